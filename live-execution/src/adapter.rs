@@ -1,0 +1,171 @@
+//! The `LiveExecutionAdapter` trait: coarse operations, each one transaction on a real store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord,
+    PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+};
+use crate::error::AdapterError;
+
+/// Result of an adapter call.
+pub type AdapterResult<T> = Result<T, AdapterError>;
+
+/// The seam between the phases and a store (the simulator or a live database).
+///
+/// Every operation is one transaction: it applies entirely or not at all. Mutating operations
+/// are idempotent so that a crashed run can repeat its last call on resume. Implementations must
+/// agree exactly on semantics; one contract suite checks them all.
+///
+/// Read operations: `info`, `preflight`, `load_scope`, `generations`, `generation_units`,
+/// `active_units`, `census`, `snapshot`, `load_run`, `list_runs`, `load_plan`.
+/// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait LiveExecutionAdapter: Send + Sync {
+    /// What this adapter talks to.
+    fn info(&self) -> AdapterInfo;
+
+    /// Checks, without mutating anything, that a run may start: the kill switch is open and the
+    /// store is reachable. The runner calls it before the first mutation.
+    async fn preflight(&self) -> AdapterResult<()>;
+
+    /// The documents in `scope`, ordered by id.
+    async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>>;
+
+    /// All generation records of a document, ordered by generation id.
+    async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>>;
+
+    /// The units of one generation of a document, ordered by ordinal.
+    async fn generation_units(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> AdapterResult<Vec<Unit>>;
+
+    /// The units readers see for a document (its active generation), ordered by ordinal.
+    async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>>;
+
+    /// The census of the whole store (documents, generations, units; not the journal).
+    async fn census(&self) -> AdapterResult<Census>;
+
+    /// A full copy of documents, generations and units.
+    async fn snapshot(&self) -> AdapterResult<StoreSnapshot>;
+
+    /// A journaled run.
+    async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>>;
+
+    /// Every journaled run, ordered by run id.
+    async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>>;
+
+    /// The plan journaled for a run.
+    async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>>;
+
+    /// Creates a document or replaces its body. A changed body bumps the revision and, unless a
+    /// run holds the document, returns it to `Ready`; an unchanged body changes nothing.
+    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document>;
+
+    /// Journals a new run; if the run exists, returns the journaled record unchanged.
+    async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord>;
+
+    /// Journals a phase transition (insert or replace by phase name).
+    async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()>;
+
+    /// Journals a run's status.
+    async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()>;
+
+    /// Journals a run's plan (idempotent; a different plan for the same run is a conflict).
+    async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()>;
+
+    /// Compare-and-set: moves every expected document from its backed-up revision and sha256 to
+    /// `Cutting(run)`. All or nothing; a document already fenced by `run` passes. Fails with
+    /// [`AdapterError::Conflict`] naming the first document that differs or is held by another run.
+    async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()>;
+
+    /// Writes a batch of units into `run`'s staged generation (insert or replace by document and
+    /// ordinal). Every unit's document must be fenced by `run`. Returns the units written.
+    async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64>;
+
+    /// Makes `run`'s generation active for each expected document: the pointer moves, the previous
+    /// generation is retired, the document becomes `Cut`. Compare-and-set on the fence and the
+    /// expected revision; all or nothing; already enacted documents pass. Returns documents moved.
+    async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64>;
+
+    /// Restores the backed-up documents exactly: rows, generation records and active units, and
+    /// drops `run`'s generation. Idempotent.
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()>;
+}
+
+macro_rules! forward_adapter {
+    ($target:ty, $($generics:tt)*) => {
+        #[async_trait]
+        impl<$($generics)*> LiveExecutionAdapter for $target {
+            fn info(&self) -> AdapterInfo {
+                (**self).info()
+            }
+            async fn preflight(&self) -> AdapterResult<()> {
+                (**self).preflight().await
+            }
+            async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
+                (**self).load_scope(scope).await
+            }
+            async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
+                (**self).generations(document).await
+            }
+            async fn generation_units(&self, document: &DocumentId, generation: &RunId) -> AdapterResult<Vec<Unit>> {
+                (**self).generation_units(document, generation).await
+            }
+            async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
+                (**self).active_units(document).await
+            }
+            async fn census(&self) -> AdapterResult<Census> {
+                (**self).census().await
+            }
+            async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
+                (**self).snapshot().await
+            }
+            async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>> {
+                (**self).load_run(run).await
+            }
+            async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
+                (**self).list_runs().await
+            }
+            async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
+                (**self).load_plan(run).await
+            }
+            async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
+                (**self).put_document(id, body).await
+            }
+            async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
+                (**self).begin_run(record).await
+            }
+            async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
+                (**self).record_phase(run, phase).await
+            }
+            async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
+                (**self).set_run_status(run, status).await
+            }
+            async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
+                (**self).save_plan(run, plan).await
+            }
+            async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
+                (**self).fence(run, expectations).await
+            }
+            async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
+                (**self).write_units(run, units).await
+            }
+            async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
+                (**self).enact(run, expectations).await
+            }
+            async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+                (**self).restore(run, backup).await
+            }
+        }
+    };
+}
+
+// Wrappers nest freely: a guard around an `Arc<Simulator>`, a `Box<dyn …>` handed to the runner.
+forward_adapter!(Arc<A>, A: LiveExecutionAdapter + ?Sized);
+forward_adapter!(Box<A>, A: LiveExecutionAdapter + ?Sized);

@@ -1,0 +1,56 @@
+//! The one error type of the seam. Driver errors are boxed so the seam never names a driver.
+
+use crate::domain::DocumentId;
+
+/// Why an adapter operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The kill switch is closed: nothing was mutated by this call.
+    #[error("execution refused: the kill switch is closed by {switch}; to open it: {how_to_open}")]
+    GateClosed {
+        /// Which source closed it (configuration, stop file, control row, ...).
+        switch: String,
+        /// The operator's next action.
+        how_to_open: String,
+    },
+    /// A compare-and-set failed: the document is not what the caller expected.
+    #[error("document `{document}` changed underneath the run: expected {expected}, found {found}")]
+    Conflict {
+        /// The document.
+        document: DocumentId,
+        /// What the caller expected.
+        expected: String,
+        /// What the store holds.
+        found: String,
+    },
+    /// Something the call names does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The call is malformed (a programming or input error, not a store failure).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The store was opened read-only.
+    #[error("the store is read-only (dry run); mutations are not allowed")]
+    ReadOnly,
+    /// An injected fault (simulator): the call was not applied.
+    #[error("injected fault at call {call} ({operation})")]
+    InjectedFault {
+        /// Index of the call.
+        call: u64,
+        /// Operation name.
+        operation: String,
+    },
+    /// The store cannot be reached (a crashed simulator, an unreachable database).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A database error, boxed so that the seam does not name the driver.
+    #[error("database error: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AdapterError {
+    /// True when the kill switch refused the call.
+    pub fn is_gate_closed(&self) -> bool {
+        matches!(self, AdapterError::GateClosed { .. })
+    }
+}

@@ -1,0 +1,23 @@
+//! The seam of iu-cutter. Every other crate points here: the phases and the runner speak only
+//! to [`LiveExecutionAdapter`], the simulator implements it in memory, and the live SQL
+//! implementation (features `sqlite`, `postgres`; off by default) implements it on a database.
+//! This crate also holds the domain types (documents, units, plans, backups, the journal), the
+//! census that fingerprints a store identically on every backend, and the kill switch:
+//! [`ExecutionGate`] and [`Guarded`], the layer that refuses every mutation while the gate is
+//! closed. Built without features it depends on no database driver.
+
+mod adapter;
+pub mod census;
+mod domain;
+mod error;
+mod gate;
+pub mod rules;
+
+#[cfg(feature = "mock")]
+pub use adapter::MockLiveExecutionAdapter;
+pub use adapter::{AdapterResult, LiveExecutionAdapter};
+pub use census::{CensusBuilder, DocumentDigester, document_digest, sha256_hex};
+pub use domain::*;
+pub use error::AdapterError;
+pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};
+pub use rules::{CutRules, LevelRule, MarkerSet, Preset};

@@ -1,0 +1,417 @@
+//! Backup artifacts: JSON Lines with a sha256 manifest, written atomically.
+//!
+//! Line 1 is a header (schema version, run, census); every further line is one
+//! `DocumentSnapshot`. The manifest records the sha256 of those bytes and the counts; loading
+//! refuses a backup whose bytes no longer match it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{Backup, Census, DocumentSnapshot, RunId, sha256_hex};
+use serde::{Deserialize, Serialize};
+
+/// Why a backup could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The file system refused (read-only directory, full disk, permissions).
+    #[error(
+        "cannot {action} backup at {path}: {source}; check that the backup directory exists, is writable and has free space"
+    )]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The backup's bytes do not match its manifest.
+    #[error(
+        "backup for run {run} does not match its manifest (expected sha256 {expected}, found {found}); do not restore from it"
+    )]
+    Tampered {
+        /// The run.
+        run: RunId,
+        /// sha256 in the manifest.
+        expected: String,
+        /// sha256 of the bytes.
+        found: String,
+    },
+    /// The backup cannot be parsed.
+    #[error("backup for run {run} is malformed: {detail}")]
+    Malformed {
+        /// The run.
+        run: RunId,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A run id that cannot name a file.
+    #[error("run id `{0}` cannot name a backup file (use letters, digits, `-`, `_`, `.`)")]
+    BadRunId(RunId),
+}
+
+/// Where a backup went and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupReceipt {
+    /// sha256 of the artifact's bytes.
+    pub sha256: String,
+    /// Where it is (a path, or `memory`).
+    pub location: String,
+    /// Documents backed up.
+    pub documents: u64,
+    /// Active units backed up.
+    pub units: u64,
+}
+
+/// Writes and reads backup artifacts.
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// Writes `backup` atomically (all or nothing) and returns its receipt.
+    async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError>;
+
+    /// Reads a run's backup, checked against its manifest; `None` if there is none.
+    async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError>;
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    schema_version: u32,
+    run: RunId,
+    census: Census,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Manifest {
+    schema_version: u32,
+    run: RunId,
+    file: String,
+    sha256: String,
+    documents: u64,
+    units: u64,
+}
+
+/// The artifact's bytes: a header line, then one line per document snapshot.
+pub fn encode_backup(backup: &Backup) -> Vec<u8> {
+    let header = Header {
+        schema_version: backup.schema_version,
+        run: backup.run.clone(),
+        census: backup.census.clone(),
+    };
+    let mut out = Vec::new();
+    // Serialising plain data into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &header);
+    out.push(b'\n');
+    for snapshot in &backup.documents {
+        let _ = serde_json::to_writer(&mut out, snapshot);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Parses an artifact produced by [`encode_backup`].
+pub fn decode_backup(run: &RunId, bytes: &[u8]) -> Result<Backup, BackupError> {
+    let malformed = |detail: String| BackupError::Malformed {
+        run: run.clone(),
+        detail,
+    };
+    let mut lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    let header: Header =
+        serde_json::from_slice(lines.next().ok_or_else(|| malformed("empty file".into()))?)
+            .map_err(|e| malformed(format!("header: {e}")))?;
+    let documents = lines
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_slice::<DocumentSnapshot>(line)
+                .map_err(|e| malformed(format!("line {}: {e}", i + 2)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Backup {
+        schema_version: header.schema_version,
+        run: header.run,
+        census: header.census,
+        documents,
+    })
+}
+
+fn receipt(backup: &Backup, sha256: String, location: String) -> BackupReceipt {
+    BackupReceipt {
+        sha256,
+        location,
+        documents: backup.documents.len() as u64,
+        units: backup
+            .documents
+            .iter()
+            .map(|d| d.active_units.len() as u64)
+            .sum(),
+    }
+}
+
+/// Backups held in memory (tests, dry runs). Bytes are still encoded and checked on load.
+#[derive(Debug, Default)]
+pub struct MemoryBackupStore {
+    artifacts: Mutex<HashMap<RunId, (Vec<u8>, String)>>,
+}
+
+impl MemoryBackupStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces a stored artifact's bytes without updating its manifest (to test tamper checks).
+    pub fn tamper(&self, run: &RunId, bytes: Vec<u8>) {
+        if let Ok(mut artifacts) = self.artifacts.lock()
+            && let Some(entry) = artifacts.get_mut(run)
+        {
+            entry.0 = bytes;
+        }
+    }
+}
+
+#[async_trait]
+impl BackupStore for MemoryBackupStore {
+    async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
+        let bytes = encode_backup(backup);
+        let sha = sha256_hex(&bytes);
+        self.artifacts
+            .lock()
+            .map_err(|_| BackupError::Malformed {
+                run: backup.run.clone(),
+                detail: "memory store poisoned".into(),
+            })?
+            .insert(backup.run.clone(), (bytes, sha.clone()));
+        Ok(receipt(backup, sha, "memory".into()))
+    }
+
+    async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
+        let entry = self
+            .artifacts
+            .lock()
+            .map_err(|_| BackupError::Malformed {
+                run: run.clone(),
+                detail: "memory store poisoned".into(),
+            })?
+            .get(run)
+            .cloned();
+        let Some((bytes, expected)) = entry else {
+            return Ok(None);
+        };
+        let found = sha256_hex(&bytes);
+        if found != expected {
+            return Err(BackupError::Tampered {
+                run: run.clone(),
+                expected,
+                found,
+            });
+        }
+        let backup = decode_backup(run, &bytes)?;
+        let receipt = receipt(&backup, found, "memory".into());
+        Ok(Some((backup, receipt)))
+    }
+}
+
+/// Backups as files in a directory: `<run>.backup.jsonl` and `<run>.manifest.json`, mode 0600.
+#[derive(Clone, Debug)]
+pub struct DirBackupStore {
+    dir: PathBuf,
+}
+
+impl DirBackupStore {
+    /// Backups under `dir` (created on first save).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DirBackupStore { dir: dir.into() }
+    }
+
+    fn paths(&self, run: &RunId) -> Result<(PathBuf, PathBuf), BackupError> {
+        let ok = !run.as_str().is_empty()
+            && !run.as_str().starts_with('.')
+            && run
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(BackupError::BadRunId(run.clone()));
+        }
+        Ok((
+            self.dir.join(format!("{run}.backup.jsonl")),
+            self.dir.join(format!("{run}.manifest.json")),
+        ))
+    }
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_path_buf();
+    move |source| BackupError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename, so a reader sees either
+/// the old file or the whole new one. Files are private to the owner.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let result = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Persist the rename itself.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io_error("write", path))
+}
+
+#[async_trait]
+impl BackupStore for DirBackupStore {
+    async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
+        let (data_path, manifest_path) = self.paths(&backup.run)?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(io_error("create the directory for", &self.dir))?;
+        let bytes = encode_backup(backup);
+        let sha = sha256_hex(&bytes);
+        let receipt = receipt(backup, sha.clone(), data_path.display().to_string());
+        let manifest = Manifest {
+            schema_version: backup.schema_version,
+            run: backup.run.clone(),
+            file: format!("{}.backup.jsonl", backup.run),
+            sha256: sha,
+            documents: receipt.documents,
+            units: receipt.units,
+        };
+        // Data first, manifest last: a backup without a manifest does not exist.
+        write_atomically(&data_path, &bytes)?;
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        write_atomically(&manifest_path, &manifest_bytes)?;
+        Ok(receipt)
+    }
+
+    async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
+        let (data_path, manifest_path) = self.paths(run)?;
+        let manifest_bytes = match std::fs::read(&manifest_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("read", &manifest_path)(e)),
+        };
+        let manifest: Manifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|e| BackupError::Malformed {
+                run: run.clone(),
+                detail: format!("manifest: {e}"),
+            })?;
+        let bytes = std::fs::read(&data_path).map_err(io_error("read", &data_path))?;
+        let found = sha256_hex(&bytes);
+        if found != manifest.sha256 {
+            return Err(BackupError::Tampered {
+                run: run.clone(),
+                expected: manifest.sha256,
+                found,
+            });
+        }
+        let backup = decode_backup(run, &bytes)?;
+        let receipt = receipt(&backup, found, data_path.display().to_string());
+        Ok(Some((backup, receipt)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iu_cutter_live_execution::{Document, DocumentId, DocumentState, SCHEMA_VERSION};
+
+    fn backup(run: &str) -> Backup {
+        Backup {
+            schema_version: SCHEMA_VERSION,
+            run: RunId::new(run),
+            census: Census::default(),
+            documents: vec![DocumentSnapshot {
+                document: Document {
+                    id: DocumentId::new("law/1"),
+                    revision: 3,
+                    sha256: sha256_hex("Điều 1.\n".as_bytes()),
+                    state: DocumentState::Ready,
+                    active_generation: None,
+                    body: "Điều 1.\n".into(),
+                },
+                generations: vec![],
+                active_units: vec![],
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn dir_store_round_trips_and_refuses_tampered_bytes()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = DirBackupStore::new(dir.path());
+        let original = backup("run-1");
+        let receipt = store.save(&original).await?;
+        let (loaded, loaded_receipt) = store.load(&RunId::new("run-1")).await?.ok_or("missing")?;
+        assert_eq!(loaded, original);
+        assert_eq!(loaded_receipt.sha256, receipt.sha256);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("run-1.backup.jsonl"))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(dir.path().join("run-1.backup.jsonl"), b"{}\n")?;
+        let err = store
+            .load(&RunId::new("run-1"))
+            .await
+            .err()
+            .ok_or("tamper accepted")?;
+        assert!(matches!(err, BackupError::Tampered { .. }), "{err}");
+        assert!(store.load(&RunId::new("other")).await?.is_none());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn dir_store_reports_an_unwritable_directory() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x")?;
+        let store = DirBackupStore::new(&file);
+        let err = store
+            .save(&backup("run-2"))
+            .await
+            .err()
+            .ok_or("write into a file accepted")?;
+        assert!(matches!(err, BackupError::Io { .. }));
+        assert!(err.to_string().contains("writable"), "{err}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn run_ids_cannot_escape_the_directory() {
+        let store = DirBackupStore::new("/tmp");
+        let result = store.save(&backup("../etc")).await;
+        assert!(matches!(result, Err(BackupError::BadRunId(_))));
+    }
+
+    #[tokio::test]
+    async fn memory_store_detects_tampering() -> Result<(), Box<dyn std::error::Error>> {
+        let store = MemoryBackupStore::new();
+        store.save(&backup("r")).await?;
+        store.tamper(&RunId::new("r"), b"{}".to_vec());
+        assert!(matches!(
+            store.load(&RunId::new("r")).await,
+            Err(BackupError::Tampered { .. })
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! The run context: what a phase may use, and the durable state it caches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use iu_cutter_live_execution::{Backup, LiveExecutionAdapter, Plan, RunRecord};
+
+use crate::backup_store::BackupStore;
+use crate::error::PhaseError;
+use crate::events::{EventSink, RunEvent};
+
+/// Cooperative cancellation: the runner and the phases stop at the next phase or batch boundary.
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    /// A flag that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop at its next boundary.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether cancellation was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything a phase may use during one run.
+pub struct RunContext {
+    /// The journaled run (id, scope, rules, phases so far).
+    pub record: RunRecord,
+    /// The store.
+    pub adapter: Arc<dyn LiveExecutionAdapter>,
+    /// Where backups are written and read.
+    pub backups: Arc<dyn BackupStore>,
+    /// Where progress goes.
+    pub events: Arc<dyn EventSink>,
+    /// Cooperative cancellation.
+    pub cancel: CancelFlag,
+    /// Units per write or read batch.
+    pub batch_units: usize,
+    backup: Option<Arc<Backup>>,
+    plan: Option<Arc<Plan>>,
+}
+
+impl RunContext {
+    /// A context for `record`, with no cached state.
+    pub fn new(
+        record: RunRecord,
+        adapter: Arc<dyn LiveExecutionAdapter>,
+        backups: Arc<dyn BackupStore>,
+    ) -> Self {
+        RunContext {
+            record,
+            adapter,
+            backups,
+            events: Arc::new(crate::events::NoEvents),
+            cancel: CancelFlag::new(),
+            batch_units: 1000,
+            backup: None,
+            plan: None,
+        }
+    }
+
+    /// The run's backup: cached, or loaded (and checked against its manifest) from the store.
+    pub async fn backup(&mut self) -> Result<Arc<Backup>, PhaseError> {
+        if let Some(backup) = &self.backup {
+            return Ok(backup.clone());
+        }
+        let (backup, _receipt) = self.backups.load(&self.record.run).await?.ok_or_else(|| {
+            PhaseError::Precondition(format!(
+                "run {} has no backup; run the backup phase first (iu-cutter resume {})",
+                self.record.run, self.record.run
+            ))
+        })?;
+        let backup = Arc::new(backup);
+        self.backup = Some(backup.clone());
+        Ok(backup)
+    }
+
+    /// Caches the backup just taken.
+    pub fn set_backup(&mut self, backup: Arc<Backup>) {
+        self.backup = Some(backup);
+    }
+
+    /// The run's plan: cached, or loaded from the journal.
+    pub async fn plan(&mut self) -> Result<Arc<Plan>, PhaseError> {
+        if let Some(plan) = &self.plan {
+            return Ok(plan.clone());
+        }
+        let plan = self
+            .adapter
+            .load_plan(&self.record.run)
+            .await?
+            .ok_or_else(|| {
+                PhaseError::Precondition(format!(
+                    "run {} has no journaled plan; run the cut-leg-a phase first",
+                    self.record.run
+                ))
+            })?;
+        let plan = Arc::new(plan);
+        self.plan = Some(plan.clone());
+        Ok(plan)
+    }
+
+    /// Caches the plan just computed.
+    pub fn set_plan(&mut self, plan: Arc<Plan>) {
+        self.plan = Some(plan);
+    }
+
+    /// Stops with [`PhaseError::Cancelled`] if cancellation was asked for.
+    pub fn check_cancelled(&self) -> Result<(), PhaseError> {
+        if self.cancel.is_cancelled() {
+            Err(PhaseError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Emits a progress event for `phase`.
+    pub fn progress(&self, phase: &str, done: u64, total: u64) {
+        self.events.emit(RunEvent::Progress {
+            run: self.record.run.clone(),
+            phase: phase.to_owned(),
+            done,
+            total,
+        });
+    }
+}

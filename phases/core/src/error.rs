@@ -1,0 +1,62 @@
+//! Why a phase stopped.
+
+use std::fmt;
+
+use iu_cutter_live_execution::{AdapterError, DocumentId};
+use serde::{Deserialize, Serialize};
+
+use crate::backup_store::BackupError;
+
+/// The exact gap a gate found: where, expected versus found, and what to do next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The phase that found it.
+    pub phase: String,
+    /// The document, if the gap is about one.
+    pub document: Option<DocumentId>,
+    /// The unit (stable id or ordinal), if the gap is about one.
+    pub unit: Option<String>,
+    /// What the gate expected.
+    pub expected: String,
+    /// What it found.
+    pub found: String,
+    /// The operator's next action.
+    pub next_action: String,
+}
+
+impl fmt::Display for Gap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.phase)?;
+        if let Some(document) = &self.document {
+            write!(f, ", document `{document}`")?;
+        }
+        if let Some(unit) = &self.unit {
+            write!(f, ", unit {unit}")?;
+        }
+        write!(
+            f,
+            ": expected {}, found {}; next: {}",
+            self.expected, self.found, self.next_action
+        )
+    }
+}
+
+/// Why a phase did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum PhaseError {
+    /// A gate found a gap; the run is `BLOCKED`.
+    #[error("blocked at {0}")]
+    Blocked(Gap),
+    /// The store failed or refused (a closed kill switch surfaces here).
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    /// The backup artifact could not be written or read.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The run was cancelled at a phase or batch boundary.
+    #[error("cancelled by the operator at a batch boundary")]
+    Cancelled,
+    /// Something the phase needs is missing (no backup, no plan) or the input is unusable.
+    #[error("precondition failed: {0}")]
+    Precondition(String),
+}
