@@ -80,7 +80,9 @@ pub trait LiveExecutionAdapter: Send + Sync {
     async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()>;
 
     /// Compare-and-set: moves every expected document from its backed-up revision and sha256 to
-    /// `Cutting(run)`. All or nothing; a document already fenced by `run` passes. Fails with
+    /// `Cutting(run)` and creates `run`'s staged generation record for it (so a document with no
+    /// units still has a generation to enact). All or nothing; a document already fenced by `run`
+    /// passes. Fails with
     /// [`AdapterError::Conflict`] naming the first document that differs or is held by another run.
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()>;
 

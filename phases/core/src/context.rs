@@ -114,6 +114,8 @@ impl RunContext {
     }
 
     /// Stops with [`PhaseError::Cancelled`] if cancellation was asked for.
+    // `PhaseError` carries its `Gap` inline on purpose (phases build and match it by value).
+    #[allow(clippy::result_large_err)]
     pub fn check_cancelled(&self) -> Result<(), PhaseError> {
         if self.cancel.is_cancelled() {
             Err(PhaseError::Cancelled)

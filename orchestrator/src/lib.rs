@@ -1,0 +1,42 @@
+//! The runner of iu-cutter, and (in a later step) the `iu-cutter` program. This is the top of the
+//! dependency graph: it composes the phases as an ordered `Vec<Box<dyn Phase>>` over one
+//! [`LiveExecutionAdapter`], journals every transition, resumes a run at the first phase the
+//! journal does not show done, rolls a run back to its exact pre-run state from the backup, and
+//! reports every invocation as a serialisable [`RunReport`] ending in one [`Outcome`]. The
+//! program built on it is the one place where configuration becomes a concrete adapter (the
+//! simulator, or a live store behind the kill switch); the runner itself only ever sees the
+//! trait object, so it cannot tell, and cannot fall back from one to the other.
+//!
+//! [`LiveExecutionAdapter`]: iu_cutter_live_execution::LiveExecutionAdapter
+
+mod error;
+mod options;
+mod report;
+mod rollback;
+mod runner;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::RunnerError;
+pub use options::{RunOptions, RunRequest};
+pub use report::{
+    CensusSummary, Command, DigestMismatch, Outcome, PhaseEntry, PhaseEntryStatus, RollbackCheck,
+    RunReport,
+};
+pub use rollback::ROLLBACK_PHASE;
+pub use runner::Runner;
+
+use iu_cutter_phase_core::Phase;
+
+/// The five standard phases, in run order: backup, cut-leg-a, leg-b-record, write-verify,
+/// lifecycle-enact.
+pub fn default_phases() -> Vec<Box<dyn Phase>> {
+    vec![
+        Box::new(iu_cutter_phase_backup::Backup),
+        Box::new(iu_cutter_phase_cut_leg_a::CutLegA),
+        Box::new(iu_cutter_phase_leg_b_record::LegBRecord),
+        Box::new(iu_cutter_phase_write_verify::WriteVerify),
+        Box::new(iu_cutter_phase_lifecycle_enact::LifecycleEnact),
+    ]
+}

@@ -1,0 +1,792 @@
+//! The runner: run, resume, and the phase loop they share.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use iu_cutter_live_execution::{
+    AdapterError, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId, RunRecord,
+    RunStatus, SCHEMA_VERSION,
+};
+use iu_cutter_phase_core::{BackupStore, Phase, PhaseError, RunContext, RunEvent};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::error::RunnerError;
+use crate::options::{RunOptions, RunRequest};
+use crate::report::{CensusSummary, Command, Outcome, PhaseEntry, PhaseEntryStatus, RunReport};
+use crate::rollback::ROLLBACK_PHASE;
+
+/// Runs, resumes and rolls back runs over one adapter, with an ordered list of phases.
+pub struct Runner {
+    pub(crate) adapter: Arc<dyn LiveExecutionAdapter>,
+    pub(crate) backups: Arc<dyn BackupStore>,
+    pub(crate) phases: Vec<Box<dyn Phase>>,
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("adapter", &self.adapter.info())
+            .field("phases", &self.phase_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// A runner with the five standard phases ([`crate::default_phases`]).
+    pub fn new(adapter: Arc<dyn LiveExecutionAdapter>, backups: Arc<dyn BackupStore>) -> Self {
+        Self::with_phases(adapter, backups, crate::default_phases())
+    }
+
+    /// A runner with its own ordered phases, e.g. the five with an approval step inserted.
+    /// Names must be unique; this is checked when a run starts.
+    pub fn with_phases(
+        adapter: Arc<dyn LiveExecutionAdapter>,
+        backups: Arc<dyn BackupStore>,
+        phases: Vec<Box<dyn Phase>>,
+    ) -> Self {
+        Runner {
+            adapter,
+            backups,
+            phases,
+        }
+    }
+
+    /// The phases' names, in run order.
+    pub fn phase_names(&self) -> Vec<&str> {
+        self.phases.iter().map(|p| p.name()).collect()
+    }
+
+    /// Starts run `request.run` (or continues it, if the journal already holds it with the same
+    /// scope and rules).
+    ///
+    /// The adapter's preflight comes first: a closed kill switch ends in `REFUSED` before any
+    /// mutation, with no journal entry.
+    pub async fn run(
+        &self,
+        request: RunRequest,
+        options: RunOptions,
+    ) -> Result<RunReport, RunnerError> {
+        let until = self.validate(&options)?;
+        let span = info_span!("run", run = %request.run);
+        Ok(self
+            .run_inner(request, &options, until)
+            .instrument(span)
+            .await)
+    }
+
+    /// Continues a journaled run at the first phase the journal does not show done; phases
+    /// before it are skipped. A run that passed or was rolled back is not run again.
+    pub async fn resume(&self, run: &RunId, options: RunOptions) -> Result<RunReport, RunnerError> {
+        let until = self.validate(&options)?;
+        let span = info_span!("run", run = %run);
+        self.resume_inner(run, &options, until)
+            .instrument(span)
+            .await
+    }
+
+    /// Checks the options against the phases; returns the index of the `until` phase.
+    fn validate(&self, options: &RunOptions) -> Result<Option<usize>, RunnerError> {
+        for (i, phase) in self.phases.iter().enumerate() {
+            if phase.name() == ROLLBACK_PHASE {
+                return Err(RunnerError::ReservedPhase(ROLLBACK_PHASE.into()));
+            }
+            if self.phases[..i].iter().any(|p| p.name() == phase.name()) {
+                return Err(RunnerError::DuplicatePhase(phase.name().to_owned()));
+            }
+        }
+        if options.batch_units == 0 {
+            return Err(RunnerError::InvalidOption(
+                "batch_units must be at least 1".into(),
+            ));
+        }
+        options
+            .until
+            .as_deref()
+            .map(|until| {
+                self.phases
+                    .iter()
+                    .position(|p| p.name() == until)
+                    .ok_or_else(|| RunnerError::UnknownPhase {
+                        phase: until.to_owned(),
+                        known: self.phase_names().join(", "),
+                    })
+            })
+            .transpose()
+    }
+
+    async fn run_inner(
+        &self,
+        request: RunRequest,
+        options: &RunOptions,
+        until: Option<usize>,
+    ) -> RunReport {
+        let run = request.run.clone();
+        let mut inv = Invocation::new(self, Command::Run, run.clone(), options);
+        info!(adapter = %inv.adapter_kind(), "run starting");
+
+        if let Err(error) = self.adapter.preflight().await {
+            let outcome = preflight_outcome(&run, error, None, format!("iu-cutter run {run}"));
+            return inv.finish(outcome, None).await;
+        }
+        inv.take_census_before().await;
+
+        let fresh = RunRecord::new(run.clone(), request.scope, request.rules);
+        let record = match self.adapter.begin_run(&fresh).await {
+            Ok(record) => record,
+            Err(error) => {
+                let outcome = match error {
+                    AdapterError::GateClosed {
+                        switch,
+                        how_to_open,
+                    } => Outcome::Refused {
+                        switch,
+                        how_to_open,
+                        resume_from: None,
+                    },
+                    error => Outcome::Failed {
+                        error: format!("cannot journal the run: {error}"),
+                        resume_from: None,
+                        next_action: format!(
+                            "check that the store is reachable, then: iu-cutter run {run}"
+                        ),
+                    },
+                };
+                return inv.finish(outcome, None).await;
+            }
+        };
+        if record.scope != fresh.scope || record.rules != fresh.rules {
+            let outcome = Outcome::Failed {
+                error: format!(
+                    "run id `{run}` already used: the journal holds it with a different scope or \
+                     rules"
+                ),
+                resume_from: None,
+                next_action: format!(
+                    "choose a new run id, or continue the journaled run: iu-cutter resume {run}"
+                ),
+            };
+            return inv.finish(outcome, None).await;
+        }
+        inv.show_journal(&record);
+        if let Some(outcome) = finished_outcome(&record) {
+            inv.note(format!(
+                "run {run} is already journaled as {}; nothing was run",
+                outcome.name()
+            ));
+            return inv.finish(outcome, None).await;
+        }
+        if !record.phases.is_empty() {
+            inv.note(format!(
+                "run {run} was already journaled with the same scope and rules; continued it"
+            ));
+        }
+        if let Some(outcome) = self.reopen(&record, &mut inv).await {
+            return inv.finish(outcome, None).await;
+        }
+        let (outcome, held_after) = self.drive(record, until, &mut inv).await;
+        inv.finish(outcome, held_after).await
+    }
+
+    async fn resume_inner(
+        &self,
+        run: &RunId,
+        options: &RunOptions,
+        until: Option<usize>,
+    ) -> Result<RunReport, RunnerError> {
+        let loaded = self.adapter.load_run(run).await;
+        if let Ok(None) = loaded {
+            return Err(RunnerError::UnknownRun(run.clone()));
+        }
+        let mut inv = Invocation::new(self, Command::Resume, run.clone(), options);
+        let record = match loaded {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(RunnerError::UnknownRun(run.clone())),
+            Err(error) => {
+                let outcome = Outcome::Failed {
+                    error: format!("cannot read the journal: {error}"),
+                    resume_from: None,
+                    next_action: format!(
+                        "check that the store is reachable, then: iu-cutter resume {run}"
+                    ),
+                };
+                return Ok(inv.finish(outcome, None).await);
+            }
+        };
+        info!(adapter = %inv.adapter_kind(), status = ?record.status, "run resuming");
+        inv.show_journal(&record);
+        if let Some(outcome) = finished_outcome(&record) {
+            inv.note(format!(
+                "run {run} is already journaled as {}; nothing was run",
+                outcome.name()
+            ));
+            return Ok(inv.finish(outcome, None).await);
+        }
+        let resume_from = self
+            .first_open(&record)
+            .map(|i| self.phases[i].name().to_owned());
+        if let Err(error) = self.adapter.preflight().await {
+            let outcome =
+                preflight_outcome(run, error, resume_from, format!("iu-cutter resume {run}"));
+            return Ok(inv.finish(outcome, None).await);
+        }
+        inv.take_census_before().await;
+        if let Some(outcome) = self.reopen(&record, &mut inv).await {
+            return Ok(inv.finish(outcome, None).await);
+        }
+        let (outcome, held_after) = self.drive(record, until, &mut inv).await;
+        Ok(inv.finish(outcome, held_after).await)
+    }
+
+    /// Index of the first phase the journal does not show done; `None` when all are done.
+    fn first_open(&self, record: &RunRecord) -> Option<usize> {
+        self.phases
+            .iter()
+            .position(|p| record.phase(p.name()).map(|r| r.status) != Some(PhaseStatus::Done))
+    }
+
+    /// Checks that a journaled run may continue and marks it running again.
+    async fn reopen(&self, record: &RunRecord, inv: &mut Invocation<'_>) -> Option<Outcome> {
+        let run = &record.run;
+        if record.phase(ROLLBACK_PHASE).is_some() {
+            return Some(Outcome::Failed {
+                error: format!(
+                    "run {run} was being rolled back (its journal has a rollback entry); it \
+                     cannot continue"
+                ),
+                resume_from: None,
+                next_action: format!(
+                    "finish the rollback (iu-cutter rollback {run}), then start a new run"
+                ),
+            });
+        }
+        if record.status == RunStatus::Running {
+            return None;
+        }
+        let resume_from = self
+            .first_open(record)
+            .map(|i| self.phases[i].name().to_owned());
+        match self.adapter.set_run_status(run, RunStatus::Running).await {
+            Ok(()) => None,
+            Err(error) => Some(
+                self.journal_failure(run, error, resume_from, inv, resume_action(run))
+                    .await,
+            ),
+        }
+    }
+
+    /// The phase loop: skips the phases the journal shows done up to the first open one, runs
+    /// the rest in order, stops after `until`.
+    async fn drive(
+        &self,
+        record: RunRecord,
+        until: Option<usize>,
+        inv: &mut Invocation<'_>,
+    ) -> (Outcome, Option<String>) {
+        let run = record.run.clone();
+        let first_open = self.first_open(&record).unwrap_or(self.phases.len());
+        let options = inv.options;
+        let mut ctx = RunContext::new(record, self.adapter.clone(), self.backups.clone());
+        ctx.events = options.events.clone();
+        ctx.cancel = options.cancel.clone();
+        ctx.batch_units = options.batch_units;
+
+        for (index, phase) in self.phases.iter().enumerate() {
+            let name = phase.name();
+            if index < first_open {
+                let evidence = ctx
+                    .record
+                    .phase(name)
+                    .map(|r| r.evidence.clone())
+                    .unwrap_or_default();
+                inv.set_entry(index, PhaseEntryStatus::Skipped, evidence, None, None);
+                inv.emit(RunEvent::PhaseSkipped {
+                    run: run.clone(),
+                    phase: name.to_owned(),
+                });
+                info!(phase = name, "phase skipped: journaled done");
+            } else {
+                if options.cancel.is_cancelled() {
+                    inv.best_effort_status(&run, RunStatus::Failed).await;
+                    warn!(phase = name, "run cancelled");
+                    let outcome = Outcome::Failed {
+                        error: format!("cancelled by the operator before phase `{name}`"),
+                        resume_from: Some(name.to_owned()),
+                        next_action: resume_action(&run),
+                    };
+                    return (outcome, None);
+                }
+                if let Err(outcome) = self.run_phase(index, phase.as_ref(), &mut ctx, inv).await {
+                    return (outcome, None);
+                }
+            }
+            if until == Some(index) && index + 1 < self.phases.len() {
+                if index + 1 < first_open {
+                    inv.note(format!(
+                        "the phases after `{name}` are already journaled done; there was \
+                         nothing to hold"
+                    ));
+                    continue;
+                }
+                let next = self.phases[index + 1].name().to_owned();
+                return match self.adapter.set_run_status(&run, RunStatus::Held).await {
+                    Ok(()) => {
+                        info!(phase = name, "run held");
+                        inv.note(format!(
+                            "held after `{name}`; continue with: iu-cutter resume {run}"
+                        ));
+                        (Outcome::Pass, Some(name.to_owned()))
+                    }
+                    Err(error) => (
+                        self.journal_failure(&run, error, Some(next), inv, resume_action(&run))
+                            .await,
+                        None,
+                    ),
+                };
+            }
+        }
+        match self.adapter.set_run_status(&run, RunStatus::Pass).await {
+            Ok(()) => (Outcome::Pass, None),
+            Err(error) => {
+                inv.note(
+                    "every phase is done but the run's status could not be journaled; resuming \
+                     only records it"
+                        .into(),
+                );
+                (
+                    self.journal_failure(&run, error, None, inv, resume_action(&run))
+                        .await,
+                    None,
+                )
+            }
+        }
+    }
+
+    /// Runs one phase between its journal entries. `Err` carries the outcome that ends the run.
+    async fn run_phase(
+        &self,
+        index: usize,
+        phase: &dyn Phase,
+        ctx: &mut RunContext,
+        inv: &mut Invocation<'_>,
+    ) -> Result<(), Outcome> {
+        let run = ctx.record.run.clone();
+        let name = phase.name().to_owned();
+        let running = phase_record(&name, PhaseStatus::Running, Evidence::new(), None);
+        if let Err(error) = self.adapter.record_phase(&run, &running).await {
+            let status = entry_status_for(&error);
+            inv.set_entry(
+                index,
+                status,
+                Evidence::new(),
+                Some(error.to_string()),
+                None,
+            );
+            return Err(self
+                .journal_failure(&run, error, Some(name), inv, resume_action(&run))
+                .await);
+        }
+        upsert(&mut ctx.record, running);
+        inv.emit(RunEvent::PhaseStarted {
+            run: run.clone(),
+            phase: name.clone(),
+        });
+
+        let started = Instant::now();
+        let span = info_span!("phase", run = %run, phase = %name);
+        let result = phase.run(ctx).instrument(span).await;
+        let duration = Some(elapsed_ms(started));
+
+        let finished = |inv: &mut Invocation<'_>, status: &str| {
+            inv.emit(RunEvent::PhaseFinished {
+                run: run.clone(),
+                phase: name.clone(),
+                status: status.to_owned(),
+            })
+        };
+        match result {
+            Ok(evidence) => {
+                let done = phase_record(&name, PhaseStatus::Done, evidence.clone(), None);
+                if let Err(error) = self.adapter.record_phase(&run, &done).await {
+                    let detail = format!(
+                        "the phase completed but its journal entry failed ({error}); it runs \
+                         again on resume"
+                    );
+                    let status = entry_status_for(&error);
+                    inv.set_entry(index, status, evidence, Some(detail), duration);
+                    finished(
+                        inv,
+                        if status == PhaseEntryStatus::Refused {
+                            "refused"
+                        } else {
+                            "failed"
+                        },
+                    );
+                    return Err(self
+                        .journal_failure(&run, error, Some(name.clone()), inv, resume_action(&run))
+                        .await);
+                }
+                upsert(&mut ctx.record, done);
+                inv.set_entry(index, PhaseEntryStatus::Done, evidence, None, duration);
+                finished(inv, "done");
+                info!(phase = %name, "phase done");
+                Ok(())
+            }
+            Err(PhaseError::Blocked(gap)) => {
+                let detail = gap.to_string();
+                warn!(phase = %name, gap = %detail, "phase blocked");
+                let blocked = phase_record(
+                    &name,
+                    PhaseStatus::Blocked,
+                    Evidence::new(),
+                    Some(detail.clone()),
+                );
+                inv.best_effort_phase(&run, &blocked).await;
+                inv.best_effort_status(&run, RunStatus::Blocked).await;
+                upsert(&mut ctx.record, blocked);
+                inv.set_entry(
+                    index,
+                    PhaseEntryStatus::Blocked,
+                    Evidence::new(),
+                    Some(detail),
+                    duration,
+                );
+                finished(inv, "blocked");
+                Err(Outcome::Blocked { gap })
+            }
+            Err(PhaseError::Adapter(AdapterError::GateClosed {
+                switch,
+                how_to_open,
+            })) => {
+                warn!(phase = %name, %switch, "kill switch closed during the phase");
+                // The journal keeps the phase `Running`, which is what resume needs. Recording the
+                // refusal is itself a mutation the closed gate refuses; try, and ignore that.
+                let _ = self.adapter.set_run_status(&run, RunStatus::Refused).await;
+                let detail = format!("refused: the kill switch is closed by {switch}");
+                inv.set_entry(
+                    index,
+                    PhaseEntryStatus::Refused,
+                    Evidence::new(),
+                    Some(detail),
+                    duration,
+                );
+                finished(inv, "refused");
+                Err(Outcome::Refused {
+                    switch,
+                    how_to_open,
+                    resume_from: Some(name.clone()),
+                })
+            }
+            Err(PhaseError::Cancelled) => {
+                warn!(phase = %name, "phase cancelled");
+                let detail = format!("cancelled by the operator during phase `{name}`");
+                let failed = phase_record(
+                    &name,
+                    PhaseStatus::Failed,
+                    Evidence::new(),
+                    Some(detail.clone()),
+                );
+                inv.best_effort_phase(&run, &failed).await;
+                inv.best_effort_status(&run, RunStatus::Failed).await;
+                upsert(&mut ctx.record, failed);
+                inv.set_entry(
+                    index,
+                    PhaseEntryStatus::Cancelled,
+                    Evidence::new(),
+                    Some(detail.clone()),
+                    duration,
+                );
+                finished(inv, "cancelled");
+                Err(Outcome::Failed {
+                    error: detail,
+                    resume_from: Some(name.clone()),
+                    next_action: resume_action(&run),
+                })
+            }
+            Err(error) => {
+                let detail = error.to_string();
+                warn!(phase = %name, error = %detail, "phase failed");
+                let failed = phase_record(
+                    &name,
+                    PhaseStatus::Failed,
+                    Evidence::new(),
+                    Some(detail.clone()),
+                );
+                inv.best_effort_phase(&run, &failed).await;
+                inv.best_effort_status(&run, RunStatus::Failed).await;
+                upsert(&mut ctx.record, failed);
+                inv.set_entry(
+                    index,
+                    PhaseEntryStatus::Failed,
+                    Evidence::new(),
+                    Some(detail.clone()),
+                    duration,
+                );
+                finished(inv, "failed");
+                Err(Outcome::Failed {
+                    error: format!("phase `{name}` failed: {detail}"),
+                    resume_from: Some(name.clone()),
+                    next_action: format!("fix the cause above, then: {}", resume_action(&run)),
+                })
+            }
+        }
+    }
+
+    /// The outcome when a journal write fails: `REFUSED` if the kill switch refused it (nothing
+    /// more is written), otherwise `FAILED` after a best-effort `Failed` status.
+    pub(crate) async fn journal_failure(
+        &self,
+        run: &RunId,
+        error: AdapterError,
+        resume_from: Option<String>,
+        inv: &mut Invocation<'_>,
+        next_action: String,
+    ) -> Outcome {
+        match error {
+            AdapterError::GateClosed {
+                switch,
+                how_to_open,
+            } => Outcome::Refused {
+                switch,
+                how_to_open,
+                resume_from,
+            },
+            error => {
+                inv.best_effort_status(run, RunStatus::Failed).await;
+                Outcome::Failed {
+                    error: format!("cannot write the journal: {error}"),
+                    resume_from,
+                    next_action,
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of a journaled run that must not run again.
+fn finished_outcome(record: &RunRecord) -> Option<Outcome> {
+    match record.status {
+        RunStatus::Pass => Some(Outcome::Pass),
+        RunStatus::RolledBack => Some(Outcome::RolledBack),
+        _ => None,
+    }
+}
+
+/// `REFUSED` for a closed kill switch, `FAILED` with `next_action` for anything else.
+pub(crate) fn preflight_outcome(
+    run: &RunId,
+    error: AdapterError,
+    resume_from: Option<String>,
+    next_action: String,
+) -> Outcome {
+    match error {
+        AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        } => {
+            warn!(%switch, "refused at preflight: the kill switch is closed");
+            Outcome::Refused {
+                switch,
+                how_to_open,
+                resume_from,
+            }
+        }
+        error => {
+            warn!(%error, "preflight failed");
+            Outcome::Failed {
+                error: format!("preflight failed for run {run}: {error}"),
+                resume_from,
+                next_action: format!(
+                    "check that the store is reachable and writable, then: {next_action}"
+                ),
+            }
+        }
+    }
+}
+
+pub(crate) fn resume_action(run: &RunId) -> String {
+    format!("iu-cutter resume {run}")
+}
+
+pub(crate) fn phase_record(
+    name: &str,
+    status: PhaseStatus,
+    evidence: Evidence,
+    detail: Option<String>,
+) -> PhaseRecord {
+    PhaseRecord {
+        name: name.to_owned(),
+        status,
+        evidence,
+        detail,
+    }
+}
+
+fn entry_status_for(error: &AdapterError) -> PhaseEntryStatus {
+    if error.is_gate_closed() {
+        PhaseEntryStatus::Refused
+    } else {
+        PhaseEntryStatus::Failed
+    }
+}
+
+/// Mirrors `record_phase` in the context's copy of the journal, so later phases see it.
+fn upsert(record: &mut RunRecord, phase: PhaseRecord) {
+    match record.phases.iter_mut().find(|p| p.name == phase.name) {
+        Some(existing) => *existing = phase,
+        None => record.phases.push(phase),
+    }
+}
+
+pub(crate) fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The report under construction for one invocation.
+pub(crate) struct Invocation<'a> {
+    runner: &'a Runner,
+    pub(crate) options: &'a RunOptions,
+    run: RunId,
+    command: Command,
+    started: Instant,
+    pub(crate) phases: Vec<PhaseEntry>,
+    notes: Vec<String>,
+    census_before: Option<CensusSummary>,
+    pub(crate) census_after: Option<CensusSummary>,
+    pub(crate) rollback: Option<crate::report::RollbackCheck>,
+}
+
+impl<'a> Invocation<'a> {
+    pub(crate) fn new(
+        runner: &'a Runner,
+        command: Command,
+        run: RunId,
+        options: &'a RunOptions,
+    ) -> Self {
+        let phases = match command {
+            Command::Rollback => vec![PhaseEntry::not_run(ROLLBACK_PHASE)],
+            Command::Run | Command::Resume => runner
+                .phases
+                .iter()
+                .map(|p| PhaseEntry::not_run(p.name()))
+                .collect(),
+        };
+        let inv = Invocation {
+            runner,
+            options,
+            run,
+            command,
+            started: Instant::now(),
+            phases,
+            notes: Vec::new(),
+            census_before: None,
+            census_after: None,
+            rollback: None,
+        };
+        inv.emit(RunEvent::RunStarted {
+            run: inv.run.clone(),
+        });
+        inv
+    }
+
+    fn adapter_kind(&self) -> String {
+        self.runner.adapter.info().kind
+    }
+
+    pub(crate) fn emit(&self, event: RunEvent) {
+        self.options.events.emit(event);
+    }
+
+    pub(crate) fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    /// Shows the journal's view of each phase (done phases carry their evidence) until this
+    /// invocation updates them.
+    fn show_journal(&mut self, record: &RunRecord) {
+        for entry in &mut self.phases {
+            if let Some(journaled) = record.phase(&entry.name) {
+                entry.evidence = journaled.evidence.clone();
+                entry.detail = journaled.detail.clone();
+            }
+        }
+    }
+
+    pub(crate) fn set_entry(
+        &mut self,
+        index: usize,
+        status: PhaseEntryStatus,
+        evidence: Evidence,
+        detail: Option<String>,
+        duration_ms: Option<u64>,
+    ) {
+        if let Some(entry) = self.phases.get_mut(index) {
+            entry.status = status;
+            entry.evidence = evidence;
+            entry.detail = detail;
+            entry.duration_ms = duration_ms;
+        }
+    }
+
+    pub(crate) async fn take_census_before(&mut self) {
+        self.census_before = self.census("before").await;
+    }
+
+    async fn census(&mut self, when: &str) -> Option<CensusSummary> {
+        match self.runner.adapter.census().await {
+            Ok(census) => Some(CensusSummary::from(&census)),
+            Err(error) => {
+                self.note(format!("census {when} not taken: {error}"));
+                None
+            }
+        }
+    }
+
+    /// Journals a phase transition on a path that already ends the run; a failure is noted.
+    pub(crate) async fn best_effort_phase(&mut self, run: &RunId, record: &PhaseRecord) {
+        if let Err(error) = self.runner.adapter.record_phase(run, record).await {
+            self.note(format!(
+                "journal not updated (phase `{}` {:?}): {error}",
+                record.name, record.status
+            ));
+        }
+    }
+
+    /// Journals a run status on a path that already ends the run; a failure is noted.
+    pub(crate) async fn best_effort_status(&mut self, run: &RunId, status: RunStatus) {
+        if let Err(error) = self.runner.adapter.set_run_status(run, status).await {
+            self.note(format!("journal not updated (status {status:?}): {error}"));
+        }
+    }
+
+    /// Takes the closing census (when the invocation got as far as the opening one), emits
+    /// `RunFinished` and assembles the report.
+    pub(crate) async fn finish(
+        mut self,
+        outcome: Outcome,
+        held_after: Option<String>,
+    ) -> RunReport {
+        if self.census_before.is_some() && self.census_after.is_none() {
+            self.census_after = self.census("after").await;
+        }
+        info!(outcome = outcome.name(), "finished");
+        self.emit(RunEvent::RunFinished {
+            run: self.run.clone(),
+            outcome: outcome.name().to_owned(),
+        });
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            run: self.run,
+            command: self.command,
+            adapter: self.runner.adapter.info(),
+            outcome,
+            held_after,
+            phases: self.phases,
+            census_before: self.census_before,
+            census_after: self.census_after,
+            rollback: self.rollback,
+            notes: self.notes,
+            duration_ms: elapsed_ms(self.started),
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Runner tests: small fake phases over the seam's mock adapter (wrapped in the kill switch where
+//! the test is about the switch), and the five real phases over the simulator.
+
+mod pipeline;
+mod rollback;
+mod run;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{
+    AdapterError, AdapterInfo, Census, CutRules, DocumentId, Evidence, ManualSwitch,
+    MockLiveExecutionAdapter, Preset, RunId, RunRecord, Scope,
+};
+use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, RunContext, RunEvent};
+
+use crate::{RunOptions, RunRequest};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A shared, ordered log: phases write `ran <name>`, the journaling mock writes `journal ...`.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn push(&self, line: impl Into<String>) {
+        lock(&self.0).push(line.into());
+    }
+
+    fn lines(&self) -> Vec<String> {
+        lock(&self.0).clone()
+    }
+
+    /// Only the `ran ...` lines.
+    fn ran(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with("ran "))
+            .collect()
+    }
+}
+
+fn evidence_of(name: &str) -> Evidence {
+    let mut evidence = Evidence::new();
+    evidence.insert("ran".into(), name.into());
+    evidence
+}
+
+/// Logs and passes.
+struct Recording {
+    name: &'static str,
+    log: Log,
+}
+
+#[async_trait]
+impl Phase for Recording {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.log.push(format!("ran {}", self.name));
+        Ok(evidence_of(self.name))
+    }
+}
+
+/// Logs and finds a gap.
+struct Blocking {
+    name: &'static str,
+    log: Log,
+}
+
+fn test_gap(phase: &str) -> Gap {
+    Gap {
+        phase: phase.into(),
+        document: Some(DocumentId::new("law/1")),
+        unit: None,
+        expected: "revision 3".into(),
+        found: "revision 4".into(),
+        next_action: "iu-cutter rollback r1".into(),
+    }
+}
+
+#[async_trait]
+impl Phase for Blocking {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.log.push(format!("ran {}", self.name));
+        Err(PhaseError::Blocked(test_gap(self.name)))
+    }
+}
+
+/// The first time, closes the kill switch and then tries a mutation, as an operator closing the
+/// switch mid-run would make it fail; afterwards, logs and passes.
+struct ClosesGate {
+    name: &'static str,
+    switch: ManualSwitch,
+    fired: AtomicBool,
+    log: Log,
+}
+
+#[async_trait]
+impl Phase for ClosesGate {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        if !self.fired.swap(true, Ordering::SeqCst) {
+            self.switch.set(false);
+            ctx.adapter.fence(&ctx.record.run, &[]).await?;
+            return Err(PhaseError::Precondition(
+                "the guard let a mutation through a closed switch".into(),
+            ));
+        }
+        self.log.push(format!("ran {}", self.name));
+        Ok(evidence_of(self.name))
+    }
+}
+
+/// Returns a closed-gate adapter error without a guard in between (a raw adapter refusing).
+struct ReturnsGateClosed {
+    name: &'static str,
+}
+
+#[async_trait]
+impl Phase for ReturnsGateClosed {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        Err(AdapterError::GateClosed {
+            switch: "stop file /run/iu-cutter.stop".into(),
+            how_to_open: "remove /run/iu-cutter.stop".into(),
+        }
+        .into())
+    }
+}
+
+/// Logs, passes, and asks the run to stop (as an operator pressing Ctrl-C during it would).
+struct Cancels {
+    name: &'static str,
+    log: Log,
+    cancel: iu_cutter_phase_core::CancelFlag,
+}
+
+#[async_trait]
+impl Phase for Cancels {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.log.push(format!("ran {}", self.name));
+        self.cancel.cancel();
+        ctx.check_cancelled()?;
+        Ok(evidence_of(self.name))
+    }
+}
+
+/// Passes, unless cancellation was asked for: then stops as a phase does at a batch boundary.
+struct StopsAtBoundary {
+    name: &'static str,
+    log: Log,
+}
+
+#[async_trait]
+impl Phase for StopsAtBoundary {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        ctx.check_cancelled()?;
+        self.log.push(format!("ran {}", self.name));
+        Ok(evidence_of(self.name))
+    }
+}
+
+fn recording(names: &[&'static str], log: &Log) -> Vec<Box<dyn Phase>> {
+    names
+        .iter()
+        .map(|name| {
+            Box::new(Recording {
+                name,
+                log: log.clone(),
+            }) as Box<dyn Phase>
+        })
+        .collect()
+}
+
+fn request(run: &str) -> RunRequest {
+    RunRequest::new(run, Scope::All, CutRules::preset(Preset::Markdown))
+}
+
+fn mock_info() -> AdapterInfo {
+    AdapterInfo {
+        kind: "mock".into(),
+        live: false,
+        location: "memory".into(),
+    }
+}
+
+/// The journal as the mock keeps it.
+type Journal = Arc<Mutex<BTreeMap<RunId, RunRecord>>>;
+
+/// A mock that journals for real (begin_run, record_phase, set_run_status, load_run), logs each
+/// journal write, passes preflight, and answers `census` with an empty census.
+fn journaling_mock(journal: &Journal, log: &Log) -> MockLiveExecutionAdapter {
+    journaling_mock_with_census(journal, log, Census::default())
+}
+
+/// [`journaling_mock`] whose `census` answers `census`.
+fn journaling_mock_with_census(
+    journal: &Journal,
+    log: &Log,
+    census: Census,
+) -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_info().returning(mock_info);
+    mock.expect_preflight().returning(|| Ok(()));
+    mock.expect_census().returning(move || Ok(census.clone()));
+    let j = journal.clone();
+    mock.expect_load_run()
+        .returning(move |run| Ok(lock(&j).get(run).cloned()));
+    let (j, l) = (journal.clone(), log.clone());
+    mock.expect_begin_run().returning(move |record| {
+        l.push(format!("journal begin {}", record.run));
+        Ok(lock(&j)
+            .entry(record.run.clone())
+            .or_insert_with(|| record.clone())
+            .clone())
+    });
+    let (j, l) = (journal.clone(), log.clone());
+    mock.expect_record_phase().returning(move |run, phase| {
+        l.push(format!("journal {} {:?}", phase.name, phase.status));
+        let mut journal = lock(&j);
+        let record = journal
+            .get_mut(run)
+            .ok_or_else(|| AdapterError::NotFound(format!("run {run}")))?;
+        match record.phases.iter_mut().find(|p| p.name == phase.name) {
+            Some(existing) => *existing = phase.clone(),
+            None => record.phases.push(phase.clone()),
+        }
+        Ok(())
+    });
+    let (j, l) = (journal.clone(), log.clone());
+    mock.expect_set_run_status().returning(move |run, status| {
+        l.push(format!("journal status {status:?}"));
+        let mut journal = lock(&j);
+        let record = journal
+            .get_mut(run)
+            .ok_or_else(|| AdapterError::NotFound(format!("run {run}")))?;
+        record.status = status;
+        Ok(())
+    });
+    mock
+}
+
+/// Collects events.
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<RunEvent>>>);
+
+impl EventSink for Events {
+    fn emit(&self, event: RunEvent) {
+        lock(&self.0).push(event);
+    }
+}
+
+impl Events {
+    fn options(&self) -> RunOptions {
+        RunOptions::default().with_events(Arc::new(self.clone()))
+    }
+
+    /// Compact form: `started`, `phase-started a`, `skipped a`, `finished a done`, `PASS`.
+    fn compact(&self) -> Vec<String> {
+        lock(&self.0)
+            .iter()
+            .map(|e| match e {
+                RunEvent::RunStarted { .. } => "started".to_owned(),
+                RunEvent::PhaseStarted { phase, .. } => format!("phase-started {phase}"),
+                RunEvent::Progress { phase, .. } => format!("progress {phase}"),
+                RunEvent::PhaseSkipped { phase, .. } => format!("skipped {phase}"),
+                RunEvent::PhaseFinished { phase, status, .. } => {
+                    format!("finished {phase} {status}")
+                }
+                RunEvent::RunFinished { outcome, .. } => outcome.clone(),
+            })
+            .collect()
+    }
+}

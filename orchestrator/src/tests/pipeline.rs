@@ -1,0 +1,188 @@
+//! The five real phases over the simulator, behind the kill switch, end to end.
+
+use std::sync::Arc;
+
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Preset,
+    RunId, RunStatus, Scope,
+};
+use iu_cutter_phase_core::{MemoryBackupStore, names};
+use iu_cutter_simulator::Simulator;
+
+use super::*;
+use crate::{Outcome, PhaseEntryStatus, Runner};
+
+const LAW_1: &str = "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
+const LAW_2: &str = "Intro.\n\n# Part A\n\nText A.\n\n# Part B\n\nText B.\n";
+const OTHER: &str = "# Not in scope\n\nUntouched.\n";
+
+fn simulator() -> Arc<Simulator> {
+    Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+        ("kb/other", OTHER),
+    ]))
+}
+
+fn guarded(sim: &Arc<Simulator>, switch: &ManualSwitch) -> Arc<dyn LiveExecutionAdapter> {
+    Arc::new(Guarded::new(
+        sim.clone(),
+        ExecutionGate::new().with_source(switch.clone()),
+    ))
+}
+
+fn law_request(run: &str) -> RunRequest {
+    RunRequest::new(
+        run,
+        Scope::Prefix("law/".into()),
+        CutRules::preset(Preset::Markdown),
+    )
+}
+
+#[tokio::test]
+async fn the_five_phases_pass_and_rollback_restores_the_pre_run_census() -> TestResult {
+    let sim = simulator();
+    let pre_run = sim.state_census();
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(guarded(&sim, &switch), Arc::new(MemoryBackupStore::new()));
+    assert_eq!(runner.phase_names(), names::ALL);
+    let events = Events::default();
+
+    let report = runner.run(law_request("r1"), events.options()).await?;
+
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert!(
+        report
+            .phases
+            .iter()
+            .all(|p| p.status == PhaseEntryStatus::Done),
+        "{}",
+        report.to_json()
+    );
+    assert_eq!(
+        report.census_before.as_ref().map(|c| &c.fingerprint),
+        Some(&pre_run.fingerprint)
+    );
+    assert_ne!(sim.state_census().fingerprint, pre_run.fingerprint);
+    let units = sim.active_units(&DocumentId::new("law/1")).await?;
+    assert!(units.len() > 1, "law/1 was not cut: {units:?}");
+    assert!(units.iter().all(|u| u.generation.as_str() == "r1"));
+    let concatenated: String = units.iter().map(|u| u.body.as_str()).collect();
+    assert_eq!(concatenated, LAW_1);
+    let other = sim.state_census().per_document[&DocumentId::new("kb/other")].clone();
+    assert_eq!(other, pre_run.per_document[&DocumentId::new("kb/other")]);
+    assert_eq!(events.compact().last().map(String::as_str), Some("PASS"));
+
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert!(check.census_matches_backup && check.fingerprint_matches_pre_run);
+    assert_eq!(sim.state_census(), pre_run);
+    let record = sim
+        .load_run(&RunId::new("r1"))
+        .await?
+        .ok_or("run not journaled")?;
+    assert_eq!(record.status, RunStatus::RolledBack);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_held_after_write_verify_resumes_or_rolls_back_before_enact() -> TestResult {
+    let sim = simulator();
+    let pre_run = sim.state_census();
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(guarded(&sim, &switch), Arc::new(MemoryBackupStore::new()));
+
+    let held = runner
+        .run(
+            law_request("r1"),
+            RunOptions::default().with_until(names::WRITE_VERIFY),
+        )
+        .await?;
+    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    assert_eq!(held.held_after.as_deref(), Some(names::WRITE_VERIFY));
+    // Readers still see the pre-run units: nothing is enacted.
+    assert!(
+        sim.active_units(&DocumentId::new("law/1"))
+            .await?
+            .is_empty()
+    );
+
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(sim.state_census(), pre_run);
+
+    // A second run, held and then resumed to the end.
+    runner
+        .run(
+            law_request("r2"),
+            RunOptions::default().with_until(names::WRITE_VERIFY),
+        )
+        .await?;
+    let resumed = runner
+        .resume(&RunId::new("r2"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let statuses: Vec<PhaseEntryStatus> = resumed.phases.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            PhaseEntryStatus::Skipped,
+            PhaseEntryStatus::Skipped,
+            PhaseEntryStatus::Skipped,
+            PhaseEntryStatus::Skipped,
+            PhaseEntryStatus::Done,
+        ]
+    );
+    assert!(
+        !sim.active_units(&DocumentId::new("law/1"))
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestResult {
+    let sim = simulator();
+    let pre_run = sim.state_census();
+    let switch = ManualSwitch::new("test", false, "open the test switch");
+    let runner = Runner::new(guarded(&sim, &switch), Arc::new(MemoryBackupStore::new()));
+
+    let refused = runner.run(law_request("r1"), RunOptions::default()).await?;
+    assert_eq!(refused.outcome.name(), "REFUSED");
+    assert_eq!(sim.mutation_count(), 0);
+    assert_eq!(sim.state_census(), pre_run);
+    assert!(sim.load_run(&RunId::new("r1")).await?.is_none());
+
+    // Open, stop after leg-b-record, close the switch, and try to resume: refused at preflight
+    // with the resume point; open again and the run completes.
+    switch.set(true);
+    runner
+        .run(
+            law_request("r1"),
+            RunOptions::default().with_until(names::LEG_B_RECORD),
+        )
+        .await?;
+    switch.set(false);
+    let mutations = sim.mutation_count();
+    let refused = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert!(
+        matches!(
+            &refused.outcome,
+            Outcome::Refused { resume_from: Some(phase), .. } if phase == names::WRITE_VERIFY
+        ),
+        "{}",
+        refused.to_json()
+    );
+    assert_eq!(sim.mutation_count(), mutations);
+    switch.set(true);
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    Ok(())
+}

@@ -1,0 +1,742 @@
+//! Run and resume.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use iu_cutter_live_execution::{
+    AdapterError, CutRules, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
+    MockLiveExecutionAdapter, PhaseStatus, Preset, RunId, RunStatus, Scope,
+};
+use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, Phase};
+use mockall::Sequence;
+use mockall::predicate::always;
+
+use super::*;
+use crate::{Outcome, PhaseEntryStatus, RunReport, Runner, RunnerError};
+
+fn runner(adapter: impl LiveExecutionAdapter + 'static, phases: Vec<Box<dyn Phase>>) -> Runner {
+    Runner::with_phases(
+        Arc::new(adapter),
+        Arc::new(MemoryBackupStore::new()),
+        phases,
+    )
+}
+
+fn statuses(report: &RunReport) -> Vec<(String, PhaseEntryStatus)> {
+    report
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p.status))
+        .collect()
+}
+
+fn journaled(journal: &Journal, run: &str) -> Result<RunRecord, String> {
+    lock(journal)
+        .get(&RunId::new(run))
+        .cloned()
+        .ok_or_else(|| format!("run {run} not journaled"))
+}
+
+#[tokio::test]
+async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_info().returning(mock_info);
+    mock.expect_preflight().times(1).returning(|| {
+        Err(AdapterError::GateClosed {
+            switch: "configuration (execution_enabled)".into(),
+            how_to_open: "set execution_enabled = true or pass --execute".into(),
+        })
+    });
+    mock.expect_begin_run().times(0);
+    mock.expect_record_phase().times(0);
+    mock.expect_set_run_status().times(0);
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    mock.expect_write_units().times(0);
+    mock.expect_enact().times(0);
+    mock.expect_restore().times(0);
+    mock.expect_put_document().times(0);
+    let log = Log::default();
+    let events = Events::default();
+    let runner = runner(mock, recording(&["a", "b"], &log));
+
+    let report = runner.run(request("r1"), events.options()).await?;
+
+    match &report.outcome {
+        Outcome::Refused {
+            switch,
+            how_to_open,
+            resume_from,
+        } => {
+            assert_eq!(switch, "configuration (execution_enabled)");
+            assert!(how_to_open.contains("--execute"), "{how_to_open}");
+            assert_eq!(resume_from, &None);
+        }
+        other => return Err(format!("expected REFUSED, got {other:?}").into()),
+    }
+    assert_eq!(report.outcome.name(), "REFUSED");
+    assert!(log.ran().is_empty());
+    assert!(
+        report
+            .phases
+            .iter()
+            .all(|p| p.status == PhaseEntryStatus::NotRun)
+    );
+    assert_eq!(report.census_before, None);
+    assert_eq!(events.compact(), ["started", "REFUSED"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn other_preflight_errors_fail_with_a_next_action() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_info().returning(mock_info);
+    mock.expect_preflight()
+        .returning(|| Err(AdapterError::Unavailable("connection refused".into())));
+    mock.expect_begin_run().times(0);
+    let runner = runner(mock, recording(&["a"], &Log::default()));
+
+    let report = runner.run(request("r1"), RunOptions::default()).await?;
+
+    match &report.outcome {
+        Outcome::Failed {
+            error,
+            next_action,
+            resume_from: None,
+        } => {
+            assert!(error.contains("connection refused"), "{error}");
+            assert!(next_action.contains("iu-cutter run r1"), "{next_action}");
+        }
+        other => return Err(format!("expected FAILED, got {other:?}").into()),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestResult {
+    let log = Log::default();
+    let mut mock = MockLiveExecutionAdapter::new();
+    let mut seq = Sequence::new();
+    mock.expect_info().returning(mock_info);
+    mock.expect_preflight()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(()));
+    mock.expect_census()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(Census::default()));
+    mock.expect_begin_run()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|record| Ok(record.clone()));
+    for name in ["a", "b", "c"] {
+        for status in [PhaseStatus::Running, PhaseStatus::Done] {
+            let l = log.clone();
+            mock.expect_record_phase()
+                .withf(move |run, phase| {
+                    run.as_str() == "r1" && phase.name == name && phase.status == status
+                })
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(move |_, phase| {
+                    assert_eq!(phase.evidence.is_empty(), status == PhaseStatus::Running);
+                    l.push(format!("journal {} {status:?}", phase.name));
+                    Ok(())
+                });
+        }
+    }
+    mock.expect_set_run_status()
+        .with(always(), mockall::predicate::eq(RunStatus::Pass))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    mock.expect_census()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(Census::default()));
+    let events = Events::default();
+    let runner = runner(mock, recording(&["a", "b", "c"], &log));
+
+    let report = runner.run(request("r1"), events.options()).await?;
+
+    assert_eq!(report.outcome, Outcome::Pass);
+    assert_eq!(report.held_after, None);
+    assert_eq!(
+        log.lines(),
+        [
+            "journal a Running",
+            "ran a",
+            "journal a Done",
+            "journal b Running",
+            "ran b",
+            "journal b Done",
+            "journal c Running",
+            "ran c",
+            "journal c Done",
+        ]
+    );
+    assert!(report.phases.iter().all(|p| {
+        p.status == PhaseEntryStatus::Done
+            && p.duration_ms.is_some()
+            && p.evidence.get("ran") == Some(&p.name)
+    }));
+    assert_eq!(
+        events.compact(),
+        [
+            "started",
+            "phase-started a",
+            "finished a done",
+            "phase-started b",
+            "finished b done",
+            "phase-started c",
+            "finished c done",
+            "PASS",
+        ]
+    );
+    assert!(report.census_before.is_some() && report.census_after.is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let phases: Vec<Box<dyn Phase>> = vec![
+        Box::new(Recording {
+            name: "a",
+            log: log.clone(),
+        }),
+        Box::new(Blocking {
+            name: "b",
+            log: log.clone(),
+        }),
+        Box::new(Recording {
+            name: "c",
+            log: log.clone(),
+        }),
+    ];
+    let runner = runner(journaling_mock(&journal, &log), phases);
+
+    let report = runner.run(request("r1"), RunOptions::default()).await?;
+
+    assert_eq!(report.outcome, Outcome::Blocked { gap: test_gap("b") });
+    assert_eq!(log.ran(), ["ran a", "ran b"]);
+    assert_eq!(
+        statuses(&report),
+        [
+            ("a".into(), PhaseEntryStatus::Done),
+            ("b".into(), PhaseEntryStatus::Blocked),
+            ("c".into(), PhaseEntryStatus::NotRun),
+        ]
+    );
+    let record = journaled(&journal, "r1")?;
+    assert_eq!(record.status, RunStatus::Blocked);
+    let b = record.phase("b").ok_or("b not journaled")?;
+    assert_eq!(b.status, PhaseStatus::Blocked);
+    assert_eq!(
+        b.detail.as_deref(),
+        Some(test_gap("b").to_string().as_str())
+    );
+    assert!(record.phase("c").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let runner = runner(
+        journaling_mock(&journal, &log),
+        recording(&["a", "b", "c"], &log),
+    );
+
+    let held = runner
+        .run(request("r1"), RunOptions::default().with_until("b"))
+        .await?;
+
+    assert_eq!(held.outcome, Outcome::Pass);
+    assert_eq!(held.held_after.as_deref(), Some("b"));
+    assert_eq!(log.ran(), ["ran a", "ran b"]);
+    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Held);
+    assert_eq!(
+        held.phase("c").map(|p| p.status),
+        Some(PhaseEntryStatus::NotRun)
+    );
+
+    let events = Events::default();
+    let resumed = runner.resume(&RunId::new("r1"), events.options()).await?;
+
+    assert_eq!(resumed.outcome, Outcome::Pass);
+    assert_eq!(resumed.held_after, None);
+    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
+    assert_eq!(
+        statuses(&resumed),
+        [
+            ("a".into(), PhaseEntryStatus::Skipped),
+            ("b".into(), PhaseEntryStatus::Skipped),
+            ("c".into(), PhaseEntryStatus::Done),
+        ]
+    );
+    // Skipped phases show their journaled evidence.
+    assert_eq!(
+        resumed.phase("a").and_then(|p| p.evidence.get("ran")),
+        Some(&"a".to_owned())
+    );
+    assert_eq!(
+        events.compact(),
+        [
+            "started",
+            "skipped a",
+            "skipped b",
+            "phase-started c",
+            "finished c done",
+            "PASS"
+        ]
+    );
+    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+
+    // A passed run is not run again, by resume or by run.
+    let again = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(again.outcome, Outcome::Pass);
+    assert!(
+        again
+            .notes
+            .iter()
+            .any(|n| n.contains("already journaled as PASS"))
+    );
+    let rerun = runner.run(request("r1"), RunOptions::default()).await?;
+    assert_eq!(rerun.outcome, Outcome::Pass);
+    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn until_the_last_phase_is_an_ordinary_pass() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let runner = runner(
+        journaling_mock(&journal, &log),
+        recording(&["a", "b"], &log),
+    );
+    let report = runner
+        .run(request("r1"), RunOptions::default().with_until("b"))
+        .await?;
+    assert_eq!((report.outcome, report.held_after), (Outcome::Pass, None));
+    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    Ok(())
+}
+
+#[tokio::test]
+async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let mut record = RunRecord::new(
+        RunId::new("r1"),
+        Scope::All,
+        CutRules::preset(Preset::Markdown),
+    );
+    record.phases = vec![
+        crate::runner::phase_record("a", PhaseStatus::Done, evidence_of("a"), None),
+        crate::runner::phase_record("b", PhaseStatus::Running, Evidence::new(), None),
+    ];
+    lock(&journal).insert(RunId::new("r1"), record);
+    let runner = runner(
+        journaling_mock(&journal, &log),
+        recording(&["a", "b", "c"], &log),
+    );
+
+    let report = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+
+    assert_eq!(report.outcome, Outcome::Pass);
+    assert_eq!(log.ran(), ["ran b", "ran c"]);
+    // The run was `Running` (a crash): no status change before the phases.
+    assert_eq!(
+        log.lines().first().map(String::as_str),
+        Some("journal b Running")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn misuse_is_an_error_and_touches_nothing() -> TestResult {
+    // No expectations: any adapter call would panic.
+    let misused = runner(
+        MockLiveExecutionAdapter::new(),
+        recording(&["a", "b"], &Log::default()),
+    );
+    match misused
+        .run(request("r1"), RunOptions::default().with_until("nope"))
+        .await
+    {
+        Err(RunnerError::UnknownPhase { phase, known }) => {
+            assert_eq!(phase, "nope");
+            assert_eq!(known, "a, b");
+        }
+        other => return Err(format!("expected UnknownPhase, got {other:?}").into()),
+    }
+    assert!(matches!(
+        misused
+            .resume(&RunId::new("r1"), RunOptions::default().with_until("nope"))
+            .await,
+        Err(RunnerError::UnknownPhase { .. })
+    ));
+    assert!(matches!(
+        misused
+            .run(request("r1"), RunOptions::default().with_batch_units(0))
+            .await,
+        Err(RunnerError::InvalidOption(_))
+    ));
+    let log = Log::default();
+    let duplicate = runner(
+        MockLiveExecutionAdapter::new(),
+        recording(&["a", "a"], &log),
+    );
+    assert!(matches!(
+        duplicate.run(request("r1"), RunOptions::default()).await,
+        Err(RunnerError::DuplicatePhase(name)) if name == "a"
+    ));
+    let reserved = runner(
+        MockLiveExecutionAdapter::new(),
+        recording(&["rollback"], &log),
+    );
+    assert!(matches!(
+        reserved.run(request("r1"), RunOptions::default()).await,
+        Err(RunnerError::ReservedPhase(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn resuming_an_unknown_run_is_an_error() -> TestResult {
+    let log = Log::default();
+    let runner = runner(
+        journaling_mock(&Journal::default(), &log),
+        recording(&["a"], &log),
+    );
+    let result = runner
+        .resume(&RunId::new("ghost"), RunOptions::default())
+        .await;
+    assert!(matches!(result, Err(RunnerError::UnknownRun(run)) if run.as_str() == "ghost"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let runner = runner(journaling_mock(&journal, &log), recording(&["a"], &log));
+    runner.run(request("r1"), RunOptions::default()).await?;
+
+    let other = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalVi));
+    let report = runner.run(other, RunOptions::default()).await?;
+
+    match &report.outcome {
+        Outcome::Failed { error, .. } => assert!(error.contains("already used"), "{error}"),
+        other => return Err(format!("expected FAILED, got {other:?}").into()),
+    }
+    assert_eq!(log.ran(), ["ran a"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let cancel = CancelFlag::new();
+    let phases: Vec<Box<dyn Phase>> = vec![
+        Box::new(Cancels {
+            name: "a",
+            log: log.clone(),
+            cancel: cancel.clone(),
+        }),
+        Box::new(Recording {
+            name: "b",
+            log: log.clone(),
+        }),
+    ];
+    let runner = runner(journaling_mock(&journal, &log), phases);
+
+    // The phase that cancels fails at its own boundary check.
+    let report = runner
+        .run(
+            request("r1"),
+            RunOptions::default().with_cancel(cancel.clone()),
+        )
+        .await?;
+    match &report.outcome {
+        Outcome::Failed {
+            error,
+            resume_from,
+            next_action,
+        } => {
+            assert!(error.contains("cancelled"), "{error}");
+            assert_eq!(resume_from.as_deref(), Some("a"));
+            assert_eq!(next_action, "iu-cutter resume r1");
+        }
+        other => return Err(format!("expected FAILED, got {other:?}").into()),
+    }
+    assert_eq!(
+        report.phase("a").map(|p| p.status),
+        Some(PhaseEntryStatus::Cancelled)
+    );
+    let record = journaled(&journal, "r1")?;
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(
+        record.phase("a").map(|p| p.status),
+        Some(PhaseStatus::Failed)
+    );
+    assert_eq!(log.ran(), ["ran a"]);
+
+    // With a fresh flag, resume runs `a` again (it was not done) and then `b`.
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass);
+    assert_eq!(log.ran(), ["ran a", "ran a", "ran b"]);
+    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let cancel = CancelFlag::new();
+    // `a` passes and then asks to stop (its own check comes after the request, so make it
+    // pass: a phase that asks at its very end); `b` must not start.
+    struct PassThenCancel {
+        log: Log,
+        cancel: CancelFlag,
+    }
+    #[async_trait::async_trait]
+    impl Phase for PassThenCancel {
+        fn name(&self) -> &str {
+            "a"
+        }
+        async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+            self.log.push("ran a");
+            self.cancel.cancel();
+            Ok(evidence_of("a"))
+        }
+    }
+    let phases: Vec<Box<dyn Phase>> = vec![
+        Box::new(PassThenCancel {
+            log: log.clone(),
+            cancel: cancel.clone(),
+        }),
+        Box::new(StopsAtBoundary {
+            name: "b",
+            log: log.clone(),
+        }),
+    ];
+    let runner = runner(journaling_mock(&journal, &log), phases);
+
+    let report = runner
+        .run(request("r1"), RunOptions::default().with_cancel(cancel))
+        .await?;
+
+    match &report.outcome {
+        Outcome::Failed { resume_from, .. } => assert_eq!(resume_from.as_deref(), Some("b")),
+        other => return Err(format!("expected FAILED, got {other:?}").into()),
+    }
+    assert_eq!(log.ran(), ["ran a"]);
+    let record = journaled(&journal, "r1")?;
+    assert!(record.phase("b").is_none(), "b must not have started");
+    assert_eq!(record.status, RunStatus::Failed);
+
+    // A fresh flag: resume skips `a` and runs `b`.
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass);
+    assert_eq!(log.ran(), ["ran a", "ran b"]);
+    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let switch = ManualSwitch::new("test switch", true, "flip the test switch back on");
+    let guarded = Guarded::new(
+        journaling_mock(&journal, &log),
+        ExecutionGate::new().with_source(switch.clone()),
+    );
+    let phases: Vec<Box<dyn Phase>> = vec![
+        Box::new(Recording {
+            name: "a",
+            log: log.clone(),
+        }),
+        Box::new(ClosesGate {
+            name: "b",
+            switch: switch.clone(),
+            fired: AtomicBool::new(false),
+            log: log.clone(),
+        }),
+        Box::new(Recording {
+            name: "c",
+            log: log.clone(),
+        }),
+    ];
+    let runner = runner(guarded, phases);
+
+    let report = runner.run(request("r1"), RunOptions::default()).await?;
+
+    match &report.outcome {
+        Outcome::Refused {
+            switch,
+            how_to_open,
+            resume_from,
+        } => {
+            assert_eq!(switch, "test switch");
+            assert_eq!(how_to_open, "flip the test switch back on");
+            assert_eq!(resume_from.as_deref(), Some("b"));
+        }
+        other => return Err(format!("expected REFUSED, got {other:?}").into()),
+    }
+    assert_eq!(log.ran(), ["ran a"]);
+    // The refusal could not be journaled: the phase is still `Running`, the run too.
+    let record = journaled(&journal, "r1")?;
+    assert_eq!(
+        record.phase("b").map(|p| p.status),
+        Some(PhaseStatus::Running)
+    );
+    assert_eq!(record.status, RunStatus::Running);
+
+    // Still closed: resume is refused at preflight, naming where it would start.
+    let refused = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert!(matches!(
+        &refused.outcome,
+        Outcome::Refused { resume_from: Some(phase), .. } if phase == "b"
+    ));
+
+    switch.set(true);
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass);
+    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
+    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let phases: Vec<Box<dyn Phase>> = vec![
+        Box::new(Recording {
+            name: "a",
+            log: log.clone(),
+        }),
+        Box::new(ReturnsGateClosed { name: "b" }),
+    ];
+    let runner = runner(journaling_mock(&journal, &log), phases);
+
+    let report = runner.run(request("r1"), RunOptions::default()).await?;
+
+    assert_eq!(
+        report.outcome,
+        Outcome::Refused {
+            switch: "stop file /run/iu-cutter.stop".into(),
+            how_to_open: "remove /run/iu-cutter.stop".into(),
+            resume_from: Some("b".into()),
+        }
+    );
+    assert_eq!(
+        report.phase("b").map(|p| p.status),
+        Some(PhaseEntryStatus::Refused)
+    );
+    let record = journaled(&journal, "r1")?;
+    assert_eq!(
+        record.phase("b").map(|p| p.status),
+        Some(PhaseStatus::Running)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
+    struct Broken;
+    #[async_trait::async_trait]
+    impl Phase for Broken {
+        fn name(&self) -> &str {
+            "broken"
+        }
+        async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+            Err(AdapterError::Unavailable("disk on fire".into()).into())
+        }
+    }
+    let log = Log::default();
+    let journal = Journal::default();
+    let runner = runner(journaling_mock(&journal, &log), vec![Box::new(Broken)]);
+
+    let report = runner.run(request("r1"), RunOptions::default()).await?;
+
+    match &report.outcome {
+        Outcome::Failed {
+            error,
+            resume_from,
+            next_action,
+        } => {
+            assert!(error.contains("disk on fire"), "{error}");
+            assert_eq!(resume_from.as_deref(), Some("broken"));
+            assert!(
+                next_action.ends_with("iu-cutter resume r1"),
+                "{next_action}"
+            );
+        }
+        other => return Err(format!("expected FAILED, got {other:?}").into()),
+    }
+    let record = journaled(&journal, "r1")?;
+    assert_eq!(record.status, RunStatus::Failed);
+    let broken = record.phase("broken").ok_or("not journaled")?;
+    assert_eq!(broken.status, PhaseStatus::Failed);
+    assert!(
+        broken
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("disk on fire"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> TestResult {
+    let log = Log::default();
+    let runner = runner(
+        journaling_mock(&Journal::default(), &log),
+        recording(&["a"], &log),
+    );
+    let report = runner.run(request("r1"), RunOptions::default()).await?;
+    let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["command"], "run");
+    assert_eq!(json["outcome"]["name"], "PASS");
+    assert_eq!(json["adapter"]["kind"], "mock");
+    assert_eq!(json["phases"][0]["status"], "done");
+    let back: RunReport = serde_json::from_value(json)?;
+    assert_eq!(back, report);
+    Ok(())
+}
+
+#[test]
+fn the_run_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let runner = runner(MockLiveExecutionAdapter::new(), Vec::new());
+    let run = runner.run(request("r1"), RunOptions::default());
+    assert_send(&run);
+    let id = RunId::new("r1");
+    let resume = runner.resume(&id, RunOptions::default());
+    assert_send(&resume);
+    let rollback = runner.rollback(&id);
+    assert_send(&rollback);
+}

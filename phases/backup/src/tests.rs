@@ -1,0 +1,313 @@
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{
+    AdapterError, Backup as BackupArtifact, Census, CutRules, Document, DocumentId, DocumentState,
+    GenerationRecord, GenerationState, MockLiveExecutionAdapter, Preset, RunId, RunRecord, Scope,
+    Unit, sha256_hex,
+};
+use iu_cutter_phase_core::{
+    BackupError, BackupReceipt, BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext,
+    RunEvent,
+};
+use mockall::Sequence;
+
+use super::*;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const RUN: &str = "run-1";
+
+fn document(id: &str, body: &str) -> Document {
+    Document {
+        id: DocumentId::new(id),
+        revision: 2,
+        sha256: sha256_hex(body.as_bytes()),
+        state: DocumentState::Cut,
+        active_generation: Some(RunId::new("old")),
+        body: body.to_owned(),
+    }
+}
+
+fn generations(id: &str) -> Vec<GenerationRecord> {
+    vec![GenerationRecord {
+        document: DocumentId::new(id),
+        generation: RunId::new("old"),
+        state: GenerationState::Active,
+    }]
+}
+
+fn active_units(id: &str, body: &str) -> Vec<Unit> {
+    vec![Unit {
+        document: DocumentId::new(id),
+        generation: RunId::new("old"),
+        ordinal: 0,
+        unit_id: format!("{id}#0"),
+        path: String::new(),
+        part: None,
+        start: 0,
+        end: body.len() as u64,
+        sha256: sha256_hex(body.as_bytes()),
+        body: body.to_owned(),
+    }]
+}
+
+fn census() -> Census {
+    Census {
+        documents: 3,
+        units: 3,
+        fingerprint: "f1ng3rpr1nt".into(),
+        per_document: [("a", "da"), ("b", "db"), ("z", "dz")]
+            .into_iter()
+            .map(|(id, digest)| (DocumentId::new(id), digest.to_owned()))
+            .collect(),
+    }
+}
+
+/// Every mutating operation of the seam: the backup phase must call none of them.
+fn forbid_mutations(mock: &mut MockLiveExecutionAdapter) {
+    mock.expect_put_document().times(0);
+    mock.expect_begin_run().times(0);
+    mock.expect_record_phase().times(0);
+    mock.expect_set_run_status().times(0);
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    mock.expect_write_units().times(0);
+    mock.expect_enact().times(0);
+    mock.expect_restore().times(0);
+}
+
+/// The expected read sequence for scope {a, b}; load_scope answers out of order on purpose.
+fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
+    let mut seq = Sequence::new();
+    mock.expect_census()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(census()));
+    mock.expect_load_scope()
+        .withf(|scope| *scope == Scope::Prefix("".into()))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(vec![document("b", "Bee.\n"), document("a", "Ay.\n")]));
+    for (id, body) in [("a", "Ay.\n"), ("b", "Bee.\n")] {
+        mock.expect_generations()
+            .withf(move |d| d.as_str() == id)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| Ok(generations(id)));
+        mock.expect_active_units()
+            .withf(move |d| d.as_str() == id)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| Ok(active_units(id, body)));
+    }
+}
+
+fn context(
+    mock: MockLiveExecutionAdapter,
+    store: Arc<dyn BackupStore>,
+) -> (RunContext, std::sync::mpsc::Receiver<RunEvent>) {
+    let record = RunRecord::new(
+        RunId::new(RUN),
+        Scope::Prefix(String::new()),
+        CutRules::preset(Preset::Markdown),
+    );
+    let mut ctx = RunContext::new(record, Arc::new(mock), store);
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctx.events = Arc::new(tx);
+    (ctx, rx)
+}
+
+#[tokio::test]
+async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_backup_reads(&mut mock);
+    forbid_mutations(&mut mock);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, events) = context(mock, store.clone());
+
+    let evidence = Backup.run(&mut ctx).await?;
+
+    let (saved, receipt) = store
+        .load(&RunId::new(RUN))
+        .await?
+        .ok_or("no backup saved")?;
+    assert_eq!(saved.run, RunId::new(RUN));
+    assert_eq!(saved.census, census());
+    let ids: Vec<&str> = saved
+        .documents
+        .iter()
+        .map(|s| s.document.id.as_str())
+        .collect();
+    assert_eq!(ids, ["a", "b"], "snapshots in id order");
+    assert_eq!(saved.documents[1].active_units, active_units("b", "Bee.\n"));
+    assert_eq!(saved.documents[0].generations, generations("a"));
+
+    assert_eq!(evidence["backup_sha256"], receipt.sha256);
+    assert_eq!(evidence["location"], "memory");
+    assert_eq!(evidence["documents"], "2");
+    assert_eq!(evidence["units"], "2");
+    assert_eq!(evidence["census_fingerprint"], "f1ng3rpr1nt");
+    assert_eq!(evidence["census_documents"], "3");
+    assert_eq!(evidence["census_units"], "3");
+    assert_eq!(evidence.len(), 7);
+
+    // The context caches what was taken: the next phase does not reload it.
+    assert_eq!(*ctx.backup().await?, saved);
+
+    let progress: Vec<(u64, u64)> = events
+        .try_iter()
+        .filter_map(|e| match e {
+            RunEvent::Progress { done, total, .. } => Some((done, total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(progress, [(1, 2), (2, 2)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() -> TestResult {
+    let store = Arc::new(MemoryBackupStore::new());
+    let mut first = MockLiveExecutionAdapter::new();
+    expect_backup_reads(&mut first);
+    forbid_mutations(&mut first);
+    let (mut ctx, _events) = context(first, store.clone());
+    let first_evidence = Backup.run(&mut ctx).await?;
+
+    // Second run (a resume after a crash, or after the fence changed the store): no reads at all.
+    let mut second = MockLiveExecutionAdapter::new();
+    second.expect_census().times(0);
+    second.expect_load_scope().times(0);
+    second.expect_generations().times(0);
+    second.expect_active_units().times(0);
+    forbid_mutations(&mut second);
+    let (mut ctx, _events) = context(second, store.clone());
+    let second_evidence = Backup.run(&mut ctx).await?;
+
+    assert_eq!(first_evidence, second_evidence);
+    let (saved, _) = store
+        .load(&RunId::new(RUN))
+        .await?
+        .ok_or("backup vanished")?;
+    assert_eq!(*ctx.backup().await?, saved);
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct UnwritableStore {
+    saves: Mutex<u32>,
+}
+
+#[async_trait]
+impl BackupStore for UnwritableStore {
+    async fn save(&self, _backup: &BackupArtifact) -> Result<BackupReceipt, BackupError> {
+        if let Ok(mut saves) = self.saves.lock() {
+            *saves += 1;
+        }
+        Err(BackupError::Io {
+            action: "write",
+            path: "/read-only/run-1.backup.jsonl".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        })
+    }
+
+    async fn load(
+        &self,
+        _run: &RunId,
+    ) -> Result<Option<(BackupArtifact, BackupReceipt)>, BackupError> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_backup_reads(&mut mock);
+    forbid_mutations(&mut mock);
+    let store = Arc::new(UnwritableStore::default());
+    let (mut ctx, _events) = context(mock, store.clone());
+
+    let err = Backup
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("unwritable backup accepted")?;
+    assert!(
+        matches!(err, PhaseError::Backup(BackupError::Io { .. })),
+        "{err}"
+    );
+    assert_eq!(*store.saves.lock().map_err(|e| e.to_string())?, 1);
+    // Nothing is cached: a later phase cannot use a backup that does not exist.
+    assert!(matches!(
+        ctx.backup().await,
+        Err(PhaseError::Precondition(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
+    let store = Arc::new(MemoryBackupStore::new());
+    let mut first = MockLiveExecutionAdapter::new();
+    expect_backup_reads(&mut first);
+    forbid_mutations(&mut first);
+    let (mut ctx, _events) = context(first, store.clone());
+    Backup.run(&mut ctx).await?;
+    store.tamper(&RunId::new(RUN), b"{}\n".to_vec());
+
+    let mut second = MockLiveExecutionAdapter::new();
+    second.expect_census().times(0);
+    second.expect_load_scope().times(0);
+    forbid_mutations(&mut second);
+    let (mut ctx, _events) = context(second, store);
+    let err = Backup
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("tampered backup accepted")?;
+    assert!(
+        matches!(err, PhaseError::Backup(BackupError::Tampered { .. })),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_store_failure_saves_nothing() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_census()
+        .times(1)
+        .returning(|| Err(AdapterError::Unavailable("connection refused".into())));
+    mock.expect_load_scope().times(0);
+    forbid_mutations(&mut mock);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+
+    let err = Backup.run(&mut ctx).await.err().ok_or("failure ignored")?;
+    assert!(
+        matches!(err, PhaseError::Adapter(AdapterError::Unavailable(_))),
+        "{err}"
+    );
+    assert!(store.load(&RunId::new(RUN)).await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancellation_stops_before_saving() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_census().times(1).returning(|| Ok(census()));
+    mock.expect_load_scope()
+        .times(1)
+        .returning(|_| Ok(vec![document("a", "Ay.\n")]));
+    mock.expect_generations().times(0);
+    forbid_mutations(&mut mock);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+    ctx.cancel.cancel();
+
+    let err = Backup.run(&mut ctx).await.err().ok_or("cancel ignored")?;
+    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    assert!(store.load(&RunId::new(RUN)).await?.is_none());
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! Phase 2 of five, **cut-leg-a**: computes the run's *plan* by cutting every scoped source
+//! document with the cut rules (pure and deterministic: the same sources and rules always give
+//! the same plan and the same plan sha256), then fences each source document by compare-and-set,
+//! from the sha256/revision recorded at backup to `cutting(run)`. A document that changed since
+//! the backup stops the run, naming it.
+//!
+//! The cut engine itself is the [`cut`] module: [`Cutter`] compiles [`CutRules`] once and cuts a
+//! document into [`CutUnit`]s, exact byte spans that cover the source losslessly, each with its
+//! ordinal, hierarchical path, stable id and sha256.
+//!
+//! [`CutRules`]: iu_cutter_live_execution::CutRules
+
+pub mod cut;
+
+pub use cut::{CutError, CutUnit, Cutter, check_hashes, check_lossless, sha256_hex, unit_id};
+
+// The phase implementation (plan + fence) goes below.
+
+mod phase;
+
+pub use phase::{CutLegA, PlanError, compute_plan, plan_for_backup};

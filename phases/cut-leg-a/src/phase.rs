@@ -1,0 +1,234 @@
+//! The phase: plan the run from the backup, journal the plan, fence the sources.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{
+    AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
+    Plan, PlannedUnit, RunId, SCHEMA_VERSION, sha256_hex,
+};
+use iu_cutter_phase_core::{Gap, Phase, PhaseError, RunContext, names};
+
+use crate::cut::{CutError, Cutter};
+
+/// Why a plan could not be computed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The rules cannot be compiled.
+    #[error("{0}")]
+    Rules(#[source] CutError),
+    /// One document cannot be cut.
+    #[error("document `{document}`: {source}")]
+    Cut {
+        /// The document.
+        document: DocumentId,
+        /// Why.
+        #[source]
+        source: CutError,
+    },
+    /// A document's body does not hash to its recorded sha256 (a corrupt backup or store row).
+    #[error("document `{document}`: body sha256 is {found}, but the row records {recorded}")]
+    BodyMismatch {
+        /// The document.
+        document: DocumentId,
+        /// The sha256 the row records.
+        recorded: String,
+        /// The sha256 of the body.
+        found: String,
+    },
+    /// The same document was given twice.
+    #[error("document `{0}` is listed twice")]
+    Duplicate(DocumentId),
+}
+
+/// The plan for `documents` under `rules`: pure and deterministic.
+///
+/// Documents are planned in id order whatever the input order; each entry records the
+/// document's revision, its sha256 (checked against the body) and length, and its units (exact
+/// byte spans covering the body). The rules are compiled once.
+pub fn compute_plan<'a>(
+    documents: impl IntoIterator<Item = &'a Document>,
+    rules: &CutRules,
+) -> Result<Plan, PlanError> {
+    let cutter = Cutter::new(rules).map_err(PlanError::Rules)?;
+    let mut documents: Vec<&Document> = documents.into_iter().collect();
+    documents.sort_by(|a, b| a.id.cmp(&b.id));
+    if let Some(pair) = documents.windows(2).find(|pair| pair[0].id == pair[1].id) {
+        return Err(PlanError::Duplicate(pair[0].id.clone()));
+    }
+    let documents = documents
+        .into_iter()
+        .map(|document| plan_document(&cutter, document))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan {
+        schema_version: SCHEMA_VERSION,
+        rules: rules.clone(),
+        documents,
+    })
+}
+
+/// The plan for the documents of a run's backup (what the phase computes and journals).
+pub fn plan_for_backup(backup: &Backup, rules: &CutRules) -> Result<Plan, PlanError> {
+    compute_plan(backup.documents.iter().map(|s| &s.document), rules)
+}
+
+fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, PlanError> {
+    let found = sha256_hex(document.body.as_bytes());
+    if found != document.sha256 {
+        return Err(PlanError::BodyMismatch {
+            document: document.id.clone(),
+            recorded: document.sha256.clone(),
+            found,
+        });
+    }
+    let units = cutter
+        .cut(document.id.as_str(), &document.body)
+        .map_err(|source| PlanError::Cut {
+            document: document.id.clone(),
+            source,
+        })?;
+    Ok(DocumentPlan {
+        document: document.id.clone(),
+        revision: document.revision,
+        source_sha256: found,
+        source_bytes: document.body.len() as u64,
+        units: units.into_iter().map(PlannedUnit::from).collect(),
+    })
+}
+
+/// Phase 2: computes the plan from the backup, journals it, and fences every source document
+/// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`, all or nothing).
+///
+/// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`. A document that changed since
+/// the backup, or that another run holds, blocks the run naming it; a journaled plan that differs
+/// from the recomputed one blocks it too.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CutLegA;
+
+#[async_trait]
+impl Phase for CutLegA {
+    fn name(&self) -> &str {
+        names::CUT_LEG_A
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        let run = ctx.record.run.clone();
+        let backup = ctx.backup().await?;
+        let plan = plan_for_backup(&backup, &ctx.record.rules).map_err(|e| {
+            PhaseError::Precondition(format!(
+                "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back this run (iu-cutter rollback {run}) and start a new one"
+            ))
+        })?;
+        let plan_sha256 = plan.sha256();
+
+        match ctx.adapter.load_plan(&run).await? {
+            Some(journaled) if journaled == plan => {
+                tracing::info!(run = %run, plan_sha256 = %plan_sha256, "plan already journaled");
+            }
+            Some(journaled) => return Err(plan_changed(&run, &journaled, &plan)),
+            None => match ctx.adapter.save_plan(&run, &plan).await {
+                Ok(()) => {}
+                Err(AdapterError::Conflict { found, .. }) => {
+                    // Another process journaled a different plan between our read and our write.
+                    return Err(PhaseError::Blocked(Gap {
+                        phase: names::CUT_LEG_A.to_owned(),
+                        document: None,
+                        unit: None,
+                        expected: format!("plan sha256 {plan_sha256} as the run's only plan"),
+                        found: format!("another plan journaled for this run ({found})"),
+                        next_action: rollback_and_restart(&run),
+                    }));
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+
+        let expectations: Vec<ExpectedRevision> = backup
+            .documents
+            .iter()
+            .map(|s| ExpectedRevision {
+                document: s.document.id.clone(),
+                revision: s.document.revision,
+                sha256: s.document.sha256.clone(),
+            })
+            .collect();
+        ctx.adapter
+            .fence(&run, &expectations)
+            .await
+            .map_err(|e| match e {
+                AdapterError::Conflict {
+                    document,
+                    expected,
+                    found,
+                } => PhaseError::Blocked(Gap {
+                    phase: names::CUT_LEG_A.to_owned(),
+                    document: Some(document),
+                    unit: None,
+                    expected,
+                    found,
+                    next_action: format!(
+                        "the document changed since the backup (or another run holds it); {}",
+                        rollback_and_restart(&run)
+                    ),
+                }),
+                other => PhaseError::Adapter(other),
+            })?;
+        ctx.progress(
+            names::CUT_LEG_A,
+            expectations.len() as u64,
+            expectations.len() as u64,
+        );
+        tracing::info!(
+            run = %run,
+            plan_sha256 = %plan_sha256,
+            documents = expectations.len(),
+            units = plan.unit_count(),
+            "plan journaled, sources fenced"
+        );
+
+        let evidence = Evidence::from([
+            ("plan_sha256".to_owned(), plan_sha256),
+            (
+                "documents_fenced".to_owned(),
+                expectations.len().to_string(),
+            ),
+            ("units_planned".to_owned(), plan.unit_count().to_string()),
+        ]);
+        ctx.set_plan(Arc::new(plan));
+        Ok(evidence)
+    }
+}
+
+/// The gap when the journal holds a plan other than the one recomputed from the backup.
+fn plan_changed(run: &RunId, journaled: &Plan, plan: &Plan) -> PhaseError {
+    let document = journaled
+        .documents
+        .iter()
+        .zip(&plan.documents)
+        .find(|(a, b)| a != b)
+        .map(|(a, _)| a.document.clone());
+    let what = if journaled.rules != plan.rules {
+        "the run's rules differ from the journaled plan's"
+    } else {
+        "the cut of the backed-up sources differs (a different cut engine?)"
+    };
+    PhaseError::Blocked(Gap {
+        phase: names::CUT_LEG_A.to_owned(),
+        document,
+        unit: None,
+        expected: format!("the journaled plan (sha256 {})", journaled.sha256()),
+        found: format!("a recomputed plan with sha256 {}: {what}", plan.sha256()),
+        next_action: format!(
+            "the plan changed since the run started; {}",
+            rollback_and_restart(run)
+        ),
+    })
+}
+
+fn rollback_and_restart(run: &RunId) -> String {
+    format!("roll back this run (iu-cutter rollback {run}) and start a new run")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+use std::sync::Arc;
+
+use iu_cutter_live_execution::{
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
+    LevelRule, MarkerSet, MockLiveExecutionAdapter, Preset, RunId, RunRecord, SCHEMA_VERSION,
+    Scope, sha256_hex,
+};
+use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use mockall::Sequence;
+
+use super::*;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const RUN: &str = "run-1";
+const LAW: &str = "Chương I\nĐiều 1. Phạm vi\nNội dung.\nĐiều 2. Đối tượng\nKhác.\n";
+const GUIDE: &str = "# Guide\nIntro.\n## Install\nSteps.\n";
+
+fn document(id: &str, revision: u64, body: &str) -> Document {
+    Document {
+        id: DocumentId::new(id),
+        revision,
+        sha256: sha256_hex(body.as_bytes()),
+        state: DocumentState::Ready,
+        active_generation: None,
+        body: body.to_owned(),
+    }
+}
+
+fn backup() -> Backup {
+    Backup {
+        schema_version: SCHEMA_VERSION,
+        run: RunId::new(RUN),
+        census: Census::default(),
+        documents: [document("guide", 3, GUIDE), document("law", 7, LAW)]
+            .into_iter()
+            .map(|document| DocumentSnapshot {
+                document,
+                generations: vec![],
+                active_units: vec![],
+            })
+            .collect(),
+    }
+}
+
+fn rules() -> CutRules {
+    CutRules::preset(Preset::Markdown)
+}
+
+fn expected_plan() -> Result<Plan, PlanError> {
+    plan_for_backup(&backup(), &rules())
+}
+
+fn expectations() -> Vec<ExpectedRevision> {
+    backup()
+        .documents
+        .iter()
+        .map(|s| ExpectedRevision {
+            document: s.document.id.clone(),
+            revision: s.document.revision,
+            sha256: s.document.sha256.clone(),
+        })
+        .collect()
+}
+
+fn forbid_later_mutations(mock: &mut MockLiveExecutionAdapter) {
+    mock.expect_put_document().times(0);
+    mock.expect_begin_run().times(0);
+    mock.expect_record_phase().times(0);
+    mock.expect_set_run_status().times(0);
+    mock.expect_write_units().times(0);
+    mock.expect_enact().times(0);
+    mock.expect_restore().times(0);
+}
+
+async fn context(
+    mock: MockLiveExecutionAdapter,
+    rules: CutRules,
+) -> Result<RunContext, PhaseError> {
+    let store = Arc::new(MemoryBackupStore::new());
+    store.save(&backup()).await?;
+    let record = RunRecord::new(
+        RunId::new(RUN),
+        Scope::Ids(vec![DocumentId::new("guide"), DocumentId::new("law")]),
+        rules,
+    );
+    Ok(RunContext::new(record, Arc::new(mock), store))
+}
+
+#[test]
+fn the_plan_is_deterministic_ordered_and_covers_every_source() -> TestResult {
+    let docs = [document("law", 7, LAW), document("guide", 3, GUIDE)];
+    let plan = compute_plan(docs.iter(), &rules())?;
+    let reversed = compute_plan(docs.iter().rev(), &rules())?;
+    assert_eq!(plan, reversed);
+    assert_eq!(plan.sha256(), reversed.sha256());
+    assert_eq!(plan.schema_version, SCHEMA_VERSION);
+    assert_eq!(plan.rules, rules());
+    let ids: Vec<&str> = plan.documents.iter().map(|d| d.document.as_str()).collect();
+    assert_eq!(ids, ["guide", "law"]);
+    for (doc_plan, source) in plan.documents.iter().zip([GUIDE, LAW]) {
+        assert_eq!(doc_plan.source_bytes, source.len() as u64);
+        assert_eq!(doc_plan.source_sha256, sha256_hex(source.as_bytes()));
+        let mut rebuilt = String::new();
+        let mut at = 0;
+        for (i, unit) in doc_plan.units.iter().enumerate() {
+            assert_eq!(unit.ordinal as usize, i);
+            assert_eq!(unit.start, at);
+            let span = source
+                .get(unit.start as usize..unit.end as usize)
+                .ok_or("span off a char boundary")?;
+            assert_eq!(unit.sha256, sha256_hex(span.as_bytes()));
+            rebuilt.push_str(span);
+            at = unit.end;
+        }
+        assert_eq!(rebuilt, source);
+    }
+    assert_eq!(plan.documents[0].revision, 3);
+    assert_eq!(plan.documents[0].units.len(), 2, "{:?}", plan.documents[0]);
+    // Other rules, another plan.
+    let legal = compute_plan(docs.iter(), &CutRules::preset(Preset::LegalVi))?;
+    assert_ne!(legal.sha256(), plan.sha256());
+    Ok(())
+}
+
+#[test]
+fn planning_refuses_bad_rules_corrupt_rows_and_duplicates() {
+    let bad_rules = CutRules {
+        markers: MarkerSet::Custom(vec![LevelRule {
+            name: "article".into(),
+            pattern: "(unclosed".into(),
+        }]),
+        max_unit_bytes: None,
+    };
+    let docs = [document("law", 1, LAW)];
+    assert!(matches!(
+        compute_plan(docs.iter(), &bad_rules),
+        Err(PlanError::Rules(_))
+    ));
+
+    let mut corrupt = document("law", 1, LAW);
+    corrupt.sha256 = sha256_hex(b"something else");
+    assert!(matches!(
+        compute_plan([&corrupt], &rules()),
+        Err(PlanError::BodyMismatch { document, .. }) if document.as_str() == "law"
+    ));
+
+    let twice = [document("law", 1, LAW), document("law", 1, LAW)];
+    assert!(matches!(
+        compute_plan(twice.iter(), &rules()),
+        Err(PlanError::Duplicate(document)) if document.as_str() == "law"
+    ));
+}
+
+#[tokio::test]
+async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
+    let plan = expected_plan()?;
+    let mut mock = MockLiveExecutionAdapter::new();
+    let mut seq = Sequence::new();
+    mock.expect_load_plan()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(None));
+    let saved = plan.clone();
+    mock.expect_save_plan()
+        .withf(move |run, p| run.as_str() == RUN && *p == saved)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    mock.expect_fence()
+        .withf(|run, e| run.as_str() == RUN && e == expectations().as_slice())
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    forbid_later_mutations(&mut mock);
+    let mut ctx = context(mock, rules()).await?;
+
+    let evidence = CutLegA.run(&mut ctx).await?;
+
+    assert_eq!(evidence["plan_sha256"], plan.sha256());
+    assert_eq!(evidence["documents_fenced"], "2");
+    assert_eq!(evidence["units_planned"], plan.unit_count().to_string());
+    assert_eq!(evidence.len(), 3);
+    // Cached: no second load_plan (times(1) above).
+    assert_eq!(*ctx.plan().await?, plan);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidence() -> TestResult {
+    let plan = expected_plan()?;
+    let mut first = MockLiveExecutionAdapter::new();
+    first.expect_load_plan().times(1).returning(|_| Ok(None));
+    first.expect_save_plan().times(1).returning(|_, _| Ok(()));
+    first.expect_fence().times(1).returning(|_, _| Ok(()));
+    forbid_later_mutations(&mut first);
+    let first_evidence = CutLegA.run(&mut context(first, rules()).await?).await?;
+
+    let mut second = MockLiveExecutionAdapter::new();
+    let mut seq = Sequence::new();
+    let journaled = plan.clone();
+    second
+        .expect_load_plan()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_| Ok(Some(journaled.clone())));
+    second.expect_save_plan().times(0);
+    // Already fenced by this run: the adapter's fence passes.
+    second
+        .expect_fence()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    forbid_later_mutations(&mut second);
+    let second_evidence = CutLegA.run(&mut context(second, rules()).await?).await?;
+
+    assert_eq!(first_evidence, second_evidence);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan().times(1).returning(|_| Ok(None));
+    mock.expect_save_plan().times(1).returning(|_, _| {
+        Err(AdapterError::GateClosed {
+            switch: "stop file".into(),
+            how_to_open: "remove the stop file".into(),
+        })
+    });
+    mock.expect_fence().times(0);
+    forbid_later_mutations(&mut mock);
+    let mut ctx = context(mock, rules()).await?;
+
+    let err = CutLegA.run(&mut ctx).await.err().ok_or("gate ignored")?;
+    assert!(
+        matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_fence_conflict_blocks_naming_the_document() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan().times(1).returning(|_| Ok(None));
+    mock.expect_save_plan().times(1).returning(|_, _| Ok(()));
+    mock.expect_fence().times(1).returning(|_, _| {
+        Err(AdapterError::Conflict {
+            document: DocumentId::new("law"),
+            expected: "revision 7".into(),
+            found: "revision 8".into(),
+        })
+    });
+    forbid_later_mutations(&mut mock);
+    let mut ctx = context(mock, rules()).await?;
+
+    let err = CutLegA
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("conflict ignored")?;
+    let PhaseError::Blocked(gap) = err else {
+        return Err(format!("expected a gap, got {err}").into());
+    };
+    assert_eq!(gap.phase, names::CUT_LEG_A);
+    assert_eq!(gap.document, Some(DocumentId::new("law")));
+    assert_eq!(gap.expected, "revision 7");
+    assert_eq!(gap.found, "revision 8");
+    assert!(
+        gap.next_action.contains("iu-cutter rollback run-1"),
+        "{}",
+        gap.next_action
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_different_journaled_plan_blocks_before_any_mutation() -> TestResult {
+    let mut journaled = expected_plan()?;
+    journaled.documents[1].units.pop();
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan()
+        .times(1)
+        .returning(move |_| Ok(Some(journaled.clone())));
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    forbid_later_mutations(&mut mock);
+    let mut ctx = context(mock, rules()).await?;
+
+    let err = CutLegA
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("changed plan accepted")?;
+    let PhaseError::Blocked(gap) = err else {
+        return Err(format!("expected a gap, got {err}").into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("law")));
+    assert!(
+        gap.next_action.contains("plan changed"),
+        "{}",
+        gap.next_action
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unusable_rules_are_a_precondition_with_no_store_call() -> TestResult {
+    let bad_rules = CutRules {
+        markers: MarkerSet::Preset(Preset::Markdown),
+        max_unit_bytes: Some(1),
+    };
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan().times(0);
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    forbid_later_mutations(&mut mock);
+    let mut ctx = context(mock, bad_rules).await?;
+
+    let err = CutLegA
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("bad rules accepted")?;
+    assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_backup_is_a_precondition() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan().times(0);
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    forbid_later_mutations(&mut mock);
+    let record = RunRecord::new(RunId::new(RUN), Scope::All, rules());
+    let mut ctx = RunContext::new(record, Arc::new(mock), Arc::new(MemoryBackupStore::new()));
+
+    let err = CutLegA
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("ran without backup")?;
+    assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Phase 3 of five, **leg-b-record**: writes the journaled plan's units as the run's new
+//! *generation*, staged (invisible to readers until lifecycle-enact). Each unit's text is taken
+//! from the backed-up source (never from the live row), as the exact byte span the plan names,
+//! after checking that the backup still hashes to the plan's source sha256 and that every span
+//! lies on UTF-8 character boundaries: nothing is written unless the whole plan is applicable.
+//!
+//! Units go to the store in batches of `RunContext::batch_units`; cancellation is honoured between
+//! batches. Writing is idempotent (the store inserts or replaces by document, generation and
+//! ordinal), so a crashed or cancelled phase is simply run again.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{
+    Backup, DocumentId, DocumentPlan, Evidence, Plan, RunId, Unit, sha256_hex,
+};
+use iu_cutter_phase_core::{Phase, PhaseError, RunContext, names};
+
+/// Phase 3: writes the plan's units into the run's staged generation.
+///
+/// Evidence: `units_written` (units sent, equal to the planned count), `batches`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LegBRecord;
+
+#[async_trait]
+impl Phase for LegBRecord {
+    fn name(&self) -> &str {
+        names::LEG_B_RECORD
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        let run = ctx.record.run.clone();
+        let plan = ctx.plan().await?;
+        let backup = ctx.backup().await?;
+        let sources = sources(&plan, &backup).map_err(PhaseError::Precondition)?;
+
+        let total = plan.unit_count();
+        let batch_size = ctx.batch_units.max(1);
+        let mut batch: Vec<Unit> = Vec::with_capacity(batch_size.min(total as usize));
+        let mut written = 0u64;
+        let mut batches = 0u64;
+        for (doc_plan, source) in plan.documents.iter().zip(&sources) {
+            for planned in &doc_plan.units {
+                batch.push(Unit {
+                    document: doc_plan.document.clone(),
+                    generation: run.clone(),
+                    ordinal: planned.ordinal,
+                    unit_id: planned.unit_id.clone(),
+                    path: planned.path.clone(),
+                    part: planned.part,
+                    start: planned.start,
+                    end: planned.end,
+                    sha256: planned.sha256.clone(),
+                    body: span(source, &doc_plan.document, planned.start, planned.end)
+                        .map_err(PhaseError::Precondition)?
+                        .to_owned(),
+                });
+                if batch.len() == batch_size {
+                    written += write(ctx, &run, &mut batch).await?;
+                    batches += 1;
+                    ctx.progress(names::LEG_B_RECORD, written, total);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            written += write(ctx, &run, &mut batch).await?;
+            batches += 1;
+            ctx.progress(names::LEG_B_RECORD, written, total);
+        }
+        tracing::info!(run = %run, units = written, batches, "staged generation written");
+        Ok(Evidence::from([
+            ("units_written".to_owned(), written.to_string()),
+            ("batches".to_owned(), batches.to_string()),
+        ]))
+    }
+}
+
+/// Sends one batch (after a cancellation check) and empties it; returns the units sent.
+async fn write(ctx: &RunContext, run: &RunId, batch: &mut Vec<Unit>) -> Result<u64, PhaseError> {
+    ctx.check_cancelled()?;
+    let sent = batch.len() as u64;
+    let reported = ctx.adapter.write_units(run, batch).await?;
+    if reported != sent {
+        tracing::warn!(run = %run, sent, reported, "the store reported another unit count; write-verify will check the generation");
+    }
+    batch.clear();
+    Ok(sent)
+}
+
+/// The backed-up body of every planned document, in plan order, each checked against the plan:
+/// same sha256 and length, every span on character boundaries. Fails (with the precondition's
+/// message) before anything is written.
+fn sources<'b>(plan: &Plan, backup: &'b Backup) -> Result<Vec<&'b str>, String> {
+    let bodies: BTreeMap<&DocumentId, &str> = backup
+        .documents
+        .iter()
+        .map(|s| (&s.document.id, s.document.body.as_str()))
+        .collect();
+    plan.documents
+        .iter()
+        .map(|doc_plan| {
+            let body = *bodies.get(&doc_plan.document).ok_or_else(|| {
+                precondition(doc_plan, "is planned but not in the run's backup".into())
+            })?;
+            let sha = sha256_hex(body.as_bytes());
+            if sha != doc_plan.source_sha256 || body.len() as u64 != doc_plan.source_bytes {
+                return Err(precondition(
+                    doc_plan,
+                    format!(
+                        "backed-up body ({} bytes, sha256 {sha}) is not the planned source ({} bytes, sha256 {})",
+                        body.len(),
+                        doc_plan.source_bytes,
+                        doc_plan.source_sha256
+                    ),
+                ));
+            }
+            for unit in &doc_plan.units {
+                span(body, &doc_plan.document, unit.start, unit.end)?;
+            }
+            Ok(body)
+        })
+        .collect()
+}
+
+fn span<'s>(
+    source: &'s str,
+    document: &DocumentId,
+    start: u64,
+    end: u64,
+) -> Result<&'s str, String> {
+    usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(end).ok())
+        .and_then(|(start, end)| source.get(start..end))
+        .ok_or_else(|| {
+            format!(
+                "document `{document}`: planned span {start}..{end} is not a character-aligned range of its {}-byte source; the plan does not fit the backup",
+                source.len()
+            )
+        })
+}
+
+fn precondition(doc_plan: &DocumentPlan, what: String) -> String {
+    format!(
+        "document `{}` {what}; the plan does not fit the backup",
+        doc_plan.document
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,379 @@
+use std::sync::{Arc, Mutex};
+
+use iu_cutter_live_execution::{
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
+    DocumentState, MockLiveExecutionAdapter, Plan, PlannedUnit, Preset, RunId, RunRecord,
+    SCHEMA_VERSION, Scope, Unit, sha256_hex,
+};
+use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use mockall::Sequence;
+
+use super::*;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const RUN: &str = "run-1";
+/// Document `a` is cut into three units, `b` into two: five in all.
+const A: &str = "# A\none\n# B\ntwo é\n# C\n";
+const B: &str = "Điều 1.\nx\nĐiều 2.\ny\n";
+
+fn spans(body: &str, ends: &[usize]) -> Vec<PlannedUnit> {
+    let mut start = 0;
+    ends.iter()
+        .enumerate()
+        .map(|(i, &end)| {
+            let unit = PlannedUnit {
+                ordinal: i as u32,
+                unit_id: format!("id-{i}"),
+                path: format!("p{i}"),
+                part: None,
+                start: start as u64,
+                end: end as u64,
+                sha256: sha256_hex(&body.as_bytes()[start..end]),
+            };
+            start = end;
+            unit
+        })
+        .collect()
+}
+
+fn doc_plan(id: &str, body: &str, ends: &[usize]) -> DocumentPlan {
+    DocumentPlan {
+        document: DocumentId::new(id),
+        revision: 4,
+        source_sha256: sha256_hex(body.as_bytes()),
+        source_bytes: body.len() as u64,
+        units: spans(body, ends),
+    }
+}
+
+fn plan() -> Plan {
+    let b_split = "Điều 1.\nx\n".len();
+    Plan {
+        schema_version: SCHEMA_VERSION,
+        rules: CutRules::preset(Preset::Markdown),
+        documents: vec![
+            doc_plan("a", A, &[8, 19, A.len()]),
+            doc_plan("b", B, &[b_split, B.len()]),
+        ],
+    }
+}
+
+fn backup() -> Backup {
+    Backup {
+        schema_version: SCHEMA_VERSION,
+        run: RunId::new(RUN),
+        census: Census::default(),
+        documents: [("a", A), ("b", B)]
+            .into_iter()
+            .map(|(id, body)| DocumentSnapshot {
+                document: Document {
+                    id: DocumentId::new(id),
+                    revision: 4,
+                    sha256: sha256_hex(body.as_bytes()),
+                    state: DocumentState::Cutting {
+                        run: RunId::new(RUN),
+                    },
+                    active_generation: None,
+                    body: body.to_owned(),
+                },
+                generations: vec![],
+                active_units: vec![],
+            })
+            .collect(),
+    }
+}
+
+/// The (document, ordinal) pairs and bodies of a batch.
+fn keys(units: &[Unit]) -> Vec<(String, u32)> {
+    units
+        .iter()
+        .map(|u| (u.document.to_string(), u.ordinal))
+        .collect()
+}
+
+fn forbid_other_mutations(mock: &mut MockLiveExecutionAdapter) {
+    mock.expect_put_document().times(0);
+    mock.expect_begin_run().times(0);
+    mock.expect_record_phase().times(0);
+    mock.expect_set_run_status().times(0);
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    mock.expect_enact().times(0);
+    mock.expect_restore().times(0);
+}
+
+async fn context(
+    mut mock: MockLiveExecutionAdapter,
+    plan: Plan,
+    backup: Backup,
+    batch_units: usize,
+) -> Result<RunContext, PhaseError> {
+    mock.expect_load_plan()
+        .times(1)
+        .returning(move |_| Ok(Some(plan.clone())));
+    let store = Arc::new(MemoryBackupStore::new());
+    store.save(&backup).await?;
+    let record = RunRecord::new(
+        RunId::new(RUN),
+        Scope::All,
+        CutRules::preset(Preset::Markdown),
+    );
+    let mut ctx = RunContext::new(record, Arc::new(mock), store);
+    ctx.batch_units = batch_units;
+    Ok(ctx)
+}
+
+/// Five units, batches of two: three calls, in order, each with the exact spans of the backup.
+fn expect_three_batches(mock: &mut MockLiveExecutionAdapter, seq: &mut Sequence) {
+    let expected = [
+        vec![("a".to_owned(), 0), ("a".to_owned(), 1)],
+        vec![("a".to_owned(), 2), ("b".to_owned(), 0)],
+        vec![("b".to_owned(), 1)],
+    ];
+    for batch in expected {
+        mock.expect_write_units()
+            .withf(move |run, units| run.as_str() == RUN && keys(units) == batch)
+            .times(1)
+            .in_sequence(seq)
+            .returning(|_, units| Ok(units.len() as u64));
+    }
+}
+
+#[tokio::test]
+async fn writes_five_units_in_three_ordered_batches_of_two() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    let mut seq = Sequence::new();
+    expect_three_batches(&mut mock, &mut seq);
+    forbid_other_mutations(&mut mock);
+    let mut ctx = context(mock, plan(), backup(), 2).await?;
+    let (tx, events) = std::sync::mpsc::channel();
+    ctx.events = Arc::new(tx);
+
+    let evidence = LegBRecord.run(&mut ctx).await?;
+
+    assert_eq!(evidence["units_written"], "5");
+    assert_eq!(evidence["batches"], "3");
+    assert_eq!(evidence.len(), 2);
+    let progress: Vec<(u64, u64)> = events
+        .try_iter()
+        .filter_map(|e| match e {
+            iu_cutter_phase_core::RunEvent::Progress { done, total, .. } => Some((done, total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(progress, [(2, 5), (4, 5), (5, 5)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestResult {
+    let written: Arc<Mutex<Vec<Unit>>> = Arc::default();
+    let sink = written.clone();
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_write_units()
+        .times(1)
+        .returning(move |_, units| {
+            if let Ok(mut all) = sink.lock() {
+                all.extend_from_slice(units);
+            }
+            Ok(units.len() as u64)
+        });
+    forbid_other_mutations(&mut mock);
+    let mut ctx = context(mock, plan(), backup(), 1000).await?;
+
+    LegBRecord.run(&mut ctx).await?;
+
+    let written = written.lock().map_err(|e| e.to_string())?.clone();
+    assert_eq!(written.len(), 5);
+    let plan = plan();
+    let planned = plan
+        .documents
+        .iter()
+        .flat_map(|d| d.units.iter().map(move |u| (d.document.clone(), u)));
+    for (unit, (document, planned)) in written.iter().zip(planned) {
+        assert_eq!(unit.document, document);
+        assert_eq!(unit.generation, RunId::new(RUN));
+        assert_eq!(
+            (
+                unit.ordinal,
+                &unit.unit_id,
+                &unit.path,
+                unit.part,
+                unit.start,
+                unit.end
+            ),
+            (
+                planned.ordinal,
+                &planned.unit_id,
+                &planned.path,
+                planned.part,
+                planned.start,
+                planned.end
+            )
+        );
+        assert_eq!(unit.sha256, planned.sha256);
+        assert_eq!(sha256_hex(unit.body.as_bytes()), unit.sha256);
+    }
+    let a: String = written[..3].iter().map(|u| u.body.as_str()).collect();
+    let b: String = written[3..].iter().map(|u| u.body.as_str()).collect();
+    assert_eq!((a.as_str(), b.as_str()), (A, B));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestResult {
+    let mut first = MockLiveExecutionAdapter::new();
+    expect_three_batches(&mut first, &mut Sequence::new());
+    forbid_other_mutations(&mut first);
+    let first_evidence = LegBRecord
+        .run(&mut context(first, plan(), backup(), 2).await?)
+        .await?;
+
+    // A store that already holds the units replaces them: same calls, same evidence.
+    let mut second = MockLiveExecutionAdapter::new();
+    expect_three_batches(&mut second, &mut Sequence::new());
+    forbid_other_mutations(&mut second);
+    let second_evidence = LegBRecord
+        .run(&mut context(second, plan(), backup(), 2).await?)
+        .await?;
+    assert_eq!(first_evidence, second_evidence);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_gate_at_the_first_batch_stops_the_phase() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_write_units().times(1).returning(|_, _| {
+        Err(AdapterError::GateClosed {
+            switch: "control row".into(),
+            how_to_open: "iu-cutter switch on".into(),
+        })
+    });
+    forbid_other_mutations(&mut mock);
+    let mut ctx = context(mock, plan(), backup(), 2).await?;
+
+    let err = LegBRecord.run(&mut ctx).await.err().ok_or("gate ignored")?;
+    assert!(
+        matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancellation_is_honoured_between_batches() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    let cancel = iu_cutter_phase_core::CancelFlag::new();
+    let operator = cancel.clone();
+    // The operator cancels while the first batch is being written: it completes, no second batch.
+    mock.expect_write_units()
+        .withf(|_, units| keys(units) == [("a".to_owned(), 0), ("a".to_owned(), 1)])
+        .times(1)
+        .returning(move |_, units| {
+            operator.cancel();
+            Ok(units.len() as u64)
+        });
+    forbid_other_mutations(&mut mock);
+    let mut ctx = context(mock, plan(), backup(), 2).await?;
+    ctx.cancel = cancel;
+
+    let err = LegBRecord
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("cancel ignored")?;
+    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_backup_that_does_not_match_the_plan_writes_nothing() -> TestResult {
+    let mut changed = backup();
+    changed.documents[1].document.body = "Điều 1.\nx\nĐiều 2.\nz\n".into();
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_write_units().times(0);
+    forbid_other_mutations(&mut mock);
+    let mut ctx = context(mock, plan(), changed, 2).await?;
+
+    let err = LegBRecord
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("mismatch accepted")?;
+    let PhaseError::Precondition(message) = err else {
+        return Err(format!("expected a precondition, got {err}").into());
+    };
+    assert!(message.contains("`b`"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
+    // `é` is two bytes; end the second unit of `a` in its middle.
+    let e_acute = A.find('é').ok_or("no é")?;
+    let mut bad = plan();
+    bad.documents[0].units = spans(A, &[8, e_acute + 1, A.len()])
+        .into_iter()
+        .map(|mut u| {
+            // Hashes are irrelevant here: the span itself is unusable.
+            u.sha256 = String::new();
+            u
+        })
+        .collect();
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_write_units().times(0);
+    forbid_other_mutations(&mut mock);
+    let mut ctx = context(mock, bad, backup(), 2).await?;
+
+    let err = LegBRecord
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("bad span accepted")?;
+    let PhaseError::Precondition(message) = err else {
+        return Err(format!("expected a precondition, got {err}").into());
+    };
+    assert!(message.contains("character"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResult {
+    let mut partial = backup();
+    partial.documents.truncate(1);
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_write_units().times(0);
+    forbid_other_mutations(&mut mock);
+    let mut ctx = context(mock, plan(), partial, 2).await?;
+
+    let err = LegBRecord
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("missing doc accepted")?;
+    assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_journaled_plan_is_a_precondition() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan().times(1).returning(|_| Ok(None));
+    mock.expect_write_units().times(0);
+    forbid_other_mutations(&mut mock);
+    let record = RunRecord::new(
+        RunId::new(RUN),
+        Scope::All,
+        CutRules::preset(Preset::Markdown),
+    );
+    let mut ctx = RunContext::new(record, Arc::new(mock), Arc::new(MemoryBackupStore::new()));
+
+    let err = LegBRecord
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("ran without plan")?;
+    assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
+    Ok(())
+}

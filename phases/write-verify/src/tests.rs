@@ -1,0 +1,512 @@
+use std::sync::Arc;
+
+use iu_cutter_live_execution::{
+    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot, DocumentState,
+    MockLiveExecutionAdapter, Plan, PlannedUnit, Preset, RunId, RunRecord, SCHEMA_VERSION, Scope,
+    Unit, sha256_hex,
+};
+use iu_cutter_phase_core::{
+    BackupStore, CancelFlag, Gap, MemoryBackupStore, Phase, PhaseError, RunContext,
+};
+use mockall::Sequence;
+
+use super::*;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const RUN: &str = "run-1";
+/// `a` is cut into three units, `b` into two.
+const A: &str = "# A\none\n# B\ntwo é\n# C\n";
+const B: &str = "Điều 1.\nx\nĐiều 2.\ny\n";
+
+fn ends() -> [(&'static str, &'static str, Vec<usize>); 2] {
+    [
+        ("a", A, vec![8, 19, A.len()]),
+        ("b", B, vec!["Điều 1.\nx\n".len(), B.len()]),
+    ]
+}
+
+fn plan() -> Plan {
+    let documents = ends()
+        .into_iter()
+        .map(|(id, body, ends)| {
+            let mut start = 0;
+            let units = ends
+                .iter()
+                .enumerate()
+                .map(|(i, &end)| {
+                    let unit = PlannedUnit {
+                        ordinal: i as u32,
+                        unit_id: format!("{id}-{i}"),
+                        path: format!("p{i}"),
+                        part: None,
+                        start: start as u64,
+                        end: end as u64,
+                        sha256: sha256_hex(&body.as_bytes()[start..end]),
+                    };
+                    start = end;
+                    unit
+                })
+                .collect();
+            DocumentPlan {
+                document: DocumentId::new(id),
+                revision: 4,
+                source_sha256: sha256_hex(body.as_bytes()),
+                source_bytes: body.len() as u64,
+                units,
+            }
+        })
+        .collect();
+    Plan {
+        schema_version: SCHEMA_VERSION,
+        rules: CutRules::preset(Preset::Markdown),
+        documents,
+    }
+}
+
+/// The generation exactly as leg-b-record writes it.
+fn generation(id: &str) -> Vec<Unit> {
+    let plan = plan();
+    let Some(doc_plan) = plan.documents.iter().find(|d| d.document.as_str() == id) else {
+        return vec![];
+    };
+    let body = if id == "a" { A } else { B };
+    doc_plan
+        .units
+        .iter()
+        .map(|p| Unit {
+            document: doc_plan.document.clone(),
+            generation: RunId::new(RUN),
+            ordinal: p.ordinal,
+            unit_id: p.unit_id.clone(),
+            path: p.path.clone(),
+            part: p.part,
+            start: p.start,
+            end: p.end,
+            sha256: p.sha256.clone(),
+            body: body[p.start as usize..p.end as usize].to_owned(),
+        })
+        .collect()
+}
+
+fn source(id: &str, state: DocumentState) -> Document {
+    let body = if id == "a" { A } else { B };
+    Document {
+        id: DocumentId::new(id),
+        revision: 4,
+        sha256: sha256_hex(body.as_bytes()),
+        state,
+        active_generation: None,
+        body: body.to_owned(),
+    }
+}
+
+fn fenced(id: &str) -> Document {
+    source(
+        id,
+        DocumentState::Cutting {
+            run: RunId::new(RUN),
+        },
+    )
+}
+
+fn census(digests: &[(&str, &str)]) -> Census {
+    Census {
+        documents: digests.len() as u64,
+        units: 0,
+        fingerprint: String::new(),
+        per_document: digests
+            .iter()
+            .map(|(id, digest)| (DocumentId::new(*id), (*digest).to_owned()))
+            .collect(),
+    }
+}
+
+/// At backup: the two scoped documents and one document outside the scope.
+fn census_before() -> Census {
+    census(&[("a", "a0"), ("b", "b0"), ("out", "o0")])
+}
+
+/// After writing: the scoped documents changed (fenced, new generation), `out` did not.
+fn census_after() -> Census {
+    census(&[("a", "a1"), ("b", "b1"), ("out", "o0")])
+}
+
+fn backup() -> Backup {
+    Backup {
+        schema_version: SCHEMA_VERSION,
+        run: RunId::new(RUN),
+        census: census_before(),
+        documents: ["a", "b"]
+            .into_iter()
+            .map(|id| DocumentSnapshot {
+                document: source(id, DocumentState::Ready),
+                generations: vec![],
+                active_units: vec![],
+            })
+            .collect(),
+    }
+}
+
+fn forbid_mutations(mock: &mut MockLiveExecutionAdapter) {
+    mock.expect_put_document().times(0);
+    mock.expect_begin_run().times(0);
+    mock.expect_record_phase().times(0);
+    mock.expect_set_run_status().times(0);
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    mock.expect_write_units().times(0);
+    mock.expect_enact().times(0);
+    mock.expect_restore().times(0);
+}
+
+/// What the store answers; each test changes one thing.
+struct Store {
+    a: Vec<Unit>,
+    b: Vec<Unit>,
+    documents: Vec<Document>,
+    census: Census,
+}
+
+impl Store {
+    fn good() -> Self {
+        Store {
+            a: generation("a"),
+            b: generation("b"),
+            documents: vec![fenced("a"), fenced("b")],
+            census: census_after(),
+        }
+    }
+
+    /// A mock answering in the expected order: the plan, both generations, the fences, the
+    /// census, each exactly once.
+    fn mock(self) -> MockLiveExecutionAdapter {
+        self.build(true)
+    }
+
+    /// The same answers, each call optional: a gate stops at its first gap.
+    fn lenient(self) -> MockLiveExecutionAdapter {
+        self.build(false)
+    }
+
+    fn build(self, strict: bool) -> MockLiveExecutionAdapter {
+        let times = if strict { 1..=1 } else { 0..=1 };
+        let mut mock = MockLiveExecutionAdapter::new();
+        let mut seq = Sequence::new();
+        let plan_call = mock.expect_load_plan();
+        plan_call
+            .times(times.clone())
+            .returning(|_| Ok(Some(plan())));
+        if strict {
+            plan_call.in_sequence(&mut seq);
+        }
+        for (id, units) in [("a", self.a), ("b", self.b)] {
+            let call = mock.expect_generation_units();
+            call.withf(move |d, g| d.as_str() == id && g.as_str() == RUN)
+                .times(times.clone())
+                .returning(move |_, _| Ok(units.clone()));
+            if strict {
+                call.in_sequence(&mut seq);
+            }
+        }
+        let documents = self.documents;
+        let call = mock.expect_load_scope();
+        call.withf(|scope| *scope == Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]))
+            .times(times.clone())
+            .returning(move |_| Ok(documents.clone()));
+        if strict {
+            call.in_sequence(&mut seq);
+        }
+        let census = self.census;
+        let call = mock.expect_census();
+        call.times(times).returning(move || Ok(census.clone()));
+        if strict {
+            call.in_sequence(&mut seq);
+        }
+        forbid_mutations(&mut mock);
+        mock
+    }
+}
+
+async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
+    let store = Arc::new(MemoryBackupStore::new());
+    store.save(&backup()).await?;
+    let record = RunRecord::new(
+        RunId::new(RUN),
+        Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]),
+        CutRules::preset(Preset::Markdown),
+    );
+    Ok(RunContext::new(record, Arc::new(mock), store))
+}
+
+async fn verify(store: Store) -> Result<Evidence, PhaseError> {
+    WriteVerify.run(&mut context(store.mock()).await?).await
+}
+
+/// Runs the gate on `store` and returns the gap it must find.
+async fn gap(store: Store) -> Result<Gap, Box<dyn std::error::Error>> {
+    match WriteVerify.run(&mut context(store.lenient()).await?).await {
+        Err(PhaseError::Blocked(gap)) => {
+            assert_eq!(gap.phase, names::WRITE_VERIFY);
+            assert!(
+                gap.next_action.contains("iu-cutter rollback run-1"),
+                "{gap}"
+            );
+            Ok(gap)
+        }
+        Err(other) => Err(format!("expected a gap, got {other}").into()),
+        Ok(evidence) => Err(format!("expected a gap, passed with {evidence:?}").into()),
+    }
+}
+
+#[tokio::test]
+async fn a_faithful_generation_passes_reading_only() -> TestResult {
+    let evidence = verify(Store::good()).await?;
+    assert_eq!(evidence["documents_verified"], "2");
+    assert_eq!(evidence["units_verified"], "5");
+    assert_eq!(evidence["verify_digest"].len(), 64);
+    assert_eq!(evidence.len(), 3);
+
+    // Deterministic: the same generation verified again gives the same evidence.
+    assert_eq!(verify(Store::good()).await?, evidence);
+    Ok(())
+}
+
+#[test]
+fn the_verify_digest_depends_on_the_units() {
+    let mut one = DigestBuilder::default();
+    let mut two = DigestBuilder::default();
+    let plan = plan();
+    let mut other = plan.documents[1].clone();
+    other.units[0].sha256 = sha256_hex(b"other");
+    one.document(&plan.documents[0]);
+    one.document(&plan.documents[1]);
+    two.document(&plan.documents[0]);
+    two.document(&other);
+    assert_ne!(one.finish(), two.finish());
+}
+
+#[tokio::test]
+async fn a_rerun_after_enact_still_passes_with_the_same_evidence() -> TestResult {
+    let before = verify(Store::good()).await?;
+    let enacted = |id: &str| Document {
+        state: DocumentState::Cut,
+        active_generation: Some(RunId::new(RUN)),
+        ..source(id, DocumentState::Cut)
+    };
+    let after = verify(Store {
+        documents: vec![enacted("a"), enacted("b")],
+        ..Store::good()
+    })
+    .await?;
+    assert_eq!(before, after);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_altered_body_is_caught_naming_the_unit() -> TestResult {
+    let mut b = generation("b");
+    b[1].body = b[1].body.replace('y', "z"); // same length, other bytes, sha not updated
+    let gap = gap(Store { b, ..Store::good() }).await?;
+    assert_eq!(gap.document, Some(DocumentId::new("b")));
+    assert_eq!(gap.unit.as_deref(), Some("b-1 (ordinal 1)"));
+    assert!(
+        gap.found.contains(&sha256_hex("Điều 2.\nz\n".as_bytes())),
+        "{gap}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_altered_body_with_a_matching_recorded_sha_is_still_caught() -> TestResult {
+    let mut a = generation("a");
+    a[0].body = "# X\none\n".into();
+    a[0].sha256 = sha256_hex(a[0].body.as_bytes());
+    let gap = gap(Store { a, ..Store::good() }).await?;
+    assert_eq!(gap.document, Some(DocumentId::new("a")));
+    assert_eq!(gap.unit.as_deref(), Some("a-0 (ordinal 0)"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_unit_is_named() -> TestResult {
+    let mut a = generation("a");
+    a.remove(1);
+    let gap = gap(Store { a, ..Store::good() }).await?;
+    assert_eq!(gap.document, Some(DocumentId::new("a")));
+    assert_eq!(gap.unit.as_deref(), Some("a-1 (ordinal 1)"));
+    assert!(gap.expected.starts_with("3 units"), "{gap}");
+    assert!(gap.found.contains("missing"), "{gap}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_extra_unit_is_named() -> TestResult {
+    let mut b = generation("b");
+    let mut extra = b[1].clone();
+    extra.ordinal = 2;
+    extra.unit_id = "b-2".into();
+    b.push(extra);
+    let gap = gap(Store { b, ..Store::good() }).await?;
+    assert_eq!(gap.unit.as_deref(), Some("b-2 (ordinal 2)"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_shifted_range_is_caught_even_with_consistent_hashes() -> TestResult {
+    // Move one byte from unit 0 to unit 1: both bodies still hash to their recorded sha256s.
+    let mut a = generation("a");
+    a[0].end -= 1;
+    a[0].body.pop();
+    a[0].sha256 = sha256_hex(a[0].body.as_bytes());
+    a[1].start -= 1;
+    a[1].body.insert(0, '\n');
+    a[1].sha256 = sha256_hex(a[1].body.as_bytes());
+    let gap = gap(Store { a, ..Store::good() }).await?;
+    assert_eq!(gap.unit.as_deref(), Some("a-0 (ordinal 0)"));
+    assert!(gap.found.contains("bytes 0..7"), "{gap}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_unit_of_another_generation_is_caught() -> TestResult {
+    let mut b = generation("b");
+    b[0].generation = RunId::new("old");
+    let gap = gap(Store { b, ..Store::good() }).await?;
+    assert_eq!(gap.document, Some(DocumentId::new("b")));
+    assert!(gap.found.contains("generation old"), "{gap}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_document_whose_revision_changed_is_caught() -> TestResult {
+    let mut written = fenced("b");
+    written.revision = 5;
+    written.sha256 = sha256_hex(b"edited");
+    let gap = gap(Store {
+        documents: vec![fenced("a"), written],
+        ..Store::good()
+    })
+    .await?;
+    assert_eq!(gap.document, Some(DocumentId::new("b")));
+    assert!(gap.expected.contains("revision 4"), "{gap}");
+    assert!(gap.found.contains("revision 5"), "{gap}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_document_no_longer_fenced_by_this_run_is_caught() -> TestResult {
+    let other = source(
+        "a",
+        DocumentState::Cutting {
+            run: RunId::new("run-2"),
+        },
+    );
+    let gap = gap(Store {
+        documents: vec![other, fenced("b")],
+        ..Store::good()
+    })
+    .await?;
+    assert_eq!(gap.document, Some(DocumentId::new("a")));
+    assert!(gap.found.contains("run-2"), "{gap}");
+
+    let gap = gap_for_documents(vec![fenced("a")]).await?;
+    assert_eq!(gap.document, Some(DocumentId::new("b")));
+    assert!(gap.found.contains("deleted"), "{gap}");
+    Ok(())
+}
+
+async fn gap_for_documents(documents: Vec<Document>) -> Result<Gap, Box<dyn std::error::Error>> {
+    gap(Store {
+        documents,
+        ..Store::good()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_out_of_scope_document_that_changed_is_caught() -> TestResult {
+    let gap = gap(Store {
+        census: census(&[("a", "a1"), ("b", "b1"), ("out", "o1")]),
+        ..Store::good()
+    })
+    .await?;
+    assert_eq!(gap.document, Some(DocumentId::new("out")));
+    assert!(gap.expected.contains("o0"), "{gap}");
+    assert!(gap.found.contains("o1"), "{gap}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_out_of_scope_document_that_appeared_or_vanished_is_caught() -> TestResult {
+    let gap1 = gap(Store {
+        census: census(&[("a", "a1"), ("b", "b1"), ("new", "n0"), ("out", "o0")]),
+        ..Store::good()
+    })
+    .await?;
+    assert_eq!(gap1.document, Some(DocumentId::new("new")));
+    let gap2 = gap(Store {
+        census: census(&[("a", "a1"), ("b", "b1")]),
+        ..Store::good()
+    })
+    .await?;
+    assert_eq!(gap2.document, Some(DocumentId::new("out")));
+    assert!(gap2.found.contains("vanished"), "{gap2}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan().times(1).returning(|_| {
+        let mut plan = plan();
+        plan.documents[0].revision = 3;
+        Ok(Some(plan))
+    });
+    mock.expect_generation_units()
+        .times(1)
+        .returning(|_, _| Ok(generation("a")));
+    mock.expect_load_scope().times(0);
+    mock.expect_census().times(0);
+    forbid_mutations(&mut mock);
+    let err = WriteVerify
+        .run(&mut context(mock).await?)
+        .await
+        .err()
+        .ok_or("mismatch accepted")?;
+    assert!(
+        matches!(&err, PhaseError::Blocked(gap) if gap.document == Some(DocumentId::new("a"))),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancellation_is_honoured_between_documents() -> TestResult {
+    let cancel = CancelFlag::new();
+    let operator = cancel.clone();
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_load_plan()
+        .times(1)
+        .returning(|_| Ok(Some(plan())));
+    mock.expect_generation_units()
+        .withf(|d, _| d.as_str() == "a")
+        .times(1)
+        .returning(move |_, _| {
+            operator.cancel();
+            Ok(generation("a"))
+        });
+    mock.expect_load_scope().times(0);
+    mock.expect_census().times(0);
+    forbid_mutations(&mut mock);
+    let mut ctx = context(mock).await?;
+    ctx.cancel = cancel;
+
+    let err = WriteVerify
+        .run(&mut ctx)
+        .await
+        .err()
+        .ok_or("cancel ignored")?;
+    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    Ok(())
+}

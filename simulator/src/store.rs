@@ -1,0 +1,480 @@
+//! The simulator's durable state and the pure, synchronous semantics of every adapter operation.
+//!
+//! Each mutating operation validates its whole request first and only then applies it, so an
+//! error leaves the store exactly as it was (one transaction, all or nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use iu_cutter_live_execution::{
+    AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
+    DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState, PhaseRecord,
+    Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit, sha256_hex,
+};
+
+/// Generation records are keyed by (document, generation): ordered by generation id per document.
+type GenerationKey = (DocumentId, RunId);
+/// Units are keyed by (document, generation, ordinal): ordered as the census wants them.
+type UnitKey = (DocumentId, RunId, u32);
+
+/// Documents, generations, units and the journal, all in ordered maps (deterministic).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Store {
+    documents: BTreeMap<DocumentId, Document>,
+    generations: BTreeMap<GenerationKey, GenerationState>,
+    units: BTreeMap<UnitKey, Unit>,
+    runs: BTreeMap<RunId, RunRecord>,
+    plans: BTreeMap<RunId, Plan>,
+}
+
+/// The smallest run id: every generation key of a document is ≥ `(document, lowest_run())`.
+fn lowest_run() -> RunId {
+    RunId::new("")
+}
+
+fn describe_revision(revision: u64, sha256: &str) -> String {
+    format!("revision {revision}, sha256 {sha256}")
+}
+
+fn describe_state(state: &DocumentState) -> String {
+    match state {
+        DocumentState::Ready => "ready (not fenced)".to_owned(),
+        DocumentState::Cutting { run } => format!("fenced by run `{run}`"),
+        DocumentState::Cut => "cut (not fenced)".to_owned(),
+    }
+}
+
+fn run_not_found(run: &RunId) -> AdapterError {
+    AdapterError::NotFound(format!("run `{run}` is not in the journal"))
+}
+
+fn document_not_found(document: &DocumentId) -> AdapterError {
+    AdapterError::NotFound(format!("document `{document}`"))
+}
+
+impl Store {
+    /// Seeds a store from a snapshot (the journal starts empty). Later rows win on duplicate keys.
+    pub(crate) fn from_snapshot(snapshot: StoreSnapshot) -> Self {
+        let mut store = Store::default();
+        for document in snapshot.documents {
+            store.documents.insert(document.id.clone(), document);
+        }
+        for record in snapshot.generations {
+            store
+                .generations
+                .insert((record.document, record.generation), record.state);
+        }
+        for unit in snapshot.units {
+            store.units.insert(
+                (unit.document.clone(), unit.generation.clone(), unit.ordinal),
+                unit,
+            );
+        }
+        store
+    }
+
+    // ---- helpers -------------------------------------------------------------------------
+
+    fn document_generations<'a>(
+        &'a self,
+        document: &DocumentId,
+    ) -> impl Iterator<Item = (&'a RunId, GenerationState)> + 'a {
+        let owned = document.clone();
+        self.generations
+            .range((document.clone(), lowest_run())..)
+            .take_while(move |((d, _), _)| *d == owned)
+            .map(|((_, generation), state)| (generation, *state))
+    }
+
+    fn document_units<'a>(&'a self, document: &DocumentId) -> impl Iterator<Item = &'a Unit> + 'a {
+        let owned = document.clone();
+        self.units
+            .range((document.clone(), lowest_run(), 0)..)
+            .take_while(move |((d, _, _), _)| *d == owned)
+            .map(|(_, unit)| unit)
+    }
+
+    fn generation_unit_keys(&self, document: &DocumentId, generation: &RunId) -> Vec<UnitKey> {
+        self.units
+            .range(
+                (document.clone(), generation.clone(), 0)
+                    ..=(document.clone(), generation.clone(), u32::MAX),
+            )
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    fn document(&self, id: &DocumentId) -> AdapterResult<&Document> {
+        self.documents.get(id).ok_or_else(|| document_not_found(id))
+    }
+
+    // ---- reads ---------------------------------------------------------------------------
+
+    pub(crate) fn load_scope(&self, scope: &Scope) -> Vec<Document> {
+        match scope {
+            Scope::Ids(ids) => ids
+                .iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|id| self.documents.get(id).cloned())
+                .collect(),
+            Scope::All | Scope::Prefix(_) => self
+                .documents
+                .values()
+                .filter(|d| scope.contains(&d.id))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub(crate) fn generations(&self, document: &DocumentId) -> Vec<GenerationRecord> {
+        self.document_generations(document)
+            .map(|(generation, state)| GenerationRecord {
+                document: document.clone(),
+                generation: generation.clone(),
+                state,
+            })
+            .collect()
+    }
+
+    pub(crate) fn generation_units(&self, document: &DocumentId, generation: &RunId) -> Vec<Unit> {
+        self.units
+            .range(
+                (document.clone(), generation.clone(), 0)
+                    ..=(document.clone(), generation.clone(), u32::MAX),
+            )
+            .map(|(_, unit)| unit.clone())
+            .collect()
+    }
+
+    pub(crate) fn active_units(&self, document: &DocumentId) -> Vec<Unit> {
+        match self
+            .documents
+            .get(document)
+            .and_then(|d| d.active_generation.as_ref())
+        {
+            Some(generation) => self.generation_units(document, generation),
+            None => Vec::new(),
+        }
+    }
+
+    /// The census, streamed through the seam's digester in the contract's order: generations by
+    /// generation id, then units by (generation, ordinal) — exactly the maps' key order.
+    pub(crate) fn census(&self) -> Census {
+        let mut builder = CensusBuilder::new();
+        for (id, document) in &self.documents {
+            let mut digester = DocumentDigester::new(document);
+            for (generation, state) in self.document_generations(id) {
+                digester.generation(&GenerationRecord {
+                    document: id.clone(),
+                    generation: generation.clone(),
+                    state,
+                });
+            }
+            for unit in self.document_units(id) {
+                digester.unit(unit);
+            }
+            let units = digester.unit_count();
+            builder.add(id.clone(), digester.finish(), units);
+        }
+        builder.finish()
+    }
+
+    pub(crate) fn snapshot(&self) -> StoreSnapshot {
+        StoreSnapshot {
+            documents: self.documents.values().cloned().collect(),
+            generations: self
+                .generations
+                .iter()
+                .map(|((document, generation), state)| GenerationRecord {
+                    document: document.clone(),
+                    generation: generation.clone(),
+                    state: *state,
+                })
+                .collect(),
+            units: self.units.values().cloned().collect(),
+        }
+    }
+
+    pub(crate) fn load_run(&self, run: &RunId) -> Option<RunRecord> {
+        self.runs.get(run).cloned()
+    }
+
+    pub(crate) fn list_runs(&self) -> Vec<RunRecord> {
+        self.runs.values().cloned().collect()
+    }
+
+    pub(crate) fn load_plan(&self, run: &RunId) -> Option<Plan> {
+        self.plans.get(run).cloned()
+    }
+
+    // ---- mutations -----------------------------------------------------------------------
+
+    pub(crate) fn put_document(&mut self, id: &DocumentId, body: &str) -> Document {
+        match self.documents.get_mut(id) {
+            None => {
+                let document = Document {
+                    id: id.clone(),
+                    revision: 1,
+                    sha256: sha256_hex(body.as_bytes()),
+                    state: DocumentState::Ready,
+                    active_generation: None,
+                    body: body.to_owned(),
+                };
+                self.documents.insert(id.clone(), document.clone());
+                document
+            }
+            Some(document) if document.body == body => document.clone(),
+            Some(document) => {
+                document.revision += 1;
+                document.sha256 = sha256_hex(body.as_bytes());
+                document.body = body.to_owned();
+                // A writer that ignores fences keeps the fence: the holder's enact will then
+                // fail its compare-and-set on the revision.
+                if !matches!(document.state, DocumentState::Cutting { .. }) {
+                    document.state = DocumentState::Ready;
+                }
+                document.clone()
+            }
+        }
+    }
+
+    pub(crate) fn begin_run(&mut self, record: &RunRecord) -> RunRecord {
+        self.runs
+            .entry(record.run.clone())
+            .or_insert_with(|| record.clone())
+            .clone()
+    }
+
+    pub(crate) fn record_phase(&mut self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
+        let record = self.runs.get_mut(run).ok_or_else(|| run_not_found(run))?;
+        match record.phases.iter_mut().find(|p| p.name == phase.name) {
+            Some(existing) => *existing = phase.clone(),
+            None => record.phases.push(phase.clone()),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_run_status(&mut self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
+        let record = self.runs.get_mut(run).ok_or_else(|| run_not_found(run))?;
+        record.status = status;
+        Ok(())
+    }
+
+    pub(crate) fn save_plan(&mut self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
+        if !self.runs.contains_key(run) {
+            return Err(run_not_found(run));
+        }
+        match self.plans.get(run) {
+            Some(existing) if existing == plan => Ok(()),
+            Some(existing) => Err(AdapterError::Invalid(format!(
+                "run `{run}` already journaled a different plan (sha256 {}, offered {}); \
+                 a run's plan never changes: roll back and start a new run",
+                existing.sha256(),
+                plan.sha256()
+            ))),
+            None => {
+                self.plans.insert(run.clone(), plan.clone());
+                Ok(())
+            }
+        }
+    }
+
+    fn check_fence(&self, run: &RunId, expected: &ExpectedRevision) -> AdapterResult<()> {
+        let document = self.document(&expected.document)?;
+        if document.revision != expected.revision || document.sha256 != expected.sha256 {
+            return Err(AdapterError::Conflict {
+                document: document.id.clone(),
+                expected: describe_revision(expected.revision, &expected.sha256),
+                found: describe_revision(document.revision, &document.sha256),
+            });
+        }
+        if let DocumentState::Cutting { run: holder } = &document.state
+            && holder != run
+        {
+            return Err(AdapterError::Conflict {
+                document: document.id.clone(),
+                expected: format!("not fenced by another run (to be fenced by run `{run}`)"),
+                found: format!("fenced by run `{holder}`"),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn fence(
+        &mut self,
+        run: &RunId,
+        expectations: &[ExpectedRevision],
+    ) -> AdapterResult<()> {
+        for expected in expectations {
+            self.check_fence(run, expected)?;
+        }
+        for expected in expectations {
+            if let Some(document) = self.documents.get_mut(&expected.document) {
+                document.state = DocumentState::Cutting { run: run.clone() };
+                // The run's generation begins at the fence, so a document with no units (an
+                // empty body) still has a generation to enact.
+                self.generations
+                    .entry((expected.document.clone(), run.clone()))
+                    .or_insert(GenerationState::Staged);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_units(&mut self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
+        for unit in units {
+            if unit.generation != *run {
+                return Err(AdapterError::Invalid(format!(
+                    "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may \
+                     only write its own generation",
+                    unit.ordinal, unit.document, unit.generation
+                )));
+            }
+            let document = self.document(&unit.document)?;
+            if document.state != (DocumentState::Cutting { run: run.clone() }) {
+                return Err(AdapterError::Conflict {
+                    document: document.id.clone(),
+                    expected: format!("fenced by run `{run}`"),
+                    found: format!("{} (fence lost)", describe_state(&document.state)),
+                });
+            }
+        }
+        for unit in units {
+            self.generations
+                .entry((unit.document.clone(), run.clone()))
+                .or_insert(GenerationState::Staged);
+            self.units.insert(
+                (unit.document.clone(), run.clone(), unit.ordinal),
+                unit.clone(),
+            );
+        }
+        Ok(units.len() as u64)
+    }
+
+    pub(crate) fn enact(
+        &mut self,
+        run: &RunId,
+        expectations: &[ExpectedRevision],
+    ) -> AdapterResult<u64> {
+        let fenced = DocumentState::Cutting { run: run.clone() };
+        let mut to_move = BTreeSet::new();
+        for expected in expectations {
+            let document = self.document(&expected.document)?;
+            if document.active_generation.as_ref() == Some(run)
+                && document.state == DocumentState::Cut
+            {
+                continue; // already enacted: passes, not counted
+            }
+            if document.state != fenced
+                || document.revision != expected.revision
+                || document.sha256 != expected.sha256
+            {
+                return Err(AdapterError::Conflict {
+                    document: document.id.clone(),
+                    expected: format!(
+                        "fenced by run `{run}` at {}",
+                        describe_revision(expected.revision, &expected.sha256)
+                    ),
+                    found: format!(
+                        "{} at {}",
+                        describe_state(&document.state),
+                        describe_revision(document.revision, &document.sha256)
+                    ),
+                });
+            }
+            if !self
+                .generations
+                .contains_key(&(document.id.clone(), run.clone()))
+            {
+                return Err(AdapterError::Conflict {
+                    document: document.id.clone(),
+                    expected: format!("a staged generation `{run}` (write its units first)"),
+                    found: format!("no generation `{run}`"),
+                });
+            }
+            to_move.insert(document.id.clone());
+        }
+        for id in &to_move {
+            let Some(document) = self.documents.get_mut(id) else {
+                continue; // validated above
+            };
+            if let Some(previous) = document.active_generation.take()
+                && previous != *run
+                && let Some(state) = self.generations.get_mut(&(id.clone(), previous))
+            {
+                *state = GenerationState::Retired;
+            }
+            self.generations
+                .insert((id.clone(), run.clone()), GenerationState::Active);
+            document.active_generation = Some(run.clone());
+            document.state = DocumentState::Cut;
+        }
+        Ok(to_move.len() as u64)
+    }
+
+    pub(crate) fn restore(&mut self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+        if backup.run != *run {
+            return Err(AdapterError::Invalid(format!(
+                "the backup belongs to run `{}`, not to run `{run}`",
+                backup.run
+            )));
+        }
+        for snapshot in &backup.documents {
+            let id = &snapshot.document.id;
+            if let Some(record) = snapshot.generations.iter().find(|g| g.document != *id) {
+                return Err(AdapterError::Invalid(format!(
+                    "the backup of document `{id}` holds a generation record of document `{}`",
+                    record.document
+                )));
+            }
+            let active = snapshot.document.active_generation.as_ref();
+            if let Some(unit) = snapshot
+                .active_units
+                .iter()
+                .find(|u| u.document != *id || Some(&u.generation) != active)
+            {
+                return Err(AdapterError::Invalid(format!(
+                    "the backup of document `{id}` holds unit {} of document `{}`, generation \
+                     `{}`, which is not the document's active generation",
+                    unit.ordinal, unit.document, unit.generation
+                )));
+            }
+        }
+        for snapshot in &backup.documents {
+            let id = &snapshot.document.id;
+            // Drop the run's generation.
+            for key in self.generation_unit_keys(id, run) {
+                self.units.remove(&key);
+            }
+            // Generation records: exactly those of the backup.
+            let current: Vec<GenerationKey> = self
+                .document_generations(id)
+                .map(|(generation, _)| (id.clone(), generation.clone()))
+                .collect();
+            for key in current {
+                self.generations.remove(&key);
+            }
+            for record in &snapshot.generations {
+                self.generations.insert(
+                    (record.document.clone(), record.generation.clone()),
+                    record.state,
+                );
+            }
+            // Active units: exactly those of the backup.
+            if let Some(active) = &snapshot.document.active_generation {
+                for key in self.generation_unit_keys(id, active) {
+                    self.units.remove(&key);
+                }
+                for unit in &snapshot.active_units {
+                    self.units.insert(
+                        (unit.document.clone(), unit.generation.clone(), unit.ordinal),
+                        unit.clone(),
+                    );
+                }
+            }
+            // The row itself (this also lifts the fence).
+            self.documents.insert(id.clone(), snapshot.document.clone());
+        }
+        Ok(())
+    }
+}

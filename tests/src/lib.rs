@@ -1,0 +1,172 @@
+//! Shared fixtures for the integration, property and fault-injection test binaries under
+//! `tests/tests/`. Nothing here ships: this crate exists so that every test binary drives the
+//! same runner, simulator and stores through the same helpers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, DocumentState, ExecutionGate, Guarded, LiveExecutionAdapter,
+    ManualSwitch, RunId, Scope, StoreSnapshot,
+};
+use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
+use iu_cutter_phase_core::MemoryBackupStore;
+use iu_cutter_simulator::Simulator;
+
+/// A simulator behind the kill switch, with a runner over it.
+pub struct SimHarness {
+    /// The simulator itself, for fault injection and inspection.
+    pub sim: Arc<Simulator>,
+    /// The switch the gate reads; closing it closes the gate.
+    pub switch: ManualSwitch,
+    /// Backups of this harness's runs.
+    pub backups: Arc<MemoryBackupStore>,
+    /// The runner over the guarded simulator.
+    pub runner: Runner,
+    /// The guarded adapter the runner uses.
+    pub adapter: Arc<dyn LiveExecutionAdapter>,
+}
+
+impl SimHarness {
+    /// A harness over `sim` with the switch `open` or closed.
+    pub fn new(sim: Simulator, open: bool) -> Self {
+        let sim = Arc::new(sim);
+        let switch = ManualSwitch::new("test switch", open, "open the test switch");
+        let gate = ExecutionGate::new().with_source(switch.clone());
+        let adapter: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(sim.clone(), gate));
+        let backups = Arc::new(MemoryBackupStore::new());
+        let runner = Runner::new(adapter.clone(), backups.clone());
+        SimHarness {
+            sim,
+            switch,
+            backups,
+            runner,
+            adapter,
+        }
+    }
+
+    /// A harness over a simulator holding `documents`, switch open.
+    pub fn with_documents(documents: &[(DocumentId, String)]) -> Self {
+        Self::new(
+            Simulator::with_documents(
+                documents
+                    .iter()
+                    .map(|(id, body)| (id.clone(), body.clone())),
+            ),
+            true,
+        )
+    }
+
+    /// Runs `run` over `scope` with `rules` and default options.
+    pub async fn run(
+        &self,
+        run: &str,
+        scope: Scope,
+        rules: &CutRules,
+    ) -> Result<RunReport, RunnerError> {
+        self.runner
+            .run(
+                RunRequest::new(run, scope, rules.clone()),
+                RunOptions::default(),
+            )
+            .await
+    }
+
+    /// Brings `run` to an end after a crash: resumes it if the journal knows it, else starts it
+    /// again (the crash came before the run was journaled).
+    pub async fn finish(
+        &self,
+        run: &str,
+        scope: Scope,
+        rules: &CutRules,
+    ) -> Result<RunReport, RunnerError> {
+        let id = RunId::new(run);
+        if matches!(self.adapter.load_run(&id).await, Ok(Some(_))) {
+            self.runner.resume(&id, RunOptions::default()).await
+        } else {
+            self.run(run, scope, rules).await
+        }
+    }
+}
+
+/// One active unit as a reader sees it: (path, part, start, end, sha256).
+pub type UnitView = (String, Option<u32>, u64, u64, String);
+
+/// What a reader sees of one document: its row and its active units, without journal details.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentView {
+    /// Revision.
+    pub revision: u64,
+    /// Body sha256.
+    pub sha256: String,
+    /// Lifecycle state.
+    pub state: DocumentState,
+    /// Active generation.
+    pub active_generation: Option<RunId>,
+    /// Active units as (path, part, start, end, sha256).
+    pub active_units: Vec<UnitView>,
+    /// Generation records as (generation, state).
+    pub generations: Vec<(RunId, String)>,
+}
+
+/// Projects a snapshot onto what readers and operators see, per document.
+pub fn view(snapshot: &StoreSnapshot) -> BTreeMap<DocumentId, DocumentView> {
+    let mut views = BTreeMap::new();
+    for document in &snapshot.documents {
+        let mut active_units: Vec<_> = snapshot
+            .units
+            .iter()
+            .filter(|u| {
+                u.document == document.id
+                    && Some(&u.generation) == document.active_generation.as_ref()
+            })
+            .map(|u| {
+                (
+                    u.ordinal,
+                    (u.path.clone(), u.part, u.start, u.end, u.sha256.clone()),
+                )
+            })
+            .collect();
+        active_units.sort_by_key(|(ordinal, _)| *ordinal);
+        let mut generations: Vec<_> = snapshot
+            .generations
+            .iter()
+            .filter(|g| g.document == document.id)
+            .map(|g| (g.generation.clone(), format!("{:?}", g.state)))
+            .collect();
+        generations.sort();
+        views.insert(
+            document.id.clone(),
+            DocumentView {
+                revision: document.revision,
+                sha256: document.sha256.clone(),
+                state: document.state.clone(),
+                active_generation: document.active_generation.clone(),
+                active_units: active_units.into_iter().map(|(_, u)| u).collect(),
+                generations,
+            },
+        );
+    }
+    views
+}
+
+/// A current-thread runtime for property tests, which are synchronous.
+pub fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => panic!("cannot build a tokio runtime: {e}"),
+    }
+}
+
+/// Number of proptest cases: `PROPTEST_CASES` (default `default`) divided by `divisor`, at least 1.
+/// Expensive properties (a run per call index) use a divisor so CI time stays bounded.
+pub fn cases(default: u32, divisor: u32) -> u32 {
+    let base = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    (base / divisor.max(1)).max(1)
+}

@@ -1,0 +1,327 @@
+//! Model-based test: random sequences of document edits, runs (re-cuts with other rules, held
+//! runs), enactments of held runs and rollbacks, applied to the runner over the simulator and to
+//! a plain reference model. After every step the store must look exactly like the model.
+
+use std::collections::BTreeMap;
+
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, DocumentState, GenerationState, LiveExecutionAdapter, Preset, RunId,
+    Scope, sha256_hex,
+};
+use iu_cutter_orchestrator::{RunOptions, RunRequest};
+use iu_cutter_phase_cut_leg_a::cut::Cutter;
+use iu_cutter_simulator::Simulator;
+use iu_cutter_simulator::strategies::legal_text;
+use iu_cutter_tests::{DocumentView, SimHarness, UnitView, cases, runtime, view};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+const DOCS: [&str; 3] = ["a/1", "a/2", "b/1"];
+
+fn scopes() -> [Scope; 4] {
+    [
+        Scope::All,
+        Scope::Prefix("a/".into()),
+        Scope::Ids(vec![DocumentId::new("b/1")]),
+        Scope::Ids(vec![DocumentId::new("a/1"), DocumentId::new("b/1")]),
+    ]
+}
+
+fn rule_choices() -> [CutRules; 3] {
+    [
+        CutRules::preset(Preset::LegalEn),
+        CutRules::preset(Preset::LegalVi).with_max_unit_bytes(64),
+        CutRules::preset(Preset::Markdown),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Edit {
+        doc: usize,
+        body: String,
+    },
+    Run {
+        scope: usize,
+        rules: usize,
+        hold: bool,
+    },
+    EnactHeld,
+    Rollback,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..DOCS.len(), legal_text()).prop_map(|(doc, body)| Op::Edit { doc, body }),
+        3 => (0..4usize, 0..3usize, any::<bool>()).prop_map(|(scope, rules, hold)| Op::Run { scope, rules, hold }),
+        1 => Just(Op::EnactHeld),
+        2 => Just(Op::Rollback),
+    ]
+}
+
+type Units = Vec<UnitView>;
+
+#[derive(Clone, Debug, PartialEq)]
+struct ModelDoc {
+    body: String,
+    revision: u64,
+    state: DocumentState,
+    active: Option<RunId>,
+    active_units: Units,
+    generations: BTreeMap<RunId, GenerationState>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ModelRunStatus {
+    Held,
+    Done,
+    Blocked,
+    RolledBack,
+}
+
+#[derive(Clone, Debug)]
+struct ModelRun {
+    id: RunId,
+    rules: CutRules,
+    backup: BTreeMap<DocumentId, ModelDoc>,
+    status: ModelRunStatus,
+}
+
+#[derive(Default)]
+struct Model {
+    docs: BTreeMap<DocumentId, ModelDoc>,
+    runs: Vec<ModelRun>,
+}
+
+fn cut(rules: &CutRules, id: &DocumentId, body: &str) -> Result<Units, TestCaseError> {
+    let cutter = Cutter::new(rules).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    Ok(cutter
+        .cut(id.as_str(), body)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+        .into_iter()
+        .map(|u| (u.path, u.part, u.start, u.end, u.sha256))
+        .collect())
+}
+
+impl Model {
+    fn edit(&mut self, id: DocumentId, body: String) {
+        match self.docs.get_mut(&id) {
+            None => {
+                self.docs.insert(
+                    id,
+                    ModelDoc {
+                        body,
+                        revision: 1,
+                        state: DocumentState::Ready,
+                        active: None,
+                        active_units: Vec::new(),
+                        generations: BTreeMap::new(),
+                    },
+                );
+            }
+            Some(doc) if doc.body == body => {}
+            Some(doc) => {
+                doc.body = body;
+                doc.revision += 1;
+                if !matches!(doc.state, DocumentState::Cutting { .. }) {
+                    doc.state = DocumentState::Ready;
+                }
+            }
+        }
+    }
+
+    fn enact(doc: &mut ModelDoc, run: &RunId, units: Units) {
+        if let Some(previous) = &doc.active {
+            doc.generations
+                .insert(previous.clone(), GenerationState::Retired);
+        }
+        doc.generations.insert(run.clone(), GenerationState::Active);
+        doc.active = Some(run.clone());
+        doc.active_units = units;
+        doc.state = DocumentState::Cut;
+    }
+
+    /// Returns the expected outcome name.
+    fn run(
+        &mut self,
+        id: RunId,
+        scope: &Scope,
+        rules: &CutRules,
+        hold: bool,
+    ) -> Result<&'static str, TestCaseError> {
+        let backup: BTreeMap<_, _> = self
+            .docs
+            .iter()
+            .filter(|(doc_id, _)| scope.contains(doc_id))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let held_elsewhere = backup
+            .values()
+            .any(|d| matches!(&d.state, DocumentState::Cutting { run } if *run != id));
+        let status = if held_elsewhere {
+            ModelRunStatus::Blocked
+        } else {
+            for doc_id in backup.keys() {
+                let doc = self
+                    .docs
+                    .get_mut(doc_id)
+                    .ok_or_else(|| TestCaseError::fail("model lost a doc"))?;
+                let units = cut(rules, doc_id, &doc.body)?;
+                doc.generations.insert(id.clone(), GenerationState::Staged);
+                doc.state = DocumentState::Cutting { run: id.clone() };
+                if !hold {
+                    Self::enact(doc, &id, units);
+                }
+            }
+            if hold {
+                ModelRunStatus::Held
+            } else {
+                ModelRunStatus::Done
+            }
+        };
+        self.runs.push(ModelRun {
+            id,
+            rules: rules.clone(),
+            backup,
+            status,
+        });
+        Ok(if status == ModelRunStatus::Blocked {
+            "BLOCKED"
+        } else {
+            "PASS"
+        })
+    }
+
+    fn enact_held(&mut self, index: usize) -> Result<&'static str, TestCaseError> {
+        let run = self.runs[index].clone();
+        let intact = run.backup.iter().all(|(doc_id, backed_up)| {
+            self.docs.get(doc_id).is_some_and(|doc| {
+                doc.revision == backed_up.revision
+                    && doc.state
+                        == (DocumentState::Cutting {
+                            run: run.id.clone(),
+                        })
+            })
+        });
+        if !intact {
+            self.runs[index].status = ModelRunStatus::Blocked;
+            return Ok("BLOCKED");
+        }
+        for (doc_id, backed_up) in &run.backup {
+            let units = cut(&run.rules, doc_id, &backed_up.body)?;
+            if let Some(doc) = self.docs.get_mut(doc_id) {
+                Self::enact(doc, &run.id, units);
+            }
+        }
+        self.runs[index].status = ModelRunStatus::Done;
+        Ok("PASS")
+    }
+
+    /// Rollback restores the documents the run touched (fenced, staged or enacted) to their
+    /// backed-up state, and leaves documents it never touched alone.
+    fn rollback(&mut self, index: usize) {
+        let run = self.runs[index].clone();
+        for (doc_id, backed_up) in &run.backup {
+            if let Some(doc) = self.docs.get_mut(doc_id) {
+                let touched = doc.state
+                    == (DocumentState::Cutting {
+                        run: run.id.clone(),
+                    })
+                    || doc.active.as_ref() == Some(&run.id)
+                    || doc.generations.contains_key(&run.id);
+                if touched {
+                    *doc = backed_up.clone();
+                }
+            }
+        }
+        self.runs[index].status = ModelRunStatus::RolledBack;
+    }
+
+    fn views(&self) -> BTreeMap<DocumentId, DocumentView> {
+        self.docs
+            .iter()
+            .map(|(id, doc)| {
+                (
+                    id.clone(),
+                    DocumentView {
+                        revision: doc.revision,
+                        sha256: sha256_hex(doc.body.as_bytes()),
+                        state: doc.state.clone(),
+                        active_generation: doc.active.clone(),
+                        active_units: doc.active_units.clone(),
+                        generations: doc
+                            .generations
+                            .iter()
+                            .map(|(g, s)| (g.clone(), format!("{s:?}")))
+                            .collect(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(32, 2)))]
+
+    #[test]
+    fn runs_rollbacks_held_runs_and_edits_match_the_model(ops in prop::collection::vec(op(), 1..14)) {
+        runtime().block_on(async {
+            let h = SimHarness::new(Simulator::new(), true);
+            let mut model = Model::default();
+            let mut next_run = 0u32;
+            for (step, op) in ops.iter().enumerate() {
+                let outcome: Option<(&str, String)> = match op {
+                    Op::Edit { doc, body } => {
+                        let id = DocumentId::new(DOCS[*doc]);
+                        h.adapter.put_document(&id, body).await
+                            .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+                        model.edit(id, body.clone());
+                        None
+                    }
+                    Op::Run { scope, rules, hold } => {
+                        next_run += 1;
+                        let id = RunId::new(format!("run-{next_run:03}"));
+                        let scope = scopes()[*scope].clone();
+                        let rules = rule_choices()[*rules].clone();
+                        let expected = model.run(id.clone(), &scope, &rules, *hold)?;
+                        let options = if *hold { RunOptions::default().with_until("write-verify") } else { RunOptions::default() };
+                        let report = h.runner.run(RunRequest::new(id, scope, rules), options).await
+                            .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+                        Some((expected, format!("{}|{:?}", report.outcome.name(), report.outcome)))
+                    }
+                    Op::EnactHeld => {
+                        match model.runs.iter().rposition(|r| r.status == ModelRunStatus::Held) {
+                            None => None,
+                            Some(index) => {
+                                let id = model.runs[index].id.clone();
+                                let expected = model.enact_held(index)?;
+                                let report = h.runner.resume(&id, RunOptions::default()).await
+                                    .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+                                Some((expected, format!("{}|{:?}", report.outcome.name(), report.outcome)))
+                            }
+                        }
+                    }
+                    Op::Rollback => {
+                        match model.runs.iter().rposition(|r| r.status != ModelRunStatus::RolledBack) {
+                            None => None,
+                            Some(index) => {
+                                let id = model.runs[index].id.clone();
+                                model.rollback(index);
+                                let report = h.runner.rollback(&id).await
+                                    .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+                                Some(("ROLLED_BACK", format!("{}|{:?}", report.outcome.name(), report.outcome)))
+                            }
+                        }
+                    }
+                };
+                if let Some((expected, got)) = outcome {
+                    prop_assert!(got.starts_with(&format!("{expected}|")),
+                        "step {} {:?}: expected {}, got {}", step, op, expected, got);
+                }
+                prop_assert_eq!(view(&h.sim.state_snapshot()), model.views(), "after step {} {:?}", step, op);
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,108 @@
+//! `cargo xtask ci`: every check CI runs, in the order that fails fastest.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Property-test cases per proptest block in CI (the default for local `cargo test` is lower).
+const CI_PROPTEST_CASES: &str = "256";
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let root = workspace_root()?;
+    let pg_url = std::env::var("IU_CUTTER_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let features = if pg_url.is_some() {
+        "sqlite,postgres"
+    } else {
+        "sqlite"
+    };
+    if pg_url.is_none() {
+        eprintln!(
+            "xtask ci: IU_CUTTER_TEST_PG_URL is not set: the PostgreSQL suites will report \
+             themselves skipped (run `cargo xtask pg-setup` and export the URL it prints)"
+        );
+    }
+
+    cargo(&root, &["fmt", "--all", "--", "--check"], &[])?;
+    cargo(
+        &root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let cases = if quick { "32" } else { CI_PROPTEST_CASES };
+    let env = [("PROPTEST_CASES", cases)];
+    if has_nextest() {
+        cargo(
+            &root,
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--features",
+                &format!("iu-cutter-tests/{features}"),
+                "--no-fail-fast",
+            ],
+            &env,
+        )?;
+        // nextest does not run doc tests.
+        cargo(&root, &["test", "--workspace", "--doc"], &[])?;
+    } else {
+        cargo(
+            &root,
+            &[
+                "test",
+                "--workspace",
+                "--features",
+                &format!("iu-cutter-tests/{features}"),
+                "--no-fail-fast",
+            ],
+            &env,
+        )?;
+    }
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    Command::new(cargo_bin())
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+pub(crate) fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+pub(crate) fn workspace_root() -> Result<PathBuf, String> {
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .map_err(|_| "run this through `cargo xtask`".to_string())?;
+    PathBuf::from(manifest_dir)
+        .parent()
+        .map(PathBuf::from)
+        .ok_or_else(|| "xtask has no parent directory".into())
+}
+
+fn cargo(root: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(cargo_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}

@@ -1,0 +1,197 @@
+//! `cargo xtask`: the project's automation, in Rust rather than shell (see matklad's
+//! cargo-xtask). One subcommand per task. It depends on little (sha2 for manifests, serde_json
+//! for the program's `version --json`; archives go through the system `git`, `tar` and `gzip`)
+//! so that it builds in seconds, and it calls cargo through `$CARGO`. If `cargo xtask ci`
+//! passes locally, CI is green.
+
+mod ci;
+mod deploy;
+mod dist;
+mod manifest;
+mod postgres;
+#[cfg(all(test, unix))]
+mod test_support;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  ci          format check, clippy (warnings denied), the whole test suite (nextest when
+              installed), property tests with more cases, and the PostgreSQL suites when
+              IU_CUTTER_TEST_PG_URL is set
+  pg-setup    start the local PostgreSQL 15 cluster and create the test role and database;
+              prints the URL to export as IU_CUTTER_TEST_PG_URL
+  dist        from a clean work tree only: build the release binary and write
+              target/dist/iu-cutter-<version>-<shortsha>.tar.gz (sources from `git archive
+              HEAD` without secrets, caches or build output; bin/iu-cutter;
+              DEPLOY-MANIFEST.txt), the manifest beside it, and <tarball>.sha256
+  verify-manifest --manifest M --tree DIR
+              list the files of DIR missing from, extra to, or modified since manifest M;
+              fails on any difference
+  deploy --artifact A --to DIR
+              check A against A.sha256 (when present), extract it beside DIR, verify it
+              against its manifest, run `bin/iu-cutter version --json` and `self-check`, then
+              keep DIR as DIR.previous-<time> and promote the new tree; never touches a database
+  rollback --to DIR
+              restore the newest DIR.previous-<time>, keeping DIR as DIR.rolled-back-<time>
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(rest),
+        Some("pg-setup") => postgres::setup().map(|url| println!("{url}")),
+        Some("dist") => no_options(rest).and_then(|()| run_dist()),
+        Some("verify-manifest") => {
+            options(rest, &["--manifest", "--tree"]).and_then(|o| verify_manifest(&o[0], &o[1]))
+        }
+        Some("deploy") => {
+            options(rest, &["--artifact", "--to"]).and_then(|o| run_deploy(&o[0], &o[1]))
+        }
+        Some("rollback") => options(rest, &["--to"]).and_then(|o| run_rollback(&o[0])),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn no_options(args: &[String]) -> Result<(), String> {
+    match args.first() {
+        None => Ok(()),
+        Some(arg) => Err(format!("unexpected argument `{arg}`\n\n{USAGE}")),
+    }
+}
+
+/// The values of `names` (each `--name value` or `--name=value`, each required once), in order.
+fn options(args: &[String], names: &[&str]) -> Result<Vec<PathBuf>, String> {
+    let mut values: Vec<Option<PathBuf>> = vec![None; names.len()];
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let index = names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| format!("unexpected argument `{arg}`\n\n{USAGE}"))?;
+        let value = match inline {
+            Some(value) => value,
+            None => iter
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("`{name}` needs a value"))?,
+        };
+        if values[index].replace(PathBuf::from(value)).is_some() {
+            return Err(format!("`{name}` is given twice"));
+        }
+    }
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| value.ok_or_else(|| format!("`{name}` is required\n\n{USAGE}")))
+        .collect()
+}
+
+fn run_dist() -> Result<(), String> {
+    let packed = dist::run(&ci::workspace_root()?)?;
+    for (path, rule) in &packed.left_out {
+        eprintln!("xtask dist: left out {path} ({rule})");
+    }
+    println!(
+        "artifact: {} ({} files)",
+        packed.tarball.display(),
+        packed.files
+    );
+    println!("manifest: {}", packed.manifest.display());
+    println!(
+        "sha256:   {}  (also in {})",
+        packed.sha256,
+        packed.sha256_file.display()
+    );
+    Ok(())
+}
+
+fn verify_manifest(manifest_path: &Path, tree: &Path) -> Result<(), String> {
+    let manifest = manifest::Manifest::read(manifest_path)?;
+    let diff = manifest::verify(&manifest, tree)?;
+    print!("{diff}");
+    if diff.is_clean() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} files of {} differ from {}",
+            diff.count(),
+            tree.display(),
+            manifest_path.display()
+        ))
+    }
+}
+
+fn run_deploy(artifact: &Path, to: &Path) -> Result<(), String> {
+    let deployed = deploy::deploy(artifact, to, SystemTime::now())?;
+    if !deployed.sidecar_checked {
+        eprintln!(
+            "xtask deploy: note: no {}.sha256 beside the artifact; it was checked against its \
+             inner manifest only",
+            artifact.display()
+        );
+    }
+    println!(
+        "deployed iu-cutter {} ({}) to {}: {} files verified, post-deploy assertions passed",
+        deployed.version,
+        deployed.commit,
+        deployed.dir.display(),
+        deployed.files
+    );
+    match &deployed.previous {
+        Some(previous) => println!(
+            "the replaced tree is kept as {}; `cargo xtask rollback --to {}` restores it",
+            previous.display(),
+            deployed.dir.display()
+        ),
+        None => println!("nothing was installed there before"),
+    }
+    Ok(())
+}
+
+fn run_rollback(to: &Path) -> Result<(), String> {
+    let back = deploy::rollback(to, SystemTime::now())?;
+    match &back.verified {
+        Some((commit, files)) => println!(
+            "rolled {} back to {} (commit {commit}, {files} files verified)",
+            back.dir.display(),
+            back.restored_from.display()
+        ),
+        None => println!(
+            "rolled {} back to {} (it has no DEPLOY-MANIFEST.txt: restored unverified)",
+            back.dir.display(),
+            back.restored_from.display()
+        ),
+    }
+    if let Some(kept) = &back.kept {
+        println!(
+            "the replaced tree is kept as {}; to undo: mv {} {} && mv {} {}",
+            kept.display(),
+            back.dir.display(),
+            back.restored_from.display(),
+            kept.display(),
+            back.dir.display()
+        );
+    }
+    Ok(())
+}
