@@ -20,7 +20,7 @@ pub type AdapterResult<T> = Result<T, AdapterError>;
 /// agree exactly on semantics; one contract suite checks them all.
 ///
 /// Read operations: `info`, `preflight`, `load_scope`, `generations`, `generation_units`,
-/// `active_units`, `census`, `snapshot`, `load_run`, `list_runs`, `load_plan`.
+/// `active_units`, `census`, `snapshot`, `load_run`, `list_runs`, `load_plan`, `load_reports`.
 /// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -63,6 +63,10 @@ pub trait LiveExecutionAdapter: Send + Sync {
     /// The plan journaled for a run.
     async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>>;
 
+    /// The reports journaled for a run ([`LiveExecutionAdapter::save_report`]), oldest first;
+    /// empty when there are none or the run is not journaled.
+    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>>;
+
     /// Creates a document or replaces its body. A changed body bumps the revision and, unless a
     /// run holds the document, returns it to `Ready`; an unchanged body changes nothing.
     async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document>;
@@ -78,6 +82,11 @@ pub trait LiveExecutionAdapter: Send + Sync {
 
     /// Journals a run's plan (idempotent; a different plan for the same run is a conflict).
     async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()>;
+
+    /// Journals one invocation's report of a journaled run (its JSON text, kept verbatim), after
+    /// the ones already journaled. Saving a text the run already holds changes nothing
+    /// (idempotent). Fails with [`AdapterError::NotFound`] when the run is not journaled.
+    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()>;
 
     /// Compare-and-set: moves every expected document from its backed-up revision and sha256 to
     /// `Cutting(run)` and creates `run`'s staged generation record for it (so a document with no
@@ -98,6 +107,14 @@ pub trait LiveExecutionAdapter: Send + Sync {
     /// Restores the backed-up documents exactly: rows, generation records and active units, and
     /// drops `run`'s generation. Idempotent.
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()>;
+
+    /// Removes each listed generation of its document, record and units, in one transaction (all
+    /// or nothing). Only `Retired` generations are removed: a listed generation that is `Staged`
+    /// or `Active` fails with [`AdapterError::Conflict`] naming its document (expected
+    /// `generation `G` retired`, found `generation `G` staged|active`) and nothing is removed. A
+    /// listed generation that does not exist passes (already purged: idempotent). A pair listed
+    /// twice counts once. Returns the generations removed.
+    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64>;
 }
 
 macro_rules! forward_adapter {
@@ -137,6 +154,9 @@ macro_rules! forward_adapter {
             async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
                 (**self).load_plan(run).await
             }
+            async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
+                (**self).load_reports(run).await
+            }
             async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
                 (**self).put_document(id, body).await
             }
@@ -152,6 +172,9 @@ macro_rules! forward_adapter {
             async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
                 (**self).save_plan(run, plan).await
             }
+            async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
+                (**self).save_report(run, report).await
+            }
             async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
                 (**self).fence(run, expectations).await
             }
@@ -163,6 +186,9 @@ macro_rules! forward_adapter {
             }
             async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
                 (**self).restore(run, backup).await
+            }
+            async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+                (**self).purge_generations(generations).await
             }
         }
     };

@@ -321,6 +321,14 @@ pub struct PhaseRecord {
     pub evidence: Evidence,
     /// Error or gap description when blocked or failed.
     pub detail: Option<String>,
+    /// When the phase (last) started, UTC RFC 3339, as the runner journals it. Journal only:
+    /// never part of the census or of the evidence.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// When it reached its status (done, blocked, failed), UTC RFC 3339; `None` while running.
+    /// A held run's write-verify completion is what `enact` measures `held_max_age` against.
+    #[serde(default)]
+    pub finished_at: Option<String>,
 }
 
 /// A run in the journal.
@@ -334,6 +342,10 @@ pub struct RunRecord {
     pub scope: Scope,
     /// Its rules.
     pub rules: CutRules,
+    /// sha256 of the plan the operator reviewed and started the run with (`run --plan`), if
+    /// any: cut-leg-a blocks when the plan computed from the backup has another sha256.
+    #[serde(default)]
+    pub expected_plan_sha256: Option<String>,
     /// Status.
     pub status: RunStatus,
     /// Phases started so far, in order.
@@ -348,6 +360,7 @@ impl RunRecord {
             run,
             scope,
             rules,
+            expected_plan_sha256: None,
             status: RunStatus::Running,
             phases: Vec::new(),
         }

@@ -234,6 +234,9 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
     async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
         self.inner.load_plan(run).await
     }
+    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
+        self.inner.load_reports(run).await
+    }
     async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
         self.gate.check().await?;
         self.inner.put_document(id, body).await
@@ -254,6 +257,10 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
         self.gate.check().await?;
         self.inner.save_plan(run, plan).await
     }
+    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
+        self.gate.check().await?;
+        self.inner.save_report(run, report).await
+    }
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
         self.gate.check().await?;
         self.inner.fence(run, expectations).await
@@ -269,5 +276,9 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
         self.gate.check().await?;
         self.inner.restore(run, backup).await
+    }
+    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+        self.gate.check().await?;
+        self.inner.purge_generations(generations).await
     }
 }

@@ -12,6 +12,8 @@ mod domain;
 mod error;
 mod gate;
 pub mod rules;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql;
 
 #[cfg(feature = "mock")]
 pub use adapter::MockLiveExecutionAdapter;

@@ -1,16 +1,22 @@
-//! The runner of iu-cutter, and (in a later step) the `iu-cutter` program. This is the top of the
-//! dependency graph: it composes the phases as an ordered `Vec<Box<dyn Phase>>` over one
-//! [`LiveExecutionAdapter`], journals every transition, resumes a run at the first phase the
-//! journal does not show done, rolls a run back to its exact pre-run state from the backup, and
-//! reports every invocation as a serialisable [`RunReport`] ending in one [`Outcome`]. The
+//! The runner of iu-cutter, and the `iu-cutter` program. This is the top of the dependency
+//! graph: it composes the phases as an ordered `Vec<Box<dyn Phase>>` over one
+//! [`LiveExecutionAdapter`], journals every transition (with its times), resumes a run at the
+//! first phase the journal does not show done, enacts a held run after verifying it again,
+//! audits an enacted run, rolls a run back to its exact pre-run state from the backup, purges
+//! retired generations no rollback needs, and reports every invocation as a serialisable
+//! [`RunReport`] (JSON and Markdown) ending in one [`Outcome`]. The
 //! program built on it is the one place where configuration becomes a concrete adapter (the
 //! simulator, or a live store behind the kill switch); the runner itself only ever sees the
 //! trait object, so it cannot tell, and cannot fall back from one to the other.
 //!
 //! [`LiveExecutionAdapter`]: iu_cutter_live_execution::LiveExecutionAdapter
 
+pub mod clock;
 mod error;
+mod generations;
+mod held;
 mod options;
+mod purge;
 mod report;
 mod rollback;
 mod runner;
@@ -19,10 +25,13 @@ mod runner;
 mod tests;
 
 pub use error::RunnerError;
+pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
+pub use held::AUDIT_STEP;
 pub use options::{RunOptions, RunRequest};
+pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{
-    CensusSummary, Command, DigestMismatch, Outcome, PhaseEntry, PhaseEntryStatus, RollbackCheck,
-    RunReport,
+    Attestation, CensusSummary, Command, DigestMismatch, Outcome, PhaseEntry, PhaseEntryStatus,
+    Provenance, REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
 };
 pub use rollback::ROLLBACK_PHASE;
 pub use runner::Runner;

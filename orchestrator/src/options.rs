@@ -2,9 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use iu_cutter_live_execution::{CutRules, RunId, Scope};
+use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
 use iu_cutter_phase_core::{CancelFlag, EventSink, NoEvents};
+
+use crate::report::Provenance;
 
 /// A new run: its id (which also names the generation it writes), its scope and its rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +18,11 @@ pub struct RunRequest {
     pub scope: Scope,
     /// How it cuts them.
     pub rules: CutRules,
+    /// The plan the operator reviewed (`plan --out`, then `run --plan`): before anything is
+    /// written the run computes its plan again and is `REFUSED` unless the sha256 is equal; the
+    /// sha256 is journaled with the run, and cut-leg-a blocks if the plan computed from the
+    /// backup differs from it.
+    pub expected_plan: Option<Plan>,
 }
 
 impl RunRequest {
@@ -24,7 +32,14 @@ impl RunRequest {
             run: run.into(),
             scope,
             rules,
+            expected_plan: None,
         }
+    }
+
+    /// Runs only if the plan is still `plan` (see [`RunRequest::expected_plan`]).
+    pub fn with_expected_plan(mut self, plan: Plan) -> Self {
+        self.expected_plan = Some(plan);
+        self
     }
 }
 
@@ -41,6 +56,13 @@ pub struct RunOptions {
     /// Cooperative cancellation, checked before every phase and by the phases at batch
     /// boundaries.
     pub cancel: CancelFlag,
+    /// How old a held run's verification may be when it is enacted; older, [`Runner::enact`]
+    /// is `BLOCKED` until `verify` runs write-verify again. `None`: no limit.
+    ///
+    /// [`Runner::enact`]: crate::Runner::enact
+    pub held_max_age: Option<Duration>,
+    /// Who runs the invocation and with what, copied into the report.
+    pub provenance: Option<Provenance>,
 }
 
 impl Default for RunOptions {
@@ -50,6 +72,8 @@ impl Default for RunOptions {
             batch_units: 1000,
             events: Arc::new(NoEvents),
             cancel: CancelFlag::new(),
+            held_max_age: None,
+            provenance: None,
         }
     }
 }
@@ -78,6 +102,18 @@ impl RunOptions {
         self.cancel = cancel;
         self
     }
+
+    /// Refuses to enact a held run verified longer than `age` ago.
+    pub fn with_held_max_age(mut self, age: Duration) -> Self {
+        self.held_max_age = Some(age);
+        self
+    }
+
+    /// Records `provenance` in the report.
+    pub fn with_provenance(mut self, provenance: Provenance) -> Self {
+        self.provenance = Some(provenance);
+        self
+    }
 }
 
 impl fmt::Debug for RunOptions {
@@ -86,6 +122,8 @@ impl fmt::Debug for RunOptions {
             .field("until", &self.until)
             .field("batch_units", &self.batch_units)
             .field("cancel", &self.cancel)
+            .field("held_max_age", &self.held_max_age)
+            .field("provenance", &self.provenance)
             .finish_non_exhaustive()
     }
 }

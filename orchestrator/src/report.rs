@@ -1,8 +1,15 @@
-//! The run report: the serialisable account of one invocation (run, resume or rollback).
+//! The run report: the serialisable account of one invocation (run, resume, enact, verify or
+//! rollback), in JSON ([`RunReport::to_json`]) and Markdown ([`RunReport::to_markdown`]).
+
+use std::fmt::Write as _;
 
 use iu_cutter_live_execution::{AdapterInfo, Census, DocumentId, Evidence, RunId};
 use iu_cutter_phase_core::Gap;
 use serde::{Deserialize, Serialize};
+
+/// Version of the report's JSON. 2 added the run's times, mode, provenance, plan and backup
+/// sha256, per-phase start times, the refusal's reason and the dry run's attestation.
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// How an invocation ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,11 +22,16 @@ pub enum Outcome {
         /// Which gate, where, expected versus found, and the next action.
         gap: Gap,
     },
-    /// The kill switch is closed. Nothing was mutated by the refused call.
+    /// The kill switch is closed, or a precondition failed (a plan that no longer matches, a
+    /// run that is not held). Nothing was mutated by the refused call.
     Refused {
-        /// The source that closed it.
+        /// Why, in one sentence.
+        #[serde(default)]
+        reason: String,
+        /// The source that closed it, or the switch or option whose precondition failed (e.g.
+        /// `--plan`).
         switch: String,
-        /// How to open it.
+        /// How to open it: the operator's next action.
         how_to_open: String,
         /// The phase a resume starts from, if the run had begun.
         resume_from: Option<String>,
@@ -53,6 +65,26 @@ impl Outcome {
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Pass | Outcome::RolledBack)
     }
+
+    /// `REFUSED` because the kill switch `switch` is closed.
+    pub fn gate_closed(switch: String, how_to_open: String, resume_from: Option<String>) -> Self {
+        Outcome::Refused {
+            reason: format!("the kill switch is closed by {switch}; nothing was mutated"),
+            switch,
+            how_to_open,
+            resume_from,
+        }
+    }
+
+    /// The operator's next action, when the outcome calls for one.
+    pub fn next_action(&self) -> Option<&str> {
+        match self {
+            Outcome::Pass | Outcome::RolledBack => None,
+            Outcome::Blocked { gap } => Some(&gap.next_action),
+            Outcome::Refused { how_to_open, .. } => Some(how_to_open),
+            Outcome::Failed { next_action, .. } => Some(next_action),
+        }
+    }
 }
 
 /// Which runner operation produced a report.
@@ -63,8 +95,25 @@ pub enum Command {
     Run,
     /// A journaled run continued.
     Resume,
+    /// A held run verified again and enacted.
+    Enact,
+    /// A held run verified again, or an enacted run audited.
+    Verify,
     /// A run restored to its pre-run state.
     Rollback,
+}
+
+impl Command {
+    /// `run`, `resume`, `enact`, `verify` or `rollback`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Resume => "resume",
+            Command::Enact => "enact",
+            Command::Verify => "verify",
+            Command::Rollback => "rollback",
+        }
+    }
 }
 
 /// What happened to one phase in this invocation.
@@ -98,6 +147,9 @@ pub struct PhaseEntry {
     pub evidence: Evidence,
     /// The error or gap, when it did not pass.
     pub detail: Option<String>,
+    /// When it started in this invocation (UTC RFC 3339); `None` when it did not run.
+    #[serde(default)]
+    pub started_at: Option<String>,
     /// Time spent running it; `None` when it did not run.
     pub duration_ms: Option<u64>,
 }
@@ -109,9 +161,57 @@ impl PhaseEntry {
             status: PhaseEntryStatus::NotRun,
             evidence: Evidence::new(),
             detail: None,
+            started_at: None,
             duration_ms: None,
         }
     }
+}
+
+impl PhaseEntryStatus {
+    /// `done`, `skipped`, `blocked`, `failed`, `refused`, `cancelled` or `not run`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PhaseEntryStatus::Done => "done",
+            PhaseEntryStatus::Skipped => "skipped",
+            PhaseEntryStatus::Blocked => "blocked",
+            PhaseEntryStatus::Failed => "failed",
+            PhaseEntryStatus::Refused => "refused",
+            PhaseEntryStatus::Cancelled => "cancelled",
+            PhaseEntryStatus::NotRun => "not run",
+        }
+    }
+}
+
+/// Who ran an invocation, with what: filled in by the program (see `RunOptions::provenance`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The operating-system user (`USER`), or `unknown`.
+    pub user: String,
+    /// The host (`HOSTNAME` or `/etc/hostname`), or `unknown`.
+    pub host: String,
+    /// The iu-cutter version.
+    pub version: String,
+    /// The commit it was built from, or `unknown`.
+    pub commit: String,
+    /// sha256 of the effective configuration, serialised canonically without secrets.
+    pub config_sha256: String,
+}
+
+/// A dry run's proof that the live store was only read: its census before and after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// Schema version of this boundary type.
+    pub schema_version: u32,
+    /// The dry run.
+    pub run: String,
+    /// The live store, password removed.
+    pub live_store: String,
+    /// Its census before the dry run.
+    pub census_before: CensusSummary,
+    /// Its census after.
+    pub census_after: CensusSummary,
+    /// Whether the two are equal (every document's digest included).
+    pub unchanged: bool,
 }
 
 /// The census of the whole store, without the per-document digests.
@@ -169,16 +269,34 @@ pub struct RollbackCheck {
 /// The account of one invocation of the runner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
-    /// Schema version of this boundary type.
+    /// Schema version of this boundary type ([`REPORT_SCHEMA_VERSION`]).
     pub schema_version: u32,
     /// The run.
     pub run: RunId,
     /// Which operation this was.
     pub command: Command,
+    /// `live` (a real database) or `simulate` (the simulator).
+    #[serde(default)]
+    pub mode: String,
+    /// When the invocation started (UTC RFC 3339).
+    #[serde(default)]
+    pub started_at: String,
+    /// When it ended (UTC RFC 3339).
+    #[serde(default)]
+    pub finished_at: String,
+    /// Who ran it and with what; `None` when the embedding program gave none.
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
     /// The store it ran against.
     pub adapter: AdapterInfo,
     /// How it ended.
     pub outcome: Outcome,
+    /// sha256 of the run's plan (cut-leg-a's evidence), once planned.
+    #[serde(default)]
+    pub plan_sha256: Option<String>,
+    /// sha256 of the run's backup artifact, once taken.
+    #[serde(default)]
+    pub backup_sha256: Option<String>,
     /// Set when the run stopped on purpose after this phase (`until`); the journal says `Held`.
     pub held_after: Option<String>,
     /// One entry per phase, in run order (for a rollback, the single `rollback` step).
@@ -189,6 +307,9 @@ pub struct RunReport {
     pub census_after: Option<CensusSummary>,
     /// The verification of a rollback.
     pub rollback: Option<RollbackCheck>,
+    /// A dry run's non-mutation attestation.
+    #[serde(default)]
+    pub attestation: Option<Attestation>,
     /// Things the operator should know that the outcome does not say.
     pub notes: Vec<String>,
     /// Wall time of the invocation.
@@ -202,8 +323,243 @@ impl RunReport {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Parses a report written by [`RunReport::to_json`] (a report of schema version 1 reads
+    /// too: the fields added since are empty).
+    pub fn from_json(text: &str) -> Result<RunReport, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
     /// The entry of phase `name`, if the report lists it.
     pub fn phase(&self, name: &str) -> Option<&PhaseEntry> {
         self.phases.iter().find(|p| p.name == name)
+    }
+
+    /// The report as Markdown: a summary table, the outcome with its gap, reason or error and
+    /// next action, the phase table, the census, the rollback check, the attestation and notes.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let held = self
+            .held_after
+            .as_deref()
+            .map(|phase| format!(" (held after {phase})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "# iu-cutter {} report: run `{}`: {}{held}\n",
+            self.command.name(),
+            self.run,
+            self.outcome.name()
+        );
+        let mut summary: Vec<(&str, String)> = vec![
+            ("run", code(self.run.as_str())),
+            ("command", self.command.name().to_owned()),
+            (
+                "mode",
+                format!(
+                    "{} ({} at {})",
+                    or_unknown(&self.mode),
+                    self.adapter.kind,
+                    code(&self.adapter.location)
+                ),
+            ),
+            ("started", or_unknown(&self.started_at)),
+            (
+                "finished",
+                format!(
+                    "{} ({} ms)",
+                    or_unknown(&self.finished_at),
+                    self.duration_ms
+                ),
+            ),
+        ];
+        if let Some(p) = &self.provenance {
+            summary.push(("user", format!("{}@{}", p.user, p.host)));
+            summary.push((
+                "iu-cutter",
+                format!("{} (commit {})", p.version, code(&p.commit)),
+            ));
+            summary.push(("configuration sha256", code(&p.config_sha256)));
+        }
+        summary.push(("plan sha256", optional_code(self.plan_sha256.as_deref())));
+        summary.push((
+            "backup sha256",
+            optional_code(self.backup_sha256.as_deref()),
+        ));
+        md.push_str("| | |\n|---|---|\n");
+        for (key, value) in summary {
+            let _ = writeln!(md, "| {key} | {} |", cell(&value));
+        }
+
+        let _ = writeln!(md, "\n## Outcome: {}{held}\n", self.outcome.name());
+        match &self.outcome {
+            Outcome::Pass => md.push_str(match &self.held_after {
+                Some(_) => "Every phase up to the hold passed; the run is held, not enacted.\n",
+                None => "Every phase passed.\n",
+            }),
+            Outcome::RolledBack => {
+                md.push_str("The run's documents are back in their exact pre-run state.\n")
+            }
+            Outcome::Blocked { gap } => {
+                md.push_str("A gate found a gap; nothing was destroyed.\n\n| | |\n|---|---|\n");
+                let rows = [
+                    ("gate", gap.phase.clone()),
+                    (
+                        "document",
+                        optional_code(gap.document.as_ref().map(|d| d.as_str())),
+                    ),
+                    ("unit", optional_code(gap.unit.as_deref())),
+                    ("expected", gap.expected.clone()),
+                    ("found", gap.found.clone()),
+                    ("next action", gap.next_action.clone()),
+                ];
+                for (key, value) in rows {
+                    let _ = writeln!(md, "| {key} | {} |", cell(&value));
+                }
+            }
+            Outcome::Refused {
+                reason,
+                switch,
+                how_to_open,
+                resume_from,
+            } => {
+                md.push_str("| | |\n|---|---|\n");
+                let _ = writeln!(md, "| reason | {} |", cell(reason));
+                let _ = writeln!(md, "| switch | {} |", cell(switch));
+                let _ = writeln!(md, "| next action | {} |", cell(how_to_open));
+                if let Some(phase) = resume_from {
+                    let _ = writeln!(md, "| resume from | {} |", cell(phase));
+                }
+            }
+            Outcome::Failed {
+                error,
+                resume_from,
+                next_action,
+            } => {
+                md.push_str("| | |\n|---|---|\n");
+                let _ = writeln!(md, "| error | {} |", cell(error));
+                let _ = writeln!(
+                    md,
+                    "| resume from | {} |",
+                    cell(resume_from.as_deref().unwrap_or("-"))
+                );
+                let _ = writeln!(md, "| next action | {} |", cell(next_action));
+            }
+        }
+
+        md.push_str("\n## Phases\n\n| phase | status | started | duration | evidence |\n");
+        md.push_str("|---|---|---|---|---|\n");
+        for phase in &self.phases {
+            let mut evidence: Vec<String> = phase
+                .evidence
+                .iter()
+                .map(|(k, v)| format!("`{k}={v}`"))
+                .collect();
+            if let Some(detail) = &phase.detail
+                && phase.status != PhaseEntryStatus::Done
+            {
+                evidence.push(detail.clone());
+            }
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                cell(&phase.name),
+                phase.status.name(),
+                cell(phase.started_at.as_deref().unwrap_or("-")),
+                phase
+                    .duration_ms
+                    .map(|ms| format!("{ms} ms"))
+                    .unwrap_or_else(|| "-".to_owned()),
+                cell(&evidence.join(" "))
+            );
+        }
+
+        if self.census_before.is_some() || self.census_after.is_some() {
+            md.push_str("\n## Census\n\n| when | documents | units | fingerprint |\n");
+            md.push_str("|---|---|---|---|\n");
+            for (when, census) in [
+                ("before", &self.census_before),
+                ("after", &self.census_after),
+            ] {
+                if let Some(c) = census {
+                    let _ = writeln!(
+                        md,
+                        "| {when} | {} | {} | {} |",
+                        c.documents,
+                        c.units,
+                        code(&c.fingerprint)
+                    );
+                }
+            }
+        }
+        if let Some(check) = &self.rollback {
+            md.push_str("\n## Rollback check\n\n| | |\n|---|---|\n");
+            let rows = [
+                ("backup sha256", code(&check.backup_sha256)),
+                ("documents restored", check.restored_documents.to_string()),
+                (
+                    "census matches backup",
+                    check.census_matches_backup.to_string(),
+                ),
+                (
+                    "fingerprint matches pre-run",
+                    check.fingerprint_matches_pre_run.to_string(),
+                ),
+            ];
+            for (key, value) in rows {
+                let _ = writeln!(md, "| {key} | {} |", cell(&value));
+            }
+            for mismatch in &check.mismatches {
+                let _ = writeln!(
+                    md,
+                    "| mismatch `{}` | expected {}, found {} |",
+                    mismatch.document,
+                    code(&mismatch.expected),
+                    optional_code(mismatch.found.as_deref())
+                );
+            }
+        }
+        if let Some(a) = &self.attestation {
+            let verdict = if a.unchanged { "PASS" } else { "FAILED" };
+            let _ = writeln!(
+                md,
+                "\n## Non-mutation attestation: {verdict}\n\nLive store {}: census {} documents, \
+                 {} units, fingerprint {} before; {} documents, {} units, fingerprint {} after.",
+                code(&a.live_store),
+                a.census_before.documents,
+                a.census_before.units,
+                code(&a.census_before.fingerprint),
+                a.census_after.documents,
+                a.census_after.units,
+                code(&a.census_after.fingerprint)
+            );
+        }
+        if !self.notes.is_empty() {
+            md.push_str("\n## Notes\n\n");
+            for note in &self.notes {
+                let _ = writeln!(md, "- {}", note.replace('\n', " "));
+            }
+        }
+        md
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'"))
+}
+
+fn optional_code(text: Option<&str>) -> String {
+    text.map(code).unwrap_or_else(|| "-".to_owned())
+}
+
+fn or_unknown(text: &str) -> String {
+    if text.is_empty() {
+        "unknown".to_owned()
+    } else {
+        text.to_owned()
     }
 }

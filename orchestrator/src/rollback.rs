@@ -6,12 +6,13 @@ use std::time::Instant;
 use std::collections::BTreeMap;
 
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Document, DocumentId, DocumentState, Evidence, PhaseStatus, RunId,
-    RunRecord, RunStatus, Scope,
+    AdapterError, Backup, Document, DocumentId, DocumentState, Evidence, GenerationState,
+    PhaseStatus, RunId, RunRecord, RunStatus, Scope, document_digest,
 };
 use iu_cutter_phase_core::{BackupReceipt, Gap, names};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::clock;
 use crate::error::RunnerError;
 use crate::options::RunOptions;
 use crate::report::{
@@ -30,7 +31,15 @@ impl Runner {
     /// manifest check is never restored from. A run without a backup is marked rolled back only
     /// if no phase after backup ran (nothing can have been fenced).
     pub async fn rollback(&self, run: &RunId) -> Result<RunReport, RunnerError> {
-        let options = RunOptions::default();
+        self.rollback_with(run, RunOptions::default()).await
+    }
+
+    /// [`Runner::rollback`] with options (events, provenance for the report).
+    pub async fn rollback_with(
+        &self,
+        run: &RunId,
+        options: RunOptions,
+    ) -> Result<RunReport, RunnerError> {
         let span = info_span!("rollback", run = %run);
         self.rollback_inner(run, &options).instrument(span).await
     }
@@ -58,6 +67,7 @@ impl Runner {
                 return Ok(inv.finish(outcome, None).await);
             }
         };
+        inv.capture_journal_shas(&record);
         if record.status == RunStatus::RolledBack {
             inv.phases[0].status = PhaseEntryStatus::Skipped;
             if let Some(journaled) = record.phase(ROLLBACK_PHASE) {
@@ -128,9 +138,17 @@ impl Runner {
             ));
         }
         let started = Instant::now();
+        let started_at = clock::now_rfc3339();
+        inv.phases[0].started_at = Some(started_at.clone());
         let mut evidence = Evidence::new();
         evidence.insert("restored_documents".into(), "0".into());
-        let done = phase_record(ROLLBACK_PHASE, PhaseStatus::Done, evidence.clone(), None);
+        let done = phase_record(
+            ROLLBACK_PHASE,
+            PhaseStatus::Done,
+            evidence.clone(),
+            None,
+            &started_at,
+        );
         if let Err(error) = self.adapter.record_phase(run, &done).await {
             return self.rollback_journal_failure(run, error, inv).await;
         }
@@ -164,6 +182,8 @@ impl Runner {
         let again = format!("iu-cutter rollback {run}");
         inv.take_census_before().await;
         let started = Instant::now();
+        let started_at = clock::now_rfc3339();
+        inv.phases[0].started_at = Some(started_at.clone());
 
         let touched = match self.touched_documents(run, backup).await {
             Ok(Ok(touched)) => touched,
@@ -189,9 +209,46 @@ impl Runner {
                  they were left as they are (restoring them would undo later edits)"
             ));
         }
-        let backup = &touched;
+        let (stripped, expected_digests) = match self.without_purged(run, &touched).await {
+            Ok(pair) => pair,
+            Err(error) => {
+                inv.phases[0].status = PhaseEntryStatus::Failed;
+                return Outcome::Failed {
+                    error: format!("cannot read the generations to restore: {error}"),
+                    resume_from: None,
+                    next_action: format!("check that the store is reachable, then: {again}"),
+                };
+            }
+        };
+        let purged: Vec<String> = touched
+            .documents
+            .iter()
+            .zip(&stripped.documents)
+            .flat_map(|(before, after)| {
+                before
+                    .generations
+                    .iter()
+                    .filter(|g| !after.generations.contains(g))
+                    .map(|g| format!("{}@{}", g.document, g.generation))
+            })
+            .collect();
+        if !purged.is_empty() {
+            inv.note(format!(
+                "{} retired generation(s) listed in the backup were purged since ({}); they are \
+                 not brought back, and those documents are checked against the backup less them",
+                purged.len(),
+                purged.join(", ")
+            ));
+        }
+        let backup = &stripped;
 
-        let running = phase_record(ROLLBACK_PHASE, PhaseStatus::Running, Evidence::new(), None);
+        let running = phase_record(
+            ROLLBACK_PHASE,
+            PhaseStatus::Running,
+            Evidence::new(),
+            None,
+            &started_at,
+        );
         if let Err(error) = self.adapter.record_phase(run, &running).await {
             return self.rollback_journal_failure(run, error, inv).await;
         }
@@ -222,7 +279,9 @@ impl Runner {
             .iter()
             .filter_map(|snapshot| {
                 let id = &snapshot.document.id;
-                let expected = backup.census.per_document.get(id);
+                let expected = expected_digests
+                    .get(id)
+                    .or_else(|| backup.census.per_document.get(id));
                 let found = census.per_document.get(id);
                 match (expected, found) {
                     (Some(expected), Some(found)) if expected == found => None,
@@ -295,15 +354,26 @@ impl Runner {
             inv.phases[0].status = PhaseEntryStatus::Blocked;
             inv.phases[0].detail = Some(detail.clone());
             inv.rollback = Some(check);
-            let blocked =
-                phase_record(ROLLBACK_PHASE, PhaseStatus::Blocked, evidence, Some(detail));
+            let blocked = phase_record(
+                ROLLBACK_PHASE,
+                PhaseStatus::Blocked,
+                evidence,
+                Some(detail),
+                &started_at,
+            );
             inv.best_effort_phase(run, &blocked).await;
             inv.best_effort_status(run, RunStatus::Blocked).await;
             return Outcome::Blocked { gap };
         }
 
         inv.rollback = Some(check);
-        let done = phase_record(ROLLBACK_PHASE, PhaseStatus::Done, evidence, None);
+        let done = phase_record(
+            ROLLBACK_PHASE,
+            PhaseStatus::Done,
+            evidence,
+            None,
+            &started_at,
+        );
         if let Err(error) = self.adapter.record_phase(run, &done).await {
             return self.rollback_journal_failure(run, error, inv).await;
         }
@@ -378,6 +448,55 @@ impl Runner {
             documents,
             ..backup.clone()
         }))
+    }
+
+    /// `backup` without the retired generation records that no longer exist in the store (purged
+    /// since the backup): restoring must not bring back records whose units are gone. For each
+    /// document that lost some, the digest its restore must give: the backup's document row,
+    /// its remaining generation records, its backed-up active units and, for its other retired
+    /// generations (which no run touches), their units as the store holds them.
+    async fn without_purged(
+        &self,
+        run: &RunId,
+        backup: &Backup,
+    ) -> Result<(Backup, BTreeMap<DocumentId, String>), AdapterError> {
+        let mut stripped = backup.clone();
+        let mut expected = BTreeMap::new();
+        for snapshot in &mut stripped.documents {
+            let id = snapshot.document.id.clone();
+            let present: Vec<RunId> = self
+                .adapter
+                .generations(&id)
+                .await?
+                .into_iter()
+                .map(|g| g.generation)
+                .collect();
+            let before = snapshot.generations.len();
+            snapshot.generations.retain(|g| {
+                g.state != GenerationState::Retired
+                    || &g.generation == run
+                    || present.contains(&g.generation)
+            });
+            if snapshot.generations.len() == before {
+                continue;
+            }
+            let active = snapshot.document.active_generation.as_ref();
+            let mut units = snapshot.active_units.clone();
+            for record in &snapshot.generations {
+                if Some(&record.generation) != active && &record.generation != run {
+                    units.extend(
+                        self.adapter
+                            .generation_units(&id, &record.generation)
+                            .await?,
+                    );
+                }
+            }
+            expected.insert(
+                id,
+                document_digest(&snapshot.document, &snapshot.generations, &units),
+            );
+        }
+        Ok((stripped, expected))
     }
 
     async fn rollback_journal_failure(

@@ -5,15 +5,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use iu_cutter_live_execution::{
-    AdapterError, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId, RunRecord,
-    RunStatus, SCHEMA_VERSION,
+    AdapterError, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, RunId, RunRecord,
+    RunStatus,
 };
-use iu_cutter_phase_core::{BackupStore, Phase, PhaseError, RunContext, RunEvent};
+use iu_cutter_phase_core::{BackupStore, Phase, PhaseError, RunContext, RunEvent, names};
+use iu_cutter_phase_cut_leg_a::compute_plan;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::clock;
 use crate::error::RunnerError;
 use crate::options::{RunOptions, RunRequest};
-use crate::report::{CensusSummary, Command, Outcome, PhaseEntry, PhaseEntryStatus, RunReport};
+use crate::report::{
+    CensusSummary, Command, Outcome, PhaseEntry, PhaseEntryStatus, REPORT_SCHEMA_VERSION, RunReport,
+};
 use crate::rollback::ROLLBACK_PHASE;
 
 /// Runs, resumes and rolls back runs over one adapter, with an ordered list of phases.
@@ -85,8 +89,18 @@ impl Runner {
             .await
     }
 
+    /// Journals `report` as one invocation's report of its run (the JSON of
+    /// [`RunReport::to_json`]); saving the same report again changes nothing. It is a mutation:
+    /// behind the kill switch it is refused while the gate is closed, and a run that was never
+    /// journaled (refused at preflight) has nowhere to keep it.
+    pub async fn journal_report(&self, report: &RunReport) -> Result<(), AdapterError> {
+        self.adapter
+            .save_report(&report.run, &report.to_json())
+            .await
+    }
+
     /// Checks the options against the phases; returns the index of the `until` phase.
-    fn validate(&self, options: &RunOptions) -> Result<Option<usize>, RunnerError> {
+    pub(crate) fn validate(&self, options: &RunOptions) -> Result<Option<usize>, RunnerError> {
         for (i, phase) in self.phases.iter().enumerate() {
             if phase.name() == ROLLBACK_PHASE {
                 return Err(RunnerError::ReservedPhase(ROLLBACK_PHASE.into()));
@@ -125,13 +139,20 @@ impl Runner {
         let mut inv = Invocation::new(self, Command::Run, run.clone(), options);
         info!(adapter = %inv.adapter_kind(), "run starting");
 
+        let expected_plan_sha256 = request.expected_plan.as_ref().map(|plan| plan.sha256());
+        if let Some(expected) = &request.expected_plan
+            && let Some(outcome) = self.check_expected_plan(&request, expected).await
+        {
+            return inv.finish(outcome, None).await;
+        }
         if let Err(error) = self.adapter.preflight().await {
             let outcome = preflight_outcome(&run, error, None, format!("iu-cutter run {run}"));
             return inv.finish(outcome, None).await;
         }
         inv.take_census_before().await;
 
-        let fresh = RunRecord::new(run.clone(), request.scope, request.rules);
+        let mut fresh = RunRecord::new(run.clone(), request.scope, request.rules);
+        fresh.expected_plan_sha256 = expected_plan_sha256;
         let record = match self.adapter.begin_run(&fresh).await {
             Ok(record) => record,
             Err(error) => {
@@ -139,11 +160,7 @@ impl Runner {
                     AdapterError::GateClosed {
                         switch,
                         how_to_open,
-                    } => Outcome::Refused {
-                        switch,
-                        how_to_open,
-                        resume_from: None,
-                    },
+                    } => Outcome::gate_closed(switch, how_to_open, None),
                     error => Outcome::Failed {
                         error: format!("cannot journal the run: {error}"),
                         resume_from: None,
@@ -155,11 +172,15 @@ impl Runner {
                 return inv.finish(outcome, None).await;
             }
         };
-        if record.scope != fresh.scope || record.rules != fresh.rules {
+        if record.scope != fresh.scope
+            || record.rules != fresh.rules
+            || (fresh.expected_plan_sha256.is_some()
+                && record.expected_plan_sha256 != fresh.expected_plan_sha256)
+        {
             let outcome = Outcome::Failed {
                 error: format!(
-                    "run id `{run}` already used: the journal holds it with a different scope or \
-                     rules"
+                    "run id `{run}` already used: the journal holds it with a different scope, \
+                     rules or reviewed plan"
                 ),
                 resume_from: None,
                 next_action: format!(
@@ -184,8 +205,57 @@ impl Runner {
         if let Some(outcome) = self.reopen(&record, &mut inv).await {
             return inv.finish(outcome, None).await;
         }
-        let (outcome, held_after) = self.drive(record, until, &mut inv).await;
+        let (outcome, held_after) = self.drive(record, None, until, &mut inv).await;
         inv.finish(outcome, held_after).await
+    }
+
+    /// `REFUSED` (nothing read is written) when the plan computed now, the way cut-leg-a will
+    /// compute it, is not the reviewed plan `expected`; `None` when they are equal.
+    async fn check_expected_plan(&self, request: &RunRequest, expected: &Plan) -> Option<Outcome> {
+        let run = &request.run;
+        let documents = match self.adapter.load_scope(&request.scope).await {
+            Ok(documents) => documents,
+            Err(error) => {
+                return Some(Outcome::Failed {
+                    error: format!("cannot read the scope to check the reviewed plan: {error}"),
+                    resume_from: None,
+                    next_action: format!(
+                        "check that the store is reachable, then: iu-cutter run --run-id {run} \
+                         --plan FILE"
+                    ),
+                });
+            }
+        };
+        let current = match compute_plan(&documents, &request.rules) {
+            Ok(plan) => plan,
+            Err(error) => {
+                return Some(Outcome::Failed {
+                    error: format!("cannot compute the plan to compare: {error}"),
+                    resume_from: None,
+                    next_action: "fix the rules or the document, then plan again \
+                                  (iu-cutter plan --out FILE)"
+                        .into(),
+                });
+            }
+        };
+        let (expected_sha, current_sha) = (expected.sha256(), current.sha256());
+        if expected_sha == current_sha {
+            info!(plan_sha256 = %current_sha, "the reviewed plan still holds");
+            return None;
+        }
+        let what = plan_difference(expected, &current);
+        warn!(expected = %expected_sha, found = %current_sha, "the reviewed plan no longer holds");
+        Some(Outcome::Refused {
+            reason: format!(
+                "the reviewed plan (sha256 {expected_sha}) no longer matches what would run \
+                 (sha256 {current_sha}): {what}; nothing was run or written"
+            ),
+            switch: "--plan".into(),
+            how_to_open: "review the plan again (iu-cutter plan --out FILE with the same scope \
+                          and rules), then run with the new file"
+                .into(),
+            resume_from: None,
+        })
     }
 
     async fn resume_inner(
@@ -234,19 +304,23 @@ impl Runner {
         if let Some(outcome) = self.reopen(&record, &mut inv).await {
             return Ok(inv.finish(outcome, None).await);
         }
-        let (outcome, held_after) = self.drive(record, until, &mut inv).await;
+        let (outcome, held_after) = self.drive(record, None, until, &mut inv).await;
         Ok(inv.finish(outcome, held_after).await)
     }
 
     /// Index of the first phase the journal does not show done; `None` when all are done.
-    fn first_open(&self, record: &RunRecord) -> Option<usize> {
+    pub(crate) fn first_open(&self, record: &RunRecord) -> Option<usize> {
         self.phases
             .iter()
             .position(|p| record.phase(p.name()).map(|r| r.status) != Some(PhaseStatus::Done))
     }
 
     /// Checks that a journaled run may continue and marks it running again.
-    async fn reopen(&self, record: &RunRecord, inv: &mut Invocation<'_>) -> Option<Outcome> {
+    pub(crate) async fn reopen(
+        &self,
+        record: &RunRecord,
+        inv: &mut Invocation<'_>,
+    ) -> Option<Outcome> {
         let run = &record.run;
         if record.phase(ROLLBACK_PHASE).is_some() {
             return Some(Outcome::Failed {
@@ -275,16 +349,19 @@ impl Runner {
         }
     }
 
-    /// The phase loop: skips the phases the journal shows done up to the first open one, runs
-    /// the rest in order, stops after `until`.
-    async fn drive(
+    /// The phase loop: skips the phases the journal shows done up to the first open one (or up
+    /// to `start`, when given and earlier: those phases run again), runs the rest in order,
+    /// stops after `until`.
+    pub(crate) async fn drive(
         &self,
         record: RunRecord,
+        start: Option<usize>,
         until: Option<usize>,
         inv: &mut Invocation<'_>,
     ) -> (Outcome, Option<String>) {
         let run = record.run.clone();
         let first_open = self.first_open(&record).unwrap_or(self.phases.len());
+        let first_open = start.map_or(first_open, |start| start.min(first_open));
         let options = inv.options;
         let mut ctx = RunContext::new(record, self.adapter.clone(), self.backups.clone());
         ctx.events = options.events.clone();
@@ -332,9 +409,15 @@ impl Runner {
                 return match self.adapter.set_run_status(&run, RunStatus::Held).await {
                     Ok(()) => {
                         info!(phase = name, "run held");
-                        inv.note(format!(
-                            "held after `{name}`; continue with: iu-cutter resume {run}"
-                        ));
+                        inv.note(if name == names::WRITE_VERIFY {
+                            format!(
+                                "held after `{name}`: verified, not enacted; after review, \
+                                 enact it with: iu-cutter enact {run} --execute (it verifies \
+                                 again first)"
+                            )
+                        } else {
+                            format!("held after `{name}`; continue with: iu-cutter resume {run}")
+                        });
                         (Outcome::Pass, Some(name.to_owned()))
                     }
                     Err(error) => (
@@ -372,7 +455,14 @@ impl Runner {
     ) -> Result<(), Outcome> {
         let run = ctx.record.run.clone();
         let name = phase.name().to_owned();
-        let running = phase_record(&name, PhaseStatus::Running, Evidence::new(), None);
+        let started_at = clock::now_rfc3339();
+        let running = phase_record(
+            &name,
+            PhaseStatus::Running,
+            Evidence::new(),
+            None,
+            &started_at,
+        );
         if let Err(error) = self.adapter.record_phase(&run, &running).await {
             let status = entry_status_for(&error);
             inv.set_entry(
@@ -387,6 +477,9 @@ impl Runner {
                 .await);
         }
         upsert(&mut ctx.record, running);
+        if let Some(entry) = inv.phases.get_mut(index) {
+            entry.started_at = Some(started_at.clone());
+        }
         inv.emit(RunEvent::PhaseStarted {
             run: run.clone(),
             phase: name.clone(),
@@ -406,7 +499,13 @@ impl Runner {
         };
         match result {
             Ok(evidence) => {
-                let done = phase_record(&name, PhaseStatus::Done, evidence.clone(), None);
+                let done = phase_record(
+                    &name,
+                    PhaseStatus::Done,
+                    evidence.clone(),
+                    None,
+                    &started_at,
+                );
                 if let Err(error) = self.adapter.record_phase(&run, &done).await {
                     let detail = format!(
                         "the phase completed but its journal entry failed ({error}); it runs \
@@ -440,6 +539,7 @@ impl Runner {
                     PhaseStatus::Blocked,
                     Evidence::new(),
                     Some(detail.clone()),
+                    &started_at,
                 );
                 inv.best_effort_phase(&run, &blocked).await;
                 inv.best_effort_status(&run, RunStatus::Blocked).await;
@@ -471,11 +571,11 @@ impl Runner {
                     duration,
                 );
                 finished(inv, "refused");
-                Err(Outcome::Refused {
+                Err(Outcome::gate_closed(
                     switch,
                     how_to_open,
-                    resume_from: Some(name.clone()),
-                })
+                    Some(name.clone()),
+                ))
             }
             Err(PhaseError::Cancelled) => {
                 warn!(phase = %name, "phase cancelled");
@@ -485,6 +585,7 @@ impl Runner {
                     PhaseStatus::Failed,
                     Evidence::new(),
                     Some(detail.clone()),
+                    &started_at,
                 );
                 inv.best_effort_phase(&run, &failed).await;
                 inv.best_effort_status(&run, RunStatus::Failed).await;
@@ -511,6 +612,7 @@ impl Runner {
                     PhaseStatus::Failed,
                     Evidence::new(),
                     Some(detail.clone()),
+                    &started_at,
                 );
                 inv.best_effort_phase(&run, &failed).await;
                 inv.best_effort_status(&run, RunStatus::Failed).await;
@@ -546,11 +648,7 @@ impl Runner {
             AdapterError::GateClosed {
                 switch,
                 how_to_open,
-            } => Outcome::Refused {
-                switch,
-                how_to_open,
-                resume_from,
-            },
+            } => Outcome::gate_closed(switch, how_to_open, resume_from),
             error => {
                 inv.best_effort_status(run, RunStatus::Failed).await;
                 Outcome::Failed {
@@ -585,11 +683,7 @@ pub(crate) fn preflight_outcome(
             how_to_open,
         } => {
             warn!(%switch, "refused at preflight: the kill switch is closed");
-            Outcome::Refused {
-                switch,
-                how_to_open,
-                resume_from,
-            }
+            Outcome::gate_closed(switch, how_to_open, resume_from)
         }
         error => {
             warn!(%error, "preflight failed");
@@ -608,17 +702,57 @@ pub(crate) fn resume_action(run: &RunId) -> String {
     format!("iu-cutter resume {run}")
 }
 
+/// A journal entry for phase `name`, started at `started_at`; any status but `Running` is
+/// stamped finished now.
 pub(crate) fn phase_record(
     name: &str,
     status: PhaseStatus,
     evidence: Evidence,
     detail: Option<String>,
+    started_at: &str,
 ) -> PhaseRecord {
     PhaseRecord {
         name: name.to_owned(),
         status,
         evidence,
         detail,
+        started_at: Some(started_at.to_owned()),
+        finished_at: (status != PhaseStatus::Running).then(clock::now_rfc3339),
+    }
+}
+
+/// What differs between the reviewed plan and the plan computed now, in a few words.
+fn plan_difference(expected: &Plan, current: &Plan) -> String {
+    if expected.rules != current.rules {
+        return "the cut rules differ".into();
+    }
+    let ids = |plan: &Plan| -> Vec<String> {
+        plan.documents
+            .iter()
+            .map(|d| d.document.to_string())
+            .collect()
+    };
+    if ids(expected) != ids(current) {
+        let (e, c) = (ids(expected), ids(current));
+        if let Some(gone) = e.iter().find(|id| !c.contains(id)) {
+            return format!("document `{gone}` is no longer in scope");
+        }
+        if let Some(new) = c.iter().find(|id| !e.contains(id)) {
+            return format!("document `{new}` is now in scope");
+        }
+    }
+    match expected
+        .documents
+        .iter()
+        .zip(&current.documents)
+        .find(|(a, b)| a != b)
+    {
+        Some((a, b)) if a.revision != b.revision || a.source_sha256 != b.source_sha256 => format!(
+            "document `{}` changed (reviewed revision {}, now revision {})",
+            a.document, a.revision, b.revision
+        ),
+        Some((a, _)) => format!("the cut of document `{}` differs", a.document),
+        None => "the plans differ".into(),
     }
 }
 
@@ -638,6 +772,11 @@ fn upsert(record: &mut RunRecord, phase: PhaseRecord) {
     }
 }
 
+/// The evidence key of the plan's sha256 (cut-leg-a).
+const PLAN_SHA256: &str = "plan_sha256";
+/// The evidence key of the backup's sha256 (backup, rollback).
+const BACKUP_SHA256: &str = "backup_sha256";
+
 pub(crate) fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -649,6 +788,10 @@ pub(crate) struct Invocation<'a> {
     run: RunId,
     command: Command,
     started: Instant,
+    started_at: String,
+    /// The plan and backup sha256 the journal showed when the invocation began.
+    journal_plan_sha256: Option<String>,
+    journal_backup_sha256: Option<String>,
     pub(crate) phases: Vec<PhaseEntry>,
     notes: Vec<String>,
     census_before: Option<CensusSummary>,
@@ -665,7 +808,7 @@ impl<'a> Invocation<'a> {
     ) -> Self {
         let phases = match command {
             Command::Rollback => vec![PhaseEntry::not_run(ROLLBACK_PHASE)],
-            Command::Run | Command::Resume => runner
+            Command::Run | Command::Resume | Command::Enact | Command::Verify => runner
                 .phases
                 .iter()
                 .map(|p| PhaseEntry::not_run(p.name()))
@@ -677,6 +820,9 @@ impl<'a> Invocation<'a> {
             run,
             command,
             started: Instant::now(),
+            started_at: clock::now_rfc3339(),
+            journal_plan_sha256: None,
+            journal_backup_sha256: None,
             phases,
             notes: Vec::new(),
             census_before: None,
@@ -689,7 +835,7 @@ impl<'a> Invocation<'a> {
         inv
     }
 
-    fn adapter_kind(&self) -> String {
+    pub(crate) fn adapter_kind(&self) -> String {
         self.runner.adapter.info().kind
     }
 
@@ -703,11 +849,24 @@ impl<'a> Invocation<'a> {
 
     /// Shows the journal's view of each phase (done phases carry their evidence) until this
     /// invocation updates them.
-    fn show_journal(&mut self, record: &RunRecord) {
+    pub(crate) fn show_journal(&mut self, record: &RunRecord) {
+        self.capture_journal_shas(record);
         for entry in &mut self.phases {
             if let Some(journaled) = record.phase(&entry.name) {
                 entry.evidence = journaled.evidence.clone();
                 entry.detail = journaled.detail.clone();
+            }
+        }
+    }
+
+    /// Remembers the plan and backup sha256 the journal shows, for the report.
+    pub(crate) fn capture_journal_shas(&mut self, record: &RunRecord) {
+        for phase in &record.phases {
+            if let Some(sha) = phase.evidence.get(PLAN_SHA256) {
+                self.journal_plan_sha256 = Some(sha.clone());
+            }
+            if let Some(sha) = phase.evidence.get(BACKUP_SHA256) {
+                self.journal_backup_sha256 = Some(sha.clone());
             }
         }
     }
@@ -774,17 +933,35 @@ impl<'a> Invocation<'a> {
             run: self.run.clone(),
             outcome: outcome.name().to_owned(),
         });
+        let evidence = |key: &str| {
+            self.phases
+                .iter()
+                .rev()
+                .find_map(|p| p.evidence.get(key).cloned())
+        };
+        let plan_sha256 = evidence(PLAN_SHA256).or(self.journal_plan_sha256.take());
+        let backup_sha256 = evidence(BACKUP_SHA256)
+            .or_else(|| self.rollback.as_ref().map(|c| c.backup_sha256.clone()))
+            .or(self.journal_backup_sha256.take());
+        let adapter = self.runner.adapter.info();
         RunReport {
-            schema_version: SCHEMA_VERSION,
+            schema_version: REPORT_SCHEMA_VERSION,
             run: self.run,
             command: self.command,
-            adapter: self.runner.adapter.info(),
+            mode: if adapter.live { "live" } else { "simulate" }.to_owned(),
+            started_at: self.started_at,
+            finished_at: clock::now_rfc3339(),
+            provenance: self.options.provenance.clone(),
+            adapter,
             outcome,
+            plan_sha256,
+            backup_sha256,
             held_after,
             phases: self.phases,
             census_before: self.census_before,
             census_after: self.census_after,
             rollback: self.rollback,
+            attestation: None,
             notes: self.notes,
             duration_ms: elapsed_ms(self.started),
         }

@@ -26,6 +26,8 @@ pub enum Operation {
     ListRuns,
     /// `load_plan` (read).
     LoadPlan,
+    /// `load_reports` (read).
+    LoadReports,
     /// `put_document` (mutating).
     PutDocument,
     /// `begin_run` (mutating).
@@ -36,6 +38,8 @@ pub enum Operation {
     SetRunStatus,
     /// `save_plan` (mutating).
     SavePlan,
+    /// `save_report` (mutating).
+    SaveReport,
     /// `fence` (mutating).
     Fence,
     /// `write_units` (mutating).
@@ -44,11 +48,13 @@ pub enum Operation {
     Enact,
     /// `restore` (mutating).
     Restore,
+    /// `purge_generations` (mutating).
+    PurgeGenerations,
 }
 
 impl Operation {
     /// Every operation counted by the simulator (`info` is not counted), reads first.
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 22] = [
         Operation::Preflight,
         Operation::LoadScope,
         Operation::Generations,
@@ -59,15 +65,18 @@ impl Operation {
         Operation::LoadRun,
         Operation::ListRuns,
         Operation::LoadPlan,
+        Operation::LoadReports,
         Operation::PutDocument,
         Operation::BeginRun,
         Operation::RecordPhase,
         Operation::SetRunStatus,
         Operation::SavePlan,
+        Operation::SaveReport,
         Operation::Fence,
         Operation::WriteUnits,
         Operation::Enact,
         Operation::Restore,
+        Operation::PurgeGenerations,
     ];
 
     /// The trait method's name, e.g. `write_units`.
@@ -83,15 +92,18 @@ impl Operation {
             Operation::LoadRun => "load_run",
             Operation::ListRuns => "list_runs",
             Operation::LoadPlan => "load_plan",
+            Operation::LoadReports => "load_reports",
             Operation::PutDocument => "put_document",
             Operation::BeginRun => "begin_run",
             Operation::RecordPhase => "record_phase",
             Operation::SetRunStatus => "set_run_status",
             Operation::SavePlan => "save_plan",
+            Operation::SaveReport => "save_report",
             Operation::Fence => "fence",
             Operation::WriteUnits => "write_units",
             Operation::Enact => "enact",
             Operation::Restore => "restore",
+            Operation::PurgeGenerations => "purge_generations",
         }
     }
 
@@ -104,10 +116,12 @@ impl Operation {
                 | Operation::RecordPhase
                 | Operation::SetRunStatus
                 | Operation::SavePlan
+                | Operation::SaveReport
                 | Operation::Fence
                 | Operation::WriteUnits
                 | Operation::Enact
                 | Operation::Restore
+                | Operation::PurgeGenerations
         )
     }
 }

@@ -334,6 +334,10 @@ impl LiveExecutionAdapter for Simulator {
         self.call(Operation::LoadPlan, |s| Ok(s.load_plan(run)))
     }
 
+    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
+        self.call(Operation::LoadReports, |s| Ok(s.load_reports(run)))
+    }
+
     async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
         self.call(Operation::PutDocument, |s| Ok(s.put_document(id, body)))
     }
@@ -354,6 +358,10 @@ impl LiveExecutionAdapter for Simulator {
         self.call(Operation::SavePlan, |s| s.save_plan(run, plan))
     }
 
+    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
+        self.call(Operation::SaveReport, |s| s.save_report(run, report))
+    }
+
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
         self.call(Operation::Fence, |s| s.fence(run, expectations))
     }
@@ -368,5 +376,11 @@ impl LiveExecutionAdapter for Simulator {
 
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
         self.call(Operation::Restore, |s| s.restore(run, backup))
+    }
+
+    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+        self.call(Operation::PurgeGenerations, |s| {
+            s.purge_generations(generations)
+        })
     }
 }

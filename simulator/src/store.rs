@@ -24,6 +24,7 @@ pub(crate) struct Store {
     units: BTreeMap<UnitKey, Unit>,
     runs: BTreeMap<RunId, RunRecord>,
     plans: BTreeMap<RunId, Plan>,
+    reports: BTreeMap<RunId, Vec<String>>,
 }
 
 /// The smallest run id: every generation key of a document is ≥ `(document, lowest_run())`.
@@ -40,6 +41,14 @@ fn describe_state(state: &DocumentState) -> String {
         DocumentState::Ready => "ready (not fenced)".to_owned(),
         DocumentState::Cutting { run } => format!("fenced by run `{run}`"),
         DocumentState::Cut => "cut (not fenced)".to_owned(),
+    }
+}
+
+fn describe_generation(state: GenerationState) -> &'static str {
+    match state {
+        GenerationState::Staged => "staged",
+        GenerationState::Active => "active",
+        GenerationState::Retired => "retired",
     }
 }
 
@@ -207,6 +216,10 @@ impl Store {
         self.plans.get(run).cloned()
     }
 
+    pub(crate) fn load_reports(&self, run: &RunId) -> Vec<String> {
+        self.reports.get(run).cloned().unwrap_or_default()
+    }
+
     // ---- mutations -----------------------------------------------------------------------
 
     pub(crate) fn put_document(&mut self, id: &DocumentId, body: &str) -> Document {
@@ -277,6 +290,17 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    pub(crate) fn save_report(&mut self, run: &RunId, report: &str) -> AdapterResult<()> {
+        if !self.runs.contains_key(run) {
+            return Err(run_not_found(run));
+        }
+        let reports = self.reports.entry(run.clone()).or_default();
+        if !reports.iter().any(|r| r == report) {
+            reports.push(report.to_owned());
+        }
+        Ok(())
     }
 
     fn check_fence(&self, run: &RunId, expected: &ExpectedRevision) -> AdapterResult<()> {
@@ -476,5 +500,41 @@ impl Store {
             self.documents.insert(id.clone(), snapshot.document.clone());
         }
         Ok(())
+    }
+
+    pub(crate) fn purge_generations(
+        &mut self,
+        generations: &[(DocumentId, RunId)],
+    ) -> AdapterResult<u64> {
+        let listed: BTreeSet<&(DocumentId, RunId)> = generations.iter().collect();
+        for (document, generation) in &listed {
+            match self
+                .generations
+                .get(&(document.clone(), generation.clone()))
+            {
+                None | Some(GenerationState::Retired) => {}
+                Some(state) => {
+                    return Err(AdapterError::Conflict {
+                        document: document.clone(),
+                        expected: format!("generation `{generation}` retired"),
+                        found: format!("generation `{generation}` {}", describe_generation(*state)),
+                    });
+                }
+            }
+        }
+        let mut removed = 0;
+        for (document, generation) in listed {
+            if self
+                .generations
+                .remove(&(document.clone(), generation.clone()))
+                .is_some()
+            {
+                removed += 1;
+            }
+            for key in self.generation_unit_keys(document, generation) {
+                self.units.remove(&key);
+            }
+        }
+        Ok(removed)
     }
 }

@@ -494,6 +494,8 @@ async fn journal_semantics() -> TestResult {
         status,
         evidence: Evidence::new(),
         detail: None,
+        started_at: None,
+        finished_at: None,
     };
     sim.record_phase(&run("r2"), &phase("backup", PhaseStatus::Running))
         .await?;
@@ -685,6 +687,8 @@ async fn read_only_refuses_every_mutation_and_leaves_the_census_unchanged() -> T
         status: PhaseStatus::Running,
         evidence: Evidence::new(),
         detail: None,
+        started_at: None,
+        finished_at: None,
     };
     let plan = Plan {
         schema_version: SCHEMA_VERSION,
@@ -766,7 +770,7 @@ async fn call_log_and_mutation_counter() -> TestResult {
         .into_iter()
         .filter(|o| o.is_mutating())
         .collect();
-    assert_eq!(mutating.len(), 9);
+    assert_eq!(mutating.len(), 11);
     Ok(())
 }
 

@@ -170,3 +170,5 @@ pub fn cases(default: u32, divisor: u32) -> u32 {
         .unwrap_or(default);
     (base / divisor.max(1)).max(1)
 }
+
+pub mod contract;

@@ -4,7 +4,9 @@
 //! so that it builds in seconds, and it calls cargo through `$CARGO`. If `cargo xtask ci`
 //! passes locally, CI is green.
 
+mod bench;
 mod ci;
+mod demo;
 mod deploy;
 mod dist;
 mod manifest;
@@ -23,6 +25,16 @@ tasks:
   ci          format check, clippy (warnings denied), the whole test suite (nextest when
               installed), property tests with more cases, and the PostgreSQL suites when
               IU_CUTTER_TEST_PG_URL is set
+  demo        build the program and run it end to end on examples/corpus in target/demo (a
+              fresh SQLite store with execution enabled for it only): init, import, plan,
+              a dry run, one live run per corpus part, status, units
+  bench [--quick] [--only cut|store|sim]
+              build iu-cutter-bench in release mode (feature `peers`) and run it: cut + hash
+              against text-splitter, LangChain (a venv in target/bench/venv, set up when
+              python3 and pip are available) and a bare sha256; one 50 MB document against
+              500 x 100 KB; full live runs on SQLite (and PostgreSQL when IU_CUTTER_TEST_PG_URL
+              is set) against a bare insert / COPY; simulated runs per second. Medians of 5
+              repetitions, with the targets, in target/bench/results.md and results.json
   pg-setup    start the local PostgreSQL 15 cluster and create the test role and database;
               prints the URL to export as IU_CUTTER_TEST_PG_URL
   dist        from a clean work tree only: build the release binary and write
@@ -45,6 +57,8 @@ fn main() -> ExitCode {
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(rest),
+        Some("bench") => bench::run(rest),
+        Some("demo") => no_options(rest).and_then(|()| demo::run(&ci::workspace_root()?)),
         Some("pg-setup") => postgres::setup().map(|url| println!("{url}")),
         Some("dist") => no_options(rest).and_then(|()| run_dist()),
         Some("verify-manifest") => {

@@ -1,6 +1,7 @@
 //! Runner tests: small fake phases over the seam's mock adapter (wrapped in the kill switch where
 //! the test is about the switch), and the five real phases over the simulator.
 
+mod operator;
 mod pipeline;
 mod rollback;
 mod run;
@@ -19,6 +20,9 @@ use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, RunContext, RunEve
 use crate::{RunOptions, RunRequest};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A journal time for records built by hand.
+const T0: &str = "2025-01-31T12:00:00.000Z";
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

@@ -82,7 +82,9 @@ fn seed(journal: &Journal, run: &str, status: RunStatus, done: &[&str]) {
     record.status = status;
     record.phases = done
         .iter()
-        .map(|name| crate::runner::phase_record(name, PhaseStatus::Done, evidence_of(name), None))
+        .map(|name| {
+            crate::runner::phase_record(name, PhaseStatus::Done, evidence_of(name), None, T0)
+        })
         .collect();
     lock(journal).insert(RunId::new(run), record);
 }
@@ -291,6 +293,7 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
             PhaseStatus::Running,
             Evidence::new(),
             None,
+            T0,
         ));
     let backups = Arc::new(MemoryBackupStore::new());
     let mut mock = journaling_mock(&journal, &log);

@@ -67,6 +67,7 @@ async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
             switch,
             how_to_open,
             resume_from,
+            ..
         } => {
             assert_eq!(switch, "configuration (execution_enabled)");
             assert!(how_to_open.contains("--execute"), "{how_to_open}");
@@ -339,8 +340,8 @@ async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one()
         CutRules::preset(Preset::Markdown),
     );
     record.phases = vec![
-        crate::runner::phase_record("a", PhaseStatus::Done, evidence_of("a"), None),
-        crate::runner::phase_record("b", PhaseStatus::Running, Evidence::new(), None),
+        crate::runner::phase_record("a", PhaseStatus::Done, evidence_of("a"), None, T0),
+        crate::runner::phase_record("b", PhaseStatus::Running, Evidence::new(), None, T0),
     ];
     lock(&journal).insert(RunId::new("r1"), record);
     let runner = runner(
@@ -593,6 +594,7 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
             switch,
             how_to_open,
             resume_from,
+            ..
         } => {
             assert_eq!(switch, "test switch");
             assert_eq!(how_to_open, "flip the test switch back on");
@@ -645,11 +647,11 @@ async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestRes
 
     assert_eq!(
         report.outcome,
-        Outcome::Refused {
-            switch: "stop file /run/iu-cutter.stop".into(),
-            how_to_open: "remove /run/iu-cutter.stop".into(),
-            resume_from: Some("b".into()),
-        }
+        Outcome::gate_closed(
+            "stop file /run/iu-cutter.stop".into(),
+            "remove /run/iu-cutter.stop".into(),
+            Some("b".into()),
+        )
     );
     assert_eq!(
         report.phase("b").map(|p| p.status),
@@ -718,7 +720,8 @@ async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> Tes
     );
     let report = runner.run(request("r1"), RunOptions::default()).await?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], crate::REPORT_SCHEMA_VERSION);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(json["command"], "run");
     assert_eq!(json["outcome"]["name"], "PASS");
     assert_eq!(json["adapter"]["kind"], "mock");
@@ -739,4 +742,20 @@ fn the_run_future_is_send() {
     assert_send(&resume);
     let rollback = runner.rollback(&id);
     assert_send(&rollback);
+}
+
+#[test]
+fn a_version_1_report_still_reads() -> TestResult {
+    let v1 = r#"{"schema_version":1,"run":"r1","command":"run",
+        "adapter":{"kind":"sqlite","live":true,"location":"sqlite://x"},
+        "outcome":{"name":"REFUSED","switch":"s","how_to_open":"h","resume_from":null},
+        "held_after":null,"phases":[{"name":"backup","status":"not-run","evidence":{},
+        "detail":null,"duration_ms":null}],"census_before":null,"census_after":null,
+        "rollback":null,"notes":[],"duration_ms":3}"#;
+    let report = RunReport::from_json(v1)?;
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.outcome.name(), "REFUSED");
+    assert!(report.provenance.is_none() && report.plan_sha256.is_none());
+    assert!(report.to_markdown().contains("| backup | not run |"));
+    Ok(())
 }

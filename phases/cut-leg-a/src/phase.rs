@@ -102,7 +102,8 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
 ///
 /// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`. A document that changed since
 /// the backup, or that another run holds, blocks the run naming it; a journaled plan that differs
-/// from the recomputed one blocks it too.
+/// from the recomputed one blocks it too, and so does a plan whose sha256 is not the reviewed
+/// plan's the run was started with (`RunRecord::expected_plan_sha256`, from `run --plan`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CutLegA;
 
@@ -121,6 +122,22 @@ impl Phase for CutLegA {
             ))
         })?;
         let plan_sha256 = plan.sha256();
+        if let Some(reviewed) = &ctx.record.expected_plan_sha256
+            && *reviewed != plan_sha256
+        {
+            return Err(PhaseError::Blocked(Gap {
+                phase: names::CUT_LEG_A.to_owned(),
+                document: None,
+                unit: None,
+                expected: format!("the reviewed plan (sha256 {reviewed}, from run --plan)"),
+                found: format!("the plan computed from the backup, sha256 {plan_sha256}"),
+                next_action: format!(
+                    "the documents changed between the plan check and the backup; nothing was \
+                     fenced; {}, review the plan again (iu-cutter plan --out FILE) and run with it",
+                    rollback_and_restart(&run)
+                ),
+            }));
+        }
 
         match ctx.adapter.load_plan(&run).await? {
             Some(journaled) if journaled == plan => {

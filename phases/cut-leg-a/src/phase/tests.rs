@@ -345,3 +345,42 @@ async fn no_backup_is_a_precondition() -> TestResult {
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    forbid_later_mutations(&mut mock);
+    mock.expect_load_plan().times(0);
+    mock.expect_save_plan().times(0);
+    mock.expect_fence().times(0);
+    let mut ctx = context(mock, rules()).await?;
+    ctx.record.expected_plan_sha256 = Some("0".repeat(64));
+
+    let result = CutLegA.run(&mut ctx).await;
+
+    let Err(PhaseError::Blocked(gap)) = result else {
+        return Err(format!("expected BLOCKED, got {result:?}").into());
+    };
+    assert_eq!(gap.phase, names::CUT_LEG_A);
+    assert!(gap.expected.contains(&"0".repeat(64)), "{gap}");
+    assert!(gap.found.contains(&expected_plan()?.sha256()), "{gap}");
+    assert!(gap.next_action.contains("iu-cutter plan --out"), "{gap}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_reviewed_plan_passes_when_it_is_the_one_computed() -> TestResult {
+    let plan = expected_plan()?;
+    let mut mock = MockLiveExecutionAdapter::new();
+    forbid_later_mutations(&mut mock);
+    mock.expect_load_plan().returning(|_| Ok(None));
+    mock.expect_save_plan().times(1).returning(|_, _| Ok(()));
+    mock.expect_fence().times(1).returning(|_, _| Ok(()));
+    let mut ctx = context(mock, rules()).await?;
+    ctx.record.expected_plan_sha256 = Some(plan.sha256());
+
+    let evidence = CutLegA.run(&mut ctx).await?;
+
+    assert_eq!(evidence.get("plan_sha256"), Some(&plan.sha256()));
+    Ok(())
+}

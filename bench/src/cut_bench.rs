@@ -1,0 +1,625 @@
+//! Cut benchmarks: iu-cutter's cut + hash against the peers (text-splitter's MarkdownSplitter,
+//! LangChain's RecursiveCharacterTextSplitter) and a bare sha256, on the same corpus in the same
+//! run; then one large document against many small ones of the same total size.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use iu_cutter_live_execution::CutRules;
+use iu_cutter_phase_cut_leg_a::{CutUnit, Cutter};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::corpus::{Doc, Kind};
+use crate::report::{Bound, Figure, Measurement, Report, time};
+
+/// The Python side, written next to the corpus and run with the venv's interpreter.
+const LANGCHAIN_SCRIPT: &str = include_str!("langchain_split.py");
+
+pub(crate) struct CutSettings {
+    pub(crate) reps: usize,
+    /// iu-cutter's `max_unit_bytes`.
+    pub(crate) max_unit_bytes: u64,
+    /// The peers' chunk capacity, in characters (default: our mean unit size).
+    pub(crate) chunk_chars: Option<usize>,
+    /// The Python interpreter with `langchain-text-splitters`, if one was set up.
+    pub(crate) python: Option<PathBuf>,
+    /// Where the corpus files go (the Python side reads them).
+    pub(crate) corpus_dir: PathBuf,
+}
+
+/// One cutter per kind of document, with the same size limit.
+pub(crate) fn cutters(max_unit_bytes: u64) -> Result<HashMap<Kind, Cutter>, String> {
+    Kind::ALL
+        .into_iter()
+        .map(|kind| {
+            let rules = CutRules::preset(kind.preset()).with_max_unit_bytes(max_unit_bytes);
+            Cutter::new(&rules)
+                .map(|cutter| (kind, cutter))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+pub(crate) fn cut_all(
+    cutters: &HashMap<Kind, Cutter>,
+    docs: &[Doc],
+) -> Result<Vec<Vec<CutUnit>>, String> {
+    docs.iter()
+        .map(|doc| {
+            cutters
+                .get(&doc.kind)
+                .ok_or_else(|| format!("no cutter for {:?}", doc.kind))?
+                .cut(&doc.id, &doc.text)
+                .map_err(|e| format!("{}: {e}", doc.id))
+        })
+        .collect()
+}
+
+fn total_bytes(docs: &[Doc]) -> u64 {
+    docs.iter().map(|d| d.text.len() as u64).sum()
+}
+
+/// Runs the cut benchmarks and adds their measurements and figures to `report`.
+pub(crate) fn run(
+    corpus: &[Doc],
+    big: &Doc,
+    smalls: &[Doc],
+    settings: &CutSettings,
+    report: &mut Report,
+) -> Result<(), String> {
+    let bytes = total_bytes(corpus);
+    let chars: usize = corpus.iter().map(|d| d.text.chars().count()).sum();
+    let cutters = cutters(settings.max_unit_bytes)?;
+    let reps = settings.reps;
+
+    // Correctness first, outside any timing: every cut succeeds (and is checked lossless by the
+    // engine itself); count the units for the report.
+    let units = cut_all(&cutters, corpus)?;
+    let unit_count: usize = units.iter().map(Vec::len).sum::<usize>().max(1);
+    let spans: Vec<&[u8]> = units
+        .iter()
+        .zip(corpus)
+        .flat_map(|(units, doc)| {
+            units
+                .iter()
+                .filter_map(|u| u.text(&doc.text).map(str::as_bytes))
+        })
+        .collect();
+    let ids: Vec<(&str, String, Option<u32>)> = units
+        .iter()
+        .zip(corpus)
+        .flat_map(|(units, doc)| {
+            units
+                .iter()
+                .map(|u| (doc.id.as_str(), u.path.clone(), u.part))
+        })
+        .collect();
+    drop(units);
+
+    // The peers cut as finely as we do: their capacity is our mean unit size, in characters
+    // (they count characters). They are also measured at our size limit, for reference.
+    let mean_unit_chars = (chars / unit_count).max(16);
+    let capacity = settings.chunk_chars.unwrap_or(mean_unit_chars);
+    let mut capacities = vec![capacity];
+    let limit = usize::try_from(settings.max_unit_bytes).unwrap_or(usize::MAX);
+    if limit != capacity {
+        capacities.push(limit);
+    }
+    report.setting("peer_chunk_chars", capacity as u64);
+    report.setting("peer_chunk_chars_reference", limit as u64);
+
+    let ours = report.add(
+        Measurement::new(
+            "cut.iu_cutter",
+            "iu-cutter cut + sha256 per unit (mixed corpus)",
+            time(reps, || cut_all(&cutters, corpus)),
+        )
+        .bytes(bytes)
+        .detail("units", unit_count as u64)
+        .detail("mean_unit_bytes", bytes / unit_count as u64)
+        .detail("mean_unit_chars", mean_unit_chars as u64),
+    );
+
+    let sha = report.add(
+        Measurement::new(
+            "cut.bare_sha256",
+            "bare sha256 of every document (mixed corpus)",
+            time(reps, || {
+                corpus
+                    .iter()
+                    .map(|d| Sha256::digest(d.text.as_bytes()))
+                    .collect::<Vec<_>>()
+            }),
+        )
+        .bytes(bytes),
+    );
+
+    // The floor of hashing per unit: sha256 of exactly our units' spans, nothing else (each
+    // digest pays its padding and finalisation, so many small spans cost more than one text).
+    let floor = report.add(
+        Measurement::new(
+            "cut.per_unit_sha256",
+            "sha256 of each of iu-cutter's unit spans alone (no cut, no id, no hex)",
+            time(reps, || {
+                spans.iter().map(Sha256::digest).collect::<Vec<_>>()
+            }),
+        )
+        .bytes(bytes)
+        .detail("spans", spans.len() as u64),
+    );
+
+    // Where the cut's time goes, part by part: the engine's own hex digest of every span, and
+    // every unit's id (a sha256 of document id, path, occurrence and part).
+    let hex = report.add(
+        Measurement::new(
+            "cut.per_unit_sha256_hex",
+            "sha256_hex (the engine's) of each unit span alone",
+            time(reps, || {
+                spans
+                    .iter()
+                    .map(|span| iu_cutter_phase_cut_leg_a::sha256_hex(span))
+                    .collect::<Vec<_>>()
+            }),
+        )
+        .bytes(bytes),
+    );
+    let id_time = report.add(
+        Measurement::new(
+            "cut.unit_ids",
+            "unit_id of every unit alone",
+            time(reps, || {
+                ids.iter()
+                    .map(|(doc, path, part)| {
+                        iu_cutter_phase_cut_leg_a::unit_id(doc, path, 0, *part)
+                    })
+                    .collect::<Vec<_>>()
+            }),
+        )
+        .bytes(bytes)
+        .detail("units", ids.len() as u64),
+    );
+    report.note(format!(
+        "where the cut's time goes (medians, mixed corpus): cut + hash {:.1} ms = sha256_hex of \
+         the spans {:.1} ms + unit ids {:.1} ms + the rest (scan, labels and paths, allocation, \
+         checks) {:.1} ms",
+        ours.median_s * 1e3,
+        hex.median_s * 1e3,
+        id_time.median_s * 1e3,
+        (ours.median_s - hex.median_s - id_time.median_s) * 1e3
+    ));
+
+    let peers = text_splitter(corpus, bytes, &capacities, reps, report)?;
+    peer_figure(
+        report,
+        &ours,
+        peers,
+        "cut_vs_text_splitter",
+        "cut + hash throughput vs text-splitter MarkdownSplitter",
+        5.0,
+        "",
+    );
+    let (peers, why, version) = langchain(corpus, bytes, &capacities, settings, report)?;
+    let figure = "cut + hash vs LangChain RecursiveCharacterTextSplitter";
+    match why {
+        Some(why) => {
+            report.note(format!("LangChain skipped: {why}"));
+            report.figure(Figure::skipped(
+                "cut_vs_langchain",
+                figure,
+                "×",
+                Bound::AtLeast,
+                25.0,
+                why,
+            ));
+        }
+        None => peer_figure(
+            report,
+            &ours,
+            Ok(peers),
+            "cut_vs_langchain",
+            figure,
+            25.0,
+            &version,
+        ),
+    }
+
+    report.figure(Figure::measured(
+        "cut_vs_bare_sha256",
+        "cut + hash vs bare sha256 of the same bytes",
+        ours.bytes_per_s() / sha.bytes_per_s().max(f64::MIN_POSITIVE),
+        "×",
+        Bound::AtLeast,
+        0.5,
+        format!(
+            "{:.0} MB/s vs {:.0} MB/s; sha256 of each unit span alone: {:.0} MB/s ({:.2}×)",
+            ours.bytes_per_s() / 1e6,
+            sha.bytes_per_s() / 1e6,
+            floor.bytes_per_s() / 1e6,
+            floor.bytes_per_s() / sha.bytes_per_s().max(f64::MIN_POSITIVE)
+        ),
+    ));
+
+    linearity(&cutters, big, smalls, reps, report)
+}
+
+/// One peer's figure: the first measurement is at the comparable capacity, any further one at
+/// our size limit (quoted in the note). `Err` carries why the peer was skipped.
+fn peer_figure(
+    report: &mut Report,
+    ours: &Measurement,
+    peers: Result<Vec<(usize, Measurement)>, String>,
+    key: &str,
+    figure: &str,
+    target: f64,
+    version: &str,
+) {
+    let ratio = |peer: &Measurement| ours.bytes_per_s() / peer.bytes_per_s().max(f64::MIN_POSITIVE);
+    let peers = match peers {
+        Ok(peers) if !peers.is_empty() => peers,
+        Ok(_) => return,
+        Err(why) => {
+            report.note(format!("{figure}: skipped: {why}"));
+            report.figure(Figure::skipped(
+                key,
+                figure,
+                "×",
+                Bound::AtLeast,
+                target,
+                why,
+            ));
+            return;
+        }
+    };
+    let mut note = String::new();
+    for (i, (capacity, peer)) in peers.iter().enumerate() {
+        let chunks = peer
+            .detail
+            .get("chunks")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or_default();
+        if i == 0 {
+            note.push_str(&format!(
+                "{:.0} MB/s vs {:.1} MB/s at capacity {capacity} chars ({chunks} chunks vs {} units)",
+                ours.bytes_per_s() / 1e6,
+                peer.bytes_per_s() / 1e6,
+                ours.detail
+                    .get("units")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or_default()
+            ));
+        } else {
+            note.push_str(&format!(
+                "; at capacity {capacity} chars: {:.1} MB/s, {:.2}× ({chunks} chunks)",
+                peer.bytes_per_s() / 1e6,
+                ratio(peer)
+            ));
+        }
+    }
+    if !version.is_empty() {
+        note.push_str(&format!("; {version}"));
+    }
+    let value = peers
+        .first()
+        .map(|(_, peer)| ratio(peer))
+        .unwrap_or_default();
+    report.figure(Figure::measured(
+        key,
+        figure,
+        value,
+        "×",
+        Bound::AtLeast,
+        target,
+        note,
+    ));
+}
+
+#[cfg(feature = "peers")]
+fn text_splitter(
+    corpus: &[Doc],
+    bytes: u64,
+    capacities: &[usize],
+    reps: usize,
+    report: &mut Report,
+) -> Result<Result<Vec<(usize, Measurement)>, String>, String> {
+    use text_splitter::{ChunkConfig, MarkdownSplitter};
+
+    let mut out = Vec::new();
+    for &capacity in capacities {
+        let splitter = MarkdownSplitter::new(ChunkConfig::new(capacity).with_trim(false));
+        let mut chunks = 0u64;
+        for doc in corpus {
+            let parts: Vec<&str> = splitter.chunks(&doc.text).collect();
+            chunks += parts.len() as u64;
+            if parts.concat() != doc.text {
+                return Err(format!(
+                    "text-splitter's MarkdownSplitter is not lossless on {} (trim is off)",
+                    doc.id
+                ));
+            }
+        }
+        let m = report.add(
+            Measurement::new(
+                &format!("cut.text_splitter_{capacity}"),
+                &format!(
+                    "text-splitter 0.33 MarkdownSplitter, capacity {capacity} chars, trim off (mixed corpus)"
+                ),
+                time(reps, || {
+                    corpus
+                        .iter()
+                        .map(|d| splitter.chunks(&d.text).collect::<Vec<&str>>())
+                        .collect::<Vec<_>>()
+                }),
+            )
+            .bytes(bytes)
+            .detail("chunks", chunks)
+            .detail("mean_chunk_bytes", bytes / chunks.max(1))
+            .detail("capacity_chars", capacity as u64),
+        );
+        out.push((capacity, m));
+    }
+    Ok(Ok(out))
+}
+
+#[cfg(not(feature = "peers"))]
+fn text_splitter(
+    _corpus: &[Doc],
+    _bytes: u64,
+    _capacities: &[usize],
+    _reps: usize,
+    _report: &mut Report,
+) -> Result<Result<Vec<(usize, Measurement)>, String>, String> {
+    Ok(Err(
+        "built without the `peers` feature (cargo xtask bench enables it)".to_owned(),
+    ))
+}
+
+/// What the Python side prints.
+#[derive(Debug, Deserialize)]
+struct LangChainOutput {
+    version: String,
+    python: String,
+    bytes: u64,
+    results: Vec<LangChainResult>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LangChainResult {
+    chunk_size: usize,
+    chunks: u64,
+    lossless: bool,
+    samples_s: Vec<f64>,
+}
+
+/// LangChain's measurements, one per capacity; or why it was skipped; and its version.
+type LangChainMeasured = (Vec<(usize, Measurement)>, Option<String>, String);
+
+fn langchain(
+    corpus: &[Doc],
+    bytes: u64,
+    capacities: &[usize],
+    settings: &CutSettings,
+    report: &mut Report,
+) -> Result<LangChainMeasured, String> {
+    let skipped = |why: String| Ok((Vec::new(), Some(why), String::new()));
+    let Some(python) = &settings.python else {
+        return skipped(
+            "no Python environment with langchain-text-splitters (cargo xtask bench sets one up \
+             in target/bench/venv when python3 with venv and pip is available)"
+                .to_owned(),
+        );
+    };
+    let manifest = write_corpus(corpus, &settings.corpus_dir)?;
+    let script = settings.corpus_dir.join("langchain_split.py");
+    std::fs::write(&script, LANGCHAIN_SCRIPT)
+        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    let sizes = capacities
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let output = Command::new(python)
+        .arg(&script)
+        .arg(&manifest)
+        .arg(settings.reps.to_string())
+        .arg(sizes)
+        .output();
+    let output = match output {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            return skipped(format!(
+                "{} failed ({}): {}",
+                python.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Err(e) => return skipped(format!("cannot run {}: {e}", python.display())),
+    };
+    let parsed: LangChainOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "cannot read the LangChain timings ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })?;
+    if parsed.bytes != bytes {
+        return Err(format!(
+            "the Python side read {} bytes, the corpus has {bytes}",
+            parsed.bytes
+        ));
+    }
+    let mut out = Vec::new();
+    for result in parsed.results {
+        if !result.lossless {
+            report.note(format!(
+                "LangChain's RecursiveCharacterTextSplitter was not lossless on this corpus at \
+                 chunk size {}",
+                result.chunk_size
+            ));
+        }
+        let m = report.add(
+            Measurement::new(
+                &format!("cut.langchain_{}", result.chunk_size),
+                &format!(
+                    "LangChain {} RecursiveCharacterTextSplitter, chunk size {} chars, split only (mixed corpus, Python {})",
+                    parsed.version, result.chunk_size, parsed.python
+                ),
+                result.samples_s,
+            )
+            .bytes(bytes)
+            .detail("chunks", result.chunks)
+            .detail("mean_chunk_bytes", bytes / result.chunks.max(1))
+            .detail("chunk_size_chars", result.chunk_size as u64)
+            .detail("lossless", result.lossless)
+            .detail("version", parsed.version.clone())
+            .detail("python", parsed.python.clone()),
+        );
+        out.push((result.chunk_size, m));
+    }
+    let version = format!(
+        "langchain-text-splitters {}, Python {}",
+        parsed.version, parsed.python
+    );
+    Ok((out, None, version))
+}
+
+/// Writes the corpus as one file per document and a manifest listing them; returns the
+/// manifest's path.
+pub(crate) fn write_corpus(corpus: &[Doc], dir: &Path) -> Result<PathBuf, String> {
+    let files_dir = dir.join("files");
+    if files_dir.exists() {
+        std::fs::remove_dir_all(&files_dir)
+            .map_err(|e| format!("cannot clear {}: {e}", files_dir.display()))?;
+    }
+    std::fs::create_dir_all(&files_dir)
+        .map_err(|e| format!("cannot create {}: {e}", files_dir.display()))?;
+    let mut files = Vec::with_capacity(corpus.len());
+    for doc in corpus {
+        let path = files_dir.join(format!("{}.{}", doc.id, doc.kind.extension()));
+        std::fs::write(&path, &doc.text)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let absolute = std::fs::canonicalize(&path).unwrap_or(path);
+        files.push(absolute.display().to_string());
+    }
+    let manifest = dir.join("manifest.json");
+    let text = serde_json::json!({ "files": files }).to_string();
+    std::fs::write(&manifest, text)
+        .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+    Ok(manifest)
+}
+
+fn linearity(
+    cutters: &HashMap<Kind, Cutter>,
+    big: &Doc,
+    smalls: &[Doc],
+    reps: usize,
+    report: &mut Report,
+) -> Result<(), String> {
+    let cutter = cutters
+        .get(&big.kind)
+        .ok_or_else(|| "no cutter for the large document".to_owned())?;
+    let big_units = cutter
+        .cut(&big.id, &big.text)
+        .map_err(|e| format!("{}: {e}", big.id))?
+        .len();
+    let small_units: usize = cut_all(cutters, smalls)?.iter().map(Vec::len).sum();
+    let small_bytes = total_bytes(smalls);
+    let one = report.add(
+        Measurement::new(
+            "cut.one_large",
+            &format!(
+                "iu-cutter cut + hash, one {:.0} MB Vietnamese law",
+                big.text.len() as f64 / 1e6
+            ),
+            time(reps, || cutter.cut(&big.id, &big.text)),
+        )
+        .bytes(big.text.len() as u64)
+        .detail("units", big_units as u64),
+    );
+    let many = report.add(
+        Measurement::new(
+            "cut.many_small",
+            &format!(
+                "iu-cutter cut + hash, {} Vietnamese laws of {:.0} KB",
+                smalls.len(),
+                small_bytes as f64 / smalls.len().max(1) as f64 / 1e3
+            ),
+            time(reps, || cut_all(cutters, smalls)),
+        )
+        .bytes(small_bytes)
+        .detail("units", small_units as u64),
+    );
+    report.figure(Figure::measured(
+        "one_large_vs_many_small",
+        &format!(
+            "one {:.0} MB document vs {} × {:.0} KB (per byte)",
+            big.text.len() as f64 / 1e6,
+            smalls.len(),
+            small_bytes as f64 / smalls.len().max(1) as f64 / 1e3
+        ),
+        one.bytes_per_s() / many.bytes_per_s().max(f64::MIN_POSITIVE),
+        "×",
+        Bound::AtLeast,
+        0.8,
+        format!(
+            "{:.0} MB/s vs {:.0} MB/s",
+            one.bytes_per_s() / 1e6,
+            many.bytes_per_s() / 1e6
+        ),
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::{CorpusSpec, corpus};
+
+    fn small_corpus() -> Vec<Doc> {
+        corpus(&CorpusSpec {
+            seed: 11,
+            laws_en: 2,
+            laws_vi: 2,
+            articles: 3,
+            law_bytes: (6_000, 30_000),
+            article_bytes: (2_000, 9_000),
+        })
+    }
+
+    #[test]
+    fn the_corpus_files_hold_the_documents_byte_for_byte() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let docs = small_corpus();
+        let manifest = write_corpus(&docs, dir.path())?;
+        let listed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(manifest).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        let files = listed["files"].as_array().cloned().unwrap_or_default();
+        assert_eq!(files.len(), docs.len());
+        for (file, doc) in files.iter().zip(&docs) {
+            let path = file.as_str().unwrap_or_default();
+            assert_eq!(
+                std::fs::read_to_string(path).map_err(|e| e.to_string())?,
+                doc.text
+            );
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "peers")]
+    #[test]
+    fn text_splitter_with_trim_off_is_lossless_on_the_corpus() {
+        use text_splitter::{ChunkConfig, MarkdownSplitter};
+        for capacity in [256, 1024, 4096] {
+            let splitter = MarkdownSplitter::new(ChunkConfig::new(capacity).with_trim(false));
+            for doc in small_corpus() {
+                let chunks: Vec<&str> = splitter.chunks(&doc.text).collect();
+                if doc.text.chars().count() > 2 * capacity {
+                    assert!(chunks.len() > 1, "{}", doc.id);
+                }
+                assert_eq!(chunks.concat(), doc.text, "{} at {capacity}", doc.id);
+            }
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! `iu-cutter-bench`: iu-cutter measured against its peers and its limits, on a seeded corpus.
+//!
+//! Run it through `cargo xtask bench [--quick] [--only cut|store|sim]`, which builds it in
+//! release mode with the `peers` feature, sets up the Python environment for LangChain, and
+//! passes `--python` and `--out`. It writes `results.md` and `results.json` (medians over the
+//! repetitions, each figure with its target, met or missed) and prints the targets table.
+//!
+//! * **cut**: cut + sha256 per unit against text-splitter's `MarkdownSplitter` (trim off),
+//!   LangChain's `RecursiveCharacterTextSplitter` (Python, split only) and a bare sha256, on one
+//!   mixed corpus; one 50 MB document against 500 documents of 100 KB.
+//! * **store**: a full live run on SQLite against the fastest bare insert of the same units, and
+//!   on PostgreSQL (with `IU_CUTTER_TEST_PG_URL`) against a COPY.
+//! * **sim**: full simulated runs per second on small documents.
+//!
+//! Performance is never asserted in tests: this program measures and reports.
+
+mod corpus;
+mod cut_bench;
+mod report;
+mod sim_bench;
+mod store_bench;
+mod timed;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use corpus::{CorpusSpec, Doc, Kind};
+use report::{Report, Status};
+
+const USAGE: &str = "\
+usage: iu-cutter-bench [--quick] [--only cut|store|sim] [--out DIR] [--python PATH]
+                       [--reps N] [--seed N] [--pg-url URL] [--max-unit-bytes N]
+                       [--chunk-chars N]
+
+  --quick            small sizes, for a smoke run
+  --only WHAT        only the cut, store or sim benchmarks
+  --out DIR          where results.md, results.json and the corpus go (target/bench)
+  --python PATH      a Python with langchain-text-splitters (else LangChain is skipped)
+  --reps N           repetitions per measurement, after one warm-up (5)
+  --seed N           corpus seed (20240611)
+  --pg-url URL       PostgreSQL for the store benchmark (default: $IU_CUTTER_TEST_PG_URL)
+  --max-unit-bytes N iu-cutter's size limit per unit (2048)
+  --chunk-chars N    the peers' chunk capacity in characters (default: iu-cutter's mean
+                     unit size on the corpus, so that both cut it as finely)
+  --profile WHAT     no report: run one workload (cut, sim or sqlite) --reps times, for a
+                     profiler (valgrind --tool=callgrind, perf record)
+
+Usually run as `cargo xtask bench`, which builds this in release mode with the `peers` feature
+and sets up the Python environment.
+";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Only {
+    Cut,
+    Store,
+    Sim,
+}
+
+impl Only {
+    fn name(self) -> &'static str {
+        match self {
+            Only::Cut => "cut",
+            Only::Store => "store",
+            Only::Sim => "sim",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Args {
+    quick: bool,
+    only: Option<Only>,
+    out: PathBuf,
+    python: Option<PathBuf>,
+    reps: usize,
+    seed: u64,
+    pg_url: Option<String>,
+    max_unit_bytes: u64,
+    chunk_chars: Option<usize>,
+    profile: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut parsed = Args {
+        quick: false,
+        only: None,
+        out: PathBuf::from("target/bench"),
+        python: None,
+        reps: 5,
+        seed: 20_240_611,
+        pg_url: std::env::var("IU_CUTTER_TEST_PG_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
+        max_unit_bytes: 2048,
+        chunk_chars: None,
+        profile: None,
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        if name == "--quick" {
+            parsed.quick = true;
+            continue;
+        }
+        if matches!(name, "-h" | "--help") {
+            return Err(USAGE.to_owned());
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or_else(|| format!("`{name}` needs a value\n\n{USAGE}"))
+        };
+        let number = |v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("`{name}` takes a number, not `{v}`"))
+        };
+        match name {
+            "--only" => {
+                parsed.only = Some(match value()?.as_str() {
+                    "cut" => Only::Cut,
+                    "store" => Only::Store,
+                    "sim" => Only::Sim,
+                    other => {
+                        return Err(format!("`--only` takes cut, store or sim, not `{other}`"));
+                    }
+                })
+            }
+            "--out" => parsed.out = PathBuf::from(value()?),
+            "--python" => parsed.python = Some(PathBuf::from(value()?)),
+            "--reps" => parsed.reps = number(value()?)?.max(1) as usize,
+            "--seed" => parsed.seed = number(value()?)?,
+            "--pg-url" => parsed.pg_url = Some(value()?).filter(|u| !u.trim().is_empty()),
+            "--max-unit-bytes" => parsed.max_unit_bytes = number(value()?)?,
+            "--chunk-chars" => parsed.chunk_chars = Some(number(value()?)? as usize),
+            "--profile" => {
+                let what = value()?;
+                if !matches!(what.as_str(), "cut" | "sim" | "sqlite") {
+                    return Err(format!(
+                        "`--profile` takes cut, sim or sqlite, not `{what}`"
+                    ));
+                }
+                parsed.profile = Some(what);
+            }
+            _ => return Err(format!("unexpected argument `{arg}`\n\n{USAGE}")),
+        }
+    }
+    Ok(parsed)
+}
+
+/// The sizes of one invocation.
+struct Sizes {
+    corpus: CorpusSpec,
+    big_bytes: usize,
+    small_count: usize,
+    small_bytes: usize,
+    sim_runs: usize,
+    sim_doc_bytes: usize,
+}
+
+impl Sizes {
+    fn new(quick: bool, seed: u64) -> Self {
+        if quick {
+            Sizes {
+                corpus: CorpusSpec {
+                    seed,
+                    laws_en: 4,
+                    laws_vi: 4,
+                    articles: 10,
+                    law_bytes: (10_000, 60_000),
+                    article_bytes: (3_000, 20_000),
+                },
+                big_bytes: 2_000_000,
+                small_count: 20,
+                small_bytes: 100_000,
+                sim_runs: 100,
+                sim_doc_bytes: 4_000,
+            }
+        } else {
+            Sizes {
+                corpus: CorpusSpec {
+                    seed,
+                    laws_en: 60,
+                    laws_vi: 60,
+                    articles: 200,
+                    law_bytes: (20_000, 600_000),
+                    article_bytes: (4_000, 80_000),
+                },
+                big_bytes: 50_000_000,
+                small_count: 500,
+                small_bytes: 100_000,
+                sim_runs: 1000,
+                sim_doc_bytes: 4_000,
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args).and_then(|args| run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("iu-cutter-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The small document of the simulator benchmark.
+fn sim_doc(seed: u64, bytes: usize) -> Doc {
+    Doc {
+        id: "law-vi-small".to_owned(),
+        kind: Kind::LegalVi,
+        text: corpus::legal_vi(&mut corpus::Rng::new(seed ^ 0x51), bytes),
+    }
+}
+
+/// The store benchmarks' documents: the corpus's Vietnamese laws.
+fn store_docs(corpus: &[Doc]) -> Vec<Doc> {
+    corpus
+        .iter()
+        .filter(|d| d.kind == Kind::LegalVi)
+        .cloned()
+        .collect()
+}
+
+/// One workload, `--reps` times, for a profiler.
+fn profile(args: &Args, what: &str) -> Result<(), String> {
+    let sizes = Sizes::new(args.quick, args.seed);
+    let started = Instant::now();
+    match what {
+        "cut" => {
+            let corpus = corpus::corpus(&sizes.corpus);
+            let cutters = cut_bench::cutters(args.max_unit_bytes)?;
+            let started = Instant::now();
+            let mut units = 0;
+            for _ in 0..args.reps {
+                units += cut_bench::cut_all(&cutters, &corpus)?
+                    .iter()
+                    .map(Vec::len)
+                    .sum::<usize>();
+            }
+            eprintln!(
+                "profile cut: {units} units in {:.3} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        "sim" => {
+            let settings = sim_bench::SimSettings {
+                reps: args.reps,
+                runs: sizes.sim_runs,
+                max_unit_bytes: args.max_unit_bytes,
+            };
+            sim_bench::profile(&sim_doc(args.seed, sizes.sim_doc_bytes), &settings)?;
+        }
+        _ => {
+            let docs = store_docs(&corpus::corpus(&sizes.corpus));
+            let settings = store_bench::StoreSettings {
+                reps: args.reps,
+                max_unit_bytes: args.max_unit_bytes,
+                pg_url: None,
+            };
+            store_bench::profile_sqlite(&docs, &settings, &args.out.join("tmp"))?;
+        }
+    }
+    eprintln!(
+        "profile {what}: {:.3} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    if let Some(what) = &args.profile {
+        return profile(args, what);
+    }
+    let started = Instant::now();
+    let mut command = "cargo xtask bench".to_owned();
+    if args.quick {
+        command.push_str(" --quick");
+    }
+    if let Some(only) = args.only {
+        command.push_str(" --only ");
+        command.push_str(only.name());
+    }
+    let mut report = Report::new(
+        command,
+        args.quick,
+        args.only.map(|o| o.name().to_owned()),
+        args.reps,
+    );
+    let sizes = Sizes::new(args.quick, args.seed);
+    report.setting("seed", args.seed);
+    report.setting("max_unit_bytes", args.max_unit_bytes);
+    let wants = |what: Only| args.only.is_none_or(|only| only == what);
+
+    eprintln!("bench: generating the corpus (seed {})", args.seed);
+    let corpus = corpus::corpus(&sizes.corpus);
+    let corpus_bytes: u64 = corpus.iter().map(|d| d.text.len() as u64).sum();
+    for kind in Kind::ALL {
+        let docs: Vec<&Doc> = corpus.iter().filter(|d| d.kind == kind).collect();
+        let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
+        report.setting(
+            &format!("corpus_{}", kind.preset().name()),
+            format!("{} documents, {:.1} MB", docs.len(), bytes as f64 / 1e6),
+        );
+    }
+    report.setting(
+        "corpus_total",
+        format!(
+            "{} documents, {:.1} MB",
+            corpus.len(),
+            corpus_bytes as f64 / 1e6
+        ),
+    );
+
+    if wants(Only::Cut) {
+        let big = Doc {
+            id: "law-vi-large".to_owned(),
+            kind: Kind::LegalVi,
+            text: corpus::legal_vi(&mut corpus::Rng::new(args.seed ^ 0xb16), sizes.big_bytes),
+        };
+        let smalls = corpus::vi_laws(
+            args.seed ^ 0x5a11,
+            sizes.small_count,
+            sizes.small_bytes,
+            "law-vi-small",
+        );
+        let settings = cut_bench::CutSettings {
+            reps: args.reps,
+            max_unit_bytes: args.max_unit_bytes,
+            chunk_chars: args.chunk_chars,
+            python: args.python.clone(),
+            corpus_dir: args.out.join("corpus"),
+        };
+        eprintln!(
+            "bench: cut benchmarks ({:.1} MB corpus)",
+            corpus_bytes as f64 / 1e6
+        );
+        cut_bench::run(&corpus, &big, &smalls, &settings, &mut report)?;
+    }
+    if wants(Only::Store) {
+        let docs = store_docs(&corpus);
+        let settings = store_bench::StoreSettings {
+            reps: args.reps,
+            max_unit_bytes: args.max_unit_bytes,
+            pg_url: args.pg_url.clone(),
+        };
+        eprintln!("bench: store benchmarks ({} documents)", docs.len());
+        store_bench::run(&docs, &settings, &args.out.join("tmp"), &mut report)?;
+    }
+    if wants(Only::Sim) {
+        let doc = sim_doc(args.seed, sizes.sim_doc_bytes);
+        let settings = sim_bench::SimSettings {
+            reps: args.reps,
+            runs: sizes.sim_runs,
+            max_unit_bytes: args.max_unit_bytes,
+        };
+        eprintln!("bench: simulator benchmark");
+        sim_bench::run(&doc, &settings, &mut report)?;
+    }
+
+    report.duration_s = started.elapsed().as_secs_f64();
+    let (md, json) = report.write(&args.out)?;
+    println!("{}", report.table());
+    let missed = report
+        .figures
+        .iter()
+        .filter(|f| f.status == Status::Missed)
+        .count();
+    println!(
+        "{} figures: {} met, {missed} missed, {} skipped; {:.0} s. Written to {} and {}.",
+        report.figures.len(),
+        report
+            .figures
+            .iter()
+            .filter(|f| f.status == Status::Met)
+            .count(),
+        report
+            .figures
+            .iter()
+            .filter(|f| f.status == Status::Skipped)
+            .count(),
+        report.duration_s,
+        md.display(),
+        json.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Args, String> {
+        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options_parse() -> Result<(), String> {
+        let a = args(&["--quick", "--only", "store", "--reps=7", "--out", "x"])?;
+        assert!(a.quick);
+        assert_eq!(a.only, Some(Only::Store));
+        assert_eq!(a.reps, 7);
+        assert_eq!(a.out, PathBuf::from("x"));
+        assert!(args(&["--only", "nothing"]).is_err());
+        assert!(args(&["--reps"]).is_err());
+        assert!(args(&["--bogus"]).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,238 @@
+//! The schema, as an ordered list of migrations. Each is applied in its own transaction and
+//! recorded in `schema_migrations` with the sha256 of its SQL, so that [`super::connect`] can
+//! refuse a database whose schema is missing, older, newer, or was changed by hand.
+//!
+//! Migrations are never edited once released: a change to the schema is a new entry at the end.
+//! Each backend has its own text (PostgreSQL orders ids bytewise with `COLLATE "C"`, as Rust and
+//! SQLite do), with the same tables, columns and constraints.
+
+/// One schema migration.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    /// Applied in increasing order, from 1.
+    pub(crate) version: u32,
+    /// What it does, recorded with it.
+    pub(crate) description: &'static str,
+    /// The SQLite text.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) sqlite: &'static str,
+    /// The PostgreSQL text.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) postgres: &'static str,
+}
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The bookkeeping table, created before any migration runs.
+pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     BIGINT NOT NULL PRIMARY KEY,
+    description TEXT   NOT NULL,
+    checksum    TEXT   NOT NULL,
+    applied_at  TEXT   NOT NULL
+)";
+
+/// Every migration, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "documents, generations, units, the run journal, plans and the control row",
+        sqlite: V1_SQLITE,
+        postgres: V1_POSTGRES,
+    },
+    Migration {
+        version: 2,
+        description: "phase times and the journal of run reports",
+        sqlite: V2_SQLITE,
+        postgres: V2_POSTGRES,
+    },
+];
+
+const V1_SQLITE: &str = r#"
+CREATE TABLE documents (
+    id                TEXT   NOT NULL PRIMARY KEY,
+    revision          BIGINT NOT NULL CHECK (revision >= 1),
+    sha256            TEXT   NOT NULL,
+    state             TEXT   NOT NULL CHECK (state IN ('ready', 'cutting', 'cut')),
+    cutting_run       TEXT,
+    active_generation TEXT,
+    body              TEXT   NOT NULL,
+    CHECK ((state = 'cutting') = (cutting_run IS NOT NULL))
+);
+
+CREATE TABLE generations (
+    document   TEXT NOT NULL REFERENCES documents (id) DEFERRABLE INITIALLY DEFERRED,
+    generation TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('staged', 'active', 'retired')),
+    PRIMARY KEY (document, generation)
+);
+
+CREATE TABLE units (
+    document   TEXT   NOT NULL,
+    generation TEXT   NOT NULL,
+    ordinal    BIGINT NOT NULL CHECK (ordinal >= 0),
+    unit_id    TEXT   NOT NULL,
+    path       TEXT   NOT NULL,
+    part       BIGINT,
+    start_byte BIGINT NOT NULL,
+    end_byte   BIGINT NOT NULL,
+    sha256     TEXT   NOT NULL,
+    body       TEXT   NOT NULL,
+    PRIMARY KEY (document, generation, ordinal)
+);
+
+CREATE TABLE runs (
+    run            TEXT   NOT NULL PRIMARY KEY,
+    schema_version BIGINT NOT NULL,
+    scope          TEXT   NOT NULL,
+    rules          TEXT   NOT NULL,
+    status         TEXT   NOT NULL,
+    -- Reserved for `RunRecord::expected_plan_sha256` (`run --plan`), not yet in the seam.
+    expected_plan_sha256 TEXT
+);
+
+CREATE TABLE run_phases (
+    run      TEXT   NOT NULL REFERENCES runs (run),
+    name     TEXT   NOT NULL,
+    position BIGINT NOT NULL,
+    status   TEXT   NOT NULL,
+    evidence TEXT   NOT NULL,
+    detail   TEXT,
+    PRIMARY KEY (run, name)
+);
+
+CREATE TABLE run_plans (
+    run    TEXT NOT NULL PRIMARY KEY REFERENCES runs (run),
+    plan   TEXT NOT NULL,
+    sha256 TEXT NOT NULL
+);
+
+CREATE TABLE control (
+    id                BIGINT  NOT NULL PRIMARY KEY CHECK (id = 1),
+    execution_enabled BOOLEAN NOT NULL,
+    reason            TEXT    NOT NULL,
+    updated_at        TEXT    NOT NULL
+);
+
+INSERT INTO control (id, execution_enabled, reason, updated_at)
+VALUES (1, TRUE, 'created by iu-cutter init (the control row only ever closes execution)',
+        CAST(CURRENT_TIMESTAMP AS TEXT));
+"#;
+
+const V1_POSTGRES: &str = r#"
+CREATE TABLE documents (
+    id                TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    revision          BIGINT NOT NULL CHECK (revision >= 1),
+    sha256            TEXT   NOT NULL,
+    state             TEXT   NOT NULL CHECK (state IN ('ready', 'cutting', 'cut')),
+    cutting_run       TEXT COLLATE "C",
+    active_generation TEXT COLLATE "C",
+    body              TEXT   NOT NULL,
+    CHECK ((state = 'cutting') = (cutting_run IS NOT NULL))
+);
+
+CREATE TABLE generations (
+    document   TEXT COLLATE "C" NOT NULL REFERENCES documents (id) DEFERRABLE INITIALLY DEFERRED,
+    generation TEXT COLLATE "C" NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('staged', 'active', 'retired')),
+    PRIMARY KEY (document, generation)
+);
+
+CREATE TABLE units (
+    document   TEXT COLLATE "C" NOT NULL,
+    generation TEXT COLLATE "C" NOT NULL,
+    ordinal    BIGINT NOT NULL CHECK (ordinal >= 0),
+    unit_id    TEXT   NOT NULL,
+    path       TEXT   NOT NULL,
+    part       BIGINT,
+    start_byte BIGINT NOT NULL,
+    end_byte   BIGINT NOT NULL,
+    sha256     TEXT   NOT NULL,
+    body       TEXT   NOT NULL,
+    PRIMARY KEY (document, generation, ordinal)
+);
+
+CREATE TABLE runs (
+    run            TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    schema_version BIGINT NOT NULL,
+    scope          TEXT   NOT NULL,
+    rules          TEXT   NOT NULL,
+    status         TEXT   NOT NULL,
+    -- Reserved for `RunRecord::expected_plan_sha256` (`run --plan`), not yet in the seam.
+    expected_plan_sha256 TEXT
+);
+
+CREATE TABLE run_phases (
+    run      TEXT COLLATE "C" NOT NULL REFERENCES runs (run),
+    name     TEXT   NOT NULL,
+    position BIGINT NOT NULL,
+    status   TEXT   NOT NULL,
+    evidence TEXT   NOT NULL,
+    detail   TEXT,
+    PRIMARY KEY (run, name)
+);
+
+CREATE TABLE run_plans (
+    run    TEXT COLLATE "C" NOT NULL PRIMARY KEY REFERENCES runs (run),
+    plan   TEXT NOT NULL,
+    sha256 TEXT NOT NULL
+);
+
+CREATE TABLE control (
+    id                BIGINT  NOT NULL PRIMARY KEY CHECK (id = 1),
+    execution_enabled BOOLEAN NOT NULL,
+    reason            TEXT    NOT NULL,
+    updated_at        TEXT    NOT NULL
+);
+
+INSERT INTO control (id, execution_enabled, reason, updated_at)
+VALUES (1, TRUE, 'created by iu-cutter init (the control row only ever closes execution)',
+        CAST(CURRENT_TIMESTAMP AS TEXT));
+"#;
+
+const V2_SQLITE: &str = r#"
+ALTER TABLE run_phases ADD COLUMN started_at TEXT;
+ALTER TABLE run_phases ADD COLUMN finished_at TEXT;
+
+CREATE TABLE run_reports (
+    run      TEXT   NOT NULL REFERENCES runs (run),
+    position BIGINT NOT NULL,
+    sha256   TEXT   NOT NULL,
+    report   TEXT   NOT NULL,
+    PRIMARY KEY (run, position),
+    UNIQUE (run, sha256)
+);
+"#;
+
+const V2_POSTGRES: &str = r#"
+ALTER TABLE run_phases ADD COLUMN started_at TEXT;
+ALTER TABLE run_phases ADD COLUMN finished_at TEXT;
+
+CREATE TABLE run_reports (
+    run      TEXT COLLATE "C" NOT NULL REFERENCES runs (run),
+    position BIGINT NOT NULL,
+    sha256   TEXT   NOT NULL,
+    report   TEXT   NOT NULL,
+    PRIMARY KEY (run, position),
+    UNIQUE (run, sha256)
+);
+"#;
+
+/// sha256 of a migration's text, as recorded.
+pub(crate) fn checksum(sql: &str) -> String {
+    crate::census::sha256_hex(sql.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_contiguous_from_one_and_end_at_schema_version() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1);
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+}

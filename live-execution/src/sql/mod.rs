@@ -1,0 +1,597 @@
+//! The live SQL store: [`LiveExecutionAdapter`] on SQLite (feature `sqlite`, bundled into the
+//! binary) or PostgreSQL (feature `postgres`), through sqlx.
+//!
+//! The store is only handed out wrapped in the kill switch: [`connect`] returns
+//! `Guarded<SqlStore>`, whose gate is the caller's [`ExecutionGate`] plus a [`ControlRow`] source
+//! that reads the database's shared `control` row at every check. [`init`] creates or upgrades
+//! the schema (a mutation, so it is its own command); [`connect`] refuses a database whose schema
+//! is missing, older or newer than this build. [`set_control`] flips the shared control row.
+//!
+//! Semantics are exactly the simulator's (one contract suite checks both): every adapter
+//! operation is one transaction; fence and enact are compare-and-set checked row by row inside
+//! it; unit writes are batched (SQLite: multi-row upserts under the bind-parameter limit;
+//! PostgreSQL: `UNNEST` arrays); the census streams the digest columns in contract order into
+//! [`crate::DocumentDigester`] and never loads a body.
+//!
+//! Both backends share one body of code (`sql/ops.rs`, compiled once per backend with its
+//! concrete `sqlx::Database`) and the same SQL text: placeholders are `$n` on both. What differs
+//! (transaction start, row locks, collation, unit batching, migration text) lives in
+//! `sql/sqlite.rs` and `sql/postgres.rs`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::adapter::{AdapterResult, LiveExecutionAdapter};
+use crate::domain::{
+    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord,
+    PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+};
+use crate::error::AdapterError;
+use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
+
+mod codec;
+mod error;
+mod migrations;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use error::redact;
+pub use migrations::SCHEMA_VERSION as DATABASE_SCHEMA_VERSION;
+
+/// Where and how to connect.
+///
+/// `url` is `sqlite://path/to/file.db` (query parameters such as `?mode=rwc` are accepted; the
+/// store decides itself whether the file may be created), `sqlite:path`, a bare file path, or
+/// `postgres://user:password@host:port/database`. `pg_schema` points a PostgreSQL connection at a
+/// dedicated schema (its `search_path`), e.g. one schema per test; [`init`] creates it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The database URL (may hold a password: it is only ever shown through [`redact`]).
+    pub url: String,
+    /// PostgreSQL only: the schema to use instead of the default `search_path`.
+    pub pg_schema: Option<String>,
+}
+
+impl ConnectOptions {
+    /// Options for `url`, default schema.
+    pub fn new(url: impl Into<String>) -> Self {
+        ConnectOptions {
+            url: url.into(),
+            pg_schema: None,
+        }
+    }
+
+    /// Uses the PostgreSQL schema `schema` (letters, digits and `_`, not starting with a digit).
+    pub fn with_pg_schema(mut self, schema: impl Into<String>) -> Self {
+        self.pg_schema = Some(schema.into());
+        self
+    }
+
+    /// Where these options point, password removed.
+    pub fn location(&self) -> String {
+        let url = redact(&self.url);
+        match &self.pg_schema {
+            Some(schema) => format!("{url} (schema {schema})"),
+            None => url,
+        }
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("url", &redact(&self.url))
+            .field("pg_schema", &self.pg_schema)
+            .finish()
+    }
+}
+
+impl From<&str> for ConnectOptions {
+    fn from(url: &str) -> Self {
+        ConnectOptions::new(url)
+    }
+}
+
+impl From<String> for ConnectOptions {
+    fn from(url: String) -> Self {
+        ConnectOptions::new(url)
+    }
+}
+
+/// Which database a URL names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres,
+}
+
+fn target(url: &str) -> Result<Target, AdapterError> {
+    let trimmed = url.trim();
+    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+        return Ok(Target::Postgres);
+    }
+    if let Some(rest) = trimmed.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split(['?', '#']).next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(AdapterError::Invalid(format!(
+                "`{}` names no database file; use sqlite://path/to/iu-cutter.db",
+                redact(url)
+            )));
+        }
+        return Ok(Target::Sqlite(PathBuf::from(path)));
+    }
+    if trimmed.contains("://") || trimmed.is_empty() {
+        return Err(AdapterError::Invalid(format!(
+            "unsupported database URL `{}`: expected sqlite://path, a file path or \
+             postgres://user:password@host:port/database",
+            redact(url)
+        )));
+    }
+    Ok(Target::Sqlite(PathBuf::from(trimmed)))
+}
+
+#[cfg_attr(all(feature = "sqlite", feature = "postgres"), allow(dead_code))]
+fn not_built(kind: &str, feature: &str, options: &ConnectOptions) -> AdapterError {
+    AdapterError::Unavailable(format!(
+        "{} is a {kind} database, but this build of iu-cutter has no {kind} support; rebuild \
+         with the cargo feature `{feature}`",
+        options.location()
+    ))
+}
+
+/// What [`init`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitReport {
+    /// Where, password removed.
+    pub location: String,
+    /// The schema version now in the database.
+    pub schema_version: u32,
+    /// Versions applied by this call (empty when the schema was already current).
+    pub applied: Vec<u32>,
+}
+
+/// Creates the database (a SQLite file is created if missing) and brings its schema to this
+/// build's version, one migration per transaction, each recorded with its checksum. Idempotent:
+/// on a current schema it applies nothing. This is the program's `init` command.
+pub async fn init(url: &str) -> Result<InitReport, AdapterError> {
+    init_with(&ConnectOptions::new(url)).await
+}
+
+/// [`init`] with full options (e.g. a PostgreSQL schema, created if missing).
+pub async fn init_with(options: &ConnectOptions) -> Result<InitReport, AdapterError> {
+    let backend = Backend::open(options, Mode::Init).await?;
+    let applied = backend.migrate().await;
+    backend.close().await;
+    let applied = applied.map_err(|e| scrub(e, options))?;
+    Ok(InitReport {
+        location: options.location(),
+        schema_version: migrations::SCHEMA_VERSION,
+        applied,
+    })
+}
+
+/// Connects to a database whose schema [`init`] created, and returns the store behind the kill
+/// switch: `gate` plus a [`ControlRow`] source reading this database's control row.
+///
+/// An unreachable or mistyped URL, a missing SQLite file, or a schema that is missing, older or
+/// newer than this build fails with [`AdapterError::Unavailable`] naming the (redacted) location
+/// and the next action. Nothing is created or migrated here, and nothing else is ever used
+/// instead.
+pub async fn connect(url: &str, gate: ExecutionGate) -> Result<Guarded<SqlStore>, AdapterError> {
+    connect_with(&ConnectOptions::new(url), gate).await
+}
+
+/// [`connect`] with full options.
+pub async fn connect_with(
+    options: &ConnectOptions,
+    gate: ExecutionGate,
+) -> Result<Guarded<SqlStore>, AdapterError> {
+    let store = SqlStore::open(options).await?;
+    let gate = gate.with_source(store.control_row());
+    Ok(Guarded::new(store, gate))
+}
+
+/// The shared control row as read from the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlState {
+    /// False closes execution for every runner on this database.
+    pub execution_enabled: bool,
+    /// Why it was last set.
+    pub reason: String,
+    /// When it was last set (database clock, text).
+    pub updated_at: String,
+}
+
+/// Sets the shared control row: `enabled = false` closes execution for every runner on this
+/// database at its next mutation; `true` lifts that (the row never opens execution on its own).
+/// This is the program's `control enable|disable` command; it is deliberately not behind the
+/// kill switch it operates.
+pub async fn set_control(
+    options: &ConnectOptions,
+    enabled: bool,
+    reason: &str,
+) -> Result<ControlState, AdapterError> {
+    let store = SqlStore::open(options).await?;
+    let result = store.set_control(enabled, reason).await;
+    store.backend.close().await;
+    result
+}
+
+/// Reads the shared control row (the program's `control status`).
+pub async fn control_status(options: &ConnectOptions) -> Result<ControlState, AdapterError> {
+    let store = SqlStore::open(options).await?;
+    let result = store.control_state().await;
+    store.backend.close().await;
+    result
+}
+
+/// How a backend is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `init`: create the file or schema if missing.
+    Init,
+    /// Everything else: the database must exist.
+    Use,
+}
+
+/// A connection pool to one of the compiled backends.
+#[derive(Clone, Debug)]
+enum Backend {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool and `$ops` naming its operations module.
+macro_rules! on_backend {
+    ($backend:expr, $ops:ident, $pool:ident => $body:expr) => {
+        match $backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite($pool) => {
+                use self::sqlite::ops as $ops;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($pool) => {
+                use self::postgres::ops as $ops;
+                $body
+            }
+        }
+    };
+}
+
+impl Backend {
+    async fn open(options: &ConnectOptions, mode: Mode) -> Result<Backend, AdapterError> {
+        let result = match target(&options.url)? {
+            #[cfg(feature = "sqlite")]
+            Target::Sqlite(path) => sqlite::open(options, &path, mode)
+                .await
+                .map(Backend::Sqlite),
+            #[cfg(not(feature = "sqlite"))]
+            Target::Sqlite(_) => Err(not_built("SQLite", "sqlite", options)),
+            #[cfg(feature = "postgres")]
+            Target::Postgres => postgres::open(options, mode).await.map(Backend::Postgres),
+            #[cfg(not(feature = "postgres"))]
+            Target::Postgres => Err(not_built("PostgreSQL", "postgres", options)),
+        };
+        result.map_err(|e| scrub(e, options))
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn migrate(&self) -> Result<Vec<u32>, AdapterError> {
+        on_backend!(self, ops, pool => ops::migrate(pool).await)
+    }
+
+    async fn close(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(pool) => pool.close().await,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// The live SQL store. Built only inside this crate; use [`connect`], which wraps it in the kill
+/// switch.
+#[derive(Debug)]
+pub struct SqlStore {
+    backend: Backend,
+    options: ConnectOptions,
+    location: String,
+}
+
+impl SqlStore {
+    /// Opens the store; the schema must be exactly this build's.
+    pub(crate) async fn open(options: &ConnectOptions) -> Result<SqlStore, AdapterError> {
+        let backend = Backend::open(options, Mode::Use).await?;
+        let store = SqlStore {
+            backend,
+            options: options.clone(),
+            location: options.location(),
+        };
+        let checked =
+            store.scrubbed(on_backend!(&store.backend, ops, pool => ops::check_schema(pool).await));
+        if let Err(error) = checked {
+            store.backend.close().await;
+            return Err(match error {
+                AdapterError::Unavailable(why) => {
+                    AdapterError::Unavailable(format!("{}: {why}", store.location))
+                }
+                other => other,
+            });
+        }
+        Ok(store)
+    }
+
+    /// The kill-switch source reading this database's control row.
+    pub fn control_row(&self) -> ControlRow {
+        ControlRow {
+            backend: self.backend.clone(),
+            options: self.options.clone(),
+            location: self.location.clone(),
+        }
+    }
+
+    /// Sets the control row (see [`set_control`]).
+    pub async fn set_control(
+        &self,
+        enabled: bool,
+        reason: &str,
+    ) -> Result<ControlState, AdapterError> {
+        self.scrubbed(
+            on_backend!(&self.backend, ops, pool => ops::set_control(pool, enabled, reason).await),
+        )
+    }
+
+    /// Reads the control row.
+    pub async fn control_state(&self) -> Result<ControlState, AdapterError> {
+        self.scrubbed(on_backend!(&self.backend, ops, pool => ops::control_state(pool).await))
+    }
+
+    /// Closes the pool (pending operations finish first).
+    pub async fn close(&self) {
+        self.backend.close().await;
+    }
+
+    fn scrubbed<T>(&self, result: Result<T, AdapterError>) -> Result<T, AdapterError> {
+        result.map_err(|e| scrub(e, &self.options))
+    }
+}
+
+/// Removes the URL's password from an error's text, should a driver ever echo it.
+fn scrub(error: AdapterError, options: &ConnectOptions) -> AdapterError {
+    let Some(secret) = error::password(&options.url) else {
+        return error;
+    };
+    let clean = |text: String| text.replace(secret.as_str(), "***");
+    match error {
+        AdapterError::Unavailable(text) => AdapterError::Unavailable(clean(text)),
+        AdapterError::Invalid(text) => AdapterError::Invalid(clean(text)),
+        AdapterError::NotFound(text) => AdapterError::NotFound(clean(text)),
+        AdapterError::Database(source) => {
+            let text = source.to_string();
+            if text.contains(secret.as_str()) {
+                AdapterError::Database(Box::new(error::SqlError::new(clean(text))))
+            } else {
+                AdapterError::Database(source)
+            }
+        }
+        other => other,
+    }
+}
+
+/// Runs one adapter operation on the backend's pool, scrubbing any error.
+macro_rules! op {
+    ($self:ident, $ops:ident, $pool:ident => $body:expr) => {
+        $self.scrubbed(on_backend!(&$self.backend, $ops, $pool => $body))
+    };
+}
+
+#[async_trait]
+impl LiveExecutionAdapter for SqlStore {
+    fn info(&self) -> AdapterInfo {
+        AdapterInfo {
+            kind: self.backend.kind().to_owned(),
+            live: true,
+            location: self.location.clone(),
+        }
+    }
+    async fn preflight(&self) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::check_schema(pool).await)
+    }
+    async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
+        op!(self, ops, pool => ops::load_scope(pool, scope).await)
+    }
+    async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
+        op!(self, ops, pool => ops::generations(pool, document).await)
+    }
+    async fn generation_units(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> AdapterResult<Vec<Unit>> {
+        op!(self, ops, pool => ops::generation_units(pool, document, generation).await)
+    }
+    async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
+        op!(self, ops, pool => ops::active_units(pool, document).await)
+    }
+    async fn census(&self) -> AdapterResult<Census> {
+        op!(self, ops, pool => ops::census(pool).await)
+    }
+    async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
+        op!(self, ops, pool => ops::snapshot(pool).await)
+    }
+    async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>> {
+        op!(self, ops, pool => ops::load_run(pool, run).await)
+    }
+    async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
+        op!(self, ops, pool => ops::list_runs(pool).await)
+    }
+    async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
+        op!(self, ops, pool => ops::load_plan(pool, run).await)
+    }
+    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
+        op!(self, ops, pool => ops::load_reports(pool, run).await)
+    }
+    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
+        op!(self, ops, pool => ops::put_document(pool, id, body).await)
+    }
+    async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
+        op!(self, ops, pool => ops::begin_run(pool, record).await)
+    }
+    async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::record_phase(pool, run, phase).await)
+    }
+    async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::set_run_status(pool, run, status).await)
+    }
+    async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::save_plan(pool, run, plan).await)
+    }
+    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::save_report(pool, run, report).await)
+    }
+    async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::fence(pool, run, expectations).await)
+    }
+    async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
+        op!(self, ops, pool => ops::write_units(pool, run, units).await)
+    }
+    async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
+        op!(self, ops, pool => ops::enact(pool, run, expectations).await)
+    }
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::restore(pool, run, backup).await)
+    }
+    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+        op!(self, ops, pool => ops::purge_generations(pool, generations).await)
+    }
+}
+
+/// Kill-switch source: the database's shared `control` row, read at every check.
+///
+/// `execution_enabled = false` closes execution for every runner on the database; `true`
+/// abstains: the row can only close the gate, never open it on its own. A missing row or an
+/// unreadable database closes it too.
+#[derive(Clone, Debug)]
+pub struct ControlRow {
+    backend: Backend,
+    options: ConnectOptions,
+    location: String,
+}
+
+impl ControlRow {
+    fn how_to_open(&self) -> String {
+        format!(
+            "UPDATE control SET execution_enabled = true, reason = '…' on {}, or run \
+             `iu-cutter control enable --reason …`",
+            self.location
+        )
+    }
+}
+
+#[async_trait]
+impl GateSource for ControlRow {
+    fn name(&self) -> String {
+        format!("control row (database {})", self.location)
+    }
+
+    async fn verdict(&self) -> Result<Verdict, AdapterError> {
+        let state = on_backend!(&self.backend, ops, pool => ops::control_state(pool).await)
+            .map_err(|e| scrub(e, &self.options));
+        match state {
+            Ok(state) if state.execution_enabled => Ok(Verdict::Abstain),
+            Ok(state) => Ok(Verdict::Closed {
+                how_to_open: format!(
+                    "{} (disabled at {}: {})",
+                    self.how_to_open(),
+                    state.updated_at,
+                    state.reason
+                ),
+            }),
+            Err(AdapterError::NotFound(_)) => Ok(Verdict::Closed {
+                how_to_open: format!(
+                    "the control row is missing; run `iu-cutter init` on {} to restore it",
+                    self.location
+                ),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend() {
+        assert_eq!(
+            target("sqlite://data/iu.db?mode=rwc").ok(),
+            Some(Target::Sqlite(PathBuf::from("data/iu.db")))
+        );
+        assert_eq!(
+            target("sqlite:///abs/iu.db").ok(),
+            Some(Target::Sqlite(PathBuf::from("/abs/iu.db")))
+        );
+        assert_eq!(
+            target("sqlite:rel.db").ok(),
+            Some(Target::Sqlite(PathBuf::from("rel.db")))
+        );
+        assert_eq!(
+            target("./iu.db").ok(),
+            Some(Target::Sqlite(PathBuf::from("./iu.db")))
+        );
+        assert_eq!(target("postgres://u:p@h/db").ok(), Some(Target::Postgres));
+        assert_eq!(target("postgresql://h/db").ok(), Some(Target::Postgres));
+        for bad in ["mysql://u:secret@h/db", "", "sqlite://", "sqlite::memory:"] {
+            match target(bad) {
+                Err(AdapterError::Invalid(message)) => assert!(!message.contains("secret")),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn debug_of_options_hides_the_password() {
+        let options = ConnectOptions::new("postgres://me:hunter2@db:5432/x").with_pg_schema("t_1");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("me:***@db:5432/x"), "{shown}");
+        assert_eq!(
+            options.location(),
+            "postgres://me:***@db:5432/x (schema t_1)"
+        );
+    }
+
+    #[test]
+    fn scrub_removes_a_password_echoed_by_a_driver() {
+        let options = ConnectOptions::new("postgres://me:hunter2@db/x");
+        let error = scrub(
+            AdapterError::Database(Box::new(error::SqlError::new(
+                "bad url postgres://me:hunter2@db/x".into(),
+            ))),
+            &options,
+        );
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let error = scrub(AdapterError::Unavailable("hunter2 leaked".into()), &options);
+        assert_eq!(error.to_string(), "store unavailable: *** leaked");
+    }
+}

@@ -1,0 +1,1403 @@
+//! Every adapter operation, written once and compiled once per backend (this file is the `ops`
+//! module of both `sql::sqlite` and `sql::postgres`; `super` is the backend). The SQL text is
+//! shared (`$n` placeholders work on both); what differs lives in the backend module: how a
+//! write transaction begins, row locks, the census query's collation, and unit batching.
+//!
+//! The semantics mirror the simulator's exactly, error messages included: each mutating
+//! operation validates the whole request against rows read (and, on PostgreSQL, locked) inside
+//! its transaction, then applies it; the first mismatch rolls everything back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use futures_util::TryStreamExt;
+use sqlx::Row;
+
+use crate::adapter::AdapterResult;
+use crate::census::{CensusBuilder, DocumentDigester, sha256_hex};
+use crate::domain::{
+    Backup, Census, Document, DocumentId, DocumentState, ExpectedRevision, GenerationRecord,
+    GenerationState, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+};
+use crate::error::AdapterError;
+use crate::sql::ControlState;
+use crate::sql::codec::{self, corrupt, from_db, to_db};
+use crate::sql::error::sql;
+use crate::sql::migrations::{self, CREATE_MIGRATIONS_TABLE, MIGRATIONS, SCHEMA_VERSION};
+
+use super::{Db, Pool};
+
+type Conn = <Db as sqlx::Database>::Connection;
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Ids per `IN (…)` list when loading a scope by ids.
+const IDS_PER_QUERY: usize = 500;
+
+// ---- messages shared with the simulator ------------------------------------------------------
+
+fn describe_revision(revision: u64, sha256: &str) -> String {
+    format!("revision {revision}, sha256 {sha256}")
+}
+
+fn describe_state(state: &DocumentState) -> String {
+    match state {
+        DocumentState::Ready => "ready (not fenced)".to_owned(),
+        DocumentState::Cutting { run } => format!("fenced by run `{run}`"),
+        DocumentState::Cut => "cut (not fenced)".to_owned(),
+    }
+}
+
+fn run_not_found(run: &RunId) -> AdapterError {
+    AdapterError::NotFound(format!("run `{run}` is not in the journal"))
+}
+
+fn document_not_found(document: &DocumentId) -> AdapterError {
+    AdapterError::NotFound(format!("document `{document}`"))
+}
+
+// ---- schema ----------------------------------------------------------------------------------
+
+/// This backend's text of a migration.
+fn migration_sql(migration: &migrations::Migration) -> &'static str {
+    match super::KIND {
+        "sqlite" => migration.sqlite,
+        _ => migration.postgres,
+    }
+}
+
+/// Applied migrations as (version, checksum), in order; empty when the table does not exist.
+async fn applied_migrations(conn: &mut Conn) -> AdapterResult<Vec<(i64, String)>> {
+    let exists: bool = sqlx::query_scalar(super::MIGRATIONS_TABLE_EXISTS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql("reading the schema version"))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("reading the schema version"))?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<i64, _>(0)
+                    .map_err(sql("reading the schema version"))?,
+                row.try_get::<String, _>(1)
+                    .map_err(sql("reading the schema version"))?,
+            ))
+        })
+        .collect()
+}
+
+/// Compares applied migrations with this build's list.
+fn schema_gap(applied: &[(i64, String)]) -> Option<String> {
+    let Some((latest, _)) = applied.last() else {
+        return Some(
+            "the database has no iu-cutter schema; run `iu-cutter init` on it first".to_owned(),
+        );
+    };
+    if *latest > i64::from(SCHEMA_VERSION) {
+        return Some(format!(
+            "the database schema is at version {latest}, newer than this build of iu-cutter \
+             (version {SCHEMA_VERSION}); use a newer iu-cutter"
+        ));
+    }
+    for (version, checksum) in applied {
+        let known = MIGRATIONS.iter().find(|m| i64::from(m.version) == *version);
+        match known {
+            Some(migration) if migrations::checksum(migration_sql(migration)) == *checksum => {}
+            _ => {
+                return Some(format!(
+                    "schema migration {version} in the database differs from this build's; the \
+                     schema was changed outside iu-cutter"
+                ));
+            }
+        }
+    }
+    if *latest < i64::from(SCHEMA_VERSION) {
+        return Some(format!(
+            "the database schema is at version {latest}, older than this build's \
+             (version {SCHEMA_VERSION}); run `iu-cutter init` to upgrade it"
+        ));
+    }
+    None
+}
+
+/// Fails unless the schema is exactly this build's.
+pub(crate) async fn check_schema(pool: &Pool) -> AdapterResult<()> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(sql("connecting to the database"))?;
+    let applied = applied_migrations(&mut conn).await?;
+    match schema_gap(&applied) {
+        None => Ok(()),
+        Some(gap) => Err(AdapterError::Unavailable(gap)),
+    }
+}
+
+/// Applies every missing migration, each in its own transaction; returns the versions applied.
+pub(crate) async fn migrate(pool: &Pool) -> AdapterResult<Vec<u32>> {
+    sqlx::raw_sql(CREATE_MIGRATIONS_TABLE)
+        .execute(pool)
+        .await
+        .map_err(sql("creating the schema_migrations table"))?;
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS {
+        let text = migration_sql(migration);
+        let checksum = migrations::checksum(text);
+        let mut tx = super::begin_write(pool)
+            .await
+            .map_err(sql("starting a migration"))?;
+        super::lock_migrations(&mut tx)
+            .await
+            .map_err(sql("locking the schema_migrations table"))?;
+        let done = applied_migrations(&mut tx).await?;
+        if let Some((latest, _)) = done.last()
+            && *latest > i64::from(SCHEMA_VERSION)
+        {
+            return Err(AdapterError::Unavailable(format!(
+                "the database schema is at version {latest}, newer than this build of \
+                 iu-cutter (version {SCHEMA_VERSION}); use a newer iu-cutter"
+            )));
+        }
+        match done
+            .iter()
+            .find(|(v, _)| *v == i64::from(migration.version))
+        {
+            Some((_, recorded)) if *recorded == checksum => continue,
+            Some(_) => {
+                return Err(AdapterError::Unavailable(format!(
+                    "schema migration {} in the database differs from this build's; the schema \
+                     was changed outside iu-cutter",
+                    migration.version
+                )));
+            }
+            None => {}
+        }
+        sqlx::raw_sql(text)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("applying a schema migration"))?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, description, checksum, applied_at) \
+             VALUES ($1, $2, $3, CAST(CURRENT_TIMESTAMP AS TEXT))",
+        )
+        .bind(i64::from(migration.version))
+        .bind(migration.description)
+        .bind(&checksum)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql("recording a schema migration"))?;
+        tx.commit()
+            .await
+            .map_err(sql("committing a schema migration"))?;
+        applied.push(migration.version);
+    }
+    Ok(applied)
+}
+
+// ---- control row -----------------------------------------------------------------------------
+
+/// Reads the control row.
+pub(crate) async fn control_state(pool: &Pool) -> AdapterResult<ControlState> {
+    let row = sqlx::query("SELECT execution_enabled, reason, updated_at FROM control WHERE id = 1")
+        .fetch_optional(pool)
+        .await
+        .map_err(sql("reading the control row"))?;
+    let Some(row) = row else {
+        return Err(AdapterError::NotFound("the control row".to_owned()));
+    };
+    Ok(ControlState {
+        execution_enabled: row.try_get(0).map_err(sql("reading the control row"))?,
+        reason: row.try_get(1).map_err(sql("reading the control row"))?,
+        updated_at: row.try_get(2).map_err(sql("reading the control row"))?,
+    })
+}
+
+/// Sets (or restores) the control row.
+pub(crate) async fn set_control(
+    pool: &Pool,
+    enabled: bool,
+    reason: &str,
+) -> AdapterResult<ControlState> {
+    super::check_text("the reason", reason)?;
+    sqlx::query(
+        "INSERT INTO control (id, execution_enabled, reason, updated_at) \
+         VALUES (1, $1, $2, CAST(CURRENT_TIMESTAMP AS TEXT)) \
+         ON CONFLICT (id) DO UPDATE SET execution_enabled = excluded.execution_enabled, \
+         reason = excluded.reason, updated_at = excluded.updated_at",
+    )
+    .bind(enabled)
+    .bind(reason)
+    .execute(pool)
+    .await
+    .map_err(sql("setting the control row"))?;
+    control_state(pool).await
+}
+
+// ---- row decoding ----------------------------------------------------------------------------
+
+const DOCUMENT_COLUMNS: &str = "id, revision, sha256, state, cutting_run, active_generation, body";
+
+fn document(row: &DbRow) -> AdapterResult<Document> {
+    let what = "reading a document";
+    let revision: i64 = row.try_get("revision").map_err(sql(what))?;
+    let state: String = row.try_get("state").map_err(sql(what))?;
+    let cutting_run: Option<String> = row.try_get("cutting_run").map_err(sql(what))?;
+    let active: Option<String> = row.try_get("active_generation").map_err(sql(what))?;
+    Ok(Document {
+        id: DocumentId::new(row.try_get::<String, _>("id").map_err(sql(what))?),
+        revision: from_db(revision, "document revision")?,
+        sha256: row.try_get("sha256").map_err(sql(what))?,
+        state: codec::parse_document_state(&state, cutting_run)?,
+        active_generation: active.map(RunId::new),
+        body: row.try_get("body").map_err(sql(what))?,
+    })
+}
+
+fn generation_record(row: &DbRow) -> AdapterResult<GenerationRecord> {
+    let what = "reading a generation record";
+    let state: String = row.try_get("state").map_err(sql(what))?;
+    Ok(GenerationRecord {
+        document: DocumentId::new(row.try_get::<String, _>("document").map_err(sql(what))?),
+        generation: RunId::new(row.try_get::<String, _>("generation").map_err(sql(what))?),
+        state: codec::parse_generation_state(&state)?,
+    })
+}
+
+fn unit(row: &DbRow) -> AdapterResult<Unit> {
+    let what = "reading a unit";
+    let ordinal: i64 = row.try_get("ordinal").map_err(sql(what))?;
+    let part: Option<i64> = row.try_get("part").map_err(sql(what))?;
+    let start: i64 = row.try_get("start_byte").map_err(sql(what))?;
+    let end: i64 = row.try_get("end_byte").map_err(sql(what))?;
+    Ok(Unit {
+        document: DocumentId::new(row.try_get::<String, _>("document").map_err(sql(what))?),
+        generation: RunId::new(row.try_get::<String, _>("generation").map_err(sql(what))?),
+        ordinal: from_db(ordinal, "unit ordinal")?,
+        unit_id: row.try_get("unit_id").map_err(sql(what))?,
+        path: row.try_get("path").map_err(sql(what))?,
+        part: part.map(|p| from_db(p, "unit part")).transpose()?,
+        start: from_db(start, "unit start")?,
+        end: from_db(end, "unit end")?,
+        sha256: row.try_get("sha256").map_err(sql(what))?,
+        body: row.try_get("body").map_err(sql(what))?,
+    })
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+/// The documents in scope, ordered by id.
+pub(crate) async fn load_scope(pool: &Pool, scope: &Scope) -> AdapterResult<Vec<Document>> {
+    let what = "loading the scope";
+    match scope {
+        Scope::All => {
+            let rows = sqlx::query(
+                "SELECT id, revision, sha256, state, cutting_run, active_generation, body \
+                 FROM documents ORDER BY id",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(sql(what))?;
+            rows.iter().map(document).collect()
+        }
+        Scope::Prefix(prefix) => {
+            let rows = sqlx::query(
+                "SELECT id, revision, sha256, state, cutting_run, active_generation, body \
+                 FROM documents WHERE substr(id, 1, length($1)) = $1 ORDER BY id",
+            )
+            .bind(prefix.as_str())
+            .fetch_all(pool)
+            .await
+            .map_err(sql(what))?;
+            // `substr` counts characters on both backends; a character prefix is a byte prefix.
+            rows.iter()
+                .map(document)
+                .filter(|d| match d {
+                    Ok(d) => d.id.as_str().starts_with(prefix.as_str()),
+                    Err(_) => true,
+                })
+                .collect()
+        }
+        Scope::Ids(ids) => {
+            let ids: Vec<&DocumentId> = ids.iter().collect::<BTreeSet<_>>().into_iter().collect();
+            let mut found = Vec::with_capacity(ids.len());
+            // Read every chunk in one snapshot.
+            let mut tx = super::begin_read(pool).await.map_err(sql(what))?;
+            for chunk in ids.chunks(IDS_PER_QUERY) {
+                let mut query = sqlx::QueryBuilder::<Db>::new(format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id IN ("
+                ));
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                query.push(") ORDER BY id");
+                let rows = query.build().fetch_all(&mut *tx).await.map_err(sql(what))?;
+                for row in &rows {
+                    found.push(document(row)?);
+                }
+            }
+            tx.rollback().await.map_err(sql(what))?;
+            // Chunks are in id order and each is sorted; keep the contract's order regardless.
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(found)
+        }
+    }
+}
+
+/// A document's generation records, ordered by generation id.
+pub(crate) async fn generations(
+    pool: &Pool,
+    document: &DocumentId,
+) -> AdapterResult<Vec<GenerationRecord>> {
+    let rows = sqlx::query(
+        "SELECT document, generation, state FROM generations WHERE document = $1 \
+         ORDER BY generation",
+    )
+    .bind(document.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(sql("reading generation records"))?;
+    rows.iter().map(generation_record).collect()
+}
+
+/// One generation's units, ordered by ordinal.
+pub(crate) async fn generation_units(
+    pool: &Pool,
+    document: &DocumentId,
+    generation: &RunId,
+) -> AdapterResult<Vec<Unit>> {
+    let rows = sqlx::query(
+        "SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, \
+         sha256, body FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal",
+    )
+    .bind(document.as_str())
+    .bind(generation.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(sql("reading units"))?;
+    rows.iter().map(unit).collect()
+}
+
+/// The active generation's units, ordered by ordinal.
+pub(crate) async fn active_units(pool: &Pool, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
+    let rows = sqlx::query(
+        "SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_byte, \
+         u.end_byte, u.sha256, u.body FROM units u JOIN documents d \
+         ON d.id = u.document AND d.active_generation = u.generation \
+         WHERE d.id = $1 ORDER BY u.ordinal",
+    )
+    .bind(document.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(sql("reading active units"))?;
+    rows.iter().map(unit).collect()
+}
+
+/// The census: one ordered stream of digest columns (no bodies), fed to the seam's digester.
+pub(crate) async fn census(pool: &Pool) -> AdapterResult<Census> {
+    let what = "taking the census";
+    let mut builder = CensusBuilder::new();
+    let mut current: Option<(DocumentId, DocumentDigester)> = None;
+    let mut rows = sqlx::query(super::CENSUS).fetch(pool);
+    while let Some(row) = rows.try_next().await.map_err(sql(what))? {
+        let kind: i64 = row.try_get(0).map_err(sql(what))?;
+        let document_id = DocumentId::new(row.try_get::<String, _>(1).map_err(sql(what))?);
+        let generation: String = row.try_get(2).map_err(sql(what))?;
+        let ordinal: i64 = row.try_get(3).map_err(sql(what))?;
+        let n1: Option<i64> = row.try_get(4).map_err(sql(what))?;
+        let n2: Option<i64> = row.try_get(5).map_err(sql(what))?;
+        let n3: Option<i64> = row.try_get(6).map_err(sql(what))?;
+        let t1: Option<String> = row.try_get(7).map_err(sql(what))?;
+        let t2: Option<String> = row.try_get(8).map_err(sql(what))?;
+        let t3: Option<String> = row.try_get(9).map_err(sql(what))?;
+        let t4: Option<String> = row.try_get(10).map_err(sql(what))?;
+        if kind == 0 {
+            if let Some((id, digester)) = current.take() {
+                let units = digester.unit_count();
+                builder.add(id, digester.finish(), units);
+            }
+            let state = codec::parse_document_state(&t2.unwrap_or_default(), t3)?;
+            let document = Document {
+                id: document_id.clone(),
+                revision: from_db(n1.unwrap_or_default(), "document revision")?,
+                sha256: t1.unwrap_or_default(),
+                state,
+                active_generation: t4.map(RunId::new),
+                body: String::new(),
+            };
+            current = Some((document_id, DocumentDigester::new(&document)));
+            continue;
+        }
+        let Some((id, digester)) = current.as_mut() else {
+            return Err(corrupt(format!(
+                "rows of document `{document_id}` without its document row"
+            )));
+        };
+        if *id != document_id {
+            return Err(corrupt(format!(
+                "rows of document `{document_id}` without its document row"
+            )));
+        }
+        if kind == 1 {
+            digester.generation(&GenerationRecord {
+                document: document_id,
+                generation: RunId::new(generation),
+                state: codec::parse_generation_state(&t1.unwrap_or_default())?,
+            });
+        } else {
+            digester.unit(&Unit {
+                document: document_id,
+                generation: RunId::new(generation),
+                ordinal: from_db(ordinal, "unit ordinal")?,
+                unit_id: t1.unwrap_or_default(),
+                path: t2.unwrap_or_default(),
+                part: n3.map(|p| from_db(p, "unit part")).transpose()?,
+                start: from_db(n1.unwrap_or_default(), "unit start")?,
+                end: from_db(n2.unwrap_or_default(), "unit end")?,
+                sha256: t3.unwrap_or_default(),
+                body: String::new(),
+            });
+        }
+    }
+    if let Some((id, digester)) = current.take() {
+        let units = digester.unit_count();
+        builder.add(id, digester.finish(), units);
+    }
+    Ok(builder.finish())
+}
+
+/// Every document, generation record and unit, in key order, from one snapshot.
+pub(crate) async fn snapshot(pool: &Pool) -> AdapterResult<StoreSnapshot> {
+    let what = "taking a snapshot";
+    let mut tx = super::begin_read(pool).await.map_err(sql(what))?;
+    let documents = sqlx::query(
+        "SELECT id, revision, sha256, state, cutting_run, active_generation, body \
+         FROM documents ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(sql(what))?;
+    let generations = sqlx::query(
+        "SELECT document, generation, state FROM generations ORDER BY document, generation",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(sql(what))?;
+    let units = sqlx::query(
+        "SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, \
+         sha256, body FROM units ORDER BY document, generation, ordinal",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(sql(what))?;
+    tx.rollback().await.map_err(sql(what))?;
+    Ok(StoreSnapshot {
+        documents: documents.iter().map(document).collect::<Result<_, _>>()?,
+        generations: generations
+            .iter()
+            .map(generation_record)
+            .collect::<Result<_, _>>()?,
+        units: units.iter().map(unit).collect::<Result<_, _>>()?,
+    })
+}
+
+fn phase_record(row: &DbRow) -> AdapterResult<(String, PhaseRecord)> {
+    let what = "reading the journal";
+    let status: String = row.try_get("status").map_err(sql(what))?;
+    let evidence: String = row.try_get("evidence").map_err(sql(what))?;
+    Ok((
+        row.try_get("run").map_err(sql(what))?,
+        PhaseRecord {
+            name: row.try_get("name").map_err(sql(what))?,
+            status: codec::parse_status(&status)?,
+            evidence: codec::from_json(&evidence, "phase evidence")?,
+            detail: row.try_get("detail").map_err(sql(what))?,
+            started_at: row.try_get("started_at").map_err(sql(what))?,
+            finished_at: row.try_get("finished_at").map_err(sql(what))?,
+        },
+    ))
+}
+
+fn run_record(row: &DbRow) -> AdapterResult<RunRecord> {
+    let what = "reading the journal";
+    let schema_version: i64 = row.try_get("schema_version").map_err(sql(what))?;
+    let scope: String = row.try_get("scope").map_err(sql(what))?;
+    let rules: String = row.try_get("rules").map_err(sql(what))?;
+    let status: String = row.try_get("status").map_err(sql(what))?;
+    Ok(RunRecord {
+        schema_version: from_db(schema_version, "run schema version")?,
+        run: RunId::new(row.try_get::<String, _>("run").map_err(sql(what))?),
+        scope: codec::from_json(&scope, "run scope")?,
+        rules: codec::from_json(&rules, "run rules")?,
+        expected_plan_sha256: row.try_get("expected_plan_sha256").map_err(sql(what))?,
+        status: codec::parse_status(&status)?,
+        phases: Vec::new(),
+    })
+}
+
+async fn load_run_in(conn: &mut Conn, run: &RunId) -> AdapterResult<Option<RunRecord>> {
+    let what = "reading the journal";
+    let row = sqlx::query(
+        "SELECT run, schema_version, scope, rules, expected_plan_sha256, status FROM runs \
+             WHERE run = $1",
+    )
+    .bind(run.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(sql(what))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut record = run_record(&row)?;
+    let phases = sqlx::query(
+        "SELECT run, name, status, evidence, detail, started_at, finished_at FROM run_phases \
+         WHERE run = $1 ORDER BY position",
+    )
+    .bind(run.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sql(what))?;
+    for row in &phases {
+        record.phases.push(phase_record(row)?.1);
+    }
+    Ok(Some(record))
+}
+
+/// A journaled run.
+pub(crate) async fn load_run(pool: &Pool, run: &RunId) -> AdapterResult<Option<RunRecord>> {
+    let mut tx = super::begin_read(pool)
+        .await
+        .map_err(sql("reading the journal"))?;
+    let record = load_run_in(&mut tx, run).await?;
+    tx.rollback().await.map_err(sql("reading the journal"))?;
+    Ok(record)
+}
+
+/// Every journaled run, ordered by run id.
+pub(crate) async fn list_runs(pool: &Pool) -> AdapterResult<Vec<RunRecord>> {
+    let what = "reading the journal";
+    let mut tx = super::begin_read(pool).await.map_err(sql(what))?;
+    let runs = sqlx::query(
+        "SELECT run, schema_version, scope, rules, expected_plan_sha256, status FROM runs \
+             ORDER BY run",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(sql(what))?;
+    let phases = sqlx::query(
+        "SELECT run, name, status, evidence, detail, started_at, finished_at FROM run_phases \
+         ORDER BY run, position",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(sql(what))?;
+    tx.rollback().await.map_err(sql(what))?;
+    let mut by_run: BTreeMap<String, Vec<PhaseRecord>> = BTreeMap::new();
+    for row in &phases {
+        let (run, phase) = phase_record(row)?;
+        by_run.entry(run).or_default().push(phase);
+    }
+    runs.iter()
+        .map(|row| {
+            let mut record = run_record(row)?;
+            record.phases = by_run.remove(record.run.as_str()).unwrap_or_default();
+            Ok(record)
+        })
+        .collect()
+}
+
+/// The journaled plan of a run.
+pub(crate) async fn load_plan(pool: &Pool, run: &RunId) -> AdapterResult<Option<Plan>> {
+    let plan: Option<String> = sqlx::query_scalar("SELECT plan FROM run_plans WHERE run = $1")
+        .bind(run.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(sql("reading a plan"))?;
+    plan.map(|text| codec::from_json(&text, "a journaled plan"))
+        .transpose()
+}
+
+// ---- mutations -------------------------------------------------------------------------------
+
+/// A document row without its body, as read (and locked) inside a write transaction.
+struct Current {
+    revision: u64,
+    sha256: String,
+    state: DocumentState,
+    active_generation: Option<RunId>,
+}
+
+async fn current(conn: &mut Conn, id: &DocumentId) -> AdapterResult<Option<Current>> {
+    let what = "reading a document";
+    let row = sqlx::query(super::SELECT_DOCUMENT_FOR_UPDATE)
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let revision: i64 = row.try_get(0).map_err(sql(what))?;
+    let state: String = row.try_get(2).map_err(sql(what))?;
+    let cutting_run: Option<String> = row.try_get(3).map_err(sql(what))?;
+    let active: Option<String> = row.try_get(4).map_err(sql(what))?;
+    Ok(Some(Current {
+        revision: from_db(revision, "document revision")?,
+        sha256: row.try_get(1).map_err(sql(what))?,
+        state: codec::parse_document_state(&state, cutting_run)?,
+        active_generation: active.map(RunId::new),
+    }))
+}
+
+async fn upsert_document(conn: &mut Conn, document: &Document) -> AdapterResult<()> {
+    let (state, cutting_run) = codec::document_state(&document.state);
+    sqlx::query(
+        "INSERT INTO documents (id, revision, sha256, state, cutting_run, active_generation, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, sha256 = excluded.sha256, \
+         state = excluded.state, cutting_run = excluded.cutting_run, \
+         active_generation = excluded.active_generation, body = excluded.body",
+    )
+    .bind(document.id.as_str())
+    .bind(to_db(document.revision, "revision")?)
+    .bind(document.sha256.as_str())
+    .bind(state)
+    .bind(cutting_run)
+    .bind(document.active_generation.as_ref().map(RunId::as_str))
+    .bind(document.body.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("writing a document"))?;
+    Ok(())
+}
+
+/// Creates a document or replaces its body (see the trait).
+pub(crate) async fn put_document(
+    pool: &Pool,
+    id: &DocumentId,
+    body: &str,
+) -> AdapterResult<Document> {
+    super::check_text("a document id", id.as_str())?;
+    super::check_text("a document body", body)?;
+    let what = "writing a document";
+    let sha256 = sha256_hex(body.as_bytes());
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    // Two writers creating the same document at once: the second's insert does nothing and it
+    // reads the first's row on its next attempt (on SQLite writers never overlap).
+    let mut attempts = 0;
+    let document = loop {
+        attempts += 1;
+        match current(&mut tx, id).await? {
+            None => {
+                let document = Document {
+                    id: id.clone(),
+                    revision: 1,
+                    sha256: sha256.clone(),
+                    state: DocumentState::Ready,
+                    active_generation: None,
+                    body: body.to_owned(),
+                };
+                let inserted = sqlx::query(
+                    "INSERT INTO documents (id, revision, sha256, state, cutting_run, \
+                     active_generation, body) VALUES ($1, 1, $2, 'ready', NULL, NULL, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id.as_str())
+                .bind(sha256.as_str())
+                .bind(body)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql(what))?
+                .rows_affected();
+                if inserted == 1 {
+                    break document;
+                }
+                if attempts >= 3 {
+                    return Err(AdapterError::Unavailable(format!(
+                        "document `{id}` is being created concurrently; try again"
+                    )));
+                }
+            }
+            Some(found) if found.sha256 == sha256 => {
+                break Document {
+                    id: id.clone(),
+                    revision: found.revision,
+                    sha256,
+                    state: found.state,
+                    active_generation: found.active_generation,
+                    body: body.to_owned(),
+                };
+            }
+            Some(found) => {
+                // A writer that ignores fences keeps the fence: the holder's enact then fails
+                // its compare-and-set on the revision.
+                let state = match found.state {
+                    DocumentState::Cutting { run } => DocumentState::Cutting { run },
+                    DocumentState::Ready | DocumentState::Cut => DocumentState::Ready,
+                };
+                let document = Document {
+                    id: id.clone(),
+                    revision: found.revision + 1,
+                    sha256,
+                    state,
+                    active_generation: found.active_generation,
+                    body: body.to_owned(),
+                };
+                upsert_document(&mut tx, &document).await?;
+                break document;
+            }
+        }
+    };
+    tx.commit().await.map_err(sql(what))?;
+    Ok(document)
+}
+
+async fn run_exists(conn: &mut Conn, run: &RunId) -> AdapterResult<bool> {
+    let found: Option<String> = sqlx::query_scalar(super::SELECT_RUN_FOR_UPDATE)
+        .bind(run.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql("reading the journal"))?;
+    Ok(found.is_some())
+}
+
+async fn upsert_phase(conn: &mut Conn, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
+    super::check_text("a phase name", &phase.name)?;
+    if let Some(detail) = &phase.detail {
+        super::check_text("a phase detail", detail)?;
+    }
+    for time in [&phase.started_at, &phase.finished_at]
+        .into_iter()
+        .flatten()
+    {
+        super::check_text("a phase time", time)?;
+    }
+    let evidence = codec::to_json(&phase.evidence, "phase evidence")?;
+    super::check_text("phase evidence", &evidence)?;
+    sqlx::query(
+        "INSERT INTO run_phases \
+         (run, name, position, status, evidence, detail, started_at, finished_at) \
+         VALUES ($1, $2, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_phases WHERE run = $1), \
+         $3, $4, $5, $6, $7) \
+         ON CONFLICT (run, name) DO UPDATE SET status = excluded.status, \
+         evidence = excluded.evidence, detail = excluded.detail, \
+         started_at = excluded.started_at, finished_at = excluded.finished_at",
+    )
+    .bind(run.as_str())
+    .bind(phase.name.as_str())
+    .bind(codec::phase_status(phase.status)?)
+    .bind(evidence)
+    .bind(phase.detail.as_deref())
+    .bind(phase.started_at.as_deref())
+    .bind(phase.finished_at.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("journaling a phase"))?;
+    Ok(())
+}
+
+/// Journals a new run, or returns the journaled one unchanged.
+pub(crate) async fn begin_run(pool: &Pool, record: &RunRecord) -> AdapterResult<RunRecord> {
+    let what = "journaling a run";
+    super::check_text("a run id", record.run.as_str())?;
+    let scope = codec::to_json(&record.scope, "the run's scope")?;
+    let rules = codec::to_json(&record.rules, "the run's rules")?;
+    super::check_text("the run's scope", &scope)?;
+    super::check_text("the run's rules", &rules)?;
+    if let Some(sha) = &record.expected_plan_sha256 {
+        super::check_text("the reviewed plan's sha256", sha)?;
+    }
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let inserted = sqlx::query(
+        "INSERT INTO runs (run, schema_version, scope, rules, expected_plan_sha256, status) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run) DO NOTHING",
+    )
+    .bind(record.run.as_str())
+    .bind(i64::from(record.schema_version))
+    .bind(scope)
+    .bind(rules)
+    .bind(record.expected_plan_sha256.as_deref())
+    .bind(codec::run_status(record.status)?)
+    .execute(&mut *tx)
+    .await
+    .map_err(sql(what))?
+    .rows_affected();
+    if inserted == 0 {
+        let journaled = load_run_in(&mut tx, &record.run).await?;
+        tx.rollback().await.map_err(sql(what))?;
+        return journaled.ok_or_else(|| run_not_found(&record.run));
+    }
+    for phase in &record.phases {
+        upsert_phase(&mut tx, &record.run, phase).await?;
+    }
+    let journaled = load_run_in(&mut tx, &record.run).await?;
+    tx.commit().await.map_err(sql(what))?;
+    journaled.ok_or_else(|| run_not_found(&record.run))
+}
+
+/// Journals a phase transition (insert or replace by name; a new phase goes last).
+pub(crate) async fn record_phase(
+    pool: &Pool,
+    run: &RunId,
+    phase: &PhaseRecord,
+) -> AdapterResult<()> {
+    let what = "journaling a phase";
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    if !run_exists(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    upsert_phase(&mut tx, run, phase).await?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Journals a run's status.
+pub(crate) async fn set_run_status(
+    pool: &Pool,
+    run: &RunId,
+    status: RunStatus,
+) -> AdapterResult<()> {
+    let what = "journaling a run's status";
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let updated = sqlx::query("UPDATE runs SET status = $2 WHERE run = $1")
+        .bind(run.as_str())
+        .bind(codec::run_status(status)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?
+        .rows_affected();
+    if updated == 0 {
+        return Err(run_not_found(run));
+    }
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Journals a run's plan; the same plan again passes, a different one is refused.
+pub(crate) async fn save_plan(pool: &Pool, run: &RunId, plan: &Plan) -> AdapterResult<()> {
+    let what = "journaling a plan";
+    let text = codec::to_json(plan, "the plan")?;
+    super::check_text("the plan", &text)?;
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    if !run_exists(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    let existing: Option<String> = sqlx::query_scalar("SELECT plan FROM run_plans WHERE run = $1")
+        .bind(run.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    if let Some(existing) = existing {
+        let existing: Plan = codec::from_json(&existing, "a journaled plan")?;
+        if existing == *plan {
+            return Ok(());
+        }
+        return Err(AdapterError::Invalid(format!(
+            "run `{run}` already journaled a different plan (sha256 {}, offered {}); \
+             a run's plan never changes: roll back and start a new run",
+            existing.sha256(),
+            plan.sha256()
+        )));
+    }
+    sqlx::query("INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)")
+        .bind(run.as_str())
+        .bind(&text)
+        .bind(sha256_hex(text.as_bytes()))
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// The reports journaled for a run, oldest first.
+pub(crate) async fn load_reports(pool: &Pool, run: &RunId) -> AdapterResult<Vec<String>> {
+    sqlx::query_scalar("SELECT report FROM run_reports WHERE run = $1 ORDER BY position")
+        .bind(run.as_str())
+        .fetch_all(pool)
+        .await
+        .map_err(sql("reading the journaled reports"))
+}
+
+/// Journals a report after the run's others; the same text again passes (see the trait).
+pub(crate) async fn save_report(pool: &Pool, run: &RunId, report: &str) -> AdapterResult<()> {
+    let what = "journaling a report";
+    super::check_text("a report", report)?;
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    if !run_exists(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    sqlx::query(
+        "INSERT INTO run_reports (run, position, sha256, report) \
+         VALUES ($1, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_reports WHERE run = $1), \
+         $2, $3) ON CONFLICT (run, sha256) DO NOTHING",
+    )
+    .bind(run.as_str())
+    .bind(sha256_hex(report.as_bytes()))
+    .bind(report)
+    .execute(&mut *tx)
+    .await
+    .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Removes retired generations, records and units, all or nothing (see the trait).
+pub(crate) async fn purge_generations(
+    pool: &Pool,
+    generations: &[(DocumentId, RunId)],
+) -> AdapterResult<u64> {
+    let what = "purging generations";
+    let listed: BTreeSet<&(DocumentId, RunId)> = generations.iter().collect();
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let mut present = Vec::new();
+    for (document, generation) in &listed {
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM generations WHERE document = $1 AND generation = $2",
+        )
+        .bind(document.as_str())
+        .bind(generation.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+        match state
+            .as_deref()
+            .map(codec::parse_generation_state)
+            .transpose()?
+        {
+            None => {}
+            Some(GenerationState::Retired) => present.push((document, generation)),
+            Some(state) => {
+                return Err(AdapterError::Conflict {
+                    document: document.clone(),
+                    expected: format!("generation `{generation}` retired"),
+                    found: format!(
+                        "generation `{generation}` {}",
+                        codec::generation_state(state)
+                    ),
+                });
+            }
+        }
+    }
+    let mut removed = 0;
+    for (document, generation) in present {
+        // Conditional on the state, so a generation made active meanwhile is never removed.
+        let deleted = sqlx::query(
+            "DELETE FROM generations WHERE document = $1 AND generation = $2 \
+             AND state = 'retired'",
+        )
+        .bind(document.as_str())
+        .bind(generation.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?
+        .rows_affected();
+        if deleted != 1 {
+            return Err(AdapterError::Conflict {
+                document: document.clone(),
+                expected: format!("generation `{generation}` retired"),
+                found: "a concurrent change".to_owned(),
+            });
+        }
+        sqlx::query("DELETE FROM units WHERE document = $1 AND generation = $2")
+            .bind(document.as_str())
+            .bind(generation.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+        removed += 1;
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(removed)
+}
+
+/// The simulator's fence check of one expectation against the row as read.
+fn check_fence(
+    run: &RunId,
+    expected: &ExpectedRevision,
+    found: Option<&Current>,
+) -> AdapterResult<()> {
+    let Some(document) = found else {
+        return Err(document_not_found(&expected.document));
+    };
+    if document.revision != expected.revision || document.sha256 != expected.sha256 {
+        return Err(AdapterError::Conflict {
+            document: expected.document.clone(),
+            expected: describe_revision(expected.revision, &expected.sha256),
+            found: describe_revision(document.revision, &document.sha256),
+        });
+    }
+    if let DocumentState::Cutting { run: holder } = &document.state
+        && holder != run
+    {
+        return Err(AdapterError::Conflict {
+            document: expected.document.clone(),
+            expected: format!("not fenced by another run (to be fenced by run `{run}`)"),
+            found: format!("fenced by run `{holder}`"),
+        });
+    }
+    Ok(())
+}
+
+/// Reads (and, on PostgreSQL, locks) each named document once, in id order: concurrent
+/// operations lock rows in one order, so they queue instead of deadlocking.
+async fn read_documents<'a>(
+    conn: &mut Conn,
+    ids: impl IntoIterator<Item = &'a DocumentId>,
+) -> AdapterResult<HashMap<DocumentId, Option<Current>>> {
+    let ids: BTreeSet<&DocumentId> = ids.into_iter().collect();
+    let mut rows = HashMap::with_capacity(ids.len());
+    for id in ids {
+        let row = current(conn, id).await?;
+        rows.insert(id.clone(), row);
+    }
+    Ok(rows)
+}
+
+/// [`read_documents`] of the expected documents.
+async fn read_expected(
+    conn: &mut Conn,
+    expectations: &[ExpectedRevision],
+) -> AdapterResult<HashMap<DocumentId, Option<Current>>> {
+    read_documents(conn, expectations.iter().map(|e| &e.document)).await
+}
+
+/// Compare-and-set fence: all expectations are checked, then all applied (state `Cutting(run)`
+/// and `run`'s staged generation record); all or nothing.
+pub(crate) async fn fence(
+    pool: &Pool,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+) -> AdapterResult<()> {
+    let what = "fencing documents";
+    super::check_text("a run id", run.as_str())?;
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let rows = read_expected(&mut tx, expectations).await?;
+    for expected in expectations {
+        check_fence(
+            run,
+            expected,
+            rows.get(&expected.document).and_then(Option::as_ref),
+        )?;
+    }
+    for expected in expectations {
+        // The conditional update re-checks the compare-and-set on the locked row.
+        let moved = sqlx::query(
+            "UPDATE documents SET state = 'cutting', cutting_run = $2 \
+             WHERE id = $1 AND revision = $3 AND sha256 = $4 \
+             AND (cutting_run IS NULL OR cutting_run = $2)",
+        )
+        .bind(expected.document.as_str())
+        .bind(run.as_str())
+        .bind(to_db(expected.revision, "revision")?)
+        .bind(expected.sha256.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?
+        .rows_affected();
+        if moved != 1 {
+            let found = current(&mut tx, &expected.document).await?;
+            check_fence(run, expected, found.as_ref())?;
+            return Err(AdapterError::Conflict {
+                document: expected.document.clone(),
+                expected: describe_revision(expected.revision, &expected.sha256),
+                found: "a concurrent change".to_owned(),
+            });
+        }
+        // The run's generation begins at the fence, so a document without units (an empty
+        // body) still has a generation to enact.
+        sqlx::query(
+            "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
+             ON CONFLICT (document, generation) DO NOTHING",
+        )
+        .bind(expected.document.as_str())
+        .bind(run.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    }
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Stages units into `run`'s generation (insert or replace by document and ordinal).
+pub(crate) async fn write_units(pool: &Pool, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
+    let what = "writing units";
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let fenced = DocumentState::Cutting { run: run.clone() };
+    let rows = read_documents(&mut tx, units.iter().map(|u| &u.document)).await?;
+    for unit in units {
+        if unit.generation != *run {
+            return Err(AdapterError::Invalid(format!(
+                "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may \
+                 only write its own generation",
+                unit.ordinal, unit.document, unit.generation
+            )));
+        }
+        let Some(document) = rows.get(&unit.document).and_then(Option::as_ref) else {
+            return Err(document_not_found(&unit.document));
+        };
+        if document.state != fenced {
+            return Err(AdapterError::Conflict {
+                document: unit.document.clone(),
+                expected: format!("fenced by run `{run}`"),
+                found: format!("{} (fence lost)", describe_state(&document.state)),
+            });
+        }
+    }
+    // Later units win over earlier ones with the same key, as in one insert-or-replace each.
+    let mut latest: BTreeMap<(&DocumentId, u32), &Unit> = BTreeMap::new();
+    for unit in units {
+        latest.insert((&unit.document, unit.ordinal), unit);
+    }
+    let batch: Vec<&Unit> = latest.into_values().collect();
+    for unit in &batch {
+        super::check_text("a unit", &unit.body)?;
+        super::check_text("a unit path", &unit.path)?;
+        super::check_text("a unit id", &unit.unit_id)?;
+    }
+    let documents: BTreeSet<&DocumentId> = batch.iter().map(|u| &u.document).collect();
+    for document in documents {
+        sqlx::query(
+            "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
+             ON CONFLICT (document, generation) DO NOTHING",
+        )
+        .bind(document.as_str())
+        .bind(run.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    }
+    super::insert_units(&mut tx, &batch).await?;
+    tx.commit().await.map_err(sql(what))?;
+    Ok(units.len() as u64)
+}
+
+async fn generation_exists(
+    conn: &mut Conn,
+    document: &DocumentId,
+    run: &RunId,
+) -> AdapterResult<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT state FROM generations WHERE document = $1 AND generation = $2")
+            .bind(document.as_str())
+            .bind(run.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql("reading generation records"))?;
+    Ok(found.is_some())
+}
+
+/// Moves each expected document's active-generation pointer to `run` (see the trait).
+/// O(documents): a few statements per document, never per unit.
+pub(crate) async fn enact(
+    pool: &Pool,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+) -> AdapterResult<u64> {
+    let what = "enacting";
+    let fenced = DocumentState::Cutting { run: run.clone() };
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let rows = read_expected(&mut tx, expectations).await?;
+    let mut to_move: BTreeMap<&DocumentId, &ExpectedRevision> = BTreeMap::new();
+    for expected in expectations {
+        let Some(document) = rows.get(&expected.document).and_then(Option::as_ref) else {
+            return Err(document_not_found(&expected.document));
+        };
+        if document.active_generation.as_ref() == Some(run) && document.state == DocumentState::Cut
+        {
+            continue; // already enacted: passes, not counted
+        }
+        if document.state != fenced
+            || document.revision != expected.revision
+            || document.sha256 != expected.sha256
+        {
+            return Err(AdapterError::Conflict {
+                document: expected.document.clone(),
+                expected: format!(
+                    "fenced by run `{run}` at {}",
+                    describe_revision(expected.revision, &expected.sha256)
+                ),
+                found: format!(
+                    "{} at {}",
+                    describe_state(&document.state),
+                    describe_revision(document.revision, &document.sha256)
+                ),
+            });
+        }
+        if !generation_exists(&mut tx, &expected.document, run).await? {
+            return Err(AdapterError::Conflict {
+                document: expected.document.clone(),
+                expected: format!("a staged generation `{run}` (write its units first)"),
+                found: format!("no generation `{run}`"),
+            });
+        }
+        to_move.entry(&expected.document).or_insert(expected);
+    }
+    for (id, expected) in &to_move {
+        let previous = rows
+            .get(*id)
+            .and_then(Option::as_ref)
+            .and_then(|d| d.active_generation.as_ref());
+        if let Some(previous) = previous
+            && previous != run
+        {
+            sqlx::query(
+                "UPDATE generations SET state = 'retired' \
+                 WHERE document = $1 AND generation = $2",
+            )
+            .bind(id.as_str())
+            .bind(previous.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+        }
+        sqlx::query(
+            "UPDATE generations SET state = 'active' WHERE document = $1 AND generation = $2",
+        )
+        .bind(id.as_str())
+        .bind(run.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+        // Compare-and-set on the fence and the revision, on the locked row.
+        let moved = sqlx::query(
+            "UPDATE documents SET state = 'cut', cutting_run = NULL, active_generation = $2 \
+             WHERE id = $1 AND state = 'cutting' AND cutting_run = $2 \
+             AND revision = $3 AND sha256 = $4",
+        )
+        .bind(id.as_str())
+        .bind(run.as_str())
+        .bind(to_db(expected.revision, "revision")?)
+        .bind(expected.sha256.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?
+        .rows_affected();
+        if moved != 1 {
+            return Err(AdapterError::Conflict {
+                document: (*id).clone(),
+                expected: format!(
+                    "fenced by run `{run}` at {}",
+                    describe_revision(expected.revision, &expected.sha256)
+                ),
+                found: "a concurrent change".to_owned(),
+            });
+        }
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(to_move.len() as u64)
+}
+
+/// Restores the backed-up documents exactly and drops `run`'s generation (see the trait).
+pub(crate) async fn restore(pool: &Pool, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+    let what = "restoring";
+    if backup.run != *run {
+        return Err(AdapterError::Invalid(format!(
+            "the backup belongs to run `{}`, not to run `{run}`",
+            backup.run
+        )));
+    }
+    for snapshot in &backup.documents {
+        let id = &snapshot.document.id;
+        if let Some(record) = snapshot.generations.iter().find(|g| g.document != *id) {
+            return Err(AdapterError::Invalid(format!(
+                "the backup of document `{id}` holds a generation record of document `{}`",
+                record.document
+            )));
+        }
+        let active = snapshot.document.active_generation.as_ref();
+        if let Some(unit) = snapshot
+            .active_units
+            .iter()
+            .find(|u| u.document != *id || Some(&u.generation) != active)
+        {
+            return Err(AdapterError::Invalid(format!(
+                "the backup of document `{id}` holds unit {} of document `{}`, generation \
+                 `{}`, which is not the document's active generation",
+                unit.ordinal, unit.document, unit.generation
+            )));
+        }
+        super::check_text("a document body", &snapshot.document.body)?;
+    }
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    for snapshot in &backup.documents {
+        let id = &snapshot.document.id;
+        // Drop the run's generation.
+        sqlx::query("DELETE FROM units WHERE document = $1 AND generation = $2")
+            .bind(id.as_str())
+            .bind(run.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+        // Generation records: exactly those of the backup.
+        sqlx::query("DELETE FROM generations WHERE document = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+        for record in &snapshot.generations {
+            sqlx::query(
+                "INSERT INTO generations (document, generation, state) VALUES ($1, $2, $3) \
+                 ON CONFLICT (document, generation) DO UPDATE SET state = excluded.state",
+            )
+            .bind(record.document.as_str())
+            .bind(record.generation.as_str())
+            .bind(codec::generation_state(record.state))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+        }
+        // Active units: exactly those of the backup.
+        if let Some(active) = &snapshot.document.active_generation {
+            sqlx::query("DELETE FROM units WHERE document = $1 AND generation = $2")
+                .bind(id.as_str())
+                .bind(active.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(sql(what))?;
+            let mut latest: BTreeMap<u32, &Unit> = BTreeMap::new();
+            for unit in &snapshot.active_units {
+                latest.insert(unit.ordinal, unit);
+            }
+            let batch: Vec<&Unit> = latest.into_values().collect();
+            for unit in &batch {
+                super::check_text("a unit", &unit.body)?;
+            }
+            super::insert_units(&mut tx, &batch).await?;
+        }
+        // The row itself (this also lifts the fence).
+        upsert_document(&mut tx, &snapshot.document).await?;
+    }
+    tx.commit().await.map_err(sql(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(versions: &[u32]) -> Vec<(i64, String)> {
+        versions
+            .iter()
+            .map(|v| {
+                let text = MIGRATIONS
+                    .iter()
+                    .find(|m| m.version == *v)
+                    .map_or("unknown", migration_sql);
+                (i64::from(*v), migrations::checksum(text))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn schema_gap_names_the_next_action() {
+        let all: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(schema_gap(&recorded(&all)), None);
+        let missing = schema_gap(&[]).unwrap_or_default();
+        assert!(missing.contains("run `iu-cutter init`"), "{missing}");
+        let newer = schema_gap(&recorded(&[SCHEMA_VERSION + 1])).unwrap_or_default();
+        assert!(newer.contains("newer than this build"), "{newer}");
+        let mut edited = recorded(&all);
+        edited[0].1 = "0".repeat(64);
+        let edited = schema_gap(&edited).unwrap_or_default();
+        assert!(edited.contains("changed outside iu-cutter"), "{edited}");
+    }
+}

@@ -1,0 +1,154 @@
+//! The SQLite backend (feature `sqlite`, SQLite bundled into the binary): one database file in
+//! WAL mode, `synchronous = NORMAL`, foreign keys on, a 5 s busy timeout. Write transactions
+//! begin `IMMEDIATE`, so a transaction that will write holds the write lock from its first read
+//! and concurrent writers queue instead of failing to upgrade.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::domain::Unit;
+use crate::error::AdapterError;
+use crate::sql::codec::to_db;
+use crate::sql::error::{connecting, sql};
+use crate::sql::{ConnectOptions, Mode};
+
+// The same operations for both backends: `ops.rs` is compiled once per backend, with `Db`
+// naming this one (see `ops.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "ops.rs"]
+pub(super) mod ops;
+
+/// The sqlx database of this backend.
+pub(crate) type Db = sqlx::Sqlite;
+/// Its pool.
+pub(crate) type Pool = sqlx::SqlitePool;
+
+/// `AdapterInfo::kind` and the migration text to use.
+pub(crate) const KIND: &str = "sqlite";
+
+/// Units per multi-row upsert: 10 parameters each, well under SQLite's 32766.
+const UNITS_PER_STATEMENT: usize = 1000;
+
+pub(crate) const MIGRATIONS_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+     WHERE type = 'table' AND name = 'schema_migrations')";
+
+/// SQLite has no row locks: `BEGIN IMMEDIATE` already holds the database's write lock.
+pub(crate) const SELECT_DOCUMENT_FOR_UPDATE: &str = "SELECT revision, sha256, state, cutting_run, \
+     active_generation FROM documents WHERE id = $1";
+
+pub(crate) const SELECT_RUN_FOR_UPDATE: &str = "SELECT run FROM runs WHERE run = $1";
+
+/// The census stream: documents, then their generation records, then their units, as
+/// (kind, document, generation, ordinal, n1, n2, n3, t1, t2, t3, t4); no bodies.
+pub(crate) const CENSUS: &str = "\
+SELECT CAST(0 AS BIGINT) AS kind, id AS document, '' AS generation, CAST(0 AS BIGINT) AS ordinal,
+       revision AS n1, CAST(NULL AS BIGINT) AS n2, CAST(NULL AS BIGINT) AS n3,
+       sha256 AS t1, state AS t2, cutting_run AS t3, active_generation AS t4
+  FROM documents
+UNION ALL
+SELECT 1, document, generation, 0, NULL, NULL, NULL, state, NULL, NULL, NULL
+  FROM generations
+UNION ALL
+SELECT 2, document, generation, ordinal, start_byte, end_byte, part, unit_id, path, sha256, NULL
+  FROM units
+ORDER BY 2, 1, 3, 4";
+
+/// Opens a pool on the file at `path`; only `init` may create it.
+pub(super) async fn open(
+    options: &ConnectOptions,
+    path: &Path,
+    mode: Mode,
+) -> Result<Pool, AdapterError> {
+    let location = options.location();
+    if mode == Mode::Use && !path.exists() {
+        return Err(AdapterError::Unavailable(format!(
+            "no SQLite database at {location}; run `iu-cutter init` with this URL to create it \
+             (or fix the path)"
+        )));
+    }
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(mode == Mode::Init)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(connect)
+        .await
+        .map_err(|error| connecting(&location, error))
+}
+
+/// Begins a transaction that will write.
+pub(crate) async fn begin_write(
+    pool: &Pool,
+) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Begins a read-only snapshot (WAL readers see one consistent state).
+pub(crate) async fn begin_read(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
+}
+
+/// Serialises concurrent `init`s: already done by `BEGIN IMMEDIATE`.
+pub(crate) async fn lock_migrations(
+    _tx: &mut sqlx::Transaction<'static, Db>,
+) -> Result<(), sqlx::Error> {
+    Ok(())
+}
+
+/// SQLite stores any text.
+pub(crate) fn check_text(_what: &str, _text: &str) -> Result<(), AdapterError> {
+    Ok(())
+}
+
+/// Upserts units with multi-row `INSERT … ON CONFLICT DO UPDATE`, chunked under the
+/// bind-parameter limit. `units` holds at most one unit per key.
+pub(crate) async fn insert_units(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    units: &[&Unit],
+) -> Result<(), AdapterError> {
+    for chunk in units.chunks(UNITS_PER_STATEMENT) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for unit in chunk {
+            rows.push((
+                unit,
+                to_db(unit.start, "unit start")?,
+                to_db(unit.end, "unit end")?,
+            ));
+        }
+        let mut query = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO units (document, generation, ordinal, unit_id, path, part, start_byte, \
+             end_byte, sha256, body) ",
+        );
+        query.push_values(rows, |mut row, (unit, start, end)| {
+            row.push_bind(unit.document.as_str())
+                .push_bind(unit.generation.as_str())
+                .push_bind(i64::from(unit.ordinal))
+                .push_bind(unit.unit_id.as_str())
+                .push_bind(unit.path.as_str())
+                .push_bind(unit.part.map(i64::from))
+                .push_bind(start)
+                .push_bind(end)
+                .push_bind(unit.sha256.as_str())
+                .push_bind(unit.body.as_str());
+        });
+        query.push(
+            " ON CONFLICT (document, generation, ordinal) DO UPDATE SET \
+             unit_id = excluded.unit_id, path = excluded.path, part = excluded.part, \
+             start_byte = excluded.start_byte, end_byte = excluded.end_byte, \
+             sha256 = excluded.sha256, body = excluded.body",
+        );
+        query
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(sql("writing units"))?;
+    }
+    Ok(())
+}

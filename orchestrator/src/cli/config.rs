@@ -1,0 +1,691 @@
+//! Configuration: `cutter.toml` (or `--config PATH`), then `IU_CUTTER_*` environment variables
+//! on top, then defaults. Unknown keys and unknown `IU_CUTTER_*` variables are rejected by name.
+//!
+//! Relative paths (and a relative SQLite URL) are relative to the working directory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iu_cutter_live_execution::sql::redact;
+use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, sha256_hex};
+use iu_cutter_orchestrator::clock::{format_age, parse_age};
+use iu_cutter_phase_cut_leg_a::Cutter;
+use serde::Deserialize;
+
+use crate::cli::error::CliError;
+
+/// The compiled-in default of `execution_enabled`: the kill switch is off unless configured on.
+/// `iu-cutter version` reports this very constant.
+pub(crate) const EXECUTION_ENABLED_DEFAULT: bool = false;
+/// The configuration file read from the working directory when `--config` is not given.
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "cutter.toml";
+/// The embedded default store (created only by `iu-cutter init`).
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://iu-cutter.sqlite";
+pub(crate) const DEFAULT_BACKUP_DIR: &str = ".iu-cutter/backups";
+pub(crate) const DEFAULT_REPORTS_DIR: &str = ".iu-cutter/reports";
+pub(crate) const DEFAULT_STOP_FILE: &str = ".iu-cutter/STOP";
+pub(crate) const DEFAULT_BATCH_UNITS: usize = 1000;
+pub(crate) const DEFAULT_PRESET: Preset = Preset::LegalEn;
+/// How old a held run's verification may be when it is enacted.
+pub(crate) const DEFAULT_HELD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Prefix of every configuration variable.
+pub(crate) const ENV_PREFIX: &str = "IU_CUTTER_";
+/// Variables under this prefix belong to test harnesses (e.g. `IU_CUTTER_TEST_PG_URL`) and are
+/// ignored here.
+const ENV_TEST_PREFIX: &str = "IU_CUTTER_TEST_";
+/// A build-time variable of build.rs, not configuration.
+const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
+
+/// Every configuration variable and the key it sets.
+pub(crate) const ENV_VARS: [(&str, &str); 10] = [
+    ("IU_CUTTER_DATABASE_URL", "database_url"),
+    ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
+    ("IU_CUTTER_MODE", "mode"),
+    ("IU_CUTTER_BACKUP_DIR", "backup_dir"),
+    ("IU_CUTTER_REPORTS_DIR", "reports_dir"),
+    ("IU_CUTTER_STOP_FILE", "stop_file"),
+    ("IU_CUTTER_BATCH_UNITS", "batch_units"),
+    ("IU_CUTTER_HELD_MAX_AGE", "held_max_age"),
+    ("IU_CUTTER_PRESET", "rules.preset"),
+    ("IU_CUTTER_MAX_UNIT_BYTES", "rules.max_unit_bytes"),
+];
+
+/// The configuration help shown by `iu-cutter --help`.
+pub(crate) const CONFIG_HELP: &str = "\
+Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, then defaults.
+  database_url       IU_CUTTER_DATABASE_URL       sqlite://iu-cutter.sqlite (or postgres://…)
+  execution_enabled  IU_CUTTER_EXECUTION_ENABLED  false (the kill switch is off by default)
+  mode               IU_CUTTER_MODE               live (or simulate)
+  backup_dir         IU_CUTTER_BACKUP_DIR         .iu-cutter/backups
+  reports_dir        IU_CUTTER_REPORTS_DIR        .iu-cutter/reports
+  stop_file          IU_CUTTER_STOP_FILE          .iu-cutter/STOP (present = execution closed)
+  batch_units        IU_CUTTER_BATCH_UNITS        1000
+  held_max_age       IU_CUTTER_HELD_MAX_AGE       24h (older held verifications: verify again)
+  [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
+  [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
+  [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none
+Unknown keys and unknown IU_CUTTER_* variables are errors.";
+
+/// Where the run happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Mode {
+    /// On the live store, behind the kill switch.
+    Live,
+    /// On a simulator seeded from a snapshot of the live store, which is only read.
+    Simulate,
+}
+
+/// The effective configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// Where the store is (may hold a password: print it only through [`Config::location`]).
+    pub(crate) database_url: String,
+    /// Whether the configuration opens the kill switch.
+    pub(crate) execution_enabled: bool,
+    /// The default mode of `run`.
+    pub(crate) mode: Mode,
+    /// Where backups go.
+    pub(crate) backup_dir: PathBuf,
+    /// Where run reports go.
+    pub(crate) reports_dir: PathBuf,
+    /// A file whose presence closes the kill switch.
+    pub(crate) stop_file: PathBuf,
+    /// Units per write or read batch.
+    pub(crate) batch_units: usize,
+    /// How old a held run's verification may be when `enact` runs.
+    pub(crate) held_max_age: Duration,
+    /// How to cut.
+    pub(crate) rules: CutRules,
+    /// Where the configuration came from, for messages.
+    pub(crate) origin: String,
+    /// Where `database_url` came from (`the default`, the file, or the variable), for messages.
+    pub(crate) database_url_origin: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.location())
+            .field("execution_enabled", &self.execution_enabled)
+            .field("mode", &self.mode)
+            .field("backup_dir", &self.backup_dir)
+            .field("reports_dir", &self.reports_dir)
+            .field("stop_file", &self.stop_file)
+            .field("batch_units", &self.batch_units)
+            .field("held_max_age", &format_age(self.held_max_age))
+            .field("rules", &self.rules)
+            .field("origin", &self.origin)
+            .field("database_url_origin", &self.database_url_origin)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            execution_enabled: EXECUTION_ENABLED_DEFAULT,
+            mode: Mode::Live,
+            backup_dir: PathBuf::from(DEFAULT_BACKUP_DIR),
+            reports_dir: PathBuf::from(DEFAULT_REPORTS_DIR),
+            stop_file: PathBuf::from(DEFAULT_STOP_FILE),
+            batch_units: DEFAULT_BATCH_UNITS,
+            held_max_age: DEFAULT_HELD_MAX_AGE,
+            rules: CutRules::preset(DEFAULT_PRESET),
+            origin: "defaults".to_owned(),
+            database_url_origin: "the default".to_owned(),
+        }
+    }
+}
+
+/// `cutter.toml` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    execution_enabled: Option<bool>,
+    mode: Option<Mode>,
+    backup_dir: Option<PathBuf>,
+    reports_dir: Option<PathBuf>,
+    stop_file: Option<PathBuf>,
+    batch_units: Option<usize>,
+    held_max_age: Option<String>,
+    rules: Option<FileRules>,
+}
+
+/// The `[rules]` table as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRules {
+    preset: Option<String>,
+    levels: Option<Vec<LevelRule>>,
+    max_unit_bytes: Option<u64>,
+}
+
+fn fix_config(origin: &str) -> String {
+    format!(
+        "fix {origin} (keys: database_url, execution_enabled, mode, backup_dir, reports_dir, \
+         stop_file, batch_units, held_max_age, [rules] preset | levels, max_unit_bytes); see \
+         iu-cutter --help"
+    )
+}
+
+impl Config {
+    /// Where the store is, password removed.
+    pub(crate) fn location(&self) -> String {
+        redact(&self.database_url)
+    }
+
+    /// The effective configuration, canonically serialised (keys sorted, compact JSON) without
+    /// secrets: the database URL's password is redacted, and where the values came from is
+    /// left out.
+    pub(crate) fn canonical_json(&self) -> String {
+        let mode = match self.mode {
+            Mode::Live => "live",
+            Mode::Simulate => "simulate",
+        };
+        let value = serde_json::json!({
+            "backup_dir": self.backup_dir.display().to_string(),
+            "batch_units": self.batch_units,
+            "database_url": self.location(),
+            "execution_enabled": self.execution_enabled,
+            "held_max_age": format_age(self.held_max_age),
+            "mode": mode,
+            "reports_dir": self.reports_dir.display().to_string(),
+            "rules": serde_json::to_value(&self.rules).unwrap_or_default(),
+            "stop_file": self.stop_file.display().to_string(),
+        });
+        sorted(value).to_string()
+    }
+
+    /// sha256 of [`Config::canonical_json`]: equal configurations, equal hashes, whatever the
+    /// password.
+    pub(crate) fn sha256(&self) -> String {
+        sha256_hex(self.canonical_json().as_bytes())
+    }
+
+    /// Reads the configuration file (`explicit`, which must exist, or `./cutter.toml` if present)
+    /// and the process environment.
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
+        let (path, required) = match explicit {
+            Some(path) => (path.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => Some((path.display().to_string(), text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => None,
+            Err(error) => {
+                return Err(CliError::config(
+                    format!("cannot read {}: {error}", path.display()),
+                    "check the --config path (or create cutter.toml in the working directory)",
+                ));
+            }
+        };
+        let env = std::env::vars_os()
+            .filter_map(|(key, value)| {
+                let key = key.into_string().ok()?;
+                key.starts_with(ENV_PREFIX).then_some((key, value))
+            })
+            .map(|(key, value)| match value.into_string() {
+                Ok(value) => Ok((key, value)),
+                Err(_) => Err(CliError::config(
+                    format!("environment variable {key} is not valid UTF-8"),
+                    format!("set {key} to a UTF-8 value or unset it"),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Config::from_sources(file.as_ref().map(|(o, t)| (o.as_str(), t.as_str())), env)
+    }
+
+    /// The configuration from a file's text (`(origin, text)`) and `IU_CUTTER_*` variables.
+    pub(crate) fn from_sources(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, CliError> {
+        let mut config = Config::default();
+        let mut origin = "defaults".to_owned();
+        let mut markers_from_file = None;
+        let mut file_max = None;
+        if let Some((name, text)) = file {
+            origin = name.to_owned();
+            let parsed: FileConfig = toml::from_str(text).map_err(|error| {
+                CliError::config(
+                    format!("{name}: {}", error.to_string().trim_end()),
+                    fix_config(name),
+                )
+            })?;
+            let FileConfig {
+                database_url,
+                execution_enabled,
+                mode,
+                backup_dir,
+                reports_dir,
+                stop_file,
+                batch_units,
+                held_max_age,
+                rules,
+            } = parsed;
+            if database_url.is_some() {
+                config.database_url_origin = name.to_owned();
+            }
+            set(&mut config.database_url, database_url);
+            set(&mut config.execution_enabled, execution_enabled);
+            set(&mut config.mode, mode);
+            set(&mut config.backup_dir, backup_dir);
+            set(&mut config.reports_dir, reports_dir);
+            set(&mut config.stop_file, stop_file);
+            set(&mut config.batch_units, batch_units);
+            if let Some(age) = held_max_age {
+                config.held_max_age = parse_held_max_age(&format!("{name}: held_max_age"), &age)?;
+            }
+            if let Some(rules) = rules {
+                markers_from_file = match (rules.preset, rules.levels) {
+                    (Some(_), Some(_)) => {
+                        return Err(CliError::config(
+                            format!("{name}: [rules] sets both `preset` and `levels`"),
+                            "keep one: a shipped preset, or your own levels",
+                        ));
+                    }
+                    (Some(preset), None) => Some(MarkerSet::Preset(parse_preset(
+                        &preset,
+                        &format!("{name}: [rules] preset"),
+                    )?)),
+                    (None, Some(levels)) => Some(MarkerSet::Custom(levels)),
+                    (None, None) => None,
+                };
+                file_max = rules.max_unit_bytes;
+            }
+        }
+        if let Some(markers) = markers_from_file {
+            config.rules.markers = markers;
+        }
+        config.rules.max_unit_bytes = file_max;
+
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        let mut from_env = Vec::new();
+        for (key, value) in &env {
+            if !key.starts_with(ENV_PREFIX)
+                || key.starts_with(ENV_TEST_PREFIX)
+                || key == ENV_BUILD_COMMIT
+            {
+                continue;
+            }
+            let Some((_, field)) = ENV_VARS.iter().find(|(name, _)| name == key) else {
+                let known: Vec<&str> = ENV_VARS.iter().map(|(name, _)| *name).collect();
+                return Err(CliError::config(
+                    format!("unknown environment variable {key}"),
+                    format!("unset {key}; the known variables are {}", known.join(", ")),
+                ));
+            };
+            if value.trim().is_empty() {
+                return Err(CliError::config(
+                    format!("environment variable {key} is set but empty"),
+                    format!("give {key} a value ({field}) or unset it"),
+                ));
+            }
+            from_env.push(key.as_str());
+            match *field {
+                "database_url" => {
+                    config.database_url = value.trim().to_owned();
+                    config.database_url_origin = key.clone();
+                }
+                "execution_enabled" => config.execution_enabled = parse_bool(key, value)?,
+                "mode" => {
+                    config.mode = match value.trim() {
+                        "live" => Mode::Live,
+                        "simulate" => Mode::Simulate,
+                        other => {
+                            return Err(CliError::config(
+                                format!("{key} = `{other}`: expected `live` or `simulate`"),
+                                format!("set {key} to live or simulate"),
+                            ));
+                        }
+                    }
+                }
+                "backup_dir" => config.backup_dir = PathBuf::from(value),
+                "reports_dir" => config.reports_dir = PathBuf::from(value),
+                "stop_file" => config.stop_file = PathBuf::from(value),
+                "batch_units" => config.batch_units = parse_number(key, value)?,
+                "held_max_age" => config.held_max_age = parse_held_max_age(key, value)?,
+                "rules.preset" => {
+                    config.rules.markers = MarkerSet::Preset(parse_preset(value, key)?);
+                }
+                _ => config.rules.max_unit_bytes = Some(parse_number(key, value)?),
+            }
+        }
+        if !from_env.is_empty() {
+            origin = format!("{origin} + {}", from_env.join(", "));
+        }
+        config.origin = origin;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), CliError> {
+        if self.batch_units == 0 {
+            return Err(CliError::config(
+                format!("{}: batch_units must be at least 1", self.origin),
+                "set batch_units to a positive number (the default is 1000)",
+            ));
+        }
+        if self.database_url.trim().is_empty() {
+            return Err(CliError::config(
+                format!("{}: database_url is empty", self.origin),
+                format!("set database_url, e.g. {DEFAULT_DATABASE_URL}"),
+            ));
+        }
+        // Compile the rules now, so that a bad pattern or size limit is a configuration error
+        // before anything is opened.
+        Cutter::new(&self.rules).map_err(|error| {
+            CliError::config(
+                format!("{}: {error}", self.origin),
+                "fix [rules] (preset, levels, max_unit_bytes)",
+            )
+        })?;
+        Ok(())
+    }
+
+    /// A short description of the rules, e.g. `legal-vi, max 4096 bytes`.
+    pub(crate) fn rules_summary(&self) -> String {
+        rules_summary(&self.rules)
+    }
+}
+
+/// A short description of cut rules.
+pub(crate) fn rules_summary(rules: &CutRules) -> String {
+    let markers = match &rules.markers {
+        MarkerSet::Preset(preset) => preset.name().to_owned(),
+        MarkerSet::Custom(levels) => {
+            let names: Vec<&str> = levels.iter().map(|l| l.name.as_str()).collect();
+            format!("custom levels [{}]", names.join(", "))
+        }
+    };
+    match rules.max_unit_bytes {
+        Some(max) => format!("{markers}, max {max} bytes per unit"),
+        None => markers,
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+fn parse_preset(value: &str, what: &str) -> Result<Preset, CliError> {
+    value.trim().parse().map_err(|error: String| {
+        CliError::config(
+            format!("{what}: {error}"),
+            "use one of the shipped presets, or define [rules] levels",
+        )
+    })
+}
+
+/// A JSON value with every object's keys in sorted order, whatever map serde_json was built with.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}
+
+fn parse_held_max_age(what: &str, value: &str) -> Result<Duration, CliError> {
+    parse_age(value).map_err(|error| {
+        CliError::config(
+            format!("{what}: {error}"),
+            "set held_max_age to an age such as 24h, 90m or 7d",
+        )
+    })
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, CliError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(CliError::config(
+            format!("{key} = `{value}`: expected true or false"),
+            format!("set {key} to true or false"),
+        )),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, CliError> {
+    value.trim().parse().map_err(|_| {
+        CliError::config(
+            format!("{key} = `{value}`: expected a whole number"),
+            format!("set {key} to a whole number"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn error_of(result: Result<Config, CliError>) -> Result<CliError, Box<dyn std::error::Error>> {
+        match result {
+            Ok(config) => Err(format!("accepted: {config:?}").into()),
+            Err(error) => Ok(error),
+        }
+    }
+
+    #[test]
+    fn defaults_keep_the_kill_switch_off() -> TestResult {
+        let config = Config::from_sources(None, env(&[]))?;
+        assert!(!config.execution_enabled);
+        const { assert!(!EXECUTION_ENABLED_DEFAULT) };
+        assert_eq!(config.database_url, "sqlite://iu-cutter.sqlite");
+        assert_eq!(config.mode, Mode::Live);
+        assert_eq!(config.backup_dir, PathBuf::from(".iu-cutter/backups"));
+        assert_eq!(config.reports_dir, PathBuf::from(".iu-cutter/reports"));
+        assert_eq!(config.stop_file, PathBuf::from(".iu-cutter/STOP"));
+        assert_eq!(config.batch_units, 1000);
+        assert_eq!(config.held_max_age, Duration::from_secs(86_400));
+        assert_eq!(config.rules, CutRules::preset(Preset::LegalEn));
+        // A file that says nothing about the switch leaves it off too.
+        let config = Config::from_sources(Some(("cutter.toml", "mode = \"live\"\n")), env(&[]))?;
+        assert!(!config.execution_enabled);
+        Ok(())
+    }
+
+    #[test]
+    fn the_file_sets_every_key() -> TestResult {
+        let text = r#"
+database_url = "postgres://cutter:hunter2@db:5432/kb"
+execution_enabled = true
+mode = "simulate"
+backup_dir = "b"
+reports_dir = "r"
+stop_file = "s/STOP"
+batch_units = 50
+held_max_age = "90m"
+
+[rules]
+levels = [{ name = "chapter", pattern = "CHAPTER ([0-9]+)" }, { name = "rule", pattern = "Rule [0-9]+" }]
+max_unit_bytes = 4096
+"#;
+        let config = Config::from_sources(Some(("cutter.toml", text)), env(&[]))?;
+        assert!(config.execution_enabled);
+        assert_eq!(config.mode, Mode::Simulate);
+        assert_eq!(config.backup_dir, PathBuf::from("b"));
+        assert_eq!(config.reports_dir, PathBuf::from("r"));
+        assert_eq!(config.stop_file, PathBuf::from("s/STOP"));
+        assert_eq!(config.batch_units, 50);
+        assert_eq!(config.held_max_age, Duration::from_secs(5400));
+        assert_eq!(config.rules.max_unit_bytes, Some(4096));
+        match &config.rules.markers {
+            MarkerSet::Custom(levels) => assert_eq!(levels.len(), 2),
+            other => return Err(format!("markers: {other:?}").into()),
+        }
+        assert_eq!(config.database_url_origin, "cutter.toml");
+        // The password never shows, not even in Debug.
+        assert_eq!(config.location(), "postgres://cutter:***@db:5432/kb");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() -> TestResult {
+        let error = error_of(Config::from_sources(
+            Some((
+                "cutter.toml",
+                "execution_enabled = false\nexecute_enabled = true\n",
+            )),
+            env(&[]),
+        ))?;
+        assert_eq!(error.exit_code(), 6);
+        assert!(error.to_string().contains("execute_enabled"), "{error}");
+        assert!(error.to_string().contains("cutter.toml"), "{error}");
+
+        let error = error_of(Config::from_sources(
+            Some((
+                "cutter.toml",
+                "[rules]\npreset = \"legal-vi\"\nmax_bytes = 10\n",
+            )),
+            env(&[]),
+        ))?;
+        assert!(error.to_string().contains("max_bytes"), "{error}");
+
+        let error = error_of(Config::from_sources(
+            None,
+            env(&[("IU_CUTTER_EXECUTE", "true")]),
+        ))?;
+        assert_eq!(error.exit_code(), 6);
+        assert!(error.to_string().contains("IU_CUTTER_EXECUTE"), "{error}");
+        assert!(error.next_action().contains("IU_CUTTER_EXECUTION_ENABLED"));
+        Ok(())
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() -> TestResult {
+        let text = "database_url = \"sqlite://file.sqlite\"\nexecution_enabled = true\n\
+                    [rules]\npreset = \"markdown\"\nmax_unit_bytes = 100\n";
+        let config = Config::from_sources(
+            Some(("cutter.toml", text)),
+            env(&[
+                ("IU_CUTTER_DATABASE_URL", "sqlite://env.sqlite"),
+                ("IU_CUTTER_EXECUTION_ENABLED", "false"),
+                ("IU_CUTTER_MODE", "simulate"),
+                ("IU_CUTTER_BACKUP_DIR", "/var/backups/iu"),
+                ("IU_CUTTER_REPORTS_DIR", "/var/reports/iu"),
+                ("IU_CUTTER_STOP_FILE", "/run/iu/STOP"),
+                ("IU_CUTTER_BATCH_UNITS", "7"),
+                ("IU_CUTTER_HELD_MAX_AGE", "2d"),
+                ("IU_CUTTER_PRESET", "legal-vi"),
+                ("IU_CUTTER_MAX_UNIT_BYTES", "2048"),
+                ("IU_CUTTER_TEST_PG_URL", "postgres://ignored"),
+                ("OTHER", "ignored"),
+            ]),
+        )?;
+        assert_eq!(config.database_url, "sqlite://env.sqlite");
+        assert_eq!(config.database_url_origin, "IU_CUTTER_DATABASE_URL");
+        assert!(!config.execution_enabled);
+        assert_eq!(config.mode, Mode::Simulate);
+        assert_eq!(config.backup_dir, PathBuf::from("/var/backups/iu"));
+        assert_eq!(config.reports_dir, PathBuf::from("/var/reports/iu"));
+        assert_eq!(config.stop_file, PathBuf::from("/run/iu/STOP"));
+        assert_eq!(config.batch_units, 7);
+        assert_eq!(config.held_max_age, Duration::from_secs(172_800));
+        assert_eq!(
+            config.rules,
+            CutRules::preset(Preset::LegalVi).with_max_unit_bytes(2048)
+        );
+        assert!(
+            config.origin.contains("IU_CUTTER_PRESET"),
+            "{}",
+            config.origin
+        );
+
+        let config = Config::from_sources(None, env(&[("IU_CUTTER_EXECUTION_ENABLED", "1")]))?;
+        assert!(config.execution_enabled);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_are_configuration_errors() -> TestResult {
+        for (key, value) in [
+            ("IU_CUTTER_EXECUTION_ENABLED", "maybe"),
+            ("IU_CUTTER_MODE", "dry"),
+            ("IU_CUTTER_BATCH_UNITS", "0"),
+            ("IU_CUTTER_BATCH_UNITS", "lots"),
+            ("IU_CUTTER_PRESET", "legal-fr"),
+            ("IU_CUTTER_MAX_UNIT_BYTES", "2"),
+            ("IU_CUTTER_DATABASE_URL", ""),
+            ("IU_CUTTER_HELD_MAX_AGE", "a day"),
+            ("IU_CUTTER_HELD_MAX_AGE", "24"),
+        ] {
+            let error = error_of(Config::from_sources(None, env(&[(key, value)])))?;
+            assert_eq!(error.exit_code(), 6, "{key}={value}: {error}");
+        }
+        for text in [
+            "execution_enabled = \"yes\"\n",
+            "mode = \"dry\"\n",
+            "[rules]\npreset = \"legal-en\"\nlevels = []\n",
+            "[rules]\nlevels = [{ name = \"x\", pattern = \"(\" }]\n",
+            "held_max_age = \"soon\"\n",
+            "not toml at all",
+        ] {
+            let error = error_of(Config::from_sources(Some(("cutter.toml", text)), env(&[])))?;
+            assert_eq!(error.exit_code(), 6, "{text}: {error}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_configuration_hash_is_canonical_and_secret_free() -> TestResult {
+        let with = |text: &str| Config::from_sources(Some(("cutter.toml", text)), env(&[]));
+        let a = with("database_url = \"postgres://cutter:hunter2@db:5432/kb\"\nbatch_units = 5\n")?;
+        let b = with("batch_units = 5\ndatabase_url = \"postgres://cutter:other@db:5432/kb\"\n")?;
+        let c = with("database_url = \"postgres://cutter:hunter2@db:5432/kb\"\nbatch_units = 6\n")?;
+        // The password is not in the hashed text, so changing it changes nothing; key order and
+        // where a value came from do not matter either; any setting does.
+        assert!(
+            !a.canonical_json().contains("hunter2"),
+            "{}",
+            a.canonical_json()
+        );
+        assert!(
+            a.canonical_json()
+                .contains("postgres://cutter:***@db:5432/kb")
+        );
+        assert_eq!(a.sha256(), b.sha256());
+        assert_ne!(a.sha256(), c.sha256());
+        assert_eq!(a.sha256().len(), 64);
+        let text = a.canonical_json();
+        let keys: Vec<&str> = [
+            "backup_dir",
+            "batch_units",
+            "database_url",
+            "execution_enabled",
+        ]
+        .into_iter()
+        .collect();
+        let positions: Vec<usize> = keys.iter().filter_map(|k| text.find(k)).collect();
+        assert_eq!(positions.len(), keys.len(), "{text}");
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "keys not sorted: {text}"
+        );
+        Ok(())
+    }
+}

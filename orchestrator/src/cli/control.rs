@@ -1,0 +1,47 @@
+//! `iu-cutter control`: the database's shared control row, which closes execution for every
+//! runner on the database. Setting it is deliberately not behind the kill switch it operates.
+
+use iu_cutter_live_execution::sql::{self, ConnectOptions, ControlState};
+
+use crate::cli::config::Config;
+use crate::cli::error::CliError;
+use crate::cli::store::connect_error;
+
+fn print_state(config: &Config, state: &ControlState) {
+    out!(
+        "control row on {}: execution {} (since {}: {})",
+        config.location(),
+        if state.execution_enabled {
+            "not closed by the control row"
+        } else {
+            "CLOSED for every runner"
+        },
+        state.updated_at,
+        state.reason
+    );
+}
+
+/// `iu-cutter control status`.
+pub(crate) async fn status(config: &Config) -> Result<(), CliError> {
+    let options = ConnectOptions::new(config.database_url.clone());
+    let state = sql::control_status(&options)
+        .await
+        .map_err(|e| connect_error(config, e, "iu-cutter control status"))?;
+    print_state(config, &state);
+    Ok(())
+}
+
+/// `iu-cutter control enable|disable --reason R`.
+pub(crate) async fn set(config: &Config, enabled: bool, reason: &str) -> Result<(), CliError> {
+    let options = ConnectOptions::new(config.database_url.clone());
+    let retry = if enabled {
+        "iu-cutter control enable --reason …"
+    } else {
+        "iu-cutter control disable --reason …"
+    };
+    let state = sql::set_control(&options, enabled, reason)
+        .await
+        .map_err(|e| connect_error(config, e, retry))?;
+    print_state(config, &state);
+    Ok(())
+}

@@ -1,0 +1,476 @@
+//! `iu-cutter import`: reads documents from files, directories and JSON Lines files, then puts
+//! them into the store (each `put_document` passes the kill switch).
+//!
+//! - A file: one document, id = its file name.
+//! - A directory: every file below it, recursively, in sorted order; id = the path relative to
+//!   the directory, with `/` separators. Hidden entries (names starting with `.`) are skipped;
+//!   symbolic links to directories are not followed.
+//! - A `.jsonl` file (given or found in a directory): one document per non-blank line, a JSON
+//!   object whose `id` and `body` fields (see `--id-field`, `--body-field`) are strings.
+//!
+//! Everything is read and checked before anything is written: invalid UTF-8 (named by file and
+//! byte offset), a malformed line or a repeated id stops the import with nothing imported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use iu_cutter_live_execution::{DocumentId, Scope, sha256_hex};
+
+use crate::cli::config::Config;
+use crate::cli::error::CliError;
+use crate::cli::output::human_bytes;
+use crate::cli::store::LiveStore;
+
+/// Which fields of a JSON Lines object hold the id and the body.
+#[derive(Clone, Debug)]
+pub(crate) struct JsonlFields {
+    pub(crate) id: String,
+    pub(crate) body: String,
+}
+
+/// One document read from the inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SourceDocument {
+    pub(crate) id: DocumentId,
+    pub(crate) body: String,
+    /// Where it came from (`file` or `file:line`).
+    pub(crate) origin: String,
+}
+
+const NOTHING_IMPORTED: &str = "nothing was imported";
+
+fn fix_and_retry(what: &str) -> String {
+    format!("{what}, then run the same import again ({NOTHING_IMPORTED})")
+}
+
+/// Reads every input. On any problem, returns one error listing every problem found.
+pub(crate) fn collect(
+    paths: &[PathBuf],
+    fields: &JsonlFields,
+) -> Result<Vec<SourceDocument>, CliError> {
+    let mut documents = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                problems.push(format!("{}: {error}", path.display()));
+                continue;
+            }
+        };
+        if metadata.is_dir() {
+            let mut files = Vec::new();
+            if let Err(problem) = walk(path, path, &mut files) {
+                problems.push(problem);
+                continue;
+            }
+            for (file, id) in files {
+                read_input(&file, id, fields, &mut documents, &mut problems);
+            }
+        } else {
+            let name = match path.file_name().and_then(|n| n.to_str()) {
+                Some(name) => name.to_owned(),
+                None => {
+                    problems.push(format!(
+                        "{}: the file name is not valid UTF-8 and cannot be a document id",
+                        path.display()
+                    ));
+                    continue;
+                }
+            };
+            read_input(path, name, fields, &mut documents, &mut problems);
+        }
+    }
+    let mut seen: HashMap<&DocumentId, &str> = HashMap::new();
+    for document in &documents {
+        if let Some(first) = seen.insert(&document.id, &document.origin) {
+            problems.push(format!(
+                "document id `{}` is given twice: by {first} and by {}",
+                document.id, document.origin
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(documents);
+    }
+    let shown: Vec<&String> = problems.iter().take(20).collect();
+    let more = problems.len().saturating_sub(shown.len());
+    let mut message = shown
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    if more > 0 {
+        message.push_str(&format!("\n  … and {more} more"));
+    }
+    let next = if problems.iter().any(|p| p.contains("invalid UTF-8")) {
+        fix_and_retry(
+            "convert each file named above to UTF-8 (e.g. `iconv -f <its encoding> -t UTF-8`) or \
+             leave it out of the import",
+        )
+    } else {
+        fix_and_retry("fix the inputs named above")
+    };
+    Err(CliError::bad_input(
+        format!("{} problem(s) in the input:\n  {message}", problems.len()),
+        next,
+    ))
+}
+
+/// Collects the files below `dir`, sorted, with their ids relative to `root`.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> Result<(), String> {
+    let mut entries = std::fs::read_dir(dir)
+        .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| format!("{}: cannot list the directory: {error}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            return Err(format!(
+                "{}: the file name is not valid UTF-8 and cannot be part of a document id",
+                path.display()
+            ));
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let file_type = entry
+            .file_type()
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        if file_type.is_dir() {
+            walk(root, &path, out)?;
+            continue;
+        }
+        if file_type.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(target) if target.is_file() => {}
+                Ok(_) => {
+                    tracing::warn!(path = %path.display(), "not following a link to a directory");
+                    continue;
+                }
+                Err(error) => return Err(format!("{}: broken link: {error}", path.display())),
+            }
+        } else if !file_type.is_file() {
+            continue;
+        }
+        let relative = path
+            .strip_prefix(root)
+            .map_err(|_| format!("{}: outside {}", path.display(), root.display()))?;
+        let id = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push((path, id));
+    }
+    Ok(())
+}
+
+/// Reads one file: a document, or the documents of a JSON Lines file.
+fn read_input(
+    path: &Path,
+    id: String,
+    fields: &JsonlFields,
+    documents: &mut Vec<SourceDocument>,
+    problems: &mut Vec<String>,
+) {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            problems.push(format!("{}: {error}", path.display()));
+            return;
+        }
+    };
+    let text = match decode(path, bytes) {
+        Ok(text) => text,
+        Err(problem) => {
+            problems.push(problem);
+            return;
+        }
+    };
+    if path.extension().is_some_and(|e| e == "jsonl") {
+        match parse_jsonl(path, &text, fields) {
+            Ok(mut found) => documents.append(&mut found),
+            Err(mut found) => problems.append(&mut found),
+        }
+    } else {
+        documents.push(SourceDocument {
+            id: DocumentId::new(id),
+            body: text,
+            origin: path.display().to_string(),
+        });
+    }
+}
+
+/// The text of a file, or a problem naming the file and the byte offset of the first invalid
+/// UTF-8 sequence.
+pub(crate) fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|error| {
+        let offset = error.utf8_error().valid_up_to();
+        let bytes = error.as_bytes();
+        let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+        let bad: Vec<String> = bytes[offset..]
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!(
+            "{}: invalid UTF-8 at byte offset {offset} (line {line}, bytes {})",
+            path.display(),
+            bad.join(" ")
+        )
+    })
+}
+
+/// The documents of a JSON Lines text.
+fn parse_jsonl(
+    path: &Path,
+    text: &str,
+    fields: &JsonlFields,
+) -> Result<Vec<SourceDocument>, Vec<String>> {
+    let mut documents = Vec::new();
+    let mut problems = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = format!("{}:{}", path.display(), index + 1);
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(error) => {
+                problems.push(format!("{at}: not a JSON object: {error}"));
+                continue;
+            }
+        };
+        let Some(object) = value.as_object() else {
+            problems.push(format!("{at}: not a JSON object"));
+            continue;
+        };
+        let field = |name: &str| match object.get(name) {
+            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            Some(serde_json::Value::Number(n)) if name == fields.id => Ok(n.to_string()),
+            Some(_) => Err(format!("{at}: field `{name}` is not a string")),
+            None => Err(format!("{at}: no field `{name}`")),
+        };
+        match (field(&fields.id), field(&fields.body)) {
+            (Ok(id), Ok(body)) if !id.is_empty() => documents.push(SourceDocument {
+                id: DocumentId::new(id),
+                body,
+                origin: at,
+            }),
+            (Ok(_), Ok(_)) => problems.push(format!("{at}: field `{}` is empty", fields.id)),
+            (Err(problem), _) | (_, Err(problem)) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        Ok(documents)
+    } else {
+        Err(problems)
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ImportCounts {
+    pub(crate) imported: u64,
+    pub(crate) changed: u64,
+    pub(crate) unchanged: u64,
+}
+
+/// `iu-cutter import`.
+pub(crate) async fn import(
+    config: &Config,
+    paths: &[PathBuf],
+    fields: &JsonlFields,
+    execute: bool,
+) -> Result<ImportCounts, CliError> {
+    let documents = collect(paths, fields)?;
+    let retry = "iu-cutter import … (it is idempotent)";
+    let store = LiveStore::open(config, execute, retry).await?;
+    let adapter = store.adapter();
+    let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
+    let existing: BTreeMap<DocumentId, String> = adapter
+        .load_scope(&Scope::Ids(ids))
+        .await
+        .map_err(|e| CliError::from_adapter(e, "reading the existing documents", retry))?
+        .into_iter()
+        .map(|d| (d.id, d.sha256))
+        .collect();
+    let mut counts = ImportCounts::default();
+    for document in &documents {
+        let status = match existing.get(&document.id) {
+            None => "new",
+            Some(sha) if *sha == sha256_hex(document.body.as_bytes()) => {
+                counts.unchanged += 1;
+                continue;
+            }
+            Some(_) => "changed",
+        };
+        let stored = adapter
+            .put_document(&document.id, &document.body)
+            .await
+            .map_err(|error| {
+                let done = counts.imported + counts.changed;
+                let doing = if done == 0 {
+                    format!("importing {} ({NOTHING_IMPORTED})", document.origin)
+                } else {
+                    format!(
+                        "importing {} ({done} document(s) were imported before it)",
+                        document.origin
+                    )
+                };
+                CliError::from_adapter(error, &doing, retry)
+            })?;
+        if status == "new" {
+            counts.imported += 1;
+        } else {
+            counts.changed += 1;
+        }
+        out!(
+            "  {status:<8} {}  revision {}  {}",
+            stored.id,
+            stored.revision,
+            human_bytes(document.body.len() as u64)
+        );
+    }
+    out!(
+        "imported: {}, changed: {}, unchanged: {} ({} document(s) read; store {})",
+        counts.imported,
+        counts.changed,
+        counts.unchanged,
+        documents.len(),
+        config.location()
+    );
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn fields() -> JsonlFields {
+        JsonlFields {
+            id: "id".into(),
+            body: "body".into(),
+        }
+    }
+
+    fn ids(documents: &[SourceDocument]) -> Vec<&str> {
+        documents.iter().map(|d| d.id.as_str()).collect()
+    }
+
+    #[test]
+    fn directories_give_sorted_relative_ids() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("corpus");
+        std::fs::create_dir_all(root.join("vi/sub"))?;
+        std::fs::create_dir_all(root.join("en"))?;
+        std::fs::create_dir_all(root.join(".git"))?;
+        std::fs::write(root.join("vi/sub/b.txt"), "Điều 1.\n")?;
+        std::fs::write(root.join("vi/a.txt"), "Chương I\n")?;
+        std::fs::write(root.join("en/z.txt"), "Article 1\n")?;
+        std::fs::write(root.join(".hidden"), "x")?;
+        std::fs::write(root.join(".git/config"), "x")?;
+        let single = dir.path().join("single.md");
+        std::fs::write(&single, "# Title\n")?;
+        let documents = collect(&[root.clone(), single], &fields())?;
+        assert_eq!(
+            ids(&documents),
+            ["en/z.txt", "vi/a.txt", "vi/sub/b.txt", "single.md"]
+        );
+        assert_eq!(documents[2].body, "Điều 1.\n");
+        // Deterministic: the same inputs give the same documents in the same order.
+        assert_eq!(collect(&[root], &fields())?, documents[..3].to_vec());
+        Ok(())
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_file_and_offset_and_imports_nothing() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("good.txt"), "fine\n")?;
+        let mut bytes = "Điều 1.\nline two ".as_bytes().to_vec();
+        let offset = bytes.len();
+        bytes.extend_from_slice(&[0xC4, 0x20, b'x']); // a lead byte without its continuation
+        std::fs::write(dir.path().join("bad.txt"), &bytes)?;
+        let error = match collect(&[dir.path().to_path_buf()], &fields()) {
+            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
+            Err(error) => error,
+        };
+        assert_eq!(error.exit_code(), 8);
+        let text = error.to_string();
+        assert!(text.contains("bad.txt"), "{text}");
+        assert!(
+            text.contains(&format!("byte offset {offset}")),
+            "{text} (expected offset {offset})"
+        );
+        assert!(text.contains("line 2"), "{text}");
+        assert!(!text.contains("good.txt"), "{text}");
+        assert!(error.next_action().contains("UTF-8"));
+        assert!(error.next_action().contains("nothing was imported"));
+        Ok(())
+    }
+
+    #[test]
+    fn json_lines_give_one_document_per_line() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("kb.jsonl");
+        std::fs::write(
+            &file,
+            "{\"id\": \"kb/1\", \"body\": \"# One\\n\"}\n\n{\"id\": 2, \"body\": \"Điều 2\"}\n",
+        )?;
+        let documents = collect(std::slice::from_ref(&file), &fields())?;
+        assert_eq!(ids(&documents), ["kb/1", "2"]);
+        assert_eq!(documents[0].body, "# One\n");
+        assert!(
+            documents[1].origin.ends_with("kb.jsonl:3"),
+            "{}",
+            documents[1].origin
+        );
+
+        // Another id field.
+        std::fs::write(&file, "{\"slug\": \"a\", \"body\": \"x\"}\n")?;
+        let other = JsonlFields {
+            id: "slug".into(),
+            body: "body".into(),
+        };
+        assert_eq!(ids(&collect(std::slice::from_ref(&file), &other)?), ["a"]);
+
+        // Malformed lines are named with their line numbers.
+        std::fs::write(
+            &file,
+            "{\"id\": \"a\", \"body\": \"x\"}\nnot json\n{\"body\": \"y\"}\n{\"id\": \"a\", \"body\": \"z\"}\n",
+        )?;
+        let error = match collect(std::slice::from_ref(&file), &fields()) {
+            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
+            Err(error) => error,
+        };
+        let text = error.to_string();
+        assert!(text.contains("kb.jsonl:2"), "{text}");
+        assert!(text.contains("kb.jsonl:3: no field `id`"), "{text}");
+
+        // A repeated id names both lines.
+        std::fs::write(
+            &file,
+            "{\"id\": \"a\", \"body\": \"x\"}\n{\"id\": \"a\", \"body\": \"z\"}\n",
+        )?;
+        let error = match collect(std::slice::from_ref(&file), &fields()) {
+            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
+            Err(error) => error,
+        };
+        let text = error.to_string();
+        assert!(text.contains("`a` is given twice"), "{text}");
+        assert!(
+            text.contains("kb.jsonl:1") && text.contains("kb.jsonl:2"),
+            "{text}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_path_is_bad_input() {
+        let result = collect(&[PathBuf::from("/nonexistent/iu-cutter/input")], &fields());
+        assert!(matches!(result, Err(CliError::BadInput { .. })));
+    }
+}

@@ -1,0 +1,617 @@
+//! The `iu-cutter` program: the command line, configuration, and the one place where
+//! configuration becomes a concrete adapter ([`store`]).
+
+/// `println!` that ignores a closed stdout (`iu-cutter status | head`): what the program does to
+/// the store and the report file must not depend on whether anyone still reads its output.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod config;
+mod control;
+mod dry_run;
+mod error;
+mod generations;
+mod import;
+mod output;
+mod plan;
+mod progress;
+mod provenance;
+mod report;
+mod run;
+mod self_check;
+mod status;
+mod store;
+mod version;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use iu_cutter_live_execution::{DocumentId, RunId, Scope};
+use iu_cutter_orchestrator::clock;
+use iu_cutter_phase_core::names;
+
+use crate::cli::config::{CONFIG_HELP, Config, Mode};
+use crate::cli::error::{CliError, EXIT_CODES_HELP, exit};
+use crate::cli::import::JsonlFields;
+use crate::cli::report::ReportFormat;
+use crate::cli::run::{Flags, RunArgs};
+
+const ABOUT: &str = "Cut documents in a database into information units: one gated, verifiable, \
+                     reversible run (backup, cut-leg-a, leg-b-record, write-verify, \
+                     lifecycle-enact).";
+
+/// The top-level help's footer: configuration, exit codes, logs.
+fn top_after_help() -> String {
+    format!(
+        "{CONFIG_HELP}\n\n{EXIT_CODES_HELP}\n\nLogs go to stderr; RUST_LOG sets the level \
+         (default warn). Progress of backup, leg-b-record and write-verify goes to stderr: bars \
+         on a terminal, otherwise a status line every 2 s or 10 %; --quiet silences it.\n\n\
+         Example:\n  iu-cutter init && iu-cutter import --execute corpus/ \
+         && iu-cutter plan && iu-cutter run --execute"
+    )
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "iu-cutter", version, about = ABOUT, after_help = top_after_help())]
+struct Cli {
+    /// Configuration file [default: ./cutter.toml when present].
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// No progress bars or status lines on stderr (errors and logs still go there).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which documents.
+#[derive(Debug, Clone, Args)]
+#[group(id = "scope", multiple = false)]
+struct ScopeArgs {
+    /// Every document in the store (the default).
+    #[arg(long)]
+    all: bool,
+    /// This document (repeatable).
+    #[arg(long = "id", value_name = "ID")]
+    ids: Vec<String>,
+    /// Documents whose id starts with P.
+    #[arg(long, value_name = "P")]
+    prefix: Option<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Scope {
+        if let Some(prefix) = &self.prefix {
+            Scope::Prefix(prefix.clone())
+        } else if !self.ids.is_empty() {
+            Scope::Ids(
+                self.ids
+                    .iter()
+                    .map(|id| DocumentId::new(id.as_str()))
+                    .collect(),
+            )
+        } else {
+            Scope::All
+        }
+    }
+}
+
+fn parse_age(text: &str) -> Result<Duration, String> {
+    clock::parse_age(text)
+}
+
+fn parse_run_id(text: &str) -> Result<RunId, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 100
+        && !text.starts_with('.')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(RunId::new(text))
+    } else {
+        Err("a run id is 1-100 letters, digits, `-`, `_` or `.`, not starting with `.`".into())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the store, or migrate it to this version's schema.
+    #[command(after_help = "Example:\n  iu-cutter init\n  \
+        IU_CUTTER_DATABASE_URL=postgres://cutter:…@db:5432/kb iu-cutter init")]
+    Init,
+    /// Import documents from files, directories (recursively) or JSON Lines files.
+    #[command(
+        after_help = "Ids are paths relative to the given directory (`en/act.txt`), the \
+        file name of a given file, or a JSON Lines field. Every input is checked (UTF-8, JSON) \
+        before anything is written. A changed document gets a new revision. Importing mutates \
+        the store, so the kill switch must be open.\n\nExample:\n  iu-cutter import --execute \
+        examples/corpus\n  iu-cutter import --execute --id-field slug articles.jsonl"
+    )]
+    Import {
+        /// Files, directories, or `.jsonl` files.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// The JSON Lines field holding the document id.
+        #[arg(long, default_value = "id", value_name = "FIELD")]
+        id_field: String,
+        /// The JSON Lines field holding the document body.
+        #[arg(long, default_value = "body", value_name = "FIELD")]
+        body_field: String,
+        /// Open the kill switch for this invocation.
+        #[arg(long)]
+        execute: bool,
+    },
+    /// Preview the cut: units per document and the plan sha256. Mutates nothing.
+    #[command(
+        after_help = "With --out, the plan itself is written to FILE; `run --plan FILE` \
+        then runs only if the plan computed at run time has the same sha256 (REFUSED, exit 3, \
+        otherwise).\n\nExample:\n  iu-cutter plan --prefix vi/\n  \
+        IU_CUTTER_PRESET=legal-vi iu-cutter plan --prefix vi/ --json\n  \
+        iu-cutter plan --prefix vi/ --out vi.plan.json"
+    )]
+    Plan {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the plan (its JSON) to FILE, for review and for `run --plan FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Run the five phases on the scope (live, or simulated over a snapshot of the live store).
+    #[command(
+        after_help = "With the kill switch closed (the default) a live run is REFUSED \
+        before any mutation. `--mode simulate` only reads the live store and attests that its \
+        census did not change. The report is written to reports_dir/<run>.json and <run>.md and \
+        into the journal (iu-cutter report RUN). `--until write-verify` holds a verified run for \
+        review; `iu-cutter enact RUN` enacts it later.\n\nExample:\n  \
+        iu-cutter run --mode simulate --prefix vi/\n  iu-cutter run --execute --prefix vi/\n  \
+        iu-cutter run --execute --until write-verify --id en/act.txt\n  \
+        iu-cutter run --execute --prefix vi/ --plan vi.plan.json"
+    )]
+    Run {
+        /// live or simulate [default: from the configuration, else live].
+        #[arg(long, value_enum)]
+        mode: Option<Mode>,
+        /// Stop after this phase (the run is held; continue with resume).
+        #[arg(long, value_name = "PHASE", value_parser = clap::builder::PossibleValuesParser::new(names::ALL))]
+        until: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Open the kill switch for this invocation.
+        #[arg(long)]
+        execute: bool,
+        /// The run's id [default: run-<UTC time>-<random>, dry-… when simulated].
+        #[arg(long, value_name = "ID", value_parser = parse_run_id)]
+        run_id: Option<RunId>,
+        /// Print the report as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// The reviewed plan (from `plan --out`): REFUSED unless the plan still holds.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+    },
+    /// Verify a held run again, then enact it (flip its documents to its generation).
+    #[command(
+        after_help = "The run must be held after write-verify (run --until write-verify). \
+        Its verification must be younger than held_max_age (default 24h; otherwise BLOCKED: run \
+        `iu-cutter verify RUN` first), and write-verify runs again before the enact: a document \
+        changed since, or a staged unit that no longer matches the plan, blocks it.\n\n\
+        Example:\n  iu-cutter run --execute --until write-verify --prefix vi/ --run-id vi-1\n  \
+        iu-cutter enact vi-1 --execute"
+    )]
+    Enact {
+        /// The held run.
+        #[arg(value_name = "RUN", value_parser = parse_run_id)]
+        run: RunId,
+        /// Open the kill switch for this invocation.
+        #[arg(long)]
+        execute: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a run again: refresh a held run's verification, or audit an enacted run.
+    #[command(
+        after_help = "On a held run, write-verify runs again and journals a fresh time (a \
+        journal write: needs the kill switch). On an enacted run, a read-only audit checks its \
+        units' hashes against the plan and its generation's state against the journal and the \
+        last report; on a rolled-back run, that its generation is gone.\n\nExample:\n  \
+        iu-cutter verify vi-1 --execute\n  iu-cutter verify run-20250101-120000-1a2b3c --json"
+    )]
+    Verify {
+        /// The run.
+        #[arg(value_name = "RUN", value_parser = parse_run_id)]
+        run: RunId,
+        /// Open the kill switch for this invocation (needed to refresh a held run).
+        #[arg(long)]
+        execute: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's latest report (from the journal, else the reports directory).
+    #[command(
+        after_help = "Example:\n  iu-cutter report vi-1\n  iu-cutter report vi-1 --format json"
+    )]
+    Report {
+        /// The run.
+        #[arg(value_name = "RUN", value_parser = parse_run_id)]
+        run: RunId,
+        /// md or json [default: md].
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// Same as --format json.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Units added, removed, changed and unchanged between two generations of a document.
+    #[command(
+        after_help = "Units are matched by their stable unit id. Without generations, the \
+        most recently retired generation is compared with the active one. Reads only.\n\n\
+        Example:\n  iu-cutter diff vi/luat-giao-dich-dien-tu.txt\n  \
+        iu-cutter diff en/act.txt run-1 run-2 --json"
+    )]
+    Diff {
+        /// The document id.
+        #[arg(value_name = "DOC")]
+        document: String,
+        /// The older generation (a run id).
+        #[arg(value_name = "GEN_A", value_parser = parse_run_id, requires = "generation_b")]
+        generation_a: Option<RunId>,
+        /// The newer generation.
+        #[arg(value_name = "GEN_B", value_parser = parse_run_id)]
+        generation_b: Option<RunId>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove retired generations older than AGE that no rollback of a recent run needs.
+    #[command(
+        after_help = "A retired generation is removed when it was retired at least AGE ago \
+        (by the journal's enact times) and no run that is not rolled back needs it: a run \
+        younger than AGE keeps every generation its backup lists, and a run not yet superseded \
+        keeps its documents' pre-run generation. Active and staged generations are never \
+        removed. It mutates: the kill switch must be open; with it closed, the selection is \
+        shown and nothing is removed.\n\nExample:\n  iu-cutter purge --older-than 30d\n  \
+        iu-cutter purge --older-than 30d --execute"
+    )]
+    Purge {
+        /// Age, e.g. 30d, 12h, 1w.
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Duration,
+        /// Open the kill switch for this invocation.
+        #[arg(long)]
+        execute: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs and their phases, from the journal.
+    #[command(
+        after_help = "Example:\n  iu-cutter status\n  iu-cutter status run-20250101-120000-1a2b3c --json"
+    )]
+    Status {
+        /// One run, in detail.
+        #[arg(value_name = "RUN", value_parser = parse_run_id)]
+        run: Option<RunId>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The active units of a document.
+    #[command(after_help = "Example:\n  iu-cutter units vi/luat-giao-dich-dien-tu.txt")]
+    Units {
+        /// The document id.
+        #[arg(value_name = "DOC")]
+        document: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue a journaled run from the first phase not done.
+    #[command(after_help = "Example:\n  iu-cutter resume run-20250101-120000-1a2b3c --execute")]
+    Resume {
+        /// The run.
+        #[arg(value_name = "RUN", value_parser = parse_run_id)]
+        run: RunId,
+        /// Stop after this phase.
+        #[arg(long, value_name = "PHASE", value_parser = clap::builder::PossibleValuesParser::new(names::ALL))]
+        until: Option<String>,
+        /// Open the kill switch for this invocation.
+        #[arg(long)]
+        execute: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a run's documents to their exact pre-run state from its backup.
+    #[command(after_help = "Example:\n  iu-cutter rollback run-20250101-120000-1a2b3c --execute")]
+    Rollback {
+        /// The run.
+        #[arg(value_name = "RUN", value_parser = parse_run_id)]
+        run: RunId,
+        /// Open the kill switch for this invocation.
+        #[arg(long)]
+        execute: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The database's shared control row (closes execution for every runner).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  iu-cutter control disable --reason \"freeze for audit\"\n  iu-cutter control status"
+    )]
+    Control(ControlCommand),
+    /// Version, commit, and compiled-in defaults.
+    #[command(after_help = "Example:\n  iu-cutter version --json")]
+    Version {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read-only self test (cuts built-in samples, runs on an in-memory simulator).
+    #[command(
+        after_help = "Opens no database and writes no file; exits 0 when every check \
+        passes.\n\nExample:\n  iu-cutter self-check"
+    )]
+    SelfCheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum ControlCommand {
+    /// Show the control row.
+    #[command(after_help = "Example:\n  iu-cutter control status")]
+    Status,
+    /// Stop closing execution from the control row (it never opens execution on its own).
+    #[command(after_help = "Example:\n  iu-cutter control enable --reason \"audit done\"")]
+    Enable {
+        /// Why (recorded in the row).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close execution for every runner on this database.
+    #[command(after_help = "Example:\n  iu-cutter control disable --reason \"freeze\"")]
+    Disable {
+        /// Why (recorded in the row).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// UTC time as `YYYYMMDD-HHMMSS`.
+pub(crate) fn timestamp() -> String {
+    clock::compact(SystemTime::now())
+}
+
+/// A fresh run id: `<prefix>-<UTC time>-<6 hex digits>`.
+pub(crate) fn new_run_id(prefix: &str) -> RunId {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mix = (u64::from(nanos) ^ (u64::from(std::process::id()) << 20))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    RunId::new(format!(
+        "{prefix}-{}-{:06x}",
+        timestamp(),
+        (mix >> 40) & 0xff_ffff
+    ))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the program; returns its exit status.
+pub(crate) fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(error) => {
+            eprintln!("error: {error}");
+            eprintln!("next: {}", error.next_action());
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let config_path = cli.config.as_deref();
+    let quiet = cli.quiet;
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Version { json } => {
+            version::version(*json);
+            return Ok(());
+        }
+        Command::SelfCheck => return self_check::self_check(config_path).await,
+        _ => {}
+    }
+    let config = Config::load(config_path)?;
+    tracing::debug!(?config, "configuration");
+    match cli.command {
+        Command::Init => {
+            let report = store::init(&config).await?;
+            if report.applied.is_empty() {
+                out!(
+                    "store {} is up to date (schema version {})",
+                    report.location,
+                    report.schema_version
+                );
+            } else {
+                let applied: Vec<String> = report.applied.iter().map(u32::to_string).collect();
+                out!(
+                    "store {} initialised: schema version {} (applied migrations {})",
+                    report.location,
+                    report.schema_version,
+                    applied.join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Import {
+            paths,
+            id_field,
+            body_field,
+            execute,
+        } => {
+            let fields = JsonlFields {
+                id: id_field,
+                body: body_field,
+            };
+            import::import(&config, &paths, &fields, execute)
+                .await
+                .map(|_| ())
+        }
+        Command::Plan { scope, json, out } => {
+            plan::plan(&config, &scope.scope(), json, out.as_deref())
+                .await
+                .map(|_| ())
+        }
+        Command::Run {
+            mode,
+            until,
+            scope,
+            execute,
+            run_id,
+            json,
+            plan,
+        } => {
+            let args = RunArgs {
+                mode,
+                until,
+                scope: scope.scope(),
+                execute,
+                run_id,
+                json,
+                plan,
+                quiet,
+            };
+            run::run(&config, args).await
+        }
+        Command::Enact { run, execute, json } => {
+            run::enact(
+                &config,
+                run,
+                Flags {
+                    execute,
+                    json,
+                    quiet,
+                },
+            )
+            .await
+        }
+        Command::Verify { run, execute, json } => {
+            run::verify(
+                &config,
+                run,
+                Flags {
+                    execute,
+                    json,
+                    quiet,
+                },
+            )
+            .await
+        }
+        Command::Report { run, format, json } => {
+            let format = if json { ReportFormat::Json } else { format };
+            report::report(&config, run, format).await
+        }
+        Command::Diff {
+            document,
+            generation_a,
+            generation_b,
+            json,
+        } => {
+            let pair = generation_a.zip(generation_b);
+            generations::diff(&config, DocumentId::new(document), pair, json).await
+        }
+        Command::Purge {
+            older_than,
+            execute,
+            json,
+        } => generations::purge(&config, older_than, execute, json).await,
+        Command::Status { run, json } => status::status(&config, run, json).await,
+        Command::Units { document, json } => {
+            status::units(&config, DocumentId::new(document), json).await
+        }
+        Command::Resume {
+            run,
+            until,
+            execute,
+            json,
+        } => {
+            run::resume(
+                &config,
+                run,
+                until,
+                Flags {
+                    execute,
+                    json,
+                    quiet,
+                },
+            )
+            .await
+        }
+        Command::Rollback { run, execute, json } => {
+            run::rollback(
+                &config,
+                run,
+                Flags {
+                    execute,
+                    json,
+                    quiet,
+                },
+            )
+            .await
+        }
+        Command::Control(ControlCommand::Status) => control::status(&config).await,
+        Command::Control(ControlCommand::Enable { reason }) => {
+            control::set(&config, true, &reason).await
+        }
+        Command::Control(ControlCommand::Disable { reason }) => {
+            control::set(&config, false, &reason).await
+        }
+        Command::Version { .. } | Command::SelfCheck => Ok(()),
+    }
+}

@@ -1,0 +1,288 @@
+//! Printing: tables, reports, and where the report was written.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use iu_cutter_orchestrator::{Outcome, PhaseEntryStatus, RunReport};
+
+use crate::cli::error::CliError;
+
+/// `1.2 KiB`, `980 B`.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// The first 12 characters of a hash.
+pub(crate) fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Shortens values that look like sha256 hex.
+fn shorten_value(value: &str) -> String {
+    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        format!("{}…", short(value))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Prints rows as left-aligned columns.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(width) = widths.get_mut(i) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::from(" ");
+        for (i, cell) in cells.iter().enumerate() {
+            out.push(' ');
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 1));
+            }
+        }
+        out!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// A journaled run status as the outcomes spell it (`PASS`, `ROLLED_BACK`, …).
+pub(crate) fn run_status_name(status: iu_cutter_live_execution::RunStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{status:?}"))
+}
+
+/// The evidence as `key=value` pairs, hashes shortened.
+pub(crate) fn evidence_line(evidence: &iu_cutter_live_execution::Evidence) -> String {
+    evidence
+        .iter()
+        .map(|(k, v)| format!("{k}={}", shorten_value(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints a report: the outcome, the phase table, notes, and where the report is.
+pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
+    let adapter = &report.adapter;
+    out!(
+        "{} {} on {} ({}), {} mode",
+        report.command.name(),
+        report.run,
+        adapter.kind,
+        adapter.location,
+        report.mode
+    );
+    let held = report
+        .held_after
+        .as_deref()
+        .map(|phase| format!(" (held after {phase})"))
+        .unwrap_or_default();
+    out!("outcome: {}{held}", report.outcome.name());
+    let rows: Vec<Vec<String>> = report
+        .phases
+        .iter()
+        .map(|p| {
+            let mut evidence = evidence_line(&p.evidence);
+            if let Some(detail) = &p.detail
+                && p.status != PhaseEntryStatus::Done
+            {
+                if !evidence.is_empty() {
+                    evidence.push_str("; ");
+                }
+                evidence.push_str(detail);
+            }
+            vec![
+                p.name.clone(),
+                p.status.name().to_owned(),
+                p.duration_ms
+                    .map(|ms| format!("{ms} ms"))
+                    .unwrap_or_default(),
+                evidence,
+            ]
+        })
+        .collect();
+    table(&["phase", "status", "time", "evidence"], &rows);
+    if let Some(units) = planned_units(report) {
+        out!("units: {units}");
+    }
+    if let (Some(before), Some(after)) = (&report.census_before, &report.census_after) {
+        out!(
+            "census ({}): {} documents, {} units ({}…) -> {} documents, {} units ({}…)",
+            adapter.kind,
+            before.documents,
+            before.units,
+            short(&before.fingerprint),
+            after.documents,
+            after.units,
+            short(&after.fingerprint)
+        );
+    }
+    if let Some(check) = &report.rollback {
+        out!(
+            "rollback check: {} document(s) restored from backup {}…; census matches backup: {}; \
+             store fingerprint matches pre-run: {}",
+            check.restored_documents,
+            short(&check.backup_sha256),
+            check.census_matches_backup,
+            check.fingerprint_matches_pre_run
+        );
+    }
+    for note in &report.notes {
+        out!("note: {note}");
+    }
+    match written {
+        Some(files) => {
+            out!("report: {}", files.json.display());
+            out!("report (markdown): {}", files.markdown.display());
+        }
+        None => out!("report: not written"),
+    }
+}
+
+/// The units the run planned, from the cut-leg-a evidence.
+fn planned_units(report: &RunReport) -> Option<String> {
+    report
+        .phases
+        .iter()
+        .find_map(|p| p.evidence.get("units_planned").cloned())
+}
+
+/// The command's result for a report's outcome.
+pub(crate) fn outcome_result(report: &RunReport) -> Result<(), CliError> {
+    result_of(&report.outcome)
+}
+
+/// The command's result for an outcome.
+pub(crate) fn result_of(outcome: &Outcome) -> Result<(), CliError> {
+    match outcome {
+        Outcome::Pass | Outcome::RolledBack => Ok(()),
+        Outcome::Refused {
+            reason,
+            switch,
+            how_to_open,
+            ..
+        } => Err(CliError::Refused {
+            reason: reason.clone(),
+            switch: switch.clone(),
+            how_to_open: how_to_open.clone(),
+        }),
+        Outcome::Blocked { gap } => Err(CliError::Blocked {
+            gap: Box::new(gap.clone()),
+        }),
+        Outcome::Failed {
+            error,
+            resume_from,
+            next_action,
+        } => Err(CliError::failed(
+            match resume_from {
+                Some(phase) => format!("{error} (resume starts at phase {phase})"),
+                None => error.clone(),
+            },
+            next_action.clone(),
+        )),
+    }
+}
+
+/// A file name safe for a run id (the runner's ids are already restricted; this is a guard).
+fn file_stem(run: &str) -> String {
+    run.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Where a report's two files went.
+#[derive(Clone, Debug)]
+pub(crate) struct ReportFiles {
+    /// The JSON.
+    pub(crate) json: PathBuf,
+    /// The Markdown.
+    pub(crate) markdown: PathBuf,
+}
+
+/// `dir/<run>`, or, if `dir/<run>.json` exists, `dir/<run>.<command>-<stamp>` (then `-2`, `-3`
+/// … should that exist too): the stem of one invocation's report files.
+fn report_stem(dir: &Path, run: &str, command: &str) -> PathBuf {
+    let stem = file_stem(run);
+    let first = dir.join(&stem);
+    if !with_suffix(&first, "json").exists() {
+        return first;
+    }
+    let base = format!("{stem}.{command}-{}", crate::cli::timestamp());
+    let mut candidate = dir.join(&base);
+    let mut n = 2;
+    while with_suffix(&candidate, "json").exists() {
+        candidate = dir.join(format!("{base}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+/// `stem` with `.ext` appended (run ids may hold dots, so never `with_extension`).
+fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{ext}", stem.display()))
+}
+
+/// Writes `text` to `path` atomically (temporary file, then rename).
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        file.write_all(b"\n")?;
+    }
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Writes `json` to `dir/<run>.json`, or, if that exists, `dir/<run>.<command>-<stamp>.json`,
+/// atomically. Returns the path.
+pub(crate) fn write_report(
+    dir: &Path,
+    run: &str,
+    command: &str,
+    json: &str,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = with_suffix(&report_stem(dir, run, command), "json");
+    write_atomically(&path, json)?;
+    Ok(path)
+}
+
+/// Writes a run report as `<stem>.json` and `<stem>.md` in `dir` (the stem as
+/// [`write_report`] chooses it), each atomically.
+pub(crate) fn write_report_files(dir: &Path, report: &RunReport) -> std::io::Result<ReportFiles> {
+    std::fs::create_dir_all(dir)?;
+    let stem = report_stem(dir, report.run.as_str(), report.command.name());
+    let files = ReportFiles {
+        json: with_suffix(&stem, "json"),
+        markdown: with_suffix(&stem, "md"),
+    };
+    // Markdown first: the JSON's presence is what marks the stem as taken.
+    write_atomically(&files.markdown, &report.to_markdown())?;
+    write_atomically(&files.json, &report.to_json())?;
+    Ok(files)
+}

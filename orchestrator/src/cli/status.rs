@@ -1,0 +1,251 @@
+//! `iu-cutter status [RUN]` and `iu-cutter units DOC`: reads of the journal and the store.
+
+use iu_cutter_live_execution::{DocumentId, DocumentState, PhaseStatus, RunId, RunRecord, Scope};
+use iu_cutter_orchestrator::CensusSummary;
+use serde::Serialize;
+
+use crate::cli::config::{Config, rules_summary};
+use crate::cli::error::CliError;
+use crate::cli::output::{evidence_line, run_status_name, short, table};
+use crate::cli::run::scope_text;
+use crate::cli::store::ReadOnlyStore;
+
+#[derive(Serialize)]
+struct StatusJson {
+    store: String,
+    census: CensusSummary,
+    runs: Vec<RunRecord>,
+}
+
+fn phase_status(status: PhaseStatus) -> &'static str {
+    match status {
+        PhaseStatus::Running => "running",
+        PhaseStatus::Done => "done",
+        PhaseStatus::Blocked => "blocked",
+        PhaseStatus::Failed => "failed",
+    }
+}
+
+/// `iu-cutter status [RUN]`.
+pub(crate) async fn status(
+    config: &Config,
+    run: Option<RunId>,
+    json: bool,
+) -> Result<(), CliError> {
+    let retry = "iu-cutter status";
+    let store = ReadOnlyStore::open(config, "status", retry).await?;
+    let adapter = store.adapter();
+    if let Some(run) = run {
+        let record = adapter
+            .load_run(&run)
+            .await
+            .map_err(|e| CliError::from_adapter(e, "reading the journal", retry))?
+            .ok_or_else(|| {
+                CliError::bad_input(
+                    format!("no run `{run}` in the journal"),
+                    "list the journaled runs with `iu-cutter status`",
+                )
+            })?;
+        if json {
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&record).unwrap_or_default()
+            );
+            return Ok(());
+        }
+        out!("run {} on {}", record.run, config.location());
+        out!("status: {}", run_status_name(record.status));
+        out!("scope: {}", scope_text(&record.scope));
+        out!("rules: {}", rules_summary(&record.rules));
+        let rows: Vec<Vec<String>> = record
+            .phases
+            .iter()
+            .map(|p| {
+                let mut evidence = evidence_line(&p.evidence);
+                if let Some(detail) = &p.detail {
+                    if !evidence.is_empty() {
+                        evidence.push_str("; ");
+                    }
+                    evidence.push_str(detail);
+                }
+                let finished = p
+                    .finished_at
+                    .clone()
+                    .or_else(|| p.started_at.as_ref().map(|t| format!("started {t}")))
+                    .unwrap_or_else(|| "-".to_owned());
+                vec![
+                    p.name.clone(),
+                    phase_status(p.status).to_owned(),
+                    finished,
+                    evidence,
+                ]
+            })
+            .collect();
+        table(&["phase", "status", "finished", "evidence"], &rows);
+        if let Some(sha) = &record.expected_plan_sha256 {
+            out!("reviewed plan sha256: {sha}");
+        }
+        return Ok(());
+    }
+    let census = adapter
+        .census()
+        .await
+        .map_err(|e| CliError::from_adapter(e, "taking the census", retry))?;
+    let runs = adapter
+        .list_runs()
+        .await
+        .map_err(|e| CliError::from_adapter(e, "reading the journal", retry))?;
+    if json {
+        let out = StatusJson {
+            store: config.location(),
+            census: CensusSummary::from(&census),
+            runs,
+        };
+        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(());
+    }
+    out!(
+        "store {}: {} documents, {} units, fingerprint {}",
+        config.location(),
+        census.documents,
+        census.units,
+        census.fingerprint
+    );
+    if runs.is_empty() {
+        out!("no runs journaled yet");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let done = r
+                .phases
+                .iter()
+                .filter(|p| p.status == PhaseStatus::Done)
+                .count();
+            let last = r
+                .phases
+                .last()
+                .map(|p| format!("{} {}", p.name, phase_status(p.status)))
+                .unwrap_or_else(|| "-".to_owned());
+            vec![
+                r.run.to_string(),
+                run_status_name(r.status),
+                scope_text(&r.scope),
+                rules_summary(&r.rules),
+                format!("{done} done"),
+                last,
+            ]
+        })
+        .collect();
+    table(
+        &["run", "status", "scope", "rules", "phases", "last phase"],
+        &rows,
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct UnitJson<'a> {
+    ordinal: u32,
+    unit_id: &'a str,
+    path: &'a str,
+    part: Option<u32>,
+    start: u64,
+    end: u64,
+    bytes: u64,
+    sha256: &'a str,
+}
+
+#[derive(Serialize)]
+struct UnitsJson<'a> {
+    document: &'a str,
+    revision: u64,
+    state: &'a DocumentState,
+    active_generation: Option<&'a str>,
+    units: Vec<UnitJson<'a>>,
+}
+
+/// `iu-cutter units DOC`.
+pub(crate) async fn units(
+    config: &Config,
+    document: DocumentId,
+    json: bool,
+) -> Result<(), CliError> {
+    let retry = "iu-cutter units";
+    let store = ReadOnlyStore::open(config, "units", retry).await?;
+    let adapter = store.adapter();
+    let found = adapter
+        .load_scope(&Scope::Ids(vec![document.clone()]))
+        .await
+        .map_err(|e| CliError::from_adapter(e, "reading the document", retry))?;
+    let Some(doc) = found.into_iter().next() else {
+        return Err(CliError::bad_input(
+            format!("no document `{document}` in the store"),
+            "check the id (`iu-cutter plan` lists the documents with their ids)",
+        ));
+    };
+    let units = adapter
+        .active_units(&document)
+        .await
+        .map_err(|e| CliError::from_adapter(e, "reading the active units", retry))?;
+    if json {
+        let out = UnitsJson {
+            document: doc.id.as_str(),
+            revision: doc.revision,
+            state: &doc.state,
+            active_generation: doc.active_generation.as_ref().map(RunId::as_str),
+            units: units
+                .iter()
+                .map(|u| UnitJson {
+                    ordinal: u.ordinal,
+                    unit_id: &u.unit_id,
+                    path: &u.path,
+                    part: u.part,
+                    start: u.start,
+                    end: u.end,
+                    bytes: u.end - u.start,
+                    sha256: &u.sha256,
+                })
+                .collect(),
+        };
+        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(());
+    }
+    let state = match &doc.state {
+        DocumentState::Ready => "ready".to_owned(),
+        DocumentState::Cutting { run } => format!("cutting (run {run})"),
+        DocumentState::Cut => "cut".to_owned(),
+    };
+    out!(
+        "document {} revision {}, {state}, active generation {}",
+        doc.id,
+        doc.revision,
+        doc.active_generation.as_ref().map_or("none", RunId::as_str)
+    );
+    if units.is_empty() {
+        out!(
+            "no active units: the document has not been cut (iu-cutter run --id {})",
+            doc.id
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = units
+        .iter()
+        .map(|u| {
+            let path = match u.part {
+                Some(part) => format!("{} (part {part})", u.path),
+                None => u.path.clone(),
+            };
+            vec![
+                u.ordinal.to_string(),
+                path,
+                (u.end - u.start).to_string(),
+                short(&u.sha256).to_owned(),
+            ]
+        })
+        .collect();
+    table(&["ordinal", "path", "bytes", "sha256"], &rows);
+    out!("units: {}", units.len());
+    Ok(())
+}

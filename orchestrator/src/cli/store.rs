@@ -1,0 +1,152 @@
+//! The one place where configuration becomes a concrete live adapter.
+//!
+//! Every store handed out here is the live SQL store behind the kill switch ([`sql::connect`]
+//! adds the database's control row to the gate built here). Two kinds exist, as two types:
+//!
+//! - [`LiveStore`]: the gate is the configuration's (`execution_enabled` or `--execute`, the stop
+//!   file, the control row); `run --mode live`, `import`, `resume`, `enact`, `verify`,
+//!   `rollback` and `purge` use it.
+//! - [`ReadOnlyStore`]: the gate is closed for good, so the store cannot be mutated through it;
+//!   `plan`, `status`, `units`, `diff`, `report` and the dry run's reads use it.
+//!
+//! Nothing here knows the simulator: an unreachable database is an error
+//! ([`CliError::StoreUnavailable`]), never a reason to run somewhere else.
+
+use std::sync::Arc;
+
+use iu_cutter_live_execution::sql::{self, SqlStore};
+use iu_cutter_live_execution::{
+    AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, StopFile,
+};
+
+use crate::cli::config::Config;
+use crate::cli::error::CliError;
+
+/// Name of the kill-switch source fed by the configuration and `--execute`.
+pub(crate) const SWITCH_NAME: &str = "configuration execution_enabled / --execute";
+/// How to open it.
+pub(crate) const SWITCH_HOW_TO_OPEN: &str =
+    "pass --execute or set execution_enabled = true in cutter.toml";
+
+/// The kill switch for a command that may mutate: open when the configuration or `--execute`
+/// opens it and neither the stop file nor (added on connect) the control row closes it.
+pub(crate) fn mutation_gate(config: &Config, execute: bool) -> ExecutionGate {
+    ExecutionGate::new()
+        .with_source(ManualSwitch::new(
+            SWITCH_NAME,
+            config.execution_enabled || execute,
+            SWITCH_HOW_TO_OPEN,
+        ))
+        .with_source(StopFile::new(config.stop_file.clone()))
+}
+
+/// A gate that never opens: for commands that only read.
+fn read_only_gate(command: &str) -> ExecutionGate {
+    ExecutionGate::new().with_source(ManualSwitch::new(
+        format!("read-only access ({command} never mutates the store)"),
+        false,
+        "use run, import, resume, enact, verify, rollback or purge to change the store",
+    ))
+}
+
+/// The live store, gated by the configuration's kill switch.
+pub(crate) struct LiveStore(Guarded<SqlStore>);
+
+impl LiveStore {
+    /// Connects to the configured database behind `mutation_gate(config, execute)`.
+    pub(crate) async fn open(
+        config: &Config,
+        execute: bool,
+        retry: &str,
+    ) -> Result<Self, CliError> {
+        connect(config, mutation_gate(config, execute), retry)
+            .await
+            .map(LiveStore)
+    }
+
+    /// The adapter, for the runner.
+    pub(crate) fn into_adapter(self) -> Arc<dyn LiveExecutionAdapter> {
+        Arc::new(self.0)
+    }
+
+    /// The adapter, borrowed.
+    pub(crate) fn adapter(&self) -> &dyn LiveExecutionAdapter {
+        &self.0
+    }
+}
+
+/// The live store with a kill switch that never opens: it can only be read.
+pub(crate) struct ReadOnlyStore(Guarded<SqlStore>);
+
+impl ReadOnlyStore {
+    /// Connects to the configured database for reading only.
+    pub(crate) async fn open(
+        config: &Config,
+        command: &str,
+        retry: &str,
+    ) -> Result<Self, CliError> {
+        connect(config, read_only_gate(command), retry)
+            .await
+            .map(ReadOnlyStore)
+    }
+
+    /// The adapter; every mutating call is refused.
+    pub(crate) fn adapter(&self) -> &dyn LiveExecutionAdapter {
+        &self.0
+    }
+
+    /// The adapter, shared (for a runner that only reads); every mutating call is refused.
+    pub(crate) fn into_adapter(self) -> Arc<dyn LiveExecutionAdapter> {
+        Arc::new(self.0)
+    }
+}
+
+async fn connect(
+    config: &Config,
+    gate: ExecutionGate,
+    retry: &str,
+) -> Result<Guarded<SqlStore>, CliError> {
+    sql::connect(&config.database_url, gate)
+        .await
+        .map_err(|error| connect_error(config, error, retry))
+}
+
+/// `iu-cutter init`: creates the database if missing and brings its schema to this build's.
+pub(crate) async fn init(config: &Config) -> Result<sql::InitReport, CliError> {
+    sql::init(&config.database_url)
+        .await
+        .map_err(|error| connect_error(config, error, "iu-cutter init"))
+}
+
+/// An error met while opening the store, as the operator needs it.
+pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -> CliError {
+    let location = config.location();
+    match error {
+        AdapterError::Unavailable(why) => {
+            let next = if why.contains("iu-cutter init") {
+                format!(
+                    "create or upgrade the store with `iu-cutter init` (database_url = {location}), \
+                     then: {retry}"
+                )
+            } else {
+                format!(
+                    "check database_url ({location}, from {}), that the database server is \
+                     running and reachable and that the credentials are right, then: {retry}",
+                    config.database_url_origin
+                )
+            };
+            CliError::StoreUnavailable { message: why, next }
+        }
+        AdapterError::Invalid(why) => CliError::config(
+            why,
+            format!(
+                "fix database_url in {} (sqlite://path or postgres://user:password@host:port/db)",
+                config.origin
+            ),
+        ),
+        other => CliError::StoreUnavailable {
+            message: format!("cannot open the store at {location}: {other}"),
+            next: format!("check the database at {location}, then: {retry}"),
+        },
+    }
+}

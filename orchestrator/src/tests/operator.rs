@@ -1,0 +1,679 @@
+//! The operator's commands on the runner, over the simulator with the five real phases: held
+//! runs and `enact`, `verify` (refresh and audit), the reviewed plan, `diff`, `purge`, the
+//! journal's times and the report's new fields.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, ExecutionGate, GenerationState, Guarded, LiveExecutionAdapter,
+    ManualSwitch, PhaseStatus, Preset, RunId, RunStatus, Scope,
+};
+use iu_cutter_phase_core::{MemoryBackupStore, names};
+use iu_cutter_phase_cut_leg_a::compute_plan;
+use iu_cutter_simulator::Simulator;
+
+use super::*;
+use crate::{
+    AUDIT_STEP, Outcome, PhaseEntryStatus, PurgeDecision, RunReport, Runner, UnitChange, clock,
+};
+
+const LAW_1: &str = "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
+const LAW_1_AMENDED: &str =
+    "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst, amended.\n\n## Article 3\n\nThird.\n";
+const LAW_2: &str = "Intro.\n\n# Part A\n\nText A.\n\n# Part B\n\nText B.\n";
+
+struct Harness {
+    sim: Arc<Simulator>,
+    switch: ManualSwitch,
+    runner: Runner,
+}
+
+fn harness() -> Harness {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let adapter: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
+        sim.clone(),
+        ExecutionGate::new().with_source(switch.clone()),
+    ));
+    let runner = Runner::new(adapter, Arc::new(MemoryBackupStore::new()));
+    Harness {
+        sim,
+        switch,
+        runner,
+    }
+}
+
+fn rules() -> CutRules {
+    CutRules::preset(Preset::Markdown)
+}
+
+fn request(run: &str, scope: Scope) -> RunRequest {
+    RunRequest::new(run, scope, rules())
+}
+
+fn laws() -> Scope {
+    Scope::Prefix("law/".into())
+}
+
+fn held() -> RunOptions {
+    RunOptions::default().with_until(names::WRITE_VERIFY)
+}
+
+fn expect_pass(report: &RunReport) -> TestResult {
+    if report.outcome == Outcome::Pass {
+        Ok(())
+    } else {
+        Err(format!("expected PASS: {}", report.to_json()).into())
+    }
+}
+
+#[tokio::test]
+async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
+    let h = harness();
+    let report = h.runner.run(request("r1", laws()), held()).await?;
+    expect_pass(&report)?;
+    let record = h
+        .sim
+        .load_run(&RunId::new("r1"))
+        .await?
+        .ok_or("not journaled")?;
+    assert_eq!(record.status, RunStatus::Held);
+    // The journal has the phases' times; the report has the run's.
+    let verify = record.phase(names::WRITE_VERIFY).ok_or("no write-verify")?;
+    let started = verify.started_at.as_deref().ok_or("no start")?;
+    let finished = verify.finished_at.as_deref().ok_or("no finish")?;
+    assert!(clock::parse_rfc3339(started) <= clock::parse_rfc3339(finished));
+    assert!(
+        report.phases[0].started_at.is_some(),
+        "{}",
+        report.to_json()
+    );
+    assert!(report.plan_sha256.as_deref().is_some_and(|s| s.len() == 64));
+    assert!(
+        report
+            .backup_sha256
+            .as_deref()
+            .is_some_and(|s| s.len() == 64)
+    );
+    assert_eq!(report.mode, "simulate");
+    assert!(clock::parse_rfc3339(&report.started_at).is_some());
+
+    let enacted = h
+        .runner
+        .enact(
+            &RunId::new("r1"),
+            RunOptions::default().with_held_max_age(Duration::from_secs(3600)),
+        )
+        .await?;
+    expect_pass(&enacted)?;
+    let statuses: Vec<PhaseEntryStatus> = enacted.phases.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            PhaseEntryStatus::Skipped,
+            PhaseEntryStatus::Skipped,
+            PhaseEntryStatus::Skipped,
+            PhaseEntryStatus::Done, // verified again
+            PhaseEntryStatus::Done,
+        ]
+    );
+    // The skipped phases' journaled evidence gives the report its plan and backup sha256.
+    assert_eq!(enacted.plan_sha256, report.plan_sha256);
+    assert_eq!(enacted.backup_sha256, report.backup_sha256);
+    let units = h.sim.active_units(&DocumentId::new("law/1")).await?;
+    assert!(units.iter().all(|u| u.generation.as_str() == "r1") && units.len() > 1);
+
+    // Enacting again does nothing and says so.
+    let again = h
+        .runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    expect_pass(&again)?;
+    assert!(
+        again.notes.iter().any(|n| n.contains("already enacted")),
+        "{}",
+        again.to_json()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestResult {
+    let h = harness();
+    expect_pass(&h.runner.run(request("r1", laws()), held()).await?)?;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mutations = h.sim.mutation_count();
+
+    let blocked = h
+        .runner
+        .enact(
+            &RunId::new("r1"),
+            RunOptions::default().with_held_max_age(Duration::ZERO),
+        )
+        .await?;
+    let Outcome::Blocked { gap } = &blocked.outcome else {
+        return Err(format!("expected BLOCKED: {}", blocked.to_json()).into());
+    };
+    assert_eq!(gap.phase, names::WRITE_VERIFY);
+    assert!(gap.found.contains("ago"), "{gap}");
+    assert!(gap.next_action.contains("iu-cutter verify r1"), "{gap}");
+    assert_eq!(h.sim.mutation_count(), mutations, "a stale enact wrote");
+    assert!(
+        h.sim
+            .active_units(&DocumentId::new("law/1"))
+            .await?
+            .is_empty()
+    );
+
+    let before = h
+        .sim
+        .load_run(&RunId::new("r1"))
+        .await?
+        .and_then(|r| {
+            r.phase(names::WRITE_VERIFY)
+                .and_then(|p| p.finished_at.clone())
+        })
+        .ok_or("no verification time")?;
+    let verified = h
+        .runner
+        .verify(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    expect_pass(&verified)?;
+    assert_eq!(verified.held_after.as_deref(), Some(names::WRITE_VERIFY));
+    let record = h
+        .sim
+        .load_run(&RunId::new("r1"))
+        .await?
+        .ok_or("not journaled")?;
+    assert_eq!(record.status, RunStatus::Held);
+    let after = record
+        .phase(names::WRITE_VERIFY)
+        .and_then(|p| p.finished_at.clone())
+        .ok_or("no verification time")?;
+    assert!(
+        clock::parse_rfc3339(&after) > clock::parse_rfc3339(&before),
+        "{before} -> {after}"
+    );
+    assert_eq!(
+        record.phase(names::LIFECYCLE_ENACT).map(|p| p.status),
+        None,
+        "verify enacted"
+    );
+
+    let enacted = h
+        .runner
+        .enact(
+            &RunId::new("r1"),
+            RunOptions::default().with_held_max_age(Duration::from_secs(3600)),
+        )
+        .await?;
+    expect_pass(&enacted)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn enact_blocks_when_a_document_changed_since_verification() -> TestResult {
+    let h = harness();
+    expect_pass(&h.runner.run(request("r1", laws()), held()).await?)?;
+    // A writer that ignores the fence edits a held document.
+    h.sim
+        .put_document(&DocumentId::new("law/2"), "Intro, edited.\n")
+        .await?;
+
+    let blocked = h
+        .runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    let Outcome::Blocked { gap } = &blocked.outcome else {
+        return Err(format!("expected BLOCKED: {}", blocked.to_json()).into());
+    };
+    assert_eq!(gap.phase, names::WRITE_VERIFY);
+    assert_eq!(gap.document.as_ref().map(DocumentId::as_str), Some("law/2"));
+    assert!(
+        h.sim
+            .active_units(&DocumentId::new("law/1"))
+            .await?
+            .is_empty(),
+        "enacted despite the gap"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn enact_refuses_a_run_that_is_not_verified() -> TestResult {
+    let h = harness();
+    expect_pass(
+        &h.runner
+            .run(
+                request("r1", laws()),
+                RunOptions::default().with_until(names::LEG_B_RECORD),
+            )
+            .await?,
+    )?;
+    let mutations = h.sim.mutation_count();
+    let refused = h
+        .runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    match &refused.outcome {
+        Outcome::Refused {
+            reason,
+            switch,
+            resume_from,
+            how_to_open,
+        } => {
+            assert!(reason.contains("not verified"), "{reason}");
+            assert_eq!(switch, "enact");
+            assert_eq!(resume_from.as_deref(), Some(names::WRITE_VERIFY));
+            assert!(
+                how_to_open.contains("--until write-verify"),
+                "{how_to_open}"
+            );
+        }
+        other => return Err(format!("expected REFUSED, got {other:?}").into()),
+    }
+    assert_eq!(h.sim.mutation_count(), mutations);
+    assert!(matches!(
+        h.runner
+            .enact(&RunId::new("nope"), RunOptions::default())
+            .await,
+        Err(crate::RunnerError::UnknownRun(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_switch_refuses_enact_before_any_write() -> TestResult {
+    let h = harness();
+    expect_pass(&h.runner.run(request("r1", laws()), held()).await?)?;
+    h.switch.set(false);
+    let mutations = h.sim.mutation_count();
+    let refused = h
+        .runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(refused.outcome.name(), "REFUSED", "{}", refused.to_json());
+    assert_eq!(h.sim.mutation_count(), mutations);
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestResult {
+    let h = harness();
+    expect_pass(
+        &h.runner
+            .run(request("r1", laws()), RunOptions::default())
+            .await?,
+    )?;
+    let audit = h
+        .runner
+        .verify(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    expect_pass(&audit)?;
+    assert_eq!(audit.phases.len(), 1);
+    assert_eq!(audit.phases[0].name, AUDIT_STEP);
+    assert_eq!(
+        audit.phases[0]
+            .evidence
+            .get("generation_active")
+            .map(String::as_str),
+        Some("2")
+    );
+
+    // A later run supersedes r1 on law/1: r1's generation is retired there, as the journal says.
+    h.sim
+        .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
+        .await?;
+    expect_pass(
+        &h.runner
+            .run(
+                request("r2", Scope::Ids(vec![DocumentId::new("law/1")])),
+                RunOptions::default(),
+            )
+            .await?,
+    )?;
+    let audit = h
+        .runner
+        .verify(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    expect_pass(&audit)?;
+    let evidence = &audit.phases[0].evidence;
+    assert_eq!(
+        evidence.get("generation_retired").map(String::as_str),
+        Some("1")
+    );
+
+    // The retired generation purged behind the journal's back: the audit names it.
+    h.sim
+        .purge_generations(&[(DocumentId::new("law/1"), RunId::new("r1"))])
+        .await?;
+    let audit = h
+        .runner
+        .verify(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    let Outcome::Blocked { gap } = &audit.outcome else {
+        return Err(format!("expected BLOCKED: {}", audit.to_json()).into());
+    };
+    assert_eq!(gap.document.as_ref().map(DocumentId::as_str), Some("law/1"));
+    assert!(gap.found.contains("absent"), "{gap}");
+
+    // A rolled-back run leaves no trace.
+    expect_pass(&h.runner.run(request("r3", laws()), held()).await?)?;
+    let rolled = h.runner.rollback(&RunId::new("r3")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    expect_pass(
+        &h.runner
+            .verify(&RunId::new("r3"), RunOptions::default())
+            .await?,
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reviewed_plan_runs_only_while_it_holds() -> TestResult {
+    let h = harness();
+    let documents = h.sim.load_scope(&laws()).await?;
+    let reviewed = compute_plan(&documents, &rules())?;
+
+    // The document changed after the review: refused before anything is written.
+    h.sim
+        .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
+        .await?;
+    let mutations = h.sim.mutation_count();
+    let refused = h
+        .runner
+        .run(
+            request("r1", laws()).with_expected_plan(reviewed.clone()),
+            RunOptions::default(),
+        )
+        .await?;
+    match &refused.outcome {
+        Outcome::Refused { reason, switch, .. } => {
+            assert_eq!(switch, "--plan");
+            assert!(reason.contains("`law/1` changed"), "{reason}");
+            assert!(reason.contains(&reviewed.sha256()), "{reason}");
+        }
+        other => return Err(format!("expected REFUSED, got {other:?}").into()),
+    }
+    assert_eq!(h.sim.mutation_count(), mutations, "a refused run wrote");
+    assert!(h.sim.load_run(&RunId::new("r1")).await?.is_none());
+
+    // Reviewed again: it runs, and the journal keeps the reviewed sha256.
+    let documents = h.sim.load_scope(&laws()).await?;
+    let reviewed = compute_plan(&documents, &rules())?;
+    let report = h
+        .runner
+        .run(
+            request("r2", laws()).with_expected_plan(reviewed.clone()),
+            RunOptions::default(),
+        )
+        .await?;
+    expect_pass(&report)?;
+    assert_eq!(report.plan_sha256, Some(reviewed.sha256()));
+    let record = h
+        .sim
+        .load_run(&RunId::new("r2"))
+        .await?
+        .ok_or("not journaled")?;
+    assert_eq!(record.expected_plan_sha256, Some(reviewed.sha256()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResult {
+    let h = harness();
+    let law_1 = DocumentId::new("law/1");
+    expect_pass(
+        &h.runner
+            .run(request("r1", laws()), RunOptions::default())
+            .await?,
+    )?;
+    assert!(matches!(
+        h.runner.diff(&law_1, None).await,
+        Err(crate::DiffError::Generations(why)) if why.contains("no retired generation")
+    ));
+    h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    expect_pass(
+        &h.runner
+            .run(
+                request("r2", Scope::Ids(vec![law_1.clone()])),
+                RunOptions::default(),
+            )
+            .await?,
+    )?;
+    let diff = h.runner.diff(&law_1, None).await?;
+    assert_eq!(
+        (diff.generation_a.as_str(), diff.generation_b.as_str()),
+        ("r1", "r2")
+    );
+    assert!(
+        diff.added >= 1 && diff.removed >= 1 && diff.changed >= 1,
+        "{diff:?}"
+    );
+    assert!(diff.unchanged >= 1, "{diff:?}");
+    assert!(
+        diff.units
+            .iter()
+            .any(|u| u.change == UnitChange::Added && u.path.contains("Article 3")),
+        "{diff:?}"
+    );
+    let reversed = h
+        .runner
+        .diff(&law_1, Some((RunId::new("r2"), RunId::new("r1"))))
+        .await?;
+    assert_eq!(
+        (reversed.added, reversed.removed),
+        (diff.removed, diff.added)
+    );
+    assert!(matches!(
+        h.runner
+            .diff(&law_1, Some((RunId::new("r1"), RunId::new("zz"))))
+            .await,
+        Err(crate::DiffError::Generations(why)) if why.contains("no generation `zz`")
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
+    let h = harness();
+    let law_1 = DocumentId::new("law/1");
+    let only_law_1 = || Scope::Ids(vec![DocumentId::new("law/1")]);
+    for (run, body) in [("r1", LAW_1), ("r2", LAW_1_AMENDED), ("r3", LAW_1)] {
+        h.sim.put_document(&law_1, body).await?;
+        expect_pass(
+            &h.runner
+                .run(request(run, only_law_1()), RunOptions::default())
+                .await?,
+        )?;
+    }
+    let states = |sim: &Simulator| {
+        sim.state_snapshot()
+            .generations
+            .into_iter()
+            .filter(|g| g.document == law_1)
+            .map(|g| (g.generation.to_string(), g.state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        states(&h.sim),
+        [
+            ("r1".to_owned(), GenerationState::Retired),
+            ("r2".to_owned(), GenerationState::Retired),
+            ("r3".to_owned(), GenerationState::Active),
+        ]
+    );
+
+    // Now: every run is young, so the rollbacks they may need keep everything.
+    let report = h.runner.purge(Duration::from_secs(3600)).await;
+    assert_eq!(report.outcome, Outcome::Pass);
+    assert_eq!(report.purged, 0);
+    assert!(
+        report
+            .generations
+            .iter()
+            .all(|e| matches!(e.decision, PurgeDecision::KeptForRollback { .. })),
+        "{report:?}"
+    );
+
+    // Two hours on, with the switch closed: r1 is selected, r2 is kept (r3 is not superseded
+    // and rolling it back makes r2 active again), and nothing is removed.
+    let later = SystemTime::now() + Duration::from_secs(7200);
+    h.switch.set(false);
+    let refused = h.runner.purge_at(Duration::from_secs(3600), later).await;
+    assert_eq!(refused.outcome.name(), "REFUSED", "{refused:?}");
+    let decisions: Vec<(&str, &PurgeDecision)> = refused
+        .generations
+        .iter()
+        .map(|e| (e.generation.as_str(), &e.decision))
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("r1", &PurgeDecision::Purge),
+            (
+                "r2",
+                &PurgeDecision::KeptForRollback {
+                    run: RunId::new("r3")
+                }
+            ),
+        ]
+    );
+    assert_eq!(states(&h.sim).len(), 3);
+
+    h.switch.set(true);
+    let census = h.sim.state_census();
+    let purged = h.runner.purge_at(Duration::from_secs(3600), later).await;
+    assert_eq!(purged.outcome, Outcome::Pass, "{purged:?}");
+    assert_eq!(purged.purged, 1);
+    assert_eq!(
+        states(&h.sim),
+        [
+            ("r2".to_owned(), GenerationState::Retired),
+            ("r3".to_owned(), GenerationState::Active),
+        ]
+    );
+    assert!(h.sim.state_census().units < census.units);
+    assert!(
+        h.sim
+            .generation_units(&law_1, &RunId::new("r1"))
+            .await?
+            .is_empty()
+    );
+    // The latest run still rolls back exactly to r2.
+    let rolled = h.runner.rollback(&RunId::new("r3")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(
+        h.sim
+            .active_units(&law_1)
+            .await?
+            .first()
+            .map(|u| u.generation.to_string()),
+        Some("r2".to_owned())
+    );
+    // Undated generations (no journaled enact) are never purged.
+    let report = h
+        .runner
+        .purge_at(Duration::ZERO, later + Duration::from_secs(7200))
+        .await;
+    assert!(
+        report
+            .generations
+            .iter()
+            .all(|e| e.decision != PurgeDecision::KeptUndated || e.retired_at.is_none())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn reports_journal_render_and_read_back() -> TestResult {
+    let h = harness();
+    let report = h
+        .runner
+        .run(
+            request("r1", laws()),
+            RunOptions::default().with_provenance(crate::Provenance {
+                user: "ada".into(),
+                host: "lab".into(),
+                version: "9.9.9".into(),
+                commit: "c0ffee".into(),
+                config_sha256: "ab".repeat(32),
+            }),
+        )
+        .await?;
+    expect_pass(&report)?;
+    h.runner.journal_report(&report).await?;
+    h.runner.journal_report(&report).await?; // idempotent
+    let journaled = h.sim.load_reports(&RunId::new("r1")).await?;
+    assert_eq!(journaled.len(), 1);
+    assert_eq!(RunReport::from_json(&journaled[0])?, report);
+    assert_eq!(report.schema_version, crate::REPORT_SCHEMA_VERSION);
+
+    let md = report.to_markdown();
+    assert!(
+        md.starts_with("# iu-cutter run report: run `r1`: PASS"),
+        "{md}"
+    );
+    assert!(md.contains("## Outcome: PASS"), "{md}");
+    assert!(
+        md.contains("| phase | status | started | duration | evidence |"),
+        "{md}"
+    );
+    for phase in names::ALL {
+        assert!(md.contains(&format!("| {phase} | done |")), "{phase}: {md}");
+    }
+    assert!(md.contains("| user | ada@lab |"), "{md}");
+    assert!(md.contains(&"ab".repeat(32)), "{md}");
+
+    // A refusal journals nothing: the run was never begun, and the switch is closed anyway.
+    h.switch.set(false);
+    let refused = h
+        .runner
+        .run(request("r2", laws()), RunOptions::default())
+        .await?;
+    assert!(h.runner.journal_report(&refused).await.is_err());
+    let md = refused.to_markdown();
+    assert!(md.contains("## Outcome: REFUSED"), "{md}");
+    assert!(
+        md.contains("| reason | the kill switch is closed by test"),
+        "{md}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn phase_records_carry_times_in_order() -> TestResult {
+    let h = harness();
+    expect_pass(
+        &h.runner
+            .run(request("r1", laws()), RunOptions::default())
+            .await?,
+    )?;
+    let record = h
+        .sim
+        .load_run(&RunId::new("r1"))
+        .await?
+        .ok_or("not journaled")?;
+    let mut last = None;
+    for phase in &record.phases {
+        assert_eq!(phase.status, PhaseStatus::Done);
+        let started = phase
+            .started_at
+            .as_deref()
+            .and_then(clock::parse_rfc3339)
+            .ok_or("no start")?;
+        let finished = phase
+            .finished_at
+            .as_deref()
+            .and_then(clock::parse_rfc3339)
+            .ok_or("no finish")?;
+        assert!(started <= finished, "{phase:?}");
+        assert!(last.is_none_or(|last| last <= started), "{phase:?}");
+        last = Some(finished);
+    }
+    Ok(())
+}

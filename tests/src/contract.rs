@@ -1,0 +1,1796 @@
+//! The contract suite of [`LiveExecutionAdapter`], written once and run against every store:
+//! the simulator (`tests/contract_simulator.rs`), SQLite (`tests/contract_sqlite.rs`, feature
+//! `sqlite`) and PostgreSQL (`tests/contract_postgres.rs`, feature `postgres` and
+//! `IU_CUTTER_TEST_PG_URL`).
+//!
+//! Each check is a `pub async fn` taking a fresh, empty store whose kill switch is open. A test
+//! binary instantiates every check as its own `#[tokio::test]` with [`contract_suite!`], given a
+//! fixture function `async fn(name: &str) -> Option<impl Fixture>` (`None` skips the test).
+//!
+//! The checks state the trait's doc comments as executable facts, including the exact error
+//! variant (and, for compare-and-set, the exact `expected`/`found` text) every store must give.
+
+use std::collections::BTreeMap;
+
+use iu_cutter_live_execution::{
+    AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document, DocumentId,
+    DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
+    LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset, RunId, RunRecord,
+    RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit, document_digest, sha256_hex,
+};
+
+/// A store under test; dropping it releases whatever it holds (a temp file, a schema).
+pub trait Fixture {
+    /// The store, behind an open kill switch.
+    fn adapter(&self) -> &dyn LiveExecutionAdapter;
+
+    /// The same store, shared (for a runner).
+    fn shared(&self) -> std::sync::Arc<dyn LiveExecutionAdapter>;
+
+    /// Releases what the fixture holds once the check passed (dropping it does too, less
+    /// gracefully).
+    fn finish(self) -> impl std::future::Future<Output = ()>
+    where
+        Self: Sized,
+    {
+        async {}
+    }
+}
+
+/// Instantiates every contract check as a `#[tokio::test]` over `$fixture`, an
+/// `async fn(&str) -> Option<impl Fixture>` called with the check's name.
+#[macro_export]
+macro_rules! contract_suite {
+    ($fixture:path) => {
+        $crate::contract_suite!(@each $fixture;
+            empty_store_reads_nothing,
+            put_document_creates_and_revises,
+            put_document_keeps_a_fence_and_readies_a_cut_document,
+            load_scope_orders_by_id_and_honours_every_scope,
+            fence_moves_documents_to_cutting_and_is_idempotent,
+            fence_refuses_a_stale_revision_all_or_nothing,
+            fence_refuses_a_document_held_by_another_run,
+            fence_refuses_a_missing_document,
+            write_units_needs_the_fence,
+            write_units_is_all_or_nothing,
+            write_units_is_idempotent_and_staged,
+            write_units_replaces_by_ordinal_later_wins,
+            write_units_large_batch_round_trips,
+            enact_activates_and_retires_the_previous_generation,
+            enact_is_idempotent_and_counts_documents,
+            enact_is_compare_and_set_all_or_nothing,
+            enact_of_a_document_without_units,
+            restore_after_enact_gives_back_the_exact_census,
+            restore_before_enact_drops_the_staged_generation,
+            restore_refuses_a_foreign_backup,
+            journal_round_trips,
+            journal_errors_name_the_run,
+            save_plan_is_idempotent_and_refuses_a_different_plan,
+            census_is_canonical_and_ignores_the_journal,
+            snapshot_is_ordered_and_complete,
+            journal_keeps_phase_times_and_the_reviewed_plan,
+            reports_are_journaled_in_order_once,
+            purge_removes_only_retired_generations_all_or_nothing,
+        );
+    };
+    (@each $fixture:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let Some(fixture) = $fixture(stringify!($check)).await else {
+                    return;
+                };
+                $crate::contract::$check($crate::contract::Fixture::adapter(&fixture)).await;
+                $crate::contract::Fixture::finish(fixture).await;
+            }
+        )*
+    };
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+/// The value of `result`, or a panic naming `what` and the error.
+pub fn ok<T>(result: AdapterResult<T>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what}: unexpected error: {error}"),
+    }
+}
+
+/// Asserts `result` is a [`AdapterError::Conflict`] on `document` and returns its texts.
+pub fn conflict<T: std::fmt::Debug>(
+    result: AdapterResult<T>,
+    document: &str,
+    what: &str,
+) -> (String, String) {
+    match result {
+        Err(AdapterError::Conflict {
+            document: found_document,
+            expected,
+            found,
+        }) => {
+            assert_eq!(found_document.as_str(), document, "{what}: conflict names");
+            (expected, found)
+        }
+        other => panic!("{what}: expected a conflict on `{document}`, got {other:?}"),
+    }
+}
+
+/// Asserts `result` is the error `matches` accepts.
+pub fn error<T: std::fmt::Debug>(
+    result: AdapterResult<T>,
+    matches: impl Fn(&AdapterError) -> bool,
+    what: &str,
+) -> AdapterError {
+    match result {
+        Err(error) if matches(&error) => error,
+        other => panic!("{what}: unexpected result {other:?}"),
+    }
+}
+
+fn id(value: &str) -> DocumentId {
+    DocumentId::new(value)
+}
+
+fn run(value: &str) -> RunId {
+    RunId::new(value)
+}
+
+/// What a fence or enact expects of `document`.
+pub fn expect(document: &Document) -> ExpectedRevision {
+    ExpectedRevision {
+        document: document.id.clone(),
+        revision: document.revision,
+        sha256: document.sha256.clone(),
+    }
+}
+
+/// Cuts `document` into at most `pieces` units of `generation` at character boundaries: exact
+/// spans covering the body, each with its sha256.
+pub fn units_for(document: &Document, generation: &RunId, pieces: usize) -> Vec<Unit> {
+    let body = document.body.as_str();
+    let pieces = pieces.max(1);
+    let target = body.len().div_ceil(pieces).max(1);
+    let mut cuts = vec![0];
+    let mut at = 0;
+    while at < body.len() {
+        let mut next = (at + target).min(body.len());
+        while !body.is_char_boundary(next) {
+            next += 1;
+        }
+        cuts.push(next);
+        at = next;
+    }
+    if cuts.len() == 1 {
+        cuts.push(0);
+    }
+    cuts.windows(2)
+        .enumerate()
+        .map(|(ordinal, span)| {
+            let text = &body[span[0]..span[1]];
+            let ordinal = ordinal as u32;
+            Unit {
+                document: document.id.clone(),
+                generation: generation.clone(),
+                ordinal,
+                unit_id: format!("{}#{ordinal}", document.id),
+                path: format!("Điều {ordinal}"),
+                part: (ordinal % 3 == 2).then_some(ordinal / 3),
+                start: span[0] as u64,
+                end: span[1] as u64,
+                sha256: sha256_hex(text.as_bytes()),
+                body: text.to_owned(),
+            }
+        })
+        .collect()
+}
+
+async fn put(store: &dyn LiveExecutionAdapter, document: &str, body: &str) -> Document {
+    ok(
+        store.put_document(&id(document), body).await,
+        &format!("put_document {document}"),
+    )
+}
+
+/// Fences, writes `pieces` units per document and enacts `documents` as `generation`.
+pub async fn cut(
+    store: &dyn LiveExecutionAdapter,
+    generation: &RunId,
+    documents: &[Document],
+    pieces: usize,
+) -> u64 {
+    let expectations: Vec<_> = documents.iter().map(expect).collect();
+    ok(store.fence(generation, &expectations).await, "fence");
+    for document in documents {
+        let units = units_for(document, generation, pieces);
+        ok(store.write_units(generation, &units).await, "write_units");
+    }
+    ok(store.enact(generation, &expectations).await, "enact")
+}
+
+/// The backup a backup phase would take of `documents`.
+pub async fn backup_of(
+    store: &dyn LiveExecutionAdapter,
+    generation: &RunId,
+    documents: &[DocumentId],
+) -> Backup {
+    let census = ok(store.census().await, "census");
+    let mut snapshots = Vec::new();
+    for document in ok(
+        store.load_scope(&Scope::Ids(documents.to_vec())).await,
+        "load_scope",
+    ) {
+        let generations = ok(store.generations(&document.id).await, "generations");
+        let active_units = ok(store.active_units(&document.id).await, "active_units");
+        snapshots.push(DocumentSnapshot {
+            document,
+            generations,
+            active_units,
+        });
+    }
+    Backup {
+        schema_version: SCHEMA_VERSION,
+        run: generation.clone(),
+        census,
+        documents: snapshots,
+    }
+}
+
+fn ids(documents: &[Document]) -> Vec<&str> {
+    documents.iter().map(|d| d.id.as_str()).collect()
+}
+
+fn rules() -> CutRules {
+    CutRules::preset(Preset::LegalVi)
+}
+
+fn phase(name: &str, status: PhaseStatus, evidence: &[(&str, &str)]) -> PhaseRecord {
+    PhaseRecord {
+        name: name.to_owned(),
+        status,
+        evidence: evidence
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        detail: None,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+fn plan_of(documents: &[Document], max_unit_bytes: Option<u64>) -> Plan {
+    let mut rules = rules();
+    rules.max_unit_bytes = max_unit_bytes;
+    Plan {
+        schema_version: SCHEMA_VERSION,
+        rules,
+        documents: documents
+            .iter()
+            .map(|d| iu_cutter_live_execution::DocumentPlan {
+                document: d.id.clone(),
+                revision: d.revision,
+                source_sha256: d.sha256.clone(),
+                source_bytes: d.body.len() as u64,
+                units: units_for(d, &run("plan"), 2)
+                    .into_iter()
+                    .map(|u| PlannedUnit {
+                        ordinal: u.ordinal,
+                        unit_id: u.unit_id,
+                        path: u.path,
+                        part: u.part,
+                        start: u.start,
+                        end: u.end,
+                        sha256: u.sha256,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The census of `snapshot` computed with the seam's digest code: what every store's
+/// `census()` must equal for that state.
+pub fn canonical_census(snapshot: &StoreSnapshot) -> iu_cutter_live_execution::Census {
+    let mut builder = CensusBuilder::new();
+    for document in &snapshot.documents {
+        let generations: Vec<GenerationRecord> = snapshot
+            .generations
+            .iter()
+            .filter(|g| g.document == document.id)
+            .cloned()
+            .collect();
+        let units: Vec<Unit> = snapshot
+            .units
+            .iter()
+            .filter(|u| u.document == document.id)
+            .cloned()
+            .collect();
+        builder.add(
+            document.id.clone(),
+            document_digest(document, &generations, &units),
+            units.len() as u64,
+        );
+    }
+    builder.finish()
+}
+
+const LAW: &str = "Chương I\r\nĐiều 1. Phạm vi\nNội dung — “trích dẫn” 😀\n\nĐiều 2.  trailing  \n";
+
+// ---- checks ----------------------------------------------------------------------------------
+
+/// A fresh store holds nothing, and every read says so without error.
+pub async fn empty_store_reads_nothing(store: &dyn LiveExecutionAdapter) {
+    ok(store.preflight().await, "preflight");
+    assert!(ok(store.load_scope(&Scope::All).await, "load_scope").is_empty());
+    assert!(ok(store.generations(&id("a")).await, "generations").is_empty());
+    assert!(ok(store.generation_units(&id("a"), &run("r")).await, "units").is_empty());
+    assert!(ok(store.active_units(&id("a")).await, "active_units").is_empty());
+    assert!(ok(store.list_runs().await, "list_runs").is_empty());
+    assert_eq!(ok(store.load_run(&run("r")).await, "load_run"), None);
+    assert_eq!(ok(store.load_plan(&run("r")).await, "load_plan"), None);
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        StoreSnapshot::default()
+    );
+    let census = ok(store.census().await, "census");
+    assert_eq!((census.documents, census.units), (0, 0));
+    assert_eq!(census, CensusBuilder::new().finish());
+}
+
+/// `put_document` creates at revision 1; an unchanged body changes nothing; a changed body bumps
+/// the revision and returns the document to `Ready`. Bodies are stored byte for byte.
+pub async fn put_document_creates_and_revises(store: &dyn LiveExecutionAdapter) {
+    let created = put(store, "law/1", LAW).await;
+    assert_eq!(created.id, id("law/1"));
+    assert_eq!(created.revision, 1);
+    assert_eq!(created.sha256, sha256_hex(LAW.as_bytes()));
+    assert_eq!(created.state, DocumentState::Ready);
+    assert_eq!(created.active_generation, None);
+    assert_eq!(created.body, LAW);
+
+    let before = ok(store.census().await, "census");
+    let same = put(store, "law/1", LAW).await;
+    assert_eq!(same, created, "an unchanged body changes nothing");
+    assert_eq!(ok(store.census().await, "census"), before);
+
+    let changed = put(store, "law/1", "Điều 9.").await;
+    assert_eq!(changed.revision, 2);
+    assert_eq!(changed.sha256, sha256_hex("Điều 9.".as_bytes()));
+    assert_eq!(changed.state, DocumentState::Ready);
+    let empty = put(store, "empty", "").await;
+    assert_eq!((empty.revision, empty.body.as_str()), (1, ""));
+
+    let loaded = ok(store.load_scope(&Scope::All).await, "load_scope");
+    assert_eq!(loaded, vec![empty, changed]);
+}
+
+/// A writer ignoring a fence keeps it (so the holder's enact fails); a changed body returns a cut
+/// document to `Ready` and keeps its active generation.
+pub async fn put_document_keeps_a_fence_and_readies_a_cut_document(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let a = put(store, "a", "Điều 1. một\nĐiều 2. hai\n").await;
+    let r1 = run("r1");
+    ok(store.fence(&r1, &[expect(&a)]).await, "fence");
+    let edited = put(store, "a", "Điều 1. một (sửa)\n").await;
+    assert_eq!(edited.revision, 2);
+    assert_eq!(edited.state, DocumentState::Cutting { run: r1.clone() });
+    let units = units_for(&a, &r1, 2);
+    ok(store.write_units(&r1, &units).await, "write_units");
+    let (expected, found) = conflict(
+        store.enact(&r1, &[expect(&a)]).await,
+        "a",
+        "enact after an edit",
+    );
+    assert_eq!(
+        expected,
+        format!("fenced by run `r1` at revision 1, sha256 {}", a.sha256)
+    );
+    assert_eq!(
+        found,
+        format!("fenced by run `r1` at revision 2, sha256 {}", edited.sha256)
+    );
+
+    let b = put(store, "b", "Điều 1.\n").await;
+    let r2 = run("r2");
+    assert_eq!(cut(store, &r2, std::slice::from_ref(&b), 1).await, 1);
+    let edited = put(store, "b", "Điều 1. mới\n").await;
+    assert_eq!(edited.state, DocumentState::Ready);
+    assert_eq!(edited.active_generation, Some(r2.clone()));
+    assert_eq!(edited.revision, 2);
+    assert_eq!(
+        ok(store.active_units(&id("b")).await, "active_units"),
+        units_for(&b, &r2, 1)
+    );
+}
+
+/// `load_scope` returns documents ordered by id (bytewise): every document, a prefix, or a set
+/// of ids (deduplicated; missing ids are skipped).
+pub async fn load_scope_orders_by_id_and_honours_every_scope(store: &dyn LiveExecutionAdapter) {
+    for name in ["b", "a/2", "Ä", "B", "a/10", "ab", "a", "z", "Äb", "_x"] {
+        put(store, name, &format!("body of {name}")).await;
+    }
+    let all = ok(store.load_scope(&Scope::All).await, "all");
+    assert_eq!(
+        ids(&all),
+        vec!["B", "_x", "a", "a/10", "a/2", "ab", "b", "z", "Ä", "Äb"]
+    );
+    let prefix = ok(store.load_scope(&Scope::Prefix("a".into())).await, "prefix");
+    assert_eq!(ids(&prefix), vec!["a", "a/10", "a/2", "ab"]);
+    let prefix = ok(
+        store.load_scope(&Scope::Prefix("a/".into())).await,
+        "prefix",
+    );
+    assert_eq!(ids(&prefix), vec!["a/10", "a/2"]);
+    let prefix = ok(store.load_scope(&Scope::Prefix("Ä".into())).await, "prefix");
+    assert_eq!(ids(&prefix), vec!["Ä", "Äb"]);
+    let prefix = ok(store.load_scope(&Scope::Prefix("%".into())).await, "prefix");
+    assert!(prefix.is_empty(), "a prefix is not a pattern");
+    let prefix = ok(
+        store.load_scope(&Scope::Prefix(String::new())).await,
+        "prefix",
+    );
+    assert_eq!(prefix.len(), all.len());
+    let chosen = ok(
+        store
+            .load_scope(&Scope::Ids(vec![
+                id("z"),
+                id("missing"),
+                id("a"),
+                id("z"),
+                id("Ä"),
+            ]))
+            .await,
+        "ids",
+    );
+    assert_eq!(ids(&chosen), vec!["a", "z", "Ä"]);
+    assert_eq!(chosen[1].body, "body of z");
+    let none = ok(store.load_scope(&Scope::Ids(Vec::new())).await, "no ids");
+    assert!(none.is_empty());
+}
+
+/// `fence` moves every expected document to `Cutting(run)`; fencing again by the same run
+/// passes; a cut document can be fenced again.
+pub async fn fence_moves_documents_to_cutting_and_is_idempotent(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
+    let b = put(store, "b", "Điều 2.").await;
+    let c = put(store, "c", "untouched").await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a), expect(&b)]).await, "fence");
+    let after = ok(store.census().await, "census");
+    ok(
+        store.fence(&r, &[expect(&b), expect(&a)]).await,
+        "fence again",
+    );
+    assert_eq!(ok(store.census().await, "census"), after, "idempotent");
+    let docs = ok(store.load_scope(&Scope::All).await, "load_scope");
+    let fenced = DocumentState::Cutting { run: r.clone() };
+    assert_eq!(docs[0].state, fenced);
+    assert_eq!(docs[1].state, fenced);
+    assert_eq!(docs[2], c, "documents outside the fence are untouched");
+    assert_eq!((docs[0].revision, docs[0].body.as_str()), (1, "Điều 1."));
+    assert_eq!(
+        ok(store.generations(&id("a")).await, "generations"),
+        vec![GenerationRecord {
+            document: id("a"),
+            generation: r.clone(),
+            state: GenerationState::Staged,
+        }],
+        "the fence begins the run's staged generation"
+    );
+    assert!(ok(store.generations(&id("c")).await, "generations").is_empty());
+    ok(store.fence(&r, &[]).await, "empty fence");
+
+    let r2 = run("r2");
+    assert_eq!(cut(store, &r2, std::slice::from_ref(&c), 1).await, 1);
+    let c = ok(store.load_scope(&Scope::Ids(vec![id("c")])).await, "c");
+    ok(
+        store.fence(&run("r3"), &[expect(&c[0])]).await,
+        "fence a cut document",
+    );
+    let states: Vec<_> = ok(store.generations(&id("c")).await, "generations")
+        .into_iter()
+        .map(|g| (g.generation.to_string(), g.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("r2".to_owned(), GenerationState::Active),
+            ("r3".to_owned(), GenerationState::Staged),
+        ]
+    );
+}
+
+/// A document changed since the backup stops the fence, naming it; nothing is fenced.
+pub async fn fence_refuses_a_stale_revision_all_or_nothing(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
+    let b = put(store, "b", "Điều 2.").await;
+    let b2 = put(store, "b", "Điều 2 (sửa).").await;
+    let before = ok(store.snapshot().await, "snapshot");
+    let (expected, found) = conflict(
+        store.fence(&run("r"), &[expect(&a), expect(&b)]).await,
+        "b",
+        "stale fence",
+    );
+    assert_eq!(expected, format!("revision 1, sha256 {}", b.sha256));
+    assert_eq!(found, format!("revision 2, sha256 {}", b2.sha256));
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        before,
+        "all or nothing"
+    );
+
+    let mut wrong_sha = expect(&b2);
+    wrong_sha.sha256 = sha256_hex(b"something else");
+    let (expected, found) = conflict(
+        store.fence(&run("r"), &[wrong_sha.clone()]).await,
+        "b",
+        "wrong sha",
+    );
+    assert_eq!(expected, format!("revision 2, sha256 {}", wrong_sha.sha256));
+    assert_eq!(found, format!("revision 2, sha256 {}", b2.sha256));
+}
+
+/// A document fenced by another run cannot be fenced; the first run keeps it.
+pub async fn fence_refuses_a_document_held_by_another_run(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
+    let b = put(store, "b", "Điều 2.").await;
+    ok(store.fence(&run("first"), &[expect(&b)]).await, "fence");
+    let before = ok(store.snapshot().await, "snapshot");
+    let (expected, found) = conflict(
+        store.fence(&run("second"), &[expect(&a), expect(&b)]).await,
+        "b",
+        "held fence",
+    );
+    assert_eq!(
+        expected,
+        "not fenced by another run (to be fenced by run `second`)"
+    );
+    assert_eq!(found, "fenced by run `first`");
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        before,
+        "all or nothing"
+    );
+}
+
+/// Fencing a document that does not exist is `NotFound`, and fences nothing.
+pub async fn fence_refuses_a_missing_document(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
+    let ghost = ExpectedRevision {
+        document: id("ghost"),
+        revision: 1,
+        sha256: sha256_hex(b""),
+    };
+    let err = error(
+        store.fence(&run("r"), &[expect(&a), ghost]).await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "missing document",
+    );
+    assert_eq!(err.to_string(), "not found: document `ghost`");
+    let docs = ok(store.load_scope(&Scope::All).await, "load_scope");
+    assert_eq!(docs[0].state, DocumentState::Ready);
+}
+
+/// Units are written only into the writer's own generation of documents it has fenced.
+pub async fn write_units_needs_the_fence(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1. một").await;
+    let r = run("r");
+    let units = units_for(&a, &r, 2);
+    let (expected, found) = conflict(store.write_units(&r, &units).await, "a", "unfenced write");
+    assert_eq!(expected, "fenced by run `r`");
+    assert_eq!(found, "ready (not fenced) (fence lost)");
+
+    ok(store.fence(&run("other"), &[expect(&a)]).await, "fence");
+    let (_, found) = conflict(store.write_units(&r, &units).await, "a", "foreign fence");
+    assert_eq!(found, "fenced by run `other` (fence lost)");
+
+    let other_units = units_for(&a, &run("other"), 1);
+    let err = error(
+        store.write_units(&r, &other_units).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "foreign generation",
+    );
+    assert!(
+        err.to_string().contains("belongs to generation `other`"),
+        "{err}"
+    );
+
+    let mut ghost = units[0].clone();
+    ghost.document = id("ghost");
+    error(
+        store.write_units(&r, &[ghost]).await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "missing document",
+    );
+    assert!(ok(store.generation_units(&id("a"), &r).await, "units").is_empty());
+    let generations = ok(store.generations(&id("a")).await, "generations");
+    assert_eq!(
+        generations.len(),
+        1,
+        "only the fence's generation: {generations:?}"
+    );
+    assert_eq!(generations[0].generation, run("other"));
+    assert_eq!(ok(store.write_units(&run("other"), &[]).await, "empty"), 0);
+}
+
+/// A batch with one bad unit writes nothing.
+pub async fn write_units_is_all_or_nothing(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1. một").await;
+    let b = put(store, "b", "Điều 2. hai").await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    let before = ok(store.snapshot().await, "snapshot");
+    let mut batch = units_for(&a, &r, 2);
+    batch.extend(units_for(&b, &r, 2));
+    let (_, found) = conflict(store.write_units(&r, &batch).await, "b", "mixed batch");
+    assert_eq!(found, "ready (not fenced) (fence lost)");
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        before,
+        "all or nothing"
+    );
+}
+
+/// Written units are staged (invisible to readers), ordered by ordinal; writing them again
+/// changes nothing.
+pub async fn write_units_is_idempotent_and_staged(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", LAW).await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    let mut units = units_for(&a, &r, 4);
+    units.reverse();
+    assert_eq!(
+        ok(store.write_units(&r, &units).await, "write"),
+        units.len() as u64
+    );
+    let census = ok(store.census().await, "census");
+    assert_eq!(
+        ok(store.write_units(&r, &units).await, "again"),
+        units.len() as u64
+    );
+    assert_eq!(ok(store.census().await, "census"), census, "idempotent");
+    units.reverse();
+    assert_eq!(
+        ok(store.generation_units(&id("a"), &r).await, "read back"),
+        units
+    );
+    assert_eq!(
+        ok(store.generations(&id("a")).await, "generations"),
+        vec![GenerationRecord {
+            document: id("a"),
+            generation: r.clone(),
+            state: GenerationState::Staged,
+        }]
+    );
+    assert!(
+        ok(store.active_units(&id("a")).await, "active").is_empty(),
+        "staged is invisible"
+    );
+    assert_eq!(census.units, units.len() as u64);
+    let joined: String = units.iter().map(|u| u.body.as_str()).collect();
+    assert_eq!(joined, LAW, "bodies round-trip byte for byte");
+}
+
+/// A unit replaces the one with the same (document, ordinal); within one batch the later wins;
+/// the count is the number of units offered.
+pub async fn write_units_replaces_by_ordinal_later_wins(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1. một\nĐiều 2. hai\n").await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    let units = units_for(&a, &r, 2);
+    ok(store.write_units(&r, &units).await, "write");
+    let mut first = units[0].clone();
+    first.path = "Chương I/Điều 1".into();
+    first.part = Some(7);
+    let mut second = first.clone();
+    second.unit_id = "a#replaced".into();
+    assert_eq!(
+        ok(
+            store.write_units(&r, &[first, second.clone()]).await,
+            "replace"
+        ),
+        2
+    );
+    let read = ok(store.generation_units(&id("a"), &r).await, "read back");
+    assert_eq!(read, vec![second, units[1].clone()]);
+}
+
+/// A batch larger than any backend's statement chunk round-trips in ordinal order.
+pub async fn write_units_large_batch_round_trips(store: &dyn LiveExecutionAdapter) {
+    let body: String = (0..2_500).map(|i| format!("Điều {i}.\n")).collect();
+    let a = put(store, "big", &body).await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    let units = units_for(&a, &r, 2_500);
+    assert!(units.len() > 2_000, "{}", units.len());
+    assert_eq!(
+        ok(store.write_units(&r, &units).await, "write"),
+        units.len() as u64
+    );
+    let read = ok(store.generation_units(&id("big"), &r).await, "read back");
+    assert_eq!(read.len(), units.len());
+    assert!(read == units, "units differ after the round trip");
+    let census = ok(store.census().await, "census");
+    assert_eq!(census.units, units.len() as u64);
+}
+
+/// Enact moves the pointer to the run's generation, retires the previous one (kept), and marks
+/// the document `Cut`.
+pub async fn enact_activates_and_retires_the_previous_generation(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", LAW).await;
+    let (r1, r2) = (run("r1"), run("r2"));
+    assert_eq!(cut(store, &r1, std::slice::from_ref(&a), 2).await, 1);
+    let after_first = ok(store.load_scope(&Scope::All).await, "load_scope");
+    assert_eq!(after_first[0].state, DocumentState::Cut);
+    assert_eq!(after_first[0].active_generation, Some(r1.clone()));
+    assert_eq!(after_first[0].revision, 1);
+    assert_eq!(
+        ok(store.active_units(&id("a")).await, "active"),
+        units_for(&a, &r1, 2)
+    );
+
+    assert_eq!(cut(store, &r2, std::slice::from_ref(&a), 3).await, 1);
+    assert_eq!(
+        ok(store.generations(&id("a")).await, "generations"),
+        vec![
+            GenerationRecord {
+                document: id("a"),
+                generation: r1.clone(),
+                state: GenerationState::Retired,
+            },
+            GenerationRecord {
+                document: id("a"),
+                generation: r2.clone(),
+                state: GenerationState::Active,
+            },
+        ]
+    );
+    assert_eq!(
+        ok(store.active_units(&id("a")).await, "active"),
+        units_for(&a, &r2, 3)
+    );
+    assert_eq!(
+        ok(
+            store.generation_units(&id("a"), &r1).await,
+            "retired units kept"
+        ),
+        units_for(&a, &r1, 2)
+    );
+}
+
+/// Enacting again passes and moves nothing; the count is the number of documents moved.
+pub async fn enact_is_idempotent_and_counts_documents(store: &dyn LiveExecutionAdapter) {
+    let mut documents = Vec::new();
+    for i in 0..5 {
+        documents.push(put(store, &format!("d{i}"), &format!("Điều {i}. nội dung")).await);
+    }
+    let r = run("r");
+    assert_eq!(cut(store, &r, &documents, 2).await, 5);
+    let snapshot = ok(store.snapshot().await, "snapshot");
+    let expectations: Vec<_> = documents.iter().map(expect).collect();
+    assert_eq!(ok(store.enact(&r, &expectations).await, "again"), 0);
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        snapshot,
+        "idempotent"
+    );
+
+    // Partly enacted (a crash between two enact calls): only the rest moves.
+    let more: Vec<_> = (0..3)
+        .map(|i| (format!("m{i}"), format!("Điều {i}.")))
+        .collect();
+    let mut fresh = Vec::new();
+    for (name, body) in &more {
+        fresh.push(put(store, name, body).await);
+    }
+    let r2 = run("r2");
+    let expectations: Vec<_> = fresh.iter().map(expect).collect();
+    ok(store.fence(&r2, &expectations).await, "fence");
+    for document in &fresh {
+        ok(
+            store.write_units(&r2, &units_for(document, &r2, 1)).await,
+            "write",
+        );
+    }
+    assert_eq!(ok(store.enact(&r2, &expectations[..1]).await, "first"), 1);
+    assert_eq!(ok(store.enact(&r2, &expectations).await, "rest"), 2);
+    // A duplicated expectation is one document.
+    let dup = put(store, "dup", "Điều 1.").await;
+    let r3 = run("r3");
+    ok(store.fence(&r3, &[expect(&dup)]).await, "fence");
+    ok(
+        store.write_units(&r3, &units_for(&dup, &r3, 1)).await,
+        "write",
+    );
+    assert_eq!(
+        ok(store.enact(&r3, &[expect(&dup), expect(&dup)]).await, "dup"),
+        1
+    );
+}
+
+/// Enact is compare-and-set on the fence and the expected revision; the first mismatch stops
+/// it and nothing moves.
+pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
+    let b = put(store, "b", "Điều 2.").await;
+    let c = put(store, "c", "Điều 3.").await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a), expect(&b)]).await, "fence");
+    ok(
+        store.write_units(&r, &units_for(&a, &r, 1)).await,
+        "write a",
+    );
+    ok(
+        store.write_units(&r, &units_for(&b, &r, 1)).await,
+        "write b",
+    );
+    let before = ok(store.snapshot().await, "snapshot");
+
+    // c was never fenced.
+    let (expected, found) = conflict(
+        store.enact(&r, &[expect(&a), expect(&c)]).await,
+        "c",
+        "unfenced enact",
+    );
+    assert_eq!(
+        expected,
+        format!("fenced by run `r` at revision 1, sha256 {}", c.sha256)
+    );
+    assert_eq!(
+        found,
+        format!("ready (not fenced) at revision 1, sha256 {}", c.sha256)
+    );
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        before,
+        "all or nothing"
+    );
+
+    // A stale expectation.
+    let mut stale = expect(&b);
+    stale.revision = 7;
+    let (expected, found) = conflict(
+        store.enact(&r, &[expect(&a), stale]).await,
+        "b",
+        "stale enact",
+    );
+    assert_eq!(
+        expected,
+        format!("fenced by run `r` at revision 7, sha256 {}", b.sha256)
+    );
+    assert_eq!(
+        found,
+        format!("fenced by run `r` at revision 1, sha256 {}", b.sha256)
+    );
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        before,
+        "all or nothing"
+    );
+
+    // Another run's enact.
+    let (_, found) = conflict(store.enact(&run("x"), &[expect(&a)]).await, "a", "foreign");
+    assert_eq!(
+        found,
+        format!("fenced by run `r` at revision 1, sha256 {}", a.sha256)
+    );
+    error(
+        store
+            .enact(
+                &r,
+                &[ExpectedRevision {
+                    document: id("ghost"),
+                    revision: 1,
+                    sha256: String::new(),
+                }],
+            )
+            .await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "missing document",
+    );
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        before,
+        "all or nothing"
+    );
+    assert_eq!(
+        ok(store.enact(&r, &[expect(&a), expect(&b)]).await, "enact"),
+        2
+    );
+}
+
+/// A document without units (an empty body) is enacted from the generation its fence began.
+pub async fn enact_of_a_document_without_units(store: &dyn LiveExecutionAdapter) {
+    let empty = put(store, "empty", "").await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&empty)]).await, "fence");
+    assert_eq!(ok(store.enact(&r, &[expect(&empty)]).await, "enact"), 1);
+    assert_eq!(
+        ok(store.generations(&id("empty")).await, "generations"),
+        vec![GenerationRecord {
+            document: id("empty"),
+            generation: r.clone(),
+            state: GenerationState::Active,
+        }]
+    );
+    assert!(ok(store.active_units(&id("empty")).await, "active").is_empty());
+    let doc = ok(store.load_scope(&Scope::All).await, "load_scope").remove(0);
+    assert_eq!(doc.state, DocumentState::Cut);
+    assert_eq!(doc.active_generation, Some(r));
+}
+
+/// Restore after enact brings back the exact pre-run census; it is idempotent.
+pub async fn restore_after_enact_gives_back_the_exact_census(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", LAW).await;
+    let b = put(store, "b", "Điều 2. hai").await;
+    let c = put(store, "c", "outside the scope").await;
+    let r0 = run("r0");
+    cut(store, &r0, &[a.clone(), c.clone()], 2).await;
+    let a = ok(store.load_scope(&Scope::Ids(vec![id("a")])).await, "a").remove(0);
+
+    let r = run("r1");
+    let backup = backup_of(store, &r, &[id("a"), id("b")]).await;
+    let before = ok(store.snapshot().await, "snapshot");
+    assert_eq!(backup.census, ok(store.census().await, "census"));
+    cut(store, &r, &[a, b], 3).await;
+    assert_ne!(ok(store.census().await, "census"), backup.census);
+
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(ok(store.census().await, "census"), backup.census);
+    assert_eq!(ok(store.snapshot().await, "snapshot"), before);
+    ok(store.restore(&r, &backup).await, "restore again");
+    assert_eq!(
+        ok(store.census().await, "census"),
+        backup.census,
+        "idempotent"
+    );
+}
+
+/// Restore before enact drops the staged generation and lifts the fence.
+pub async fn restore_before_enact_drops_the_staged_generation(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", LAW).await;
+    let r = run("r");
+    let backup = backup_of(store, &r, &[id("a")]).await;
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    ok(store.write_units(&r, &units_for(&a, &r, 3)).await, "write");
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(ok(store.census().await, "census"), backup.census);
+    assert!(ok(store.generation_units(&id("a"), &r).await, "units").is_empty());
+    assert!(ok(store.generations(&id("a")).await, "generations").is_empty());
+    let a = ok(store.load_scope(&Scope::All).await, "load_scope").remove(0);
+    assert_eq!(a.state, DocumentState::Ready);
+}
+
+/// Restore refuses a backup of another run, or one whose rows do not belong to its documents.
+pub async fn restore_refuses_a_foreign_backup(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
+    let backup = backup_of(store, &run("r"), &[id("a")]).await;
+    let err = error(
+        store.restore(&run("other"), &backup).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "foreign backup",
+    );
+    assert!(err.to_string().contains("belongs to run `r`"), "{err}");
+    let mut bad = backup.clone();
+    bad.documents[0].active_units = units_for(&a, &run("x"), 1);
+    error(
+        store.restore(&run("r"), &bad).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "unit of another generation",
+    );
+    let mut bad = backup;
+    bad.documents[0].generations.push(GenerationRecord {
+        document: id("b"),
+        generation: run("x"),
+        state: GenerationState::Retired,
+    });
+    error(
+        store.restore(&run("r"), &bad).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "record of another document",
+    );
+}
+
+/// The journal keeps runs, phases (in first-recorded order, replaced by name) and statuses.
+pub async fn journal_round_trips(store: &dyn LiveExecutionAdapter) {
+    let r = run("run-b");
+    let mut record = RunRecord::new(
+        r.clone(),
+        Scope::Ids(vec![id("x"), id("Điều")]),
+        rules().with_max_unit_bytes(4096),
+    );
+    assert_eq!(ok(store.begin_run(&record).await, "begin"), record);
+    let mut other = record.clone();
+    other.status = RunStatus::Failed;
+    other.scope = Scope::All;
+    assert_eq!(
+        ok(store.begin_run(&other).await, "begin again"),
+        record,
+        "an existing run is returned unchanged"
+    );
+
+    let backup = phase("backup", PhaseStatus::Running, &[]);
+    let cut_a = phase("cut-leg-a", PhaseStatus::Running, &[]);
+    ok(store.record_phase(&r, &backup).await, "phase");
+    ok(store.record_phase(&r, &cut_a).await, "phase");
+    let done = PhaseRecord {
+        detail: Some("ok — “done”".into()),
+        ..phase(
+            "backup",
+            PhaseStatus::Done,
+            &[("backup_sha256", "abc"), ("rows", "3")],
+        )
+    };
+    ok(store.record_phase(&r, &done).await, "replace");
+    ok(store.set_run_status(&r, RunStatus::Held).await, "status");
+    record.phases = vec![done, cut_a];
+    record.status = RunStatus::Held;
+    assert_eq!(ok(store.load_run(&r).await, "load"), Some(record.clone()));
+
+    let mut first = RunRecord::new(run("run-a"), Scope::Prefix("lu".into()), rules());
+    first.phases = vec![phase("backup", PhaseStatus::Failed, &[("k", "v")])];
+    first.status = RunStatus::Failed;
+    assert_eq!(
+        ok(store.begin_run(&first).await, "begin with phases"),
+        first
+    );
+    let runs = ok(store.list_runs().await, "list");
+    assert_eq!(runs, vec![first, record]);
+    for status in [
+        RunStatus::Running,
+        RunStatus::Pass,
+        RunStatus::Blocked,
+        RunStatus::Refused,
+        RunStatus::RolledBack,
+        RunStatus::Failed,
+    ] {
+        ok(store.set_run_status(&r, status).await, "status");
+        let loaded = ok(store.load_run(&r).await, "load");
+        assert_eq!(loaded.map(|l| l.status), Some(status));
+    }
+}
+
+/// Journal writes about an unknown run are `NotFound`, naming it.
+pub async fn journal_errors_name_the_run(store: &dyn LiveExecutionAdapter) {
+    let ghost = run("ghost");
+    let err = error(
+        store
+            .record_phase(&ghost, &phase("backup", PhaseStatus::Running, &[]))
+            .await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "record_phase",
+    );
+    assert_eq!(
+        err.to_string(),
+        "not found: run `ghost` is not in the journal"
+    );
+    error(
+        store.set_run_status(&ghost, RunStatus::Pass).await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "set_run_status",
+    );
+    error(
+        store.save_plan(&ghost, &plan_of(&[], None)).await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "save_plan",
+    );
+    assert!(ok(store.list_runs().await, "list").is_empty());
+}
+
+/// A plan is journaled once: the same plan again passes, a different one is refused.
+pub async fn save_plan_is_idempotent_and_refuses_a_different_plan(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let a = put(store, "a", LAW).await;
+    let r = run("r");
+    ok(
+        store
+            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
+            .await,
+        "begin",
+    );
+    let plan = plan_of(std::slice::from_ref(&a), Some(100));
+    ok(store.save_plan(&r, &plan).await, "save");
+    ok(store.save_plan(&r, &plan).await, "save again");
+    assert_eq!(ok(store.load_plan(&r).await, "load"), Some(plan.clone()));
+    let other = plan_of(std::slice::from_ref(&a), Some(200));
+    let err = error(
+        store.save_plan(&r, &other).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "different plan",
+    );
+    assert!(err.to_string().contains(&plan.sha256()), "{err}");
+    assert!(err.to_string().contains(&other.sha256()), "{err}");
+    assert_eq!(ok(store.load_plan(&r).await, "load"), Some(plan));
+}
+
+/// Phase times and the reviewed plan's sha256 are journal data: kept verbatim, replaced with
+/// the phase, listed with the run.
+pub async fn journal_keeps_phase_times_and_the_reviewed_plan(store: &dyn LiveExecutionAdapter) {
+    let r = run("run-t");
+    let mut record = RunRecord::new(r.clone(), Scope::All, rules());
+    record.expected_plan_sha256 = Some("ab".repeat(32));
+    assert_eq!(ok(store.begin_run(&record).await, "begin"), record);
+    let started = "2025-01-31T12:00:00.250Z";
+    let running = PhaseRecord {
+        started_at: Some(started.into()),
+        ..phase("backup", PhaseStatus::Running, &[])
+    };
+    ok(store.record_phase(&r, &running).await, "running");
+    let loaded = ok(store.load_run(&r).await, "load");
+    assert_eq!(
+        loaded.as_ref().and_then(|l| l.phase("backup")),
+        Some(&running)
+    );
+    let done = PhaseRecord {
+        started_at: Some(started.into()),
+        finished_at: Some("2025-01-31T12:00:01.000Z".into()),
+        ..phase("backup", PhaseStatus::Done, &[("backup_sha256", "abc")])
+    };
+    ok(store.record_phase(&r, &done).await, "done");
+    record.phases = vec![done];
+    assert_eq!(ok(store.load_run(&r).await, "load"), Some(record.clone()));
+    assert_eq!(ok(store.list_runs().await, "list"), vec![record]);
+}
+
+/// Reports are journal data: kept verbatim per run, oldest first; the same text again changes
+/// nothing; an unjournaled run has none and cannot take one; the census ignores them.
+pub async fn reports_are_journaled_in_order_once(store: &dyn LiveExecutionAdapter) {
+    put(store, "a", LAW).await;
+    let (r, q) = (run("r"), run("q"));
+    assert!(ok(store.load_reports(&r).await, "load unknown").is_empty());
+    let err = error(
+        store.save_report(&r, "{}").await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "save for an unknown run",
+    );
+    assert_eq!(err.to_string(), "not found: run `r` is not in the journal");
+    for each in [&r, &q] {
+        ok(
+            store
+                .begin_run(&RunRecord::new(each.clone(), Scope::All, rules()))
+                .await,
+            "begin",
+        );
+    }
+    let census = ok(store.census().await, "census");
+    let first = "{\n  \"outcome\": \"PASS\",\n  \"note\": \"Điều 1 — “ok”\"\n}";
+    let second = "{\"outcome\":\"ROLLED_BACK\"}";
+    ok(store.save_report(&r, first).await, "first");
+    ok(store.save_report(&r, second).await, "second");
+    ok(store.save_report(&r, first).await, "first again");
+    ok(store.save_report(&q, second).await, "other run");
+    assert_eq!(
+        ok(store.load_reports(&r).await, "load"),
+        vec![first.to_owned(), second.to_owned()]
+    );
+    assert_eq!(
+        ok(store.load_reports(&q).await, "load other"),
+        vec![second.to_owned()]
+    );
+    assert_eq!(
+        ok(store.census().await, "census"),
+        census,
+        "reports in the census"
+    );
+}
+
+/// Purge removes listed retired generations with their units, in one transaction; a listed
+/// active or staged generation is a conflict that removes nothing; missing ones pass; a pair
+/// listed twice counts once.
+pub async fn purge_removes_only_retired_generations_all_or_nothing(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let a = put(store, "a", LAW).await;
+    let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
+    let (r1, r2, r3) = (run("r1"), run("r2"), run("r3"));
+    cut(store, &r1, &[a.clone(), b.clone()], 2).await;
+    cut(store, &r2, std::slice::from_ref(&a), 3).await;
+    let before = ok(store.census().await, "census");
+
+    let (expected, found) = conflict(
+        store
+            .purge_generations(&[(id("a"), r1.clone()), (id("b"), r1.clone())])
+            .await,
+        "b",
+        "an active generation",
+    );
+    assert_eq!(expected, "generation `r1` retired");
+    assert_eq!(found, "generation `r1` active");
+    assert_eq!(
+        ok(store.census().await, "census"),
+        before,
+        "a refused purge removed"
+    );
+
+    ok(store.fence(&r3, &[expect(&b)]).await, "fence");
+    let staged = ok(store.census().await, "census");
+    let (_, found) = conflict(
+        store
+            .purge_generations(&[(id("a"), r1.clone()), (id("b"), r3.clone())])
+            .await,
+        "b",
+        "a staged generation",
+    );
+    assert_eq!(found, "generation `r3` staged");
+    assert_eq!(ok(store.census().await, "census"), staged);
+
+    let purged = ok(
+        store
+            .purge_generations(&[
+                (id("a"), r1.clone()),
+                (id("a"), r1.clone()),
+                (id("a"), run("never")),
+                (id("nobody"), r1.clone()),
+            ])
+            .await,
+        "purge",
+    );
+    assert_eq!(purged, 1);
+    assert_eq!(
+        ok(store.generations(&id("a")).await, "generations"),
+        vec![GenerationRecord {
+            document: id("a"),
+            generation: r2.clone(),
+            state: GenerationState::Active,
+        }]
+    );
+    assert!(ok(store.generation_units(&id("a"), &r1).await, "purged units").is_empty());
+    assert_eq!(
+        ok(store.active_units(&id("a")).await, "active"),
+        units_for(&a, &r2, 3)
+    );
+    assert_eq!(
+        ok(store.generation_units(&id("b"), &r1).await, "b untouched"),
+        units_for(&b, &r1, 2)
+    );
+    let after = ok(store.census().await, "census");
+    assert_eq!(after.units, staged.units - 2);
+    assert_eq!(
+        after,
+        canonical_census(&ok(store.snapshot().await, "snapshot"))
+    );
+    assert_eq!(
+        ok(
+            store.purge_generations(&[(id("a"), r1.clone())]).await,
+            "again"
+        ),
+        0
+    );
+}
+
+/// The census equals the one the seam's digest code computes from the snapshot (so equal states
+/// give equal fingerprints on every backend), changes with every store mutation, and ignores the
+/// journal.
+pub async fn census_is_canonical_and_ignores_the_journal(store: &dyn LiveExecutionAdapter) {
+    let check = async |what: &str| {
+        let census = ok(store.census().await, "census");
+        let snapshot = ok(store.snapshot().await, "snapshot");
+        assert_eq!(census, canonical_census(&snapshot), "{what}");
+        census.fingerprint
+    };
+    let mut seen = vec![check("empty").await];
+    let a = put(store, "a", LAW).await;
+    let b = put(store, "Ä", "Điều 1.").await;
+    seen.push(check("documents").await);
+    let (r1, r2) = (run("r-B"), run("r-a"));
+    cut(store, &r1, &[a.clone(), b.clone()], 2).await;
+    seen.push(check("cut").await);
+    ok(store.fence(&r2, &[expect(&a)]).await, "fence");
+    seen.push(check("fenced").await);
+    ok(
+        store.write_units(&r2, &units_for(&a, &r2, 3)).await,
+        "write",
+    );
+    seen.push(check("staged").await);
+    ok(store.enact(&r2, &[expect(&a)]).await, "enact");
+    seen.push(check("enacted").await);
+    let journal = RunRecord::new(run("j"), Scope::All, rules());
+    ok(store.begin_run(&journal).await, "begin");
+    ok(
+        store
+            .record_phase(&journal.run, &phase("backup", PhaseStatus::Done, &[]))
+            .await,
+        "phase",
+    );
+    ok(
+        store
+            .save_plan(&journal.run, &plan_of(std::slice::from_ref(&a), None))
+            .await,
+        "plan",
+    );
+    assert_eq!(
+        check("journal").await,
+        seen[seen.len() - 1],
+        "the journal is not in the census"
+    );
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        seen.len(),
+        "every mutation changes the census"
+    );
+    let census = ok(store.census().await, "census");
+    assert_eq!(census.documents, 2);
+    assert_eq!(census.units, 2 + 2 + 3);
+    assert_eq!(census, ok(store.census().await, "census"), "deterministic");
+}
+
+/// The snapshot holds every row, ordered by key: documents by id, generation records by
+/// (document, generation), units by (document, generation, ordinal).
+pub async fn snapshot_is_ordered_and_complete(store: &dyn LiveExecutionAdapter) {
+    let z = put(store, "z", "Điều 1. z\nĐiều 2. z\n").await;
+    let a = put(store, "a", LAW).await;
+    let (r1, r2) = (run("r2"), run("r10"));
+    cut(store, &r1, &[z.clone(), a.clone()], 11).await;
+    cut(store, &r2, std::slice::from_ref(&a), 2).await;
+    let snapshot = ok(store.snapshot().await, "snapshot");
+    assert_eq!(ids(&snapshot.documents), vec!["a", "z"]);
+    let keys: Vec<(String, String)> = snapshot
+        .generations
+        .iter()
+        .map(|g| (g.document.to_string(), g.generation.to_string()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.len(), 3);
+    let unit_keys: Vec<(String, String, u32)> = snapshot
+        .units
+        .iter()
+        .map(|u| (u.document.to_string(), u.generation.to_string(), u.ordinal))
+        .collect();
+    let mut sorted = unit_keys.clone();
+    sorted.sort();
+    assert_eq!(unit_keys, sorted);
+    let mut expected: BTreeMap<(String, String, u32), Unit> = BTreeMap::new();
+    for unit in units_for(&z, &r1, 11)
+        .into_iter()
+        .chain(units_for(&a, &r1, 11))
+        .chain(units_for(&a, &r2, 2))
+    {
+        expected.insert(
+            (
+                unit.document.to_string(),
+                unit.generation.to_string(),
+                unit.ordinal,
+            ),
+            unit,
+        );
+    }
+    assert!(
+        snapshot.units == expected.into_values().collect::<Vec<_>>(),
+        "snapshot units differ"
+    );
+}
+
+// ---- fixtures --------------------------------------------------------------------------------
+
+/// A gate opened by a test switch (the control row of a SQL store abstains while enabled).
+pub fn open_gate() -> iu_cutter_live_execution::ExecutionGate {
+    iu_cutter_live_execution::ExecutionGate::new().with_source(
+        iu_cutter_live_execution::ManualSwitch::new("test switch", true, "open the test switch"),
+    )
+}
+
+/// A fresh simulator behind an open kill switch.
+pub struct SimFixture(std::sync::Arc<dyn LiveExecutionAdapter>);
+
+impl Fixture for SimFixture {
+    fn adapter(&self) -> &dyn LiveExecutionAdapter {
+        &*self.0
+    }
+
+    fn shared(&self) -> std::sync::Arc<dyn LiveExecutionAdapter> {
+        self.0.clone()
+    }
+}
+
+/// Fixture function for the simulator.
+pub async fn simulator(_name: &str) -> Option<SimFixture> {
+    Some(SimFixture(std::sync::Arc::new(
+        iu_cutter_live_execution::Guarded::new(iu_cutter_simulator::Simulator::new(), open_gate()),
+    )))
+}
+
+/// Fixture functions and checks that only SQL stores have: the control row, `init`/`connect`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod live {
+    use std::sync::Arc;
+
+    use iu_cutter_live_execution::sql::{
+        ConnectOptions, DATABASE_SCHEMA_VERSION, SqlStore, connect_with, control_status, init_with,
+        set_control,
+    };
+    use iu_cutter_live_execution::{
+        AdapterError, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, RunId, Scope,
+    };
+
+    use super::{Fixture, error, expect, ok, open_gate};
+
+    /// A SQL store under test, with the options it was opened with.
+    pub trait SqlFixture: Fixture {
+        /// How to reach the database.
+        fn options(&self) -> &ConnectOptions;
+    }
+
+    /// A fresh SQLite database in a temporary directory.
+    #[cfg(feature = "sqlite")]
+    pub struct SqliteFixture {
+        store: Arc<Guarded<SqlStore>>,
+        options: ConnectOptions,
+        _dir: tempfile::TempDir,
+    }
+
+    #[cfg(feature = "sqlite")]
+    impl Fixture for SqliteFixture {
+        fn adapter(&self) -> &dyn LiveExecutionAdapter {
+            &*self.store
+        }
+
+        fn shared(&self) -> Arc<dyn LiveExecutionAdapter> {
+            self.store.clone()
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    impl SqlFixture for SqliteFixture {
+        fn options(&self) -> &ConnectOptions {
+            &self.options
+        }
+    }
+
+    /// Fixture function for SQLite: a new file database per test.
+    #[cfg(feature = "sqlite")]
+    pub async fn sqlite(name: &str) -> Option<SqliteFixture> {
+        let dir = match tempfile::tempdir() {
+            Ok(dir) => dir,
+            Err(e) => panic!("{name}: cannot create a temporary directory: {e}"),
+        };
+        let path = dir.path().join(format!("{name}.db"));
+        let options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+        ok(init_with(&options).await, "init");
+        let store = ok(connect_with(&options, open_gate()).await, "connect");
+        Some(SqliteFixture {
+            store: Arc::new(store),
+            options,
+            _dir: dir,
+        })
+    }
+
+    /// The variable naming the PostgreSQL server of the postgres suites.
+    #[cfg(feature = "postgres")]
+    pub const PG_URL_VAR: &str = "IU_CUTTER_TEST_PG_URL";
+
+    /// The URL of the test server, or `None` after saying on stderr that the test is skipped.
+    #[cfg(feature = "postgres")]
+    pub fn pg_url(name: &str) -> Option<String> {
+        match std::env::var(PG_URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => Some(url),
+            _ => {
+                eprintln!(
+                    "skipped: IU_CUTTER_TEST_PG_URL is not set ({name} needs a PostgreSQL URL \
+                     whose role may create schemas, e.g. \
+                     IU_CUTTER_TEST_PG_URL=postgres://iu_cutter:iu_cutter@127.0.0.1:5432/iu_cutter_test; \
+                     `cargo xtask pg-setup` prepares a local server and prints one)"
+                );
+                None
+            }
+        }
+    }
+
+    /// Drops a test schema when dropped, even after a failed assertion.
+    #[cfg(feature = "postgres")]
+    struct SchemaGuard {
+        url: String,
+        schema: String,
+        dropped: bool,
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query("SET lock_timeout = '10s'")
+            .execute(&mut conn)
+            .await?;
+        // The name is generated by `unique_schema` (letters, digits, `_`).
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&mut conn)
+        .await?;
+        conn.close().await
+    }
+
+    #[cfg(feature = "postgres")]
+    impl Drop for SchemaGuard {
+        fn drop(&mut self) {
+            if self.dropped {
+                return;
+            }
+            let (url, schema) = (self.url.clone(), self.schema.clone());
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime
+                    .block_on(drop_schema(&url, &schema))
+                    .map_err(|e| e.to_string())
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
+            }
+        }
+    }
+
+    /// A unique schema name: `t_<pid>_<nanos>_<n>`.
+    #[cfg(feature = "postgres")]
+    pub fn unique_schema() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        format!(
+            "t_{}_{}_{}",
+            std::process::id(),
+            nanos,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// A fresh schema of the test PostgreSQL server, dropped at the end.
+    #[cfg(feature = "postgres")]
+    pub struct PgFixture {
+        store: Option<Arc<Guarded<SqlStore>>>,
+        options: ConnectOptions,
+        guard: SchemaGuard,
+    }
+
+    #[cfg(feature = "postgres")]
+    impl Fixture for PgFixture {
+        fn adapter(&self) -> &dyn LiveExecutionAdapter {
+            match &self.store {
+                Some(store) => &**store,
+                None => panic!("the fixture was finished"),
+            }
+        }
+
+        fn shared(&self) -> Arc<dyn LiveExecutionAdapter> {
+            match &self.store {
+                Some(store) => store.clone(),
+                None => panic!("the fixture was finished"),
+            }
+        }
+
+        async fn finish(mut self) {
+            self.store = None;
+            match drop_schema(&self.guard.url, &self.guard.schema).await {
+                Ok(()) => self.guard.dropped = true,
+                Err(e) => eprintln!("could not drop test schema {}: {e}", self.guard.schema),
+            }
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    impl SqlFixture for PgFixture {
+        fn options(&self) -> &ConnectOptions {
+            &self.options
+        }
+    }
+
+    /// Fixture function for PostgreSQL: a new schema per test, or `None` (skipped) without
+    /// `IU_CUTTER_TEST_PG_URL`.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(name: &str) -> Option<PgFixture> {
+        let url = pg_url(name)?;
+        let schema = unique_schema();
+        let guard = SchemaGuard {
+            url: url.clone(),
+            schema: schema.clone(),
+            dropped: false,
+        };
+        let options = ConnectOptions::new(url).with_pg_schema(schema);
+        ok(init_with(&options).await, "init");
+        let store = ok(connect_with(&options, open_gate()).await, "connect");
+        Some(PgFixture {
+            store: Some(Arc::new(store)),
+            options,
+            guard,
+        })
+    }
+
+    /// Instantiates every live check as a `#[tokio::test]` over `$fixture`.
+    #[macro_export]
+    macro_rules! live_suite {
+        ($fixture:path) => {
+            $crate::live_suite!(@each $fixture;
+                control_row_closes_the_gate_for_every_runner,
+                control_row_never_opens_the_gate,
+                init_is_idempotent_and_connect_needs_the_schema,
+                info_is_live_and_redacted,
+                concurrent_fences_admit_one_run,
+                concurrent_writers_create_one_document,
+            );
+        };
+        (@each $fixture:path; $($check:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some(fixture) = $fixture(stringify!($check)).await else {
+                        return;
+                    };
+                    $crate::contract::live::$check(&fixture).await;
+                    $crate::contract::Fixture::finish(fixture).await;
+                }
+            )*
+        };
+    }
+
+    /// Disabling the control row refuses the next mutation of every runner on the database,
+    /// naming the row and how to open it; reads go on; enabling it lets mutations through again.
+    pub async fn control_row_closes_the_gate_for_every_runner(fixture: &impl SqlFixture) {
+        let store = fixture.adapter();
+        let other = ok(
+            connect_with(fixture.options(), open_gate()).await,
+            "second runner",
+        );
+        ok(
+            store.put_document(&DocumentId::new("a"), "Điều 1.").await,
+            "put",
+        );
+        let state = ok(
+            set_control(fixture.options(), false, "maintenance window").await,
+            "disable",
+        );
+        assert!(!state.execution_enabled);
+        assert_eq!(state.reason, "maintenance window");
+        for runner in [store, &other as &dyn LiveExecutionAdapter] {
+            let refused = error(
+                runner.put_document(&DocumentId::new("a"), "changed").await,
+                AdapterError::is_gate_closed,
+                "disabled control row",
+            );
+            let AdapterError::GateClosed {
+                switch,
+                how_to_open,
+            } = refused
+            else {
+                panic!("not a refusal");
+            };
+            assert!(switch.contains("control row"), "{switch}");
+            assert!(how_to_open.contains("control enable"), "{how_to_open}");
+            assert!(how_to_open.contains("maintenance window"), "{how_to_open}");
+            error(
+                runner.preflight().await,
+                AdapterError::is_gate_closed,
+                "preflight",
+            );
+            let docs = ok(runner.load_scope(&Scope::All).await, "reads go on");
+            assert_eq!(docs[0].body, "Điều 1.");
+        }
+        let status = ok(control_status(fixture.options()).await, "status");
+        assert!(!status.execution_enabled);
+        ok(
+            set_control(fixture.options(), true, "maintenance over").await,
+            "enable",
+        );
+        let doc = ok(
+            other.put_document(&DocumentId::new("a"), "changed").await,
+            "put",
+        );
+        assert_eq!(doc.revision, 2);
+        ok(store.fence(&"r".into(), &[expect(&doc)]).await, "fence");
+    }
+
+    /// An enabled control row only abstains: with no other source the gate stays closed.
+    pub async fn control_row_never_opens_the_gate(fixture: &impl SqlFixture) {
+        let closed = ok(
+            connect_with(fixture.options(), ExecutionGate::new()).await,
+            "connect",
+        );
+        assert!(ok(control_status(fixture.options()).await, "status").execution_enabled);
+        let refused = error(
+            closed.put_document(&DocumentId::new("a"), "x").await,
+            AdapterError::is_gate_closed,
+            "no source opened the gate",
+        );
+        assert!(refused.to_string().contains("default"), "{refused}");
+        assert!(ok(closed.load_scope(&Scope::All).await, "read").is_empty());
+    }
+
+    /// `init` on a current schema applies nothing; `connect` works on it.
+    pub async fn init_is_idempotent_and_connect_needs_the_schema(fixture: &impl SqlFixture) {
+        let report = ok(init_with(fixture.options()).await, "init again");
+        assert!(report.applied.is_empty(), "{report:?}");
+        assert_eq!(report.schema_version, DATABASE_SCHEMA_VERSION);
+        ok(
+            connect_with(fixture.options(), open_gate()).await,
+            "connect",
+        );
+    }
+
+    /// `info()` says live, the backend's kind, and where, without the password.
+    pub async fn info_is_live_and_redacted(fixture: &impl SqlFixture) {
+        let info = fixture.adapter().info();
+        assert!(info.live);
+        let url = &fixture.options().url;
+        let kind = if url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        assert_eq!(info.kind, kind);
+        assert_eq!(info.location, fixture.options().location());
+        if let Some(password) = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, password)| password)
+        {
+            let shown = format!(":{password}@");
+            assert!(!info.location.contains(&shown), "{}", info.location);
+            assert!(info.location.contains(":***@"), "{}", info.location);
+        }
+    }
+
+    /// Two runners fencing one document at once: exactly one gets it.
+    pub async fn concurrent_fences_admit_one_run(fixture: &impl SqlFixture) {
+        let one = fixture.adapter();
+        let two = ok(
+            connect_with(fixture.options(), open_gate()).await,
+            "second runner",
+        );
+        for round in 0..5 {
+            let id = DocumentId::new(format!("doc{round}"));
+            let doc = ok(one.put_document(&id, "Điều 1.").await, "put");
+            let (r1, r2) = (
+                RunId::new(format!("one-{round}")),
+                RunId::new(format!("two-{round}")),
+            );
+            let expected = [expect(&doc)];
+            let (a, b) = tokio::join!(one.fence(&r1, &expected), two.fence(&r2, &expected));
+            assert!(
+                a.is_ok() != b.is_ok(),
+                "round {round}: exactly one fence wins: {a:?} / {b:?}"
+            );
+            let loser = if a.is_ok() { b } else { a };
+            assert!(
+                matches!(loser, Err(AdapterError::Conflict { .. })),
+                "{loser:?}"
+            );
+        }
+    }
+
+    /// Two runners creating the same document at once: one creates it, the other revises it.
+    pub async fn concurrent_writers_create_one_document(fixture: &impl SqlFixture) {
+        let one = fixture.adapter();
+        let two = ok(
+            connect_with(fixture.options(), open_gate()).await,
+            "second runner",
+        );
+        for round in 0..5 {
+            let id = DocumentId::new(format!("new{round}"));
+            let (a, b) = tokio::join!(
+                one.put_document(&id, "from one"),
+                two.put_document(&id, "from two")
+            );
+            let mut revisions = vec![
+                ok(a, "first writer").revision,
+                ok(b, "second writer").revision,
+            ];
+            revisions.sort_unstable();
+            assert_eq!(revisions, vec![1, 2], "round {round}");
+            let stored = ok(one.load_scope(&Scope::Ids(vec![id])).await, "load");
+            assert_eq!(stored.len(), 1);
+            assert_eq!(stored[0].revision, 2);
+        }
+    }
+}

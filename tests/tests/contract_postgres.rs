@@ -1,0 +1,71 @@
+//! The adapter contract suite against PostgreSQL (a new schema per test, dropped at the end),
+//! plus the checks only live stores have and PostgreSQL's connection errors. Needs
+//! `IU_CUTTER_TEST_PG_URL`; without it every test says it is skipped and passes.
+#![cfg(feature = "postgres")]
+
+use iu_cutter_live_execution::AdapterError;
+use iu_cutter_live_execution::sql::{ConnectOptions, connect, connect_with};
+use iu_cutter_tests::contract::live::{pg_url, unique_schema};
+use iu_cutter_tests::contract::{error, open_gate};
+
+iu_cutter_tests::contract_suite!(iu_cutter_tests::contract::live::postgres);
+iu_cutter_tests::live_suite!(iu_cutter_tests::contract::live::postgres);
+
+/// An unreachable server is `Unavailable`, naming the redacted URL and what to check.
+#[tokio::test]
+async fn unreachable_server_is_unavailable_and_redacted() {
+    let url = "postgres://iu_cutter:hunter2@127.0.0.1:1/nowhere";
+    let err = error(
+        connect(url, open_gate()).await,
+        |e| matches!(e, AdapterError::Unavailable(_)),
+        "unreachable",
+    );
+    let text = err.to_string();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("postgres://iu_cutter:***@127.0.0.1:1/nowhere"),
+        "{text}"
+    );
+    assert!(text.contains("check the URL"), "{text}");
+}
+
+/// A wrong password is `Unavailable`, and the message does not repeat it.
+#[tokio::test]
+async fn wrong_password_is_unavailable_and_redacted() {
+    let Some(url) = pg_url("wrong_password_is_unavailable_and_redacted") else {
+        return;
+    };
+    let Some((scheme_user, rest)) = url.split_once('@') else {
+        eprintln!("skipped: the test URL has no credentials to get wrong");
+        return;
+    };
+    let user = scheme_user.split(':').take(2).collect::<Vec<_>>().join(":");
+    let wrong = format!("{user}:Wr0ngSecret@{rest}");
+    let err = error(
+        connect(&wrong, open_gate()).await,
+        |e| matches!(e, AdapterError::Unavailable(_)),
+        "wrong password",
+    );
+    assert!(!err.to_string().contains("Wr0ngSecret"), "{err}");
+}
+
+/// A schema `init` never ran on is refused with the next action.
+#[tokio::test]
+async fn connect_without_the_schema_says_run_init() {
+    let Some(url) = pg_url("connect_without_the_schema_says_run_init") else {
+        return;
+    };
+    let options = ConnectOptions::new(url).with_pg_schema(unique_schema());
+    let err = error(
+        connect_with(&options, open_gate()).await,
+        |e| matches!(e, AdapterError::Unavailable(_)),
+        "no schema",
+    );
+    assert!(err.to_string().contains("run `iu-cutter init`"), "{err}");
+    let bad = options.clone().with_pg_schema("x; DROP TABLE documents");
+    error(
+        connect_with(&bad, open_gate()).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "unsafe schema name",
+    );
+}

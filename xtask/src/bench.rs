@@ -1,0 +1,175 @@
+//! `cargo xtask bench`: sets up the Python environment LangChain needs (a venv under
+//! `target/bench/venv`, when `python3` with `venv` and `pip` is available), then builds and runs
+//! `iu-cutter-bench` in release mode with the `peers` feature. The benchmark program writes
+//! `target/bench/results.md` and `results.json` and prints the targets table.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::ci::{cargo_bin, workspace_root};
+
+/// The LangChain release measured (pinned, so that results compare across runs).
+const LANGCHAIN_SPEC: &str = "langchain-text-splitters==1.1.3";
+
+/// What `cargo xtask bench` was asked.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Options {
+    pub(crate) quick: bool,
+    pub(crate) only: Option<String>,
+}
+
+pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options::default();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.split_once('=') {
+            _ if arg == "--quick" => options.quick = true,
+            Some(("--only", value)) => options.only = Some(only(value)?),
+            None if arg == "--only" => {
+                let value = iter.next().ok_or("`--only` needs cut, store or sim")?;
+                options.only = Some(only(value)?);
+            }
+            _ => return Err(format!("unexpected argument `{arg}`")),
+        }
+    }
+    Ok(options)
+}
+
+fn only(value: &str) -> Result<String, String> {
+    match value {
+        "cut" | "store" | "sim" => Ok(value.to_owned()),
+        other => Err(format!("`--only` takes cut, store or sim, not `{other}`")),
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let options = parse(args)?;
+    let started = Instant::now();
+    let root = workspace_root()?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
+        })
+        .unwrap_or_else(|| root.join("target"));
+    let out = target.join("bench");
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+
+    let wants_cut = options.only.as_deref().is_none_or(|o| o == "cut");
+    let python = if wants_cut { python_env(&out) } else { None };
+
+    let mut command = Command::new(cargo_bin());
+    command
+        .current_dir(&root)
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "iu-cutter-bench",
+            "--features",
+            "peers",
+            "--",
+        ])
+        .arg("--out")
+        .arg(&out);
+    if options.quick {
+        command.arg("--quick");
+    }
+    if let Some(only) = &options.only {
+        command.args(["--only", only]);
+    }
+    if let Some(python) = &python {
+        command.arg("--python").arg(python);
+    }
+    eprintln!("xtask bench: cargo run --release -p iu-cutter-bench --features peers");
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("the benchmark program failed ({status})"));
+    }
+    eprintln!(
+        "xtask bench: done in {:.0} s (build and Python set-up included)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The venv's interpreter with LangChain's splitters installed, or `None` after saying why.
+fn python_env(out: &Path) -> Option<PathBuf> {
+    let venv = out.join("venv");
+    let python = venv.join("bin").join("python");
+    let skip = |why: String| {
+        eprintln!(
+            "xtask bench: LangChain will be skipped: {why} (it needs python3 with the venv \
+             module and pip, and PyPI)"
+        );
+        None
+    };
+    let has_langchain = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import langchain_text_splitters"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && has_langchain(&python) {
+        return Some(python);
+    }
+    if !python.exists() {
+        eprintln!("xtask bench: python3 -m venv {}", venv.display());
+        match Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+        {
+            Ok(status) if status.success() => {}
+            Ok(status) => return skip(format!("`python3 -m venv` failed ({status})")),
+            Err(e) => return skip(format!("cannot run python3: {e}")),
+        }
+    }
+    eprintln!("xtask bench: pip install {LANGCHAIN_SPEC}");
+    let installed = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", LANGCHAIN_SPEC])
+        .status();
+    match installed {
+        Ok(status) if status.success() && has_langchain(&python) => Some(python),
+        Ok(status) => skip(format!("`pip install {LANGCHAIN_SPEC}` failed ({status})")),
+        Err(e) => skip(format!("cannot run pip: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Options, String> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(parsed(&[]), Ok(Options::default()));
+        assert_eq!(
+            parsed(&["--quick", "--only", "store"]),
+            Ok(Options {
+                quick: true,
+                only: Some("store".into())
+            })
+        );
+        assert_eq!(
+            parsed(&["--only=sim"]).map(|o| o.only),
+            Ok(Some("sim".into()))
+        );
+        assert!(parsed(&["--only", "everything"]).is_err());
+        assert!(parsed(&["--only"]).is_err());
+        assert!(parsed(&["--fast"]).is_err());
+    }
+}
