@@ -251,6 +251,43 @@ pub struct Backup {
     pub documents: Vec<DocumentSnapshot>,
 }
 
+impl Backup {
+    /// Checks that this backup can restore run `run`: it belongs to that run, and every snapshot
+    /// holds only its own document's generation records and active units. Every store calls this
+    /// before restoring, so they refuse the same malformed backups with the same messages.
+    pub fn check_for_run(&self, run: &RunId) -> Result<(), crate::AdapterError> {
+        use crate::AdapterError::Invalid;
+        if self.run != *run {
+            return Err(Invalid(format!(
+                "the backup belongs to run `{}`, not to run `{run}`",
+                self.run
+            )));
+        }
+        for snapshot in &self.documents {
+            let id = &snapshot.document.id;
+            if let Some(record) = snapshot.generations.iter().find(|g| g.document != *id) {
+                return Err(Invalid(format!(
+                    "the backup of document `{id}` holds a generation record of document `{}`",
+                    record.document
+                )));
+            }
+            let active = snapshot.document.active_generation.as_ref();
+            if let Some(unit) = snapshot
+                .active_units
+                .iter()
+                .find(|u| u.document != *id || Some(&u.generation) != active)
+            {
+                return Err(Invalid(format!(
+                    "the backup of document `{id}` holds unit {} of document `{}`, generation \
+                     `{}`, which is not the document's active generation",
+                    unit.ordinal, unit.document, unit.generation
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A full copy of a store's documents, generations and units (seeds a simulator).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreSnapshot {

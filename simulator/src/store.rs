@@ -437,33 +437,7 @@ impl Store {
     }
 
     pub(crate) fn restore(&mut self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
-        if backup.run != *run {
-            return Err(AdapterError::Invalid(format!(
-                "the backup belongs to run `{}`, not to run `{run}`",
-                backup.run
-            )));
-        }
-        for snapshot in &backup.documents {
-            let id = &snapshot.document.id;
-            if let Some(record) = snapshot.generations.iter().find(|g| g.document != *id) {
-                return Err(AdapterError::Invalid(format!(
-                    "the backup of document `{id}` holds a generation record of document `{}`",
-                    record.document
-                )));
-            }
-            let active = snapshot.document.active_generation.as_ref();
-            if let Some(unit) = snapshot
-                .active_units
-                .iter()
-                .find(|u| u.document != *id || Some(&u.generation) != active)
-            {
-                return Err(AdapterError::Invalid(format!(
-                    "the backup of document `{id}` holds unit {} of document `{}`, generation \
-                     `{}`, which is not the document's active generation",
-                    unit.ordinal, unit.document, unit.generation
-                )));
-            }
-        }
+        backup.check_for_run(run)?;
         for snapshot in &backup.documents {
             let id = &snapshot.document.id;
             // Drop the run's generation.

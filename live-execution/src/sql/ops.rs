@@ -1290,32 +1290,8 @@ pub(crate) async fn enact(
 /// Restores the backed-up documents exactly and drops `run`'s generation (see the trait).
 pub(crate) async fn restore(pool: &Pool, run: &RunId, backup: &Backup) -> AdapterResult<()> {
     let what = "restoring";
-    if backup.run != *run {
-        return Err(AdapterError::Invalid(format!(
-            "the backup belongs to run `{}`, not to run `{run}`",
-            backup.run
-        )));
-    }
+    backup.check_for_run(run)?;
     for snapshot in &backup.documents {
-        let id = &snapshot.document.id;
-        if let Some(record) = snapshot.generations.iter().find(|g| g.document != *id) {
-            return Err(AdapterError::Invalid(format!(
-                "the backup of document `{id}` holds a generation record of document `{}`",
-                record.document
-            )));
-        }
-        let active = snapshot.document.active_generation.as_ref();
-        if let Some(unit) = snapshot
-            .active_units
-            .iter()
-            .find(|u| u.document != *id || Some(&u.generation) != active)
-        {
-            return Err(AdapterError::Invalid(format!(
-                "the backup of document `{id}` holds unit {} of document `{}`, generation \
-                 `{}`, which is not the document's active generation",
-                unit.ordinal, unit.document, unit.generation
-            )));
-        }
         super::check_text("a document body", &snapshot.document.body)?;
     }
     let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
