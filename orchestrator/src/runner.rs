@@ -149,6 +149,12 @@ impl Runner {
             let outcome = preflight_outcome(&run, error, None, format!("iu-cutter run {run}"));
             return inv.finish(outcome, None).await;
         }
+        if let Some(outcome) = self
+            .backup_preflight(None, format!("iu-cutter run {run}"))
+            .await
+        {
+            return inv.finish(outcome, None).await;
+        }
         inv.take_census_before().await;
 
         let mut fresh = RunRecord::new(run.clone(), request.scope, request.rules);
@@ -298,6 +304,17 @@ impl Runner {
         if let Err(error) = self.adapter.preflight().await {
             let outcome =
                 preflight_outcome(run, error, resume_from, format!("iu-cutter resume {run}"));
+            return Ok(inv.finish(outcome, None).await);
+        }
+        let backed_up = record
+            .phases
+            .iter()
+            .any(|p| p.name == names::BACKUP && p.status == PhaseStatus::Done);
+        if !backed_up
+            && let Some(outcome) = self
+                .backup_preflight(resume_from.clone(), format!("iu-cutter resume {run}"))
+                .await
+        {
             return Ok(inv.finish(outcome, None).await);
         }
         inv.take_census_before().await;
@@ -667,6 +684,29 @@ fn finished_outcome(record: &RunRecord) -> Option<Outcome> {
         RunStatus::Pass => Some(Outcome::Pass),
         RunStatus::RolledBack => Some(Outcome::RolledBack),
         _ => None,
+    }
+}
+
+impl Runner {
+    /// `REFUSED` when the backup store cannot be written now (a read-only or full backup
+    /// directory): checked after the gate, before the run's first mutation, so that nothing is
+    /// mutated by a run that could not back up.
+    async fn backup_preflight(
+        &self,
+        resume_from: Option<String>,
+        retry: String,
+    ) -> Option<Outcome> {
+        let error = self.backups.preflight().await.err()?;
+        warn!(%error, "refused at preflight: the backup store cannot be written");
+        Some(Outcome::Refused {
+            reason: format!("the backup store cannot be written: {error}"),
+            switch: "backup_dir".to_owned(),
+            how_to_open: format!(
+                "make backup_dir (IU_CUTTER_BACKUP_DIR) a writable directory with free space, \
+                 then: {retry}"
+            ),
+            resume_from,
+        })
     }
 }
 

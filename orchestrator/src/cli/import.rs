@@ -108,6 +108,11 @@ pub(crate) fn collect(
             "convert each file named above to UTF-8 (e.g. `iconv -f <its encoding> -t UTF-8`) or \
              leave it out of the import",
         )
+    } else if problems.iter().any(|p| p.contains("NUL byte")) {
+        fix_and_retry(
+            "remove the NUL bytes from each document named above (e.g. `tr -d '\\000'`) or \
+             leave it out of the import",
+        )
     } else {
         fix_and_retry("fix the inputs named above")
     };
@@ -190,9 +195,18 @@ fn read_input(
     };
     if path.extension().is_some_and(|e| e == "jsonl") {
         match parse_jsonl(path, &text, fields) {
-            Ok(mut found) => documents.append(&mut found),
+            Ok(found) => {
+                for document in found {
+                    match nul_problem(&document.origin, &document.body) {
+                        Some(problem) => problems.push(problem),
+                        None => documents.push(document),
+                    }
+                }
+            }
             Err(mut found) => problems.append(&mut found),
         }
+    } else if let Some(problem) = nul_problem(&path.display().to_string(), &text) {
+        problems.push(problem);
     } else {
         documents.push(SourceDocument {
             id: DocumentId::new(id),
@@ -220,6 +234,21 @@ pub(crate) fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, String> {
             bad.join(" ")
         )
     })
+}
+
+/// A problem naming `origin` and the byte offset of the first NUL in `body`, if it has one.
+/// PostgreSQL cannot store NUL in text, so no store accepts it: the policy is the same for all.
+fn nul_problem(origin: &str, body: &str) -> Option<String> {
+    let offset = body.find('\0')?;
+    let line = body.as_bytes()[..offset]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1;
+    Some(format!(
+        "{origin}: NUL byte at byte offset {offset} (line {line}) of the document: text stores \
+         (PostgreSQL) cannot hold NUL, so no document with one is imported"
+    ))
 }
 
 /// The documents of a JSON Lines text.

@@ -75,6 +75,13 @@ pub trait BackupStore: Send + Sync {
 
     /// Reads a run's backup, checked against its manifest; `None` if there is none.
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError>;
+
+    /// Checks that a backup can be written now, before a run's first mutation: a read-only or
+    /// full backup directory must stop the run before it has touched the store. The default
+    /// (stores in memory) has nothing to check.
+    async fn preflight(&self) -> Result<(), BackupError> {
+        Ok(())
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -275,8 +282,32 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
     result.map_err(io_error("write", path))
 }
 
+/// Bytes the directory preflight writes (and fsyncs, then removes): a directory with less free
+/// space than this cannot hold a backup either.
+const PREFLIGHT_PROBE_BYTES: usize = 64 * 1024;
+
 #[async_trait]
 impl BackupStore for DirBackupStore {
+    async fn preflight(&self) -> Result<(), BackupError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(io_error("create the directory for", &self.dir))?;
+        let probe = self
+            .dir
+            .join(format!(".preflight-{}.probe", std::process::id()));
+        let result = (|| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&probe)?;
+            file.write_all(&vec![0u8; PREFLIGHT_PROBE_BYTES])?;
+            file.sync_all()
+        })();
+        let removed = std::fs::remove_file(&probe);
+        result.map_err(io_error("write a probe", &probe))?;
+        removed.map_err(io_error("remove the probe", &probe))
+    }
+
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let (data_path, manifest_path) = self.paths(&backup.run)?;
         std::fs::create_dir_all(&self.dir)

@@ -1,0 +1,523 @@
+//! End to end, on SQLite with the real binary: bad input, unusable backup directories, a stop
+//! file mid-run, a tampered backup, an edit underneath a held run, and secrets kept out of
+//! output. Each error names the problem and the next action, exits with its documented code,
+//! and loses nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use iu_cutter_live_execution::sql;
+use iu_cutter_live_execution::{Census, ExecutionGate, LiveExecutionAdapter};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_iu-cutter");
+
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Workdir {
+    fn new() -> Result<Self, Box<dyn std::error::Error>> {
+        let wd = Workdir {
+            dir: tempfile::tempdir()?,
+        };
+        expect(&wd.run(&["init"])?, 0)?;
+        Ok(wd)
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(BIN);
+        command.args(args).current_dir(self.path());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("IU_CUTTER_") || key == "RUST_LOG" {
+                command.env_remove(key);
+            }
+        }
+        command.env("IU_CUTTER_PRESET", "legal-en");
+        command.envs(env.iter().copied());
+        command
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Run, std::io::Error> {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = self.command(args, env).output()?;
+        Ok(Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Run, std::io::Error> {
+        self.run_with(args, &[])
+    }
+
+    fn census(&self) -> Result<Census, Box<dyn std::error::Error>> {
+        let url = format!(
+            "sqlite://{}",
+            self.path().join("iu-cutter.sqlite").display()
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(runtime.block_on(async move {
+            let store = sql::connect(&url, ExecutionGate::new()).await?;
+            store.census().await
+        })?)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, std::io::Error> {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    }
+
+    fn runs(&self) -> Result<usize, Box<dyn std::error::Error>> {
+        let status = self.run(&["status", "--json"])?;
+        expect(&status, 0)?;
+        let status: serde_json::Value = serde_json::from_str(&status.stdout)?;
+        Ok(status["runs"].as_array().map(Vec::len).unwrap_or_default())
+    }
+}
+
+fn expect(run: &Run, code: i32) -> Result<(), String> {
+    if run.code == code {
+        Ok(())
+    } else {
+        Err(format!("expected exit {code}, got {run:?}"))
+    }
+}
+
+/// `docs` documents of `articles` articles each, in `dir` (relative to the work directory).
+fn corpus(wd: &Workdir, dir: &str, docs: usize, articles: usize) -> Result<(), std::io::Error> {
+    for d in 0..docs {
+        let mut body = String::from("Chapter I\n");
+        for a in 1..=articles {
+            body.push_str(&format!("Article {a}\nText of article {a} of act {d}.\n"));
+        }
+        wd.write(&format!("{dir}/act-{d:03}.txt"), body.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[test]
+fn nul_bytes_and_invalid_utf8_are_rejected_naming_file_and_offset() -> TestResult {
+    let wd = Workdir::new()?;
+    wd.write("in/ok.txt", b"Article 1\nFine.\n")?;
+    wd.write("in/nul.txt", b"Article 1\nab\0cd\n")?;
+    let nul = wd.run(&["import", "--execute", "in"])?;
+    expect(&nul, 8)?;
+    assert!(
+        nul.stderr.contains("nul.txt: NUL byte at byte offset 12"),
+        "{nul:?}"
+    );
+    assert!(nul.stderr.contains("next:"), "{nul:?}");
+    assert_eq!(wd.census()?.documents, 0, "nothing imported");
+
+    // The same in a JSON Lines body (`\u0000` is valid JSON).
+    wd.write("docs.jsonl", b"{\"id\":\"a\",\"body\":\"x\\u0000y\"}\n")?;
+    let jsonl = wd.run(&["import", "--execute", "docs.jsonl"])?;
+    expect(&jsonl, 8)?;
+    assert!(
+        jsonl
+            .stderr
+            .contains("docs.jsonl:1: NUL byte at byte offset 1"),
+        "{jsonl:?}"
+    );
+    assert_eq!(wd.census()?.documents, 0);
+
+    std::fs::remove_file(wd.path().join("in/nul.txt"))?;
+    wd.write("in/latin1.txt", b"Article 1\ncaf\xe9\n")?;
+    let utf8 = wd.run(&["import", "--execute", "in"])?;
+    expect(&utf8, 8)?;
+    assert!(
+        utf8.stderr
+            .contains("latin1.txt: invalid UTF-8 at byte offset 13"),
+        "{utf8:?}"
+    );
+    assert!(utf8.stderr.contains("iconv"), "{utf8:?}");
+    assert_eq!(wd.census()?.documents, 0);
+    Ok(())
+}
+
+#[test]
+fn an_empty_document_runs_to_pass_with_zero_units() -> TestResult {
+    let wd = Workdir::new()?;
+    wd.write("empty.txt", b"")?;
+    expect(&wd.run(&["import", "--execute", "empty.txt"])?, 0)?;
+    let run = wd.run(&["run", "--execute", "--run-id", "e1"])?;
+    expect(&run, 0)?;
+    assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
+    let units = wd.run(&["units", "empty.txt", "--json"])?;
+    expect(&units, 0)?;
+    let units: serde_json::Value = serde_json::from_str(&units.stdout)?;
+    assert_eq!(units["active_generation"], "e1", "{units}");
+    assert_eq!(units["units"].as_array().map(Vec::len), Some(0), "{units}");
+    Ok(())
+}
+
+#[test]
+fn a_document_with_100_000_markers_plans_and_runs() -> TestResult {
+    let wd = Workdir::new()?;
+    let mut body = String::with_capacity(2_000_000);
+    for a in 1..=100_000 {
+        body.push_str(&format!("## Heading {a}\nx\n"));
+    }
+    wd.write("many.txt", body.as_bytes())?;
+    expect(&wd.run(&["import", "--execute", "many.txt"])?, 0)?;
+    let markdown = [("IU_CUTTER_PRESET", "markdown")];
+    let plan = wd.run_with(&["plan"], &markdown)?;
+    expect(&plan, 0)?;
+    assert!(plan.stdout.contains("units: 100000"), "{plan:?}");
+    let started = Instant::now();
+    let run = wd.run_with(&["run", "--execute", "--run-id", "m1"], &markdown)?;
+    expect(&run, 0)?;
+    assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
+    assert_eq!(wd.census()?.units, 100_000);
+    println!(
+        "100,000 markers: run in {} ms",
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// 100 MB in one document: import, plan and run on SQLite. Slow in debug builds, so it runs only
+/// with `IU_CUTTER_BIG_TESTS=1`.
+#[test]
+fn a_100_mb_document_imports_plans_and_runs() -> TestResult {
+    if std::env::var("IU_CUTTER_BIG_TESTS").map_or(true, |v| v != "1") {
+        println!("skipped: set IU_CUTTER_BIG_TESTS=1 to run the 100 MB document test");
+        return Ok(());
+    }
+    let wd = Workdir::new()?;
+    let line = "The holder of a licence shall keep its records for five years and report. ";
+    let mut body = String::with_capacity(101 * 1024 * 1024);
+    let mut article = 0;
+    while body.len() < 100 * 1024 * 1024 {
+        article += 1;
+        body.push_str(&format!("Article {article}\n"));
+        for _ in 0..40 {
+            body.push_str(line);
+        }
+        body.push('\n');
+    }
+    wd.write("big.txt", body.as_bytes())?;
+    drop(body);
+    let started = Instant::now();
+    expect(&wd.run(&["import", "--execute", "big.txt"])?, 0)?;
+    expect(&wd.run(&["plan"])?, 0)?;
+    let run = wd.run(&["run", "--execute", "--run-id", "big"])?;
+    expect(&run, 0)?;
+    assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
+    println!(
+        "100 MB: import + plan + run in {} s",
+        started.elapsed().as_secs()
+    );
+    Ok(())
+}
+
+#[test]
+fn malformed_configuration_and_unknown_keys_exit_6_naming_the_key() -> TestResult {
+    let wd = Workdir::new()?;
+    wd.write("cutter.toml", b"bogus_key = 1\n")?;
+    let unknown = wd.run(&["status"])?;
+    expect(&unknown, 6)?;
+    assert!(unknown.stderr.contains("bogus_key"), "{unknown:?}");
+    assert!(unknown.stderr.contains("next:"), "{unknown:?}");
+    wd.write("cutter.toml", b"execution_enabled = \"maybe\n")?;
+    let malformed = wd.run(&["status"])?;
+    expect(&malformed, 6)?;
+    assert!(malformed.stderr.contains("cutter.toml"), "{malformed:?}");
+    Ok(())
+}
+
+#[test]
+fn bad_database_urls_are_named_and_never_show_the_password() -> TestResult {
+    let wd = Workdir::new()?;
+    let mistyped = wd.run_with(
+        &["status"],
+        &[(
+            "IU_CUTTER_DATABASE_URL",
+            "postgress://u:s3cr3t-pw@127.0.0.1:1/x",
+        )],
+    )?;
+    expect(&mistyped, 6)?;
+    assert!(
+        mistyped.stderr.contains("unsupported database URL"),
+        "{mistyped:?}"
+    );
+    let unreachable = wd.run_with(
+        &["status"],
+        &[
+            (
+                "IU_CUTTER_DATABASE_URL",
+                "postgres://u:s3cr3t-pw@127.0.0.1:1/x",
+            ),
+            ("RUST_LOG", "debug"),
+        ],
+    )?;
+    expect(&unreachable, 7)?;
+    assert!(unreachable.stderr.contains("next:"), "{unreachable:?}");
+    for run in [&mistyped, &unreachable] {
+        assert!(
+            !run.stdout.contains("s3cr3t") && !run.stderr.contains("s3cr3t"),
+            "the password leaked: {run:?}"
+        );
+    }
+    Ok(())
+}
+
+/// The real PostgreSQL URL (when `IU_CUTTER_TEST_PG_URL` is set), a successful live run with
+/// `RUST_LOG=debug`: the password is in no output and no report.
+#[test]
+fn the_password_is_in_no_log_or_report_of_a_postgres_run() -> TestResult {
+    let Some(url) = std::env::var("IU_CUTTER_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipped: IU_CUTTER_TEST_PG_URL is not set");
+        return Ok(());
+    };
+    let secret = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(user, password)| format!("{user}:{password}@"))
+        .ok_or("the PostgreSQL URL carries no password")?;
+    let wd = Workdir::new()?;
+    wd.write("in/act.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
+    let env = [
+        ("IU_CUTTER_DATABASE_URL", url.as_str()),
+        ("RUST_LOG", "debug"),
+    ];
+    let mut outputs = Vec::new();
+    let run_id = format!("pw-{}", std::process::id());
+    for args in [
+        vec!["init"],
+        vec!["import", "--execute", "in"],
+        vec!["run", "--execute", "--run-id", &run_id, "--id", "act.txt"],
+        vec!["status", &run_id, "--json"],
+        vec!["rollback", &run_id, "--execute"],
+    ] {
+        let run = wd.run_with(&args, &env)?;
+        expect(&run, 0)?;
+        outputs.push(format!("{}{}", run.stdout, run.stderr));
+    }
+    for entry in std::fs::read_dir(wd.path().join(".iu-cutter/reports"))? {
+        outputs.push(std::fs::read_to_string(entry?.path())?);
+    }
+    for text in &outputs {
+        assert!(!text.contains(&secret), "the password leaked:\n{text}");
+    }
+    Ok(())
+}
+
+#[test]
+fn an_unwritable_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
+    let wd = Workdir::new()?;
+    corpus(&wd, "in", 2, 5)?;
+    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let census = wd.census()?;
+    // Under a regular file: no directory can be created there, even as root.
+    wd.write("not-a-dir", b"")?;
+    let refused = wd.run_with(
+        &["run", "--execute", "--run-id", "b1"],
+        &[("IU_CUTTER_BACKUP_DIR", "not-a-dir/backups")],
+    )?;
+    expect(&refused, 3)?;
+    assert!(refused.stdout.contains("outcome: REFUSED"), "{refused:?}");
+    assert!(refused.stderr.contains("backup"), "{refused:?}");
+    assert!(refused.stderr.contains("not-a-dir/backups"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("IU_CUTTER_BACKUP_DIR"),
+        "{refused:?}"
+    );
+    assert_eq!(wd.census()?, census, "nothing mutated");
+    assert_eq!(wd.runs()?, 0, "nothing journaled");
+    Ok(())
+}
+
+#[test]
+fn a_full_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
+    let wd = Workdir::new()?;
+    corpus(&wd, "in", 2, 5)?;
+    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let census = wd.census()?;
+    let full = wd.path().join("full");
+    std::fs::create_dir_all(&full)?;
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&full)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        println!("skipped: cannot mount a tmpfs (not root, or no mount permission)");
+        return Ok(());
+    }
+    // Fill it.
+    let filler = std::fs::write(full.join("filler"), vec![0u8; 256 * 1024]);
+    let refused = wd.run_with(
+        &["run", "--execute", "--run-id", "f1"],
+        &[("IU_CUTTER_BACKUP_DIR", "full")],
+    );
+    let _ = Command::new("umount").arg(&full).status();
+    assert!(filler.is_err(), "the tmpfs did not fill up");
+    let refused = refused?;
+    expect(&refused, 3)?;
+    assert!(refused.stderr.contains("backup"), "{refused:?}");
+    assert_eq!(wd.census()?, census, "nothing mutated");
+    assert_eq!(wd.runs()?, 0, "nothing journaled");
+    Ok(())
+}
+
+#[test]
+fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() -> TestResult {
+    let wd = Workdir::new()?;
+    corpus(&wd, "in", 40, 250)?;
+    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let mut child = wd
+        .command(&["run", "--execute", "--run-id", "s1"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Once the backup is on disk the run has begun mutating; stop it there.
+    let backup = wd.path().join(".iu-cutter/backups/s1.manifest.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !backup.exists() && Instant::now() < deadline && child.try_wait()?.is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wd.write(".iu-cutter/STOP", b"")?;
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output()?;
+    let stopped = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    expect(&stopped, 3)?;
+    assert!(stopped.stdout.contains("outcome: REFUSED"), "{stopped:?}");
+    assert!(stopped.stderr.contains("stop file"), "{stopped:?}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        wd.path().join(".iu-cutter/reports/s1.json"),
+    )?)?;
+    assert!(
+        report["outcome"]["resume_from"]
+            .as_str()
+            .is_some_and(|phase| !phase.is_empty()),
+        "a resume point: {report}"
+    );
+    assert_eq!(wd.census()?.units, 0, "nothing written after the stop");
+    std::fs::remove_file(wd.path().join(".iu-cutter/STOP"))?;
+    let resumed = wd.run(&["resume", "s1", "--execute"])?;
+    expect(&resumed, 0)?;
+    assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
+    assert_eq!(wd.census()?.units, 40 * 251);
+    Ok(())
+}
+
+#[test]
+fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult {
+    let wd = Workdir::new()?;
+    corpus(&wd, "in", 2, 5)?;
+    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    expect(&wd.run(&["run", "--execute", "--run-id", "t1"])?, 0)?;
+    let backup = wd.path().join(".iu-cutter/backups/t1.backup.jsonl");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup)?.permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "backup files are private");
+        let manifest = wd.path().join(".iu-cutter/backups/t1.manifest.json");
+        assert_eq!(
+            std::fs::metadata(manifest)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let census = wd.census()?;
+    let mut bytes = std::fs::read(&backup)?;
+    let last = bytes.len().saturating_sub(3);
+    bytes[last] ^= 0x01;
+    std::fs::write(&backup, bytes)?;
+    let rollback = wd.run(&["rollback", "t1", "--execute"])?;
+    assert_ne!(rollback.code, 0, "{rollback:?}");
+    assert!(
+        rollback.stderr.contains("does not match its manifest"),
+        "{rollback:?}"
+    );
+    assert_eq!(wd.census()?, census, "nothing changed");
+    Ok(())
+}
+
+/// A writer that ignores fences edits a document of a held run (after its fence and its
+/// write-verify): `enact` verifies again, is BLOCKED naming the document, and enacts nothing.
+#[test]
+fn an_edit_after_the_fence_blocks_the_enact() -> TestResult {
+    if Command::new("sqlite3").arg("-version").output().is_err() {
+        println!("skipped: no sqlite3 command to play the fence-ignoring writer");
+        return Ok(());
+    }
+    let wd = Workdir::new()?;
+    corpus(&wd, "in", 2, 5)?;
+    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let held = wd.run(&[
+        "run",
+        "--execute",
+        "--until",
+        "write-verify",
+        "--run-id",
+        "h1",
+    ])?;
+    expect(&held, 0)?;
+    let edited = Command::new("sqlite3")
+        .arg(wd.path().join("iu-cutter.sqlite"))
+        .arg(
+            "UPDATE documents SET body = body || 'Article 99' || char(10) || 'Sneaked in.', \
+             revision = revision + 1, sha256 = '00000000000000000000000000000000000000000000\
+             00000000000000000000' WHERE id = 'act-001.txt';",
+        )
+        .status()?;
+    assert!(edited.success());
+    let census = wd.census()?;
+    let enact = wd.run(&["enact", "h1", "--execute"])?;
+    expect(&enact, 4)?;
+    assert!(enact.stdout.contains("outcome: BLOCKED"), "{enact:?}");
+    let all = format!("{}{}", enact.stdout, enact.stderr);
+    assert!(all.contains("act-001.txt"), "{enact:?}");
+    assert_eq!(wd.census()?, census, "nothing enacted");
+    let status = wd.run(&["status", "h1", "--json"])?;
+    let status: serde_json::Value = serde_json::from_str(&status.stdout)?;
+    assert_ne!(status["status"], "PASS", "{status}");
+    Ok(())
+}

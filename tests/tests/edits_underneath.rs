@@ -1,0 +1,117 @@
+//! Edits underneath a run: a document edited between the backup and the fence (by a phase
+//! inserted between backup and cut-leg-a that writes through the adapter, as any other writer
+//! would) ⇒ the run is `BLOCKED` naming the document, and no document or unit was mutated by
+//! the run. On the simulator, and on SQLite with the `sqlite` feature.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, Evidence, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
+    Preset, Scope,
+};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner, default_phases};
+use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_simulator::Simulator;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Edits one document through the adapter, as a concurrent writer would.
+struct EditUnderneath {
+    document: DocumentId,
+}
+
+#[async_trait]
+impl Phase for EditUnderneath {
+    fn name(&self) -> &str {
+        "edit-underneath"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        ctx.adapter
+            .put_document(&self.document, "Article 1\nEdited underneath the run.\n")
+            .await?;
+        Ok(Evidence::new())
+    }
+}
+
+fn documents() -> Vec<(DocumentId, String)> {
+    vec![
+        (
+            DocumentId::new("law/1"),
+            "Article 1\nOne.\nArticle 2\nTwo.\n".to_owned(),
+        ),
+        (DocumentId::new("law/2"), "Article 1\nOnly.\n".to_owned()),
+    ]
+}
+
+/// The runner with the editing phase between backup and cut-leg-a.
+fn runner(adapter: Arc<dyn LiveExecutionAdapter>) -> Runner {
+    let mut phases = default_phases();
+    phases.insert(
+        1,
+        Box::new(EditUnderneath {
+            document: DocumentId::new("law/2"),
+        }),
+    );
+    Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases)
+}
+
+/// Runs with the edit underneath and checks: BLOCKED naming law/2, no unit written, and every
+/// document as it was before the run except law/2's edit (which is not the run's).
+async fn blocked_and_untouched(adapter: Arc<dyn LiveExecutionAdapter>) -> TestResult {
+    let before = adapter.snapshot().await?;
+    let report = runner(adapter.clone())
+        .run(
+            RunRequest::new("run-e", Scope::All, CutRules::preset(Preset::LegalEn)),
+            RunOptions::default(),
+        )
+        .await?;
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED, got {:?}", report.outcome).into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    assert!(!gap.next_action.is_empty(), "{gap}");
+    let after = adapter.snapshot().await?;
+    assert!(after.units.is_empty(), "no unit written: {:?}", after.units);
+    assert!(after.generations.is_empty(), "no generation staged");
+    for document in &after.documents {
+        let was = before
+            .documents
+            .iter()
+            .find(|d| d.id == document.id)
+            .ok_or("a document appeared")?;
+        assert_eq!(document.active_generation, was.active_generation);
+        assert_eq!(document.state, was.state, "{} left fenced", document.id);
+        if document.id.as_str() == "law/1" {
+            assert_eq!(document, was, "law/1 changed");
+        } else {
+            assert_eq!(document.revision, was.revision + 1, "only the edit");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_edit_between_backup_and_fence_blocks_on_the_simulator() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents(documents()));
+    let switch = ManualSwitch::new("test switch", true, "open the test switch");
+    let gate = ExecutionGate::new().with_source(switch);
+    blocked_and_untouched(Arc::new(Guarded::new(sim, gate))).await
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn an_edit_between_backup_and_fence_blocks_on_sqlite() -> TestResult {
+    use iu_cutter_live_execution::sql;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
+    sql::init(&url).await?;
+    let switch = ManualSwitch::new("test switch", true, "open the test switch");
+    let adapter: Arc<dyn LiveExecutionAdapter> =
+        Arc::new(sql::connect(&url, ExecutionGate::new().with_source(switch)).await?);
+    for (id, body) in documents() {
+        adapter.put_document(&id, &body).await?;
+    }
+    blocked_and_untouched(adapter).await
+}

@@ -1,0 +1,223 @@
+//! `cargo xtask faults`: the fault-injection harness.
+//!
+//! 1. The simulator matrix (`tests/tests/faults_simulator.rs`) with `IU_CUTTER_FAULTS_FULL=1`:
+//!    every adapter call index × {error, crash before applying, crash after applying} over a fixed
+//!    set of scenarios, each resumed to the fault-free end state, and a rollback from every
+//!    crash back to the pre-run census.
+//! 2. The real program on SQLite (`orchestrator/tests/faults.rs`): `iu-cutter run` killed with
+//!    SIGKILL at seeded random moments, then resume (PASS, the reference store's census) and
+//!    rollback from a copy of the killed state (the pre-run census).
+//!
+//! 3. The 100 MB document on SQLite (`orchestrator/tests/bad_input.rs`, gated by
+//!    `IU_CUTTER_BIG_TESTS=1`: about 25 s in a debug build), counted as one trial.
+//!
+//! The first two print `N passed, M failed`; this task sums them and prints the total the same
+//! way. The normal test suite runs the same tests in a small version (and skips the 100 MB one).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::ci::{cargo_bin, workspace_root};
+
+/// SIGKILL trials by default.
+const DEFAULT_TRIALS: &str = "50";
+/// The seed of the kill moments by default (printed; pass `--seed` to replay another).
+const DEFAULT_SEED: &str = "0x1005eedf00d";
+
+/// A test to run: its name, cargo's arguments, its environment.
+type Suite<'a> = (&'a str, &'a [&'a str], Vec<(&'a str, &'a str)>);
+
+struct Options {
+    trials: String,
+    seed: String,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        trials: DEFAULT_TRIALS.to_owned(),
+        seed: DEFAULT_SEED.to_owned(),
+    };
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or_else(|| format!("`{name}` needs a value"))
+        };
+        match name {
+            "--trials" => {
+                let trials = value()?;
+                trials
+                    .parse::<u64>()
+                    .map_err(|_| format!("--trials: `{trials}` is not a number"))?;
+                options.trials = trials;
+            }
+            "--seed" => options.seed = value()?,
+            _ => return Err(format!("unexpected argument `{arg}`")),
+        }
+    }
+    Ok(options)
+}
+
+/// The last `N passed, M failed` line of `text`.
+fn tally(text: &str) -> Option<(u64, u64)> {
+    text.lines().rev().find_map(|line| {
+        let (passed, failed) = line.trim().split_once(" passed, ")?;
+        let failed = failed.strip_suffix(" failed")?;
+        Some((passed.parse().ok()?, failed.parse().ok()?))
+    })
+}
+
+/// Runs `cargo args` with `env`, echoing its stdout; returns (success, stdout).
+fn cargo_echo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(bool, String), String> {
+    eprintln!("xtask faults: cargo {}", args.join(" "));
+    let mut child = Command::new(cargo_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut captured = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| format!("reading cargo's output: {e}"))?;
+            println!("{line}");
+            captured.push_str(&line);
+            captured.push('\n');
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    Ok((status.success(), captured))
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let options = parse(args)?;
+    let root = workspace_root()?;
+    let started = Instant::now();
+    let (built, _) = cargo_echo(
+        &root,
+        &[
+            "build",
+            "-p",
+            "iu-cutter-orchestrator",
+            "--bin",
+            "iu-cutter",
+        ],
+        &[],
+    )?;
+    if !built {
+        return Err("building iu-cutter failed".into());
+    }
+    let suites: [Suite<'_>; 2] = [
+        (
+            "simulator matrix",
+            &[
+                "test",
+                "-p",
+                "iu-cutter-tests",
+                "--test",
+                "faults_simulator",
+                "--",
+                "--nocapture",
+            ],
+            vec![("IU_CUTTER_FAULTS_FULL", "1")],
+        ),
+        (
+            "SIGKILL on SQLite",
+            &[
+                "test",
+                "-p",
+                "iu-cutter-orchestrator",
+                "--test",
+                "faults",
+                "--",
+                "--nocapture",
+            ],
+            vec![
+                ("IU_CUTTER_FAULTS_TRIALS", options.trials.as_str()),
+                ("IU_CUTTER_FAULTS_SEED", options.seed.as_str()),
+            ],
+        ),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    let mut broken = Vec::new();
+    for (name, args, env) in &suites {
+        let (ok, out) = cargo_echo(&root, args, env)?;
+        match tally(&out) {
+            Some((p, f)) => {
+                eprintln!("xtask faults: {name}: {p} passed, {f} failed");
+                passed += p;
+                failed += f;
+            }
+            None => broken.push(format!("{name}: no tally (the test did not finish)")),
+        }
+        if !ok {
+            broken.push(format!("{name}: the test failed"));
+        }
+    }
+    // The 100 MB document (too slow for the default suite in debug builds): no tally, pass/fail.
+    let (ok, _) = cargo_echo(
+        &root,
+        &[
+            "test",
+            "-p",
+            "iu-cutter-orchestrator",
+            "--test",
+            "bad_input",
+            "a_100_mb_document",
+            "--",
+            "--nocapture",
+        ],
+        &[("IU_CUTTER_BIG_TESTS", "1")],
+    )?;
+    if ok {
+        passed += 1;
+    } else {
+        failed += 1;
+        broken.push("the 100 MB document test failed".to_owned());
+    }
+    eprintln!(
+        "xtask faults: seed {}, {} s",
+        options.seed,
+        started.elapsed().as_secs()
+    );
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 || !broken.is_empty() {
+        return Err(format!(
+            "fault injection found losses or failures: {}",
+            broken.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_reads_the_last_line() {
+        assert_eq!(tally("x\n3 passed, 1 failed\n"), Some((3, 1)));
+        assert_eq!(tally("507 passed, 0 failed"), Some((507, 0)));
+        assert_eq!(tally("test result: ok. 1 passed; 0 failed"), None);
+    }
+
+    #[test]
+    fn options_parse() -> Result<(), String> {
+        let o = parse(&["--trials".into(), "7".into(), "--seed=42".into()])?;
+        assert_eq!((o.trials.as_str(), o.seed.as_str()), ("7", "42"));
+        assert!(parse(&["--trials".into(), "x".into()]).is_err());
+        assert!(parse(&["--other".into()]).is_err());
+        Ok(())
+    }
+}
