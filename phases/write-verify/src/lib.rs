@@ -355,6 +355,21 @@ impl Gate<'_> {
                     ),
                 ));
             }
+            // The stored body itself, not only its recorded hash: a writer that changes the
+            // body behind the store's back (raw SQL) leaves revision and sha256 as they were.
+            let body_sha = sha256_hex(now.body.as_bytes());
+            if body_sha != before.sha256 {
+                return Err(self.gap(
+                    Some(id),
+                    None,
+                    format!("a body hashing to {} (as backed up)", before.sha256),
+                    format!(
+                        "a body hashing to {body_sha} under recorded sha256 {} (the body was \
+                         changed without updating its revision)",
+                        now.sha256
+                    ),
+                ));
+            }
             // Held by this run, or already enacted by it (a re-run after lifecycle-enact).
             let held = match &now.state {
                 DocumentState::Cutting { run } => run == self.run,

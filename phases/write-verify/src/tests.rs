@@ -395,6 +395,21 @@ async fn a_document_whose_revision_changed_is_caught() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_body_changed_behind_its_recorded_hash_is_caught() -> TestResult {
+    // Raw SQL changed the body but left revision and sha256 as they were.
+    let mut written = fenced("b");
+    written.body.push_str("smuggled line\n");
+    let gap = gap(Store {
+        documents: vec![fenced("a"), written],
+        ..Store::good()
+    })
+    .await?;
+    assert_eq!(gap.document, Some(DocumentId::new("b")));
+    assert!(gap.found.contains("without updating its revision"), "{gap}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_document_no_longer_fenced_by_this_run_is_caught() -> TestResult {
     let other = source(
         "a",
