@@ -12,10 +12,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let pg_url = std::env::var("IU_CUTTER_TEST_PG_URL")
         .ok()
         .filter(|u| !u.is_empty());
+    // Features qualified with their package: a bare name in a virtual workspace is ambiguous.
     let features = if pg_url.is_some() {
-        "sqlite,postgres"
+        "iu-cutter-tests/sqlite,iu-cutter-tests/postgres"
     } else {
-        "sqlite"
+        "iu-cutter-tests/sqlite"
     };
     if pg_url.is_none() {
         eprintln!(
@@ -48,7 +49,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "run",
                 "--workspace",
                 "--features",
-                &format!("iu-cutter-tests/{features}"),
+                features,
                 "--no-fail-fast",
             ],
             &env,
@@ -62,7 +63,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "test",
                 "--workspace",
                 "--features",
-                &format!("iu-cutter-tests/{features}"),
+                features,
                 "--no-fail-fast",
             ],
             &env,
