@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterInfo, AdapterResult, Backup, Census, Document, DocumentId, ExpectedRevision,
-    GenerationRecord, LiveExecutionAdapter, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope,
-    StoreSnapshot, Unit,
+    GenerationRecord, Lease, LiveExecutionAdapter, PhaseRecord, Plan, RunId, RunRecord, RunStatus,
+    Scope, StoreSnapshot, Unit,
 };
 
 /// Calls and total time, per operation name.
@@ -141,5 +141,22 @@ impl LiveExecutionAdapter for Timed {
             self.inner.purge_generations(generations),
         )
         .await
+    }
+    async fn acquire_lease(
+        &self,
+        run: &RunId,
+        holder: &str,
+        ttl: Duration,
+    ) -> AdapterResult<Lease> {
+        self.time("acquire_lease", self.inner.acquire_lease(run, holder, ttl))
+            .await
+    }
+    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
+        self.time("renew_lease", self.inner.renew_lease(run, holder, ttl))
+            .await
+    }
+    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        self.time("release_lease", self.inner.release_lease(run, holder))
+            .await
     }
 }

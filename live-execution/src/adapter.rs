@@ -1,11 +1,12 @@
 //! The `LiveExecutionAdapter` trait: coarse operations, each one transaction on a real store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord,
+    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord, Lease,
     PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
 };
 use crate::error::AdapterError;
@@ -21,7 +22,8 @@ pub type AdapterResult<T> = Result<T, AdapterError>;
 ///
 /// Read operations: `info`, `preflight`, `load_scope`, `generations`, `generation_units`,
 /// `active_units`, `census`, `snapshot`, `load_run`, `list_runs`, `load_plan`, `load_reports`.
-/// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first.
+/// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first, except
+/// `release_lease`, which only gives up a claim.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait LiveExecutionAdapter: Send + Sync {
@@ -115,6 +117,26 @@ pub trait LiveExecutionAdapter: Send + Sync {
     /// listed generation that does not exist passes (already purged: idempotent). A pair listed
     /// twice counts once. Returns the generations removed.
     async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64>;
+
+    /// Takes the lease on `run` for `holder`, expiring `ttl` from now on the store's clock (the
+    /// database's; the simulator's logical clock). Succeeds when the run has no lease, when its
+    /// lease has expired (`expires_at_ms <= now`), or when `holder` already holds it (the lease
+    /// is then extended). Otherwise fails with [`AdapterError::LeaseHeld`] naming the holder and
+    /// its expiry, and changes nothing. The run need not be journaled yet. Leases are journal
+    /// state: never in the census, a snapshot or a backup. An empty holder or a zero `ttl` is
+    /// [`AdapterError::Invalid`].
+    async fn acquire_lease(&self, run: &RunId, holder: &str, ttl: Duration)
+    -> AdapterResult<Lease>;
+
+    /// Extends `holder`'s live lease on `run` to `ttl` from now. Fails with
+    /// [`AdapterError::LeaseLost`], changing nothing, when the run has no lease, another holder
+    /// holds it, or it has expired (even if nobody took it since: the holder must stop). An
+    /// empty holder or a zero `ttl` is [`AdapterError::Invalid`].
+    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease>;
+
+    /// Ends `holder`'s lease on `run`. Idempotent: when the run has no lease or another holder
+    /// holds it, nothing changes and the call passes.
+    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()>;
 }
 
 macro_rules! forward_adapter {
@@ -189,6 +211,15 @@ macro_rules! forward_adapter {
             }
             async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
                 (**self).purge_generations(generations).await
+            }
+            async fn acquire_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
+                (**self).acquire_lease(run, holder, ttl).await
+            }
+            async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
+                (**self).renew_lease(run, holder, ttl).await
+            }
+            async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+                (**self).release_lease(run, holder).await
             }
         }
     };

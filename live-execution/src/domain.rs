@@ -142,6 +142,17 @@ pub enum Scope {
     Ids(Vec<DocumentId>),
     /// Documents whose id starts with this prefix.
     Prefix(String),
+    /// Shard `index` of `count` of `base`: the documents of `base` whose id hashes to `index`
+    /// ([`shard_of`]). The shards `0..count` of one base partition it: every document is in
+    /// exactly one, whatever else the store holds (the hash depends on the id only).
+    Shard {
+        /// The scope being partitioned.
+        base: Box<Scope>,
+        /// This shard, `0 <= index < count`.
+        index: u32,
+        /// How many shards, at least 1.
+        count: u32,
+    },
 }
 
 impl Scope {
@@ -151,8 +162,88 @@ impl Scope {
             Scope::All => true,
             Scope::Ids(ids) => ids.contains(id),
             Scope::Prefix(prefix) => id.as_str().starts_with(prefix.as_str()),
+            Scope::Shard { base, index, count } => {
+                *count > 0 && shard_of(id, *count) == *index && base.contains(id)
+            }
         }
     }
+
+    /// Shard `index` of `count` of this scope, validated: `count >= 1` and `index < count`.
+    pub fn shard(self, index: u32, count: u32) -> Result<Scope, String> {
+        if count == 0 {
+            return Err("the shard count must be at least 1 (--shard i/n with n >= 1)".into());
+        }
+        if index >= count {
+            return Err(format!(
+                "shard index {index} is out of range for {count} shards (0 <= i < n)"
+            ));
+        }
+        Ok(Scope::Shard {
+            base: Box::new(self),
+            index,
+            count,
+        })
+    }
+}
+
+/// The shard of `count` that document `id` belongs to: the first 8 bytes of the sha256 of the
+/// id, big-endian, modulo `count` (stable across processes, builds and stores). `count == 0`
+/// yields 0.
+pub fn shard_of(id: &DocumentId, count: u32) -> u32 {
+    use sha2::Digest;
+    if count == 0 {
+        return 0;
+    }
+    let digest = sha2::Sha256::digest(id.as_str().as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // The remainder is below `count`, a u32.
+    u32::try_from(u64::from_be_bytes(first) % u64::from(count)).unwrap_or(0)
+}
+
+/// A run's lease: who may work on the run, until when. Journal state (never in the census).
+///
+/// Times are milliseconds since the Unix epoch on the *store's* clock (the database's clock;
+/// the simulator's logical clock), never the runner's, so runners on machines with skewed
+/// clocks agree on who holds a lease.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Lease {
+    /// The run.
+    pub run: RunId,
+    /// Who holds it, e.g. `user@host:pid:nonce`.
+    pub holder: String,
+    /// When it expires unless renewed, in store-clock milliseconds since the Unix epoch.
+    pub expires_at_ms: u64,
+}
+
+impl Lease {
+    /// The expiry as UTC RFC 3339 with milliseconds, e.g. `2026-11-21T14:00:00.000Z`.
+    pub fn expires_at_utc(&self) -> String {
+        utc_millis(self.expires_at_ms)
+    }
+}
+
+/// Milliseconds since the Unix epoch as UTC RFC 3339 (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+pub fn utc_millis(ms: u64) -> String {
+    let days = ms / 86_400_000;
+    let rem = ms % 86_400_000;
+    let (h, m, s, milli) = (
+        rem / 3_600_000,
+        (rem / 60_000) % 60,
+        (rem / 1000) % 60,
+        rem % 1000,
+    );
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
 /// One planned unit: the cut of a document, without the text (the text is the source's span).
@@ -418,4 +509,66 @@ pub struct AdapterInfo {
     pub live: bool,
     /// Where it points, with any password removed.
     pub location: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: usize) -> DocumentId {
+        DocumentId::new(format!("doc/{n}"))
+    }
+
+    #[test]
+    fn every_id_is_in_exactly_one_shard() {
+        for count in [1u32, 2, 3, 4, 7, 16] {
+            let shards: Vec<Scope> = (0..count)
+                .map(|i| Scope::All.shard(i, count).unwrap_or(Scope::Ids(Vec::new())))
+                .collect();
+            let mut sizes = vec![0usize; count as usize];
+            for n in 0..2000 {
+                let inside: Vec<usize> = (0..shards.len())
+                    .filter(|&i| shards[i].contains(&id(n)))
+                    .collect();
+                assert_eq!(inside.len(), 1, "doc/{n} with {count} shards: {inside:?}");
+                sizes[inside[0]] += 1;
+            }
+            // A hash, not a range: every shard gets a fair part.
+            let fair = 2000 / count as usize;
+            assert!(sizes.iter().all(|&s| s * 2 > fair), "{count}: {sizes:?}");
+        }
+    }
+
+    #[test]
+    fn shards_are_stable_and_respect_the_base() {
+        // Pinned: the shard of an id never changes across builds, processes or stores.
+        let expected: Vec<u32> = (0..8).map(|n| shard_of(&id(n), 4)).collect();
+        let again: Vec<u32> = (0..8).map(|n| shard_of(&id(n), 4)).collect();
+        assert_eq!(expected, again);
+        let digest = crate::sha256_hex(b"doc/0");
+        let first = u64::from_str_radix(&digest[..16], 16).unwrap_or(0);
+        assert_eq!(u64::from(shard_of(&id(0), 4)), first % 4);
+        assert_eq!(shard_of(&id(0), 1), 0);
+        let shard = Scope::Prefix("doc/1".into())
+            .shard(shard_of(&id(1), 3), 3)
+            .unwrap_or(Scope::All);
+        assert!(shard.contains(&id(1)));
+        assert!(!shard.contains(&DocumentId::new("other")));
+        let json = serde_json::to_string(&shard).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<Scope>(&json).ok(), Some(shard));
+    }
+
+    #[test]
+    fn bad_shards_are_refused() {
+        assert!(Scope::All.shard(0, 0).is_err());
+        assert!(Scope::All.shard(4, 4).is_err());
+        assert!(Scope::All.shard(3, 4).is_ok());
+    }
+
+    #[test]
+    fn lease_expiry_is_utc_rfc3339() {
+        assert_eq!(utc_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(utc_millis(1_795_269_296_789), "2026-11-21T13:54:56.789Z");
+    }
 }

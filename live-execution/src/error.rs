@@ -23,6 +23,30 @@ pub enum AdapterError {
         /// What the store holds.
         found: String,
     },
+    /// Another holder holds the run's lease and it has not expired.
+    #[error(
+        "run `{run}` is leased by `{holder}` until {expires_at} (store clock); another runner is \
+         working on it: wait for it to finish, or for the lease to expire if it crashed"
+    )]
+    LeaseHeld {
+        /// The run.
+        run: crate::domain::RunId,
+        /// Who holds the lease.
+        holder: String,
+        /// When it expires unless renewed, UTC RFC 3339.
+        expires_at: String,
+    },
+    /// The caller no longer holds the run's lease (it expired, was released, or another holder
+    /// took it): it must stop working on the run.
+    #[error("run `{run}`: lease lost by `{holder}`: {found}")]
+    LeaseLost {
+        /// The run.
+        run: crate::domain::RunId,
+        /// The holder that lost it.
+        holder: String,
+        /// What the store holds instead.
+        found: String,
+    },
     /// Something the call names does not exist.
     #[error("not found: {0}")]
     NotFound(String),

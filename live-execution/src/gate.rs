@@ -10,12 +10,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord,
+    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord, Lease,
     PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
 };
 use crate::error::AdapterError;
@@ -280,5 +281,24 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
     async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
         self.gate.check().await?;
         self.inner.purge_generations(generations).await
+    }
+    async fn acquire_lease(
+        &self,
+        run: &RunId,
+        holder: &str,
+        ttl: Duration,
+    ) -> AdapterResult<Lease> {
+        self.gate.check().await?;
+        self.inner.acquire_lease(run, holder, ttl).await
+    }
+    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
+        self.gate.check().await?;
+        self.inner.renew_lease(run, holder, ttl).await
+    }
+    // Not gated: releasing only gives up this holder's claim and changes no document, unit or
+    // journal entry. A run stopped by the switch must still let go of its lease, or its resume
+    // would be refused until the lease expired.
+    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        self.inner.release_lease(run, holder).await
     }
 }

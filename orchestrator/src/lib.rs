@@ -15,6 +15,7 @@ pub mod clock;
 mod error;
 mod generations;
 mod held;
+mod lease;
 mod options;
 mod purge;
 mod report;
@@ -27,6 +28,7 @@ mod tests;
 pub use error::RunnerError;
 pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
 pub use held::AUDIT_STEP;
+pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder};
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{

@@ -7,6 +7,7 @@ use std::time::Duration;
 use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
 use iu_cutter_phase_core::{CancelFlag, EventSink, NoEvents};
 
+use crate::lease::LeaseOptions;
 use crate::report::Provenance;
 
 /// A new run: its id (which also names the generation it writes), its scope and its rules.
@@ -63,6 +64,11 @@ pub struct RunOptions {
     pub held_max_age: Option<Duration>,
     /// Who runs the invocation and with what, copied into the report.
     pub provenance: Option<Provenance>,
+    /// Hold the run's lease while working on it (`run`, `resume`, `rollback`): another runner
+    /// holding a live lease makes the invocation `REFUSED`; a lost lease stops it `FAILED`.
+    /// `None` (the library default): no lease, for a store only one runner uses. The program
+    /// always sets it.
+    pub lease: Option<LeaseOptions>,
 }
 
 impl Default for RunOptions {
@@ -74,6 +80,7 @@ impl Default for RunOptions {
             cancel: CancelFlag::new(),
             held_max_age: None,
             provenance: None,
+            lease: None,
         }
     }
 }
@@ -106,6 +113,12 @@ impl RunOptions {
     /// Refuses to enact a held run verified longer than `age` ago.
     pub fn with_held_max_age(mut self, age: Duration) -> Self {
         self.held_max_age = Some(age);
+        self
+    }
+
+    /// Holds the run's lease as `lease.holder` (see [`RunOptions::lease`]).
+    pub fn with_lease(mut self, lease: LeaseOptions) -> Self {
+        self.lease = Some(lease);
         self
     }
 

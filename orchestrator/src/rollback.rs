@@ -82,6 +82,26 @@ impl Runner {
             let outcome = preflight_outcome(run, error, None, again);
             return Ok(inv.finish(outcome, None).await);
         }
+        let heartbeat = match self.lease(run, options, None, &again).await {
+            Ok(heartbeat) => heartbeat,
+            Err(outcome) => return Ok(inv.finish(outcome, None).await),
+        };
+        let outcome = self.rollback_leased(&record, &again, &mut inv).await;
+        let outcome = match heartbeat {
+            Some(heartbeat) => heartbeat.finish(outcome).await,
+            None => outcome,
+        };
+        Ok(inv.finish(outcome, None).await)
+    }
+
+    /// Rollback once preflight passed and the lease (if any) is held.
+    async fn rollback_leased(
+        &self,
+        record: &RunRecord,
+        again: &str,
+        inv: &mut Invocation<'_>,
+    ) -> Outcome {
+        let run = &record.run;
         let loaded = match self.backups.load(run).await {
             Ok(loaded) => loaded,
             Err(error) => {
@@ -94,14 +114,13 @@ impl Runner {
                          (or check the backup directory in the configuration), then: {again}"
                     ),
                 };
-                return Ok(inv.finish(outcome, None).await);
+                return outcome;
             }
         };
-        let outcome = match loaded {
-            Some((backup, receipt)) => self.restore(&record, &backup, &receipt, &mut inv).await,
-            None => self.nothing_to_restore(&record, &mut inv).await,
-        };
-        Ok(inv.finish(outcome, None).await)
+        match loaded {
+            Some((backup, receipt)) => self.restore(record, &backup, &receipt, inv).await,
+            None => self.nothing_to_restore(record, inv).await,
+        }
     }
 
     /// A run without a backup: fine if nothing after backup ran, since nothing can be fenced.

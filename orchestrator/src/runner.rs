@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use iu_cutter_live_execution::{
-    AdapterError, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, RunId, RunRecord,
-    RunStatus,
+    AdapterError, CutRules, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, RunId,
+    RunRecord, RunStatus, Scope,
 };
 use iu_cutter_phase_core::{BackupStore, Phase, PhaseError, RunContext, RunEvent, names};
 use iu_cutter_phase_cut_leg_a::compute_plan;
@@ -14,6 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::clock;
 use crate::error::RunnerError;
+use crate::lease::{self, Heartbeat};
 use crate::options::{RunOptions, RunRequest};
 use crate::report::{
     CensusSummary, Command, Outcome, PhaseEntry, PhaseEntryStatus, REPORT_SCHEMA_VERSION, RunReport,
@@ -155,9 +156,59 @@ impl Runner {
         {
             return inv.finish(outcome, None).await;
         }
+        let heartbeat = match self
+            .lease(&run, options, None, &format!("iu-cutter run {run}"))
+            .await
+        {
+            Ok(heartbeat) => heartbeat,
+            Err(outcome) => return inv.finish(outcome, None).await,
+        };
+        let (outcome, held_after) = self
+            .run_journaled(
+                request.scope,
+                request.rules,
+                expected_plan_sha256,
+                until,
+                &mut inv,
+            )
+            .await;
+        let outcome = match heartbeat {
+            Some(heartbeat) => heartbeat.finish(outcome).await,
+            None => outcome,
+        };
+        inv.finish(outcome, held_after).await
+    }
+
+    /// Takes the run's lease when the options ask for one (see [`RunOptions::lease`]).
+    pub(crate) async fn lease(
+        &self,
+        run: &RunId,
+        options: &RunOptions,
+        resume_from: Option<String>,
+        again: &str,
+    ) -> Result<Option<Heartbeat>, Outcome> {
+        let Some(lease) = &options.lease else {
+            return Ok(None);
+        };
+        Heartbeat::start(self.adapter.clone(), run, lease, options.cancel.clone())
+            .await
+            .map(Some)
+            .map_err(|error| lease::refusal(run, error, resume_from, again))
+    }
+
+    /// `run` once preflight passed (and the lease is held): journals the run and drives it.
+    async fn run_journaled(
+        &self,
+        scope: Scope,
+        rules: CutRules,
+        expected_plan_sha256: Option<String>,
+        until: Option<usize>,
+        inv: &mut Invocation<'_>,
+    ) -> (Outcome, Option<String>) {
+        let run = inv.run.clone();
         inv.take_census_before().await;
 
-        let mut fresh = RunRecord::new(run.clone(), request.scope, request.rules);
+        let mut fresh = RunRecord::new(run.clone(), scope, rules);
         fresh.expected_plan_sha256 = expected_plan_sha256;
         let record = match self.adapter.begin_run(&fresh).await {
             Ok(record) => record,
@@ -175,7 +226,7 @@ impl Runner {
                         ),
                     },
                 };
-                return inv.finish(outcome, None).await;
+                return (outcome, None);
             }
         };
         if record.scope != fresh.scope
@@ -193,7 +244,7 @@ impl Runner {
                     "choose a new run id, or continue the journaled run: iu-cutter resume {run}"
                 ),
             };
-            return inv.finish(outcome, None).await;
+            return (outcome, None);
         }
         inv.show_journal(&record);
         if let Some(outcome) = finished_outcome(&record) {
@@ -201,18 +252,17 @@ impl Runner {
                 "run {run} is already journaled as {}; nothing was run",
                 outcome.name()
             ));
-            return inv.finish(outcome, None).await;
+            return (outcome, None);
         }
         if !record.phases.is_empty() {
             inv.note(format!(
                 "run {run} was already journaled with the same scope and rules; continued it"
             ));
         }
-        if let Some(outcome) = self.reopen(&record, &mut inv).await {
-            return inv.finish(outcome, None).await;
+        if let Some(outcome) = self.reopen(&record, inv).await {
+            return (outcome, None);
         }
-        let (outcome, held_after) = self.drive(record, None, until, &mut inv).await;
-        inv.finish(outcome, held_after).await
+        self.drive(record, None, until, inv).await
     }
 
     /// `REFUSED` (nothing read is written) when the plan computed now, the way cut-leg-a will
@@ -317,11 +367,25 @@ impl Runner {
         {
             return Ok(inv.finish(outcome, None).await);
         }
+        let again = format!("iu-cutter resume {run}");
+        let heartbeat = match self.lease(run, options, resume_from, &again).await {
+            Ok(heartbeat) => heartbeat,
+            Err(outcome) => return Ok(inv.finish(outcome, None).await),
+        };
+        // The journal read above may predate the lease's previous holder's last writes.
+        let record = match self.adapter.load_run(run).await {
+            Ok(Some(record)) => record,
+            _ => record,
+        };
         inv.take_census_before().await;
-        if let Some(outcome) = self.reopen(&record, &mut inv).await {
-            return Ok(inv.finish(outcome, None).await);
-        }
-        let (outcome, held_after) = self.drive(record, None, until, &mut inv).await;
+        let (outcome, held_after) = match self.reopen(&record, &mut inv).await {
+            Some(outcome) => (outcome, None),
+            None => self.drive(record, None, until, &mut inv).await,
+        };
+        let outcome = match heartbeat {
+            Some(heartbeat) => heartbeat.finish(outcome).await,
+            None => outcome,
+        };
         Ok(inv.finish(outcome, held_after).await)
     }
 
@@ -825,7 +889,7 @@ pub(crate) fn elapsed_ms(since: Instant) -> u64 {
 pub(crate) struct Invocation<'a> {
     runner: &'a Runner,
     pub(crate) options: &'a RunOptions,
-    run: RunId,
+    pub(crate) run: RunId,
     command: Command,
     started: Instant,
     started_at: String,

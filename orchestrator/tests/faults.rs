@@ -50,8 +50,13 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         }
     }
     command.env("IU_CUTTER_PRESET", "legal-en");
+    // A killed runner keeps its lease until it expires; a short lease keeps the trials quick.
+    command.env("IU_CUTTER_LEASE_TTL", "1s");
     command
 }
+
+/// Longer than the lease the trials run with, so a killed runner's lease has expired.
+const LEASE_EXPIRY_WAIT: Duration = Duration::from_millis(1200);
 
 /// Runs the program to its end; returns (exit code, stdout + stderr).
 fn run(dir: &Path, args: &[&str]) -> Result<(i32, String), std::io::Error> {
@@ -270,6 +275,10 @@ fn sigkill_at_random_moments_then_resume_or_rollback() -> TestResult {
         let killed = child.try_wait()?.is_none();
         child.kill()?; // SIGKILL on Unix
         child.wait()?;
+        if killed {
+            // The killed runner's lease is live until it expires: resuming earlier is refused.
+            std::thread::sleep(LEASE_EXPIRY_WAIT);
+        }
         let state = killed_state(&dir);
         let killed_copy = root.path().join(format!("trial-{trial}-rollback"));
         copy_tree(&dir, &killed_copy)?;

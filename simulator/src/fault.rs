@@ -50,11 +50,17 @@ pub enum Operation {
     Restore,
     /// `purge_generations` (mutating).
     PurgeGenerations,
+    /// `acquire_lease` (mutating: journal state).
+    AcquireLease,
+    /// `renew_lease` (mutating: journal state).
+    RenewLease,
+    /// `release_lease` (mutating: journal state).
+    ReleaseLease,
 }
 
 impl Operation {
     /// Every operation counted by the simulator (`info` is not counted), reads first.
-    pub const ALL: [Operation; 22] = [
+    pub const ALL: [Operation; 25] = [
         Operation::Preflight,
         Operation::LoadScope,
         Operation::Generations,
@@ -77,6 +83,9 @@ impl Operation {
         Operation::Enact,
         Operation::Restore,
         Operation::PurgeGenerations,
+        Operation::AcquireLease,
+        Operation::RenewLease,
+        Operation::ReleaseLease,
     ];
 
     /// The trait method's name, e.g. `write_units`.
@@ -104,6 +113,9 @@ impl Operation {
             Operation::Enact => "enact",
             Operation::Restore => "restore",
             Operation::PurgeGenerations => "purge_generations",
+            Operation::AcquireLease => "acquire_lease",
+            Operation::RenewLease => "renew_lease",
+            Operation::ReleaseLease => "release_lease",
         }
     }
 
@@ -122,6 +134,9 @@ impl Operation {
                 | Operation::Enact
                 | Operation::Restore
                 | Operation::PurgeGenerations
+                | Operation::AcquireLease
+                | Operation::RenewLease
+                | Operation::ReleaseLease
         )
     }
 }

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Backup, Census, Document, DocumentId,
-    ExpectedRevision, GenerationRecord, LiveExecutionAdapter, PhaseRecord, Plan, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, Unit,
+    ExpectedRevision, GenerationRecord, Lease, LiveExecutionAdapter, PhaseRecord, Plan, RunId,
+    RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
 };
 
 use crate::fault::{
@@ -18,7 +19,8 @@ use crate::store::Store;
 
 /// An in-memory store with exactly the semantics of the live SQL stores.
 ///
-/// Deterministic: ordered maps, no clock, no randomness. Every adapter call except `info` gets a
+/// Deterministic: ordered maps, no randomness, and a logical clock (for leases) that only
+/// [`Simulator::advance_clock`] moves. Every adapter call except `info` gets a
 /// global call index from 0, is logged ([`Simulator::call_log`]) and may be hit by an armed
 /// [`Fault`]. Mutations validate the whole request before applying anything, so a failed call
 /// changes nothing.
@@ -262,6 +264,22 @@ impl Simulator {
         self.lock().mutations
     }
 
+    /// Moves the logical clock (which lease expiry is measured against) forward by `by`. Not
+    /// counted, not logged; works while crashed (time passes for a dead process too).
+    pub fn advance_clock(&self, by: Duration) {
+        self.lock().store.advance_clock(by);
+    }
+
+    /// The logical clock, in milliseconds (starts at 0).
+    pub fn clock_ms(&self) -> u64 {
+        self.lock().store.clock_ms()
+    }
+
+    /// The lease on `run`, live or expired, if any. Not counted, not logged.
+    pub fn state_lease(&self, run: &RunId) -> Option<Lease> {
+        self.lock().store.lease(run)
+    }
+
     /// The census of the current state (the same code the adapter's `census` runs).
     pub fn state_census(&self) -> Census {
         self.lock().store.census()
@@ -382,5 +400,24 @@ impl LiveExecutionAdapter for Simulator {
         self.call(Operation::PurgeGenerations, |s| {
             s.purge_generations(generations)
         })
+    }
+
+    async fn acquire_lease(
+        &self,
+        run: &RunId,
+        holder: &str,
+        ttl: Duration,
+    ) -> AdapterResult<Lease> {
+        self.call(Operation::AcquireLease, |s| {
+            s.acquire_lease(run, holder, ttl)
+        })
+    }
+
+    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
+        self.call(Operation::RenewLease, |s| s.renew_lease(run, holder, ttl))
+    }
+
+    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        self.call(Operation::ReleaseLease, |s| s.release_lease(run, holder))
     }
 }

@@ -4,11 +4,12 @@
 //! error leaves the store exactly as it was (one transaction, all or nothing).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
-    DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState, PhaseRecord,
-    Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit, sha256_hex,
+    DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState, Lease,
+    PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -25,6 +26,10 @@ pub(crate) struct Store {
     runs: BTreeMap<RunId, RunRecord>,
     plans: BTreeMap<RunId, Plan>,
     reports: BTreeMap<RunId, Vec<String>>,
+    /// Run leases (journal state, not in the census).
+    leases: BTreeMap<RunId, Lease>,
+    /// The logical clock leases expire against, in milliseconds.
+    clock_ms: u64,
 }
 
 /// The smallest run id: every generation key of a document is ≥ `(document, lowest_run())`.
@@ -126,7 +131,7 @@ impl Store {
                 .into_iter()
                 .filter_map(|id| self.documents.get(id).cloned())
                 .collect(),
-            Scope::All | Scope::Prefix(_) => self
+            Scope::All | Scope::Prefix(_) | Scope::Shard { .. } => self
                 .documents
                 .values()
                 .filter(|d| scope.contains(&d.id))
@@ -510,5 +515,99 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+}
+
+fn lease_ttl_ms(holder: &str, ttl: Duration) -> AdapterResult<u64> {
+    if holder.is_empty() {
+        return Err(AdapterError::Invalid(
+            "a lease holder must not be empty".into(),
+        ));
+    }
+    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return Err(AdapterError::Invalid(
+            "a lease's time to live must be at least 1 ms".into(),
+        ));
+    }
+    Ok(ms)
+}
+
+impl Store {
+    pub(crate) fn advance_clock(&mut self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.clock_ms = self.clock_ms.saturating_add(ms);
+    }
+
+    pub(crate) fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
+    pub(crate) fn lease(&self, run: &RunId) -> Option<Lease> {
+        self.leases.get(run).cloned()
+    }
+
+    fn put_lease(&mut self, run: &RunId, holder: &str, ttl_ms: u64) -> Lease {
+        let lease = Lease {
+            run: run.clone(),
+            holder: holder.to_owned(),
+            expires_at_ms: self.clock_ms.saturating_add(ttl_ms),
+        };
+        self.leases.insert(run.clone(), lease.clone());
+        lease
+    }
+
+    pub(crate) fn acquire_lease(
+        &mut self,
+        run: &RunId,
+        holder: &str,
+        ttl: Duration,
+    ) -> AdapterResult<Lease> {
+        let ttl_ms = lease_ttl_ms(holder, ttl)?;
+        if let Some(current) = self.leases.get(run)
+            && current.holder != holder
+            && current.expires_at_ms > self.clock_ms
+        {
+            return Err(AdapterError::LeaseHeld {
+                run: run.clone(),
+                holder: current.holder.clone(),
+                expires_at: current.expires_at_utc(),
+            });
+        }
+        Ok(self.put_lease(run, holder, ttl_ms))
+    }
+
+    pub(crate) fn renew_lease(
+        &mut self,
+        run: &RunId,
+        holder: &str,
+        ttl: Duration,
+    ) -> AdapterResult<Lease> {
+        let ttl_ms = lease_ttl_ms(holder, ttl)?;
+        let found = match self.leases.get(run) {
+            None => Some("no lease".to_owned()),
+            Some(current) if current.holder != holder => {
+                Some(format!("leased by `{}`", current.holder))
+            }
+            Some(current) if current.expires_at_ms <= self.clock_ms => {
+                Some(format!("the lease expired at {}", current.expires_at_utc()))
+            }
+            Some(_) => None,
+        };
+        if let Some(found) = found {
+            return Err(AdapterError::LeaseLost {
+                run: run.clone(),
+                holder: holder.to_owned(),
+                found,
+            });
+        }
+        Ok(self.put_lease(run, holder, ttl_ms))
+    }
+
+    pub(crate) fn release_lease(&mut self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        if self.leases.get(run).is_some_and(|l| l.holder == holder) {
+            self.leases.remove(run);
+        }
+        Ok(())
     }
 }

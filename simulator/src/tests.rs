@@ -770,7 +770,7 @@ async fn call_log_and_mutation_counter() -> TestResult {
         .into_iter()
         .filter(|o| o.is_mutating())
         .collect();
-    assert_eq!(mutating.len(), 11);
+    assert_eq!(mutating.len(), 14);
     Ok(())
 }
 

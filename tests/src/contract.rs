@@ -27,6 +27,15 @@ pub trait Fixture {
     /// The same store, shared (for a runner).
     fn shared(&self) -> std::sync::Arc<dyn LiveExecutionAdapter>;
 
+    /// Lets `by` pass on the store's clock (the one leases expire against): the simulator's
+    /// logical clock moves; a database's clock is waited for.
+    fn pass_time(&self, by: std::time::Duration) -> impl std::future::Future<Output = ()>
+    where
+        Self: Sized,
+    {
+        tokio::time::sleep(by)
+    }
+
     /// Releases what the fixture holds once the check passed (dropping it does too, less
     /// gracefully).
     fn finish(self) -> impl std::future::Future<Output = ()>
@@ -71,7 +80,24 @@ macro_rules! contract_suite {
             journal_keeps_phase_times_and_the_reviewed_plan,
             reports_are_journaled_in_order_once,
             purge_removes_only_retired_generations_all_or_nothing,
+            load_scope_partitions_by_shard,
         );
+        $crate::contract_suite!(@fixture $fixture;
+            leases_admit_one_holder_at_a_time,
+            leases_expire_on_the_store_clock,
+        );
+    };
+    (@fixture $fixture:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let Some(fixture) = $fixture(stringify!($check)).await else {
+                    return;
+                };
+                $crate::contract::$check(&fixture).await;
+                $crate::contract::Fixture::finish(fixture).await;
+            }
+        )*
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
         $(
@@ -1367,6 +1393,208 @@ pub async fn snapshot_is_ordered_and_complete(store: &dyn LiveExecutionAdapter) 
     );
 }
 
+// ---- shards and leases -----------------------------------------------------------------------
+
+/// A `Scope::Shard` loads exactly the base scope's documents of its shard, ordered by id: the
+/// shards of one base partition it.
+pub async fn load_scope_partitions_by_shard(store: &dyn LiveExecutionAdapter) {
+    for n in 0..24 {
+        put(store, &format!("law/{n:02}"), &format!("Điều {n}.")).await;
+    }
+    put(store, "other", "Điều 1.").await;
+    let base = Scope::Prefix("law/".into());
+    let owned = |documents: Vec<Document>| -> Vec<String> {
+        documents
+            .into_iter()
+            .map(|d| d.id.as_str().to_owned())
+            .collect()
+    };
+    let all = owned(ok(store.load_scope(&base).await, "base"));
+    let mut union = Vec::new();
+    for index in 0..4 {
+        let scope = base
+            .clone()
+            .shard(index, 4)
+            .unwrap_or(Scope::Ids(Vec::new()));
+        let shard = owned(ok(store.load_scope(&scope).await, "shard"));
+        let mut sorted = shard.clone();
+        sorted.sort();
+        assert_eq!(shard, sorted, "shard {index} is ordered by id");
+        for id in &shard {
+            assert!(
+                scope.contains(&DocumentId::new(id.as_str())),
+                "{id} in shard {index}"
+            );
+            assert_eq!(
+                iu_cutter_live_execution::shard_of(&DocumentId::new(id.as_str()), 4),
+                index
+            );
+        }
+        union.extend(shard);
+    }
+    union.sort();
+    assert_eq!(union, all, "the shards partition the base scope");
+    let one = base.clone().shard(0, 1).unwrap_or(Scope::Ids(Vec::new()));
+    assert_eq!(owned(ok(store.load_scope(&one).await, "1 shard")), all);
+}
+
+fn lease_held<T: std::fmt::Debug>(result: AdapterResult<T>, holder: &str, what: &str) -> String {
+    match result {
+        Err(AdapterError::LeaseHeld {
+            holder: found,
+            expires_at,
+            ..
+        }) => {
+            assert_eq!(found, holder, "{what}: the refusal names the holder");
+            expires_at
+        }
+        other => panic!("{what}: expected the lease held by `{holder}`, got {other:?}"),
+    }
+}
+
+fn lease_lost<T: std::fmt::Debug>(result: AdapterResult<T>, what: &str) -> String {
+    match result {
+        Err(AdapterError::LeaseLost { found, .. }) => found,
+        other => panic!("{what}: expected the lease lost, got {other:?}"),
+    }
+}
+
+/// One holder at a time: a second holder is refused (naming the holder and the expiry) while
+/// the lease is live; the holder may take it again (extending it) and renew it; release by
+/// another holder changes nothing; after release anyone may take it. Leases are not in the
+/// census.
+pub async fn leases_admit_one_holder_at_a_time(fixture: &impl Fixture) {
+    use std::time::Duration;
+    let store = fixture.adapter();
+    put(store, "a", "Điều 1.").await;
+    let before = ok(store.census().await, "census");
+    let ttl = Duration::from_secs(60);
+    let r1 = run("r1");
+    let lease = ok(
+        store.acquire_lease(&r1, "alice@h:1:x", ttl).await,
+        "acquire",
+    );
+    assert_eq!(lease.run, r1);
+    assert_eq!(lease.holder, "alice@h:1:x");
+    let expires = lease_held(
+        store.acquire_lease(&r1, "bob@h:2:y", ttl).await,
+        "alice@h:1:x",
+        "second holder",
+    );
+    assert_eq!(
+        expires,
+        lease.expires_at_utc(),
+        "the refusal names the expiry"
+    );
+    let again = ok(
+        store.acquire_lease(&r1, "alice@h:1:x", ttl).await,
+        "re-acquire",
+    );
+    assert!(
+        again.expires_at_ms >= lease.expires_at_ms,
+        "re-acquiring extends the lease"
+    );
+    let found = lease_lost(
+        store.renew_lease(&r1, "bob@h:2:y", ttl).await,
+        "renew by another",
+    );
+    assert!(found.contains("alice@h:1:x"), "{found}");
+    let renewed = ok(store.renew_lease(&r1, "alice@h:1:x", ttl).await, "renew");
+    assert!(renewed.expires_at_ms >= again.expires_at_ms);
+    ok(
+        store.release_lease(&r1, "bob@h:2:y").await,
+        "release by another",
+    );
+    lease_held(
+        store.acquire_lease(&r1, "bob@h:2:y", ttl).await,
+        "alice@h:1:x",
+        "still held",
+    );
+    // Another run's lease is independent.
+    ok(
+        store.acquire_lease(&run("r2"), "bob@h:2:y", ttl).await,
+        "other run",
+    );
+    ok(store.release_lease(&r1, "alice@h:1:x").await, "release");
+    ok(
+        store.release_lease(&r1, "alice@h:1:x").await,
+        "release again",
+    );
+    lease_lost(
+        store.renew_lease(&r1, "alice@h:1:x", ttl).await,
+        "renew after release",
+    );
+    ok(
+        store.acquire_lease(&r1, "bob@h:2:y", ttl).await,
+        "acquire after release",
+    );
+    error(
+        store.acquire_lease(&r1, "", ttl).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "empty holder",
+    );
+    error(
+        store.acquire_lease(&r1, "bob@h:2:y", Duration::ZERO).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "zero ttl",
+    );
+    assert_eq!(
+        ok(store.census().await, "census"),
+        before,
+        "leases are not in the census"
+    );
+}
+
+/// A lease expires `ttl` after it was taken or renewed, on the store's clock: then another
+/// holder may take it, and the old holder can no longer renew it.
+pub async fn leases_expire_on_the_store_clock(fixture: &impl Fixture) {
+    use std::time::Duration;
+    let store = fixture.adapter();
+    let r = run("crashed");
+    ok(
+        store
+            .acquire_lease(&r, "old@h:1:x", Duration::from_millis(300))
+            .await,
+        "acquire",
+    );
+    lease_held(
+        store
+            .acquire_lease(&r, "new@h:2:y", Duration::from_secs(60))
+            .await,
+        "old@h:1:x",
+        "live",
+    );
+    fixture.pass_time(Duration::from_millis(800)).await;
+    let found = lease_lost(
+        store
+            .renew_lease(&r, "old@h:1:x", Duration::from_secs(60))
+            .await,
+        "expired",
+    );
+    assert!(found.contains("expired"), "{found}");
+    let lease = ok(
+        store
+            .acquire_lease(&r, "new@h:2:y", Duration::from_secs(60))
+            .await,
+        "after expiry",
+    );
+    assert_eq!(lease.holder, "new@h:2:y");
+    let found = lease_lost(
+        store
+            .renew_lease(&r, "old@h:1:x", Duration::from_secs(60))
+            .await,
+        "taken",
+    );
+    assert!(found.contains("new@h:2:y"), "{found}");
+    lease_held(
+        store
+            .acquire_lease(&r, "old@h:1:x", Duration::from_secs(60))
+            .await,
+        "new@h:2:y",
+        "the old holder is refused",
+    );
+}
+
 // ---- fixtures --------------------------------------------------------------------------------
 
 /// A gate opened by a test switch (the control row of a SQL store abstains while enabled).
@@ -1376,8 +1604,11 @@ pub fn open_gate() -> iu_cutter_live_execution::ExecutionGate {
     )
 }
 
-/// A fresh simulator behind an open kill switch.
-pub struct SimFixture(std::sync::Arc<dyn LiveExecutionAdapter>);
+/// A fresh simulator behind an open kill switch (and the simulator, for its logical clock).
+pub struct SimFixture(
+    std::sync::Arc<dyn LiveExecutionAdapter>,
+    std::sync::Arc<iu_cutter_simulator::Simulator>,
+);
 
 impl Fixture for SimFixture {
     fn adapter(&self) -> &dyn LiveExecutionAdapter {
@@ -1387,13 +1618,26 @@ impl Fixture for SimFixture {
     fn shared(&self) -> std::sync::Arc<dyn LiveExecutionAdapter> {
         self.0.clone()
     }
+
+    fn pass_time(&self, by: std::time::Duration) -> impl std::future::Future<Output = ()>
+    where
+        Self: Sized,
+    {
+        self.1.advance_clock(by);
+        std::future::ready(())
+    }
 }
 
 /// Fixture function for the simulator.
 pub async fn simulator(_name: &str) -> Option<SimFixture> {
-    Some(SimFixture(std::sync::Arc::new(
-        iu_cutter_live_execution::Guarded::new(iu_cutter_simulator::Simulator::new(), open_gate()),
-    )))
+    let sim = std::sync::Arc::new(iu_cutter_simulator::Simulator::new());
+    Some(SimFixture(
+        std::sync::Arc::new(iu_cutter_live_execution::Guarded::new(
+            sim.clone(),
+            open_gate(),
+        )),
+        sim,
+    ))
 }
 
 /// Fixture functions and checks that only SQL stores have: the control row, `init`/`connect`.

@@ -172,3 +172,6 @@ pub fn cases(default: u32, divisor: u32) -> u32 {
 }
 
 pub mod contract;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod runners;

@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -46,6 +46,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "phase times and the journal of run reports",
         sqlite: V2_SQLITE,
         postgres: V2_POSTGRES,
+    },
+    Migration {
+        version: 3,
+        description: "run leases (one runner per run, with expiry)",
+        sqlite: V3_SQLITE,
+        postgres: V3_POSTGRES,
     },
 ];
 
@@ -216,6 +222,24 @@ CREATE TABLE run_reports (
     report   TEXT   NOT NULL,
     PRIMARY KEY (run, position),
     UNIQUE (run, sha256)
+);
+"#;
+
+// A lease may precede its run's journal entry (the runner leases a run before journaling it),
+// so `run` has no foreign key. Expiry is in milliseconds on the database's clock.
+const V3_SQLITE: &str = r#"
+CREATE TABLE run_leases (
+    run           TEXT   NOT NULL PRIMARY KEY,
+    holder        TEXT   NOT NULL,
+    expires_at_ms BIGINT NOT NULL
+);
+"#;
+
+const V3_POSTGRES: &str = r#"
+CREATE TABLE run_leases (
+    run           TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    holder        TEXT   NOT NULL,
+    expires_at_ms BIGINT NOT NULL
 );
 "#;
 

@@ -20,12 +20,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord,
+    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord, Lease,
     PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
 };
 use crate::error::AdapterError;
@@ -482,6 +483,20 @@ impl LiveExecutionAdapter for SqlStore {
     }
     async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
         op!(self, ops, pool => ops::purge_generations(pool, generations).await)
+    }
+    async fn acquire_lease(
+        &self,
+        run: &RunId,
+        holder: &str,
+        ttl: Duration,
+    ) -> AdapterResult<Lease> {
+        op!(self, ops, pool => ops::acquire_lease(pool, run, holder, ttl).await)
+    }
+    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
+        op!(self, ops, pool => ops::renew_lease(pool, run, holder, ttl).await)
+    }
+    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::release_lease(pool, run, holder).await)
     }
 }
 

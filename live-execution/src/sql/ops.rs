@@ -8,6 +8,7 @@
 //! its transaction, then applies it; the first mismatch rolls everything back.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -16,7 +17,8 @@ use crate::adapter::AdapterResult;
 use crate::census::{CensusBuilder, DocumentDigester, sha256_hex};
 use crate::domain::{
     Backup, Census, Document, DocumentId, DocumentState, ExpectedRevision, GenerationRecord,
-    GenerationState, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+    GenerationState, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    Unit,
 };
 use crate::error::AdapterError;
 use crate::sql::ControlState;
@@ -292,6 +294,14 @@ fn unit(row: &DbRow) -> AdapterResult<Unit> {
 pub(crate) async fn load_scope(pool: &Pool, scope: &Scope) -> AdapterResult<Vec<Document>> {
     let what = "loading the scope";
     match scope {
+        Scope::Shard { base, .. } => {
+            // The hash is computed in Rust, so `Scope::contains` stays the single definition.
+            let documents = Box::pin(load_scope(pool, base)).await?;
+            Ok(documents
+                .into_iter()
+                .filter(|d| scope.contains(&d.id))
+                .collect())
+        }
         Scope::All => {
             let rows = sqlx::query(
                 "SELECT id, revision, sha256, state, cutting_run, active_generation, body \
@@ -1343,6 +1353,154 @@ pub(crate) async fn restore(pool: &Pool, run: &RunId, backup: &Backup) -> Adapte
         // The row itself (this also lifts the fence).
         upsert_document(&mut tx, &snapshot.document).await?;
     }
+    tx.commit().await.map_err(sql(what))
+}
+
+// ---- leases ----------------------------------------------------------------------------------
+
+fn lease_request(holder: &str, ttl: Duration) -> AdapterResult<i64> {
+    if holder.is_empty() {
+        return Err(AdapterError::Invalid(
+            "a lease holder must not be empty".into(),
+        ));
+    }
+    super::check_text("a lease holder", holder)?;
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    if ms <= 0 {
+        return Err(AdapterError::Invalid(
+            "a lease's time to live must be at least 1 ms".into(),
+        ));
+    }
+    Ok(ms)
+}
+
+fn ms(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// The lease row of `run` (holder, expiry) and the database's now, locked for update.
+async fn lease_row(conn: &mut Conn, run: &RunId) -> AdapterResult<(Option<(String, i64)>, i64)> {
+    let what = "reading a lease";
+    let now: i64 = sqlx::query_scalar(super::SELECT_NOW_MS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    let row = sqlx::query(super::SELECT_LEASE_FOR_UPDATE)
+        .bind(run.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    let row = match row {
+        Some(row) => Some((
+            row.try_get::<String, _>(0).map_err(sql(what))?,
+            row.try_get::<i64, _>(1).map_err(sql(what))?,
+        )),
+        None => None,
+    };
+    Ok((row, now))
+}
+
+/// Sets `holder`'s lease on `run` to expire `ttl_ms` after the database's now.
+async fn put_lease(
+    conn: &mut Conn,
+    run: &RunId,
+    holder: &str,
+    ttl_ms: i64,
+) -> AdapterResult<Lease> {
+    let what = "writing a lease";
+    let expires: i64 = sqlx::query_scalar(super::PUT_LEASE)
+        .bind(run.as_str())
+        .bind(holder)
+        .bind(ttl_ms)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(Lease {
+        run: run.clone(),
+        holder: holder.to_owned(),
+        expires_at_ms: ms(expires),
+    })
+}
+
+/// Takes or extends a run's lease (see the trait).
+pub(crate) async fn acquire_lease(
+    pool: &Pool,
+    run: &RunId,
+    holder: &str,
+    ttl: Duration,
+) -> AdapterResult<Lease> {
+    let what = "taking a lease";
+    let ttl_ms = lease_request(holder, ttl)?;
+    super::check_text("a run id", run.as_str())?;
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    // Two runners inserting the first lease of a run at once serialise on the primary key.
+    sqlx::query(
+        "INSERT INTO run_leases (run, holder, expires_at_ms) VALUES ($1, $2, 0) \
+         ON CONFLICT (run) DO NOTHING",
+    )
+    .bind(run.as_str())
+    .bind(holder)
+    .execute(&mut *tx)
+    .await
+    .map_err(sql(what))?;
+    let (row, now) = lease_row(&mut tx, run).await?;
+    if let Some((current, expires)) = row
+        && current != holder
+        && expires > now
+    {
+        return Err(AdapterError::LeaseHeld {
+            run: run.clone(),
+            holder: current,
+            expires_at: crate::domain::utc_millis(ms(expires)),
+        });
+    }
+    let lease = put_lease(&mut tx, run, holder, ttl_ms).await?;
+    tx.commit().await.map_err(sql(what))?;
+    Ok(lease)
+}
+
+/// Extends a live lease of `holder` (see the trait).
+pub(crate) async fn renew_lease(
+    pool: &Pool,
+    run: &RunId,
+    holder: &str,
+    ttl: Duration,
+) -> AdapterResult<Lease> {
+    let what = "renewing a lease";
+    let ttl_ms = lease_request(holder, ttl)?;
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let (row, now) = lease_row(&mut tx, run).await?;
+    let found = match row {
+        None => Some("no lease".to_owned()),
+        Some((current, _)) if current != holder => Some(format!("leased by `{current}`")),
+        Some((_, expires)) if expires <= now => Some(format!(
+            "the lease expired at {}",
+            crate::domain::utc_millis(ms(expires))
+        )),
+        Some(_) => None,
+    };
+    if let Some(found) = found {
+        return Err(AdapterError::LeaseLost {
+            run: run.clone(),
+            holder: holder.to_owned(),
+            found,
+        });
+    }
+    let lease = put_lease(&mut tx, run, holder, ttl_ms).await?;
+    tx.commit().await.map_err(sql(what))?;
+    Ok(lease)
+}
+
+/// Ends `holder`'s lease; anything else passes unchanged (see the trait).
+pub(crate) async fn release_lease(pool: &Pool, run: &RunId, holder: &str) -> AdapterResult<()> {
+    let what = "releasing a lease";
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    sqlx::query("DELETE FROM run_leases WHERE run = $1 AND holder = $2")
+        .bind(run.as_str())
+        .bind(holder)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql(what))?;
     tx.commit().await.map_err(sql(what))
 }
 

@@ -38,6 +38,19 @@ pub(crate) const MIGRATIONS_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM s
 pub(crate) const SELECT_DOCUMENT_FOR_UPDATE: &str = "SELECT revision, sha256, state, cutting_run, \
      active_generation FROM documents WHERE id = $1";
 
+/// The database clock, in milliseconds since the Unix epoch.
+pub(crate) const SELECT_NOW_MS: &str =
+    "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+
+/// A run's lease, locked for the rest of the write transaction.
+pub(crate) const SELECT_LEASE_FOR_UPDATE: &str =
+    "SELECT holder, expires_at_ms FROM run_leases WHERE run = $1";
+
+/// Sets a run's lease to `$2`, expiring `$3` ms after the database's now.
+pub(crate) const PUT_LEASE: &str = "INSERT INTO run_leases (run, holder, expires_at_ms) \
+     VALUES ($1, $2, CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) + $3) ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, \
+     expires_at_ms = excluded.expires_at_ms RETURNING expires_at_ms";
+
 pub(crate) const SELECT_RUN_FOR_UPDATE: &str = "SELECT run FROM runs WHERE run = $1";
 
 /// The census stream: documents, then their generation records, then their units, as

@@ -40,7 +40,7 @@ const ENV_TEST_PREFIX: &str = "IU_CUTTER_TEST_";
 const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 10] = [
+pub(crate) const ENV_VARS: [(&str, &str); 11] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -49,6 +49,7 @@ pub(crate) const ENV_VARS: [(&str, &str); 10] = [
     ("IU_CUTTER_STOP_FILE", "stop_file"),
     ("IU_CUTTER_BATCH_UNITS", "batch_units"),
     ("IU_CUTTER_HELD_MAX_AGE", "held_max_age"),
+    ("IU_CUTTER_LEASE_TTL", "lease_ttl"),
     ("IU_CUTTER_PRESET", "rules.preset"),
     ("IU_CUTTER_MAX_UNIT_BYTES", "rules.max_unit_bytes"),
 ];
@@ -64,6 +65,7 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   stop_file          IU_CUTTER_STOP_FILE          .iu-cutter/STOP (present = execution closed)
   batch_units        IU_CUTTER_BATCH_UNITS        1000
   held_max_age       IU_CUTTER_HELD_MAX_AGE       24h (older held verifications: verify again)
+  lease_ttl          IU_CUTTER_LEASE_TTL          30s (a crashed runner's run resumable after it)
   [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
   [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none
@@ -98,6 +100,8 @@ pub(crate) struct Config {
     pub(crate) batch_units: usize,
     /// How old a held run's verification may be when `enact` runs.
     pub(crate) held_max_age: Duration,
+    /// How long a run's lease lives after each renewal (the heartbeat renews every third).
+    pub(crate) lease_ttl: Duration,
     /// How to cut.
     pub(crate) rules: CutRules,
     /// Where the configuration came from, for messages.
@@ -117,6 +121,7 @@ impl fmt::Debug for Config {
             .field("stop_file", &self.stop_file)
             .field("batch_units", &self.batch_units)
             .field("held_max_age", &format_age(self.held_max_age))
+            .field("lease_ttl", &format_age(self.lease_ttl))
             .field("rules", &self.rules)
             .field("origin", &self.origin)
             .field("database_url_origin", &self.database_url_origin)
@@ -135,6 +140,7 @@ impl Default for Config {
             stop_file: PathBuf::from(DEFAULT_STOP_FILE),
             batch_units: DEFAULT_BATCH_UNITS,
             held_max_age: DEFAULT_HELD_MAX_AGE,
+            lease_ttl: iu_cutter_orchestrator::DEFAULT_LEASE_TTL,
             rules: CutRules::preset(DEFAULT_PRESET),
             origin: "defaults".to_owned(),
             database_url_origin: "the default".to_owned(),
@@ -154,6 +160,7 @@ struct FileConfig {
     stop_file: Option<PathBuf>,
     batch_units: Option<usize>,
     held_max_age: Option<String>,
+    lease_ttl: Option<String>,
     rules: Option<FileRules>,
 }
 
@@ -169,7 +176,7 @@ struct FileRules {
 fn fix_config(origin: &str) -> String {
     format!(
         "fix {origin} (keys: database_url, execution_enabled, mode, backup_dir, reports_dir, \
-         stop_file, batch_units, held_max_age, [rules] preset | levels, max_unit_bytes); see \
+         stop_file, batch_units, held_max_age, lease_ttl, [rules] preset | levels, max_unit_bytes); see \
          iu-cutter --help"
     )
 }
@@ -267,6 +274,7 @@ impl Config {
                 stop_file,
                 batch_units,
                 held_max_age,
+                lease_ttl,
                 rules,
             } = parsed;
             if database_url.is_some() {
@@ -281,6 +289,9 @@ impl Config {
             set(&mut config.batch_units, batch_units);
             if let Some(age) = held_max_age {
                 config.held_max_age = parse_held_max_age(&format!("{name}: held_max_age"), &age)?;
+            }
+            if let Some(ttl) = lease_ttl {
+                config.lease_ttl = parse_lease_ttl(&format!("{name}: lease_ttl"), &ttl)?;
             }
             if let Some(rules) = rules {
                 markers_from_file = match (rules.preset, rules.levels) {
@@ -351,6 +362,7 @@ impl Config {
                 "stop_file" => config.stop_file = PathBuf::from(value),
                 "batch_units" => config.batch_units = parse_number(key, value)?,
                 "held_max_age" => config.held_max_age = parse_held_max_age(key, value)?,
+                "lease_ttl" => config.lease_ttl = parse_lease_ttl(key, value)?,
                 "rules.preset" => {
                     config.rules.markers = MarkerSet::Preset(parse_preset(value, key)?);
                 }
@@ -447,6 +459,20 @@ fn parse_held_max_age(what: &str, value: &str) -> Result<Duration, CliError> {
             "set held_max_age to an age such as 24h, 90m or 7d",
         )
     })
+}
+
+fn parse_lease_ttl(what: &str, value: &str) -> Result<Duration, CliError> {
+    match parse_age(value) {
+        Ok(ttl) if ttl >= Duration::from_secs(1) => Ok(ttl),
+        Ok(_) => Err(CliError::config(
+            format!("{what}: a lease must live at least 1s"),
+            "set lease_ttl to an age such as 30s or 2m",
+        )),
+        Err(error) => Err(CliError::config(
+            format!("{what}: {error}"),
+            "set lease_ttl to an age such as 30s or 2m",
+        )),
+    }
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, CliError> {

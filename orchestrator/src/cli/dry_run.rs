@@ -67,7 +67,11 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
         runner
             .run(
                 request,
-                run_options(config, args.until.as_deref(), args.quiet),
+                // The dry run's simulator is private to this process: no lease to take.
+                iu_cutter_orchestrator::RunOptions {
+                    lease: None,
+                    ..run_options(config, args.until.as_deref(), args.quiet)
+                },
             )
             .await
             .map_err(CliError::from_runner)

@@ -109,6 +109,24 @@ fn parse_age(text: &str) -> Result<Duration, String> {
     clock::parse_age(text)
 }
 
+/// `I/N` with `0 <= I < N` and `N >= 1`.
+fn parse_shard(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{text}` is not a shard; write I/N with 0 <= I < N, e.g. 0/4");
+    let (index, count) = text.split_once('/').ok_or_else(bad)?;
+    let index: u32 = index.trim().parse().map_err(|_| bad())?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    if count == 0 {
+        return Err(format!("`{text}`: the shard count N must be at least 1"));
+    }
+    if index >= count {
+        return Err(format!(
+            "`{text}`: the shard index I must be below N (shards are numbered 0 to {})",
+            count - 1
+        ));
+    }
+    Ok((index, count))
+}
+
 fn parse_run_id(text: &str) -> Result<RunId, String> {
     let ok = !text.is_empty()
         && text.len() <= 100
@@ -201,6 +219,10 @@ enum Command {
         /// The reviewed plan (from `plan --out`): REFUSED unless the plan still holds.
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
+        /// Only shard I of N of the scope (by a stable hash of the document id): N runners with
+        /// --shard 0/N .. N-1/N cut every document of the scope exactly once.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(u32, u32)>,
     },
     /// Verify a held run again, then enact it (flip its documents to its generation).
     #[command(
@@ -516,11 +538,20 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             run_id,
             json,
             plan,
+            shard,
         } => {
+            let scope = match shard {
+                Some((index, count)) => Scope::Shard {
+                    base: Box::new(scope.scope()),
+                    index,
+                    count,
+                },
+                None => scope.scope(),
+            };
             let args = RunArgs {
                 mode,
                 until,
-                scope: scope.scope(),
+                scope,
                 execute,
                 run_id,
                 json,

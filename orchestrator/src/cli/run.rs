@@ -12,7 +12,7 @@ use std::sync::Arc;
 use iu_cutter_live_execution::{
     AdapterError, DocumentId, LiveExecutionAdapter, Plan, RunId, SCHEMA_VERSION, Scope,
 };
-use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner};
+use iu_cutter_orchestrator::{LeaseOptions, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 
 use crate::cli::config::{Config, Mode};
@@ -53,10 +53,12 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
 }
 
 /// The options every runner invocation gets from the configuration: batch size, the held-run
-/// age limit, the report's provenance, and progress on stderr (none when `quiet`).
+/// age limit, the report's provenance, the run's lease (a fresh holder, `lease_ttl`), and progress
+/// on stderr (none when `quiet`).
 pub(crate) fn run_options(config: &Config, until: Option<&str>, quiet: bool) -> RunOptions {
     let options = RunOptions::default()
         .with_batch_units(config.batch_units)
+        .with_lease(LeaseOptions::new(config.lease_ttl))
         .with_held_max_age(config.held_max_age)
         .with_provenance(provenance(config))
         .with_events(Arc::new(Progress::new(Display::detect(quiet))));
@@ -222,6 +224,9 @@ pub(crate) fn scope_text(scope: &Scope) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         Scope::Prefix(prefix) => format!("--prefix {prefix}"),
+        Scope::Shard { base, index, count } => {
+            format!("{} --shard {index}/{count}", scope_text(base))
+        }
     }
 }
 

@@ -142,3 +142,22 @@ fn only_the_dry_run_and_the_self_check_can_build_a_simulator() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn shard_is_validated_and_partitions_the_scope() -> TestResult {
+    let parsed = Cli::try_parse_from(["iu-cutter", "run", "--prefix", "vi/", "--shard", "1/4"])?;
+    let Command::Run { scope, shard, .. } = parsed.command else {
+        return Err("not run".into());
+    };
+    assert_eq!(scope.scope(), Scope::Prefix("vi/".into()));
+    assert_eq!(shard, Some((1, 4)));
+    for bad in ["4/4", "0/0", "1", "a/b", "x1/4", "1/4/2"] {
+        let error = match Cli::try_parse_from(["iu-cutter", "run", "--shard", bad]) {
+            Ok(_) => return Err(format!("--shard {bad} was accepted").into()),
+            Err(error) => error,
+        };
+        assert_eq!(error.exit_code(), 2, "{bad}: a usage error");
+        assert!(error.to_string().contains("--shard"), "{bad}: {error}");
+    }
+    Ok(())
+}

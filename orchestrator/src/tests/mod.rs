@@ -1,6 +1,7 @@
 //! Runner tests: small fake phases over the seam's mock adapter (wrapped in the kill switch where
 //! the test is about the switch), and the five real phases over the simulator.
 
+mod lease;
 mod operator;
 mod pipeline;
 mod rollback;

@@ -75,8 +75,12 @@ impl Phase for WriteVerify {
         ctx.check_cancelled()?;
         let census = ctx.adapter.census().await?;
         let in_scope: BTreeSet<&DocumentId> = ids.iter().collect();
-        gate.census(&backup.census, &census, |id| {
+        let others = other_runs_documents(ctx, &backup.census, &census, |id| {
             in_scope.contains(id) || ctx.record.scope.contains(id)
+        })
+        .await?;
+        gate.census(&backup.census, &census, |id| {
+            in_scope.contains(id) || ctx.record.scope.contains(id) || others.contains(id)
         })
         .map_err(|gap| PhaseError::Blocked(*gap))?;
 
@@ -122,6 +126,52 @@ impl DigestBuilder {
 
 /// A check's outcome: the gap is boxed to keep the `Ok` path small.
 type Checked = Result<(), Box<Gap>>;
+
+/// The out-of-scope documents that changed since the backup because *another* run holds or
+/// cut them (several runners share the store): fenced by another run, or with another run's
+/// generation active, and carrying no generation of this run. The census gate ignores them;
+/// any other change outside the scope (this run's, an edit, a vanished document) still blocks.
+async fn other_runs_documents(
+    ctx: &RunContext,
+    before: &Census,
+    now: &Census,
+    in_scope: impl Fn(&DocumentId) -> bool,
+) -> Result<BTreeSet<DocumentId>, PhaseError> {
+    let run = &ctx.record.run;
+    let changed: Vec<DocumentId> = now
+        .per_document
+        .iter()
+        .filter(|(id, digest)| {
+            !in_scope(id) && before.per_document.get(*id).is_some_and(|d| d != *digest)
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut others = BTreeSet::new();
+    if changed.is_empty() {
+        return Ok(others);
+    }
+    for document in ctx.adapter.load_scope(&Scope::Ids(changed)).await? {
+        let another = match &document.state {
+            DocumentState::Cutting { run: holder } => holder != run,
+            // Enacted by another run; a `Ready` document was edited, which still blocks.
+            DocumentState::Cut => document
+                .active_generation
+                .as_ref()
+                .is_some_and(|active| active != run),
+            DocumentState::Ready => false,
+        };
+        let touched = ctx
+            .adapter
+            .generations(&document.id)
+            .await?
+            .iter()
+            .any(|g| &g.generation == run);
+        if another && !touched {
+            others.insert(document.id);
+        }
+    }
+    Ok(others)
+}
 
 /// The checks, for one run.
 struct Gate<'r> {

@@ -166,6 +166,8 @@ struct Store {
     b: Vec<Unit>,
     documents: Vec<Document>,
     census: Census,
+    /// What `out` is now, if its digest changed (read to see whether another run changed it).
+    outside: Vec<Document>,
 }
 
 impl Store {
@@ -175,6 +177,7 @@ impl Store {
             b: generation("b"),
             documents: vec![fenced("a"), fenced("b")],
             census: census_after(),
+            outside: vec![source("out", DocumentState::Ready)],
         }
     }
 
@@ -223,6 +226,12 @@ impl Store {
         if strict {
             call.in_sequence(&mut seq);
         }
+        let outside = self.outside;
+        mock.expect_load_scope()
+            .withf(|scope| *scope == Scope::Ids(vec![DocumentId::new("out")]))
+            .times(0..=1)
+            .returning(move |_| Ok(outside.clone()));
+        mock.expect_generations().returning(|_| Ok(Vec::new()));
         forbid_mutations(&mut mock);
         mock
     }
@@ -449,6 +458,36 @@ async fn an_out_of_scope_document_that_changed_is_caught() -> TestResult {
     assert_eq!(gap.document, Some(DocumentId::new("out")));
     assert!(gap.expected.contains("o0"), "{gap}");
     assert!(gap.found.contains("o1"), "{gap}");
+    Ok(())
+}
+
+/// Several runners share the store: an out-of-scope document another run fenced or enacted
+/// since the backup is that run's business, not a change by this one.
+#[tokio::test]
+async fn an_out_of_scope_document_another_run_holds_or_cut_passes() -> TestResult {
+    let other = RunId::new("other-run");
+    for outside in [
+        source("out", DocumentState::Cutting { run: other.clone() }),
+        Document {
+            active_generation: Some(other.clone()),
+            ..source("out", DocumentState::Cut)
+        },
+    ] {
+        let result = WriteVerify
+            .run(
+                &mut context(
+                    Store {
+                        census: census(&[("a", "a1"), ("b", "b1"), ("out", "o1")]),
+                        outside: vec![outside.clone()],
+                        ..Store::good()
+                    }
+                    .lenient(),
+                )
+                .await?,
+            )
+            .await;
+        assert!(result.is_ok(), "{:?}: {result:?}", outside.state);
+    }
     Ok(())
 }
 

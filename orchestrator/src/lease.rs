@@ -1,0 +1,217 @@
+//! Run leases: while a runner works on a run it holds the run's lease in the store, renewed by a
+//! heartbeat task every `ttl / 3`. Another runner is refused while the lease is live and may
+//! take over (resume, roll back) once it has expired, i.e. when its holder crashed.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use iu_cutter_live_execution::{AdapterError, LiveExecutionAdapter, RunId};
+use iu_cutter_phase_core::CancelFlag;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::report::Outcome;
+use crate::runner::resume_action;
+
+/// The lease time to live when none is configured.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// Who holds a run's lease and for how long each renewal keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseOptions {
+    /// The holder, unique per process and invocation: `user@host:pid:nonce`.
+    pub holder: String,
+    /// How long the lease lives after each renewal; the heartbeat renews every `ttl / 3`.
+    pub ttl: Duration,
+}
+
+impl LeaseOptions {
+    /// A fresh holder ([`default_holder`]) with `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        LeaseOptions {
+            holder: default_holder(),
+            ttl,
+        }
+    }
+
+    /// The named holder with `ttl` (tests, services with their own identity).
+    pub fn with_holder(holder: impl Into<String>, ttl: Duration) -> Self {
+        LeaseOptions {
+            holder: holder.into(),
+            ttl,
+        }
+    }
+}
+
+impl Default for LeaseOptions {
+    fn default() -> Self {
+        Self::new(DEFAULT_LEASE_TTL)
+    }
+}
+
+/// `user@host:pid:nonce`, with a random 64-bit nonce so two invocations of one process differ.
+pub fn default_holder() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!(
+        "{user}@{host}:{}:{:016x}",
+        std::process::id(),
+        hasher.finish()
+    )
+}
+
+/// The outcome when the lease cannot be taken: `REFUSED` naming the holder and the expiry when
+/// another runner holds it (or the kill switch refused), `FAILED` otherwise. Nothing was written.
+pub(crate) fn refusal(
+    run: &RunId,
+    error: AdapterError,
+    resume_from: Option<String>,
+    again: &str,
+) -> Outcome {
+    match error {
+        AdapterError::LeaseHeld {
+            holder, expires_at, ..
+        } => {
+            warn!(%holder, %expires_at, "refused: another runner holds the run's lease");
+            Outcome::Refused {
+                reason: format!(
+                    "run {run} is leased by `{holder}` until {expires_at} (store clock): another \
+                     runner is working on it; nothing was written"
+                ),
+                switch: "lease".into(),
+                how_to_open: format!(
+                    "wait for `{holder}` to finish, or, if it crashed, for its lease to expire at \
+                     {expires_at}; then: {again}"
+                ),
+                resume_from,
+            }
+        }
+        AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        } => Outcome::gate_closed(switch, how_to_open, resume_from),
+        error => Outcome::Failed {
+            error: format!("cannot take the lease of run {run}: {error}"),
+            resume_from,
+            next_action: format!("check that the store is reachable, then: {again}"),
+        },
+    }
+}
+
+/// The held lease and its renewing task.
+pub(crate) struct Heartbeat {
+    adapter: Arc<dyn LiveExecutionAdapter>,
+    run: RunId,
+    holder: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl Heartbeat {
+    /// Takes the lease of `run`, then renews it every `ttl / 3` until [`Heartbeat::finish`].
+    /// When a renewal fails the lease is lost: `cancel` is set, so the run stops at its next
+    /// phase or batch boundary.
+    pub(crate) async fn start(
+        adapter: Arc<dyn LiveExecutionAdapter>,
+        run: &RunId,
+        lease: &LeaseOptions,
+        cancel: CancelFlag,
+    ) -> Result<Heartbeat, AdapterError> {
+        let taken = adapter.acquire_lease(run, &lease.holder, lease.ttl).await?;
+        info!(holder = %taken.holder, expires_at = %taken.expires_at_utc(), "lease taken");
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let lost = Arc::new(Mutex::new(None));
+        let period = (lease.ttl / 3).max(Duration::from_millis(1));
+        let task = {
+            let (adapter, run, holder, ttl) = (
+                adapter.clone(),
+                run.clone(),
+                lease.holder.clone(),
+                lease.ttl,
+            );
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        () = tokio::time::sleep(period) => {}
+                    }
+                    if let Err(error) = adapter.renew_lease(&run, &holder, ttl).await {
+                        warn!(%error, "lease lost: stopping at the next boundary");
+                        *lost.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(error.to_string());
+                        cancel.cancel();
+                        return;
+                    }
+                }
+            })
+        };
+        Ok(Heartbeat {
+            adapter,
+            run: run.clone(),
+            holder: lease.holder.clone(),
+            stop: Some(stop),
+            task: Some(task),
+            lost,
+        })
+    }
+
+    /// Stops the heartbeat, releases the lease (best effort: an unreleased lease expires) and
+    /// turns an outcome the lost lease cut short into `FAILED` "lease lost".
+    pub(crate) async fn finish(mut self, outcome: Outcome) -> Outcome {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Err(error) = self.adapter.release_lease(&self.run, &self.holder).await {
+            warn!(%error, "could not release the lease; it expires on its own");
+        }
+        let lost = self
+            .lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match (lost, outcome) {
+            (Some(reason), Outcome::Failed { resume_from, .. }) => Outcome::Failed {
+                error: format!(
+                    "lease lost ({reason}); the run stopped at a phase or batch boundary so that \
+                     only one runner works on it"
+                ),
+                resume_from,
+                next_action: format!(
+                    "check that no other runner resumed it (iu-cutter status), then: {}",
+                    resume_action(&self.run)
+                ),
+            },
+            (_, outcome) => outcome,
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

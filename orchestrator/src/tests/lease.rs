@@ -1,0 +1,178 @@
+//! Run leases over the simulator's logical clock: a live lease refuses another runner, an
+//! expired one lets it take over, a lost lease stops the run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iu_cutter_live_execution::{CutRules, LiveExecutionAdapter, Preset, RunId, RunStatus, Scope};
+use iu_cutter_phase_core::{MemoryBackupStore, names};
+use iu_cutter_simulator::Simulator;
+
+use super::*;
+use crate::{LeaseOptions, Outcome, Runner};
+
+const LAW: &str = "# Law\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
+
+fn simulator() -> Arc<Simulator> {
+    Arc::new(Simulator::with_documents([("law/1", LAW), ("law/2", LAW)]))
+}
+
+fn law_request(run: &str) -> RunRequest {
+    RunRequest::new(
+        run,
+        Scope::Prefix("law/".into()),
+        CutRules::preset(Preset::Markdown),
+    )
+}
+
+fn leased(holder: &str) -> RunOptions {
+    RunOptions::default().with_lease(LeaseOptions::with_holder(holder, Duration::from_secs(30)))
+}
+
+fn refused_reason(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Refused {
+            reason,
+            how_to_open,
+            switch,
+            ..
+        } => {
+            assert_eq!(switch, "lease");
+            format!("{reason} / {how_to_open}")
+        }
+        other => panic!("expected REFUSED, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expires() -> TestResult
+{
+    let sim = simulator();
+    let backups = Arc::new(MemoryBackupStore::new());
+    let adapter: Arc<dyn LiveExecutionAdapter> = sim.clone();
+    let first = Runner::new(adapter.clone(), backups.clone());
+    let run = RunId::new("r1");
+    // The first runner stops after cut-leg-a and "crashes" holding the lease (never renewed).
+    let report = first
+        .run(
+            law_request("r1"),
+            leased("a@h:1:x").with_until(names::CUT_LEG_A),
+        )
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert_eq!(sim.state_lease(&run), None, "released at the end");
+    let crashed = sim
+        .acquire_lease(&run, "a@h:1:x", Duration::from_secs(30))
+        .await?;
+
+    let second = Runner::new(adapter.clone(), backups.clone());
+    let mutations = sim.mutation_count();
+    let report = second.resume(&run, leased("b@h:2:y")).await?;
+    let text = refused_reason(&report.outcome);
+    assert!(text.contains("a@h:1:x"), "names the holder: {text}");
+    assert!(
+        text.contains(&crashed.expires_at_utc()),
+        "names the expiry: {text}"
+    );
+    assert_eq!(sim.mutation_count(), mutations, "nothing mutated");
+    assert_eq!(sim.state_lease(&run), Some(crashed.clone()));
+
+    sim.advance_clock(Duration::from_secs(29));
+    let report = second.resume(&run, leased("b@h:2:y")).await?;
+    refused_reason(&report.outcome);
+
+    sim.advance_clock(Duration::from_secs(1));
+    let report = second.resume(&run, leased("b@h:2:y")).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert_eq!(
+        sim.load_run(&run).await?.map(|r| r.status),
+        Some(RunStatus::Pass)
+    );
+    assert_eq!(sim.state_lease(&run), None, "released at the end");
+    let lost = sim
+        .renew_lease(&run, "a@h:1:x", Duration::from_secs(30))
+        .await;
+    assert!(
+        matches!(lost, Err(AdapterError::LeaseLost { .. })),
+        "the crashed holder cannot renew: {lost:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_run_whose_lease_is_held_is_refused_before_it_is_journaled() -> TestResult {
+    let sim = simulator();
+    let run = RunId::new("r2");
+    sim.acquire_lease(&run, "other@h:9:z", Duration::from_secs(30))
+        .await?;
+    let runner = Runner::new(sim.clone(), Arc::new(MemoryBackupStore::new()));
+    let report = runner.run(law_request("r2"), leased("me@h:1:x")).await?;
+    assert!(refused_reason(&report.outcome).contains("other@h:9:z"));
+    assert_eq!(sim.load_run(&run).await?, None, "nothing journaled");
+    // Rollback is refused the same way.
+    let report = runner.run(law_request("r3"), RunOptions::default()).await?;
+    assert_eq!(report.outcome, Outcome::Pass);
+    sim.acquire_lease(&RunId::new("r3"), "other@h:9:z", Duration::from_secs(30))
+        .await?;
+    let report = runner
+        .rollback_with(&RunId::new("r3"), leased("me@h:1:x"))
+        .await?;
+    assert!(refused_reason(&report.outcome).contains("other@h:9:z"));
+    Ok(())
+}
+
+/// Lets the lease expire and hands it to another holder, then waits for the heartbeat to notice.
+struct Steal {
+    sim: Arc<Simulator>,
+}
+
+#[async_trait]
+impl Phase for Steal {
+    fn name(&self) -> &str {
+        "steal"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.sim.advance_clock(Duration::from_secs(1));
+        ctx.adapter
+            .acquire_lease(&ctx.record.run, "thief@h:3:z", Duration::from_secs(60))
+            .await?;
+        for _ in 0..200 {
+            if ctx.cancel.is_cancelled() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(evidence_of("steal"))
+    }
+}
+
+#[tokio::test]
+async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
+    let sim = simulator();
+    let log = Log::default();
+    let mut phases: Vec<Box<dyn Phase>> = vec![Box::new(Steal { sim: sim.clone() })];
+    phases.extend(recording(&["after"], &log));
+    let runner = Runner::with_phases(sim.clone(), Arc::new(MemoryBackupStore::new()), phases);
+    let options = RunOptions::default().with_lease(LeaseOptions::with_holder(
+        "me@h:1:x",
+        Duration::from_millis(30),
+    ));
+    let report = runner.run(request("r4"), options).await?;
+    match &report.outcome {
+        Outcome::Failed {
+            error, resume_from, ..
+        } => {
+            assert!(error.contains("lease lost"), "{error}");
+            assert_eq!(resume_from.as_deref(), Some("after"));
+        }
+        other => panic!("expected FAILED lease lost, got {other:?}"),
+    }
+    assert!(log.ran().is_empty(), "the phase after the loss did not run");
+    assert_eq!(
+        sim.state_lease(&RunId::new("r4")).map(|l| l.holder),
+        Some("thief@h:3:z".to_owned()),
+        "the loser does not release the new holder's lease"
+    );
+    Ok(())
+}

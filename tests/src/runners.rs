@@ -1,0 +1,282 @@
+//! Several runners on one SQL store, each with its own connection pool: overlapping scopes,
+//! disjoint shards, and taking over a crashed runner's run once its lease expired. Generic over
+//! the store's fixture, instantiated by `tests/runners_postgres.rs` and `tests/runners_sqlite.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use iu_cutter_live_execution::sql::connect_with;
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, shard_of,
+};
+use iu_cutter_orchestrator::{LeaseOptions, Outcome, RunOptions, RunReport, RunRequest, Runner};
+use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
+
+use crate::contract::live::SqlFixture;
+use crate::contract::{ok, open_gate};
+
+const DOCUMENTS: usize = 40;
+
+fn body(n: usize) -> String {
+    format!(
+        "# Law {n}\n\nPreamble {n}.\n\n## Article 1\n\nFirst of {n}.\n\n## Article 2\n\nSecond of \
+         {n}.\n"
+    )
+}
+
+fn rules() -> CutRules {
+    CutRules::preset(Preset::Markdown)
+}
+
+async fn seed(store: &dyn LiveExecutionAdapter) -> Vec<DocumentId> {
+    let mut ids = Vec::new();
+    for n in 0..DOCUMENTS {
+        let id = DocumentId::new(format!("law/{n:03}"));
+        ok(store.put_document(&id, &body(n)).await, "seed");
+        ids.push(id);
+    }
+    ids
+}
+
+/// A runner with its own connection pool to the fixture's store.
+async fn runner(fixture: &impl SqlFixture, backups: Arc<dyn BackupStore>) -> Runner {
+    let store = ok(
+        connect_with(fixture.options(), open_gate()).await,
+        "connect",
+    );
+    Runner::new(Arc::new(store), backups)
+}
+
+fn leased(holder: &str) -> RunOptions {
+    RunOptions::default().with_lease(LeaseOptions::with_holder(holder, Duration::from_secs(30)))
+}
+
+/// Runs every `(runner, run, scope)` at once on its own task; the reports in the same order.
+async fn concurrently(runs: Vec<(Runner, &str, Scope)>) -> Vec<RunReport> {
+    let tasks: Vec<_> = runs
+        .into_iter()
+        .map(|(runner, run, scope)| {
+            let request = RunRequest::new(run, scope, rules());
+            let options = leased(&format!("runner-{run}@test:1:0"));
+            tokio::spawn(async move { runner.run(request, options).await })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(report)) => reports.push(report),
+            Ok(Err(error)) => panic!("runner error: {error}"),
+            Err(error) => panic!("runner task panicked: {error}"),
+        }
+    }
+    reports
+}
+
+/// Per document: its active generation and every generation's state.
+async fn generations(
+    store: &dyn LiveExecutionAdapter,
+) -> BTreeMap<DocumentId, (Option<RunId>, Vec<(RunId, GenerationState)>)> {
+    let mut out = BTreeMap::new();
+    for document in ok(store.load_scope(&Scope::All).await, "load") {
+        let records = ok(store.generations(&document.id).await, "generations");
+        let active_units = ok(store.active_units(&document.id).await, "active units");
+        if let Some(active) = &document.active_generation {
+            assert!(
+                active_units.iter().all(|u| &u.generation == active),
+                "{}: readers see units of one generation only",
+                document.id
+            );
+            assert!(!active_units.is_empty(), "{}: cut", document.id);
+        }
+        out.insert(
+            document.id.clone(),
+            (
+                document.active_generation.clone(),
+                records
+                    .into_iter()
+                    .map(|g| (g.generation, g.state))
+                    .collect(),
+            ),
+        );
+    }
+    out
+}
+
+/// Four runners over overlapping scopes at once: every run passes or is `BLOCKED` naming a
+/// document of its scope held by another; every document in a passing run's scope ends with
+/// exactly one active generation, a passing run's; no document of no passing run is touched.
+pub async fn overlapping_scopes_cut_each_document_once(fixture: &impl SqlFixture) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let scopes = [
+        ("all", Scope::All),
+        ("law-0", Scope::Prefix("law/0".into())),
+        ("law-01", Scope::Prefix("law/01".into())),
+        (
+            "ids",
+            Scope::Ids(vec![DocumentId::new("law/005"), DocumentId::new("law/039")]),
+        ),
+    ];
+    let mut runs = Vec::new();
+    for (run, scope) in &scopes {
+        runs.push((
+            runner(fixture, Arc::new(MemoryBackupStore::new())).await,
+            *run,
+            scope.clone(),
+        ));
+    }
+    let reports = concurrently(runs).await;
+    let mut passed = BTreeSet::new();
+    for ((run, scope), report) in scopes.iter().zip(&reports) {
+        match &report.outcome {
+            Outcome::Pass => {
+                passed.insert(RunId::new(*run));
+            }
+            Outcome::Blocked { gap } => {
+                let Some(document) = &gap.document else {
+                    panic!("{run}: BLOCKED without naming a document: {gap}");
+                };
+                assert!(
+                    scope.contains(document),
+                    "{run}: names {document}, in its scope"
+                );
+                assert_eq!(gap.phase, names::CUT_LEG_A, "{run}: the fence refused it");
+            }
+            other => panic!("{run}: expected PASS or BLOCKED, got {other:?}"),
+        }
+    }
+    assert!(!passed.is_empty(), "at least one run passes");
+    for (document, (active, records)) in generations(store).await {
+        let covering: Vec<&RunId> = passed
+            .iter()
+            .filter(|run| {
+                scopes
+                    .iter()
+                    .any(|(r, scope)| r == &run.as_str() && scope.contains(&document))
+            })
+            .collect();
+        let actives: Vec<&RunId> = records
+            .iter()
+            .filter(|(_, state)| *state == GenerationState::Active)
+            .map(|(generation, _)| generation)
+            .collect();
+        if covering.is_empty() {
+            assert_eq!(active, None, "{document}: no passing run covers it");
+            assert!(records.is_empty(), "{document}: untouched: {records:?}");
+            continue;
+        }
+        assert_eq!(
+            actives.len(),
+            1,
+            "{document}: one active generation: {records:?}"
+        );
+        assert_eq!(active.as_ref(), Some(actives[0]), "{document}: the pointer");
+        assert!(
+            covering.contains(&actives[0]),
+            "{document}: cut by a passing run"
+        );
+        assert!(
+            records.iter().all(|(g, _)| passed.contains(g)),
+            "{document}: a refused run left nothing behind: {records:?}"
+        );
+    }
+}
+
+/// Shards 0/4..3/4 of one corpus at once: all pass, the shards' scopes partition the corpus,
+/// and every document is cut exactly once, by its shard's run.
+pub async fn disjoint_shards_cut_every_document_exactly_once(fixture: &impl SqlFixture) {
+    let store = fixture.adapter();
+    let all: BTreeSet<DocumentId> = seed(store).await.into_iter().collect();
+    let count = 4;
+    let mut runs = Vec::new();
+    let mut union = BTreeSet::new();
+    for index in 0..count {
+        let scope = Scope::All
+            .shard(index, count)
+            .unwrap_or(Scope::Ids(Vec::new()));
+        for document in ok(store.load_scope(&scope).await, "shard") {
+            assert!(
+                union.insert(document.id.clone()),
+                "{} in two shards",
+                document.id
+            );
+        }
+        let run: &'static str = ["shard-0", "shard-1", "shard-2", "shard-3"][index as usize];
+        runs.push((
+            runner(fixture, Arc::new(MemoryBackupStore::new())).await,
+            run,
+            scope,
+        ));
+    }
+    assert_eq!(union, all, "the union of the shards is the corpus");
+    for report in concurrently(runs).await {
+        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    }
+    for (document, (active, records)) in generations(store).await {
+        let expected = RunId::new(format!("shard-{}", shard_of(&document, count)));
+        assert_eq!(active, Some(expected.clone()), "{document}");
+        assert_eq!(
+            records,
+            vec![(expected, GenerationState::Active)],
+            "{document}: cut exactly once"
+        );
+    }
+}
+
+/// A runner that "crashed" holding its run's lease (short ttl, never renewed): another runner is
+/// refused, naming the holder, until the lease expires on the database's clock; then it resumes
+/// the run to PASS.
+pub async fn a_crashed_runners_run_resumes_only_after_its_lease_expires(fixture: &impl SqlFixture) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let backups: Arc<dyn BackupStore> = Arc::new(MemoryBackupStore::new());
+    let crashed = runner(fixture, backups.clone()).await;
+    let run = RunId::new("crashed");
+    let report = ok(
+        crashed
+            .run(
+                RunRequest::new("crashed", Scope::All, rules()),
+                leased("crashed@host:1:dead").with_until(names::CUT_LEG_A),
+            )
+            .await
+            .map_err(|e| iu_cutter_live_execution::AdapterError::Invalid(e.to_string())),
+        "first run",
+    );
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    // The crash: the lease is taken again and never renewed.
+    let ttl = Duration::from_millis(1500);
+    let lease = ok(
+        store.acquire_lease(&run, "crashed@host:1:dead", ttl).await,
+        "lease",
+    );
+
+    let other = runner(fixture, backups.clone()).await;
+    let before = ok(store.census().await, "census");
+    let report = match other.resume(&run, leased("other@host:2:live")).await {
+        Ok(report) => report,
+        Err(error) => panic!("resume: {error}"),
+    };
+    match &report.outcome {
+        Outcome::Refused { reason, .. } => {
+            assert!(reason.contains("crashed@host:1:dead"), "{reason}");
+            assert!(reason.contains(&lease.expires_at_utc()), "{reason}");
+        }
+        other => panic!("expected REFUSED while the lease is live, got {other:?}"),
+    }
+    assert_eq!(
+        ok(store.census().await, "census"),
+        before,
+        "nothing mutated"
+    );
+
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    let report = match other.resume(&run, leased("other@host:2:live")).await {
+        Ok(report) => report,
+        Err(error) => panic!("resume: {error}"),
+    };
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    for (document, (active, _)) in generations(store).await {
+        assert_eq!(active, Some(run.clone()), "{document}");
+    }
+}
