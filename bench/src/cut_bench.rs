@@ -2,6 +2,7 @@
 //! LangChain's RecursiveCharacterTextSplitter) and a bare sha256, on the same corpus in the same
 //! run; then one large document against many small ones of the same total size.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::corpus::{Doc, Kind};
-use crate::report::{Bound, Figure, Measurement, Report, time};
+use crate::report::{Bound, Figure, Measurement, Report, time, time_interleaved};
 
 /// The Python side, written next to the corpus and run with the venv's interpreter.
 const LANGCHAIN_SCRIPT: &str = include_str!("langchain_split.py");
@@ -110,75 +111,85 @@ pub(crate) fn run(
     report.setting("peer_chunk_chars", capacity as u64);
     report.setting("peer_chunk_chars_reference", limit as u64);
 
+    // Ours, the bare hash and the parts of our cost, interleaved: their ratios are the figures.
+    let mut samples = time_interleaved(
+        reps,
+        vec![
+            Box::new(|| Box::new(cut_all(&cutters, corpus)) as Box<dyn Any>),
+            Box::new(|| {
+                Box::new(
+                    corpus
+                        .iter()
+                        .map(|d| Sha256::digest(d.text.as_bytes()))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+            Box::new(|| Box::new(spans.iter().map(Sha256::digest).collect::<Vec<_>>())),
+            Box::new(|| {
+                Box::new(
+                    spans
+                        .iter()
+                        .map(|span| iu_cutter_phase_cut_leg_a::sha256_hex(span))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+            Box::new(|| {
+                Box::new(
+                    ids.iter()
+                        .map(|(doc, path, part)| {
+                            iu_cutter_phase_cut_leg_a::unit_id(doc, path, 0, *part)
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        ],
+    )
+    .into_iter();
+    let mut next = || samples.next().unwrap_or_default();
     let ours = report.add(
         Measurement::new(
             "cut.iu_cutter",
             "iu-cutter cut + sha256 per unit (mixed corpus)",
-            time(reps, || cut_all(&cutters, corpus)),
+            next(),
         )
         .bytes(bytes)
         .detail("units", unit_count as u64)
         .detail("mean_unit_bytes", bytes / unit_count as u64)
         .detail("mean_unit_chars", mean_unit_chars as u64),
     );
-
     let sha = report.add(
         Measurement::new(
             "cut.bare_sha256",
             "bare sha256 of every document (mixed corpus)",
-            time(reps, || {
-                corpus
-                    .iter()
-                    .map(|d| Sha256::digest(d.text.as_bytes()))
-                    .collect::<Vec<_>>()
-            }),
+            next(),
         )
         .bytes(bytes),
     );
-
     // The floor of hashing per unit: sha256 of exactly our units' spans, nothing else (each
     // digest pays its padding and finalisation, so many small spans cost more than one text).
     let floor = report.add(
         Measurement::new(
             "cut.per_unit_sha256",
             "sha256 of each of iu-cutter's unit spans alone (no cut, no id, no hex)",
-            time(reps, || {
-                spans.iter().map(Sha256::digest).collect::<Vec<_>>()
-            }),
+            next(),
         )
         .bytes(bytes)
         .detail("spans", spans.len() as u64),
     );
-
     // Where the cut's time goes, part by part: the engine's own hex digest of every span, and
     // every unit's id (a sha256 of document id, path, occurrence and part).
     let hex = report.add(
         Measurement::new(
             "cut.per_unit_sha256_hex",
             "sha256_hex (the engine's) of each unit span alone",
-            time(reps, || {
-                spans
-                    .iter()
-                    .map(|span| iu_cutter_phase_cut_leg_a::sha256_hex(span))
-                    .collect::<Vec<_>>()
-            }),
+            next(),
         )
         .bytes(bytes),
     );
     let id_time = report.add(
-        Measurement::new(
-            "cut.unit_ids",
-            "unit_id of every unit alone",
-            time(reps, || {
-                ids.iter()
-                    .map(|(doc, path, part)| {
-                        iu_cutter_phase_cut_leg_a::unit_id(doc, path, 0, *part)
-                    })
-                    .collect::<Vec<_>>()
-            }),
-        )
-        .bytes(bytes)
-        .detail("units", ids.len() as u64),
+        Measurement::new("cut.unit_ids", "unit_id of every unit alone", next())
+            .bytes(bytes)
+            .detail("units", ids.len() as u64),
     );
     report.note(format!(
         "where the cut's time goes (medians, mixed corpus): cut + hash {:.1} ms = sha256_hex of \
@@ -525,6 +536,15 @@ fn linearity(
         .len();
     let small_units: usize = cut_all(cutters, smalls)?.iter().map(Vec::len).sum();
     let small_bytes = total_bytes(smalls);
+    let mut samples = time_interleaved(
+        reps,
+        vec![
+            Box::new(|| Box::new(cutter.cut(&big.id, &big.text)) as Box<dyn Any>),
+            Box::new(|| Box::new(cut_all(cutters, smalls))),
+        ],
+    )
+    .into_iter();
+    let mut next = || samples.next().unwrap_or_default();
     let one = report.add(
         Measurement::new(
             "cut.one_large",
@@ -532,7 +552,7 @@ fn linearity(
                 "iu-cutter cut + hash, one {:.0} MB Vietnamese law",
                 big.text.len() as f64 / 1e6
             ),
-            time(reps, || cutter.cut(&big.id, &big.text)),
+            next(),
         )
         .bytes(big.text.len() as u64)
         .detail("units", big_units as u64),
@@ -545,7 +565,7 @@ fn linearity(
                 smalls.len(),
                 small_bytes as f64 / smalls.len().max(1) as f64 / 1e3
             ),
-            time(reps, || cut_all(cutters, smalls)),
+            next(),
         )
         .bytes(small_bytes)
         .detail("units", small_units as u64),

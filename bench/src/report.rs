@@ -39,6 +39,29 @@ pub(crate) fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> Vec<f64> {
         .collect()
 }
 
+/// A workload for [`time_interleaved`]: its output is boxed so that dropping it stays outside
+/// the timing.
+pub(crate) type Workload<'a> = Box<dyn FnMut() -> Box<dyn std::any::Any> + 'a>;
+
+/// Like [`time`] for several workloads at once, interleaved (A, B, C, A, B, C, …) after one
+/// warm-up of each, so that a change of load on a shared machine hits all of them alike and
+/// their ratios stay meaningful. Returns each workload's samples, in order.
+pub(crate) fn time_interleaved(reps: usize, mut workloads: Vec<Workload<'_>>) -> Vec<Vec<f64>> {
+    for workload in &mut workloads {
+        drop(std::hint::black_box(workload()));
+    }
+    let mut samples = vec![Vec::with_capacity(reps); workloads.len()];
+    for _ in 0..reps {
+        for (workload, samples) in workloads.iter_mut().zip(&mut samples) {
+            let started = Instant::now();
+            let out = std::hint::black_box(workload());
+            samples.push(started.elapsed().as_secs_f64());
+            drop(out);
+        }
+    }
+    samples
+}
+
 /// One timed quantity: its samples (seconds) and what one sample covers.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Measurement {
