@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::corpus::{Doc, Kind};
-use crate::report::{Bound, Figure, Measurement, Report, time, time_interleaved};
+use crate::report::{Bound, Figure, Measurement, Report, time_interleaved};
 
 /// The Python side, written next to the corpus and run with the venv's interpreter.
 const LANGCHAIN_SCRIPT: &str = include_str!("langchain_split.py");
@@ -335,6 +335,8 @@ fn text_splitter(
     report: &mut Report,
 ) -> Result<Result<Vec<(usize, Measurement)>, String>, String> {
     use text_splitter::{ChunkConfig, MarkdownSplitter};
+
+    use crate::report::time;
 
     let mut out = Vec::new();
     for &capacity in capacities {

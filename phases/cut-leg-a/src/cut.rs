@@ -100,6 +100,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, PlannedUnit, Preset};
 use regex::{CaptureLocations, Regex, RegexSet};
@@ -386,8 +387,16 @@ pub fn check_hashes(text: &str, units: &[CutUnit]) -> Result<(), CutError> {
     Ok(())
 }
 
-/// Compiled cut rules. Build once with [`Cutter::new`], then [`cut`](Cutter::cut) any number of
-/// documents.
+/// How many compiled rule sets [`Cutter::shared`] keeps; past it the cache starts afresh (a
+/// process sees a handful of rule sets, so eviction order is not worth a dependency).
+const SHARED_CUTTERS: usize = 32;
+
+/// Compiled cutters by rules, shared by every run in the process (see [`Cutter::shared`]).
+static SHARED: LazyLock<Mutex<HashMap<CutRules, Arc<Cutter>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Compiled cut rules. Build once with [`Cutter::new`] (or take the process-wide copy with
+/// [`Cutter::shared`]), then [`cut`](Cutter::cut) any number of documents.
 #[derive(Clone, Debug)]
 pub struct Cutter {
     engine: Engine,
@@ -427,6 +436,34 @@ impl Cutter {
             max_unit_bytes,
             unit_limit: MAX_UNITS_PER_DOCUMENT,
         })
+    }
+
+    /// The compiled cutter for `rules`, compiled at most once per process (while the rules stay
+    /// among the last 32 rule sets used).
+    ///
+    /// Compiling the legal presets' expressions costs about a millisecond, several times a small
+    /// document's whole run, and every run in a long-lived process (the runner, the simulator's
+    /// property tests, a server) uses the same few rule sets. Errors are not cached: rules that
+    /// fail to compile fail again, with the same [`CutError`], on every call.
+    pub fn shared(rules: &CutRules) -> Result<Arc<Cutter>, CutError> {
+        // A panic elsewhere while the lock was held leaves the map intact (inserts and clears
+        // are single calls), so a poisoned lock is still safe to use.
+        if let Some(cutter) = SHARED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(rules)
+        {
+            return Ok(Arc::clone(cutter));
+        }
+        // Compiled outside the lock: two threads may both compile a new rule set once, which is
+        // cheaper than making every other rule set wait.
+        let cutter = Arc::new(Cutter::new(rules)?);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.len() >= SHARED_CUTTERS {
+            shared.clear();
+        }
+        shared.insert(rules.clone(), Arc::clone(&cutter));
+        Ok(cutter)
     }
 
     /// The same cutter with a lower cap on the number of units per document (at most

@@ -46,12 +46,12 @@ pub enum PlanError {
 ///
 /// Documents are planned in id order whatever the input order; each entry records the
 /// document's revision, its sha256 (checked against the body) and length, and its units (exact
-/// byte spans covering the body). The rules are compiled once.
+/// byte spans covering the body). The rules are compiled once per process ([`Cutter::shared`]).
 pub fn compute_plan<'a>(
     documents: impl IntoIterator<Item = &'a Document>,
     rules: &CutRules,
 ) -> Result<Plan, PlanError> {
-    let cutter = Cutter::new(rules).map_err(PlanError::Rules)?;
+    let cutter = Cutter::shared(rules).map_err(PlanError::Rules)?;
     let mut documents: Vec<&Document> = documents.into_iter().collect();
     documents.sort_by(|a, b| a.id.cmp(&b.id));
     if let Some(pair) = documents.windows(2).find(|pair| pair[0].id == pair[1].id) {
