@@ -1,8 +1,8 @@
 //! How domain values are stored in columns: states as short text, journal values as JSON text,
 //! unsigned numbers as `BIGINT`. Shared by both backends so that they store identical rows.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{DocumentState, GenerationState, PhaseStatus, RunId, RunStatus};
 use crate::error::AdapterError;
@@ -97,7 +97,10 @@ pub(crate) fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String, Ada
 }
 
 /// A value from stored JSON text.
-pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, AdapterError> {
+pub(crate) fn from_json<'de, T: Deserialize<'de>>(
+    text: &'de str,
+    what: &str,
+) -> Result<T, AdapterError> {
     serde_json::from_str(text).map_err(|error| corrupt(format!("{what} ({error})")))
 }
 

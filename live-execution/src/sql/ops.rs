@@ -7,6 +7,7 @@
 //! operation validates the whole request against rows read (and, on PostgreSQL, locked) inside
 //! its transaction, then applies it; the first mismatch rolls everything back.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use crate::adapter::AdapterResult;
-use crate::census::{CensusBuilder, DocumentDigester, sha256_hex};
+use crate::census::{CensusBuilder, DocumentDigester, UnitFields, sha256_hex};
 use crate::domain::{
     Backup, Census, Document, DocumentId, DocumentState, ExpectedRevision, GenerationRecord,
     GenerationState, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
@@ -22,7 +23,7 @@ use crate::domain::{
 };
 use crate::error::AdapterError;
 use crate::sql::ControlState;
-use crate::sql::codec::{self, corrupt, from_db, to_db};
+use crate::sql::codec::{self, from_db, to_db};
 use crate::sql::error::sql;
 use crate::sql::migrations::{self, CREATE_MIGRATIONS_TABLE, MIGRATIONS, SCHEMA_VERSION};
 
@@ -373,106 +374,141 @@ pub(crate) async fn generations(
     rows.iter().map(generation_record).collect()
 }
 
+/// One unit as the unit queries' JSON arrays give it: (ordinal, unit id, path, part, start,
+/// end, sha256, body).
+type UnitJson = (i64, String, String, Option<i64>, i64, i64, String, String);
+
+/// The units of `document`'s `generation` from a unit query's JSON array, ordered by ordinal.
+fn units_from_json(
+    document: &DocumentId,
+    generation: &RunId,
+    json: &str,
+) -> AdapterResult<Vec<Unit>> {
+    let rows: Vec<UnitJson> = codec::from_json(json, "the units of a generation")?;
+    let mut units = rows
+        .into_iter()
+        .map(|(ordinal, unit_id, path, part, start, end, sha256, body)| {
+            Ok(Unit {
+                document: document.clone(),
+                generation: generation.clone(),
+                ordinal: from_db(ordinal, "unit ordinal")?,
+                unit_id,
+                path,
+                part: part.map(|p| from_db(p, "unit part")).transpose()?,
+                start: from_db(start, "unit start")?,
+                end: from_db(end, "unit end")?,
+                sha256,
+                body,
+            })
+        })
+        .collect::<AdapterResult<Vec<Unit>>>()?;
+    units.sort_by_key(|unit| unit.ordinal);
+    Ok(units)
+}
+
 /// One generation's units, ordered by ordinal.
 pub(crate) async fn generation_units(
     pool: &Pool,
     document: &DocumentId,
     generation: &RunId,
 ) -> AdapterResult<Vec<Unit>> {
-    let rows = sqlx::query(
-        "SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, \
-         sha256, body FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal",
-    )
-    .bind(document.as_str())
-    .bind(generation.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(sql("reading units"))?;
-    rows.iter().map(unit).collect()
+    let json: Option<String> = sqlx::query_scalar(super::GENERATION_UNITS)
+        .bind(document.as_str())
+        .bind(generation.as_str())
+        .fetch_one(pool)
+        .await
+        .map_err(sql("reading units"))?;
+    units_from_json(document, generation, json.as_deref().unwrap_or("[]"))
 }
 
 /// The active generation's units, ordered by ordinal.
 pub(crate) async fn active_units(pool: &Pool, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
-    let rows = sqlx::query(
-        "SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_byte, \
-         u.end_byte, u.sha256, u.body FROM units u JOIN documents d \
-         ON d.id = u.document AND d.active_generation = u.generation \
-         WHERE d.id = $1 ORDER BY u.ordinal",
-    )
-    .bind(document.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(sql("reading active units"))?;
-    rows.iter().map(unit).collect()
+    let what = "reading active units";
+    let row = sqlx::query(super::ACTIVE_UNITS)
+        .bind(document.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(sql(what))?;
+    let Some(row) = row else {
+        return Ok(Vec::new());
+    };
+    let Some(active) = row.try_get::<Option<String>, _>(0).map_err(sql(what))? else {
+        return Ok(Vec::new());
+    };
+    let json: Option<&str> = row.try_get(1).map_err(sql(what))?;
+    units_from_json(document, &RunId::new(active), json.unwrap_or("[]"))
 }
 
-/// The census: one ordered stream of digest columns (no bodies), fed to the seam's digester.
+/// One unit's census fields as the census query's JSON array gives them, borrowed from the
+/// text where no escape forces a copy: (generation, ordinal, unit id, path, part, start, end,
+/// sha256).
+#[derive(serde::Deserialize)]
+struct CensusUnitJson<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    i64,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    Option<i64>,
+    i64,
+    i64,
+    #[serde(borrow)] Cow<'a, str>,
+);
+
+/// The census: one row per document with its generations and units' digest fields (no bodies)
+/// as JSON, fed to the seam's digester in the contract's order (generations by id, units by
+/// generation and ordinal, bytewise).
 pub(crate) async fn census(pool: &Pool) -> AdapterResult<Census> {
     let what = "taking the census";
     let mut builder = CensusBuilder::new();
-    let mut current: Option<(DocumentId, DocumentDigester)> = None;
     let mut rows = sqlx::query(super::CENSUS).fetch(pool);
     while let Some(row) = rows.try_next().await.map_err(sql(what))? {
-        let kind: i64 = row.try_get(0).map_err(sql(what))?;
-        let document_id = DocumentId::new(row.try_get::<String, _>(1).map_err(sql(what))?);
-        let generation: String = row.try_get(2).map_err(sql(what))?;
-        let ordinal: i64 = row.try_get(3).map_err(sql(what))?;
-        let n1: Option<i64> = row.try_get(4).map_err(sql(what))?;
-        let n2: Option<i64> = row.try_get(5).map_err(sql(what))?;
-        let n3: Option<i64> = row.try_get(6).map_err(sql(what))?;
-        let t1: Option<String> = row.try_get(7).map_err(sql(what))?;
-        let t2: Option<String> = row.try_get(8).map_err(sql(what))?;
-        let t3: Option<String> = row.try_get(9).map_err(sql(what))?;
-        let t4: Option<String> = row.try_get(10).map_err(sql(what))?;
-        if kind == 0 {
-            if let Some((id, digester)) = current.take() {
-                let units = digester.unit_count();
-                builder.add(id, digester.finish(), units);
-            }
-            let state = codec::parse_document_state(&t2.unwrap_or_default(), t3)?;
-            let document = Document {
-                id: document_id.clone(),
-                revision: from_db(n1.unwrap_or_default(), "document revision")?,
-                sha256: t1.unwrap_or_default(),
-                state,
-                active_generation: t4.map(RunId::new),
-                body: String::new(),
-            };
-            current = Some((document_id, DocumentDigester::new(&document)));
-            continue;
-        }
-        let Some((id, digester)) = current.as_mut() else {
-            return Err(corrupt(format!(
-                "rows of document `{document_id}` without its document row"
-            )));
+        let id = DocumentId::new(row.try_get::<String, _>(0).map_err(sql(what))?);
+        let revision: i64 = row.try_get(1).map_err(sql(what))?;
+        let state: &str = row.try_get(3).map_err(sql(what))?;
+        let cutting_run: Option<String> = row.try_get(4).map_err(sql(what))?;
+        let document = Document {
+            id: id.clone(),
+            revision: from_db(revision, "document revision")?,
+            sha256: row.try_get(2).map_err(sql(what))?,
+            state: codec::parse_document_state(state, cutting_run)?,
+            active_generation: row
+                .try_get::<Option<String>, _>(5)
+                .map_err(sql(what))?
+                .map(RunId::new),
+            body: String::new(),
         };
-        if *id != document_id {
-            return Err(corrupt(format!(
-                "rows of document `{document_id}` without its document row"
-            )));
-        }
-        if kind == 1 {
+        let mut digester = DocumentDigester::new(&document);
+
+        let generations: Option<&str> = row.try_get(6).map_err(sql(what))?;
+        let mut generations: Vec<(String, String)> = codec::from_json(
+            generations.unwrap_or("[]"),
+            "the census's generation records",
+        )?;
+        generations.sort_unstable();
+        for (generation, state) in generations {
             digester.generation(&GenerationRecord {
-                document: document_id,
+                document: id.clone(),
                 generation: RunId::new(generation),
-                state: codec::parse_generation_state(&t1.unwrap_or_default())?,
-            });
-        } else {
-            digester.unit(&Unit {
-                document: document_id,
-                generation: RunId::new(generation),
-                ordinal: from_db(ordinal, "unit ordinal")?,
-                unit_id: t1.unwrap_or_default(),
-                path: t2.unwrap_or_default(),
-                part: n3.map(|p| from_db(p, "unit part")).transpose()?,
-                start: from_db(n1.unwrap_or_default(), "unit start")?,
-                end: from_db(n2.unwrap_or_default(), "unit end")?,
-                sha256: t3.unwrap_or_default(),
-                body: String::new(),
+                state: codec::parse_generation_state(&state)?,
             });
         }
-    }
-    if let Some((id, digester)) = current.take() {
+
+        let units: Option<&str> = row.try_get(7).map_err(sql(what))?;
+        let mut units: Vec<CensusUnitJson<'_>> =
+            codec::from_json(units.unwrap_or("[]"), "the census's units")?;
+        units.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        for CensusUnitJson(generation, ordinal, unit_id, path, part, start, end, sha256) in &units {
+            digester.unit_fields(&UnitFields {
+                generation,
+                ordinal: from_db(*ordinal, "unit ordinal")?,
+                unit_id,
+                path,
+                part: part.map(|p| from_db(p, "unit part")).transpose()?,
+                start: from_db(*start, "unit start")?,
+                end: from_db(*end, "unit end")?,
+                sha256,
+            });
+        }
         let units = digester.unit_count();
         builder.add(id, digester.finish(), units);
     }

@@ -57,23 +57,33 @@ pub(crate) const PUT_LEASE: &str = "INSERT INTO run_leases (run, holder, expires
 
 pub(crate) const SELECT_RUN_FOR_UPDATE: &str = "SELECT run FROM runs WHERE run = $1 FOR UPDATE";
 
-/// The census stream (see the SQLite text), ordered bytewise.
+/// The census (see the SQLite text): one row per document, ordered bytewise, with its
+/// generation records and units as JSON arrays.
 pub(crate) const CENSUS: &str = r#"
-SELECT kind, document, generation, ordinal, n1, n2, n3, t1, t2, t3, t4 FROM (
-    SELECT CAST(0 AS BIGINT) AS kind, id AS document, CAST('' AS TEXT) AS generation,
-           CAST(0 AS BIGINT) AS ordinal, revision AS n1, CAST(NULL AS BIGINT) AS n2,
-           CAST(NULL AS BIGINT) AS n3, sha256 AS t1, state AS t2, cutting_run AS t3,
-           active_generation AS t4
-      FROM documents
-    UNION ALL
-    SELECT 1, document, generation, 0, NULL, NULL, NULL, state, NULL, NULL, NULL
-      FROM generations
-    UNION ALL
-    SELECT 2, document, generation, ordinal, start_byte, end_byte, part, unit_id, path, sha256,
-           NULL
-      FROM units
-) AS census
-ORDER BY document COLLATE "C", kind, generation COLLATE "C", ordinal"#;
+SELECT d.id, d.revision, d.sha256, d.state, d.cutting_run, d.active_generation,
+       (SELECT COALESCE(json_agg(json_build_array(g.generation, g.state)), '[]')::text
+          FROM generations g WHERE g.document = d.id),
+       (SELECT COALESCE(json_agg(json_build_array(u.generation, u.ordinal, u.unit_id, u.path,
+                                                  u.part, u.start_byte, u.end_byte, u.sha256)),
+                        '[]')::text
+          FROM units u WHERE u.document = d.id)
+  FROM documents d
+ ORDER BY d.id COLLATE "C""#;
+
+/// One generation's units of one document as a JSON array (see the SQLite text).
+pub(crate) const GENERATION_UNITS: &str = "\
+SELECT COALESCE(json_agg(json_build_array(ordinal, unit_id, path, part, start_byte, end_byte,
+                                          sha256, body)), '[]')::text
+  FROM units WHERE document = $1 AND generation = $2";
+
+/// A document's active generation and its units as a JSON array; no row for no document.
+pub(crate) const ACTIVE_UNITS: &str = "\
+SELECT d.active_generation,
+       (SELECT COALESCE(json_agg(json_build_array(u.ordinal, u.unit_id, u.path, u.part,
+                                                  u.start_byte, u.end_byte, u.sha256, u.body)),
+                        '[]')::text
+          FROM units u WHERE u.document = d.id AND u.generation = d.active_generation)
+  FROM documents d WHERE d.id = $1";
 
 /// Plain insert: used when none of the batch's keys exist (the usual first write of a staged
 /// generation), about twice as fast as the upsert below.
