@@ -31,12 +31,6 @@ pub(crate) const KIND: &str = "sqlite";
 /// Units per multi-row upsert: 10 parameters each, well under SQLite's 32766.
 const UNITS_PER_STATEMENT: usize = 1000;
 
-/// Rows sqlx's SQLite worker thread may queue ahead of the reader. Every time the queue fills,
-/// the worker sleeps and must be woken by the reader: at sqlx's default of 50 the thread
-/// switches cost more than the rows themselves (a census or a read-back of 56,000 units spent
-/// most of its time in the scheduler). Rows of one query are read whole anyway.
-const ROW_BUFFER_SIZE: usize = 4096;
-
 pub(crate) const MIGRATIONS_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
      WHERE type = 'table' AND name = 'schema_migrations')";
 
@@ -106,8 +100,7 @@ pub(super) async fn open(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5))
-        .row_buffer_size(ROW_BUFFER_SIZE);
+        .busy_timeout(Duration::from_secs(5));
     SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
