@@ -412,18 +412,36 @@ pub(crate) async fn generation_units(
     document: &DocumentId,
     generation: &RunId,
 ) -> AdapterResult<Vec<Unit>> {
+    let what = "reading units";
+    if !super::UNITS_AS_JSON {
+        let rows = sqlx::query(super::GENERATION_UNITS)
+            .bind(document.as_str())
+            .bind(generation.as_str())
+            .fetch_all(pool)
+            .await
+            .map_err(sql(what))?;
+        return rows.iter().map(unit).collect();
+    }
     let json: Option<String> = sqlx::query_scalar(super::GENERATION_UNITS)
         .bind(document.as_str())
         .bind(generation.as_str())
         .fetch_one(pool)
         .await
-        .map_err(sql("reading units"))?;
+        .map_err(sql(what))?;
     units_from_json(document, generation, json.as_deref().unwrap_or("[]"))
 }
 
 /// The active generation's units, ordered by ordinal.
 pub(crate) async fn active_units(pool: &Pool, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
     let what = "reading active units";
+    if !super::UNITS_AS_JSON {
+        let rows = sqlx::query(super::ACTIVE_UNITS)
+            .bind(document.as_str())
+            .fetch_all(pool)
+            .await
+            .map_err(sql(what))?;
+        return rows.iter().map(unit).collect();
+    }
     let row = sqlx::query(super::ACTIVE_UNITS)
         .bind(document.as_str())
         .fetch_optional(pool)

@@ -67,6 +67,9 @@ SELECT d.id, d.revision, d.sha256, d.state, d.cutting_run, d.active_generation,
   FROM documents d
  ORDER BY d.id";
 
+/// Unit reads come as one JSON row per document (see the census).
+pub(crate) const UNITS_AS_JSON: bool = true;
+
 /// One generation's units of one document as a JSON array (one row, for the reason above).
 pub(crate) const GENERATION_UNITS: &str = "\
 SELECT json_group_array(json_array(ordinal, unit_id, path, part, start_byte, end_byte, sha256,
