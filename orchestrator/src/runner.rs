@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use iu_cutter_live_execution::{
-    AdapterError, CutRules, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, RunId,
-    RunRecord, RunStatus, Scope,
+    AdapterError, Census, CutRules, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan,
+    RunId, RunRecord, RunStatus, Scope,
 };
 use iu_cutter_phase_core::{BackupStore, Phase, PhaseError, RunContext, RunEvent, names};
 use iu_cutter_phase_cut_leg_a::compute_plan;
@@ -448,6 +448,7 @@ impl Runner {
         ctx.events = options.events.clone();
         ctx.cancel = options.cancel.clone();
         ctx.batch_units = options.batch_units;
+        ctx.set_opening_census(inv.opening_census.take());
 
         for (index, phase) in self.phases.iter().enumerate() {
             let name = phase.name();
@@ -899,6 +900,8 @@ pub(crate) struct Invocation<'a> {
     pub(crate) phases: Vec<PhaseEntry>,
     notes: Vec<String>,
     census_before: Option<CensusSummary>,
+    /// The opening census in full, until the phases' context takes it (for the backup phase).
+    pub(crate) opening_census: Option<Census>,
     pub(crate) census_after: Option<CensusSummary>,
     pub(crate) rollback: Option<crate::report::RollbackCheck>,
 }
@@ -930,6 +933,7 @@ impl<'a> Invocation<'a> {
             phases,
             notes: Vec::new(),
             census_before: None,
+            opening_census: None,
             census_after: None,
             rollback: None,
         };
@@ -992,12 +996,14 @@ impl<'a> Invocation<'a> {
     }
 
     pub(crate) async fn take_census_before(&mut self) {
-        self.census_before = self.census("before").await;
+        let census = self.census("before").await;
+        self.census_before = census.as_ref().map(CensusSummary::from);
+        self.opening_census = census;
     }
 
-    async fn census(&mut self, when: &str) -> Option<CensusSummary> {
+    async fn census(&mut self, when: &str) -> Option<Census> {
         match self.runner.adapter.census().await {
-            Ok(census) => Some(CensusSummary::from(&census)),
+            Ok(census) => Some(census),
             Err(error) => {
                 self.note(format!("census {when} not taken: {error}"));
                 None
@@ -1030,7 +1036,7 @@ impl<'a> Invocation<'a> {
         held_after: Option<String>,
     ) -> RunReport {
         if self.census_before.is_some() && self.census_after.is_none() {
-            self.census_after = self.census("after").await;
+            self.census_after = self.census("after").await.as_ref().map(CensusSummary::from);
         }
         info!(outcome = outcome.name(), "finished");
         self.emit(RunEvent::RunFinished {

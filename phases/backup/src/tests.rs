@@ -119,6 +119,40 @@ fn context(
 }
 
 #[tokio::test]
+async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    mock.expect_census().times(0);
+    mock.expect_load_scope()
+        .times(1)
+        .returning(|_| Ok(vec![document("a", "Ay.\n")]));
+    mock.expect_generations()
+        .times(1)
+        .returning(|_| Ok(generations("a")));
+    mock.expect_active_units()
+        .times(1)
+        .returning(|_| Ok(active_units("a", "Ay.\n")));
+    forbid_mutations(&mut mock);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+    let opening = Census {
+        fingerprint: "opening".into(),
+        ..census()
+    };
+    ctx.set_opening_census(Some(opening.clone()));
+
+    let evidence = Backup.run(&mut ctx).await?;
+
+    let (saved, _) = store
+        .load(&RunId::new(RUN))
+        .await?
+        .ok_or("no backup saved")?;
+    assert_eq!(saved.census, opening);
+    assert_eq!(evidence["census_fingerprint"], "opening");
+    assert_eq!(ctx.take_opening_census(), None, "used once");
+    Ok(())
+}
+
+#[tokio::test]
 async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut mock);

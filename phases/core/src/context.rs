@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use iu_cutter_live_execution::{Backup, LiveExecutionAdapter, Plan, RunRecord};
+use iu_cutter_live_execution::{Backup, Census, LiveExecutionAdapter, Plan, RunRecord};
 
 use crate::backup_store::BackupStore;
 use crate::error::PhaseError;
@@ -46,6 +46,7 @@ pub struct RunContext {
     pub batch_units: usize,
     backup: Option<Arc<Backup>>,
     plan: Option<Arc<Plan>>,
+    opening_census: Option<Census>,
 }
 
 impl RunContext {
@@ -64,7 +65,20 @@ impl RunContext {
             batch_units: 1000,
             backup: None,
             plan: None,
+            opening_census: None,
         }
+    }
+
+    /// Hands the phases the census the runner took as this invocation opened, after the run's
+    /// lease and journal entry and before any phase: the backup phase records it instead of
+    /// taking a second census of the whole store a moment later.
+    pub fn set_opening_census(&mut self, census: Option<Census>) {
+        self.opening_census = census;
+    }
+
+    /// The opening census, once: a later phase (or a second backup attempt) takes its own.
+    pub fn take_opening_census(&mut self) -> Option<Census> {
+        self.opening_census.take()
     }
 
     /// The run's backup: cached, or loaded (and checked against its manifest) from the store.
