@@ -457,6 +457,53 @@ pub(crate) async fn active_units(pool: &Pool, document: &DocumentId) -> AdapterR
     units_from_json(document, &RunId::new(active), json.unwrap_or("[]"))
 }
 
+/// The census, by the backend's cheaper shape (see `CENSUS_AS_JSON`): the digests are the same.
+pub(crate) async fn census(pool: &Pool) -> AdapterResult<Census> {
+    if super::CENSUS_AS_JSON {
+        census_from_json(pool).await
+    } else {
+        census_from_rows(pool).await
+    }
+}
+
+/// A document's digest started from the census's document columns (id, revision, sha256,
+/// state, cutting run, active generation: the first six of both census shapes).
+fn census_document(row: &DbRow) -> AdapterResult<(DocumentId, DocumentDigester)> {
+    let what = "taking the census";
+    let id = DocumentId::new(row.try_get::<String, _>(0).map_err(sql(what))?);
+    let revision: i64 = row.try_get(1).map_err(sql(what))?;
+    let state: &str = row.try_get(3).map_err(sql(what))?;
+    let cutting_run: Option<String> = row.try_get(4).map_err(sql(what))?;
+    let document = Document {
+        id: id.clone(),
+        revision: from_db(revision, "document revision")?,
+        sha256: row.try_get(2).map_err(sql(what))?,
+        state: codec::parse_document_state(state, cutting_run)?,
+        active_generation: row
+            .try_get::<Option<String>, _>(5)
+            .map_err(sql(what))?
+            .map(RunId::new),
+        body: String::new(),
+    };
+    let digester = DocumentDigester::new(&document);
+    Ok((id, digester))
+}
+
+/// Feeds one generation record to a document's digest.
+fn census_generation(
+    digester: &mut DocumentDigester,
+    document: &DocumentId,
+    generation: &str,
+    state: &str,
+) -> AdapterResult<()> {
+    digester.generation(&GenerationRecord {
+        document: document.clone(),
+        generation: RunId::new(generation),
+        state: codec::parse_generation_state(state)?,
+    });
+    Ok(())
+}
+
 /// One unit's census fields as the census query's JSON array gives them, borrowed from the
 /// text where no escape forces a copy: (generation, ordinal, unit id, path, part, start, end,
 /// sha256).
@@ -472,30 +519,15 @@ struct CensusUnitJson<'a>(
     #[serde(borrow)] Cow<'a, str>,
 );
 
-/// The census: one row per document with its generations and units' digest fields (no bodies)
+/// The census from one row per document, its generations and units' digest fields (no bodies)
 /// as JSON, fed to the seam's digester in the contract's order (generations by id, units by
 /// generation and ordinal, bytewise).
-pub(crate) async fn census(pool: &Pool) -> AdapterResult<Census> {
+async fn census_from_json(pool: &Pool) -> AdapterResult<Census> {
     let what = "taking the census";
     let mut builder = CensusBuilder::new();
     let mut rows = sqlx::query(super::CENSUS).fetch(pool);
     while let Some(row) = rows.try_next().await.map_err(sql(what))? {
-        let id = DocumentId::new(row.try_get::<String, _>(0).map_err(sql(what))?);
-        let revision: i64 = row.try_get(1).map_err(sql(what))?;
-        let state: &str = row.try_get(3).map_err(sql(what))?;
-        let cutting_run: Option<String> = row.try_get(4).map_err(sql(what))?;
-        let document = Document {
-            id: id.clone(),
-            revision: from_db(revision, "document revision")?,
-            sha256: row.try_get(2).map_err(sql(what))?,
-            state: codec::parse_document_state(state, cutting_run)?,
-            active_generation: row
-                .try_get::<Option<String>, _>(5)
-                .map_err(sql(what))?
-                .map(RunId::new),
-            body: String::new(),
-        };
-        let mut digester = DocumentDigester::new(&document);
+        let (id, mut digester) = census_document(&row)?;
 
         let generations: Option<&str> = row.try_get(6).map_err(sql(what))?;
         let mut generations: Vec<(String, String)> = codec::from_json(
@@ -503,12 +535,8 @@ pub(crate) async fn census(pool: &Pool) -> AdapterResult<Census> {
             "the census's generation records",
         )?;
         generations.sort_unstable();
-        for (generation, state) in generations {
-            digester.generation(&GenerationRecord {
-                document: id.clone(),
-                generation: RunId::new(generation),
-                state: codec::parse_generation_state(&state)?,
-            });
+        for (generation, state) in &generations {
+            census_generation(&mut digester, &id, generation, state)?;
         }
 
         let units: Option<&str> = row.try_get(7).map_err(sql(what))?;
@@ -530,6 +558,82 @@ pub(crate) async fn census(pool: &Pool) -> AdapterResult<Census> {
         let units = digester.unit_count();
         builder.add(id, digester.finish(), units);
     }
+    Ok(builder.finish())
+}
+
+/// The census from three ordered queries in one snapshot (documents, generation records,
+/// units: each in key order straight from its primary key), merged by document; unit fields
+/// are borrowed from the rows.
+async fn census_from_rows(pool: &Pool) -> AdapterResult<Census> {
+    let what = "taking the census";
+    let mut tx = super::begin_read(pool).await.map_err(sql(what))?;
+    let documents = sqlx::query(super::CENSUS_DOCUMENTS)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    let generations = sqlx::query(super::CENSUS_GENERATIONS)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    let mut generations = generations.iter().peekable();
+    let mut builder = CensusBuilder::new();
+    {
+        let mut units = sqlx::query(super::CENSUS_UNITS).fetch(&mut *tx);
+        let mut pending = units.try_next().await.map_err(sql(what))?;
+        for row in &documents {
+            let (id, mut digester) = census_document(row)?;
+            while let Some(generation) = generations.peek() {
+                let document: &str = generation.try_get(0).map_err(sql(what))?;
+                if document != id.as_str() {
+                    break;
+                }
+                census_generation(
+                    &mut digester,
+                    &id,
+                    generation.try_get(1).map_err(sql(what))?,
+                    generation.try_get(2).map_err(sql(what))?,
+                )?;
+                generations.next();
+            }
+            while let Some(unit) = &pending {
+                let document: &str = unit.try_get(0).map_err(sql(what))?;
+                if document != id.as_str() {
+                    break;
+                }
+                let ordinal: i64 = unit.try_get(2).map_err(sql(what))?;
+                let part: Option<i64> = unit.try_get(5).map_err(sql(what))?;
+                let start: i64 = unit.try_get(6).map_err(sql(what))?;
+                let end: i64 = unit.try_get(7).map_err(sql(what))?;
+                digester.unit_fields(&UnitFields {
+                    generation: unit.try_get(1).map_err(sql(what))?,
+                    ordinal: from_db(ordinal, "unit ordinal")?,
+                    unit_id: unit.try_get(3).map_err(sql(what))?,
+                    path: unit.try_get(4).map_err(sql(what))?,
+                    part: part.map(|p| from_db(p, "unit part")).transpose()?,
+                    start: from_db(start, "unit start")?,
+                    end: from_db(end, "unit end")?,
+                    sha256: unit.try_get(8).map_err(sql(what))?,
+                });
+                pending = units.try_next().await.map_err(sql(what))?;
+            }
+            let count = digester.unit_count();
+            builder.add(id, digester.finish(), count);
+        }
+        // Rows left over belong to no document row, or came out of key order.
+        if let Some(unit) = &pending {
+            let document: &str = unit.try_get(0).map_err(sql(what))?;
+            return Err(codec::corrupt(format!(
+                "units of document `{document}` without its document row"
+            )));
+        }
+    }
+    if let Some(generation) = generations.next() {
+        let document: &str = generation.try_get(0).map_err(sql(what))?;
+        return Err(codec::corrupt(format!(
+            "generation records of document `{document}` without its document row"
+        )));
+    }
+    tx.commit().await.map_err(sql(what))?;
     Ok(builder.finish())
 }
 
