@@ -67,7 +67,9 @@ pub struct RunOptions {
     /// Hold the run's lease while working on it (`run`, `resume`, `rollback`): another runner
     /// holding a live lease makes the invocation `REFUSED`; a lost lease stops it `FAILED`.
     /// `None` (the library default): no lease, for a store only one runner uses. The program
-    /// always sets it.
+    /// always sets it. The heartbeat that renews the lease is a spawned task: drive a leased
+    /// run on a multi-thread runtime, or a long synchronous stretch (cutting a large scope)
+    /// keeps the heartbeat from renewing in time.
     pub lease: Option<LeaseOptions>,
 }
 

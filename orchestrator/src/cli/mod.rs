@@ -457,10 +457,7 @@ pub(crate) fn main() -> ExitCode {
         }
     };
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -475,6 +472,16 @@ pub(crate) fn main() -> ExitCode {
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// The program's async runtime. Worker threads, not the current thread: the lease heartbeat is
+/// a spawned task, and on a current-thread runtime a long synchronous stretch of a run (cutting
+/// a large scope) starved it until the lease expired and the run stopped itself as "lease lost".
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 async fn dispatch(cli: Cli) -> Result<(), CliError> {

@@ -9,6 +9,32 @@ use super::*;
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 #[test]
+fn spawned_tasks_such_as_the_lease_heartbeat_run_while_the_run_computes() -> TestResult {
+    // The run's future blocks its thread while it cuts; the heartbeat, a spawned task, must
+    // still tick (on a current-thread runtime it would not tick once).
+    let runtime = runtime()?;
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = ticks.clone();
+    let observed = runtime.block_on(async move {
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let observed = ticks.load(std::sync::atomic::Ordering::SeqCst);
+        heartbeat.abort();
+        observed
+    });
+    assert!(
+        observed >= 3,
+        "the spawned task ticked {observed} times while the main future blocked for 300 ms"
+    );
+    Ok(())
+}
+
+#[test]
 fn the_command_line_is_consistent() {
     Cli::command().debug_assert();
 }
