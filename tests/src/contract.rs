@@ -65,6 +65,7 @@ macro_rules! contract_suite {
             write_units_is_idempotent_and_staged,
             write_units_replaces_by_ordinal_later_wins,
             write_units_large_batch_round_trips,
+            write_units_round_trips_any_text_and_replaces_written_keys,
             enact_activates_and_retires_the_previous_generation,
             enact_is_idempotent_and_counts_documents,
             enact_is_compare_and_set_all_or_nothing,
@@ -739,6 +740,68 @@ pub async fn write_units_large_batch_round_trips(store: &dyn LiveExecutionAdapte
     assert!(read == units, "units differ after the round trip");
     let census = ok(store.census().await, "census");
     assert_eq!(census.units, units.len() as u64);
+}
+
+/// Any text round-trips byte for byte, whatever a backend's bulk format escapes: tabs,
+/// backslashes, `\r\n`, a literal `\N` (COPY's NULL) and `\.` (its end of data), quotes and any
+/// Unicode, in bodies, paths, unit ids and the ids themselves. A batch mixing written and new
+/// keys replaces the written ones (`part` both ways between a number and none) and adds the new.
+pub async fn write_units_round_trips_any_text_and_replaces_written_keys(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let body = "Điều 1.\tcột\\một\r\nĐiều 2. \\N là NULL\n\\.\n\\\\N\t'x' \"y\" 😀\u{a0}\r\\";
+    let a = put(store, "luật\t1\\a", body).await;
+    let r = run("r\\1");
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    let mut units = units_for(&a, &r, 6);
+    assert!(units.len() >= 4, "{}", units.len());
+    for unit in &mut units {
+        unit.unit_id = format!("{}\t\\N\r\n", unit.unit_id);
+        unit.path = format!("Chương I\\{}\n\\.", unit.path);
+    }
+    ok(store.write_units(&r, &units).await, "write");
+    let read = ok(store.generation_units(&a.id, &r).await, "read back");
+    assert!(
+        read == units,
+        "units differ after the round trip: {read:#?}"
+    );
+    let joined: String = read.iter().map(|u| u.body.as_str()).collect();
+    assert_eq!(joined, body, "bodies round-trip byte for byte");
+
+    let mut replaced = units[1].clone();
+    replaced.part = match replaced.part {
+        Some(_) => None,
+        None => Some(41),
+    };
+    replaced.path = "thay\tthế\\".into();
+    let mut other = units[2].clone();
+    other.part = match other.part {
+        Some(_) => None,
+        None => Some(0),
+    };
+    other.body = "\\N".into();
+    let mut added = units[0].clone();
+    added.ordinal = units.len() as u32;
+    added.unit_id = "mới\t\\".into();
+    added.part = None;
+    added.body = "\r\n\t\\".into();
+    let batch = vec![added.clone(), replaced.clone(), other.clone()];
+    assert_eq!(ok(store.write_units(&r, &batch).await, "replace"), 3);
+    let mut expected = units.clone();
+    expected[1] = replaced;
+    expected[2] = other;
+    expected.push(added);
+    let read = ok(store.generation_units(&a.id, &r).await, "read back");
+    assert!(
+        read == expected,
+        "units differ after the replacement: {read:#?}"
+    );
+    let snapshot = ok(store.snapshot().await, "snapshot");
+    assert_eq!(snapshot.units, expected);
+    assert_eq!(
+        ok(store.census().await, "census"),
+        canonical_census(&snapshot)
+    );
 }
 
 /// Enact moves the pointer to the run's generation, retires the previous one (kept), and marks

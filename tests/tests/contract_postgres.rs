@@ -69,3 +69,58 @@ async fn connect_without_the_schema_says_run_init() {
         "unsafe schema name",
     );
 }
+
+/// Migration 4: plans, document bodies and reports are compressed with lz4 when the server was
+/// built with it (pglz, the default, is several times slower on megabytes of plan).
+#[tokio::test]
+async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
+    use iu_cutter_tests::contract::live::SqlFixture;
+    use sqlx::Connection;
+
+    let name = "large_values_are_compressed_with_lz4_when_the_server_has_it";
+    let Some(fixture) = iu_cutter_tests::contract::live::postgres(name).await else {
+        return;
+    };
+    let Some(schema) = fixture.options().pg_schema.clone() else {
+        panic!("the fixture has no schema");
+    };
+    let mut conn = match sqlx::PgConnection::connect(&fixture.options().url).await {
+        Ok(conn) => conn,
+        Err(e) => panic!("connect: {e}"),
+    };
+    let has_lz4: bool = match sqlx::query_scalar(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    {
+        Ok(has) => has,
+        Err(e) => panic!("pg_settings: {e}"),
+    };
+    let methods: Vec<(String, String)> = match sqlx::query_as(
+        "SELECT c.relname::text || '.' || a.attname::text, a.attcompression::text \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         WHERE c.relnamespace = to_regnamespace($1) \
+         AND (c.relname, a.attname) IN (('run_plans', 'plan'), ('documents', 'body'), \
+         ('run_reports', 'report')) ORDER BY 1",
+    )
+    .bind(&schema)
+    .fetch_all(&mut conn)
+    .await
+    {
+        Ok(methods) => methods,
+        Err(e) => panic!("pg_attribute: {e}"),
+    };
+    let method = if has_lz4 { "l" } else { "" };
+    assert_eq!(
+        methods,
+        [
+            ("documents.body", method),
+            ("run_plans.plan", method),
+            ("run_reports.report", method)
+        ]
+        .map(|(column, method)| (column.to_owned(), method.to_owned()))
+    );
+    let _ = conn.close().await;
+    iu_cutter_tests::contract::Fixture::finish(fixture).await;
+}

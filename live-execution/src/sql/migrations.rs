@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -52,6 +52,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "run leases (one runner per run, with expiry)",
         sqlite: V3_SQLITE,
         postgres: V3_POSTGRES,
+    },
+    Migration {
+        version: 4,
+        description: "PostgreSQL: lz4 compression of plans, document bodies and reports",
+        sqlite: V4_SQLITE,
+        postgres: V4_POSTGRES,
     },
 ];
 
@@ -241,6 +247,29 @@ CREATE TABLE run_leases (
     holder        TEXT   NOT NULL,
     expires_at_ms BIGINT NOT NULL
 );
+"#;
+
+// SQLite does not compress values: nothing to change, but the versions stay in lockstep so that
+// one number names the schema on both backends.
+const V4_SQLITE: &str = r#"
+SELECT 4;
+"#;
+
+// Plans (megabytes of JSON), document bodies and reports are written and read whole, and pglz,
+// the default, is slow on them: inserting an 11 MB plan took 0.55 s with pglz and 0.17 s with
+// lz4 on PostgreSQL 15 (6.0 MB and 6.3 MB stored), and lz4 also decompresses faster. Only new
+// values are affected; rows already stored stay readable as they are. A server built without
+// lz4 (`feature_not_supported`) keeps pglz.
+const V4_POSTGRES: &str = r#"
+DO $$
+BEGIN
+    ALTER TABLE run_plans ALTER COLUMN plan SET COMPRESSION lz4;
+    ALTER TABLE documents ALTER COLUMN body SET COMPRESSION lz4;
+    ALTER TABLE run_reports ALTER COLUMN report SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$;
 "#;
 
 /// sha256 of a migration's text, as recorded.

@@ -1043,35 +1043,52 @@ pub(crate) async fn set_run_status(
 }
 
 /// Journals a run's plan; the same plan again passes, a different one is refused.
+///
+/// A plan is megabytes of JSON: it is serialised, checked and hashed once, and a plan already
+/// journaled is compared by its stored sha256 first, so that the same plan again never reads
+/// the stored text back.
 pub(crate) async fn save_plan(pool: &Pool, run: &RunId, plan: &Plan) -> AdapterResult<()> {
     let what = "journaling a plan";
     let text = codec::to_json(plan, "the plan")?;
     super::check_text("the plan", &text)?;
+    let sha256 = sha256_hex(text.as_bytes());
     let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
     if !run_exists(&mut tx, run).await? {
         return Err(run_not_found(run));
     }
-    let existing: Option<String> = sqlx::query_scalar("SELECT plan FROM run_plans WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql(what))?;
-    if let Some(existing) = existing {
-        let existing: Plan = codec::from_json(&existing, "a journaled plan")?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT sha256 FROM run_plans WHERE run = $1")
+            .bind(run.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+    if let Some(existing_sha256) = existing {
+        // The column holds the sha256 of the stored text, written below: equal hashes, equal
+        // plans.
+        if existing_sha256 == sha256 {
+            return Ok(());
+        }
+        // Another text may still be the same plan (one journaled by a build that serialised
+        // it differently): compare the plans themselves.
+        let stored: String = sqlx::query_scalar("SELECT plan FROM run_plans WHERE run = $1")
+            .bind(run.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+        let existing: Plan = codec::from_json(&stored, "a journaled plan")?;
         if existing == *plan {
             return Ok(());
         }
         return Err(AdapterError::Invalid(format!(
-            "run `{run}` already journaled a different plan (sha256 {}, offered {}); \
+            "run `{run}` already journaled a different plan (sha256 {}, offered {sha256}); \
              a run's plan never changes: roll back and start a new run",
             existing.sha256(),
-            plan.sha256()
         )));
     }
     sqlx::query("INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)")
         .bind(run.as_str())
         .bind(&text)
-        .bind(sha256_hex(text.as_bytes()))
+        .bind(&sha256)
         .execute(&mut *tx)
         .await
         .map_err(sql(what))?;
