@@ -77,7 +77,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             until: None,
-            batch_units: 1000,
+            batch_units: iu_cutter_phase_core::DEFAULT_BATCH_UNITS,
             events: Arc::new(NoEvents),
             cancel: CancelFlag::new(),
             held_max_age: None,

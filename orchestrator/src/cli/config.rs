@@ -26,7 +26,7 @@ pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://iu-cutter.sqlite";
 pub(crate) const DEFAULT_BACKUP_DIR: &str = ".iu-cutter/backups";
 pub(crate) const DEFAULT_REPORTS_DIR: &str = ".iu-cutter/reports";
 pub(crate) const DEFAULT_STOP_FILE: &str = ".iu-cutter/STOP";
-pub(crate) const DEFAULT_BATCH_UNITS: usize = 1000;
+pub(crate) const DEFAULT_BATCH_UNITS: usize = iu_cutter_phase_core::DEFAULT_BATCH_UNITS;
 pub(crate) const DEFAULT_PRESET: Preset = Preset::LegalEn;
 /// How old a held run's verification may be when it is enacted.
 pub(crate) const DEFAULT_HELD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -63,7 +63,7 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   backup_dir         IU_CUTTER_BACKUP_DIR         .iu-cutter/backups
   reports_dir        IU_CUTTER_REPORTS_DIR        .iu-cutter/reports
   stop_file          IU_CUTTER_STOP_FILE          .iu-cutter/STOP (present = execution closed)
-  batch_units        IU_CUTTER_BATCH_UNITS        1000
+  batch_units        IU_CUTTER_BATCH_UNITS        5000
   held_max_age       IU_CUTTER_HELD_MAX_AGE       24h (older held verifications: verify again)
   lease_ttl          IU_CUTTER_LEASE_TTL          30s (a crashed runner's run resumable after it)
   [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
@@ -381,7 +381,7 @@ impl Config {
         if self.batch_units == 0 {
             return Err(CliError::config(
                 format!("{}: batch_units must be at least 1", self.origin),
-                "set batch_units to a positive number (the default is 1000)",
+                "set batch_units to a positive number (the default is 5000)",
             ));
         }
         if self.database_url.trim().is_empty() {
@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(config.backup_dir, PathBuf::from(".iu-cutter/backups"));
         assert_eq!(config.reports_dir, PathBuf::from(".iu-cutter/reports"));
         assert_eq!(config.stop_file, PathBuf::from(".iu-cutter/STOP"));
-        assert_eq!(config.batch_units, 1000);
+        assert_eq!(config.batch_units, DEFAULT_BATCH_UNITS);
         assert_eq!(config.held_max_age, Duration::from_secs(86_400));
         assert_eq!(config.rules, CutRules::preset(Preset::LegalEn));
         // A file that says nothing about the switch leaves it off too.

@@ -30,6 +30,12 @@ impl CancelFlag {
     }
 }
 
+/// Units per write batch unless configured: large enough that the per-transaction cost of a
+/// write (the fence check, the generation record, the commit) is small against its rows (on the
+/// bench store, 5,000 against 1,000 took SQLite's writes from 476 to 364 ms and PostgreSQL's
+/// from 1,037 to 716 ms), small enough that a stop waits for one batch only.
+pub const DEFAULT_BATCH_UNITS: usize = 5000;
+
 /// Everything a phase may use during one run.
 pub struct RunContext {
     /// The journaled run (id, scope, rules, phases so far).
@@ -62,7 +68,7 @@ impl RunContext {
             backups,
             events: Arc::new(crate::events::NoEvents),
             cancel: CancelFlag::new(),
-            batch_units: 1000,
+            batch_units: DEFAULT_BATCH_UNITS,
             backup: None,
             plan: None,
             opening_census: None,

@@ -13,7 +13,7 @@ pub use backup_store::{
     BackupError, BackupReceipt, BackupStore, DirBackupStore, MemoryBackupStore, decode_backup,
     encode_backup,
 };
-pub use context::{CancelFlag, RunContext};
+pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
 pub use error::{Gap, PhaseError};
 pub use events::{EventSink, NoEvents, RunEvent};
 
