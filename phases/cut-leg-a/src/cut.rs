@@ -492,10 +492,7 @@ impl Cutter {
                 text,
                 max_unit_bytes: self.max_unit_bytes,
                 limit: self.unit_limit,
-                // A guess (units of a few hundred bytes), so that most documents never move
-                // their units while growing the vector; bounded, so a huge document with few
-                // markers does not reserve much.
-                units: Vec::with_capacity((text.len() / 256).min(1 << 16)),
+                units: Vec::new(),
                 open: None,
                 keys: Vec::new(),
                 parts: Vec::new(),
