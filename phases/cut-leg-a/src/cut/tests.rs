@@ -31,16 +31,16 @@ fn cutter_is_send_and_sync() {
 }
 
 #[test]
-fn shared_cutters_are_compiled_once_per_rule_set_and_cut_like_new_ones() {
+fn shared_cutters_are_compiled_once_per_rule_set_and_cut_like_new_ones() -> Result<(), CutError> {
     // Rules no other test uses, so that a concurrent test's call cannot be the one that compiled.
     let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(4093);
-    let first = Cutter::shared(&rules).expect("preset rules compile");
-    let again = Cutter::shared(&rules.clone()).expect("preset rules compile");
+    let first = Cutter::shared(&rules)?;
+    let again = Cutter::shared(&rules.clone())?;
     assert!(
         Arc::ptr_eq(&first, &again),
         "equal rules share one compiled cutter"
     );
-    let other = Cutter::shared(&rules.clone().with_max_unit_bytes(4094)).expect("compiles");
+    let other = Cutter::shared(&rules.clone().with_max_unit_bytes(4094))?;
     assert!(
         !Arc::ptr_eq(&first, &other),
         "different rules get their own cutter"
@@ -48,11 +48,9 @@ fn shared_cutters_are_compiled_once_per_rule_set_and_cut_like_new_ones() {
     assert_eq!(other.max_unit_bytes(), Some(4094));
 
     let text = "Điều 1. Phạm vi\n1. Khoản một.\nĐiều 2. Đối tượng\n";
-    let fresh = Cutter::new(&rules).expect("compiles");
-    assert_eq!(
-        first.cut("doc", text).expect("cuts"),
-        fresh.cut("doc", text).expect("cuts")
-    );
+    let fresh = Cutter::new(&rules)?;
+    assert_eq!(first.cut("doc", text)?, fresh.cut("doc", text)?);
+    Ok(())
 }
 
 #[test]
