@@ -193,6 +193,12 @@ impl<A: LiveExecutionAdapter> Guarded<A> {
     pub fn gate(&self) -> &ExecutionGate {
         &self.gate
     }
+
+    /// The wrapped adapter, within this crate only: handing it out would let callers mutate
+    /// past the gate.
+    pub(crate) fn inner(&self) -> &A {
+        &self.inner
+    }
 }
 
 #[async_trait]

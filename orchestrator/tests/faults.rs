@@ -82,7 +82,12 @@ fn census(dir: &Path) -> Result<Census, Box<dyn std::error::Error>> {
         .build()?;
     Ok(runtime.block_on(async move {
         let store = sql::connect(&url, ExecutionGate::new()).await?;
-        store.census().await
+        let census = store.census().await;
+        // Closed before returning: a connection still closing in sqlx's worker thread removes
+        // SQLite's -wal and -shm files while the caller copies the directory (a trial once
+        // failed with ENOENT in `copy_tree`).
+        store.close().await;
+        census
     })?)
 }
 
@@ -113,7 +118,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), std::io::Error> {
         if entry.file_type()?.is_dir() {
             copy_tree(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), target)?;
+            std::fs::copy(entry.path(), &target).map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!("copying {}: {error}", entry.path().display()),
+                )
+            })?;
         }
     }
     Ok(())

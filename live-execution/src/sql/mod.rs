@@ -318,6 +318,15 @@ pub struct SqlStore {
     location: String,
 }
 
+impl Guarded<SqlStore> {
+    /// Closes the store's connections and waits until they are closed. Until then SQLite may
+    /// still be checkpointing and removing its `-wal` and `-shm` files, so whoever copies or
+    /// removes the database files afterwards should close first.
+    pub async fn close(&self) {
+        self.inner().close().await;
+    }
+}
+
 impl SqlStore {
     /// Opens the store; the schema must be exactly this build's.
     pub(crate) async fn open(options: &ConnectOptions) -> Result<SqlStore, AdapterError> {
