@@ -8,6 +8,7 @@
 
 mod adapter;
 pub mod census;
+pub mod conflicts;
 mod domain;
 mod error;
 mod gate;

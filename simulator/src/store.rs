@@ -6,6 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use iu_cutter_live_execution::conflicts::{
+    check_fence, describe_revision, describe_state, document_not_found, run_not_found,
+};
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
     DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState, Lease,
@@ -37,32 +40,12 @@ fn lowest_run() -> RunId {
     RunId::new("")
 }
 
-fn describe_revision(revision: u64, sha256: &str) -> String {
-    format!("revision {revision}, sha256 {sha256}")
-}
-
-fn describe_state(state: &DocumentState) -> String {
-    match state {
-        DocumentState::Ready => "ready (not fenced)".to_owned(),
-        DocumentState::Cutting { run } => format!("fenced by run `{run}`"),
-        DocumentState::Cut => "cut (not fenced)".to_owned(),
-    }
-}
-
 fn describe_generation(state: GenerationState) -> &'static str {
     match state {
         GenerationState::Staged => "staged",
         GenerationState::Active => "active",
         GenerationState::Retired => "retired",
     }
-}
-
-fn run_not_found(run: &RunId) -> AdapterError {
-    AdapterError::NotFound(format!("run `{run}` is not in the journal"))
-}
-
-fn document_not_found(document: &DocumentId) -> AdapterError {
-    AdapterError::NotFound(format!("document `{document}`"))
 }
 
 impl Store {
@@ -310,23 +293,13 @@ impl Store {
 
     fn check_fence(&self, run: &RunId, expected: &ExpectedRevision) -> AdapterResult<()> {
         let document = self.document(&expected.document)?;
-        if document.revision != expected.revision || document.sha256 != expected.sha256 {
-            return Err(AdapterError::Conflict {
-                document: document.id.clone(),
-                expected: describe_revision(expected.revision, &expected.sha256),
-                found: describe_revision(document.revision, &document.sha256),
-            });
-        }
-        if let DocumentState::Cutting { run: holder } = &document.state
-            && holder != run
-        {
-            return Err(AdapterError::Conflict {
-                document: document.id.clone(),
-                expected: format!("not fenced by another run (to be fenced by run `{run}`)"),
-                found: format!("fenced by run `{holder}`"),
-            });
-        }
-        Ok(())
+        check_fence(
+            run,
+            expected,
+            document.revision,
+            &document.sha256,
+            &document.state,
+        )
     }
 
     pub(crate) fn fence(

@@ -16,6 +16,7 @@ use sqlx::Row;
 
 use crate::adapter::AdapterResult;
 use crate::census::{CensusBuilder, DocumentDigester, UnitFields, sha256_hex};
+use crate::conflicts::{describe_revision, describe_state, document_not_found, run_not_found};
 use crate::domain::{
     Backup, Census, Document, DocumentId, DocumentState, ExpectedRevision, GenerationRecord,
     GenerationState, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
@@ -34,28 +35,6 @@ type DbRow = <Db as sqlx::Database>::Row;
 
 /// Ids per `IN (…)` list when loading a scope by ids.
 const IDS_PER_QUERY: usize = 500;
-
-// ---- messages shared with the simulator ------------------------------------------------------
-
-fn describe_revision(revision: u64, sha256: &str) -> String {
-    format!("revision {revision}, sha256 {sha256}")
-}
-
-fn describe_state(state: &DocumentState) -> String {
-    match state {
-        DocumentState::Ready => "ready (not fenced)".to_owned(),
-        DocumentState::Cutting { run } => format!("fenced by run `{run}`"),
-        DocumentState::Cut => "cut (not fenced)".to_owned(),
-    }
-}
-
-fn run_not_found(run: &RunId) -> AdapterError {
-    AdapterError::NotFound(format!("run `{run}` is not in the journal"))
-}
-
-fn document_not_found(document: &DocumentId) -> AdapterError {
-    AdapterError::NotFound(format!("document `{document}`"))
-}
 
 // ---- schema ----------------------------------------------------------------------------------
 
@@ -1204,23 +1183,13 @@ fn check_fence(
     let Some(document) = found else {
         return Err(document_not_found(&expected.document));
     };
-    if document.revision != expected.revision || document.sha256 != expected.sha256 {
-        return Err(AdapterError::Conflict {
-            document: expected.document.clone(),
-            expected: describe_revision(expected.revision, &expected.sha256),
-            found: describe_revision(document.revision, &document.sha256),
-        });
-    }
-    if let DocumentState::Cutting { run: holder } = &document.state
-        && holder != run
-    {
-        return Err(AdapterError::Conflict {
-            document: expected.document.clone(),
-            expected: format!("not fenced by another run (to be fenced by run `{run}`)"),
-            found: format!("fenced by run `{holder}`"),
-        });
-    }
-    Ok(())
+    crate::conflicts::check_fence(
+        run,
+        expected,
+        document.revision,
+        &document.sha256,
+        &document.state,
+    )
 }
 
 /// Reads (and, on PostgreSQL, locks) each named document once, in id order: concurrent
