@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterInfo, AdapterResult, Backup, Census, Document, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LiveExecutionAdapter, PhaseRecord, Plan, RunId, RunRecord, RunStatus,
-    Scope, StoreSnapshot, Unit,
+    AdapterInfo, AdapterResult, Backup, Census, Document, DocumentHead, DocumentId,
+    ExpectedRevision, GenerationRecord, Lease, LiveExecutionAdapter, PhaseRecord, Plan, RunId,
+    RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
 };
 
 /// Calls and total time, per operation name.
@@ -58,6 +58,9 @@ impl LiveExecutionAdapter for Timed {
     }
     async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
         self.time("load_scope", self.inner.load_scope(scope)).await
+    }
+    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
+        self.time("load_heads", self.inner.load_heads(scope)).await
     }
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
         self.time("generations", self.inner.generations(document))

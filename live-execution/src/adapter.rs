@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord, Lease,
-    PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+    AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    GenerationRecord, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    Unit,
 };
 use crate::error::AdapterError;
 
@@ -20,8 +21,9 @@ pub type AdapterResult<T> = Result<T, AdapterError>;
 /// are idempotent so that a crashed run can repeat its last call on resume. Implementations must
 /// agree exactly on semantics; one contract suite checks them all.
 ///
-/// Read operations: `info`, `preflight`, `load_scope`, `generations`, `generation_units`,
-/// `active_units`, `census`, `snapshot`, `load_run`, `list_runs`, `load_plan`, `load_reports`.
+/// Read operations: `info`, `preflight`, `load_scope`, `load_heads`, `generations`,
+/// `generation_units`, `active_units`, `census`, `snapshot`, `load_run`, `list_runs`,
+/// `load_plan`, `load_reports`.
 /// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first, except
 /// `release_lease`, which only gives up a claim.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -36,6 +38,10 @@ pub trait LiveExecutionAdapter: Send + Sync {
 
     /// The documents in `scope`, ordered by id.
     async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>>;
+
+    /// The heads of the documents in `scope` (everything but the body), ordered by id: exactly
+    /// [`Document::head`] of each document [`load_scope`](Self::load_scope) would return.
+    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>>;
 
     /// All generation records of a document, ordered by generation id.
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>>;
@@ -151,6 +157,9 @@ macro_rules! forward_adapter {
             }
             async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
                 (**self).load_scope(scope).await
+            }
+            async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
+                (**self).load_heads(scope).await
             }
             async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
                 (**self).generations(document).await

@@ -84,6 +84,36 @@ pub struct Document {
     pub body: String,
 }
 
+impl Document {
+    /// The document without its body.
+    pub fn head(&self) -> DocumentHead {
+        DocumentHead {
+            id: self.id.clone(),
+            revision: self.revision,
+            sha256: self.sha256.clone(),
+            state: self.state.clone(),
+            active_generation: self.active_generation.clone(),
+        }
+    }
+}
+
+/// A document without its body: what fence checks and lifecycle reads need. Reading heads
+/// instead of whole documents keeps write-verify and lifecycle-enact from loading every body of
+/// the scope again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentHead {
+    /// The document's id.
+    pub id: DocumentId,
+    /// Bumped on every change of the body.
+    pub revision: u64,
+    /// sha256 (lowercase hex) of the body's bytes.
+    pub sha256: String,
+    /// Lifecycle state.
+    pub state: DocumentState,
+    /// The generation readers see, if the document was ever cut.
+    pub active_generation: Option<RunId>,
+}
+
 /// The state of one document's generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord, Lease,
-    PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+    AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    GenerationRecord, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    Unit,
 };
 use crate::error::AdapterError;
 
@@ -195,7 +196,8 @@ impl<A: LiveExecutionAdapter> Guarded<A> {
     }
 
     /// The wrapped adapter, within this crate only: handing it out would let callers mutate
-    /// past the gate.
+    /// past the gate. Only the SQL store uses it (to close its pool).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn inner(&self) -> &A {
         &self.inner
     }
@@ -212,6 +214,9 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
     }
     async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
         self.inner.load_scope(scope).await
+    }
+    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
+        self.inner.load_heads(scope).await
     }
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
         self.inner.generations(document).await

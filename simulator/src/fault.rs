@@ -10,6 +10,8 @@ pub enum Operation {
     Preflight,
     /// `load_scope` (read).
     LoadScope,
+    /// `load_heads` (read).
+    LoadHeads,
     /// `generations` (read).
     Generations,
     /// `generation_units` (read).
@@ -60,9 +62,10 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation counted by the simulator (`info` is not counted), reads first.
-    pub const ALL: [Operation; 25] = [
+    pub const ALL: [Operation; 26] = [
         Operation::Preflight,
         Operation::LoadScope,
+        Operation::LoadHeads,
         Operation::Generations,
         Operation::GenerationUnits,
         Operation::ActiveUnits,
@@ -93,6 +96,7 @@ impl Operation {
         match self {
             Operation::Preflight => "preflight",
             Operation::LoadScope => "load_scope",
+            Operation::LoadHeads => "load_heads",
             Operation::Generations => "generations",
             Operation::GenerationUnits => "generation_units",
             Operation::ActiveUnits => "active_units",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, AdapterInfo, AdapterResult, Backup, Census, Document, DocumentId,
+    AdapterError, AdapterInfo, AdapterResult, Backup, Census, Document, DocumentHead, DocumentId,
     ExpectedRevision, GenerationRecord, Lease, LiveExecutionAdapter, PhaseRecord, Plan, RunId,
     RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
 };
@@ -312,6 +312,10 @@ impl LiveExecutionAdapter for Simulator {
 
     async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
         self.call(Operation::LoadScope, |s| Ok(s.load_scope(scope)))
+    }
+
+    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
+        self.call(Operation::LoadHeads, |s| Ok(s.load_heads(scope)))
     }
 
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {

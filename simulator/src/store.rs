@@ -11,8 +11,8 @@ use iu_cutter_live_execution::conflicts::{
 };
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
-    DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState, Lease,
-    PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit, sha256_hex,
+    DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
+    Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -107,18 +107,29 @@ impl Store {
     // ---- reads ---------------------------------------------------------------------------
 
     pub(crate) fn load_scope(&self, scope: &Scope) -> Vec<Document> {
+        self.in_scope(scope).into_iter().cloned().collect()
+    }
+
+    pub(crate) fn load_heads(&self, scope: &Scope) -> Vec<DocumentHead> {
+        self.in_scope(scope)
+            .into_iter()
+            .map(Document::head)
+            .collect()
+    }
+
+    /// The documents in `scope`, ordered by id.
+    fn in_scope(&self, scope: &Scope) -> Vec<&Document> {
         match scope {
             Scope::Ids(ids) => ids
                 .iter()
                 .collect::<BTreeSet<_>>()
                 .into_iter()
-                .filter_map(|id| self.documents.get(id).cloned())
+                .filter_map(|id| self.documents.get(id))
                 .collect(),
             Scope::All | Scope::Prefix(_) | Scope::Shard { .. } => self
                 .documents
                 .values()
                 .filter(|d| scope.contains(&d.id))
-                .cloned()
                 .collect(),
         }
     }

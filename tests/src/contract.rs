@@ -10,13 +10,14 @@
 //! The checks state the trait's doc comments as executable facts, including the exact error
 //! variant (and, for compare-and-set, the exact `expected`/`found` text) every store must give.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
-    AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document, DocumentId,
-    DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
-    LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset, RunId, RunRecord,
-    RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit, document_digest, sha256_hex,
+    AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document, DocumentHead,
+    DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
+    GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset,
+    RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit, document_digest,
+    sha256_hex,
 };
 
 /// A store under test; dropping it releases whatever it holds (a temp file, a schema).
@@ -82,6 +83,7 @@ macro_rules! contract_suite {
             reports_are_journaled_in_order_once,
             purge_removes_only_retired_generations_all_or_nothing,
             load_scope_partitions_by_shard,
+            load_heads_are_the_scope_without_bodies,
         );
         $crate::contract_suite!(@fixture $fixture;
             leases_admit_one_holder_at_a_time,
@@ -1499,6 +1501,48 @@ pub async fn load_scope_partitions_by_shard(store: &dyn LiveExecutionAdapter) {
     assert_eq!(union, all, "the shards partition the base scope");
     let one = base.clone().shard(0, 1).unwrap_or(Scope::Ids(Vec::new()));
     assert_eq!(owned(ok(store.load_scope(&one).await, "1 shard")), all);
+}
+
+/// `load_heads` gives, for every kind of scope, exactly the heads of the documents `load_scope`
+/// gives, in the same order, whatever their state (ready, fenced, cut).
+pub async fn load_heads_are_the_scope_without_bodies(store: &dyn LiveExecutionAdapter) {
+    for name in ["b", "a/2", "Ä", "a/10", "a", "z"] {
+        put(store, name, &format!("body of {name}\n")).await;
+    }
+    let run = RunId::new("r-heads");
+    let a = ok(store.load_scope(&Scope::Ids(vec![id("a")])).await, "a");
+    let z = ok(store.load_scope(&Scope::Ids(vec![id("z")])).await, "z");
+    let (Some(a), Some(z)) = (a.first(), z.first()) else {
+        panic!("the documents just put are missing");
+    };
+    cut(store, &run, std::slice::from_ref(a), 1).await;
+    ok(
+        store.fence(&RunId::new("r-heads-2"), &[expect(z)]).await,
+        "fence z",
+    );
+    let scopes = [
+        Scope::All,
+        Scope::Prefix("a".into()),
+        Scope::Prefix("%".into()),
+        Scope::Ids(vec![id("z"), id("missing"), id("a"), id("z")]),
+        Scope::Ids(Vec::new()),
+        Scope::Prefix(String::new())
+            .shard(1, 3)
+            .unwrap_or(Scope::Ids(Vec::new())),
+    ];
+    let mut states = BTreeSet::new();
+    for scope in &scopes {
+        let documents = ok(store.load_scope(scope).await, "load_scope");
+        let heads = ok(store.load_heads(scope).await, "load_heads");
+        let expected: Vec<DocumentHead> = documents.iter().map(Document::head).collect();
+        assert_eq!(heads, expected, "{scope:?}");
+        states.extend(heads.iter().map(|h| format!("{:?}", h.state)));
+    }
+    assert_eq!(
+        states.len(),
+        3,
+        "the heads cover ready, fenced and cut documents: {states:?}"
+    );
 }
 
 fn lease_held<T: std::fmt::Debug>(result: AdapterResult<T>, holder: &str, what: &str) -> String {

@@ -26,8 +26,9 @@ use async_trait::async_trait;
 
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentId, ExpectedRevision, GenerationRecord, Lease,
-    PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+    AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    GenerationRecord, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    Unit,
 };
 use crate::error::AdapterError;
 use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
@@ -428,6 +429,9 @@ impl LiveExecutionAdapter for SqlStore {
     }
     async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
         op!(self, ops, pool => ops::load_scope(pool, scope).await)
+    }
+    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
+        op!(self, ops, pool => ops::load_heads(pool, scope).await)
     }
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
         op!(self, ops, pool => ops::generations(pool, document).await)

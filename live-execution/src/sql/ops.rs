@@ -18,9 +18,9 @@ use crate::adapter::AdapterResult;
 use crate::census::{CensusBuilder, DocumentDigester, UnitFields, sha256_hex};
 use crate::conflicts::{describe_revision, describe_state, document_not_found, run_not_found};
 use crate::domain::{
-    Backup, Census, Document, DocumentId, DocumentState, ExpectedRevision, GenerationRecord,
-    GenerationState, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    Unit,
+    Backup, Census, Document, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
+    GenerationRecord, GenerationState, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus,
+    Scope, StoreSnapshot, Unit,
 };
 use crate::error::AdapterError;
 use crate::sql::ControlState;
@@ -220,22 +220,60 @@ pub(crate) async fn set_control(
 
 // ---- row decoding ----------------------------------------------------------------------------
 
-const DOCUMENT_COLUMNS: &str = "id, revision, sha256, state, cutting_run, active_generation, body";
+/// A row of a scope read: a whole document, or its head.
+trait ScopeRow: Sized {
+    /// The columns to select.
+    const COLUMNS: &'static str;
+    fn decode(row: &DbRow) -> AdapterResult<Self>;
+    fn id(&self) -> &DocumentId;
+}
+
+impl ScopeRow for DocumentHead {
+    const COLUMNS: &'static str = "id, revision, sha256, state, cutting_run, active_generation";
+
+    fn decode(row: &DbRow) -> AdapterResult<Self> {
+        let what = "reading a document";
+        let revision: i64 = row.try_get("revision").map_err(sql(what))?;
+        let state: String = row.try_get("state").map_err(sql(what))?;
+        let cutting_run: Option<String> = row.try_get("cutting_run").map_err(sql(what))?;
+        let active: Option<String> = row.try_get("active_generation").map_err(sql(what))?;
+        Ok(DocumentHead {
+            id: DocumentId::new(row.try_get::<String, _>("id").map_err(sql(what))?),
+            revision: from_db(revision, "document revision")?,
+            sha256: row.try_get("sha256").map_err(sql(what))?,
+            state: codec::parse_document_state(&state, cutting_run)?,
+            active_generation: active.map(RunId::new),
+        })
+    }
+
+    fn id(&self) -> &DocumentId {
+        &self.id
+    }
+}
+
+impl ScopeRow for Document {
+    const COLUMNS: &'static str =
+        "id, revision, sha256, state, cutting_run, active_generation, body";
+
+    fn decode(row: &DbRow) -> AdapterResult<Self> {
+        let head = DocumentHead::decode(row)?;
+        Ok(Document {
+            id: head.id,
+            revision: head.revision,
+            sha256: head.sha256,
+            state: head.state,
+            active_generation: head.active_generation,
+            body: row.try_get("body").map_err(sql("reading a document"))?,
+        })
+    }
+
+    fn id(&self) -> &DocumentId {
+        &self.id
+    }
+}
 
 fn document(row: &DbRow) -> AdapterResult<Document> {
-    let what = "reading a document";
-    let revision: i64 = row.try_get("revision").map_err(sql(what))?;
-    let state: String = row.try_get("state").map_err(sql(what))?;
-    let cutting_run: Option<String> = row.try_get("cutting_run").map_err(sql(what))?;
-    let active: Option<String> = row.try_get("active_generation").map_err(sql(what))?;
-    Ok(Document {
-        id: DocumentId::new(row.try_get::<String, _>("id").map_err(sql(what))?),
-        revision: from_db(revision, "document revision")?,
-        sha256: row.try_get("sha256").map_err(sql(what))?,
-        state: codec::parse_document_state(&state, cutting_run)?,
-        active_generation: active.map(RunId::new),
-        body: row.try_get("body").map_err(sql(what))?,
-    })
+    Document::decode(row)
 }
 
 fn generation_record(row: &DbRow) -> AdapterResult<GenerationRecord> {
@@ -272,40 +310,50 @@ fn unit(row: &DbRow) -> AdapterResult<Unit> {
 
 /// The documents in scope, ordered by id.
 pub(crate) async fn load_scope(pool: &Pool, scope: &Scope) -> AdapterResult<Vec<Document>> {
+    load_rows(pool, scope).await
+}
+
+/// The heads of the documents in scope, ordered by id: the same reads without the body column.
+pub(crate) async fn load_heads(pool: &Pool, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
+    load_rows(pool, scope).await
+}
+
+async fn load_rows<R: ScopeRow + Send>(pool: &Pool, scope: &Scope) -> AdapterResult<Vec<R>> {
     let what = "loading the scope";
+    let columns = R::COLUMNS;
     match scope {
         Scope::Shard { base, .. } => {
             // The hash is computed in Rust, so `Scope::contains` stays the single definition.
-            let documents = Box::pin(load_scope(pool, base)).await?;
-            Ok(documents
+            let rows: Vec<R> = Box::pin(load_rows(pool, base)).await?;
+            Ok(rows
                 .into_iter()
-                .filter(|d| scope.contains(&d.id))
+                .filter(|r| scope.contains(r.id()))
                 .collect())
         }
         Scope::All => {
-            let rows = sqlx::query(
-                "SELECT id, revision, sha256, state, cutting_run, active_generation, body \
-                 FROM documents ORDER BY id",
-            )
+            let rows = sqlx::QueryBuilder::<Db>::new(format!(
+                "SELECT {columns} FROM documents ORDER BY id"
+            ))
+            .build()
             .fetch_all(pool)
             .await
             .map_err(sql(what))?;
-            rows.iter().map(document).collect()
+            rows.iter().map(R::decode).collect()
         }
         Scope::Prefix(prefix) => {
-            let rows = sqlx::query(
-                "SELECT id, revision, sha256, state, cutting_run, active_generation, body \
-                 FROM documents WHERE substr(id, 1, length($1)) = $1 ORDER BY id",
-            )
-            .bind(prefix.as_str())
-            .fetch_all(pool)
-            .await
-            .map_err(sql(what))?;
+            let mut query = sqlx::QueryBuilder::<Db>::new(format!(
+                "SELECT {columns} FROM documents WHERE substr(id, 1, length("
+            ));
+            query.push_bind(prefix.as_str());
+            query.push(")) = ");
+            query.push_bind(prefix.as_str());
+            query.push(" ORDER BY id");
+            let rows = query.build().fetch_all(pool).await.map_err(sql(what))?;
             // `substr` counts characters on both backends; a character prefix is a byte prefix.
             rows.iter()
-                .map(document)
-                .filter(|d| match d {
-                    Ok(d) => d.id.as_str().starts_with(prefix.as_str()),
+                .map(R::decode)
+                .filter(|r| match r {
+                    Ok(r) => r.id().as_str().starts_with(prefix.as_str()),
                     Err(_) => true,
                 })
                 .collect()
@@ -317,7 +365,7 @@ pub(crate) async fn load_scope(pool: &Pool, scope: &Scope) -> AdapterResult<Vec<
             let mut tx = super::begin_read(pool).await.map_err(sql(what))?;
             for chunk in ids.chunks(IDS_PER_QUERY) {
                 let mut query = sqlx::QueryBuilder::<Db>::new(format!(
-                    "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id IN ("
+                    "SELECT {columns} FROM documents WHERE id IN ("
                 ));
                 let mut list = query.separated(", ");
                 for id in chunk {
@@ -326,12 +374,12 @@ pub(crate) async fn load_scope(pool: &Pool, scope: &Scope) -> AdapterResult<Vec<
                 query.push(") ORDER BY id");
                 let rows = query.build().fetch_all(&mut *tx).await.map_err(sql(what))?;
                 for row in &rows {
-                    found.push(document(row)?);
+                    found.push(R::decode(row)?);
                 }
             }
             tx.rollback().await.map_err(sql(what))?;
             // Chunks are in id order and each is sorted; keep the contract's order regardless.
-            found.sort_by(|a, b| a.id.cmp(&b.id));
+            found.sort_by(|a, b| a.id().cmp(b.id()));
             Ok(found)
         }
     }

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, Document, DocumentId, DocumentState, Evidence, ExpectedRevision, Scope,
+    AdapterError, Document, DocumentHead, DocumentId, DocumentState, Evidence, ExpectedRevision,
+    Scope,
 };
 use iu_cutter_phase_core::{Gap, Phase, PhaseError, RunContext, names};
 
@@ -77,8 +78,8 @@ impl Phase for LifecycleEnact {
             })?;
 
         let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
-        let current = ctx.adapter.load_scope(&Scope::Ids(ids.clone())).await?;
-        let current: BTreeMap<&DocumentId, &Document> =
+        let current = ctx.adapter.load_heads(&Scope::Ids(ids.clone())).await?;
+        let current: BTreeMap<&DocumentId, &DocumentHead> =
             current.iter().map(|d| (&d.id, d)).collect();
         let mut active = 0u64;
         for id in &ids {

@@ -111,11 +111,11 @@ fn expect_enact(mock: &mut MockLiveExecutionAdapter, moved: u64, after: Vec<Docu
         .times(1)
         .in_sequence(&mut seq)
         .returning(move |_, _| Ok(moved));
-    mock.expect_load_scope()
+    mock.expect_load_heads()
         .withf(|scope| *scope == Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(move |_| Ok(after.clone()));
+        .returning(move |_| Ok(after.iter().map(Document::head).collect()));
 }
 
 #[tokio::test]
@@ -158,6 +158,7 @@ async fn a_closed_gate_stops_the_phase_with_nothing_else_called() -> TestResult 
         })
     });
     mock.expect_load_scope().times(0);
+    mock.expect_load_heads().times(0);
     forbid_other_mutations(&mut mock);
     let err = LifecycleEnact
         .run(&mut context(mock).await?)
@@ -185,6 +186,7 @@ async fn a_conflict_blocks_naming_the_document() -> TestResult {
         })
     });
     mock.expect_load_scope().times(0);
+    mock.expect_load_heads().times(0);
     forbid_other_mutations(&mut mock);
     let err = LifecycleEnact
         .run(&mut context(mock).await?)
@@ -235,6 +237,7 @@ async fn a_planned_document_missing_from_the_backup_enacts_nothing() -> TestResu
         .returning(|_| Ok(Some(plan(&["a", "b", "c"]))));
     mock.expect_enact().times(0);
     mock.expect_load_scope().times(0);
+    mock.expect_load_heads().times(0);
     forbid_other_mutations(&mut mock);
     let err = LifecycleEnact
         .run(&mut context(mock).await?)

@@ -68,6 +68,7 @@ impl Phase for WriteVerify {
         }
 
         let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
+        // Whole documents: the fence check re-hashes each stored body.
         let current = ctx.adapter.load_scope(&Scope::Ids(ids.clone())).await?;
         gate.fences(&backed_up, &ids, &current)
             .map_err(|gap| PhaseError::Blocked(*gap))?;
@@ -150,7 +151,7 @@ async fn other_runs_documents(
     if changed.is_empty() {
         return Ok(others);
     }
-    for document in ctx.adapter.load_scope(&Scope::Ids(changed)).await? {
+    for document in ctx.adapter.load_heads(&Scope::Ids(changed)).await? {
         let another = match &document.state {
             DocumentState::Cutting { run: holder } => holder != run,
             // Enacted by another run; a `Ready` document was edited, which still blocks.

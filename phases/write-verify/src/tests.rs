@@ -227,10 +227,10 @@ impl Store {
             call.in_sequence(&mut seq);
         }
         let outside = self.outside;
-        mock.expect_load_scope()
+        mock.expect_load_heads()
             .withf(|scope| *scope == Scope::Ids(vec![DocumentId::new("out")]))
             .times(0..=1)
-            .returning(move |_| Ok(outside.clone()));
+            .returning(move |_| Ok(outside.iter().map(Document::head).collect()));
         mock.expect_generations().returning(|_| Ok(Vec::new()));
         forbid_mutations(&mut mock);
         mock
