@@ -36,7 +36,10 @@ impl Runner {
     ///    backup. A gap there is `BLOCKED` too.
     ///
     /// Then the phases after write-verify run (lifecycle-enact, and any inserted after it). A run
-    /// not yet verified is `REFUSED`; a run already enacted is `PASS` with nothing done.
+    /// not yet verified is `REFUSED`; a run already enacted is `PASS` with nothing done. With
+    /// [`RunOptions::lease`], the run's lease is taken after preflight, as `resume` takes it: a
+    /// live lease of another holder makes the invocation `REFUSED`, naming the holder, before
+    /// anything is written.
     pub async fn enact(&self, run: &RunId, options: RunOptions) -> Result<RunReport, RunnerError> {
         self.validate(&options)?;
         let span = info_span!("enact", run = %run);
@@ -49,7 +52,7 @@ impl Runner {
     ///
     /// - A held run (verified, not enacted): write-verify runs again and, passing, journals a
     ///   fresh completion time, so that [`Runner::enact`] accepts the run again within
-    ///   `held_max_age`. The run stays held.
+    ///   `held_max_age`. The run stays held. It takes the run's lease as `enact` does.
     /// - An enacted run (`PASS`): a read-only audit against the journal and the last journaled
     ///   report: the journaled plan hashes to the report's and cut-leg-a's plan sha256; every
     ///   planned unit is in the store with its planned ordinal, id, byte range and sha256 (and a
@@ -171,20 +174,44 @@ impl Runner {
             );
             return Ok(inv.finish(outcome, None).await);
         }
+        // Enacting or re-verifying journals phases and mutates: one runner at a time, as for
+        // run, resume and rollback.
+        let heartbeat = match self
+            .lease(
+                run,
+                options,
+                Some(names::WRITE_VERIFY.to_owned()),
+                &format!("{again} --execute"),
+            )
+            .await
+        {
+            Ok(heartbeat) => heartbeat,
+            Err(outcome) => return Ok(inv.finish(outcome, None).await),
+        };
+        // The journal read above may predate the lease's previous holder's last writes.
+        let record = match self.adapter.load_run(run).await {
+            Ok(Some(record)) => record,
+            _ => record,
+        };
         inv.take_census_before().await;
-        if let Some(outcome) = self.reopen(&record, &mut inv).await {
-            return Ok(inv.finish(outcome, None).await);
-        }
-        let until = (command == Command::Verify).then_some(verify_index);
-        if command == Command::Verify && verify_index + 1 < first_open {
-            inv.note(format!(
-                "phases after `{}` are journaled done; only write-verify ran again",
-                names::WRITE_VERIFY
-            ));
-        }
-        let (outcome, held_after) = self
-            .drive(record, Some(verify_index), until, &mut inv)
-            .await;
+        let (outcome, held_after) = match self.reopen(&record, &mut inv).await {
+            Some(outcome) => (outcome, None),
+            None => {
+                let until = (command == Command::Verify).then_some(verify_index);
+                if command == Command::Verify && verify_index + 1 < first_open {
+                    inv.note(format!(
+                        "phases after `{}` are journaled done; only write-verify ran again",
+                        names::WRITE_VERIFY
+                    ));
+                }
+                self.drive(record, Some(verify_index), until, &mut inv)
+                    .await
+            }
+        };
+        let outcome = match heartbeat {
+            Some(heartbeat) => heartbeat.finish(outcome).await,
+            None => outcome,
+        };
         Ok(inv.finish(outcome, held_after).await)
     }
 

@@ -1,6 +1,7 @@
 //! Run leases: while a runner works on a run it holds the run's lease in the store, renewed by a
 //! heartbeat task every `ttl / 3`. Another runner is refused while the lease is live and may
-//! take over (resume, roll back) once it has expired, i.e. when its holder crashed.
+//! take over (resume, roll back, enact or verify a held run) once it has expired, i.e. when its
+//! holder crashed.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

@@ -176,3 +176,49 @@ async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
+    let sim = simulator();
+    let run = RunId::new("r5");
+    let runner = Runner::new(sim.clone(), Arc::new(MemoryBackupStore::new()));
+    let report = runner
+        .run(
+            law_request("r5"),
+            leased("me@h:1:x").with_until(names::WRITE_VERIFY),
+        )
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "held after write-verify");
+    // Another runner holds the run (a resume in progress, say).
+    sim.acquire_lease(&run, "other@h:9:z", Duration::from_secs(30))
+        .await?;
+    let census = sim.state_census();
+    let mutations = sim.mutation_count();
+    let report = runner.enact(&run, leased("me@h:1:x")).await?;
+    let reason = refused_reason(&report.outcome);
+    assert!(reason.contains("other@h:9:z"), "{reason}");
+    assert!(reason.contains("iu-cutter enact r5"), "{reason}");
+    let report = runner.verify(&run, leased("me@h:1:x")).await?;
+    assert!(refused_reason(&report.outcome).contains("other@h:9:z"));
+    assert_eq!(
+        sim.mutation_count(),
+        mutations,
+        "nothing mutated while refused"
+    );
+    assert_eq!(sim.state_census(), census);
+    assert_eq!(
+        sim.load_run(&run).await?.map(|r| r.status),
+        Some(RunStatus::Held),
+        "the run is still held"
+    );
+    // Once the other runner is done, enact takes the lease, enacts, and gives it back.
+    sim.release_lease(&run, "other@h:9:z").await?;
+    let report = runner.enact(&run, leased("me@h:1:x")).await?;
+    assert_eq!(report.outcome, Outcome::Pass);
+    assert_eq!(
+        sim.load_run(&run).await?.map(|r| r.status),
+        Some(RunStatus::Pass)
+    );
+    assert_eq!(sim.state_lease(&run), None, "released at the end");
+    Ok(())
+}
