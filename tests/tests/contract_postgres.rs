@@ -29,6 +29,34 @@ async fn unreachable_server_is_unavailable_and_redacted() {
     assert!(text.contains("check the URL"), "{text}");
 }
 
+/// A URL that asks for TLS is `Unavailable`, saying that this build has no TLS and what to do
+/// instead, without the password.
+#[tokio::test]
+async fn a_url_asking_for_tls_says_this_build_has_none() {
+    let Some(url) = pg_url("a_url_asking_for_tls_says_this_build_has_none") else {
+        return;
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    for mode in ["require", "verify-full"] {
+        let err = error(
+            connect(&format!("{url}{separator}sslmode={mode}"), open_gate()).await,
+            |e| matches!(e, AdapterError::Unavailable(_)),
+            "sslmode",
+        );
+        let text = err.to_string();
+        assert!(text.contains("no TLS support"), "{mode}: {text}");
+        assert!(text.contains("sslmode=disable"), "{mode}: {text}");
+        if let Some(password) = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, password)| password)
+        {
+            assert!(!text.contains(&format!(":{password}@")), "{mode}: {text}");
+        }
+    }
+}
+
 /// A wrong password is `Unavailable`, and the message does not repeat it.
 #[tokio::test]
 async fn wrong_password_is_unavailable_and_redacted() {

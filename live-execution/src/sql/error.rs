@@ -41,12 +41,27 @@ pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
     }
 }
 
-/// Maps a driver error met while connecting to `location` (already redacted).
+/// What to do when a connection needs TLS: this build has none (no TLS library is linked).
+const NO_TLS: &str = "this build of iu-cutter has no TLS support: reach the server through an \
+     encrypting tunnel on a path you trust (an SSH tunnel, stunnel, your cloud's database proxy) \
+     and connect to the tunnel with sslmode=disable";
+
+/// Maps a driver error met while connecting to `location` (already redacted). A URL asking for
+/// TLS (`sslmode=require`, `verify-ca`, `verify-full`), or a server that accepts only encrypted
+/// connections, is named as such, with what to do instead.
 pub(crate) fn connecting(location: &str, error: sqlx::Error) -> AdapterError {
-    AdapterError::Unavailable(format!(
-        "cannot connect to {location}: {error}; check the URL, that the database server is \
-         running and reachable, and the credentials"
-    ))
+    let text = error.to_string();
+    let next = if matches!(error, sqlx::Error::Tls(_)) {
+        format!("the URL asks for TLS (sslmode), and {NO_TLS}")
+    } else if text.contains("no encryption") {
+        // PostgreSQL's refusal of an unencrypted connection: "no pg_hba.conf entry for host
+        // ..., no encryption".
+        format!("the server accepts only encrypted connections, and {NO_TLS}")
+    } else {
+        "check the URL, that the database server is running and reachable, and the credentials"
+            .to_owned()
+    };
+    AdapterError::Unavailable(format!("cannot connect to {location}: {text}; {next}"))
 }
 
 /// Shorthand: `.map_err(sql("reading documents"))`.
@@ -135,6 +150,29 @@ fn redact_parameter(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_that_needs_tls_says_this_build_has_none_and_what_to_do() {
+        let asked: Box<dyn std::error::Error + Send + Sync> = "TLS upgrade required".into();
+        let text = connecting("postgres://u:***@db/x", sqlx::Error::Tls(asked)).to_string();
+        assert!(text.contains("the URL asks for TLS"), "{text}");
+        assert!(text.contains("no TLS support"), "{text}");
+        assert!(text.contains("sslmode=disable"), "{text}");
+        let refused = sqlx::Error::Protocol(
+            "no pg_hba.conf entry for host \"10.0.0.1\", user \"u\", database \"x\", no \
+             encryption"
+                .to_owned(),
+        );
+        let text = connecting("postgres://u:***@db/x", refused).to_string();
+        assert!(
+            text.contains("accepts only encrypted connections"),
+            "{text}"
+        );
+        let other = sqlx::Error::Protocol("connection refused".to_owned());
+        let text = connecting("postgres://u:***@db/x", other).to_string();
+        assert!(text.contains("check the URL"), "{text}");
+        assert!(!text.contains("TLS"), "{text}");
+    }
 
     #[test]
     fn redact_hides_the_userinfo_password() {

@@ -128,6 +128,12 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
                     "create or upgrade the store with `iu-cutter init` (database_url = {location}), \
                      then: {retry}"
                 )
+            } else if why.contains("no TLS support") {
+                format!(
+                    "point database_url ({location}, from {}) at an encrypting tunnel to the \
+                     server, with sslmode=disable, then: {retry}",
+                    config.database_url_origin
+                )
             } else {
                 format!(
                     "check database_url ({location}, from {}), that the database server is \
