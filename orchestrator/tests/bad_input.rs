@@ -295,15 +295,22 @@ fn bad_database_urls_are_named_and_never_show_the_password() -> TestResult {
     Ok(())
 }
 
+/// The test server's URL from `IU_CUTTER_TEST_PG_URL`; without it, says the test is skipped.
+fn pg_url() -> Option<String> {
+    let url = std::env::var("IU_CUTTER_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        println!("skipped: IU_CUTTER_TEST_PG_URL is not set");
+    }
+    url
+}
+
 /// The real PostgreSQL URL (when `IU_CUTTER_TEST_PG_URL` is set), a successful live run with
 /// `RUST_LOG=debug`: the password is in no output and no report.
 #[test]
 fn the_password_is_in_no_log_or_report_of_a_postgres_run() -> TestResult {
-    let Some(url) = std::env::var("IU_CUTTER_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        println!("skipped: IU_CUTTER_TEST_PG_URL is not set");
+    let Some(url) = pg_url() else {
         return Ok(());
     };
     let secret = url
@@ -344,11 +351,7 @@ fn the_password_is_in_no_log_or_report_of_a_postgres_run() -> TestResult {
 /// build has no TLS and what to point database_url at instead, without the password.
 #[test]
 fn a_postgres_url_asking_for_tls_names_the_missing_tls_and_the_way_round() -> TestResult {
-    let Some(url) = std::env::var("IU_CUTTER_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        println!("skipped: IU_CUTTER_TEST_PG_URL is not set");
+    let Some(url) = pg_url() else {
         return Ok(());
     };
     let separator = if url.contains('?') { '&' } else { '?' };
