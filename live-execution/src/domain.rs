@@ -97,9 +97,9 @@ impl Document {
     }
 }
 
-/// A document without its body: what fence checks and lifecycle reads need. Reading heads
-/// instead of whole documents keeps write-verify and lifecycle-enact from loading every body of
-/// the scope again.
+/// A document without its body: what state reads need. Reading heads instead of whole
+/// documents keeps lifecycle-enact's read-back, and write-verify's look at changed out-of-scope
+/// documents, from loading their bodies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentHead {
     /// The document's id.

@@ -272,10 +272,6 @@ impl ScopeRow for Document {
     }
 }
 
-fn document(row: &DbRow) -> AdapterResult<Document> {
-    Document::decode(row)
-}
-
 fn generation_record(row: &DbRow) -> AdapterResult<GenerationRecord> {
     let what = "reading a generation record";
     let state: String = row.try_get("state").map_err(sql(what))?;
@@ -690,7 +686,10 @@ pub(crate) async fn snapshot(pool: &Pool) -> AdapterResult<StoreSnapshot> {
     .map_err(sql(what))?;
     tx.rollback().await.map_err(sql(what))?;
     Ok(StoreSnapshot {
-        documents: documents.iter().map(document).collect::<Result<_, _>>()?,
+        documents: documents
+            .iter()
+            .map(Document::decode)
+            .collect::<Result<_, _>>()?,
         generations: generations
             .iter()
             .map(generation_record)
