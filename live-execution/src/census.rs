@@ -128,9 +128,10 @@ pub struct UnitFields<'a> {
     pub sha256: &'a str,
 }
 
-/// `n` in decimal ASCII (what `to_string` gives), without allocating: the census feeds several
-/// numbers per unit.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+/// `n` in decimal ASCII (what `to_string` gives), into `buf`, without allocating: the census
+/// feeds several numbers per unit, and the cut engine's unit ids one or two.
+#[inline]
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
     loop {
         at -= 1;

@@ -19,7 +19,9 @@ pub mod sql;
 #[cfg(feature = "mock")]
 pub use adapter::MockLiveExecutionAdapter;
 pub use adapter::{AdapterResult, LiveExecutionAdapter};
-pub use census::{CensusBuilder, DocumentDigester, UnitFields, document_digest, sha256_hex};
+pub use census::{
+    CensusBuilder, DocumentDigester, UnitFields, decimal, document_digest, sha256_hex,
+};
 pub use domain::*;
 pub use error::AdapterError;
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};

@@ -102,7 +102,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, PlannedUnit, Preset};
+use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, PlannedUnit, Preset, decimal};
 use regex::{CaptureLocations, Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -699,19 +699,6 @@ fn occurrences(keys: &[u64]) -> Vec<u32> {
         }
     }
     occurrences
-}
-
-/// `n` in decimal, into `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return buf.get(at..).unwrap_or_default();
-        }
-    }
 }
 
 /// Lowercase hex of up to 32 bytes (a sha256 digest or a prefix of one).
