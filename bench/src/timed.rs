@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterInfo, AdapterResult, Backup, Census, Document, DocumentHead, DocumentId,
-    ExpectedRevision, GenerationRecord, Lease, LiveExecutionAdapter, PhaseRecord, Plan, RunId,
-    RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+    ExpectedRevision, GenerationRecord, Lease, LeaseView, LiveExecutionAdapter, PhaseRecord, Plan,
+    Restoration, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 
 /// Calls and total time, per operation name.
@@ -100,8 +100,17 @@ impl LiveExecutionAdapter for Timed {
         self.time("load_reports", self.inner.load_reports(run))
             .await
     }
-    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
-        self.time("put_document", self.inner.put_document(id, body))
+    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
+        self.time("load_backup", self.inner.load_backup(run)).await
+    }
+    async fn load_leases(&self) -> AdapterResult<LeaseView> {
+        self.time("load_leases", self.inner.load_leases()).await
+    }
+    async fn put_documents(
+        &self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>> {
+        self.time("put_documents", self.inner.put_documents(documents))
             .await
     }
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
@@ -123,6 +132,10 @@ impl LiveExecutionAdapter for Timed {
         self.time("save_report", self.inner.save_report(run, report))
             .await
     }
+    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
+        self.time("save_backup", self.inner.save_backup(run, artifact, sha256))
+            .await
+    }
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
         self.time("fence", self.inner.fence(run, expectations))
             .await
@@ -135,7 +148,7 @@ impl LiveExecutionAdapter for Timed {
         self.time("enact", self.inner.enact(run, expectations))
             .await
     }
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         self.time("restore", self.inner.restore(run, backup)).await
     }
     async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {

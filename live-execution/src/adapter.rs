@@ -7,10 +7,11 @@ use async_trait::async_trait;
 
 use crate::domain::{
     AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    Unit,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope,
+    StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
+use crate::ownership::Restoration;
 
 /// Result of an adapter call.
 pub type AdapterResult<T> = Result<T, AdapterError>;
@@ -23,7 +24,7 @@ pub type AdapterResult<T> = Result<T, AdapterError>;
 ///
 /// Read operations: `info`, `preflight`, `load_scope`, `load_heads`, `generations`,
 /// `generation_units`, `active_units`, `census`, `snapshot`, `load_run`, `list_runs`,
-/// `load_plan`, `load_reports`.
+/// `load_plan`, `load_reports`, `load_backup`, `load_leases`.
 /// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first, except
 /// `release_lease`, which only gives up a claim.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -75,9 +76,32 @@ pub trait LiveExecutionAdapter: Send + Sync {
     /// empty when there are none or the run is not journaled.
     async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>>;
 
-    /// Creates a document or replaces its body. A changed body bumps the revision and, unless a
-    /// run holds the document, returns it to `Ready`; an unchanged body changes nothing.
-    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document>;
+    /// A run's backup as journaled by [`save_backup`](Self::save_backup): the artifact's text
+    /// and the sha256 recorded with it. `None` when the run has none in the store.
+    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>>;
+
+    /// Every lease in the store with the store's clock now, so that a reader can tell a live
+    /// lease from an expired one (an abandoned run) without trusting its own clock.
+    async fn load_leases(&self) -> AdapterResult<LeaseView>;
+
+    /// Creates documents or replaces their bodies, all in one transaction: all of them or none.
+    /// A changed body bumps the revision and, unless a run holds the document, returns it to
+    /// `Ready`; an unchanged body changes nothing. An id repeated in the batch is written in turn,
+    /// as separate calls would write it. An id that is empty or holds a control character or a bidirectional
+    /// override ([`DocumentId::check`]) is [`AdapterError::Invalid`], and nothing is written.
+    /// Returns the documents as stored, in the order given.
+    async fn put_documents(
+        &self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>>;
+
+    /// [`put_documents`](Self::put_documents) of one document.
+    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
+        let mut stored = self.put_documents(&[(id.clone(), body.to_owned())]).await?;
+        stored
+            .pop()
+            .ok_or_else(|| AdapterError::NotFound(format!("document `{id}` after writing it")))
+    }
 
     /// Journals a new run; if the run exists, returns the journaled record unchanged.
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord>;
@@ -96,11 +120,18 @@ pub trait LiveExecutionAdapter: Send + Sync {
     /// (idempotent). Fails with [`AdapterError::NotFound`] when the run is not journaled.
     async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()>;
 
-    /// Compare-and-set: moves every expected document from its backed-up revision and sha256 to
-    /// `Cutting(run)` and creates `run`'s staged generation record for it (so a document with no
-    /// units still has a generation to enact). All or nothing; a document already fenced by `run`
-    /// passes. Fails with
-    /// [`AdapterError::Conflict`] naming the first document that differs or is held by another run.
+    /// Journals a run's backup artifact (its text, with the sha256 of that text), so that a
+    /// rollback can restore from any host. Idempotent: the same artifact again passes; another
+    /// artifact for the same run is [`AdapterError::Invalid`] (a run has one backup). Fails with
+    /// [`AdapterError::NotFound`] when the run is not journaled.
+    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()>;
+
+    /// Compare-and-set: moves every expected document from exactly the state the run saw at
+    /// backup (revision, body as stored, state, active generation:
+    /// [`crate::ownership::fence_step`]) to `Cutting(run)` and creates `run`'s staged generation
+    /// record for it (so a document with no units still has a generation to enact). All or
+    /// nothing; a document already fenced by `run` passes. Fails with [`AdapterError::Conflict`]
+    /// naming the first document that differs or is held by another run.
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()>;
 
     /// Writes a batch of units into `run`'s staged generation (insert or replace by document and
@@ -108,13 +139,22 @@ pub trait LiveExecutionAdapter: Send + Sync {
     async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64>;
 
     /// Makes `run`'s generation active for each expected document: the pointer moves, the previous
-    /// generation is retired, the document becomes `Cut`. Compare-and-set on the fence and the
-    /// expected revision; all or nothing; already enacted documents pass. Returns documents moved.
+    /// generation is retired, the document becomes `Cut`. Compare-and-set, inside the one
+    /// transaction, on the run's fence and on exactly what the run saw at backup, the body
+    /// hashed as stored ([`crate::ownership::enact_step`]), so an edit by anyone, raw SQL
+    /// included, is caught here; all or nothing; already enacted documents pass. Returns
+    /// documents moved.
     async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64>;
 
-    /// Restores the backed-up documents exactly: rows, generation records and active units, and
-    /// drops `run`'s generation. Idempotent.
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()>;
+    /// Rolls back `run` over the backed-up documents, in one transaction: undoes the run's own
+    /// marks (its fence, its generation, its enact) wherever a document is exactly as the run
+    /// left it, and nothing else ([`crate::ownership::undo_step`]). Never writes a body or a
+    /// revision: an edit made since the backup is kept, and the document goes back to `Ready`.
+    /// Fails with [`AdapterError::HeldByLaterRun`], changing nothing, while another run holds
+    /// any of the documents or wrote a generation of it since the backup. Validates the backup
+    /// first ([`Backup::check_for_run`]). Idempotent: a second call finds nothing to undo.
+    /// Returns what was undone, kept and left alone.
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration>;
 
     /// Removes each listed generation of its document, record and units, in one transaction (all
     /// or nothing). Only `Retired` generations are removed: a listed generation that is `Staged`
@@ -188,8 +228,14 @@ macro_rules! forward_adapter {
             async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
                 (**self).load_reports(run).await
             }
-            async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
-                (**self).put_document(id, body).await
+            async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
+                (**self).load_backup(run).await
+            }
+            async fn load_leases(&self) -> AdapterResult<LeaseView> {
+                (**self).load_leases().await
+            }
+            async fn put_documents(&self, documents: &[(DocumentId, String)]) -> AdapterResult<Vec<Document>> {
+                (**self).put_documents(documents).await
             }
             async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
                 (**self).begin_run(record).await
@@ -206,6 +252,9 @@ macro_rules! forward_adapter {
             async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
                 (**self).save_report(run, report).await
             }
+            async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
+                (**self).save_backup(run, artifact, sha256).await
+            }
             async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
                 (**self).fence(run, expectations).await
             }
@@ -215,7 +264,7 @@ macro_rules! forward_adapter {
             async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
                 (**self).enact(run, expectations).await
             }
-            async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+            async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
                 (**self).restore(run, backup).await
             }
             async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {

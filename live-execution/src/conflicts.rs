@@ -1,8 +1,9 @@
 //! The contract's refusals, worded once: every store (the SQL stores and the simulator) builds
-//! its `NotFound` and `Conflict` errors for documents, runs and fences here, so that the same
-//! refusal reads the same on every backend (the contract suite compares them).
+//! its `NotFound` and `Conflict` errors for documents, runs and fences here (the compare-and-set
+//! rules themselves are in [`crate::ownership`]), so that the same refusal reads the same on
+//! every backend (the contract suite compares them).
 
-use crate::domain::{DocumentId, DocumentState, ExpectedRevision, RunId};
+use crate::domain::{DocumentId, DocumentState, RunId};
 use crate::error::AdapterError;
 
 /// A document's revision and sha256, as conflicts show them.
@@ -29,30 +30,10 @@ pub fn document_not_found(document: &DocumentId) -> AdapterError {
     AdapterError::NotFound(format!("document `{document}`"))
 }
 
-/// Whether `run` may fence the document now at `revision`/`sha256` in `state`, as `expected`:
-/// the revision and sha256 must be the expected ones, and no other run may hold the fence.
-pub fn check_fence(
-    run: &RunId,
-    expected: &ExpectedRevision,
-    revision: u64,
-    sha256: &str,
-    state: &DocumentState,
-) -> Result<(), AdapterError> {
-    if revision != expected.revision || sha256 != expected.sha256 {
-        return Err(AdapterError::Conflict {
-            document: expected.document.clone(),
-            expected: describe_revision(expected.revision, &expected.sha256),
-            found: describe_revision(revision, sha256),
-        });
-    }
-    if let DocumentState::Cutting { run: holder } = state
-        && holder != run
-    {
-        return Err(AdapterError::Conflict {
-            document: expected.document.clone(),
-            expected: format!("not fenced by another run (to be fenced by run `{run}`)"),
-            found: format!("fenced by run `{holder}`"),
-        });
-    }
-    Ok(())
+/// A second, different backup offered for a run that has one.
+pub fn backup_conflict(run: &RunId, journaled: &str, offered: &str) -> AdapterError {
+    AdapterError::Invalid(format!(
+        "run `{run}` already journaled a different backup (sha256 {journaled}, offered \
+         {offered}); a run has one backup: roll back and start a new run"
+    ))
 }

@@ -47,6 +47,36 @@ string_id!(
     /// Identifies a source document (a law, a contract, an article).
     DocumentId
 );
+
+impl DocumentId {
+    /// Checks that `id` can name a document on every store alike: not empty, no control
+    /// character (NUL, tab, newline, …) and no invisible bidirectional formatting character (the
+    /// embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, and the marks U+200E,
+    /// U+200F and U+061C), which would let an id display as another. The error names the first
+    /// offending character and its position.
+    pub fn check(id: &str) -> Result<(), String> {
+        if id.is_empty() {
+            return Err("a document id must not be empty".into());
+        }
+        let bidi = |c: char| {
+            matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+                || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+        };
+        match id.char_indices().find(|(_, c)| c.is_control() || bidi(*c)) {
+            None => Ok(()),
+            Some((at, c)) => Err(format!(
+                "document id {id:?} holds {} U+{:04X} at byte {at}; ids may not hold control \
+                 characters or bidirectional formatting characters",
+                if c.is_control() {
+                    "the control character"
+                } else {
+                    "the bidirectional formatting character"
+                },
+                u32::from(c)
+            )),
+        }
+    }
+}
 string_id!(
     /// Identifies a run. A run's units form the *generation* named by the same id.
     RunId
@@ -253,6 +283,37 @@ impl Lease {
     }
 }
 
+/// Every lease in a store, read with the store's clock (see [`Lease`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseView {
+    /// The store's clock when the leases were read, in milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// Every lease, ordered by run id; an expired one has `expires_at_ms <= now_ms`.
+    pub leases: Vec<Lease>,
+}
+
+impl LeaseView {
+    /// The lease of `run`, if it has one.
+    pub fn of(&self, run: &RunId) -> Option<&Lease> {
+        self.leases.iter().find(|l| l.run == *run)
+    }
+
+    /// Whether `lease` has expired by the store's clock.
+    pub fn expired(&self, lease: &Lease) -> bool {
+        lease.expires_at_ms <= self.now_ms
+    }
+}
+
+/// A run's backup artifact as journaled in the store (see
+/// [`crate::LiveExecutionAdapter::save_backup`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBackup {
+    /// The artifact's text (JSON Lines: a header, then one document snapshot per line).
+    pub artifact: String,
+    /// The sha256 recorded with it when it was journaled.
+    pub sha256: String,
+}
+
 /// Milliseconds since the Unix epoch as UTC RFC 3339 (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
 pub fn utc_millis(ms: u64) -> String {
     let days = ms / 86_400_000;
@@ -373,8 +434,9 @@ pub struct Backup {
 }
 
 impl Backup {
-    /// Checks that this backup can restore run `run`: it belongs to that run, and every snapshot
-    /// holds only its own document's generation records and active units. Every store calls this
+    /// Checks that this backup can restore run `run`: it belongs to that run, every body and
+    /// every unit hashes to its recorded sha256, and every snapshot holds only its own
+    /// document's generation records and active units. Every store calls this
     /// before restoring, so they refuse the same malformed backups with the same messages.
     pub fn check_for_run(&self, run: &RunId) -> Result<(), crate::AdapterError> {
         use crate::AdapterError::Invalid;
@@ -386,6 +448,25 @@ impl Backup {
         }
         for snapshot in &self.documents {
             let id = &snapshot.document.id;
+            let body_sha256 = crate::sha256_hex(snapshot.document.body.as_bytes());
+            if body_sha256 != snapshot.document.sha256 {
+                return Err(Invalid(format!(
+                    "the backup of document `{id}` is corrupt: its body hashes to {body_sha256}, \
+                     not to its recorded sha256 {}",
+                    snapshot.document.sha256
+                )));
+            }
+            if let Some(unit) = snapshot
+                .active_units
+                .iter()
+                .find(|u| crate::sha256_hex(u.body.as_bytes()) != u.sha256)
+            {
+                return Err(Invalid(format!(
+                    "the backup of document `{id}` is corrupt: unit {} does not hash to its \
+                     recorded sha256",
+                    unit.ordinal
+                )));
+            }
             if let Some(record) = snapshot.generations.iter().find(|g| g.document != *id) {
                 return Err(Invalid(format!(
                     "the backup of document `{id}` holds a generation record of document `{}`",
@@ -420,7 +501,9 @@ pub struct StoreSnapshot {
     pub units: Vec<Unit>,
 }
 
-/// What a fence or enact expects a document to still be.
+/// What a run saw of a document at backup, and so what its fence and enact expect the document
+/// to still be (see [`crate::ownership`]): every field is compared, the body by its hash as
+/// stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedRevision {
     /// The document.
@@ -429,6 +512,23 @@ pub struct ExpectedRevision {
     pub revision: u64,
     /// Body sha256 read at backup.
     pub sha256: String,
+    /// Lifecycle state read at backup.
+    pub state: DocumentState,
+    /// Active generation read at backup.
+    pub active_generation: Option<RunId>,
+}
+
+impl ExpectedRevision {
+    /// What a run that backed up `document` expects of it.
+    pub fn of(document: &Document) -> Self {
+        ExpectedRevision {
+            document: document.id.clone(),
+            revision: document.revision,
+            sha256: document.sha256.clone(),
+            state: document.state.clone(),
+            active_generation: document.active_generation.clone(),
+        }
+    }
 }
 
 /// Evidence a phase records: small named facts (hashes, counts).

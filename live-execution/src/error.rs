@@ -23,6 +23,20 @@ pub enum AdapterError {
         /// What the store holds.
         found: String,
     },
+    /// A rollback met a document that a run other than the one rolled back holds or has
+    /// written since the backup: nothing was changed; that run must be rolled back first.
+    #[error(
+        "document `{document}` is held by run `{run}`, which came after the run being rolled \
+         back ({found}); nothing was changed: roll back run `{run}` first"
+    )]
+    HeldByLaterRun {
+        /// The document.
+        document: DocumentId,
+        /// The later run.
+        run: crate::domain::RunId,
+        /// What the store holds.
+        found: String,
+    },
     /// Another holder holds the run's lease and it has not expired.
     #[error(
         "run `{run}` is leased by `{holder}` until {expires_at} (store clock); another runner is \

@@ -17,10 +17,11 @@ use async_trait::async_trait;
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
     AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    Unit,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope,
+    StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
+use crate::ownership::Restoration;
 
 /// What one source says about execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -249,9 +250,18 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
     async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
         self.inner.load_reports(run).await
     }
-    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
+    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
+        self.inner.load_backup(run).await
+    }
+    async fn load_leases(&self) -> AdapterResult<LeaseView> {
+        self.inner.load_leases().await
+    }
+    async fn put_documents(
+        &self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>> {
         self.gate.check().await?;
-        self.inner.put_document(id, body).await
+        self.inner.put_documents(documents).await
     }
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
         self.gate.check().await?;
@@ -273,6 +283,10 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
         self.gate.check().await?;
         self.inner.save_report(run, report).await
     }
+    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
+        self.gate.check().await?;
+        self.inner.save_backup(run, artifact, sha256).await
+    }
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
         self.gate.check().await?;
         self.inner.fence(run, expectations).await
@@ -285,7 +299,7 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
         self.gate.check().await?;
         self.inner.enact(run, expectations).await
     }
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         self.gate.check().await?;
         self.inner.restore(run, backup).await
     }

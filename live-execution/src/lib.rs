@@ -12,6 +12,7 @@ pub mod conflicts;
 mod domain;
 mod error;
 mod gate;
+pub mod ownership;
 pub mod rules;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
@@ -25,4 +26,5 @@ pub use census::{
 pub use domain::*;
 pub use error::AdapterError;
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};
+pub use ownership::{CurrentDocument, Kept, Restoration};
 pub use rules::{CutRules, LevelRule, MarkerSet, Preset};

@@ -32,8 +32,8 @@ pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder};
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{
-    Attestation, CensusSummary, Command, DigestMismatch, Outcome, PhaseEntry, PhaseEntryStatus,
-    Provenance, REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
+    Attestation, CensusSummary, Command, DigestMismatch, Footprint, Outcome, PhaseEntry,
+    PhaseEntryStatus, Provenance, REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
 };
 pub use rollback::ROLLBACK_PHASE;
 pub use runner::Runner;

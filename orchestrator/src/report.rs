@@ -3,13 +3,14 @@
 
 use std::fmt::Write as _;
 
-use iu_cutter_live_execution::{AdapterInfo, Census, DocumentId, Evidence, RunId};
+use iu_cutter_live_execution::{AdapterInfo, Census, DocumentId, Evidence, Kept, RunId};
 use iu_cutter_phase_core::Gap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the report's JSON. 2 added the run's times, mode, provenance, plan and backup
-/// sha256, per-phase start times, the refusal's reason and the dry run's attestation.
-pub const REPORT_SCHEMA_VERSION: u32 = 2;
+/// sha256, per-phase start times, the refusal's reason and the dry run's attestation; 3 what the
+/// run holds in the store (`holds`) and the rollback's kept edits and documents left alone.
+pub const REPORT_SCHEMA_VERSION: u32 = 3;
 
 /// How an invocation ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +24,8 @@ pub enum Outcome {
         gap: Gap,
     },
     /// The kill switch is closed, or a precondition failed (a plan that no longer matches, a
-    /// run that is not held). Nothing was mutated by the refused call.
+    /// run that is not held, a later run holding the documents). The reason says whether the
+    /// invocation had changed anything before it was refused.
     Refused {
         /// Why, in one sentence.
         #[serde(default)]
@@ -66,10 +68,51 @@ impl Outcome {
         matches!(self, Outcome::Pass | Outcome::RolledBack)
     }
 
-    /// `REFUSED` because the kill switch `switch` is closed.
+    /// `REFUSED` because the kill switch `switch` is closed. The reason says what the refused
+    /// invocation had already changed: see [`Outcome::told_truly`].
     pub fn gate_closed(switch: String, how_to_open: String, resume_from: Option<String>) -> Self {
         Outcome::Refused {
-            reason: format!("the kill switch is closed by {switch}; nothing was mutated"),
+            reason: format!("the kill switch is closed by {switch}"),
+            switch,
+            how_to_open,
+            resume_from,
+        }
+    }
+
+    /// The outcome with its reason completed by what is true of the store: whether this
+    /// invocation had changed anything before it stopped (`mutated`), and what the run holds in
+    /// the store now (`holds`). A refusal after a mutation never says that nothing was changed.
+    pub fn told_truly(self, mutated: bool, holds: Option<&Footprint>) -> Self {
+        let Outcome::Refused {
+            reason,
+            switch,
+            how_to_open,
+            resume_from,
+        } = self
+        else {
+            return self;
+        };
+        if reason.contains("nothing was") {
+            return Outcome::Refused {
+                reason,
+                switch,
+                how_to_open,
+                resume_from,
+            };
+        }
+        let changed = if mutated {
+            "this invocation had already changed the store before it stopped"
+        } else {
+            "nothing was changed by this invocation"
+        };
+        let holding = match holds {
+            Some(footprint) if !footprint.is_empty() => {
+                format!("; the run holds {}", footprint.describe())
+            }
+            _ => String::new(),
+        };
+        Outcome::Refused {
+            reason: format!("{reason}; {changed}{holding}"),
             switch,
             how_to_open,
             resume_from,
@@ -84,6 +127,33 @@ impl Outcome {
             Outcome::Refused { how_to_open, .. } => Some(how_to_open),
             Outcome::Failed { next_action, .. } => Some(next_action),
         }
+    }
+}
+
+/// What a run holds in the store: its marks, read from the store when an invocation ends short
+/// of `PASS` (so that a stopped run says what it had changed and what to undo or finish).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Footprint {
+    /// Scoped documents fenced by the run.
+    pub documents_fenced: u64,
+    /// Scoped documents with a staged generation of the run (units written, not enacted).
+    pub documents_staged: u64,
+    /// Scoped documents whose active generation is the run's.
+    pub documents_enacted: u64,
+}
+
+impl Footprint {
+    /// True when the run holds nothing in the store.
+    pub fn is_empty(&self) -> bool {
+        *self == Footprint::default()
+    }
+
+    /// E.g. `3 documents fenced, 3 with staged units, 0 enacted`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} document(s) fenced, {} with staged units, {} enacted",
+            self.documents_fenced, self.documents_staged, self.documents_enacted
+        )
     }
 }
 
@@ -264,6 +334,16 @@ pub struct RollbackCheck {
     pub fingerprint_after: String,
     /// Every backed-up document that differs, in id order.
     pub mismatches: Vec<DigestMismatch>,
+    /// Backed-up documents the run never touched (nothing to undo, nothing compared).
+    #[serde(default)]
+    pub untouched_documents: u64,
+    /// Undone documents that someone edited since the backup: the run's marks were taken back,
+    /// the edit was kept.
+    #[serde(default)]
+    pub kept_edits: Vec<Kept>,
+    /// Documents the run had touched that were no longer as it left them: left as they are.
+    #[serde(default)]
+    pub left_alone: Vec<Kept>,
 }
 
 /// The account of one invocation of the runner.
@@ -307,6 +387,10 @@ pub struct RunReport {
     pub census_after: Option<CensusSummary>,
     /// The verification of a rollback.
     pub rollback: Option<RollbackCheck>,
+    /// What the run holds in the store when the invocation ended short of `PASS` or
+    /// `ROLLED_BACK` (read from the store); `None` otherwise, or when it could not be read.
+    #[serde(default)]
+    pub holds: Option<Footprint>,
     /// A dry run's non-mutation attestation.
     #[serde(default)]
     pub attestation: Option<Attestation>,
@@ -397,7 +481,13 @@ impl RunReport {
                 None => "Every phase passed.\n",
             }),
             Outcome::RolledBack => {
-                md.push_str("The run's documents are back in their exact pre-run state.\n")
+                md.push_str(match self.rollback.as_ref().map(|c| c.kept_edits.len()) {
+                    Some(n) if n > 0 => {
+                        "Everything the run changed was taken back; documents edited since the \
+                         backup keep their edit (see the rollback check).\n"
+                    }
+                    _ => "The run's documents are back in their exact pre-run state.\n",
+                })
             }
             Outcome::Blocked { gap } => {
                 md.push_str("A gate found a gap; nothing was destroyed.\n\n| | |\n|---|---|\n");
@@ -508,6 +598,27 @@ impl RunReport {
             for (key, value) in rows {
                 let _ = writeln!(md, "| {key} | {} |", cell(&value));
             }
+            let _ = writeln!(
+                md,
+                "| documents never touched by the run | {} |",
+                check.untouched_documents
+            );
+            for kept in &check.kept_edits {
+                let _ = writeln!(
+                    md,
+                    "| edit kept `{}` | {} |",
+                    kept.document,
+                    cell(&kept.reason)
+                );
+            }
+            for kept in &check.left_alone {
+                let _ = writeln!(
+                    md,
+                    "| left alone `{}` | {} |",
+                    kept.document,
+                    cell(&kept.reason)
+                );
+            }
             for mismatch in &check.mismatches {
                 let _ = writeln!(
                     md,
@@ -517,6 +628,19 @@ impl RunReport {
                     optional_code(mismatch.found.as_deref())
                 );
             }
+        }
+        if let Some(holds) = &self.holds {
+            let _ = writeln!(
+                md,
+                "\n## What the run holds in the store\n\n{}. {}",
+                holds.describe(),
+                if holds.is_empty() {
+                    "Nothing to undo."
+                } else {
+                    "Finish it (resume, or enact a held run) or undo it (rollback); see the next \
+                     action above."
+                }
+            );
         }
         if let Some(a) = &self.attestation {
             let verdict = if a.unchanged { "PASS" } else { "FAILED" };

@@ -1,13 +1,15 @@
-//! Rollback: restore a run's documents from its backup and verify them against the backup's
-//! census.
-
-use std::time::Instant;
+//! Rollback: take back a run's own marks (its fence, its generation, its enact) in one store
+//! transaction, wherever a document is exactly as the run left it, and verify the result against
+//! the backup. The backup is trusted only when it hashes to the sha256 journaled at backup time;
+//! a later run holding any of the documents refuses the rollback before any change; an edit
+//! made since the backup, by anyone, is kept (see `iu_cutter_live_execution::ownership`).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Document, DocumentId, DocumentState, Evidence, GenerationState,
-    PhaseStatus, RunId, RunRecord, RunStatus, Scope, document_digest,
+    AdapterError, Backup, Census, DocumentId, DocumentSnapshot, DocumentState, Evidence,
+    GenerationState, PhaseStatus, Restoration, RunId, RunRecord, RunStatus, Scope, document_digest,
 };
 use iu_cutter_phase_core::{BackupReceipt, Gap, names};
 use tracing::{Instrument, info, info_span, warn};
@@ -94,7 +96,9 @@ impl Runner {
         Ok(inv.finish(outcome, None).await)
     }
 
-    /// Rollback once preflight passed and the lease (if any) is held.
+    /// Rollback once preflight passed and the lease (if any) is held: the backup is checked end
+    /// to end (the sha256 journaled at backup time, every body and unit hashed) before anything
+    /// is changed.
     async fn rollback_leased(
         &self,
         record: &RunRecord,
@@ -102,28 +106,47 @@ impl Runner {
         inv: &mut Invocation<'_>,
     ) -> Outcome {
         let run = &record.run;
-        let loaded = match self.backups.load(run).await {
-            Ok(loaded) => loaded,
+        let Some(journaled_sha256) = journaled_backup_sha256(record) else {
+            return self.nothing_to_restore(record, inv).await;
+        };
+        let refused = |reason: String| Outcome::Refused {
+            reason: format!("{reason}; nothing was changed"),
+            switch: "backup".into(),
+            how_to_open: format!(
+                "put back an intact copy of the backup artifact (the store's journal holds one; \
+                 the file export is in the backup directory), then: {again}"
+            ),
+            resume_from: None,
+        };
+        let (backup, receipt) = match self.backups.load(run).await {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => {
+                return refused(format!(
+                    "run {run} journaled its backup (sha256 {journaled_sha256}), but neither the \
+                     store nor the backup directory holds it"
+                ));
+            }
             Err(error) => {
                 warn!(%error, "backup unusable");
-                let outcome = Outcome::Failed {
-                    error: format!("cannot use the backup: {error}"),
-                    resume_from: None,
-                    next_action: format!(
-                        "nothing was restored; put back an intact copy of the backup artifact \
-                         (or check the backup directory in the configuration), then: {again}"
-                    ),
-                };
-                return outcome;
+                return refused(format!("cannot use the backup: {error}"));
             }
         };
-        match loaded {
-            Some((backup, receipt)) => self.restore(record, &backup, &receipt, inv).await,
-            None => self.nothing_to_restore(record, inv).await,
+        if receipt.sha256 != journaled_sha256 {
+            warn!(journaled = %journaled_sha256, found = %receipt.sha256, "backup replaced");
+            return refused(format!(
+                "the backup of run {run} is not the one journaled at backup time (journaled \
+                 sha256 {journaled_sha256}, found {} at {})",
+                receipt.sha256, receipt.location
+            ));
         }
+        if let Err(error) = backup.check_for_run(run) {
+            return refused(format!("the backup cannot be trusted: {error}"));
+        }
+        self.restore(record, &backup, &receipt, inv).await
     }
 
-    /// A run without a backup: fine if nothing after backup ran, since nothing can be fenced.
+    /// A run whose backup phase never finished: nothing after it can have run, so nothing can
+    /// hold the run's marks; the store is checked all the same.
     async fn nothing_to_restore(&self, record: &RunRecord, inv: &mut Invocation<'_>) -> Outcome {
         let run = &record.run;
         let again = format!("iu-cutter rollback {run}");
@@ -136,8 +159,8 @@ impl Runner {
         if !later.is_empty() {
             return Outcome::Failed {
                 error: format!(
-                    "run {run} has no backup, yet phases after backup ran ({}); there is nothing \
-                     to restore from",
+                    "run {run} has no journaled backup, yet phases after backup ran ({}); there \
+                     is nothing to restore from",
                     later.join(", ")
                 ),
                 resume_from: None,
@@ -147,14 +170,28 @@ impl Runner {
                 ),
             };
         }
-        if record
-            .phase(names::BACKUP)
-            .is_some_and(|p| p.status == PhaseStatus::Done)
-        {
-            inv.note(format!(
-                "the journal shows the backup phase done but the backup store has no artifact \
-                 for run {run}; check the backup directory"
-            ));
+        match self.marked_documents(record).await {
+            Ok(marked) if marked.is_empty() => {}
+            Ok(marked) => {
+                return Outcome::Failed {
+                    error: format!(
+                        "run {run} has no journaled backup, yet it holds documents ({}); there \
+                         is nothing to restore them from",
+                        marked.join(", ")
+                    ),
+                    resume_from: None,
+                    next_action: format!(
+                        "nothing was changed; find the run's backup artifact, then: {again}"
+                    ),
+                };
+            }
+            Err(error) => {
+                return Outcome::Failed {
+                    error: format!("cannot read the run's scope: {error}"),
+                    resume_from: None,
+                    next_action: format!("check that the store is reachable, then: {again}"),
+                };
+            }
         }
         let started = Instant::now();
         let started_at = clock::now_rfc3339();
@@ -171,6 +208,7 @@ impl Runner {
         if let Err(error) = self.adapter.record_phase(run, &done).await {
             return self.rollback_journal_failure(run, error, inv).await;
         }
+        inv.mark_mutated();
         if let Err(error) = self
             .adapter
             .set_run_status(run, RunStatus::RolledBack)
@@ -189,7 +227,23 @@ impl Runner {
         Outcome::RolledBack
     }
 
-    /// Restores from `backup`, then verifies every backed-up document against the backup census.
+    /// The documents of the run's scope that it fences or that are active on its generation.
+    async fn marked_documents(&self, record: &RunRecord) -> Result<Vec<String>, AdapterError> {
+        let run = &record.run;
+        let fenced = DocumentState::Cutting { run: run.clone() };
+        Ok(self
+            .adapter
+            .load_heads(&record.scope)
+            .await?
+            .into_iter()
+            .filter(|d| d.state == fenced || d.active_generation.as_ref() == Some(run))
+            .map(|d| format!("`{}`", d.id))
+            .collect())
+    }
+
+    /// Undoes the run's marks from `backup` in one store transaction, then verifies every undone
+    /// document: against the backup census where nobody edited it since, by its marks where
+    /// someone did (that edit is kept).
     async fn restore(
         &self,
         record: &RunRecord,
@@ -203,33 +257,8 @@ impl Runner {
         let started = Instant::now();
         let started_at = clock::now_rfc3339();
         inv.phases[0].started_at = Some(started_at.clone());
-
-        let touched = match self.touched_documents(run, backup).await {
-            Ok(Ok(touched)) => touched,
-            Ok(Err(gap)) => {
-                warn!(gap = %gap, "rollback refused: a later run re-cut a document");
-                inv.phases[0].status = PhaseEntryStatus::Blocked;
-                inv.phases[0].detail = Some(gap.to_string());
-                return Outcome::Blocked { gap };
-            }
-            Err(error) => {
-                inv.phases[0].status = PhaseEntryStatus::Failed;
-                return Outcome::Failed {
-                    error: format!("cannot read the documents to restore: {error}"),
-                    resume_from: None,
-                    next_action: format!("check that the store is reachable, then: {again}"),
-                };
-            }
-        };
-        let untouched = backup.documents.len() - touched.documents.len();
-        if untouched > 0 {
-            inv.note(format!(
-                "{untouched} backed-up document(s) were never fenced or written by run {run}; \
-                 they were left as they are (restoring them would undo later edits)"
-            ));
-        }
-        let (stripped, expected_digests) = match self.without_purged(run, &touched).await {
-            Ok(pair) => pair,
+        let expected_digests = match self.digests_less_purged(run, backup).await {
+            Ok(expected) => expected,
             Err(error) => {
                 inv.phases[0].status = PhaseEntryStatus::Failed;
                 return Outcome::Failed {
@@ -239,28 +268,6 @@ impl Runner {
                 };
             }
         };
-        let purged: Vec<String> = touched
-            .documents
-            .iter()
-            .zip(&stripped.documents)
-            .flat_map(|(before, after)| {
-                before
-                    .generations
-                    .iter()
-                    .filter(|g| !after.generations.contains(g))
-                    .map(|g| format!("{}@{}", g.document, g.generation))
-            })
-            .collect();
-        if !purged.is_empty() {
-            inv.note(format!(
-                "{} retired generation(s) listed in the backup were purged since ({}); they are \
-                 not brought back, and those documents are checked against the backup less them",
-                purged.len(),
-                purged.join(", ")
-            ));
-        }
-        let backup = &stripped;
-
         let running = phase_record(
             ROLLBACK_PHASE,
             PhaseStatus::Running,
@@ -271,75 +278,88 @@ impl Runner {
         if let Err(error) = self.adapter.record_phase(run, &running).await {
             return self.rollback_journal_failure(run, error, inv).await;
         }
-        if let Err(error) = self.adapter.restore(run, backup).await {
-            inv.phases[0].status = if error.is_gate_closed() {
-                PhaseEntryStatus::Refused
-            } else {
-                PhaseEntryStatus::Failed
-            };
-            inv.phases[0].detail = Some(error.to_string());
-            return self.rollback_journal_failure(run, error, inv).await;
-        }
+        inv.mark_mutated();
+        let restoration = match self.adapter.restore(run, backup).await {
+            Ok(restoration) => restoration,
+            Err(AdapterError::HeldByLaterRun {
+                document,
+                run: later,
+                found,
+            }) => {
+                let later = LaterRun {
+                    document,
+                    run: later,
+                    found,
+                };
+                return self
+                    .refused_for_later_run(run, &later, &started_at, inv)
+                    .await;
+            }
+            Err(error) => {
+                inv.phases[0].status = entry_status(&error);
+                inv.phases[0].detail = Some(error.to_string());
+                return self.rollback_journal_failure(run, error, inv).await;
+            }
+        };
         let census = match self.adapter.census().await {
             Ok(census) => census,
             Err(error) => {
                 inv.phases[0].status = PhaseEntryStatus::Failed;
                 return Outcome::Failed {
-                    error: format!("restored, but the census to verify it failed: {error}"),
+                    error: format!("undone, but the census to verify it failed: {error}"),
                     resume_from: None,
-                    next_action: format!("retry (restoring is idempotent): {again}"),
+                    next_action: format!("retry (rolling back is idempotent): {again}"),
                 };
             }
         };
         inv.census_after = Some(CensusSummary::from(&census));
-
-        let mismatches: Vec<DigestMismatch> = backup
-            .documents
-            .iter()
-            .filter_map(|snapshot| {
-                let id = &snapshot.document.id;
-                let expected = expected_digests
-                    .get(id)
-                    .or_else(|| backup.census.per_document.get(id));
-                let found = census.per_document.get(id);
-                match (expected, found) {
-                    (Some(expected), Some(found)) if expected == found => None,
-                    (expected, found) => Some(DigestMismatch {
-                        document: id.clone(),
-                        expected: expected
-                            .cloned()
-                            .unwrap_or_else(|| "(absent from the backup census)".into()),
-                        found: found.cloned(),
-                    }),
-                }
-            })
-            .collect();
+        let mismatches = match self
+            .verify_restored(run, backup, &restoration, &expected_digests, &census)
+            .await
+        {
+            Ok(mismatches) => mismatches,
+            Err(error) => {
+                inv.phases[0].status = PhaseEntryStatus::Failed;
+                return Outcome::Failed {
+                    error: format!("undone, but reading the documents back failed: {error}"),
+                    resume_from: None,
+                    next_action: format!("retry (rolling back is idempotent): {again}"),
+                };
+            }
+        };
         let check = RollbackCheck {
             backup_sha256: receipt.sha256.clone(),
-            restored_documents: backup.documents.len() as u64,
+            restored_documents: restoration.undone.len() as u64,
             census_matches_backup: mismatches.is_empty(),
             fingerprint_matches_pre_run: census.fingerprint == backup.census.fingerprint,
             pre_run_fingerprint: backup.census.fingerprint.clone(),
             fingerprint_after: census.fingerprint.clone(),
             mismatches,
+            untouched_documents: restoration.untouched,
+            kept_edits: restoration.kept_edits.clone(),
+            left_alone: restoration.left_alone.clone(),
         };
-        let mut evidence = Evidence::new();
-        evidence.insert("backup_sha256".into(), check.backup_sha256.clone());
-        evidence.insert(
-            "restored_documents".into(),
-            check.restored_documents.to_string(),
-        );
-        evidence.insert(
-            "census_matches_backup".into(),
-            check.census_matches_backup.to_string(),
-        );
-        evidence.insert(
-            "fingerprint_matches_pre_run".into(),
-            check.fingerprint_matches_pre_run.to_string(),
-        );
-        evidence.insert("fingerprint_after".into(), check.fingerprint_after.clone());
+        self.finish_rollback(run, check, &started_at, started, inv)
+            .await
+    }
+
+    /// Journals the verified rollback: `ROLLED_BACK`, or `BLOCKED` on the first document that
+    /// differs from what the rollback should have left, or that it had to leave alone.
+    async fn finish_rollback(
+        &self,
+        run: &RunId,
+        check: RollbackCheck,
+        started_at: &str,
+        started: Instant,
+        inv: &mut Invocation<'_>,
+    ) -> Outcome {
+        let again = format!("iu-cutter rollback {run}");
+        let evidence = rollback_evidence(&check);
         inv.phases[0].evidence = evidence.clone();
         inv.phases[0].duration_ms = Some(elapsed_ms(started));
+        for kept in &check.kept_edits {
+            inv.note(format!("document `{}`: {}", kept.document, kept.reason));
+        }
         if !check.fingerprint_matches_pre_run && check.census_matches_backup {
             inv.note(
                 "the run's documents match the backup, but the store's fingerprint differs from \
@@ -347,27 +367,7 @@ impl Runner {
                     .into(),
             );
         }
-
-        if let Some(first) = check.mismatches.first() {
-            let more = match check.mismatches.len() {
-                1 => String::new(),
-                n => format!(" ({} more documents differ; see the report)", n - 1),
-            };
-            let gap = Gap {
-                phase: ROLLBACK_PHASE.into(),
-                document: Some(first.document.clone()),
-                unit: None,
-                expected: format!("digest {} (from the backup census)", first.expected),
-                found: match &first.found {
-                    Some(found) => format!("digest {found}{more}"),
-                    None => format!("no such document{more}"),
-                },
-                next_action: format!(
-                    "find what changed document `{}` during or after the restore, then retry: \
-                     {again}",
-                    first.document
-                ),
-            };
+        if let Some(gap) = rollback_gap(&check, &again) {
             warn!(gap = %gap, "rollback verification failed");
             let detail = gap.to_string();
             inv.phases[0].status = PhaseEntryStatus::Blocked;
@@ -378,20 +378,19 @@ impl Runner {
                 PhaseStatus::Blocked,
                 evidence,
                 Some(detail),
-                &started_at,
+                started_at,
             );
             inv.best_effort_phase(run, &blocked).await;
             inv.best_effort_status(run, RunStatus::Blocked).await;
             return Outcome::Blocked { gap };
         }
-
         inv.rollback = Some(check);
         let done = phase_record(
             ROLLBACK_PHASE,
             PhaseStatus::Done,
             evidence,
             None,
-            &started_at,
+            started_at,
         );
         if let Err(error) = self.adapter.record_phase(run, &done).await {
             return self.rollback_journal_failure(run, error, inv).await;
@@ -408,80 +407,137 @@ impl Runner {
         Outcome::RolledBack
     }
 
-    /// The part of `backup` that run `run` touched: documents it fenced, staged or enacted.
-    ///
-    /// Documents the run never touched (it was blocked at the fence, or crashed before) are left
-    /// out, so rolling back never undoes edits made after the backup by someone else. A document
-    /// a later run has re-cut since is a gap: that run must be rolled back first.
-    async fn touched_documents(
+    /// `REFUSED`: a later run holds one of the documents. The store changed nothing; the journal
+    /// entry (`failed`, with the reason) says so, and the run stays resumable.
+    async fn refused_for_later_run(
         &self,
         run: &RunId,
-        backup: &Backup,
-    ) -> Result<Result<Backup, Gap>, AdapterError> {
-        let ids: Vec<DocumentId> = backup
-            .documents
-            .iter()
-            .map(|s| s.document.id.clone())
-            .collect();
-        let current: BTreeMap<DocumentId, Document> = self
-            .adapter
-            .load_scope(&Scope::Ids(ids))
-            .await?
-            .into_iter()
-            .map(|d| (d.id.clone(), d))
-            .collect();
-        let mut documents = Vec::new();
-        for snapshot in &backup.documents {
-            let Some(document) = current.get(&snapshot.document.id) else {
-                continue;
-            };
-            let has_generation = self
-                .adapter
-                .generations(&document.id)
-                .await?
-                .iter()
-                .any(|g| &g.generation == run);
-            let fenced = document.state == (DocumentState::Cutting { run: run.clone() });
-            let active = document.active_generation.as_ref();
-            if !(fenced || has_generation || active == Some(run)) {
-                continue;
-            }
-            if let Some(later) = active
-                .filter(|g| *g != run && Some(*g) != snapshot.document.active_generation.as_ref())
-            {
-                return Ok(Err(Gap {
-                    phase: ROLLBACK_PHASE.into(),
-                    document: Some(document.id.clone()),
-                    unit: None,
-                    expected: format!("active generation {run} or the pre-run one"),
-                    found: format!("active generation {later}, from a later run"),
-                    next_action: format!(
-                        "nothing was restored; roll back run {later} first \
-                         (iu-cutter rollback {later}), then: iu-cutter rollback {run}"
-                    ),
-                }));
-            }
-            documents.push(snapshot.clone());
+        later: &LaterRun,
+        started_at: &str,
+        inv: &mut Invocation<'_>,
+    ) -> Outcome {
+        let LaterRun {
+            document,
+            run: holder,
+            found,
+        } = later;
+        warn!(%document, later = %holder, "rollback refused: a later run holds a document");
+        let reason = format!(
+            "document `{document}` is held by run {holder}, which came after run {run} \
+             ({found}); rolling back {run} now would destroy {holder}'s work, so nothing was \
+             changed"
+        );
+        // `Failed`, not `Blocked`: nothing was changed, so the run stays resumable.
+        let refused = phase_record(
+            ROLLBACK_PHASE,
+            PhaseStatus::Failed,
+            Evidence::new(),
+            Some(reason.clone()),
+            started_at,
+        );
+        inv.best_effort_phase(run, &refused).await;
+        inv.phases[0].status = PhaseEntryStatus::Refused;
+        inv.phases[0].detail = Some(reason.clone());
+        Outcome::Refused {
+            reason,
+            switch: "later run".into(),
+            how_to_open: format!(
+                "roll back run {holder} first (iu-cutter rollback {holder} --execute), then: \
+                 iu-cutter rollback {run} --execute"
+            ),
+            resume_from: None,
         }
-        Ok(Ok(Backup {
-            documents,
-            ..backup.clone()
-        }))
     }
 
-    /// `backup` without the retired generation records that no longer exist in the store (purged
-    /// since the backup): restoring must not bring back records whose units are gone. For each
-    /// document that lost some, the digest its restore must give: the backup's document row,
-    /// its remaining generation records, its backed-up active units and, for its other retired
-    /// generations (which no run touches), their units as the store holds them.
-    async fn without_purged(
+    /// Compares every undone document with what the rollback must leave: its pre-run digest when
+    /// nobody edited it since the backup; otherwise (the edit was kept) no fence or generation of
+    /// the run and the pre-run active generation.
+    async fn verify_restored(
         &self,
         run: &RunId,
         backup: &Backup,
-    ) -> Result<(Backup, BTreeMap<DocumentId, String>), AdapterError> {
-        let mut stripped = backup.clone();
+        restoration: &Restoration,
+        expected_digests: &BTreeMap<DocumentId, String>,
+        census: &Census,
+    ) -> Result<Vec<DigestMismatch>, AdapterError> {
+        let mut mismatches = Vec::new();
+        for snapshot in &backup.documents {
+            let id = &snapshot.document.id;
+            if !restoration.undone.contains(id) {
+                continue;
+            }
+            if restoration.kept_edits.iter().any(|k| k.document == *id) {
+                if let Some(found) = self.marks_left(run, snapshot).await? {
+                    mismatches.push(DigestMismatch {
+                        document: id.clone(),
+                        expected: format!(
+                            "none of run {run}'s marks and the pre-run active generation"
+                        ),
+                        found: Some(found),
+                    });
+                }
+                continue;
+            }
+            let expected = expected_digests
+                .get(id)
+                .or_else(|| backup.census.per_document.get(id));
+            let found = census.per_document.get(id);
+            match (expected, found) {
+                (Some(expected), Some(found)) if expected == found => {}
+                (expected, found) => mismatches.push(DigestMismatch {
+                    document: id.clone(),
+                    expected: expected
+                        .cloned()
+                        .unwrap_or_else(|| "(absent from the backup census)".into()),
+                    found: found.cloned(),
+                }),
+            }
+        }
+        Ok(mismatches)
+    }
+
+    /// What of run `run` an edited, undone document still shows, if anything.
+    async fn marks_left(
+        &self,
+        run: &RunId,
+        snapshot: &DocumentSnapshot,
+    ) -> Result<Option<String>, AdapterError> {
+        let id = &snapshot.document.id;
+        let heads = self
+            .adapter
+            .load_heads(&Scope::Ids(vec![id.clone()]))
+            .await?;
+        let Some(head) = heads.first() else {
+            return Ok(Some("no such document".into()));
+        };
+        if head.state == (DocumentState::Cutting { run: run.clone() }) {
+            return Ok(Some(format!("still fenced by run {run}")));
+        }
+        if head.active_generation != snapshot.document.active_generation {
+            return Ok(Some(format!(
+                "active generation {:?}",
+                head.active_generation.as_ref().map(RunId::as_str)
+            )));
+        }
+        let generations = self.adapter.generations(id).await?;
+        if generations.iter().any(|g| g.generation == *run) {
+            return Ok(Some(format!("generation {run} still present")));
+        }
+        Ok(None)
+    }
+
+    /// For each backed-up document that lost retired generations since the backup (purged), the
+    /// digest its rollback must give: the backup's document row, its remaining generation
+    /// records, its backed-up active units and, for its other retired generations (which no run
+    /// touches), their units as the store holds them. Documents that lost none are checked
+    /// against the backup census itself.
+    async fn digests_less_purged(
+        &self,
+        run: &RunId,
+        backup: &Backup,
+    ) -> Result<BTreeMap<DocumentId, String>, AdapterError> {
         let mut expected = BTreeMap::new();
-        for snapshot in &mut stripped.documents {
+        for snapshot in &backup.documents {
             let id = snapshot.document.id.clone();
             let present: Vec<RunId> = self
                 .adapter
@@ -490,18 +546,18 @@ impl Runner {
                 .into_iter()
                 .map(|g| g.generation)
                 .collect();
-            let before = snapshot.generations.len();
-            snapshot.generations.retain(|g| {
+            let mut generations = snapshot.generations.clone();
+            generations.retain(|g| {
                 g.state != GenerationState::Retired
                     || &g.generation == run
                     || present.contains(&g.generation)
             });
-            if snapshot.generations.len() == before {
+            if generations.len() == snapshot.generations.len() {
                 continue;
             }
             let active = snapshot.document.active_generation.as_ref();
             let mut units = snapshot.active_units.clone();
-            for record in &snapshot.generations {
+            for record in &generations {
                 if Some(&record.generation) != active && &record.generation != run {
                     units.extend(
                         self.adapter
@@ -512,10 +568,10 @@ impl Runner {
             }
             expected.insert(
                 id,
-                document_digest(&snapshot.document, &snapshot.generations, &units),
+                document_digest(&snapshot.document, &generations, &units),
             );
         }
-        Ok((stripped, expected))
+        Ok(expected)
     }
 
     async fn rollback_journal_failure(
@@ -548,4 +604,97 @@ impl Runner {
             _ => true,
         }
     }
+}
+
+/// A later run that holds a document the rollback would touch.
+struct LaterRun {
+    document: DocumentId,
+    run: RunId,
+    found: String,
+}
+
+/// The backup's sha256 as the backup phase journaled it, if that phase finished.
+fn journaled_backup_sha256(record: &RunRecord) -> Option<String> {
+    record
+        .phase(names::BACKUP)
+        .filter(|p| p.status == PhaseStatus::Done)
+        .and_then(|p| p.evidence.get("backup_sha256"))
+        .cloned()
+}
+
+fn entry_status(error: &AdapterError) -> PhaseEntryStatus {
+    if error.is_gate_closed() {
+        PhaseEntryStatus::Refused
+    } else {
+        PhaseEntryStatus::Failed
+    }
+}
+
+fn rollback_evidence(check: &RollbackCheck) -> Evidence {
+    Evidence::from([
+        ("backup_sha256".to_owned(), check.backup_sha256.clone()),
+        (
+            "restored_documents".to_owned(),
+            check.restored_documents.to_string(),
+        ),
+        ("kept_edits".to_owned(), check.kept_edits.len().to_string()),
+        ("left_alone".to_owned(), check.left_alone.len().to_string()),
+        (
+            "census_matches_backup".to_owned(),
+            check.census_matches_backup.to_string(),
+        ),
+        (
+            "fingerprint_matches_pre_run".to_owned(),
+            check.fingerprint_matches_pre_run.to_string(),
+        ),
+        (
+            "fingerprint_after".to_owned(),
+            check.fingerprint_after.clone(),
+        ),
+    ])
+}
+
+/// The gap of a rollback that did not reach the pre-run state: the first document left alone,
+/// else the first document that differs from what the rollback should have left.
+fn rollback_gap(check: &RollbackCheck, again: &str) -> Option<Gap> {
+    if let Some(first) = check.left_alone.first() {
+        let more = match check.left_alone.len() {
+            1 => String::new(),
+            n => format!(
+                " ({} more documents were left alone; see the report)",
+                n - 1
+            ),
+        };
+        return Some(Gap {
+            phase: ROLLBACK_PHASE.into(),
+            document: Some(first.document.clone()),
+            unit: None,
+            expected: "the document as the run left it".into(),
+            found: format!("{}{more}", first.reason),
+            next_action: format!(
+                "the rest was rolled back; inspect document `{}` (nothing of it was changed), \
+                 put it back as the run left it or resolve it by hand, then: {again}",
+                first.document
+            ),
+        });
+    }
+    let first = check.mismatches.first()?;
+    let more = match check.mismatches.len() {
+        1 => String::new(),
+        n => format!(" ({} more documents differ; see the report)", n - 1),
+    };
+    Some(Gap {
+        phase: ROLLBACK_PHASE.into(),
+        document: Some(first.document.clone()),
+        unit: None,
+        expected: format!("{} (from the backup)", first.expected),
+        found: match &first.found {
+            Some(found) => format!("{found}{more}"),
+            None => format!("no such document{more}"),
+        },
+        next_action: format!(
+            "find what changed document `{}` during or after the rollback, then retry: {again}",
+            first.document
+        ),
+    })
 }

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use iu_cutter_live_execution::{
-    AdapterError, Census, CutRules, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan,
-    RunId, RunRecord, RunStatus, Scope,
+    AdapterError, Census, CutRules, DocumentState, Evidence, GenerationState, LiveExecutionAdapter,
+    PhaseRecord, PhaseStatus, Plan, RunId, RunRecord, RunStatus, Scope,
 };
-use iu_cutter_phase_core::{BackupStore, Phase, PhaseError, RunContext, RunEvent, names};
+use iu_cutter_phase_core::{
+    BackupStore, JournalBackupStore, Phase, PhaseError, RunContext, RunEvent, names,
+};
 use iu_cutter_phase_cut_leg_a::compute_plan;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -17,7 +19,8 @@ use crate::error::RunnerError;
 use crate::lease::{self, Heartbeat};
 use crate::options::{RunOptions, RunRequest};
 use crate::report::{
-    CensusSummary, Command, Outcome, PhaseEntry, PhaseEntryStatus, REPORT_SCHEMA_VERSION, RunReport,
+    CensusSummary, Command, Footprint, Outcome, PhaseEntry, PhaseEntryStatus,
+    REPORT_SCHEMA_VERSION, RunReport,
 };
 use crate::rollback::ROLLBACK_PHASE;
 
@@ -44,12 +47,17 @@ impl Runner {
     }
 
     /// A runner with its own ordered phases, e.g. the five with an approval step inserted.
-    /// Names must be unique; this is checked when a run starts.
+    /// Names must be unique; this is checked when a run starts. Backups are journaled in the
+    /// store through `adapter` and exported to `backups`.
     pub fn with_phases(
         adapter: Arc<dyn LiveExecutionAdapter>,
         backups: Arc<dyn BackupStore>,
         phases: Vec<Box<dyn Phase>>,
     ) -> Self {
+        // Every backup is journaled in the store too, so that a rollback works from any host;
+        // the given store keeps the export copy.
+        let backups: Arc<dyn BackupStore> =
+            Arc::new(JournalBackupStore::new(adapter.clone(), backups));
         Runner {
             adapter,
             backups,
@@ -211,7 +219,10 @@ impl Runner {
         let mut fresh = RunRecord::new(run.clone(), scope, rules);
         fresh.expected_plan_sha256 = expected_plan_sha256;
         let record = match self.adapter.begin_run(&fresh).await {
-            Ok(record) => record,
+            Ok(record) => {
+                inv.mark_mutated();
+                record
+            }
             Err(error) => {
                 let outcome = match error {
                     AdapterError::GateClosed {
@@ -403,7 +414,15 @@ impl Runner {
         inv: &mut Invocation<'_>,
     ) -> Option<Outcome> {
         let run = &record.run;
-        if record.phase(ROLLBACK_PHASE).is_some() {
+        // A rollback that began, finished or was stopped part-way ends the run; one that failed
+        // before changing anything (a later run held a document, the store refused) leaves it
+        // as it was.
+        if record.phase(ROLLBACK_PHASE).is_some_and(|p| {
+            matches!(
+                p.status,
+                PhaseStatus::Running | PhaseStatus::Done | PhaseStatus::Blocked
+            )
+        }) {
             return Some(Outcome::Failed {
                 error: format!(
                     "run {run} was being rolled back (its journal has a rollback entry); it \
@@ -422,7 +441,10 @@ impl Runner {
             .first_open(record)
             .map(|i| self.phases[i].name().to_owned());
         match self.adapter.set_run_status(run, RunStatus::Running).await {
-            Ok(()) => None,
+            Ok(()) => {
+                inv.mark_mutated();
+                None
+            }
             Err(error) => Some(
                 self.journal_failure(run, error, resume_from, inv, resume_action(run))
                     .await,
@@ -558,6 +580,7 @@ impl Runner {
                 .journal_failure(&run, error, Some(name), inv, resume_action(&run))
                 .await);
         }
+        inv.mark_mutated();
         upsert(&mut ctx.record, running);
         if let Some(entry) = inv.phases.get_mut(index) {
             entry.started_at = Some(started_at.clone());
@@ -904,6 +927,10 @@ pub(crate) struct Invocation<'a> {
     pub(crate) opening_census: Option<Census>,
     pub(crate) census_after: Option<CensusSummary>,
     pub(crate) rollback: Option<crate::report::RollbackCheck>,
+    /// The run's scope, once the journal showed it (to read what the run holds at the end).
+    scope: Option<Scope>,
+    /// Whether this invocation has changed the store (its first journal write succeeded).
+    mutated: bool,
 }
 
 impl<'a> Invocation<'a> {
@@ -936,6 +963,8 @@ impl<'a> Invocation<'a> {
             opening_census: None,
             census_after: None,
             rollback: None,
+            scope: None,
+            mutated: false,
         };
         inv.emit(RunEvent::RunStarted {
             run: inv.run.clone(),
@@ -967,8 +996,44 @@ impl<'a> Invocation<'a> {
         }
     }
 
+    /// Records that this invocation changed the store (a journal write succeeded), so that a
+    /// later refusal does not claim that nothing was changed.
+    pub(crate) fn mark_mutated(&mut self) {
+        self.mutated = true;
+    }
+
+    /// What the run holds in the store now: its fences, staged generations and enacted
+    /// documents over its scope.
+    async fn holds(&self) -> Option<Footprint> {
+        let scope = self.scope.as_ref()?;
+        let adapter = &self.runner.adapter;
+        let heads = adapter.load_heads(scope).await.ok()?;
+        let fenced = DocumentState::Cutting {
+            run: self.run.clone(),
+        };
+        let mut footprint = Footprint::default();
+        for head in &heads {
+            if head.active_generation.as_ref() == Some(&self.run) {
+                footprint.documents_enacted += 1;
+                continue;
+            }
+            if head.state == fenced {
+                footprint.documents_fenced += 1;
+            }
+            let generations = adapter.generations(&head.id).await.ok()?;
+            if generations
+                .iter()
+                .any(|g| g.generation == self.run && g.state == GenerationState::Staged)
+            {
+                footprint.documents_staged += 1;
+            }
+        }
+        Some(footprint)
+    }
+
     /// Remembers the plan and backup sha256 the journal shows, for the report.
     pub(crate) fn capture_journal_shas(&mut self, record: &RunRecord) {
+        self.scope = Some(record.scope.clone());
         for phase in &record.phases {
             if let Some(sha) = phase.evidence.get(PLAN_SHA256) {
                 self.journal_plan_sha256 = Some(sha.clone());
@@ -1038,6 +1103,12 @@ impl<'a> Invocation<'a> {
         if self.census_before.is_some() && self.census_after.is_none() {
             self.census_after = self.census("after").await.as_ref().map(CensusSummary::from);
         }
+        let holds = if outcome.is_success() {
+            None
+        } else {
+            self.holds().await
+        };
+        let outcome = outcome.told_truly(self.mutated, holds.as_ref());
         info!(outcome = outcome.name(), "finished");
         self.emit(RunEvent::RunFinished {
             run: self.run.clone(),
@@ -1071,6 +1142,7 @@ impl<'a> Invocation<'a> {
             census_before: self.census_before,
             census_after: self.census_after,
             rollback: self.rollback,
+            holds,
             attestation: None,
             notes: self.notes,
             duration_ms: elapsed_ms(self.started),

@@ -91,6 +91,57 @@ impl Workdir {
         })?)
     }
 
+    /// Runs one SQL statement on the store with `binds`, as an application (or an attacker)
+    /// writing around iu-cutter would; returns the rows it changed.
+    fn execute(
+        &self,
+        statement: &'static str,
+        binds: &[&str],
+    ) -> Result<u64, Box<dyn std::error::Error>> {
+        let url = format!(
+            "sqlite://{}",
+            self.path().join("iu-cutter.sqlite").display()
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(runtime.block_on(async move {
+            let pool = sqlx::SqlitePool::connect(&url).await?;
+            let mut query = sqlx::query(statement);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            let changed = query.execute(&pool).await?.rows_affected();
+            pool.close().await;
+            Ok::<u64, sqlx::Error>(changed)
+        })?)
+    }
+
+    /// Reads one text value with `binds`.
+    fn text(
+        &self,
+        statement: &'static str,
+        binds: &[&str],
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let url = format!(
+            "sqlite://{}",
+            self.path().join("iu-cutter.sqlite").display()
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(runtime.block_on(async move {
+            let pool = sqlx::SqlitePool::connect(&url).await?;
+            let mut query = sqlx::query_scalar::<_, String>(statement);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            let value = query.fetch_one(&pool).await?;
+            pool.close().await;
+            Ok::<String, sqlx::Error>(value)
+        })?)
+    }
+
     fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, std::io::Error> {
         let path = self.path().join(name);
         if let Some(parent) = path.parent() {
@@ -472,11 +523,14 @@ fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() 
     Ok(())
 }
 
+/// The backup lives in the store too: a tampered file export is not used (rollback needs no
+/// particular host or directory), and backup files are private whatever the umask.
 #[test]
-fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult {
+fn rollback_restores_from_the_store_when_the_file_export_is_tampered_or_gone() -> TestResult {
     let wd = Workdir::new()?;
     corpus(&wd, "in", 2, 5)?;
     expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let before = wd.census()?;
     expect(&wd.run(&["run", "--execute", "--run-id", "t1"])?, 0)?;
     let backup = wd.path().join(".iu-cutter/backups/t1.backup.jsonl");
     #[cfg(unix)]
@@ -489,18 +543,58 @@ fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult 
             std::fs::metadata(manifest)?.permissions().mode() & 0o777,
             0o600
         );
+        for dir in [".iu-cutter", ".iu-cutter/backups", ".iu-cutter/reports"] {
+            let mode = std::fs::metadata(wd.path().join(dir))?.permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{dir} is private");
+        }
     }
-    let census = wd.census()?;
     let mut bytes = std::fs::read(&backup)?;
     let last = bytes.len().saturating_sub(3);
     bytes[last] ^= 0x01;
     std::fs::write(&backup, bytes)?;
     let rollback = wd.run(&["rollback", "t1", "--execute"])?;
-    assert_ne!(rollback.code, 0, "{rollback:?}");
+    expect(&rollback, 0)?;
+    assert!(rollback.stdout.contains("ROLLED_BACK"), "{rollback:?}");
+    assert_eq!(wd.census()?, before, "back to the pre-run state");
+
+    // Another run, then no backup directory at all.
+    expect(&wd.run(&["run", "--execute", "--run-id", "t2"])?, 0)?;
+    std::fs::remove_dir_all(wd.path().join(".iu-cutter/backups"))?;
+    let rollback = wd.run(&["rollback", "t2", "--execute"])?;
+    expect(&rollback, 0)?;
+    assert_eq!(wd.census()?, before, "back to the pre-run state");
+    Ok(())
+}
+
+/// Defect 4 of the no-clobber issue: the store's copy of the backup replaced, its recorded
+/// sha256 recomputed to match (and the file export too), is not the backup journaled at backup
+/// time: rollback is refused before any change.
+#[test]
+fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult {
+    let wd = Workdir::new()?;
+    corpus(&wd, "in", 2, 5)?;
+    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    expect(&wd.run(&["run", "--execute", "--run-id", "t1"])?, 0)?;
+    let census = wd.census()?;
+    let artifact = wd.text("SELECT artifact FROM run_backups WHERE run = $1", &["t1"])?;
+    // Truncated: the last document's snapshot is gone.
+    let lines: Vec<&str> = artifact.lines().collect();
+    let truncated = format!("{}\n", lines[..lines.len() - 1].join("\n"));
+    let sha = iu_cutter_live_execution::sha256_hex(truncated.as_bytes());
+    let changed = wd.execute(
+        "UPDATE run_backups SET artifact = $1, sha256 = $2 WHERE run = $3",
+        &[&truncated, &sha, "t1"],
+    )?;
+    assert_eq!(changed, 1);
+    std::fs::remove_dir_all(wd.path().join(".iu-cutter/backups"))?;
+    let rollback = wd.run(&["rollback", "t1", "--execute"])?;
+    expect(&rollback, 3)?;
+    let out = format!("{}{}", rollback.stdout, rollback.stderr);
     assert!(
-        rollback.stderr.contains("does not match its manifest"),
+        out.contains("not the one journaled at backup time"),
         "{rollback:?}"
     );
+    assert!(out.contains("nothing was changed"), "{rollback:?}");
     assert_eq!(wd.census()?, census, "nothing changed");
     Ok(())
 }

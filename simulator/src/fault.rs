@@ -30,8 +30,12 @@ pub enum Operation {
     LoadPlan,
     /// `load_reports` (read).
     LoadReports,
-    /// `put_document` (mutating).
-    PutDocument,
+    /// `load_backup` (read).
+    LoadBackup,
+    /// `load_leases` (read).
+    LoadLeases,
+    /// `put_documents` (mutating).
+    PutDocuments,
     /// `begin_run` (mutating).
     BeginRun,
     /// `record_phase` (mutating).
@@ -42,6 +46,8 @@ pub enum Operation {
     SavePlan,
     /// `save_report` (mutating).
     SaveReport,
+    /// `save_backup` (mutating).
+    SaveBackup,
     /// `fence` (mutating).
     Fence,
     /// `write_units` (mutating).
@@ -62,7 +68,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation counted by the simulator (`info` is not counted), reads first.
-    pub const ALL: [Operation; 26] = [
+    pub const ALL: [Operation; 29] = [
         Operation::Preflight,
         Operation::LoadScope,
         Operation::LoadHeads,
@@ -75,12 +81,15 @@ impl Operation {
         Operation::ListRuns,
         Operation::LoadPlan,
         Operation::LoadReports,
-        Operation::PutDocument,
+        Operation::LoadBackup,
+        Operation::LoadLeases,
+        Operation::PutDocuments,
         Operation::BeginRun,
         Operation::RecordPhase,
         Operation::SetRunStatus,
         Operation::SavePlan,
         Operation::SaveReport,
+        Operation::SaveBackup,
         Operation::Fence,
         Operation::WriteUnits,
         Operation::Enact,
@@ -106,12 +115,15 @@ impl Operation {
             Operation::ListRuns => "list_runs",
             Operation::LoadPlan => "load_plan",
             Operation::LoadReports => "load_reports",
-            Operation::PutDocument => "put_document",
+            Operation::LoadBackup => "load_backup",
+            Operation::LoadLeases => "load_leases",
+            Operation::PutDocuments => "put_documents",
             Operation::BeginRun => "begin_run",
             Operation::RecordPhase => "record_phase",
             Operation::SetRunStatus => "set_run_status",
             Operation::SavePlan => "save_plan",
             Operation::SaveReport => "save_report",
+            Operation::SaveBackup => "save_backup",
             Operation::Fence => "fence",
             Operation::WriteUnits => "write_units",
             Operation::Enact => "enact",
@@ -127,12 +139,13 @@ impl Operation {
     pub fn is_mutating(self) -> bool {
         matches!(
             self,
-            Operation::PutDocument
+            Operation::PutDocuments
                 | Operation::BeginRun
                 | Operation::RecordPhase
                 | Operation::SetRunStatus
                 | Operation::SavePlan
                 | Operation::SaveReport
+                | Operation::SaveBackup
                 | Operation::Fence
                 | Operation::WriteUnits
                 | Operation::Enact

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Backup, Census, Document, DocumentHead, DocumentId,
-    ExpectedRevision, GenerationRecord, Lease, LiveExecutionAdapter, PhaseRecord, Plan, RunId,
-    RunRecord, RunStatus, Scope, StoreSnapshot, Unit,
+    ExpectedRevision, GenerationRecord, Lease, LeaseView, LiveExecutionAdapter, PhaseRecord, Plan,
+    Restoration, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 
 use crate::fault::{
@@ -294,6 +294,13 @@ impl Simulator {
     pub fn state_snapshot(&self) -> StoreSnapshot {
         self.lock().store.snapshot()
     }
+
+    /// Replaces a document's body and nothing else, as raw SQL that ignores the revision and
+    /// sha256 columns would: the edit that only a compare-and-set hashing the stored body can
+    /// see. Not counted, not logged. False when there is no such document.
+    pub fn state_edit_body_raw(&self, document: &DocumentId, body: &str) -> bool {
+        self.lock().store.edit_body_raw(document, body)
+    }
 }
 
 #[async_trait]
@@ -360,8 +367,19 @@ impl LiveExecutionAdapter for Simulator {
         self.call(Operation::LoadReports, |s| Ok(s.load_reports(run)))
     }
 
-    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
-        self.call(Operation::PutDocument, |s| Ok(s.put_document(id, body)))
+    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
+        self.call(Operation::LoadBackup, |s| Ok(s.load_backup(run)))
+    }
+
+    async fn load_leases(&self) -> AdapterResult<LeaseView> {
+        self.call(Operation::LoadLeases, |s| Ok(s.load_leases()))
+    }
+
+    async fn put_documents(
+        &self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>> {
+        self.call(Operation::PutDocuments, |s| s.put_documents(documents))
     }
 
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
@@ -384,6 +402,12 @@ impl LiveExecutionAdapter for Simulator {
         self.call(Operation::SaveReport, |s| s.save_report(run, report))
     }
 
+    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
+        self.call(Operation::SaveBackup, |s| {
+            s.save_backup(run, artifact, sha256)
+        })
+    }
+
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
         self.call(Operation::Fence, |s| s.fence(run, expectations))
     }
@@ -396,7 +420,7 @@ impl LiveExecutionAdapter for Simulator {
         self.call(Operation::Enact, |s| s.enact(run, expectations))
     }
 
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         self.call(Operation::Restore, |s| s.restore(run, backup))
     }
 

@@ -7,12 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use iu_cutter_live_execution::conflicts::{
-    check_fence, describe_revision, describe_state, document_not_found, run_not_found,
+    backup_conflict, describe_state, document_not_found, run_not_found,
+};
+use iu_cutter_live_execution::ownership::{
+    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step, undo_step,
 };
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
     DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
-    Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, Unit, sha256_hex,
+    Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    StoredBackup, Unit, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -29,6 +33,7 @@ pub(crate) struct Store {
     runs: BTreeMap<RunId, RunRecord>,
     plans: BTreeMap<RunId, Plan>,
     reports: BTreeMap<RunId, Vec<String>>,
+    backups: BTreeMap<RunId, StoredBackup>,
     /// Run leases (journal state, not in the census).
     leases: BTreeMap<RunId, Lease>,
     /// The logical clock leases expire against, in milliseconds.
@@ -102,6 +107,22 @@ impl Store {
 
     fn document(&self, id: &DocumentId) -> AdapterResult<&Document> {
         self.documents.get(id).ok_or_else(|| document_not_found(id))
+    }
+
+    /// A document as a compare-and-set sees it: the body hashed as it is stored now.
+    fn current(&self, id: &DocumentId) -> Option<CurrentDocument> {
+        self.documents.get(id).map(|d| CurrentDocument {
+            revision: d.revision,
+            sha256: d.sha256.clone(),
+            body_sha256: sha256_hex(d.body.as_bytes()),
+            state: d.state.clone(),
+            active_generation: d.active_generation.clone(),
+        })
+    }
+
+    fn has_generation(&self, document: &DocumentId, generation: &RunId) -> bool {
+        self.generations
+            .contains_key(&(document.clone(), generation.clone()))
     }
 
     // ---- reads ---------------------------------------------------------------------------
@@ -219,7 +240,31 @@ impl Store {
         self.reports.get(run).cloned().unwrap_or_default()
     }
 
+    pub(crate) fn load_backup(&self, run: &RunId) -> Option<StoredBackup> {
+        self.backups.get(run).cloned()
+    }
+
+    pub(crate) fn load_leases(&self) -> LeaseView {
+        LeaseView {
+            now_ms: self.clock_ms,
+            leases: self.leases.values().cloned().collect(),
+        }
+    }
+
     // ---- mutations -----------------------------------------------------------------------
+
+    pub(crate) fn put_documents(
+        &mut self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>> {
+        for (id, _) in documents {
+            DocumentId::check(id.as_str()).map_err(AdapterError::Invalid)?;
+        }
+        Ok(documents
+            .iter()
+            .map(|(id, body)| self.put_document(id, body))
+            .collect())
+    }
 
     pub(crate) fn put_document(&mut self, id: &DocumentId, body: &str) -> Document {
         match self.documents.get_mut(id) {
@@ -247,6 +292,18 @@ impl Store {
                 }
                 document.clone()
             }
+        }
+    }
+
+    /// Replaces a document's body and nothing else, as raw SQL that ignores the revision and
+    /// sha256 columns would (tests of edits that bypass the store's API).
+    pub(crate) fn edit_body_raw(&mut self, id: &DocumentId, body: &str) -> bool {
+        match self.documents.get_mut(id) {
+            Some(document) => {
+                document.body = body.to_owned();
+                true
+            }
+            None => false,
         }
     }
 
@@ -302,15 +359,29 @@ impl Store {
         Ok(())
     }
 
-    fn check_fence(&self, run: &RunId, expected: &ExpectedRevision) -> AdapterResult<()> {
-        let document = self.document(&expected.document)?;
-        check_fence(
-            run,
-            expected,
-            document.revision,
-            &document.sha256,
-            &document.state,
-        )
+    pub(crate) fn save_backup(
+        &mut self,
+        run: &RunId,
+        artifact: &str,
+        sha256: &str,
+    ) -> AdapterResult<()> {
+        if !self.runs.contains_key(run) {
+            return Err(run_not_found(run));
+        }
+        match self.backups.get(run) {
+            Some(existing) if existing.artifact == artifact && existing.sha256 == sha256 => Ok(()),
+            Some(existing) => Err(backup_conflict(run, &existing.sha256, sha256)),
+            None => {
+                self.backups.insert(
+                    run.clone(),
+                    StoredBackup {
+                        artifact: artifact.to_owned(),
+                        sha256: sha256.to_owned(),
+                    },
+                );
+                Ok(())
+            }
+        }
     }
 
     pub(crate) fn fence(
@@ -318,16 +389,20 @@ impl Store {
         run: &RunId,
         expectations: &[ExpectedRevision],
     ) -> AdapterResult<()> {
+        let mut to_fence = Vec::new();
         for expected in expectations {
-            self.check_fence(run, expected)?;
+            let current = self.current(&expected.document);
+            if fence_step(run, expected, current.as_ref())? == FenceStep::Fence {
+                to_fence.push(&expected.document);
+            }
         }
-        for expected in expectations {
-            if let Some(document) = self.documents.get_mut(&expected.document) {
+        for id in to_fence {
+            if let Some(document) = self.documents.get_mut(id) {
                 document.state = DocumentState::Cutting { run: run.clone() };
                 // The run's generation begins at the fence, so a document with no units (an
                 // empty body) still has a generation to enact.
                 self.generations
-                    .entry((expected.document.clone(), run.clone()))
+                    .entry((id.clone(), run.clone()))
                     .or_insert(GenerationState::Staged);
             }
         }
@@ -369,100 +444,71 @@ impl Store {
         run: &RunId,
         expectations: &[ExpectedRevision],
     ) -> AdapterResult<u64> {
-        let fenced = DocumentState::Cutting { run: run.clone() };
-        let mut to_move = BTreeSet::new();
+        let mut to_move = BTreeMap::new();
         for expected in expectations {
-            let document = self.document(&expected.document)?;
-            if document.active_generation.as_ref() == Some(run)
-                && document.state == DocumentState::Cut
+            let current = self.current(&expected.document);
+            let has_generation = self.has_generation(&expected.document, run);
+            if let EnactStep::Enact { retire } =
+                enact_step(run, expected, current.as_ref(), has_generation)?
             {
-                continue; // already enacted: passes, not counted
+                to_move.insert(expected.document.clone(), retire);
             }
-            if document.state != fenced
-                || document.revision != expected.revision
-                || document.sha256 != expected.sha256
-            {
-                return Err(AdapterError::Conflict {
-                    document: document.id.clone(),
-                    expected: format!(
-                        "fenced by run `{run}` at {}",
-                        describe_revision(expected.revision, &expected.sha256)
-                    ),
-                    found: format!(
-                        "{} at {}",
-                        describe_state(&document.state),
-                        describe_revision(document.revision, &document.sha256)
-                    ),
-                });
-            }
-            if !self
-                .generations
-                .contains_key(&(document.id.clone(), run.clone()))
-            {
-                return Err(AdapterError::Conflict {
-                    document: document.id.clone(),
-                    expected: format!("a staged generation `{run}` (write its units first)"),
-                    found: format!("no generation `{run}`"),
-                });
-            }
-            to_move.insert(document.id.clone());
         }
-        for id in &to_move {
-            let Some(document) = self.documents.get_mut(id) else {
-                continue; // validated above
-            };
-            if let Some(previous) = document.active_generation.take()
-                && previous != *run
-                && let Some(state) = self.generations.get_mut(&(id.clone(), previous))
+        for (id, retire) in &to_move {
+            if let Some(previous) = retire
+                && let Some(state) = self.generations.get_mut(&(id.clone(), previous.clone()))
             {
                 *state = GenerationState::Retired;
             }
             self.generations
                 .insert((id.clone(), run.clone()), GenerationState::Active);
-            document.active_generation = Some(run.clone());
-            document.state = DocumentState::Cut;
+            if let Some(document) = self.documents.get_mut(id) {
+                document.active_generation = Some(run.clone());
+                document.state = DocumentState::Cut;
+            }
         }
         Ok(to_move.len() as u64)
     }
 
-    pub(crate) fn restore(&mut self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+    /// Rollback: every decision is taken (and a later run refuses the whole call) before any
+    /// change; then only the run's own marks are taken back.
+    pub(crate) fn restore(&mut self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         backup.check_for_run(run)?;
+        let mut decisions = Vec::with_capacity(backup.documents.len());
         for snapshot in &backup.documents {
             let id = &snapshot.document.id;
-            // Drop the run's generation.
+            let current = self.current(id);
+            let undo = undo_step(run, snapshot, current.as_ref(), &self.generations(id))?;
+            decisions.push((id, undo));
+        }
+        let mut restoration = Restoration::default();
+        for (id, undo) in &decisions {
+            restoration.record(id, undo);
+            match &undo.step {
+                UndoStep::Untouched | UndoStep::LeaveAlone { .. } => continue,
+                UndoStep::DropGeneration => {}
+                UndoStep::Unfence { state } => {
+                    if let Some(document) = self.documents.get_mut(*id) {
+                        document.state = state.clone();
+                    }
+                }
+                UndoStep::Unenact { reactivate, state } => {
+                    if let Some(previous) = reactivate {
+                        self.generations
+                            .insert(((*id).clone(), previous.clone()), GenerationState::Active);
+                    }
+                    if let Some(document) = self.documents.get_mut(*id) {
+                        document.active_generation = reactivate.clone();
+                        document.state = state.clone();
+                    }
+                }
+            }
+            self.generations.remove(&((*id).clone(), run.clone()));
             for key in self.generation_unit_keys(id, run) {
                 self.units.remove(&key);
             }
-            // Generation records: exactly those of the backup.
-            let current: Vec<GenerationKey> = self
-                .document_generations(id)
-                .map(|(generation, _)| (id.clone(), generation.clone()))
-                .collect();
-            for key in current {
-                self.generations.remove(&key);
-            }
-            for record in &snapshot.generations {
-                self.generations.insert(
-                    (record.document.clone(), record.generation.clone()),
-                    record.state,
-                );
-            }
-            // Active units: exactly those of the backup.
-            if let Some(active) = &snapshot.document.active_generation {
-                for key in self.generation_unit_keys(id, active) {
-                    self.units.remove(&key);
-                }
-                for unit in &snapshot.active_units {
-                    self.units.insert(
-                        (unit.document.clone(), unit.generation.clone(), unit.ordinal),
-                        unit.clone(),
-                    );
-                }
-            }
-            // The row itself (this also lifts the fence).
-            self.documents.insert(id.clone(), snapshot.document.clone());
         }
-        Ok(())
+        Ok(restoration)
     }
 
     pub(crate) fn purge_generations(

@@ -24,11 +24,7 @@ fn rules() -> CutRules {
 }
 
 fn expect(document: &Document) -> ExpectedRevision {
-    ExpectedRevision {
-        document: document.id.clone(),
-        revision: document.revision,
-        sha256: document.sha256.clone(),
-    }
+    ExpectedRevision::of(document)
 }
 
 /// Two units splitting the body at its middle character boundary (or one for a short body).
@@ -216,6 +212,8 @@ async fn fence_is_all_or_nothing() -> TestResult {
         document: id("nope"),
         revision: 1,
         sha256: String::new(),
+        state: DocumentState::Ready,
+        active_generation: None,
     };
     let error = sim.fence(&run("r1"), &[expect(&a), missing]).await;
     assert!(matches!(error, Err(AdapterError::NotFound(_))), "{error:?}");
@@ -558,7 +556,7 @@ async fn injected_error_is_not_applied() -> TestResult {
     sim.inject(Fault::error_at(1));
     let error = sim.put_document(&id("a"), "x").await;
     assert!(
-        matches!(error, Err(AdapterError::InjectedFault { call: 1, ref operation }) if operation == "put_document"),
+        matches!(error, Err(AdapterError::InjectedFault { call: 1, ref operation }) if operation == "put_documents"),
         "{error:?}"
     );
     assert!(!sim.is_crashed());
@@ -706,7 +704,7 @@ async fn read_only_refuses_every_mutation_and_leaves_the_census_unchanged() -> T
         sim.fence(&r1, &[expect(&b)]).await,
         sim.write_units(&r1, &units_for(&b, &r1)).await.map(drop),
         sim.enact(&r1, &[expect(&a)]).await.map(drop),
-        sim.restore(&r1, &backup).await,
+        sim.restore(&r1, &backup).await.map(drop),
     ];
     for result in &results {
         assert!(matches!(result, Err(AdapterError::ReadOnly)), "{result:?}");
@@ -756,7 +754,7 @@ async fn call_log_and_mutation_counter() -> TestResult {
         summary,
         vec![
             (0, "preflight", false, false, true),
-            (1, "put_document", true, true, true),
+            (1, "put_documents", true, true, true),
             (2, "load_scope", false, false, true),
             (3, "fence", true, true, true),
             (4, "enact", true, false, false),
@@ -770,7 +768,7 @@ async fn call_log_and_mutation_counter() -> TestResult {
         .into_iter()
         .filter(|o| o.is_mutating())
         .collect();
-    assert_eq!(mutating.len(), 14);
+    assert_eq!(mutating.len(), 15);
     Ok(())
 }
 

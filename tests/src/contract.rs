@@ -167,11 +167,7 @@ fn run(value: &str) -> RunId {
 
 /// What a fence or enact expects of `document`.
 pub fn expect(document: &Document) -> ExpectedRevision {
-    ExpectedRevision {
-        document: document.id.clone(),
-        revision: document.revision,
-        sha256: document.sha256.clone(),
-    }
+    ExpectedRevision::of(document)
 }
 
 /// Cuts `document` into at most `pieces` units of `generation` at character boundaries: exact
@@ -221,14 +217,31 @@ async fn put(store: &dyn LiveExecutionAdapter, document: &str, body: &str) -> Do
     )
 }
 
-/// Fences, writes `pieces` units per document and enacts `documents` as `generation`.
+/// `document` as the store holds it now (what a backup taken now would expect).
+pub async fn reread(store: &dyn LiveExecutionAdapter, document: &Document) -> Document {
+    let found = ok(
+        store
+            .load_scope(&Scope::Ids(vec![document.id.clone()]))
+            .await,
+        "load_scope",
+    );
+    found
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("document `{}` is gone", document.id))
+}
+
+/// Fences, writes `pieces` units per document and enacts `documents` as `generation`, expecting
+/// each document as the store holds it now (as a backup taken just before would).
 pub async fn cut(
     store: &dyn LiveExecutionAdapter,
     generation: &RunId,
     documents: &[Document],
     pieces: usize,
 ) -> u64 {
-    let expectations: Vec<_> = documents.iter().map(expect).collect();
+    let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
+    let current = ok(store.load_scope(&Scope::Ids(ids)).await, "load_scope");
+    let expectations: Vec<_> = current.iter().map(expect).collect();
     ok(store.fence(generation, &expectations).await, "fence");
     for document in documents {
         let units = units_for(document, generation, pieces);
@@ -590,6 +603,8 @@ pub async fn fence_refuses_a_missing_document(store: &dyn LiveExecutionAdapter) 
         document: id("ghost"),
         revision: 1,
         sha256: sha256_hex(b""),
+        state: DocumentState::Ready,
+        active_generation: None,
     };
     let err = error(
         store.fence(&run("r"), &[expect(&a), ghost]).await,
@@ -752,7 +767,7 @@ pub async fn write_units_round_trips_any_text_and_replaces_written_keys(
     store: &dyn LiveExecutionAdapter,
 ) {
     let body = "Điều 1.\tcột\\một\r\nĐiều 2. \\N là NULL\n\\.\n\\\\N\t'x' \"y\" 😀\u{a0}\r\\";
-    let a = put(store, "luật\t1\\a", body).await;
+    let a = put(store, "luật 1\\a/‹b›", body).await;
     let r = run("r\\1");
     ok(store.fence(&r, &[expect(&a)]).await, "fence");
     let mut units = units_for(&a, &r, 6);
@@ -974,6 +989,8 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
                     document: id("ghost"),
                     revision: 1,
                     sha256: String::new(),
+                    state: DocumentState::Ready,
+                    active_generation: None,
                 }],
             )
             .await,
@@ -1295,6 +1312,7 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
         "a refused purge removed"
     );
 
+    let b = reread(store, &b).await;
     ok(store.fence(&r3, &[expect(&b)]).await, "fence");
     let staged = ok(store.census().await, "census");
     let (_, found) = conflict(
@@ -1368,6 +1386,7 @@ pub async fn census_is_canonical_and_ignores_the_journal(store: &dyn LiveExecuti
     let (r1, r2) = (run("r-B"), run("r-a"));
     cut(store, &r1, &[a.clone(), b.clone()], 2).await;
     seen.push(check("cut").await);
+    let a = reread(store, &a).await;
     ok(store.fence(&r2, &[expect(&a)]).await, "fence");
     seen.push(check("fenced").await);
     ok(

@@ -48,7 +48,10 @@ async fn connect_without_the_schema_says_run_init() {
     );
     assert!(err.to_string().contains("run `iu-cutter init`"), "{err}");
     let report = ok(init(&path.display().to_string()).await, "init");
-    assert_eq!(report.applied, vec![1, 2, 3, 4]);
+    assert_eq!(
+        report.applied,
+        (1..=iu_cutter_live_execution::sql::DATABASE_SCHEMA_VERSION).collect::<Vec<_>>()
+    );
     ok(
         connect_with(
             &ConnectOptions::new(path.display().to_string()),

@@ -1,6 +1,7 @@
 //! Model-based test: random sequences of document edits, runs (re-cuts with other rules, held
 //! runs), enactments of held runs and rollbacks, applied to the runner over the simulator and to
-//! a plain reference model. After every step the store must look exactly like the model.
+//! a plain reference model. After every step the store must look exactly like the model: in
+//! particular, no rollback ever reverts an edit, and no run overwrites another's result.
 
 use std::collections::BTreeMap;
 
@@ -217,24 +218,59 @@ impl Model {
         Ok("PASS")
     }
 
-    /// Rollback restores the documents the run touched (fenced, staged or enacted) to their
-    /// backed-up state, and leaves documents it never touched alone.
-    fn rollback(&mut self, index: usize) {
+    /// Rollback takes back the run's own marks (its fence, its generation, its enact) on the
+    /// documents it touched, and nothing else: an edit made since the backup is kept (the
+    /// document goes back to `Ready`), documents it never touched are left alone, and a document
+    /// held by a later run refuses the whole rollback before any change. Returns the outcome.
+    fn rollback(&mut self, index: usize) -> &'static str {
         let run = self.runs[index].clone();
+        let known = |backed_up: &ModelDoc, generation: &RunId| {
+            *generation == run.id
+                || backed_up.active.as_ref() == Some(generation)
+                || backed_up.generations.contains_key(generation)
+        };
+        let later_run = run.backup.iter().any(|(doc_id, backed_up)| {
+            self.docs.get(doc_id).is_some_and(|doc| {
+                matches!(&doc.state, DocumentState::Cutting { run: r } if *r != run.id)
+                    || doc.active.as_ref().is_some_and(|a| !known(backed_up, a))
+                    || doc.generations.keys().any(|g| !known(backed_up, g))
+            })
+        });
+        if later_run {
+            return "REFUSED";
+        }
         for (doc_id, backed_up) in &run.backup {
-            if let Some(doc) = self.docs.get_mut(doc_id) {
-                let touched = doc.state
-                    == (DocumentState::Cutting {
-                        run: run.id.clone(),
-                    })
-                    || doc.active.as_ref() == Some(&run.id)
-                    || doc.generations.contains_key(&run.id);
-                if touched {
-                    *doc = backed_up.clone();
-                }
+            let Some(doc) = self.docs.get_mut(doc_id) else {
+                continue;
+            };
+            let fenced = doc.state
+                == (DocumentState::Cutting {
+                    run: run.id.clone(),
+                });
+            let enacted = doc.active.as_ref() == Some(&run.id);
+            if !fenced && !enacted && !doc.generations.contains_key(&run.id) {
+                continue;
             }
+            let state = if doc.revision == backed_up.revision {
+                backed_up.state.clone()
+            } else {
+                DocumentState::Ready
+            };
+            if enacted {
+                if let Some(previous) = &backed_up.active {
+                    doc.generations
+                        .insert(previous.clone(), GenerationState::Active);
+                }
+                doc.active = backed_up.active.clone();
+                doc.active_units = backed_up.active_units.clone();
+                doc.state = state;
+            } else if fenced {
+                doc.state = state;
+            }
+            doc.generations.remove(&run.id);
         }
         self.runs[index].status = ModelRunStatus::RolledBack;
+        "ROLLED_BACK"
     }
 
     fn views(&self) -> BTreeMap<DocumentId, DocumentView> {
@@ -307,10 +343,10 @@ proptest! {
                             None => None,
                             Some(index) => {
                                 let id = model.runs[index].id.clone();
-                                model.rollback(index);
+                                let expected = model.rollback(index);
                                 let report = h.runner.rollback(&id).await
                                     .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
-                                Some(("ROLLED_BACK", format!("{}|{:?}", report.outcome.name(), report.outcome)))
+                                Some((expected, format!("{}|{:?}", report.outcome.name(), report.outcome)))
                             }
                         }
                     }

@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -58,6 +58,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "PostgreSQL: lz4 compression of plans, document bodies and reports",
         sqlite: V4_SQLITE,
         postgres: V4_POSTGRES,
+    },
+    Migration {
+        version: 5,
+        description: "run backups kept in the store, so a rollback works from any host",
+        sqlite: V5_SQLITE,
+        postgres: V5_POSTGRES,
     },
 ];
 
@@ -266,6 +272,33 @@ BEGIN
     ALTER TABLE run_plans ALTER COLUMN plan SET COMPRESSION lz4;
     ALTER TABLE documents ALTER COLUMN body SET COMPRESSION lz4;
     ALTER TABLE run_reports ALTER COLUMN report SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$;
+"#;
+
+// A run's backup artifact (JSON Lines), journaled beside the file export so that `rollback`
+// needs no particular host or working directory. `sha256` is that of `artifact`, recorded when it
+// was written; the journal also holds it in the backup phase's evidence.
+const V5_SQLITE: &str = r#"
+CREATE TABLE run_backups (
+    run      TEXT NOT NULL PRIMARY KEY REFERENCES runs (run),
+    sha256   TEXT NOT NULL,
+    artifact TEXT NOT NULL
+);
+"#;
+
+const V5_POSTGRES: &str = r#"
+CREATE TABLE run_backups (
+    run      TEXT COLLATE "C" NOT NULL PRIMARY KEY REFERENCES runs (run),
+    sha256   TEXT NOT NULL,
+    artifact TEXT NOT NULL
+);
+
+DO $$
+BEGIN
+    ALTER TABLE run_backups ALTER COLUMN artifact SET COMPRESSION lz4;
 EXCEPTION WHEN feature_not_supported THEN
     NULL;
 END

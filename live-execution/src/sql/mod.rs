@@ -27,11 +27,12 @@ use async_trait::async_trait;
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
     AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    Unit,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope,
+    StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
 use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
+use crate::ownership::Restoration;
 
 mod codec;
 mod error;
@@ -464,8 +465,17 @@ impl LiveExecutionAdapter for SqlStore {
     async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
         op!(self, ops, pool => ops::load_reports(pool, run).await)
     }
-    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
-        op!(self, ops, pool => ops::put_document(pool, id, body).await)
+    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
+        op!(self, ops, pool => ops::load_backup(pool, run).await)
+    }
+    async fn load_leases(&self) -> AdapterResult<LeaseView> {
+        op!(self, ops, pool => ops::load_leases(pool).await)
+    }
+    async fn put_documents(
+        &self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>> {
+        op!(self, ops, pool => ops::put_documents(pool, documents).await)
     }
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
         op!(self, ops, pool => ops::begin_run(pool, record).await)
@@ -482,6 +492,9 @@ impl LiveExecutionAdapter for SqlStore {
     async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
         op!(self, ops, pool => ops::save_report(pool, run, report).await)
     }
+    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
+        op!(self, ops, pool => ops::save_backup(pool, run, artifact, sha256).await)
+    }
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
         op!(self, ops, pool => ops::fence(pool, run, expectations).await)
     }
@@ -491,7 +504,7 @@ impl LiveExecutionAdapter for SqlStore {
     async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
         op!(self, ops, pool => ops::enact(pool, run, expectations).await)
     }
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<()> {
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         op!(self, ops, pool => ops::restore(pool, run, backup).await)
     }
     async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {

@@ -16,13 +16,16 @@ use sqlx::Row;
 
 use crate::adapter::AdapterResult;
 use crate::census::{CensusBuilder, DocumentDigester, UnitFields, sha256_hex};
-use crate::conflicts::{describe_revision, describe_state, document_not_found, run_not_found};
+use crate::conflicts::{backup_conflict, describe_state, document_not_found, run_not_found};
 use crate::domain::{
     Backup, Census, Document, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
-    GenerationRecord, GenerationState, Lease, PhaseRecord, Plan, RunId, RunRecord, RunStatus,
-    Scope, StoreSnapshot, Unit,
+    GenerationRecord, GenerationState, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
+use crate::ownership::{
+    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step, undo_step,
+};
 use crate::sql::ControlState;
 use crate::sql::codec::{self, from_db, to_db};
 use crate::sql::error::sql;
@@ -386,12 +389,24 @@ pub(crate) async fn generations(
     pool: &Pool,
     document: &DocumentId,
 ) -> AdapterResult<Vec<GenerationRecord>> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(sql("reading generation records"))?;
+    generations_in(&mut conn, document).await
+}
+
+/// A document's generation records, ordered by generation id, inside the caller's transaction.
+async fn generations_in(
+    conn: &mut Conn,
+    document: &DocumentId,
+) -> AdapterResult<Vec<GenerationRecord>> {
     let rows = sqlx::query(
         "SELECT document, generation, state FROM generations WHERE document = $1 \
          ORDER BY generation",
     )
     .bind(document.as_str())
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(sql("reading generation records"))?;
     rows.iter().map(generation_record).collect()
@@ -868,23 +883,36 @@ async fn upsert_document(conn: &mut Conn, document: &Document) -> AdapterResult<
     Ok(())
 }
 
-/// Creates a document or replaces its body (see the trait).
-pub(crate) async fn put_document(
+/// Creates documents or replaces their bodies, all in one transaction (see the trait).
+pub(crate) async fn put_documents(
     pool: &Pool,
-    id: &DocumentId,
-    body: &str,
-) -> AdapterResult<Document> {
-    super::check_text("a document id", id.as_str())?;
-    super::check_text("a document body", body)?;
+    documents: &[(DocumentId, String)],
+) -> AdapterResult<Vec<Document>> {
+    let what = "writing documents";
+    for (id, body) in documents {
+        DocumentId::check(id.as_str()).map_err(AdapterError::Invalid)?;
+        super::check_text("a document id", id.as_str())?;
+        super::check_text("a document body", body)?;
+    }
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let mut stored = Vec::with_capacity(documents.len());
+    for (id, body) in documents {
+        stored.push(put_one(&mut tx, id, body).await?);
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(stored)
+}
+
+/// Creates a document or replaces its body, inside the caller's transaction.
+async fn put_one(tx: &mut Conn, id: &DocumentId, body: &str) -> AdapterResult<Document> {
     let what = "writing a document";
     let sha256 = sha256_hex(body.as_bytes());
-    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
     // Two writers creating the same document at once: the second's insert does nothing and it
     // reads the first's row on its next attempt (on SQLite writers never overlap).
     let mut attempts = 0;
     let document = loop {
         attempts += 1;
-        match current(&mut tx, id).await? {
+        match current(&mut *tx, id).await? {
             None => {
                 let document = Document {
                     id: id.clone(),
@@ -940,12 +968,11 @@ pub(crate) async fn put_document(
                     active_generation: found.active_generation,
                     body: body.to_owned(),
                 };
-                upsert_document(&mut tx, &document).await?;
+                upsert_document(&mut *tx, &document).await?;
                 break document;
             }
         }
     };
-    tx.commit().await.map_err(sql(what))?;
     Ok(document)
 }
 
@@ -1221,22 +1248,38 @@ pub(crate) async fn purge_generations(
     Ok(removed)
 }
 
-/// The simulator's fence check of one expectation against the row as read.
-fn check_fence(
-    run: &RunId,
-    expected: &ExpectedRevision,
-    found: Option<&Current>,
-) -> AdapterResult<()> {
-    let Some(document) = found else {
-        return Err(document_not_found(&expected.document));
+/// A document as a compare-and-set sees it, read (and, on PostgreSQL, locked) inside the
+/// transaction, with its body hashed as stored.
+async fn current_for_cas(
+    conn: &mut Conn,
+    id: &DocumentId,
+) -> AdapterResult<Option<CurrentDocument>> {
+    let what = "reading a document";
+    let row = sqlx::query(super::SELECT_DOCUMENT_WITH_BODY_FOR_UPDATE)
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    let Some(row) = row else {
+        return Ok(None);
     };
-    crate::conflicts::check_fence(
-        run,
-        expected,
-        document.revision,
-        &document.sha256,
-        &document.state,
-    )
+    let revision: i64 = row.try_get(0).map_err(sql(what))?;
+    let state: String = row.try_get(2).map_err(sql(what))?;
+    let cutting_run: Option<String> = row.try_get(3).map_err(sql(what))?;
+    let active: Option<String> = row.try_get(4).map_err(sql(what))?;
+    let body_sha256 = if super::BODY_HASHED_BY_DATABASE {
+        row.try_get(5).map_err(sql(what))?
+    } else {
+        let body: &str = row.try_get(5).map_err(sql(what))?;
+        sha256_hex(body.as_bytes())
+    };
+    Ok(Some(CurrentDocument {
+        revision: from_db(revision, "document revision")?,
+        sha256: row.try_get(1).map_err(sql(what))?,
+        body_sha256,
+        state: codec::parse_document_state(&state, cutting_run)?,
+        active_generation: active.map(RunId::new),
+    }))
 }
 
 /// Reads (and, on PostgreSQL, locks) each named document once, in id order: concurrent
@@ -1254,16 +1297,114 @@ async fn read_documents<'a>(
     Ok(rows)
 }
 
-/// [`read_documents`] of the expected documents.
-async fn read_expected(
+/// [`read_documents`] for a compare-and-set: the rows with their bodies hashed, in id order.
+async fn read_for_cas<'a>(
     conn: &mut Conn,
-    expectations: &[ExpectedRevision],
-) -> AdapterResult<HashMap<DocumentId, Option<Current>>> {
-    read_documents(conn, expectations.iter().map(|e| &e.document)).await
+    ids: impl IntoIterator<Item = &'a DocumentId>,
+) -> AdapterResult<BTreeMap<&'a DocumentId, Option<CurrentDocument>>> {
+    let ids: BTreeSet<&DocumentId> = ids.into_iter().collect();
+    let mut rows = BTreeMap::new();
+    for id in ids {
+        let row = current_for_cas(conn, id).await?;
+        rows.insert(id, row);
+    }
+    Ok(rows)
 }
 
-/// Compare-and-set fence: all expectations are checked, then all applied (state `Cutting(run)`
-/// and `run`'s staged generation record); all or nothing.
+/// Moves a document's lifecycle columns (state, fencing run, active generation) from exactly
+/// `from` to `state`/`active`; the body and revision are never written here.
+async fn move_marks(
+    conn: &mut Conn,
+    id: &DocumentId,
+    from: &CurrentDocument,
+    state: &DocumentState,
+    active: Option<&RunId>,
+) -> AdapterResult<()> {
+    let (new_state, new_cutting_run) = codec::document_state(state);
+    let (old_state, old_cutting_run) = codec::document_state(&from.state);
+    // Conditional on every compare-and-set column as read inside this transaction: zero rows
+    // updated means a concurrent change.
+    let moved = sqlx::query(
+        "UPDATE documents SET state = $7, cutting_run = $8, active_generation = $9 \
+         WHERE id = $1 AND revision = $2 AND sha256 = $3 AND state = $4 \
+         AND cutting_run IS NOT DISTINCT FROM $5 AND active_generation IS NOT DISTINCT FROM $6",
+    )
+    .bind(id.as_str())
+    .bind(to_db(from.revision, "revision")?)
+    .bind(from.sha256.as_str())
+    .bind(old_state)
+    .bind(old_cutting_run)
+    .bind(from.active_generation.as_ref().map(RunId::as_str))
+    .bind(new_state)
+    .bind(new_cutting_run)
+    .bind(active.map(RunId::as_str))
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("updating a document's state"))?
+    .rows_affected();
+    if moved != 1 {
+        return Err(AdapterError::Conflict {
+            document: id.clone(),
+            expected: format!(
+                "{} as just read",
+                crate::conflicts::describe_revision(from.revision, &from.sha256)
+            ),
+            found: "a concurrent change".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+async fn set_generation_state(
+    conn: &mut Conn,
+    document: &DocumentId,
+    generation: &RunId,
+    state: GenerationState,
+) -> AdapterResult<()> {
+    sqlx::query("UPDATE generations SET state = $3 WHERE document = $1 AND generation = $2")
+        .bind(document.as_str())
+        .bind(generation.as_str())
+        .bind(codec::generation_state(state))
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("updating a generation record"))?;
+    Ok(())
+}
+
+/// Opens `run`'s staged generation record for `document`, unless it exists.
+async fn open_generation(conn: &mut Conn, document: &DocumentId, run: &RunId) -> AdapterResult<()> {
+    sqlx::query(
+        "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
+         ON CONFLICT (document, generation) DO NOTHING",
+    )
+    .bind(document.as_str())
+    .bind(run.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("opening a generation"))?;
+    Ok(())
+}
+
+/// Removes `run`'s generation of `document`: its units and its record.
+async fn drop_generation(conn: &mut Conn, document: &DocumentId, run: &RunId) -> AdapterResult<()> {
+    let what = "dropping a generation";
+    sqlx::query("DELETE FROM units WHERE document = $1 AND generation = $2")
+        .bind(document.as_str())
+        .bind(run.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    sqlx::query("DELETE FROM generations WHERE document = $1 AND generation = $2")
+        .bind(document.as_str())
+        .bind(run.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(())
+}
+
+/// Compare-and-set fence ([`fence_step`] on every row, read inside the transaction), then the
+/// moves; all or nothing.
 pub(crate) async fn fence(
     pool: &Pool,
     run: &RunId,
@@ -1272,49 +1413,29 @@ pub(crate) async fn fence(
     let what = "fencing documents";
     super::check_text("a run id", run.as_str())?;
     let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
-    let rows = read_expected(&mut tx, expectations).await?;
+    let rows = read_for_cas(&mut tx, expectations.iter().map(|e| &e.document)).await?;
+    let mut to_fence = BTreeMap::new();
     for expected in expectations {
-        check_fence(
-            run,
-            expected,
-            rows.get(&expected.document).and_then(Option::as_ref),
-        )?;
-    }
-    for expected in expectations {
-        // The conditional update re-checks the compare-and-set on the locked row.
-        let moved = sqlx::query(
-            "UPDATE documents SET state = 'cutting', cutting_run = $2 \
-             WHERE id = $1 AND revision = $3 AND sha256 = $4 \
-             AND (cutting_run IS NULL OR cutting_run = $2)",
-        )
-        .bind(expected.document.as_str())
-        .bind(run.as_str())
-        .bind(to_db(expected.revision, "revision")?)
-        .bind(expected.sha256.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(sql(what))?
-        .rows_affected();
-        if moved != 1 {
-            let found = current(&mut tx, &expected.document).await?;
-            check_fence(run, expected, found.as_ref())?;
-            return Err(AdapterError::Conflict {
-                document: expected.document.clone(),
-                expected: describe_revision(expected.revision, &expected.sha256),
-                found: "a concurrent change".to_owned(),
-            });
+        let current = rows.get(&expected.document).and_then(Option::as_ref);
+        if fence_step(run, expected, current)? == FenceStep::Fence
+            && let Some(current) = current
+        {
+            to_fence.insert(&expected.document, current);
         }
+    }
+    let fenced = DocumentState::Cutting { run: run.clone() };
+    for (id, current) in to_fence {
+        move_marks(
+            &mut tx,
+            id,
+            current,
+            &fenced,
+            current.active_generation.as_ref(),
+        )
+        .await?;
         // The run's generation begins at the fence, so a document without units (an empty
         // body) still has a generation to enact.
-        sqlx::query(
-            "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
-             ON CONFLICT (document, generation) DO NOTHING",
-        )
-        .bind(expected.document.as_str())
-        .bind(run.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(sql(what))?;
+        open_generation(&mut tx, id, run).await?;
     }
     tx.commit().await.map_err(sql(what))
 }
@@ -1357,15 +1478,7 @@ pub(crate) async fn write_units(pool: &Pool, run: &RunId, units: &[Unit]) -> Ada
     }
     let documents: BTreeSet<&DocumentId> = batch.iter().map(|u| &u.document).collect();
     for document in documents {
-        sqlx::query(
-            "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
-             ON CONFLICT (document, generation) DO NOTHING",
-        )
-        .bind(document.as_str())
-        .bind(run.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(sql(what))?;
+        open_generation(&mut tx, document, run).await?;
     }
     super::insert_units(&mut tx, &batch).await?;
     tx.commit().await.map_err(sql(what))?;
@@ -1387,164 +1500,139 @@ async fn generation_exists(
     Ok(found.is_some())
 }
 
-/// Moves each expected document's active-generation pointer to `run` (see the trait).
-/// O(documents): a few statements per document, never per unit.
+/// Moves each expected document's active-generation pointer to `run` ([`enact_step`] on every
+/// row, the body hashed inside the transaction). O(documents): a few statements per document,
+/// never per unit.
 pub(crate) async fn enact(
     pool: &Pool,
     run: &RunId,
     expectations: &[ExpectedRevision],
 ) -> AdapterResult<u64> {
     let what = "enacting";
-    let fenced = DocumentState::Cutting { run: run.clone() };
     let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
-    let rows = read_expected(&mut tx, expectations).await?;
-    let mut to_move: BTreeMap<&DocumentId, &ExpectedRevision> = BTreeMap::new();
+    let rows = read_for_cas(&mut tx, expectations.iter().map(|e| &e.document)).await?;
+    let mut to_move = BTreeMap::new();
     for expected in expectations {
-        let Some(document) = rows.get(&expected.document).and_then(Option::as_ref) else {
-            return Err(document_not_found(&expected.document));
-        };
-        if document.active_generation.as_ref() == Some(run) && document.state == DocumentState::Cut
+        let current = rows.get(&expected.document).and_then(Option::as_ref);
+        let has_generation = generation_exists(&mut tx, &expected.document, run).await?;
+        if let EnactStep::Enact { retire } = enact_step(run, expected, current, has_generation)?
+            && let Some(current) = current
         {
-            continue; // already enacted: passes, not counted
+            to_move.insert(&expected.document, (current, retire));
         }
-        if document.state != fenced
-            || document.revision != expected.revision
-            || document.sha256 != expected.sha256
-        {
-            return Err(AdapterError::Conflict {
-                document: expected.document.clone(),
-                expected: format!(
-                    "fenced by run `{run}` at {}",
-                    describe_revision(expected.revision, &expected.sha256)
-                ),
-                found: format!(
-                    "{} at {}",
-                    describe_state(&document.state),
-                    describe_revision(document.revision, &document.sha256)
-                ),
-            });
-        }
-        if !generation_exists(&mut tx, &expected.document, run).await? {
-            return Err(AdapterError::Conflict {
-                document: expected.document.clone(),
-                expected: format!("a staged generation `{run}` (write its units first)"),
-                found: format!("no generation `{run}`"),
-            });
-        }
-        to_move.entry(&expected.document).or_insert(expected);
     }
-    for (id, expected) in &to_move {
-        let previous = rows
-            .get(*id)
-            .and_then(Option::as_ref)
-            .and_then(|d| d.active_generation.as_ref());
-        if let Some(previous) = previous
-            && previous != run
-        {
-            sqlx::query(
-                "UPDATE generations SET state = 'retired' \
-                 WHERE document = $1 AND generation = $2",
-            )
-            .bind(id.as_str())
-            .bind(previous.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(sql(what))?;
+    for (id, (current, retire)) in &to_move {
+        if let Some(previous) = retire {
+            set_generation_state(&mut tx, id, previous, GenerationState::Retired).await?;
         }
-        sqlx::query(
-            "UPDATE generations SET state = 'active' WHERE document = $1 AND generation = $2",
-        )
-        .bind(id.as_str())
-        .bind(run.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(sql(what))?;
-        // Compare-and-set on the fence and the revision, on the locked row.
-        let moved = sqlx::query(
-            "UPDATE documents SET state = 'cut', cutting_run = NULL, active_generation = $2 \
-             WHERE id = $1 AND state = 'cutting' AND cutting_run = $2 \
-             AND revision = $3 AND sha256 = $4",
-        )
-        .bind(id.as_str())
-        .bind(run.as_str())
-        .bind(to_db(expected.revision, "revision")?)
-        .bind(expected.sha256.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(sql(what))?
-        .rows_affected();
-        if moved != 1 {
-            return Err(AdapterError::Conflict {
-                document: (*id).clone(),
-                expected: format!(
-                    "fenced by run `{run}` at {}",
-                    describe_revision(expected.revision, &expected.sha256)
-                ),
-                found: "a concurrent change".to_owned(),
-            });
-        }
+        set_generation_state(&mut tx, id, run, GenerationState::Active).await?;
+        move_marks(&mut tx, id, current, &DocumentState::Cut, Some(run)).await?;
     }
     tx.commit().await.map_err(sql(what))?;
     Ok(to_move.len() as u64)
 }
 
-/// Restores the backed-up documents exactly and drops `run`'s generation (see the trait).
-pub(crate) async fn restore(pool: &Pool, run: &RunId, backup: &Backup) -> AdapterResult<()> {
-    let what = "restoring";
+/// Rolls `run` back over the backed-up documents ([`undo_step`] on every row, read inside the
+/// transaction, before any change); only the run's own marks are taken back (see the trait).
+pub(crate) async fn restore(
+    pool: &Pool,
+    run: &RunId,
+    backup: &Backup,
+) -> AdapterResult<Restoration> {
+    let what = "rolling back";
     backup.check_for_run(run)?;
-    for snapshot in &backup.documents {
-        super::check_text("a document body", &snapshot.document.body)?;
-    }
     let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let rows = read_for_cas(&mut tx, backup.documents.iter().map(|s| &s.document.id)).await?;
+    let mut decisions = Vec::with_capacity(backup.documents.len());
     for snapshot in &backup.documents {
         let id = &snapshot.document.id;
-        // Drop the run's generation.
-        sqlx::query("DELETE FROM units WHERE document = $1 AND generation = $2")
-            .bind(id.as_str())
-            .bind(run.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(sql(what))?;
-        // Generation records: exactly those of the backup.
-        sqlx::query("DELETE FROM generations WHERE document = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(sql(what))?;
-        for record in &snapshot.generations {
-            sqlx::query(
-                "INSERT INTO generations (document, generation, state) VALUES ($1, $2, $3) \
-                 ON CONFLICT (document, generation) DO UPDATE SET state = excluded.state",
-            )
-            .bind(record.document.as_str())
-            .bind(record.generation.as_str())
-            .bind(codec::generation_state(record.state))
-            .execute(&mut *tx)
-            .await
-            .map_err(sql(what))?;
+        let current = rows.get(id).and_then(Option::as_ref);
+        let records = generations_in(&mut tx, id).await?;
+        let undo = undo_step(run, snapshot, current, &records)?;
+        decisions.push((id, current, undo));
+    }
+    let mut restoration = Restoration::default();
+    for (id, current, undo) in &decisions {
+        restoration.record(id, undo);
+        match (&undo.step, current) {
+            (UndoStep::Untouched | UndoStep::LeaveAlone { .. }, _) => continue,
+            (UndoStep::Unfence { state }, Some(current)) => {
+                move_marks(
+                    &mut tx,
+                    id,
+                    current,
+                    state,
+                    current.active_generation.as_ref(),
+                )
+                .await?;
+            }
+            (UndoStep::Unenact { reactivate, state }, Some(current)) => {
+                if let Some(previous) = reactivate {
+                    set_generation_state(&mut tx, id, previous, GenerationState::Active).await?;
+                }
+                move_marks(&mut tx, id, current, state, reactivate.as_ref()).await?;
+            }
+            _ => {}
         }
-        // Active units: exactly those of the backup.
-        if let Some(active) = &snapshot.document.active_generation {
-            sqlx::query("DELETE FROM units WHERE document = $1 AND generation = $2")
-                .bind(id.as_str())
-                .bind(active.as_str())
+        drop_generation(&mut tx, id, run).await?;
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(restoration)
+}
+
+/// Journals a run's backup artifact; the same again passes, another is refused.
+pub(crate) async fn save_backup(
+    pool: &Pool,
+    run: &RunId,
+    artifact: &str,
+    sha256: &str,
+) -> AdapterResult<()> {
+    let what = "journaling a backup";
+    super::check_text("a backup", artifact)?;
+    let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    if !run_exists(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT sha256 FROM run_backups WHERE run = $1")
+            .bind(run.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+    match existing {
+        // The column holds the sha256 of the stored text: equal hashes, equal artifacts.
+        Some(journaled) if journaled == sha256 && sha256_hex(artifact.as_bytes()) == sha256 => {
+            Ok(())
+        }
+        Some(journaled) => Err(backup_conflict(run, &journaled, sha256)),
+        None => {
+            sqlx::query("INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)")
+                .bind(run.as_str())
+                .bind(sha256)
+                .bind(artifact)
                 .execute(&mut *tx)
                 .await
                 .map_err(sql(what))?;
-            let mut latest: BTreeMap<u32, &Unit> = BTreeMap::new();
-            for unit in &snapshot.active_units {
-                latest.insert(unit.ordinal, unit);
-            }
-            let batch: Vec<&Unit> = latest.into_values().collect();
-            for unit in &batch {
-                super::check_text("a unit", &unit.body)?;
-            }
-            super::insert_units(&mut tx, &batch).await?;
+            tx.commit().await.map_err(sql(what))
         }
-        // The row itself (this also lifts the fence).
-        upsert_document(&mut tx, &snapshot.document).await?;
     }
-    tx.commit().await.map_err(sql(what))
+}
+
+/// A run's journaled backup artifact.
+pub(crate) async fn load_backup(pool: &Pool, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
+    let what = "reading a journaled backup";
+    let row = sqlx::query("SELECT artifact, sha256 FROM run_backups WHERE run = $1")
+        .bind(run.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(sql(what))?;
+    row.map(|row| {
+        Ok(StoredBackup {
+            artifact: row.try_get(0).map_err(sql(what))?,
+            sha256: row.try_get(1).map_err(sql(what))?,
+        })
+    })
+    .transpose()
 }
 
 // ---- leases ----------------------------------------------------------------------------------
@@ -1589,6 +1677,33 @@ async fn lease_row(conn: &mut Conn, run: &RunId) -> AdapterResult<(Option<(Strin
         None => None,
     };
     Ok((row, now))
+}
+
+/// Every lease, with the database's now, from one snapshot.
+pub(crate) async fn load_leases(pool: &Pool) -> AdapterResult<LeaseView> {
+    let what = "reading the leases";
+    let mut tx = super::begin_read(pool).await.map_err(sql(what))?;
+    let now: i64 = sqlx::query_scalar(super::SELECT_NOW_MS)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    let rows = sqlx::query("SELECT run, holder, expires_at_ms FROM run_leases ORDER BY run")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(sql(what))?;
+    let mut leases = Vec::with_capacity(rows.len());
+    for row in &rows {
+        leases.push(Lease {
+            run: RunId::new(row.try_get::<String, _>(0).map_err(sql(what))?),
+            holder: row.try_get(1).map_err(sql(what))?,
+            expires_at_ms: ms(row.try_get(2).map_err(sql(what))?),
+        });
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(LeaseView {
+        now_ms: ms(now),
+        leases,
+    })
 }
 
 /// Sets `holder`'s lease on `run` to expire `ttl_ms` after the database's now.

@@ -42,6 +42,16 @@ pub(crate) const MIGRATIONS_TABLE_EXISTS: &str =
 pub(crate) const SELECT_DOCUMENT_FOR_UPDATE: &str = "SELECT revision, sha256, state, cutting_run, \
      active_generation FROM documents WHERE id = $1 FOR UPDATE";
 
+/// A document row for a compare-and-set, locked, with the sha256 of its body as stored, computed
+/// by the server (the body never crosses the wire).
+pub(crate) const SELECT_DOCUMENT_WITH_BODY_FOR_UPDATE: &str = "SELECT revision, sha256, state, \
+     cutting_run, active_generation, encode(sha256(convert_to(body, 'UTF8')), 'hex') \
+     FROM documents WHERE id = $1 FOR UPDATE";
+
+/// Whether the sixth column of [`SELECT_DOCUMENT_WITH_BODY_FOR_UPDATE`] is the body's sha256
+/// (computed by the database) rather than the body.
+pub(crate) const BODY_HASHED_BY_DATABASE: bool = true;
+
 /// The database clock, in milliseconds since the Unix epoch.
 pub(crate) const SELECT_NOW_MS: &str =
     "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)";

@@ -38,6 +38,15 @@ pub(crate) const MIGRATIONS_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM s
 pub(crate) const SELECT_DOCUMENT_FOR_UPDATE: &str = "SELECT revision, sha256, state, cutting_run, \
      active_generation FROM documents WHERE id = $1";
 
+/// A document row for a compare-and-set, with its body: SQLite has no sha256, so the body is
+/// hashed in Rust (an in-process copy) inside the same `IMMEDIATE` transaction.
+pub(crate) const SELECT_DOCUMENT_WITH_BODY_FOR_UPDATE: &str = "SELECT revision, sha256, state, \
+     cutting_run, active_generation, body FROM documents WHERE id = $1";
+
+/// Whether the sixth column of [`SELECT_DOCUMENT_WITH_BODY_FOR_UPDATE`] is the body's sha256
+/// (computed by the database) rather than the body.
+pub(crate) const BODY_HASHED_BY_DATABASE: bool = false;
+
 /// The database clock, in milliseconds since the Unix epoch.
 pub(crate) const SELECT_NOW_MS: &str =
     "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";

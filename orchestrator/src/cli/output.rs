@@ -247,9 +247,11 @@ fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
 }
 
 /// Writes `text` to `path` atomically (temporary file, then rename).
+/// Reports are private to the owner, like backups: mode 0600 in a 0700 directory, whatever the
+/// umask (they name documents, the store's location and the operator).
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut file = iu_cutter_phase_core::create_private_file(&tmp)?;
     file.write_all(text.as_bytes())?;
     if !text.ends_with('\n') {
         file.write_all(b"\n")?;
@@ -266,7 +268,7 @@ pub(crate) fn write_report(
     command: &str,
     json: &str,
 ) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    iu_cutter_phase_core::create_private_dir(dir)?;
     let path = with_suffix(&report_stem(dir, run, command), "json");
     write_atomically(&path, json)?;
     Ok(path)
@@ -275,7 +277,7 @@ pub(crate) fn write_report(
 /// Writes a run report as `<stem>.json` and `<stem>.md` in `dir` (the stem as
 /// [`write_report`] chooses it), each atomically.
 pub(crate) fn write_report_files(dir: &Path, report: &RunReport) -> std::io::Result<ReportFiles> {
-    std::fs::create_dir_all(dir)?;
+    iu_cutter_phase_core::create_private_dir(dir)?;
     let stem = report_stem(dir, report.run.as_str(), report.command.name());
     let files = ReportFiles {
         json: with_suffix(&stem, "json"),

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, AdapterInfo, Census, CutRules, DocumentId, Evidence, ManualSwitch,
-    MockLiveExecutionAdapter, Preset, RunId, RunRecord, Scope,
+    AdapterError, AdapterInfo, Census, CutRules, DocumentHead, DocumentId, Evidence, ManualSwitch,
+    MockLiveExecutionAdapter, Preset, RunId, RunRecord, Scope, StoredBackup,
 };
 use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, RunContext, RunEvent};
 
@@ -231,6 +231,16 @@ fn journaling_mock_with_census(
     log: &Log,
     census: Census,
 ) -> MockLiveExecutionAdapter {
+    journaling_mock_with_heads(journal, log, census, Vec::new())
+}
+
+/// [`journaling_mock_with_census`] whose `load_heads` answers `heads`, whatever the scope.
+fn journaling_mock_with_heads(
+    journal: &Journal,
+    log: &Log,
+    census: Census,
+    heads: Vec<DocumentHead>,
+) -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
     mock.expect_info().returning(mock_info);
     mock.expect_preflight().returning(|| Ok(()));
@@ -259,6 +269,25 @@ fn journaling_mock_with_census(
         }
         Ok(())
     });
+    // Backups journaled in the store: kept beside the journal, like a store would.
+    let backups: Arc<Mutex<BTreeMap<RunId, StoredBackup>>> = Arc::default();
+    let (b, l) = (backups.clone(), log.clone());
+    mock.expect_save_backup()
+        .returning(move |run, artifact, sha256| {
+            l.push(format!("journal backup {run}"));
+            lock(&b).insert(
+                run.clone(),
+                StoredBackup {
+                    artifact: artifact.to_owned(),
+                    sha256: sha256.to_owned(),
+                },
+            );
+            Ok(())
+        });
+    mock.expect_load_backup()
+        .returning(move |run| Ok(lock(&backups).get(run).cloned()));
+    mock.expect_load_heads()
+        .returning(move |_| Ok(heads.clone()));
     let (j, l) = (journal.clone(), log.clone());
     mock.expect_set_run_status().returning(move |run, status| {
         l.push(format!("journal status {status:?}"));

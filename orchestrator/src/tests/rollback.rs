@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState, ExecutionGate,
-    Guarded, LiveExecutionAdapter, ManualSwitch, PhaseStatus, Preset, RunId, RunRecord, RunStatus,
-    SCHEMA_VERSION, Scope, sha256_hex,
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
+    ExecutionGate, Guarded, Kept, LiveExecutionAdapter, ManualSwitch, PhaseStatus, Preset,
+    Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, sha256_hex,
 };
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
 
@@ -42,38 +42,19 @@ fn backup(run: &str) -> Backup {
     }
 }
 
-/// The store shows `law/1` in the state `state` with the generations `generations`.
-fn expect_document(
-    mock: &mut iu_cutter_live_execution::MockLiveExecutionAdapter,
-    state: DocumentState,
-    active: Option<&str>,
-    generations: &[&str],
-) {
-    let body = "# Title\n\nText.\n";
-    let document = Document {
-        id: DocumentId::new("law/1"),
-        revision: 1,
-        sha256: sha256_hex(body.as_bytes()),
-        state,
-        active_generation: active.map(RunId::new),
-        body: body.into(),
-    };
-    mock.expect_load_scope()
-        .returning(move |_| Ok(vec![document.clone()]));
-    let records: Vec<iu_cutter_live_execution::GenerationRecord> = generations
-        .iter()
-        .map(|g| iu_cutter_live_execution::GenerationRecord {
-            document: DocumentId::new("law/1"),
-            generation: RunId::new(*g),
-            state: iu_cutter_live_execution::GenerationState::Retired,
-        })
-        .collect();
-    mock.expect_generations()
-        .returning(move |_| Ok(records.clone()));
+/// Journals run `run` with `status` and the given phases done; a done backup phase journals
+/// `backup_sha256` when given.
+fn seed(journal: &Journal, run: &str, status: RunStatus, done: &[&str]) {
+    seed_with_backup(journal, run, status, done, None);
 }
 
-/// Journals run `run` with `status` and the given phases done.
-fn seed(journal: &Journal, run: &str, status: RunStatus, done: &[&str]) {
+fn seed_with_backup(
+    journal: &Journal,
+    run: &str,
+    status: RunStatus,
+    done: &[&str],
+    backup_sha256: Option<&str>,
+) {
     let mut record = RunRecord::new(
         RunId::new(run),
         Scope::All,
@@ -83,10 +64,51 @@ fn seed(journal: &Journal, run: &str, status: RunStatus, done: &[&str]) {
     record.phases = done
         .iter()
         .map(|name| {
-            crate::runner::phase_record(name, PhaseStatus::Done, evidence_of(name), None, T0)
+            let mut evidence = evidence_of(name);
+            if *name == names::BACKUP
+                && let Some(sha) = backup_sha256
+            {
+                evidence.insert("backup_sha256".into(), sha.to_owned());
+            }
+            crate::runner::phase_record(name, PhaseStatus::Done, evidence, None, T0)
         })
         .collect();
     lock(journal).insert(RunId::new(run), record);
+}
+
+/// A run `r1` that passed, with its backup exported to `backups` and its sha256 journaled.
+async fn passed_run(journal: &Journal, backups: &MemoryBackupStore) -> Result<String, String> {
+    let receipt = backups
+        .save(&backup("r1"))
+        .await
+        .map_err(|e| e.to_string())?;
+    seed_with_backup(
+        journal,
+        "r1",
+        RunStatus::Pass,
+        &names::ALL,
+        Some(&receipt.sha256),
+    );
+    Ok(receipt.sha256)
+}
+
+/// What the store's rollback of `law/1` did.
+fn undone() -> Restoration {
+    Restoration {
+        undone: vec![DocumentId::new("law/1")],
+        ..Restoration::default()
+    }
+}
+
+fn refused_reason(report: &RunReport) -> Result<(&str, &str), String> {
+    match &report.outcome {
+        Outcome::Refused {
+            reason,
+            how_to_open,
+            ..
+        } => Ok((reason, how_to_open)),
+        other => Err(format!("expected REFUSED, got {other:?}")),
+    }
 }
 
 fn runner(
@@ -123,25 +145,17 @@ fn failed_error(report: &RunReport) -> Result<&str, String> {
 async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     let log = Log::default();
     let journal = Journal::default();
-    seed(&journal, "r1", RunStatus::Pass, &names::ALL);
     let backups = Arc::new(MemoryBackupStore::new());
-    let receipt = backups.save(&backup("r1")).await?;
+    let sha = passed_run(&journal, &backups).await?;
     let mut mock = journaling_mock_with_census(&journal, &log, census("pre-run", "digest-1"));
+    mock.expect_generations().returning(|_| Ok(Vec::new()));
     let l = log.clone();
-    expect_document(
-        &mut mock,
-        DocumentState::Cutting {
-            run: RunId::new("r1"),
-        },
-        None,
-        &["r1"],
-    );
     mock.expect_restore()
         .withf(|run, backup| run.as_str() == "r1" && backup.documents.len() == 1)
         .times(1)
         .returning(move |_, _| {
             l.push("restore");
-            Ok(())
+            Ok(undone())
         });
     let runner = runner(mock, &backups, &log);
 
@@ -153,7 +167,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     assert!(check.census_matches_backup);
     assert!(check.fingerprint_matches_pre_run);
     assert_eq!(check.restored_documents, 1);
-    assert_eq!(check.backup_sha256, receipt.sha256);
+    assert_eq!(check.backup_sha256, sha);
     assert!(check.mismatches.is_empty());
     assert_eq!(
         journal_writes(&log),
@@ -190,19 +204,13 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
 async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> TestResult {
     let log = Log::default();
     let journal = Journal::default();
-    seed(&journal, "r1", RunStatus::Pass, &names::ALL);
     let backups = Arc::new(MemoryBackupStore::new());
-    backups.save(&backup("r1")).await?;
+    passed_run(&journal, &backups).await?;
     let mut mock = journaling_mock_with_census(&journal, &log, census("other", "digest-1"));
-    expect_document(
-        &mut mock,
-        DocumentState::Cutting {
-            run: RunId::new("r1"),
-        },
-        None,
-        &["r1"],
-    );
-    mock.expect_restore().times(1).returning(|_, _| Ok(()));
+    mock.expect_generations().returning(|_| Ok(Vec::new()));
+    mock.expect_restore()
+        .times(1)
+        .returning(|_, _| Ok(undone()));
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -220,19 +228,13 @@ async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> Test
 async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     let log = Log::default();
     let journal = Journal::default();
-    seed(&journal, "r1", RunStatus::Pass, &names::ALL);
     let backups = Arc::new(MemoryBackupStore::new());
-    backups.save(&backup("r1")).await?;
+    passed_run(&journal, &backups).await?;
     let mut mock = journaling_mock_with_census(&journal, &log, census("post", "digest-2"));
-    expect_document(
-        &mut mock,
-        DocumentState::Cutting {
-            run: RunId::new("r1"),
-        },
-        None,
-        &["r1"],
-    );
-    mock.expect_restore().times(1).returning(|_, _| Ok(()));
+    mock.expect_generations().returning(|_| Ok(Vec::new()));
+    mock.expect_restore()
+        .times(1)
+        .returning(|_, _| Ok(undone()));
     let runner = runner(mock, &backups, &log);
 
     let report = runner.rollback(&RunId::new("r1")).await?;
@@ -262,9 +264,8 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
 async fn a_tampered_backup_is_refused_before_anything_changes() -> TestResult {
     let log = Log::default();
     let journal = Journal::default();
-    seed(&journal, "r1", RunStatus::Pass, &names::ALL);
     let backups = Arc::new(MemoryBackupStore::new());
-    backups.save(&backup("r1")).await?;
+    passed_run(&journal, &backups).await?;
     backups.tamper(&RunId::new("r1"), b"{}\n".to_vec());
     let mut mock = journaling_mock(&journal, &log);
     mock.expect_restore().times(0);
@@ -273,9 +274,69 @@ async fn a_tampered_backup_is_refused_before_anything_changes() -> TestResult {
         .rollback(&RunId::new("r1"))
         .await?;
 
-    assert!(failed_error(&report)?.contains("does not match its manifest"));
+    let (reason, next) = refused_reason(&report)?;
+    assert!(reason.contains("does not match its manifest"), "{reason}");
+    assert!(reason.contains("nothing was changed"), "{reason}");
+    assert!(next.contains("intact copy"), "{next}");
     assert!(journal_writes(&log).is_empty());
     assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Pass));
+    Ok(())
+}
+
+/// Defect 4 of the no-clobber issue: a backup replaced whole, manifest recomputed to match, is
+/// still not the backup the run journaled, and is never restored from.
+#[tokio::test]
+async fn a_backup_replaced_with_a_matching_manifest_is_refused() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let backups = Arc::new(MemoryBackupStore::new());
+    let journaled = passed_run(&journal, &backups).await?;
+    let mut truncated = backup("r1");
+    truncated.documents.clear();
+    let replaced = backups.save(&truncated).await?;
+    assert_ne!(replaced.sha256, journaled);
+    let mut mock = journaling_mock(&journal, &log);
+    mock.expect_restore().times(0);
+
+    let report = runner(mock, &backups, &log)
+        .rollback(&RunId::new("r1"))
+        .await?;
+
+    let (reason, _) = refused_reason(&report)?;
+    assert!(reason.contains("not the one journaled"), "{reason}");
+    assert!(reason.contains(&journaled), "{reason}");
+    assert!(journal_writes(&log).is_empty());
+    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Pass));
+    Ok(())
+}
+
+/// A backup whose body no longer hashes to its recorded sha256 is refused, even when the
+/// artifact's own hash is the journaled one (it was corrupt when taken).
+#[tokio::test]
+async fn a_backup_with_a_corrupt_body_is_refused() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let backups = Arc::new(MemoryBackupStore::new());
+    let mut corrupt = backup("r1");
+    corrupt.documents[0].document.body.push_str("tampered");
+    let receipt = backups.save(&corrupt).await?;
+    seed_with_backup(
+        &journal,
+        "r1",
+        RunStatus::Pass,
+        &names::ALL,
+        Some(&receipt.sha256),
+    );
+    let mut mock = journaling_mock(&journal, &log);
+    mock.expect_restore().times(0);
+
+    let report = runner(mock, &backups, &log)
+        .rollback(&RunId::new("r1"))
+        .await?;
+
+    let (reason, _) = refused_reason(&report)?;
+    assert!(reason.contains("corrupt"), "{reason}");
+    assert!(journal_writes(&log).is_empty());
     Ok(())
 }
 
@@ -339,7 +400,7 @@ async fn a_run_without_backup_whose_later_phases_ran_is_not_marked_rolled_back()
 
     let error = failed_error(&report)?;
     assert!(
-        error.contains("no backup") && error.contains(names::CUT_LEG_A),
+        error.contains("no journaled backup") && error.contains(names::CUT_LEG_A),
         "{error}"
     );
     assert!(journal_writes(&log).is_empty());
@@ -351,9 +412,8 @@ async fn a_run_without_backup_whose_later_phases_ran_is_not_marked_rolled_back()
 async fn rollback_with_the_gate_closed_is_refused() -> TestResult {
     let log = Log::default();
     let journal = Journal::default();
-    seed(&journal, "r1", RunStatus::Pass, &names::ALL);
     let backups = Arc::new(MemoryBackupStore::new());
-    backups.save(&backup("r1")).await?;
+    passed_run(&journal, &backups).await?;
     let mut mock = journaling_mock(&journal, &log);
     mock.expect_restore().times(0);
     let guarded = Guarded::new(
@@ -369,6 +429,11 @@ async fn rollback_with_the_gate_closed_is_refused() -> TestResult {
         &report.outcome,
         Outcome::Refused { switch, resume_from: None, .. } if switch == "test"
     ));
+    let (reason, _) = refused_reason(&report)?;
+    assert!(
+        reason.contains("nothing was changed by this invocation"),
+        "{reason}"
+    );
     assert!(journal_writes(&log).is_empty());
     Ok(())
 }
@@ -386,52 +451,115 @@ async fn rolling_back_an_unknown_run_is_an_error() -> TestResult {
 }
 
 #[tokio::test]
-async fn documents_the_run_never_touched_are_left_alone() -> TestResult {
+async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
     let log = Log::default();
     let journal = Journal::default();
-    seed(&journal, "r1", RunStatus::Blocked, &[names::BACKUP]);
     let backups = Arc::new(MemoryBackupStore::new());
-    backups.save(&backup("r1")).await?;
-    // Edited since the backup by someone else, never fenced by r1.
+    let receipt = backups.save(&backup("r1")).await?;
+    seed_with_backup(
+        &journal,
+        "r1",
+        RunStatus::Blocked,
+        &[names::BACKUP],
+        Some(&receipt.sha256),
+    );
+    // Edited since the backup by someone else, never fenced by r1: its digest differs, and that
+    // is none of the rollback's business.
     let mut mock = journaling_mock_with_census(&journal, &log, census("edited", "digest-9"));
-    expect_document(&mut mock, DocumentState::Ready, None, &[]);
-    mock.expect_restore()
-        .withf(|_, backup| backup.documents.is_empty())
-        .times(1)
-        .returning(|_, _| Ok(()));
+    mock.expect_generations().returning(|_| Ok(Vec::new()));
+    mock.expect_restore().times(1).returning(|_, _| {
+        Ok(Restoration {
+            untouched: 1,
+            ..Restoration::default()
+        })
+    });
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
         .await?;
 
     assert_eq!(report.outcome, Outcome::RolledBack);
-    assert!(report.notes.iter().any(|n| n.contains("left as they are")));
+    let check = report.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.untouched_documents, 1);
+    assert_eq!(check.restored_documents, 0);
     Ok(())
 }
 
 #[tokio::test]
-async fn a_document_re_cut_by_a_later_run_blocks_the_rollback() -> TestResult {
+async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> TestResult {
     let log = Log::default();
     let journal = Journal::default();
-    seed(&journal, "r1", RunStatus::Pass, &names::ALL);
     let backups = Arc::new(MemoryBackupStore::new());
-    backups.save(&backup("r1")).await?;
-    let mut mock = journaling_mock_with_census(&journal, &log, census("later", "digest-3"));
-    expect_document(&mut mock, DocumentState::Cut, Some("r2"), &["r1", "r2"]);
-    mock.expect_restore().times(0);
+    passed_run(&journal, &backups).await?;
+    // No fence, no generation of r1, the pre-run pointer: what the rollback must leave.
+    let body = "# Title\n\nText. Edited.\n";
+    let edited = Document {
+        id: DocumentId::new("law/1"),
+        revision: 2,
+        sha256: sha256_hex(body.as_bytes()),
+        state: DocumentState::Ready,
+        active_generation: None,
+        body: body.into(),
+    };
+    let mut mock = journaling_mock_with_heads(
+        &journal,
+        &log,
+        census("edited", "digest-9"),
+        vec![edited.head()],
+    );
+    mock.expect_generations().returning(|_| Ok(Vec::new()));
+    mock.expect_restore().times(1).returning(|_, _| {
+        Ok(Restoration {
+            kept_edits: vec![Kept {
+                document: DocumentId::new("law/1"),
+                reason: "edited since the backup; the edit was kept".into(),
+            }],
+            ..undone()
+        })
+    });
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
         .await?;
 
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED, got {:?}", report.outcome).into());
-    };
-    assert_eq!(gap.document, Some(DocumentId::new("law/1")));
-    assert!(
-        gap.next_action.contains("rollback r2"),
-        "{}",
-        gap.next_action
-    );
+    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.notes);
+    let check = report.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.kept_edits.len(), 1);
+    assert!(report.notes.iter().any(|n| n.contains("edit was kept")));
+    assert!(report.to_markdown().contains("edit kept `law/1`"));
+    Ok(())
+}
+
+/// Defect 5 of the no-clobber issue: a later run holds a document; the store refuses the whole
+/// rollback before any change, and the run stays as it was (resumable, not rolled back).
+#[tokio::test]
+async fn a_document_held_by_a_later_run_refuses_the_rollback() -> TestResult {
+    let log = Log::default();
+    let journal = Journal::default();
+    let backups = Arc::new(MemoryBackupStore::new());
+    passed_run(&journal, &backups).await?;
+    let mut mock = journaling_mock_with_census(&journal, &log, census("later", "digest-3"));
+    mock.expect_generations().returning(|_| Ok(Vec::new()));
+    mock.expect_restore().times(1).returning(|_, _| {
+        Err(AdapterError::HeldByLaterRun {
+            document: DocumentId::new("law/1"),
+            run: RunId::new("r2"),
+            found: "fenced by run `r2`".into(),
+        })
+    });
+
+    let report = runner(mock, &backups, &log)
+        .rollback(&RunId::new("r1"))
+        .await?;
+
+    let (reason, next) = refused_reason(&report)?;
+    assert!(reason.contains("held by run r2"), "{reason}");
+    assert!(reason.contains("nothing was changed"), "{reason}");
+    assert!(next.contains("rollback r2"), "{next}");
+    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Pass));
+    let journaled = lock(&journal)
+        .get(&RunId::new("r1"))
+        .and_then(|r| r.phase(ROLLBACK_PHASE).map(|p| p.status));
+    assert_eq!(journaled, Some(PhaseStatus::Failed));
     Ok(())
 }

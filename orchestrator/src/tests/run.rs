@@ -652,6 +652,15 @@ async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestRes
             "remove /run/iu-cutter.stop".into(),
             Some("b".into()),
         )
+        .told_truly(true, None)
+    );
+    // The run was journaled and phase `a` ran: the refusal must not claim nothing changed.
+    let Outcome::Refused { reason, .. } = &report.outcome else {
+        return Err("not refused".into());
+    };
+    assert!(
+        reason.contains("had already changed the store") && !reason.contains("nothing was"),
+        "{reason}"
     );
     assert_eq!(
         report.phase("b").map(|p| p.status),
@@ -721,7 +730,7 @@ async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> Tes
     let report = runner.run(request("r1"), RunOptions::default()).await?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     assert_eq!(json["schema_version"], crate::REPORT_SCHEMA_VERSION);
-    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["schema_version"], 3);
     assert_eq!(json["command"], "run");
     assert_eq!(json["outcome"]["name"], "PASS");
     assert_eq!(json["adapter"]["kind"], "mock");

@@ -7,10 +7,12 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use iu_cutter_live_execution::{Backup, Census, DocumentSnapshot, RunId, sha256_hex};
+use iu_cutter_live_execution::{
+    AdapterError, Backup, Census, DocumentSnapshot, LiveExecutionAdapter, RunId, sha256_hex,
+};
 use serde::{Deserialize, Serialize};
 
 /// Why a backup could not be written or read.
@@ -48,6 +50,16 @@ pub enum BackupError {
         run: RunId,
         /// What is wrong.
         detail: String,
+    },
+    /// The store refused to journal the backup, or could not read it back (a closed kill
+    /// switch, an unreachable database).
+    #[error("cannot journal or read the backup of run {run} in the store: {source}")]
+    Journal {
+        /// The run.
+        run: RunId,
+        /// The store's error.
+        #[source]
+        source: AdapterError,
     },
     /// A run id that cannot name a file.
     #[error("run id `{0}` cannot name a backup file (use letters, digits, `-`, `_`, `.`)")]
@@ -259,17 +271,61 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
     }
 }
 
+/// Creates `dir` and any missing parent, each private to the owner (mode 0700 whatever the
+/// umask, which only ever removes bits from a requested mode). A directory that already exists
+/// keeps its mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_private_dir(parent)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Ok(()) => {}
+        // Created meanwhile by another process: fine, it is a directory.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    set_mode(dir, 0o700)
+}
+
+/// Sets `path`'s permission bits exactly (a no-op off Unix).
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// Opens `path` for writing (created or truncated), private to the owner: mode 0600 whatever the
+/// umask.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    set_mode(path, 0o600)?;
+    Ok(file)
+}
+
 /// Writes `bytes` to `path` through a temporary file, fsync and rename, so a reader sees either
-/// the old file or the whole new one. Files are private to the owner.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+/// the old file or the whole new one. Files are private to the owner (0600).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     let result = (|| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
+        let mut file = create_private_file(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -289,17 +345,12 @@ const PREFLIGHT_PROBE_BYTES: usize = 64 * 1024;
 #[async_trait]
 impl BackupStore for DirBackupStore {
     async fn preflight(&self) -> Result<(), BackupError> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(io_error("create the directory for", &self.dir))?;
+        create_private_dir(&self.dir).map_err(io_error("create the directory for", &self.dir))?;
         let probe = self
             .dir
             .join(format!(".preflight-{}.probe", std::process::id()));
         let result = (|| {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&probe)?;
+            let mut file = create_private_file(&probe)?;
             file.write_all(&vec![0u8; PREFLIGHT_PROBE_BYTES])?;
             file.sync_all()
         })();
@@ -310,8 +361,7 @@ impl BackupStore for DirBackupStore {
 
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let (data_path, manifest_path) = self.paths(&backup.run)?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(io_error("create the directory for", &self.dir))?;
+        create_private_dir(&self.dir).map_err(io_error("create the directory for", &self.dir))?;
         let bytes = encode_backup(backup);
         let sha = sha256_hex(&bytes);
         let receipt = receipt(backup, sha.clone(), data_path.display().to_string());
@@ -354,6 +404,94 @@ impl BackupStore for DirBackupStore {
         let backup = decode_backup(run, &bytes)?;
         let receipt = receipt(&backup, found, data_path.display().to_string());
         Ok(Some((backup, receipt)))
+    }
+}
+
+/// Backups journaled in the store itself ([`LiveExecutionAdapter::save_backup`]), so that a
+/// rollback works from any host and any working directory, with a second store (e.g. a
+/// [`DirBackupStore`]) as the export: every backup is written to both, the store first, and read
+/// from the store, or from the export for a run journaled before backups were kept in the store.
+///
+/// Writing the journal copy is a mutation, behind the kill switch like every other.
+pub struct JournalBackupStore {
+    adapter: Arc<dyn LiveExecutionAdapter>,
+    export: Arc<dyn BackupStore>,
+}
+
+impl JournalBackupStore {
+    /// Backups journaled through `adapter`, exported to `export`.
+    pub fn new(adapter: Arc<dyn LiveExecutionAdapter>, export: Arc<dyn BackupStore>) -> Self {
+        JournalBackupStore { adapter, export }
+    }
+
+    fn journal_error(run: &RunId, error: AdapterError) -> BackupError {
+        BackupError::Journal {
+            run: run.clone(),
+            source: error,
+        }
+    }
+}
+
+impl std::fmt::Debug for JournalBackupStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalBackupStore")
+            .field("adapter", &self.adapter.info())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl BackupStore for JournalBackupStore {
+    async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
+        let bytes = encode_backup(backup);
+        let sha = sha256_hex(&bytes);
+        let text = String::from_utf8(bytes).map_err(|e| BackupError::Malformed {
+            run: backup.run.clone(),
+            detail: format!("not UTF-8: {e}"),
+        })?;
+        self.adapter
+            .save_backup(&backup.run, &text, &sha)
+            .await
+            .map_err(|e| Self::journal_error(&backup.run, e))?;
+        let exported = self.export.save(backup).await?;
+        if exported.sha256 != sha {
+            return Err(BackupError::Tampered {
+                run: backup.run.clone(),
+                expected: sha,
+                found: exported.sha256,
+            });
+        }
+        Ok(receipt(
+            backup,
+            sha,
+            format!("the store's journal, exported to {}", exported.location),
+        ))
+    }
+
+    async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
+        let stored = self
+            .adapter
+            .load_backup(run)
+            .await
+            .map_err(|e| Self::journal_error(run, e))?;
+        let Some(stored) = stored else {
+            return self.export.load(run).await;
+        };
+        let found = sha256_hex(stored.artifact.as_bytes());
+        if found != stored.sha256 {
+            return Err(BackupError::Tampered {
+                run: run.clone(),
+                expected: stored.sha256,
+                found,
+            });
+        }
+        let backup = decode_backup(run, stored.artifact.as_bytes())?;
+        let receipt = receipt(&backup, found, "the store's journal".into());
+        Ok(Some((backup, receipt)))
+    }
+
+    async fn preflight(&self) -> Result<(), BackupError> {
+        self.export.preflight().await
     }
 }
 

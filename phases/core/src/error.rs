@@ -52,11 +52,25 @@ pub enum PhaseError {
     Adapter(#[from] AdapterError),
     /// The backup artifact could not be written or read.
     #[error(transparent)]
-    Backup(#[from] BackupError),
+    Backup(BackupError),
     /// The run was cancelled at a phase or batch boundary.
     #[error("cancelled by the operator at a batch boundary")]
     Cancelled,
     /// Something the phase needs is missing (no backup, no plan) or the input is unusable.
     #[error("precondition failed: {0}")]
     Precondition(String),
+}
+
+impl From<BackupError> for PhaseError {
+    /// A closed kill switch met while journaling the backup is the switch's refusal, like any
+    /// other mutation's.
+    fn from(error: BackupError) -> Self {
+        match error {
+            BackupError::Journal {
+                source: gate @ AdapterError::GateClosed { .. },
+                ..
+            } => PhaseError::Adapter(gate),
+            other => PhaseError::Backup(other),
+        }
+    }
 }

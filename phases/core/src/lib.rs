@@ -10,8 +10,8 @@ mod error;
 mod events;
 
 pub use backup_store::{
-    BackupError, BackupReceipt, BackupStore, DirBackupStore, MemoryBackupStore, decode_backup,
-    encode_backup,
+    BackupError, BackupReceipt, BackupStore, DirBackupStore, JournalBackupStore, MemoryBackupStore,
+    create_private_dir, create_private_file, decode_backup, encode_backup, write_atomically,
 };
 pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
 pub use error::{Gap, PhaseError};

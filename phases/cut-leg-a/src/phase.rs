@@ -164,11 +164,7 @@ impl Phase for CutLegA {
         let expectations: Vec<ExpectedRevision> = backup
             .documents
             .iter()
-            .map(|s| ExpectedRevision {
-                document: s.document.id.clone(),
-                revision: s.document.revision,
-                sha256: s.document.sha256.clone(),
-            })
+            .map(|s| ExpectedRevision::of(&s.document))
             .collect();
         ctx.adapter
             .fence(&run, &expectations)

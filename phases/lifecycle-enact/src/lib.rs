@@ -1,8 +1,10 @@
 //! Phase 5 of five, **lifecycle-enact**: the cut-over. In one store transaction, each planned
 //! document's active-generation pointer moves to the run's verified generation and the document
 //! becomes `cut`; the previous generation is retired (kept until purged). The call is
-//! compare-and-set on the fence and on the revision and sha256 recorded at backup, all or
-//! nothing, and costs O(documents), not O(units): the units were written and verified before.
+//! compare-and-set, inside the store's transaction, on the run's fence and on exactly what the
+//! run saw at backup (revision, state, active generation, and the body hashed as stored, so an
+//! edit by raw SQL after write-verify is caught here), all or nothing, and costs O(documents),
+//! not O(units): the units were written and verified before.
 //!
 //! The phase then reads the documents back and records how many are active on the run's
 //! generation, a figure that is the same whether this call moved them or an earlier (crashed or
@@ -48,11 +50,7 @@ impl Phase for LifecycleEnact {
                     doc_plan.document
                 ))
             })?;
-            expectations.push(ExpectedRevision {
-                document: document.id.clone(),
-                revision: document.revision,
-                sha256: document.sha256.clone(),
-            });
+            expectations.push(ExpectedRevision::of(document));
         }
 
         let moved = ctx

@@ -58,14 +58,11 @@ fn backup() -> Backup {
     }
 }
 
+/// Exactly what the run saw at backup, every field.
 fn expectations() -> Vec<ExpectedRevision> {
-    [("a", 3), ("b", 9)]
-        .into_iter()
-        .map(|(id, revision)| ExpectedRevision {
-            document: DocumentId::new(id),
-            revision,
-            sha256: sha256_hex(id.as_bytes()),
-        })
+    [source("a", 3), source("b", 9)]
+        .iter()
+        .map(ExpectedRevision::of)
         .collect()
 }
 

@@ -55,11 +55,7 @@ fn expectations() -> Vec<ExpectedRevision> {
     backup()
         .documents
         .iter()
-        .map(|s| ExpectedRevision {
-            document: s.document.id.clone(),
-            revision: s.document.revision,
-            sha256: s.document.sha256.clone(),
-        })
+        .map(|s| ExpectedRevision::of(&s.document))
         .collect()
 }
 

@@ -1,0 +1,339 @@
+use super::*;
+use crate::domain::Document;
+use crate::sha256_hex;
+
+fn run(name: &str) -> RunId {
+    RunId::new(name)
+}
+
+fn document(state: DocumentState, active: Option<&str>) -> Document {
+    Document {
+        id: DocumentId::new("law/1"),
+        revision: 3,
+        sha256: sha256_hex(b"body"),
+        state,
+        active_generation: active.map(RunId::new),
+        body: "body".into(),
+    }
+}
+
+/// The document as a store would read it: `document`'s columns, with the body as stored.
+fn current(document: &Document) -> CurrentDocument {
+    CurrentDocument {
+        revision: document.revision,
+        sha256: document.sha256.clone(),
+        body_sha256: sha256_hex(document.body.as_bytes()),
+        state: document.state.clone(),
+        active_generation: document.active_generation.clone(),
+    }
+}
+
+fn with(
+    mut current: CurrentDocument,
+    change: impl FnOnce(&mut CurrentDocument),
+) -> CurrentDocument {
+    change(&mut current);
+    current
+}
+
+fn snapshot(document: Document, generations: &[(&str, GenerationState)]) -> DocumentSnapshot {
+    let id = document.id.clone();
+    DocumentSnapshot {
+        document,
+        generations: generations
+            .iter()
+            .map(|(g, state)| GenerationRecord {
+                document: id.clone(),
+                generation: RunId::new(*g),
+                state: *state,
+            })
+            .collect(),
+        active_units: Vec::new(),
+    }
+}
+
+fn records(generations: &[(&str, GenerationState)]) -> Vec<GenerationRecord> {
+    snapshot(document(DocumentState::Ready, None), generations).generations
+}
+
+fn conflict_found(result: Result<impl std::fmt::Debug, AdapterError>) -> String {
+    match result {
+        Err(AdapterError::Conflict { found, .. }) => found,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[test]
+fn fence_passes_on_exactly_the_backed_up_state_and_again_once_fenced() {
+    let before = document(DocumentState::Cut, Some("p"));
+    let expected = ExpectedRevision::of(&before);
+    let now = current(&before);
+    assert_eq!(
+        fence_step(&run("a"), &expected, Some(&now)).ok(),
+        Some(FenceStep::Fence)
+    );
+    let fenced = with(now, |c| c.state = DocumentState::Cutting { run: run("a") });
+    assert_eq!(
+        fence_step(&run("a"), &expected, Some(&fenced)).ok(),
+        Some(FenceStep::AlreadyFenced)
+    );
+}
+
+/// Defect 1: run `b` fenced and enacted the document after `a`'s backup; the revision and body
+/// are unchanged, but `a` must not fence it (it would overwrite `b`'s cut).
+#[test]
+fn fence_refuses_a_document_another_run_cut_since_the_backup() {
+    let before = document(DocumentState::Ready, None);
+    let expected = ExpectedRevision::of(&before);
+    let now = with(current(&before), |c| {
+        c.state = DocumentState::Cut;
+        c.active_generation = Some(run("b"));
+    });
+    let found = conflict_found(fence_step(&run("a"), &expected, Some(&now)));
+    assert!(found.contains("active generation `b`"), "{found}");
+}
+
+#[test]
+fn fence_refuses_another_runs_fence_an_edit_and_a_raw_body_edit() {
+    let before = document(DocumentState::Ready, None);
+    let expected = ExpectedRevision::of(&before);
+    let held = with(current(&before), |c| {
+        c.state = DocumentState::Cutting { run: run("b") }
+    });
+    assert_eq!(
+        conflict_found(fence_step(&run("a"), &expected, Some(&held))),
+        "fenced by run `b`"
+    );
+    let revised = with(current(&before), |c| c.revision = 4);
+    assert!(
+        conflict_found(fence_step(&run("a"), &expected, Some(&revised))).contains("revision 4")
+    );
+    let raw = with(current(&before), |c| c.body_sha256 = sha256_hex(b"edited"));
+    assert!(conflict_found(fence_step(&run("a"), &expected, Some(&raw))).contains("raw SQL"));
+    assert!(matches!(
+        fence_step(&run("a"), &expected, None),
+        Err(AdapterError::NotFound(_))
+    ));
+}
+
+/// Defect 3: the body changed (raw SQL, columns untouched) between write-verify and enact.
+#[test]
+fn enact_refuses_a_body_edited_without_its_revision() {
+    let before = document(DocumentState::Ready, None);
+    let expected = ExpectedRevision::of(&before);
+    let fenced = with(current(&before), |c| {
+        c.state = DocumentState::Cutting { run: run("a") }
+    });
+    assert_eq!(
+        enact_step(&run("a"), &expected, Some(&fenced), true).ok(),
+        Some(EnactStep::Enact { retire: None })
+    );
+    let raw = with(fenced.clone(), |c| c.body_sha256 = sha256_hex(b"edited"));
+    assert!(conflict_found(enact_step(&run("a"), &expected, Some(&raw), true)).contains("raw SQL"));
+    let moved = with(fenced.clone(), |c| c.active_generation = Some(run("x")));
+    assert!(conflict_found(enact_step(&run("a"), &expected, Some(&moved), true)).contains("`x`"));
+    assert!(
+        conflict_found(enact_step(&run("a"), &expected, Some(&fenced), false))
+            .contains("no generation")
+    );
+    let enacted = with(fenced, |c| {
+        c.state = DocumentState::Cut;
+        c.active_generation = Some(run("a"));
+    });
+    assert_eq!(
+        enact_step(&run("a"), &expected, Some(&enacted), true).ok(),
+        Some(EnactStep::AlreadyEnacted)
+    );
+}
+
+#[test]
+fn undo_lifts_the_fence_and_goes_back_to_the_backed_up_state() {
+    let before = document(DocumentState::Cut, Some("p"));
+    let snap = snapshot(before.clone(), &[("p", GenerationState::Active)]);
+    let now = with(current(&before), |c| {
+        c.state = DocumentState::Cutting { run: run("a") }
+    });
+    let gens = records(&[
+        ("a", GenerationState::Staged),
+        ("p", GenerationState::Active),
+    ]);
+    let undo = undo_step(&run("a"), &snap, Some(&now), &gens).ok();
+    assert_eq!(
+        undo,
+        Some(Undo {
+            step: UndoStep::Unfence {
+                state: DocumentState::Cut
+            },
+            kept_edit: None
+        })
+    );
+}
+
+/// Defect 2: an edit landed while the run held its fence; rollback lifts the fence, keeps the
+/// edit, and the document is ready for the next cut.
+#[test]
+fn undo_keeps_an_edit_made_since_the_backup() {
+    let before = document(DocumentState::Cut, Some("p"));
+    let snap = snapshot(before.clone(), &[("p", GenerationState::Active)]);
+    let now = with(current(&before), |c| {
+        c.state = DocumentState::Cutting { run: run("a") };
+        c.revision = 4;
+        c.sha256 = sha256_hex(b"new");
+        c.body_sha256 = sha256_hex(b"new");
+    });
+    let gens = records(&[
+        ("a", GenerationState::Staged),
+        ("p", GenerationState::Active),
+    ]);
+    let undo = undo_step(&run("a"), &snap, Some(&now), &gens);
+    let Ok(Undo { step, kept_edit }) = undo else {
+        panic!("{undo:?}");
+    };
+    assert_eq!(
+        step,
+        UndoStep::Unfence {
+            state: DocumentState::Ready
+        }
+    );
+    assert!(kept_edit.is_some_and(|e| e.contains("revision 4")));
+}
+
+#[test]
+fn undo_of_an_enacted_document_points_back_to_the_pre_run_generation() {
+    let before = document(DocumentState::Cut, Some("p"));
+    let snap = snapshot(before.clone(), &[("p", GenerationState::Active)]);
+    let now = with(current(&before), |c| c.active_generation = Some(run("a")));
+    let gens = records(&[
+        ("a", GenerationState::Active),
+        ("p", GenerationState::Retired),
+    ]);
+    assert_eq!(
+        undo_step(&run("a"), &snap, Some(&now), &gens)
+            .map(|u| u.step)
+            .ok(),
+        Some(UndoStep::Unenact {
+            reactivate: Some(run("p")),
+            state: DocumentState::Cut
+        })
+    );
+    // Purged meanwhile: nothing to point back to, so the document is left alone.
+    let purged = records(&[("a", GenerationState::Active)]);
+    assert!(matches!(
+        undo_step(&run("a"), &snap, Some(&now), &purged).map(|u| u.step),
+        Ok(UndoStep::LeaveAlone { .. })
+    ));
+}
+
+/// Defects 1 and 5: a later run fenced, staged or enacted the document: the whole rollback is
+/// refused, naming that run.
+#[test]
+fn undo_refuses_while_a_later_run_holds_the_document() {
+    let before = document(DocumentState::Ready, None);
+    let snap = snapshot(before.clone(), &[]);
+    let later_fence = with(current(&before), |c| {
+        c.state = DocumentState::Cutting { run: run("b") };
+        c.active_generation = Some(run("a"));
+    });
+    let gens = records(&[
+        ("a", GenerationState::Active),
+        ("b", GenerationState::Staged),
+    ]);
+    let refused = undo_step(&run("a"), &snap, Some(&later_fence), &gens);
+    assert!(
+        matches!(&refused, Err(AdapterError::HeldByLaterRun { run: r, .. }) if r.as_str() == "b"),
+        "{refused:?}"
+    );
+    let later_active = with(current(&before), |c| {
+        c.state = DocumentState::Cut;
+        c.active_generation = Some(run("b"));
+    });
+    let gens = records(&[
+        ("a", GenerationState::Retired),
+        ("b", GenerationState::Active),
+    ]);
+    assert!(matches!(
+        undo_step(&run("a"), &snap, Some(&later_active), &gens),
+        Err(AdapterError::HeldByLaterRun { .. })
+    ));
+    // A staged generation of another run written after the backup, with no fence left.
+    let fenced = with(current(&before), |c| {
+        c.state = DocumentState::Cutting { run: run("a") }
+    });
+    let gens = records(&[
+        ("a", GenerationState::Staged),
+        ("c", GenerationState::Staged),
+    ]);
+    assert!(matches!(
+        undo_step(&run("a"), &snap, Some(&fenced), &gens),
+        Err(AdapterError::HeldByLaterRun { .. })
+    ));
+}
+
+#[test]
+fn undo_leaves_untouched_documents_and_strange_states_alone() {
+    let before = document(DocumentState::Ready, None);
+    let snap = snapshot(before.clone(), &[]);
+    // Blocked at the fence: the run never touched it, even though it was edited since.
+    let edited = with(current(&before), |c| c.revision = 9);
+    assert_eq!(
+        undo_step(&run("a"), &snap, Some(&edited), &[])
+            .map(|u| u.step)
+            .ok(),
+        Some(UndoStep::Untouched)
+    );
+    // The run's fence, but the pointer moved underneath it (to a generation the backup knew).
+    let snap_p = snapshot(before.clone(), &[("p", GenerationState::Retired)]);
+    let moved = with(current(&before), |c| {
+        c.state = DocumentState::Cutting { run: run("a") };
+        c.active_generation = Some(run("p"));
+    });
+    let gens = records(&[
+        ("a", GenerationState::Staged),
+        ("p", GenerationState::Active),
+    ]);
+    assert!(matches!(
+        undo_step(&run("a"), &snap_p, Some(&moved), &gens).map(|u| u.step),
+        Ok(UndoStep::LeaveAlone { .. })
+    ));
+    // Only the run's staged generation is left: drop it.
+    let gens = records(&[("a", GenerationState::Staged)]);
+    assert_eq!(
+        undo_step(&run("a"), &snap, Some(&current(&before)), &gens)
+            .map(|u| u.step)
+            .ok(),
+        Some(UndoStep::DropGeneration)
+    );
+}
+
+#[test]
+fn restoration_tallies_each_decision() {
+    let mut restoration = Restoration::default();
+    let id = DocumentId::new("d");
+    restoration.record(
+        &id,
+        &Undo {
+            step: UndoStep::Untouched,
+            kept_edit: None,
+        },
+    );
+    restoration.record(
+        &id,
+        &Undo {
+            step: UndoStep::DropGeneration,
+            kept_edit: Some("edited".into()),
+        },
+    );
+    restoration.record(
+        &id,
+        &Undo {
+            step: UndoStep::LeaveAlone {
+                reason: "why".into(),
+            },
+            kept_edit: None,
+        },
+    );
+    assert_eq!(restoration.untouched, 1);
+    assert_eq!(restoration.undone, vec![id.clone()]);
+    assert_eq!(restoration.kept_edits.len(), 1);
+    assert_eq!(restoration.left_alone[0].reason, "why");
+}
