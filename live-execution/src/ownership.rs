@@ -235,9 +235,11 @@ pub struct Undo {
 /// What rolling back `run` may do to a backed-up document, now `current` with the generation
 /// records `generations`.
 ///
-/// Fails with [`AdapterError::HeldByLaterRun`] when a run other than `run` has fenced the
-/// document, made its generation active, or written a generation of it since the backup: the
-/// whole rollback must then be refused before any change (the later run goes first).
+/// A document `run` never fenced, staged or enacted is [`UndoStep::Untouched`], whoever holds it
+/// now. Otherwise this fails with [`AdapterError::HeldByLaterRun`] when a run other than `run`
+/// has fenced the document, made its generation active, or written a generation of it since the
+/// backup: the whole rollback must then be refused before any change (the later run goes
+/// first).
 /// Otherwise the document is undone only where it is exactly as `run` left it; its body and
 /// revision are never touched. A document whose source was edited since the backup loses the
 /// run's marks but keeps the edit, and goes back to `Ready` (no cut matches its body).
@@ -258,16 +260,17 @@ pub fn undo_step(
             kept_edit: None,
         });
     };
-    check_no_later_run(run, before, current, generations)?;
     let own_generation = generations.iter().find(|g| g.generation == *run);
     let fenced = current.state == (DocumentState::Cutting { run: run.clone() });
     let enacted = current.active_generation.as_ref() == Some(run);
     if !fenced && !enacted && own_generation.is_none() {
+        // Nothing of the run's to take back, whoever holds the document now.
         return Ok(Undo {
             step: UndoStep::Untouched,
             kept_edit: None,
         });
     }
+    check_no_later_run(run, before, current, generations)?;
     let expected = ExpectedRevision::of(&before.document);
     let kept_edit = (!current.source_unchanged(&expected)).then(|| {
         format!(

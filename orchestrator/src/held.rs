@@ -346,7 +346,30 @@ impl Runner {
                 .find(|g| &g.generation == run)
                 .map(|g| g.state);
             match (state, document.active_generation.as_ref()) {
-                (Some(GenerationState::Active), Some(pointer)) if pointer == run => active += 1,
+                (Some(GenerationState::Active), Some(pointer)) if pointer == run => {
+                    // The units readers see must still tile the body they claim to cut.
+                    let body_sha256 = sha256_hex(document.body.as_bytes());
+                    if body_sha256 != doc_plan.source_sha256
+                        || document.revision != doc_plan.revision
+                    {
+                        return Ok(Err(audit_gap(
+                            run,
+                            Some(id),
+                            None,
+                            format!(
+                                "the body run {run} cut (revision {}, sha256 {})",
+                                doc_plan.revision, doc_plan.source_sha256
+                            ),
+                            format!(
+                                "revision {} whose body hashes to {body_sha256}: the document \
+                                 changed since it was cut, and its active units no longer tile \
+                                 it (stale); cut it again with a new run",
+                                document.revision
+                            ),
+                        )));
+                    }
+                    active += 1;
+                }
                 (Some(GenerationState::Retired), Some(pointer))
                     if pointer != run && enacted_runs.contains(pointer) =>
                 {

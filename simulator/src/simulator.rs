@@ -295,6 +295,13 @@ impl Simulator {
         self.lock().store.snapshot()
     }
 
+    /// Replaces a run's journaled backup artifact and its recorded sha256, as raw SQL on the
+    /// store's table would (tests of tampering). Not counted, not logged. False when the run has
+    /// no journaled backup.
+    pub fn state_replace_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> bool {
+        self.lock().store.replace_backup(run, artifact, sha256)
+    }
+
     /// Replaces a document's body and nothing else, as raw SQL that ignores the revision and
     /// sha256 columns would: the edit that only a compare-and-set hashing the stored body can
     /// see. Not counted, not logged. False when there is no such document.

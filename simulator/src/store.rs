@@ -295,6 +295,18 @@ impl Store {
         }
     }
 
+    /// Replaces a run's journaled backup behind the store's API (tests of tampering).
+    pub(crate) fn replace_backup(&mut self, run: &RunId, artifact: &str, sha256: &str) -> bool {
+        match self.backups.get_mut(run) {
+            Some(stored) => {
+                stored.artifact = artifact.to_owned();
+                stored.sha256 = sha256.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Replaces a document's body and nothing else, as raw SQL that ignores the revision and
     /// sha256 columns would (tests of edits that bypass the store's API).
     pub(crate) fn edit_body_raw(&mut self, id: &DocumentId, body: &str) -> bool {

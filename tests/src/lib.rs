@@ -172,6 +172,7 @@ pub fn cases(default: u32, divisor: u32) -> u32 {
 }
 
 pub mod contract;
+pub mod no_clobber;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod runners;

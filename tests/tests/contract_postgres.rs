@@ -10,6 +10,7 @@ use iu_cutter_tests::contract::{error, open_gate};
 
 iu_cutter_tests::contract_suite!(iu_cutter_tests::contract::live::postgres);
 iu_cutter_tests::live_suite!(iu_cutter_tests::contract::live::postgres);
+iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::contract::live::postgres);
 
 /// An unreachable server is `Unavailable`, naming the redacted URL and what to check.
 #[tokio::test]

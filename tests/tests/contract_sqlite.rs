@@ -8,6 +8,7 @@ use iu_cutter_tests::contract::{error, ok, open_gate};
 
 iu_cutter_tests::contract_suite!(iu_cutter_tests::contract::live::sqlite);
 iu_cutter_tests::live_suite!(iu_cutter_tests::contract::live::sqlite);
+iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::contract::live::sqlite);
 
 fn temp_dir() -> tempfile::TempDir {
     match tempfile::tempdir() {

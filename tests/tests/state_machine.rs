@@ -229,12 +229,23 @@ impl Model {
                 || backed_up.active.as_ref() == Some(generation)
                 || backed_up.generations.contains_key(generation)
         };
+        let touched = |doc: &ModelDoc| {
+            doc.state
+                == (DocumentState::Cutting {
+                    run: run.id.clone(),
+                })
+                || doc.active.as_ref() == Some(&run.id)
+                || doc.generations.contains_key(&run.id)
+        };
         let later_run = run.backup.iter().any(|(doc_id, backed_up)| {
-            self.docs.get(doc_id).is_some_and(|doc| {
-                matches!(&doc.state, DocumentState::Cutting { run: r } if *r != run.id)
-                    || doc.active.as_ref().is_some_and(|a| !known(backed_up, a))
-                    || doc.generations.keys().any(|g| !known(backed_up, g))
-            })
+            self.docs
+                .get(doc_id)
+                .filter(|doc| touched(doc))
+                .is_some_and(|doc| {
+                    matches!(&doc.state, DocumentState::Cutting { run: r } if *r != run.id)
+                        || doc.active.as_ref().is_some_and(|a| !known(backed_up, a))
+                        || doc.generations.keys().any(|g| !known(backed_up, g))
+                })
         });
         if later_run {
             return "REFUSED";
@@ -243,14 +254,14 @@ impl Model {
             let Some(doc) = self.docs.get_mut(doc_id) else {
                 continue;
             };
+            if !touched(&*doc) {
+                continue;
+            }
             let fenced = doc.state
                 == (DocumentState::Cutting {
                     run: run.id.clone(),
                 });
             let enacted = doc.active.as_ref() == Some(&run.id);
-            if !fenced && !enacted && !doc.generations.contains_key(&run.id) {
-                continue;
-            }
             let state = if doc.revision == backed_up.revision {
                 backed_up.state.clone()
             } else {

@@ -1,0 +1,375 @@
+//! The no-clobber suite: runs, edits and rollbacks interleaved the way a live database sees them
+//! (another runner, an application writing through the store, raw SQL writing around it, a
+//! tampered backup), each checking that nothing is ever overwritten that a run did not write.
+//! Written once and run against every store: the simulator (`tests/contract_simulator.rs`),
+//! SQLite and PostgreSQL, with [`no_clobber_suite!`]. Each check is one of the five defects an
+//! attack on the store found, kept here as its regression test.
+
+use std::sync::Arc;
+
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, DocumentState, GenerationState, LiveExecutionAdapter, Preset, RunId,
+    Scope, sha256_hex,
+};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
+use iu_cutter_phase_core::{MemoryBackupStore, names};
+
+use crate::contract::{Fixture, ok};
+
+/// What an application, psql or an attacker can do to a store behind iu-cutter's back.
+pub trait Tamper: Fixture {
+    /// Replaces a document's body and nothing else (revision and sha256 columns untouched), as a
+    /// raw SQL `UPDATE` would.
+    fn edit_body_raw(&self, document: &str, body: &str) -> impl Future<Output = ()>;
+
+    /// Replaces the artifact of a run's journaled backup and the sha256 recorded with it.
+    fn replace_backup_raw(
+        &self,
+        run: &str,
+        artifact: &str,
+        sha256: &str,
+    ) -> impl Future<Output = ()>;
+}
+
+/// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
+/// `async fn(&str) -> Option<impl Tamper>`.
+#[macro_export]
+macro_rules! no_clobber_suite {
+    ($fixture:path) => {
+        $crate::no_clobber_suite!(@each $fixture;
+            a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_writes_nothing,
+            rollback_keeps_an_edit_made_after_the_backup,
+            enact_and_verify_catch_a_body_edited_without_its_revision,
+            a_backup_replaced_with_a_matching_sha256_is_never_restored,
+            rolling_back_an_earlier_run_never_touches_a_later_one,
+        );
+    };
+    (@each $fixture:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let Some(fixture) = $fixture(stringify!($check)).await else {
+                    return;
+                };
+                $crate::no_clobber::$check(&fixture).await;
+                $crate::contract::Fixture::finish(fixture).await;
+            }
+        )*
+    };
+}
+
+const LAWS: [(&str, &str); 3] = [
+    (
+        "law/1",
+        "# Law 1\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n",
+    ),
+    ("law/2", "# Law 2\n\n## Article 1\n\nOnly.\n"),
+    (
+        "law/3",
+        "# Law 3\n\nPreamble.\n\n## Article 1\n\nOne.\n\n## Article 2\n\nTwo.\n",
+    ),
+];
+
+fn markdown() -> CutRules {
+    CutRules::preset(Preset::Markdown)
+}
+
+fn paragraphs() -> CutRules {
+    CutRules::preset(Preset::Paragraphs)
+}
+
+fn id(value: &str) -> DocumentId {
+    DocumentId::new(value)
+}
+
+async fn seed(store: &dyn LiveExecutionAdapter) {
+    for (document, body) in LAWS {
+        ok(store.put_document(&id(document), body).await, "seed");
+    }
+}
+
+fn runner(fixture: &impl Fixture) -> Runner {
+    Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()))
+}
+
+async fn run(runner: &Runner, run: &str, rules: CutRules, until: Option<&str>) -> RunReport {
+    let options = match until {
+        Some(phase) => RunOptions::default().with_until(phase),
+        None => RunOptions::default(),
+    };
+    ok_report(
+        runner
+            .run(RunRequest::new(run, Scope::All, rules), options)
+            .await,
+        run,
+    )
+}
+
+fn ok_report<E: std::fmt::Display>(report: Result<RunReport, E>, what: &str) -> RunReport {
+    match report {
+        Ok(report) => report,
+        Err(error) => panic!("{what}: runner error: {error}"),
+    }
+}
+
+fn assert_outcome(report: &RunReport, name: &str) {
+    assert_eq!(
+        report.outcome.name(),
+        name,
+        "run {} ({}): {:?}",
+        report.run,
+        report.command.name(),
+        report.outcome
+    );
+}
+
+/// The generation records of `document`, as (generation, state).
+async fn generations(
+    store: &dyn LiveExecutionAdapter,
+    document: &str,
+) -> Vec<(String, GenerationState)> {
+    ok(store.generations(&id(document)).await, "generations")
+        .into_iter()
+        .map(|g| (g.generation.to_string(), g.state))
+        .collect()
+}
+
+/// Defect 1: run `ra` backed up; run `rb` then cut the same documents to PASS. `ra` resumed must
+/// stop at its fence, naming a document, before writing a unit; rolling `ra` back must leave
+/// `rb`'s result exactly as it is.
+pub async fn a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_writes_nothing(
+    fixture: &impl Tamper,
+) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let runner = runner(fixture);
+    assert_outcome(
+        &run(&runner, "ra", markdown(), Some(names::BACKUP)).await,
+        "PASS",
+    );
+    assert_outcome(&run(&runner, "rb", markdown(), None).await, "PASS");
+    let after_rb = ok(store.census().await, "census");
+
+    let resumed = ok_report(
+        runner
+            .resume(&RunId::new("ra"), RunOptions::default())
+            .await,
+        "resume ra",
+    );
+    let Outcome::Blocked { gap } = &resumed.outcome else {
+        panic!("resume ra: expected BLOCKED, got {:?}", resumed.outcome);
+    };
+    assert_eq!(gap.phase, names::CUT_LEG_A);
+    assert!(gap.document.is_some(), "{gap:?}");
+    assert!(gap.found.contains("rb"), "{gap:?}");
+    for (document, _) in LAWS {
+        assert!(
+            !generations(store, document)
+                .await
+                .iter()
+                .any(|(g, _)| g == "ra"),
+            "ra wrote a generation of {document}"
+        );
+    }
+    assert_eq!(
+        ok(store.census().await, "census"),
+        after_rb,
+        "ra changed nothing"
+    );
+
+    let rolled_back = ok_report(runner.rollback(&RunId::new("ra")).await, "rollback ra");
+    assert_outcome(&rolled_back, "ROLLED_BACK");
+    assert_eq!(
+        ok(store.census().await, "census"),
+        after_rb,
+        "rolling back ra left rb's result exactly as it was"
+    );
+    for head in ok(store.load_heads(&Scope::All).await, "heads") {
+        assert_eq!(head.active_generation, Some(RunId::new("rb")), "{head:?}");
+        assert_eq!(head.state, DocumentState::Cut);
+    }
+}
+
+/// Defect 2: an edit through the store (an application's import) lands while the run holds its
+/// fence, and another after a run passed: rollback takes back the runs' marks and keeps both
+/// edits.
+pub async fn rollback_keeps_an_edit_made_after_the_backup(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let runner = runner(fixture);
+    assert_outcome(
+        &run(&runner, "held", markdown(), Some(names::LEG_B_RECORD)).await,
+        "PASS",
+    );
+    let edited = "# Law 1\n\nAmended while the run held it.\n";
+    let put = ok(store.put_document(&id("law/1"), edited).await, "edit");
+    assert_eq!(put.revision, 2);
+    let rolled_back = ok_report(runner.rollback(&RunId::new("held")).await, "rollback");
+    assert_outcome(&rolled_back, "ROLLED_BACK");
+    let Some(check) = rolled_back.rollback.as_ref() else {
+        panic!("no rollback check: {rolled_back:?}");
+    };
+    assert_eq!(check.kept_edits.len(), 1, "{check:?}");
+    assert_eq!(check.kept_edits[0].document, id("law/1"));
+    let law1 = &ok(
+        store.load_scope(&Scope::Ids(vec![id("law/1")])).await,
+        "load",
+    )[0];
+    assert_eq!(law1.body, edited, "the edit survived the rollback");
+    assert_eq!(law1.revision, 2);
+    assert_eq!(law1.state, DocumentState::Ready, "no cut matches the edit");
+    assert!(generations(store, "law/1").await.is_empty());
+
+    // After a PASS: the pointer goes back, the edit stays.
+    assert_outcome(&run(&runner, "cut", markdown(), None).await, "PASS");
+    let again = "# Law 2\n\nAmended after the cut.\n";
+    ok(store.put_document(&id("law/2"), again).await, "edit");
+    let rolled_back = ok_report(runner.rollback(&RunId::new("cut")).await, "rollback");
+    assert_outcome(&rolled_back, "ROLLED_BACK");
+    let law2 = &ok(
+        store.load_scope(&Scope::Ids(vec![id("law/2")])).await,
+        "load",
+    )[0];
+    assert_eq!(law2.body, again);
+    assert_eq!(law2.active_generation, None);
+    assert_eq!(law2.state, DocumentState::Ready);
+    let law3 = &ok(
+        store.load_scope(&Scope::Ids(vec![id("law/3")])).await,
+        "load",
+    )[0];
+    assert_eq!(law3.state, DocumentState::Ready);
+    assert_eq!(law3.active_generation, None);
+}
+
+/// Defect 3: a body edited by raw SQL (revision and sha256 columns untouched) after
+/// write-verify is caught by enact, inside its transaction; and an enacted run whose body is
+/// edited the same way fails its audit (`verify`) instead of passing.
+pub async fn enact_and_verify_catch_a_body_edited_without_its_revision(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let runner = runner(fixture);
+    assert_outcome(
+        &run(&runner, "held", markdown(), Some(names::WRITE_VERIFY)).await,
+        "PASS",
+    );
+    let raw = "# Law 3\n\nPreamble.\n\n## Article 1\n\nOne.\n\n## Article 2\n\nTwo, edited.\n";
+    fixture.edit_body_raw("law/3", raw).await;
+    let resumed = ok_report(
+        runner
+            .resume(&RunId::new("held"), RunOptions::default())
+            .await,
+        "resume",
+    );
+    let Outcome::Blocked { gap } = &resumed.outcome else {
+        panic!("expected BLOCKED, got {:?}", resumed.outcome);
+    };
+    assert_eq!(gap.phase, names::LIFECYCLE_ENACT);
+    assert_eq!(gap.document, Some(id("law/3")));
+    assert!(gap.found.contains("raw SQL"), "{gap:?}");
+    for head in ok(store.load_heads(&Scope::All).await, "heads") {
+        assert_ne!(head.active_generation, Some(RunId::new("held")), "{head:?}");
+    }
+
+    // An enacted run, then the same kind of edit: its audit must not pass.
+    let original = LAWS[1].1;
+    let fresh = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    ok(store.put_document(&id("law/9"), original).await, "seed");
+    let request = RunRequest::new("solo", Scope::Ids(vec![id("law/9")]), markdown());
+    assert_outcome(
+        &ok_report(fresh.run(request, RunOptions::default()).await, "solo"),
+        "PASS",
+    );
+    fixture
+        .edit_body_raw("law/9", "# Law 2\n\n## Article 1\n\nOnly, edited.\n")
+        .await;
+    let audit = ok_report(
+        fresh
+            .verify(&RunId::new("solo"), RunOptions::default())
+            .await,
+        "verify",
+    );
+    let Outcome::Blocked { gap } = &audit.outcome else {
+        panic!("expected the audit BLOCKED, got {:?}", audit.outcome);
+    };
+    assert_eq!(gap.document, Some(id("law/9")));
+    assert!(gap.found.contains("stale"), "{gap:?}");
+}
+
+/// Defect 4: the store's copy of a run's backup replaced (truncated) with its recorded sha256
+/// recomputed to match: it is not the backup journaled at backup time, and rollback refuses it
+/// before any change.
+pub async fn a_backup_replaced_with_a_matching_sha256_is_never_restored(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let runner = runner(fixture);
+    assert_outcome(&run(&runner, "r", markdown(), None).await, "PASS");
+    let Some(stored) = ok(store.load_backup(&RunId::new("r")).await, "load_backup") else {
+        panic!("the backup is not journaled in the store");
+    };
+    let mut lines: Vec<&str> = stored.artifact.lines().collect();
+    lines.pop();
+    let truncated = format!("{}\n", lines.join("\n"));
+    fixture
+        .replace_backup_raw("r", &truncated, &sha256_hex(truncated.as_bytes()))
+        .await;
+    let census = ok(store.census().await, "census");
+
+    let refused = ok_report(runner.rollback(&RunId::new("r")).await, "rollback");
+    let Outcome::Refused { reason, .. } = &refused.outcome else {
+        panic!("expected REFUSED, got {:?}", refused.outcome);
+    };
+    assert!(reason.contains("not the one journaled"), "{reason}");
+    assert!(reason.contains("nothing was changed"), "{reason}");
+    assert_eq!(
+        ok(store.census().await, "census"),
+        census,
+        "nothing changed"
+    );
+}
+
+/// Defect 5: run A passed, then run B (other rules) staged its units on the same documents.
+/// Rolling A back is refused before any change, naming B; once B is rolled back, A's rollback
+/// goes through to the exact pre-run state.
+pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let pre_run = ok(store.census().await, "census");
+    let runner = runner(fixture);
+    assert_outcome(&run(&runner, "A", markdown(), None).await, "PASS");
+    assert_outcome(
+        &run(&runner, "B", paragraphs(), Some(names::LEG_B_RECORD)).await,
+        "PASS",
+    );
+    let with_b = ok(store.census().await, "census");
+
+    let refused = ok_report(runner.rollback(&RunId::new("A")).await, "rollback A");
+    let Outcome::Refused {
+        reason,
+        how_to_open,
+        ..
+    } = &refused.outcome
+    else {
+        panic!("expected REFUSED, got {:?}", refused.outcome);
+    };
+    assert!(reason.contains("run B"), "{reason}");
+    assert!(how_to_open.contains("rollback B"), "{how_to_open}");
+    assert_eq!(
+        ok(store.census().await, "census"),
+        with_b,
+        "B's fence and generation are intact"
+    );
+
+    assert_outcome(
+        &ok_report(runner.rollback(&RunId::new("B")).await, "rollback B"),
+        "ROLLED_BACK",
+    );
+    assert_outcome(
+        &ok_report(runner.rollback(&RunId::new("A")).await, "rollback A"),
+        "ROLLED_BACK",
+    );
+    assert_eq!(
+        ok(store.census().await, "census"),
+        pre_run,
+        "back to the exact pre-run state"
+    );
+}
