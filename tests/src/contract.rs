@@ -84,6 +84,8 @@ macro_rules! contract_suite {
             purge_removes_only_retired_generations_all_or_nothing,
             load_scope_partitions_by_shard,
             load_heads_are_the_scope_without_bodies,
+            put_documents_is_all_or_nothing_and_refuses_ids_no_store_may_hold,
+            journaled_backups_round_trip_once,
         );
         $crate::contract_suite!(@fixture $fixture;
             leases_admit_one_holder_at_a_time,
@@ -229,6 +231,90 @@ pub async fn reread(store: &dyn LiveExecutionAdapter, document: &Document) -> Do
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("document `{}` is gone", document.id))
+}
+
+/// `put_documents` writes a batch in one transaction: an id with a control or bidirectional
+/// formatting character refuses the whole batch, on every store alike; a good batch is stored
+/// and returned in order.
+pub async fn put_documents_is_all_or_nothing_and_refuses_ids_no_store_may_hold(
+    store: &dyn LiveExecutionAdapter,
+) {
+    for bad in [
+        "tab\there",
+        "nul\0",
+        "rtl\u{202E}txt.exe",
+        "",
+        "lrm\u{200E}",
+    ] {
+        let batch = vec![
+            (id("good"), "Điều 1.".to_owned()),
+            (id(bad), "x".to_owned()),
+        ];
+        error(
+            store.put_documents(&batch).await,
+            |e| matches!(e, AdapterError::Invalid(_)),
+            &format!("id {bad:?}"),
+        );
+        assert!(
+            ok(store.load_scope(&Scope::All).await, "load").is_empty(),
+            "{bad:?}: nothing written"
+        );
+    }
+    let batch = vec![
+        (id("b"), "two".to_owned()),
+        (id("a"), "one".to_owned()),
+        (id("b"), "two, again".to_owned()),
+    ];
+    let stored = ok(store.put_documents(&batch).await, "put_documents");
+    let shown: Vec<(&str, u64)> = stored.iter().map(|d| (d.id.as_str(), d.revision)).collect();
+    assert_eq!(shown, [("b", 1), ("a", 1), ("b", 2)]);
+    let all = ok(store.load_scope(&Scope::All).await, "load");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].body, "two, again");
+}
+
+/// A run's backup artifact is journaled once: the same again passes, another is refused, and
+/// it reads back exactly; a run not journaled has nowhere to keep one.
+pub async fn journaled_backups_round_trip_once(store: &dyn LiveExecutionAdapter) {
+    let r = run("r");
+    error(
+        store.save_backup(&r, "x\n", &sha256_hex(b"x\n")).await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "no run",
+    );
+    ok(
+        store
+            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
+            .await,
+        "begin",
+    );
+    assert_eq!(ok(store.load_backup(&r).await, "load"), None);
+    let artifact = "{\"header\":1}\n{\"id\":\"Điều 1\"}\n";
+    let sha = sha256_hex(artifact.as_bytes());
+    ok(store.save_backup(&r, artifact, &sha).await, "save");
+    ok(store.save_backup(&r, artifact, &sha).await, "save again");
+    let other = "{}\n";
+    let refused = error(
+        store
+            .save_backup(&r, other, &sha256_hex(other.as_bytes()))
+            .await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "another backup",
+    );
+    assert!(refused.to_string().contains("one backup"), "{refused}");
+    let stored = ok(store.load_backup(&r).await, "load");
+    assert_eq!(
+        stored,
+        Some(iu_cutter_live_execution::StoredBackup {
+            artifact: artifact.to_owned(),
+            sha256: sha,
+        })
+    );
+    // Journal state: never in the census.
+    assert_eq!(
+        ok(store.census().await, "census"),
+        canonical_census(&ok(store.snapshot().await, "snapshot"))
+    );
 }
 
 /// Fences, writes `pieces` units per document and enacts `documents` as `generation`, expecting

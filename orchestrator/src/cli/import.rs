@@ -4,12 +4,16 @@
 //! - A file: one document, id = its file name.
 //! - A directory: every file below it, recursively, in sorted order; id = the path relative to
 //!   the directory, with `/` separators. Hidden entries (names starting with `.`) are skipped;
-//!   symbolic links to directories are not followed.
+//!   symbolic links to directories are not followed, and a link to a file outside the directory
+//!   is refused unless `--follow-symlinks` asks for it (an import of `docs/` must not pick up
+//!   `/etc/passwd` through a stray link).
 //! - A `.jsonl` file (given or found in a directory): one document per non-blank line, a JSON
 //!   object whose `id` and `body` fields (see `--id-field`, `--body-field`) are strings.
 //!
 //! Everything is read and checked before anything is written: invalid UTF-8 (named by file and
-//! byte offset), a malformed line or a repeated id stops the import with nothing imported.
+//! byte offset), a malformed line, a repeated id or an id no store may hold (control characters,
+//! bidirectional formatting characters: [`DocumentId::check`]) stops the import with nothing
+//! imported. The documents are then written in one transaction: all of them or none.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -26,6 +30,15 @@ use crate::cli::store::LiveStore;
 pub(crate) struct JsonlFields {
     pub(crate) id: String,
     pub(crate) body: String,
+}
+
+/// How inputs are read.
+#[derive(Clone, Debug)]
+pub(crate) struct ReadOptions {
+    /// The JSON Lines fields.
+    pub(crate) fields: JsonlFields,
+    /// Follow links to files outside an imported directory.
+    pub(crate) follow_symlinks: bool,
 }
 
 /// One document read from the inputs.
@@ -46,8 +59,9 @@ fn fix_and_retry(what: &str) -> String {
 /// Reads every input. On any problem, returns one error listing every problem found.
 pub(crate) fn collect(
     paths: &[PathBuf],
-    fields: &JsonlFields,
+    options: &ReadOptions,
 ) -> Result<Vec<SourceDocument>, CliError> {
+    let fields = &options.fields;
     let mut documents = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
@@ -60,7 +74,12 @@ pub(crate) fn collect(
         };
         if metadata.is_dir() {
             let mut files = Vec::new();
-            if let Err(problem) = walk(path, path, &mut files) {
+            let walk = Walk {
+                root: path,
+                canonical_root: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+                follow_symlinks: options.follow_symlinks,
+            };
+            if let Err(problem) = walk.files(path, &mut files, &mut problems) {
                 problems.push(problem);
                 continue;
             }
@@ -79,6 +98,11 @@ pub(crate) fn collect(
                 }
             };
             read_input(path, name, fields, &mut documents, &mut problems);
+        }
+    }
+    for document in &documents {
+        if let Err(problem) = DocumentId::check(document.id.as_str()) {
+            problems.push(format!("{}: {problem}", document.origin));
         }
     }
     let mut seen: HashMap<&DocumentId, &str> = HashMap::new();
@@ -122,53 +146,91 @@ pub(crate) fn collect(
     ))
 }
 
-/// Collects the files below `dir`, sorted, with their ids relative to `root`.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) -> Result<(), String> {
-    let mut entries = std::fs::read_dir(dir)
-        .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
-        .map_err(|error| format!("{}: cannot list the directory: {error}", dir.display()))?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            return Err(format!(
-                "{}: the file name is not valid UTF-8 and cannot be part of a document id",
-                path.display()
-            ));
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        let file_type = entry
-            .file_type()
-            .map_err(|error| format!("{}: {error}", path.display()))?;
-        if file_type.is_dir() {
-            walk(root, &path, out)?;
-            continue;
-        }
-        if file_type.is_symlink() {
-            match std::fs::metadata(&path) {
-                Ok(target) if target.is_file() => {}
-                Ok(_) => {
-                    tracing::warn!(path = %path.display(), "not following a link to a directory");
-                    continue;
-                }
-                Err(error) => return Err(format!("{}: broken link: {error}", path.display())),
+/// A directory being imported.
+struct Walk<'a> {
+    root: &'a Path,
+    canonical_root: PathBuf,
+    follow_symlinks: bool,
+}
+
+impl Walk<'_> {
+    /// Collects the files below `dir`, sorted, with their ids relative to the root. A link to a
+    /// file outside the root is a problem unless links may be followed.
+    fn files(
+        &self,
+        dir: &Path,
+        out: &mut Vec<(PathBuf, String)>,
+        problems: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let mut entries = std::fs::read_dir(dir)
+            .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
+            .map_err(|error| format!("{}: cannot list the directory: {error}", dir.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                return Err(format!(
+                    "{}: the file name is not valid UTF-8 and cannot be part of a document id",
+                    path.display()
+                ));
+            };
+            if name.starts_with('.') {
+                continue;
             }
-        } else if !file_type.is_file() {
-            continue;
+            let file_type = entry
+                .file_type()
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            if file_type.is_dir() {
+                self.files(&path, out, problems)?;
+                continue;
+            }
+            if file_type.is_symlink() {
+                match self.link_target(&path) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(problem) => {
+                        problems.push(problem);
+                        continue;
+                    }
+                }
+            } else if !file_type.is_file() {
+                continue;
+            }
+            let relative = path
+                .strip_prefix(self.root)
+                .map_err(|_| format!("{}: outside {}", path.display(), self.root.display()))?;
+            let id = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push((path, id));
         }
-        let relative = path
-            .strip_prefix(root)
-            .map_err(|_| format!("{}: outside {}", path.display(), root.display()))?;
-        let id = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        out.push((path, id));
+        Ok(())
     }
-    Ok(())
+
+    /// Whether the link at `path` is a file to import: `Ok(false)` for a link to a directory
+    /// (never followed), a problem for a broken link or one leading out of the root.
+    fn link_target(&self, path: &Path) -> Result<bool, String> {
+        let target = std::fs::metadata(path)
+            .map_err(|error| format!("{}: broken link: {error}", path.display()))?;
+        if !target.is_file() {
+            tracing::warn!(path = %path.display(), "not following a link to a directory");
+            return Ok(false);
+        }
+        let resolved = std::fs::canonicalize(path)
+            .map_err(|error| format!("{}: cannot resolve the link: {error}", path.display()))?;
+        if self.follow_symlinks || resolved.starts_with(&self.canonical_root) {
+            return Ok(true);
+        }
+        Err(format!(
+            "{}: a link out of {} (to {}); pass --follow-symlinks to import it, or remove the \
+             link",
+            path.display(),
+            self.root.display(),
+            resolved.display()
+        ))
+    }
 }
 
 /// Reads one file: a document, or the documents of a JSON Lines file.
@@ -310,10 +372,10 @@ pub(crate) struct ImportCounts {
 pub(crate) async fn import(
     config: &Config,
     paths: &[PathBuf],
-    fields: &JsonlFields,
+    options: &ReadOptions,
     execute: bool,
 ) -> Result<ImportCounts, CliError> {
-    let documents = collect(paths, fields)?;
+    let documents = collect(paths, options)?;
     let retry = "iu-cutter import … (it is idempotent)";
     let store = LiveStore::open(config, execute, retry).await?;
     let adapter = store.adapter();
@@ -326,6 +388,8 @@ pub(crate) async fn import(
         .map(|d| (d.id, d.sha256))
         .collect();
     let mut counts = ImportCounts::default();
+    let mut to_write = Vec::new();
+    let mut statuses = Vec::new();
     for document in &documents {
         let status = match existing.get(&document.id) {
             None => "new",
@@ -335,22 +399,26 @@ pub(crate) async fn import(
             }
             Some(_) => "changed",
         };
-        let stored = adapter
-            .put_document(&document.id, &document.body)
-            .await
-            .map_err(|error| {
-                let done = counts.imported + counts.changed;
-                let doing = if done == 0 {
-                    format!("importing {} ({NOTHING_IMPORTED})", document.origin)
-                } else {
-                    format!(
-                        "importing {} ({done} document(s) were imported before it)",
-                        document.origin
-                    )
-                };
-                CliError::from_adapter(error, &doing, retry)
-            })?;
-        if status == "new" {
+        to_write.push((document.id.clone(), document.body.clone()));
+        statuses.push(status);
+    }
+    // One transaction: all of the documents or none.
+    let stored = if to_write.is_empty() {
+        Vec::new()
+    } else {
+        adapter.put_documents(&to_write).await.map_err(|error| {
+            CliError::from_adapter(
+                error,
+                &format!(
+                    "importing {} document(s) in one transaction ({NOTHING_IMPORTED})",
+                    to_write.len()
+                ),
+                retry,
+            )
+        })?
+    };
+    for ((status, stored), (_, body)) in statuses.iter().zip(&stored).zip(&to_write) {
+        if *status == "new" {
             counts.imported += 1;
         } else {
             counts.changed += 1;
@@ -359,7 +427,7 @@ pub(crate) async fn import(
             "  {status:<8} {}  revision {}  {}",
             stored.id,
             stored.revision,
-            human_bytes(document.body.len() as u64)
+            human_bytes(body.len() as u64)
         );
     }
     out!(
@@ -379,10 +447,13 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-    fn fields() -> JsonlFields {
-        JsonlFields {
-            id: "id".into(),
-            body: "body".into(),
+    fn fields() -> ReadOptions {
+        ReadOptions {
+            fields: JsonlFields {
+                id: "id".into(),
+                body: "body".into(),
+            },
+            follow_symlinks: false,
         }
     }
 
@@ -460,9 +531,12 @@ mod tests {
 
         // Another id field.
         std::fs::write(&file, "{\"slug\": \"a\", \"body\": \"x\"}\n")?;
-        let other = JsonlFields {
-            id: "slug".into(),
-            body: "body".into(),
+        let other = ReadOptions {
+            fields: JsonlFields {
+                id: "slug".into(),
+                body: "body".into(),
+            },
+            follow_symlinks: false,
         };
         assert_eq!(ids(&collect(std::slice::from_ref(&file), &other)?), ["a"]);
 
@@ -494,6 +568,63 @@ mod tests {
             text.contains("kb.jsonl:1") && text.contains("kb.jsonl:2"),
             "{text}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn ids_no_store_may_hold_are_bad_input_naming_the_line() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("kb.jsonl");
+        std::fs::write(
+            &file,
+            "{\"id\": \"ok\", \"body\": \"x\"}\n{\"id\": \"tab\\there\", \"body\": \"y\"}\n\
+             {\"id\": \"evil\\u202egpj.exe\", \"body\": \"z\"}\n",
+        )?;
+        let error = match collect(std::slice::from_ref(&file), &fields()) {
+            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
+            Err(error) => error,
+        };
+        assert_eq!(error.exit_code(), 8);
+        let text = error.to_string();
+        assert!(
+            text.contains("kb.jsonl:2") && text.contains("U+0009"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kb.jsonl:3") && text.contains("U+202E"),
+            "{text}"
+        );
+        assert!(!text.contains("kb.jsonl:1"), "{text}");
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_directory_are_refused_unless_asked() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("docs");
+        std::fs::create_dir_all(&root)?;
+        std::fs::write(root.join("inside.txt"), "inside\n")?;
+        std::fs::write(dir.path().join("secret.txt"), "outside\n")?;
+        std::os::unix::fs::symlink(root.join("inside.txt"), root.join("alias.txt"))?;
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("leak.txt"))?;
+        let error = match collect(std::slice::from_ref(&root), &fields()) {
+            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
+            Err(error) => error,
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains("leak.txt") && text.contains("--follow-symlinks"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("alias.txt"),
+            "a link inside the directory is fine: {text}"
+        );
+        let mut asked = fields();
+        asked.follow_symlinks = true;
+        let documents = collect(std::slice::from_ref(&root), &asked)?;
+        assert_eq!(ids(&documents), ["alias.txt", "inside.txt", "leak.txt"]);
         Ok(())
     }
 

@@ -41,7 +41,7 @@ use iu_cutter_phase_core::names;
 
 use crate::cli::config::{CONFIG_HELP, Config, Mode};
 use crate::cli::error::{CliError, EXIT_CODES_HELP, exit};
-use crate::cli::import::JsonlFields;
+use crate::cli::import::{JsonlFields, ReadOptions};
 use crate::cli::report::ReportFormat;
 use crate::cli::run::{Flags, RunArgs};
 
@@ -151,8 +151,11 @@ enum Command {
     #[command(
         after_help = "Ids are paths relative to the given directory (`en/act.txt`), the \
         file name of a given file, or a JSON Lines field. Every input is checked (UTF-8, JSON) \
-        before anything is written. A changed document gets a new revision. Importing mutates \
-        the store, so the kill switch must be open.\n\nExample:\n  iu-cutter import --execute \
+        before anything is written, ids included (no control or bidirectional formatting \
+        characters); then every document is written in one transaction, all or none. A \
+        changed document gets a new revision. Links out of a given directory are refused \
+        unless --follow-symlinks. Importing mutates the store, so the kill switch must be \
+        open.\n\nExample:\n  iu-cutter import --execute \
         examples/corpus\n  iu-cutter import --execute --id-field slug articles.jsonl"
     )]
     Import {
@@ -165,6 +168,9 @@ enum Command {
         /// The JSON Lines field holding the document body.
         #[arg(long, default_value = "body", value_name = "FIELD")]
         body_field: String,
+        /// Follow links to files outside an imported directory (refused by default).
+        #[arg(long)]
+        follow_symlinks: bool,
         /// Open the kill switch for this invocation.
         #[arg(long)]
         execute: bool,
@@ -522,13 +528,17 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             paths,
             id_field,
             body_field,
+            follow_symlinks,
             execute,
         } => {
-            let fields = JsonlFields {
-                id: id_field,
-                body: body_field,
+            let options = ReadOptions {
+                fields: JsonlFields {
+                    id: id_field,
+                    body: body_field,
+                },
+                follow_symlinks,
             };
-            import::import(&config, &paths, &fields, execute)
+            import::import(&config, &paths, &options, execute)
                 .await
                 .map(|_| ())
         }
