@@ -26,7 +26,7 @@ pub type AdapterResult<T> = Result<T, AdapterError>;
 /// `generation_units`, `active_units`, `census`, `snapshot`, `load_run`, `list_runs`,
 /// `load_plan`, `load_reports`, `load_backup`, `load_leases`.
 /// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first, except
-/// `release_lease`, which only gives up a claim.
+/// `renew_lease` and `release_lease`, which only extend or give up a claim taken through it.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait LiveExecutionAdapter: Send + Sync {

@@ -128,8 +128,11 @@ pub(crate) struct Heartbeat {
 
 impl Heartbeat {
     /// Takes the lease of `run`, then renews it every `ttl / 3` until [`Heartbeat::finish`].
-    /// When a renewal fails the lease is lost: `cancel` is set, so the run stops at its next
-    /// phase or batch boundary.
+    /// When the store says the lease is gone (another holder, or expired), or no renewal has
+    /// succeeded for a whole `ttl`, the lease is lost: `cancel` is set, so the run stops at its
+    /// next phase or batch boundary. A renewal that fails for a moment (an unreachable store) is
+    /// tried again at the next tick. Renewals do not pass the kill switch, so a closed switch
+    /// stops the run as a refusal, never as a lost lease.
     pub(crate) async fn start(
         adapter: Arc<dyn LiveExecutionAdapter>,
         run: &RunId,
@@ -150,18 +153,35 @@ impl Heartbeat {
             );
             let lost = lost.clone();
             tokio::spawn(async move {
+                // The lease is ours until `ttl` after the last renewal the store confirmed.
+                let mut renewed = tokio::time::Instant::now();
                 loop {
                     tokio::select! {
                         _ = &mut stopped => return,
                         () = tokio::time::sleep(period) => {}
                     }
-                    if let Err(error) = adapter.renew_lease(&run, &holder, ttl).await {
-                        warn!(%error, "lease lost: stopping at the next boundary");
-                        *lost.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some(error.to_string());
-                        cancel.cancel();
-                        return;
-                    }
+                    let lost_because = match adapter.renew_lease(&run, &holder, ttl).await {
+                        Ok(_) => {
+                            renewed = tokio::time::Instant::now();
+                            continue;
+                        }
+                        // The store says another holder has it, or it expired: stop now.
+                        Err(error @ AdapterError::LeaseLost { .. }) => error.to_string(),
+                        // A store that cannot be reached for a moment: try again at the next
+                        // tick, until the lease may have expired without us.
+                        Err(error) if renewed.elapsed() < ttl => {
+                            warn!(%error, "could not renew the lease; trying again");
+                            continue;
+                        }
+                        Err(error) => format!(
+                            "not renewed for {} ms, longer than its time to live: {error}",
+                            renewed.elapsed().as_millis()
+                        ),
+                    };
+                    warn!(reason = %lost_because, "lease lost: stopping at the next boundary");
+                    *lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(lost_because);
+                    cancel.cancel();
+                    return;
                 }
             })
         };

@@ -505,6 +505,13 @@ fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() 
     expect(&stopped, 3)?;
     assert!(stopped.stdout.contains("outcome: REFUSED"), "{stopped:?}");
     assert!(stopped.stderr.contains("stop file"), "{stopped:?}");
+    // It had journaled the run and its backup: it must not claim that nothing changed.
+    let said = format!("{}{}", stopped.stdout, stopped.stderr);
+    assert!(
+        said.contains("had already changed the store"),
+        "{stopped:?}"
+    );
+    assert!(!said.contains("nothing was mutated"), "{stopped:?}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
         wd.path().join(".iu-cutter/reports/s1.json"),
     )?)?;
@@ -520,6 +527,66 @@ fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() 
     expect(&resumed, 0)?;
     assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
     assert_eq!(wd.census()?.units, 40 * 251);
+    Ok(())
+}
+
+/// SIGINT (and SIGTERM) stop a run at its next safe point: the lease is released, the report is
+/// written with the phase to resume from, the program exits 130, and the run resumes at once to
+/// PASS (an unreleased lease would refuse the resume until it expired).
+#[cfg(unix)]
+#[test]
+fn sigint_stops_at_a_safe_point_releases_the_lease_and_exits_130() -> TestResult {
+    for signal in ["-INT", "-TERM"] {
+        let wd = Workdir::new()?;
+        corpus(&wd, "in", 40, 250)?;
+        expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+        let mut child = wd
+            .command(
+                &["run", "--execute", "--run-id", "sig"],
+                &[
+                    ("IU_CUTTER_BATCH_UNITS", "50"),
+                    ("IU_CUTTER_LEASE_TTL", "60s"),
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let backup = wd.path().join(".iu-cutter/backups/sig.manifest.json");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !backup.exists() && Instant::now() < deadline && child.try_wait()?.is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()?;
+        assert!(killed.success());
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output()?;
+        let stopped = Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        };
+        expect(&stopped, 130)?;
+        assert!(stopped.stdout.contains("outcome: FAILED"), "{stopped:?}");
+        assert!(stopped.stderr.contains("next safe point"), "{stopped:?}");
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+            wd.path().join(".iu-cutter/reports/sig.json"),
+        )?)?;
+        assert!(
+            report["outcome"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("cancelled")),
+            "{report}"
+        );
+        let resumed = wd.run(&["resume", "sig", "--execute"])?;
+        expect(&resumed, 0)?;
+        assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
+        assert_eq!(wd.census()?.units, 40 * 251);
+    }
     Ok(())
 }
 

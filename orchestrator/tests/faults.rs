@@ -209,6 +209,20 @@ fn finish_and_check(dir: &Path, reference: &Census) -> Result<(), String> {
     Ok(())
 }
 
+/// A killed runner whose lease has expired: a run the journal shows running must be shown as
+/// abandoned, with its holder, never as running.
+fn shown_abandoned(dir: &Path) -> Result<(), String> {
+    let (code, out) = run(dir, &["status", RUN_ID]).map_err(|e| e.to_string())?;
+    match code {
+        8 => Ok(()), // never journaled
+        0 if out.contains("status: RUNNING") => Err(format!(
+            "a killed run with an expired lease shows as running:\n{out}"
+        )),
+        0 if out.contains("status: ABANDONED") || !out.contains("RUNNING") => Ok(()),
+        _ => Err(format!("status ended with exit {code}:\n{out}")),
+    }
+}
+
 /// From a copy of the killed state: rollback restores the pre-run census.
 fn rollback_and_check(dir: &Path, pre_run: &Census) -> Result<(), String> {
     if journaled(dir)? {
@@ -292,7 +306,8 @@ fn sigkill_at_random_moments_then_resume_or_rollback() -> TestResult {
         let state = killed_state(&dir);
         let killed_copy = root.path().join(format!("trial-{trial}-rollback"));
         copy_tree(&dir, &killed_copy)?;
-        let result = rollback_and_check(&killed_copy, &pre_run)
+        let result = shown_abandoned(&dir)
+            .and_then(|()| rollback_and_check(&killed_copy, &pre_run))
             .map_err(|e| format!("rollback: {e}"))
             .and_then(|()| finish_and_check(&dir, &reference));
         let _ = std::fs::remove_dir_all(&killed_copy);

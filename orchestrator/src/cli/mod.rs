@@ -16,6 +16,7 @@ mod dry_run;
 mod error;
 mod generations;
 mod import;
+mod interrupt;
 mod output;
 mod plan;
 mod progress;
@@ -470,14 +471,22 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::from(exit::FAILED);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
-        Ok(()) => ExitCode::from(exit::OK),
+    let result = runtime.block_on(async {
+        interrupt::listen();
+        dispatch(cli).await
+    });
+    let code = match result {
+        Ok(()) => exit::OK,
         Err(error) => {
             eprintln!("error: {error}");
             eprintln!("next: {}", error.next_action());
-            ExitCode::from(error.exit_code())
+            error.exit_code()
         }
+    };
+    if interrupt::received() {
+        return ExitCode::from(interrupt::INTERRUPTED);
     }
+    ExitCode::from(code)
 }
 
 /// The program's async runtime. Worker threads, not the current thread: the lease heartbeat is

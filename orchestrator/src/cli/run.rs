@@ -53,14 +53,15 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
 }
 
 /// The options every runner invocation gets from the configuration: batch size, the held-run
-/// age limit, the report's provenance, the run's lease (a fresh holder, `lease_ttl`), and progress
-/// on stderr (none when `quiet`).
+/// age limit, the report's provenance, the run's lease (a fresh holder, `lease_ttl`), the
+/// process's cancellation (SIGINT, SIGTERM), and progress on stderr (none when `quiet`).
 pub(crate) fn run_options(config: &Config, until: Option<&str>, quiet: bool) -> RunOptions {
     let options = RunOptions::default()
         .with_batch_units(config.batch_units)
         .with_lease(LeaseOptions::new(config.lease_ttl))
         .with_held_max_age(config.held_max_age)
         .with_provenance(provenance(config))
+        .with_cancel(crate::cli::interrupt::cancel_flag())
         .with_events(Arc::new(Progress::new(Display::detect(quiet))));
     match until {
         Some(phase) => options.with_until(phase),

@@ -1,6 +1,8 @@
 //! `iu-cutter status [RUN]` and `iu-cutter units DOC`: reads of the journal and the store.
 
-use iu_cutter_live_execution::{DocumentId, DocumentState, PhaseStatus, RunId, RunRecord, Scope};
+use iu_cutter_live_execution::{
+    DocumentId, DocumentState, Lease, LeaseView, PhaseStatus, RunId, RunRecord, RunStatus, Scope,
+};
 use iu_cutter_orchestrator::CensusSummary;
 use serde::Serialize;
 
@@ -15,6 +17,54 @@ struct StatusJson {
     store: String,
     census: CensusSummary,
     runs: Vec<RunRecord>,
+    /// Each journaled-running run's liveness: who works on it, or that nobody does any more.
+    liveness: Vec<Liveness>,
+}
+
+/// Whether a run the journal shows running is being worked on, by its lease on the store's clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+struct Liveness {
+    run: RunId,
+    /// `running` (a live lease) or `abandoned` (no lease, or an expired one: its runner
+    /// crashed or was killed; resume or roll it back).
+    state: &'static str,
+    /// The lease's holder, if it has one.
+    holder: Option<String>,
+    /// When the lease expires or expired (UTC).
+    expires_at: Option<String>,
+    /// For an abandoned run with an expired lease: seconds since it expired.
+    expired_for_s: Option<u64>,
+}
+
+/// The liveness of `record` (running runs only) given the store's leases.
+fn liveness(record: &RunRecord, leases: &LeaseView) -> Option<Liveness> {
+    if record.status != RunStatus::Running {
+        return None;
+    }
+    let lease = leases.of(&record.run);
+    let live = lease.is_some_and(|l| !leases.expired(l));
+    Some(Liveness {
+        run: record.run.clone(),
+        state: if live { "running" } else { "abandoned" },
+        holder: lease.map(|l| l.holder.clone()),
+        expires_at: lease.map(Lease::expires_at_utc),
+        expired_for_s: lease
+            .filter(|l| leases.expired(l))
+            .map(|l| leases.now_ms.saturating_sub(l.expires_at_ms) / 1000),
+    })
+}
+
+impl Liveness {
+    /// The status column: `RUNNING (holder)` or `ABANDONED (…)`.
+    fn describe(&self) -> String {
+        match (self.state, &self.holder, self.expired_for_s) {
+            ("running", Some(holder), _) => format!("RUNNING ({holder})"),
+            (_, Some(holder), Some(age)) => {
+                format!("ABANDONED ({holder}, lease expired {age}s ago)")
+            }
+            _ => "ABANDONED (no lease)".to_owned(),
+        }
+    }
 }
 
 fn phase_status(status: PhaseStatus) -> &'static str {
@@ -53,8 +103,26 @@ pub(crate) async fn status(
             );
             return Ok(());
         }
+        let leases = adapter
+            .load_leases()
+            .await
+            .map_err(|e| CliError::from_adapter(e, "reading the leases", retry))?;
         out!("run {} on {}", record.run, config.location());
-        out!("status: {}", run_status_name(record.status));
+        match liveness(&record, &leases) {
+            Some(live) if live.state == "abandoned" => out!(
+                "status: {}: its runner is gone; resume it (iu-cutter resume {} --execute) or \
+                 roll it back (iu-cutter rollback {} --execute)",
+                live.describe(),
+                record.run,
+                record.run
+            ),
+            Some(live) => out!(
+                "status: {} until {}",
+                live.describe(),
+                live.expires_at.as_deref().unwrap_or("-")
+            ),
+            None => out!("status: {}", run_status_name(record.status)),
+        }
         out!("scope: {}", scope_text(&record.scope));
         out!("rules: {}", rules_summary(&record.rules));
         let rows: Vec<Vec<String>> = record
@@ -95,11 +163,17 @@ pub(crate) async fn status(
         .list_runs()
         .await
         .map_err(|e| CliError::from_adapter(e, "reading the journal", retry))?;
+    let leases = adapter
+        .load_leases()
+        .await
+        .map_err(|e| CliError::from_adapter(e, "reading the leases", retry))?;
+    let lives: Vec<Liveness> = runs.iter().filter_map(|r| liveness(r, &leases)).collect();
     if json {
         let out = StatusJson {
             store: config.location(),
             census: CensusSummary::from(&census),
             runs,
+            liveness: lives,
         };
         out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
@@ -128,9 +202,13 @@ pub(crate) async fn status(
                 .last()
                 .map(|p| format!("{} {}", p.name, phase_status(p.status)))
                 .unwrap_or_else(|| "-".to_owned());
+            let status = lives
+                .iter()
+                .find(|l| l.run == r.run)
+                .map_or_else(|| run_status_name(r.status), Liveness::describe);
             vec![
                 r.run.to_string(),
-                run_status_name(r.status),
+                status,
                 scope_text(&r.scope),
                 rules_summary(&r.rules),
                 format!("{done} done"),
@@ -248,4 +326,55 @@ pub(crate) async fn units(
     table(&["ordinal", "path", "bytes", "sha256"], &rows);
     out!("units: {}", units.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iu_cutter_live_execution::{CutRules, Preset};
+
+    fn record(run: &str, status: RunStatus) -> RunRecord {
+        let mut record = RunRecord::new(
+            RunId::new(run),
+            Scope::All,
+            CutRules::preset(Preset::Markdown),
+        );
+        record.status = status;
+        record
+    }
+
+    #[test]
+    fn a_running_run_without_a_live_lease_is_abandoned() {
+        let leases = LeaseView {
+            now_ms: 100_000,
+            leases: vec![
+                Lease {
+                    run: RunId::new("live"),
+                    holder: "a@h:1:x".into(),
+                    expires_at_ms: 130_000,
+                },
+                Lease {
+                    run: RunId::new("dead"),
+                    holder: "b@h:2:y".into(),
+                    expires_at_ms: 40_000,
+                },
+            ],
+        };
+        let live = liveness(&record("live", RunStatus::Running), &leases);
+        assert_eq!(
+            live.map(|l| l.describe()).as_deref(),
+            Some("RUNNING (a@h:1:x)")
+        );
+        let dead = liveness(&record("dead", RunStatus::Running), &leases);
+        assert_eq!(
+            dead.map(|l| l.describe()).as_deref(),
+            Some("ABANDONED (b@h:2:y, lease expired 60s ago)")
+        );
+        let none = liveness(&record("none", RunStatus::Running), &leases);
+        assert_eq!(
+            none.map(|l| l.describe()).as_deref(),
+            Some("ABANDONED (no lease)")
+        );
+        assert_eq!(liveness(&record("live", RunStatus::Pass), &leases), None);
+    }
 }

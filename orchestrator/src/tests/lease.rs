@@ -10,6 +10,7 @@ use iu_cutter_simulator::Simulator;
 
 use super::*;
 use crate::{LeaseOptions, Outcome, Runner};
+use iu_cutter_live_execution::ManualSwitch;
 
 const LAW: &str = "# Law\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
 
@@ -137,6 +138,7 @@ impl Phase for Steal {
         ctx.adapter
             .acquire_lease(&ctx.record.run, "thief@h:3:z", Duration::from_secs(60))
             .await?;
+        // Time passes (paused in the test: the runtime jumps ahead) until the heartbeat notices.
         for _ in 0..200 {
             if ctx.cancel.is_cancelled() {
                 break;
@@ -147,7 +149,7 @@ impl Phase for Steal {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
     let sim = simulator();
     let log = Log::default();
@@ -220,5 +222,56 @@ async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
         Some(RunStatus::Pass)
     );
     assert_eq!(sim.state_lease(&run), None, "released at the end");
+    Ok(())
+}
+
+/// Closes the kill switch, lets several heartbeat periods pass, then tries a mutation.
+struct ClosesSwitchAndWaits {
+    switch: ManualSwitch,
+}
+
+#[async_trait]
+impl Phase for ClosesSwitchAndWaits {
+    fn name(&self) -> &str {
+        "closes"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.switch.set(false);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ctx.check_cancelled()?;
+        ctx.adapter.fence(&ctx.record.run, &[]).await?;
+        Ok(evidence_of("closes"))
+    }
+}
+
+/// A switch closed mid-run is told apart from a lost lease: the heartbeat keeps the lease (its
+/// renewals do not pass the switch), the run's next mutation is refused naming the switch, and
+/// the lease is released at the end so that the run can be resumed at once.
+#[tokio::test(start_paused = true)]
+async fn a_switch_closed_mid_run_is_a_refusal_not_a_lost_lease() -> TestResult {
+    let sim = simulator();
+    let switch = ManualSwitch::new("test switch", true, "open the test switch");
+    let gate = iu_cutter_live_execution::ExecutionGate::new().with_source(switch.clone());
+    let adapter: Arc<dyn LiveExecutionAdapter> =
+        Arc::new(iu_cutter_live_execution::Guarded::new(sim.clone(), gate));
+    let phases: Vec<Box<dyn Phase>> = vec![Box::new(ClosesSwitchAndWaits {
+        switch: switch.clone(),
+    })];
+    let runner = Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases);
+    let options = RunOptions::default().with_lease(LeaseOptions::with_holder(
+        "me@h:1:x",
+        Duration::from_millis(30),
+    ));
+    let report = runner.run(request("r6"), options).await?;
+    match &report.outcome {
+        Outcome::Refused { switch, reason, .. } => {
+            assert_eq!(switch, "test switch");
+            assert!(!reason.contains("lease"), "{reason}");
+            assert!(reason.contains("had already changed the store"), "{reason}");
+        }
+        other => panic!("expected REFUSED by the switch, got {other:?}"),
+    }
+    assert_eq!(sim.state_lease(&RunId::new("r6")), None, "released");
     Ok(())
 }
