@@ -242,8 +242,8 @@ impl Runner {
     }
 
     /// Undoes the run's marks from `backup` in one store transaction, then verifies every undone
-    /// document: against the backup census where nobody edited it since, by its marks where
-    /// someone did (that edit is kept).
+    /// document: against the digest of its backed-up rows where nobody edited it since, by its
+    /// marks where someone did (that edit is kept).
     async fn restore(
         &self,
         record: &RunRecord,
@@ -257,7 +257,7 @@ impl Runner {
         let started = Instant::now();
         let started_at = clock::now_rfc3339();
         inv.phases[0].started_at = Some(started_at.clone());
-        let expected_digests = match self.digests_less_purged(run, backup).await {
+        let expected_digests = match self.expected_digests(run, backup).await {
             Ok(expected) => expected,
             Err(error) => {
                 inv.phases[0].status = PhaseEntryStatus::Failed;
@@ -478,9 +478,7 @@ impl Runner {
                 }
                 continue;
             }
-            let expected = expected_digests
-                .get(id)
-                .or_else(|| backup.census.per_document.get(id));
+            let expected = expected_digests.get(id);
             let found = census.per_document.get(id);
             match (expected, found) {
                 (Some(expected), Some(found)) if expected == found => {}
@@ -488,7 +486,7 @@ impl Runner {
                     document: id.clone(),
                     expected: expected
                         .cloned()
-                        .unwrap_or_else(|| "(absent from the backup census)".into()),
+                        .unwrap_or_else(|| "(not in the backup)".into()),
                     found: found.cloned(),
                 }),
             }
@@ -526,12 +524,15 @@ impl Runner {
         Ok(None)
     }
 
-    /// For each backed-up document that lost retired generations since the backup (purged), the
-    /// digest its rollback must give: the backup's document row, its remaining generation
-    /// records, its backed-up active units and, for its other retired generations (which no run
-    /// touches), their units as the store holds them. Documents that lost none are checked
-    /// against the backup census itself.
-    async fn digests_less_purged(
+    /// For each backed-up document, the digest its rollback must give back, computed from the
+    /// backup's own rows: the document row, its generation records (less retired generations
+    /// purged since the backup, which a rollback does not bring back), its backed-up active units
+    /// and, for its other generations (which no run touches), their units as the store holds them.
+    ///
+    /// Not the backup's census: that was taken as the invocation opened, and another runner may
+    /// have changed a document between it and the backup's read (then the fence refused, or the
+    /// rows read are the truth the fence compared against).
+    async fn expected_digests(
         &self,
         run: &RunId,
         backup: &Backup,
@@ -552,9 +553,6 @@ impl Runner {
                     || &g.generation == run
                     || present.contains(&g.generation)
             });
-            if generations.len() == snapshot.generations.len() {
-                continue;
-            }
             let active = snapshot.document.active_generation.as_ref();
             let mut units = snapshot.active_units.clone();
             for record in &generations {

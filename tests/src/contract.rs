@@ -1944,6 +1944,27 @@ pub mod live {
     }
 
     #[cfg(feature = "sqlite")]
+    impl crate::races::RawSql for SqliteFixture {
+        fn dialect(&self) -> &'static str {
+            "sqlite"
+        }
+
+        async fn execute_raw(&self, statement: String) {
+            let pool = ok_sql(
+                sqlx::SqlitePool::connect(&self.options.url).await,
+                "connect",
+            );
+            ok_sql(
+                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&pool)
+                    .await,
+                &statement,
+            );
+            pool.close().await;
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
     impl crate::no_clobber::Tamper for SqliteFixture {
         async fn edit_body_raw(&self, document: &str, body: &str) {
             let changed = sqlite_raw(
@@ -2113,6 +2134,20 @@ pub mod live {
     #[cfg(feature = "postgres")]
     async fn pg_raw(fixture: &PgFixture, statement: &'static str, binds: &[&str]) -> u64 {
         use sqlx::Connection;
+        let mut conn = pg_connection(fixture).await;
+        let mut query = sqlx::query(statement);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        let changed = ok_sql(query.execute(&mut conn).await, statement).rows_affected();
+        ok_sql(conn.close().await, "close");
+        changed
+    }
+
+    /// A connection in the fixture's schema.
+    #[cfg(feature = "postgres")]
+    async fn pg_connection(fixture: &PgFixture) -> sqlx::PgConnection {
+        use sqlx::Connection;
         let mut conn = ok_sql(
             sqlx::PgConnection::connect(&fixture.guard.url).await,
             "connect",
@@ -2127,13 +2162,26 @@ pub mod live {
             .await,
             "search_path",
         );
-        let mut query = sqlx::query(statement);
-        for bind in binds {
-            query = query.bind(*bind);
+        conn
+    }
+
+    #[cfg(feature = "postgres")]
+    impl crate::races::RawSql for PgFixture {
+        fn dialect(&self) -> &'static str {
+            "postgres"
         }
-        let changed = ok_sql(query.execute(&mut conn).await, statement).rows_affected();
-        ok_sql(conn.close().await, "close");
-        changed
+
+        async fn execute_raw(&self, statement: String) {
+            use sqlx::Connection;
+            let mut conn = pg_connection(self).await;
+            ok_sql(
+                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&mut conn)
+                    .await,
+                &statement,
+            );
+            ok_sql(conn.close().await, "close");
+        }
     }
 
     #[cfg(feature = "postgres")]

@@ -175,4 +175,6 @@ pub mod contract;
 pub mod no_clobber;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod races;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod runners;

@@ -4,7 +4,7 @@
 
 use iu_cutter_tests::contract::Fixture;
 use iu_cutter_tests::contract::live::postgres;
-use iu_cutter_tests::runners;
+use iu_cutter_tests::{races, runners};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overlapping_scopes_cut_each_document_once() {
@@ -33,4 +33,23 @@ async fn a_crashed_runners_run_resumes_only_after_its_lease_expires() {
     };
     runners::a_crashed_runners_run_resumes_only_after_its_lease_expires(&fixture).await;
     fixture.finish().await;
+}
+
+/// Two runners racing on one scope (see `iu_cutter_tests::races`): `IU_CUTTER_FAULTS_RACE_TRIALS`
+/// trials (3 here; `cargo xtask faults` runs 100), seeded by `IU_CUTTER_FAULTS_SEED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_runners_race_on_one_scope() {
+    let trials = races::env_u64("IU_CUTTER_FAULTS_RACE_TRIALS", 3);
+    let seed = races::env_u64("IU_CUTTER_FAULTS_SEED", 0x0100_5eed_f00d);
+    races::race_trials(|name| async move { postgres(&name).await }, trials, seed)
+        .await
+        .finish();
+}
+
+/// An edit injected by a trigger at every phase boundary (see `iu_cutter_tests::races`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn edits_by_trigger_at_every_phase_boundary() {
+    races::edit_trials(|name| async move { postgres(&name).await })
+        .await
+        .finish();
 }

@@ -8,11 +8,19 @@
 //!    SIGKILL at seeded random moments, then resume (PASS, the reference store's census) and
 //!    rollback from a copy of the killed state (the pre-run census).
 //!
-//! 3. The 100 MB document on SQLite (`orchestrator/tests/bad_input.rs`, gated by
+//! 3. Two runners racing on one scope (`tests/tests/runners_{sqlite,postgres}.rs`, see
+//!    `iu_cutter_tests::races`): `--race-trials` (default 100) trials per store at seeded random
+//!    offsets; each document is enacted by exactly one of the overlapping runs, the other stops
+//!    at its fence having written no unit, and rolling back gives back the pre-run census.
+//! 4. An edit injected by a database trigger at every phase boundary, on both stores: no run
+//!    ends PASS with units that do not tile the current body, and no rollback reverts the edit.
+//! 5. The 100 MB document on SQLite (`orchestrator/tests/bad_input.rs`, gated by
 //!    `IU_CUTTER_BIG_TESTS=1`: about 25 s in a debug build), counted as one trial.
 //!
-//! The first two print `N passed, M failed`; this task sums them and prints the total the same
-//! way. The normal test suite runs the same tests in a small version (and skips the 100 MB one).
+//! The PostgreSQL trials need `IU_CUTTER_TEST_PG_URL` (`cargo xtask pg-setup` prints one);
+//! without it they are skipped, and the task says so. Every suite prints `N passed, M failed`;
+//! this task sums them and prints the total the same way. The normal test suite runs the same
+//! tests in a small version (and skips the 100 MB one).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,20 +31,53 @@ use crate::ci::{cargo_bin, workspace_root};
 
 /// SIGKILL trials by default.
 const DEFAULT_TRIALS: &str = "50";
+/// Race trials per store by default.
+const DEFAULT_RACE_TRIALS: &str = "100";
 /// The seed of the kill moments by default (printed; pass `--seed` to replay another).
 const DEFAULT_SEED: &str = "0x1005eedf00d";
+
+/// `cargo test` of one test of the runners' suites, with its output.
+macro_rules! runners_test {
+    ($binary:literal, $test:literal) => {
+        [
+            "test",
+            "-p",
+            "iu-cutter-tests",
+            "--features",
+            "iu-cutter-tests/sqlite,iu-cutter-tests/postgres",
+            "--test",
+            $binary,
+            "--",
+            "--nocapture",
+            "--exact",
+            $test,
+        ]
+    };
+}
+
+const RACES_SQLITE: [&str; 11] = runners_test!("runners_sqlite", "two_runners_race_on_one_scope");
+const RACES_POSTGRES: [&str; 11] =
+    runners_test!("runners_postgres", "two_runners_race_on_one_scope");
+const EDITS_SQLITE: [&str; 11] =
+    runners_test!("runners_sqlite", "edits_by_trigger_at_every_phase_boundary");
+const EDITS_POSTGRES: [&str; 11] = runners_test!(
+    "runners_postgres",
+    "edits_by_trigger_at_every_phase_boundary"
+);
 
 /// A test to run: its name, cargo's arguments, its environment.
 type Suite<'a> = (&'a str, &'a [&'a str], Vec<(&'a str, &'a str)>);
 
 struct Options {
     trials: String,
+    race_trials: String,
     seed: String,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         trials: DEFAULT_TRIALS.to_owned(),
+        race_trials: DEFAULT_RACE_TRIALS.to_owned(),
         seed: DEFAULT_SEED.to_owned(),
     };
     let mut iter = args.iter();
@@ -58,6 +99,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .parse::<u64>()
                     .map_err(|_| format!("--trials: `{trials}` is not a number"))?;
                 options.trials = trials;
+            }
+            "--race-trials" => {
+                let trials = value()?;
+                trials
+                    .parse::<u64>()
+                    .map_err(|_| format!("--race-trials: `{trials}` is not a number"))?;
+                options.race_trials = trials;
             }
             "--seed" => options.seed = value()?,
             _ => return Err(format!("unexpected argument `{arg}`")),
@@ -118,7 +166,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !built {
         return Err("building iu-cutter failed".into());
     }
-    let suites: [Suite<'_>; 2] = [
+    let race_env = vec![
+        ("IU_CUTTER_FAULTS_RACE_TRIALS", options.race_trials.as_str()),
+        ("IU_CUTTER_FAULTS_SEED", options.seed.as_str()),
+    ];
+    let mut suites: Vec<Suite<'_>> = vec![
         (
             "simulator matrix",
             &[
@@ -148,7 +200,30 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 ("IU_CUTTER_FAULTS_SEED", options.seed.as_str()),
             ],
         ),
+        (
+            "two runners racing on SQLite",
+            &RACES_SQLITE,
+            race_env.clone(),
+        ),
+        ("edits underneath on SQLite", &EDITS_SQLITE, Vec::new()),
     ];
+    if std::env::var("IU_CUTTER_TEST_PG_URL").is_ok_and(|url| !url.trim().is_empty()) {
+        suites.push((
+            "two runners racing on PostgreSQL",
+            &RACES_POSTGRES,
+            race_env,
+        ));
+        suites.push((
+            "edits underneath on PostgreSQL",
+            &EDITS_POSTGRES,
+            Vec::new(),
+        ));
+    } else {
+        eprintln!(
+            "xtask faults: skipped the PostgreSQL trials: IU_CUTTER_TEST_PG_URL is not set \
+             (`cargo xtask pg-setup` prints one)"
+        );
+    }
     let (mut passed, mut failed) = (0, 0);
     let mut broken = Vec::new();
     for (name, args, env) in &suites {
@@ -216,6 +291,10 @@ mod tests {
     fn options_parse() -> Result<(), String> {
         let o = parse(&["--trials".into(), "7".into(), "--seed=42".into()])?;
         assert_eq!((o.trials.as_str(), o.seed.as_str()), ("7", "42"));
+        assert_eq!(o.race_trials, DEFAULT_RACE_TRIALS);
+        let o = parse(&["--race-trials=3".into()])?;
+        assert_eq!(o.race_trials, "3");
+        assert!(parse(&["--race-trials".into(), "x".into()]).is_err());
         assert!(parse(&["--trials".into(), "x".into()]).is_err());
         assert!(parse(&["--other".into()]).is_err());
         Ok(())

@@ -36,14 +36,16 @@ tasks:
               500 x 100 KB; full live runs on SQLite (and PostgreSQL when IU_CUTTER_TEST_PG_URL
               is set) against a bare insert / COPY; simulated runs per second. Medians of 5
               repetitions, with the targets, in target/bench/results.md and results.json
-  faults [--trials N] [--seed S]
+  faults [--trials N] [--race-trials R] [--seed S]
               fault injection: the simulator matrix (every call index x error, crash
               before, crash after, over fixed scenarios: resume reaches the fault-free state,
               rollback the pre-run census), then the real program on SQLite killed with
               SIGKILL at N (default 50) seeded random moments, each resumed to PASS with no
-              unit lost or duplicated and rolled back to the pre-run census; and a 100 MB
-              document imported, planned and run; prints `N passed, M failed` and fails on
-              any loss
+              unit lost or duplicated and rolled back to the pre-run census; two runners
+              racing on one scope, R (default 100) trials per store; an edit injected by a
+              trigger at every phase boundary on each store (PostgreSQL when
+              IU_CUTTER_TEST_PG_URL is set); and a 100 MB document imported, planned and
+              run; prints `N passed, M failed` and fails on any loss
   pg-setup    start the local PostgreSQL 15 cluster and create the test role and database;
               prints the URL to export as IU_CUTTER_TEST_PG_URL
   dist        from a clean work tree only: build the release binary and write

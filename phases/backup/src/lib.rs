@@ -6,17 +6,20 @@
 //! state: cut-leg-a fences from it, write-verify checks losslessness and the census against it,
 //! lifecycle-enact enacts against it, and rollback restores it.
 //!
-//! The phase only reads the store. It is idempotent in the strongest sense: once a backup exists
-//! for the run it is reused, never re-taken, because after the fence the store is no longer in
-//! its pre-run state.
+//! The phase reads the store and journals the backup (in the store and as a file export). It is
+//! idempotent in the strongest sense: once a backup exists for the run it is reused, never
+//! re-taken, because after the fence the store is no longer in its pre-run state. A document
+//! whose body no longer hashes to its recorded sha256 (edited by raw SQL around the store) blocks
+//! the run here, before anything is saved or fenced: such a row is no trustworthy pre-run state.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    Backup as BackupArtifact, DocumentSnapshot, Evidence, SCHEMA_VERSION,
+    Backup as BackupArtifact, Document, DocumentSnapshot, Evidence, RunId, SCHEMA_VERSION,
+    sha256_hex,
 };
-use iu_cutter_phase_core::{BackupReceipt, Phase, PhaseError, RunContext, names};
+use iu_cutter_phase_core::{BackupReceipt, Gap, Phase, PhaseError, RunContext, names};
 
 /// Phase 1: takes (or reuses) the run's backup.
 ///
@@ -53,6 +56,7 @@ impl Phase for Backup {
         let mut snapshots = Vec::with_capacity(documents.len());
         for (done, document) in documents.into_iter().enumerate() {
             ctx.check_cancelled()?;
+            check_recorded_hash(&run, &document)?;
             let generations = ctx.adapter.generations(&document.id).await?;
             let active_units = ctx.adapter.active_units(&document.id).await?;
             snapshots.push(DocumentSnapshot {
@@ -81,6 +85,36 @@ impl Phase for Backup {
         ctx.set_backup(Arc::new(backup));
         Ok(evidence)
     }
+}
+
+/// A document whose body no longer hashes to its recorded sha256 was edited around the store
+/// (raw SQL that left the revision and sha256 columns behind). Its row cannot be trusted as the
+/// pre-run state, nor cut: the run stops here, before the backup is saved or anything fenced.
+// `PhaseError` carries its `Gap` inline on purpose (phases build and match it by value).
+#[allow(clippy::result_large_err)]
+fn check_recorded_hash(run: &RunId, document: &Document) -> Result<(), PhaseError> {
+    let body_sha256 = sha256_hex(document.body.as_bytes());
+    if body_sha256 == document.sha256 {
+        return Ok(());
+    }
+    Err(PhaseError::Blocked(Gap {
+        phase: names::BACKUP.to_owned(),
+        document: Some(document.id.clone()),
+        unit: None,
+        expected: format!(
+            "a body hashing to its recorded sha256 {} (revision {})",
+            document.sha256, document.revision
+        ),
+        found: format!(
+            "a body hashing to {body_sha256}: it was edited without updating its revision and \
+             sha256 (raw SQL?)"
+        ),
+        next_action: format!(
+            "nothing was backed up or fenced; write the document through iu-cutter (iu-cutter \
+             import --execute …) so that its revision and sha256 are recorded, roll back this \
+             run (iu-cutter rollback {run}) and start a new one"
+        ),
+    }))
 }
 
 fn evidence(backup: &BackupArtifact, receipt: &BackupReceipt) -> Evidence {
