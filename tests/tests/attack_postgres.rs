@@ -43,7 +43,10 @@ async fn exec(conn: &mut sqlx::PgConnection, statement: &'static str) {
 
 /// The document's active-generation pointer names a generation record that is active.
 async fn pointer_is_sound(store: &dyn LiveExecutionAdapter, id: &DocumentId) -> Result<(), String> {
-    let heads = ok(store.load_heads(&Scope::Ids(vec![id.clone()])).await, "heads");
+    let heads = ok(
+        store.load_heads(&Scope::Ids(vec![id.clone()])).await,
+        "heads",
+    );
     let Some(head) = heads.first() else {
         return Err(format!("{id}: gone"));
     };
@@ -79,7 +82,12 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
     let store = fixture.adapter();
     let id = DocumentId::new("d");
     let (a, b) = (RunId::new("A"), RunId::new("B"));
-    let doc = ok(store.put_document(&id, "# T\n\nbody\n\n## S\n\nmore\n").await, "put");
+    let doc = ok(
+        store
+            .put_document(&id, "# T\n\nbody\n\n## S\n\nmore\n")
+            .await,
+        "put",
+    );
     cut(store, &a, &[doc.clone()], 2).await;
     let doc = reread(store, &doc).await;
     let backup = backup_of(store, &b, &[id.clone()]).await;
