@@ -1,0 +1,204 @@
+//! Adversarial regressions (attack of 4d54ff2) on PostgreSQL, where writers really overlap: a
+//! second connection (psql, an application, another runner's purge) holds or deletes a
+//! generation row while a rollback or a purge works. Needs `IU_CUTTER_TEST_PG_URL`; without it
+//! every test says it is skipped and passes. Written to fail on 4d54ff2.
+#![cfg(feature = "postgres")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, GenerationState, LiveExecutionAdapter, Preset, RunId, Scope,
+};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
+use iu_cutter_phase_core::MemoryBackupStore;
+use iu_cutter_tests::contract::live::{SqlFixture, postgres};
+use iu_cutter_tests::contract::{Fixture, backup_of, cut, ok, reread};
+use sqlx::Connection;
+
+/// A plain connection to the fixture's schema, as psql or an application would hold.
+async fn raw(fixture: &impl SqlFixture) -> sqlx::PgConnection {
+    let mut conn = match sqlx::PgConnection::connect(&fixture.options().url).await {
+        Ok(conn) => conn,
+        Err(e) => panic!("connect: {e}"),
+    };
+    let Some(schema) = fixture.options().pg_schema.clone() else {
+        panic!("the fixture has no schema");
+    };
+    // The name comes from `unique_schema` (letters, digits, `_`).
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+        .execute(&mut conn)
+        .await
+    {
+        panic!("search_path: {e}");
+    }
+    conn
+}
+
+async fn exec(conn: &mut sqlx::PgConnection, statement: &'static str) {
+    if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
+        panic!("{statement}: {e}");
+    }
+}
+
+/// The document's active-generation pointer names a generation record that is active.
+async fn pointer_is_sound(store: &dyn LiveExecutionAdapter, id: &DocumentId) -> Result<(), String> {
+    let heads = ok(
+        store.load_heads(&Scope::Ids(vec![id.clone()])).await,
+        "heads",
+    );
+    let Some(head) = heads.first() else {
+        return Err(format!("{id}: gone"));
+    };
+    let Some(active) = &head.active_generation else {
+        return Ok(());
+    };
+    let records = ok(store.generations(id).await, "generations");
+    if records
+        .iter()
+        .any(|g| &g.generation == active && g.state == GenerationState::Active)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id} points at generation `{active}`, which has no active record (records: \
+             {records:?})"
+        ))
+    }
+}
+
+/// Promise: "every mutation, rollback included, is a compare-and-set against exactly the state
+/// the run saw". Rolling back B (which retired A) makes A active again, but `restore` reads the
+/// generation records without locking them and then updates A's record unconditionally,
+/// ignoring that the update found no row: when another connection deletes A's retired record
+/// in between (here by hand, as a purge does), the document is pointed at a generation that no
+/// longer exists, with no units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
+    let name = "restore_never_points_a_document_at_a_generation_deleted_under_it";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.adapter();
+    let id = DocumentId::new("d");
+    let (a, b) = (RunId::new("A"), RunId::new("B"));
+    let doc = ok(
+        store
+            .put_document(&id, "# T\n\nbody\n\n## S\n\nmore\n")
+            .await,
+        "put",
+    );
+    cut(store, &a, &[doc.clone()], 2).await;
+    let doc = reread(store, &doc).await;
+    let backup = backup_of(store, &b, &[id.clone()]).await;
+    cut(store, &b, &[doc], 3).await;
+
+    let mut other = raw(&fixture).await;
+    exec(&mut other, "BEGIN").await;
+    exec(
+        &mut other,
+        "SELECT 1 FROM generations WHERE document = 'd' AND generation = 'A' FOR UPDATE",
+    )
+    .await;
+    let shared = fixture.shared();
+    let rollback = tokio::spawn(async move { shared.restore(&RunId::new("B"), &backup).await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    exec(
+        &mut other,
+        "DELETE FROM units WHERE document = 'd' AND generation = 'A'",
+    )
+    .await;
+    exec(
+        &mut other,
+        "DELETE FROM generations WHERE document = 'd' AND generation = 'A' AND state = 'retired'",
+    )
+    .await;
+    exec(&mut other, "COMMIT").await;
+    let restored = match rollback.await {
+        Ok(result) => result,
+        Err(e) => panic!("restore task: {e}"),
+    };
+    let sound = pointer_is_sound(store, &id).await;
+    assert!(
+        sound.is_ok(),
+        "restore returned {restored:?} and left: {}",
+        sound.err().unwrap_or_default()
+    );
+    let _ = other.close().await;
+    fixture.finish().await;
+}
+
+/// Promise (purge): "a run not yet superseded keeps its documents' pre-run generation". Purge
+/// selects, then deletes in a later transaction conditional only on the generation still being
+/// retired. Rolling back C between the two makes B unsuperseded again, so A (B's pre-run
+/// generation) is needed again; purge deletes it anyway, reports PASS, and B can no longer be
+/// rolled back. (The window is widened here by a row lock; on a large store the selection
+/// itself takes long.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile() {
+    let name = "purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let id = DocumentId::new("d");
+    ok(
+        fixture
+            .adapter()
+            .put_document(&id, "# T\n\nbody\n\n## S\n\nmore\n")
+            .await,
+        "put",
+    );
+    let runner = Arc::new(Runner::new(
+        fixture.shared(),
+        Arc::new(MemoryBackupStore::new()),
+    ));
+    let rules = CutRules::preset(Preset::Markdown);
+    for run in ["A", "B", "C"] {
+        let report = match runner
+            .run(
+                RunRequest::new(run, Scope::All, rules.clone()),
+                RunOptions::default(),
+            )
+            .await
+        {
+            Ok(report) => report,
+            Err(e) => panic!("run {run}: {e}"),
+        };
+        assert_eq!(report.outcome, Outcome::Pass, "run {run}");
+    }
+
+    let mut other = raw(&fixture).await;
+    exec(&mut other, "BEGIN").await;
+    exec(
+        &mut other,
+        "SELECT 1 FROM generations WHERE document = 'd' AND generation = 'A' FOR UPDATE",
+    )
+    .await;
+    let purger = runner.clone();
+    let purge = tokio::spawn(async move { purger.purge(Duration::ZERO).await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let rolled = match runner.rollback(&RunId::new("C")).await {
+        Ok(report) => report,
+        Err(e) => panic!("rollback C: {e}"),
+    };
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "rollback C");
+    exec(&mut other, "COMMIT").await;
+    let purged = match purge.await {
+        Ok(report) => report,
+        Err(e) => panic!("purge task: {e}"),
+    };
+    let rolled = match runner.rollback(&RunId::new("B")).await {
+        Ok(report) => report,
+        Err(e) => panic!("rollback B: {e}"),
+    };
+    assert_eq!(
+        rolled.outcome,
+        Outcome::RolledBack,
+        "B's pre-run generation A was purged after C's rollback made B unsuperseded: purge \
+         said {:?} ({} purged)",
+        purged.outcome,
+        purged.purged
+    );
+    let _ = other.close().await;
+    fixture.finish().await;
+}
