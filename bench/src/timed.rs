@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterInfo, AdapterResult, Backup, Census, Document, DocumentHead, DocumentId,
     ExpectedRevision, GenerationRecord, Lease, LeaseView, LiveExecutionAdapter, PhaseRecord, Plan,
-    Restoration, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
+    PurgeTarget, Restoration, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup,
+    Unit,
 };
 
 /// Calls and total time, per operation name.
@@ -151,7 +152,7 @@ impl LiveExecutionAdapter for Timed {
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         self.time("restore", self.inner.restore(run, backup)).await
     }
-    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
         self.time(
             "purge_generations",
             self.inner.purge_generations(generations),

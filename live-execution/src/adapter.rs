@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::domain::{
     AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope,
-    StoreSnapshot, StoredBackup, Unit,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -157,12 +157,14 @@ pub trait LiveExecutionAdapter: Send + Sync {
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration>;
 
     /// Removes each listed generation of its document, record and units, in one transaction (all
-    /// or nothing). Only `Retired` generations are removed: a listed generation that is `Staged`
-    /// or `Active` fails with [`AdapterError::Conflict`] naming its document (expected
-    /// `generation `G` retired`, found `generation `G` staged|active`) and nothing is removed. A
-    /// listed generation that does not exist passes (already purged: idempotent). A pair listed
-    /// twice counts once. Returns the generations removed.
-    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64>;
+    /// or nothing). Only `Retired` generations are removed, and only while the document's active
+    /// generation is still the one the caller saw ([`crate::ownership::purge_step`]): a listed
+    /// generation that is `Staged` or `Active` fails with [`AdapterError::Conflict`] naming its
+    /// document (expected `generation `G` retired`, found `generation `G` staged|active`), so
+    /// does a document whose pointer moved since, and nothing is removed. A listed generation
+    /// that does not exist passes (already purged: idempotent). A target listed twice counts
+    /// once. Returns the generations removed.
+    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64>;
 
     /// Takes the lease on `run` for `holder`, expiring `ttl` from now on the store's clock (the
     /// database's; the simulator's logical clock). Succeeds when the run has no lease, when its
@@ -267,7 +269,7 @@ macro_rules! forward_adapter {
             async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
                 (**self).restore(run, backup).await
             }
-            async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+            async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
                 (**self).purge_generations(generations).await
             }
             async fn acquire_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {

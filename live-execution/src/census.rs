@@ -58,16 +58,7 @@ impl DocumentDigester {
 
     /// Adds one unit (its text enters through its sha256, checked elsewhere).
     pub fn unit(&mut self, unit: &Unit) {
-        self.unit_fields(&UnitFields {
-            generation: unit.generation.as_str(),
-            ordinal: unit.ordinal,
-            unit_id: &unit.unit_id,
-            path: &unit.path,
-            part: unit.part,
-            start: unit.start,
-            end: unit.end,
-            sha256: &unit.sha256,
-        });
+        self.unit_fields(&UnitFields::of(unit));
     }
 
     /// Adds one unit given by its digested fields, borrowed (what a store reading rows in bulk
@@ -128,6 +119,22 @@ pub struct UnitFields<'a> {
     pub sha256: &'a str,
 }
 
+impl<'a> UnitFields<'a> {
+    /// The fields of `unit`.
+    pub fn of(unit: &'a Unit) -> Self {
+        UnitFields {
+            generation: unit.generation.as_str(),
+            ordinal: unit.ordinal,
+            unit_id: &unit.unit_id,
+            path: &unit.path,
+            part: unit.part,
+            start: unit.start,
+            end: unit.end,
+            sha256: &unit.sha256,
+        }
+    }
+}
+
 /// `n` in decimal ASCII (what `to_string` gives), into `buf`, without allocating: the census
 /// feeds several numbers per unit, and the cut engine's unit ids one or two.
 #[inline]
@@ -140,6 +147,65 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
         if n == 0 {
             return &buf[at..];
         }
+    }
+}
+
+/// The digest of one document's generation as its units are stored (`staged_units` of
+/// [`crate::ExpectedRevision`]): per unit, in ordinal order, its ordinal, id, path, part, byte
+/// range, recorded sha256 and the sha256 of its body as stored, length-prefixed like the census.
+/// A plan's units give the same digest ([`crate::DocumentPlan::units_digest`]) exactly when the
+/// stored generation is the planned one, bodies included: enact compares the two inside its
+/// transaction, so units edited after write-verify are never enacted.
+#[derive(Debug)]
+pub struct GenerationDigester {
+    hasher: Sha256,
+    units: u64,
+}
+
+impl Default for GenerationDigester {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GenerationDigester {
+    /// An empty generation.
+    pub fn new() -> Self {
+        let mut digester = GenerationDigester {
+            hasher: Sha256::new(),
+            units: 0,
+        };
+        digester.field(b"generation");
+        digester
+    }
+
+    /// Adds the next unit (feed them in ordinal order): its fields, then the sha256 of its body
+    /// as stored.
+    pub fn unit(&mut self, unit: &UnitFields<'_>, body_sha256: &str) {
+        let mut digits = [0u8; 20];
+        self.units += 1;
+        self.field(b"unit");
+        self.field(decimal(u64::from(unit.ordinal), &mut digits));
+        self.field(unit.unit_id.as_bytes());
+        self.field(unit.path.as_bytes());
+        match unit.part {
+            Some(part) => self.field(decimal(u64::from(part), &mut digits)),
+            None => self.field(b""),
+        }
+        self.field(decimal(unit.start, &mut digits));
+        self.field(decimal(unit.end, &mut digits));
+        self.field(unit.sha256.as_bytes());
+        self.field(body_sha256.as_bytes());
+    }
+
+    /// The digest, lowercase hex.
+    pub fn finish(self) -> String {
+        format!("{:x}", self.hasher.finalize())
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.hasher.update((bytes.len() as u64).to_le_bytes());
+        self.hasher.update(bytes);
     }
 }
 

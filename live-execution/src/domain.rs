@@ -382,6 +382,30 @@ pub struct Plan {
     pub documents: Vec<DocumentPlan>,
 }
 
+impl DocumentPlan {
+    /// The digest the stored generation of this document must have for enact to move to it: its
+    /// planned units, each body hashing to its planned sha256 ([`crate::GenerationDigester`]).
+    pub fn units_digest(&self, generation: &RunId) -> String {
+        let mut digester = crate::GenerationDigester::new();
+        for unit in &self.units {
+            digester.unit(
+                &crate::UnitFields {
+                    generation: generation.as_str(),
+                    ordinal: unit.ordinal,
+                    unit_id: &unit.unit_id,
+                    path: &unit.path,
+                    part: unit.part,
+                    start: unit.start,
+                    end: unit.end,
+                    sha256: &unit.sha256,
+                },
+                &unit.sha256,
+            );
+        }
+        digester.finish()
+    }
+}
+
 impl Plan {
     /// sha256 of the plan's canonical JSON (field order fixed, documents in id order).
     pub fn sha256(&self) -> String {
@@ -516,6 +540,11 @@ pub struct ExpectedRevision {
     pub state: DocumentState,
     /// Active generation read at backup.
     pub active_generation: Option<RunId>,
+    /// For enact: the digest of the generation the run verified ([`DocumentPlan::units_digest`]);
+    /// enact refuses a staged generation whose units (bodies included) no longer hash to it.
+    /// `None` (fence) checks nothing more.
+    #[serde(default)]
+    pub staged_units: Option<String>,
 }
 
 impl ExpectedRevision {
@@ -527,8 +556,28 @@ impl ExpectedRevision {
             sha256: document.sha256.clone(),
             state: document.state.clone(),
             active_generation: document.active_generation.clone(),
+            staged_units: None,
         }
     }
+
+    /// The same expectation, for enact: the staged generation must hash to `digest`.
+    pub fn with_staged_units(mut self, digest: String) -> Self {
+        self.staged_units = Some(digest);
+        self
+    }
+}
+
+/// A retired generation a purge removes, with the document's active generation as the purge saw
+/// it when it chose the generation: the purge's compare-and-set ([`crate::ownership::purge_step`]).
+/// A rollback or an enact since then may have made the generation needed again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PurgeTarget {
+    /// The document.
+    pub document: DocumentId,
+    /// The retired generation to remove.
+    pub generation: RunId,
+    /// The document's active generation when the purge chose it.
+    pub active: Option<RunId>,
 }
 
 /// Evidence a phase records: small named facts (hashes, counts).

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
     AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope,
-    StoreSnapshot, StoredBackup, Unit,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -303,7 +303,7 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
         self.gate.check().await?;
         self.inner.restore(run, backup).await
     }
-    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
         self.gate.check().await?;
         self.inner.purge_generations(generations).await
     }

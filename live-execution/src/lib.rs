@@ -21,7 +21,8 @@ pub mod sql;
 pub use adapter::MockLiveExecutionAdapter;
 pub use adapter::{AdapterResult, LiveExecutionAdapter};
 pub use census::{
-    CensusBuilder, DocumentDigester, UnitFields, decimal, document_digest, sha256_hex,
+    CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, decimal, document_digest,
+    sha256_hex,
 };
 pub use domain::*;
 pub use error::AdapterError;

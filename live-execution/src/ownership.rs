@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::conflicts::{describe_revision, describe_state, document_not_found};
 use crate::domain::{
     DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
-    GenerationState, RunId,
+    GenerationState, PurgeTarget, RunId,
 };
 use crate::error::AdapterError;
 
@@ -149,13 +149,15 @@ pub enum EnactStep {
 }
 
 /// Whether `run` may enact the document now `current`, fenced by it at `expected`: the fence must
-/// still be the run's, and the revision, the stored body and the active generation exactly those
-/// the run saw at backup. `has_generation` tells whether the run's generation record exists.
+/// still be the run's, the revision, the stored body and the active generation exactly those the
+/// run saw at backup, and, when `expected.staged_units` is given, the run's generation as stored
+/// (`staged`: its [`crate::GenerationDigester`] digest, `None` when the record is missing)
+/// exactly the one the run verified.
 pub fn enact_step(
     run: &RunId,
     expected: &ExpectedRevision,
     current: Option<&CurrentDocument>,
-    has_generation: bool,
+    staged: Option<&str>,
 ) -> Result<EnactStep, AdapterError> {
     let current = current.ok_or_else(|| document_not_found(&expected.document))?;
     if current.active_generation.as_ref() == Some(run) && current.state == DocumentState::Cut {
@@ -183,11 +185,23 @@ pub fn enact_step(
             found: describe_pointer(current.active_generation.as_ref()),
         });
     }
-    if !has_generation {
+    let Some(staged) = staged else {
         return Err(AdapterError::Conflict {
             document: expected.document.clone(),
             expected: format!("a staged generation `{run}` (write its units first)"),
             found: format!("no generation `{run}`"),
+        });
+    };
+    if let Some(verified) = &expected.staged_units
+        && verified != staged
+    {
+        return Err(AdapterError::Conflict {
+            document: expected.document.clone(),
+            expected: format!("generation `{run}` as verified (units digest {verified})"),
+            found: format!(
+                "units digest {staged}: its units were changed, added or removed after \
+                 write-verify"
+            ),
         });
     }
     Ok(EnactStep::Enact {
@@ -399,6 +413,50 @@ fn generation_state_name(state: GenerationState) -> &'static str {
         GenerationState::Staged => "staged",
         GenerationState::Active => "active",
         GenerationState::Retired => "retired",
+    }
+}
+
+/// Whether a purge may remove `target` now: `Ok(true)` when its generation is still retired and
+/// the document's active generation is still the one the purge saw when it chose it (`active`:
+/// `None` for a document that is gone), `Ok(false)` when the generation is already gone
+/// (purged: idempotent). A generation that became staged or active, or a document whose
+/// pointer moved since (an enact or a rollback may need it again), is a conflict: the whole
+/// purge removes nothing.
+pub fn purge_step(
+    target: &PurgeTarget,
+    active: Option<Option<&RunId>>,
+    state: Option<GenerationState>,
+) -> Result<bool, AdapterError> {
+    let generation = &target.generation;
+    let conflict = |expected: String, found: String| AdapterError::Conflict {
+        document: target.document.clone(),
+        expected,
+        found,
+    };
+    match state {
+        None => Ok(false),
+        Some(GenerationState::Retired) => {
+            let now = active.flatten();
+            if now == target.active.as_ref() {
+                Ok(true)
+            } else {
+                Err(conflict(
+                    format!(
+                        "{} as when purge chose generation `{generation}`",
+                        describe_pointer(target.active.as_ref())
+                    ),
+                    format!(
+                        "{}: a run was enacted or rolled back since, and may need it; run \
+                         purge again",
+                        describe_pointer(now)
+                    ),
+                ))
+            }
+        }
+        Some(state) => Err(conflict(
+            format!("generation `{generation}` retired"),
+            format!("generation `{generation}` {}", generation_state_name(state)),
+        )),
     }
 }
 

@@ -216,7 +216,11 @@ impl Runner {
     }
 
     /// The gap when the journaled verification of a held run is older than `max` (or undated).
-    fn stale_verification(&self, record: &RunRecord, max: std::time::Duration) -> Option<Gap> {
+    pub(crate) fn stale_verification(
+        &self,
+        record: &RunRecord,
+        max: std::time::Duration,
+    ) -> Option<Gap> {
         let run = &record.run;
         let finished = record
             .phase(names::WRITE_VERIFY)

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use iu_cutter_live_execution::{
-    AdapterError, DocumentId, GenerationState, PhaseStatus, RunId, RunRecord, RunStatus,
+    AdapterError, DocumentId, GenerationState, PhaseStatus, PurgeTarget, RunId, RunRecord,
+    RunStatus,
 };
 
 use crate::generations::JournalTimes;
@@ -112,8 +113,10 @@ impl Runner {
     /// since its backup: it does not bring those back, checks those documents against the
     /// backup less them, and says which in its notes.
     ///
-    /// The selected generations are removed in one transaction (all or nothing); removal is a
-    /// mutation behind the kill switch. With nothing selected, nothing is written and the
+    /// The selected generations are removed in one transaction (all or nothing), each only while
+    /// its document's active generation is still the one seen when it was selected (a rollback
+    /// or an enact in between may need it again: the purge then removes nothing, `BLOCKED`, and
+    /// can simply be run again); removal is a mutation behind the kill switch. With nothing selected, nothing is written and the
     /// switch is not needed.
     pub async fn purge_at(&self, older_than: Duration, now: SystemTime) -> PurgeReport {
         let mut report = PurgeReport {
@@ -169,7 +172,7 @@ impl Runner {
         older_than: Duration,
         now: SystemTime,
         report: &mut PurgeReport,
-    ) -> Result<Vec<(DocumentId, RunId)>, AdapterError> {
+    ) -> Result<Vec<PurgeTarget>, AdapterError> {
         let runs = self.adapter.list_runs().await?;
         let times = JournalTimes::new(&runs);
         let is_old = |at: Option<&SystemTime>| {
@@ -276,7 +279,11 @@ impl Runner {
                     PurgeDecision::Purge
                 };
                 if decision == PurgeDecision::Purge {
-                    selected.push((document.clone(), generation.clone()));
+                    selected.push(PurgeTarget {
+                        document: document.clone(),
+                        generation: generation.clone(),
+                        active: active.get(document).cloned(),
+                    });
                 }
                 report.generations.push(PurgeEntry {
                     document: document.clone(),
@@ -286,7 +293,7 @@ impl Runner {
                 });
             }
         }
-        let distinct: BTreeSet<&RunId> = selected.iter().map(|(_, g)| g).collect();
+        let distinct: BTreeSet<&RunId> = selected.iter().map(|t| &t.generation).collect();
         info!(
             generations = selected.len(),
             runs = distinct.len(),

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, DocumentId, DocumentSnapshot, DocumentState, Evidence,
-    GenerationState, PhaseStatus, Restoration, RunId, RunRecord, RunStatus, Scope, document_digest,
+    AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
+    Evidence, GenerationRecord, GenerationState, PhaseStatus, Restoration, RunId, RunRecord,
+    RunStatus, Scope, document_digest, sha256_hex,
 };
 use iu_cutter_phase_core::{BackupReceipt, Gap, names};
 use tracing::{Instrument, info, info_span, warn};
@@ -449,9 +450,16 @@ impl Runner {
         }
     }
 
-    /// Compares every undone document with what the rollback must leave: its pre-run digest when
-    /// nobody edited it since the backup; otherwise (the edit was kept) no fence or generation of
-    /// the run and the pre-run active generation.
+    /// Compares every backed-up document with what the rollback must leave, whether this
+    /// invocation undid it or an earlier, interrupted or blocked one did (a retry undoes nothing
+    /// and must still not pass over a difference):
+    /// - a document that still carries the run's marks differs;
+    /// - a document another run holds or cut since the backup is not the run's to compare (a
+    ///   rollback that had to undo the run's marks on it was refused before any change);
+    /// - a document edited since the backup (the store kept the edit) must carry no mark of the
+    ///   run and the pre-run active generation;
+    /// - any other must equal its backed-up rows: its digest, and its active units' bodies, which
+    ///   the census knows only by their recorded sha256.
     async fn verify_restored(
         &self,
         run: &RunId,
@@ -460,66 +468,98 @@ impl Runner {
         expected_digests: &BTreeMap<DocumentId, String>,
         census: &Census,
     ) -> Result<Vec<DigestMismatch>, AdapterError> {
+        let ids: Vec<DocumentId> = backup
+            .documents
+            .iter()
+            .map(|s| s.document.id.clone())
+            .collect();
+        let heads: BTreeMap<DocumentId, DocumentHead> = self
+            .adapter
+            .load_heads(&Scope::Ids(ids))
+            .await?
+            .into_iter()
+            .map(|h| (h.id.clone(), h))
+            .collect();
         let mut mismatches = Vec::new();
         for snapshot in &backup.documents {
             let id = &snapshot.document.id;
-            if !restoration.undone.contains(id) {
-                continue;
+            if restoration.left_alone.iter().any(|k| k.document == *id) {
+                continue; // reported on its own, with the reason
             }
-            if restoration.kept_edits.iter().any(|k| k.document == *id) {
-                if let Some(found) = self.marks_left(run, snapshot).await? {
-                    mismatches.push(DigestMismatch {
-                        document: id.clone(),
-                        expected: format!(
-                            "none of run {run}'s marks and the pre-run active generation"
-                        ),
-                        found: Some(found),
-                    });
-                }
-                continue;
-            }
-            let expected = expected_digests.get(id);
-            let found = census.per_document.get(id);
-            match (expected, found) {
-                (Some(expected), Some(found)) if expected == found => {}
-                (expected, found) => mismatches.push(DigestMismatch {
+            let mismatch = |expected: String, found: String| DigestMismatch {
+                document: id.clone(),
+                expected,
+                found: Some(found),
+            };
+            let Some(head) = heads.get(id) else {
+                mismatches.push(DigestMismatch {
                     document: id.clone(),
-                    expected: expected
-                        .cloned()
-                        .unwrap_or_else(|| "(not in the backup)".into()),
-                    found: found.cloned(),
-                }),
+                    expected: "the document".into(),
+                    found: None,
+                });
+                continue;
+            };
+            let generations = self.adapter.generations(id).await?;
+            match classify(run, snapshot, head, &generations) {
+                Standing::Marked(found) => mismatches.push(mismatch(
+                    format!("none of run {run}'s marks and the pre-run active generation"),
+                    found,
+                )),
+                Standing::HeldByAnother | Standing::Edited => {}
+                Standing::AsBackedUp => {
+                    let expected = expected_digests.get(id);
+                    let found = census.per_document.get(id);
+                    if expected.is_none() || expected != found {
+                        mismatches.push(DigestMismatch {
+                            document: id.clone(),
+                            expected: expected
+                                .cloned()
+                                .unwrap_or_else(|| "(not in the backup)".into()),
+                            found: found.cloned(),
+                        });
+                        continue;
+                    }
+                    if let Some(found) = self.active_units_differ(snapshot).await? {
+                        mismatches.push(mismatch(
+                            "the backed-up active units, byte for byte".into(),
+                            found,
+                        ));
+                    }
+                }
             }
         }
         Ok(mismatches)
     }
 
-    /// What of run `run` an edited, undone document still shows, if anything.
-    async fn marks_left(
+    /// How the document's active units differ from the backed-up ones (bodies hashed now), if
+    /// they do.
+    async fn active_units_differ(
         &self,
-        run: &RunId,
         snapshot: &DocumentSnapshot,
     ) -> Result<Option<String>, AdapterError> {
-        let id = &snapshot.document.id;
-        let heads = self
-            .adapter
-            .load_heads(&Scope::Ids(vec![id.clone()]))
-            .await?;
-        let Some(head) = heads.first() else {
-            return Ok(Some("no such document".into()));
+        let Some(active) = &snapshot.document.active_generation else {
+            return Ok(None);
         };
-        if head.state == (DocumentState::Cutting { run: run.clone() }) {
-            return Ok(Some(format!("still fenced by run {run}")));
-        }
-        if head.active_generation != snapshot.document.active_generation {
+        let stored = self
+            .adapter
+            .generation_units(&snapshot.document.id, active)
+            .await?;
+        if stored.len() != snapshot.active_units.len() {
             return Ok(Some(format!(
-                "active generation {:?}",
-                head.active_generation.as_ref().map(RunId::as_str)
+                "{} units in generation {active}, {} backed up",
+                stored.len(),
+                snapshot.active_units.len()
             )));
         }
-        let generations = self.adapter.generations(id).await?;
-        if generations.iter().any(|g| g.generation == *run) {
-            return Ok(Some(format!("generation {run} still present")));
+        for (unit, backed_up) in stored.iter().zip(&snapshot.active_units) {
+            let body_sha256 = sha256_hex(unit.body.as_bytes());
+            if unit.ordinal != backed_up.ordinal || body_sha256 != backed_up.sha256 {
+                return Ok(Some(format!(
+                    "unit {} of generation {active} has a body hashing to {body_sha256}, \
+                     backed up as {}",
+                    unit.ordinal, backed_up.sha256
+                )));
+            }
         }
         Ok(None)
     }
@@ -695,4 +735,53 @@ fn rollback_gap(check: &RollbackCheck, again: &str) -> Option<Gap> {
             first.document
         ),
     })
+}
+
+/// Where a backed-up document stands after a rollback, for its verification.
+enum Standing {
+    /// It still carries a mark of the run (the description).
+    Marked(String),
+    /// Its marks (state, pointer, generation records) are not the backed-up ones and none is the
+    /// run's: another run holds it or cut it since the backup, not the rolled-back run's to
+    /// compare.
+    HeldByAnother,
+    /// Its source was edited since the backup (the edit is kept), and it carries no mark of the
+    /// run.
+    Edited,
+    /// Neither: it must be exactly as backed up.
+    AsBackedUp,
+}
+
+fn classify(
+    run: &RunId,
+    snapshot: &DocumentSnapshot,
+    head: &DocumentHead,
+    generations: &[GenerationRecord],
+) -> Standing {
+    let before = &snapshot.document;
+    if head.state == (DocumentState::Cutting { run: run.clone() }) {
+        return Standing::Marked(format!("still fenced by run {run}"));
+    }
+    if head.active_generation.as_ref() == Some(run) {
+        return Standing::Marked(format!("still pointed at generation {run}"));
+    }
+    if generations.iter().any(|g| g.generation == *run) {
+        return Standing::Marked(format!("generation {run} still present"));
+    }
+    if head.revision != before.revision || head.sha256 != before.sha256 {
+        return Standing::Edited;
+    }
+    // The marks as backed up: state, pointer, and the generation records (less retired ones
+    // purged since). Anything else was moved by another run since the backup.
+    let records_as_backed_up = generations.iter().all(|g| snapshot.generations.contains(g))
+        && snapshot.generations.iter().all(|g| {
+            g.state == GenerationState::Retired || g.generation == *run || generations.contains(g)
+        });
+    if head.state != before.state
+        || head.active_generation != before.active_generation
+        || !records_as_backed_up
+    {
+        return Standing::HeldByAnother;
+    }
+    Standing::AsBackedUp
 }

@@ -71,7 +71,8 @@ impl Runner {
     }
 
     /// Starts run `request.run` (or continues it, if the journal already holds it with the same
-    /// scope and rules).
+    /// scope and rules; continuing a run held after write-verify enacts it as
+    /// [`Runner::enact`] does, verified again first).
     ///
     /// The adapter's preflight comes first: a closed kill switch ends in `REFUSED` before any
     /// mutation, with no journal entry.
@@ -88,8 +89,52 @@ impl Runner {
             .await)
     }
 
+    /// The index of write-verify when `record` is held after it: continuing such a run enacts
+    /// it, which must go as [`Runner::enact`] goes (verify again, `held_max_age`), never around
+    /// it.
+    fn held_after_verification(&self, record: &RunRecord) -> Option<usize> {
+        let verify_index = self
+            .phases
+            .iter()
+            .position(|p| p.name() == names::WRITE_VERIFY)?;
+        let verified = record
+            .phase(names::WRITE_VERIFY)
+            .is_some_and(|p| p.status == PhaseStatus::Done);
+        (record.status == RunStatus::Held && verified && self.first_open(record).is_some())
+            .then_some(verify_index)
+    }
+
+    /// Continues a run held after write-verify (`run` with its id, or `resume`), once the
+    /// lease is held: as [`Runner::enact`] does, the verification must be younger than
+    /// `held_max_age` and runs again before the phases after it.
+    async fn continue_held(
+        &self,
+        record: RunRecord,
+        verify_index: usize,
+        inv: &mut Invocation<'_>,
+    ) -> (Outcome, Option<String>) {
+        let run = record.run.clone();
+        inv.note(format!(
+            "run {run} was held after `{}`: continuing it enacts it, so it was verified again \
+             first (as iu-cutter enact {run} does)",
+            names::WRITE_VERIFY
+        ));
+        if let Some(max) = inv.options.held_max_age
+            && let Some(gap) = self.stale_verification(&record, max)
+        {
+            warn!(gap = %gap, "held run's verification is too old");
+            return (Outcome::Blocked { gap }, None);
+        }
+        if let Some(outcome) = self.reopen(&record, inv).await {
+            return (outcome, None);
+        }
+        self.drive(record, Some(verify_index), None, inv).await
+    }
+
     /// Continues a journaled run at the first phase the journal does not show done; phases
-    /// before it are skipped. A run that passed or was rolled back is not run again.
+    /// before it are skipped. A run that passed or was rolled back is not run again. A run held
+    /// after write-verify is enacted as [`Runner::enact`] does it: verified again first, and
+    /// refused when its verification is older than `held_max_age`.
     pub async fn resume(&self, run: &RunId, options: RunOptions) -> Result<RunReport, RunnerError> {
         let until = self.validate(&options)?;
         let span = info_span!("run", run = %run);
@@ -270,6 +315,11 @@ impl Runner {
                 "run {run} was already journaled with the same scope and rules; continued it"
             ));
         }
+        if until.is_none()
+            && let Some(verify_index) = self.held_after_verification(&record)
+        {
+            return self.continue_held(record, verify_index, inv).await;
+        }
         if let Some(outcome) = self.reopen(&record, inv).await {
             return (outcome, None);
         }
@@ -389,9 +439,16 @@ impl Runner {
             _ => record,
         };
         inv.take_census_before().await;
-        let (outcome, held_after) = match self.reopen(&record, &mut inv).await {
-            Some(outcome) => (outcome, None),
-            None => self.drive(record, None, until, &mut inv).await,
+        let held = until
+            .is_none()
+            .then(|| self.held_after_verification(&record))
+            .flatten();
+        let (outcome, held_after) = match held {
+            Some(verify_index) => self.continue_held(record, verify_index, &mut inv).await,
+            None => match self.reopen(&record, &mut inv).await {
+                Some(outcome) => (outcome, None),
+                None => self.drive(record, None, until, &mut inv).await,
+            },
         };
         let outcome = match heartbeat {
             Some(heartbeat) => heartbeat.finish(outcome).await,

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Backup, Census, Document, DocumentHead, DocumentId,
     ExpectedRevision, GenerationRecord, Lease, LeaseView, LiveExecutionAdapter, PhaseRecord, Plan,
-    Restoration, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
+    PurgeTarget, Restoration, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup,
+    Unit,
 };
 
 use crate::fault::{
@@ -295,6 +296,20 @@ impl Simulator {
         self.lock().store.snapshot()
     }
 
+    /// Replaces one unit's body and nothing else (its recorded sha256 untouched), as raw SQL on
+    /// the units table would. Not counted, not logged. False when there is no such unit.
+    pub fn state_edit_unit_raw(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+        ordinal: u32,
+        body: &str,
+    ) -> bool {
+        self.lock()
+            .store
+            .edit_unit_raw(document, generation, ordinal, body)
+    }
+
     /// Replaces a run's journaled backup artifact and its recorded sha256, as raw SQL on the
     /// store's table would (tests of tampering). Not counted, not logged. False when the run has
     /// no journaled backup.
@@ -431,7 +446,7 @@ impl LiveExecutionAdapter for Simulator {
         self.call(Operation::Restore, |s| s.restore(run, backup))
     }
 
-    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
         self.call(Operation::PurgeGenerations, |s| {
             s.purge_generations(generations)
         })

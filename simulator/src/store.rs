@@ -10,13 +10,14 @@ use iu_cutter_live_execution::conflicts::{
     backup_conflict, describe_state, document_not_found, run_not_found,
 };
 use iu_cutter_live_execution::ownership::{
-    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step, undo_step,
+    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
+    purge_step, undo_step,
 };
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
-    DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
-    Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    StoredBackup, Unit, sha256_hex,
+    DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationDigester,
+    GenerationRecord, GenerationState, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
+    RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -43,14 +44,6 @@ pub(crate) struct Store {
 /// The smallest run id: every generation key of a document is ≥ `(document, lowest_run())`.
 fn lowest_run() -> RunId {
     RunId::new("")
-}
-
-fn describe_generation(state: GenerationState) -> &'static str {
-    match state {
-        GenerationState::Staged => "staged",
-        GenerationState::Active => "active",
-        GenerationState::Retired => "retired",
-    }
 }
 
 impl Store {
@@ -120,9 +113,20 @@ impl Store {
         })
     }
 
-    fn has_generation(&self, document: &DocumentId, generation: &RunId) -> bool {
-        self.generations
-            .contains_key(&(document.clone(), generation.clone()))
+    /// The digest of `run`'s generation of `document` as stored, bodies hashed; `None` when the
+    /// generation has no record.
+    fn staged_digest(&self, document: &DocumentId, run: &RunId) -> Option<String> {
+        if !self
+            .generations
+            .contains_key(&(document.clone(), run.clone()))
+        {
+            return None;
+        }
+        let mut digester = GenerationDigester::new();
+        for unit in self.generation_units(document, run) {
+            digester.unit(&UnitFields::of(&unit), &sha256_hex(unit.body.as_bytes()));
+        }
+        Some(digester.finish())
     }
 
     // ---- reads ---------------------------------------------------------------------------
@@ -295,6 +299,26 @@ impl Store {
         }
     }
 
+    /// Replaces a unit's body behind the store's API (tests of tampering).
+    pub(crate) fn edit_unit_raw(
+        &mut self,
+        document: &DocumentId,
+        generation: &RunId,
+        ordinal: u32,
+        body: &str,
+    ) -> bool {
+        match self
+            .units
+            .get_mut(&(document.clone(), generation.clone(), ordinal))
+        {
+            Some(unit) => {
+                unit.body = body.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Replaces a run's journaled backup behind the store's API (tests of tampering).
     pub(crate) fn replace_backup(&mut self, run: &RunId, artifact: &str, sha256: &str) -> bool {
         match self.backups.get_mut(run) {
@@ -459,9 +483,9 @@ impl Store {
         let mut to_move = BTreeMap::new();
         for expected in expectations {
             let current = self.current(&expected.document);
-            let has_generation = self.has_generation(&expected.document, run);
+            let staged = self.staged_digest(&expected.document, run);
             if let EnactStep::Enact { retire } =
-                enact_step(run, expected, current.as_ref(), has_generation)?
+                enact_step(run, expected, current.as_ref(), staged.as_deref())?
             {
                 to_move.insert(expected.document.clone(), retire);
             }
@@ -523,28 +547,21 @@ impl Store {
         Ok(restoration)
     }
 
-    pub(crate) fn purge_generations(
-        &mut self,
-        generations: &[(DocumentId, RunId)],
-    ) -> AdapterResult<u64> {
-        let listed: BTreeSet<&(DocumentId, RunId)> = generations.iter().collect();
-        for (document, generation) in &listed {
-            match self
-                .generations
-                .get(&(document.clone(), generation.clone()))
-            {
-                None | Some(GenerationState::Retired) => {}
-                Some(state) => {
-                    return Err(AdapterError::Conflict {
-                        document: document.clone(),
-                        expected: format!("generation `{generation}` retired"),
-                        found: format!("generation `{generation}` {}", describe_generation(*state)),
-                    });
-                }
+    pub(crate) fn purge_generations(&mut self, targets: &[PurgeTarget]) -> AdapterResult<u64> {
+        let listed: BTreeSet<&PurgeTarget> = targets.iter().collect();
+        let mut present = Vec::new();
+        for target in &listed {
+            let key = (target.document.clone(), target.generation.clone());
+            let active = self
+                .documents
+                .get(&target.document)
+                .map(|d| d.active_generation.as_ref());
+            if purge_step(target, active, self.generations.get(&key).copied())? {
+                present.push(key);
             }
         }
         let mut removed = 0;
-        for (document, generation) in listed {
+        for (document, generation) in present {
             if self
                 .generations
                 .remove(&(document.clone(), generation.clone()))
@@ -552,7 +569,7 @@ impl Store {
             {
                 removed += 1;
             }
-            for key in self.generation_unit_keys(document, generation) {
+            for key in self.generation_unit_keys(&document, &generation) {
                 self.units.remove(&key);
             }
         }

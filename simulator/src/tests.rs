@@ -214,6 +214,7 @@ async fn fence_is_all_or_nothing() -> TestResult {
         sha256: String::new(),
         state: DocumentState::Ready,
         active_generation: None,
+        staged_units: None,
     };
     let error = sim.fence(&run("r1"), &[expect(&a), missing]).await;
     assert!(matches!(error, Err(AdapterError::NotFound(_))), "{error:?}");

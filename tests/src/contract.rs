@@ -16,8 +16,8 @@ use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document, DocumentHead,
     DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
     GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset,
-    RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit, document_digest,
-    sha256_hex,
+    PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit,
+    document_digest, sha256_hex,
 };
 
 /// A store under test; dropping it releases whatever it holds (a temp file, a schema).
@@ -691,6 +691,7 @@ pub async fn fence_refuses_a_missing_document(store: &dyn LiveExecutionAdapter) 
         sha256: sha256_hex(b""),
         state: DocumentState::Ready,
         active_generation: None,
+        staged_units: None,
     };
     let err = error(
         store.fence(&run("r"), &[expect(&a), ghost]).await,
@@ -1077,6 +1078,7 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
                     sha256: String::new(),
                     state: DocumentState::Ready,
                     active_generation: None,
+                    staged_units: None,
                 }],
             )
             .await,
@@ -1370,9 +1372,18 @@ pub async fn reports_are_journaled_in_order_once(store: &dyn LiveExecutionAdapte
     );
 }
 
+/// A purge target: `generation` of `document`, chosen while `active` was its active generation.
+fn target(document: &str, generation: &RunId, active: Option<&RunId>) -> PurgeTarget {
+    PurgeTarget {
+        document: id(document),
+        generation: generation.clone(),
+        active: active.cloned(),
+    }
+}
+
 /// Purge removes listed retired generations with their units, in one transaction; a listed
-/// active or staged generation is a conflict that removes nothing; missing ones pass; a pair
-/// listed twice counts once.
+/// active or staged generation, or one whose document's pointer moved since it was chosen, is a
+/// conflict that removes nothing; missing ones pass; a target listed twice counts once.
 pub async fn purge_removes_only_retired_generations_all_or_nothing(
     store: &dyn LiveExecutionAdapter,
 ) {
@@ -1385,7 +1396,7 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
 
     let (expected, found) = conflict(
         store
-            .purge_generations(&[(id("a"), r1.clone()), (id("b"), r1.clone())])
+            .purge_generations(&[target("a", &r1, Some(&r2)), target("b", &r1, Some(&r1))])
             .await,
         "b",
         "an active generation",
@@ -1403,7 +1414,7 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
     let staged = ok(store.census().await, "census");
     let (_, found) = conflict(
         store
-            .purge_generations(&[(id("a"), r1.clone()), (id("b"), r3.clone())])
+            .purge_generations(&[target("a", &r1, Some(&r2)), target("b", &r3, Some(&r1))])
             .await,
         "b",
         "a staged generation",
@@ -1411,13 +1422,28 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
     assert_eq!(found, "generation `r3` staged");
     assert_eq!(ok(store.census().await, "census"), staged);
 
+    // Chosen while another generation was active: a rollback or an enact may need it again.
+    let (expected, found) = conflict(
+        store
+            .purge_generations(&[target("a", &r1, Some(&r1))])
+            .await,
+        "a",
+        "a pointer that moved since",
+    );
+    assert!(expected.contains("`r1`"), "{expected}");
+    assert!(
+        found.contains("`r2`") && found.contains("run purge again"),
+        "{found}"
+    );
+    assert_eq!(ok(store.census().await, "census"), staged);
+
     let purged = ok(
         store
             .purge_generations(&[
-                (id("a"), r1.clone()),
-                (id("a"), r1.clone()),
-                (id("a"), run("never")),
-                (id("nobody"), r1.clone()),
+                target("a", &r1, Some(&r2)),
+                target("a", &r1, Some(&r2)),
+                target("a", &run("never"), Some(&r2)),
+                target("nobody", &r1, None),
             ])
             .await,
         "purge",
@@ -1448,7 +1474,9 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
     );
     assert_eq!(
         ok(
-            store.purge_generations(&[(id("a"), r1.clone())]).await,
+            store
+                .purge_generations(&[target("a", &r1, Some(&r2))])
+                .await,
             "again"
         ),
         0
@@ -1862,6 +1890,25 @@ impl crate::no_clobber::Tamper for SimFixture {
         );
         std::future::ready(())
     }
+
+    fn edit_unit_raw(
+        &self,
+        document: &str,
+        generation: &str,
+        ordinal: u32,
+        body: &str,
+    ) -> impl std::future::Future<Output = ()> {
+        assert!(
+            self.1.state_edit_unit_raw(
+                &DocumentId::new(document),
+                &RunId::new(generation),
+                ordinal,
+                body
+            ),
+            "no unit {ordinal} of `{document}` in generation `{generation}`"
+        );
+        std::future::ready(())
+    }
 }
 
 /// Fixture function for the simulator.
@@ -1974,6 +2021,18 @@ pub mod live {
             )
             .await;
             assert_eq!(changed, 1, "no document `{document}`");
+        }
+
+        async fn edit_unit_raw(&self, document: &str, generation: &str, ordinal: u32, body: &str) {
+            let ordinal = ordinal.to_string();
+            let changed = sqlite_raw(
+                &self.options,
+                "UPDATE units SET body = $1 WHERE document = $2 AND generation = $3 \
+                 AND ordinal = CAST($4 AS INTEGER)",
+                &[body, document, generation, &ordinal],
+            )
+            .await;
+            assert_eq!(changed, 1, "no such unit");
         }
 
         async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {
@@ -2194,6 +2253,18 @@ pub mod live {
             )
             .await;
             assert_eq!(changed, 1, "no document `{document}`");
+        }
+
+        async fn edit_unit_raw(&self, document: &str, generation: &str, ordinal: u32, body: &str) {
+            let ordinal = ordinal.to_string();
+            let changed = pg_raw(
+                self,
+                "UPDATE units SET body = $1 WHERE document = $2 AND generation = $3 \
+                 AND ordinal = CAST($4 AS BIGINT)",
+                &[body, document, generation, &ordinal],
+            )
+            .await;
+            assert_eq!(changed, 1, "no such unit");
         }
 
         async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {

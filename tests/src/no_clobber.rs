@@ -22,6 +22,15 @@ pub trait Tamper: Fixture {
     /// raw SQL `UPDATE` would.
     fn edit_body_raw(&self, document: &str, body: &str) -> impl Future<Output = ()>;
 
+    /// Replaces one unit's body and nothing else (its recorded sha256 untouched).
+    fn edit_unit_raw(
+        &self,
+        document: &str,
+        generation: &str,
+        ordinal: u32,
+        body: &str,
+    ) -> impl Future<Output = ()>;
+
     /// Replaces the artifact of a run's journaled backup and the sha256 recorded with it.
     fn replace_backup_raw(
         &self,
@@ -42,6 +51,7 @@ macro_rules! no_clobber_suite {
             enact_and_verify_catch_a_body_edited_without_its_revision,
             a_backup_replaced_with_a_matching_sha256_is_never_restored,
             rolling_back_an_earlier_run_never_touches_a_later_one,
+            units_changed_after_write_verify_are_never_enacted,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -263,9 +273,13 @@ pub async fn enact_and_verify_catch_a_body_edited_without_its_revision(fixture: 
     let Outcome::Blocked { gap } = &resumed.outcome else {
         panic!("expected BLOCKED, got {:?}", resumed.outcome);
     };
-    assert_eq!(gap.phase, names::LIFECYCLE_ENACT);
+    // Resuming a held run verifies it again first: write-verify finds the edit before enact's
+    // own compare-and-set would (the edit trials inject it between the two, see `races`).
+    assert!(
+        [names::WRITE_VERIFY, names::LIFECYCLE_ENACT].contains(&gap.phase.as_str()),
+        "{gap:?}"
+    );
     assert_eq!(gap.document, Some(id("law/3")));
-    assert!(gap.found.contains("raw SQL"), "{gap:?}");
     for head in ok(store.load_heads(&Scope::All).await, "heads") {
         assert_ne!(head.active_generation, Some(RunId::new("held")), "{head:?}");
     }
@@ -372,4 +386,43 @@ pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &imp
         pre_run,
         "back to the exact pre-run state"
     );
+}
+
+/// A second attack: a staged unit's body rewritten (its recorded sha256 kept) after write-verify
+/// approved the generation, by raw SQL while the run is held. Enact compares the staged units,
+/// bodies hashed as stored, with the verified plan inside its transaction: nothing is enacted,
+/// `BLOCKED` naming the document; rolled back, the store is as before the run.
+pub async fn units_changed_after_write_verify_are_never_enacted(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let pre_run = ok(store.census().await, "census");
+    let runner = runner(fixture);
+    assert_outcome(
+        &run(&runner, "held", markdown(), Some(names::WRITE_VERIFY)).await,
+        "PASS",
+    );
+    fixture.edit_unit_raw("law/1", "held", 1, "TAMPERED").await;
+    let enacted = ok_report(
+        runner
+            .enact(&RunId::new("held"), RunOptions::default())
+            .await,
+        "enact",
+    );
+    assert_eq!(enacted.outcome.name(), "BLOCKED", "{:?}", enacted.outcome);
+    // Resuming or running it again takes the same way: verified again, never around it.
+    let resumed = ok_report(
+        runner
+            .resume(&RunId::new("held"), RunOptions::default())
+            .await,
+        "resume",
+    );
+    assert_eq!(resumed.outcome.name(), "BLOCKED", "{:?}", resumed.outcome);
+    for head in ok(store.load_heads(&Scope::All).await, "heads") {
+        assert_ne!(head.active_generation, Some(RunId::new("held")), "{head:?}");
+    }
+    assert_outcome(
+        &ok_report(runner.rollback(&RunId::new("held")).await, "rollback"),
+        "ROLLED_BACK",
+    );
+    assert_eq!(ok(store.census().await, "census"), pre_run);
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, GenerationState, LiveExecutionAdapter, Preset, RunId, Scope,
+    CutRules, DocumentId, GenerationState, LiveExecutionAdapter, Preset, PurgeTarget, RunId, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
@@ -88,9 +88,9 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
             .await,
         "put",
     );
-    cut(store, &a, &[doc.clone()], 2).await;
+    cut(store, &a, std::slice::from_ref(&doc), 2).await;
     let doc = reread(store, &doc).await;
-    let backup = backup_of(store, &b, &[id.clone()]).await;
+    let backup = backup_of(store, &b, std::slice::from_ref(&id)).await;
     cut(store, &b, &[doc], 3).await;
 
     let mut other = raw(&fixture).await;
@@ -129,11 +129,11 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
 }
 
 /// Promise (purge): "a run not yet superseded keeps its documents' pre-run generation". Purge
-/// selects, then deletes in a later transaction conditional only on the generation still being
-/// retired. Rolling back C between the two makes B unsuperseded again, so A (B's pre-run
-/// generation) is needed again; purge deletes it anyway, reports PASS, and B can no longer be
-/// rolled back. (The window is widened here by a row lock; on a large store the selection
-/// itself takes long.)
+/// selects, then deletes in a later transaction. Rolling back C between the two makes B
+/// unsuperseded again, so A (B's pre-run generation) is needed again; the delete must not remove
+/// it. The selection is taken by a purge whose kill switch is closed (it selects, then is
+/// refused), the rollback comes next, then the selection is handed to the store: its
+/// compare-and-set on each document's active generation refuses it, removing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile() {
     let name = "purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile";
@@ -148,10 +148,7 @@ async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile() {
             .await,
         "put",
     );
-    let runner = Arc::new(Runner::new(
-        fixture.shared(),
-        Arc::new(MemoryBackupStore::new()),
-    ));
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
     let rules = CutRules::preset(Preset::Markdown);
     for run in ["A", "B", "C"] {
         let report = match runner
@@ -167,26 +164,43 @@ async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile() {
         assert_eq!(report.outcome, Outcome::Pass, "run {run}");
     }
 
-    let mut other = raw(&fixture).await;
-    exec(&mut other, "BEGIN").await;
-    exec(
-        &mut other,
-        "SELECT 1 FROM generations WHERE document = 'd' AND generation = 'A' FOR UPDATE",
-    )
-    .await;
-    let purger = runner.clone();
-    let purge = tokio::spawn(async move { purger.purge(Duration::ZERO).await });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The purge's selection, as it stands before the rollback.
+    let closed = ok(
+        iu_cutter_live_execution::sql::connect_with(
+            fixture.options(),
+            iu_cutter_live_execution::ExecutionGate::new(),
+        )
+        .await,
+        "connect with the switch closed",
+    );
+    let selecting = Runner::new(Arc::new(closed), Arc::new(MemoryBackupStore::new()));
+    let selection = selecting.purge(Duration::ZERO).await;
+    let targets: Vec<PurgeTarget> = selection
+        .selected()
+        .map(|entry| PurgeTarget {
+            document: entry.document.clone(),
+            generation: entry.generation.clone(),
+            active: Some(RunId::new("C")),
+        })
+        .collect();
+    assert!(
+        targets.iter().any(|t| t.generation.as_str() == "A"),
+        "purge selects A while C is active: {selection:?}"
+    );
+
     let rolled = match runner.rollback(&RunId::new("C")).await {
         Ok(report) => report,
         Err(e) => panic!("rollback C: {e}"),
     };
     assert_eq!(rolled.outcome, Outcome::RolledBack, "rollback C");
-    exec(&mut other, "COMMIT").await;
-    let purged = match purge.await {
-        Ok(report) => report,
-        Err(e) => panic!("purge task: {e}"),
-    };
+    let late = fixture.adapter().purge_generations(&targets).await;
+    assert!(
+        matches!(
+            late,
+            Err(iu_cutter_live_execution::AdapterError::Conflict { .. })
+        ),
+        "a purge chosen before the rollback must remove nothing after it: {late:?}"
+    );
     let rolled = match runner.rollback(&RunId::new("B")).await {
         Ok(report) => report,
         Err(e) => panic!("rollback B: {e}"),
@@ -194,11 +208,7 @@ async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile() {
     assert_eq!(
         rolled.outcome,
         Outcome::RolledBack,
-        "B's pre-run generation A was purged after C's rollback made B unsuperseded: purge \
-         said {:?} ({} purged)",
-        purged.outcome,
-        purged.purged
+        "B's pre-run generation A must still be there"
     );
-    let _ = other.close().await;
     fixture.finish().await;
 }

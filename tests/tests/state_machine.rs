@@ -85,6 +85,10 @@ struct ModelRun {
     id: RunId,
     rules: CutRules,
     backup: BTreeMap<DocumentId, ModelDoc>,
+    /// The documents outside the scope at backup: write-verify, which runs again when a held
+    /// run is continued, blocks when one of them changed since (unless another run holds it).
+    outside: BTreeMap<DocumentId, ModelDoc>,
+    scope: Scope,
     status: ModelRunStatus,
 }
 
@@ -156,6 +160,12 @@ impl Model {
             .filter(|(doc_id, _)| scope.contains(doc_id))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let outside: BTreeMap<_, _> = self
+            .docs
+            .iter()
+            .filter(|(doc_id, _)| !scope.contains(doc_id))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let held_elsewhere = backup
             .values()
             .any(|d| matches!(&d.state, DocumentState::Cutting { run } if *run != id));
@@ -184,6 +194,8 @@ impl Model {
             id,
             rules: rules.clone(),
             backup,
+            outside,
+            scope: scope.clone(),
             status,
         });
         Ok(if status == ModelRunStatus::Blocked {
@@ -204,7 +216,25 @@ impl Model {
                         })
             })
         });
-        if !intact {
+        // Continuing a held run verifies it again: nothing outside its scope may have changed,
+        // appeared or vanished since its backup, but for documents another run holds or cut.
+        let another_run = |doc: &ModelDoc| match &doc.state {
+            DocumentState::Cutting { run: holder } => *holder != run.id,
+            DocumentState::Cut => doc.active.as_ref().is_some_and(|a| *a != run.id),
+            DocumentState::Ready => false,
+        };
+        let outside_changed =
+            run.outside
+                .iter()
+                .any(|(doc_id, before)| match self.docs.get(doc_id) {
+                    Some(now) => now != before && !another_run(now),
+                    None => true,
+                })
+                || self
+                    .docs
+                    .keys()
+                    .any(|doc_id| !run.scope.contains(doc_id) && !run.outside.contains_key(doc_id));
+        if !intact || outside_changed {
             self.runs[index].status = ModelRunStatus::Blocked;
             return Ok("BLOCKED");
         }

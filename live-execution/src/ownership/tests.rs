@@ -125,23 +125,42 @@ fn enact_refuses_a_body_edited_without_its_revision() {
         c.state = DocumentState::Cutting { run: run("a") }
     });
     assert_eq!(
-        enact_step(&run("a"), &expected, Some(&fenced), true).ok(),
+        enact_step(&run("a"), &expected, Some(&fenced), Some("d")).ok(),
         Some(EnactStep::Enact { retire: None })
     );
     let raw = with(fenced.clone(), |c| c.body_sha256 = sha256_hex(b"edited"));
-    assert!(conflict_found(enact_step(&run("a"), &expected, Some(&raw), true)).contains("raw SQL"));
-    let moved = with(fenced.clone(), |c| c.active_generation = Some(run("x")));
-    assert!(conflict_found(enact_step(&run("a"), &expected, Some(&moved), true)).contains("`x`"));
     assert!(
-        conflict_found(enact_step(&run("a"), &expected, Some(&fenced), false))
+        conflict_found(enact_step(&run("a"), &expected, Some(&raw), Some("d"))).contains("raw SQL")
+    );
+    let moved = with(fenced.clone(), |c| c.active_generation = Some(run("x")));
+    assert!(
+        conflict_found(enact_step(&run("a"), &expected, Some(&moved), Some("d"))).contains("`x`")
+    );
+    assert!(
+        conflict_found(enact_step(&run("a"), &expected, Some(&fenced), None))
             .contains("no generation")
+    );
+    // Defect 1 of the second attack: units changed after write-verify.
+    let verified = expected.clone().with_staged_units("verified".into());
+    assert!(
+        conflict_found(enact_step(
+            &run("a"),
+            &verified,
+            Some(&fenced),
+            Some("tampered")
+        ))
+        .contains("after write-verify")
+    );
+    assert_eq!(
+        enact_step(&run("a"), &verified, Some(&fenced), Some("verified")).ok(),
+        Some(EnactStep::Enact { retire: None })
     );
     let enacted = with(fenced, |c| {
         c.state = DocumentState::Cut;
         c.active_generation = Some(run("a"));
     });
     assert_eq!(
-        enact_step(&run("a"), &expected, Some(&enacted), true).ok(),
+        enact_step(&run("a"), &expected, Some(&enacted), Some("d")).ok(),
         Some(EnactStep::AlreadyEnacted)
     );
 }

@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::{
     AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord, RunStatus, Scope,
-    StoreSnapshot, StoredBackup, Unit,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
 use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
@@ -507,7 +507,7 @@ impl LiveExecutionAdapter for SqlStore {
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         op!(self, ops, pool => ops::restore(pool, run, backup).await)
     }
-    async fn purge_generations(&self, generations: &[(DocumentId, RunId)]) -> AdapterResult<u64> {
+    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
         op!(self, ops, pool => ops::purge_generations(pool, generations).await)
     }
     async fn acquire_lease(

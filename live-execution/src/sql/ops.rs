@@ -15,16 +15,17 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use crate::adapter::AdapterResult;
-use crate::census::{CensusBuilder, DocumentDigester, UnitFields, sha256_hex};
+use crate::census::{CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, sha256_hex};
 use crate::conflicts::{backup_conflict, describe_state, document_not_found, run_not_found};
 use crate::domain::{
     Backup, Census, Document, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
-    GenerationRecord, GenerationState, Lease, LeaseView, PhaseRecord, Plan, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
+    GenerationRecord, GenerationState, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
+    RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
 use crate::ownership::{
-    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step, undo_step,
+    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
+    purge_step, undo_step,
 };
 use crate::sql::ControlState;
 use crate::sql::codec::{self, from_db, to_db};
@@ -409,6 +410,21 @@ async fn generations_in(
     .fetch_all(&mut *conn)
     .await
     .map_err(sql("reading generation records"))?;
+    rows.iter().map(generation_record).collect()
+}
+
+/// [`generations_in`], the rows locked for the rest of the write transaction (on PostgreSQL;
+/// SQLite's `BEGIN IMMEDIATE` holds the whole database): a compare-and-set on them cannot be
+/// overtaken by a concurrent purge or run.
+async fn generations_for_update(
+    conn: &mut Conn,
+    document: &DocumentId,
+) -> AdapterResult<Vec<GenerationRecord>> {
+    let rows = sqlx::query(super::SELECT_GENERATIONS_FOR_UPDATE)
+        .bind(document.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql("reading generation records"))?;
     rows.iter().map(generation_record).collect()
 }
 
@@ -1179,45 +1195,31 @@ pub(crate) async fn save_report(pool: &Pool, run: &RunId, report: &str) -> Adapt
     tx.commit().await.map_err(sql(what))
 }
 
-/// Removes retired generations, records and units, all or nothing (see the trait).
-pub(crate) async fn purge_generations(
-    pool: &Pool,
-    generations: &[(DocumentId, RunId)],
-) -> AdapterResult<u64> {
+/// Removes retired generations, records and units, all or nothing (see the trait): each target
+/// is checked by [`purge_step`] against its document row and generation record, both read and
+/// locked inside the transaction.
+pub(crate) async fn purge_generations(pool: &Pool, targets: &[PurgeTarget]) -> AdapterResult<u64> {
     let what = "purging generations";
-    let listed: BTreeSet<&(DocumentId, RunId)> = generations.iter().collect();
+    let listed: BTreeSet<&PurgeTarget> = targets.iter().collect();
     let mut tx = super::begin_write(pool).await.map_err(sql(what))?;
+    let rows = read_documents(&mut tx, listed.iter().map(|t| &t.document)).await?;
     let mut present = Vec::new();
-    for (document, generation) in &listed {
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM generations WHERE document = $1 AND generation = $2",
-        )
-        .bind(document.as_str())
-        .bind(generation.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sql(what))?;
-        match state
-            .as_deref()
-            .map(codec::parse_generation_state)
-            .transpose()?
-        {
-            None => {}
-            Some(GenerationState::Retired) => present.push((document, generation)),
-            Some(state) => {
-                return Err(AdapterError::Conflict {
-                    document: document.clone(),
-                    expected: format!("generation `{generation}` retired"),
-                    found: format!(
-                        "generation `{generation}` {}",
-                        codec::generation_state(state)
-                    ),
-                });
-            }
+    for target in &listed {
+        let records = generations_for_update(&mut tx, &target.document).await?;
+        let state = records
+            .iter()
+            .find(|g| g.generation == target.generation)
+            .map(|g| g.state);
+        let active = rows
+            .get(&target.document)
+            .map(|row| row.as_ref().and_then(|r| r.active_generation.as_ref()));
+        if purge_step(target, active, state)? {
+            present.push(target);
         }
     }
     let mut removed = 0;
-    for (document, generation) in present {
+    for target in present {
+        let (document, generation) = (&target.document, &target.generation);
         // Conditional on the state, so a generation made active meanwhile is never removed.
         let deleted = sqlx::query(
             "DELETE FROM generations WHERE document = $1 AND generation = $2 \
@@ -1355,19 +1357,37 @@ async fn move_marks(
     Ok(())
 }
 
+/// Compare-and-set of one generation record's state: from exactly `from` to `to`. A record that
+/// is gone or in another state (a concurrent purge, another run) fails the whole transaction.
 async fn set_generation_state(
     conn: &mut Conn,
     document: &DocumentId,
     generation: &RunId,
-    state: GenerationState,
+    from: GenerationState,
+    to: GenerationState,
 ) -> AdapterResult<()> {
-    sqlx::query("UPDATE generations SET state = $3 WHERE document = $1 AND generation = $2")
-        .bind(document.as_str())
-        .bind(generation.as_str())
-        .bind(codec::generation_state(state))
-        .execute(&mut *conn)
-        .await
-        .map_err(sql("updating a generation record"))?;
+    let moved = sqlx::query(
+        "UPDATE generations SET state = $4 WHERE document = $1 AND generation = $2 \
+         AND state = $3",
+    )
+    .bind(document.as_str())
+    .bind(generation.as_str())
+    .bind(codec::generation_state(from))
+    .bind(codec::generation_state(to))
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("updating a generation record"))?
+    .rows_affected();
+    if moved != 1 {
+        return Err(AdapterError::Conflict {
+            document: document.clone(),
+            expected: format!(
+                "generation `{generation}` {}",
+                codec::generation_state(from)
+            ),
+            found: "a concurrent change (the record is gone or in another state)".to_owned(),
+        });
+    }
     Ok(())
 }
 
@@ -1485,23 +1505,65 @@ pub(crate) async fn write_units(pool: &Pool, run: &RunId, units: &[Unit]) -> Ada
     Ok(units.len() as u64)
 }
 
-async fn generation_exists(
+/// The [`GenerationDigester`] digest of `run`'s generation of `document` as stored now, inside
+/// the transaction (the units locked on PostgreSQL, which hashes the bodies in the server;
+/// SQLite reads them in-process); `None` when the generation has no record.
+async fn staged_digest(
     conn: &mut Conn,
     document: &DocumentId,
     run: &RunId,
-) -> AdapterResult<bool> {
-    let found: Option<String> =
-        sqlx::query_scalar("SELECT state FROM generations WHERE document = $1 AND generation = $2")
+    records: &[GenerationRecord],
+) -> AdapterResult<Option<String>> {
+    let what = "reading the staged units";
+    if !records.iter().any(|g| g.generation == *run) {
+        return Ok(None);
+    }
+    let mut digester = GenerationDigester::new();
+    if super::BODY_HASHED_BY_DATABASE {
+        let rows = sqlx::query(super::SELECT_STAGED_UNITS_FOR_UPDATE)
             .bind(document.as_str())
             .bind(run.as_str())
-            .fetch_optional(&mut *conn)
+            .fetch_all(&mut *conn)
             .await
-            .map_err(sql("reading generation records"))?;
-    Ok(found.is_some())
+            .map_err(sql(what))?;
+        for row in &rows {
+            let ordinal: i64 = row.try_get(0).map_err(sql(what))?;
+            let part: Option<i64> = row.try_get(3).map_err(sql(what))?;
+            let (start, end): (i64, i64) = (
+                row.try_get(4).map_err(sql(what))?,
+                row.try_get(5).map_err(sql(what))?,
+            );
+            let body_sha256: String = row.try_get(7).map_err(sql(what))?;
+            digester.unit(
+                &UnitFields {
+                    generation: run.as_str(),
+                    ordinal: from_db(ordinal, "unit ordinal")?,
+                    unit_id: row.try_get(1).map_err(sql(what))?,
+                    path: row.try_get(2).map_err(sql(what))?,
+                    part: part.map(|p| from_db(p, "unit part")).transpose()?,
+                    start: from_db(start, "unit start")?,
+                    end: from_db(end, "unit end")?,
+                    sha256: row.try_get(6).map_err(sql(what))?,
+                },
+                &body_sha256,
+            );
+        }
+    } else {
+        let json: Option<String> = sqlx::query_scalar(super::GENERATION_UNITS)
+            .bind(document.as_str())
+            .bind(run.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(sql(what))?;
+        for unit in units_from_json(document, run, json.as_deref().unwrap_or("[]"))? {
+            digester.unit(&UnitFields::of(&unit), &sha256_hex(unit.body.as_bytes()));
+        }
+    }
+    Ok(Some(digester.finish()))
 }
 
 /// Moves each expected document's active-generation pointer to `run` ([`enact_step`] on every
-/// row, the body hashed inside the transaction). O(documents): a few statements per document,
+/// row, the body hashed inside the transaction, and the staged units digested there too). O(documents): a few statements per document,
 /// never per unit.
 pub(crate) async fn enact(
     pool: &Pool,
@@ -1514,8 +1576,9 @@ pub(crate) async fn enact(
     let mut to_move = BTreeMap::new();
     for expected in expectations {
         let current = rows.get(&expected.document).and_then(Option::as_ref);
-        let has_generation = generation_exists(&mut tx, &expected.document, run).await?;
-        if let EnactStep::Enact { retire } = enact_step(run, expected, current, has_generation)?
+        let records = generations_for_update(&mut tx, &expected.document).await?;
+        let staged = staged_digest(&mut tx, &expected.document, run, &records).await?;
+        if let EnactStep::Enact { retire } = enact_step(run, expected, current, staged.as_deref())?
             && let Some(current) = current
         {
             to_move.insert(&expected.document, (current, retire));
@@ -1523,9 +1586,23 @@ pub(crate) async fn enact(
     }
     for (id, (current, retire)) in &to_move {
         if let Some(previous) = retire {
-            set_generation_state(&mut tx, id, previous, GenerationState::Retired).await?;
+            set_generation_state(
+                &mut tx,
+                id,
+                previous,
+                GenerationState::Active,
+                GenerationState::Retired,
+            )
+            .await?;
         }
-        set_generation_state(&mut tx, id, run, GenerationState::Active).await?;
+        set_generation_state(
+            &mut tx,
+            id,
+            run,
+            GenerationState::Staged,
+            GenerationState::Active,
+        )
+        .await?;
         move_marks(&mut tx, id, current, &DocumentState::Cut, Some(run)).await?;
     }
     tx.commit().await.map_err(sql(what))?;
@@ -1547,7 +1624,7 @@ pub(crate) async fn restore(
     for snapshot in &backup.documents {
         let id = &snapshot.document.id;
         let current = rows.get(id).and_then(Option::as_ref);
-        let records = generations_in(&mut tx, id).await?;
+        let records = generations_for_update(&mut tx, id).await?;
         let undo = undo_step(run, snapshot, current, &records)?;
         decisions.push((id, current, undo));
     }
@@ -1568,7 +1645,14 @@ pub(crate) async fn restore(
             }
             (UndoStep::Unenact { reactivate, state }, Some(current)) => {
                 if let Some(previous) = reactivate {
-                    set_generation_state(&mut tx, id, previous, GenerationState::Active).await?;
+                    set_generation_state(
+                        &mut tx,
+                        id,
+                        previous,
+                        GenerationState::Retired,
+                        GenerationState::Active,
+                    )
+                    .await?;
                 }
                 move_marks(&mut tx, id, current, state, reactivate.as_ref()).await?;
             }

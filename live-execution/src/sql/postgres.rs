@@ -52,6 +52,17 @@ pub(crate) const SELECT_DOCUMENT_WITH_BODY_FOR_UPDATE: &str = "SELECT revision, 
 /// (computed by the database) rather than the body.
 pub(crate) const BODY_HASHED_BY_DATABASE: bool = true;
 
+/// A document's generation records, ordered by generation id, locked for the rest of the write
+/// transaction.
+pub(crate) const SELECT_GENERATIONS_FOR_UPDATE: &str = "SELECT document, generation, state \
+     FROM generations WHERE document = $1 ORDER BY generation FOR UPDATE";
+
+/// A generation's units of one document for enact's digest, locked, each with the sha256 of its
+/// body computed by the server (no body crosses the wire).
+pub(crate) const SELECT_STAGED_UNITS_FOR_UPDATE: &str = "SELECT ordinal, unit_id, path, part, \
+     start_byte, end_byte, sha256, encode(sha256(convert_to(body, 'UTF8')), 'hex') FROM units \
+     WHERE document = $1 AND generation = $2 ORDER BY ordinal FOR UPDATE";
+
 /// The database clock, in milliseconds since the Unix epoch.
 pub(crate) const SELECT_NOW_MS: &str =
     "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)";

@@ -47,6 +47,15 @@ pub(crate) const SELECT_DOCUMENT_WITH_BODY_FOR_UPDATE: &str = "SELECT revision, 
 /// (computed by the database) rather than the body.
 pub(crate) const BODY_HASHED_BY_DATABASE: bool = false;
 
+/// A document's generation records, ordered by generation id, locked for the rest of the write
+/// transaction (SQLite: `BEGIN IMMEDIATE` already holds the database).
+pub(crate) const SELECT_GENERATIONS_FOR_UPDATE: &str = "SELECT document, generation, state \
+     FROM generations WHERE document = $1 ORDER BY generation";
+
+/// Unused on SQLite: enact digests the staged units from [`GENERATION_UNITS`] (bodies hashed
+/// in-process, inside the `IMMEDIATE` transaction).
+pub(crate) const SELECT_STAGED_UNITS_FOR_UPDATE: &str = "";
+
 /// The database clock, in milliseconds since the Unix epoch.
 pub(crate) const SELECT_NOW_MS: &str =
     "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";

@@ -349,7 +349,11 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
 
     // The retired generation purged behind the journal's back: the audit names it.
     h.sim
-        .purge_generations(&[(DocumentId::new("law/1"), RunId::new("r1"))])
+        .purge_generations(&[iu_cutter_live_execution::PurgeTarget {
+            document: DocumentId::new("law/1"),
+            generation: RunId::new("r1"),
+            active: Some(RunId::new("r2")),
+        }])
         .await?;
     let audit = h
         .runner

@@ -21,6 +21,16 @@ fn census(fingerprint: &str, digest: &str) -> Census {
     }
 }
 
+/// The store's view of `law/1` as backed up (what an undone, unedited document shows again).
+fn backed_up_head() -> Vec<iu_cutter_live_execution::DocumentHead> {
+    vec![backup("r1").documents[0].document.head()]
+}
+
+/// A journaling mock whose census answers `census` and whose `law/1` is as backed up.
+fn restored_mock(journal: &Journal, log: &Log, census: Census) -> MockLiveExecutionAdapter {
+    journaling_mock_with_heads(journal, log, census, backed_up_head())
+}
+
 /// The digest `law/1` has once the rollback gave back its backed-up rows.
 fn restored() -> String {
     let backup = backup("r1");
@@ -153,7 +163,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     let journal = Journal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     let sha = passed_run(&journal, &backups).await?;
-    let mut mock = journaling_mock_with_census(&journal, &log, census("pre-run", &restored()));
+    let mut mock = restored_mock(&journal, &log, census("pre-run", &restored()));
     mock.expect_generations().returning(|_| Ok(Vec::new()));
     let l = log.clone();
     mock.expect_restore()
@@ -212,7 +222,7 @@ async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> Test
     let journal = Journal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
-    let mut mock = journaling_mock_with_census(&journal, &log, census("other", &restored()));
+    let mut mock = restored_mock(&journal, &log, census("other", &restored()));
     mock.expect_generations().returning(|_| Ok(Vec::new()));
     mock.expect_restore()
         .times(1)
@@ -236,7 +246,7 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     let journal = Journal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
-    let mut mock = journaling_mock_with_census(&journal, &log, census("post", "digest-2"));
+    let mut mock = restored_mock(&journal, &log, census("post", "digest-2"));
     mock.expect_generations().returning(|_| Ok(Vec::new()));
     mock.expect_restore()
         .times(1)
@@ -471,7 +481,11 @@ async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
     );
     // Edited since the backup by someone else, never fenced by r1: its digest differs, and that
     // is none of the rollback's business.
-    let mut mock = journaling_mock_with_census(&journal, &log, census("edited", "digest-9"));
+    let mut edited = backup("r1").documents[0].document.head();
+    edited.revision = 2;
+    edited.sha256 = sha256_hex(b"edited");
+    let mut mock =
+        journaling_mock_with_heads(&journal, &log, census("edited", "digest-9"), vec![edited]);
     mock.expect_generations().returning(|_| Ok(Vec::new()));
     mock.expect_restore().times(1).returning(|_, _| {
         Ok(Restoration {

@@ -50,7 +50,10 @@ impl Phase for LifecycleEnact {
                     doc_plan.document
                 ))
             })?;
-            expectations.push(ExpectedRevision::of(document));
+            // Exactly what the run saw at backup, and exactly the units write-verify approved.
+            expectations.push(
+                ExpectedRevision::of(document).with_staged_units(doc_plan.units_digest(&run)),
+            );
         }
 
         let moved = ctx

@@ -58,11 +58,15 @@ fn backup() -> Backup {
     }
 }
 
-/// Exactly what the run saw at backup, every field.
+/// Exactly what the run saw at backup, every field, and the units write-verify approved.
 fn expectations() -> Vec<ExpectedRevision> {
+    let plan = plan(&["a", "b"]);
     [source("a", 3), source("b", 9)]
         .iter()
-        .map(ExpectedRevision::of)
+        .zip(&plan.documents)
+        .map(|(document, planned)| {
+            ExpectedRevision::of(document).with_staged_units(planned.units_digest(&RunId::new(RUN)))
+        })
         .collect()
 }
 
