@@ -128,11 +128,17 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
                     "create or upgrade the store with `iu-cutter init` (database_url = {location}), \
                      then: {retry}"
                 )
-            } else if why.contains("no TLS support") {
+            } else if why.contains("TLS failed") || why.contains("encrypted connections") {
                 format!(
-                    "point database_url ({location}, from {}) at an encrypting tunnel to the \
-                     server, with sslmode=disable, then: {retry}",
+                    "fix the TLS settings named above (sslmode, sslrootcert, sslcert, sslkey in \
+                     database_url ({location}, from {}) or the PGSSL* variables), then: {retry}",
                     config.database_url_origin
+                )
+            } else if why.contains("lacks a privilege") {
+                format!(
+                    "connect as a role with the grants README lists under \"Roles and grants\" \
+                     (`iu-cutter init` needs the owner role; the owner grants a runtime role with \
+                     `iu-cutter init --grant-runtime ROLE`), then: {retry}"
                 )
             } else {
                 format!(
