@@ -80,10 +80,13 @@ pub(crate) fn setup() -> Result<String, String> {
 /// [`CERT_ROLE`] by certificate, and reloads.
 fn tls(dir: &Path) -> Result<(), String> {
     let postgres = owner_of(Path::new("/var/lib/postgresql"))?;
-    let complete = TLS_FILES.iter().all(|(name, _, _)| dir.join(name).is_file());
+    let complete = TLS_FILES
+        .iter()
+        .all(|(name, _, _)| dir.join(name).is_file());
     if !complete {
         let files = generate()?;
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         set_mode(dir, 0o755)?;
         for (name, mode, postgres_owned) in TLS_FILES {
             let text = files
@@ -138,9 +141,8 @@ fn generate() -> Result<Vec<(&'static str, String)>, String> {
     let issuer = Issuer::new(ca, &ca_key);
 
     let server_key = KeyPair::generate().map_err(fail)?;
-    let mut server =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .map_err(fail)?;
+    let mut server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .map_err(fail)?;
     server
         .distinguished_name
         .push(DnType::CommonName, "localhost");
@@ -150,7 +152,9 @@ fn generate() -> Result<Vec<(&'static str, String)>, String> {
     let client_key = KeyPair::generate().map_err(fail)?;
     let mut client = CertificateParams::new(Vec::new()).map_err(fail)?;
     // PostgreSQL's `cert` method matches the certificate's CN against the role name.
-    client.distinguished_name.push(DnType::CommonName, CERT_ROLE);
+    client
+        .distinguished_name
+        .push(DnType::CommonName, CERT_ROLE);
     client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let client = client.signed_by(&client_key, &issuer).map_err(fail)?;
 
@@ -240,7 +244,10 @@ pub(crate) fn suite_env(pg_url: &str) -> Vec<(String, String)> {
     let host_db = after_user.split(['?', '#']).next().unwrap_or_default();
     let file = |name: &str| dir.join(name).display().to_string();
     vec![
-        ("IU_CUTTER_TEST_PG_TLS".to_owned(), dir.display().to_string()),
+        (
+            "IU_CUTTER_TEST_PG_TLS".to_owned(),
+            dir.display().to_string(),
+        ),
         (
             "IU_CUTTER_TEST_PG_RUNTIME_URL".to_owned(),
             format!("postgres://{RUNTIME_ROLE}:{RUNTIME_ROLE}@{host_db}"),

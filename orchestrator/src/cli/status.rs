@@ -47,7 +47,7 @@ pub(crate) async fn status(
                 )
             })?;
         if json {
-            out!(
+            out_json!(
                 "{}",
                 serde_json::to_string_pretty(&record).unwrap_or_default()
             );
@@ -101,7 +101,7 @@ pub(crate) async fn status(
             census: CensusSummary::from(&census),
             runs,
         };
-        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        out_json!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
     }
     out!(
@@ -209,7 +209,7 @@ pub(crate) async fn units(
                 })
                 .collect(),
         };
-        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        out_json!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
     }
     let state = match &doc.state {
