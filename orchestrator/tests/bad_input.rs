@@ -347,24 +347,6 @@ fn the_password_is_in_no_log_or_report_of_a_postgres_run() -> TestResult {
     Ok(())
 }
 
-/// A PostgreSQL URL asking for TLS (when `IU_CUTTER_TEST_PG_URL` is set): exit 7, saying this
-/// build has no TLS and what to point database_url at instead, without the password.
-#[test]
-fn a_postgres_url_asking_for_tls_names_the_missing_tls_and_the_way_round() -> TestResult {
-    let Some(url) = pg_url() else {
-        return Ok(());
-    };
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let tls = format!("{url}{separator}sslmode=require");
-    let wd = Workdir::new()?;
-    let run = wd.run_with(&["status"], &[("IU_CUTTER_DATABASE_URL", tls.as_str())])?;
-    expect(&run, 7)?;
-    assert!(run.stderr.contains("no TLS support"), "{run:?}");
-    assert!(run.stderr.contains("next: point database_url"), "{run:?}");
-    assert!(run.stderr.contains("sslmode=disable"), "{run:?}");
-    Ok(())
-}
-
 #[test]
 fn an_unwritable_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
     let wd = Workdir::new()?;

@@ -85,22 +85,7 @@ pub(crate) fn connecting(
         .unwrap_or("no TLS settings");
     let next = if is_permission_denied(&error) {
         GRANTS_HINT.to_owned()
-    } else if matches!(error, sqlx::Error::Tls(_)) {
-        let why = if text.contains("does not support TLS") {
-            "the server does not offer TLS: enable ssl on the server, or, only on a network path \
-             you trust, use sslmode=prefer or disable"
-        } else if text.contains("UnknownIssuer") || text.contains("BadSignature") {
-            "the server's certificate is not signed by a CA this connection trusts: set \
-             sslrootcert (in the URL or PGSSLROOTCERT) to the CA certificate that signed it"
-        } else if text.contains("NotValidForName") {
-            "the server's certificate does not name the host in the URL: connect by a name the \
-             certificate lists, or use sslmode=verify-ca to check the CA only"
-        } else if text.contains("Expired") || text.contains("NotValidYet") {
-            "the server's certificate is outside its validity period: renew it, or check this \
-             machine's clock"
-        } else {
-            "check sslmode, sslrootcert, sslcert and sslkey (in the URL or the PGSSL* variables)"
-        };
+    } else if let Some(why) = tls_failure(&error) {
         format!("TLS failed ({settings}): {why}")
     } else if text.contains("no encryption") {
         // PostgreSQL's refusal of an unencrypted connection: "no pg_hba.conf entry for host
@@ -114,6 +99,61 @@ pub(crate) fn connecting(
             .to_owned()
     };
     AdapterError::Unavailable(format!("cannot connect to {location}: {text}; {next}"))
+}
+
+/// The rustls error behind a driver error: sqlx reports a failed handshake as an I/O error
+/// wrapping it, or as its own TLS error.
+#[cfg(feature = "postgres")]
+fn rustls_cause(error: &sqlx::Error) -> Option<&rustls::Error> {
+    match error {
+        sqlx::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        sqlx::Error::Tls(inner) => inner.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// What went wrong with TLS, by the error's type, with what to check; `None` when the error is
+/// not about TLS.
+fn tls_failure(error: &sqlx::Error) -> Option<&'static str> {
+    #[cfg(feature = "postgres")]
+    if let Some(cause) = rustls_cause(error) {
+        use rustls::CertificateError as C;
+        return Some(match cause {
+            rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+                "the server's certificate is not signed by a CA this connection trusts: set \
+                 sslrootcert (in the URL or PGSSLROOTCERT) to the CA certificate that signed it"
+            }
+            rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            ) => {
+                "the server's certificate does not name the host in the URL: connect by a name \
+                 the certificate lists, or use sslmode=verify-ca to check the CA only"
+            }
+            rustls::Error::InvalidCertificate(
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. },
+            ) => {
+                "the server's certificate is outside its validity period: renew it, or check \
+                 this machine's clock"
+            }
+            _ => {
+                "check sslmode, sslrootcert, sslcert and sslkey (in the URL or the PGSSL* variables)"
+            }
+        });
+    }
+    match error {
+        // sqlx's own words when the server answers the TLS request with "no".
+        sqlx::Error::Tls(inner) if inner.to_string().contains("does not support TLS") => Some(
+            "the server does not offer TLS: enable ssl on the server, or, only on a network \
+             path you trust, use sslmode=prefer or disable",
+        ),
+        sqlx::Error::Tls(_) => Some(
+            "check sslmode, sslrootcert, sslcert and sslkey (in the URL or the PGSSL* variables)",
+        ),
+        _ => None,
+    }
 }
 
 /// Shorthand: `.map_err(sql("reading documents"))`.
@@ -132,6 +172,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn a_tls_failure_names_the_settings_where_they_came_from_and_what_to_check() {
         let tls = asked("require", "sslmode=require (from PGSSLMODE)");

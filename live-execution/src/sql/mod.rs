@@ -369,6 +369,7 @@ impl SqlStore {
         let checked =
             store.scrubbed(on_backend!(&store.backend, ops, pool => ops::check_schema(pool).await));
         if let Err(error) = checked {
+            let error = store.explain_missing_schema(error).await;
             store.backend.close().await;
             return Err(match error {
                 AdapterError::Unavailable(why) => {
@@ -378,6 +379,22 @@ impl SqlStore {
             });
         }
         Ok(store)
+    }
+
+    /// A schema that looks missing may only be out of the role's reach: say so.
+    async fn explain_missing_schema(&self, error: AdapterError) -> AdapterError {
+        #[cfg(feature = "postgres")]
+        if let (AdapterError::Unavailable(_), Backend::Postgres(pool)) = (&error, &self.backend)
+            && let Ok(hidden) = postgres::schemas_without_usage(pool).await
+            && !hidden.is_empty()
+        {
+            return AdapterError::Unavailable(format!(
+                "the role may not use schema {} (no USAGE privilege); {}",
+                hidden.join(", "),
+                error::GRANTS_HINT
+            ));
+        }
+        error
     }
 
     /// The kill-switch source reading this database's control row.

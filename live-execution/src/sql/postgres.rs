@@ -400,6 +400,20 @@ pub(crate) async fn grant_runtime(
     Ok((schema, statements))
 }
 
+/// The schemas of the connection's `search_path` that exist but that the role may not use:
+/// PostgreSQL then resolves nothing in them, so a store without `USAGE` looks uninitialised.
+pub(crate) async fn schemas_without_usage(pool: &Pool) -> Result<Vec<String>, AdapterError> {
+    sqlx::query_scalar(
+        "SELECT CAST(nspname AS TEXT) FROM pg_namespace \
+         WHERE nspname = ANY(string_to_array(replace(replace(current_setting('search_path'), \
+               ' ', ''), '\"', ''), ',')) \
+           AND NOT has_schema_privilege(oid, 'USAGE') ORDER BY nspname",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(sql("reading the search_path's privileges"))
+}
+
 /// The database role this connection acts as (`current_user`), for the audit trail.
 pub(crate) async fn current_user(pool: &Pool) -> Result<String, AdapterError> {
     sqlx::query_scalar("SELECT CAST(current_user AS TEXT)")
