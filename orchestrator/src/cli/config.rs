@@ -75,7 +75,11 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
   [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none
-Unknown keys and unknown IU_CUTTER_* variables are errors.";
+Unknown keys and unknown IU_CUTTER_* variables are errors. --database-url overrides database_url.
+Relative paths in the file are relative to its directory; from variables, to the working one.
+PostgreSQL also reads PGPASSWORD, PGPASSFILE, PGHOST, PGPORT, PGUSER, PGDATABASE and, for TLS,
+PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY (the URL's sslmode, sslrootcert, sslcert, sslkey
+win); see README, \"TLS to PostgreSQL\" and \"Roles and grants\".";
 
 /// Where the run happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
