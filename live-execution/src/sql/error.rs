@@ -192,11 +192,14 @@ mod tests {
             "verify-full",
             "sslmode=verify-full (from the URL), sslrootcert=/tmp/other.crt (from the URL)",
         );
-        let unknown: Box<dyn std::error::Error + Send + Sync> =
-            "invalid peer certificate: UnknownIssuer".into();
+        // sqlx reports a failed handshake as an I/O error wrapping rustls's.
+        let unknown = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
         let text = connecting(
             "postgres://u:***@db/x",
-            sqlx::Error::Tls(unknown),
+            sqlx::Error::Io(unknown),
             Some(&tls),
         )
         .to_string();

@@ -152,7 +152,12 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
     let location = config.location();
     match error {
         AdapterError::Unavailable(why) => {
-            let next = if why.contains("iu-cutter init") {
+            let next = if why.contains("newer than this build") {
+                format!(
+                    "use the iu-cutter version that migrated {location} (or a newer one), then: \
+                     {retry}"
+                )
+            } else if why.contains("iu-cutter init") {
                 format!(
                     "create or upgrade the store with `iu-cutter init` (database_url = {location}), \
                      then: {retry}"
