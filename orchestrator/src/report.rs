@@ -255,8 +255,13 @@ impl PhaseEntryStatus {
 /// Who ran an invocation, with what: filled in by the program (see `RunOptions::provenance`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
-    /// The operating-system user (`USER`), or `unknown`.
+    /// The operating-system user: the name of the process's real uid (the program reads it from
+    /// the system, never from `USER`), `uid N` when the uid has no name, or `unknown`.
     pub user: String,
+    /// The database role the invocation acted as (PostgreSQL's `current_user`); absent on
+    /// SQLite, which has no users, and in reports written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_user: Option<String>,
     /// The host (`HOSTNAME` or `/etc/hostname`), or `unknown`.
     pub host: String,
     /// The iu-cutter version.
@@ -457,7 +462,12 @@ impl RunReport {
             ),
         ];
         if let Some(p) = &self.provenance {
-            summary.push(("user", format!("{}@{}", p.user, p.host)));
+            let role = p
+                .database_user
+                .as_deref()
+                .map(|role| format!(" (database role {role})"))
+                .unwrap_or_default();
+            summary.push(("user", format!("{}@{}{role}", p.user, p.host)));
             summary.push((
                 "iu-cutter",
                 format!("{} (commit {})", p.version, code(&p.commit)),

@@ -30,31 +30,62 @@ async fn unreachable_server_is_unavailable_and_redacted() {
     assert!(text.contains("check the URL"), "{text}");
 }
 
-/// A URL that asks for TLS is `Unavailable`, saying that this build has no TLS and what to do
-/// instead, without the password.
+/// A URL that asks for TLS gets it: a store is created and opened over `sslmode=require`. With
+/// the test certificates (`IU_CUTTER_TEST_PG_TLS`), `verify-full` against a CA that signed
+/// nothing the server uses is `Unavailable`, saying what to check, without the password.
 #[tokio::test]
-async fn a_url_asking_for_tls_says_this_build_has_none() {
-    let Some(url) = pg_url("a_url_asking_for_tls_says_this_build_has_none") else {
+async fn a_url_asking_for_tls_gets_it_and_a_wrong_ca_is_refused() {
+    use sqlx::Connection as _;
+    let Some(url) = pg_url("a_url_asking_for_tls_gets_it_and_a_wrong_ca_is_refused") else {
         return;
     };
     let separator = if url.contains('?') { '&' } else { '?' };
-    for mode in ["require", "verify-full"] {
-        let err = error(
-            connect(&format!("{url}{separator}sslmode={mode}"), open_gate()).await,
-            |e| matches!(e, AdapterError::Unavailable(_)),
-            "sslmode",
-        );
-        let text = err.to_string();
-        assert!(text.contains("no TLS support"), "{mode}: {text}");
-        assert!(text.contains("sslmode=disable"), "{mode}: {text}");
-        if let Some(password) = url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split_once('@'))
-            .and_then(|(userinfo, _)| userinfo.split_once(':'))
-            .map(|(_, password)| password)
-        {
-            assert!(!text.contains(&format!(":{password}@")), "{mode}: {text}");
-        }
+    let schema = unique_schema();
+    let options =
+        ConnectOptions::new(format!("{url}{separator}sslmode=require")).with_pg_schema(&schema);
+    let created = iu_cutter_live_execution::sql::init_with(&options).await;
+    let opened = match &created {
+        Ok(_) => connect_with(&options, open_gate()).await.map(|_| ()),
+        Err(_) => Ok(()),
+    };
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
+    assert!(created.is_ok(), "init over TLS: {created:?}");
+    assert!(opened.is_ok(), "connect over TLS: {opened:?}");
+
+    let Ok(dir) = std::env::var("IU_CUTTER_TEST_PG_TLS") else {
+        eprintln!("skipped (wrong CA): IU_CUTTER_TEST_PG_TLS is not set (cargo xtask ci sets it)");
+        return;
+    };
+    let other = std::path::Path::new(&dir).join("other-ca.crt");
+    let wrong = format!(
+        "{url}{separator}sslmode=verify-full&sslrootcert={}",
+        other.display()
+    );
+    let err = error(
+        connect(&wrong, open_gate()).await,
+        |e| matches!(e, AdapterError::Unavailable(_)),
+        "wrong CA",
+    );
+    let text = err.to_string();
+    assert!(text.contains("not signed by a CA"), "{text}");
+    assert!(
+        text.contains("sslmode=verify-full (from the URL)"),
+        "{text}"
+    );
+    if let Some(password) = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+    {
+        assert!(!text.contains(&format!(":{password}@")), "{text}");
     }
 }
 

@@ -18,6 +18,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     } else {
         "iu-cutter-tests/sqlite"
     };
+    // The TLS and least-privilege suites' variables, unless the caller set them.
+    let mut suite_env: Vec<(String, String)> = Vec::new();
+    if let Some(url) = &pg_url {
+        let prepared = crate::postgres::suite_env(url);
+        if prepared.is_empty() {
+            eprintln!(
+                "xtask ci: no test certificates in {}: the TLS and least-privilege suites will \
+                 report themselves skipped (run `cargo xtask pg-setup`)",
+                crate::postgres::TLS_DIR
+            );
+        }
+        suite_env.extend(
+            prepared
+                .into_iter()
+                .filter(|(key, _)| std::env::var_os(key).is_none()),
+        );
+    }
     if pg_url.is_none() {
         eprintln!(
             "xtask ci: IU_CUTTER_TEST_PG_URL is not set: the PostgreSQL suites will report \
@@ -40,7 +57,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         &[],
     )?;
     let cases = if quick { "32" } else { CI_PROPTEST_CASES };
-    let env = [("PROPTEST_CASES", cases)];
+    let mut env = vec![("PROPTEST_CASES", cases)];
+    env.extend(suite_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if has_nextest() {
         cargo(
             &root,

@@ -606,11 +606,11 @@ mod tests {
         assert!(deployed.sidecar_checked);
         assert_eq!(deployed.commit, V1);
         assert_eq!(deployed.previous, None, "nothing was installed before");
-        assert_eq!(deployed.files, 4);
+        assert_eq!(deployed.files, 9, "4 files and the 5 of share/");
         let manifest = Manifest::read(&packed.manifest)?;
         let diff = manifest::verify(&manifest, &to)?;
         assert!(diff.is_clean(), "{diff}");
-        assert_eq!(diff.matched, 4);
+        assert_eq!(diff.matched, 9);
         assert_eq!(
             fs::read(to.join(MANIFEST_NAME))?,
             fs::read(&packed.manifest)?
@@ -831,7 +831,7 @@ mod tests {
         assert_eq!(snapshot(&to)?, v1, "v1 is back, byte for byte");
         assert_eq!(
             back.verified.as_ref().map(|(c, n)| (c.as_str(), *n)),
-            Some((V1, 4))
+            Some((V1, 9))
         );
         assert_eq!(
             back.restored_from,

@@ -45,6 +45,56 @@ const CACHE_DIRS: &[&str] = &[
     "node_modules",
 ];
 
+/// What the program writes into the artifact about itself: its arguments and the file, under
+/// the artifact's top directory, that receives its stdout (the layout packagers install under
+/// `/usr/share`).
+pub(crate) const GENERATED: [(&[&str], &str); 5] = [
+    (
+        &["completions", "bash"],
+        "share/bash-completion/completions/iu-cutter",
+    ),
+    (
+        &["completions", "zsh"],
+        "share/zsh/site-functions/_iu-cutter",
+    ),
+    (
+        &["completions", "fish"],
+        "share/fish/vendor_completions.d/iu-cutter.fish",
+    ),
+    (
+        &["completions", "powershell"],
+        "share/powershell/iu-cutter.ps1",
+    ),
+    (&["manpage"], "share/man/man1/iu-cutter.1"),
+];
+
+/// Runs `binary` for each of [`GENERATED`] and writes its output under `top`.
+fn generate_share(binary: &Path, top: &Path) -> Result<(), String> {
+    for (args, rel) in GENERATED {
+        let shown = format!("bin/iu-cutter {}", args.join(" "));
+        let output = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+        if !output.status.success() || output.stdout.is_empty() {
+            return Err(format!(
+                "`{shown}` failed ({}) or printed nothing: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let path = top.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        fs::write(&path, &output.stdout)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Why a source entry named `name` never enters the artifact, or `None` when it may.
 ///
 /// Applied to every path component, so an excluded directory takes its contents with it, and
@@ -215,6 +265,7 @@ pub(crate) fn pack(
     fs::copy(binary, &bin_file)
         .map_err(|e| format!("cannot copy {} into the artifact: {e}", binary.display()))?;
     make_executable(&bin_file)?;
+    generate_share(&bin_file, &top)?;
 
     let manifest = manifest::build(&top, version, commit)?;
     let text = manifest.render();
@@ -465,6 +516,11 @@ mod tests {
             vec![
                 format!("{top}/DEPLOY-MANIFEST.txt"),
                 format!("{top}/bin/iu-cutter"),
+                format!("{top}/share/bash-completion/completions/iu-cutter"),
+                format!("{top}/share/fish/vendor_completions.d/iu-cutter.fish"),
+                format!("{top}/share/man/man1/iu-cutter.1"),
+                format!("{top}/share/powershell/iu-cutter.ps1"),
+                format!("{top}/share/zsh/site-functions/_iu-cutter"),
                 format!("{top}/src/Cargo.toml"),
                 format!("{top}/src/config/example.toml"),
             ]
@@ -472,7 +528,11 @@ mod tests {
         secret_free(&files);
         let manifest = fs::read_to_string(&packed.manifest)?;
         assert!(!manifest.contains("secret") && !manifest.contains(".env"));
-        assert_eq!(packed.files, 3);
+        assert!(
+            manifest.contains("share/man/man1/iu-cutter.1"),
+            "{manifest}"
+        );
+        assert_eq!(packed.files, 8);
         let mut rules: Vec<&str> = packed.left_out.iter().map(|(_, rule)| *rule).collect();
         rules.sort_unstable();
         rules.dedup();
@@ -609,6 +669,11 @@ mod tests {
             vec![
                 format!("{top}/DEPLOY-MANIFEST.txt"),
                 format!("{top}/bin/iu-cutter"),
+                format!("{top}/share/bash-completion/completions/iu-cutter"),
+                format!("{top}/share/fish/vendor_completions.d/iu-cutter.fish"),
+                format!("{top}/share/man/man1/iu-cutter.1"),
+                format!("{top}/share/powershell/iu-cutter.ps1"),
+                format!("{top}/share/zsh/site-functions/_iu-cutter"),
                 format!("{top}/src/.gitignore"),
                 format!("{top}/src/Cargo.toml"),
                 format!("{top}/src/src/lib.rs"),

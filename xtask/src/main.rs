@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell (see matklad's
 //! cargo-xtask). One subcommand per task. It depends on little (sha2 for manifests, serde_json
-//! for the program's `version --json`; archives go through the system `git`, `tar` and `gzip`)
+//! for the program's `version --json`, rcgen for pg-setup's test certificates; archives go
+//! through the system `git`, `tar` and `gzip`)
 //! so that it builds in seconds, and it calls cargo through `$CARGO`. If `cargo xtask ci`
 //! passes locally, CI is green.
 
@@ -46,12 +47,14 @@ tasks:
               trigger at every phase boundary on each store (PostgreSQL when
               IU_CUTTER_TEST_PG_URL is set); and a 100 MB document imported, planned and
               run; prints `N passed, M failed` and fails on any loss
-  pg-setup    start the local PostgreSQL 15 cluster and create the test role and database;
+  pg-setup    start the local PostgreSQL 15 cluster, create the test roles and database, and
+              turn on TLS with a CA it generates (certificates in
+              /var/lib/postgresql/iu-cutter-tls; plain TCP keeps working); idempotent;
               prints the URL to export as IU_CUTTER_TEST_PG_URL
   dist        from a clean work tree only: build the release binary and write
               target/dist/iu-cutter-<version>-<shortsha>.tar.gz (sources from `git archive
-              HEAD` without secrets, caches or build output; bin/iu-cutter;
-              DEPLOY-MANIFEST.txt), the manifest beside it, and <tarball>.sha256
+              HEAD` without secrets, caches or build output; bin/iu-cutter; share/ with
+              the shell completions and the man page; DEPLOY-MANIFEST.txt), the manifest beside it, and <tarball>.sha256
   verify-manifest --manifest M --tree DIR
               list the files of DIR missing from, extra to, or modified since manifest M;
               fails on any difference

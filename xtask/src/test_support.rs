@@ -18,7 +18,8 @@ pub(crate) fn write(path: &Path, body: &str) -> TestResult {
 }
 
 /// A stand-in for the `iu-cutter` program, as `dir/iu-cutter`: `version --json` prints
-/// `version_json`, `self-check` exits with `self_check_exit`.
+/// `version_json`, `self-check` exits with `self_check_exit`, `completions SHELL` and `manpage`
+/// print a line naming what they stand for.
 pub(crate) fn fake_binary_script(
     dir: &Path,
     version_json: &str,
@@ -32,6 +33,8 @@ pub(crate) fn fake_binary_script(
          \x20 version) cat <<'JSON'\n{version_json}\nJSON\n\
          \x20 ;;\n\
          \x20 self-check) exit {self_check_exit} ;;\n\
+         \x20 completions) echo \"# completions for $2\" ;;\n\
+         \x20 manpage) echo '.TH iu-cutter 1' ;;\n\
          \x20 *) echo \"unknown command $1\" >&2; exit 2 ;;\n\
          esac\n"
     );

@@ -1,5 +1,6 @@
-//! Driver errors mapped onto [`AdapterError`], and URL redaction: no password ever reaches a
-//! message, a log line or a report.
+//! Driver errors mapped onto [`AdapterError`], each with what to do next: a lost connection, a
+//! TLS failure (naming the settings in force and where they came from), a missing privilege.
+//! Redaction of URLs lives in `location.rs`.
 
 use std::fmt;
 
@@ -26,9 +27,29 @@ impl fmt::Display for SqlError {
 
 impl std::error::Error for SqlError {}
 
-/// Maps a driver error met while doing `what`. Lost connections become
-/// [`AdapterError::Unavailable`]; everything else is [`AdapterError::Database`].
+/// PostgreSQL's SQLSTATE for a missing privilege (`permission denied for table …`).
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+/// What to do when the database role lacks a privilege.
+pub(crate) const GRANTS_HINT: &str = "the database role lacks a privilege: `iu-cutter init` needs \
+     the owner role (it creates and migrates the tables); every other command needs SELECT, \
+     INSERT, UPDATE and DELETE on iu-cutter's tables (README, \"Roles and grants\")";
+
+/// Whether `error` is PostgreSQL's `insufficient_privilege`.
+pub(crate) fn is_permission_denied(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == INSUFFICIENT_PRIVILEGE)
+}
+
+/// Maps a driver error met while doing `what`. Lost connections and missing privileges become
+/// [`AdapterError::Unavailable`] (the store cannot be used as configured); everything else is
+/// [`AdapterError::Database`].
 pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
+    if is_permission_denied(&error) {
+        return AdapterError::Unavailable(format!("{what}: {error}; {GRANTS_HINT}"));
+    }
     match &error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -41,22 +62,38 @@ pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
     }
 }
 
-/// What to do when a connection needs TLS: this build has none (no TLS library is linked).
-const NO_TLS: &str = "this build of iu-cutter has no TLS support: reach the server through an \
-     encrypting tunnel on a path you trust (an SSH tunnel, stunnel, your cloud's database proxy) \
-     and connect to the tunnel with sslmode=disable";
+/// How a PostgreSQL connection was asked to use TLS, each setting with where it came from (the
+/// URL, a `PGSSL*` variable, or the default), for messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TlsAsked {
+    /// The sslmode in effect: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`.
+    pub(crate) mode: String,
+    /// `sslmode=require (from PGSSLMODE), sslrootcert=/etc/ca.crt (from the URL)`.
+    pub(crate) described: String,
+}
 
-/// Maps a driver error met while connecting to `location` (already redacted). A URL asking for
-/// TLS (`sslmode=require`, `verify-ca`, `verify-full`), or a server that accepts only encrypted
-/// connections, is named as such, with what to do instead.
-pub(crate) fn connecting(location: &str, error: sqlx::Error) -> AdapterError {
+/// Maps a driver error met while connecting to `location` (already redacted). A TLS failure
+/// names the TLS settings in force and where they came from (`tls`), and says what to check.
+pub(crate) fn connecting(
+    location: &str,
+    error: sqlx::Error,
+    tls: Option<&TlsAsked>,
+) -> AdapterError {
     let text = error.to_string();
-    let next = if matches!(error, sqlx::Error::Tls(_)) {
-        format!("the URL asks for TLS (sslmode), and {NO_TLS}")
+    let settings = tls
+        .map(|t| t.described.as_str())
+        .unwrap_or("no TLS settings");
+    let next = if is_permission_denied(&error) {
+        GRANTS_HINT.to_owned()
+    } else if let Some(why) = tls_failure(&error) {
+        format!("TLS failed ({settings}): {why}")
     } else if text.contains("no encryption") {
         // PostgreSQL's refusal of an unencrypted connection: "no pg_hba.conf entry for host
         // ..., no encryption".
-        format!("the server accepts only encrypted connections, and {NO_TLS}")
+        format!(
+            "the server accepts only encrypted connections, and this connection did not use TLS \
+             ({settings}): use sslmode=require, or verify-full with sslrootcert"
+        )
     } else {
         "check the URL, that the database server is running and reachable, and the credentials"
             .to_owned()
@@ -64,171 +101,132 @@ pub(crate) fn connecting(location: &str, error: sqlx::Error) -> AdapterError {
     AdapterError::Unavailable(format!("cannot connect to {location}: {text}; {next}"))
 }
 
+/// The rustls error behind a driver error: sqlx reports a failed handshake as an I/O error
+/// wrapping it, or as its own TLS error.
+#[cfg(feature = "postgres")]
+fn rustls_cause(error: &sqlx::Error) -> Option<&rustls::Error> {
+    match error {
+        sqlx::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        sqlx::Error::Tls(inner) => inner.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// What went wrong with TLS, by the error's type, with what to check; `None` when the error is
+/// not about TLS.
+fn tls_failure(error: &sqlx::Error) -> Option<&'static str> {
+    #[cfg(feature = "postgres")]
+    if let Some(cause) = rustls_cause(error) {
+        use rustls::CertificateError as C;
+        return Some(match cause {
+            rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+                "the server's certificate is not signed by a CA this connection trusts: set \
+                 sslrootcert (in the URL or PGSSLROOTCERT) to the CA certificate that signed it"
+            }
+            rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            ) => {
+                "the server's certificate does not name the host in the URL: connect by a name \
+                 the certificate lists, or use sslmode=verify-ca to check the CA only"
+            }
+            rustls::Error::InvalidCertificate(
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. },
+            ) => {
+                "the server's certificate is outside its validity period: renew it, or check \
+                 this machine's clock"
+            }
+            _ => {
+                "check sslmode, sslrootcert, sslcert and sslkey (in the URL or the PGSSL* variables)"
+            }
+        });
+    }
+    match error {
+        // sqlx's own words when the server answers the TLS request with "no".
+        sqlx::Error::Tls(inner) if inner.to_string().contains("does not support TLS") => Some(
+            "the server does not offer TLS: enable ssl on the server, or, only on a network \
+             path you trust, use sslmode=prefer or disable",
+        ),
+        sqlx::Error::Tls(_) => Some(
+            "check sslmode, sslrootcert, sslcert and sslkey (in the URL or the PGSSL* variables)",
+        ),
+        _ => None,
+    }
+}
+
 /// Shorthand: `.map_err(sql("reading documents"))`.
 pub(crate) fn sql(what: &'static str) -> impl Fn(sqlx::Error) -> AdapterError {
     move |error| db(what, error)
-}
-
-/// Replaces the password in a database URL with `***`, wherever it is: in the userinfo
-/// (`postgres://user:secret@host/db`), or as a `password=` parameter of the query string or of
-/// a `key=value` connection string. Everything else is kept, so the result still says where the
-/// database is.
-pub fn redact(url: &str) -> String {
-    let mut out = redact_userinfo(url);
-    out = redact_parameter(&out);
-    out
-}
-
-/// The password of a URL, if it has one (what [`redact`] hides).
-pub(crate) fn password(url: &str) -> Option<String> {
-    userinfo_password(url).or_else(|| parameter_password(url))
-}
-
-fn userinfo_password(url: &str) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, secret) = userinfo.split_once(':')?;
-    (!secret.is_empty()).then(|| secret.to_owned())
-}
-
-fn parameter_password(text: &str) -> Option<String> {
-    let lower = text.to_ascii_lowercase();
-    let start = lower.find("password=")? + "password=".len();
-    let end = text[start..]
-        .find(['&', ' ', ';', '#', '\t'])
-        .map_or(text.len(), |end| start + end);
-    let secret = &text[start..end];
-    (!secret.is_empty()).then(|| secret.to_owned())
-}
-
-fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _secret)) => format!("{scheme}://{user}:***@{host}{tail}"),
-        None => url.to_owned(),
-    }
-}
-
-fn redact_parameter(text: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut search = 0;
-    while let Some(found) = lower[search..].find("password=") {
-        let start = search + found;
-        let at_boundary = start == 0
-            || matches!(
-                lower.as_bytes().get(start - 1),
-                Some(b'?' | b'&' | b' ' | b';' | b'\t')
-            );
-        let value_start = start + "password=".len();
-        if !at_boundary {
-            search = value_start;
-            continue;
-        }
-        let value_end = text[value_start..]
-            .find(['&', ' ', ';', '#', '\t'])
-            .map_or(text.len(), |end| value_start + end);
-        out.push_str(&text[copied..value_start]);
-        out.push_str("***");
-        copied = value_end;
-        search = value_end;
-    }
-    out.push_str(&text[copied..]);
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn asked(mode: &str, described: &str) -> TlsAsked {
+        TlsAsked {
+            mode: mode.to_owned(),
+            described: described.to_owned(),
+        }
+    }
+
+    #[cfg(feature = "postgres")]
     #[test]
-    fn a_connection_that_needs_tls_says_this_build_has_none_and_what_to_do() {
-        let asked: Box<dyn std::error::Error + Send + Sync> = "TLS upgrade required".into();
-        let text = connecting("postgres://u:***@db/x", sqlx::Error::Tls(asked)).to_string();
-        assert!(text.contains("the URL asks for TLS"), "{text}");
-        assert!(text.contains("no TLS support"), "{text}");
-        assert!(text.contains("sslmode=disable"), "{text}");
+    fn a_tls_failure_names_the_settings_where_they_came_from_and_what_to_check() {
+        let tls = asked("require", "sslmode=require (from PGSSLMODE)");
+        let refused: Box<dyn std::error::Error + Send + Sync> =
+            "server does not support TLS".into();
+        let text = connecting(
+            "postgres://u:***@db/x",
+            sqlx::Error::Tls(refused),
+            Some(&tls),
+        )
+        .to_string();
+        assert!(text.contains("sslmode=require (from PGSSLMODE)"), "{text}");
+        assert!(!text.contains("the URL asks"), "{text}");
+        assert!(text.contains("does not offer TLS"), "{text}");
+
+        let tls = asked(
+            "verify-full",
+            "sslmode=verify-full (from the URL), sslrootcert=/tmp/other.crt (from the URL)",
+        );
+        // sqlx reports a failed handshake as an I/O error wrapping rustls's.
+        let unknown = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let text = connecting(
+            "postgres://u:***@db/x",
+            sqlx::Error::Io(unknown),
+            Some(&tls),
+        )
+        .to_string();
+        assert!(
+            text.contains("sslrootcert=/tmp/other.crt (from the URL)"),
+            "{text}"
+        );
+        assert!(text.contains("not signed by a CA"), "{text}");
+    }
+
+    #[test]
+    fn a_server_that_wants_encryption_says_so() {
+        let tls = asked("disable", "sslmode=disable (from the URL)");
         let refused = sqlx::Error::Protocol(
             "no pg_hba.conf entry for host \"10.0.0.1\", user \"u\", database \"x\", no \
              encryption"
                 .to_owned(),
         );
-        let text = connecting("postgres://u:***@db/x", refused).to_string();
+        let text = connecting("postgres://u:***@db/x", refused, Some(&tls)).to_string();
         assert!(
             text.contains("accepts only encrypted connections"),
             "{text}"
         );
+        assert!(text.contains("sslmode=disable (from the URL)"), "{text}");
         let other = sqlx::Error::Protocol("connection refused".to_owned());
-        let text = connecting("postgres://u:***@db/x", other).to_string();
+        let text = connecting("postgres://u:***@db/x", other, Some(&tls)).to_string();
         assert!(text.contains("check the URL"), "{text}");
         assert!(!text.contains("TLS"), "{text}");
-    }
-
-    #[test]
-    fn redact_hides_the_userinfo_password() {
-        assert_eq!(
-            redact("postgres://iu:s3cr:et@127.0.0.1:5432/db?sslmode=disable"),
-            "postgres://iu:***@127.0.0.1:5432/db?sslmode=disable"
-        );
-        assert_eq!(
-            redact("postgresql://iu:p%40ss@host/db"),
-            "postgresql://iu:***@host/db"
-        );
-        // An `@` inside the password: the last `@` of the authority ends the userinfo.
-        assert_eq!(
-            redact("postgres://iu:a@b@host/db"),
-            "postgres://iu:***@host/db"
-        );
-    }
-
-    #[test]
-    fn redact_keeps_urls_without_a_password() {
-        for url in [
-            "postgres://iu@host/db",
-            "postgres://host:5432/db",
-            "sqlite://data/iu.db?mode=rwc",
-            "data/iu.db",
-            "",
-        ] {
-            assert_eq!(redact(url), url);
-        }
-    }
-
-    #[test]
-    fn redact_hides_password_parameters() {
-        assert_eq!(
-            redact("postgres://iu@host/db?password=hunter2&sslmode=require"),
-            "postgres://iu@host/db?password=***&sslmode=require"
-        );
-        assert_eq!(
-            redact("host=db user=iu PASSWORD=hunter2 dbname=x"),
-            "host=db user=iu PASSWORD=*** dbname=x"
-        );
-        assert_eq!(redact("x?mypassword=keep"), "x?mypassword=keep");
-    }
-
-    #[test]
-    fn password_is_what_redact_hides() {
-        assert_eq!(
-            password("postgres://iu:hunter2@h/db").as_deref(),
-            Some("hunter2")
-        );
-        assert_eq!(password("postgres://iu@h/db"), None);
-        assert_eq!(password("postgres://iu:@h/db"), None);
-        assert_eq!(password("data/iu.db"), None);
-        assert_eq!(
-            password("postgres://iu@h/db?password=hunter2&x=1").as_deref(),
-            Some("hunter2")
-        );
     }
 }

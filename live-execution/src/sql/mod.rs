@@ -19,7 +19,6 @@
 //! `sql/sqlite.rs` and `sql/postgres.rs`.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,14 +35,23 @@ use crate::ownership::Restoration;
 
 mod codec;
 mod error;
+mod location;
 mod migrations;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use error::redact;
+use location::{Target, target};
+
+pub use location::redact;
 pub use migrations::SCHEMA_VERSION as DATABASE_SCHEMA_VERSION;
+
+/// sqlx logs a statement slower than this…
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+/// …at this level: debug, not sqlx's default warn, because the line holds the whole SQL text
+/// (kilobytes for a batch of units), which buried the program's own warnings.
+const SLOW_STATEMENT_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
 
 /// Where and how to connect.
 ///
@@ -105,41 +113,6 @@ impl From<String> for ConnectOptions {
     }
 }
 
-/// Which database a URL names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Target {
-    /// A SQLite file.
-    Sqlite(PathBuf),
-    /// A PostgreSQL URL.
-    Postgres,
-}
-
-fn target(url: &str) -> Result<Target, AdapterError> {
-    let trimmed = url.trim();
-    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
-        return Ok(Target::Postgres);
-    }
-    if let Some(rest) = trimmed.strip_prefix("sqlite:") {
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        let path = rest.split(['?', '#']).next().unwrap_or_default();
-        if path.is_empty() || path == ":memory:" {
-            return Err(AdapterError::Invalid(format!(
-                "`{}` names no database file; use sqlite://path/to/iu-cutter.db",
-                redact(url)
-            )));
-        }
-        return Ok(Target::Sqlite(PathBuf::from(path)));
-    }
-    if trimmed.contains("://") || trimmed.is_empty() {
-        return Err(AdapterError::Invalid(format!(
-            "unsupported database URL `{}`: expected sqlite://path, a file path or \
-             postgres://user:password@host:port/database",
-            redact(url)
-        )));
-    }
-    Ok(Target::Sqlite(PathBuf::from(trimmed)))
-}
-
 #[cfg_attr(all(feature = "sqlite", feature = "postgres"), allow(dead_code))]
 fn not_built(kind: &str, feature: &str, options: &ConnectOptions) -> AdapterError {
     AdapterError::Unavailable(format!(
@@ -199,6 +172,50 @@ pub async fn connect_with(
     let store = SqlStore::open(options).await?;
     let gate = gate.with_source(store.control_row());
     Ok(Guarded::new(store, gate))
+}
+
+/// What [`grant_runtime`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantReport {
+    /// Where, password removed.
+    pub location: String,
+    /// The schema whose tables were granted.
+    pub schema: String,
+    /// The statements run, in order.
+    pub statements: Vec<String>,
+}
+
+/// Grants the PostgreSQL role `role` exactly what every command but `init` needs on the store's
+/// tables in the connection's current schema: USAGE on the schema, SELECT on
+/// `schema_migrations`, and SELECT, INSERT, UPDATE and DELETE on iu-cutter's other tables. Run
+/// it as the owner role, after [`init`] (again after every upgrade that adds a table). This is
+/// the program's `init --grant-runtime ROLE`. SQLite has no roles: refused.
+pub async fn grant_runtime(
+    options: &ConnectOptions,
+    role: &str,
+) -> Result<GrantReport, AdapterError> {
+    let backend = Backend::open(options, Mode::Use).await?;
+    let result = match &backend {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(pool) => postgres::grant_runtime(pool, role).await,
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite(_) => Err(AdapterError::Invalid(
+            "SQLite has no roles to grant: --grant-runtime is for PostgreSQL stores".to_owned(),
+        )),
+    };
+    backend.close().await;
+    let (schema, statements) = result.map_err(|e| scrub(e, options))?;
+    Ok(GrantReport {
+        location: options.location(),
+        schema,
+        statements,
+    })
+}
+
+/// The statements [`grant_runtime`] runs for `role` in `schema` (what README shows).
+#[cfg(feature = "postgres")]
+pub fn runtime_grant_statements(schema: &str, role: &str) -> Vec<String> {
+    postgres::runtime_grants(schema, role)
 }
 
 /// The shared control row as read from the database.
@@ -321,6 +338,18 @@ pub struct SqlStore {
 }
 
 impl Guarded<SqlStore> {
+    /// The database role the store acts as (PostgreSQL's `current_user`), for the audit trail;
+    /// `None` on SQLite, which has no users.
+    pub async fn database_user(&self) -> Result<Option<String>, AdapterError> {
+        let store = self.inner();
+        match &store.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => store.scrubbed(postgres::current_user(pool).await.map(Some)),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => Ok(None),
+        }
+    }
+
     /// Closes the store's connections and waits until they are closed. Until then SQLite may
     /// still be checkpointing and removing its `-wal` and `-shm` files, so whoever copies or
     /// removes the database files afterwards should close first.
@@ -341,6 +370,7 @@ impl SqlStore {
         let checked =
             store.scrubbed(on_backend!(&store.backend, ops, pool => ops::check_schema(pool).await));
         if let Err(error) = checked {
+            let error = store.explain_missing_schema(error).await;
             store.backend.close().await;
             return Err(match error {
                 AdapterError::Unavailable(why) => {
@@ -350,6 +380,22 @@ impl SqlStore {
             });
         }
         Ok(store)
+    }
+
+    /// A schema that looks missing may only be out of the role's reach: say so.
+    async fn explain_missing_schema(&self, error: AdapterError) -> AdapterError {
+        #[cfg(feature = "postgres")]
+        if let (AdapterError::Unavailable(_), Backend::Postgres(pool)) = (&error, &self.backend)
+            && let Ok(hidden) = postgres::schemas_without_usage(pool).await
+            && !hidden.is_empty()
+        {
+            return AdapterError::Unavailable(format!(
+                "the role may not use schema {} (no USAGE privilege); {}",
+                hidden.join(", "),
+                error::GRANTS_HINT
+            ));
+        }
+        error
     }
 
     /// The kill-switch source reading this database's control row.
@@ -387,19 +433,32 @@ impl SqlStore {
     }
 }
 
-/// Removes the URL's password from an error's text, should a driver ever echo it.
+/// Replaces the URL and its password-bearing pieces (`user:secret@`, `password=secret`) in an
+/// error's text with their redacted forms, should a driver ever echo them. Never the bare
+/// password: a one-letter password would otherwise mangle every word holding that letter.
 fn scrub(error: AdapterError, options: &ConnectOptions) -> AdapterError {
-    let Some(secret) = error::password(&options.url) else {
+    let pieces = location::secret_pieces(&options.url);
+    if pieces.is_empty() {
         return error;
+    }
+    let clean = |mut text: String| {
+        for (secret, shown) in &pieces {
+            text = text.replace(secret.as_str(), shown);
+        }
+        text
     };
-    let clean = |text: String| text.replace(secret.as_str(), "***");
+    let leaks = |text: &str| {
+        pieces
+            .iter()
+            .any(|(secret, _)| text.contains(secret.as_str()))
+    };
     match error {
         AdapterError::Unavailable(text) => AdapterError::Unavailable(clean(text)),
         AdapterError::Invalid(text) => AdapterError::Invalid(clean(text)),
         AdapterError::NotFound(text) => AdapterError::NotFound(clean(text)),
         AdapterError::Database(source) => {
             let text = source.to_string();
-            if text.contains(secret.as_str()) {
+            if leaks(&text) {
                 AdapterError::Database(Box::new(error::SqlError::new(clean(text))))
             } else {
                 AdapterError::Database(source)
@@ -583,34 +642,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_name_their_backend() {
-        assert_eq!(
-            target("sqlite://data/iu.db?mode=rwc").ok(),
-            Some(Target::Sqlite(PathBuf::from("data/iu.db")))
-        );
-        assert_eq!(
-            target("sqlite:///abs/iu.db").ok(),
-            Some(Target::Sqlite(PathBuf::from("/abs/iu.db")))
-        );
-        assert_eq!(
-            target("sqlite:rel.db").ok(),
-            Some(Target::Sqlite(PathBuf::from("rel.db")))
-        );
-        assert_eq!(
-            target("./iu.db").ok(),
-            Some(Target::Sqlite(PathBuf::from("./iu.db")))
-        );
-        assert_eq!(target("postgres://u:p@h/db").ok(), Some(Target::Postgres));
-        assert_eq!(target("postgresql://h/db").ok(), Some(Target::Postgres));
-        for bad in ["mysql://u:secret@h/db", "", "sqlite://", "sqlite::memory:"] {
-            match target(bad) {
-                Err(AdapterError::Invalid(message)) => assert!(!message.contains("secret")),
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
     fn debug_of_options_hides_the_password() {
         let options = ConnectOptions::new("postgres://me:hunter2@db:5432/x").with_pg_schema("t_1");
         let shown = format!("{options:?}");
@@ -632,7 +663,26 @@ mod tests {
             &options,
         );
         assert!(!error.to_string().contains("hunter2"), "{error}");
-        let error = scrub(AdapterError::Unavailable("hunter2 leaked".into()), &options);
-        assert_eq!(error.to_string(), "store unavailable: *** leaked");
+        let error = scrub(
+            AdapterError::Unavailable("me:hunter2@db leaked".into()),
+            &options,
+        );
+        assert_eq!(error.to_string(), "store unavailable: me:***@db leaked");
+    }
+
+    #[test]
+    fn scrub_of_a_short_password_leaves_other_words_alone() {
+        // Issue 12: with password `e`, "connect" read "conn***ct".
+        let options = ConnectOptions::new("postgres://me:e@db/x");
+        let error = scrub(
+            AdapterError::Unavailable(
+                "cannot connect to postgres://me:e@db/x: refused by me:e@db".into(),
+            ),
+            &options,
+        );
+        assert_eq!(
+            error.to_string(),
+            "store unavailable: cannot connect to postgres://me:***@db/x: refused by me:***@db"
+        );
     }
 }

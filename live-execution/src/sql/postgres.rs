@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{ConnectOptions as _, Connection};
+use url::Url;
 
 use crate::domain::Unit;
 use crate::error::AdapterError;
 use crate::sql::codec::to_db;
-use crate::sql::error::{connecting, db, sql};
-use crate::sql::{ConnectOptions, Mode};
+use crate::sql::error::{TlsAsked, connecting, db, sql};
+use crate::sql::{ConnectOptions, Mode, SLOW_STATEMENT, SLOW_STATEMENT_LEVEL};
 
 // The same operations for both backends: `ops.rs` is compiled once per backend, with `Db`
 // naming this one (see `ops.rs`).
@@ -154,14 +155,136 @@ fn schema_name(options: &ConnectOptions) -> Result<Option<&str>, AdapterError> {
     }
 }
 
+/// The sslmodes PostgreSQL's libpq knows, all accepted (`allow` connects without TLS, as sqlx
+/// implements it).
+const SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// One TLS setting: the URL's query keys that set it (sqlx's spellings) and its variable.
+struct TlsKey {
+    name: &'static str,
+    url_keys: &'static [&'static str],
+    variable: &'static str,
+}
+
+const SSLMODE: TlsKey = TlsKey {
+    name: "sslmode",
+    url_keys: &["sslmode", "ssl-mode"],
+    variable: "PGSSLMODE",
+};
+const SSLROOTCERT: TlsKey = TlsKey {
+    name: "sslrootcert",
+    url_keys: &["sslrootcert", "ssl-root-cert", "ssl-ca"],
+    variable: "PGSSLROOTCERT",
+};
+const SSLCERT: TlsKey = TlsKey {
+    name: "sslcert",
+    url_keys: &["sslcert", "ssl-cert"],
+    variable: "PGSSLCERT",
+};
+const SSLKEY: TlsKey = TlsKey {
+    name: "sslkey",
+    url_keys: &["sslkey", "ssl-key"],
+    variable: "PGSSLKEY",
+};
+
+/// A setting's value and where it came from: the URL wins over the variable, as in sqlx.
+fn setting(
+    url: &Url,
+    key: &TlsKey,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, String)> {
+    let from_url = url
+        .query_pairs()
+        .filter(|(k, _)| key.url_keys.contains(&k.as_ref()))
+        .last()
+        .map(|(_, v)| (v.into_owned(), "from the URL".to_owned()));
+    from_url.or_else(|| {
+        env(key.variable)
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, format!("from {}", key.variable)))
+    })
+}
+
+/// The TLS settings of a connection to `url`, from its query and the `PGSSL*` variables (read
+/// through `env`), checked before connecting: an unknown sslmode, a certificate or key file that
+/// does not exist, or a client certificate without its key (or the reverse) is refused here,
+/// naming the setting and where it came from.
+pub(crate) fn tls_asked(
+    url: &Url,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TlsAsked, AdapterError> {
+    let (mode, mode_origin) = setting(url, &SSLMODE, env)
+        .unwrap_or_else(|| ("prefer".to_owned(), "the default".to_owned()));
+    let mode = mode.to_ascii_lowercase();
+    if !SSL_MODES.contains(&mode.as_str()) {
+        return Err(AdapterError::Invalid(format!(
+            "sslmode `{mode}` ({mode_origin}) is not an sslmode: use one of {}",
+            SSL_MODES.join(", ")
+        )));
+    }
+    let mut described = vec![format!("sslmode={mode} ({mode_origin})")];
+    let mut files = Vec::new();
+    for key in [&SSLROOTCERT, &SSLCERT, &SSLKEY] {
+        let Some((value, origin)) = setting(url, key, env) else {
+            files.push(None);
+            continue;
+        };
+        let inline = value.trim_start().starts_with("-----BEGIN");
+        if !inline && !std::path::Path::new(&value).is_file() {
+            return Err(AdapterError::Invalid(format!(
+                "{}={value} ({origin}): no such file",
+                key.name
+            )));
+        }
+        let shown = if inline {
+            "<inline PEM>"
+        } else {
+            value.as_str()
+        };
+        described.push(format!("{}={shown} ({origin})", key.name));
+        files.push(Some(origin));
+    }
+    if let [_, cert, key] = files.as_slice()
+        && cert.is_some() != key.is_some()
+    {
+        return Err(AdapterError::Invalid(
+            "a client certificate needs its key: set both sslcert and sslkey (or PGSSLCERT and \
+             PGSSLKEY), or neither"
+                .to_owned(),
+        ));
+    }
+    Ok(TlsAsked {
+        mode,
+        described: described.join(", "),
+    })
+}
+
+/// The process environment, as [`tls_asked`] reads it.
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Opens a pool; with `pg_schema`, every connection's `search_path` is that schema, which `init`
 /// creates if missing.
 pub(super) async fn open(options: &ConnectOptions, mode: Mode) -> Result<Pool, AdapterError> {
     let location = options.location();
     let schema = schema_name(options)?;
-    let mut connect = PgConnectOptions::from_str(options.url.trim()).map_err(|error| {
+    let url = Url::parse(options.url.trim()).map_err(|error| {
         AdapterError::Invalid(format!("cannot read the database URL {location}: {error}"))
     })?;
+    let tls = tls_asked(&url, &process_env)?;
+    let mut connect = PgConnectOptions::from_str(options.url.trim())
+        .map_err(|error| {
+            AdapterError::Invalid(format!("cannot read the database URL {location}: {error}"))
+        })?
+        .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
     if let Some(schema) = schema {
         connect = connect.options([("search_path", schema)]);
     }
@@ -171,7 +294,7 @@ pub(super) async fn open(options: &ConnectOptions, mode: Mode) -> Result<Pool, A
         Ok(Ok(conn)) => {
             let _ = conn.close().await;
         }
-        Ok(Err(error)) => return Err(connecting(&location, error)),
+        Ok(Err(error)) => return Err(connecting(&location, error, Some(&tls))),
         Err(_) => {
             return Err(AdapterError::Unavailable(format!(
                 "cannot connect to {location}: no answer within {} s; check the URL, that the \
@@ -194,6 +317,130 @@ pub(super) async fn open(options: &ConnectOptions, mode: Mode) -> Result<Pool, A
             .map_err(|error| db("creating the schema", error))?;
     }
     Ok(pool)
+}
+
+/// iu-cutter's own tables, read from the text of its migrations (`CREATE TABLE [IF NOT EXISTS]
+/// name`), so that a table a later migration adds is granted without anyone listing it here.
+pub(crate) fn own_tables() -> Vec<String> {
+    let texts = std::iter::once(crate::sql::migrations::CREATE_MIGRATIONS_TABLE).chain(
+        crate::sql::migrations::MIGRATIONS
+            .iter()
+            .map(|m| m.postgres),
+    );
+    let mut tables = Vec::new();
+    for text in texts {
+        let mut words = text.split_whitespace();
+        while let Some(word) = words.next() {
+            if !word.eq_ignore_ascii_case("CREATE") {
+                continue;
+            }
+            let mut rest = words.clone();
+            if !rest.next().is_some_and(|w| w.eq_ignore_ascii_case("TABLE")) {
+                continue;
+            }
+            let mut name = rest.next();
+            if name.is_some_and(|w| w.eq_ignore_ascii_case("IF")) {
+                // IF NOT EXISTS
+                name = rest.nth(2);
+            }
+            if let Some(name) = name {
+                let name = name.trim_end_matches('(').trim_matches('"').to_owned();
+                if !name.is_empty() && !tables.contains(&name) {
+                    tables.push(name);
+                }
+            }
+        }
+    }
+    tables
+}
+
+/// The bookkeeping table, which the runtime role only reads (to check the schema version).
+const MIGRATIONS_TABLE: &str = "schema_migrations";
+
+/// `"name"`, with any `"` doubled: a PostgreSQL identifier that is safe to splice into SQL.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The statements that give `role` exactly what every command but `init` needs in `schema`:
+/// USAGE on the schema, SELECT on `schema_migrations`, and SELECT, INSERT, UPDATE and DELETE on
+/// iu-cutter's other tables. Nothing else: no CREATE, no TRUNCATE, no other table. A source table
+/// mapped later needs one more statement, `GRANT SELECT ON <source> TO <role>`.
+pub(crate) fn runtime_grants(schema: &str, role: &str) -> Vec<String> {
+    let (schema, role_q) = (quote_ident(schema), quote_ident(role));
+    let tables = own_tables();
+    let data: Vec<String> = tables
+        .iter()
+        .filter(|t| *t != MIGRATIONS_TABLE)
+        .map(|t| format!("{schema}.{}", quote_ident(t)))
+        .collect();
+    vec![
+        format!("GRANT USAGE ON SCHEMA {schema} TO {role_q}"),
+        format!(
+            "GRANT SELECT ON {schema}.{} TO {role_q}",
+            quote_ident(MIGRATIONS_TABLE)
+        ),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role_q}",
+            data.join(", ")
+        ),
+    ]
+}
+
+/// Runs [`runtime_grants`] for the connection's current schema, in one transaction; returns the
+/// schema and the statements run.
+pub(crate) async fn grant_runtime(
+    pool: &Pool,
+    role: &str,
+) -> Result<(String, Vec<String>), AdapterError> {
+    if role.is_empty() || role.len() > 63 {
+        return Err(AdapterError::Invalid(format!(
+            "`{role}` is not a PostgreSQL role name (1 to 63 characters)"
+        )));
+    }
+    let mut tx = pool.begin().await.map_err(sql("starting the grants"))?;
+    let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(sql("reading the current schema"))?;
+    let schema = schema.ok_or_else(|| {
+        AdapterError::Unavailable(
+            "the connection has no current schema (search_path names none that exists); run \
+             `iu-cutter init` first"
+                .to_owned(),
+        )
+    })?;
+    let statements = runtime_grants(&schema, role);
+    for statement in &statements {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| db(&format!("granting ({statement})"), error))?;
+    }
+    tx.commit().await.map_err(sql("committing the grants"))?;
+    Ok((schema, statements))
+}
+
+/// The schemas of the connection's `search_path` that exist but that the role may not use:
+/// PostgreSQL then resolves nothing in them, so a store without `USAGE` looks uninitialised.
+pub(crate) async fn schemas_without_usage(pool: &Pool) -> Result<Vec<String>, AdapterError> {
+    sqlx::query_scalar(
+        "SELECT CAST(nspname AS TEXT) FROM pg_namespace \
+         WHERE nspname = ANY(string_to_array(replace(replace(current_setting('search_path'), \
+               ' ', ''), '\"', ''), ',')) \
+           AND NOT has_schema_privilege(oid, 'USAGE') ORDER BY nspname",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(sql("reading the search_path's privileges"))
+}
+
+/// The database role this connection acts as (`current_user`), for the audit trail.
+pub(crate) async fn current_user(pool: &Pool) -> Result<String, AdapterError> {
+    sqlx::query_scalar("SELECT CAST(current_user AS TEXT)")
+        .fetch_one(pool)
+        .await
+        .map_err(sql("reading current_user"))
 }
 
 /// Begins a transaction that will write (rows it must compare are then read `FOR UPDATE`).
@@ -314,4 +561,124 @@ pub(crate) async fn insert_units(
             .map_err(sql("writing units"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn asked(url: &str, env: &[(&str, &str)]) -> Result<TlsAsked, AdapterError> {
+        let url = Url::parse(url).map_err(|e| AdapterError::Invalid(e.to_string()))?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        tls_asked(&url, &lookup)
+    }
+
+    #[test]
+    fn own_tables_are_read_from_the_migrations() {
+        let tables = own_tables();
+        for table in [
+            "schema_migrations",
+            "documents",
+            "generations",
+            "units",
+            "runs",
+            "control",
+            "run_leases",
+        ] {
+            assert!(tables.iter().any(|t| t == table), "{table}: {tables:?}");
+        }
+        assert!(
+            !tables.iter().any(|t| t.eq_ignore_ascii_case("if")),
+            "{tables:?}"
+        );
+    }
+
+    #[test]
+    fn runtime_grants_name_every_table_and_only_dml() {
+        let grants = runtime_grants("iu", "iu_runtime");
+        assert_eq!(grants[0], "GRANT USAGE ON SCHEMA \"iu\" TO \"iu_runtime\"");
+        assert_eq!(
+            grants[1],
+            "GRANT SELECT ON \"iu\".\"schema_migrations\" TO \"iu_runtime\""
+        );
+        assert!(
+            grants[2].starts_with("GRANT SELECT, INSERT, UPDATE, DELETE ON \"iu\".\"documents\", "),
+            "{grants:?}"
+        );
+        assert!(
+            !grants
+                .iter()
+                .any(|g| g.contains("CREATE") || g.contains("ALL"))
+        );
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn sslmode_comes_from_the_url_then_pgsslmode_then_the_default() -> TestResult {
+        let tls = asked("postgres://h/db", &[])?;
+        assert_eq!(tls.mode, "prefer");
+        assert_eq!(tls.described, "sslmode=prefer (the default)");
+        let tls = asked("postgres://h/db", &[("PGSSLMODE", "require")])?;
+        assert_eq!(tls.described, "sslmode=require (from PGSSLMODE)");
+        let tls = asked(
+            "postgres://h/db?sslmode=verify-full",
+            &[("PGSSLMODE", "disable")],
+        )?;
+        assert_eq!(tls.described, "sslmode=verify-full (from the URL)");
+        Ok(())
+    }
+
+    #[test]
+    fn certificate_files_are_checked_and_named_with_their_origin() -> TestResult {
+        let dir = std::env::temp_dir().join(format!("iu-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let ca = dir.join("ca.crt");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n")?;
+        let ca = ca.display().to_string();
+        let tls = asked(
+            "postgres://h/db?sslmode=verify-ca",
+            &[("PGSSLROOTCERT", ca.as_str())],
+        )?;
+        assert_eq!(
+            tls.described,
+            format!("sslmode=verify-ca (from the URL), sslrootcert={ca} (from PGSSLROOTCERT)")
+        );
+        let missing = asked("postgres://h/db?sslrootcert=/nonexistent/ca.crt", &[]);
+        assert!(
+            matches!(&missing, Err(AdapterError::Invalid(m)) if m.contains("sslrootcert=/nonexistent/ca.crt (from the URL): no such file")),
+            "{missing:?}"
+        );
+        let half = asked(&format!("postgres://h/db?sslcert={ca}"), &[]);
+        assert!(
+            matches!(&half, Err(AdapterError::Invalid(m)) if m.contains("needs its key")),
+            "{half:?}"
+        );
+        let both = asked(
+            &format!("postgres://h/db?sslcert={ca}"),
+            &[("PGSSLKEY", ca.as_str())],
+        )?;
+        assert!(both.described.contains("sslkey="), "{both:?}");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn an_unknown_sslmode_is_refused_wherever_it_comes_from() {
+        for (url, env) in [
+            ("postgres://h/db?sslmode=on", vec![]),
+            ("postgres://h/db", vec![("PGSSLMODE", "yes")]),
+        ] {
+            let result = asked(url, &env);
+            assert!(
+                matches!(&result, Err(AdapterError::Invalid(m)) if m.contains("is not an sslmode")),
+                "{url} {env:?}: {result:?}"
+            );
+        }
+    }
 }

@@ -6,13 +6,14 @@
 use std::path::Path;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::domain::Unit;
 use crate::error::AdapterError;
 use crate::sql::codec::to_db;
 use crate::sql::error::{connecting, sql};
-use crate::sql::{ConnectOptions, Mode};
+use crate::sql::{ConnectOptions, Mode, SLOW_STATEMENT, SLOW_STATEMENT_LEVEL};
 
 // The same operations for both backends: `ops.rs` is compiled once per backend, with `Db`
 // naming this one (see `ops.rs`).
@@ -133,13 +134,14 @@ pub(super) async fn open(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(Duration::from_secs(5))
+        .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
     SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(connect)
         .await
-        .map_err(|error| connecting(&location, error))
+        .map_err(|error| connecting(&location, error, None))
 }
 
 /// Begins a transaction that will write.

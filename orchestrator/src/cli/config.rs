@@ -1,7 +1,11 @@
 //! Configuration: `cutter.toml` (or `--config PATH`), then `IU_CUTTER_*` environment variables
 //! on top, then defaults. Unknown keys and unknown `IU_CUTTER_*` variables are rejected by name.
 //!
-//! Relative paths (and a relative SQLite URL) are relative to the working directory.
+//! Relative paths in the file (`backup_dir`, `reports_dir`, `stop_file`, and the file of a
+//! SQLite `database_url`) are relative to the file's directory, so a configuration means the
+//! same wherever the program is started; relative paths from variables and flags are relative
+//! to the working directory. `--database-url` overrides both the file and
+//! `IU_CUTTER_DATABASE_URL`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +42,8 @@ pub(crate) const ENV_PREFIX: &str = "IU_CUTTER_";
 const ENV_TEST_PREFIX: &str = "IU_CUTTER_TEST_";
 /// A build-time variable of build.rs, not configuration.
 const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
+/// The program's log format (read before the configuration, like `RUST_LOG`), not configuration.
+pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
 pub(crate) const ENV_VARS: [(&str, &str); 11] = [
@@ -69,7 +75,11 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
   [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none
-Unknown keys and unknown IU_CUTTER_* variables are errors.";
+Unknown keys and unknown IU_CUTTER_* variables are errors. --database-url overrides database_url.
+Relative paths in the file are relative to its directory; from variables, to the working one.
+PostgreSQL also reads PGPASSWORD, PGPASSFILE, PGHOST, PGPORT, PGUSER, PGDATABASE and, for TLS,
+PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY (the URL's sslmode, sslrootcert, sslcert, sslkey
+win); see README, \"TLS to PostgreSQL\" and \"Roles and grants\".";
 
 /// Where the run happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -216,8 +226,11 @@ impl Config {
     }
 
     /// Reads the configuration file (`explicit`, which must exist, or `./cutter.toml` if present)
-    /// and the process environment.
-    pub(crate) fn load(explicit: Option<&Path>) -> Result<Config, CliError> {
+    /// and the process environment; `database_url`, from `--database-url`, overrides both.
+    pub(crate) fn load(
+        explicit: Option<&Path>,
+        database_url: Option<&str>,
+    ) -> Result<Config, CliError> {
         let (path, required) = match explicit {
             Some(path) => (path.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
@@ -245,7 +258,26 @@ impl Config {
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Config::from_sources(file.as_ref().map(|(o, t)| (o.as_str(), t.as_str())), env)
+        let mut config =
+            Config::from_sources(file.as_ref().map(|(o, t)| (o.as_str(), t.as_str())), env)?;
+        if let Some(url) = database_url {
+            config.set_database_url_flag(url)?;
+        }
+        Ok(config)
+    }
+
+    /// Applies `--database-url` (over the file and the variable).
+    pub(crate) fn set_database_url_flag(&mut self, url: &str) -> Result<(), CliError> {
+        if url.trim().is_empty() {
+            return Err(CliError::config(
+                "--database-url is empty",
+                format!("give it a URL, e.g. {DEFAULT_DATABASE_URL}"),
+            ));
+        }
+        self.database_url = url.trim().to_owned();
+        self.database_url_origin = "--database-url".to_owned();
+        self.origin = format!("{} + --database-url", self.origin);
+        Ok(())
     }
 
     /// The configuration from a file's text (`(origin, text)`) and `IU_CUTTER_*` variables.
@@ -259,6 +291,8 @@ impl Config {
         let mut file_max = None;
         if let Some((name, text)) = file {
             origin = name.to_owned();
+            // Relative paths in the file are relative to the file's directory.
+            let base = Path::new(name).parent().unwrap_or(Path::new(""));
             let parsed: FileConfig = toml::from_str(text).map_err(|error| {
                 CliError::config(
                     format!("{name}: {}", error.to_string().trim_end()),
@@ -280,12 +314,15 @@ impl Config {
             if database_url.is_some() {
                 config.database_url_origin = name.to_owned();
             }
-            set(&mut config.database_url, database_url);
+            set(
+                &mut config.database_url,
+                database_url.map(|url| sqlite_relative_to(&url, base)),
+            );
             set(&mut config.execution_enabled, execution_enabled);
             set(&mut config.mode, mode);
-            set(&mut config.backup_dir, backup_dir);
-            set(&mut config.reports_dir, reports_dir);
-            set(&mut config.stop_file, stop_file);
+            set(&mut config.backup_dir, backup_dir.map(|p| base.join(p)));
+            set(&mut config.reports_dir, reports_dir.map(|p| base.join(p)));
+            set(&mut config.stop_file, stop_file.map(|p| base.join(p)));
             set(&mut config.batch_units, batch_units);
             if let Some(age) = held_max_age {
                 config.held_max_age = parse_held_max_age(&format!("{name}: held_max_age"), &age)?;
@@ -322,6 +359,7 @@ impl Config {
             if !key.starts_with(ENV_PREFIX)
                 || key.starts_with(ENV_TEST_PREFIX)
                 || key == ENV_BUILD_COMMIT
+                || key == ENV_LOG_FORMAT
             {
                 continue;
             }
@@ -420,6 +458,32 @@ pub(crate) fn rules_summary(rules: &CutRules) -> String {
         Some(max) => format!("{markers}, max {max} bytes per unit"),
         None => markers,
     }
+}
+
+/// A SQLite `database_url` whose file is relative, made relative to `base` (the configuration
+/// file's directory); anything else (PostgreSQL, an absolute path, a value `connect` will
+/// refuse) as it is.
+fn sqlite_relative_to(url: &str, base: &Path) -> String {
+    if base.as_os_str().is_empty() {
+        return url.to_owned();
+    }
+    let trimmed = url.trim();
+    let (prefix, rest) = if let Some(rest) = trimmed.strip_prefix("sqlite://") {
+        ("sqlite://", rest)
+    } else if let Some(rest) = trimmed.strip_prefix("sqlite:") {
+        ("sqlite:", rest)
+    } else if trimmed.contains(':') || trimmed.contains('@') || trimmed.contains('=') {
+        // A URL of another kind, or something `connect` refuses: leave it to say so.
+        return url.to_owned();
+    } else {
+        ("", trimmed)
+    };
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (path, tail) = rest.split_at(end);
+    if path.is_empty() || Path::new(path).is_absolute() || path.contains('@') {
+        return url.to_owned();
+    }
+    format!("{prefix}{}{tail}", base.join(path).display())
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -599,6 +663,65 @@ max_unit_bytes = 4096
         assert_eq!(error.exit_code(), 6);
         assert!(error.to_string().contains("IU_CUTTER_EXECUTE"), "{error}");
         assert!(error.next_action().contains("IU_CUTTER_EXECUTION_ENABLED"));
+        Ok(())
+    }
+
+    #[test]
+    fn relative_paths_in_the_file_are_relative_to_its_directory() -> TestResult {
+        let text = "database_url = \"sqlite://data/iu.sqlite?mode=rwc\"\n\
+                    backup_dir = \"backups\"\nreports_dir = \"/abs/reports\"\n\
+                    stop_file = \"STOP\"\n";
+        let config = Config::from_sources(Some(("/etc/iu/cutter.toml", text)), env(&[]))?;
+        assert_eq!(
+            config.database_url,
+            "sqlite:///etc/iu/data/iu.sqlite?mode=rwc"
+        );
+        assert_eq!(config.backup_dir, PathBuf::from("/etc/iu/backups"));
+        assert_eq!(config.reports_dir, PathBuf::from("/abs/reports"));
+        assert_eq!(config.stop_file, PathBuf::from("/etc/iu/STOP"));
+        // From the variables, relative to the working directory.
+        let config = Config::from_sources(
+            Some(("conf/cutter.toml", "batch_units = 3\n")),
+            env(&[
+                ("IU_CUTTER_STOP_FILE", "STOP"),
+                ("IU_CUTTER_DATABASE_URL", "iu.sqlite"),
+            ]),
+        )?;
+        assert_eq!(config.stop_file, PathBuf::from("STOP"));
+        assert_eq!(config.database_url, "iu.sqlite");
+        // The defaults, too: they come from no file.
+        assert_eq!(config.backup_dir, PathBuf::from(DEFAULT_BACKUP_DIR));
+        for (url, expected) in [
+            ("iu.sqlite", "conf/iu.sqlite"),
+            ("sqlite:iu.sqlite", "sqlite:conf/iu.sqlite"),
+            ("sqlite:///abs/iu.sqlite", "sqlite:///abs/iu.sqlite"),
+            ("/abs/iu.sqlite", "/abs/iu.sqlite"),
+            ("postgres://u:p@h/db", "postgres://u:p@h/db"),
+            ("postgres:p@h", "postgres:p@h"),
+        ] {
+            assert_eq!(
+                sqlite_relative_to(url, Path::new("conf")),
+                expected,
+                "{url}"
+            );
+        }
+        assert_eq!(sqlite_relative_to("iu.sqlite", Path::new("")), "iu.sqlite");
+        Ok(())
+    }
+
+    #[test]
+    fn the_database_url_flag_overrides_file_and_variable() -> TestResult {
+        let mut config = Config::from_sources(
+            Some(("cutter.toml", "database_url = \"a.sqlite\"\n")),
+            env(&[("IU_CUTTER_DATABASE_URL", "b.sqlite")]),
+        )?;
+        config.set_database_url_flag("postgres://u:pw@h/db")?;
+        assert_eq!(config.database_url, "postgres://u:pw@h/db");
+        assert_eq!(config.database_url_origin, "--database-url");
+        assert_eq!(
+            error_of(config.set_database_url_flag(" ").map(|()| config.clone()))?.exit_code(),
+            6
+        );
         Ok(())
     }
 

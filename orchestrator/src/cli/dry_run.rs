@@ -70,7 +70,7 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
                 // The dry run's simulator is private to this process: no lease to take.
                 iu_cutter_orchestrator::RunOptions {
                     lease: None,
-                    ..run_options(config, args.until.as_deref(), args.quiet)
+                    ..run_options(config, args.until.as_deref(), args.quiet, &live.identity())
                 },
             )
             .await

@@ -113,6 +113,48 @@ impl CliError {
         }
     }
 
+    /// The kind of ending, as the JSON error names it (`refused`, `store_unavailable`, …).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            CliError::Usage { .. } => "usage",
+            CliError::Refused { .. } => "refused",
+            CliError::Blocked { .. } => "blocked",
+            CliError::Failed { .. } => "failed",
+            CliError::Config { .. } => "config",
+            CliError::StoreUnavailable { .. } => "store_unavailable",
+            CliError::BadInput { .. } => "bad_input",
+        }
+    }
+
+    /// The error as one JSON object on one line, what `--json` prints on stdout instead of the
+    /// `error:` and `next:` lines: `{"error": {"code", "kind", "message", "next_action"}}`, plus
+    /// the gap of a `blocked` error and the switch of a `refused` one.
+    pub(crate) fn to_json(&self) -> String {
+        let mut error = serde_json::json!({
+            "code": self.exit_code(),
+            "kind": self.kind(),
+            "message": self.to_string(),
+            "next_action": self.next_action(),
+        });
+        match self {
+            CliError::Blocked { gap } => {
+                error["gap"] = serde_json::to_value(gap.as_ref()).unwrap_or_default();
+            }
+            CliError::Refused { switch, .. } => error["switch"] = switch.clone().into(),
+            _ => {}
+        }
+        serde_json::json!({ "error": error }).to_string()
+    }
+
+    /// A usage error reported by the command-line parser, as `--json` prints it.
+    pub(crate) fn usage_json(message: &str) -> String {
+        CliError::Usage {
+            message: message.trim_end().to_owned(),
+            next: "see iu-cutter --help".to_owned(),
+        }
+        .to_json()
+    }
+
     /// The operator's next action.
     pub(crate) fn next_action(&self) -> String {
         match self {
@@ -200,5 +242,55 @@ impl CliError {
                 next: "see iu-cutter run --help".into(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors() -> Vec<CliError> {
+        vec![
+            CliError::Usage {
+                message: "m".into(),
+                next: "n".into(),
+            },
+            CliError::gate_closed("stop file".into(), "remove it".into()),
+            CliError::Blocked {
+                gap: Box::new(Gap {
+                    phase: "write-verify".into(),
+                    document: None,
+                    unit: None,
+                    expected: "e".into(),
+                    found: "f".into(),
+                    next_action: "rollback".into(),
+                }),
+            },
+            CliError::failed("boom", "resume"),
+            CliError::config("bad key", "fix it"),
+            CliError::StoreUnavailable {
+                message: "down".into(),
+                next: "start it".into(),
+            },
+            CliError::bad_input("bad utf-8", "fix the file"),
+        ]
+    }
+
+    #[test]
+    fn every_error_has_a_json_form_with_its_exit_code() -> Result<(), serde_json::Error> {
+        let mut codes = Vec::new();
+        for error in errors() {
+            let value: serde_json::Value = serde_json::from_str(&error.to_json())?;
+            let object = &value["error"];
+            assert_eq!(object["code"], u64::from(error.exit_code()), "{value}");
+            assert_eq!(object["kind"], error.kind(), "{value}");
+            assert_eq!(object["message"], error.to_string(), "{value}");
+            assert_eq!(object["next_action"], error.next_action(), "{value}");
+            codes.push(error.exit_code());
+        }
+        assert_eq!(codes, [2, 3, 4, 5, 6, 7, 8]);
+        let blocked: serde_json::Value = serde_json::from_str(&errors()[2].to_json())?;
+        assert_eq!(blocked["error"]["gap"]["phase"], "write-verify");
+        Ok(())
     }
 }

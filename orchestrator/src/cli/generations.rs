@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{DocumentId, RunId};
-use iu_cutter_orchestrator::clock::format_age;
-use iu_cutter_orchestrator::{DiffError, PurgeDecision, Runner, UnitChange};
+use iu_cutter_orchestrator::clock;
+use iu_cutter_orchestrator::{DiffError, PurgeDecision, PurgeEntry, Runner, UnitChange};
 use iu_cutter_phase_core::DirBackupStore;
 
 use crate::cli::config::Config;
@@ -50,7 +50,7 @@ pub(crate) async fn diff(
             ),
         })?;
     if json {
-        out!(
+        out_json!(
             "{}",
             serde_json::to_string_pretty(&diff).unwrap_or_default()
         );
@@ -83,61 +83,152 @@ pub(crate) async fn diff(
     Ok(())
 }
 
-/// `iu-cutter purge --older-than AGE`.
-pub(crate) async fn purge(
-    config: &Config,
-    older_than: Duration,
-    execute: bool,
-    json: bool,
-) -> Result<(), CliError> {
-    let retry = format!(
-        "iu-cutter purge --older-than {} --execute",
-        format_age(older_than)
-    );
-    let store = LiveStore::open(config, execute, &retry).await?;
+/// What `purge` was asked.
+#[derive(Clone, Debug)]
+pub(crate) struct PurgeArgs {
+    /// `--older-than`.
+    pub(crate) older_than: Duration,
+    /// `--older-than` as the operator wrote it (`30d`), shown as written.
+    pub(crate) age_text: String,
+    /// `--execute`.
+    pub(crate) execute: bool,
+    /// `--verbose`: one line per retired generation.
+    pub(crate) verbose: bool,
+    /// `--json`.
+    pub(crate) json: bool,
+}
+
+/// What would make a kept generation purgeable, or `-` for one that purge selects.
+fn purgeable_when(entry: &PurgeEntry, age: &str, older_than: Duration) -> String {
+    match &entry.decision {
+        PurgeDecision::Purge => "-".to_owned(),
+        PurgeDecision::KeptRecent => {
+            let at = entry
+                .retired_at
+                .as_deref()
+                .and_then(clock::parse_rfc3339)
+                .and_then(|retired| retired.checked_add(older_than))
+                .map(clock::rfc3339);
+            match at {
+                Some(at) => format!("purgeable from {at} ({age} after its retirement)"),
+                None => format!("purgeable {age} after its retirement"),
+            }
+        }
+        PurgeDecision::KeptUndated => "not purgeable by age: the journal holds no time of its \
+                                       retirement"
+            .to_owned(),
+        PurgeDecision::KeptForRollback { run } => format!(
+            "purgeable once run {run} is rolled back, or once {run} is older than {age} and a \
+             later run has re-cut the document"
+        ),
+    }
+}
+
+fn decision_name(entry: &PurgeEntry, purged: bool) -> String {
+    match &entry.decision {
+        PurgeDecision::Purge if purged => "purged".to_owned(),
+        PurgeDecision::Purge => "selected (not purged)".to_owned(),
+        PurgeDecision::KeptRecent => "kept: retired too recently".to_owned(),
+        PurgeDecision::KeptUndated => "kept: retirement time not journaled".to_owned(),
+        PurgeDecision::KeptForRollback { run } => format!("kept: rollback of run {run} needs it"),
+    }
+}
+
+/// `iu-cutter purge --older-than AGE`: a summary, and with `--verbose` one line per retired
+/// generation saying what would make a kept one purgeable.
+pub(crate) async fn purge(config: &Config, args: PurgeArgs) -> Result<(), CliError> {
+    let age = args.age_text.as_str();
+    let retry = format!("iu-cutter purge --older-than {age} --execute");
+    let store = LiveStore::open(config, args.execute, &retry).await?;
     let runner = Runner::new(
         store.into_adapter(),
         Arc::new(DirBackupStore::new(config.backup_dir.clone())),
     );
-    let report = runner.purge(older_than).await;
-    if json {
-        out!(
+    let mut report = runner.purge(args.older_than).await;
+    report.older_than = age.to_owned();
+    if args.json {
+        out_json!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
         return result_of(&report.outcome);
     }
     out!(
-        "purge of retired generations older than {} on {} (now {})",
-        report.older_than,
+        "purge of retired generations older than {age} on {} (now {})",
         config.location(),
         report.now
     );
+    let purged = report.outcome.is_success();
+    let count = |wanted: fn(&PurgeDecision) -> bool| {
+        report
+            .generations
+            .iter()
+            .filter(|e| wanted(&e.decision))
+            .count()
+    };
+    let selected = count(|d| *d == PurgeDecision::Purge);
+    let recent = count(|d| *d == PurgeDecision::KeptRecent);
+    let undated = count(|d| *d == PurgeDecision::KeptUndated);
+    let for_rollback = count(|d| matches!(d, PurgeDecision::KeptForRollback { .. }));
     if report.generations.is_empty() {
         out!("no retired generation in the store");
     } else {
+        out!(
+            "retired generations: {}; {selected} {}, {} kept ({recent} retired less than {age} \
+             ago, {for_rollback} needed by a rollback, {undated} with no journaled retirement)",
+            report.generations.len(),
+            if purged { "purged" } else { "selected" },
+            recent + undated + for_rollback
+        );
+    }
+    if args.verbose && !report.generations.is_empty() {
         let rows: Vec<Vec<String>> = report
             .generations
             .iter()
             .map(|e| {
-                let decision = match &e.decision {
-                    PurgeDecision::Purge if report.outcome.is_success() => "purged".to_owned(),
-                    PurgeDecision::Purge => "selected (not purged)".to_owned(),
-                    PurgeDecision::KeptRecent => "kept: retired too recently".to_owned(),
-                    PurgeDecision::KeptUndated => "kept: retirement time not journaled".to_owned(),
-                    PurgeDecision::KeptForRollback { run } => {
-                        format!("kept: rollback of run {run} needs it")
-                    }
-                };
                 vec![
                     e.document.to_string(),
                     e.generation.to_string(),
                     e.retired_at.clone().unwrap_or_else(|| "-".to_owned()),
-                    decision,
+                    decision_name(e, purged),
+                    purgeable_when(e, age, args.older_than),
                 ]
             })
             .collect();
-        table(&["document", "generation", "retired at", "decision"], &rows);
+        table(
+            &[
+                "document",
+                "generation",
+                "retired at",
+                "decision",
+                "what would make it purgeable",
+            ],
+            &rows,
+        );
+    } else if recent + undated + for_rollback > 0 {
+        if let Some(next) = report
+            .generations
+            .iter()
+            .filter(|e| e.decision == PurgeDecision::KeptRecent)
+            .filter_map(|e| e.retired_at.as_deref().and_then(clock::parse_rfc3339))
+            .min()
+            .and_then(|retired| retired.checked_add(args.older_than))
+        {
+            out!(
+                "the next retired generation becomes old enough at {}",
+                clock::rfc3339(next)
+            );
+        }
+        if for_rollback > 0 {
+            out!(
+                "a generation a rollback needs becomes purgeable once its run is rolled back, or \
+                 is older than {age} and its documents are re-cut by a later run"
+            );
+        }
+        out!(
+            "each generation, and what would make it purgeable: iu-cutter purge --older-than \
+             {age} --verbose"
+        );
     }
     for note in &report.notes {
         out!("note: {note}");

@@ -10,6 +10,15 @@ macro_rules! out {
     }};
 }
 
+/// `out!` for a JSON document: also records that stdout holds one, so that an error after it
+/// (a `run --json` that ends REFUSED) is not printed as a second JSON document.
+macro_rules! out_json {
+    ($($arg:tt)*) => {{
+        crate::cli::JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        out!($($arg)*);
+    }};
+}
+
 mod config;
 mod control;
 mod dry_run;
@@ -17,6 +26,7 @@ mod error;
 mod generations;
 mod import;
 mod interrupt;
+mod logging;
 mod output;
 mod plan;
 mod progress;
@@ -33,9 +43,10 @@ mod tests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use iu_cutter_live_execution::{DocumentId, RunId, Scope};
 use iu_cutter_orchestrator::clock;
 use iu_cutter_phase_core::names;
@@ -43,6 +54,7 @@ use iu_cutter_phase_core::names;
 use crate::cli::config::{CONFIG_HELP, Config, Mode};
 use crate::cli::error::{CliError, EXIT_CODES_HELP, exit};
 use crate::cli::import::{JsonlFields, ReadOptions};
+use crate::cli::logging::LogFormat;
 use crate::cli::report::ReportFormat;
 use crate::cli::run::{Flags, RunArgs};
 
@@ -50,11 +62,17 @@ const ABOUT: &str = "Cut documents in a database into information units: one gat
                      reversible run (backup, cut-leg-a, leg-b-record, write-verify, \
                      lifecycle-enact).";
 
+/// Whether a JSON document went to stdout (see `out_json!`).
+static JSON_PRINTED: AtomicBool = AtomicBool::new(false);
+
 /// The top-level help's footer: configuration, exit codes, logs.
 fn top_after_help() -> String {
     format!(
-        "{CONFIG_HELP}\n\n{EXIT_CODES_HELP}\n\nLogs go to stderr; RUST_LOG sets the level \
-         (default warn). Progress of backup, leg-b-record and write-verify goes to stderr: bars \
+        "{CONFIG_HELP}\n\n{EXIT_CODES_HELP}\n\nWith --json, an error is JSON too, on stdout \
+         ({{\"error\": {{\"code\", \"kind\", \"message\", \"next_action\"}}}}), with the same \
+         exit code.\n\nLogs go to stderr; RUST_LOG sets the level (default warn), --log-format \
+         json (or IU_CUTTER_LOG_FORMAT=json) makes them JSON lines with the run and phase; NO_COLOR \
+         turns off the colour of log levels on a terminal. Progress of backup, leg-b-record and write-verify goes to stderr: bars \
          on a terminal, otherwise a status line every 2 s or 10 %; --quiet silences it.\n\n\
          Example:\n  iu-cutter init && iu-cutter import --execute corpus/ \
          && iu-cutter plan && iu-cutter run --execute"
@@ -64,9 +82,19 @@ fn top_after_help() -> String {
 #[derive(Debug, Parser)]
 #[command(name = "iu-cutter", version, about = ABOUT, after_help = top_after_help())]
 struct Cli {
-    /// Configuration file [default: ./cutter.toml when present].
+    /// Configuration file [default: ./cutter.toml when present]; relative paths in it are
+    /// relative to its directory.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// The database URL, over database_url and IU_CUTTER_DATABASE_URL. What a PostgreSQL URL
+    /// leaves out comes from the PG* variables (PGPASSWORD, PGPASSFILE, PGSSLMODE, …); prefer
+    /// those for the password, which a flag shows to every user of `ps`.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Log lines as text or JSON (one object per line, with the run and phase) [default: text,
+    /// or IU_CUTTER_LOG_FORMAT].
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     /// No progress bars or status lines on stderr (errors and logs still go there).
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -106,8 +134,18 @@ impl ScopeArgs {
     }
 }
 
-fn parse_age(text: &str) -> Result<Duration, String> {
-    clock::parse_age(text)
+/// An age as the operator wrote it (`30d`) and what it means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Age {
+    text: String,
+    duration: Duration,
+}
+
+fn parse_age_text(text: &str) -> Result<Age, String> {
+    Ok(Age {
+        text: text.trim().to_owned(),
+        duration: clock::parse_age(text)?,
+    })
 }
 
 /// `I/N` with `0 <= I < N` and `N >= 1`.
@@ -145,9 +183,20 @@ fn parse_run_id(text: &str) -> Result<RunId, String> {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the store, or migrate it to this version's schema.
-    #[command(after_help = "Example:\n  iu-cutter init\n  \
-        IU_CUTTER_DATABASE_URL=postgres://cutter:…@db:5432/kb iu-cutter init")]
-    Init,
+    #[command(
+        after_help = "Run it as the owner role: it creates and migrates the tables. \
+        With --grant-runtime ROLE it then grants ROLE what every other command needs on them \
+        (USAGE on the schema, SELECT on schema_migrations, SELECT, INSERT, UPDATE and DELETE on \
+        the others) and prints the statements; run it again after each upgrade.\n\nExample:\n  \
+        iu-cutter init\n  \
+        PGPASSWORD=… iu-cutter --database-url postgres://iu_owner@db:5432/kb init \
+        --grant-runtime iu_runtime"
+    )]
+    Init {
+        /// PostgreSQL: grant this role the runtime privileges on iu-cutter's tables.
+        #[arg(long, value_name = "ROLE")]
+        grant_runtime: Option<String>,
+    },
     /// Import documents from files, directories (recursively) or JSON Lines files.
     #[command(
         after_help = "Ids are paths relative to the given directory (`en/act.txt`), the \
@@ -318,11 +367,14 @@ enum Command {
     )]
     Purge {
         /// Age, e.g. 30d, 12h, 1w.
-        #[arg(long, value_name = "AGE", value_parser = parse_age)]
-        older_than: Duration,
+        #[arg(long, value_name = "AGE", value_parser = parse_age_text)]
+        older_than: Age,
         /// Open the kill switch for this invocation.
         #[arg(long)]
         execute: bool,
+        /// One line per retired generation, with what would make a kept one purgeable.
+        #[arg(long, short)]
+        verbose: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -391,6 +443,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Shell completions, on stdout.
+    #[command(after_help = "Example:\n  iu-cutter completions bash > \
+        /etc/bash_completion.d/iu-cutter\n  iu-cutter completions zsh > \
+        \"${fpath[1]}/_iu-cutter\"\n  iu-cutter completions fish > \
+        ~/.config/fish/completions/iu-cutter.fish")]
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), on stdout; `cargo xtask dist` puts it in the artifact.
+    #[command(
+        hide = true,
+        after_help = "Example:\n  iu-cutter manpage > iu-cutter.1 && man ./iu-cutter.1"
+    )]
+    Manpage,
     /// Read-only self test (cuts built-in samples, runs on an in-memory simulator).
     #[command(
         after_help = "Opens no database and writes no file; exits 0 when every check \
@@ -440,14 +508,41 @@ pub(crate) fn new_run_id(prefix: &str) -> RunId {
     ))
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+impl Command {
+    /// Whether the command was asked for JSON output (`--json`, or `report --format json`).
+    fn json(&self) -> bool {
+        match self {
+            Command::Plan { json, .. }
+            | Command::Run { json, .. }
+            | Command::Enact { json, .. }
+            | Command::Verify { json, .. }
+            | Command::Diff { json, .. }
+            | Command::Purge { json, .. }
+            | Command::Status { json, .. }
+            | Command::Units { json, .. }
+            | Command::Resume { json, .. }
+            | Command::Rollback { json, .. }
+            | Command::Version { json } => *json,
+            Command::Report { json, format, .. } => *json || *format == ReportFormat::Json,
+            Command::Init { .. }
+            | Command::Import { .. }
+            | Command::Control(_)
+            | Command::Completions { .. }
+            | Command::Manpage
+            | Command::SelfCheck => false,
+        }
+    }
+}
+
+/// Prints `error` for the operator: as JSON on stdout when `json` was asked and stdout holds no
+/// JSON document yet, else as `error:` and `next:` lines on stderr.
+fn print_error(error: &CliError, json: bool) {
+    if json && !JSON_PRINTED.load(Ordering::Relaxed) {
+        out!("{}", error.to_json());
+    } else {
+        eprintln!("error: {error}");
+        eprintln!("next: {}", error.next_action());
+    }
 }
 
 /// Runs the program; returns its exit status.
@@ -455,20 +550,38 @@ pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let _ = error.print();
-            return ExitCode::from(if error.use_stderr() {
-                exit::USAGE
+            if !error.use_stderr() {
+                // --help, --version.
+                let _ = error.print();
+                return ExitCode::from(exit::OK);
+            }
+            if std::env::args_os().any(|arg| arg == "--json") {
+                out!("{}", CliError::usage_json(&error.render().to_string()));
             } else {
-                exit::OK
-            });
+                let _ = error.print();
+            }
+            return ExitCode::from(exit::USAGE);
         }
     };
-    init_logging();
+    let json = cli.command.json();
+    let variable = std::env::var(config::ENV_LOG_FORMAT).ok();
+    let format = match LogFormat::choose(cli.log_format, variable.as_deref()) {
+        Ok(format) => format,
+        Err(error) => {
+            print_error(&error, json);
+            return ExitCode::from(error.exit_code());
+        }
+    };
+    logging::init(format);
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(exit::FAILED);
+            let error = CliError::failed(
+                format!("cannot start the async runtime: {error}"),
+                "check the process's limits (threads, memory), then run the command again",
+            );
+            print_error(&error, json);
+            return ExitCode::from(error.exit_code());
         }
     };
     let result = runtime.block_on(async {
@@ -478,8 +591,7 @@ pub(crate) fn main() -> ExitCode {
     let code = match result {
         Ok(()) => exit::OK,
         Err(error) => {
-            eprintln!("error: {error}");
-            eprintln!("next: {}", error.next_action());
+            print_error(&error, json);
             error.exit_code()
         }
     };
@@ -508,13 +620,30 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             version::version(*json);
             return Ok(());
         }
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let mut out = std::io::stdout();
+            clap_complete::generate(*shell, &mut command, "iu-cutter", &mut out);
+            return Ok(());
+        }
+        Command::Manpage => {
+            let mut out = std::io::stdout();
+            return clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|error| {
+                    CliError::failed(
+                        format!("cannot write the man page: {error}"),
+                        "check that stdout is writable",
+                    )
+                });
+        }
         Command::SelfCheck => return self_check::self_check(config_path).await,
         _ => {}
     }
-    let config = Config::load(config_path)?;
+    let config = Config::load(config_path, cli.database_url.as_deref())?;
     tracing::debug!(?config, "configuration");
     match cli.command {
-        Command::Init => {
+        Command::Init { grant_runtime } => {
             let report = store::init(&config).await?;
             if report.applied.is_empty() {
                 out!(
@@ -530,6 +659,17 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                     report.schema_version,
                     applied.join(", ")
                 );
+            }
+            if let Some(role) = grant_runtime {
+                let granted = store::grant_runtime(&config, &role).await?;
+                out!(
+                    "granted role {role} the runtime privileges on schema {} of {}:",
+                    granted.schema,
+                    granted.location
+                );
+                for statement in &granted.statements {
+                    out!("  {statement};");
+                }
             }
             Ok(())
         }
@@ -626,8 +766,18 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Purge {
             older_than,
             execute,
+            verbose,
             json,
-        } => generations::purge(&config, older_than, execute, json).await,
+        } => {
+            let options = generations::PurgeArgs {
+                older_than: older_than.duration,
+                age_text: older_than.text,
+                execute,
+                verbose,
+                json,
+            };
+            generations::purge(&config, options).await
+        }
         Command::Status { run, json } => status::status(&config, run, json).await,
         Command::Units { document, json } => {
             status::units(&config, DocumentId::new(document), json).await
@@ -669,6 +819,9 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Control(ControlCommand::Disable { reason }) => {
             control::set(&config, false, &reason).await
         }
-        Command::Version { .. } | Command::SelfCheck => Ok(()),
+        Command::Version { .. }
+        | Command::SelfCheck
+        | Command::Completions { .. }
+        | Command::Manpage => Ok(()),
     }
 }

@@ -106,7 +106,7 @@ pub(crate) async fn plan(
             .collect(),
     };
     if json {
-        out!(
+        out_json!(
             "{}",
             serde_json::to_string_pretty(&preview).unwrap_or_default()
         );

@@ -82,7 +82,7 @@ pub(crate) async fn report(
         )
     })?;
     match format {
-        ReportFormat::Json => out!("{}", report.to_json()),
+        ReportFormat::Json => out_json!("{}", report.to_json()),
         ReportFormat::Md => out!("{}", report.to_markdown()),
     }
     Ok(())

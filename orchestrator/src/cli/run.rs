@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    AdapterError, DocumentId, LiveExecutionAdapter, Plan, RunId, SCHEMA_VERSION, Scope,
+    DocumentId, LiveExecutionAdapter, Plan, RunId, SCHEMA_VERSION, Scope,
 };
 use iu_cutter_orchestrator::{LeaseOptions, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
@@ -19,7 +19,7 @@ use crate::cli::config::{Config, Mode};
 use crate::cli::error::CliError;
 use crate::cli::output::{outcome_result, print_report, write_report_files};
 use crate::cli::progress::{Display, Progress};
-use crate::cli::provenance::provenance;
+use crate::cli::provenance::{Identity, provenance};
 use crate::cli::store::LiveStore;
 
 /// What `run` was asked.
@@ -53,14 +53,23 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
 }
 
 /// The options every runner invocation gets from the configuration: batch size, the held-run
-/// age limit, the report's provenance, the run's lease (a fresh holder, `lease_ttl`), the
-/// process's cancellation (SIGINT, SIGTERM), and progress on stderr (none when `quiet`).
-pub(crate) fn run_options(config: &Config, until: Option<&str>, quiet: bool) -> RunOptions {
+/// age limit, the report's provenance (who, by `identity`), the run's lease (a fresh holder
+/// naming `identity`, `lease_ttl`), the process's cancellation (SIGINT, SIGTERM), and progress
+/// on stderr (none when `quiet`).
+pub(crate) fn run_options(
+    config: &Config,
+    until: Option<&str>,
+    quiet: bool,
+    identity: &Identity,
+) -> RunOptions {
     let options = RunOptions::default()
         .with_batch_units(config.batch_units)
-        .with_lease(LeaseOptions::new(config.lease_ttl))
+        .with_lease(LeaseOptions::with_holder(
+            identity.lease_holder(),
+            config.lease_ttl,
+        ))
         .with_held_max_age(config.held_max_age)
-        .with_provenance(provenance(config))
+        .with_provenance(provenance(config, identity))
         .with_cancel(crate::cli::interrupt::cancel_flag())
         .with_events(Arc::new(Progress::new(Display::detect(quiet))));
     match until {
@@ -100,11 +109,21 @@ pub(crate) fn read_plan(path: &Path) -> Result<Plan, CliError> {
     Ok(plan)
 }
 
-fn runner(config: &Config, store: LiveStore) -> Runner {
-    Runner::new(
-        store.into_adapter(),
+/// A runner on the live store, the store itself (to read the journal) and who acts through it.
+pub(crate) struct Live {
+    runner: Runner,
+    adapter: Arc<dyn LiveExecutionAdapter>,
+}
+
+/// The runner on `store`, and who acts through it.
+fn runner(config: &Config, store: LiveStore) -> (Live, Identity) {
+    let identity = store.identity();
+    let adapter = store.into_adapter();
+    let runner = Runner::new(
+        adapter.clone(),
         Arc::new(DirBackupStore::new(config.backup_dir.clone())),
-    )
+    );
+    (Live { runner, adapter }, identity)
 }
 
 async fn run_live(config: &Config, args: RunArgs) -> Result<(), CliError> {
@@ -113,19 +132,20 @@ async fn run_live(config: &Config, args: RunArgs) -> Result<(), CliError> {
     let reviewed = args.plan.as_deref().map(read_plan).transpose()?;
     let store = LiveStore::open(config, args.execute, retry).await?;
     require_documents(store.adapter(), &args.scope, retry).await?;
-    let runner = runner(config, store);
+    let (live, identity) = runner(config, store);
     let mut request = RunRequest::new(run, args.scope, config.rules.clone());
     if let Some(plan) = reviewed {
         request = request.with_expected_plan(plan);
     }
-    let report = runner
+    let report = live
+        .runner
         .run(
             request,
-            run_options(config, args.until.as_deref(), args.quiet),
+            run_options(config, args.until.as_deref(), args.quiet, &identity),
         )
         .await
         .map_err(CliError::from_runner)?;
-    finish(config, Some(&runner), report, args.json, None).await
+    finish(config, Some(&live), report, args.json, None).await
 }
 
 /// `iu-cutter resume RUN`.
@@ -137,48 +157,55 @@ pub(crate) async fn resume(
 ) -> Result<(), CliError> {
     let retry = format!("iu-cutter resume {run}");
     let store = LiveStore::open(config, flags.execute, &retry).await?;
-    let runner = runner(config, store);
-    let report = runner
-        .resume(&run, run_options(config, until.as_deref(), flags.quiet))
+    let (live, identity) = runner(config, store);
+    let report = live
+        .runner
+        .resume(
+            &run,
+            run_options(config, until.as_deref(), flags.quiet, &identity),
+        )
         .await
         .map_err(CliError::from_runner)?;
-    finish(config, Some(&runner), report, flags.json, None).await
+    finish(config, Some(&live), report, flags.json, None).await
 }
 
 /// `iu-cutter enact RUN`: verify a held run again, then enact it.
 pub(crate) async fn enact(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
     let retry = format!("iu-cutter enact {run}");
     let store = LiveStore::open(config, flags.execute, &retry).await?;
-    let runner = runner(config, store);
-    let report = runner
-        .enact(&run, run_options(config, None, flags.quiet))
+    let (live, identity) = runner(config, store);
+    let report = live
+        .runner
+        .enact(&run, run_options(config, None, flags.quiet, &identity))
         .await
         .map_err(CliError::from_runner)?;
-    finish(config, Some(&runner), report, flags.json, None).await
+    finish(config, Some(&live), report, flags.json, None).await
 }
 
 /// `iu-cutter verify RUN`: refresh a held run's verification, or audit an enacted one.
 pub(crate) async fn verify(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
     let retry = format!("iu-cutter verify {run}");
     let store = LiveStore::open(config, flags.execute, &retry).await?;
-    let runner = runner(config, store);
-    let report = runner
-        .verify(&run, run_options(config, None, flags.quiet))
+    let (live, identity) = runner(config, store);
+    let report = live
+        .runner
+        .verify(&run, run_options(config, None, flags.quiet, &identity))
         .await
         .map_err(CliError::from_runner)?;
-    finish(config, Some(&runner), report, flags.json, None).await
+    finish(config, Some(&live), report, flags.json, None).await
 }
 
 /// `iu-cutter rollback RUN`.
 pub(crate) async fn rollback(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
     let retry = format!("iu-cutter rollback {run}");
     let store = LiveStore::open(config, flags.execute, &retry).await?;
-    let runner = runner(config, store);
-    let report = runner
-        .rollback_with(&run, run_options(config, None, flags.quiet))
+    let (live, identity) = runner(config, store);
+    let report = live
+        .runner
+        .rollback_with(&run, run_options(config, None, flags.quiet, &identity))
         .await
         .map_err(CliError::from_runner)?;
-    finish(config, Some(&runner), report, flags.json, None).await
+    finish(config, Some(&live), report, flags.json, None).await
 }
 
 /// Refuses a scope that names no document (a mistyped prefix must not "pass" on nothing), or
@@ -231,45 +258,58 @@ pub(crate) fn scope_text(scope: &Scope) -> String {
     }
 }
 
-/// Journals the report (through `runner`, when given), writes it to the reports directory as
+/// Journals the report (through `live`, when given), writes it to the reports directory as
 /// JSON and Markdown, prints it, and turns its outcome into the command's result. `extra` is
 /// printed after the report (the dry run's attestation line).
 ///
-/// A report the journal cannot take (the run was refused before it was journaled, or the kill
-/// switch closed) says so in its notes; the files always get it.
+/// A run refused before it was journaled does not exist: its report is printed but written
+/// nowhere, so `reports/<run>.json` stays free for the run that will use the id. A dry run
+/// (no `live`: its journal is the simulator's) always writes its files.
 pub(crate) async fn finish(
     config: &Config,
-    runner: Option<&Runner>,
+    live: Option<&Live>,
     mut report: RunReport,
     json: bool,
     extra: Option<&str>,
 ) -> Result<(), CliError> {
-    if let Some(runner) = runner {
-        match runner.journal_report(&report).await {
-            Ok(()) => {}
-            Err(AdapterError::NotFound(_)) => report.notes.push(format!(
-                "the report is not in the journal: run {} was not journaled",
-                report.run
-            )),
-            Err(error) => report
-                .notes
-                .push(format!("the report is not in the journal: {error}")),
+    let mut exists = true;
+    if let Some(live) = live {
+        // A read, allowed with the kill switch closed (which also refuses the journal write).
+        exists = !matches!(live.adapter.load_run(&report.run).await, Ok(None));
+        if !exists {
+            report.notes.push(format!(
+                "run {} was not journaled (it stopped before it began), so it does not exist: \
+                 this report is written neither to the journal nor to {}",
+                report.run,
+                config.reports_dir.display()
+            ));
+        } else {
+            match live.runner.journal_report(&report).await {
+                Ok(()) => {}
+                Err(error) => report
+                    .notes
+                    .push(format!("the report is not in the journal: {error}")),
+            }
         }
     }
-    let written = match write_report_files(&config.reports_dir, &report) {
-        Ok(files) => Some(files),
-        Err(error) => {
-            eprintln!(
-                "warning: the report was not written to {}: {error}; the journal still holds the \
-                 run (iu-cutter status {})",
-                config.reports_dir.display(),
-                report.run
-            );
-            None
+    let written = if !exists {
+        None
+    } else {
+        match write_report_files(&config.reports_dir, &report) {
+            Ok(files) => Some(files),
+            Err(error) => {
+                eprintln!(
+                    "warning: the report was not written to {}: {error}; the journal still holds \
+                     the run (iu-cutter status {})",
+                    config.reports_dir.display(),
+                    report.run
+                );
+                None
+            }
         }
     };
     if json {
-        out!("{}", report.to_json());
+        out_json!("{}", report.to_json());
     } else {
         print_report(&report, written.as_ref());
         if let Some(extra) = extra {

@@ -179,7 +179,7 @@ pub(crate) async fn self_check(config_path: Option<&std::path::Path>) -> Result<
     };
     checks.record(
         "configuration",
-        Config::load(config_path)
+        Config::load(config_path, None)
             .map(|c| format!("{} (rules {})", c.origin, c.rules_summary()))
             .map_err(|e| format!("{e}; next: {}", e.next_action())),
     );

@@ -97,7 +97,7 @@ pub(crate) async fn status(
                 )
             })?;
         if json {
-            out!(
+            out_json!(
                 "{}",
                 serde_json::to_string_pretty(&record).unwrap_or_default()
             );
@@ -175,7 +175,7 @@ pub(crate) async fn status(
             runs,
             liveness: lives,
         };
-        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        out_json!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
     }
     out!(
@@ -287,7 +287,7 @@ pub(crate) async fn units(
                 })
                 .collect(),
         };
-        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        out_json!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
     }
     let state = match &doc.state {

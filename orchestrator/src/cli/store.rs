@@ -21,6 +21,7 @@ use iu_cutter_live_execution::{
 
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
+use crate::cli::provenance::Identity;
 
 /// Name of the kill-switch source fed by the configuration and `--execute`.
 pub(crate) const SWITCH_NAME: &str = "configuration execution_enabled / --execute";
@@ -49,8 +50,8 @@ fn read_only_gate(command: &str) -> ExecutionGate {
     ))
 }
 
-/// The live store, gated by the configuration's kill switch.
-pub(crate) struct LiveStore(Guarded<SqlStore>);
+/// The live store, gated by the configuration's kill switch, and who acts on it.
+pub(crate) struct LiveStore(Guarded<SqlStore>, Identity);
 
 impl LiveStore {
     /// Connects to the configured database behind `mutation_gate(config, execute)`.
@@ -59,9 +60,13 @@ impl LiveStore {
         execute: bool,
         retry: &str,
     ) -> Result<Self, CliError> {
-        connect(config, mutation_gate(config, execute), retry)
-            .await
-            .map(LiveStore)
+        let (store, identity) = connect(config, mutation_gate(config, execute), retry).await?;
+        Ok(LiveStore(store, identity))
+    }
+
+    /// Who acts on the store: the operating-system user and the database role.
+    pub(crate) fn identity(&self) -> Identity {
+        self.1.clone()
     }
 
     /// The adapter, for the runner.
@@ -76,7 +81,7 @@ impl LiveStore {
 }
 
 /// The live store with a kill switch that never opens: it can only be read.
-pub(crate) struct ReadOnlyStore(Guarded<SqlStore>);
+pub(crate) struct ReadOnlyStore(Guarded<SqlStore>, Identity);
 
 impl ReadOnlyStore {
     /// Connects to the configured database for reading only.
@@ -85,9 +90,13 @@ impl ReadOnlyStore {
         command: &str,
         retry: &str,
     ) -> Result<Self, CliError> {
-        connect(config, read_only_gate(command), retry)
-            .await
-            .map(ReadOnlyStore)
+        let (store, identity) = connect(config, read_only_gate(command), retry).await?;
+        Ok(ReadOnlyStore(store, identity))
+    }
+
+    /// Who reads the store: the operating-system user and the database role.
+    pub(crate) fn identity(&self) -> Identity {
+        self.1.clone()
     }
 
     /// The adapter; every mutating call is refused.
@@ -101,14 +110,20 @@ impl ReadOnlyStore {
     }
 }
 
+/// Connects, and reads who the store will see acting (the database role, for the audit trail).
 async fn connect(
     config: &Config,
     gate: ExecutionGate,
     retry: &str,
-) -> Result<Guarded<SqlStore>, CliError> {
-    sql::connect(&config.database_url, gate)
+) -> Result<(Guarded<SqlStore>, Identity), CliError> {
+    let store = sql::connect(&config.database_url, gate)
         .await
-        .map_err(|error| connect_error(config, error, retry))
+        .map_err(|error| connect_error(config, error, retry))?;
+    let database_user = store
+        .database_user()
+        .await
+        .map_err(|error| connect_error(config, error, retry))?;
+    Ok((store, Identity::new(database_user)))
 }
 
 /// `iu-cutter init`: creates the database if missing and brings its schema to this build's.
@@ -118,21 +133,46 @@ pub(crate) async fn init(config: &Config) -> Result<sql::InitReport, CliError> {
         .map_err(|error| connect_error(config, error, "iu-cutter init"))
 }
 
+/// `iu-cutter init --grant-runtime ROLE`: grants `role` what every other command needs.
+pub(crate) async fn grant_runtime(
+    config: &Config,
+    role: &str,
+) -> Result<sql::GrantReport, CliError> {
+    let retry = format!("iu-cutter init --grant-runtime {role}");
+    sql::grant_runtime(
+        &sql::ConnectOptions::new(config.database_url.as_str()),
+        role,
+    )
+    .await
+    .map_err(|error| connect_error(config, error, &retry))
+}
+
 /// An error met while opening the store, as the operator needs it.
 pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -> CliError {
     let location = config.location();
     match error {
         AdapterError::Unavailable(why) => {
-            let next = if why.contains("iu-cutter init") {
+            let next = if why.contains("newer than this build") {
+                format!(
+                    "use the iu-cutter version that migrated {location} (or a newer one), then: \
+                     {retry}"
+                )
+            } else if why.contains("iu-cutter init") {
                 format!(
                     "create or upgrade the store with `iu-cutter init` (database_url = {location}), \
                      then: {retry}"
                 )
-            } else if why.contains("no TLS support") {
+            } else if why.contains("TLS failed") || why.contains("encrypted connections") {
                 format!(
-                    "point database_url ({location}, from {}) at an encrypting tunnel to the \
-                     server, with sslmode=disable, then: {retry}",
+                    "fix the TLS settings named above (sslmode, sslrootcert, sslcert, sslkey in \
+                     database_url ({location}, from {}) or the PGSSL* variables), then: {retry}",
                     config.database_url_origin
+                )
+            } else if why.contains("lacks a privilege") {
+                format!(
+                    "connect as a role with the grants README lists under \"Roles and grants\" \
+                     (`iu-cutter init` needs the owner role; the owner grants a runtime role with \
+                     `iu-cutter init --grant-runtime ROLE`), then: {retry}"
                 )
             } else {
                 format!(

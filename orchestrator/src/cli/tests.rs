@@ -187,3 +187,28 @@ fn shard_is_validated_and_partitions_the_scope() -> TestResult {
     }
     Ok(())
 }
+
+/// README's grant statements are the ones `init --grant-runtime` runs: the documentation cannot
+/// drift from the code (a new migration's table shows up in both, or the test fails).
+#[test]
+fn readme_shows_the_grants_init_runs() -> TestResult {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("-- which creates the tables, then runs exactly:")
+        .ok_or("README lost its grants")?;
+    let block = &readme[start..];
+    let block = block
+        .split_once('\n')
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split_once("```"))
+        .map(|(sql, _)| sql)
+        .ok_or("README's grants block is not closed")?;
+    let shown = block.split_whitespace().collect::<Vec<_>>().join(" ");
+    let code: Vec<String> =
+        iu_cutter_live_execution::sql::runtime_grant_statements("iu_cutter", "iu_runtime")
+            .into_iter()
+            .map(|statement| format!("{statement};"))
+            .collect();
+    assert_eq!(shown, code.join(" "));
+    Ok(())
+}

@@ -606,6 +606,7 @@ async fn reports_journal_render_and_read_back() -> TestResult {
                 version: "9.9.9".into(),
                 commit: "c0ffee".into(),
                 config_sha256: "ab".repeat(32),
+                database_user: Some("iu_runtime".into()),
             }),
         )
         .await?;
@@ -630,7 +631,10 @@ async fn reports_journal_render_and_read_back() -> TestResult {
     for phase in names::ALL {
         assert!(md.contains(&format!("| {phase} | done |")), "{phase}: {md}");
     }
-    assert!(md.contains("| user | ada@lab |"), "{md}");
+    assert!(
+        md.contains("| user | ada@lab (database role iu_runtime) |"),
+        "{md}"
+    );
     assert!(md.contains(&"ab".repeat(32)), "{md}");
 
     // A refusal journals nothing: the run was never begun, and the switch is closed anyway.
