@@ -8,10 +8,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::sql::redact;
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, sha256_hex};
 use iu_cutter_orchestrator::clock::{format_age, parse_age};
-use iu_cutter_phase_cut_leg_a::Cutter;
 use serde::Deserialize;
 
 use crate::cli::error::CliError;

@@ -9,7 +9,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_phase_core::{Gap, Phase, PhaseError, RunContext, names};
 
-use crate::cut::{CutError, Cutter};
+use iu_cutter_cut::{CutError, Cutter};
 
 /// Why a plan could not be computed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
+use iu_cutter_cut::{
+    CutError, CutUnit, Cutter, MIN_MAX_UNIT_BYTES, PREAMBLE_PATH, check_hashes, check_lossless,
+};
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset};
-use iu_cutter_phase_cut_leg_a::cut::{MIN_MAX_UNIT_BYTES, PREAMBLE_PATH};
-use iu_cutter_phase_cut_leg_a::{CutError, CutUnit, Cutter, check_hashes, check_lossless};
 use unicode_normalization::UnicodeNormalization;
 
 const LEGAL_EN: &str = "\
@@ -311,7 +312,7 @@ fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) {
             text.is_char_boundary(unit.start as usize) && text.is_char_boundary(unit.end as usize),
             "unit {i} on char boundaries"
         );
-        assert_eq!(unit.sha256, iu_cutter_phase_cut_leg_a::sha256_hex(body));
+        assert_eq!(unit.sha256, iu_cutter_cut::sha256_hex(body));
         assert_eq!(unit.sha256.len(), 64);
         assert_eq!(unit.unit_id.len(), 32);
         assert!(

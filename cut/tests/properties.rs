@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
+use iu_cutter_cut::{CutUnit, Cutter, check_hashes, check_lossless, sha256_hex};
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset};
-use iu_cutter_phase_cut_leg_a::{CutUnit, Cutter, check_hashes, check_lossless, sha256_hex};
 use proptest::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 

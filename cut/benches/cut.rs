@@ -3,14 +3,14 @@
 //! less than half the bare hash's throughput).
 //!
 //! The total size is 8 MB; set `IU_CUT_BENCH_MB` (e.g. `IU_CUT_BENCH_MB=50`) to scale it.
-//! Run with `cargo bench -p iu-cutter-phase-cut-leg-a`.
+//! Run with `cargo bench -p iu-cutter-cut`.
 
 use std::sync::LazyLock;
 
 use divan::Bencher;
 use divan::counter::BytesCount;
+use iu_cutter_cut::{Cutter, sha256_hex};
 use iu_cutter_live_execution::{CutRules, Preset};
-use iu_cutter_phase_cut_leg_a::{Cutter, sha256_hex};
 
 fn main() {
     divan::main();

@@ -1,0 +1,159 @@
+//! [`Cutter`]: rules compiled once, then any number of documents cut, from any number of
+//! threads; the process-wide cache of compiled rule sets ([`Cutter::shared`]); and the
+//! per-document bounds (the size limit's minimum, the unit cap).
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use iu_cutter_live_execution::{CutRules, MarkerSet, Preset};
+
+use crate::builder::UnitBuilder;
+use crate::custom::CustomEngine;
+use crate::legal::LegalEngine;
+use crate::markdown::scan_markdown;
+use crate::paragraphs::scan_paragraphs;
+use crate::scan::Scan;
+use crate::{CutError, CutUnit, check_lossless};
+
+/// The smallest accepted `max_unit_bytes`: one UTF-8 code point can take four bytes, and a part
+/// never splits a code point.
+pub const MIN_MAX_UNIT_BYTES: u64 = 4;
+
+/// The most units one document may be cut into; beyond it the cut fails with
+/// [`CutError::TooManyUnits`] (a guard against pathological rules, e.g. a tiny size limit on a
+/// huge document, that would otherwise exhaust memory).
+pub const MAX_UNITS_PER_DOCUMENT: usize = 1 << 24;
+
+/// How many compiled rule sets [`Cutter::shared`] keeps; past it the cache starts afresh (a
+/// process sees a handful of rule sets, so eviction order is not worth a dependency).
+const SHARED_CUTTERS: usize = 32;
+
+/// Compiled cutters by rules, shared by every run in the process (see [`Cutter::shared`]).
+static SHARED: LazyLock<Mutex<HashMap<CutRules, Arc<Cutter>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Compiled cut rules. Build once with [`Cutter::new`] (or take the process-wide copy with
+/// [`Cutter::shared`]), then [`cut`](Cutter::cut) any number of documents.
+#[derive(Clone, Debug)]
+pub struct Cutter {
+    engine: Engine,
+    max_unit_bytes: Option<usize>,
+    unit_limit: usize,
+}
+
+impl Cutter {
+    /// Compiles `rules`: the preset's or the custom levels' regular expressions, once.
+    ///
+    /// Fails with [`CutError::InvalidPattern`] naming the level for a custom pattern that is not a
+    /// valid regular expression, and with [`CutError::MaxUnitBytesTooSmall`] for a
+    /// `max_unit_bytes` below [`MIN_MAX_UNIT_BYTES`].
+    pub fn new(rules: &CutRules) -> Result<Cutter, CutError> {
+        let max_unit_bytes = match rules.max_unit_bytes {
+            None => None,
+            Some(max) if max < MIN_MAX_UNIT_BYTES => {
+                return Err(CutError::MaxUnitBytesTooSmall {
+                    max,
+                    min: MIN_MAX_UNIT_BYTES,
+                });
+            }
+            // A limit beyond the address space is no limit.
+            Some(max) => usize::try_from(max).ok(),
+        };
+        let engine = match &rules.markers {
+            MarkerSet::Preset(Preset::Markdown) => Engine::Markdown,
+            MarkerSet::Preset(Preset::Paragraphs) => Engine::Paragraphs,
+            MarkerSet::Preset(Preset::LegalEn) => Engine::Legal(Box::new(LegalEngine::english()?)),
+            MarkerSet::Preset(Preset::LegalVi) => {
+                Engine::Legal(Box::new(LegalEngine::vietnamese()?))
+            }
+            MarkerSet::Custom(levels) => Engine::Custom(CustomEngine::new(levels)?),
+        };
+        Ok(Cutter {
+            engine,
+            max_unit_bytes,
+            unit_limit: MAX_UNITS_PER_DOCUMENT,
+        })
+    }
+
+    /// The compiled cutter for `rules`, compiled at most once per process (while the rules stay
+    /// among the last 32 rule sets used).
+    ///
+    /// Compiling the legal presets' expressions costs about a millisecond, several times a small
+    /// document's whole run, and every run in a long-lived process (the runner, the simulator's
+    /// property tests, a server) uses the same few rule sets. Errors are not cached: rules that
+    /// fail to compile fail again, with the same [`CutError`], on every call.
+    pub fn shared(rules: &CutRules) -> Result<Arc<Cutter>, CutError> {
+        // A panic elsewhere while the lock was held leaves the map intact (inserts and clears
+        // are single calls), so a poisoned lock is still safe to use.
+        if let Some(cutter) = SHARED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(rules)
+        {
+            return Ok(Arc::clone(cutter));
+        }
+        // Compiled outside the lock: two threads may both compile a new rule set once, which is
+        // cheaper than making every other rule set wait.
+        let cutter = Arc::new(Cutter::new(rules)?);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.len() >= SHARED_CUTTERS {
+            shared.clear();
+        }
+        shared.insert(rules.clone(), Arc::clone(&cutter));
+        Ok(cutter)
+    }
+
+    /// The same cutter with a lower cap on the number of units per document (at most
+    /// [`MAX_UNITS_PER_DOCUMENT`]; a larger value is clamped).
+    pub fn with_unit_limit(mut self, limit: usize) -> Self {
+        self.unit_limit = limit.min(MAX_UNITS_PER_DOCUMENT);
+        self
+    }
+
+    /// The size limit in bytes, if any.
+    pub fn max_unit_bytes(&self) -> Option<usize> {
+        self.max_unit_bytes
+    }
+
+    /// Cuts `text`, the document `document_id`, into units (see the [crate docs](crate)).
+    ///
+    /// An empty text gives zero units. The result always passes [`check_lossless`] (the check is
+    /// run before returning); fails with [`CutError::TooManyUnits`] past
+    /// [`MAX_UNITS_PER_DOCUMENT`] units (or the limit set by [`Cutter::with_unit_limit`]).
+    pub fn cut(&self, document_id: &str, text: &str) -> Result<Vec<CutUnit>, CutError> {
+        let mut scan = Scan::new(UnitBuilder::new(
+            document_id,
+            text,
+            self.max_unit_bytes,
+            self.unit_limit,
+        ));
+        if !text.is_empty() {
+            self.engine.scan(text, &mut scan);
+        }
+        let units = scan.units.finish()?;
+        check_lossless(text, &units)?;
+        Ok(units)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Engine {
+    Markdown,
+    Paragraphs,
+    Legal(Box<LegalEngine>),
+    Custom(CustomEngine),
+}
+
+impl Engine {
+    fn scan(&self, text: &str, scan: &mut Scan<'_>) {
+        match self {
+            Engine::Markdown => scan_markdown(text, scan),
+            Engine::Paragraphs => scan_paragraphs(text, scan),
+            Engine::Legal(engine) => engine.scan(text, scan),
+            Engine::Custom(engine) => engine.scan(text, scan),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
