@@ -21,6 +21,9 @@ pub(crate) struct UnitBuilder<'a> {
     keys: Vec<u64>,
     /// Scratch space for the parts of an oversize unit.
     parts: Vec<(usize, usize)>,
+    /// Once the cut is past `limit` units: how many units the rules make in all (counted, not
+    /// built).
+    counted: Option<u64>,
     /// The first error; later units are ignored.
     error: Option<CutError>,
 }
@@ -43,6 +46,7 @@ impl<'a> UnitBuilder<'a> {
             open: None,
             keys: Vec::new(),
             parts: Vec::new(),
+            counted: None,
             error: None,
         }
     }
@@ -69,6 +73,9 @@ impl<'a> UnitBuilder<'a> {
         if let Some(error) = self.error {
             return Err(error);
         }
+        if let Some(units) = self.counted {
+            return Err(self.too_many(units));
+        }
         let occurrences = occurrences(&self.keys);
         let mut logical = None;
         for unit in &mut self.units {
@@ -86,17 +93,9 @@ impl<'a> UnitBuilder<'a> {
     }
 
     fn close(&mut self, start: usize, end: usize, path: String) {
-        if self.error.is_none()
-            && let Err(error) = self.try_close(start, end, path)
-        {
-            self.error = Some(error);
+        if self.error.is_some() {
+            return;
         }
-    }
-
-    /// Splits `[start, end)` if oversize, and hashes it (or its parts) into units.
-    fn try_close(&mut self, start: usize, end: usize, path: String) -> Result<(), CutError> {
-        self.keys.push(path_key(&path));
-
         let mut parts = std::mem::take(&mut self.parts);
         parts.clear();
         if let Some(max) = self.max_unit_bytes
@@ -104,21 +103,33 @@ impl<'a> UnitBuilder<'a> {
         {
             split_span(self.text, start, end, max, &mut parts);
         }
-        let result = if parts.len() < 2 {
-            self.push((start, end), path, None)
-        } else if self.units.len().saturating_add(parts.len()) > self.limit {
-            Err(self.too_many())
+        let count = parts.len().max(1);
+        if let Some(counted) = &mut self.counted {
+            *counted = counted.saturating_add(count as u64);
+        } else if self.units.len().saturating_add(count) > self.limit {
+            // Past the cap: free what was built and only count from here on, so that the error
+            // can say how many units the rules would make without holding them.
+            self.counted = Some(self.units.len() as u64 + count as u64);
+            self.units = Vec::new();
+            self.keys = Vec::new();
         } else {
-            self.push_parts(&parts, path)
-        };
+            self.keys.push(path_key(&path));
+            let result = if parts.len() < 2 {
+                self.push((start, end), path, None)
+            } else {
+                self.push_parts(&parts, path)
+            };
+            if let Err(error) = result {
+                self.error = Some(error);
+            }
+        }
         self.parts = parts;
-        result
     }
 
     fn push_parts(&mut self, parts: &[(usize, usize)], path: String) -> Result<(), CutError> {
         let mut path = Some(path);
         for (index, &span) in parts.iter().enumerate() {
-            let part = u32::try_from(index + 1).map_err(|_| self.too_many())?;
+            let part = u32::try_from(index + 1).map_err(|_| self.too_many(index as u64))?;
             // The last part takes the path; the others clone it.
             let part_path = if index + 1 == parts.len() {
                 path.take().unwrap_or_default()
@@ -130,9 +141,10 @@ impl<'a> UnitBuilder<'a> {
         Ok(())
     }
 
-    fn too_many(&self) -> CutError {
+    fn too_many(&self, units: u64) -> CutError {
         CutError::TooManyUnits {
             document_id: self.document_id.to_owned(),
+            units,
             limit: self.limit,
         }
     }
@@ -144,10 +156,9 @@ impl<'a> UnitBuilder<'a> {
         path: String,
         part: Option<u32>,
     ) -> Result<(), CutError> {
-        if self.units.len() >= self.limit {
-            return Err(self.too_many());
-        }
-        let ordinal = u32::try_from(self.units.len()).map_err(|_| self.too_many())?;
+        // The cap keeps the count far below `u32::MAX`: the conversion cannot fail in practice.
+        let ordinal =
+            u32::try_from(self.units.len()).map_err(|_| self.too_many(self.units.len() as u64))?;
         // Spans are made of line starts, the end and character boundaries, so `get` succeeds;
         // were it ever to fail, `check_lossless` reports the span.
         let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();

@@ -16,7 +16,9 @@ pub enum CutError {
     },
     /// `max_unit_bytes` is below [`MIN_MAX_UNIT_BYTES`](crate::MIN_MAX_UNIT_BYTES).
     #[error(
-        "cut rules: max_unit_bytes = {max} is below the minimum of {min} (a UTF-8 code point takes up to 4 bytes and is never split)"
+        "cut rules: max_unit_bytes = {max} is below the minimum of {min} bytes: smaller parts are \
+         fragments, not information units, and every unit costs memory (a 5 MB document at 4 bytes \
+         per unit makes 1.3 million units); set max_unit_bytes to {min} or more, or leave it unset"
     )]
     MaxUnitBytesTooSmall {
         /// The configured limit.
@@ -24,12 +26,20 @@ pub enum CutError {
         /// The smallest accepted limit.
         min: u64,
     },
-    /// The document would be cut into more than [`MAX_UNITS_PER_DOCUMENT`](crate::MAX_UNITS_PER_DOCUMENT) units.
-    #[error("document `{document_id}` would be cut into more than {limit} units")]
+    /// The document would be cut into more than
+    /// [`MAX_UNITS_PER_DOCUMENT`](crate::MAX_UNITS_PER_DOCUMENT) units (or the cutter's lower
+    /// limit).
+    #[error(
+        "document `{document_id}` would be cut into {units} units, more than the {limit} one \
+         document may have (they would not fit in memory); raise max_unit_bytes, or use a \
+         coarser preset or fewer levels"
+    )]
     TooManyUnits {
         /// The document.
         document_id: String,
-        /// The limit that was reached.
+        /// How many units the rules make of it.
+        units: u64,
+        /// The most units one document may have.
         limit: usize,
     },
     /// The units do not cover the source exactly (a gap, an overlap, a bad ordinal or part

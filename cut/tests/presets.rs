@@ -479,10 +479,11 @@ fn vietnamese_all_caps_and_explicit_words() {
 
 #[test]
 fn crlf_bom_trailing_whitespace_no_final_newline() {
-    let text =
-        "\u{feff}# Title  \r\nintro \t\r\n\r\n## Part  \r\n\r\ntext with trailing spaces   \r\n   ";
+    let text = "\u{feff}# Title  \r\nintro \t\r\n\r\n## Part  \r\n\r\ntext with trailing spaces   \r\n\
+                more text with trailing spaces and tabs \t \r\n\
+                and a last line without its line ending, then spaces   ";
     for preset in Preset::ALL {
-        for max in [None, Some(4), Some(7), Some(16)] {
+        for max in [None, Some(64), Some(65), Some(100)] {
             let mut rules = CutRules::preset(preset);
             rules.max_unit_bytes = max;
             let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
@@ -536,11 +537,11 @@ fn oversize_units_split_paragraph_first() {
     let para = |c: char, n: usize| format!("{}\n", c.to_string().repeat(n));
     let text = format!(
         "Điều 1. Tên\n{}\n{}\n{}",
-        para('ệ', 10),
-        para('ữ', 10),
-        para('ố', 30)
+        para('ệ', 38),
+        para('ữ', 38),
+        para('ố', 100)
     );
-    let max = 40;
+    let max = 120;
     let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(max);
     let units = cut_with(
         &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
@@ -552,18 +553,19 @@ fn oversize_units_split_paragraph_first() {
         .iter()
         .map(|u| (u.path.as_str(), u.part, u.text(&text).unwrap_or_default()))
         .collect();
-    let ee = "ệ".repeat(10);
-    let uu = "ữ".repeat(10);
-    let oo = "ố".repeat(13);
-    let oo_tail = "ố".repeat(4);
+    let ee = "ệ".repeat(38);
+    let uu = "ữ".repeat(38);
+    let oo = "ố".repeat(40);
+    let oo_tail = "ố".repeat(20);
     assert_eq!(
         pieces,
         [
-            // The heading line and the first line of ệ form one paragraph (no blank line
-            // between them) of 48 bytes: too large, so it is packed by lines, into its own parts.
+            // The heading line and the line of ệ form one paragraph (no blank line between
+            // them) of 132 bytes: too large, so it is packed by lines, into its own parts.
             ("Điều 1", Some(1), "Điều 1. Tên\n"),
             ("Điều 1", Some(2), &*format!("{ee}\n\n")),
             ("Điều 1", Some(3), &*format!("{uu}\n\n")),
+            // A line too long on its own is cut at character boundaries (120 bytes = 40 ố).
             ("Điều 1", Some(4), &*oo),
             ("Điều 1", Some(5), &*oo),
             ("Điều 1", Some(6), &*format!("{oo_tail}\n")),
@@ -573,30 +575,38 @@ fn oversize_units_split_paragraph_first() {
 
 #[test]
 fn split_packs_whole_paragraphs_then_lines() {
-    let text = "# H\na\n\nb\n\nc\n\nd\nlong line number one\nlong line number two\n\ne\n";
-    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(24);
+    let first = format!(
+        "# Heading\n{}\n\n{}\n\n{}\n\n",
+        "a".repeat(20),
+        "b".repeat(10),
+        "c".repeat(10)
+    );
+    let line1 = "long line number one, which is long enough to fill a part\n";
+    let line2 = "long line number two, as long as the first\n";
+    let text = format!("{first}ddddd\n{line1}{line2}\ne\n");
+    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(64);
     let units = cut_with(
         &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
         "d",
-        text,
+        &text,
     );
-    assert_sound(text, &units, Some(24));
+    assert_sound(&text, &units, Some(64));
     let texts: Vec<&str> = units
         .iter()
-        .map(|u| u.text(text).unwrap_or_default())
+        .map(|u| u.text(&text).unwrap_or_default())
         .collect();
     assert_eq!(
         texts,
         [
-            "# H\na\n\nb\n\nc\n\n",
-            "d\nlong line number one\n",
-            "long line number two\n\n",
+            first.as_str(),
+            &*format!("ddddd\n{line1}"),
+            &*format!("{line2}\n"),
             "e\n",
         ]
     );
     let parts: Vec<Option<u32>> = units.iter().map(|u| u.part).collect();
     assert_eq!(parts, [Some(1), Some(2), Some(3), Some(4)]);
-    assert!(units.iter().all(|u| u.path == "H"));
+    assert!(units.iter().all(|u| u.path == "Heading"));
 }
 
 #[test]
@@ -612,27 +622,29 @@ fn units_within_the_limit_are_not_parts() {
 }
 
 #[test]
-fn max_unit_bytes_below_four_is_rejected() {
-    for max in 0..MIN_MAX_UNIT_BYTES {
+fn max_unit_bytes_below_the_minimum_is_rejected() {
+    for max in [0, 1, 4, MIN_MAX_UNIT_BYTES - 1] {
         let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(max);
         assert_eq!(
             Cutter::new(&rules).err(),
-            Some(CutError::MaxUnitBytesTooSmall { max, min: 4 })
+            Some(CutError::MaxUnitBytesTooSmall { max, min: 64 })
         );
     }
-    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(4);
-    let text = "𝄞𝄞é𝄞a";
+    // At the minimum, parts still never split a code point: the cut at byte 64 would fall
+    // inside a 4-byte character, so the first part ends two bytes earlier.
+    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
+    let text = format!("é{}", "𝄞".repeat(20));
     let units = cut_with(
         &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
         "d",
-        text,
+        &text,
     );
-    assert_sound(text, &units, Some(4));
+    assert_sound(&text, &units, Some(MIN_MAX_UNIT_BYTES));
     let texts: Vec<&str> = units
         .iter()
-        .map(|u| u.text(text).unwrap_or_default())
+        .map(|u| u.text(&text).unwrap_or_default())
         .collect();
-    assert_eq!(texts, ["𝄞", "𝄞", "é", "𝄞", "a"]);
+    assert_eq!(texts, [format!("é{}", "𝄞".repeat(15)), "𝄞".repeat(5)]);
 }
 
 #[test]
@@ -697,19 +709,20 @@ fn ids_survive_an_edit_that_splits_one_article() {
 
 #[test]
 fn duplicate_paths_get_unique_ids() {
-    let text = "Article 5. First\nbody\nArticle 5. Again\nbody\nArticle 5. Third\n";
-    let rules = CutRules::preset(Preset::LegalEn).with_max_unit_bytes(8);
+    let body = format!("{}\n", "word ".repeat(20));
+    let text = format!("Article 5. First\n{body}Article 5. Again\n{body}Article 5. Third\n{body}");
+    let rules = CutRules::preset(Preset::LegalEn).with_max_unit_bytes(64);
     let units = cut_with(
         &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
         "dup",
-        text,
+        &text,
     );
     assert!(units.iter().all(|u| u.path == "Article 5"));
-    assert!(units.len() > 6);
-    assert_sound(text, &units, Some(8));
-    let units = cut_with(&cutter(Preset::LegalEn), "dup", text);
+    assert!(units.len() >= 6);
+    assert_sound(&text, &units, Some(64));
+    let units = cut_with(&cutter(Preset::LegalEn), "dup", &text);
     assert_eq!(units.len(), 3);
-    assert_sound(text, &units, None);
+    assert_sound(&text, &units, None);
 }
 
 #[test]

@@ -84,8 +84,8 @@ fn rules() -> impl Strategy<Value = CutRules> {
         marker_sets(),
         prop_oneof![
             Just(None),
-            (4u64..64).prop_map(Some),
-            (64u64..400).prop_map(Some)
+            (64u64..96).prop_map(Some),
+            (96u64..400).prop_map(Some)
         ],
     )
         .prop_map(|(markers, max_unit_bytes)| CutRules {

@@ -68,7 +68,7 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   lease_ttl          IU_CUTTER_LEASE_TTL          30s (a crashed runner's run resumable after it)
   [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
-  [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none
+  [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none (at least 64)
 Unknown keys and unknown IU_CUTTER_* variables are errors.";
 
 /// Where the run happens.
@@ -674,6 +674,32 @@ max_unit_bytes = 4096
             let error = error_of(Config::from_sources(Some(("cutter.toml", text)), env(&[])))?;
             assert_eq!(error.exit_code(), 6, "{text}: {error}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_size_limit_below_the_minimum_is_a_configuration_error_naming_key_and_minimum() -> TestResult
+    {
+        let from_file = error_of(Config::from_sources(
+            Some(("cutter.toml", "[rules]\nmax_unit_bytes = 4\n")),
+            env(&[]),
+        ))?;
+        let from_env = error_of(Config::from_sources(
+            None,
+            env(&[("IU_CUTTER_MAX_UNIT_BYTES", "63")]),
+        ))?;
+        for (error, value) in [(from_file, "4"), (from_env, "63")] {
+            assert_eq!(error.exit_code(), 6, "{error}");
+            let text = error.to_string();
+            for needed in [
+                format!("max_unit_bytes = {value}"),
+                "minimum of 64 bytes".to_owned(),
+            ] {
+                assert!(text.contains(&needed), "{needed:?} in {text}");
+            }
+        }
+        let at_minimum = Config::from_sources(None, env(&[("IU_CUTTER_MAX_UNIT_BYTES", "64")]))?;
+        assert_eq!(at_minimum.rules.max_unit_bytes, Some(64));
         Ok(())
     }
 
