@@ -131,6 +131,12 @@ impl Cutter {
     /// [`MAX_UNITS_PER_DOCUMENT`] units (or the limit set by [`Cutter::with_unit_limit`]),
     /// saying how many units the rules make.
     pub fn cut(&self, document_id: &str, text: &str) -> Result<Vec<CutUnit>, CutError> {
+        self.cut_document(document_id, text).map(|cut| cut.units)
+    }
+
+    /// Like [`Cutter::cut`], and says which preset cut the document when the rules let the
+    /// cutter choose (`auto`).
+    pub fn cut_document(&self, document_id: &str, text: &str) -> Result<Cut, CutError> {
         let mut scan = Scan::new(UnitBuilder::new(
             document_id,
             text,
@@ -142,8 +148,20 @@ impl Cutter {
         }
         let units = scan.units.finish()?;
         check_lossless(text, &units)?;
-        Ok(units)
+        Ok(Cut {
+            units,
+            preset: None,
+        })
     }
+}
+
+/// One document's cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// The units, in order (they pass [`check_lossless`]).
+    pub units: Vec<CutUnit>,
+    /// The preset that cut the document when the rules' preset is `auto`; `None` otherwise.
+    pub preset: Option<Preset>,
 }
 
 #[derive(Clone, Debug)]

@@ -69,7 +69,7 @@ mod split;
 mod unit;
 
 pub use check::{check_hashes, check_lossless};
-pub use cutter::{Cutter, MAX_UNITS_PER_DOCUMENT, MIN_MAX_UNIT_BYTES};
+pub use cutter::{Cut, Cutter, MAX_UNITS_PER_DOCUMENT, MIN_MAX_UNIT_BYTES};
 pub use error::CutError;
 pub use ids::{sha256_hex, unit_id};
 pub use unit::CutUnit;
