@@ -9,7 +9,7 @@ use iu_cutter_live_execution::{CutRules, MarkerSet, Preset};
 
 use crate::builder::UnitBuilder;
 use crate::custom::CustomEngine;
-use crate::legal::LegalEngine;
+use crate::legal::{EnglishEngine, VietnameseEngine};
 use crate::markdown::scan_markdown;
 use crate::paragraphs::scan_paragraphs;
 use crate::scan::Scan;
@@ -71,9 +71,9 @@ impl Cutter {
         let engine = match &rules.markers {
             MarkerSet::Preset(Preset::Markdown) => Engine::Markdown,
             MarkerSet::Preset(Preset::Paragraphs) => Engine::Paragraphs,
-            MarkerSet::Preset(Preset::LegalEn) => Engine::Legal(Box::new(LegalEngine::english()?)),
+            MarkerSet::Preset(Preset::LegalEn) => Engine::LegalEn(EnglishEngine),
             MarkerSet::Preset(Preset::LegalVi) => {
-                Engine::Legal(Box::new(LegalEngine::vietnamese()?))
+                Engine::LegalVi(Box::new(VietnameseEngine::vietnamese()?))
             }
             MarkerSet::Custom(levels) => Engine::Custom(CustomEngine::new(levels)?),
         };
@@ -168,7 +168,8 @@ pub struct Cut {
 enum Engine {
     Markdown,
     Paragraphs,
-    Legal(Box<LegalEngine>),
+    LegalEn(EnglishEngine),
+    LegalVi(Box<VietnameseEngine>),
     Custom(CustomEngine),
 }
 
@@ -177,7 +178,8 @@ impl Engine {
         match self {
             Engine::Markdown => scan_markdown(text, scan),
             Engine::Paragraphs => scan_paragraphs(text, scan),
-            Engine::Legal(engine) => engine.scan(text, scan),
+            Engine::LegalEn(engine) => engine.scan(text, scan),
+            Engine::LegalVi(engine) => engine.scan(text, scan),
             Engine::Custom(engine) => engine.scan(text, scan),
         }
     }

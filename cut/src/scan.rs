@@ -43,6 +43,8 @@ pub(crate) struct Scan<'a> {
     pub(crate) stack: Vec<(usize, String)>,
     /// Label buffers of closed levels, for reuse.
     spare: Vec<String>,
+    /// The top of the stack is a leaf: the next marker closes it, whatever its level.
+    leaf: bool,
     pub(crate) units: UnitBuilder<'a>,
 }
 
@@ -52,12 +54,18 @@ impl<'a> Scan<'a> {
         Scan {
             stack: Vec::new(),
             spare: Vec::new(),
+            leaf: false,
             units,
         }
     }
 
     /// A marker at `level` with `label` starts a unit at byte `start`.
     pub(crate) fn open(&mut self, level: usize, start: usize, label: Label<'_>) {
+        if std::mem::take(&mut self.leaf)
+            && let Some((_, closed)) = self.stack.pop()
+        {
+            self.spare.push(closed);
+        }
         while let Some((top, _)) = self.stack.last()
             && *top >= level
         {
@@ -78,5 +86,13 @@ impl<'a> Scan<'a> {
             path.push_str(label);
         }
         self.units.marker(start, path);
+    }
+
+    /// Like [`Scan::open`], for a marker that contains nothing: the next marker closes it,
+    /// whatever its level (an unnumbered part heading such as `TERMS AND CONDITIONS`, after which
+    /// the numbered sections are not its children).
+    pub(crate) fn open_leaf(&mut self, level: usize, start: usize, label: Label<'_>) {
+        self.open(level, start, label);
+        self.leaf = true;
     }
 }

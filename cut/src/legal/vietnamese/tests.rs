@@ -1,4 +1,4 @@
-//! Unit tests of the legal presets' parts: prefilters, matchers, tails.
+//! Unit tests of the Vietnamese preset's parts: prefilters, matchers, the wrap and table rules.
 
 use super::*;
 use iu_cutter_live_execution::{CutRules, Preset};
@@ -8,8 +8,8 @@ use crate::Cutter;
 
 #[test]
 fn preset_keywords_are_nfc() {
-    for engine in [LegalEngine::english(), LegalEngine::vietnamese()] {
-        let engine = engine.unwrap_or_else(|e| panic!("{e}"));
+    {
+        let engine = VietnameseEngine::vietnamese().unwrap_or_else(|e| panic!("{e}"));
         for rule in &engine.rules {
             if let (Prefilter::Literals(literals), Matcher::Keyword(regex)) =
                 (rule.prefilter, &rule.matcher)
@@ -25,7 +25,7 @@ fn preset_keywords_are_nfc() {
 
 #[test]
 fn rule_masks() {
-    let vi = LegalEngine::vietnamese().unwrap_or_else(|e| panic!("{e}"));
+    let vi = VietnameseEngine::vietnamese().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(vi.all.count_ones() as usize, vi.rules.len());
     // A digit: only the numbered clause, on the raw line.
     let (mask, needs_nfc) = vi.candidates("12. x");
@@ -64,7 +64,7 @@ fn stable_prefixes_survive_decomposition() {
 
 #[test]
 fn legal_prefilter_rejects_ordinary_lines_and_accepts_odd_forms() {
-    let vi = LegalEngine::vietnamese().unwrap_or_else(|e| panic!("{e}"));
+    let vi = VietnameseEngine::vietnamese().unwrap_or_else(|e| panic!("{e}"));
     for line in [
         "Luật này",
         "Cơ quan",
@@ -96,94 +96,13 @@ fn legal_prefilter_rejects_ordinary_lines_and_accepts_odd_forms() {
     let paths: Vec<&str> = units.iter().map(|u| u.path.as_str()).collect();
     assert_eq!(paths, ["Điều 1", "Điều 1/Khoản 2"]);
 
-    let en = LegalEngine::english().unwrap_or_else(|e| panic!("{e}"));
-    for line in [
-        "The Council",
-        "Scope",
-        "Penalties",
-        "An application",
-        "Member",
-    ] {
-        assert_eq!(en.candidates(line).0, 0, "{line}");
-    }
     assert_eq!(is_nfc_quick("Ủ".chars()), IsNormalized::Yes);
-}
-
-#[test]
-fn heading_tail_rule() {
-    let en = LegalEngine::english().unwrap_or_else(|e| panic!("{e}"));
-    let mut locations = en.capture_locations();
-    let mut label = |line: &str| {
-        en.match_line(line, en.all, &mut locations, &[])
-            .map(|(_, label)| {
-                let mut text = String::new();
-                label.write_to(&mut text);
-                text
-            })
-    };
-    for (line, expected) in [
-        ("Article 5", Some("Article 5")),
-        ("Article 5.", Some("Article 5")),
-        ("Article 5. Definitions", Some("Article 5")),
-        ("Article 5: Definitions", Some("Article 5")),
-        ("Article 5 - Definitions", Some("Article 5")),
-        ("Article 5 — Definitions", Some("Article 5")),
-        ("Article 5 Definitions", Some("Article 5")),
-        ("Article 5 (Definitions)", Some("Article 5")),
-        ("Article 5a. Inserted", Some("Article 5a")),
-        ("ARTICLE 5", Some("ARTICLE 5")),
-        ("Chapter IV", Some("Chapter IV")),
-        ("Part A", Some("Part A")),
-        ("Section  12   Heading", Some("Section 12")),
-        ("Article 5 of the Treaty", None),
-        ("Article 5, which", None),
-        ("Articles 5 and 6", None),
-        ("article 5", None),
-        ("Chapter Index", None),
-        ("Part of the", None),
-        ("Article5", None),
-        ("1. Scope", Some("1")),
-        ("1.2 Scope", Some("1.2")),
-        ("1.2. Scope", Some("1.2")),
-        ("1.2.3.4.5.6 deep", Some("1.2.3.4.5.6")),
-        ("1.2.3.4.5.6.7 too deep", None),
-        ("12.", Some("12")),
-        ("1 January", None),
-        ("2024. Year", None),
-        ("1.5million", None),
-        ("Chapter 5 ", Some("Chapter 5")),
-        ("Chapter 5a", Some("Chapter 5a")),
-        ("Chapter 5ab", None),
-        ("Part IVX", Some("Part IVX")),
-        ("Part Ia", None),
-        ("Part I.", Some("Part I")),
-        ("Article 12 é", None),
-        ("Article 12 É", Some("Article 12")),
-        ("Article 12\u{a0}— x", Some("Article 12")),
-    ] {
-        assert_eq!(label(line).as_deref(), expected, "{line}");
-    }
-}
-
-#[test]
-fn numbered_sections_nest_by_depth() {
-    let en = LegalEngine::english().unwrap_or_else(|e| panic!("{e}"));
-    let mut locations = en.capture_locations();
-    let level = |line: &str, locations: &mut Vec<Option<CaptureLocations>>| {
-        en.match_line(line, en.all, locations, &[]).map(|(l, _)| l)
-    };
-    assert_eq!(level("1. A", &mut locations), Some(EN_NUMBERED));
-    assert_eq!(level("1.1 A", &mut locations), Some(EN_NUMBERED + 1));
-    assert_eq!(level("1.1.1. A", &mut locations), Some(EN_NUMBERED + 2));
-    assert_eq!(level("Article 1", &mut locations), Some(3));
 }
 
 #[test]
 fn hand_written_matchers_agree_with_their_regexes() {
     let clause = Regex::new(r"\A(\d{1,3})\.(?:\s|$)").unwrap_or_else(|e| panic!("{e}"));
     let point = Regex::new(r"\A([a-zđ])\)(?:\s|$)").unwrap_or_else(|e| panic!("{e}"));
-    let dotted =
-        Regex::new(r"\A(\d{1,3}(?:\.\d{1,3}){0,5})(\.?)(?:\s|$)").unwrap_or_else(|e| panic!("{e}"));
     let group = |regex: &Regex, s: &str, i: usize| {
         regex
             .captures(s)
@@ -232,12 +151,101 @@ fn hand_written_matchers_agree_with_their_regexes() {
             group(&point, s, 1),
             "point {s:?}"
         );
-        let expected = group(&dotted, s, 1)
-            .filter(|n| n.contains('.') || group(&dotted, s, 2).is_some_and(|d| !d.is_empty()));
-        assert_eq!(
-            dotted_number(s).map(|(n, _)| n.to_owned()),
-            expected,
-            "dotted {s:?}"
-        );
     }
+}
+
+/// Each unit's first line (1-based) and path, cut with `legal-vi`.
+fn cut_lines(text: &str) -> Vec<(usize, String)> {
+    let cutter = Cutter::new(&CutRules::preset(Preset::LegalVi)).unwrap_or_else(|e| panic!("{e}"));
+    let units = cutter.cut("d", text).unwrap_or_else(|e| panic!("{e}"));
+    units
+        .iter()
+        .map(|u| {
+            let before = text.get(..u.start as usize).unwrap_or_default();
+            (1 + before.matches('\n').count(), u.path.clone())
+        })
+        .collect()
+}
+
+fn owned(expected: &[(usize, &str)]) -> Vec<(usize, String)> {
+    expected
+        .iter()
+        .map(|(l, p)| (*l, (*p).to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_wrapped_line_starting_with_a_number_is_no_clause() {
+    let text = "Điều 1. Phạm vi\n\
+                1. Cơ quan thực hiện theo quy định tại khoản\n\
+                2. Điều này và các quy định khác.\n\
+                2. Khoản hai.\n";
+    assert_eq!(
+        cut_lines(text),
+        owned(&[(1, "Điều 1"), (2, "Điều 1/Khoản 1"), (4, "Điều 1/Khoản 2")])
+    );
+}
+
+#[test]
+fn a_page_number_or_a_heading_before_a_clause_is_no_wrap() {
+    let text = "Điều 5. Đối tượng không chịu thuế\n\
+                1. Khoản một.\n\
+                In đậm, nghiêng: Bổ sung so với dự thảo.\n\
+                2\n\
+                2. Khoản hai.\n\
+                a) Điểm a;\n\
+                Trang\n\
+                4\n\
+                b) Điểm b.\n";
+    assert_eq!(
+        cut_lines(text),
+        owned(&[
+            (1, "Điều 5"),
+            (2, "Điều 5/Khoản 1"),
+            (5, "Điều 5/Khoản 2"),
+            (6, "Điều 5/Khoản 2/Điểm a"),
+            (9, "Điều 5/Khoản 2/Điểm b"),
+        ])
+    );
+}
+
+#[test]
+fn the_rows_of_a_flattened_table_are_not_points() {
+    let text = "Điều 7. Thuế suất\n\
+                Thuế suất được quy định theo Biểu thuế sau đây:\n\
+                STT\n\
+                Hàng hóa, dịch vụ\n\
+                Thuế suất (%)\n\
+                1\n\
+                Thuốc lá điếu, xì gà\n\
+                75\n\
+                2\n\
+                Rượu\n\
+                a) Rượu từ 20 độ trở lên\n\
+                65\n\
+                b) Rượu dưới 20 độ\n\
+                35\n\
+                3\n\
+                Bia\n\
+                65\n\
+                Điều 8. Hoàn thuế\n\
+                1. Khoản một.\n";
+    assert_eq!(
+        cut_lines(text),
+        owned(&[(1, "Điều 7"), (18, "Điều 8"), (19, "Điều 8/Khoản 1")])
+    );
+}
+
+#[test]
+fn quoted_articles_and_annexes() {
+    let text = "Điều 1. Sửa đổi\n\
+                “Điều 5. Điều được trích dẫn\n\
+                \"1. Khoản được trích dẫn.\n\
+                Phụ lục I\n\
+                DANH MỤC\n\
+                PHỤ LỤC II\n";
+    assert_eq!(
+        cut_lines(text),
+        owned(&[(1, "Điều 1"), (4, "Phụ lục I"), (6, "PHỤ LỤC II")])
+    );
 }
