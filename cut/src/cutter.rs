@@ -7,6 +7,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use iu_cutter_live_execution::{CutRules, MarkerSet, Preset};
 
+use crate::auto::AutoEngine;
 use crate::builder::UnitBuilder;
 use crate::custom::CustomEngine;
 use crate::legal::{EnglishEngine, VietnameseEngine};
@@ -75,6 +76,7 @@ impl Cutter {
             MarkerSet::Preset(Preset::LegalVi) => {
                 Engine::LegalVi(Box::new(VietnameseEngine::vietnamese()?))
             }
+            MarkerSet::Preset(Preset::Auto) => Engine::Auto(Box::new(AutoEngine::new()?)),
             MarkerSet::Custom(levels) => Engine::Custom(CustomEngine::new(levels)?),
         };
         Ok(Cutter {
@@ -143,15 +145,15 @@ impl Cutter {
             self.max_unit_bytes,
             self.unit_limit,
         ));
-        if !text.is_empty() {
-            self.engine.scan(text, &mut scan);
-        }
+        let preset = if text.is_empty() {
+            // Nothing to choose from: an empty document is cut into no units by any preset.
+            self.engine.chooses().then_some(Preset::Paragraphs)
+        } else {
+            self.engine.scan(text, &mut scan)
+        };
         let units = scan.units.finish()?;
         check_lossless(text, &units)?;
-        Ok(Cut {
-            units,
-            preset: None,
-        })
+        Ok(Cut { units, preset })
     }
 }
 
@@ -171,17 +173,26 @@ enum Engine {
     LegalEn(EnglishEngine),
     LegalVi(Box<VietnameseEngine>),
     Custom(CustomEngine),
+    Auto(Box<AutoEngine>),
 }
 
 impl Engine {
-    fn scan(&self, text: &str, scan: &mut Scan<'_>) {
+    /// Cuts `text` into `scan`; returns the preset it chose, for `auto`.
+    fn scan(&self, text: &str, scan: &mut Scan<'_>) -> Option<Preset> {
         match self {
             Engine::Markdown => scan_markdown(text, scan),
             Engine::Paragraphs => scan_paragraphs(text, scan),
             Engine::LegalEn(engine) => engine.scan(text, scan),
             Engine::LegalVi(engine) => engine.scan(text, scan),
             Engine::Custom(engine) => engine.scan(text, scan),
+            Engine::Auto(engine) => return Some(engine.scan(text, scan)),
         }
+        None
+    }
+
+    /// Whether this engine chooses a preset per document.
+    fn chooses(&self) -> bool {
+        matches!(self, Engine::Auto(_))
     }
 }
 

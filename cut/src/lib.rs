@@ -53,6 +53,7 @@
 //! [`CutRules`]: iu_cutter_live_execution::CutRules
 //! [`MarkerSet`]: iu_cutter_live_execution::MarkerSet
 
+mod auto;
 mod builder;
 mod check;
 mod custom;

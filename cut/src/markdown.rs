@@ -133,7 +133,7 @@ pub(crate) fn scan_markdown(text: &str, scan: &mut Scan<'_>) {
 }
 
 /// Indentation width in columns (tabs to the next multiple of 4, counted up to 4) and the rest.
-fn indentation(content: &str) -> (usize, &str) {
+pub(crate) fn indentation(content: &str) -> (usize, &str) {
     let mut columns = 0;
     for (i, b) in content.bytes().enumerate() {
         match b {
@@ -158,7 +158,7 @@ fn front_matter_end(text: &str, from: usize) -> Option<usize> {
         .map(|line| line.next)
 }
 
-fn opens_fence(rest: &str) -> Option<(u8, usize)> {
+pub(crate) fn opens_fence(rest: &str) -> Option<(u8, usize)> {
     let ch = *rest.as_bytes().first()?;
     let len = rest.bytes().take_while(|&b| b == ch).count();
     if len < 3 {
@@ -170,13 +170,13 @@ fn opens_fence(rest: &str) -> Option<(u8, usize)> {
     Some((ch, len))
 }
 
-fn closes_fence(rest: &str, ch: u8, open_len: usize) -> bool {
+pub(crate) fn closes_fence(rest: &str, ch: u8, open_len: usize) -> bool {
     let len = rest.bytes().take_while(|&b| b == ch).count();
     len >= open_len && rest.get(len..).is_some_and(is_blank)
 }
 
 /// An ATX heading: its level (0 for `#`) and its raw label.
-fn atx_heading(rest: &str) -> Option<(usize, &str)> {
+pub(crate) fn atx_heading(rest: &str) -> Option<(usize, &str)> {
     let hashes = rest.bytes().take_while(|&b| b == b'#').count();
     if hashes == 0 || hashes > 6 {
         return None;
@@ -196,7 +196,7 @@ fn atx_heading(rest: &str) -> Option<(usize, &str)> {
 }
 
 /// A setext underline: `=`… (level 0) or `--`… (level 1), optionally followed by blanks.
-fn setext_underline(rest: &str) -> Option<usize> {
+pub(crate) fn setext_underline(rest: &str) -> Option<usize> {
     let t = rest.trim_end_matches([' ', '\t']);
     let ch = *t.as_bytes().first()?;
     if !t.bytes().all(|b| b == ch) {

@@ -25,8 +25,9 @@ usage: cargo xtask <task>
 
 tasks:
   ci          format check, clippy (warnings denied), the whole test suite (nextest when
-              installed), property tests with more cases, and the PostgreSQL suites when
-              IU_CUTTER_TEST_PG_URL is set
+              installed), property tests with more cases, the PostgreSQL suites when
+              IU_CUTTER_TEST_PG_URL is set, and the cut's accuracy on the gold set against
+              its floors (accuracy --check)
   demo        build the program and run it end to end on examples/corpus in target/demo (a
               fresh SQLite store with execution enabled for it only): init, import, plan,
               a dry run, one live run per corpus part, status, units

@@ -628,7 +628,7 @@ fn lone_atx(text: &str, line: Line<'_>, next: Option<Line<'_>>) -> bool {
 
 /// Whether `body` reads as a heading: short, not a sentence, in capitals or title case, or led
 /// by an annex word; a Markdown heading always does.
-fn reads_as_heading(body: &str, atx: bool) -> bool {
+pub(crate) fn reads_as_heading(body: &str, atx: bool) -> bool {
     let chars = body.chars().count();
     if atx {
         return chars > 0;

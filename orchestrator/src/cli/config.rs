@@ -27,7 +27,7 @@ pub(crate) const DEFAULT_BACKUP_DIR: &str = ".iu-cutter/backups";
 pub(crate) const DEFAULT_REPORTS_DIR: &str = ".iu-cutter/reports";
 pub(crate) const DEFAULT_STOP_FILE: &str = ".iu-cutter/STOP";
 pub(crate) const DEFAULT_BATCH_UNITS: usize = iu_cutter_phase_core::DEFAULT_BATCH_UNITS;
-pub(crate) const DEFAULT_PRESET: Preset = Preset::LegalEn;
+pub(crate) const DEFAULT_PRESET: Preset = Preset::Auto;
 /// How old a held run's verification may be when it is enacted.
 pub(crate) const DEFAULT_HELD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -66,7 +66,7 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   batch_units        IU_CUTTER_BATCH_UNITS        5000
   held_max_age       IU_CUTTER_HELD_MAX_AGE       24h (older held verifications: verify again)
   lease_ttl          IU_CUTTER_LEASE_TTL          30s (a crashed runner's run resumable after it)
-  [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
+  [rules] preset     IU_CUTTER_PRESET             auto (markdown, legal-en, legal-vi, paragraphs)
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
   [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none (at least 64)
 Unknown keys and unknown IU_CUTTER_* variables are errors.";
@@ -527,7 +527,7 @@ mod tests {
         assert_eq!(config.stop_file, PathBuf::from(".iu-cutter/STOP"));
         assert_eq!(config.batch_units, DEFAULT_BATCH_UNITS);
         assert_eq!(config.held_max_age, Duration::from_secs(86_400));
-        assert_eq!(config.rules, CutRules::preset(Preset::LegalEn));
+        assert_eq!(config.rules, CutRules::preset(Preset::Auto));
         // A file that says nothing about the switch leaves it off too.
         let config = Config::from_sources(Some(("cutter.toml", "mode = \"live\"\n")), env(&[]))?;
         assert!(!config.execution_enabled);

@@ -8,12 +8,12 @@
 use std::path::Path;
 
 use iu_cutter_live_execution::{Plan, Scope};
-use iu_cutter_phase_cut_leg_a::{PlanError, compute_plan};
+use iu_cutter_phase_cut_leg_a::{PlanError, compute_plan, unstructured_documents};
 use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
-use crate::cli::output::{human_bytes, table};
+use crate::cli::output::{human_bytes, table, unstructured_warning};
 use crate::cli::run::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
@@ -25,6 +25,9 @@ struct DocumentPreview<'a> {
     units: usize,
     largest_unit_bytes: u64,
     first_paths: Vec<&'a str>,
+    /// The preset `auto` chose for the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preset: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -33,6 +36,8 @@ struct PlanPreview<'a> {
     rules: String,
     documents: Vec<DocumentPreview<'a>>,
     units: u64,
+    /// Documents larger than a few KB that yield only a preamble unit.
+    unstructured: Vec<&'a str>,
     /// Where `--out` wrote the plan.
     written_to: Option<String>,
 }
@@ -87,6 +92,10 @@ pub(crate) async fn plan(
         plan_sha256: plan.sha256(),
         rules: rules_summary(&plan.rules),
         units: plan.unit_count(),
+        unstructured: unstructured_documents(&plan)
+            .iter()
+            .map(|d| d.document.as_str())
+            .collect(),
         documents: plan
             .documents
             .iter()
@@ -102,6 +111,7 @@ pub(crate) async fn plan(
                     .take(SHOWN_PATHS)
                     .map(|u| u.path.as_str())
                     .collect(),
+                preset: d.preset.map(|p| p.name()),
             })
             .collect(),
     };
@@ -118,6 +128,8 @@ pub(crate) async fn plan(
         config.location(),
         preview.rules
     );
+    // Under `auto`, which preset cut each document.
+    let chose = preview.documents.iter().any(|d| d.preset.is_some());
     let rows: Vec<Vec<String>> = preview
         .documents
         .iter()
@@ -126,20 +138,29 @@ pub(crate) async fn plan(
             if d.units > d.first_paths.len() {
                 paths.push_str(" | …");
             }
-            vec![
+            let mut row = vec![
                 d.document.to_owned(),
                 d.revision.to_string(),
                 human_bytes(d.source_bytes),
                 d.units.to_string(),
                 human_bytes(d.largest_unit_bytes),
-                paths,
-            ]
+            ];
+            if chose {
+                row.push(d.preset.unwrap_or("-").to_owned());
+            }
+            row.push(paths);
+            row
         })
         .collect();
-    table(
-        &["document", "rev", "size", "units", "largest", "first paths"],
-        &rows,
-    );
+    let mut headers = vec!["document", "rev", "size", "units", "largest"];
+    if chose {
+        headers.push("preset");
+    }
+    headers.push("first paths");
+    table(&headers, &rows);
+    if !preview.unstructured.is_empty() {
+        eprintln!("{}", unstructured_warning(&preview.unstructured.join(", ")));
+    }
     out!(
         "documents: {}, units: {}",
         preview.documents.len(),

@@ -14,4 +14,7 @@
 
 mod phase;
 
-pub use phase::{CutLegA, PlanError, compute_plan, plan_for_backup};
+pub use phase::{
+    CutLegA, PlanError, UNSTRUCTURED_WARNING_BYTES, compute_plan, plan_for_backup, presets_chosen,
+    unstructured_documents,
+};

@@ -1,0 +1,93 @@
+//! Unit tests of the `auto` choice.
+
+use iu_cutter_live_execution::{CutRules, Preset};
+
+use super::*;
+use crate::Cutter;
+
+fn chosen(text: &str) -> Preset {
+    gather(text).choose()
+}
+
+#[test]
+fn vietnamese_laws_in_any_form() {
+    let law = "QUỐC HỘI\nLuật số: 1\nChương I\nQUY ĐỊNH CHUNG\nĐiều 1. Phạm vi\n1. Khoản.\nĐiều 2. Đối tượng\n";
+    assert_eq!(chosen(law), Preset::LegalVi);
+    let nfd: String = unicode_normalization::UnicodeNormalization::nfd(law).collect();
+    assert_eq!(chosen(&nfd), Preset::LegalVi);
+    // One mention is not a law.
+    assert_ne!(chosen("Điều 1 là một từ.\n"), Preset::LegalVi);
+}
+
+#[test]
+fn markdown_articles_and_docs() {
+    assert_eq!(
+        chosen("# Resetting your password\n\nOpen the settings.\n"),
+        Preset::Markdown
+    );
+    let doc = "# Path\n\n```js\n# not a heading\n1. Not a clause either, inside a fence.\n```\n\n\
+               ## `path.basename()`\n\nReturns the last portion.\n";
+    assert_eq!(chosen(doc), Preset::Markdown);
+    // Setext headings count where the document shows other Markdown…
+    let setext = "Title\n=====\n\nSee [the docs](https://example.com).\n\nPart\n----\n\nText.\n";
+    assert_eq!(chosen(setext), Preset::Markdown);
+}
+
+#[test]
+fn legal_texts_even_with_a_markdown_title_or_underlines() {
+    // A contract in Markdown: one `#` title, numbered clauses of running text.
+    let contract = "# Standard Terms\n\n\
+                    1. **Introduction**. This Mutual Non-Disclosure Agreement allows each party to disclose information.\n\n\
+                    2. **Use**. The Receiving Party shall use Confidential Information solely for the Purpose stated.\n";
+    assert_eq!(chosen(contract), Preset::LegalEn);
+    // A plain-text licence underlines its headings: that is no Markdown.
+    let licence = "Mozilla Public License Version 2.0\n==================================\n\n\
+                   1. Definitions\n--------------\n\n1.1. \"Contributor\"\n    means each individual.\n\n\
+                   1.2. \"Contributor Version\"\n    means the combination.\n";
+    assert_eq!(chosen(licence), Preset::LegalEn);
+    // A `#` comment block is no heading.
+    let comments = "THIRD-PARTY NOTICES\n\n # The BSD License\n # Copyright (C) 2006\n #\n\n\
+                    Section 1. Scope\n\nSection 2. Terms\n";
+    assert_eq!(chosen(comments), Preset::LegalEn);
+    let headings = "Some licence text, as a paragraph of running text for the preamble.\n\n\
+                    NO WARRANTY\n\nThe program is provided as is.\n\nGeneral Provisions\n\nText.\n";
+    assert_eq!(chosen(headings), Preset::LegalEn);
+}
+
+#[test]
+fn unstructured_text_is_paragraphs() {
+    assert_eq!(
+        chosen(
+            "Copyright (c) 2014 The Authors\n\nPermission is hereby granted.\n\nTHE SOFTWARE IS PROVIDED AS IS.\n"
+        ),
+        Preset::Paragraphs
+    );
+    assert_eq!(
+        chosen("OPENJDK ASSEMBLY EXCEPTION\n\nThe code is distributed.\n"),
+        Preset::Paragraphs
+    );
+    assert_eq!(chosen(""), Preset::Paragraphs);
+}
+
+#[test]
+fn auto_cuts_like_the_preset_it_chose_and_says_which() -> Result<(), crate::CutError> {
+    let auto = Cutter::new(&CutRules::preset(Preset::Auto))?;
+    for (text, preset) in [
+        ("# A\n\ntext\n\n## B\n", Preset::Markdown),
+        (
+            "Article 1. Scope\nText.\n\nArticle 2. Terms\nText.\n",
+            Preset::LegalEn,
+        ),
+        ("Điều 1. A\n1. B.\nĐiều 2. C\n", Preset::LegalVi),
+        ("One.\n\nTwo.\n", Preset::Paragraphs),
+    ] {
+        let cut = auto.cut_document("d", text)?;
+        assert_eq!(cut.preset, Some(preset), "{text}");
+        let direct = Cutter::new(&CutRules::preset(preset))?.cut("d", text)?;
+        assert_eq!(cut.units, direct, "{text}");
+    }
+    assert_eq!(auto.cut_document("d", "")?.preset, Some(Preset::Paragraphs));
+    let fixed = Cutter::new(&CutRules::preset(Preset::Markdown))?;
+    assert_eq!(fixed.cut_document("d", "# A\n")?.preset, None);
+    Ok(())
+}
