@@ -30,7 +30,7 @@
 use iu_cutter_live_execution::Preset;
 
 use crate::CutError;
-use crate::legal::english::{keyword_heading, reads_as_heading};
+use crate::legal::english::{VIEW_BYTES, keyword_heading, reads_as_heading};
 use crate::legal::layout::{is_rule, undecorate};
 use crate::legal::numbers::{Style, Tail, tail_of, tokens};
 use crate::legal::{EnglishEngine, VietnameseEngine};
@@ -158,21 +158,20 @@ pub(crate) fn gather(text: &str) -> Evidence {
     evidence
 }
 
-/// The Vietnamese and English evidence of one non-blank line outside code.
+/// The Vietnamese and English evidence of one non-blank line outside code, read on the NFC view
+/// of its first [`VIEW_BYTES`] (the English engine's view), so NFC and NFD text give the same
+/// evidence.
 fn line_evidence(content: &str, prev_blank: bool, next: Option<&str>, evidence: &mut Evidence) {
-    let trimmed = content.trim_start();
-    let Some(&first) = trimmed.as_bytes().first() else {
+    let mut buf = String::new();
+    let view = nfc_view(bounded(content.trim_start(), VIEW_BYTES), &mut buf);
+    let Some(&first) = view.as_bytes().first() else {
         return;
     };
-    if !first.is_ascii() || matches!(first, b'C' | b'M' | b'P') {
-        let mut buf = String::new();
-        let view = nfc_view(bounded(trimmed, 32), &mut buf);
-        if vietnamese_heading(view) {
-            evidence.vietnamese += 1;
-            return;
-        }
+    if (!first.is_ascii() || matches!(first, b'C' | b'M' | b'P')) && vietnamese_heading(view) {
+        evidence.vietnamese += 1;
+        return;
     }
-    let body = undecorate(trimmed).text;
+    let body = undecorate(view).text;
     if first.is_ascii_uppercase() && keyword_heading(body).is_some() {
         evidence.keywords += 1;
         return;

@@ -20,6 +20,21 @@ fn vietnamese_laws_in_any_form() {
 }
 
 #[test]
+fn the_evidence_is_the_same_in_nfc_and_nfd() {
+    // A short line of decomposed letters standing alone reads as a heading in either form (found
+    // by the NFC/NFD property test: the heading test once ran on the raw bytes).
+    for text in [
+        "P ềk \n\nPart I\n",
+        "Đề NGHỊ\n\n1. Thứ nhất, một điều khoản dài.\n",
+    ] {
+        let nfc: String = unicode_normalization::UnicodeNormalization::nfc(text).collect();
+        let nfd: String = unicode_normalization::UnicodeNormalization::nfd(text).collect();
+        assert_eq!(gather(&nfc), gather(&nfd), "{text:?}");
+    }
+    assert_eq!(chosen("P ềk \n\nPart I\n"), Preset::LegalEn);
+}
+
+#[test]
 fn markdown_articles_and_docs() {
     assert_eq!(
         chosen("# Resetting your password\n\nOpen the settings.\n"),

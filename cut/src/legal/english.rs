@@ -159,7 +159,7 @@ const NUMBERED_BASE: usize = 16;
 const HEADING_MAX_CHARS: usize = 72;
 /// How much of a line the rules look at (its NFC form): more than a heading can take, even in
 /// four-byte characters or decomposed, so a longer line is running text whatever its form.
-const VIEW_BYTES: usize = 512;
+pub(crate) const VIEW_BYTES: usize = 512;
 
 /// A keyword heading found at the start of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +198,13 @@ impl<'t> KeywordHeading<'t> {
 
 /// The keyword heading at the start of `text` (undecorated, trimmed), if any.
 pub(crate) fn keyword_heading(text: &str) -> Option<KeywordHeading<'_>> {
+    // Every keyword starts with one of these bytes (`§` with 0xC2): most lines stop here.
+    if !matches!(
+        text.as_bytes().first(),
+        Some(b'P' | b'T' | b'D' | b'C' | b'S' | b'A' | b'E' | 0xC2)
+    ) {
+        return None;
+    }
     let (word, kind) = KEYWORDS.iter().find(|(w, _)| text.starts_with(w))?;
     let mut rest = text.get(word.len()..)?;
     let mut written = *word;
@@ -582,7 +589,7 @@ fn note_text(body: &str, ended: bool, state: &mut State) {
     if starts_lettered_item(body) {
         state.lettered = true;
     }
-    if ends_title_block(body, ended) {
+    if state.title_block && ends_title_block(body, ended) {
         state.title_block = false;
     }
     state.prev = Prev::of_text(body, ended);
@@ -629,31 +636,27 @@ fn lone_atx(text: &str, line: Line<'_>, next: Option<Line<'_>>) -> bool {
 /// Whether `body` reads as a heading: short, not a sentence, in capitals or title case, or led
 /// by an annex word; a Markdown heading always does.
 pub(crate) fn reads_as_heading(body: &str, atx: bool) -> bool {
-    let chars = body.chars().count();
     if atx {
-        return chars > 0;
+        return !body.is_empty();
     }
-    let lower = body.to_lowercase();
-    let led = ANNEX_WORDS.iter().any(|w| {
-        lower.starts_with(w)
-            && lower[w.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphabetic())
-    });
-    let words = body.split_whitespace().count();
-    if chars > HEADING_MAX_CHARS
+    // Cheap tests first: a heading line is short, one line of a table is not.
+    if body.len() > 4 * HEADING_MAX_CHARS
+        || body.chars().nth(HEADING_MAX_CHARS).is_some()
         || body.contains("   ")
-        || body.chars().filter(|c| c.is_alphabetic()).count() < 2
-        || lower.starts_with("copyright")
-        || lower.starts_with("end of ")
-        || lower == "end"
-        || lower == "the end"
         || body.contains("://")
+        || body.ends_with([',', ';'])
     {
         return false;
     }
-    if body.ends_with([',', ';']) {
+    let led = ANNEX_WORDS.iter().any(|w| starts_with_word(body, w));
+    let words = body.split_whitespace().count();
+    if body.chars().filter(|c| c.is_alphabetic()).count() < 2
+        || starts_with_word(body, "copyright")
+        || starts_with_word(body, "end of")
+        || ["end", "the end"]
+            .iter()
+            .any(|w| body.eq_ignore_ascii_case(w))
+    {
         return false;
     }
     if !led && (body.ends_with(['.', '!', '?']) || (body.ends_with(':') && words > 2)) {
@@ -668,16 +671,19 @@ pub(crate) fn reads_as_heading(body: &str, atx: bool) -> bool {
     title_case(body)
 }
 
+/// Whether `body` starts with `word` (lower case, ASCII), in any case, as a whole word.
+fn starts_with_word(body: &str, word: &str) -> bool {
+    body.get(..word.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(word))
+        && body
+            .get(word.len()..)
+            .and_then(|rest| rest.chars().next())
+            .is_none_or(|c| !c.is_alphabetic())
+}
+
 /// A usual part of a licence or contract (`Preamble`, `TERMS AND CONDITIONS`…).
 fn usual_part(body: &str) -> bool {
-    let lower = body.to_lowercase();
-    USUAL_PARTS.iter().any(|p| {
-        lower.starts_with(p)
-            && lower[p.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphabetic())
-    })
+    USUAL_PARTS.iter().any(|p| starts_with_word(body, p))
 }
 
 /// Title case: the first letter is a capital, and so is the first letter of at least 60 % of the

@@ -121,7 +121,7 @@ pub(crate) fn has_lowercase(s: &str) -> bool {
 /// ends a sentence.
 pub(crate) fn is_running_text(s: &str, ended: bool) -> bool {
     let t = s.trim();
-    (has_lowercase(t) && t.chars().nth(40).is_some()) || (ended && t.contains(' '))
+    (ended && t.contains(' ')) || (t.len() > 40 && has_lowercase(t) && t.chars().nth(40).is_some())
 }
 
 /// A line with its decorations taken off.
