@@ -30,7 +30,8 @@
 use iu_cutter_live_execution::Preset;
 
 use crate::CutError;
-use crate::legal::english::{VIEW_BYTES, keyword_heading, reads_as_heading};
+use crate::legal::VIEW_BYTES;
+use crate::legal::english::{keyword_heading, reads_as_heading};
 use crate::legal::layout::{is_rule, undecorate};
 use crate::legal::numbers::{Style, Tail, tail_of, tokens};
 use crate::legal::{EnglishEngine, VietnameseEngine};
@@ -177,7 +178,7 @@ fn line_evidence(content: &str, prev_blank: bool, next: Option<&str>, evidence: 
         return;
     }
     if first.is_ascii_digit() || first == b'(' || first.is_ascii_uppercase() {
-        for token in tokens(body).into_iter().flatten() {
+        for token in tokens(body).iter().flatten() {
             let tail = tail_of(token.rest);
             let heading_form = (token.dot || token.number.style == Style::Paren)
                 && matches!(tail, Tail::Upper | Tail::Other);

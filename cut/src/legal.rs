@@ -15,8 +15,13 @@ pub(crate) mod layout;
 pub(crate) mod numbers;
 pub(crate) mod vietnamese;
 
+use crate::lines::trim_start;
 pub(crate) use english::EnglishEngine;
 pub(crate) use vietnamese::VietnameseEngine;
+
+/// How much of a line the rules look at (its NFC form): more than a heading can take, even in
+/// four-byte characters or decomposed, so a longer line is running text whatever its form.
+pub(crate) const VIEW_BYTES: usize = 512;
 
 /// Most digits in one component of a numbered clause (so `2024.` is not a clause).
 const MAX_NUMBER_DIGITS: usize = 3;
@@ -28,7 +33,7 @@ const MAX_NUMBER_DIGITS: usize = 3;
 /// Checked on the number as matched (greedily): a shorter number would leave a letter or digit
 /// here, which never passes, so no other split of the line could.
 pub(crate) fn heading_tail_ok(rest: &str) -> bool {
-    let trimmed = rest.trim_start();
+    let trimmed = trim_start(rest);
     match trimmed.chars().next() {
         None => true,
         Some('.' | ':' | '-' | '–' | '—' | ')') => true,

@@ -140,6 +140,7 @@ impl<'t> Lines<'t> {
 impl<'t> Iterator for Lines<'t> {
     type Item = Line<'t>;
 
+    #[inline]
     fn next(&mut self) -> Option<Line<'t>> {
         let text = self.text;
         let start = self.pos;
@@ -179,6 +180,32 @@ pub(crate) fn bounded(s: &str, max: usize) -> &str {
         end -= 1;
     }
     s.get(..end).unwrap_or_default()
+}
+
+/// `s.trim()`, answered at once when `s` starts and ends with ASCII bytes that are not
+/// whitespace (most lines): the engines trim each line several times.
+#[inline]
+pub(crate) fn trim(s: &str) -> &str {
+    let solid = |b: &u8| b.is_ascii() && !matches!(b, b' ' | b'\t'..=b'\r');
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if solid(first) && solid(last) => s,
+        _ => s.trim(),
+    }
+}
+
+/// `s.trim_start()`, skipping ASCII whitespace byte by byte and handing over to the standard
+/// one only at a non-ASCII character.
+#[inline]
+pub(crate) fn trim_start(s: &str) -> &str {
+    let n = s
+        .bytes()
+        .take_while(|b| matches!(b, b' ' | b'\t'..=b'\r'))
+        .count();
+    let rest = s.get(n..).unwrap_or_default();
+    match rest.as_bytes().first() {
+        Some(b) if !b.is_ascii() => rest.trim_start(),
+        _ => rest,
+    }
 }
 
 /// Whether `s` holds only ASCII whitespace.

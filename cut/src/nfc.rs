@@ -23,7 +23,15 @@ pub(crate) fn is_plain_starter(c: char) -> bool {
 
 /// Whether `s` is certainly NFC (the fast path: plain starters only, else the quick check).
 fn is_nfc_fast(s: &str) -> bool {
-    s.is_ascii() || s.chars().all(is_plain_starter) || is_nfc_quick(s.chars()) == IsNormalized::Yes
+    is_ascii_whole(s.as_bytes())
+        || s.chars().all(is_plain_starter)
+        || is_nfc_quick(s.chars()) == IsNormalized::Yes
+}
+
+/// Whether `bytes` are all ASCII: one pass with no early exit, which the compiler vectorises
+/// (the views are bounded, lines short: an early exit would not pay).
+fn is_ascii_whole(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0, |acc, &b| acc | b) < 0x80
 }
 
 /// `s` as matched: itself when already NFC, else its NFC form (in `buf`).

@@ -182,3 +182,29 @@ proptest! {
         prop_assert_eq!(structure(&a), structure(&b));
     }
 }
+
+/// Lines long enough for the rules that count characters (running text is longer than 40, a
+/// heading at most 72): decomposed, such a line holds more characters than composed.
+fn long_line_text() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        prop::sample::select(MARKER_LIKE).prop_map(|s| s.trim_end_matches('\n').to_owned()),
+        "[ĐđAaCcMmKkPp0-9 .,)ệữốềểơưạảấ]{30,60}",
+        "[a-zệữốềểơưạảấ ]{30,60}[.,:]?",
+    ];
+    prop::collection::vec(line, 0..30).prop_map(|lines| lines.join("\n"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nfc_and_nfd_give_the_same_structure_on_long_lines(text in long_line_text(), preset in prop::sample::select(Preset::ALL.to_vec())) {
+        let cutter = Cutter::new(&CutRules::preset(preset)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let nfc: String = text.nfc().collect();
+        let nfd: String = text.nfd().collect();
+        let a = cutter.cut("d", &nfc).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let b = cutter.cut("d", &nfd).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let structure = |units: &[CutUnit]| units.iter().map(|u| (u.path.clone(), u.unit_id.clone())).collect::<Vec<_>>();
+        prop_assert_eq!(structure(&a), structure(&b));
+    }
+}

@@ -53,16 +53,16 @@
 //! keyword heading with no text after its number takes the next line as its title
 //! (`Part I` / `GENERAL PROVISIONS`).
 
-use crate::lines::{Line, Lines, bounded};
+use crate::lines::{Line, Lines, bounded, trim, trim_start};
 use crate::nfc::nfc_view;
 use crate::scan::{Label, Scan};
 
-use super::heading_tail_ok;
 use super::layout::{
     Prev, Undecorated, ends_sentence, has_lowercase, indent_columns, is_box_line, is_quoted,
-    is_rule, is_running_text, undecorate,
+    is_rule, undecorate,
 };
-use super::numbers::{Form, Sequencer, Style, Token, Verdict, tail_of, tokens};
+use super::numbers::{Form, Sequencer, Style, Token, Verdict, may_start_number, tail_of, tokens};
+use super::{VIEW_BYTES, heading_tail_ok};
 
 /// Kinds of keyword headings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,40 +76,25 @@ enum Keyword {
     Clause,
 }
 
-/// Keywords as written at the start of a heading line, and their kind.
-const KEYWORDS: &[(&str, Keyword)] = &[
-    ("Part", Keyword::Part),
-    ("PART", Keyword::Part),
-    ("Title", Keyword::Part),
-    ("TITLE", Keyword::Part),
-    ("Division", Keyword::Part),
-    ("DIVISION", Keyword::Part),
-    ("Chapter", Keyword::Chapter),
-    ("CHAPTER", Keyword::Chapter),
-    ("Subchapter", Keyword::Subchapter),
-    ("SUBCHAPTER", Keyword::Subchapter),
-    ("Section", Keyword::Section),
-    ("SECTION", Keyword::Section),
-    ("Sec.", Keyword::Section),
-    ("SEC.", Keyword::Section),
-    ("§", Keyword::Section),
-    ("Article", Keyword::Article),
-    ("ARTICLE", Keyword::Article),
-    ("Art.", Keyword::Article),
-    ("ART.", Keyword::Article),
-    ("Clause", Keyword::Clause),
-    ("CLAUSE", Keyword::Clause),
-    ("Schedule", Keyword::Annex),
-    ("SCHEDULE", Keyword::Annex),
-    ("Annex", Keyword::Annex),
-    ("ANNEX", Keyword::Annex),
-    ("Appendix", Keyword::Annex),
-    ("APPENDIX", Keyword::Annex),
-    ("Exhibit", Keyword::Annex),
-    ("EXHIBIT", Keyword::Annex),
-    ("Attachment", Keyword::Annex),
-    ("ATTACHMENT", Keyword::Annex),
-];
+/// The kind of a keyword as written at the start of a heading line (a whole word of ASCII
+/// letters; the abbreviations `Sec` and `Art` are keywords only with their dot); the match
+/// compiles to a few length and byte comparisons, most lines are turned away at once.
+fn keyword_kind(word: &str) -> Option<(Keyword, bool)> {
+    let kind = match word {
+        "Part" | "PART" | "Title" | "TITLE" | "Division" | "DIVISION" => Keyword::Part,
+        "Chapter" | "CHAPTER" => Keyword::Chapter,
+        "Subchapter" | "SUBCHAPTER" => Keyword::Subchapter,
+        "Section" | "SECTION" => Keyword::Section,
+        "Sec" | "SEC" => return Some((Keyword::Section, true)),
+        "Article" | "ARTICLE" => Keyword::Article,
+        "Art" | "ART" => return Some((Keyword::Article, true)),
+        "Clause" | "CLAUSE" => Keyword::Clause,
+        "Schedule" | "SCHEDULE" | "Annex" | "ANNEX" | "Appendix" | "APPENDIX" | "Exhibit"
+        | "EXHIBIT" | "Attachment" | "ATTACHMENT" => Keyword::Annex,
+        _ => return None,
+    };
+    Some((kind, false))
+}
 
 /// Words that lead an unnumbered annex heading (`APPENDIX: How to apply…`), lower case.
 const ANNEX_WORDS: &[&str] = &[
@@ -157,9 +142,6 @@ const PART_HEADING_LEVEL: usize = 0;
 const NUMBERED_BASE: usize = 16;
 /// The longest line read as an unnumbered heading, in characters.
 const HEADING_MAX_CHARS: usize = 72;
-/// How much of a line the rules look at (its NFC form): more than a heading can take, even in
-/// four-byte characters or decomposed, so a longer line is running text whatever its form.
-pub(crate) const VIEW_BYTES: usize = 512;
 
 /// A keyword heading found at the start of a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,45 +179,79 @@ impl<'t> KeywordHeading<'t> {
 }
 
 /// The keyword heading at the start of `text` (undecorated, trimmed), if any.
+#[inline]
 pub(crate) fn keyword_heading(text: &str) -> Option<KeywordHeading<'_>> {
-    // Every keyword starts with one of these bytes (`§` with 0xC2): most lines stop here.
-    if !matches!(
-        text.as_bytes().first(),
-        Some(b'P' | b'T' | b'D' | b'C' | b'S' | b'A' | b'E' | 0xC2)
-    ) {
-        return None;
+    if may_start_keyword(text) {
+        read_keyword_heading(text)
+    } else {
+        None
     }
-    let (word, kind) = KEYWORDS.iter().find(|(w, _)| text.starts_with(w))?;
-    let mut rest = text.get(word.len()..)?;
-    let mut written = *word;
-    if !word.ends_with('.')
-        && *word != "§"
-        && let Some(after) = rest.strip_prefix('.')
-    {
-        rest = after;
-        written = text.get(..word.len() + 1)?;
+}
+
+/// Whether `text` may start with a keyword, on its first two bytes (`§`, or the first letter
+/// and, in any case, the second of a keyword): the test that turns most lines away.
+fn may_start_keyword(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return false;
+    };
+    let second = bytes.get(1).map(|&b| b | 0x20);
+    match first {
+        0xC2 => bytes.get(1) == Some(&0xA7),
+        b'P' => second == Some(b'a'),
+        b'T' | b'D' => second == Some(b'i'),
+        b'C' => matches!(second, Some(b'h' | b'l')),
+        b'S' => matches!(second, Some(b'u' | b'e' | b'c')),
+        b'A' => matches!(second, Some(b'r' | b'n' | b'p' | b't')),
+        b'E' => second == Some(b'x'),
+        _ => false,
     }
-    let spaced = rest.trim_start();
-    if spaced.len() == rest.len() && *word != "§" {
+}
+
+/// [`keyword_heading`] past its first test.
+fn read_keyword_heading(text: &str) -> Option<KeywordHeading<'_>> {
+    let (written, kind, rest) = keyword_word(text)?;
+    let spaced = trim_start(rest);
+    if spaced.len() == rest.len() && written != "§" {
         return None;
     }
     let (number, after) = keyword_number(spaced)?;
     if !heading_tail_ok(after) {
         return None;
     }
-    let title = after.trim_start_matches(|c: char| c.is_whitespace() || ".:-–—)".contains(c));
-    let closed = after
-        .trim_start()
-        .chars()
-        .next()
-        .is_none_or(|c| ".:-–—)".contains(c));
+    let title = after.trim_start_matches(|c: char| c.is_whitespace() || closes_number(c));
+    let closed = after.trim_start().chars().next().is_none_or(closes_number);
     Some(KeywordHeading {
-        kind: *kind,
+        kind,
         word: written,
         number,
         titled: !title.is_empty(),
         closed,
     })
+}
+
+/// Punctuation that closes a keyword's number (`1.`, `IV —`).
+fn closes_number(c: char) -> bool {
+    matches!(c, '.' | ':' | '-' | '–' | '—' | ')')
+}
+
+/// The keyword at the start of `text` as written (with its dot, if any), its kind, and what
+/// follows it.
+fn keyword_word(text: &str) -> Option<(&str, Keyword, &str)> {
+    if let Some(rest) = text.strip_prefix('§') {
+        return Some(("§", Keyword::Section, rest));
+    }
+    let letters = text.bytes().take_while(u8::is_ascii_alphabetic).count();
+    if !(3..=10).contains(&letters) {
+        return None;
+    }
+    let (kind, needs_dot) = keyword_kind(text.get(..letters)?)?;
+    let dotted = text.as_bytes().get(letters) == Some(&b'.');
+    if needs_dot && !dotted {
+        return None;
+    }
+    let end = letters + usize::from(dotted);
+    Some((text.get(..end)?, kind, text.get(end..)?))
 }
 
 /// A keyword's number at the start of `s`: arabic (`5`, `5a`, `3.5`), roman (`IV`), or one
@@ -314,11 +330,14 @@ impl Default for State {
     }
 }
 
-/// A marker found on a line: its level, label and whether it contains nothing (a leaf).
-enum Found<'t> {
-    Keyword(KeywordHeading<'t>),
-    Numbered(Token<'t>, Form),
-    Part(&'t str),
+/// The line being decided, as the opening of a unit needs it: its undecorated NFC view, whether
+/// it ends a sentence, and where its unit would start (a boxed heading's unit takes in the box's
+/// top border).
+#[derive(Clone, Copy)]
+struct Here<'t> {
+    deco: Undecorated<'t>,
+    ended: bool,
+    start: usize,
 }
 
 /// The `legal-en` engine. Stateless: each scan keeps its own state.
@@ -331,7 +350,7 @@ impl EnglishEngine {
         let mut buf = String::new();
         let mut lines = Lines::new(text).peekable();
         while let Some(line) = lines.next() {
-            let next = lines.peek().copied();
+            let next = lines.peek();
             self.line(text, line, next, &mut buf, &mut state, scan);
         }
     }
@@ -342,18 +361,19 @@ impl EnglishEngine {
         &self,
         text: &str,
         line: Line<'_>,
-        next: Option<Line<'_>>,
+        next: Option<&Line<'_>>,
         buf: &mut String,
         state: &mut State,
         scan: &mut Scan<'_>,
     ) {
         let content = line.content;
-        if content.trim().is_empty() {
+        let trimmed = trim(content);
+        if trimmed.is_empty() {
             state.prev = Prev::Blank;
             state.box_top = None;
             return;
         }
-        if is_box_line(content) {
+        if is_box_line(trimmed) {
             state.box_top.get_or_insert(line.start);
             state.prev = Prev::Rule;
             return;
@@ -365,55 +385,75 @@ impl EnglishEngine {
             state.prev = Prev::Rule;
             return;
         }
-        let found = self.find(text, line, next, &deco, state);
-        let start = match (&found, deco.boxed, box_top) {
-            (Some(_), true, Some(top)) => top,
+        let start = match (deco.boxed, box_top) {
+            (true, Some(top)) => top,
             _ => line.start,
         };
-        match found {
-            Some(found) => open(found, deco.text, ended, start, state, scan),
-            None => note_text(deco.text, ended, state),
+        let here = Here { deco, ended, start };
+        if !self.mark(text, &line, next, here, state, scan) {
+            note_text(deco.text, ended, state);
         }
     }
 
-    /// The marker on this line, if any (the rules of the module docs, in order).
-    fn find<'t>(
+    /// Opens the unit of the marker on this line, if there is one (the rules of the module docs,
+    /// in order); whether it did. (Opening where the marker is found, rather than returning it,
+    /// spares copying it: measurable on a document of many provisions.)
+    fn mark(
         &self,
         text: &str,
-        line: Line<'t>,
-        next: Option<Line<'_>>,
-        deco: &Undecorated<'t>,
+        line: &Line<'_>,
+        next: Option<&Line<'_>>,
+        here: Here<'_>,
         state: &mut State,
-    ) -> Option<Found<'t>> {
-        let body = deco.text;
+        scan: &mut Scan<'_>,
+    ) -> bool {
+        let (deco, body) = (here.deco, here.deco.text);
         if is_quoted(body) || is_footnotes_line(body) {
-            return None;
+            return false;
         }
         if deco.atx && !lone_atx(text, line, next) {
-            return None;
+            return false;
         }
         let keyword = keyword_heading(body);
-        if state.prev.continues() {
-            // A heading in capitals closed by punctuation (`SECTION 1. SHORT TITLE.` after
-            // `…in Congress assembled,`) is no wrapped cross-reference.
-            return keyword.filter(KeywordHeading::emphatic).map(Found::Keyword);
+        // After running text that goes on, only a heading in capitals closed by punctuation
+        // (`SECTION 1. SHORT TITLE.` after `…in Congress assembled,`) is no wrapped
+        // cross-reference.
+        let continues = state.prev.continues();
+        if let Some(heading) = keyword
+            && (!continues || heading.emphatic())
+        {
+            open_keyword(&heading, here, state, scan);
+            return true;
         }
-        if let Some(heading) = keyword {
-            return Some(Found::Keyword(heading));
+        if continues {
+            return false;
         }
-        if let Some(found) = self.numbered(line.content, body, state) {
-            return Some(found);
+        if self.numbered(line.content, here, state, scan) {
+            return true;
         }
-        if state.expect_title {
-            return None;
+        if state.expect_title || !self.part_heading(text, body, deco.atx, next, state) {
+            return false;
         }
-        self.part_heading(text, body, deco.atx, next, state)
-            .then_some(Found::Part(body))
+        open_part(here, state, scan);
+        true
     }
 
-    /// A numbered provision on this line, if its number passes the gates and the sequence.
-    fn numbered<'t>(&self, content: &str, body: &'t str, state: &State) -> Option<Found<'t>> {
-        for token in tokens(body).into_iter().flatten() {
+    /// Opens the unit of a numbered provision on this line, if its number passes the gates and
+    /// the sequence; whether it did.
+    fn numbered(
+        &self,
+        content: &str,
+        here: Here<'_>,
+        state: &mut State,
+        scan: &mut Scan<'_>,
+    ) -> bool {
+        let body = here.deco.text;
+        if !may_start_number(body) {
+            return false;
+        }
+        // By reference: moving the readings through a flattening iterator copies them (a
+        // measurable share of the cut on a document of many provisions).
+        for token in tokens(body).iter().flatten() {
             let style = token.number.style;
             let tail = tail_of(token.rest);
             let gated = match style {
@@ -445,10 +485,11 @@ impl EnglishEngine {
                 tail,
             };
             if state.seq.judge(&token.number, &form) != Verdict::No {
-                return Some(Found::Numbered(token, form));
+                open_numbered(token, form, here, state, scan);
+                return true;
             }
         }
-        None
+        false
     }
 
     /// Whether `body` is an unnumbered part heading here (rule 3 of the module docs).
@@ -457,7 +498,7 @@ impl EnglishEngine {
         text: &str,
         body: &str,
         atx: bool,
-        next: Option<Line<'_>>,
+        next: Option<&Line<'_>>,
         state: &State,
     ) -> bool {
         if !state.prev.is_break() {
@@ -466,7 +507,7 @@ impl EnglishEngine {
         if state.after_part_heading || !reads_as_heading(body, atx) {
             return false;
         }
-        if tokens(body).iter().any(Option::is_some) {
+        if may_start_number(body) && tokens(body).iter().any(Option::is_some) {
             return false;
         }
         if state.title_block && !atx && !usual_part(body) {
@@ -476,52 +517,64 @@ impl EnglishEngine {
     }
 }
 
-/// Opens the unit of a marker.
-fn open(
-    found: Found<'_>,
-    body: &str,
-    ended: bool,
-    start: usize,
-    state: &mut State,
-    scan: &mut Scan<'_>,
-) {
+/// What opening any unit does to the state: the title block is over, and the line is a heading.
+fn opened(state: &mut State) {
     state.title_block = false;
     state.lettered = false;
     state.prev = Prev::Heading;
-    match found {
-        Found::Keyword(heading) => {
-            let level = keyword_level(heading.kind, state);
-            state.keywords.retain(|&(_, l)| l < level);
-            state.keywords.push((heading.kind, level));
-            state.seq.keyword_heading(heading.anchor());
-            state.footnotes = false;
-            state.after_part_heading = false;
-            state.expect_title = !heading.titled;
-            scan.open(level, start, heading.label());
-        }
-        Found::Numbered(token, form) => {
-            let offset = state.seq.accept(token.number, form);
-            let base = state
-                .keywords
-                .last()
-                .map_or(NUMBERED_BASE, |&(_, l)| l.max(NUMBERED_BASE - 1) + 1);
-            state.after_part_heading = false;
-            state.expect_title = false;
-            // A provision's first line may be running text that goes on on the next line.
-            if is_running_text(body, ended) {
-                state.prev = Prev::of_text(body, ended);
-            }
-            scan.open(base + offset, start, Label::Text(token.label));
-        }
-        Found::Part(title) => {
-            state.keywords.clear();
-            state.seq.part_heading();
-            state.footnotes = false;
-            state.after_part_heading = true;
-            state.expect_title = false;
-            scan.open_leaf(PART_HEADING_LEVEL, start, Label::Text(title));
-        }
+}
+
+/// Opens the unit of a keyword heading.
+fn open_keyword(
+    heading: &KeywordHeading<'_>,
+    here: Here<'_>,
+    state: &mut State,
+    scan: &mut Scan<'_>,
+) {
+    opened(state);
+    let level = keyword_level(heading.kind, state);
+    state.keywords.retain(|&(_, l)| l < level);
+    state.keywords.push((heading.kind, level));
+    state.seq.keyword_heading(heading.anchor());
+    state.footnotes = false;
+    state.after_part_heading = false;
+    state.expect_title = !heading.titled;
+    scan.open(level, here.start, heading.label());
+}
+
+/// Opens the unit of a numbered provision, below the innermost open keyword heading.
+fn open_numbered(
+    token: &Token<'_>,
+    form: Form,
+    here: Here<'_>,
+    state: &mut State,
+    scan: &mut Scan<'_>,
+) {
+    opened(state);
+    let offset = state.seq.accept(token.number, form);
+    let base = state
+        .keywords
+        .last()
+        .map_or(NUMBERED_BASE, |&(_, l)| l.max(NUMBERED_BASE - 1) + 1);
+    state.after_part_heading = false;
+    state.expect_title = false;
+    // A provision's first line may be running text that goes on on the next line.
+    let prev = Prev::of_text(here.deco.text, here.ended);
+    if matches!(prev, Prev::Text { running: true, .. }) {
+        state.prev = prev;
     }
+    scan.open(base + offset, here.start, Label::Text(token.label));
+}
+
+/// Opens the unit of an unnumbered part heading: a leaf, which closes every open level.
+fn open_part(here: Here<'_>, state: &mut State, scan: &mut Scan<'_>) {
+    opened(state);
+    state.keywords.clear();
+    state.seq.part_heading();
+    state.footnotes = false;
+    state.after_part_heading = true;
+    state.expect_title = false;
+    scan.open_leaf(PART_HEADING_LEVEL, here.start, Label::Text(here.deco.text));
 }
 
 /// The level of a keyword heading. `Section` and `Article` take the same level until one
@@ -603,6 +656,9 @@ fn ends_title_block(body: &str, ended: bool) -> bool {
 
 /// `Footnotes:`, `Notes:`, `Note:`: the footnotes follow.
 fn is_footnotes_line(body: &str) -> bool {
+    if !matches!(body.as_bytes().first(), Some(b'N' | b'n' | b'F' | b'f')) {
+        return false;
+    }
     let word = body.trim_end_matches(':');
     ["footnotes", "notes", "note"]
         .iter()
@@ -624,7 +680,7 @@ fn starts_with_month(rest: &str) -> bool {
 
 /// A Markdown `#` line that is a heading: neither neighbour is a `#` line too (a run of them is
 /// a comment block).
-fn lone_atx(text: &str, line: Line<'_>, next: Option<Line<'_>>) -> bool {
+fn lone_atx(text: &str, line: &Line<'_>, next: Option<&Line<'_>>) -> bool {
     let hashed = |s: &str| s.trim_start().starts_with('#');
     let before = text
         .get(..line.start.saturating_sub(1))
@@ -711,7 +767,7 @@ fn title_case(body: &str) -> bool {
 
 /// Whether the heading line stands alone: after it comes the end, a blank line or an underline,
 /// or one more short heading line and then one of those.
-fn stands_alone(text: &str, next: Option<Line<'_>>) -> bool {
+fn stands_alone(text: &str, next: Option<&Line<'_>>) -> bool {
     let Some(next) = next else {
         return true;
     };

@@ -6,6 +6,8 @@
 //! Everything here looks at one line's bytes (or a bounded prefix of it): no regex, no
 //! allocation.
 
+use crate::lines::trim;
+
 /// What the previous non-blank line was, as far as the wrap rule cares.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Prev {
@@ -72,6 +74,12 @@ impl Prev {
 /// Whether `s` ends a sentence or a clause: its last character, past closing quotes, brackets and
 /// emphasis, is `.`, `:`, `;`, `!` or `?`.
 pub(crate) fn ends_sentence(s: &str) -> bool {
+    // Most lines end with a letter, a digit or a full stop: decided on the last byte.
+    match s.as_bytes().last() {
+        Some(b'.' | b':' | b';' | b'!' | b'?') => return true,
+        Some(b) if b.is_ascii_alphanumeric() || *b == b',' => return false,
+        _ => {}
+    }
     let trimmed = s.trim_end_matches(|c: char| {
         c.is_whitespace() || matches!(c, '"' | '\'' | '”' | '’' | ')' | ']' | '*' | '»')
     });
@@ -81,7 +89,7 @@ pub(crate) fn ends_sentence(s: &str) -> bool {
 /// Whether `s` (trimmed) is only a number, as a page number or a table cell is: digits, possibly
 /// with `.`, `,` or `%`, at most 12 characters.
 pub(crate) fn is_bare_number(s: &str) -> bool {
-    let t = s.trim();
+    let t = trim(s);
     !t.is_empty()
         && t.len() <= 12
         && t.bytes().next().is_some_and(|b| b.is_ascii_digit())
@@ -92,7 +100,7 @@ pub(crate) fn is_bare_number(s: &str) -> bool {
 /// Whether `s` (trimmed) is a separator or an underline: at least three of one of `-`, `=`,
 /// `*`, `_`, `~`, and nothing else but spaces.
 pub(crate) fn is_rule(s: &str) -> bool {
-    let t = s.trim();
+    let t = trim(s);
     let Some(&first) = t.as_bytes().first() else {
         return false;
     };
@@ -104,7 +112,7 @@ pub(crate) fn is_rule(s: &str) -> bool {
 /// Whether `s` is a line of a box drawn with `*`: a border (`*****`) or an empty side line
 /// (`*      *`).
 pub(crate) fn is_box_line(s: &str) -> bool {
-    let t = s.trim();
+    let t = trim(s);
     t.len() >= 2
         && t.starts_with('*')
         && t.ends_with('*')
@@ -113,15 +121,24 @@ pub(crate) fn is_box_line(s: &str) -> bool {
 
 /// Whether `s` contains a lowercase letter.
 pub(crate) fn has_lowercase(s: &str) -> bool {
-    s.chars().any(char::is_lowercase)
+    // ASCII first, byte by byte: most lines have a lowercase ASCII letter early.
+    s.bytes().any(|b| b.is_ascii_lowercase())
+        || (!s.is_ascii() && s.chars().any(char::is_lowercase))
 }
 
 /// Whether the line reads as running text rather than as a title or a short item: it has
 /// lowercase letters and is longer than a heading usually is (more than 40 characters), or it
 /// ends a sentence.
 pub(crate) fn is_running_text(s: &str, ended: bool) -> bool {
-    let t = s.trim();
-    (ended && t.contains(' ')) || (t.len() > 40 && has_lowercase(t) && t.chars().nth(40).is_some())
+    let t = trim(s);
+    (ended && t.bytes().any(|b| b == b' '))
+        || (t.len() > 40 && has_lowercase(t) && more_chars_than(t, 40))
+}
+
+/// Whether `s` has more than `n` characters (counted on the bytes that start one; a string of
+/// more than `4 * n` bytes has, whatever its characters).
+fn more_chars_than(s: &str, n: usize) -> bool {
+    s.len() > 4 * n || s.bytes().filter(|&b| (b as i8) >= -0x40).nth(n).is_some()
 }
 
 /// A line with its decorations taken off.
@@ -137,7 +154,15 @@ pub(crate) struct Undecorated<'a> {
 
 /// Takes the decorations off a line: a box side (`*  …  *`), Markdown heading `#`s, `**bold**`.
 pub(crate) fn undecorate(content: &str) -> Undecorated<'_> {
-    let trimmed = content.trim();
+    let trimmed = trim(content);
+    if !matches!(trimmed.as_bytes().first(), Some(b'*' | b'#' | b'_')) {
+        // No decoration starts otherwise: most lines.
+        return Undecorated {
+            text: trimmed,
+            boxed: false,
+            atx: false,
+        };
+    }
     if trimmed.len() > 2
         && trimmed.starts_with("* ")
         && trimmed.ends_with(" *")
@@ -187,7 +212,8 @@ fn strip_bold(s: &str) -> &str {
 /// Whether a line starts with a quotation mark: quoted text (an amending act quoting the section
 /// it inserts) holds no marker of the document's own.
 pub(crate) fn is_quoted(text: &str) -> bool {
-    text.starts_with(['"', '“', '„', '\'', '‘', '«'])
+    matches!(text.as_bytes().first(), Some(b'"' | b'\'' | 0x80..))
+        && text.starts_with(['"', '“', '„', '\'', '‘', '«'])
 }
 
 /// Indentation in columns (a tab counts to the next multiple of 4).

@@ -17,6 +17,8 @@
 //! previous sibling: same indentation, same trailing dot, same kind of text after it (a repealed
 //! section leaves a gap).
 
+use crate::lines::trim_start;
+
 /// Most components of a dotted number.
 pub(crate) const MAX_DEPTH: usize = 6;
 /// Most digits in one component (so `2024.` is not a provision).
@@ -103,7 +105,7 @@ pub(crate) enum Tail {
 
 /// The class of the first character of `rest` after whitespace.
 pub(crate) fn tail_of(rest: &str) -> Tail {
-    match rest.trim_start().chars().next() {
+    match trim_start(rest).chars().next() {
         None => Tail::End,
         Some(c) if c.is_uppercase() => Tail::Upper,
         Some(c) if c.is_lowercase() => Tail::Lower,
@@ -148,11 +150,30 @@ fn at_break(rest: &str) -> bool {
 
 /// `12` at the start of `s` (1 to [`MAX_DIGITS`] ASCII digits): its value and length.
 fn digits(s: &str) -> Option<(u16, usize)> {
-    let n = s.bytes().take_while(u8::is_ascii_digit).count();
-    if !(1..=MAX_DIGITS).contains(&n) {
-        return None;
+    let (mut value, mut n) = (0u16, 0);
+    // One digit more than allowed is enough to refuse the number (9999 fits in a u16).
+    for &b in s.as_bytes().iter().take(MAX_DIGITS + 1) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value * 10 + u16::from(b - b'0');
+        n += 1;
     }
-    s.get(..n)?.parse().ok().map(|v| (v, n))
+    (1..=MAX_DIGITS).contains(&n).then_some((value, n))
+}
+
+/// Whether `text` may start with a number (a digit, `(`, or capitals then `.`): the cheap test
+/// that turns most lines of running text away before [`tokens`] reads them.
+pub(crate) fn may_start_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    match bytes.first() {
+        Some(b'0'..=b'9' | b'(') => true,
+        Some(b'A'..=b'Z') => {
+            let run = bytes.iter().take_while(|b| b.is_ascii_uppercase()).count();
+            bytes.get(run) == Some(&b'.')
+        }
+        _ => false,
+    }
 }
 
 /// The readings of a number at the start of `text` (already without indentation or
@@ -321,8 +342,7 @@ fn to_roman(mut n: u16) -> String {
 pub(crate) fn is_table_row(rest: &str) -> bool {
     let spaces = rest.bytes().take_while(|&b| b == b' ').count();
     (spaces >= 2 || rest.starts_with('\t'))
-        && rest
-            .trim_start()
+        && trim_start(rest)
             .as_bytes()
             .first()
             .is_some_and(u8::is_ascii_digit)

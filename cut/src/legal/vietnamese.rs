@@ -27,12 +27,12 @@ use regex::{CaptureLocations, Regex};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use crate::CutError;
-use crate::lines::{Lines, bounded};
+use crate::lines::{Lines, bounded, trim};
 use crate::nfc::{is_plain_starter, nfc_view};
 use crate::scan::{Label, Scan};
 
 use super::layout::{Prev, ends_sentence, is_bare_number};
-use super::{at_break, heading_tail_ok, leading_number};
+use super::{VIEW_BYTES, at_break, heading_tail_ok, leading_number};
 
 /// How many bytes at the start of a line the legal presets look at (a keyword, a number and the
 /// character after it, with room for NFD).
@@ -358,7 +358,7 @@ impl VietnameseEngine {
                 };
                 let next = lines.peek().map(|l| l.content);
                 if let Some((level, label)) =
-                    self.match_line(view, mask, &mut locations, &scan.stack, &context, next)
+                    self.match_line(view, mask, &mut locations, &scan.stack, &mut context, next)
                 {
                     scan.open(level, line.start, label);
                     // Clauses and points are running text; keyword headings are titles.
@@ -379,7 +379,7 @@ impl VietnameseEngine {
         mask: RuleMask,
         locations: &mut [Option<CaptureLocations>],
         stack: &[(usize, String)],
-        context: &Context<'_>,
+        context: &mut Context<'_>,
         next: Option<&str>,
     ) -> Option<(usize, Label<'v>)> {
         let rules = self.rules.iter().zip(locations.iter_mut()).enumerate();
@@ -421,6 +421,8 @@ struct Context<'t> {
     recent: [&'t str; 3],
     /// Whether the previous line was a keyword heading (a title, never running text).
     marker: bool,
+    /// Room for the NFC form of the previous line.
+    buf: String,
 }
 
 impl<'t> Context<'t> {
@@ -430,11 +432,15 @@ impl<'t> Context<'t> {
     }
 
     /// The wrap rule: the previous line is running text that does not end its sentence.
-    fn continues(&self) -> bool {
+    /// Read on the previous line's NFC view (its length in characters counts), like the English
+    /// engine's.
+    fn continues(&mut self) -> bool {
         let prev = self.recent[0];
-        !self.marker
-            && !prev.trim().is_empty()
-            && Prev::of_text(prev, ends_sentence(prev)).continues()
+        if self.marker || trim(prev).is_empty() {
+            return false;
+        }
+        let view = nfc_view(bounded(prev, VIEW_BYTES), &mut self.buf);
+        Prev::of_text(view, ends_sentence(prev)).continues()
     }
 
     /// The table rule: a bare number next to the line (before it, or `next` after it), and

@@ -62,3 +62,30 @@ fn newline_finder_matches_a_plain_search() {
         assert_eq!(found, expected, "from {from}");
     }
 }
+
+#[test]
+fn the_quick_trim_trims_as_the_standard_one_does() {
+    for s in [
+        "",
+        " ",
+        "a",
+        " a ",
+        "\ta\r",
+        "a\x0b",
+        "\x0ba",
+        "\u{a0}a\u{a0}",
+        "\u{3000}x",
+        "x\u{2028}",
+        "é",
+        " é",
+        "a b",
+        "\x1fa\x1f",
+        ".",
+        "\u{feff}a",
+    ] {
+        assert_eq!(trim(s), s.trim(), "{s:?}");
+        assert_eq!(trim_start(s), s.trim_start(), "{s:?}");
+        let indented = format!(" \t{s}");
+        assert_eq!(trim_start(&indented), indented.trim_start(), "{s:?}");
+    }
+}

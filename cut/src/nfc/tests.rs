@@ -33,3 +33,20 @@ fn plain_starters_are_nfc_starters() {
     assert!(!is_nfc_fast(&"Điều".nfd().collect::<String>()));
     assert!(!is_nfc_fast("\u{212a}"));
 }
+
+#[test]
+fn the_ascii_test_sees_every_byte() {
+    for s in [
+        "",
+        "a",
+        "plain text.",
+        "é",
+        "x\u{80}",
+        "abcdefghijklmnopqrstuvwxyz0123456789é",
+    ] {
+        assert_eq!(is_ascii_whole(s.as_bytes()), s.is_ascii(), "{s:?}");
+    }
+    let mut long = "a".repeat(300);
+    long.push('ệ');
+    assert!(!is_ascii_whole(long.as_bytes()));
+}

@@ -89,6 +89,45 @@ fn keyword_headings_and_the_heading_tail_rule() {
 }
 
 #[test]
+fn every_keyword_passes_the_first_test() {
+    for word in [
+        "Part",
+        "Title",
+        "Division",
+        "Chapter",
+        "Subchapter",
+        "Section",
+        "Sec.",
+        "Article",
+        "Art.",
+        "Clause",
+        "Schedule",
+        "Annex",
+        "Appendix",
+        "Exhibit",
+        "Attachment",
+    ] {
+        for written in [word.to_owned(), word.to_uppercase()] {
+            let line = format!("{written} 5 Title");
+            assert!(may_start_keyword(&line), "{line}");
+            let expected = format!("{written} 5");
+            assert_eq!(label(&line), Some(expected), "{line}");
+        }
+    }
+    for line in [
+        "Sec 5",
+        "ART 5",
+        "The Parties",
+        "This Agreement",
+        "Member States",
+        "Where",
+    ] {
+        assert_eq!(label(line), None, "{line}");
+    }
+    assert!(may_start_keyword("§ 5") && !may_start_keyword("The") && !may_start_keyword(""));
+}
+
+#[test]
 fn keyword_levels_follow_the_documents_own_order() {
     // The US Constitution puts sections in articles…
     let us = "Article. I.\n\nSection 1.\n\nText.\n\nSection. 2.\n\nClause 1: The House.\n\n\

@@ -11,6 +11,10 @@ fn sentence_ends_look_past_closing_marks() {
         "(see below).",
         "**Introduction**.",
         "it?”",
+        "done. ",
+        "done.)",
+        "etc…",
+        "end.\t",
     ] {
         assert!(ends_sentence(ended), "{ended}");
     }
@@ -20,6 +24,10 @@ fn sentence_ends_look_past_closing_marks() {
         "Section 3.5",
         "OF PYTHON",
         "",
+        "12",
+        "word ",
+        "(a)",
+        "é",
     ] {
         assert!(!ends_sentence(open), "{open}");
     }
@@ -36,6 +44,30 @@ fn the_wrap_rule_needs_running_text_that_goes_on() {
     assert!(!prev("4").continues(), "a page number");
     assert!(!Prev::Blank.continues() && !Prev::Heading.continues());
     assert!(Prev::Rule.is_break() && Prev::Start.is_break() && !Prev::Heading.is_break());
+}
+
+#[test]
+fn running_text_counts_characters_not_bytes() {
+    let ascii = "a".repeat(41);
+    assert!(is_running_text(&ascii, false));
+    assert!(!is_running_text(&ascii[..40], false));
+    // Forty letters of two bytes each: 80 bytes, still forty characters.
+    let accented = "é".repeat(40);
+    assert!(!is_running_text(&accented, false));
+    assert!(is_running_text(&format!("{accented}é"), false));
+    let wide = "𝒶".repeat(41);
+    assert!(is_running_text(&wide, false));
+    assert!(is_running_text("two words.", true) && !is_running_text("word.", true));
+    for n in [0, 1, 39, 40, 41, 200] {
+        for s in [
+            ascii.as_str(),
+            accented.as_str(),
+            wide.as_str(),
+            "Rượu từ 20 độ",
+        ] {
+            assert_eq!(more_chars_than(s, n), s.chars().count() > n, "{s} {n}");
+        }
+    }
 }
 
 #[test]

@@ -187,6 +187,18 @@ fn a_wrapped_line_starting_with_a_number_is_no_clause() {
 }
 
 #[test]
+fn the_wrap_rule_reads_the_line_before_in_nfc() {
+    // Forty characters in NFC (a short line: no running text), fifty-three in NFD.
+    let text = "Điều 1. Phạm vi\n\
+                Các tổ chức được giao nhiệm vụ tại khoản\n\
+                1. Khoản một.\n";
+    let nfd: String = unicode_normalization::UnicodeNormalization::nfd(text).collect();
+    let expected = owned(&[(1, "Điều 1"), (3, "Điều 1/Khoản 1")]);
+    assert_eq!(cut_lines(text), expected);
+    assert_eq!(cut_lines(&nfd), expected);
+}
+
+#[test]
 fn a_page_number_or_a_heading_before_a_clause_is_no_wrap() {
     let text = "Điều 5. Đối tượng không chịu thuế\n\
                 1. Khoản một.\n\
