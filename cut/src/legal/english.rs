@@ -558,10 +558,13 @@ fn open_numbered(
         .map_or(NUMBERED_BASE, |&(_, l)| l.max(NUMBERED_BASE - 1) + 1);
     state.after_part_heading = false;
     state.expect_title = false;
-    // A provision's first line may be running text that goes on on the next line.
-    let prev = Prev::of_text(here.deco.text, here.ended);
-    if matches!(prev, Prev::Text { running: true, .. }) {
-        state.prev = prev;
+    // A provision's first line may be running text that goes on on the next line (only that
+    // matters to the next line: a line that ends its sentence reads as the heading it is).
+    if !here.ended {
+        let prev = Prev::of_text(here.deco.text, false);
+        if prev.continues() {
+            state.prev = prev;
+        }
     }
     scan.open(base + offset, here.start, Label::Text(token.label));
 }

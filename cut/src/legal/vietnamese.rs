@@ -436,11 +436,12 @@ impl<'t> Context<'t> {
     /// engine's.
     fn continues(&mut self) -> bool {
         let prev = self.recent[0];
-        if self.marker || trim(prev).is_empty() {
+        // A line that ends its sentence goes on with nothing: decided without normalising.
+        if self.marker || trim(prev).is_empty() || ends_sentence(prev) {
             return false;
         }
         let view = nfc_view(bounded(prev, VIEW_BYTES), &mut self.buf);
-        Prev::of_text(view, ends_sentence(prev)).continues()
+        Prev::of_text(view, false).continues()
     }
 
     /// The table rule: a bare number next to the line (before it, or `next` after it), and
