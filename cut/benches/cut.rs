@@ -49,6 +49,12 @@ static CORPORA: LazyLock<Corpora> = LazyLock::new(|| Corpora {
     markdown: corpus(Preset::Markdown, markdown),
 });
 
+static AUTO: LazyLock<Cutter> =
+    LazyLock::new(|| match Cutter::new(&CutRules::preset(Preset::Auto)) {
+        Ok(cutter) => cutter,
+        Err(e) => panic!("{e}"),
+    });
+
 fn corpus_for(preset: &str) -> &'static Corpus {
     match preset {
         "legal-vi" => &CORPORA.legal_vi,
@@ -252,6 +258,16 @@ fn cut_hash_one_large(bencher: Bencher, preset: &str) {
     bencher
         .counter(BytesCount::new(corpus.large.len()))
         .bench(|| corpus.cutter.cut("large", divan::black_box(&corpus.large)));
+}
+
+/// The same documents cut by `auto` (the default): the choice's extra pass, then the preset it
+/// chose (the one named by the argument).
+#[divan::bench(args = PRESETS, sample_count = 20)]
+fn auto_cut_hash_one_large(bencher: Bencher, preset: &str) {
+    let corpus = corpus_for(preset);
+    bencher
+        .counter(BytesCount::new(corpus.large.len()))
+        .bench(|| AUTO.cut("large", divan::black_box(&corpus.large)));
 }
 
 /// Keeps every document's units, as the plan does (so both cases pay for the same output; divan

@@ -1,7 +1,7 @@
 //! The `auto` preset: for each document, one of `markdown`, `legal-vi`, `legal-en` or
 //! `paragraphs`, chosen from the document itself, then that preset's cut. The choice is a pure
-//! function of the text (so the plan stays one), made in one cheap pass over the lines' starts,
-//! and reported with the cut ([`Cut::preset`](crate::Cut)).
+//! function of the text (so the plan stays one), made in one cheap pass over the lines of its
+//! first 64 KB ([`SAMPLE_BYTES`]), and reported with the cut ([`Cut::preset`](crate::Cut)).
 //!
 //! The evidence, outside fenced code blocks:
 //!
@@ -31,11 +31,11 @@ use iu_cutter_live_execution::Preset;
 
 use crate::CutError;
 use crate::legal::VIEW_BYTES;
-use crate::legal::english::{keyword_heading, reads_as_heading};
+use crate::legal::english::{keyword_heading, may_start_keyword, reads_as_heading};
 use crate::legal::layout::{is_rule, undecorate};
-use crate::legal::numbers::{Style, Tail, tail_of, tokens};
+use crate::legal::numbers::{Style, Tail, may_start_number, tail_of, tokens};
 use crate::legal::{EnglishEngine, VietnameseEngine};
-use crate::lines::{Lines, bounded, is_blank};
+use crate::lines::{Lines, bounded, is_blank, trim, trim_start};
 use crate::markdown::{
     atx_heading, closes_fence, indentation, opens_fence, scan_markdown, setext_underline,
 };
@@ -108,7 +108,14 @@ impl AutoEngine {
     }
 }
 
-/// One pass over the lines of `text`: the evidence of the module docs.
+/// How much of a document the choice reads: the lines that start in its first 64 KB. A
+/// document shows its kind early (a law its first chapter and articles, a knowledge-base article
+/// its headings, a licence its first sections), and the choice then costs the same on a 5 MB
+/// document as on a 64 KB one.
+pub(crate) const SAMPLE_BYTES: usize = 64 * 1024;
+
+/// One pass over the lines of `text` that start in its first [`SAMPLE_BYTES`]: the evidence of
+/// the module docs. The pass stops early at the second Vietnamese heading, which decides.
 pub(crate) fn gather(text: &str) -> Evidence {
     let mut evidence = Evidence::default();
     let mut fence: Option<(u8, usize)> = None;
@@ -117,6 +124,9 @@ pub(crate) fn gather(text: &str) -> Evidence {
     let mut prev_text = false;
     let mut lines = Lines::new(text).peekable();
     while let Some(line) = lines.next() {
+        if line.start >= SAMPLE_BYTES {
+            break;
+        }
         let content = line.content;
         let (columns, rest) = indentation(content);
         if let Some((ch, len)) = fence {
@@ -150,11 +160,15 @@ pub(crate) fn gather(text: &str) -> Evidence {
         } else {
             line_evidence(content, prev_blank, next, &mut evidence);
         }
-        if !evidence.markdown_syntax && rest.contains("](") {
+        if !evidence.markdown_syntax && has_link(rest) {
             evidence.markdown_syntax = true;
         }
         prev_text = !hash && !is_rule(rest);
         (prev_blank, prev_hash) = (false, hash);
+        if evidence.vietnamese >= 2 {
+            // Rule 1 decides whatever follows: no need to read on.
+            break;
+        }
     }
     evidence
 }
@@ -162,9 +176,29 @@ pub(crate) fn gather(text: &str) -> Evidence {
 /// The Vietnamese and English evidence of one non-blank line outside code, read on the NFC view
 /// of its first [`VIEW_BYTES`] (the English engine's view), so NFC and NFD text give the same
 /// evidence.
+///
+/// The view is built only for a line that may hold evidence: one standing alone (a heading), or
+/// one whose first byte may start a marker (a digit, `(`, a capital, a decoration) or is not
+/// ASCII (`Điều`, `§`, a letter NFC may change). A line of running text that starts in lower
+/// case, most lines, costs a few byte tests.
 fn line_evidence(content: &str, prev_blank: bool, next: Option<&str>, evidence: &mut Evidence) {
+    let raw = trim_start(content);
+    let Some(&raw_first) = raw.as_bytes().first() else {
+        return;
+    };
+    let alone = prev_blank && next.is_none_or(|n| trim(n).is_empty() || is_rule(n));
+    // The raw tests let through every line whose view may hold evidence: normalisation changes
+    // no ASCII letter or digit that starts a line, and a first byte that is not ASCII is let
+    // through.
+    let may_mark = !raw_first.is_ascii()
+        || matches!(raw_first, b'(' | b'*' | b'_' | b'C')
+        || may_start_keyword(raw)
+        || may_start_number(raw);
+    if !alone && !may_mark {
+        return;
+    }
     let mut buf = String::new();
-    let view = nfc_view(bounded(content.trim_start(), VIEW_BYTES), &mut buf);
+    let view = nfc_view(bounded(raw, VIEW_BYTES), &mut buf);
     let Some(&first) = view.as_bytes().first() else {
         return;
     };
@@ -191,10 +225,16 @@ fn line_evidence(content: &str, prev_blank: bool, next: Option<&str>, evidence: 
             }
         }
     }
-    let alone = next.is_none_or(|n| n.trim().is_empty() || is_rule(n));
-    if prev_blank && alone && body.chars().nth(72).is_none() && reads_as_heading(body, false) {
+    if alone && body.chars().nth(72).is_none() && reads_as_heading(body, false) {
         evidence.headings += 1;
     }
+}
+
+/// Whether `line` holds `](`, the middle of a Markdown link (a byte search for `]` first: most
+/// lines have none).
+fn has_link(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.contains(&b']') && bytes.windows(2).any(|pair| pair == b"](")
 }
 
 /// `Điều 5`, `Chương II`, `ĐIỀU 5`, `CHƯƠNG II` at the start of an NFC view.

@@ -106,3 +106,37 @@ fn auto_cuts_like_the_preset_it_chose_and_says_which() -> Result<(), crate::CutE
     assert_eq!(fixed.cut_document("d", "# A\n")?.preset, None);
     Ok(())
 }
+
+#[test]
+fn links_are_found_by_their_middle() {
+    assert!(has_link("See [the guide](guide.md)."));
+    assert!(has_link("[a] [b](c)"));
+    assert!(!has_link("See [the guide] (guide.md)."));
+    assert!(!has_link("(a) and [b]"));
+    assert!(!has_link(""));
+}
+
+#[test]
+fn running_text_in_capitals_gives_no_evidence_but_numbers_and_keywords_do() {
+    let plain = gather("The operator shall keep records.\nMember States shall ensure it.\n");
+    assert_eq!(plain, Evidence::default());
+    let marked =
+        gather("Article 1\nThe operator.\n1. Member States shall ensure that this is so.\n");
+    assert_eq!((marked.keywords, marked.numbered), (1, 1));
+}
+
+#[test]
+fn the_choice_reads_the_first_64_kb() {
+    // A contract, then (past the sample) a Markdown appendix: the contract decides.
+    let mut text = String::from("Article 1. Definitions\nText.\n\nArticle 2. Scope\nText.\n\n");
+    while text.len() < SAMPLE_BYTES {
+        text.push_str("The parties agree to the terms set out in this agreement.\n");
+    }
+    let tail = "# Appendix\n\n## One\n\n## Two\n\n## Three\n";
+    assert_eq!(chosen(&format!("{text}{tail}")), Preset::LegalEn);
+    // Within the sample, the same headings would have made it Markdown.
+    assert_eq!(
+        chosen(&format!("Article 1. Definitions\nText.\n\n{tail}")),
+        Preset::Markdown
+    );
+}

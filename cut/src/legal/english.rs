@@ -190,7 +190,7 @@ pub(crate) fn keyword_heading(text: &str) -> Option<KeywordHeading<'_>> {
 
 /// Whether `text` may start with a keyword, on its first two bytes (`§`, or the first letter
 /// and, in any case, the second of a keyword): the test that turns most lines away.
-fn may_start_keyword(text: &str) -> bool {
+pub(crate) fn may_start_keyword(text: &str) -> bool {
     let bytes = text.as_bytes();
     let Some(&first) = bytes.first() else {
         return false;
