@@ -87,12 +87,50 @@ pub(crate) async fn plan(
     if let Some(path) = out {
         write_plan(&plan, path)?;
     }
-    let preview = PlanPreview {
+    let preview = preview(&plan, out);
+    if json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&preview).unwrap_or_default()
+        );
+        return Ok(plan);
+    }
+    out!(
+        "plan for {} on {} ({}): nothing is written",
+        scope_text(scope),
+        config.location(),
+        preview.rules
+    );
+    print_documents(&preview.documents);
+    if !preview.unstructured.is_empty() {
+        eprintln!("{}", unstructured_warning(&preview.unstructured.join(", ")));
+    }
+    out!(
+        "documents: {}, units: {}",
+        preview.documents.len(),
+        preview.units
+    );
+    out!("plan sha256: {}", preview.plan_sha256);
+    if let Some(path) = &preview.written_to {
+        out!(
+            "plan written to {path}; run it with: iu-cutter run {} --plan {path} --execute",
+            scope_text(scope)
+        );
+    }
+    if preview.documents.is_empty() {
+        out!("note: no document in scope; import some with `iu-cutter import PATH`");
+    }
+    Ok(plan)
+}
+
+/// What `plan` shows of a plan (and prints as JSON with `--json`).
+fn preview<'a>(plan: &'a Plan, out: Option<&Path>) -> PlanPreview<'a> {
+    PlanPreview {
         written_to: out.map(|p| p.display().to_string()),
         plan_sha256: plan.sha256(),
         rules: rules_summary(&plan.rules),
         units: plan.unit_count(),
-        unstructured: unstructured_documents(&plan)
+        unstructured: unstructured_documents(plan)
             .iter()
             .map(|d| d.document.as_str())
             .collect(),
@@ -114,24 +152,13 @@ pub(crate) async fn plan(
                 preset: d.preset.map(|p| p.name()),
             })
             .collect(),
-    };
-    if json {
-        out!(
-            "{}",
-            serde_json::to_string_pretty(&preview).unwrap_or_default()
-        );
-        return Ok(plan);
     }
-    out!(
-        "plan for {} on {} ({}): nothing is written",
-        scope_text(scope),
-        config.location(),
-        preview.rules
-    );
-    // Under `auto`, which preset cut each document.
-    let chose = preview.documents.iter().any(|d| d.preset.is_some());
-    let rows: Vec<Vec<String>> = preview
-        .documents
+}
+
+/// The documents' table; under `auto`, with the preset that cut each document.
+fn print_documents(documents: &[DocumentPreview<'_>]) {
+    let chose = documents.iter().any(|d| d.preset.is_some());
+    let rows: Vec<Vec<String>> = documents
         .iter()
         .map(|d| {
             let mut paths = d.first_paths.join(" | ");
@@ -158,23 +185,4 @@ pub(crate) async fn plan(
     }
     headers.push("first paths");
     table(&headers, &rows);
-    if !preview.unstructured.is_empty() {
-        eprintln!("{}", unstructured_warning(&preview.unstructured.join(", ")));
-    }
-    out!(
-        "documents: {}, units: {}",
-        preview.documents.len(),
-        preview.units
-    );
-    out!("plan sha256: {}", preview.plan_sha256);
-    if let Some(path) = &preview.written_to {
-        out!(
-            "plan written to {path}; run it with: iu-cutter run {} --plan {path} --execute",
-            scope_text(scope)
-        );
-    }
-    if preview.documents.is_empty() {
-        out!("note: no document in scope; import some with `iu-cutter import PATH`");
-    }
-    Ok(plan)
 }

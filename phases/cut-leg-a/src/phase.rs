@@ -98,6 +98,34 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
     })
 }
 
+/// The phase's evidence: the plan's sha256, how many documents were fenced, how many units
+/// were planned; which presets `auto` chose; which documents yielded only a preamble unit (each
+/// also logged as a warning).
+fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evidence {
+    let mut evidence = Evidence::from([
+        ("plan_sha256".to_owned(), plan_sha256),
+        ("documents_fenced".to_owned(), fenced.to_string()),
+        ("units_planned".to_owned(), plan.unit_count().to_string()),
+    ]);
+    if let Some(chosen) = presets_chosen(plan) {
+        evidence.insert("presets_chosen".to_owned(), chosen);
+    }
+    let unstructured = unstructured_documents(plan);
+    if !unstructured.is_empty() {
+        for document in &unstructured {
+            tracing::warn!(
+                run = %run,
+                document = %document.document,
+                bytes = document.source_bytes,
+                "only a preamble unit: the rules found no structure in this document"
+            );
+        }
+        let names: Vec<&str> = unstructured.iter().map(|d| d.document.as_str()).collect();
+        evidence.insert("unstructured_documents".to_owned(), names.join(", "));
+    }
+    evidence
+}
+
 /// A document larger than this that yields only a preamble unit is worth a warning: its
 /// structure was not recognised (a Markdown article cut with a legal preset, say).
 pub const UNSTRUCTURED_WARNING_BYTES: u64 = 4 * 1024;
@@ -138,7 +166,9 @@ pub fn presets_chosen(plan: &Plan) -> Option<String> {
 /// Phase 2: computes the plan from the backup, journals it, and fences every source document
 /// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`, all or nothing).
 ///
-/// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`. A document that changed since
+/// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`; under `auto`,
+/// `presets_chosen`; and `unstructured_documents` when a document of more than
+/// [`UNSTRUCTURED_WARNING_BYTES`] yields only a preamble unit. A document that changed since
 /// the backup, or that another run holds, blocks the run naming it; a journaled plan that differs
 /// from the recomputed one blocks it too, and so does a plan whose sha256 is not the reviewed
 /// plan's the run was started with (`RunRecord::expected_plan_sha256`, from `run --plan`).
@@ -242,30 +272,7 @@ impl Phase for CutLegA {
             "plan journaled, sources fenced"
         );
 
-        let mut evidence = Evidence::from([
-            ("plan_sha256".to_owned(), plan_sha256),
-            (
-                "documents_fenced".to_owned(),
-                expectations.len().to_string(),
-            ),
-            ("units_planned".to_owned(), plan.unit_count().to_string()),
-        ]);
-        if let Some(chosen) = presets_chosen(&plan) {
-            evidence.insert("presets_chosen".to_owned(), chosen);
-        }
-        let unstructured = unstructured_documents(&plan);
-        if !unstructured.is_empty() {
-            for document in &unstructured {
-                tracing::warn!(
-                    run = %run,
-                    document = %document.document,
-                    bytes = document.source_bytes,
-                    "only a preamble unit: the rules found no structure in this document"
-                );
-            }
-            let names: Vec<&str> = unstructured.iter().map(|d| d.document.as_str()).collect();
-            evidence.insert("unstructured_documents".to_owned(), names.join(", "));
-        }
+        let evidence = evidence(plan_sha256, expectations.len(), &plan, &run);
         ctx.set_plan(Arc::new(plan));
         Ok(evidence)
     }
