@@ -1007,8 +1007,8 @@ fn md_paragraph(out: &mut String, rng: &mut Rng, width: usize) {
 
 #[cfg(test)]
 mod tests {
+    use iu_cutter_cut::Cutter;
     use iu_cutter_live_execution::CutRules;
-    use iu_cutter_phase_cut_leg_a::Cutter;
 
     use super::*;
 

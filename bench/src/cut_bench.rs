@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use iu_cutter_cut::{CutUnit, Cutter};
 use iu_cutter_live_execution::CutRules;
-use iu_cutter_phase_cut_leg_a::{CutUnit, Cutter};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -129,16 +129,14 @@ pub(crate) fn run(
                 Box::new(
                     spans
                         .iter()
-                        .map(|span| iu_cutter_phase_cut_leg_a::sha256_hex(span))
+                        .map(|span| iu_cutter_cut::sha256_hex(span))
                         .collect::<Vec<_>>(),
                 )
             }),
             Box::new(|| {
                 Box::new(
                     ids.iter()
-                        .map(|(doc, path, part)| {
-                            iu_cutter_phase_cut_leg_a::unit_id(doc, path, 0, *part)
-                        })
+                        .map(|(doc, path, part)| iu_cutter_cut::unit_id(doc, path, 0, *part))
                         .collect::<Vec<_>>(),
                 )
             }),

@@ -78,14 +78,14 @@ pub(crate) fn run(doc: &Doc, settings: &SimSettings, report: &mut Report) -> Res
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(settings.max_unit_bytes);
-    let units = iu_cutter_phase_cut_leg_a::Cutter::new(&rules)
+    let units = iu_cutter_cut::Cutter::new(&rules)
         .and_then(|c| c.cut(&doc.id, &doc.text))
         .map_err(|e| e.to_string())?
         .len();
     // What compiling the rules costs: once per process (`Cutter::shared`), not once per run.
     let compile = crate::report::time(settings.reps, || {
         (0..100)
-            .map(|_| iu_cutter_phase_cut_leg_a::Cutter::new(&rules))
+            .map(|_| iu_cutter_cut::Cutter::new(&rules))
             .collect::<Vec<_>>()
     });
     let compile_us = crate::report::median(&compile) / 100.0 * 1e6;

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope,
@@ -20,7 +21,6 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, PhaseEntryStatus, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
-use iu_cutter_phase_cut_leg_a::Cutter;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
 

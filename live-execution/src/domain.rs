@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::CutRules;
+use crate::rules::{CutRules, Preset};
 
 /// Version of every serialised boundary type (plans, backups, journal records, reports).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -369,6 +369,10 @@ pub struct DocumentPlan {
     pub source_bytes: u64,
     /// The units, in order; their spans cover the source exactly.
     pub units: Vec<PlannedUnit>,
+    /// The preset that cut this document when the rules let the cutter choose (`auto`); absent
+    /// otherwise, so plans of other rules serialise (and hash) as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
 }
 
 /// The plan of a run: what will be written. Pure function of the backed-up sources and the rules.

@@ -14,15 +14,19 @@ pub enum Preset {
     LegalVi,
     /// One unit per paragraph (blank-line separated).
     Paragraphs,
+    /// One of the others for each document, chosen from the document itself; the plan records
+    /// the choice.
+    Auto,
 }
 
 impl Preset {
     /// Every preset, in documentation order.
-    pub const ALL: [Preset; 4] = [
+    pub const ALL: [Preset; 5] = [
         Preset::Markdown,
         Preset::LegalEn,
         Preset::LegalVi,
         Preset::Paragraphs,
+        Preset::Auto,
     ];
 
     /// The name used in configuration and on the command line.
@@ -32,6 +36,7 @@ impl Preset {
             Preset::LegalEn => "legal-en",
             Preset::LegalVi => "legal-vi",
             Preset::Paragraphs => "paragraphs",
+            Preset::Auto => "auto",
         }
     }
 }
@@ -45,7 +50,7 @@ impl std::str::FromStr for Preset {
             .find(|p| p.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown preset `{s}`; expected one of markdown, legal-en, legal-vi, paragraphs"
+                    "unknown preset `{s}`; expected one of markdown, legal-en, legal-vi, paragraphs, auto"
                 )
             })
     }

@@ -126,11 +126,12 @@ pub fn corpus(max_docs: usize) -> impl Strategy<Value = Vec<(DocumentId, String)
     btree_map(document_id(), legal_text(), size).prop_map(|docs| docs.into_iter().collect())
 }
 
-/// Cut rules: every preset, without a size limit or with `max_unit_bytes` between 16 and 2048.
+/// Cut rules: every preset, without a size limit or with `max_unit_bytes` between 64 (the
+/// smallest the cut accepts) and 2048.
 pub fn cut_rules() -> impl Strategy<Value = CutRules> {
     (
         select(Preset::ALL.to_vec()),
-        proptest::option::of(16u64..=2048),
+        proptest::option::of(64u64..=2048),
     )
         .prop_map(|(preset, max_unit_bytes)| CutRules {
             markers: MarkerSet::Preset(preset),

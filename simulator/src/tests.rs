@@ -815,7 +815,7 @@ mod strategies {
 
         #[test]
         fn rules_respect_the_minimum_size(rules in cut_rules(), text in legal_text()) {
-            prop_assert!(rules.max_unit_bytes.is_none_or(|m| m >= 16));
+            prop_assert!(rules.max_unit_bytes.is_none_or(|m| m >= 64));
             prop_assert!(text.lines().count() <= 40);
         }
     }

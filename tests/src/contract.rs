@@ -411,6 +411,7 @@ fn plan_of(documents: &[Document], max_unit_bytes: Option<u64>) -> Plan {
                         sha256: u.sha256,
                     })
                     .collect(),
+                preset: None,
             })
             .collect(),
     }

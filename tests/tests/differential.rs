@@ -10,13 +10,13 @@
 
 use std::sync::Arc;
 
+use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, CutRules, Document, DocumentId, ExpectedRevision,
     LiveExecutionAdapter, RunId, Scope, StoreSnapshot, Unit,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
-use iu_cutter_phase_cut_leg_a::cut::Cutter;
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
 use iu_cutter_tests::contract::{Fixture, backup_of, expect};
 use iu_cutter_tests::{cases, runtime};

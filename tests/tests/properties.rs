@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{CutRules, DocumentId, LiveExecutionAdapter, RunId, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions};
-use iu_cutter_phase_cut_leg_a::cut::Cutter;
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
 use iu_cutter_simulator::{Fault, FaultKind, Simulator};
 use iu_cutter_tests::{SimHarness, UnitView, cases, runtime, view};

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, DocumentState, GenerationState, LiveExecutionAdapter, Preset, RunId,
     Scope, sha256_hex,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest};
-use iu_cutter_phase_cut_leg_a::cut::Cutter;
 use iu_cutter_simulator::Simulator;
 use iu_cutter_simulator::strategies::legal_text;
 use iu_cutter_tests::{DocumentView, SimHarness, UnitView, cases, runtime, view};

@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: every check CI runs, in the order that fails fastest.
+//! `cargo xtask ci`: every check CI runs, in the order that fails fastest, then the cut's
+//! accuracy on the gold set against its floors (`cargo xtask accuracy --check`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -87,7 +88,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             &env,
         )?;
     }
-    Ok(())
+    eprintln!("xtask: cargo xtask accuracy --check");
+    crate::accuracy::run(&["--check".to_owned()])
 }
 
 fn has_nextest() -> bool {

@@ -5,6 +5,7 @@
 //! so that it builds in seconds, and it calls cargo through `$CARGO`. If `cargo xtask ci`
 //! passes locally, CI is green.
 
+mod accuracy;
 mod bench;
 mod ci;
 mod demo;
@@ -25,11 +26,19 @@ usage: cargo xtask <task>
 
 tasks:
   ci          format check, clippy (warnings denied), the whole test suite (nextest when
-              installed), property tests with more cases, and the PostgreSQL suites when
-              IU_CUTTER_TEST_PG_URL is set
+              installed), property tests with more cases, the PostgreSQL suites when
+              IU_CUTTER_TEST_PG_URL is set, and the cut's accuracy on the gold set against
+              its floors (accuracy --check)
   demo        build the program and run it end to end on examples/corpus in target/demo (a
               fresh SQLite store with execution enabled for it only): init, import, plan,
               a dry run, one live run per corpus part, status, units
+  accuracy [--check] [--gold DIR]
+              cut the gold set (tests/gold: real documents, hand-made labels) with every
+              preset and auto, and score the unit boundaries against the labels: precision,
+              recall and F1 per document, per preset and micro-averaged (tuned and held-out
+              apart), exact documents, label accuracy, losslessness; also in
+              target/accuracy/results.md and results.json. --check fails below the floors
+              (micro F1 0.98, each preset 0.97, auto within 0.01 of the best preset)
   bench [--quick] [--only cut|store|sim]
               build iu-cutter-bench in release mode (feature `peers`) and run it: cut + hash
               against text-splitter, LangChain (a venv in target/bench/venv, set up when
@@ -71,6 +80,7 @@ fn main() -> ExitCode {
     let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(rest),
+        Some("accuracy") => accuracy::run(rest),
         Some("bench") => bench::run(rest),
         Some("demo") => no_options(rest).and_then(|()| demo::run(&ci::workspace_root()?)),
         Some("faults") => faults::run(rest),

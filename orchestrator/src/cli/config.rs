@@ -12,10 +12,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::sql::redact;
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, sha256_hex};
 use iu_cutter_orchestrator::clock::{format_age, parse_age};
-use iu_cutter_phase_cut_leg_a::Cutter;
 use serde::Deserialize;
 
 use crate::cli::error::CliError;
@@ -31,7 +31,7 @@ pub(crate) const DEFAULT_BACKUP_DIR: &str = ".iu-cutter/backups";
 pub(crate) const DEFAULT_REPORTS_DIR: &str = ".iu-cutter/reports";
 pub(crate) const DEFAULT_STOP_FILE: &str = ".iu-cutter/STOP";
 pub(crate) const DEFAULT_BATCH_UNITS: usize = iu_cutter_phase_core::DEFAULT_BATCH_UNITS;
-pub(crate) const DEFAULT_PRESET: Preset = Preset::LegalEn;
+pub(crate) const DEFAULT_PRESET: Preset = Preset::Auto;
 /// How old a held run's verification may be when it is enacted.
 pub(crate) const DEFAULT_HELD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
@@ -72,9 +72,9 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   batch_units        IU_CUTTER_BATCH_UNITS        5000
   held_max_age       IU_CUTTER_HELD_MAX_AGE       24h (older held verifications: verify again)
   lease_ttl          IU_CUTTER_LEASE_TTL          30s (a crashed runner's run resumable after it)
-  [rules] preset     IU_CUTTER_PRESET             legal-en (markdown, legal-vi, paragraphs)
+  [rules] preset     IU_CUTTER_PRESET             auto (markdown, legal-en, legal-vi, paragraphs)
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
-  [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none
+  [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none (at least 64)
 Unknown keys and unknown IU_CUTTER_* variables are errors. --database-url overrides database_url.
 Relative paths in the file are relative to its directory; from variables, to the working one.
 PostgreSQL also reads PGPASSWORD, PGPASSFILE, PGHOST, PGPORT, PGUSER, PGDATABASE and, for TLS,
@@ -591,7 +591,7 @@ mod tests {
         assert_eq!(config.stop_file, PathBuf::from(".iu-cutter/STOP"));
         assert_eq!(config.batch_units, DEFAULT_BATCH_UNITS);
         assert_eq!(config.held_max_age, Duration::from_secs(86_400));
-        assert_eq!(config.rules, CutRules::preset(Preset::LegalEn));
+        assert_eq!(config.rules, CutRules::preset(Preset::Auto));
         // A file that says nothing about the switch leaves it off too.
         let config = Config::from_sources(Some(("cutter.toml", "mode = \"live\"\n")), env(&[]))?;
         assert!(!config.execution_enabled);
@@ -797,6 +797,32 @@ max_unit_bytes = 4096
             let error = error_of(Config::from_sources(Some(("cutter.toml", text)), env(&[])))?;
             assert_eq!(error.exit_code(), 6, "{text}: {error}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_size_limit_below_the_minimum_is_a_configuration_error_naming_key_and_minimum() -> TestResult
+    {
+        let from_file = error_of(Config::from_sources(
+            Some(("cutter.toml", "[rules]\nmax_unit_bytes = 4\n")),
+            env(&[]),
+        ))?;
+        let from_env = error_of(Config::from_sources(
+            None,
+            env(&[("IU_CUTTER_MAX_UNIT_BYTES", "63")]),
+        ))?;
+        for (error, value) in [(from_file, "4"), (from_env, "63")] {
+            assert_eq!(error.exit_code(), 6, "{error}");
+            let text = error.to_string();
+            for needed in [
+                format!("max_unit_bytes = {value}"),
+                "minimum of 64 bytes".to_owned(),
+            ] {
+                assert!(text.contains(&needed), "{needed:?} in {text}");
+            }
+        }
+        let at_minimum = Config::from_sources(None, env(&[("IU_CUTTER_MAX_UNIT_BYTES", "64")]))?;
+        assert_eq!(at_minimum.rules.max_unit_bytes, Some(64));
         Ok(())
     }
 

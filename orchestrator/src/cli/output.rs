@@ -123,6 +123,12 @@ pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
     if let Some(units) = planned_units(report) {
         out!("units: {units}");
     }
+    if let Some(chosen) = cut_evidence(report, "presets_chosen") {
+        out!("presets chosen (auto): {chosen}");
+    }
+    if let Some(documents) = cut_evidence(report, "unstructured_documents") {
+        eprintln!("{}", unstructured_warning(&documents));
+    }
     if let (Some(before), Some(after)) = (&report.census_before, &report.census_after) {
         out!(
             "census ({}): {} documents, {} units ({}…) -> {} documents, {} units ({}…)",
@@ -158,6 +164,24 @@ pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
 }
 
 /// The units the run planned, from the cut-leg-a evidence.
+/// A piece of cut-leg-a's evidence, from whichever phase recorded it.
+fn cut_evidence(report: &RunReport, key: &str) -> Option<String> {
+    report
+        .phases
+        .iter()
+        .find_map(|p| p.evidence.get(key).cloned())
+}
+
+/// The warning for documents that yield only a preamble unit (`documents`: their names, joined).
+pub(crate) fn unstructured_warning(documents: &str) -> String {
+    format!(
+        "warning: only a preamble unit, no structure recognised, in documents larger than {} KB: \
+         {documents}; if they have structure, set [rules] preset (or levels) to match it \
+         (iu-cutter plan previews the cut)",
+        iu_cutter_phase_cut_leg_a::UNSTRUCTURED_WARNING_BYTES / 1024
+    )
+}
+
 fn planned_units(report: &RunReport) -> Option<String> {
     report
         .phases

@@ -8,12 +8,12 @@
 use std::path::Path;
 
 use iu_cutter_live_execution::{Plan, Scope};
-use iu_cutter_phase_cut_leg_a::{PlanError, compute_plan};
+use iu_cutter_phase_cut_leg_a::{PlanError, compute_plan, unstructured_documents};
 use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
-use crate::cli::output::{human_bytes, table};
+use crate::cli::output::{human_bytes, table, unstructured_warning};
 use crate::cli::run::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
@@ -25,6 +25,9 @@ struct DocumentPreview<'a> {
     units: usize,
     largest_unit_bytes: u64,
     first_paths: Vec<&'a str>,
+    /// The preset `auto` chose for the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preset: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -33,6 +36,8 @@ struct PlanPreview<'a> {
     rules: String,
     documents: Vec<DocumentPreview<'a>>,
     units: u64,
+    /// Documents larger than a few KB that yield only a preamble unit.
+    unstructured: Vec<&'a str>,
     /// Where `--out` wrote the plan.
     written_to: Option<String>,
 }
@@ -82,29 +87,7 @@ pub(crate) async fn plan(
     if let Some(path) = out {
         write_plan(&plan, path)?;
     }
-    let preview = PlanPreview {
-        written_to: out.map(|p| p.display().to_string()),
-        plan_sha256: plan.sha256(),
-        rules: rules_summary(&plan.rules),
-        units: plan.unit_count(),
-        documents: plan
-            .documents
-            .iter()
-            .map(|d| DocumentPreview {
-                document: d.document.as_str(),
-                revision: d.revision,
-                source_bytes: d.source_bytes,
-                units: d.units.len(),
-                largest_unit_bytes: d.units.iter().map(|u| u.end - u.start).max().unwrap_or(0),
-                first_paths: d
-                    .units
-                    .iter()
-                    .take(SHOWN_PATHS)
-                    .map(|u| u.path.as_str())
-                    .collect(),
-            })
-            .collect(),
-    };
+    let preview = preview(&plan, out);
     if json {
         out_json!(
             "{}",
@@ -118,28 +101,10 @@ pub(crate) async fn plan(
         config.location(),
         preview.rules
     );
-    let rows: Vec<Vec<String>> = preview
-        .documents
-        .iter()
-        .map(|d| {
-            let mut paths = d.first_paths.join(" | ");
-            if d.units > d.first_paths.len() {
-                paths.push_str(" | …");
-            }
-            vec![
-                d.document.to_owned(),
-                d.revision.to_string(),
-                human_bytes(d.source_bytes),
-                d.units.to_string(),
-                human_bytes(d.largest_unit_bytes),
-                paths,
-            ]
-        })
-        .collect();
-    table(
-        &["document", "rev", "size", "units", "largest", "first paths"],
-        &rows,
-    );
+    print_documents(&preview.documents);
+    if !preview.unstructured.is_empty() {
+        eprintln!("{}", unstructured_warning(&preview.unstructured.join(", ")));
+    }
     out!(
         "documents: {}, units: {}",
         preview.documents.len(),
@@ -156,4 +121,68 @@ pub(crate) async fn plan(
         out!("note: no document in scope; import some with `iu-cutter import PATH`");
     }
     Ok(plan)
+}
+
+/// What `plan` shows of a plan (and prints as JSON with `--json`).
+fn preview<'a>(plan: &'a Plan, out: Option<&Path>) -> PlanPreview<'a> {
+    PlanPreview {
+        written_to: out.map(|p| p.display().to_string()),
+        plan_sha256: plan.sha256(),
+        rules: rules_summary(&plan.rules),
+        units: plan.unit_count(),
+        unstructured: unstructured_documents(plan)
+            .iter()
+            .map(|d| d.document.as_str())
+            .collect(),
+        documents: plan
+            .documents
+            .iter()
+            .map(|d| DocumentPreview {
+                document: d.document.as_str(),
+                revision: d.revision,
+                source_bytes: d.source_bytes,
+                units: d.units.len(),
+                largest_unit_bytes: d.units.iter().map(|u| u.end - u.start).max().unwrap_or(0),
+                first_paths: d
+                    .units
+                    .iter()
+                    .take(SHOWN_PATHS)
+                    .map(|u| u.path.as_str())
+                    .collect(),
+                preset: d.preset.map(|p| p.name()),
+            })
+            .collect(),
+    }
+}
+
+/// The documents' table; under `auto`, with the preset that cut each document.
+fn print_documents(documents: &[DocumentPreview<'_>]) {
+    let chose = documents.iter().any(|d| d.preset.is_some());
+    let rows: Vec<Vec<String>> = documents
+        .iter()
+        .map(|d| {
+            let mut paths = d.first_paths.join(" | ");
+            if d.units > d.first_paths.len() {
+                paths.push_str(" | …");
+            }
+            let mut row = vec![
+                d.document.to_owned(),
+                d.revision.to_string(),
+                human_bytes(d.source_bytes),
+                d.units.to_string(),
+                human_bytes(d.largest_unit_bytes),
+            ];
+            if chose {
+                row.push(d.preset.unwrap_or("-").to_owned());
+            }
+            row.push(paths);
+            row
+        })
+        .collect();
+    let mut headers = vec!["document", "rev", "size", "units", "largest"];
+    if chose {
+        headers.push("preset");
+    }
+    headers.push("first paths");
+    table(&headers, &rows);
 }

@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
+use iu_cutter_cut::{CutUnit, Cutter, check_hashes, check_lossless};
 use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Preset,
     RunId, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, PhaseEntryStatus, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, names};
-use iu_cutter_phase_cut_leg_a::{CutUnit, Cutter, check_hashes, check_lossless};
 use iu_cutter_simulator::Simulator;
 
 use crate::cli::config::Config;

@@ -4,18 +4,17 @@
 //! from the sha256/revision recorded at backup to `cutting(run)`. A document that changed since
 //! the backup stops the run, naming it.
 //!
-//! The cut engine itself is the [`cut`] module: [`Cutter`] compiles [`CutRules`] once and cuts a
-//! document into [`CutUnit`]s, exact byte spans that cover the source losslessly, each with its
-//! ordinal, hierarchical path, stable id and sha256.
+//! The cut engine itself is the `iu-cutter-cut` crate: a [`Cutter`] compiles [`CutRules`] once
+//! and cuts a document into units, exact byte spans that cover the source losslessly, each with
+//! its ordinal, hierarchical path, stable id and sha256. This crate turns those units into the
+//! plan and fences the sources.
 //!
+//! [`Cutter`]: iu_cutter_cut::Cutter
 //! [`CutRules`]: iu_cutter_live_execution::CutRules
-
-pub mod cut;
-
-pub use cut::{CutError, CutUnit, Cutter, check_hashes, check_lossless, sha256_hex, unit_id};
-
-// The phase implementation (plan + fence) goes below.
 
 mod phase;
 
-pub use phase::{CutLegA, PlanError, compute_plan, plan_for_backup};
+pub use phase::{
+    CutLegA, PlanError, UNSTRUCTURED_WARNING_BYTES, compute_plan, plan_for_backup, presets_chosen,
+    unstructured_documents,
+};

@@ -9,7 +9,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_phase_core::{Gap, Phase, PhaseError, RunContext, names};
 
-use crate::cut::{CutError, Cutter};
+use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH};
 
 /// Why a plan could not be computed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -82,8 +82,8 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
             found,
         });
     }
-    let units = cutter
-        .cut(document.id.as_str(), &document.body)
+    let cut = cutter
+        .cut_document(document.id.as_str(), &document.body)
         .map_err(|source| PlanError::Cut {
             document: document.id.clone(),
             source,
@@ -93,14 +93,82 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
         revision: document.revision,
         source_sha256: found,
         source_bytes: document.body.len() as u64,
-        units: units.into_iter().map(PlannedUnit::from).collect(),
+        units: cut.units.into_iter().map(PlannedUnit::from).collect(),
+        preset: cut.preset,
+    })
+}
+
+/// The phase's evidence: the plan's sha256, how many documents were fenced, how many units
+/// were planned; which presets `auto` chose; which documents yielded only a preamble unit (each
+/// also logged as a warning).
+fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evidence {
+    let mut evidence = Evidence::from([
+        ("plan_sha256".to_owned(), plan_sha256),
+        ("documents_fenced".to_owned(), fenced.to_string()),
+        ("units_planned".to_owned(), plan.unit_count().to_string()),
+    ]);
+    if let Some(chosen) = presets_chosen(plan) {
+        evidence.insert("presets_chosen".to_owned(), chosen);
+    }
+    let unstructured = unstructured_documents(plan);
+    if !unstructured.is_empty() {
+        for document in &unstructured {
+            tracing::warn!(
+                run = %run,
+                document = %document.document,
+                bytes = document.source_bytes,
+                "only a preamble unit: the rules found no structure in this document"
+            );
+        }
+        let names: Vec<&str> = unstructured.iter().map(|d| d.document.as_str()).collect();
+        evidence.insert("unstructured_documents".to_owned(), names.join(", "));
+    }
+    evidence
+}
+
+/// A document larger than this that yields only a preamble unit is worth a warning: its
+/// structure was not recognised (a Markdown article cut with a legal preset, say).
+pub const UNSTRUCTURED_WARNING_BYTES: u64 = 4 * 1024;
+
+/// The documents of `plan` larger than [`UNSTRUCTURED_WARNING_BYTES`] cut into a single
+/// preamble unit: the rules found no structure in them.
+pub fn unstructured_documents(plan: &Plan) -> Vec<&DocumentPlan> {
+    plan.documents
+        .iter()
+        .filter(|d| {
+            d.source_bytes > UNSTRUCTURED_WARNING_BYTES
+                && d.units.len() == 1
+                && d.units.iter().all(|u| u.path == PREAMBLE_PATH)
+        })
+        .collect()
+}
+
+/// How many documents each preset cut, when the rules let the cutter choose (`auto`): e.g.
+/// `legal-en 3, markdown 2`; `None` for other rules.
+pub fn presets_chosen(plan: &Plan) -> Option<String> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for preset in plan.documents.iter().filter_map(|d| d.preset) {
+        match counts.iter_mut().find(|(name, _)| *name == preset.name()) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((preset.name(), 1)),
+        }
+    }
+    counts.sort();
+    (!counts.is_empty()).then(|| {
+        counts
+            .iter()
+            .map(|(name, count)| format!("{name} {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     })
 }
 
 /// Phase 2: computes the plan from the backup, journals it, and fences every source document
 /// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`, all or nothing).
 ///
-/// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`. A document that changed since
+/// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`; under `auto`,
+/// `presets_chosen`; and `unstructured_documents` when a document of more than
+/// [`UNSTRUCTURED_WARNING_BYTES`] yields only a preamble unit. A document that changed since
 /// the backup, or that another run holds, blocks the run naming it; a journaled plan that differs
 /// from the recomputed one blocks it too, and so does a plan whose sha256 is not the reviewed
 /// plan's the run was started with (`RunRecord::expected_plan_sha256`, from `run --plan`).
@@ -200,14 +268,7 @@ impl Phase for CutLegA {
             "plan journaled, sources fenced"
         );
 
-        let evidence = Evidence::from([
-            ("plan_sha256".to_owned(), plan_sha256),
-            (
-                "documents_fenced".to_owned(),
-                expectations.len().to_string(),
-            ),
-            ("units_planned".to_owned(), plan.unit_count().to_string()),
-        ]);
+        let evidence = evidence(plan_sha256, expectations.len(), &plan, &run);
         ctx.set_plan(Arc::new(plan));
         Ok(evidence)
     }

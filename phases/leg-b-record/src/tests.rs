@@ -44,6 +44,7 @@ fn doc_plan(id: &str, body: &str, ends: &[usize]) -> DocumentPlan {
         source_sha256: sha256_hex(body.as_bytes()),
         source_bytes: body.len() as u64,
         units: spans(body, ends),
+        preset: None,
     }
 }
 

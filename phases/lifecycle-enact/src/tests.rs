@@ -37,6 +37,7 @@ fn plan(ids: &[&str]) -> Plan {
                 source_sha256: sha256_hex(id.as_bytes()),
                 source_bytes: id.len() as u64,
                 units: vec![],
+                preset: None,
             })
             .collect(),
     }

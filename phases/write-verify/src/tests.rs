@@ -54,6 +54,7 @@ fn plan() -> Plan {
                 source_sha256: sha256_hex(body.as_bytes()),
                 source_bytes: body.len() as u64,
                 units,
+                preset: None,
             }
         })
         .collect();

@@ -120,6 +120,59 @@ fn the_plan_is_deterministic_ordered_and_covers_every_source() -> TestResult {
 }
 
 #[test]
+fn auto_records_each_documents_preset_and_other_rules_hash_as_before() -> TestResult {
+    let docs = [document("law", 7, LAW), document("guide", 3, GUIDE)];
+    let auto = compute_plan(docs.iter(), &CutRules::preset(Preset::Auto))?;
+    let chosen: Vec<Option<Preset>> = auto.documents.iter().map(|d| d.preset).collect();
+    assert_eq!(chosen, [Some(Preset::Markdown), Some(Preset::LegalVi)]);
+    assert_eq!(
+        presets_chosen(&auto).as_deref(),
+        Some("legal-vi 1, markdown 1")
+    );
+    // Cut as the chosen preset would.
+    let markdown = compute_plan(docs.iter(), &rules())?;
+    assert_eq!(auto.documents[0].units, markdown.documents[0].units);
+    // A fixed preset records nothing, and its plan's JSON has no `preset` key.
+    assert!(markdown.documents.iter().all(|d| d.preset.is_none()));
+    assert_eq!(presets_chosen(&markdown), None);
+    let keys = |plan: &Plan| -> Result<Vec<Option<String>>, serde_json::Error> {
+        let value = serde_json::to_value(plan)?;
+        Ok(value["documents"]
+            .as_array()
+            .map(|documents| {
+                documents
+                    .iter()
+                    .map(|d| d.get("preset").and_then(|p| p.as_str()).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    assert_eq!(keys(&markdown)?, [None, None]);
+    assert_eq!(
+        keys(&auto)?,
+        [Some("markdown".to_owned()), Some("legal-vi".to_owned())]
+    );
+    Ok(())
+}
+
+#[test]
+fn large_documents_with_only_a_preamble_are_flagged() -> TestResult {
+    let article = "Some knowledge-base text without any heading. ".repeat(120);
+    let docs = [
+        document("kb/article", 1, &article),
+        document("kb/short", 1, "A short note.\n"),
+        document("guide", 3, GUIDE),
+    ];
+    let plan = compute_plan(docs.iter(), &CutRules::preset(Preset::LegalEn))?;
+    let flagged: Vec<&str> = unstructured_documents(&plan)
+        .iter()
+        .map(|d| d.document.as_str())
+        .collect();
+    assert_eq!(flagged, ["kb/article"]);
+    Ok(())
+}
+
+#[test]
 fn planning_refuses_bad_rules_corrupt_rows_and_duplicates() {
     let bad_rules = CutRules {
         markers: MarkerSet::Custom(vec![LevelRule {

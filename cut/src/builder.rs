@@ -1,0 +1,176 @@
+//! [`UnitBuilder`]: turns the markers a scan finds into units, splitting oversize spans and
+//! hashing each as soon as the next marker closes it; then computes the stable ids.
+
+use crate::ids::{occurrences, path_key};
+use crate::split::split_span;
+use crate::{CutError, CutUnit, PREAMBLE_PATH, sha256_hex, unit_id};
+
+/// Builds the units while the scan runs: a unit is split and hashed as soon as the next marker
+/// (or the end of the text) closes it, while its bytes are still in cache, so one large document
+/// costs the same per byte as many small ones.
+pub(crate) struct UnitBuilder<'a> {
+    document_id: &'a str,
+    text: &'a str,
+    max_unit_bytes: Option<usize>,
+    limit: usize,
+    units: Vec<CutUnit>,
+    /// The unit being scanned: its start and path.
+    open: Option<(usize, String)>,
+    /// The [`path_key`] of each unit before splitting, in order: the occurrence indexes are
+    /// counted at the end ([`occurrences`]), then the ids computed.
+    keys: Vec<u64>,
+    /// Scratch space for the parts of an oversize unit.
+    parts: Vec<(usize, usize)>,
+    /// Once the cut is past `limit` units: how many units the rules make in all (counted, not
+    /// built).
+    counted: Option<u64>,
+    /// The first error; later units are ignored.
+    error: Option<CutError>,
+}
+
+impl<'a> UnitBuilder<'a> {
+    /// A builder for the document `document_id` with `text`, splitting units over
+    /// `max_unit_bytes` and failing past `limit` units.
+    pub(crate) fn new(
+        document_id: &'a str,
+        text: &'a str,
+        max_unit_bytes: Option<usize>,
+        limit: usize,
+    ) -> Self {
+        UnitBuilder {
+            document_id,
+            text,
+            max_unit_bytes,
+            limit,
+            units: Vec::new(),
+            open: None,
+            keys: Vec::new(),
+            parts: Vec::new(),
+            counted: None,
+            error: None,
+        }
+    }
+
+    /// A marker: a unit with `path` starts at byte `start`, closing the open one (or the
+    /// preamble).
+    pub(crate) fn marker(&mut self, start: usize, path: String) {
+        match self.open.take() {
+            Some((open_start, open_path)) => self.close(open_start, start, open_path),
+            None if start > 0 => self.close(0, start, PREAMBLE_PATH.to_owned()),
+            None => {}
+        }
+        self.open = Some((start, path));
+    }
+
+    /// Closes the last unit at the end of the text and returns the units.
+    pub(crate) fn finish(mut self) -> Result<Vec<CutUnit>, CutError> {
+        let len = self.text.len();
+        match self.open.take() {
+            Some((start, path)) => self.close(start, len, path),
+            None if len > 0 => self.close(0, len, PREAMBLE_PATH.to_owned()),
+            None => {}
+        }
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        if let Some(units) = self.counted {
+            return Err(self.too_many(units));
+        }
+        let occurrences = occurrences(&self.keys);
+        let mut logical = None;
+        for unit in &mut self.units {
+            // A new unit before splitting starts at every unit that is not a later part.
+            if matches!(unit.part, None | Some(1)) {
+                logical = Some(logical.map_or(0, |l: usize| l + 1));
+            }
+            let occurrence = logical
+                .and_then(|l| occurrences.get(l))
+                .copied()
+                .unwrap_or_default();
+            unit.unit_id = unit_id(self.document_id, &unit.path, occurrence, unit.part);
+        }
+        Ok(self.units)
+    }
+
+    fn close(&mut self, start: usize, end: usize, path: String) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut parts = std::mem::take(&mut self.parts);
+        parts.clear();
+        if let Some(max) = self.max_unit_bytes
+            && end.saturating_sub(start) > max
+        {
+            split_span(self.text, start, end, max, &mut parts);
+        }
+        let count = parts.len().max(1);
+        if let Some(counted) = &mut self.counted {
+            *counted = counted.saturating_add(count as u64);
+        } else if self.units.len().saturating_add(count) > self.limit {
+            // Past the cap: free what was built and only count from here on, so that the error
+            // can say how many units the rules would make without holding them.
+            self.counted = Some(self.units.len() as u64 + count as u64);
+            self.units = Vec::new();
+            self.keys = Vec::new();
+        } else {
+            self.keys.push(path_key(&path));
+            let result = if parts.len() < 2 {
+                self.push((start, end), path, None)
+            } else {
+                self.push_parts(&parts, path)
+            };
+            if let Err(error) = result {
+                self.error = Some(error);
+            }
+        }
+        self.parts = parts;
+    }
+
+    fn push_parts(&mut self, parts: &[(usize, usize)], path: String) -> Result<(), CutError> {
+        let mut path = Some(path);
+        for (index, &span) in parts.iter().enumerate() {
+            let part = u32::try_from(index + 1).map_err(|_| self.too_many(index as u64))?;
+            // The last part takes the path; the others clone it.
+            let part_path = if index + 1 == parts.len() {
+                path.take().unwrap_or_default()
+            } else {
+                path.clone().unwrap_or_default()
+            };
+            self.push(span, part_path, Some(part))?;
+        }
+        Ok(())
+    }
+
+    fn too_many(&self, units: u64) -> CutError {
+        CutError::TooManyUnits {
+            document_id: self.document_id.to_owned(),
+            units,
+            limit: self.limit,
+        }
+    }
+
+    /// Hashes `[start, end)` and appends it as the next unit (its id comes at the end).
+    fn push(
+        &mut self,
+        (start, end): (usize, usize),
+        path: String,
+        part: Option<u32>,
+    ) -> Result<(), CutError> {
+        // The cap keeps the count far below `u32::MAX`: the conversion cannot fail in practice.
+        let ordinal =
+            u32::try_from(self.units.len()).map_err(|_| self.too_many(self.units.len() as u64))?;
+        // Spans are made of line starts, the end and character boundaries, so `get` succeeds;
+        // were it ever to fail, `check_lossless` reports the span.
+        let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
+        self.units.push(CutUnit {
+            ordinal,
+            unit_id: String::new(),
+            path,
+            part,
+            start: start as u64,
+            end: end as u64,
+            sha256: sha256_hex(bytes),
+        });
+        Ok(())
+    }
+}

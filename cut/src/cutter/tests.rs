@@ -1,0 +1,143 @@
+//! Unit tests of the compiled cutter: sharing, limits.
+
+use super::*;
+
+#[test]
+fn cutter_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Cutter>();
+}
+
+#[test]
+fn shared_cutters_are_compiled_once_per_rule_set_and_cut_like_new_ones() -> Result<(), CutError> {
+    // Rules no other test uses, so that a concurrent test's call cannot be the one that compiled.
+    let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(4093);
+    let first = Cutter::shared(&rules)?;
+    let again = Cutter::shared(&rules.clone())?;
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "equal rules share one compiled cutter"
+    );
+    let other = Cutter::shared(&rules.clone().with_max_unit_bytes(4094))?;
+    assert!(
+        !Arc::ptr_eq(&first, &other),
+        "different rules get their own cutter"
+    );
+    assert_eq!(other.max_unit_bytes(), Some(4094));
+
+    let text = "Điều 1. Phạm vi\n1. Khoản một.\nĐiều 2. Đối tượng\n";
+    let fresh = Cutter::new(&rules)?;
+    assert_eq!(first.cut("doc", text)?, fresh.cut("doc", text)?);
+    Ok(())
+}
+
+#[test]
+fn shared_cutters_do_not_cache_errors() {
+    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(1);
+    for _ in 0..2 {
+        assert!(matches!(
+            Cutter::shared(&rules),
+            Err(CutError::MaxUnitBytesTooSmall { max: 1, .. })
+        ));
+    }
+}
+
+#[test]
+fn unit_limit_is_enforced_and_the_error_counts_every_unit() {
+    let rules = CutRules::preset(Preset::Paragraphs);
+    let cutter = Cutter::new(&rules)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_unit_limit(3);
+    assert!(cutter.cut("d", "a\n\nb\n\nc\n").is_ok());
+    assert_eq!(
+        cutter.cut("d", "a\n\nb\n\nc\n\nd\n\ne\n"),
+        Err(CutError::TooManyUnits {
+            document_id: "d".to_owned(),
+            units: 5,
+            limit: 3
+        })
+    );
+    // Parts count too, and the count goes on past the limit without building units.
+    let rules = CutRules::preset(Preset::Paragraphs).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
+    let cutter = Cutter::new(&rules)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_unit_limit(3);
+    let max = MIN_MAX_UNIT_BYTES as usize;
+    assert_eq!(
+        cutter.cut("d", &"x".repeat(3 * max)).map(|u| u.len()),
+        Ok(3)
+    );
+    assert_eq!(
+        cutter.cut("d", &"x".repeat(10 * max + 1)),
+        Err(CutError::TooManyUnits {
+            document_id: "d".to_owned(),
+            units: 11,
+            limit: 3
+        })
+    );
+    let error = cutter
+        .cut("big.txt", &"x".repeat(10 * max))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    for needed in [
+        "`big.txt`",
+        "10 units",
+        "more than the 3",
+        "raise max_unit_bytes",
+    ] {
+        assert!(error.contains(needed), "{needed:?} in {error}");
+    }
+}
+
+#[test]
+fn the_size_limit_has_a_sane_minimum_named_in_the_error() {
+    for max in [0, 1, 4, MIN_MAX_UNIT_BYTES - 1] {
+        let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(max);
+        assert_eq!(
+            Cutter::new(&rules).err(),
+            Some(CutError::MaxUnitBytesTooSmall {
+                max,
+                min: MIN_MAX_UNIT_BYTES
+            })
+        );
+    }
+    let error = Cutter::new(&CutRules::preset(Preset::LegalEn).with_max_unit_bytes(4))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    for needed in [
+        "max_unit_bytes = 4",
+        "minimum of 64 bytes",
+        "set max_unit_bytes to 64",
+    ] {
+        assert!(error.contains(needed), "{needed:?} in {error}");
+    }
+    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
+    assert!(Cutter::new(&rules).is_ok());
+}
+
+#[test]
+fn a_tiny_limit_on_a_large_document_is_refused_before_it_can_exhaust_memory() {
+    // The case that made 1.3 million units and 1.5 GB: the rules are refused outright, and even
+    // at the minimum a huge run of unbroken text stops at the cap with a count.
+    let rules = CutRules::preset(Preset::Paragraphs).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
+    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    let max = MIN_MAX_UNIT_BYTES as usize;
+    let text = "x".repeat(max * (MAX_UNITS_PER_DOCUMENT + 10));
+    match cutter.cut("huge", &text) {
+        Err(CutError::TooManyUnits { units, limit, .. }) => {
+            assert_eq!(limit, MAX_UNITS_PER_DOCUMENT);
+            assert_eq!(units, (MAX_UNITS_PER_DOCUMENT + 10) as u64);
+        }
+        other => panic!("expected TooManyUnits, got {:?}", other.map(|u| u.len())),
+    }
+}
+
+#[test]
+fn huge_limit_is_no_limit() {
+    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(u64::MAX);
+    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cutter.max_unit_bytes().is_some_and(|m| m >= 1 << 32));
+    assert_eq!(cutter.cut("d", "abc").map(|u| u.len()), Ok(1));
+}

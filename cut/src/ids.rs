@@ -1,0 +1,127 @@
+//! Digests and stable unit ids.
+//!
+//! [`unit_id`] hashes the document id, the path, the path's *occurrence* index (0 for the first
+//! unit with that path in the document, 1 for the next, …) and the part number. Ids are unique
+//! within a document, and do not depend on any unit's content: editing the body of one article
+//! leaves every other unit's id unchanged. [`sha256_hex`] is the digest of every unit's span.
+
+use std::collections::HashMap;
+
+use iu_cutter_live_execution::decimal;
+use sha2::{Digest, Sha256};
+
+/// Domain-separation prefix of [`unit_id`]'s hash input.
+const UNIT_ID_DOMAIN: &[u8] = b"iu-cutter/unit-id/v1\0";
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// The stable id of a unit: the first 32 hex characters (128 bits) of a sha256 over the document
+/// id, the unit's path, the occurrence index of that path in the document (0 for the first unit
+/// with this path, 1 for the second, …; parts of one unit share it) and the part number.
+///
+/// The content is deliberately not an input, so ids survive edits of the unit's body and of
+/// other units. The encoding is unambiguous (the document id is length-prefixed, and neither the
+/// occurrence nor the part contains the separator), so distinct `(path, occurrence, part)` in
+/// one document give distinct inputs.
+pub fn unit_id(document_id: &str, path: &str, occurrence: u32, part: Option<u32>) -> String {
+    let mut digits = [0u8; 20];
+    let mut hasher = Sha256::new();
+    hasher.update(UNIT_ID_DOMAIN);
+    hasher.update(decimal(document_id.len() as u64, &mut digits));
+    hasher.update(b":");
+    hasher.update(document_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(decimal(u64::from(occurrence), &mut digits));
+    hasher.update(b"\0");
+    if let Some(part) = part {
+        hasher.update(decimal(u64::from(part), &mut digits));
+    }
+    let digest = hasher.finalize();
+    hex(&digest[..16])
+}
+
+/// A 64-bit hash of a path, for counting occurrences without copying paths: 8 bytes at a time,
+/// each word mixed with the MurmurHash3 finaliser.
+pub(crate) fn path_key(path: &str) -> u64 {
+    fn mix(mut x: u64) -> u64 {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+    let bytes = path.as_bytes();
+    let mut hash = 0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        hash = mix(hash ^ u64::from_le_bytes(word));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        hash = mix(hash ^ u64::from_le_bytes(word));
+    }
+    hash
+}
+
+/// For each key, how many earlier keys are equal to it: the occurrence index of each unit's path.
+///
+/// Most documents repeat no path, so this sorts a copy of the keys to find the repeated ones (a
+/// cache-friendly pass, where a map of every path would miss the cache once per unit on a large
+/// document), then counts only those. Were two distinct paths ever to share a key, they would
+/// share one counter: occurrences would skip numbers, but ids would stay unique, since the path
+/// itself goes into the id.
+pub(crate) fn occurrences(keys: &[u64]) -> Vec<u32> {
+    let mut occurrences = vec![0; keys.len()];
+    let mut sorted = keys.to_vec();
+    sorted.sort_unstable();
+    let mut repeated: HashMap<u64, u32> = sorted
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| (pair[0], 0))
+        .collect();
+    if repeated.is_empty() {
+        return occurrences;
+    }
+    for (key, occurrence) in keys.iter().zip(&mut occurrences) {
+        if let Some(count) = repeated.get_mut(key) {
+            *occurrence = *count;
+            *count = count.saturating_add(1);
+        }
+    }
+    occurrences
+}
+
+/// Lowercase hex of up to 32 bytes (a sha256 digest or a prefix of one).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    const PAIRS: [[u8; 2]; 256] = {
+        let mut pairs = [[0; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+            i += 1;
+        }
+        pairs
+    };
+    let mut out = [0u8; 64];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&PAIRS[usize::from(b)]);
+    }
+    let len = (bytes.len() * 2).min(out.len());
+    // Hex digits are ASCII: the conversion cannot fail.
+    std::str::from_utf8(out.get(..len).unwrap_or_default())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests;

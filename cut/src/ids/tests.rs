@@ -1,0 +1,52 @@
+//! Unit tests of the digests and stable ids.
+
+use super::*;
+
+#[test]
+fn sha256_hex_is_lowercase_hex_of_the_digest() {
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        sha256_hex(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+}
+
+#[test]
+fn unit_id_depends_on_every_structural_input_and_nothing_else() {
+    let id = unit_id("doc", "Chương I/Điều 1", 0, None);
+    assert_eq!(id.len(), 32);
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    assert_eq!(id, unit_id("doc", "Chương I/Điều 1", 0, None));
+    let others = [
+        unit_id("doc2", "Chương I/Điều 1", 0, None),
+        unit_id("doc", "Chương I/Điều 2", 0, None),
+        unit_id("doc", "Chương I/Điều 1", 1, None),
+        unit_id("doc", "Chương I/Điều 1", 0, Some(1)),
+        unit_id("doc", "Chương I/Điều 1", 0, Some(2)),
+    ];
+    for other in &others {
+        assert_ne!(&id, other);
+    }
+    // The document id is length-prefixed: moving a NUL between the fields changes the id.
+    assert_ne!(unit_id("a\0b", "c", 0, None), unit_id("a", "b\0c", 0, None));
+    // Neither occurrence nor part may be confused with the path.
+    assert_ne!(
+        unit_id("d", "p\u{0}1", 0, None),
+        unit_id("d", "p", 1, Some(0))
+    );
+}
+
+#[test]
+fn occurrences_count_repeats_in_order() {
+    assert_eq!(occurrences(&[]), Vec::<u32>::new());
+    assert_eq!(occurrences(&[5, 3, 9]), [0, 0, 0]);
+    assert_eq!(occurrences(&[5, 3, 5, 9, 5, 3]), [0, 0, 1, 0, 2, 1]);
+    assert_ne!(path_key("Chương I/Điều 1"), path_key("Chương I/Điều 2"));
+    assert_ne!(path_key("abcdefgh"), path_key("abcdefgh\0"));
+}

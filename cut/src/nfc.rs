@@ -1,0 +1,71 @@
+//! Normalisation views: markers match whether text arrives in NFC or NFD (or a mix). A line
+//! prefix that is not already NFC is normalised before matching, and labels are NFC, at most
+//! [`MATCH_PREFIX_BYTES`] long. Plain ASCII and precomposed Vietnamese take a fast path with no
+//! table lookup.
+
+use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
+use crate::MATCH_PREFIX_BYTES;
+use crate::lines::bounded;
+
+/// How much raw text may go into a label before it is normalised and bounded (room for NFD).
+pub(crate) const RAW_LABEL_BYTES: usize = 4 * MATCH_PREFIX_BYTES;
+
+/// Whether `c` is a starter whose NFC quick-check is Yes, known without a table lookup: below
+/// U+0300 (Basic Latin to Spacing Modifier Letters) or in Latin Extended Additional
+/// (U+1E00..=U+1EFF, the precomposed Vietnamese letters). A unit test checks these ranges against
+/// the normalisation tables.
+pub(crate) fn is_plain_starter(c: char) -> bool {
+    c < '\u{300}' || ('\u{1e00}'..='\u{1eff}').contains(&c)
+}
+
+/// Whether `s` is certainly NFC (the fast path: plain starters only, else the quick check).
+fn is_nfc_fast(s: &str) -> bool {
+    is_ascii_whole(s.as_bytes())
+        || s.chars().all(is_plain_starter)
+        || is_nfc_quick(s.chars()) == IsNormalized::Yes
+}
+
+/// Whether `bytes` are all ASCII: one pass with no early exit, which the compiler vectorises
+/// (the views are bounded, lines short: an early exit would not pay).
+fn is_ascii_whole(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0, |acc, &b| acc | b) < 0x80
+}
+
+/// `s` as matched: itself when already NFC, else its NFC form (in `buf`).
+pub(crate) fn nfc_view<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
+    if is_nfc_fast(s) {
+        s
+    } else {
+        buf.clear();
+        buf.extend(s.nfc());
+        buf.as_str()
+    }
+}
+
+/// The bounded prefix of `s` as matched by custom levels (see [`nfc_view`]).
+pub(crate) fn match_view<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
+    nfc_view(bounded(s, MATCH_PREFIX_BYTES), buf)
+}
+
+/// A label: the first [`MATCH_PREFIX_BYTES`] of the NFC form of `s`, so the same label whatever
+/// the form `s` arrives in (NFD is longer in bytes: the bound applies after normalising).
+pub(crate) fn nfc_label(s: &str) -> Cow<'_, str> {
+    let raw = bounded(s, RAW_LABEL_BYTES);
+    if is_nfc_fast(raw) {
+        return Cow::Borrowed(bounded(raw, MATCH_PREFIX_BYTES));
+    }
+    let mut label = String::with_capacity(raw.len().min(MATCH_PREFIX_BYTES));
+    for c in raw.nfc() {
+        if label.len() + c.len_utf8() > MATCH_PREFIX_BYTES {
+            break;
+        }
+        label.push(c);
+    }
+    Cow::Owned(label)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+//! Unit tests of the normalisation views.
+
+use super::*;
+
+#[test]
+fn match_view_normalises_only_when_needed() {
+    let mut buf = String::new();
+    assert_eq!(match_view("Chapter 1", &mut buf), "Chapter 1");
+    assert!(buf.is_empty(), "ASCII needs no buffer");
+    assert_eq!(match_view("Chương I", &mut buf), "Chương I");
+    assert!(buf.is_empty(), "NFC needs no buffer");
+    let nfd: String = "Chương I".nfd().collect();
+    assert_eq!(match_view(&nfd, &mut buf), "Chương I");
+}
+
+#[test]
+fn plain_starters_are_nfc_starters() {
+    use unicode_normalization::char::canonical_combining_class;
+    let ranges = [('\u{0}'..='\u{2ff}'), ('\u{1e00}'..='\u{1eff}')];
+    for c in ranges.into_iter().flatten() {
+        assert!(is_plain_starter(c));
+        assert_eq!(canonical_combining_class(c), 0, "{c:?}");
+        assert_eq!(is_nfc_quick(std::iter::once(c)), IsNormalized::Yes, "{c:?}");
+        // Nothing composes onto a plain starter from the left: it stays as it is after any
+        // plain starter.
+        let pair: String = ['a', c].iter().collect();
+        assert_eq!(pair.nfc().collect::<String>(), pair, "{c:?}");
+    }
+    for c in ['\u{300}', '\u{323}', '\u{212a}', '\u{1f71}', '\u{2000}'] {
+        assert!(!is_plain_starter(c), "{c:?}");
+    }
+    assert!(is_nfc_fast("Điều 44. Quyền và nghĩa vụ"));
+    assert!(!is_nfc_fast(&"Điều".nfd().collect::<String>()));
+    assert!(!is_nfc_fast("\u{212a}"));
+}
+
+#[test]
+fn the_ascii_test_sees_every_byte() {
+    for s in [
+        "",
+        "a",
+        "plain text.",
+        "é",
+        "x\u{80}",
+        "abcdefghijklmnopqrstuvwxyz0123456789é",
+    ] {
+        assert_eq!(is_ascii_whole(s.as_bytes()), s.is_ascii(), "{s:?}");
+    }
+    let mut long = "a".repeat(300);
+    long.push('ệ');
+    assert!(!is_ascii_whole(long.as_bytes()));
+}
