@@ -1,4 +1,13 @@
-//! The `LiveExecutionAdapter` trait: coarse operations, each one transaction on a real store.
+//! The seam: [`LiveExecutionAdapter`], a store as one method (`call` an [`Op`], get a
+//! [`Reply`]), and the role traits everyone calls it through ([`Reads`], [`Cuts`], [`Plans`],
+//! [`Journal`], [`Leases`], [`Admin`]), each implemented once for every store by building the op
+//! and unpacking the reply. A wrapper (the kill switch, timing, fault injection, a lease claim)
+//! implements `call` alone; the phases receive a [`PhaseStore`], which offers only the roles they
+//! use.
+//!
+//! The role traits' doc comments are the contract; one contract suite checks every store
+//! against them. Every call is one transaction: it applies entirely or not at all. Mutations are
+//! idempotent so that a crashed run can repeat its last call on resume.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,32 +20,72 @@ use crate::domain::{
     RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
 };
 use crate::error::AdapterError;
+use crate::op::{LeaseClaim, Op, OpKind, Reply};
 use crate::ownership::Restoration;
 
-/// Result of an adapter call.
+/// Result of a store call.
 pub type AdapterResult<T> = Result<T, AdapterError>;
 
-/// The seam between the phases and a store (the simulator or a live database).
+/// A store (the simulator, a live database) or a layer around one.
 ///
-/// Every operation is one transaction: it applies entirely or not at all. Mutating operations
-/// are idempotent so that a crashed run can repeat its last call on resume. Implementations must
-/// agree exactly on semantics; one contract suite checks them all.
-///
-/// Read operations: `info`, `preflight`, `load_scope`, `load_heads`, `generations`,
-/// `generation_units`, `active_units`, `census`, `snapshot`, `load_run`, `list_runs`,
-/// `load_plan`, `load_reports`, `load_backup`, `load_leases`.
-/// Everything else mutates and, behind [`crate::Guarded`], passes the kill switch first, except
-/// `renew_lease` and `release_lease`, which only extend or give up a claim taken through it.
+/// Which calls mutate, which the kill switch gates and which carry a lease claim is said once,
+/// in [`crate::OPS`]. Implementations must agree exactly on semantics; one contract suite checks
+/// them all.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait LiveExecutionAdapter: Send + Sync {
-    /// What this adapter talks to.
+    /// What this store talks to.
     fn info(&self) -> AdapterInfo;
 
-    /// Checks, without mutating anything, that a run may start: the kill switch is open and the
-    /// store is reachable. The runner calls it before the first mutation.
-    async fn preflight(&self) -> AdapterResult<()>;
+    /// Performs one call. `claim`, when given, is the caller's lease on the run the call changes
+    /// ([`crate::OpSpec::claimed`]): the store refuses the call, changing nothing, unless the
+    /// claim's holder still holds a live lease on that run, checked inside the call's
+    /// transaction.
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply>;
+}
 
+macro_rules! forward_adapter {
+    ($target:ty, $($generics:tt)*) => {
+        #[async_trait]
+        impl<$($generics)*> LiveExecutionAdapter for $target {
+            fn info(&self) -> AdapterInfo {
+                (**self).info()
+            }
+            async fn call<'a>(
+                &self,
+                op: Op<'a>,
+                claim: Option<&'a LeaseClaim>,
+            ) -> AdapterResult<Reply> {
+                (**self).call(op, claim).await
+            }
+        }
+    };
+}
+
+// Layers nest freely: a guard around an `Arc<Simulator>`, a `Box<dyn …>` handed to the runner.
+forward_adapter!(Arc<A>, A: LiveExecutionAdapter + ?Sized);
+forward_adapter!(Box<A>, A: LiveExecutionAdapter + ?Sized);
+forward_adapter!(&A, A: LiveExecutionAdapter + ?Sized);
+
+/// Unpacks a reply of the expected kind.
+macro_rules! reply {
+    ($call:expr, $kind:ident) => {
+        match $call.await? {
+            Reply::Done => Ok(()),
+            other => Err(other.unexpected(OpKind::$kind)),
+        }
+    };
+    ($call:expr, $kind:ident, $variant:ident) => {
+        match $call.await? {
+            Reply::$variant(value) => Ok(value),
+            other => Err(other.unexpected(OpKind::$kind)),
+        }
+    };
+}
+
+/// What a run reads of documents, generations and units. Reads never pass the kill switch.
+#[async_trait]
+pub trait Reads: Send + Sync {
     /// The documents in `scope`, ordered by id.
     async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>>;
 
@@ -62,70 +111,59 @@ pub trait LiveExecutionAdapter: Send + Sync {
 
     /// A full copy of documents, generations and units.
     async fn snapshot(&self) -> AdapterResult<StoreSnapshot>;
+}
 
-    /// A journaled run.
-    async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>>;
-
-    /// Every journaled run, ordered by run id.
-    async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>>;
-
-    /// The plan journaled for a run.
-    async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>>;
-
-    /// The reports journaled for a run ([`LiveExecutionAdapter::save_report`]), oldest first;
-    /// empty when there are none or the run is not journaled.
-    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>>;
-
-    /// A run's backup as journaled by [`save_backup`](Self::save_backup): the artifact's text
-    /// and the sha256 recorded with it. `None` when the run has none in the store.
-    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>>;
-
-    /// Every lease in the store with the store's clock now, so that a reader can tell a live
-    /// lease from an expired one (an abandoned run) without trusting its own clock.
-    async fn load_leases(&self) -> AdapterResult<LeaseView>;
-
-    /// Creates documents or replaces their bodies, all in one transaction: all of them or none.
-    /// A changed body bumps the revision and, unless a run holds the document, returns it to
-    /// `Ready`; an unchanged body changes nothing. An id repeated in the batch is written in turn,
-    /// as separate calls would write it. An id that is empty or holds a control character or a bidirectional
-    /// override ([`DocumentId::check`]) is [`AdapterError::Invalid`], and nothing is written.
-    /// Returns the documents as stored, in the order given.
-    async fn put_documents(
-        &self,
-        documents: &[(DocumentId, String)],
-    ) -> AdapterResult<Vec<Document>>;
-
-    /// [`put_documents`](Self::put_documents) of one document.
-    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
-        let mut stored = self.put_documents(&[(id.clone(), body.to_owned())]).await?;
-        stored
-            .pop()
-            .ok_or_else(|| AdapterError::NotFound(format!("document `{id}` after writing it")))
+#[async_trait]
+impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
+    async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
+        reply!(self.call(Op::LoadScope(scope), None), LoadScope, Documents)
     }
+    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
+        reply!(self.call(Op::LoadHeads(scope), None), LoadHeads, Heads)
+    }
+    async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
+        reply!(
+            self.call(Op::Generations(document), None),
+            Generations,
+            Generations
+        )
+    }
+    async fn generation_units(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> AdapterResult<Vec<Unit>> {
+        reply!(
+            self.call(
+                Op::GenerationUnits {
+                    document,
+                    generation
+                },
+                None
+            ),
+            GenerationUnits,
+            Units
+        )
+    }
+    async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
+        reply!(
+            self.call(Op::ActiveUnits(document), None),
+            ActiveUnits,
+            Units
+        )
+    }
+    async fn census(&self) -> AdapterResult<Census> {
+        reply!(self.call(Op::Census, None), Census, Census)
+    }
+    async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
+        reply!(self.call(Op::Snapshot, None), Snapshot, Snapshot)
+    }
+}
 
-    /// Journals a new run; if the run exists, returns the journaled record unchanged.
-    async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord>;
-
-    /// Journals a phase transition (insert or replace by phase name).
-    async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()>;
-
-    /// Journals a run's status.
-    async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()>;
-
-    /// Journals a run's plan (idempotent; a different plan for the same run is a conflict).
-    async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()>;
-
-    /// Journals one invocation's report of a journaled run (its JSON text, kept verbatim), after
-    /// the ones already journaled. Saving a text the run already holds changes nothing
-    /// (idempotent). Fails with [`AdapterError::NotFound`] when the run is not journaled.
-    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()>;
-
-    /// Journals a run's backup artifact (its text, with the sha256 of that text), so that a
-    /// rollback can restore from any host. Idempotent: the same artifact again passes; another
-    /// artifact for the same run is [`AdapterError::Invalid`] (a run has one backup). Fails with
-    /// [`AdapterError::NotFound`] when the run is not journaled.
-    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()>;
-
+/// A run's compare-and-set mutations, the only writes a run's phases make to documents,
+/// generations and units; each passes the kill switch and carries the run's lease claim.
+#[async_trait]
+pub trait Cuts: Send + Sync {
     /// Compare-and-set: moves every expected document from exactly the state the run saw at
     /// backup (revision, body as stored, state, active generation:
     /// [`crate::ownership::fence_step`]) to `Cutting(run)` and creates `run`'s staged generation
@@ -145,26 +183,138 @@ pub trait LiveExecutionAdapter: Send + Sync {
     /// included, is caught here; all or nothing; already enacted documents pass. Returns
     /// documents moved.
     async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64>;
+}
 
-    /// Rolls back `run` over the backed-up documents, in one transaction: undoes the run's own
-    /// marks (its fence, its generation, its enact) wherever a document is exactly as the run
-    /// left it, and nothing else ([`crate::ownership::undo_step`]). Never writes a body or a
-    /// revision: an edit made since the backup is kept, and the document goes back to `Ready`.
-    /// Fails with [`AdapterError::HeldByLaterRun`], changing nothing, while another run holds
-    /// any of the documents or wrote a generation of it since the backup. Validates the backup
-    /// first ([`Backup::check_for_run`]). Idempotent: a second call finds nothing to undo.
-    /// Returns what was undone, kept and left alone.
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration>;
+#[async_trait]
+impl<S: LiveExecutionAdapter + ?Sized> Cuts for S {
+    async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
+        reply!(self.call(Op::Fence { run, expectations }, None), Fence)
+    }
+    async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
+        reply!(
+            self.call(Op::WriteUnits { run, units }, None),
+            WriteUnits,
+            Count
+        )
+    }
+    async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
+        reply!(
+            self.call(Op::Enact { run, expectations }, None),
+            Enact,
+            Count
+        )
+    }
+}
 
-    /// Removes each listed generation of its document, record and units, in one transaction (all
-    /// or nothing). Only `Retired` generations are removed, and only while the document's active
-    /// generation is still the one the caller saw ([`crate::ownership::purge_step`]): a listed
-    /// generation that is `Staged` or `Active` fails with [`AdapterError::Conflict`] naming its
-    /// document (expected `generation `G` retired`, found `generation `G` staged|active`), so
-    /// does a document whose pointer moved since, and nothing is removed. A listed generation
-    /// that does not exist passes (already purged: idempotent). A target listed twice counts
-    /// once. Returns the generations removed.
-    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64>;
+/// A run's plan in the journal.
+#[async_trait]
+pub trait Plans: Send + Sync {
+    /// The plan journaled for a run.
+    async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>>;
+
+    /// Journals a run's plan (idempotent; a different plan for the same run is a conflict).
+    async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()>;
+}
+
+#[async_trait]
+impl<S: LiveExecutionAdapter + ?Sized> Plans for S {
+    async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
+        reply!(self.call(Op::LoadPlan(run), None), LoadPlan, Plan)
+    }
+    async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
+        reply!(self.call(Op::SavePlan { run, plan }, None), SavePlan)
+    }
+}
+
+/// Runs, phases, reports and backups in the journal (never in the census).
+#[async_trait]
+pub trait Journal: Send + Sync {
+    /// A journaled run.
+    async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>>;
+
+    /// Every journaled run, ordered by run id.
+    async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>>;
+
+    /// The reports journaled for a run ([`LiveExecutionAdapter::save_report`]), oldest first;
+    /// empty when there are none or the run is not journaled.
+    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>>;
+
+    /// A run's backup as journaled by [`save_backup`](Self::save_backup): the artifact's text
+    /// and the sha256 recorded with it. `None` when the run has none in the store.
+    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>>;
+
+    /// Journals a new run; if the run exists, returns the journaled record unchanged.
+    async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord>;
+
+    /// Journals a phase transition (insert or replace by phase name).
+    async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()>;
+
+    /// Journals a run's status.
+    async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()>;
+
+    /// Journals one invocation's report of a journaled run (its JSON text, kept verbatim), after
+    /// the ones already journaled. Saving a text the run already holds changes nothing
+    /// (idempotent). Fails with [`AdapterError::NotFound`] when the run is not journaled.
+    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()>;
+
+    /// Journals a run's backup artifact (its text, with the sha256 of that text), so that a
+    /// rollback can restore from any host. Idempotent: the same artifact again passes; another
+    /// artifact for the same run is [`AdapterError::Invalid`] (a run has one backup). Fails with
+    /// [`AdapterError::NotFound`] when the run is not journaled.
+    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()>;
+}
+
+#[async_trait]
+impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
+    async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>> {
+        reply!(self.call(Op::LoadRun(run), None), LoadRun, Run)
+    }
+    async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
+        reply!(self.call(Op::ListRuns, None), ListRuns, Runs)
+    }
+    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
+        reply!(self.call(Op::LoadReports(run), None), LoadReports, Reports)
+    }
+    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
+        reply!(self.call(Op::LoadBackup(run), None), LoadBackup, Backup)
+    }
+    async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
+        reply!(self.call(Op::BeginRun(record), None), BeginRun, Run)?
+            .ok_or_else(|| crate::conflicts::run_not_found(&record.run))
+    }
+    async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
+        reply!(self.call(Op::RecordPhase { run, phase }, None), RecordPhase)
+    }
+    async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
+        reply!(
+            self.call(Op::SetRunStatus { run, status }, None),
+            SetRunStatus
+        )
+    }
+    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
+        reply!(self.call(Op::SaveReport { run, report }, None), SaveReport)
+    }
+    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
+        reply!(
+            self.call(
+                Op::SaveBackup {
+                    run,
+                    artifact,
+                    sha256
+                },
+                None
+            ),
+            SaveBackup
+        )
+    }
+}
+
+/// Run leases: one runner per run, with expiry on the store's clock.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Every lease in the store with the store's clock now, so that a reader can tell a live
+    /// lease from an expired one (an abandoned run) without trusting its own clock.
+    async fn load_leases(&self) -> AdapterResult<LeaseView>;
 
     /// Takes the lease on `run` for `holder`, expiring `ttl` from now on the store's clock (the
     /// database's; the simulator's logical clock). Succeeds when the run has no lease, when its
@@ -187,104 +337,124 @@ pub trait LiveExecutionAdapter: Send + Sync {
     async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()>;
 }
 
-macro_rules! forward_adapter {
-    ($target:ty, $($generics:tt)*) => {
-        #[async_trait]
-        impl<$($generics)*> LiveExecutionAdapter for $target {
-            fn info(&self) -> AdapterInfo {
-                (**self).info()
-            }
-            async fn preflight(&self) -> AdapterResult<()> {
-                (**self).preflight().await
-            }
-            async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
-                (**self).load_scope(scope).await
-            }
-            async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
-                (**self).load_heads(scope).await
-            }
-            async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
-                (**self).generations(document).await
-            }
-            async fn generation_units(&self, document: &DocumentId, generation: &RunId) -> AdapterResult<Vec<Unit>> {
-                (**self).generation_units(document, generation).await
-            }
-            async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
-                (**self).active_units(document).await
-            }
-            async fn census(&self) -> AdapterResult<Census> {
-                (**self).census().await
-            }
-            async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
-                (**self).snapshot().await
-            }
-            async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>> {
-                (**self).load_run(run).await
-            }
-            async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
-                (**self).list_runs().await
-            }
-            async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
-                (**self).load_plan(run).await
-            }
-            async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
-                (**self).load_reports(run).await
-            }
-            async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
-                (**self).load_backup(run).await
-            }
-            async fn load_leases(&self) -> AdapterResult<LeaseView> {
-                (**self).load_leases().await
-            }
-            async fn put_documents(&self, documents: &[(DocumentId, String)]) -> AdapterResult<Vec<Document>> {
-                (**self).put_documents(documents).await
-            }
-            async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
-                (**self).begin_run(record).await
-            }
-            async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
-                (**self).record_phase(run, phase).await
-            }
-            async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
-                (**self).set_run_status(run, status).await
-            }
-            async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
-                (**self).save_plan(run, plan).await
-            }
-            async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
-                (**self).save_report(run, report).await
-            }
-            async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
-                (**self).save_backup(run, artifact, sha256).await
-            }
-            async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
-                (**self).fence(run, expectations).await
-            }
-            async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
-                (**self).write_units(run, units).await
-            }
-            async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
-                (**self).enact(run, expectations).await
-            }
-            async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
-                (**self).restore(run, backup).await
-            }
-            async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
-                (**self).purge_generations(generations).await
-            }
-            async fn acquire_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
-                (**self).acquire_lease(run, holder, ttl).await
-            }
-            async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
-                (**self).renew_lease(run, holder, ttl).await
-            }
-            async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
-                (**self).release_lease(run, holder).await
-            }
-        }
-    };
+#[async_trait]
+impl<S: LiveExecutionAdapter + ?Sized> Leases for S {
+    async fn load_leases(&self) -> AdapterResult<LeaseView> {
+        reply!(self.call(Op::LoadLeases, None), LoadLeases, Leases)
+    }
+    async fn acquire_lease(
+        &self,
+        run: &RunId,
+        holder: &str,
+        ttl: Duration,
+    ) -> AdapterResult<Lease> {
+        reply!(
+            self.call(Op::AcquireLease { run, holder, ttl }, None),
+            AcquireLease,
+            Lease
+        )
+    }
+    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
+        reply!(
+            self.call(Op::RenewLease { run, holder, ttl }, None),
+            RenewLease,
+            Lease
+        )
+    }
+    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        reply!(
+            self.call(Op::ReleaseLease { run, holder }, None),
+            ReleaseLease
+        )
+    }
 }
 
-// Wrappers nest freely: a guard around an `Arc<Simulator>`, a `Box<dyn …>` handed to the runner.
-forward_adapter!(Arc<A>, A: LiveExecutionAdapter + ?Sized);
-forward_adapter!(Box<A>, A: LiveExecutionAdapter + ?Sized);
+/// What happens outside a run's phases: the preflight, importing documents, rolling a run
+/// back, purging retired generations.
+#[async_trait]
+pub trait Admin: Send + Sync {
+    /// Checks, without mutating anything, that a run may start: the kill switch is open and the
+    /// store is reachable. The runner calls it before the first mutation.
+    async fn preflight(&self) -> AdapterResult<()>;
+
+    /// Creates documents or replaces their bodies, all in one transaction: all of them or none.
+    /// A changed body bumps the revision and, unless a run holds the document, returns it to
+    /// `Ready`; an unchanged body changes nothing. An id repeated in the batch is written in turn,
+    /// as separate calls would write it. An id that is empty or holds a control character or a bidirectional
+    /// override ([`DocumentId::check`]) is [`AdapterError::Invalid`], and nothing is written.
+    /// Returns the documents as stored, in the order given.
+    async fn put_documents(
+        &self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>>;
+
+    /// [`put_documents`](Self::put_documents) of one document.
+    async fn put_document(&self, id: &DocumentId, body: &str) -> AdapterResult<Document> {
+        let mut stored = self.put_documents(&[(id.clone(), body.to_owned())]).await?;
+        stored
+            .pop()
+            .ok_or_else(|| AdapterError::NotFound(format!("document `{id}` after writing it")))
+    }
+
+    /// Rolls back `run` over the backed-up documents, in one transaction: undoes the run's own
+    /// marks (its fence, its generation, its enact) wherever a document is exactly as the run
+    /// left it, and nothing else ([`crate::ownership::undo_step`]). Never writes a body or a
+    /// revision: an edit made since the backup is kept, and the document goes back to `Ready`.
+    /// Fails with [`AdapterError::HeldByLaterRun`], changing nothing, while another run holds
+    /// any of the documents or wrote a generation of it since the backup. Validates the backup
+    /// first ([`Backup::check_for_run`]). Idempotent: a second call finds nothing to undo.
+    /// Returns what was undone, kept and left alone.
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration>;
+
+    /// Removes each listed generation of its document, record and units, in one transaction (all
+    /// or nothing). Only `Retired` generations are removed, and only while the document's active
+    /// generation is still the one the caller saw ([`crate::ownership::purge_step`]): a listed
+    /// generation that is `Staged` or `Active` fails with [`AdapterError::Conflict`] naming its
+    /// document (expected `generation `G` retired`, found `generation `G` staged|active`), so
+    /// does a document whose pointer moved since, and nothing is removed. A listed generation
+    /// that does not exist passes (already purged: idempotent). A target listed twice counts
+    /// once. Returns the generations removed.
+    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64>;
+}
+
+#[async_trait]
+impl<S: LiveExecutionAdapter + ?Sized> Admin for S {
+    async fn preflight(&self) -> AdapterResult<()> {
+        reply!(self.call(Op::Preflight, None), Preflight)
+    }
+    async fn put_documents(
+        &self,
+        documents: &[(DocumentId, String)],
+    ) -> AdapterResult<Vec<Document>> {
+        reply!(
+            self.call(Op::PutDocuments(documents), None),
+            PutDocuments,
+            Documents
+        )
+    }
+    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
+        reply!(
+            self.call(Op::Restore { run, backup }, None),
+            Restore,
+            Restoration
+        )
+    }
+    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
+        reply!(
+            self.call(Op::PurgeGenerations(generations), None),
+            PurgeGenerations,
+            Count
+        )
+    }
+}
+
+/// What a phase may use: reads, its compare-and-set cuts, and its plan. The runner hands the
+/// phases this, never the whole store: no phase can journal, lease, restore or purge.
+pub trait PhaseStore: Reads + Cuts + Plans {}
+
+impl<T: Reads + Cuts + Plans + ?Sized> PhaseStore for T {}
+
+/// Every role of a store: what the runner and the program use.
+pub trait Store: Reads + Cuts + Plans + Journal + Leases + Admin {}
+
+impl<T: Reads + Cuts + Plans + Journal + Leases + Admin + ?Sized> Store for T {}

@@ -10,18 +10,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
-use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
-};
+use crate::domain::AdapterInfo;
 use crate::error::AdapterError;
-use crate::ownership::Restoration;
+use crate::op::{LeaseClaim, Op, Reply};
 
 /// What one source says about execution.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,124 +204,14 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Guarded<A> {
     fn info(&self) -> AdapterInfo {
         self.inner.info()
     }
-    async fn preflight(&self) -> AdapterResult<()> {
-        self.gate.check().await?;
-        self.inner.preflight().await
-    }
-    async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
-        self.inner.load_scope(scope).await
-    }
-    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
-        self.inner.load_heads(scope).await
-    }
-    async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
-        self.inner.generations(document).await
-    }
-    async fn generation_units(
-        &self,
-        document: &DocumentId,
-        generation: &RunId,
-    ) -> AdapterResult<Vec<Unit>> {
-        self.inner.generation_units(document, generation).await
-    }
-    async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
-        self.inner.active_units(document).await
-    }
-    async fn census(&self) -> AdapterResult<Census> {
-        self.inner.census().await
-    }
-    async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
-        self.inner.snapshot().await
-    }
-    async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>> {
-        self.inner.load_run(run).await
-    }
-    async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
-        self.inner.list_runs().await
-    }
-    async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
-        self.inner.load_plan(run).await
-    }
-    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
-        self.inner.load_reports(run).await
-    }
-    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
-        self.inner.load_backup(run).await
-    }
-    async fn load_leases(&self) -> AdapterResult<LeaseView> {
-        self.inner.load_leases().await
-    }
-    async fn put_documents(
-        &self,
-        documents: &[(DocumentId, String)],
-    ) -> AdapterResult<Vec<Document>> {
-        self.gate.check().await?;
-        self.inner.put_documents(documents).await
-    }
-    async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
-        self.gate.check().await?;
-        self.inner.begin_run(record).await
-    }
-    async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
-        self.gate.check().await?;
-        self.inner.record_phase(run, phase).await
-    }
-    async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
-        self.gate.check().await?;
-        self.inner.set_run_status(run, status).await
-    }
-    async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
-        self.gate.check().await?;
-        self.inner.save_plan(run, plan).await
-    }
-    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
-        self.gate.check().await?;
-        self.inner.save_report(run, report).await
-    }
-    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
-        self.gate.check().await?;
-        self.inner.save_backup(run, artifact, sha256).await
-    }
-    async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
-        self.gate.check().await?;
-        self.inner.fence(run, expectations).await
-    }
-    async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
-        self.gate.check().await?;
-        self.inner.write_units(run, units).await
-    }
-    async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
-        self.gate.check().await?;
-        self.inner.enact(run, expectations).await
-    }
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
-        self.gate.check().await?;
-        self.inner.restore(run, backup).await
-    }
-    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
-        self.gate.check().await?;
-        self.inner.purge_generations(generations).await
-    }
-    async fn acquire_lease(
-        &self,
-        run: &RunId,
-        holder: &str,
-        ttl: Duration,
-    ) -> AdapterResult<Lease> {
-        self.gate.check().await?;
-        self.inner.acquire_lease(run, holder, ttl).await
-    }
-    // Not gated: renewing only extends a claim this holder already took (through the gate), and
-    // changes no document, unit or journal entry. Were it gated, closing the switch would make
-    // the heartbeat lose the lease and the run would stop as "lease lost" instead of "refused by
-    // the switch"; ungated, the run's next real mutation meets the closed switch and says so.
-    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
-        self.inner.renew_lease(run, holder, ttl).await
-    }
-    // Not gated: releasing only gives up this holder's claim and changes no document, unit or
-    // journal entry. A run stopped by the switch must still let go of its lease, or its resume
-    // would be refused until the lease expired.
-    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
-        self.inner.release_lease(run, holder).await
+
+    /// Every gated call ([`crate::OpSpec::gated`]: every mutation but renewing and releasing a
+    /// lease, which only extend or give up a claim taken through the gate, and the preflight)
+    /// asks the gate first, every time; reads pass straight through.
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        if op.kind().gated() {
+            self.gate.check().await?;
+        }
+        self.inner.call(op, claim).await
     }
 }

@@ -1,6 +1,8 @@
 //! The seam of iu-cutter. Every other crate points here: the phases and the runner speak only
-//! to [`LiveExecutionAdapter`], the simulator implements it in memory, and the live SQL
-//! implementation (features `sqlite`, `postgres`; off by default) implements it on a database.
+//! to [`LiveExecutionAdapter`] (a store as one `call` of an [`Op`]) through its role traits
+//! ([`Reads`], [`Cuts`], [`Plans`], [`Journal`], [`Leases`], [`Admin`]); the simulator
+//! implements it in memory, and the live SQL implementation (features `sqlite`, `postgres`; off
+//! by default) implements it on a database.
 //! This crate also holds the domain types (documents, units, plans, backups, the journal), the
 //! census that fingerprints a store identically on every backend, and the kill switch:
 //! [`ExecutionGate`] and [`Guarded`], the layer that refuses every mutation while the gate is
@@ -12,6 +14,7 @@ pub mod conflicts;
 mod domain;
 mod error;
 mod gate;
+mod op;
 pub mod ownership;
 pub mod rules;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -19,7 +22,10 @@ pub mod sql;
 
 #[cfg(feature = "mock")]
 pub use adapter::MockLiveExecutionAdapter;
-pub use adapter::{AdapterResult, LiveExecutionAdapter};
+pub use adapter::{
+    AdapterResult, Admin, Cuts, Journal, Leases, LiveExecutionAdapter, PhaseStore, Plans, Reads,
+    Store,
+};
 pub use census::{
     CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, decimal, document_digest,
     sha256_hex,
@@ -27,5 +33,11 @@ pub use census::{
 pub use domain::*;
 pub use error::AdapterError;
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};
+pub use op::{LeaseClaim, OPS, Op, OpKind, OpSpec, Reply, Role};
 pub use ownership::{CurrentDocument, Kept, Restoration};
 pub use rules::{CutRules, LevelRule, MarkerSet, Preset};
+
+/// The role traits, to call a store's typed methods: `use iu_cutter_live_execution::prelude::*;`.
+pub mod prelude {
+    pub use crate::adapter::{Admin, Cuts, Journal, Leases, PhaseStore, Plans, Reads, Store};
+}

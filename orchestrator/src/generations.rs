@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, DocumentId, GenerationRecord, GenerationState, PhaseStatus, RunId, RunRecord,
     Unit,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Document, DocumentId, Evidence, GenerationState, PhaseStatus, Plan, RunId,
     RunRecord, RunStatus, Scope, sha256_hex,

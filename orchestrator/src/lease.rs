@@ -8,6 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{AdapterError, LiveExecutionAdapter, RunId};
 use iu_cutter_phase_core::CancelFlag;
 use tokio::sync::oneshot;

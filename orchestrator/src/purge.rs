@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, DocumentId, GenerationState, PhaseStatus, PurgeTarget, RunId, RunRecord,
     RunStatus,

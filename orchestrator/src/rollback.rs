@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
     Evidence, GenerationRecord, GenerationState, PhaseStatus, Restoration, RunId, RunRecord,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Census, CutRules, DocumentState, Evidence, GenerationState, LiveExecutionAdapter,
     PhaseRecord, PhaseStatus, Plan, RunId, RunRecord, RunStatus, Scope,

@@ -14,6 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use iu_cutter_live_execution::sql;
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{Census, ExecutionGate, LiveExecutionAdapter};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use iu_cutter_live_execution::sql;
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{Census, ExecutionGate, LiveExecutionAdapter};
 use serde_json::Value;
 

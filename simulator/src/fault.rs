@@ -1,168 +1,18 @@
 //! Fault injection and the call log: which operation each call was, how it ended, and faults
-//! armed against call indexes or against the nth call of one operation.
+//! armed against call indexes or against the nth call of one operation. [`Faulty`] is the layer
+//! that applies them around any store, the simulator's or a real database's.
 
-use std::fmt;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// An adapter operation, as the simulator counts, logs and faults it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Operation {
-    /// `preflight` (read).
-    Preflight,
-    /// `load_scope` (read).
-    LoadScope,
-    /// `load_heads` (read).
-    LoadHeads,
-    /// `generations` (read).
-    Generations,
-    /// `generation_units` (read).
-    GenerationUnits,
-    /// `active_units` (read).
-    ActiveUnits,
-    /// `census` (read).
-    Census,
-    /// `snapshot` (read).
-    Snapshot,
-    /// `load_run` (read).
-    LoadRun,
-    /// `list_runs` (read).
-    ListRuns,
-    /// `load_plan` (read).
-    LoadPlan,
-    /// `load_reports` (read).
-    LoadReports,
-    /// `load_backup` (read).
-    LoadBackup,
-    /// `load_leases` (read).
-    LoadLeases,
-    /// `put_documents` (mutating).
-    PutDocuments,
-    /// `begin_run` (mutating).
-    BeginRun,
-    /// `record_phase` (mutating).
-    RecordPhase,
-    /// `set_run_status` (mutating).
-    SetRunStatus,
-    /// `save_plan` (mutating).
-    SavePlan,
-    /// `save_report` (mutating).
-    SaveReport,
-    /// `save_backup` (mutating).
-    SaveBackup,
-    /// `fence` (mutating).
-    Fence,
-    /// `write_units` (mutating).
-    WriteUnits,
-    /// `enact` (mutating).
-    Enact,
-    /// `restore` (mutating).
-    Restore,
-    /// `purge_generations` (mutating).
-    PurgeGenerations,
-    /// `acquire_lease` (mutating: journal state).
-    AcquireLease,
-    /// `renew_lease` (mutating: journal state).
-    RenewLease,
-    /// `release_lease` (mutating: journal state).
-    ReleaseLease,
-}
+use async_trait::async_trait;
+use iu_cutter_live_execution::{
+    AdapterError, AdapterInfo, AdapterResult, LeaseClaim, LiveExecutionAdapter, Op, OpKind, Reply,
+};
 
-impl Operation {
-    /// Every operation counted by the simulator (`info` is not counted), reads first.
-    pub const ALL: [Operation; 29] = [
-        Operation::Preflight,
-        Operation::LoadScope,
-        Operation::LoadHeads,
-        Operation::Generations,
-        Operation::GenerationUnits,
-        Operation::ActiveUnits,
-        Operation::Census,
-        Operation::Snapshot,
-        Operation::LoadRun,
-        Operation::ListRuns,
-        Operation::LoadPlan,
-        Operation::LoadReports,
-        Operation::LoadBackup,
-        Operation::LoadLeases,
-        Operation::PutDocuments,
-        Operation::BeginRun,
-        Operation::RecordPhase,
-        Operation::SetRunStatus,
-        Operation::SavePlan,
-        Operation::SaveReport,
-        Operation::SaveBackup,
-        Operation::Fence,
-        Operation::WriteUnits,
-        Operation::Enact,
-        Operation::Restore,
-        Operation::PurgeGenerations,
-        Operation::AcquireLease,
-        Operation::RenewLease,
-        Operation::ReleaseLease,
-    ];
-
-    /// The trait method's name, e.g. `write_units`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::Preflight => "preflight",
-            Operation::LoadScope => "load_scope",
-            Operation::LoadHeads => "load_heads",
-            Operation::Generations => "generations",
-            Operation::GenerationUnits => "generation_units",
-            Operation::ActiveUnits => "active_units",
-            Operation::Census => "census",
-            Operation::Snapshot => "snapshot",
-            Operation::LoadRun => "load_run",
-            Operation::ListRuns => "list_runs",
-            Operation::LoadPlan => "load_plan",
-            Operation::LoadReports => "load_reports",
-            Operation::LoadBackup => "load_backup",
-            Operation::LoadLeases => "load_leases",
-            Operation::PutDocuments => "put_documents",
-            Operation::BeginRun => "begin_run",
-            Operation::RecordPhase => "record_phase",
-            Operation::SetRunStatus => "set_run_status",
-            Operation::SavePlan => "save_plan",
-            Operation::SaveReport => "save_report",
-            Operation::SaveBackup => "save_backup",
-            Operation::Fence => "fence",
-            Operation::WriteUnits => "write_units",
-            Operation::Enact => "enact",
-            Operation::Restore => "restore",
-            Operation::PurgeGenerations => "purge_generations",
-            Operation::AcquireLease => "acquire_lease",
-            Operation::RenewLease => "renew_lease",
-            Operation::ReleaseLease => "release_lease",
-        }
-    }
-
-    /// Whether the operation mutates (and so passes the kill switch behind `Guarded`).
-    pub fn is_mutating(self) -> bool {
-        matches!(
-            self,
-            Operation::PutDocuments
-                | Operation::BeginRun
-                | Operation::RecordPhase
-                | Operation::SetRunStatus
-                | Operation::SavePlan
-                | Operation::SaveReport
-                | Operation::SaveBackup
-                | Operation::Fence
-                | Operation::WriteUnits
-                | Operation::Enact
-                | Operation::Restore
-                | Operation::PurgeGenerations
-                | Operation::AcquireLease
-                | Operation::RenewLease
-                | Operation::ReleaseLease
-        )
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// A kind of store call, as fault plans and the call log name it: the seam's one table
+/// ([`iu_cutter_live_execution::OPS`]) says what each is.
+pub type Operation = OpKind;
 
 /// What an armed fault does to the call it hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -336,4 +186,203 @@ pub struct CallRecord {
     pub applied: bool,
     /// What the caller got back.
     pub outcome: CallOutcome,
+}
+
+/// Fault injection, a call log and a mutation counter around any store: every call (but
+/// `info`) gets a global index from 0, is logged, and may be hit by an armed fault. A crash
+/// fault leaves the layer "down" (every call fails as unavailable) until [`Faulty::recover`],
+/// as a killed process is until restarted; the store under it keeps its state, as a database
+/// does.
+#[derive(Debug)]
+pub struct Faulty<S> {
+    inner: S,
+    state: Mutex<FaultState>,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    /// Why the simulated process is down, if it is.
+    crashed: Option<String>,
+    next_call: u64,
+    occurrences: BTreeMap<OpKind, u64>,
+    faults: FaultPlan,
+    log: Vec<CallRecord>,
+    mutations: u64,
+}
+
+/// What the layer decided before a call reached the store.
+enum Before {
+    /// Refused without reaching the store.
+    Refused(AdapterError),
+    /// Passed on; a crash-after fault, if armed, fires once it has applied.
+    Pass { crash_after: bool },
+}
+
+impl<S> Faulty<S> {
+    /// `inner` with no faults armed.
+    pub fn new(inner: S) -> Self {
+        Faulty {
+            inner,
+            state: Mutex::new(FaultState::default()),
+        }
+    }
+
+    /// The store under this layer.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FaultState> {
+        // Nothing is left half-updated under this lock, so a poisoned one is safe to reuse.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Arms a fault against a global call index.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Arms a fault against the `occurrence`-th call (from 0) of `operation`.
+    pub fn inject_on(&self, operation: Operation, occurrence: u64, kind: FaultKind) {
+        self.lock().faults.push_operation(OperationFault {
+            operation,
+            occurrence,
+            kind,
+        });
+    }
+
+    /// Arms every fault of `plan`.
+    pub fn arm(&self, plan: FaultPlan) {
+        self.lock().faults.extend(plan);
+    }
+
+    /// The faults still armed.
+    pub fn armed_faults(&self) -> FaultPlan {
+        self.lock().faults.clone()
+    }
+
+    /// Disarms every fault.
+    pub fn disarm(&self) {
+        self.lock().faults = FaultPlan::new();
+    }
+
+    /// Crashes now (as if killed between calls).
+    pub fn crash(&self) {
+        let mut state = self.lock();
+        let at = state.next_call;
+        state.crashed = Some(format!("killed before call {at}"));
+    }
+
+    /// Restarts: the crash is cleared; armed faults, counters and the log are kept.
+    pub fn recover(&self) {
+        self.lock().crashed = None;
+    }
+
+    /// Whether the layer is down.
+    pub fn is_crashed(&self) -> bool {
+        self.lock().crashed.is_some()
+    }
+
+    /// Number of calls so far (the index the next call gets).
+    pub fn call_count(&self) -> u64 {
+        self.lock().next_call
+    }
+
+    /// Every call so far, in order.
+    pub fn call_log(&self) -> Vec<CallRecord> {
+        self.lock().log.clone()
+    }
+
+    /// Number of mutating calls whose effect reached the store: every mutating call that
+    /// returned `Ok` (idempotent ones that changed nothing included), plus those applied just
+    /// before a crash-after fault.
+    pub fn mutation_count(&self) -> u64 {
+        self.lock().mutations
+    }
+
+    /// Takes the call's index and decides, before it reaches the store, whether it does.
+    fn before(&self, kind: OpKind) -> (u64, Before) {
+        let mut state = self.lock();
+        let index = state.next_call;
+        state.next_call += 1;
+        let counter = state.occurrences.entry(kind).or_insert(0);
+        let occurrence = *counter;
+        *counter += 1;
+        if let Some(reason) = &state.crashed {
+            let error = AdapterError::Unavailable(format!(
+                "simulated crash ({reason}); call recover() to restart"
+            ));
+            return (index, Before::Refused(error));
+        }
+        match state.faults.take(index, kind, occurrence) {
+            Some(FaultKind::Error) => {
+                let error = AdapterError::InjectedFault {
+                    call: index,
+                    operation: kind.name().to_owned(),
+                };
+                (index, Before::Refused(error))
+            }
+            Some(FaultKind::CrashBefore) => {
+                let reason = format!("crashed before call {index} ({kind})");
+                let error = AdapterError::Unavailable(format!("simulated crash ({reason})"));
+                state.crashed = Some(reason);
+                (index, Before::Refused(error))
+            }
+            Some(FaultKind::CrashAfter) => (index, Before::Pass { crash_after: true }),
+            None => (index, Before::Pass { crash_after: false }),
+        }
+    }
+
+    /// Logs the call, counts an applied mutation, and fires a crash-after fault.
+    fn after(
+        &self,
+        index: u64,
+        kind: OpKind,
+        result: AdapterResult<Reply>,
+        reached: bool,
+        crash_after: bool,
+    ) -> AdapterResult<Reply> {
+        let mut state = self.lock();
+        let applied = reached && kind.mutates() && result.is_ok();
+        if applied {
+            state.mutations += 1;
+        }
+        let result = if crash_after {
+            let reason = format!("crashed after call {index} ({kind})");
+            let error = AdapterError::Unavailable(format!("simulated crash ({reason})"));
+            state.crashed = Some(reason);
+            Err(error)
+        } else {
+            result
+        };
+        state.log.push(CallRecord {
+            index,
+            operation: kind,
+            mutating: kind.mutates(),
+            applied,
+            outcome: match &result {
+                Ok(_) => CallOutcome::Ok,
+                Err(error) => CallOutcome::Err(error.to_string()),
+            },
+        });
+        result
+    }
+}
+
+#[async_trait]
+impl<S: LiveExecutionAdapter> LiveExecutionAdapter for Faulty<S> {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let kind = op.kind();
+        match self.before(kind) {
+            (index, Before::Refused(error)) => self.after(index, kind, Err(error), false, false),
+            (index, Before::Pass { crash_after }) => {
+                let result = self.inner.call(op, claim).await;
+                self.after(index, kind, result, true, crash_after)
+            }
+        }
+    }
 }

@@ -17,5 +17,7 @@ pub mod strategies;
 #[cfg(test)]
 mod tests;
 
-pub use fault::{CallOutcome, CallRecord, Fault, FaultKind, FaultPlan, Operation, OperationFault};
-pub use simulator::Simulator;
+pub use fault::{
+    CallOutcome, CallRecord, Fault, FaultKind, FaultPlan, Faulty, Operation, OperationFault,
+};
+pub use simulator::{MemoryStore, Simulator};

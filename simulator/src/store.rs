@@ -16,8 +16,9 @@ use iu_cutter_live_execution::ownership::{
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
     DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationDigester,
-    GenerationRecord, GenerationState, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
-    RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitFields, sha256_hex,
+    GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op, PhaseRecord, Plan,
+    PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
+    UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -593,6 +594,96 @@ fn lease_ttl_ms(holder: &str, ttl: Duration) -> AdapterResult<u64> {
 }
 
 impl Store {
+    /// Refuses a call whose lease claim is not a live lease of its holder.
+    pub(crate) fn check_claim(&self, claim: &LeaseClaim) -> AdapterResult<()> {
+        let found = match self.leases.get(&claim.run) {
+            None => Some("no lease".to_owned()),
+            Some(lease) if lease.holder != claim.holder => {
+                Some(format!("leased by `{}`", lease.holder))
+            }
+            Some(lease) if lease.expires_at_ms <= self.clock_ms => {
+                Some(format!("the lease expired at {}", lease.expires_at_utc()))
+            }
+            Some(_) => None,
+        };
+        match found {
+            None => Ok(()),
+            Some(found) => Err(AdapterError::LeaseLost {
+                run: claim.run.clone(),
+                holder: claim.holder.clone(),
+                found,
+            }),
+        }
+    }
+
+    /// Performs one call (the simulator's dispatch: the one place that maps an op to the
+    /// store's semantics).
+    pub(crate) fn apply(&mut self, op: Op<'_>) -> AdapterResult<Reply> {
+        Ok(match op {
+            Op::Preflight => Reply::Done,
+            Op::LoadScope(scope) => Reply::Documents(self.load_scope(scope)),
+            Op::LoadHeads(scope) => Reply::Heads(self.load_heads(scope)),
+            Op::Generations(document) => Reply::Generations(self.generations(document)),
+            Op::GenerationUnits {
+                document,
+                generation,
+            } => Reply::Units(self.generation_units(document, generation)),
+            Op::ActiveUnits(document) => Reply::Units(self.active_units(document)),
+            Op::Census => Reply::Census(self.census()),
+            Op::Snapshot => Reply::Snapshot(self.snapshot()),
+            Op::LoadRun(run) => Reply::Run(self.load_run(run)),
+            Op::ListRuns => Reply::Runs(self.list_runs()),
+            Op::LoadPlan(run) => Reply::Plan(self.load_plan(run)),
+            Op::LoadReports(run) => Reply::Reports(self.load_reports(run)),
+            Op::LoadBackup(run) => Reply::Backup(self.load_backup(run)),
+            Op::LoadLeases => Reply::Leases(self.load_leases()),
+            Op::PutDocuments(documents) => Reply::Documents(self.put_documents(documents)?),
+            Op::BeginRun(record) => Reply::Run(Some(self.begin_run(record))),
+            Op::RecordPhase { run, phase } => {
+                self.record_phase(run, phase)?;
+                Reply::Done
+            }
+            Op::SetRunStatus { run, status } => {
+                self.set_run_status(run, status)?;
+                Reply::Done
+            }
+            Op::SavePlan { run, plan } => {
+                self.save_plan(run, plan)?;
+                Reply::Done
+            }
+            Op::SaveReport { run, report } => {
+                self.save_report(run, report)?;
+                Reply::Done
+            }
+            Op::SaveBackup {
+                run,
+                artifact,
+                sha256,
+            } => {
+                self.save_backup(run, artifact, sha256)?;
+                Reply::Done
+            }
+            Op::Fence { run, expectations } => {
+                self.fence(run, expectations)?;
+                Reply::Done
+            }
+            Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
+            Op::Enact { run, expectations } => Reply::Count(self.enact(run, expectations)?),
+            Op::Restore { run, backup } => Reply::Restoration(self.restore(run, backup)?),
+            Op::PurgeGenerations(targets) => Reply::Count(self.purge_generations(targets)?),
+            Op::AcquireLease { run, holder, ttl } => {
+                Reply::Lease(self.acquire_lease(run, holder, ttl)?)
+            }
+            Op::RenewLease { run, holder, ttl } => {
+                Reply::Lease(self.renew_lease(run, holder, ttl)?)
+            }
+            Op::ReleaseLease { run, holder } => {
+                self.release_lease(run, holder)?;
+                Reply::Done
+            }
+        })
+    }
+
     pub(crate) fn advance_clock(&mut self, by: Duration) {
         let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
         self.clock_ms = self.clock_ms.saturating_add(ms);

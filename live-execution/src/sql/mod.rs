@@ -24,14 +24,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
-use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
-};
+use crate::domain::AdapterInfo;
 use crate::error::AdapterError;
 use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
-use crate::ownership::Restoration;
+use crate::op::{LeaseClaim, Op, Reply};
 
 mod codec;
 mod error;
@@ -468,13 +464,6 @@ fn scrub(error: AdapterError, options: &ConnectOptions) -> AdapterError {
     }
 }
 
-/// Runs one adapter operation on the backend's pool, scrubbing any error.
-macro_rules! op {
-    ($self:ident, $ops:ident, $pool:ident => $body:expr) => {
-        $self.scrubbed(on_backend!(&$self.backend, $ops, $pool => $body))
-    };
-}
-
 #[async_trait]
 impl LiveExecutionAdapter for SqlStore {
     fn info(&self) -> AdapterInfo {
@@ -484,106 +473,94 @@ impl LiveExecutionAdapter for SqlStore {
             location: self.location.clone(),
         }
     }
-    async fn preflight(&self) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::check_schema(pool).await)
-    }
-    async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
-        op!(self, ops, pool => ops::load_scope(pool, scope).await)
-    }
-    async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
-        op!(self, ops, pool => ops::load_heads(pool, scope).await)
-    }
-    async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
-        op!(self, ops, pool => ops::generations(pool, document).await)
-    }
-    async fn generation_units(
-        &self,
-        document: &DocumentId,
-        generation: &RunId,
-    ) -> AdapterResult<Vec<Unit>> {
-        op!(self, ops, pool => ops::generation_units(pool, document, generation).await)
-    }
-    async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
-        op!(self, ops, pool => ops::active_units(pool, document).await)
-    }
-    async fn census(&self) -> AdapterResult<Census> {
-        op!(self, ops, pool => ops::census(pool).await)
-    }
-    async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
-        op!(self, ops, pool => ops::snapshot(pool).await)
-    }
-    async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>> {
-        op!(self, ops, pool => ops::load_run(pool, run).await)
-    }
-    async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
-        op!(self, ops, pool => ops::list_runs(pool).await)
-    }
-    async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
-        op!(self, ops, pool => ops::load_plan(pool, run).await)
-    }
-    async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
-        op!(self, ops, pool => ops::load_reports(pool, run).await)
-    }
-    async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
-        op!(self, ops, pool => ops::load_backup(pool, run).await)
-    }
-    async fn load_leases(&self) -> AdapterResult<LeaseView> {
-        op!(self, ops, pool => ops::load_leases(pool).await)
-    }
-    async fn put_documents(
-        &self,
-        documents: &[(DocumentId, String)],
-    ) -> AdapterResult<Vec<Document>> {
-        op!(self, ops, pool => ops::put_documents(pool, documents).await)
-    }
-    async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
-        op!(self, ops, pool => ops::begin_run(pool, record).await)
-    }
-    async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::record_phase(pool, run, phase).await)
-    }
-    async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::set_run_status(pool, run, status).await)
-    }
-    async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::save_plan(pool, run, plan).await)
-    }
-    async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::save_report(pool, run, report).await)
-    }
-    async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::save_backup(pool, run, artifact, sha256).await)
-    }
-    async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::fence(pool, run, expectations).await)
-    }
-    async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
-        op!(self, ops, pool => ops::write_units(pool, run, units).await)
-    }
-    async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
-        op!(self, ops, pool => ops::enact(pool, run, expectations).await)
-    }
-    async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
-        op!(self, ops, pool => ops::restore(pool, run, backup).await)
-    }
-    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
-        op!(self, ops, pool => ops::purge_generations(pool, generations).await)
-    }
-    async fn acquire_lease(
-        &self,
-        run: &RunId,
-        holder: &str,
-        ttl: Duration,
-    ) -> AdapterResult<Lease> {
-        op!(self, ops, pool => ops::acquire_lease(pool, run, holder, ttl).await)
-    }
-    async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
-        op!(self, ops, pool => ops::renew_lease(pool, run, holder, ttl).await)
-    }
-    async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
-        op!(self, ops, pool => ops::release_lease(pool, run, holder).await)
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let reply = on_backend!(&self.backend, ops, pool => dispatch!(ops, pool, op, claim));
+        self.scrubbed(reply)
     }
 }
+
+/// Runs `op` on one backend's operations module: the one place that maps a call to its SQL.
+macro_rules! dispatch {
+    ($ops:ident, $pool:ident, $op:expr, $claim:expr) => {{
+        let _ = $claim;
+        match $op {
+            Op::Preflight => $ops::check_schema($pool).await.map(|()| Reply::Done),
+            Op::LoadScope(scope) => $ops::load_scope($pool, scope).await.map(Reply::Documents),
+            Op::LoadHeads(scope) => $ops::load_heads($pool, scope).await.map(Reply::Heads),
+            Op::Generations(document) => $ops::generations($pool, document)
+                .await
+                .map(Reply::Generations),
+            Op::GenerationUnits {
+                document,
+                generation,
+            } => $ops::generation_units($pool, document, generation)
+                .await
+                .map(Reply::Units),
+            Op::ActiveUnits(document) => {
+                $ops::active_units($pool, document).await.map(Reply::Units)
+            }
+            Op::Census => $ops::census($pool).await.map(Reply::Census),
+            Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
+            Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),
+            Op::ListRuns => $ops::list_runs($pool).await.map(Reply::Runs),
+            Op::LoadPlan(run) => $ops::load_plan($pool, run).await.map(Reply::Plan),
+            Op::LoadReports(run) => $ops::load_reports($pool, run).await.map(Reply::Reports),
+            Op::LoadBackup(run) => $ops::load_backup($pool, run).await.map(Reply::Backup),
+            Op::LoadLeases => $ops::load_leases($pool).await.map(Reply::Leases),
+            Op::PutDocuments(documents) => $ops::put_documents($pool, documents)
+                .await
+                .map(Reply::Documents),
+            Op::BeginRun(record) => $ops::begin_run($pool, record)
+                .await
+                .map(|r| Reply::Run(Some(r))),
+            Op::RecordPhase { run, phase } => $ops::record_phase($pool, run, phase)
+                .await
+                .map(|()| Reply::Done),
+            Op::SetRunStatus { run, status } => $ops::set_run_status($pool, run, status)
+                .await
+                .map(|()| Reply::Done),
+            Op::SavePlan { run, plan } => $ops::save_plan($pool, run, plan)
+                .await
+                .map(|()| Reply::Done),
+            Op::SaveReport { run, report } => $ops::save_report($pool, run, report)
+                .await
+                .map(|()| Reply::Done),
+            Op::SaveBackup {
+                run,
+                artifact,
+                sha256,
+            } => $ops::save_backup($pool, run, artifact, sha256)
+                .await
+                .map(|()| Reply::Done),
+            Op::Fence { run, expectations } => $ops::fence($pool, run, expectations)
+                .await
+                .map(|()| Reply::Done),
+            Op::WriteUnits { run, units } => {
+                $ops::write_units($pool, run, units).await.map(Reply::Count)
+            }
+            Op::Enact { run, expectations } => $ops::enact($pool, run, expectations)
+                .await
+                .map(Reply::Count),
+            Op::Restore { run, backup } => $ops::restore($pool, run, backup)
+                .await
+                .map(Reply::Restoration),
+            Op::PurgeGenerations(targets) => $ops::purge_generations($pool, targets)
+                .await
+                .map(Reply::Count),
+            Op::AcquireLease { run, holder, ttl } => $ops::acquire_lease($pool, run, holder, ttl)
+                .await
+                .map(Reply::Lease),
+            Op::RenewLease { run, holder, ttl } => $ops::renew_lease($pool, run, holder, ttl)
+                .await
+                .map(Reply::Lease),
+            Op::ReleaseLease { run, holder } => $ops::release_lease($pool, run, holder)
+                .await
+                .map(|()| Reply::Done),
+        }
+    }};
+}
+use dispatch;
 
 /// Kill-switch source: the database's shared `control` row, read at every check.
 ///

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use iu_cutter_live_execution::{
     Census, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, SCHEMA_VERSION,
 };
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_orchestrator::{Attestation, CensusSummary, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
 use iu_cutter_simulator::Simulator;

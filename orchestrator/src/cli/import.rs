@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 use iu_cutter_live_execution::{DocumentId, Scope, sha256_hex};
 
+use iu_cutter_live_execution::prelude::*;
+
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
 use crate::cli::output::human_bytes;

@@ -8,6 +8,8 @@
 use std::path::Path;
 
 use iu_cutter_live_execution::{Plan, Scope};
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_cut_leg_a::{PlanError, compute_plan, unstructured_documents};
 use serde::Serialize;
 

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use iu_cutter_live_execution::RunId;
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_orchestrator::RunReport;
 
 use crate::cli::config::Config;

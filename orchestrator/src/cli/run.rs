@@ -12,6 +12,8 @@ use std::sync::Arc;
 use iu_cutter_live_execution::{
     DocumentId, LiveExecutionAdapter, Plan, RunId, SCHEMA_VERSION, Scope,
 };
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_orchestrator::{LeaseOptions, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 

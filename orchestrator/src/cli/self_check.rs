@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use iu_cutter_cut::{CutUnit, Cutter, check_hashes, check_lossless};
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Preset,
     RunId, Scope,

@@ -3,6 +3,8 @@
 use iu_cutter_live_execution::{
     DocumentId, DocumentState, Lease, LeaseView, PhaseStatus, RunId, RunRecord, RunStatus, Scope,
 };
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_orchestrator::CensusSummary;
 use serde::Serialize;
 

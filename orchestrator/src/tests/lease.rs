@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{CutRules, LiveExecutionAdapter, Preset, RunId, RunStatus, Scope};
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{MemoryBackupStore, names};
 use iu_cutter_simulator::Simulator;
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, Census, CutRules, DocumentHead, DocumentId, Evidence, ManualSwitch,
     MockLiveExecutionAdapter, Preset, RunId, RunRecord, Scope, StoredBackup,

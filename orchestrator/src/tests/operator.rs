@@ -9,6 +9,8 @@ use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, GenerationState, Guarded, LiveExecutionAdapter,
     ManualSwitch, PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{MemoryBackupStore, names};
 use iu_cutter_phase_cut_leg_a::compute_plan;
 use iu_cutter_simulator::Simulator;

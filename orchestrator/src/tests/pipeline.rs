@@ -6,6 +6,8 @@ use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Preset,
     RunId, RunStatus, Scope,
 };
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{MemoryBackupStore, names};
 use iu_cutter_simulator::Simulator;
 

@@ -7,6 +7,8 @@ use iu_cutter_live_execution::{
     ExecutionGate, Guarded, Kept, LiveExecutionAdapter, ManualSwitch, PhaseStatus, Preset,
     Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, sha256_hex,
 };
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
 
 use super::*;

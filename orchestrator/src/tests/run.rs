@@ -7,6 +7,8 @@ use iu_cutter_live_execution::{
     AdapterError, CutRules, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
     MockLiveExecutionAdapter, PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
+
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, Phase};
 use mockall::Sequence;
 use mockall::predicate::always;

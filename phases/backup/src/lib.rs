@@ -48,17 +48,17 @@ impl Phase for Backup {
         // twice matters on a large store.
         let census = match ctx.take_opening_census() {
             Some(census) => census,
-            None => ctx.adapter.census().await?,
+            None => ctx.store().census().await?,
         };
-        let mut documents = ctx.adapter.load_scope(&ctx.record.scope).await?;
+        let mut documents = ctx.store().load_scope(&ctx.record.scope).await?;
         documents.sort_by(|a, b| a.id.cmp(&b.id));
         let total = documents.len() as u64;
         let mut snapshots = Vec::with_capacity(documents.len());
         for (done, document) in documents.into_iter().enumerate() {
             ctx.check_cancelled()?;
             check_recorded_hash(&run, &document)?;
-            let generations = ctx.adapter.generations(&document.id).await?;
-            let active_units = ctx.adapter.active_units(&document.id).await?;
+            let generations = ctx.store().generations(&document.id).await?;
+            let active_units = ctx.store().active_units(&document.id).await?;
             snapshots.push(DocumentSnapshot {
                 document,
                 generations,

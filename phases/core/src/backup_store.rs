@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, DocumentSnapshot, LiveExecutionAdapter, RunId, sha256_hex,
+    AdapterError, Backup, Census, DocumentSnapshot, Journal, LiveExecutionAdapter, RunId,
+    sha256_hex,
 };
 use serde::{Deserialize, Serialize};
 

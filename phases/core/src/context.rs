@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use iu_cutter_live_execution::{Backup, Census, LiveExecutionAdapter, Plan, RunRecord};
+use iu_cutter_live_execution::{
+    Backup, Census, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunRecord,
+};
 
 use crate::backup_store::BackupStore;
 use crate::error::PhaseError;
@@ -40,8 +42,8 @@ pub const DEFAULT_BATCH_UNITS: usize = 5000;
 pub struct RunContext {
     /// The journaled run (id, scope, rules, phases so far).
     pub record: RunRecord,
-    /// The store.
-    pub adapter: Arc<dyn LiveExecutionAdapter>,
+    /// The store, offered to the phases only as a [`PhaseStore`] (see [`RunContext::store`]).
+    store: Arc<dyn LiveExecutionAdapter>,
     /// Where backups are written and read.
     pub backups: Arc<dyn BackupStore>,
     /// Where progress goes.
@@ -64,7 +66,7 @@ impl RunContext {
     ) -> Self {
         RunContext {
             record,
-            adapter,
+            store: adapter,
             backups,
             events: Arc::new(crate::events::NoEvents),
             cancel: CancelFlag::new(),
@@ -73,6 +75,12 @@ impl RunContext {
             plan: None,
             opening_census: None,
         }
+    }
+
+    /// The store, as much of it as a phase may use: reads, its compare-and-set cuts (fence,
+    /// write units, enact) and its plan. No phase journals, leases, restores or purges.
+    pub fn store(&self) -> &dyn PhaseStore {
+        &self.store
     }
 
     /// Hands the phases the census the runner took as this invocation opened, after the run's
@@ -114,7 +122,7 @@ impl RunContext {
             return Ok(plan.clone());
         }
         let plan = self
-            .adapter
+            .store
             .load_plan(&self.record.run)
             .await?
             .ok_or_else(|| {

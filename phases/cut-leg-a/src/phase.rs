@@ -207,12 +207,12 @@ impl Phase for CutLegA {
             }));
         }
 
-        match ctx.adapter.load_plan(&run).await? {
+        match ctx.store().load_plan(&run).await? {
             Some(journaled) if journaled == plan => {
                 tracing::info!(run = %run, plan_sha256 = %plan_sha256, "plan already journaled");
             }
             Some(journaled) => return Err(plan_changed(&run, &journaled, &plan)),
-            None => match ctx.adapter.save_plan(&run, &plan).await {
+            None => match ctx.store().save_plan(&run, &plan).await {
                 Ok(()) => {}
                 Err(AdapterError::Conflict { found, .. }) => {
                     // Another process journaled a different plan between our read and our write.
@@ -234,7 +234,7 @@ impl Phase for CutLegA {
             .iter()
             .map(|s| ExpectedRevision::of(&s.document))
             .collect();
-        ctx.adapter
+        ctx.store()
             .fence(&run, &expectations)
             .await
             .map_err(|e| match e {

@@ -79,7 +79,7 @@ impl Phase for LegBRecord {
 async fn write(ctx: &RunContext, run: &RunId, batch: &mut Vec<Unit>) -> Result<u64, PhaseError> {
     ctx.check_cancelled()?;
     let sent = batch.len() as u64;
-    let reported = ctx.adapter.write_units(run, batch).await?;
+    let reported = ctx.store().write_units(run, batch).await?;
     if reported != sent {
         tracing::warn!(run = %run, sent, reported, "the store reported another unit count; write-verify will check the generation");
     }

@@ -57,7 +57,7 @@ impl Phase for LifecycleEnact {
         }
 
         let moved = ctx
-            .adapter
+            .store()
             .enact(&run, &expectations)
             .await
             .map_err(|e| match e {
@@ -79,7 +79,7 @@ impl Phase for LifecycleEnact {
             })?;
 
         let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
-        let current = ctx.adapter.load_heads(&Scope::Ids(ids.clone())).await?;
+        let current = ctx.store().load_heads(&Scope::Ids(ids.clone())).await?;
         let current: BTreeMap<&DocumentId, &DocumentHead> =
             current.iter().map(|d| (&d.id, d)).collect();
         let mut active = 0u64;

@@ -57,7 +57,7 @@ impl Phase for WriteVerify {
                 ))
             })?;
             let units = ctx
-                .adapter
+                .store()
                 .generation_units(&doc_plan.document, &run)
                 .await?;
             gate.document(doc_plan, source, &units)
@@ -69,12 +69,12 @@ impl Phase for WriteVerify {
 
         let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
         // Whole documents: the fence check re-hashes each stored body.
-        let current = ctx.adapter.load_scope(&Scope::Ids(ids.clone())).await?;
+        let current = ctx.store().load_scope(&Scope::Ids(ids.clone())).await?;
         gate.fences(&backed_up, &ids, &current)
             .map_err(|gap| PhaseError::Blocked(*gap))?;
 
         ctx.check_cancelled()?;
-        let census = ctx.adapter.census().await?;
+        let census = ctx.store().census().await?;
         let in_scope: BTreeSet<&DocumentId> = ids.iter().collect();
         let others = other_runs_documents(ctx, &backup.census, &census, |id| {
             in_scope.contains(id) || ctx.record.scope.contains(id)
@@ -151,7 +151,7 @@ async fn other_runs_documents(
     if changed.is_empty() {
         return Ok(others);
     }
-    for document in ctx.adapter.load_heads(&Scope::Ids(changed)).await? {
+    for document in ctx.store().load_heads(&Scope::Ids(changed)).await? {
         let another = match &document.state {
             DocumentState::Cutting { run: holder } => holder != run,
             // Enacted by another run; a `Ready` document was edited, which still blocks.
@@ -162,7 +162,7 @@ async fn other_runs_documents(
             DocumentState::Ready => false,
         };
         let touched = ctx
-            .adapter
+            .store()
             .generations(&document.id)
             .await?
             .iter()

@@ -1,0 +1,615 @@
+//! Every call on a store as a value ([`Op`]) that a wrapper can inspect, the one table that
+//! says what each kind of call is ([`OpKind`]: its name, its role, whether it mutates, whether
+//! the kill switch gates it), and the store's answer ([`Reply`]).
+//!
+//! This is tower's shape: a store is one method, `call(op)`, and a cross-cutting layer (the kill
+//! switch, timing, fault injection, a call log, a read-only view, a lease claim) is a wrapper
+//! that looks at the op and passes it on, written once however many calls there are. The typed
+//! methods everyone calls (`store.fence(run, expectations)`) are the role traits of
+//! [`crate::adapter`], which build the op and unpack the reply.
+
+use std::time::Duration;
+
+use crate::domain::{
+    Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision, GenerationRecord, Lease,
+    LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    StoredBackup, Unit,
+};
+use crate::error::AdapterError;
+use crate::ownership::Restoration;
+
+/// One call on a store, borrowing its arguments.
+#[derive(Clone, Copy, Debug)]
+pub enum Op<'a> {
+    /// Checks that a run may start: the kill switch is open and the store is reachable.
+    Preflight,
+    /// The documents in a scope, ordered by id.
+    LoadScope(&'a Scope),
+    /// The heads (no bodies) of the documents in a scope, ordered by id.
+    LoadHeads(&'a Scope),
+    /// A document's generation records, ordered by generation id.
+    Generations(&'a DocumentId),
+    /// One generation's units of a document, ordered by ordinal.
+    GenerationUnits {
+        /// The document.
+        document: &'a DocumentId,
+        /// The generation.
+        generation: &'a RunId,
+    },
+    /// The units readers see for a document (its active generation).
+    ActiveUnits(&'a DocumentId),
+    /// The census of the whole store.
+    Census,
+    /// Every document, generation record and unit.
+    Snapshot,
+    /// A journaled run.
+    LoadRun(&'a RunId),
+    /// Every journaled run.
+    ListRuns,
+    /// A run's journaled plan.
+    LoadPlan(&'a RunId),
+    /// A run's journaled reports, oldest first.
+    LoadReports(&'a RunId),
+    /// A run's journaled backup artifact.
+    LoadBackup(&'a RunId),
+    /// Every lease, with the store's clock.
+    LoadLeases,
+    /// Creates documents or replaces their bodies, all or none.
+    PutDocuments(&'a [(DocumentId, String)]),
+    /// Journals a new run (or returns the journaled one).
+    BeginRun(&'a RunRecord),
+    /// Journals a phase transition.
+    RecordPhase {
+        /// The run.
+        run: &'a RunId,
+        /// The phase record.
+        phase: &'a PhaseRecord,
+    },
+    /// Journals a run's status.
+    SetRunStatus {
+        /// The run.
+        run: &'a RunId,
+        /// Its status.
+        status: RunStatus,
+    },
+    /// Journals a run's plan.
+    SavePlan {
+        /// The run.
+        run: &'a RunId,
+        /// Its plan.
+        plan: &'a Plan,
+    },
+    /// Journals one invocation's report of a run.
+    SaveReport {
+        /// The run.
+        run: &'a RunId,
+        /// The report's JSON text.
+        report: &'a str,
+    },
+    /// Journals a run's backup artifact.
+    SaveBackup {
+        /// The run.
+        run: &'a RunId,
+        /// The artifact's text.
+        artifact: &'a str,
+        /// Its sha256.
+        sha256: &'a str,
+    },
+    /// Compare-and-set fence.
+    Fence {
+        /// The run.
+        run: &'a RunId,
+        /// What the run saw at backup.
+        expectations: &'a [ExpectedRevision],
+    },
+    /// Writes a batch of units into the run's staged generation.
+    WriteUnits {
+        /// The run.
+        run: &'a RunId,
+        /// The units.
+        units: &'a [Unit],
+    },
+    /// Compare-and-set enact.
+    Enact {
+        /// The run.
+        run: &'a RunId,
+        /// What the run saw at backup and verified.
+        expectations: &'a [ExpectedRevision],
+    },
+    /// Rolls a run's own marks back over its backup.
+    Restore {
+        /// The run.
+        run: &'a RunId,
+        /// Its backup.
+        backup: &'a Backup,
+    },
+    /// Removes retired generations, all or nothing.
+    PurgeGenerations(&'a [PurgeTarget]),
+    /// Takes or extends a run's lease.
+    AcquireLease {
+        /// The run.
+        run: &'a RunId,
+        /// Who takes it.
+        holder: &'a str,
+        /// For how long.
+        ttl: Duration,
+    },
+    /// Extends a live lease of the holder.
+    RenewLease {
+        /// The run.
+        run: &'a RunId,
+        /// Who holds it.
+        holder: &'a str,
+        /// For how long.
+        ttl: Duration,
+    },
+    /// Ends the holder's lease.
+    ReleaseLease {
+        /// The run.
+        run: &'a RunId,
+        /// Who holds it.
+        holder: &'a str,
+    },
+}
+
+/// Which part of the seam a call belongs to; each is one role trait of [`crate::adapter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// What a run reads of documents, generations and units ([`crate::Reads`]).
+    Reads,
+    /// The run's compare-and-set mutations: fence, write units, enact ([`crate::Cuts`]).
+    Cuts,
+    /// The run's plan ([`crate::Plans`]).
+    Plans,
+    /// Runs, phases, reports and backups ([`crate::Journal`]).
+    Journal,
+    /// Run leases ([`crate::Leases`]).
+    Leases,
+    /// Everything outside a run's phases: preflight, import, rollback, purge ([`crate::Admin`]).
+    Admin,
+}
+
+/// What kind of call an [`Op`] is: the one table of the seam.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)] // Each variant is the op of the same name.
+pub enum OpKind {
+    Preflight,
+    LoadScope,
+    LoadHeads,
+    Generations,
+    GenerationUnits,
+    ActiveUnits,
+    Census,
+    Snapshot,
+    LoadRun,
+    ListRuns,
+    LoadPlan,
+    LoadReports,
+    LoadBackup,
+    LoadLeases,
+    PutDocuments,
+    BeginRun,
+    RecordPhase,
+    SetRunStatus,
+    SavePlan,
+    SaveReport,
+    SaveBackup,
+    Fence,
+    WriteUnits,
+    Enact,
+    Restore,
+    PurgeGenerations,
+    AcquireLease,
+    RenewLease,
+    ReleaseLease,
+}
+
+/// One row of the table: what a kind of call is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpSpec {
+    /// The kind.
+    pub kind: OpKind,
+    /// The typed method's name, e.g. `write_units`.
+    pub name: &'static str,
+    /// Its role.
+    pub role: Role,
+    /// Whether it changes the store (documents, generations, units, the journal or leases).
+    pub mutates: bool,
+    /// Whether the kill switch refuses it while closed: every mutation but renewing and
+    /// releasing a lease (which only extend or give up a claim taken through the switch), and
+    /// the preflight, which asks the switch.
+    pub gated: bool,
+    /// Whether it changes a run's state, and so carries the run's lease claim
+    /// ([`crate::LeaseClaim`]) when the caller holds one.
+    pub claimed: bool,
+}
+
+const fn spec(
+    kind: OpKind,
+    name: &'static str,
+    role: Role,
+    mutates: bool,
+    gated: bool,
+    claimed: bool,
+) -> OpSpec {
+    OpSpec {
+        kind,
+        name,
+        role,
+        mutates,
+        gated,
+        claimed,
+    }
+}
+
+/// Every kind of call, reads first. The one place that says which calls mutate, which the kill
+/// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
+/// mutation counter, the timing layer and the tests all read it.
+pub const OPS: [OpSpec; 29] = {
+    use OpKind as K;
+    use Role as R;
+    [
+        spec(K::Preflight, "preflight", R::Admin, false, true, false),
+        spec(K::LoadScope, "load_scope", R::Reads, false, false, false),
+        spec(K::LoadHeads, "load_heads", R::Reads, false, false, false),
+        spec(K::Generations, "generations", R::Reads, false, false, false),
+        spec(
+            K::GenerationUnits,
+            "generation_units",
+            R::Reads,
+            false,
+            false,
+            false,
+        ),
+        spec(
+            K::ActiveUnits,
+            "active_units",
+            R::Reads,
+            false,
+            false,
+            false,
+        ),
+        spec(K::Census, "census", R::Reads, false, false, false),
+        spec(K::Snapshot, "snapshot", R::Reads, false, false, false),
+        spec(K::LoadRun, "load_run", R::Journal, false, false, false),
+        spec(K::ListRuns, "list_runs", R::Journal, false, false, false),
+        spec(K::LoadPlan, "load_plan", R::Plans, false, false, false),
+        spec(
+            K::LoadReports,
+            "load_reports",
+            R::Journal,
+            false,
+            false,
+            false,
+        ),
+        spec(
+            K::LoadBackup,
+            "load_backup",
+            R::Journal,
+            false,
+            false,
+            false,
+        ),
+        spec(K::LoadLeases, "load_leases", R::Leases, false, false, false),
+        spec(
+            K::PutDocuments,
+            "put_documents",
+            R::Admin,
+            true,
+            true,
+            false,
+        ),
+        spec(K::BeginRun, "begin_run", R::Journal, true, true, true),
+        spec(K::RecordPhase, "record_phase", R::Journal, true, true, true),
+        spec(
+            K::SetRunStatus,
+            "set_run_status",
+            R::Journal,
+            true,
+            true,
+            true,
+        ),
+        spec(K::SavePlan, "save_plan", R::Plans, true, true, true),
+        spec(K::SaveReport, "save_report", R::Journal, true, true, false),
+        spec(K::SaveBackup, "save_backup", R::Journal, true, true, true),
+        spec(K::Fence, "fence", R::Cuts, true, true, true),
+        spec(K::WriteUnits, "write_units", R::Cuts, true, true, true),
+        spec(K::Enact, "enact", R::Cuts, true, true, true),
+        spec(K::Restore, "restore", R::Admin, true, true, true),
+        spec(
+            K::PurgeGenerations,
+            "purge_generations",
+            R::Admin,
+            true,
+            true,
+            false,
+        ),
+        spec(
+            K::AcquireLease,
+            "acquire_lease",
+            R::Leases,
+            true,
+            true,
+            false,
+        ),
+        spec(K::RenewLease, "renew_lease", R::Leases, true, false, false),
+        spec(
+            K::ReleaseLease,
+            "release_lease",
+            R::Leases,
+            true,
+            false,
+            false,
+        ),
+    ]
+};
+
+impl OpKind {
+    /// Every kind, in the table's order.
+    pub fn all() -> impl Iterator<Item = OpKind> {
+        OPS.iter().map(|s| s.kind)
+    }
+
+    /// This kind's row of [`OPS`].
+    pub fn spec(self) -> &'static OpSpec {
+        // The table lists every kind, in declaration order (a test checks it).
+        &OPS[self as usize]
+    }
+
+    /// The typed method's name, e.g. `write_units`.
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Whether the call changes the store.
+    pub fn mutates(self) -> bool {
+        self.spec().mutates
+    }
+
+    /// Whether the kill switch gates the call.
+    pub fn gated(self) -> bool {
+        self.spec().gated
+    }
+
+    /// Its role.
+    pub fn role(self) -> Role {
+        self.spec().role
+    }
+}
+
+impl std::fmt::Display for OpKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Op<'_> {
+    /// What kind of call this is.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::Preflight => OpKind::Preflight,
+            Op::LoadScope(_) => OpKind::LoadScope,
+            Op::LoadHeads(_) => OpKind::LoadHeads,
+            Op::Generations(_) => OpKind::Generations,
+            Op::GenerationUnits { .. } => OpKind::GenerationUnits,
+            Op::ActiveUnits(_) => OpKind::ActiveUnits,
+            Op::Census => OpKind::Census,
+            Op::Snapshot => OpKind::Snapshot,
+            Op::LoadRun(_) => OpKind::LoadRun,
+            Op::ListRuns => OpKind::ListRuns,
+            Op::LoadPlan(_) => OpKind::LoadPlan,
+            Op::LoadReports(_) => OpKind::LoadReports,
+            Op::LoadBackup(_) => OpKind::LoadBackup,
+            Op::LoadLeases => OpKind::LoadLeases,
+            Op::PutDocuments(_) => OpKind::PutDocuments,
+            Op::BeginRun(_) => OpKind::BeginRun,
+            Op::RecordPhase { .. } => OpKind::RecordPhase,
+            Op::SetRunStatus { .. } => OpKind::SetRunStatus,
+            Op::SavePlan { .. } => OpKind::SavePlan,
+            Op::SaveReport { .. } => OpKind::SaveReport,
+            Op::SaveBackup { .. } => OpKind::SaveBackup,
+            Op::Fence { .. } => OpKind::Fence,
+            Op::WriteUnits { .. } => OpKind::WriteUnits,
+            Op::Enact { .. } => OpKind::Enact,
+            Op::Restore { .. } => OpKind::Restore,
+            Op::PurgeGenerations(_) => OpKind::PurgeGenerations,
+            Op::AcquireLease { .. } => OpKind::AcquireLease,
+            Op::RenewLease { .. } => OpKind::RenewLease,
+            Op::ReleaseLease { .. } => OpKind::ReleaseLease,
+        }
+    }
+
+    /// The run whose state this call changes, for the calls that carry a lease claim
+    /// ([`OpSpec::claimed`]).
+    pub fn claimed_run(&self) -> Option<&RunId> {
+        match self {
+            Op::BeginRun(record) => Some(&record.run),
+            Op::RecordPhase { run, .. }
+            | Op::SetRunStatus { run, .. }
+            | Op::SavePlan { run, .. }
+            | Op::SaveBackup { run, .. }
+            | Op::Fence { run, .. }
+            | Op::WriteUnits { run, .. }
+            | Op::Enact { run, .. }
+            | Op::Restore { run, .. } => Some(run),
+            _ => None,
+        }
+    }
+}
+
+/// A store's answer to an [`Op`]; each op has exactly one kind of reply.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)] // Each variant carries what its ops return.
+pub enum Reply {
+    Done,
+    Count(u64),
+    Documents(Vec<Document>),
+    Heads(Vec<DocumentHead>),
+    Generations(Vec<GenerationRecord>),
+    Units(Vec<Unit>),
+    Census(Census),
+    Snapshot(StoreSnapshot),
+    Run(Option<RunRecord>),
+    Runs(Vec<RunRecord>),
+    Plan(Option<Plan>),
+    Reports(Vec<String>),
+    Backup(Option<StoredBackup>),
+    Leases(LeaseView),
+    Lease(Lease),
+    Restoration(Restoration),
+}
+
+impl Reply {
+    /// The error for a reply of the wrong kind: a store that answers an op with another op's
+    /// reply is broken, and says so instead of panicking.
+    pub(crate) fn unexpected(self, kind: OpKind) -> AdapterError {
+        AdapterError::Invalid(format!(
+            "the store answered `{kind}` with an unexpected reply ({})",
+            match self {
+                Reply::Done => "done",
+                Reply::Count(_) => "a count",
+                Reply::Documents(_) => "documents",
+                Reply::Heads(_) => "heads",
+                Reply::Generations(_) => "generation records",
+                Reply::Units(_) => "units",
+                Reply::Census(_) => "a census",
+                Reply::Snapshot(_) => "a snapshot",
+                Reply::Run(_) => "a run",
+                Reply::Runs(_) => "runs",
+                Reply::Plan(_) => "a plan",
+                Reply::Reports(_) => "reports",
+                Reply::Backup(_) => "a backup",
+                Reply::Leases(_) => "leases",
+                Reply::Lease(_) => "a lease",
+                Reply::Restoration(_) => "a restoration",
+            }
+        ))
+    }
+}
+
+/// Each reply's payload converts into its reply, so a store (or a test double) answers with
+/// `Ok(value.into())`.
+macro_rules! reply_from {
+    ($($payload:ty => $variant:ident),* $(,)?) => {
+        $(
+            impl From<$payload> for Reply {
+                fn from(value: $payload) -> Self {
+                    Reply::$variant(value)
+                }
+            }
+        )*
+    };
+}
+
+reply_from! {
+    u64 => Count,
+    Vec<Document> => Documents,
+    Vec<DocumentHead> => Heads,
+    Vec<GenerationRecord> => Generations,
+    Vec<Unit> => Units,
+    Census => Census,
+    StoreSnapshot => Snapshot,
+    Option<RunRecord> => Run,
+    Vec<RunRecord> => Runs,
+    Option<Plan> => Plan,
+    Vec<String> => Reports,
+    Option<StoredBackup> => Backup,
+    LeaseView => Leases,
+    Lease => Lease,
+    Restoration => Restoration,
+}
+
+impl From<()> for Reply {
+    fn from((): ()) -> Self {
+        Reply::Done
+    }
+}
+
+/// An expectation on a [`crate::MockLiveExecutionAdapter`] for one kind of call: a
+/// `mock.expect_call()` that matches only ops of `$kind` (an [`OpKind`] variant), to chain
+/// `.times(..)`, `.withf(..)` or `.returning(|op, claim| Ok(value.into()))` on.
+#[cfg(feature = "mock")]
+#[macro_export]
+macro_rules! expect_op {
+    ($mock:expr, $kind:ident) => {
+        $mock
+            .expect_call()
+            .withf(|op, _| op.kind() == $crate::OpKind::$kind)
+    };
+    ($mock:expr, $kind:ident, $pattern:pat $(if $guard:expr)?) => {
+        $mock
+            .expect_call()
+            .withf(|op, _| matches!(op, $pattern $(if $guard)?))
+    };
+}
+
+/// The lease a caller holds on a run, sent with every call that changes that run's state
+/// ([`OpSpec::claimed`]): the store checks, inside the call's own transaction, that `holder`
+/// still holds a live lease on `run`, and refuses the call with
+/// [`AdapterError::LeaseLost`] otherwise. A runner paused past its lease (a stopped process, a
+/// long garbage collection, a slow disk) and woken after another runner took over can then
+/// write nothing: the lease is a fencing token, not only a flag checked between phases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseClaim {
+    /// The run.
+    pub run: RunId,
+    /// Who holds its lease.
+    pub holder: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_lists_every_kind_once_in_declaration_order() {
+        for (index, spec) in OPS.iter().enumerate() {
+            assert_eq!(spec.kind as usize, index, "{}", spec.name);
+        }
+        let names: std::collections::BTreeSet<&str> = OPS.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), OPS.len());
+    }
+
+    #[test]
+    fn only_mutations_are_gated_or_claimed_and_reads_are_neither() {
+        for spec in OPS {
+            if !spec.mutates {
+                assert!(!spec.claimed, "{}", spec.name);
+                assert!(
+                    !spec.gated || spec.kind == OpKind::Preflight,
+                    "{}",
+                    spec.name
+                );
+            }
+        }
+        let ungated: Vec<&str> = OPS
+            .iter()
+            .filter(|s| s.mutates && !s.gated)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(ungated, ["renew_lease", "release_lease"]);
+    }
+}
+
+#[cfg(all(test, feature = "mock"))]
+mod mock_tests {
+    use crate::prelude::*;
+    use crate::{MockLiveExecutionAdapter, Op, RunId, Scope};
+
+    #[tokio::test]
+    async fn a_mock_answers_one_kind_of_call_and_refuses_the_others() {
+        let mut mock = MockLiveExecutionAdapter::new();
+        crate::expect_op!(mock, LoadScope)
+            .times(1)
+            .returning(|_, _| Ok(Vec::<crate::Document>::new().into()));
+        crate::expect_op!(mock, Fence, Op::Fence { run, .. } if run.as_str() == "r1")
+            .times(1)
+            .returning(|_, _| Ok(().into()));
+        assert!(
+            mock.load_scope(&Scope::All)
+                .await
+                .is_ok_and(|d| d.is_empty())
+        );
+        assert!(mock.fence(&RunId::new("r1"), &[]).await.is_ok());
+    }
+}
