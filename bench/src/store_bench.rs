@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iu_cutter_cut::Cutter;
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope,

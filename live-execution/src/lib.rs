@@ -10,6 +10,7 @@
 
 mod adapter;
 pub mod census;
+mod claim;
 pub mod conflicts;
 mod domain;
 mod error;
@@ -30,6 +31,7 @@ pub use census::{
     CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, decimal, document_digest,
     sha256_hex,
 };
+pub use claim::Claimed;
 pub use domain::*;
 pub use error::AdapterError;
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};

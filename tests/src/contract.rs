@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document, DocumentHead,
     DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
@@ -1933,6 +1934,7 @@ pub mod live {
         ConnectOptions, DATABASE_SCHEMA_VERSION, SqlStore, connect_with, control_status, init_with,
         set_control,
     };
+    use iu_cutter_live_execution::prelude::*;
     use iu_cutter_live_execution::{
         AdapterError, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, RunId, Scope,
     };

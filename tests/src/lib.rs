@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, DocumentState, ExecutionGate, Guarded, LiveExecutionAdapter,
     ManualSwitch, RunId, Scope, StoreSnapshot,

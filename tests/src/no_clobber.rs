@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, DocumentState, GenerationState, LiveExecutionAdapter, Preset, RunId,
     Scope, sha256_hex,

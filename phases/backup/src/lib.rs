@@ -19,7 +19,9 @@ use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentSnapshot, Evidence, RunId, SCHEMA_VERSION,
     sha256_hex,
 };
-use iu_cutter_phase_core::{BackupReceipt, Gap, Phase, PhaseError, RunContext, names};
+use iu_cutter_phase_core::{
+    BackupReceipt, Gap, Phase, PhaseError, PhaseRole, RunContext, evidence, names,
+};
 
 /// Phase 1: takes (or reuses) the run's backup.
 ///
@@ -32,6 +34,10 @@ pub struct Backup;
 impl Phase for Backup {
     fn name(&self) -> &str {
         names::BACKUP
+    }
+
+    fn role(&self) -> PhaseRole {
+        PhaseRole::Backup
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
@@ -119,7 +125,7 @@ fn check_recorded_hash(run: &RunId, document: &Document) -> Result<(), PhaseErro
 
 fn evidence(backup: &BackupArtifact, receipt: &BackupReceipt) -> Evidence {
     Evidence::from([
-        ("backup_sha256".to_owned(), receipt.sha256.clone()),
+        evidence::BACKUP_SHA256.with(receipt.sha256.clone()),
         ("location".to_owned(), receipt.location.clone()),
         ("documents".to_owned(), receipt.documents.to_string()),
         ("units".to_owned(), receipt.units.to_string()),

@@ -42,6 +42,58 @@ pub mod names {
     ];
 }
 
+/// What a phase is to the runner, beyond its place in the order: the runner finds the phase
+/// that backs up, plans, verifies or enacts by its role, never by its name, so that a service
+/// can rename, insert or replace phases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PhaseRole {
+    /// Takes the run's backup, journaling its sha256 as [`evidence::BACKUP_SHA256`]: a rollback
+    /// trusts only a backup that hashes to it, and no phase after it can have run without it.
+    Backup,
+    /// Computes and journals the run's plan, journaling its sha256 as
+    /// [`evidence::PLAN_SHA256`].
+    Plan,
+    /// Verifies the staged generation: a run held after it is "verified, not enacted", and
+    /// `enact` runs it again before the phases after it.
+    Verify,
+    /// Makes the run's generation active.
+    Enact,
+    /// Anything else (writing units, an approval step, a notification).
+    Other,
+}
+
+/// The evidence keys the runner reads, typed so that the phase writing one and the runner
+/// reading it cannot disagree on a spelling.
+pub mod evidence {
+    use iu_cutter_live_execution::Evidence;
+
+    /// A key of a phase's evidence.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct EvidenceKey(&'static str);
+
+    impl EvidenceKey {
+        /// The key as journaled.
+        pub const fn name(self) -> &'static str {
+            self.0
+        }
+
+        /// The value `evidence` holds for this key.
+        pub fn get(self, evidence: &Evidence) -> Option<&str> {
+            evidence.get(self.0).map(String::as_str)
+        }
+
+        /// `(key, value)`, to build evidence with.
+        pub fn with(self, value: impl Into<String>) -> (String, String) {
+            (self.0.to_owned(), value.into())
+        }
+    }
+
+    /// The backup artifact's sha256 ([`super::PhaseRole::Backup`]; rollback's too).
+    pub const BACKUP_SHA256: EvidenceKey = EvidenceKey("backup_sha256");
+    /// The plan's sha256 ([`super::PhaseRole::Plan`]).
+    pub const PLAN_SHA256: EvidenceKey = EvidenceKey("plan_sha256");
+}
+
 /// One step of a run.
 ///
 /// A phase must be idempotent: running it again after it completed (or after a crash part-way)
@@ -50,6 +102,12 @@ pub mod names {
 pub trait Phase: Send + Sync {
     /// The phase's name, as journaled and as given to `--until`.
     fn name(&self) -> &str;
+
+    /// What the phase is to the runner ([`PhaseRole::Other`] unless it backs up, plans,
+    /// verifies or enacts).
+    fn role(&self) -> PhaseRole {
+        PhaseRole::Other
+    }
 
     /// Runs the phase; returns the evidence to journal.
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError>;

@@ -7,7 +7,8 @@ use iu_cutter_live_execution::{
     AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
     Plan, PlannedUnit, RunId, SCHEMA_VERSION, sha256_hex,
 };
-use iu_cutter_phase_core::{Gap, Phase, PhaseError, RunContext, names};
+use iu_cutter_phase_core::evidence::PLAN_SHA256;
+use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH};
 
@@ -103,7 +104,7 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
 /// also logged as a warning).
 fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evidence {
     let mut evidence = Evidence::from([
-        ("plan_sha256".to_owned(), plan_sha256),
+        PLAN_SHA256.with(plan_sha256),
         ("documents_fenced".to_owned(), fenced.to_string()),
         ("units_planned".to_owned(), plan.unit_count().to_string()),
     ]);
@@ -179,6 +180,10 @@ pub struct CutLegA;
 impl Phase for CutLegA {
     fn name(&self) -> &str {
         names::CUT_LEG_A
+    }
+
+    fn role(&self) -> PhaseRole {
+        PhaseRole::Plan
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {

@@ -17,7 +17,7 @@ use iu_cutter_live_execution::{
     AdapterError, Document, DocumentHead, DocumentId, DocumentState, Evidence, ExpectedRevision,
     Scope,
 };
-use iu_cutter_phase_core::{Gap, Phase, PhaseError, RunContext, names};
+use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 
 /// Phase 5: makes the run's generation active for every planned document.
 ///
@@ -31,6 +31,10 @@ pub struct LifecycleEnact;
 impl Phase for LifecycleEnact {
     fn name(&self) -> &str {
         names::LIFECYCLE_ENACT
+    }
+
+    fn role(&self) -> PhaseRole {
+        PhaseRole::Enact
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {

@@ -18,7 +18,7 @@ use iu_cutter_live_execution::{
     Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, PlannedUnit, RunId, Scope,
     Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{Gap, Phase, PhaseError, RunContext, names};
+use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
 
 /// Phase 4: reads the staged generation back and verifies it; mutates nothing.
@@ -32,6 +32,10 @@ pub struct WriteVerify;
 impl Phase for WriteVerify {
     fn name(&self) -> &str {
         names::WRITE_VERIFY
+    }
+
+    fn role(&self) -> PhaseRole {
+        PhaseRole::Verify
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
