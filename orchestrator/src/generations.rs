@@ -9,26 +9,27 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentId, GenerationRecord, GenerationState, PhaseStatus, RunId, RunRecord,
     Unit,
 };
-use iu_cutter_phase_core::names;
+use iu_cutter_phase_core::PhaseRole;
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
-use crate::runner::Runner;
+use crate::pipeline::Pipeline;
 
-/// When each journaled run's generation became active (its lifecycle-enact completion) and when
-/// the run was last seen in the journal (its latest phase time).
+/// When each journaled run's generation became active (the completion of its enacting phase)
+/// and when the run was last seen in the journal (its latest phase time).
 pub(crate) struct JournalTimes {
     pub(crate) activated: BTreeMap<RunId, SystemTime>,
     pub(crate) last_seen: BTreeMap<RunId, SystemTime>,
 }
 
 impl JournalTimes {
-    pub(crate) fn new(runs: &[RunRecord]) -> Self {
+    /// The times `runs` journal, with `enact` the name of the enacting phase.
+    pub(crate) fn new(runs: &[RunRecord], enact: Option<&str>) -> Self {
         let mut activated = BTreeMap::new();
         let mut last_seen = BTreeMap::new();
         for record in runs {
-            if let Some(at) = record
-                .phase(names::LIFECYCLE_ENACT)
+            if let Some(at) = enact
+                .and_then(|name| record.phase(name))
                 .filter(|p| p.status == PhaseStatus::Done)
                 .and_then(|p| p.finished_at.as_deref())
                 .and_then(clock::parse_rfc3339)
@@ -195,79 +196,78 @@ pub enum DiffError {
     Generations(String),
 }
 
-impl Runner {
-    /// The generations of `document`, in the order they were enacted (journaled lifecycle-enact
-    /// completion; undated ones first, by id), the active one last.
-    pub async fn generation_history(
-        &self,
-        document: &DocumentId,
-    ) -> Result<Vec<GenerationRecord>, AdapterError> {
-        let times = JournalTimes::new(&self.adapter.list_runs().await?);
-        let mut records = self.adapter.generations(document).await?;
-        records.sort_by_key(|g| {
-            (
-                g.state == GenerationState::Staged,
-                g.state == GenerationState::Active,
-                times.activated.get(&g.generation).copied(),
-                g.generation.clone(),
-            )
-        });
-        Ok(records)
-    }
+/// The generations of `document`, in the order they were enacted (journaled lifecycle-enact
+/// completion; undated ones first, by id), the active one last.
+pub(crate) async fn generation_history(
+    pipeline: &Pipeline,
+    document: &DocumentId,
+) -> Result<Vec<GenerationRecord>, AdapterError> {
+    let runs = pipeline.store.list_runs().await?;
+    let times = JournalTimes::new(&runs, pipeline.name_of(PhaseRole::Enact));
+    let mut records = pipeline.store.generations(document).await?;
+    records.sort_by_key(|g| {
+        (
+            g.state == GenerationState::Staged,
+            g.state == GenerationState::Active,
+            times.activated.get(&g.generation).copied(),
+            g.generation.clone(),
+        )
+    });
+    Ok(records)
+}
 
-    /// Compares two generations of `document`; by default the most recently retired one with the
-    /// active one.
-    pub async fn diff(
-        &self,
-        document: &DocumentId,
-        generations: Option<(RunId, RunId)>,
-    ) -> Result<GenerationDiff, DiffError> {
-        let history = self.generation_history(document).await?;
-        if history.is_empty() {
+/// Compares two generations of `document`; by default the most recently retired one with the
+/// active one.
+pub(crate) async fn diff(
+    pipeline: &Pipeline,
+    document: &DocumentId,
+    generations: Option<(RunId, RunId)>,
+) -> Result<GenerationDiff, DiffError> {
+    let history = generation_history(pipeline, document).await?;
+    if history.is_empty() {
+        return Err(DiffError::Generations(format!(
+            "document `{document}` has no generation (it was never cut, or does not exist)"
+        )));
+    }
+    let (a, b) = match generations {
+        Some(pair) => pair,
+        None => {
+            let active = history
+                .iter()
+                .find(|g| g.state == GenerationState::Active)
+                .ok_or_else(|| {
+                    DiffError::Generations(format!(
+                        "document `{document}` has no active generation; name two \
+                         generations to compare"
+                    ))
+                })?;
+            let previous = history
+                .iter()
+                .rev()
+                .find(|g| g.state == GenerationState::Retired)
+                .ok_or_else(|| {
+                    DiffError::Generations(format!(
+                        "document `{document}` has no retired generation to compare with its \
+                         active generation {} (it was cut once, or older ones were purged); \
+                         name two generations to compare",
+                        active.generation
+                    ))
+                })?;
+            (previous.generation.clone(), active.generation.clone())
+        }
+    };
+    for generation in [&a, &b] {
+        if !history.iter().any(|g| &g.generation == generation) {
+            let known: Vec<&str> = history.iter().map(|g| g.generation.as_str()).collect();
             return Err(DiffError::Generations(format!(
-                "document `{document}` has no generation (it was never cut, or does not exist)"
+                "document `{document}` has no generation `{generation}`; it has: {}",
+                known.join(", ")
             )));
         }
-        let (a, b) = match generations {
-            Some(pair) => pair,
-            None => {
-                let active = history
-                    .iter()
-                    .find(|g| g.state == GenerationState::Active)
-                    .ok_or_else(|| {
-                        DiffError::Generations(format!(
-                            "document `{document}` has no active generation; name two \
-                             generations to compare"
-                        ))
-                    })?;
-                let previous = history
-                    .iter()
-                    .rev()
-                    .find(|g| g.state == GenerationState::Retired)
-                    .ok_or_else(|| {
-                        DiffError::Generations(format!(
-                            "document `{document}` has no retired generation to compare with its \
-                             active generation {} (it was cut once, or older ones were purged); \
-                             name two generations to compare",
-                            active.generation
-                        ))
-                    })?;
-                (previous.generation.clone(), active.generation.clone())
-            }
-        };
-        for generation in [&a, &b] {
-            if !history.iter().any(|g| &g.generation == generation) {
-                let known: Vec<&str> = history.iter().map(|g| g.generation.as_str()).collect();
-                return Err(DiffError::Generations(format!(
-                    "document `{document}` has no generation `{generation}`; it has: {}",
-                    known.join(", ")
-                )));
-            }
-        }
-        let units_a = self.adapter.generation_units(document, &a).await?;
-        let units_b = self.adapter.generation_units(document, &b).await?;
-        Ok(diff_units(document, &a, &units_a, &b, &units_b))
     }
+    let units_a = pipeline.store.generation_units(document, &a).await?;
+    let units_b = pipeline.store.generation_units(document, &b).await?;
+    Ok(diff_units(document, &a, &units_a, &b, &units_b))
 }
 
 #[cfg(test)]

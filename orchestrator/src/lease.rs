@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::journal::resume_action;
 use crate::report::Outcome;
-use crate::runner::resume_action;
 
 /// The lease time to live when none is configured.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);

@@ -11,23 +11,30 @@
 //!
 //! [`LiveExecutionAdapter`]: iu_cutter_live_execution::LiveExecutionAdapter
 
+mod audit;
 pub mod clock;
+mod drive;
 mod error;
 mod generations;
 mod held;
+mod invocation;
+mod journal;
 mod lease;
 mod options;
+mod pipeline;
 mod purge;
 mod report;
 mod rollback;
 mod runner;
+mod start;
 
 #[cfg(test)]
 mod tests;
 
+pub use audit::AUDIT_STEP;
 pub use error::RunnerError;
 pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
-pub use held::AUDIT_STEP;
+pub use journal::ROLLBACK_PHASE;
 pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder};
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
@@ -35,7 +42,6 @@ pub use report::{
     Attestation, CensusSummary, Command, DigestMismatch, Footprint, Outcome, PhaseEntry,
     PhaseEntryStatus, Provenance, REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
 };
-pub use rollback::ROLLBACK_PHASE;
 pub use runner::Runner;
 
 use iu_cutter_phase_core::Phase;

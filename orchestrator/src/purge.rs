@@ -5,18 +5,17 @@ use std::time::{Duration, SystemTime};
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, DocumentId, GenerationState, PhaseStatus, PurgeTarget, RunId, RunRecord,
-    RunStatus,
+    AdapterError, Backup, DocumentId, GenerationRecord, GenerationState, LiveExecutionAdapter,
+    PurgeTarget, RunId, RunRecord, RunStatus,
 };
-
-use crate::generations::JournalTimes;
-use iu_cutter_phase_core::names;
+use iu_cutter_phase_core::PhaseRole;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::clock;
+use crate::generations::JournalTimes;
+use crate::pipeline::Pipeline;
 use crate::report::{Outcome, REPORT_SCHEMA_VERSION};
-use crate::runner::Runner;
 
 /// What purge decided about one retired generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,143 +77,190 @@ impl PurgeReport {
     }
 }
 
-impl Runner {
-    /// Removes retired generations (their records and units) older than `older_than`, keeping
-    /// what a rollback of a recent run needs. See [`Runner::purge_at`] for the exact rule.
-    pub async fn purge(&self, older_than: Duration) -> PurgeReport {
-        self.purge_at(older_than, SystemTime::now()).await
-    }
-
-    /// [`Runner::purge`], measuring ages from `now`.
-    ///
-    /// A generation `G` of document `D` is purged only when all of these hold:
-    ///
-    /// 1. `G` is `Retired` in the store (active and staged generations are never purged; the
-    ///    store refuses them);
-    /// 2. `G` was retired at least `older_than` before `now`. Its retirement time comes from the
-    ///    journal: the lifecycle-enact completion of the first generation of `D` enacted after
-    ///    `G`, or, when `G`'s own enact time is not journaled, that of `D`'s active generation
-    ///    (a later bound, so the age errs young). Without a journaled time, `G` is kept;
-    /// 3. no run that a rollback may still need lists it: for every journaled run `R` that is
-    ///    not rolled back and whose backup holds `D`,
-    ///    - if `R` is younger than `older_than` (its latest journaled phase time is less than
-    ///      `older_than` before `now`, or undated), every generation record of `D` in `R`'s
-    ///      backup is kept: rolling `R` back restores those records and checks them, with their
-    ///      units, against the backup's census;
-    ///    - whatever `R`'s age, while `R` is not superseded on `D` (`D`'s active generation is
-    ///      still `R`'s or `D`'s pre-run one), `D`'s pre-run active generation in `R`'s backup
-    ///      is kept: rolling `R` back makes it active again.
-    ///
-    ///    A run whose backup phase is done but whose artifact is missing or unreadable keeps
-    ///    every retired generation of every document in its scope (its backup cannot be read to
-    ///    tell which).
-    ///
-    /// A rollback after a purge still restores its documents exactly (the pre-run active
-    /// generation and its units come from the backup), less the retired generations purged
-    /// since its backup: it does not bring those back, checks those documents against the
-    /// backup less them, and says which in its notes.
-    ///
-    /// The selected generations are removed in one transaction (all or nothing), each only while
-    /// its document's active generation is still the one seen when it was selected (a rollback
-    /// or an enact in between may need it again: the purge then removes nothing, `BLOCKED`, and
-    /// can simply be run again); removal is a mutation behind the kill switch. With nothing selected, nothing is written and the
-    /// switch is not needed.
-    pub async fn purge_at(&self, older_than: Duration, now: SystemTime) -> PurgeReport {
-        let mut report = PurgeReport {
-            schema_version: REPORT_SCHEMA_VERSION,
-            older_than: clock::format_age(older_than),
-            now: clock::rfc3339(now),
-            generations: Vec::new(),
-            purged: 0,
-            outcome: Outcome::Pass,
-            notes: Vec::new(),
-        };
-        let again = format!(
-            "iu-cutter purge --older-than {} --execute",
-            report.older_than
-        );
-        let selected = match self.select(older_than, now, &mut report).await {
-            Ok(selected) => selected,
-            Err(error) => {
-                report.outcome = Outcome::Failed {
-                    error: format!("cannot read the store to select generations: {error}"),
-                    resume_from: None,
-                    next_action: format!("check that the store is reachable, then: {again}"),
-                };
-                return report;
-            }
-        };
-        if selected.is_empty() {
-            report
-                .notes
-                .push("no retired generation is old enough and unneeded; nothing to purge".into());
+/// [`crate::Runner::purge_at`]: the rule is documented there.
+pub(crate) async fn purge(
+    pipeline: &Pipeline,
+    older_than: Duration,
+    now: SystemTime,
+) -> PurgeReport {
+    let mut report = PurgeReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        older_than: clock::format_age(older_than),
+        now: clock::rfc3339(now),
+        generations: Vec::new(),
+        purged: 0,
+        outcome: Outcome::Pass,
+        notes: Vec::new(),
+    };
+    let again = format!(
+        "iu-cutter purge --older-than {} --execute",
+        report.older_than
+    );
+    let selected = match select(pipeline, older_than, now, &mut report).await {
+        Ok(selected) => selected,
+        Err(error) => {
+            report.outcome = Outcome::Failed {
+                error: format!("cannot read the store to select generations: {error}"),
+                resume_from: None,
+                next_action: format!("check that the store is reachable, then: {again}"),
+            };
             return report;
         }
-        if let Err(error) = self.adapter.preflight().await {
-            report.outcome = purge_failure(error, &again);
-            return report;
-        }
-        match self.adapter.purge_generations(&selected).await {
-            Ok(purged) => {
-                info!(purged, "retired generations purged");
-                report.purged = purged;
-            }
-            Err(error) => {
-                warn!(%error, "purge failed; nothing was removed");
-                report.outcome = purge_failure(error, &again);
-            }
-        }
+    };
+    if selected.is_empty() {
         report
+            .notes
+            .push("no retired generation is old enough and unneeded; nothing to purge".into());
+        return report;
     }
-
-    /// Fills `report.generations` and returns the generations to purge.
-    async fn select(
-        &self,
-        older_than: Duration,
-        now: SystemTime,
-        report: &mut PurgeReport,
-    ) -> Result<Vec<PurgeTarget>, AdapterError> {
-        let runs = self.adapter.list_runs().await?;
-        let times = JournalTimes::new(&runs);
-        let is_old = |at: Option<&SystemTime>| {
-            at.is_some_and(|at| now.duration_since(*at).unwrap_or_default() >= older_than)
-        };
-
-        let documents: Vec<DocumentId> = self
-            .adapter
-            .census()
-            .await?
-            .per_document
-            .into_keys()
-            .collect();
-        let mut generations = BTreeMap::new();
-        let mut active = BTreeMap::new();
-        for document in &documents {
-            let records = self.adapter.generations(document).await?;
-            if let Some(record) = records.iter().find(|g| g.state == GenerationState::Active) {
-                active.insert(document.clone(), record.generation.clone());
-            }
-            generations.insert(document.clone(), records);
+    if let Err(error) = pipeline.store.preflight().await {
+        report.outcome = purge_failure(error, &again);
+        return report;
+    }
+    match pipeline.store.purge_generations(&selected).await {
+        Ok(purged) => {
+            info!(purged, "retired generations purged");
+            report.purged = purged;
         }
+        Err(error) => {
+            warn!(%error, "purge failed; nothing was removed");
+            report.outcome = purge_failure(error, &again);
+        }
+    }
+    report
+}
 
-        // Which (document, generation) a rollback may need, and for which run.
-        let mut keep: BTreeMap<(DocumentId, RunId), RunId> = BTreeMap::new();
-        let mut keep_scope: Vec<&RunRecord> = Vec::new();
+/// Fills `report.generations` and returns the generations to purge.
+async fn select(
+    pipeline: &Pipeline,
+    older_than: Duration,
+    now: SystemTime,
+    report: &mut PurgeReport,
+) -> Result<Vec<PurgeTarget>, AdapterError> {
+    let runs = pipeline.store.list_runs().await?;
+    let enact = pipeline.name_of(PhaseRole::Enact);
+    let times = JournalTimes::new(&runs, enact);
+    let age = Age { now, older_than };
+    let survey = Survey::take(pipeline.store.as_ref()).await?;
+    let needs = RollbackNeeds::find(pipeline, &runs, &times, &age, &survey, report).await;
+    let mut selected = Vec::new();
+    for (document, records) in &survey.generations {
+        let activated = |g: &RunId| times.activated.get(g).copied();
+        for record in records
+            .iter()
+            .filter(|g| g.state == GenerationState::Retired)
+        {
+            let generation = &record.generation;
+            let retired_at = match activated(generation) {
+                Some(own) => records
+                    .iter()
+                    .filter(|g| g.state != GenerationState::Staged)
+                    .filter_map(|g| activated(&g.generation))
+                    .filter(|at| *at > own)
+                    .min(),
+                None => survey.active.get(document).and_then(activated),
+            };
+            let decision = match needs.needed_by(document, generation) {
+                Some(run) => PurgeDecision::KeptForRollback { run },
+                None if retired_at.is_none() => PurgeDecision::KeptUndated,
+                None if !age.is_old(retired_at.as_ref()) => PurgeDecision::KeptRecent,
+                None => PurgeDecision::Purge,
+            };
+            if decision == PurgeDecision::Purge {
+                selected.push(PurgeTarget {
+                    document: document.clone(),
+                    generation: generation.clone(),
+                    active: survey.active.get(document).cloned(),
+                });
+            }
+            report.generations.push(PurgeEntry {
+                document: document.clone(),
+                generation: generation.clone(),
+                retired_at: retired_at.map(clock::rfc3339),
+                decision,
+            });
+        }
+    }
+    let distinct: BTreeSet<&RunId> = selected.iter().map(|t| &t.generation).collect();
+    info!(
+        generations = selected.len(),
+        runs = distinct.len(),
+        "retired generations selected for purge"
+    );
+    Ok(selected)
+}
+
+/// Ages measured from `now`, against `--older-than`.
+struct Age {
+    now: SystemTime,
+    older_than: Duration,
+}
+
+impl Age {
+    /// Whether `at` is at least `older_than` before `now` (an unknown time is not old).
+    fn is_old(&self, at: Option<&SystemTime>) -> bool {
+        at.is_some_and(|at| self.now.duration_since(*at).unwrap_or_default() >= self.older_than)
+    }
+}
+
+/// Every document's generation records, and its active generation.
+struct Survey {
+    generations: BTreeMap<DocumentId, Vec<GenerationRecord>>,
+    active: BTreeMap<DocumentId, RunId>,
+}
+
+impl Survey {
+    async fn take(store: &dyn LiveExecutionAdapter) -> Result<Survey, AdapterError> {
+        let documents: Vec<DocumentId> = store.census().await?.per_document.into_keys().collect();
+        let mut survey = Survey {
+            generations: BTreeMap::new(),
+            active: BTreeMap::new(),
+        };
+        for document in &documents {
+            let records = store.generations(document).await?;
+            if let Some(record) = records.iter().find(|g| g.state == GenerationState::Active) {
+                survey
+                    .active
+                    .insert(document.clone(), record.generation.clone());
+            }
+            survey.generations.insert(document.clone(), records);
+        }
+        Ok(survey)
+    }
+}
+
+/// Which (document, generation) a rollback may need, and for which run; and the runs whose
+/// backup cannot be read, which keep every retired generation in their scope.
+struct RollbackNeeds<'r> {
+    keep: BTreeMap<(DocumentId, RunId), RunId>,
+    keep_scope: Vec<&'r RunRecord>,
+}
+
+impl<'r> RollbackNeeds<'r> {
+    async fn find(
+        pipeline: &Pipeline,
+        runs: &'r [RunRecord],
+        times: &JournalTimes,
+        age: &Age,
+        survey: &Survey,
+        report: &mut PurgeReport,
+    ) -> RollbackNeeds<'r> {
+        let mut needs = RollbackNeeds {
+            keep: BTreeMap::new(),
+            keep_scope: Vec::new(),
+        };
+        let backups = pipeline.backups();
         for record in runs.iter().filter(|r| r.status != RunStatus::RolledBack) {
             let run = &record.run;
-            let young = !is_old(times.last_seen.get(run));
-            let backup = match self.backups.load(run).await {
+            let backup = match backups.load(run).await {
                 Ok(Some((backup, _))) => backup,
                 Ok(None) => {
-                    if record
-                        .phase(names::BACKUP)
-                        .is_some_and(|p| p.status == PhaseStatus::Done)
-                    {
+                    if pipeline.done(record, PhaseRole::Backup) {
                         report.notes.push(format!(
                             "run {run}'s backup is missing: every retired generation in its \
                              scope is kept"
                         ));
-                        keep_scope.push(record);
+                        needs.keep_scope.push(record);
                     }
                     continue;
                 }
@@ -223,84 +269,50 @@ impl Runner {
                         "run {run}'s backup cannot be read ({error}): every retired generation \
                          in its scope is kept"
                     ));
-                    keep_scope.push(record);
+                    needs.keep_scope.push(record);
                     continue;
                 }
             };
-            for snapshot in &backup.documents {
-                let id = &snapshot.document.id;
-                let pre = snapshot.document.active_generation.as_ref();
-                if young {
-                    for g in &snapshot.generations {
-                        keep.entry((id.clone(), g.generation.clone()))
-                            .or_insert_with(|| run.clone());
-                    }
-                }
-                let current = active.get(id);
-                let superseded = current.is_some_and(|c| c != run && Some(c) != pre);
-                if let Some(pre) = pre
-                    && !superseded
-                {
-                    keep.entry((id.clone(), pre.clone()))
+            let young = !age.is_old(times.last_seen.get(run));
+            needs.add_backup(run, &backup, young, survey);
+        }
+        needs
+    }
+
+    /// What rolling `run` back from `backup` restores: every generation record of a young run,
+    /// and, whatever its age, the pre-run active generation while the run is not superseded.
+    fn add_backup(&mut self, run: &RunId, backup: &Backup, young: bool, survey: &Survey) {
+        for snapshot in &backup.documents {
+            let id = &snapshot.document.id;
+            let pre = snapshot.document.active_generation.as_ref();
+            if young {
+                for g in &snapshot.generations {
+                    self.keep
+                        .entry((id.clone(), g.generation.clone()))
                         .or_insert_with(|| run.clone());
                 }
             }
-        }
-
-        let mut selected = Vec::new();
-        for (document, records) in &generations {
-            let activated = |g: &RunId| times.activated.get(g).copied();
-            for record in records
-                .iter()
-                .filter(|g| g.state == GenerationState::Retired)
+            let current = survey.active.get(id);
+            let superseded = current.is_some_and(|c| c != run && Some(c) != pre);
+            if let Some(pre) = pre
+                && !superseded
             {
-                let generation = &record.generation;
-                let retired_at = match activated(generation) {
-                    Some(own) => records
-                        .iter()
-                        .filter(|g| g.state != GenerationState::Staged)
-                        .filter_map(|g| activated(&g.generation))
-                        .filter(|at| *at > own)
-                        .min(),
-                    None => active.get(document).and_then(activated),
-                };
-                let scoped = keep_scope.iter().find(|r| r.scope.contains(document));
-                let decision = if let Some(run) = keep.get(&(document.clone(), generation.clone()))
-                {
-                    PurgeDecision::KeptForRollback { run: run.clone() }
-                } else if let Some(record) = scoped {
-                    PurgeDecision::KeptForRollback {
-                        run: record.run.clone(),
-                    }
-                } else if retired_at.is_none() {
-                    PurgeDecision::KeptUndated
-                } else if !is_old(retired_at.as_ref()) {
-                    PurgeDecision::KeptRecent
-                } else {
-                    PurgeDecision::Purge
-                };
-                if decision == PurgeDecision::Purge {
-                    selected.push(PurgeTarget {
-                        document: document.clone(),
-                        generation: generation.clone(),
-                        active: active.get(document).cloned(),
-                    });
-                }
-                report.generations.push(PurgeEntry {
-                    document: document.clone(),
-                    generation: generation.clone(),
-                    retired_at: retired_at.map(clock::rfc3339),
-                    decision,
-                });
+                self.keep
+                    .entry((id.clone(), pre.clone()))
+                    .or_insert_with(|| run.clone());
             }
         }
-        let distinct: BTreeSet<&RunId> = selected.iter().map(|t| &t.generation).collect();
-        info!(
-            generations = selected.len(),
-            runs = distinct.len(),
-            "retired generations selected for purge"
-        );
-        Ok(selected)
+    }
+
+    /// The run a rollback of which needs `generation` of `document`, if any.
+    fn needed_by(&self, document: &DocumentId, generation: &RunId) -> Option<RunId> {
+        if let Some(run) = self.keep.get(&(document.clone(), generation.clone())) {
+            return Some(run.clone());
+        }
+        self.keep_scope
+            .iter()
+            .find(|r| r.scope.contains(document))
+            .map(|r| r.run.clone())
     }
 }
 

@@ -1930,11 +1930,11 @@ pub async fn simulator(_name: &str) -> Option<SimFixture> {
 pub mod live {
     use std::sync::Arc;
 
+    use iu_cutter_live_execution::prelude::*;
     use iu_cutter_live_execution::sql::{
         ConnectOptions, DATABASE_SCHEMA_VERSION, SqlStore, connect_with, control_status, init_with,
         set_control,
     };
-    use iu_cutter_live_execution::prelude::*;
     use iu_cutter_live_execution::{
         AdapterError, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, RunId, Scope,
     };

@@ -1,0 +1,389 @@
+//! `verify` of a run that is over: a read-only audit of an enacted run against its journal and
+//! its last report, or of a rolled-back run against the store. Nothing is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{
+    AdapterError, Document, DocumentId, DocumentPlan, Evidence, GenerationState,
+    LiveExecutionAdapter, Plan, RunId, RunRecord, Scope, sha256_hex,
+};
+use iu_cutter_phase_core::evidence::PLAN_SHA256;
+use iu_cutter_phase_core::{Gap, PhaseRole};
+use tracing::{info, warn};
+
+use crate::clock;
+use crate::invocation::{Invocation, elapsed_ms};
+use crate::pipeline::Pipeline;
+use crate::report::{Outcome, PhaseEntry, PhaseEntryStatus, RunReport};
+
+/// The name of the single step a `verify` of an enacted or rolled-back run reports. It is not
+/// journaled: the audit only reads.
+pub const AUDIT_STEP: &str = "audit";
+
+/// What an audit step finds: evidence, or the first gap; `Err` when the store cannot be read.
+type Audited = Result<Result<Evidence, Gap>, AdapterError>;
+
+/// Read-only audit of an enacted run (see [`crate::Runner::verify`]).
+pub(crate) async fn enacted(
+    pipeline: &Pipeline,
+    record: &RunRecord,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    let started = begin(inv);
+    let result = audit_enacted(pipeline, record, inv).await;
+    finish(&record.run, result, started, inv)
+}
+
+/// Read-only audit of a rolled-back run: its generation is gone everywhere.
+pub(crate) async fn rolled_back(record: &RunRecord, inv: &mut Invocation<'_>) -> Outcome {
+    let started = begin(inv);
+    let result = audit_rolled_back(record, inv).await;
+    finish(&record.run, result, started, inv)
+}
+
+fn begin(inv: &mut Invocation<'_>) -> Instant {
+    let mut entry = PhaseEntry::not_run(AUDIT_STEP);
+    entry.started_at = Some(clock::now_rfc3339());
+    inv.phases = vec![entry];
+    Instant::now()
+}
+
+async fn audit_enacted(
+    pipeline: &Pipeline,
+    record: &RunRecord,
+    inv: &mut Invocation<'_>,
+) -> Audited {
+    let run = &record.run;
+    let store = inv.store().clone();
+    let Some(plan) = store.load_plan(run).await? else {
+        return Ok(Err(gap(
+            run,
+            None,
+            None,
+            "a journaled plan",
+            "no plan in the journal",
+        )));
+    };
+    let plan_sha256 = plan.sha256();
+    if let Err(gap) = check_plan_sha(pipeline, record, &plan_sha256, inv).await? {
+        return Ok(Err(gap));
+    }
+    let enacted_runs = enacted_runs(pipeline, store.as_ref()).await?;
+    let documents = documents_of(store.as_ref(), &plan).await?;
+    let mut counts = Counts::default();
+    for doc_plan in &plan.documents {
+        let id = &doc_plan.document;
+        let Some(document) = documents.get(id) else {
+            return Ok(Err(gap(
+                run,
+                Some(id),
+                None,
+                "the document in the store",
+                "no such document",
+            )));
+        };
+        if let Err(gap) = check_generation(
+            store.as_ref(),
+            run,
+            doc_plan,
+            document,
+            &enacted_runs,
+            &mut counts,
+        )
+        .await?
+        {
+            return Ok(Err(gap));
+        }
+        if let Err(gap) = check_units(store.as_ref(), run, doc_plan, &mut counts).await? {
+            return Ok(Err(gap));
+        }
+    }
+    Ok(Ok(Evidence::from([
+        PLAN_SHA256.with(plan_sha256),
+        (
+            "documents_audited".to_owned(),
+            plan.documents.len().to_string(),
+        ),
+        ("units_audited".to_owned(), counts.units.to_string()),
+        ("generation_active".to_owned(), counts.active.to_string()),
+        ("generation_retired".to_owned(), counts.retired.to_string()),
+    ])))
+}
+
+/// What the audit of an enacted run counted.
+#[derive(Default)]
+struct Counts {
+    active: u64,
+    retired: u64,
+    units: u64,
+}
+
+/// The journaled plan must hash to the sha256 the planning phase journaled, and to the last
+/// report's.
+async fn check_plan_sha(
+    pipeline: &Pipeline,
+    record: &RunRecord,
+    plan_sha256: &str,
+    inv: &mut Invocation<'_>,
+) -> Result<Result<(), Gap>, AdapterError> {
+    let run = &record.run;
+    let found = || format!("a journaled plan hashing to {plan_sha256}");
+    if let Some(journaled) = pipeline
+        .name_of(PhaseRole::Plan)
+        .and_then(|name| record.phase(name))
+        .and_then(|p| PLAN_SHA256.get(&p.evidence))
+        && journaled != plan_sha256
+    {
+        let expected = format!("the plan sha256 the planning phase journaled ({journaled})");
+        return Ok(Err(gap(run, None, None, expected, found())));
+    }
+    let reports = inv.store().load_reports(run).await?;
+    match reports.last().map(|text| RunReport::from_json(text)) {
+        Some(Ok(report)) => {
+            if let Some(reported) = &report.plan_sha256
+                && reported != plan_sha256
+            {
+                let expected = format!(
+                    "the plan sha256 of the last report ({}, {reported})",
+                    report.command.name()
+                );
+                return Ok(Err(gap(run, None, None, expected, found())));
+            }
+        }
+        Some(Err(error)) => inv.note(format!(
+            "the last journaled report of run {run} cannot be read ({error}); audited against \
+             the journal only"
+        )),
+        None => inv.note(format!(
+            "run {run} has no journaled report; audited against the journal only"
+        )),
+    }
+    Ok(Ok(()))
+}
+
+/// The runs whose enacting phase is journaled done.
+async fn enacted_runs(
+    pipeline: &Pipeline,
+    store: &dyn LiveExecutionAdapter,
+) -> Result<BTreeSet<RunId>, AdapterError> {
+    Ok(store
+        .list_runs()
+        .await?
+        .into_iter()
+        .filter(|r| pipeline.done(r, PhaseRole::Enact))
+        .map(|r| r.run)
+        .collect())
+}
+
+/// The run's generation of the document is active (and its units still tile the body they
+/// claim to cut), or retired with a later enacted run's generation active.
+async fn check_generation(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+    doc_plan: &DocumentPlan,
+    document: &Document,
+    enacted_runs: &BTreeSet<RunId>,
+    counts: &mut Counts,
+) -> Result<Result<(), Gap>, AdapterError> {
+    let id = &doc_plan.document;
+    let state = store
+        .generations(id)
+        .await?
+        .into_iter()
+        .find(|g| &g.generation == run)
+        .map(|g| g.state);
+    match (state, document.active_generation.as_ref()) {
+        (Some(GenerationState::Active), Some(pointer)) if pointer == run => {
+            let body_sha256 = sha256_hex(document.body.as_bytes());
+            if body_sha256 != doc_plan.source_sha256 || document.revision != doc_plan.revision {
+                let expected = format!(
+                    "the body run {run} cut (revision {}, sha256 {})",
+                    doc_plan.revision, doc_plan.source_sha256
+                );
+                let found = format!(
+                    "revision {} whose body hashes to {body_sha256}: the document changed since \
+                     it was cut, and its active units no longer tile it (stale); cut it again \
+                     with a new run",
+                    document.revision
+                );
+                return Ok(Err(gap(run, Some(id), None, expected, found)));
+            }
+            counts.active += 1;
+        }
+        (Some(GenerationState::Retired), Some(pointer))
+            if pointer != run && enacted_runs.contains(pointer) =>
+        {
+            counts.retired += 1;
+        }
+        (state, pointer) => {
+            let expected = format!(
+                "generation {run} active, or retired with a later journaled run's generation \
+                 active"
+            );
+            let found = format!(
+                "generation {run} {}, active generation {}",
+                match state {
+                    Some(state) => format!("{state:?}").to_lowercase(),
+                    None => "absent (purged?)".into(),
+                },
+                pointer.map_or("none", RunId::as_str)
+            );
+            return Ok(Err(gap(run, Some(id), None, expected, found)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Every planned unit is stored with its planned ordinal, id, byte range and sha256, and a body
+/// that hashes to it.
+async fn check_units(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+    doc_plan: &DocumentPlan,
+    counts: &mut Counts,
+) -> Result<Result<(), Gap>, AdapterError> {
+    let id = &doc_plan.document;
+    let stored = store.generation_units(id, run).await?;
+    if stored.len() != doc_plan.units.len() {
+        let expected = format!("{} units, as planned", doc_plan.units.len());
+        let found = format!("{} units in generation {run}", stored.len());
+        return Ok(Err(gap(run, Some(id), None, expected, found)));
+    }
+    for (planned, unit) in doc_plan.units.iter().zip(&stored) {
+        let body_sha = sha256_hex(unit.body.as_bytes());
+        let same = unit.ordinal == planned.ordinal
+            && unit.unit_id == planned.unit_id
+            && unit.start == planned.start
+            && unit.end == planned.end
+            && unit.sha256 == planned.sha256
+            && body_sha == planned.sha256;
+        if !same {
+            let expected = format!(
+                "unit {} `{}` bytes {}..{} sha256 {}",
+                planned.ordinal, planned.unit_id, planned.start, planned.end, planned.sha256
+            );
+            let found = format!(
+                "unit {} `{}` bytes {}..{} sha256 {} (body hashes to {body_sha})",
+                unit.ordinal, unit.unit_id, unit.start, unit.end, unit.sha256
+            );
+            return Ok(Err(gap(
+                run,
+                Some(id),
+                Some(planned.unit_id.clone()),
+                expected,
+                found,
+            )));
+        }
+    }
+    counts.units += stored.len() as u64;
+    Ok(Ok(()))
+}
+
+async fn audit_rolled_back(record: &RunRecord, inv: &mut Invocation<'_>) -> Audited {
+    let run = &record.run;
+    let store = inv.store().clone();
+    let Some(plan) = store.load_plan(run).await? else {
+        inv.note(format!(
+            "run {run} journaled no plan: nothing was fenced or written"
+        ));
+        return Ok(Ok(Evidence::from([(
+            "documents_audited".to_owned(),
+            "0".to_owned(),
+        )])));
+    };
+    let documents = documents_of(store.as_ref(), &plan).await?;
+    for doc_plan in &plan.documents {
+        let id = &doc_plan.document;
+        let pointer = documents.get(id).and_then(|d| d.active_generation.as_ref());
+        let generation = store
+            .generations(id)
+            .await?
+            .into_iter()
+            .find(|g| &g.generation == run);
+        let units = store.generation_units(id, run).await?.len();
+        if pointer == Some(run) || generation.is_some() || units > 0 {
+            let found = format!(
+                "active generation {}, generation record {}, {units} units",
+                pointer.map_or("none", RunId::as_str),
+                if generation.is_some() {
+                    "present"
+                } else {
+                    "absent"
+                }
+            );
+            let expected = format!("no trace of generation {run} (the run was rolled back)");
+            return Ok(Err(gap(run, Some(id), None, expected, found)));
+        }
+    }
+    Ok(Ok(Evidence::from([(
+        "documents_audited".to_owned(),
+        plan.documents.len().to_string(),
+    )])))
+}
+
+/// The documents a plan names, by id.
+async fn documents_of(
+    store: &dyn LiveExecutionAdapter,
+    plan: &Plan,
+) -> Result<BTreeMap<DocumentId, Document>, AdapterError> {
+    let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
+    Ok(store
+        .load_scope(&Scope::Ids(ids))
+        .await?
+        .into_iter()
+        .map(|d| (d.id.clone(), d))
+        .collect())
+}
+
+fn gap(
+    run: &RunId,
+    document: Option<&DocumentId>,
+    unit: Option<String>,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Gap {
+    Gap {
+        phase: AUDIT_STEP.to_owned(),
+        document: document.cloned(),
+        unit,
+        expected: expected.into(),
+        found: found.into(),
+        next_action: format!(
+            "nothing was changed; find what altered the store since run {run}, then roll it back \
+             (iu-cutter rollback {run} --execute) or cut the documents again with a new run"
+        ),
+    }
+}
+
+/// The audit's outcome and its report entry.
+fn finish(run: &RunId, result: Audited, started: Instant, inv: &mut Invocation<'_>) -> Outcome {
+    let entry = &mut inv.phases[0];
+    entry.duration_ms = Some(elapsed_ms(started));
+    match result {
+        Ok(Ok(evidence)) => {
+            entry.status = PhaseEntryStatus::Done;
+            entry.evidence = evidence;
+            info!("audit passed");
+            Outcome::Pass
+        }
+        Ok(Err(gap)) => {
+            warn!(gap = %gap, "audit found a gap");
+            entry.status = PhaseEntryStatus::Blocked;
+            entry.detail = Some(gap.to_string());
+            Outcome::Blocked { gap }
+        }
+        Err(error) => {
+            entry.status = PhaseEntryStatus::Failed;
+            entry.detail = Some(error.to_string());
+            Outcome::Failed {
+                error: format!("the audit could not read the store: {error}"),
+                resume_from: None,
+                next_action: format!(
+                    "check that the store is reachable, then: iu-cutter verify {run}"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! One invocation of the runner (run, resume, enact, verify, rollback), from the journal read to
+//! the report. Every command goes through the same template:
+//!
+//! 1. [`Invocation::open_journaled`] reads the run's journal (`run` starts one instead);
+//! 2. [`Invocation::admit`]: the store's preflight (the kill switch), the backup store's
+//!    preflight while the run has no backup, and the run's lease; from then on every call that
+//!    changes the run carries the lease claim, so a runner that lost its lease is refused by the
+//!    store itself;
+//! 3. [`Invocation::reload`]: the journal again, which the lease's previous holder may have
+//!    written since step 1; then the opening census ([`Invocation::take_census_before`]);
+//! 4. the command's own work;
+//! 5. [`Invocation::finish`]: the heartbeat stopped and the lease released, the closing census,
+//!    and the report, whose outcome tells truly what was changed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{
+    AdapterError, Census, Claimed, DocumentState, Evidence, GenerationState, LeaseClaim,
+    LiveExecutionAdapter, PhaseRecord, RunId, RunRecord, RunStatus, Scope,
+};
+use iu_cutter_phase_core::evidence::{BACKUP_SHA256, PLAN_SHA256};
+use iu_cutter_phase_core::{BackupStore, JournalBackupStore, RunEvent};
+use tracing::{info, warn};
+
+use crate::clock;
+use crate::error::RunnerError;
+use crate::journal::{ROLLBACK_PHASE, RunJournal};
+use crate::lease::{self, Heartbeat};
+use crate::options::RunOptions;
+use crate::pipeline::Pipeline;
+use crate::report::{
+    CensusSummary, Command, Footprint, Outcome, PhaseEntry, PhaseEntryStatus,
+    REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
+};
+
+/// An invocation whose run's journal was read ([`Invocation::open_journaled`]).
+pub(crate) enum Opened<'a> {
+    /// The journal holds the run: the command goes on.
+    Journaled(Invocation<'a>, RunRecord),
+    /// The journal could not be read: the report says so.
+    Unreadable(RunReport),
+}
+
+/// What [`Invocation::admit`] tells the operator when it refuses.
+pub(crate) struct Admission {
+    /// The phase a later attempt continues from.
+    pub(crate) resume_from: Option<String>,
+    /// The command that tries again.
+    pub(crate) again: String,
+    /// Whether the backup store must be writable (the run has no backup yet).
+    pub(crate) needs_backup: bool,
+}
+
+/// The report under construction for one invocation, and the store as this invocation sees it.
+pub(crate) struct Invocation<'a> {
+    pipeline: &'a Pipeline,
+    pub(crate) options: &'a RunOptions,
+    pub(crate) run: RunId,
+    command: Command,
+    /// The store; once the lease is held, the store carrying the lease claim.
+    store: Arc<dyn LiveExecutionAdapter>,
+    heartbeat: Option<Heartbeat>,
+    pub(crate) journal: RunJournal,
+    started: Instant,
+    started_at: String,
+    /// The plan and backup sha256 the journal showed when the invocation began.
+    journal_plan_sha256: Option<String>,
+    journal_backup_sha256: Option<String>,
+    pub(crate) phases: Vec<PhaseEntry>,
+    notes: Vec<String>,
+    census_before: Option<CensusSummary>,
+    /// The opening census in full, until the phases' context takes it (for the backup phase).
+    pub(crate) opening_census: Option<Census>,
+    pub(crate) census_after: Option<CensusSummary>,
+    pub(crate) rollback: Option<RollbackCheck>,
+    /// The run's scope, once the journal showed it (to read what the run holds at the end).
+    scope: Option<Scope>,
+}
+
+impl<'a> Invocation<'a> {
+    pub(crate) fn new(
+        pipeline: &'a Pipeline,
+        command: Command,
+        run: RunId,
+        options: &'a RunOptions,
+    ) -> Self {
+        let phases = match command {
+            Command::Rollback => vec![PhaseEntry::not_run(ROLLBACK_PHASE)],
+            Command::Run | Command::Resume | Command::Enact | Command::Verify => pipeline
+                .names()
+                .into_iter()
+                .map(PhaseEntry::not_run)
+                .collect(),
+        };
+        let store = pipeline.store.clone();
+        let inv = Invocation {
+            pipeline,
+            options,
+            journal: RunJournal::new(store.clone(), run.clone()),
+            run,
+            command,
+            store,
+            heartbeat: None,
+            started: Instant::now(),
+            started_at: clock::now_rfc3339(),
+            journal_plan_sha256: None,
+            journal_backup_sha256: None,
+            phases,
+            notes: Vec::new(),
+            census_before: None,
+            opening_census: None,
+            census_after: None,
+            rollback: None,
+            scope: None,
+        };
+        inv.emit(RunEvent::RunStarted {
+            run: inv.run.clone(),
+        });
+        inv
+    }
+
+    /// Reads run `run`'s journal and opens the invocation on it. An unknown run is the caller's
+    /// error (no report); an unreadable journal ends the invocation `FAILED`.
+    pub(crate) async fn open_journaled(
+        pipeline: &'a Pipeline,
+        command: Command,
+        run: &RunId,
+        options: &'a RunOptions,
+    ) -> Result<Opened<'a>, RunnerError> {
+        let loaded = pipeline.store.load_run(run).await;
+        let record = match loaded {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(RunnerError::UnknownRun(run.clone())),
+            Err(error) => {
+                let inv = Invocation::new(pipeline, command, run.clone(), options);
+                let outcome = Outcome::Failed {
+                    error: format!("cannot read the journal: {error}"),
+                    resume_from: None,
+                    next_action: format!(
+                        "check that the store is reachable, then: iu-cutter {} {run}",
+                        command.name()
+                    ),
+                };
+                return Ok(Opened::Unreadable(inv.finish(outcome, None).await));
+            }
+        };
+        let inv = Invocation::new(pipeline, command, run.clone(), options);
+        info!(adapter = %inv.store.info().kind, status = ?record.status, "journaled run loaded");
+        Ok(Opened::Journaled(inv, record))
+    }
+
+    /// The store as this invocation sees it: once the lease is held, every call that changes
+    /// the run carries the lease claim.
+    pub(crate) fn store(&self) -> &Arc<dyn LiveExecutionAdapter> {
+        &self.store
+    }
+
+    /// The backups: journaled in the store (through [`Invocation::store`]) and exported.
+    pub(crate) fn backups(&self) -> Arc<dyn BackupStore> {
+        Arc::new(JournalBackupStore::new(
+            self.store.clone(),
+            self.pipeline.export.clone(),
+        ))
+    }
+
+    /// Steps 2 of the template: the store's preflight, the backup store's (when
+    /// `admission.needs_backup`), then the run's lease when the options ask for one. `Err` is
+    /// the outcome that ends the invocation; nothing was written.
+    pub(crate) async fn admit(&mut self, admission: Admission) -> Result<(), Outcome> {
+        let Admission {
+            resume_from,
+            again,
+            needs_backup,
+        } = admission;
+        if let Err(error) = self.store.preflight().await {
+            return Err(preflight_outcome(&self.run, error, resume_from, &again));
+        }
+        if needs_backup && let Err(error) = self.pipeline.export.preflight().await {
+            warn!(%error, "refused at preflight: the backup store cannot be written");
+            return Err(Outcome::Refused {
+                reason: format!("the backup store cannot be written: {error}"),
+                switch: "backup_dir".to_owned(),
+                how_to_open: format!(
+                    "make backup_dir (IU_CUTTER_BACKUP_DIR) a writable directory with free \
+                     space, then: {again}"
+                ),
+                resume_from,
+            });
+        }
+        let Some(lease) = &self.options.lease else {
+            return Ok(());
+        };
+        let store = self.pipeline.store.clone();
+        let cancel = self.options.cancel.clone();
+        let heartbeat = Heartbeat::start(store.clone(), &self.run, lease, cancel)
+            .await
+            .map_err(|error| lease::refusal(&self.run, error, resume_from, &again))?;
+        let claim = LeaseClaim {
+            run: self.run.clone(),
+            holder: lease.holder.clone(),
+        };
+        self.store = Arc::new(Claimed::new(store, claim));
+        self.journal.write_through(self.store.clone());
+        self.heartbeat = Some(heartbeat);
+        Ok(())
+    }
+
+    /// Step 3 of the template: the journal read again, since the lease's previous holder may
+    /// have written it after `record` was read (`record` stands if it cannot be read). The
+    /// opening census ([`Invocation::take_census_before`]) follows.
+    pub(crate) async fn reload(&self, record: RunRecord) -> RunRecord {
+        match self.store.load_run(&self.run).await {
+            Ok(Some(record)) => record,
+            _ => record,
+        }
+    }
+
+    pub(crate) fn emit(&self, event: RunEvent) {
+        self.options.events.emit(event);
+    }
+
+    pub(crate) fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    /// Shows the journal's view of each phase (done phases carry their evidence) until this
+    /// invocation updates them.
+    pub(crate) fn show_journal(&mut self, record: &RunRecord) {
+        self.capture_journal_shas(record);
+        for entry in &mut self.phases {
+            if let Some(journaled) = record.phase(&entry.name) {
+                entry.evidence = journaled.evidence.clone();
+                entry.detail = journaled.detail.clone();
+            }
+        }
+    }
+
+    /// Remembers the plan and backup sha256 the journal shows, for the report.
+    pub(crate) fn capture_journal_shas(&mut self, record: &RunRecord) {
+        self.scope = Some(record.scope.clone());
+        for phase in &record.phases {
+            if let Some(sha) = PLAN_SHA256.get(&phase.evidence) {
+                self.journal_plan_sha256 = Some(sha.to_owned());
+            }
+            if let Some(sha) = BACKUP_SHA256.get(&phase.evidence) {
+                self.journal_backup_sha256 = Some(sha.to_owned());
+            }
+        }
+    }
+
+    pub(crate) fn set_entry(
+        &mut self,
+        index: usize,
+        status: PhaseEntryStatus,
+        evidence: Evidence,
+        detail: Option<String>,
+        duration_ms: Option<u64>,
+    ) {
+        if let Some(entry) = self.phases.get_mut(index) {
+            entry.status = status;
+            entry.evidence = evidence;
+            entry.detail = detail;
+            entry.duration_ms = duration_ms;
+        }
+    }
+
+    pub(crate) async fn take_census_before(&mut self) {
+        let census = self.census("before").await;
+        self.census_before = census.as_ref().map(CensusSummary::from);
+        self.opening_census = census;
+    }
+
+    async fn census(&mut self, when: &str) -> Option<Census> {
+        match self.store.census().await {
+            Ok(census) => Some(census),
+            Err(error) => {
+                self.note(format!("census {when} not taken: {error}"));
+                None
+            }
+        }
+    }
+
+    /// Journals a phase transition on a path that already ends the run; a failure is noted.
+    pub(crate) async fn best_effort_phase(&mut self, record: &PhaseRecord) {
+        if let Err(error) = self.journal.phase(record).await {
+            self.note(format!(
+                "journal not updated (phase `{}` {:?}): {error}",
+                record.name, record.status
+            ));
+        }
+    }
+
+    /// Journals a run status on a path that already ends the run; a failure is noted.
+    pub(crate) async fn best_effort_status(&mut self, status: RunStatus) {
+        if let Err(error) = self.journal.status(status).await {
+            self.note(format!("journal not updated (status {status:?}): {error}"));
+        }
+    }
+
+    /// The outcome when a journal write fails: `REFUSED` if the kill switch refused it (nothing
+    /// more is written), otherwise `FAILED` after a best-effort `Failed` status.
+    pub(crate) async fn journal_failure(
+        &mut self,
+        error: AdapterError,
+        resume_from: Option<String>,
+        next_action: String,
+    ) -> Outcome {
+        match error {
+            AdapterError::GateClosed {
+                switch,
+                how_to_open,
+            } => Outcome::gate_closed(switch, how_to_open, resume_from),
+            error => {
+                self.best_effort_status(RunStatus::Failed).await;
+                Outcome::Failed {
+                    error: format!("cannot write the journal: {error}"),
+                    resume_from,
+                    next_action,
+                }
+            }
+        }
+    }
+
+    /// What the run holds in the store now: its fences, staged generations and enacted
+    /// documents over its scope.
+    async fn holds(&self) -> Option<Footprint> {
+        let scope = self.scope.as_ref()?;
+        let heads = self.store.load_heads(scope).await.ok()?;
+        let fenced = DocumentState::Cutting {
+            run: self.run.clone(),
+        };
+        let mut footprint = Footprint::default();
+        for head in &heads {
+            if head.active_generation.as_ref() == Some(&self.run) {
+                footprint.documents_enacted += 1;
+                continue;
+            }
+            if head.state == fenced {
+                footprint.documents_fenced += 1;
+            }
+            let generations = self.store.generations(&head.id).await.ok()?;
+            if generations
+                .iter()
+                .any(|g| g.generation == self.run && g.state == GenerationState::Staged)
+            {
+                footprint.documents_staged += 1;
+            }
+        }
+        Some(footprint)
+    }
+
+    /// Step 5 of the template: stops the heartbeat and releases the lease (an outcome the lost
+    /// lease cut short becomes "lease lost"), takes the closing census (when the invocation got
+    /// as far as the opening one), emits `RunFinished` and assembles the report.
+    pub(crate) async fn finish(
+        mut self,
+        outcome: Outcome,
+        held_after: Option<String>,
+    ) -> RunReport {
+        let outcome = match self.heartbeat.take() {
+            Some(heartbeat) => heartbeat.finish(outcome).await,
+            None => outcome,
+        };
+        if self.census_before.is_some() && self.census_after.is_none() {
+            self.census_after = self.census("after").await.as_ref().map(CensusSummary::from);
+        }
+        let holds = if outcome.is_success() {
+            None
+        } else {
+            self.holds().await
+        };
+        let outcome = outcome.told_truly(self.journal.mutated(), holds.as_ref());
+        info!(outcome = outcome.name(), "finished");
+        self.emit(RunEvent::RunFinished {
+            run: self.run.clone(),
+            outcome: outcome.name().to_owned(),
+        });
+        let evidence = |key: iu_cutter_phase_core::evidence::EvidenceKey| {
+            self.phases
+                .iter()
+                .rev()
+                .find_map(|p| key.get(&p.evidence).map(str::to_owned))
+        };
+        let plan_sha256 = evidence(PLAN_SHA256).or(self.journal_plan_sha256.take());
+        let backup_sha256 = evidence(BACKUP_SHA256)
+            .or_else(|| self.rollback.as_ref().map(|c| c.backup_sha256.clone()))
+            .or(self.journal_backup_sha256.take());
+        let adapter = self.store.info();
+        RunReport {
+            schema_version: REPORT_SCHEMA_VERSION,
+            run: self.run,
+            command: self.command,
+            mode: if adapter.live { "live" } else { "simulate" }.to_owned(),
+            started_at: self.started_at,
+            finished_at: clock::now_rfc3339(),
+            provenance: self.options.provenance.clone(),
+            adapter,
+            outcome,
+            plan_sha256,
+            backup_sha256,
+            held_after,
+            phases: self.phases,
+            census_before: self.census_before,
+            census_after: self.census_after,
+            rollback: self.rollback,
+            holds,
+            attestation: None,
+            notes: self.notes,
+            duration_ms: elapsed_ms(self.started),
+        }
+    }
+}
+
+/// `REFUSED` for a closed kill switch, `FAILED` naming `again` for anything else.
+fn preflight_outcome(
+    run: &RunId,
+    error: AdapterError,
+    resume_from: Option<String>,
+    again: &str,
+) -> Outcome {
+    match error {
+        AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        } => {
+            warn!(%switch, "refused at preflight: the kill switch is closed");
+            Outcome::gate_closed(switch, how_to_open, resume_from)
+        }
+        error => {
+            warn!(%error, "preflight failed");
+            Outcome::Failed {
+                error: format!("preflight failed for run {run}: {error}"),
+                resume_from,
+                next_action: format!(
+                    "check that the store is reachable and writable, then: {again}"
+                ),
+            }
+        }
+    }
+}
+
+/// Milliseconds since `since`, saturating.
+pub(crate) fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

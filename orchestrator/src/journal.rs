@@ -1,0 +1,121 @@
+//! The run's journal as one invocation writes it: every phase transition and run status goes
+//! through [`RunJournal`], which also remembers whether the invocation has changed the store
+//! yet, so that no outcome can claim that nothing was changed after a write.
+
+use std::sync::Arc;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{
+    AdapterResult, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId, RunRecord,
+    RunStatus,
+};
+
+use crate::clock;
+use crate::report::Outcome;
+
+/// The journal entry a rollback writes for its run. Reserved: no phase may use this name.
+pub const ROLLBACK_PHASE: &str = "rollback";
+
+/// One invocation's writes to its run's journal.
+pub(crate) struct RunJournal {
+    store: Arc<dyn LiveExecutionAdapter>,
+    run: RunId,
+    mutated: bool,
+}
+
+impl RunJournal {
+    /// The journal of `run`, written through `store`.
+    pub(crate) fn new(store: Arc<dyn LiveExecutionAdapter>, run: RunId) -> Self {
+        RunJournal {
+            store,
+            run,
+            mutated: false,
+        }
+    }
+
+    /// Writes from now on go through `store` (the same store, now carrying the lease claim).
+    pub(crate) fn write_through(&mut self, store: Arc<dyn LiveExecutionAdapter>) {
+        self.store = store;
+    }
+
+    /// Whether a write of this invocation has succeeded: the store was changed.
+    pub(crate) fn mutated(&self) -> bool {
+        self.mutated
+    }
+
+    fn wrote<T>(&mut self, result: AdapterResult<T>) -> AdapterResult<T> {
+        self.mutated |= result.is_ok();
+        result
+    }
+
+    /// Journals the run (or returns the journaled one with the same id).
+    pub(crate) async fn begin(&mut self, fresh: &RunRecord) -> AdapterResult<RunRecord> {
+        let result = self.store.begin_run(fresh).await;
+        self.wrote(result)
+    }
+
+    /// Journals a phase transition.
+    pub(crate) async fn phase(&mut self, record: &PhaseRecord) -> AdapterResult<()> {
+        let result = self.store.record_phase(&self.run, record).await;
+        self.wrote(result)
+    }
+
+    /// Journals the run's status.
+    pub(crate) async fn status(&mut self, status: RunStatus) -> AdapterResult<()> {
+        let result = self.store.set_run_status(&self.run, status).await;
+        self.wrote(result)
+    }
+}
+
+/// A journal entry for phase `name`, started at `started_at`; any status but `Running` is
+/// stamped finished now.
+pub(crate) fn phase_record(
+    name: &str,
+    status: PhaseStatus,
+    evidence: Evidence,
+    detail: Option<String>,
+    started_at: &str,
+) -> PhaseRecord {
+    PhaseRecord {
+        name: name.to_owned(),
+        status,
+        evidence,
+        detail,
+        started_at: Some(started_at.to_owned()),
+        finished_at: (status != PhaseStatus::Running).then(clock::now_rfc3339),
+    }
+}
+
+/// Mirrors a phase transition in an in-memory copy of the journal, so later phases see it.
+pub(crate) fn upsert(record: &mut RunRecord, phase: PhaseRecord) {
+    match record.phases.iter_mut().find(|p| p.name == phase.name) {
+        Some(existing) => *existing = phase,
+        None => record.phases.push(phase),
+    }
+}
+
+/// The outcome of a journaled run that must not run again.
+pub(crate) fn finished_outcome(record: &RunRecord) -> Option<Outcome> {
+    match record.status {
+        RunStatus::Pass => Some(Outcome::Pass),
+        RunStatus::RolledBack => Some(Outcome::RolledBack),
+        _ => None,
+    }
+}
+
+/// Whether `record` shows a rollback that began, finished or was stopped part-way: that ends the
+/// run. One that failed before changing anything (a later run held a document, the store
+/// refused) leaves it as it was.
+pub(crate) fn rollback_began(record: &RunRecord) -> bool {
+    record.phase(ROLLBACK_PHASE).is_some_and(|p| {
+        matches!(
+            p.status,
+            PhaseStatus::Running | PhaseStatus::Done | PhaseStatus::Blocked
+        )
+    })
+}
+
+/// The command that continues a journaled run where it stopped.
+pub(crate) fn resume_action(run: &RunId) -> String {
+    format!("iu-cutter resume {run}")
+}

@@ -1,0 +1,248 @@
+//! `run` and `resume`: start a run (or continue the journaled one with the same id, scope and
+//! rules), or continue a journaled run at its first open phase.
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{AdapterError, Plan, RunId, RunRecord};
+use iu_cutter_phase_core::PhaseRole;
+use iu_cutter_phase_cut_leg_a::compute_plan;
+use tracing::{info, warn};
+
+use crate::drive::{drive, reopen};
+use crate::error::RunnerError;
+use crate::held;
+use crate::invocation::{Admission, Invocation, Opened};
+use crate::journal::finished_outcome;
+use crate::options::{RunOptions, RunRequest};
+use crate::pipeline::Pipeline;
+use crate::report::{Command, Outcome, RunReport};
+
+/// [`crate::Runner::run`] once the options are valid.
+pub(crate) async fn run(
+    pipeline: &Pipeline,
+    request: RunRequest,
+    options: &RunOptions,
+    until: Option<usize>,
+) -> RunReport {
+    let run = request.run.clone();
+    let mut inv = Invocation::new(pipeline, Command::Run, run.clone(), options);
+    info!(adapter = %inv.store().info().kind, "run starting");
+    if let Some(expected) = &request.expected_plan
+        && let Some(outcome) = check_expected_plan(pipeline, &request, expected).await
+    {
+        return inv.finish(outcome, None).await;
+    }
+    let admission = Admission {
+        resume_from: None,
+        again: format!("iu-cutter run {run}"),
+        needs_backup: true,
+    };
+    if let Err(outcome) = inv.admit(admission).await {
+        return inv.finish(outcome, None).await;
+    }
+    inv.take_census_before().await;
+    let (outcome, held_after) = journal_and_drive(pipeline, request, until, &mut inv).await;
+    inv.finish(outcome, held_after).await
+}
+
+/// `run` once admitted: journals the run (or finds it journaled) and drives it.
+async fn journal_and_drive(
+    pipeline: &Pipeline,
+    request: RunRequest,
+    until: Option<usize>,
+    inv: &mut Invocation<'_>,
+) -> (Outcome, Option<String>) {
+    let run = inv.run.clone();
+    let mut fresh = RunRecord::new(run.clone(), request.scope, request.rules);
+    fresh.expected_plan_sha256 = request.expected_plan.as_ref().map(Plan::sha256);
+    let record = match inv.journal.begin(&fresh).await {
+        Ok(record) => record,
+        Err(error) => return (begin_failure(&run, error), None),
+    };
+    if record.scope != fresh.scope
+        || record.rules != fresh.rules
+        || (fresh.expected_plan_sha256.is_some()
+            && record.expected_plan_sha256 != fresh.expected_plan_sha256)
+    {
+        let outcome = Outcome::Failed {
+            error: format!(
+                "run id `{run}` already used: the journal holds it with a different scope, rules \
+                 or reviewed plan"
+            ),
+            resume_from: None,
+            next_action: format!(
+                "choose a new run id, or continue the journaled run: iu-cutter resume {run}"
+            ),
+        };
+        return (outcome, None);
+    }
+    inv.show_journal(&record);
+    if let Some(outcome) = finished_outcome(&record) {
+        inv.note(format!(
+            "run {run} is already journaled as {}; nothing was run",
+            outcome.name()
+        ));
+        return (outcome, None);
+    }
+    if !record.phases.is_empty() {
+        inv.note(format!(
+            "run {run} was already journaled with the same scope and rules; continued it"
+        ));
+    }
+    continue_run(pipeline, record, until, inv).await
+}
+
+/// The outcome when the run cannot be journaled.
+fn begin_failure(run: &RunId, error: AdapterError) -> Outcome {
+    match error {
+        AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        } => Outcome::gate_closed(switch, how_to_open, None),
+        error => Outcome::Failed {
+            error: format!("cannot journal the run: {error}"),
+            resume_from: None,
+            next_action: format!("check that the store is reachable, then: iu-cutter run {run}"),
+        },
+    }
+}
+
+/// Continues a journaled run: a run held after verification is enacted as `enact` does it
+/// (verified again first); any other is reopened and driven from its first open phase.
+async fn continue_run(
+    pipeline: &Pipeline,
+    record: RunRecord,
+    until: Option<usize>,
+    inv: &mut Invocation<'_>,
+) -> (Outcome, Option<String>) {
+    if until.is_none()
+        && let Some(verify_index) = held::held_after_verification(pipeline, &record)
+    {
+        return held::continue_held(pipeline, record, verify_index, inv).await;
+    }
+    if let Some(outcome) = reopen(pipeline, &record, inv).await {
+        return (outcome, None);
+    }
+    drive(pipeline, record, None, until, inv).await
+}
+
+/// `REFUSED` (nothing read is written) when the plan computed now, the way cut-leg-a will
+/// compute it, is not the reviewed plan `expected`; `None` when they are equal.
+async fn check_expected_plan(
+    pipeline: &Pipeline,
+    request: &RunRequest,
+    expected: &Plan,
+) -> Option<Outcome> {
+    let run = &request.run;
+    let documents = match pipeline.store.load_scope(&request.scope).await {
+        Ok(documents) => documents,
+        Err(error) => {
+            return Some(Outcome::Failed {
+                error: format!("cannot read the scope to check the reviewed plan: {error}"),
+                resume_from: None,
+                next_action: format!(
+                    "check that the store is reachable, then: iu-cutter run --run-id {run} \
+                     --plan FILE"
+                ),
+            });
+        }
+    };
+    let current = match compute_plan(&documents, &request.rules) {
+        Ok(plan) => plan,
+        Err(error) => {
+            return Some(Outcome::Failed {
+                error: format!("cannot compute the plan to compare: {error}"),
+                resume_from: None,
+                next_action: "fix the rules or the document, then plan again \
+                              (iu-cutter plan --out FILE)"
+                    .into(),
+            });
+        }
+    };
+    let (expected_sha, current_sha) = (expected.sha256(), current.sha256());
+    if expected_sha == current_sha {
+        info!(plan_sha256 = %current_sha, "the reviewed plan still holds");
+        return None;
+    }
+    let what = plan_difference(expected, &current);
+    warn!(expected = %expected_sha, found = %current_sha, "the reviewed plan no longer holds");
+    Some(Outcome::Refused {
+        reason: format!(
+            "the reviewed plan (sha256 {expected_sha}) no longer matches what would run (sha256 \
+             {current_sha}): {what}; nothing was run or written"
+        ),
+        switch: "--plan".into(),
+        how_to_open: "review the plan again (iu-cutter plan --out FILE with the same scope and \
+                      rules), then run with the new file"
+            .into(),
+        resume_from: None,
+    })
+}
+
+/// What differs between the reviewed plan and the plan computed now, in a few words.
+fn plan_difference(expected: &Plan, current: &Plan) -> String {
+    if expected.rules != current.rules {
+        return "the cut rules differ".into();
+    }
+    let ids = |plan: &Plan| -> Vec<String> {
+        plan.documents
+            .iter()
+            .map(|d| d.document.to_string())
+            .collect()
+    };
+    let (e, c) = (ids(expected), ids(current));
+    if e != c {
+        if let Some(gone) = e.iter().find(|id| !c.contains(id)) {
+            return format!("document `{gone}` is no longer in scope");
+        }
+        if let Some(new) = c.iter().find(|id| !e.contains(id)) {
+            return format!("document `{new}` is now in scope");
+        }
+    }
+    match expected
+        .documents
+        .iter()
+        .zip(&current.documents)
+        .find(|(a, b)| a != b)
+    {
+        Some((a, b)) if a.revision != b.revision || a.source_sha256 != b.source_sha256 => format!(
+            "document `{}` changed (reviewed revision {}, now revision {})",
+            a.document, a.revision, b.revision
+        ),
+        Some((a, _)) => format!("the cut of document `{}` differs", a.document),
+        None => "the plans differ".into(),
+    }
+}
+
+/// [`crate::Runner::resume`] once the options are valid.
+pub(crate) async fn resume(
+    pipeline: &Pipeline,
+    run: &RunId,
+    options: &RunOptions,
+    until: Option<usize>,
+) -> Result<RunReport, RunnerError> {
+    let (mut inv, record) =
+        match Invocation::open_journaled(pipeline, Command::Resume, run, options).await? {
+            Opened::Journaled(inv, record) => (inv, record),
+            Opened::Unreadable(report) => return Ok(report),
+        };
+    inv.show_journal(&record);
+    if let Some(outcome) = finished_outcome(&record) {
+        inv.note(format!(
+            "run {run} is already journaled as {}; nothing was run",
+            outcome.name()
+        ));
+        return Ok(inv.finish(outcome, None).await);
+    }
+    let admission = Admission {
+        resume_from: pipeline.resume_from(&record),
+        again: format!("iu-cutter resume {run}"),
+        needs_backup: !pipeline.done(&record, PhaseRole::Backup),
+    };
+    if let Err(outcome) = inv.admit(admission).await {
+        return Ok(inv.finish(outcome, None).await);
+    }
+    let record = inv.reload(record).await;
+    inv.take_census_before().await;
+    let (outcome, held_after) = continue_run(pipeline, record, until, &mut inv).await;
+    Ok(inv.finish(outcome, held_after).await)
+}
