@@ -3,12 +3,13 @@
 //! output. Each error names the problem and the next action, exits with its documented code,
 //! and loses nothing.
 
+use iu_cutter_live_execution::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use iu_cutter_live_execution::sql;
-use iu_cutter_live_execution::{Census, ExecutionGate, LiveExecutionAdapter};
+use iu_cutter_live_execution::{Census, ExecutionGate};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -1,10 +1,11 @@
 //! End to end: the real `iu-cutter` binary in a temporary directory, on SQLite.
 
+use iu_cutter_live_execution::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use iu_cutter_live_execution::sql;
-use iu_cutter_live_execution::{Census, ExecutionGate, LiveExecutionAdapter};
+use iu_cutter_live_execution::{Census, ExecutionGate};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

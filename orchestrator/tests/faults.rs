@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use iu_cutter_live_execution::sql;
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{Census, ExecutionGate, LiveExecutionAdapter};
+use iu_cutter_live_execution::{Census, ExecutionGate};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

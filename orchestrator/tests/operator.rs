@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use iu_cutter_live_execution::sql;
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{Census, ExecutionGate, LiveExecutionAdapter};
+use iu_cutter_live_execution::{Census, ExecutionGate};
 use serde_json::Value;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

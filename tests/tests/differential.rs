@@ -8,6 +8,7 @@
 //! other runs the whole `Runner` (five phases, then a second run after an edit, then a
 //! rollback). Stores are slow, so few cases: `PROPTEST_CASES / 8` (default 12).
 
+use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 
 use iu_cutter_cut::Cutter;

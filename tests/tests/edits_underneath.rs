@@ -3,6 +3,7 @@
 //! would) ⇒ the run is `BLOCKED` naming the document, and no document or unit was mutated by
 //! the run. On the simulator, and on SQLite with the `sqlite` feature.
 
+use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,9 +17,11 @@ use iu_cutter_simulator::Simulator;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Edits one document through the adapter, as a concurrent writer would.
+/// Edits one document through its own handle on the store, as a concurrent writer (the
+/// application) would: a phase is handed only the calls a phase needs, never `put_document`.
 struct EditUnderneath {
     document: DocumentId,
+    application: Arc<dyn LiveExecutionAdapter>,
 }
 
 #[async_trait]
@@ -27,8 +30,8 @@ impl Phase for EditUnderneath {
         "edit-underneath"
     }
 
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        ctx.adapter
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.application
             .put_document(&self.document, "Article 1\nEdited underneath the run.\n")
             .await?;
         Ok(Evidence::new())
@@ -52,6 +55,7 @@ fn runner(adapter: Arc<dyn LiveExecutionAdapter>) -> Runner {
         1,
         Box::new(EditUnderneath {
             document: DocumentId::new("law/2"),
+            application: adapter.clone(),
         }),
     );
     Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases)

@@ -9,9 +9,10 @@
 //! `IU_CUTTER_FAULTS_FULL=1` (set by `cargo xtask faults`) runs every index. The test prints a
 //! tally line `N passed, M failed`.
 
+use iu_cutter_live_execution::prelude::*;
 use std::collections::BTreeMap;
 
-use iu_cutter_live_execution::{CutRules, DocumentId, LiveExecutionAdapter, Preset, RunId, Scope};
+use iu_cutter_live_execution::{CutRules, DocumentId, Preset, RunId, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest};
 use iu_cutter_phase_core::names;
 use iu_cutter_simulator::{Fault, FaultKind};

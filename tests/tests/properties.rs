@@ -2,10 +2,11 @@
 //! touches nothing outside its scope; a closed kill switch mutates nothing; a crash at any call
 //! resumes to the fault-free end state; a rollback from any call restores the pre-run census.
 
+use iu_cutter_live_execution::prelude::*;
 use std::collections::BTreeMap;
 
 use iu_cutter_cut::Cutter;
-use iu_cutter_live_execution::{CutRules, DocumentId, LiveExecutionAdapter, RunId, Scope};
+use iu_cutter_live_execution::{CutRules, DocumentId, RunId, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions};
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
 use iu_cutter_simulator::{Fault, FaultKind, Simulator};
@@ -100,7 +101,7 @@ proptest! {
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(matches!(report.outcome, Outcome::Refused { .. }), "{:?}", report.outcome);
             prop_assert_eq!(h.sim.mutation_count(), 0);
-            prop_assert!(h.sim.call_log().iter().all(|c| !c.operation.is_mutating()),
+            prop_assert!(h.sim.call_log().iter().all(|c| !c.operation.mutates()),
                 "a mutating call reached the store: {:?}", h.sim.call_log());
             prop_assert_eq!(h.sim.state_census(), census);
             prop_assert!(h.adapter.list_runs().await.map_err(|e| TestCaseError::fail(e.to_string()))?.is_empty());

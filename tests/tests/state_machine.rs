@@ -3,11 +3,12 @@
 //! a plain reference model. After every step the store must look exactly like the model: in
 //! particular, no rollback ever reverts an edit, and no run overwrites another's result.
 
+use iu_cutter_live_execution::prelude::*;
 use std::collections::BTreeMap;
 
 use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, DocumentState, GenerationState, LiveExecutionAdapter, Preset, RunId,
+    CutRules, DocumentId, DocumentState, GenerationState, Preset, RunId,
     Scope, sha256_hex,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest};
