@@ -1871,6 +1871,11 @@ impl Fixture for SimFixture {
 }
 
 impl crate::no_clobber::Tamper for SimFixture {
+    fn pause(&self) -> std::sync::Arc<dyn Fn(std::time::Duration) + Send + Sync> {
+        let simulator = self.1.clone();
+        std::sync::Arc::new(move |by| simulator.advance_clock(by))
+    }
+
     fn edit_body_raw(&self, document: &str, body: &str) -> impl std::future::Future<Output = ()> {
         assert!(
             self.1.state_edit_body_raw(&DocumentId::new(document), body),

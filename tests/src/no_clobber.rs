@@ -5,15 +5,18 @@
 //! SQLite and PostgreSQL, with [`no_clobber_suite!`]. Each check is one of the five defects an
 //! attack on the store found, kept here as its regression test.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, DocumentState, GenerationState, LiveExecutionAdapter, Preset, RunId,
-    Scope, sha256_hex,
+    AdapterError, AdapterResult, CutRules, DocumentId, DocumentState, Evidence, ExpectedRevision,
+    GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, sha256_hex,
 };
-use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
-use iu_cutter_phase_core::{MemoryBackupStore, names};
+use iu_cutter_orchestrator::{LeaseOptions, Outcome, RunOptions, RunReport, RunRequest, Runner};
+use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::contract::{Fixture, ok};
 
@@ -39,6 +42,14 @@ pub trait Tamper: Fixture {
         artifact: &str,
         sha256: &str,
     ) -> impl Future<Output = ()>;
+
+    /// A stop-the-world pause of the runner's process for a while on the store's clock,
+    /// without yielding to its tasks, so that its heartbeat cannot renew its lease (a long GC
+    /// pause, SIGSTOP, a VM migrated): by default the thread sleeps; the simulator's logical
+    /// clock jumps instead.
+    fn pause(&self) -> Arc<dyn Fn(Duration) + Send + Sync> {
+        Arc::new(std::thread::sleep)
+    }
 }
 
 /// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
@@ -53,6 +64,7 @@ macro_rules! no_clobber_suite {
             a_backup_replaced_with_a_matching_sha256_is_never_restored,
             rolling_back_an_earlier_run_never_touches_a_later_one,
             units_changed_after_write_verify_are_never_enacted,
+            a_runner_that_lost_its_lease_cannot_write,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -426,4 +438,102 @@ pub async fn units_changed_after_write_verify_are_never_enacted(fixture: &impl T
         "ROLLED_BACK",
     );
     assert_eq!(ok(store.census().await, "census"), pre_run);
+}
+
+/// A phase that pauses the whole process past its lease's time to live; meanwhile another
+/// runner takes the lease over, as it may once the lease has expired. Then, a zombie, it tries
+/// to fence the run's documents, and records what the store said.
+struct PauseAndFence {
+    ttl: Duration,
+    pause: Arc<dyn Fn(Duration) + Send + Sync>,
+    takeover: Arc<dyn LiveExecutionAdapter>,
+    fenced: Arc<Mutex<Option<AdapterResult<()>>>>,
+}
+
+#[async_trait]
+impl Phase for PauseAndFence {
+    fn name(&self) -> &str {
+        "pause"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        let run = ctx.record.run.clone();
+        (self.pause)(self.ttl * 4);
+        ok(
+            self.takeover
+                .acquire_lease(&run, "takeover", Duration::from_secs(600))
+                .await,
+            "the takeover of the expired lease",
+        );
+        let documents = ctx.store().load_scope(&Scope::All).await?;
+        let expectations: Vec<ExpectedRevision> =
+            documents.iter().map(ExpectedRevision::of).collect();
+        let fenced = ctx.store().fence(&run, &expectations).await;
+        let refused = fenced.as_ref().err().map(ToString::to_string);
+        *self.fenced.lock().unwrap_or_else(PoisonError::into_inner) = Some(fenced);
+        match refused {
+            Some(message) => Err(PhaseError::Precondition(message)),
+            None => Ok(Evidence::new()),
+        }
+    }
+}
+
+/// Defect 7 of the second attack: a runner that lost its lease while paused (its heartbeat could
+/// not renew) must not write once another runner has taken the run over. The heartbeat notices
+/// too late to help (the runner checks it only at boundaries), so the store itself refuses every
+/// call on the run that does not carry the live lease: the zombie's fence fails with
+/// `LeaseLost`, no document is fenced, its journal entries are refused, and the new holder keeps
+/// the lease.
+pub async fn a_runner_that_lost_its_lease_cannot_write(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let before = ok(store.census().await, "census");
+    let ttl = Duration::from_millis(300);
+    let fenced = Arc::new(Mutex::new(None));
+    let mut phases = iu_cutter_orchestrator::default_phases();
+    phases.insert(
+        1,
+        Box::new(PauseAndFence {
+            ttl,
+            pause: fixture.pause(),
+            takeover: fixture.shared(),
+            fenced: fenced.clone(),
+        }),
+    );
+    let runner = Runner::with_phases(fixture.shared(), Arc::new(MemoryBackupStore::new()), phases);
+    let options = RunOptions::default().with_lease(LeaseOptions::with_holder("zombie", ttl));
+    let report = ok_report(
+        runner
+            .run(RunRequest::new("rz", Scope::All, markdown()), options)
+            .await,
+        "rz",
+    );
+    assert_outcome(&report, "FAILED");
+    let fenced = fenced.lock().unwrap_or_else(PoisonError::into_inner).take();
+    assert!(
+        matches!(fenced, Some(Err(AdapterError::LeaseLost { .. }))),
+        "the zombie's fence must be refused as LeaseLost, got {fenced:?}"
+    );
+    for head in ok(store.load_heads(&Scope::All).await, "heads") {
+        assert_eq!(head.state, DocumentState::Ready, "{head:?}");
+    }
+    let after = ok(store.census().await, "census");
+    assert_eq!(
+        after.per_document, before.per_document,
+        "no document changed"
+    );
+    let journal = ok(store.load_run(&RunId::new("rz")).await, "journal");
+    let pause = journal.as_ref().and_then(|r| r.phase("pause"));
+    assert_eq!(
+        pause.map(|p| p.status),
+        Some(iu_cutter_live_execution::PhaseStatus::Running),
+        "the zombie's journal entries after the takeover are refused: {journal:?}"
+    );
+    match store
+        .acquire_lease(&RunId::new("rz"), "third", Duration::from_secs(60))
+        .await
+    {
+        Err(AdapterError::LeaseHeld { holder, .. }) => assert_eq!(holder, "takeover"),
+        other => panic!("the takeover must still hold the lease, got {other:?}"),
+    }
 }

@@ -15,6 +15,7 @@
 //!   came after the enact committed, and then `verify` reports the document stale. The edit is
 //!   never reverted by a rollback.
 
+use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

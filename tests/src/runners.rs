@@ -2,6 +2,7 @@
 //! disjoint shards, and taking over a crashed runner's run once its lease expired. Generic over
 //! the store's fixture, instantiated by `tests/runners_postgres.rs` and `tests/runners_sqlite.rs`.
 
+use iu_cutter_live_execution::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;

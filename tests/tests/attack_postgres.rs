@@ -4,6 +4,7 @@
 //! every test says it is skipped and passes. Written to fail on 4d54ff2.
 #![cfg(feature = "postgres")]
 
+use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 
 use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, DocumentState, GenerationState, Preset, RunId,
-    Scope, sha256_hex,
+    CutRules, DocumentId, DocumentState, GenerationState, Preset, RunId, Scope, sha256_hex,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest};
 use iu_cutter_simulator::Simulator;
