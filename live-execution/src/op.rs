@@ -527,7 +527,14 @@ impl From<()> for Reply {
 
 /// An expectation on a [`crate::MockLiveExecutionAdapter`] for one kind of call: a
 /// `mock.expect_call()` that matches only ops of `$kind` (an [`OpKind`] variant), to chain
-/// `.times(..)`, `.withf(..)` or `.returning(|op, claim| Ok(value.into()))` on.
+/// `.times(..)`, `.in_sequence(..)` or `.returning(|op, claim| Ok(value.into()))` on (not
+/// `.withf(..)`, which would replace the match: give a pattern instead). With a pattern, the
+/// guard may use the test's values (an id from a loop, the expected plan): the matcher owns
+/// what it uses.
+///
+/// Mockall answers a call with the first expectation set (FIFO) that matches it and is not
+/// yet saturated; a `.times(0)` expectation is saturated from the start, so a call it would
+/// refuse finds no expectation and panics (the `mock_tests` below pin this).
 #[cfg(feature = "mock")]
 #[macro_export]
 macro_rules! expect_op {
@@ -539,7 +546,7 @@ macro_rules! expect_op {
     ($mock:expr, $kind:ident, $pattern:pat $(if $guard:expr)?) => {
         $mock
             .expect_call()
-            .withf(|op, _| matches!(op, $pattern $(if $guard)?))
+            .withf(move |op, _| matches!(op, $pattern $(if $guard)?))
     };
 }
 
@@ -611,5 +618,44 @@ mod mock_tests {
                 .is_ok_and(|d| d.is_empty())
         );
         assert!(mock.fence(&RunId::new("r1"), &[]).await.is_ok());
+    }
+
+    /// What the phase and runner tests rely on: mockall answers with the first expectation set
+    /// that matches and is not saturated, so a refusal of every mutation set after (or before)
+    /// a specific answer never shadows it, and a call beyond every answer panics.
+    #[tokio::test]
+    async fn expectations_match_first_set_first_and_skip_saturated_ones() {
+        let run = RunId::new("r1");
+        let mut mock = MockLiveExecutionAdapter::new();
+        crate::expect_op!(mock, WriteUnits, Op::WriteUnits { units, .. } if units.is_empty())
+            .times(1)
+            .returning(|_, _| Ok(1u64.into()));
+        mock.expect_call()
+            .withf(|op, _| op.kind().mutates())
+            .times(0);
+        crate::expect_op!(mock, WriteUnits)
+            .times(1)
+            .returning(|_, _| Ok(2u64.into()));
+        assert_eq!(mock.write_units(&run, &[]).await.ok(), Some(1), "first set");
+        assert_eq!(
+            mock.write_units(&run, &[]).await.ok(),
+            Some(2),
+            "saturated: skipped"
+        );
+
+        let mock = std::sync::Arc::new(mock);
+        let third = tokio::spawn({
+            let mock = mock.clone();
+            async move { mock.write_units(&RunId::new("r1"), &[]).await.is_ok() }
+        });
+        assert!(
+            third.await.is_err_and(|e| e.is_panic()),
+            "a third call is refused"
+        );
+        let fence = tokio::spawn(async move { mock.fence(&RunId::new("r1"), &[]).await.is_ok() });
+        assert!(
+            fence.await.is_err_and(|e| e.is_panic()),
+            "so is any mutation"
+        );
     }
 }
