@@ -2,8 +2,8 @@ use std::sync::{Arc, Mutex};
 
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
-    DocumentState, MockLiveExecutionAdapter, Plan, PlannedUnit, Preset, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, Unit, sha256_hex,
+    DocumentState, MockLiveExecutionAdapter, Op, OpKind, Plan, PlannedUnit, Preset, Reply, RunId,
+    RunRecord, SCHEMA_VERSION, Scope, Unit, expect_op, sha256_hex,
 };
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
 use mockall::Sequence;
@@ -93,15 +93,22 @@ fn keys(units: &[Unit]) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// Every mutation but this phase's own (writing units): a call no expectation answers panics
+/// anyway; this set says so where a reader looks, and being saturated from the start it never
+/// shadows an answer set before or after it.
 fn forbid_other_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_put_document().times(0);
-    mock.expect_begin_run().times(0);
-    mock.expect_record_phase().times(0);
-    mock.expect_set_run_status().times(0);
-    mock.expect_save_plan().times(0);
-    mock.expect_fence().times(0);
-    mock.expect_enact().times(0);
-    mock.expect_restore().times(0);
+    mock.expect_call()
+        .withf(|op, _| op.kind().mutates() && op.kind() != OpKind::WriteUnits)
+        .times(0);
+}
+
+/// The units of a `write_units` call, for an answer that echoes how many were written.
+fn units_of<'a>(op: &Op<'a>) -> &'a [Unit] {
+    match op {
+        Op::WriteUnits { units, .. } => units,
+        // Only ever asked of a call an `expect_op!(_, WriteUnits)` matched.
+        _ => unreachable!("not a write_units call: {}", op.kind()),
+    }
 }
 
 async fn context(
@@ -110,9 +117,9 @@ async fn context(
     backup: Backup,
     batch_units: usize,
 ) -> Result<RunContext, PhaseError> {
-    mock.expect_load_plan()
+    expect_op!(mock, LoadPlan)
         .times(1)
-        .returning(move |_| Ok(Some(plan.clone())));
+        .returning(move |_, _| Ok(Reply::Plan(Some(plan.clone()))));
     let store = Arc::new(MemoryBackupStore::new());
     store.save(&backup).await?;
     let record = RunRecord::new(
@@ -133,11 +140,11 @@ fn expect_three_batches(mock: &mut MockLiveExecutionAdapter, seq: &mut Sequence)
         vec![("b".to_owned(), 1)],
     ];
     for batch in expected {
-        mock.expect_write_units()
-            .withf(move |run, units| run.as_str() == RUN && keys(units) == batch)
-            .times(1)
-            .in_sequence(seq)
-            .returning(|_, units| Ok(units.len() as u64));
+        expect_op!(mock, WriteUnits, Op::WriteUnits { run, units }
+            if run.as_str() == RUN && keys(units) == batch)
+        .times(1)
+        .in_sequence(seq)
+        .returning(|op, _| Ok((units_of(&op).len() as u64).into()));
     }
 }
 
@@ -172,13 +179,14 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
     let written: Arc<Mutex<Vec<Unit>>> = Arc::default();
     let sink = written.clone();
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_write_units()
+    expect_op!(mock, WriteUnits)
         .times(1)
-        .returning(move |_, units| {
+        .returning(move |op, _| {
+            let units = units_of(&op);
             if let Ok(mut all) = sink.lock() {
                 all.extend_from_slice(units);
             }
-            Ok(units.len() as u64)
+            Ok((units.len() as u64).into())
         });
     forbid_other_mutations(&mut mock);
     let mut ctx = context(mock, plan(), backup(), 1000).await?;
@@ -245,7 +253,7 @@ async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestRe
 #[tokio::test]
 async fn a_closed_gate_at_the_first_batch_stops_the_phase() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_write_units().times(1).returning(|_, _| {
+    expect_op!(mock, WriteUnits).times(1).returning(|_, _| {
         Err(AdapterError::GateClosed {
             switch: "control row".into(),
             how_to_open: "iu-cutter switch on".into(),
@@ -268,13 +276,13 @@ async fn cancellation_is_honoured_between_batches() -> TestResult {
     let cancel = iu_cutter_phase_core::CancelFlag::new();
     let operator = cancel.clone();
     // The operator cancels while the first batch is being written: it completes, no second batch.
-    mock.expect_write_units()
-        .withf(|_, units| keys(units) == [("a".to_owned(), 0), ("a".to_owned(), 1)])
-        .times(1)
-        .returning(move |_, units| {
-            operator.cancel();
-            Ok(units.len() as u64)
-        });
+    expect_op!(mock, WriteUnits, Op::WriteUnits { units, .. }
+        if keys(units) == [("a".to_owned(), 0), ("a".to_owned(), 1)])
+    .times(1)
+    .returning(move |op, _| {
+        operator.cancel();
+        Ok((units_of(&op).len() as u64).into())
+    });
     forbid_other_mutations(&mut mock);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
     ctx.cancel = cancel;
@@ -293,7 +301,7 @@ async fn a_backup_that_does_not_match_the_plan_writes_nothing() -> TestResult {
     let mut changed = backup();
     changed.documents[1].document.body = "Điều 1.\nx\nĐiều 2.\nz\n".into();
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_write_units().times(0);
+    expect_op!(mock, WriteUnits).times(0);
     forbid_other_mutations(&mut mock);
     let mut ctx = context(mock, plan(), changed, 2).await?;
 
@@ -323,7 +331,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
         })
         .collect();
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_write_units().times(0);
+    expect_op!(mock, WriteUnits).times(0);
     forbid_other_mutations(&mut mock);
     let mut ctx = context(mock, bad, backup(), 2).await?;
 
@@ -344,7 +352,7 @@ async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResu
     let mut partial = backup();
     partial.documents.truncate(1);
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_write_units().times(0);
+    expect_op!(mock, WriteUnits).times(0);
     forbid_other_mutations(&mut mock);
     let mut ctx = context(mock, plan(), partial, 2).await?;
 
@@ -360,8 +368,10 @@ async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResu
 #[tokio::test]
 async fn no_journaled_plan_is_a_precondition() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_load_plan().times(1).returning(|_| Ok(None));
-    mock.expect_write_units().times(0);
+    expect_op!(mock, LoadPlan)
+        .times(1)
+        .returning(|_, _| Ok(Reply::Plan(None)));
+    expect_op!(mock, WriteUnits).times(0);
     forbid_other_mutations(&mut mock);
     let record = RunRecord::new(
         RunId::new(RUN),
