@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot, DocumentState,
-    MockLiveExecutionAdapter, Plan, PlannedUnit, Preset, RunId, RunRecord, SCHEMA_VERSION, Scope,
-    Unit, sha256_hex,
+    MockLiveExecutionAdapter, Op, Plan, PlannedUnit, Preset, Reply, RunId, RunRecord,
+    SCHEMA_VERSION, Scope, Unit, expect_op, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupStore, CancelFlag, Gap, MemoryBackupStore, Phase, PhaseError, RunContext,
@@ -149,16 +149,13 @@ fn backup() -> Backup {
     }
 }
 
+/// Every mutating call of the seam: write-verify only reads. A call no expectation answers
+/// panics anyway; this set says so where a reader looks, and being saturated from the start it
+/// never shadows an answer set before or after it.
 fn forbid_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_put_document().times(0);
-    mock.expect_begin_run().times(0);
-    mock.expect_record_phase().times(0);
-    mock.expect_set_run_status().times(0);
-    mock.expect_save_plan().times(0);
-    mock.expect_fence().times(0);
-    mock.expect_write_units().times(0);
-    mock.expect_enact().times(0);
-    mock.expect_restore().times(0);
+    mock.expect_call()
+        .withf(|op, _| op.kind().mutates())
+        .times(0);
 }
 
 /// What the store answers; each test changes one thing.
@@ -197,42 +194,49 @@ impl Store {
         let times = if strict { 1..=1 } else { 0..=1 };
         let mut mock = MockLiveExecutionAdapter::new();
         let mut seq = Sequence::new();
-        let plan_call = mock.expect_load_plan();
+        let plan_call = expect_op!(mock, LoadPlan);
         plan_call
             .times(times.clone())
-            .returning(|_| Ok(Some(plan())));
+            .returning(|_, _| Ok(Reply::Plan(Some(plan()))));
         if strict {
             plan_call.in_sequence(&mut seq);
         }
         for (id, units) in [("a", self.a), ("b", self.b)] {
-            let call = mock.expect_generation_units();
-            call.withf(move |d, g| d.as_str() == id && g.as_str() == RUN)
-                .times(times.clone())
-                .returning(move |_, _| Ok(units.clone()));
+            let call = expect_op!(mock, GenerationUnits, Op::GenerationUnits { document, generation }
+                if document.as_str() == id && generation.as_str() == RUN);
+            call.times(times.clone())
+                .returning(move |_, _| Ok(units.clone().into()));
             if strict {
                 call.in_sequence(&mut seq);
             }
         }
         let documents = self.documents;
-        let call = mock.expect_load_scope();
-        call.withf(|scope| *scope == Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]))
-            .times(times.clone())
-            .returning(move |_| Ok(documents.clone()));
+        let call = expect_op!(mock, LoadScope, Op::LoadScope(scope)
+            if **scope == Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]));
+        call.times(times.clone())
+            .returning(move |_, _| Ok(documents.clone().into()));
         if strict {
             call.in_sequence(&mut seq);
         }
         let census = self.census;
-        let call = mock.expect_census();
-        call.times(times).returning(move || Ok(census.clone()));
+        let call = expect_op!(mock, Census);
+        call.times(times)
+            .returning(move |_, _| Ok(census.clone().into()));
         if strict {
             call.in_sequence(&mut seq);
         }
         let outside = self.outside;
-        mock.expect_load_heads()
-            .withf(|scope| *scope == Scope::Ids(vec![DocumentId::new("out")]))
-            .times(0..=1)
-            .returning(move |_| Ok(outside.iter().map(Document::head).collect()));
-        mock.expect_generations().returning(|_| Ok(Vec::new()));
+        expect_op!(mock, LoadHeads, Op::LoadHeads(scope)
+            if **scope == Scope::Ids(vec![DocumentId::new("out")]))
+        .times(0..=1)
+        .returning(move |_, _| {
+            Ok(outside
+                .iter()
+                .map(Document::head)
+                .collect::<Vec<_>>()
+                .into())
+        });
+        expect_op!(mock, Generations).returning(|_, _| Ok(Reply::Generations(Vec::new())));
         forbid_mutations(&mut mock);
         mock
     }
@@ -513,16 +517,16 @@ async fn an_out_of_scope_document_that_appeared_or_vanished_is_caught() -> TestR
 #[tokio::test]
 async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_load_plan().times(1).returning(|_| {
+    expect_op!(mock, LoadPlan).times(1).returning(|_, _| {
         let mut plan = plan();
         plan.documents[0].revision = 3;
-        Ok(Some(plan))
+        Ok(Reply::Plan(Some(plan)))
     });
-    mock.expect_generation_units()
+    expect_op!(mock, GenerationUnits)
         .times(1)
-        .returning(|_, _| Ok(generation("a")));
-    mock.expect_load_scope().times(0);
-    mock.expect_census().times(0);
+        .returning(|_, _| Ok(generation("a").into()));
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, Census).times(0);
     forbid_mutations(&mut mock);
     let err = WriteVerify
         .run(&mut context(mock).await?)
@@ -541,18 +545,17 @@ async fn cancellation_is_honoured_between_documents() -> TestResult {
     let cancel = CancelFlag::new();
     let operator = cancel.clone();
     let mut mock = MockLiveExecutionAdapter::new();
-    mock.expect_load_plan()
+    expect_op!(mock, LoadPlan)
         .times(1)
-        .returning(|_| Ok(Some(plan())));
-    mock.expect_generation_units()
-        .withf(|d, _| d.as_str() == "a")
+        .returning(|_, _| Ok(Reply::Plan(Some(plan()))));
+    expect_op!(mock, GenerationUnits, Op::GenerationUnits { document, .. } if document.as_str() == "a")
         .times(1)
         .returning(move |_, _| {
             operator.cancel();
-            Ok(generation("a"))
+            Ok(generation("a").into())
         });
-    mock.expect_load_scope().times(0);
-    mock.expect_census().times(0);
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, Census).times(0);
     forbid_mutations(&mut mock);
     let mut ctx = context(mock).await?;
     ctx.cancel = cancel;
