@@ -1,5 +1,6 @@
 //! Unit tests of the simulator's semantics, fault injection, read-only mode and call log.
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Backup, CensusBuilder, CutRules, Document, DocumentId, DocumentSnapshot,
     DocumentState, Evidence, ExpectedRevision, GenerationRecord, GenerationState,
@@ -765,10 +766,7 @@ async fn call_log_and_mutation_counter() -> TestResult {
     assert!(
         matches!(&log[4].outcome, CallOutcome::Err(message) if message.contains("changed underneath"))
     );
-    let mutating: Vec<Operation> = Operation::ALL
-        .into_iter()
-        .filter(|o| o.is_mutating())
-        .collect();
+    let mutating: Vec<Operation> = Operation::all().filter(|o| o.mutates()).collect();
     assert_eq!(mutating.len(), 15);
     Ok(())
 }
