@@ -539,7 +539,7 @@ macro_rules! expect_op {
     ($mock:expr, $kind:ident, $pattern:pat $(if $guard:expr)?) => {
         $mock
             .expect_call()
-            .withf(|op, _| matches!(op, $pattern $(if $guard)?))
+            .withf(move |op, _| matches!(op, $pattern $(if $guard)?))
     };
 }
 
