@@ -137,7 +137,8 @@ impl Phase for Steal {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         self.sim.advance_clock(Duration::from_secs(1));
-        ctx.adapter
+        // Another runner takes the lease in the store: a phase's own store has no lease role.
+        self.sim
             .acquire_lease(&ctx.record.run, "thief@h:3:z", Duration::from_secs(60))
             .await?;
         // Time passes (paused in the test: the runtime jumps ahead) until the heartbeat notices.
@@ -242,7 +243,7 @@ impl Phase for ClosesSwitchAndWaits {
         self.switch.set(false);
         tokio::time::sleep(Duration::from_millis(200)).await;
         ctx.check_cancelled()?;
-        ctx.adapter.fence(&ctx.record.run, &[]).await?;
+        ctx.store().fence(&ctx.record.run, &[]).await?;
         Ok(evidence_of("closes"))
     }
 }
