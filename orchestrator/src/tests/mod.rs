@@ -38,7 +38,9 @@ use iu_cutter_live_execution::{
     ManualSwitch, MockLiveExecutionAdapter, Op, Preset, Reply, RunId, RunRecord, Scope,
     StoredBackup,
 };
-use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, RunContext, RunEvent};
+use iu_cutter_phase_core::{
+    EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent, names,
+};
 
 use crate::{RunOptions, RunRequest};
 
@@ -100,6 +102,50 @@ impl Phase for Recording {
         self.log.push(format!("ran {}", self.name));
         Ok(evidence_of(self.name))
     }
+}
+
+/// Logs and passes in the role of the standard phase of its name: the runner finds the backup,
+/// plan, verify and enact phases by role, so a fake standing in for one must claim its role.
+struct InRole {
+    name: &'static str,
+    role: PhaseRole,
+    log: Log,
+}
+
+#[async_trait]
+impl Phase for InRole {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn role(&self) -> PhaseRole {
+        self.role
+    }
+
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.log.push(format!("ran {}", self.name));
+        Ok(evidence_of(self.name))
+    }
+}
+
+/// Fakes of the five standard phases, each in its role ([`InRole`]).
+fn standard_fakes(log: &Log) -> Vec<Box<dyn Phase>> {
+    [
+        (names::BACKUP, PhaseRole::Backup),
+        (names::CUT_LEG_A, PhaseRole::Plan),
+        (names::LEG_B_RECORD, PhaseRole::Other),
+        (names::WRITE_VERIFY, PhaseRole::Verify),
+        (names::LIFECYCLE_ENACT, PhaseRole::Enact),
+    ]
+    .into_iter()
+    .map(|(name, role)| {
+        Box::new(InRole {
+            name,
+            role,
+            log: log.clone(),
+        }) as Box<dyn Phase>
+    })
+    .collect()
 }
 
 /// Logs and finds a gap.
