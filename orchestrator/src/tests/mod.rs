@@ -38,9 +38,7 @@ use iu_cutter_live_execution::{
     ManualSwitch, MockLiveExecutionAdapter, Op, Preset, Reply, RunId, RunRecord, Scope,
     StoredBackup,
 };
-use iu_cutter_phase_core::{
-    EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent, names,
-};
+use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
 
 use crate::{RunOptions, RunRequest};
 
@@ -104,10 +102,10 @@ impl Phase for Recording {
     }
 }
 
-/// Logs and passes in the role of the standard phase of its name: the runner finds the backup,
-/// plan, verify and enact phases by role, so a fake standing in for one must claim its role.
+/// Logs and passes in the role of a real phase: the runner finds the backup, plan, verify and
+/// enact phases by role, so a fake standing in for one must claim its role.
 struct InRole {
-    name: &'static str,
+    name: String,
     role: PhaseRole,
     log: Log,
 }
@@ -115,7 +113,7 @@ struct InRole {
 #[async_trait]
 impl Phase for InRole {
     fn name(&self) -> &str {
-        self.name
+        &self.name
     }
 
     fn role(&self) -> PhaseRole {
@@ -124,28 +122,22 @@ impl Phase for InRole {
 
     async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(self.name))
+        Ok(evidence_of(&self.name))
     }
 }
 
-/// Fakes of the five standard phases, each in its role ([`InRole`]).
+/// Fakes of the five standard phases, each with its real phase's name and role ([`InRole`]).
 fn standard_fakes(log: &Log) -> Vec<Box<dyn Phase>> {
-    [
-        (names::BACKUP, PhaseRole::Backup),
-        (names::CUT_LEG_A, PhaseRole::Plan),
-        (names::LEG_B_RECORD, PhaseRole::Other),
-        (names::WRITE_VERIFY, PhaseRole::Verify),
-        (names::LIFECYCLE_ENACT, PhaseRole::Enact),
-    ]
-    .into_iter()
-    .map(|(name, role)| {
-        Box::new(InRole {
-            name,
-            role,
-            log: log.clone(),
-        }) as Box<dyn Phase>
-    })
-    .collect()
+    crate::default_phases()
+        .iter()
+        .map(|real| {
+            Box::new(InRole {
+                name: real.name().to_owned(),
+                role: real.role(),
+                log: log.clone(),
+            }) as Box<dyn Phase>
+        })
+        .collect()
 }
 
 /// Logs and finds a gap.
