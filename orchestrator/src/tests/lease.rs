@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use iu_cutter_live_execution::{CutRules, LiveExecutionAdapter, Preset, RunId, RunStatus, Scope};
+use iu_cutter_live_execution::{
+    CutRules, LiveExecutionAdapter, PhaseStatus, Preset, RunId, RunStatus, Scope,
+};
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{MemoryBackupStore, names};
@@ -137,7 +139,8 @@ impl Phase for Steal {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         self.sim.advance_clock(Duration::from_secs(1));
-        ctx.adapter
+        // Another runner takes the lease in the store: a phase's own store has no lease role.
+        self.sim
             .acquire_lease(&ctx.record.run, "thief@h:3:z", Duration::from_secs(60))
             .await?;
         // Time passes (paused in the test: the runtime jumps ahead) until the heartbeat notices.
@@ -168,11 +171,22 @@ async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
             error, resume_from, ..
         } => {
             assert!(error.contains("lease lost"), "{error}");
-            assert_eq!(resume_from.as_deref(), Some("after"));
+            // The lease is a fencing token: the loser cannot even journal `steal` done (the
+            // store refuses its claimed write), so a resume starts again at `steal`.
+            assert_eq!(resume_from.as_deref(), Some("steal"), "{error}");
         }
         other => panic!("expected FAILED lease lost, got {other:?}"),
     }
     assert!(log.ran().is_empty(), "the phase after the loss did not run");
+    let journaled = sim
+        .load_run(&RunId::new("r4"))
+        .await?
+        .ok_or("not journaled")?;
+    assert_eq!(
+        journaled.phase("steal").map(|p| p.status),
+        Some(PhaseStatus::Running),
+        "the loser wrote to the journal after losing its lease"
+    );
     assert_eq!(
         sim.state_lease(&RunId::new("r4")).map(|l| l.holder),
         Some("thief@h:3:z".to_owned()),
@@ -242,7 +256,7 @@ impl Phase for ClosesSwitchAndWaits {
         self.switch.set(false);
         tokio::time::sleep(Duration::from_millis(200)).await;
         ctx.check_cancelled()?;
-        ctx.adapter.fence(&ctx.record.run, &[]).await?;
+        ctx.store().fence(&ctx.record.run, &[]).await?;
         Ok(evidence_of("closes"))
     }
 }

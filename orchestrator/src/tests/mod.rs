@@ -1,6 +1,27 @@
 //! Runner tests: small fake phases over the seam's mock adapter (wrapped in the kill switch where
 //! the test is about the switch), and the five real phases over the simulator.
 
+/// An expectation on a mock for the ops `$pattern` matches, answered from the op's fields:
+/// `answer!(mock, Op::LoadRun(run) => Ok(journal.get(run).cloned()))`. `$answer` is an
+/// `AdapterResult` of what the role trait's method returns (anything a `Reply` converts from),
+/// as the per-method mocks returned it. Chain `.times(..)` or `.in_sequence(..)` on the result.
+macro_rules! answer {
+    ($mock:expr, $pattern:pat => $answer:expr) => {
+        $mock
+            .expect_call()
+            .withf(|op, _| {
+                // The pattern's bindings are for the answer; here it only selects the op.
+                #[allow(unused_variables)]
+                let selected = matches!(op, $pattern);
+                selected
+            })
+            .returning(move |op, _| match op {
+                $pattern => $crate::tests::into_reply($answer),
+                other => unreachable!("an expectation answered an op it does not match: {other:?}"),
+            })
+    };
+}
+
 mod lease;
 mod operator;
 mod pipeline;
@@ -12,12 +33,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, AdapterInfo, Census, CutRules, DocumentHead, DocumentId, Evidence, ManualSwitch,
-    MockLiveExecutionAdapter, Preset, RunId, RunRecord, Scope, StoredBackup,
+    AdapterError, AdapterInfo, AdapterResult, Census, CutRules, DocumentHead, DocumentId, Evidence,
+    ManualSwitch, MockLiveExecutionAdapter, Op, Preset, Reply, RunId, RunRecord, Scope,
+    StoredBackup,
 };
-use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, RunContext, RunEvent};
+use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
 
 use crate::{RunOptions, RunRequest};
 
@@ -25,6 +46,11 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A journal time for records built by hand.
 const T0: &str = "2025-01-31T12:00:00.000Z";
+
+/// The reply to an op, from what the role trait's method returns (see [`answer!`]).
+fn into_reply<T: Into<Reply>>(answer: AdapterResult<T>) -> AdapterResult<Reply> {
+    answer.map(Into::into)
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -76,6 +102,44 @@ impl Phase for Recording {
     }
 }
 
+/// Logs and passes in the role of a real phase: the runner finds the backup, plan, verify and
+/// enact phases by role, so a fake standing in for one must claim its role.
+struct InRole {
+    name: String,
+    role: PhaseRole,
+    log: Log,
+}
+
+#[async_trait]
+impl Phase for InRole {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn role(&self) -> PhaseRole {
+        self.role
+    }
+
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.log.push(format!("ran {}", self.name));
+        Ok(evidence_of(&self.name))
+    }
+}
+
+/// Fakes of the five standard phases, each with its real phase's name and role ([`InRole`]).
+fn standard_fakes(log: &Log) -> Vec<Box<dyn Phase>> {
+    crate::default_phases()
+        .iter()
+        .map(|real| {
+            Box::new(InRole {
+                name: real.name().to_owned(),
+                role: real.role(),
+                log: log.clone(),
+            }) as Box<dyn Phase>
+        })
+        .collect()
+}
+
 /// Logs and finds a gap.
 struct Blocking {
     name: &'static str,
@@ -123,7 +187,7 @@ impl Phase for ClosesGate {
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         if !self.fired.swap(true, Ordering::SeqCst) {
             self.switch.set(false);
-            ctx.adapter.fence(&ctx.record.run, &[]).await?;
+            ctx.store().fence(&ctx.record.run, &[]).await?;
             return Err(PhaseError::Precondition(
                 "the guard let a mutation through a closed switch".into(),
             ));
@@ -217,18 +281,18 @@ fn mock_info() -> AdapterInfo {
     }
 }
 
-/// The journal as the mock keeps it.
-type Journal = Arc<Mutex<BTreeMap<RunId, RunRecord>>>;
+/// The journal as the mock keeps it (named apart from the `Journal` role trait).
+type MockJournal = Arc<Mutex<BTreeMap<RunId, RunRecord>>>;
 
 /// A mock that journals for real (begin_run, record_phase, set_run_status, load_run), logs each
 /// journal write, passes preflight, and answers `census` with an empty census.
-fn journaling_mock(journal: &Journal, log: &Log) -> MockLiveExecutionAdapter {
+fn journaling_mock(journal: &MockJournal, log: &Log) -> MockLiveExecutionAdapter {
     journaling_mock_with_census(journal, log, Census::default())
 }
 
 /// [`journaling_mock`] whose `census` answers `census`.
 fn journaling_mock_with_census(
-    journal: &Journal,
+    journal: &MockJournal,
     log: &Log,
     census: Census,
 ) -> MockLiveExecutionAdapter {
@@ -237,28 +301,29 @@ fn journaling_mock_with_census(
 
 /// [`journaling_mock_with_census`] whose `load_heads` answers `heads`, whatever the scope.
 fn journaling_mock_with_heads(
-    journal: &Journal,
+    journal: &MockJournal,
     log: &Log,
     census: Census,
     heads: Vec<DocumentHead>,
 ) -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
     mock.expect_info().returning(mock_info);
-    mock.expect_preflight().returning(|| Ok(()));
-    mock.expect_census().returning(move || Ok(census.clone()));
+    answer!(mock, Op::Preflight => Ok(()));
+    answer!(mock, Op::Census => Ok(census.clone()));
     let j = journal.clone();
-    mock.expect_load_run()
-        .returning(move |run| Ok(lock(&j).get(run).cloned()));
+    answer!(mock, Op::LoadRun(run) => Ok(lock(&j).get(run).cloned()));
     let (j, l) = (journal.clone(), log.clone());
-    mock.expect_begin_run().returning(move |record| {
+    answer!(mock, Op::BeginRun(record) => {
         l.push(format!("journal begin {}", record.run));
-        Ok(lock(&j)
-            .entry(record.run.clone())
-            .or_insert_with(|| record.clone())
-            .clone())
+        Ok(Some(
+            lock(&j)
+                .entry(record.run.clone())
+                .or_insert_with(|| record.clone())
+                .clone(),
+        ))
     });
     let (j, l) = (journal.clone(), log.clone());
-    mock.expect_record_phase().returning(move |run, phase| {
+    answer!(mock, Op::RecordPhase { run, phase } => {
         l.push(format!("journal {} {:?}", phase.name, phase.status));
         let mut journal = lock(&j);
         let record = journal
@@ -273,24 +338,21 @@ fn journaling_mock_with_heads(
     // Backups journaled in the store: kept beside the journal, like a store would.
     let backups: Arc<Mutex<BTreeMap<RunId, StoredBackup>>> = Arc::default();
     let (b, l) = (backups.clone(), log.clone());
-    mock.expect_save_backup()
-        .returning(move |run, artifact, sha256| {
-            l.push(format!("journal backup {run}"));
-            lock(&b).insert(
-                run.clone(),
-                StoredBackup {
-                    artifact: artifact.to_owned(),
-                    sha256: sha256.to_owned(),
-                },
-            );
-            Ok(())
-        });
-    mock.expect_load_backup()
-        .returning(move |run| Ok(lock(&backups).get(run).cloned()));
-    mock.expect_load_heads()
-        .returning(move |_| Ok(heads.clone()));
+    answer!(mock, Op::SaveBackup { run, artifact, sha256 } => {
+        l.push(format!("journal backup {run}"));
+        lock(&b).insert(
+            run.clone(),
+            StoredBackup {
+                artifact: artifact.to_owned(),
+                sha256: sha256.to_owned(),
+            },
+        );
+        Ok(())
+    });
+    answer!(mock, Op::LoadBackup(run) => Ok(lock(&backups).get(run).cloned()));
+    answer!(mock, Op::LoadHeads(_) => Ok(heads.clone()));
     let (j, l) = (journal.clone(), log.clone());
-    mock.expect_set_run_status().returning(move |run, status| {
+    answer!(mock, Op::SetRunStatus { run, status } => {
         l.push(format!("journal status {status:?}"));
         let mut journal = lock(&j);
         let record = journal

@@ -484,12 +484,24 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
     Ok(())
 }
 
+/// Waits until the journal's clock (milliseconds) has moved on, so that runs enacted one after
+/// the other journal distinct times: the purge dates a retirement by the next enact strictly
+/// after the generation's own, and two enacts within one millisecond would leave it undated
+/// (kept). A fast machine does that; the test is about old and young runs, not ties.
+async fn next_journal_tick() {
+    let now = clock::now_rfc3339();
+    while clock::now_rfc3339() == now {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[tokio::test]
 async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
     let h = harness();
     let law_1 = DocumentId::new("law/1");
     let only_law_1 = || Scope::Ids(vec![DocumentId::new("law/1")]);
     for (run, body) in [("r1", LAW_1), ("r2", LAW_1_AMENDED), ("r3", LAW_1)] {
+        next_journal_tick().await;
         h.sim.put_document(&law_1, body).await?;
         expect_pass(
             &h.runner

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
-    ExecutionGate, Guarded, Kept, LiveExecutionAdapter, ManualSwitch, PhaseStatus, Preset,
-    Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, sha256_hex,
+    ExecutionGate, GenerationRecord, Guarded, Kept, LiveExecutionAdapter, ManualSwitch, Op,
+    PhaseStatus, Preset, Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
+    expect_op, sha256_hex,
 };
 
-use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
 
 use super::*;
@@ -29,7 +29,7 @@ fn backed_up_head() -> Vec<iu_cutter_live_execution::DocumentHead> {
 }
 
 /// A journaling mock whose census answers `census` and whose `law/1` is as backed up.
-fn restored_mock(journal: &Journal, log: &Log, census: Census) -> MockLiveExecutionAdapter {
+fn restored_mock(journal: &MockJournal, log: &Log, census: Census) -> MockLiveExecutionAdapter {
     journaling_mock_with_heads(journal, log, census, backed_up_head())
 }
 
@@ -62,12 +62,12 @@ fn backup(run: &str) -> Backup {
 
 /// Journals run `run` with `status` and the given phases done; a done backup phase journals
 /// `backup_sha256` when given.
-fn seed(journal: &Journal, run: &str, status: RunStatus, done: &[&str]) {
+fn seed(journal: &MockJournal, run: &str, status: RunStatus, done: &[&str]) {
     seed_with_backup(journal, run, status, done, None);
 }
 
 fn seed_with_backup(
-    journal: &Journal,
+    journal: &MockJournal,
     run: &str,
     status: RunStatus,
     done: &[&str],
@@ -88,14 +88,14 @@ fn seed_with_backup(
             {
                 evidence.insert("backup_sha256".into(), sha.to_owned());
             }
-            crate::runner::phase_record(name, PhaseStatus::Done, evidence, None, T0)
+            crate::journal::phase_record(name, PhaseStatus::Done, evidence, None, T0)
         })
         .collect();
     lock(journal).insert(RunId::new(run), record);
 }
 
 /// A run `r1` that passed, with its backup exported to `backups` and its sha256 journaled.
-async fn passed_run(journal: &Journal, backups: &MemoryBackupStore) -> Result<String, String> {
+async fn passed_run(journal: &MockJournal, backups: &MemoryBackupStore) -> Result<String, String> {
     let receipt = backups
         .save(&backup("r1"))
         .await
@@ -134,11 +134,7 @@ fn runner(
     backups: &Arc<MemoryBackupStore>,
     log: &Log,
 ) -> Runner {
-    Runner::with_phases(
-        Arc::new(adapter),
-        backups.clone(),
-        recording(&names::ALL, log),
-    )
+    Runner::with_phases(Arc::new(adapter), backups.clone(), standard_fakes(log))
 }
 
 fn journal_writes(log: &Log) -> Vec<String> {
@@ -148,7 +144,7 @@ fn journal_writes(log: &Log) -> Vec<String> {
         .collect()
 }
 
-fn status_of(journal: &Journal, run: &str) -> Option<RunStatus> {
+fn status_of(journal: &MockJournal, run: &str) -> Option<RunStatus> {
     lock(journal).get(&RunId::new(run)).map(|r| r.status)
 }
 
@@ -162,19 +158,22 @@ fn failed_error(report: &RunReport) -> Result<&str, String> {
 #[tokio::test]
 async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     let sha = passed_run(&journal, &backups).await?;
     let mut mock = restored_mock(&journal, &log, census("pre-run", &restored()));
-    mock.expect_generations().returning(|_| Ok(Vec::new()));
+    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
     let l = log.clone();
-    mock.expect_restore()
-        .withf(|run, backup| run.as_str() == "r1" && backup.documents.len() == 1)
-        .times(1)
-        .returning(move |_, _| {
-            l.push("restore");
-            Ok(undone())
-        });
+    expect_op!(
+        mock,
+        Restore,
+        Op::Restore { run, backup } if run.as_str() == "r1" && backup.documents.len() == 1
+    )
+    .times(1)
+    .returning(move |_, _| {
+        l.push("restore");
+        Ok(undone().into())
+    });
     let runner = runner(mock, &backups, &log);
 
     let report = runner.rollback(&RunId::new("r1")).await?;
@@ -221,14 +220,12 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
 #[tokio::test]
 async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
     let mut mock = restored_mock(&journal, &log, census("other", &restored()));
-    mock.expect_generations().returning(|_| Ok(Vec::new()));
-    mock.expect_restore()
-        .times(1)
-        .returning(|_, _| Ok(undone()));
+    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -245,14 +242,12 @@ async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> Test
 #[tokio::test]
 async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
     let mut mock = restored_mock(&journal, &log, census("post", "digest-2"));
-    mock.expect_generations().returning(|_| Ok(Vec::new()));
-    mock.expect_restore()
-        .times(1)
-        .returning(|_, _| Ok(undone()));
+    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
     let runner = runner(mock, &backups, &log);
 
     let report = runner.rollback(&RunId::new("r1")).await?;
@@ -281,12 +276,12 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
 #[tokio::test]
 async fn a_tampered_backup_is_refused_before_anything_changes() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
     backups.tamper(&RunId::new("r1"), b"{}\n".to_vec());
     let mut mock = journaling_mock(&journal, &log);
-    mock.expect_restore().times(0);
+    expect_op!(mock, Restore).never();
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -306,7 +301,7 @@ async fn a_tampered_backup_is_refused_before_anything_changes() -> TestResult {
 #[tokio::test]
 async fn a_backup_replaced_with_a_matching_manifest_is_refused() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     let journaled = passed_run(&journal, &backups).await?;
     let mut truncated = backup("r1");
@@ -314,7 +309,7 @@ async fn a_backup_replaced_with_a_matching_manifest_is_refused() -> TestResult {
     let replaced = backups.save(&truncated).await?;
     assert_ne!(replaced.sha256, journaled);
     let mut mock = journaling_mock(&journal, &log);
-    mock.expect_restore().times(0);
+    expect_op!(mock, Restore).never();
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -333,7 +328,7 @@ async fn a_backup_replaced_with_a_matching_manifest_is_refused() -> TestResult {
 #[tokio::test]
 async fn a_backup_with_a_corrupt_body_is_refused() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     let mut corrupt = backup("r1");
     corrupt.documents[0].document.body.push_str("tampered");
@@ -346,7 +341,7 @@ async fn a_backup_with_a_corrupt_body_is_refused() -> TestResult {
         Some(&receipt.sha256),
     );
     let mut mock = journaling_mock(&journal, &log);
-    mock.expect_restore().times(0);
+    expect_op!(mock, Restore).never();
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -361,13 +356,13 @@ async fn a_backup_with_a_corrupt_body_is_refused() -> TestResult {
 #[tokio::test]
 async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     seed(&journal, "r1", RunStatus::Running, &[]);
     lock(&journal)
         .get_mut(&RunId::new("r1"))
         .ok_or("seeded")?
         .phases
-        .push(crate::runner::phase_record(
+        .push(crate::journal::phase_record(
             names::BACKUP,
             PhaseStatus::Running,
             Evidence::new(),
@@ -376,7 +371,7 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
         ));
     let backups = Arc::new(MemoryBackupStore::new());
     let mut mock = journaling_mock(&journal, &log);
-    mock.expect_restore().times(0);
+    expect_op!(mock, Restore).never();
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -401,7 +396,7 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
 #[tokio::test]
 async fn a_run_without_backup_whose_later_phases_ran_is_not_marked_rolled_back() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     seed(
         &journal,
         "r1",
@@ -410,7 +405,7 @@ async fn a_run_without_backup_whose_later_phases_ran_is_not_marked_rolled_back()
     );
     let backups = Arc::new(MemoryBackupStore::new());
     let mut mock = journaling_mock(&journal, &log);
-    mock.expect_restore().times(0);
+    expect_op!(mock, Restore).never();
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -429,11 +424,11 @@ async fn a_run_without_backup_whose_later_phases_ran_is_not_marked_rolled_back()
 #[tokio::test]
 async fn rollback_with_the_gate_closed_is_refused() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
     let mut mock = journaling_mock(&journal, &log);
-    mock.expect_restore().times(0);
+    expect_op!(mock, Restore).never();
     let guarded = Guarded::new(
         mock,
         ExecutionGate::new().with_source(ManualSwitch::new("test", false, "open the test switch")),
@@ -460,7 +455,11 @@ async fn rollback_with_the_gate_closed_is_refused() -> TestResult {
 async fn rolling_back_an_unknown_run_is_an_error() -> TestResult {
     let log = Log::default();
     let backups = Arc::new(MemoryBackupStore::new());
-    let runner = runner(journaling_mock(&Journal::default(), &log), &backups, &log);
+    let runner = runner(
+        journaling_mock(&MockJournal::default(), &log),
+        &backups,
+        &log,
+    );
     assert!(matches!(
         runner.rollback(&RunId::new("ghost")).await,
         Err(crate::RunnerError::UnknownRun(_))
@@ -471,7 +470,7 @@ async fn rolling_back_an_unknown_run_is_an_error() -> TestResult {
 #[tokio::test]
 async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     let receipt = backups.save(&backup("r1")).await?;
     seed_with_backup(
@@ -488,13 +487,12 @@ async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
     edited.sha256 = sha256_hex(b"edited");
     let mut mock =
         journaling_mock_with_heads(&journal, &log, census("edited", "digest-9"), vec![edited]);
-    mock.expect_generations().returning(|_| Ok(Vec::new()));
-    mock.expect_restore().times(1).returning(|_, _| {
-        Ok(Restoration {
-            untouched: 1,
-            ..Restoration::default()
-        })
-    });
+    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    answer!(mock, Op::Restore { .. } => Ok(Restoration {
+        untouched: 1,
+        ..Restoration::default()
+    }))
+    .times(1);
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -510,7 +508,7 @@ async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
 #[tokio::test]
 async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
     // No fence, no generation of r1, the pre-run pointer: what the rollback must leave.
@@ -529,16 +527,15 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
         census("edited", "digest-9"),
         vec![edited.head()],
     );
-    mock.expect_generations().returning(|_| Ok(Vec::new()));
-    mock.expect_restore().times(1).returning(|_, _| {
-        Ok(Restoration {
-            kept_edits: vec![Kept {
-                document: DocumentId::new("law/1"),
-                reason: "edited since the backup; the edit was kept".into(),
-            }],
-            ..undone()
-        })
-    });
+    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    answer!(mock, Op::Restore { .. } => Ok(Restoration {
+        kept_edits: vec![Kept {
+            document: DocumentId::new("law/1"),
+            reason: "edited since the backup; the edit was kept".into(),
+        }],
+        ..undone()
+    }))
+    .times(1);
 
     let report = runner(mock, &backups, &log)
         .rollback(&RunId::new("r1"))
@@ -557,12 +554,12 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
 #[tokio::test]
 async fn a_document_held_by_a_later_run_refuses_the_rollback() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let backups = Arc::new(MemoryBackupStore::new());
     passed_run(&journal, &backups).await?;
     let mut mock = journaling_mock_with_census(&journal, &log, census("later", "digest-3"));
-    mock.expect_generations().returning(|_| Ok(Vec::new()));
-    mock.expect_restore().times(1).returning(|_, _| {
+    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    expect_op!(mock, Restore).times(1).returning(|_, _| {
         Err(AdapterError::HeldByLaterRun {
             document: DocumentId::new("law/1"),
             run: RunId::new("r2"),

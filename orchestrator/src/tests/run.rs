@@ -8,10 +8,9 @@ use iu_cutter_live_execution::{
     MockLiveExecutionAdapter, PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
 
-use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{Op, expect_op};
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, Phase};
 use mockall::Sequence;
-use mockall::predicate::always;
 
 use super::*;
 use crate::{Outcome, PhaseEntryStatus, RunReport, Runner, RunnerError};
@@ -32,7 +31,7 @@ fn statuses(report: &RunReport) -> Vec<(String, PhaseEntryStatus)> {
         .collect()
 }
 
-fn journaled(journal: &Journal, run: &str) -> Result<RunRecord, String> {
+fn journaled(journal: &MockJournal, run: &str) -> Result<RunRecord, String> {
     lock(journal)
         .get(&RunId::new(run))
         .cloned()
@@ -43,21 +42,16 @@ fn journaled(journal: &Journal, run: &str) -> Result<RunRecord, String> {
 async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     mock.expect_info().returning(mock_info);
-    mock.expect_preflight().times(1).returning(|| {
+    expect_op!(mock, Preflight).times(1).returning(|_, _| {
         Err(AdapterError::GateClosed {
             switch: "configuration (execution_enabled)".into(),
             how_to_open: "set execution_enabled = true or pass --execute".into(),
         })
     });
-    mock.expect_begin_run().times(0);
-    mock.expect_record_phase().times(0);
-    mock.expect_set_run_status().times(0);
-    mock.expect_save_plan().times(0);
-    mock.expect_fence().times(0);
-    mock.expect_write_units().times(0);
-    mock.expect_enact().times(0);
-    mock.expect_restore().times(0);
-    mock.expect_put_document().times(0);
+    // No mutation of any kind (the table of ops says which are), journal entries included.
+    mock.expect_call()
+        .withf(|op, _| op.kind().mutates())
+        .never();
     let log = Log::default();
     let events = Events::default();
     let runner = runner(mock, recording(&["a", "b"], &log));
@@ -94,9 +88,9 @@ async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
 async fn other_preflight_errors_fail_with_a_next_action() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     mock.expect_info().returning(mock_info);
-    mock.expect_preflight()
-        .returning(|| Err(AdapterError::Unavailable("connection refused".into())));
-    mock.expect_begin_run().times(0);
+    expect_op!(mock, Preflight)
+        .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
+    expect_op!(mock, BeginRun).never();
     let runner = runner(mock, recording(&["a"], &Log::default()));
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
@@ -121,43 +115,48 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     mock.expect_info().returning(mock_info);
-    mock.expect_preflight()
+    answer!(mock, Op::Preflight => Ok(()))
         .times(1)
-        .in_sequence(&mut seq)
-        .returning(|| Ok(()));
-    mock.expect_census()
+        .in_sequence(&mut seq);
+    answer!(mock, Op::Census => Ok(Census::default()))
         .times(1)
-        .in_sequence(&mut seq)
-        .returning(|| Ok(Census::default()));
-    mock.expect_begin_run()
+        .in_sequence(&mut seq);
+    answer!(mock, Op::BeginRun(record) => Ok(Some(record.clone())))
         .times(1)
-        .in_sequence(&mut seq)
-        .returning(|record| Ok(record.clone()));
+        .in_sequence(&mut seq);
     for name in ["a", "b", "c"] {
         for status in [PhaseStatus::Running, PhaseStatus::Done] {
             let l = log.clone();
-            mock.expect_record_phase()
-                .withf(move |run, phase| {
-                    run.as_str() == "r1" && phase.name == name && phase.status == status
-                })
-                .times(1)
-                .in_sequence(&mut seq)
-                .returning(move |_, phase| {
-                    assert_eq!(phase.evidence.is_empty(), status == PhaseStatus::Running);
-                    l.push(format!("journal {} {status:?}", phase.name));
-                    Ok(())
-                });
+            expect_op!(
+                mock,
+                RecordPhase,
+                Op::RecordPhase { run, phase }
+                    if run.as_str() == "r1" && phase.name == name && phase.status == status
+            )
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |op, _| {
+                let Op::RecordPhase { phase, .. } = op else {
+                    unreachable!("matched only record_phase, got {}", op.kind());
+                };
+                assert_eq!(phase.evidence.is_empty(), status == PhaseStatus::Running);
+                l.push(format!("journal {} {status:?}", phase.name));
+                Ok(().into())
+            });
         }
     }
-    mock.expect_set_run_status()
-        .with(always(), mockall::predicate::eq(RunStatus::Pass))
+    answer!(
+        mock,
+        Op::SetRunStatus {
+            status: RunStatus::Pass,
+            ..
+        } => Ok(())
+    )
+    .times(1)
+    .in_sequence(&mut seq);
+    answer!(mock, Op::Census => Ok(Census::default()))
         .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    mock.expect_census()
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|| Ok(Census::default()));
+        .in_sequence(&mut seq);
     let events = Events::default();
     let runner = runner(mock, recording(&["a", "b", "c"], &log));
 
@@ -204,7 +203,7 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
 #[tokio::test]
 async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let phases: Vec<Box<dyn Phase>> = vec![
         Box::new(Recording {
             name: "a",
@@ -248,7 +247,7 @@ async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
 #[tokio::test]
 async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let runner = runner(
         journaling_mock(&journal, &log),
         recording(&["a", "b", "c"], &log),
@@ -319,7 +318,7 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
 #[tokio::test]
 async fn until_the_last_phase_is_an_ordinary_pass() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let runner = runner(
         journaling_mock(&journal, &log),
         recording(&["a", "b"], &log),
@@ -335,15 +334,15 @@ async fn until_the_last_phase_is_an_ordinary_pass() -> TestResult {
 #[tokio::test]
 async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let mut record = RunRecord::new(
         RunId::new("r1"),
         Scope::All,
         CutRules::preset(Preset::Markdown),
     );
     record.phases = vec![
-        crate::runner::phase_record("a", PhaseStatus::Done, evidence_of("a"), None, T0),
-        crate::runner::phase_record("b", PhaseStatus::Running, Evidence::new(), None, T0),
+        crate::journal::phase_record("a", PhaseStatus::Done, evidence_of("a"), None, T0),
+        crate::journal::phase_record("b", PhaseStatus::Running, Evidence::new(), None, T0),
     ];
     lock(&journal).insert(RunId::new("r1"), record);
     let runner = runner(
@@ -418,7 +417,7 @@ async fn misuse_is_an_error_and_touches_nothing() -> TestResult {
 async fn resuming_an_unknown_run_is_an_error() -> TestResult {
     let log = Log::default();
     let runner = runner(
-        journaling_mock(&Journal::default(), &log),
+        journaling_mock(&MockJournal::default(), &log),
         recording(&["a"], &log),
     );
     let result = runner
@@ -431,7 +430,7 @@ async fn resuming_an_unknown_run_is_an_error() -> TestResult {
 #[tokio::test]
 async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let runner = runner(journaling_mock(&journal, &log), recording(&["a"], &log));
     runner.run(request("r1"), RunOptions::default()).await?;
 
@@ -449,7 +448,7 @@ async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
 #[tokio::test]
 async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let cancel = CancelFlag::new();
     let phases: Vec<Box<dyn Phase>> = vec![
         Box::new(Cancels {
@@ -508,7 +507,7 @@ async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestRe
 #[tokio::test]
 async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let cancel = CancelFlag::new();
     // `a` passes and then asks to stop (its own check comes after the request, so make it
     // pass: a phase that asks at its very end); `b` must not start.
@@ -565,7 +564,7 @@ async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
 #[tokio::test]
 async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let switch = ManualSwitch::new("test switch", true, "flip the test switch back on");
     let guarded = Guarded::new(
         journaling_mock(&journal, &log),
@@ -635,7 +634,7 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
 #[tokio::test]
 async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestResult {
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let phases: Vec<Box<dyn Phase>> = vec![
         Box::new(Recording {
             name: "a",
@@ -689,7 +688,7 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
         }
     }
     let log = Log::default();
-    let journal = Journal::default();
+    let journal = MockJournal::default();
     let runner = runner(journaling_mock(&journal, &log), vec![Box::new(Broken)]);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
@@ -726,7 +725,7 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
 async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> TestResult {
     let log = Log::default();
     let runner = runner(
-        journaling_mock(&Journal::default(), &log),
+        journaling_mock(&MockJournal::default(), &log),
         recording(&["a"], &log),
     );
     let report = runner.run(request("r1"), RunOptions::default()).await?;
