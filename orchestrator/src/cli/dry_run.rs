@@ -25,7 +25,8 @@ use iu_cutter_simulator::Simulator;
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
 use crate::cli::output::{short, write_report};
-use crate::cli::run::{RunArgs, finish, read_plan, require_documents, run_options};
+use crate::cli::runner::{RunArgs, finish, read_plan, run_options};
+use crate::cli::scope::require_documents;
 use crate::cli::store::ReadOnlyStore;
 
 /// `iu-cutter run --mode simulate`.

@@ -33,6 +33,8 @@ mod progress;
 mod provenance;
 mod report;
 mod run;
+mod runner;
+mod scope;
 mod self_check;
 mod status;
 mod store;
@@ -56,7 +58,8 @@ use crate::cli::error::{CliError, EXIT_CODES_HELP, exit};
 use crate::cli::import::{JsonlFields, ReadOptions};
 use crate::cli::logging::LogFormat;
 use crate::cli::report::ReportFormat;
-use crate::cli::run::{Flags, RunArgs};
+use crate::cli::run::Flags;
+use crate::cli::runner::RunArgs;
 
 const ABOUT: &str = "Cut documents in a database into information units: one gated, verifiable, \
                      reversible run (backup, cut-leg-a, leg-b-record, write-verify, \

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
 use crate::cli::output::{evidence_line, run_status_name, short, table};
-use crate::cli::run::scope_text;
+use crate::cli::scope::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
 #[derive(Serialize)]
