@@ -85,13 +85,29 @@ pub(crate) async fn diff(
     Ok(())
 }
 
+/// An age as the operator wrote it (`30d`) and what it means: the report and the hints show it
+/// as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Age {
+    pub(crate) text: String,
+    pub(crate) duration: Duration,
+}
+
+impl Age {
+    /// Parses `--older-than` (`30d`, `12h`, `1w`).
+    pub(crate) fn parse(text: &str) -> Result<Age, String> {
+        Ok(Age {
+            text: text.trim().to_owned(),
+            duration: clock::parse_age(text)?,
+        })
+    }
+}
+
 /// What `purge` was asked.
 #[derive(Clone, Debug)]
 pub(crate) struct PurgeArgs {
     /// `--older-than`.
-    pub(crate) older_than: Duration,
-    /// `--older-than` as the operator wrote it (`30d`), shown as written.
-    pub(crate) age_text: String,
+    pub(crate) older_than: Age,
     /// `--execute`.
     pub(crate) execute: bool,
     /// `--verbose`: one line per retired generation.
@@ -139,14 +155,14 @@ fn decision_name(entry: &PurgeEntry, purged: bool) -> String {
 /// `iu-cutter purge --older-than AGE`: a summary, and with `--verbose` one line per retired
 /// generation saying what would make a kept one purgeable.
 pub(crate) async fn purge(config: &Config, args: PurgeArgs) -> Result<(), CliError> {
-    let age = args.age_text.as_str();
+    let age = args.older_than.text.as_str();
     let retry = format!("iu-cutter purge --older-than {age} --execute");
     let store = LiveStore::open(config, args.execute, &retry).await?;
     let runner = Runner::new(
         store.into_adapter(),
         Arc::new(DirBackupStore::new(config.backup_dir.clone())),
     );
-    let mut report = runner.purge(args.older_than).await;
+    let mut report = runner.purge(args.older_than.duration).await;
     report.older_than = age.to_owned();
     if args.json {
         out_json!(
@@ -241,7 +257,7 @@ fn print_generation_table(report: &PurgeReport, args: &PurgeArgs, purged: bool) 
                 e.generation.to_string(),
                 e.retired_at.clone().unwrap_or_else(|| "-".to_owned()),
                 decision_name(e, purged),
-                purgeable_when(e, &args.age_text, args.older_than),
+                purgeable_when(e, &args.older_than.text, args.older_than.duration),
             ]
         })
         .collect();
@@ -260,14 +276,14 @@ fn print_generation_table(report: &PurgeReport, args: &PurgeArgs, purged: bool) 
 /// Without `--verbose`, when generations were kept: when the next one becomes old enough, how a
 /// generation a rollback needs becomes purgeable, and how to see each one.
 fn print_kept_hints(report: &PurgeReport, counts: &DecisionCounts, args: &PurgeArgs) {
-    let age = args.age_text.as_str();
+    let age = args.older_than.text.as_str();
     if let Some(next) = report
         .generations
         .iter()
         .filter(|e| e.decision == PurgeDecision::KeptRecent)
         .filter_map(|e| e.retired_at.as_deref().and_then(clock::parse_rfc3339))
         .min()
-        .and_then(|retired| retired.checked_add(args.older_than))
+        .and_then(|retired| retired.checked_add(args.older_than.duration))
     {
         out!(
             "the next retired generation becomes old enough at {}",
