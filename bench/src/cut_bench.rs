@@ -12,7 +12,7 @@ use iu_cutter_live_execution::CutRules;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::corpus::{Doc, Kind};
+use crate::corpus::{Doc, Kind, total_bytes};
 use crate::report::{Bound, Figure, Measurement, Report, time_interleaved};
 
 /// The Python side, written next to the corpus and run with the venv's interpreter.
@@ -56,10 +56,6 @@ pub(crate) fn cut_all(
                 .map_err(|e| format!("{}: {e}", doc.id))
         })
         .collect()
-}
-
-fn total_bytes(docs: &[Doc]) -> u64 {
-    docs.iter().map(|d| d.text.len() as u64).sum()
 }
 
 /// Runs the cut benchmarks and adds their measurements and figures to `report`.
