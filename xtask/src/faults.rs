@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::ci::{cargo_bin, workspace_root};
+use crate::workspace::{cargo_bin, workspace_root};
 
 /// SIGKILL trials by default.
 const DEFAULT_TRIALS: &str = "50";
