@@ -164,8 +164,8 @@ struct OurTimes {
     floor: Measurement,
 }
 
-/// Times our cut, the bare hash and the parts of our cost, interleaved (their ratios are the
-/// figures), adds them to `report` and notes where the cut's time goes.
+/// Times our cut, the bare hash and the parts of our cost ([`time_parts`]), adds them to
+/// `report` and notes where the cut's time goes.
 fn measure_ours(
     cutters: &HashMap<Kind, Cutter>,
     corpus: &[Doc],
@@ -174,38 +174,7 @@ fn measure_ours(
     report: &mut Report,
 ) -> OurTimes {
     let bytes = total_bytes(corpus);
-    let CorpusUnits { spans, ids, .. } = units;
-    let mut samples = time_interleaved(
-        reps,
-        vec![
-            Box::new(|| Box::new(cut_all(cutters, corpus)) as Box<dyn Any>),
-            Box::new(|| {
-                Box::new(
-                    corpus
-                        .iter()
-                        .map(|d| Sha256::digest(d.text.as_bytes()))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-            Box::new(|| Box::new(spans.iter().map(Sha256::digest).collect::<Vec<_>>())),
-            Box::new(|| {
-                Box::new(
-                    spans
-                        .iter()
-                        .map(|span| iu_cutter_cut::sha256_hex(span))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-            Box::new(|| {
-                Box::new(
-                    ids.iter()
-                        .map(|(doc, path, part)| iu_cutter_cut::unit_id(doc, path, 0, *part))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-        ],
-    )
-    .into_iter();
+    let mut samples = time_parts(cutters, corpus, units, reps).into_iter();
     let mut next = || samples.next().unwrap_or_default();
     let cut = report.add(
         Measurement::new(
@@ -235,7 +204,7 @@ fn measure_ours(
             next(),
         )
         .bytes(bytes)
-        .detail("spans", spans.len() as u64),
+        .detail("spans", units.spans.len() as u64),
     );
     // Where the cut's time goes, part by part: the engine's own hex digest of every span, and
     // every unit's id (a sha256 of document id, path, occurrence and part).
@@ -250,7 +219,7 @@ fn measure_ours(
     let id_time = report.add(
         Measurement::new("cut.unit_ids", "unit_id of every unit alone", next())
             .bytes(bytes)
-            .detail("units", ids.len() as u64),
+            .detail("units", units.ids.len() as u64),
     );
     report.note(format!(
         "where the cut's time goes (medians, mixed corpus): cut + hash {:.1} ms = sha256_hex of \
@@ -262,6 +231,48 @@ fn measure_ours(
         (cut.median_s - hex.median_s - id_time.median_s) * 1e3
     ));
     OurTimes { cut, sha, floor }
+}
+
+/// The timing samples, interleaved so that their ratios hold: our cut + hash, a bare sha256 of
+/// every document, sha256 of each unit span, the engine's hex digest of each span, and every
+/// unit id.
+fn time_parts(
+    cutters: &HashMap<Kind, Cutter>,
+    corpus: &[Doc],
+    units: &CorpusUnits<'_>,
+    reps: usize,
+) -> Vec<Vec<f64>> {
+    let CorpusUnits { spans, ids, .. } = units;
+    time_interleaved(
+        reps,
+        vec![
+            Box::new(|| Box::new(cut_all(cutters, corpus)) as Box<dyn Any>),
+            Box::new(|| {
+                Box::new(
+                    corpus
+                        .iter()
+                        .map(|d| Sha256::digest(d.text.as_bytes()))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+            Box::new(|| Box::new(spans.iter().map(Sha256::digest).collect::<Vec<_>>())),
+            Box::new(|| {
+                Box::new(
+                    spans
+                        .iter()
+                        .map(|span| iu_cutter_cut::sha256_hex(span))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+            Box::new(|| {
+                Box::new(
+                    ids.iter()
+                        .map(|(doc, path, part)| iu_cutter_cut::unit_id(doc, path, 0, *part))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        ],
+    )
 }
 
 /// Measures the peers (text-splitter, and LangChain when it is set up) at `capacities` and adds
