@@ -111,6 +111,11 @@ pub(crate) struct Doc {
     pub(crate) text: String,
 }
 
+/// The documents' total size in bytes.
+pub(crate) fn total_bytes(docs: &[Doc]) -> u64 {
+    docs.iter().map(|d| d.text.len() as u64).sum()
+}
+
 /// How many documents of each kind, and how large (bytes, log-uniform between the bounds).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CorpusSpec {

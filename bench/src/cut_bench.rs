@@ -12,7 +12,7 @@ use iu_cutter_live_execution::CutRules;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::corpus::{Doc, Kind};
+use crate::corpus::{Doc, Kind, total_bytes};
 use crate::report::{Bound, Figure, Measurement, Report, time_interleaved};
 
 /// The Python side, written next to the corpus and run with the venv's interpreter.
@@ -58,10 +58,6 @@ pub(crate) fn cut_all(
         .collect()
 }
 
-fn total_bytes(docs: &[Doc]) -> u64 {
-    docs.iter().map(|d| d.text.len() as u64).sum()
-}
-
 /// Runs the cut benchmarks and adds their measurements and figures to `report`.
 pub(crate) fn run(
     corpus: &[Doc],
@@ -70,38 +66,83 @@ pub(crate) fn run(
     settings: &CutSettings,
     report: &mut Report,
 ) -> Result<(), String> {
-    let bytes = total_bytes(corpus);
-    let chars: usize = corpus.iter().map(|d| d.text.chars().count()).sum();
     let cutters = cutters(settings.max_unit_bytes)?;
-    let reps = settings.reps;
-
     // Correctness first, outside any timing: every cut succeeds (and is checked lossless by the
     // engine itself); count the units for the report.
-    let units = cut_all(&cutters, corpus)?;
-    let unit_count: usize = units.iter().map(Vec::len).sum::<usize>().max(1);
-    let spans: Vec<&[u8]> = units
-        .iter()
-        .zip(corpus)
-        .flat_map(|(units, doc)| {
-            units
-                .iter()
-                .filter_map(|u| u.text(&doc.text).map(str::as_bytes))
-        })
-        .collect();
-    let ids: Vec<(&str, String, Option<u32>)> = units
-        .iter()
-        .zip(corpus)
-        .flat_map(|(units, doc)| {
-            units
-                .iter()
-                .map(|u| (doc.id.as_str(), u.path.clone(), u.part))
-        })
-        .collect();
-    drop(units);
+    let units = CorpusUnits::cut(&cutters, corpus)?;
+    let capacities = peer_capacities(settings, units.mean_chars, report);
+    let ours = measure_ours(&cutters, corpus, &units, settings.reps, report);
+    compare_with_peers(corpus, &ours.cut, &capacities, settings, report)?;
+    report.figure(Figure::measured(
+        "cut_vs_bare_sha256",
+        "cut + hash vs bare sha256 of the same bytes",
+        ours.cut.bytes_per_s() / ours.sha.bytes_per_s().max(f64::MIN_POSITIVE),
+        "×",
+        Bound::AtLeast,
+        0.5,
+        format!(
+            "{:.0} MB/s vs {:.0} MB/s; sha256 of each unit span alone: {:.0} MB/s ({:.2}×)",
+            ours.cut.bytes_per_s() / 1e6,
+            ours.sha.bytes_per_s() / 1e6,
+            ours.floor.bytes_per_s() / 1e6,
+            ours.floor.bytes_per_s() / ours.sha.bytes_per_s().max(f64::MIN_POSITIVE)
+        ),
+    ));
+    linearity(&cutters, big, smalls, settings.reps, report)
+}
 
-    // The peers cut as finely as we do: their capacity is our mean unit size, in characters
-    // (they count characters). They are also measured at our size limit, for reference.
-    let mean_unit_chars = (chars / unit_count).max(16);
+/// The corpus cut once, untimed: what the timed parts of the cut work on.
+struct CorpusUnits<'a> {
+    /// How many units (at least 1, as a divisor).
+    count: usize,
+    /// The mean unit size in characters (at least 16).
+    mean_chars: usize,
+    /// Every unit's bytes, to time hashing them alone.
+    spans: Vec<&'a [u8]>,
+    /// Every unit's document id, path and part, to time computing the unit ids alone.
+    ids: Vec<(&'a str, String, Option<u32>)>,
+}
+
+impl<'a> CorpusUnits<'a> {
+    fn cut(cutters: &HashMap<Kind, Cutter>, corpus: &'a [Doc]) -> Result<Self, String> {
+        let chars: usize = corpus.iter().map(|d| d.text.chars().count()).sum();
+        let units = cut_all(cutters, corpus)?;
+        let count: usize = units.iter().map(Vec::len).sum::<usize>().max(1);
+        let spans: Vec<&[u8]> = units
+            .iter()
+            .zip(corpus)
+            .flat_map(|(units, doc)| {
+                units
+                    .iter()
+                    .filter_map(|u| u.text(&doc.text).map(str::as_bytes))
+            })
+            .collect();
+        let ids: Vec<(&str, String, Option<u32>)> = units
+            .iter()
+            .zip(corpus)
+            .flat_map(|(units, doc)| {
+                units
+                    .iter()
+                    .map(|u| (doc.id.as_str(), u.path.clone(), u.part))
+            })
+            .collect();
+        Ok(Self {
+            count,
+            mean_chars: (chars / count).max(16),
+            spans,
+            ids,
+        })
+    }
+}
+
+/// The peers' chunk capacities, recorded as settings. The peers cut as finely as we do: their
+/// capacity is our mean unit size, in characters (they count characters). They are also
+/// measured at our size limit, for reference.
+fn peer_capacities(
+    settings: &CutSettings,
+    mean_unit_chars: usize,
+    report: &mut Report,
+) -> Vec<usize> {
     let capacity = settings.chunk_chars.unwrap_or(mean_unit_chars);
     let mut capacities = vec![capacity];
     let limit = usize::try_from(settings.max_unit_bytes).unwrap_or(usize::MAX);
@@ -110,12 +151,102 @@ pub(crate) fn run(
     }
     report.setting("peer_chunk_chars", capacity as u64);
     report.setting("peer_chunk_chars_reference", limit as u64);
+    capacities
+}
 
-    // Ours, the bare hash and the parts of our cost, interleaved: their ratios are the figures.
-    let mut samples = time_interleaved(
+/// Our cut and what the figures compare it with.
+struct OurTimes {
+    /// iu-cutter's cut + sha256 per unit.
+    cut: Measurement,
+    /// A bare sha256 of every document.
+    sha: Measurement,
+    /// sha256 of each unit span alone: the floor of hashing per unit.
+    floor: Measurement,
+}
+
+/// Times our cut, the bare hash and the parts of our cost ([`time_parts`]), adds them to
+/// `report` and notes where the cut's time goes.
+fn measure_ours(
+    cutters: &HashMap<Kind, Cutter>,
+    corpus: &[Doc],
+    units: &CorpusUnits<'_>,
+    reps: usize,
+    report: &mut Report,
+) -> OurTimes {
+    let bytes = total_bytes(corpus);
+    let mut samples = time_parts(cutters, corpus, units, reps).into_iter();
+    let mut next = || samples.next().unwrap_or_default();
+    let cut = report.add(
+        Measurement::new(
+            "cut.iu_cutter",
+            "iu-cutter cut + sha256 per unit (mixed corpus)",
+            next(),
+        )
+        .bytes(bytes)
+        .detail("units", units.count as u64)
+        .detail("mean_unit_bytes", bytes / units.count as u64)
+        .detail("mean_unit_chars", units.mean_chars as u64),
+    );
+    let sha = report.add(
+        Measurement::new(
+            "cut.bare_sha256",
+            "bare sha256 of every document (mixed corpus)",
+            next(),
+        )
+        .bytes(bytes),
+    );
+    // The floor of hashing per unit: sha256 of exactly our units' spans, nothing else (each
+    // digest pays its padding and finalisation, so many small spans cost more than one text).
+    let floor = report.add(
+        Measurement::new(
+            "cut.per_unit_sha256",
+            "sha256 of each of iu-cutter's unit spans alone (no cut, no id, no hex)",
+            next(),
+        )
+        .bytes(bytes)
+        .detail("spans", units.spans.len() as u64),
+    );
+    // Where the cut's time goes, part by part: the engine's own hex digest of every span, and
+    // every unit's id (a sha256 of document id, path, occurrence and part).
+    let hex = report.add(
+        Measurement::new(
+            "cut.per_unit_sha256_hex",
+            "sha256_hex (the engine's) of each unit span alone",
+            next(),
+        )
+        .bytes(bytes),
+    );
+    let id_time = report.add(
+        Measurement::new("cut.unit_ids", "unit_id of every unit alone", next())
+            .bytes(bytes)
+            .detail("units", units.ids.len() as u64),
+    );
+    report.note(format!(
+        "where the cut's time goes (medians, mixed corpus): cut + hash {:.1} ms = sha256_hex of \
+         the spans {:.1} ms + unit ids {:.1} ms + the rest (scan, labels and paths, allocation, \
+         checks) {:.1} ms",
+        cut.median_s * 1e3,
+        hex.median_s * 1e3,
+        id_time.median_s * 1e3,
+        (cut.median_s - hex.median_s - id_time.median_s) * 1e3
+    ));
+    OurTimes { cut, sha, floor }
+}
+
+/// The timing samples, interleaved so that their ratios hold: our cut + hash, a bare sha256 of
+/// every document, sha256 of each unit span, the engine's hex digest of each span, and every
+/// unit id.
+fn time_parts(
+    cutters: &HashMap<Kind, Cutter>,
+    corpus: &[Doc],
+    units: &CorpusUnits<'_>,
+    reps: usize,
+) -> Vec<Vec<f64>> {
+    let CorpusUnits { spans, ids, .. } = units;
+    time_interleaved(
         reps,
         vec![
-            Box::new(|| Box::new(cut_all(&cutters, corpus)) as Box<dyn Any>),
+            Box::new(|| Box::new(cut_all(cutters, corpus)) as Box<dyn Any>),
             Box::new(|| {
                 Box::new(
                     corpus
@@ -142,74 +273,29 @@ pub(crate) fn run(
             }),
         ],
     )
-    .into_iter();
-    let mut next = || samples.next().unwrap_or_default();
-    let ours = report.add(
-        Measurement::new(
-            "cut.iu_cutter",
-            "iu-cutter cut + sha256 per unit (mixed corpus)",
-            next(),
-        )
-        .bytes(bytes)
-        .detail("units", unit_count as u64)
-        .detail("mean_unit_bytes", bytes / unit_count as u64)
-        .detail("mean_unit_chars", mean_unit_chars as u64),
-    );
-    let sha = report.add(
-        Measurement::new(
-            "cut.bare_sha256",
-            "bare sha256 of every document (mixed corpus)",
-            next(),
-        )
-        .bytes(bytes),
-    );
-    // The floor of hashing per unit: sha256 of exactly our units' spans, nothing else (each
-    // digest pays its padding and finalisation, so many small spans cost more than one text).
-    let floor = report.add(
-        Measurement::new(
-            "cut.per_unit_sha256",
-            "sha256 of each of iu-cutter's unit spans alone (no cut, no id, no hex)",
-            next(),
-        )
-        .bytes(bytes)
-        .detail("spans", spans.len() as u64),
-    );
-    // Where the cut's time goes, part by part: the engine's own hex digest of every span, and
-    // every unit's id (a sha256 of document id, path, occurrence and part).
-    let hex = report.add(
-        Measurement::new(
-            "cut.per_unit_sha256_hex",
-            "sha256_hex (the engine's) of each unit span alone",
-            next(),
-        )
-        .bytes(bytes),
-    );
-    let id_time = report.add(
-        Measurement::new("cut.unit_ids", "unit_id of every unit alone", next())
-            .bytes(bytes)
-            .detail("units", ids.len() as u64),
-    );
-    report.note(format!(
-        "where the cut's time goes (medians, mixed corpus): cut + hash {:.1} ms = sha256_hex of \
-         the spans {:.1} ms + unit ids {:.1} ms + the rest (scan, labels and paths, allocation, \
-         checks) {:.1} ms",
-        ours.median_s * 1e3,
-        hex.median_s * 1e3,
-        id_time.median_s * 1e3,
-        (ours.median_s - hex.median_s - id_time.median_s) * 1e3
-    ));
+}
 
-    let peers = text_splitter(corpus, bytes, &capacities, reps, report)?;
+/// Measures the peers (text-splitter, and LangChain when it is set up) at `capacities` and adds
+/// their figures against our cut, `ours`.
+fn compare_with_peers(
+    corpus: &[Doc],
+    ours: &Measurement,
+    capacities: &[usize],
+    settings: &CutSettings,
+    report: &mut Report,
+) -> Result<(), String> {
+    let bytes = total_bytes(corpus);
+    let peers = text_splitter(corpus, bytes, capacities, settings.reps, report)?;
     peer_figure(
         report,
-        &ours,
+        ours,
         peers,
         "cut_vs_text_splitter",
         "cut + hash throughput vs text-splitter MarkdownSplitter",
         5.0,
         "",
     );
-    let (peers, why, version) = langchain(corpus, bytes, &capacities, settings, report)?;
+    let (peers, why, version) = langchain(corpus, bytes, capacities, settings, report)?;
     let figure = "cut + hash vs LangChain RecursiveCharacterTextSplitter";
     match why {
         Some(why) => {
@@ -225,7 +311,7 @@ pub(crate) fn run(
         }
         None => peer_figure(
             report,
-            &ours,
+            ours,
             Ok(peers),
             "cut_vs_langchain",
             figure,
@@ -233,24 +319,7 @@ pub(crate) fn run(
             &version,
         ),
     }
-
-    report.figure(Figure::measured(
-        "cut_vs_bare_sha256",
-        "cut + hash vs bare sha256 of the same bytes",
-        ours.bytes_per_s() / sha.bytes_per_s().max(f64::MIN_POSITIVE),
-        "×",
-        Bound::AtLeast,
-        0.5,
-        format!(
-            "{:.0} MB/s vs {:.0} MB/s; sha256 of each unit span alone: {:.0} MB/s ({:.2}×)",
-            ours.bytes_per_s() / 1e6,
-            sha.bytes_per_s() / 1e6,
-            floor.bytes_per_s() / 1e6,
-            floor.bytes_per_s() / sha.bytes_per_s().max(f64::MIN_POSITIVE)
-        ),
-    ));
-
-    linearity(&cutters, big, smalls, reps, report)
+    Ok(())
 }
 
 /// One peer's figure: the first measurement is at the comparable capacity, any further one at

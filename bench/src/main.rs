@@ -21,7 +21,7 @@ mod sim_bench;
 mod store_bench;
 mod timed;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -275,25 +275,14 @@ fn profile(args: &Args, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the benchmarks `args` asks for (or profiles one workload), writes the report and
+/// prints its table and summary.
 fn run(args: &Args) -> Result<(), String> {
     if let Some(what) = &args.profile {
         return profile(args, what);
     }
     let started = Instant::now();
-    let mut command = "cargo xtask bench".to_owned();
-    if args.quick {
-        command.push_str(" --quick");
-    }
-    if let Some(only) = args.only {
-        command.push_str(" --only ");
-        command.push_str(only.name());
-    }
-    let mut report = Report::new(
-        command,
-        args.quick,
-        args.only.map(|o| o.name().to_owned()),
-        args.reps,
-    );
+    let mut report = new_report(args);
     let sizes = Sizes::new(args.quick, args.seed);
     report.setting("seed", args.seed);
     report.setting("max_unit_bytes", args.max_unit_bytes);
@@ -301,48 +290,9 @@ fn run(args: &Args) -> Result<(), String> {
 
     eprintln!("bench: generating the corpus (seed {})", args.seed);
     let corpus = corpus::corpus(&sizes.corpus);
-    let corpus_bytes: u64 = corpus.iter().map(|d| d.text.len() as u64).sum();
-    for kind in Kind::ALL {
-        let docs: Vec<&Doc> = corpus.iter().filter(|d| d.kind == kind).collect();
-        let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
-        report.setting(
-            &format!("corpus_{}", kind.preset().name()),
-            format!("{} documents, {:.1} MB", docs.len(), bytes as f64 / 1e6),
-        );
-    }
-    report.setting(
-        "corpus_total",
-        format!(
-            "{} documents, {:.1} MB",
-            corpus.len(),
-            corpus_bytes as f64 / 1e6
-        ),
-    );
-
+    describe_corpus(&corpus, &mut report);
     if wants(Only::Cut) {
-        let big = Doc {
-            id: "law-vi-large".to_owned(),
-            kind: Kind::LegalVi,
-            text: corpus::legal_vi(&mut corpus::Rng::new(args.seed ^ 0xb16), sizes.big_bytes),
-        };
-        let smalls = corpus::vi_laws(
-            args.seed ^ 0x5a11,
-            sizes.small_count,
-            sizes.small_bytes,
-            "law-vi-small",
-        );
-        let settings = cut_bench::CutSettings {
-            reps: args.reps,
-            max_unit_bytes: args.max_unit_bytes,
-            chunk_chars: args.chunk_chars,
-            python: args.python.clone(),
-            corpus_dir: args.out.join("corpus"),
-        };
-        eprintln!(
-            "bench: cut benchmarks ({:.1} MB corpus)",
-            corpus_bytes as f64 / 1e6
-        );
-        cut_bench::run(&corpus, &big, &smalls, &settings, &mut report)?;
+        run_cut(args, &sizes, &corpus, &mut report)?;
     }
     if wants(Only::Store) {
         let docs = store_docs(&corpus);
@@ -368,29 +318,89 @@ fn run(args: &Args) -> Result<(), String> {
     report.duration_s = started.elapsed().as_secs_f64();
     let (md, json) = report.write(&args.out)?;
     println!("{}", report.table());
-    let missed = report
-        .figures
-        .iter()
-        .filter(|f| f.status == Status::Missed)
-        .count();
+    print_summary(&report, &md, &json);
+    Ok(())
+}
+
+/// An empty report, naming the command that reproduces it.
+fn new_report(args: &Args) -> Report {
+    let mut command = "cargo xtask bench".to_owned();
+    if args.quick {
+        command.push_str(" --quick");
+    }
+    if let Some(only) = args.only {
+        command.push_str(" --only ");
+        command.push_str(only.name());
+    }
+    Report::new(
+        command,
+        args.quick,
+        args.only.map(|o| o.name().to_owned()),
+        args.reps,
+    )
+}
+
+/// Records the corpus's size, per kind of document and in all, as settings of `report`.
+fn describe_corpus(corpus: &[Doc], report: &mut Report) {
+    for kind in Kind::ALL {
+        let docs: Vec<&Doc> = corpus.iter().filter(|d| d.kind == kind).collect();
+        let bytes: usize = docs.iter().map(|d| d.text.len()).sum();
+        report.setting(
+            &format!("corpus_{}", kind.preset().name()),
+            format!("{} documents, {:.1} MB", docs.len(), bytes as f64 / 1e6),
+        );
+    }
+    report.setting(
+        "corpus_total",
+        format!(
+            "{} documents, {:.1} MB",
+            corpus.len(),
+            corpus::total_bytes(corpus) as f64 / 1e6
+        ),
+    );
+}
+
+/// The cut benchmarks: the corpus against the peers, then one large Vietnamese law against many
+/// small ones of the same total size.
+fn run_cut(args: &Args, sizes: &Sizes, corpus: &[Doc], report: &mut Report) -> Result<(), String> {
+    let big = Doc {
+        id: "law-vi-large".to_owned(),
+        kind: Kind::LegalVi,
+        text: corpus::legal_vi(&mut corpus::Rng::new(args.seed ^ 0xb16), sizes.big_bytes),
+    };
+    let smalls = corpus::vi_laws(
+        args.seed ^ 0x5a11,
+        sizes.small_count,
+        sizes.small_bytes,
+        "law-vi-small",
+    );
+    let settings = cut_bench::CutSettings {
+        reps: args.reps,
+        max_unit_bytes: args.max_unit_bytes,
+        chunk_chars: args.chunk_chars,
+        python: args.python.clone(),
+        corpus_dir: args.out.join("corpus"),
+    };
+    eprintln!(
+        "bench: cut benchmarks ({:.1} MB corpus)",
+        corpus::total_bytes(corpus) as f64 / 1e6
+    );
+    cut_bench::run(corpus, &big, &smalls, &settings, report)
+}
+
+/// The closing line: how many figures were met, missed and skipped, and where the report went.
+fn print_summary(report: &Report, md: &Path, json: &Path) {
+    let count = |status: Status| report.figures.iter().filter(|f| f.status == status).count();
     println!(
-        "{} figures: {} met, {missed} missed, {} skipped; {:.0} s. Written to {} and {}.",
+        "{} figures: {} met, {} missed, {} skipped; {:.0} s. Written to {} and {}.",
         report.figures.len(),
-        report
-            .figures
-            .iter()
-            .filter(|f| f.status == Status::Met)
-            .count(),
-        report
-            .figures
-            .iter()
-            .filter(|f| f.status == Status::Skipped)
-            .count(),
+        count(Status::Met),
+        count(Status::Missed),
+        count(Status::Skipped),
         report.duration_s,
         md.display(),
         json.display()
     );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -397,6 +397,7 @@ fn fresh_dir(tmp: &Path) -> Result<tempfile::TempDir, String> {
     tempfile::tempdir_in(tmp).map_err(|e| format!("cannot create a temporary directory: {e}"))
 }
 
+/// The SQLite benchmarks: full live runs against bare inserts of the same units.
 async fn sqlite(
     docs: &[Doc],
     units: &[Unit],
@@ -406,42 +407,12 @@ async fn sqlite(
     tmp: &Path,
     report: &mut Report,
 ) -> Result<(), String> {
-    let mut full = Vec::new();
-    let mut phases = Vec::new();
-    let mut prepared = Vec::new();
-    let mut multi = Vec::new();
-    let mut profiled = None;
-    // Repetition 0 warms up (caches, page cache) and is not counted; the last one, with the
-    // store calls timed, is not counted either.
-    for rep in 0..=settings.reps + 1 {
-        let profile = rep == settings.reps + 1;
-        let dir = fresh_dir(tmp)?;
-        let store = prepare(&sqlite_options(dir.path()), docs).await?;
-        let times = full_run(store, &dir.path().join("backups"), rules, profile).await?;
-        drop(dir);
-        if profile {
-            profiled = Some(times);
-            break;
-        }
-
-        let mut bare = [0.0; 2];
-        for (slot, how) in [Insert::Prepared, Insert::MultiRow].into_iter().enumerate() {
-            let dir = fresh_dir(tmp)?;
-            drop(prepare(&sqlite_options(dir.path()), docs).await?);
-            bare[slot] = sqlite_insert(dir.path(), units, how).await?;
-        }
-        if rep > 0 {
-            full.push(times.secs);
-            phases.push(times.phases);
-            prepared.push(bare[0]);
-            multi.push(bare[1]);
-        }
-    }
-    let phase_ms = phase_medians(&phases);
+    let samples = SqliteSamples::take(docs, units, rules, settings, tmp).await?;
+    let phase_ms = phase_medians(&samples.phases);
     let mut full = Measurement::new(
         "store.sqlite_full_run",
         "SQLite: full live run, five phases through the Runner",
-        full,
+        samples.full,
     )
     .bytes(bytes)
     .detail("units", units.len() as u64)
@@ -450,7 +421,7 @@ async fn sqlite(
         secs,
         operations: Some(operations),
         ..
-    }) = &profiled
+    }) = &samples.profiled
     {
         full = full.detail("profiled_run_operations", operations_json(operations));
         report.note(format!(
@@ -463,7 +434,7 @@ async fn sqlite(
         Measurement::new(
             "store.sqlite_insert_prepared",
             "SQLite: bare insert, one transaction, prepared one-row statement",
-            prepared,
+            samples.prepared,
         )
         .bytes(bytes)
         .detail("units", units.len() as u64),
@@ -474,7 +445,7 @@ async fn sqlite(
             &format!(
                 "SQLite: bare insert, one transaction, multi-row statements of {SQLITE_ROWS_PER_STATEMENT}"
             ),
-            multi,
+            samples.multi,
         )
         .bytes(bytes)
         .detail("units", units.len() as u64),
@@ -506,6 +477,65 @@ async fn sqlite(
         ),
     ));
     Ok(())
+}
+
+/// The SQLite timings of every counted repetition, and the one profiled run.
+struct SqliteSamples {
+    /// Seconds of each full live run.
+    full: Vec<f64>,
+    /// Milliseconds of each phase, per full run.
+    phases: Vec<BTreeMap<String, u64>>,
+    /// Seconds of each bare insert with a prepared one-row statement.
+    prepared: Vec<f64>,
+    /// Seconds of each bare insert with multi-row statements.
+    multi: Vec<f64>,
+    /// The extra run with the store calls timed.
+    profiled: Option<RunTimes>,
+}
+
+impl SqliteSamples {
+    /// Runs the repetitions, each on fresh databases. Repetition 0 warms up (caches, page cache)
+    /// and is not counted; the last one, with the store calls timed, is not counted either.
+    async fn take(
+        docs: &[Doc],
+        units: &[Unit],
+        rules: &CutRules,
+        settings: &StoreSettings,
+        tmp: &Path,
+    ) -> Result<Self, String> {
+        let mut samples = SqliteSamples {
+            full: Vec::new(),
+            phases: Vec::new(),
+            prepared: Vec::new(),
+            multi: Vec::new(),
+            profiled: None,
+        };
+        for rep in 0..=settings.reps + 1 {
+            let profile = rep == settings.reps + 1;
+            let dir = fresh_dir(tmp)?;
+            let store = prepare(&sqlite_options(dir.path()), docs).await?;
+            let times = full_run(store, &dir.path().join("backups"), rules, profile).await?;
+            drop(dir);
+            if profile {
+                samples.profiled = Some(times);
+                break;
+            }
+
+            let mut bare = [0.0; 2];
+            for (slot, how) in [Insert::Prepared, Insert::MultiRow].into_iter().enumerate() {
+                let dir = fresh_dir(tmp)?;
+                drop(prepare(&sqlite_options(dir.path()), docs).await?);
+                bare[slot] = sqlite_insert(dir.path(), units, how).await?;
+            }
+            if rep > 0 {
+                samples.full.push(times.secs);
+                samples.phases.push(times.phases);
+                samples.prepared.push(bare[0]);
+                samples.multi.push(bare[1]);
+            }
+        }
+        Ok(samples)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -439,6 +439,20 @@ impl RunReport {
             self.run,
             self.outcome.name()
         );
+        key_value_table(&mut md, self.summary_rows());
+        let _ = writeln!(md, "\n## Outcome: {}{held}\n", self.outcome.name());
+        self.outcome_markdown(&mut md);
+        self.phases_markdown(&mut md);
+        self.census_markdown(&mut md);
+        if let Some(check) = &self.rollback {
+            rollback_markdown(&mut md, check);
+        }
+        self.closing_markdown(&mut md);
+        md
+    }
+
+    /// The summary table's rows: what ran, where, when, by whom, and with which plan and backup.
+    fn summary_rows(&self) -> Vec<(&'static str, String)> {
         let mut summary: Vec<(&str, String)> = vec![
             ("run", code(self.run.as_str())),
             ("command", self.command.name().to_owned()),
@@ -479,12 +493,12 @@ impl RunReport {
             "backup sha256",
             optional_code(self.backup_sha256.as_deref()),
         ));
-        md.push_str("| | |\n|---|---|\n");
-        for (key, value) in summary {
-            let _ = writeln!(md, "| {key} | {} |", cell(&value));
-        }
+        summary
+    }
 
-        let _ = writeln!(md, "\n## Outcome: {}{held}\n", self.outcome.name());
+    /// The body of the outcome section: a sentence for a success, the gap, reason or error (with
+    /// the next action) as a table otherwise.
+    fn outcome_markdown(&self, md: &mut String) {
         match &self.outcome {
             Outcome::Pass => md.push_str(match &self.held_after {
                 Some(_) => "Every phase up to the hold passed; the run is held, not enacted.\n",
@@ -500,21 +514,21 @@ impl RunReport {
                 })
             }
             Outcome::Blocked { gap } => {
-                md.push_str("A gate found a gap; nothing was destroyed.\n\n| | |\n|---|---|\n");
-                let rows = [
-                    ("gate", gap.phase.clone()),
-                    (
-                        "document",
-                        optional_code(gap.document.as_ref().map(|d| d.as_str())),
-                    ),
-                    ("unit", optional_code(gap.unit.as_deref())),
-                    ("expected", gap.expected.clone()),
-                    ("found", gap.found.clone()),
-                    ("next action", gap.next_action.clone()),
-                ];
-                for (key, value) in rows {
-                    let _ = writeln!(md, "| {key} | {} |", cell(&value));
-                }
+                md.push_str("A gate found a gap; nothing was destroyed.\n\n");
+                key_value_table(
+                    md,
+                    [
+                        ("gate", gap.phase.clone()),
+                        (
+                            "document",
+                            optional_code(gap.document.as_ref().map(|d| d.as_str())),
+                        ),
+                        ("unit", optional_code(gap.unit.as_deref())),
+                        ("expected", gap.expected.clone()),
+                        ("found", gap.found.clone()),
+                        ("next action", gap.next_action.clone()),
+                    ],
+                );
             }
             Outcome::Refused {
                 reason,
@@ -522,30 +536,37 @@ impl RunReport {
                 how_to_open,
                 resume_from,
             } => {
-                md.push_str("| | |\n|---|---|\n");
-                let _ = writeln!(md, "| reason | {} |", cell(reason));
-                let _ = writeln!(md, "| switch | {} |", cell(switch));
-                let _ = writeln!(md, "| next action | {} |", cell(how_to_open));
+                let mut rows = vec![
+                    ("reason", reason.clone()),
+                    ("switch", switch.clone()),
+                    ("next action", how_to_open.clone()),
+                ];
                 if let Some(phase) = resume_from {
-                    let _ = writeln!(md, "| resume from | {} |", cell(phase));
+                    rows.push(("resume from", phase.clone()));
                 }
+                key_value_table(md, rows);
             }
             Outcome::Failed {
                 error,
                 resume_from,
                 next_action,
-            } => {
-                md.push_str("| | |\n|---|---|\n");
-                let _ = writeln!(md, "| error | {} |", cell(error));
-                let _ = writeln!(
-                    md,
-                    "| resume from | {} |",
-                    cell(resume_from.as_deref().unwrap_or("-"))
-                );
-                let _ = writeln!(md, "| next action | {} |", cell(next_action));
-            }
+            } => key_value_table(
+                md,
+                [
+                    ("error", error.clone()),
+                    (
+                        "resume from",
+                        resume_from.as_deref().unwrap_or("-").to_owned(),
+                    ),
+                    ("next action", next_action.clone()),
+                ],
+            ),
         }
+    }
 
+    /// The phase table: each phase's status, start, duration and evidence (with the detail of a
+    /// phase that did not pass).
+    fn phases_markdown(&self, md: &mut String) {
         md.push_str("\n## Phases\n\n| phase | status | started | duration | evidence |\n");
         md.push_str("|---|---|---|---|---|\n");
         for phase in &self.phases {
@@ -572,73 +593,34 @@ impl RunReport {
                 cell(&evidence.join(" "))
             );
         }
+    }
 
-        if self.census_before.is_some() || self.census_after.is_some() {
-            md.push_str("\n## Census\n\n| when | documents | units | fingerprint |\n");
-            md.push_str("|---|---|---|---|\n");
-            for (when, census) in [
-                ("before", &self.census_before),
-                ("after", &self.census_after),
-            ] {
-                if let Some(c) = census {
-                    let _ = writeln!(
-                        md,
-                        "| {when} | {} | {} | {} |",
-                        c.documents,
-                        c.units,
-                        code(&c.fingerprint)
-                    );
-                }
-            }
+    /// The census section, when either census was taken.
+    fn census_markdown(&self, md: &mut String) {
+        if self.census_before.is_none() && self.census_after.is_none() {
+            return;
         }
-        if let Some(check) = &self.rollback {
-            md.push_str("\n## Rollback check\n\n| | |\n|---|---|\n");
-            let rows = [
-                ("backup sha256", code(&check.backup_sha256)),
-                ("documents restored", check.restored_documents.to_string()),
-                (
-                    "census matches backup",
-                    check.census_matches_backup.to_string(),
-                ),
-                (
-                    "fingerprint matches pre-run",
-                    check.fingerprint_matches_pre_run.to_string(),
-                ),
-            ];
-            for (key, value) in rows {
-                let _ = writeln!(md, "| {key} | {} |", cell(&value));
-            }
-            let _ = writeln!(
-                md,
-                "| documents never touched by the run | {} |",
-                check.untouched_documents
-            );
-            for kept in &check.kept_edits {
+        md.push_str("\n## Census\n\n| when | documents | units | fingerprint |\n");
+        md.push_str("|---|---|---|---|\n");
+        for (when, census) in [
+            ("before", &self.census_before),
+            ("after", &self.census_after),
+        ] {
+            if let Some(c) = census {
                 let _ = writeln!(
                     md,
-                    "| edit kept `{}` | {} |",
-                    kept.document,
-                    cell(&kept.reason)
-                );
-            }
-            for kept in &check.left_alone {
-                let _ = writeln!(
-                    md,
-                    "| left alone `{}` | {} |",
-                    kept.document,
-                    cell(&kept.reason)
-                );
-            }
-            for mismatch in &check.mismatches {
-                let _ = writeln!(
-                    md,
-                    "| mismatch `{}` | expected {}, found {} |",
-                    mismatch.document,
-                    code(&mismatch.expected),
-                    optional_code(mismatch.found.as_deref())
+                    "| {when} | {} | {} | {} |",
+                    c.documents,
+                    c.units,
+                    code(&c.fingerprint)
                 );
             }
         }
+    }
+
+    /// The sections after the rollback check: what the run holds, the dry run's attestation and
+    /// the notes, each only when there is something to say.
+    fn closing_markdown(&self, md: &mut String) {
         if let Some(holds) = &self.holds {
             let _ = writeln!(
                 md,
@@ -673,7 +655,63 @@ impl RunReport {
                 let _ = writeln!(md, "- {}", note.replace('\n', " "));
             }
         }
-        md
+    }
+}
+
+/// The rollback check section: the verification's figures, then one row per kept edit,
+/// document left alone and digest mismatch.
+fn rollback_markdown(md: &mut String, check: &RollbackCheck) {
+    md.push_str("\n## Rollback check\n\n");
+    let mut rows: Vec<(String, String)> = vec![
+        ("backup sha256".into(), code(&check.backup_sha256)),
+        (
+            "documents restored".into(),
+            check.restored_documents.to_string(),
+        ),
+        (
+            "census matches backup".into(),
+            check.census_matches_backup.to_string(),
+        ),
+        (
+            "fingerprint matches pre-run".into(),
+            check.fingerprint_matches_pre_run.to_string(),
+        ),
+        (
+            "documents never touched by the run".into(),
+            check.untouched_documents.to_string(),
+        ),
+    ];
+    // The document ids go into the key as they are (in backticks), the reasons are escaped.
+    for (what, kept) in check
+        .kept_edits
+        .iter()
+        .map(|kept| ("edit kept", kept))
+        .chain(check.left_alone.iter().map(|kept| ("left alone", kept)))
+    {
+        rows.push((format!("{what} `{}`", kept.document), kept.reason.clone()));
+    }
+    key_value_table(md, rows);
+    // The digests are written as they are: code spans of hex, nothing to escape.
+    for mismatch in &check.mismatches {
+        let _ = writeln!(
+            md,
+            "| mismatch `{}` | expected {}, found {} |",
+            mismatch.document,
+            code(&mismatch.expected),
+            optional_code(mismatch.found.as_deref())
+        );
+    }
+}
+
+/// A two-column table without headings (`| | |`), one row per `(key, value)`; values are made
+/// safe for a cell, keys are written as given.
+fn key_value_table<K: std::fmt::Display>(
+    md: &mut String,
+    rows: impl IntoIterator<Item = (K, String)>,
+) {
+    md.push_str("| | |\n|---|---|\n");
+    for (key, value) in rows {
+        let _ = writeln!(md, "| {key} | {} |", cell(&value));
     }
 }
 

@@ -27,7 +27,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::ci::{cargo_bin, workspace_root};
+use crate::workspace::{cargo_bin, workspace_root};
 
 /// The lowest micro-averaged boundary F1 over the whole gold set, each document cut with its
 /// labelled preset.

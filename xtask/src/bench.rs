@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::ci::{cargo_bin, workspace_root};
+use crate::workspace::{cargo_bin, workspace_root};
 
 /// The LangChain release measured (pinned, so that results compare across runs).
 const LANGCHAIN_SPEC: &str = "langchain-text-splitters==1.1.3";

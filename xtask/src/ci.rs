@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::workspace::{cargo_bin, workspace_root};
+
 /// Property-test cases per proptest block in CI (the default for local `cargo test` is lower).
 const CI_PROPTEST_CASES: &str = "256";
 
@@ -98,19 +100,6 @@ fn has_nextest() -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
-}
-
-pub(crate) fn cargo_bin() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
-pub(crate) fn workspace_root() -> Result<PathBuf, String> {
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
-        .map_err(|_| "run this through `cargo xtask`".to_string())?;
-    PathBuf::from(manifest_dir)
-        .parent()
-        .map(PathBuf::from)
-        .ok_or_else(|| "xtask has no parent directory".into())
 }
 
 fn cargo(root: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {

@@ -93,7 +93,7 @@ fn build(root: &Path) -> Result<PathBuf, String> {
         "iu-cutter",
     ];
     eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(crate::ci::cargo_bin())
+    let status = Command::new(crate::workspace::cargo_bin())
         .args(args)
         .current_dir(root)
         .status()

@@ -91,25 +91,7 @@ pub(crate) fn deploy(artifact: &Path, to: &Path, now: SystemTime) -> Result<Depl
 
     let staging = sibling(to, "new", &stamp)?;
     let previous = sibling(to, "previous", &stamp)?;
-    for path in [&staging, &previous] {
-        if fs::symlink_metadata(path).is_ok() {
-            return Err(format!(
-                "{} already exists; remove it (or wait a second) and deploy again",
-                path.display()
-            ));
-        }
-    }
-    let replaces = match fs::symlink_metadata(to) {
-        Ok(meta) if meta.is_dir() => true,
-        Ok(_) => {
-            return Err(format!(
-                "{} exists and is not a directory; move it away and deploy again",
-                to.display()
-            ));
-        }
-        Err(_) => false,
-    };
-
+    let replaces = check_destination(to, &staging, &previous)?;
     fs::create_dir(&staging).map_err(|e| {
         format!(
             "cannot create the staging directory {}: {e}; check that {}'s parent exists and is \
@@ -118,59 +100,8 @@ pub(crate) fn deploy(artifact: &Path, to: &Path, now: SystemTime) -> Result<Depl
             to.display()
         )
     })?;
-    let result = (|| {
-        run_tool(
-            Command::new("tar")
-                .args(["-xzf"])
-                .arg(artifact)
-                .args(["--no-same-owner", "--strip-components=1", "-C"])
-                .arg(&staging),
-        )?;
-        let manifest = check_tree(&staging, to, "the artifact's tree")?;
-        let expected_top = format!("iu-cutter-{}-{}", manifest.version, short(&manifest.commit));
-        if top != expected_top {
-            return Err(format!(
-                "the artifact's top directory is `{top}` but its manifest says `{expected_top}`; \
-                 refusing to deploy, {} is unchanged. Rebuild it with `cargo xtask dist`",
-                to.display()
-            ));
-        }
-        check_program(&staging, &manifest)
-            .map_err(|e| format!("{e}; refusing to deploy, {} is unchanged", to.display()))?;
-        let files = check_tree(&staging, to, "after the post-deploy assertions, the tree")?
-            .files
-            .len();
-
-        let previous = if replaces {
-            fs::rename(to, &previous).map_err(|e| {
-                format!(
-                    "cannot keep {} as {}: {e}; nothing was promoted",
-                    to.display(),
-                    previous.display()
-                )
-            })?;
-            Some(previous.clone())
-        } else {
-            None
-        };
-        if let Err(e) = fs::rename(&staging, to) {
-            let undo = match &previous {
-                Some(prev) => fs::rename(prev, to).map_err(|u| {
-                    format!(
-                        "; restoring {} also failed ({u}): rename it back to {} by hand",
-                        prev.display(),
-                        to.display()
-                    )
-                }),
-                None => Ok(()),
-            };
-            return Err(format!(
-                "cannot promote {} to {}: {e}{}",
-                staging.display(),
-                to.display(),
-                undo.err().unwrap_or_default()
-            ));
-        }
+    let result = stage(artifact, &top, &staging, to).and_then(|(manifest, files)| {
+        let previous = promote(&staging, to, replaces.then_some(previous.as_path()))?;
         Ok(Deployed {
             dir: to.to_path_buf(),
             previous,
@@ -179,11 +110,102 @@ pub(crate) fn deploy(artifact: &Path, to: &Path, now: SystemTime) -> Result<Depl
             files,
             sidecar_checked,
         })
-    })();
+    });
     if result.is_err() {
         remove_dir_if_exists(&staging)?;
     }
     result
+}
+
+/// Refuses to deploy over an existing staging or kept directory, or over a `to` that is not a
+/// directory; returns whether `to` exists (and is replaced).
+fn check_destination(to: &Path, staging: &Path, previous: &Path) -> Result<bool, String> {
+    for path in [staging, previous] {
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(format!(
+                "{} already exists; remove it (or wait a second) and deploy again",
+                path.display()
+            ));
+        }
+    }
+    match fs::symlink_metadata(to) {
+        Ok(meta) if meta.is_dir() => Ok(true),
+        Ok(_) => Err(format!(
+            "{} exists and is not a directory; move it away and deploy again",
+            to.display()
+        )),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Steps 2 to 5 short of promotion: extracts `artifact` into `staging`, checks the tree against
+/// its manifest and its top directory `top`, runs the post-deploy assertions, and checks the
+/// tree again. Returns the manifest and how many files were verified.
+fn stage(
+    artifact: &Path,
+    top: &str,
+    staging: &Path,
+    to: &Path,
+) -> Result<(Manifest, usize), String> {
+    run_tool(
+        Command::new("tar")
+            .args(["-xzf"])
+            .arg(artifact)
+            .args(["--no-same-owner", "--strip-components=1", "-C"])
+            .arg(staging),
+    )?;
+    let manifest = check_tree(staging, to, "the artifact's tree")?;
+    let expected_top = format!("iu-cutter-{}-{}", manifest.version, short(&manifest.commit));
+    if top != expected_top {
+        return Err(format!(
+            "the artifact's top directory is `{top}` but its manifest says `{expected_top}`; \
+             refusing to deploy, {} is unchanged. Rebuild it with `cargo xtask dist`",
+            to.display()
+        ));
+    }
+    check_program(staging, &manifest)
+        .map_err(|e| format!("{e}; refusing to deploy, {} is unchanged", to.display()))?;
+    let files = check_tree(staging, to, "after the post-deploy assertions, the tree")?
+        .files
+        .len();
+    Ok((manifest, files))
+}
+
+/// Step 5's promotion: keeps the current `to` as `previous` (when there is one to replace),
+/// then renames `staging` to `to`. If that rename fails, the kept tree is put back.
+fn promote(staging: &Path, to: &Path, previous: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    let previous = match previous {
+        Some(previous) => {
+            fs::rename(to, previous).map_err(|e| {
+                format!(
+                    "cannot keep {} as {}: {e}; nothing was promoted",
+                    to.display(),
+                    previous.display()
+                )
+            })?;
+            Some(previous.to_path_buf())
+        }
+        None => None,
+    };
+    if let Err(e) = fs::rename(staging, to) {
+        let undo = match &previous {
+            Some(prev) => fs::rename(prev, to).map_err(|u| {
+                format!(
+                    "; restoring {} also failed ({u}): rename it back to {} by hand",
+                    prev.display(),
+                    to.display()
+                )
+            }),
+            None => Ok(()),
+        };
+        return Err(format!(
+            "cannot promote {} to {}: {e}{}",
+            staging.display(),
+            to.display(),
+            undo.err().unwrap_or_default()
+        ));
+    }
+    Ok(previous)
 }
 
 /// Restores the newest `DIR.previous-*` as `to`, keeping the current tree as

@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::ci::{cargo_bin, workspace_root};
+use crate::workspace::{cargo_bin, workspace_root};
 
 /// SIGKILL trials by default.
 const DEFAULT_TRIALS: &str = "50";
@@ -148,6 +148,8 @@ fn cargo_echo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(bool,
     Ok((status.success(), captured))
 }
 
+/// `cargo xtask faults [--trials N] [--race-trials N] [--seed S]`: builds the program, runs every
+/// suite of the harness, and fails when any trial lost data or failed.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let root = workspace_root()?;
@@ -166,6 +168,45 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !built {
         return Err("building iu-cutter failed".into());
     }
+    let mut totals = Totals::default();
+    for (name, args, env) in &suites(&options) {
+        let (ok, out) = cargo_echo(&root, args, env)?;
+        totals.add_suite(name, ok, &out);
+    }
+    // The 100 MB document (too slow for the default suite in debug builds): no tally, pass/fail.
+    let (ok, _) = cargo_echo(
+        &root,
+        &[
+            "test",
+            "-p",
+            "iu-cutter-orchestrator",
+            "--test",
+            "bad_input",
+            "a_100_mb_document",
+            "--",
+            "--nocapture",
+        ],
+        &[("IU_CUTTER_BIG_TESTS", "1")],
+    )?;
+    totals.add_trial(ok, "the 100 MB document test failed");
+    eprintln!(
+        "xtask faults: seed {}, {} s",
+        options.seed,
+        started.elapsed().as_secs()
+    );
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    if totals.failed > 0 || !totals.broken.is_empty() {
+        return Err(format!(
+            "fault injection found losses or failures: {}",
+            totals.broken.join("; ")
+        ));
+    }
+    Ok(())
+}
+
+/// The suites that print a tally: the simulator matrix, SIGKILL, races and edits on SQLite, and
+/// races and edits on PostgreSQL when `IU_CUTTER_TEST_PG_URL` names one.
+fn suites(options: &Options) -> Vec<Suite<'_>> {
     let race_env = vec![
         ("IU_CUTTER_FAULTS_RACE_TRIALS", options.race_trials.as_str()),
         ("IU_CUTTER_FAULTS_SEED", options.seed.as_str()),
@@ -224,56 +265,44 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
              (`cargo xtask pg-setup` prints one)"
         );
     }
-    let (mut passed, mut failed) = (0, 0);
-    let mut broken = Vec::new();
-    for (name, args, env) in &suites {
-        let (ok, out) = cargo_echo(&root, args, env)?;
-        match tally(&out) {
+    suites
+}
+
+/// The trials passed and failed over every suite, and what went wrong besides failed trials.
+#[derive(Debug, Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    broken: Vec<String>,
+}
+
+impl Totals {
+    /// Adds the tally of suite `name` from its output `out`; `ok` is whether its test passed.
+    fn add_suite(&mut self, name: &str, ok: bool, out: &str) {
+        match tally(out) {
             Some((p, f)) => {
                 eprintln!("xtask faults: {name}: {p} passed, {f} failed");
-                passed += p;
-                failed += f;
+                self.passed += p;
+                self.failed += f;
             }
-            None => broken.push(format!("{name}: no tally (the test did not finish)")),
+            None => self
+                .broken
+                .push(format!("{name}: no tally (the test did not finish)")),
         }
         if !ok {
-            broken.push(format!("{name}: the test failed"));
+            self.broken.push(format!("{name}: the test failed"));
         }
     }
-    // The 100 MB document (too slow for the default suite in debug builds): no tally, pass/fail.
-    let (ok, _) = cargo_echo(
-        &root,
-        &[
-            "test",
-            "-p",
-            "iu-cutter-orchestrator",
-            "--test",
-            "bad_input",
-            "a_100_mb_document",
-            "--",
-            "--nocapture",
-        ],
-        &[("IU_CUTTER_BIG_TESTS", "1")],
-    )?;
-    if ok {
-        passed += 1;
-    } else {
-        failed += 1;
-        broken.push("the 100 MB document test failed".to_owned());
+
+    /// Adds a test that counts as one trial, passed when `ok`; `failure` says what went wrong.
+    fn add_trial(&mut self, ok: bool, failure: &str) {
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            self.broken.push(failure.to_owned());
+        }
     }
-    eprintln!(
-        "xtask faults: seed {}, {} s",
-        options.seed,
-        started.elapsed().as_secs()
-    );
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 || !broken.is_empty() {
-        return Err(format!(
-            "fault injection found losses or failures: {}",
-            broken.join("; ")
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

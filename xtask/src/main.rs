@@ -16,6 +16,7 @@ mod manifest;
 mod postgres;
 #[cfg(all(test, unix))]
 mod test_support;
+mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(rest),
         Some("accuracy") => accuracy::run(rest),
         Some("bench") => bench::run(rest),
-        Some("demo") => no_options(rest).and_then(|()| demo::run(&ci::workspace_root()?)),
+        Some("demo") => no_options(rest).and_then(|()| demo::run(&workspace::workspace_root()?)),
         Some("faults") => faults::run(rest),
         Some("pg-setup") => postgres::setup().map(|url| println!("{url}")),
         Some("dist") => no_options(rest).and_then(|()| run_dist()),
@@ -147,7 +148,7 @@ fn options(args: &[String], names: &[&str]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn run_dist() -> Result<(), String> {
-    let packed = dist::run(&ci::workspace_root()?)?;
+    let packed = dist::run(&workspace::workspace_root()?)?;
     for (path, rule) in &packed.left_out {
         eprintln!("xtask dist: left out {path} ({rule})");
     }

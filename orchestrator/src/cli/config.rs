@@ -286,76 +286,104 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, CliError> {
         let mut config = Config::default();
+        // The size limit comes from the file's [rules] or the environment, never from the
+        // default preset.
+        config.rules.max_unit_bytes = None;
         let mut origin = "defaults".to_owned();
-        let mut markers_from_file = None;
-        let mut file_max = None;
         if let Some((name, text)) = file {
+            config.apply_file(name, text)?;
             origin = name.to_owned();
-            // Relative paths in the file are relative to the file's directory.
-            let base = Path::new(name).parent().unwrap_or(Path::new(""));
-            let parsed: FileConfig = toml::from_str(text).map_err(|error| {
-                CliError::config(
-                    format!("{name}: {}", error.to_string().trim_end()),
-                    fix_config(name),
-                )
-            })?;
-            let FileConfig {
-                database_url,
-                execution_enabled,
-                mode,
-                backup_dir,
-                reports_dir,
-                stop_file,
-                batch_units,
-                held_max_age,
-                lease_ttl,
-                rules,
-            } = parsed;
-            if database_url.is_some() {
-                config.database_url_origin = name.to_owned();
-            }
-            set(
-                &mut config.database_url,
-                database_url.map(|url| sqlite_relative_to(&url, base)),
-            );
-            set(&mut config.execution_enabled, execution_enabled);
-            set(&mut config.mode, mode);
-            set(&mut config.backup_dir, backup_dir.map(|p| base.join(p)));
-            set(&mut config.reports_dir, reports_dir.map(|p| base.join(p)));
-            set(&mut config.stop_file, stop_file.map(|p| base.join(p)));
-            set(&mut config.batch_units, batch_units);
-            if let Some(age) = held_max_age {
-                config.held_max_age = parse_held_max_age(&format!("{name}: held_max_age"), &age)?;
-            }
-            if let Some(ttl) = lease_ttl {
-                config.lease_ttl = parse_lease_ttl(&format!("{name}: lease_ttl"), &ttl)?;
-            }
-            if let Some(rules) = rules {
-                markers_from_file = match (rules.preset, rules.levels) {
-                    (Some(_), Some(_)) => {
-                        return Err(CliError::config(
-                            format!("{name}: [rules] sets both `preset` and `levels`"),
-                            "keep one: a shipped preset, or your own levels",
-                        ));
-                    }
-                    (Some(preset), None) => Some(MarkerSet::Preset(parse_preset(
-                        &preset,
-                        &format!("{name}: [rules] preset"),
-                    )?)),
-                    (None, Some(levels)) => Some(MarkerSet::Custom(levels)),
-                    (None, None) => None,
-                };
-                file_max = rules.max_unit_bytes;
-            }
         }
-        if let Some(markers) = markers_from_file {
-            config.rules.markers = markers;
-        }
-        config.rules.max_unit_bytes = file_max;
-
         let env: BTreeMap<String, String> = env.into_iter().collect();
-        let mut from_env = Vec::new();
-        for (key, value) in &env {
+        let from_env = config.apply_env(&env)?;
+        if !from_env.is_empty() {
+            origin = format!("{origin} + {}", from_env.join(", "));
+        }
+        config.origin = origin;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Sets what the configuration file `name` (its `text`) sets. Relative paths in the file
+    /// are relative to the file's directory.
+    fn apply_file(&mut self, name: &str, text: &str) -> Result<(), CliError> {
+        let base = Path::new(name).parent().unwrap_or(Path::new(""));
+        let parsed: FileConfig = toml::from_str(text).map_err(|error| {
+            CliError::config(
+                format!("{name}: {}", error.to_string().trim_end()),
+                fix_config(name),
+            )
+        })?;
+        let FileConfig {
+            database_url,
+            execution_enabled,
+            mode,
+            backup_dir,
+            reports_dir,
+            stop_file,
+            batch_units,
+            held_max_age,
+            lease_ttl,
+            rules,
+        } = parsed;
+        if database_url.is_some() {
+            self.database_url_origin = name.to_owned();
+        }
+        set(
+            &mut self.database_url,
+            database_url.map(|url| sqlite_relative_to(&url, base)),
+        );
+        set(&mut self.execution_enabled, execution_enabled);
+        set(&mut self.mode, mode);
+        set(&mut self.backup_dir, backup_dir.map(|p| base.join(p)));
+        set(&mut self.reports_dir, reports_dir.map(|p| base.join(p)));
+        set(&mut self.stop_file, stop_file.map(|p| base.join(p)));
+        set(&mut self.batch_units, batch_units);
+        if let Some(age) = held_max_age {
+            self.held_max_age = parse_held_max_age(&format!("{name}: held_max_age"), &age)?;
+        }
+        if let Some(ttl) = lease_ttl {
+            self.lease_ttl = parse_lease_ttl(&format!("{name}: lease_ttl"), &ttl)?;
+        }
+        if let Some(rules) = rules {
+            self.apply_file_rules(name, rules)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the file's `[rules]`: a shipped preset or the file's own levels (not both), and the
+    /// size limit.
+    fn apply_file_rules(&mut self, name: &str, rules: FileRules) -> Result<(), CliError> {
+        let markers = match (rules.preset, rules.levels) {
+            (Some(_), Some(_)) => {
+                return Err(CliError::config(
+                    format!("{name}: [rules] sets both `preset` and `levels`"),
+                    "keep one: a shipped preset, or your own levels",
+                ));
+            }
+            (Some(preset), None) => Some(MarkerSet::Preset(parse_preset(
+                &preset,
+                &format!("{name}: [rules] preset"),
+            )?)),
+            (None, Some(levels)) => Some(MarkerSet::Custom(levels)),
+            (None, None) => None,
+        };
+        if let Some(markers) = markers {
+            self.rules.markers = markers;
+        }
+        self.rules.max_unit_bytes = rules.max_unit_bytes;
+        Ok(())
+    }
+
+    /// Sets what the `IU_CUTTER_*` variables of `env` set, and returns their names. Variables
+    /// of the tests, the build and the logs are not configuration and are skipped; any other
+    /// unknown or empty one is refused.
+    fn apply_env<'a>(
+        &mut self,
+        env: &'a BTreeMap<String, String>,
+    ) -> Result<Vec<&'a str>, CliError> {
+        let mut applied = Vec::new();
+        for (key, value) in env {
             if !key.starts_with(ENV_PREFIX)
                 || key.starts_with(ENV_TEST_PREFIX)
                 || key == ENV_BUILD_COMMIT
@@ -376,43 +404,44 @@ impl Config {
                     format!("give {key} a value ({field}) or unset it"),
                 ));
             }
-            from_env.push(key.as_str());
-            match *field {
-                "database_url" => {
-                    config.database_url = value.trim().to_owned();
-                    config.database_url_origin = key.clone();
-                }
-                "execution_enabled" => config.execution_enabled = parse_bool(key, value)?,
-                "mode" => {
-                    config.mode = match value.trim() {
-                        "live" => Mode::Live,
-                        "simulate" => Mode::Simulate,
-                        other => {
-                            return Err(CliError::config(
-                                format!("{key} = `{other}`: expected `live` or `simulate`"),
-                                format!("set {key} to live or simulate"),
-                            ));
-                        }
+            self.apply_env_var(key, field, value)?;
+            applied.push(key.as_str());
+        }
+        Ok(applied)
+    }
+
+    /// Sets `field` (as [`ENV_VARS`] names it) from the variable `key`'s non-empty `value`.
+    fn apply_env_var(&mut self, key: &str, field: &str, value: &str) -> Result<(), CliError> {
+        match field {
+            "database_url" => {
+                self.database_url = value.trim().to_owned();
+                self.database_url_origin = key.to_owned();
+            }
+            "execution_enabled" => self.execution_enabled = parse_bool(key, value)?,
+            "mode" => {
+                self.mode = match value.trim() {
+                    "live" => Mode::Live,
+                    "simulate" => Mode::Simulate,
+                    other => {
+                        return Err(CliError::config(
+                            format!("{key} = `{other}`: expected `live` or `simulate`"),
+                            format!("set {key} to live or simulate"),
+                        ));
                     }
                 }
-                "backup_dir" => config.backup_dir = PathBuf::from(value),
-                "reports_dir" => config.reports_dir = PathBuf::from(value),
-                "stop_file" => config.stop_file = PathBuf::from(value),
-                "batch_units" => config.batch_units = parse_number(key, value)?,
-                "held_max_age" => config.held_max_age = parse_held_max_age(key, value)?,
-                "lease_ttl" => config.lease_ttl = parse_lease_ttl(key, value)?,
-                "rules.preset" => {
-                    config.rules.markers = MarkerSet::Preset(parse_preset(value, key)?);
-                }
-                _ => config.rules.max_unit_bytes = Some(parse_number(key, value)?),
             }
+            "backup_dir" => self.backup_dir = PathBuf::from(value),
+            "reports_dir" => self.reports_dir = PathBuf::from(value),
+            "stop_file" => self.stop_file = PathBuf::from(value),
+            "batch_units" => self.batch_units = parse_number(key, value)?,
+            "held_max_age" => self.held_max_age = parse_held_max_age(key, value)?,
+            "lease_ttl" => self.lease_ttl = parse_lease_ttl(key, value)?,
+            "rules.preset" => {
+                self.rules.markers = MarkerSet::Preset(parse_preset(value, key)?);
+            }
+            _ => self.rules.max_unit_bytes = Some(parse_number(key, value)?),
         }
-        if !from_env.is_empty() {
-            origin = format!("{origin} + {}", from_env.join(", "));
-        }
-        config.origin = origin;
-        config.validate()?;
-        Ok(config)
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), CliError> {

@@ -1,11 +1,43 @@
 //! `iu-cutter control`: the database's shared control row, which closes execution for every
 //! runner on the database. Setting it is deliberately not behind the kill switch it operates.
 
+use clap::Subcommand;
 use iu_cutter_live_execution::sql::{self, ConnectOptions, ControlState};
 
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
 use crate::cli::store::connect_error;
+
+/// The subcommands of `iu-cutter control`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ControlCommand {
+    /// Show the control row.
+    #[command(after_help = "Example:\n  iu-cutter control status")]
+    Status,
+    /// Stop closing execution from the control row (it never opens execution on its own).
+    #[command(after_help = "Example:\n  iu-cutter control enable --reason \"audit done\"")]
+    Enable {
+        /// Why (recorded in the row).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close execution for every runner on this database.
+    #[command(after_help = "Example:\n  iu-cutter control disable --reason \"freeze\"")]
+    Disable {
+        /// Why (recorded in the row).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `iu-cutter control SUBCOMMAND`.
+pub(crate) async fn control(config: &Config, command: ControlCommand) -> Result<(), CliError> {
+    match command {
+        ControlCommand::Status => status(config).await,
+        ControlCommand::Enable { reason } => set(config, true, &reason).await,
+        ControlCommand::Disable { reason } => set(config, false, &reason).await,
+    }
+}
 
 fn print_state(config: &Config, state: &ControlState) {
     out!(
@@ -22,7 +54,7 @@ fn print_state(config: &Config, state: &ControlState) {
 }
 
 /// `iu-cutter control status`.
-pub(crate) async fn status(config: &Config) -> Result<(), CliError> {
+async fn status(config: &Config) -> Result<(), CliError> {
     let options = ConnectOptions::new(config.database_url.clone());
     let state = sql::control_status(&options)
         .await
@@ -32,7 +64,7 @@ pub(crate) async fn status(config: &Config) -> Result<(), CliError> {
 }
 
 /// `iu-cutter control enable|disable --reason R`.
-pub(crate) async fn set(config: &Config, enabled: bool, reason: &str) -> Result<(), CliError> {
+async fn set(config: &Config, enabled: bool, reason: &str) -> Result<(), CliError> {
     let options = ConnectOptions::new(config.database_url.clone());
     let retry = if enabled {
         "iu-cutter control enable --reason …"

@@ -14,44 +14,90 @@
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Census, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, SCHEMA_VERSION,
+    Census, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, RunId, SCHEMA_VERSION,
+    StoreSnapshot,
 };
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_orchestrator::{Attestation, CensusSummary, RunRequest, Runner};
+use iu_cutter_orchestrator::{
+    Attestation, CensusSummary, RunOptions, RunReport, RunRequest, Runner,
+};
 use iu_cutter_phase_core::MemoryBackupStore;
 use iu_cutter_simulator::Simulator;
 
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
 use crate::cli::output::{short, write_report};
-use crate::cli::run::{RunArgs, finish, read_plan, require_documents, run_options};
+use crate::cli::provenance::Identity;
+use crate::cli::runner::{RunArgs, finish, read_plan, run_options};
+use crate::cli::scope::require_documents;
 use crate::cli::store::ReadOnlyStore;
+
+/// What the operator retries after a failure of the dry run.
+const RETRY: &str = "the same iu-cutter run --mode simulate command";
 
 /// `iu-cutter run --mode simulate`.
 pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> {
-    let run = args.run_id.unwrap_or_else(|| crate::cli::new_run_id("dry"));
-    let retry = "the same iu-cutter run --mode simulate command";
-    let live = ReadOnlyStore::open(config, "run --mode simulate", retry).await?;
-    let census = |what: &'static str| {
-        let live = &live;
-        async move {
-            live.adapter()
-                .census()
-                .await
-                .map_err(|e| CliError::from_adapter(e, what, retry))
-        }
-    };
-    let before: Census = census("taking the live store's census before the dry run").await?;
+    let run = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| crate::cli::new_run_id("dry"));
+    let live = ReadOnlyStore::open(config, "run --mode simulate", RETRY).await?;
+    let before = census(&live, "taking the live store's census before the dry run").await?;
     let snapshot = live
         .adapter()
         .snapshot()
         .await
-        .map_err(|e| CliError::from_adapter(e, "reading the live store's snapshot", retry))?;
+        .map_err(|e| CliError::from_adapter(e, "reading the live store's snapshot", RETRY))?;
     if args.execute {
         tracing::warn!("--execute is ignored by a dry run: it never mutates the live store");
     }
+    let outcome = simulate(config, &args, &run, snapshot, &live.identity()).await;
 
+    // The attestation is taken whatever happened to the simulated run.
+    let after = census(&live, "taking the live store's census after the dry run").await?;
+    let attested = Attested::new(config, &run, &before, &after);
+
+    // The attestation goes into the report (its own section, and the notes printed with it)
+    // and its own file.
+    let result = match outcome {
+        Ok(mut report) => {
+            report.notes.push(attested.line.clone());
+            report.attestation = Some(attested.attestation.clone());
+            finish(config, None, report, args.json, Some(&attested.recorded)).await
+        }
+        Err(error) => {
+            out!("{}\n{}", attested.line, attested.recorded);
+            Err(error)
+        }
+    };
+    if !attested.attestation.unchanged {
+        return Err(CliError::failed(
+            attested.line,
+            "something else wrote to the live store during the dry run (another runner or an \
+             import?); run the dry run again when the store is quiet",
+        ));
+    }
+    result
+}
+
+/// The live store's census, taken read-only; `what` names the step in an error.
+async fn census(live: &ReadOnlyStore, what: &'static str) -> Result<Census, CliError> {
+    live.adapter()
+        .census()
+        .await
+        .map_err(|e| CliError::from_adapter(e, what, RETRY))
+}
+
+/// The run `args` asks for, on a simulator seeded from `snapshot`, behind its own open gate
+/// (the simulation mutates only memory; backups stay in memory too).
+async fn simulate(
+    config: &Config,
+    args: &RunArgs,
+    run: &RunId,
+    snapshot: StoreSnapshot,
+    identity: &Identity,
+) -> Result<RunReport, CliError> {
     let simulator = Simulator::from_snapshot(snapshot);
     let memory_only = ExecutionGate::new().with_source(ManualSwitch::new(
         "simulation (mutates only memory)",
@@ -59,38 +105,60 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
         "-",
     ));
     let adapter: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(simulator, memory_only));
-    let outcome = async {
-        require_documents(adapter.as_ref(), &args.scope, retry).await?;
-        let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-        let mut request = RunRequest::new(run.clone(), args.scope.clone(), config.rules.clone());
-        if let Some(path) = &args.plan {
-            request = request.with_expected_plan(read_plan(path)?);
-        }
-        runner
-            .run(
-                request,
-                // The dry run's simulator is private to this process: no lease to take.
-                iu_cutter_orchestrator::RunOptions {
-                    lease: None,
-                    ..run_options(config, args.until.as_deref(), args.quiet, &live.identity())
-                },
-            )
-            .await
-            .map_err(CliError::from_runner)
+    require_documents(adapter.as_ref(), &args.scope, RETRY).await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let mut request = RunRequest::new(run.clone(), args.scope.clone(), config.rules.clone());
+    if let Some(path) = &args.plan {
+        request = request.with_expected_plan(read_plan(path)?);
     }
-    .await;
+    runner
+        .run(
+            request,
+            // The dry run's simulator is private to this process: no lease to take.
+            RunOptions {
+                lease: None,
+                ..run_options(config, args.until.as_deref(), args.quiet, identity)
+            },
+        )
+        .await
+        .map_err(CliError::from_runner)
+}
 
-    // The attestation is taken whatever happened to the simulated run.
-    let after = census("taking the live store's census after the dry run").await?;
-    let attestation = Attestation {
-        schema_version: SCHEMA_VERSION,
-        run: run.to_string(),
-        live_store: config.location(),
-        census_before: CensusSummary::from(&before),
-        census_after: CensusSummary::from(&after),
-        unchanged: before == after,
-    };
-    let line = if attestation.unchanged {
+/// The non-mutation attestation of a dry run, the sentence that states it, and where it was
+/// recorded: they go together into the report and the command's output.
+struct Attested {
+    attestation: Attestation,
+    /// `non-mutation attestation: PASS: …` or `…: FAILED: …`, with both censuses.
+    line: String,
+    /// `attestation: FILE`, or that it was not written.
+    recorded: String,
+}
+
+impl Attested {
+    /// Compares the live store's censuses `before` and `after` the dry run `run`, and writes
+    /// the attestation to the reports directory.
+    fn new(config: &Config, run: &RunId, before: &Census, after: &Census) -> Self {
+        let attestation = Attestation {
+            schema_version: SCHEMA_VERSION,
+            run: run.to_string(),
+            live_store: config.location(),
+            census_before: CensusSummary::from(before),
+            census_after: CensusSummary::from(after),
+            unchanged: before == after,
+        };
+        let line = attestation_line(&attestation, before, after);
+        let recorded = record(config, run, &attestation);
+        Self {
+            attestation,
+            line,
+            recorded,
+        }
+    }
+}
+
+/// The attestation's sentence: the store unchanged (with its census), or both censuses.
+fn attestation_line(attestation: &Attestation, before: &Census, after: &Census) -> String {
+    if attestation.unchanged {
         format!(
             "non-mutation attestation: PASS: live store {} unchanged by the dry run (census {} \
              documents, {} units, fingerprint {}… before and after)",
@@ -111,15 +179,20 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
             after.units,
             short(&after.fingerprint)
         )
-    };
-    let attestation_json = serde_json::to_string_pretty(&attestation).unwrap_or_default();
+    }
+}
+
+/// Writes the attestation to `<reports>/<run>.attestation.json` and says where it went; a
+/// failed write is a warning, not an error (the report still carries the attestation).
+fn record(config: &Config, run: &RunId, attestation: &Attestation) -> String {
+    let attestation_json = serde_json::to_string_pretty(attestation).unwrap_or_default();
     let attestation_file = write_report(
         &config.reports_dir,
         &format!("{run}.attestation"),
         "run",
         &attestation_json,
     );
-    let recorded = match &attestation_file {
+    match &attestation_file {
         Ok(path) => format!("attestation: {}", path.display()),
         Err(error) => {
             eprintln!(
@@ -128,27 +201,5 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
             );
             "attestation: not written".to_owned()
         }
-    };
-
-    // The attestation goes into the report (its own section, and the notes printed with it)
-    // and its own file.
-    let result = match outcome {
-        Ok(mut report) => {
-            report.notes.push(line.clone());
-            report.attestation = Some(attestation.clone());
-            finish(config, None, report, args.json, Some(&recorded)).await
-        }
-        Err(error) => {
-            out!("{line}\n{recorded}");
-            Err(error)
-        }
-    };
-    if !attestation.unchanged {
-        return Err(CliError::failed(
-            line,
-            "something else wrote to the live store during the dry run (another runner or an \
-             import?); run the dry run again when the store is quiet",
-        ));
     }
-    result
 }

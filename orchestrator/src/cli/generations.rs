@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use iu_cutter_live_execution::{DocumentId, RunId};
 use iu_cutter_orchestrator::clock;
-use iu_cutter_orchestrator::{DiffError, PurgeDecision, PurgeEntry, Runner, UnitChange};
+use iu_cutter_orchestrator::{
+    DiffError, PurgeDecision, PurgeEntry, PurgeReport, Runner, UnitChange,
+};
 use iu_cutter_phase_core::DirBackupStore;
 
 use crate::cli::config::Config;
@@ -83,13 +85,29 @@ pub(crate) async fn diff(
     Ok(())
 }
 
+/// An age as the operator wrote it (`30d`) and what it means: the report and the hints show it
+/// as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Age {
+    pub(crate) text: String,
+    pub(crate) duration: Duration,
+}
+
+impl Age {
+    /// Parses `--older-than` (`30d`, `12h`, `1w`).
+    pub(crate) fn parse(text: &str) -> Result<Age, String> {
+        Ok(Age {
+            text: text.trim().to_owned(),
+            duration: clock::parse_age(text)?,
+        })
+    }
+}
+
 /// What `purge` was asked.
 #[derive(Clone, Debug)]
 pub(crate) struct PurgeArgs {
     /// `--older-than`.
-    pub(crate) older_than: Duration,
-    /// `--older-than` as the operator wrote it (`30d`), shown as written.
-    pub(crate) age_text: String,
+    pub(crate) older_than: Age,
     /// `--execute`.
     pub(crate) execute: bool,
     /// `--verbose`: one line per retired generation.
@@ -137,14 +155,14 @@ fn decision_name(entry: &PurgeEntry, purged: bool) -> String {
 /// `iu-cutter purge --older-than AGE`: a summary, and with `--verbose` one line per retired
 /// generation saying what would make a kept one purgeable.
 pub(crate) async fn purge(config: &Config, args: PurgeArgs) -> Result<(), CliError> {
-    let age = args.age_text.as_str();
+    let age = args.older_than.text.as_str();
     let retry = format!("iu-cutter purge --older-than {age} --execute");
     let store = LiveStore::open(config, args.execute, &retry).await?;
     let runner = Runner::new(
         store.into_adapter(),
         Arc::new(DirBackupStore::new(config.backup_dir.clone())),
     );
-    let mut report = runner.purge(args.older_than).await;
+    let mut report = runner.purge(args.older_than.duration).await;
     report.older_than = age.to_owned();
     if args.json {
         out_json!(
@@ -159,76 +177,12 @@ pub(crate) async fn purge(config: &Config, args: PurgeArgs) -> Result<(), CliErr
         report.now
     );
     let purged = report.outcome.is_success();
-    let count = |wanted: fn(&PurgeDecision) -> bool| {
-        report
-            .generations
-            .iter()
-            .filter(|e| wanted(&e.decision))
-            .count()
-    };
-    let selected = count(|d| *d == PurgeDecision::Purge);
-    let recent = count(|d| *d == PurgeDecision::KeptRecent);
-    let undated = count(|d| *d == PurgeDecision::KeptUndated);
-    let for_rollback = count(|d| matches!(d, PurgeDecision::KeptForRollback { .. }));
-    if report.generations.is_empty() {
-        out!("no retired generation in the store");
-    } else {
-        out!(
-            "retired generations: {}; {selected} {}, {} kept ({recent} retired less than {age} \
-             ago, {for_rollback} needed by a rollback, {undated} with no journaled retirement)",
-            report.generations.len(),
-            if purged { "purged" } else { "selected" },
-            recent + undated + for_rollback
-        );
-    }
+    let counts = DecisionCounts::of(&report);
+    print_purge_summary(&report, &counts, age, purged);
     if args.verbose && !report.generations.is_empty() {
-        let rows: Vec<Vec<String>> = report
-            .generations
-            .iter()
-            .map(|e| {
-                vec![
-                    e.document.to_string(),
-                    e.generation.to_string(),
-                    e.retired_at.clone().unwrap_or_else(|| "-".to_owned()),
-                    decision_name(e, purged),
-                    purgeable_when(e, age, args.older_than),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "document",
-                "generation",
-                "retired at",
-                "decision",
-                "what would make it purgeable",
-            ],
-            &rows,
-        );
-    } else if recent + undated + for_rollback > 0 {
-        if let Some(next) = report
-            .generations
-            .iter()
-            .filter(|e| e.decision == PurgeDecision::KeptRecent)
-            .filter_map(|e| e.retired_at.as_deref().and_then(clock::parse_rfc3339))
-            .min()
-            .and_then(|retired| retired.checked_add(args.older_than))
-        {
-            out!(
-                "the next retired generation becomes old enough at {}",
-                clock::rfc3339(next)
-            );
-        }
-        if for_rollback > 0 {
-            out!(
-                "a generation a rollback needs becomes purgeable once its run is rolled back, or \
-                 is older than {age} and its documents are re-cut by a later run"
-            );
-        }
-        out!(
-            "each generation, and what would make it purgeable: iu-cutter purge --older-than \
-             {age} --verbose"
-        );
+        print_generation_table(&report, &args, purged);
+    } else if counts.kept() > 0 {
+        print_kept_hints(&report, &counts, &args);
     }
     for note in &report.notes {
         out!("note: {note}");
@@ -240,4 +194,110 @@ pub(crate) async fn purge(config: &Config, args: PurgeArgs) -> Result<(), CliErr
         report.selected().count()
     );
     result_of(&report.outcome)
+}
+
+/// How many retired generations purge selected, and how many it kept for each reason.
+struct DecisionCounts {
+    selected: usize,
+    recent: usize,
+    undated: usize,
+    for_rollback: usize,
+}
+
+impl DecisionCounts {
+    fn of(report: &PurgeReport) -> Self {
+        let count = |wanted: fn(&PurgeDecision) -> bool| {
+            report
+                .generations
+                .iter()
+                .filter(|e| wanted(&e.decision))
+                .count()
+        };
+        Self {
+            selected: count(|d| *d == PurgeDecision::Purge),
+            recent: count(|d| *d == PurgeDecision::KeptRecent),
+            undated: count(|d| *d == PurgeDecision::KeptUndated),
+            for_rollback: count(|d| matches!(d, PurgeDecision::KeptForRollback { .. })),
+        }
+    }
+
+    /// The generations kept, whatever the reason.
+    fn kept(&self) -> usize {
+        self.recent + self.undated + self.for_rollback
+    }
+}
+
+/// The line that counts the retired generations: selected (or purged), and kept by reason.
+fn print_purge_summary(report: &PurgeReport, counts: &DecisionCounts, age: &str, purged: bool) {
+    if report.generations.is_empty() {
+        out!("no retired generation in the store");
+    } else {
+        out!(
+            "retired generations: {}; {} {}, {} kept ({} retired less than {age} ago, {} needed \
+             by a rollback, {} with no journaled retirement)",
+            report.generations.len(),
+            counts.selected,
+            if purged { "purged" } else { "selected" },
+            counts.kept(),
+            counts.recent,
+            counts.for_rollback,
+            counts.undated
+        );
+    }
+}
+
+/// `--verbose`: every retired generation, its decision, and what would make it purgeable.
+fn print_generation_table(report: &PurgeReport, args: &PurgeArgs, purged: bool) {
+    let rows: Vec<Vec<String>> = report
+        .generations
+        .iter()
+        .map(|e| {
+            vec![
+                e.document.to_string(),
+                e.generation.to_string(),
+                e.retired_at.clone().unwrap_or_else(|| "-".to_owned()),
+                decision_name(e, purged),
+                purgeable_when(e, &args.older_than.text, args.older_than.duration),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "document",
+            "generation",
+            "retired at",
+            "decision",
+            "what would make it purgeable",
+        ],
+        &rows,
+    );
+}
+
+/// Without `--verbose`, when generations were kept: when the next one becomes old enough, how a
+/// generation a rollback needs becomes purgeable, and how to see each one.
+fn print_kept_hints(report: &PurgeReport, counts: &DecisionCounts, args: &PurgeArgs) {
+    let age = args.older_than.text.as_str();
+    if let Some(next) = report
+        .generations
+        .iter()
+        .filter(|e| e.decision == PurgeDecision::KeptRecent)
+        .filter_map(|e| e.retired_at.as_deref().and_then(clock::parse_rfc3339))
+        .min()
+        .and_then(|retired| retired.checked_add(args.older_than.duration))
+    {
+        out!(
+            "the next retired generation becomes old enough at {}",
+            clock::rfc3339(next)
+        );
+    }
+    if counts.for_rollback > 0 {
+        out!(
+            "a generation a rollback needs becomes purgeable once its run is rolled back, or \
+             is older than {age} and its documents are re-cut by a later run"
+        );
+    }
+    out!(
+        "each generation, and what would make it purgeable: iu-cutter purge --older-than \
+         {age} --verbose"
+    );
 }

@@ -43,6 +43,20 @@ pub(crate) struct ReadOptions {
     pub(crate) follow_symlinks: bool,
 }
 
+impl ReadOptions {
+    /// Reads the id from JSON Lines field `id_field` and the body from `body_field`, and
+    /// follows links out of an imported directory when `follow_symlinks`.
+    pub(crate) fn new(id_field: String, body_field: String, follow_symlinks: bool) -> Self {
+        Self {
+            fields: JsonlFields {
+                id: id_field,
+                body: body_field,
+            },
+            follow_symlinks,
+        }
+    }
+}
+
 /// One document read from the inputs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SourceDocument {

@@ -33,6 +33,8 @@ mod progress;
 mod provenance;
 mod report;
 mod run;
+mod runner;
+mod scope;
 mod self_check;
 mod status;
 mod store;
@@ -41,10 +43,10 @@ mod version;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use iu_cutter_live_execution::{DocumentId, RunId, Scope};
@@ -52,11 +54,14 @@ use iu_cutter_orchestrator::clock;
 use iu_cutter_phase_core::names;
 
 use crate::cli::config::{CONFIG_HELP, Config, Mode};
+use crate::cli::control::ControlCommand;
 use crate::cli::error::{CliError, EXIT_CODES_HELP, exit};
-use crate::cli::import::{JsonlFields, ReadOptions};
+use crate::cli::generations::{Age, PurgeArgs};
+use crate::cli::import::ReadOptions;
 use crate::cli::logging::LogFormat;
 use crate::cli::report::ReportFormat;
-use crate::cli::run::{Flags, RunArgs};
+use crate::cli::run::Flags;
+use crate::cli::runner::RunArgs;
 
 const ABOUT: &str = "Cut documents in a database into information units: one gated, verifiable, \
                      reversible run (backup, cut-leg-a, leg-b-record, write-verify, \
@@ -132,20 +137,18 @@ impl ScopeArgs {
             Scope::All
         }
     }
-}
 
-/// An age as the operator wrote it (`30d`) and what it means.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Age {
-    text: String,
-    duration: Duration,
-}
-
-fn parse_age_text(text: &str) -> Result<Age, String> {
-    Ok(Age {
-        text: text.trim().to_owned(),
-        duration: clock::parse_age(text)?,
-    })
+    /// The scope, or one shard of it (`--shard INDEX/COUNT`).
+    fn sharded(&self, shard: Option<(u32, u32)>) -> Scope {
+        match shard {
+            Some((index, count)) => Scope::Shard {
+                base: Box::new(self.scope()),
+                index,
+                count,
+            },
+            None => self.scope(),
+        }
+    }
 }
 
 /// `I/N` with `0 <= I < N` and `N >= 1`.
@@ -367,7 +370,7 @@ enum Command {
     )]
     Purge {
         /// Age, e.g. 30d, 12h, 1w.
-        #[arg(long, value_name = "AGE", value_parser = parse_age_text)]
+        #[arg(long, value_name = "AGE", value_parser = Age::parse)]
         older_than: Age,
         /// Open the kill switch for this invocation.
         #[arg(long)]
@@ -465,27 +468,6 @@ enum Command {
         passes.\n\nExample:\n  iu-cutter self-check"
     )]
     SelfCheck,
-}
-
-#[derive(Debug, Subcommand)]
-enum ControlCommand {
-    /// Show the control row.
-    #[command(after_help = "Example:\n  iu-cutter control status")]
-    Status,
-    /// Stop closing execution from the control row (it never opens execution on its own).
-    #[command(after_help = "Example:\n  iu-cutter control enable --reason \"audit done\"")]
-    Enable {
-        /// Why (recorded in the row).
-        #[arg(long)]
-        reason: String,
-    },
-    /// Close execution for every runner on this database.
-    #[command(after_help = "Example:\n  iu-cutter control disable --reason \"freeze\"")]
-    Disable {
-        /// Why (recorded in the row).
-        #[arg(long)]
-        reason: String,
-    },
 }
 
 /// UTC time as `YYYYMMDD-HHMMSS`.
@@ -611,68 +593,70 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Runs the command `cli` asks for: the ones that need no configuration first, then, with the
+/// configuration loaded, the ones that only read the store, then those that may change it.
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
     let config_path = cli.config.as_deref();
-    let quiet = cli.quiet;
-    // Commands that need no configuration.
-    match &cli.command {
+    if let Some(result) = dispatch_without_config(&cli.command, config_path).await {
+        return result;
+    }
+    let config = Config::load(config_path, cli.database_url.as_deref())?;
+    tracing::debug!(?config, "configuration");
+    if let Some(result) = dispatch_read_only(&config, &cli.command).await {
+        return result;
+    }
+    dispatch_with_config(&config, cli.command, cli.quiet).await
+}
+
+/// Runs `command` if it needs no configuration (version, completions, man page, self-check),
+/// or returns `None`. These run before the configuration is loaded, so they work where there is
+/// none yet or it is broken (self-check loads it itself, to report on it).
+async fn dispatch_without_config(
+    command: &Command,
+    config_path: Option<&Path>,
+) -> Option<Result<(), CliError>> {
+    match command {
         Command::Version { json } => {
             version::version(*json);
-            return Ok(());
+            Some(Ok(()))
         }
         Command::Completions { shell } => {
             let mut command = Cli::command();
             let mut out = std::io::stdout();
             clap_complete::generate(*shell, &mut command, "iu-cutter", &mut out);
-            return Ok(());
+            Some(Ok(()))
         }
         Command::Manpage => {
             let mut out = std::io::stdout();
-            return clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(|error| {
-                    CliError::failed(
-                        format!("cannot write the man page: {error}"),
-                        "check that stdout is writable",
-                    )
-                });
+            Some(
+                clap_mangen::Man::new(Cli::command())
+                    .render(&mut out)
+                    .map_err(|error| {
+                        CliError::failed(
+                            format!("cannot write the man page: {error}"),
+                            "check that stdout is writable",
+                        )
+                    }),
+            )
         }
-        Command::SelfCheck => return self_check::self_check(config_path).await,
-        _ => {}
+        Command::SelfCheck => Some(self_check::self_check(config_path).await),
+        _ => None,
     }
-    let config = Config::load(config_path, cli.database_url.as_deref())?;
-    tracing::debug!(?config, "configuration");
-    match cli.command {
-        Command::Init { grant_runtime } => {
-            let report = store::init(&config).await?;
-            if report.applied.is_empty() {
-                out!(
-                    "store {} is up to date (schema version {})",
-                    report.location,
-                    report.schema_version
-                );
-            } else {
-                let applied: Vec<String> = report.applied.iter().map(u32::to_string).collect();
-                out!(
-                    "store {} initialised: schema version {} (applied migrations {})",
-                    report.location,
-                    report.schema_version,
-                    applied.join(", ")
-                );
-            }
-            if let Some(role) = grant_runtime {
-                let granted = store::grant_runtime(&config, &role).await?;
-                out!(
-                    "granted role {role} the runtime privileges on schema {} of {}:",
-                    granted.schema,
-                    granted.location
-                );
-                for statement in &granted.statements {
-                    out!("  {statement};");
-                }
-            }
-            Ok(())
-        }
+}
+
+/// Runs `command`, one that may change the store, on `config`; `quiet` silences progress.
+async fn dispatch_with_config(
+    config: &Config,
+    command: Command,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let flags = |execute, json| Flags {
+        execute,
+        json,
+        quiet,
+    };
+    match command {
+        Command::Init { grant_runtime } => init(config, grant_runtime.as_deref()).await,
         Command::Import {
             paths,
             id_field,
@@ -680,19 +664,8 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             follow_symlinks,
             execute,
         } => {
-            let options = ReadOptions {
-                fields: JsonlFields {
-                    id: id_field,
-                    body: body_field,
-                },
-                follow_symlinks,
-            };
-            import::import(&config, &paths, &options, execute)
-                .await
-                .map(|_| ())
-        }
-        Command::Plan { scope, json, out } => {
-            plan::plan(&config, &scope.scope(), json, out.as_deref())
+            let options = ReadOptions::new(id_field, body_field, follow_symlinks);
+            import::import(config, &paths, &options, execute)
                 .await
                 .map(|_| ())
         }
@@ -706,62 +679,23 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             plan,
             shard,
         } => {
-            let scope = match shard {
-                Some((index, count)) => Scope::Shard {
-                    base: Box::new(scope.scope()),
-                    index,
-                    count,
-                },
-                None => scope.scope(),
-            };
             let args = RunArgs {
                 mode,
                 until,
-                scope,
+                scope: scope.sharded(shard),
                 execute,
                 run_id,
                 json,
                 plan,
                 quiet,
             };
-            run::run(&config, args).await
+            run::run(config, args).await
         }
         Command::Enact { run, execute, json } => {
-            run::enact(
-                &config,
-                run,
-                Flags {
-                    execute,
-                    json,
-                    quiet,
-                },
-            )
-            .await
+            run::enact(config, run, flags(execute, json)).await
         }
         Command::Verify { run, execute, json } => {
-            run::verify(
-                &config,
-                run,
-                Flags {
-                    execute,
-                    json,
-                    quiet,
-                },
-            )
-            .await
-        }
-        Command::Report { run, format, json } => {
-            let format = if json { ReportFormat::Json } else { format };
-            report::report(&config, run, format).await
-        }
-        Command::Diff {
-            document,
-            generation_a,
-            generation_b,
-            json,
-        } => {
-            let pair = generation_a.zip(generation_b);
-            generations::diff(&config, DocumentId::new(document), pair, json).await
+            run::verify(config, run, flags(execute, json)).await
         }
         Command::Purge {
             older_than,
@@ -769,59 +703,97 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             verbose,
             json,
         } => {
-            let options = generations::PurgeArgs {
-                older_than: older_than.duration,
-                age_text: older_than.text,
+            let options = PurgeArgs {
+                older_than,
                 execute,
                 verbose,
                 json,
             };
-            generations::purge(&config, options).await
-        }
-        Command::Status { run, json } => status::status(&config, run, json).await,
-        Command::Units { document, json } => {
-            status::units(&config, DocumentId::new(document), json).await
+            generations::purge(config, options).await
         }
         Command::Resume {
             run,
             until,
             execute,
             json,
-        } => {
-            run::resume(
-                &config,
-                run,
-                until,
-                Flags {
-                    execute,
-                    json,
-                    quiet,
-                },
-            )
-            .await
-        }
+        } => run::resume(config, run, until, flags(execute, json)).await,
         Command::Rollback { run, execute, json } => {
-            run::rollback(
-                &config,
-                run,
-                Flags {
-                    execute,
-                    json,
-                    quiet,
-                },
-            )
-            .await
+            run::rollback(config, run, flags(execute, json)).await
         }
-        Command::Control(ControlCommand::Status) => control::status(&config).await,
-        Command::Control(ControlCommand::Enable { reason }) => {
-            control::set(&config, true, &reason).await
-        }
-        Command::Control(ControlCommand::Disable { reason }) => {
-            control::set(&config, false, &reason).await
-        }
+        Command::Control(command) => control::control(config, command).await,
+        // Run by dispatch_without_config or dispatch_read_only.
         Command::Version { .. }
         | Command::SelfCheck
         | Command::Completions { .. }
-        | Command::Manpage => Ok(()),
+        | Command::Manpage
+        | Command::Plan { .. }
+        | Command::Report { .. }
+        | Command::Diff { .. }
+        | Command::Status { .. }
+        | Command::Units { .. } => Ok(()),
     }
+}
+
+/// Runs `command` if it only reads the store (plan, report, diff, status, units), or returns
+/// `None`.
+async fn dispatch_read_only(config: &Config, command: &Command) -> Option<Result<(), CliError>> {
+    let result = match command {
+        Command::Plan { scope, json, out } => {
+            plan::plan(config, &scope.scope(), *json, out.as_deref())
+                .await
+                .map(|_| ())
+        }
+        Command::Report { run, format, json } => {
+            let format = if *json { ReportFormat::Json } else { *format };
+            report::report(config, run.clone(), format).await
+        }
+        Command::Diff {
+            document,
+            generation_a,
+            generation_b,
+            json,
+        } => {
+            let pair = generation_a.clone().zip(generation_b.clone());
+            generations::diff(config, DocumentId::new(document.as_str()), pair, *json).await
+        }
+        Command::Status { run, json } => status::status(config, run.clone(), *json).await,
+        Command::Units { document, json } => {
+            status::units(config, DocumentId::new(document.as_str()), *json).await
+        }
+        _ => return None,
+    };
+    Some(result)
+}
+
+/// `iu-cutter init [--grant-runtime ROLE]`: create or migrate the store, then grant `ROLE`
+/// what the other commands need.
+async fn init(config: &Config, grant_runtime: Option<&str>) -> Result<(), CliError> {
+    let report = store::init(config).await?;
+    if report.applied.is_empty() {
+        out!(
+            "store {} is up to date (schema version {})",
+            report.location,
+            report.schema_version
+        );
+    } else {
+        let applied: Vec<String> = report.applied.iter().map(u32::to_string).collect();
+        out!(
+            "store {} initialised: schema version {} (applied migrations {})",
+            report.location,
+            report.schema_version,
+            applied.join(", ")
+        );
+    }
+    if let Some(role) = grant_runtime {
+        let granted = store::grant_runtime(config, role).await?;
+        out!(
+            "granted role {role} the runtime privileges on schema {} of {}:",
+            granted.schema,
+            granted.location
+        );
+        for statement in &granted.statements {
+            out!("  {statement};");
+        }
+    }
+    Ok(())
 }

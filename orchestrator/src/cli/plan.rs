@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
 use crate::cli::output::{human_bytes, table, unstructured_warning};
-use crate::cli::run::scope_text;
+use crate::cli::scope::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
 #[derive(Serialize)]

@@ -1,7 +1,8 @@
 //! `iu-cutter status [RUN]` and `iu-cutter units DOC`: reads of the journal and the store.
 
 use iu_cutter_live_execution::{
-    DocumentId, DocumentState, Lease, LeaseView, PhaseStatus, RunId, RunRecord, RunStatus, Scope,
+    DocumentId, DocumentState, Lease, LeaseView, LiveExecutionAdapter, PhaseRecord, PhaseStatus,
+    RunId, RunRecord, RunStatus, Scope,
 };
 
 use iu_cutter_live_execution::prelude::*;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
 use crate::cli::output::{evidence_line, run_status_name, short, table};
-use crate::cli::run::scope_text;
+use crate::cli::scope::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
 #[derive(Serialize)]
@@ -78,97 +79,124 @@ fn phase_status(status: PhaseStatus) -> &'static str {
     }
 }
 
+/// What the operator retries after a failed read of `status`.
+const STATUS_RETRY: &str = "iu-cutter status";
+
 /// `iu-cutter status [RUN]`.
 pub(crate) async fn status(
     config: &Config,
     run: Option<RunId>,
     json: bool,
 ) -> Result<(), CliError> {
-    let retry = "iu-cutter status";
-    let store = ReadOnlyStore::open(config, "status", retry).await?;
-    let adapter = store.adapter();
-    if let Some(run) = run {
-        let record = adapter
-            .load_run(&run)
-            .await
-            .map_err(|e| CliError::from_adapter(e, "reading the journal", retry))?
-            .ok_or_else(|| {
-                CliError::bad_input(
-                    format!("no run `{run}` in the journal"),
-                    "list the journaled runs with `iu-cutter status`",
-                )
-            })?;
-        if json {
-            out_json!(
-                "{}",
-                serde_json::to_string_pretty(&record).unwrap_or_default()
-            );
-            return Ok(());
-        }
-        let leases = adapter
-            .load_leases()
-            .await
-            .map_err(|e| CliError::from_adapter(e, "reading the leases", retry))?;
-        out!("run {} on {}", record.run, config.location());
-        match liveness(&record, &leases) {
-            Some(live) if live.state == "abandoned" => out!(
-                "status: {}: its runner is gone; resume it (iu-cutter resume {} --execute) or \
-                 roll it back (iu-cutter rollback {} --execute)",
-                live.describe(),
-                record.run,
-                record.run
-            ),
-            Some(live) => out!(
-                "status: {} until {}",
-                live.describe(),
-                live.expires_at.as_deref().unwrap_or("-")
-            ),
-            None => out!("status: {}", run_status_name(record.status)),
-        }
-        out!("scope: {}", scope_text(&record.scope));
-        out!("rules: {}", rules_summary(&record.rules));
-        let rows: Vec<Vec<String>> = record
-            .phases
-            .iter()
-            .map(|p| {
-                let mut evidence = evidence_line(&p.evidence);
-                if let Some(detail) = &p.detail {
-                    if !evidence.is_empty() {
-                        evidence.push_str("; ");
-                    }
-                    evidence.push_str(detail);
-                }
-                let finished = p
-                    .finished_at
-                    .clone()
-                    .or_else(|| p.started_at.as_ref().map(|t| format!("started {t}")))
-                    .unwrap_or_else(|| "-".to_owned());
-                vec![
-                    p.name.clone(),
-                    phase_status(p.status).to_owned(),
-                    finished,
-                    evidence,
-                ]
-            })
-            .collect();
-        table(&["phase", "status", "finished", "evidence"], &rows);
-        if let Some(sha) = &record.expected_plan_sha256 {
-            out!("reviewed plan sha256: {sha}");
-        }
+    let store = ReadOnlyStore::open(config, "status", STATUS_RETRY).await?;
+    match run {
+        Some(run) => run_status(config, store.adapter(), run, json).await,
+        None => store_status(config, store.adapter(), json).await,
+    }
+}
+
+/// `iu-cutter status RUN`: the journal's record of one run, its liveness and its phases.
+async fn run_status(
+    config: &Config,
+    adapter: &dyn LiveExecutionAdapter,
+    run: RunId,
+    json: bool,
+) -> Result<(), CliError> {
+    let record = adapter
+        .load_run(&run)
+        .await
+        .map_err(|e| CliError::from_adapter(e, "reading the journal", STATUS_RETRY))?
+        .ok_or_else(|| {
+            CliError::bad_input(
+                format!("no run `{run}` in the journal"),
+                "list the journaled runs with `iu-cutter status`",
+            )
+        })?;
+    if json {
+        out_json!(
+            "{}",
+            serde_json::to_string_pretty(&record).unwrap_or_default()
+        );
         return Ok(());
     }
+    let leases = load_leases(adapter).await?;
+    out!("run {} on {}", record.run, config.location());
+    print_run_state(&record, &leases);
+    out!("scope: {}", scope_text(&record.scope));
+    out!("rules: {}", rules_summary(&record.rules));
+    let rows: Vec<Vec<String>> = record.phases.iter().map(phase_row).collect();
+    table(&["phase", "status", "finished", "evidence"], &rows);
+    if let Some(sha) = &record.expected_plan_sha256 {
+        out!("reviewed plan sha256: {sha}");
+    }
+    Ok(())
+}
+
+/// The store's leases, to tell a running run from an abandoned one.
+async fn load_leases(adapter: &dyn LiveExecutionAdapter) -> Result<LeaseView, CliError> {
+    adapter
+        .load_leases()
+        .await
+        .map_err(|e| CliError::from_adapter(e, "reading the leases", STATUS_RETRY))
+}
+
+/// The `status:` line of one run; an abandoned run also gets the two ways out of it.
+fn print_run_state(record: &RunRecord, leases: &LeaseView) {
+    match liveness(record, leases) {
+        Some(live) if live.state == "abandoned" => out!(
+            "status: {}: its runner is gone; resume it (iu-cutter resume {} --execute) or \
+             roll it back (iu-cutter rollback {} --execute)",
+            live.describe(),
+            record.run,
+            record.run
+        ),
+        Some(live) => out!(
+            "status: {} until {}",
+            live.describe(),
+            live.expires_at.as_deref().unwrap_or("-")
+        ),
+        None => out!("status: {}", run_status_name(record.status)),
+    }
+}
+
+/// A row of one run's phase table: name, status, when it finished (or started), and its
+/// evidence followed by its detail.
+fn phase_row(phase: &PhaseRecord) -> Vec<String> {
+    let mut evidence = evidence_line(&phase.evidence);
+    if let Some(detail) = &phase.detail {
+        if !evidence.is_empty() {
+            evidence.push_str("; ");
+        }
+        evidence.push_str(detail);
+    }
+    let finished = phase
+        .finished_at
+        .clone()
+        .or_else(|| phase.started_at.as_ref().map(|t| format!("started {t}")))
+        .unwrap_or_else(|| "-".to_owned());
+    vec![
+        phase.name.clone(),
+        phase_status(phase.status).to_owned(),
+        finished,
+        evidence,
+    ]
+}
+
+/// `iu-cutter status`: the store's census and every journaled run, with its liveness.
+async fn store_status(
+    config: &Config,
+    adapter: &dyn LiveExecutionAdapter,
+    json: bool,
+) -> Result<(), CliError> {
     let census = adapter
         .census()
         .await
-        .map_err(|e| CliError::from_adapter(e, "taking the census", retry))?;
+        .map_err(|e| CliError::from_adapter(e, "taking the census", STATUS_RETRY))?;
     let runs = adapter
         .list_runs()
         .await
-        .map_err(|e| CliError::from_adapter(e, "reading the journal", retry))?;
-    let leases = adapter
-        .load_leases()
-        .await
-        .map_err(|e| CliError::from_adapter(e, "reading the leases", retry))?;
+        .map_err(|e| CliError::from_adapter(e, "reading the journal", STATUS_RETRY))?;
+    let leases = load_leases(adapter).await?;
     let lives: Vec<Liveness> = runs.iter().filter_map(|r| liveness(r, &leases)).collect();
     if json {
         let out = StatusJson {
@@ -191,38 +219,39 @@ pub(crate) async fn status(
         out!("no runs journaled yet");
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = runs
-        .iter()
-        .map(|r| {
-            let done = r
-                .phases
-                .iter()
-                .filter(|p| p.status == PhaseStatus::Done)
-                .count();
-            let last = r
-                .phases
-                .last()
-                .map(|p| format!("{} {}", p.name, phase_status(p.status)))
-                .unwrap_or_else(|| "-".to_owned());
-            let status = lives
-                .iter()
-                .find(|l| l.run == r.run)
-                .map_or_else(|| run_status_name(r.status), Liveness::describe);
-            vec![
-                r.run.to_string(),
-                status,
-                scope_text(&r.scope),
-                rules_summary(&r.rules),
-                format!("{done} done"),
-                last,
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = runs.iter().map(|r| run_row(r, &lives)).collect();
     table(
         &["run", "status", "scope", "rules", "phases", "last phase"],
         &rows,
     );
     Ok(())
+}
+
+/// A row of the run table: the run, its status (its liveness for a running one), scope, rules,
+/// how many phases are done and the last phase reached.
+fn run_row(record: &RunRecord, lives: &[Liveness]) -> Vec<String> {
+    let done = record
+        .phases
+        .iter()
+        .filter(|p| p.status == PhaseStatus::Done)
+        .count();
+    let last = record
+        .phases
+        .last()
+        .map(|p| format!("{} {}", p.name, phase_status(p.status)))
+        .unwrap_or_else(|| "-".to_owned());
+    let status = lives
+        .iter()
+        .find(|l| l.run == record.run)
+        .map_or_else(|| run_status_name(record.status), Liveness::describe);
+    vec![
+        record.run.to_string(),
+        status,
+        scope_text(&record.scope),
+        rules_summary(&record.rules),
+        format!("{done} done"),
+        last,
+    ]
 }
 
 #[derive(Serialize)]
