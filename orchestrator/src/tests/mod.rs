@@ -35,12 +35,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Census, CutRules, DocumentHead, DocumentId, Evidence,
-    ManualSwitch, MockLiveExecutionAdapter, Op, Preset, Reply, RunId, RunRecord, Scope,
-    StoredBackup,
+    ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter, Op,
+    Preset, Reply, RunId, RunRecord, Scope, StoredBackup,
 };
 use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
+use iu_cutter_simulator::Simulator;
 
-use crate::{RunOptions, RunRequest};
+use iu_cutter_phase_core::MemoryBackupStore;
+
+use crate::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -84,34 +87,24 @@ fn evidence_of(name: &str) -> Evidence {
     evidence
 }
 
-/// Logs and passes.
+impl Log {
+    /// What a fake phase that passes does: logs `ran <name>` and returns [`evidence_of`] it.
+    fn ran_phase(&self, name: &str) -> Result<Evidence, PhaseError> {
+        self.push(format!("ran {name}"));
+        Ok(evidence_of(name))
+    }
+}
+
+/// Logs and passes, in a role: the runner finds the backup, plan, verify and enact phases by
+/// role, so a fake standing in for one must claim its role ([`PhaseRole::Other`] otherwise).
 struct Recording {
-    name: &'static str,
-    log: Log,
-}
-
-#[async_trait]
-impl Phase for Recording {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(self.name))
-    }
-}
-
-/// Logs and passes in the role of a real phase: the runner finds the backup, plan, verify and
-/// enact phases by role, so a fake standing in for one must claim its role.
-struct InRole {
     name: String,
     role: PhaseRole,
     log: Log,
 }
 
 #[async_trait]
-impl Phase for InRole {
+impl Phase for Recording {
     fn name(&self) -> &str {
         &self.name
     }
@@ -121,17 +114,30 @@ impl Phase for InRole {
     }
 
     async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(&self.name))
+        self.log.ran_phase(&self.name)
     }
 }
 
-/// Fakes of the five standard phases, each with its real phase's name and role ([`InRole`]).
+/// A [`Recording`] phase `name` in no particular role.
+fn recorder(name: &str, log: &Log) -> Box<dyn Phase> {
+    Box::new(Recording {
+        name: name.to_owned(),
+        role: PhaseRole::Other,
+        log: log.clone(),
+    })
+}
+
+/// [`recorder`]s of `names`, in order.
+fn recording(names: &[&str], log: &Log) -> Vec<Box<dyn Phase>> {
+    names.iter().map(|name| recorder(name, log)).collect()
+}
+
+/// Fakes of the five standard phases, each with its real phase's name and role ([`Recording`]).
 fn standard_fakes(log: &Log) -> Vec<Box<dyn Phase>> {
     crate::default_phases()
         .iter()
         .map(|real| {
-            Box::new(InRole {
+            Box::new(Recording {
                 name: real.name().to_owned(),
                 role: real.role(),
                 log: log.clone(),
@@ -192,8 +198,7 @@ impl Phase for ClosesGate {
                 "the guard let a mutation through a closed switch".into(),
             ));
         }
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(self.name))
+        self.log.ran_phase(self.name)
     }
 }
 
@@ -231,10 +236,10 @@ impl Phase for Cancels {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
+        let evidence = self.log.ran_phase(self.name);
         self.cancel.cancel();
         ctx.check_cancelled()?;
-        Ok(evidence_of(self.name))
+        evidence
     }
 }
 
@@ -252,21 +257,8 @@ impl Phase for StopsAtBoundary {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         ctx.check_cancelled()?;
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(self.name))
+        self.log.ran_phase(self.name)
     }
-}
-
-fn recording(names: &[&'static str], log: &Log) -> Vec<Box<dyn Phase>> {
-    names
-        .iter()
-        .map(|name| {
-            Box::new(Recording {
-                name,
-                log: log.clone(),
-            }) as Box<dyn Phase>
-        })
-        .collect()
 }
 
 fn request(run: &str) -> RunRequest {
@@ -395,4 +387,113 @@ impl Events {
             })
             .collect()
     }
+}
+
+/// The fields of a `REFUSED` outcome.
+struct Refusal<'a> {
+    reason: &'a str,
+    switch: &'a str,
+    how_to_open: &'a str,
+    resume_from: Option<&'a str>,
+}
+
+/// The report's outcome as a [`Refusal`], or an error naming the outcome it is instead.
+fn refused(report: &RunReport) -> Result<Refusal<'_>, String> {
+    match &report.outcome {
+        Outcome::Refused {
+            reason,
+            switch,
+            how_to_open,
+            resume_from,
+        } => Ok(Refusal {
+            reason,
+            switch,
+            how_to_open,
+            resume_from: resume_from.as_deref(),
+        }),
+        other => Err(format!("expected REFUSED, got {other:?}")),
+    }
+}
+
+/// The fields of a `FAILED` outcome.
+struct Failure<'a> {
+    error: &'a str,
+    resume_from: Option<&'a str>,
+    next_action: &'a str,
+}
+
+/// The report's outcome as a [`Failure`], or an error naming the outcome it is instead.
+fn failed(report: &RunReport) -> Result<Failure<'_>, String> {
+    match &report.outcome {
+        Outcome::Failed {
+            error,
+            resume_from,
+            next_action,
+        } => Ok(Failure {
+            error,
+            resume_from: resume_from.as_deref(),
+            next_action,
+        }),
+        other => Err(format!("expected FAILED, got {other:?}")),
+    }
+}
+
+/// The gap of a `BLOCKED` outcome, or an error naming the outcome it is instead.
+fn blocked(report: &RunReport) -> Result<&Gap, String> {
+    match &report.outcome {
+        Outcome::Blocked { gap } => Ok(gap),
+        other => Err(format!("expected BLOCKED, got {other:?}")),
+    }
+}
+
+/// `adapter` behind a kill switch whose only source is `switch`.
+fn behind<A: LiveExecutionAdapter>(adapter: A, switch: &ManualSwitch) -> Guarded<A> {
+    Guarded::new(adapter, ExecutionGate::new().with_source(switch.clone()))
+}
+
+/// Two laws the real phases cut into several units each.
+const LAW_1: &str = "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
+const LAW_2: &str = "Intro.\n\n# Part A\n\nText A.\n\n# Part B\n\nText B.\n";
+
+/// The documents under `law/`.
+fn laws() -> Scope {
+    Scope::Prefix("law/".into())
+}
+
+/// A run of `run` over [`laws`] with the markdown rules.
+fn law_request(run: &str) -> RunRequest {
+    RunRequest::new(run, laws(), CutRules::preset(Preset::Markdown))
+}
+
+/// The five real phases over a simulator, behind a kill switch of their own.
+struct Harness {
+    sim: Arc<Simulator>,
+    switch: ManualSwitch,
+    runner: Runner,
+}
+
+impl Harness {
+    /// Over a simulator holding `documents`, the switch open as `open` says.
+    fn new<'a>(documents: impl IntoIterator<Item = (&'a str, &'a str)>, open: bool) -> Self {
+        let sim = Arc::new(Simulator::with_documents(documents));
+        let switch = ManualSwitch::new("test", open, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        Harness {
+            sim,
+            switch,
+            runner,
+        }
+    }
+}
+
+/// Run `run` as the simulator journaled it.
+async fn stored_run(sim: &Simulator, run: &str) -> Result<RunRecord, Box<dyn std::error::Error>> {
+    Ok(
+        iu_cutter_live_execution::prelude::Journal::load_run(sim, &RunId::new(run))
+            .await?
+            .ok_or_else(|| format!("run {run} not journaled"))?,
+    )
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use iu_cutter_live_execution::{
-    AdapterError, CutRules, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
-    MockLiveExecutionAdapter, PhaseStatus, Preset, RunId, RunStatus, Scope,
+    AdapterError, CutRules, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter,
+    PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
 
 use iu_cutter_live_execution::{Op, expect_op};
@@ -38,6 +38,28 @@ fn journaled(journal: &MockJournal, run: &str) -> Result<RunRecord, String> {
         .ok_or_else(|| format!("run {run} not journaled"))
 }
 
+/// Resumes `r1` with the default options.
+async fn resume(runner: &Runner) -> Result<RunReport, RunnerError> {
+    runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await
+}
+
+/// Resumes `r1` and checks that it passes, that the phases ran as `ran` says over the whole test,
+/// and that the journal holds the run as passed.
+async fn resumes_to_pass(
+    runner: &Runner,
+    journal: &MockJournal,
+    log: &Log,
+    ran: &[&str],
+) -> TestResult {
+    let resumed = resume(runner).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    assert_eq!(log.ran(), ran);
+    assert_eq!(journaled(journal, "r1")?.status, RunStatus::Pass);
+    Ok(())
+}
+
 #[tokio::test]
 async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
@@ -58,19 +80,14 @@ async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
 
     let report = runner.run(request("r1"), events.options()).await?;
 
-    match &report.outcome {
-        Outcome::Refused {
-            switch,
-            how_to_open,
-            resume_from,
-            ..
-        } => {
-            assert_eq!(switch, "configuration (execution_enabled)");
-            assert!(how_to_open.contains("--execute"), "{how_to_open}");
-            assert_eq!(resume_from, &None);
-        }
-        other => return Err(format!("expected REFUSED, got {other:?}").into()),
-    }
+    let refusal = refused(&report)?;
+    assert_eq!(refusal.switch, "configuration (execution_enabled)");
+    assert!(
+        refusal.how_to_open.contains("--execute"),
+        "{}",
+        refusal.how_to_open
+    );
+    assert_eq!(refusal.resume_from, None);
     assert_eq!(report.outcome.name(), "REFUSED");
     assert!(log.ran().is_empty());
     assert!(
@@ -95,17 +112,18 @@ async fn other_preflight_errors_fail_with_a_next_action() -> TestResult {
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Failed {
-            error,
-            next_action,
-            resume_from: None,
-        } => {
-            assert!(error.contains("connection refused"), "{error}");
-            assert!(next_action.contains("iu-cutter run r1"), "{next_action}");
-        }
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
+    let failure = failed(&report)?;
+    assert_eq!(failure.resume_from, None);
+    assert!(
+        failure.error.contains("connection refused"),
+        "{}",
+        failure.error
+    );
+    assert!(
+        failure.next_action.contains("iu-cutter run r1"),
+        "{}",
+        failure.next_action
+    );
     Ok(())
 }
 
@@ -205,18 +223,12 @@ async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
     let log = Log::default();
     let journal = MockJournal::default();
     let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Recording {
-            name: "a",
-            log: log.clone(),
-        }),
+        recorder("a", &log),
         Box::new(Blocking {
             name: "b",
             log: log.clone(),
         }),
-        Box::new(Recording {
-            name: "c",
-            log: log.clone(),
-        }),
+        recorder("c", &log),
     ];
     let runner = runner(journaling_mock(&journal, &log), phases);
 
@@ -299,9 +311,7 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
     assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
 
     // A passed run is not run again, by resume or by run.
-    let again = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let again = resume(&runner).await?;
     assert_eq!(again.outcome, Outcome::Pass);
     assert!(
         again
@@ -350,9 +360,7 @@ async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one()
         recording(&["a", "b", "c"], &log),
     );
 
-    let report = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let report = resume(&runner).await?;
 
     assert_eq!(report.outcome, Outcome::Pass);
     assert_eq!(log.ran(), ["ran b", "ran c"]);
@@ -437,10 +445,8 @@ async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
     let other = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalVi));
     let report = runner.run(other, RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Failed { error, .. } => assert!(error.contains("already used"), "{error}"),
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
+    let error = failed(&report)?.error;
+    assert!(error.contains("already used"), "{error}");
     assert_eq!(log.ran(), ["ran a"]);
     Ok(())
 }
@@ -456,10 +462,7 @@ async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestRe
             log: log.clone(),
             cancel: cancel.clone(),
         }),
-        Box::new(Recording {
-            name: "b",
-            log: log.clone(),
-        }),
+        recorder("b", &log),
     ];
     let runner = runner(journaling_mock(&journal, &log), phases);
 
@@ -470,18 +473,10 @@ async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestRe
             RunOptions::default().with_cancel(cancel.clone()),
         )
         .await?;
-    match &report.outcome {
-        Outcome::Failed {
-            error,
-            resume_from,
-            next_action,
-        } => {
-            assert!(error.contains("cancelled"), "{error}");
-            assert_eq!(resume_from.as_deref(), Some("a"));
-            assert_eq!(next_action, "iu-cutter resume r1");
-        }
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
+    let failure = failed(&report)?;
+    assert!(failure.error.contains("cancelled"), "{}", failure.error);
+    assert_eq!(failure.resume_from, Some("a"));
+    assert_eq!(failure.next_action, "iu-cutter resume r1");
     assert_eq!(
         report.phase("a").map(|p| p.status),
         Some(PhaseEntryStatus::Cancelled)
@@ -495,13 +490,7 @@ async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestRe
     assert_eq!(log.ran(), ["ran a"]);
 
     // With a fresh flag, resume runs `a` again (it was not done) and then `b`.
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran a", "ran b"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
-    Ok(())
+    resumes_to_pass(&runner, &journal, &log, &["ran a", "ran a", "ran b"]).await
 }
 
 #[tokio::test]
@@ -542,23 +531,14 @@ async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
         .run(request("r1"), RunOptions::default().with_cancel(cancel))
         .await?;
 
-    match &report.outcome {
-        Outcome::Failed { resume_from, .. } => assert_eq!(resume_from.as_deref(), Some("b")),
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
+    assert_eq!(failed(&report)?.resume_from, Some("b"));
     assert_eq!(log.ran(), ["ran a"]);
     let record = journaled(&journal, "r1")?;
     assert!(record.phase("b").is_none(), "b must not have started");
     assert_eq!(record.status, RunStatus::Failed);
 
     // A fresh flag: resume skips `a` and runs `b`.
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran b"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
-    Ok(())
+    resumes_to_pass(&runner, &journal, &log, &["ran a", "ran b"]).await
 }
 
 #[tokio::test]
@@ -566,43 +546,25 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
     let log = Log::default();
     let journal = MockJournal::default();
     let switch = ManualSwitch::new("test switch", true, "flip the test switch back on");
-    let guarded = Guarded::new(
-        journaling_mock(&journal, &log),
-        ExecutionGate::new().with_source(switch.clone()),
-    );
+    let guarded = behind(journaling_mock(&journal, &log), &switch);
     let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Recording {
-            name: "a",
-            log: log.clone(),
-        }),
+        recorder("a", &log),
         Box::new(ClosesGate {
             name: "b",
             switch: switch.clone(),
             fired: AtomicBool::new(false),
             log: log.clone(),
         }),
-        Box::new(Recording {
-            name: "c",
-            log: log.clone(),
-        }),
+        recorder("c", &log),
     ];
     let runner = runner(guarded, phases);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Refused {
-            switch,
-            how_to_open,
-            resume_from,
-            ..
-        } => {
-            assert_eq!(switch, "test switch");
-            assert_eq!(how_to_open, "flip the test switch back on");
-            assert_eq!(resume_from.as_deref(), Some("b"));
-        }
-        other => return Err(format!("expected REFUSED, got {other:?}").into()),
-    }
+    let refusal = refused(&report)?;
+    assert_eq!(refusal.switch, "test switch");
+    assert_eq!(refusal.how_to_open, "flip the test switch back on");
+    assert_eq!(refusal.resume_from, Some("b"));
     assert_eq!(log.ran(), ["ran a"]);
     // The refusal could not be journaled: the phase is still `Running`, the run too.
     let record = journaled(&journal, "r1")?;
@@ -613,22 +575,10 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
     assert_eq!(record.status, RunStatus::Running);
 
     // Still closed: resume is refused at preflight, naming where it would start.
-    let refused = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert!(matches!(
-        &refused.outcome,
-        Outcome::Refused { resume_from: Some(phase), .. } if phase == "b"
-    ));
+    assert_eq!(refused(&resume(&runner).await?)?.resume_from, Some("b"));
 
     switch.set(true);
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
-    Ok(())
+    resumes_to_pass(&runner, &journal, &log, &["ran a", "ran b", "ran c"]).await
 }
 
 #[tokio::test]
@@ -636,10 +586,7 @@ async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestRes
     let log = Log::default();
     let journal = MockJournal::default();
     let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Recording {
-            name: "a",
-            log: log.clone(),
-        }),
+        recorder("a", &log),
         Box::new(ReturnsGateClosed { name: "b" }),
     ];
     let runner = runner(journaling_mock(&journal, &log), phases);
@@ -656,9 +603,7 @@ async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestRes
         .told_truly(true, None)
     );
     // The run was journaled and phase `a` ran: the refusal must not claim nothing changed.
-    let Outcome::Refused { reason, .. } = &report.outcome else {
-        return Err("not refused".into());
-    };
+    let reason = refused(&report)?.reason;
     assert!(
         reason.contains("had already changed the store") && !reason.contains("nothing was"),
         "{reason}"
@@ -693,21 +638,14 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Failed {
-            error,
-            resume_from,
-            next_action,
-        } => {
-            assert!(error.contains("disk on fire"), "{error}");
-            assert_eq!(resume_from.as_deref(), Some("broken"));
-            assert!(
-                next_action.ends_with("iu-cutter resume r1"),
-                "{next_action}"
-            );
-        }
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
+    let failure = failed(&report)?;
+    assert!(failure.error.contains("disk on fire"), "{}", failure.error);
+    assert_eq!(failure.resume_from, Some("broken"));
+    assert!(
+        failure.next_action.ends_with("iu-cutter resume r1"),
+        "{}",
+        failure.next_action
+    );
     let record = journaled(&journal, "r1")?;
     assert_eq!(record.status, RunStatus::Failed);
     let broken = record.phase("broken").ok_or("not journaled")?;
