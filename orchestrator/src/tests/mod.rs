@@ -36,7 +36,7 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Census, CutRules, DocumentHead, DocumentId, Evidence,
     ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter, Op,
-    Preset, Reply, RunId, RunRecord, Scope, StoredBackup,
+    Preset, Reply, RunId, RunRecord, RunStatus, Scope, StoredBackup,
 };
 use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
 use iu_cutter_simulator::Simulator;
@@ -354,6 +354,49 @@ fn journaling_mock_with_heads(
         Ok(())
     });
     mock
+}
+
+/// A mocked test's world: the log the fakes and the journaling mock write, the journal that
+/// mock keeps, and the backup store. Its run is `r1`.
+#[derive(Default)]
+struct World {
+    log: Log,
+    journal: MockJournal,
+    backups: Arc<MemoryBackupStore>,
+}
+
+impl World {
+    /// A runner of `phases` over `adapter` and this world's backups.
+    fn runner_over(
+        &self,
+        adapter: impl LiveExecutionAdapter + 'static,
+        phases: Vec<Box<dyn Phase>>,
+    ) -> Runner {
+        Runner::with_phases(Arc::new(adapter), self.backups.clone(), phases)
+    }
+
+    /// A runner of `phases` over a [`journaling_mock`] of this world.
+    fn runner(&self, phases: Vec<Box<dyn Phase>>) -> Runner {
+        self.runner_over(journaling_mock(&self.journal, &self.log), phases)
+    }
+
+    /// The journal's record of `r1`.
+    fn record(&self) -> Result<RunRecord, String> {
+        lock(&self.journal)
+            .get(&RunId::new("r1"))
+            .cloned()
+            .ok_or_else(|| "run r1 not journaled".to_owned())
+    }
+
+    /// `r1`'s journaled status.
+    fn status(&self) -> Option<RunStatus> {
+        self.record().ok().map(|r| r.status)
+    }
+}
+
+/// Whether the report has a note that contains `text`.
+fn noted(report: &RunReport, text: &str) -> bool {
+    report.notes.iter().any(|n| n.contains(text))
 }
 
 /// Collects events.

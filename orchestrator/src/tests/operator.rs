@@ -121,11 +121,7 @@ async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
     // Enacting again does nothing and says so.
     let again = h.enact("r1", RunOptions::default()).await?;
     expect_pass(&again)?;
-    assert!(
-        again.notes.iter().any(|n| n.contains("already enacted")),
-        "{}",
-        again.to_json()
-    );
+    assert!(noted(&again, "already enacted"), "{}", again.to_json());
     Ok(())
 }
 

@@ -1,14 +1,12 @@
 //! Rollback, over the mock (the simulator end-to-end test restores for real).
 
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
     GenerationRecord, Kept, LiveExecutionAdapter, ManualSwitch, Op, PhaseStatus, Preset,
     Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, expect_op, sha256_hex,
 };
 
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
+use iu_cutter_phase_core::{BackupStore, names};
 
 use super::*;
 use crate::{Outcome, PhaseEntryStatus, ROLLBACK_PHASE, RunReport, Runner};
@@ -87,15 +85,7 @@ fn undone() -> Restoration {
     }
 }
 
-/// A rollback test's world: the runner's log, the mock's journal and the backup store. The run
-/// rolled back is always `r1`.
-#[derive(Default)]
-struct World {
-    log: Log,
-    journal: MockJournal,
-    backups: Arc<MemoryBackupStore>,
-}
-
+/// A rollback test's world: the run rolled back is always `r1`.
 impl World {
     /// Exports `backup` and journals run `r1` with `status`, the phases `done`, and the backup's
     /// sha256, which it returns.
@@ -139,12 +129,8 @@ impl World {
     }
 
     /// A runner of the standard fakes over `adapter`.
-    fn runner(&self, adapter: impl LiveExecutionAdapter + 'static) -> Runner {
-        Runner::with_phases(
-            Arc::new(adapter),
-            self.backups.clone(),
-            standard_fakes(&self.log),
-        )
+    fn standard_runner(&self, adapter: impl LiveExecutionAdapter + 'static) -> Runner {
+        self.runner_over(adapter, standard_fakes(&self.log))
     }
 
     /// Rolls `r1` back once over `adapter`.
@@ -152,7 +138,9 @@ impl World {
         &self,
         adapter: impl LiveExecutionAdapter + 'static,
     ) -> Result<RunReport, crate::RunnerError> {
-        self.runner(adapter).rollback(&RunId::new("r1")).await
+        self.standard_runner(adapter)
+            .rollback(&RunId::new("r1"))
+            .await
     }
 
     /// The journal writes and restores the log holds.
@@ -164,15 +152,19 @@ impl World {
             .collect()
     }
 
-    /// `r1`'s journaled status.
-    fn status(&self) -> Option<RunStatus> {
-        lock(&self.journal).get(&RunId::new("r1")).map(|r| r.status)
-    }
-
     /// Asserts that nothing was journaled or restored and `r1` is still `status`.
     fn assert_untouched(&self, status: RunStatus) {
         assert!(self.journal_writes().is_empty(), "{:?}", self.log.lines());
         assert_eq!(self.status(), Some(status));
+    }
+
+    /// Rolls back the passed `r1` over a mock that must not restore, expecting a refusal that
+    /// changed nothing; returns the refusal's reason and next action.
+    async fn refused_untouched(&self) -> Result<(String, String), Box<dyn std::error::Error>> {
+        let report = self.rollback(self.never_restoring()).await?;
+        let refusal = refused(&report)?;
+        self.assert_untouched(RunStatus::Pass);
+        Ok((refusal.reason.to_owned(), refusal.how_to_open.to_owned()))
     }
 }
 
@@ -192,7 +184,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
         l.push("restore");
         Ok(undone().into())
     });
-    let runner = world.runner(mock);
+    let runner = world.standard_runner(mock);
 
     let report = runner.rollback(&RunId::new("r1")).await?;
 
@@ -221,12 +213,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     // Again: nothing is restored twice (restore is `times(1)`), and the run does not resume.
     let again = runner.rollback(&RunId::new("r1")).await?;
     assert_eq!(again.outcome, Outcome::RolledBack);
-    assert!(
-        again
-            .notes
-            .iter()
-            .any(|n| n.contains("already rolled back"))
-    );
+    assert!(noted(&again, "already rolled back"));
     let resumed = runner
         .resume(&RunId::new("r1"), RunOptions::default())
         .await?;
@@ -248,7 +235,7 @@ async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> Test
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
     assert!(check.census_matches_backup);
     assert!(!check.fingerprint_matches_pre_run);
-    assert!(report.notes.iter().any(|n| n.contains("outside the run")));
+    assert!(noted(&report, "outside the run"));
     Ok(())
 }
 
@@ -258,7 +245,7 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     world.passed_run().await?;
     let mut mock = world.restored_mock(census("post", "digest-2"));
     answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
-    let runner = world.runner(mock);
+    let runner = world.standard_runner(mock);
 
     let report = runner.rollback(&RunId::new("r1")).await?;
 
@@ -287,14 +274,11 @@ async fn a_tampered_backup_is_refused_before_anything_changes() -> TestResult {
     world.passed_run().await?;
     world.backups.tamper(&RunId::new("r1"), b"{}\n".to_vec());
 
-    let report = world.rollback(world.never_restoring()).await?;
+    let (reason, next) = world.refused_untouched().await?;
 
-    let refusal = refused(&report)?;
-    let (reason, next) = (refusal.reason, refusal.how_to_open);
     assert!(reason.contains("does not match its manifest"), "{reason}");
     assert!(reason.contains("nothing was changed"), "{reason}");
     assert!(next.contains("intact copy"), "{next}");
-    world.assert_untouched(RunStatus::Pass);
     Ok(())
 }
 
@@ -309,12 +293,10 @@ async fn a_backup_replaced_with_a_matching_manifest_is_refused() -> TestResult {
     let replaced = world.backups.save(&truncated).await?;
     assert_ne!(replaced.sha256, journaled);
 
-    let report = world.rollback(world.never_restoring()).await?;
+    let (reason, _) = world.refused_untouched().await?;
 
-    let reason = refused(&report)?.reason;
     assert!(reason.contains("not the one journaled"), "{reason}");
     assert!(reason.contains(&journaled), "{reason}");
-    world.assert_untouched(RunStatus::Pass);
     Ok(())
 }
 
@@ -329,11 +311,9 @@ async fn a_backup_with_a_corrupt_body_is_refused() -> TestResult {
         .backed_up(&corrupt, RunStatus::Pass, &names::ALL)
         .await?;
 
-    let report = world.rollback(world.never_restoring()).await?;
+    let (reason, _) = world.refused_untouched().await?;
 
-    let reason = refused(&report)?.reason;
     assert!(reason.contains("corrupt"), "{reason}");
-    world.assert_untouched(RunStatus::Pass);
     Ok(())
 }
 
@@ -361,12 +341,7 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
         report.phases[0].evidence.get("restored_documents"),
         Some(&"0".to_owned())
     );
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("nothing to restore"))
-    );
+    assert!(noted(&report, "nothing to restore"));
     assert_eq!(world.status(), Some(RunStatus::RolledBack));
     Ok(())
 }
@@ -420,7 +395,7 @@ async fn rollback_with_the_gate_closed_is_refused() -> TestResult {
 #[tokio::test]
 async fn rolling_back_an_unknown_run_is_an_error() -> TestResult {
     let world = World::default();
-    let runner = world.runner(journaling_mock(&world.journal, &world.log));
+    let runner = world.standard_runner(journaling_mock(&world.journal, &world.log));
     assert!(matches!(
         runner.rollback(&RunId::new("ghost")).await,
         Err(crate::RunnerError::UnknownRun(_))
@@ -484,7 +459,7 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
     assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.notes);
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
     assert_eq!(check.kept_edits.len(), 1);
-    assert!(report.notes.iter().any(|n| n.contains("edit was kept")));
+    assert!(noted(&report, "edit was kept"));
     assert!(report.to_markdown().contains("edit kept `law/1`"));
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! Run and resume.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use iu_cutter_live_execution::{
@@ -9,18 +8,15 @@ use iu_cutter_live_execution::{
 };
 
 use iu_cutter_live_execution::{Op, expect_op};
-use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, Phase};
+use iu_cutter_phase_core::{CancelFlag, Phase};
 use mockall::Sequence;
 
 use super::*;
 use crate::{Outcome, PhaseEntryStatus, RunReport, Runner, RunnerError};
 
+/// A runner of `phases` over `adapter`, in a world of its own.
 fn runner(adapter: impl LiveExecutionAdapter + 'static, phases: Vec<Box<dyn Phase>>) -> Runner {
-    Runner::with_phases(
-        Arc::new(adapter),
-        Arc::new(MemoryBackupStore::new()),
-        phases,
-    )
+    World::default().runner_over(adapter, phases)
 }
 
 fn statuses(report: &RunReport) -> Vec<(String, PhaseEntryStatus)> {
@@ -31,13 +27,6 @@ fn statuses(report: &RunReport) -> Vec<(String, PhaseEntryStatus)> {
         .collect()
 }
 
-fn journaled(journal: &MockJournal, run: &str) -> Result<RunRecord, String> {
-    lock(journal)
-        .get(&RunId::new(run))
-        .cloned()
-        .ok_or_else(|| format!("run {run} not journaled"))
-}
-
 /// Resumes `r1` with the default options.
 async fn resume(runner: &Runner) -> Result<RunReport, RunnerError> {
     runner
@@ -45,19 +34,16 @@ async fn resume(runner: &Runner) -> Result<RunReport, RunnerError> {
         .await
 }
 
-/// Resumes `r1` and checks that it passes, that the phases ran as `ran` says over the whole test,
-/// and that the journal holds the run as passed.
-async fn resumes_to_pass(
-    runner: &Runner,
-    journal: &MockJournal,
-    log: &Log,
-    ran: &[&str],
-) -> TestResult {
-    let resumed = resume(runner).await?;
-    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    assert_eq!(log.ran(), ran);
-    assert_eq!(journaled(journal, "r1")?.status, RunStatus::Pass);
-    Ok(())
+impl World {
+    /// Resumes `r1` and checks that it passes, that the phases ran as `ran` says over the whole
+    /// test, and that the journal holds the run as passed.
+    async fn resumes_to_pass(&self, runner: &Runner, ran: &[&str]) -> TestResult {
+        let resumed = resume(runner).await?;
+        assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+        assert_eq!(self.log.ran(), ran);
+        assert_eq!(self.status(), Some(RunStatus::Pass));
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -220,22 +206,21 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
 
 #[tokio::test]
 async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let phases: Vec<Box<dyn Phase>> = vec![
-        recorder("a", &log),
+        recorder("a", &world.log),
         Box::new(Blocking {
             name: "b",
-            log: log.clone(),
+            log: world.log.clone(),
         }),
-        recorder("c", &log),
+        recorder("c", &world.log),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
     assert_eq!(report.outcome, Outcome::Blocked { gap: test_gap("b") });
-    assert_eq!(log.ran(), ["ran a", "ran b"]);
+    assert_eq!(world.log.ran(), ["ran a", "ran b"]);
     assert_eq!(
         statuses(&report),
         [
@@ -244,7 +229,7 @@ async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
             ("c".into(), PhaseEntryStatus::NotRun),
         ]
     );
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(record.status, RunStatus::Blocked);
     let b = record.phase("b").ok_or("b not journaled")?;
     assert_eq!(b.status, PhaseStatus::Blocked);
@@ -258,12 +243,8 @@ async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
 
 #[tokio::test]
 async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(
-        journaling_mock(&journal, &log),
-        recording(&["a", "b", "c"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a", "b", "c"], &world.log));
 
     let held = runner
         .run(request("r1"), RunOptions::default().with_until("b"))
@@ -271,8 +252,8 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
 
     assert_eq!(held.outcome, Outcome::Pass);
     assert_eq!(held.held_after.as_deref(), Some("b"));
-    assert_eq!(log.ran(), ["ran a", "ran b"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Held);
+    assert_eq!(world.log.ran(), ["ran a", "ran b"]);
+    assert_eq!(world.record()?.status, RunStatus::Held);
     assert_eq!(
         held.phase("c").map(|p| p.status),
         Some(PhaseEntryStatus::NotRun)
@@ -283,7 +264,7 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
 
     assert_eq!(resumed.outcome, Outcome::Pass);
     assert_eq!(resumed.held_after, None);
-    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
+    assert_eq!(world.log.ran(), ["ran a", "ran b", "ran c"]);
     assert_eq!(
         statuses(&resumed),
         [
@@ -308,43 +289,33 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
             "PASS"
         ]
     );
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    assert_eq!(world.record()?.status, RunStatus::Pass);
 
     // A passed run is not run again, by resume or by run.
     let again = resume(&runner).await?;
     assert_eq!(again.outcome, Outcome::Pass);
-    assert!(
-        again
-            .notes
-            .iter()
-            .any(|n| n.contains("already journaled as PASS"))
-    );
+    assert!(noted(&again, "already journaled as PASS"));
     let rerun = runner.run(request("r1"), RunOptions::default()).await?;
     assert_eq!(rerun.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
+    assert_eq!(world.log.ran(), ["ran a", "ran b", "ran c"]);
     Ok(())
 }
 
 #[tokio::test]
 async fn until_the_last_phase_is_an_ordinary_pass() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(
-        journaling_mock(&journal, &log),
-        recording(&["a", "b"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a", "b"], &world.log));
     let report = runner
         .run(request("r1"), RunOptions::default().with_until("b"))
         .await?;
     assert_eq!((report.outcome, report.held_after), (Outcome::Pass, None));
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    assert_eq!(world.record()?.status, RunStatus::Pass);
     Ok(())
 }
 
 #[tokio::test]
 async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let mut record = RunRecord::new(
         RunId::new("r1"),
         Scope::All,
@@ -354,19 +325,16 @@ async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one()
         crate::journal::phase_record("a", PhaseStatus::Done, evidence_of("a"), None, T0),
         crate::journal::phase_record("b", PhaseStatus::Running, Evidence::new(), None, T0),
     ];
-    lock(&journal).insert(RunId::new("r1"), record);
-    let runner = runner(
-        journaling_mock(&journal, &log),
-        recording(&["a", "b", "c"], &log),
-    );
+    lock(&world.journal).insert(RunId::new("r1"), record);
+    let runner = world.runner(recording(&["a", "b", "c"], &world.log));
 
     let report = resume(&runner).await?;
 
     assert_eq!(report.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran b", "ran c"]);
+    assert_eq!(world.log.ran(), ["ran b", "ran c"]);
     // The run was `Running` (a crash): no status change before the phases.
     assert_eq!(
-        log.lines().first().map(String::as_str),
+        world.log.lines().first().map(String::as_str),
         Some("journal b Running")
     );
     Ok(())
@@ -437,9 +405,8 @@ async fn resuming_an_unknown_run_is_an_error() -> TestResult {
 
 #[tokio::test]
 async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(journaling_mock(&journal, &log), recording(&["a"], &log));
+    let world = World::default();
+    let runner = world.runner(recording(&["a"], &world.log));
     runner.run(request("r1"), RunOptions::default()).await?;
 
     let other = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalVi));
@@ -447,24 +414,23 @@ async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
 
     let error = failed(&report)?.error;
     assert!(error.contains("already used"), "{error}");
-    assert_eq!(log.ran(), ["ran a"]);
+    assert_eq!(world.log.ran(), ["ran a"]);
     Ok(())
 }
 
 #[tokio::test]
 async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let cancel = CancelFlag::new();
     let phases: Vec<Box<dyn Phase>> = vec![
         Box::new(Cancels {
             name: "a",
-            log: log.clone(),
+            log: world.log.clone(),
             cancel: cancel.clone(),
         }),
-        recorder("b", &log),
+        recorder("b", &world.log),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     // The phase that cancels fails at its own boundary check.
     let report = runner
@@ -481,22 +447,23 @@ async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestRe
         report.phase("a").map(|p| p.status),
         Some(PhaseEntryStatus::Cancelled)
     );
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(
         record.phase("a").map(|p| p.status),
         Some(PhaseStatus::Failed)
     );
-    assert_eq!(log.ran(), ["ran a"]);
+    assert_eq!(world.log.ran(), ["ran a"]);
 
     // With a fresh flag, resume runs `a` again (it was not done) and then `b`.
-    resumes_to_pass(&runner, &journal, &log, &["ran a", "ran a", "ran b"]).await
+    world
+        .resumes_to_pass(&runner, &["ran a", "ran a", "ran b"])
+        .await
 }
 
 #[tokio::test]
 async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let cancel = CancelFlag::new();
     // `a` passes and then asks to stop (its own check comes after the request, so make it
     // pass: a phase that asks at its very end); `b` must not start.
@@ -517,47 +484,46 @@ async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
     }
     let phases: Vec<Box<dyn Phase>> = vec![
         Box::new(PassThenCancel {
-            log: log.clone(),
+            log: world.log.clone(),
             cancel: cancel.clone(),
         }),
         Box::new(StopsAtBoundary {
             name: "b",
-            log: log.clone(),
+            log: world.log.clone(),
         }),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     let report = runner
         .run(request("r1"), RunOptions::default().with_cancel(cancel))
         .await?;
 
     assert_eq!(failed(&report)?.resume_from, Some("b"));
-    assert_eq!(log.ran(), ["ran a"]);
-    let record = journaled(&journal, "r1")?;
+    assert_eq!(world.log.ran(), ["ran a"]);
+    let record = world.record()?;
     assert!(record.phase("b").is_none(), "b must not have started");
     assert_eq!(record.status, RunStatus::Failed);
 
     // A fresh flag: resume skips `a` and runs `b`.
-    resumes_to_pass(&runner, &journal, &log, &["ran a", "ran b"]).await
+    world.resumes_to_pass(&runner, &["ran a", "ran b"]).await
 }
 
 #[tokio::test]
 async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let switch = ManualSwitch::new("test switch", true, "flip the test switch back on");
-    let guarded = behind(journaling_mock(&journal, &log), &switch);
+    let guarded = behind(journaling_mock(&world.journal, &world.log), &switch);
     let phases: Vec<Box<dyn Phase>> = vec![
-        recorder("a", &log),
+        recorder("a", &world.log),
         Box::new(ClosesGate {
             name: "b",
             switch: switch.clone(),
             fired: AtomicBool::new(false),
-            log: log.clone(),
+            log: world.log.clone(),
         }),
-        recorder("c", &log),
+        recorder("c", &world.log),
     ];
-    let runner = runner(guarded, phases);
+    let runner = world.runner_over(guarded, phases);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
@@ -565,9 +531,9 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
     assert_eq!(refusal.switch, "test switch");
     assert_eq!(refusal.how_to_open, "flip the test switch back on");
     assert_eq!(refusal.resume_from, Some("b"));
-    assert_eq!(log.ran(), ["ran a"]);
+    assert_eq!(world.log.ran(), ["ran a"]);
     // The refusal could not be journaled: the phase is still `Running`, the run too.
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(
         record.phase("b").map(|p| p.status),
         Some(PhaseStatus::Running)
@@ -578,18 +544,19 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
     assert_eq!(refused(&resume(&runner).await?)?.resume_from, Some("b"));
 
     switch.set(true);
-    resumes_to_pass(&runner, &journal, &log, &["ran a", "ran b", "ran c"]).await
+    world
+        .resumes_to_pass(&runner, &["ran a", "ran b", "ran c"])
+        .await
 }
 
 #[tokio::test]
 async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let phases: Vec<Box<dyn Phase>> = vec![
-        recorder("a", &log),
+        recorder("a", &world.log),
         Box::new(ReturnsGateClosed { name: "b" }),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
@@ -612,7 +579,7 @@ async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestRes
         report.phase("b").map(|p| p.status),
         Some(PhaseEntryStatus::Refused)
     );
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(
         record.phase("b").map(|p| p.status),
         Some(PhaseStatus::Running)
@@ -632,9 +599,8 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
             Err(AdapterError::Unavailable("disk on fire".into()).into())
         }
     }
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(journaling_mock(&journal, &log), vec![Box::new(Broken)]);
+    let world = World::default();
+    let runner = world.runner(vec![Box::new(Broken)]);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
@@ -646,7 +612,7 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
         "{}",
         failure.next_action
     );
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(record.status, RunStatus::Failed);
     let broken = record.phase("broken").ok_or("not journaled")?;
     assert_eq!(broken.status, PhaseStatus::Failed);
