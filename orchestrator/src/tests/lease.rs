@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use iu_cutter_live_execution::{LiveExecutionAdapter, PhaseStatus, RunId, RunStatus};
+use iu_cutter_live_execution::{Lease, LiveExecutionAdapter, PhaseStatus, RunId, RunStatus};
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{MemoryBackupStore, names};
@@ -28,6 +28,12 @@ fn leased_for(holder: &str, ttl: Duration) -> RunOptions {
 /// [`leased_for`] thirty seconds.
 fn leased(holder: &str) -> RunOptions {
     leased_for(holder, Duration::from_secs(30))
+}
+
+/// Another runner, `holder`, takes the lease of `run` for thirty seconds.
+async fn taken_by(sim: &Simulator, run: &RunId, holder: &str) -> AdapterResult<Lease> {
+    sim.acquire_lease(run, holder, Duration::from_secs(30))
+        .await
 }
 
 /// The reason and next action of a refusal by the lease.
@@ -54,9 +60,7 @@ async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expi
         .await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     assert_eq!(sim.state_lease(&run), None, "released at the end");
-    let crashed = sim
-        .acquire_lease(&run, "a@h:1:x", Duration::from_secs(30))
-        .await?;
+    let crashed = taken_by(&sim, &run, "a@h:1:x").await?;
 
     let second = Runner::new(adapter.clone(), backups.clone());
     let mutations = sim.mutation_count();
@@ -96,8 +100,7 @@ async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expi
 async fn a_new_run_whose_lease_is_held_is_refused_before_it_is_journaled() -> TestResult {
     let sim = simulator();
     let run = RunId::new("r2");
-    sim.acquire_lease(&run, "other@h:9:z", Duration::from_secs(30))
-        .await?;
+    taken_by(&sim, &run, "other@h:9:z").await?;
     let runner = Runner::new(sim.clone(), Arc::new(MemoryBackupStore::new()));
     let report = runner.run(law_request("r2"), leased("me@h:1:x")).await?;
     assert!(refused_reason(&report)?.contains("other@h:9:z"));
@@ -105,8 +108,7 @@ async fn a_new_run_whose_lease_is_held_is_refused_before_it_is_journaled() -> Te
     // Rollback is refused the same way.
     let report = runner.run(law_request("r3"), RunOptions::default()).await?;
     assert_eq!(report.outcome, Outcome::Pass);
-    sim.acquire_lease(&RunId::new("r3"), "other@h:9:z", Duration::from_secs(30))
-        .await?;
+    taken_by(&sim, &RunId::new("r3"), "other@h:9:z").await?;
     let report = runner
         .rollback_with(&RunId::new("r3"), leased("me@h:1:x"))
         .await?;
@@ -184,8 +186,7 @@ async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
         .await?;
     assert_eq!(report.outcome, Outcome::Pass, "held after write-verify");
     // Another runner holds the run (a resume in progress, say).
-    sim.acquire_lease(&run, "other@h:9:z", Duration::from_secs(30))
-        .await?;
+    taken_by(&sim, &run, "other@h:9:z").await?;
     let census = sim.state_census();
     let mutations = sim.mutation_count();
     let report = runner.enact(&run, leased("me@h:1:x")).await?;

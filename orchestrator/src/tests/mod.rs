@@ -394,6 +394,13 @@ impl World {
     }
 }
 
+/// Resumes `r1` with the default options.
+async fn resume(runner: &Runner) -> Result<RunReport, crate::RunnerError> {
+    runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await
+}
+
 /// Whether the report has a note that contains `text`.
 fn noted(report: &RunReport, text: &str) -> bool {
     report.notes.iter().any(|n| n.contains(text))

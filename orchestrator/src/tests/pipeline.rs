@@ -141,9 +141,7 @@ async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestRe
         .await?;
     switch.set(false);
     let mutations = sim.mutation_count();
-    let refused = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let refused = resume(&runner).await?;
     assert!(
         matches!(
             &refused.outcome,
@@ -154,9 +152,7 @@ async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestRe
     );
     assert_eq!(sim.mutation_count(), mutations);
     switch.set(true);
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let resumed = resume(&runner).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     Ok(())
 }

@@ -214,9 +214,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     let again = runner.rollback(&RunId::new("r1")).await?;
     assert_eq!(again.outcome, Outcome::RolledBack);
     assert!(noted(&again, "already rolled back"));
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let resumed = resume(&runner).await?;
     assert_eq!(resumed.outcome, Outcome::RolledBack);
     assert!(world.log.ran().is_empty());
     Ok(())
@@ -260,9 +258,7 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     assert_eq!(world.status(), Some(RunStatus::Blocked));
 
     // A half-rolled-back run cannot be resumed into a cut.
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let resumed = resume(&runner).await?;
     assert!(failed(&resumed)?.error.contains("rolled back"));
     assert!(world.log.ran().is_empty());
     Ok(())

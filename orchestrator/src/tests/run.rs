@@ -27,13 +27,6 @@ fn statuses(report: &RunReport) -> Vec<(String, PhaseEntryStatus)> {
         .collect()
 }
 
-/// Resumes `r1` with the default options.
-async fn resume(runner: &Runner) -> Result<RunReport, RunnerError> {
-    runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await
-}
-
 impl World {
     /// Resumes `r1` and checks that it passes, that the phases ran as `ran` says over the whole
     /// test, and that the journal holds the run as passed.
@@ -391,11 +384,8 @@ async fn misuse_is_an_error_and_touches_nothing() -> TestResult {
 
 #[tokio::test]
 async fn resuming_an_unknown_run_is_an_error() -> TestResult {
-    let log = Log::default();
-    let runner = runner(
-        journaling_mock(&MockJournal::default(), &log),
-        recording(&["a"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a"], &world.log));
     let result = runner
         .resume(&RunId::new("ghost"), RunOptions::default())
         .await;
@@ -627,11 +617,8 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
 
 #[tokio::test]
 async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> TestResult {
-    let log = Log::default();
-    let runner = runner(
-        journaling_mock(&MockJournal::default(), &log),
-        recording(&["a"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a"], &world.log));
     let report = runner.run(request("r1"), RunOptions::default()).await?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     assert_eq!(json["schema_version"], crate::REPORT_SCHEMA_VERSION);
