@@ -515,6 +515,19 @@ fn law_request(run: &str) -> RunRequest {
     RunRequest::new(run, laws(), CutRules::preset(Preset::Markdown))
 }
 
+/// Asserts that `report` enacted a run of the five real phases held after write-verify: the
+/// three before it skipped, write-verify run again, and lifecycle-enact run.
+fn assert_enacted_from_held(report: &RunReport) {
+    use crate::PhaseEntryStatus::{Done, Skipped};
+    let statuses: Vec<_> = report.phases.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        [Skipped, Skipped, Skipped, Done, Done],
+        "{}",
+        report.to_json()
+    );
+}
+
 /// The five real phases over a simulator, behind a kill switch of their own.
 struct Harness {
     sim: Arc<Simulator>,

@@ -14,9 +14,7 @@ use iu_cutter_phase_cut_leg_a::compute_plan;
 use iu_cutter_simulator::Simulator;
 
 use super::*;
-use crate::{
-    AUDIT_STEP, Outcome, PhaseEntryStatus, PurgeDecision, RunReport, RunnerError, UnitChange, clock,
-};
+use crate::{AUDIT_STEP, Outcome, PurgeDecision, RunReport, RunnerError, UnitChange, clock};
 
 const LAW_1_AMENDED: &str =
     "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst, amended.\n\n## Article 3\n\nThird.\n";
@@ -101,17 +99,7 @@ async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
 
     let enacted = h.enact("r1", verified_within_the_hour()).await?;
     expect_pass(&enacted)?;
-    let statuses: Vec<PhaseEntryStatus> = enacted.phases.iter().map(|p| p.status).collect();
-    assert_eq!(
-        statuses,
-        [
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Done, // verified again
-            PhaseEntryStatus::Done,
-        ]
-    );
+    assert_enacted_from_held(&enacted);
     // The skipped phases' journaled evidence gives the report its plan and backup sha256.
     assert_eq!(enacted.plan_sha256, report.plan_sha256);
     assert_eq!(enacted.backup_sha256, report.backup_sha256);

@@ -96,17 +96,7 @@ async fn a_run_held_after_write_verify_resumes_or_rolls_back_before_enact() -> T
         .resume(&RunId::new("r2"), RunOptions::default())
         .await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    let statuses: Vec<PhaseEntryStatus> = resumed.phases.iter().map(|p| p.status).collect();
-    assert_eq!(
-        statuses,
-        [
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Done,
-            PhaseEntryStatus::Done,
-        ]
-    );
+    assert_enacted_from_held(&resumed);
     assert!(
         !sim.active_units(&DocumentId::new("law/1"))
             .await?

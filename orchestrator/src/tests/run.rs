@@ -467,9 +467,9 @@ async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
             "a"
         }
         async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-            self.log.push("ran a");
+            let evidence = self.log.ran_phase("a");
             self.cancel.cancel();
-            Ok(evidence_of("a"))
+            Ok(evidence)
         }
     }
     let phases: Vec<Box<dyn Phase>> = vec![
