@@ -38,10 +38,11 @@ use iu_cutter_live_execution::{
     ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter, Op,
     Preset, Reply, RunId, RunRecord, RunStatus, Scope, StoredBackup,
 };
-use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
+use iu_cutter_phase_core::{
+    CancelFlag, EventSink, Gap, MemoryBackupStore, Phase, PhaseError, PhaseRole, RunContext,
+    RunEvent,
+};
 use iu_cutter_simulator::Simulator;
-
-use iu_cutter_phase_core::MemoryBackupStore;
 
 use crate::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 
@@ -95,16 +96,40 @@ impl Log {
     }
 }
 
-/// Logs and passes, in a role: the runner finds the backup, plan, verify and enact phases by
-/// role, so a fake standing in for one must claim its role ([`PhaseRole::Other`] otherwise).
-struct Recording {
+/// What a [`Fake`] phase does when it runs.
+enum Act {
+    /// Logs and passes.
+    Pass,
+    /// Logs and finds a gap ([`test_gap`]).
+    Block,
+    /// The first time, closes the kill switch and then tries a mutation, as an operator closing
+    /// the switch mid-run would make it fail; afterwards, logs and passes.
+    CloseGate {
+        switch: ManualSwitch,
+        fired: AtomicBool,
+    },
+    /// Returns a closed-gate adapter error without a guard in between (a raw adapter refusing).
+    ReturnGateClosed,
+    /// Logs and asks the run to stop (as an operator pressing Ctrl-C during it would), then
+    /// stops at its own boundary check.
+    Cancel(CancelFlag),
+    /// Logs, asks the run to stop and passes: a phase that asks at its very end.
+    PassThenCancel(CancelFlag),
+    /// Passes, unless cancellation was asked for: then stops as a phase does at a batch boundary.
+    StopAtBoundary,
+}
+
+/// A fake phase: a name, a role (the runner finds the backup, plan, verify and enact phases by
+/// role, so a fake standing in for one must claim its role), the log it writes, and what it does.
+struct Fake {
     name: String,
     role: PhaseRole,
     log: Log,
+    act: Act,
 }
 
 #[async_trait]
-impl Phase for Recording {
+impl Phase for Fake {
     fn name(&self) -> &str {
         &self.name
     }
@@ -113,18 +138,59 @@ impl Phase for Recording {
         self.role
     }
 
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        match &self.act {
+            Act::Pass => {}
+            Act::Block => {
+                self.log.push(format!("ran {}", self.name));
+                return Err(PhaseError::Blocked(test_gap(&self.name)));
+            }
+            Act::CloseGate { switch, fired } => {
+                if !fired.swap(true, Ordering::SeqCst) {
+                    switch.set(false);
+                    ctx.store().fence(&ctx.record.run, &[]).await?;
+                    return Err(PhaseError::Precondition(
+                        "the guard let a mutation through a closed switch".into(),
+                    ));
+                }
+            }
+            Act::ReturnGateClosed => {
+                return Err(AdapterError::GateClosed {
+                    switch: "stop file /run/iu-cutter.stop".into(),
+                    how_to_open: "remove /run/iu-cutter.stop".into(),
+                }
+                .into());
+            }
+            Act::Cancel(cancel) => {
+                let evidence = self.log.ran_phase(&self.name);
+                cancel.cancel();
+                ctx.check_cancelled()?;
+                return Ok(evidence);
+            }
+            Act::PassThenCancel(cancel) => {
+                let evidence = self.log.ran_phase(&self.name);
+                cancel.cancel();
+                return Ok(evidence);
+            }
+            Act::StopAtBoundary => ctx.check_cancelled()?,
+        }
         Ok(self.log.ran_phase(&self.name))
     }
 }
 
-/// A [`Recording`] phase `name` in no particular role.
-fn recorder(name: &str, log: &Log) -> Box<dyn Phase> {
-    Box::new(Recording {
+/// A [`Fake`] phase `name` in no particular role that does `act`.
+fn fake(name: &str, log: &Log, act: Act) -> Box<dyn Phase> {
+    Box::new(Fake {
         name: name.to_owned(),
         role: PhaseRole::Other,
         log: log.clone(),
+        act,
     })
+}
+
+/// A [`Fake`] phase `name` that logs and passes.
+fn recorder(name: &str, log: &Log) -> Box<dyn Phase> {
+    fake(name, log, Act::Pass)
 }
 
 /// [`recorder`]s of `names`, in order.
@@ -132,24 +198,20 @@ fn recording(names: &[&str], log: &Log) -> Vec<Box<dyn Phase>> {
     names.iter().map(|name| recorder(name, log)).collect()
 }
 
-/// Fakes of the five standard phases, each with its real phase's name and role ([`Recording`]).
+/// Fakes of the five standard phases that log and pass, each with its real phase's name and
+/// role.
 fn standard_fakes(log: &Log) -> Vec<Box<dyn Phase>> {
     crate::default_phases()
         .iter()
         .map(|real| {
-            Box::new(Recording {
+            Box::new(Fake {
                 name: real.name().to_owned(),
                 role: real.role(),
                 log: log.clone(),
+                act: Act::Pass,
             }) as Box<dyn Phase>
         })
         .collect()
-}
-
-/// Logs and finds a gap.
-struct Blocking {
-    name: &'static str,
-    log: Log,
 }
 
 fn test_gap(phase: &str) -> Gap {
@@ -160,104 +222,6 @@ fn test_gap(phase: &str) -> Gap {
         expected: "revision 3".into(),
         found: "revision 4".into(),
         next_action: "iu-cutter rollback r1".into(),
-    }
-}
-
-#[async_trait]
-impl Phase for Blocking {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
-        Err(PhaseError::Blocked(test_gap(self.name)))
-    }
-}
-
-/// The first time, closes the kill switch and then tries a mutation, as an operator closing the
-/// switch mid-run would make it fail; afterwards, logs and passes.
-struct ClosesGate {
-    name: &'static str,
-    switch: ManualSwitch,
-    fired: AtomicBool,
-    log: Log,
-}
-
-#[async_trait]
-impl Phase for ClosesGate {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        if !self.fired.swap(true, Ordering::SeqCst) {
-            self.switch.set(false);
-            ctx.store().fence(&ctx.record.run, &[]).await?;
-            return Err(PhaseError::Precondition(
-                "the guard let a mutation through a closed switch".into(),
-            ));
-        }
-        Ok(self.log.ran_phase(self.name))
-    }
-}
-
-/// Returns a closed-gate adapter error without a guard in between (a raw adapter refusing).
-struct ReturnsGateClosed {
-    name: &'static str,
-}
-
-#[async_trait]
-impl Phase for ReturnsGateClosed {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        Err(AdapterError::GateClosed {
-            switch: "stop file /run/iu-cutter.stop".into(),
-            how_to_open: "remove /run/iu-cutter.stop".into(),
-        }
-        .into())
-    }
-}
-
-/// Logs, passes, and asks the run to stop (as an operator pressing Ctrl-C during it would).
-struct Cancels {
-    name: &'static str,
-    log: Log,
-    cancel: iu_cutter_phase_core::CancelFlag,
-}
-
-#[async_trait]
-impl Phase for Cancels {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let evidence = self.log.ran_phase(self.name);
-        self.cancel.cancel();
-        ctx.check_cancelled()?;
-        Ok(evidence)
-    }
-}
-
-/// Passes, unless cancellation was asked for: then stops as a phase does at a batch boundary.
-struct StopsAtBoundary {
-    name: &'static str,
-    log: Log,
-}
-
-#[async_trait]
-impl Phase for StopsAtBoundary {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        ctx.check_cancelled()?;
-        Ok(self.log.ran_phase(self.name))
     }
 }
 

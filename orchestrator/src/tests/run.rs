@@ -200,12 +200,9 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
 #[tokio::test]
 async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
     let world = World::default();
-    let phases: Vec<Box<dyn Phase>> = vec![
+    let phases = vec![
         recorder("a", &world.log),
-        Box::new(Blocking {
-            name: "b",
-            log: world.log.clone(),
-        }),
+        fake("b", &world.log, Act::Block),
         recorder("c", &world.log),
     ];
     let runner = world.runner(phases);
@@ -412,12 +409,8 @@ async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
 async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestResult {
     let world = World::default();
     let cancel = CancelFlag::new();
-    let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Cancels {
-            name: "a",
-            log: world.log.clone(),
-            cancel: cancel.clone(),
-        }),
+    let phases = vec![
+        fake("a", &world.log, Act::Cancel(cancel.clone())),
         recorder("b", &world.log),
     ];
     let runner = world.runner(phases);
@@ -457,30 +450,9 @@ async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
     let cancel = CancelFlag::new();
     // `a` passes and then asks to stop (its own check comes after the request, so make it
     // pass: a phase that asks at its very end); `b` must not start.
-    struct PassThenCancel {
-        log: Log,
-        cancel: CancelFlag,
-    }
-    #[async_trait::async_trait]
-    impl Phase for PassThenCancel {
-        fn name(&self) -> &str {
-            "a"
-        }
-        async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-            let evidence = self.log.ran_phase("a");
-            self.cancel.cancel();
-            Ok(evidence)
-        }
-    }
-    let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(PassThenCancel {
-            log: world.log.clone(),
-            cancel: cancel.clone(),
-        }),
-        Box::new(StopsAtBoundary {
-            name: "b",
-            log: world.log.clone(),
-        }),
+    let phases = vec![
+        fake("a", &world.log, Act::PassThenCancel(cancel.clone())),
+        fake("b", &world.log, Act::StopAtBoundary),
     ];
     let runner = world.runner(phases);
 
@@ -503,14 +475,13 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
     let world = World::default();
     let switch = ManualSwitch::new("test switch", true, "flip the test switch back on");
     let guarded = behind(journaling_mock(&world.journal, &world.log), &switch);
-    let phases: Vec<Box<dyn Phase>> = vec![
+    let closes = Act::CloseGate {
+        switch: switch.clone(),
+        fired: AtomicBool::new(false),
+    };
+    let phases = vec![
         recorder("a", &world.log),
-        Box::new(ClosesGate {
-            name: "b",
-            switch: switch.clone(),
-            fired: AtomicBool::new(false),
-            log: world.log.clone(),
-        }),
+        fake("b", &world.log, closes),
         recorder("c", &world.log),
     ];
     let runner = world.runner_over(guarded, phases);
@@ -542,9 +513,9 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
 #[tokio::test]
 async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestResult {
     let world = World::default();
-    let phases: Vec<Box<dyn Phase>> = vec![
+    let phases = vec![
         recorder("a", &world.log),
-        Box::new(ReturnsGateClosed { name: "b" }),
+        fake("b", &world.log, Act::ReturnGateClosed),
     ];
     let runner = world.runner(phases);
 
