@@ -152,6 +152,14 @@ impl World {
             .collect()
     }
 
+    /// Resumes `r1` over `runner` and asserts that no phase ran (a run rolled back, or half
+    /// rolled back, is never resumed into a cut); returns the report.
+    async fn resume_runs_nothing(&self, runner: &Runner) -> Result<RunReport, crate::RunnerError> {
+        let resumed = resume(runner).await?;
+        assert!(self.log.ran().is_empty(), "{:?}", self.log.ran());
+        Ok(resumed)
+    }
+
     /// Asserts that nothing was journaled or restored and `r1` is still `status`.
     fn assert_untouched(&self, status: RunStatus) {
         assert!(self.journal_writes().is_empty(), "{:?}", self.log.lines());
@@ -214,9 +222,8 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     let again = runner.rollback(&RunId::new("r1")).await?;
     assert_eq!(again.outcome, Outcome::RolledBack);
     assert!(noted(&again, "already rolled back"));
-    let resumed = resume(&runner).await?;
+    let resumed = world.resume_runs_nothing(&runner).await?;
     assert_eq!(resumed.outcome, Outcome::RolledBack);
-    assert!(world.log.ran().is_empty());
     Ok(())
 }
 
@@ -258,9 +265,8 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     assert_eq!(world.status(), Some(RunStatus::Blocked));
 
     // A half-rolled-back run cannot be resumed into a cut.
-    let resumed = resume(&runner).await?;
+    let resumed = world.resume_runs_nothing(&runner).await?;
     assert!(failed(&resumed)?.error.contains("rolled back"));
-    assert!(world.log.ran().is_empty());
     Ok(())
 }
 
