@@ -37,17 +37,25 @@ fn since_epoch(time: SystemTime) -> Duration {
     time.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// `time` as UTC RFC 3339 with milliseconds, e.g. `2025-01-31T12:00:00.250Z`.
-pub fn rfc3339(time: SystemTime) -> String {
-    let since = since_epoch(time);
-    let secs = since.as_secs();
+/// `secs` seconds after the epoch as the UTC date and time to the second: year, month and day
+/// joined by `date`, then `between`, then hour, minute and second joined by `time`.
+fn civil_text(secs: u64, date: &str, between: &str, time: &str) -> String {
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{year:04}{date}{month:02}{date}{day:02}{between}{:02}{time}{:02}{time}{:02}",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60,
+        rem % 60
+    )
+}
+
+/// `time` as UTC RFC 3339 with milliseconds, e.g. `2025-01-31T12:00:00.250Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = since_epoch(time);
+    format!(
+        "{}.{:03}Z",
+        civil_text(since.as_secs(), "-", "T", ":"),
         since.subsec_millis()
     )
 }
@@ -59,15 +67,7 @@ pub fn now_rfc3339() -> String {
 
 /// `time` as `YYYYMMDD-HHMMSS` (UTC), for run ids and file names.
 pub fn compact(time: SystemTime) -> String {
-    let secs = since_epoch(time).as_secs();
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    civil_text(since_epoch(time).as_secs(), "", "-", "")
 }
 
 fn number(text: &str) -> Option<u64> {

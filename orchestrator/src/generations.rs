@@ -290,6 +290,17 @@ mod tests {
         }
     }
 
+    /// The diff of document `d` from generation `a`'s units to generation `b`'s.
+    fn diff_a_b(a: &[Unit], b: &[Unit]) -> GenerationDiff {
+        diff_units(
+            &DocumentId::new("d"),
+            &RunId::new("a"),
+            a,
+            &RunId::new("b"),
+            b,
+        )
+    }
+
     #[test]
     fn units_are_matched_by_stable_id() {
         let a = [
@@ -302,13 +313,7 @@ mod tests {
             unit("art-1", "Article 1, amended.\n", 7),
             unit("art-3", "Article 3.\n", 27),
         ];
-        let diff = diff_units(
-            &DocumentId::new("d"),
-            &RunId::new("a"),
-            &a,
-            &RunId::new("b"),
-            &b,
-        );
+        let diff = diff_a_b(&a, &b);
         let changes: Vec<(&str, UnitChange)> = diff
             .units
             .iter()
@@ -335,13 +340,7 @@ mod tests {
     fn repeated_ids_pair_in_order() {
         let a = [unit("x", "one", 0), unit("x", "two", 3)];
         let b = [unit("x", "one", 0)];
-        let diff = diff_units(
-            &DocumentId::new("d"),
-            &RunId::new("a"),
-            &a,
-            &RunId::new("b"),
-            &b,
-        );
+        let diff = diff_a_b(&a, &b);
         assert_eq!((diff.unchanged, diff.removed), (1, 1));
         assert_eq!(diff.units[1].unit_id, "x#2");
     }

@@ -307,20 +307,12 @@ impl<'a> Invocation<'a> {
         resume_from: Option<String>,
         next_action: String,
     ) -> Outcome {
-        match error {
-            AdapterError::GateClosed {
-                switch,
-                how_to_open,
-            } => Outcome::gate_closed(switch, how_to_open, resume_from),
-            error => {
-                self.best_effort_status(RunStatus::Failed).await;
-                Outcome::Failed {
-                    error: format!("cannot write the journal: {error}"),
-                    resume_from,
-                    next_action,
-                }
-            }
+        if !matches!(error, AdapterError::GateClosed { .. }) {
+            self.best_effort_status(RunStatus::Failed).await;
         }
+        refused_or_failed(error, resume_from, |error| {
+            (format!("cannot write the journal: {error}"), next_action)
+        })
     }
 
     /// What the run holds in the store now: its fences, staged generations and enacted
@@ -413,6 +405,29 @@ impl<'a> Invocation<'a> {
     }
 }
 
+/// `REFUSED` when `error` is the kill switch's refusal; otherwise `FAILED`, with the error and
+/// the next action that `failed` words for it.
+pub(crate) fn refused_or_failed(
+    error: AdapterError,
+    resume_from: Option<String>,
+    failed: impl FnOnce(AdapterError) -> (String, String),
+) -> Outcome {
+    match error {
+        AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        } => Outcome::gate_closed(switch, how_to_open, resume_from),
+        error => {
+            let (error, next_action) = failed(error);
+            Outcome::Failed {
+                error,
+                resume_from,
+                next_action,
+            }
+        }
+    }
+}
+
 /// `REFUSED` for a closed kill switch, `FAILED` naming `again` for anything else.
 fn preflight_outcome(
     run: &RunId,
@@ -420,25 +435,16 @@ fn preflight_outcome(
     resume_from: Option<String>,
     again: &str,
 ) -> Outcome {
-    match error {
-        AdapterError::GateClosed {
-            switch,
-            how_to_open,
-        } => {
-            warn!(%switch, "refused at preflight: the kill switch is closed");
-            Outcome::gate_closed(switch, how_to_open, resume_from)
-        }
-        error => {
-            warn!(%error, "preflight failed");
-            Outcome::Failed {
-                error: format!("preflight failed for run {run}: {error}"),
-                resume_from,
-                next_action: format!(
-                    "check that the store is reachable and writable, then: {again}"
-                ),
-            }
-        }
+    if let AdapterError::GateClosed { switch, .. } = &error {
+        warn!(%switch, "refused at preflight: the kill switch is closed");
     }
+    refused_or_failed(error, resume_from, |error| {
+        warn!(%error, "preflight failed");
+        (
+            format!("preflight failed for run {run}: {error}"),
+            format!("check that the store is reachable and writable, then: {again}"),
+        )
+    })
 }
 
 /// Milliseconds since `since`, saturating.

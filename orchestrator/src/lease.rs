@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::invocation::refused_or_failed;
 use crate::journal::resume_action;
 use crate::report::Outcome;
 
@@ -105,15 +106,12 @@ pub(crate) fn refusal(
                 resume_from,
             }
         }
-        AdapterError::GateClosed {
-            switch,
-            how_to_open,
-        } => Outcome::gate_closed(switch, how_to_open, resume_from),
-        error => Outcome::Failed {
-            error: format!("cannot take the lease of run {run}: {error}"),
-            resume_from,
-            next_action: format!("check that the store is reachable, then: {again}"),
-        },
+        error => refused_or_failed(error, resume_from, |error| {
+            (
+                format!("cannot take the lease of run {run}: {error}"),
+                format!("check that the store is reachable, then: {again}"),
+            )
+        }),
     }
 }
 

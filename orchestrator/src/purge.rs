@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::clock;
 use crate::generations::JournalTimes;
+use crate::invocation::refused_or_failed;
 use crate::pipeline::Pipeline;
 use crate::report::{Outcome, REPORT_SCHEMA_VERSION};
 
@@ -318,10 +319,6 @@ impl<'r> RollbackNeeds<'r> {
 
 fn purge_failure(error: AdapterError, again: &str) -> Outcome {
     match error {
-        AdapterError::GateClosed {
-            switch,
-            how_to_open,
-        } => Outcome::gate_closed(switch, how_to_open, None),
         AdapterError::Conflict {
             document,
             expected,
@@ -339,10 +336,11 @@ fn purge_failure(error: AdapterError, again: &str) -> Outcome {
                 ),
             },
         },
-        error => Outcome::Failed {
-            error: format!("purge failed, nothing was removed: {error}"),
-            resume_from: None,
-            next_action: format!("fix the cause above, then: {again}"),
-        },
+        error => refused_or_failed(error, None, |error| {
+            (
+                format!("purge failed, nothing was removed: {error}"),
+                format!("fix the cause above, then: {again}"),
+            )
+        }),
     }
 }

@@ -251,12 +251,11 @@ async fn restore(
     let expected_digests = match expected_digests(store.as_ref(), run, backup).await {
         Ok(expected) => expected,
         Err(error) => {
-            inv.phases[0].status = PhaseEntryStatus::Failed;
-            return Outcome::Failed {
-                error: format!("cannot read the generations to restore: {error}"),
-                resume_from: None,
-                next_action: format!("check that the store is reachable, then: {again}"),
-            };
+            return rollback_failed(
+                inv,
+                format!("cannot read the generations to restore: {error}"),
+                format!("check that the store is reachable, then: {again}"),
+            );
         }
     };
     let running = phase_record(
@@ -292,12 +291,11 @@ async fn restore(
     let census = match store.census().await {
         Ok(census) => census,
         Err(error) => {
-            inv.phases[0].status = PhaseEntryStatus::Failed;
-            return Outcome::Failed {
-                error: format!("undone, but the census to verify it failed: {error}"),
-                resume_from: None,
-                next_action: format!("retry (rolling back is idempotent): {again}"),
-            };
+            return rollback_failed(
+                inv,
+                format!("undone, but the census to verify it failed: {error}"),
+                format!("retry (rolling back is idempotent): {again}"),
+            );
         }
     };
     inv.census_after = Some(CensusSummary::from(&census));
@@ -313,12 +311,11 @@ async fn restore(
     {
         Ok(mismatches) => mismatches,
         Err(error) => {
-            inv.phases[0].status = PhaseEntryStatus::Failed;
-            return Outcome::Failed {
-                error: format!("undone, but reading the documents back failed: {error}"),
-                resume_from: None,
-                next_action: format!("retry (rolling back is idempotent): {again}"),
-            };
+            return rollback_failed(
+                inv,
+                format!("undone, but reading the documents back failed: {error}"),
+                format!("retry (rolling back is idempotent): {again}"),
+            );
         }
     };
     let check = RollbackCheck {
@@ -630,6 +627,16 @@ fn entry_status(error: &AdapterError) -> PhaseEntryStatus {
         PhaseEntryStatus::Refused
     } else {
         PhaseEntryStatus::Failed
+    }
+}
+
+/// `FAILED` with nothing to resume from, the rollback step marked failed in the report.
+fn rollback_failed(inv: &mut Invocation<'_>, error: String, next_action: String) -> Outcome {
+    inv.phases[0].status = PhaseEntryStatus::Failed;
+    Outcome::Failed {
+        error,
+        resume_from: None,
+        next_action,
     }
 }
 

@@ -110,11 +110,7 @@ impl Runner {
     /// live lease of another holder makes the invocation `REFUSED`, naming the holder, before
     /// anything is written.
     pub async fn enact(&self, run: &RunId, options: RunOptions) -> Result<RunReport, RunnerError> {
-        self.pipeline.validate(&options)?;
-        let span = info_span!("enact", run = %run);
-        held::enact_or_verify(&self.pipeline, run, &options, Command::Enact)
-            .instrument(span)
-            .await
+        self.enact_or_verify(run, options, Command::Enact).await
     }
 
     /// Verifies a run again.
@@ -132,9 +128,23 @@ impl Runner {
     ///
     /// A gap is `BLOCKED` with the document and unit.
     pub async fn verify(&self, run: &RunId, options: RunOptions) -> Result<RunReport, RunnerError> {
+        self.enact_or_verify(run, options, Command::Verify).await
+    }
+
+    /// [`Runner::enact`] or [`Runner::verify`], as `command` says, in a span named after it.
+    async fn enact_or_verify(
+        &self,
+        run: &RunId,
+        options: RunOptions,
+        command: Command,
+    ) -> Result<RunReport, RunnerError> {
         self.pipeline.validate(&options)?;
-        let span = info_span!("verify", run = %run);
-        held::enact_or_verify(&self.pipeline, run, &options, Command::Verify)
+        let span = if command == Command::Enact {
+            info_span!("enact", run = %run)
+        } else {
+            info_span!("verify", run = %run)
+        };
+        held::enact_or_verify(&self.pipeline, run, &options, command)
             .instrument(span)
             .await
     }

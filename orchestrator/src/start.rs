@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use crate::drive::{drive, reopen};
 use crate::error::RunnerError;
 use crate::held;
-use crate::invocation::{Admission, Invocation, Opened};
+use crate::invocation::{Admission, Invocation, Opened, refused_or_failed};
 use crate::journal::finished_outcome;
 use crate::options::{RunOptions, RunRequest};
 use crate::pipeline::Pipeline;
@@ -93,17 +93,12 @@ async fn journal_and_drive(
 
 /// The outcome when the run cannot be journaled.
 fn begin_failure(run: &RunId, error: AdapterError) -> Outcome {
-    match error {
-        AdapterError::GateClosed {
-            switch,
-            how_to_open,
-        } => Outcome::gate_closed(switch, how_to_open, None),
-        error => Outcome::Failed {
-            error: format!("cannot journal the run: {error}"),
-            resume_from: None,
-            next_action: format!("check that the store is reachable, then: iu-cutter run {run}"),
-        },
-    }
+    refused_or_failed(error, None, |error| {
+        (
+            format!("cannot journal the run: {error}"),
+            format!("check that the store is reachable, then: iu-cutter run {run}"),
+        )
+    })
 }
 
 /// Continues a journaled run: a run held after verification is enacted as `enact` does it

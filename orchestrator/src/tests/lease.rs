@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use iu_cutter_live_execution::{
-    CutRules, LiveExecutionAdapter, PhaseStatus, Preset, RunId, RunStatus, Scope,
-};
+use iu_cutter_live_execution::{Lease, LiveExecutionAdapter, PhaseStatus, RunId, RunStatus};
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_phase_core::{MemoryBackupStore, names};
@@ -22,31 +20,27 @@ fn simulator() -> Arc<Simulator> {
     Arc::new(Simulator::with_documents([("law/1", LAW), ("law/2", LAW)]))
 }
 
-fn law_request(run: &str) -> RunRequest {
-    RunRequest::new(
-        run,
-        Scope::Prefix("law/".into()),
-        CutRules::preset(Preset::Markdown),
-    )
+/// Options that take a lease for `holder`, `ttl` long.
+fn leased_for(holder: &str, ttl: Duration) -> RunOptions {
+    RunOptions::default().with_lease(LeaseOptions::with_holder(holder, ttl))
 }
 
+/// [`leased_for`] thirty seconds.
 fn leased(holder: &str) -> RunOptions {
-    RunOptions::default().with_lease(LeaseOptions::with_holder(holder, Duration::from_secs(30)))
+    leased_for(holder, Duration::from_secs(30))
 }
 
-fn refused_reason(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Refused {
-            reason,
-            how_to_open,
-            switch,
-            ..
-        } => {
-            assert_eq!(switch, "lease");
-            format!("{reason} / {how_to_open}")
-        }
-        other => panic!("expected REFUSED, got {other:?}"),
-    }
+/// Another runner, `holder`, takes the lease of `run` for thirty seconds.
+async fn taken_by(sim: &Simulator, run: &RunId, holder: &str) -> AdapterResult<Lease> {
+    sim.acquire_lease(run, holder, Duration::from_secs(30))
+        .await
+}
+
+/// The reason and next action of a refusal by the lease.
+fn refused_reason(report: &RunReport) -> Result<String, String> {
+    let refusal = refused(report)?;
+    assert_eq!(refusal.switch, "lease");
+    Ok(format!("{} / {}", refusal.reason, refusal.how_to_open))
 }
 
 #[tokio::test]
@@ -66,14 +60,12 @@ async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expi
         .await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     assert_eq!(sim.state_lease(&run), None, "released at the end");
-    let crashed = sim
-        .acquire_lease(&run, "a@h:1:x", Duration::from_secs(30))
-        .await?;
+    let crashed = taken_by(&sim, &run, "a@h:1:x").await?;
 
     let second = Runner::new(adapter.clone(), backups.clone());
     let mutations = sim.mutation_count();
     let report = second.resume(&run, leased("b@h:2:y")).await?;
-    let text = refused_reason(&report.outcome);
+    let text = refused_reason(&report)?;
     assert!(text.contains("a@h:1:x"), "names the holder: {text}");
     assert!(
         text.contains(&crashed.expires_at_utc()),
@@ -84,7 +76,7 @@ async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expi
 
     sim.advance_clock(Duration::from_secs(29));
     let report = second.resume(&run, leased("b@h:2:y")).await?;
-    refused_reason(&report.outcome);
+    refused_reason(&report)?;
 
     sim.advance_clock(Duration::from_secs(1));
     let report = second.resume(&run, leased("b@h:2:y")).await?;
@@ -108,21 +100,19 @@ async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expi
 async fn a_new_run_whose_lease_is_held_is_refused_before_it_is_journaled() -> TestResult {
     let sim = simulator();
     let run = RunId::new("r2");
-    sim.acquire_lease(&run, "other@h:9:z", Duration::from_secs(30))
-        .await?;
+    taken_by(&sim, &run, "other@h:9:z").await?;
     let runner = Runner::new(sim.clone(), Arc::new(MemoryBackupStore::new()));
     let report = runner.run(law_request("r2"), leased("me@h:1:x")).await?;
-    assert!(refused_reason(&report.outcome).contains("other@h:9:z"));
+    assert!(refused_reason(&report)?.contains("other@h:9:z"));
     assert_eq!(sim.load_run(&run).await?, None, "nothing journaled");
     // Rollback is refused the same way.
     let report = runner.run(law_request("r3"), RunOptions::default()).await?;
     assert_eq!(report.outcome, Outcome::Pass);
-    sim.acquire_lease(&RunId::new("r3"), "other@h:9:z", Duration::from_secs(30))
-        .await?;
+    taken_by(&sim, &RunId::new("r3"), "other@h:9:z").await?;
     let report = runner
         .rollback_with(&RunId::new("r3"), leased("me@h:1:x"))
         .await?;
-    assert!(refused_reason(&report.outcome).contains("other@h:9:z"));
+    assert!(refused_reason(&report)?.contains("other@h:9:z"));
     Ok(())
 }
 
@@ -161,27 +151,15 @@ async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
     let mut phases: Vec<Box<dyn Phase>> = vec![Box::new(Steal { sim: sim.clone() })];
     phases.extend(recording(&["after"], &log));
     let runner = Runner::with_phases(sim.clone(), Arc::new(MemoryBackupStore::new()), phases);
-    let options = RunOptions::default().with_lease(LeaseOptions::with_holder(
-        "me@h:1:x",
-        Duration::from_millis(30),
-    ));
+    let options = leased_for("me@h:1:x", Duration::from_millis(30));
     let report = runner.run(request("r4"), options).await?;
-    match &report.outcome {
-        Outcome::Failed {
-            error, resume_from, ..
-        } => {
-            assert!(error.contains("lease lost"), "{error}");
-            // The lease is a fencing token: the loser cannot even journal `steal` done (the
-            // store refuses its claimed write), so a resume starts again at `steal`.
-            assert_eq!(resume_from.as_deref(), Some("steal"), "{error}");
-        }
-        other => panic!("expected FAILED lease lost, got {other:?}"),
-    }
+    let failure = failed(&report)?;
+    assert!(failure.error.contains("lease lost"), "{}", failure.error);
+    // The lease is a fencing token: the loser cannot even journal `steal` done (the store
+    // refuses its claimed write), so a resume starts again at `steal`.
+    assert_eq!(failure.resume_from, Some("steal"), "{}", failure.error);
     assert!(log.ran().is_empty(), "the phase after the loss did not run");
-    let journaled = sim
-        .load_run(&RunId::new("r4"))
-        .await?
-        .ok_or("not journaled")?;
+    let journaled = stored_run(&sim, "r4").await?;
     assert_eq!(
         journaled.phase("steal").map(|p| p.status),
         Some(PhaseStatus::Running),
@@ -208,16 +186,15 @@ async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
         .await?;
     assert_eq!(report.outcome, Outcome::Pass, "held after write-verify");
     // Another runner holds the run (a resume in progress, say).
-    sim.acquire_lease(&run, "other@h:9:z", Duration::from_secs(30))
-        .await?;
+    taken_by(&sim, &run, "other@h:9:z").await?;
     let census = sim.state_census();
     let mutations = sim.mutation_count();
     let report = runner.enact(&run, leased("me@h:1:x")).await?;
-    let reason = refused_reason(&report.outcome);
+    let reason = refused_reason(&report)?;
     assert!(reason.contains("other@h:9:z"), "{reason}");
     assert!(reason.contains("iu-cutter enact r5"), "{reason}");
     let report = runner.verify(&run, leased("me@h:1:x")).await?;
-    assert!(refused_reason(&report.outcome).contains("other@h:9:z"));
+    assert!(refused_reason(&report)?.contains("other@h:9:z"));
     assert_eq!(
         sim.mutation_count(),
         mutations,
@@ -268,26 +245,18 @@ impl Phase for ClosesSwitchAndWaits {
 async fn a_switch_closed_mid_run_is_a_refusal_not_a_lost_lease() -> TestResult {
     let sim = simulator();
     let switch = ManualSwitch::new("test switch", true, "open the test switch");
-    let gate = iu_cutter_live_execution::ExecutionGate::new().with_source(switch.clone());
-    let adapter: Arc<dyn LiveExecutionAdapter> =
-        Arc::new(iu_cutter_live_execution::Guarded::new(sim.clone(), gate));
+    let adapter: Arc<dyn LiveExecutionAdapter> = Arc::new(behind(sim.clone(), &switch));
     let phases: Vec<Box<dyn Phase>> = vec![Box::new(ClosesSwitchAndWaits {
         switch: switch.clone(),
     })];
     let runner = Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases);
-    let options = RunOptions::default().with_lease(LeaseOptions::with_holder(
-        "me@h:1:x",
-        Duration::from_millis(30),
-    ));
+    let options = leased_for("me@h:1:x", Duration::from_millis(30));
     let report = runner.run(request("r6"), options).await?;
-    match &report.outcome {
-        Outcome::Refused { switch, reason, .. } => {
-            assert_eq!(switch, "test switch");
-            assert!(!reason.contains("lease"), "{reason}");
-            assert!(reason.contains("had already changed the store"), "{reason}");
-        }
-        other => panic!("expected REFUSED by the switch, got {other:?}"),
-    }
+    let refusal = refused(&report)?;
+    assert_eq!(refusal.switch, "test switch");
+    let reason = refusal.reason;
+    assert!(!reason.contains("lease"), "{reason}");
+    assert!(reason.contains("had already changed the store"), "{reason}");
     assert_eq!(sim.state_lease(&RunId::new("r6")), None, "released");
     Ok(())
 }

@@ -35,12 +35,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Census, CutRules, DocumentHead, DocumentId, Evidence,
-    ManualSwitch, MockLiveExecutionAdapter, Op, Preset, Reply, RunId, RunRecord, Scope,
-    StoredBackup,
+    ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter, Op,
+    Preset, Reply, RunId, RunRecord, RunStatus, Scope, StoredBackup,
 };
-use iu_cutter_phase_core::{EventSink, Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
+use iu_cutter_phase_core::{
+    CancelFlag, EventSink, Gap, MemoryBackupStore, Phase, PhaseError, PhaseRole, RunContext,
+    RunEvent,
+};
+use iu_cutter_simulator::Simulator;
 
-use crate::{RunOptions, RunRequest};
+use crate::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -84,34 +88,48 @@ fn evidence_of(name: &str) -> Evidence {
     evidence
 }
 
-/// Logs and passes.
-struct Recording {
-    name: &'static str,
-    log: Log,
-}
-
-#[async_trait]
-impl Phase for Recording {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(self.name))
+impl Log {
+    /// What a fake phase that passes does: logs `ran <name>` and gives [`evidence_of`] it.
+    fn ran_phase(&self, name: &str) -> Evidence {
+        self.push(format!("ran {name}"));
+        evidence_of(name)
     }
 }
 
-/// Logs and passes in the role of a real phase: the runner finds the backup, plan, verify and
-/// enact phases by role, so a fake standing in for one must claim its role.
-struct InRole {
+/// What a [`Fake`] phase does when it runs.
+enum Act {
+    /// Logs and passes.
+    Pass,
+    /// Logs and finds a gap ([`test_gap`]).
+    Block,
+    /// The first time, closes the kill switch and then tries a mutation, as an operator closing
+    /// the switch mid-run would make it fail; afterwards, logs and passes.
+    CloseGate {
+        switch: ManualSwitch,
+        fired: AtomicBool,
+    },
+    /// Returns a closed-gate adapter error without a guard in between (a raw adapter refusing).
+    ReturnGateClosed,
+    /// Logs and asks the run to stop (as an operator pressing Ctrl-C during it would), then
+    /// stops at its own boundary check.
+    Cancel(CancelFlag),
+    /// Logs, asks the run to stop and passes: a phase that asks at its very end.
+    PassThenCancel(CancelFlag),
+    /// Passes, unless cancellation was asked for: then stops as a phase does at a batch boundary.
+    StopAtBoundary,
+}
+
+/// A fake phase: a name, a role (the runner finds the backup, plan, verify and enact phases by
+/// role, so a fake standing in for one must claim its role), the log it writes, and what it does.
+struct Fake {
     name: String,
     role: PhaseRole,
     log: Log,
+    act: Act,
 }
 
 #[async_trait]
-impl Phase for InRole {
+impl Phase for Fake {
     fn name(&self) -> &str {
         &self.name
     }
@@ -120,30 +138,80 @@ impl Phase for InRole {
         self.role
     }
 
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(&self.name))
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        match &self.act {
+            Act::Pass => {}
+            Act::Block => {
+                self.log.push(format!("ran {}", self.name));
+                return Err(PhaseError::Blocked(test_gap(&self.name)));
+            }
+            Act::CloseGate { switch, fired } => {
+                if !fired.swap(true, Ordering::SeqCst) {
+                    switch.set(false);
+                    ctx.store().fence(&ctx.record.run, &[]).await?;
+                    return Err(PhaseError::Precondition(
+                        "the guard let a mutation through a closed switch".into(),
+                    ));
+                }
+            }
+            Act::ReturnGateClosed => {
+                return Err(AdapterError::GateClosed {
+                    switch: "stop file /run/iu-cutter.stop".into(),
+                    how_to_open: "remove /run/iu-cutter.stop".into(),
+                }
+                .into());
+            }
+            Act::Cancel(cancel) => {
+                let evidence = self.log.ran_phase(&self.name);
+                cancel.cancel();
+                ctx.check_cancelled()?;
+                return Ok(evidence);
+            }
+            Act::PassThenCancel(cancel) => {
+                let evidence = self.log.ran_phase(&self.name);
+                cancel.cancel();
+                return Ok(evidence);
+            }
+            Act::StopAtBoundary => ctx.check_cancelled()?,
+        }
+        Ok(self.log.ran_phase(&self.name))
     }
 }
 
-/// Fakes of the five standard phases, each with its real phase's name and role ([`InRole`]).
+/// A [`Fake`] phase `name` in no particular role that does `act`.
+fn fake(name: &str, log: &Log, act: Act) -> Box<dyn Phase> {
+    Box::new(Fake {
+        name: name.to_owned(),
+        role: PhaseRole::Other,
+        log: log.clone(),
+        act,
+    })
+}
+
+/// A [`Fake`] phase `name` that logs and passes.
+fn recorder(name: &str, log: &Log) -> Box<dyn Phase> {
+    fake(name, log, Act::Pass)
+}
+
+/// [`recorder`]s of `names`, in order.
+fn recording(names: &[&str], log: &Log) -> Vec<Box<dyn Phase>> {
+    names.iter().map(|name| recorder(name, log)).collect()
+}
+
+/// Fakes of the five standard phases that log and pass, each with its real phase's name and
+/// role.
 fn standard_fakes(log: &Log) -> Vec<Box<dyn Phase>> {
     crate::default_phases()
         .iter()
         .map(|real| {
-            Box::new(InRole {
+            Box::new(Fake {
                 name: real.name().to_owned(),
                 role: real.role(),
                 log: log.clone(),
+                act: Act::Pass,
             }) as Box<dyn Phase>
         })
         .collect()
-}
-
-/// Logs and finds a gap.
-struct Blocking {
-    name: &'static str,
-    log: Log,
 }
 
 fn test_gap(phase: &str) -> Gap {
@@ -155,118 +223,6 @@ fn test_gap(phase: &str) -> Gap {
         found: "revision 4".into(),
         next_action: "iu-cutter rollback r1".into(),
     }
-}
-
-#[async_trait]
-impl Phase for Blocking {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
-        Err(PhaseError::Blocked(test_gap(self.name)))
-    }
-}
-
-/// The first time, closes the kill switch and then tries a mutation, as an operator closing the
-/// switch mid-run would make it fail; afterwards, logs and passes.
-struct ClosesGate {
-    name: &'static str,
-    switch: ManualSwitch,
-    fired: AtomicBool,
-    log: Log,
-}
-
-#[async_trait]
-impl Phase for ClosesGate {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        if !self.fired.swap(true, Ordering::SeqCst) {
-            self.switch.set(false);
-            ctx.store().fence(&ctx.record.run, &[]).await?;
-            return Err(PhaseError::Precondition(
-                "the guard let a mutation through a closed switch".into(),
-            ));
-        }
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(self.name))
-    }
-}
-
-/// Returns a closed-gate adapter error without a guard in between (a raw adapter refusing).
-struct ReturnsGateClosed {
-    name: &'static str,
-}
-
-#[async_trait]
-impl Phase for ReturnsGateClosed {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        Err(AdapterError::GateClosed {
-            switch: "stop file /run/iu-cutter.stop".into(),
-            how_to_open: "remove /run/iu-cutter.stop".into(),
-        }
-        .into())
-    }
-}
-
-/// Logs, passes, and asks the run to stop (as an operator pressing Ctrl-C during it would).
-struct Cancels {
-    name: &'static str,
-    log: Log,
-    cancel: iu_cutter_phase_core::CancelFlag,
-}
-
-#[async_trait]
-impl Phase for Cancels {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.log.push(format!("ran {}", self.name));
-        self.cancel.cancel();
-        ctx.check_cancelled()?;
-        Ok(evidence_of(self.name))
-    }
-}
-
-/// Passes, unless cancellation was asked for: then stops as a phase does at a batch boundary.
-struct StopsAtBoundary {
-    name: &'static str,
-    log: Log,
-}
-
-#[async_trait]
-impl Phase for StopsAtBoundary {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        ctx.check_cancelled()?;
-        self.log.push(format!("ran {}", self.name));
-        Ok(evidence_of(self.name))
-    }
-}
-
-fn recording(names: &[&'static str], log: &Log) -> Vec<Box<dyn Phase>> {
-    names
-        .iter()
-        .map(|name| {
-            Box::new(Recording {
-                name,
-                log: log.clone(),
-            }) as Box<dyn Phase>
-        })
-        .collect()
 }
 
 fn request(run: &str) -> RunRequest {
@@ -364,6 +320,56 @@ fn journaling_mock_with_heads(
     mock
 }
 
+/// A mocked test's world: the log the fakes and the journaling mock write, the journal that
+/// mock keeps, and the backup store. Its run is `r1`.
+#[derive(Default)]
+struct World {
+    log: Log,
+    journal: MockJournal,
+    backups: Arc<MemoryBackupStore>,
+}
+
+impl World {
+    /// A runner of `phases` over `adapter` and this world's backups.
+    fn runner_over(
+        &self,
+        adapter: impl LiveExecutionAdapter + 'static,
+        phases: Vec<Box<dyn Phase>>,
+    ) -> Runner {
+        Runner::with_phases(Arc::new(adapter), self.backups.clone(), phases)
+    }
+
+    /// A runner of `phases` over a [`journaling_mock`] of this world.
+    fn runner(&self, phases: Vec<Box<dyn Phase>>) -> Runner {
+        self.runner_over(journaling_mock(&self.journal, &self.log), phases)
+    }
+
+    /// The journal's record of `r1`.
+    fn record(&self) -> Result<RunRecord, String> {
+        lock(&self.journal)
+            .get(&RunId::new("r1"))
+            .cloned()
+            .ok_or_else(|| "run r1 not journaled".to_owned())
+    }
+
+    /// `r1`'s journaled status.
+    fn status(&self) -> Option<RunStatus> {
+        self.record().ok().map(|r| r.status)
+    }
+}
+
+/// Resumes `r1` with the default options.
+async fn resume(runner: &Runner) -> Result<RunReport, crate::RunnerError> {
+    runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await
+}
+
+/// Whether the report has a note that contains `text`.
+fn noted(report: &RunReport, text: &str) -> bool {
+    report.notes.iter().any(|n| n.contains(text))
+}
+
 /// Collects events.
 #[derive(Clone, Default)]
 struct Events(Arc<Mutex<Vec<RunEvent>>>);
@@ -395,4 +401,126 @@ impl Events {
             })
             .collect()
     }
+}
+
+/// The fields of a `REFUSED` outcome.
+struct Refusal<'a> {
+    reason: &'a str,
+    switch: &'a str,
+    how_to_open: &'a str,
+    resume_from: Option<&'a str>,
+}
+
+/// The report's outcome as a [`Refusal`], or an error naming the outcome it is instead.
+fn refused(report: &RunReport) -> Result<Refusal<'_>, String> {
+    match &report.outcome {
+        Outcome::Refused {
+            reason,
+            switch,
+            how_to_open,
+            resume_from,
+        } => Ok(Refusal {
+            reason,
+            switch,
+            how_to_open,
+            resume_from: resume_from.as_deref(),
+        }),
+        other => Err(format!("expected REFUSED, got {other:?}")),
+    }
+}
+
+/// The fields of a `FAILED` outcome.
+struct Failure<'a> {
+    error: &'a str,
+    resume_from: Option<&'a str>,
+    next_action: &'a str,
+}
+
+/// The report's outcome as a [`Failure`], or an error naming the outcome it is instead.
+fn failed(report: &RunReport) -> Result<Failure<'_>, String> {
+    match &report.outcome {
+        Outcome::Failed {
+            error,
+            resume_from,
+            next_action,
+        } => Ok(Failure {
+            error,
+            resume_from: resume_from.as_deref(),
+            next_action,
+        }),
+        other => Err(format!("expected FAILED, got {other:?}")),
+    }
+}
+
+/// The gap of a `BLOCKED` outcome, or an error naming the outcome it is instead.
+fn blocked(report: &RunReport) -> Result<&Gap, String> {
+    match &report.outcome {
+        Outcome::Blocked { gap } => Ok(gap),
+        other => Err(format!("expected BLOCKED, got {other:?}")),
+    }
+}
+
+/// `adapter` behind a kill switch whose only source is `switch`.
+fn behind<A: LiveExecutionAdapter>(adapter: A, switch: &ManualSwitch) -> Guarded<A> {
+    Guarded::new(adapter, ExecutionGate::new().with_source(switch.clone()))
+}
+
+/// Two laws the real phases cut into several units each.
+const LAW_1: &str = "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
+const LAW_2: &str = "Intro.\n\n# Part A\n\nText A.\n\n# Part B\n\nText B.\n";
+
+/// The documents under `law/`.
+fn laws() -> Scope {
+    Scope::Prefix("law/".into())
+}
+
+/// A run of `run` over [`laws`] with the markdown rules.
+fn law_request(run: &str) -> RunRequest {
+    RunRequest::new(run, laws(), CutRules::preset(Preset::Markdown))
+}
+
+/// Asserts that `report` enacted a run of the five real phases held after write-verify: the
+/// three before it skipped, write-verify run again, and lifecycle-enact run.
+fn assert_enacted_from_held(report: &RunReport) {
+    use crate::PhaseEntryStatus::{Done, Skipped};
+    let statuses: Vec<_> = report.phases.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        [Skipped, Skipped, Skipped, Done, Done],
+        "{}",
+        report.to_json()
+    );
+}
+
+/// The five real phases over a simulator, behind a kill switch of their own.
+struct Harness {
+    sim: Arc<Simulator>,
+    switch: ManualSwitch,
+    runner: Runner,
+}
+
+impl Harness {
+    /// Over a simulator holding `documents`, the switch open as `open` says.
+    fn new<'a>(documents: impl IntoIterator<Item = (&'a str, &'a str)>, open: bool) -> Self {
+        let sim = Arc::new(Simulator::with_documents(documents));
+        let switch = ManualSwitch::new("test", open, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        Harness {
+            sim,
+            switch,
+            runner,
+        }
+    }
+}
+
+/// Run `run` as the simulator journaled it.
+async fn stored_run(sim: &Simulator, run: &str) -> Result<RunRecord, Box<dyn std::error::Error>> {
+    Ok(
+        iu_cutter_live_execution::prelude::Journal::load_run(sim, &RunId::new(run))
+            .await?
+            .ok_or_else(|| format!("run {run} not journaled"))?,
+    )
 }

@@ -2,51 +2,53 @@
 //! runs and `enact`, `verify` (refresh and audit), the reviewed plan, `diff`, `purge`, the
 //! journal's times and the report's new fields.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, ExecutionGate, GenerationState, Guarded, LiveExecutionAdapter,
-    ManualSwitch, PhaseStatus, Preset, RunId, RunStatus, Scope,
+    CutRules, DocumentId, GenerationState, PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_phase_core::{MemoryBackupStore, names};
+use iu_cutter_phase_core::names;
 use iu_cutter_phase_cut_leg_a::compute_plan;
 use iu_cutter_simulator::Simulator;
 
 use super::*;
-use crate::{
-    AUDIT_STEP, Outcome, PhaseEntryStatus, PurgeDecision, RunReport, Runner, UnitChange, clock,
-};
+use crate::{AUDIT_STEP, Outcome, PurgeDecision, RunReport, RunnerError, UnitChange, clock};
 
-const LAW_1: &str = "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
 const LAW_1_AMENDED: &str =
     "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst, amended.\n\n## Article 3\n\nThird.\n";
-const LAW_2: &str = "Intro.\n\n# Part A\n\nText A.\n\n# Part B\n\nText B.\n";
-
-struct Harness {
-    sim: Arc<Simulator>,
-    switch: ManualSwitch,
-    runner: Runner,
-}
 
 fn harness() -> Harness {
-    let sim = Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("law/2", LAW_2),
-    ]));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let adapter: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
-        sim.clone(),
-        ExecutionGate::new().with_source(switch.clone()),
-    ));
-    let runner = Runner::new(adapter, Arc::new(MemoryBackupStore::new()));
-    Harness {
-        sim,
-        switch,
-        runner,
+    Harness::new([("law/1", LAW_1), ("law/2", LAW_2)], true)
+}
+
+impl Harness {
+    /// Runs `request` with `options` and checks that it passes.
+    async fn pass(&self, request: RunRequest, options: RunOptions) -> Result<RunReport, BoxError> {
+        let report = self.runner.run(request, options).await?;
+        expect_pass(&report)?;
+        Ok(report)
     }
+
+    /// Enacts `run` with `options`.
+    async fn enact(&self, run: &str, options: RunOptions) -> Result<RunReport, RunnerError> {
+        self.runner.enact(&RunId::new(run), options).await
+    }
+
+    /// Verifies `run` (refreshes a held run's verification, audits any other).
+    async fn verify(&self, run: &str) -> Result<RunReport, RunnerError> {
+        self.runner
+            .verify(&RunId::new(run), RunOptions::default())
+            .await
+    }
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// Enact's options when the verification is at most an hour old.
+fn verified_within_the_hour() -> RunOptions {
+    RunOptions::default().with_held_max_age(Duration::from_secs(3600))
 }
 
 fn rules() -> CutRules {
@@ -55,10 +57,6 @@ fn rules() -> CutRules {
 
 fn request(run: &str, scope: Scope) -> RunRequest {
     RunRequest::new(run, scope, rules())
-}
-
-fn laws() -> Scope {
-    Scope::Prefix("law/".into())
 }
 
 fn held() -> RunOptions {
@@ -76,13 +74,8 @@ fn expect_pass(report: &RunReport) -> TestResult {
 #[tokio::test]
 async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
     let h = harness();
-    let report = h.runner.run(request("r1", laws()), held()).await?;
-    expect_pass(&report)?;
-    let record = h
-        .sim
-        .load_run(&RunId::new("r1"))
-        .await?
-        .ok_or("not journaled")?;
+    let report = h.pass(request("r1", laws()), held()).await?;
+    let record = stored_run(&h.sim, "r1").await?;
     assert_eq!(record.status, RunStatus::Held);
     // The journal has the phases' times; the report has the run's.
     let verify = record.phase(names::WRITE_VERIFY).ok_or("no write-verify")?;
@@ -104,25 +97,9 @@ async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
     assert_eq!(report.mode, "simulate");
     assert!(clock::parse_rfc3339(&report.started_at).is_some());
 
-    let enacted = h
-        .runner
-        .enact(
-            &RunId::new("r1"),
-            RunOptions::default().with_held_max_age(Duration::from_secs(3600)),
-        )
-        .await?;
+    let enacted = h.enact("r1", verified_within_the_hour()).await?;
     expect_pass(&enacted)?;
-    let statuses: Vec<PhaseEntryStatus> = enacted.phases.iter().map(|p| p.status).collect();
-    assert_eq!(
-        statuses,
-        [
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Done, // verified again
-            PhaseEntryStatus::Done,
-        ]
-    );
+    assert_enacted_from_held(&enacted);
     // The skipped phases' journaled evidence gives the report its plan and backup sha256.
     assert_eq!(enacted.plan_sha256, report.plan_sha256);
     assert_eq!(enacted.backup_sha256, report.backup_sha256);
@@ -130,36 +107,26 @@ async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
     assert!(units.iter().all(|u| u.generation.as_str() == "r1") && units.len() > 1);
 
     // Enacting again does nothing and says so.
-    let again = h
-        .runner
-        .enact(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let again = h.enact("r1", RunOptions::default()).await?;
     expect_pass(&again)?;
-    assert!(
-        again.notes.iter().any(|n| n.contains("already enacted")),
-        "{}",
-        again.to_json()
-    );
+    assert!(noted(&again, "already enacted"), "{}", again.to_json());
     Ok(())
 }
 
 #[tokio::test]
 async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestResult {
     let h = harness();
-    expect_pass(&h.runner.run(request("r1", laws()), held()).await?)?;
+    h.pass(request("r1", laws()), held()).await?;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mutations = h.sim.mutation_count();
 
-    let blocked = h
-        .runner
+    let stale = h
         .enact(
-            &RunId::new("r1"),
+            "r1",
             RunOptions::default().with_held_max_age(Duration::ZERO),
         )
         .await?;
-    let Outcome::Blocked { gap } = &blocked.outcome else {
-        return Err(format!("expected BLOCKED: {}", blocked.to_json()).into());
-    };
+    let gap = blocked(&stale)?;
     assert_eq!(gap.phase, names::WRITE_VERIFY);
     assert!(gap.found.contains("ago"), "{gap}");
     assert!(gap.next_action.contains("iu-cutter verify r1"), "{gap}");
@@ -171,26 +138,15 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
             .is_empty()
     );
 
-    let before = h
-        .sim
-        .load_run(&RunId::new("r1"))
+    let before = stored_run(&h.sim, "r1")
         .await?
-        .and_then(|r| {
-            r.phase(names::WRITE_VERIFY)
-                .and_then(|p| p.finished_at.clone())
-        })
+        .phase(names::WRITE_VERIFY)
+        .and_then(|p| p.finished_at.clone())
         .ok_or("no verification time")?;
-    let verified = h
-        .runner
-        .verify(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let verified = h.verify("r1").await?;
     expect_pass(&verified)?;
     assert_eq!(verified.held_after.as_deref(), Some(names::WRITE_VERIFY));
-    let record = h
-        .sim
-        .load_run(&RunId::new("r1"))
-        .await?
-        .ok_or("not journaled")?;
+    let record = stored_run(&h.sim, "r1").await?;
     assert_eq!(record.status, RunStatus::Held);
     let after = record
         .phase(names::WRITE_VERIFY)
@@ -206,33 +162,21 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
         "verify enacted"
     );
 
-    let enacted = h
-        .runner
-        .enact(
-            &RunId::new("r1"),
-            RunOptions::default().with_held_max_age(Duration::from_secs(3600)),
-        )
-        .await?;
-    expect_pass(&enacted)?;
+    expect_pass(&h.enact("r1", verified_within_the_hour()).await?)?;
     Ok(())
 }
 
 #[tokio::test]
 async fn enact_blocks_when_a_document_changed_since_verification() -> TestResult {
     let h = harness();
-    expect_pass(&h.runner.run(request("r1", laws()), held()).await?)?;
+    h.pass(request("r1", laws()), held()).await?;
     // A writer that ignores the fence edits a held document.
     h.sim
         .put_document(&DocumentId::new("law/2"), "Intro, edited.\n")
         .await?;
 
-    let blocked = h
-        .runner
-        .enact(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    let Outcome::Blocked { gap } = &blocked.outcome else {
-        return Err(format!("expected BLOCKED: {}", blocked.to_json()).into());
-    };
+    let changed = h.enact("r1", RunOptions::default()).await?;
+    let gap = blocked(&changed)?;
     assert_eq!(gap.phase, names::WRITE_VERIFY);
     assert_eq!(gap.document.as_ref().map(DocumentId::as_str), Some("law/2"));
     assert!(
@@ -248,41 +192,29 @@ async fn enact_blocks_when_a_document_changed_since_verification() -> TestResult
 #[tokio::test]
 async fn enact_refuses_a_run_that_is_not_verified() -> TestResult {
     let h = harness();
-    expect_pass(
-        &h.runner
-            .run(
-                request("r1", laws()),
-                RunOptions::default().with_until(names::LEG_B_RECORD),
-            )
-            .await?,
-    )?;
+    h.pass(
+        request("r1", laws()),
+        RunOptions::default().with_until(names::LEG_B_RECORD),
+    )
+    .await?;
     let mutations = h.sim.mutation_count();
-    let refused = h
-        .runner
-        .enact(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    match &refused.outcome {
-        Outcome::Refused {
-            reason,
-            switch,
-            resume_from,
-            how_to_open,
-        } => {
-            assert!(reason.contains("not verified"), "{reason}");
-            assert_eq!(switch, "enact");
-            assert_eq!(resume_from.as_deref(), Some(names::WRITE_VERIFY));
-            assert!(
-                how_to_open.contains("--until write-verify"),
-                "{how_to_open}"
-            );
-        }
-        other => return Err(format!("expected REFUSED, got {other:?}").into()),
-    }
+    let refused_enact = h.enact("r1", RunOptions::default()).await?;
+    let refusal = refused(&refused_enact)?;
+    assert!(
+        refusal.reason.contains("not verified"),
+        "{}",
+        refusal.reason
+    );
+    assert_eq!(refusal.switch, "enact");
+    assert_eq!(refusal.resume_from, Some(names::WRITE_VERIFY));
+    assert!(
+        refusal.how_to_open.contains("--until write-verify"),
+        "{}",
+        refusal.how_to_open
+    );
     assert_eq!(h.sim.mutation_count(), mutations);
     assert!(matches!(
-        h.runner
-            .enact(&RunId::new("nope"), RunOptions::default())
-            .await,
+        h.enact("nope", RunOptions::default()).await,
         Err(crate::RunnerError::UnknownRun(_))
     ));
     Ok(())
@@ -291,13 +223,10 @@ async fn enact_refuses_a_run_that_is_not_verified() -> TestResult {
 #[tokio::test]
 async fn a_closed_switch_refuses_enact_before_any_write() -> TestResult {
     let h = harness();
-    expect_pass(&h.runner.run(request("r1", laws()), held()).await?)?;
+    h.pass(request("r1", laws()), held()).await?;
     h.switch.set(false);
     let mutations = h.sim.mutation_count();
-    let refused = h
-        .runner
-        .enact(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let refused = h.enact("r1", RunOptions::default()).await?;
     assert_eq!(refused.outcome.name(), "REFUSED", "{}", refused.to_json());
     assert_eq!(h.sim.mutation_count(), mutations);
     Ok(())
@@ -306,15 +235,8 @@ async fn a_closed_switch_refuses_enact_before_any_write() -> TestResult {
 #[tokio::test]
 async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestResult {
     let h = harness();
-    expect_pass(
-        &h.runner
-            .run(request("r1", laws()), RunOptions::default())
-            .await?,
-    )?;
-    let audit = h
-        .runner
-        .verify(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    h.pass(request("r1", laws()), RunOptions::default()).await?;
+    let audit = h.verify("r1").await?;
     expect_pass(&audit)?;
     assert_eq!(audit.phases.len(), 1);
     assert_eq!(audit.phases[0].name, AUDIT_STEP);
@@ -330,18 +252,12 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
     h.sim
         .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
         .await?;
-    expect_pass(
-        &h.runner
-            .run(
-                request("r2", Scope::Ids(vec![DocumentId::new("law/1")])),
-                RunOptions::default(),
-            )
-            .await?,
-    )?;
-    let audit = h
-        .runner
-        .verify(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    h.pass(
+        request("r2", Scope::Ids(vec![DocumentId::new("law/1")])),
+        RunOptions::default(),
+    )
+    .await?;
+    let audit = h.verify("r1").await?;
     expect_pass(&audit)?;
     let evidence = &audit.phases[0].evidence;
     assert_eq!(
@@ -357,25 +273,16 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
             active: Some(RunId::new("r2")),
         }])
         .await?;
-    let audit = h
-        .runner
-        .verify(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    let Outcome::Blocked { gap } = &audit.outcome else {
-        return Err(format!("expected BLOCKED: {}", audit.to_json()).into());
-    };
+    let audit = h.verify("r1").await?;
+    let gap = blocked(&audit)?;
     assert_eq!(gap.document.as_ref().map(DocumentId::as_str), Some("law/1"));
     assert!(gap.found.contains("absent"), "{gap}");
 
     // A rolled-back run leaves no trace.
-    expect_pass(&h.runner.run(request("r3", laws()), held()).await?)?;
+    h.pass(request("r3", laws()), held()).await?;
     let rolled = h.runner.rollback(&RunId::new("r3")).await?;
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    expect_pass(
-        &h.runner
-            .verify(&RunId::new("r3"), RunOptions::default())
-            .await?,
-    )?;
+    expect_pass(&h.verify("r3").await?)?;
     Ok(())
 }
 
@@ -390,21 +297,18 @@ async fn a_reviewed_plan_runs_only_while_it_holds() -> TestResult {
         .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
         .await?;
     let mutations = h.sim.mutation_count();
-    let refused = h
+    let refused_run = h
         .runner
         .run(
             request("r1", laws()).with_expected_plan(reviewed.clone()),
             RunOptions::default(),
         )
         .await?;
-    match &refused.outcome {
-        Outcome::Refused { reason, switch, .. } => {
-            assert_eq!(switch, "--plan");
-            assert!(reason.contains("`law/1` changed"), "{reason}");
-            assert!(reason.contains(&reviewed.sha256()), "{reason}");
-        }
-        other => return Err(format!("expected REFUSED, got {other:?}").into()),
-    }
+    let refusal = refused(&refused_run)?;
+    assert_eq!(refusal.switch, "--plan");
+    let reason = refusal.reason;
+    assert!(reason.contains("`law/1` changed"), "{reason}");
+    assert!(reason.contains(&reviewed.sha256()), "{reason}");
     assert_eq!(h.sim.mutation_count(), mutations, "a refused run wrote");
     assert!(h.sim.load_run(&RunId::new("r1")).await?.is_none());
 
@@ -412,19 +316,13 @@ async fn a_reviewed_plan_runs_only_while_it_holds() -> TestResult {
     let documents = h.sim.load_scope(&laws()).await?;
     let reviewed = compute_plan(&documents, &rules())?;
     let report = h
-        .runner
-        .run(
+        .pass(
             request("r2", laws()).with_expected_plan(reviewed.clone()),
             RunOptions::default(),
         )
         .await?;
-    expect_pass(&report)?;
     assert_eq!(report.plan_sha256, Some(reviewed.sha256()));
-    let record = h
-        .sim
-        .load_run(&RunId::new("r2"))
-        .await?
-        .ok_or("not journaled")?;
+    let record = stored_run(&h.sim, "r2").await?;
     assert_eq!(record.expected_plan_sha256, Some(reviewed.sha256()));
     Ok(())
 }
@@ -433,24 +331,17 @@ async fn a_reviewed_plan_runs_only_while_it_holds() -> TestResult {
 async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResult {
     let h = harness();
     let law_1 = DocumentId::new("law/1");
-    expect_pass(
-        &h.runner
-            .run(request("r1", laws()), RunOptions::default())
-            .await?,
-    )?;
+    h.pass(request("r1", laws()), RunOptions::default()).await?;
     assert!(matches!(
         h.runner.diff(&law_1, None).await,
         Err(crate::DiffError::Generations(why)) if why.contains("no retired generation")
     ));
     h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-    expect_pass(
-        &h.runner
-            .run(
-                request("r2", Scope::Ids(vec![law_1.clone()])),
-                RunOptions::default(),
-            )
-            .await?,
-    )?;
+    h.pass(
+        request("r2", Scope::Ids(vec![law_1.clone()])),
+        RunOptions::default(),
+    )
+    .await?;
     let diff = h.runner.diff(&law_1, None).await?;
     assert_eq!(
         (diff.generation_a.as_str(), diff.generation_b.as_str()),
@@ -503,11 +394,8 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
     for (run, body) in [("r1", LAW_1), ("r2", LAW_1_AMENDED), ("r3", LAW_1)] {
         next_journal_tick().await;
         h.sim.put_document(&law_1, body).await?;
-        expect_pass(
-            &h.runner
-                .run(request(run, only_law_1()), RunOptions::default())
-                .await?,
-        )?;
+        h.pass(request(run, only_law_1()), RunOptions::default())
+            .await?;
     }
     let states = |sim: &Simulator| {
         sim.state_snapshot()
@@ -611,8 +499,7 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
 async fn reports_journal_render_and_read_back() -> TestResult {
     let h = harness();
     let report = h
-        .runner
-        .run(
+        .pass(
             request("r1", laws()),
             RunOptions::default().with_provenance(crate::Provenance {
                 user: "ada".into(),
@@ -624,7 +511,6 @@ async fn reports_journal_render_and_read_back() -> TestResult {
             }),
         )
         .await?;
-    expect_pass(&report)?;
     h.runner.journal_report(&report).await?;
     h.runner.journal_report(&report).await?; // idempotent
     let journaled = h.sim.load_reports(&RunId::new("r1")).await?;
@@ -670,16 +556,8 @@ async fn reports_journal_render_and_read_back() -> TestResult {
 #[tokio::test]
 async fn phase_records_carry_times_in_order() -> TestResult {
     let h = harness();
-    expect_pass(
-        &h.runner
-            .run(request("r1", laws()), RunOptions::default())
-            .await?,
-    )?;
-    let record = h
-        .sim
-        .load_run(&RunId::new("r1"))
-        .await?
-        .ok_or("not journaled")?;
+    h.pass(request("r1", laws()), RunOptions::default()).await?;
+    let record = stored_run(&h.sim, "r1").await?;
     let mut last = None;
     for phase in &record.phases {
         assert_eq!(phase.status, PhaseStatus::Done);

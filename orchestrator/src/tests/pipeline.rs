@@ -1,52 +1,27 @@
 //! The five real phases over the simulator, behind the kill switch, end to end.
 
-use std::sync::Arc;
-
-use iu_cutter_live_execution::{
-    CutRules, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Preset,
-    RunId, RunStatus, Scope,
-};
+use iu_cutter_live_execution::{DocumentId, RunId, RunStatus};
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_phase_core::{MemoryBackupStore, names};
-use iu_cutter_simulator::Simulator;
+use iu_cutter_phase_core::names;
 
 use super::*;
-use crate::{Outcome, PhaseEntryStatus, Runner};
+use crate::{Outcome, PhaseEntryStatus};
 
-const LAW_1: &str = "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
-const LAW_2: &str = "Intro.\n\n# Part A\n\nText A.\n\n# Part B\n\nText B.\n";
 const OTHER: &str = "# Not in scope\n\nUntouched.\n";
 
-fn simulator() -> Arc<Simulator> {
-    Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("law/2", LAW_2),
-        ("kb/other", OTHER),
-    ]))
-}
-
-fn guarded(sim: &Arc<Simulator>, switch: &ManualSwitch) -> Arc<dyn LiveExecutionAdapter> {
-    Arc::new(Guarded::new(
-        sim.clone(),
-        ExecutionGate::new().with_source(switch.clone()),
-    ))
-}
-
-fn law_request(run: &str) -> RunRequest {
-    RunRequest::new(
-        run,
-        Scope::Prefix("law/".into()),
-        CutRules::preset(Preset::Markdown),
+/// The laws and a document out of their scope, behind a switch `open` or closed.
+fn harness(open: bool) -> Harness {
+    Harness::new(
+        [("law/1", LAW_1), ("law/2", LAW_2), ("kb/other", OTHER)],
+        open,
     )
 }
 
 #[tokio::test]
 async fn the_five_phases_pass_and_rollback_restores_the_pre_run_census() -> TestResult {
-    let sim = simulator();
+    let Harness { sim, runner, .. } = harness(true);
     let pre_run = sim.state_census();
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(guarded(&sim, &switch), Arc::new(MemoryBackupStore::new()));
     assert_eq!(runner.phase_names(), names::ALL);
     let events = Events::default();
 
@@ -81,20 +56,14 @@ async fn the_five_phases_pass_and_rollback_restores_the_pre_run_census() -> Test
     let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
     assert!(check.census_matches_backup && check.fingerprint_matches_pre_run);
     assert_eq!(sim.state_census(), pre_run);
-    let record = sim
-        .load_run(&RunId::new("r1"))
-        .await?
-        .ok_or("run not journaled")?;
-    assert_eq!(record.status, RunStatus::RolledBack);
+    assert_eq!(stored_run(&sim, "r1").await?.status, RunStatus::RolledBack);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_run_held_after_write_verify_resumes_or_rolls_back_before_enact() -> TestResult {
-    let sim = simulator();
+    let Harness { sim, runner, .. } = harness(true);
     let pre_run = sim.state_census();
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(guarded(&sim, &switch), Arc::new(MemoryBackupStore::new()));
 
     let held = runner
         .run(
@@ -127,17 +96,7 @@ async fn a_run_held_after_write_verify_resumes_or_rolls_back_before_enact() -> T
         .resume(&RunId::new("r2"), RunOptions::default())
         .await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    let statuses: Vec<PhaseEntryStatus> = resumed.phases.iter().map(|p| p.status).collect();
-    assert_eq!(
-        statuses,
-        [
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Skipped,
-            PhaseEntryStatus::Done,
-            PhaseEntryStatus::Done,
-        ]
-    );
+    assert_enacted_from_held(&resumed);
     assert!(
         !sim.active_units(&DocumentId::new("law/1"))
             .await?
@@ -148,10 +107,12 @@ async fn a_run_held_after_write_verify_resumes_or_rolls_back_before_enact() -> T
 
 #[tokio::test]
 async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestResult {
-    let sim = simulator();
+    let Harness {
+        sim,
+        switch,
+        runner,
+    } = harness(false);
     let pre_run = sim.state_census();
-    let switch = ManualSwitch::new("test", false, "open the test switch");
-    let runner = Runner::new(guarded(&sim, &switch), Arc::new(MemoryBackupStore::new()));
 
     let refused = runner.run(law_request("r1"), RunOptions::default()).await?;
     assert_eq!(refused.outcome.name(), "REFUSED");
@@ -170,9 +131,7 @@ async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestRe
         .await?;
     switch.set(false);
     let mutations = sim.mutation_count();
-    let refused = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let refused = resume(&runner).await?;
     assert!(
         matches!(
             &refused.outcome,
@@ -183,9 +142,7 @@ async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestRe
     );
     assert_eq!(sim.mutation_count(), mutations);
     switch.set(true);
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let resumed = resume(&runner).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     Ok(())
 }

@@ -1,15 +1,12 @@
 //! Rollback, over the mock (the simulator end-to-end test restores for real).
 
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
-    ExecutionGate, GenerationRecord, Guarded, Kept, LiveExecutionAdapter, ManualSwitch, Op,
-    PhaseStatus, Preset, Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
-    expect_op, sha256_hex,
+    GenerationRecord, Kept, LiveExecutionAdapter, ManualSwitch, Op, PhaseStatus, Preset,
+    Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, expect_op, sha256_hex,
 };
 
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
+use iu_cutter_phase_core::{BackupStore, names};
 
 use super::*;
 use crate::{Outcome, PhaseEntryStatus, ROLLBACK_PHASE, RunReport, Runner};
@@ -21,16 +18,6 @@ fn census(fingerprint: &str, digest: &str) -> Census {
         fingerprint: fingerprint.into(),
         per_document: [(DocumentId::new("law/1"), digest.to_owned())].into(),
     }
-}
-
-/// The store's view of `law/1` as backed up (what an undone, unedited document shows again).
-fn backed_up_head() -> Vec<iu_cutter_live_execution::DocumentHead> {
-    vec![backup("r1").documents[0].document.head()]
-}
-
-/// A journaling mock whose census answers `census` and whose `law/1` is as backed up.
-fn restored_mock(journal: &MockJournal, log: &Log, census: Census) -> MockLiveExecutionAdapter {
-    journaling_mock_with_heads(journal, log, census, backed_up_head())
 }
 
 /// The digest `law/1` has once the rollback gave back its backed-up rows.
@@ -62,11 +49,7 @@ fn backup(run: &str) -> Backup {
 
 /// Journals run `run` with `status` and the given phases done; a done backup phase journals
 /// `backup_sha256` when given.
-fn seed(journal: &MockJournal, run: &str, status: RunStatus, done: &[&str]) {
-    seed_with_backup(journal, run, status, done, None);
-}
-
-fn seed_with_backup(
+fn seed(
     journal: &MockJournal,
     run: &str,
     status: RunStatus,
@@ -94,22 +77,6 @@ fn seed_with_backup(
     lock(journal).insert(RunId::new(run), record);
 }
 
-/// A run `r1` that passed, with its backup exported to `backups` and its sha256 journaled.
-async fn passed_run(journal: &MockJournal, backups: &MemoryBackupStore) -> Result<String, String> {
-    let receipt = backups
-        .save(&backup("r1"))
-        .await
-        .map_err(|e| e.to_string())?;
-    seed_with_backup(
-        journal,
-        "r1",
-        RunStatus::Pass,
-        &names::ALL,
-        Some(&receipt.sha256),
-    );
-    Ok(receipt.sha256)
-}
-
 /// What the store's rollback of `law/1` did.
 fn undone() -> Restoration {
     Restoration {
@@ -118,52 +85,103 @@ fn undone() -> Restoration {
     }
 }
 
-fn refused_reason(report: &RunReport) -> Result<(&str, &str), String> {
-    match &report.outcome {
-        Outcome::Refused {
-            reason,
-            how_to_open,
-            ..
-        } => Ok((reason, how_to_open)),
-        other => Err(format!("expected REFUSED, got {other:?}")),
+/// A rollback test's world: the run rolled back is always `r1`.
+impl World {
+    /// Exports `backup` and journals run `r1` with `status`, the phases `done`, and the backup's
+    /// sha256, which it returns.
+    async fn backed_up(
+        &self,
+        backup: &Backup,
+        status: RunStatus,
+        done: &[&str],
+    ) -> Result<String, String> {
+        let receipt = self.backups.save(backup).await.map_err(|e| e.to_string())?;
+        seed(&self.journal, "r1", status, done, Some(&receipt.sha256));
+        Ok(receipt.sha256)
     }
-}
 
-fn runner(
-    adapter: impl LiveExecutionAdapter + 'static,
-    backups: &Arc<MemoryBackupStore>,
-    log: &Log,
-) -> Runner {
-    Runner::with_phases(Arc::new(adapter), backups.clone(), standard_fakes(log))
-}
+    /// A run `r1` that passed, with its backup exported and its sha256 journaled.
+    async fn passed_run(&self) -> Result<String, String> {
+        self.backed_up(&backup("r1"), RunStatus::Pass, &names::ALL)
+            .await
+    }
 
-fn journal_writes(log: &Log) -> Vec<String> {
-    log.lines()
-        .into_iter()
-        .filter(|l| l.starts_with("journal ") || l == "restore")
-        .collect()
-}
+    /// A journaling mock that must not be asked to restore anything.
+    fn never_restoring(&self) -> MockLiveExecutionAdapter {
+        let mut mock = journaling_mock(&self.journal, &self.log);
+        expect_op!(mock, Restore).never();
+        mock
+    }
 
-fn status_of(journal: &MockJournal, run: &str) -> Option<RunStatus> {
-    lock(journal).get(&RunId::new(run)).map(|r| r.status)
-}
+    /// A journaling mock for a rollback that gets as far as restoring: its census answers
+    /// `census`, `load_heads` answers `heads`, and there are no generations. The test says what
+    /// `restore` answers.
+    fn restoring(&self, census: Census, heads: Vec<DocumentHead>) -> MockLiveExecutionAdapter {
+        let mut mock = journaling_mock_with_heads(&self.journal, &self.log, census, heads);
+        answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+        mock
+    }
 
-fn failed_error(report: &RunReport) -> Result<&str, String> {
-    match &report.outcome {
-        Outcome::Failed { error, .. } => Ok(error),
-        other => Err(format!("expected FAILED, got {other:?}")),
+    /// [`World::restoring`] whose `law/1` is as backed up (what an undone, unedited document
+    /// shows again).
+    fn restored_mock(&self, census: Census) -> MockLiveExecutionAdapter {
+        self.restoring(census, vec![backup("r1").documents[0].document.head()])
+    }
+
+    /// A runner of the standard fakes over `adapter`.
+    fn standard_runner(&self, adapter: impl LiveExecutionAdapter + 'static) -> Runner {
+        self.runner_over(adapter, standard_fakes(&self.log))
+    }
+
+    /// Rolls `r1` back once over `adapter`.
+    async fn rollback(
+        &self,
+        adapter: impl LiveExecutionAdapter + 'static,
+    ) -> Result<RunReport, crate::RunnerError> {
+        self.standard_runner(adapter)
+            .rollback(&RunId::new("r1"))
+            .await
+    }
+
+    /// The journal writes and restores the log holds.
+    fn journal_writes(&self) -> Vec<String> {
+        self.log
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("journal ") || l == "restore")
+            .collect()
+    }
+
+    /// Resumes `r1` over `runner` and asserts that no phase ran (a run rolled back, or half
+    /// rolled back, is never resumed into a cut); returns the report.
+    async fn resume_runs_nothing(&self, runner: &Runner) -> Result<RunReport, crate::RunnerError> {
+        let resumed = resume(runner).await?;
+        assert!(self.log.ran().is_empty(), "{:?}", self.log.ran());
+        Ok(resumed)
+    }
+
+    /// Asserts that nothing was journaled or restored and `r1` is still `status`.
+    fn assert_untouched(&self, status: RunStatus) {
+        assert!(self.journal_writes().is_empty(), "{:?}", self.log.lines());
+        assert_eq!(self.status(), Some(status));
+    }
+
+    /// Rolls back the passed `r1` over a mock that must not restore, expecting a refusal that
+    /// changed nothing; returns the refusal's reason and next action.
+    async fn refused_untouched(&self) -> Result<(String, String), Box<dyn std::error::Error>> {
+        let report = self.rollback(self.never_restoring()).await?;
+        let refusal = refused(&report)?;
+        self.assert_untouched(RunStatus::Pass);
+        Ok((refusal.reason.to_owned(), refusal.how_to_open.to_owned()))
     }
 }
 
 #[tokio::test]
 async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    let sha = passed_run(&journal, &backups).await?;
-    let mut mock = restored_mock(&journal, &log, census("pre-run", &restored()));
-    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
-    let l = log.clone();
+    let world = World::default();
+    let sha = world.passed_run().await?;
+    let mut mock = world.restored_mock(census("pre-run", &restored()));
+    let l = world.log.clone();
     expect_op!(
         mock,
         Restore,
@@ -174,7 +192,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
         l.push("restore");
         Ok(undone().into())
     });
-    let runner = runner(mock, &backups, &log);
+    let runner = world.standard_runner(mock);
 
     let report = runner.rollback(&RunId::new("r1")).await?;
 
@@ -187,7 +205,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     assert_eq!(check.backup_sha256, sha);
     assert!(check.mismatches.is_empty());
     assert_eq!(
-        journal_writes(&log),
+        world.journal_writes(),
         [
             "journal rollback Running",
             "restore",
@@ -195,7 +213,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
             "journal status RolledBack"
         ]
     );
-    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::RolledBack));
+    assert_eq!(world.status(), Some(RunStatus::RolledBack));
     assert_eq!(report.phases.len(), 1);
     assert_eq!(report.phases[0].name, ROLLBACK_PHASE);
     assert_eq!(report.phases[0].status, PhaseEntryStatus::Done);
@@ -203,58 +221,40 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     // Again: nothing is restored twice (restore is `times(1)`), and the run does not resume.
     let again = runner.rollback(&RunId::new("r1")).await?;
     assert_eq!(again.outcome, Outcome::RolledBack);
-    assert!(
-        again
-            .notes
-            .iter()
-            .any(|n| n.contains("already rolled back"))
-    );
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    assert!(noted(&again, "already rolled back"));
+    let resumed = world.resume_runs_nothing(&runner).await?;
     assert_eq!(resumed.outcome, Outcome::RolledBack);
-    assert!(log.ran().is_empty());
     Ok(())
 }
 
 #[tokio::test]
 async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    passed_run(&journal, &backups).await?;
-    let mut mock = restored_mock(&journal, &log, census("other", &restored()));
-    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    let world = World::default();
+    world.passed_run().await?;
+    let mut mock = world.restored_mock(census("other", &restored()));
     answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let report = world.rollback(mock).await?;
 
     assert_eq!(report.outcome, Outcome::RolledBack);
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
     assert!(check.census_matches_backup);
     assert!(!check.fingerprint_matches_pre_run);
-    assert!(report.notes.iter().any(|n| n.contains("outside the run")));
+    assert!(noted(&report, "outside the run"));
     Ok(())
 }
 
 #[tokio::test]
 async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    passed_run(&journal, &backups).await?;
-    let mut mock = restored_mock(&journal, &log, census("post", "digest-2"));
-    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    let world = World::default();
+    world.passed_run().await?;
+    let mut mock = world.restored_mock(census("post", "digest-2"));
     answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
-    let runner = runner(mock, &backups, &log);
+    let runner = world.standard_runner(mock);
 
     let report = runner.rollback(&RunId::new("r1")).await?;
 
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED, got {:?}", report.outcome).into());
-    };
+    let gap = blocked(&report)?;
     assert_eq!(gap.phase, ROLLBACK_PHASE);
     assert_eq!(gap.document, Some(DocumentId::new("law/1")));
     assert!(gap.expected.contains(&restored()), "{}", gap.expected);
@@ -262,37 +262,25 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
     assert!(!check.census_matches_backup);
     assert_eq!(check.mismatches.len(), 1);
-    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Blocked));
+    assert_eq!(world.status(), Some(RunStatus::Blocked));
 
     // A half-rolled-back run cannot be resumed into a cut.
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert!(failed_error(&resumed)?.contains("rolled back"));
-    assert!(log.ran().is_empty());
+    let resumed = world.resume_runs_nothing(&runner).await?;
+    assert!(failed(&resumed)?.error.contains("rolled back"));
     Ok(())
 }
 
 #[tokio::test]
 async fn a_tampered_backup_is_refused_before_anything_changes() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    passed_run(&journal, &backups).await?;
-    backups.tamper(&RunId::new("r1"), b"{}\n".to_vec());
-    let mut mock = journaling_mock(&journal, &log);
-    expect_op!(mock, Restore).never();
+    let world = World::default();
+    world.passed_run().await?;
+    world.backups.tamper(&RunId::new("r1"), b"{}\n".to_vec());
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let (reason, next) = world.refused_untouched().await?;
 
-    let (reason, next) = refused_reason(&report)?;
     assert!(reason.contains("does not match its manifest"), "{reason}");
     assert!(reason.contains("nothing was changed"), "{reason}");
     assert!(next.contains("intact copy"), "{next}");
-    assert!(journal_writes(&log).is_empty());
-    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Pass));
     Ok(())
 }
 
@@ -300,26 +288,17 @@ async fn a_tampered_backup_is_refused_before_anything_changes() -> TestResult {
 /// still not the backup the run journaled, and is never restored from.
 #[tokio::test]
 async fn a_backup_replaced_with_a_matching_manifest_is_refused() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    let journaled = passed_run(&journal, &backups).await?;
+    let world = World::default();
+    let journaled = world.passed_run().await?;
     let mut truncated = backup("r1");
     truncated.documents.clear();
-    let replaced = backups.save(&truncated).await?;
+    let replaced = world.backups.save(&truncated).await?;
     assert_ne!(replaced.sha256, journaled);
-    let mut mock = journaling_mock(&journal, &log);
-    expect_op!(mock, Restore).never();
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let (reason, _) = world.refused_untouched().await?;
 
-    let (reason, _) = refused_reason(&report)?;
     assert!(reason.contains("not the one journaled"), "{reason}");
     assert!(reason.contains(&journaled), "{reason}");
-    assert!(journal_writes(&log).is_empty());
-    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Pass));
     Ok(())
 }
 
@@ -327,38 +306,24 @@ async fn a_backup_replaced_with_a_matching_manifest_is_refused() -> TestResult {
 /// artifact's own hash is the journaled one (it was corrupt when taken).
 #[tokio::test]
 async fn a_backup_with_a_corrupt_body_is_refused() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
+    let world = World::default();
     let mut corrupt = backup("r1");
     corrupt.documents[0].document.body.push_str("tampered");
-    let receipt = backups.save(&corrupt).await?;
-    seed_with_backup(
-        &journal,
-        "r1",
-        RunStatus::Pass,
-        &names::ALL,
-        Some(&receipt.sha256),
-    );
-    let mut mock = journaling_mock(&journal, &log);
-    expect_op!(mock, Restore).never();
-
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
+    world
+        .backed_up(&corrupt, RunStatus::Pass, &names::ALL)
         .await?;
 
-    let (reason, _) = refused_reason(&report)?;
+    let (reason, _) = world.refused_untouched().await?;
+
     assert!(reason.contains("corrupt"), "{reason}");
-    assert!(journal_writes(&log).is_empty());
     Ok(())
 }
 
 #[tokio::test]
 async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    seed(&journal, "r1", RunStatus::Running, &[]);
-    lock(&journal)
+    let world = World::default();
+    seed(&world.journal, "r1", RunStatus::Running, &[], None);
+    lock(&world.journal)
         .get_mut(&RunId::new("r1"))
         .ok_or("seeded")?
         .phases
@@ -369,13 +334,8 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
             None,
             T0,
         ));
-    let backups = Arc::new(MemoryBackupStore::new());
-    let mut mock = journaling_mock(&journal, &log);
-    expect_op!(mock, Restore).never();
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let report = world.rollback(world.never_restoring()).await?;
 
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.rollback, None);
@@ -383,83 +343,61 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
         report.phases[0].evidence.get("restored_documents"),
         Some(&"0".to_owned())
     );
-    assert!(
-        report
-            .notes
-            .iter()
-            .any(|n| n.contains("nothing to restore"))
-    );
-    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::RolledBack));
+    assert!(noted(&report, "nothing to restore"));
+    assert_eq!(world.status(), Some(RunStatus::RolledBack));
     Ok(())
 }
 
 #[tokio::test]
 async fn a_run_without_backup_whose_later_phases_ran_is_not_marked_rolled_back() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     seed(
-        &journal,
+        &world.journal,
         "r1",
         RunStatus::Failed,
         &[names::BACKUP, names::CUT_LEG_A],
+        None,
     );
-    let backups = Arc::new(MemoryBackupStore::new());
-    let mut mock = journaling_mock(&journal, &log);
-    expect_op!(mock, Restore).never();
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let report = world.rollback(world.never_restoring()).await?;
 
-    let error = failed_error(&report)?;
+    let error = failed(&report)?.error;
     assert!(
         error.contains("no journaled backup") && error.contains(names::CUT_LEG_A),
         "{error}"
     );
-    assert!(journal_writes(&log).is_empty());
-    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Failed));
+    world.assert_untouched(RunStatus::Failed);
     Ok(())
 }
 
 #[tokio::test]
 async fn rollback_with_the_gate_closed_is_refused() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    passed_run(&journal, &backups).await?;
-    let mut mock = journaling_mock(&journal, &log);
-    expect_op!(mock, Restore).never();
-    let guarded = Guarded::new(
-        mock,
-        ExecutionGate::new().with_source(ManualSwitch::new("test", false, "open the test switch")),
-    );
+    let world = World::default();
+    world.passed_run().await?;
+    let closed = ManualSwitch::new("test", false, "open the test switch");
 
-    let report = runner(guarded, &backups, &log)
-        .rollback(&RunId::new("r1"))
+    let report = world
+        .rollback(behind(world.never_restoring(), &closed))
         .await?;
 
-    assert!(matches!(
-        &report.outcome,
-        Outcome::Refused { switch, resume_from: None, .. } if switch == "test"
-    ));
-    let (reason, _) = refused_reason(&report)?;
+    let refusal = refused(&report)?;
+    assert_eq!(refusal.switch, "test");
+    assert_eq!(refusal.resume_from, None);
     assert!(
-        reason.contains("nothing was changed by this invocation"),
-        "{reason}"
+        refusal
+            .reason
+            .contains("nothing was changed by this invocation"),
+        "{}",
+        refusal.reason
     );
-    assert!(journal_writes(&log).is_empty());
+    world.assert_untouched(RunStatus::Pass);
     Ok(())
 }
 
 #[tokio::test]
 async fn rolling_back_an_unknown_run_is_an_error() -> TestResult {
-    let log = Log::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    let runner = runner(
-        journaling_mock(&MockJournal::default(), &log),
-        &backups,
-        &log,
-    );
+    let world = World::default();
+    let runner = world.standard_runner(journaling_mock(&world.journal, &world.log));
     assert!(matches!(
         runner.rollback(&RunId::new("ghost")).await,
         Err(crate::RunnerError::UnknownRun(_))
@@ -469,34 +407,23 @@ async fn rolling_back_an_unknown_run_is_an_error() -> TestResult {
 
 #[tokio::test]
 async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    let receipt = backups.save(&backup("r1")).await?;
-    seed_with_backup(
-        &journal,
-        "r1",
-        RunStatus::Blocked,
-        &[names::BACKUP],
-        Some(&receipt.sha256),
-    );
+    let world = World::default();
+    world
+        .backed_up(&backup("r1"), RunStatus::Blocked, &[names::BACKUP])
+        .await?;
     // Edited since the backup by someone else, never fenced by r1: its digest differs, and that
     // is none of the rollback's business.
     let mut edited = backup("r1").documents[0].document.head();
     edited.revision = 2;
     edited.sha256 = sha256_hex(b"edited");
-    let mut mock =
-        journaling_mock_with_heads(&journal, &log, census("edited", "digest-9"), vec![edited]);
-    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    let mut mock = world.restoring(census("edited", "digest-9"), vec![edited]);
     answer!(mock, Op::Restore { .. } => Ok(Restoration {
         untouched: 1,
         ..Restoration::default()
     }))
     .times(1);
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let report = world.rollback(mock).await?;
 
     assert_eq!(report.outcome, Outcome::RolledBack);
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
@@ -507,10 +434,8 @@ async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
 
 #[tokio::test]
 async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    passed_run(&journal, &backups).await?;
+    let world = World::default();
+    world.passed_run().await?;
     // No fence, no generation of r1, the pre-run pointer: what the rollback must leave.
     let body = "# Title\n\nText. Edited.\n";
     let edited = Document {
@@ -521,13 +446,7 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
         active_generation: None,
         body: body.into(),
     };
-    let mut mock = journaling_mock_with_heads(
-        &journal,
-        &log,
-        census("edited", "digest-9"),
-        vec![edited.head()],
-    );
-    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    let mut mock = world.restoring(census("edited", "digest-9"), vec![edited.head()]);
     answer!(mock, Op::Restore { .. } => Ok(Restoration {
         kept_edits: vec![Kept {
             document: DocumentId::new("law/1"),
@@ -537,14 +456,12 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
     }))
     .times(1);
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let report = world.rollback(mock).await?;
 
     assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.notes);
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
     assert_eq!(check.kept_edits.len(), 1);
-    assert!(report.notes.iter().any(|n| n.contains("edit was kept")));
+    assert!(noted(&report, "edit was kept"));
     assert!(report.to_markdown().contains("edit kept `law/1`"));
     Ok(())
 }
@@ -553,12 +470,9 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
 /// rollback before any change, and the run stays as it was (resumable, not rolled back).
 #[tokio::test]
 async fn a_document_held_by_a_later_run_refuses_the_rollback() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let backups = Arc::new(MemoryBackupStore::new());
-    passed_run(&journal, &backups).await?;
-    let mut mock = journaling_mock_with_census(&journal, &log, census("later", "digest-3"));
-    answer!(mock, Op::Generations(_) => Ok(Vec::<GenerationRecord>::new()));
+    let world = World::default();
+    world.passed_run().await?;
+    let mut mock = world.restoring(census("later", "digest-3"), Vec::new());
     expect_op!(mock, Restore).times(1).returning(|_, _| {
         Err(AdapterError::HeldByLaterRun {
             document: DocumentId::new("law/1"),
@@ -567,16 +481,15 @@ async fn a_document_held_by_a_later_run_refuses_the_rollback() -> TestResult {
         })
     });
 
-    let report = runner(mock, &backups, &log)
-        .rollback(&RunId::new("r1"))
-        .await?;
+    let report = world.rollback(mock).await?;
 
-    let (reason, next) = refused_reason(&report)?;
+    let refusal = refused(&report)?;
+    let (reason, next) = (refusal.reason, refusal.how_to_open);
     assert!(reason.contains("held by run r2"), "{reason}");
     assert!(reason.contains("nothing was changed"), "{reason}");
     assert!(next.contains("rollback r2"), "{next}");
-    assert_eq!(status_of(&journal, "r1"), Some(RunStatus::Pass));
-    let journaled = lock(&journal)
+    assert_eq!(world.status(), Some(RunStatus::Pass));
+    let journaled = lock(&world.journal)
         .get(&RunId::new("r1"))
         .and_then(|r| r.phase(ROLLBACK_PHASE).map(|p| p.status));
     assert_eq!(journaled, Some(PhaseStatus::Failed));

@@ -1,26 +1,22 @@
 //! Run and resume.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use iu_cutter_live_execution::{
-    AdapterError, CutRules, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
-    MockLiveExecutionAdapter, PhaseStatus, Preset, RunId, RunStatus, Scope,
+    AdapterError, CutRules, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter,
+    PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
 
 use iu_cutter_live_execution::{Op, expect_op};
-use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, Phase};
+use iu_cutter_phase_core::{CancelFlag, Phase};
 use mockall::Sequence;
 
 use super::*;
 use crate::{Outcome, PhaseEntryStatus, RunReport, Runner, RunnerError};
 
+/// A runner of `phases` over `adapter`, in a world of its own.
 fn runner(adapter: impl LiveExecutionAdapter + 'static, phases: Vec<Box<dyn Phase>>) -> Runner {
-    Runner::with_phases(
-        Arc::new(adapter),
-        Arc::new(MemoryBackupStore::new()),
-        phases,
-    )
+    World::default().runner_over(adapter, phases)
 }
 
 fn statuses(report: &RunReport) -> Vec<(String, PhaseEntryStatus)> {
@@ -31,11 +27,16 @@ fn statuses(report: &RunReport) -> Vec<(String, PhaseEntryStatus)> {
         .collect()
 }
 
-fn journaled(journal: &MockJournal, run: &str) -> Result<RunRecord, String> {
-    lock(journal)
-        .get(&RunId::new(run))
-        .cloned()
-        .ok_or_else(|| format!("run {run} not journaled"))
+impl World {
+    /// Resumes `r1` and checks that it passes, that the phases ran as `ran` says over the whole
+    /// test, and that the journal holds the run as passed.
+    async fn resumes_to_pass(&self, runner: &Runner, ran: &[&str]) -> TestResult {
+        let resumed = resume(runner).await?;
+        assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+        assert_eq!(self.log.ran(), ran);
+        assert_eq!(self.status(), Some(RunStatus::Pass));
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -58,19 +59,14 @@ async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
 
     let report = runner.run(request("r1"), events.options()).await?;
 
-    match &report.outcome {
-        Outcome::Refused {
-            switch,
-            how_to_open,
-            resume_from,
-            ..
-        } => {
-            assert_eq!(switch, "configuration (execution_enabled)");
-            assert!(how_to_open.contains("--execute"), "{how_to_open}");
-            assert_eq!(resume_from, &None);
-        }
-        other => return Err(format!("expected REFUSED, got {other:?}").into()),
-    }
+    let refusal = refused(&report)?;
+    assert_eq!(refusal.switch, "configuration (execution_enabled)");
+    assert!(
+        refusal.how_to_open.contains("--execute"),
+        "{}",
+        refusal.how_to_open
+    );
+    assert_eq!(refusal.resume_from, None);
     assert_eq!(report.outcome.name(), "REFUSED");
     assert!(log.ran().is_empty());
     assert!(
@@ -95,17 +91,18 @@ async fn other_preflight_errors_fail_with_a_next_action() -> TestResult {
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Failed {
-            error,
-            next_action,
-            resume_from: None,
-        } => {
-            assert!(error.contains("connection refused"), "{error}");
-            assert!(next_action.contains("iu-cutter run r1"), "{next_action}");
-        }
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
+    let failure = failed(&report)?;
+    assert_eq!(failure.resume_from, None);
+    assert!(
+        failure.error.contains("connection refused"),
+        "{}",
+        failure.error
+    );
+    assert!(
+        failure.next_action.contains("iu-cutter run r1"),
+        "{}",
+        failure.next_action
+    );
     Ok(())
 }
 
@@ -202,28 +199,18 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
 
 #[tokio::test]
 async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Recording {
-            name: "a",
-            log: log.clone(),
-        }),
-        Box::new(Blocking {
-            name: "b",
-            log: log.clone(),
-        }),
-        Box::new(Recording {
-            name: "c",
-            log: log.clone(),
-        }),
+    let world = World::default();
+    let phases = vec![
+        recorder("a", &world.log),
+        fake("b", &world.log, Act::Block),
+        recorder("c", &world.log),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
     assert_eq!(report.outcome, Outcome::Blocked { gap: test_gap("b") });
-    assert_eq!(log.ran(), ["ran a", "ran b"]);
+    assert_eq!(world.log.ran(), ["ran a", "ran b"]);
     assert_eq!(
         statuses(&report),
         [
@@ -232,7 +219,7 @@ async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
             ("c".into(), PhaseEntryStatus::NotRun),
         ]
     );
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(record.status, RunStatus::Blocked);
     let b = record.phase("b").ok_or("b not journaled")?;
     assert_eq!(b.status, PhaseStatus::Blocked);
@@ -246,12 +233,8 @@ async fn a_blocked_phase_stops_the_run_and_journals_the_gap() -> TestResult {
 
 #[tokio::test]
 async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(
-        journaling_mock(&journal, &log),
-        recording(&["a", "b", "c"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a", "b", "c"], &world.log));
 
     let held = runner
         .run(request("r1"), RunOptions::default().with_until("b"))
@@ -259,8 +242,8 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
 
     assert_eq!(held.outcome, Outcome::Pass);
     assert_eq!(held.held_after.as_deref(), Some("b"));
-    assert_eq!(log.ran(), ["ran a", "ran b"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Held);
+    assert_eq!(world.log.ran(), ["ran a", "ran b"]);
+    assert_eq!(world.record()?.status, RunStatus::Held);
     assert_eq!(
         held.phase("c").map(|p| p.status),
         Some(PhaseEntryStatus::NotRun)
@@ -271,7 +254,7 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
 
     assert_eq!(resumed.outcome, Outcome::Pass);
     assert_eq!(resumed.held_after, None);
-    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
+    assert_eq!(world.log.ran(), ["ran a", "ran b", "ran c"]);
     assert_eq!(
         statuses(&resumed),
         [
@@ -296,45 +279,33 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
             "PASS"
         ]
     );
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    assert_eq!(world.record()?.status, RunStatus::Pass);
 
     // A passed run is not run again, by resume or by run.
-    let again = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let again = resume(&runner).await?;
     assert_eq!(again.outcome, Outcome::Pass);
-    assert!(
-        again
-            .notes
-            .iter()
-            .any(|n| n.contains("already journaled as PASS"))
-    );
+    assert!(noted(&again, "already journaled as PASS"));
     let rerun = runner.run(request("r1"), RunOptions::default()).await?;
     assert_eq!(rerun.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
+    assert_eq!(world.log.ran(), ["ran a", "ran b", "ran c"]);
     Ok(())
 }
 
 #[tokio::test]
 async fn until_the_last_phase_is_an_ordinary_pass() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(
-        journaling_mock(&journal, &log),
-        recording(&["a", "b"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a", "b"], &world.log));
     let report = runner
         .run(request("r1"), RunOptions::default().with_until("b"))
         .await?;
     assert_eq!((report.outcome, report.held_after), (Outcome::Pass, None));
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
+    assert_eq!(world.record()?.status, RunStatus::Pass);
     Ok(())
 }
 
 #[tokio::test]
 async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let mut record = RunRecord::new(
         RunId::new("r1"),
         Scope::All,
@@ -344,21 +315,16 @@ async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one()
         crate::journal::phase_record("a", PhaseStatus::Done, evidence_of("a"), None, T0),
         crate::journal::phase_record("b", PhaseStatus::Running, Evidence::new(), None, T0),
     ];
-    lock(&journal).insert(RunId::new("r1"), record);
-    let runner = runner(
-        journaling_mock(&journal, &log),
-        recording(&["a", "b", "c"], &log),
-    );
+    lock(&world.journal).insert(RunId::new("r1"), record);
+    let runner = world.runner(recording(&["a", "b", "c"], &world.log));
 
-    let report = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let report = resume(&runner).await?;
 
     assert_eq!(report.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran b", "ran c"]);
+    assert_eq!(world.log.ran(), ["ran b", "ran c"]);
     // The run was `Running` (a crash): no status change before the phases.
     assert_eq!(
-        log.lines().first().map(String::as_str),
+        world.log.lines().first().map(String::as_str),
         Some("journal b Running")
     );
     Ok(())
@@ -415,11 +381,8 @@ async fn misuse_is_an_error_and_touches_nothing() -> TestResult {
 
 #[tokio::test]
 async fn resuming_an_unknown_run_is_an_error() -> TestResult {
-    let log = Log::default();
-    let runner = runner(
-        journaling_mock(&MockJournal::default(), &log),
-        recording(&["a"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a"], &world.log));
     let result = runner
         .resume(&RunId::new("ghost"), RunOptions::default())
         .await;
@@ -429,39 +392,28 @@ async fn resuming_an_unknown_run_is_an_error() -> TestResult {
 
 #[tokio::test]
 async fn a_run_id_reused_with_other_rules_fails() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(journaling_mock(&journal, &log), recording(&["a"], &log));
+    let world = World::default();
+    let runner = world.runner(recording(&["a"], &world.log));
     runner.run(request("r1"), RunOptions::default()).await?;
 
     let other = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalVi));
     let report = runner.run(other, RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Failed { error, .. } => assert!(error.contains("already used"), "{error}"),
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
-    assert_eq!(log.ran(), ["ran a"]);
+    let error = failed(&report)?.error;
+    assert!(error.contains("already used"), "{error}");
+    assert_eq!(world.log.ran(), ["ran a"]);
     Ok(())
 }
 
 #[tokio::test]
 async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let cancel = CancelFlag::new();
-    let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Cancels {
-            name: "a",
-            log: log.clone(),
-            cancel: cancel.clone(),
-        }),
-        Box::new(Recording {
-            name: "b",
-            log: log.clone(),
-        }),
+    let phases = vec![
+        fake("a", &world.log, Act::Cancel(cancel.clone())),
+        recorder("b", &world.log),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     // The phase that cancels fails at its own boundary check.
     let report = runner
@@ -470,142 +422,79 @@ async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestRe
             RunOptions::default().with_cancel(cancel.clone()),
         )
         .await?;
-    match &report.outcome {
-        Outcome::Failed {
-            error,
-            resume_from,
-            next_action,
-        } => {
-            assert!(error.contains("cancelled"), "{error}");
-            assert_eq!(resume_from.as_deref(), Some("a"));
-            assert_eq!(next_action, "iu-cutter resume r1");
-        }
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
+    let failure = failed(&report)?;
+    assert!(failure.error.contains("cancelled"), "{}", failure.error);
+    assert_eq!(failure.resume_from, Some("a"));
+    assert_eq!(failure.next_action, "iu-cutter resume r1");
     assert_eq!(
         report.phase("a").map(|p| p.status),
         Some(PhaseEntryStatus::Cancelled)
     );
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(record.status, RunStatus::Failed);
     assert_eq!(
         record.phase("a").map(|p| p.status),
         Some(PhaseStatus::Failed)
     );
-    assert_eq!(log.ran(), ["ran a"]);
+    assert_eq!(world.log.ran(), ["ran a"]);
 
     // With a fresh flag, resume runs `a` again (it was not done) and then `b`.
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran a", "ran b"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
-    Ok(())
+    world
+        .resumes_to_pass(&runner, &["ran a", "ran a", "ran b"])
+        .await
 }
 
 #[tokio::test]
 async fn cancellation_between_phases_stops_before_the_next_one() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let cancel = CancelFlag::new();
     // `a` passes and then asks to stop (its own check comes after the request, so make it
     // pass: a phase that asks at its very end); `b` must not start.
-    struct PassThenCancel {
-        log: Log,
-        cancel: CancelFlag,
-    }
-    #[async_trait::async_trait]
-    impl Phase for PassThenCancel {
-        fn name(&self) -> &str {
-            "a"
-        }
-        async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-            self.log.push("ran a");
-            self.cancel.cancel();
-            Ok(evidence_of("a"))
-        }
-    }
-    let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(PassThenCancel {
-            log: log.clone(),
-            cancel: cancel.clone(),
-        }),
-        Box::new(StopsAtBoundary {
-            name: "b",
-            log: log.clone(),
-        }),
+    let phases = vec![
+        fake("a", &world.log, Act::PassThenCancel(cancel.clone())),
+        fake("b", &world.log, Act::StopAtBoundary),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     let report = runner
         .run(request("r1"), RunOptions::default().with_cancel(cancel))
         .await?;
 
-    match &report.outcome {
-        Outcome::Failed { resume_from, .. } => assert_eq!(resume_from.as_deref(), Some("b")),
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
-    assert_eq!(log.ran(), ["ran a"]);
-    let record = journaled(&journal, "r1")?;
+    assert_eq!(failed(&report)?.resume_from, Some("b"));
+    assert_eq!(world.log.ran(), ["ran a"]);
+    let record = world.record()?;
     assert!(record.phase("b").is_none(), "b must not have started");
     assert_eq!(record.status, RunStatus::Failed);
 
     // A fresh flag: resume skips `a` and runs `b`.
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran b"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
-    Ok(())
+    world.resumes_to_pass(&runner, &["ran a", "ran b"]).await
 }
 
 #[tokio::test]
 async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
+    let world = World::default();
     let switch = ManualSwitch::new("test switch", true, "flip the test switch back on");
-    let guarded = Guarded::new(
-        journaling_mock(&journal, &log),
-        ExecutionGate::new().with_source(switch.clone()),
-    );
-    let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Recording {
-            name: "a",
-            log: log.clone(),
-        }),
-        Box::new(ClosesGate {
-            name: "b",
-            switch: switch.clone(),
-            fired: AtomicBool::new(false),
-            log: log.clone(),
-        }),
-        Box::new(Recording {
-            name: "c",
-            log: log.clone(),
-        }),
+    let guarded = behind(journaling_mock(&world.journal, &world.log), &switch);
+    let closes = Act::CloseGate {
+        switch: switch.clone(),
+        fired: AtomicBool::new(false),
+    };
+    let phases = vec![
+        recorder("a", &world.log),
+        fake("b", &world.log, closes),
+        recorder("c", &world.log),
     ];
-    let runner = runner(guarded, phases);
+    let runner = world.runner_over(guarded, phases);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Refused {
-            switch,
-            how_to_open,
-            resume_from,
-            ..
-        } => {
-            assert_eq!(switch, "test switch");
-            assert_eq!(how_to_open, "flip the test switch back on");
-            assert_eq!(resume_from.as_deref(), Some("b"));
-        }
-        other => return Err(format!("expected REFUSED, got {other:?}").into()),
-    }
-    assert_eq!(log.ran(), ["ran a"]);
+    let refusal = refused(&report)?;
+    assert_eq!(refusal.switch, "test switch");
+    assert_eq!(refusal.how_to_open, "flip the test switch back on");
+    assert_eq!(refusal.resume_from, Some("b"));
+    assert_eq!(world.log.ran(), ["ran a"]);
     // The refusal could not be journaled: the phase is still `Running`, the run too.
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(
         record.phase("b").map(|p| p.status),
         Some(PhaseStatus::Running)
@@ -613,36 +502,22 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
     assert_eq!(record.status, RunStatus::Running);
 
     // Still closed: resume is refused at preflight, naming where it would start.
-    let refused = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert!(matches!(
-        &refused.outcome,
-        Outcome::Refused { resume_from: Some(phase), .. } if phase == "b"
-    ));
+    assert_eq!(refused(&resume(&runner).await?)?.resume_from, Some("b"));
 
     switch.set(true);
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass);
-    assert_eq!(log.ran(), ["ran a", "ran b", "ran c"]);
-    assert_eq!(journaled(&journal, "r1")?.status, RunStatus::Pass);
-    Ok(())
+    world
+        .resumes_to_pass(&runner, &["ran a", "ran b", "ran c"])
+        .await
 }
 
 #[tokio::test]
 async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestResult {
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let phases: Vec<Box<dyn Phase>> = vec![
-        Box::new(Recording {
-            name: "a",
-            log: log.clone(),
-        }),
-        Box::new(ReturnsGateClosed { name: "b" }),
+    let world = World::default();
+    let phases = vec![
+        recorder("a", &world.log),
+        fake("b", &world.log, Act::ReturnGateClosed),
     ];
-    let runner = runner(journaling_mock(&journal, &log), phases);
+    let runner = world.runner(phases);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
@@ -656,9 +531,7 @@ async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestRes
         .told_truly(true, None)
     );
     // The run was journaled and phase `a` ran: the refusal must not claim nothing changed.
-    let Outcome::Refused { reason, .. } = &report.outcome else {
-        return Err("not refused".into());
-    };
+    let reason = refused(&report)?.reason;
     assert!(
         reason.contains("had already changed the store") && !reason.contains("nothing was"),
         "{reason}"
@@ -667,7 +540,7 @@ async fn a_raw_gate_closed_error_from_a_phase_is_refused_not_failed() -> TestRes
         report.phase("b").map(|p| p.status),
         Some(PhaseEntryStatus::Refused)
     );
-    let record = journaled(&journal, "r1")?;
+    let record = world.record()?;
     assert_eq!(
         record.phase("b").map(|p| p.status),
         Some(PhaseStatus::Running)
@@ -687,28 +560,20 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
             Err(AdapterError::Unavailable("disk on fire".into()).into())
         }
     }
-    let log = Log::default();
-    let journal = MockJournal::default();
-    let runner = runner(journaling_mock(&journal, &log), vec![Box::new(Broken)]);
+    let world = World::default();
+    let runner = world.runner(vec![Box::new(Broken)]);
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
 
-    match &report.outcome {
-        Outcome::Failed {
-            error,
-            resume_from,
-            next_action,
-        } => {
-            assert!(error.contains("disk on fire"), "{error}");
-            assert_eq!(resume_from.as_deref(), Some("broken"));
-            assert!(
-                next_action.ends_with("iu-cutter resume r1"),
-                "{next_action}"
-            );
-        }
-        other => return Err(format!("expected FAILED, got {other:?}").into()),
-    }
-    let record = journaled(&journal, "r1")?;
+    let failure = failed(&report)?;
+    assert!(failure.error.contains("disk on fire"), "{}", failure.error);
+    assert_eq!(failure.resume_from, Some("broken"));
+    assert!(
+        failure.next_action.ends_with("iu-cutter resume r1"),
+        "{}",
+        failure.next_action
+    );
+    let record = world.record()?;
     assert_eq!(record.status, RunStatus::Failed);
     let broken = record.phase("broken").ok_or("not journaled")?;
     assert_eq!(broken.status, PhaseStatus::Failed);
@@ -723,11 +588,8 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
 
 #[tokio::test]
 async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> TestResult {
-    let log = Log::default();
-    let runner = runner(
-        journaling_mock(&MockJournal::default(), &log),
-        recording(&["a"], &log),
-    );
+    let world = World::default();
+    let runner = world.runner(recording(&["a"], &world.log));
     let report = runner.run(request("r1"), RunOptions::default()).await?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     assert_eq!(json["schema_version"], crate::REPORT_SCHEMA_VERSION);
