@@ -13,10 +13,12 @@
 //! PostgreSQL: `UNNEST` arrays); the census streams the digest columns in contract order into
 //! [`crate::DocumentDigester`] and never loads a body.
 //!
-//! Both backends share one body of code (`sql/ops.rs`, compiled once per backend with its
-//! concrete `sqlx::Database`) and the same SQL text: placeholders are `$n` on both. What differs
-//! (transaction start, row locks, collation, unit batching, migration text) lives in
-//! `sql/sqlite.rs` and `sql/postgres.rs`.
+//! Every operation is written once, generic over the backend, in `sql/ops/` (one module per
+//! concern: schema, control, reads, census, journal, documents, cuts, leases), with the same SQL
+//! text on both backends: placeholders are `$n` on both. What differs (transaction start, row
+//! locks, body hashing, the shape of bulk reads, unit batching, migration text, a few texts) is
+//! the [`dialect::Dialect`] trait, implemented in `sql/sqlite.rs` and `sql/postgres.rs`; how the
+//! generic operations run statements is `sql/query.rs`.
 
 use std::fmt;
 use std::time::Duration;
@@ -30,11 +32,14 @@ use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
 use crate::op::{LeaseClaim, Op, Reply};
 
 mod codec;
+mod dialect;
 mod error;
 mod location;
 mod migrations;
+mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -266,18 +271,19 @@ enum Backend {
     Postgres(sqlx::PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the backend's pool and `$ops` naming its operations module.
+/// Runs `$body` with `$pool` bound to the backend's pool and `$ops` naming the operations (which
+/// infer their [`dialect::Dialect`] from the pool).
 macro_rules! on_backend {
     ($backend:expr, $ops:ident, $pool:ident => $body:expr) => {
         match $backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite($pool) => {
-                use self::sqlite::ops as $ops;
+                use self::ops as $ops;
                 $body
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres($pool) => {
-                use self::postgres::ops as $ops;
+                use self::ops as $ops;
                 $body
             }
         }
