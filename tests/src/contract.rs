@@ -1485,6 +1485,17 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
     );
 }
 
+/// The census fingerprints of [`census_is_canonical_and_ignores_the_journal`]'s states, in order:
+/// empty, two documents, cut, fenced again, staged, enacted.
+const PINNED_CENSUS_FINGERPRINTS: [&str; 6] = [
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "14ae38a02a630894f8a0ce09d9e9231233859a00707a406ba1b959b1a503a837",
+    "6e9dff2768ce878a8f013933abc648a5d3ca2c456064d71edcd34ec46429c1ff",
+    "beef0d19b294c0d3aaf12884106b5da829fedd6f8be8c0db255d6416a7508122",
+    "1dbca9a709e41e0260c93fefdbea3fb2e9e4ab15e14621a2739e4c7f8eed014a",
+    "2ae4f0dfaa0a6e9b43c4a202ab75f873887ab30a278971ee0806d32e148fa02f",
+];
+
 /// The census equals the one the seam's digest code computes from the snapshot (so equal states
 /// give equal fingerprints on every backend), changes with every store mutation, and ignores the
 /// journal.
@@ -1531,6 +1542,9 @@ pub async fn census_is_canonical_and_ignores_the_journal(store: &dyn LiveExecuti
         seen[seen.len() - 1],
         "the journal is not in the census"
     );
+    // Fingerprints are compared across processes, versions and backends: these are a contract,
+    // the same on every store (changing one is a migration, never a refactoring).
+    assert_eq!(seen, PINNED_CENSUS_FINGERPRINTS, "the pinned fingerprints");
     let mut distinct = seen.clone();
     distinct.sort();
     distinct.dedup();

@@ -464,10 +464,7 @@ pub(crate) async fn current_user(pool: &Pool) -> Result<String, AdapterError> {
 
 /// Whether any unit of `units` already has a row: one index range probe per (document,
 /// generation) of the batch.
-async fn any_exists(
-    conn: &mut PgConnection,
-    units: &[&Unit],
-) -> Result<bool, AdapterError> {
+async fn any_exists(conn: &mut PgConnection, units: &[&Unit]) -> Result<bool, AdapterError> {
     let mut ranges: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
     for unit in units {
         let range = ranges

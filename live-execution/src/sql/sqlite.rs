@@ -8,8 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions as _, Sqlite, Transaction};
 
@@ -125,7 +124,10 @@ SELECT d.active_generation,
     }
 
     /// Multi-row `INSERT … ON CONFLICT DO UPDATE`, chunked under the bind-parameter limit.
-    async fn insert_units(conn: &mut SqliteConnection, units: &[&Unit]) -> Result<(), AdapterError> {
+    async fn insert_units(
+        conn: &mut SqliteConnection,
+        units: &[&Unit],
+    ) -> Result<(), AdapterError> {
         for chunk in units.chunks(UNITS_PER_STATEMENT) {
             let mut rows = Vec::with_capacity(chunk.len());
             for unit in chunk {

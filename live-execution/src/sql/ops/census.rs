@@ -81,7 +81,10 @@ struct CensusUnitJson<'a>(
 /// The census from one row per document, its generations and units' digest fields as JSON,
 /// fed to the digester in the contract's order (generations by id, units by generation and
 /// ordinal, bytewise).
-async fn census_from_json<D: Dialect>(pool: &Pool<D>, census: &'static str) -> AdapterResult<Census> {
+async fn census_from_json<D: Dialect>(
+    pool: &Pool<D>,
+    census: &'static str,
+) -> AdapterResult<Census> {
     let mut builder = CensusBuilder::new();
     let mut conn = pool.acquire().await.map_err(sql(WHAT))?;
     let mut rows = D::query(census).fetch(&mut conn);
@@ -143,7 +146,9 @@ async fn census_from_rows<D: Dialect>(
         let mut pending = units.try_next().await.map_err(sql(WHAT))?;
         for row in &documents {
             let (id, mut digester) = census_document(row)?;
-            while let Some(generation) = generations.next_if(|g| g.str(0).is_ok_and(|d| d == id.as_str())) {
+            while let Some(generation) =
+                generations.next_if(|g| g.str(0).is_ok_and(|d| d == id.as_str()))
+            {
                 census_generation(
                     &mut digester,
                     &id,
@@ -151,7 +156,10 @@ async fn census_from_rows<D: Dialect>(
                     generation.str(2).map_err(sql(WHAT))?,
                 )?;
             }
-            while let Some(unit) = pending.as_ref().filter(|u| u.str(0).is_ok_and(|d| d == id.as_str())) {
+            while let Some(unit) = pending
+                .as_ref()
+                .filter(|u| u.str(0).is_ok_and(|d| d == id.as_str()))
+            {
                 digester.unit_fields(&census_unit(unit)?);
                 pending = units.try_next().await.map_err(sql(WHAT))?;
             }

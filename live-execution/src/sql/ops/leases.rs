@@ -13,8 +13,7 @@ use crate::sql::error::sql;
 use crate::sql::query::Fields;
 
 /// A run's lease: holder and expiry.
-const LEASE: ForUpdate =
-    for_update!("SELECT holder, expires_at_ms FROM run_leases WHERE run = $1");
+const LEASE: ForUpdate = for_update!("SELECT holder, expires_at_ms FROM run_leases WHERE run = $1");
 
 fn lease_request<D: Dialect>(holder: &str, ttl: Duration) -> AdapterResult<i64> {
     if holder.is_empty() {
@@ -164,10 +163,9 @@ pub(crate) async fn renew_lease<D: Dialect>(
     let found = match row {
         None => Some("no lease".to_owned()),
         Some((current, _)) if current != holder => Some(format!("leased by `{current}`")),
-        Some((_, expires)) if expires <= now => Some(format!(
-            "the lease expired at {}",
-            utc_millis(ms(expires))
-        )),
+        Some((_, expires)) if expires <= now => {
+            Some(format!("the lease expired at {}", utc_millis(ms(expires))))
+        }
         Some(_) => None,
     };
     if let Some(found) = found {

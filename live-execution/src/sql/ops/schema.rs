@@ -108,7 +108,10 @@ pub(crate) async fn migrate<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<u32
 }
 
 /// Applies `migration` in its own transaction unless it is recorded; whether it was applied.
-async fn apply<D: Dialect>(pool: &Pool<D>, migration: &migrations::Migration) -> AdapterResult<bool> {
+async fn apply<D: Dialect>(
+    pool: &Pool<D>,
+    migration: &migrations::Migration,
+) -> AdapterResult<bool> {
     let text = D::migration_text(migration);
     let checksum = migrations::checksum(text);
     let mut tx = D::begin_write(pool)
