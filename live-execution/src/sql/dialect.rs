@@ -28,9 +28,6 @@ use crate::sql::query::Engine;
 
 /// What the operations must know of a backend that sqlx does not say.
 pub(crate) trait Dialect: Engine {
-    /// `AdapterInfo::kind`: `sqlite` or `postgres`.
-    const KIND: &'static str;
-
     /// Whether rows a compare-and-set reads are locked (`FOR UPDATE`, see [`Dialect::locked`]):
     /// false where a write transaction already holds the whole database.
     const ROW_LOCKS: bool;

@@ -116,11 +116,14 @@ impl From<String> for ConnectOptions {
 
 #[cfg_attr(all(feature = "sqlite", feature = "postgres"), allow(dead_code))]
 fn not_built(kind: &str, feature: &str, options: &ConnectOptions) -> AdapterError {
-    AdapterError::Unavailable(format!(
-        "{} is a {kind} database, but this build of iu-cutter has no {kind} support; rebuild \
-         with the cargo feature `{feature}`",
-        options.location()
-    ))
+    AdapterError::unavailable(
+        crate::error::UnavailableKind::NotBuilt,
+        format!(
+            "{} is a {kind} database, but this build of iu-cutter has no {kind} support; rebuild \
+             with the cargo feature `{feature}`",
+            options.location()
+        ),
+    )
 }
 
 /// What [`init`] did.
@@ -375,9 +378,10 @@ impl SqlStore {
             let error = store.explain_missing_schema(error).await;
             store.backend.close().await;
             return Err(match error {
-                AdapterError::Unavailable(why) => {
-                    AdapterError::Unavailable(format!("{}: {why}", store.location))
-                }
+                AdapterError::Unavailable(why) => AdapterError::unavailable(
+                    why.kind,
+                    format!("{}: {}", store.location, why.message),
+                ),
                 other => other,
             });
         }
@@ -391,11 +395,14 @@ impl SqlStore {
             && let Ok(hidden) = postgres::schemas_without_usage(pool).await
             && !hidden.is_empty()
         {
-            return AdapterError::Unavailable(format!(
-                "the role may not use schema {} (no USAGE privilege); {}",
-                hidden.join(", "),
-                error::GRANTS_HINT
-            ));
+            return AdapterError::unavailable(
+                crate::error::UnavailableKind::Privilege,
+                format!(
+                    "the role may not use schema {} (no USAGE privilege); {}",
+                    hidden.join(", "),
+                    error::GRANTS_HINT
+                ),
+            );
         }
         error
     }
@@ -455,7 +462,7 @@ fn scrub(error: AdapterError, options: &ConnectOptions) -> AdapterError {
             .any(|(secret, _)| text.contains(secret.as_str()))
     };
     match error {
-        AdapterError::Unavailable(text) => AdapterError::Unavailable(clean(text)),
+        AdapterError::Unavailable(why) => AdapterError::unavailable(why.kind, clean(why.message)),
         AdapterError::Invalid(text) => AdapterError::Invalid(clean(text)),
         AdapterError::NotFound(text) => AdapterError::NotFound(clean(text)),
         AdapterError::Database(source) => {

@@ -37,8 +37,6 @@ macro_rules! body_sha256 {
 }
 
 impl Dialect for Postgres {
-    const KIND: &'static str = "postgres";
-
     /// Compare-and-set rows are read `FOR UPDATE`, so two runs racing for a document serialise
     /// on its row and the second sees the first's fence.
     const ROW_LOCKS: bool = true;
@@ -315,11 +313,14 @@ pub(super) async fn open(options: &ConnectOptions, mode: Mode) -> Result<Pool, A
         }
         Ok(Err(error)) => return Err(connecting(&location, error, Some(&tls))),
         Err(_) => {
-            return Err(AdapterError::Unavailable(format!(
-                "cannot connect to {location}: no answer within {} s; check the URL, that the \
-                 database server is running and reachable, and the credentials",
-                CONNECT_TIMEOUT.as_secs()
-            )));
+            return Err(AdapterError::unavailable(
+                crate::error::UnavailableKind::Connection,
+                format!(
+                    "cannot connect to {location}: no answer within {} s; check the URL, that \
+                     the database server is running and reachable, and the credentials",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            ));
         }
     }
     let pool = PgPoolOptions::new()
@@ -423,10 +424,10 @@ pub(crate) async fn grant_runtime(
         .await
         .map_err(sql("reading the current schema"))?;
     let schema = schema.ok_or_else(|| {
-        AdapterError::Unavailable(
+        AdapterError::unavailable(
+            crate::error::UnavailableKind::NeedsInit,
             "the connection has no current schema (search_path names none that exists); run \
-             `iu-cutter init` first"
-                .to_owned(),
+             `iu-cutter init` first",
         )
     })?;
     let statements = runtime_grants(&schema, role);

@@ -34,10 +34,13 @@ pub(super) async fn open(
 ) -> Result<Pool, AdapterError> {
     let location = options.location();
     if mode == Mode::Use && !path.exists() {
-        return Err(AdapterError::Unavailable(format!(
-            "no SQLite database at {location}; run `iu-cutter init` with this URL to create it \
-             (or fix the path)"
-        )));
+        return Err(AdapterError::unavailable(
+            crate::error::UnavailableKind::NeedsInit,
+            format!(
+                "no SQLite database at {location}; run `iu-cutter init` with this URL to create \
+                 it (or fix the path)"
+            ),
+        ));
     }
     let connect = SqliteConnectOptions::new()
         .filename(path)
@@ -56,8 +59,6 @@ pub(super) async fn open(
 }
 
 impl Dialect for Sqlite {
-    const KIND: &'static str = "sqlite";
-
     /// SQLite has no row locks: `BEGIN IMMEDIATE` already holds the database's write lock.
     const ROW_LOCKS: bool = false;
 

@@ -143,9 +143,10 @@ async fn put_one<D: Dialect>(
         upsert_document::<D>(conn, &document).await?;
         return Ok(document);
     }
-    Err(AdapterError::Unavailable(format!(
-        "document `{id}` is being created concurrently; try again"
-    )))
+    Err(AdapterError::unavailable(
+        crate::error::UnavailableKind::Other,
+        format!("document `{id}` is being created concurrently; try again"),
+    ))
 }
 
 /// Inserts document `id` at revision 1 unless a row exists; whether it inserted.

@@ -4,7 +4,7 @@
 use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
-use crate::error::AdapterError;
+use crate::error::{AdapterError, UnavailableKind};
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
 use crate::sql::migrations::{self, CREATE_MIGRATIONS_TABLE, MIGRATIONS, SCHEMA_VERSION};
@@ -38,11 +38,12 @@ async fn applied_migrations<D: Dialect>(
 fn schema_gap(
     applied: &[(i64, String)],
     text: impl Fn(&migrations::Migration) -> &'static str,
-) -> Option<String> {
+) -> Option<AdapterError> {
     let Some((latest, _)) = applied.last() else {
-        return Some(
-            "the database has no iu-cutter schema; run `iu-cutter init` on it first".to_owned(),
-        );
+        return Some(AdapterError::unavailable(
+            UnavailableKind::NeedsInit,
+            "the database has no iu-cutter schema; run `iu-cutter init` on it first",
+        ));
     };
     if *latest > i64::from(SCHEMA_VERSION) {
         return Some(newer_schema(*latest));
@@ -55,25 +56,34 @@ fn schema_gap(
         }
     }
     if *latest < i64::from(SCHEMA_VERSION) {
-        return Some(format!(
-            "the database schema is at version {latest}, older than this build's \
-             (version {SCHEMA_VERSION}); run `iu-cutter init` to upgrade it"
+        return Some(AdapterError::unavailable(
+            UnavailableKind::NeedsInit,
+            format!(
+                "the database schema is at version {latest}, older than this build's \
+                 (version {SCHEMA_VERSION}); run `iu-cutter init` to upgrade it"
+            ),
         ));
     }
     None
 }
 
-fn newer_schema(latest: i64) -> String {
-    format!(
-        "the database schema is at version {latest}, newer than this build of iu-cutter \
-         (version {SCHEMA_VERSION}); use a newer iu-cutter"
+fn newer_schema(latest: i64) -> AdapterError {
+    AdapterError::unavailable(
+        UnavailableKind::NewerSchema,
+        format!(
+            "the database schema is at version {latest}, newer than this build of iu-cutter \
+             (version {SCHEMA_VERSION}); use a newer iu-cutter"
+        ),
     )
 }
 
-fn edited_schema(version: impl std::fmt::Display) -> String {
-    format!(
-        "schema migration {version} in the database differs from this build's; the schema was \
-         changed outside iu-cutter"
+fn edited_schema(version: impl std::fmt::Display) -> AdapterError {
+    AdapterError::unavailable(
+        UnavailableKind::EditedSchema,
+        format!(
+            "schema migration {version} in the database differs from this build's; the schema \
+             was changed outside iu-cutter"
+        ),
     )
 }
 
@@ -86,7 +96,7 @@ pub(crate) async fn check_schema<D: Dialect>(pool: &Pool<D>) -> AdapterResult<()
     let applied = applied_migrations::<D>(&mut conn).await?;
     match schema_gap(&applied, D::migration_text) {
         None => Ok(()),
-        Some(gap) => Err(AdapterError::Unavailable(gap)),
+        Some(gap) => Err(gap),
     }
 }
 
@@ -127,14 +137,14 @@ async fn apply<D: Dialect>(
     if let Some((latest, _)) = done.last()
         && *latest > i64::from(SCHEMA_VERSION)
     {
-        return Err(AdapterError::Unavailable(newer_schema(*latest)));
+        return Err(newer_schema(*latest));
     }
     match done
         .iter()
         .find(|(v, _)| *v == i64::from(migration.version))
     {
         Some((_, recorded)) if *recorded == checksum => return Ok(false),
-        Some(_) => return Err(AdapterError::Unavailable(edited_schema(migration.version))),
+        Some(_) => return Err(edited_schema(migration.version)),
         None => {}
     }
     D::execute_script(&mut tx, text)
@@ -177,19 +187,31 @@ mod tests {
             .collect()
     }
 
+    /// The gap's kind (what callers act on) and message (what the operator reads).
+    fn gap(applied: &[(i64, String)]) -> (UnavailableKind, String) {
+        match schema_gap(applied, text) {
+            Some(AdapterError::Unavailable(why)) => (why.kind, why.message),
+            other => panic!("expected a gap, got {other:?}"),
+        }
+    }
+
     #[test]
     fn schema_gap_names_the_next_action() {
         let all: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
-        assert_eq!(schema_gap(&recorded(&all), text), None);
-        let missing = schema_gap(&[], text).unwrap_or_default();
+        assert!(schema_gap(&recorded(&all), text).is_none());
+        let (kind, missing) = gap(&[]);
+        assert_eq!(kind, UnavailableKind::NeedsInit);
         assert!(missing.contains("run `iu-cutter init`"), "{missing}");
-        let older = schema_gap(&recorded(&all[..all.len() - 1]), text).unwrap_or_default();
+        let (kind, older) = gap(&recorded(&all[..all.len() - 1]));
+        assert_eq!(kind, UnavailableKind::NeedsInit);
         assert!(older.contains("older than this build"), "{older}");
-        let newer = schema_gap(&recorded(&[SCHEMA_VERSION + 1]), text).unwrap_or_default();
+        let (kind, newer) = gap(&recorded(&[SCHEMA_VERSION + 1]));
+        assert_eq!(kind, UnavailableKind::NewerSchema);
         assert!(newer.contains("newer than this build"), "{newer}");
         let mut edited = recorded(&all);
         edited[0].1 = "0".repeat(64);
-        let edited = schema_gap(&edited, text).unwrap_or_default();
+        let (kind, edited) = gap(&edited);
+        assert_eq!(kind, UnavailableKind::EditedSchema);
         assert!(edited.contains("changed outside iu-cutter"), "{edited}");
     }
 }
