@@ -494,10 +494,20 @@ impl LiveExecutionAdapter for SqlStore {
 }
 
 /// Runs `op` on one backend's operations module: the one place that maps a call to its SQL.
+///
+/// A claimed mutation ([`crate::OpSpec::claimed`]) hands `$claim` to its operation, which checks
+/// it inside its own transaction before writing anything (`ops::leases::begin_claimed`). Any
+/// other call that carries a claim has it checked first, in a transaction of its own, so that a
+/// runner that lost its lease is refused on every backend as the simulator refuses it.
 macro_rules! dispatch {
     ($ops:ident, $pool:ident, $op:expr, $claim:expr) => {{
-        let _ = $claim;
-        match $op {
+        let op = $op;
+        let claim: Option<&LeaseClaim> = $claim;
+        match claim {
+            Some(claim) if !op.kind().spec().claimed => $ops::check_claim_alone($pool, claim).await,
+            _ => Ok(()),
+        }?;
+        match op {
             Op::Preflight => $ops::check_schema($pool).await.map(|()| Reply::Done),
             Op::LoadScope(scope) => $ops::load_scope($pool, scope).await.map(Reply::Documents),
             Op::LoadHeads(scope) => $ops::load_heads($pool, scope).await.map(Reply::Heads),
@@ -524,16 +534,16 @@ macro_rules! dispatch {
             Op::PutDocuments(documents) => $ops::put_documents($pool, documents)
                 .await
                 .map(Reply::Documents),
-            Op::BeginRun(record) => $ops::begin_run($pool, record)
+            Op::BeginRun(record) => $ops::begin_run($pool, record, claim)
                 .await
                 .map(|r| Reply::Run(Some(r))),
-            Op::RecordPhase { run, phase } => $ops::record_phase($pool, run, phase)
+            Op::RecordPhase { run, phase } => $ops::record_phase($pool, run, phase, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::SetRunStatus { run, status } => $ops::set_run_status($pool, run, status)
+            Op::SetRunStatus { run, status } => $ops::set_run_status($pool, run, status, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::SavePlan { run, plan } => $ops::save_plan($pool, run, plan)
+            Op::SavePlan { run, plan } => $ops::save_plan($pool, run, plan, claim)
                 .await
                 .map(|()| Reply::Done),
             Op::SaveReport { run, report } => $ops::save_report($pool, run, report)
@@ -543,19 +553,19 @@ macro_rules! dispatch {
                 run,
                 artifact,
                 sha256,
-            } => $ops::save_backup($pool, run, artifact, sha256)
+            } => $ops::save_backup($pool, run, artifact, sha256, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::Fence { run, expectations } => $ops::fence($pool, run, expectations)
+            Op::Fence { run, expectations } => $ops::fence($pool, run, expectations, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::WriteUnits { run, units } => {
-                $ops::write_units($pool, run, units).await.map(Reply::Count)
-            }
-            Op::Enact { run, expectations } => $ops::enact($pool, run, expectations)
+            Op::WriteUnits { run, units } => $ops::write_units($pool, run, units, claim)
                 .await
                 .map(Reply::Count),
-            Op::Restore { run, backup } => $ops::restore($pool, run, backup)
+            Op::Enact { run, expectations } => $ops::enact($pool, run, expectations, claim)
+                .await
+                .map(Reply::Count),
+            Op::Restore { run, backup } => $ops::restore($pool, run, backup, claim)
                 .await
                 .map(Reply::Restoration),
             Op::PurgeGenerations(targets) => $ops::purge_generations($pool, targets)

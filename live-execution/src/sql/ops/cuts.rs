@@ -16,6 +16,7 @@ use crate::domain::{
     PurgeTarget, RunId, Unit,
 };
 use crate::error::AdapterError;
+use crate::op::LeaseClaim;
 use crate::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
     purge_step, undo_step,
@@ -24,6 +25,7 @@ use crate::sql::codec::{self, from_db, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::ops::documents::read_documents;
+use crate::sql::ops::leases::begin_claimed;
 use crate::sql::ops::reads::{generation_units_in, generations_for_update};
 use crate::sql::query::Fields;
 
@@ -206,10 +208,11 @@ pub(crate) async fn fence<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     expectations: &[ExpectedRevision],
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "fencing documents";
     D::check_text("a run id", run.as_str())?;
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     let rows = read_for_cas::<D>(&mut tx, expectations.iter().map(|e| &e.document)).await?;
     let mut to_fence = BTreeMap::new();
     for expected in expectations {
@@ -236,9 +239,10 @@ pub(crate) async fn write_units<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     units: &[Unit],
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<u64> {
     let what = "writing units";
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     let fenced = DocumentState::Cutting { run: run.clone() };
     let rows = read_documents::<D>(&mut tx, units.iter().map(|u| &u.document)).await?;
     for unit in units {
@@ -335,9 +339,10 @@ pub(crate) async fn enact<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     expectations: &[ExpectedRevision],
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<u64> {
     let what = "enacting";
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     let rows = read_for_cas::<D>(&mut tx, expectations.iter().map(|e| &e.document)).await?;
     let mut to_move = BTreeMap::new();
     for expected in expectations {
@@ -369,10 +374,11 @@ pub(crate) async fn restore<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     backup: &Backup,
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<Restoration> {
     let what = "rolling back";
     backup.check_for_run(run)?;
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     let ids = backup.documents.iter().map(|s| &s.document.id);
     let rows = read_for_cas::<D>(&mut tx, ids).await?;
     let mut decisions = Vec::with_capacity(backup.documents.len());

@@ -11,9 +11,11 @@ use crate::census::sha256_hex;
 use crate::conflicts::{backup_conflict, run_not_found};
 use crate::domain::{PhaseRecord, Plan, RunId, RunRecord, RunStatus, StoredBackup};
 use crate::error::AdapterError;
+use crate::op::LeaseClaim;
 use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
+use crate::sql::ops::leases::begin_claimed;
 use crate::sql::query::Fields;
 
 const WHAT: &str = "reading the journal";
@@ -180,6 +182,7 @@ async fn upsert_phase<D: Dialect>(
 pub(crate) async fn begin_run<D: Dialect>(
     pool: &Pool<D>,
     record: &RunRecord,
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<RunRecord> {
     let what = "journaling a run";
     D::check_text("a run id", record.run.as_str())?;
@@ -190,7 +193,7 @@ pub(crate) async fn begin_run<D: Dialect>(
     if let Some(sha) = &record.expected_plan_sha256 {
         D::check_text("the reviewed plan's sha256", sha)?;
     }
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     let inserted = D::query(
         "INSERT INTO runs (run, schema_version, scope, rules, expected_plan_sha256, status) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run) DO NOTHING",
@@ -222,9 +225,10 @@ pub(crate) async fn record_phase<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     phase: &PhaseRecord,
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a phase";
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     if !run_exists::<D>(&mut tx, run).await? {
         return Err(run_not_found(run));
     }
@@ -237,9 +241,10 @@ pub(crate) async fn set_run_status<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     status: RunStatus,
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a run's status";
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     let updated = D::query("UPDATE runs SET status = $2 WHERE run = $1")
         .bind(run.as_str())
         .bind(codec::run_status(status)?)
@@ -261,12 +266,13 @@ pub(crate) async fn save_plan<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     plan: &Plan,
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a plan";
     let text = codec::to_json(plan, "the plan")?;
     D::check_text("the plan", &text)?;
     let sha256 = sha256_hex(text.as_bytes());
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     if !run_exists::<D>(&mut tx, run).await? {
         return Err(run_not_found(run));
     }
@@ -375,10 +381,11 @@ pub(crate) async fn save_backup<D: Dialect>(
     run: &RunId,
     artifact: &str,
     sha256: &str,
+    claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a backup";
     D::check_text("a backup", artifact)?;
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
     if !run_exists::<D>(&mut tx, run).await? {
         return Err(run_not_found(run));
     }

@@ -3,17 +3,110 @@
 
 use std::time::Duration;
 
-use sqlx::Pool;
+use sqlx::{Pool, Transaction};
 
 use crate::adapter::AdapterResult;
 use crate::domain::{Lease, LeaseView, RunId, utc_millis};
 use crate::error::AdapterError;
+use crate::op::LeaseClaim;
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::query::Fields;
 
 /// A run's lease: holder and expiry.
 const LEASE: ForUpdate = for_update!("SELECT holder, expires_at_ms FROM run_leases WHERE run = $1");
+
+/// A run's lease as a claimed mutation checks it: shared-locked where the backend locks rows, so
+/// that a takeover (`acquire_lease` locks the row for update) waits for the claimed mutations
+/// in flight and they cannot commit after it, while one holder's mutations still run side by
+/// side.
+const CLAIMED_LEASE: ForUpdate = ForUpdate::new(
+    "SELECT holder, expires_at_ms FROM run_leases WHERE run = $1",
+    "SELECT holder, expires_at_ms FROM run_leases WHERE run = $1 FOR SHARE",
+);
+
+/// Begins the write transaction of a call carrying `claim` (none: an ordinary write
+/// transaction), and refuses with [`AdapterError::LeaseLost`] before anything is written unless
+/// `claim.run`'s lease is its holder's and live on the database's clock, the one the lease
+/// operations use. The check is inside the transaction, so the mutation that follows is applied
+/// only under the lease it checked: SQLite's `BEGIN IMMEDIATE` holds the write lock from here to
+/// commit, and PostgreSQL's shared row lock holds off any takeover until then.
+pub(crate) async fn begin_claimed<D: Dialect>(
+    pool: &Pool<D>,
+    claim: Option<&LeaseClaim>,
+    what: &'static str,
+) -> AdapterResult<Transaction<'static, D>> {
+    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    if let Some(claim) = claim {
+        check_claim::<D>(&mut tx, claim).await?;
+    }
+    Ok(tx)
+}
+
+/// Refuses, in its own transaction, a call carrying `claim` whose lease is not its holder's
+/// live lease: for calls that are not claimed mutations (reads, and the writes that do not
+/// change one run's state), which have nothing a lease protects to keep consistent with it.
+pub(crate) async fn check_claim_alone<D: Dialect>(
+    pool: &Pool<D>,
+    claim: &LeaseClaim,
+) -> AdapterResult<()> {
+    let what = "checking a lease claim";
+    let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
+    check_claim_in::<D>(&mut tx, claim, CLAIMED_LEASE.plain()).await?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Refuses `claim` unless its run's lease is its holder's and live (see [`begin_claimed`]).
+async fn check_claim<D: Dialect>(
+    conn: &mut D::Connection,
+    claim: &LeaseClaim,
+) -> AdapterResult<()> {
+    check_claim_in::<D>(conn, claim, D::locked(&CLAIMED_LEASE)).await
+}
+
+/// The claim check, reading the lease with `statement`; the same findings, in the same words,
+/// as the simulator's and as `renew_lease`'s.
+async fn check_claim_in<D: Dialect>(
+    conn: &mut D::Connection,
+    claim: &LeaseClaim,
+    statement: &'static str,
+) -> AdapterResult<()> {
+    let what = "checking a lease claim";
+    let now = now_ms::<D>(conn, what).await?;
+    let row = D::query(statement)
+        .bind(claim.run.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(sql(what))?;
+    let lease = match row {
+        Some(row) => Some((
+            row.text(0).map_err(sql(what))?,
+            row.int(1).map_err(sql(what))?,
+        )),
+        None => None,
+    };
+    match lost(lease, &claim.holder, now) {
+        None => Ok(()),
+        Some(found) => Err(AdapterError::LeaseLost {
+            run: claim.run.clone(),
+            holder: claim.holder.clone(),
+            found,
+        }),
+    }
+}
+
+/// What stands in for `holder`'s live lease, given the lease row (holder, expiry) and the
+/// database's now; `None` when `holder` holds it live.
+fn lost(lease: Option<(String, i64)>, holder: &str, now: i64) -> Option<String> {
+    match lease {
+        None => Some("no lease".to_owned()),
+        Some((current, _)) if current != holder => Some(format!("leased by `{current}`")),
+        Some((_, expires)) if expires <= now => {
+            Some(format!("the lease expired at {}", utc_millis(ms(expires))))
+        }
+        Some(_) => None,
+    }
+}
 
 fn lease_request<D: Dialect>(holder: &str, ttl: Duration) -> AdapterResult<i64> {
     if holder.is_empty() {
@@ -160,15 +253,7 @@ pub(crate) async fn renew_lease<D: Dialect>(
     let ttl_ms = lease_request::<D>(holder, ttl)?;
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
     let (row, now) = lease_row::<D>(&mut tx, run).await?;
-    let found = match row {
-        None => Some("no lease".to_owned()),
-        Some((current, _)) if current != holder => Some(format!("leased by `{current}`")),
-        Some((_, expires)) if expires <= now => {
-            Some(format!("the lease expired at {}", utc_millis(ms(expires))))
-        }
-        Some(_) => None,
-    };
-    if let Some(found) = found {
+    if let Some(found) = lost(row, holder, now) {
         return Err(AdapterError::LeaseLost {
             run: run.clone(),
             holder: holder.to_owned(),

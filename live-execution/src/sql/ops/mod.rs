@@ -33,7 +33,9 @@ pub(crate) use journal::{
     begin_run, list_runs, load_backup, load_plan, load_reports, load_run, record_phase,
     save_backup, save_plan, save_report, set_run_status,
 };
-pub(crate) use leases::{acquire_lease, load_leases, release_lease, renew_lease};
+pub(crate) use leases::{
+    acquire_lease, check_claim_alone, load_leases, release_lease, renew_lease,
+};
 pub(crate) use reads::{
     active_units, generation_units, generations, load_heads, load_scope, snapshot,
 };
