@@ -271,7 +271,9 @@ pub(crate) async fn save_plan<D: Dialect>(
     let what = "journaling a plan";
     let text = codec::to_json(plan, "the plan")?;
     D::check_text("the plan", &text)?;
-    let sha256 = sha256_hex(text.as_bytes());
+    // The plan's canonical hash (`Plan::sha256`), the one `plan` prints and runs compare, not
+    // a hash of whatever the serializer wrote: today the same bytes, by test.
+    let sha256 = plan.sha256();
     let mut tx = begin_claimed(pool, claim, what).await?;
     if !run_exists::<D>(&mut tx, run).await? {
         return Err(run_not_found(run));
