@@ -140,8 +140,9 @@ pub(crate) enum BulkReads {
     },
 }
 
-/// A statement that reads rows its write transaction is about to change, as written and with
-/// `FOR UPDATE`; [`Dialect::locked`] picks. Written with [`for_update!`].
+/// A statement that reads rows its write transaction depends on, as written and with a row
+/// lock (`FOR UPDATE`, written with [`for_update!`]; or `FOR SHARE`, spelled out, where others
+/// may read the rows alongside); [`Dialect::locked`] picks.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ForUpdate {
     plain: &'static str,

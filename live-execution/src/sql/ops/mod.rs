@@ -8,7 +8,8 @@
 //! - `journal`: runs, phases, plans, reports and backups;
 //! - `documents`: `put_documents`, and the document rows writes read;
 //! - `cuts`: fence, write units, enact, restore, purge: the compare-and-set mutations;
-//! - `leases`: run leases on the database's clock.
+//! - `leases`: run leases on the database's clock, and the claim check a claimed mutation's
+//!   transaction begins with (`begin_claimed`).
 //!
 //! The semantics mirror the simulator's exactly, error messages included: each mutating
 //! operation validates the whole request against rows read (and, where the backend locks rows,
