@@ -1,12 +1,37 @@
 //! The census: one digest per document (its row, generations and units) and a fingerprint over
 //! all of them. Every store computes it with this code, so equal states give equal fingerprints
 //! whatever the backend.
+//!
+//! # Canonical encoding
+//!
+//! Fingerprints are compared across processes, versions and backends (a dry run's attestation,
+//! a backup's census, rollback's check), so the bytes hashed are defined here, field by field,
+//! and never by a `Debug` or serializer output that a refactoring could change. Tests pin them.
+//!
+//! A *field* is its length as a little-endian `u64` (8 bytes), then its bytes. Numbers are
+//! decimal ASCII without sign or leading zeros; strings are their UTF-8 bytes; sha256 values are
+//! 64 lowercase hex digits.
+//!
+//! A document's digest is sha256 over these fields, in order:
+//!
+//! 1. `doc`, the document id, its revision, the sha256 of its body;
+//! 2. its state: `ready`; or `cutting` then the run id; or `cut`;
+//! 3. its active generation's run id, or `-` for none;
+//! 4. per generation record, by generation id bytewise: `gen`, the generation id, and its state
+//!    as `Staged`, `Active` or `Retired` (capitalised: the words the first stores hashed);
+//! 5. per unit, by (generation id bytewise, ordinal): `unit`, the generation id, ordinal, unit
+//!    id, path, part (the empty field for none), start, end, the sha256 of its body.
+//!
+//! The digest is written as 64 lowercase hex digits. The census fingerprint is sha256 over, per
+//! document by id bytewise: the id as a field, then its digest's 64 hex digits (not a field).
 
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Census, Document, DocumentId, DocumentState, GenerationRecord, Unit};
+use crate::domain::{
+    Census, Document, DocumentId, DocumentState, GenerationRecord, GenerationState, Unit,
+};
 
 /// sha256 of `bytes` as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -53,7 +78,7 @@ impl DocumentDigester {
     pub fn generation(&mut self, record: &GenerationRecord) {
         self.field(b"gen");
         self.field(record.generation.as_str().as_bytes());
-        self.field(format!("{:?}", record.state).as_bytes());
+        self.field(generation_state(record.state));
     }
 
     /// Adds one unit (its text enters through its sha256, checked elsewhere).
@@ -94,6 +119,15 @@ impl DocumentDigester {
     fn field(&mut self, bytes: &[u8]) {
         self.hasher.update((bytes.len() as u64).to_le_bytes());
         self.hasher.update(bytes);
+    }
+}
+
+/// A generation state's bytes in the census (see the module's encoding).
+fn generation_state(state: GenerationState) -> &'static [u8] {
+    match state {
+        GenerationState::Staged => b"Staged",
+        GenerationState::Active => b"Active",
+        GenerationState::Retired => b"Retired",
     }
 }
 
@@ -268,7 +302,7 @@ impl CensusBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{GenerationState, RunId};
+    use crate::domain::RunId;
 
     fn doc(state: DocumentState) -> Document {
         Document {
@@ -385,5 +419,87 @@ mod tests {
         b.add(DocumentId::new("x"), "1".into(), 2);
         b.add(DocumentId::new("y"), "3".into(), 3);
         assert_ne!(a.fingerprint, b.finish().fingerprint);
+    }
+
+    /// The census fingerprint of a known store: documents in every state, generations in every
+    /// state, units with and without a part. Stores compare fingerprints across processes,
+    /// versions and backends (a dry run's attestation, a backup's census, rollback's check), so
+    /// these values are a contract: changing one is a migration, never a refactoring.
+    #[test]
+    fn census_of_a_known_store_is_pinned() {
+        let run = |id: &str| RunId::new(id);
+        let document = |id: &str, body: &str, state, active: Option<&str>| Document {
+            id: DocumentId::new(id),
+            revision: 3,
+            sha256: sha256_hex(body.as_bytes()),
+            state,
+            active_generation: active.map(RunId::new),
+            body: body.into(),
+        };
+        let record = |document: &str, generation: &str, state| GenerationRecord {
+            document: DocumentId::new(document),
+            generation: run(generation),
+            state,
+        };
+        let unit = |document: &str, generation: &str, ordinal: u32, part, body: &str| Unit {
+            document: DocumentId::new(document),
+            generation: run(generation),
+            ordinal,
+            unit_id: format!("{document}#{ordinal}"),
+            path: format!("Chương I/Điều {ordinal}"),
+            part,
+            start: u64::from(ordinal) * 10,
+            end: u64::from(ordinal) * 10 + body.len() as u64,
+            sha256: sha256_hex(body.as_bytes()),
+            body: body.into(),
+        };
+        let ready = document("a/ready", "Điều 1.", DocumentState::Ready, None);
+        let cutting = document(
+            "b/cutting",
+            "Article 1.",
+            DocumentState::Cutting { run: run("r2") },
+            Some("r1"),
+        );
+        let cut = document("c/cut", "# One", DocumentState::Cut, Some("r2"));
+        let generations = [
+            record("b/cutting", "r1", GenerationState::Active),
+            record("b/cutting", "r2", GenerationState::Staged),
+            record("c/cut", "r1", GenerationState::Retired),
+            record("c/cut", "r2", GenerationState::Active),
+        ];
+        let units = [
+            unit("b/cutting", "r1", 0, None, "Article 1."),
+            unit("b/cutting", "r2", 0, Some(1), "Article "),
+            unit("b/cutting", "r2", 1, Some(2), "1."),
+            unit("c/cut", "r1", 0, None, "# One"),
+            unit("c/cut", "r2", 0, None, "# One"),
+        ];
+        let mut builder = CensusBuilder::new();
+        for document in [&ready, &cutting, &cut] {
+            let of = |g: &&GenerationRecord| g.document == document.id;
+            let generations: Vec<_> = generations.iter().filter(of).cloned().collect();
+            let units: Vec<_> = units
+                .iter()
+                .filter(|u| u.document == document.id)
+                .cloned()
+                .collect();
+            let digest = document_digest(document, &generations, &units);
+            builder.add(document.id.clone(), digest, units.len() as u64);
+        }
+        let census = builder.finish();
+        let digests: Vec<&str> = census.per_document.values().map(String::as_str).collect();
+        assert_eq!(
+            digests,
+            [
+                "4d01401030808aeda243288fb5b8841fc384341128c1e5ecd914a9b3c6164a9e",
+                "1da24797bc7bc6af0a65f545100f97fbd7e5471a38268b940b01cec32f9334e7",
+                "a86a2ebb67d0a5608d79b6fcf7a5312f6acbb6ef957f17c57f53aece8151966a",
+            ]
+        );
+        assert_eq!(
+            census.fingerprint,
+            "70c7c4422e2ec8221fe5700b15293e953c1ca02f7ec94a53af17c7022ecb5a91"
+        );
+        assert_eq!((census.documents, census.units), (3, 5));
     }
 }

@@ -411,11 +411,10 @@ impl DocumentPlan {
 }
 
 impl Plan {
-    /// sha256 of the plan's canonical JSON (field order fixed, documents in id order).
+    /// sha256 of the plan's canonical bytes, lowercase hex: compact JSON defined field by field
+    /// in `canonical.rs` (not by a serializer's output), the same bytes as the plan file's JSON.
     pub fn sha256(&self) -> String {
-        // Serialising plain structs, vectors and strings cannot fail.
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        crate::sha256_hex(&bytes)
+        crate::sha256_hex(&crate::canonical::plan_bytes(self))
     }
 
     /// Total number of planned units.
@@ -753,5 +752,94 @@ mod tests {
         assert_eq!(utc_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(utc_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(utc_millis(1_795_269_296_789), "2026-11-21T13:54:56.789Z");
+    }
+
+    /// A plan with every kind of field: a preset with a size limit, a document the cutter chose
+    /// a preset for, units with and without a part, non-ASCII paths.
+    fn known_plan() -> Plan {
+        let unit = |ordinal: u32, part, start: u64, end: u64, text: &str| PlannedUnit {
+            ordinal,
+            unit_id: format!("{ordinal:032x}"),
+            path: format!("Chương I/Điều {ordinal}"),
+            part,
+            start,
+            end,
+            sha256: crate::sha256_hex(text.as_bytes()),
+        };
+        Plan {
+            schema_version: SCHEMA_VERSION,
+            rules: CutRules::preset(Preset::Auto).with_max_unit_bytes(4096),
+            documents: vec![
+                DocumentPlan {
+                    document: DocumentId::new("vi/luật.txt"),
+                    revision: 2,
+                    source_sha256: crate::sha256_hex("Điều 1. A\nĐiều 2. B".as_bytes()),
+                    source_bytes: 23,
+                    units: vec![
+                        unit(0, None, 0, 12, "Điều 1. A\n"),
+                        unit(1, Some(1), 12, 23, "Điều 2. B"),
+                    ],
+                    preset: Some(Preset::LegalVi),
+                },
+                DocumentPlan {
+                    document: DocumentId::new("empty"),
+                    revision: 1,
+                    source_sha256: crate::sha256_hex(b""),
+                    source_bytes: 0,
+                    units: Vec::new(),
+                    preset: None,
+                },
+            ],
+        }
+    }
+
+    /// Custom rules whose strings need every escape JSON has.
+    fn custom_plan() -> Plan {
+        Plan {
+            schema_version: SCHEMA_VERSION,
+            rules: CutRules {
+                markers: crate::rules::MarkerSet::Custom(vec![
+                    crate::rules::LevelRule {
+                        name: "quote \" back\\slash / tab\t nl\n cr\r bs\u{8} ff\u{c}".into(),
+                        pattern: "^(\\d+)\u{1}\u{1f}\u{7f} é \u{2028} 😀".into(),
+                    },
+                    crate::rules::LevelRule {
+                        name: "section".into(),
+                        pattern: "^§ (\\d+)".into(),
+                    },
+                ]),
+                max_unit_bytes: None,
+            },
+            documents: Vec::new(),
+        }
+    }
+
+    /// The plan's sha256 is journaled (`expected_plan_sha256`, `run_plans.sha256`), printed by
+    /// `plan` for review and compared by `run --plan`: these values are a contract. Changing one
+    /// is a migration, never a refactoring.
+    #[test]
+    fn plan_sha256_is_pinned() {
+        assert_eq!(
+            known_plan().sha256(),
+            "1b6a02293b91df50c92f4ed10a0ca900145f7f50f0643a876bd9153d3017584b"
+        );
+        assert_eq!(
+            custom_plan().sha256(),
+            "639860244e1be8427f837a31bcd3f9b2ba4737641ae134e700c53e156532559f"
+        );
+    }
+
+    /// The canonical bytes are the plan's compact JSON (what plans hashed before they were
+    /// defined by hand), so no plan's hash changed when they were.
+    #[test]
+    fn canonical_bytes_are_the_plans_json() -> Result<(), serde_json::Error> {
+        for plan in [known_plan(), custom_plan()] {
+            let json = serde_json::to_vec(&plan)?;
+            assert_eq!(
+                String::from_utf8_lossy(&crate::canonical::plan_bytes(&plan)),
+                String::from_utf8_lossy(&json)
+            );
+        }
+        Ok(())
     }
 }

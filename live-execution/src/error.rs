@@ -78,15 +78,84 @@ pub enum AdapterError {
         /// Operation name.
         operation: String,
     },
-    /// The store cannot be reached (a crashed simulator, an unreachable database).
+    /// The store cannot be used as configured (a crashed simulator, an unreachable database, a
+    /// missing schema, a missing privilege); its kind says what the operator must fix.
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Unavailability),
     /// A database error, boxed so that the seam does not name the driver.
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Why a store cannot be used: a [`UnavailableKind`] for callers that choose what to do next,
+/// and a message for the operator. Displays as the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailability {
+    /// What is wrong, for callers to act on (never parse the message).
+    pub kind: UnavailableKind,
+    /// What happened, for the operator.
+    pub message: String,
+}
+
+/// What kind of problem makes a store unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnavailableKind {
+    /// The database could not be reached, or the connection failed.
+    Connection,
+    /// TLS failed, or the server accepts only encrypted connections and this one was not.
+    Tls,
+    /// The database role lacks a privilege (a table's grants, a schema's USAGE).
+    Privilege,
+    /// There is no iu-cutter store there yet, or its schema is older than this build's:
+    /// `iu-cutter init` creates or upgrades it.
+    NeedsInit,
+    /// The schema is newer than this build's: a newer iu-cutter is needed.
+    NewerSchema,
+    /// A recorded migration differs from this build's: the schema was changed outside
+    /// iu-cutter.
+    EditedSchema,
+    /// This build has no support for the database's kind (a cargo feature left out).
+    NotBuilt,
+    /// Anything else (a crashed simulator, a transient race worth retrying).
+    Other,
+}
+
+impl Unavailability {
+    /// An unavailability of `kind`, described by `message`.
+    pub fn new(kind: UnavailableKind, message: impl Into<String>) -> Self {
+        Unavailability {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Unavailability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A bare message is [`UnavailableKind::Other`] (what simulators and test doubles say).
+impl From<String> for Unavailability {
+    fn from(message: String) -> Self {
+        Unavailability::new(UnavailableKind::Other, message)
+    }
+}
+
+/// A bare message is [`UnavailableKind::Other`].
+impl From<&str> for Unavailability {
+    fn from(message: &str) -> Self {
+        Unavailability::new(UnavailableKind::Other, message)
+    }
+}
+
 impl AdapterError {
+    /// A [`AdapterError::Unavailable`] of `kind`.
+    pub fn unavailable(kind: UnavailableKind, message: impl Into<String>) -> Self {
+        AdapterError::Unavailable(Unavailability::new(kind, message))
+    }
+
     /// True when the kill switch refused the call.
     pub fn is_gate_closed(&self) -> bool {
         matches!(self, AdapterError::GateClosed { .. })

@@ -9,6 +9,7 @@
 //! closed. Built without features it depends on no database driver.
 
 mod adapter;
+mod canonical;
 pub mod census;
 mod claim;
 pub mod conflicts;
@@ -33,7 +34,7 @@ pub use census::{
 };
 pub use claim::Claimed;
 pub use domain::*;
-pub use error::AdapterError;
+pub use error::{AdapterError, Unavailability, UnavailableKind};
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};
 pub use op::{LeaseClaim, OPS, Op, OpKind, OpSpec, Reply, Role};
 pub use ownership::{CurrentDocument, Kept, Restoration};

@@ -309,9 +309,9 @@ impl<S> Faulty<S> {
         let occurrence = *counter;
         *counter += 1;
         if let Some(reason) = &state.crashed {
-            let error = AdapterError::Unavailable(format!(
-                "simulated crash ({reason}); call recover() to restart"
-            ));
+            let error = AdapterError::Unavailable(
+                format!("simulated crash ({reason}); call recover() to restart").into(),
+            );
             return (index, Before::Refused(error));
         }
         match state.faults.take(index, kind, occurrence) {
@@ -324,7 +324,7 @@ impl<S> Faulty<S> {
             }
             Some(FaultKind::CrashBefore) => {
                 let reason = format!("crashed before call {index} ({kind})");
-                let error = AdapterError::Unavailable(format!("simulated crash ({reason})"));
+                let error = AdapterError::Unavailable(format!("simulated crash ({reason})").into());
                 state.crashed = Some(reason);
                 (index, Before::Refused(error))
             }
@@ -349,7 +349,7 @@ impl<S> Faulty<S> {
         }
         let result = if crash_after {
             let reason = format!("crashed after call {index} ({kind})");
-            let error = AdapterError::Unavailable(format!("simulated crash ({reason})"));
+            let error = AdapterError::Unavailable(format!("simulated crash ({reason})").into());
             state.crashed = Some(reason);
             Err(error)
         } else {

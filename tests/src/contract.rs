@@ -91,6 +91,7 @@ macro_rules! contract_suite {
         $crate::contract_suite!(@fixture $fixture;
             leases_admit_one_holder_at_a_time,
             leases_expire_on_the_store_clock,
+            claimed_calls_need_the_callers_live_lease,
         );
     };
     (@fixture $fixture:path; $($check:ident),* $(,)?) => {
@@ -1485,6 +1486,17 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
     );
 }
 
+/// The census fingerprints of [`census_is_canonical_and_ignores_the_journal`]'s states, in order:
+/// empty, two documents, cut, fenced again, staged, enacted.
+const PINNED_CENSUS_FINGERPRINTS: [&str; 6] = [
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "14ae38a02a630894f8a0ce09d9e9231233859a00707a406ba1b959b1a503a837",
+    "6e9dff2768ce878a8f013933abc648a5d3ca2c456064d71edcd34ec46429c1ff",
+    "beef0d19b294c0d3aaf12884106b5da829fedd6f8be8c0db255d6416a7508122",
+    "1dbca9a709e41e0260c93fefdbea3fb2e9e4ab15e14621a2739e4c7f8eed014a",
+    "2ae4f0dfaa0a6e9b43c4a202ab75f873887ab30a278971ee0806d32e148fa02f",
+];
+
 /// The census equals the one the seam's digest code computes from the snapshot (so equal states
 /// give equal fingerprints on every backend), changes with every store mutation, and ignores the
 /// journal.
@@ -1531,6 +1543,9 @@ pub async fn census_is_canonical_and_ignores_the_journal(store: &dyn LiveExecuti
         seen[seen.len() - 1],
         "the journal is not in the census"
     );
+    // Fingerprints are compared across processes, versions and backends: these are a contract,
+    // the same on every store (changing one is a migration, never a refactoring).
+    assert_eq!(seen, PINNED_CENSUS_FINGERPRINTS, "the pinned fingerprints");
     let mut distinct = seen.clone();
     distinct.sort();
     distinct.dedup();
@@ -1834,6 +1849,96 @@ pub async fn leases_expire_on_the_store_clock(fixture: &impl Fixture) {
             .await,
         "new@h:2:y",
         "the old holder is refused",
+    );
+}
+
+/// A call carrying a lease claim is refused with `LeaseLost`, changing nothing, unless the
+/// claim's holder holds a live lease on the run: with no lease, with another holder's, with its
+/// own expired one (on the store's clock), and after a takeover. The holder's live lease lets it
+/// through; calls without a claim are unchanged.
+pub async fn claimed_calls_need_the_callers_live_lease(fixture: &impl Fixture) {
+    use iu_cutter_live_execution::{Claimed, LeaseClaim};
+    use std::time::Duration;
+    let store = fixture.adapter();
+    let r = run("claimed");
+    let doc = put(store, "luat/claimed.txt", "Điều 1. Một.").await;
+    ok(
+        store
+            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
+            .await,
+        "begin_run without a claim",
+    );
+    let as_holder = |holder: &str| {
+        Claimed::new(
+            store,
+            LeaseClaim {
+                run: r.clone(),
+                holder: holder.to_owned(),
+            },
+        )
+    };
+    let old = as_holder("old@h:1:x");
+    let running = phase("cut", PhaseStatus::Running, &[]);
+    let found = lease_lost(old.record_phase(&r, &running).await, "no lease yet");
+    assert_eq!(found, "no lease");
+
+    ok(
+        store
+            .acquire_lease(&r, "old@h:1:x", Duration::from_millis(300))
+            .await,
+        "acquire",
+    );
+    ok(
+        old.record_phase(&r, &running).await,
+        "the holder's claimed write",
+    );
+    let found = lease_lost(
+        as_holder("intruder@h:9:z").fence(&r, &[expect(&doc)]).await,
+        "another holder's lease",
+    );
+    assert!(found.contains("old@h:1:x"), "{found}");
+
+    fixture.pass_time(Duration::from_millis(800)).await;
+    let before = ok(store.census().await, "census");
+    let found = lease_lost(old.fence(&r, &[expect(&doc)]).await, "expired");
+    assert!(found.contains("expired"), "{found}");
+    ok(
+        store
+            .acquire_lease(&r, "new@h:2:y", Duration::from_secs(60))
+            .await,
+        "takeover",
+    );
+    let done = phase("cut", PhaseStatus::Done, &[("units", "1")]);
+    let found = lease_lost(old.record_phase(&r, &done).await, "journal after takeover");
+    assert!(found.contains("new@h:2:y"), "{found}");
+    lease_lost(
+        old.set_run_status(&r, RunStatus::Pass).await,
+        "status after takeover",
+    );
+    lease_lost(old.fence(&r, &[expect(&doc)]).await, "fence after takeover");
+    assert_eq!(
+        ok(store.census().await, "census"),
+        before,
+        "a refused claimed call changes nothing"
+    );
+    let journaled = ok(store.load_run(&r).await, "load_run")
+        .unwrap_or_else(|| panic!("run `{r}` is journaled"));
+    assert_eq!(
+        journaled.phase("cut").map(|p| p.status),
+        Some(PhaseStatus::Running),
+        "the refused journal write changed nothing: {journaled:?}"
+    );
+    assert_eq!(journaled.status, RunStatus::Running, "{journaled:?}");
+
+    let new = as_holder("new@h:2:y");
+    ok(
+        new.fence(&r, &[expect(&doc)]).await,
+        "the new holder fences",
+    );
+    ok(new.record_phase(&r, &done).await, "the new holder journals");
+    ok(
+        store.set_run_status(&r, RunStatus::Pass).await,
+        "a call without a claim is unchanged",
     );
 }
 

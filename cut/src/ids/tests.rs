@@ -50,3 +50,22 @@ fn occurrences_count_repeats_in_order() {
     assert_ne!(path_key("Chương I/Điều 1"), path_key("Chương I/Điều 2"));
     assert_ne!(path_key("abcdefgh"), path_key("abcdefgh\0"));
 }
+
+/// Unit ids are stored in every generation and compared across generations (`diff`): these
+/// values are a contract. Changing one is a migration, never a refactoring.
+#[test]
+fn unit_ids_are_pinned() {
+    assert_eq!(
+        unit_id("vi/luat.txt", "Chương II/Điều 44", 0, None),
+        "627ca837bc6a55d569e33dcc777c8b3d"
+    );
+    assert_eq!(
+        unit_id("doc", "Article 1", 1, None),
+        "8c1c25be094a3a6eef6315f73eab8e22"
+    );
+    assert_eq!(
+        unit_id("doc", "Article 1", 0, Some(2)),
+        "9f9eeb8ed23896532105d58bdd902a4e"
+    );
+    assert_eq!(unit_id("", "", 0, None), "0821a71c823e71a51e0927d1c9802158");
+}

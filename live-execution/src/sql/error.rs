@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::AdapterError;
+use crate::error::{AdapterError, UnavailableKind};
 
 /// A database error as text: the seam never names the driver, and the text is checked for secrets
 /// before it is shown.
@@ -48,16 +48,20 @@ pub(crate) fn is_permission_denied(error: &sqlx::Error) -> bool {
 /// [`AdapterError::Database`].
 pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
     if is_permission_denied(&error) {
-        return AdapterError::Unavailable(format!("{what}: {error}; {GRANTS_HINT}"));
+        return AdapterError::unavailable(
+            UnavailableKind::Privilege,
+            format!("{what}: {error}; {GRANTS_HINT}"),
+        );
     }
     match &error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => AdapterError::Unavailable(format!(
-            "the database connection failed while {what}: {error}"
-        )),
+        | sqlx::Error::WorkerCrashed => AdapterError::unavailable(
+            UnavailableKind::Connection,
+            format!("the database connection failed while {what}: {error}"),
+        ),
         _ => AdapterError::Database(Box::new(SqlError::new(format!("{what}: {error}")))),
     }
 }
@@ -83,22 +87,36 @@ pub(crate) fn connecting(
     let settings = tls
         .map(|t| t.described.as_str())
         .unwrap_or("no TLS settings");
-    let next = if is_permission_denied(&error) {
-        GRANTS_HINT.to_owned()
+    let (kind, next) = if is_permission_denied(&error) {
+        (UnavailableKind::Privilege, GRANTS_HINT.to_owned())
     } else if let Some(why) = tls_failure(&error) {
-        format!("TLS failed ({settings}): {why}")
+        (
+            UnavailableKind::Tls,
+            format!("TLS failed ({settings}): {why}"),
+        )
     } else if text.contains("no encryption") {
         // PostgreSQL's refusal of an unencrypted connection: "no pg_hba.conf entry for host
-        // ..., no encryption".
-        format!(
-            "the server accepts only encrypted connections, and this connection did not use TLS \
-             ({settings}): use sslmode=require, or verify-full with sslrootcert"
+        // ..., no encryption". The server's words are all there is: its SQLSTATE (28000) is
+        // that of every pg_hba refusal, and sqlx may report it as a protocol error.
+        (
+            UnavailableKind::Tls,
+            format!(
+                "the server accepts only encrypted connections, and this connection did not use \
+                 TLS ({settings}): use sslmode=require, or verify-full with sslrootcert"
+            ),
         )
     } else {
-        "check the URL, that the database server is running and reachable, and the credentials"
-            .to_owned()
+        (
+            UnavailableKind::Connection,
+            "check the URL, that the database server is running and reachable, and the \
+             credentials"
+                .to_owned(),
+        )
     };
-    AdapterError::Unavailable(format!("cannot connect to {location}: {text}; {next}"))
+    AdapterError::unavailable(
+        kind,
+        format!("cannot connect to {location}: {text}; {next}"),
+    )
 }
 
 /// The rustls error behind a driver error: sqlx reports a failed handshake as an I/O error

@@ -13,10 +13,12 @@
 //! PostgreSQL: `UNNEST` arrays); the census streams the digest columns in contract order into
 //! [`crate::DocumentDigester`] and never loads a body.
 //!
-//! Both backends share one body of code (`sql/ops.rs`, compiled once per backend with its
-//! concrete `sqlx::Database`) and the same SQL text: placeholders are `$n` on both. What differs
-//! (transaction start, row locks, collation, unit batching, migration text) lives in
-//! `sql/sqlite.rs` and `sql/postgres.rs`.
+//! Every operation is written once, generic over the backend, in `sql/ops/` (one module per
+//! concern: schema, control, reads, census, journal, documents, cuts, leases), with the same SQL
+//! text on both backends: placeholders are `$n` on both. What differs (transaction start, row
+//! locks, body hashing, the shape of bulk reads, unit batching, migration text, a few texts) is
+//! the [`dialect::Dialect`] trait, implemented in `sql/sqlite.rs` and `sql/postgres.rs`; how the
+//! generic operations run statements is `sql/query.rs`.
 
 use std::fmt;
 use std::time::Duration;
@@ -30,11 +32,14 @@ use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
 use crate::op::{LeaseClaim, Op, Reply};
 
 mod codec;
+mod dialect;
 mod error;
 mod location;
 mod migrations;
+mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -111,11 +116,14 @@ impl From<String> for ConnectOptions {
 
 #[cfg_attr(all(feature = "sqlite", feature = "postgres"), allow(dead_code))]
 fn not_built(kind: &str, feature: &str, options: &ConnectOptions) -> AdapterError {
-    AdapterError::Unavailable(format!(
-        "{} is a {kind} database, but this build of iu-cutter has no {kind} support; rebuild \
-         with the cargo feature `{feature}`",
-        options.location()
-    ))
+    AdapterError::unavailable(
+        crate::error::UnavailableKind::NotBuilt,
+        format!(
+            "{} is a {kind} database, but this build of iu-cutter has no {kind} support; rebuild \
+             with the cargo feature `{feature}`",
+            options.location()
+        ),
+    )
 }
 
 /// What [`init`] did.
@@ -266,18 +274,19 @@ enum Backend {
     Postgres(sqlx::PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the backend's pool and `$ops` naming its operations module.
+/// Runs `$body` with `$pool` bound to the backend's pool and `$ops` naming the operations (which
+/// infer their [`dialect::Dialect`] from the pool).
 macro_rules! on_backend {
     ($backend:expr, $ops:ident, $pool:ident => $body:expr) => {
         match $backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite($pool) => {
-                use self::sqlite::ops as $ops;
+                use self::ops as $ops;
                 $body
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres($pool) => {
-                use self::postgres::ops as $ops;
+                use self::ops as $ops;
                 $body
             }
         }
@@ -369,9 +378,10 @@ impl SqlStore {
             let error = store.explain_missing_schema(error).await;
             store.backend.close().await;
             return Err(match error {
-                AdapterError::Unavailable(why) => {
-                    AdapterError::Unavailable(format!("{}: {why}", store.location))
-                }
+                AdapterError::Unavailable(why) => AdapterError::unavailable(
+                    why.kind,
+                    format!("{}: {}", store.location, why.message),
+                ),
                 other => other,
             });
         }
@@ -385,11 +395,14 @@ impl SqlStore {
             && let Ok(hidden) = postgres::schemas_without_usage(pool).await
             && !hidden.is_empty()
         {
-            return AdapterError::Unavailable(format!(
-                "the role may not use schema {} (no USAGE privilege); {}",
-                hidden.join(", "),
-                error::GRANTS_HINT
-            ));
+            return AdapterError::unavailable(
+                crate::error::UnavailableKind::Privilege,
+                format!(
+                    "the role may not use schema {} (no USAGE privilege); {}",
+                    hidden.join(", "),
+                    error::GRANTS_HINT
+                ),
+            );
         }
         error
     }
@@ -449,7 +462,7 @@ fn scrub(error: AdapterError, options: &ConnectOptions) -> AdapterError {
             .any(|(secret, _)| text.contains(secret.as_str()))
     };
     match error {
-        AdapterError::Unavailable(text) => AdapterError::Unavailable(clean(text)),
+        AdapterError::Unavailable(why) => AdapterError::unavailable(why.kind, clean(why.message)),
         AdapterError::Invalid(text) => AdapterError::Invalid(clean(text)),
         AdapterError::NotFound(text) => AdapterError::NotFound(clean(text)),
         AdapterError::Database(source) => {
@@ -481,10 +494,20 @@ impl LiveExecutionAdapter for SqlStore {
 }
 
 /// Runs `op` on one backend's operations module: the one place that maps a call to its SQL.
+///
+/// A claimed mutation ([`crate::OpSpec::claimed`]) hands `$claim` to its operation, which checks
+/// it inside its own transaction before writing anything (`ops::leases::begin_claimed`). Any
+/// other call that carries a claim has it checked first, in a transaction of its own, so that a
+/// runner that lost its lease is refused on every backend as the simulator refuses it.
 macro_rules! dispatch {
     ($ops:ident, $pool:ident, $op:expr, $claim:expr) => {{
-        let _ = $claim;
-        match $op {
+        let op = $op;
+        let claim: Option<&LeaseClaim> = $claim;
+        match claim {
+            Some(claim) if !op.kind().spec().claimed => $ops::check_claim_alone($pool, claim).await,
+            _ => Ok(()),
+        }?;
+        match op {
             Op::Preflight => $ops::check_schema($pool).await.map(|()| Reply::Done),
             Op::LoadScope(scope) => $ops::load_scope($pool, scope).await.map(Reply::Documents),
             Op::LoadHeads(scope) => $ops::load_heads($pool, scope).await.map(Reply::Heads),
@@ -511,16 +534,16 @@ macro_rules! dispatch {
             Op::PutDocuments(documents) => $ops::put_documents($pool, documents)
                 .await
                 .map(Reply::Documents),
-            Op::BeginRun(record) => $ops::begin_run($pool, record)
+            Op::BeginRun(record) => $ops::begin_run($pool, record, claim)
                 .await
                 .map(|r| Reply::Run(Some(r))),
-            Op::RecordPhase { run, phase } => $ops::record_phase($pool, run, phase)
+            Op::RecordPhase { run, phase } => $ops::record_phase($pool, run, phase, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::SetRunStatus { run, status } => $ops::set_run_status($pool, run, status)
+            Op::SetRunStatus { run, status } => $ops::set_run_status($pool, run, status, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::SavePlan { run, plan } => $ops::save_plan($pool, run, plan)
+            Op::SavePlan { run, plan } => $ops::save_plan($pool, run, plan, claim)
                 .await
                 .map(|()| Reply::Done),
             Op::SaveReport { run, report } => $ops::save_report($pool, run, report)
@@ -530,19 +553,19 @@ macro_rules! dispatch {
                 run,
                 artifact,
                 sha256,
-            } => $ops::save_backup($pool, run, artifact, sha256)
+            } => $ops::save_backup($pool, run, artifact, sha256, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::Fence { run, expectations } => $ops::fence($pool, run, expectations)
+            Op::Fence { run, expectations } => $ops::fence($pool, run, expectations, claim)
                 .await
                 .map(|()| Reply::Done),
-            Op::WriteUnits { run, units } => {
-                $ops::write_units($pool, run, units).await.map(Reply::Count)
-            }
-            Op::Enact { run, expectations } => $ops::enact($pool, run, expectations)
+            Op::WriteUnits { run, units } => $ops::write_units($pool, run, units, claim)
                 .await
                 .map(Reply::Count),
-            Op::Restore { run, backup } => $ops::restore($pool, run, backup)
+            Op::Enact { run, expectations } => $ops::enact($pool, run, expectations, claim)
+                .await
+                .map(Reply::Count),
+            Op::Restore { run, backup } => $ops::restore($pool, run, backup, claim)
                 .await
                 .map(Reply::Restoration),
             Op::PurgeGenerations(targets) => $ops::purge_generations($pool, targets)

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use iu_cutter_live_execution::sql::{self, SqlStore};
 use iu_cutter_live_execution::{
     AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, StopFile,
+    UnavailableKind,
 };
 
 use crate::cli::config::Config;
@@ -152,36 +153,40 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
     let location = config.location();
     match error {
         AdapterError::Unavailable(why) => {
-            let next = if why.contains("newer than this build") {
-                format!(
+            // By kind, never by the message's words: a reworded message must not change the
+            // advice.
+            let next = match why.kind {
+                UnavailableKind::NewerSchema => format!(
                     "use the iu-cutter version that migrated {location} (or a newer one), then: \
                      {retry}"
-                )
-            } else if why.contains("iu-cutter init") {
-                format!(
-                    "create or upgrade the store with `iu-cutter init` (database_url = {location}), \
-                     then: {retry}"
-                )
-            } else if why.contains("TLS failed") || why.contains("encrypted connections") {
-                format!(
+                ),
+                UnavailableKind::NeedsInit => format!(
+                    "create or upgrade the store with `iu-cutter init` (database_url = \
+                     {location}), then: {retry}"
+                ),
+                UnavailableKind::Tls => format!(
                     "fix the TLS settings named above (sslmode, sslrootcert, sslcert, sslkey in \
                      database_url ({location}, from {}) or the PGSSL* variables), then: {retry}",
                     config.database_url_origin
-                )
-            } else if why.contains("lacks a privilege") {
-                format!(
+                ),
+                UnavailableKind::Privilege => format!(
                     "connect as a role with the grants README lists under \"Roles and grants\" \
-                     (`iu-cutter init` needs the owner role; the owner grants a runtime role with \
-                     `iu-cutter init --grant-runtime ROLE`), then: {retry}"
-                )
-            } else {
-                format!(
+                     (`iu-cutter init` needs the owner role; the owner grants a runtime role \
+                     with `iu-cutter init --grant-runtime ROLE`), then: {retry}"
+                ),
+                UnavailableKind::Connection
+                | UnavailableKind::EditedSchema
+                | UnavailableKind::NotBuilt
+                | UnavailableKind::Other => format!(
                     "check database_url ({location}, from {}), that the database server is \
                      running and reachable and that the credentials are right, then: {retry}",
                     config.database_url_origin
-                )
+                ),
             };
-            CliError::StoreUnavailable { message: why, next }
+            CliError::StoreUnavailable {
+                message: why.message,
+                next,
+            }
         }
         AdapterError::Invalid(why) => CliError::config(
             why,

@@ -1,0 +1,170 @@
+//! What differs between the backends, and only that: the [`Dialect`] trait, implemented for
+//! `sqlx::Sqlite` (in `sqlite.rs`) and `sqlx::Postgres` (in `postgres.rs`).
+//!
+//! The operations (`ops/*`) are written once, generic over `D: Dialect`, and ask the dialect only
+//! what differs: how a write transaction begins and whether rows must be locked, which SQL text
+//! a few statements have, where a body is hashed, how units are written in bulk, and the shape
+//! of bulk reads. Where the *shape* of an operation differs, the dialect answers with a value
+//! ([`BodyHashing`], [`BulkReads`]) that carries the texts that shape needs, and the operation
+//! matches on it: no backend holds a text it never runs, and no flag pairs with a text elsewhere.
+//!
+//! A text that only one backend runs lives in that backend's file; a text both run lives with
+//! its operation. A text that differs only by row locks is written once, with [`for_update!`].
+//!
+//! Why a trait over sqlx's own database types, and not a macro that stamps the operations out
+//! once per backend: the operations stay ordinary, formatted, checked Rust; `ops::fence(pool, …)`
+//! infers the backend from the pool; and every difference is an item with a name and a doc
+//! comment, in one place. sqlx's requirements on a generic database are stated once, in
+//! `query.rs`.
+
+use std::future::Future;
+
+use sqlx::{Pool, Transaction};
+
+use crate::domain::Unit;
+use crate::error::AdapterError;
+use crate::sql::migrations::Migration;
+use crate::sql::query::Engine;
+
+/// What the operations must know of a backend that sqlx does not say.
+pub(crate) trait Dialect: Engine {
+    /// Whether rows a compare-and-set reads are locked (`FOR UPDATE`, see [`Dialect::locked`]):
+    /// false where a write transaction already holds the whole database.
+    const ROW_LOCKS: bool;
+
+    /// Where the sha256 of a stored body is computed, inside the compare-and-set's transaction.
+    const BODY_HASHING: BodyHashing;
+
+    /// The shape of the bulk reads: the census and the units of a generation.
+    const BULK_READS: BulkReads;
+
+    /// Whether the `schema_migrations` table exists: one row, one boolean.
+    const MIGRATIONS_TABLE_EXISTS: &'static str;
+
+    /// Run first in each migration's transaction, so that concurrent `init`s queue; `None` where
+    /// a write transaction already serialises them.
+    const LOCK_MIGRATIONS: Option<&'static str>;
+
+    /// The database's clock, in milliseconds since the Unix epoch: one row, one `BIGINT`.
+    const NOW_MS: &'static str;
+
+    /// Sets the lease of run `$1` to holder `$2`, expiring `$3` ms after the database's now;
+    /// returns the expiry (`expires_at_ms`).
+    const PUT_LEASE: &'static str;
+
+    /// This backend's text of a migration.
+    fn migration_text(migration: &Migration) -> &'static str;
+
+    /// Begins a transaction that will write.
+    fn begin_write(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send;
+
+    /// Begins a read-only transaction that sees one consistent state.
+    fn begin_read(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send;
+
+    /// Refuses, before anything is written, text this backend cannot store.
+    fn check_text(what: &str, text: &str) -> Result<(), AdapterError>;
+
+    /// Inserts or replaces `units` (at most one per key) in the caller's write transaction, in
+    /// as few statements as the backend allows; the caller holds their documents' rows.
+    fn insert_units(
+        conn: &mut Self::Connection,
+        units: &[&Unit],
+    ) -> impl Future<Output = Result<(), AdapterError>> + Send;
+
+    /// The text of `statement` on this backend: locking its rows when the backend locks rows.
+    fn locked(statement: &ForUpdate) -> &'static str {
+        if Self::ROW_LOCKS {
+            statement.locked
+        } else {
+            statement.plain
+        }
+    }
+}
+
+/// Where a compare-and-set learns the sha256 of a body as stored (the ownership rules compare
+/// it with the recorded one, so an edit by raw SQL is caught).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BodyHashing {
+    /// The statements return the body and it is hashed in Rust (SQLite: the body is an
+    /// in-process copy, and SQLite has no sha256 function).
+    InRust,
+    /// The server hashes the body, which never crosses the wire.
+    InServer {
+        /// A document for a compare-and-set, `$1` its id, locked: revision, sha256, state,
+        /// cutting run, active generation, and the sha256 of its body.
+        document: &'static str,
+        /// The units of document `$1` in generation `$2` for enact's digest, by ordinal,
+        /// locked: ordinal, unit id, path, part, start, end, sha256, and the sha256 of the body.
+        staged_units: &'static str,
+    },
+}
+
+/// The shape of the bulk reads: whichever the backend's driver reads fastest. The digests and
+/// units do not depend on it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BulkReads {
+    /// One row per document carrying JSON arrays (SQLite: sqlx's SQLite driver pays a thread hop
+    /// and an allocation per column for every row, which made a census of 56,000 units four
+    /// times slower than SQLite's own work).
+    Json {
+        /// One row per document, by id: id, revision, sha256, state, cutting run, active
+        /// generation, its generation records `[[generation, state], …]` and its units' digest
+        /// fields `[[generation, ordinal, unit id, path, part, start, end, sha256], …]`.
+        census: &'static str,
+        /// Document `$1`'s units of generation `$2`: one row, one JSON array of
+        /// `[ordinal, unit id, path, part, start, end, sha256, body]`.
+        generation_units: &'static str,
+        /// Document `$1`'s active generation and its units as above; no row for no document.
+        active_units: &'static str,
+    },
+    /// Ordered rows (PostgreSQL streams rows cheaply and reads each table in primary-key order;
+    /// building JSON per unit cost it more than it saved).
+    Rows {
+        /// The census's documents, bytewise by id: id, revision, sha256, state, cutting run,
+        /// active generation.
+        census_documents: &'static str,
+        /// The census's generation records by document and generation: document, generation,
+        /// state.
+        census_generations: &'static str,
+        /// The census's units' digest fields (no bodies) by document, generation and ordinal:
+        /// document, generation, ordinal, unit id, path, part, start, end, sha256.
+        census_units: &'static str,
+        /// Document `$1`'s units of generation `$2`, by ordinal, every column.
+        generation_units: &'static str,
+        /// Document `$1`'s units of its active generation, by ordinal, every column.
+        active_units: &'static str,
+    },
+}
+
+/// A statement that reads rows its write transaction depends on, as written and with a row
+/// lock (`FOR UPDATE`, written with [`for_update!`]; or `FOR SHARE`, spelled out, where others
+/// may read the rows alongside); [`Dialect::locked`] picks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ForUpdate {
+    plain: &'static str,
+    locked: &'static str,
+}
+
+impl ForUpdate {
+    /// `plain` and its locking form (what [`for_update!`] gives).
+    pub(crate) const fn new(plain: &'static str, locked: &'static str) -> Self {
+        ForUpdate { plain, locked }
+    }
+
+    /// The statement as written, without locks: for reads outside a write transaction.
+    pub(crate) const fn plain(&self) -> &'static str {
+        self.plain
+    }
+}
+
+/// `for_update!("SELECT …")`: a [`ForUpdate`] from one text.
+macro_rules! for_update {
+    ($sql:literal) => {
+        $crate::sql::dialect::ForUpdate::new($sql, concat!($sql, " FOR UPDATE"))
+    };
+}
+pub(crate) use for_update;

@@ -1,0 +1,204 @@
+//! The census: every document's digest (its row, generation records and units' digest fields,
+//! never a body), fed to the seam's [`DocumentDigester`] in the contract's order, read in the
+//! backend's bulk shape ([`BulkReads`]). The digests do not depend on the shape.
+
+use std::borrow::Cow;
+
+use futures_util::TryStreamExt;
+use sqlx::Pool;
+
+use crate::adapter::AdapterResult;
+use crate::census::{CensusBuilder, DocumentDigester, UnitFields};
+use crate::domain::{Census, Document, DocumentId, GenerationRecord, RunId};
+use crate::sql::codec::{self, from_db};
+use crate::sql::dialect::{BulkReads, Dialect};
+use crate::sql::error::sql;
+use crate::sql::query::Fields;
+
+const WHAT: &str = "taking the census";
+
+/// The census.
+pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> {
+    match D::BULK_READS {
+        BulkReads::Json { census, .. } => census_from_json(pool, census).await,
+        BulkReads::Rows {
+            census_documents,
+            census_generations,
+            census_units,
+            ..
+        } => census_from_rows(pool, [census_documents, census_generations, census_units]).await,
+    }
+}
+
+/// A document's digest started from the census's document columns (id, revision, sha256,
+/// state, cutting run, active generation: the first six of both census shapes).
+fn census_document(row: &impl Fields) -> AdapterResult<(DocumentId, DocumentDigester)> {
+    let id = DocumentId::new(row.text(0).map_err(sql(WHAT))?);
+    let revision = row.int(1).map_err(sql(WHAT))?;
+    let state = row.str(3).map_err(sql(WHAT))?;
+    let cutting_run = row.opt_text(4).map_err(sql(WHAT))?;
+    let document = Document {
+        id: id.clone(),
+        revision: from_db(revision, "document revision")?,
+        sha256: row.text(2).map_err(sql(WHAT))?,
+        state: codec::parse_document_state(state, cutting_run)?,
+        active_generation: row.opt_text(5).map_err(sql(WHAT))?.map(RunId::new),
+        body: String::new(),
+    };
+    let digester = DocumentDigester::new(&document);
+    Ok((id, digester))
+}
+
+/// Feeds one generation record to a document's digest.
+fn census_generation(
+    digester: &mut DocumentDigester,
+    document: &DocumentId,
+    generation: &str,
+    state: &str,
+) -> AdapterResult<()> {
+    digester.generation(&GenerationRecord {
+        document: document.clone(),
+        generation: RunId::new(generation),
+        state: codec::parse_generation_state(state)?,
+    });
+    Ok(())
+}
+
+/// One unit's census fields as the JSON census gives them, borrowed from the text where no
+/// escape forces a copy: (generation, ordinal, unit id, path, part, start, end, sha256).
+#[derive(serde::Deserialize)]
+struct CensusUnitJson<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    i64,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    Option<i64>,
+    i64,
+    i64,
+    #[serde(borrow)] Cow<'a, str>,
+);
+
+/// The census from one row per document, its generations and units' digest fields as JSON,
+/// fed to the digester in the contract's order (generations by id, units by generation and
+/// ordinal, bytewise).
+async fn census_from_json<D: Dialect>(
+    pool: &Pool<D>,
+    census: &'static str,
+) -> AdapterResult<Census> {
+    let mut builder = CensusBuilder::new();
+    let mut conn = pool.acquire().await.map_err(sql(WHAT))?;
+    let mut rows = D::query(census).fetch(&mut conn);
+    while let Some(row) = rows.try_next().await.map_err(sql(WHAT))? {
+        let (id, mut digester) = census_document(&row)?;
+
+        let generations = row.opt_str(6).map_err(sql(WHAT))?;
+        let mut generations: Vec<(String, String)> = codec::from_json(
+            generations.unwrap_or("[]"),
+            "the census's generation records",
+        )?;
+        generations.sort_unstable();
+        for (generation, state) in &generations {
+            census_generation(&mut digester, &id, generation, state)?;
+        }
+
+        let units = row.opt_str(7).map_err(sql(WHAT))?;
+        let mut units: Vec<CensusUnitJson<'_>> =
+            codec::from_json(units.unwrap_or("[]"), "the census's units")?;
+        units.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        for CensusUnitJson(generation, ordinal, unit_id, path, part, start, end, sha256) in &units {
+            digester.unit_fields(&UnitFields {
+                generation,
+                ordinal: from_db(*ordinal, "unit ordinal")?,
+                unit_id,
+                path,
+                part: part.map(|p| from_db(p, "unit part")).transpose()?,
+                start: from_db(*start, "unit start")?,
+                end: from_db(*end, "unit end")?,
+                sha256,
+            });
+        }
+        let units = digester.unit_count();
+        builder.add(id, digester.finish(), units);
+    }
+    Ok(builder.finish())
+}
+
+/// The census from three ordered queries in one snapshot (documents, generation records,
+/// units: each in key order straight from its primary key), merged by document; unit fields
+/// are borrowed from the rows.
+async fn census_from_rows<D: Dialect>(
+    pool: &Pool<D>,
+    [documents, generations, units]: [&'static str; 3],
+) -> AdapterResult<Census> {
+    let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
+    let documents = D::query(documents)
+        .fetch_all(&mut tx)
+        .await
+        .map_err(sql(WHAT))?;
+    let generations = D::query(generations)
+        .fetch_all(&mut tx)
+        .await
+        .map_err(sql(WHAT))?;
+    let mut generations = generations.iter().peekable();
+    let mut builder = CensusBuilder::new();
+    {
+        let mut units = D::query(units).fetch(&mut tx);
+        let mut pending = units.try_next().await.map_err(sql(WHAT))?;
+        for row in &documents {
+            let (id, mut digester) = census_document(row)?;
+            while let Some(generation) =
+                generations.next_if(|g| g.str(0).is_ok_and(|d| d == id.as_str()))
+            {
+                census_generation(
+                    &mut digester,
+                    &id,
+                    generation.str(1).map_err(sql(WHAT))?,
+                    generation.str(2).map_err(sql(WHAT))?,
+                )?;
+            }
+            while let Some(unit) = pending
+                .as_ref()
+                .filter(|u| u.str(0).is_ok_and(|d| d == id.as_str()))
+            {
+                digester.unit_fields(&census_unit(unit)?);
+                pending = units.try_next().await.map_err(sql(WHAT))?;
+            }
+            let count = digester.unit_count();
+            builder.add(id, digester.finish(), count);
+        }
+        // Rows left over belong to no document row, or came out of key order.
+        if let Some(unit) = &pending {
+            return Err(codec::corrupt(format!(
+                "units of document `{}` without its document row",
+                unit.str(0).map_err(sql(WHAT))?
+            )));
+        }
+    }
+    if let Some(generation) = generations.next() {
+        return Err(codec::corrupt(format!(
+            "generation records of document `{}` without its document row",
+            generation.str(0).map_err(sql(WHAT))?
+        )));
+    }
+    tx.commit().await.map_err(sql(WHAT))?;
+    Ok(builder.finish())
+}
+
+/// A unit's digest fields from a row of the row-shaped census (document, generation, ordinal,
+/// unit id, path, part, start, end, sha256), borrowed from the row.
+fn census_unit(row: &impl Fields) -> AdapterResult<UnitFields<'_>> {
+    let ordinal = row.int(2).map_err(sql(WHAT))?;
+    let part = row.opt_int(5).map_err(sql(WHAT))?;
+    let start = row.int(6).map_err(sql(WHAT))?;
+    let end = row.int(7).map_err(sql(WHAT))?;
+    Ok(UnitFields {
+        generation: row.str(1).map_err(sql(WHAT))?,
+        ordinal: from_db(ordinal, "unit ordinal")?,
+        unit_id: row.str(3).map_err(sql(WHAT))?,
+        path: row.str(4).map_err(sql(WHAT))?,
+        part: part.map(|p| from_db(p, "unit part")).transpose()?,
+        start: from_db(start, "unit start")?,
+        end: from_db(end, "unit end")?,
+        sha256: row.str(8).map_err(sql(WHAT))?,
+    })
+}

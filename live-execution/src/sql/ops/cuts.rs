@@ -1,0 +1,478 @@
+//! The cut's mutations, each one compare-and-set transaction decided by the pure rules of
+//! [`crate::ownership`] on rows read inside it (and locked where the backend locks rows):
+//! `fence`, `write_units`, `enact`, `restore` (a rollback), and `purge_generations`. Each
+//! validates the whole request before its first change; the first mismatch rolls everything
+//! back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::Pool;
+
+use crate::adapter::AdapterResult;
+use crate::census::{GenerationDigester, UnitFields, sha256_hex};
+use crate::conflicts::{describe_revision, describe_state, document_not_found};
+use crate::domain::{
+    Backup, DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
+    PurgeTarget, RunId, Unit,
+};
+use crate::error::AdapterError;
+use crate::op::LeaseClaim;
+use crate::ownership::{
+    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
+    purge_step, undo_step,
+};
+use crate::sql::codec::{self, from_db, to_db};
+use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
+use crate::sql::error::sql;
+use crate::sql::ops::documents::read_documents;
+use crate::sql::ops::leases::begin_claimed;
+use crate::sql::ops::reads::{generation_units_in, generations_for_update};
+use crate::sql::query::Fields;
+
+/// A document for a compare-and-set whose body is hashed in Rust: the body is the sixth column.
+const DOCUMENT_WITH_BODY: ForUpdate = for_update!(
+    "SELECT revision, sha256, state, cutting_run, active_generation, body FROM documents \
+     WHERE id = $1"
+);
+
+/// A document as a compare-and-set sees it, read (and locked where the backend locks rows)
+/// inside the transaction, with its body hashed as stored ([`Dialect::BODY_HASHING`]).
+async fn current_for_cas<D: Dialect>(
+    conn: &mut D::Connection,
+    id: &DocumentId,
+) -> AdapterResult<Option<CurrentDocument>> {
+    let what = "reading a document";
+    let statement = match D::BODY_HASHING {
+        BodyHashing::InRust => D::locked(&DOCUMENT_WITH_BODY),
+        BodyHashing::InServer { document, .. } => document,
+    };
+    let row = D::query(statement)
+        .bind(id.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(sql(what))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let revision = row.int(0).map_err(sql(what))?;
+    let state = row.str(2).map_err(sql(what))?;
+    let cutting_run = row.opt_text(3).map_err(sql(what))?;
+    let active = row.opt_text(4).map_err(sql(what))?;
+    let body_sha256 = match D::BODY_HASHING {
+        BodyHashing::InRust => sha256_hex(row.str(5).map_err(sql(what))?.as_bytes()),
+        BodyHashing::InServer { .. } => row.text(5).map_err(sql(what))?,
+    };
+    Ok(Some(CurrentDocument {
+        revision: from_db(revision, "document revision")?,
+        sha256: row.text(1).map_err(sql(what))?,
+        body_sha256,
+        state: codec::parse_document_state(state, cutting_run)?,
+        active_generation: active.map(RunId::new),
+    }))
+}
+
+/// [`current_for_cas`] of each named document once, in id order (so that concurrent
+/// operations queue instead of deadlocking).
+async fn read_for_cas<'a, D: Dialect>(
+    conn: &mut D::Connection,
+    ids: impl IntoIterator<Item = &'a DocumentId>,
+) -> AdapterResult<BTreeMap<&'a DocumentId, Option<CurrentDocument>>> {
+    let ids: BTreeSet<&DocumentId> = ids.into_iter().collect();
+    let mut rows = BTreeMap::new();
+    for id in ids {
+        let row = current_for_cas::<D>(conn, id).await?;
+        rows.insert(id, row);
+    }
+    Ok(rows)
+}
+
+/// Moves a document's lifecycle columns (state, fencing run, active generation) from exactly
+/// `from` to `state`/`active`; the body and revision are never written here.
+async fn move_marks<D: Dialect>(
+    conn: &mut D::Connection,
+    id: &DocumentId,
+    from: &CurrentDocument,
+    state: &DocumentState,
+    active: Option<&RunId>,
+) -> AdapterResult<()> {
+    let (new_state, new_cutting_run) = codec::document_state(state);
+    let (old_state, old_cutting_run) = codec::document_state(&from.state);
+    // Conditional on every compare-and-set column as read inside this transaction: zero rows
+    // updated means a concurrent change.
+    let moved = D::query(
+        "UPDATE documents SET state = $7, cutting_run = $8, active_generation = $9 \
+         WHERE id = $1 AND revision = $2 AND sha256 = $3 AND state = $4 \
+         AND cutting_run IS NOT DISTINCT FROM $5 AND active_generation IS NOT DISTINCT FROM $6",
+    )
+    .bind(id.as_str())
+    .bind(to_db(from.revision, "revision")?)
+    .bind(from.sha256.as_str())
+    .bind(old_state)
+    .bind(old_cutting_run)
+    .bind(from.active_generation.as_ref().map(RunId::as_str))
+    .bind(new_state)
+    .bind(new_cutting_run)
+    .bind(active.map(RunId::as_str))
+    .execute(conn)
+    .await
+    .map_err(sql("updating a document's state"))?;
+    if moved != 1 {
+        return Err(AdapterError::Conflict {
+            document: id.clone(),
+            expected: format!(
+                "{} as just read",
+                describe_revision(from.revision, &from.sha256)
+            ),
+            found: "a concurrent change".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Compare-and-set of one generation record's state: from exactly `from` to `to`. A record that
+/// is gone or in another state (a concurrent purge, another run) fails the whole transaction.
+async fn set_generation_state<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    generation: &RunId,
+    from: GenerationState,
+    to: GenerationState,
+) -> AdapterResult<()> {
+    let moved = D::query(
+        "UPDATE generations SET state = $4 WHERE document = $1 AND generation = $2 \
+         AND state = $3",
+    )
+    .bind(document.as_str())
+    .bind(generation.as_str())
+    .bind(codec::generation_state(from))
+    .bind(codec::generation_state(to))
+    .execute(conn)
+    .await
+    .map_err(sql("updating a generation record"))?;
+    if moved != 1 {
+        return Err(AdapterError::Conflict {
+            document: document.clone(),
+            expected: format!(
+                "generation `{generation}` {}",
+                codec::generation_state(from)
+            ),
+            found: "a concurrent change (the record is gone or in another state)".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Opens `run`'s staged generation record for `document`, unless it exists.
+async fn open_generation<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    run: &RunId,
+) -> AdapterResult<()> {
+    D::query(
+        "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
+         ON CONFLICT (document, generation) DO NOTHING",
+    )
+    .bind(document.as_str())
+    .bind(run.as_str())
+    .execute(conn)
+    .await
+    .map_err(sql("opening a generation"))?;
+    Ok(())
+}
+
+/// Removes `run`'s generation of `document`: its units and its record.
+async fn drop_generation<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    run: &RunId,
+) -> AdapterResult<()> {
+    let what = "dropping a generation";
+    D::query("DELETE FROM units WHERE document = $1 AND generation = $2")
+        .bind(document.as_str())
+        .bind(run.as_str())
+        .execute(conn)
+        .await
+        .map_err(sql(what))?;
+    D::query("DELETE FROM generations WHERE document = $1 AND generation = $2")
+        .bind(document.as_str())
+        .bind(run.as_str())
+        .execute(conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(())
+}
+
+/// Compare-and-set fence ([`fence_step`] on every row, read inside the transaction), then the
+/// moves; all or nothing.
+pub(crate) async fn fence<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "fencing documents";
+    D::check_text("a run id", run.as_str())?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let rows = read_for_cas::<D>(&mut tx, expectations.iter().map(|e| &e.document)).await?;
+    let mut to_fence = BTreeMap::new();
+    for expected in expectations {
+        let current = rows.get(&expected.document).and_then(Option::as_ref);
+        if fence_step(run, expected, current)? == FenceStep::Fence
+            && let Some(current) = current
+        {
+            to_fence.insert(&expected.document, current);
+        }
+    }
+    let fenced = DocumentState::Cutting { run: run.clone() };
+    for (id, current) in to_fence {
+        let active = current.active_generation.as_ref();
+        move_marks::<D>(&mut tx, id, current, &fenced, active).await?;
+        // The run's generation begins at the fence, so a document without units (an empty
+        // body) still has a generation to enact.
+        open_generation::<D>(&mut tx, id, run).await?;
+    }
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Stages units into `run`'s generation (insert or replace by document and ordinal).
+pub(crate) async fn write_units<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    units: &[Unit],
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<u64> {
+    let what = "writing units";
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let fenced = DocumentState::Cutting { run: run.clone() };
+    let rows = read_documents::<D>(&mut tx, units.iter().map(|u| &u.document)).await?;
+    for unit in units {
+        if unit.generation != *run {
+            return Err(AdapterError::Invalid(format!(
+                "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may \
+                 only write its own generation",
+                unit.ordinal, unit.document, unit.generation
+            )));
+        }
+        let Some(document) = rows.get(&unit.document).and_then(Option::as_ref) else {
+            return Err(document_not_found(&unit.document));
+        };
+        if document.state != fenced {
+            return Err(AdapterError::Conflict {
+                document: unit.document.clone(),
+                expected: format!("fenced by run `{run}`"),
+                found: format!("{} (fence lost)", describe_state(&document.state)),
+            });
+        }
+    }
+    // Later units win over earlier ones with the same key, as in one insert-or-replace each.
+    let mut latest: BTreeMap<(&DocumentId, u32), &Unit> = BTreeMap::new();
+    for unit in units {
+        latest.insert((&unit.document, unit.ordinal), unit);
+    }
+    let batch: Vec<&Unit> = latest.into_values().collect();
+    for unit in &batch {
+        D::check_text("a unit", &unit.body)?;
+        D::check_text("a unit path", &unit.path)?;
+        D::check_text("a unit id", &unit.unit_id)?;
+    }
+    let documents: BTreeSet<&DocumentId> = batch.iter().map(|u| &u.document).collect();
+    for document in documents {
+        open_generation::<D>(&mut tx, document, run).await?;
+    }
+    D::insert_units(&mut tx, &batch).await?;
+    tx.commit().await.map_err(sql(what))?;
+    Ok(units.len() as u64)
+}
+
+/// The [`GenerationDigester`] digest of `run`'s generation of `document` as stored now, inside
+/// the transaction, each body hashed as [`Dialect::BODY_HASHING`] says (in the server, the
+/// units locked; or read back and hashed here); `None` when the generation has no record.
+async fn staged_digest<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    run: &RunId,
+    records: &[GenerationRecord],
+) -> AdapterResult<Option<String>> {
+    let what = "reading the staged units";
+    if !records.iter().any(|g| g.generation == *run) {
+        return Ok(None);
+    }
+    let mut digester = GenerationDigester::new();
+    let BodyHashing::InServer { staged_units, .. } = D::BODY_HASHING else {
+        for unit in generation_units_in::<D>(conn, document, run).await? {
+            digester.unit(&UnitFields::of(&unit), &sha256_hex(unit.body.as_bytes()));
+        }
+        return Ok(Some(digester.finish()));
+    };
+    let rows = D::query(staged_units)
+        .bind(document.as_str())
+        .bind(run.as_str())
+        .fetch_all(conn)
+        .await
+        .map_err(sql(what))?;
+    for row in &rows {
+        let ordinal = row.int(0).map_err(sql(what))?;
+        let part = row.opt_int(3).map_err(sql(what))?;
+        let (start, end) = (
+            row.int(4).map_err(sql(what))?,
+            row.int(5).map_err(sql(what))?,
+        );
+        let unit = UnitFields {
+            generation: run.as_str(),
+            ordinal: from_db(ordinal, "unit ordinal")?,
+            unit_id: row.str(1).map_err(sql(what))?,
+            path: row.str(2).map_err(sql(what))?,
+            part: part.map(|p| from_db(p, "unit part")).transpose()?,
+            start: from_db(start, "unit start")?,
+            end: from_db(end, "unit end")?,
+            sha256: row.str(6).map_err(sql(what))?,
+        };
+        digester.unit(&unit, row.str(7).map_err(sql(what))?);
+    }
+    Ok(Some(digester.finish()))
+}
+
+/// Moves each expected document's active-generation pointer to `run` ([`enact_step`] on every
+/// row, the body hashed inside the transaction, and the staged units digested there too).
+/// O(documents): a few statements per document, never per unit.
+pub(crate) async fn enact<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<u64> {
+    let what = "enacting";
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let rows = read_for_cas::<D>(&mut tx, expectations.iter().map(|e| &e.document)).await?;
+    let mut to_move = BTreeMap::new();
+    for expected in expectations {
+        let current = rows.get(&expected.document).and_then(Option::as_ref);
+        let records = generations_for_update::<D>(&mut tx, &expected.document).await?;
+        let staged = staged_digest::<D>(&mut tx, &expected.document, run, &records).await?;
+        if let EnactStep::Enact { retire } = enact_step(run, expected, current, staged.as_deref())?
+            && let Some(current) = current
+        {
+            to_move.insert(&expected.document, (current, retire));
+        }
+    }
+    for (id, (current, retire)) in &to_move {
+        if let Some(previous) = retire {
+            let (from, to) = (GenerationState::Active, GenerationState::Retired);
+            set_generation_state::<D>(&mut tx, id, previous, from, to).await?;
+        }
+        let (from, to) = (GenerationState::Staged, GenerationState::Active);
+        set_generation_state::<D>(&mut tx, id, run, from, to).await?;
+        move_marks::<D>(&mut tx, id, current, &DocumentState::Cut, Some(run)).await?;
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(to_move.len() as u64)
+}
+
+/// Rolls `run` back over the backed-up documents ([`undo_step`] on every row, read inside the
+/// transaction, before any change); only the run's own marks are taken back (see the trait).
+pub(crate) async fn restore<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    backup: &Backup,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<Restoration> {
+    let what = "rolling back";
+    backup.check_for_run(run)?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let ids = backup.documents.iter().map(|s| &s.document.id);
+    let rows = read_for_cas::<D>(&mut tx, ids).await?;
+    let mut decisions = Vec::with_capacity(backup.documents.len());
+    for snapshot in &backup.documents {
+        let id = &snapshot.document.id;
+        let current = rows.get(id).and_then(Option::as_ref);
+        let records = generations_for_update::<D>(&mut tx, id).await?;
+        let undo = undo_step(run, snapshot, current, &records)?;
+        decisions.push((id, current, undo));
+    }
+    let mut restoration = Restoration::default();
+    for (id, current, undo) in &decisions {
+        restoration.record(id, undo);
+        match (&undo.step, current) {
+            (UndoStep::Untouched | UndoStep::LeaveAlone { .. }, _) => continue,
+            (UndoStep::Unfence { state }, Some(current)) => {
+                let active = current.active_generation.as_ref();
+                move_marks::<D>(&mut tx, id, current, state, active).await?;
+            }
+            (UndoStep::Unenact { reactivate, state }, Some(current)) => {
+                if let Some(previous) = reactivate {
+                    let (from, to) = (GenerationState::Retired, GenerationState::Active);
+                    set_generation_state::<D>(&mut tx, id, previous, from, to).await?;
+                }
+                move_marks::<D>(&mut tx, id, current, state, reactivate.as_ref()).await?;
+            }
+            _ => {}
+        }
+        drop_generation::<D>(&mut tx, id, run).await?;
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(restoration)
+}
+
+/// Removes retired generations, records and units, all or nothing (see the trait): each target
+/// is checked by [`purge_step`] against its document row and generation record, both read and
+/// locked inside the transaction.
+pub(crate) async fn purge_generations<D: Dialect>(
+    pool: &Pool<D>,
+    targets: &[PurgeTarget],
+) -> AdapterResult<u64> {
+    let what = "purging generations";
+    let listed: BTreeSet<&PurgeTarget> = targets.iter().collect();
+    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    let rows = read_documents::<D>(&mut tx, listed.iter().map(|t| &t.document)).await?;
+    let mut present = Vec::new();
+    for target in &listed {
+        let records = generations_for_update::<D>(&mut tx, &target.document).await?;
+        let state = records
+            .iter()
+            .find(|g| g.generation == target.generation)
+            .map(|g| g.state);
+        let active = rows
+            .get(&target.document)
+            .map(|row| row.as_ref().and_then(|r| r.active_generation.as_ref()));
+        if purge_step(target, active, state)? {
+            present.push(target);
+        }
+    }
+    for target in &present {
+        purge_one::<D>(&mut tx, &target.document, &target.generation).await?;
+    }
+    tx.commit().await.map_err(sql(what))?;
+    Ok(present.len() as u64)
+}
+
+/// Removes one retired generation: its record, conditional on the state (so a generation made
+/// active meanwhile is never removed), then its units.
+async fn purge_one<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    generation: &RunId,
+) -> AdapterResult<()> {
+    let what = "purging generations";
+    let deleted = D::query(
+        "DELETE FROM generations WHERE document = $1 AND generation = $2 AND state = 'retired'",
+    )
+    .bind(document.as_str())
+    .bind(generation.as_str())
+    .execute(conn)
+    .await
+    .map_err(sql(what))?;
+    if deleted != 1 {
+        return Err(AdapterError::Conflict {
+            document: document.clone(),
+            expected: format!("generation `{generation}` retired"),
+            found: "a concurrent change".to_owned(),
+        });
+    }
+    D::query("DELETE FROM units WHERE document = $1 AND generation = $2")
+        .bind(document.as_str())
+        .bind(generation.as_str())
+        .execute(conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! The journal: runs and their phases, plans, reports and backups. Journal rows are never in
+//! the census. A write checks the run exists (locking its row where the backend locks rows) in
+//! the same transaction.
+
+use std::collections::BTreeMap;
+
+use sqlx::Pool;
+
+use crate::adapter::AdapterResult;
+use crate::census::sha256_hex;
+use crate::conflicts::{backup_conflict, run_not_found};
+use crate::domain::{PhaseRecord, Plan, RunId, RunRecord, RunStatus, StoredBackup};
+use crate::error::AdapterError;
+use crate::op::LeaseClaim;
+use crate::sql::codec::{self, from_db};
+use crate::sql::dialect::{Dialect, ForUpdate, for_update};
+use crate::sql::error::sql;
+use crate::sql::ops::leases::begin_claimed;
+use crate::sql::query::Fields;
+
+const WHAT: &str = "reading the journal";
+
+/// A run's row.
+const RUN: ForUpdate = for_update!("SELECT run FROM runs WHERE run = $1");
+
+fn phase_record(row: &impl Fields) -> AdapterResult<(String, PhaseRecord)> {
+    let status = row.str("status").map_err(sql(WHAT))?;
+    let evidence = row.str("evidence").map_err(sql(WHAT))?;
+    Ok((
+        row.text("run").map_err(sql(WHAT))?,
+        PhaseRecord {
+            name: row.text("name").map_err(sql(WHAT))?,
+            status: codec::parse_status(status)?,
+            evidence: codec::from_json(evidence, "phase evidence")?,
+            detail: row.opt_text("detail").map_err(sql(WHAT))?,
+            started_at: row.opt_text("started_at").map_err(sql(WHAT))?,
+            finished_at: row.opt_text("finished_at").map_err(sql(WHAT))?,
+        },
+    ))
+}
+
+fn run_record(row: &impl Fields) -> AdapterResult<RunRecord> {
+    let schema_version = row.int("schema_version").map_err(sql(WHAT))?;
+    let scope = row.str("scope").map_err(sql(WHAT))?;
+    let rules = row.str("rules").map_err(sql(WHAT))?;
+    let status = row.str("status").map_err(sql(WHAT))?;
+    Ok(RunRecord {
+        schema_version: from_db(schema_version, "run schema version")?,
+        run: RunId::new(row.text("run").map_err(sql(WHAT))?),
+        scope: codec::from_json(scope, "run scope")?,
+        rules: codec::from_json(rules, "run rules")?,
+        expected_plan_sha256: row.opt_text("expected_plan_sha256").map_err(sql(WHAT))?,
+        status: codec::parse_status(status)?,
+        phases: Vec::new(),
+    })
+}
+
+async fn load_run_in<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+) -> AdapterResult<Option<RunRecord>> {
+    let row = D::query(
+        "SELECT run, schema_version, scope, rules, expected_plan_sha256, status FROM runs \
+         WHERE run = $1",
+    )
+    .bind(run.as_str())
+    .fetch_optional(conn)
+    .await
+    .map_err(sql(WHAT))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut record = run_record(&row)?;
+    let phases = D::query(
+        "SELECT run, name, status, evidence, detail, started_at, finished_at FROM run_phases \
+         WHERE run = $1 ORDER BY position",
+    )
+    .bind(run.as_str())
+    .fetch_all(conn)
+    .await
+    .map_err(sql(WHAT))?;
+    for row in &phases {
+        record.phases.push(phase_record(row)?.1);
+    }
+    Ok(Some(record))
+}
+
+/// A journaled run.
+pub(crate) async fn load_run<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+) -> AdapterResult<Option<RunRecord>> {
+    let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
+    let record = load_run_in::<D>(&mut tx, run).await?;
+    tx.rollback().await.map_err(sql(WHAT))?;
+    Ok(record)
+}
+
+/// Every journaled run, ordered by run id.
+pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<RunRecord>> {
+    let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
+    let runs = D::query(
+        "SELECT run, schema_version, scope, rules, expected_plan_sha256, status FROM runs \
+         ORDER BY run",
+    )
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(WHAT))?;
+    let phases = D::query(
+        "SELECT run, name, status, evidence, detail, started_at, finished_at FROM run_phases \
+         ORDER BY run, position",
+    )
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(WHAT))?;
+    tx.rollback().await.map_err(sql(WHAT))?;
+    let mut by_run: BTreeMap<String, Vec<PhaseRecord>> = BTreeMap::new();
+    for row in &phases {
+        let (run, phase) = phase_record(row)?;
+        by_run.entry(run).or_default().push(phase);
+    }
+    runs.iter()
+        .map(|row| {
+            let mut record = run_record(row)?;
+            record.phases = by_run.remove(record.run.as_str()).unwrap_or_default();
+            Ok(record)
+        })
+        .collect()
+}
+
+/// Whether `run` is journaled, its row locked for the rest of the write transaction where the
+/// backend locks rows.
+async fn run_exists<D: Dialect>(conn: &mut D::Connection, run: &RunId) -> AdapterResult<bool> {
+    let found = D::query(D::locked(&RUN))
+        .bind(run.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(sql(WHAT))?;
+    Ok(found.is_some())
+}
+
+async fn upsert_phase<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    phase: &PhaseRecord,
+) -> AdapterResult<()> {
+    D::check_text("a phase name", &phase.name)?;
+    if let Some(detail) = &phase.detail {
+        D::check_text("a phase detail", detail)?;
+    }
+    for time in [&phase.started_at, &phase.finished_at]
+        .into_iter()
+        .flatten()
+    {
+        D::check_text("a phase time", time)?;
+    }
+    let evidence = codec::to_json(&phase.evidence, "phase evidence")?;
+    D::check_text("phase evidence", &evidence)?;
+    D::query(
+        "INSERT INTO run_phases \
+         (run, name, position, status, evidence, detail, started_at, finished_at) \
+         VALUES ($1, $2, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_phases WHERE run = $1), \
+         $3, $4, $5, $6, $7) \
+         ON CONFLICT (run, name) DO UPDATE SET status = excluded.status, \
+         evidence = excluded.evidence, detail = excluded.detail, \
+         started_at = excluded.started_at, finished_at = excluded.finished_at",
+    )
+    .bind(run.as_str())
+    .bind(phase.name.as_str())
+    .bind(codec::phase_status(phase.status)?)
+    .bind(evidence)
+    .bind(phase.detail.as_deref())
+    .bind(phase.started_at.as_deref())
+    .bind(phase.finished_at.as_deref())
+    .execute(conn)
+    .await
+    .map_err(sql("journaling a phase"))?;
+    Ok(())
+}
+
+/// Journals a new run, or returns the journaled one unchanged.
+pub(crate) async fn begin_run<D: Dialect>(
+    pool: &Pool<D>,
+    record: &RunRecord,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<RunRecord> {
+    let what = "journaling a run";
+    D::check_text("a run id", record.run.as_str())?;
+    let scope = codec::to_json(&record.scope, "the run's scope")?;
+    let rules = codec::to_json(&record.rules, "the run's rules")?;
+    D::check_text("the run's scope", &scope)?;
+    D::check_text("the run's rules", &rules)?;
+    if let Some(sha) = &record.expected_plan_sha256 {
+        D::check_text("the reviewed plan's sha256", sha)?;
+    }
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let inserted = D::query(
+        "INSERT INTO runs (run, schema_version, scope, rules, expected_plan_sha256, status) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run) DO NOTHING",
+    )
+    .bind(record.run.as_str())
+    .bind(i64::from(record.schema_version))
+    .bind(scope)
+    .bind(rules)
+    .bind(record.expected_plan_sha256.as_deref())
+    .bind(codec::run_status(record.status)?)
+    .execute(&mut tx)
+    .await
+    .map_err(sql(what))?;
+    if inserted == 0 {
+        let journaled = load_run_in::<D>(&mut tx, &record.run).await?;
+        tx.rollback().await.map_err(sql(what))?;
+        return journaled.ok_or_else(|| run_not_found(&record.run));
+    }
+    for phase in &record.phases {
+        upsert_phase::<D>(&mut tx, &record.run, phase).await?;
+    }
+    let journaled = load_run_in::<D>(&mut tx, &record.run).await?;
+    tx.commit().await.map_err(sql(what))?;
+    journaled.ok_or_else(|| run_not_found(&record.run))
+}
+
+/// Journals a phase transition (insert or replace by name; a new phase goes last).
+pub(crate) async fn record_phase<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    phase: &PhaseRecord,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "journaling a phase";
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    if !run_exists::<D>(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    upsert_phase::<D>(&mut tx, run, phase).await?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Journals a run's status.
+pub(crate) async fn set_run_status<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    status: RunStatus,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "journaling a run's status";
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let updated = D::query("UPDATE runs SET status = $2 WHERE run = $1")
+        .bind(run.as_str())
+        .bind(codec::run_status(status)?)
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    if updated == 0 {
+        return Err(run_not_found(run));
+    }
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Journals a run's plan; the same plan again passes, a different one is refused.
+///
+/// A plan is megabytes of JSON: it is serialised, checked and hashed once, and a plan already
+/// journaled is compared by its stored sha256 first, so that the same plan again never reads
+/// the stored text back.
+pub(crate) async fn save_plan<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    plan: &Plan,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "journaling a plan";
+    let text = codec::to_json(plan, "the plan")?;
+    D::check_text("the plan", &text)?;
+    // The plan's canonical hash (`Plan::sha256`), the one `plan` prints and runs compare, not
+    // a hash of whatever the serializer wrote: today the same bytes, by test.
+    let sha256 = plan.sha256();
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    if !run_exists::<D>(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    let existing = D::query("SELECT sha256 FROM run_plans WHERE run = $1")
+        .bind(run.as_str())
+        .fetch_optional(&mut tx)
+        .await
+        .and_then(|row| row.map(|row| row.text(0)).transpose())
+        .map_err(sql(what))?;
+    if let Some(existing_sha256) = existing {
+        // The column holds the sha256 of the stored text, written below: equal hashes, equal
+        // plans.
+        if existing_sha256 == sha256 {
+            return Ok(());
+        }
+        // Another text may still be the same plan (one journaled by a build that serialised
+        // it differently): compare the plans themselves.
+        let row = D::query("SELECT plan FROM run_plans WHERE run = $1")
+            .bind(run.as_str())
+            .fetch_one(&mut tx)
+            .await
+            .map_err(sql(what))?;
+        let existing: Plan = codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan")?;
+        if existing == *plan {
+            return Ok(());
+        }
+        return Err(AdapterError::Invalid(format!(
+            "run `{run}` already journaled a different plan (sha256 {}, offered {sha256}); \
+             a run's plan never changes: roll back and start a new run",
+            existing.sha256(),
+        )));
+    }
+    D::query("INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)")
+        .bind(run.as_str())
+        .bind(text.as_str())
+        .bind(sha256.as_str())
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// The journaled plan of a run.
+pub(crate) async fn load_plan<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+) -> AdapterResult<Option<Plan>> {
+    let what = "reading a plan";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let row = D::query("SELECT plan FROM run_plans WHERE run = $1")
+        .bind(run.as_str())
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(sql(what))?;
+    row.map(|row| codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan"))
+        .transpose()
+}
+
+/// The reports journaled for a run, oldest first.
+pub(crate) async fn load_reports<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+) -> AdapterResult<Vec<String>> {
+    let what = "reading the journaled reports";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let rows = D::query("SELECT report FROM run_reports WHERE run = $1 ORDER BY position")
+        .bind(run.as_str())
+        .fetch_all(&mut conn)
+        .await
+        .map_err(sql(what))?;
+    rows.iter()
+        .map(|row| row.text(0))
+        .collect::<Result<_, _>>()
+        .map_err(sql(what))
+}
+
+/// Journals a report after the run's others; the same text again passes (see the trait).
+pub(crate) async fn save_report<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    report: &str,
+) -> AdapterResult<()> {
+    let what = "journaling a report";
+    D::check_text("a report", report)?;
+    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    if !run_exists::<D>(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    D::query(
+        "INSERT INTO run_reports (run, position, sha256, report) \
+         VALUES ($1, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_reports WHERE run = $1), \
+         $2, $3) ON CONFLICT (run, sha256) DO NOTHING",
+    )
+    .bind(run.as_str())
+    .bind(sha256_hex(report.as_bytes()))
+    .bind(report)
+    .execute(&mut tx)
+    .await
+    .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Journals a run's backup artifact; the same again passes, another is refused.
+pub(crate) async fn save_backup<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    artifact: &str,
+    sha256: &str,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "journaling a backup";
+    D::check_text("a backup", artifact)?;
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    if !run_exists::<D>(&mut tx, run).await? {
+        return Err(run_not_found(run));
+    }
+    let existing = D::query("SELECT sha256 FROM run_backups WHERE run = $1")
+        .bind(run.as_str())
+        .fetch_optional(&mut tx)
+        .await
+        .and_then(|row| row.map(|row| row.text(0)).transpose())
+        .map_err(sql(what))?;
+    match existing {
+        // The column holds the sha256 of the stored text: equal hashes, equal artifacts.
+        Some(journaled) if journaled == sha256 && sha256_hex(artifact.as_bytes()) == sha256 => {
+            Ok(())
+        }
+        Some(journaled) => Err(backup_conflict(run, &journaled, sha256)),
+        None => {
+            D::query("INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)")
+                .bind(run.as_str())
+                .bind(sha256)
+                .bind(artifact)
+                .execute(&mut tx)
+                .await
+                .map_err(sql(what))?;
+            tx.commit().await.map_err(sql(what))
+        }
+    }
+}
+
+/// A run's journaled backup artifact.
+pub(crate) async fn load_backup<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+) -> AdapterResult<Option<StoredBackup>> {
+    let what = "reading a journaled backup";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let row = D::query("SELECT artifact, sha256 FROM run_backups WHERE run = $1")
+        .bind(run.as_str())
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(sql(what))?;
+    row.map(|row| {
+        Ok(StoredBackup {
+            artifact: row.text(0).map_err(sql(what))?,
+            sha256: row.text(1).map_err(sql(what))?,
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,43 @@
+//! Every adapter operation, written once and generic over the backend (`D: Dialect`, which
+//! `ops::fence(pool, …)` infers from the pool), grouped by concern:
+//!
+//! - `schema`: migrations, and the check before every use;
+//! - `control`: the shared control row;
+//! - `reads`: the scope, generation records, a generation's units, the snapshot;
+//! - `census`: the census, in the backend's bulk shape;
+//! - `journal`: runs, phases, plans, reports and backups;
+//! - `documents`: `put_documents`, and the document rows writes read;
+//! - `cuts`: fence, write units, enact, restore, purge: the compare-and-set mutations;
+//! - `leases`: run leases on the database's clock, and the claim check a claimed mutation's
+//!   transaction begins with (`begin_claimed`).
+//!
+//! The semantics mirror the simulator's exactly, error messages included: each mutating
+//! operation validates the whole request against rows read (and, where the backend locks rows,
+//! locked) inside its transaction, then applies it; the first mismatch rolls everything back.
+//! This module is the facade `SqlStore` calls; what differs per backend is asked of the
+//! [`Dialect`](super::dialect::Dialect), and statements run through `super::query`.
+
+mod census;
+mod control;
+mod cuts;
+mod documents;
+mod journal;
+mod leases;
+mod reads;
+mod schema;
+
+pub(crate) use census::census;
+pub(crate) use control::{control_state, set_control};
+pub(crate) use cuts::{enact, fence, purge_generations, restore, write_units};
+pub(crate) use documents::put_documents;
+pub(crate) use journal::{
+    begin_run, list_runs, load_backup, load_plan, load_reports, load_run, record_phase,
+    save_backup, save_plan, save_report, set_run_status,
+};
+pub(crate) use leases::{
+    acquire_lease, check_claim_alone, load_leases, release_lease, renew_lease,
+};
+pub(crate) use reads::{
+    active_units, generation_units, generations, load_heads, load_scope, snapshot,
+};
+pub(crate) use schema::{check_schema, migrate};

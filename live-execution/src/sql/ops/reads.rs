@@ -1,0 +1,381 @@
+//! Reads of documents, generation records and units: the scope (whole documents or their
+//! heads), a document's generations, a generation's units in the backend's bulk shape, and the
+//! snapshot a dry run seeds from. Rows are decoded here, once, for every operation.
+
+use std::collections::BTreeSet;
+
+use sqlx::Pool;
+
+use crate::adapter::AdapterResult;
+use crate::domain::{
+    Document, DocumentHead, DocumentId, GenerationRecord, RunId, Scope, StoreSnapshot, Unit,
+};
+use crate::sql::codec::{self, from_db};
+use crate::sql::dialect::{BulkReads, Dialect, for_update};
+use crate::sql::error::sql;
+use crate::sql::query::{Fields, Query};
+
+/// Ids per `IN (…)` list when loading a scope by ids.
+const IDS_PER_QUERY: usize = 500;
+
+/// A document's generation records, ordered by generation id.
+const GENERATIONS: crate::sql::dialect::ForUpdate = for_update!(
+    "SELECT document, generation, state FROM generations WHERE document = $1 \
+     ORDER BY generation"
+);
+
+/// A row of a scope read: a whole document, or its head.
+pub(crate) trait ScopeRow: Sized {
+    /// The columns to select.
+    const COLUMNS: &'static str;
+    /// The value of a row holding [`ScopeRow::COLUMNS`].
+    fn decode(row: &impl Fields) -> AdapterResult<Self>;
+    /// Its document's id.
+    fn id(&self) -> &DocumentId;
+}
+
+impl ScopeRow for DocumentHead {
+    const COLUMNS: &'static str = "id, revision, sha256, state, cutting_run, active_generation";
+
+    fn decode(row: &impl Fields) -> AdapterResult<Self> {
+        let what = "reading a document";
+        let revision = row.int("revision").map_err(sql(what))?;
+        let state = row.str("state").map_err(sql(what))?;
+        let cutting_run = row.opt_text("cutting_run").map_err(sql(what))?;
+        let active = row.opt_text("active_generation").map_err(sql(what))?;
+        Ok(DocumentHead {
+            id: DocumentId::new(row.text("id").map_err(sql(what))?),
+            revision: from_db(revision, "document revision")?,
+            sha256: row.text("sha256").map_err(sql(what))?,
+            state: codec::parse_document_state(state, cutting_run)?,
+            active_generation: active.map(RunId::new),
+        })
+    }
+
+    fn id(&self) -> &DocumentId {
+        &self.id
+    }
+}
+
+impl ScopeRow for Document {
+    const COLUMNS: &'static str =
+        "id, revision, sha256, state, cutting_run, active_generation, body";
+
+    fn decode(row: &impl Fields) -> AdapterResult<Self> {
+        let head = DocumentHead::decode(row)?;
+        Ok(Document {
+            id: head.id,
+            revision: head.revision,
+            sha256: head.sha256,
+            state: head.state,
+            active_generation: head.active_generation,
+            body: row.text("body").map_err(sql("reading a document"))?,
+        })
+    }
+
+    fn id(&self) -> &DocumentId {
+        &self.id
+    }
+}
+
+/// A generation record from a row of document, generation and state (by name).
+pub(crate) fn generation_record(row: &impl Fields) -> AdapterResult<GenerationRecord> {
+    let what = "reading a generation record";
+    Ok(GenerationRecord {
+        document: DocumentId::new(row.text("document").map_err(sql(what))?),
+        generation: RunId::new(row.text("generation").map_err(sql(what))?),
+        state: codec::parse_generation_state(row.str("state").map_err(sql(what))?)?,
+    })
+}
+
+/// A unit from a row of every `units` column (by name).
+pub(crate) fn unit(row: &impl Fields) -> AdapterResult<Unit> {
+    let what = "reading a unit";
+    let ordinal = row.int("ordinal").map_err(sql(what))?;
+    let part = row.opt_int("part").map_err(sql(what))?;
+    let start = row.int("start_byte").map_err(sql(what))?;
+    let end = row.int("end_byte").map_err(sql(what))?;
+    Ok(Unit {
+        document: DocumentId::new(row.text("document").map_err(sql(what))?),
+        generation: RunId::new(row.text("generation").map_err(sql(what))?),
+        ordinal: from_db(ordinal, "unit ordinal")?,
+        unit_id: row.text("unit_id").map_err(sql(what))?,
+        path: row.text("path").map_err(sql(what))?,
+        part: part.map(|p| from_db(p, "unit part")).transpose()?,
+        start: from_db(start, "unit start")?,
+        end: from_db(end, "unit end")?,
+        sha256: row.text("sha256").map_err(sql(what))?,
+        body: row.text("body").map_err(sql(what))?,
+    })
+}
+
+/// The documents in scope, ordered by id.
+pub(crate) async fn load_scope<D: Dialect>(
+    pool: &Pool<D>,
+    scope: &Scope,
+) -> AdapterResult<Vec<Document>> {
+    load_rows(pool, scope).await
+}
+
+/// The heads of the documents in scope, ordered by id: the same reads without the body column.
+pub(crate) async fn load_heads<D: Dialect>(
+    pool: &Pool<D>,
+    scope: &Scope,
+) -> AdapterResult<Vec<DocumentHead>> {
+    load_rows(pool, scope).await
+}
+
+async fn load_rows<D: Dialect, R: ScopeRow + Send>(
+    pool: &Pool<D>,
+    scope: &Scope,
+) -> AdapterResult<Vec<R>> {
+    let what = "loading the scope";
+    let columns = R::COLUMNS;
+    match scope {
+        Scope::Shard { base, .. } => {
+            // The hash is computed in Rust, so `Scope::contains` stays the single definition.
+            let rows: Vec<R> = Box::pin(load_rows(pool, base)).await?;
+            Ok(rows
+                .into_iter()
+                .filter(|r| scope.contains(r.id()))
+                .collect())
+        }
+        Scope::All => {
+            let mut conn = pool.acquire().await.map_err(sql(what))?;
+            let rows = Query::<D>::built(format!("SELECT {columns} FROM documents ORDER BY id"))
+                .fetch_all(&mut conn)
+                .await
+                .map_err(sql(what))?;
+            rows.iter().map(R::decode).collect()
+        }
+        Scope::Prefix(prefix) => {
+            let mut conn = pool.acquire().await.map_err(sql(what))?;
+            let rows = Query::<D>::built(format!(
+                "SELECT {columns} FROM documents WHERE substr(id, 1, length($1)) = $2 \
+                 ORDER BY id"
+            ))
+            .bind(prefix.as_str())
+            .bind(prefix.as_str())
+            .fetch_all(&mut conn)
+            .await
+            .map_err(sql(what))?;
+            // `substr` counts characters on both backends; a character prefix is a byte prefix.
+            rows.iter()
+                .map(R::decode)
+                .filter(|r| match r {
+                    Ok(r) => r.id().as_str().starts_with(prefix.as_str()),
+                    Err(_) => true,
+                })
+                .collect()
+        }
+        Scope::Ids(ids) => load_ids(pool, ids).await,
+    }
+}
+
+/// The documents named by `ids` (each once), ordered by id, read in one snapshot.
+async fn load_ids<D: Dialect, R: ScopeRow + Send>(
+    pool: &Pool<D>,
+    ids: &[DocumentId],
+) -> AdapterResult<Vec<R>> {
+    let what = "loading the scope";
+    let ids: Vec<&DocumentId> = ids.iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut found = Vec::with_capacity(ids.len());
+    let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let mut query = Query::<D>::built(format!(
+            "SELECT {} FROM documents WHERE id IN ({}) ORDER BY id",
+            R::COLUMNS,
+            placeholders.join(", ")
+        ));
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        let rows = query.fetch_all(&mut tx).await.map_err(sql(what))?;
+        for row in &rows {
+            found.push(R::decode(row)?);
+        }
+    }
+    tx.rollback().await.map_err(sql(what))?;
+    // Chunks are in id order and each is sorted; keep the contract's order regardless.
+    found.sort_by(|a, b| a.id().cmp(b.id()));
+    Ok(found)
+}
+
+/// A document's generation records, ordered by generation id.
+pub(crate) async fn generations<D: Dialect>(
+    pool: &Pool<D>,
+    document: &DocumentId,
+) -> AdapterResult<Vec<GenerationRecord>> {
+    let what = "reading generation records";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let rows = D::query(GENERATIONS.plain())
+        .bind(document.as_str())
+        .fetch_all(&mut conn)
+        .await
+        .map_err(sql(what))?;
+    rows.iter().map(generation_record).collect()
+}
+
+/// A document's generation records, ordered by generation id, locked for the rest of the write
+/// transaction where the backend locks rows: a compare-and-set on them cannot be overtaken by a
+/// concurrent purge or run.
+pub(crate) async fn generations_for_update<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+) -> AdapterResult<Vec<GenerationRecord>> {
+    let rows = D::query(D::locked(&GENERATIONS))
+        .bind(document.as_str())
+        .fetch_all(conn)
+        .await
+        .map_err(sql("reading generation records"))?;
+    rows.iter().map(generation_record).collect()
+}
+
+/// One unit as the JSON unit reads give it: (ordinal, unit id, path, part, start, end, sha256,
+/// body).
+type UnitJson = (i64, String, String, Option<i64>, i64, i64, String, String);
+
+/// The units of `document`'s `generation` from a JSON unit read, ordered by ordinal.
+fn units_from_json(
+    document: &DocumentId,
+    generation: &RunId,
+    json: &str,
+) -> AdapterResult<Vec<Unit>> {
+    let rows: Vec<UnitJson> = codec::from_json(json, "the units of a generation")?;
+    let mut units = rows
+        .into_iter()
+        .map(|(ordinal, unit_id, path, part, start, end, sha256, body)| {
+            Ok(Unit {
+                document: document.clone(),
+                generation: generation.clone(),
+                ordinal: from_db(ordinal, "unit ordinal")?,
+                unit_id,
+                path,
+                part: part.map(|p| from_db(p, "unit part")).transpose()?,
+                start: from_db(start, "unit start")?,
+                end: from_db(end, "unit end")?,
+                sha256,
+                body,
+            })
+        })
+        .collect::<AdapterResult<Vec<Unit>>>()?;
+    units.sort_by_key(|unit| unit.ordinal);
+    Ok(units)
+}
+
+/// One generation's units, ordered by ordinal.
+pub(crate) async fn generation_units<D: Dialect>(
+    pool: &Pool<D>,
+    document: &DocumentId,
+    generation: &RunId,
+) -> AdapterResult<Vec<Unit>> {
+    let mut conn = pool.acquire().await.map_err(sql("reading units"))?;
+    generation_units_in::<D>(&mut conn, document, generation).await
+}
+
+/// [`generation_units`] inside the caller's transaction, in the backend's bulk shape.
+pub(crate) async fn generation_units_in<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    generation: &RunId,
+) -> AdapterResult<Vec<Unit>> {
+    let what = "reading units";
+    match D::BULK_READS {
+        BulkReads::Rows {
+            generation_units, ..
+        } => {
+            let rows = D::query(generation_units)
+                .bind(document.as_str())
+                .bind(generation.as_str())
+                .fetch_all(conn)
+                .await
+                .map_err(sql(what))?;
+            rows.iter().map(unit).collect()
+        }
+        BulkReads::Json {
+            generation_units, ..
+        } => {
+            let row = D::query(generation_units)
+                .bind(document.as_str())
+                .bind(generation.as_str())
+                .fetch_one(conn)
+                .await
+                .map_err(sql(what))?;
+            let json = row.opt_str(0).map_err(sql(what))?;
+            units_from_json(document, generation, json.unwrap_or("[]"))
+        }
+    }
+}
+
+/// The active generation's units, ordered by ordinal.
+pub(crate) async fn active_units<D: Dialect>(
+    pool: &Pool<D>,
+    document: &DocumentId,
+) -> AdapterResult<Vec<Unit>> {
+    let what = "reading active units";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    match D::BULK_READS {
+        BulkReads::Rows { active_units, .. } => {
+            let rows = D::query(active_units)
+                .bind(document.as_str())
+                .fetch_all(&mut conn)
+                .await
+                .map_err(sql(what))?;
+            rows.iter().map(unit).collect()
+        }
+        BulkReads::Json { active_units, .. } => {
+            let row = D::query(active_units)
+                .bind(document.as_str())
+                .fetch_optional(&mut conn)
+                .await
+                .map_err(sql(what))?;
+            let Some(row) = row else {
+                return Ok(Vec::new());
+            };
+            let Some(active) = row.opt_text(0).map_err(sql(what))? else {
+                return Ok(Vec::new());
+            };
+            let json = row.opt_str(1).map_err(sql(what))?;
+            units_from_json(document, &RunId::new(active), json.unwrap_or("[]"))
+        }
+    }
+}
+
+/// Every document, generation record and unit, in key order, from one snapshot.
+pub(crate) async fn snapshot<D: Dialect>(pool: &Pool<D>) -> AdapterResult<StoreSnapshot> {
+    let what = "taking a snapshot";
+    let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
+    let documents = D::query(
+        "SELECT id, revision, sha256, state, cutting_run, active_generation, body \
+         FROM documents ORDER BY id",
+    )
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(what))?;
+    let generations = D::query(
+        "SELECT document, generation, state FROM generations ORDER BY document, generation",
+    )
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(what))?;
+    let units = D::query(
+        "SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, \
+         sha256, body FROM units ORDER BY document, generation, ordinal",
+    )
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(what))?;
+    tx.rollback().await.map_err(sql(what))?;
+    Ok(StoreSnapshot {
+        documents: documents
+            .iter()
+            .map(Document::decode)
+            .collect::<Result<_, _>>()?,
+        generations: generations
+            .iter()
+            .map(generation_record)
+            .collect::<Result<_, _>>()?,
+        units: units.iter().map(unit).collect::<Result<_, _>>()?,
+    })
+}
