@@ -1,8 +1,7 @@
 //! Adversarial regressions (attack of 4d54ff2) on PostgreSQL, where writers really overlap: a
 //! second connection (psql, an application, another runner's purge) holds or deletes a
 //! generation row while a rollback or a purge works. Needs `IU_CUTTER_TEST_PG_URL`; without it
-//! every test says it is skipped and passes. Written to fail on 4d54ff2.
-#![cfg(feature = "postgres")]
+//! every test says it is skipped (and fails in CI). Written to fail on 4d54ff2.
 
 use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
@@ -13,8 +12,9 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
-use iu_cutter_tests::contract::live::{SqlFixture, postgres};
-use iu_cutter_tests::contract::{Fixture, backup_of, cut, ok, reread};
+use iu_cutter_tests::contract::{backup_of, cut, reread};
+use iu_cutter_tests::fixture::{Fixture, SqlFixture, postgres};
+use iu_cutter_tests::ok;
 use sqlx::Connection;
 
 /// A plain connection to the fixture's schema, as psql or an application would hold.
