@@ -87,7 +87,13 @@ fn steps() -> Vec<Step> {
 fn build(root: &Path) -> Result<PathBuf, String> {
     crate::cargo::run(
         root,
-        &["build", "-p", "iu-cutter-orchestrator", "--bin", "iu-cutter"],
+        &[
+            "build",
+            "-p",
+            "iu-cutter-orchestrator",
+            "--bin",
+            "iu-cutter",
+        ],
         &[],
     )?;
     let target = crate::cargo::target_dir(root);

@@ -17,6 +17,8 @@ mod manifest;
 mod postgres;
 #[cfg(all(test, unix))]
 mod test_support;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
