@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use iu_cutter_live_execution::sql;
 use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::sql;
 use iu_cutter_live_execution::{Census, ExecutionGate};
 use serde_json::Value;
 
