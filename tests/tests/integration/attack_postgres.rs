@@ -42,6 +42,32 @@ async fn exec(conn: &mut sqlx::PgConnection, statement: &'static str) {
     }
 }
 
+/// Returns once another connection waits for a lock that `conn` holds (the rollback reached the
+/// rows `conn` locked), or once `task` finished without waiting: a condition, not a guessed
+/// sleep, so the interleaving is the same on a slow machine and no time is wasted on a fast one.
+async fn waits_for_a_lock_of<T>(conn: &mut sqlx::PgConnection, task: &tokio::task::JoinHandle<T>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let blocked = sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))",
+        )
+        .fetch_one(&mut *conn)
+        .await;
+        match blocked {
+            Ok(true) => return,
+            Ok(false) if task.is_finished() => return,
+            Ok(false) => {}
+            Err(e) => panic!("pg_blocking_pids: {e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing waited for the held lock within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The document's active-generation pointer names a generation record that is active.
 async fn pointer_is_sound(store: &dyn LiveExecutionAdapter, id: &DocumentId) -> Result<(), String> {
     let heads = ok(
@@ -103,7 +129,7 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
     .await;
     let shared = fixture.shared();
     let rollback = tokio::spawn(async move { shared.restore(&RunId::new("B"), &backup).await });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    waits_for_a_lock_of(&mut other, &rollback).await;
     exec(
         &mut other,
         "DELETE FROM units WHERE document = 'd' AND generation = 'A'",
