@@ -17,25 +17,6 @@ use iu_cutter_tests::fixture::{Fixture, SqlFixture, postgres};
 use iu_cutter_tests::ok;
 use sqlx::Connection;
 
-/// A plain connection to the fixture's schema, as psql or an application would hold.
-async fn raw(fixture: &impl SqlFixture) -> sqlx::PgConnection {
-    let mut conn = match sqlx::PgConnection::connect(&fixture.options().url).await {
-        Ok(conn) => conn,
-        Err(e) => panic!("connect: {e}"),
-    };
-    let Some(schema) = fixture.options().pg_schema.clone() else {
-        panic!("the fixture has no schema");
-    };
-    // The name comes from `unique_schema` (letters, digits, `_`).
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
-        .execute(&mut conn)
-        .await
-    {
-        panic!("search_path: {e}");
-    }
-    conn
-}
-
 async fn exec(conn: &mut sqlx::PgConnection, statement: &'static str) {
     if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
         panic!("{statement}: {e}");
@@ -120,7 +101,7 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
     let backup = backup_of(store, &b, std::slice::from_ref(&id)).await;
     cut(store, &b, &[doc], 3).await;
 
-    let mut other = raw(&fixture).await;
+    let mut other = fixture.connection().await;
     exec(&mut other, "BEGIN").await;
     exec(
         &mut other,
