@@ -48,6 +48,18 @@ pub trait Fixture {
 pub trait SqlFixture: Fixture {
     /// How to reach the database.
     fn options(&self) -> &ConnectOptions;
+
+    /// The same database through a connection pool of its own, behind an open kill switch: a
+    /// second process, as far as the database can tell (another runner).
+    fn another_process(&self) -> impl Future<Output = std::sync::Arc<dyn LiveExecutionAdapter>> {
+        async {
+            let store = crate::ok(
+                iu_cutter_live_execution::sql::connect_with(self.options(), open_gate()).await,
+                "connect",
+            );
+            std::sync::Arc::new(store) as std::sync::Arc<dyn LiveExecutionAdapter>
+        }
+    }
 }
 
 /// What an application, psql or an attacker can do to a store behind iu-cutter's back.

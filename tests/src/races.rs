@@ -19,7 +19,6 @@ use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, LiveExecutionAdapter, Preset, RunId, Scope, sha256_hex,
 };
@@ -27,7 +26,7 @@ use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner}
 use iu_cutter_phase_core::{MemoryBackupStore, decode_backup, names};
 use iu_cutter_test_env::XorShift;
 
-use crate::fixture::{RawSql, SqlFixture, open_gate};
+use crate::fixture::{RawSql, SqlFixture};
 use crate::ok;
 
 const DOCUMENTS: usize = 12;
@@ -58,11 +57,10 @@ async fn seed(store: &dyn LiveExecutionAdapter) {
 
 /// A runner with its own connection pool: a second process, as far as the database can tell.
 async fn runner(fixture: &impl SqlFixture) -> Runner {
-    let store = ok(
-        connect_with(fixture.options(), open_gate()).await,
-        "connect",
-    );
-    Runner::new(Arc::new(store), Arc::new(MemoryBackupStore::new()))
+    Runner::new(
+        fixture.another_process().await,
+        Arc::new(MemoryBackupStore::new()),
+    )
 }
 
 /// Passed and failed trials, with the failures' lines.

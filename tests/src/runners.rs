@@ -8,14 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, shard_of,
 };
 use iu_cutter_orchestrator::{LeaseOptions, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
 
-use crate::fixture::{SqlFixture, open_gate};
+use crate::fixture::SqlFixture;
 use crate::ok;
 
 /// Instantiates the named checks of this module, then the race and edit trials of
@@ -78,11 +77,7 @@ async fn seed(store: &dyn LiveExecutionAdapter) -> Vec<DocumentId> {
 
 /// A runner with its own connection pool to the fixture's store.
 async fn runner(fixture: &impl SqlFixture, backups: Arc<dyn BackupStore>) -> Runner {
-    let store = ok(
-        connect_with(fixture.options(), open_gate()).await,
-        "connect",
-    );
-    Runner::new(Arc::new(store), backups)
+    Runner::new(fixture.another_process().await, backups)
 }
 
 fn leased(holder: &str) -> RunOptions {
