@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::{CutRules, Preset};
 
+mod canonical;
+
 /// Version of every serialised boundary type (plans, backups, journal records, reports).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -412,9 +414,9 @@ impl DocumentPlan {
 
 impl Plan {
     /// sha256 of the plan's canonical bytes, lowercase hex: compact JSON defined field by field
-    /// in `canonical.rs` (not by a serializer's output), the same bytes as the plan file's JSON.
+    /// in `domain/canonical.rs` (not by a serializer's output), the same bytes as the plan file's JSON.
     pub fn sha256(&self) -> String {
-        crate::sha256_hex(&crate::canonical::plan_bytes(self))
+        crate::sha256_hex(&canonical::plan_bytes(self))
     }
 
     /// Total number of planned units.
@@ -836,7 +838,7 @@ mod tests {
         for plan in [known_plan(), custom_plan()] {
             let json = serde_json::to_vec(&plan)?;
             assert_eq!(
-                String::from_utf8_lossy(&crate::canonical::plan_bytes(&plan)),
+                String::from_utf8_lossy(&super::canonical::plan_bytes(&plan)),
                 String::from_utf8_lossy(&json)
             );
         }

@@ -9,7 +9,6 @@
 //! closed. Built without features it depends on no database driver.
 
 mod adapter;
-mod canonical;
 pub mod census;
 mod claim;
 pub mod conflicts;

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use iu_cutter_live_execution::{AdapterInfo, Census, DocumentId, Evidence, Kept, RunId};
+use iu_cutter_live_execution::{
+    AdapterError, AdapterInfo, Census, DocumentId, Evidence, Kept, RunId,
+};
 use iu_cutter_phase_core::Gap;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +78,29 @@ impl Outcome {
             switch,
             how_to_open,
             resume_from,
+        }
+    }
+
+    /// `REFUSED` when `error` is the kill switch's refusal; otherwise `FAILED`, with the error and
+    /// the next action that `failed` words for it.
+    pub(crate) fn refused_or_failed(
+        error: AdapterError,
+        resume_from: Option<String>,
+        failed: impl FnOnce(AdapterError) -> (String, String),
+    ) -> Outcome {
+        match error {
+            AdapterError::GateClosed {
+                switch,
+                how_to_open,
+            } => Outcome::gate_closed(switch, how_to_open, resume_from),
+            error => {
+                let (error, next_action) = failed(error);
+                Outcome::Failed {
+                    error,
+                    resume_from,
+                    next_action,
+                }
+            }
         }
     }
 

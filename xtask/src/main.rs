@@ -19,6 +19,8 @@ mod postgres;
 mod test_support;
 #[cfg(test)]
 mod tidy;
+#[cfg(test)]
+mod tidy_sources;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -322,6 +322,20 @@ fn violations(metadata: &Value) -> Vec<String> {
     let graph = Graph::new(metadata);
     let members = graph.member_names();
     let mut found = Vec::new();
+    for rule in [
+        known_members,
+        no_drivers_below_the_stores,
+        the_cut_is_pure,
+        layers,
+        shipping,
+    ] {
+        rule(&graph, &members, &mut found);
+    }
+    found
+}
+
+/// The crates the rules name are members (the rules check crates by name).
+fn known_members(_graph: &Graph<'_>, members: &BTreeSet<&str>, found: &mut Vec<String>) {
     for expected in [LIVE, CORE, CUT, SIMULATOR, ORCHESTRATOR]
         .iter()
         .chain(PHASES)
@@ -332,7 +346,15 @@ fn violations(metadata: &Value) -> Vec<String> {
             ));
         }
     }
+}
 
+/// `live-execution` is the bottom, without a driver unless asked; nothing below the stores
+/// reaches a driver.
+fn no_drivers_below_the_stores(
+    graph: &Graph<'_>,
+    members: &BTreeSet<&str>,
+    found: &mut Vec<String>,
+) {
     let drivers: Vec<&str> = graph
         .reach(LIVE, &[])
         .into_iter()
@@ -365,7 +387,10 @@ fn violations(metadata: &Value) -> Vec<String> {
             ));
         }
     }
+}
 
+/// The cut depends on `live-execution` without features and on small crates only.
+fn the_cut_is_pure(graph: &Graph<'_>, _members: &BTreeSet<&str>, found: &mut Vec<String>) {
     for dep in graph.direct_names(CUT) {
         if !CUT_ALLOWED.contains(&dep) {
             found.push(format!(
@@ -382,7 +407,11 @@ fn violations(metadata: &Value) -> Vec<String> {
             ));
         }
     }
+}
 
+/// Phases, phase-core, the simulator and the orchestrator's library depend only on what is
+/// below them.
+fn layers(graph: &Graph<'_>, members: &BTreeSet<&str>, found: &mut Vec<String>) {
     for phase in PHASES {
         for dep in graph.direct_names(phase).intersection(&members) {
             let allowed = *dep == LIVE || *dep == CORE || (*dep == CUT);
@@ -422,7 +451,10 @@ fn violations(metadata: &Value) -> Vec<String> {
             ));
         }
     }
+}
 
+/// Nothing that ships depends on a test crate; `test-env` depends on nothing.
+fn shipping(graph: &Graph<'_>, members: &BTreeSet<&str>, found: &mut Vec<String>) {
     for shipped in members.iter().filter(|name| !NOT_SHIPPED.contains(name)) {
         for dep in graph
             .reach(shipped, &[])
@@ -440,7 +472,6 @@ fn violations(metadata: &Value) -> Vec<String> {
         found
             .push("iu-cutter-test-env must have no dependencies: every test crate links it".into());
     }
-    found
 }
 
 #[cfg(test)]
