@@ -366,7 +366,7 @@ fn no_drivers_below_the_stores(
             drivers.join(", ")
         ));
     }
-    for member in graph.direct_names(LIVE).intersection(&members) {
+    for member in graph.direct_names(LIVE).intersection(members) {
         found.push(format!(
             "{LIVE} is the bottom of the workspace but depends on {member}"
         ));
@@ -413,7 +413,7 @@ fn the_cut_is_pure(graph: &Graph<'_>, _members: &BTreeSet<&str>, found: &mut Vec
 /// below them.
 fn layers(graph: &Graph<'_>, members: &BTreeSet<&str>, found: &mut Vec<String>) {
     for phase in PHASES {
-        for dep in graph.direct_names(phase).intersection(&members) {
+        for dep in graph.direct_names(phase).intersection(members) {
             let allowed = *dep == LIVE || *dep == CORE || (*dep == CUT);
             if !allowed {
                 found.push(format!(
@@ -424,7 +424,7 @@ fn layers(graph: &Graph<'_>, members: &BTreeSet<&str>, found: &mut Vec<String>) 
         }
     }
     for (crate_name, allowed) in [(CORE, &[LIVE][..]), (SIMULATOR, &[LIVE][..])] {
-        for dep in graph.direct_names(crate_name).intersection(&members) {
+        for dep in graph.direct_names(crate_name).intersection(members) {
             if !allowed.contains(dep) {
                 found.push(format!(
                     "{crate_name} depends on {dep}: it may depend on {} only",
@@ -438,7 +438,7 @@ fn layers(graph: &Graph<'_>, members: &BTreeSet<&str>, found: &mut Vec<String>) 
         .into_iter()
         .chain(PHASES.iter().copied())
         .collect();
-    for dep in graph.direct_names(ORCHESTRATOR).intersection(&members) {
+    for dep in graph.direct_names(ORCHESTRATOR).intersection(members) {
         if !below_orchestrator.contains(dep) {
             found.push(format!(
                 "{ORCHESTRATOR} depends on {dep}: its library depends only on the crates below \

@@ -137,7 +137,7 @@ pub(crate) fn circles(src: &Path) -> Vec<(ModulePath, BTreeSet<String>)> {
             let (Some(a), Some(b)) = (from.get(common), target.get(common)) else {
                 continue;
             };
-            if known.contains(&target[..=common].to_vec()) {
+            if known.contains(&target[..=common]) {
                 let graph = edges.entry(from[..common].to_vec()).or_default();
                 graph.entry(a.clone()).or_default().insert(b.clone());
             }
@@ -248,10 +248,10 @@ pub(crate) fn long_functions(text: &str) -> Vec<(String, usize)> {
         if !opens_body {
             continue;
         }
-        if let Some(end) = lines[at..].iter().position(|l| l.trim_end() == closing) {
-            if end + 1 > MAX_FN_LINES {
-                found.push((name.to_owned(), end + 1));
-            }
+        if let Some(end) = lines[at..].iter().position(|l| l.trim_end() == closing)
+            && end + 1 > MAX_FN_LINES
+        {
+            found.push((name.to_owned(), end + 1));
         }
     }
     found
