@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup as BackupArtifact, Census, CutRules, Document, DocumentId, DocumentState,
     GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, Preset, RunId, RunRecord,
-    Scope, Unit, expect_op, sha256_hex,
+    Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupError, BackupReceipt, BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext,
@@ -64,15 +64,6 @@ fn census() -> Census {
     }
 }
 
-/// Every mutating call of the seam ([`Op`] kinds that mutate): the backup phase must make none.
-/// A call no expectation answers panics anyway; this set says so where a reader looks, and
-/// being saturated from the start it never shadows an answer set before or after it.
-fn forbid_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| op.kind().mutates())
-        .times(0);
-}
-
 /// The expected read sequence for scope {a, b}; load_scope answers out of order on purpose.
 fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
     let mut seq = Sequence::new();
@@ -124,7 +115,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     expect_op!(mock, ActiveUnits)
         .times(1)
         .returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
     let opening = Census {
@@ -149,7 +140,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
 async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut mock);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, events) = context(mock, store.clone());
 
@@ -198,7 +189,7 @@ async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() 
     let store = Arc::new(MemoryBackupStore::new());
     let mut first = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut first);
-    forbid_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[]);
     let (mut ctx, _events) = context(first, store.clone());
     let first_evidence = Backup.run(&mut ctx).await?;
 
@@ -208,7 +199,7 @@ async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() 
     expect_op!(second, LoadScope).times(0);
     expect_op!(second, Generations).times(0);
     expect_op!(second, ActiveUnits).times(0);
-    forbid_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[]);
     let (mut ctx, _events) = context(second, store.clone());
     let second_evidence = Backup.run(&mut ctx).await?;
 
@@ -251,7 +242,7 @@ impl BackupStore for UnwritableStore {
 async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut mock);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(UnwritableStore::default());
     let (mut ctx, _events) = context(mock, store.clone());
 
@@ -278,7 +269,7 @@ async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
     let mut first = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut first);
-    forbid_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[]);
     let (mut ctx, _events) = context(first, store.clone());
     Backup.run(&mut ctx).await?;
     store.tamper(&RunId::new(RUN), b"{}\n".to_vec());
@@ -286,7 +277,7 @@ async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     let mut second = MockLiveExecutionAdapter::new();
     expect_op!(second, Census).times(0);
     expect_op!(second, LoadScope).times(0);
-    forbid_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[]);
     let (mut ctx, _events) = context(second, store);
     let err = Backup
         .run(&mut ctx)
@@ -307,7 +298,7 @@ async fn a_store_failure_saves_nothing() -> TestResult {
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
     expect_op!(mock, LoadScope).times(0);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
 
@@ -330,7 +321,7 @@ async fn cancellation_stops_before_saving() -> TestResult {
         .times(1)
         .returning(|_, _| Ok(vec![document("a", "Ay.\n")].into()));
     expect_op!(mock, Generations).times(0);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
     ctx.cancel.cancel();

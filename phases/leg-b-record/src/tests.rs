@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
     DocumentState, MockLiveExecutionAdapter, Op, OpKind, Plan, PlannedUnit, Preset, Reply, RunId,
-    RunRecord, SCHEMA_VERSION, Scope, Unit, expect_op, sha256_hex,
+    RunRecord, SCHEMA_VERSION, Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
 use mockall::Sequence;
@@ -93,15 +93,6 @@ fn keys(units: &[Unit]) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// Every mutation but this phase's own (writing units): a call no expectation answers panics
-/// anyway; this set says so where a reader looks, and being saturated from the start it never
-/// shadows an answer set before or after it.
-fn forbid_other_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| op.kind().mutates() && op.kind() != OpKind::WriteUnits)
-        .times(0);
-}
-
 /// The units of a `write_units` call, for an answer that echoes how many were written.
 fn units_of<'a>(op: &Op<'a>) -> &'a [Unit] {
     match op {
@@ -153,7 +144,7 @@ async fn writes_five_units_in_three_ordered_batches_of_two() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     expect_three_batches(&mut mock, &mut seq);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
     let (tx, events) = std::sync::mpsc::channel();
     ctx.events = Arc::new(tx);
@@ -188,7 +179,7 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
             }
             Ok((units.len() as u64).into())
         });
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 1000).await?;
 
     LegBRecord.run(&mut ctx).await?;
@@ -234,7 +225,7 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
 async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestResult {
     let mut first = MockLiveExecutionAdapter::new();
     expect_three_batches(&mut first, &mut Sequence::new());
-    forbid_other_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[OpKind::WriteUnits]);
     let first_evidence = LegBRecord
         .run(&mut context(first, plan(), backup(), 2).await?)
         .await?;
@@ -242,7 +233,7 @@ async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestRe
     // A store that already holds the units replaces them: same calls, same evidence.
     let mut second = MockLiveExecutionAdapter::new();
     expect_three_batches(&mut second, &mut Sequence::new());
-    forbid_other_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[OpKind::WriteUnits]);
     let second_evidence = LegBRecord
         .run(&mut context(second, plan(), backup(), 2).await?)
         .await?;
@@ -259,7 +250,7 @@ async fn a_closed_gate_at_the_first_batch_stops_the_phase() -> TestResult {
             how_to_open: "iu-cutter switch on".into(),
         })
     });
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
 
     let err = LegBRecord.run(&mut ctx).await.err().ok_or("gate ignored")?;
@@ -283,7 +274,7 @@ async fn cancellation_is_honoured_between_batches() -> TestResult {
         operator.cancel();
         Ok((units_of(&op).len() as u64).into())
     });
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
     ctx.cancel = cancel;
 
@@ -302,7 +293,7 @@ async fn a_backup_that_does_not_match_the_plan_writes_nothing() -> TestResult {
     changed.documents[1].document.body = "Điều 1.\nx\nĐiều 2.\nz\n".into();
     let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), changed, 2).await?;
 
     let err = LegBRecord
@@ -332,7 +323,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
         .collect();
     let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, bad, backup(), 2).await?;
 
     let err = LegBRecord
@@ -353,7 +344,7 @@ async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResu
     partial.documents.truncate(1);
     let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), partial, 2).await?;
 
     let err = LegBRecord
@@ -372,7 +363,7 @@ async fn no_journaled_plan_is_a_precondition() -> TestResult {
         .times(1)
         .returning(|_, _| Ok(Reply::Plan(None)));
     expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let record = RunRecord::new(
         RunId::new(RUN),
         Scope::All,

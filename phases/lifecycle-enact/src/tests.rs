@@ -3,7 +3,7 @@ use std::sync::Arc;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
     DocumentState, MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, expect_op, sha256_hex,
+    SCHEMA_VERSION, Scope, expect_op, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
 use mockall::Sequence;
@@ -79,15 +79,6 @@ fn enacted(id: &str) -> Document {
     }
 }
 
-/// Every mutation but this phase's own (the enact): a call no expectation answers panics anyway;
-/// this set says so where a reader looks, and being saturated from the start it never shadows
-/// an answer set before or after it.
-fn forbid_other_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| op.kind().mutates() && op.kind() != OpKind::Enact)
-        .times(0);
-}
-
 async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
     let store = Arc::new(MemoryBackupStore::new());
     store.save(&backup()).await?;
@@ -122,7 +113,7 @@ fn expect_enact(mock: &mut MockLiveExecutionAdapter, moved: u64, after: Vec<Docu
 async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_enact(&mut mock, 2, vec![enacted("a"), enacted("b")]);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     let evidence = LifecycleEnact.run(&mut context(mock).await?).await?;
     assert_eq!(evidence["documents_active"], "2");
     assert_eq!(evidence["documents_enacted"], "2");
@@ -134,12 +125,12 @@ async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
 async fn a_rerun_that_moves_nothing_gives_the_same_evidence() -> TestResult {
     let mut first = MockLiveExecutionAdapter::new();
     expect_enact(&mut first, 2, vec![enacted("a"), enacted("b")]);
-    forbid_other_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[OpKind::Enact]);
     let first = LifecycleEnact.run(&mut context(first).await?).await?;
 
     let mut second = MockLiveExecutionAdapter::new();
     expect_enact(&mut second, 0, vec![enacted("a"), enacted("b")]);
-    forbid_other_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[OpKind::Enact]);
     let second = LifecycleEnact.run(&mut context(second).await?).await?;
     assert_eq!(first, second);
     Ok(())
@@ -159,7 +150,7 @@ async fn a_closed_gate_stops_the_phase_with_nothing_else_called() -> TestResult 
     });
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, LoadHeads).times(0);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     let err = LifecycleEnact
         .run(&mut context(mock).await?)
         .await
@@ -187,7 +178,7 @@ async fn a_conflict_blocks_naming_the_document() -> TestResult {
     });
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, LoadHeads).times(0);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     let err = LifecycleEnact
         .run(&mut context(mock).await?)
         .await
@@ -215,7 +206,7 @@ async fn a_document_not_active_after_enact_blocks() -> TestResult {
     let mut reverted = source("b", 10);
     reverted.state = DocumentState::Ready;
     expect_enact(&mut mock, 2, vec![enacted("a"), reverted]);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     let err = LifecycleEnact
         .run(&mut context(mock).await?)
         .await
@@ -238,7 +229,7 @@ async fn a_planned_document_missing_from_the_backup_enacts_nothing() -> TestResu
     expect_op!(mock, Enact).times(0);
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, LoadHeads).times(0);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     let err = LifecycleEnact
         .run(&mut context(mock).await?)
         .await

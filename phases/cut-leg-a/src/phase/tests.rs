@@ -3,7 +3,7 @@ use std::sync::Arc;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
     LevelRule, MarkerSet, MockLiveExecutionAdapter, Op, OpKind, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, expect_op, sha256_hex,
+    SCHEMA_VERSION, Scope, expect_op, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
 use mockall::Sequence;
@@ -57,17 +57,6 @@ fn expectations() -> Vec<ExpectedRevision> {
         .iter()
         .map(|s| ExpectedRevision::of(&s.document))
         .collect()
-}
-
-/// Every mutation but this phase's own (journaling the plan, the fence): a call no expectation
-/// answers panics anyway; this set says so where a reader looks, and being saturated from the
-/// start it never shadows an answer set before or after it.
-fn forbid_later_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| {
-            op.kind().mutates() && !matches!(op.kind(), OpKind::SavePlan | OpKind::Fence)
-        })
-        .times(0);
 }
 
 async fn context(
@@ -221,7 +210,7 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
     .times(1)
     .in_sequence(&mut seq)
     .returning(|_, _| Ok(Reply::Done));
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
     let evidence = CutLegA.run(&mut ctx).await?;
@@ -248,7 +237,7 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
     expect_op!(first, Fence)
         .times(1)
         .returning(|_, _| Ok(Reply::Done));
-    forbid_later_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[OpKind::SavePlan, OpKind::Fence]);
     let first_evidence = CutLegA.run(&mut context(first, rules()).await?).await?;
 
     let mut second = MockLiveExecutionAdapter::new();
@@ -264,7 +253,7 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(Reply::Done));
-    forbid_later_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[OpKind::SavePlan, OpKind::Fence]);
     let second_evidence = CutLegA.run(&mut context(second, rules()).await?).await?;
 
     assert_eq!(first_evidence, second_evidence);
@@ -284,7 +273,7 @@ async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
         })
     });
     expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
     let err = CutLegA.run(&mut ctx).await.err().ok_or("gate ignored")?;
@@ -311,7 +300,7 @@ async fn a_fence_conflict_blocks_naming_the_document() -> TestResult {
             found: "revision 8".into(),
         })
     });
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
     let err = CutLegA
@@ -344,7 +333,7 @@ async fn a_different_journaled_plan_blocks_before_any_mutation() -> TestResult {
         .returning(move |_, _| Ok(Reply::Plan(Some(journaled.clone()))));
     expect_op!(mock, SavePlan).times(0);
     expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
     let err = CutLegA
@@ -374,7 +363,7 @@ async fn unusable_rules_are_a_precondition_with_no_store_call() -> TestResult {
     expect_op!(mock, LoadPlan).times(0);
     expect_op!(mock, SavePlan).times(0);
     expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, bad_rules).await?;
 
     let err = CutLegA
@@ -392,7 +381,7 @@ async fn no_backup_is_a_precondition() -> TestResult {
     expect_op!(mock, LoadPlan).times(0);
     expect_op!(mock, SavePlan).times(0);
     expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let record = RunRecord::new(RunId::new(RUN), Scope::All, rules());
     let mut ctx = RunContext::new(record, Arc::new(mock), Arc::new(MemoryBackupStore::new()));
 
@@ -408,7 +397,7 @@ async fn no_backup_is_a_precondition() -> TestResult {
 #[tokio::test]
 async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     expect_op!(mock, LoadPlan).times(0);
     expect_op!(mock, SavePlan).times(0);
     expect_op!(mock, Fence).times(0);
@@ -431,7 +420,7 @@ async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() 
 async fn the_reviewed_plan_passes_when_it_is_the_one_computed() -> TestResult {
     let plan = expected_plan()?;
     let mut mock = MockLiveExecutionAdapter::new();
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     expect_op!(mock, LoadPlan).returning(|_, _| Ok(Reply::Plan(None)));
     expect_op!(mock, SavePlan)
         .times(1)
