@@ -6,6 +6,7 @@ use iu_cutter_live_execution::{
     GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, Preset, RunId, RunRecord,
     Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
 };
+use iu_cutter_phase_core::testing::{RUN, document, failure};
 use iu_cutter_phase_core::{
     BackupError, BackupReceipt, BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext,
     RunEvent,
@@ -16,16 +17,12 @@ use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
-
-fn document(id: &str, body: &str) -> Document {
+/// A document cut by an earlier run, `old`.
+fn cut(id: &str, body: &str) -> Document {
     Document {
-        id: DocumentId::new(id),
-        revision: 2,
-        sha256: sha256_hex(body.as_bytes()),
         state: DocumentState::Cut,
         active_generation: Some(RunId::new("old")),
-        body: body.to_owned(),
+        ..document(id, 2, body)
     }
 }
 
@@ -74,7 +71,7 @@ fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
     expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Prefix("".into()))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(vec![document("b", "Bee.\n"), document("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("b", "Bee.\n"), cut("a", "Ay.\n")].into()));
     for (id, body) in [("a", "Ay.\n"), ("b", "Bee.\n")] {
         expect_op!(mock, Generations, Op::Generations(d) if d.as_str() == id)
             .times(1)
@@ -108,7 +105,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     expect_op!(mock, Census).times(0);
     expect_op!(mock, LoadScope)
         .times(1)
-        .returning(|_, _| Ok(vec![document("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
     expect_op!(mock, Generations)
         .times(1)
         .returning(|_, _| Ok(generations("a").into()));
@@ -246,11 +243,7 @@ async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
     let store = Arc::new(UnwritableStore::default());
     let (mut ctx, _events) = context(mock, store.clone());
 
-    let err = Backup
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("unwritable backup accepted")?;
+    let err = failure(&Backup, &mut ctx, "unwritable backup accepted").await?;
     assert!(
         matches!(err, PhaseError::Backup(BackupError::Io { .. })),
         "{err}"
@@ -279,11 +272,7 @@ async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     expect_op!(second, LoadScope).times(0);
     refuse_mutations_except(&mut second, &[]);
     let (mut ctx, _events) = context(second, store);
-    let err = Backup
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("tampered backup accepted")?;
+    let err = failure(&Backup, &mut ctx, "tampered backup accepted").await?;
     assert!(
         matches!(err, PhaseError::Backup(BackupError::Tampered { .. })),
         "{err}"
@@ -302,7 +291,7 @@ async fn a_store_failure_saves_nothing() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
 
-    let err = Backup.run(&mut ctx).await.err().ok_or("failure ignored")?;
+    let err = failure(&Backup, &mut ctx, "failure ignored").await?;
     assert!(
         matches!(err, PhaseError::Adapter(AdapterError::Unavailable(_))),
         "{err}"
@@ -319,14 +308,14 @@ async fn cancellation_stops_before_saving() -> TestResult {
         .returning(|_, _| Ok(census().into()));
     expect_op!(mock, LoadScope)
         .times(1)
-        .returning(|_, _| Ok(vec![document("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
     expect_op!(mock, Generations).times(0);
     refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
     ctx.cancel.cancel();
 
-    let err = Backup.run(&mut ctx).await.err().ok_or("cancel ignored")?;
+    let err = failure(&Backup, &mut ctx, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
     assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())

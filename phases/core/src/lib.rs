@@ -8,6 +8,8 @@ mod backup_store;
 mod context;
 mod error;
 mod events;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use backup_store::{
     BackupError, BackupReceipt, BackupStore, DirBackupStore, JournalBackupStore, MemoryBackupStore,

@@ -1,41 +1,21 @@
 use std::sync::{Arc, Mutex};
 
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
-    DocumentState, MockLiveExecutionAdapter, Op, OpKind, Plan, PlannedUnit, Preset, Reply, RunId,
-    RunRecord, SCHEMA_VERSION, Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
+    expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::testing::{self, RUN, backup_of, document, failure, spans};
+use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
 /// Document `a` is cut into three units, `b` into two: five in all.
 const A: &str = "# A\none\n# B\ntwo é\n# C\n";
 const B: &str = "Điều 1.\nx\nĐiều 2.\ny\n";
-
-fn spans(body: &str, ends: &[usize]) -> Vec<PlannedUnit> {
-    let mut start = 0;
-    ends.iter()
-        .enumerate()
-        .map(|(i, &end)| {
-            let unit = PlannedUnit {
-                ordinal: i as u32,
-                unit_id: format!("id-{i}"),
-                path: format!("p{i}"),
-                part: None,
-                start: start as u64,
-                end: end as u64,
-                sha256: sha256_hex(&body.as_bytes()[start..end]),
-            };
-            start = end;
-            unit
-        })
-        .collect()
-}
 
 fn doc_plan(id: &str, body: &str, ends: &[usize]) -> DocumentPlan {
     DocumentPlan {
@@ -43,7 +23,7 @@ fn doc_plan(id: &str, body: &str, ends: &[usize]) -> DocumentPlan {
         revision: 4,
         source_sha256: sha256_hex(body.as_bytes()),
         source_bytes: body.len() as u64,
-        units: spans(body, ends),
+        units: spans(body, ends, |i| format!("id-{i}")),
         preset: None,
     }
 }
@@ -60,29 +40,17 @@ fn plan() -> Plan {
     }
 }
 
+/// Both documents as the fence left them, before any unit was written.
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: Census::default(),
-        documents: [("a", A), ("b", B)]
-            .into_iter()
-            .map(|(id, body)| DocumentSnapshot {
-                document: Document {
-                    id: DocumentId::new(id),
-                    revision: 4,
-                    sha256: sha256_hex(body.as_bytes()),
-                    state: DocumentState::Cutting {
-                        run: RunId::new(RUN),
-                    },
-                    active_generation: None,
-                    body: body.to_owned(),
-                },
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
+    backup_of(
+        Census::default(),
+        [("a", A), ("b", B)].map(|(id, body)| Document {
+            state: DocumentState::Cutting {
+                run: RunId::new(RUN),
+            },
+            ..document(id, 4, body)
+        }),
+    )
 }
 
 /// The (document, ordinal) pairs and bodies of a batch.
@@ -111,14 +79,13 @@ async fn context(
     expect_op!(mock, LoadPlan)
         .times(1)
         .returning(move |_, _| Ok(Reply::Plan(Some(plan.clone()))));
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    let mut ctx = testing::context(
+        mock,
         Scope::All,
         CutRules::preset(Preset::Markdown),
-    );
-    let mut ctx = RunContext::new(record, Arc::new(mock), store);
+        Some(&backup),
+    )
+    .await?;
     ctx.batch_units = batch_units;
     Ok(ctx)
 }
@@ -253,7 +220,7 @@ async fn a_closed_gate_at_the_first_batch_stops_the_phase() -> TestResult {
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
 
-    let err = LegBRecord.run(&mut ctx).await.err().ok_or("gate ignored")?;
+    let err = failure(&LegBRecord, &mut ctx, "gate ignored").await?;
     assert!(
         matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
         "{err}"
@@ -278,11 +245,7 @@ async fn cancellation_is_honoured_between_batches() -> TestResult {
     let mut ctx = context(mock, plan(), backup(), 2).await?;
     ctx.cancel = cancel;
 
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("cancel ignored")?;
+    let err = failure(&LegBRecord, &mut ctx, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
     Ok(())
 }
@@ -296,11 +259,7 @@ async fn a_backup_that_does_not_match_the_plan_writes_nothing() -> TestResult {
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), changed, 2).await?;
 
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("mismatch accepted")?;
+    let err = failure(&LegBRecord, &mut ctx, "mismatch accepted").await?;
     let PhaseError::Precondition(message) = err else {
         return Err(format!("expected a precondition, got {err}").into());
     };
@@ -313,7 +272,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
     // `é` is two bytes; end the second unit of `a` in its middle.
     let e_acute = A.find('é').ok_or("no é")?;
     let mut bad = plan();
-    bad.documents[0].units = spans(A, &[8, e_acute + 1, A.len()])
+    bad.documents[0].units = spans(A, &[8, e_acute + 1, A.len()], |i| format!("id-{i}"))
         .into_iter()
         .map(|mut u| {
             // Hashes are irrelevant here: the span itself is unusable.
@@ -326,11 +285,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, bad, backup(), 2).await?;
 
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("bad span accepted")?;
+    let err = failure(&LegBRecord, &mut ctx, "bad span accepted").await?;
     let PhaseError::Precondition(message) = err else {
         return Err(format!("expected a precondition, got {err}").into());
     };
@@ -347,11 +302,7 @@ async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResu
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), partial, 2).await?;
 
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("missing doc accepted")?;
+    let err = failure(&LegBRecord, &mut ctx, "missing doc accepted").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }
@@ -364,18 +315,10 @@ async fn no_journaled_plan_is_a_precondition() -> TestResult {
         .returning(|_, _| Ok(Reply::Plan(None)));
     expect_op!(mock, WriteUnits).times(0);
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
-    let record = RunRecord::new(
-        RunId::new(RUN),
-        Scope::All,
-        CutRules::preset(Preset::Markdown),
-    );
-    let mut ctx = RunContext::new(record, Arc::new(mock), Arc::new(MemoryBackupStore::new()));
+    let mut ctx =
+        testing::context(mock, Scope::All, CutRules::preset(Preset::Markdown), None).await?;
 
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("ran without plan")?;
+    let err = failure(&LegBRecord, &mut ctx, "ran without plan").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }

@@ -1,27 +1,20 @@
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
-    DocumentState, MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, expect_op, refuse_mutations_except, sha256_hex,
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope,
+    expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::testing::{self, RUN, backup_of, blocked, document, failure};
+use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
-
 fn source(id: &str, revision: u64) -> Document {
     Document {
-        id: DocumentId::new(id),
-        revision,
-        sha256: sha256_hex(id.as_bytes()),
-        state: DocumentState::Ready,
         active_generation: Some(RunId::new("old")),
-        body: id.to_owned(),
+        ..document(id, revision, id)
     }
 }
 
@@ -44,19 +37,7 @@ fn plan(ids: &[&str]) -> Plan {
 }
 
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: Census::default(),
-        documents: [source("a", 3), source("b", 9)]
-            .into_iter()
-            .map(|document| DocumentSnapshot {
-                document,
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
+    backup_of(Census::default(), [source("a", 3), source("b", 9)])
 }
 
 /// Exactly what the run saw at backup, every field, and the units write-verify approved.
@@ -80,14 +61,13 @@ fn enacted(id: &str) -> Document {
 }
 
 async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup()).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    testing::context(
+        mock,
         Scope::Prefix(String::new()),
         CutRules::preset(Preset::Paragraphs),
-    );
-    Ok(RunContext::new(record, Arc::new(mock), store))
+        Some(&backup()),
+    )
+    .await
 }
 
 /// load_plan, one enact with the backup's expectations (answering `moved`), then the read-back.
@@ -151,11 +131,7 @@ async fn a_closed_gate_stops_the_phase_with_nothing_else_called() -> TestResult 
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, LoadHeads).times(0);
     refuse_mutations_except(&mut mock, &[OpKind::Enact]);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("gate ignored")?;
+    let err = failure(&LifecycleEnact, &mut context(mock).await?, "gate ignored").await?;
     assert!(
         matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
         "{err}"
@@ -179,14 +155,13 @@ async fn a_conflict_blocks_naming_the_document() -> TestResult {
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, LoadHeads).times(0);
     refuse_mutations_except(&mut mock, &[OpKind::Enact]);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("conflict ignored")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
+    let err = failure(
+        &LifecycleEnact,
+        &mut context(mock).await?,
+        "conflict ignored",
+    )
+    .await?;
+    let gap = blocked(err)?;
     assert_eq!(gap.phase, names::LIFECYCLE_ENACT);
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert_eq!(
@@ -207,14 +182,13 @@ async fn a_document_not_active_after_enact_blocks() -> TestResult {
     reverted.state = DocumentState::Ready;
     expect_enact(&mut mock, 2, vec![enacted("a"), reverted]);
     refuse_mutations_except(&mut mock, &[OpKind::Enact]);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("inactive document accepted")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
+    let err = failure(
+        &LifecycleEnact,
+        &mut context(mock).await?,
+        "inactive document accepted",
+    )
+    .await?;
+    let gap = blocked(err)?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("Ready"), "{gap}");
     Ok(())
@@ -230,11 +204,12 @@ async fn a_planned_document_missing_from_the_backup_enacts_nothing() -> TestResu
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, LoadHeads).times(0);
     refuse_mutations_except(&mut mock, &[OpKind::Enact]);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("missing document accepted")?;
+    let err = failure(
+        &LifecycleEnact,
+        &mut context(mock).await?,
+        "missing document accepted",
+    )
+    .await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }

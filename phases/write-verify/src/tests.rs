@@ -1,20 +1,16 @@
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
-    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot, DocumentState,
-    MockLiveExecutionAdapter, Op, Plan, PlannedUnit, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
+    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    MockLiveExecutionAdapter, Op, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
+    expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{
-    BackupStore, CancelFlag, Gap, MemoryBackupStore, Phase, PhaseError, RunContext,
-};
+use iu_cutter_phase_core::testing::{self, RUN, backup_of, document, failure, spans};
+use iu_cutter_phase_core::{CancelFlag, Gap, Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
 /// `a` is cut into three units, `b` into two.
 const A: &str = "# A\none\n# B\ntwo é\n# C\n";
 const B: &str = "Điều 1.\nx\nĐiều 2.\ny\n";
@@ -29,33 +25,13 @@ fn ends() -> [(&'static str, &'static str, Vec<usize>); 2] {
 fn plan() -> Plan {
     let documents = ends()
         .into_iter()
-        .map(|(id, body, ends)| {
-            let mut start = 0;
-            let units = ends
-                .iter()
-                .enumerate()
-                .map(|(i, &end)| {
-                    let unit = PlannedUnit {
-                        ordinal: i as u32,
-                        unit_id: format!("{id}-{i}"),
-                        path: format!("p{i}"),
-                        part: None,
-                        start: start as u64,
-                        end: end as u64,
-                        sha256: sha256_hex(&body.as_bytes()[start..end]),
-                    };
-                    start = end;
-                    unit
-                })
-                .collect();
-            DocumentPlan {
-                document: DocumentId::new(id),
-                revision: 4,
-                source_sha256: sha256_hex(body.as_bytes()),
-                source_bytes: body.len() as u64,
-                units,
-                preset: None,
-            }
+        .map(|(id, body, ends)| DocumentPlan {
+            document: DocumentId::new(id),
+            revision: 4,
+            source_sha256: sha256_hex(body.as_bytes()),
+            source_bytes: body.len() as u64,
+            units: spans(body, &ends, |i| format!("{id}-{i}")),
+            preset: None,
         })
         .collect();
     Plan {
@@ -93,12 +69,8 @@ fn generation(id: &str) -> Vec<Unit> {
 fn source(id: &str, state: DocumentState) -> Document {
     let body = if id == "a" { A } else { B };
     Document {
-        id: DocumentId::new(id),
-        revision: 4,
-        sha256: sha256_hex(body.as_bytes()),
         state,
-        active_generation: None,
-        body: body.to_owned(),
+        ..document(id, 4, body)
     }
 }
 
@@ -134,19 +106,10 @@ fn census_after() -> Census {
 }
 
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: census_before(),
-        documents: ["a", "b"]
-            .into_iter()
-            .map(|id| DocumentSnapshot {
-                document: source(id, DocumentState::Ready),
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
+    backup_of(
+        census_before(),
+        ["a", "b"].map(|id| source(id, DocumentState::Ready)),
+    )
 }
 
 /// What the store answers; each test changes one thing.
@@ -234,14 +197,13 @@ impl Store {
 }
 
 async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup()).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    testing::context(
+        mock,
         Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]),
         CutRules::preset(Preset::Markdown),
-    );
-    Ok(RunContext::new(record, Arc::new(mock), store))
+        Some(&backup()),
+    )
+    .await
 }
 
 async fn verify(store: Store) -> Result<Evidence, PhaseError> {
@@ -519,11 +481,7 @@ async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);
     refuse_mutations_except(&mut mock, &[]);
-    let err = WriteVerify
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("mismatch accepted")?;
+    let err = failure(&WriteVerify, &mut context(mock).await?, "mismatch accepted").await?;
     assert!(
         matches!(&err, PhaseError::Blocked(gap) if gap.document == Some(DocumentId::new("a"))),
         "{err}"
@@ -551,11 +509,7 @@ async fn cancellation_is_honoured_between_documents() -> TestResult {
     let mut ctx = context(mock).await?;
     ctx.cancel = cancel;
 
-    let err = WriteVerify
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("cancel ignored")?;
+    let err = failure(&WriteVerify, &mut ctx, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
     Ok(())
 }

@@ -1,46 +1,24 @@
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
-    LevelRule, MarkerSet, MockLiveExecutionAdapter, Op, OpKind, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, expect_op, refuse_mutations_except, sha256_hex,
+    AdapterError, Backup, Census, CutRules, DocumentId, LevelRule, MarkerSet,
+    MockLiveExecutionAdapter, Op, OpKind, Preset, Reply, SCHEMA_VERSION, Scope, expect_op,
+    refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::testing::{self, RUN, backup_of, blocked, document, failure};
+use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
 const LAW: &str = "Chương I\nĐiều 1. Phạm vi\nNội dung.\nĐiều 2. Đối tượng\nKhác.\n";
 const GUIDE: &str = "# Guide\nIntro.\n## Install\nSteps.\n";
 
-fn document(id: &str, revision: u64, body: &str) -> Document {
-    Document {
-        id: DocumentId::new(id),
-        revision,
-        sha256: sha256_hex(body.as_bytes()),
-        state: DocumentState::Ready,
-        active_generation: None,
-        body: body.to_owned(),
-    }
-}
-
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: Census::default(),
-        documents: [document("guide", 3, GUIDE), document("law", 7, LAW)]
-            .into_iter()
-            .map(|document| DocumentSnapshot {
-                document,
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
+    backup_of(
+        Census::default(),
+        [document("guide", 3, GUIDE), document("law", 7, LAW)],
+    )
 }
 
 fn rules() -> CutRules {
@@ -63,14 +41,13 @@ async fn context(
     mock: MockLiveExecutionAdapter,
     rules: CutRules,
 ) -> Result<RunContext, PhaseError> {
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup()).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    testing::context(
+        mock,
         Scope::Ids(vec![DocumentId::new("guide"), DocumentId::new("law")]),
         rules,
-    );
-    Ok(RunContext::new(record, Arc::new(mock), store))
+        Some(&backup()),
+    )
+    .await
 }
 
 #[test]
@@ -276,7 +253,7 @@ async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
     refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
-    let err = CutLegA.run(&mut ctx).await.err().ok_or("gate ignored")?;
+    let err = failure(&CutLegA, &mut ctx, "gate ignored").await?;
     assert!(
         matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
         "{err}"
@@ -303,14 +280,8 @@ async fn a_fence_conflict_blocks_naming_the_document() -> TestResult {
     refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("conflict ignored")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
+    let err = failure(&CutLegA, &mut ctx, "conflict ignored").await?;
+    let gap = blocked(err)?;
     assert_eq!(gap.phase, names::CUT_LEG_A);
     assert_eq!(gap.document, Some(DocumentId::new("law")));
     assert_eq!(gap.expected, "revision 7");
@@ -336,14 +307,8 @@ async fn a_different_journaled_plan_blocks_before_any_mutation() -> TestResult {
     refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("changed plan accepted")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
+    let err = failure(&CutLegA, &mut ctx, "changed plan accepted").await?;
+    let gap = blocked(err)?;
     assert_eq!(gap.document, Some(DocumentId::new("law")));
     assert!(
         gap.next_action.contains("plan changed"),
@@ -366,11 +331,7 @@ async fn unusable_rules_are_a_precondition_with_no_store_call() -> TestResult {
     refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, bad_rules).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("bad rules accepted")?;
+    let err = failure(&CutLegA, &mut ctx, "bad rules accepted").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }
@@ -382,14 +343,9 @@ async fn no_backup_is_a_precondition() -> TestResult {
     expect_op!(mock, SavePlan).times(0);
     expect_op!(mock, Fence).times(0);
     refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
-    let record = RunRecord::new(RunId::new(RUN), Scope::All, rules());
-    let mut ctx = RunContext::new(record, Arc::new(mock), Arc::new(MemoryBackupStore::new()));
+    let mut ctx = testing::context(mock, Scope::All, rules(), None).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("ran without backup")?;
+    let err = failure(&CutLegA, &mut ctx, "ran without backup").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }

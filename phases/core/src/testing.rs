@@ -1,0 +1,106 @@
+//! What the phase crates' tests share (feature `test-support`, enabled from their
+//! `[dev-dependencies]` only): the run they run, the documents and backup they start from, the
+//! context a phase runs in, a plan's spans, and running a phase that must fail.
+
+use std::sync::Arc;
+
+use iu_cutter_live_execution::{
+    Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
+    LiveExecutionAdapter, PlannedUnit, RunId, RunRecord, SCHEMA_VERSION, Scope, sha256_hex,
+};
+
+use crate::{BackupStore, Gap, MemoryBackupStore, Phase, PhaseError, RunContext};
+
+/// The run every phase test runs.
+pub const RUN: &str = "run-1";
+
+/// Document `id` at `revision` holding `body`, ready to cut (no active generation); a test
+/// changes the state or generation it needs with `Document { state, ..document(..) }`.
+pub fn document(id: &str, revision: u64, body: &str) -> Document {
+    Document {
+        id: DocumentId::new(id),
+        revision,
+        sha256: sha256_hex(body.as_bytes()),
+        state: DocumentState::Ready,
+        active_generation: None,
+        body: body.to_owned(),
+    }
+}
+
+/// The backup [`RUN`] took of `documents` (no generation records or active units) with
+/// `census`.
+pub fn backup_of(census: Census, documents: impl IntoIterator<Item = Document>) -> Backup {
+    Backup {
+        schema_version: SCHEMA_VERSION,
+        run: RunId::new(RUN),
+        census,
+        documents: documents
+            .into_iter()
+            .map(|document| DocumentSnapshot {
+                document,
+                generations: vec![],
+                active_units: vec![],
+            })
+            .collect(),
+    }
+}
+
+/// The context of [`RUN`] over `scope`, cut by `rules`, calling `store`; its backup store
+/// holds `backup` when one is given (where the phases after the backup read it), else nothing.
+pub async fn context(
+    store: impl LiveExecutionAdapter + 'static,
+    scope: Scope,
+    rules: CutRules,
+    backup: Option<&Backup>,
+) -> Result<RunContext, PhaseError> {
+    let backups = Arc::new(MemoryBackupStore::new());
+    if let Some(backup) = backup {
+        backups.save(backup).await?;
+    }
+    let record = RunRecord::new(RunId::new(RUN), scope, rules);
+    Ok(RunContext::new(record, Arc::new(store), backups))
+}
+
+/// The planned units that cut `body` at the byte offsets `ends` (each unit ends where the next
+/// starts; the first starts at 0): unit `i` has the id `unit_id(i)`, the path `p{i}` and its
+/// span's sha256.
+pub fn spans(body: &str, ends: &[usize], unit_id: impl Fn(usize) -> String) -> Vec<PlannedUnit> {
+    let mut start = 0;
+    ends.iter()
+        .enumerate()
+        .map(|(i, &end)| {
+            let unit = PlannedUnit {
+                ordinal: i as u32,
+                unit_id: unit_id(i),
+                path: format!("p{i}"),
+                part: None,
+                start: start as u64,
+                end: end as u64,
+                sha256: sha256_hex(&body.as_bytes()[start..end]),
+            };
+            start = end;
+            unit
+        })
+        .collect()
+}
+
+/// Runs `phase`, which must fail: its error, or, if it passed, an error that says what it
+/// `accepted` and the evidence it gave.
+pub async fn failure(
+    phase: &dyn Phase,
+    ctx: &mut RunContext,
+    accepted: &str,
+) -> Result<PhaseError, String> {
+    match phase.run(ctx).await {
+        Err(err) => Ok(err),
+        Ok(evidence) => Err(format!("{accepted}: passed with {evidence:?}")),
+    }
+}
+
+/// The gap a phase blocked on, or an error naming the other way it failed.
+pub fn blocked(err: PhaseError) -> Result<Gap, String> {
+    match err {
+        PhaseError::Blocked(gap) => Ok(gap),
+        other => Err(format!("expected a gap, got {other}")),
+    }
+}
