@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use divan::Bencher;
 use divan::counter::BytesCount;
-use iu_cutter_cut::{Cutter, sha256_hex};
+use iu_cutter_cut::{Cutter, roman_numeral, sha256_hex};
 use iu_cutter_live_execution::{CutRules, Preset};
 
 fn main() {
@@ -107,32 +107,6 @@ impl Rng {
     }
 }
 
-fn roman(mut n: usize) -> String {
-    const NUMERALS: [(usize, &str); 13] = [
-        (1000, "M"),
-        (900, "CM"),
-        (500, "D"),
-        (400, "CD"),
-        (100, "C"),
-        (90, "XC"),
-        (50, "L"),
-        (40, "XL"),
-        (10, "X"),
-        (9, "IX"),
-        (5, "V"),
-        (4, "IV"),
-        (1, "I"),
-    ];
-    let mut out = String::new();
-    for (value, numeral) in NUMERALS {
-        while n >= value {
-            out.push_str(numeral);
-            n -= value;
-        }
-    }
-    out
-}
-
 const VI_SENTENCES: &[&str] = &[
     "Tổ chức, cá nhân khai thác, sử dụng tài nguyên nước phải có giấy phép, trừ trường hợp quy định tại khoản 2 Điều này.",
     "Cơ quan nhà nước có thẩm quyền có trách nhiệm kiểm tra, giám sát việc thực hiện các quy định của pháp luật về tài nguyên nước.",
@@ -147,7 +121,7 @@ fn legal_vi(target: usize, seed: u64) -> String {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut out = String::with_capacity(target + 4096);
     out.push_str("QUỐC HỘI\nCỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n\nLUẬT\nTÀI NGUYÊN NƯỚC\n\nCăn cứ Hiến pháp nước Cộng hòa xã hội chủ nghĩa Việt Nam;\n\n");
-    let mut chapter = 0;
+    let mut chapter: u16 = 0;
     while out.len() < target {
         chapter += 1;
         // Numbering restarts with each chapter, so that one large document has the same
@@ -155,7 +129,7 @@ fn legal_vi(target: usize, seed: u64) -> String {
         let mut article = 0;
         out.push_str(&format!(
             "Chương {}\nNHỮNG QUY ĐỊNH CHUNG\n\n",
-            roman(chapter)
+            roman_numeral(chapter)
         ));
         for section in 1..=rng.below(3) + 1 {
             out.push_str(&format!("Mục {section}\nQUY HOẠCH TÀI NGUYÊN NƯỚC\n\n"));
@@ -191,7 +165,7 @@ fn legal_en(target: usize, seed: u64) -> String {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut out = String::with_capacity(target + 4096);
     out.push_str("REGULATION OF THE COUNCIL\non the protection of water resources\n\nHAS ADOPTED THIS REGULATION:\n\n");
-    let mut chapter = 0;
+    let mut chapter: u16 = 0;
     while out.len() < target {
         chapter += 1;
         // Numbering restarts with each chapter, so that one large document has the same
@@ -199,7 +173,7 @@ fn legal_en(target: usize, seed: u64) -> String {
         let mut article = 0;
         out.push_str(&format!(
             "Chapter {}\nGeneral provisions\n\n",
-            roman(chapter)
+            roman_numeral(chapter)
         ));
         for _ in 0..rng.below(8) + 2 {
             article += 1;

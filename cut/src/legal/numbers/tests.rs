@@ -67,6 +67,14 @@ fn number_forms() {
     }
     assert_eq!(roman_value("XIV"), Some(14));
     assert_eq!(roman_value("VX"), None);
+    assert_eq!(roman_numeral(1994), "MCMXCIV");
+    // Each numeral `roman_value` reads (up to eight letters) reads back as its number.
+    for n in 1..=3999 {
+        let numeral = roman_numeral(n);
+        if numeral.len() <= 8 {
+            assert_eq!(roman_value(&numeral), Some(n), "{numeral}");
+        }
+    }
     assert!(is_table_row("             1.5.2       2000"));
     assert!(!is_table_row(" Definitions"));
 }
