@@ -3,6 +3,7 @@
 use regex::Regex;
 
 use super::*;
+use crate::legal::test_support::DOTTED_SAMPLES;
 
 fn token(text: &str) -> Option<(Style, Vec<u16>, String, bool)> {
     tokens(text).into_iter().flatten().next().map(|t| {
@@ -83,26 +84,7 @@ fn number_forms() {
 fn dotted_tokens_agree_with_a_regex() {
     let dotted =
         Regex::new(r"\A(\d{1,3}(?:\.\d{1,3}){0,5})(\.?)(?:\s|$)").unwrap_or_else(|e| panic!("{e}"));
-    for s in [
-        "1. a",
-        "1.",
-        "12.",
-        "123. x",
-        "1234. x",
-        "1 x",
-        "1.1 x",
-        "1.1. x",
-        "1.1.1",
-        "1.x",
-        "1..",
-        "1.2.3.4.5.6 x",
-        "1.2.3.4.5.6. x",
-        "1.2.3.4.5.6.7 x",
-        "1.1234 x",
-        "9.\u{a0}x",
-        " 1. x",
-        "1.\tx",
-    ] {
+    for s in DOTTED_SAMPLES {
         let expected = dotted
             .captures(s)
             .and_then(|c| c.get(1))
