@@ -107,6 +107,25 @@ impl Rng {
     }
 }
 
+/// A generated document of at least `target` bytes: `front`, then parts numbered from 1, each
+/// written by `part`, until the target is reached; the same `seed` gives the same text.
+fn build_document(
+    target: usize,
+    seed: u64,
+    front: &str,
+    mut part: impl FnMut(&mut Rng, &mut String, u16),
+) -> String {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut out = String::with_capacity(target + 4096);
+    out.push_str(front);
+    let mut number: u16 = 0;
+    while out.len() < target {
+        number += 1;
+        part(&mut rng, &mut out, number);
+    }
+    out
+}
+
 const VI_SENTENCES: &[&str] = &[
     "Tổ chức, cá nhân khai thác, sử dụng tài nguyên nước phải có giấy phép, trừ trường hợp quy định tại khoản 2 Điều này.",
     "Cơ quan nhà nước có thẩm quyền có trách nhiệm kiểm tra, giám sát việc thực hiện các quy định của pháp luật về tài nguyên nước.",
@@ -118,12 +137,8 @@ const VI_SENTENCES: &[&str] = &[
 ];
 
 fn legal_vi(target: usize, seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut out = String::with_capacity(target + 4096);
-    out.push_str("QUỐC HỘI\nCỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n\nLUẬT\nTÀI NGUYÊN NƯỚC\n\nCăn cứ Hiến pháp nước Cộng hòa xã hội chủ nghĩa Việt Nam;\n\n");
-    let mut chapter: u16 = 0;
-    while out.len() < target {
-        chapter += 1;
+    let front = "QUỐC HỘI\nCỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n\nLUẬT\nTÀI NGUYÊN NƯỚC\n\nCăn cứ Hiến pháp nước Cộng hòa xã hội chủ nghĩa Việt Nam;\n\n";
+    build_document(target, seed, front, |rng, out, chapter| {
         // Numbering restarts with each chapter, so that one large document has the same
         // statistics as many small ones (real laws stay below a few hundred articles).
         let mut article = 0;
@@ -149,8 +164,7 @@ fn legal_vi(target: usize, seed: u64) -> String {
                 out.push('\n');
             }
         }
-    }
-    out
+    })
 }
 
 const EN_SENTENCES: &[&str] = &[
@@ -162,14 +176,9 @@ const EN_SENTENCES: &[&str] = &[
 ];
 
 fn legal_en(target: usize, seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut out = String::with_capacity(target + 4096);
-    out.push_str("REGULATION OF THE COUNCIL\non the protection of water resources\n\nHAS ADOPTED THIS REGULATION:\n\n");
-    let mut chapter: u16 = 0;
-    while out.len() < target {
-        chapter += 1;
-        // Numbering restarts with each chapter, so that one large document has the same
-        // statistics as many small ones (real laws stay below a few hundred articles).
+    let front = "REGULATION OF THE COUNCIL\non the protection of water resources\n\nHAS ADOPTED THIS REGULATION:\n\n";
+    build_document(target, seed, front, |rng, out, chapter| {
+        // Numbering restarts with each chapter, as in `legal_vi`.
         let mut article = 0;
         out.push_str(&format!(
             "Chapter {}\nGeneral provisions\n\n",
@@ -187,17 +196,12 @@ fn legal_en(target: usize, seed: u64) -> String {
             }
             out.push('\n');
         }
-    }
-    out
+    })
 }
 
 fn markdown(target: usize, seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut out = String::with_capacity(target + 4096);
-    out.push_str("---\ntitle: Knowledge base\n---\n\n# Knowledge base\n\nIntroduction.\n\n");
-    let mut section = 0;
-    while out.len() < target {
-        section += 1;
+    let front = "---\ntitle: Knowledge base\n---\n\n# Knowledge base\n\nIntroduction.\n\n";
+    build_document(target, seed, front, |rng, out, section| {
         out.push_str(&format!("## Section {section}\n\n"));
         for sub in 0..rng.below(4) + 1 {
             if sub > 0 {
@@ -214,8 +218,7 @@ fn markdown(target: usize, seed: u64) -> String {
                 out.push_str("```bash\n# install\ncargo install iu-cutter\n```\n\n");
             }
         }
-    }
-    out
+    })
 }
 
 #[divan::bench(args = PRESETS, sample_count = 20)]
