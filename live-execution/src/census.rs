@@ -379,6 +379,46 @@ mod tests {
     }
 
     #[test]
+    fn a_generation_digests_each_units_span_and_stored_body_hash() {
+        // The layout enact compares inside its transaction: a change to it must be deliberate.
+        let unit = UnitFields {
+            generation: "run-1",
+            ordinal: 12,
+            unit_id: "0123456789abcdef0123456789abcdef",
+            path: "Chương II/Điều 44",
+            part: Some(3),
+            start: 1_000,
+            end: 4_096,
+            sha256: "recorded",
+        };
+        let mut digester = GenerationDigester::new();
+        digester.unit(&unit, "stored");
+        digester.unit(&UnitFields { part: None, ..unit }, "stored");
+        let mut expected = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            expected.update((bytes.len() as u64).to_le_bytes());
+            expected.update(bytes);
+        };
+        field(b"generation");
+        for part in [&b"3"[..], b""] {
+            for bytes in [
+                &b"unit"[..],
+                b"12",
+                unit.unit_id.as_bytes(),
+                unit.path.as_bytes(),
+                part,
+                b"1000",
+                b"4096",
+                b"recorded",
+                b"stored",
+            ] {
+                field(bytes);
+            }
+        }
+        assert_eq!(digester.finish(), format!("{:x}", expected.finalize()));
+    }
+
+    #[test]
     fn digest_depends_on_state_and_generations_but_not_input_order() {
         let ready = document_digest(&doc(DocumentState::Ready), &[], &[]);
         let cut = document_digest(&doc(DocumentState::Cut), &[], &[]);
