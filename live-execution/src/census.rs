@@ -44,7 +44,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// order is part of the contract so that every store produces the same digest.
 #[derive(Debug)]
 pub struct DocumentDigester {
-    hasher: Sha256,
+    hasher: FieldHasher,
     units: u64,
 }
 
@@ -52,7 +52,7 @@ impl DocumentDigester {
     /// Starts a digest with the document row (the body enters through its sha256).
     pub fn new(document: &Document) -> Self {
         let mut digester = DocumentDigester {
-            hasher: Sha256::new(),
+            hasher: FieldHasher::default(),
             units: 0,
         };
         digester.field(b"doc");
@@ -89,10 +89,42 @@ impl DocumentDigester {
     /// Adds one unit given by its digested fields, borrowed (what a store reading rows in bulk
     /// has at hand, without building a [`Unit`]); the same digest as [`DocumentDigester::unit`].
     pub fn unit_fields(&mut self, unit: &UnitFields<'_>) {
-        let mut digits = [0u8; 20];
         self.units += 1;
         self.field(b"unit");
         self.field(unit.generation.as_bytes());
+        self.hasher.span(unit);
+    }
+
+    /// Number of units fed so far.
+    pub fn unit_count(&self) -> u64 {
+        self.units
+    }
+
+    /// The digest, lowercase hex.
+    pub fn finish(self) -> String {
+        self.hasher.finish()
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.hasher.field(bytes);
+    }
+}
+
+/// What the document and generation digests are made of: sha256 over length-prefixed fields,
+/// so that no two different field sequences hash alike.
+#[derive(Debug, Default)]
+struct FieldHasher(Sha256);
+
+impl FieldHasher {
+    fn field(&mut self, bytes: &[u8]) {
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    /// A unit's place and recorded content, as both digests take it: ordinal, id, path, part
+    /// (empty for none), byte range and recorded sha256.
+    fn span(&mut self, unit: &UnitFields<'_>) {
+        let mut digits = [0u8; 20];
         self.field(decimal(u64::from(unit.ordinal), &mut digits));
         self.field(unit.unit_id.as_bytes());
         self.field(unit.path.as_bytes());
@@ -105,20 +137,9 @@ impl DocumentDigester {
         self.field(unit.sha256.as_bytes());
     }
 
-    /// Number of units fed so far.
-    pub fn unit_count(&self) -> u64 {
-        self.units
-    }
-
     /// The digest, lowercase hex.
-    pub fn finish(self) -> String {
-        format!("{:x}", self.hasher.finalize())
-    }
-
-    // Length-prefixed so that no two different field sequences hash alike.
-    fn field(&mut self, bytes: &[u8]) {
-        self.hasher.update((bytes.len() as u64).to_le_bytes());
-        self.hasher.update(bytes);
+    fn finish(self) -> String {
+        format!("{:x}", self.0.finalize())
     }
 }
 
@@ -192,8 +213,7 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// transaction, so units edited after write-verify are never enacted.
 #[derive(Debug)]
 pub struct GenerationDigester {
-    hasher: Sha256,
-    units: u64,
+    hasher: FieldHasher,
 }
 
 impl Default for GenerationDigester {
@@ -205,41 +225,22 @@ impl Default for GenerationDigester {
 impl GenerationDigester {
     /// An empty generation.
     pub fn new() -> Self {
-        let mut digester = GenerationDigester {
-            hasher: Sha256::new(),
-            units: 0,
-        };
-        digester.field(b"generation");
-        digester
+        let mut hasher = FieldHasher::default();
+        hasher.field(b"generation");
+        GenerationDigester { hasher }
     }
 
     /// Adds the next unit (feed them in ordinal order): its fields, then the sha256 of its body
     /// as stored.
     pub fn unit(&mut self, unit: &UnitFields<'_>, body_sha256: &str) {
-        let mut digits = [0u8; 20];
-        self.units += 1;
-        self.field(b"unit");
-        self.field(decimal(u64::from(unit.ordinal), &mut digits));
-        self.field(unit.unit_id.as_bytes());
-        self.field(unit.path.as_bytes());
-        match unit.part {
-            Some(part) => self.field(decimal(u64::from(part), &mut digits)),
-            None => self.field(b""),
-        }
-        self.field(decimal(unit.start, &mut digits));
-        self.field(decimal(unit.end, &mut digits));
-        self.field(unit.sha256.as_bytes());
-        self.field(body_sha256.as_bytes());
+        self.hasher.field(b"unit");
+        self.hasher.span(unit);
+        self.hasher.field(body_sha256.as_bytes());
     }
 
     /// The digest, lowercase hex.
     pub fn finish(self) -> String {
-        format!("{:x}", self.hasher.finalize())
-    }
-
-    fn field(&mut self, bytes: &[u8]) {
-        self.hasher.update((bytes.len() as u64).to_le_bytes());
-        self.hasher.update(bytes);
+        self.hasher.finish()
     }
 }
 
