@@ -3,7 +3,7 @@
 //! Each mutating operation validates its whole request first and only then applies it, so an
 //! error leaves the store exactly as it was (one transaction, all or nothing).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::time::Duration;
 
 use iu_cutter_live_execution::conflicts::{
@@ -89,12 +89,20 @@ impl Store {
             .map(|(_, unit)| unit)
     }
 
+    /// One generation's units of a document, by ordinal.
+    fn generation_range(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> btree_map::Range<'_, UnitKey, Unit> {
+        self.units.range(
+            (document.clone(), generation.clone(), 0)
+                ..=(document.clone(), generation.clone(), u32::MAX),
+        )
+    }
+
     fn generation_unit_keys(&self, document: &DocumentId, generation: &RunId) -> Vec<UnitKey> {
-        self.units
-            .range(
-                (document.clone(), generation.clone(), 0)
-                    ..=(document.clone(), generation.clone(), u32::MAX),
-            )
+        self.generation_range(document, generation)
             .map(|(key, _)| key.clone())
             .collect()
     }
@@ -171,11 +179,7 @@ impl Store {
     }
 
     pub(crate) fn generation_units(&self, document: &DocumentId, generation: &RunId) -> Vec<Unit> {
-        self.units
-            .range(
-                (document.clone(), generation.clone(), 0)
-                    ..=(document.clone(), generation.clone(), u32::MAX),
-            )
+        self.generation_range(document, generation)
             .map(|(_, unit)| unit.clone())
             .collect()
     }
