@@ -30,7 +30,8 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Census, Document, DocumentId, DocumentState, GenerationRecord, GenerationState, Unit,
+    Census, Document, DocumentId, DocumentState, GenerationRecord, GenerationState, StoreSnapshot,
+    Unit,
 };
 
 /// sha256 of `bytes` as lowercase hex.
@@ -262,6 +263,32 @@ pub fn document_digest(
         digester.unit(unit);
     }
     digester.finish()
+}
+
+/// The census of `snapshot`, each document digested with its generations and units: what every
+/// store's `census()` must equal for that state (a store streams the same digests instead).
+pub fn snapshot_census(snapshot: &StoreSnapshot) -> Census {
+    let mut builder = CensusBuilder::new();
+    for document in &snapshot.documents {
+        let generations: Vec<GenerationRecord> = snapshot
+            .generations
+            .iter()
+            .filter(|g| g.document == document.id)
+            .cloned()
+            .collect();
+        let units: Vec<Unit> = snapshot
+            .units
+            .iter()
+            .filter(|u| u.document == document.id)
+            .cloned()
+            .collect();
+        builder.add(
+            document.id.clone(),
+            document_digest(document, &generations, &units),
+            units.len() as u64,
+        );
+    }
+    builder.finish()
 }
 
 /// Assembles a census from per-document digests.

@@ -30,7 +30,7 @@ pub use adapter::{
 };
 pub use census::{
     CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, decimal, document_digest,
-    sha256_hex,
+    sha256_hex, snapshot_census,
 };
 pub use claim::Claimed;
 pub use domain::*;
