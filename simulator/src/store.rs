@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::time::Duration;
 
 use iu_cutter_live_execution::conflicts::{
-    backup_conflict, describe_state, document_not_found, run_not_found,
+    backup_conflict, describe_state, document_not_found, lease_lost, run_not_found,
 };
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
@@ -600,23 +600,18 @@ fn lease_ttl_ms(holder: &str, ttl: Duration) -> AdapterResult<u64> {
 impl Store {
     /// Refuses a call whose lease claim is not a live lease of its holder.
     pub(crate) fn check_claim(&self, claim: &LeaseClaim) -> AdapterResult<()> {
-        let found = match self.leases.get(&claim.run) {
-            None => Some("no lease".to_owned()),
-            Some(lease) if lease.holder != claim.holder => {
-                Some(format!("leased by `{}`", lease.holder))
-            }
-            Some(lease) if lease.expires_at_ms <= self.clock_ms => {
-                Some(format!("the lease expired at {}", lease.expires_at_utc()))
-            }
-            Some(_) => None,
-        };
-        match found {
+        self.check_lease(&claim.run, &claim.holder)
+    }
+
+    /// Refuses unless `holder` holds a live lease on `run`.
+    fn check_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        let lease = self
+            .leases
+            .get(run)
+            .map(|l| (l.holder.as_str(), l.expires_at_ms));
+        match lease_lost(run, holder, lease, self.clock_ms) {
             None => Ok(()),
-            Some(found) => Err(AdapterError::LeaseLost {
-                run: claim.run.clone(),
-                holder: claim.holder.clone(),
-                found,
-            }),
+            Some(refusal) => Err(refusal),
         }
     }
 
@@ -738,23 +733,7 @@ impl Store {
         ttl: Duration,
     ) -> AdapterResult<Lease> {
         let ttl_ms = lease_ttl_ms(holder, ttl)?;
-        let found = match self.leases.get(run) {
-            None => Some("no lease".to_owned()),
-            Some(current) if current.holder != holder => {
-                Some(format!("leased by `{}`", current.holder))
-            }
-            Some(current) if current.expires_at_ms <= self.clock_ms => {
-                Some(format!("the lease expired at {}", current.expires_at_utc()))
-            }
-            Some(_) => None,
-        };
-        if let Some(found) = found {
-            return Err(AdapterError::LeaseLost {
-                run: run.clone(),
-                holder: holder.to_owned(),
-                found,
-            });
-        }
+        self.check_lease(run, holder)?;
         Ok(self.put_lease(run, holder, ttl_ms))
     }
 
