@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
     LiveExecutionAdapter, PlannedUnit, RunId, RunRecord, SCHEMA_VERSION, Scope, sha256_hex,
 };
 
@@ -97,10 +97,43 @@ pub async fn failure(
     }
 }
 
-/// The gap a phase blocked on, or an error naming the other way it failed.
-pub fn blocked(err: PhaseError) -> Result<Gap, String> {
-    match err {
-        PhaseError::Blocked(gap) => Ok(gap),
-        other => Err(format!("expected a gap, got {other}")),
+/// The gap `phase` blocked on, which must tell the operator to roll [`RUN`] back; or an error
+/// naming how it failed otherwise.
+pub fn blocked(err: PhaseError, phase: &str) -> Result<Gap, String> {
+    let gap = match err {
+        PhaseError::Blocked(gap) => gap,
+        other => return Err(format!("expected a gap, got {other}")),
+    };
+    if gap.phase != phase {
+        return Err(format!("expected a gap of {phase}, got {gap}"));
+    }
+    if !gap
+        .next_action
+        .contains(&format!("iu-cutter rollback {RUN}"))
+    {
+        return Err(format!("the gap does not say to roll back: {gap}"));
+    }
+    Ok(gap)
+}
+
+/// A gated call's refusal while the kill switch `switch` is closed.
+pub fn gate_closed(switch: &str, how_to_open: &str) -> AdapterError {
+    AdapterError::GateClosed {
+        switch: switch.to_owned(),
+        how_to_open: how_to_open.to_owned(),
+    }
+}
+
+/// Whether a phase stopped on the closed kill switch, passing the store's refusal on unchanged.
+pub fn stopped_by_gate(err: &PhaseError) -> bool {
+    matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. }))
+}
+
+/// A compare-and-set call's refusal: `document` is not what the call expected.
+pub fn conflict(document: &str, expected: &str, found: &str) -> AdapterError {
+    AdapterError::Conflict {
+        document: DocumentId::new(document),
+        expected: expected.to_owned(),
+        found: found.to_owned(),
     }
 }

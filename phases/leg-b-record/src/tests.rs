@@ -1,11 +1,13 @@
 use std::sync::{Arc, Mutex};
 
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
     MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
     expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::testing::{self, RUN, backup_of, document, failure, spans};
+use iu_cutter_phase_core::testing::{
+    self, RUN, backup_of, document, failure, gate_closed, spans, stopped_by_gate,
+};
 use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
@@ -211,20 +213,14 @@ async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestRe
 #[tokio::test]
 async fn a_closed_gate_at_the_first_batch_stops_the_phase() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(1).returning(|_, _| {
-        Err(AdapterError::GateClosed {
-            switch: "control row".into(),
-            how_to_open: "iu-cutter switch on".into(),
-        })
-    });
+    expect_op!(mock, WriteUnits)
+        .times(1)
+        .returning(|_, _| Err(gate_closed("control row", "iu-cutter switch on")));
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
 
     let err = failure(&LegBRecord, &mut ctx, "gate ignored").await?;
-    assert!(
-        matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
-        "{err}"
-    );
+    assert!(stopped_by_gate(&err), "{err}");
     Ok(())
 }
 

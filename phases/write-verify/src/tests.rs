@@ -3,7 +3,7 @@ use iu_cutter_live_execution::{
     MockLiveExecutionAdapter, Op, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
     expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::testing::{self, RUN, backup_of, document, failure, spans};
+use iu_cutter_phase_core::testing::{self, RUN, backup_of, blocked, document, failure, spans};
 use iu_cutter_phase_core::{CancelFlag, Gap, Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
@@ -212,18 +212,9 @@ async fn verify(store: Store) -> Result<Evidence, PhaseError> {
 
 /// Runs the gate on `store` and returns the gap it must find.
 async fn gap(store: Store) -> Result<Gap, Box<dyn std::error::Error>> {
-    match WriteVerify.run(&mut context(store.lenient()).await?).await {
-        Err(PhaseError::Blocked(gap)) => {
-            assert_eq!(gap.phase, names::WRITE_VERIFY);
-            assert!(
-                gap.next_action.contains("iu-cutter rollback run-1"),
-                "{gap}"
-            );
-            Ok(gap)
-        }
-        Err(other) => Err(format!("expected a gap, got {other}").into()),
-        Ok(evidence) => Err(format!("expected a gap, passed with {evidence:?}").into()),
-    }
+    let mut ctx = context(store.lenient()).await?;
+    let err = failure(&WriteVerify, &mut ctx, "expected a gap").await?;
+    Ok(blocked(err, names::WRITE_VERIFY)?)
 }
 
 #[tokio::test]
