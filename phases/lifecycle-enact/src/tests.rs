@@ -72,6 +72,29 @@ async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseErro
     .await
 }
 
+/// load_plan planning `ids`, then one enact refused with `enact()` (no enact at all when `None`),
+/// and nothing read back: runs the phase, which must fail, and returns its error.
+async fn failure_before_read_back(
+    ids: &'static [&'static str],
+    enact: Option<fn() -> AdapterError>,
+    accepted: &str,
+) -> Result<PhaseError, Box<dyn std::error::Error>> {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlan)
+        .times(1)
+        .returning(move |_, _| Ok(Reply::Plan(Some(plan(ids)))));
+    match enact {
+        Some(refusal) => expect_op!(mock, Enact)
+            .times(1)
+            .returning(move |_, _| Err(refusal())),
+        None => expect_op!(mock, Enact).times(0),
+    };
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, LoadHeads).times(0);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
+    Ok(failure(&LifecycleEnact, &mut context(mock).await?, accepted).await?)
+}
+
 /// load_plan, one enact with the backup's expectations (answering `moved`), then the read-back.
 fn expect_enact(mock: &mut MockLiveExecutionAdapter, moved: u64, after: Vec<Document>) {
     let mut seq = Sequence::new();
@@ -120,39 +143,21 @@ async fn a_rerun_that_moves_nothing_gives_the_same_evidence() -> TestResult {
 
 #[tokio::test]
 async fn a_closed_gate_stops_the_phase_with_nothing_else_called() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
-    expect_op!(mock, Enact).times(1).returning(|_, _| {
-        Err(gate_closed(
-            "configuration (execution_enabled)",
-            "pass --execute",
-        ))
-    });
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, LoadHeads).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
-    let err = failure(&LifecycleEnact, &mut context(mock).await?, "gate ignored").await?;
+    let err = failure_before_read_back(
+        &["a", "b"],
+        Some(|| gate_closed("configuration (execution_enabled)", "pass --execute")),
+        "gate ignored",
+    )
+    .await?;
     assert!(stopped_by_gate(&err), "{err}");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_conflict_blocks_naming_the_document() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
-    expect_op!(mock, Enact)
-        .times(1)
-        .returning(|_, _| Err(conflict("b", "revision 9", "revision 10")));
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, LoadHeads).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
-    let err = failure(
-        &LifecycleEnact,
-        &mut context(mock).await?,
+    let err = failure_before_read_back(
+        &["a", "b"],
+        Some(|| conflict("b", "revision 9", "revision 10")),
         "conflict ignored",
     )
     .await?;
@@ -186,20 +191,7 @@ async fn a_document_not_active_after_enact_blocks() -> TestResult {
 
 #[tokio::test]
 async fn a_planned_document_missing_from_the_backup_enacts_nothing() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b", "c"])))));
-    expect_op!(mock, Enact).times(0);
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, LoadHeads).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
-    let err = failure(
-        &LifecycleEnact,
-        &mut context(mock).await?,
-        "missing document accepted",
-    )
-    .await?;
+    let err = failure_before_read_back(&["a", "b", "c"], None, "missing document accepted").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }

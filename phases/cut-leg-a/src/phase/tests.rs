@@ -38,6 +38,32 @@ fn expectations() -> Vec<ExpectedRevision> {
         .collect()
 }
 
+/// A store's answer to a mutation: done, or its refusal.
+type Answer = fn() -> Result<Reply, AdapterError>;
+
+fn done() -> Result<Reply, AdapterError> {
+    Ok(Reply::Done)
+}
+
+/// A first run's calls, each once: no plan journaled yet, then save_plan answered by
+/// `save_plan`, then the fence answered by `fence` (no fence at all when `None`); no other
+/// mutation.
+fn expect_first_run(mock: &mut MockLiveExecutionAdapter, save_plan: Answer, fence: Option<Answer>) {
+    expect_op!(mock, LoadPlan)
+        .times(1)
+        .returning(|_, _| Ok(Reply::Plan(None)));
+    expect_op!(mock, SavePlan)
+        .times(1)
+        .returning(move |_, _| save_plan());
+    match fence {
+        Some(fence) => expect_op!(mock, Fence)
+            .times(1)
+            .returning(move |_, _| fence()),
+        None => expect_op!(mock, Fence).times(0),
+    };
+    refuse_mutations_except(mock, &[OpKind::SavePlan, OpKind::Fence]);
+}
+
 async fn context(
     mock: MockLiveExecutionAdapter,
     rules: CutRules,
@@ -206,16 +232,7 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
 async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidence() -> TestResult {
     let plan = expected_plan()?;
     let mut first = MockLiveExecutionAdapter::new();
-    expect_op!(first, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(first, SavePlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    expect_op!(first, Fence)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    refuse_mutations_except(&mut first, &[OpKind::SavePlan, OpKind::Fence]);
+    expect_first_run(&mut first, done, Some(done));
     let first_evidence = CutLegA.run(&mut context(first, rules()).await?).await?;
 
     let mut second = MockLiveExecutionAdapter::new();
@@ -241,14 +258,11 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
 #[tokio::test]
 async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan)
-        .times(1)
-        .returning(|_, _| Err(gate_closed("stop file", "remove the stop file")));
-    expect_op!(mock, Fence).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    expect_first_run(
+        &mut mock,
+        || Err(gate_closed("stop file", "remove the stop file")),
+        None,
+    );
     let mut ctx = context(mock, rules()).await?;
 
     let err = failure(&CutLegA, &mut ctx, "gate ignored").await?;
@@ -259,16 +273,11 @@ async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
 #[tokio::test]
 async fn a_fence_conflict_blocks_naming_the_document() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    expect_op!(mock, Fence)
-        .times(1)
-        .returning(|_, _| Err(conflict("law", "revision 7", "revision 8")));
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    expect_first_run(
+        &mut mock,
+        done,
+        Some(|| Err(conflict("law", "revision 7", "revision 8"))),
+    );
     let mut ctx = context(mock, rules()).await?;
 
     let err = failure(&CutLegA, &mut ctx, "conflict ignored").await?;
@@ -345,12 +354,8 @@ async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() 
     let mut ctx = context(mock, rules()).await?;
     ctx.record.expected_plan_sha256 = Some("0".repeat(64));
 
-    let result = CutLegA.run(&mut ctx).await;
-
-    let Err(PhaseError::Blocked(gap)) = result else {
-        return Err(format!("expected BLOCKED, got {result:?}").into());
-    };
-    assert_eq!(gap.phase, names::CUT_LEG_A);
+    let err = failure(&CutLegA, &mut ctx, "another plan accepted").await?;
+    let gap = blocked(err, names::CUT_LEG_A)?;
     assert!(gap.expected.contains(&"0".repeat(64)), "{gap}");
     assert!(gap.found.contains(&expected_plan()?.sha256()), "{gap}");
     assert!(gap.next_action.contains("iu-cutter plan --out"), "{gap}");
@@ -361,14 +366,7 @@ async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() 
 async fn the_reviewed_plan_passes_when_it_is_the_one_computed() -> TestResult {
     let plan = expected_plan()?;
     let mut mock = MockLiveExecutionAdapter::new();
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
-    expect_op!(mock, LoadPlan).returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    expect_op!(mock, Fence)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
+    expect_first_run(&mut mock, done, Some(done));
     let mut ctx = context(mock, rules()).await?;
     ctx.record.expected_plan_sha256 = Some(plan.sha256());
 
