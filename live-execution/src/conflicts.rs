@@ -3,7 +3,7 @@
 //! rules themselves are in [`crate::ownership`]), so that the same refusal reads the same on
 //! every backend (the contract suite compares them).
 
-use crate::domain::{DocumentId, DocumentState, RunId, utc_millis};
+use crate::domain::{DocumentId, DocumentState, RunId, Unit, utc_millis};
 use crate::error::AdapterError;
 
 /// A document's revision and sha256, as conflicts show them.
@@ -36,6 +36,24 @@ pub fn backup_conflict(run: &RunId, journaled: &str, offered: &str) -> AdapterEr
         "run `{run}` already journaled a different backup (sha256 {journaled}, offered \
          {offered}); a run has one backup: roll back and start a new run"
     ))
+}
+
+/// A unit offered to `run`'s write that belongs to another generation: a run writes only its own.
+pub fn foreign_unit(run: &RunId, unit: &Unit) -> AdapterError {
+    AdapterError::Invalid(format!(
+        "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may only write its \
+         own generation",
+        unit.ordinal, unit.document, unit.generation
+    ))
+}
+
+/// A write by `run` to `document`, which is `state` instead of fenced by `run`.
+pub fn fence_lost(run: &RunId, document: &DocumentId, state: &DocumentState) -> AdapterError {
+    AdapterError::Conflict {
+        document: document.clone(),
+        expected: format!("fenced by run `{run}`"),
+        found: format!("{} (fence lost)", describe_state(state)),
+    }
 }
 
 /// The refusal of a call that needs `holder`'s live lease on `run` ([`AdapterError::LeaseLost`]),

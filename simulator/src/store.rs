@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::time::Duration;
 
 use iu_cutter_live_execution::conflicts::{
-    backup_conflict, describe_state, document_not_found, lease_lost, run_not_found,
+    backup_conflict, document_not_found, fence_lost, foreign_unit, lease_lost, run_not_found,
 };
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
@@ -453,19 +453,11 @@ impl Store {
     pub(crate) fn write_units(&mut self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
         for unit in units {
             if unit.generation != *run {
-                return Err(AdapterError::Invalid(format!(
-                    "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may \
-                     only write its own generation",
-                    unit.ordinal, unit.document, unit.generation
-                )));
+                return Err(foreign_unit(run, unit));
             }
             let document = self.document(&unit.document)?;
             if document.state != (DocumentState::Cutting { run: run.clone() }) {
-                return Err(AdapterError::Conflict {
-                    document: document.id.clone(),
-                    expected: format!("fenced by run `{run}`"),
-                    found: format!("{} (fence lost)", describe_state(&document.state)),
-                });
+                return Err(fence_lost(run, &document.id, &document.state));
             }
         }
         for unit in units {
