@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, DocumentHead, DocumentId, DocumentState, Evidence, ExpectedRevision, Scope,
+    DocumentHead, DocumentId, DocumentState, Evidence, ExpectedRevision, Scope,
 };
 use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 
@@ -54,22 +54,14 @@ impl Phase for LifecycleEnact {
             .store()
             .enact(&run, &expectations)
             .await
-            .map_err(|e| match e {
-                AdapterError::Conflict {
-                    document,
-                    expected,
-                    found,
-                } => PhaseError::Blocked(Gap {
-                    phase: names::LIFECYCLE_ENACT.to_owned(),
-                    document: Some(document),
-                    unit: None,
-                    expected,
-                    found,
-                    next_action: format!(
+            .map_err(|e| {
+                PhaseError::blocked_on_conflict(
+                    names::LIFECYCLE_ENACT,
+                    e,
+                    format!(
                         "the document changed after write-verify (or another run holds it); nothing was enacted; roll back this run (iu-cutter rollback {run})"
                     ),
-                }),
-                other => PhaseError::Adapter(other),
+                )
             })?;
 
         let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();

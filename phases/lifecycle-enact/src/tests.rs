@@ -1,5 +1,5 @@
 use iu_cutter_live_execution::{
-    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
     MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope,
     expect_op, refuse_mutations_except, sha256_hex,
 };
