@@ -92,6 +92,23 @@ async fn context(
     Ok(ctx)
 }
 
+/// Runs the phase on `plan` and `backup` where no write may happen: it must refuse with a
+/// precondition, whose message this returns.
+async fn refused_before_writing(
+    plan: Plan,
+    backup: Backup,
+    accepted: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, WriteUnits).times(0);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
+    let mut ctx = context(mock, plan, backup, 2).await?;
+    match failure(&LegBRecord, &mut ctx, accepted).await? {
+        PhaseError::Precondition(message) => Ok(message),
+        other => Err(format!("expected a precondition, got {other}").into()),
+    }
+}
+
 /// Five units, batches of two: three calls, in order, each with the exact spans of the backup.
 fn expect_three_batches(mock: &mut MockLiveExecutionAdapter, seq: &mut Sequence) {
     let expected = [
@@ -250,15 +267,7 @@ async fn cancellation_is_honoured_between_batches() -> TestResult {
 async fn a_backup_that_does_not_match_the_plan_writes_nothing() -> TestResult {
     let mut changed = backup();
     changed.documents[1].document.body = "Điều 1.\nx\nĐiều 2.\nz\n".into();
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
-    let mut ctx = context(mock, plan(), changed, 2).await?;
-
-    let err = failure(&LegBRecord, &mut ctx, "mismatch accepted").await?;
-    let PhaseError::Precondition(message) = err else {
-        return Err(format!("expected a precondition, got {err}").into());
-    };
+    let message = refused_before_writing(plan(), changed, "mismatch accepted").await?;
     assert!(message.contains("`b`"), "{message}");
     Ok(())
 }
@@ -276,15 +285,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
             u
         })
         .collect();
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
-    let mut ctx = context(mock, bad, backup(), 2).await?;
-
-    let err = failure(&LegBRecord, &mut ctx, "bad span accepted").await?;
-    let PhaseError::Precondition(message) = err else {
-        return Err(format!("expected a precondition, got {err}").into());
-    };
+    let message = refused_before_writing(bad, backup(), "bad span accepted").await?;
     assert!(message.contains("character"), "{message}");
     Ok(())
 }
@@ -293,13 +294,8 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
 async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResult {
     let mut partial = backup();
     partial.documents.truncate(1);
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
-    let mut ctx = context(mock, plan(), partial, 2).await?;
-
-    let err = failure(&LegBRecord, &mut ctx, "missing doc accepted").await?;
-    assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
+    let message = refused_before_writing(plan(), partial, "missing doc accepted").await?;
+    assert!(message.contains("`b`"), "{message}");
     Ok(())
 }
 
