@@ -64,6 +64,16 @@ fn expect_first_run(mock: &mut MockLiveExecutionAdapter, save_plan: Answer, fenc
     refuse_mutations_except(mock, &[OpKind::SavePlan, OpKind::Fence]);
 }
 
+/// A store the phase must not call: no plan read or saved, no fence.
+fn untouched_store() -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlan).times(0);
+    expect_op!(mock, SavePlan).times(0);
+    expect_op!(mock, Fence).times(0);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    mock
+}
+
 async fn context(
     mock: MockLiveExecutionAdapter,
     rules: CutRules,
@@ -318,12 +328,7 @@ async fn unusable_rules_are_a_precondition_with_no_store_call() -> TestResult {
         markers: MarkerSet::Preset(Preset::Markdown),
         max_unit_bytes: Some(1),
     };
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
-    let mut ctx = context(mock, bad_rules).await?;
+    let mut ctx = context(untouched_store(), bad_rules).await?;
 
     let err = failure(&CutLegA, &mut ctx, "bad rules accepted").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
@@ -332,12 +337,7 @@ async fn unusable_rules_are_a_precondition_with_no_store_call() -> TestResult {
 
 #[tokio::test]
 async fn no_backup_is_a_precondition() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
-    let mut ctx = testing::context(mock, Scope::All, rules(), None).await?;
+    let mut ctx = testing::context(untouched_store(), Scope::All, rules(), None).await?;
 
     let err = failure(&CutLegA, &mut ctx, "ran without backup").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
@@ -346,12 +346,7 @@ async fn no_backup_is_a_precondition() -> TestResult {
 
 #[tokio::test]
 async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
-    let mut ctx = context(mock, rules()).await?;
+    let mut ctx = context(untouched_store(), rules()).await?;
     ctx.record.expected_plan_sha256 = Some("0".repeat(64));
 
     let err = failure(&CutLegA, &mut ctx, "another plan accepted").await?;
