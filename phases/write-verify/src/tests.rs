@@ -217,6 +217,15 @@ async fn gap(store: Store) -> Result<Gap, Box<dyn std::error::Error>> {
     Ok(blocked(err, names::WRITE_VERIFY)?)
 }
 
+/// Runs the gate on a store whose scoped documents are now `documents`.
+async fn gap_for_documents(documents: Vec<Document>) -> Result<Gap, Box<dyn std::error::Error>> {
+    gap(Store {
+        documents,
+        ..Store::good()
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_faithful_generation_passes_reading_only() -> TestResult {
     let evidence = verify(Store::good()).await?;
@@ -341,11 +350,7 @@ async fn a_document_whose_revision_changed_is_caught() -> TestResult {
     let mut written = fenced("b");
     written.revision = 5;
     written.sha256 = sha256_hex(b"edited");
-    let gap = gap(Store {
-        documents: vec![fenced("a"), written],
-        ..Store::good()
-    })
-    .await?;
+    let gap = gap_for_documents(vec![fenced("a"), written]).await?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.expected.contains("revision 4"), "{gap}");
     assert!(gap.found.contains("revision 5"), "{gap}");
@@ -357,11 +362,7 @@ async fn a_body_changed_behind_its_recorded_hash_is_caught() -> TestResult {
     // Raw SQL changed the body but left revision and sha256 as they were.
     let mut written = fenced("b");
     written.body.push_str("smuggled line\n");
-    let gap = gap(Store {
-        documents: vec![fenced("a"), written],
-        ..Store::good()
-    })
-    .await?;
+    let gap = gap_for_documents(vec![fenced("a"), written]).await?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("without updating its revision"), "{gap}");
     Ok(())
@@ -375,11 +376,7 @@ async fn a_document_no_longer_fenced_by_this_run_is_caught() -> TestResult {
             run: RunId::new("run-2"),
         },
     );
-    let gap = gap(Store {
-        documents: vec![other, fenced("b")],
-        ..Store::good()
-    })
-    .await?;
+    let gap = gap_for_documents(vec![other, fenced("b")]).await?;
     assert_eq!(gap.document, Some(DocumentId::new("a")));
     assert!(gap.found.contains("run-2"), "{gap}");
 
@@ -387,14 +384,6 @@ async fn a_document_no_longer_fenced_by_this_run_is_caught() -> TestResult {
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("deleted"), "{gap}");
     Ok(())
-}
-
-async fn gap_for_documents(documents: Vec<Document>) -> Result<Gap, Box<dyn std::error::Error>> {
-    gap(Store {
-        documents,
-        ..Store::good()
-    })
-    .await
 }
 
 #[tokio::test]
