@@ -6,7 +6,7 @@ use iu_cutter_live_execution::{
     GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, Preset, RunId, RunRecord,
     Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::testing::{RUN, document, failure};
+use iu_cutter_phase_core::testing::{RUN, document, failure, progress, record_events};
 use iu_cutter_phase_core::{
     BackupError, BackupReceipt, BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext,
     RunEvent,
@@ -94,9 +94,8 @@ fn context(
         CutRules::preset(Preset::Markdown),
     );
     let mut ctx = RunContext::new(record, Arc::new(mock), store);
-    let (tx, rx) = std::sync::mpsc::channel();
-    ctx.events = Arc::new(tx);
-    (ctx, rx)
+    let events = record_events(&mut ctx);
+    (ctx, events)
 }
 
 #[tokio::test]
@@ -170,14 +169,7 @@ async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult 
     // The context caches what was taken: the next phase does not reload it.
     assert_eq!(*ctx.backup().await?, saved);
 
-    let progress: Vec<(u64, u64)> = events
-        .try_iter()
-        .filter_map(|e| match e {
-            RunEvent::Progress { done, total, .. } => Some((done, total)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(progress, [(1, 2), (2, 2)]);
+    assert_eq!(progress(&events), [(1, 2), (2, 2)]);
     Ok(())
 }
 

@@ -3,13 +3,14 @@
 //! context a phase runs in, a plan's spans, and running a phase that must fail.
 
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
     LiveExecutionAdapter, PlannedUnit, RunId, RunRecord, SCHEMA_VERSION, Scope, sha256_hex,
 };
 
-use crate::{BackupStore, Gap, MemoryBackupStore, Phase, PhaseError, RunContext};
+use crate::{BackupStore, Gap, MemoryBackupStore, Phase, PhaseError, RunContext, RunEvent};
 
 /// The run every phase test runs.
 pub const RUN: &str = "run-1";
@@ -80,6 +81,24 @@ pub fn spans(body: &str, ends: &[usize], unit_id: impl Fn(usize) -> String) -> V
             };
             start = end;
             unit
+        })
+        .collect()
+}
+
+/// Sends `ctx`'s events to the returned receiver, for [`progress`] to read.
+pub fn record_events(ctx: &mut RunContext) -> Receiver<RunEvent> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctx.events = Arc::new(tx);
+    rx
+}
+
+/// The (done, total) of every progress event sent so far, in order.
+pub fn progress(events: &Receiver<RunEvent>) -> Vec<(u64, u64)> {
+    events
+        .try_iter()
+        .filter_map(|e| match e {
+            RunEvent::Progress { done, total, .. } => Some((done, total)),
+            _ => None,
         })
         .collect()
 }

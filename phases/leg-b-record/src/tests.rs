@@ -6,7 +6,8 @@ use iu_cutter_live_execution::{
     expect_op, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::testing::{
-    self, RUN, backup_of, document, failure, gate_closed, spans, stopped_by_gate,
+    self, RUN, backup_of, document, failure, gate_closed, progress, record_events, spans,
+    stopped_by_gate,
 };
 use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
@@ -132,22 +133,14 @@ async fn writes_five_units_in_three_ordered_batches_of_two() -> TestResult {
     expect_three_batches(&mut mock, &mut seq);
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
-    let (tx, events) = std::sync::mpsc::channel();
-    ctx.events = Arc::new(tx);
+    let events = record_events(&mut ctx);
 
     let evidence = LegBRecord.run(&mut ctx).await?;
 
     assert_eq!(evidence["units_written"], "5");
     assert_eq!(evidence["batches"], "3");
     assert_eq!(evidence.len(), 2);
-    let progress: Vec<(u64, u64)> = events
-        .try_iter()
-        .filter_map(|e| match e {
-            iu_cutter_phase_core::RunEvent::Progress { done, total, .. } => Some((done, total)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(progress, [(2, 5), (4, 5), (5, 5)]);
+    assert_eq!(progress(&events), [(2, 5), (4, 5), (5, 5)]);
     Ok(())
 }
 
