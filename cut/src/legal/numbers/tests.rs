@@ -18,38 +18,22 @@ fn token(text: &str) -> Option<(Style, Vec<u16>, String, bool)> {
 
 #[test]
 fn number_forms() {
-    assert_eq!(
-        token("1. Scope"),
-        Some((Style::Dotted, vec![1], "1".into(), true))
-    );
-    assert_eq!(
-        token("1.2 Scope"),
-        Some((Style::Dotted, vec![1, 2], "1.2".into(), false))
-    );
-    assert_eq!(
-        token("1.2. Scope"),
-        Some((Style::Dotted, vec![1, 2], "1.2".into(), true))
-    );
-    assert_eq!(
-        token("1 It is"),
-        Some((Style::Undotted, vec![1], "1".into(), false))
-    );
-    assert_eq!(
-        token("2° The"),
-        Some((Style::Degree, vec![2], "2°".into(), false))
-    );
-    assert_eq!(
-        token("(14)  Disclaimer"),
-        Some((Style::Paren, vec![14], "(14)".into(), false))
-    );
-    assert_eq!(
-        token("IV. Part"),
-        Some((Style::Roman, vec![4], "IV".into(), true))
-    );
-    assert_eq!(
-        token("B. TERMS"),
-        Some((Style::Letter, vec![2], "B".into(), true))
-    );
+    for (text, style, parts, label, dot) in [
+        ("1. Scope", Style::Dotted, &[1][..], "1", true),
+        ("1.2 Scope", Style::Dotted, &[1, 2][..], "1.2", false),
+        ("1.2. Scope", Style::Dotted, &[1, 2][..], "1.2", true),
+        ("1 It is", Style::Undotted, &[1][..], "1", false),
+        ("2° The", Style::Degree, &[2][..], "2°", false),
+        ("(14)  Disclaimer", Style::Paren, &[14][..], "(14)", false),
+        ("IV. Part", Style::Roman, &[4][..], "IV", true),
+        ("B. TERMS", Style::Letter, &[2][..], "B", true),
+    ] {
+        assert_eq!(
+            token(text),
+            Some((style, parts.to_vec(), label.to_owned(), dot)),
+            "{text}"
+        );
+    }
     let both = tokens("C. Third");
     assert_eq!(
         both.map(|t| t.map(|t| (t.number.style, t.number.last()))),
