@@ -608,7 +608,7 @@ impl Store {
     }
 
     /// Performs one call (the simulator's dispatch: the one place that maps an op to the
-    /// store's semantics).
+    /// store's semantics). A call that returns nothing answers [`Reply::Done`] (`().into()`).
     pub(crate) fn apply(&mut self, op: Op<'_>) -> AdapterResult<Reply> {
         Ok(match op {
             Op::Preflight => Reply::Done,
@@ -630,34 +630,16 @@ impl Store {
             Op::LoadLeases => Reply::Leases(self.load_leases()),
             Op::PutDocuments(documents) => Reply::Documents(self.put_documents(documents)?),
             Op::BeginRun(record) => Reply::Run(Some(self.begin_run(record))),
-            Op::RecordPhase { run, phase } => {
-                self.record_phase(run, phase)?;
-                Reply::Done
-            }
-            Op::SetRunStatus { run, status } => {
-                self.set_run_status(run, status)?;
-                Reply::Done
-            }
-            Op::SavePlan { run, plan } => {
-                self.save_plan(run, plan)?;
-                Reply::Done
-            }
-            Op::SaveReport { run, report } => {
-                self.save_report(run, report)?;
-                Reply::Done
-            }
+            Op::RecordPhase { run, phase } => self.record_phase(run, phase)?.into(),
+            Op::SetRunStatus { run, status } => self.set_run_status(run, status)?.into(),
+            Op::SavePlan { run, plan } => self.save_plan(run, plan)?.into(),
+            Op::SaveReport { run, report } => self.save_report(run, report)?.into(),
             Op::SaveBackup {
                 run,
                 artifact,
                 sha256,
-            } => {
-                self.save_backup(run, artifact, sha256)?;
-                Reply::Done
-            }
-            Op::Fence { run, expectations } => {
-                self.fence(run, expectations)?;
-                Reply::Done
-            }
+            } => self.save_backup(run, artifact, sha256)?.into(),
+            Op::Fence { run, expectations } => self.fence(run, expectations)?.into(),
             Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
             Op::Enact { run, expectations } => Reply::Count(self.enact(run, expectations)?),
             Op::Restore { run, backup } => Reply::Restoration(self.restore(run, backup)?),
@@ -668,10 +650,7 @@ impl Store {
             Op::RenewLease { run, holder, ttl } => {
                 Reply::Lease(self.renew_lease(run, holder, ttl)?)
             }
-            Op::ReleaseLease { run, holder } => {
-                self.release_lease(run, holder)?;
-                Reply::Done
-            }
+            Op::ReleaseLease { run, holder } => self.release_lease(run, holder)?.into(),
         })
     }
 
