@@ -51,17 +51,12 @@ fn generation(id: &str) -> Vec<Unit> {
     doc_plan
         .units
         .iter()
-        .map(|p| Unit {
-            document: doc_plan.document.clone(),
-            generation: RunId::new(RUN),
-            ordinal: p.ordinal,
-            unit_id: p.unit_id.clone(),
-            path: p.path.clone(),
-            part: p.part,
-            start: p.start,
-            end: p.end,
-            sha256: p.sha256.clone(),
-            body: body[p.start as usize..p.end as usize].to_owned(),
+        .map(|p| {
+            p.staged(
+                &doc_plan.document,
+                &RunId::new(RUN),
+                &body[p.start as usize..p.end as usize],
+            )
         })
         .collect()
 }
