@@ -268,27 +268,34 @@ pub fn document_digest(
 /// The census of `snapshot`, each document digested with its generations and units: what every
 /// store's `census()` must equal for that state (a store streams the same digests instead).
 pub fn snapshot_census(snapshot: &StoreSnapshot) -> Census {
+    let generations = by_document(&snapshot.generations, |g| &g.document);
+    let units = by_document(&snapshot.units, |u| &u.document);
     let mut builder = CensusBuilder::new();
     for document in &snapshot.documents {
-        let generations: Vec<GenerationRecord> = snapshot
-            .generations
-            .iter()
-            .filter(|g| g.document == document.id)
-            .cloned()
-            .collect();
-        let units: Vec<Unit> = snapshot
-            .units
-            .iter()
-            .filter(|u| u.document == document.id)
-            .cloned()
-            .collect();
+        let generations = generations.get(&document.id).map_or(&[][..], Vec::as_slice);
+        let units = units.get(&document.id).map_or(&[][..], Vec::as_slice);
         builder.add(
             document.id.clone(),
-            document_digest(document, &generations, &units),
+            document_digest(document, generations, units),
             units.len() as u64,
         );
     }
     builder.finish()
+}
+
+/// `items` grouped by the document each belongs to, in their order.
+fn by_document<T: Clone>(
+    items: &[T],
+    document: fn(&T) -> &DocumentId,
+) -> BTreeMap<&DocumentId, Vec<T>> {
+    let mut grouped: BTreeMap<&DocumentId, Vec<T>> = BTreeMap::new();
+    for item in items {
+        grouped
+            .entry(document(item))
+            .or_default()
+            .push(item.clone());
+    }
+    grouped
 }
 
 /// Assembles a census from per-document digests.
