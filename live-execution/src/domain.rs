@@ -358,6 +358,25 @@ pub struct PlannedUnit {
     pub sha256: String,
 }
 
+impl PlannedUnit {
+    /// The unit written for this planned unit into `generation` of `document`, holding `body`
+    /// (the source's span it covers).
+    pub fn staged(&self, document: &DocumentId, generation: &RunId, body: &str) -> Unit {
+        Unit {
+            document: document.clone(),
+            generation: generation.clone(),
+            ordinal: self.ordinal,
+            unit_id: self.unit_id.clone(),
+            path: self.path.clone(),
+            part: self.part,
+            start: self.start,
+            end: self.end,
+            sha256: self.sha256.clone(),
+            body: body.to_owned(),
+        }
+    }
+}
+
 /// The cut of one document.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DocumentPlan {

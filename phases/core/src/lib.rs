@@ -4,11 +4,15 @@
 //! durable state: the backup in the [`BackupStore`], the plan and evidence in the journal.
 //! A [`RunContext`] caches those for the life of one process and reloads them on resume.
 
+mod backed_up;
 mod backup_store;
 mod context;
 mod error;
 mod events;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
+pub use backed_up::BackedUp;
 pub use backup_store::{
     BackupError, BackupReceipt, BackupStore, DirBackupStore, JournalBackupStore, MemoryBackupStore,
     create_private_dir, create_private_file, decode_backup, encode_backup, write_atomically,

@@ -239,27 +239,16 @@ impl Phase for CutLegA {
             .iter()
             .map(|s| ExpectedRevision::of(&s.document))
             .collect();
-        ctx.store()
-            .fence(&run, &expectations)
-            .await
-            .map_err(|e| match e {
-                AdapterError::Conflict {
-                    document,
-                    expected,
-                    found,
-                } => PhaseError::Blocked(Gap {
-                    phase: names::CUT_LEG_A.to_owned(),
-                    document: Some(document),
-                    unit: None,
-                    expected,
-                    found,
-                    next_action: format!(
-                        "the document changed since the backup (or another run holds it); {}",
-                        rollback_and_restart(&run)
-                    ),
-                }),
-                other => PhaseError::Adapter(other),
-            })?;
+        ctx.store().fence(&run, &expectations).await.map_err(|e| {
+            PhaseError::blocked_on_conflict(
+                names::CUT_LEG_A,
+                e,
+                format!(
+                    "the document changed since the backup (or another run holds it); {}",
+                    rollback_and_restart(&run)
+                ),
+            )
+        })?;
         ctx.progress(
             names::CUT_LEG_A,
             expectations.len() as u64,
