@@ -19,7 +19,7 @@ use iu_cutter_live_execution::{
     DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
     GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset,
     PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit,
-    document_digest, sha256_hex,
+    sha256_hex, snapshot_census,
 };
 
 use crate::fixture::Fixture;
@@ -72,28 +72,10 @@ macro_rules! contract_suite {
         );
     };
     (@fixture $fixture:path; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $check() {
-                let Some(fixture) = $fixture(stringify!($check)).await else {
-                    return;
-                };
-                $crate::contract::$check(&fixture).await;
-                $crate::fixture::Fixture::finish(fixture).await;
-            }
-        )*
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture; $($check),*);
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $check() {
-                let Some(fixture) = $fixture(stringify!($check)).await else {
-                    return;
-                };
-                $crate::contract::$check($crate::fixture::Fixture::adapter(&fixture)).await;
-                $crate::fixture::Fixture::finish(fixture).await;
-            }
-        )*
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, adapter; $($check),*);
     };
 }
 
@@ -116,6 +98,36 @@ pub fn conflict<T: std::fmt::Debug>(
         }
         other => panic!("{what}: expected a conflict on `{document}`, got {other:?}"),
     }
+}
+
+/// Asserts `result` is a [`AdapterError::Conflict`] on `document` whose texts are exactly
+/// `expected` and `found`.
+pub fn assert_conflict<T: std::fmt::Debug>(
+    result: AdapterResult<T>,
+    document: &str,
+    what: &str,
+    expected: &str,
+    found: &str,
+) {
+    let texts = conflict(result, document, what);
+    assert_eq!(texts, (expected.to_owned(), found.to_owned()), "{what}");
+}
+
+/// Asserts the store still holds exactly `before`: a refused call changed nothing.
+async fn assert_all_or_nothing(store: &dyn LiveExecutionAdapter, before: &StoreSnapshot) {
+    assert_eq!(
+        &ok(store.snapshot().await, "snapshot"),
+        before,
+        "all or nothing"
+    );
+}
+
+/// Asserts the store's census is the one the seam computes from its snapshot.
+async fn assert_census_is_canonical(store: &dyn LiveExecutionAdapter) {
+    assert_eq!(
+        ok(store.census().await, "census"),
+        snapshot_census(&ok(store.snapshot().await, "snapshot"))
+    );
 }
 
 /// Asserts `result` is the error `matches` accepts.
@@ -282,10 +294,7 @@ pub async fn journaled_backups_round_trip_once(store: &dyn LiveExecutionAdapter)
         })
     );
     // Journal state: never in the census.
-    assert_eq!(
-        ok(store.census().await, "census"),
-        canonical_census(&ok(store.snapshot().await, "snapshot"))
-    );
+    assert_census_is_canonical(store).await;
 }
 
 /// Fences, writes `pieces` units per document and enacts `documents` as `generation`, expecting
@@ -388,32 +397,6 @@ fn plan_of(documents: &[Document], max_unit_bytes: Option<u64>) -> Plan {
     }
 }
 
-/// The census of `snapshot` computed with the seam's digest code: what every store's
-/// `census()` must equal for that state.
-pub fn canonical_census(snapshot: &StoreSnapshot) -> iu_cutter_live_execution::Census {
-    let mut builder = CensusBuilder::new();
-    for document in &snapshot.documents {
-        let generations: Vec<GenerationRecord> = snapshot
-            .generations
-            .iter()
-            .filter(|g| g.document == document.id)
-            .cloned()
-            .collect();
-        let units: Vec<Unit> = snapshot
-            .units
-            .iter()
-            .filter(|u| u.document == document.id)
-            .cloned()
-            .collect();
-        builder.add(
-            document.id.clone(),
-            document_digest(document, &generations, &units),
-            units.len() as u64,
-        );
-    }
-    builder.finish()
-}
-
 const LAW: &str = "Chương I\r\nĐiều 1. Phạm vi\nNội dung — “trích dẫn” 😀\n\nĐiều 2.  trailing  \n";
 
 // ---- checks ----------------------------------------------------------------------------------
@@ -477,18 +460,12 @@ pub async fn put_document_keeps_a_fence_and_readies_a_cut_document(
     assert_eq!(edited.state, DocumentState::Cutting { run: r1.clone() });
     let units = units_for(&a, &r1, 2);
     ok(store.write_units(&r1, &units).await, "write_units");
-    let (expected, found) = conflict(
+    assert_conflict(
         store.enact(&r1, &[expect(&a)]).await,
         "a",
         "enact after an edit",
-    );
-    assert_eq!(
-        expected,
-        format!("fenced by run `r1` at revision 1, sha256 {}", a.sha256)
-    );
-    assert_eq!(
-        found,
-        format!("fenced by run `r1` at revision 2, sha256 {}", edited.sha256)
+        &format!("fenced by run `r1` at revision 1, sha256 {}", a.sha256),
+        &format!("fenced by run `r1` at revision 2, sha256 {}", edited.sha256),
     );
 
     let b = put(store, "b", "Điều 1.\n").await;
@@ -607,28 +584,24 @@ pub async fn fence_refuses_a_stale_revision_all_or_nothing(store: &dyn LiveExecu
     let b = put(store, "b", "Điều 2.").await;
     let b2 = put(store, "b", "Điều 2 (sửa).").await;
     let before = ok(store.snapshot().await, "snapshot");
-    let (expected, found) = conflict(
+    assert_conflict(
         store.fence(&run("r"), &[expect(&a), expect(&b)]).await,
         "b",
         "stale fence",
+        &format!("revision 1, sha256 {}", b.sha256),
+        &format!("revision 2, sha256 {}", b2.sha256),
     );
-    assert_eq!(expected, format!("revision 1, sha256 {}", b.sha256));
-    assert_eq!(found, format!("revision 2, sha256 {}", b2.sha256));
-    assert_eq!(
-        ok(store.snapshot().await, "snapshot"),
-        before,
-        "all or nothing"
-    );
+    assert_all_or_nothing(store, &before).await;
 
     let mut wrong_sha = expect(&b2);
     wrong_sha.sha256 = sha256_hex(b"something else");
-    let (expected, found) = conflict(
+    assert_conflict(
         store.fence(&run("r"), &[wrong_sha.clone()]).await,
         "b",
         "wrong sha",
+        &format!("revision 2, sha256 {}", wrong_sha.sha256),
+        &format!("revision 2, sha256 {}", b2.sha256),
     );
-    assert_eq!(expected, format!("revision 2, sha256 {}", wrong_sha.sha256));
-    assert_eq!(found, format!("revision 2, sha256 {}", b2.sha256));
 }
 
 /// A document fenced by another run cannot be fenced; the first run keeps it.
@@ -637,21 +610,14 @@ pub async fn fence_refuses_a_document_held_by_another_run(store: &dyn LiveExecut
     let b = put(store, "b", "Điều 2.").await;
     ok(store.fence(&run("first"), &[expect(&b)]).await, "fence");
     let before = ok(store.snapshot().await, "snapshot");
-    let (expected, found) = conflict(
+    assert_conflict(
         store.fence(&run("second"), &[expect(&a), expect(&b)]).await,
         "b",
         "held fence",
+        "not fenced by another run (to be fenced by run `second`)",
+        "fenced by run `first`",
     );
-    assert_eq!(
-        expected,
-        "not fenced by another run (to be fenced by run `second`)"
-    );
-    assert_eq!(found, "fenced by run `first`");
-    assert_eq!(
-        ok(store.snapshot().await, "snapshot"),
-        before,
-        "all or nothing"
-    );
+    assert_all_or_nothing(store, &before).await;
 }
 
 /// Fencing a document that does not exist is `NotFound`, and fences nothing.
@@ -680,9 +646,13 @@ pub async fn write_units_needs_the_fence(store: &dyn LiveExecutionAdapter) {
     let a = put(store, "a", "Điều 1. một").await;
     let r = run("r");
     let units = units_for(&a, &r, 2);
-    let (expected, found) = conflict(store.write_units(&r, &units).await, "a", "unfenced write");
-    assert_eq!(expected, "fenced by run `r`");
-    assert_eq!(found, "ready (not fenced) (fence lost)");
+    assert_conflict(
+        store.write_units(&r, &units).await,
+        "a",
+        "unfenced write",
+        "fenced by run `r`",
+        "ready (not fenced) (fence lost)",
+    );
 
     ok(store.fence(&run("other"), &[expect(&a)]).await, "fence");
     let (_, found) = conflict(store.write_units(&r, &units).await, "a", "foreign fence");
@@ -728,11 +698,7 @@ pub async fn write_units_is_all_or_nothing(store: &dyn LiveExecutionAdapter) {
     batch.extend(units_for(&b, &r, 2));
     let (_, found) = conflict(store.write_units(&r, &batch).await, "b", "mixed batch");
     assert_eq!(found, "ready (not fenced) (fence lost)");
-    assert_eq!(
-        ok(store.snapshot().await, "snapshot"),
-        before,
-        "all or nothing"
-    );
+    assert_all_or_nothing(store, &before).await;
 }
 
 /// Written units are staged (invisible to readers), ordered by ordinal; writing them again
@@ -876,7 +842,7 @@ pub async fn write_units_round_trips_any_text_and_replaces_written_keys(
     assert_eq!(snapshot.units, expected);
     assert_eq!(
         ok(store.census().await, "census"),
-        canonical_census(&snapshot)
+        snapshot_census(&snapshot)
     );
 }
 
@@ -993,46 +959,26 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
     let before = ok(store.snapshot().await, "snapshot");
 
     // c was never fenced.
-    let (expected, found) = conflict(
+    assert_conflict(
         store.enact(&r, &[expect(&a), expect(&c)]).await,
         "c",
         "unfenced enact",
+        &format!("fenced by run `r` at revision 1, sha256 {}", c.sha256),
+        &format!("ready (not fenced) at revision 1, sha256 {}", c.sha256),
     );
-    assert_eq!(
-        expected,
-        format!("fenced by run `r` at revision 1, sha256 {}", c.sha256)
-    );
-    assert_eq!(
-        found,
-        format!("ready (not fenced) at revision 1, sha256 {}", c.sha256)
-    );
-    assert_eq!(
-        ok(store.snapshot().await, "snapshot"),
-        before,
-        "all or nothing"
-    );
+    assert_all_or_nothing(store, &before).await;
 
     // A stale expectation.
     let mut stale = expect(&b);
     stale.revision = 7;
-    let (expected, found) = conflict(
+    assert_conflict(
         store.enact(&r, &[expect(&a), stale]).await,
         "b",
         "stale enact",
+        &format!("fenced by run `r` at revision 7, sha256 {}", b.sha256),
+        &format!("fenced by run `r` at revision 1, sha256 {}", b.sha256),
     );
-    assert_eq!(
-        expected,
-        format!("fenced by run `r` at revision 7, sha256 {}", b.sha256)
-    );
-    assert_eq!(
-        found,
-        format!("fenced by run `r` at revision 1, sha256 {}", b.sha256)
-    );
-    assert_eq!(
-        ok(store.snapshot().await, "snapshot"),
-        before,
-        "all or nothing"
-    );
+    assert_all_or_nothing(store, &before).await;
 
     // Another run's enact.
     let (_, found) = conflict(store.enact(&run("x"), &[expect(&a)]).await, "a", "foreign");
@@ -1057,11 +1003,7 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
         |e| matches!(e, AdapterError::NotFound(_)),
         "missing document",
     );
-    assert_eq!(
-        ok(store.snapshot().await, "snapshot"),
-        before,
-        "all or nothing"
-    );
+    assert_all_or_nothing(store, &before).await;
     assert_eq!(
         ok(store.enact(&r, &[expect(&a), expect(&b)]).await, "enact"),
         2
@@ -1366,15 +1308,15 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
     cut(store, &r2, std::slice::from_ref(&a), 3).await;
     let before = ok(store.census().await, "census");
 
-    let (expected, found) = conflict(
+    assert_conflict(
         store
             .purge_generations(&[target("a", &r1, Some(&r2)), target("b", &r1, Some(&r1))])
             .await,
         "b",
         "an active generation",
+        "generation `r1` retired",
+        "generation `r1` active",
     );
-    assert_eq!(expected, "generation `r1` retired");
-    assert_eq!(found, "generation `r1` active");
     assert_eq!(
         ok(store.census().await, "census"),
         before,
@@ -1442,7 +1384,7 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
     assert_eq!(after.units, staged.units - 2);
     assert_eq!(
         after,
-        canonical_census(&ok(store.snapshot().await, "snapshot"))
+        snapshot_census(&ok(store.snapshot().await, "snapshot"))
     );
     assert_eq!(
         ok(
@@ -1473,7 +1415,7 @@ pub async fn census_is_canonical_and_ignores_the_journal(store: &dyn LiveExecuti
     let check = async |what: &str| {
         let census = ok(store.census().await, "census");
         let snapshot = ok(store.snapshot().await, "snapshot");
-        assert_eq!(census, canonical_census(&snapshot), "{what}");
+        assert_eq!(census, snapshot_census(&snapshot), "{what}");
         census.fingerprint
     };
     let mut seen = vec![check("empty").await];
@@ -1939,16 +1881,9 @@ pub mod live {
             );
         };
         (@each $fixture:path; $($check:ident),* $(,)?) => {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    let Some(fixture) = $fixture(stringify!($check)).await else {
-                        return;
-                    };
-                    $crate::contract::live::$check(&fixture).await;
-                    $crate::fixture::Fixture::finish(fixture).await;
-                }
-            )*
+            $crate::fixture_tests!(
+                #[tokio::test] $fixture => $crate::contract::live, fixture; $($check),*
+            );
         };
     }
 

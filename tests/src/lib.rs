@@ -182,6 +182,34 @@ pub fn cases(default: u32, divisor: u32) -> u32 {
     (base / divisor.max(1)).max(1)
 }
 
+/// Instantiates each `$check` as a test (the attribute given first) that makes its fixture with
+/// `$fixture` (an `async fn(&str) -> Option<impl Fixture>` called with the check's name; `None`
+/// skips it), runs `$suite::$check` on the fixture (`fixture`) or on its adapter (`adapter`),
+/// then finishes the fixture: the one body behind every suite macro.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! fixture_tests {
+    (#[$test:meta] $fixture:path => $suite:path, $given:ident; $($check:ident),* $(,)?) => {
+        $(
+            #[$test]
+            async fn $check() {
+                let Some(fixture) = $fixture(stringify!($check)).await else {
+                    return;
+                };
+                use $suite as suite;
+                suite::$check($crate::fixture_tests!(@given $given fixture)).await;
+                $crate::fixture::Fixture::finish(fixture).await;
+            }
+        )*
+    };
+    (@given adapter $fixture:ident) => {
+        $crate::fixture::Fixture::adapter(&$fixture)
+    };
+    (@given fixture $fixture:ident) => {
+        &$fixture
+    };
+}
+
 pub mod contract;
 pub mod fixture;
 pub mod no_clobber;

@@ -36,16 +36,7 @@ macro_rules! no_clobber_suite {
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $check() {
-                let Some(fixture) = $fixture(stringify!($check)).await else {
-                    return;
-                };
-                $crate::no_clobber::$check(&fixture).await;
-                $crate::fixture::Fixture::finish(fixture).await;
-            }
-        )*
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::no_clobber, fixture; $($check),*);
     };
 }
 

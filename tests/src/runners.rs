@@ -23,16 +23,11 @@ use crate::ok;
 #[macro_export]
 macro_rules! runners_suite {
     ($fixture:path; $($check:ident),* $(,)?) => {
-        $(
+        $crate::fixture_tests!(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                let Some(fixture) = $fixture(stringify!($check)).await else {
-                    return;
-                };
-                $crate::runners::$check(&fixture).await;
-                $crate::fixture::Fixture::finish(fixture).await;
-            }
-        )*
+            $fixture => $crate::runners, fixture;
+            $($check),*
+        );
 
         /// Two runners racing on one scope (see `iu_cutter_tests::races`).
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
