@@ -30,7 +30,7 @@ use crate::ok;
 #[macro_export]
 macro_rules! contract_suite {
     ($fixture:path) => {
-        $crate::contract_suite!(@each $fixture;
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, adapter;
             empty_store_reads_nothing,
             put_document_creates_and_revises,
             put_document_keeps_a_fence_and_readies_a_cut_document,
@@ -65,17 +65,11 @@ macro_rules! contract_suite {
             put_documents_is_all_or_nothing_and_refuses_ids_no_store_may_hold,
             journaled_backups_round_trip_once,
         );
-        $crate::contract_suite!(@fixture $fixture;
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture;
             leases_admit_one_holder_at_a_time,
             leases_expire_on_the_store_clock,
             claimed_calls_need_the_callers_live_lease,
         );
-    };
-    (@fixture $fixture:path; $($check:ident),* $(,)?) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture; $($check),*);
-    };
-    (@each $fixture:path; $($check:ident),* $(,)?) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, adapter; $($check),*);
     };
 }
 
@@ -1871,18 +1865,13 @@ pub mod live {
     #[macro_export]
     macro_rules! live_suite {
         ($fixture:path) => {
-            $crate::live_suite!(@each $fixture;
+            $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract::live, fixture;
                 control_row_closes_the_gate_for_every_runner,
                 control_row_never_opens_the_gate,
                 init_is_idempotent_and_connect_needs_the_schema,
                 info_is_live_and_redacted,
                 concurrent_fences_admit_one_run,
                 concurrent_writers_create_one_document,
-            );
-        };
-        (@each $fixture:path; $($check:ident),* $(,)?) => {
-            $crate::fixture_tests!(
-                #[tokio::test] $fixture => $crate::contract::live, fixture; $($check),*
             );
         };
     }

@@ -25,7 +25,7 @@ use crate::ok;
 #[macro_export]
 macro_rules! no_clobber_suite {
     ($fixture:path) => {
-        $crate::no_clobber_suite!(@each $fixture;
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::no_clobber, fixture;
             a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_writes_nothing,
             rollback_keeps_an_edit_made_after_the_backup,
             enact_and_verify_catch_a_body_edited_without_its_revision,
@@ -34,9 +34,6 @@ macro_rules! no_clobber_suite {
             units_changed_after_write_verify_are_never_enacted,
             a_runner_that_lost_its_lease_cannot_write,
         );
-    };
-    (@each $fixture:path; $($check:ident),* $(,)?) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::no_clobber, fixture; $($check),*);
     };
 }
 
