@@ -128,10 +128,16 @@ fn check_destination(to: &Path, staging: &Path, previous: &Path) -> Result<bool,
             ));
         }
     }
+    holds_a_tree(to, "deploy")
+}
+
+/// Whether `to` is a directory (to be replaced); nothing there is fine, anything else is refused
+/// with the advice to move it away and `retry` again.
+fn holds_a_tree(to: &Path, retry: &str) -> Result<bool, String> {
     match fs::symlink_metadata(to) {
         Ok(meta) if meta.is_dir() => Ok(true),
         Ok(_) => Err(format!(
-            "{} exists and is not a directory; move it away and deploy again",
+            "{} exists and is not a directory; move it away and {retry} again",
             to.display()
         )),
         Err(_) => Ok(false),
@@ -174,38 +180,43 @@ fn stage(
 /// Step 5's promotion: keeps the current `to` as `previous` (when there is one to replace),
 /// then renames `staging` to `to`. If that rename fails, the kept tree is put back.
 fn promote(staging: &Path, to: &Path, previous: Option<&Path>) -> Result<Option<PathBuf>, String> {
-    let previous = match previous {
-        Some(previous) => {
-            fs::rename(to, previous).map_err(|e| {
-                format!(
-                    "cannot keep {} as {}: {e}; nothing was promoted",
-                    to.display(),
-                    previous.display()
-                )
-            })?;
-            Some(previous.to_path_buf())
-        }
-        None => None,
-    };
-    if let Err(e) = fs::rename(staging, to) {
-        let undo = match &previous {
-            Some(prev) => fs::rename(prev, to).map_err(|u| {
-                format!(
-                    "; restoring {} also failed ({u}): rename it back to {} by hand",
-                    prev.display(),
-                    to.display()
-                )
-            }),
-            None => Ok(()),
-        };
-        return Err(format!(
-            "cannot promote {} to {}: {e}{}",
-            staging.display(),
-            to.display(),
-            undo.err().unwrap_or_default()
-        ));
+    let moving_in = format!("promote {} to", staging.display());
+    replace_tree(staging, to, previous, &moving_in, "promoted")?;
+    Ok(previous.map(Path::to_path_buf))
+}
+
+/// Moves the tree at `to` aside to `aside` (when given), then `incoming` to `to`; if that second
+/// rename fails, the tree moved aside is put back. `moving_in` names the second rename in its
+/// error (`cannot {moving_in} {to}`); `unchanged` says what a failed first one left undone.
+fn replace_tree(
+    incoming: &Path,
+    to: &Path,
+    aside: Option<&Path>,
+    moving_in: &str,
+    unchanged: &str,
+) -> Result<(), String> {
+    if let Some(aside) = aside {
+        fs::rename(to, aside).map_err(|e| {
+            format!(
+                "cannot keep {} as {}: {e}; nothing was {unchanged}",
+                to.display(),
+                aside.display()
+            )
+        })?;
     }
-    Ok(previous)
+    fs::rename(incoming, to).map_err(|e| {
+        let undo = aside
+            .and_then(|aside| {
+                let u = fs::rename(aside, to).err()?;
+                Some(format!(
+                    "; restoring {} also failed ({u}): rename it back to {} by hand",
+                    aside.display(),
+                    to.display()
+                ))
+            })
+            .unwrap_or_default();
+        format!("cannot {moving_in} {}: {e}{undo}", to.display())
+    })
 }
 
 /// Restores the newest `DIR.previous-*` as `to`, keeping the current tree as
@@ -251,50 +262,20 @@ pub(crate) fn rollback(to: &Path, now: SystemTime) -> Result<RolledBack, String>
         None
     };
 
-    let kept = match fs::symlink_metadata(to) {
-        Ok(meta) if meta.is_dir() => {
-            let kept = sibling(to, "rolled-back", &stamp)?;
-            if fs::symlink_metadata(&kept).is_ok() {
-                return Err(format!(
-                    "{} already exists; wait a second and roll back again",
-                    kept.display()
-                ));
-            }
-            fs::rename(to, &kept).map_err(|e| {
-                format!(
-                    "cannot keep {} as {}: {e}; nothing was changed",
-                    to.display(),
-                    kept.display()
-                )
-            })?;
-            Some(kept)
-        }
-        Ok(_) => {
+    let kept = if holds_a_tree(to, "roll back")? {
+        let kept = sibling(to, "rolled-back", &stamp)?;
+        if fs::symlink_metadata(&kept).is_ok() {
             return Err(format!(
-                "{} exists and is not a directory; move it away and roll back again",
-                to.display()
+                "{} already exists; wait a second and roll back again",
+                kept.display()
             ));
         }
-        Err(_) => None,
+        Some(kept)
+    } else {
+        None
     };
-    if let Err(e) = fs::rename(&restored_from, to) {
-        let undo = match &kept {
-            Some(kept) => fs::rename(kept, to).map_err(|u| {
-                format!(
-                    "; restoring {} also failed ({u}): rename it back to {} by hand",
-                    kept.display(),
-                    to.display()
-                )
-            }),
-            None => Ok(()),
-        };
-        return Err(format!(
-            "cannot restore {} as {}: {e}{}",
-            restored_from.display(),
-            to.display(),
-            undo.err().unwrap_or_default()
-        ));
-    }
+    let moving_in = format!("restore {} as", restored_from.display());
+    replace_tree(&restored_from, to, kept.as_deref(), &moving_in, "changed")?;
     Ok(RolledBack {
         dir: to.to_path_buf(),
         restored_from,
