@@ -22,6 +22,43 @@ fn store() -> Result<Workdir, Error> {
     Ok(wd)
 }
 
+/// [`store`] with `run` held after write-verify: every document fenced, its units staged.
+fn held_after_write_verify(run: &str) -> Result<Workdir, Error> {
+    let wd = store()?;
+    wd.expect(
+        &[
+            "run",
+            "--execute",
+            "--run-id",
+            run,
+            "--until",
+            "write-verify",
+        ],
+        0,
+    )?;
+    Ok(wd)
+}
+
+/// [`store`] where run A cut `d/doc1.md`, the file was then edited and imported again, and run B
+/// cut the new revision (A's generation retired).
+fn cut_edited_and_cut_again() -> Result<Workdir, Error> {
+    let wd = store()?;
+    wd.expect(
+        &["run", "--execute", "--run-id", "A", "--id", "d/doc1.md"],
+        0,
+    )?;
+    wd.write(
+        "docs/d/doc1.md",
+        b"# Doc 1\n\nintro 1 changed\n\n## A\n\nalpha 1\n",
+    )?;
+    wd.expect(&["import", "--execute", "docs"], 0)?;
+    wd.expect(
+        &["run", "--execute", "--run-id", "B", "--id", "d/doc1.md"],
+        0,
+    )?;
+    Ok(wd)
+}
+
 /// Every document whose state is `cut` has active units that tile its body exactly:
 /// contiguous from 0, each the body's bytes at its range, ending at the body's length. Returns
 /// the documents that do not.
@@ -112,18 +149,7 @@ fn a_staged_unit_changed_after_write_verify_is_never_enacted() -> TestResult {
 #[test]
 fn resume_or_run_of_a_held_run_verifies_it_again_before_enacting() -> TestResult {
     // 1. A staged unit edited while the run is held: `enact` blocks; `resume` must too.
-    let wd = store()?;
-    wd.expect(
-        &[
-            "run",
-            "--execute",
-            "--run-id",
-            "A",
-            "--until",
-            "write-verify",
-        ],
-        0,
-    )?;
+    let wd = held_after_write_verify("A")?;
     wd.sql(
         "UPDATE units SET body = 'EVIL' WHERE generation = 'A' AND document = 'd/doc1.md' \
          AND ordinal = 1",
@@ -137,18 +163,7 @@ fn resume_or_run_of_a_held_run_verifies_it_again_before_enacting() -> TestResult
 
     // 2. A verification older than held_max_age: `enact` blocks ("verify first"); `run` with
     // the same id must not enact it anyway.
-    let wd = store()?;
-    wd.expect(
-        &[
-            "run",
-            "--execute",
-            "--run-id",
-            "B",
-            "--until",
-            "write-verify",
-        ],
-        0,
-    )?;
+    let wd = held_after_write_verify("B")?;
     // The verification is made old by its journaled time (the clock `enact` reads it against)
     // rather than by waiting: older than the default held_max_age of 24 hours.
     let aged = wd.execute(
@@ -202,18 +217,7 @@ fn verify_of_an_enacted_run_notices_an_edited_body() -> TestResult {
 #[test]
 fn a_run_that_touched_nothing_rolls_back_without_the_other_runs_rollback() -> TestResult {
     // A holds the documents; B, started after A, is blocked at its fence.
-    let wd = store()?;
-    wd.expect(
-        &[
-            "run",
-            "--execute",
-            "--run-id",
-            "A",
-            "--until",
-            "write-verify",
-        ],
-        0,
-    )?;
+    let wd = held_after_write_verify("A")?;
     wd.expect(&["run", "--execute", "--run-id", "B"], 4)?;
     let before = states(&wd)?;
     let rollback = wd.run(&["rollback", "B", "--execute"])?;
@@ -249,20 +253,7 @@ fn a_run_that_touched_nothing_rolls_back_without_the_other_runs_rollback() -> Te
 /// and the document still differs.
 #[test]
 fn a_retried_rollback_does_not_turn_a_mismatch_into_rolled_back() -> TestResult {
-    let wd = store()?;
-    wd.expect(
-        &["run", "--execute", "--run-id", "A", "--id", "d/doc1.md"],
-        0,
-    )?;
-    wd.write(
-        "docs/d/doc1.md",
-        b"# Doc 1\n\nintro 1 changed\n\n## A\n\nalpha 1\n",
-    )?;
-    wd.expect(&["import", "--execute", "docs"], 0)?;
-    wd.expect(
-        &["run", "--execute", "--run-id", "B", "--id", "d/doc1.md"],
-        0,
-    )?;
+    let wd = cut_edited_and_cut_again()?;
     // Someone rewrites a unit of A's (now retired) generation, hash included.
     let tampered = "tampered";
     wd.sql(&format!(
@@ -287,20 +278,7 @@ fn a_retried_rollback_does_not_turn_a_mismatch_into_rolled_back() -> TestResult 
 /// backup's (which holds their bodies).
 #[test]
 fn a_rollback_does_not_claim_the_pre_run_state_over_rewritten_unit_bodies() -> TestResult {
-    let wd = store()?;
-    wd.expect(
-        &["run", "--execute", "--run-id", "A", "--id", "d/doc1.md"],
-        0,
-    )?;
-    wd.write(
-        "docs/d/doc1.md",
-        b"# Doc 1\n\nintro 1 changed\n\n## A\n\nalpha 1\n",
-    )?;
-    wd.expect(&["import", "--execute", "docs"], 0)?;
-    wd.expect(
-        &["run", "--execute", "--run-id", "B", "--id", "d/doc1.md"],
-        0,
-    )?;
+    let wd = cut_edited_and_cut_again()?;
     wd.sql("UPDATE units SET body = 'tampered' WHERE generation = 'A' AND ordinal = 1")?;
     let rollback = wd.run(&["rollback", "B", "--execute", "--json"])?;
     let report: serde_json::Value = serde_json::from_str(&rollback.stdout)?;
