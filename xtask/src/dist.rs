@@ -491,6 +491,34 @@ mod tests {
         }
     }
 
+    /// The files (not directories) `packed` holds, sorted, after checking none is a secret.
+    fn shipped_files(packed: &Packed) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        let files: Vec<String> = list_tarball(&packed.tarball)?
+            .into_iter()
+            .filter(|p| !p.ends_with('/'))
+            .collect();
+        secret_free(&files);
+        Ok(files)
+    }
+
+    /// Every file of a release under its top directory `top`, sorted: the manifest, the binary,
+    /// its shell completions and man page, then `sources` under `src/`.
+    fn release_files(top: &str, sources: &[&str]) -> Vec<String> {
+        [
+            "DEPLOY-MANIFEST.txt",
+            "bin/iu-cutter",
+            "share/bash-completion/completions/iu-cutter",
+            "share/fish/vendor_completions.d/iu-cutter.fish",
+            "share/man/man1/iu-cutter.1",
+            "share/powershell/iu-cutter.ps1",
+            "share/zsh/site-functions/_iu-cutter",
+        ]
+        .iter()
+        .map(|file| format!("{top}/{file}"))
+        .chain(sources.iter().map(|file| format!("{top}/src/{file}")))
+        .collect()
+    }
+
     #[test]
     fn secrets_and_build_output_never_enter_the_artifact() -> TestResult {
         let tmp = tempfile::tempdir()?;
@@ -509,23 +537,10 @@ mod tests {
 
         let top = "iu-cutter-0.1.0-0123456";
         assert_eq!(packed.tarball, out.join(format!("{top}.tar.gz")));
-        let listed = list_tarball(&packed.tarball)?;
-        let files: Vec<String> = listed.into_iter().filter(|p| !p.ends_with('/')).collect();
         assert_eq!(
-            files,
-            vec![
-                format!("{top}/DEPLOY-MANIFEST.txt"),
-                format!("{top}/bin/iu-cutter"),
-                format!("{top}/share/bash-completion/completions/iu-cutter"),
-                format!("{top}/share/fish/vendor_completions.d/iu-cutter.fish"),
-                format!("{top}/share/man/man1/iu-cutter.1"),
-                format!("{top}/share/powershell/iu-cutter.ps1"),
-                format!("{top}/share/zsh/site-functions/_iu-cutter"),
-                format!("{top}/src/Cargo.toml"),
-                format!("{top}/src/config/example.toml"),
-            ]
+            shipped_files(&packed)?,
+            release_files(top, &["Cargo.toml", "config/example.toml"])
         );
-        secret_free(&files);
         let manifest = fs::read_to_string(&packed.manifest)?;
         assert!(!manifest.contains("secret") && !manifest.contains(".env"));
         assert!(
@@ -660,26 +675,10 @@ mod tests {
             packed.tarball,
             root.join("target/dist").join(format!("{top}.tar.gz"))
         );
-        let files: Vec<String> = list_tarball(&packed.tarball)?
-            .into_iter()
-            .filter(|p| !p.ends_with('/'))
-            .collect();
         assert_eq!(
-            files,
-            vec![
-                format!("{top}/DEPLOY-MANIFEST.txt"),
-                format!("{top}/bin/iu-cutter"),
-                format!("{top}/share/bash-completion/completions/iu-cutter"),
-                format!("{top}/share/fish/vendor_completions.d/iu-cutter.fish"),
-                format!("{top}/share/man/man1/iu-cutter.1"),
-                format!("{top}/share/powershell/iu-cutter.ps1"),
-                format!("{top}/share/zsh/site-functions/_iu-cutter"),
-                format!("{top}/src/.gitignore"),
-                format!("{top}/src/Cargo.toml"),
-                format!("{top}/src/src/lib.rs"),
-            ]
+            shipped_files(&packed)?,
+            release_files(&top, &[".gitignore", "Cargo.toml", "src/lib.rs"])
         );
-        secret_free(&files);
         let manifest = manifest::Manifest::read(&packed.manifest)?;
         assert_eq!(manifest.commit, head);
         assert_eq!(manifest.version, "0.2.0");
