@@ -9,6 +9,15 @@ pub(crate) fn bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// `cargo` arguments that build the program, `iu-cutter`, for a debug run.
+pub(crate) const BUILD_PROGRAM: [&str; 5] = [
+    "build",
+    "-p",
+    "iu-cutter-orchestrator",
+    "--bin",
+    "iu-cutter",
+];
+
 /// The workspace's root directory.
 pub(crate) fn workspace_root() -> Result<PathBuf, String> {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")

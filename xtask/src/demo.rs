@@ -85,17 +85,7 @@ fn steps() -> Vec<Step> {
 }
 
 fn build(root: &Path) -> Result<PathBuf, String> {
-    crate::cargo::run(
-        root,
-        &[
-            "build",
-            "-p",
-            "iu-cutter-orchestrator",
-            "--bin",
-            "iu-cutter",
-        ],
-        &[],
-    )?;
+    crate::cargo::run(root, &crate::cargo::BUILD_PROGRAM, &[])?;
     let target = crate::cargo::target_dir(root);
     let binary = target
         .join("debug")

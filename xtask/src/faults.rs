@@ -182,17 +182,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let root = workspace_root()?;
     let started = Instant::now();
-    let (built, _) = cargo_echo(
-        &root,
-        &[
-            "build",
-            "-p",
-            "iu-cutter-orchestrator",
-            "--bin",
-            "iu-cutter",
-        ],
-        &[],
-    )?;
+    let (built, _) = cargo_echo(&root, &cargo::BUILD_PROGRAM, &[])?;
     if !built {
         return Err("building iu-cutter failed".into());
     }
