@@ -99,8 +99,44 @@ pub trait RawSql: SqlFixture {
     /// `"sqlite"` or `"postgres"`: which trigger dialect to write.
     fn dialect(&self) -> &'static str;
 
-    /// Runs `statement` (no binds), panicking on failure.
-    fn execute_raw(&self, statement: String) -> impl Future<Output = ()>;
+    /// Runs `statement` with `binds` (`$1`, `$2`, ...) over a connection of its own, panicking
+    /// on failure; returns how many rows it changed.
+    fn execute_raw(&self, statement: &str, binds: &[&str]) -> impl Future<Output = u64>;
+}
+
+/// On a SQL store, every tampering is one raw `UPDATE` that must change exactly one row.
+impl<T: RawSql> Tamper for T {
+    async fn edit_body_raw(&self, document: &str, body: &str) {
+        let changed = self
+            .execute_raw(
+                "UPDATE documents SET body = $1 WHERE id = $2",
+                &[body, document],
+            )
+            .await;
+        assert_eq!(changed, 1, "no document `{document}`");
+    }
+
+    async fn edit_unit_raw(&self, document: &str, generation: &str, ordinal: u32, body: &str) {
+        // BIGINT is PostgreSQL's type of the column; SQLite reads it as INTEGER.
+        let changed = self
+            .execute_raw(
+                "UPDATE units SET body = $1 WHERE document = $2 AND generation = $3 \
+                 AND ordinal = CAST($4 AS BIGINT)",
+                &[body, document, generation, &ordinal.to_string()],
+            )
+            .await;
+        assert_eq!(changed, 1, "no such unit");
+    }
+
+    async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {
+        let changed = self
+            .execute_raw(
+                "UPDATE run_backups SET artifact = $1, sha256 = $2 WHERE run = $3",
+                &[artifact, sha256, run],
+            )
+            .await;
+        assert_eq!(changed, 1, "run `{run}` has no journaled backup");
+    }
 }
 
 /// The value of a database call, or a panic naming `what`.

@@ -392,11 +392,11 @@ async fn edit_trial(
     let store = fixture.adapter();
     seed(store).await;
     for statement in trigger_sql(fixture.dialect(), phase, status, bump_revision) {
-        fixture.execute_raw(statement).await;
+        fixture.execute_raw(&statement, &[]).await;
     }
     let report = run_to_end(runner(fixture).await, "edited").await?;
     for statement in drop_trigger_sql(fixture.dialect()) {
-        fixture.execute_raw(statement).await;
+        fixture.execute_raw(&statement, &[]).await;
     }
     let run = RunId::new("edited");
     let edited = DocumentId::new(EDITED);
