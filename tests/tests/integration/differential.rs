@@ -14,7 +14,7 @@ use std::sync::Arc;
 use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, CutRules, Document, DocumentId, ExpectedRevision,
-    LiveExecutionAdapter, RunId, Scope, StoreSnapshot, Unit,
+    LiveExecutionAdapter, PlannedUnit, RunId, Scope, StoreSnapshot, Unit,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
@@ -64,6 +64,22 @@ impl Stores {
             store.finish().await;
         }
     }
+}
+
+/// Runs `scenario` on every store available (fresh ones named `name`), then finishes them: the
+/// traces must be the same.
+async fn agree_on_every_store(
+    name: &str,
+    scenario: impl AsyncFn(&dyn Fixture) -> Result<Vec<Step>, TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let stores = Stores::new(name).await?;
+    let mut traces = Vec::new();
+    for (store, fixture) in stores.all() {
+        traces.push((store, scenario(fixture).await?));
+    }
+    let result = same_traces(&traces);
+    stores.finish().await;
+    result
 }
 
 /// One step of a trace: what the call returned, and the store's state after it.
@@ -129,18 +145,7 @@ fn units_of(
                 .text(&document.body)
                 .ok_or_else(|| fail("cut", "a span off character boundaries"))?
                 .to_owned();
-            Ok(Unit {
-                document: document.id.clone(),
-                generation: generation.clone(),
-                ordinal: u.ordinal,
-                unit_id: u.unit_id,
-                path: u.path,
-                part: u.part,
-                start: u.start,
-                end: u.end,
-                sha256: u.sha256,
-                body,
-            })
+            Ok(PlannedUnit::from(u).staged(&document.id, generation, &body))
         })
         .collect()
 }
@@ -377,16 +382,9 @@ proptest! {
         rules in cut_rules(),
         edit in edit_text(),
     ) {
-        runtime().block_on(async {
-            let stores = Stores::new("differential").await?;
-            let mut traces = Vec::new();
-            for (name, fixture) in stores.all() {
-                traces.push((name, scenario(fixture.adapter(), &docs, &rules, &edit).await?));
-            }
-            let result = same_traces(&traces);
-            stores.finish().await;
-            result
-        })?;
+        runtime().block_on(agree_on_every_store("differential", async |fixture| {
+            scenario(fixture.adapter(), &docs, &rules, &edit).await
+        }))?;
     }
 
     /// Whole runs through the `Runner` (run, edit, run, rollback): identical on every store.
@@ -396,15 +394,8 @@ proptest! {
         rules in cut_rules(),
         edit in edit_text(),
     ) {
-        runtime().block_on(async {
-            let stores = Stores::new("differential_runner").await?;
-            let mut traces = Vec::new();
-            for (name, fixture) in stores.all() {
-                traces.push((name, runner_scenario(fixture, &docs, &rules, &edit).await?));
-            }
-            let result = same_traces(&traces);
-            stores.finish().await;
-            result
-        })?;
+        runtime().block_on(agree_on_every_store("differential_runner", async |fixture| {
+            runner_scenario(fixture, &docs, &rules, &edit).await
+        }))?;
     }
 }
