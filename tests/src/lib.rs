@@ -95,6 +95,24 @@ impl SimHarness {
 /// One active unit as a reader sees it: (path, part, start, end, sha256).
 pub type UnitView = (String, Option<u32>, u64, u64, String);
 
+/// The units a reader should see of `body` (document `id`) once cut with `rules`: the reference
+/// the properties and the model compare a store's active units with.
+pub fn expected_units(
+    rules: &CutRules,
+    id: &DocumentId,
+    body: &str,
+) -> Result<Vec<UnitView>, proptest::test_runner::TestCaseError> {
+    let fail =
+        |e: &dyn std::fmt::Display| proptest::test_runner::TestCaseError::fail(e.to_string());
+    let cutter = iu_cutter_cut::Cutter::new(rules).map_err(|e| fail(&e))?;
+    Ok(cutter
+        .cut(id.as_str(), body)
+        .map_err(|e| fail(&e))?
+        .into_iter()
+        .map(|u| (u.path, u.part, u.start, u.end, u.sha256))
+        .collect())
+}
+
 /// What a reader sees of one document: its row and its active units, without journal details.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocumentView {

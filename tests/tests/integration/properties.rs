@@ -10,7 +10,7 @@ use iu_cutter_live_execution::{CutRules, DocumentId, RunId, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions};
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
 use iu_cutter_simulator::{Fault, FaultKind, Simulator};
-use iu_cutter_tests::{SimHarness, UnitView, cases, runtime, view};
+use iu_cutter_tests::{SimHarness, cases, expected_units, runtime, view};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -25,20 +25,6 @@ fn scope_over(docs: &[(DocumentId, String)], pick: u8) -> Scope {
         ),
         _ => Scope::Ids(docs.iter().step_by(2).map(|(id, _)| id.clone()).collect()),
     }
-}
-
-fn expected_units(
-    rules: &CutRules,
-    id: &DocumentId,
-    body: &str,
-) -> Result<Vec<UnitView>, TestCaseError> {
-    let cutter = Cutter::new(rules).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    Ok(cutter
-        .cut(id.as_str(), body)
-        .map_err(|e| TestCaseError::fail(e.to_string()))?
-        .into_iter()
-        .map(|u| (u.path, u.part, u.start, u.end, u.sha256))
-        .collect())
 }
 
 proptest! {

@@ -6,14 +6,13 @@
 use iu_cutter_live_execution::prelude::*;
 use std::collections::BTreeMap;
 
-use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, DocumentState, GenerationState, Preset, RunId, Scope, sha256_hex,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest};
 use iu_cutter_simulator::Simulator;
 use iu_cutter_simulator::strategies::legal_text;
-use iu_cutter_tests::{DocumentView, SimHarness, UnitView, cases, runtime, view};
+use iu_cutter_tests::{DocumentView, SimHarness, UnitView, cases, expected_units, runtime, view};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -98,16 +97,6 @@ struct Model {
     runs: Vec<ModelRun>,
 }
 
-fn cut(rules: &CutRules, id: &DocumentId, body: &str) -> Result<Units, TestCaseError> {
-    let cutter = Cutter::new(rules).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    Ok(cutter
-        .cut(id.as_str(), body)
-        .map_err(|e| TestCaseError::fail(e.to_string()))?
-        .into_iter()
-        .map(|u| (u.path, u.part, u.start, u.end, u.sha256))
-        .collect())
-}
-
 impl Model {
     fn edit(&mut self, id: DocumentId, body: String) {
         match self.docs.get_mut(&id) {
@@ -177,7 +166,7 @@ impl Model {
                     .docs
                     .get_mut(doc_id)
                     .ok_or_else(|| TestCaseError::fail("model lost a doc"))?;
-                let units = cut(rules, doc_id, &doc.body)?;
+                let units = expected_units(rules, doc_id, &doc.body)?;
                 doc.generations.insert(id.clone(), GenerationState::Staged);
                 doc.state = DocumentState::Cutting { run: id.clone() };
                 if !hold {
@@ -239,7 +228,7 @@ impl Model {
             return Ok("BLOCKED");
         }
         for (doc_id, backed_up) in &run.backup {
-            let units = cut(&run.rules, doc_id, &backed_up.body)?;
+            let units = expected_units(&run.rules, doc_id, &backed_up.body)?;
             if let Some(doc) = self.docs.get_mut(doc_id) {
                 Self::enact(doc, &run.id, units);
             }
