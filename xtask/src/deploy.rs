@@ -561,6 +561,32 @@ mod tests {
         artifact(root, name, commit, &bin)
     }
 
+    /// Deploys a good artifact of `commit` (built under `root/<name>`) to `to` at `secs`.
+    fn deploy_good(root: &Path, to: &Path, name: &str, commit: &str, secs: u64) -> TestResult {
+        deploy(&good_artifact(root, name, commit)?.tarball, to, at(secs))?;
+        Ok(())
+    }
+
+    /// Deploys `tarball` to `to`, expecting a refusal that leaves `to` as it was (`before`, or
+    /// absent) and nothing beside it; returns the refusal.
+    fn refused(
+        tarball: &Path,
+        to: &Path,
+        before: Option<&BTreeMap<String, Vec<u8>>>,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let err = expect_err(deploy(tarball, to, at(1_000)))?;
+        match before {
+            Some(before) => assert_eq!(&snapshot(to)?, before, "the target changed: {err}"),
+            None => assert!(!to.exists(), "the target appeared: {err}"),
+        }
+        assert_eq!(
+            siblings(to)?,
+            Vec::<String>::new(),
+            "staging left or tree kept: {err}"
+        );
+        Ok(err)
+    }
+
     /// Names in `dir`'s parent that start with `dir`'s name and a dot.
     fn siblings(to: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
         let name = to.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -672,25 +698,17 @@ mod tests {
         })?;
 
         // With the original .sha256 beside it: refused before extraction.
-        let err = expect_err(deploy(&packed.tarball, &to, at(1_000)))?;
+        let err = refused(&packed.tarball, &to, Some(&before))?;
         assert!(err.contains("corrupt or was tampered with"), "{err}");
-        assert_eq!(snapshot(&to)?, before);
-        assert_eq!(siblings(&to)?, Vec::<String>::new());
 
         // Without it: the inner manifest catches the change.
         fs::remove_file(&packed.sha256_file)?;
-        let err = expect_err(deploy(&packed.tarball, &to, at(1_000)))?;
+        let err = refused(&packed.tarball, &to, Some(&before))?;
         assert!(
             err.contains("modified: src/orchestrator/src/main.rs"),
             "{err}"
         );
         assert!(err.contains("refusing to deploy"), "{err}");
-        assert_eq!(snapshot(&to)?, before, "the target changed");
-        assert_eq!(
-            siblings(&to)?,
-            Vec::<String>::new(),
-            "staging left or tree kept"
-        );
         Ok(())
     }
 
@@ -706,11 +724,9 @@ mod tests {
             fs::remove_file(top.join("src/README.md"))?;
             write(&top.join("bin/helper"), "#!/bin/sh\n")
         })?;
-        let err = expect_err(deploy(&packed.tarball, &to, at(1_000)))?;
+        let err = refused(&packed.tarball, &to, Some(&before))?;
         assert!(err.contains("missing: src/README.md"), "{err}");
         assert!(err.contains("extra: bin/helper"), "{err}");
-        assert_eq!(snapshot(&to)?, before);
-        assert_eq!(siblings(&to)?, Vec::<String>::new());
         Ok(())
     }
 
@@ -723,10 +739,8 @@ mod tests {
             write(&root.join("elsewhere/x"), "x")
         })?;
         let to = tmp.path().join("iu-cutter");
-        let err = expect_err(deploy(&packed.tarball, &to, at(1_000)))?;
+        let err = refused(&packed.tarball, &to, None)?;
         assert!(err.contains("more than one top directory"), "{err}");
-        assert!(!to.exists());
-        assert_eq!(siblings(&to)?, Vec::<String>::new());
         Ok(())
     }
 
@@ -775,18 +789,12 @@ mod tests {
         for (name, version_json, self_check_exit, expected) in cases {
             let bin = fake_binary_script(&tmp.path().join(name), &version_json, self_check_exit)?;
             let packed = artifact(tmp.path(), &format!("{name}-artifact"), V1, &bin)?;
-            let err = expect_err(deploy(&packed.tarball, &to, at(1_000)))?;
+            let err = refused(&packed.tarball, &to, Some(&before))?;
             assert!(
                 err.contains("post-deploy assertion failed"),
                 "{name}: {err}"
             );
             assert!(err.contains(expected), "{name}: {err}");
-            assert_eq!(snapshot(&to)?, before, "{name}: the target changed");
-            assert_eq!(
-                siblings(&to)?,
-                Vec::<String>::new(),
-                "{name}: staging left behind"
-            );
         }
         Ok(())
     }
@@ -803,11 +811,9 @@ mod tests {
         );
         fs::write(&bin, script)?;
         let packed = artifact(tmp.path(), "writer-artifact", V1, &bin)?;
-        let err = expect_err(deploy(&packed.tarball, &to, at(1_000)))?;
+        let err = refused(&packed.tarball, &to, None)?;
         assert!(err.contains("after the post-deploy assertions"), "{err}");
         assert!(err.contains("extra: .iu-cutter/db.sqlite"), "{err}");
-        assert!(!to.exists());
-        assert_eq!(siblings(&to)?, Vec::<String>::new());
         Ok(())
     }
 
@@ -816,17 +822,9 @@ mod tests {
         let tmp = tempfile::tempdir()?;
         let to = tmp.path().join("iu-cutter");
         let v0 = installed(&to)?;
-        deploy(
-            &good_artifact(tmp.path(), "v1", V1)?.tarball,
-            &to,
-            at(1_000),
-        )?;
+        deploy_good(tmp.path(), &to, "v1", V1, 1_000)?;
         let v1 = snapshot(&to)?;
-        deploy(
-            &good_artifact(tmp.path(), "v2", V2)?.tarball,
-            &to,
-            at(2_000),
-        )?;
+        deploy_good(tmp.path(), &to, "v2", V2, 2_000)?;
         let v2 = snapshot(&to)?;
         assert_ne!(v1, v2);
 
@@ -868,16 +866,8 @@ mod tests {
     fn rollback_refuses_a_kept_copy_that_no_longer_matches_its_manifest() -> TestResult {
         let tmp = tempfile::tempdir()?;
         let to = tmp.path().join("iu-cutter");
-        deploy(
-            &good_artifact(tmp.path(), "v1", V1)?.tarball,
-            &to,
-            at(1_000),
-        )?;
-        deploy(
-            &good_artifact(tmp.path(), "v2", V2)?.tarball,
-            &to,
-            at(2_000),
-        )?;
+        deploy_good(tmp.path(), &to, "v1", V1, 1_000)?;
+        deploy_good(tmp.path(), &to, "v2", V2, 2_000)?;
         let v2 = snapshot(&to)?;
         let kept = to.with_file_name("iu-cutter.previous-19700101T003320Z");
         write(&kept.join("src/README.md"), "edited in place\n")?;
