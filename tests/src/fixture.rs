@@ -184,35 +184,22 @@ impl Tamper for SimFixture {
         std::sync::Arc::new(move |by| simulator.advance_clock(by))
     }
 
-    fn edit_body_raw(&self, document: &str, body: &str) -> impl std::future::Future<Output = ()> {
+    async fn edit_body_raw(&self, document: &str, body: &str) {
         assert!(
             self.1.state_edit_body_raw(&DocumentId::new(document), body),
             "no document `{document}`"
         );
-        std::future::ready(())
     }
 
-    fn replace_backup_raw(
-        &self,
-        run: &str,
-        artifact: &str,
-        sha256: &str,
-    ) -> impl std::future::Future<Output = ()> {
+    async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {
         assert!(
             self.1
                 .state_replace_backup(&RunId::new(run), artifact, sha256),
             "run `{run}` has no journaled backup"
         );
-        std::future::ready(())
     }
 
-    fn edit_unit_raw(
-        &self,
-        document: &str,
-        generation: &str,
-        ordinal: u32,
-        body: &str,
-    ) -> impl std::future::Future<Output = ()> {
+    async fn edit_unit_raw(&self, document: &str, generation: &str, ordinal: u32, body: &str) {
         assert!(
             self.1.state_edit_unit_raw(
                 &DocumentId::new(document),
@@ -222,7 +209,6 @@ impl Tamper for SimFixture {
             ),
             "no unit {ordinal} of `{document}` in generation `{generation}`"
         );
-        std::future::ready(())
     }
 }
 
