@@ -61,14 +61,40 @@ fn id(value: &str) -> DocumentId {
     DocumentId::new(value)
 }
 
-async fn seed(store: &dyn LiveExecutionAdapter) {
+/// The fixture's store, seeded with [`LAWS`].
+async fn seeded(fixture: &impl Fixture) -> &dyn LiveExecutionAdapter {
+    let store = fixture.adapter();
     for (document, body) in LAWS {
         ok(store.put_document(&id(document), body).await, "seed");
     }
+    store
 }
 
 fn runner(fixture: &impl Fixture) -> Runner {
     Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()))
+}
+
+/// `runner` resumes `run`.
+async fn resume(runner: &Runner, run: &str) -> RunReport {
+    ok_report(
+        runner.resume(&RunId::new(run), RunOptions::default()).await,
+        &format!("resume {run}"),
+    )
+}
+
+/// `runner` rolls `run` back.
+async fn rollback(runner: &Runner, run: &str) -> RunReport {
+    ok_report(
+        runner.rollback(&RunId::new(run)).await,
+        &format!("rollback {run}"),
+    )
+}
+
+/// No document has `run`'s generation active.
+async fn assert_not_enacted(store: &dyn LiveExecutionAdapter, run: &str) {
+    for head in ok(store.load_heads(&Scope::All).await, "heads") {
+        assert_ne!(head.active_generation, Some(RunId::new(run)), "{head:?}");
+    }
 }
 
 async fn run(runner: &Runner, run: &str, rules: CutRules, until: Option<&str>) -> RunReport {
@@ -119,8 +145,7 @@ async fn generations(
 pub async fn a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_writes_nothing(
     fixture: &impl Tamper,
 ) {
-    let store = fixture.adapter();
-    seed(store).await;
+    let store = seeded(fixture).await;
     let runner = runner(fixture);
     assert_outcome(
         &run(&runner, "ra", markdown(), Some(names::BACKUP)).await,
@@ -129,12 +154,7 @@ pub async fn a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_w
     assert_outcome(&run(&runner, "rb", markdown(), None).await, "PASS");
     let after_rb = ok(store.census().await, "census");
 
-    let resumed = ok_report(
-        runner
-            .resume(&RunId::new("ra"), RunOptions::default())
-            .await,
-        "resume ra",
-    );
+    let resumed = resume(&runner, "ra").await;
     let Outcome::Blocked { gap } = &resumed.outcome else {
         panic!("resume ra: expected BLOCKED, got {:?}", resumed.outcome);
     };
@@ -156,7 +176,7 @@ pub async fn a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_w
         "ra changed nothing"
     );
 
-    let rolled_back = ok_report(runner.rollback(&RunId::new("ra")).await, "rollback ra");
+    let rolled_back = rollback(&runner, "ra").await;
     assert_outcome(&rolled_back, "ROLLED_BACK");
     assert_eq!(
         ok(store.census().await, "census"),
@@ -173,8 +193,7 @@ pub async fn a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_w
 /// fence, and another after a run passed: rollback takes back the runs' marks and keeps both
 /// edits.
 pub async fn rollback_keeps_an_edit_made_after_the_backup(fixture: &impl Tamper) {
-    let store = fixture.adapter();
-    seed(store).await;
+    let store = seeded(fixture).await;
     let runner = runner(fixture);
     assert_outcome(
         &run(&runner, "held", markdown(), Some(names::LEG_B_RECORD)).await,
@@ -183,7 +202,7 @@ pub async fn rollback_keeps_an_edit_made_after_the_backup(fixture: &impl Tamper)
     let edited = "# Law 1\n\nAmended while the run held it.\n";
     let put = ok(store.put_document(&id("law/1"), edited).await, "edit");
     assert_eq!(put.revision, 2);
-    let rolled_back = ok_report(runner.rollback(&RunId::new("held")).await, "rollback");
+    let rolled_back = rollback(&runner, "held").await;
     assert_outcome(&rolled_back, "ROLLED_BACK");
     let Some(check) = rolled_back.rollback.as_ref() else {
         panic!("no rollback check: {rolled_back:?}");
@@ -203,7 +222,7 @@ pub async fn rollback_keeps_an_edit_made_after_the_backup(fixture: &impl Tamper)
     assert_outcome(&run(&runner, "cut", markdown(), None).await, "PASS");
     let again = "# Law 2\n\nAmended after the cut.\n";
     ok(store.put_document(&id("law/2"), again).await, "edit");
-    let rolled_back = ok_report(runner.rollback(&RunId::new("cut")).await, "rollback");
+    let rolled_back = rollback(&runner, "cut").await;
     assert_outcome(&rolled_back, "ROLLED_BACK");
     let law2 = &ok(
         store.load_scope(&Scope::Ids(vec![id("law/2")])).await,
@@ -224,8 +243,7 @@ pub async fn rollback_keeps_an_edit_made_after_the_backup(fixture: &impl Tamper)
 /// write-verify is caught by enact, inside its transaction; and an enacted run whose body is
 /// edited the same way fails its audit (`verify`) instead of passing.
 pub async fn enact_and_verify_catch_a_body_edited_without_its_revision(fixture: &impl Tamper) {
-    let store = fixture.adapter();
-    seed(store).await;
+    let store = seeded(fixture).await;
     let runner = runner(fixture);
     assert_outcome(
         &run(&runner, "held", markdown(), Some(names::WRITE_VERIFY)).await,
@@ -233,12 +251,7 @@ pub async fn enact_and_verify_catch_a_body_edited_without_its_revision(fixture: 
     );
     let raw = "# Law 3\n\nPreamble.\n\n## Article 1\n\nOne.\n\n## Article 2\n\nTwo, edited.\n";
     fixture.edit_body_raw("law/3", raw).await;
-    let resumed = ok_report(
-        runner
-            .resume(&RunId::new("held"), RunOptions::default())
-            .await,
-        "resume",
-    );
+    let resumed = resume(&runner, "held").await;
     let Outcome::Blocked { gap } = &resumed.outcome else {
         panic!("expected BLOCKED, got {:?}", resumed.outcome);
     };
@@ -249,9 +262,7 @@ pub async fn enact_and_verify_catch_a_body_edited_without_its_revision(fixture: 
         "{gap:?}"
     );
     assert_eq!(gap.document, Some(id("law/3")));
-    for head in ok(store.load_heads(&Scope::All).await, "heads") {
-        assert_ne!(head.active_generation, Some(RunId::new("held")), "{head:?}");
-    }
+    assert_not_enacted(store, "held").await;
 
     // An enacted run, then the same kind of edit: its audit must not pass.
     let original = LAWS[1].1;
@@ -282,8 +293,7 @@ pub async fn enact_and_verify_catch_a_body_edited_without_its_revision(fixture: 
 /// recomputed to match: it is not the backup journaled at backup time, and rollback refuses it
 /// before any change.
 pub async fn a_backup_replaced_with_a_matching_sha256_is_never_restored(fixture: &impl Tamper) {
-    let store = fixture.adapter();
-    seed(store).await;
+    let store = seeded(fixture).await;
     let runner = runner(fixture);
     assert_outcome(&run(&runner, "r", markdown(), None).await, "PASS");
     let Some(stored) = ok(store.load_backup(&RunId::new("r")).await, "load_backup") else {
@@ -297,7 +307,7 @@ pub async fn a_backup_replaced_with_a_matching_sha256_is_never_restored(fixture:
         .await;
     let census = ok(store.census().await, "census");
 
-    let refused = ok_report(runner.rollback(&RunId::new("r")).await, "rollback");
+    let refused = rollback(&runner, "r").await;
     let Outcome::Refused { reason, .. } = &refused.outcome else {
         panic!("expected REFUSED, got {:?}", refused.outcome);
     };
@@ -314,8 +324,7 @@ pub async fn a_backup_replaced_with_a_matching_sha256_is_never_restored(fixture:
 /// Rolling A back is refused before any change, naming B; once B is rolled back, A's rollback
 /// goes through to the exact pre-run state.
 pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &impl Tamper) {
-    let store = fixture.adapter();
-    seed(store).await;
+    let store = seeded(fixture).await;
     let pre_run = ok(store.census().await, "census");
     let runner = runner(fixture);
     assert_outcome(&run(&runner, "A", markdown(), None).await, "PASS");
@@ -325,7 +334,7 @@ pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &imp
     );
     let with_b = ok(store.census().await, "census");
 
-    let refused = ok_report(runner.rollback(&RunId::new("A")).await, "rollback A");
+    let refused = rollback(&runner, "A").await;
     let Outcome::Refused {
         reason,
         how_to_open,
@@ -342,14 +351,8 @@ pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &imp
         "B's fence and generation are intact"
     );
 
-    assert_outcome(
-        &ok_report(runner.rollback(&RunId::new("B")).await, "rollback B"),
-        "ROLLED_BACK",
-    );
-    assert_outcome(
-        &ok_report(runner.rollback(&RunId::new("A")).await, "rollback A"),
-        "ROLLED_BACK",
-    );
+    assert_outcome(&rollback(&runner, "B").await, "ROLLED_BACK");
+    assert_outcome(&rollback(&runner, "A").await, "ROLLED_BACK");
     assert_eq!(
         ok(store.census().await, "census"),
         pre_run,
@@ -362,8 +365,7 @@ pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &imp
 /// bodies hashed as stored, with the verified plan inside its transaction: nothing is enacted,
 /// `BLOCKED` naming the document; rolled back, the store is as before the run.
 pub async fn units_changed_after_write_verify_are_never_enacted(fixture: &impl Tamper) {
-    let store = fixture.adapter();
-    seed(store).await;
+    let store = seeded(fixture).await;
     let pre_run = ok(store.census().await, "census");
     let runner = runner(fixture);
     assert_outcome(
@@ -379,20 +381,10 @@ pub async fn units_changed_after_write_verify_are_never_enacted(fixture: &impl T
     );
     assert_eq!(enacted.outcome.name(), "BLOCKED", "{:?}", enacted.outcome);
     // Resuming or running it again takes the same way: verified again, never around it.
-    let resumed = ok_report(
-        runner
-            .resume(&RunId::new("held"), RunOptions::default())
-            .await,
-        "resume",
-    );
+    let resumed = resume(&runner, "held").await;
     assert_eq!(resumed.outcome.name(), "BLOCKED", "{:?}", resumed.outcome);
-    for head in ok(store.load_heads(&Scope::All).await, "heads") {
-        assert_ne!(head.active_generation, Some(RunId::new("held")), "{head:?}");
-    }
-    assert_outcome(
-        &ok_report(runner.rollback(&RunId::new("held")).await, "rollback"),
-        "ROLLED_BACK",
-    );
+    assert_not_enacted(store, "held").await;
+    assert_outcome(&rollback(&runner, "held").await, "ROLLED_BACK");
     assert_eq!(ok(store.census().await, "census"), pre_run);
 }
 
@@ -441,8 +433,7 @@ impl Phase for PauseAndFence {
 /// `LeaseLost`, no document is fenced, its journal entries are refused, and the new holder keeps
 /// the lease.
 pub async fn a_runner_that_lost_its_lease_cannot_write(fixture: &impl Tamper) {
-    let store = fixture.adapter();
-    seed(store).await;
+    let store = seeded(fixture).await;
     let before = ok(store.census().await, "census");
     let ttl = Duration::from_millis(300);
     let fenced = Arc::new(Mutex::new(None));
