@@ -27,7 +27,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::cargo::{self, target_dir, workspace_root};
+use crate::cargo::{self, output_dir, workspace_root};
 
 /// The lowest micro-averaged boundary F1 over the whole gold set, each document cut with its
 /// labelled preset.
@@ -245,8 +245,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let results = Results::compute(&golds, &cuts)?;
     let markdown = results.markdown();
     print!("{markdown}");
-    let out = target_dir(&root).join("accuracy");
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let out = output_dir(&root, "accuracy")?;
     write(&out.join("results.md"), &markdown)?;
     write(&out.join("results.json"), &results.json().to_string())?;
     println!("(also in {})", out.display());

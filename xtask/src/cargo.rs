@@ -42,6 +42,13 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// A task's output directory, `name` under the target directory, created if need be.
+pub(crate) fn output_dir(root: &Path, name: &str) -> Result<PathBuf, String> {
+    let out = target_dir(root).join(name);
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    Ok(out)
+}
+
 /// `cargo args` in `root` with `env`, said on stderr first; an error unless it succeeds.
 pub(crate) fn run(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     eprintln!("xtask: cargo {}", args.join(" "));
