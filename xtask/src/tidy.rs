@@ -355,11 +355,7 @@ fn no_drivers_below_the_stores(
     members: &BTreeSet<&str>,
     found: &mut Vec<String>,
 ) {
-    let drivers: Vec<&str> = graph
-        .reach(LIVE, &[])
-        .into_iter()
-        .filter(|name| is_driver(name))
-        .collect();
+    let drivers = drivers_reached(graph, LIVE);
     if !drivers.is_empty() {
         found.push(format!(
             "{LIVE} built without features depends on the database drivers {}",
@@ -374,11 +370,7 @@ fn no_drivers_below_the_stores(
 
     let below_the_stores = [CORE, CUT, SIMULATOR].iter().chain(PHASES);
     for crate_name in below_the_stores {
-        let drivers: Vec<&str> = graph
-            .reach(crate_name, &[])
-            .into_iter()
-            .filter(|name| is_driver(name))
-            .collect();
+        let drivers = drivers_reached(graph, crate_name);
         if !drivers.is_empty() {
             found.push(format!(
                 "{crate_name} reaches the database drivers {}: only the stores ({LIVE}'s sql \
@@ -387,6 +379,15 @@ fn no_drivers_below_the_stores(
             ));
         }
     }
+}
+
+/// The database drivers `crate_name` reaches, built without features.
+fn drivers_reached<'a>(graph: &Graph<'a>, crate_name: &str) -> Vec<&'a str> {
+    graph
+        .reach(crate_name, &[])
+        .into_iter()
+        .filter(|name| is_driver(name))
+        .collect()
 }
 
 /// The cut depends on `live-execution` without features and on small crates only.

@@ -21,35 +21,40 @@ type ModulePath = Vec<String>;
 /// Every `.rs` file under `src`, with its module path; test modules (`tests.rs`, `tests/`) are
 /// left out, as is everything after a file's first `#[cfg(test)]`.
 pub(crate) fn modules(src: &Path) -> Vec<(ModulePath, String)> {
+    let not_tests = |path: &Path| path.file_stem().is_none_or(|stem| stem != "tests");
     let mut found = Vec::new();
-    let mut pending = vec![src.to_path_buf()];
+    for path in walk(src, not_tests) {
+        if path.is_dir() || !not_tests(&path) || path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        // What a module imports, not what its comments mention.
+        let text = code
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        found.push((module_path(src, &path), text));
+    }
+    found
+}
+
+/// Every path below `root`, descending into the directories `enter` admits.
+fn walk(root: &Path, enter: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
         for path in entries.flatten().map(|e| e.path()) {
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default();
-            if name == "tests" {
-                continue;
+            if path.is_dir() && enter(&path) {
+                pending.push(path.clone());
             }
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let Ok(text) = fs::read_to_string(&path) else {
-                    continue;
-                };
-                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-                // What a module imports, not what its comments mention.
-                let text = code
-                    .lines()
-                    .map(|line| line.split("//").next().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                found.push((module_path(src, &path), text));
-            }
+            found.push(path);
         }
     }
     found
@@ -206,26 +211,22 @@ fn visit<'a>(
 
 /// Every crate's `src` under the workspace root, but the test-support crates'.
 pub(crate) fn crate_sources(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let test_support = dir.ends_with("tests") || dir.ends_with("test-env");
-        if dir.join("Cargo.toml").is_file() && dir.join("src").is_dir() && !test_support {
-            found.push(dir.join("src"));
-        }
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for path in entries.flatten().map(|e| e.path()) {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if path.is_dir() && !name.starts_with('.') && name != "target" && name != "src" {
-                pending.push(path);
-            }
-        }
-    }
+    let enter = |dir: &Path| {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        !name.starts_with('.') && name != "target" && name != "src"
+    };
+    let mut found: Vec<PathBuf> = std::iter::once(root.to_path_buf())
+        .chain(
+            walk(root, enter)
+                .into_iter()
+                .filter(|path| path.is_dir() && enter(path)),
+        )
+        .filter(|dir| {
+            let test_support = dir.ends_with("tests") || dir.ends_with("test-env");
+            dir.join("Cargo.toml").is_file() && dir.join("src").is_dir() && !test_support
+        })
+        .map(|dir| dir.join("src"))
+        .collect();
     found.sort();
     found
 }
