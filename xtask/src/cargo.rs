@@ -1,5 +1,6 @@
 //! How every task runs cargo: the cargo that runs xtask (`$CARGO`), from the workspace root,
-//! building into `CARGO_TARGET_DIR` or `target/`.
+//! building into `CARGO_TARGET_DIR` or `target/`; and how a task runs any program in the
+//! foreground.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,16 +52,27 @@ pub(crate) fn output_dir(root: &Path, name: &str) -> Result<PathBuf, String> {
 
 /// `cargo args` in `root` with `env`, said on stderr first; an error unless it succeeds.
 pub(crate) fn run(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(root)
+    let shown = format!("cargo {}", args.join(" "));
+    eprintln!("xtask: {shown}");
+    foreground(
+        Command::new(bin())
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(root),
+        "cargo",
+        &shown,
+    )
+}
+
+/// Runs `command` (the program `program`, in full `shown`) in the foreground, on the
+/// terminal's own input and output; an error unless it succeeds.
+pub(crate) fn foreground(command: &mut Command, program: &str, shown: &str) -> Result<(), String> {
+    let status = command
         .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+        Err(format!("`{shown}` failed ({status})"))
     }
 }

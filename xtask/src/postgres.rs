@@ -315,13 +315,6 @@ fn psql_as_postgres(sql: &str) -> Result<String, String> {
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
-    }
+    let shown = format!("{program} {}", args.join(" "));
+    crate::cargo::foreground(Command::new(program).args(args), program, &shown)
 }
