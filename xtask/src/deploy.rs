@@ -561,6 +561,13 @@ mod tests {
         artifact(root, name, commit, &bin)
     }
 
+    /// A good artifact of V1 without its `.sha256`, so that only its inner manifest checks it.
+    fn unsealed_artifact(root: &Path) -> Result<Packed, Box<dyn std::error::Error>> {
+        let packed = good_artifact(root, "v1", V1)?;
+        fs::remove_file(&packed.sha256_file)?;
+        Ok(packed)
+    }
+
     /// Deploys a good artifact of `commit` (built under `root/<name>`) to `to` at `secs`.
     fn deploy_good(root: &Path, to: &Path, name: &str, commit: &str, secs: u64) -> TestResult {
         deploy(&good_artifact(root, name, commit)?.tarball, to, at(secs))?;
@@ -715,8 +722,7 @@ mod tests {
     #[test]
     fn an_added_or_removed_file_is_refused() -> TestResult {
         let tmp = tempfile::tempdir()?;
-        let packed = good_artifact(tmp.path(), "v1", V1)?;
-        fs::remove_file(&packed.sha256_file)?;
+        let packed = unsealed_artifact(tmp.path())?;
         let to = tmp.path().join("iu-cutter");
         let before = installed(&to)?;
         repack(&packed.tarball, &|root| {
@@ -733,8 +739,7 @@ mod tests {
     #[test]
     fn an_artifact_with_two_top_directories_is_refused() -> TestResult {
         let tmp = tempfile::tempdir()?;
-        let packed = good_artifact(tmp.path(), "v1", V1)?;
-        fs::remove_file(&packed.sha256_file)?;
+        let packed = unsealed_artifact(tmp.path())?;
         repack(&packed.tarball, &|root| {
             write(&root.join("elsewhere/x"), "x")
         })?;
