@@ -249,23 +249,34 @@ async fn lost_cleanly(store: &dyn LiveExecutionAdapter, report: &RunReport) -> R
             ));
         }
     }
-    for document in store
+    if let Some(document) = first_with_generation(store, &report.run).await? {
+        return Err(format!(
+            "{document}: the losing run {} wrote a generation of it",
+            report.run
+        ));
+    }
+    Ok(())
+}
+
+/// The first document (by id) holding a generation of `run`, if any.
+async fn first_with_generation(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+) -> Result<Option<DocumentId>, String> {
+    for head in store
         .load_heads(&Scope::All)
         .await
         .map_err(|e| e.to_string())?
     {
         let records = store
-            .generations(&document.id)
+            .generations(&head.id)
             .await
             .map_err(|e| e.to_string())?;
-        if records.iter().any(|g| g.generation == report.run) {
-            return Err(format!(
-                "{}: the losing run {} wrote a generation of it",
-                document.id, report.run
-            ));
+        if records.iter().any(|g| &g.generation == run) {
+            return Ok(Some(head.id));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// `generation`'s units of `document` concatenate to `body`, byte for byte.
@@ -440,21 +451,10 @@ async fn edit_trial(
     if after.first().map(|d| d.body.as_str()) != Some(document.body.as_str()) {
         return Err("the rollback reverted the edit".into());
     }
-    for head in store
-        .load_heads(&Scope::All)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        let records = store
-            .generations(&head.id)
-            .await
-            .map_err(|e| e.to_string())?;
-        if records.iter().any(|g| g.generation == run) {
-            return Err(format!(
-                "{}: the rolled-back run left its generation",
-                head.id
-            ));
-        }
+    if let Some(document) = first_with_generation(store, &run).await? {
+        return Err(format!(
+            "{document}: the rolled-back run left its generation"
+        ));
     }
     Ok(outcome)
 }
