@@ -16,7 +16,7 @@ use iu_cutter_live_execution::{
     AdapterError, AdapterResult, CutRules, Document, DocumentId, ExpectedRevision,
     LiveExecutionAdapter, PlannedUnit, RunId, Scope, StoreSnapshot, Unit,
 };
-use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
+use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
 use iu_cutter_tests::contract::{backup_of, expect};
@@ -97,6 +97,17 @@ struct Trace<'a> {
 }
 
 impl Trace<'_> {
+    /// Records the outcome of a runner's call (its error fails the case).
+    async fn outcome(
+        &mut self,
+        what: &str,
+        report: Result<RunReport, impl std::fmt::Display>,
+    ) -> Result<(), TestCaseError> {
+        let report = report.map_err(|e| fail(what, e))?;
+        self.step(what, Ok::<_, AdapterError>(report.outcome.name()))
+            .await
+    }
+
     async fn step<T: std::fmt::Debug>(
         &mut self,
         what: &str,
@@ -279,11 +290,8 @@ async fn runner_scenario(
             RunRequest::new("run-1", Scope::All, rules.clone()),
             RunOptions::default(),
         )
-        .await
-        .map_err(|e| fail("run-1", e))?;
-    trace
-        .step("run-1", Ok::<_, AdapterError>(report.outcome.name()))
-        .await?;
+        .await;
+    trace.outcome("run-1", report).await?;
     let first = &docs[0];
     let put = store
         .put_document(&first.0, &format!("{}{edit}", first.1))
@@ -295,21 +303,10 @@ async fn runner_scenario(
             RunRequest::new("run-2", scope, rules.clone()),
             RunOptions::default(),
         )
-        .await
-        .map_err(|e| fail("run-2", e))?;
-    trace
-        .step("run-2", Ok::<_, AdapterError>(report.outcome.name()))
-        .await?;
-    let report = runner
-        .rollback(&RunId::new("run-2"))
-        .await
-        .map_err(|e| fail("rollback", e))?;
-    trace
-        .step(
-            "rollback run-2",
-            Ok::<_, AdapterError>(report.outcome.name()),
-        )
-        .await?;
+        .await;
+    trace.outcome("run-2", report).await?;
+    let report = runner.rollback(&RunId::new("run-2")).await;
+    trace.outcome("rollback run-2", report).await?;
     // Phase times are the runner's wall clock, not store state: compare the rest.
     let runs = store.list_runs().await.map(|runs| {
         runs.into_iter()
