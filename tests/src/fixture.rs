@@ -154,6 +154,18 @@ pub fn open_gate() -> iu_cutter_live_execution::ExecutionGate {
     )
 }
 
+/// Connecting with `options` (behind an open gate) is refused as `Unavailable`: the refusal's
+/// text, which `what` names if the connection is not refused.
+pub async fn refused_connection(options: &ConnectOptions, what: &str) -> String {
+    let result = iu_cutter_live_execution::sql::connect_with(options, open_gate()).await;
+    crate::contract::error(
+        result,
+        |e| matches!(e, iu_cutter_live_execution::AdapterError::Unavailable(_)),
+        what,
+    )
+    .to_string()
+}
+
 /// A fresh simulator behind an open kill switch (and the simulator, for its logical clock).
 pub struct SimFixture(
     std::sync::Arc<dyn LiveExecutionAdapter>,

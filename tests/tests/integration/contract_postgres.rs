@@ -3,10 +3,10 @@
 //! `IU_CUTTER_TEST_PG_URL`; without it every test says it is skipped (and fails in CI).
 
 use iu_cutter_live_execution::AdapterError;
-use iu_cutter_live_execution::sql::{ConnectOptions, connect, connect_with};
+use iu_cutter_live_execution::sql::{ConnectOptions, connect_with};
 use iu_cutter_test_env::{pg_url, unique_name};
 use iu_cutter_tests::contract::error;
-use iu_cutter_tests::fixture::open_gate;
+use iu_cutter_tests::fixture::{open_gate, refused_connection};
 
 iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::postgres);
@@ -16,12 +16,7 @@ iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::postgres);
 #[tokio::test]
 async fn unreachable_server_is_unavailable_and_redacted() {
     let url = "postgres://iu_cutter:hunter2@127.0.0.1:1/nowhere";
-    let err = error(
-        connect(url, open_gate()).await,
-        |e| matches!(e, AdapterError::Unavailable(_)),
-        "unreachable",
-    );
-    let text = err.to_string();
+    let text = refused_connection(&ConnectOptions::new(url), "unreachable").await;
     assert!(!text.contains("hunter2"), "{text}");
     assert!(
         text.contains("postgres://iu_cutter:***@127.0.0.1:1/nowhere"),
@@ -68,12 +63,7 @@ async fn a_url_asking_for_tls_gets_it_and_a_wrong_ca_is_refused() {
         "{url}{separator}sslmode=verify-full&sslrootcert={}",
         other.display()
     );
-    let err = error(
-        connect(&wrong, open_gate()).await,
-        |e| matches!(e, AdapterError::Unavailable(_)),
-        "wrong CA",
-    );
-    let text = err.to_string();
+    let text = refused_connection(&ConnectOptions::new(wrong), "wrong CA").await;
     assert!(text.contains("not signed by a CA"), "{text}");
     assert!(
         text.contains("sslmode=verify-full (from the URL)"),
@@ -101,12 +91,8 @@ async fn wrong_password_is_unavailable_and_redacted() {
     };
     let user = scheme_user.split(':').take(2).collect::<Vec<_>>().join(":");
     let wrong = format!("{user}:Wr0ngSecret@{rest}");
-    let err = error(
-        connect(&wrong, open_gate()).await,
-        |e| matches!(e, AdapterError::Unavailable(_)),
-        "wrong password",
-    );
-    assert!(!err.to_string().contains("Wr0ngSecret"), "{err}");
+    let err = refused_connection(&ConnectOptions::new(wrong), "wrong password").await;
+    assert!(!err.contains("Wr0ngSecret"), "{err}");
 }
 
 /// A schema `init` never ran on is refused with the next action.
@@ -116,12 +102,8 @@ async fn connect_without_the_schema_says_run_init() {
         return;
     };
     let options = ConnectOptions::new(url).with_pg_schema(unique_name("t"));
-    let err = error(
-        connect_with(&options, open_gate()).await,
-        |e| matches!(e, AdapterError::Unavailable(_)),
-        "no schema",
-    );
-    assert!(err.to_string().contains("run `iu-cutter init`"), "{err}");
+    let err = refused_connection(&options, "no schema").await;
+    assert!(err.contains("run `iu-cutter init`"), "{err}");
     let bad = options.clone().with_pg_schema("x; DROP TABLE documents");
     error(
         connect_with(&bad, open_gate()).await,

@@ -4,7 +4,7 @@
 use iu_cutter_live_execution::AdapterError;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect, connect_with, init};
 use iu_cutter_tests::contract::error;
-use iu_cutter_tests::fixture::open_gate;
+use iu_cutter_tests::fixture::{open_gate, refused_connection};
 use iu_cutter_tests::ok;
 
 iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::sqlite);
@@ -24,12 +24,7 @@ async fn connect_to_a_missing_file_names_it_and_creates_nothing() {
     let dir = temp_dir();
     let path = dir.path().join("absent.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let err = error(
-        connect(&url, open_gate()).await,
-        |e| matches!(e, AdapterError::Unavailable(_)),
-        "missing file",
-    );
-    let text = err.to_string();
+    let text = refused_connection(&ConnectOptions::new(url), "missing file").await;
     assert!(text.contains("absent.db"), "{text}");
     assert!(text.contains("iu-cutter init"), "{text}");
     assert!(!path.exists(), "connect created the file");
@@ -43,12 +38,12 @@ async fn connect_without_the_schema_says_run_init() {
     if let Err(e) = std::fs::write(&path, b"") {
         panic!("cannot write {}: {e}", path.display());
     }
-    let err = error(
-        connect(&path.display().to_string(), open_gate()).await,
-        |e| matches!(e, AdapterError::Unavailable(_)),
+    let err = refused_connection(
+        &ConnectOptions::new(path.display().to_string()),
         "no schema",
-    );
-    assert!(err.to_string().contains("run `iu-cutter init`"), "{err}");
+    )
+    .await;
+    assert!(err.contains("run `iu-cutter init`"), "{err}");
     let report = ok(init(&path.display().to_string()).await, "init");
     assert_eq!(
         report.applied,
