@@ -105,6 +105,21 @@ fn states(wd: &Workdir) -> Result<Vec<String>, Error> {
     )
 }
 
+/// Rolls back run B, which touched nothing: the rollback passes without the false claim `wrong`
+/// (`why` says why it is false) and leaves every document's state as it was.
+fn rolling_b_back_changes_nothing(wd: &Workdir, wrong: &str, why: &str) -> TestResult {
+    let before = states(wd)?;
+    let rollback = wd.run(&["rollback", "B", "--execute"])?;
+    assert!(!rollback.stderr.contains(wrong), "{why}: {rollback:?}");
+    rollback.expect(0)?;
+    assert_eq!(
+        states(wd)?,
+        before,
+        "the other run's documents are untouched"
+    );
+    Ok(())
+}
+
 /// Promise: "PASS with units that do not tile the body at enact" never happens. A writer (here a
 /// trigger, as a DBA or a buggy application would install) changes one of the run's staged
 /// units after write-verify read them back and before lifecycle-enact moves the pointer.
@@ -219,14 +234,11 @@ fn a_run_that_touched_nothing_rolls_back_without_the_other_runs_rollback() -> Te
     // A holds the documents; B, started after A, is blocked at its fence.
     let wd = held_after_write_verify("A")?;
     wd.expect(&["run", "--execute", "--run-id", "B"], 4)?;
-    let before = states(&wd)?;
-    let rollback = wd.run(&["rollback", "B", "--execute"])?;
-    assert!(
-        !rollback.stderr.contains("which came after run B"),
-        "A came before B, and B touched nothing of A's: {rollback:?}"
-    );
-    rollback.expect(0)?;
-    assert_eq!(states(&wd)?, before, "A's fences are untouched");
+    rolling_b_back_changes_nothing(
+        &wd,
+        "which came after run B",
+        "A came before B, and B touched nothing of A's",
+    )?;
 
     // B held after its backup (it never fenced); C then cut the documents.
     let wd = store()?;
@@ -235,14 +247,11 @@ fn a_run_that_touched_nothing_rolls_back_without_the_other_runs_rollback() -> Te
         0,
     )?;
     wd.expect(&["run", "--execute", "--run-id", "C"], 0)?;
-    let before = states(&wd)?;
-    let rollback = wd.run(&["rollback", "B", "--execute"])?;
-    assert!(
-        !rollback.stderr.contains("roll back run C first"),
-        "rolling B back needs nothing of C's: {rollback:?}"
-    );
-    rollback.expect(0)?;
-    assert_eq!(states(&wd)?, before, "C's enacted documents are untouched");
+    rolling_b_back_changes_nothing(
+        &wd,
+        "roll back run C first",
+        "rolling B back needs nothing of C's",
+    )?;
     Ok(())
 }
 
