@@ -60,9 +60,14 @@ fn runner(adapter: Arc<dyn LiveExecutionAdapter>) -> Runner {
     Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases)
 }
 
-/// Runs with the edit underneath and checks: BLOCKED naming law/2, no unit written, and every
-/// document as it was before the run except law/2's edit (which is not the run's).
-async fn blocked_and_untouched(adapter: Arc<dyn LiveExecutionAdapter>) -> TestResult {
+/// Runs on the fixture's store (none: skipped) with the edit underneath and checks: BLOCKED
+/// naming law/2, no unit written, and every document as it was before the run except law/2's
+/// edit (which is not the run's).
+async fn blocked_and_untouched(fixture: Option<impl Fixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
     for (id, body) in documents() {
         adapter.put_document(&id, &body).await?;
     }
@@ -101,17 +106,11 @@ async fn blocked_and_untouched(adapter: Arc<dyn LiveExecutionAdapter>) -> TestRe
 #[tokio::test]
 async fn an_edit_between_backup_and_fence_blocks_on_the_simulator() -> TestResult {
     let name = "an_edit_between_backup_and_fence_blocks_on_the_simulator";
-    let Some(store) = fixture::simulator(name).await else {
-        return Ok(());
-    };
-    blocked_and_untouched(store.shared()).await
+    blocked_and_untouched(fixture::simulator(name).await).await
 }
 
 #[tokio::test]
 async fn an_edit_between_backup_and_fence_blocks_on_sqlite() -> TestResult {
     let name = "an_edit_between_backup_and_fence_blocks_on_sqlite";
-    let Some(store) = fixture::sqlite(name).await else {
-        return Ok(());
-    };
-    blocked_and_untouched(store.shared()).await
+    blocked_and_untouched(fixture::sqlite(name).await).await
 }
