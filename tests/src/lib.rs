@@ -75,6 +75,20 @@ impl SimHarness {
             .await
     }
 
+    /// Arms a fault of `kind` against the `k`-th adapter call from now (0: the next one).
+    pub fn fault_at(&self, k: u64, kind: iu_cutter_simulator::FaultKind) {
+        self.sim.inject(iu_cutter_simulator::Fault {
+            at_call: self.sim.call_count() + k,
+            kind,
+        });
+    }
+
+    /// After a faulted attempt: disarms every fault and restarts the simulated process.
+    pub fn disarm_and_recover(&self) {
+        self.sim.disarm();
+        self.sim.recover();
+    }
+
     /// Brings `run` to an end after a crash: resumes it if the journal knows it, else starts it
     /// again (the crash came before the run was journaled).
     pub async fn finish(

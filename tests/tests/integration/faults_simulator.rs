@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use iu_cutter_live_execution::{CutRules, DocumentId, Preset, RunId, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest};
 use iu_cutter_phase_core::names;
-use iu_cutter_simulator::{Fault, FaultKind};
+use iu_cutter_simulator::FaultKind;
 use iu_cutter_tests::{DocumentView, SimHarness, view};
 
 use crate::TestResult;
@@ -164,13 +164,9 @@ async fn resume_trial(
     expected: &BTreeMap<DocumentId, DocumentView>,
 ) -> Result<(), String> {
     let h = prepared(kind).await?;
-    h.sim.inject(Fault {
-        at_call: h.sim.call_count() + k,
-        kind: fault,
-    });
+    h.fault_at(k, fault);
     let first = attempt(&h, kind).await;
-    h.sim.disarm();
-    h.sim.recover();
+    h.disarm_and_recover();
     let outcome = match first {
         Ok(Outcome::Pass) => {
             // A held run can have been held (PASS) with the fault in its enact: enact again is
@@ -202,13 +198,9 @@ async fn resume_trial(
 async fn rollback_trial(kind: Kind, k: u64) -> Result<(), String> {
     let h = prepared(kind).await?;
     let pre_run = h.sim.state_census();
-    h.sim.inject(Fault {
-        at_call: h.sim.call_count() + k,
-        kind: FaultKind::CrashAfter,
-    });
+    h.fault_at(k, FaultKind::CrashAfter);
     let _ = attempt(&h, kind).await;
-    h.sim.disarm();
-    h.sim.recover();
+    h.disarm_and_recover();
     let id = RunId::new(RUN);
     if matches!(h.adapter.load_run(&id).await, Ok(Some(_))) {
         let report = h

@@ -9,7 +9,7 @@ use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{CutRules, DocumentId, RunId, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions};
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
-use iu_cutter_simulator::{Fault, FaultKind, Simulator};
+use iu_cutter_simulator::{FaultKind, Simulator};
 use iu_cutter_tests::{SimHarness, cases, expected_units, runtime, view};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -137,11 +137,10 @@ proptest! {
             for k in 0..calls {
                 for kind in [FaultKind::Error, FaultKind::CrashBefore, FaultKind::CrashAfter] {
                     let h = SimHarness::with_documents(&docs);
-                    h.sim.inject(Fault { at_call: h.sim.call_count() + k, kind });
+                    h.fault_at(k, kind);
                     let first = h.run("run-x", scope.clone(), &rules).await
                         .map_err(|e| TestCaseError::fail(format!("k={k} {kind:?}: {e}")))?;
-                    h.sim.disarm();
-                    h.sim.recover();
+                    h.disarm_and_recover();
                     let mut outcome = first.outcome;
                     // One resume must be enough; a second attempt would hide a non-idempotent phase.
                     if outcome != Outcome::Pass {
@@ -170,10 +169,9 @@ proptest! {
             for k in 0..=calls {
                 let h = SimHarness::with_documents(&docs);
                 let pre_run = h.sim.state_census();
-                h.sim.inject(Fault { at_call: h.sim.call_count() + k, kind: FaultKind::CrashAfter });
+                h.fault_at(k, FaultKind::CrashAfter);
                 let _ = h.run("run-x", scope.clone(), &rules).await;
-                h.sim.disarm();
-                h.sim.recover();
+                h.disarm_and_recover();
                 let journaled = h.adapter.load_run(&RunId::new("run-x")).await
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 if journaled.is_some() {
