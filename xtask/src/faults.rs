@@ -38,60 +38,48 @@ const DEFAULT_RACE_TRIALS: &str = "100";
 const DEFAULT_SEED: &str = "0x1005eedf00d";
 
 /// `cargo test` of exactly one test of a package's one test binary, with its output.
-macro_rules! one_test {
-    ($package:literal, $binary:literal, $test:literal) => {
-        [
-            "test",
-            "-p",
-            $package,
-            "--test",
-            $binary,
-            "--",
-            "--nocapture",
-            "--exact",
-            $test,
-        ]
-    };
+const fn one_test(
+    package: &'static str,
+    binary: &'static str,
+    test: &'static str,
+) -> [&'static str; 9] {
+    [
+        "test",
+        "-p",
+        package,
+        "--test",
+        binary,
+        "--",
+        "--nocapture",
+        "--exact",
+        test,
+    ]
 }
 
-/// The simulator matrix (`iu-cutter-tests`, module `faults_simulator`).
-const MATRIX: [&str; 9] = one_test!(
-    "iu-cutter-tests",
-    "integration",
-    "faults_simulator::fault_matrix_on_the_simulator"
-);
-/// SIGKILL of the real program (`iu-cutter-orchestrator`, module `faults`).
-const SIGKILL: [&str; 9] = one_test!(
-    "iu-cutter-orchestrator",
-    "program",
-    "faults::sigkill_at_random_moments_then_resume_or_rollback"
-);
-const RACES_SQLITE: [&str; 9] = one_test!(
-    "iu-cutter-tests",
-    "integration",
-    "runners::sqlite::two_runners_race_on_one_scope"
-);
-const RACES_POSTGRES: [&str; 9] = one_test!(
-    "iu-cutter-tests",
-    "integration",
-    "runners::postgres::two_runners_race_on_one_scope"
-);
-const EDITS_SQLITE: [&str; 9] = one_test!(
-    "iu-cutter-tests",
-    "integration",
-    "runners::sqlite::edits_by_trigger_at_every_phase_boundary"
-);
-const EDITS_POSTGRES: [&str; 9] = one_test!(
-    "iu-cutter-tests",
-    "integration",
-    "runners::postgres::edits_by_trigger_at_every_phase_boundary"
-);
-/// The 100 MB document (`iu-cutter-orchestrator`, module `bad_input`).
-const BIG_DOCUMENT: [&str; 9] = one_test!(
-    "iu-cutter-orchestrator",
-    "program",
-    "bad_input::a_100_mb_document_imports_plans_and_runs"
-);
+/// [`one_test`] of the `integration` binary of `iu-cutter-tests`.
+const fn integration_test(test: &'static str) -> [&'static str; 9] {
+    one_test("iu-cutter-tests", "integration", test)
+}
+
+/// [`one_test`] of the `program` binary of `iu-cutter-orchestrator`, the real program's tests.
+const fn program_test(test: &'static str) -> [&'static str; 9] {
+    one_test("iu-cutter-orchestrator", "program", test)
+}
+
+/// The simulator matrix (module `faults_simulator`).
+const MATRIX: [&str; 9] = integration_test("faults_simulator::fault_matrix_on_the_simulator");
+/// SIGKILL of the real program (module `faults`).
+const SIGKILL: [&str; 9] =
+    program_test("faults::sigkill_at_random_moments_then_resume_or_rollback");
+const RACES_SQLITE: [&str; 9] = integration_test("runners::sqlite::two_runners_race_on_one_scope");
+const RACES_POSTGRES: [&str; 9] =
+    integration_test("runners::postgres::two_runners_race_on_one_scope");
+const EDITS_SQLITE: [&str; 9] =
+    integration_test("runners::sqlite::edits_by_trigger_at_every_phase_boundary");
+const EDITS_POSTGRES: [&str; 9] =
+    integration_test("runners::postgres::edits_by_trigger_at_every_phase_boundary");
+/// The 100 MB document (module `bad_input`).
+const BIG_DOCUMENT: [&str; 9] = program_test("bad_input::a_100_mb_document_imports_plans_and_runs");
 
 /// A test to run: its name, cargo's arguments, its environment.
 type Suite<'a> = (&'a str, &'a [&'a str], Vec<(&'a str, &'a str)>);
