@@ -96,7 +96,15 @@ struct Trace<'a> {
     steps: Vec<Step>,
 }
 
-impl Trace<'_> {
+impl<'a> Trace<'a> {
+    /// An empty trace of the calls on `store`.
+    fn new(store: &'a dyn LiveExecutionAdapter) -> Self {
+        Trace {
+            store,
+            steps: Vec::new(),
+        }
+    }
+
     /// Records the outcome of a runner's call (its error fails the case).
     async fn outcome(
         &mut self,
@@ -204,10 +212,7 @@ async fn scenario(
     edit: &str,
 ) -> Result<Vec<Step>, TestCaseError> {
     let cutter = Cutter::new(rules).map_err(|e| fail("rules", e))?;
-    let mut trace = Trace {
-        store,
-        steps: Vec::new(),
-    };
+    let mut trace = Trace::new(store);
     let mut imported = Vec::new();
     for (id, body) in docs {
         let put = store.put_document(id, body).await;
@@ -275,10 +280,7 @@ async fn runner_scenario(
 ) -> Result<Vec<Step>, TestCaseError> {
     let store = fixture.adapter();
     let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
-    let mut trace = Trace {
-        store,
-        steps: Vec::new(),
-    };
+    let mut trace = Trace::new(store);
     for (id, body) in docs {
         let put = store.put_document(id, body).await;
         trace
