@@ -397,6 +397,44 @@ fn fresh_dir(tmp: &Path) -> Result<tempfile::TempDir, String> {
     tempfile::tempdir_in(tmp).map_err(|e| format!("cannot create a temporary directory: {e}"))
 }
 
+/// A measurement of writing `units` (`bytes` of text) into a store.
+fn of_units(
+    name: &str,
+    label: &str,
+    samples_s: Vec<f64>,
+    units: &[Unit],
+    bytes: u64,
+) -> Measurement {
+    Measurement::new(name, label, samples_s)
+        .bytes(bytes)
+        .detail("units", units.len() as u64)
+}
+
+/// Adds the full live runs on `store` (`full`) to the report with the phases' medians and,
+/// when the extra `profiled` run timed its store calls, those calls (as a detail and a note).
+fn add_full_run(
+    report: &mut Report,
+    store: &str,
+    full: Measurement,
+    phase_ms: &Value,
+    profiled: Option<&RunTimes>,
+) -> Measurement {
+    let mut full = full.detail("phase_median_ms", phase_ms.clone());
+    if let Some(RunTimes {
+        secs,
+        operations: Some(operations),
+        ..
+    }) = profiled
+    {
+        full = full.detail("profiled_run_operations", operations_json(operations));
+        report.note(format!(
+            "{store} full run, profiled (one extra run, store calls timed): {}",
+            describe_operations(operations, *secs)
+        ));
+    }
+    report.add(full)
+}
+
 /// The SQLite benchmarks: full live runs against bare inserts of the same units.
 async fn sqlite(
     docs: &[Doc],
@@ -409,47 +447,35 @@ async fn sqlite(
 ) -> Result<(), String> {
     let samples = SqliteSamples::take(docs, units, rules, settings, tmp).await?;
     let phase_ms = phase_medians(&samples.phases);
-    let mut full = Measurement::new(
-        "store.sqlite_full_run",
-        "SQLite: full live run, five phases through the Runner",
-        samples.full,
-    )
-    .bytes(bytes)
-    .detail("units", units.len() as u64)
-    .detail("phase_median_ms", phase_ms.clone());
-    if let Some(RunTimes {
-        secs,
-        operations: Some(operations),
-        ..
-    }) = &samples.profiled
-    {
-        full = full.detail("profiled_run_operations", operations_json(operations));
-        report.note(format!(
-            "SQLite full run, profiled (one extra run, store calls timed): {}",
-            describe_operations(operations, *secs)
-        ));
-    }
-    let full = report.add(full);
-    let prepared = report.add(
-        Measurement::new(
-            "store.sqlite_insert_prepared",
-            "SQLite: bare insert, one transaction, prepared one-row statement",
-            samples.prepared,
-        )
-        .bytes(bytes)
-        .detail("units", units.len() as u64),
+    let full = add_full_run(
+        report,
+        "SQLite",
+        of_units(
+            "store.sqlite_full_run",
+            "SQLite: full live run, five phases through the Runner",
+            samples.full,
+            units,
+            bytes,
+        ),
+        &phase_ms,
+        samples.profiled.as_ref(),
     );
-    let multi = report.add(
-        Measurement::new(
-            "store.sqlite_insert_multirow",
-            &format!(
-                "SQLite: bare insert, one transaction, multi-row statements of {SQLITE_ROWS_PER_STATEMENT}"
-            ),
-            samples.multi,
-        )
-        .bytes(bytes)
-        .detail("units", units.len() as u64),
-    );
+    let prepared = report.add(of_units(
+        "store.sqlite_insert_prepared",
+        "SQLite: bare insert, one transaction, prepared one-row statement",
+        samples.prepared,
+        units,
+        bytes,
+    ));
+    let multi = report.add(of_units(
+        "store.sqlite_insert_multirow",
+        &format!(
+            "SQLite: bare insert, one transaction, multi-row statements of {SQLITE_ROWS_PER_STATEMENT}"
+        ),
+        samples.multi,
+        units,
+        bytes,
+    ));
     let fastest = if prepared.median_s <= multi.median_s {
         &prepared
     } else {
@@ -687,36 +713,26 @@ async fn postgres(
         }
     }
     let phase_ms = phase_medians(&phases);
-    let mut full = Measurement::new(
-        "store.pg_full_run",
-        "PostgreSQL: full live run, five phases through the Runner",
-        full,
-    )
-    .bytes(bytes)
-    .detail("units", units.len() as u64)
-    .detail("phase_median_ms", phase_ms.clone());
-    if let Some(RunTimes {
-        secs,
-        operations: Some(operations),
-        ..
-    }) = &profiled
-    {
-        full = full.detail("profiled_run_operations", operations_json(operations));
-        report.note(format!(
-            "PostgreSQL full run, profiled (one extra run, store calls timed): {}",
-            describe_operations(operations, *secs)
-        ));
-    }
-    let full = report.add(full);
-    let copy = report.add(
-        Measurement::new(
-            "store.pg_copy",
-            "PostgreSQL: COPY of the same units, one transaction",
-            copies,
-        )
-        .bytes(bytes)
-        .detail("units", units.len() as u64),
+    let full = add_full_run(
+        report,
+        "PostgreSQL",
+        of_units(
+            "store.pg_full_run",
+            "PostgreSQL: full live run, five phases through the Runner",
+            full,
+            units,
+            bytes,
+        ),
+        &phase_ms,
+        profiled.as_ref(),
     );
+    let copy = report.add(of_units(
+        "store.pg_copy",
+        "PostgreSQL: COPY of the same units, one transaction",
+        copies,
+        units,
+        bytes,
+    ));
     report.figure(Figure::measured(
         "pg_full_run_vs_copy",
         "PostgreSQL full run vs COPY of the same units (time)",
