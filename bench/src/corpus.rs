@@ -201,6 +201,62 @@ fn roman(mut n: usize) -> String {
     out
 }
 
+/// How a law's chapters divide: how often a chapter has sections and how many, how a section
+/// is headed, and how many articles a section (or a chapter without sections) holds.
+struct Sectioning {
+    /// The chance, in percent, that a chapter has sections.
+    percent: usize,
+    /// How many sections such a chapter has, at least and at most.
+    sections: (usize, usize),
+    /// A section's heading, `{word} {number}{after_number} {title}`: `Section 2 - Title`.
+    word: &'static str,
+    after_number: &'static str,
+    titles: &'static [&'static str],
+    /// The most articles a section holds (at least three).
+    most_articles: usize,
+}
+
+impl Sectioning {
+    /// Writes one chapter's articles, in sections when it draws some, until `out` reaches
+    /// `target`; `article` numbers them across the law, `write_article` writes the one numbered.
+    fn chapter(
+        &self,
+        out: &mut String,
+        rng: &mut Rng,
+        target: usize,
+        article: &mut usize,
+        mut write_article: impl FnMut(&mut String, &mut Rng, usize),
+    ) {
+        let sections = if rng.percent(self.percent) {
+            rng.between(self.sections.0, self.sections.1)
+        } else {
+            0
+        };
+        for section in 0..sections.max(1) {
+            if sections > 0 {
+                let _ = write!(
+                    out,
+                    "{} {}{} {}\n\n",
+                    self.word,
+                    section + 1,
+                    self.after_number,
+                    rng.pick(self.titles)
+                );
+            }
+            for _ in 0..rng.between(3, self.most_articles) {
+                *article += 1;
+                write_article(out, rng, *article);
+                if out.len() >= target {
+                    break;
+                }
+            }
+            if out.len() >= target {
+                break;
+            }
+        }
+    }
+}
+
 /// Upper-cases the first character.
 fn capitalised(s: &str) -> String {
     let mut chars = s.chars();
@@ -450,6 +506,16 @@ const EN_ARTICLES: &[&str] = &[
     "Register of licences",
 ];
 
+/// An act's chapters: three in ten have two or three sections, of three to nine articles.
+const EN_SECTIONING: Sectioning = Sectioning {
+    percent: 30,
+    sections: (2, 3),
+    word: "Section",
+    after_number: " -",
+    titles: EN_ARTICLES,
+    most_articles: 9,
+};
+
 const EN_TERMS: &[&str] = &[
     "authority",
     "licence",
@@ -490,31 +556,7 @@ fn legal_en(rng: &mut Rng, target: usize) -> String {
         }
         chapter += 1;
         let _ = write!(out, "Chapter {chapter}. {}\n\n", rng.pick(EN_CHAPTERS));
-        let sections = if rng.percent(30) {
-            rng.between(2, 3)
-        } else {
-            0
-        };
-        for section in 0..sections.max(1) {
-            if sections > 0 {
-                let _ = write!(
-                    out,
-                    "Section {} - {}\n\n",
-                    section + 1,
-                    rng.pick(EN_ARTICLES)
-                );
-            }
-            for _ in 0..rng.between(3, 9) {
-                article += 1;
-                en_article(&mut out, rng, article);
-                if out.len() >= target {
-                    break;
-                }
-            }
-            if out.len() >= target {
-                break;
-            }
-        }
+        EN_SECTIONING.chapter(&mut out, rng, target, &mut article, en_article);
     }
     article += 1;
     let _ = write!(
@@ -693,6 +735,17 @@ const VI_SECTIONS: &[&str] = &[
     "GIÁM SÁT HOẠT ĐỘNG",
 ];
 
+/// A Vietnamese law's chapters: about a third have two to four sections (Mục), of three to
+/// eight articles.
+const VI_SECTIONING: Sectioning = Sectioning {
+    percent: 35,
+    sections: (2, 4),
+    word: "Mục",
+    after_number: ".",
+    titles: VI_SECTIONS,
+    most_articles: 8,
+};
+
 const VI_ARTICLES: &[&str] = &[
     "Đối tượng áp dụng",
     "Nguyên tắc quản lý",
@@ -758,26 +811,9 @@ pub(crate) fn legal_vi(rng: &mut Rng, target: usize) -> String {
                 rng.pick(VI_CHAPTERS)
             }
         );
-        let sections = if rng.percent(35) {
-            rng.between(2, 4)
-        } else {
-            0
-        };
-        for section in 0..sections.max(1) {
-            if sections > 0 {
-                let _ = write!(out, "Mục {}. {}\n\n", section + 1, rng.pick(VI_SECTIONS));
-            }
-            for _ in 0..rng.between(3, 8) {
-                article += 1;
-                vi_article(&mut out, rng, article, law);
-                if out.len() >= target {
-                    break;
-                }
-            }
-            if out.len() >= target {
-                break;
-            }
-        }
+        VI_SECTIONING.chapter(&mut out, rng, target, &mut article, |out, rng, number| {
+            vi_article(out, rng, number, law);
+        });
     }
     article += 1;
     let _ = write!(
