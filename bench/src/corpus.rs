@@ -10,6 +10,7 @@
 
 use std::fmt::Write as _;
 
+use iu_cutter_cut::roman_numeral;
 use iu_cutter_live_execution::Preset;
 
 /// splitmix64: tiny, fast, and good enough to vary text.
@@ -174,32 +175,6 @@ pub(crate) fn generate(kind: Kind, rng: &mut Rng, target: usize) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers.
-
-fn roman(mut n: usize) -> String {
-    const NUMERALS: [(usize, &str); 13] = [
-        (1000, "M"),
-        (900, "CM"),
-        (500, "D"),
-        (400, "CD"),
-        (100, "C"),
-        (90, "XC"),
-        (50, "L"),
-        (40, "XL"),
-        (10, "X"),
-        (9, "IX"),
-        (5, "V"),
-        (4, "IV"),
-        (1, "I"),
-    ];
-    let mut out = String::new();
-    for (value, numeral) in NUMERALS {
-        while n >= value {
-            out.push_str(numeral);
-            n -= value;
-        }
-    }
-    out
-}
 
 /// How a law's chapters divide: how often a chapter has sections and how many, how a section
 /// is headed, and how many articles a section (or a chapter without sections) holds.
@@ -543,15 +518,18 @@ fn legal_en(rng: &mut Rng, target: usize) -> String {
     let with_parts = target > 150 * 1024 && rng.percent(60);
     let mut article = 0usize;
     let mut chapter = 0usize;
-    let mut part = 0usize;
+    let mut part = 0u16;
     while out.len() < target {
         if with_parts && chapter.is_multiple_of(3) {
             part += 1;
             let _ = write!(
                 out,
                 "PART {} — {}\n\n",
-                roman(part),
-                EN_PARTS.get(part - 1).copied().unwrap_or("SUPPLEMENTARY")
+                roman_numeral(part),
+                EN_PARTS
+                    .get(usize::from(part) - 1)
+                    .copied()
+                    .unwrap_or("SUPPLEMENTARY")
             );
         }
         chapter += 1;
@@ -782,7 +760,7 @@ pub(crate) fn legal_vi(rng: &mut Rng, target: usize) -> String {
     let parts = target > 1_000_000 || (target > 200 * 1024 && rng.percent(30));
     let chapters_per_part = if target > 1_000_000 { 12 } else { 3 };
     let mut article = 0usize;
-    let mut chapter = 0usize;
+    let mut chapter = 0u16;
     let mut part = 0usize;
     while out.len() < target {
         if parts && chapter.is_multiple_of(chapters_per_part) {
@@ -804,7 +782,7 @@ pub(crate) fn legal_vi(rng: &mut Rng, target: usize) -> String {
         let _ = write!(
             out,
             "Chương {}\n{}\n\n",
-            roman(chapter),
+            roman_numeral(chapter),
             if chapter == 1 {
                 VI_CHAPTERS.first().copied().unwrap_or_default()
             } else {
