@@ -66,48 +66,24 @@ pub(crate) async fn resume(
         &run,
         until.as_deref(),
         flags,
-        async |runner, run, options| runner.resume(run, options).await,
+        Runner::resume,
     )
     .await
 }
 
 /// `iu-cutter enact RUN`: verify a held run again, then enact it.
 pub(crate) async fn enact(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
-    on_run(
-        config,
-        "enact",
-        &run,
-        None,
-        flags,
-        async |runner, run, options| runner.enact(run, options).await,
-    )
-    .await
+    on_run(config, "enact", &run, None, flags, Runner::enact).await
 }
 
 /// `iu-cutter verify RUN`: refresh a held run's verification, or audit an enacted one.
 pub(crate) async fn verify(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
-    on_run(
-        config,
-        "verify",
-        &run,
-        None,
-        flags,
-        async |runner, run, options| runner.verify(run, options).await,
-    )
-    .await
+    on_run(config, "verify", &run, None, flags, Runner::verify).await
 }
 
 /// `iu-cutter rollback RUN`.
 pub(crate) async fn rollback(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
-    on_run(
-        config,
-        "rollback",
-        &run,
-        None,
-        flags,
-        async |runner, run, options| runner.rollback_with(run, options).await,
-    )
-    .await
+    on_run(config, "rollback", &run, None, flags, Runner::rollback_with).await
 }
 
 /// What `iu-cutter COMMAND RUN` does on an existing run: opens the live store (a refusal names
