@@ -20,7 +20,7 @@ use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope,
     Unit,
 };
-use iu_cutter_orchestrator::{Outcome, PhaseEntryStatus, RunOptions, RunRequest, Runner};
+use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
@@ -139,13 +139,7 @@ async fn full_run(
         .await
         .map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
-    if report.outcome != Outcome::Pass
-        || report.phases.len() != 5
-        || report
-            .phases
-            .iter()
-            .any(|p| p.status != PhaseEntryStatus::Done)
-    {
+    if report.phases.len() != 5 || !report.passed_every_phase() {
         return Err(format!(
             "the benchmark run did not pass all five phases: {}",
             serde_json::to_string(&report).unwrap_or_default()
