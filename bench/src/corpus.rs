@@ -1025,13 +1025,14 @@ fn md_paragraph(out: &mut String, rng: &mut Rng, width: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use iu_cutter_cut::Cutter;
     use iu_cutter_live_execution::CutRules;
 
     use super::*;
 
-    fn spec(seed: u64) -> CorpusSpec {
+    /// A small corpus of every kind, for the tests here and in the other benchmarks.
+    pub(crate) fn spec(seed: u64) -> CorpusSpec {
         CorpusSpec {
             seed,
             laws_en: 3,
