@@ -486,10 +486,10 @@ mod tests {
         }
     }
 
-    /// What the error says when `file`, holding `lines`, is read as JSON lines.
-    fn jsonl_refusal(file: &Path, lines: &str) -> Result<String, Box<dyn std::error::Error>> {
+    /// The error reading `file` ends in once it holds `lines` (JSON lines).
+    fn jsonl_refusal(file: &Path, lines: &str) -> Result<CliError, Box<dyn std::error::Error>> {
         std::fs::write(file, lines)?;
-        Ok(refusal(&[file.to_path_buf()])?.to_string())
+        Ok(refusal(&[file.to_path_buf()])?)
     }
 
     #[test]
@@ -572,7 +572,8 @@ mod tests {
         let text = jsonl_refusal(
             &file,
             "{\"id\": \"a\", \"body\": \"x\"}\nnot json\n{\"body\": \"y\"}\n{\"id\": \"a\", \"body\": \"z\"}\n",
-        )?;
+        )?
+        .to_string();
         assert!(text.contains("kb.jsonl:2"), "{text}");
         assert!(text.contains("kb.jsonl:3: no field `id`"), "{text}");
 
@@ -580,7 +581,8 @@ mod tests {
         let text = jsonl_refusal(
             &file,
             "{\"id\": \"a\", \"body\": \"x\"}\n{\"id\": \"a\", \"body\": \"z\"}\n",
-        )?;
+        )?
+        .to_string();
         assert!(text.contains("`a` is given twice"), "{text}");
         assert!(
             text.contains("kb.jsonl:1") && text.contains("kb.jsonl:2"),
@@ -592,13 +594,11 @@ mod tests {
     #[test]
     fn ids_no_store_may_hold_are_bad_input_naming_the_line() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let file = dir.path().join("kb.jsonl");
-        std::fs::write(
-            &file,
+        let error = jsonl_refusal(
+            &dir.path().join("kb.jsonl"),
             "{\"id\": \"ok\", \"body\": \"x\"}\n{\"id\": \"tab\\there\", \"body\": \"y\"}\n\
              {\"id\": \"evil\\u202egpj.exe\", \"body\": \"z\"}\n",
         )?;
-        let error = refusal(std::slice::from_ref(&file))?;
         assert_eq!(error.exit_code(), 8);
         let text = error.to_string();
         assert!(
