@@ -323,6 +323,50 @@ enum Insert {
     MultiRow,
 }
 
+/// What a unit's ten columns are bound to, in the order of the `units` table: a one-row
+/// statement ([`INSERT_ONE`]) or a row of a multi-row one.
+trait UnitColumns: Sized {
+    /// Binds the next column to `value`.
+    fn column<'t, T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        self,
+        value: T,
+    ) -> Self;
+
+    /// Binds `unit`'s columns.
+    fn unit(self, unit: &Unit) -> Self {
+        self.column(unit.document.as_str())
+            .column(unit.generation.as_str())
+            .column(i64::from(unit.ordinal))
+            .column(unit.unit_id.as_str())
+            .column(unit.path.as_str())
+            .column(unit.part.map(i64::from))
+            .column(unit.start as i64)
+            .column(unit.end as i64)
+            .column(unit.sha256.as_str())
+            .column(unit.body.as_str())
+    }
+}
+
+impl UnitColumns
+    for sqlx::query::Query<'_, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments>
+{
+    fn column<'t, T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        self,
+        value: T,
+    ) -> Self {
+        self.bind(value)
+    }
+}
+
+impl UnitColumns for &mut sqlx::query_builder::Separated<'_, sqlx::Sqlite, &'static str> {
+    fn column<'t, T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        self,
+        value: T,
+    ) -> Self {
+        self.push_bind(value)
+    }
+}
+
 /// Inserts `units` in one transaction; returns the seconds it took.
 async fn sqlite_insert(dir: &Path, units: &[Unit], how: Insert) -> Result<f64, String> {
     let mut conn = sqlite_connection(dir).await?;
@@ -333,16 +377,7 @@ async fn sqlite_insert(dir: &Path, units: &[Unit], how: Insert) -> Result<f64, S
         Insert::Prepared => {
             for unit in units {
                 sqlx::query(INSERT_ONE)
-                    .bind(unit.document.as_str())
-                    .bind(unit.generation.as_str())
-                    .bind(i64::from(unit.ordinal))
-                    .bind(unit.unit_id.as_str())
-                    .bind(unit.path.as_str())
-                    .bind(unit.part.map(i64::from))
-                    .bind(unit.start as i64)
-                    .bind(unit.end as i64)
-                    .bind(unit.sha256.as_str())
-                    .bind(unit.body.as_str())
+                    .unit(unit)
                     .execute(&mut *tx)
                     .await
                     .map_err(err)?;
@@ -355,16 +390,7 @@ async fn sqlite_insert(dir: &Path, units: &[Unit], how: Insert) -> Result<f64, S
                      start_byte, end_byte, sha256, body) ",
                 );
                 query.push_values(chunk, |mut row, unit| {
-                    row.push_bind(unit.document.as_str())
-                        .push_bind(unit.generation.as_str())
-                        .push_bind(i64::from(unit.ordinal))
-                        .push_bind(unit.unit_id.as_str())
-                        .push_bind(unit.path.as_str())
-                        .push_bind(unit.part.map(i64::from))
-                        .push_bind(unit.start as i64)
-                        .push_bind(unit.end as i64)
-                        .push_bind(unit.sha256.as_str())
-                        .push_bind(unit.body.as_str());
+                    row.unit(unit);
                 });
                 query.build().execute(&mut *tx).await.map_err(err)?;
             }
