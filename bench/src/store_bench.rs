@@ -221,17 +221,23 @@ fn describe_phases(phases: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// The runtime the store benchmarks run on: worker threads, as the CLI's (a run's lease
+/// heartbeat is a spawned task).
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 /// Only the SQLite full runs, for a profiler.
 pub(crate) fn profile_sqlite(
     docs: &[Doc],
     settings: &StoreSettings,
     tmp: &Path,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = runtime()?;
     let rules = rules(settings.max_unit_bytes);
     runtime.block_on(async {
         for _ in 0..settings.reps {
@@ -259,11 +265,7 @@ pub(crate) fn run(
     tmp: &Path,
     report: &mut Report,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = runtime()?;
     let rules = rules(settings.max_unit_bytes);
     let units = units_for(docs, &rules)?;
     let bytes: u64 = docs.iter().map(|d| d.text.len() as u64).sum();
