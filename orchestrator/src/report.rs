@@ -448,6 +448,15 @@ impl RunReport {
         self.phases.iter().find(|p| p.name == name)
     }
 
+    /// Whether the run passed with every phase the report lists done.
+    pub fn passed_every_phase(&self) -> bool {
+        self.outcome == Outcome::Pass
+            && self
+                .phases
+                .iter()
+                .all(|p| p.status == PhaseEntryStatus::Done)
+    }
+
     /// The report as Markdown: a summary table, the outcome with its gap, reason or error and
     /// next action, the phase table, the census, the rollback check, the attestation and notes.
     pub fn to_markdown(&self) -> String {

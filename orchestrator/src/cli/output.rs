@@ -32,6 +32,14 @@ fn shorten_value(value: &str) -> String {
     }
 }
 
+/// Prints `value` as pretty JSON on stdout: the command's one JSON document.
+pub(crate) fn print_json(value: &impl serde::Serialize) {
+    out_json!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
 /// Prints rows as left-aligned columns.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
