@@ -105,11 +105,11 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
 fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evidence {
     let mut evidence = Evidence::from([
         PLAN_SHA256.with(plan_sha256),
-        ("documents_fenced".to_owned(), fenced.to_string()),
-        ("units_planned".to_owned(), plan.unit_count().to_string()),
+        ("documents_fenced".to_owned(), fenced.into()),
+        ("units_planned".to_owned(), plan.unit_count().into()),
     ]);
     if let Some(chosen) = presets_chosen(plan) {
-        evidence.insert("presets_chosen".to_owned(), chosen);
+        evidence.insert("presets_chosen".to_owned(), chosen.into());
     }
     let unstructured = unstructured_documents(plan);
     if !unstructured.is_empty() {
@@ -121,8 +121,11 @@ fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evi
                 "only a preamble unit: the rules found no structure in this document"
             );
         }
-        let names: Vec<&str> = unstructured.iter().map(|d| d.document.as_str()).collect();
-        evidence.insert("unstructured_documents".to_owned(), names.join(", "));
+        let names: Vec<String> = unstructured
+            .iter()
+            .map(|d| d.document.as_str().to_owned())
+            .collect();
+        evidence.insert("unstructured_documents".to_owned(), names.into());
     }
     evidence
 }

@@ -160,8 +160,8 @@ async fn writes_five_units_in_three_ordered_batches_of_two() -> TestResult {
 
     let evidence = LegBRecord.run(&mut ctx).await?;
 
-    assert_eq!(evidence["units_written"], "5");
-    assert_eq!(evidence["batches"], "3");
+    assert_eq!(evidence["units_written"].as_count(), Some(5));
+    assert_eq!(evidence["batches"].as_count(), Some(3));
     assert_eq!(evidence.len(), 2);
     let progress: Vec<(u64, u64)> = events
         .try_iter()
