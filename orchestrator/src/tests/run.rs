@@ -178,7 +178,7 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     assert!(report.phases.iter().all(|p| {
         p.status == PhaseEntryStatus::Done
             && p.duration_ms.is_some()
-            && p.evidence.get("ran") == Some(&p.name)
+            && p.evidence.get("ran").and_then(EvidenceValue::as_text) == Some(p.name.as_str())
     }));
     assert_eq!(
         events.compact(),
@@ -266,7 +266,7 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
     // Skipped phases show their journaled evidence.
     assert_eq!(
         resumed.phase("a").and_then(|p| p.evidence.get("ran")),
-        Some(&"a".to_owned())
+        Some(&"a".into())
     );
     assert_eq!(
         events.compact(),
