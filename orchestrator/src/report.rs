@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use iu_cutter_live_execution::{AdapterInfo, Census, DocumentId, Evidence, Kept, RunId};
 #[cfg(doc)]
 use iu_cutter_live_execution::EvidenceValue;
+use iu_cutter_live_execution::{AdapterInfo, Census, DocumentId, Evidence, Kept, RunId};
 use iu_cutter_phase_core::Gap;
 use serde::{Deserialize, Serialize};
 

@@ -22,6 +22,7 @@ macro_rules! answer {
     };
 }
 
+mod evidence;
 mod lease;
 mod operator;
 mod pipeline;
