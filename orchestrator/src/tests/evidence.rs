@@ -59,6 +59,26 @@ async fn a_json_report_carries_counts_as_numbers_and_checks_as_booleans() -> Tes
     Ok(())
 }
 
+#[tokio::test]
+async fn a_json_report_lists_unstructured_documents_as_an_array() -> TestResult {
+    let flat = "No heading here, only prose. ".repeat(200);
+    let h = Harness::new([("law/1", LAW_1), ("law/flat", flat.as_str())], true);
+    let report = h
+        .runner
+        .run(law_request("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let json: Value = serde_json::from_str(&report.to_json())?;
+    let cut = &json_phase(&json, names::CUT_LEG_A)?["evidence"];
+    assert_eq!(cut["unstructured_documents"], json!(["law/flat"]), "{cut}");
+    assert!(
+        report
+            .to_markdown()
+            .contains("`unstructured_documents=law/flat`")
+    );
+    Ok(())
+}
+
 #[test]
 fn the_markdown_renders_typed_values_as_the_untyped_strings_did() {
     let mut entry = crate::report::PhaseEntry::not_run("backup");

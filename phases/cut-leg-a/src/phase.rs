@@ -99,9 +99,9 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
     })
 }
 
-/// The phase's evidence: the plan's sha256, how many documents were fenced, how many units
-/// were planned; which presets `auto` chose; which documents yielded only a preamble unit (each
-/// also logged as a warning).
+/// The phase's evidence: the plan's sha256 (text), how many documents were fenced and how many
+/// units were planned (counts); which presets `auto` chose (text, e.g. `legal-vi 2, markdown 1`);
+/// which documents yielded only a preamble unit (a list, each also logged as a warning).
 fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evidence {
     let mut evidence = Evidence::from([
         PLAN_SHA256.with(plan_sha256),
