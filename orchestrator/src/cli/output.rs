@@ -82,7 +82,7 @@ pub(crate) fn run_status_name(status: iu_cutter_live_execution::RunStatus) -> St
 pub(crate) fn evidence_line(evidence: &iu_cutter_live_execution::Evidence) -> String {
     evidence
         .iter()
-        .map(|(k, v)| format!("{k}={}", shorten_value(v)))
+        .map(|(k, v)| format!("{k}={}", shorten_value(&v.to_string())))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -177,7 +177,7 @@ fn cut_evidence(report: &RunReport, key: &str) -> Option<String> {
     report
         .phases
         .iter()
-        .find_map(|p| p.evidence.get(key).cloned())
+        .find_map(|p| p.evidence.get(key).map(ToString::to_string))
 }
 
 /// The warning for documents that yield only a preamble unit (`documents`: their names, joined).
@@ -194,7 +194,7 @@ fn planned_units(report: &RunReport) -> Option<String> {
     report
         .phases
         .iter()
-        .find_map(|p| p.evidence.get("units_planned").cloned())
+        .find_map(|p| p.evidence.get("units_planned").map(ToString::to_string))
 }
 
 /// The command's result for a report's outcome.
