@@ -35,7 +35,7 @@ pub use audit::AUDIT_STEP;
 pub use error::RunnerError;
 pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
 pub use journal::ROLLBACK_PHASE;
-pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder};
+pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{
