@@ -24,9 +24,10 @@ use crate::ownership::{
 use crate::sql::codec::{self, from_db, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
-use crate::sql::ops::documents::read_documents;
+use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
 use crate::sql::ops::leases::begin_claimed;
 use crate::sql::ops::reads::{generation_units_in, generations_for_update};
+use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
 /// A document for a compare-and-set whose body is hashed in Rust: the body is the sixth column.
@@ -41,33 +42,30 @@ async fn current_for_cas<D: Dialect>(
     conn: &mut D::Connection,
     id: &DocumentId,
 ) -> AdapterResult<Option<CurrentDocument>> {
-    let what = "reading a document";
     let statement = match D::BODY_HASHING {
         BodyHashing::InRust => D::locked(&DOCUMENT_WITH_BODY),
         BodyHashing::InServer { document, .. } => document,
     };
-    let row = D::query(statement)
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(what))?;
-    let Some(row) = row else {
+    let Some(row) = row_by_key::<D>(conn, statement, id.as_str(), READING_A_DOCUMENT).await? else {
         return Ok(None);
     };
-    let revision = row.int(0).map_err(sql(what))?;
-    let state = row.str(2).map_err(sql(what))?;
-    let cutting_run = row.opt_text(3).map_err(sql(what))?;
-    let active = row.opt_text(4).map_err(sql(what))?;
+    let Current {
+        revision,
+        sha256,
+        state,
+        active_generation,
+    } = current_from_row(&row)?;
+    let body = sql(READING_A_DOCUMENT);
     let body_sha256 = match D::BODY_HASHING {
-        BodyHashing::InRust => sha256_hex(row.str(5).map_err(sql(what))?.as_bytes()),
-        BodyHashing::InServer { .. } => row.text(5).map_err(sql(what))?,
+        BodyHashing::InRust => sha256_hex(row.str(5).map_err(body)?.as_bytes()),
+        BodyHashing::InServer { .. } => row.text(5).map_err(body)?,
     };
     Ok(Some(CurrentDocument {
-        revision: from_db(revision, "document revision")?,
-        sha256: row.text(1).map_err(sql(what))?,
+        revision,
+        sha256,
         body_sha256,
-        state: codec::parse_document_state(state, cutting_run)?,
-        active_generation: active.map(RunId::new),
+        state,
+        active_generation,
     }))
 }
 

@@ -16,6 +16,7 @@ use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::ops::leases::begin_claimed;
+use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
 const WHAT: &str = "reading the journal";
@@ -59,15 +60,9 @@ async fn load_run_in<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
 ) -> AdapterResult<Option<RunRecord>> {
-    let row = D::query(
-        "SELECT run, schema_version, scope, rules, expected_plan_sha256, status FROM runs \
-         WHERE run = $1",
-    )
-    .bind(run.as_str())
-    .fetch_optional(conn)
-    .await
-    .map_err(sql(WHAT))?;
-    let Some(row) = row else {
+    let statement = "SELECT run, schema_version, scope, rules, expected_plan_sha256, status \
+                     FROM runs WHERE run = $1";
+    let Some(row) = row_by_key::<D>(conn, statement, run.as_str(), WHAT).await? else {
         return Ok(None);
     };
     let mut record = run_record(&row)?;
@@ -131,11 +126,7 @@ pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<R
 /// Whether `run` is journaled, its row locked for the rest of the write transaction where the
 /// backend locks rows.
 async fn run_exists<D: Dialect>(conn: &mut D::Connection, run: &RunId) -> AdapterResult<bool> {
-    let found = D::query(D::locked(&RUN))
-        .bind(run.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(WHAT))?;
+    let found = row_by_key::<D>(conn, D::locked(&RUN), run.as_str(), WHAT).await?;
     Ok(found.is_some())
 }
 
@@ -278,12 +269,11 @@ pub(crate) async fn save_plan<D: Dialect>(
     if !run_exists::<D>(&mut tx, run).await? {
         return Err(run_not_found(run));
     }
-    let existing = D::query("SELECT sha256 FROM run_plans WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut tx)
-        .await
-        .and_then(|row| row.map(|row| row.text(0)).transpose())
-        .map_err(sql(what))?;
+    let statement = "SELECT sha256 FROM run_plans WHERE run = $1";
+    let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
+        .await?
+        .map(|row| row.text(0).map_err(sql(what)))
+        .transpose()?;
     if let Some(existing_sha256) = existing {
         // The column holds the sha256 of the stored text, written below: equal hashes, equal
         // plans.
@@ -324,11 +314,8 @@ pub(crate) async fn load_plan<D: Dialect>(
 ) -> AdapterResult<Option<Plan>> {
     let what = "reading a plan";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let row = D::query("SELECT plan FROM run_plans WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(sql(what))?;
+    let statement = "SELECT plan FROM run_plans WHERE run = $1";
+    let row = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await?;
     row.map(|row| codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan"))
         .transpose()
 }
@@ -391,12 +378,11 @@ pub(crate) async fn save_backup<D: Dialect>(
     if !run_exists::<D>(&mut tx, run).await? {
         return Err(run_not_found(run));
     }
-    let existing = D::query("SELECT sha256 FROM run_backups WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut tx)
-        .await
-        .and_then(|row| row.map(|row| row.text(0)).transpose())
-        .map_err(sql(what))?;
+    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
+    let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
+        .await?
+        .map(|row| row.text(0).map_err(sql(what)))
+        .transpose()?;
     match existing {
         // The column holds the sha256 of the stored text: equal hashes, equal artifacts.
         Some(journaled) if journaled == sha256 && sha256_hex(artifact.as_bytes()) == sha256 => {
@@ -423,11 +409,8 @@ pub(crate) async fn load_backup<D: Dialect>(
 ) -> AdapterResult<Option<StoredBackup>> {
     let what = "reading a journaled backup";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let row = D::query("SELECT artifact, sha256 FROM run_backups WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(sql(what))?;
+    let statement = "SELECT artifact, sha256 FROM run_backups WHERE run = $1";
+    let row = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await?;
     row.map(|row| {
         Ok(StoredBackup {
             artifact: row.text(0).map_err(sql(what))?,

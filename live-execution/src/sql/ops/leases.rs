@@ -11,6 +11,7 @@ use crate::error::AdapterError;
 use crate::op::LeaseClaim;
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
+use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
 /// A run's lease: holder and expiry.
@@ -72,19 +73,7 @@ async fn check_claim_in<D: Dialect>(
     statement: &'static str,
 ) -> AdapterResult<()> {
     let what = "checking a lease claim";
-    let now = now_ms::<D>(conn, what).await?;
-    let row = D::query(statement)
-        .bind(claim.run.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(what))?;
-    let lease = match row {
-        Some(row) => Some((
-            row.text(0).map_err(sql(what))?,
-            row.int(1).map_err(sql(what))?,
-        )),
-        None => None,
-    };
+    let (lease, now) = read_lease::<D>(conn, &claim.run, statement, what).await?;
     match lost(lease, &claim.holder, now) {
         None => Ok(()),
         Some(found) => Err(AdapterError::LeaseLost {
@@ -142,21 +131,25 @@ async fn lease_row<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
 ) -> AdapterResult<(Option<(String, i64)>, i64)> {
-    let what = "reading a lease";
+    read_lease::<D>(conn, run, D::locked(&LEASE), "reading a lease").await
+}
+
+/// The lease row of `run` (holder, expiry) as `statement` reads it, and the database's now.
+async fn read_lease<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    statement: &'static str,
+    what: &'static str,
+) -> AdapterResult<(Option<(String, i64)>, i64)> {
     let now = now_ms::<D>(conn, what).await?;
-    let row = D::query(D::locked(&LEASE))
-        .bind(run.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(what))?;
-    let row = match row {
+    let lease = match row_by_key::<D>(conn, statement, run.as_str(), what).await? {
         Some(row) => Some((
             row.text(0).map_err(sql(what))?,
             row.int(1).map_err(sql(what))?,
         )),
         None => None,
     };
-    Ok((row, now))
+    Ok((lease, now))
 }
 
 /// Every lease, with the database's now, from one snapshot.

@@ -13,6 +13,7 @@ use crate::domain::{
 use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{BulkReads, Dialect, for_update};
 use crate::sql::error::sql;
+use crate::sql::ops::row_by_key;
 use crate::sql::query::{Fields, Query};
 
 /// Ids per `IN (…)` list when loading a scope by ids.
@@ -325,11 +326,7 @@ pub(crate) async fn active_units<D: Dialect>(
             rows.iter().map(unit).collect()
         }
         BulkReads::Json { active_units, .. } => {
-            let row = D::query(active_units)
-                .bind(document.as_str())
-                .fetch_optional(&mut conn)
-                .await
-                .map_err(sql(what))?;
+            let row = row_by_key::<D>(&mut conn, active_units, document.as_str(), what).await?;
             let Some(row) = row else {
                 return Ok(Vec::new());
             };
