@@ -21,12 +21,14 @@ use crate::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
     purge_step, undo_step,
 };
-use crate::sql::codec::{self, from_db, to_db};
+use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
 use crate::sql::ops::leases::begin_claimed;
-use crate::sql::ops::reads::{generation_units_in, generations_for_update};
+use crate::sql::ops::reads::{
+    generation_units_in, generations_for_update, of_generation, unit_fields_at,
+};
 use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
@@ -302,29 +304,12 @@ async fn staged_digest<D: Dialect>(
         }
         return Ok(Some(digester.finish()));
     };
-    let rows = D::query(staged_units)
-        .bind(document.as_str())
-        .bind(run.as_str())
+    let rows = of_generation::<D>(staged_units, document, run)
         .fetch_all(conn)
         .await
         .map_err(sql(what))?;
     for row in &rows {
-        let ordinal = row.int(0).map_err(sql(what))?;
-        let part = row.opt_int(3).map_err(sql(what))?;
-        let (start, end) = (
-            row.int(4).map_err(sql(what))?,
-            row.int(5).map_err(sql(what))?,
-        );
-        let unit = UnitFields {
-            generation: run.as_str(),
-            ordinal: from_db(ordinal, "unit ordinal")?,
-            unit_id: row.str(1).map_err(sql(what))?,
-            path: row.str(2).map_err(sql(what))?,
-            part: part.map(|p| from_db(p, "unit part")).transpose()?,
-            start: from_db(start, "unit start")?,
-            end: from_db(end, "unit end")?,
-            sha256: row.str(6).map_err(sql(what))?,
-        };
+        let unit = unit_fields_at(row, 0, run.as_str(), what)?;
         digester.unit(&unit, row.str(7).map_err(sql(what))?);
     }
     Ok(Some(digester.finish()))
