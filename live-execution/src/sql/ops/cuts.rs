@@ -116,17 +116,36 @@ async fn move_marks<D: Dialect>(
     .execute(conn)
     .await
     .map_err(sql("updating a document's state"))?;
-    if moved != 1 {
-        return Err(AdapterError::Conflict {
-            document: id.clone(),
-            expected: format!(
+    one_row_changed(
+        moved,
+        id,
+        || {
+            format!(
                 "{} as just read",
                 describe_revision(from.revision, &from.sha256)
-            ),
-            found: "a concurrent change".to_owned(),
-        });
+            )
+        },
+        "a concurrent change",
+    )
+}
+
+/// The end of a compare-and-set statement on one of `document`'s rows, conditional on every
+/// column as read inside the transaction: it `changed` exactly that row, or a concurrent change
+/// beat it and the transaction fails with a conflict (what it `expected`, what it `found`).
+fn one_row_changed(
+    changed: u64,
+    document: &DocumentId,
+    expected: impl FnOnce() -> String,
+    found: &str,
+) -> AdapterResult<()> {
+    if changed == 1 {
+        return Ok(());
     }
-    Ok(())
+    Err(AdapterError::Conflict {
+        document: document.clone(),
+        expected: expected(),
+        found: found.to_owned(),
+    })
 }
 
 /// Compare-and-set of one generation record's state: from exactly `from` to `to`. A record that
@@ -138,28 +157,25 @@ async fn set_generation_state<D: Dialect>(
     from: GenerationState,
     to: GenerationState,
 ) -> AdapterResult<()> {
-    let moved = D::query(
-        "UPDATE generations SET state = $4 WHERE document = $1 AND generation = $2 \
-         AND state = $3",
-    )
-    .bind(document.as_str())
-    .bind(generation.as_str())
-    .bind(codec::generation_state(from))
-    .bind(codec::generation_state(to))
-    .execute(conn)
-    .await
-    .map_err(sql("updating a generation record"))?;
-    if moved != 1 {
-        return Err(AdapterError::Conflict {
-            document: document.clone(),
-            expected: format!(
+    let statement = "UPDATE generations SET state = $4 \
+                     WHERE document = $1 AND generation = $2 AND state = $3";
+    let moved = of_generation::<D>(statement, document, generation)
+        .bind(codec::generation_state(from))
+        .bind(codec::generation_state(to))
+        .execute(conn)
+        .await
+        .map_err(sql("updating a generation record"))?;
+    one_row_changed(
+        moved,
+        document,
+        || {
+            format!(
                 "generation `{generation}` {}",
                 codec::generation_state(from)
-            ),
-            found: "a concurrent change (the record is gone or in another state)".to_owned(),
-        });
-    }
-    Ok(())
+            )
+        },
+        "a concurrent change (the record is gone or in another state)",
+    )
 }
 
 /// Opens `run`'s staged generation record for `document`, unless it exists.
@@ -168,15 +184,12 @@ async fn open_generation<D: Dialect>(
     document: &DocumentId,
     run: &RunId,
 ) -> AdapterResult<()> {
-    D::query(
-        "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
-         ON CONFLICT (document, generation) DO NOTHING",
-    )
-    .bind(document.as_str())
-    .bind(run.as_str())
-    .execute(conn)
-    .await
-    .map_err(sql("opening a generation"))?;
+    let statement = "INSERT INTO generations (document, generation, state) \
+                     VALUES ($1, $2, 'staged') ON CONFLICT (document, generation) DO NOTHING";
+    of_generation::<D>(statement, document, run)
+        .execute(conn)
+        .await
+        .map_err(sql("opening a generation"))?;
     Ok(())
 }
 
@@ -187,15 +200,24 @@ async fn drop_generation<D: Dialect>(
     run: &RunId,
 ) -> AdapterResult<()> {
     let what = "dropping a generation";
-    D::query("DELETE FROM units WHERE document = $1 AND generation = $2")
-        .bind(document.as_str())
-        .bind(run.as_str())
+    delete_units::<D>(conn, document, run, what).await?;
+    let record = "DELETE FROM generations WHERE document = $1 AND generation = $2";
+    of_generation::<D>(record, document, run)
         .execute(conn)
         .await
         .map_err(sql(what))?;
-    D::query("DELETE FROM generations WHERE document = $1 AND generation = $2")
-        .bind(document.as_str())
-        .bind(run.as_str())
+    Ok(())
+}
+
+/// Deletes the units of `document`'s `generation` (dropped or purged).
+async fn delete_units<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    generation: &RunId,
+    what: &'static str,
+) -> AdapterResult<()> {
+    let units = "DELETE FROM units WHERE document = $1 AND generation = $2";
+    of_generation::<D>(units, document, generation)
         .execute(conn)
         .await
         .map_err(sql(what))?;
@@ -436,26 +458,17 @@ async fn purge_one<D: Dialect>(
     generation: &RunId,
 ) -> AdapterResult<()> {
     let what = "purging generations";
-    let deleted = D::query(
-        "DELETE FROM generations WHERE document = $1 AND generation = $2 AND state = 'retired'",
-    )
-    .bind(document.as_str())
-    .bind(generation.as_str())
-    .execute(conn)
-    .await
-    .map_err(sql(what))?;
-    if deleted != 1 {
-        return Err(AdapterError::Conflict {
-            document: document.clone(),
-            expected: format!("generation `{generation}` retired"),
-            found: "a concurrent change".to_owned(),
-        });
-    }
-    D::query("DELETE FROM units WHERE document = $1 AND generation = $2")
-        .bind(document.as_str())
-        .bind(generation.as_str())
+    let record =
+        "DELETE FROM generations WHERE document = $1 AND generation = $2 AND state = 'retired'";
+    let deleted = of_generation::<D>(record, document, generation)
         .execute(conn)
         .await
         .map_err(sql(what))?;
-    Ok(())
+    one_row_changed(
+        deleted,
+        document,
+        || format!("generation `{generation}` retired"),
+        "a concurrent change",
+    )?;
+    delete_units::<D>(conn, document, generation, what).await
 }

@@ -161,7 +161,8 @@ pub(crate) fn stored_unit_fields(
     })
 }
 
-/// `statement` reading one generation's units: document `$1`, generation `$2`.
+/// `statement` on one generation of a document: `$1` the document, `$2` the generation (its
+/// run), the key of generation records and of units.
 pub(crate) fn of_generation<'a, D: Dialect>(
     statement: &'static str,
     document: &'a DocumentId,
