@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Pool;
+use sqlx::{Pool, Transaction};
 
 use crate::adapter::AdapterResult;
 use crate::census::sha256_hex;
@@ -123,11 +123,21 @@ pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<R
         .collect()
 }
 
-/// Whether `run` is journaled, its row locked for the rest of the write transaction where the
-/// backend locks rows.
-async fn run_exists<D: Dialect>(conn: &mut D::Connection, run: &RunId) -> AdapterResult<bool> {
-    let found = row_by_key::<D>(conn, D::locked(&RUN), run.as_str(), WHAT).await?;
-    Ok(found.is_some())
+/// Begins the write transaction of a journal write to `run` (claimed as [`begin_claimed`]
+/// says), and refuses a run that is not journaled; its row stays locked for the rest of the
+/// transaction where the backend locks rows.
+async fn begin_on_run<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    claim: Option<&LeaseClaim>,
+    what: &'static str,
+) -> AdapterResult<Transaction<'static, D>> {
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let found = row_by_key::<D>(&mut tx, D::locked(&RUN), run.as_str(), WHAT).await?;
+    if found.is_none() {
+        return Err(run_not_found(run));
+    }
+    Ok(tx)
 }
 
 async fn upsert_phase<D: Dialect>(
@@ -219,10 +229,7 @@ pub(crate) async fn record_phase<D: Dialect>(
     claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a phase";
-    let mut tx = begin_claimed(pool, claim, what).await?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
     upsert_phase::<D>(&mut tx, run, phase).await?;
     tx.commit().await.map_err(sql(what))
 }
@@ -265,10 +272,7 @@ pub(crate) async fn save_plan<D: Dialect>(
     // The plan's canonical hash (`Plan::sha256`), the one `plan` prints and runs compare, not
     // a hash of whatever the serializer wrote: today the same bytes, by test.
     let sha256 = plan.sha256();
-    let mut tx = begin_claimed(pool, claim, what).await?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
     let statement = "SELECT sha256 FROM run_plans WHERE run = $1";
     let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
         .await?
@@ -282,12 +286,9 @@ pub(crate) async fn save_plan<D: Dialect>(
         }
         // Another text may still be the same plan (one journaled by a build that serialised
         // it differently): compare the plans themselves.
-        let row = D::query("SELECT plan FROM run_plans WHERE run = $1")
-            .bind(run.as_str())
-            .fetch_one(&mut tx)
-            .await
-            .map_err(sql(what))?;
-        let existing: Plan = codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan")?;
+        let existing = journaled_plan::<D>(&mut tx, run, what)
+            .await?
+            .ok_or_else(|| sql(what)(sqlx::Error::RowNotFound))?;
         if existing == *plan {
             return Ok(());
         }
@@ -314,8 +315,17 @@ pub(crate) async fn load_plan<D: Dialect>(
 ) -> AdapterResult<Option<Plan>> {
     let what = "reading a plan";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
+    journaled_plan::<D>(&mut conn, run, what).await
+}
+
+/// The plan journaled for `run`, if any, read inside the caller's connection.
+async fn journaled_plan<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    what: &'static str,
+) -> AdapterResult<Option<Plan>> {
     let statement = "SELECT plan FROM run_plans WHERE run = $1";
-    let row = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await?;
+    let row = row_by_key::<D>(conn, statement, run.as_str(), what).await?;
     row.map(|row| codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan"))
         .transpose()
 }
@@ -346,10 +356,7 @@ pub(crate) async fn save_report<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "journaling a report";
     D::check_text("a report", report)?;
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
+    let mut tx = begin_on_run(pool, run, None, what).await?;
     D::query(
         "INSERT INTO run_reports (run, position, sha256, report) \
          VALUES ($1, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_reports WHERE run = $1), \
@@ -374,10 +381,7 @@ pub(crate) async fn save_backup<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "journaling a backup";
     D::check_text("a backup", artifact)?;
-    let mut tx = begin_claimed(pool, claim, what).await?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
     let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
     let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
         .await?

@@ -176,21 +176,24 @@ pub(crate) async fn load_leases<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Lea
     })
 }
 
-/// Sets `holder`'s lease on `run` to expire `ttl_ms` after the database's now.
+/// Sets `holder`'s lease on `run` to expire `ttl_ms` after the database's now, and commits: how
+/// taking a lease and renewing one end.
 async fn put_lease<D: Dialect>(
-    conn: &mut D::Connection,
+    mut tx: Transaction<'static, D>,
     run: &RunId,
     holder: &str,
     ttl_ms: i64,
+    what: &'static str,
 ) -> AdapterResult<Lease> {
     let expires = D::query(D::PUT_LEASE)
         .bind(run.as_str())
         .bind(holder)
         .bind(ttl_ms)
-        .fetch_one(conn)
+        .fetch_one(&mut tx)
         .await
         .and_then(|row| row.int(0))
         .map_err(sql("writing a lease"))?;
+    tx.commit().await.map_err(sql(what))?;
     Ok(Lease {
         run: run.clone(),
         holder: holder.to_owned(),
@@ -230,9 +233,7 @@ pub(crate) async fn acquire_lease<D: Dialect>(
             expires_at: utc_millis(ms(expires)),
         });
     }
-    let lease = put_lease::<D>(&mut tx, run, holder, ttl_ms).await?;
-    tx.commit().await.map_err(sql(what))?;
-    Ok(lease)
+    put_lease(tx, run, holder, ttl_ms, what).await
 }
 
 /// Extends a live lease of `holder` (see the trait).
@@ -253,9 +254,7 @@ pub(crate) async fn renew_lease<D: Dialect>(
             found,
         });
     }
-    let lease = put_lease::<D>(&mut tx, run, holder, ttl_ms).await?;
-    tx.commit().await.map_err(sql(what))?;
-    Ok(lease)
+    put_lease(tx, run, holder, ttl_ms, what).await
 }
 
 /// Ends `holder`'s lease; anything else passes unchanged (see the trait).
