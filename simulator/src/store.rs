@@ -6,12 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use iu_cutter_live_execution::conflicts::{
-    backup_conflict, describe_state, document_not_found, run_not_found,
-};
+use iu_cutter_live_execution::conflicts::{backup_conflict, run_not_found};
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
-    purge_step, undo_step,
+    purge_step, undo_step, write_step,
 };
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
@@ -97,10 +95,6 @@ impl Store {
             )
             .map(|(key, _)| key.clone())
             .collect()
-    }
-
-    fn document(&self, id: &DocumentId) -> AdapterResult<&Document> {
-        self.documents.get(id).ok_or_else(|| document_not_found(id))
     }
 
     /// A document as a compare-and-set sees it: the body hashed as it is stored now.
@@ -448,21 +442,8 @@ impl Store {
 
     pub(crate) fn write_units(&mut self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
         for unit in units {
-            if unit.generation != *run {
-                return Err(AdapterError::Invalid(format!(
-                    "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may \
-                     only write its own generation",
-                    unit.ordinal, unit.document, unit.generation
-                )));
-            }
-            let document = self.document(&unit.document)?;
-            if document.state != (DocumentState::Cutting { run: run.clone() }) {
-                return Err(AdapterError::Conflict {
-                    document: document.id.clone(),
-                    expected: format!("fenced by run `{run}`"),
-                    found: format!("{} (fence lost)", describe_state(&document.state)),
-                });
-            }
+            let document = self.documents.get(&unit.document);
+            write_step(run, unit, document.map(|d| &d.state))?;
         }
         for unit in units {
             self.generations

@@ -10,7 +10,7 @@ use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::census::{GenerationDigester, UnitFields, sha256_hex};
-use crate::conflicts::{describe_revision, describe_state, document_not_found};
+use crate::conflicts::describe_revision;
 use crate::domain::{
     Backup, DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
     PurgeTarget, RunId, Unit,
@@ -19,7 +19,7 @@ use crate::error::AdapterError;
 use crate::op::LeaseClaim;
 use crate::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
-    purge_step, undo_step,
+    purge_step, undo_step, write_step,
 };
 use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
@@ -265,26 +265,10 @@ pub(crate) async fn write_units<D: Dialect>(
 ) -> AdapterResult<u64> {
     let what = "writing units";
     let mut tx = begin_claimed(pool, claim, what).await?;
-    let fenced = DocumentState::Cutting { run: run.clone() };
     let rows = read_documents::<D>(&mut tx, units.iter().map(|u| &u.document)).await?;
     for unit in units {
-        if unit.generation != *run {
-            return Err(AdapterError::Invalid(format!(
-                "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may \
-                 only write its own generation",
-                unit.ordinal, unit.document, unit.generation
-            )));
-        }
-        let Some(document) = rows.get(&unit.document).and_then(Option::as_ref) else {
-            return Err(document_not_found(&unit.document));
-        };
-        if document.state != fenced {
-            return Err(AdapterError::Conflict {
-                document: unit.document.clone(),
-                expected: format!("fenced by run `{run}`"),
-                found: format!("{} (fence lost)", describe_state(&document.state)),
-            });
-        }
+        let document = rows.get(&unit.document).and_then(Option::as_ref);
+        write_step(run, unit, document.map(|d| &d.state))?;
     }
     // Later units win over earlier ones with the same key, as in one insert-or-replace each.
     let mut latest: BTreeMap<(&DocumentId, u32), &Unit> = BTreeMap::new();
