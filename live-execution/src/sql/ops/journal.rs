@@ -298,13 +298,24 @@ pub(crate) async fn save_plan<D: Dialect>(
             existing.sha256(),
         )));
     }
-    D::query("INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)")
-        .bind(run.as_str())
-        .bind(text.as_str())
-        .bind(sha256.as_str())
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
+    let statement = "INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)";
+    write_and_commit(tx, statement, run, [&text, &sha256], what).await
+}
+
+/// Writes one of `run`'s journal rows with `statement` (`$1` the run, then `values`) and commits
+/// the transaction: how journaling a plan, a report and a backup end.
+async fn write_and_commit<D: Dialect>(
+    mut tx: Transaction<'static, D>,
+    statement: &'static str,
+    run: &RunId,
+    values: [&str; 2],
+    what: &'static str,
+) -> AdapterResult<()> {
+    let mut query = D::query(statement).bind(run.as_str());
+    for value in values {
+        query = query.bind(value);
+    }
+    query.execute(&mut tx).await.map_err(sql(what))?;
     tx.commit().await.map_err(sql(what))
 }
 
@@ -356,19 +367,12 @@ pub(crate) async fn save_report<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "journaling a report";
     D::check_text("a report", report)?;
-    let mut tx = begin_on_run(pool, run, None, what).await?;
-    D::query(
-        "INSERT INTO run_reports (run, position, sha256, report) \
-         VALUES ($1, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_reports WHERE run = $1), \
-         $2, $3) ON CONFLICT (run, sha256) DO NOTHING",
-    )
-    .bind(run.as_str())
-    .bind(sha256_hex(report.as_bytes()))
-    .bind(report)
-    .execute(&mut tx)
-    .await
-    .map_err(sql(what))?;
-    tx.commit().await.map_err(sql(what))
+    let tx = begin_on_run(pool, run, None, what).await?;
+    let statement = "INSERT INTO run_reports (run, position, sha256, report) VALUES ($1, \
+                     (SELECT COALESCE(MAX(position) + 1, 0) FROM run_reports WHERE run = $1), \
+                     $2, $3) ON CONFLICT (run, sha256) DO NOTHING";
+    let sha256 = sha256_hex(report.as_bytes());
+    write_and_commit(tx, statement, run, [&sha256, report], what).await
 }
 
 /// Journals a run's backup artifact; the same again passes, another is refused.
@@ -394,14 +398,8 @@ pub(crate) async fn save_backup<D: Dialect>(
         }
         Some(journaled) => Err(backup_conflict(run, &journaled, sha256)),
         None => {
-            D::query("INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)")
-                .bind(run.as_str())
-                .bind(sha256)
-                .bind(artifact)
-                .execute(&mut tx)
-                .await
-                .map_err(sql(what))?;
-            tx.commit().await.map_err(sql(what))
+            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)";
+            write_and_commit(tx, statement, run, [sha256, artifact], what).await
         }
     }
 }
