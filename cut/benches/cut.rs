@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use divan::Bencher;
 use divan::counter::BytesCount;
-use iu_cutter_cut::{Cutter, sha256_hex};
+use iu_cutter_cut::{Cutter, roman_numeral, sha256_hex};
 use iu_cutter_live_execution::{CutRules, Preset};
 
 fn main() {
@@ -107,28 +107,21 @@ impl Rng {
     }
 }
 
-fn roman(mut n: usize) -> String {
-    const NUMERALS: [(usize, &str); 13] = [
-        (1000, "M"),
-        (900, "CM"),
-        (500, "D"),
-        (400, "CD"),
-        (100, "C"),
-        (90, "XC"),
-        (50, "L"),
-        (40, "XL"),
-        (10, "X"),
-        (9, "IX"),
-        (5, "V"),
-        (4, "IV"),
-        (1, "I"),
-    ];
-    let mut out = String::new();
-    for (value, numeral) in NUMERALS {
-        while n >= value {
-            out.push_str(numeral);
-            n -= value;
-        }
+/// A generated document of at least `target` bytes: `front`, then parts numbered from 1, each
+/// written by `part`, until the target is reached; the same `seed` gives the same text.
+fn build_document(
+    target: usize,
+    seed: u64,
+    front: &str,
+    mut part: impl FnMut(&mut Rng, &mut String, u16),
+) -> String {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut out = String::with_capacity(target + 4096);
+    out.push_str(front);
+    let mut number: u16 = 0;
+    while out.len() < target {
+        number += 1;
+        part(&mut rng, &mut out, number);
     }
     out
 }
@@ -144,18 +137,14 @@ const VI_SENTENCES: &[&str] = &[
 ];
 
 fn legal_vi(target: usize, seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut out = String::with_capacity(target + 4096);
-    out.push_str("QUỐC HỘI\nCỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n\nLUẬT\nTÀI NGUYÊN NƯỚC\n\nCăn cứ Hiến pháp nước Cộng hòa xã hội chủ nghĩa Việt Nam;\n\n");
-    let mut chapter = 0;
-    while out.len() < target {
-        chapter += 1;
+    let front = "QUỐC HỘI\nCỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n\nLUẬT\nTÀI NGUYÊN NƯỚC\n\nCăn cứ Hiến pháp nước Cộng hòa xã hội chủ nghĩa Việt Nam;\n\n";
+    build_document(target, seed, front, |rng, out, chapter| {
         // Numbering restarts with each chapter, so that one large document has the same
         // statistics as many small ones (real laws stay below a few hundred articles).
         let mut article = 0;
         out.push_str(&format!(
             "Chương {}\nNHỮNG QUY ĐỊNH CHUNG\n\n",
-            roman(chapter)
+            roman_numeral(chapter)
         ));
         for section in 1..=rng.below(3) + 1 {
             out.push_str(&format!("Mục {section}\nQUY HOẠCH TÀI NGUYÊN NƯỚC\n\n"));
@@ -175,8 +164,7 @@ fn legal_vi(target: usize, seed: u64) -> String {
                 out.push('\n');
             }
         }
-    }
-    out
+    })
 }
 
 const EN_SENTENCES: &[&str] = &[
@@ -188,18 +176,13 @@ const EN_SENTENCES: &[&str] = &[
 ];
 
 fn legal_en(target: usize, seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut out = String::with_capacity(target + 4096);
-    out.push_str("REGULATION OF THE COUNCIL\non the protection of water resources\n\nHAS ADOPTED THIS REGULATION:\n\n");
-    let mut chapter = 0;
-    while out.len() < target {
-        chapter += 1;
-        // Numbering restarts with each chapter, so that one large document has the same
-        // statistics as many small ones (real laws stay below a few hundred articles).
+    let front = "REGULATION OF THE COUNCIL\non the protection of water resources\n\nHAS ADOPTED THIS REGULATION:\n\n";
+    build_document(target, seed, front, |rng, out, chapter| {
+        // Numbering restarts with each chapter, as in `legal_vi`.
         let mut article = 0;
         out.push_str(&format!(
             "Chapter {}\nGeneral provisions\n\n",
-            roman(chapter)
+            roman_numeral(chapter)
         ));
         for _ in 0..rng.below(8) + 2 {
             article += 1;
@@ -213,17 +196,12 @@ fn legal_en(target: usize, seed: u64) -> String {
             }
             out.push('\n');
         }
-    }
-    out
+    })
 }
 
 fn markdown(target: usize, seed: u64) -> String {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut out = String::with_capacity(target + 4096);
-    out.push_str("---\ntitle: Knowledge base\n---\n\n# Knowledge base\n\nIntroduction.\n\n");
-    let mut section = 0;
-    while out.len() < target {
-        section += 1;
+    let front = "---\ntitle: Knowledge base\n---\n\n# Knowledge base\n\nIntroduction.\n\n";
+    build_document(target, seed, front, |rng, out, section| {
         out.push_str(&format!("## Section {section}\n\n"));
         for sub in 0..rng.below(4) + 1 {
             if sub > 0 {
@@ -240,8 +218,7 @@ fn markdown(target: usize, seed: u64) -> String {
                 out.push_str("```bash\n# install\ncargo install iu-cutter\n```\n\n");
             }
         }
-    }
-    out
+    })
 }
 
 #[divan::bench(args = PRESETS, sample_count = 20)]

@@ -13,6 +13,8 @@
 pub(crate) mod english;
 pub(crate) mod layout;
 pub(crate) mod numbers;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod vietnamese;
 
 use crate::lines::trim_start;

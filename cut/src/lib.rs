@@ -73,6 +73,7 @@ pub use check::{check_hashes, check_lossless};
 pub use cutter::{Cut, Cutter, MAX_UNITS_PER_DOCUMENT, MIN_MAX_UNIT_BYTES};
 pub use error::CutError;
 pub use ids::{sha256_hex, unit_id};
+pub use legal::numbers::roman_numeral;
 pub use unit::CutUnit;
 
 /// Path of the unit holding the text before the first marker.

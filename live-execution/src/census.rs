@@ -30,7 +30,8 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Census, Document, DocumentId, DocumentState, GenerationRecord, GenerationState, Unit,
+    Census, Document, DocumentId, DocumentState, GenerationRecord, GenerationState, StoreSnapshot,
+    Unit,
 };
 
 /// sha256 of `bytes` as lowercase hex.
@@ -44,7 +45,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// order is part of the contract so that every store produces the same digest.
 #[derive(Debug)]
 pub struct DocumentDigester {
-    hasher: Sha256,
+    hasher: FieldHasher,
     units: u64,
 }
 
@@ -52,7 +53,7 @@ impl DocumentDigester {
     /// Starts a digest with the document row (the body enters through its sha256).
     pub fn new(document: &Document) -> Self {
         let mut digester = DocumentDigester {
-            hasher: Sha256::new(),
+            hasher: FieldHasher::default(),
             units: 0,
         };
         digester.field(b"doc");
@@ -89,10 +90,42 @@ impl DocumentDigester {
     /// Adds one unit given by its digested fields, borrowed (what a store reading rows in bulk
     /// has at hand, without building a [`Unit`]); the same digest as [`DocumentDigester::unit`].
     pub fn unit_fields(&mut self, unit: &UnitFields<'_>) {
-        let mut digits = [0u8; 20];
         self.units += 1;
         self.field(b"unit");
         self.field(unit.generation.as_bytes());
+        self.hasher.span(unit);
+    }
+
+    /// Number of units fed so far.
+    pub fn unit_count(&self) -> u64 {
+        self.units
+    }
+
+    /// The digest, lowercase hex.
+    pub fn finish(self) -> String {
+        self.hasher.finish()
+    }
+
+    fn field(&mut self, bytes: &[u8]) {
+        self.hasher.field(bytes);
+    }
+}
+
+/// What the document and generation digests are made of: sha256 over length-prefixed fields,
+/// so that no two different field sequences hash alike.
+#[derive(Debug, Default)]
+struct FieldHasher(Sha256);
+
+impl FieldHasher {
+    fn field(&mut self, bytes: &[u8]) {
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    /// A unit's place and recorded content, as both digests take it: ordinal, id, path, part
+    /// (empty for none), byte range and recorded sha256.
+    fn span(&mut self, unit: &UnitFields<'_>) {
+        let mut digits = [0u8; 20];
         self.field(decimal(u64::from(unit.ordinal), &mut digits));
         self.field(unit.unit_id.as_bytes());
         self.field(unit.path.as_bytes());
@@ -105,20 +138,9 @@ impl DocumentDigester {
         self.field(unit.sha256.as_bytes());
     }
 
-    /// Number of units fed so far.
-    pub fn unit_count(&self) -> u64 {
-        self.units
-    }
-
     /// The digest, lowercase hex.
-    pub fn finish(self) -> String {
-        format!("{:x}", self.hasher.finalize())
-    }
-
-    // Length-prefixed so that no two different field sequences hash alike.
-    fn field(&mut self, bytes: &[u8]) {
-        self.hasher.update((bytes.len() as u64).to_le_bytes());
-        self.hasher.update(bytes);
+    fn finish(self) -> String {
+        format!("{:x}", self.0.finalize())
     }
 }
 
@@ -192,8 +214,7 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// transaction, so units edited after write-verify are never enacted.
 #[derive(Debug)]
 pub struct GenerationDigester {
-    hasher: Sha256,
-    units: u64,
+    hasher: FieldHasher,
 }
 
 impl Default for GenerationDigester {
@@ -205,41 +226,22 @@ impl Default for GenerationDigester {
 impl GenerationDigester {
     /// An empty generation.
     pub fn new() -> Self {
-        let mut digester = GenerationDigester {
-            hasher: Sha256::new(),
-            units: 0,
-        };
-        digester.field(b"generation");
-        digester
+        let mut hasher = FieldHasher::default();
+        hasher.field(b"generation");
+        GenerationDigester { hasher }
     }
 
     /// Adds the next unit (feed them in ordinal order): its fields, then the sha256 of its body
     /// as stored.
     pub fn unit(&mut self, unit: &UnitFields<'_>, body_sha256: &str) {
-        let mut digits = [0u8; 20];
-        self.units += 1;
-        self.field(b"unit");
-        self.field(decimal(u64::from(unit.ordinal), &mut digits));
-        self.field(unit.unit_id.as_bytes());
-        self.field(unit.path.as_bytes());
-        match unit.part {
-            Some(part) => self.field(decimal(u64::from(part), &mut digits)),
-            None => self.field(b""),
-        }
-        self.field(decimal(unit.start, &mut digits));
-        self.field(decimal(unit.end, &mut digits));
-        self.field(unit.sha256.as_bytes());
-        self.field(body_sha256.as_bytes());
+        self.hasher.field(b"unit");
+        self.hasher.span(unit);
+        self.hasher.field(body_sha256.as_bytes());
     }
 
     /// The digest, lowercase hex.
     pub fn finish(self) -> String {
-        format!("{:x}", self.hasher.finalize())
-    }
-
-    fn field(&mut self, bytes: &[u8]) {
-        self.hasher.update((bytes.len() as u64).to_le_bytes());
-        self.hasher.update(bytes);
+        self.hasher.finish()
     }
 }
 
@@ -261,6 +263,39 @@ pub fn document_digest(
         digester.unit(unit);
     }
     digester.finish()
+}
+
+/// The census of `snapshot`, each document digested with its generations and units: what every
+/// store's `census()` must equal for that state (a store streams the same digests instead).
+pub fn snapshot_census(snapshot: &StoreSnapshot) -> Census {
+    let generations = by_document(&snapshot.generations, |g| &g.document);
+    let units = by_document(&snapshot.units, |u| &u.document);
+    let mut builder = CensusBuilder::new();
+    for document in &snapshot.documents {
+        let generations = generations.get(&document.id).map_or(&[][..], Vec::as_slice);
+        let units = units.get(&document.id).map_or(&[][..], Vec::as_slice);
+        builder.add(
+            document.id.clone(),
+            document_digest(document, generations, units),
+            units.len() as u64,
+        );
+    }
+    builder.finish()
+}
+
+/// `items` grouped by the document each belongs to, in their order.
+fn by_document<T: Clone>(
+    items: &[T],
+    document: fn(&T) -> &DocumentId,
+) -> BTreeMap<&DocumentId, Vec<T>> {
+    let mut grouped: BTreeMap<&DocumentId, Vec<T>> = BTreeMap::new();
+    for item in items {
+        grouped
+            .entry(document(item))
+            .or_default()
+            .push(item.clone());
+    }
+    grouped
 }
 
 /// Assembles a census from per-document digests.
@@ -376,6 +411,46 @@ mod tests {
         let mut with_part = DocumentDigester::new(&doc(DocumentState::Cut));
         with_part.unit(&unit);
         assert_ne!(no_part.finish(), with_part.finish());
+    }
+
+    #[test]
+    fn a_generation_digests_each_units_span_and_stored_body_hash() {
+        // The layout enact compares inside its transaction: a change to it must be deliberate.
+        let unit = UnitFields {
+            generation: "run-1",
+            ordinal: 12,
+            unit_id: "0123456789abcdef0123456789abcdef",
+            path: "Chương II/Điều 44",
+            part: Some(3),
+            start: 1_000,
+            end: 4_096,
+            sha256: "recorded",
+        };
+        let mut digester = GenerationDigester::new();
+        digester.unit(&unit, "stored");
+        digester.unit(&UnitFields { part: None, ..unit }, "stored");
+        let mut expected = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            expected.update((bytes.len() as u64).to_le_bytes());
+            expected.update(bytes);
+        };
+        field(b"generation");
+        for part in [&b"3"[..], b""] {
+            for bytes in [
+                &b"unit"[..],
+                b"12",
+                unit.unit_id.as_bytes(),
+                unit.path.as_bytes(),
+                part,
+                b"1000",
+                b"4096",
+                b"recorded",
+                b"stored",
+            ] {
+                field(bytes);
+            }
+        }
+        assert_eq!(digester.finish(), format!("{:x}", expected.finalize()));
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! closed. Built without features it depends on no database driver.
 
 mod adapter;
-mod canonical;
 pub mod census;
 mod claim;
 pub mod conflicts;
@@ -30,12 +29,14 @@ pub use adapter::{
 };
 pub use census::{
     CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, decimal, document_digest,
-    sha256_hex,
+    sha256_hex, snapshot_census,
 };
 pub use claim::Claimed;
 pub use domain::*;
 pub use error::{AdapterError, Unavailability, UnavailableKind};
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};
+#[cfg(feature = "mock")]
+pub use op::refuse_mutations_except;
 pub use op::{LeaseClaim, OPS, Op, OpKind, OpSpec, Reply, Role};
 pub use ownership::{CurrentDocument, Kept, Restoration};
 pub use rules::{CutRules, LevelRule, MarkerSet, Preset};

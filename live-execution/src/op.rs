@@ -550,6 +550,20 @@ macro_rules! expect_op {
     };
 }
 
+/// Refuses, on a [`crate::MockLiveExecutionAdapter`], every mutating call ([`OpSpec::mutates`])
+/// but those of the kinds in `own` (a phase's own mutations, or none for a phase that only
+/// reads): one `.times(0)` expectation over exactly those calls. A call no expectation answers
+/// panics anyway; this set says so where a reader looks, and, saturated from the start, it never
+/// shadows an answer set before or after it (see [`expect_op!`](crate::expect_op)). Reads and
+/// the `own` kinds are left to the test's other expectations.
+#[cfg(feature = "mock")]
+pub fn refuse_mutations_except(mock: &mut crate::MockLiveExecutionAdapter, own: &[OpKind]) {
+    let own = own.to_vec();
+    mock.expect_call()
+        .withf(move |op, _| op.kind().mutates() && !own.contains(&op.kind()))
+        .times(0);
+}
+
 /// The lease a caller holds on a run, sent with every call that changes that run's state
 /// ([`OpSpec::claimed`]): the store checks, inside the call's own transaction, that `holder`
 /// still holds a live lease on `run`, and refuses the call with
@@ -630,9 +644,7 @@ mod mock_tests {
         crate::expect_op!(mock, WriteUnits, Op::WriteUnits { units, .. } if units.is_empty())
             .times(1)
             .returning(|_, _| Ok(1u64.into()));
-        mock.expect_call()
-            .withf(|op, _| op.kind().mutates())
-            .times(0);
+        crate::refuse_mutations_except(&mut mock, &[]);
         crate::expect_op!(mock, WriteUnits)
             .times(1)
             .returning(|_, _| Ok(2u64.into()));
@@ -657,5 +669,48 @@ mod mock_tests {
             fence.await.is_err_and(|e| e.is_panic()),
             "so is any mutation"
         );
+    }
+
+    /// The panic message of `call` on a mock whose only expectation refuses every mutation but
+    /// the fence: mockall calls a lone saturated expectation that matches the call (`should not
+    /// have been called`) and finds none for a call it does not match (`No matching expectation
+    /// found`).
+    async fn refusal_of<Call>(
+        call: impl FnOnce(std::sync::Arc<MockLiveExecutionAdapter>) -> Call,
+    ) -> String
+    where
+        Call: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut mock = MockLiveExecutionAdapter::new();
+        crate::refuse_mutations_except(&mut mock, &[crate::OpKind::Fence]);
+        match tokio::spawn(call(std::sync::Arc::new(mock))).await {
+            Ok(()) => "answered".to_owned(),
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
+                payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default()
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_refusal_matches_every_mutation_but_the_phases_own_and_no_read() {
+        let refused = "should not have been called";
+        let unmatched = "No matching expectation found";
+        let write =
+            refusal_of(|m| async move { drop(m.write_units(&RunId::new("r1"), &[]).await) }).await;
+        assert!(write.contains(refused), "write_units: {write}");
+        let enact =
+            refusal_of(|m| async move { drop(m.enact(&RunId::new("r1"), &[]).await) }).await;
+        assert!(enact.contains(refused), "enact: {enact}");
+        let fence =
+            refusal_of(|m| async move { drop(m.fence(&RunId::new("r1"), &[]).await) }).await;
+        assert!(fence.contains(unmatched), "fence, the phase's own: {fence}");
+        let read = refusal_of(|m| async move { drop(m.load_scope(&Scope::All).await) }).await;
+        assert!(read.contains(unmatched), "load_scope, a read: {read}");
     }
 }

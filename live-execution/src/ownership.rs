@@ -15,7 +15,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::conflicts::{describe_revision, describe_state, document_not_found};
+use crate::conflicts::{
+    describe_revision, describe_state, document_not_found, fence_lost, foreign_unit,
+};
 use crate::domain::{
     DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
     GenerationState, PurgeTarget, RunId, Unit,
@@ -425,21 +427,13 @@ pub fn write_step(
     state: Option<&DocumentState>,
 ) -> Result<(), AdapterError> {
     if unit.generation != *run {
-        return Err(AdapterError::Invalid(format!(
-            "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may only \
-             write its own generation",
-            unit.ordinal, unit.document, unit.generation
-        )));
+        return Err(foreign_unit(run, unit));
     }
     let Some(state) = state else {
         return Err(document_not_found(&unit.document));
     };
     if !matches!(state, DocumentState::Cutting { run: fencing } if fencing == run) {
-        return Err(AdapterError::Conflict {
-            document: unit.document.clone(),
-            expected: format!("fenced by run `{run}`"),
-            found: format!("{} (fence lost)", describe_state(state)),
-        });
+        return Err(fence_lost(run, &unit.document, state));
     }
     Ok(())
 }

@@ -310,7 +310,7 @@ impl<'a> Invocation<'a> {
         if !matches!(error, AdapterError::GateClosed { .. }) {
             self.best_effort_status(RunStatus::Failed).await;
         }
-        refused_or_failed(error, resume_from, |error| {
+        Outcome::refused_or_failed(error, resume_from, |error| {
             (format!("cannot write the journal: {error}"), next_action)
         })
     }
@@ -405,29 +405,6 @@ impl<'a> Invocation<'a> {
     }
 }
 
-/// `REFUSED` when `error` is the kill switch's refusal; otherwise `FAILED`, with the error and
-/// the next action that `failed` words for it.
-pub(crate) fn refused_or_failed(
-    error: AdapterError,
-    resume_from: Option<String>,
-    failed: impl FnOnce(AdapterError) -> (String, String),
-) -> Outcome {
-    match error {
-        AdapterError::GateClosed {
-            switch,
-            how_to_open,
-        } => Outcome::gate_closed(switch, how_to_open, resume_from),
-        error => {
-            let (error, next_action) = failed(error);
-            Outcome::Failed {
-                error,
-                resume_from,
-                next_action,
-            }
-        }
-    }
-}
-
 /// `REFUSED` for a closed kill switch, `FAILED` naming `again` for anything else.
 fn preflight_outcome(
     run: &RunId,
@@ -438,7 +415,7 @@ fn preflight_outcome(
     if let AdapterError::GateClosed { switch, .. } = &error {
         warn!(%switch, "refused at preflight: the kill switch is closed");
     }
-    refused_or_failed(error, resume_from, |error| {
+    Outcome::refused_or_failed(error, resume_from, |error| {
         warn!(%error, "preflight failed");
         (
             format!("preflight failed for run {run}: {error}"),

@@ -15,7 +15,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::invocation::refused_or_failed;
 use crate::journal::resume_action;
 use crate::report::Outcome;
 
@@ -106,7 +105,7 @@ pub(crate) fn refusal(
                 resume_from,
             }
         }
-        error => refused_or_failed(error, resume_from, |error| {
+        error => Outcome::refused_or_failed(error, resume_from, |error| {
             (
                 format!("cannot take the lease of run {run}: {error}"),
                 format!("check that the store is reachable, then: {again}"),

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::clock;
 use crate::generations::JournalTimes;
-use crate::invocation::refused_or_failed;
+
 use crate::pipeline::Pipeline;
 use crate::report::{Outcome, REPORT_SCHEMA_VERSION};
 
@@ -336,7 +336,7 @@ fn purge_failure(error: AdapterError, again: &str) -> Outcome {
                 ),
             },
         },
-        error => refused_or_failed(error, None, |error| {
+        error => Outcome::refused_or_failed(error, None, |error| {
             (
                 format!("purge failed, nothing was removed: {error}"),
                 format!("fix the cause above, then: {again}"),

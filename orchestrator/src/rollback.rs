@@ -10,8 +10,8 @@ use std::time::Instant;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
-    Evidence, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus, Restoration,
-    RunId, RunRecord, RunStatus, Scope, document_digest, sha256_hex,
+    Evidence, EvidenceValue, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus,
+    Restoration, RunId, RunRecord, RunStatus, Scope, document_digest, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::BACKUP_SHA256;
 use iu_cutter_phase_core::{BackupReceipt, Gap, PhaseRole};
@@ -141,7 +141,7 @@ async fn nothing_to_restore(
     let started_at = clock::now_rfc3339();
     inv.phases[0].started_at = Some(started_at.clone());
     let mut evidence = Evidence::new();
-    evidence.insert("restored_documents".into(), "0".into());
+    evidence.insert("restored_documents".into(), EvidenceValue::Count(0));
     let done = phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Done,
@@ -645,21 +645,21 @@ fn rollback_evidence(check: &RollbackCheck) -> Evidence {
         BACKUP_SHA256.with(check.backup_sha256.clone()),
         (
             "restored_documents".to_owned(),
-            check.restored_documents.to_string(),
+            check.restored_documents.into(),
         ),
-        ("kept_edits".to_owned(), check.kept_edits.len().to_string()),
-        ("left_alone".to_owned(), check.left_alone.len().to_string()),
+        ("kept_edits".to_owned(), check.kept_edits.len().into()),
+        ("left_alone".to_owned(), check.left_alone.len().into()),
         (
             "census_matches_backup".to_owned(),
-            check.census_matches_backup.to_string(),
+            check.census_matches_backup.into(),
         ),
         (
             "fingerprint_matches_pre_run".to_owned(),
-            check.fingerprint_matches_pre_run.to_string(),
+            check.fingerprint_matches_pre_run.into(),
         ),
         (
             "fingerprint_after".to_owned(),
-            check.fingerprint_after.clone(),
+            check.fingerprint_after.as_str().into(),
         ),
     ])
 }

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use crate::drive::{drive, reopen};
 use crate::error::RunnerError;
 use crate::held;
-use crate::invocation::{Admission, Invocation, Opened, refused_or_failed};
+use crate::invocation::{Admission, Invocation, Opened};
 use crate::journal::finished_outcome;
 use crate::options::{RunOptions, RunRequest};
 use crate::pipeline::Pipeline;
@@ -93,7 +93,7 @@ async fn journal_and_drive(
 
 /// The outcome when the run cannot be journaled.
 fn begin_failure(run: &RunId, error: AdapterError) -> Outcome {
-    refused_or_failed(error, None, |error| {
+    Outcome::refused_or_failed(error, None, |error| {
         (
             format!("cannot journal the run: {error}"),
             format!("check that the store is reachable, then: iu-cutter run {run}"),

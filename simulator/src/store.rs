@@ -3,10 +3,10 @@
 //! Each mutating operation validates its whole request first and only then applies it, so an
 //! error leaves the store exactly as it was (one transaction, all or nothing).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::time::Duration;
 
-use iu_cutter_live_execution::conflicts::{backup_conflict, run_not_found};
+use iu_cutter_live_execution::conflicts::{backup_conflict, lease_lost, run_not_found};
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
     purge_step, undo_step, write_step,
@@ -87,12 +87,20 @@ impl Store {
             .map(|(_, unit)| unit)
     }
 
+    /// One generation's units of a document, by ordinal.
+    fn generation_range(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> btree_map::Range<'_, UnitKey, Unit> {
+        self.units.range(
+            (document.clone(), generation.clone(), 0)
+                ..=(document.clone(), generation.clone(), u32::MAX),
+        )
+    }
+
     fn generation_unit_keys(&self, document: &DocumentId, generation: &RunId) -> Vec<UnitKey> {
-        self.units
-            .range(
-                (document.clone(), generation.clone(), 0)
-                    ..=(document.clone(), generation.clone(), u32::MAX),
-            )
+        self.generation_range(document, generation)
             .map(|(key, _)| key.clone())
             .collect()
     }
@@ -165,11 +173,7 @@ impl Store {
     }
 
     pub(crate) fn generation_units(&self, document: &DocumentId, generation: &RunId) -> Vec<Unit> {
-        self.units
-            .range(
-                (document.clone(), generation.clone(), 0)
-                    ..=(document.clone(), generation.clone(), u32::MAX),
-            )
+        self.generation_range(document, generation)
             .map(|(_, unit)| unit.clone())
             .collect()
     }
@@ -577,28 +581,23 @@ fn lease_ttl_ms(holder: &str, ttl: Duration) -> AdapterResult<u64> {
 impl Store {
     /// Refuses a call whose lease claim is not a live lease of its holder.
     pub(crate) fn check_claim(&self, claim: &LeaseClaim) -> AdapterResult<()> {
-        let found = match self.leases.get(&claim.run) {
-            None => Some("no lease".to_owned()),
-            Some(lease) if lease.holder != claim.holder => {
-                Some(format!("leased by `{}`", lease.holder))
-            }
-            Some(lease) if lease.expires_at_ms <= self.clock_ms => {
-                Some(format!("the lease expired at {}", lease.expires_at_utc()))
-            }
-            Some(_) => None,
-        };
-        match found {
+        self.check_lease(&claim.run, &claim.holder)
+    }
+
+    /// Refuses unless `holder` holds a live lease on `run`.
+    fn check_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        let lease = self
+            .leases
+            .get(run)
+            .map(|l| (l.holder.as_str(), l.expires_at_ms));
+        match lease_lost(run, holder, lease, self.clock_ms) {
             None => Ok(()),
-            Some(found) => Err(AdapterError::LeaseLost {
-                run: claim.run.clone(),
-                holder: claim.holder.clone(),
-                found,
-            }),
+            Some(refusal) => Err(refusal),
         }
     }
 
     /// Performs one call (the simulator's dispatch: the one place that maps an op to the
-    /// store's semantics).
+    /// store's semantics). A call that returns nothing answers [`Reply::Done`] (`().into()`).
     pub(crate) fn apply(&mut self, op: Op<'_>) -> AdapterResult<Reply> {
         Ok(match op {
             Op::Preflight => Reply::Done,
@@ -620,34 +619,16 @@ impl Store {
             Op::LoadLeases => Reply::Leases(self.load_leases()),
             Op::PutDocuments(documents) => Reply::Documents(self.put_documents(documents)?),
             Op::BeginRun(record) => Reply::Run(Some(self.begin_run(record))),
-            Op::RecordPhase { run, phase } => {
-                self.record_phase(run, phase)?;
-                Reply::Done
-            }
-            Op::SetRunStatus { run, status } => {
-                self.set_run_status(run, status)?;
-                Reply::Done
-            }
-            Op::SavePlan { run, plan } => {
-                self.save_plan(run, plan)?;
-                Reply::Done
-            }
-            Op::SaveReport { run, report } => {
-                self.save_report(run, report)?;
-                Reply::Done
-            }
+            Op::RecordPhase { run, phase } => self.record_phase(run, phase)?.into(),
+            Op::SetRunStatus { run, status } => self.set_run_status(run, status)?.into(),
+            Op::SavePlan { run, plan } => self.save_plan(run, plan)?.into(),
+            Op::SaveReport { run, report } => self.save_report(run, report)?.into(),
             Op::SaveBackup {
                 run,
                 artifact,
                 sha256,
-            } => {
-                self.save_backup(run, artifact, sha256)?;
-                Reply::Done
-            }
-            Op::Fence { run, expectations } => {
-                self.fence(run, expectations)?;
-                Reply::Done
-            }
+            } => self.save_backup(run, artifact, sha256)?.into(),
+            Op::Fence { run, expectations } => self.fence(run, expectations)?.into(),
             Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
             Op::Enact { run, expectations } => Reply::Count(self.enact(run, expectations)?),
             Op::Restore { run, backup } => Reply::Restoration(self.restore(run, backup)?),
@@ -658,10 +639,7 @@ impl Store {
             Op::RenewLease { run, holder, ttl } => {
                 Reply::Lease(self.renew_lease(run, holder, ttl)?)
             }
-            Op::ReleaseLease { run, holder } => {
-                self.release_lease(run, holder)?;
-                Reply::Done
-            }
+            Op::ReleaseLease { run, holder } => self.release_lease(run, holder)?.into(),
         })
     }
 
@@ -715,23 +693,7 @@ impl Store {
         ttl: Duration,
     ) -> AdapterResult<Lease> {
         let ttl_ms = lease_ttl_ms(holder, ttl)?;
-        let found = match self.leases.get(run) {
-            None => Some("no lease".to_owned()),
-            Some(current) if current.holder != holder => {
-                Some(format!("leased by `{}`", current.holder))
-            }
-            Some(current) if current.expires_at_ms <= self.clock_ms => {
-                Some(format!("the lease expired at {}", current.expires_at_utc()))
-            }
-            Some(_) => None,
-        };
-        if let Some(found) = found {
-            return Err(AdapterError::LeaseLost {
-                run: run.clone(),
-                holder: holder.to_owned(),
-                found,
-            });
-        }
+        self.check_lease(run, holder)?;
         Ok(self.put_lease(run, holder, ttl_ms))
     }
 

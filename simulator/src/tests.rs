@@ -2,10 +2,10 @@
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, CensusBuilder, CutRules, Document, DocumentId, DocumentSnapshot,
-    DocumentState, Evidence, ExpectedRevision, GenerationRecord, GenerationState,
-    LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, Preset, RunId, RunRecord, RunStatus,
-    SCHEMA_VERSION, Scope, Unit, document_digest, sha256_hex,
+    AdapterError, Backup, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
+    Evidence, ExpectedRevision, GenerationRecord, GenerationState, LiveExecutionAdapter,
+    PhaseRecord, PhaseStatus, Plan, Preset, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
+    Unit, sha256_hex, snapshot_census,
 };
 
 use crate::{CallOutcome, Fault, FaultKind, FaultPlan, Operation, Simulator};
@@ -412,28 +412,7 @@ async fn census_uses_the_seam_digest() -> TestResult {
     sim.put_document(&id("kb/c"), "edited").await?;
     full_cut(&sim, &run("r2"), &Scope::Ids(vec![id("law/b")])).await?;
 
-    let snapshot = sim.snapshot().await?;
-    let mut builder = CensusBuilder::new();
-    for document in &snapshot.documents {
-        let generations: Vec<GenerationRecord> = snapshot
-            .generations
-            .iter()
-            .filter(|g| g.document == document.id)
-            .cloned()
-            .collect();
-        let units: Vec<Unit> = snapshot
-            .units
-            .iter()
-            .filter(|u| u.document == document.id)
-            .cloned()
-            .collect();
-        builder.add(
-            document.id.clone(),
-            document_digest(document, &generations, &units),
-            units.len() as u64,
-        );
-    }
-    let expected = builder.finish();
+    let expected = snapshot_census(&sim.snapshot().await?);
     assert_eq!(sim.census().await?, expected);
     assert_eq!(expected.documents, 3);
     assert_eq!(expected.units, 2 + 2 + 2 + 2);

@@ -1,11 +1,12 @@
 //! The contract suite of [`LiveExecutionAdapter`], written once and run against every store:
-//! the simulator (`tests/contract_simulator.rs`), SQLite (`tests/contract_sqlite.rs`, feature
-//! `sqlite`) and PostgreSQL (`tests/contract_postgres.rs`, feature `postgres` and
-//! `IU_CUTTER_TEST_PG_URL`).
+//! the simulator, SQLite and PostgreSQL (`IU_CUTTER_TEST_PG_URL`), in the modules
+//! `contract_simulator`, `contract_sqlite` and `contract_postgres` of the `integration` test
+//! binary.
 //!
 //! Each check is a `pub async fn` taking a fresh, empty store whose kill switch is open. A test
 //! binary instantiates every check as its own `#[tokio::test]` with [`contract_suite!`], given a
-//! fixture function `async fn(name: &str) -> Option<impl Fixture>` (`None` skips the test).
+//! fixture function `async fn(name: &str) -> Option<impl Fixture>` (`None` skips the test; see
+//! [`crate::fixture`]).
 //!
 //! The checks state the trait's doc comments as executable facts, including the exact error
 //! variant (and, for compare-and-set, the exact `expected`/`found` text) every store must give.
@@ -21,32 +22,8 @@ use iu_cutter_live_execution::{
     document_digest, sha256_hex,
 };
 
-/// A store under test; dropping it releases whatever it holds (a temp file, a schema).
-pub trait Fixture {
-    /// The store, behind an open kill switch.
-    fn adapter(&self) -> &dyn LiveExecutionAdapter;
-
-    /// The same store, shared (for a runner).
-    fn shared(&self) -> std::sync::Arc<dyn LiveExecutionAdapter>;
-
-    /// Lets `by` pass on the store's clock (the one leases expire against): the simulator's
-    /// logical clock moves; a database's clock is waited for.
-    fn pass_time(&self, by: std::time::Duration) -> impl std::future::Future<Output = ()>
-    where
-        Self: Sized,
-    {
-        tokio::time::sleep(by)
-    }
-
-    /// Releases what the fixture holds once the check passed (dropping it does too, less
-    /// gracefully).
-    fn finish(self) -> impl std::future::Future<Output = ()>
-    where
-        Self: Sized,
-    {
-        async {}
-    }
-}
+use crate::fixture::Fixture;
+use crate::ok;
 
 /// Instantiates every contract check as a `#[tokio::test]` over `$fixture`, an
 /// `async fn(&str) -> Option<impl Fixture>` called with the check's name.
@@ -102,7 +79,7 @@ macro_rules! contract_suite {
                     return;
                 };
                 $crate::contract::$check(&fixture).await;
-                $crate::contract::Fixture::finish(fixture).await;
+                $crate::fixture::Fixture::finish(fixture).await;
             }
         )*
     };
@@ -113,22 +90,14 @@ macro_rules! contract_suite {
                 let Some(fixture) = $fixture(stringify!($check)).await else {
                     return;
                 };
-                $crate::contract::$check($crate::contract::Fixture::adapter(&fixture)).await;
-                $crate::contract::Fixture::finish(fixture).await;
+                $crate::contract::$check($crate::fixture::Fixture::adapter(&fixture)).await;
+                $crate::fixture::Fixture::finish(fixture).await;
             }
         )*
     };
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-/// The value of `result`, or a panic naming `what` and the error.
-pub fn ok<T>(result: AdapterResult<T>, what: &str) -> T {
-    match result {
-        Ok(value) => value,
-        Err(error) => panic!("{what}: unexpected error: {error}"),
-    }
-}
 
 /// Asserts `result` is a [`AdapterError::Conflict`] on `document` and returns its texts.
 pub fn conflict<T: std::fmt::Debug>(
@@ -380,7 +349,7 @@ fn phase(name: &str, status: PhaseStatus, evidence: &[(&str, &str)]) -> PhaseRec
         status,
         evidence: evidence
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
             .collect(),
         detail: None,
         started_at: None,
@@ -1942,475 +1911,19 @@ pub async fn claimed_calls_need_the_callers_live_lease(fixture: &impl Fixture) {
     );
 }
 
-// ---- fixtures --------------------------------------------------------------------------------
-
-/// A gate opened by a test switch (the control row of a SQL store abstains while enabled).
-pub fn open_gate() -> iu_cutter_live_execution::ExecutionGate {
-    iu_cutter_live_execution::ExecutionGate::new().with_source(
-        iu_cutter_live_execution::ManualSwitch::new("test switch", true, "open the test switch"),
-    )
-}
-
-/// A fresh simulator behind an open kill switch (and the simulator, for its logical clock).
-pub struct SimFixture(
-    std::sync::Arc<dyn LiveExecutionAdapter>,
-    std::sync::Arc<iu_cutter_simulator::Simulator>,
-);
-
-impl Fixture for SimFixture {
-    fn adapter(&self) -> &dyn LiveExecutionAdapter {
-        &*self.0
-    }
-
-    fn shared(&self) -> std::sync::Arc<dyn LiveExecutionAdapter> {
-        self.0.clone()
-    }
-
-    fn pass_time(&self, by: std::time::Duration) -> impl std::future::Future<Output = ()>
-    where
-        Self: Sized,
-    {
-        self.1.advance_clock(by);
-        std::future::ready(())
-    }
-}
-
-impl crate::no_clobber::Tamper for SimFixture {
-    fn pause(&self) -> std::sync::Arc<dyn Fn(std::time::Duration) + Send + Sync> {
-        let simulator = self.1.clone();
-        std::sync::Arc::new(move |by| simulator.advance_clock(by))
-    }
-
-    fn edit_body_raw(&self, document: &str, body: &str) -> impl std::future::Future<Output = ()> {
-        assert!(
-            self.1.state_edit_body_raw(&DocumentId::new(document), body),
-            "no document `{document}`"
-        );
-        std::future::ready(())
-    }
-
-    fn replace_backup_raw(
-        &self,
-        run: &str,
-        artifact: &str,
-        sha256: &str,
-    ) -> impl std::future::Future<Output = ()> {
-        assert!(
-            self.1
-                .state_replace_backup(&RunId::new(run), artifact, sha256),
-            "run `{run}` has no journaled backup"
-        );
-        std::future::ready(())
-    }
-
-    fn edit_unit_raw(
-        &self,
-        document: &str,
-        generation: &str,
-        ordinal: u32,
-        body: &str,
-    ) -> impl std::future::Future<Output = ()> {
-        assert!(
-            self.1.state_edit_unit_raw(
-                &DocumentId::new(document),
-                &RunId::new(generation),
-                ordinal,
-                body
-            ),
-            "no unit {ordinal} of `{document}` in generation `{generation}`"
-        );
-        std::future::ready(())
-    }
-}
-
-/// Fixture function for the simulator.
-pub async fn simulator(_name: &str) -> Option<SimFixture> {
-    let sim = std::sync::Arc::new(iu_cutter_simulator::Simulator::new());
-    Some(SimFixture(
-        std::sync::Arc::new(iu_cutter_live_execution::Guarded::new(
-            sim.clone(),
-            open_gate(),
-        )),
-        sim,
-    ))
-}
-
-/// Fixture functions and checks that only SQL stores have: the control row, `init`/`connect`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// Checks that only SQL stores have: the control row, `init`/`connect`, concurrent runners.
 pub mod live {
-    use std::sync::Arc;
-
     use iu_cutter_live_execution::prelude::*;
     use iu_cutter_live_execution::sql::{
-        ConnectOptions, DATABASE_SCHEMA_VERSION, SqlStore, connect_with, control_status, init_with,
-        set_control,
+        DATABASE_SCHEMA_VERSION, connect_with, control_status, init_with, set_control,
     };
     use iu_cutter_live_execution::{
-        AdapterError, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, RunId, Scope,
+        AdapterError, DocumentId, ExecutionGate, LiveExecutionAdapter, RunId, Scope,
     };
 
-    use super::{Fixture, error, expect, ok, open_gate};
-
-    /// A SQL store under test, with the options it was opened with.
-    pub trait SqlFixture: Fixture {
-        /// How to reach the database.
-        fn options(&self) -> &ConnectOptions;
-    }
-
-    /// A fresh SQLite database in a temporary directory.
-    #[cfg(feature = "sqlite")]
-    pub struct SqliteFixture {
-        store: Arc<Guarded<SqlStore>>,
-        options: ConnectOptions,
-        _dir: tempfile::TempDir,
-    }
-
-    #[cfg(feature = "sqlite")]
-    impl Fixture for SqliteFixture {
-        fn adapter(&self) -> &dyn LiveExecutionAdapter {
-            &*self.store
-        }
-
-        fn shared(&self) -> Arc<dyn LiveExecutionAdapter> {
-            self.store.clone()
-        }
-    }
-
-    #[cfg(feature = "sqlite")]
-    impl SqlFixture for SqliteFixture {
-        fn options(&self) -> &ConnectOptions {
-            &self.options
-        }
-    }
-
-    /// Runs `statement` with `binds` on the fixture's SQLite file, as another program would.
-    #[cfg(feature = "sqlite")]
-    async fn sqlite_raw(options: &ConnectOptions, statement: &'static str, binds: &[&str]) -> u64 {
-        let pool = ok_sql(sqlx::SqlitePool::connect(&options.url).await, "connect");
-        let mut query = sqlx::query(statement);
-        for bind in binds {
-            query = query.bind(*bind);
-        }
-        let changed = ok_sql(query.execute(&pool).await, statement).rows_affected();
-        pool.close().await;
-        changed
-    }
-
-    fn ok_sql<T>(result: Result<T, sqlx::Error>, what: &str) -> T {
-        match result {
-            Ok(value) => value,
-            Err(error) => panic!("{what}: {error}"),
-        }
-    }
-
-    #[cfg(feature = "sqlite")]
-    impl crate::races::RawSql for SqliteFixture {
-        fn dialect(&self) -> &'static str {
-            "sqlite"
-        }
-
-        async fn execute_raw(&self, statement: String) {
-            let pool = ok_sql(
-                sqlx::SqlitePool::connect(&self.options.url).await,
-                "connect",
-            );
-            ok_sql(
-                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                    .execute(&pool)
-                    .await,
-                &statement,
-            );
-            pool.close().await;
-        }
-    }
-
-    #[cfg(feature = "sqlite")]
-    impl crate::no_clobber::Tamper for SqliteFixture {
-        async fn edit_body_raw(&self, document: &str, body: &str) {
-            let changed = sqlite_raw(
-                &self.options,
-                "UPDATE documents SET body = $1 WHERE id = $2",
-                &[body, document],
-            )
-            .await;
-            assert_eq!(changed, 1, "no document `{document}`");
-        }
-
-        async fn edit_unit_raw(&self, document: &str, generation: &str, ordinal: u32, body: &str) {
-            let ordinal = ordinal.to_string();
-            let changed = sqlite_raw(
-                &self.options,
-                "UPDATE units SET body = $1 WHERE document = $2 AND generation = $3 \
-                 AND ordinal = CAST($4 AS INTEGER)",
-                &[body, document, generation, &ordinal],
-            )
-            .await;
-            assert_eq!(changed, 1, "no such unit");
-        }
-
-        async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {
-            let changed = sqlite_raw(
-                &self.options,
-                "UPDATE run_backups SET artifact = $1, sha256 = $2 WHERE run = $3",
-                &[artifact, sha256, run],
-            )
-            .await;
-            assert_eq!(changed, 1, "run `{run}` has no journaled backup");
-        }
-    }
-
-    /// Fixture function for SQLite: a new file database per test.
-    #[cfg(feature = "sqlite")]
-    pub async fn sqlite(name: &str) -> Option<SqliteFixture> {
-        let dir = match tempfile::tempdir() {
-            Ok(dir) => dir,
-            Err(e) => panic!("{name}: cannot create a temporary directory: {e}"),
-        };
-        let path = dir.path().join(format!("{name}.db"));
-        let options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
-        ok(init_with(&options).await, "init");
-        let store = ok(connect_with(&options, open_gate()).await, "connect");
-        Some(SqliteFixture {
-            store: Arc::new(store),
-            options,
-            _dir: dir,
-        })
-    }
-
-    /// The variable naming the PostgreSQL server of the postgres suites.
-    #[cfg(feature = "postgres")]
-    pub const PG_URL_VAR: &str = "IU_CUTTER_TEST_PG_URL";
-
-    /// The URL of the test server, or `None` after saying on stderr that the test is skipped.
-    #[cfg(feature = "postgres")]
-    pub fn pg_url(name: &str) -> Option<String> {
-        match std::env::var(PG_URL_VAR) {
-            Ok(url) if !url.trim().is_empty() => Some(url),
-            _ => {
-                eprintln!(
-                    "skipped: IU_CUTTER_TEST_PG_URL is not set ({name} needs a PostgreSQL URL \
-                     whose role may create schemas, e.g. \
-                     IU_CUTTER_TEST_PG_URL=postgres://iu_cutter:iu_cutter@127.0.0.1:5432/iu_cutter_test; \
-                     `cargo xtask pg-setup` prepares a local server and prints one)"
-                );
-                None
-            }
-        }
-    }
-
-    /// Drops a test schema when dropped, even after a failed assertion.
-    #[cfg(feature = "postgres")]
-    struct SchemaGuard {
-        url: String,
-        schema: String,
-        dropped: bool,
-    }
-
-    #[cfg(feature = "postgres")]
-    async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(url).await?;
-        sqlx::query("SET lock_timeout = '10s'")
-            .execute(&mut conn)
-            .await?;
-        // The name is generated by `unique_schema` (letters, digits, `_`).
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE"
-        )))
-        .execute(&mut conn)
-        .await?;
-        conn.close().await
-    }
-
-    #[cfg(feature = "postgres")]
-    impl Drop for SchemaGuard {
-        fn drop(&mut self) {
-            if self.dropped {
-                return;
-            }
-            let (url, schema) = (self.url.clone(), self.schema.clone());
-            let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                runtime
-                    .block_on(drop_schema(&url, &schema))
-                    .map_err(|e| e.to_string())
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
-            }
-        }
-    }
-
-    /// A unique schema name: `t_<pid>_<nanos>_<n>`.
-    #[cfg(feature = "postgres")]
-    pub fn unique_schema() -> String {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        format!(
-            "t_{}_{}_{}",
-            std::process::id(),
-            nanos,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-
-    /// A fresh schema of the test PostgreSQL server, dropped at the end.
-    #[cfg(feature = "postgres")]
-    pub struct PgFixture {
-        store: Option<Arc<Guarded<SqlStore>>>,
-        options: ConnectOptions,
-        guard: SchemaGuard,
-    }
-
-    #[cfg(feature = "postgres")]
-    impl Fixture for PgFixture {
-        fn adapter(&self) -> &dyn LiveExecutionAdapter {
-            match &self.store {
-                Some(store) => &**store,
-                None => panic!("the fixture was finished"),
-            }
-        }
-
-        fn shared(&self) -> Arc<dyn LiveExecutionAdapter> {
-            match &self.store {
-                Some(store) => store.clone(),
-                None => panic!("the fixture was finished"),
-            }
-        }
-
-        async fn finish(mut self) {
-            self.store = None;
-            match drop_schema(&self.guard.url, &self.guard.schema).await {
-                Ok(()) => self.guard.dropped = true,
-                Err(e) => eprintln!("could not drop test schema {}: {e}", self.guard.schema),
-            }
-        }
-    }
-
-    #[cfg(feature = "postgres")]
-    impl SqlFixture for PgFixture {
-        fn options(&self) -> &ConnectOptions {
-            &self.options
-        }
-    }
-
-    /// Runs `statement` with `binds` in the fixture's schema, as another program would.
-    #[cfg(feature = "postgres")]
-    async fn pg_raw(fixture: &PgFixture, statement: &'static str, binds: &[&str]) -> u64 {
-        use sqlx::Connection;
-        let mut conn = pg_connection(fixture).await;
-        let mut query = sqlx::query(statement);
-        for bind in binds {
-            query = query.bind(*bind);
-        }
-        let changed = ok_sql(query.execute(&mut conn).await, statement).rows_affected();
-        ok_sql(conn.close().await, "close");
-        changed
-    }
-
-    /// A connection in the fixture's schema.
-    #[cfg(feature = "postgres")]
-    async fn pg_connection(fixture: &PgFixture) -> sqlx::PgConnection {
-        use sqlx::Connection;
-        let mut conn = ok_sql(
-            sqlx::PgConnection::connect(&fixture.guard.url).await,
-            "connect",
-        );
-        // The name is generated by `unique_schema` (letters, digits, `_`).
-        ok_sql(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SET search_path TO {}",
-                fixture.guard.schema
-            )))
-            .execute(&mut conn)
-            .await,
-            "search_path",
-        );
-        conn
-    }
-
-    #[cfg(feature = "postgres")]
-    impl crate::races::RawSql for PgFixture {
-        fn dialect(&self) -> &'static str {
-            "postgres"
-        }
-
-        async fn execute_raw(&self, statement: String) {
-            use sqlx::Connection;
-            let mut conn = pg_connection(self).await;
-            ok_sql(
-                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                    .execute(&mut conn)
-                    .await,
-                &statement,
-            );
-            ok_sql(conn.close().await, "close");
-        }
-    }
-
-    #[cfg(feature = "postgres")]
-    impl crate::no_clobber::Tamper for PgFixture {
-        async fn edit_body_raw(&self, document: &str, body: &str) {
-            let changed = pg_raw(
-                self,
-                "UPDATE documents SET body = $1 WHERE id = $2",
-                &[body, document],
-            )
-            .await;
-            assert_eq!(changed, 1, "no document `{document}`");
-        }
-
-        async fn edit_unit_raw(&self, document: &str, generation: &str, ordinal: u32, body: &str) {
-            let ordinal = ordinal.to_string();
-            let changed = pg_raw(
-                self,
-                "UPDATE units SET body = $1 WHERE document = $2 AND generation = $3 \
-                 AND ordinal = CAST($4 AS BIGINT)",
-                &[body, document, generation, &ordinal],
-            )
-            .await;
-            assert_eq!(changed, 1, "no such unit");
-        }
-
-        async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {
-            let changed = pg_raw(
-                self,
-                "UPDATE run_backups SET artifact = $1, sha256 = $2 WHERE run = $3",
-                &[artifact, sha256, run],
-            )
-            .await;
-            assert_eq!(changed, 1, "run `{run}` has no journaled backup");
-        }
-    }
-
-    /// Fixture function for PostgreSQL: a new schema per test, or `None` (skipped) without
-    /// `IU_CUTTER_TEST_PG_URL`.
-    #[cfg(feature = "postgres")]
-    pub async fn postgres(name: &str) -> Option<PgFixture> {
-        let url = pg_url(name)?;
-        let schema = unique_schema();
-        let guard = SchemaGuard {
-            url: url.clone(),
-            schema: schema.clone(),
-            dropped: false,
-        };
-        let options = ConnectOptions::new(url).with_pg_schema(schema);
-        ok(init_with(&options).await, "init");
-        let store = ok(connect_with(&options, open_gate()).await, "connect");
-        Some(PgFixture {
-            store: Some(Arc::new(store)),
-            options,
-            guard,
-        })
-    }
+    use super::{error, expect};
+    use crate::fixture::{SqlFixture, open_gate};
+    use crate::ok;
 
     /// Instantiates every live check as a `#[tokio::test]` over `$fixture`.
     #[macro_export]
@@ -2433,7 +1946,7 @@ pub mod live {
                         return;
                     };
                     $crate::contract::live::$check(&fixture).await;
-                    $crate::contract::Fixture::finish(fixture).await;
+                    $crate::fixture::Fixture::finish(fixture).await;
                 }
             )*
         };

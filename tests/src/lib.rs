@@ -1,14 +1,16 @@
-//! Shared fixtures for the integration, property and fault-injection test binaries under
-//! `tests/tests/`. Nothing here ships: this crate exists so that every test binary drives the
-//! same runner, simulator and stores through the same helpers.
+//! Shared fixtures and suites for the integration, property and fault-injection tests of the
+//! `integration` test binary (`tests/integration/`, a module per concern). Nothing here ships:
+//! this crate exists so that every test drives the same runner, simulator and stores through the
+//! same helpers, and so that a suite written once ([`contract`], [`no_clobber`], [`races`],
+//! [`runners`]) runs against every store ([`fixture`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, DocumentState, ExecutionGate, Guarded, LiveExecutionAdapter,
-    ManualSwitch, RunId, Scope, StoreSnapshot,
+    AdapterResult, CutRules, DocumentId, DocumentState, ExecutionGate, Guarded,
+    LiveExecutionAdapter, ManualSwitch, RunId, Scope, StoreSnapshot,
 };
 use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
 use iu_cutter_phase_core::MemoryBackupStore;
@@ -151,6 +153,14 @@ pub fn view(snapshot: &StoreSnapshot) -> BTreeMap<DocumentId, DocumentView> {
     views
 }
 
+/// The value of a store call, or a panic naming `what` and the error.
+pub fn ok<T>(result: AdapterResult<T>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what}: unexpected error: {error}"),
+    }
+}
+
 /// A current-thread runtime for property tests, which are synchronous.
 pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()
@@ -173,9 +183,7 @@ pub fn cases(default: u32, divisor: u32) -> u32 {
 }
 
 pub mod contract;
+pub mod fixture;
 pub mod no_clobber;
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod races;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod runners;

@@ -1,8 +1,7 @@
 //! The no-clobber suite: runs, edits and rollbacks interleaved the way a live database sees them
 //! (another runner, an application writing through the store, raw SQL writing around it, a
 //! tampered backup), each checking that nothing is ever overwritten that a run did not write.
-//! Written once and run against every store: the simulator (`tests/contract_simulator.rs`),
-//! SQLite and PostgreSQL, with [`no_clobber_suite!`]. Each check is one of the five defects an
+//! Written once and run against every store (the simulator, SQLite and PostgreSQL), with [`no_clobber_suite!`]. Each check is one of the five defects an
 //! attack on the store found, kept here as its regression test.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,39 +17,8 @@ use iu_cutter_live_execution::{
 use iu_cutter_orchestrator::{LeaseOptions, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
-use crate::contract::{Fixture, ok};
-
-/// What an application, psql or an attacker can do to a store behind iu-cutter's back.
-pub trait Tamper: Fixture {
-    /// Replaces a document's body and nothing else (revision and sha256 columns untouched), as a
-    /// raw SQL `UPDATE` would.
-    fn edit_body_raw(&self, document: &str, body: &str) -> impl Future<Output = ()>;
-
-    /// Replaces one unit's body and nothing else (its recorded sha256 untouched).
-    fn edit_unit_raw(
-        &self,
-        document: &str,
-        generation: &str,
-        ordinal: u32,
-        body: &str,
-    ) -> impl Future<Output = ()>;
-
-    /// Replaces the artifact of a run's journaled backup and the sha256 recorded with it.
-    fn replace_backup_raw(
-        &self,
-        run: &str,
-        artifact: &str,
-        sha256: &str,
-    ) -> impl Future<Output = ()>;
-
-    /// A stop-the-world pause of the runner's process for a while on the store's clock,
-    /// without yielding to its tasks, so that its heartbeat cannot renew its lease (a long GC
-    /// pause, SIGSTOP, a VM migrated): by default the thread sleeps; the simulator's logical
-    /// clock jumps instead.
-    fn pause(&self) -> Arc<dyn Fn(Duration) + Send + Sync> {
-        Arc::new(std::thread::sleep)
-    }
-}
+use crate::fixture::{Fixture, Tamper};
+use crate::ok;
 
 /// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
 /// `async fn(&str) -> Option<impl Tamper>`.
@@ -75,7 +43,7 @@ macro_rules! no_clobber_suite {
                     return;
                 };
                 $crate::no_clobber::$check(&fixture).await;
-                $crate::contract::Fixture::finish(fixture).await;
+                $crate::fixture::Fixture::finish(fixture).await;
             }
         )*
     };

@@ -19,24 +19,15 @@ use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, LiveExecutionAdapter, Preset, RunId, Scope, sha256_hex,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, decode_backup, names};
+use iu_cutter_test_env::XorShift;
 
-use crate::contract::live::SqlFixture;
-use crate::contract::{ok, open_gate};
-
-/// A SQL fixture that can run any statement, as another program on the database would.
-pub trait RawSql: SqlFixture {
-    /// `"sqlite"` or `"postgres"`: which trigger dialect to write.
-    fn dialect(&self) -> &'static str;
-
-    /// Runs `statement` (no binds), panicking on failure.
-    fn execute_raw(&self, statement: String) -> impl Future<Output = ()>;
-}
+use crate::fixture::{RawSql, SqlFixture};
+use crate::ok;
 
 const DOCUMENTS: usize = 12;
 /// The document the edit trials edit.
@@ -66,25 +57,10 @@ async fn seed(store: &dyn LiveExecutionAdapter) {
 
 /// A runner with its own connection pool: a second process, as far as the database can tell.
 async fn runner(fixture: &impl SqlFixture) -> Runner {
-    let store = ok(
-        connect_with(fixture.options(), open_gate()).await,
-        "connect",
-    );
-    Runner::new(Arc::new(store), Arc::new(MemoryBackupStore::new()))
-}
-
-/// A tiny xorshift64*: deterministic, seedable, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+    Runner::new(
+        fixture.another_process().await,
+        Arc::new(MemoryBackupStore::new()),
+    )
 }
 
 /// Passed and failed trials, with the failures' lines.
@@ -117,20 +93,6 @@ impl Tally {
     }
 }
 
-/// `name`'s integer environment variable, or `default`.
-pub fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| {
-            let v = v.trim();
-            match v.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok(),
-                None => v.parse().ok(),
-            }
-        })
-        .unwrap_or(default)
-}
-
 async fn run_to_end(runner: Runner, run: &'static str) -> Result<RunReport, String> {
     runner
         .run(
@@ -141,13 +103,22 @@ async fn run_to_end(runner: Runner, run: &'static str) -> Result<RunReport, Stri
         .map_err(|e| format!("{run}: {e}"))
 }
 
-/// Two runners racing on one scope, `trials` times, each on a fresh store from `fresh`.
-pub async fn race_trials<X, F, Fut>(fresh: F, trials: u64, seed: u64) -> Tally
+/// Race trials of the normal suite; `cargo xtask faults` sets `IU_CUTTER_FAULTS_RACE_TRIALS`.
+const RACE_TRIALS: u64 = 3;
+/// The seed of the race offsets, unless `IU_CUTTER_FAULTS_SEED` says otherwise.
+const RACE_SEED: u64 = 0x0100_5eed_f00d;
+
+/// Two runners racing on one scope, each trial on a fresh store from `fresh`:
+/// `IU_CUTTER_FAULTS_RACE_TRIALS` trials (3 by default; `cargo xtask faults` runs 100), seeded by
+/// `IU_CUTTER_FAULTS_SEED`.
+pub async fn race_trials<X, F, Fut>(fresh: F) -> Tally
 where
     X: SqlFixture,
     F: Fn(String) -> Fut,
     Fut: Future<Output = Option<X>>,
 {
+    let trials = iu_cutter_test_env::env_u64("IU_CUTTER_FAULTS_RACE_TRIALS", RACE_TRIALS);
+    let seed = iu_cutter_test_env::env_u64("IU_CUTTER_FAULTS_SEED", RACE_SEED);
     let mut tally = Tally::default();
     let Some(probe) = fresh("race_probe".into()).await else {
         return tally;
@@ -162,12 +133,12 @@ where
         return tally;
     }
     println!("race trials: {trials}, seed {seed:#x}, a solo run takes {window} ms");
-    let mut rng = XorShift(seed.max(1));
+    let mut rng = XorShift::new(seed);
     for trial in 0..trials {
         let Some(fixture) = fresh(format!("race_{trial}")).await else {
             return tally;
         };
-        let offset = Duration::from_millis(rng.next() % window);
+        let offset = Duration::from_millis(rng.next_u64() % window);
         let result = race(&fixture, offset).await;
         fixture.finish().await;
         tally.record(
@@ -190,6 +161,8 @@ async fn race(fixture: &impl SqlFixture, offset: Duration) -> Result<String, Str
     let pre_run = store.census().await.map_err(|e| e.to_string())?;
     let (a, b) = (runner(fixture).await, runner(fixture).await);
     let first = tokio::spawn(run_to_end(a, "A"));
+    // Real time on purpose: the offset is how far into A's run, on a real database, B starts.
+    // The trial is a race between two pools of connections; no clock of ours decides it.
     tokio::time::sleep(offset).await;
     let second = tokio::spawn(run_to_end(b, "B"));
     let a = first.await.map_err(|e| e.to_string())??;

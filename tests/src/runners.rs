@@ -1,21 +1,56 @@
 //! Several runners on one SQL store, each with its own connection pool: overlapping scopes,
 //! disjoint shards, and taking over a crashed runner's run once its lease expired. Generic over
-//! the store's fixture, instantiated by `tests/runners_postgres.rs` and `tests/runners_sqlite.rs`.
+//! the store's fixture, instantiated per store with [`runners_suite!`] (module `runners` of the
+//! `integration` test binary), together with the race and edit trials of [`crate::races`].
 
 use iu_cutter_live_execution::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
     CutRules, DocumentId, GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, shard_of,
 };
 use iu_cutter_orchestrator::{LeaseOptions, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
 
-use crate::contract::live::SqlFixture;
-use crate::contract::{ok, open_gate};
+use crate::fixture::SqlFixture;
+use crate::ok;
+
+/// Instantiates the named checks of this module, then the race and edit trials of
+/// [`crate::races`], as multi-thread `#[tokio::test]`s over `$fixture`, an
+/// `async fn(&str) -> Option<impl RawSql>` called with the test's name.
+#[macro_export]
+macro_rules! runners_suite {
+    ($fixture:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let Some(fixture) = $fixture(stringify!($check)).await else {
+                    return;
+                };
+                $crate::runners::$check(&fixture).await;
+                $crate::fixture::Fixture::finish(fixture).await;
+            }
+        )*
+
+        /// Two runners racing on one scope (see `iu_cutter_tests::races`).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn two_runners_race_on_one_scope() {
+            $crate::races::race_trials(|name| async move { $fixture(&name).await })
+                .await
+                .finish();
+        }
+
+        /// An edit injected by a trigger at every phase boundary (see `iu_cutter_tests::races`).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn edits_by_trigger_at_every_phase_boundary() {
+            $crate::races::edit_trials(|name| async move { $fixture(&name).await })
+                .await
+                .finish();
+        }
+    };
+}
 
 const DOCUMENTS: usize = 40;
 
@@ -42,11 +77,7 @@ async fn seed(store: &dyn LiveExecutionAdapter) -> Vec<DocumentId> {
 
 /// A runner with its own connection pool to the fixture's store.
 async fn runner(fixture: &impl SqlFixture, backups: Arc<dyn BackupStore>) -> Runner {
-    let store = ok(
-        connect_with(fixture.options(), open_gate()).await,
-        "connect",
-    );
-    Runner::new(Arc::new(store), backups)
+    Runner::new(fixture.another_process().await, backups)
 }
 
 fn leased(holder: &str) -> RunOptions {
@@ -271,7 +302,9 @@ pub async fn a_crashed_runners_run_resumes_only_after_its_lease_expires(fixture:
         "nothing mutated"
     );
 
-    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    // Expiry is measured on the database's clock, which a test cannot move: this waits for it
+    // (bounded: the 1.5 s lease and a margin).
+    fixture.pass_time(ttl + Duration::from_millis(500)).await;
     let report = match other.resume(&run, leased("other@host:2:live")).await {
         Ok(report) => report,
         Err(error) => panic!("resume: {error}"),

@@ -27,7 +27,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::workspace::{cargo_bin, workspace_root};
+use crate::cargo::{self, target_dir, workspace_root};
 
 /// The lowest micro-averaged boundary F1 over the whole gold set, each document cut with its
 /// labelled preset.
@@ -264,19 +264,6 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("target"))
-}
-
 /// Every `labels/*.labels` of the gold set, by name.
 fn read_golds(gold_dir: &Path) -> Result<Vec<Gold>, String> {
     let labels = gold_dir.join("labels");
@@ -312,7 +299,7 @@ fn cut_all(
 ) -> Result<BTreeMap<String, BTreeMap<String, PresetCut>>, String> {
     let documents: Vec<PathBuf> = golds.iter().map(|g| gold_dir.join(&g.document)).collect();
     eprintln!("xtask accuracy: cutting {} documents", documents.len());
-    let output = Command::new(cargo_bin())
+    let output = Command::new(cargo::bin())
         .current_dir(root)
         .args([
             "run",

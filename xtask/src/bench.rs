@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::workspace::{cargo_bin, workspace_root};
+use crate::cargo::{self, target_dir, workspace_root};
 
 /// The LangChain release measured (pinned, so that results compare across runs).
 const LANGCHAIN_SPEC: &str = "langchain-text-splitters==1.1.3";
@@ -47,23 +47,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let started = Instant::now();
     let root = workspace_root()?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("target"));
-    let out = target.join("bench");
+    let out = target_dir(&root).join("bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
     let wants_cut = options.only.as_deref().is_none_or(|o| o == "cut");
     let python = if wants_cut { python_env(&out) } else { None };
 
-    let mut command = Command::new(cargo_bin());
+    let mut command = Command::new(cargo::bin());
     command
         .current_dir(&root)
         .args([

@@ -1,10 +1,9 @@
 //! `cargo xtask ci`: every check CI runs, in the order that fails fastest, then the cut's
 //! accuracy on the gold set against its floors (`cargo xtask accuracy --check`).
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::workspace::{cargo_bin, workspace_root};
+use crate::cargo::{self, workspace_root};
 
 /// Property-test cases per proptest block in CI (the default for local `cargo test` is lower).
 const CI_PROPTEST_CASES: &str = "256";
@@ -12,41 +11,9 @@ const CI_PROPTEST_CASES: &str = "256";
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let root = workspace_root()?;
-    let pg_url = std::env::var("IU_CUTTER_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    // Features qualified with their package: a bare name in a virtual workspace is ambiguous.
-    let features = if pg_url.is_some() {
-        "iu-cutter-tests/sqlite,iu-cutter-tests/postgres"
-    } else {
-        "iu-cutter-tests/sqlite"
-    };
-    // The TLS and least-privilege suites' variables, unless the caller set them.
-    let mut suite_env: Vec<(String, String)> = Vec::new();
-    if let Some(url) = &pg_url {
-        let prepared = crate::postgres::suite_env(url);
-        if prepared.is_empty() {
-            eprintln!(
-                "xtask ci: no test certificates in {}: the TLS and least-privilege suites will \
-                 report themselves skipped (run `cargo xtask pg-setup`)",
-                crate::postgres::TLS_DIR
-            );
-        }
-        suite_env.extend(
-            prepared
-                .into_iter()
-                .filter(|(key, _)| std::env::var_os(key).is_none()),
-        );
-    }
-    if pg_url.is_none() {
-        eprintln!(
-            "xtask ci: IU_CUTTER_TEST_PG_URL is not set: the PostgreSQL suites will report \
-             themselves skipped (run `cargo xtask pg-setup` and export the URL it prints)"
-        );
-    }
-
-    cargo(&root, &["fmt", "--all", "--", "--check"], &[])?;
-    cargo(
+    let suite_env = postgres_env();
+    cargo::run(&root, &["fmt", "--all", "--", "--check"], &[])?;
+    cargo::run(
         &root,
         &[
             "clippy",
@@ -63,56 +30,58 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut env = vec![("PROPTEST_CASES", cases)];
     env.extend(suite_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if has_nextest() {
-        cargo(
+        cargo::run(
             &root,
-            &[
-                "nextest",
-                "run",
-                "--workspace",
-                "--features",
-                features,
-                "--no-fail-fast",
-            ],
+            &["nextest", "run", "--workspace", "--no-fail-fast"],
             &env,
         )?;
         // nextest does not run doc tests.
-        cargo(&root, &["test", "--workspace", "--doc"], &[])?;
+        cargo::run(&root, &["test", "--workspace", "--doc"], &[])?;
     } else {
-        cargo(
-            &root,
-            &[
-                "test",
-                "--workspace",
-                "--features",
-                features,
-                "--no-fail-fast",
-            ],
-            &env,
-        )?;
+        cargo::run(&root, &["test", "--workspace", "--no-fail-fast"], &env)?;
     }
     eprintln!("xtask: cargo xtask accuracy --check");
     crate::accuracy::run(&["--check".to_owned()])
 }
 
+/// The PostgreSQL suites' variables besides `IU_CUTTER_TEST_PG_URL` (the TLS and least-privilege
+/// suites'), derived from it unless the caller set them, after saying what will happen to those
+/// suites: with the URL they run; without it they are skipped, or fail when `CI` is set (the rule
+/// of `iu-cutter-test-env`).
+fn postgres_env() -> Vec<(String, String)> {
+    let Some(url) = std::env::var(iu_cutter_test_env::PG_URL)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        let fate = if iu_cutter_test_env::in_ci() {
+            "CI is set, so they will FAIL"
+        } else {
+            "they will report themselves skipped"
+        };
+        eprintln!(
+            "xtask ci: IU_CUTTER_TEST_PG_URL is not set: the PostgreSQL suites need it, and {fate} \
+             (run `cargo xtask pg-setup` and export the URL it prints)"
+        );
+        return Vec::new();
+    };
+    let prepared = crate::postgres::suite_env(&url);
+    if prepared.is_empty() {
+        eprintln!(
+            "xtask ci: no test certificates in {}: the TLS and least-privilege suites will report \
+             themselves skipped, or fail in CI (run `cargo xtask pg-setup`)",
+            crate::postgres::TLS_DIR
+        );
+    }
+    prepared
+        .into_iter()
+        .filter(|(key, _)| std::env::var_os(key).is_none())
+        .collect()
+}
+
 fn has_nextest() -> bool {
-    Command::new(cargo_bin())
+    Command::new(cargo::bin())
         .args(["nextest", "--version"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
-}
-
-fn cargo(root: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo_bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
-    }
 }

@@ -85,32 +85,18 @@ fn steps() -> Vec<Step> {
 }
 
 fn build(root: &Path) -> Result<PathBuf, String> {
-    let args = [
-        "build",
-        "-p",
-        "iu-cutter-orchestrator",
-        "--bin",
-        "iu-cutter",
-    ];
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(crate::workspace::cargo_bin())
-        .args(args)
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("`cargo {}` failed ({status})", args.join(" ")));
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                root.join(dir)
-            }
-        })
-        .unwrap_or_else(|| root.join("target"));
+    crate::cargo::run(
+        root,
+        &[
+            "build",
+            "-p",
+            "iu-cutter-orchestrator",
+            "--bin",
+            "iu-cutter",
+        ],
+        &[],
+    )?;
+    let target = crate::cargo::target_dir(root);
     let binary = target
         .join("debug")
         .join(format!("iu-cutter{}", std::env::consts::EXE_SUFFIX));

@@ -361,7 +361,7 @@ fn cargo_build_release(root: &Path) -> Result<PathBuf, String> {
         "--message-format=json-render-diagnostics",
     ];
     eprintln!("xtask: cargo {}", args.join(" "));
-    let output = Command::new(crate::workspace::cargo_bin())
+    let output = Command::new(crate::cargo::bin())
         .args(args)
         .current_dir(root)
         .stderr(Stdio::inherit())

@@ -1,20 +1,21 @@
 //! `cargo xtask faults`: the fault-injection harness.
 //!
-//! 1. The simulator matrix (`tests/tests/faults_simulator.rs`) with `IU_CUTTER_FAULTS_FULL=1`:
-//!    every adapter call index × {error, crash before applying, crash after applying} over a fixed
-//!    set of scenarios, each resumed to the fault-free end state, and a rollback from every
-//!    crash back to the pre-run census.
-//! 2. The real program on SQLite (`orchestrator/tests/faults.rs`): `iu-cutter run` killed with
-//!    SIGKILL at seeded random moments, then resume (PASS, the reference store's census) and
-//!    rollback from a copy of the killed state (the pre-run census).
+//! Each suite is one test of a package's one test binary, run alone (`--exact`):
 //!
-//! 3. Two runners racing on one scope (`tests/tests/runners_{sqlite,postgres}.rs`, see
+//! 1. The simulator matrix (`tests/tests/integration/faults_simulator.rs`) with
+//!    `IU_CUTTER_FAULTS_FULL=1`: every adapter call index × {error, crash before applying, crash
+//!    after applying} over a fixed set of scenarios, each resumed to the fault-free end state,
+//!    and a rollback from every crash back to the pre-run census.
+//! 2. The real program on SQLite (`orchestrator/tests/program/faults.rs`): `iu-cutter run`
+//!    killed with SIGKILL at seeded random moments, then resume (PASS, the reference store's
+//!    census) and rollback from a copy of the killed state (the pre-run census).
+//! 3. Two runners racing on one scope (`tests/tests/integration/runners.rs`, see
 //!    `iu_cutter_tests::races`): `--race-trials` (default 100) trials per store at seeded random
 //!    offsets; each document is enacted by exactly one of the overlapping runs, the other stops
 //!    at its fence having written no unit, and rolling back gives back the pre-run census.
 //! 4. An edit injected by a database trigger at every phase boundary, on both stores: no run
 //!    ends PASS with units that do not tile the current body, and no rollback reverts the edit.
-//! 5. The 100 MB document on SQLite (`orchestrator/tests/bad_input.rs`, gated by
+//! 5. The 100 MB document on SQLite (`orchestrator/tests/program/bad_input.rs`, gated by
 //!    `IU_CUTTER_BIG_TESTS=1`: about 25 s in a debug build), counted as one trial.
 //!
 //! The PostgreSQL trials need `IU_CUTTER_TEST_PG_URL` (`cargo xtask pg-setup` prints one);
@@ -27,7 +28,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::workspace::{cargo_bin, workspace_root};
+use crate::cargo::{self, workspace_root};
 
 /// SIGKILL trials by default.
 const DEFAULT_TRIALS: &str = "50";
@@ -36,15 +37,13 @@ const DEFAULT_RACE_TRIALS: &str = "100";
 /// The seed of the kill moments by default (printed; pass `--seed` to replay another).
 const DEFAULT_SEED: &str = "0x1005eedf00d";
 
-/// `cargo test` of one test of the runners' suites, with its output.
-macro_rules! runners_test {
-    ($binary:literal, $test:literal) => {
+/// `cargo test` of exactly one test of a package's one test binary, with its output.
+macro_rules! one_test {
+    ($package:literal, $binary:literal, $test:literal) => {
         [
             "test",
             "-p",
-            "iu-cutter-tests",
-            "--features",
-            "iu-cutter-tests/sqlite,iu-cutter-tests/postgres",
+            $package,
             "--test",
             $binary,
             "--",
@@ -55,14 +54,43 @@ macro_rules! runners_test {
     };
 }
 
-const RACES_SQLITE: [&str; 11] = runners_test!("runners_sqlite", "two_runners_race_on_one_scope");
-const RACES_POSTGRES: [&str; 11] =
-    runners_test!("runners_postgres", "two_runners_race_on_one_scope");
-const EDITS_SQLITE: [&str; 11] =
-    runners_test!("runners_sqlite", "edits_by_trigger_at_every_phase_boundary");
-const EDITS_POSTGRES: [&str; 11] = runners_test!(
-    "runners_postgres",
-    "edits_by_trigger_at_every_phase_boundary"
+/// The simulator matrix (`iu-cutter-tests`, module `faults_simulator`).
+const MATRIX: [&str; 9] = one_test!(
+    "iu-cutter-tests",
+    "integration",
+    "faults_simulator::fault_matrix_on_the_simulator"
+);
+/// SIGKILL of the real program (`iu-cutter-orchestrator`, module `faults`).
+const SIGKILL: [&str; 9] = one_test!(
+    "iu-cutter-orchestrator",
+    "program",
+    "faults::sigkill_at_random_moments_then_resume_or_rollback"
+);
+const RACES_SQLITE: [&str; 9] = one_test!(
+    "iu-cutter-tests",
+    "integration",
+    "runners::sqlite::two_runners_race_on_one_scope"
+);
+const RACES_POSTGRES: [&str; 9] = one_test!(
+    "iu-cutter-tests",
+    "integration",
+    "runners::postgres::two_runners_race_on_one_scope"
+);
+const EDITS_SQLITE: [&str; 9] = one_test!(
+    "iu-cutter-tests",
+    "integration",
+    "runners::sqlite::edits_by_trigger_at_every_phase_boundary"
+);
+const EDITS_POSTGRES: [&str; 9] = one_test!(
+    "iu-cutter-tests",
+    "integration",
+    "runners::postgres::edits_by_trigger_at_every_phase_boundary"
+);
+/// The 100 MB document (`iu-cutter-orchestrator`, module `bad_input`).
+const BIG_DOCUMENT: [&str; 9] = one_test!(
+    "iu-cutter-orchestrator",
+    "program",
+    "bad_input::a_100_mb_document_imports_plans_and_runs"
 );
 
 /// A test to run: its name, cargo's arguments, its environment.
@@ -126,7 +154,7 @@ fn tally(text: &str) -> Option<(u64, u64)> {
 /// Runs `cargo args` with `env`, echoing its stdout; returns (success, stdout).
 fn cargo_echo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(bool, String), String> {
     eprintln!("xtask faults: cargo {}", args.join(" "));
-    let mut child = Command::new(cargo_bin())
+    let mut child = Command::new(cargo::bin())
         .args(args)
         .envs(env.iter().copied())
         .current_dir(root)
@@ -174,20 +202,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         totals.add_suite(name, ok, &out);
     }
     // The 100 MB document (too slow for the default suite in debug builds): no tally, pass/fail.
-    let (ok, _) = cargo_echo(
-        &root,
-        &[
-            "test",
-            "-p",
-            "iu-cutter-orchestrator",
-            "--test",
-            "bad_input",
-            "a_100_mb_document",
-            "--",
-            "--nocapture",
-        ],
-        &[("IU_CUTTER_BIG_TESTS", "1")],
-    )?;
+    let (ok, _) = cargo_echo(&root, &BIG_DOCUMENT, &[("IU_CUTTER_BIG_TESTS", "1")])?;
     totals.add_trial(ok, "the 100 MB document test failed");
     eprintln!(
         "xtask faults: seed {}, {} s",
@@ -214,28 +229,12 @@ fn suites(options: &Options) -> Vec<Suite<'_>> {
     let mut suites: Vec<Suite<'_>> = vec![
         (
             "simulator matrix",
-            &[
-                "test",
-                "-p",
-                "iu-cutter-tests",
-                "--test",
-                "faults_simulator",
-                "--",
-                "--nocapture",
-            ],
+            &MATRIX,
             vec![("IU_CUTTER_FAULTS_FULL", "1")],
         ),
         (
             "SIGKILL on SQLite",
-            &[
-                "test",
-                "-p",
-                "iu-cutter-orchestrator",
-                "--test",
-                "faults",
-                "--",
-                "--nocapture",
-            ],
+            &SIGKILL,
             vec![
                 ("IU_CUTTER_FAULTS_TRIALS", options.trials.as_str()),
                 ("IU_CUTTER_FAULTS_SEED", options.seed.as_str()),

@@ -1,12 +1,13 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell (see matklad's
 //! cargo-xtask). One subcommand per task. It depends on little (sha2 for manifests, serde_json
-//! for the program's `version --json`, rcgen for pg-setup's test certificates; archives go
-//! through the system `git`, `tar` and `gzip`)
-//! so that it builds in seconds, and it calls cargo through `$CARGO`. If `cargo xtask ci`
-//! passes locally, CI is green.
+//! for the program's `version --json`, rcgen for pg-setup's test certificates, the
+//! dependency-free `iu-cutter-test-env` for the test suites' PostgreSQL rule; archives go
+//! through the system `git`, `tar` and `gzip`) so that it builds in seconds, and it calls cargo
+//! through `$CARGO`. If `cargo xtask ci` passes locally, CI is green.
 
 mod accuracy;
 mod bench;
+mod cargo;
 mod ci;
 mod demo;
 mod deploy;
@@ -16,7 +17,10 @@ mod manifest;
 mod postgres;
 #[cfg(all(test, unix))]
 mod test_support;
-mod workspace;
+#[cfg(test)]
+mod tidy;
+#[cfg(test)]
+mod tidy_sources;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,8 +32,9 @@ usage: cargo xtask <task>
 tasks:
   ci          format check, clippy (warnings denied), the whole test suite (nextest when
               installed), property tests with more cases, the PostgreSQL suites when
-              IU_CUTTER_TEST_PG_URL is set, and the cut's accuracy on the gold set against
-              its floors (accuracy --check)
+              IU_CUTTER_TEST_PG_URL is set (skipped without it; failed without it when CI
+              is set), and the cut's accuracy on the gold set against its floors
+              (accuracy --check)
   demo        build the program and run it end to end on examples/corpus in target/demo (a
               fresh SQLite store with execution enabled for it only): init, import, plan,
               a dry run, one live run per corpus part, status, units
@@ -83,7 +88,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(rest),
         Some("accuracy") => accuracy::run(rest),
         Some("bench") => bench::run(rest),
-        Some("demo") => no_options(rest).and_then(|()| demo::run(&workspace::workspace_root()?)),
+        Some("demo") => no_options(rest).and_then(|()| demo::run(&cargo::workspace_root()?)),
         Some("faults") => faults::run(rest),
         Some("pg-setup") => postgres::setup().map(|url| println!("{url}")),
         Some("dist") => no_options(rest).and_then(|()| run_dist()),
@@ -148,7 +153,7 @@ fn options(args: &[String], names: &[&str]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn run_dist() -> Result<(), String> {
-    let packed = dist::run(&workspace::workspace_root()?)?;
+    let packed = dist::run(&cargo::workspace_root()?)?;
     for (path, rule) in &packed.left_out {
         eprintln!("xtask dist: left out {path} ({rule})");
     }

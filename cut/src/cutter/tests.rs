@@ -2,6 +2,17 @@
 
 use super::*;
 
+/// Asserts that there is an `error` and that its message says each of `needed`.
+fn assert_says(error: Option<CutError>, needed: &[&str]) {
+    let message = error.map(|e| e.to_string());
+    for needed in needed {
+        assert!(
+            message.as_ref().is_some_and(|m| m.contains(needed)),
+            "{needed:?} in {message:?}"
+        );
+    }
+}
+
 #[test]
 fn cutter_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
@@ -75,19 +86,15 @@ fn unit_limit_is_enforced_and_the_error_counts_every_unit() {
             limit: 3
         })
     );
-    let error = cutter
-        .cut("big.txt", &"x".repeat(10 * max))
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    for needed in [
-        "`big.txt`",
-        "10 units",
-        "more than the 3",
-        "raise max_unit_bytes",
-    ] {
-        assert!(error.contains(needed), "{needed:?} in {error}");
-    }
+    assert_says(
+        cutter.cut("big.txt", &"x".repeat(10 * max)).err(),
+        &[
+            "`big.txt`",
+            "10 units",
+            "more than the 3",
+            "raise max_unit_bytes",
+        ],
+    );
 }
 
 #[test]
@@ -102,17 +109,14 @@ fn the_size_limit_has_a_sane_minimum_named_in_the_error() {
             })
         );
     }
-    let error = Cutter::new(&CutRules::preset(Preset::LegalEn).with_max_unit_bytes(4))
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    for needed in [
-        "max_unit_bytes = 4",
-        "minimum of 64 bytes",
-        "set max_unit_bytes to 64",
-    ] {
-        assert!(error.contains(needed), "{needed:?} in {error}");
-    }
+    assert_says(
+        Cutter::new(&CutRules::preset(Preset::LegalEn).with_max_unit_bytes(4)).err(),
+        &[
+            "max_unit_bytes = 4",
+            "minimum of 64 bytes",
+            "set max_unit_bytes to 64",
+        ],
+    );
     let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
     assert!(Cutter::new(&rules).is_ok());
 }

@@ -106,18 +106,13 @@ const ANNEX_WORDS: &[&str] = &[
     "attachment",
 ];
 
-/// Usual parts of a licence or contract: headings even in the title block, lower case.
+/// Usual parts of a licence or contract besides its annexes ([`ANNEX_WORDS`]): headings even in
+/// the title block, lower case.
 const USUAL_PARTS: &[&str] = &[
     "preamble",
     "recitals",
     "definitions",
     "terms and conditions",
-    "appendix",
-    "addendum",
-    "annex",
-    "schedule",
-    "exhibit",
-    "attachment",
 ];
 
 /// Months: `1 January` is a date, not a provision.
@@ -740,9 +735,12 @@ fn starts_with_word(body: &str, word: &str) -> bool {
             .is_none_or(|c| !c.is_alphabetic())
 }
 
-/// A usual part of a licence or contract (`Preamble`, `TERMS AND CONDITIONS`…).
+/// A usual part of a licence or contract (`Preamble`, `TERMS AND CONDITIONS`, `Annex`…).
 fn usual_part(body: &str) -> bool {
-    USUAL_PARTS.iter().any(|p| starts_with_word(body, p))
+    USUAL_PARTS
+        .iter()
+        .chain(ANNEX_WORDS)
+        .any(|p| starts_with_word(body, p))
 }
 
 /// Title case: the first letter is a capital, and so is the first letter of at least 60 % of the

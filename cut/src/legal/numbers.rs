@@ -308,10 +308,12 @@ pub(crate) fn roman_value(s: &str) -> Option<u16> {
     }
     let total = u16::try_from(total).ok()?;
     // Only the canonical spelling (so `IIII` or `VX` are not numbers).
-    (to_roman(total) == s).then_some(total)
+    (roman_numeral(total) == s).then_some(total)
 }
 
-fn to_roman(mut n: u16) -> String {
+/// `n` in upper-case roman numerals, written the usual way (`1994` is `MCMXCIV`): the one
+/// spelling [`roman_value`] reads, and what the benches' generated laws number chapters with.
+pub fn roman_numeral(mut n: u16) -> String {
     const TABLE: [(u16, &str); 13] = [
         (1000, "M"),
         (900, "CM"),

@@ -22,6 +22,7 @@ macro_rules! answer {
     };
 }
 
+mod evidence;
 mod lease;
 mod operator;
 mod pipeline;
@@ -35,8 +36,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Census, CutRules, DocumentHead, DocumentId, Evidence,
-    ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter, Op,
-    Preset, Reply, RunId, RunRecord, RunStatus, Scope, StoredBackup,
+    EvidenceValue, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
+    MockLiveExecutionAdapter, Op, Preset, Reply, RunId, RunRecord, RunStatus, Scope, StoredBackup,
 };
 use iu_cutter_phase_core::{
     CancelFlag, EventSink, Gap, MemoryBackupStore, Phase, PhaseError, PhaseRole, RunContext,

@@ -244,8 +244,8 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
         audit.phases[0]
             .evidence
             .get("generation_active")
-            .map(String::as_str),
-        Some("2")
+            .and_then(EvidenceValue::as_count),
+        Some(2)
     );
 
     // A later run supersedes r1 on law/1: r1's generation is retired there, as the journal says.
@@ -261,8 +261,10 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
     expect_pass(&audit)?;
     let evidence = &audit.phases[0].evidence;
     assert_eq!(
-        evidence.get("generation_retired").map(String::as_str),
-        Some("1")
+        evidence
+            .get("generation_retired")
+            .and_then(EvidenceValue::as_count),
+        Some(1)
     );
 
     // The retired generation purged behind the journal's back: the audit names it.

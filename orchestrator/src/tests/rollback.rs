@@ -69,7 +69,7 @@ fn seed(
             if *name == names::BACKUP
                 && let Some(sha) = backup_sha256
             {
-                evidence.insert("backup_sha256".into(), sha.to_owned());
+                evidence.insert("backup_sha256".into(), sha.into());
             }
             crate::journal::phase_record(name, PhaseStatus::Done, evidence, None, T0)
         })
@@ -341,7 +341,7 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
     assert_eq!(report.rollback, None);
     assert_eq!(
         report.phases[0].evidence.get("restored_documents"),
-        Some(&"0".to_owned())
+        Some(&EvidenceValue::Count(0))
     );
     assert!(noted(&report, "nothing to restore"));
     assert_eq!(world.status(), Some(RunStatus::RolledBack));

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup as BackupArtifact, Census, CutRules, Document, DocumentId, DocumentState,
     GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, Preset, RunId, RunRecord,
-    Scope, Unit, expect_op, sha256_hex,
+    Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
 };
+use iu_cutter_phase_core::testing::{RUN, document, failure, progress, record_events};
 use iu_cutter_phase_core::{
     BackupError, BackupReceipt, BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext,
     RunEvent,
@@ -16,16 +17,12 @@ use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
-
-fn document(id: &str, body: &str) -> Document {
+/// A document cut by an earlier run, `old`.
+fn cut(id: &str, body: &str) -> Document {
     Document {
-        id: DocumentId::new(id),
-        revision: 2,
-        sha256: sha256_hex(body.as_bytes()),
         state: DocumentState::Cut,
         active_generation: Some(RunId::new("old")),
-        body: body.to_owned(),
+        ..document(id, 2, body)
     }
 }
 
@@ -64,15 +61,6 @@ fn census() -> Census {
     }
 }
 
-/// Every mutating call of the seam ([`Op`] kinds that mutate): the backup phase must make none.
-/// A call no expectation answers panics anyway; this set says so where a reader looks, and
-/// being saturated from the start it never shadows an answer set before or after it.
-fn forbid_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| op.kind().mutates())
-        .times(0);
-}
-
 /// The expected read sequence for scope {a, b}; load_scope answers out of order on purpose.
 fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
     let mut seq = Sequence::new();
@@ -83,7 +71,7 @@ fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
     expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Prefix("".into()))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(vec![document("b", "Bee.\n"), document("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("b", "Bee.\n"), cut("a", "Ay.\n")].into()));
     for (id, body) in [("a", "Ay.\n"), ("b", "Bee.\n")] {
         expect_op!(mock, Generations, Op::Generations(d) if d.as_str() == id)
             .times(1)
@@ -106,9 +94,8 @@ fn context(
         CutRules::preset(Preset::Markdown),
     );
     let mut ctx = RunContext::new(record, Arc::new(mock), store);
-    let (tx, rx) = std::sync::mpsc::channel();
-    ctx.events = Arc::new(tx);
-    (ctx, rx)
+    let events = record_events(&mut ctx);
+    (ctx, events)
 }
 
 #[tokio::test]
@@ -117,14 +104,14 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     expect_op!(mock, Census).times(0);
     expect_op!(mock, LoadScope)
         .times(1)
-        .returning(|_, _| Ok(vec![document("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
     expect_op!(mock, Generations)
         .times(1)
         .returning(|_, _| Ok(generations("a").into()));
     expect_op!(mock, ActiveUnits)
         .times(1)
         .returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
     let opening = Census {
@@ -140,7 +127,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
         .await?
         .ok_or("no backup saved")?;
     assert_eq!(saved.census, opening);
-    assert_eq!(evidence["census_fingerprint"], "opening");
+    assert_eq!(evidence["census_fingerprint"].as_text(), Some("opening"));
     assert_eq!(ctx.take_opening_census(), None, "used once");
     Ok(())
 }
@@ -149,7 +136,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
 async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut mock);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, events) = context(mock, store.clone());
 
@@ -170,26 +157,25 @@ async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult 
     assert_eq!(saved.documents[1].active_units, active_units("b", "Bee.\n"));
     assert_eq!(saved.documents[0].generations, generations("a"));
 
-    assert_eq!(evidence["backup_sha256"], receipt.sha256);
-    assert_eq!(evidence["location"], "memory");
-    assert_eq!(evidence["documents"], "2");
-    assert_eq!(evidence["units"], "2");
-    assert_eq!(evidence["census_fingerprint"], "f1ng3rpr1nt");
-    assert_eq!(evidence["census_documents"], "3");
-    assert_eq!(evidence["census_units"], "3");
+    assert_eq!(
+        evidence["backup_sha256"].as_text(),
+        Some(receipt.sha256.as_str())
+    );
+    assert_eq!(evidence["location"].as_text(), Some("memory"));
+    assert_eq!(evidence["documents"].as_count(), Some(2));
+    assert_eq!(evidence["units"].as_count(), Some(2));
+    assert_eq!(
+        evidence["census_fingerprint"].as_text(),
+        Some("f1ng3rpr1nt")
+    );
+    assert_eq!(evidence["census_documents"].as_count(), Some(3));
+    assert_eq!(evidence["census_units"].as_count(), Some(3));
     assert_eq!(evidence.len(), 7);
 
     // The context caches what was taken: the next phase does not reload it.
     assert_eq!(*ctx.backup().await?, saved);
 
-    let progress: Vec<(u64, u64)> = events
-        .try_iter()
-        .filter_map(|e| match e {
-            RunEvent::Progress { done, total, .. } => Some((done, total)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(progress, [(1, 2), (2, 2)]);
+    assert_eq!(progress(&events), [(1, 2), (2, 2)]);
     Ok(())
 }
 
@@ -198,7 +184,7 @@ async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() 
     let store = Arc::new(MemoryBackupStore::new());
     let mut first = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut first);
-    forbid_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[]);
     let (mut ctx, _events) = context(first, store.clone());
     let first_evidence = Backup.run(&mut ctx).await?;
 
@@ -208,7 +194,7 @@ async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() 
     expect_op!(second, LoadScope).times(0);
     expect_op!(second, Generations).times(0);
     expect_op!(second, ActiveUnits).times(0);
-    forbid_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[]);
     let (mut ctx, _events) = context(second, store.clone());
     let second_evidence = Backup.run(&mut ctx).await?;
 
@@ -251,15 +237,11 @@ impl BackupStore for UnwritableStore {
 async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut mock);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(UnwritableStore::default());
     let (mut ctx, _events) = context(mock, store.clone());
 
-    let err = Backup
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("unwritable backup accepted")?;
+    let err = failure(&Backup, &mut ctx, "unwritable backup accepted").await?;
     assert!(
         matches!(err, PhaseError::Backup(BackupError::Io { .. })),
         "{err}"
@@ -278,7 +260,7 @@ async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
     let mut first = MockLiveExecutionAdapter::new();
     expect_backup_reads(&mut first);
-    forbid_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[]);
     let (mut ctx, _events) = context(first, store.clone());
     Backup.run(&mut ctx).await?;
     store.tamper(&RunId::new(RUN), b"{}\n".to_vec());
@@ -286,13 +268,9 @@ async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     let mut second = MockLiveExecutionAdapter::new();
     expect_op!(second, Census).times(0);
     expect_op!(second, LoadScope).times(0);
-    forbid_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[]);
     let (mut ctx, _events) = context(second, store);
-    let err = Backup
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("tampered backup accepted")?;
+    let err = failure(&Backup, &mut ctx, "tampered backup accepted").await?;
     assert!(
         matches!(err, PhaseError::Backup(BackupError::Tampered { .. })),
         "{err}"
@@ -307,11 +285,11 @@ async fn a_store_failure_saves_nothing() -> TestResult {
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
     expect_op!(mock, LoadScope).times(0);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
 
-    let err = Backup.run(&mut ctx).await.err().ok_or("failure ignored")?;
+    let err = failure(&Backup, &mut ctx, "failure ignored").await?;
     assert!(
         matches!(err, PhaseError::Adapter(AdapterError::Unavailable(_))),
         "{err}"
@@ -328,14 +306,14 @@ async fn cancellation_stops_before_saving() -> TestResult {
         .returning(|_, _| Ok(census().into()));
     expect_op!(mock, LoadScope)
         .times(1)
-        .returning(|_, _| Ok(vec![document("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
     expect_op!(mock, Generations).times(0);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
     ctx.cancel.cancel();
 
-    let err = Backup.run(&mut ctx).await.err().ok_or("cancel ignored")?;
+    let err = failure(&Backup, &mut ctx, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
     assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())

@@ -97,18 +97,16 @@ impl RunContext {
 
     /// The run's backup: cached, or loaded (and checked against its manifest) from the store.
     pub async fn backup(&mut self) -> Result<Arc<Backup>, PhaseError> {
-        if let Some(backup) = &self.backup {
-            return Ok(backup.clone());
-        }
-        let (backup, _receipt) = self.backups.load(&self.record.run).await?.ok_or_else(|| {
-            PhaseError::Precondition(format!(
-                "run {} has no backup; run the backup phase first (iu-cutter resume {})",
-                self.record.run, self.record.run
-            ))
-        })?;
-        let backup = Arc::new(backup);
-        self.backup = Some(backup.clone());
-        Ok(backup)
+        let (backups, run) = (&self.backups, &self.record.run);
+        cached(&mut self.backup, async {
+            let (backup, _receipt) = backups.load(run).await?.ok_or_else(|| {
+                PhaseError::Precondition(format!(
+                    "run {run} has no backup; run the backup phase first (iu-cutter resume {run})"
+                ))
+            })?;
+            Ok(backup)
+        })
+        .await
     }
 
     /// Caches the backup just taken.
@@ -118,22 +116,15 @@ impl RunContext {
 
     /// The run's plan: cached, or loaded from the journal.
     pub async fn plan(&mut self) -> Result<Arc<Plan>, PhaseError> {
-        if let Some(plan) = &self.plan {
-            return Ok(plan.clone());
-        }
-        let plan = self
-            .store
-            .load_plan(&self.record.run)
-            .await?
-            .ok_or_else(|| {
+        let (store, run) = (&self.store, &self.record.run);
+        cached(&mut self.plan, async {
+            store.load_plan(run).await?.ok_or_else(|| {
                 PhaseError::Precondition(format!(
-                    "run {} has no journaled plan; run the cut-leg-a phase first",
-                    self.record.run
+                    "run {run} has no journaled plan; run the cut-leg-a phase first"
                 ))
-            })?;
-        let plan = Arc::new(plan);
-        self.plan = Some(plan.clone());
-        Ok(plan)
+            })
+        })
+        .await
     }
 
     /// Caches the plan just computed.
@@ -161,4 +152,18 @@ impl RunContext {
             total,
         });
     }
+}
+
+/// What `slot` holds, or else what `load` gives, kept in `slot` for the next call (`load` is
+/// not run when the slot is full).
+async fn cached<T>(
+    slot: &mut Option<Arc<T>>,
+    load: impl Future<Output = Result<T, PhaseError>>,
+) -> Result<Arc<T>, PhaseError> {
+    if let Some(value) = slot {
+        return Ok(value.clone());
+    }
+    let value = Arc::new(load.await?);
+    *slot = Some(value.clone());
+    Ok(value)
 }

@@ -61,6 +61,29 @@ pub enum PhaseError {
     Precondition(String),
 }
 
+impl PhaseError {
+    /// How `phase` reports the store's refusal of its compare-and-set call: a conflict blocks
+    /// the run on a gap naming the document, what the call expected and what the store holds,
+    /// with `next_action`; any other refusal stops the phase as it is.
+    pub fn blocked_on_conflict(phase: &str, error: AdapterError, next_action: String) -> Self {
+        match error {
+            AdapterError::Conflict {
+                document,
+                expected,
+                found,
+            } => PhaseError::Blocked(Gap {
+                phase: phase.to_owned(),
+                document: Some(document),
+                unit: None,
+                expected,
+                found,
+                next_action,
+            }),
+            other => PhaseError::Adapter(other),
+        }
+    }
+}
+
 impl From<BackupError> for PhaseError {
     /// A closed kill switch met while journaling the backup is the switch's refusal, like any
     /// other mutation's.

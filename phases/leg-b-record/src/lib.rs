@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    Backup, DocumentId, DocumentPlan, Evidence, Plan, RunId, Unit, sha256_hex,
+    Backup, DocumentId, DocumentPlan, Evidence, EvidenceValue, Plan, RunId, Unit, sha256_hex,
 };
 use iu_cutter_phase_core::{Phase, PhaseError, RunContext, names};
 
@@ -41,20 +41,9 @@ impl Phase for LegBRecord {
         let mut batches = 0u64;
         for (doc_plan, source) in plan.documents.iter().zip(&sources) {
             for planned in &doc_plan.units {
-                batch.push(Unit {
-                    document: doc_plan.document.clone(),
-                    generation: run.clone(),
-                    ordinal: planned.ordinal,
-                    unit_id: planned.unit_id.clone(),
-                    path: planned.path.clone(),
-                    part: planned.part,
-                    start: planned.start,
-                    end: planned.end,
-                    sha256: planned.sha256.clone(),
-                    body: span(source, &doc_plan.document, planned.start, planned.end)
-                        .map_err(PhaseError::Precondition)?
-                        .to_owned(),
-                });
+                let body = span(source, &doc_plan.document, planned.start, planned.end)
+                    .map_err(PhaseError::Precondition)?;
+                batch.push(planned.staged(&doc_plan.document, &run, body));
                 if batch.len() == batch_size {
                     written += write(ctx, &run, &mut batch).await?;
                     batches += 1;
@@ -69,8 +58,8 @@ impl Phase for LegBRecord {
         }
         tracing::info!(run = %run, units = written, batches, "staged generation written");
         Ok(Evidence::from([
-            ("units_written".to_owned(), written.to_string()),
-            ("batches".to_owned(), batches.to_string()),
+            ("units_written".to_owned(), written.into()),
+            ("batches".to_owned(), EvidenceValue::from(batches)),
         ]))
     }
 }

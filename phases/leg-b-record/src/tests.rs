@@ -1,41 +1,24 @@
 use std::sync::{Arc, Mutex};
 
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
-    DocumentState, MockLiveExecutionAdapter, Op, OpKind, Plan, PlannedUnit, Preset, Reply, RunId,
-    RunRecord, SCHEMA_VERSION, Scope, Unit, expect_op, sha256_hex,
+    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
+    expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::testing::{
+    self, RUN, backup_of, document, failure, gate_closed, progress, record_events, spans,
+    stopped_by_gate,
+};
+use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
 /// Document `a` is cut into three units, `b` into two: five in all.
 const A: &str = "# A\none\n# B\ntwo é\n# C\n";
 const B: &str = "Điều 1.\nx\nĐiều 2.\ny\n";
-
-fn spans(body: &str, ends: &[usize]) -> Vec<PlannedUnit> {
-    let mut start = 0;
-    ends.iter()
-        .enumerate()
-        .map(|(i, &end)| {
-            let unit = PlannedUnit {
-                ordinal: i as u32,
-                unit_id: format!("id-{i}"),
-                path: format!("p{i}"),
-                part: None,
-                start: start as u64,
-                end: end as u64,
-                sha256: sha256_hex(&body.as_bytes()[start..end]),
-            };
-            start = end;
-            unit
-        })
-        .collect()
-}
 
 fn doc_plan(id: &str, body: &str, ends: &[usize]) -> DocumentPlan {
     DocumentPlan {
@@ -43,7 +26,7 @@ fn doc_plan(id: &str, body: &str, ends: &[usize]) -> DocumentPlan {
         revision: 4,
         source_sha256: sha256_hex(body.as_bytes()),
         source_bytes: body.len() as u64,
-        units: spans(body, ends),
+        units: spans(body, ends, |i| format!("id-{i}")),
         preset: None,
     }
 }
@@ -60,29 +43,17 @@ fn plan() -> Plan {
     }
 }
 
+/// Both documents as the fence left them, before any unit was written.
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: Census::default(),
-        documents: [("a", A), ("b", B)]
-            .into_iter()
-            .map(|(id, body)| DocumentSnapshot {
-                document: Document {
-                    id: DocumentId::new(id),
-                    revision: 4,
-                    sha256: sha256_hex(body.as_bytes()),
-                    state: DocumentState::Cutting {
-                        run: RunId::new(RUN),
-                    },
-                    active_generation: None,
-                    body: body.to_owned(),
-                },
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
+    backup_of(
+        Census::default(),
+        [("a", A), ("b", B)].map(|(id, body)| Document {
+            state: DocumentState::Cutting {
+                run: RunId::new(RUN),
+            },
+            ..document(id, 4, body)
+        }),
+    )
 }
 
 /// The (document, ordinal) pairs and bodies of a batch.
@@ -91,15 +62,6 @@ fn keys(units: &[Unit]) -> Vec<(String, u32)> {
         .iter()
         .map(|u| (u.document.to_string(), u.ordinal))
         .collect()
-}
-
-/// Every mutation but this phase's own (writing units): a call no expectation answers panics
-/// anyway; this set says so where a reader looks, and being saturated from the start it never
-/// shadows an answer set before or after it.
-fn forbid_other_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| op.kind().mutates() && op.kind() != OpKind::WriteUnits)
-        .times(0);
 }
 
 /// The units of a `write_units` call, for an answer that echoes how many were written.
@@ -120,16 +82,32 @@ async fn context(
     expect_op!(mock, LoadPlan)
         .times(1)
         .returning(move |_, _| Ok(Reply::Plan(Some(plan.clone()))));
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    let mut ctx = testing::context(
+        mock,
         Scope::All,
         CutRules::preset(Preset::Markdown),
-    );
-    let mut ctx = RunContext::new(record, Arc::new(mock), store);
+        Some(&backup),
+    )
+    .await?;
     ctx.batch_units = batch_units;
     Ok(ctx)
+}
+
+/// Runs the phase on `plan` and `backup` where no write may happen: it must refuse with a
+/// precondition, whose message this returns.
+async fn refused_before_writing(
+    plan: Plan,
+    backup: Backup,
+    accepted: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, WriteUnits).times(0);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
+    let mut ctx = context(mock, plan, backup, 2).await?;
+    match failure(&LegBRecord, &mut ctx, accepted).await? {
+        PhaseError::Precondition(message) => Ok(message),
+        other => Err(format!("expected a precondition, got {other}").into()),
+    }
 }
 
 /// Five units, batches of two: three calls, in order, each with the exact spans of the backup.
@@ -153,24 +131,16 @@ async fn writes_five_units_in_three_ordered_batches_of_two() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     expect_three_batches(&mut mock, &mut seq);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
-    let (tx, events) = std::sync::mpsc::channel();
-    ctx.events = Arc::new(tx);
+    let events = record_events(&mut ctx);
 
     let evidence = LegBRecord.run(&mut ctx).await?;
 
-    assert_eq!(evidence["units_written"], "5");
-    assert_eq!(evidence["batches"], "3");
+    assert_eq!(evidence["units_written"].as_count(), Some(5));
+    assert_eq!(evidence["batches"].as_count(), Some(3));
     assert_eq!(evidence.len(), 2);
-    let progress: Vec<(u64, u64)> = events
-        .try_iter()
-        .filter_map(|e| match e {
-            iu_cutter_phase_core::RunEvent::Progress { done, total, .. } => Some((done, total)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(progress, [(2, 5), (4, 5), (5, 5)]);
+    assert_eq!(progress(&events), [(2, 5), (4, 5), (5, 5)]);
     Ok(())
 }
 
@@ -188,7 +158,7 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
             }
             Ok((units.len() as u64).into())
         });
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 1000).await?;
 
     LegBRecord.run(&mut ctx).await?;
@@ -234,7 +204,7 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
 async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestResult {
     let mut first = MockLiveExecutionAdapter::new();
     expect_three_batches(&mut first, &mut Sequence::new());
-    forbid_other_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[OpKind::WriteUnits]);
     let first_evidence = LegBRecord
         .run(&mut context(first, plan(), backup(), 2).await?)
         .await?;
@@ -242,7 +212,7 @@ async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestRe
     // A store that already holds the units replaces them: same calls, same evidence.
     let mut second = MockLiveExecutionAdapter::new();
     expect_three_batches(&mut second, &mut Sequence::new());
-    forbid_other_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[OpKind::WriteUnits]);
     let second_evidence = LegBRecord
         .run(&mut context(second, plan(), backup(), 2).await?)
         .await?;
@@ -253,20 +223,14 @@ async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestRe
 #[tokio::test]
 async fn a_closed_gate_at_the_first_batch_stops_the_phase() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(1).returning(|_, _| {
-        Err(AdapterError::GateClosed {
-            switch: "control row".into(),
-            how_to_open: "iu-cutter switch on".into(),
-        })
-    });
-    forbid_other_mutations(&mut mock);
+    expect_op!(mock, WriteUnits)
+        .times(1)
+        .returning(|_, _| Err(gate_closed("control row", "iu-cutter switch on")));
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
 
-    let err = LegBRecord.run(&mut ctx).await.err().ok_or("gate ignored")?;
-    assert!(
-        matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
-        "{err}"
-    );
+    let err = failure(&LegBRecord, &mut ctx, "gate ignored").await?;
+    assert!(stopped_by_gate(&err), "{err}");
     Ok(())
 }
 
@@ -283,15 +247,11 @@ async fn cancellation_is_honoured_between_batches() -> TestResult {
         operator.cancel();
         Ok((units_of(&op).len() as u64).into())
     });
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
     ctx.cancel = cancel;
 
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("cancel ignored")?;
+    let err = failure(&LegBRecord, &mut ctx, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
     Ok(())
 }
@@ -300,19 +260,7 @@ async fn cancellation_is_honoured_between_batches() -> TestResult {
 async fn a_backup_that_does_not_match_the_plan_writes_nothing() -> TestResult {
     let mut changed = backup();
     changed.documents[1].document.body = "Điều 1.\nx\nĐiều 2.\nz\n".into();
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
-    let mut ctx = context(mock, plan(), changed, 2).await?;
-
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("mismatch accepted")?;
-    let PhaseError::Precondition(message) = err else {
-        return Err(format!("expected a precondition, got {err}").into());
-    };
+    let message = refused_before_writing(plan(), changed, "mismatch accepted").await?;
     assert!(message.contains("`b`"), "{message}");
     Ok(())
 }
@@ -322,7 +270,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
     // `é` is two bytes; end the second unit of `a` in its middle.
     let e_acute = A.find('é').ok_or("no é")?;
     let mut bad = plan();
-    bad.documents[0].units = spans(A, &[8, e_acute + 1, A.len()])
+    bad.documents[0].units = spans(A, &[8, e_acute + 1, A.len()], |i| format!("id-{i}"))
         .into_iter()
         .map(|mut u| {
             // Hashes are irrelevant here: the span itself is unusable.
@@ -330,19 +278,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
             u
         })
         .collect();
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
-    let mut ctx = context(mock, bad, backup(), 2).await?;
-
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("bad span accepted")?;
-    let PhaseError::Precondition(message) = err else {
-        return Err(format!("expected a precondition, got {err}").into());
-    };
+    let message = refused_before_writing(bad, backup(), "bad span accepted").await?;
     assert!(message.contains("character"), "{message}");
     Ok(())
 }
@@ -351,17 +287,8 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
 async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResult {
     let mut partial = backup();
     partial.documents.truncate(1);
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
-    let mut ctx = context(mock, plan(), partial, 2).await?;
-
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("missing doc accepted")?;
-    assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
+    let message = refused_before_writing(plan(), partial, "missing doc accepted").await?;
+    assert!(message.contains("`b`"), "{message}");
     Ok(())
 }
 
@@ -372,19 +299,11 @@ async fn no_journaled_plan_is_a_precondition() -> TestResult {
         .times(1)
         .returning(|_, _| Ok(Reply::Plan(None)));
     expect_op!(mock, WriteUnits).times(0);
-    forbid_other_mutations(&mut mock);
-    let record = RunRecord::new(
-        RunId::new(RUN),
-        Scope::All,
-        CutRules::preset(Preset::Markdown),
-    );
-    let mut ctx = RunContext::new(record, Arc::new(mock), Arc::new(MemoryBackupStore::new()));
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
+    let mut ctx =
+        testing::context(mock, Scope::All, CutRules::preset(Preset::Markdown), None).await?;
 
-    let err = LegBRecord
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("ran without plan")?;
+    let err = failure(&LegBRecord, &mut ctx, "ran without plan").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }

@@ -14,10 +14,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, Document, DocumentHead, DocumentId, DocumentState, Evidence, ExpectedRevision,
-    Scope,
+    DocumentHead, DocumentId, DocumentState, Evidence, EvidenceValue, ExpectedRevision, Scope,
 };
-use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 
 /// Phase 5: makes the run's generation active for every planned document.
 ///
@@ -41,19 +40,10 @@ impl Phase for LifecycleEnact {
         let run = ctx.record.run.clone();
         let plan = ctx.plan().await?;
         let backup = ctx.backup().await?;
-        let backed_up: BTreeMap<&DocumentId, &Document> = backup
-            .documents
-            .iter()
-            .map(|s| (&s.document.id, &s.document))
-            .collect();
+        let backed_up = BackedUp::new(&run, &backup);
         let mut expectations = Vec::with_capacity(plan.documents.len());
         for doc_plan in &plan.documents {
-            let document = backed_up.get(&doc_plan.document).ok_or_else(|| {
-                PhaseError::Precondition(format!(
-                    "document `{}` is planned but not in run {run}'s backup; the plan does not fit the backup",
-                    doc_plan.document
-                ))
-            })?;
+            let document = backed_up.planned(doc_plan)?;
             // Exactly what the run saw at backup, and exactly the units write-verify approved.
             expectations.push(
                 ExpectedRevision::of(document).with_staged_units(doc_plan.units_digest(&run)),
@@ -64,22 +54,14 @@ impl Phase for LifecycleEnact {
             .store()
             .enact(&run, &expectations)
             .await
-            .map_err(|e| match e {
-                AdapterError::Conflict {
-                    document,
-                    expected,
-                    found,
-                } => PhaseError::Blocked(Gap {
-                    phase: names::LIFECYCLE_ENACT.to_owned(),
-                    document: Some(document),
-                    unit: None,
-                    expected,
-                    found,
-                    next_action: format!(
+            .map_err(|e| {
+                PhaseError::blocked_on_conflict(
+                    names::LIFECYCLE_ENACT,
+                    e,
+                    format!(
                         "the document changed after write-verify (or another run holds it); nothing was enacted; roll back this run (iu-cutter rollback {run})"
                     ),
-                }),
-                other => PhaseError::Adapter(other),
+                )
             })?;
 
         let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
@@ -118,8 +100,8 @@ impl Phase for LifecycleEnact {
         ctx.progress(names::LIFECYCLE_ENACT, active, ids.len() as u64);
         tracing::info!(run = %run, documents_moved = moved, documents_active = active, "generation enacted");
         Ok(Evidence::from([
-            ("documents_active".to_owned(), active.to_string()),
-            ("documents_enacted".to_owned(), active.to_string()),
+            ("documents_active".to_owned(), EvidenceValue::from(active)),
+            ("documents_enacted".to_owned(), EvidenceValue::from(active)),
         ]))
     }
 }

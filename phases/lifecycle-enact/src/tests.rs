@@ -1,27 +1,22 @@
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot,
-    DocumentState, MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, expect_op, sha256_hex,
+    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope,
+    expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::testing::{
+    self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
+};
+use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
-
 fn source(id: &str, revision: u64) -> Document {
     Document {
-        id: DocumentId::new(id),
-        revision,
-        sha256: sha256_hex(id.as_bytes()),
-        state: DocumentState::Ready,
         active_generation: Some(RunId::new("old")),
-        body: id.to_owned(),
+        ..document(id, revision, id)
     }
 }
 
@@ -44,19 +39,7 @@ fn plan(ids: &[&str]) -> Plan {
 }
 
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: Census::default(),
-        documents: [source("a", 3), source("b", 9)]
-            .into_iter()
-            .map(|document| DocumentSnapshot {
-                document,
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
+    backup_of(Census::default(), [source("a", 3), source("b", 9)])
 }
 
 /// Exactly what the run saw at backup, every field, and the units write-verify approved.
@@ -79,24 +62,37 @@ fn enacted(id: &str) -> Document {
     }
 }
 
-/// Every mutation but this phase's own (the enact): a call no expectation answers panics anyway;
-/// this set says so where a reader looks, and being saturated from the start it never shadows
-/// an answer set before or after it.
-fn forbid_other_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| op.kind().mutates() && op.kind() != OpKind::Enact)
-        .times(0);
-}
-
 async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup()).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    testing::context(
+        mock,
         Scope::Prefix(String::new()),
         CutRules::preset(Preset::Paragraphs),
-    );
-    Ok(RunContext::new(record, Arc::new(mock), store))
+        Some(&backup()),
+    )
+    .await
+}
+
+/// load_plan planning `ids`, then one enact refused with `enact()` (no enact at all when `None`),
+/// and nothing read back: runs the phase, which must fail, and returns its error.
+async fn failure_before_read_back(
+    ids: &'static [&'static str],
+    enact: Option<fn() -> AdapterError>,
+    accepted: &str,
+) -> Result<PhaseError, Box<dyn std::error::Error>> {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlan)
+        .times(1)
+        .returning(move |_, _| Ok(Reply::Plan(Some(plan(ids)))));
+    match enact {
+        Some(refusal) => expect_op!(mock, Enact)
+            .times(1)
+            .returning(move |_, _| Err(refusal())),
+        None => expect_op!(mock, Enact).times(0),
+    };
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, LoadHeads).times(0);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
+    Ok(failure(&LifecycleEnact, &mut context(mock).await?, accepted).await?)
 }
 
 /// load_plan, one enact with the backup's expectations (answering `moved`), then the read-back.
@@ -122,10 +118,10 @@ fn expect_enact(mock: &mut MockLiveExecutionAdapter, moved: u64, after: Vec<Docu
 async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_enact(&mut mock, 2, vec![enacted("a"), enacted("b")]);
-    forbid_other_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     let evidence = LifecycleEnact.run(&mut context(mock).await?).await?;
-    assert_eq!(evidence["documents_active"], "2");
-    assert_eq!(evidence["documents_enacted"], "2");
+    assert_eq!(evidence["documents_active"].as_count(), Some(2));
+    assert_eq!(evidence["documents_enacted"].as_count(), Some(2));
     assert_eq!(evidence.len(), 2);
     Ok(())
 }
@@ -134,12 +130,12 @@ async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
 async fn a_rerun_that_moves_nothing_gives_the_same_evidence() -> TestResult {
     let mut first = MockLiveExecutionAdapter::new();
     expect_enact(&mut first, 2, vec![enacted("a"), enacted("b")]);
-    forbid_other_mutations(&mut first);
+    refuse_mutations_except(&mut first, &[OpKind::Enact]);
     let first = LifecycleEnact.run(&mut context(first).await?).await?;
 
     let mut second = MockLiveExecutionAdapter::new();
     expect_enact(&mut second, 0, vec![enacted("a"), enacted("b")]);
-    forbid_other_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[OpKind::Enact]);
     let second = LifecycleEnact.run(&mut context(second).await?).await?;
     assert_eq!(first, second);
     Ok(())
@@ -147,64 +143,29 @@ async fn a_rerun_that_moves_nothing_gives_the_same_evidence() -> TestResult {
 
 #[tokio::test]
 async fn a_closed_gate_stops_the_phase_with_nothing_else_called() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
-    expect_op!(mock, Enact).times(1).returning(|_, _| {
-        Err(AdapterError::GateClosed {
-            switch: "configuration (execution_enabled)".into(),
-            how_to_open: "pass --execute".into(),
-        })
-    });
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, LoadHeads).times(0);
-    forbid_other_mutations(&mut mock);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("gate ignored")?;
-    assert!(
-        matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
-        "{err}"
-    );
+    let err = failure_before_read_back(
+        &["a", "b"],
+        Some(|| gate_closed("configuration (execution_enabled)", "pass --execute")),
+        "gate ignored",
+    )
+    .await?;
+    assert!(stopped_by_gate(&err), "{err}");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_conflict_blocks_naming_the_document() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
-    expect_op!(mock, Enact).times(1).returning(|_, _| {
-        Err(AdapterError::Conflict {
-            document: DocumentId::new("b"),
-            expected: "revision 9".into(),
-            found: "revision 10".into(),
-        })
-    });
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, LoadHeads).times(0);
-    forbid_other_mutations(&mut mock);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("conflict ignored")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
-    assert_eq!(gap.phase, names::LIFECYCLE_ENACT);
+    let err = failure_before_read_back(
+        &["a", "b"],
+        Some(|| conflict("b", "revision 9", "revision 10")),
+        "conflict ignored",
+    )
+    .await?;
+    let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert_eq!(
         (gap.expected.as_str(), gap.found.as_str()),
         ("revision 9", "revision 10")
-    );
-    assert!(
-        gap.next_action.contains("iu-cutter rollback run-1"),
-        "{gap}"
     );
     Ok(())
 }
@@ -215,15 +176,14 @@ async fn a_document_not_active_after_enact_blocks() -> TestResult {
     let mut reverted = source("b", 10);
     reverted.state = DocumentState::Ready;
     expect_enact(&mut mock, 2, vec![enacted("a"), reverted]);
-    forbid_other_mutations(&mut mock);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("inactive document accepted")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
+    let err = failure(
+        &LifecycleEnact,
+        &mut context(mock).await?,
+        "inactive document accepted",
+    )
+    .await?;
+    let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("Ready"), "{gap}");
     Ok(())
@@ -231,19 +191,7 @@ async fn a_document_not_active_after_enact_blocks() -> TestResult {
 
 #[tokio::test]
 async fn a_planned_document_missing_from_the_backup_enacts_nothing() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b", "c"])))));
-    expect_op!(mock, Enact).times(0);
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, LoadHeads).times(0);
-    forbid_other_mutations(&mut mock);
-    let err = LifecycleEnact
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("missing document accepted")?;
+    let err = failure_before_read_back(&["a", "b", "c"], None, "missing document accepted").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }

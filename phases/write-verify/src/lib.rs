@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, PlannedUnit, RunId, Scope,
-    Unit, sha256_hex,
+    Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
+    PlannedUnit, RunId, Scope, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
 
 /// Phase 4: reads the staged generation back and verifies it; mutates nothing.
@@ -42,11 +42,7 @@ impl Phase for WriteVerify {
         let run = ctx.record.run.clone();
         let plan = ctx.plan().await?;
         let backup = ctx.backup().await?;
-        let backed_up: BTreeMap<&DocumentId, &Document> = backup
-            .documents
-            .iter()
-            .map(|s| (&s.document.id, &s.document))
-            .collect();
+        let backed_up = BackedUp::new(&run, &backup);
         let gate = Gate { run: &run };
 
         let total = plan.documents.len() as u64;
@@ -54,12 +50,7 @@ impl Phase for WriteVerify {
         let mut units_verified = 0u64;
         for (done, doc_plan) in plan.documents.iter().enumerate() {
             ctx.check_cancelled()?;
-            let source = backed_up.get(&doc_plan.document).ok_or_else(|| {
-                PhaseError::Precondition(format!(
-                    "document `{}` is planned but not in run {run}'s backup; the plan does not fit the backup",
-                    doc_plan.document
-                ))
-            })?;
+            let source = backed_up.planned(doc_plan)?;
             let units = ctx
                 .store()
                 .generation_units(&doc_plan.document, &run)
@@ -98,9 +89,15 @@ impl Phase for WriteVerify {
             "generation verified"
         );
         Ok(Evidence::from([
-            ("verify_digest".to_owned(), verify_digest),
-            ("documents_verified".to_owned(), total.to_string()),
-            ("units_verified".to_owned(), units_verified.to_string()),
+            (
+                "verify_digest".to_owned(),
+                EvidenceValue::Text(verify_digest),
+            ),
+            ("documents_verified".to_owned(), EvidenceValue::from(total)),
+            (
+                "units_verified".to_owned(),
+                EvidenceValue::from(units_verified),
+            ),
         ]))
     }
 }
@@ -378,7 +375,7 @@ impl Gate<'_> {
     /// Every source document is still held by this run at its backed-up revision and sha256.
     fn fences(
         &self,
-        backed_up: &BTreeMap<&DocumentId, &Document>,
+        backed_up: &BackedUp<'_>,
         ids: &[DocumentId],
         current: &[Document],
     ) -> Checked {

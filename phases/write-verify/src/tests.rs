@@ -1,20 +1,16 @@
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
-    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentSnapshot, DocumentState,
-    MockLiveExecutionAdapter, Op, Plan, PlannedUnit, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, Unit, expect_op, sha256_hex,
+    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    MockLiveExecutionAdapter, Op, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
+    expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{
-    BackupStore, CancelFlag, Gap, MemoryBackupStore, Phase, PhaseError, RunContext,
-};
+use iu_cutter_phase_core::testing::{self, RUN, backup_of, blocked, document, failure, spans};
+use iu_cutter_phase_core::{CancelFlag, Gap, Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
 /// `a` is cut into three units, `b` into two.
 const A: &str = "# A\none\n# B\ntwo é\n# C\n";
 const B: &str = "Điều 1.\nx\nĐiều 2.\ny\n";
@@ -29,33 +25,13 @@ fn ends() -> [(&'static str, &'static str, Vec<usize>); 2] {
 fn plan() -> Plan {
     let documents = ends()
         .into_iter()
-        .map(|(id, body, ends)| {
-            let mut start = 0;
-            let units = ends
-                .iter()
-                .enumerate()
-                .map(|(i, &end)| {
-                    let unit = PlannedUnit {
-                        ordinal: i as u32,
-                        unit_id: format!("{id}-{i}"),
-                        path: format!("p{i}"),
-                        part: None,
-                        start: start as u64,
-                        end: end as u64,
-                        sha256: sha256_hex(&body.as_bytes()[start..end]),
-                    };
-                    start = end;
-                    unit
-                })
-                .collect();
-            DocumentPlan {
-                document: DocumentId::new(id),
-                revision: 4,
-                source_sha256: sha256_hex(body.as_bytes()),
-                source_bytes: body.len() as u64,
-                units,
-                preset: None,
-            }
+        .map(|(id, body, ends)| DocumentPlan {
+            document: DocumentId::new(id),
+            revision: 4,
+            source_sha256: sha256_hex(body.as_bytes()),
+            source_bytes: body.len() as u64,
+            units: spans(body, &ends, |i| format!("{id}-{i}")),
+            preset: None,
         })
         .collect();
     Plan {
@@ -75,17 +51,12 @@ fn generation(id: &str) -> Vec<Unit> {
     doc_plan
         .units
         .iter()
-        .map(|p| Unit {
-            document: doc_plan.document.clone(),
-            generation: RunId::new(RUN),
-            ordinal: p.ordinal,
-            unit_id: p.unit_id.clone(),
-            path: p.path.clone(),
-            part: p.part,
-            start: p.start,
-            end: p.end,
-            sha256: p.sha256.clone(),
-            body: body[p.start as usize..p.end as usize].to_owned(),
+        .map(|p| {
+            p.staged(
+                &doc_plan.document,
+                &RunId::new(RUN),
+                &body[p.start as usize..p.end as usize],
+            )
         })
         .collect()
 }
@@ -93,12 +64,8 @@ fn generation(id: &str) -> Vec<Unit> {
 fn source(id: &str, state: DocumentState) -> Document {
     let body = if id == "a" { A } else { B };
     Document {
-        id: DocumentId::new(id),
-        revision: 4,
-        sha256: sha256_hex(body.as_bytes()),
         state,
-        active_generation: None,
-        body: body.to_owned(),
+        ..document(id, 4, body)
     }
 }
 
@@ -134,28 +101,10 @@ fn census_after() -> Census {
 }
 
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: census_before(),
-        documents: ["a", "b"]
-            .into_iter()
-            .map(|id| DocumentSnapshot {
-                document: source(id, DocumentState::Ready),
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
-}
-
-/// Every mutating call of the seam: write-verify only reads. A call no expectation answers
-/// panics anyway; this set says so where a reader looks, and being saturated from the start it
-/// never shadows an answer set before or after it.
-fn forbid_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| op.kind().mutates())
-        .times(0);
+    backup_of(
+        census_before(),
+        ["a", "b"].map(|id| source(id, DocumentState::Ready)),
+    )
 }
 
 /// What the store answers; each test changes one thing.
@@ -237,20 +186,19 @@ impl Store {
                 .into())
         });
         expect_op!(mock, Generations).returning(|_, _| Ok(Reply::Generations(Vec::new())));
-        forbid_mutations(&mut mock);
+        refuse_mutations_except(&mut mock, &[]);
         mock
     }
 }
 
 async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup()).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    testing::context(
+        mock,
         Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]),
         CutRules::preset(Preset::Markdown),
-    );
-    Ok(RunContext::new(record, Arc::new(mock), store))
+        Some(&backup()),
+    )
+    .await
 }
 
 async fn verify(store: Store) -> Result<Evidence, PhaseError> {
@@ -259,26 +207,26 @@ async fn verify(store: Store) -> Result<Evidence, PhaseError> {
 
 /// Runs the gate on `store` and returns the gap it must find.
 async fn gap(store: Store) -> Result<Gap, Box<dyn std::error::Error>> {
-    match WriteVerify.run(&mut context(store.lenient()).await?).await {
-        Err(PhaseError::Blocked(gap)) => {
-            assert_eq!(gap.phase, names::WRITE_VERIFY);
-            assert!(
-                gap.next_action.contains("iu-cutter rollback run-1"),
-                "{gap}"
-            );
-            Ok(gap)
-        }
-        Err(other) => Err(format!("expected a gap, got {other}").into()),
-        Ok(evidence) => Err(format!("expected a gap, passed with {evidence:?}").into()),
-    }
+    let mut ctx = context(store.lenient()).await?;
+    let err = failure(&WriteVerify, &mut ctx, "expected a gap").await?;
+    Ok(blocked(err, names::WRITE_VERIFY)?)
+}
+
+/// Runs the gate on a store whose scoped documents are now `documents`.
+async fn gap_for_documents(documents: Vec<Document>) -> Result<Gap, Box<dyn std::error::Error>> {
+    gap(Store {
+        documents,
+        ..Store::good()
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_faithful_generation_passes_reading_only() -> TestResult {
     let evidence = verify(Store::good()).await?;
-    assert_eq!(evidence["documents_verified"], "2");
-    assert_eq!(evidence["units_verified"], "5");
-    assert_eq!(evidence["verify_digest"].len(), 64);
+    assert_eq!(evidence["documents_verified"].as_count(), Some(2));
+    assert_eq!(evidence["units_verified"].as_count(), Some(5));
+    assert_eq!(evidence["verify_digest"].as_text().map(str::len), Some(64));
     assert_eq!(evidence.len(), 3);
 
     // Deterministic: the same generation verified again gives the same evidence.
@@ -397,11 +345,7 @@ async fn a_document_whose_revision_changed_is_caught() -> TestResult {
     let mut written = fenced("b");
     written.revision = 5;
     written.sha256 = sha256_hex(b"edited");
-    let gap = gap(Store {
-        documents: vec![fenced("a"), written],
-        ..Store::good()
-    })
-    .await?;
+    let gap = gap_for_documents(vec![fenced("a"), written]).await?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.expected.contains("revision 4"), "{gap}");
     assert!(gap.found.contains("revision 5"), "{gap}");
@@ -413,11 +357,7 @@ async fn a_body_changed_behind_its_recorded_hash_is_caught() -> TestResult {
     // Raw SQL changed the body but left revision and sha256 as they were.
     let mut written = fenced("b");
     written.body.push_str("smuggled line\n");
-    let gap = gap(Store {
-        documents: vec![fenced("a"), written],
-        ..Store::good()
-    })
-    .await?;
+    let gap = gap_for_documents(vec![fenced("a"), written]).await?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("without updating its revision"), "{gap}");
     Ok(())
@@ -431,11 +371,7 @@ async fn a_document_no_longer_fenced_by_this_run_is_caught() -> TestResult {
             run: RunId::new("run-2"),
         },
     );
-    let gap = gap(Store {
-        documents: vec![other, fenced("b")],
-        ..Store::good()
-    })
-    .await?;
+    let gap = gap_for_documents(vec![other, fenced("b")]).await?;
     assert_eq!(gap.document, Some(DocumentId::new("a")));
     assert!(gap.found.contains("run-2"), "{gap}");
 
@@ -443,14 +379,6 @@ async fn a_document_no_longer_fenced_by_this_run_is_caught() -> TestResult {
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("deleted"), "{gap}");
     Ok(())
-}
-
-async fn gap_for_documents(documents: Vec<Document>) -> Result<Gap, Box<dyn std::error::Error>> {
-    gap(Store {
-        documents,
-        ..Store::good()
-    })
-    .await
 }
 
 #[tokio::test]
@@ -527,12 +455,8 @@ async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
         .returning(|_, _| Ok(generation("a").into()));
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);
-    forbid_mutations(&mut mock);
-    let err = WriteVerify
-        .run(&mut context(mock).await?)
-        .await
-        .err()
-        .ok_or("mismatch accepted")?;
+    refuse_mutations_except(&mut mock, &[]);
+    let err = failure(&WriteVerify, &mut context(mock).await?, "mismatch accepted").await?;
     assert!(
         matches!(&err, PhaseError::Blocked(gap) if gap.document == Some(DocumentId::new("a"))),
         "{err}"
@@ -556,15 +480,11 @@ async fn cancellation_is_honoured_between_documents() -> TestResult {
         });
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);
-    forbid_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[]);
     let mut ctx = context(mock).await?;
     ctx.cancel = cancel;
 
-    let err = WriteVerify
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("cancel ignored")?;
+    let err = failure(&WriteVerify, &mut ctx, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
     Ok(())
 }

@@ -1,30 +1,16 @@
 //! Unit tests of the `legal-en` rules, one or more per rule of the module docs, each on the
 //! kind of text that motivated it.
 
-use iu_cutter_live_execution::{CutRules, Preset};
+use iu_cutter_live_execution::Preset;
 
 use super::*;
-use crate::Cutter;
+use crate::legal::test_support::{owned, unit_lines};
 
 /// Each unit's first line (1-based) and path, cut with `legal-en` (the preamble left out).
 fn cut_lines(text: &str) -> Vec<(usize, String)> {
-    let cutter = Cutter::new(&CutRules::preset(Preset::LegalEn)).unwrap_or_else(|e| panic!("{e}"));
-    let units = cutter.cut("d", text).unwrap_or_else(|e| panic!("{e}"));
-    units
-        .iter()
-        .filter(|u| u.path != crate::PREAMBLE_PATH)
-        .map(|u| {
-            let before = text.get(..u.start as usize).unwrap_or_default();
-            (1 + before.matches('\n').count(), u.path.clone())
-        })
-        .collect()
-}
-
-fn owned(expected: &[(usize, &str)]) -> Vec<(usize, String)> {
-    expected
-        .iter()
-        .map(|(l, p)| (*l, (*p).to_owned()))
-        .collect()
+    let mut lines = unit_lines(Preset::LegalEn, text);
+    lines.retain(|(_, path)| path != crate::PREAMBLE_PATH);
+    lines
 }
 
 fn label(line: &str) -> Option<String> {

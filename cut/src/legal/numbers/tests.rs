@@ -3,6 +3,7 @@
 use regex::Regex;
 
 use super::*;
+use crate::legal::test_support::DOTTED_SAMPLES;
 
 fn token(text: &str) -> Option<(Style, Vec<u16>, String, bool)> {
     tokens(text).into_iter().flatten().next().map(|t| {
@@ -17,38 +18,22 @@ fn token(text: &str) -> Option<(Style, Vec<u16>, String, bool)> {
 
 #[test]
 fn number_forms() {
-    assert_eq!(
-        token("1. Scope"),
-        Some((Style::Dotted, vec![1], "1".into(), true))
-    );
-    assert_eq!(
-        token("1.2 Scope"),
-        Some((Style::Dotted, vec![1, 2], "1.2".into(), false))
-    );
-    assert_eq!(
-        token("1.2. Scope"),
-        Some((Style::Dotted, vec![1, 2], "1.2".into(), true))
-    );
-    assert_eq!(
-        token("1 It is"),
-        Some((Style::Undotted, vec![1], "1".into(), false))
-    );
-    assert_eq!(
-        token("2° The"),
-        Some((Style::Degree, vec![2], "2°".into(), false))
-    );
-    assert_eq!(
-        token("(14)  Disclaimer"),
-        Some((Style::Paren, vec![14], "(14)".into(), false))
-    );
-    assert_eq!(
-        token("IV. Part"),
-        Some((Style::Roman, vec![4], "IV".into(), true))
-    );
-    assert_eq!(
-        token("B. TERMS"),
-        Some((Style::Letter, vec![2], "B".into(), true))
-    );
+    for (text, style, parts, label, dot) in [
+        ("1. Scope", Style::Dotted, &[1][..], "1", true),
+        ("1.2 Scope", Style::Dotted, &[1, 2][..], "1.2", false),
+        ("1.2. Scope", Style::Dotted, &[1, 2][..], "1.2", true),
+        ("1 It is", Style::Undotted, &[1][..], "1", false),
+        ("2° The", Style::Degree, &[2][..], "2°", false),
+        ("(14)  Disclaimer", Style::Paren, &[14][..], "(14)", false),
+        ("IV. Part", Style::Roman, &[4][..], "IV", true),
+        ("B. TERMS", Style::Letter, &[2][..], "B", true),
+    ] {
+        assert_eq!(
+            token(text),
+            Some((style, parts.to_vec(), label.to_owned(), dot)),
+            "{text}"
+        );
+    }
     let both = tokens("C. Third");
     assert_eq!(
         both.map(|t| t.map(|t| (t.number.style, t.number.last()))),
@@ -67,6 +52,14 @@ fn number_forms() {
     }
     assert_eq!(roman_value("XIV"), Some(14));
     assert_eq!(roman_value("VX"), None);
+    assert_eq!(roman_numeral(1994), "MCMXCIV");
+    // Each numeral `roman_value` reads (up to eight letters) reads back as its number.
+    for n in 1..=3999 {
+        let numeral = roman_numeral(n);
+        if numeral.len() <= 8 {
+            assert_eq!(roman_value(&numeral), Some(n), "{numeral}");
+        }
+    }
     assert!(is_table_row("             1.5.2       2000"));
     assert!(!is_table_row(" Definitions"));
 }
@@ -75,26 +68,7 @@ fn number_forms() {
 fn dotted_tokens_agree_with_a_regex() {
     let dotted =
         Regex::new(r"\A(\d{1,3}(?:\.\d{1,3}){0,5})(\.?)(?:\s|$)").unwrap_or_else(|e| panic!("{e}"));
-    for s in [
-        "1. a",
-        "1.",
-        "12.",
-        "123. x",
-        "1234. x",
-        "1 x",
-        "1.1 x",
-        "1.1. x",
-        "1.1.1",
-        "1.x",
-        "1..",
-        "1.2.3.4.5.6 x",
-        "1.2.3.4.5.6. x",
-        "1.2.3.4.5.6.7 x",
-        "1.1234 x",
-        "9.\u{a0}x",
-        " 1. x",
-        "1.\tx",
-    ] {
+    for s in DOTTED_SAMPLES {
         let expected = dotted
             .captures(s)
             .and_then(|c| c.get(1))

@@ -1,6 +1,7 @@
 //! Unit tests of the Vietnamese preset's parts: prefilters, matchers, the wrap and table rules.
 
 use super::*;
+use crate::legal::test_support::{DOTTED_SAMPLES, owned, unit_lines};
 use iu_cutter_live_execution::{CutRules, Preset};
 use unicode_normalization::is_nfc;
 
@@ -109,23 +110,7 @@ fn hand_written_matchers_agree_with_their_regexes() {
             .and_then(|c| c.get(i))
             .map(|m| m.as_str().to_owned())
     };
-    let samples = [
-        "1. a",
-        "1.",
-        "12.",
-        "123. x",
-        "1234. x",
-        "1 x",
-        "1.1 x",
-        "1.1. x",
-        "1.1.1",
-        "1.x",
-        "1..",
-        "1.2.3.4.5.6 x",
-        "1.2.3.4.5.6. x",
-        "1.2.3.4.5.6.7 x",
-        "1.1234 x",
-        "9.\u{a0}x",
+    let points = [
         "9.\u{301}",
         "a) x",
         "a)",
@@ -136,10 +121,8 @@ fn hand_written_matchers_agree_with_their_regexes() {
         "A) x",
         "x",
         "",
-        " 1. x",
-        "1.\tx",
     ];
-    for s in samples {
+    for s in DOTTED_SAMPLES.into_iter().chain(points) {
         assert_eq!(
             numbered_clause(s).map(str::to_owned),
             group(&clause, s, 1),
@@ -156,22 +139,7 @@ fn hand_written_matchers_agree_with_their_regexes() {
 
 /// Each unit's first line (1-based) and path, cut with `legal-vi`.
 fn cut_lines(text: &str) -> Vec<(usize, String)> {
-    let cutter = Cutter::new(&CutRules::preset(Preset::LegalVi)).unwrap_or_else(|e| panic!("{e}"));
-    let units = cutter.cut("d", text).unwrap_or_else(|e| panic!("{e}"));
-    units
-        .iter()
-        .map(|u| {
-            let before = text.get(..u.start as usize).unwrap_or_default();
-            (1 + before.matches('\n').count(), u.path.clone())
-        })
-        .collect()
-}
-
-fn owned(expected: &[(usize, &str)]) -> Vec<(usize, String)> {
-    expected
-        .iter()
-        .map(|(l, p)| (*l, (*p).to_owned()))
-        .collect()
+    unit_lines(Preset::LegalVi, text)
 }
 
 #[test]

@@ -1,46 +1,25 @@
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
-    LevelRule, MarkerSet, MockLiveExecutionAdapter, Op, OpKind, Preset, Reply, RunId, RunRecord,
-    SCHEMA_VERSION, Scope, expect_op, sha256_hex,
+    Backup, Census, CutRules, DocumentId, LevelRule, MarkerSet, MockLiveExecutionAdapter, Op,
+    OpKind, Preset, Reply, SCHEMA_VERSION, Scope, expect_op, refuse_mutations_except, sha256_hex,
 };
-use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::testing::{
+    self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
+};
+use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const RUN: &str = "run-1";
 const LAW: &str = "Chương I\nĐiều 1. Phạm vi\nNội dung.\nĐiều 2. Đối tượng\nKhác.\n";
 const GUIDE: &str = "# Guide\nIntro.\n## Install\nSteps.\n";
 
-fn document(id: &str, revision: u64, body: &str) -> Document {
-    Document {
-        id: DocumentId::new(id),
-        revision,
-        sha256: sha256_hex(body.as_bytes()),
-        state: DocumentState::Ready,
-        active_generation: None,
-        body: body.to_owned(),
-    }
-}
-
 fn backup() -> Backup {
-    Backup {
-        schema_version: SCHEMA_VERSION,
-        run: RunId::new(RUN),
-        census: Census::default(),
-        documents: [document("guide", 3, GUIDE), document("law", 7, LAW)]
-            .into_iter()
-            .map(|document| DocumentSnapshot {
-                document,
-                generations: vec![],
-                active_units: vec![],
-            })
-            .collect(),
-    }
+    backup_of(
+        Census::default(),
+        [document("guide", 3, GUIDE), document("law", 7, LAW)],
+    )
 }
 
 fn rules() -> CutRules {
@@ -59,29 +38,53 @@ fn expectations() -> Vec<ExpectedRevision> {
         .collect()
 }
 
-/// Every mutation but this phase's own (journaling the plan, the fence): a call no expectation
-/// answers panics anyway; this set says so where a reader looks, and being saturated from the
-/// start it never shadows an answer set before or after it.
-fn forbid_later_mutations(mock: &mut MockLiveExecutionAdapter) {
-    mock.expect_call()
-        .withf(|op, _| {
-            op.kind().mutates() && !matches!(op.kind(), OpKind::SavePlan | OpKind::Fence)
-        })
-        .times(0);
+/// A store's answer to a mutation: done, or its refusal.
+type Answer = fn() -> Result<Reply, AdapterError>;
+
+fn done() -> Result<Reply, AdapterError> {
+    Ok(Reply::Done)
+}
+
+/// A first run's calls, each once: no plan journaled yet, then save_plan answered by
+/// `save_plan`, then the fence answered by `fence` (no fence at all when `None`); no other
+/// mutation.
+fn expect_first_run(mock: &mut MockLiveExecutionAdapter, save_plan: Answer, fence: Option<Answer>) {
+    expect_op!(mock, LoadPlan)
+        .times(1)
+        .returning(|_, _| Ok(Reply::Plan(None)));
+    expect_op!(mock, SavePlan)
+        .times(1)
+        .returning(move |_, _| save_plan());
+    match fence {
+        Some(fence) => expect_op!(mock, Fence)
+            .times(1)
+            .returning(move |_, _| fence()),
+        None => expect_op!(mock, Fence).times(0),
+    };
+    refuse_mutations_except(mock, &[OpKind::SavePlan, OpKind::Fence]);
+}
+
+/// A store the phase must not call: no plan read or saved, no fence.
+fn untouched_store() -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlan).times(0);
+    expect_op!(mock, SavePlan).times(0);
+    expect_op!(mock, Fence).times(0);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    mock
 }
 
 async fn context(
     mock: MockLiveExecutionAdapter,
     rules: CutRules,
 ) -> Result<RunContext, PhaseError> {
-    let store = Arc::new(MemoryBackupStore::new());
-    store.save(&backup()).await?;
-    let record = RunRecord::new(
-        RunId::new(RUN),
+    testing::context(
+        mock,
         Scope::Ids(vec![DocumentId::new("guide"), DocumentId::new("law")]),
         rules,
-    );
-    Ok(RunContext::new(record, Arc::new(mock), store))
+        Some(&backup()),
+    )
+    .await
 }
 
 #[test]
@@ -221,14 +224,20 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
     .times(1)
     .in_sequence(&mut seq)
     .returning(|_, _| Ok(Reply::Done));
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
     let evidence = CutLegA.run(&mut ctx).await?;
 
-    assert_eq!(evidence["plan_sha256"], plan.sha256());
-    assert_eq!(evidence["documents_fenced"], "2");
-    assert_eq!(evidence["units_planned"], plan.unit_count().to_string());
+    assert_eq!(
+        evidence["plan_sha256"].as_text(),
+        Some(plan.sha256().as_str())
+    );
+    assert_eq!(evidence["documents_fenced"].as_count(), Some(2));
+    assert_eq!(
+        evidence["units_planned"].as_count(),
+        Some(plan.unit_count())
+    );
     assert_eq!(evidence.len(), 3);
     // Cached: no second load_plan (times(1) above).
     assert_eq!(*ctx.plan().await?, plan);
@@ -239,16 +248,7 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
 async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidence() -> TestResult {
     let plan = expected_plan()?;
     let mut first = MockLiveExecutionAdapter::new();
-    expect_op!(first, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(first, SavePlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    expect_op!(first, Fence)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    forbid_later_mutations(&mut first);
+    expect_first_run(&mut first, done, Some(done));
     let first_evidence = CutLegA.run(&mut context(first, rules()).await?).await?;
 
     let mut second = MockLiveExecutionAdapter::new();
@@ -264,7 +264,7 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(Reply::Done));
-    forbid_later_mutations(&mut second);
+    refuse_mutations_except(&mut second, &[OpKind::SavePlan, OpKind::Fence]);
     let second_evidence = CutLegA.run(&mut context(second, rules()).await?).await?;
 
     assert_eq!(first_evidence, second_evidence);
@@ -274,63 +274,33 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
 #[tokio::test]
 async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan).times(1).returning(|_, _| {
-        Err(AdapterError::GateClosed {
-            switch: "stop file".into(),
-            how_to_open: "remove the stop file".into(),
-        })
-    });
-    expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
+    expect_first_run(
+        &mut mock,
+        || Err(gate_closed("stop file", "remove the stop file")),
+        None,
+    );
     let mut ctx = context(mock, rules()).await?;
 
-    let err = CutLegA.run(&mut ctx).await.err().ok_or("gate ignored")?;
-    assert!(
-        matches!(err, PhaseError::Adapter(AdapterError::GateClosed { .. })),
-        "{err}"
-    );
+    let err = failure(&CutLegA, &mut ctx, "gate ignored").await?;
+    assert!(stopped_by_gate(&err), "{err}");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_fence_conflict_blocks_naming_the_document() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    expect_op!(mock, Fence).times(1).returning(|_, _| {
-        Err(AdapterError::Conflict {
-            document: DocumentId::new("law"),
-            expected: "revision 7".into(),
-            found: "revision 8".into(),
-        })
-    });
-    forbid_later_mutations(&mut mock);
+    expect_first_run(
+        &mut mock,
+        done,
+        Some(|| Err(conflict("law", "revision 7", "revision 8"))),
+    );
     let mut ctx = context(mock, rules()).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("conflict ignored")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
-    assert_eq!(gap.phase, names::CUT_LEG_A);
+    let err = failure(&CutLegA, &mut ctx, "conflict ignored").await?;
+    let gap = blocked(err, names::CUT_LEG_A)?;
     assert_eq!(gap.document, Some(DocumentId::new("law")));
     assert_eq!(gap.expected, "revision 7");
     assert_eq!(gap.found, "revision 8");
-    assert!(
-        gap.next_action.contains("iu-cutter rollback run-1"),
-        "{}",
-        gap.next_action
-    );
     Ok(())
 }
 
@@ -344,17 +314,11 @@ async fn a_different_journaled_plan_blocks_before_any_mutation() -> TestResult {
         .returning(move |_, _| Ok(Reply::Plan(Some(journaled.clone()))));
     expect_op!(mock, SavePlan).times(0);
     expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     let mut ctx = context(mock, rules()).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("changed plan accepted")?;
-    let PhaseError::Blocked(gap) = err else {
-        return Err(format!("expected a gap, got {err}").into());
-    };
+    let err = failure(&CutLegA, &mut ctx, "changed plan accepted").await?;
+    let gap = blocked(err, names::CUT_LEG_A)?;
     assert_eq!(gap.document, Some(DocumentId::new("law")));
     assert!(
         gap.next_action.contains("plan changed"),
@@ -370,57 +334,29 @@ async fn unusable_rules_are_a_precondition_with_no_store_call() -> TestResult {
         markers: MarkerSet::Preset(Preset::Markdown),
         max_unit_bytes: Some(1),
     };
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
-    let mut ctx = context(mock, bad_rules).await?;
+    let mut ctx = context(untouched_store(), bad_rules).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("bad rules accepted")?;
+    let err = failure(&CutLegA, &mut ctx, "bad rules accepted").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }
 
 #[tokio::test]
 async fn no_backup_is_a_precondition() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
-    forbid_later_mutations(&mut mock);
-    let record = RunRecord::new(RunId::new(RUN), Scope::All, rules());
-    let mut ctx = RunContext::new(record, Arc::new(mock), Arc::new(MemoryBackupStore::new()));
+    let mut ctx = testing::context(untouched_store(), Scope::All, rules(), None).await?;
 
-    let err = CutLegA
-        .run(&mut ctx)
-        .await
-        .err()
-        .ok_or("ran without backup")?;
+    let err = failure(&CutLegA, &mut ctx, "ran without backup").await?;
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    forbid_later_mutations(&mut mock);
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
-    let mut ctx = context(mock, rules()).await?;
+    let mut ctx = context(untouched_store(), rules()).await?;
     ctx.record.expected_plan_sha256 = Some("0".repeat(64));
 
-    let result = CutLegA.run(&mut ctx).await;
-
-    let Err(PhaseError::Blocked(gap)) = result else {
-        return Err(format!("expected BLOCKED, got {result:?}").into());
-    };
-    assert_eq!(gap.phase, names::CUT_LEG_A);
+    let err = failure(&CutLegA, &mut ctx, "another plan accepted").await?;
+    let gap = blocked(err, names::CUT_LEG_A)?;
     assert!(gap.expected.contains(&"0".repeat(64)), "{gap}");
     assert!(gap.found.contains(&expected_plan()?.sha256()), "{gap}");
     assert!(gap.next_action.contains("iu-cutter plan --out"), "{gap}");
@@ -431,19 +367,12 @@ async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() 
 async fn the_reviewed_plan_passes_when_it_is_the_one_computed() -> TestResult {
     let plan = expected_plan()?;
     let mut mock = MockLiveExecutionAdapter::new();
-    forbid_later_mutations(&mut mock);
-    expect_op!(mock, LoadPlan).returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
-    expect_op!(mock, Fence)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Done));
+    expect_first_run(&mut mock, done, Some(done));
     let mut ctx = context(mock, rules()).await?;
     ctx.record.expected_plan_sha256 = Some(plan.sha256());
 
     let evidence = CutLegA.run(&mut ctx).await?;
 
-    assert_eq!(evidence.get("plan_sha256"), Some(&plan.sha256()));
+    assert_eq!(PLAN_SHA256.get(&evidence), Some(plan.sha256().as_str()));
     Ok(())
 }

@@ -4,136 +4,28 @@
 //! without creating a file, relative paths of a configuration file, a refused run that leaves
 //! no report file, and purge's summary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use crate::support::{BIN, Error, Run, TestResult, Workdir};
 
-const BIN: &str = env!("CARGO_BIN_EXE_iu-cutter");
-
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
+/// A fresh directory, the English preset; with `store`, an initialised store holding two acts.
+fn workdir(store: bool) -> Result<Workdir, Error> {
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+    if store {
+        wd.write("in/a.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
+        wd.write("in/b.txt", b"Article 1\nUno.\n")?;
+        wd.init_and_import("in")?;
     }
-}
-
-/// The program in `dir` with a clean environment: no `IU_CUTTER_*`, `PG*`, `RUST_LOG` or
-/// `NO_COLOR` of the caller's.
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IU_CUTTER_")
-            || key.starts_with("PG")
-            || key == "RUST_LOG"
-            || key == "NO_COLOR"
-        {
-            command.env_remove(key);
-        }
-    }
-    command.env("IU_CUTTER_PRESET", "legal-en");
-    command.envs(env.iter().copied());
-    command
-}
-
-fn output(mut command: Command) -> Result<Run, std::io::Error> {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output()?;
-    Ok(Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    })
-}
-
-impl Workdir {
-    /// A fresh directory; with `store`, an initialised store holding two English acts.
-    fn new(store: bool) -> Result<Self, Box<dyn std::error::Error>> {
-        let wd = Workdir {
-            dir: tempfile::tempdir()?,
-        };
-        if store {
-            wd.expect(&["init"], 0)?;
-            wd.write("in/a.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
-            wd.write("in/b.txt", b"Article 1\nUno.\n")?;
-            wd.expect(&["import", "--execute", "in"], 0)?;
-        }
-        Ok(wd)
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Run, std::io::Error> {
-        output(command(self.path(), args, env))
-    }
-
-    fn expect_with(
-        &self,
-        args: &[&str],
-        env: &[(&str, &str)],
-        code: i32,
-    ) -> Result<Run, Box<dyn std::error::Error>> {
-        let run = self.run_with(args, env)?;
-        if run.code != code {
-            return Err(format!("{args:?}: expected exit {code}, got {run:?}").into());
-        }
-        Ok(run)
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> Result<Run, Box<dyn std::error::Error>> {
-        self.expect_with(args, &[], code)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, std::io::Error> {
-        let path = self.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, bytes)?;
-        Ok(path)
-    }
-
-    fn entries(&self) -> Result<Vec<String>, std::io::Error> {
-        let mut names: Vec<String> = std::fs::read_dir(self.path())?
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-}
-
-/// The one JSON document on stdout.
-fn json_of(run: &Run) -> Result<Value, Box<dyn std::error::Error>> {
-    serde_json::from_str(&run.stdout)
-        .map_err(|e| format!("stdout is not one JSON document: {e}: {run:?}").into())
+    Ok(wd)
 }
 
 /// `{"error": …}` on stdout with the exit code, a kind, a message and a next action; nothing
 /// on stderr.
-fn json_error(run: &Run, kind: &str) -> Result<Value, Box<dyn std::error::Error>> {
-    let value = json_of(run)?;
+fn json_error(run: &Run, kind: &str) -> Result<Value, Error> {
+    let value = run.json()?;
     let error = &value["error"];
     assert_eq!(error["code"], run.code, "{run:?}");
     assert_eq!(error["kind"], kind, "{run:?}");
@@ -151,16 +43,12 @@ fn json_error(run: &Run, kind: &str) -> Result<Value, Box<dyn std::error::Error>
 
 #[test]
 fn with_json_every_ending_is_one_json_document_on_stdout_with_its_exit_code() -> TestResult {
-    let wd = Workdir::new(true)?;
+    let wd = workdir(true)?;
     // 2: a usage error.
     json_error(&wd.expect(&["status", "--json", "--bogus"], 2)?, "usage")?;
     // 3: REFUSED (the kill switch is closed): the report is the document, its outcome REFUSED.
     let refused = wd.expect(&["run", "--json", "--run-id", "r0"], 3)?;
-    assert_eq!(
-        json_of(&refused)?["outcome"]["name"],
-        "REFUSED",
-        "{refused:?}"
-    );
+    assert_eq!(refused.json()?["outcome"]["name"], "REFUSED", "{refused:?}");
     // 4: BLOCKED: a held run whose document changed underneath is blocked at enact.
     wd.expect(
         &[
@@ -178,11 +66,7 @@ fn with_json_every_ending_is_one_json_document_on_stdout_with_its_exit_code() ->
     wd.write("edit/a.txt", b"Article 1\nOne, amended.\n")?;
     wd.expect(&["import", "--execute", "edit"], 0)?;
     let blocked = wd.expect(&["enact", "h1", "--execute", "--json"], 4)?;
-    assert_eq!(
-        json_of(&blocked)?["outcome"]["name"],
-        "BLOCKED",
-        "{blocked:?}"
-    );
+    assert_eq!(blocked.json()?["outcome"]["name"], "BLOCKED", "{blocked:?}");
     // 6: a configuration error.
     let config = wd.expect_with(&["status", "--json"], &[("IU_CUTTER_BATCH_UNITS", "0")], 6)?;
     json_error(&config, "config")?;
@@ -207,7 +91,7 @@ fn with_json_every_ending_is_one_json_document_on_stdout_with_its_exit_code() ->
 
 #[test]
 fn json_logs_carry_the_run_and_the_phase() -> TestResult {
-    let wd = Workdir::new(true)?;
+    let wd = workdir(true)?;
     let run = wd.expect_with(
         &[
             "--log-format",
@@ -260,7 +144,7 @@ fn json_logs_carry_the_run_and_the_phase() -> TestResult {
 
 #[test]
 fn completions_parse_and_the_man_page_renders() -> TestResult {
-    let wd = Workdir::new(false)?;
+    let wd = workdir(false)?;
     for (shell, checker, args) in [
         ("bash", "bash", vec!["-n"]),
         ("zsh", "zsh", vec!["-n"]),
@@ -309,26 +193,16 @@ fn has_colour(text: &str) -> bool {
 
 #[test]
 fn log_levels_are_coloured_on_a_terminal_unless_no_color() -> TestResult {
-    let wd = Workdir::new(true)?;
+    let wd = workdir(true)?;
     // `script` (util-linux, essential on Debian) gives the program a terminal.
     let through_a_terminal = |no_color: Option<&str>| -> Result<Run, std::io::Error> {
-        let mut c = Command::new("script");
-        c.args([
-            "-qec",
-            &format!("{BIN} --quiet run --mode simulate --execute"),
-            "/dev/null",
-        ])
-        .current_dir(wd.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("IU_CUTTER_") || key == "RUST_LOG" || key == "NO_COLOR" {
-                c.env_remove(key);
-            }
-        }
-        c.env("IU_CUTTER_PRESET", "legal-en");
+        let mut c = wd.clean(Path::new("script"));
+        let program = format!("{BIN} --quiet run --mode simulate --execute");
+        c.args(["-qec", &program, "/dev/null"]);
         if let Some(value) = no_color {
             c.env("NO_COLOR", value);
         }
-        output(c)
+        Ok(Run::of(format!("script -qec '{program}'"), c.output()?))
     };
     let coloured = match through_a_terminal(None) {
         Ok(run) => run,
@@ -355,7 +229,7 @@ fn log_levels_are_coloured_on_a_terminal_unless_no_color() -> TestResult {
 #[test]
 fn a_mistyped_postgres_url_is_refused_without_creating_a_file_or_printing_the_password()
 -> TestResult {
-    let wd = Workdir::new(false)?;
+    let wd = workdir(false)?;
     for url in [
         "postgres:S3cret@host",
         "u:S3cret@host/db",
@@ -388,7 +262,7 @@ fn a_mistyped_postgres_url_is_refused_without_creating_a_file_or_printing_the_pa
 
 #[test]
 fn the_database_url_flag_wins_over_the_variable() -> TestResult {
-    let wd = Workdir::new(true)?;
+    let wd = workdir(true)?;
     let env = [("IU_CUTTER_DATABASE_URL", "sqlite://elsewhere.sqlite")];
     wd.expect_with(&["status"], &env, 7)?;
     let status = wd.expect_with(
@@ -397,7 +271,7 @@ fn the_database_url_flag_wins_over_the_variable() -> TestResult {
         0,
     )?;
     assert!(
-        json_of(&status)?["store"]
+        status.json()?["store"]
             .as_str()
             .is_some_and(|s| s.contains("iu-cutter.sqlite")),
         "{status:?}"
@@ -408,7 +282,7 @@ fn the_database_url_flag_wins_over_the_variable() -> TestResult {
 
 #[test]
 fn relative_paths_of_a_configuration_file_are_relative_to_its_directory() -> TestResult {
-    let wd = Workdir::new(true)?;
+    let wd = workdir(true)?;
     let store = wd.path().join("iu-cutter.sqlite");
     wd.write(
         "conf/cutter.toml",
@@ -454,7 +328,7 @@ fn relative_paths_of_a_configuration_file_are_relative_to_its_directory() -> Tes
 
 #[test]
 fn a_run_refused_before_it_began_writes_no_report_file() -> TestResult {
-    let wd = Workdir::new(true)?;
+    let wd = workdir(true)?;
     let refused = wd.expect(&["run", "--run-id", "x1"], 3)?;
     assert!(
         refused.stdout.contains("report: not written"),
@@ -480,7 +354,7 @@ fn a_run_refused_before_it_began_writes_no_report_file() -> TestResult {
 #[test]
 fn purge_prints_a_summary_and_with_verbose_what_would_make_each_kept_generation_purgeable()
 -> TestResult {
-    let wd = Workdir::new(true)?;
+    let wd = workdir(true)?;
     wd.expect(&["run", "--execute", "--id", "a.txt", "--run-id", "g1"], 0)?;
     wd.write("in/a.txt", b"Article 1\nOne, amended.\nArticle 2\nTwo.\n")?;
     wd.expect(&["import", "--execute", "in"], 0)?;
@@ -509,7 +383,9 @@ fn purge_prints_a_summary_and_with_verbose_what_would_make_each_kept_generation_
         .ok_or_else(|| format!("no line for g1: {verbose:?}"))?;
     assert!(line.contains("kept: "), "{line}");
     assert!(line.contains("purgeable"), "{line}");
-    let json = json_of(&wd.expect(&["purge", "--older-than", "30d", "--json"], 0)?)?;
+    let json = wd
+        .expect(&["purge", "--older-than", "30d", "--json"], 0)?
+        .json()?;
     assert_eq!(json["older_than"], "30d");
     Ok(())
 }

@@ -1,16 +1,16 @@
 //! The adapter contract suite against PostgreSQL (a new schema per test, dropped at the end),
 //! plus the checks only live stores have and PostgreSQL's connection errors. Needs
-//! `IU_CUTTER_TEST_PG_URL`; without it every test says it is skipped and passes.
-#![cfg(feature = "postgres")]
+//! `IU_CUTTER_TEST_PG_URL`; without it every test says it is skipped (and fails in CI).
 
 use iu_cutter_live_execution::AdapterError;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect, connect_with};
-use iu_cutter_tests::contract::live::{pg_url, unique_schema};
-use iu_cutter_tests::contract::{error, open_gate};
+use iu_cutter_test_env::{pg_url, unique_name};
+use iu_cutter_tests::contract::error;
+use iu_cutter_tests::fixture::open_gate;
 
-iu_cutter_tests::contract_suite!(iu_cutter_tests::contract::live::postgres);
-iu_cutter_tests::live_suite!(iu_cutter_tests::contract::live::postgres);
-iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::contract::live::postgres);
+iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::postgres);
+iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::postgres);
+iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::postgres);
 
 /// An unreachable server is `Unavailable`, naming the redacted URL and what to check.
 #[tokio::test]
@@ -40,7 +40,7 @@ async fn a_url_asking_for_tls_gets_it_and_a_wrong_ca_is_refused() {
         return;
     };
     let separator = if url.contains('?') { '&' } else { '?' };
-    let schema = unique_schema();
+    let schema = unique_name("t");
     let options =
         ConnectOptions::new(format!("{url}{separator}sslmode=require")).with_pg_schema(&schema);
     let created = iu_cutter_live_execution::sql::init_with(&options).await;
@@ -59,11 +59,11 @@ async fn a_url_asking_for_tls_gets_it_and_a_wrong_ca_is_refused() {
     assert!(created.is_ok(), "init over TLS: {created:?}");
     assert!(opened.is_ok(), "connect over TLS: {opened:?}");
 
-    let Ok(dir) = std::env::var("IU_CUTTER_TEST_PG_TLS") else {
-        eprintln!("skipped (wrong CA): IU_CUTTER_TEST_PG_TLS is not set (cargo xtask ci sets it)");
+    let test = "a_url_asking_for_tls_gets_it_and_a_wrong_ca_is_refused (wrong CA)";
+    let Some(dir) = iu_cutter_test_env::required(test, &[iu_cutter_test_env::PG_TLS]) else {
         return;
     };
-    let other = std::path::Path::new(&dir).join("other-ca.crt");
+    let other = std::path::Path::new(&dir[0]).join("other-ca.crt");
     let wrong = format!(
         "{url}{separator}sslmode=verify-full&sslrootcert={}",
         other.display()
@@ -115,7 +115,7 @@ async fn connect_without_the_schema_says_run_init() {
     let Some(url) = pg_url("connect_without_the_schema_says_run_init") else {
         return;
     };
-    let options = ConnectOptions::new(url).with_pg_schema(unique_schema());
+    let options = ConnectOptions::new(url).with_pg_schema(unique_name("t"));
     let err = error(
         connect_with(&options, open_gate()).await,
         |e| matches!(e, AdapterError::Unavailable(_)),
@@ -134,11 +134,11 @@ async fn connect_without_the_schema_says_run_init() {
 /// built with it (pglz, the default, is several times slower on megabytes of plan).
 #[tokio::test]
 async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
-    use iu_cutter_tests::contract::live::SqlFixture;
+    use iu_cutter_tests::fixture::SqlFixture;
     use sqlx::Connection;
 
     let name = "large_values_are_compressed_with_lz4_when_the_server_has_it";
-    let Some(fixture) = iu_cutter_tests::contract::live::postgres(name).await else {
+    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
         return;
     };
     let Some(schema) = fixture.options().pg_schema.clone() else {
@@ -182,5 +182,5 @@ async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
         .map(|(column, method)| (column.to_owned(), method.to_owned()))
     );
     let _ = conn.close().await;
-    iu_cutter_tests::contract::Fixture::finish(fixture).await;
+    iu_cutter_tests::fixture::Fixture::finish(fixture).await;
 }

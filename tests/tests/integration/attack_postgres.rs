@@ -1,8 +1,7 @@
 //! Adversarial regressions (attack of 4d54ff2) on PostgreSQL, where writers really overlap: a
 //! second connection (psql, an application, another runner's purge) holds or deletes a
 //! generation row while a rollback or a purge works. Needs `IU_CUTTER_TEST_PG_URL`; without it
-//! every test says it is skipped and passes. Written to fail on 4d54ff2.
-#![cfg(feature = "postgres")]
+//! every test says it is skipped (and fails in CI). Written to fail on 4d54ff2.
 
 use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
@@ -13,32 +12,40 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
-use iu_cutter_tests::contract::live::{SqlFixture, postgres};
-use iu_cutter_tests::contract::{Fixture, backup_of, cut, ok, reread};
+use iu_cutter_tests::contract::{backup_of, cut, reread};
+use iu_cutter_tests::fixture::{Fixture, SqlFixture, postgres};
+use iu_cutter_tests::ok;
 use sqlx::Connection;
-
-/// A plain connection to the fixture's schema, as psql or an application would hold.
-async fn raw(fixture: &impl SqlFixture) -> sqlx::PgConnection {
-    let mut conn = match sqlx::PgConnection::connect(&fixture.options().url).await {
-        Ok(conn) => conn,
-        Err(e) => panic!("connect: {e}"),
-    };
-    let Some(schema) = fixture.options().pg_schema.clone() else {
-        panic!("the fixture has no schema");
-    };
-    // The name comes from `unique_schema` (letters, digits, `_`).
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
-        .execute(&mut conn)
-        .await
-    {
-        panic!("search_path: {e}");
-    }
-    conn
-}
 
 async fn exec(conn: &mut sqlx::PgConnection, statement: &'static str) {
     if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
         panic!("{statement}: {e}");
+    }
+}
+
+/// Returns once another connection waits for a lock that `conn` holds (the rollback reached the
+/// rows `conn` locked), or once `task` finished without waiting: a condition, not a guessed
+/// sleep, so the interleaving is the same on a slow machine and no time is wasted on a fast one.
+async fn waits_for_a_lock_of<T>(conn: &mut sqlx::PgConnection, task: &tokio::task::JoinHandle<T>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let blocked = sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))",
+        )
+        .fetch_one(&mut *conn)
+        .await;
+        match blocked {
+            Ok(true) => return,
+            Ok(false) if task.is_finished() => return,
+            Ok(false) => {}
+            Err(e) => panic!("pg_blocking_pids: {e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing waited for the held lock within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -94,7 +101,7 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
     let backup = backup_of(store, &b, std::slice::from_ref(&id)).await;
     cut(store, &b, &[doc], 3).await;
 
-    let mut other = raw(&fixture).await;
+    let mut other = fixture.connection().await;
     exec(&mut other, "BEGIN").await;
     exec(
         &mut other,
@@ -103,7 +110,7 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
     .await;
     let shared = fixture.shared();
     let rollback = tokio::spawn(async move { shared.restore(&RunId::new("B"), &backup).await });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    waits_for_a_lock_of(&mut other, &rollback).await;
     exec(
         &mut other,
         "DELETE FROM units WHERE document = 'd' AND generation = 'A'",

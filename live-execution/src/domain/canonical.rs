@@ -27,7 +27,7 @@
 
 use std::fmt::Write as _;
 
-use crate::domain::{DocumentPlan, Plan, PlannedUnit};
+use super::{DocumentPlan, Plan, PlannedUnit};
 use crate::rules::{CutRules, MarkerSet};
 
 /// The canonical bytes of `plan` (see the module documentation).
@@ -120,13 +120,8 @@ fn unit(out: &mut String, unit: &PlannedUnit) {
 }
 
 fn number(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    // `decimal` writes ASCII digits only.
-    out.extend(
-        crate::census::decimal(n, &mut digits)
-            .iter()
-            .map(|&b| char::from(b)),
-    );
+    // Writing to a `String` cannot fail.
+    let _ = write!(out, "{n}");
 }
 
 fn optional(out: &mut String, n: Option<u64>) {

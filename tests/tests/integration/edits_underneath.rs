@@ -1,21 +1,20 @@
 //! Edits underneath a run: a document edited between the backup and the fence (by a phase
 //! inserted between backup and cut-leg-a that writes through the adapter, as any other writer
 //! would) ⇒ the run is `BLOCKED` naming the document, and no document or unit was mutated by
-//! the run. On the simulator, and on SQLite with the `sqlite` feature.
+//! the run. On the simulator and on SQLite.
 
 use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, Evidence, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
-    Preset, Scope,
+    CutRules, DocumentId, Evidence, LiveExecutionAdapter, Preset, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner, default_phases};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
-use iu_cutter_simulator::Simulator;
+use iu_cutter_tests::fixture::{self, Fixture};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use crate::TestResult;
 
 /// Edits one document through its own handle on the store, as a concurrent writer (the
 /// application) would: a phase is handed only the calls a phase needs, never `put_document`.
@@ -64,6 +63,9 @@ fn runner(adapter: Arc<dyn LiveExecutionAdapter>) -> Runner {
 /// Runs with the edit underneath and checks: BLOCKED naming law/2, no unit written, and every
 /// document as it was before the run except law/2's edit (which is not the run's).
 async fn blocked_and_untouched(adapter: Arc<dyn LiveExecutionAdapter>) -> TestResult {
+    for (id, body) in documents() {
+        adapter.put_document(&id, &body).await?;
+    }
     let before = adapter.snapshot().await?;
     let report = runner(adapter.clone())
         .run(
@@ -98,24 +100,18 @@ async fn blocked_and_untouched(adapter: Arc<dyn LiveExecutionAdapter>) -> TestRe
 
 #[tokio::test]
 async fn an_edit_between_backup_and_fence_blocks_on_the_simulator() -> TestResult {
-    let sim = Arc::new(Simulator::with_documents(documents()));
-    let switch = ManualSwitch::new("test switch", true, "open the test switch");
-    let gate = ExecutionGate::new().with_source(switch);
-    blocked_and_untouched(Arc::new(Guarded::new(sim, gate))).await
+    let name = "an_edit_between_backup_and_fence_blocks_on_the_simulator";
+    let Some(store) = fixture::simulator(name).await else {
+        return Ok(());
+    };
+    blocked_and_untouched(store.shared()).await
 }
 
-#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn an_edit_between_backup_and_fence_blocks_on_sqlite() -> TestResult {
-    use iu_cutter_live_execution::sql;
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
-    sql::init(&url).await?;
-    let switch = ManualSwitch::new("test switch", true, "open the test switch");
-    let adapter: Arc<dyn LiveExecutionAdapter> =
-        Arc::new(sql::connect(&url, ExecutionGate::new().with_source(switch)).await?);
-    for (id, body) in documents() {
-        adapter.put_document(&id, &body).await?;
-    }
-    blocked_and_untouched(adapter).await
+    let name = "an_edit_between_backup_and_fence_blocks_on_sqlite";
+    let Some(store) = fixture::sqlite(name).await else {
+        return Ok(());
+    };
+    blocked_and_untouched(store.shared()).await
 }

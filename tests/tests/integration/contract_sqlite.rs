@@ -1,14 +1,15 @@
 //! The adapter contract suite against SQLite (a new database file per test), plus the checks
 //! only live stores have (control row, `init`/`connect`) and SQLite's connection errors.
-#![cfg(feature = "sqlite")]
 
 use iu_cutter_live_execution::AdapterError;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect, connect_with, init};
-use iu_cutter_tests::contract::{error, ok, open_gate};
+use iu_cutter_tests::contract::error;
+use iu_cutter_tests::fixture::open_gate;
+use iu_cutter_tests::ok;
 
-iu_cutter_tests::contract_suite!(iu_cutter_tests::contract::live::sqlite);
-iu_cutter_tests::live_suite!(iu_cutter_tests::contract::live::sqlite);
-iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::contract::live::sqlite);
+iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::sqlite);
+iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::sqlite);
+iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::sqlite);
 
 fn temp_dir() -> tempfile::TempDir {
     match tempfile::tempdir() {

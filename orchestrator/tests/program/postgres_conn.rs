@@ -6,171 +6,22 @@
 //! `cargo xtask pg-setup` prepares the server; `cargo xtask ci` passes the certificates'
 //! directory (`IU_CUTTER_TEST_PG_TLS`), the runtime role's URL
 //! (`IU_CUTTER_TEST_PG_RUNTIME_URL`) and the certificate role's URL
-//! (`IU_CUTTER_TEST_PG_CERT_URL`). Without them each test says it is skipped. Every test works
-//! in a schema of its own, dropped at the end.
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+//! (`IU_CUTTER_TEST_PG_CERT_URL`). Without them each test says it is skipped, or fails in CI.
+//! Every test works in a schema of its own, dropped at the end.
 
 use serde_json::Value;
-use sqlx::Connection as _;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use crate::support::postgres::{Schema, execute, in_schema, server, with_query};
+use crate::support::{Error, Run, TestResult, Workdir};
 
-const BIN: &str = env!("CARGO_BIN_EXE_iu-cutter");
-
-/// What the suites need from `pg-setup`, or `None` after saying the test is skipped.
-struct Server {
-    owner: String,
-    tls: PathBuf,
-    runtime: String,
-    cert: String,
+/// A fresh directory for the program, the English preset.
+fn workdir() -> Result<Workdir, Error> {
+    Ok(Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en"))
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn server() -> Option<Server> {
-    let names = [
-        "IU_CUTTER_TEST_PG_URL",
-        "IU_CUTTER_TEST_PG_TLS",
-        "IU_CUTTER_TEST_PG_RUNTIME_URL",
-        "IU_CUTTER_TEST_PG_CERT_URL",
-    ];
-    let values: Vec<Option<String>> = names.iter().map(|n| var(n)).collect();
-    match values.as_slice() {
-        [Some(owner), Some(tls), Some(runtime), Some(cert)] => Some(Server {
-            owner: owner.clone(),
-            tls: PathBuf::from(tls),
-            runtime: runtime.clone(),
-            cert: cert.clone(),
-        }),
-        _ => {
-            println!(
-                "skipped: {} must be set (`cargo xtask pg-setup` prepares the server; `cargo \
-                 xtask ci` sets them)",
-                names.join(", ")
-            );
-            None
-        }
-    }
-}
-
-/// `url` with `extra` query parameters appended.
-fn with_query(url: &str, extra: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}{extra}")
-}
-
-/// `url` pointed at `schema` (sqlx's `options[search_path]`).
-fn in_schema(url: &str, schema: &str) -> String {
-    with_query(url, &format!("options[search_path]={schema}"))
-}
-
-fn unique_schema(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("t_{test}_{}_{nanos}", std::process::id())
-}
-
-/// Runs `sql` (one statement) on `url`.
-fn execute(url: &str, sql: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await
-    })?;
-    Ok(())
-}
-
-/// A schema created by `owner_url`'s role and dropped (with everything in it, grants included)
-/// when the guard is.
-struct Schema {
-    owner_url: String,
-    name: String,
-}
-
-impl Schema {
-    fn create(owner_url: &str, test: &str) -> Result<Schema, Box<dyn std::error::Error>> {
-        let name = unique_schema(test);
-        execute(owner_url, &format!("CREATE SCHEMA {name}"))?;
-        Ok(Schema {
-            owner_url: owner_url.to_owned(),
-            name,
-        })
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        if let Err(error) = execute(
-            &self.owner_url,
-            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        ) {
-            eprintln!("could not drop test schema {}: {error}", self.name);
-        }
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// The program in `dir` with `url` as `--database-url`, a clean environment (no `IU_CUTTER_*`,
-/// `PG*` or `RUST_LOG` of the caller's) plus `env`.
-fn iu(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Run, std::io::Error> {
-    let mut command = Command::new(BIN);
-    command
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IU_CUTTER_") || key.starts_with("PG") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("IU_CUTTER_PRESET", "legal-en")
-        .envs(env.iter().copied());
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output()?;
-    Ok(Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    })
-}
-
-fn expect(run: Run, code: i32, what: &str) -> Result<Run, Box<dyn std::error::Error>> {
-    if run.code == code {
-        Ok(run)
-    } else {
-        Err(format!("{what}: expected exit {code}, got {run:?}").into())
-    }
+/// The program in `wd` with `url` as `--database-url`, plus `env`.
+fn iu(wd: &Workdir, url: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Run, Error> {
+    Ok(wd.run_with(&[&["--database-url", url], args].concat(), env)?)
 }
 
 /// `url` without its userinfo password and query: what the certificate role's URL looks like
@@ -181,13 +32,15 @@ fn without_query(url: &str) -> &str {
 
 #[test]
 fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one() -> TestResult {
-    let Some(server) = server() else {
+    let Some(server) =
+        server("tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one")
+    else {
         return Ok(());
     };
-    let dir = tempfile::tempdir()?;
+    let wd = workdir()?;
     let schema = Schema::create(&server.owner, "tls")?;
     let plain = in_schema(&server.owner, &schema.name);
-    expect(iu(dir.path(), &plain, &["init"], &[])?, 0, "init")?;
+    iu(&wd, &plain, &["init"], &[])?.expect(0)?;
     let ca = server.tls.join("ca.crt");
     let other = server.tls.join("other-ca.crt");
     let (ca, other) = (ca.display().to_string(), other.display().to_string());
@@ -211,21 +64,13 @@ fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one()
         ),
     ];
     for (url, env) in &passing {
-        expect(
-            iu(dir.path(), url, &["status"], env)?,
-            0,
-            &format!("{url} {env:?}"),
-        )?;
+        iu(&wd, url, &["status"], env)?.expect(0)?;
     }
 
     // Refused: verify-full with a CA that signed nothing the server uses; the message names the
     // settings and where each came from, and says what to check.
     let wrong = with_query(&plain, &format!("sslmode=verify-full&sslrootcert={other}"));
-    let run = expect(
-        iu(dir.path(), &wrong, &["status"], &[])?,
-        7,
-        "wrong CA in the URL",
-    )?;
+    let run = iu(&wd, &wrong, &["status"], &[])?.expect(7)?;
     assert!(run.stderr.contains("TLS failed"), "{run:?}");
     assert!(
         run.stderr.contains("sslmode=verify-full (from the URL)"),
@@ -238,19 +83,16 @@ fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one()
     );
     assert!(run.stderr.contains("not signed by a CA"), "{run:?}");
     assert!(run.stderr.contains("next: fix the TLS settings"), "{run:?}");
-    let run = expect(
-        iu(
-            dir.path(),
-            &plain,
-            &["status", "--json"],
-            &[
-                ("PGSSLMODE", "verify-full"),
-                ("PGSSLROOTCERT", other.as_str()),
-            ],
-        )?,
-        7,
-        "wrong CA from the variables",
-    )?;
+    let run = iu(
+        &wd,
+        &plain,
+        &["status", "--json"],
+        &[
+            ("PGSSLMODE", "verify-full"),
+            ("PGSSLROOTCERT", other.as_str()),
+        ],
+    )?
+    .expect(7)?;
     let error: Value = serde_json::from_str(&run.stdout)?;
     let message = error["error"]["message"].as_str().unwrap_or_default();
     assert!(
@@ -261,52 +103,35 @@ fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one()
     assert!(!message.contains("the URL asks"), "{run:?}");
 
     // Settings that cannot work are configuration errors, before any connection.
-    let run = iu(
-        dir.path(),
-        &plain,
-        &["status"],
-        &[("PGSSLMODE", "sometimes")],
-    )?;
-    let run = expect(run, 6, "an unknown PGSSLMODE")?;
+    let run = iu(&wd, &plain, &["status"], &[("PGSSLMODE", "sometimes")])?.expect(6)?;
     assert!(run.stderr.contains("PGSSLMODE"), "{run:?}");
     let missing = with_query(
         &plain,
         "sslmode=verify-full&sslrootcert=/nonexistent/ca.crt",
     );
-    expect(
-        iu(dir.path(), &missing, &["status"], &[])?,
-        6,
-        "a missing CA file",
-    )?;
+    iu(&wd, &missing, &["status"], &[])?.expect(6)?;
     // Plain connections keep working for everyone else.
-    expect(
-        iu(
-            dir.path(),
-            &with_query(&plain, "sslmode=disable"),
-            &["status"],
-            &[],
-        )?,
-        0,
-        "sslmode=disable",
-    )?;
+    iu(
+        &wd,
+        &with_query(&plain, "sslmode=disable"),
+        &["status"],
+        &[],
+    )?
+    .expect(0)?;
     Ok(())
 }
 
 #[test]
 fn a_client_certificate_logs_in_from_the_url_or_the_variables() -> TestResult {
-    let Some(server) = server() else {
+    let Some(server) = server("a_client_certificate_logs_in_from_the_url_or_the_variables") else {
         return Ok(());
     };
-    let dir = tempfile::tempdir()?;
+    let wd = workdir()?;
     // The certificate role owns its schema (it may create schemas in the test database).
     let schema = Schema::create(&server.cert, "cert")?;
     let url = in_schema(&server.cert, &schema.name);
-    expect(
-        iu(dir.path(), &url, &["init"], &[])?,
-        0,
-        "init by certificate",
-    )?;
-    let status = expect(iu(dir.path(), &url, &["status"], &[])?, 0, "status")?;
+    iu(&wd, &url, &["init"], &[])?.expect(0)?;
+    let status = iu(&wd, &url, &["status"], &[])?.expect(0)?;
     assert!(status.stdout.contains(&schema.name) || !status.stdout.is_empty());
     // The same with the TLS settings in the PGSSL* variables.
     let bare = in_schema(without_query(&server.cert), &schema.name);
@@ -318,18 +143,10 @@ fn a_client_certificate_logs_in_from_the_url_or_the_variables() -> TestResult {
         ("PGSSLCERT", cert.as_str()),
         ("PGSSLKEY", key.as_str()),
     ];
-    expect(
-        iu(dir.path(), &bare, &["status"], &env)?,
-        0,
-        "certificate from PGSSL*",
-    )?;
+    iu(&wd, &bare, &["status"], &env)?.expect(0)?;
     // Without the certificate the server refuses the role; half a pair is refused before.
-    expect(
-        iu(dir.path(), &bare, &["status"], &env[..2])?,
-        7,
-        "no certificate",
-    )?;
-    let run = expect(iu(dir.path(), &bare, &["status"], &env[..3])?, 6, "no key")?;
+    iu(&wd, &bare, &["status"], &env[..2])?.expect(7)?;
+    let run = iu(&wd, &bare, &["status"], &env[..3])?.expect(6)?;
     assert!(run.stderr.contains("needs its key"), "{run:?}");
     Ok(())
 }
@@ -339,10 +156,12 @@ fn a_client_certificate_logs_in_from_the_url_or_the_variables() -> TestResult {
 /// `init`, and can create nothing.
 #[test]
 fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> TestResult {
-    let Some(server) = server() else {
+    let Some(server) =
+        server("the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants")
+    else {
         return Ok(());
     };
-    let dir = tempfile::tempdir()?;
+    let wd = workdir()?;
     let schema = Schema::create(&server.owner, "least")?;
     let ca = server.tls.join("ca.crt").display().to_string();
     let tls = format!("sslmode=verify-full&sslrootcert={ca}");
@@ -356,20 +175,12 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
         .to_owned();
 
     // Before the grants the runtime role can do nothing, and says why.
-    expect(iu(dir.path(), &owner, &["init"], &[])?, 0, "init as owner")?;
-    let denied = expect(
-        iu(dir.path(), &runtime, &["status"], &[])?,
-        7,
-        "no grants yet",
-    )?;
+    iu(&wd, &owner, &["init"], &[])?.expect(0)?;
+    let denied = iu(&wd, &runtime, &["status"], &[])?.expect(7)?;
     assert!(denied.stderr.contains("lacks a privilege"), "{denied:?}");
     assert!(denied.stderr.contains("Roles and grants"), "{denied:?}");
 
-    let granted = expect(
-        iu(dir.path(), &owner, &["init", "--grant-runtime", &role], &[])?,
-        0,
-        "grant",
-    )?;
+    let granted = iu(&wd, &owner, &["init", "--grant-runtime", &role], &[])?.expect(0)?;
     assert!(
         granted
             .stdout
@@ -377,7 +188,7 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
         "{granted:?}"
     );
 
-    let docs = dir.path().join("in");
+    let docs = wd.path().join("in");
     std::fs::create_dir_all(&docs)?;
     std::fs::write(docs.join("act.txt"), "Article 1\nOne.\nArticle 2\nTwo.\n")?;
     let steps: Vec<Vec<&str>> = vec![
@@ -400,11 +211,7 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
         vec!["control", "enable", "--reason", "least privilege test"],
     ];
     for args in &steps {
-        expect(
-            iu(dir.path(), &runtime, args, &[])?,
-            0,
-            &format!("{args:?} as runtime"),
-        )?;
+        iu(&wd, &runtime, args, &[])?.expect(0)?;
     }
     std::fs::write(
         docs.join("act.txt"),
@@ -419,18 +226,10 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
         vec!["run", "--mode", "simulate"],
     ];
     for args in &more {
-        expect(
-            iu(dir.path(), &runtime, args, &[])?,
-            0,
-            &format!("{args:?} as runtime"),
-        )?;
+        iu(&wd, &runtime, args, &[])?.expect(0)?;
     }
     // The audit trail names the database role.
-    let report = expect(
-        iu(dir.path(), &runtime, &["report", "lp2", "--json"], &[])?,
-        0,
-        "report",
-    )?;
+    let report = iu(&wd, &runtime, &["report", "lp2", "--json"], &[])?.expect(0)?;
     let report: Value = serde_json::from_str(&report.stdout)?;
     assert_eq!(
         report["provenance"]["database_user"],
@@ -440,11 +239,7 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     assert_ne!(report["provenance"]["user"], "unknown", "{report}");
 
     // `init` needs the owner; the runtime role can create nothing in the schema.
-    let init = expect(
-        iu(dir.path(), &runtime, &["init"], &[])?,
-        7,
-        "init as runtime",
-    )?;
+    let init = iu(&wd, &runtime, &["init"], &[])?.expect(7)?;
     assert!(init.stderr.contains("owner role"), "{init:?}");
     let runtime_plain = in_schema(&server.runtime, &schema.name);
     let create = execute(&runtime_plain, "CREATE TABLE intruder (x int)");

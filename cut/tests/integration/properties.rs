@@ -157,6 +157,30 @@ proptest! {
     }
 }
 
+/// `text` composed (NFC) and decomposed (NFD) cut soundly into units of the same paths and ids.
+fn same_structure_in_nfc_and_nfd(text: &str, preset: Preset) -> Result<(), TestCaseError> {
+    let cutter =
+        Cutter::new(&CutRules::preset(preset)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let nfc: String = text.nfc().collect();
+    let nfd: String = text.nfd().collect();
+    let a = cutter
+        .cut("d", &nfc)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let b = cutter
+        .cut("d", &nfd)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    assert_sound(&nfc, &a, None)?;
+    assert_sound(&nfd, &b, None)?;
+    let structure = |units: &[CutUnit]| {
+        units
+            .iter()
+            .map(|u| (u.path.clone(), u.unit_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    prop_assert_eq!(structure(&a), structure(&b));
+    Ok(())
+}
+
 /// Short lines over a Vietnamese-and-markers alphabet: every line prefix is looked at whole.
 fn short_line_text() -> impl Strategy<Value = String> {
     let line = prop_oneof![
@@ -171,15 +195,7 @@ proptest! {
 
     #[test]
     fn nfc_and_nfd_give_the_same_structure(text in short_line_text(), preset in prop::sample::select(Preset::ALL.to_vec())) {
-        let cutter = Cutter::new(&CutRules::preset(preset)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let nfc: String = text.nfc().collect();
-        let nfd: String = text.nfd().collect();
-        let a = cutter.cut("d", &nfc).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let b = cutter.cut("d", &nfd).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        assert_sound(&nfc, &a, None)?;
-        assert_sound(&nfd, &b, None)?;
-        let structure = |units: &[CutUnit]| units.iter().map(|u| (u.path.clone(), u.unit_id.clone())).collect::<Vec<_>>();
-        prop_assert_eq!(structure(&a), structure(&b));
+        same_structure_in_nfc_and_nfd(&text, preset)?;
     }
 }
 
@@ -199,12 +215,6 @@ proptest! {
 
     #[test]
     fn nfc_and_nfd_give_the_same_structure_on_long_lines(text in long_line_text(), preset in prop::sample::select(Preset::ALL.to_vec())) {
-        let cutter = Cutter::new(&CutRules::preset(preset)).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let nfc: String = text.nfc().collect();
-        let nfd: String = text.nfd().collect();
-        let a = cutter.cut("d", &nfc).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let b = cutter.cut("d", &nfd).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let structure = |units: &[CutUnit]| units.iter().map(|u| (u.path.clone(), u.unit_id.clone())).collect::<Vec<_>>();
-        prop_assert_eq!(structure(&a), structure(&b));
+        same_structure_in_nfc_and_nfd(&text, preset)?;
     }
 }

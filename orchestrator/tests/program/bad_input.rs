@@ -3,190 +3,33 @@
 //! output. Each error names the problem and the next action, exits with its documented code,
 //! and loses nothing.
 
-use iu_cutter_live_execution::prelude::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
-use iu_cutter_live_execution::sql;
-use iu_cutter_live_execution::{Census, ExecutionGate};
+use crate::support::postgres::{Schema, in_schema, userinfo_with_password};
+use crate::support::{Run, TestResult, Workdir, wait_for, write_acts};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-const BIN: &str = env!("CARGO_BIN_EXE_iu-cutter");
-
-struct Workdir {
-    dir: tempfile::TempDir,
+/// An initialised store, the English preset.
+fn store() -> Result<Workdir, crate::support::Error> {
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+    wd.expect(&["init"], 0)?;
+    Ok(wd)
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Workdir {
-    fn new() -> Result<Self, Box<dyn std::error::Error>> {
-        let wd = Workdir {
-            dir: tempfile::tempdir()?,
-        };
-        expect(&wd.run(&["init"])?, 0)?;
-        Ok(wd)
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(BIN);
-        command.args(args).current_dir(self.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("IU_CUTTER_") || key == "RUST_LOG" {
-                command.env_remove(key);
-            }
-        }
-        command.env("IU_CUTTER_PRESET", "legal-en");
-        command.envs(env.iter().copied());
-        command
-    }
-
-    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Run, std::io::Error> {
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = self.command(args, env).output()?;
-        Ok(Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
-    }
-
-    fn run(&self, args: &[&str]) -> Result<Run, std::io::Error> {
-        self.run_with(args, &[])
-    }
-
-    fn census(&self) -> Result<Census, Box<dyn std::error::Error>> {
-        let url = format!(
-            "sqlite://{}",
-            self.path().join("iu-cutter.sqlite").display()
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(runtime.block_on(async move {
-            let store = sql::connect(&url, ExecutionGate::new()).await?;
-            store.census().await
-        })?)
-    }
-
-    /// Runs one SQL statement on the store with `binds`, as an application (or an attacker)
-    /// writing around iu-cutter would; returns the rows it changed.
-    fn execute(
-        &self,
-        statement: &'static str,
-        binds: &[&str],
-    ) -> Result<u64, Box<dyn std::error::Error>> {
-        let url = format!(
-            "sqlite://{}",
-            self.path().join("iu-cutter.sqlite").display()
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(runtime.block_on(async move {
-            let pool = sqlx::SqlitePool::connect(&url).await?;
-            let mut query = sqlx::query(statement);
-            for bind in binds {
-                query = query.bind(*bind);
-            }
-            let changed = query.execute(&pool).await?.rows_affected();
-            pool.close().await;
-            Ok::<u64, sqlx::Error>(changed)
-        })?)
-    }
-
-    /// Reads one text value with `binds`.
-    fn text(
-        &self,
-        statement: &'static str,
-        binds: &[&str],
-    ) -> Result<String, Box<dyn std::error::Error>> {
-        let url = format!(
-            "sqlite://{}",
-            self.path().join("iu-cutter.sqlite").display()
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(runtime.block_on(async move {
-            let pool = sqlx::SqlitePool::connect(&url).await?;
-            let mut query = sqlx::query_scalar::<_, String>(statement);
-            for bind in binds {
-                query = query.bind(*bind);
-            }
-            let value = query.fetch_one(&pool).await?;
-            pool.close().await;
-            Ok::<String, sqlx::Error>(value)
-        })?)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, std::io::Error> {
-        let path = self.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, bytes)?;
-        Ok(path)
-    }
-
-    fn runs(&self) -> Result<usize, Box<dyn std::error::Error>> {
-        let status = self.run(&["status", "--json"])?;
-        expect(&status, 0)?;
-        let status: serde_json::Value = serde_json::from_str(&status.stdout)?;
-        Ok(status["runs"].as_array().map(Vec::len).unwrap_or_default())
-    }
-}
-
-fn expect(run: &Run, code: i32) -> Result<(), String> {
-    if run.code == code {
-        Ok(())
-    } else {
-        Err(format!("expected exit {code}, got {run:?}"))
-    }
-}
-
-/// `docs` documents of `articles` articles each, in `dir` (relative to the work directory).
-fn corpus(wd: &Workdir, dir: &str, docs: usize, articles: usize) -> Result<(), std::io::Error> {
-    for d in 0..docs {
-        let mut body = String::from("Chapter I\n");
-        for a in 1..=articles {
-            body.push_str(&format!("Article {a}\nText of article {a} of act {d}.\n"));
-        }
-        wd.write(&format!("{dir}/act-{d:03}.txt"), body.as_bytes())?;
-    }
-    Ok(())
+/// An initialised store holding `docs` acts of `articles` articles each.
+fn store_of_acts(docs: usize, articles: usize) -> Result<Workdir, crate::support::Error> {
+    let wd = store()?;
+    write_acts(&wd.path().join("in"), docs, articles)?;
+    wd.expect(&["import", "--execute", "in"], 0)?;
+    Ok(wd)
 }
 
 #[test]
 fn nul_bytes_and_invalid_utf8_are_rejected_naming_file_and_offset() -> TestResult {
-    let wd = Workdir::new()?;
+    let wd = store()?;
     wd.write("in/ok.txt", b"Article 1\nFine.\n")?;
     wd.write("in/nul.txt", b"Article 1\nab\0cd\n")?;
-    let nul = wd.run(&["import", "--execute", "in"])?;
-    expect(&nul, 8)?;
+    let nul = wd.expect(&["import", "--execute", "in"], 8)?;
     assert!(
         nul.stderr.contains("nul.txt: NUL byte at byte offset 12"),
         "{nul:?}"
@@ -196,8 +39,7 @@ fn nul_bytes_and_invalid_utf8_are_rejected_naming_file_and_offset() -> TestResul
 
     // The same in a JSON Lines body (`\u0000` is valid JSON).
     wd.write("docs.jsonl", b"{\"id\":\"a\",\"body\":\"x\\u0000y\"}\n")?;
-    let jsonl = wd.run(&["import", "--execute", "docs.jsonl"])?;
-    expect(&jsonl, 8)?;
+    let jsonl = wd.expect(&["import", "--execute", "docs.jsonl"], 8)?;
     assert!(
         jsonl
             .stderr
@@ -208,8 +50,7 @@ fn nul_bytes_and_invalid_utf8_are_rejected_naming_file_and_offset() -> TestResul
 
     std::fs::remove_file(wd.path().join("in/nul.txt"))?;
     wd.write("in/latin1.txt", b"Article 1\ncaf\xe9\n")?;
-    let utf8 = wd.run(&["import", "--execute", "in"])?;
-    expect(&utf8, 8)?;
+    let utf8 = wd.expect(&["import", "--execute", "in"], 8)?;
     assert!(
         utf8.stderr
             .contains("latin1.txt: invalid UTF-8 at byte offset 13"),
@@ -222,14 +63,12 @@ fn nul_bytes_and_invalid_utf8_are_rejected_naming_file_and_offset() -> TestResul
 
 #[test]
 fn an_empty_document_runs_to_pass_with_zero_units() -> TestResult {
-    let wd = Workdir::new()?;
+    let wd = store()?;
     wd.write("empty.txt", b"")?;
-    expect(&wd.run(&["import", "--execute", "empty.txt"])?, 0)?;
-    let run = wd.run(&["run", "--execute", "--run-id", "e1"])?;
-    expect(&run, 0)?;
+    wd.expect(&["import", "--execute", "empty.txt"], 0)?;
+    let run = wd.expect(&["run", "--execute", "--run-id", "e1"], 0)?;
     assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
-    let units = wd.run(&["units", "empty.txt", "--json"])?;
-    expect(&units, 0)?;
+    let units = wd.expect(&["units", "empty.txt", "--json"], 0)?;
     let units: serde_json::Value = serde_json::from_str(&units.stdout)?;
     assert_eq!(units["active_generation"], "e1", "{units}");
     assert_eq!(units["units"].as_array().map(Vec::len), Some(0), "{units}");
@@ -238,20 +77,18 @@ fn an_empty_document_runs_to_pass_with_zero_units() -> TestResult {
 
 #[test]
 fn a_document_with_100_000_markers_plans_and_runs() -> TestResult {
-    let wd = Workdir::new()?;
+    let wd = store()?;
     let mut body = String::with_capacity(2_000_000);
     for a in 1..=100_000 {
         body.push_str(&format!("## Heading {a}\nx\n"));
     }
     wd.write("many.txt", body.as_bytes())?;
-    expect(&wd.run(&["import", "--execute", "many.txt"])?, 0)?;
+    wd.expect(&["import", "--execute", "many.txt"], 0)?;
     let markdown = [("IU_CUTTER_PRESET", "markdown")];
-    let plan = wd.run_with(&["plan"], &markdown)?;
-    expect(&plan, 0)?;
+    let plan = wd.expect_with(&["plan"], &markdown, 0)?;
     assert!(plan.stdout.contains("units: 100000"), "{plan:?}");
     let started = Instant::now();
-    let run = wd.run_with(&["run", "--execute", "--run-id", "m1"], &markdown)?;
-    expect(&run, 0)?;
+    let run = wd.expect_with(&["run", "--execute", "--run-id", "m1"], &markdown, 0)?;
     assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
     assert_eq!(wd.census()?.units, 100_000);
     println!(
@@ -269,7 +106,7 @@ fn a_100_mb_document_imports_plans_and_runs() -> TestResult {
         println!("skipped: set IU_CUTTER_BIG_TESTS=1 to run the 100 MB document test");
         return Ok(());
     }
-    let wd = Workdir::new()?;
+    let wd = store()?;
     let line = "The holder of a licence shall keep its records for five years and report. ";
     let mut body = String::with_capacity(101 * 1024 * 1024);
     let mut article = 0;
@@ -284,10 +121,9 @@ fn a_100_mb_document_imports_plans_and_runs() -> TestResult {
     wd.write("big.txt", body.as_bytes())?;
     drop(body);
     let started = Instant::now();
-    expect(&wd.run(&["import", "--execute", "big.txt"])?, 0)?;
-    expect(&wd.run(&["plan"])?, 0)?;
-    let run = wd.run(&["run", "--execute", "--run-id", "big"])?;
-    expect(&run, 0)?;
+    wd.expect(&["import", "--execute", "big.txt"], 0)?;
+    wd.expect(&["plan"], 0)?;
+    let run = wd.expect(&["run", "--execute", "--run-id", "big"], 0)?;
     assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
     println!(
         "100 MB: import + plan + run in {} s",
@@ -298,35 +134,33 @@ fn a_100_mb_document_imports_plans_and_runs() -> TestResult {
 
 #[test]
 fn malformed_configuration_and_unknown_keys_exit_6_naming_the_key() -> TestResult {
-    let wd = Workdir::new()?;
+    let wd = store()?;
     wd.write("cutter.toml", b"bogus_key = 1\n")?;
-    let unknown = wd.run(&["status"])?;
-    expect(&unknown, 6)?;
+    let unknown = wd.expect(&["status"], 6)?;
     assert!(unknown.stderr.contains("bogus_key"), "{unknown:?}");
     assert!(unknown.stderr.contains("next:"), "{unknown:?}");
     wd.write("cutter.toml", b"execution_enabled = \"maybe\n")?;
-    let malformed = wd.run(&["status"])?;
-    expect(&malformed, 6)?;
+    let malformed = wd.expect(&["status"], 6)?;
     assert!(malformed.stderr.contains("cutter.toml"), "{malformed:?}");
     Ok(())
 }
 
 #[test]
 fn bad_database_urls_are_named_and_never_show_the_password() -> TestResult {
-    let wd = Workdir::new()?;
-    let mistyped = wd.run_with(
+    let wd = store()?;
+    let mistyped = wd.expect_with(
         &["status"],
         &[(
             "IU_CUTTER_DATABASE_URL",
             "postgress://u:s3cr3t-pw@127.0.0.1:1/x",
         )],
+        6,
     )?;
-    expect(&mistyped, 6)?;
     assert!(
         mistyped.stderr.contains("unsupported database URL"),
         "{mistyped:?}"
     );
-    let unreachable = wd.run_with(
+    let unreachable = wd.expect_with(
         &["status"],
         &[
             (
@@ -335,8 +169,8 @@ fn bad_database_urls_are_named_and_never_show_the_password() -> TestResult {
             ),
             ("RUST_LOG", "debug"),
         ],
+        7,
     )?;
-    expect(&unreachable, 7)?;
     assert!(unreachable.stderr.contains("next:"), "{unreachable:?}");
     for run in [&mistyped, &unreachable] {
         assert!(
@@ -347,61 +181,24 @@ fn bad_database_urls_are_named_and_never_show_the_password() -> TestResult {
     Ok(())
 }
 
-/// The test server's URL from `IU_CUTTER_TEST_PG_URL`; without it, says the test is skipped.
-fn pg_url() -> Option<String> {
-    let url = std::env::var("IU_CUTTER_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        println!("skipped: IU_CUTTER_TEST_PG_URL is not set");
-    }
-    url
-}
-
-/// The real PostgreSQL URL (when `IU_CUTTER_TEST_PG_URL` is set), a successful live run with
+/// The real PostgreSQL URL (`IU_CUTTER_TEST_PG_URL`), a successful live run with
 /// `RUST_LOG=debug`: the password is in no output and no report.
 #[test]
 fn the_password_is_in_no_log_or_report_of_a_postgres_run() -> TestResult {
-    let Some(url) = pg_url() else {
+    let Some(url) =
+        iu_cutter_test_env::pg_url("the_password_is_in_no_log_or_report_of_a_postgres_run")
+    else {
         return Ok(());
     };
-    let secret = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(user, password)| format!("{user}:{password}@"))
-        .ok_or("the PostgreSQL URL carries no password")?;
+    let secret = userinfo_with_password(&url).ok_or("the PostgreSQL URL carries no password")?;
     // A schema of its own: the server's default one is shared with other checkouts.
-    let schema = format!("t_pw_{}", std::process::id());
-    pg_execute(&url, &format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
-    let in_schema = format!(
-        "{url}{}options[search_path]={schema}",
-        if url.contains('?') { '&' } else { '?' }
-    );
-    let result = password_run(&in_schema, &secret);
-    pg_execute(&url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
-    result
-}
-
-/// Runs `sql` on `url`.
-fn pg_execute(url: &str, sql: &str) -> TestResult {
-    use sqlx::Connection as _;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await
-    })?;
-    Ok(())
+    let schema = Schema::create(&url, "pw")?;
+    password_run(&in_schema(&url, &schema.name), &secret)
 }
 
 /// The flow of the password test on `url`: `secret` is in no output and no report.
 fn password_run(url: &str, secret: &str) -> TestResult {
-    let wd = Workdir::new()?;
+    let wd = store()?;
     wd.write("in/act.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
     let env = [("IU_CUTTER_DATABASE_URL", url), ("RUST_LOG", "debug")];
     let mut outputs = Vec::new();
@@ -413,8 +210,7 @@ fn password_run(url: &str, secret: &str) -> TestResult {
         vec!["status", &run_id, "--json"],
         vec!["rollback", &run_id, "--execute"],
     ] {
-        let run = wd.run_with(&args, &env)?;
-        expect(&run, 0)?;
+        let run = wd.expect_with(&args, &env, 0)?;
         outputs.push(format!("{}{}", run.stdout, run.stderr));
     }
     for entry in std::fs::read_dir(wd.path().join(".iu-cutter/reports"))? {
@@ -428,17 +224,15 @@ fn password_run(url: &str, secret: &str) -> TestResult {
 
 #[test]
 fn an_unwritable_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
-    let wd = Workdir::new()?;
-    corpus(&wd, "in", 2, 5)?;
-    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let wd = store_of_acts(2, 5)?;
     let census = wd.census()?;
     // Under a regular file: no directory can be created there, even as root.
     wd.write("not-a-dir", b"")?;
-    let refused = wd.run_with(
+    let refused = wd.expect_with(
         &["run", "--execute", "--run-id", "b1"],
         &[("IU_CUTTER_BACKUP_DIR", "not-a-dir/backups")],
+        3,
     )?;
-    expect(&refused, 3)?;
     assert!(refused.stdout.contains("outcome: REFUSED"), "{refused:?}");
     assert!(refused.stderr.contains("backup"), "{refused:?}");
     assert!(refused.stderr.contains("not-a-dir/backups"), "{refused:?}");
@@ -453,9 +247,7 @@ fn an_unwritable_backup_directory_refuses_the_run_before_any_mutation() -> TestR
 
 #[test]
 fn a_full_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
-    let wd = Workdir::new()?;
-    corpus(&wd, "in", 2, 5)?;
-    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let wd = store_of_acts(2, 5)?;
     let census = wd.census()?;
     let full = wd.path().join("full");
     std::fs::create_dir_all(&full)?;
@@ -477,8 +269,7 @@ fn a_full_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
     );
     let _ = Command::new("umount").arg(&full).status();
     assert!(filler.is_err(), "the tmpfs did not fill up");
-    let refused = refused?;
-    expect(&refused, 3)?;
+    let refused = refused?.expect(3)?;
     assert!(refused.stderr.contains("backup"), "{refused:?}");
     assert_eq!(wd.census()?, census, "nothing mutated");
     assert_eq!(wd.runs()?, 0, "nothing journaled");
@@ -487,32 +278,15 @@ fn a_full_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
 
 #[test]
 fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() -> TestResult {
-    let wd = Workdir::new()?;
-    corpus(&wd, "in", 40, 250)?;
-    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
-    let mut child = wd
-        .command(&["run", "--execute", "--run-id", "s1"], &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let wd = store_of_acts(40, 250)?;
+    let (mut child, command) = wd.spawn(&["run", "--execute", "--run-id", "s1"], &[])?;
     // Once the backup is on disk the run has begun mutating; stop it there.
-    let backup = wd.path().join(".iu-cutter/backups/s1.manifest.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !backup.exists() && Instant::now() < deadline && child.try_wait()?.is_none() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(
+        &wd.path().join(".iu-cutter/backups/s1.manifest.json"),
+        &mut child,
+    )?;
     wd.write(".iu-cutter/STOP", b"")?;
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output()?;
-    let stopped = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    expect(&stopped, 3)?;
+    let stopped = Run::of_child(command, child)?.expect(3)?;
     assert!(stopped.stdout.contains("outcome: REFUSED"), "{stopped:?}");
     assert!(stopped.stderr.contains("stop file"), "{stopped:?}");
     // It had journaled the run and its backup: it must not claim that nothing changed.
@@ -533,8 +307,7 @@ fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() 
     );
     assert_eq!(wd.census()?.units, 0, "nothing written after the stop");
     std::fs::remove_file(wd.path().join(".iu-cutter/STOP"))?;
-    let resumed = wd.run(&["resume", "s1", "--execute"])?;
-    expect(&resumed, 0)?;
+    let resumed = wd.expect(&["resume", "s1", "--execute"], 0)?;
     assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
     assert_eq!(wd.census()?.units, 40 * 251);
     Ok(())
@@ -547,40 +320,23 @@ fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() 
 #[test]
 fn sigint_stops_at_a_safe_point_releases_the_lease_and_exits_130() -> TestResult {
     for signal in ["-INT", "-TERM"] {
-        let wd = Workdir::new()?;
-        corpus(&wd, "in", 40, 250)?;
-        expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
-        let mut child = wd
-            .command(
-                &["run", "--execute", "--run-id", "sig"],
-                &[
-                    ("IU_CUTTER_BATCH_UNITS", "50"),
-                    ("IU_CUTTER_LEASE_TTL", "60s"),
-                ],
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let backup = wd.path().join(".iu-cutter/backups/sig.manifest.json");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !backup.exists() && Instant::now() < deadline && child.try_wait()?.is_none() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let wd = store_of_acts(40, 250)?;
+        let (mut child, command) = wd.spawn(
+            &["run", "--execute", "--run-id", "sig"],
+            &[
+                ("IU_CUTTER_BATCH_UNITS", "50"),
+                ("IU_CUTTER_LEASE_TTL", "60s"),
+            ],
+        )?;
+        wait_for(
+            &wd.path().join(".iu-cutter/backups/sig.manifest.json"),
+            &mut child,
+        )?;
         let killed = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()?;
         assert!(killed.success());
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = child.wait_with_output()?;
-        let stopped = Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        };
-        expect(&stopped, 130)?;
+        let stopped = Run::of_child(command, child)?.expect(130)?;
         assert!(stopped.stdout.contains("outcome: FAILED"), "{stopped:?}");
         assert!(stopped.stderr.contains("next safe point"), "{stopped:?}");
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
@@ -592,8 +348,7 @@ fn sigint_stops_at_a_safe_point_releases_the_lease_and_exits_130() -> TestResult
                 .is_some_and(|e| e.contains("cancelled")),
             "{report}"
         );
-        let resumed = wd.run(&["resume", "sig", "--execute"])?;
-        expect(&resumed, 0)?;
+        let resumed = wd.expect(&["resume", "sig", "--execute"], 0)?;
         assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
         assert_eq!(wd.census()?.units, 40 * 251);
     }
@@ -604,11 +359,9 @@ fn sigint_stops_at_a_safe_point_releases_the_lease_and_exits_130() -> TestResult
 /// particular host or directory), and backup files are private whatever the umask.
 #[test]
 fn rollback_restores_from_the_store_when_the_file_export_is_tampered_or_gone() -> TestResult {
-    let wd = Workdir::new()?;
-    corpus(&wd, "in", 2, 5)?;
-    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
+    let wd = store_of_acts(2, 5)?;
     let before = wd.census()?;
-    expect(&wd.run(&["run", "--execute", "--run-id", "t1"])?, 0)?;
+    wd.expect(&["run", "--execute", "--run-id", "t1"], 0)?;
     let backup = wd.path().join(".iu-cutter/backups/t1.backup.jsonl");
     #[cfg(unix)]
     {
@@ -629,16 +382,14 @@ fn rollback_restores_from_the_store_when_the_file_export_is_tampered_or_gone() -
     let last = bytes.len().saturating_sub(3);
     bytes[last] ^= 0x01;
     std::fs::write(&backup, bytes)?;
-    let rollback = wd.run(&["rollback", "t1", "--execute"])?;
-    expect(&rollback, 0)?;
+    let rollback = wd.expect(&["rollback", "t1", "--execute"], 0)?;
     assert!(rollback.stdout.contains("ROLLED_BACK"), "{rollback:?}");
     assert_eq!(wd.census()?, before, "back to the pre-run state");
 
     // Another run, then no backup directory at all.
-    expect(&wd.run(&["run", "--execute", "--run-id", "t2"])?, 0)?;
+    wd.expect(&["run", "--execute", "--run-id", "t2"], 0)?;
     std::fs::remove_dir_all(wd.path().join(".iu-cutter/backups"))?;
-    let rollback = wd.run(&["rollback", "t2", "--execute"])?;
-    expect(&rollback, 0)?;
+    wd.expect(&["rollback", "t2", "--execute"], 0)?;
     assert_eq!(wd.census()?, before, "back to the pre-run state");
     Ok(())
 }
@@ -648,10 +399,8 @@ fn rollback_restores_from_the_store_when_the_file_export_is_tampered_or_gone() -
 /// time: rollback is refused before any change.
 #[test]
 fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult {
-    let wd = Workdir::new()?;
-    corpus(&wd, "in", 2, 5)?;
-    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
-    expect(&wd.run(&["run", "--execute", "--run-id", "t1"])?, 0)?;
+    let wd = store_of_acts(2, 5)?;
+    wd.expect(&["run", "--execute", "--run-id", "t1"], 0)?;
     let census = wd.census()?;
     let artifact = wd.text("SELECT artifact FROM run_backups WHERE run = $1", &["t1"])?;
     // Truncated: the last document's snapshot is gone.
@@ -664,8 +413,7 @@ fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult 
     )?;
     assert_eq!(changed, 1);
     std::fs::remove_dir_all(wd.path().join(".iu-cutter/backups"))?;
-    let rollback = wd.run(&["rollback", "t1", "--execute"])?;
-    expect(&rollback, 3)?;
+    let rollback = wd.expect(&["rollback", "t1", "--execute"], 3)?;
     let out = format!("{}{}", rollback.stdout, rollback.stderr);
     assert!(
         out.contains("not the one journaled at backup time"),
@@ -684,18 +432,18 @@ fn an_edit_after_the_fence_blocks_the_enact() -> TestResult {
         println!("skipped: no sqlite3 command to play the fence-ignoring writer");
         return Ok(());
     }
-    let wd = Workdir::new()?;
-    corpus(&wd, "in", 2, 5)?;
-    expect(&wd.run(&["import", "--execute", "in"])?, 0)?;
-    let held = wd.run(&[
-        "run",
-        "--execute",
-        "--until",
-        "write-verify",
-        "--run-id",
-        "h1",
-    ])?;
-    expect(&held, 0)?;
+    let wd = store_of_acts(2, 5)?;
+    wd.expect(
+        &[
+            "run",
+            "--execute",
+            "--until",
+            "write-verify",
+            "--run-id",
+            "h1",
+        ],
+        0,
+    )?;
     let edited = Command::new("sqlite3")
         .arg(wd.path().join("iu-cutter.sqlite"))
         .arg(
@@ -706,8 +454,7 @@ fn an_edit_after_the_fence_blocks_the_enact() -> TestResult {
         .status()?;
     assert!(edited.success());
     let census = wd.census()?;
-    let enact = wd.run(&["enact", "h1", "--execute"])?;
-    expect(&enact, 4)?;
+    let enact = wd.expect(&["enact", "h1", "--execute"], 4)?;
     assert!(enact.stdout.contains("outcome: BLOCKED"), "{enact:?}");
     let all = format!("{}{}", enact.stdout, enact.stderr);
     assert!(all.contains("act-001.txt"), "{enact:?}");

@@ -3,111 +3,11 @@
 //! and Markdown, from the journal and the reports directory), the audit, and rollback. Every
 //! output the test relies on is parsed and checked.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use iu_cutter_live_execution::sql;
-
-use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{Census, ExecutionGate};
 use serde_json::Value;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use crate::support::{TestResult, Workdir, examples};
 
-const BIN: &str = env!("CARGO_BIN_EXE_iu-cutter");
 const DOC: &str = "vi/luat-giao-dich-dien-tu.txt";
-
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Workdir {
-    fn new() -> Result<Self, std::io::Error> {
-        Ok(Workdir {
-            dir: tempfile::tempdir()?,
-        })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Runs the program with the Vietnamese preset, a clean environment, and `USER` set.
-    fn run(&self, args: &[&str]) -> Result<Run, std::io::Error> {
-        let mut command = Command::new(BIN);
-        command.args(args).current_dir(self.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("IU_CUTTER_") || key == "RUST_LOG" {
-                command.env_remove(key);
-            }
-        }
-        command
-            .env("IU_CUTTER_PRESET", "legal-vi")
-            .env("USER", "operator-test");
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = command.output()?;
-        Ok(Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
-    }
-
-    fn expect(&self, args: &[&str], code: i32) -> Result<Run, Box<dyn std::error::Error>> {
-        let run = self.run(args)?;
-        if run.code != code {
-            return Err(format!("{args:?}: expected exit {code}, got {run:?}").into());
-        }
-        Ok(run)
-    }
-
-    fn json(&self, args: &[&str]) -> Result<Value, Box<dyn std::error::Error>> {
-        let run = self.expect(args, 0)?;
-        serde_json::from_str(&run.stdout).map_err(|e| format!("{args:?}: {e}: {run:?}").into())
-    }
-
-    fn census(&self) -> Result<Census, Box<dyn std::error::Error>> {
-        let url = format!(
-            "sqlite://{}",
-            self.path().join("iu-cutter.sqlite").display()
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let census = runtime.block_on(async move {
-            let store = sql::connect(&url, ExecutionGate::new()).await?;
-            store.census().await
-        })?;
-        Ok(census)
-    }
-
-    fn report_file(&self, name: &str) -> PathBuf {
-        self.path().join(".iu-cutter/reports").join(name)
-    }
-}
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/corpus")
-}
 
 fn is_sha256(value: &Value) -> bool {
     value
@@ -124,8 +24,11 @@ fn phase<'a>(report: &'a Value, name: &str) -> Result<&'a Value, String> {
 
 #[test]
 fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult {
-    let wd = Workdir::new()?;
-    let corpus = corpus();
+    // The Vietnamese preset, and `USER` set: the report must not believe it.
+    let wd = Workdir::new()?
+        .with_env("IU_CUTTER_PRESET", "legal-vi")
+        .with_env("USER", "operator-test");
+    let corpus = examples();
     let corpus = corpus.to_str().ok_or("corpus path")?;
     wd.expect(&["init"], 0)?;
     wd.expect(&["import", "--execute", corpus], 0)?;
@@ -220,7 +123,7 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     // A second cut of one amended document, and the diff of its two generations.
     let amended = wd.path().join("amended");
     std::fs::create_dir_all(amended.join("vi"))?;
-    let mut body = std::fs::read_to_string(corpus::file(DOC))?;
+    let mut body = std::fs::read_to_string(examples().join(DOC))?;
     body.push_str("\nĐiều 52. Điều khoản chuyển tiếp\n\nNội dung mới của điều này.\n");
     std::fs::write(amended.join(DOC), &body)?;
     wd.expect(&["import", "--execute", "amended"], 0)?;
@@ -261,7 +164,7 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
 
     // Reports: from the journal, as JSON and Markdown, with every field the operator needs.
     let report = wd.json(&["report", "h2", "--format", "json"])?;
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], 4);
     assert_eq!(report["run"], "h2");
     assert_eq!(report["command"], "run");
     assert_eq!(report["mode"], "live");
@@ -319,10 +222,12 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     assert!(md.contains("| lifecycle-enact | done |"), "{md}");
     assert!(md.contains(&format!("| user | {user}@")), "{md}");
     // The same reports are files too, JSON and Markdown, one pair per invocation.
-    let first: Value = serde_json::from_str(&std::fs::read_to_string(wd.report_file("h1.json"))?)?;
+    let first: Value = serde_json::from_str(&std::fs::read_to_string(
+        wd.path().join(".iu-cutter/reports/h1.json"),
+    )?)?;
     assert_eq!(first["command"], "run");
     assert_eq!(first["held_after"], "write-verify");
-    let first_md = std::fs::read_to_string(wd.report_file("h1.md"))?;
+    let first_md = std::fs::read_to_string(wd.path().join(".iu-cutter/reports/h1.md"))?;
     assert!(first_md.contains("(held after write-verify)"), "{first_md}");
     let enact_files: Vec<String> = std::fs::read_dir(wd.path().join(".iu-cutter/reports"))?
         .filter_map(Result::ok)
@@ -337,7 +242,7 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     // The refused run was never journaled: it does not exist, so it left no report file that
     // a later run with its id would have to step around, and `report` says it knows no such run
     // (as JSON on stdout, with --json).
-    assert!(!wd.report_file("wrong.json").exists());
+    assert!(!wd.path().join(".iu-cutter/reports/wrong.json").exists());
     let wrong = wd.expect(&["report", "wrong", "--json"], 8)?;
     let error: Value = serde_json::from_str(&wrong.stdout)?;
     assert_eq!(error["error"]["kind"], "bad_input", "{wrong:?}");
@@ -348,8 +253,9 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     assert_eq!(audit["command"], "verify");
     assert_eq!(audit["outcome"]["name"], "PASS");
     let step = phase(&audit, "audit")?;
-    assert_eq!(step["evidence"]["generation_retired"], "1", "{audit}");
-    assert_eq!(step["evidence"]["generation_active"], "1", "{audit}");
+    // Counts are JSON numbers (report schema 4), not strings.
+    assert_eq!(step["evidence"]["generation_retired"], 1, "{audit}");
+    assert_eq!(step["evidence"]["generation_active"], 1, "{audit}");
 
     // Roll both back, newest first: the store is as it was after the import of the amendment.
     let rolled = wd.expect(&["rollback", "h2", "--execute", "--quiet"], 0)?;
@@ -368,12 +274,4 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     assert!(unknown.stderr.contains("next:"), "{unknown:?}");
     assert!(unknown.stdout.is_empty(), "{unknown:?}");
     Ok(())
-}
-
-mod corpus {
-    use std::path::PathBuf;
-
-    pub(super) fn file(id: &str) -> PathBuf {
-        super::corpus().join(id)
-    }
 }

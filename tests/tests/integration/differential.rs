@@ -1,5 +1,5 @@
 //! Differential tests: generated corpora and cut rules applied identically to the simulator,
-//! SQLite (feature `sqlite`) and PostgreSQL (feature `postgres` with `IU_CUTTER_TEST_PG_URL`);
+//! SQLite and PostgreSQL (with `IU_CUTTER_TEST_PG_URL`; in CI, required);
 //! every store must produce the same trace: the same result of every call (errors included, by
 //! message), the same census fingerprint and the same snapshot after every step.
 //!
@@ -19,43 +19,37 @@ use iu_cutter_live_execution::{
 use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
-use iu_cutter_tests::contract::{Fixture, backup_of, expect};
+use iu_cutter_tests::contract::{backup_of, expect};
+use iu_cutter_tests::fixture::{self, Fixture, PgFixture, SimFixture, SqliteFixture};
 use iu_cutter_tests::{cases, runtime};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 /// Every store available to this build, each fresh.
 struct Stores {
-    simulator: iu_cutter_tests::contract::SimFixture,
-    #[cfg(feature = "sqlite")]
-    sqlite: Option<iu_cutter_tests::contract::live::SqliteFixture>,
-    #[cfg(feature = "postgres")]
-    postgres: Option<iu_cutter_tests::contract::live::PgFixture>,
+    simulator: SimFixture,
+    sqlite: Option<SqliteFixture>,
+    postgres: Option<PgFixture>,
 }
 
 impl Stores {
     async fn new(name: &str) -> Result<Stores, TestCaseError> {
-        let Some(simulator) = iu_cutter_tests::contract::simulator(name).await else {
+        let Some(simulator) = fixture::simulator(name).await else {
             return Err(TestCaseError::fail("no simulator"));
         };
         Ok(Stores {
             simulator,
-            #[cfg(feature = "sqlite")]
-            sqlite: iu_cutter_tests::contract::live::sqlite(name).await,
-            #[cfg(feature = "postgres")]
-            postgres: iu_cutter_tests::contract::live::postgres(name).await,
+            sqlite: fixture::sqlite(name).await,
+            postgres: fixture::postgres(name).await,
         })
     }
 
     /// (name, store), the simulator first.
     fn all(&self) -> Vec<(&'static str, &dyn Fixture)> {
-        #[allow(unused_mut)]
         let mut all: Vec<(&'static str, &dyn Fixture)> = vec![("simulator", &self.simulator)];
-        #[cfg(feature = "sqlite")]
         if let Some(store) = &self.sqlite {
             all.push(("sqlite", store));
         }
-        #[cfg(feature = "postgres")]
         if let Some(store) = &self.postgres {
             all.push(("postgres", store));
         }
@@ -63,11 +57,9 @@ impl Stores {
     }
 
     async fn finish(self) {
-        #[cfg(feature = "sqlite")]
         if let Some(store) = self.sqlite {
             store.finish().await;
         }
-        #[cfg(feature = "postgres")]
         if let Some(store) = self.postgres {
             store.finish().await;
         }

@@ -18,7 +18,7 @@ use iu_cutter_phase_core::names;
 use iu_cutter_simulator::{Fault, FaultKind};
 use iu_cutter_tests::{DocumentView, SimHarness, view};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use crate::TestResult;
 
 const RUN: &str = "run-f";
 

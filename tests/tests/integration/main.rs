@@ -1,0 +1,28 @@
+//! The `integration` test binary of the `iu-cutter-tests` crate: one binary, a module per
+//! concern (as ripgrep's `tests/tests.rs`), so that the suites link once and share one build.
+//!
+//! - `contract_simulator`, `contract_sqlite`, `contract_postgres`: the adapter contract, the
+//!   live-only checks and the no-clobber suite per store, and each store's connection errors;
+//! - `runners`: several runners on one store, and the race and edit trials, per SQL store;
+//! - `attack_postgres`: overlapping writers on PostgreSQL;
+//! - `edits_underneath`: an edit between backup and fence;
+//! - `faults_simulator`: the fault-injection matrix on the simulator;
+//! - `properties`, `state_machine`, `differential`: property, model-based and differential
+//!   tests (their regressions in `tests/proptest-regressions/`).
+//!
+//! The PostgreSQL tests need `IU_CUTTER_TEST_PG_URL`: without it they say they are skipped, and
+//! in CI they fail (`iu_cutter_test_env`).
+
+mod attack_postgres;
+mod contract_postgres;
+mod contract_simulator;
+mod contract_sqlite;
+mod differential;
+mod edits_underneath;
+mod faults_simulator;
+mod properties;
+mod runners;
+mod state_machine;
+
+/// What a test that can fail with an error returns.
+type TestResult = Result<(), Box<dyn std::error::Error>>;
