@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::{Pool, Transaction};
 
 use crate::adapter::AdapterResult;
+use crate::conflicts::lease_lost;
 use crate::domain::{Lease, LeaseView, RunId, utc_millis};
 use crate::error::AdapterError;
 use crate::op::LeaseClaim;
@@ -74,27 +75,16 @@ async fn check_claim_in<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "checking a lease claim";
     let (lease, now) = read_lease::<D>(conn, &claim.run, statement, what).await?;
-    match lost(lease, &claim.holder, now) {
-        None => Ok(()),
-        Some(found) => Err(AdapterError::LeaseLost {
-            run: claim.run.clone(),
-            holder: claim.holder.clone(),
-            found,
-        }),
-    }
+    held(&claim.run, &claim.holder, lease, now)
 }
 
-/// What stands in for `holder`'s live lease, given the lease row (holder, expiry) and the
-/// database's now; `None` when `holder` holds it live.
-fn lost(lease: Option<(String, i64)>, holder: &str, now: i64) -> Option<String> {
-    match lease {
-        None => Some("no lease".to_owned()),
-        Some((current, _)) if current != holder => Some(format!("leased by `{current}`")),
-        Some((_, expires)) if expires <= now => {
-            Some(format!("the lease expired at {}", utc_millis(ms(expires))))
-        }
-        Some(_) => None,
-    }
+/// Refuses unless `holder` holds a live lease on `run`, given the lease row (holder, expiry) and
+/// the database's now: the refusal every store words alike ([`lease_lost`]).
+fn held(run: &RunId, holder: &str, lease: Option<(String, i64)>, now: i64) -> AdapterResult<()> {
+    let lease = lease
+        .as_ref()
+        .map(|(current, expires)| (current.as_str(), ms(*expires)));
+    lease_lost(run, holder, lease, ms(now)).map_or(Ok(()), Err)
 }
 
 fn lease_request<D: Dialect>(holder: &str, ttl: Duration) -> AdapterResult<i64> {
@@ -247,13 +237,7 @@ pub(crate) async fn renew_lease<D: Dialect>(
     let ttl_ms = lease_request::<D>(holder, ttl)?;
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
     let (row, now) = lease_row::<D>(&mut tx, run).await?;
-    if let Some(found) = lost(row, holder, now) {
-        return Err(AdapterError::LeaseLost {
-            run: run.clone(),
-            holder: holder.to_owned(),
-            found,
-        });
-    }
+    held(run, holder, row, now)?;
     put_lease(tx, run, holder, ttl_ms, what).await
 }
 
