@@ -58,8 +58,9 @@ pub struct RunOptions {
     /// Cooperative cancellation, checked before every phase and by the phases at batch
     /// boundaries.
     pub cancel: CancelFlag,
-    /// How old a held run's verification may be when it is enacted; older, [`Runner::enact`]
-    /// is `BLOCKED` until `verify` runs write-verify again. `None`: no limit.
+    /// How old a held run's verification may be when it is enacted (by [`RunOptions::clock`]);
+    /// older, [`Runner::enact`] is `BLOCKED` until `verify` runs write-verify again. `None`: no
+    /// limit.
     ///
     /// [`Runner::enact`]: crate::Runner::enact
     pub held_max_age: Option<Duration>,
