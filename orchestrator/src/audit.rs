@@ -13,7 +13,6 @@ use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{Gap, PhaseRole};
 use tracing::{info, warn};
 
-use crate::clock;
 use crate::invocation::{Invocation, elapsed_ms};
 use crate::pipeline::Pipeline;
 use crate::report::{Outcome, PhaseEntry, PhaseEntryStatus, RunReport};
@@ -45,7 +44,7 @@ pub(crate) async fn rolled_back(record: &RunRecord, inv: &mut Invocation<'_>) ->
 
 fn begin(inv: &mut Invocation<'_>) -> Instant {
     let mut entry = PhaseEntry::not_run(AUDIT_STEP);
-    entry.started_at = Some(clock::now_rfc3339());
+    entry.started_at = Some(inv.journal.now());
     inv.phases = vec![entry];
     Instant::now()
 }

@@ -32,6 +32,7 @@ mod start;
 mod tests;
 
 pub use audit::AUDIT_STEP;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::RunnerError;
 pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
 pub use journal::ROLLBACK_PHASE;

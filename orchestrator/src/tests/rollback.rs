@@ -71,7 +71,7 @@ fn seed(
             {
                 evidence.insert("backup_sha256".into(), sha.into());
             }
-            crate::journal::phase_record(name, PhaseStatus::Done, evidence, None, T0)
+            journaled(name, PhaseStatus::Done, evidence, T0)
         })
         .collect();
     lock(journal).insert(RunId::new(run), record);
@@ -327,11 +327,10 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
         .get_mut(&RunId::new("r1"))
         .ok_or("seeded")?
         .phases
-        .push(crate::journal::phase_record(
+        .push(journaled(
             names::BACKUP,
             PhaseStatus::Running,
             Evidence::new(),
-            None,
             T0,
         ));
 

@@ -312,8 +312,8 @@ async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one()
         CutRules::preset(Preset::Markdown),
     );
     record.phases = vec![
-        crate::journal::phase_record("a", PhaseStatus::Done, evidence_of("a"), None, T0),
-        crate::journal::phase_record("b", PhaseStatus::Running, Evidence::new(), None, T0),
+        journaled("a", PhaseStatus::Done, evidence_of("a"), T0),
+        journaled("b", PhaseStatus::Running, Evidence::new(), T0),
     ];
     lock(&world.journal).insert(RunId::new("r1"), record);
     let runner = world.runner(recording(&["a", "b", "c"], &world.log));
