@@ -10,6 +10,7 @@
 
 use std::fmt::Write as _;
 
+use iu_cutter_cut::roman_numeral;
 use iu_cutter_live_execution::Preset;
 
 /// splitmix64: tiny, fast, and good enough to vary text.
@@ -175,30 +176,60 @@ pub(crate) fn generate(kind: Kind, rng: &mut Rng, target: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // Shared helpers.
 
-fn roman(mut n: usize) -> String {
-    const NUMERALS: [(usize, &str); 13] = [
-        (1000, "M"),
-        (900, "CM"),
-        (500, "D"),
-        (400, "CD"),
-        (100, "C"),
-        (90, "XC"),
-        (50, "L"),
-        (40, "XL"),
-        (10, "X"),
-        (9, "IX"),
-        (5, "V"),
-        (4, "IV"),
-        (1, "I"),
-    ];
-    let mut out = String::new();
-    for (value, numeral) in NUMERALS {
-        while n >= value {
-            out.push_str(numeral);
-            n -= value;
+/// How a law's chapters divide: how often a chapter has sections and how many, how a section
+/// is headed, and how many articles a section (or a chapter without sections) holds.
+struct Sectioning {
+    /// The chance, in percent, that a chapter has sections.
+    percent: usize,
+    /// How many sections such a chapter has, at least and at most.
+    sections: (usize, usize),
+    /// A section's heading, `{word} {number}{after_number} {title}`: `Section 2 - Title`.
+    word: &'static str,
+    after_number: &'static str,
+    titles: &'static [&'static str],
+    /// The most articles a section holds (at least three).
+    most_articles: usize,
+}
+
+impl Sectioning {
+    /// Writes one chapter's articles, in sections when it draws some, until `out` reaches
+    /// `target`; `article` numbers them across the law, `write_article` writes the one numbered.
+    fn chapter(
+        &self,
+        out: &mut String,
+        rng: &mut Rng,
+        target: usize,
+        article: &mut usize,
+        mut write_article: impl FnMut(&mut String, &mut Rng, usize),
+    ) {
+        let sections = if rng.percent(self.percent) {
+            rng.between(self.sections.0, self.sections.1)
+        } else {
+            0
+        };
+        for section in 0..sections.max(1) {
+            if sections > 0 {
+                let _ = write!(
+                    out,
+                    "{} {}{} {}\n\n",
+                    self.word,
+                    section + 1,
+                    self.after_number,
+                    rng.pick(self.titles)
+                );
+            }
+            for _ in 0..rng.between(3, self.most_articles) {
+                *article += 1;
+                write_article(out, rng, *article);
+                if out.len() >= target {
+                    break;
+                }
+            }
+            if out.len() >= target {
+                break;
+            }
         }
     }
-    out
 }
 
 /// Upper-cases the first character.
@@ -450,6 +481,16 @@ const EN_ARTICLES: &[&str] = &[
     "Register of licences",
 ];
 
+/// An act's chapters: three in ten have two or three sections, of three to nine articles.
+const EN_SECTIONING: Sectioning = Sectioning {
+    percent: 30,
+    sections: (2, 3),
+    word: "Section",
+    after_number: " -",
+    titles: EN_ARTICLES,
+    most_articles: 9,
+};
+
 const EN_TERMS: &[&str] = &[
     "authority",
     "licence",
@@ -477,44 +518,23 @@ fn legal_en(rng: &mut Rng, target: usize) -> String {
     let with_parts = target > 150 * 1024 && rng.percent(60);
     let mut article = 0usize;
     let mut chapter = 0usize;
-    let mut part = 0usize;
+    let mut part = 0u16;
     while out.len() < target {
         if with_parts && chapter.is_multiple_of(3) {
             part += 1;
             let _ = write!(
                 out,
                 "PART {} — {}\n\n",
-                roman(part),
-                EN_PARTS.get(part - 1).copied().unwrap_or("SUPPLEMENTARY")
+                roman_numeral(part),
+                EN_PARTS
+                    .get(usize::from(part) - 1)
+                    .copied()
+                    .unwrap_or("SUPPLEMENTARY")
             );
         }
         chapter += 1;
         let _ = write!(out, "Chapter {chapter}. {}\n\n", rng.pick(EN_CHAPTERS));
-        let sections = if rng.percent(30) {
-            rng.between(2, 3)
-        } else {
-            0
-        };
-        for section in 0..sections.max(1) {
-            if sections > 0 {
-                let _ = write!(
-                    out,
-                    "Section {} - {}\n\n",
-                    section + 1,
-                    rng.pick(EN_ARTICLES)
-                );
-            }
-            for _ in 0..rng.between(3, 9) {
-                article += 1;
-                en_article(&mut out, rng, article);
-                if out.len() >= target {
-                    break;
-                }
-            }
-            if out.len() >= target {
-                break;
-            }
-        }
+        EN_SECTIONING.chapter(&mut out, rng, target, &mut article, en_article);
     }
     article += 1;
     let _ = write!(
@@ -693,6 +713,17 @@ const VI_SECTIONS: &[&str] = &[
     "GIÁM SÁT HOẠT ĐỘNG",
 ];
 
+/// A Vietnamese law's chapters: about a third have two to four sections (Mục), of three to
+/// eight articles.
+const VI_SECTIONING: Sectioning = Sectioning {
+    percent: 35,
+    sections: (2, 4),
+    word: "Mục",
+    after_number: ".",
+    titles: VI_SECTIONS,
+    most_articles: 8,
+};
+
 const VI_ARTICLES: &[&str] = &[
     "Đối tượng áp dụng",
     "Nguyên tắc quản lý",
@@ -729,7 +760,7 @@ pub(crate) fn legal_vi(rng: &mut Rng, target: usize) -> String {
     let parts = target > 1_000_000 || (target > 200 * 1024 && rng.percent(30));
     let chapters_per_part = if target > 1_000_000 { 12 } else { 3 };
     let mut article = 0usize;
-    let mut chapter = 0usize;
+    let mut chapter = 0u16;
     let mut part = 0usize;
     while out.len() < target {
         if parts && chapter.is_multiple_of(chapters_per_part) {
@@ -751,33 +782,16 @@ pub(crate) fn legal_vi(rng: &mut Rng, target: usize) -> String {
         let _ = write!(
             out,
             "Chương {}\n{}\n\n",
-            roman(chapter),
+            roman_numeral(chapter),
             if chapter == 1 {
                 VI_CHAPTERS.first().copied().unwrap_or_default()
             } else {
                 rng.pick(VI_CHAPTERS)
             }
         );
-        let sections = if rng.percent(35) {
-            rng.between(2, 4)
-        } else {
-            0
-        };
-        for section in 0..sections.max(1) {
-            if sections > 0 {
-                let _ = write!(out, "Mục {}. {}\n\n", section + 1, rng.pick(VI_SECTIONS));
-            }
-            for _ in 0..rng.between(3, 8) {
-                article += 1;
-                vi_article(&mut out, rng, article, law);
-                if out.len() >= target {
-                    break;
-                }
-            }
-            if out.len() >= target {
-                break;
-            }
-        }
+        VI_SECTIONING.chapter(&mut out, rng, target, &mut article, |out, rng, number| {
+            vi_article(out, rng, number, law);
+        });
     }
     article += 1;
     let _ = write!(
@@ -1011,13 +1025,14 @@ fn md_paragraph(out: &mut String, rng: &mut Rng, width: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use iu_cutter_cut::Cutter;
     use iu_cutter_live_execution::CutRules;
 
     use super::*;
 
-    fn spec(seed: u64) -> CorpusSpec {
+    /// A small corpus of every kind, for the tests here and in the other benchmarks.
+    pub(crate) fn spec(seed: u64) -> CorpusSpec {
         CorpusSpec {
             seed,
             laws_en: 3,

@@ -663,17 +663,11 @@ fn linearity(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::{CorpusSpec, corpus};
+    use crate::corpus::corpus;
+    use crate::corpus::tests::spec;
 
     fn small_corpus() -> Vec<Doc> {
-        corpus(&CorpusSpec {
-            seed: 11,
-            laws_en: 2,
-            laws_vi: 2,
-            articles: 3,
-            law_bytes: (6_000, 30_000),
-            article_bytes: (2_000, 9_000),
-        })
+        corpus(&spec(11))
     }
 
     #[test]

@@ -53,13 +53,19 @@ async fn runs(runners: &[Runner], rules: &CutRules) -> Result<f64, String> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Only the simulated runs, for a profiler.
-pub(crate) fn profile(doc: &Doc, settings: &SimSettings) -> Result<(), String> {
+/// What the simulated runs need: a current-thread runtime and the rules they cut with.
+fn setup(settings: &SimSettings) -> Result<(tokio::runtime::Runtime, CutRules), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(settings.max_unit_bytes);
+    Ok((runtime, rules))
+}
+
+/// Only the simulated runs, for a profiler.
+pub(crate) fn profile(doc: &Doc, settings: &SimSettings) -> Result<(), String> {
+    let (runtime, rules) = setup(settings)?;
     let mut secs = 0.0;
     for _ in 0..settings.reps {
         let runners: Vec<Runner> = (0..settings.runs).map(|_| runner_over(doc)).collect();
@@ -73,11 +79,7 @@ pub(crate) fn profile(doc: &Doc, settings: &SimSettings) -> Result<(), String> {
 }
 
 pub(crate) fn run(doc: &Doc, settings: &SimSettings, report: &mut Report) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(settings.max_unit_bytes);
+    let (runtime, rules) = setup(settings)?;
     let units = iu_cutter_cut::Cutter::new(&rules)
         .and_then(|c| c.cut(&doc.id, &doc.text))
         .map_err(|e| e.to_string())?

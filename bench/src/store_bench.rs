@@ -20,7 +20,7 @@ use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope,
     Unit,
 };
-use iu_cutter_orchestrator::{Outcome, PhaseEntryStatus, RunOptions, RunRequest, Runner};
+use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
@@ -139,13 +139,7 @@ async fn full_run(
         .await
         .map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
-    if report.outcome != Outcome::Pass
-        || report.phases.len() != 5
-        || report
-            .phases
-            .iter()
-            .any(|p| p.status != PhaseEntryStatus::Done)
-    {
+    if report.phases.len() != 5 || !report.passed_every_phase() {
         return Err(format!(
             "the benchmark run did not pass all five phases: {}",
             serde_json::to_string(&report).unwrap_or_default()
@@ -227,17 +221,23 @@ fn describe_phases(phases: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// The runtime the store benchmarks run on: worker threads, as the CLI's (a run's lease
+/// heartbeat is a spawned task).
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 /// Only the SQLite full runs, for a profiler.
 pub(crate) fn profile_sqlite(
     docs: &[Doc],
     settings: &StoreSettings,
     tmp: &Path,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = runtime()?;
     let rules = rules(settings.max_unit_bytes);
     runtime.block_on(async {
         for _ in 0..settings.reps {
@@ -265,11 +265,7 @@ pub(crate) fn run(
     tmp: &Path,
     report: &mut Report,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = runtime()?;
     let rules = rules(settings.max_unit_bytes);
     let units = units_for(docs, &rules)?;
     let bytes: u64 = docs.iter().map(|d| d.text.len() as u64).sum();
@@ -329,6 +325,50 @@ enum Insert {
     MultiRow,
 }
 
+/// What a unit's ten columns are bound to, in the order of the `units` table: a one-row
+/// statement ([`INSERT_ONE`]) or a row of a multi-row one.
+trait UnitColumns: Sized {
+    /// Binds the next column to `value`.
+    fn column<'t, T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        self,
+        value: T,
+    ) -> Self;
+
+    /// Binds `unit`'s columns.
+    fn unit(self, unit: &Unit) -> Self {
+        self.column(unit.document.as_str())
+            .column(unit.generation.as_str())
+            .column(i64::from(unit.ordinal))
+            .column(unit.unit_id.as_str())
+            .column(unit.path.as_str())
+            .column(unit.part.map(i64::from))
+            .column(unit.start as i64)
+            .column(unit.end as i64)
+            .column(unit.sha256.as_str())
+            .column(unit.body.as_str())
+    }
+}
+
+impl UnitColumns
+    for sqlx::query::Query<'_, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments>
+{
+    fn column<'t, T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        self,
+        value: T,
+    ) -> Self {
+        self.bind(value)
+    }
+}
+
+impl UnitColumns for &mut sqlx::query_builder::Separated<'_, sqlx::Sqlite, &'static str> {
+    fn column<'t, T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        self,
+        value: T,
+    ) -> Self {
+        self.push_bind(value)
+    }
+}
+
 /// Inserts `units` in one transaction; returns the seconds it took.
 async fn sqlite_insert(dir: &Path, units: &[Unit], how: Insert) -> Result<f64, String> {
     let mut conn = sqlite_connection(dir).await?;
@@ -339,16 +379,7 @@ async fn sqlite_insert(dir: &Path, units: &[Unit], how: Insert) -> Result<f64, S
         Insert::Prepared => {
             for unit in units {
                 sqlx::query(INSERT_ONE)
-                    .bind(unit.document.as_str())
-                    .bind(unit.generation.as_str())
-                    .bind(i64::from(unit.ordinal))
-                    .bind(unit.unit_id.as_str())
-                    .bind(unit.path.as_str())
-                    .bind(unit.part.map(i64::from))
-                    .bind(unit.start as i64)
-                    .bind(unit.end as i64)
-                    .bind(unit.sha256.as_str())
-                    .bind(unit.body.as_str())
+                    .unit(unit)
                     .execute(&mut *tx)
                     .await
                     .map_err(err)?;
@@ -361,16 +392,7 @@ async fn sqlite_insert(dir: &Path, units: &[Unit], how: Insert) -> Result<f64, S
                      start_byte, end_byte, sha256, body) ",
                 );
                 query.push_values(chunk, |mut row, unit| {
-                    row.push_bind(unit.document.as_str())
-                        .push_bind(unit.generation.as_str())
-                        .push_bind(i64::from(unit.ordinal))
-                        .push_bind(unit.unit_id.as_str())
-                        .push_bind(unit.path.as_str())
-                        .push_bind(unit.part.map(i64::from))
-                        .push_bind(unit.start as i64)
-                        .push_bind(unit.end as i64)
-                        .push_bind(unit.sha256.as_str())
-                        .push_bind(unit.body.as_str());
+                    row.unit(unit);
                 });
                 query.build().execute(&mut *tx).await.map_err(err)?;
             }
@@ -397,6 +419,44 @@ fn fresh_dir(tmp: &Path) -> Result<tempfile::TempDir, String> {
     tempfile::tempdir_in(tmp).map_err(|e| format!("cannot create a temporary directory: {e}"))
 }
 
+/// A measurement of writing `units` (`bytes` of text) into a store.
+fn of_units(
+    name: &str,
+    label: &str,
+    samples_s: Vec<f64>,
+    units: &[Unit],
+    bytes: u64,
+) -> Measurement {
+    Measurement::new(name, label, samples_s)
+        .bytes(bytes)
+        .detail("units", units.len() as u64)
+}
+
+/// Adds the full live runs on `store` (`full`) to the report with the phases' medians and,
+/// when the extra `profiled` run timed its store calls, those calls (as a detail and a note).
+fn add_full_run(
+    report: &mut Report,
+    store: &str,
+    full: Measurement,
+    phase_ms: &Value,
+    profiled: Option<&RunTimes>,
+) -> Measurement {
+    let mut full = full.detail("phase_median_ms", phase_ms.clone());
+    if let Some(RunTimes {
+        secs,
+        operations: Some(operations),
+        ..
+    }) = profiled
+    {
+        full = full.detail("profiled_run_operations", operations_json(operations));
+        report.note(format!(
+            "{store} full run, profiled (one extra run, store calls timed): {}",
+            describe_operations(operations, *secs)
+        ));
+    }
+    report.add(full)
+}
+
 /// The SQLite benchmarks: full live runs against bare inserts of the same units.
 async fn sqlite(
     docs: &[Doc],
@@ -409,47 +469,35 @@ async fn sqlite(
 ) -> Result<(), String> {
     let samples = SqliteSamples::take(docs, units, rules, settings, tmp).await?;
     let phase_ms = phase_medians(&samples.phases);
-    let mut full = Measurement::new(
-        "store.sqlite_full_run",
-        "SQLite: full live run, five phases through the Runner",
-        samples.full,
-    )
-    .bytes(bytes)
-    .detail("units", units.len() as u64)
-    .detail("phase_median_ms", phase_ms.clone());
-    if let Some(RunTimes {
-        secs,
-        operations: Some(operations),
-        ..
-    }) = &samples.profiled
-    {
-        full = full.detail("profiled_run_operations", operations_json(operations));
-        report.note(format!(
-            "SQLite full run, profiled (one extra run, store calls timed): {}",
-            describe_operations(operations, *secs)
-        ));
-    }
-    let full = report.add(full);
-    let prepared = report.add(
-        Measurement::new(
-            "store.sqlite_insert_prepared",
-            "SQLite: bare insert, one transaction, prepared one-row statement",
-            samples.prepared,
-        )
-        .bytes(bytes)
-        .detail("units", units.len() as u64),
+    let full = add_full_run(
+        report,
+        "SQLite",
+        of_units(
+            "store.sqlite_full_run",
+            "SQLite: full live run, five phases through the Runner",
+            samples.full,
+            units,
+            bytes,
+        ),
+        &phase_ms,
+        samples.profiled.as_ref(),
     );
-    let multi = report.add(
-        Measurement::new(
-            "store.sqlite_insert_multirow",
-            &format!(
-                "SQLite: bare insert, one transaction, multi-row statements of {SQLITE_ROWS_PER_STATEMENT}"
-            ),
-            samples.multi,
-        )
-        .bytes(bytes)
-        .detail("units", units.len() as u64),
-    );
+    let prepared = report.add(of_units(
+        "store.sqlite_insert_prepared",
+        "SQLite: bare insert, one transaction, prepared one-row statement",
+        samples.prepared,
+        units,
+        bytes,
+    ));
+    let multi = report.add(of_units(
+        "store.sqlite_insert_multirow",
+        &format!(
+            "SQLite: bare insert, one transaction, multi-row statements of {SQLITE_ROWS_PER_STATEMENT}"
+        ),
+        samples.multi,
+        units,
+        bytes,
+    ));
     let fastest = if prepared.median_s <= multi.median_s {
         &prepared
     } else {
@@ -687,36 +735,26 @@ async fn postgres(
         }
     }
     let phase_ms = phase_medians(&phases);
-    let mut full = Measurement::new(
-        "store.pg_full_run",
-        "PostgreSQL: full live run, five phases through the Runner",
-        full,
-    )
-    .bytes(bytes)
-    .detail("units", units.len() as u64)
-    .detail("phase_median_ms", phase_ms.clone());
-    if let Some(RunTimes {
-        secs,
-        operations: Some(operations),
-        ..
-    }) = &profiled
-    {
-        full = full.detail("profiled_run_operations", operations_json(operations));
-        report.note(format!(
-            "PostgreSQL full run, profiled (one extra run, store calls timed): {}",
-            describe_operations(operations, *secs)
-        ));
-    }
-    let full = report.add(full);
-    let copy = report.add(
-        Measurement::new(
-            "store.pg_copy",
-            "PostgreSQL: COPY of the same units, one transaction",
-            copies,
-        )
-        .bytes(bytes)
-        .detail("units", units.len() as u64),
+    let full = add_full_run(
+        report,
+        "PostgreSQL",
+        of_units(
+            "store.pg_full_run",
+            "PostgreSQL: full live run, five phases through the Runner",
+            full,
+            units,
+            bytes,
+        ),
+        &phase_ms,
+        profiled.as_ref(),
     );
+    let copy = report.add(of_units(
+        "store.pg_copy",
+        "PostgreSQL: COPY of the same units, one transaction",
+        copies,
+        units,
+        bytes,
+    ));
     report.figure(Figure::measured(
         "pg_full_run_vs_copy",
         "PostgreSQL full run vs COPY of the same units (time)",

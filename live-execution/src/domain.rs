@@ -604,8 +604,102 @@ pub struct PurgeTarget {
     pub active: Option<RunId>,
 }
 
-/// Evidence a phase records: small named facts (hashes, counts).
-pub type Evidence = BTreeMap<String, String>;
+/// Evidence a phase records: small named facts (hashes, counts, checks, names), each value typed.
+pub type Evidence = BTreeMap<String, EvidenceValue>;
+
+/// One value of a phase's [`Evidence`], typed where the phase produces it: a count is a number,
+/// a check a flag, a hash or a location text, a set of names a list.
+///
+/// Serialised untagged, so that JSON (the journal, the report) shows `500`, `true`, `"ab12…"`
+/// and `["law/1", "law/2"]`. Journals written before values were typed hold every value as a
+/// JSON string: such a value reads back as [`EvidenceValue::Text`], exactly as it was written
+/// (`"500"` stays the text `500`; nothing is guessed from the string). Its [`fmt::Display`] is
+/// the text an untyped value had, so what is rendered from evidence does not change.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EvidenceValue {
+    /// A count (documents, units, batches).
+    Count(u64),
+    /// A yes-or-no check (e.g. whether a census matched).
+    Flag(bool),
+    /// Names, in order (e.g. documents); displayed joined by `, `.
+    List(Vec<String>),
+    /// Text: a sha256, a location, a summary; any value of a journal written before typing.
+    Text(String),
+}
+
+impl EvidenceValue {
+    /// The text, when the value is [`EvidenceValue::Text`].
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            EvidenceValue::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The count, when the value is [`EvidenceValue::Count`].
+    pub fn as_count(&self) -> Option<u64> {
+        match self {
+            EvidenceValue::Count(count) => Some(*count),
+            _ => None,
+        }
+    }
+
+    /// The flag, when the value is [`EvidenceValue::Flag`].
+    pub fn as_flag(&self) -> Option<bool> {
+        match self {
+            EvidenceValue::Flag(flag) => Some(*flag),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EvidenceValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvidenceValue::Count(count) => write!(f, "{count}"),
+            EvidenceValue::Flag(flag) => write!(f, "{flag}"),
+            EvidenceValue::List(items) => f.write_str(&items.join(", ")),
+            EvidenceValue::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl From<u64> for EvidenceValue {
+    fn from(count: u64) -> Self {
+        EvidenceValue::Count(count)
+    }
+}
+
+impl From<usize> for EvidenceValue {
+    fn from(count: usize) -> Self {
+        EvidenceValue::Count(u64::try_from(count).unwrap_or(u64::MAX))
+    }
+}
+
+impl From<bool> for EvidenceValue {
+    fn from(flag: bool) -> Self {
+        EvidenceValue::Flag(flag)
+    }
+}
+
+impl From<String> for EvidenceValue {
+    fn from(text: String) -> Self {
+        EvidenceValue::Text(text)
+    }
+}
+
+impl From<&str> for EvidenceValue {
+    fn from(text: &str) -> Self {
+        EvidenceValue::Text(text.to_owned())
+    }
+}
+
+impl From<Vec<String>> for EvidenceValue {
+    fn from(items: Vec<String>) -> Self {
+        EvidenceValue::List(items)
+    }
+}
 
 /// Where a journaled run stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -862,5 +956,57 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn evidence_values_serialise_as_their_json_types() -> Result<(), serde_json::Error> {
+        let evidence = Evidence::from([
+            ("units".to_owned(), EvidenceValue::from(500u64)),
+            ("matches".to_owned(), EvidenceValue::from(true)),
+            ("sha256".to_owned(), EvidenceValue::from("ab12")),
+            (
+                "documents".to_owned(),
+                EvidenceValue::from(vec!["law/1".to_owned(), "law/2".to_owned()]),
+            ),
+        ]);
+        let json = serde_json::to_string(&evidence)?;
+        assert_eq!(
+            json,
+            r#"{"documents":["law/1","law/2"],"matches":true,"sha256":"ab12","units":500}"#
+        );
+        let back: Evidence = serde_json::from_str(&json)?;
+        assert_eq!(back, evidence);
+        Ok(())
+    }
+
+    #[test]
+    fn an_untyped_journal_value_reads_back_as_the_text_it_was() -> Result<(), serde_json::Error> {
+        // What a journal written before evidence was typed holds: every value a string.
+        let old: Evidence =
+            serde_json::from_str(r#"{"units":"500","matches":"true","sha256":"ab12"}"#)?;
+        assert_eq!(old.get("units"), Some(&EvidenceValue::Text("500".into())));
+        assert_eq!(
+            old.get("matches"),
+            Some(&EvidenceValue::Text("true".into()))
+        );
+        assert_eq!(old.get("units").and_then(EvidenceValue::as_count), None);
+        // Written back, it is the same JSON: nothing was guessed from the strings.
+        assert_eq!(
+            serde_json::to_string(&old)?,
+            r#"{"matches":"true","sha256":"ab12","units":"500"}"#
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn evidence_values_display_as_the_untyped_text_did() {
+        assert_eq!(EvidenceValue::from(500u64).to_string(), 500u64.to_string());
+        assert_eq!(EvidenceValue::from(false).to_string(), false.to_string());
+        assert_eq!(EvidenceValue::from("ab12").to_string(), "ab12");
+        assert_eq!(
+            EvidenceValue::from(vec!["law/1".to_owned(), "law/2".to_owned()]).to_string(),
+            ["law/1", "law/2"].join(", ")
+        );
+        assert_eq!(EvidenceValue::Text("500".into()).to_string(), "500");
     }
 }

@@ -15,10 +15,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::conflicts::{describe_revision, describe_state, document_not_found};
+use crate::conflicts::{
+    describe_revision, describe_state, document_not_found, fence_lost, foreign_unit,
+};
 use crate::domain::{
     DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
-    GenerationState, PurgeTarget, RunId,
+    GenerationState, PurgeTarget, RunId, Unit,
 };
 use crate::error::AdapterError;
 
@@ -414,6 +416,26 @@ fn generation_state_name(state: GenerationState) -> &'static str {
         GenerationState::Active => "active",
         GenerationState::Retired => "retired",
     }
+}
+
+/// Whether `run` may stage `unit`, its document in `state` as read inside the write (`None`: no
+/// such document): the unit must be of the run's own generation, and its document fenced by the
+/// run. A write checks every unit so before it stages any.
+pub fn write_step(
+    run: &RunId,
+    unit: &Unit,
+    state: Option<&DocumentState>,
+) -> Result<(), AdapterError> {
+    if unit.generation != *run {
+        return Err(foreign_unit(run, unit));
+    }
+    let Some(state) = state else {
+        return Err(document_not_found(&unit.document));
+    };
+    if !matches!(state, DocumentState::Cutting { run: fencing } if fencing == run) {
+        return Err(fence_lost(run, &unit.document, state));
+    }
+    Ok(())
 }
 
 /// Whether a purge may remove `target` now: `Ok(true)` when its generation is still retired and

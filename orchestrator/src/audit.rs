@@ -6,14 +6,13 @@ use std::time::Instant;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Document, DocumentId, DocumentPlan, Evidence, GenerationState,
+    AdapterError, Document, DocumentId, DocumentPlan, Evidence, EvidenceValue, GenerationState,
     LiveExecutionAdapter, Plan, RunId, RunRecord, Scope, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{Gap, PhaseRole};
 use tracing::{info, warn};
 
-use crate::clock;
 use crate::invocation::{Invocation, elapsed_ms};
 use crate::pipeline::Pipeline;
 use crate::report::{Outcome, PhaseEntry, PhaseEntryStatus, RunReport};
@@ -45,7 +44,7 @@ pub(crate) async fn rolled_back(record: &RunRecord, inv: &mut Invocation<'_>) ->
 
 fn begin(inv: &mut Invocation<'_>) -> Instant {
     let mut entry = PhaseEntry::not_run(AUDIT_STEP);
-    entry.started_at = Some(clock::now_rfc3339());
+    entry.started_at = Some(inv.journal.now());
     inv.phases = vec![entry];
     Instant::now()
 }
@@ -102,13 +101,10 @@ async fn audit_enacted(
     }
     Ok(Ok(Evidence::from([
         PLAN_SHA256.with(plan_sha256),
-        (
-            "documents_audited".to_owned(),
-            plan.documents.len().to_string(),
-        ),
-        ("units_audited".to_owned(), counts.units.to_string()),
-        ("generation_active".to_owned(), counts.active.to_string()),
-        ("generation_retired".to_owned(), counts.retired.to_string()),
+        ("documents_audited".to_owned(), plan.documents.len().into()),
+        ("units_audited".to_owned(), counts.units.into()),
+        ("generation_active".to_owned(), counts.active.into()),
+        ("generation_retired".to_owned(), counts.retired.into()),
     ])))
 }
 
@@ -290,7 +286,7 @@ async fn audit_rolled_back(record: &RunRecord, inv: &mut Invocation<'_>) -> Audi
         ));
         return Ok(Ok(Evidence::from([(
             "documents_audited".to_owned(),
-            "0".to_owned(),
+            EvidenceValue::Count(0),
         )])));
     };
     let documents = documents_of(store.as_ref(), &plan).await?;
@@ -319,7 +315,7 @@ async fn audit_rolled_back(record: &RunRecord, inv: &mut Invocation<'_>) -> Audi
     }
     Ok(Ok(Evidence::from([(
         "documents_audited".to_owned(),
-        plan.documents.len().to_string(),
+        EvidenceValue::from(plan.documents.len()),
     )])))
 }
 

@@ -3,8 +3,63 @@
 //!
 //! No time crate: the civil-date conversions are Howard Hinnant's algorithms, exact for every
 //! date from 1970 on. Timestamps live in the journal only; the census never sees them.
+//!
+//! The runner reads the time through a [`Clock`]: the [`SystemClock`] unless
+//! [`crate::RunOptions::with_clock`] gives it another, such as a [`ManualClock`] that a test
+//! moves on instead of sleeping. Durations (`duration_ms`) are measured on [`std::time::Instant`]
+//! and lease expiry on the store's clock; neither reads this one.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where the runner reads wall-clock time: the journal's phase times, the report's start and
+/// finish, and the age of a held run's verification (`held_max_age`).
+pub trait Clock: Send + Sync {
+    /// The time now.
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's clock ([`SystemTime::now`]), the runner's default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that stands still until it is moved ([`ManualClock::advance`], [`ManualClock::set`]):
+/// a test ages a journal in an instant, and every time it reads back is known.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<SystemTime>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: SystemTime) -> Self {
+        ManualClock {
+            now: Mutex::new(start),
+        }
+    }
+
+    /// Moves the clock on by `by`.
+    pub fn advance(&self, by: Duration) {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner) += by;
+    }
+
+    /// Sets the clock to `to` (earlier or later).
+    pub fn set(&self, to: SystemTime) {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// Civil date `(year, month, day)` of a day count since 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -60,9 +115,10 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
-/// Now, as [`rfc3339`].
+/// Now on the system clock, as [`rfc3339`]. The runner does not call it: it reads its
+/// [`Clock`].
 pub fn now_rfc3339() -> String {
-    rfc3339(SystemTime::now())
+    rfc3339(SystemClock.now())
 }
 
 /// `time` as `YYYYMMDD-HHMMSS` (UTC), for run ids and file names.
@@ -251,5 +307,17 @@ mod tests {
         );
         assert_eq!(age_of("1970-01-01T00:05:00Z", now), Some(Duration::ZERO));
         assert_eq!(age_of("garbage", now), None);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_738_324_800);
+        let clock = ManualClock::new(start);
+        assert_eq!(clock.now(), start);
+        assert_eq!(clock.now(), start);
+        clock.advance(Duration::from_millis(250));
+        assert_eq!(rfc3339(clock.now()), "2025-01-31T12:00:00.250Z");
+        clock.set(UNIX_EPOCH);
+        assert_eq!(clock.now(), UNIX_EPOCH);
     }
 }

@@ -8,9 +8,8 @@ use iu_cutter_live_execution::{AdapterError, Evidence, PhaseStatus, RunId, RunRe
 use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::clock;
 use crate::invocation::{Invocation, elapsed_ms};
-use crate::journal::{phase_record, resume_action, rollback_began, upsert};
+use crate::journal::{resume_action, rollback_began, upsert};
 use crate::pipeline::Pipeline;
 use crate::report::{Outcome, PhaseEntryStatus};
 
@@ -166,8 +165,8 @@ async fn run_phase(
 ) -> Result<(), Outcome> {
     let run = ctx.record.run.clone();
     let name = phase.name().to_owned();
-    let started_at = clock::now_rfc3339();
-    let running = phase_record(
+    let started_at = inv.journal.now();
+    let running = inv.journal.phase_record(
         &name,
         PhaseStatus::Running,
         Evidence::new(),
@@ -237,7 +236,7 @@ async fn journal_done(
     ctx: &mut RunContext,
     inv: &mut Invocation<'_>,
 ) -> Result<(), Outcome> {
-    let done = phase_record(
+    let done = inv.journal.phase_record(
         &ran.name,
         PhaseStatus::Done,
         evidence.clone(),
@@ -359,7 +358,7 @@ async fn settle_error(
 ) -> Outcome {
     let settled = settlement(ran, &inv.run, error);
     if let Some(status) = settled.journaled {
-        let record = phase_record(
+        let record = inv.journal.phase_record(
             &ran.name,
             status,
             Evidence::new(),

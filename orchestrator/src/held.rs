@@ -50,7 +50,7 @@ pub(crate) async fn enact_or_verify(
     }
     if command == Command::Enact
         && let Some(max) = options.held_max_age
-        && let Some(gap) = stale_verification(&record, &verify, max)
+        && let Some(gap) = stale_verification(&record, &verify, max, options.clock.now())
     {
         warn!(gap = %gap, "held run's verification is too old");
         return Ok(inv.finish(Outcome::Blocked { gap }, None).await);
@@ -166,7 +166,7 @@ pub(crate) async fn continue_held(
          first (as iu-cutter enact {run} does)"
     ));
     if let Some(max) = inv.options.held_max_age
-        && let Some(gap) = stale_verification(&record, &verify, max)
+        && let Some(gap) = stale_verification(&record, &verify, max, inv.options.clock.now())
     {
         warn!(gap = %gap, "held run's verification is too old");
         return (Outcome::Blocked { gap }, None);
@@ -178,13 +178,16 @@ pub(crate) async fn continue_held(
 }
 
 /// The gap when the journaled verification (phase `verify`) of a held run is older than `max`
-/// (or undated).
-fn stale_verification(record: &RunRecord, verify: &str, max: Duration) -> Option<Gap> {
+/// at `now` (or undated).
+fn stale_verification(
+    record: &RunRecord,
+    verify: &str,
+    max: Duration,
+    now: SystemTime,
+) -> Option<Gap> {
     let run = &record.run;
     let finished = record.phase(verify).and_then(|p| p.finished_at.clone());
-    let age = finished
-        .as_deref()
-        .and_then(|at| clock::age_of(at, SystemTime::now()));
+    let age = finished.as_deref().and_then(|at| clock::age_of(at, now));
     let found = match (&finished, age) {
         (Some(at), Some(age)) if age > max => {
             format!("verified at {at}, {} ago", clock::format_age(age))

@@ -24,7 +24,6 @@ use iu_cutter_phase_core::evidence::{BACKUP_SHA256, PLAN_SHA256};
 use iu_cutter_phase_core::{BackupStore, JournalBackupStore, RunEvent};
 use tracing::{info, warn};
 
-use crate::clock;
 use crate::error::RunnerError;
 use crate::journal::{ROLLBACK_PHASE, RunJournal};
 use crate::lease::{self, Heartbeat};
@@ -95,16 +94,17 @@ impl<'a> Invocation<'a> {
                 .collect(),
         };
         let store = pipeline.store.clone();
+        let journal = RunJournal::new(store.clone(), run.clone(), options.clock.clone());
         let inv = Invocation {
             pipeline,
             options,
-            journal: RunJournal::new(store.clone(), run.clone()),
+            started_at: journal.now(),
+            journal,
             run,
             command,
             store,
             heartbeat: None,
             started: Instant::now(),
-            started_at: clock::now_rfc3339(),
             journal_plan_sha256: None,
             journal_backup_sha256: None,
             phases,
@@ -386,7 +386,7 @@ impl<'a> Invocation<'a> {
             command: self.command,
             mode: if adapter.live { "live" } else { "simulate" }.to_owned(),
             started_at: self.started_at,
-            finished_at: clock::now_rfc3339(),
+            finished_at: self.journal.now(),
             provenance: self.options.provenance.clone(),
             adapter,
             outcome,

@@ -1,6 +1,7 @@
 //! The run's journal as one invocation writes it: every phase transition and run status goes
 //! through [`RunJournal`], which also remembers whether the invocation has changed the store
-//! yet, so that no outcome can claim that nothing was changed after a write.
+//! yet, so that no outcome can claim that nothing was changed after a write. Its times come
+//! from the invocation's [`Clock`].
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use iu_cutter_live_execution::{
     RunStatus,
 };
 
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::report::Outcome;
 
 /// The journal entry a rollback writes for its run. Reserved: no phase may use this name.
@@ -21,15 +22,46 @@ pub(crate) struct RunJournal {
     store: Arc<dyn LiveExecutionAdapter>,
     run: RunId,
     mutated: bool,
+    clock: Arc<dyn Clock>,
 }
 
 impl RunJournal {
-    /// The journal of `run`, written through `store`.
-    pub(crate) fn new(store: Arc<dyn LiveExecutionAdapter>, run: RunId) -> Self {
+    /// The journal of `run`, written through `store`, with times read from `clock`.
+    pub(crate) fn new(
+        store: Arc<dyn LiveExecutionAdapter>,
+        run: RunId,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         RunJournal {
             store,
             run,
             mutated: false,
+            clock,
+        }
+    }
+
+    /// Now on the journal's clock, as the journal writes times ([`clock::rfc3339`]).
+    pub(crate) fn now(&self) -> String {
+        clock::rfc3339(self.clock.now())
+    }
+
+    /// A journal entry for phase `name`, started at `started_at`; any status but `Running` is
+    /// stamped finished now.
+    pub(crate) fn phase_record(
+        &self,
+        name: &str,
+        status: PhaseStatus,
+        evidence: Evidence,
+        detail: Option<String>,
+        started_at: &str,
+    ) -> PhaseRecord {
+        PhaseRecord {
+            name: name.to_owned(),
+            status,
+            evidence,
+            detail,
+            started_at: Some(started_at.to_owned()),
+            finished_at: (status != PhaseStatus::Running).then(|| self.now()),
         }
     }
 
@@ -64,25 +96,6 @@ impl RunJournal {
     pub(crate) async fn status(&mut self, status: RunStatus) -> AdapterResult<()> {
         let result = self.store.set_run_status(&self.run, status).await;
         self.wrote(result)
-    }
-}
-
-/// A journal entry for phase `name`, started at `started_at`; any status but `Running` is
-/// stamped finished now.
-pub(crate) fn phase_record(
-    name: &str,
-    status: PhaseStatus,
-    evidence: Evidence,
-    detail: Option<String>,
-    started_at: &str,
-) -> PhaseRecord {
-    PhaseRecord {
-        name: name.to_owned(),
-        status,
-        evidence,
-        detail,
-        started_at: Some(started_at.to_owned()),
-        finished_at: (status != PhaseStatus::Running).then(clock::now_rfc3339),
     }
 }
 

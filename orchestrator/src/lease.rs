@@ -65,6 +65,12 @@ pub fn default_holder() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_owned());
+    holder_named(&user, &host)
+}
+
+/// `who@host:pid:nonce`: the lease holder for `who` (a user, or `user/role`) on `host`, with
+/// this process's id and a random 64-bit nonce so that two invocations of one process differ.
+pub fn holder_named(who: &str, host: &str) -> String {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u128(
         std::time::SystemTime::now()
@@ -73,7 +79,7 @@ pub fn default_holder() -> String {
             .unwrap_or_default(),
     );
     format!(
-        "{user}@{host}:{}:{:016x}",
+        "{who}@{host}:{}:{:016x}",
         std::process::id(),
         hasher.finish()
     )

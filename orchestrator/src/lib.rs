@@ -32,10 +32,11 @@ mod start;
 mod tests;
 
 pub use audit::AUDIT_STEP;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::RunnerError;
 pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
 pub use journal::ROLLBACK_PHASE;
-pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder};
+pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{

@@ -7,6 +7,7 @@ use std::time::Duration;
 use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
 use iu_cutter_phase_core::{CancelFlag, EventSink, NoEvents};
 
+use crate::clock::{Clock, SystemClock};
 use crate::lease::LeaseOptions;
 use crate::report::Provenance;
 
@@ -57,8 +58,9 @@ pub struct RunOptions {
     /// Cooperative cancellation, checked before every phase and by the phases at batch
     /// boundaries.
     pub cancel: CancelFlag,
-    /// How old a held run's verification may be when it is enacted; older, [`Runner::enact`]
-    /// is `BLOCKED` until `verify` runs write-verify again. `None`: no limit.
+    /// How old a held run's verification may be when it is enacted (by [`RunOptions::clock`]);
+    /// older, [`Runner::enact`] is `BLOCKED` until `verify` runs write-verify again. `None`: no
+    /// limit.
     ///
     /// [`Runner::enact`]: crate::Runner::enact
     pub held_max_age: Option<Duration>,
@@ -71,6 +73,11 @@ pub struct RunOptions {
     /// run on a multi-thread runtime, or a long synchronous stretch (cutting a large scope)
     /// keeps the heartbeat from renewing in time.
     pub lease: Option<LeaseOptions>,
+    /// Where the invocation reads the time: the journal's phase times, the report's
+    /// `started_at` and `finished_at`, and the age checked against `held_max_age`. The
+    /// [`SystemClock`] by default; a test gives a [`crate::clock::ManualClock`] and moves it on
+    /// instead of sleeping. Lease expiry is measured on the store's clock, not this one.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for RunOptions {
@@ -83,6 +90,7 @@ impl Default for RunOptions {
             held_max_age: None,
             provenance: None,
             lease: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -121,6 +129,12 @@ impl RunOptions {
     /// Holds the run's lease as `lease.holder` (see [`RunOptions::lease`]).
     pub fn with_lease(mut self, lease: LeaseOptions) -> Self {
         self.lease = Some(lease);
+        self
+    }
+
+    /// Reads the time from `clock` (see [`RunOptions::clock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 

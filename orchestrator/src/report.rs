@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+#[cfg(doc)]
+use iu_cutter_live_execution::EvidenceValue;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, Census, DocumentId, Evidence, Kept, RunId,
 };
@@ -11,8 +13,13 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the report's JSON. 2 added the run's times, mode, provenance, plan and backup
 /// sha256, per-phase start times, the refusal's reason and the dry run's attestation; 3 what the
-/// run holds in the store (`holds`) and the rollback's kept edits and documents left alone.
-pub const REPORT_SCHEMA_VERSION: u32 = 3;
+/// run holds in the store (`holds`) and the rollback's kept edits and documents left alone; 4
+/// typed the phases' evidence values ([`EvidenceValue`]): a count is a JSON number (`500`, was
+/// `"500"`), a check a boolean (`true`, was `"true"`), a list of names an array
+/// (`unstructured_documents`, was one string joined by `, `); sha256s and other text stay
+/// strings. A phase a version-4 report shows as skipped carries the evidence its journal holds:
+/// from a run journaled before typing, strings as they were written. The Markdown is unchanged.
+pub const REPORT_SCHEMA_VERSION: u32 = 4;
 
 /// How an invocation ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -438,7 +445,8 @@ impl RunReport {
     }
 
     /// Parses a report written by [`RunReport::to_json`] (a report of schema version 1 reads
-    /// too: the fields added since are empty).
+    /// too: the fields added since are empty; evidence of a report before version 4, all
+    /// strings, reads as text).
     pub fn from_json(text: &str) -> Result<RunReport, serde_json::Error> {
         serde_json::from_str(text)
     }
@@ -446,6 +454,15 @@ impl RunReport {
     /// The entry of phase `name`, if the report lists it.
     pub fn phase(&self, name: &str) -> Option<&PhaseEntry> {
         self.phases.iter().find(|p| p.name == name)
+    }
+
+    /// Whether the run passed with every phase the report lists done.
+    pub fn passed_every_phase(&self) -> bool {
+        self.outcome == Outcome::Pass
+            && self
+                .phases
+                .iter()
+                .all(|p| p.status == PhaseEntryStatus::Done)
     }
 
     /// The report as Markdown: a summary table, the outcome with its gap, reason or error and

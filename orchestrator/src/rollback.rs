@@ -10,17 +10,16 @@ use std::time::Instant;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
-    Evidence, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus, Restoration,
-    RunId, RunRecord, RunStatus, Scope, document_digest, sha256_hex,
+    Evidence, EvidenceValue, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus,
+    Restoration, RunId, RunRecord, RunStatus, Scope, document_digest, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::BACKUP_SHA256;
 use iu_cutter_phase_core::{BackupReceipt, Gap, PhaseRole};
 use tracing::{info, warn};
 
-use crate::clock;
 use crate::error::RunnerError;
 use crate::invocation::{Admission, Invocation, Opened, elapsed_ms};
-use crate::journal::{ROLLBACK_PHASE, phase_record};
+use crate::journal::ROLLBACK_PHASE;
 use crate::options::RunOptions;
 use crate::pipeline::Pipeline;
 use crate::report::{
@@ -138,11 +137,11 @@ async fn nothing_to_restore(
         return outcome;
     }
     let started = Instant::now();
-    let started_at = clock::now_rfc3339();
+    let started_at = inv.journal.now();
     inv.phases[0].started_at = Some(started_at.clone());
     let mut evidence = Evidence::new();
-    evidence.insert("restored_documents".into(), "0".into());
-    let done = phase_record(
+    evidence.insert("restored_documents".into(), EvidenceValue::Count(0));
+    let done = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Done,
         evidence.clone(),
@@ -246,7 +245,7 @@ async fn restore(
     let store = inv.store().clone();
     inv.take_census_before().await;
     let started = Instant::now();
-    let started_at = clock::now_rfc3339();
+    let started_at = inv.journal.now();
     inv.phases[0].started_at = Some(started_at.clone());
     let expected_digests = match expected_digests(store.as_ref(), run, backup).await {
         Ok(expected) => expected,
@@ -258,7 +257,7 @@ async fn restore(
             );
         }
     };
-    let running = phase_record(
+    let running = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Running,
         Evidence::new(),
@@ -362,7 +361,7 @@ async fn finish_rollback(
         inv.phases[0].status = PhaseEntryStatus::Blocked;
         inv.phases[0].detail = Some(detail.clone());
         inv.rollback = Some(check);
-        let blocked = phase_record(
+        let blocked = inv.journal.phase_record(
             ROLLBACK_PHASE,
             PhaseStatus::Blocked,
             evidence,
@@ -374,7 +373,7 @@ async fn finish_rollback(
         return Outcome::Blocked { gap };
     }
     inv.rollback = Some(check);
-    let done = phase_record(
+    let done = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Done,
         evidence,
@@ -412,7 +411,7 @@ async fn refused_for_later_run(
          changed"
     );
     // `Failed`, not `Blocked`: nothing was changed, so the run stays resumable.
-    let refused = phase_record(
+    let refused = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Failed,
         Evidence::new(),
@@ -645,21 +644,21 @@ fn rollback_evidence(check: &RollbackCheck) -> Evidence {
         BACKUP_SHA256.with(check.backup_sha256.clone()),
         (
             "restored_documents".to_owned(),
-            check.restored_documents.to_string(),
+            check.restored_documents.into(),
         ),
-        ("kept_edits".to_owned(), check.kept_edits.len().to_string()),
-        ("left_alone".to_owned(), check.left_alone.len().to_string()),
+        ("kept_edits".to_owned(), check.kept_edits.len().into()),
+        ("left_alone".to_owned(), check.left_alone.len().into()),
         (
             "census_matches_backup".to_owned(),
-            check.census_matches_backup.to_string(),
+            check.census_matches_backup.into(),
         ),
         (
             "fingerprint_matches_pre_run".to_owned(),
-            check.fingerprint_matches_pre_run.to_string(),
+            check.fingerprint_matches_pre_run.into(),
         ),
         (
             "fingerprint_after".to_owned(),
-            check.fingerprint_after.clone(),
+            check.fingerprint_after.as_str().into(),
         ),
     ])
 }

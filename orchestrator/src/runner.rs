@@ -13,6 +13,7 @@ use iu_cutter_live_execution::{
 use iu_cutter_phase_core::{BackupStore, Phase};
 use tracing::{Instrument, info_span};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::RunnerError;
 use crate::generations::{self, DiffError, GenerationDiff};
 use crate::options::{RunOptions, RunRequest};
@@ -183,12 +184,16 @@ impl Runner {
     }
 
     /// Removes retired generations (their records and units) older than `older_than`, keeping
-    /// what a rollback of a recent run needs. See [`Runner::purge_at`] for the exact rule.
+    /// what a rollback of a recent run needs. Ages are measured from now on the
+    /// [`SystemClock`]; runs journaled on another [`Clock`] ([`RunOptions::clock`]) are purged
+    /// with [`Runner::purge_at`]`(older_than, clock.now())`. See [`Runner::purge_at`] for the
+    /// exact rule.
     pub async fn purge(&self, older_than: Duration) -> PurgeReport {
-        self.purge_at(older_than, SystemTime::now()).await
+        self.purge_at(older_than, SystemClock.now()).await
     }
 
-    /// [`Runner::purge`], measuring ages from `now`.
+    /// [`Runner::purge`], measuring ages from `now` (the journal's times are compared with it;
+    /// nothing else reads a clock).
     ///
     /// A generation `G` of document `D` is purged only when all of these hold:
     ///

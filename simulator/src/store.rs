@@ -6,12 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::time::Duration;
 
-use iu_cutter_live_execution::conflicts::{
-    backup_conflict, document_not_found, fence_lost, foreign_unit, lease_lost, run_not_found,
-};
+use iu_cutter_live_execution::conflicts::{backup_conflict, lease_lost, run_not_found};
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
-    purge_step, undo_step,
+    purge_step, undo_step, write_step,
 };
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
@@ -105,10 +103,6 @@ impl Store {
         self.generation_range(document, generation)
             .map(|(key, _)| key.clone())
             .collect()
-    }
-
-    fn document(&self, id: &DocumentId) -> AdapterResult<&Document> {
-        self.documents.get(id).ok_or_else(|| document_not_found(id))
     }
 
     /// A document as a compare-and-set sees it: the body hashed as it is stored now.
@@ -452,13 +446,8 @@ impl Store {
 
     pub(crate) fn write_units(&mut self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
         for unit in units {
-            if unit.generation != *run {
-                return Err(foreign_unit(run, unit));
-            }
-            let document = self.document(&unit.document)?;
-            if document.state != (DocumentState::Cutting { run: run.clone() }) {
-                return Err(fence_lost(run, &document.id, &document.state));
-            }
+            let document = self.documents.get(&unit.document);
+            write_step(run, unit, document.map(|d| &d.state))?;
         }
         for unit in units {
             self.generations

@@ -352,7 +352,7 @@ fn phase(name: &str, status: PhaseStatus, evidence: &[(&str, &str)]) -> PhaseRec
         status,
         evidence: evidence
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
             .collect(),
         detail: None,
         started_at: None,

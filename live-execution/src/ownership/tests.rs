@@ -325,6 +325,45 @@ fn undo_leaves_untouched_documents_and_strange_states_alone() {
 }
 
 #[test]
+fn a_write_stages_only_its_own_generation_on_documents_it_fences() {
+    let unit = |generation: &str| Unit {
+        document: DocumentId::new("law/1"),
+        generation: run(generation),
+        ordinal: 0,
+        unit_id: "u".into(),
+        path: "Điều 1".into(),
+        part: None,
+        start: 0,
+        end: 4,
+        sha256: sha256_hex(b"body"),
+        body: "body".into(),
+    };
+    let fenced = DocumentState::Cutting { run: run("r1") };
+    assert!(write_step(&run("r1"), &unit("r1"), Some(&fenced)).is_ok());
+    assert!(matches!(
+        write_step(&run("r1"), &unit("r2"), Some(&fenced)),
+        Err(AdapterError::Invalid(message)) if message.contains("belongs to generation `r2`")
+    ));
+    assert!(matches!(
+        write_step(&run("r1"), &unit("r1"), None),
+        Err(AdapterError::NotFound(_))
+    ));
+    let other = DocumentState::Cutting { run: run("r2") };
+    assert_eq!(
+        conflict_found(write_step(&run("r1"), &unit("r1"), Some(&other))),
+        "fenced by run `r2` (fence lost)"
+    );
+    assert_eq!(
+        conflict_found(write_step(
+            &run("r1"),
+            &unit("r1"),
+            Some(&DocumentState::Cut)
+        )),
+        "cut (not fenced) (fence lost)"
+    );
+}
+
+#[test]
 fn restoration_tallies_each_decision() {
     let mut restoration = Restoration::default();
     let id = DocumentId::new("d");

@@ -119,6 +119,22 @@ pub(crate) fn from_db<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, Adap
     T::try_from(value).map_err(|_| corrupt(format!("{what} {value}")))
 }
 
+/// A unit's integer columns as stored (ordinal, part, start, end), checked into the domain's
+/// types: every read of a unit, whatever its shape, converts them here.
+pub(crate) fn unit_numbers(
+    ordinal: i64,
+    part: Option<i64>,
+    start: i64,
+    end: i64,
+) -> Result<(u32, Option<u32>, u64, u64), AdapterError> {
+    Ok((
+        from_db(ordinal, "unit ordinal")?,
+        part.map(|p| from_db(p, "unit part")).transpose()?,
+        from_db(start, "unit start")?,
+        from_db(end, "unit end")?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

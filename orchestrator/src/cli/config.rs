@@ -608,6 +608,22 @@ mod tests {
         }
     }
 
+    /// Asserts where `config` puts backups, reports and the stop file, its batch size and its
+    /// held-run age limit (in seconds).
+    #[track_caller]
+    fn assert_places_and_limits(
+        config: &Config,
+        [backups, reports, stop_file]: [&str; 3],
+        batch_units: usize,
+        held_max_age_s: u64,
+    ) {
+        assert_eq!(config.backup_dir, PathBuf::from(backups));
+        assert_eq!(config.reports_dir, PathBuf::from(reports));
+        assert_eq!(config.stop_file, PathBuf::from(stop_file));
+        assert_eq!(config.batch_units, batch_units);
+        assert_eq!(config.held_max_age, Duration::from_secs(held_max_age_s));
+    }
+
     #[test]
     fn defaults_keep_the_kill_switch_off() -> TestResult {
         let config = Config::from_sources(None, env(&[]))?;
@@ -615,11 +631,16 @@ mod tests {
         const { assert!(!EXECUTION_ENABLED_DEFAULT) };
         assert_eq!(config.database_url, "sqlite://iu-cutter.sqlite");
         assert_eq!(config.mode, Mode::Live);
-        assert_eq!(config.backup_dir, PathBuf::from(".iu-cutter/backups"));
-        assert_eq!(config.reports_dir, PathBuf::from(".iu-cutter/reports"));
-        assert_eq!(config.stop_file, PathBuf::from(".iu-cutter/STOP"));
-        assert_eq!(config.batch_units, DEFAULT_BATCH_UNITS);
-        assert_eq!(config.held_max_age, Duration::from_secs(86_400));
+        assert_places_and_limits(
+            &config,
+            [
+                ".iu-cutter/backups",
+                ".iu-cutter/reports",
+                ".iu-cutter/STOP",
+            ],
+            DEFAULT_BATCH_UNITS,
+            86_400,
+        );
         assert_eq!(config.rules, CutRules::preset(Preset::Auto));
         // A file that says nothing about the switch leaves it off too.
         let config = Config::from_sources(Some(("cutter.toml", "mode = \"live\"\n")), env(&[]))?;
@@ -646,11 +667,7 @@ max_unit_bytes = 4096
         let config = Config::from_sources(Some(("cutter.toml", text)), env(&[]))?;
         assert!(config.execution_enabled);
         assert_eq!(config.mode, Mode::Simulate);
-        assert_eq!(config.backup_dir, PathBuf::from("b"));
-        assert_eq!(config.reports_dir, PathBuf::from("r"));
-        assert_eq!(config.stop_file, PathBuf::from("s/STOP"));
-        assert_eq!(config.batch_units, 50);
-        assert_eq!(config.held_max_age, Duration::from_secs(5400));
+        assert_places_and_limits(&config, ["b", "r", "s/STOP"], 50, 5400);
         assert_eq!(config.rules.max_unit_bytes, Some(4096));
         match &config.rules.markers {
             MarkerSet::Custom(levels) => assert_eq!(levels.len(), 2),
@@ -779,11 +796,12 @@ max_unit_bytes = 4096
         assert_eq!(config.database_url_origin, "IU_CUTTER_DATABASE_URL");
         assert!(!config.execution_enabled);
         assert_eq!(config.mode, Mode::Simulate);
-        assert_eq!(config.backup_dir, PathBuf::from("/var/backups/iu"));
-        assert_eq!(config.reports_dir, PathBuf::from("/var/reports/iu"));
-        assert_eq!(config.stop_file, PathBuf::from("/run/iu/STOP"));
-        assert_eq!(config.batch_units, 7);
-        assert_eq!(config.held_max_age, Duration::from_secs(172_800));
+        assert_places_and_limits(
+            &config,
+            ["/var/backups/iu", "/var/reports/iu", "/run/iu/STOP"],
+            7,
+            172_800,
+        );
         assert_eq!(
             config.rules,
             CutRules::preset(Preset::LegalVi).with_max_unit_bytes(2048)

@@ -13,7 +13,7 @@ use iu_cutter_phase_core::DirBackupStore;
 
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
-use crate::cli::output::{result_of, table};
+use crate::cli::output::{print_json, result_of, table};
 use crate::cli::store::{LiveStore, ReadOnlyStore};
 
 fn change_name(change: UnitChange) -> &'static str {
@@ -52,10 +52,7 @@ pub(crate) async fn diff(
             ),
         })?;
     if json {
-        out_json!(
-            "{}",
-            serde_json::to_string_pretty(&diff).unwrap_or_default()
-        );
+        print_json(&diff);
         return Ok(());
     }
     out!(
@@ -165,10 +162,7 @@ pub(crate) async fn purge(config: &Config, args: PurgeArgs) -> Result<(), CliErr
     let mut report = runner.purge(args.older_than.duration).await;
     report.older_than = age.to_owned();
     if args.json {
-        out_json!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        print_json(&report);
         return result_of(&report.outcome);
     }
     out!(

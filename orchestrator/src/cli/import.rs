@@ -477,6 +477,21 @@ mod tests {
         documents.iter().map(|d| d.id.as_str()).collect()
     }
 
+    /// The error reading `paths` (with the default fields) ends in; a test failure if it reads
+    /// them.
+    fn refusal(paths: &[PathBuf]) -> Result<CliError, String> {
+        match collect(paths, &fields()) {
+            Ok(documents) => Err(format!("accepted: {documents:?}")),
+            Err(error) => Ok(error),
+        }
+    }
+
+    /// The error reading `file` ends in once it holds `lines` (JSON lines).
+    fn jsonl_refusal(file: &Path, lines: &str) -> Result<CliError, Box<dyn std::error::Error>> {
+        std::fs::write(file, lines)?;
+        Ok(refusal(&[file.to_path_buf()])?)
+    }
+
     #[test]
     fn directories_give_sorted_relative_ids() -> TestResult {
         let dir = tempfile::tempdir()?;
@@ -510,10 +525,7 @@ mod tests {
         let offset = bytes.len();
         bytes.extend_from_slice(&[0xC4, 0x20, b'x']); // a lead byte without its continuation
         std::fs::write(dir.path().join("bad.txt"), &bytes)?;
-        let error = match collect(&[dir.path().to_path_buf()], &fields()) {
-            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
-            Err(error) => error,
-        };
+        let error = refusal(&[dir.path().to_path_buf()])?;
         assert_eq!(error.exit_code(), 8);
         let text = error.to_string();
         assert!(text.contains("bad.txt"), "{text}");
@@ -557,28 +569,20 @@ mod tests {
         assert_eq!(ids(&collect(std::slice::from_ref(&file), &other)?), ["a"]);
 
         // Malformed lines are named with their line numbers.
-        std::fs::write(
+        let text = jsonl_refusal(
             &file,
             "{\"id\": \"a\", \"body\": \"x\"}\nnot json\n{\"body\": \"y\"}\n{\"id\": \"a\", \"body\": \"z\"}\n",
-        )?;
-        let error = match collect(std::slice::from_ref(&file), &fields()) {
-            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
-            Err(error) => error,
-        };
-        let text = error.to_string();
+        )?
+        .to_string();
         assert!(text.contains("kb.jsonl:2"), "{text}");
         assert!(text.contains("kb.jsonl:3: no field `id`"), "{text}");
 
         // A repeated id names both lines.
-        std::fs::write(
+        let text = jsonl_refusal(
             &file,
             "{\"id\": \"a\", \"body\": \"x\"}\n{\"id\": \"a\", \"body\": \"z\"}\n",
-        )?;
-        let error = match collect(std::slice::from_ref(&file), &fields()) {
-            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
-            Err(error) => error,
-        };
-        let text = error.to_string();
+        )?
+        .to_string();
         assert!(text.contains("`a` is given twice"), "{text}");
         assert!(
             text.contains("kb.jsonl:1") && text.contains("kb.jsonl:2"),
@@ -590,16 +594,11 @@ mod tests {
     #[test]
     fn ids_no_store_may_hold_are_bad_input_naming_the_line() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let file = dir.path().join("kb.jsonl");
-        std::fs::write(
-            &file,
+        let error = jsonl_refusal(
+            &dir.path().join("kb.jsonl"),
             "{\"id\": \"ok\", \"body\": \"x\"}\n{\"id\": \"tab\\there\", \"body\": \"y\"}\n\
              {\"id\": \"evil\\u202egpj.exe\", \"body\": \"z\"}\n",
         )?;
-        let error = match collect(std::slice::from_ref(&file), &fields()) {
-            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
-            Err(error) => error,
-        };
         assert_eq!(error.exit_code(), 8);
         let text = error.to_string();
         assert!(
@@ -624,10 +623,7 @@ mod tests {
         std::fs::write(dir.path().join("secret.txt"), "outside\n")?;
         std::os::unix::fs::symlink(root.join("inside.txt"), root.join("alias.txt"))?;
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("leak.txt"))?;
-        let error = match collect(std::slice::from_ref(&root), &fields()) {
-            Ok(documents) => return Err(format!("accepted: {documents:?}").into()),
-            Err(error) => error,
-        };
+        let error = refusal(std::slice::from_ref(&root))?;
         let text = error.to_string();
         assert!(
             text.contains("leak.txt") && text.contains("--follow-symlinks"),

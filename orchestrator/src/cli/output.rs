@@ -32,6 +32,14 @@ fn shorten_value(value: &str) -> String {
     }
 }
 
+/// Prints `value` as pretty JSON on stdout: the command's one JSON document.
+pub(crate) fn print_json(value: &impl serde::Serialize) {
+    out_json!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
 /// Prints rows as left-aligned columns.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -74,7 +82,7 @@ pub(crate) fn run_status_name(status: iu_cutter_live_execution::RunStatus) -> St
 pub(crate) fn evidence_line(evidence: &iu_cutter_live_execution::Evidence) -> String {
     evidence
         .iter()
-        .map(|(k, v)| format!("{k}={}", shorten_value(v)))
+        .map(|(k, v)| format!("{k}={}", shorten_value(&v.to_string())))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -169,7 +177,7 @@ fn cut_evidence(report: &RunReport, key: &str) -> Option<String> {
     report
         .phases
         .iter()
-        .find_map(|p| p.evidence.get(key).cloned())
+        .find_map(|p| p.evidence.get(key).map(ToString::to_string))
 }
 
 /// The warning for documents that yield only a preamble unit (`documents`: their names, joined).
@@ -186,7 +194,7 @@ fn planned_units(report: &RunReport) -> Option<String> {
     report
         .phases
         .iter()
-        .find_map(|p| p.evidence.get("units_planned").cloned())
+        .find_map(|p| p.evidence.get("units_planned").map(ToString::to_string))
 }
 
 /// The command's result for a report's outcome.

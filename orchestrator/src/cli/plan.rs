@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
-use crate::cli::output::{human_bytes, table, unstructured_warning};
+use crate::cli::output::{human_bytes, print_json, table, unstructured_warning};
 use crate::cli::scope::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
@@ -91,10 +91,7 @@ pub(crate) async fn plan(
     }
     let preview = preview(&plan, out);
     if json {
-        out_json!(
-            "{}",
-            serde_json::to_string_pretty(&preview).unwrap_or_default()
-        );
+        print_json(&preview);
         return Ok(plan);
     }
     out!(

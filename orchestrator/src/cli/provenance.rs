@@ -5,9 +5,6 @@
 //! say `unknown@vm`), while the process's real uid is who actually runs it. With it goes the
 //! database's `current_user`, the role the store was changed as.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-
 use iu_cutter_orchestrator::Provenance;
 
 use crate::cli::config::Config;
@@ -39,20 +36,7 @@ impl Identity {
             .as_deref()
             .map(|role| format!("/{role}"))
             .unwrap_or_default();
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        format!(
-            "{}{role}@{}:{}:{:016x}",
-            self.os_user,
-            host(),
-            std::process::id(),
-            hasher.finish()
-        )
+        iu_cutter_orchestrator::holder_named(&format!("{}{role}", self.os_user), &host())
     }
 }
 

@@ -7,7 +7,7 @@
 //! store.
 
 use iu_cutter_live_execution::RunId;
-use iu_cutter_orchestrator::RunRequest;
+use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
 
 use crate::cli::config::{Config, Mode};
 use crate::cli::error::CliError;
@@ -60,54 +60,48 @@ pub(crate) async fn resume(
     until: Option<String>,
     flags: Flags,
 ) -> Result<(), CliError> {
-    let retry = format!("iu-cutter resume {run}");
-    let store = LiveStore::open(config, flags.execute, &retry).await?;
-    let (live, identity) = Live::new(config, store);
-    let report = live
-        .runner
-        .resume(
-            &run,
-            run_options(config, until.as_deref(), flags.quiet, &identity),
-        )
-        .await
-        .map_err(CliError::from_runner)?;
-    finish(config, Some(&live), report, flags.json, None).await
+    on_run(
+        config,
+        "resume",
+        &run,
+        until.as_deref(),
+        flags,
+        Runner::resume,
+    )
+    .await
 }
 
 /// `iu-cutter enact RUN`: verify a held run again, then enact it.
 pub(crate) async fn enact(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
-    let retry = format!("iu-cutter enact {run}");
-    let store = LiveStore::open(config, flags.execute, &retry).await?;
-    let (live, identity) = Live::new(config, store);
-    let report = live
-        .runner
-        .enact(&run, run_options(config, None, flags.quiet, &identity))
-        .await
-        .map_err(CliError::from_runner)?;
-    finish(config, Some(&live), report, flags.json, None).await
+    on_run(config, "enact", &run, None, flags, Runner::enact).await
 }
 
 /// `iu-cutter verify RUN`: refresh a held run's verification, or audit an enacted one.
 pub(crate) async fn verify(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
-    let retry = format!("iu-cutter verify {run}");
-    let store = LiveStore::open(config, flags.execute, &retry).await?;
-    let (live, identity) = Live::new(config, store);
-    let report = live
-        .runner
-        .verify(&run, run_options(config, None, flags.quiet, &identity))
-        .await
-        .map_err(CliError::from_runner)?;
-    finish(config, Some(&live), report, flags.json, None).await
+    on_run(config, "verify", &run, None, flags, Runner::verify).await
 }
 
 /// `iu-cutter rollback RUN`.
 pub(crate) async fn rollback(config: &Config, run: RunId, flags: Flags) -> Result<(), CliError> {
-    let retry = format!("iu-cutter rollback {run}");
+    on_run(config, "rollback", &run, None, flags, Runner::rollback_with).await
+}
+
+/// What `iu-cutter COMMAND RUN` does on an existing run: opens the live store (a refusal names
+/// the same command to run again), has the runner do `op` to `run` with the configured options
+/// (`until` a phase, where given), and reports what came back.
+async fn on_run(
+    config: &Config,
+    command: &str,
+    run: &RunId,
+    until: Option<&str>,
+    flags: Flags,
+    op: impl AsyncFnOnce(&Runner, &RunId, RunOptions) -> Result<RunReport, RunnerError>,
+) -> Result<(), CliError> {
+    let retry = format!("iu-cutter {command} {run}");
     let store = LiveStore::open(config, flags.execute, &retry).await?;
     let (live, identity) = Live::new(config, store);
-    let report = live
-        .runner
-        .rollback_with(&run, run_options(config, None, flags.quiet, &identity))
+    let options = run_options(config, until, flags.quiet, &identity);
+    let report = op(&live.runner, run, options)
         .await
         .map_err(CliError::from_runner)?;
     finish(config, Some(&live), report, flags.json, None).await

@@ -13,7 +13,7 @@ use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Preset,
     RunId, Scope,
 };
-use iu_cutter_orchestrator::{Outcome, PhaseEntryStatus, RunRequest, Runner};
+use iu_cutter_orchestrator::{Outcome, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, names};
 use iu_cutter_simulator::Simulator;
 
@@ -132,12 +132,7 @@ async fn check_simulated_run() -> Result<String, String> {
         .run(request, Default::default())
         .await
         .map_err(|e| e.to_string())?;
-    if report.outcome != Outcome::Pass
-        || report
-            .phases
-            .iter()
-            .any(|p| p.status != PhaseEntryStatus::Done)
-    {
+    if !report.passed_every_phase() {
         return Err(format!(
             "run ended {}: {:?}",
             report.outcome.name(),

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
-use crate::cli::output::{evidence_line, run_status_name, short, table};
+use crate::cli::output::{evidence_line, print_json, run_status_name, short, table};
 use crate::cli::scope::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
@@ -113,10 +113,7 @@ async fn run_status(
             )
         })?;
     if json {
-        out_json!(
-            "{}",
-            serde_json::to_string_pretty(&record).unwrap_or_default()
-        );
+        print_json(&record);
         return Ok(());
     }
     let leases = load_leases(adapter).await?;
@@ -205,7 +202,7 @@ async fn store_status(
             runs,
             liveness: lives,
         };
-        out_json!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        print_json(&out);
         return Ok(());
     }
     out!(
@@ -318,7 +315,7 @@ pub(crate) async fn units(
                 })
                 .collect(),
         };
-        out_json!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        print_json(&out);
         return Ok(());
     }
     let state = match &doc.state {

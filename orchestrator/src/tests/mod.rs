@@ -22,6 +22,7 @@ macro_rules! answer {
     };
 }
 
+mod evidence;
 mod lease;
 mod operator;
 mod pipeline;
@@ -35,8 +36,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Census, CutRules, DocumentHead, DocumentId, Evidence,
-    ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter, Op,
-    Preset, Reply, RunId, RunRecord, RunStatus, Scope, StoredBackup,
+    EvidenceValue, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
+    MockLiveExecutionAdapter, Op, PhaseRecord, PhaseStatus, Preset, Reply, RunId, RunRecord,
+    RunStatus, Scope, StoredBackup,
 };
 use iu_cutter_phase_core::{
     CancelFlag, EventSink, Gap, MemoryBackupStore, Phase, PhaseError, PhaseRole, RunContext,
@@ -50,6 +52,19 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A journal time for records built by hand.
 const T0: &str = "2025-01-31T12:00:00.000Z";
+
+/// A journal entry built by hand for phase `name`, started at `started_at` and (unless
+/// `Running`) finished at [`T0`].
+fn journaled(name: &str, status: PhaseStatus, evidence: Evidence, started_at: &str) -> PhaseRecord {
+    PhaseRecord {
+        name: name.to_owned(),
+        status,
+        evidence,
+        detail: None,
+        started_at: Some(started_at.to_owned()),
+        finished_at: (status != PhaseStatus::Running).then(|| T0.to_owned()),
+    }
+}
 
 /// The reply to an op, from what the role trait's method returns (see [`answer!`]).
 fn into_reply<T: Into<Reply>>(answer: AdapterResult<T>) -> AdapterResult<Reply> {

@@ -2,7 +2,8 @@
 //! runs and `enact`, `verify` (refresh and audit), the reviewed plan, `diff`, `purge`, the
 //! journal's times and the report's new fields.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use iu_cutter_live_execution::{
     CutRules, DocumentId, GenerationState, PhaseStatus, Preset, RunId, RunStatus, Scope,
@@ -14,6 +15,7 @@ use iu_cutter_phase_cut_leg_a::compute_plan;
 use iu_cutter_simulator::Simulator;
 
 use super::*;
+use crate::clock::{Clock, ManualClock};
 use crate::{AUDIT_STEP, Outcome, PurgeDecision, RunReport, RunnerError, UnitChange, clock};
 
 const LAW_1_AMENDED: &str =
@@ -49,6 +51,13 @@ type BoxError = Box<dyn std::error::Error>;
 /// Enact's options when the verification is at most an hour old.
 fn verified_within_the_hour() -> RunOptions {
     RunOptions::default().with_held_max_age(Duration::from_secs(3600))
+}
+
+/// A clock standing at [`T0`] until the test moves it on.
+fn clock_at_t0() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(1_738_324_800),
+    ))
 }
 
 fn rules() -> CutRules {
@@ -116,19 +125,24 @@ async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
 #[tokio::test]
 async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestResult {
     let h = harness();
-    h.pass(request("r1", laws()), held()).await?;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let mutations = h.sim.mutation_count();
+    let clock = clock_at_t0();
+    let on = |options: RunOptions| options.with_clock(clock.clone());
+    h.pass(request("r1", laws()), on(held())).await?;
+    let verified_at = stored_run(&h.sim, "r1")
+        .await?
+        .phase(names::WRITE_VERIFY)
+        .and_then(|p| p.finished_at.clone())
+        .ok_or("no verification time")?;
+    assert_eq!(verified_at, T0, "the journal did not read the run's clock");
 
-    let stale = h
-        .enact(
-            "r1",
-            RunOptions::default().with_held_max_age(Duration::ZERO),
-        )
-        .await?;
+    // Two hours on, an enact that accepts an hour-old verification is blocked.
+    clock.advance(Duration::from_secs(2 * 3600));
+    let mutations = h.sim.mutation_count();
+    let stale = h.enact("r1", on(verified_within_the_hour())).await?;
     let gap = blocked(&stale)?;
     assert_eq!(gap.phase, names::WRITE_VERIFY);
-    assert!(gap.found.contains("ago"), "{gap}");
+    assert_eq!(gap.found, format!("verified at {T0}, 2h ago"), "{gap}");
+    assert!(gap.expected.contains("held_max_age (1h)"), "{gap}");
     assert!(gap.next_action.contains("iu-cutter verify r1"), "{gap}");
     assert_eq!(h.sim.mutation_count(), mutations, "a stale enact wrote");
     assert!(
@@ -138,23 +152,20 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
             .is_empty()
     );
 
-    let before = stored_run(&h.sim, "r1")
-        .await?
-        .phase(names::WRITE_VERIFY)
-        .and_then(|p| p.finished_at.clone())
-        .ok_or("no verification time")?;
-    let verified = h.verify("r1").await?;
+    // `verify` journals a fresh verification time, and leaves the run held.
+    let verified = h
+        .runner
+        .verify(&RunId::new("r1"), on(RunOptions::default()))
+        .await?;
     expect_pass(&verified)?;
     assert_eq!(verified.held_after.as_deref(), Some(names::WRITE_VERIFY));
     let record = stored_run(&h.sim, "r1").await?;
     assert_eq!(record.status, RunStatus::Held);
-    let after = record
-        .phase(names::WRITE_VERIFY)
-        .and_then(|p| p.finished_at.clone())
-        .ok_or("no verification time")?;
-    assert!(
-        clock::parse_rfc3339(&after) > clock::parse_rfc3339(&before),
-        "{before} -> {after}"
+    assert_eq!(
+        record
+            .phase(names::WRITE_VERIFY)
+            .and_then(|p| p.finished_at.as_deref()),
+        Some("2025-01-31T14:00:00.000Z")
     );
     assert_eq!(
         record.phase(names::LIFECYCLE_ENACT).map(|p| p.status),
@@ -162,7 +173,7 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
         "verify enacted"
     );
 
-    expect_pass(&h.enact("r1", verified_within_the_hour()).await?)?;
+    expect_pass(&h.enact("r1", on(verified_within_the_hour())).await?)?;
     Ok(())
 }
 
@@ -244,8 +255,8 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
         audit.phases[0]
             .evidence
             .get("generation_active")
-            .map(String::as_str),
-        Some("2")
+            .and_then(EvidenceValue::as_count),
+        Some(2)
     );
 
     // A later run supersedes r1 on law/1: r1's generation is retired there, as the journal says.
@@ -261,8 +272,10 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
     expect_pass(&audit)?;
     let evidence = &audit.phases[0].evidence;
     assert_eq!(
-        evidence.get("generation_retired").map(String::as_str),
-        Some("1")
+        evidence
+            .get("generation_retired")
+            .and_then(EvidenceValue::as_count),
+        Some(1)
     );
 
     // The retired generation purged behind the journal's back: the audit names it.
@@ -375,26 +388,19 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
     Ok(())
 }
 
-/// Waits until the journal's clock (milliseconds) has moved on, so that runs enacted one after
-/// the other journal distinct times: the purge dates a retirement by the next enact strictly
-/// after the generation's own, and two enacts within one millisecond would leave it undated
-/// (kept). A fast machine does that; the test is about old and young runs, not ties.
-async fn next_journal_tick() {
-    let now = clock::now_rfc3339();
-    while clock::now_rfc3339() == now {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
 #[tokio::test]
 async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
     let h = harness();
+    let clock = clock_at_t0();
+    let on = |options: RunOptions| options.with_clock(clock.clone());
     let law_1 = DocumentId::new("law/1");
     let only_law_1 = || Scope::Ids(vec![DocumentId::new("law/1")]);
+    // A minute between runs: the purge dates a retirement by the next enact strictly after the
+    // generation's own, so enacts journaled at one time would leave it undated (kept).
     for (run, body) in [("r1", LAW_1), ("r2", LAW_1_AMENDED), ("r3", LAW_1)] {
-        next_journal_tick().await;
+        clock.advance(Duration::from_secs(60));
         h.sim.put_document(&law_1, body).await?;
-        h.pass(request(run, only_law_1()), RunOptions::default())
+        h.pass(request(run, only_law_1()), on(RunOptions::default()))
             .await?;
     }
     let states = |sim: &Simulator| {
@@ -415,7 +421,10 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
     );
 
     // Now: every run is young, so the rollbacks they may need keep everything.
-    let report = h.runner.purge(Duration::from_secs(3600)).await;
+    let report = h
+        .runner
+        .purge_at(Duration::from_secs(3600), clock.now())
+        .await;
     assert_eq!(report.outcome, Outcome::Pass);
     assert_eq!(report.purged, 0);
     assert!(
@@ -425,10 +434,24 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
             .all(|e| matches!(e.decision, PurgeDecision::KeptForRollback { .. })),
         "{report:?}"
     );
+    // Each generation was retired when the next run enacted, a minute apart.
+    let retired: Vec<(&str, Option<&str>)> = report
+        .generations
+        .iter()
+        .map(|e| (e.generation.as_str(), e.retired_at.as_deref()))
+        .collect();
+    assert_eq!(
+        retired,
+        [
+            ("r1", Some("2025-01-31T12:02:00.000Z")),
+            ("r2", Some("2025-01-31T12:03:00.000Z")),
+        ]
+    );
 
     // Two hours on, with the switch closed: r1 is selected, r2 is kept (r3 is not superseded
     // and rolling it back makes r2 active again), and nothing is removed.
-    let later = SystemTime::now() + Duration::from_secs(7200);
+    clock.advance(Duration::from_secs(7200));
+    let later = clock.now();
     h.switch.set(false);
     let refused = h.runner.purge_at(Duration::from_secs(3600), later).await;
     assert_eq!(refused.outcome.name(), "REFUSED", "{refused:?}");
@@ -471,7 +494,10 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
             .is_empty()
     );
     // The latest run still rolls back exactly to r2.
-    let rolled = h.runner.rollback(&RunId::new("r3")).await?;
+    let rolled = h
+        .runner
+        .rollback_with(&RunId::new("r3"), on(RunOptions::default()))
+        .await?;
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
     assert_eq!(
         h.sim

@@ -69,9 +69,9 @@ fn seed(
             if *name == names::BACKUP
                 && let Some(sha) = backup_sha256
             {
-                evidence.insert("backup_sha256".into(), sha.to_owned());
+                evidence.insert("backup_sha256".into(), sha.into());
             }
-            crate::journal::phase_record(name, PhaseStatus::Done, evidence, None, T0)
+            journaled(name, PhaseStatus::Done, evidence, T0)
         })
         .collect();
     lock(journal).insert(RunId::new(run), record);
@@ -327,11 +327,10 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
         .get_mut(&RunId::new("r1"))
         .ok_or("seeded")?
         .phases
-        .push(crate::journal::phase_record(
+        .push(journaled(
             names::BACKUP,
             PhaseStatus::Running,
             Evidence::new(),
-            None,
             T0,
         ));
 
@@ -341,7 +340,7 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
     assert_eq!(report.rollback, None);
     assert_eq!(
         report.phases[0].evidence.get("restored_documents"),
-        Some(&"0".to_owned())
+        Some(&EvidenceValue::Count(0))
     );
     assert!(noted(&report, "nothing to restore"));
     assert_eq!(world.status(), Some(RunStatus::RolledBack));

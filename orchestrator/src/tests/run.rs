@@ -178,7 +178,7 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     assert!(report.phases.iter().all(|p| {
         p.status == PhaseEntryStatus::Done
             && p.duration_ms.is_some()
-            && p.evidence.get("ran") == Some(&p.name)
+            && p.evidence.get("ran").and_then(EvidenceValue::as_text) == Some(p.name.as_str())
     }));
     assert_eq!(
         events.compact(),
@@ -266,7 +266,7 @@ async fn until_holds_the_run_and_resume_continues_after_it() -> TestResult {
     // Skipped phases show their journaled evidence.
     assert_eq!(
         resumed.phase("a").and_then(|p| p.evidence.get("ran")),
-        Some(&"a".to_owned())
+        Some(&"a".into())
     );
     assert_eq!(
         events.compact(),
@@ -312,8 +312,8 @@ async fn resume_after_a_crash_skips_done_phases_and_reruns_the_interrupted_one()
         CutRules::preset(Preset::Markdown),
     );
     record.phases = vec![
-        crate::journal::phase_record("a", PhaseStatus::Done, evidence_of("a"), None, T0),
-        crate::journal::phase_record("b", PhaseStatus::Running, Evidence::new(), None, T0),
+        journaled("a", PhaseStatus::Done, evidence_of("a"), T0),
+        journaled("b", PhaseStatus::Running, Evidence::new(), T0),
     ];
     lock(&world.journal).insert(RunId::new("r1"), record);
     let runner = world.runner(recording(&["a", "b", "c"], &world.log));
@@ -593,7 +593,7 @@ async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> Tes
     let report = runner.run(request("r1"), RunOptions::default()).await?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     assert_eq!(json["schema_version"], crate::REPORT_SCHEMA_VERSION);
-    assert_eq!(json["schema_version"], 3);
+    assert_eq!(json["schema_version"], 4);
     assert_eq!(json["command"], "run");
     assert_eq!(json["outcome"]["name"], "PASS");
     assert_eq!(json["adapter"]["kind"], "mock");

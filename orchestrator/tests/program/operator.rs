@@ -164,7 +164,7 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
 
     // Reports: from the journal, as JSON and Markdown, with every field the operator needs.
     let report = wd.json(&["report", "h2", "--format", "json"])?;
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], 4);
     assert_eq!(report["run"], "h2");
     assert_eq!(report["command"], "run");
     assert_eq!(report["mode"], "live");
@@ -253,8 +253,9 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     assert_eq!(audit["command"], "verify");
     assert_eq!(audit["outcome"]["name"], "PASS");
     let step = phase(&audit, "audit")?;
-    assert_eq!(step["evidence"]["generation_retired"], "1", "{audit}");
-    assert_eq!(step["evidence"]["generation_active"], "1", "{audit}");
+    // Counts are JSON numbers (report schema 4), not strings.
+    assert_eq!(step["evidence"]["generation_retired"], 1, "{audit}");
+    assert_eq!(step["evidence"]["generation_active"], 1, "{audit}");
 
     // Roll both back, newest first: the store is as it was after the import of the amendment.
     let rolled = wd.expect(&["rollback", "h2", "--execute", "--quiet"], 0)?;

@@ -126,18 +126,18 @@ fn check_recorded_hash(run: &RunId, document: &Document) -> Result<(), PhaseErro
 fn evidence(backup: &BackupArtifact, receipt: &BackupReceipt) -> Evidence {
     Evidence::from([
         evidence::BACKUP_SHA256.with(receipt.sha256.clone()),
-        ("location".to_owned(), receipt.location.clone()),
-        ("documents".to_owned(), receipt.documents.to_string()),
-        ("units".to_owned(), receipt.units.to_string()),
+        ("location".to_owned(), receipt.location.as_str().into()),
+        ("documents".to_owned(), receipt.documents.into()),
+        ("units".to_owned(), receipt.units.into()),
         (
             "census_fingerprint".to_owned(),
-            backup.census.fingerprint.clone(),
+            backup.census.fingerprint.as_str().into(),
         ),
         (
             "census_documents".to_owned(),
-            backup.census.documents.to_string(),
+            backup.census.documents.into(),
         ),
-        ("census_units".to_owned(), backup.census.units.to_string()),
+        ("census_units".to_owned(), backup.census.units.into()),
     ])
 }
 

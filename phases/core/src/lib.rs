@@ -69,9 +69,9 @@ pub enum PhaseRole {
 /// The evidence keys the runner reads, typed so that the phase writing one and the runner
 /// reading it cannot disagree on a spelling.
 pub mod evidence {
-    use iu_cutter_live_execution::Evidence;
+    use iu_cutter_live_execution::{Evidence, EvidenceValue};
 
-    /// A key of a phase's evidence.
+    /// A key of a phase's evidence whose value is text (a sha256).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct EvidenceKey(&'static str);
 
@@ -81,14 +81,15 @@ pub mod evidence {
             self.0
         }
 
-        /// The value `evidence` holds for this key.
+        /// The text `evidence` holds for this key; `None` when it holds none, or a value that
+        /// is not text.
         pub fn get(self, evidence: &Evidence) -> Option<&str> {
-            evidence.get(self.0).map(String::as_str)
+            evidence.get(self.0).and_then(EvidenceValue::as_text)
         }
 
-        /// `(key, value)`, to build evidence with.
-        pub fn with(self, value: impl Into<String>) -> (String, String) {
-            (self.0.to_owned(), value.into())
+        /// `(key, text)`, to build evidence with.
+        pub fn with(self, value: impl Into<String>) -> (String, EvidenceValue) {
+            (self.0.to_owned(), EvidenceValue::Text(value.into()))
         }
     }
 

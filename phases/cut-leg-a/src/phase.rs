@@ -99,17 +99,17 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
     })
 }
 
-/// The phase's evidence: the plan's sha256, how many documents were fenced, how many units
-/// were planned; which presets `auto` chose; which documents yielded only a preamble unit (each
-/// also logged as a warning).
+/// The phase's evidence: the plan's sha256 (text), how many documents were fenced and how many
+/// units were planned (counts); which presets `auto` chose (text, e.g. `legal-vi 2, markdown 1`);
+/// which documents yielded only a preamble unit (a list, each also logged as a warning).
 fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evidence {
     let mut evidence = Evidence::from([
         PLAN_SHA256.with(plan_sha256),
-        ("documents_fenced".to_owned(), fenced.to_string()),
-        ("units_planned".to_owned(), plan.unit_count().to_string()),
+        ("documents_fenced".to_owned(), fenced.into()),
+        ("units_planned".to_owned(), plan.unit_count().into()),
     ]);
     if let Some(chosen) = presets_chosen(plan) {
-        evidence.insert("presets_chosen".to_owned(), chosen);
+        evidence.insert("presets_chosen".to_owned(), chosen.into());
     }
     let unstructured = unstructured_documents(plan);
     if !unstructured.is_empty() {
@@ -121,8 +121,11 @@ fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evi
                 "only a preamble unit: the rules found no structure in this document"
             );
         }
-        let names: Vec<&str> = unstructured.iter().map(|d| d.document.as_str()).collect();
-        evidence.insert("unstructured_documents".to_owned(), names.join(", "));
+        let names: Vec<String> = unstructured
+            .iter()
+            .map(|d| d.document.as_str().to_owned())
+            .collect();
+        evidence.insert("unstructured_documents".to_owned(), names.into());
     }
     evidence
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    Backup, DocumentId, DocumentPlan, Evidence, Plan, RunId, Unit, sha256_hex,
+    Backup, DocumentId, DocumentPlan, Evidence, EvidenceValue, Plan, RunId, Unit, sha256_hex,
 };
 use iu_cutter_phase_core::{Phase, PhaseError, RunContext, names};
 
@@ -58,8 +58,8 @@ impl Phase for LegBRecord {
         }
         tracing::info!(run = %run, units = written, batches, "staged generation written");
         Ok(Evidence::from([
-            ("units_written".to_owned(), written.to_string()),
-            ("batches".to_owned(), batches.to_string()),
+            ("units_written".to_owned(), written.into()),
+            ("batches".to_owned(), EvidenceValue::from(batches)),
         ]))
     }
 }

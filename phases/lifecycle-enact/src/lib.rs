@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    DocumentHead, DocumentId, DocumentState, Evidence, ExpectedRevision, Scope,
+    DocumentHead, DocumentId, DocumentState, Evidence, EvidenceValue, ExpectedRevision, Scope,
 };
 use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 
@@ -100,8 +100,8 @@ impl Phase for LifecycleEnact {
         ctx.progress(names::LIFECYCLE_ENACT, active, ids.len() as u64);
         tracing::info!(run = %run, documents_moved = moved, documents_active = active, "generation enacted");
         Ok(Evidence::from([
-            ("documents_active".to_owned(), active.to_string()),
-            ("documents_enacted".to_owned(), active.to_string()),
+            ("documents_active".to_owned(), EvidenceValue::from(active)),
+            ("documents_enacted".to_owned(), EvidenceValue::from(active)),
         ]))
     }
 }

@@ -120,8 +120,8 @@ async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
     expect_enact(&mut mock, 2, vec![enacted("a"), enacted("b")]);
     refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     let evidence = LifecycleEnact.run(&mut context(mock).await?).await?;
-    assert_eq!(evidence["documents_active"], "2");
-    assert_eq!(evidence["documents_enacted"], "2");
+    assert_eq!(evidence["documents_active"].as_count(), Some(2));
+    assert_eq!(evidence["documents_enacted"].as_count(), Some(2));
     assert_eq!(evidence.len(), 2);
     Ok(())
 }

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, PlannedUnit, RunId, Scope,
-    Unit, sha256_hex,
+    Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
+    PlannedUnit, RunId, Scope, Unit, sha256_hex,
 };
 use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
@@ -89,9 +89,15 @@ impl Phase for WriteVerify {
             "generation verified"
         );
         Ok(Evidence::from([
-            ("verify_digest".to_owned(), verify_digest),
-            ("documents_verified".to_owned(), total.to_string()),
-            ("units_verified".to_owned(), units_verified.to_string()),
+            (
+                "verify_digest".to_owned(),
+                EvidenceValue::Text(verify_digest),
+            ),
+            ("documents_verified".to_owned(), EvidenceValue::from(total)),
+            (
+                "units_verified".to_owned(),
+                EvidenceValue::from(units_verified),
+            ),
         ]))
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::{Census, Document, DocumentId, GenerationRecord, RunId};
 use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{BulkReads, Dialect};
 use crate::sql::error::sql;
+use crate::sql::ops::reads::{stored_unit_fields, unit_fields_at};
 use crate::sql::query::Fields;
 
 const WHAT: &str = "taking the census";
@@ -106,16 +107,9 @@ async fn census_from_json<D: Dialect>(
             codec::from_json(units.unwrap_or("[]"), "the census's units")?;
         units.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         for CensusUnitJson(generation, ordinal, unit_id, path, part, start, end, sha256) in &units {
-            digester.unit_fields(&UnitFields {
-                generation,
-                ordinal: from_db(*ordinal, "unit ordinal")?,
-                unit_id,
-                path,
-                part: part.map(|p| from_db(p, "unit part")).transpose()?,
-                start: from_db(*start, "unit start")?,
-                end: from_db(*end, "unit end")?,
-                sha256,
-            });
+            digester.unit_fields(&stored_unit_fields((
+                generation, *ordinal, unit_id, path, *part, *start, *end, sha256,
+            ))?);
         }
         let units = digester.unit_count();
         builder.add(id, digester.finish(), units);
@@ -187,18 +181,5 @@ async fn census_from_rows<D: Dialect>(
 /// A unit's digest fields from a row of the row-shaped census (document, generation, ordinal,
 /// unit id, path, part, start, end, sha256), borrowed from the row.
 fn census_unit(row: &impl Fields) -> AdapterResult<UnitFields<'_>> {
-    let ordinal = row.int(2).map_err(sql(WHAT))?;
-    let part = row.opt_int(5).map_err(sql(WHAT))?;
-    let start = row.int(6).map_err(sql(WHAT))?;
-    let end = row.int(7).map_err(sql(WHAT))?;
-    Ok(UnitFields {
-        generation: row.str(1).map_err(sql(WHAT))?,
-        ordinal: from_db(ordinal, "unit ordinal")?,
-        unit_id: row.str(3).map_err(sql(WHAT))?,
-        path: row.str(4).map_err(sql(WHAT))?,
-        part: part.map(|p| from_db(p, "unit part")).transpose()?,
-        start: from_db(start, "unit start")?,
-        end: from_db(end, "unit end")?,
-        sha256: row.str(8).map_err(sql(WHAT))?,
-    })
+    unit_fields_at(row, 2, row.str(1).map_err(sql(WHAT))?, WHAT)
 }

@@ -10,7 +10,7 @@ use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::census::{GenerationDigester, UnitFields, sha256_hex};
-use crate::conflicts::{describe_revision, describe_state, document_not_found};
+use crate::conflicts::describe_revision;
 use crate::domain::{
     Backup, DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
     PurgeTarget, RunId, Unit,
@@ -19,14 +19,17 @@ use crate::error::AdapterError;
 use crate::op::LeaseClaim;
 use crate::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
-    purge_step, undo_step,
+    purge_step, undo_step, write_step,
 };
-use crate::sql::codec::{self, from_db, to_db};
+use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
-use crate::sql::ops::documents::read_documents;
+use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
 use crate::sql::ops::leases::begin_claimed;
-use crate::sql::ops::reads::{generation_units_in, generations_for_update};
+use crate::sql::ops::reads::{
+    generation_units_in, generations_for_update, of_generation, unit_fields_at,
+};
+use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
 /// A document for a compare-and-set whose body is hashed in Rust: the body is the sixth column.
@@ -41,33 +44,30 @@ async fn current_for_cas<D: Dialect>(
     conn: &mut D::Connection,
     id: &DocumentId,
 ) -> AdapterResult<Option<CurrentDocument>> {
-    let what = "reading a document";
     let statement = match D::BODY_HASHING {
         BodyHashing::InRust => D::locked(&DOCUMENT_WITH_BODY),
         BodyHashing::InServer { document, .. } => document,
     };
-    let row = D::query(statement)
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(what))?;
-    let Some(row) = row else {
+    let Some(row) = row_by_key::<D>(conn, statement, id.as_str(), READING_A_DOCUMENT).await? else {
         return Ok(None);
     };
-    let revision = row.int(0).map_err(sql(what))?;
-    let state = row.str(2).map_err(sql(what))?;
-    let cutting_run = row.opt_text(3).map_err(sql(what))?;
-    let active = row.opt_text(4).map_err(sql(what))?;
+    let Current {
+        revision,
+        sha256,
+        state,
+        active_generation,
+    } = current_from_row(&row)?;
+    let body = sql(READING_A_DOCUMENT);
     let body_sha256 = match D::BODY_HASHING {
-        BodyHashing::InRust => sha256_hex(row.str(5).map_err(sql(what))?.as_bytes()),
-        BodyHashing::InServer { .. } => row.text(5).map_err(sql(what))?,
+        BodyHashing::InRust => sha256_hex(row.str(5).map_err(body)?.as_bytes()),
+        BodyHashing::InServer { .. } => row.text(5).map_err(body)?,
     };
     Ok(Some(CurrentDocument {
-        revision: from_db(revision, "document revision")?,
-        sha256: row.text(1).map_err(sql(what))?,
+        revision,
+        sha256,
         body_sha256,
-        state: codec::parse_document_state(state, cutting_run)?,
-        active_generation: active.map(RunId::new),
+        state,
+        active_generation,
     }))
 }
 
@@ -116,17 +116,36 @@ async fn move_marks<D: Dialect>(
     .execute(conn)
     .await
     .map_err(sql("updating a document's state"))?;
-    if moved != 1 {
-        return Err(AdapterError::Conflict {
-            document: id.clone(),
-            expected: format!(
+    one_row_changed(
+        moved,
+        id,
+        || {
+            format!(
                 "{} as just read",
                 describe_revision(from.revision, &from.sha256)
-            ),
-            found: "a concurrent change".to_owned(),
-        });
+            )
+        },
+        "a concurrent change",
+    )
+}
+
+/// The end of a compare-and-set statement on one of `document`'s rows, conditional on every
+/// column as read inside the transaction: it `changed` exactly that row, or a concurrent change
+/// beat it and the transaction fails with a conflict (what it `expected`, what it `found`).
+fn one_row_changed(
+    changed: u64,
+    document: &DocumentId,
+    expected: impl FnOnce() -> String,
+    found: &str,
+) -> AdapterResult<()> {
+    if changed == 1 {
+        return Ok(());
     }
-    Ok(())
+    Err(AdapterError::Conflict {
+        document: document.clone(),
+        expected: expected(),
+        found: found.to_owned(),
+    })
 }
 
 /// Compare-and-set of one generation record's state: from exactly `from` to `to`. A record that
@@ -138,28 +157,25 @@ async fn set_generation_state<D: Dialect>(
     from: GenerationState,
     to: GenerationState,
 ) -> AdapterResult<()> {
-    let moved = D::query(
-        "UPDATE generations SET state = $4 WHERE document = $1 AND generation = $2 \
-         AND state = $3",
-    )
-    .bind(document.as_str())
-    .bind(generation.as_str())
-    .bind(codec::generation_state(from))
-    .bind(codec::generation_state(to))
-    .execute(conn)
-    .await
-    .map_err(sql("updating a generation record"))?;
-    if moved != 1 {
-        return Err(AdapterError::Conflict {
-            document: document.clone(),
-            expected: format!(
+    let statement = "UPDATE generations SET state = $4 \
+                     WHERE document = $1 AND generation = $2 AND state = $3";
+    let moved = of_generation::<D>(statement, document, generation)
+        .bind(codec::generation_state(from))
+        .bind(codec::generation_state(to))
+        .execute(conn)
+        .await
+        .map_err(sql("updating a generation record"))?;
+    one_row_changed(
+        moved,
+        document,
+        || {
+            format!(
                 "generation `{generation}` {}",
                 codec::generation_state(from)
-            ),
-            found: "a concurrent change (the record is gone or in another state)".to_owned(),
-        });
-    }
-    Ok(())
+            )
+        },
+        "a concurrent change (the record is gone or in another state)",
+    )
 }
 
 /// Opens `run`'s staged generation record for `document`, unless it exists.
@@ -168,15 +184,12 @@ async fn open_generation<D: Dialect>(
     document: &DocumentId,
     run: &RunId,
 ) -> AdapterResult<()> {
-    D::query(
-        "INSERT INTO generations (document, generation, state) VALUES ($1, $2, 'staged') \
-         ON CONFLICT (document, generation) DO NOTHING",
-    )
-    .bind(document.as_str())
-    .bind(run.as_str())
-    .execute(conn)
-    .await
-    .map_err(sql("opening a generation"))?;
+    let statement = "INSERT INTO generations (document, generation, state) \
+                     VALUES ($1, $2, 'staged') ON CONFLICT (document, generation) DO NOTHING";
+    of_generation::<D>(statement, document, run)
+        .execute(conn)
+        .await
+        .map_err(sql("opening a generation"))?;
     Ok(())
 }
 
@@ -187,15 +200,24 @@ async fn drop_generation<D: Dialect>(
     run: &RunId,
 ) -> AdapterResult<()> {
     let what = "dropping a generation";
-    D::query("DELETE FROM units WHERE document = $1 AND generation = $2")
-        .bind(document.as_str())
-        .bind(run.as_str())
+    delete_units::<D>(conn, document, run, what).await?;
+    let record = "DELETE FROM generations WHERE document = $1 AND generation = $2";
+    of_generation::<D>(record, document, run)
         .execute(conn)
         .await
         .map_err(sql(what))?;
-    D::query("DELETE FROM generations WHERE document = $1 AND generation = $2")
-        .bind(document.as_str())
-        .bind(run.as_str())
+    Ok(())
+}
+
+/// Deletes the units of `document`'s `generation` (dropped or purged).
+async fn delete_units<D: Dialect>(
+    conn: &mut D::Connection,
+    document: &DocumentId,
+    generation: &RunId,
+    what: &'static str,
+) -> AdapterResult<()> {
+    let units = "DELETE FROM units WHERE document = $1 AND generation = $2";
+    of_generation::<D>(units, document, generation)
         .execute(conn)
         .await
         .map_err(sql(what))?;
@@ -243,26 +265,10 @@ pub(crate) async fn write_units<D: Dialect>(
 ) -> AdapterResult<u64> {
     let what = "writing units";
     let mut tx = begin_claimed(pool, claim, what).await?;
-    let fenced = DocumentState::Cutting { run: run.clone() };
     let rows = read_documents::<D>(&mut tx, units.iter().map(|u| &u.document)).await?;
     for unit in units {
-        if unit.generation != *run {
-            return Err(AdapterError::Invalid(format!(
-                "unit {} of document `{}` belongs to generation `{}`, but run `{run}` may \
-                 only write its own generation",
-                unit.ordinal, unit.document, unit.generation
-            )));
-        }
-        let Some(document) = rows.get(&unit.document).and_then(Option::as_ref) else {
-            return Err(document_not_found(&unit.document));
-        };
-        if document.state != fenced {
-            return Err(AdapterError::Conflict {
-                document: unit.document.clone(),
-                expected: format!("fenced by run `{run}`"),
-                found: format!("{} (fence lost)", describe_state(&document.state)),
-            });
-        }
+        let document = rows.get(&unit.document).and_then(Option::as_ref);
+        write_step(run, unit, document.map(|d| &d.state))?;
     }
     // Later units win over earlier ones with the same key, as in one insert-or-replace each.
     let mut latest: BTreeMap<(&DocumentId, u32), &Unit> = BTreeMap::new();
@@ -304,29 +310,12 @@ async fn staged_digest<D: Dialect>(
         }
         return Ok(Some(digester.finish()));
     };
-    let rows = D::query(staged_units)
-        .bind(document.as_str())
-        .bind(run.as_str())
+    let rows = of_generation::<D>(staged_units, document, run)
         .fetch_all(conn)
         .await
         .map_err(sql(what))?;
     for row in &rows {
-        let ordinal = row.int(0).map_err(sql(what))?;
-        let part = row.opt_int(3).map_err(sql(what))?;
-        let (start, end) = (
-            row.int(4).map_err(sql(what))?,
-            row.int(5).map_err(sql(what))?,
-        );
-        let unit = UnitFields {
-            generation: run.as_str(),
-            ordinal: from_db(ordinal, "unit ordinal")?,
-            unit_id: row.str(1).map_err(sql(what))?,
-            path: row.str(2).map_err(sql(what))?,
-            part: part.map(|p| from_db(p, "unit part")).transpose()?,
-            start: from_db(start, "unit start")?,
-            end: from_db(end, "unit end")?,
-            sha256: row.str(6).map_err(sql(what))?,
-        };
+        let unit = unit_fields_at(row, 0, run.as_str(), what)?;
         digester.unit(&unit, row.str(7).map_err(sql(what))?);
     }
     Ok(Some(digester.finish()))
@@ -453,26 +442,17 @@ async fn purge_one<D: Dialect>(
     generation: &RunId,
 ) -> AdapterResult<()> {
     let what = "purging generations";
-    let deleted = D::query(
-        "DELETE FROM generations WHERE document = $1 AND generation = $2 AND state = 'retired'",
-    )
-    .bind(document.as_str())
-    .bind(generation.as_str())
-    .execute(conn)
-    .await
-    .map_err(sql(what))?;
-    if deleted != 1 {
-        return Err(AdapterError::Conflict {
-            document: document.clone(),
-            expected: format!("generation `{generation}` retired"),
-            found: "a concurrent change".to_owned(),
-        });
-    }
-    D::query("DELETE FROM units WHERE document = $1 AND generation = $2")
-        .bind(document.as_str())
-        .bind(generation.as_str())
+    let record =
+        "DELETE FROM generations WHERE document = $1 AND generation = $2 AND state = 'retired'";
+    let deleted = of_generation::<D>(record, document, generation)
         .execute(conn)
         .await
         .map_err(sql(what))?;
-    Ok(())
+    one_row_changed(
+        deleted,
+        document,
+        || format!("generation `{generation}` retired"),
+        "a concurrent change",
+    )?;
+    delete_units::<D>(conn, document, generation, what).await
 }

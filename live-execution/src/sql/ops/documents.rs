@@ -13,6 +13,7 @@ use crate::error::AdapterError;
 use crate::sql::codec::{self, from_db, to_db};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
+use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
 /// A document's row without its body.
@@ -37,25 +38,30 @@ async fn current<D: Dialect>(
     conn: &mut D::Connection,
     id: &DocumentId,
 ) -> AdapterResult<Option<Current>> {
-    let what = "reading a document";
-    let row = D::query(D::locked(&DOCUMENT))
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(what))?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
+    row_by_key::<D>(conn, D::locked(&DOCUMENT), id.as_str(), READING_A_DOCUMENT)
+        .await?
+        .as_ref()
+        .map(current_from_row)
+        .transpose()
+}
+
+/// What a document read inside a write transaction is told as when it fails.
+pub(crate) const READING_A_DOCUMENT: &str = "reading a document";
+
+/// A document row's first five columns, as [`DOCUMENT`] selects them (revision, sha256, state,
+/// cutting run, active generation): every read of a document inside a write decodes them here.
+pub(crate) fn current_from_row(row: &impl Fields) -> AdapterResult<Current> {
+    let what = READING_A_DOCUMENT;
     let revision = row.int(0).map_err(sql(what))?;
     let state = row.str(2).map_err(sql(what))?;
     let cutting_run = row.opt_text(3).map_err(sql(what))?;
     let active = row.opt_text(4).map_err(sql(what))?;
-    Ok(Some(Current {
+    Ok(Current {
         revision: from_db(revision, "document revision")?,
         sha256: row.text(1).map_err(sql(what))?,
         state: codec::parse_document_state(state, cutting_run)?,
         active_generation: active.map(RunId::new),
-    }))
+    })
 }
 
 /// Reads (and, where the backend locks rows, locks) each named document once, in id order:

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Pool;
+use sqlx::{Pool, Transaction};
 
 use crate::adapter::AdapterResult;
 use crate::census::sha256_hex;
@@ -16,6 +16,7 @@ use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::ops::leases::begin_claimed;
+use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
 const WHAT: &str = "reading the journal";
@@ -59,15 +60,9 @@ async fn load_run_in<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
 ) -> AdapterResult<Option<RunRecord>> {
-    let row = D::query(
-        "SELECT run, schema_version, scope, rules, expected_plan_sha256, status FROM runs \
-         WHERE run = $1",
-    )
-    .bind(run.as_str())
-    .fetch_optional(conn)
-    .await
-    .map_err(sql(WHAT))?;
-    let Some(row) = row else {
+    let statement = "SELECT run, schema_version, scope, rules, expected_plan_sha256, status \
+                     FROM runs WHERE run = $1";
+    let Some(row) = row_by_key::<D>(conn, statement, run.as_str(), WHAT).await? else {
         return Ok(None);
     };
     let mut record = run_record(&row)?;
@@ -128,15 +123,21 @@ pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<R
         .collect()
 }
 
-/// Whether `run` is journaled, its row locked for the rest of the write transaction where the
-/// backend locks rows.
-async fn run_exists<D: Dialect>(conn: &mut D::Connection, run: &RunId) -> AdapterResult<bool> {
-    let found = D::query(D::locked(&RUN))
-        .bind(run.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(WHAT))?;
-    Ok(found.is_some())
+/// Begins the write transaction of a journal write to `run` (claimed as [`begin_claimed`]
+/// says), and refuses a run that is not journaled; its row stays locked for the rest of the
+/// transaction where the backend locks rows.
+async fn begin_on_run<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    claim: Option<&LeaseClaim>,
+    what: &'static str,
+) -> AdapterResult<Transaction<'static, D>> {
+    let mut tx = begin_claimed(pool, claim, what).await?;
+    let found = row_by_key::<D>(&mut tx, D::locked(&RUN), run.as_str(), WHAT).await?;
+    if found.is_none() {
+        return Err(run_not_found(run));
+    }
+    Ok(tx)
 }
 
 async fn upsert_phase<D: Dialect>(
@@ -228,10 +229,7 @@ pub(crate) async fn record_phase<D: Dialect>(
     claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a phase";
-    let mut tx = begin_claimed(pool, claim, what).await?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
     upsert_phase::<D>(&mut tx, run, phase).await?;
     tx.commit().await.map_err(sql(what))
 }
@@ -274,16 +272,12 @@ pub(crate) async fn save_plan<D: Dialect>(
     // The plan's canonical hash (`Plan::sha256`), the one `plan` prints and runs compare, not
     // a hash of whatever the serializer wrote: today the same bytes, by test.
     let sha256 = plan.sha256();
-    let mut tx = begin_claimed(pool, claim, what).await?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
-    let existing = D::query("SELECT sha256 FROM run_plans WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut tx)
-        .await
-        .and_then(|row| row.map(|row| row.text(0)).transpose())
-        .map_err(sql(what))?;
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
+    let statement = "SELECT sha256 FROM run_plans WHERE run = $1";
+    let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
+        .await?
+        .map(|row| row.text(0).map_err(sql(what)))
+        .transpose()?;
     if let Some(existing_sha256) = existing {
         // The column holds the sha256 of the stored text, written below: equal hashes, equal
         // plans.
@@ -292,12 +286,9 @@ pub(crate) async fn save_plan<D: Dialect>(
         }
         // Another text may still be the same plan (one journaled by a build that serialised
         // it differently): compare the plans themselves.
-        let row = D::query("SELECT plan FROM run_plans WHERE run = $1")
-            .bind(run.as_str())
-            .fetch_one(&mut tx)
-            .await
-            .map_err(sql(what))?;
-        let existing: Plan = codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan")?;
+        let existing = journaled_plan::<D>(&mut tx, run, what)
+            .await?
+            .ok_or_else(|| sql(what)(sqlx::Error::RowNotFound))?;
         if existing == *plan {
             return Ok(());
         }
@@ -307,13 +298,24 @@ pub(crate) async fn save_plan<D: Dialect>(
             existing.sha256(),
         )));
     }
-    D::query("INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)")
-        .bind(run.as_str())
-        .bind(text.as_str())
-        .bind(sha256.as_str())
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
+    let statement = "INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)";
+    write_and_commit(tx, statement, run, [&text, &sha256], what).await
+}
+
+/// Writes one of `run`'s journal rows with `statement` (`$1` the run, then `values`) and commits
+/// the transaction: how journaling a plan, a report and a backup end.
+async fn write_and_commit<D: Dialect>(
+    mut tx: Transaction<'static, D>,
+    statement: &'static str,
+    run: &RunId,
+    values: [&str; 2],
+    what: &'static str,
+) -> AdapterResult<()> {
+    let mut query = D::query(statement).bind(run.as_str());
+    for value in values {
+        query = query.bind(value);
+    }
+    query.execute(&mut tx).await.map_err(sql(what))?;
     tx.commit().await.map_err(sql(what))
 }
 
@@ -324,11 +326,17 @@ pub(crate) async fn load_plan<D: Dialect>(
 ) -> AdapterResult<Option<Plan>> {
     let what = "reading a plan";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let row = D::query("SELECT plan FROM run_plans WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(sql(what))?;
+    journaled_plan::<D>(&mut conn, run, what).await
+}
+
+/// The plan journaled for `run`, if any, read inside the caller's connection.
+async fn journaled_plan<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    what: &'static str,
+) -> AdapterResult<Option<Plan>> {
+    let statement = "SELECT plan FROM run_plans WHERE run = $1";
+    let row = row_by_key::<D>(conn, statement, run.as_str(), what).await?;
     row.map(|row| codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan"))
         .transpose()
 }
@@ -359,22 +367,12 @@ pub(crate) async fn save_report<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "journaling a report";
     D::check_text("a report", report)?;
-    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
-    D::query(
-        "INSERT INTO run_reports (run, position, sha256, report) \
-         VALUES ($1, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_reports WHERE run = $1), \
-         $2, $3) ON CONFLICT (run, sha256) DO NOTHING",
-    )
-    .bind(run.as_str())
-    .bind(sha256_hex(report.as_bytes()))
-    .bind(report)
-    .execute(&mut tx)
-    .await
-    .map_err(sql(what))?;
-    tx.commit().await.map_err(sql(what))
+    let tx = begin_on_run(pool, run, None, what).await?;
+    let statement = "INSERT INTO run_reports (run, position, sha256, report) VALUES ($1, \
+                     (SELECT COALESCE(MAX(position) + 1, 0) FROM run_reports WHERE run = $1), \
+                     $2, $3) ON CONFLICT (run, sha256) DO NOTHING";
+    let sha256 = sha256_hex(report.as_bytes());
+    write_and_commit(tx, statement, run, [&sha256, report], what).await
 }
 
 /// Journals a run's backup artifact; the same again passes, another is refused.
@@ -387,16 +385,12 @@ pub(crate) async fn save_backup<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "journaling a backup";
     D::check_text("a backup", artifact)?;
-    let mut tx = begin_claimed(pool, claim, what).await?;
-    if !run_exists::<D>(&mut tx, run).await? {
-        return Err(run_not_found(run));
-    }
-    let existing = D::query("SELECT sha256 FROM run_backups WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut tx)
-        .await
-        .and_then(|row| row.map(|row| row.text(0)).transpose())
-        .map_err(sql(what))?;
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
+    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
+    let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
+        .await?
+        .map(|row| row.text(0).map_err(sql(what)))
+        .transpose()?;
     match existing {
         // The column holds the sha256 of the stored text: equal hashes, equal artifacts.
         Some(journaled) if journaled == sha256 && sha256_hex(artifact.as_bytes()) == sha256 => {
@@ -404,14 +398,8 @@ pub(crate) async fn save_backup<D: Dialect>(
         }
         Some(journaled) => Err(backup_conflict(run, &journaled, sha256)),
         None => {
-            D::query("INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)")
-                .bind(run.as_str())
-                .bind(sha256)
-                .bind(artifact)
-                .execute(&mut tx)
-                .await
-                .map_err(sql(what))?;
-            tx.commit().await.map_err(sql(what))
+            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)";
+            write_and_commit(tx, statement, run, [sha256, artifact], what).await
         }
     }
 }
@@ -423,11 +411,8 @@ pub(crate) async fn load_backup<D: Dialect>(
 ) -> AdapterResult<Option<StoredBackup>> {
     let what = "reading a journaled backup";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let row = D::query("SELECT artifact, sha256 FROM run_backups WHERE run = $1")
-        .bind(run.as_str())
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(sql(what))?;
+    let statement = "SELECT artifact, sha256 FROM run_backups WHERE run = $1";
+    let row = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await?;
     row.map(|row| {
         Ok(StoredBackup {
             artifact: row.text(0).map_err(sql(what))?,

@@ -6,11 +6,13 @@ use std::time::Duration;
 use sqlx::{Pool, Transaction};
 
 use crate::adapter::AdapterResult;
+use crate::conflicts::lease_lost;
 use crate::domain::{Lease, LeaseView, RunId, utc_millis};
 use crate::error::AdapterError;
 use crate::op::LeaseClaim;
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
+use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
 /// A run's lease: holder and expiry.
@@ -72,40 +74,17 @@ async fn check_claim_in<D: Dialect>(
     statement: &'static str,
 ) -> AdapterResult<()> {
     let what = "checking a lease claim";
-    let now = now_ms::<D>(conn, what).await?;
-    let row = D::query(statement)
-        .bind(claim.run.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(what))?;
-    let lease = match row {
-        Some(row) => Some((
-            row.text(0).map_err(sql(what))?,
-            row.int(1).map_err(sql(what))?,
-        )),
-        None => None,
-    };
-    match lost(lease, &claim.holder, now) {
-        None => Ok(()),
-        Some(found) => Err(AdapterError::LeaseLost {
-            run: claim.run.clone(),
-            holder: claim.holder.clone(),
-            found,
-        }),
-    }
+    let (lease, now) = read_lease::<D>(conn, &claim.run, statement, what).await?;
+    held(&claim.run, &claim.holder, lease, now)
 }
 
-/// What stands in for `holder`'s live lease, given the lease row (holder, expiry) and the
-/// database's now; `None` when `holder` holds it live.
-fn lost(lease: Option<(String, i64)>, holder: &str, now: i64) -> Option<String> {
-    match lease {
-        None => Some("no lease".to_owned()),
-        Some((current, _)) if current != holder => Some(format!("leased by `{current}`")),
-        Some((_, expires)) if expires <= now => {
-            Some(format!("the lease expired at {}", utc_millis(ms(expires))))
-        }
-        Some(_) => None,
-    }
+/// Refuses unless `holder` holds a live lease on `run`, given the lease row (holder, expiry) and
+/// the database's now: the refusal every store words alike ([`lease_lost`]).
+fn held(run: &RunId, holder: &str, lease: Option<(String, i64)>, now: i64) -> AdapterResult<()> {
+    let lease = lease
+        .as_ref()
+        .map(|(current, expires)| (current.as_str(), ms(*expires)));
+    lease_lost(run, holder, lease, ms(now)).map_or(Ok(()), Err)
 }
 
 fn lease_request<D: Dialect>(holder: &str, ttl: Duration) -> AdapterResult<i64> {
@@ -142,21 +121,25 @@ async fn lease_row<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
 ) -> AdapterResult<(Option<(String, i64)>, i64)> {
-    let what = "reading a lease";
+    read_lease::<D>(conn, run, D::locked(&LEASE), "reading a lease").await
+}
+
+/// The lease row of `run` (holder, expiry) as `statement` reads it, and the database's now.
+async fn read_lease<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    statement: &'static str,
+    what: &'static str,
+) -> AdapterResult<(Option<(String, i64)>, i64)> {
     let now = now_ms::<D>(conn, what).await?;
-    let row = D::query(D::locked(&LEASE))
-        .bind(run.as_str())
-        .fetch_optional(conn)
-        .await
-        .map_err(sql(what))?;
-    let row = match row {
+    let lease = match row_by_key::<D>(conn, statement, run.as_str(), what).await? {
         Some(row) => Some((
             row.text(0).map_err(sql(what))?,
             row.int(1).map_err(sql(what))?,
         )),
         None => None,
     };
-    Ok((row, now))
+    Ok((lease, now))
 }
 
 /// Every lease, with the database's now, from one snapshot.
@@ -183,21 +166,24 @@ pub(crate) async fn load_leases<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Lea
     })
 }
 
-/// Sets `holder`'s lease on `run` to expire `ttl_ms` after the database's now.
+/// Sets `holder`'s lease on `run` to expire `ttl_ms` after the database's now, and commits: how
+/// taking a lease and renewing one end.
 async fn put_lease<D: Dialect>(
-    conn: &mut D::Connection,
+    mut tx: Transaction<'static, D>,
     run: &RunId,
     holder: &str,
     ttl_ms: i64,
+    what: &'static str,
 ) -> AdapterResult<Lease> {
     let expires = D::query(D::PUT_LEASE)
         .bind(run.as_str())
         .bind(holder)
         .bind(ttl_ms)
-        .fetch_one(conn)
+        .fetch_one(&mut tx)
         .await
         .and_then(|row| row.int(0))
         .map_err(sql("writing a lease"))?;
+    tx.commit().await.map_err(sql(what))?;
     Ok(Lease {
         run: run.clone(),
         holder: holder.to_owned(),
@@ -237,9 +223,7 @@ pub(crate) async fn acquire_lease<D: Dialect>(
             expires_at: utc_millis(ms(expires)),
         });
     }
-    let lease = put_lease::<D>(&mut tx, run, holder, ttl_ms).await?;
-    tx.commit().await.map_err(sql(what))?;
-    Ok(lease)
+    put_lease(tx, run, holder, ttl_ms, what).await
 }
 
 /// Extends a live lease of `holder` (see the trait).
@@ -253,16 +237,8 @@ pub(crate) async fn renew_lease<D: Dialect>(
     let ttl_ms = lease_request::<D>(holder, ttl)?;
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
     let (row, now) = lease_row::<D>(&mut tx, run).await?;
-    if let Some(found) = lost(row, holder, now) {
-        return Err(AdapterError::LeaseLost {
-            run: run.clone(),
-            holder: holder.to_owned(),
-            found,
-        });
-    }
-    let lease = put_lease::<D>(&mut tx, run, holder, ttl_ms).await?;
-    tx.commit().await.map_err(sql(what))?;
-    Ok(lease)
+    held(run, holder, row, now)?;
+    put_lease(tx, run, holder, ttl_ms, what).await
 }
 
 /// Ends `holder`'s lease; anything else passes unchanged (see the trait).

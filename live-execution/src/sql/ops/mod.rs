@@ -41,3 +41,22 @@ pub(crate) use reads::{
     active_units, generation_units, generations, load_heads, load_scope, snapshot,
 };
 pub(crate) use schema::{check_schema, migrate};
+
+use crate::adapter::AdapterResult;
+use crate::sql::dialect::Dialect;
+use crate::sql::error::sql;
+
+/// The row `statement` selects by its one parameter, the key `$1` (a run, a document), if
+/// any: the keyed read most operations begin with, its error told as `what`.
+async fn row_by_key<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    key: &str,
+    what: &'static str,
+) -> AdapterResult<Option<D::Row>> {
+    D::query(statement)
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .map_err(sql(what))
+}

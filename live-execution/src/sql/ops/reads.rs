@@ -7,12 +7,14 @@ use std::collections::BTreeSet;
 use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
+use crate::census::UnitFields;
 use crate::domain::{
     Document, DocumentHead, DocumentId, GenerationRecord, RunId, Scope, StoreSnapshot, Unit,
 };
 use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{BulkReads, Dialect, for_update};
 use crate::sql::error::sql;
+use crate::sql::ops::row_by_key;
 use crate::sql::query::{Fields, Query};
 
 /// Ids per `IN (…)` list when loading a scope by ids.
@@ -91,22 +93,84 @@ pub(crate) fn generation_record(row: &impl Fields) -> AdapterResult<GenerationRe
 /// A unit from a row of every `units` column (by name).
 pub(crate) fn unit(row: &impl Fields) -> AdapterResult<Unit> {
     let what = "reading a unit";
-    let ordinal = row.int("ordinal").map_err(sql(what))?;
-    let part = row.opt_int("part").map_err(sql(what))?;
-    let start = row.int("start_byte").map_err(sql(what))?;
-    let end = row.int("end_byte").map_err(sql(what))?;
-    Ok(Unit {
-        document: DocumentId::new(row.text("document").map_err(sql(what))?),
-        generation: RunId::new(row.text("generation").map_err(sql(what))?),
-        ordinal: from_db(ordinal, "unit ordinal")?,
-        unit_id: row.text("unit_id").map_err(sql(what))?,
-        path: row.text("path").map_err(sql(what))?,
-        part: part.map(|p| from_db(p, "unit part")).transpose()?,
-        start: from_db(start, "unit start")?,
-        end: from_db(end, "unit end")?,
-        sha256: row.text("sha256").map_err(sql(what))?,
-        body: row.text("body").map_err(sql(what))?,
+    let text = |column: &str| row.text(column).map_err(sql(what));
+    let int = |column: &str| row.int(column).map_err(sql(what));
+    let columns = (
+        int("ordinal")?,
+        text("unit_id")?,
+        text("path")?,
+        row.opt_int("part").map_err(sql(what))?,
+        int("start_byte")?,
+        int("end_byte")?,
+        text("sha256")?,
+        text("body")?,
+    );
+    let document = DocumentId::new(text("document")?);
+    stored_unit(document, RunId::new(text("generation")?), columns)
+}
+
+/// A unit's digest fields from seven consecutive columns of `row` from position `first`
+/// (ordinal, unit id, path, part, start, end, sha256), in `generation`, borrowed from the row.
+pub(crate) fn unit_fields_at<'r>(
+    row: &'r impl Fields,
+    first: usize,
+    generation: &'r str,
+    what: &'static str,
+) -> AdapterResult<UnitFields<'r>> {
+    let int = |offset: usize| row.int(first + offset).map_err(sql(what));
+    let text = |offset: usize| row.str(first + offset).map_err(sql(what));
+    stored_unit_fields((
+        generation,
+        int(0)?,
+        text(1)?,
+        text(2)?,
+        row.opt_int(first + 3).map_err(sql(what))?,
+        int(4)?,
+        int(5)?,
+        text(6)?,
+    ))
+}
+
+/// A unit's stored digest columns, borrowed: (generation, ordinal, unit id, path, part, start,
+/// end, sha256).
+pub(crate) type UnitFieldColumns<'a> = (
+    &'a str,
+    i64,
+    &'a str,
+    &'a str,
+    Option<i64>,
+    i64,
+    i64,
+    &'a str,
+);
+
+/// A unit's digest fields from its stored columns, in whatever shape the backend read them.
+pub(crate) fn stored_unit_fields(
+    (generation, ordinal, unit_id, path, part, start, end, sha256): UnitFieldColumns<'_>,
+) -> AdapterResult<UnitFields<'_>> {
+    let (ordinal, part, start, end) = codec::unit_numbers(ordinal, part, start, end)?;
+    Ok(UnitFields {
+        generation,
+        ordinal,
+        unit_id,
+        path,
+        part,
+        start,
+        end,
+        sha256,
     })
+}
+
+/// `statement` on one generation of a document: `$1` the document, `$2` the generation (its
+/// run), the key of generation records and of units.
+pub(crate) fn of_generation<'a, D: Dialect>(
+    statement: &'static str,
+    document: &'a DocumentId,
+    generation: &'a RunId,
+) -> Query<'a, D> {
+    D::query(statement)
+        .bind(document.as_str())
+        .bind(generation.as_str())
 }
 
 /// The documents in scope, ordered by id.
@@ -232,9 +296,30 @@ pub(crate) async fn generations_for_update<D: Dialect>(
     rows.iter().map(generation_record).collect()
 }
 
-/// One unit as the JSON unit reads give it: (ordinal, unit id, path, part, start, end, sha256,
-/// body).
-type UnitJson = (i64, String, String, Option<i64>, i64, i64, String, String);
+/// One unit's stored columns, as the JSON unit reads give them and a unit row holds them:
+/// (ordinal, unit id, path, part, start, end, sha256, body).
+type UnitColumns = (i64, String, String, Option<i64>, i64, i64, String, String);
+
+/// The unit of `document`'s `generation` with these stored columns.
+fn stored_unit(
+    document: DocumentId,
+    generation: RunId,
+    (ordinal, unit_id, path, part, start, end, sha256, body): UnitColumns,
+) -> AdapterResult<Unit> {
+    let (ordinal, part, start, end) = codec::unit_numbers(ordinal, part, start, end)?;
+    Ok(Unit {
+        document,
+        generation,
+        ordinal,
+        unit_id,
+        path,
+        part,
+        start,
+        end,
+        sha256,
+        body,
+    })
+}
 
 /// The units of `document`'s `generation` from a JSON unit read, ordered by ordinal.
 fn units_from_json(
@@ -242,23 +327,10 @@ fn units_from_json(
     generation: &RunId,
     json: &str,
 ) -> AdapterResult<Vec<Unit>> {
-    let rows: Vec<UnitJson> = codec::from_json(json, "the units of a generation")?;
+    let rows: Vec<UnitColumns> = codec::from_json(json, "the units of a generation")?;
     let mut units = rows
         .into_iter()
-        .map(|(ordinal, unit_id, path, part, start, end, sha256, body)| {
-            Ok(Unit {
-                document: document.clone(),
-                generation: generation.clone(),
-                ordinal: from_db(ordinal, "unit ordinal")?,
-                unit_id,
-                path,
-                part: part.map(|p| from_db(p, "unit part")).transpose()?,
-                start: from_db(start, "unit start")?,
-                end: from_db(end, "unit end")?,
-                sha256,
-                body,
-            })
-        })
+        .map(|columns| stored_unit(document.clone(), generation.clone(), columns))
         .collect::<AdapterResult<Vec<Unit>>>()?;
     units.sort_by_key(|unit| unit.ordinal);
     Ok(units)
@@ -285,9 +357,7 @@ pub(crate) async fn generation_units_in<D: Dialect>(
         BulkReads::Rows {
             generation_units, ..
         } => {
-            let rows = D::query(generation_units)
-                .bind(document.as_str())
-                .bind(generation.as_str())
+            let rows = of_generation::<D>(generation_units, document, generation)
                 .fetch_all(conn)
                 .await
                 .map_err(sql(what))?;
@@ -296,9 +366,7 @@ pub(crate) async fn generation_units_in<D: Dialect>(
         BulkReads::Json {
             generation_units, ..
         } => {
-            let row = D::query(generation_units)
-                .bind(document.as_str())
-                .bind(generation.as_str())
+            let row = of_generation::<D>(generation_units, document, generation)
                 .fetch_one(conn)
                 .await
                 .map_err(sql(what))?;
@@ -325,11 +393,7 @@ pub(crate) async fn active_units<D: Dialect>(
             rows.iter().map(unit).collect()
         }
         BulkReads::Json { active_units, .. } => {
-            let row = D::query(active_units)
-                .bind(document.as_str())
-                .fetch_optional(&mut conn)
-                .await
-                .map_err(sql(what))?;
+            let row = row_by_key::<D>(&mut conn, active_units, document.as_str(), what).await?;
             let Some(row) = row else {
                 return Ok(Vec::new());
             };

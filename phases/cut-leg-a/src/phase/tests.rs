@@ -229,9 +229,15 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
 
     let evidence = CutLegA.run(&mut ctx).await?;
 
-    assert_eq!(evidence["plan_sha256"], plan.sha256());
-    assert_eq!(evidence["documents_fenced"], "2");
-    assert_eq!(evidence["units_planned"], plan.unit_count().to_string());
+    assert_eq!(
+        evidence["plan_sha256"].as_text(),
+        Some(plan.sha256().as_str())
+    );
+    assert_eq!(evidence["documents_fenced"].as_count(), Some(2));
+    assert_eq!(
+        evidence["units_planned"].as_count(),
+        Some(plan.unit_count())
+    );
     assert_eq!(evidence.len(), 3);
     // Cached: no second load_plan (times(1) above).
     assert_eq!(*ctx.plan().await?, plan);
@@ -367,6 +373,6 @@ async fn the_reviewed_plan_passes_when_it_is_the_one_computed() -> TestResult {
 
     let evidence = CutLegA.run(&mut ctx).await?;
 
-    assert_eq!(evidence.get("plan_sha256"), Some(&plan.sha256()));
+    assert_eq!(PLAN_SHA256.get(&evidence), Some(plan.sha256().as_str()));
     Ok(())
 }
