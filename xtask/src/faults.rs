@@ -109,25 +109,21 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 .ok_or_else(|| format!("`{name}` needs a value"))
         };
         match name {
-            "--trials" => {
-                let trials = value()?;
-                trials
-                    .parse::<u64>()
-                    .map_err(|_| format!("--trials: `{trials}` is not a number"))?;
-                options.trials = trials;
-            }
-            "--race-trials" => {
-                let trials = value()?;
-                trials
-                    .parse::<u64>()
-                    .map_err(|_| format!("--race-trials: `{trials}` is not a number"))?;
-                options.race_trials = trials;
-            }
+            "--trials" => options.trials = count(name, value()?)?,
+            "--race-trials" => options.race_trials = count(name, value()?)?,
             "--seed" => options.seed = value()?,
             _ => return Err(format!("unexpected argument `{arg}`")),
         }
     }
     Ok(options)
+}
+
+/// `value`, the value of option `name`, once it is known to be a whole number.
+fn count(name: &str, value: String) -> Result<String, String> {
+    match value.parse::<u64>() {
+        Ok(_) => Ok(value),
+        Err(_) => Err(format!("{name}: `{value}` is not a number")),
+    }
 }
 
 /// The last `N passed, M failed` line of `text`.
