@@ -90,6 +90,28 @@ async fn rollback(runner: &Runner, run: &str) -> RunReport {
     )
 }
 
+/// `runner` refuses to roll `run` back and the census does not move (`unchanged` says what that
+/// keeps); returns the refusal's reason and its advice.
+async fn refused_rollback(
+    store: &dyn LiveExecutionAdapter,
+    runner: &Runner,
+    run: &str,
+    unchanged: &str,
+) -> (String, String) {
+    let before = ok(store.census().await, "census");
+    let refused = rollback(runner, run).await;
+    let Outcome::Refused {
+        reason,
+        how_to_open,
+        ..
+    } = refused.outcome
+    else {
+        panic!("expected REFUSED, got {:?}", refused.outcome);
+    };
+    assert_eq!(ok(store.census().await, "census"), before, "{unchanged}");
+    (reason, how_to_open)
+}
+
 /// No document has `run`'s generation active.
 async fn assert_not_enacted(store: &dyn LiveExecutionAdapter, run: &str) {
     for head in ok(store.load_heads(&Scope::All).await, "heads") {
@@ -305,19 +327,9 @@ pub async fn a_backup_replaced_with_a_matching_sha256_is_never_restored(fixture:
     fixture
         .replace_backup_raw("r", &truncated, &sha256_hex(truncated.as_bytes()))
         .await;
-    let census = ok(store.census().await, "census");
-
-    let refused = rollback(&runner, "r").await;
-    let Outcome::Refused { reason, .. } = &refused.outcome else {
-        panic!("expected REFUSED, got {:?}", refused.outcome);
-    };
+    let (reason, _) = refused_rollback(store, &runner, "r", "nothing changed").await;
     assert!(reason.contains("not the one journaled"), "{reason}");
     assert!(reason.contains("nothing was changed"), "{reason}");
-    assert_eq!(
-        ok(store.census().await, "census"),
-        census,
-        "nothing changed"
-    );
 }
 
 /// Defect 5: run A passed, then run B (other rules) staged its units on the same documents.
@@ -332,24 +344,10 @@ pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &imp
         &run(&runner, "B", paragraphs(), Some(names::LEG_B_RECORD)).await,
         "PASS",
     );
-    let with_b = ok(store.census().await, "census");
-
-    let refused = rollback(&runner, "A").await;
-    let Outcome::Refused {
-        reason,
-        how_to_open,
-        ..
-    } = &refused.outcome
-    else {
-        panic!("expected REFUSED, got {:?}", refused.outcome);
-    };
+    let (reason, how_to_open) =
+        refused_rollback(store, &runner, "A", "B's fence and generation are intact").await;
     assert!(reason.contains("run B"), "{reason}");
     assert!(how_to_open.contains("rollback B"), "{how_to_open}");
-    assert_eq!(
-        ok(store.census().await, "census"),
-        with_b,
-        "B's fence and generation are intact"
-    );
 
     assert_outcome(&rollback(&runner, "B").await, "ROLLED_BACK");
     assert_outcome(&rollback(&runner, "A").await, "ROLLED_BACK");
