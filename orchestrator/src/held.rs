@@ -36,36 +36,33 @@ pub(crate) async fn enact_or_verify(
             Opened::Unreadable(report) => return Ok(report),
         };
     inv.show_journal(&record);
-    if let Some(outcome) = settled_already(pipeline, &record, command, &mut inv).await {
+    let check = JournalCheck {
+        pipeline,
+        command,
+        options,
+        verify_index,
+    };
+    if let Err(outcome) = check.decide(&record, &mut inv).await {
         return Ok(inv.finish(outcome, None).await);
     }
     let verify = pipeline.name(verify_index).unwrap_or_default().to_owned();
-    let again = format!("iu-cutter {} {run}", command.name());
-    let first_open = pipeline
-        .first_open(&record)
-        .unwrap_or(pipeline.phases().len());
-    if first_open <= verify_index {
-        let outcome = not_verified(pipeline, run, first_open, &verify, command, &again);
-        return Ok(inv.finish(outcome, None).await);
-    }
-    if command == Command::Enact
-        && let Some(max) = options.held_max_age
-        && let Some(gap) = stale_verification(&record, &verify, max, options.clock.now())
-    {
-        warn!(gap = %gap, "held run's verification is too old");
-        return Ok(inv.finish(Outcome::Blocked { gap }, None).await);
-    }
     // Enacting or re-verifying journals phases and mutates: one runner at a time, as for run,
     // resume and rollback.
     let admission = Admission {
         resume_from: Some(verify.clone()),
-        again: format!("{again} --execute"),
+        again: format!("iu-cutter {} {run} --execute", command.name()),
         needs_backup: false,
     };
     if let Err(outcome) = inv.admit(admission).await {
         return Ok(inv.finish(outcome, None).await);
     }
+    // The lease's previous holder may have enacted, rolled back or held the run again while
+    // this runner waited: decide again on the journal as it is now, before reopening anything.
     let record = inv.reload(record).await;
+    let first_open = match check.decide(&record, &mut inv).await {
+        Ok(first_open) => first_open,
+        Err(outcome) => return Ok(inv.finish(outcome, None).await),
+    };
     inv.take_census_before().await;
     if let Some(outcome) = reopen(pipeline, &record, &mut inv).await {
         return Ok(inv.finish(outcome, None).await);
@@ -78,6 +75,44 @@ pub(crate) async fn enact_or_verify(
     }
     let (outcome, held_after) = drive(pipeline, record, Some(verify_index), until, &mut inv).await;
     Ok(inv.finish(outcome, held_after).await)
+}
+
+/// What `enact` and `verify` decide from a run's journal alone, before and again after taking the
+/// lease.
+struct JournalCheck<'p> {
+    pipeline: &'p Pipeline,
+    command: Command,
+    options: &'p RunOptions,
+    verify_index: usize,
+}
+
+impl JournalCheck<'_> {
+    /// The outcome to stop with (the run is settled, not verified, or its verification is too
+    /// old to enact), or the first phase the journal shows open.
+    async fn decide(&self, record: &RunRecord, inv: &mut Invocation<'_>) -> Result<usize, Outcome> {
+        let (pipeline, command, run) = (self.pipeline, self.command, &record.run);
+        if let Some(outcome) = settled_already(pipeline, record, command, inv).await {
+            return Err(outcome);
+        }
+        let verify = pipeline.name(self.verify_index).unwrap_or_default();
+        let again = format!("iu-cutter {} {run}", command.name());
+        let first_open = pipeline
+            .first_open(record)
+            .unwrap_or(pipeline.phases().len());
+        if first_open <= self.verify_index {
+            return Err(not_verified(
+                pipeline, run, first_open, verify, command, &again,
+            ));
+        }
+        if command == Command::Enact
+            && let Some(max) = self.options.held_max_age
+            && let Some(gap) = stale_verification(record, verify, max, self.options.clock.now())
+        {
+            warn!(gap = %gap, "held run's verification is too old");
+            return Err(Outcome::Blocked { gap });
+        }
+        Ok(first_open)
+    }
 }
 
 /// The outcome of a run that is enacted or rolled back already: `verify` audits it, `enact`

@@ -221,11 +221,7 @@ pub(crate) async fn resume(
             Opened::Unreadable(report) => return Ok(report),
         };
     inv.show_journal(&record);
-    if let Some(outcome) = finished_outcome(&record) {
-        inv.note(format!(
-            "run {run} is already journaled as {}; nothing was run",
-            outcome.name()
-        ));
+    if let Some(outcome) = already_finished(&record, &mut inv) {
         return Ok(inv.finish(outcome, None).await);
     }
     let admission = Admission {
@@ -236,8 +232,24 @@ pub(crate) async fn resume(
     if let Err(outcome) = inv.admit(admission).await {
         return Ok(inv.finish(outcome, None).await);
     }
+    // The lease's previous holder may have finished or rolled back the run while this runner
+    // waited: decide again on the journal as it is now, before reopening anything.
     let record = inv.reload(record).await;
+    if let Some(outcome) = already_finished(&record, &mut inv) {
+        return Ok(inv.finish(outcome, None).await);
+    }
     inv.take_census_before().await;
     let (outcome, held_after) = continue_run(pipeline, record, until, &mut inv).await;
     Ok(inv.finish(outcome, held_after).await)
+}
+
+/// The journaled outcome of a run that is finished already (nothing to resume), noted as such.
+fn already_finished(record: &RunRecord, inv: &mut Invocation<'_>) -> Option<Outcome> {
+    let outcome = finished_outcome(record)?;
+    inv.note(format!(
+        "run {} is already journaled as {}; nothing was run",
+        record.run,
+        outcome.name()
+    ));
+    Some(outcome)
 }
