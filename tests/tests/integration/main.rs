@@ -14,6 +14,7 @@
 //! in CI they fail (`iu_cutter_test_env`).
 
 mod attack_postgres;
+mod attack_seam;
 mod contract_postgres;
 mod contract_simulator;
 mod contract_sqlite;
