@@ -245,6 +245,6 @@ macro_rules! fixture_tests {
 pub mod contract;
 pub mod fixture;
 pub mod no_clobber;
-pub mod seam_attack;
 pub mod races;
 pub mod runners;
+pub mod seam_attack;
