@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -64,6 +64,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "run backups kept in the store, so a rollback works from any host",
         sqlite: V5_SQLITE,
         postgres: V5_POSTGRES,
+    },
+    Migration {
+        version: 6,
+        description: "typed evidence in the journal: counts are JSON numbers, checks booleans",
+        sqlite: V6,
+        postgres: V6,
     },
 ];
 
@@ -304,6 +310,12 @@ EXCEPTION WHEN feature_not_supported THEN
 END
 $$;
 "#;
+
+// No table changes: the journal's evidence columns hold typed JSON from this version on (a count
+// is `500`, no longer `"500"`), which a build before it cannot read. The version is what tells
+// that build so, as "newer than this build", before it reads a run it would misreport as
+// changed outside iu-cutter; this build still reads what the earlier ones wrote.
+const V6: &str = "SELECT 1;";
 
 /// sha256 of a migration's text, as recorded.
 pub(crate) fn checksum(sql: &str) -> String {
