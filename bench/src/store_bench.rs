@@ -503,12 +503,11 @@ async fn sqlite(
     } else {
         &multi
     };
-    report.figure(Figure::measured(
+    report.figure(full_run_vs(
         "sqlite_full_run_vs_bare_insert",
         "SQLite full run vs the fastest bare insert of the same units (time)",
-        full.median_s / fastest.median_s.max(f64::MIN_POSITIVE),
-        "×",
-        Bound::AtMost,
+        &full,
+        fastest,
         1.5,
         format!(
             "{:.3} s vs {:.3} s ({}); {} units, {:.1} MB; phases: {}",
@@ -525,6 +524,26 @@ async fn sqlite(
         ),
     ));
     Ok(())
+}
+
+/// The figure `key`: the full run's median time over `baseline`'s, which may be at most `target`.
+fn full_run_vs(
+    key: &str,
+    figure: &str,
+    full: &Measurement,
+    baseline: &Measurement,
+    target: f64,
+    note: String,
+) -> Figure {
+    Figure::measured(
+        key,
+        figure,
+        full.median_s / baseline.median_s.max(f64::MIN_POSITIVE),
+        "×",
+        Bound::AtMost,
+        target,
+        note,
+    )
 }
 
 /// The SQLite timings of every counted repetition, and the one profiled run.
@@ -755,12 +774,11 @@ async fn postgres(
         units,
         bytes,
     ));
-    report.figure(Figure::measured(
+    report.figure(full_run_vs(
         "pg_full_run_vs_copy",
         "PostgreSQL full run vs COPY of the same units (time)",
-        full.median_s / copy.median_s.max(f64::MIN_POSITIVE),
-        "×",
-        Bound::AtMost,
+        &full,
+        &copy,
         2.0,
         format!(
             "{:.3} s vs {:.3} s; phases: {}",
