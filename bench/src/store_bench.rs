@@ -17,8 +17,8 @@ use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope,
-    Unit,
+    CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, PlannedUnit, Preset,
+    RunId, Scope, Unit,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
@@ -62,20 +62,8 @@ fn units_for(docs: &[Doc], rules: &CutRules) -> Result<Vec<Unit>, String> {
         for unit in cutter.cut(&doc.id, &doc.text).map_err(|e| e.to_string())? {
             let body = unit
                 .text(&doc.text)
-                .ok_or_else(|| format!("{}: unit {} off the text", doc.id, unit.ordinal))?
-                .to_owned();
-            units.push(Unit {
-                document: document.clone(),
-                generation: run.clone(),
-                ordinal: unit.ordinal,
-                unit_id: unit.unit_id,
-                path: unit.path,
-                part: unit.part,
-                start: unit.start,
-                end: unit.end,
-                sha256: unit.sha256,
-                body,
-            });
+                .ok_or_else(|| format!("{}: unit {} off the text", doc.id, unit.ordinal))?;
+            units.push(PlannedUnit::from(unit).staged(&document, &run, body));
         }
     }
     Ok(units)
@@ -503,12 +491,11 @@ async fn sqlite(
     } else {
         &multi
     };
-    report.figure(Figure::measured(
+    report.figure(full_run_vs(
         "sqlite_full_run_vs_bare_insert",
         "SQLite full run vs the fastest bare insert of the same units (time)",
-        full.median_s / fastest.median_s.max(f64::MIN_POSITIVE),
-        "×",
-        Bound::AtMost,
+        &full,
+        fastest,
         1.5,
         format!(
             "{:.3} s vs {:.3} s ({}); {} units, {:.1} MB; phases: {}",
@@ -525,6 +512,26 @@ async fn sqlite(
         ),
     ));
     Ok(())
+}
+
+/// The figure `key`: the full run's median time over `baseline`'s, which may be at most `target`.
+fn full_run_vs(
+    key: &str,
+    figure: &str,
+    full: &Measurement,
+    baseline: &Measurement,
+    target: f64,
+    note: String,
+) -> Figure {
+    Figure::measured(
+        key,
+        figure,
+        full.median_s / baseline.median_s.max(f64::MIN_POSITIVE),
+        "×",
+        Bound::AtMost,
+        target,
+        note,
+    )
 }
 
 /// The SQLite timings of every counted repetition, and the one profiled run.
@@ -755,12 +762,11 @@ async fn postgres(
         units,
         bytes,
     ));
-    report.figure(Figure::measured(
+    report.figure(full_run_vs(
         "pg_full_run_vs_copy",
         "PostgreSQL full run vs COPY of the same units (time)",
-        full.median_s / copy.median_s.max(f64::MIN_POSITIVE),
-        "×",
-        Bound::AtMost,
+        &full,
+        &copy,
         2.0,
         format!(
             "{:.3} s vs {:.3} s; phases: {}",

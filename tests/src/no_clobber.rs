@@ -132,6 +132,11 @@ async fn run(runner: &Runner, run: &str, rules: CutRules, until: Option<&str>) -
     )
 }
 
+/// Runs `run` held after phase `until`, and checks it passed.
+async fn held_pass(runner: &Runner, run_id: &str, rules: CutRules, until: &str) {
+    assert_outcome(&run(runner, run_id, rules, Some(until)).await, "PASS");
+}
+
 fn ok_report<E: std::fmt::Display>(report: Result<RunReport, E>, what: &str) -> RunReport {
     match report {
         Ok(report) => report,
@@ -169,10 +174,7 @@ pub async fn a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_w
 ) {
     let store = seeded(fixture).await;
     let runner = runner(fixture);
-    assert_outcome(
-        &run(&runner, "ra", markdown(), Some(names::BACKUP)).await,
-        "PASS",
-    );
+    held_pass(&runner, "ra", markdown(), names::BACKUP).await;
     assert_outcome(&run(&runner, "rb", markdown(), None).await, "PASS");
     let after_rb = ok(store.census().await, "census");
 
@@ -217,10 +219,7 @@ pub async fn a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_w
 pub async fn rollback_keeps_an_edit_made_after_the_backup(fixture: &impl Tamper) {
     let store = seeded(fixture).await;
     let runner = runner(fixture);
-    assert_outcome(
-        &run(&runner, "held", markdown(), Some(names::LEG_B_RECORD)).await,
-        "PASS",
-    );
+    held_pass(&runner, "held", markdown(), names::LEG_B_RECORD).await;
     let edited = "# Law 1\n\nAmended while the run held it.\n";
     let put = ok(store.put_document(&id("law/1"), edited).await, "edit");
     assert_eq!(put.revision, 2);
@@ -267,10 +266,7 @@ pub async fn rollback_keeps_an_edit_made_after_the_backup(fixture: &impl Tamper)
 pub async fn enact_and_verify_catch_a_body_edited_without_its_revision(fixture: &impl Tamper) {
     let store = seeded(fixture).await;
     let runner = runner(fixture);
-    assert_outcome(
-        &run(&runner, "held", markdown(), Some(names::WRITE_VERIFY)).await,
-        "PASS",
-    );
+    held_pass(&runner, "held", markdown(), names::WRITE_VERIFY).await;
     let raw = "# Law 3\n\nPreamble.\n\n## Article 1\n\nOne.\n\n## Article 2\n\nTwo, edited.\n";
     fixture.edit_body_raw("law/3", raw).await;
     let resumed = resume(&runner, "held").await;
@@ -340,10 +336,7 @@ pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &imp
     let pre_run = ok(store.census().await, "census");
     let runner = runner(fixture);
     assert_outcome(&run(&runner, "A", markdown(), None).await, "PASS");
-    assert_outcome(
-        &run(&runner, "B", paragraphs(), Some(names::LEG_B_RECORD)).await,
-        "PASS",
-    );
+    held_pass(&runner, "B", paragraphs(), names::LEG_B_RECORD).await;
     let (reason, how_to_open) =
         refused_rollback(store, &runner, "A", "B's fence and generation are intact").await;
     assert!(reason.contains("run B"), "{reason}");
@@ -366,10 +359,7 @@ pub async fn units_changed_after_write_verify_are_never_enacted(fixture: &impl T
     let store = seeded(fixture).await;
     let pre_run = ok(store.census().await, "census");
     let runner = runner(fixture);
-    assert_outcome(
-        &run(&runner, "held", markdown(), Some(names::WRITE_VERIFY)).await,
-        "PASS",
-    );
+    held_pass(&runner, "held", markdown(), names::WRITE_VERIFY).await;
     fixture.edit_unit_raw("law/1", "held", 1, "TAMPERED").await;
     let enacted = ok_report(
         runner

@@ -1,9 +1,9 @@
 //! How every task runs cargo: the cargo that runs xtask (`$CARGO`), from the workspace root,
-//! building into `CARGO_TARGET_DIR` or `target/`; and how a task runs any program in the
-//! foreground.
+//! building into `CARGO_TARGET_DIR` or `target/`; how a task runs any program in the
+//! foreground; and how it reads a finished program's captured output.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The cargo that runs xtask.
 pub(crate) fn bin() -> String {
@@ -74,5 +74,18 @@ pub(crate) fn foreground(command: &mut Command, program: &str, shown: &str) -> R
         Ok(())
     } else {
         Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+/// A finished program's stdout as text if it succeeded; else the error `failed`, then its
+/// stderr.
+pub(crate) fn stdout_or(output: &Output, failed: String) -> Result<String, String> {
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{failed}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
     }
 }

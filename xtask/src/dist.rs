@@ -16,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::cargo::stdout_or;
 use crate::manifest::{self, MANIFEST_NAME};
 
 /// What `dist` produced.
@@ -391,18 +392,9 @@ pub(crate) fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
         .current_dir(repo)
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .trim_end()
-            .to_string())
-    } else {
-        Err(format!(
-            "`git {}` in {} failed: {}",
-            args.join(" "),
-            repo.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    let failed = format!("`git {}` in {} failed", args.join(" "), repo.display());
+    let stdout = stdout_or(&output, failed)?;
+    Ok(stdout.trim_end().to_string())
 }
 
 /// Runs a system tool, its stderr in the error.
@@ -411,15 +403,7 @@ pub(crate) fn run_tool(command: &mut Command) -> Result<String, String> {
     let output = command
         .output()
         .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{shown} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    stdout_or(&output, format!("{shown} failed ({})", output.status))
 }
 
 pub(crate) fn remove_dir_if_exists(dir: &Path) -> Result<(), String> {

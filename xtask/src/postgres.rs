@@ -304,14 +304,7 @@ fn psql_as_postgres(sql: &str) -> Result<String, String> {
     let output = child
         .wait_with_output()
         .map_err(|e| format!("psql did not finish: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "psql failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    crate::cargo::stdout_or(&output, "psql failed".to_owned())
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {

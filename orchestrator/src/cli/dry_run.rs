@@ -27,7 +27,7 @@ use iu_cutter_simulator::Simulator;
 
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
-use crate::cli::output::{short, write_report};
+use crate::cli::output::{census_counts, short, write_report};
 use crate::cli::provenance::Identity;
 use crate::cli::runner::{RunArgs, finish, read_plan, run_options};
 use crate::cli::scope::require_documents;
@@ -160,23 +160,20 @@ impl Attested {
 fn attestation_line(attestation: &Attestation, before: &Census, after: &Census) -> String {
     if attestation.unchanged {
         format!(
-            "non-mutation attestation: PASS: live store {} unchanged by the dry run (census {} \
-             documents, {} units, fingerprint {}… before and after)",
+            "non-mutation attestation: PASS: live store {} unchanged by the dry run (census {}, \
+             fingerprint {}… before and after)",
             attestation.live_store,
-            after.documents,
-            after.units,
+            census_counts(after.documents, after.units),
             short(&after.fingerprint)
         )
     } else {
         format!(
             "non-mutation attestation: FAILED: the census of live store {} changed during the dry \
-             run ({} documents, {} units, {}… before; {} documents, {} units, {}… after)",
+             run ({}, {}… before; {}, {}… after)",
             attestation.live_store,
-            before.documents,
-            before.units,
+            census_counts(before.documents, before.units),
             short(&before.fingerprint),
-            after.documents,
-            after.units,
+            census_counts(after.documents, after.units),
             short(&after.fingerprint)
         )
     }

@@ -107,6 +107,17 @@ struct Cli {
     command: Command,
 }
 
+/// The switches of a command that acts on one run and prints its report.
+#[derive(Debug, Clone, Copy, Args)]
+struct ReportSwitches {
+    /// Open the kill switch for this invocation.
+    #[arg(long)]
+    execute: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Which documents.
 #[derive(Debug, Clone, Args)]
 #[group(id = "scope", multiple = false)]
@@ -296,12 +307,8 @@ enum Command {
         /// The held run.
         #[arg(value_name = "RUN", value_parser = parse_run_id)]
         run: RunId,
-        /// Open the kill switch for this invocation.
-        #[arg(long)]
-        execute: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        switches: ReportSwitches,
     },
     /// Verify a run again: refresh a held run's verification, or audit an enacted run.
     #[command(
@@ -413,12 +420,8 @@ enum Command {
         /// Stop after this phase.
         #[arg(long, value_name = "PHASE", value_parser = clap::builder::PossibleValuesParser::new(names::ALL))]
         until: Option<String>,
-        /// Open the kill switch for this invocation.
-        #[arg(long)]
-        execute: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        switches: ReportSwitches,
     },
     /// Restore a run's documents to their exact pre-run state from its backup.
     #[command(after_help = "Example:\n  iu-cutter rollback run-20250101-120000-1a2b3c --execute")]
@@ -426,12 +429,8 @@ enum Command {
         /// The run.
         #[arg(value_name = "RUN", value_parser = parse_run_id)]
         run: RunId,
-        /// Open the kill switch for this invocation.
-        #[arg(long)]
-        execute: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        switches: ReportSwitches,
     },
     /// The database's shared control row (closes execution for every runner).
     #[command(
@@ -496,15 +495,15 @@ impl Command {
         match self {
             Command::Plan { json, .. }
             | Command::Run { json, .. }
-            | Command::Enact { json, .. }
             | Command::Verify { json, .. }
             | Command::Diff { json, .. }
             | Command::Purge { json, .. }
             | Command::Status { json, .. }
             | Command::Units { json, .. }
-            | Command::Resume { json, .. }
-            | Command::Rollback { json, .. }
             | Command::Version { json } => *json,
+            Command::Enact { switches, .. }
+            | Command::Resume { switches, .. }
+            | Command::Rollback { switches, .. } => switches.json,
             Command::Report { json, format, .. } => *json || *format == ReportFormat::Json,
             Command::Init { .. }
             | Command::Import { .. }
@@ -691,8 +690,8 @@ async fn dispatch_with_config(
             };
             run::run(config, args).await
         }
-        Command::Enact { run, execute, json } => {
-            run::enact(config, run, flags(execute, json)).await
+        Command::Enact { run, switches } => {
+            run::enact(config, run, flags(switches.execute, switches.json)).await
         }
         Command::Verify { run, execute, json } => {
             run::verify(config, run, flags(execute, json)).await
@@ -714,11 +713,10 @@ async fn dispatch_with_config(
         Command::Resume {
             run,
             until,
-            execute,
-            json,
-        } => run::resume(config, run, until, flags(execute, json)).await,
-        Command::Rollback { run, execute, json } => {
-            run::rollback(config, run, flags(execute, json)).await
+            switches,
+        } => run::resume(config, run, until, flags(switches.execute, switches.json)).await,
+        Command::Rollback { run, switches } => {
+            run::rollback(config, run, flags(switches.execute, switches.json)).await
         }
         Command::Control(command) => control::control(config, command).await,
         // Run by dispatch_without_config or dispatch_read_only.

@@ -23,6 +23,11 @@ pub(crate) fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
+/// A census's counts: `N documents, M units`.
+pub(crate) fn census_counts(documents: u64, units: u64) -> String {
+    format!("{documents} documents, {units} units")
+}
+
 /// Shortens values that look like sha256 hex.
 fn shorten_value(value: &str) -> String {
     if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -139,13 +144,11 @@ pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
     }
     if let (Some(before), Some(after)) = (&report.census_before, &report.census_after) {
         out!(
-            "census ({}): {} documents, {} units ({}…) -> {} documents, {} units ({}…)",
+            "census ({}): {} ({}…) -> {} ({}…)",
             adapter.kind,
-            before.documents,
-            before.units,
+            census_counts(before.documents, before.units),
             short(&before.fingerprint),
-            after.documents,
-            after.units,
+            census_counts(after.documents, after.units),
             short(&after.fingerprint)
         );
     }

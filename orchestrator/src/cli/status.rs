@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
-use crate::cli::output::{evidence_line, print_json, run_status_name, short, table};
+use crate::cli::output::{census_counts, evidence_line, print_json, run_status_name, short, table};
 use crate::cli::scope::scope_text;
 use crate::cli::store::ReadOnlyStore;
 
@@ -206,10 +206,9 @@ async fn store_status(
         return Ok(());
     }
     out!(
-        "store {}: {} documents, {} units, fingerprint {}",
+        "store {}: {}, fingerprint {}",
         config.location(),
-        census.documents,
-        census.units,
+        census_counts(census.documents, census.units),
         census.fingerprint
     );
     if runs.is_empty() {

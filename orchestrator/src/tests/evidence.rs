@@ -23,15 +23,22 @@ fn json_phase<'a>(json: &'a Value, name: &str) -> Result<&'a Value, String> {
         .ok_or_else(|| format!("no phase {name} in {json}"))
 }
 
-#[tokio::test]
-async fn a_json_report_carries_counts_as_numbers_and_checks_as_booleans() -> TestResult {
-    let h = Harness::new([("law/1", LAW_1), ("law/2", LAW_2)], true);
+/// Runs `r1` over the laws to the end, checks it passed, and returns its report with the report's
+/// JSON.
+async fn passed_r1(h: &Harness) -> Result<(RunReport, Value), BoxError> {
     let report = h
         .runner
         .run(law_request("r1"), RunOptions::default())
         .await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    let json: Value = serde_json::from_str(&report.to_json())?;
+    let json = serde_json::from_str(&report.to_json())?;
+    Ok((report, json))
+}
+
+#[tokio::test]
+async fn a_json_report_carries_counts_as_numbers_and_checks_as_booleans() -> TestResult {
+    let h = Harness::new([("law/1", LAW_1), ("law/2", LAW_2)], true);
+    let (_, json) = passed_r1(&h).await?;
 
     let backup = &json_phase(&json, names::BACKUP)?["evidence"];
     assert_eq!(backup["documents"], json!(2), "{backup}");
@@ -63,12 +70,7 @@ async fn a_json_report_carries_counts_as_numbers_and_checks_as_booleans() -> Tes
 async fn a_json_report_lists_unstructured_documents_as_an_array() -> TestResult {
     let flat = "No heading here, only prose. ".repeat(200);
     let h = Harness::new([("law/1", LAW_1), ("law/flat", flat.as_str())], true);
-    let report = h
-        .runner
-        .run(law_request("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    let json: Value = serde_json::from_str(&report.to_json())?;
+    let (report, json) = passed_r1(&h).await?;
     let cut = &json_phase(&json, names::CUT_LEG_A)?["evidence"];
     assert_eq!(cut["unstructured_documents"], json!(["law/flat"]), "{cut}");
     assert!(
@@ -174,13 +176,7 @@ async fn held_run(
     store.put_document(&DocumentId::new("law/1"), LAW_1).await?;
     store.put_document(&DocumentId::new("law/2"), LAW_2).await?;
     let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let held = runner
-        .run(
-            law_request("r1"),
-            RunOptions::default().with_until(names::WRITE_VERIFY),
-        )
-        .await?;
-    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    held_law_run(&runner, "r1").await?;
     let record = store
         .load_run(&RunId::new("r1"))
         .await?

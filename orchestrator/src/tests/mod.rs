@@ -373,6 +373,18 @@ impl World {
     }
 }
 
+/// Runs `law_request(run)` held after write-verify, and checks it passed.
+async fn held_law_run(runner: &Runner, run: &str) -> Result<RunReport, Box<dyn std::error::Error>> {
+    let held = runner
+        .run(
+            law_request(run),
+            RunOptions::default().with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
+        )
+        .await?;
+    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    Ok(held)
+}
+
 /// Resumes `r1` with the default options.
 async fn resume(runner: &Runner) -> Result<RunReport, crate::RunnerError> {
     runner

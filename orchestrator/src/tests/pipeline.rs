@@ -65,13 +65,7 @@ async fn a_run_held_after_write_verify_resumes_or_rolls_back_before_enact() -> T
     let Harness { sim, runner, .. } = harness(true);
     let pre_run = sim.state_census();
 
-    let held = runner
-        .run(
-            law_request("r1"),
-            RunOptions::default().with_until(names::WRITE_VERIFY),
-        )
-        .await?;
-    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    let held = held_law_run(&runner, "r1").await?;
     assert_eq!(held.held_after.as_deref(), Some(names::WRITE_VERIFY));
     // Readers still see the pre-run units: nothing is enacted.
     assert!(
