@@ -61,8 +61,10 @@ fn census() -> Census {
     }
 }
 
-/// The expected read sequence for scope {a, b}; load_scope answers out of order on purpose.
-fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
+/// An adapter that expects the backup's read sequence for scope {a, b} (load_scope answers out
+/// of order on purpose) and refuses every mutation.
+fn backup_reading_adapter() -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     expect_op!(mock, Census)
         .times(1)
@@ -82,6 +84,25 @@ fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
             .in_sequence(&mut seq)
             .returning(move |_, _| Ok(active_units(id, body).into()));
     }
+    refuse_mutations_except(&mut mock, &[]);
+    mock
+}
+
+/// An adapter that must not be read at all (a backup already taken is reused) nor mutated.
+fn unread_adapter() -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, Census).times(0);
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, Generations).times(0);
+    expect_op!(mock, ActiveUnits).times(0);
+    refuse_mutations_except(&mut mock, &[]);
+    mock
+}
+
+/// Takes the run's backup into `store`, returning the phase's evidence.
+async fn take_backup(store: &Arc<MemoryBackupStore>) -> Result<Evidence, PhaseError> {
+    let (mut ctx, _events) = context(backup_reading_adapter(), store.clone());
+    Backup.run(&mut ctx).await
 }
 
 fn context(
@@ -134,9 +155,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
 
 #[tokio::test]
 async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut mock);
-    refuse_mutations_except(&mut mock, &[]);
+    let mock = backup_reading_adapter();
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, events) = context(mock, store.clone());
 
@@ -182,20 +201,10 @@ async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult 
 #[tokio::test]
 async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
-    let mut first = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut first);
-    refuse_mutations_except(&mut first, &[]);
-    let (mut ctx, _events) = context(first, store.clone());
-    let first_evidence = Backup.run(&mut ctx).await?;
+    let first_evidence = take_backup(&store).await?;
 
     // Second run (a resume after a crash, or after the fence changed the store): no reads at all.
-    let mut second = MockLiveExecutionAdapter::new();
-    expect_op!(second, Census).times(0);
-    expect_op!(second, LoadScope).times(0);
-    expect_op!(second, Generations).times(0);
-    expect_op!(second, ActiveUnits).times(0);
-    refuse_mutations_except(&mut second, &[]);
-    let (mut ctx, _events) = context(second, store.clone());
+    let (mut ctx, _events) = context(unread_adapter(), store.clone());
     let second_evidence = Backup.run(&mut ctx).await?;
 
     assert_eq!(first_evidence, second_evidence);
@@ -235,9 +244,7 @@ impl BackupStore for UnwritableStore {
 
 #[tokio::test]
 async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut mock);
-    refuse_mutations_except(&mut mock, &[]);
+    let mock = backup_reading_adapter();
     let store = Arc::new(UnwritableStore::default());
     let (mut ctx, _events) = context(mock, store.clone());
 
@@ -258,18 +265,10 @@ async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
 #[tokio::test]
 async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
-    let mut first = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut first);
-    refuse_mutations_except(&mut first, &[]);
-    let (mut ctx, _events) = context(first, store.clone());
-    Backup.run(&mut ctx).await?;
+    take_backup(&store).await?;
     store.tamper(&RunId::new(RUN), b"{}\n".to_vec());
 
-    let mut second = MockLiveExecutionAdapter::new();
-    expect_op!(second, Census).times(0);
-    expect_op!(second, LoadScope).times(0);
-    refuse_mutations_except(&mut second, &[]);
-    let (mut ctx, _events) = context(second, store);
+    let (mut ctx, _events) = context(unread_adapter(), store);
     let err = failure(&Backup, &mut ctx, "tampered backup accepted").await?;
     assert!(
         matches!(err, PhaseError::Backup(BackupError::Tampered { .. })),
