@@ -277,6 +277,22 @@ async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     Ok(())
 }
 
+/// Runs the backup on `mock` (every mutation refused) into an empty store, with `prepare` applied
+/// to the context first; checks that it fails and saves nothing, and returns the failure.
+async fn failure_saving_nothing(
+    mut mock: MockLiveExecutionAdapter,
+    prepare: impl FnOnce(&mut RunContext),
+    accepted: &str,
+) -> Result<PhaseError, Box<dyn std::error::Error>> {
+    refuse_mutations_except(&mut mock, &[]);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+    prepare(&mut ctx);
+    let err = failure(&Backup, &mut ctx, accepted).await?;
+    assert!(store.load(&RunId::new(RUN)).await?.is_none());
+    Ok(err)
+}
+
 #[tokio::test]
 async fn a_store_failure_saves_nothing() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
@@ -284,16 +300,12 @@ async fn a_store_failure_saves_nothing() -> TestResult {
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
     expect_op!(mock, LoadScope).times(0);
-    refuse_mutations_except(&mut mock, &[]);
-    let store = Arc::new(MemoryBackupStore::new());
-    let (mut ctx, _events) = context(mock, store.clone());
 
-    let err = failure(&Backup, &mut ctx, "failure ignored").await?;
+    let err = failure_saving_nothing(mock, |_| {}, "failure ignored").await?;
     assert!(
         matches!(err, PhaseError::Adapter(AdapterError::Unavailable(_))),
         "{err}"
     );
-    assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())
 }
 
@@ -307,13 +319,9 @@ async fn cancellation_stops_before_saving() -> TestResult {
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
     expect_op!(mock, Generations).times(0);
-    refuse_mutations_except(&mut mock, &[]);
-    let store = Arc::new(MemoryBackupStore::new());
-    let (mut ctx, _events) = context(mock, store.clone());
-    ctx.cancel.cancel();
 
-    let err = failure(&Backup, &mut ctx, "cancel ignored").await?;
+    let cancel = |ctx: &mut RunContext| ctx.cancel.cancel();
+    let err = failure_saving_nothing(mock, cancel, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
-    assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())
 }
