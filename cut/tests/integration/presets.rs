@@ -298,6 +298,15 @@ fn paths(units: &[CutUnit]) -> Vec<&str> {
     units.iter().map(|u| u.path.as_str()).collect()
 }
 
+/// The cut of `text` (as document `doc`) with `preset`, checked sound and to have exactly
+/// the `expected` paths.
+fn exact_cut(preset: Preset, doc: &str, text: &str, expected: &[&str]) -> Vec<CutUnit> {
+    let units = cut_with(&cutter(preset), doc, text);
+    assert_eq!(paths(&units), expected);
+    assert_sound(text, &units, None);
+    units
+}
+
 /// Everything a cut must satisfy, checked independently of `check_lossless`.
 fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) {
     let mut rebuilt = Vec::with_capacity(text.len());
@@ -337,9 +346,7 @@ fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) {
 
 #[test]
 fn legal_en_paths_are_exact() {
-    let units = cut_with(&cutter(Preset::LegalEn), "reg-2024-117", LEGAL_EN);
-    assert_eq!(paths(&units), LEGAL_EN_PATHS);
-    assert_sound(LEGAL_EN, &units, None);
+    let units = exact_cut(Preset::LegalEn, "reg-2024-117", LEGAL_EN, LEGAL_EN_PATHS);
     // The article heading line starts its unit, which runs up to the next marker.
     let article_1 = units
         .iter()
@@ -362,9 +369,7 @@ fn legal_en_paths_are_exact() {
 
 #[test]
 fn legal_vi_paths_are_exact() {
-    let units = cut_with(&cutter(Preset::LegalVi), "luat-28-2023", LEGAL_VI);
-    assert_eq!(paths(&units), LEGAL_VI_PATHS);
-    assert_sound(LEGAL_VI, &units, None);
+    let units = exact_cut(Preset::LegalVi, "luat-28-2023", LEGAL_VI, LEGAL_VI_PATHS);
     let chapter_2 = units.iter().find(|u| u.path == "Chương II");
     assert_eq!(
         chapter_2.and_then(|u| u.text(LEGAL_VI)),
@@ -380,9 +385,7 @@ fn legal_vi_paths_are_exact() {
 
 #[test]
 fn markdown_paths_are_exact() {
-    let units = cut_with(&cutter(Preset::Markdown), "guide.md", MARKDOWN);
-    assert_eq!(paths(&units), MARKDOWN_PATHS);
-    assert_sound(MARKDOWN, &units, None);
+    let units = exact_cut(Preset::Markdown, "guide.md", MARKDOWN, MARKDOWN_PATHS);
     let text_of = |path: &str| {
         units
             .iter()
