@@ -74,6 +74,14 @@ async fn doc(sim: &Simulator, name: &str) -> Result<Document, AdapterError> {
         .ok_or_else(|| AdapterError::NotFound(name.to_owned()))
 }
 
+/// The [`corpus`] and its documents `law/a` and `law/b`, as loaded.
+async fn corpus_and_law_documents() -> Result<(Simulator, Document, Document), AdapterError> {
+    let sim = corpus();
+    let a = doc(&sim, "law/a").await?;
+    let b = doc(&sim, "law/b").await?;
+    Ok((sim, a, b))
+}
+
 /// The backup phase by hand: load_scope + generations + active_units + census.
 async fn backup(sim: &Simulator, run_id: &RunId, scope: &Scope) -> Result<Backup, AdapterError> {
     let mut documents = Vec::new();
@@ -197,9 +205,7 @@ async fn fence_conflicts_when_held_by_another_run_and_is_idempotent_for_its_hold
 
 #[tokio::test]
 async fn fence_is_all_or_nothing() -> TestResult {
-    let sim = corpus();
-    let a = doc(&sim, "law/a").await?;
-    let b = doc(&sim, "law/b").await?;
+    let (sim, a, b) = corpus_and_law_documents().await?;
     sim.put_document(&id("law/b"), "changed").await?;
     let census = sim.state_census();
 
@@ -226,10 +232,8 @@ async fn fence_is_all_or_nothing() -> TestResult {
 
 #[tokio::test]
 async fn write_units_requires_the_fence_and_is_all_or_nothing() -> TestResult {
-    let sim = corpus();
+    let (sim, a, b) = corpus_and_law_documents().await?;
     let r1 = run("r1");
-    let a = doc(&sim, "law/a").await?;
-    let b = doc(&sim, "law/b").await?;
 
     let error = sim.write_units(&r1, &units_for(&a, &r1)).await;
     assert!(
@@ -312,10 +316,8 @@ async fn enact_moves_the_pointer_and_retires_the_previous_generation() -> TestRe
 
 #[tokio::test]
 async fn enact_is_idempotent_and_checks_fence_revision_and_generation() -> TestResult {
-    let sim = corpus();
+    let (sim, a, b) = corpus_and_law_documents().await?;
     let r1 = run("r1");
-    let a = doc(&sim, "law/a").await?;
-    let b = doc(&sim, "law/b").await?;
     let expectations = [expect(&a), expect(&b)];
 
     // Not fenced.
