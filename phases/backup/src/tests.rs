@@ -3,8 +3,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup as BackupArtifact, Census, CutRules, Document, DocumentId, DocumentState,
-    GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, Preset, RunId, RunRecord,
-    Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
+    GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, OpKind, Preset, RunId,
+    RunRecord, Scope, Unit, expect_op, refuse_calls, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::testing::{RUN, document, failure, progress, record_events};
 use iu_cutter_phase_core::{
@@ -91,10 +91,13 @@ fn backup_reading_adapter() -> MockLiveExecutionAdapter {
 /// An adapter that must not be read at all (a backup already taken is reused) nor mutated.
 fn unread_adapter() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, Census).times(0);
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, Generations).times(0);
-    expect_op!(mock, ActiveUnits).times(0);
+    let reads = [
+        OpKind::Census,
+        OpKind::LoadScope,
+        OpKind::Generations,
+        OpKind::ActiveUnits,
+    ];
+    refuse_calls(&mut mock, &reads);
     refuse_mutations_except(&mut mock, &[]);
     mock
 }

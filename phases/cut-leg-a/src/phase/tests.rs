@@ -1,6 +1,7 @@
 use iu_cutter_live_execution::{
     Backup, Census, CutRules, DocumentId, LevelRule, MarkerSet, MockLiveExecutionAdapter, Op,
-    OpKind, Preset, Reply, SCHEMA_VERSION, Scope, expect_op, refuse_mutations_except, sha256_hex,
+    OpKind, Preset, Reply, SCHEMA_VERSION, Scope, expect_op, refuse_calls, refuse_mutations_except,
+    sha256_hex,
 };
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
@@ -69,9 +70,8 @@ fn first_run(save_plan: Answer, fence: Option<Answer>) -> MockLiveExecutionAdapt
 /// A store the phase must not call: no plan read or saved, no fence.
 fn untouched_store() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
+    let plan_and_fence = [OpKind::LoadPlan, OpKind::SavePlan, OpKind::Fence];
+    refuse_calls(&mut mock, &plan_and_fence);
     refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     mock
 }
