@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
-    Plan, PlannedUnit, RunId, SCHEMA_VERSION, sha256_hex,
+    Plan, RunId, SCHEMA_VERSION, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
@@ -94,7 +94,7 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
         revision: document.revision,
         source_sha256: found,
         source_bytes: document.body.len() as u64,
-        units: cut.units.into_iter().map(PlannedUnit::from).collect(),
+        units: cut.units,
         preset: cut.preset,
     })
 }

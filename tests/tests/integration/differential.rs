@@ -164,7 +164,7 @@ fn units_of(
                 .text(&document.body)
                 .ok_or_else(|| fail("cut", "a span off character boundaries"))?
                 .to_owned();
-            Ok(PlannedUnit::from(u).staged(&document.id, generation, &body))
+            Ok(u.staged(&document.id, generation, &body))
         })
         .collect()
 }
