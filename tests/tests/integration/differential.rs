@@ -14,7 +14,7 @@ use std::sync::Arc;
 use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, CutRules, Document, DocumentId, ExpectedRevision,
-    LiveExecutionAdapter, PlannedUnit, RunId, Scope, StoreSnapshot, Unit,
+    LiveExecutionAdapter, RunId, Scope, StoreSnapshot, Unit,
 };
 use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
