@@ -307,12 +307,13 @@ fn exact_cut(preset: Preset, doc: &str, text: &str, expected: &[&str]) -> Vec<Cu
     units
 }
 
-/// The text in `text` of the unit at `path`, if there is one.
-fn text_at<'t>(units: &[CutUnit], text: &'t str, path: &str) -> Option<&'t str> {
+/// The text in `text` of the unit at `path`; empty when there is none.
+fn text_at<'t>(units: &[CutUnit], text: &'t str, path: &str) -> &'t str {
     units
         .iter()
         .find(|u| u.path == path)
         .and_then(|u| u.text(text))
+        .unwrap_or_default()
 }
 
 /// Everything a cut must satisfy, checked independently of `check_lossless`.
@@ -358,17 +359,11 @@ fn legal_en_paths_are_exact() {
     // The article heading line starts its unit, which runs up to the next marker.
     assert_eq!(
         text_at(&units, LEGAL_EN, "Part I/Chapter 1/Article 1"),
-        Some(
-            "Article 1. Subject matter\nThis Regulation lays down rules on the protection of \
-             water resources\nand on the rights and obligations of operators.\n\n"
-        )
+        "Article 1. Subject matter\nThis Regulation lays down rules on the protection of \
+         water resources\nand on the rights and obligations of operators.\n\n"
     );
     // "Article 192 thereof," and "Section 3 of the Water Act" are sentences, not headings.
-    assert!(
-        units[0]
-            .text(LEGAL_EN)
-            .is_some_and(|t| t.contains("Article 192 thereof"))
-    );
+    assert!(text_at(&units, LEGAL_EN, PREAMBLE_PATH).contains("Article 192 thereof"));
 }
 
 #[test]
@@ -376,20 +371,16 @@ fn legal_vi_paths_are_exact() {
     let units = exact_cut(Preset::LegalVi, "luat-28-2023", LEGAL_VI, LEGAL_VI_PATHS);
     assert_eq!(
         text_at(&units, LEGAL_VI, "Chương II"),
-        Some("Chương II\nĐIỀU TRA CƠ BẢN, QUY HOẠCH TÀI NGUYÊN NƯỚC\n\n")
+        "Chương II\nĐIỀU TRA CƠ BẢN, QUY HOẠCH TÀI NGUYÊN NƯỚC\n\n"
     );
     // The preamble keeps its numbered line: clauses count only inside an article.
-    assert!(
-        units[0]
-            .text(LEGAL_VI)
-            .is_some_and(|t| t.ends_with("khoản.\n\n"))
-    );
+    assert!(text_at(&units, LEGAL_VI, PREAMBLE_PATH).ends_with("khoản.\n\n"));
 }
 
 #[test]
 fn markdown_paths_are_exact() {
     let units = exact_cut(Preset::Markdown, "guide.md", MARKDOWN, MARKDOWN_PATHS);
-    let text_of = |path: &str| text_at(&units, MARKDOWN, path).unwrap_or_default();
+    let text_of = |path: &str| text_at(&units, MARKDOWN, path);
     assert!(text_of(PREAMBLE_PATH).starts_with("---\ntitle: Operator guide\n"));
     assert!(text_of("Getting started/Install").contains("# not a heading: inside a fence"));
     // The setext unit starts at the text line, not at the underline.
