@@ -287,6 +287,12 @@ fn cutter(preset: Preset) -> Cutter {
     }
 }
 
+/// The `preset`'s cutter with units of at most `max_unit_bytes`.
+fn limited_cutter(preset: Preset, max_unit_bytes: u64) -> Cutter {
+    let rules = CutRules::preset(preset).with_max_unit_bytes(max_unit_bytes);
+    Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn cut_with(cutter: &Cutter, doc: &str, text: &str) -> Vec<CutUnit> {
     match cutter.cut(doc, text) {
         Ok(units) => units,
@@ -526,12 +532,7 @@ fn oversize_units_split_paragraph_first() {
         para('ố', 100)
     );
     let max = 120;
-    let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(max);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        &text,
-    );
+    let units = cut_with(&limited_cutter(Preset::LegalVi, max), "d", &text);
     assert_sound(&text, &units, Some(max));
     let pieces: Vec<(&str, Option<u32>, &str)> = units
         .iter()
@@ -568,12 +569,7 @@ fn split_packs_whole_paragraphs_then_lines() {
     let line1 = "long line number one, which is long enough to fill a part\n";
     let line2 = "long line number two, as long as the first\n";
     let text = format!("{first}ddddd\n{line1}{line2}\ne\n");
-    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(64);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        &text,
-    );
+    let units = cut_with(&limited_cutter(Preset::Markdown, 64), "d", &text);
     assert_sound(&text, &units, Some(64));
     let texts: Vec<&str> = units
         .iter()
@@ -595,12 +591,7 @@ fn split_packs_whole_paragraphs_then_lines() {
 
 #[test]
 fn units_within_the_limit_are_not_parts() {
-    let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(1 << 20);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        LEGAL_VI,
-    );
+    let units = cut_with(&limited_cutter(Preset::LegalVi, 1 << 20), "d", LEGAL_VI);
     assert!(units.iter().all(|u| u.part.is_none()));
     assert_eq!(paths(&units), LEGAL_VI_PATHS);
 }
@@ -610,13 +601,9 @@ fn units_within_the_limit_are_not_parts() {
 fn at_the_minimum_limit_parts_never_split_a_code_point() {
     // The cut at byte 64 would fall inside a 4-byte character, so the first part ends two
     // bytes earlier.
-    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
     let text = format!("é{}", "𝄞".repeat(20));
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        &text,
-    );
+    let cutter = limited_cutter(Preset::Markdown, MIN_MAX_UNIT_BYTES);
+    let units = cut_with(&cutter, "d", &text);
     assert_sound(&text, &units, Some(MIN_MAX_UNIT_BYTES));
     let texts: Vec<&str> = units
         .iter()
@@ -656,8 +643,7 @@ fn ids_are_stable_when_one_article_is_edited() {
 
 #[test]
 fn ids_survive_an_edit_that_splits_one_article() {
-    let rules = CutRules::preset(Preset::LegalEn).with_max_unit_bytes(200);
-    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    let cutter = limited_cutter(Preset::LegalEn, 200);
     let edited = LEGAL_EN.replace(
         "Member States shall lay down penalties",
         &format!(
@@ -690,12 +676,7 @@ fn duplicate_paths_get_unique_ids() {
     // Each body ends its sentence: a heading does not start on a wrapped line.
     let body = format!("{}end.\n", "word ".repeat(20));
     let text = format!("Article 5. First\n{body}Article 5. Again\n{body}Article 5. Third\n{body}");
-    let rules = CutRules::preset(Preset::LegalEn).with_max_unit_bytes(64);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "dup",
-        &text,
-    );
+    let units = cut_with(&limited_cutter(Preset::LegalEn, 64), "dup", &text);
     assert!(units.iter().all(|u| u.path == "Article 5"));
     assert!(units.len() >= 6);
     assert_sound(&text, &units, Some(64));
