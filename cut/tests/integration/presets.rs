@@ -699,6 +699,19 @@ fn cutting_is_deterministic() {
     }
 }
 
+/// Rules cutting at the custom `levels`, with no size limit.
+fn custom_rules(levels: Vec<LevelRule>) -> CutRules {
+    CutRules {
+        markers: MarkerSet::Custom(levels),
+        max_unit_bytes: None,
+    }
+}
+
+/// The cutter of [`custom_rules`] over `levels`.
+fn custom_cutter(levels: Vec<LevelRule>) -> Cutter {
+    Cutter::new(&custom_rules(levels)).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn level(name: &str, pattern: &str) -> LevelRule {
     LevelRule {
         name: name.to_owned(),
@@ -708,15 +721,11 @@ fn level(name: &str, pattern: &str) -> LevelRule {
 
 #[test]
 fn custom_levels() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(vec![
-            level("title", r"TITLE\s+([IVX]+)"),
-            level("rule", r"Rule \d+"),
-            level("empty", r"x*"),
-        ]),
-        max_unit_bytes: None,
-    };
-    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    let cutter = custom_cutter(vec![
+        level("title", r"TITLE\s+([IVX]+)"),
+        level("rule", r"Rule \d+"),
+        level("empty", r"x*"),
+    ]);
     let text =
         "intro\nTITLE II\nRule 1 text\nRule 2\n  Rule 3 (indented: not a marker)\nxx \nTITLE III\n";
     let units = cut_with(&cutter, "c", text);
@@ -736,11 +745,7 @@ fn custom_levels() {
 
 #[test]
 fn custom_patterns_match_nfd_text() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(vec![level("điều", r"(Điều \d+)")]),
-        max_unit_bytes: None,
-    };
-    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    let cutter = custom_cutter(vec![level("điều", r"(Điều \d+)")]);
     let text: String = "Điều 1\nnội dung\nĐiều 2\n".nfd().collect();
     let units = cut_with(&cutter, "c", &text);
     assert_eq!(paths(&units), ["Điều 1", "Điều 2"]);
@@ -748,27 +753,16 @@ fn custom_patterns_match_nfd_text() {
 
 #[test]
 fn no_custom_levels_means_one_unit() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(Vec::new()),
-        max_unit_bytes: None,
-    };
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "c",
-        "a\n# b\n",
-    );
+    let units = cut_with(&custom_cutter(Vec::new()), "c", "a\n# b\n");
     assert_eq!(paths(&units), [PREAMBLE_PATH]);
 }
 
 #[test]
 fn invalid_custom_regex_names_the_level() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(vec![
-            level("chapter", r"Chapter \d+"),
-            level("article", r"Article (\d+"),
-        ]),
-        max_unit_bytes: None,
-    };
+    let rules = custom_rules(vec![
+        level("chapter", r"Chapter \d+"),
+        level("article", r"Article (\d+"),
+    ]);
     match Cutter::new(&rules) {
         Err(CutError::InvalidPattern {
             level,
