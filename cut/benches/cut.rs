@@ -126,6 +126,25 @@ fn build_document(
     out
 }
 
+/// A generated law of at least `target` bytes: `front`, then chapters headed by the heading's
+/// word, the chapter's roman numeral and the heading's title, each holding what `articles` writes
+/// (given the chapter's article count). Numbering restarts with each chapter, so that one large
+/// document has the same statistics as many small ones (real laws stay below a few hundred
+/// articles).
+fn build_law(
+    target: usize,
+    seed: u64,
+    front: &str,
+    (word, title): (&str, &str),
+    mut articles: impl FnMut(&mut Rng, &mut String, &mut u32),
+) -> String {
+    build_document(target, seed, front, |rng, out, chapter| {
+        let mut article = 0;
+        out.push_str(&format!("{word} {}\n{title}\n\n", roman_numeral(chapter)));
+        articles(rng, out, &mut article);
+    })
+}
+
 const VI_SENTENCES: &[&str] = &[
     "Tổ chức, cá nhân khai thác, sử dụng tài nguyên nước phải có giấy phép, trừ trường hợp quy định tại khoản 2 Điều này.",
     "Cơ quan nhà nước có thẩm quyền có trách nhiệm kiểm tra, giám sát việc thực hiện các quy định của pháp luật về tài nguyên nước.",
@@ -138,18 +157,12 @@ const VI_SENTENCES: &[&str] = &[
 
 fn legal_vi(target: usize, seed: u64) -> String {
     let front = "QUỐC HỘI\nCỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc\n\nLUẬT\nTÀI NGUYÊN NƯỚC\n\nCăn cứ Hiến pháp nước Cộng hòa xã hội chủ nghĩa Việt Nam;\n\n";
-    build_document(target, seed, front, |rng, out, chapter| {
-        // Numbering restarts with each chapter, so that one large document has the same
-        // statistics as many small ones (real laws stay below a few hundred articles).
-        let mut article = 0;
-        out.push_str(&format!(
-            "Chương {}\nNHỮNG QUY ĐỊNH CHUNG\n\n",
-            roman_numeral(chapter)
-        ));
+    let heading = ("Chương", "NHỮNG QUY ĐỊNH CHUNG");
+    build_law(target, seed, front, heading, |rng, out, article| {
         for section in 1..=rng.below(3) + 1 {
             out.push_str(&format!("Mục {section}\nQUY HOẠCH TÀI NGUYÊN NƯỚC\n\n"));
             for _ in 0..rng.below(6) + 2 {
-                article += 1;
+                *article += 1;
                 out.push_str(&format!("Điều {article}. Phạm vi điều chỉnh\n"));
                 out.push_str(rng.pick(VI_SENTENCES));
                 out.push('\n');
@@ -177,15 +190,10 @@ const EN_SENTENCES: &[&str] = &[
 
 fn legal_en(target: usize, seed: u64) -> String {
     let front = "REGULATION OF THE COUNCIL\non the protection of water resources\n\nHAS ADOPTED THIS REGULATION:\n\n";
-    build_document(target, seed, front, |rng, out, chapter| {
-        // Numbering restarts with each chapter, as in `legal_vi`.
-        let mut article = 0;
-        out.push_str(&format!(
-            "Chapter {}\nGeneral provisions\n\n",
-            roman_numeral(chapter)
-        ));
+    let heading = ("Chapter", "General provisions");
+    build_law(target, seed, front, heading, |rng, out, article| {
         for _ in 0..rng.below(8) + 2 {
-            article += 1;
+            *article += 1;
             out.push_str(&format!("Article {article}. Definitions\n"));
             for clause in 1..=rng.below(4) + 1 {
                 out.push_str(&format!("{article}.{clause} {}\n", rng.pick(EN_SENTENCES)));

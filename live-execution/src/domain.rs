@@ -339,26 +339,40 @@ pub fn utc_millis(ms: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
-/// One planned unit: the cut of a document, without the text (the text is the source's span).
+/// One planned unit: the cut of a document, an exact byte span of the source, without the text
+/// (the text is the source's span). The cutter produces these (as `iu_cutter_cut::CutUnit`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PlannedUnit {
-    /// Position in the document, from 0.
+    /// Position in the document, from 0, in document order.
     pub ordinal: u32,
-    /// Stable unit id.
+    /// Stable id, derived from the document id and the structural path, not from content: 32
+    /// lowercase hex characters.
     pub unit_id: String,
-    /// Hierarchical path.
+    /// Hierarchical path, e.g. `Chương II/Điều 44`, `Section 1/1.1`, or the preamble's path.
     pub path: String,
-    /// Part number of a split unit.
+    /// `Some(1..)` when an oversize unit was split; every part keeps the unit's path.
     pub part: Option<u32>,
-    /// First byte of the span.
+    /// First byte of the span in the source.
     pub start: u64,
-    /// One past the last byte.
+    /// One past the last byte of the span.
     pub end: u64,
-    /// sha256 of the span.
+    /// Lowercase hex sha256 of exactly the bytes `source[start..end]`.
     pub sha256: String,
 }
 
 impl PlannedUnit {
+    /// Length of the span in bytes.
+    pub fn byte_len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// The unit's text, if its span lies on character boundaries inside `source`.
+    pub fn text<'s>(&self, source: &'s str) -> Option<&'s str> {
+        let start = usize::try_from(self.start).ok()?;
+        let end = usize::try_from(self.end).ok()?;
+        source.get(start..end)
+    }
+
     /// The unit written for this planned unit into `generation` of `document`, holding `body`
     /// (the source's span it covers).
     pub fn staged(&self, document: &DocumentId, generation: &RunId, body: &str) -> Unit {

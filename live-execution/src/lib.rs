@@ -35,9 +35,9 @@ pub use claim::Claimed;
 pub use domain::*;
 pub use error::{AdapterError, Unavailability, UnavailableKind};
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};
-#[cfg(feature = "mock")]
-pub use op::refuse_mutations_except;
 pub use op::{LeaseClaim, OPS, Op, OpKind, OpSpec, Reply, Role};
+#[cfg(feature = "mock")]
+pub use op::{refuse_calls, refuse_mutations_except};
 pub use ownership::{CurrentDocument, Kept, Restoration};
 pub use rules::{CutRules, LevelRule, MarkerSet, Preset};
 

@@ -564,6 +564,18 @@ pub fn refuse_mutations_except(mock: &mut crate::MockLiveExecutionAdapter, own: 
         .times(0);
 }
 
+/// Refuses, on a [`crate::MockLiveExecutionAdapter`], every call of the kinds in `kinds`: one
+/// `.times(0)` expectation over exactly those calls, the same as an
+/// [`expect_op!`](crate::expect_op)`(mock, Kind).times(0)` for each (saturated from the start,
+/// it shadows no other expectation).
+#[cfg(feature = "mock")]
+pub fn refuse_calls(mock: &mut crate::MockLiveExecutionAdapter, kinds: &[OpKind]) {
+    let kinds = kinds.to_vec();
+    mock.expect_call()
+        .withf(move |op, _| kinds.contains(&op.kind()))
+        .times(0);
+}
+
 /// The lease a caller holds on a run, sent with every call that changes that run's state
 /// ([`OpSpec::claimed`]): the store checks, inside the call's own transaction, that `holder`
 /// still holds a live lease on `run`, and refuses the call with

@@ -634,10 +634,10 @@ impl Store {
             Op::Restore { run, backup } => Reply::Restoration(self.restore(run, backup)?),
             Op::PurgeGenerations(targets) => Reply::Count(self.purge_generations(targets)?),
             Op::AcquireLease { run, holder, ttl } => {
-                Reply::Lease(self.acquire_lease(run, holder, ttl)?)
+                Reply::Lease(self.grant_lease(run, holder, ttl, Self::check_free)?)
             }
             Op::RenewLease { run, holder, ttl } => {
-                Reply::Lease(self.renew_lease(run, holder, ttl)?)
+                Reply::Lease(self.grant_lease(run, holder, ttl, Self::check_lease)?)
             }
             Op::ReleaseLease { run, holder } => self.release_lease(run, holder)?.into(),
         })
@@ -666,35 +666,32 @@ impl Store {
         lease
     }
 
-    pub(crate) fn acquire_lease(
+    /// Gives `holder` the lease on `run` for `ttl` once `check` passes: [`Self::check_free`] to
+    /// take (or extend) it, [`Self::check_lease`] to extend only a live lease of `holder`.
+    pub(crate) fn grant_lease(
         &mut self,
         run: &RunId,
         holder: &str,
         ttl: Duration,
+        check: fn(&Self, &RunId, &str) -> AdapterResult<()>,
     ) -> AdapterResult<Lease> {
         let ttl_ms = lease_ttl_ms(holder, ttl)?;
-        if let Some(current) = self.leases.get(run)
-            && current.holder != holder
-            && current.expires_at_ms > self.clock_ms
-        {
-            return Err(AdapterError::LeaseHeld {
-                run: run.clone(),
-                holder: current.holder.clone(),
-                expires_at: current.expires_at_utc(),
-            });
-        }
+        check(self, run, holder)?;
         Ok(self.put_lease(run, holder, ttl_ms))
     }
 
-    pub(crate) fn renew_lease(
-        &mut self,
-        run: &RunId,
-        holder: &str,
-        ttl: Duration,
-    ) -> AdapterResult<Lease> {
-        let ttl_ms = lease_ttl_ms(holder, ttl)?;
-        self.check_lease(run, holder)?;
-        Ok(self.put_lease(run, holder, ttl_ms))
+    /// Refuses while another holder than `holder` has a live lease on `run`.
+    fn check_free(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
+        match self.leases.get(run) {
+            Some(current) if current.holder != holder && current.expires_at_ms > self.clock_ms => {
+                Err(AdapterError::LeaseHeld {
+                    run: run.clone(),
+                    holder: current.holder.clone(),
+                    expires_at: current.expires_at_utc(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn release_lease(&mut self, run: &RunId, holder: &str) -> AdapterResult<()> {

@@ -74,6 +74,14 @@ async fn doc(sim: &Simulator, name: &str) -> Result<Document, AdapterError> {
         .ok_or_else(|| AdapterError::NotFound(name.to_owned()))
 }
 
+/// The [`corpus`] and its documents `law/a` and `law/b`, as loaded.
+async fn corpus_and_law_documents() -> Result<(Simulator, Document, Document), AdapterError> {
+    let sim = corpus();
+    let a = doc(&sim, "law/a").await?;
+    let b = doc(&sim, "law/b").await?;
+    Ok((sim, a, b))
+}
+
 /// The backup phase by hand: load_scope + generations + active_units + census.
 async fn backup(sim: &Simulator, run_id: &RunId, scope: &Scope) -> Result<Backup, AdapterError> {
     let mut documents = Vec::new();
@@ -105,14 +113,17 @@ async fn full_cut(sim: &Simulator, run_id: &RunId, scope: &Scope) -> Result<(), 
     Ok(())
 }
 
-fn conflict_parts(error: &AdapterError) -> Option<(&DocumentId, &str, &str)> {
-    match error {
-        AdapterError::Conflict {
+/// The document, expected and found of the conflict `result` must have failed with.
+fn conflict_parts<T: std::fmt::Debug>(
+    result: &Result<T, AdapterError>,
+) -> Result<(&DocumentId, &str, &str), String> {
+    match result {
+        Err(AdapterError::Conflict {
             document,
             expected,
             found,
-        } => Some((document, expected, found)),
-        _ => None,
+        }) => Ok((document, expected, found)),
+        other => Err(format!("expected a conflict, got {other:?}")),
     }
 }
 
@@ -160,12 +171,8 @@ async fn fence_conflicts_on_a_stale_revision() -> TestResult {
     let before = doc(&sim, "law/a").await?;
     sim.put_document(&id("law/a"), "edited").await?;
     let census = sim.state_census();
-    let error = sim
-        .fence(&run("r1"), &[expect(&before)])
-        .await
-        .err()
-        .ok_or("a stale fence must fail")?;
-    let (document, expected, found) = conflict_parts(&error).ok_or("expected a conflict")?;
+    let stale = sim.fence(&run("r1"), &[expect(&before)]).await;
+    let (document, expected, found) = conflict_parts(&stale)?;
     assert_eq!(document, &id("law/a"));
     assert!(expected.contains("revision 1"), "{expected}");
     assert!(found.contains("revision 2"), "{found}");
@@ -180,12 +187,8 @@ async fn fence_conflicts_when_held_by_another_run_and_is_idempotent_for_its_hold
     let a = doc(&sim, "law/a").await?;
     sim.fence(&run("r1"), &[expect(&a)]).await?;
     sim.fence(&run("r1"), &[expect(&a)]).await?; // idempotent
-    let error = sim
-        .fence(&run("r2"), &[expect(&a)])
-        .await
-        .err()
-        .ok_or("a held document must not be fenced by another run")?;
-    let (document, _, found) = conflict_parts(&error).ok_or("expected a conflict")?;
+    let held = sim.fence(&run("r2"), &[expect(&a)]).await;
+    let (document, _, found) = conflict_parts(&held)?;
     assert_eq!(document, &id("law/a"));
     assert!(found.contains("r1"), "{found}");
     assert_eq!(
@@ -197,9 +200,7 @@ async fn fence_conflicts_when_held_by_another_run_and_is_idempotent_for_its_hold
 
 #[tokio::test]
 async fn fence_is_all_or_nothing() -> TestResult {
-    let sim = corpus();
-    let a = doc(&sim, "law/a").await?;
-    let b = doc(&sim, "law/b").await?;
+    let (sim, a, b) = corpus_and_law_documents().await?;
     sim.put_document(&id("law/b"), "changed").await?;
     let census = sim.state_census();
 
@@ -226,10 +227,8 @@ async fn fence_is_all_or_nothing() -> TestResult {
 
 #[tokio::test]
 async fn write_units_requires_the_fence_and_is_all_or_nothing() -> TestResult {
-    let sim = corpus();
+    let (sim, a, b) = corpus_and_law_documents().await?;
     let r1 = run("r1");
-    let a = doc(&sim, "law/a").await?;
-    let b = doc(&sim, "law/b").await?;
 
     let error = sim.write_units(&r1, &units_for(&a, &r1)).await;
     assert!(
@@ -246,8 +245,7 @@ async fn write_units_requires_the_fence_and_is_all_or_nothing() -> TestResult {
     let mut batch = units_for(&a, &r1);
     batch.extend(units_for(&b, &r1));
     let error = sim.write_units(&r1, &batch).await;
-    let (document, _, found) =
-        conflict_parts(error.as_ref().err().ok_or("must fail")?).ok_or("expected a conflict")?;
+    let (document, _, found) = conflict_parts(&error)?;
     assert_eq!(document, &id("law/b"));
     assert!(found.contains("fence lost"), "{found}");
     assert_eq!(sim.state_census(), census);
@@ -312,10 +310,8 @@ async fn enact_moves_the_pointer_and_retires_the_previous_generation() -> TestRe
 
 #[tokio::test]
 async fn enact_is_idempotent_and_checks_fence_revision_and_generation() -> TestResult {
-    let sim = corpus();
+    let (sim, a, b) = corpus_and_law_documents().await?;
     let r1 = run("r1");
-    let a = doc(&sim, "law/a").await?;
-    let b = doc(&sim, "law/b").await?;
     let expectations = [expect(&a), expect(&b)];
 
     // Not fenced.

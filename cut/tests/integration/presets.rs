@@ -287,6 +287,12 @@ fn cutter(preset: Preset) -> Cutter {
     }
 }
 
+/// The `preset`'s cutter with units of at most `max_unit_bytes`.
+fn limited_cutter(preset: Preset, max_unit_bytes: u64) -> Cutter {
+    let rules = CutRules::preset(preset).with_max_unit_bytes(max_unit_bytes);
+    Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn cut_with(cutter: &Cutter, doc: &str, text: &str) -> Vec<CutUnit> {
     match cutter.cut(doc, text) {
         Ok(units) => units,
@@ -296,6 +302,24 @@ fn cut_with(cutter: &Cutter, doc: &str, text: &str) -> Vec<CutUnit> {
 
 fn paths(units: &[CutUnit]) -> Vec<&str> {
     units.iter().map(|u| u.path.as_str()).collect()
+}
+
+/// The cut of `text` (as document `doc`) with `preset`, checked sound and to have exactly
+/// the `expected` paths.
+fn exact_cut(preset: Preset, doc: &str, text: &str, expected: &[&str]) -> Vec<CutUnit> {
+    let units = cut_with(&cutter(preset), doc, text);
+    assert_eq!(paths(&units), expected);
+    assert_sound(text, &units, None);
+    units
+}
+
+/// The text in `text` of the unit at `path`; empty when there is none.
+fn text_at<'t>(units: &[CutUnit], text: &'t str, path: &str) -> &'t str {
+    units
+        .iter()
+        .find(|u| u.path == path)
+        .and_then(|u| u.text(text))
+        .unwrap_or_default()
 }
 
 /// Everything a cut must satisfy, checked independently of `check_lossless`.
@@ -337,59 +361,32 @@ fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) {
 
 #[test]
 fn legal_en_paths_are_exact() {
-    let units = cut_with(&cutter(Preset::LegalEn), "reg-2024-117", LEGAL_EN);
-    assert_eq!(paths(&units), LEGAL_EN_PATHS);
-    assert_sound(LEGAL_EN, &units, None);
+    let units = exact_cut(Preset::LegalEn, "reg-2024-117", LEGAL_EN, LEGAL_EN_PATHS);
     // The article heading line starts its unit, which runs up to the next marker.
-    let article_1 = units
-        .iter()
-        .find(|u| u.path.ends_with("Article 1"))
-        .and_then(|u| u.text(LEGAL_EN));
     assert_eq!(
-        article_1,
-        Some(
-            "Article 1. Subject matter\nThis Regulation lays down rules on the protection of \
-             water resources\nand on the rights and obligations of operators.\n\n"
-        )
+        text_at(&units, LEGAL_EN, "Part I/Chapter 1/Article 1"),
+        "Article 1. Subject matter\nThis Regulation lays down rules on the protection of \
+         water resources\nand on the rights and obligations of operators.\n\n"
     );
     // "Article 192 thereof," and "Section 3 of the Water Act" are sentences, not headings.
-    assert!(
-        units[0]
-            .text(LEGAL_EN)
-            .is_some_and(|t| t.contains("Article 192 thereof"))
-    );
+    assert!(text_at(&units, LEGAL_EN, PREAMBLE_PATH).contains("Article 192 thereof"));
 }
 
 #[test]
 fn legal_vi_paths_are_exact() {
-    let units = cut_with(&cutter(Preset::LegalVi), "luat-28-2023", LEGAL_VI);
-    assert_eq!(paths(&units), LEGAL_VI_PATHS);
-    assert_sound(LEGAL_VI, &units, None);
-    let chapter_2 = units.iter().find(|u| u.path == "Chương II");
+    let units = exact_cut(Preset::LegalVi, "luat-28-2023", LEGAL_VI, LEGAL_VI_PATHS);
     assert_eq!(
-        chapter_2.and_then(|u| u.text(LEGAL_VI)),
-        Some("Chương II\nĐIỀU TRA CƠ BẢN, QUY HOẠCH TÀI NGUYÊN NƯỚC\n\n")
+        text_at(&units, LEGAL_VI, "Chương II"),
+        "Chương II\nĐIỀU TRA CƠ BẢN, QUY HOẠCH TÀI NGUYÊN NƯỚC\n\n"
     );
     // The preamble keeps its numbered line: clauses count only inside an article.
-    assert!(
-        units[0]
-            .text(LEGAL_VI)
-            .is_some_and(|t| t.ends_with("khoản.\n\n"))
-    );
+    assert!(text_at(&units, LEGAL_VI, PREAMBLE_PATH).ends_with("khoản.\n\n"));
 }
 
 #[test]
 fn markdown_paths_are_exact() {
-    let units = cut_with(&cutter(Preset::Markdown), "guide.md", MARKDOWN);
-    assert_eq!(paths(&units), MARKDOWN_PATHS);
-    assert_sound(MARKDOWN, &units, None);
-    let text_of = |path: &str| {
-        units
-            .iter()
-            .find(|u| u.path == path)
-            .and_then(|u| u.text(MARKDOWN))
-            .unwrap_or_default()
-    };
+    let units = exact_cut(Preset::Markdown, "guide.md", MARKDOWN, MARKDOWN_PATHS);
+    let text_of = |path: &str| text_at(&units, MARKDOWN, path);
     assert!(text_of(PREAMBLE_PATH).starts_with("---\ntitle: Operator guide\n"));
     assert!(text_of("Getting started/Install").contains("# not a heading: inside a fence"));
     // The setext unit starts at the text line, not at the underline.
@@ -446,35 +443,28 @@ fn nfd_input_gives_nfc_paths_and_hashes_of_stored_bytes() {
 fn mixed_normalisation_forms_in_one_document() {
     // NFD heading words, NFC body, and a half-composed form (precomposed ê + combining grave).
     let text = "Chu\u{31b}o\u{31b}ng I\nĐie\u{302}\u{300}u 1. Mu\u{323}c đi\u{301}ch\n1. Một.\nĐi\u{ea}\u{300}u 2\nM\u{1ee5}c 3\n";
-    let units = cut_with(&cutter(Preset::LegalVi), "mixed", text);
-    assert_eq!(
-        paths(&units),
-        [
-            "Chương I",
-            "Chương I/Điều 1",
-            "Chương I/Điều 1/Khoản 1",
-            "Chương I/Điều 2",
-            "Chương I/Mục 3"
-        ]
-    );
-    assert_sound(text, &units, None);
+    let expected = [
+        "Chương I",
+        "Chương I/Điều 1",
+        "Chương I/Điều 1/Khoản 1",
+        "Chương I/Điều 2",
+        "Chương I/Mục 3",
+    ];
+    exact_cut(Preset::LegalVi, "mixed", text, &expected);
 }
 
 #[test]
 fn vietnamese_all_caps_and_explicit_words() {
     let text = "PHẦN THỨ NHẤT\nCHƯƠNG I\nĐIỀU 1. PHẠM VI\nKhoản 1. Nội dung.\nĐiểm a. Chi tiết.\nĐiểm a khoản 1 Điều 5 được sửa đổi.\nĐiều 2a. Bổ sung\n";
-    let units = cut_with(&cutter(Preset::LegalVi), "caps", text);
-    assert_eq!(
-        paths(&units),
-        [
-            "PHẦN THỨ NHẤT",
-            "PHẦN THỨ NHẤT/CHƯƠNG I",
-            "PHẦN THỨ NHẤT/CHƯƠNG I/ĐIỀU 1",
-            "PHẦN THỨ NHẤT/CHƯƠNG I/ĐIỀU 1/Khoản 1",
-            "PHẦN THỨ NHẤT/CHƯƠNG I/ĐIỀU 1/Khoản 1/Điểm a",
-            "PHẦN THỨ NHẤT/CHƯƠNG I/Điều 2a",
-        ]
-    );
+    let expected = [
+        "PHẦN THỨ NHẤT",
+        "PHẦN THỨ NHẤT/CHƯƠNG I",
+        "PHẦN THỨ NHẤT/CHƯƠNG I/ĐIỀU 1",
+        "PHẦN THỨ NHẤT/CHƯƠNG I/ĐIỀU 1/Khoản 1",
+        "PHẦN THỨ NHẤT/CHƯƠNG I/ĐIỀU 1/Khoản 1/Điểm a",
+        "PHẦN THỨ NHẤT/CHƯƠNG I/Điều 2a",
+    ];
+    exact_cut(Preset::LegalVi, "caps", text, &expected);
 }
 
 #[test]
@@ -542,12 +532,7 @@ fn oversize_units_split_paragraph_first() {
         para('ố', 100)
     );
     let max = 120;
-    let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(max);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        &text,
-    );
+    let units = cut_with(&limited_cutter(Preset::LegalVi, max), "d", &text);
     assert_sound(&text, &units, Some(max));
     let pieces: Vec<(&str, Option<u32>, &str)> = units
         .iter()
@@ -584,12 +569,7 @@ fn split_packs_whole_paragraphs_then_lines() {
     let line1 = "long line number one, which is long enough to fill a part\n";
     let line2 = "long line number two, as long as the first\n";
     let text = format!("{first}ddddd\n{line1}{line2}\ne\n");
-    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(64);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        &text,
-    );
+    let units = cut_with(&limited_cutter(Preset::Markdown, 64), "d", &text);
     assert_sound(&text, &units, Some(64));
     let texts: Vec<&str> = units
         .iter()
@@ -611,34 +591,19 @@ fn split_packs_whole_paragraphs_then_lines() {
 
 #[test]
 fn units_within_the_limit_are_not_parts() {
-    let rules = CutRules::preset(Preset::LegalVi).with_max_unit_bytes(1 << 20);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        LEGAL_VI,
-    );
+    let units = cut_with(&limited_cutter(Preset::LegalVi, 1 << 20), "d", LEGAL_VI);
     assert!(units.iter().all(|u| u.part.is_none()));
     assert_eq!(paths(&units), LEGAL_VI_PATHS);
 }
 
+/// (A limit below the minimum is refused: the cutter's own tests check that.)
 #[test]
-fn max_unit_bytes_below_the_minimum_is_rejected() {
-    for max in [0, 1, 4, MIN_MAX_UNIT_BYTES - 1] {
-        let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(max);
-        assert_eq!(
-            Cutter::new(&rules).err(),
-            Some(CutError::MaxUnitBytesTooSmall { max, min: 64 })
-        );
-    }
-    // At the minimum, parts still never split a code point: the cut at byte 64 would fall
-    // inside a 4-byte character, so the first part ends two bytes earlier.
-    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
+fn at_the_minimum_limit_parts_never_split_a_code_point() {
+    // The cut at byte 64 would fall inside a 4-byte character, so the first part ends two
+    // bytes earlier.
     let text = format!("é{}", "𝄞".repeat(20));
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "d",
-        &text,
-    );
+    let cutter = limited_cutter(Preset::Markdown, MIN_MAX_UNIT_BYTES);
+    let units = cut_with(&cutter, "d", &text);
     assert_sound(&text, &units, Some(MIN_MAX_UNIT_BYTES));
     let texts: Vec<&str> = units
         .iter()
@@ -678,8 +643,7 @@ fn ids_are_stable_when_one_article_is_edited() {
 
 #[test]
 fn ids_survive_an_edit_that_splits_one_article() {
-    let rules = CutRules::preset(Preset::LegalEn).with_max_unit_bytes(200);
-    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    let cutter = limited_cutter(Preset::LegalEn, 200);
     let edited = LEGAL_EN.replace(
         "Member States shall lay down penalties",
         &format!(
@@ -712,12 +676,7 @@ fn duplicate_paths_get_unique_ids() {
     // Each body ends its sentence: a heading does not start on a wrapped line.
     let body = format!("{}end.\n", "word ".repeat(20));
     let text = format!("Article 5. First\n{body}Article 5. Again\n{body}Article 5. Third\n{body}");
-    let rules = CutRules::preset(Preset::LegalEn).with_max_unit_bytes(64);
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "dup",
-        &text,
-    );
+    let units = cut_with(&limited_cutter(Preset::LegalEn, 64), "dup", &text);
     assert!(units.iter().all(|u| u.path == "Article 5"));
     assert!(units.len() >= 6);
     assert_sound(&text, &units, Some(64));
@@ -740,6 +699,19 @@ fn cutting_is_deterministic() {
     }
 }
 
+/// Rules cutting at the custom `levels`, with no size limit.
+fn custom_rules(levels: Vec<LevelRule>) -> CutRules {
+    CutRules {
+        markers: MarkerSet::Custom(levels),
+        max_unit_bytes: None,
+    }
+}
+
+/// The cutter of [`custom_rules`] over `levels`.
+fn custom_cutter(levels: Vec<LevelRule>) -> Cutter {
+    Cutter::new(&custom_rules(levels)).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn level(name: &str, pattern: &str) -> LevelRule {
     LevelRule {
         name: name.to_owned(),
@@ -749,15 +721,11 @@ fn level(name: &str, pattern: &str) -> LevelRule {
 
 #[test]
 fn custom_levels() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(vec![
-            level("title", r"TITLE\s+([IVX]+)"),
-            level("rule", r"Rule \d+"),
-            level("empty", r"x*"),
-        ]),
-        max_unit_bytes: None,
-    };
-    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    let cutter = custom_cutter(vec![
+        level("title", r"TITLE\s+([IVX]+)"),
+        level("rule", r"Rule \d+"),
+        level("empty", r"x*"),
+    ]);
     let text =
         "intro\nTITLE II\nRule 1 text\nRule 2\n  Rule 3 (indented: not a marker)\nxx \nTITLE III\n";
     let units = cut_with(&cutter, "c", text);
@@ -777,11 +745,7 @@ fn custom_levels() {
 
 #[test]
 fn custom_patterns_match_nfd_text() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(vec![level("điều", r"(Điều \d+)")]),
-        max_unit_bytes: None,
-    };
-    let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+    let cutter = custom_cutter(vec![level("điều", r"(Điều \d+)")]);
     let text: String = "Điều 1\nnội dung\nĐiều 2\n".nfd().collect();
     let units = cut_with(&cutter, "c", &text);
     assert_eq!(paths(&units), ["Điều 1", "Điều 2"]);
@@ -789,27 +753,16 @@ fn custom_patterns_match_nfd_text() {
 
 #[test]
 fn no_custom_levels_means_one_unit() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(Vec::new()),
-        max_unit_bytes: None,
-    };
-    let units = cut_with(
-        &Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")),
-        "c",
-        "a\n# b\n",
-    );
+    let units = cut_with(&custom_cutter(Vec::new()), "c", "a\n# b\n");
     assert_eq!(paths(&units), [PREAMBLE_PATH]);
 }
 
 #[test]
 fn invalid_custom_regex_names_the_level() {
-    let rules = CutRules {
-        markers: MarkerSet::Custom(vec![
-            level("chapter", r"Chapter \d+"),
-            level("article", r"Article (\d+"),
-        ]),
-        max_unit_bytes: None,
-    };
+    let rules = custom_rules(vec![
+        level("chapter", r"Chapter \d+"),
+        level("article", r"Article (\d+"),
+    ]);
     match Cutter::new(&rules) {
         Err(CutError::InvalidPattern {
             level,

@@ -63,6 +63,13 @@ fn conflict_found(result: Result<impl std::fmt::Debug, AdapterError>) -> String 
     }
 }
 
+/// `before` as it stands, fenced by run `holder`.
+fn fenced_by(before: &Document, holder: &str) -> CurrentDocument {
+    with(current(before), |c| {
+        c.state = DocumentState::Cutting { run: run(holder) }
+    })
+}
+
 #[test]
 fn fence_passes_on_exactly_the_backed_up_state_and_again_once_fenced() {
     let before = document(DocumentState::Cut, Some("p"));
@@ -97,9 +104,7 @@ fn fence_refuses_a_document_another_run_cut_since_the_backup() {
 fn fence_refuses_another_runs_fence_an_edit_and_a_raw_body_edit() {
     let before = document(DocumentState::Ready, None);
     let expected = ExpectedRevision::of(&before);
-    let held = with(current(&before), |c| {
-        c.state = DocumentState::Cutting { run: run("b") }
-    });
+    let held = fenced_by(&before, "b");
     assert_eq!(
         conflict_found(fence_step(&run("a"), &expected, Some(&held))),
         "fenced by run `b`"
@@ -121,9 +126,7 @@ fn fence_refuses_another_runs_fence_an_edit_and_a_raw_body_edit() {
 fn enact_refuses_a_body_edited_without_its_revision() {
     let before = document(DocumentState::Ready, None);
     let expected = ExpectedRevision::of(&before);
-    let fenced = with(current(&before), |c| {
-        c.state = DocumentState::Cutting { run: run("a") }
-    });
+    let fenced = fenced_by(&before, "a");
     assert_eq!(
         enact_step(&run("a"), &expected, Some(&fenced), Some("d")).ok(),
         Some(EnactStep::Enact { retire: None })
@@ -169,9 +172,7 @@ fn enact_refuses_a_body_edited_without_its_revision() {
 fn undo_lifts_the_fence_and_goes_back_to_the_backed_up_state() {
     let before = document(DocumentState::Cut, Some("p"));
     let snap = snapshot(before.clone(), &[("p", GenerationState::Active)]);
-    let now = with(current(&before), |c| {
-        c.state = DocumentState::Cutting { run: run("a") }
-    });
+    let now = fenced_by(&before, "a");
     let gens = records(&[
         ("a", GenerationState::Staged),
         ("p", GenerationState::Active),
@@ -275,9 +276,7 @@ fn undo_refuses_while_a_later_run_holds_the_document() {
         Err(AdapterError::HeldByLaterRun { .. })
     ));
     // A staged generation of another run written after the backup, with no fence left.
-    let fenced = with(current(&before), |c| {
-        c.state = DocumentState::Cutting { run: run("a") }
-    });
+    let fenced = fenced_by(&before, "a");
     let gens = records(&[
         ("a", GenerationState::Staged),
         ("c", GenerationState::Staged),

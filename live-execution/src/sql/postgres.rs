@@ -190,26 +190,29 @@ struct TlsKey {
     variable: &'static str,
 }
 
-const SSLMODE: TlsKey = TlsKey {
-    name: "sslmode",
-    url_keys: &["sslmode", "ssl-mode"],
-    variable: "PGSSLMODE",
-};
-const SSLROOTCERT: TlsKey = TlsKey {
-    name: "sslrootcert",
-    url_keys: &["sslrootcert", "ssl-root-cert", "ssl-ca"],
-    variable: "PGSSLROOTCERT",
-};
-const SSLCERT: TlsKey = TlsKey {
-    name: "sslcert",
-    url_keys: &["sslcert", "ssl-cert"],
-    variable: "PGSSLCERT",
-};
-const SSLKEY: TlsKey = TlsKey {
-    name: "sslkey",
-    url_keys: &["sslkey", "ssl-key"],
-    variable: "PGSSLKEY",
-};
+impl TlsKey {
+    /// The setting `name`, set by any of `url_keys` in the URL or by the variable `variable`.
+    const fn new(
+        name: &'static str,
+        url_keys: &'static [&'static str],
+        variable: &'static str,
+    ) -> Self {
+        TlsKey {
+            name,
+            url_keys,
+            variable,
+        }
+    }
+}
+
+const SSLMODE: TlsKey = TlsKey::new("sslmode", &["sslmode", "ssl-mode"], "PGSSLMODE");
+const SSLROOTCERT: TlsKey = TlsKey::new(
+    "sslrootcert",
+    &["sslrootcert", "ssl-root-cert", "ssl-ca"],
+    "PGSSLROOTCERT",
+);
+const SSLCERT: TlsKey = TlsKey::new("sslcert", &["sslcert", "ssl-cert"], "PGSSLCERT");
+const SSLKEY: TlsKey = TlsKey::new("sslkey", &["sslkey", "ssl-key"], "PGSSLKEY");
 
 /// A setting's value and where it came from: the URL wins over the variable, as in sqlx.
 fn setting(

@@ -3,8 +3,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup as BackupArtifact, Census, CutRules, Document, DocumentId, DocumentState,
-    GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, Preset, RunId, RunRecord,
-    Scope, Unit, expect_op, refuse_mutations_except, sha256_hex,
+    GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, OpKind, Preset, RunId,
+    RunRecord, Scope, Unit, expect_op, refuse_calls, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::testing::{RUN, document, failure, progress, record_events};
 use iu_cutter_phase_core::{
@@ -61,8 +61,10 @@ fn census() -> Census {
     }
 }
 
-/// The expected read sequence for scope {a, b}; load_scope answers out of order on purpose.
-fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
+/// An adapter that expects the backup's read sequence for scope {a, b} (load_scope answers out
+/// of order on purpose) and refuses every mutation.
+fn backup_reading_adapter() -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     expect_op!(mock, Census)
         .times(1)
@@ -82,6 +84,28 @@ fn expect_backup_reads(mock: &mut MockLiveExecutionAdapter) {
             .in_sequence(&mut seq)
             .returning(move |_, _| Ok(active_units(id, body).into()));
     }
+    refuse_mutations_except(&mut mock, &[]);
+    mock
+}
+
+/// An adapter that must not be read at all (a backup already taken is reused) nor mutated.
+fn unread_adapter() -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
+    let reads = [
+        OpKind::Census,
+        OpKind::LoadScope,
+        OpKind::Generations,
+        OpKind::ActiveUnits,
+    ];
+    refuse_calls(&mut mock, &reads);
+    refuse_mutations_except(&mut mock, &[]);
+    mock
+}
+
+/// Takes the run's backup into `store`, returning the phase's evidence.
+async fn take_backup(store: &Arc<MemoryBackupStore>) -> Result<Evidence, PhaseError> {
+    let (mut ctx, _events) = context(backup_reading_adapter(), store.clone());
+    Backup.run(&mut ctx).await
 }
 
 fn context(
@@ -134,9 +158,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
 
 #[tokio::test]
 async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut mock);
-    refuse_mutations_except(&mut mock, &[]);
+    let mock = backup_reading_adapter();
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, events) = context(mock, store.clone());
 
@@ -182,20 +204,10 @@ async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult 
 #[tokio::test]
 async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
-    let mut first = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut first);
-    refuse_mutations_except(&mut first, &[]);
-    let (mut ctx, _events) = context(first, store.clone());
-    let first_evidence = Backup.run(&mut ctx).await?;
+    let first_evidence = take_backup(&store).await?;
 
     // Second run (a resume after a crash, or after the fence changed the store): no reads at all.
-    let mut second = MockLiveExecutionAdapter::new();
-    expect_op!(second, Census).times(0);
-    expect_op!(second, LoadScope).times(0);
-    expect_op!(second, Generations).times(0);
-    expect_op!(second, ActiveUnits).times(0);
-    refuse_mutations_except(&mut second, &[]);
-    let (mut ctx, _events) = context(second, store.clone());
+    let (mut ctx, _events) = context(unread_adapter(), store.clone());
     let second_evidence = Backup.run(&mut ctx).await?;
 
     assert_eq!(first_evidence, second_evidence);
@@ -235,9 +247,7 @@ impl BackupStore for UnwritableStore {
 
 #[tokio::test]
 async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut mock);
-    refuse_mutations_except(&mut mock, &[]);
+    let mock = backup_reading_adapter();
     let store = Arc::new(UnwritableStore::default());
     let (mut ctx, _events) = context(mock, store.clone());
 
@@ -258,24 +268,32 @@ async fn a_backup_that_cannot_be_written_is_a_backup_error() -> TestResult {
 #[tokio::test]
 async fn a_tampered_backup_is_refused_not_silently_retaken() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
-    let mut first = MockLiveExecutionAdapter::new();
-    expect_backup_reads(&mut first);
-    refuse_mutations_except(&mut first, &[]);
-    let (mut ctx, _events) = context(first, store.clone());
-    Backup.run(&mut ctx).await?;
+    take_backup(&store).await?;
     store.tamper(&RunId::new(RUN), b"{}\n".to_vec());
 
-    let mut second = MockLiveExecutionAdapter::new();
-    expect_op!(second, Census).times(0);
-    expect_op!(second, LoadScope).times(0);
-    refuse_mutations_except(&mut second, &[]);
-    let (mut ctx, _events) = context(second, store);
+    let (mut ctx, _events) = context(unread_adapter(), store);
     let err = failure(&Backup, &mut ctx, "tampered backup accepted").await?;
     assert!(
         matches!(err, PhaseError::Backup(BackupError::Tampered { .. })),
         "{err}"
     );
     Ok(())
+}
+
+/// Runs the backup on `mock` (every mutation refused) into an empty store, with `prepare` applied
+/// to the context first; checks that it fails and saves nothing, and returns the failure.
+async fn failure_saving_nothing(
+    mut mock: MockLiveExecutionAdapter,
+    prepare: impl FnOnce(&mut RunContext),
+    accepted: &str,
+) -> Result<PhaseError, Box<dyn std::error::Error>> {
+    refuse_mutations_except(&mut mock, &[]);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+    prepare(&mut ctx);
+    let err = failure(&Backup, &mut ctx, accepted).await?;
+    assert!(store.load(&RunId::new(RUN)).await?.is_none());
+    Ok(err)
 }
 
 #[tokio::test]
@@ -285,16 +303,12 @@ async fn a_store_failure_saves_nothing() -> TestResult {
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
     expect_op!(mock, LoadScope).times(0);
-    refuse_mutations_except(&mut mock, &[]);
-    let store = Arc::new(MemoryBackupStore::new());
-    let (mut ctx, _events) = context(mock, store.clone());
 
-    let err = failure(&Backup, &mut ctx, "failure ignored").await?;
+    let err = failure_saving_nothing(mock, |_| {}, "failure ignored").await?;
     assert!(
         matches!(err, PhaseError::Adapter(AdapterError::Unavailable(_))),
         "{err}"
     );
-    assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())
 }
 
@@ -308,13 +322,9 @@ async fn cancellation_stops_before_saving() -> TestResult {
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
     expect_op!(mock, Generations).times(0);
-    refuse_mutations_except(&mut mock, &[]);
-    let store = Arc::new(MemoryBackupStore::new());
-    let (mut ctx, _events) = context(mock, store.clone());
-    ctx.cancel.cancel();
 
-    let err = failure(&Backup, &mut ctx, "cancel ignored").await?;
+    let cancel = |ctx: &mut RunContext| ctx.cancel.cancel();
+    let err = failure_saving_nothing(mock, cancel, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
-    assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
-    Plan, PlannedUnit, RunId, SCHEMA_VERSION, sha256_hex,
+    Plan, RunId, SCHEMA_VERSION, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
@@ -94,7 +94,7 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
         revision: document.revision,
         source_sha256: found,
         source_bytes: document.body.len() as u64,
-        units: cut.units.into_iter().map(PlannedUnit::from).collect(),
+        units: cut.units,
         preset: cut.preset,
     })
 }
@@ -201,18 +201,16 @@ impl Phase for CutLegA {
         if let Some(reviewed) = &ctx.record.expected_plan_sha256
             && *reviewed != plan_sha256
         {
-            return Err(PhaseError::Blocked(Gap {
-                phase: names::CUT_LEG_A.to_owned(),
-                document: None,
-                unit: None,
-                expected: format!("the reviewed plan (sha256 {reviewed}, from run --plan)"),
-                found: format!("the plan computed from the backup, sha256 {plan_sha256}"),
-                next_action: format!(
+            return Err(plan_gap(
+                None,
+                format!("the reviewed plan (sha256 {reviewed}, from run --plan)"),
+                format!("the plan computed from the backup, sha256 {plan_sha256}"),
+                format!(
                     "the documents changed between the plan check and the backup; nothing was \
                      fenced; {}, review the plan again (iu-cutter plan --out FILE) and run with it",
                     rollback_and_restart(&run)
                 ),
-            }));
+            ));
         }
 
         match ctx.store().load_plan(&run).await? {
@@ -224,14 +222,12 @@ impl Phase for CutLegA {
                 Ok(()) => {}
                 Err(AdapterError::Conflict { found, .. }) => {
                     // Another process journaled a different plan between our read and our write.
-                    return Err(PhaseError::Blocked(Gap {
-                        phase: names::CUT_LEG_A.to_owned(),
-                        document: None,
-                        unit: None,
-                        expected: format!("plan sha256 {plan_sha256} as the run's only plan"),
-                        found: format!("another plan journaled for this run ({found})"),
-                        next_action: rollback_and_restart(&run),
-                    }));
+                    return Err(plan_gap(
+                        None,
+                        format!("plan sha256 {plan_sha256} as the run's only plan"),
+                        format!("another plan journaled for this run ({found})"),
+                        rollback_and_restart(&run),
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             },
@@ -284,16 +280,31 @@ fn plan_changed(run: &RunId, journaled: &Plan, plan: &Plan) -> PhaseError {
     } else {
         "the cut of the backed-up sources differs (a different cut engine?)"
     };
+    plan_gap(
+        document,
+        format!("the journaled plan (sha256 {})", journaled.sha256()),
+        format!("a recomputed plan with sha256 {}: {what}", plan.sha256()),
+        format!(
+            "the plan changed since the run started; {}",
+            rollback_and_restart(run)
+        ),
+    )
+}
+
+/// This phase blocked on the run's plan (about `document`, if one), no unit in particular.
+fn plan_gap(
+    document: Option<DocumentId>,
+    expected: String,
+    found: String,
+    next_action: String,
+) -> PhaseError {
     PhaseError::Blocked(Gap {
         phase: names::CUT_LEG_A.to_owned(),
         document,
         unit: None,
-        expected: format!("the journaled plan (sha256 {})", journaled.sha256()),
-        found: format!("a recomputed plan with sha256 {}: {what}", plan.sha256()),
-        next_action: format!(
-            "the plan changed since the run started; {}",
-            rollback_and_restart(run)
-        ),
+        expected,
+        found,
+        next_action,
     })
 }
 

@@ -79,6 +79,7 @@ async fn context(
     backup: Backup,
     batch_units: usize,
 ) -> Result<RunContext, PhaseError> {
+    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     expect_op!(mock, LoadPlan)
         .times(1)
         .returning(move |_, _| Ok(Reply::Plan(Some(plan.clone()))));
@@ -102,7 +103,6 @@ async fn refused_before_writing(
 ) -> Result<String, Box<dyn std::error::Error>> {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, WriteUnits).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan, backup, 2).await?;
     match failure(&LegBRecord, &mut ctx, accepted).await? {
         PhaseError::Precondition(message) => Ok(message),
@@ -126,12 +126,20 @@ fn expect_three_batches(mock: &mut MockLiveExecutionAdapter, seq: &mut Sequence)
     }
 }
 
+/// The phase's evidence from a run on [`plan`] and [`backup`] that writes the three batches.
+async fn three_batch_run() -> Result<Evidence, PhaseError> {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_three_batches(&mut mock, &mut Sequence::new());
+    LegBRecord
+        .run(&mut context(mock, plan(), backup(), 2).await?)
+        .await
+}
+
 #[tokio::test]
 async fn writes_five_units_in_three_ordered_batches_of_two() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     expect_three_batches(&mut mock, &mut seq);
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
     let events = record_events(&mut ctx);
 
@@ -158,7 +166,6 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
             }
             Ok((units.len() as u64).into())
         });
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 1000).await?;
 
     LegBRecord.run(&mut ctx).await?;
@@ -202,20 +209,9 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
 
 #[tokio::test]
 async fn a_rerun_writes_the_same_batches_and_gives_the_same_evidence() -> TestResult {
-    let mut first = MockLiveExecutionAdapter::new();
-    expect_three_batches(&mut first, &mut Sequence::new());
-    refuse_mutations_except(&mut first, &[OpKind::WriteUnits]);
-    let first_evidence = LegBRecord
-        .run(&mut context(first, plan(), backup(), 2).await?)
-        .await?;
-
+    let first_evidence = three_batch_run().await?;
     // A store that already holds the units replaces them: same calls, same evidence.
-    let mut second = MockLiveExecutionAdapter::new();
-    expect_three_batches(&mut second, &mut Sequence::new());
-    refuse_mutations_except(&mut second, &[OpKind::WriteUnits]);
-    let second_evidence = LegBRecord
-        .run(&mut context(second, plan(), backup(), 2).await?)
-        .await?;
+    let second_evidence = three_batch_run().await?;
     assert_eq!(first_evidence, second_evidence);
     Ok(())
 }
@@ -226,7 +222,6 @@ async fn a_closed_gate_at_the_first_batch_stops_the_phase() -> TestResult {
     expect_op!(mock, WriteUnits)
         .times(1)
         .returning(|_, _| Err(gate_closed("control row", "iu-cutter switch on")));
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
 
     let err = failure(&LegBRecord, &mut ctx, "gate ignored").await?;
@@ -247,7 +242,6 @@ async fn cancellation_is_honoured_between_batches() -> TestResult {
         operator.cancel();
         Ok((units_of(&op).len() as u64).into())
     });
-    refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx = context(mock, plan(), backup(), 2).await?;
     ctx.cancel = cancel;
 

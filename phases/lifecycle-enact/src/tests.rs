@@ -62,7 +62,9 @@ fn enacted(id: &str) -> Document {
     }
 }
 
-async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
+/// The run's context over `mock`, which may enact but must not mutate otherwise.
+async fn context(mut mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
+    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     testing::context(
         mock,
         Scope::Prefix(String::new()),
@@ -91,12 +93,13 @@ async fn failure_before_read_back(
     };
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, LoadHeads).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
     Ok(failure(&LifecycleEnact, &mut context(mock).await?, accepted).await?)
 }
 
-/// load_plan, one enact with the backup's expectations (answering `moved`), then the read-back.
-fn expect_enact(mock: &mut MockLiveExecutionAdapter, moved: u64, after: Vec<Document>) {
+/// An adapter expecting load_plan, one enact with the backup's expectations (answering `moved`),
+/// then the read-back (answering `after`).
+fn enacting(moved: u64, after: Vec<Document>) -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     expect_op!(mock, LoadPlan)
         .times(1)
@@ -112,13 +115,12 @@ fn expect_enact(mock: &mut MockLiveExecutionAdapter, moved: u64, after: Vec<Docu
     .times(1)
     .in_sequence(&mut seq)
     .returning(move |_, _| Ok(after.iter().map(Document::head).collect::<Vec<_>>().into()));
+    mock
 }
 
 #[tokio::test]
 async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_enact(&mut mock, 2, vec![enacted("a"), enacted("b")]);
-    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
+    let mock = enacting(2, vec![enacted("a"), enacted("b")]);
     let evidence = LifecycleEnact.run(&mut context(mock).await?).await?;
     assert_eq!(evidence["documents_active"].as_count(), Some(2));
     assert_eq!(evidence["documents_enacted"].as_count(), Some(2));
@@ -128,14 +130,10 @@ async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
 
 #[tokio::test]
 async fn a_rerun_that_moves_nothing_gives_the_same_evidence() -> TestResult {
-    let mut first = MockLiveExecutionAdapter::new();
-    expect_enact(&mut first, 2, vec![enacted("a"), enacted("b")]);
-    refuse_mutations_except(&mut first, &[OpKind::Enact]);
+    let first = enacting(2, vec![enacted("a"), enacted("b")]);
     let first = LifecycleEnact.run(&mut context(first).await?).await?;
 
-    let mut second = MockLiveExecutionAdapter::new();
-    expect_enact(&mut second, 0, vec![enacted("a"), enacted("b")]);
-    refuse_mutations_except(&mut second, &[OpKind::Enact]);
+    let second = enacting(0, vec![enacted("a"), enacted("b")]);
     let second = LifecycleEnact.run(&mut context(second).await?).await?;
     assert_eq!(first, second);
     Ok(())
@@ -172,11 +170,9 @@ async fn a_conflict_blocks_naming_the_document() -> TestResult {
 
 #[tokio::test]
 async fn a_document_not_active_after_enact_blocks() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
     let mut reverted = source("b", 10);
     reverted.state = DocumentState::Ready;
-    expect_enact(&mut mock, 2, vec![enacted("a"), reverted]);
-    refuse_mutations_except(&mut mock, &[OpKind::Enact]);
+    let mock = enacting(2, vec![enacted("a"), reverted]);
     let err = failure(
         &LifecycleEnact,
         &mut context(mock).await?,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, CutRules, Document, DocumentId, ExpectedRevision,
-    LiveExecutionAdapter, PlannedUnit, RunId, Scope, StoreSnapshot, Unit,
+    LiveExecutionAdapter, RunId, Scope, StoreSnapshot, Unit,
 };
 use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
@@ -164,7 +164,7 @@ fn units_of(
                 .text(&document.body)
                 .ok_or_else(|| fail("cut", "a span off character boundaries"))?
                 .to_owned();
-            Ok(PlannedUnit::from(u).staged(&document.id, generation, &body))
+            Ok(u.staged(&document.id, generation, &body))
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 use iu_cutter_live_execution::{
     Backup, Census, CutRules, DocumentId, LevelRule, MarkerSet, MockLiveExecutionAdapter, Op,
-    OpKind, Preset, Reply, SCHEMA_VERSION, Scope, expect_op, refuse_mutations_except, sha256_hex,
+    OpKind, Preset, Reply, SCHEMA_VERSION, Scope, expect_op, refuse_calls, refuse_mutations_except,
+    sha256_hex,
 };
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
@@ -45,10 +46,11 @@ fn done() -> Result<Reply, AdapterError> {
     Ok(Reply::Done)
 }
 
-/// A first run's calls, each once: no plan journaled yet, then save_plan answered by
-/// `save_plan`, then the fence answered by `fence` (no fence at all when `None`); no other
-/// mutation.
-fn expect_first_run(mock: &mut MockLiveExecutionAdapter, save_plan: Answer, fence: Option<Answer>) {
+/// A store expecting a first run's calls, each once: no plan journaled yet, then save_plan
+/// answered by `save_plan`, then the fence answered by `fence` (no fence at all when `None`);
+/// no other mutation.
+fn first_run(save_plan: Answer, fence: Option<Answer>) -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, LoadPlan)
         .times(1)
         .returning(|_, _| Ok(Reply::Plan(None)));
@@ -61,15 +63,15 @@ fn expect_first_run(mock: &mut MockLiveExecutionAdapter, save_plan: Answer, fenc
             .returning(move |_, _| fence()),
         None => expect_op!(mock, Fence).times(0),
     };
-    refuse_mutations_except(mock, &[OpKind::SavePlan, OpKind::Fence]);
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    mock
 }
 
 /// A store the phase must not call: no plan read or saved, no fence.
 fn untouched_store() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).times(0);
-    expect_op!(mock, SavePlan).times(0);
-    expect_op!(mock, Fence).times(0);
+    let plan_and_fence = [OpKind::LoadPlan, OpKind::SavePlan, OpKind::Fence];
+    refuse_calls(&mut mock, &plan_and_fence);
     refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
     mock
 }
@@ -247,8 +249,7 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
 #[tokio::test]
 async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidence() -> TestResult {
     let plan = expected_plan()?;
-    let mut first = MockLiveExecutionAdapter::new();
-    expect_first_run(&mut first, done, Some(done));
+    let first = first_run(done, Some(done));
     let first_evidence = CutLegA.run(&mut context(first, rules()).await?).await?;
 
     let mut second = MockLiveExecutionAdapter::new();
@@ -273,9 +274,7 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
 
 #[tokio::test]
 async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_first_run(
-        &mut mock,
+    let mock = first_run(
         || Err(gate_closed("stop file", "remove the stop file")),
         None,
     );
@@ -288,9 +287,7 @@ async fn a_closed_gate_at_the_first_mutation_stops_everything() -> TestResult {
 
 #[tokio::test]
 async fn a_fence_conflict_blocks_naming_the_document() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_first_run(
-        &mut mock,
+    let mock = first_run(
         done,
         Some(|| Err(conflict("law", "revision 7", "revision 8"))),
     );
@@ -366,9 +363,7 @@ async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() 
 #[tokio::test]
 async fn the_reviewed_plan_passes_when_it_is_the_one_computed() -> TestResult {
     let plan = expected_plan()?;
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_first_run(&mut mock, done, Some(done));
-    let mut ctx = context(mock, rules()).await?;
+    let mut ctx = context(first_run(done, Some(done)), rules()).await?;
     ctx.record.expected_plan_sha256 = Some(plan.sha256());
 
     let evidence = CutLegA.run(&mut ctx).await?;
