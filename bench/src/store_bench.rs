@@ -17,8 +17,8 @@ use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, PlannedUnit, Preset,
-    RunId, Scope, Unit,
+    CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope,
+    Unit,
 };
 use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
@@ -63,7 +63,7 @@ fn units_for(docs: &[Doc], rules: &CutRules) -> Result<Vec<Unit>, String> {
             let body = unit
                 .text(&doc.text)
                 .ok_or_else(|| format!("{}: unit {} off the text", doc.id, unit.ordinal))?;
-            units.push(PlannedUnit::from(unit).staged(&document, &run, body));
+            units.push(unit.staged(&document, &run, body));
         }
     }
     Ok(units)
