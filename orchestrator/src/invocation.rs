@@ -400,6 +400,7 @@ impl<'a> Invocation<'a> {
             holds,
             attestation: None,
             notes: self.notes,
+            lease_lost: self.journal.lease_lost().cloned(),
             duration_ms: elapsed_ms(self.started),
         }
     }

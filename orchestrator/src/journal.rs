@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterResult, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId, RunRecord,
-    RunStatus,
+    AdapterError, AdapterResult, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId,
+    RunRecord, RunStatus,
 };
 
 use crate::clock::{self, Clock};
-use crate::report::Outcome;
+use crate::report::{LeaseLost, Outcome};
 
 /// The journal entry a rollback writes for its run. Reserved: no phase may use this name.
 pub const ROLLBACK_PHASE: &str = "rollback";
@@ -22,6 +22,8 @@ pub(crate) struct RunJournal {
     store: Arc<dyn LiveExecutionAdapter>,
     run: RunId,
     mutated: bool,
+    /// The store's refusal of a write because this invocation's lease was lost.
+    lease_lost: Option<LeaseLost>,
     clock: Arc<dyn Clock>,
 }
 
@@ -36,6 +38,7 @@ impl RunJournal {
             store,
             run,
             mutated: false,
+            lease_lost: None,
             clock,
         }
     }
@@ -75,8 +78,20 @@ impl RunJournal {
         self.mutated
     }
 
+    /// Why the store refused a write for a lost lease, if it did: another runner owns the run
+    /// now, so nothing of this invocation, its report included, belongs in the run's journal.
+    pub(crate) fn lease_lost(&self) -> Option<&LeaseLost> {
+        self.lease_lost.as_ref()
+    }
+
     fn wrote<T>(&mut self, result: AdapterResult<T>) -> AdapterResult<T> {
         self.mutated |= result.is_ok();
+        if let Err(AdapterError::LeaseLost { holder, found, .. }) = &result {
+            self.lease_lost.get_or_insert_with(|| LeaseLost {
+                holder: holder.clone(),
+                found: found.clone(),
+            });
+        }
         result
     }
 

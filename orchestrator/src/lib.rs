@@ -40,7 +40,7 @@ pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{
-    Attestation, CensusSummary, Command, DigestMismatch, Footprint, Outcome, PhaseEntry,
+    Attestation, CensusSummary, Command, DigestMismatch, Footprint, LeaseLost, Outcome, PhaseEntry,
     PhaseEntryStatus, Provenance, REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
 };
 pub use runner::Runner;

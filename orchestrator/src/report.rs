@@ -238,6 +238,15 @@ pub enum PhaseEntryStatus {
     NotRun,
 }
 
+/// The store's refusal of an invocation's write for a lost lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseLost {
+    /// The holder the invocation ran as.
+    pub holder: String,
+    /// What the store holds instead (another holder's lease, an expired one, none).
+    pub found: String,
+}
+
 /// One phase's line in the report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseEntry {
@@ -433,6 +442,11 @@ pub struct RunReport {
     pub attestation: Option<Attestation>,
     /// Things the operator should know that the outcome does not say.
     pub notes: Vec<String>,
+    /// Set when the store refused this invocation's journal write because its lease was lost:
+    /// another runner owns the run, so this report must not enter the run's journal
+    /// ([`crate::Runner::journal_report`] refuses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_lost: Option<LeaseLost>,
     /// Wall time of the invocation.
     pub duration_ms: u64,
 }

@@ -175,8 +175,19 @@ impl Runner {
     /// Journals `report` as one invocation's report of its run (the JSON of
     /// [`RunReport::to_json`]); saving the same report again changes nothing. It is a mutation:
     /// behind the kill switch it is refused while the gate is closed, and a run that was never
-    /// journaled (refused at preflight) has nowhere to keep it.
+    /// journaled (refused at preflight) has nowhere to keep it. The report of an invocation whose
+    /// journal writes the store refused for a lost lease ([`RunReport::lease_lost`]) is refused
+    /// with [`AdapterError::LeaseLost`]: another runner owns the run.
     pub async fn journal_report(&self, report: &RunReport) -> Result<(), AdapterError> {
+        // A report of an invocation that lost its lease would sit after the new holder's own
+        // as the run's last word: refused, as the store refused its other writes.
+        if let Some(lost) = &report.lease_lost {
+            return Err(AdapterError::LeaseLost {
+                run: report.run.clone(),
+                holder: lost.holder.clone(),
+                found: lost.found.clone(),
+            });
+        }
         self.pipeline
             .store
             .save_report(&report.run, &report.to_json())

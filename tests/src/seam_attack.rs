@@ -3,10 +3,13 @@
 //! [`seam_attack_suite!`]. Found: a `verify` that waited for the lease while another runner
 //! enacted the run decided on the journal it read before the lease, reopened the enacted run and
 //! held it (or blocked it for good); `enact`, `verify` and `resume` now decide again on the
-//! journal reloaded under the lease.
+//! journal reloaded under the lease. And a runner that lost its lease journaled its report after
+//! the new holder's; the report of an invocation whose writes were refused for a lost lease is
+//! now refused too.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -14,11 +17,11 @@ use async_trait::async_trait;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterInfo, AdapterResult, CutRules, DocumentId, LeaseClaim, LiveExecutionAdapter, Op,
-    PhaseStatus, Preset, Reply, RunId, RunStatus, Scope,
+    AdapterError, AdapterInfo, AdapterResult, CutRules, DocumentId, Evidence, LeaseClaim,
+    LiveExecutionAdapter, Op, PhaseStatus, Preset, Reply, RunId, RunStatus, Scope,
 };
 use iu_cutter_orchestrator::{LeaseOptions, RunOptions, RunReport, RunRequest, Runner};
-use iu_cutter_phase_core::{MemoryBackupStore, names};
+use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::fixture::Tamper;
 use crate::ok;
@@ -30,6 +33,7 @@ macro_rules! seam_attack_suite {
         $crate::seam_attack_suite!(@each $fixture;
             verify_racing_an_enact_never_rewrites_the_enacted_runs_journal,
             verify_racing_an_enact_never_holds_the_enacted_run,
+            a_zombies_report_is_not_the_last_word_on_a_run_another_runner_finished,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -194,4 +198,134 @@ async fn verify_racing_an_enact(fixture: &impl Tamper, import_meanwhile: bool) {
         verified.outcome,
         verified.notes,
     );
+}
+
+/// Pauses the process past its lease the first time it runs (a zombie), lets another runner
+/// (`takeover`) resume the run to its end meanwhile, then returns as if nothing happened.
+struct PauseWhileAnotherFinishes {
+    paused: AtomicBool,
+    ttl: Duration,
+    pause: Arc<dyn Fn(Duration) + Send + Sync>,
+    takeover: Mutex<Option<Runner>>,
+    finished: Arc<Mutex<Option<RunReport>>>,
+}
+
+#[async_trait]
+impl Phase for PauseWhileAnotherFinishes {
+    fn name(&self) -> &str {
+        "pause"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        if self.paused.swap(true, Ordering::SeqCst) {
+            return Ok(Evidence::new());
+        }
+        (self.pause)(self.ttl * 4);
+        let takeover = self
+            .takeover
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(takeover) = takeover {
+            let run = ctx.record.run.clone();
+            let report = report_of(takeover.resume(&run, leased("takeover")).await, "takeover");
+            *self.finished.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
+        }
+        Ok(Evidence::new())
+    }
+}
+
+/// Finding: `save_report` is a mutation of a run's journal that `OPS` does not mark claimed
+/// (live-execution/src/op.rs), so no store checks the caller's lease for it
+/// (sql/ops/journal.rs `save_report` begins with `begin_on_run(pool, run, None, ..)`). A zombie
+/// (paused past its lease while another runner took the run over and finished it PASS) is
+/// refused every journal write, ends FAILED "lease lost", and then the program journals its
+/// report (cli/runner.rs: `journal_report` after every invocation): the run's last report, the
+/// one `iu-cutter report RUN` shows and `verify` audits an enacted run against
+/// (orchestrator/src/audit.rs `check_plan_sha`), is the zombie's FAILED, written after the
+/// takeover's PASS.
+pub async fn a_zombies_report_is_not_the_last_word_on_a_run_another_runner_finished(
+    fixture: &impl Tamper,
+) {
+    let store = fixture.adapter();
+    seed(store).await;
+    let ttl = Duration::from_millis(300);
+    let finished = Arc::new(Mutex::new(None));
+    let phase = Arc::new(PauseWhileAnotherFinishes {
+        paused: AtomicBool::new(false),
+        ttl,
+        pause: fixture.pause(),
+        takeover: Mutex::new(None),
+        finished: finished.clone(),
+    });
+    let phases = |phase: &Arc<PauseWhileAnotherFinishes>| {
+        let mut phases = iu_cutter_orchestrator::default_phases();
+        phases.insert(1, Box::new(SharedPhase(phase.clone())) as Box<dyn Phase>);
+        phases
+    };
+    let takeover = Runner::with_phases(
+        fixture.shared(),
+        Arc::new(MemoryBackupStore::new()),
+        phases(&phase),
+    );
+    *phase
+        .takeover
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(takeover);
+    let zombie = Runner::with_phases(
+        fixture.shared(),
+        Arc::new(MemoryBackupStore::new()),
+        phases(&phase),
+    );
+    let options = RunOptions::default().with_lease(LeaseOptions::with_holder("zombie", ttl));
+    let report = report_of(
+        zombie
+            .run(RunRequest::new("rz", Scope::All, markdown()), options)
+            .await,
+        "zombie",
+    );
+    let finished = finished
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    assert_eq!(
+        finished.as_ref().map(|r| r.outcome.name()),
+        Some("PASS"),
+        "the takeover finished the run"
+    );
+    assert_eq!(report.outcome.name(), "FAILED", "{:?}", report.outcome);
+    let run = RunId::new("rz");
+    if let Some(takeover_report) = &finished {
+        ok(
+            zombie.journal_report(takeover_report).await,
+            "the takeover's program journals its report",
+        );
+    }
+    // What the zombie's program does next, as after every invocation.
+    let saved = zombie.journal_report(&report).await;
+    let reports = ok(store.load_reports(&run).await, "reports");
+    let last = reports
+        .last()
+        .map(|text| RunReport::from_json(text).map(|r| r.outcome.name().to_owned()));
+    assert!(
+        matches!(saved, Err(AdapterError::LeaseLost { .. }))
+            || matches!(&last, Some(Ok(name)) if name == "PASS"),
+        "a zombie journaled its FAILED report over a run another runner finished PASS: \
+         save_report gave {saved:?}; the last report is now {last:?} ({} reports)",
+        reports.len()
+    );
+}
+
+/// A phase shared between two runners' pipelines.
+struct SharedPhase(Arc<PauseWhileAnotherFinishes>);
+
+#[async_trait]
+impl Phase for SharedPhase {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.0.run(ctx).await
+    }
 }

@@ -138,6 +138,7 @@ fn markdown_of(entry: crate::report::PhaseEntry) -> String {
         holds: None,
         attestation: None,
         notes: Vec::new(),
+        lease_lost: None,
         duration_ms: 1,
     };
     report.to_markdown()
