@@ -115,12 +115,6 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
-/// Now on the system clock, as [`rfc3339`]. The runner does not call it: it reads its
-/// [`Clock`].
-pub fn now_rfc3339() -> String {
-    rfc3339(SystemClock.now())
-}
-
 /// `time` as `YYYYMMDD-HHMMSS` (UTC), for run ids and file names.
 pub fn compact(time: SystemTime) -> String {
     civil_text(since_epoch(time).as_secs(), "", "-", "")
