@@ -13,35 +13,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::{
     Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     PlannedUnit, RunId, Scope, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{
+    BackedUp, Gap, PhaseError, PhaseRole, RunContext, names, standard_phase,
+};
 use sha2::{Digest, Sha256};
 
-/// Phase 4: reads the staged generation back and verifies it; mutates nothing.
-///
-/// Evidence: `verify_digest` (sha256 over each document id and its units' sha256s, in plan order:
-/// equal plans verified give equal digests), `documents_verified`, `units_verified`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct WriteVerify;
+standard_phase! {
+    /// Phase 4: reads the staged generation back and verifies it; mutates nothing.
+    ///
+    /// Evidence: `verify_digest` (sha256 over each document id and its units' sha256s, in plan
+    /// order: equal plans verified give equal digests), `documents_verified`, `units_verified`.
+    pub struct WriteVerify named names::WRITE_VERIFY, role PhaseRole::Verify;
+}
 
-#[async_trait]
-impl Phase for WriteVerify {
-    fn name(&self) -> &str {
-        names::WRITE_VERIFY
-    }
-
-    fn role(&self) -> PhaseRole {
-        PhaseRole::Verify
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let run = ctx.record.run.clone();
-        let plan = ctx.plan().await?;
-        let backup = ctx.backup().await?;
+impl WriteVerify {
+    /// This phase's `Phase::run` (see `standard_phase!`).
+    async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        let (run, plan, backup) = ctx.planned().await?;
         let backed_up = BackedUp::new(&run, &backup);
         let gate = Gate { run: &run };
 
