@@ -19,10 +19,10 @@ use iu_cutter_live_execution::{
     sha256_hex,
 };
 use iu_cutter_phase_core::{
-    BackupReceipt, Gap, PhaseError, PhaseRole, RunContext, evidence, names, standard_phase,
+    BackupReceipt, Gap, PhaseError, PhaseRole, RunContext, evidence, names,
 };
 
-standard_phase! {
+iu_cutter_phase_core::standard_phase! {
     /// Phase 1: takes (or reuses) the run's backup.
     ///
     /// Evidence: `backup_sha256`, `location`, `documents`, `units` (active units backed up),

@@ -126,7 +126,7 @@ pub trait Phase: Send + Sync {
 /// them once here keeps each phase crate down to what the phase does.
 ///
 /// ```ignore
-/// standard_phase! {
+/// iu_cutter_phase_core::standard_phase! {
 ///     /// Phase 1: takes (or reuses) the run's backup.
 ///     pub struct Backup named names::BACKUP, role PhaseRole::Backup;
 /// }

@@ -7,7 +7,7 @@ use iu_cutter_live_execution::{
     Plan, RunId, SCHEMA_VERSION, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
-use iu_cutter_phase_core::{Gap, PhaseError, PhaseRole, RunContext, names, standard_phase};
+use iu_cutter_phase_core::{Gap, PhaseError, PhaseRole, RunContext, names};
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH};
 
@@ -166,7 +166,7 @@ pub fn presets_chosen(plan: &Plan) -> Option<String> {
     })
 }
 
-standard_phase! {
+iu_cutter_phase_core::standard_phase! {
     /// Phase 2: computes the plan from the backup, journals it, and fences every source document
     /// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`, all or nothing).
     ///

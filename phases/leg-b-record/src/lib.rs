@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use iu_cutter_live_execution::{
     Backup, DocumentId, DocumentPlan, Evidence, EvidenceValue, Plan, RunId, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{PhaseError, PhaseRole, RunContext, names, standard_phase};
+use iu_cutter_phase_core::{PhaseError, PhaseRole, RunContext, names};
 
-standard_phase! {
+iu_cutter_phase_core::standard_phase! {
     /// Phase 3: writes the plan's units into the run's staged generation.
     ///
     /// Evidence: `units_written` (units sent, equal to the planned count), `batches`.

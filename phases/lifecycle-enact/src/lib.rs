@@ -15,11 +15,9 @@ use std::collections::BTreeMap;
 use iu_cutter_live_execution::{
     DocumentHead, DocumentId, DocumentState, Evidence, EvidenceValue, ExpectedRevision, Scope,
 };
-use iu_cutter_phase_core::{
-    BackedUp, Gap, PhaseError, PhaseRole, RunContext, names, standard_phase,
-};
+use iu_cutter_phase_core::{BackedUp, Gap, PhaseError, PhaseRole, RunContext, names};
 
-standard_phase! {
+iu_cutter_phase_core::standard_phase! {
     /// Phase 5: makes the run's generation active for every planned document.
     ///
     /// Evidence: `documents_active` (planned documents now cut and active on the run's generation)

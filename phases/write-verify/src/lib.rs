@@ -17,12 +17,10 @@ use iu_cutter_live_execution::{
     Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     PlannedUnit, RunId, Scope, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{
-    BackedUp, Gap, PhaseError, PhaseRole, RunContext, names, standard_phase,
-};
+use iu_cutter_phase_core::{BackedUp, Gap, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
 
-standard_phase! {
+iu_cutter_phase_core::standard_phase! {
     /// Phase 4: reads the staged generation back and verifies it; mutates nothing.
     ///
     /// Evidence: `verify_digest` (sha256 over each document id and its units' sha256s, in plan
@@ -34,15 +32,17 @@ impl WriteVerify {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let (run, plan, backup) = ctx.planned().await?;
-        let backed_up = BackedUp::new(&run, &backup);
-        let gate = Gate { run: &run };
+        let gate = Gate {
+            run: &run,
+            backed_up: BackedUp::new(&run, &backup),
+        };
 
         let total = plan.documents.len() as u64;
         let mut digest = DigestBuilder::default();
         let mut units_verified = 0u64;
         for (done, doc_plan) in plan.documents.iter().enumerate() {
             ctx.check_cancelled()?;
-            let source = backed_up.planned(doc_plan)?;
+            let source = gate.backed_up.planned(doc_plan)?;
             let units = ctx
                 .store()
                 .generation_units(&doc_plan.document, &run)
@@ -57,7 +57,7 @@ impl WriteVerify {
         let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
         // Whole documents: the fence check re-hashes each stored body.
         let current = ctx.store().load_scope(&Scope::Ids(ids.clone())).await?;
-        gate.fences(&backed_up, &ids, &current)
+        gate.fences(&ids, &current)
             .map_err(|gap| PhaseError::Blocked(*gap))?;
 
         ctx.check_cancelled()?;
@@ -170,6 +170,8 @@ async fn other_runs_documents(
 /// The checks, for one run.
 struct Gate<'r> {
     run: &'r RunId,
+    /// The run's backup: what the generation and the fences are checked against.
+    backed_up: BackedUp<'r>,
 }
 
 impl Gate<'_> {
@@ -365,16 +367,11 @@ impl Gate<'_> {
     }
 
     /// Every source document is still held by this run at its backed-up revision and sha256.
-    fn fences(
-        &self,
-        backed_up: &BackedUp<'_>,
-        ids: &[DocumentId],
-        current: &[Document],
-    ) -> Checked {
+    fn fences(&self, ids: &[DocumentId], current: &[Document]) -> Checked {
         let current: BTreeMap<&DocumentId, &Document> =
             current.iter().map(|d| (&d.id, d)).collect();
         for id in ids {
-            let Some(before) = backed_up.get(id) else {
+            let Some(before) = self.backed_up.get(id) else {
                 continue; // Checked (as a precondition) while verifying the generation.
             };
             let Some(now) = current.get(id) else {
