@@ -178,10 +178,21 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
                     "use the iu-cutter version that migrated {location} (or a newer one), then: \
                      {retry}"
                 ),
-                UnavailableKind::NeedsInit => format!(
-                    "create or upgrade the store with `iu-cutter init` (database_url = \
-                     {location}), then: {retry}"
-                ),
+                UnavailableKind::NeedsInit => {
+                    let options = config.connect_options();
+                    let earlier = match (&config.schema, &options.pg_schema) {
+                        (None, Some(schema)) => format!(
+                            " (PostgreSQL: iu-cutter's tables are looked for in schema {schema}; \
+                             a store an earlier version made in `public` is used with schema = \
+                             \"public\")"
+                        ),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "create or upgrade the store with `iu-cutter init --execute` \
+                         (database_url = {location}){earlier}, then: {retry}"
+                    )
+                }
                 UnavailableKind::Tls => format!(
                     "fix the TLS settings named above (sslmode, sslrootcert, sslcert, sslkey in \
                      database_url ({location}, from {}) or the PGSSL* variables), then: {retry}",
