@@ -46,28 +46,15 @@ impl App {
             match self {
                 App::Sqlite(path) => {
                     let url = format!("sqlite://{}", path.display());
-                    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-                    for bind in binds {
-                        query = query.bind(*bind);
-                    }
-                    let rows = query.fetch_all(&mut conn).await?;
-                    conn.close().await?;
-                    rows.iter()
-                        .map(|row| (0..row.len()).map(|i| row.try_get(i)).collect())
-                        .collect::<Result<_, sqlx::Error>>()
+                    fetch_text(
+                        sqlx::SqliteConnection::connect(&url).await?,
+                        statement,
+                        binds,
+                    )
+                    .await
                 }
                 App::Postgres { url, .. } => {
-                    let mut conn = sqlx::PgConnection::connect(url).await?;
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-                    for bind in binds {
-                        query = query.bind(*bind);
-                    }
-                    let rows = query.fetch_all(&mut conn).await?;
-                    conn.close().await?;
-                    rows.iter()
-                        .map(|row| (0..row.len()).map(|i| row.try_get(i)).collect())
-                        .collect::<Result<_, sqlx::Error>>()
+                    fetch_text(sqlx::PgConnection::connect(url).await?, statement, binds).await
                 }
             }
         })
@@ -130,6 +117,31 @@ impl App {
             })
             .collect()
     }
+}
+
+/// Every column of every row `statement` returns on `conn`, as text.
+async fn fetch_text<C>(
+    mut conn: C,
+    statement: String,
+    binds: &[&str],
+) -> Result<Vec<Vec<Option<String>>>, sqlx::Error>
+where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
+    for<'q> &'q str: sqlx::Encode<'q, C::Database> + sqlx::Type<C::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, C::Database> + sqlx::Type<C::Database>,
+    usize: sqlx::ColumnIndex<<C::Database as sqlx::Database>::Row>,
+{
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+    for bind in binds {
+        query = query.bind(*bind);
+    }
+    let rows = query.fetch_all(&mut conn).await?;
+    conn.close().await?;
+    rows.iter()
+        .map(|row| (0..row.len()).map(|i| row.try_get(i)).collect())
+        .collect()
 }
 
 /// The reader view's rows: document -> (generation, stale, the units' text in order).
