@@ -827,6 +827,9 @@ pub struct AdapterInfo {
     pub live: bool,
     /// Where it points, with any password removed.
     pub location: String,
+    /// The application table the documents are read from, when the store has a
+    /// [`crate::SourceMapping`]; `None` when they are iu-cutter's own (imported).
+    pub source: Option<String>,
 }
 
 #[cfg(test)]
