@@ -146,7 +146,9 @@ fn check_filter(filter: &str) -> Result<(), AdapterError> {
             )));
         }
     }
-    if filter.matches('\'').count() % 2 != 0 || filter.matches('"').count() % 2 != 0 {
+    if !filter.matches('\'').count().is_multiple_of(2)
+        || !filter.matches('"').count().is_multiple_of(2)
+    {
         return Err(invalid(format!(
             "[source] where `{filter}` has an unbalanced quote"
         )));
