@@ -471,3 +471,32 @@ fn an_application_table_is_cut_in_place_on_postgres_by_a_role_that_may_only_read
     };
     scenario(&app, &runtime, &format!("{}.", store.name))
 }
+
+#[test]
+fn import_names_the_fields_it_does_not_keep_and_refuses_a_store_with_a_source() -> TestResult {
+    let wd = Workdir::new()?;
+    wd.expect(&["init", "--execute"], 0)?;
+    wd.write(
+        "in/laws.jsonl",
+        b"{\"id\": \"a\", \"body\": \"Article 1\\nOne.\\n\", \"title\": \"A\", \"lang\": \"en\"}\n",
+    )?;
+    let imported = wd.expect(&["import", "--execute", "in"], 0)?;
+    assert!(
+        imported
+            .stderr
+            .contains("JSON Lines fields not imported: lang, title"),
+        "never dropped silently: {imported:?}"
+    );
+
+    // A store that reads an application's table takes no imports: they would never be synced.
+    wd.write("cutter.toml", source_config("laws", None).as_bytes())?;
+    let refused = wd.expect(&["import", "--execute", "in"], 8)?;
+    assert!(
+        refused
+            .stderr
+            .contains("reads its documents from the table laws"),
+        "{refused:?}"
+    );
+    assert_eq!(wd.census()?.documents, 1, "nothing more was imported");
+    Ok(())
+}
