@@ -167,12 +167,7 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     let tls = format!("sslmode=verify-full&sslrootcert={ca}");
     let owner = with_query(&in_schema(&server.owner, &schema.name), &tls);
     let runtime = with_query(&in_schema(&server.runtime, &schema.name), &tls);
-    let role = server
-        .runtime
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['@', ':']).next())
-        .ok_or("no role in the runtime URL")?
-        .to_owned();
+    let role = server.runtime_role()?;
 
     // Before the grants the runtime role can do nothing, and says why.
     iu(&wd, &owner, &["init", "--execute"], &[])?.expect(0)?;

@@ -248,6 +248,12 @@ impl Program<'_> {
             )?
             .expect(code)
     }
+
+    /// `run --stale` held after write-verify as run `run`.
+    fn hold_stale(&self, run: &str) -> Result<Run, Error> {
+        let args = ["run", "--execute", "--stale", "--run-id", run];
+        self.run(&[&args[..], &["--until", "write-verify"]].concat(), 0)
+    }
 }
 
 /// The scenario; `store` prefixes the view's name (PostgreSQL: iu-cutter's schema).
@@ -282,18 +288,7 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
     assert!(seen.iter().filter(|(id, _)| *id != "1").all(|(_, v)| !v.1));
 
     // An incremental run cuts document 1 only, held for review; readers still see r1.
-    let held = program.run(
-        &[
-            "run",
-            "--execute",
-            "--stale",
-            "--until",
-            "write-verify",
-            "--run-id",
-            "r2",
-        ],
-        0,
-    )?;
+    let held = program.hold_stale("r2")?;
     assert!(held.stdout.contains("--stale: 1 document(s)"), "{held:?}");
     assert_eq!(view(app, store)?["1"].0, "r1");
     program.run(&["enact", "r2", "--execute"], 0)?;
@@ -308,18 +303,7 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
     // Document 2 is edited, cut and held; the application edits it again before enact: BLOCKED,
     // nothing enacted, and readers still see r1 (stale).
     app.edit(2, "\nFirst edit.\n")?;
-    program.run(
-        &[
-            "run",
-            "--execute",
-            "--stale",
-            "--until",
-            "write-verify",
-            "--run-id",
-            "r3",
-        ],
-        0,
-    )?;
+    program.hold_stale("r3")?;
     app.edit(2, "\nSecond edit, during the run.\n")?;
     *expected.get_mut("2").ok_or("doc 2")? += "\nFirst edit.\n\nSecond edit, during the run.\n";
     let blocked = program.run(&["enact", "r3", "--execute"], 4)?;
@@ -433,12 +417,7 @@ fn an_application_table_is_cut_in_place_on_postgres_by_a_role_that_may_only_read
         app: application.name.clone(),
     };
     app.create(&corpus()?)?;
-    let role = server
-        .runtime
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['@', ':']).next())
-        .ok_or("no role in the runtime URL")?
-        .to_owned();
+    let role = server.runtime_role()?;
     let wd = Workdir::new()?;
     let table = format!("{}.laws", application.name);
     wd.write(

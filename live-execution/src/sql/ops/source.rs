@@ -296,19 +296,15 @@ async fn write_batch<D: Dialect>(
             .map_err(sql(what))?;
         let sha256 = sha256_hex(row.body.as_bytes());
         let Some(tracked) = tracked else {
-            D::query(
+            let insert = D::query(
                 "INSERT INTO documents (id, revision, sha256, state, cutting_run, \
                  active_generation, body, source_revision, metadata) \
                  VALUES ($1, 1, $2, 'ready', NULL, NULL, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
             )
             .bind(row.id.as_str())
             .bind(sha256.as_str())
-            .bind(row.body.as_str())
-            .bind(row.revision.as_deref())
-            .bind(row.metadata.as_deref())
-            .execute(&mut *tx)
-            .await
-            .map_err(sql(what))?;
+            .bind(row.body.as_str());
+            with_source_fields(insert, row, &mut tx, what).await?;
             report.added += 1;
             continue;
         };
@@ -319,13 +315,10 @@ async fn write_batch<D: Dialect>(
             write_changed::<D>(&mut tx, row, &current, &sha256).await?;
             report.changed += 1;
         } else if recorded_revision != row.revision || recorded_metadata != row.metadata {
-            D::query("UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1")
-                .bind(row.id.as_str())
-                .bind(row.revision.as_deref())
-                .bind(row.metadata.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(sql(what))?;
+            let update =
+                D::query("UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1")
+                    .bind(row.id.as_str());
+            with_source_fields(update, row, &mut tx, what).await?;
             report.touched += 1;
         } else {
             report.unchanged += 1;
@@ -348,7 +341,7 @@ async fn write_changed<D: Dialect>(
         DocumentState::Ready | DocumentState::Cut => DocumentState::Ready,
     };
     let (state, cutting_run) = codec::document_state(&state);
-    D::query(
+    let update = D::query(
         "UPDATE documents SET revision = $2, sha256 = $3, body = $4, state = $5, \
          cutting_run = $6, source_revision = $7, metadata = $8 WHERE id = $1",
     )
@@ -357,12 +350,30 @@ async fn write_changed<D: Dialect>(
     .bind(sha256)
     .bind(row.body.as_str())
     .bind(state)
-    .bind(cutting_run)
-    .bind(row.revision.as_deref())
-    .bind(row.metadata.as_deref())
-    .execute(conn)
+    .bind(cutting_run);
+    with_source_fields(
+        update,
+        row,
+        conn,
+        "writing the tracking copy of a source row",
+    )
     .await
-    .map_err(sql("writing the tracking copy of a source row"))?;
+}
+
+/// Binds a source row's revision and metadata as the statement's last two parameters, and runs
+/// it: every write of a tracking copy records them.
+async fn with_source_fields<D: Dialect>(
+    statement: Query<'_, D>,
+    row: &SourceRow,
+    conn: &mut D::Connection,
+    what: &'static str,
+) -> AdapterResult<()> {
+    statement
+        .bind(row.revision.as_deref())
+        .bind(row.metadata.as_deref())
+        .execute(conn)
+        .await
+        .map_err(sql(what))?;
     Ok(())
 }
 
