@@ -168,7 +168,7 @@ pub async fn init_with(options: &ConnectOptions) -> Result<InitReport, AdapterEr
     let backend = Backend::open(options, Mode::Init).await?;
     let applied = backend.migrate().await;
     let view = match (&applied, &options.source) {
-        (Ok(_), Some(mapping)) => backend.replace_source_view(mapping).await.map(Some),
+        (Ok(_), Some(mapping)) => backend.source_view(mapping, true).await.map(Some),
         _ => Ok(None),
     };
     backend.close().await;
@@ -214,7 +214,7 @@ pub async fn init_plan(options: &ConnectOptions) -> Result<InitPlan, AdapterErro
     if let (Ok(plan), Some(mapping)) = (&mut plan, &options.source) {
         plan.source_view = plan.applied.is_empty()
             || !plan.pending.is_empty()
-            || match backend.source_view_is_current(mapping).await {
+            || match backend.source_view(mapping, false).await {
                 Ok(current) => !current,
                 Err(error) => {
                     backend.close().await;
@@ -421,20 +421,20 @@ impl Backend {
         on_backend!(self, ops, pool => ops::init_plan(pool).await)
     }
 
-    /// Whether the reader view is the one `mapping` defines.
-    async fn source_view_is_current(&self, mapping: &SourceMapping) -> Result<bool, AdapterError> {
+    /// Whether the reader view is the one `mapping` defines; with `replace`, makes it so first
+    /// (then: whether it replaced it).
+    async fn source_view(
+        &self,
+        mapping: &SourceMapping,
+        replace: bool,
+    ) -> Result<bool, AdapterError> {
         on_backend!(self, ops, pool => {
             let source = ops::prepare_source(pool, mapping).await?;
-            ops::reader_view_is_current(pool, &source).await
-        })
-    }
-
-    /// Replaces the reader view with the one `mapping` defines unless it is that already;
-    /// whether it replaced it.
-    async fn replace_source_view(&self, mapping: &SourceMapping) -> Result<bool, AdapterError> {
-        on_backend!(self, ops, pool => {
-            let source = ops::prepare_source(pool, mapping).await?;
-            if ops::reader_view_is_current(pool, &source).await? {
+            let current = ops::reader_view_is_current(pool, &source).await?;
+            if !replace {
+                return Ok(current);
+            }
+            if current {
                 return Ok(false);
             }
             ops::replace_reader_view(pool, &source).await.map(|()| true)

@@ -144,6 +144,12 @@ where
         .collect()
 }
 
+/// Asserts that `output` holds `text`.
+#[track_caller]
+fn says(output: &str, text: &str) {
+    assert!(output.contains(text), "expected {text:?} in:\n{output}");
+}
+
 /// The reader view's rows: document -> (generation, stale, the units' text in order).
 type View = BTreeMap<String, (String, bool, String)>;
 
@@ -268,7 +274,7 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
 
     // Attach and cut: exactly the published rows, each as its units, none stale.
     let first = program.run(&["run", "--execute", "--run-id", "r1"], 0)?;
-    assert!(first.stdout.contains("synced from"), "{first:?}");
+    says(&first.stdout, "synced from");
     let seen = view(app, store)?;
     assert_eq!(seen.len(), expected.len(), "the draft is not cut: {seen:?}");
     for (id, body) in &expected {
@@ -289,7 +295,7 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
 
     // An incremental run cuts document 1 only, held for review; readers still see r1.
     let held = program.hold_stale("r2")?;
-    assert!(held.stdout.contains("--stale: 1 document(s)"), "{held:?}");
+    says(&held.stdout, "--stale: 1 document(s)");
     assert_eq!(view(app, store)?["1"].0, "r1");
     program.run(&["enact", "r2", "--execute"], 0)?;
     let seen = view(app, store)?;
@@ -307,11 +313,9 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
     app.edit(2, "\nSecond edit, during the run.\n")?;
     *expected.get_mut("2").ok_or("doc 2")? += "\nFirst edit.\n\nSecond edit, during the run.\n";
     let blocked = program.run(&["enact", "r3", "--execute"], 4)?;
-    assert!(
-        blocked
-            .stderr
-            .contains("the application changed the row during the run"),
-        "{blocked:?}"
+    says(
+        &blocked.stderr,
+        "the application changed the row during the run",
     );
     let seen = view(app, store)?;
     assert_eq!((seen["2"].0.as_str(), seen["2"].1), ("r1", true));
@@ -320,7 +324,7 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
     // The next incremental run reads the edit and cuts document 2 only; its rollback puts r1
     // back for readers, stale again.
     let again = program.run(&["run", "--execute", "--stale", "--run-id", "r4"], 0)?;
-    assert!(again.stdout.contains("--stale: 1 document(s)"), "{again:?}");
+    says(&again.stdout, "--stale: 1 document(s)");
     let seen = view(app, store)?;
     assert_eq!(seen["2"], ("r4".to_owned(), false, expected["2"].clone()));
     assert!(seen.values().all(|v| !v.1), "nothing stale: {seen:?}");
@@ -328,7 +332,7 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
     let seen = view(app, store)?;
     assert_eq!((seen["2"].0.as_str(), seen["2"].1), ("r1", true));
     let recut = program.run(&["run", "--execute", "--stale", "--run-id", "r5"], 0)?;
-    assert!(recut.stdout.contains("--stale: 1 document(s)"), "{recut:?}");
+    says(&recut.stdout, "--stale: 1 document(s)");
 
     // The table is what the application wrote, and only that.
     let landed = writer.finish()?;
@@ -395,10 +399,7 @@ fn an_application_table_is_cut_in_place_on_sqlite_while_the_application_writes()
         url: format!("sqlite://{}", file.display()),
     };
     let init = program.run(&["init", "--execute"], 0)?;
-    assert!(
-        init.stdout.contains("compares the documents with laws"),
-        "{init:?}"
-    );
+    says(&init.stdout, "compares the documents with laws");
     scenario(&app, &program, "")
 }
 
@@ -460,22 +461,15 @@ fn import_names_the_fields_it_does_not_keep_and_refuses_a_store_with_a_source() 
         b"{\"id\": \"a\", \"body\": \"Article 1\\nOne.\\n\", \"title\": \"A\", \"lang\": \"en\"}\n",
     )?;
     let imported = wd.expect(&["import", "--execute", "in"], 0)?;
-    assert!(
-        imported
-            .stderr
-            .contains("JSON Lines fields not imported: lang, title"),
-        "never dropped silently: {imported:?}"
+    says(
+        &imported.stderr,
+        "JSON Lines fields not imported: lang, title",
     );
 
     // A store that reads an application's table takes no imports: they would never be synced.
     wd.write("cutter.toml", source_config("laws", None).as_bytes())?;
     let refused = wd.expect(&["import", "--execute", "in"], 8)?;
-    assert!(
-        refused
-            .stderr
-            .contains("reads its documents from the table laws"),
-        "{refused:?}"
-    );
+    says(&refused.stderr, "reads its documents from the table laws");
     assert_eq!(wd.census()?.documents, 1, "nothing more was imported");
     Ok(())
 }

@@ -387,15 +387,8 @@ pub(crate) async fn check_unchanged<D: Dialect>(
     sha256: &str,
 ) -> AdapterResult<()> {
     let what = "reading the source row before enacting";
-    let recorded = D::query("SELECT source_revision FROM documents WHERE id = $1")
-        .bind(document.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(sql(what))?;
-    let recorded = match recorded {
-        Some(row) => row.opt_text(0).map_err(sql(what))?,
-        None => None,
-    };
+    let statement = D::query("SELECT source_revision FROM documents WHERE id = $1");
+    let recorded = first_text::<D>(conn, statement.bind(document.as_str()), what).await?;
     let row = Query::<D>::built(source.one.clone())
         .bind(document.as_str())
         .fetch_optional(&mut *conn)
@@ -456,14 +449,7 @@ pub(crate) async fn reader_view_is_current<D: Dialect>(
 ) -> AdapterResult<bool> {
     let what = "reading the reader view's definition";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let tag = D::query(D::READER_VIEW_TAG)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(sql(what))?;
-    let tag = match tag {
-        Some(row) => row.opt_text(0).map_err(sql(what))?,
-        None => None,
-    };
+    let tag = first_text::<D>(&mut conn, D::query(D::READER_VIEW_TAG), what).await?;
     Ok(tag.as_deref() == Some(view_tag::<D>(&source.view).as_str()))
 }
 
@@ -490,4 +476,16 @@ pub(crate) async fn replace_reader_view<D: Dialect>(
             .map_err(sql(what))?;
     }
     tx.commit().await.map_err(sql(what))
+}
+
+/// The first column of the row `statement` returns, as text; `None` for no row or NULL.
+async fn first_text<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: Query<'_, D>,
+    what: &'static str,
+) -> AdapterResult<Option<String>> {
+    match statement.fetch_optional(conn).await.map_err(sql(what))? {
+        Some(row) => row.opt_text(0).map_err(sql(what)),
+        None => Ok(None),
+    }
 }
