@@ -69,6 +69,20 @@ pub struct ConnectOptions {
     pub pg_schema: Option<String>,
     /// The application table the documents are read from, if any (see [`SourceMapping`]).
     pub source: Option<SourceMapping>,
+    /// PostgreSQL only: how long a statement waits for a row lock another session holds
+    /// (`lock_timeout`) and how long any statement may run (`statement_timeout`); `None` keeps
+    /// the server's setting. Either ends the call with nothing of it changed
+    /// ([`crate::UnavailableKind::Busy`]).
+    pub pg_timeouts: Option<PgTimeouts>,
+}
+
+/// PostgreSQL's `lock_timeout` and `statement_timeout` for every connection of a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgTimeouts {
+    /// How long to wait for a lock (`lock_timeout`).
+    pub lock: Duration,
+    /// How long a statement may run (`statement_timeout`).
+    pub statement: Duration,
 }
 
 impl ConnectOptions {
@@ -78,7 +92,14 @@ impl ConnectOptions {
             url: url.into(),
             pg_schema: None,
             source: None,
+            pg_timeouts: None,
         }
+    }
+
+    /// Sets PostgreSQL's lock and statement timeouts (see [`ConnectOptions::pg_timeouts`]).
+    pub fn with_pg_timeouts(mut self, timeouts: PgTimeouts) -> Self {
+        self.pg_timeouts = Some(timeouts);
+        self
     }
 
     /// Reads the documents from the application table `source` (checked when the store opens).
@@ -109,6 +130,7 @@ impl fmt::Debug for ConnectOptions {
             .field("url", &redact(&self.url))
             .field("pg_schema", &self.pg_schema)
             .field("source", &self.source)
+            .field("pg_timeouts", &self.pg_timeouts)
             .finish()
     }
 }

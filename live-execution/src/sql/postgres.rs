@@ -328,8 +328,19 @@ pub(super) async fn open(options: &ConnectOptions, mode: Mode) -> Result<Pool, A
             AdapterError::Invalid(format!("cannot read the database URL {location}: {error}"))
         })?
         .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
+    let mut settings: Vec<(&str, String)> = Vec::new();
     if let Some(schema) = schema {
-        connect = connect.options([("search_path", schema)]);
+        settings.push(("search_path", schema.to_owned()));
+    }
+    if let Some(timeouts) = options.pg_timeouts {
+        settings.push(("lock_timeout", format!("{}ms", timeouts.lock.as_millis())));
+        settings.push((
+            "statement_timeout",
+            format!("{}ms", timeouts.statement.as_millis()),
+        ));
+    }
+    if !settings.is_empty() {
+        connect = connect.options(settings.iter().map(|(k, v)| (*k, v.as_str())));
     }
     // One direct attempt first: a refused connection or bad credentials fail at once (the
     // pool would retry until its timeout), an unanswering host after CONNECT_TIMEOUT.

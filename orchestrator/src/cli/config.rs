@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use iu_cutter_cut::Cutter;
-use iu_cutter_live_execution::sql::{ConnectOptions, redact};
+use iu_cutter_live_execution::sql::{ConnectOptions, PgTimeouts, redact};
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, SourceMapping, sha256_hex};
 use iu_cutter_orchestrator::clock::{format_age, parse_age};
 use serde::Deserialize;
@@ -46,7 +46,7 @@ const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 18] = [
+pub(crate) const ENV_VARS: [(&str, &str); 20] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -59,6 +59,8 @@ pub(crate) const ENV_VARS: [(&str, &str); 18] = [
     ("IU_CUTTER_PRESET", "rules.preset"),
     ("IU_CUTTER_MAX_UNIT_BYTES", "rules.max_unit_bytes"),
     ("IU_CUTTER_SCHEMA", "schema"),
+    ("IU_CUTTER_LOCK_TIMEOUT", "lock_timeout"),
+    ("IU_CUTTER_STATEMENT_TIMEOUT", "statement_timeout"),
     ("IU_CUTTER_SOURCE_TABLE", "source.table"),
     ("IU_CUTTER_SOURCE_ID", "source.id"),
     ("IU_CUTTER_SOURCE_BODY", "source.body"),
@@ -70,6 +72,12 @@ pub(crate) const ENV_VARS: [(&str, &str); 18] = [
 /// iu-cutter's own PostgreSQL schema when neither `schema` nor the URL's `search_path` names
 /// one: its tables never mix with an application's.
 pub(crate) const DEFAULT_PG_SCHEMA: &str = "iu_cutter";
+
+/// PostgreSQL: how long a statement waits behind another session's row lock (an application
+/// holding a document's row) before the call gives up, changing nothing; the run is resumable.
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL: how long any one statement may run.
+pub(crate) const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The configuration help shown by `iu-cutter --help`.
 pub(crate) const CONFIG_HELP: &str = "\
@@ -87,6 +95,8 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
   [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none (at least 64)
   schema             IU_CUTTER_SCHEMA             PostgreSQL: iu_cutter (iu-cutter's own tables)
+  lock_timeout       IU_CUTTER_LOCK_TIMEOUT       PostgreSQL: 10s (wait behind others' row locks)
+  statement_timeout  IU_CUTTER_STATEMENT_TIMEOUT  PostgreSQL: 10m (longest single statement)
   [source] table     IU_CUTTER_SOURCE_TABLE       none: cut an application's table, e.g. public.laws
   [source] id, body  IU_CUTTER_SOURCE_ID, _BODY   its id and text columns (read, never written)
   [source] revision  IU_CUTTER_SOURCE_REVISION    optional: a column that moves on every change
@@ -133,6 +143,8 @@ pub(crate) struct Config {
     pub(crate) rules: CutRules,
     /// PostgreSQL: iu-cutter's schema, when configured.
     pub(crate) schema: Option<String>,
+    /// PostgreSQL: `lock_timeout` and `statement_timeout`.
+    pub(crate) pg_timeouts: PgTimeouts,
     /// The application table the documents are read from, as configured (checked by
     /// `validate`, which builds [`Config::source`]).
     pub(crate) source_parts: SourceParts,
@@ -158,6 +170,7 @@ impl fmt::Debug for Config {
             .field("lease_ttl", &format_age(self.lease_ttl))
             .field("rules", &self.rules)
             .field("schema", &self.schema)
+            .field("pg_timeouts", &self.pg_timeouts)
             .field("source", &self.source)
             .field("origin", &self.origin)
             .field("database_url_origin", &self.database_url_origin)
@@ -179,6 +192,10 @@ impl Default for Config {
             lease_ttl: iu_cutter_orchestrator::DEFAULT_LEASE_TTL,
             rules: CutRules::preset(DEFAULT_PRESET),
             schema: None,
+            pg_timeouts: PgTimeouts {
+                lock: DEFAULT_LOCK_TIMEOUT,
+                statement: DEFAULT_STATEMENT_TIMEOUT,
+            },
             source_parts: SourceParts::default(),
             source: None,
             origin: "defaults".to_owned(),
@@ -202,6 +219,8 @@ struct FileConfig {
     lease_ttl: Option<String>,
     rules: Option<FileRules>,
     schema: Option<String>,
+    lock_timeout: Option<String>,
+    statement_timeout: Option<String>,
     source: Option<SourceParts>,
 }
 
@@ -274,7 +293,8 @@ struct FileRules {
 fn fix_config(origin: &str) -> String {
     format!(
         "fix {origin} (keys: database_url, execution_enabled, mode, backup_dir, reports_dir, \
-         stop_file, batch_units, held_max_age, lease_ttl, schema, [rules] preset | levels, \
+         stop_file, batch_units, held_max_age, lease_ttl, schema, lock_timeout, \
+         statement_timeout, [rules] preset | levels, \
          max_unit_bytes, [source] table, id, body, revision, where, metadata); see iu-cutter --help"
     )
 }
@@ -307,6 +327,14 @@ impl Config {
         // Keys added later appear only when set, so that an older configuration keeps its hash.
         let mut value = value;
         if let Some(map) = value.as_object_mut() {
+            if self.pg_timeouts != Config::default().pg_timeouts {
+                let timeouts = self.pg_timeouts;
+                map.insert("lock_timeout".to_owned(), format_age(timeouts.lock).into());
+                map.insert(
+                    "statement_timeout".to_owned(),
+                    format_age(timeouts.statement).into(),
+                );
+            }
             if let Some(schema) = &self.schema {
                 map.insert("schema".to_owned(), serde_json::json!(schema));
             }
@@ -332,6 +360,9 @@ impl Config {
         };
         if let Some(schema) = schema.filter(|_| postgres) {
             options = options.with_pg_schema(schema);
+        }
+        if postgres {
+            options = options.with_pg_timeouts(self.pg_timeouts);
         }
         if let Some(source) = &self.source {
             options = options.with_source(source.clone());
@@ -447,8 +478,17 @@ impl Config {
             lease_ttl,
             rules,
             schema,
+            lock_timeout,
+            statement_timeout,
             source,
         } = parsed;
+        if let Some(age) = lock_timeout {
+            self.pg_timeouts.lock = parse_timeout(&format!("{name}: lock_timeout"), &age)?;
+        }
+        if let Some(age) = statement_timeout {
+            self.pg_timeouts.statement =
+                parse_timeout(&format!("{name}: statement_timeout"), &age)?;
+        }
         set(&mut self.schema, schema.map(Some));
         if let Some(source) = source {
             self.source_parts.update(source);
@@ -567,6 +607,8 @@ impl Config {
                 self.rules.markers = MarkerSet::Preset(parse_preset(value, key)?);
             }
             "schema" => self.schema = Some(value.trim().to_owned()),
+            "lock_timeout" => self.pg_timeouts.lock = parse_timeout(key, value)?,
+            "statement_timeout" => self.pg_timeouts.statement = parse_timeout(key, value)?,
             "source.table" => self.source_parts.table = Some(value.trim().to_owned()),
             "source.id" => self.source_parts.id = Some(value.trim().to_owned()),
             "source.body" => self.source_parts.body = Some(value.trim().to_owned()),
@@ -702,6 +744,19 @@ fn parse_lease_ttl(what: &str, value: &str) -> Result<Duration, CliError> {
             format!("{what}: {error}"),
             "set lease_ttl to an age such as 30s or 2m",
         )),
+    }
+}
+
+/// A PostgreSQL timeout: an age of at least one second (zero would mean none).
+fn parse_timeout(what: &str, value: &str) -> Result<Duration, CliError> {
+    let next = "set it to an age such as 10s or 5m (at least 1s)";
+    match parse_age(value) {
+        Ok(age) if age >= Duration::from_secs(1) => Ok(age),
+        Ok(_) => Err(CliError::config(
+            format!("{what}: zero would mean no timeout"),
+            next,
+        )),
+        Err(error) => Err(CliError::config(format!("{what}: {error}"), next)),
     }
 }
 

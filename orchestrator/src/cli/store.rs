@@ -203,6 +203,11 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
                      (`iu-cutter init` needs the owner role; the owner grants a runtime role \
                      with `iu-cutter init --grant-runtime ROLE`), then: {retry}"
                 ),
+                UnavailableKind::Busy => format!(
+                    "retry when the database is less busy, or raise lock_timeout or \
+                     statement_timeout in {}: {retry}",
+                    config.origin
+                ),
                 UnavailableKind::Source => format!(
                     "fix [source] in {} (table, id, body, revision, metadata and `where` must \
                      exist, and this role needs SELECT on the table), then: {retry}",

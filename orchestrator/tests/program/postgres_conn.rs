@@ -261,3 +261,49 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     );
     Ok(())
 }
+
+#[test]
+fn a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_resumes() -> TestResult
+{
+    let Some(server) = server(
+        "a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_resumes",
+    ) else {
+        return Ok(());
+    };
+    let wd = workdir()?;
+    let schema = Schema::create(&server.owner, "lock")?;
+    let url = in_schema(&server.owner, &schema.name);
+    iu(&wd, &url, &["init", "--execute"], &[])?.expect(0)?;
+    wd.write("in/act.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
+    iu(&wd, &url, &["import", "--execute", "in"], &[])?.expect(0)?;
+
+    // An application session locks the document's row and keeps it for a while.
+    let (locked, wait) = std::sync::mpsc::channel();
+    let holder_url = url.clone();
+    let holder = std::thread::spawn(move || -> Result<(), sqlx::Error> {
+        crate::support::block_on(async {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&holder_url).await?;
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT id FROM documents WHERE id = 'act.txt' FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
+            let _ = locked.send(());
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+            tx.rollback().await
+        })
+    });
+    wait.recv()?;
+    let lock_timeout = [("IU_CUTTER_LOCK_TIMEOUT", "1s")];
+    let run = ["run", "--execute", "--run-id", "locked"];
+    let failed = iu(&wd, &url, &run, &lock_timeout)?.expect(5)?;
+    assert!(failed.stderr.contains("lock_timeout"), "{failed:?}");
+    assert!(
+        failed.stderr.contains("iu-cutter resume locked"),
+        "{failed:?}"
+    );
+    holder.join().map_err(|_| "the lock holder panicked")??;
+    let resumed = iu(&wd, &url, &["resume", "locked", "--execute"], &[])?.expect(0)?;
+    assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
+    Ok(())
+}
