@@ -35,6 +35,7 @@ pub use audit::AUDIT_STEP;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::RunnerError;
 pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
+pub use iu_cutter_phase_core::Throttle;
 pub use journal::ROLLBACK_PHASE;
 pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
 pub use options::{RunOptions, RunRequest};

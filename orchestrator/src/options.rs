@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
-use iu_cutter_phase_core::{CancelFlag, EventSink, NoEvents};
+use iu_cutter_phase_core::{CancelFlag, EventSink, NoEvents, Throttle};
 
 use crate::clock::{Clock, SystemClock};
 use crate::lease::LeaseOptions;
@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub until: Option<String>,
     /// Units per write or read batch (at least 1).
     pub batch_units: usize,
+    /// How fast the run may write (a rate cap, a pause between batches); none by default.
+    pub throttle: Throttle,
     /// Where progress events go.
     pub events: Arc<dyn EventSink>,
     /// Cooperative cancellation, checked before every phase and by the phases at batch
@@ -96,6 +98,7 @@ impl Default for RunOptions {
         RunOptions {
             until: None,
             batch_units: iu_cutter_phase_core::DEFAULT_BATCH_UNITS,
+            throttle: Throttle::default(),
             events: Arc::new(NoEvents),
             cancel: CancelFlag::new(),
             held_max_age: None,
@@ -116,6 +119,12 @@ impl RunOptions {
     /// Units per batch.
     pub fn with_batch_units(mut self, units: usize) -> Self {
         self.batch_units = units;
+        self
+    }
+
+    /// Paces the writes by `throttle`.
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = throttle;
         self
     }
 
@@ -161,6 +170,7 @@ impl fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("until", &self.until)
             .field("batch_units", &self.batch_units)
+            .field("throttle", &self.throttle)
             .field("cancel", &self.cancel)
             .field("held_max_age", &self.held_max_age)
             .field("provenance", &self.provenance)

@@ -15,6 +15,7 @@ use std::time::Duration;
 use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::sql::{ConnectOptions, PgTimeouts, redact};
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, SourceMapping, sha256_hex};
+use iu_cutter_orchestrator::Throttle;
 use iu_cutter_orchestrator::clock::{format_age, parse_age};
 use serde::Deserialize;
 
@@ -46,7 +47,7 @@ const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 20] = [
+pub(crate) const ENV_VARS: [(&str, &str); 22] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -60,6 +61,8 @@ pub(crate) const ENV_VARS: [(&str, &str); 20] = [
     ("IU_CUTTER_MAX_UNIT_BYTES", "rules.max_unit_bytes"),
     ("IU_CUTTER_SCHEMA", "schema"),
     ("IU_CUTTER_LOCK_TIMEOUT", "lock_timeout"),
+    ("IU_CUTTER_MAX_RATE", "max_rate"),
+    ("IU_CUTTER_BATCH_PAUSE", "batch_pause"),
     ("IU_CUTTER_STATEMENT_TIMEOUT", "statement_timeout"),
     ("IU_CUTTER_SOURCE_TABLE", "source.table"),
     ("IU_CUTTER_SOURCE_ID", "source.id"),
@@ -95,6 +98,8 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
   [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none (at least 64)
   schema             IU_CUTTER_SCHEMA             PostgreSQL: iu_cutter (iu-cutter's own tables)
+  max_rate           IU_CUTTER_MAX_RATE           none (at most this many units written per second)
+  batch_pause        IU_CUTTER_BATCH_PAUSE        none (a pause after every batch, e.g. 1s)
   lock_timeout       IU_CUTTER_LOCK_TIMEOUT       PostgreSQL: 10s (wait behind others' row locks)
   statement_timeout  IU_CUTTER_STATEMENT_TIMEOUT  PostgreSQL: 10m (longest single statement)
   [source] table     IU_CUTTER_SOURCE_TABLE       none: cut an application's table, e.g. public.laws
@@ -145,6 +150,8 @@ pub(crate) struct Config {
     pub(crate) schema: Option<String>,
     /// PostgreSQL: `lock_timeout` and `statement_timeout`.
     pub(crate) pg_timeouts: PgTimeouts,
+    /// How fast a run may write (`max_rate`, `batch_pause`).
+    pub(crate) throttle: Throttle,
     /// The application table the documents are read from, as configured (checked by
     /// `validate`, which builds [`Config::source`]).
     pub(crate) source_parts: SourceParts,
@@ -171,6 +178,7 @@ impl fmt::Debug for Config {
             .field("rules", &self.rules)
             .field("schema", &self.schema)
             .field("pg_timeouts", &self.pg_timeouts)
+            .field("throttle", &self.throttle)
             .field("source", &self.source)
             .field("origin", &self.origin)
             .field("database_url_origin", &self.database_url_origin)
@@ -196,6 +204,7 @@ impl Default for Config {
                 lock: DEFAULT_LOCK_TIMEOUT,
                 statement: DEFAULT_STATEMENT_TIMEOUT,
             },
+            throttle: Throttle::default(),
             source_parts: SourceParts::default(),
             source: None,
             origin: "defaults".to_owned(),
@@ -221,6 +230,8 @@ struct FileConfig {
     schema: Option<String>,
     lock_timeout: Option<String>,
     statement_timeout: Option<String>,
+    max_rate: Option<u32>,
+    batch_pause: Option<String>,
     source: Option<SourceParts>,
 }
 
@@ -293,7 +304,8 @@ struct FileRules {
 fn fix_config(origin: &str) -> String {
     format!(
         "fix {origin} (keys: database_url, execution_enabled, mode, backup_dir, reports_dir, \
-         stop_file, batch_units, held_max_age, lease_ttl, schema, lock_timeout, \
+         stop_file, batch_units, max_rate, batch_pause, held_max_age, lease_ttl, schema, \
+         lock_timeout, \
          statement_timeout, [rules] preset | levels, \
          max_unit_bytes, [source] table, id, body, revision, where, metadata); see iu-cutter --help"
     )
@@ -327,6 +339,13 @@ impl Config {
         // Keys added later appear only when set, so that an older configuration keeps its hash.
         let mut value = value;
         if let Some(map) = value.as_object_mut() {
+            if let Some(rate) = self.throttle.max_units_per_second {
+                map.insert("max_rate".to_owned(), rate.into());
+            }
+            if !self.throttle.pause_between_batches.is_zero() {
+                let pause = format_age(self.throttle.pause_between_batches);
+                map.insert("batch_pause".to_owned(), pause.into());
+            }
             if self.pg_timeouts != Config::default().pg_timeouts {
                 let timeouts = self.pg_timeouts;
                 map.insert("lock_timeout".to_owned(), format_age(timeouts.lock).into());
@@ -480,8 +499,15 @@ impl Config {
             schema,
             lock_timeout,
             statement_timeout,
+            max_rate,
+            batch_pause,
             source,
         } = parsed;
+        set(&mut self.throttle.max_units_per_second, max_rate.map(Some));
+        if let Some(age) = batch_pause {
+            self.throttle.pause_between_batches =
+                parse_pause(&format!("{name}: batch_pause"), &age)?;
+        }
         if let Some(age) = lock_timeout {
             self.pg_timeouts.lock = parse_timeout(&format!("{name}: lock_timeout"), &age)?;
         }
@@ -608,6 +634,8 @@ impl Config {
             }
             "schema" => self.schema = Some(value.trim().to_owned()),
             "lock_timeout" => self.pg_timeouts.lock = parse_timeout(key, value)?,
+            "max_rate" => self.throttle.max_units_per_second = Some(parse_number(key, value)?),
+            "batch_pause" => self.throttle.pause_between_batches = parse_pause(key, value)?,
             "statement_timeout" => self.pg_timeouts.statement = parse_timeout(key, value)?,
             "source.table" => self.source_parts.table = Some(value.trim().to_owned()),
             "source.id" => self.source_parts.id = Some(value.trim().to_owned()),
@@ -745,6 +773,16 @@ fn parse_lease_ttl(what: &str, value: &str) -> Result<Duration, CliError> {
             "set lease_ttl to an age such as 30s or 2m",
         )),
     }
+}
+
+/// A pause between batches: an age (`0s` for none).
+fn parse_pause(what: &str, value: &str) -> Result<Duration, CliError> {
+    parse_age(value).map_err(|error| {
+        CliError::config(
+            format!("{what}: {error}"),
+            "set it to an age such as 1s or 2m",
+        )
+    })
 }
 
 /// A PostgreSQL timeout: an age of at least one second (zero would mean none).

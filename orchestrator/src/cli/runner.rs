@@ -46,6 +46,7 @@ pub(crate) fn run_options(
 ) -> RunOptions {
     let options = RunOptions::default()
         .with_batch_units(config.batch_units)
+        .with_throttle(config.throttle)
         .with_lease(LeaseOptions::with_holder(
             identity.lease_holder(),
             config.lease_ttl,

@@ -275,3 +275,33 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     assert!(unknown.stdout.is_empty(), "{unknown:?}");
     Ok(())
 }
+
+#[test]
+fn a_throttled_run_pauses_between_batches_and_reports_how_long() -> TestResult {
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+    wd.expect(&["init", "--execute"], 0)?;
+    let act: String = (1..=6)
+        .map(|n| format!("Article {n}\nText {n}.\n"))
+        .collect();
+    wd.write("in/act.txt", act.as_bytes())?;
+    wd.expect(&["import", "--execute", "in"], 0)?;
+    let env = [
+        ("IU_CUTTER_BATCH_UNITS", "2"),
+        ("IU_CUTTER_BATCH_PAUSE", "1s"),
+    ];
+    let run = wd.expect_with(&["run", "--execute", "--run-id", "slow", "--json"], &env, 0)?;
+    let report: Value = serde_json::from_str(&run.stdout)?;
+    let written = &phase(&report, "leg-b-record")?["evidence"];
+    // Six units in batches of two: a pause after each of the three batches, and the report
+    // says how long the writes were held back.
+    assert_eq!(written["batches"], 3, "{written}");
+    assert_eq!(written["throttle_waited_ms"], 3000, "{written}");
+    let plain = wd.expect(&["run", "--execute", "--run-id", "fast", "--json"], 0)?;
+    let report: Value = serde_json::from_str(&plain.stdout)?;
+    let written = &phase(&report, "leg-b-record")?["evidence"];
+    assert!(
+        written.get("throttle_waited_ms").is_none(),
+        "no throttle, no figure: {written}"
+    );
+    Ok(())
+}

@@ -10,6 +10,7 @@ use iu_cutter_live_execution::{
 use crate::backup_store::BackupStore;
 use crate::error::PhaseError;
 use crate::events::{EventSink, RunEvent};
+use crate::throttle::Throttle;
 
 /// Cooperative cancellation: the runner and the phases stop at the next phase or batch boundary.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +53,8 @@ pub struct RunContext {
     pub cancel: CancelFlag,
     /// Units per write or read batch.
     pub batch_units: usize,
+    /// How fast the phases may write.
+    pub throttle: Throttle,
     backup: Option<Arc<Backup>>,
     plan: Option<Arc<Plan>>,
     opening_census: Option<Census>,
@@ -71,6 +74,7 @@ impl RunContext {
             events: Arc::new(crate::events::NoEvents),
             cancel: CancelFlag::new(),
             batch_units: DEFAULT_BATCH_UNITS,
+            throttle: Throttle::default(),
             backup: None,
             plan: None,
             opening_census: None,

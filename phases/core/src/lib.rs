@@ -11,6 +11,7 @@ mod error;
 mod events;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod throttle;
 
 pub use backed_up::BackedUp;
 pub use backup_store::{
@@ -20,6 +21,7 @@ pub use backup_store::{
 pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
 pub use error::{Gap, PhaseError};
 pub use events::{EventSink, NoEvents, RunEvent};
+pub use throttle::{Pacer, Throttle};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::Evidence;

@@ -4,8 +4,8 @@
 //! after checking that the backup still hashes to the plan's source sha256 and that every span
 //! lies on UTF-8 character boundaries: nothing is written unless the whole plan is applicable.
 //!
-//! Units go to the store in batches of `RunContext::batch_units`; cancellation is honoured between
-//! batches. Writing is idempotent (the store inserts or replaces by document, generation and
+//! Units go to the store in batches of `RunContext::batch_units`, paced by `RunContext::throttle`;
+//! cancellation is honoured between batches. Writing is idempotent (the store inserts or replaces by document, generation and
 //! ordinal), so a crashed or cancelled phase is simply run again.
 
 use std::collections::BTreeMap;
@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 use iu_cutter_live_execution::{
     Backup, DocumentId, DocumentPlan, Evidence, EvidenceValue, Plan, RunId, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{Pacer, PhaseError, PhaseRole, RunContext, names};
 
 iu_cutter_phase_core::standard_phase! {
     /// Phase 3: writes the plan's units into the run's staged generation.
     ///
-    /// Evidence: `units_written` (units sent, equal to the planned count), `batches`.
+    /// Evidence: `units_written` (units sent, equal to the planned count), `batches`, and with a
+    /// throttle `throttle_waited_ms` (how long it held the writes back).
     pub struct LegBRecord named names::LEG_B_RECORD, role PhaseRole::Other;
 }
 
@@ -33,6 +34,7 @@ impl LegBRecord {
         let mut batch: Vec<Unit> = Vec::with_capacity(batch_size.min(total as usize));
         let mut written = 0u64;
         let mut batches = 0u64;
+        let mut pacer = Pacer::new(ctx.throttle);
         for (doc_plan, source) in plan.documents.iter().zip(&sources) {
             for planned in &doc_plan.units {
                 let body = span(source, &doc_plan.document, planned.start, planned.end)
@@ -42,6 +44,7 @@ impl LegBRecord {
                     written += write(ctx, &run, &mut batch).await?;
                     batches += 1;
                     ctx.progress(names::LEG_B_RECORD, written, total);
+                    pacer.after_batch(written).await;
                 }
             }
         }
@@ -51,10 +54,15 @@ impl LegBRecord {
             ctx.progress(names::LEG_B_RECORD, written, total);
         }
         tracing::info!(run = %run, units = written, batches, "staged generation written");
-        Ok(Evidence::from([
+        let mut evidence = Evidence::from([
             ("units_written".to_owned(), written.into()),
             ("batches".to_owned(), EvidenceValue::from(batches)),
-        ]))
+        ]);
+        if ctx.throttle.is_active() {
+            let waited = u64::try_from(pacer.waited().as_millis()).unwrap_or(u64::MAX);
+            evidence.insert("throttle_waited_ms".to_owned(), waited.into());
+        }
+        Ok(evidence)
     }
 }
 
