@@ -15,9 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    ActiveUnit, AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
     GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
@@ -106,6 +106,26 @@ pub trait Reads: Send + Sync {
     /// The units readers see for a document (its active generation), ordered by ordinal.
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>>;
 
+    /// One page of the units readers see, across documents: the units of every document's active
+    /// generation, ordered by document id (bytewise) then ordinal, each with its document's
+    /// revision read in the same snapshot ([`ActiveUnit`]); at most `limit` of them, starting
+    /// just after `after` (from the first unit of the store when `None`). A page with fewer than
+    /// `limit` units is the last. Each page is one consistent read; the store is not held between
+    /// pages, so a caller reads a store of any size one page at a time (keyset pagination: the
+    /// cursor is a key, never an offset).
+    ///
+    /// A cursor continues its document in the generation the previous page read it in: when that
+    /// document's active generation is no longer `after.generation` (it was enacted or rolled
+    /// back between the two pages), the page fails with [`AdapterError::Conflict`] naming the
+    /// document (expected `active generation `G``, found `active generation `H`` or `no active
+    /// generation`), so that no reader ever stitches two generations of one document together;
+    /// the caller starts again. A `limit` of 0 is [`AdapterError::Invalid`].
+    async fn active_units_page(
+        &self,
+        after: Option<&UnitCursor>,
+        limit: u32,
+    ) -> AdapterResult<Vec<ActiveUnit>>;
+
     /// The census of the whole store (documents, generations, units; not the journal).
     async fn census(&self) -> AdapterResult<Census>;
 
@@ -150,6 +170,17 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
             self.call(Op::ActiveUnits(document), None),
             ActiveUnits,
             Units
+        )
+    }
+    async fn active_units_page(
+        &self,
+        after: Option<&UnitCursor>,
+        limit: u32,
+    ) -> AdapterResult<Vec<ActiveUnit>> {
+        reply!(
+            self.call(Op::ActiveUnitsPage { after, limit }, None),
+            ActiveUnitsPage,
+            UnitPage
         )
     }
     async fn census(&self) -> AdapterResult<Census> {

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use crate::domain::{
-    Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision, GenerationRecord, Lease,
+    ActiveUnit, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision, GenerationRecord, Lease,
     LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    StoredBackup, Unit,
+    StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -38,6 +38,14 @@ pub enum Op<'a> {
     },
     /// The units readers see for a document (its active generation).
     ActiveUnits(&'a DocumentId),
+    /// One page of every document's active units, in (document, ordinal) order: keyset
+    /// pagination, so a reader of the whole store holds one page at a time.
+    ActiveUnitsPage {
+        /// Where the previous page ended; `None` for the first page.
+        after: Option<&'a UnitCursor>,
+        /// At most this many units (at least 1).
+        limit: u32,
+    },
     /// The census of the whole store.
     Census,
     /// Every document, generation record and unit.
@@ -179,6 +187,7 @@ pub enum OpKind {
     Generations,
     GenerationUnits,
     ActiveUnits,
+    ActiveUnitsPage,
     Census,
     Snapshot,
     LoadRun,
@@ -245,7 +254,7 @@ const fn spec(
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 29] = {
+pub const OPS: [OpSpec; 30] = {
     use OpKind as K;
     use Role as R;
     [
@@ -264,6 +273,14 @@ pub const OPS: [OpSpec; 29] = {
         spec(
             K::ActiveUnits,
             "active_units",
+            R::Reads,
+            false,
+            false,
+            false,
+        ),
+        spec(
+            K::ActiveUnitsPage,
+            "active_units_page",
             R::Reads,
             false,
             false,
@@ -393,6 +410,7 @@ impl Op<'_> {
             Op::Generations(_) => OpKind::Generations,
             Op::GenerationUnits { .. } => OpKind::GenerationUnits,
             Op::ActiveUnits(_) => OpKind::ActiveUnits,
+            Op::ActiveUnitsPage { .. } => OpKind::ActiveUnitsPage,
             Op::Census => OpKind::Census,
             Op::Snapshot => OpKind::Snapshot,
             Op::LoadRun(_) => OpKind::LoadRun,
@@ -447,6 +465,7 @@ pub enum Reply {
     Heads(Vec<DocumentHead>),
     Generations(Vec<GenerationRecord>),
     Units(Vec<Unit>),
+    UnitPage(Vec<ActiveUnit>),
     Census(Census),
     Snapshot(StoreSnapshot),
     Run(Option<RunRecord>),
@@ -472,6 +491,7 @@ impl Reply {
                 Reply::Heads(_) => "heads",
                 Reply::Generations(_) => "generation records",
                 Reply::Units(_) => "units",
+                Reply::UnitPage(_) => "a page of active units",
                 Reply::Census(_) => "a census",
                 Reply::Snapshot(_) => "a snapshot",
                 Reply::Run(_) => "a run",
@@ -507,6 +527,7 @@ reply_from! {
     Vec<DocumentHead> => Heads,
     Vec<GenerationRecord> => Generations,
     Vec<Unit> => Units,
+    Vec<ActiveUnit> => UnitPage,
     Census => Census,
     StoreSnapshot => Snapshot,
     Option<RunRecord> => Run,

@@ -6,17 +6,19 @@
 use std::collections::{BTreeMap, BTreeSet, btree_map};
 use std::time::Duration;
 
-use iu_cutter_live_execution::conflicts::{backup_conflict, lease_lost, run_not_found};
+use iu_cutter_live_execution::conflicts::{
+    backup_conflict, empty_page, lease_lost, page_moved, run_not_found,
+};
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
     purge_step, undo_step, write_step,
 };
 use iu_cutter_live_execution::{
-    AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
+    ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
     DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationDigester,
     GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op, PhaseRecord, Plan,
     PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
-    UnitFields, sha256_hex,
+    UnitCursor, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -187,6 +189,55 @@ impl Store {
             Some(generation) => self.generation_units(document, generation),
             None => Vec::new(),
         }
+    }
+
+    /// Up to `limit` units of the active generations after `after`, by (document, ordinal), each
+    /// with its document's revision; a cursor whose document moved to another generation is a
+    /// conflict (see `Reads::active_units_page`).
+    pub(crate) fn active_units_page(
+        &self,
+        after: Option<&UnitCursor>,
+        limit: u32,
+    ) -> AdapterResult<Vec<ActiveUnit>> {
+        if limit == 0 {
+            return Err(empty_page());
+        }
+        let documents = match after {
+            Some(cursor) => {
+                let active = self
+                    .documents
+                    .get(&cursor.document)
+                    .and_then(|d| d.active_generation.as_ref());
+                if active != Some(&cursor.generation) {
+                    return Err(page_moved(cursor, active));
+                }
+                self.documents.range(cursor.document.clone()..)
+            }
+            None => self.documents.range(..),
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut page = Vec::new();
+        for (id, document) in documents {
+            let Some(generation) = &document.active_generation else {
+                continue;
+            };
+            let read_up_to = after
+                .filter(|cursor| cursor.document == *id)
+                .map(|cursor| cursor.ordinal);
+            let units = self
+                .generation_range(id, generation)
+                .filter(|((_, _, ordinal), _)| read_up_to.is_none_or(|last| *ordinal > last));
+            for (_, unit) in units {
+                if page.len() == limit {
+                    return Ok(page);
+                }
+                page.push(ActiveUnit {
+                    unit: unit.clone(),
+                    revision: document.revision,
+                });
+            }
+        }
+        Ok(page)
     }
 
     /// The census, streamed through the seam's digester in the contract's order: generations by
@@ -609,6 +660,9 @@ impl Store {
                 generation,
             } => Reply::Units(self.generation_units(document, generation)),
             Op::ActiveUnits(document) => Reply::Units(self.active_units(document)),
+            Op::ActiveUnitsPage { after, limit } => {
+                Reply::UnitPage(self.active_units_page(after, limit)?)
+            }
             Op::Census => Reply::Census(self.census()),
             Op::Snapshot => Reply::Snapshot(self.snapshot()),
             Op::LoadRun(run) => Reply::Run(self.load_run(run)),

@@ -523,6 +523,9 @@ macro_rules! dispatch {
             Op::ActiveUnits(document) => {
                 $ops::active_units($pool, document).await.map(Reply::Units)
             }
+            Op::ActiveUnitsPage { after, limit } => $ops::active_units_page($pool, after, limit)
+                .await
+                .map(Reply::UnitPage),
             Op::Census => $ops::census($pool).await.map(Reply::Census),
             Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),
