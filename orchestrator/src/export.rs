@@ -212,7 +212,10 @@ async fn export_all(
             .await?;
         summary.pages += 1;
         for active in &page {
-            if cursor.as_ref().is_none_or(|c| c.document != active.unit.document) {
+            if cursor
+                .as_ref()
+                .is_none_or(|c| c.document != active.unit.document)
+            {
                 summary.documents += 1;
             }
             sink(&ExportLine::Upsert(ExportedUnit::of(
@@ -299,8 +302,21 @@ async fn document_changes(
 
 /// Whether two units of one unit id export the same line but for the generation and revision.
 fn same_line(a: &Unit, b: &Unit) -> bool {
-    (a.sha256.as_str(), a.path.as_str(), a.part, a.ordinal, a.start, a.end)
-        == (b.sha256.as_str(), b.path.as_str(), b.part, b.ordinal, b.start, b.end)
+    (
+        a.sha256.as_str(),
+        a.path.as_str(),
+        a.part,
+        a.ordinal,
+        a.start,
+        a.end,
+    ) == (
+        b.sha256.as_str(),
+        b.path.as_str(),
+        b.part,
+        b.ordinal,
+        b.start,
+        b.end,
+    )
 }
 
 /// A run that may have enacted a document's baseline and left no generation of it.
@@ -329,9 +345,7 @@ impl<'r> Since<'r> {
         enact_phase: Option<&str>,
     ) -> Result<Self, ExportError> {
         let Some(record) = runs.iter().find(|r| &r.run == run) else {
-            return Err(ExportError::Since(format!(
-                "no run `{run}` in the journal"
-            )));
+            return Err(ExportError::Since(format!("no run `{run}` in the journal")));
         };
         if record.status == RunStatus::RolledBack {
             return Err(ExportError::Since(format!(

@@ -306,7 +306,9 @@ pub(crate) async fn diff_run(
 ) -> Result<GenerationDiff, DiffError> {
     let records = pipeline.store.generations(document).await?;
     if !records.iter().any(|g| &g.generation == run) {
-        return Err(DiffError::Generations(missing_generation(document, run, &records)));
+        return Err(DiffError::Generations(missing_generation(
+            document, run, &records,
+        )));
     }
     let active = records
         .iter()
@@ -317,7 +319,13 @@ pub(crate) async fn diff_run(
         None => Vec::new(),
     };
     let units_b = pipeline.store.generation_units(document, run).await?;
-    Ok(diff_units(document, active.as_ref(), &units_a, run, &units_b))
+    Ok(diff_units(
+        document,
+        active.as_ref(),
+        &units_a,
+        run,
+        &units_b,
+    ))
 }
 
 /// Why `run` has no generation of `document`, and which generations it has.

@@ -132,7 +132,10 @@ fn apply(
             }
             ExportLine::Remove(gone) => {
                 let removed = held.remove(&(gone.document.clone(), gone.unit_id.clone()));
-                assert!(removed.is_some(), "a tombstone for a unit never exported: {gone:?}");
+                assert!(
+                    removed.is_some(),
+                    "a tombstone for a unit never exported: {gone:?}"
+                );
             }
         }
     }
@@ -143,7 +146,9 @@ fn apply(
 async fn a_full_export_pages_through_every_active_unit_once_in_order() -> TestResult {
     let t = Timed::new();
     t.pass("r1", laws()).await?;
-    t.h.sim.put_document(&DocumentId::new("law/0"), "never cut").await?;
+    t.h.sim
+        .put_document(&DocumentId::new("law/0"), "never cut")
+        .await?;
     let (lines, summary) = t.export(&ExportRequest::default()).await?;
     let units = upserts(lines);
     let mut expected = Vec::new();
@@ -164,8 +169,15 @@ async fn a_full_export_pages_through_every_active_unit_once_in_order() -> TestRe
         .map(|u| (u.document.to_string(), u.ordinal, u.unit_id.clone()))
         .collect();
     assert_eq!(keys(&units), wanted, "every active unit once, in order");
-    assert_eq!((summary.documents, summary.upserts), (2, wanted.len() as u64));
-    assert!(units.iter().all(|u| u.revision == 1 && u.generation.as_str() == "r1"));
+    assert_eq!(
+        (summary.documents, summary.upserts),
+        (2, wanted.len() as u64)
+    );
+    assert!(
+        units
+            .iter()
+            .all(|u| u.revision == 1 && u.generation.as_str() == "r1")
+    );
     // Small pages read the same lines, in as many pages as they take (the last one short).
     for page_size in [1, 2, 3] {
         let request = ExportRequest {
@@ -193,7 +205,9 @@ async fn since_a_run_exports_only_what_changed_with_tombstones() -> TestResult {
     let law_1 = DocumentId::new("law/1");
     let law_3 = DocumentId::new("law/3");
     t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-    t.h.sim.put_document(&law_3, "# Law three\n\nOnly.\n").await?;
+    t.h.sim
+        .put_document(&law_3, "# Law three\n\nOnly.\n")
+        .await?;
     t.pass("r2", laws()).await?;
     let lines = t.since("r1").await?;
     assert!(
@@ -264,7 +278,11 @@ async fn since_refuses_a_run_that_never_enacted_or_was_rolled_back() -> TestResu
     t.pass("r1", laws()).await?;
     let held = RunRequest::new("h", laws(), CutRules::preset(Preset::Markdown));
     t.h.runner
-        .run(held, t.options().with_until(iu_cutter_phase_core::names::WRITE_VERIFY))
+        .run(
+            held,
+            t.options()
+                .with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
+        )
         .await?;
     assert!(refusal(t.since("h").await).contains("never enacted"));
     t.roll_back("h").await?;
@@ -308,11 +326,10 @@ async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
     t.clock.advance(Duration::from_secs(7 * 24 * 3600));
     t.pass("r4", Scope::Ids(vec![law_2.clone()])).await?;
     t.clock.advance(Duration::from_secs(7 * 24 * 3600));
-    let report = t
-        .h
-        .runner
-        .purge_at(Duration::from_secs(3600), t.clock.now())
-        .await;
+    let report =
+        t.h.runner
+            .purge_at(Duration::from_secs(3600), t.clock.now())
+            .await;
     assert!(
         report
             .selected()
