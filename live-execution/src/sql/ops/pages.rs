@@ -33,11 +33,16 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
 
 /// The active units of the documents after `$1` (bytewise: `COLLATE "C"` on PostgreSQL), by
 /// document and ordinal, at most `$2`, each with its document's revision.
+///
+/// `CROSS JOIN` keeps `documents` the outer loop on SQLite, whose planner otherwise scanned
+/// every unit after `$1` and sorted them for each page (a page of 50 units cost 10 ms on 41,000
+/// units, growing with the store); documents in id order, each document's units by the primary
+/// key in ordinal order, satisfy the `ORDER BY` with no sort. On PostgreSQL it is an inner join.
 const DOCUMENTS_AFTER: &str = "\
 SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_byte, u.end_byte,
        u.sha256, u.body, d.revision
-  FROM documents d JOIN units u ON u.document = d.id AND u.generation = d.active_generation
- WHERE d.id > $1
+  FROM documents d CROSS JOIN units u
+ WHERE d.id > $1 AND u.document = d.id AND u.generation = d.active_generation
  ORDER BY d.id, u.ordinal
  LIMIT $2";
 
