@@ -31,20 +31,22 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
  ORDER BY u.ordinal
  LIMIT $4";
 
-/// The active units of the documents after `$1` (bytewise: `COLLATE "C"` on PostgreSQL), by
-/// document and ordinal, at most `$2`, each with its document's revision.
+/// The active units of the documents after `$1` (bytewise: `COLLATE "C"` on PostgreSQL; `$2` is
+/// the same id), by document and ordinal, at most `$3`, each with its document's revision.
 ///
-/// `CROSS JOIN` keeps `documents` the outer loop on SQLite, whose planner otherwise scanned
-/// every unit after `$1` and sorted them for each page (a page of 50 units cost 10 ms on 41,000
-/// units, growing with the store); documents in id order, each document's units by the primary
-/// key in ordinal order, satisfy the `ORDER BY` with no sort. On PostgreSQL it is an inner join.
+/// Written for the planners, each measured on 1,000 documents and 41,000 units: `CROSS JOIN`
+/// keeps `documents` the outer loop on SQLite, whose planner otherwise scanned every unit after
+/// `$1` and sorted them for each page (10 ms a page, growing with the store; now documents by id
+/// and each one's units by primary key satisfy the `ORDER BY` with no sort). PostgreSQL does not
+/// carry `d.id > $1` over to `u.document`, so its merge join read the units from the first
+/// document on (6 ms a page); `u.document > $2` starts it at the cursor (0.3 ms).
 const DOCUMENTS_AFTER: &str = "\
 SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_byte, u.end_byte,
        u.sha256, u.body, d.revision
   FROM documents d CROSS JOIN units u
- WHERE d.id > $1 AND u.document = d.id AND u.generation = d.active_generation
+ WHERE d.id > $1 AND u.document > $2 AND u.document = d.id AND u.generation = d.active_generation
  ORDER BY d.id, u.ordinal
- LIMIT $2";
+ LIMIT $3";
 
 /// Up to `limit` active units after `after`, by (document, ordinal); see
 /// [`crate::Reads::active_units_page`].
@@ -86,6 +88,7 @@ pub(crate) async fn active_units_page<D: Dialect>(
     if room > 0 {
         rows.extend(
             D::query(DOCUMENTS_AFTER)
+                .bind(documents_after)
                 .bind(documents_after)
                 .bind(to_db(room, "a page's limit")?)
                 .fetch_all(&mut tx)
