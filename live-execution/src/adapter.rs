@@ -93,6 +93,17 @@ pub trait Reads: Send + Sync {
     /// [`Document::head`] of each document [`load_scope`](Self::load_scope) would return.
     async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>>;
 
+    /// One page of every document's head: at most `limit` heads ([`Document::head`]) of the
+    /// documents whose id sorts (bytewise) after `after` (from the first document when `None`),
+    /// ordered by id. A page with fewer than `limit` heads is the last. Each page is one read;
+    /// nothing is held between pages, so a caller walks a store of any size one page at a time.
+    /// A `limit` of 0 is [`AdapterError::Invalid`].
+    async fn heads_page(
+        &self,
+        after: Option<&DocumentId>,
+        limit: u32,
+    ) -> AdapterResult<Vec<DocumentHead>>;
+
     /// All generation records of a document, ordered by generation id.
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>>;
 
@@ -140,6 +151,17 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
     }
     async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
         reply!(self.call(Op::LoadHeads(scope), None), LoadHeads, Heads)
+    }
+    async fn heads_page(
+        &self,
+        after: Option<&DocumentId>,
+        limit: u32,
+    ) -> AdapterResult<Vec<DocumentHead>> {
+        reply!(
+            self.call(Op::HeadsPage { after, limit }, None),
+            HeadsPage,
+            Heads
+        )
     }
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
         reply!(

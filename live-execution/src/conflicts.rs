@@ -30,9 +30,10 @@ pub fn document_not_found(document: &DocumentId) -> AdapterError {
     AdapterError::NotFound(format!("document `{document}`"))
 }
 
-/// A page of active units asked for with no room for a unit: it could never make progress.
+/// A page (of active units, of document heads) asked for with no room for a row: it could never
+/// make progress.
 pub fn empty_page() -> AdapterError {
-    AdapterError::Invalid("a page of active units needs a limit of at least 1 unit".to_owned())
+    AdapterError::Invalid("a page needs a limit of at least 1".to_owned())
 }
 
 /// A page of active units asked to continue `cursor`'s document in its generation, while the

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use crate::domain::{
-    ActiveUnit, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision, GenerationRecord, Lease,
-    LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    StoredBackup, Unit, UnitCursor,
+    ActiveUnit, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -27,6 +27,13 @@ pub enum Op<'a> {
     LoadScope(&'a Scope),
     /// The heads (no bodies) of the documents in a scope, ordered by id.
     LoadHeads(&'a Scope),
+    /// One page of every document's head, ordered by id: keyset pagination.
+    HeadsPage {
+        /// The last document of the previous page; `None` for the first page.
+        after: Option<&'a DocumentId>,
+        /// At most this many heads (at least 1).
+        limit: u32,
+    },
     /// A document's generation records, ordered by generation id.
     Generations(&'a DocumentId),
     /// One generation's units of a document, ordered by ordinal.
@@ -184,6 +191,7 @@ pub enum OpKind {
     Preflight,
     LoadScope,
     LoadHeads,
+    HeadsPage,
     Generations,
     GenerationUnits,
     ActiveUnits,
@@ -254,13 +262,14 @@ const fn spec(
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 30] = {
+pub const OPS: [OpSpec; 31] = {
     use OpKind as K;
     use Role as R;
     [
         spec(K::Preflight, "preflight", R::Admin, false, true, false),
         spec(K::LoadScope, "load_scope", R::Reads, false, false, false),
         spec(K::LoadHeads, "load_heads", R::Reads, false, false, false),
+        spec(K::HeadsPage, "heads_page", R::Reads, false, false, false),
         spec(K::Generations, "generations", R::Reads, false, false, false),
         spec(
             K::GenerationUnits,
@@ -407,6 +416,7 @@ impl Op<'_> {
             Op::Preflight => OpKind::Preflight,
             Op::LoadScope(_) => OpKind::LoadScope,
             Op::LoadHeads(_) => OpKind::LoadHeads,
+            Op::HeadsPage { .. } => OpKind::HeadsPage,
             Op::Generations(_) => OpKind::Generations,
             Op::GenerationUnits { .. } => OpKind::GenerationUnits,
             Op::ActiveUnits(_) => OpKind::ActiveUnits,

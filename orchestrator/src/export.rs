@@ -3,7 +3,9 @@
 //!
 //! A full export reads the store through [`Reads::active_units_page`], one page at a time, and
 //! hands each line to the caller's sink as it is read: its memory is one page, whatever the size
-//! of the store.
+//! of the store. An export since a run walks the documents' heads a page at a time
+//! ([`Reads::heads_page`]) and holds the units of one changed document at a time (and, for a
+//! suspected lost baseline, the ids of the documents one run planned).
 //!
 //! **Since a run.** `since = RUN` exports, per document, the difference between its *baseline*
 //! and its active generation now: an `upsert` for each unit added or changed, a `remove` for each
@@ -27,7 +29,7 @@ use std::time::SystemTime;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState, RunId,
-    RunRecord, RunStatus, Scope, Unit, UnitCursor,
+    RunRecord, RunStatus, Unit, UnitCursor,
 };
 use iu_cutter_phase_core::PhaseRole;
 use serde::Serialize;
@@ -45,7 +47,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub struct ExportRequest {
     /// Only what changed since this run (see the module's docs); every active unit when `None`.
     pub since: Option<RunId>,
-    /// Units per page read from the store (at least 1): the memory an export holds.
+    /// Units (with `since`, document heads) per page read from the store, at least 1: the
+    /// memory an export holds.
     pub page_size: u32,
 }
 
@@ -145,7 +148,7 @@ pub struct ExportSummary {
     pub upserts: u64,
     /// `remove` lines.
     pub removals: u64,
-    /// Pages read (a full export).
+    /// Pages read from the store (of units; with `since`, of document heads).
     pub pages: u64,
 }
 
@@ -193,7 +196,7 @@ pub(crate) async fn export(
 ) -> Result<ExportSummary, ExportError> {
     match &request.since {
         None => export_all(pipeline, request.page_size, sink).await,
-        Some(run) => export_since(pipeline, run, sink).await,
+        Some(run) => export_since(pipeline, run, request.page_size, sink).await,
     }
 }
 
@@ -236,35 +239,57 @@ async fn export_all(
 async fn export_since(
     pipeline: &Pipeline,
     run: &RunId,
+    page_size: u32,
     sink: &mut Sink<'_>,
 ) -> Result<ExportSummary, ExportError> {
     let runs = pipeline.store.list_runs().await?;
     let since = Since::new(run, &runs, pipeline.name_of(PhaseRole::Enact))?;
     let mut plans = PlannedDocuments::default();
     let mut summary = ExportSummary::default();
-    // One head per document (no body, no units): the documents whose units vanished entirely
-    // must be found too, and they have no active unit to page through.
-    for head in pipeline.store.load_heads(&Scope::All).await? {
-        let records = pipeline.store.generations(&head.id).await?;
-        let baseline = since.baseline(&head.id, &records)?;
-        for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
-            if plans.lists(pipeline, &suspect.run, &head.id).await? {
-                return Err(ExportError::Since(since.lost(&head.id, suspect)));
-            }
+    // Every document's head (not only those with active units: a document whose units all
+    // vanished needs its tombstones), a page at a time.
+    let mut after: Option<DocumentId> = None;
+    loop {
+        let heads = pipeline.store.heads_page(after.as_ref(), page_size).await?;
+        summary.pages += 1;
+        for head in &heads {
+            since_document(pipeline, &since, &mut plans, head, &mut summary, sink).await?;
         }
-        let lines = document_changes(pipeline, &head, baseline.as_ref()).await?;
-        if !lines.is_empty() {
-            summary.documents += 1;
+        if heads.len() < page_size as usize {
+            return Ok(summary);
         }
-        for line in &lines {
-            match line {
-                ExportLine::Upsert(_) => summary.upserts += 1,
-                ExportLine::Remove(_) => summary.removals += 1,
-            }
-            sink(line).map_err(ExportError::Sink)?;
+        after = heads.last().map(|h| h.id.clone());
+    }
+}
+
+/// The lines of one document since the run: refused when its baseline is gone.
+async fn since_document(
+    pipeline: &Pipeline,
+    since: &Since<'_>,
+    plans: &mut PlannedDocuments,
+    head: &DocumentHead,
+    summary: &mut ExportSummary,
+    sink: &mut Sink<'_>,
+) -> Result<(), ExportError> {
+    let records = pipeline.store.generations(&head.id).await?;
+    let baseline = since.baseline(&head.id, &records)?;
+    for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
+        if plans.lists(pipeline, &suspect.run, &head.id).await? {
+            return Err(ExportError::Since(since.lost(&head.id, suspect)));
         }
     }
-    Ok(summary)
+    let lines = document_changes(pipeline, head, baseline.as_ref()).await?;
+    if !lines.is_empty() {
+        summary.documents += 1;
+    }
+    for line in &lines {
+        match line {
+            ExportLine::Upsert(_) => summary.upserts += 1,
+            ExportLine::Remove(_) => summary.removals += 1,
+        }
+        sink(line).map_err(ExportError::Sink)?;
+    }
+    Ok(())
 }
 
 /// The lines that take `head`'s document from `baseline` to its active generation: upserts in

@@ -4,6 +4,7 @@
 //! error leaves the store exactly as it was (one transaction, all or nothing).
 
 use std::collections::{BTreeMap, BTreeSet, btree_map};
+use std::ops::Bound;
 use std::time::Duration;
 
 use iu_cutter_live_execution::conflicts::{
@@ -14,11 +15,11 @@ use iu_cutter_live_execution::ownership::{
     purge_step, undo_step, write_step,
 };
 use iu_cutter_live_execution::{
-    ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
-    DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationDigester,
-    GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op, PhaseRecord, Plan,
-    PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
-    UnitCursor, UnitFields, sha256_hex,
+    ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document,
+    DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
+    GenerationDigester, GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op,
+    PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    StoredBackup, Unit, UnitCursor, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -189,6 +190,25 @@ impl Store {
             Some(generation) => self.generation_units(document, generation),
             None => Vec::new(),
         }
+    }
+
+    /// The heads of up to `limit` documents after `after`, by id (see `Reads::heads_page`).
+    pub(crate) fn heads_page(
+        &self,
+        after: Option<&DocumentId>,
+        limit: u32,
+    ) -> AdapterResult<Vec<DocumentHead>> {
+        if limit == 0 {
+            return Err(empty_page());
+        }
+        let documents = match after {
+            Some(after) => self
+                .documents
+                .range::<DocumentId, _>((Bound::Excluded(after), Bound::Unbounded)),
+            None => self.documents.range(..),
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(documents.take(limit).map(|(_, d)| d.head()).collect())
     }
 
     /// Up to `limit` units of the active generations after `after`, by (document, ordinal), each
@@ -654,6 +674,7 @@ impl Store {
             Op::Preflight => Reply::Done,
             Op::LoadScope(scope) => Reply::Documents(self.load_scope(scope)),
             Op::LoadHeads(scope) => Reply::Heads(self.load_heads(scope)),
+            Op::HeadsPage { after, limit } => Reply::Heads(self.heads_page(after, limit)?),
             Op::Generations(document) => Reply::Generations(self.generations(document)),
             Op::GenerationUnits {
                 document,

@@ -511,6 +511,9 @@ macro_rules! dispatch {
             Op::Preflight => $ops::check_schema($pool).await.map(|()| Reply::Done),
             Op::LoadScope(scope) => $ops::load_scope($pool, scope).await.map(Reply::Documents),
             Op::LoadHeads(scope) => $ops::load_heads($pool, scope).await.map(Reply::Heads),
+            Op::HeadsPage { after, limit } => $ops::heads_page($pool, after, limit)
+                .await
+                .map(Reply::Heads),
             Op::Generations(document) => $ops::generations($pool, document)
                 .await
                 .map(Reply::Generations),

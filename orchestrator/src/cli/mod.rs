@@ -446,8 +446,8 @@ enum Command {
         Applied in order to an export taken right after RUN, they give an export taken now. \
         RUN must have enacted and not been rolled back; when a generation that was active \
         when RUN finished has been purged or rolled back since, the export fails naming it \
-        (export everything again instead). --since reads one head per document and one \
-        document's units at a time. Reads only; with --out, FILE appears only once complete \
+        (export everything again instead). --since reads the documents' heads a page at a time \
+        and one changed document's units at a time. Reads only; with --out, FILE appears only once complete \
         (mode 0600).\n\nExample:\n  iu-cutter export > units.jsonl\n  \
         iu-cutter export --since run-20250101-120000-1a2b3c --out changes.jsonl"
     )]

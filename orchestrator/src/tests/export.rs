@@ -263,6 +263,15 @@ async fn since_a_run_exports_only_what_changed_with_tombstones() -> TestResult {
         .filter(|line| matches!(line, ExportLine::Upsert(u) if u.document == law_3))
         .count();
     assert_eq!(law_3_lines, law_3_units);
+    let small_pages = ExportRequest {
+        since: Some(RunId::new("r1")),
+        page_size: 1,
+    };
+    assert_eq!(
+        t.export(&small_pages).await?.0,
+        lines,
+        "heads a page of 1 at a time"
+    );
     assert!(t.since("r2").await?.is_empty(), "nothing changed since r2");
     Ok(())
 }

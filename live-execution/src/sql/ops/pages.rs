@@ -1,5 +1,6 @@
-//! Reads of the whole store one page at a time: `active_units_page`, the keyset pagination an
-//! export streams through, so that its memory holds one page whatever the size of the store.
+//! Reads of the whole store one page at a time: `active_units_page` and `heads_page`, the keyset
+//! pagination an export streams through, so that its memory holds one page whatever the size of
+//! the store.
 //!
 //! A page is read in one read transaction: the cursor's check and the units it returns see one
 //! state. Two statements, each a range on a primary key, rather than one with an `OR` over both
@@ -10,13 +11,13 @@ use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::conflicts::{empty_page, page_moved};
-use crate::domain::{ActiveUnit, RunId, UnitCursor};
+use crate::domain::{ActiveUnit, DocumentHead, DocumentId, RunId, UnitCursor};
 use crate::sql::codec::{from_db, to_db};
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
-use crate::sql::ops::reads::unit;
+use crate::sql::ops::reads::{ScopeRow, unit};
 use crate::sql::ops::row_by_key;
-use crate::sql::query::Fields;
+use crate::sql::query::{Fields, Query};
 
 /// The active generation of document `$1`.
 const ACTIVE_GENERATION: &str = "SELECT active_generation FROM documents WHERE id = $1";
@@ -65,8 +66,8 @@ pub(crate) async fn active_units_page<D: Dialect>(
     // may have it: `DocumentId::check`).
     let mut documents_after = "";
     if let Some(cursor) = after {
-        let row = row_by_key::<D>(&mut tx, ACTIVE_GENERATION, cursor.document.as_str(), what)
-            .await?;
+        let row =
+            row_by_key::<D>(&mut tx, ACTIVE_GENERATION, cursor.document.as_str(), what).await?;
         let active = match row {
             Some(row) => row.opt_text(0).map_err(sql(what))?.map(RunId::new),
             None => None,
@@ -105,4 +106,28 @@ pub(crate) async fn active_units_page<D: Dialect>(
             })
         })
         .collect()
+}
+
+/// The heads of up to `limit` documents after `after`, by id; see [`crate::Reads::heads_page`].
+pub(crate) async fn heads_page<D: Dialect>(
+    pool: &Pool<D>,
+    after: Option<&DocumentId>,
+    limit: u32,
+) -> AdapterResult<Vec<DocumentHead>> {
+    let what = "reading a page of document heads";
+    if limit == 0 {
+        return Err(empty_page());
+    }
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let rows = Query::<D>::built(format!(
+        "SELECT {} FROM documents WHERE id > $1 ORDER BY id LIMIT $2",
+        DocumentHead::COLUMNS
+    ))
+    // The first page starts after the empty id, as in `active_units_page`.
+    .bind(after.map_or("", DocumentId::as_str))
+    .bind(i64::from(limit))
+    .fetch_all(&mut conn)
+    .await
+    .map_err(sql(what))?;
+    rows.iter().map(DocumentHead::decode).collect()
 }
