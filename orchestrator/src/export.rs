@@ -309,6 +309,18 @@ async fn document_changes(
     };
     let before = units_of(baseline).await?;
     let after = units_of(active).await?;
+    // A purge between reading the records and the baseline's units would leave the baseline
+    // looking empty, and its units' removals unsaid: check that it is still there.
+    if let Some(baseline) = baseline {
+        let records = pipeline.store.generations(&head.id).await?;
+        if !records.iter().any(|g| &g.generation == baseline) {
+            return Err(ExportError::Moved(format!(
+                "generation `{baseline}` of document `{}` was purged while it was being \
+                 exported",
+                head.id
+            )));
+        }
+    }
     let mut lines = Vec::new();
     for pair in pair_units(&before, &after) {
         match (pair.before, pair.after) {

@@ -139,8 +139,8 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
         ExportError::Moved(why) => CliError::failed(
             why,
             format!(
-                "export while no run enacts or rolls back (iu-cutter status shows running \
-                 runs), then: {retry}"
+                "run the export again while no run enacts or rolls back and no purge runs \
+                 (iu-cutter status shows the running runs): {retry}"
             ),
         ),
         ExportError::Since(why) => CliError::bad_input(
