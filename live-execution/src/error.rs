@@ -116,6 +116,9 @@ pub enum UnavailableKind {
     EditedSchema,
     /// This build has no support for the database's kind (a cargo feature left out).
     NotBuilt,
+    /// The configured source table cannot be read as mapped: a missing table or column, a
+    /// filter the database rejects, or no SELECT privilege on it.
+    Source,
     /// Anything else (a crashed simulator, a transient race worth retrying).
     Other,
 }

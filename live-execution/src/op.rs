@@ -17,6 +17,7 @@ use crate::domain::{
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
+use crate::source::SyncReport;
 
 /// One call on a store, borrowing its arguments.
 #[derive(Clone, Copy, Debug)]
@@ -71,6 +72,8 @@ pub enum Op<'a> {
     LoadLeases,
     /// Creates documents or replaces their bodies, all or none.
     PutDocuments(&'a [(DocumentId, String)]),
+    /// Brings the tracking copies of the source rows in a scope up to date.
+    SyncSource(&'a Scope),
     /// Journals a new run (or returns the journaled one).
     BeginRun(&'a RunRecord),
     /// Journals a phase transition.
@@ -205,6 +208,7 @@ pub enum OpKind {
     LoadBackup,
     LoadLeases,
     PutDocuments,
+    SyncSource,
     BeginRun,
     RecordPhase,
     SetRunStatus,
@@ -262,7 +266,7 @@ const fn spec(
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 31] = {
+pub const OPS: [OpSpec; 32] = {
     use OpKind as K;
     use Role as R;
     [
@@ -325,6 +329,7 @@ pub const OPS: [OpSpec; 31] = {
             true,
             false,
         ),
+        spec(K::SyncSource, "sync_source", R::Admin, true, true, false),
         spec(K::BeginRun, "begin_run", R::Journal, true, true, true),
         spec(K::RecordPhase, "record_phase", R::Journal, true, true, true),
         spec(
@@ -430,6 +435,7 @@ impl Op<'_> {
             Op::LoadBackup(_) => OpKind::LoadBackup,
             Op::LoadLeases => OpKind::LoadLeases,
             Op::PutDocuments(_) => OpKind::PutDocuments,
+            Op::SyncSource(_) => OpKind::SyncSource,
             Op::BeginRun(_) => OpKind::BeginRun,
             Op::RecordPhase { .. } => OpKind::RecordPhase,
             Op::SetRunStatus { .. } => OpKind::SetRunStatus,
@@ -486,6 +492,7 @@ pub enum Reply {
     Leases(LeaseView),
     Lease(Lease),
     Restoration(Restoration),
+    Synced(SyncReport),
 }
 
 impl Reply {
@@ -512,6 +519,7 @@ impl Reply {
                 Reply::Leases(_) => "leases",
                 Reply::Lease(_) => "a lease",
                 Reply::Restoration(_) => "a restoration",
+                Reply::Synced(_) => "a sync report",
             }
         ))
     }
@@ -548,6 +556,7 @@ reply_from! {
     LeaseView => Leases,
     Lease => Lease,
     Restoration => Restoration,
+    SyncReport => Synced,
 }
 
 impl From<()> for Reply {

@@ -23,4 +23,5 @@ mod export;
 mod faults;
 mod operator;
 mod postgres_conn;
+mod source;
 mod support;
