@@ -95,12 +95,14 @@ pub struct ExportedUnit {
     pub generation: RunId,
     /// The document's revision when the unit was read.
     pub revision: u64,
-    /// The application's own revision of the document, when a source mapping provides one
-    /// (issue 14, `[source] revision`); absent until then.
+    /// Reserved: the application's revision the unit's generation was cut from, under a source
+    /// mapping with a `revision` column. The SQL stores keep it (`generations.cut_source_revision`)
+    /// but the seam does not carry it yet (neither `ActiveUnit` nor `DocumentHead` has it), so it
+    /// is always absent for now; a field added there fills it here, omitted when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_revision: Option<String>,
-    /// The document's metadata, when a source mapping carries some (issue 14, `[source]
-    /// metadata`); absent until then.
+    /// Reserved: the document's metadata columns under a source mapping (`documents.metadata`, a
+    /// JSON object), absent until the seam carries it, as `source_revision`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// The unit's text, exactly the document's bytes `start..end`.
