@@ -15,9 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    ActiveUnit, AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
     GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
@@ -94,6 +94,17 @@ pub trait Reads: Send + Sync {
     /// [`Document::head`] of each document [`load_scope`](Self::load_scope) would return.
     async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>>;
 
+    /// One page of every document's head: at most `limit` heads ([`Document::head`]) of the
+    /// documents whose id sorts (bytewise) after `after` (from the first document when `None`),
+    /// ordered by id. A page with fewer than `limit` heads is the last. Each page is one read;
+    /// nothing is held between pages, so a caller walks a store of any size one page at a time.
+    /// A `limit` of 0 is [`AdapterError::Invalid`].
+    async fn heads_page(
+        &self,
+        after: Option<&DocumentId>,
+        limit: u32,
+    ) -> AdapterResult<Vec<DocumentHead>>;
+
     /// All generation records of a document, ordered by generation id.
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>>;
 
@@ -106,6 +117,26 @@ pub trait Reads: Send + Sync {
 
     /// The units readers see for a document (its active generation), ordered by ordinal.
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>>;
+
+    /// One page of the units readers see, across documents: the units of every document's active
+    /// generation, ordered by document id (bytewise) then ordinal, each with its document's
+    /// revision read in the same snapshot ([`ActiveUnit`]); at most `limit` of them, starting
+    /// just after `after` (from the first unit of the store when `None`). A page with fewer than
+    /// `limit` units is the last. Each page is one consistent read; the store is not held between
+    /// pages, so a caller reads a store of any size one page at a time (keyset pagination: the
+    /// cursor is a key, never an offset).
+    ///
+    /// A cursor continues its document in the generation the previous page read it in: when that
+    /// document's active generation is no longer `after.generation` (it was enacted or rolled
+    /// back between the two pages), the page fails with [`AdapterError::Conflict`] naming the
+    /// document (expected `active generation `G``, found `active generation `H`` or `no active
+    /// generation`), so that no reader ever stitches two generations of one document together;
+    /// the caller starts again. A `limit` of 0 is [`AdapterError::Invalid`].
+    async fn active_units_page(
+        &self,
+        after: Option<&UnitCursor>,
+        limit: u32,
+    ) -> AdapterResult<Vec<ActiveUnit>>;
 
     /// The census of the whole store (documents, generations, units; not the journal).
     async fn census(&self) -> AdapterResult<Census>;
@@ -121,6 +152,17 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
     }
     async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
         reply!(self.call(Op::LoadHeads(scope), None), LoadHeads, Heads)
+    }
+    async fn heads_page(
+        &self,
+        after: Option<&DocumentId>,
+        limit: u32,
+    ) -> AdapterResult<Vec<DocumentHead>> {
+        reply!(
+            self.call(Op::HeadsPage { after, limit }, None),
+            HeadsPage,
+            Heads
+        )
     }
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
         reply!(
@@ -151,6 +193,17 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
             self.call(Op::ActiveUnits(document), None),
             ActiveUnits,
             Units
+        )
+    }
+    async fn active_units_page(
+        &self,
+        after: Option<&UnitCursor>,
+        limit: u32,
+    ) -> AdapterResult<Vec<ActiveUnit>> {
+        reply!(
+            self.call(Op::ActiveUnitsPage { after, limit }, None),
+            ActiveUnitsPage,
+            UnitPage
         )
     }
     async fn census(&self) -> AdapterResult<Census> {

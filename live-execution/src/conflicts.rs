@@ -30,6 +30,26 @@ pub fn document_not_found(document: &DocumentId) -> AdapterError {
     AdapterError::NotFound(format!("document `{document}`"))
 }
 
+/// A page (of active units, of document heads) asked for with no room for a row: it could never
+/// make progress.
+pub fn empty_page() -> AdapterError {
+    AdapterError::Invalid("a page needs a limit of at least 1".to_owned())
+}
+
+/// A page of active units asked to continue `cursor`'s document in its generation, while the
+/// document's active generation is now `active` (it was enacted or rolled back between two
+/// pages): continuing would stitch two generations of one document together.
+pub fn page_moved(cursor: &crate::domain::UnitCursor, active: Option<&RunId>) -> AdapterError {
+    AdapterError::Conflict {
+        document: cursor.document.clone(),
+        expected: format!("active generation `{}`", cursor.generation),
+        found: match active {
+            Some(active) => format!("active generation `{active}`"),
+            None => "no active generation".to_owned(),
+        },
+    }
+}
+
 /// A second, different backup offered for a run that has one.
 pub fn backup_conflict(run: &RunId, journaled: &str, offered: &str) -> AdapterError {
     AdapterError::Invalid(format!(

@@ -194,6 +194,42 @@ pub struct Unit {
     pub body: String,
 }
 
+/// Where a page of active units ([`crate::Reads::active_units_page`]) continues: just after unit
+/// `ordinal` of `document`, which the previous page read in `generation`. The generation lets the
+/// store refuse a page that would stitch two generations of one document together (the document
+/// was enacted or rolled back between the two pages).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UnitCursor {
+    /// The document of the last unit read.
+    pub document: DocumentId,
+    /// The generation it was read in.
+    pub generation: RunId,
+    /// Its ordinal.
+    pub ordinal: u32,
+}
+
+impl UnitCursor {
+    /// The cursor just after `unit`.
+    pub fn after(unit: &Unit) -> Self {
+        UnitCursor {
+            document: unit.document.clone(),
+            generation: unit.generation.clone(),
+            ordinal: unit.ordinal,
+        }
+    }
+}
+
+/// A unit of a document's active generation, with what a reader of the units needs of its
+/// document, read in the same snapshot as the unit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ActiveUnit {
+    /// The unit.
+    pub unit: Unit,
+    /// Its document's revision (bumped on every change of the body: a revision newer than the
+    /// one the generation was cut from means the document was edited since).
+    pub revision: u64,
+}
+
 /// Which documents a run covers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]

@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use crate::domain::{
-    Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision, GenerationRecord, Lease,
-    LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    StoredBackup, Unit,
+    ActiveUnit, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
+    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -28,6 +28,13 @@ pub enum Op<'a> {
     LoadScope(&'a Scope),
     /// The heads (no bodies) of the documents in a scope, ordered by id.
     LoadHeads(&'a Scope),
+    /// One page of every document's head, ordered by id: keyset pagination.
+    HeadsPage {
+        /// The last document of the previous page; `None` for the first page.
+        after: Option<&'a DocumentId>,
+        /// At most this many heads (at least 1).
+        limit: u32,
+    },
     /// A document's generation records, ordered by generation id.
     Generations(&'a DocumentId),
     /// One generation's units of a document, ordered by ordinal.
@@ -39,6 +46,14 @@ pub enum Op<'a> {
     },
     /// The units readers see for a document (its active generation).
     ActiveUnits(&'a DocumentId),
+    /// One page of every document's active units, in (document, ordinal) order: keyset
+    /// pagination, so a reader of the whole store holds one page at a time.
+    ActiveUnitsPage {
+        /// Where the previous page ended; `None` for the first page.
+        after: Option<&'a UnitCursor>,
+        /// At most this many units (at least 1).
+        limit: u32,
+    },
     /// The census of the whole store.
     Census,
     /// Every document, generation record and unit.
@@ -179,9 +194,11 @@ pub enum OpKind {
     Preflight,
     LoadScope,
     LoadHeads,
+    HeadsPage,
     Generations,
     GenerationUnits,
     ActiveUnits,
+    ActiveUnitsPage,
     Census,
     Snapshot,
     LoadRun,
@@ -249,13 +266,14 @@ const fn spec(
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 30] = {
+pub const OPS: [OpSpec; 32] = {
     use OpKind as K;
     use Role as R;
     [
         spec(K::Preflight, "preflight", R::Admin, false, true, false),
         spec(K::LoadScope, "load_scope", R::Reads, false, false, false),
         spec(K::LoadHeads, "load_heads", R::Reads, false, false, false),
+        spec(K::HeadsPage, "heads_page", R::Reads, false, false, false),
         spec(K::Generations, "generations", R::Reads, false, false, false),
         spec(
             K::GenerationUnits,
@@ -268,6 +286,14 @@ pub const OPS: [OpSpec; 30] = {
         spec(
             K::ActiveUnits,
             "active_units",
+            R::Reads,
+            false,
+            false,
+            false,
+        ),
+        spec(
+            K::ActiveUnitsPage,
+            "active_units_page",
             R::Reads,
             false,
             false,
@@ -395,9 +421,11 @@ impl Op<'_> {
             Op::Preflight => OpKind::Preflight,
             Op::LoadScope(_) => OpKind::LoadScope,
             Op::LoadHeads(_) => OpKind::LoadHeads,
+            Op::HeadsPage { .. } => OpKind::HeadsPage,
             Op::Generations(_) => OpKind::Generations,
             Op::GenerationUnits { .. } => OpKind::GenerationUnits,
             Op::ActiveUnits(_) => OpKind::ActiveUnits,
+            Op::ActiveUnitsPage { .. } => OpKind::ActiveUnitsPage,
             Op::Census => OpKind::Census,
             Op::Snapshot => OpKind::Snapshot,
             Op::LoadRun(_) => OpKind::LoadRun,
@@ -453,6 +481,7 @@ pub enum Reply {
     Heads(Vec<DocumentHead>),
     Generations(Vec<GenerationRecord>),
     Units(Vec<Unit>),
+    UnitPage(Vec<ActiveUnit>),
     Census(Census),
     Snapshot(StoreSnapshot),
     Run(Option<RunRecord>),
@@ -479,6 +508,7 @@ impl Reply {
                 Reply::Heads(_) => "heads",
                 Reply::Generations(_) => "generation records",
                 Reply::Units(_) => "units",
+                Reply::UnitPage(_) => "a page of active units",
                 Reply::Census(_) => "a census",
                 Reply::Snapshot(_) => "a snapshot",
                 Reply::Run(_) => "a run",
@@ -515,6 +545,7 @@ reply_from! {
     Vec<DocumentHead> => Heads,
     Vec<GenerationRecord> => Generations,
     Vec<Unit> => Units,
+    Vec<ActiveUnit> => UnitPage,
     Census => Census,
     StoreSnapshot => Snapshot,
     Option<RunRecord> => Run,

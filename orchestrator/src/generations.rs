@@ -92,8 +92,10 @@ pub struct UnitDiffEntry {
 pub struct GenerationDiff {
     /// The document.
     pub document: DocumentId,
-    /// The older generation.
-    pub generation_a: RunId,
+    /// The older generation; `None` when there is none to compare with (`diff DOC --run RUN` of
+    /// a document with no active generation, such as a first cut held for review: every unit is
+    /// added).
+    pub generation_a: Option<RunId>,
     /// The newer generation.
     pub generation_b: RunId,
     /// Units only in B.
@@ -126,56 +128,81 @@ fn keyed(units: &[Unit]) -> Vec<(String, &Unit)> {
         .collect()
 }
 
+/// One unit id of two generations of a document, matched: its key (the stable unit id, with `#n`
+/// appended to the n-th repeat of an id, from 2) and the unit of each generation that holds it.
+pub(crate) struct UnitPair<'u> {
+    /// The key units are matched by.
+    pub(crate) key: String,
+    /// The unit in the older generation, if it holds the key.
+    pub(crate) before: Option<&'u Unit>,
+    /// The unit in the newer generation, if it holds the key.
+    pub(crate) after: Option<&'u Unit>,
+}
+
+/// The units of an older generation `a` and a newer one `b` of one document, matched by stable
+/// id: one pair per key, in `b`'s order, then `a`'s units that `b` lacks in `a`'s order. The one
+/// definition of unit identity across generations (`diff` and `export --since` use it).
+pub(crate) fn pair_units<'u>(a: &'u [Unit], b: &'u [Unit]) -> Vec<UnitPair<'u>> {
+    let a_keyed = keyed(a);
+    let b_keyed = keyed(b);
+    let mut a_by_key: BTreeMap<String, &Unit> = a_keyed.iter().cloned().collect();
+    let mut pairs = Vec::with_capacity(b.len().max(a.len()));
+    for (key, unit) in b_keyed {
+        let before = a_by_key.remove(&key);
+        pairs.push(UnitPair {
+            key,
+            before,
+            after: Some(unit),
+        });
+    }
+    for (key, unit) in a_keyed {
+        if a_by_key.contains_key(&key) {
+            pairs.push(UnitPair {
+                key,
+                before: Some(unit),
+                after: None,
+            });
+        }
+    }
+    pairs
+}
+
 /// Compares generation `a` (older) with `b` (newer) of `document`, matching units by stable id.
 pub fn diff_units(
     document: &DocumentId,
-    generation_a: &RunId,
+    generation_a: Option<&RunId>,
     a: &[Unit],
     generation_b: &RunId,
     b: &[Unit],
 ) -> GenerationDiff {
-    let a_keyed = keyed(a);
-    let b_keyed = keyed(b);
-    let a_by_id: BTreeMap<&str, &Unit> = a_keyed.iter().map(|(k, u)| (k.as_str(), *u)).collect();
-    let b_ids: BTreeMap<&str, ()> = b_keyed.iter().map(|(k, _)| (k.as_str(), ())).collect();
     let size = |u: &Unit| u.end - u.start;
-    let mut units = Vec::with_capacity(b.len().max(a.len()));
-    for (key, unit) in &b_keyed {
-        let before = a_by_id.get(key.as_str()).copied();
-        let change = match before {
-            None => UnitChange::Added,
-            Some(old) if old.sha256 == unit.sha256 && size(old) == size(unit) => {
-                UnitChange::Unchanged
+    let units: Vec<UnitDiffEntry> = pair_units(a, b)
+        .into_iter()
+        .map(|pair| {
+            let change = match (pair.before, pair.after) {
+                (None, _) => UnitChange::Added,
+                (Some(_), None) => UnitChange::Removed,
+                (Some(old), Some(new)) if old.sha256 == new.sha256 && size(old) == size(new) => {
+                    UnitChange::Unchanged
+                }
+                (Some(_), Some(_)) => UnitChange::Changed,
+            };
+            let shown = pair.after.or(pair.before);
+            UnitDiffEntry {
+                unit_id: pair.key,
+                change,
+                path: shown.map(|u| u.path.clone()).unwrap_or_default(),
+                bytes_a: pair.before.map(size),
+                bytes_b: pair.after.map(size),
+                sha256_a: pair.before.map(|u| u.sha256.clone()),
+                sha256_b: pair.after.map(|u| u.sha256.clone()),
             }
-            Some(_) => UnitChange::Changed,
-        };
-        units.push(UnitDiffEntry {
-            unit_id: key.clone(),
-            change,
-            path: unit.path.clone(),
-            bytes_a: before.map(size),
-            bytes_b: Some(size(unit)),
-            sha256_a: before.map(|u| u.sha256.clone()),
-            sha256_b: Some(unit.sha256.clone()),
-        });
-    }
-    for (key, unit) in &a_keyed {
-        if !b_ids.contains_key(key.as_str()) {
-            units.push(UnitDiffEntry {
-                unit_id: key.clone(),
-                change: UnitChange::Removed,
-                path: unit.path.clone(),
-                bytes_a: Some(size(unit)),
-                bytes_b: None,
-                sha256_a: Some(unit.sha256.clone()),
-                sha256_b: None,
-            });
-        }
-    }
+        })
+        .collect();
     let count = |c: UnitChange| units.iter().filter(|u| u.change == c).count() as u64;
     GenerationDiff {
         document: document.clone(),
-        generation_a: generation_a.clone(),
+        generation_a: generation_a.cloned(),
         generation_b: generation_b.clone(),
         added: count(UnitChange::Added),
         removed: count(UnitChange::Removed),
@@ -267,7 +294,69 @@ pub(crate) async fn diff(
     }
     let units_a = pipeline.store.generation_units(document, &a).await?;
     let units_b = pipeline.store.generation_units(document, &b).await?;
-    Ok(diff_units(document, &a, &units_a, &b, &units_b))
+    Ok(diff_units(document, Some(&a), &units_a, &b, &units_b))
+}
+
+/// Compares `document`'s active generation (none, for a document never enacted) with the
+/// generation run `run` wrote of it, whatever its state: what enacting a held run would change.
+pub(crate) async fn diff_run(
+    pipeline: &Pipeline,
+    document: &DocumentId,
+    run: &RunId,
+) -> Result<GenerationDiff, DiffError> {
+    let records = pipeline.store.generations(document).await?;
+    if !records.iter().any(|g| &g.generation == run) {
+        return Err(DiffError::Generations(missing_generation(
+            document, run, &records,
+        )));
+    }
+    let active = records
+        .iter()
+        .find(|g| g.state == GenerationState::Active)
+        .map(|g| g.generation.clone());
+    let units_a = match &active {
+        Some(active) => pipeline.store.generation_units(document, active).await?,
+        None => Vec::new(),
+    };
+    let units_b = pipeline.store.generation_units(document, run).await?;
+    Ok(diff_units(
+        document,
+        active.as_ref(),
+        &units_a,
+        run,
+        &units_b,
+    ))
+}
+
+/// Why `run` has no generation of `document`, and which generations it has.
+pub fn missing_generation(
+    document: &DocumentId,
+    run: &RunId,
+    records: &[GenerationRecord],
+) -> String {
+    let known: Vec<String> = records
+        .iter()
+        .map(|g| format!("{} ({})", g.generation, state_name(g.state)))
+        .collect();
+    format!(
+        "run `{run}` has no generation of document `{document}`: it never cut it (not in its \
+         scope, or it stopped before cut-leg-a fenced it), or its generation was rolled back or \
+         purged; the document's generations: {}",
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    )
+}
+
+/// A generation state as the program shows it.
+pub fn state_name(state: GenerationState) -> &'static str {
+    match state {
+        GenerationState::Staged => "staged",
+        GenerationState::Active => "active",
+        GenerationState::Retired => "retired",
+    }
 }
 
 #[cfg(test)]
@@ -294,7 +383,7 @@ mod tests {
     fn diff_a_b(a: &[Unit], b: &[Unit]) -> GenerationDiff {
         diff_units(
             &DocumentId::new("d"),
-            &RunId::new("a"),
+            Some(&RunId::new("a")),
             a,
             &RunId::new("b"),
             b,

@@ -15,6 +15,7 @@ mod audit;
 pub mod clock;
 mod drive;
 mod error;
+mod export;
 mod generations;
 mod held;
 mod invocation;
@@ -34,7 +35,14 @@ mod tests;
 pub use audit::AUDIT_STEP;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::RunnerError;
-pub use generations::{DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units};
+pub use export::{
+    DEFAULT_PAGE_SIZE, ExportError, ExportLine, ExportRequest, ExportSummary, ExportedUnit,
+    RemovedUnit, Sink,
+};
+pub use generations::{
+    DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units, missing_generation,
+    state_name,
+};
 pub use iu_cutter_phase_core::Throttle;
 pub use journal::ROLLBACK_PHASE;
 pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};

@@ -15,6 +15,7 @@ use tracing::{Instrument, info_span};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::RunnerError;
+use crate::export::{self, ExportError, ExportRequest, ExportSummary, Sink};
 use crate::generations::{self, DiffError, GenerationDiff};
 use crate::options::{RunOptions, RunRequest};
 use crate::pipeline::Pipeline;
@@ -259,5 +260,26 @@ impl Runner {
         generations: Option<(RunId, RunId)>,
     ) -> Result<GenerationDiff, DiffError> {
         generations::diff(&self.pipeline, document, generations).await
+    }
+
+    /// Exports the active units line by line into `sink`, as each is read: every one (one page
+    /// of `request.page_size` units in memory at a time), or what changed since
+    /// `request.since` (see [`ExportRequest`]). Reads only.
+    pub async fn export(
+        &self,
+        request: &ExportRequest,
+        sink: &mut Sink<'_>,
+    ) -> Result<ExportSummary, ExportError> {
+        export::export(&self.pipeline, request, sink).await
+    }
+
+    /// Compares `document`'s active generation with the generation `run` wrote of it (staged,
+    /// for a held run): what enacting it would change.
+    pub async fn diff_run(
+        &self,
+        document: &DocumentId,
+        run: &RunId,
+    ) -> Result<GenerationDiff, DiffError> {
+        generations::diff_run(&self.pipeline, document, run).await
     }
 }

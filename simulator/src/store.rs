@@ -4,19 +4,22 @@
 //! error leaves the store exactly as it was (one transaction, all or nothing).
 
 use std::collections::{BTreeMap, BTreeSet, btree_map};
+use std::ops::Bound;
 use std::time::Duration;
 
-use iu_cutter_live_execution::conflicts::{backup_conflict, lease_lost, run_not_found};
+use iu_cutter_live_execution::conflicts::{
+    backup_conflict, empty_page, lease_lost, page_moved, run_not_found,
+};
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
     purge_step, undo_step, write_step,
 };
 use iu_cutter_live_execution::{
-    AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document, DocumentDigester,
-    DocumentHead, DocumentId, DocumentState, ExpectedRevision, GenerationDigester,
-    GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op, PhaseRecord, Plan,
-    PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, StoreSnapshot, StoredBackup, Unit,
-    UnitFields, sha256_hex,
+    ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document,
+    DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
+    GenerationDigester, GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op,
+    PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
+    StoredBackup, Unit, UnitCursor, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -187,6 +190,74 @@ impl Store {
             Some(generation) => self.generation_units(document, generation),
             None => Vec::new(),
         }
+    }
+
+    /// The heads of up to `limit` documents after `after`, by id (see `Reads::heads_page`).
+    pub(crate) fn heads_page(
+        &self,
+        after: Option<&DocumentId>,
+        limit: u32,
+    ) -> AdapterResult<Vec<DocumentHead>> {
+        if limit == 0 {
+            return Err(empty_page());
+        }
+        let documents = match after {
+            Some(after) => self
+                .documents
+                .range::<DocumentId, _>((Bound::Excluded(after), Bound::Unbounded)),
+            None => self.documents.range(..),
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(documents.take(limit).map(|(_, d)| d.head()).collect())
+    }
+
+    /// Up to `limit` units of the active generations after `after`, by (document, ordinal), each
+    /// with its document's revision; a cursor whose document moved to another generation is a
+    /// conflict (see `Reads::active_units_page`).
+    pub(crate) fn active_units_page(
+        &self,
+        after: Option<&UnitCursor>,
+        limit: u32,
+    ) -> AdapterResult<Vec<ActiveUnit>> {
+        if limit == 0 {
+            return Err(empty_page());
+        }
+        let documents = match after {
+            Some(cursor) => {
+                let active = self
+                    .documents
+                    .get(&cursor.document)
+                    .and_then(|d| d.active_generation.as_ref());
+                if active != Some(&cursor.generation) {
+                    return Err(page_moved(cursor, active));
+                }
+                self.documents.range(cursor.document.clone()..)
+            }
+            None => self.documents.range(..),
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut page = Vec::new();
+        for (id, document) in documents {
+            let Some(generation) = &document.active_generation else {
+                continue;
+            };
+            let read_up_to = after
+                .filter(|cursor| cursor.document == *id)
+                .map(|cursor| cursor.ordinal);
+            let units = self
+                .generation_range(id, generation)
+                .filter(|((_, _, ordinal), _)| read_up_to.is_none_or(|last| *ordinal > last));
+            for (_, unit) in units {
+                if page.len() == limit {
+                    return Ok(page);
+                }
+                page.push(ActiveUnit {
+                    unit: unit.clone(),
+                    revision: document.revision,
+                });
+            }
+        }
+        Ok(page)
     }
 
     /// The census, streamed through the seam's digester in the contract's order: generations by
@@ -603,12 +674,16 @@ impl Store {
             Op::Preflight => Reply::Done,
             Op::LoadScope(scope) => Reply::Documents(self.load_scope(scope)),
             Op::LoadHeads(scope) => Reply::Heads(self.load_heads(scope)),
+            Op::HeadsPage { after, limit } => Reply::Heads(self.heads_page(after, limit)?),
             Op::Generations(document) => Reply::Generations(self.generations(document)),
             Op::GenerationUnits {
                 document,
                 generation,
             } => Reply::Units(self.generation_units(document, generation)),
             Op::ActiveUnits(document) => Reply::Units(self.active_units(document)),
+            Op::ActiveUnitsPage { after, limit } => {
+                Reply::UnitPage(self.active_units_page(after, limit)?)
+            }
             Op::Census => Reply::Census(self.census()),
             Op::Snapshot => Reply::Snapshot(self.snapshot()),
             Op::LoadRun(run) => Reply::Run(self.load_run(run)),

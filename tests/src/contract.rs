@@ -15,11 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document, DocumentHead,
-    DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
+    ActiveUnit, AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document,
+    DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
     GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset,
     PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit,
-    sha256_hex, snapshot_census,
+    UnitCursor, sha256_hex, snapshot_census,
 };
 
 use crate::fixture::Fixture;
@@ -64,6 +64,9 @@ macro_rules! contract_suite {
             load_heads_are_the_scope_without_bodies,
             put_documents_is_all_or_nothing_and_refuses_ids_no_store_may_hold,
             journaled_backups_round_trip_once,
+            active_units_pages_read_every_active_unit_once_in_order,
+            an_active_units_page_never_stitches_two_generations,
+            heads_pages_read_every_document_once_in_order,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture;
             leases_admit_one_holder_at_a_time,
@@ -1510,6 +1513,193 @@ pub async fn snapshot_is_ordered_and_complete(store: &dyn LiveExecutionAdapter) 
     assert!(
         snapshot.units == expected.into_values().collect::<Vec<_>>(),
         "snapshot units differ"
+    );
+}
+
+// ---- pages of active units ------------------------------------------------------------------
+
+/// Every page of active units from the first, `limit` units at a time, concatenated.
+pub async fn all_pages(store: &dyn LiveExecutionAdapter, limit: u32) -> Vec<ActiveUnit> {
+    let mut all: Vec<ActiveUnit> = Vec::new();
+    loop {
+        let cursor = all.last().map(|last| UnitCursor::after(&last.unit));
+        let page = ok(
+            store.active_units_page(cursor.as_ref(), limit).await,
+            "active_units_page",
+        );
+        assert!(
+            page.len() <= limit as usize,
+            "a page holds at most its limit"
+        );
+        let last = page.len() < limit as usize;
+        all.extend(page);
+        if last {
+            return all;
+        }
+    }
+}
+
+/// Pages of active units, whatever their size, read exactly the units readers see (each
+/// document's active generation, never a staged or retired one), each once, ordered by document
+/// id bytewise then ordinal, each with its document's current revision; a page shorter than its
+/// limit is the last, and a limit of 0 is refused.
+pub async fn active_units_pages_read_every_active_unit_once_in_order(
+    store: &dyn LiveExecutionAdapter,
+) {
+    assert!(ok(store.active_units_page(None, 3).await, "empty store").is_empty());
+    error(
+        store.active_units_page(None, 0).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "limit 0",
+    );
+    // `Z` sorts before `a` bytewise (and after it in most collations); `b` is never cut; `é`
+    // is past ASCII.
+    let a = put(store, "a", LAW).await;
+    put(store, "b", "Điều 1. never cut").await;
+    let upper = put(store, "Z", "Điều 1. z\nĐiều 2. z\n").await;
+    let accent = put(store, "é", "Điều 1. é\nĐiều 2. é\nĐiều 3. é\n").await;
+    cut(
+        store,
+        &run("r1"),
+        &[a.clone(), upper.clone(), accent.clone()],
+        2,
+    )
+    .await;
+    // `a` re-cut: r1 retired, r2 active with 3 units.
+    let a = reread(store, &a).await;
+    cut(store, &run("r2"), std::slice::from_ref(&a), 3).await;
+    // `é` fenced and staged by r3, never enacted: its r1 units stay the ones readers see.
+    let accent = reread(store, &accent).await;
+    ok(
+        store.fence(&run("r3"), &[expect(&accent)]).await,
+        "fence r3",
+    );
+    ok(
+        store
+            .write_units(&run("r3"), &units_for(&accent, &run("r3"), 1))
+            .await,
+        "stage r3",
+    );
+    // `Z` edited after its cut: a new revision, the same active units.
+    put(store, "Z", "Điều 1. edited").await;
+
+    let mut expected = Vec::new();
+    for (document, revision) in [("Z", 2), ("a", 1), ("é", 1)] {
+        for unit in ok(store.active_units(&id(document)).await, "active_units") {
+            expected.push(ActiveUnit { unit, revision });
+        }
+    }
+    assert_eq!(expected.len(), 2 + 3 + 2, "the fixture's active units");
+    for limit in [1, 2, 3, 7, 8, 1000] {
+        assert_eq!(all_pages(store, limit).await, expected, "pages of {limit}");
+    }
+}
+
+/// Pages of heads, whatever their size, read every document's head ([`Document::head`]) once,
+/// ordered by id bytewise, exactly as `load_heads` of every document; a page shorter than its
+/// limit is the last, and a limit of 0 is refused.
+pub async fn heads_pages_read_every_document_once_in_order(store: &dyn LiveExecutionAdapter) {
+    assert!(ok(store.heads_page(None, 3).await, "empty store").is_empty());
+    error(
+        store.heads_page(None, 0).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "limit 0",
+    );
+    let a = put(store, "a", LAW).await;
+    for name in ["b", "Z", "é", "a/b", "a0"] {
+        put(store, name, "Điều 1.").await;
+    }
+    cut(store, &run("r1"), std::slice::from_ref(&a), 2).await;
+    let expected = ok(store.load_heads(&Scope::All).await, "load_heads");
+    assert_eq!(expected.len(), 6);
+    for limit in [1, 2, 5, 6, 7, 100] {
+        let mut all: Vec<DocumentHead> = Vec::new();
+        loop {
+            let after = all.last().map(|h| h.id.clone());
+            let page = ok(store.heads_page(after.as_ref(), limit).await, "heads_page");
+            assert!(
+                page.len() <= limit as usize,
+                "a page holds at most its limit"
+            );
+            let last = page.len() < limit as usize;
+            all.extend(page);
+            if last {
+                break;
+            }
+        }
+        assert_eq!(all, expected, "pages of {limit}");
+    }
+    // After an id that is not a document's: the documents after it.
+    let after_a = ok(
+        store.heads_page(Some(&id("a.")), 2).await,
+        "after a missing id",
+    );
+    assert_eq!(ids_of_heads(&after_a), ["a/b", "a0"]);
+}
+
+fn ids_of_heads(heads: &[DocumentHead]) -> Vec<&str> {
+    heads.iter().map(|h| h.id.as_str()).collect()
+}
+
+/// A cursor continues its document in the generation the previous page read: once that document
+/// was enacted anew (or rolled back) between two pages, the next page is a conflict naming it,
+/// never the rest of another generation.
+pub async fn an_active_units_page_never_stitches_two_generations(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", LAW).await;
+    let b = put(store, "b", "Điều 1. b\nĐiều 2. b\n").await;
+    cut(store, &run("r1"), &[a.clone(), b.clone()], 3).await;
+    let first = ok(store.active_units_page(None, 2).await, "first page");
+    let cursor = match first.last() {
+        Some(last) => UnitCursor::after(&last.unit),
+        None => panic!("the first page is empty"),
+    };
+    assert_eq!(
+        (
+            cursor.document.as_str(),
+            cursor.generation.as_str(),
+            cursor.ordinal
+        ),
+        ("a", "r1", 1)
+    );
+    // Re-reading from the same cursor before anything moved gives the same page.
+    let second = ok(
+        store.active_units_page(Some(&cursor), 2).await,
+        "second page",
+    );
+    assert_eq!(second.first().map(|u| u.unit.ordinal), Some(2));
+
+    let a = reread(store, &a).await;
+    cut(store, &run("r2"), std::slice::from_ref(&a), 1).await;
+    assert_conflict(
+        store.active_units_page(Some(&cursor), 2).await,
+        "a",
+        "a page after the document was re-enacted",
+        "active generation `r1`",
+        "active generation `r2`",
+    );
+    let gone = UnitCursor {
+        document: id("b"),
+        generation: run("r0"),
+        ordinal: 0,
+    };
+    assert_conflict(
+        store.active_units_page(Some(&gone), 2).await,
+        "b",
+        "a cursor on a generation that is not active",
+        "active generation `r0`",
+        "active generation `r1`",
+    );
+    let never = UnitCursor {
+        document: id("c"),
+        generation: run("r1"),
+        ordinal: 0,
+    };
+    assert_conflict(
+        store.active_units_page(Some(&never), 2).await,
+        "c",
+        "a cursor on a document without an active generation",
+        "active generation `r1`",
+        "no active generation",
     );
 }
 

@@ -673,6 +673,9 @@ macro_rules! dispatch {
             Op::Preflight => $ops::check_schema($pool).await.map(|()| Reply::Done),
             Op::LoadScope(scope) => $ops::load_scope($pool, scope).await.map(Reply::Documents),
             Op::LoadHeads(scope) => $ops::load_heads($pool, scope).await.map(Reply::Heads),
+            Op::HeadsPage { after, limit } => $ops::heads_page($pool, after, limit)
+                .await
+                .map(Reply::Heads),
             Op::Generations(document) => $ops::generations($pool, document)
                 .await
                 .map(Reply::Generations),
@@ -685,6 +688,9 @@ macro_rules! dispatch {
             Op::ActiveUnits(document) => {
                 $ops::active_units($pool, document).await.map(Reply::Units)
             }
+            Op::ActiveUnitsPage { after, limit } => $ops::active_units_page($pool, after, limit)
+                .await
+                .map(Reply::UnitPage),
             Op::Census => $ops::census($pool).await.map(Reply::Census),
             Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),

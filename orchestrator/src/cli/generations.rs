@@ -25,11 +25,22 @@ fn change_name(change: UnitChange) -> &'static str {
     }
 }
 
-/// `iu-cutter diff DOC [GEN_A GEN_B]`.
+/// Which generations `diff` compares.
+#[derive(Clone, Debug)]
+pub(crate) enum DiffOf {
+    /// The most recently retired one with the active one.
+    Latest,
+    /// These two, older first.
+    Pair(RunId, RunId),
+    /// The active one with the one this run wrote (`--run`, a held run's staged units).
+    Run(RunId),
+}
+
+/// `iu-cutter diff DOC [GEN_A GEN_B | --run RUN]`.
 pub(crate) async fn diff(
     config: &Config,
     document: DocumentId,
-    generations: Option<(RunId, RunId)>,
+    of: DiffOf,
     json: bool,
 ) -> Result<(), CliError> {
     let retry = format!("iu-cutter diff {document}");
@@ -38,19 +49,27 @@ pub(crate) async fn diff(
         store.into_adapter(),
         Arc::new(DirBackupStore::new(config.backup_dir.clone())),
     );
-    let diff = runner
-        .diff(&document, generations)
-        .await
-        .map_err(|error| match error {
-            DiffError::Adapter(e) => CliError::from_adapter(e, "reading the generations", &retry),
-            DiffError::Generations(why) => CliError::bad_input(
-                why,
-                format!(
-                    "list the document's generations with `iu-cutter units {document}` and \
-                     `iu-cutter status`, then: iu-cutter diff {document} GEN_A GEN_B"
+    let diff = match &of {
+        DiffOf::Latest => runner.diff(&document, None).await,
+        DiffOf::Pair(a, b) => runner.diff(&document, Some((a.clone(), b.clone()))).await,
+        DiffOf::Run(run) => runner.diff_run(&document, run).await,
+    };
+    let diff = diff.map_err(|error| match error {
+        DiffError::Adapter(e) => CliError::from_adapter(e, "reading the generations", &retry),
+        DiffError::Generations(why) => CliError::bad_input(
+            why,
+            match &of {
+                DiffOf::Run(run) => format!(
+                    "see what run {run} covers with `iu-cutter status {run}`; compare \
+                         generations the document has with: iu-cutter diff {document} GEN_A GEN_B"
                 ),
-            ),
-        })?;
+                _ => format!(
+                    "list the document's generations with `iu-cutter units {document}` and \
+                         `iu-cutter status`, then: iu-cutter diff {document} GEN_A GEN_B"
+                ),
+            },
+        ),
+    })?;
     if json {
         print_json(&diff);
         return Ok(());
@@ -58,7 +77,7 @@ pub(crate) async fn diff(
     out!(
         "document {}: generation {} -> {}: {} added, {} removed, {} changed, {} unchanged",
         diff.document,
-        diff.generation_a,
+        diff.generation_a.as_ref().map_or("none", RunId::as_str),
         diff.generation_b,
         diff.added,
         diff.removed,

@@ -23,6 +23,7 @@ mod config;
 mod control;
 mod dry_run;
 mod error;
+mod export;
 mod generations;
 mod import;
 mod interrupt;
@@ -56,12 +57,14 @@ use iu_cutter_phase_core::names;
 use crate::cli::config::{CONFIG_HELP, Config, Mode};
 use crate::cli::control::ControlCommand;
 use crate::cli::error::{CliError, EXIT_CODES_HELP, exit};
-use crate::cli::generations::{Age, PurgeArgs};
+use crate::cli::export::ExportArgs;
+use crate::cli::generations::{Age, DiffOf, PurgeArgs};
 use crate::cli::import::ReadOptions;
 use crate::cli::logging::LogFormat;
 use crate::cli::report::ReportFormat;
 use crate::cli::run::Flags;
 use crate::cli::runner::RunArgs;
+use crate::cli::status::UnitsArgs;
 
 const ABOUT: &str = "Cut documents in a database into information units: one gated, verifiable, \
                      reversible run (backup, cut-leg-a, leg-b-record, write-verify, \
@@ -357,9 +360,11 @@ enum Command {
     /// Units added, removed, changed and unchanged between two generations of a document.
     #[command(
         after_help = "Units are matched by their stable unit id. Without generations, the \
-        most recently retired generation is compared with the active one. Reads only.\n\n\
+        most recently retired generation is compared with the active one. With --run RUN, the \
+        active generation (none for a document never cut) is compared with the one RUN wrote: \
+        a held run's staged units, what enacting it would change. Reads only.\n\n\
         Example:\n  iu-cutter diff vi/luat-giao-dich-dien-tu.txt\n  \
-        iu-cutter diff en/act.txt run-1 run-2 --json"
+        iu-cutter diff en/act.txt run-1 run-2 --json\n  iu-cutter diff en/act.txt --run vi-1"
     )]
     Diff {
         /// The document id.
@@ -371,6 +376,9 @@ enum Command {
         /// The newer generation.
         #[arg(value_name = "GEN_B", value_parser = parse_run_id)]
         generation_b: Option<RunId>,
+        /// Compare the active generation with the one RUN wrote (e.g. a held run's).
+        #[arg(long, value_name = "RUN", value_parser = parse_run_id, conflicts_with = "generation_a")]
+        run: Option<RunId>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -411,15 +419,59 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The active units of a document.
-    #[command(after_help = "Example:\n  iu-cutter units vi/luat-giao-dich-dien-tu.txt")]
+    /// The active units of a document, or the units a run wrote of it.
+    #[command(
+        after_help = "With --run RUN, the units of the generation RUN wrote of the document, \
+        whatever its state: a held run's staged units, before `iu-cutter enact RUN`. With \
+        --text, each unit's text follows its header (with --json, a `text` field). Reads \
+        only.\n\nExample:\n  iu-cutter units vi/luat-giao-dich-dien-tu.txt\n  \
+        iu-cutter units en/act.txt --run vi-1 --text"
+    )]
     Units {
         /// The document id.
         #[arg(value_name = "DOC")]
         document: String,
+        /// The generation RUN wrote (staged, for a held run) instead of the active one.
+        #[arg(long, value_name = "RUN", value_parser = parse_run_id)]
+        run: Option<RunId>,
+        /// Show each unit's text.
+        #[arg(long)]
+        text: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Stream the active units as JSON Lines, for search indexes and retrieval pipelines.
+    #[command(
+        after_help = "One JSON object per line, written as it is read: {\"op\": \"upsert\", \
+        \"document\", \"unit_id\", \"ordinal\", \"path\", \"part\" (split units only), \"start\", \
+        \"end\" (bytes), \"sha256\", \"generation\", \"revision\", \"text\"}. The store is read one \
+        page of --page-size units at a time, so memory does not grow with the store.\n\n\
+        --since RUN writes only what changed since RUN: per document, its active generation \
+        is compared with the one readers saw right after RUN enacted (RUN's own where RUN cut \
+        the document, otherwise the one enacted last before RUN finished, by the journal's \
+        enact times), units matched by stable unit id as `diff` matches them: an upsert for a \
+        unit added or whose text, path, part, ordinal or byte range changed, and \
+        {\"op\": \"remove\", \"document\", \"unit_id\", \"generation\"} for a unit gone. \
+        Applied in order to an export taken right after RUN, they give an export taken now. \
+        RUN must have enacted and not been rolled back; when a generation that was active \
+        when RUN finished has been purged or rolled back since, the export fails naming it \
+        (export everything again instead). --since reads the documents' heads a page at a time \
+        and one changed document's units at a time. Reads only; with --out, FILE appears only once complete \
+        (mode 0600).\n\nExample:\n  iu-cutter export > units.jsonl\n  \
+        iu-cutter export --since run-20250101-120000-1a2b3c --out changes.jsonl"
+    )]
+    Export {
+        /// Only the changes since this enacted run (upserts and removals).
+        #[arg(long, value_name = "RUN", value_parser = parse_run_id)]
+        since: Option<RunId>,
+        /// Write to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Units read from the store per page (the memory an export holds).
+        #[arg(long, value_name = "N", default_value_t = iu_cutter_orchestrator::DEFAULT_PAGE_SIZE,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        page_size: u32,
     },
     /// Continue a journaled run from the first phase not done.
     #[command(after_help = "Example:\n  iu-cutter resume run-20250101-120000-1a2b3c --execute")]
@@ -517,6 +569,7 @@ impl Command {
             Command::Report { json, format, .. } => *json || *format == ReportFormat::Json,
             Command::Init { .. }
             | Command::Import { .. }
+            | Command::Export { .. }
             | Command::Control(_)
             | Command::Completions { .. }
             | Command::Manpage
@@ -743,11 +796,12 @@ async fn dispatch_with_config(
         | Command::Report { .. }
         | Command::Diff { .. }
         | Command::Status { .. }
-        | Command::Units { .. } => Ok(()),
+        | Command::Units { .. }
+        | Command::Export { .. } => Ok(()),
     }
 }
 
-/// Runs `command` if it only reads the store (plan, report, diff, status, units), or returns
+/// Runs `command` if it only reads the store (plan, report, diff, status, units, export), or returns
 /// `None`.
 async fn dispatch_read_only(config: &Config, command: &Command) -> Option<Result<(), CliError>> {
     let result = match command {
@@ -764,14 +818,42 @@ async fn dispatch_read_only(config: &Config, command: &Command) -> Option<Result
             document,
             generation_a,
             generation_b,
+            run,
             json,
         } => {
-            let pair = generation_a.clone().zip(generation_b.clone());
-            generations::diff(config, DocumentId::new(document.as_str()), pair, *json).await
+            let of = match (run, generation_a.clone().zip(generation_b.clone())) {
+                (Some(run), _) => DiffOf::Run(run.clone()),
+                (None, Some((a, b))) => DiffOf::Pair(a, b),
+                (None, None) => DiffOf::Latest,
+            };
+            generations::diff(config, DocumentId::new(document.as_str()), of, *json).await
         }
         Command::Status { run, json } => status::status(config, run.clone(), *json).await,
-        Command::Units { document, json } => {
-            status::units(config, DocumentId::new(document.as_str()), *json).await
+        Command::Units {
+            document,
+            run,
+            text,
+            json,
+        } => {
+            let args = UnitsArgs {
+                document: DocumentId::new(document.as_str()),
+                run: run.clone(),
+                text: *text,
+                json: *json,
+            };
+            status::units(config, args).await
+        }
+        Command::Export {
+            since,
+            out,
+            page_size,
+        } => {
+            let args = ExportArgs {
+                since: since.clone(),
+                out: out.clone(),
+                page_size: *page_size,
+            };
+            export::export(config, args).await
         }
         _ => return None,
     };

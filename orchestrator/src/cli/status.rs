@@ -1,12 +1,13 @@
-//! `iu-cutter status [RUN]` and `iu-cutter units DOC`: reads of the journal and the store.
+//! `iu-cutter status [RUN]` and `iu-cutter units DOC [--run RUN] [--text]`: reads of the journal
+//! and the store.
 
 use iu_cutter_live_execution::{
-    DocumentId, DocumentState, Lease, LeaseView, LiveExecutionAdapter, PhaseRecord, PhaseStatus,
-    RunId, RunRecord, RunStatus, Scope,
+    DocumentHead, DocumentId, DocumentState, GenerationRecord, Lease, LeaseView,
+    LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId, RunRecord, RunStatus, Scope, Unit,
 };
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_orchestrator::CensusSummary;
+use iu_cutter_orchestrator::{CensusSummary, missing_generation, state_name};
 use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
@@ -260,6 +261,9 @@ struct UnitJson<'a> {
     end: u64,
     bytes: u64,
     sha256: &'a str,
+    /// With `--text` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -268,91 +272,191 @@ struct UnitsJson<'a> {
     revision: u64,
     state: &'a DocumentState,
     active_generation: Option<&'a str>,
+    /// The generation listed: the active one, or `--run`'s.
+    generation: Option<&'a str>,
+    /// Its state (`staged` for a held run's).
+    generation_state: Option<&'static str>,
     units: Vec<UnitJson<'a>>,
 }
 
-/// `iu-cutter units DOC`.
-pub(crate) async fn units(
-    config: &Config,
-    document: DocumentId,
-    json: bool,
-) -> Result<(), CliError> {
-    let retry = "iu-cutter units";
-    let store = ReadOnlyStore::open(config, "units", retry).await?;
+/// What `units` was asked.
+#[derive(Clone, Debug)]
+pub(crate) struct UnitsArgs {
+    /// The document.
+    pub(crate) document: DocumentId,
+    /// `--run`: the generation this run wrote (staged, for a held run) instead of the active one.
+    pub(crate) run: Option<RunId>,
+    /// `--text`: the units' text too.
+    pub(crate) text: bool,
+    /// `--json`.
+    pub(crate) json: bool,
+}
+
+/// The units `units` shows: a generation of the document, and its state.
+struct Listed {
+    generation: Option<GenerationRecord>,
+    units: Vec<Unit>,
+}
+
+/// `iu-cutter units DOC [--run RUN] [--text]`.
+pub(crate) async fn units(config: &Config, args: UnitsArgs) -> Result<(), CliError> {
+    let document = &args.document;
+    let retry = format!("iu-cutter units {document}");
+    let store = ReadOnlyStore::open(config, "units", &retry).await?;
     let adapter = store.adapter();
     let found = adapter
-        .load_scope(&Scope::Ids(vec![document.clone()]))
+        .load_heads(&Scope::Ids(vec![document.clone()]))
         .await
-        .map_err(|e| CliError::from_adapter(e, "reading the document", retry))?;
+        .map_err(|e| CliError::from_adapter(e, "reading the document", &retry))?;
     let Some(doc) = found.into_iter().next() else {
         return Err(CliError::bad_input(
             format!("no document `{document}` in the store"),
             "check the id (`iu-cutter plan` lists the documents with their ids)",
         ));
     };
-    let units = adapter
-        .active_units(&document)
-        .await
-        .map_err(|e| CliError::from_adapter(e, "reading the active units", retry))?;
-    if json {
-        let out = UnitsJson {
-            document: doc.id.as_str(),
-            revision: doc.revision,
-            state: &doc.state,
-            active_generation: doc.active_generation.as_ref().map(RunId::as_str),
-            units: units
-                .iter()
-                .map(|u| UnitJson {
-                    ordinal: u.ordinal,
-                    unit_id: &u.unit_id,
-                    path: &u.path,
-                    part: u.part,
-                    start: u.start,
-                    end: u.end,
-                    bytes: u.end - u.start,
-                    sha256: &u.sha256,
-                })
-                .collect(),
-        };
-        print_json(&out);
+    let listed = listed_units(adapter, &doc, args.run.as_ref(), &retry).await?;
+    if args.json {
+        print_units_json(&doc, &listed, args.text);
         return Ok(());
     }
+    print_units(&doc, &listed, &args);
+    Ok(())
+}
+
+/// The units of `doc`'s active generation, or of the generation `run` wrote: refused, naming
+/// the document's generations, when `run` wrote none (or is not journaled).
+async fn listed_units(
+    adapter: &dyn LiveExecutionAdapter,
+    doc: &DocumentHead,
+    run: Option<&RunId>,
+    retry: &str,
+) -> Result<Listed, CliError> {
+    let read = |e| CliError::from_adapter(e, "reading the units", retry);
+    let records = adapter.generations(&doc.id).await.map_err(read)?;
+    let Some(run) = run else {
+        let generation = records
+            .into_iter()
+            .find(|g| Some(&g.generation) == doc.active_generation.as_ref());
+        let units = adapter.active_units(&doc.id).await.map_err(read)?;
+        return Ok(Listed { generation, units });
+    };
+    if adapter.load_run(run).await.map_err(read)?.is_none() {
+        return Err(CliError::bad_input(
+            format!("no run `{run}` in the journal"),
+            "list the journaled runs with `iu-cutter status`",
+        ));
+    }
+    let Some(generation) = records.iter().find(|g| &g.generation == run).cloned() else {
+        return Err(CliError::bad_input(
+            missing_generation(&doc.id, run, &records),
+            format!(
+                "see what run {run} covers with `iu-cutter status {run}`, and the document's \
+                 active units with `iu-cutter units {}`",
+                doc.id
+            ),
+        ));
+    };
+    let units = adapter.generation_units(&doc.id, run).await.map_err(read)?;
+    Ok(Listed {
+        generation: Some(generation),
+        units,
+    })
+}
+
+fn print_units_json(doc: &DocumentHead, listed: &Listed, text: bool) {
+    let out = UnitsJson {
+        document: doc.id.as_str(),
+        revision: doc.revision,
+        state: &doc.state,
+        active_generation: doc.active_generation.as_ref().map(RunId::as_str),
+        generation: listed.generation.as_ref().map(|g| g.generation.as_str()),
+        generation_state: listed.generation.as_ref().map(|g| state_name(g.state)),
+        units: listed
+            .units
+            .iter()
+            .map(|u| UnitJson {
+                ordinal: u.ordinal,
+                unit_id: &u.unit_id,
+                path: &u.path,
+                part: u.part,
+                start: u.start,
+                end: u.end,
+                bytes: u.end - u.start,
+                sha256: &u.sha256,
+                text: text.then_some(u.body.as_str()),
+            })
+            .collect(),
+    };
+    print_json(&out);
+}
+
+/// A unit's path, with its part when it was split.
+fn path_of(unit: &Unit) -> String {
+    match unit.part {
+        Some(part) => format!("{} (part {part})", unit.path),
+        None => unit.path.clone(),
+    }
+}
+
+fn print_units(doc: &DocumentHead, listed: &Listed, args: &UnitsArgs) {
     let state = match &doc.state {
         DocumentState::Ready => "ready".to_owned(),
         DocumentState::Cutting { run } => format!("cutting (run {run})"),
         DocumentState::Cut => "cut".to_owned(),
     };
-    out!(
-        "document {} revision {}, {state}, active generation {}",
-        doc.id,
-        doc.revision,
-        doc.active_generation.as_ref().map_or("none", RunId::as_str)
-    );
-    if units.is_empty() {
-        out!(
-            "no active units: the document has not been cut (iu-cutter run --id {})",
-            doc.id
-        );
-        return Ok(());
+    let active = doc.active_generation.as_ref().map_or("none", RunId::as_str);
+    match &listed.generation {
+        Some(g) if args.run.is_some() => out!(
+            "document {} revision {}, {state}, active generation {active}; generation {} ({})",
+            doc.id,
+            doc.revision,
+            g.generation,
+            state_name(g.state)
+        ),
+        _ => out!(
+            "document {} revision {}, {state}, active generation {active}",
+            doc.id,
+            doc.revision
+        ),
     }
-    let rows: Vec<Vec<String>> = units
-        .iter()
-        .map(|u| {
-            let path = match u.part {
-                Some(part) => format!("{} (part {part})", u.path),
-                None => u.path.clone(),
-            };
-            vec![
-                u.ordinal.to_string(),
-                path,
-                (u.end - u.start).to_string(),
-                short(&u.sha256).to_owned(),
-            ]
-        })
-        .collect();
-    table(&["ordinal", "path", "bytes", "sha256"], &rows);
-    out!("units: {}", units.len());
-    Ok(())
+    if listed.units.is_empty() {
+        match &args.run {
+            Some(run) => out!("no units in generation {run}"),
+            None => out!(
+                "no active units: the document has not been cut (iu-cutter run --id {})",
+                doc.id
+            ),
+        }
+        return;
+    }
+    if args.text {
+        for u in &listed.units {
+            out!(
+                "--- unit {}: {} ({} bytes, sha256 {})",
+                u.ordinal,
+                path_of(u),
+                u.end - u.start,
+                short(&u.sha256)
+            );
+            // The text exactly as stored; a unit that does not end a line gets one here only.
+            out!("{}", u.body.strip_suffix('\n').unwrap_or(&u.body));
+        }
+    } else {
+        let rows: Vec<Vec<String>> = listed
+            .units
+            .iter()
+            .map(|u| {
+                vec![
+                    u.ordinal.to_string(),
+                    path_of(u),
+                    (u.end - u.start).to_string(),
+                    short(&u.sha256).to_owned(),
+                ]
+            })
+            .collect();
+        table(&["ordinal", "path", "bytes", "sha256"], &rows);
+    }
+    out!("units: {}", listed.units.len());
 }
 
 #[cfg(test)]

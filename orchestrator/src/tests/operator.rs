@@ -357,8 +357,11 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
     .await?;
     let diff = h.runner.diff(&law_1, None).await?;
     assert_eq!(
-        (diff.generation_a.as_str(), diff.generation_b.as_str()),
-        ("r1", "r2")
+        (
+            diff.generation_a.as_ref().map(RunId::as_str),
+            diff.generation_b.as_str()
+        ),
+        (Some("r1"), "r2")
     );
     assert!(
         diff.added >= 1 && diff.removed >= 1 && diff.changed >= 1,

@@ -4,6 +4,7 @@
 //! - `cli`: the first-use flow, errors and the build's report of itself;
 //! - `operator`: the operator's day (plan, hold, enact, diff, purge, reports, audit, rollback);
 //! - `conventions`: JSON output and errors, logs, completions, colour, URLs, paths;
+//! - `export`: reading the units out: `units --text`, a held run's staged units, `export`;
 //! - `bad_input`: bad input and unusable backup directories, stop files and signals, tampered
 //!   backups, secrets kept out of output (and the 100 MB document, `IU_CUTTER_BIG_TESTS=1`);
 //! - `attack_ownership`: adversarial regressions of the ownership rules;
@@ -18,6 +19,7 @@ mod attack_ownership;
 mod bad_input;
 mod cli;
 mod conventions;
+mod export;
 mod faults;
 mod operator;
 mod postgres_conn;

@@ -4,6 +4,8 @@
 //! - `schema`: migrations, and the check before every use;
 //! - `control`: the shared control row;
 //! - `reads`: the scope, generation records, a generation's units, the snapshot;
+//! - `pages`: the active units and the document heads of the whole store, one page at a time
+//!   (keyset pagination);
 //! - `census`: the census, in the backend's bulk shape;
 //! - `journal`: runs, phases, plans, reports and backups;
 //! - `documents`: `put_documents`, and the document rows writes read;
@@ -25,6 +27,7 @@ mod cuts;
 mod documents;
 mod journal;
 mod leases;
+mod pages;
 mod reads;
 mod schema;
 mod source;
@@ -40,6 +43,7 @@ pub(crate) use journal::{
 pub(crate) use leases::{
     acquire_lease, check_claim_alone, load_leases, release_lease, renew_lease,
 };
+pub(crate) use pages::{active_units_page, heads_page};
 pub(crate) use reads::{
     active_units, generation_units, generations, load_heads, load_scope, snapshot,
 };

@@ -1,0 +1,518 @@
+//! Exporting the active units as a stream of lines (`iu-cutter export`), for search indexes and
+//! retrieval pipelines: every active unit, or with `since` only what changed since a run.
+//!
+//! A full export reads the store through [`Reads::active_units_page`], one page at a time, and
+//! hands each line to the caller's sink as it is read: its memory is one page, whatever the size
+//! of the store. An export since a run walks the documents' heads a page at a time
+//! ([`Reads::heads_page`]) and holds the units of one changed document at a time (and, for a
+//! suspected lost baseline, the ids of the documents one run planned).
+//!
+//! **Since a run.** `since = RUN` exports, per document, the difference between its *baseline*
+//! and its active generation now: an `upsert` for each unit added or changed, a `remove` for each
+//! unit gone. The baseline of a document is the generation readers saw right after RUN enacted:
+//! RUN's own generation of it when RUN enacted it; otherwise the generation enacted last (by the
+//! journal's lifecycle-enact completion times) no later than RUN's, or none (every active unit is
+//! then added). Units are matched across the two generations by stable unit id, as `diff` matches
+//! them ([`crate::generations::pair_units`]); a matched unit is *changed* when its text (sha256),
+//! path, part, ordinal or byte range differs, so that an index holding every field of the line
+//! stays exact. Applying the lines of `since = RUN`, in order, to a full export taken right after
+//! RUN gives a full export taken now.
+//!
+//! The baseline must still be in the store: when the journal shows that a run enacted a
+//! document's generation that was active at RUN's end and has since been purged or rolled back,
+//! its units (and so the removals) can no longer be told, and the export fails naming that
+//! generation, before the first line of that document, rather than export something wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{
+    ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState, RunId,
+    RunRecord, RunStatus, Unit, UnitCursor,
+};
+use iu_cutter_phase_core::PhaseRole;
+use serde::Serialize;
+
+use crate::clock;
+use crate::generations::{JournalTimes, pair_units};
+use crate::journal::ROLLBACK_PHASE;
+use crate::pipeline::Pipeline;
+
+/// Units per page when the caller does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+
+/// What to export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportRequest {
+    /// Only what changed since this run (see the module's docs); every active unit when `None`.
+    pub since: Option<RunId>,
+    /// Units (with `since`, document heads) per page read from the store, at least 1: the
+    /// memory an export holds.
+    pub page_size: u32,
+}
+
+impl Default for ExportRequest {
+    fn default() -> Self {
+        ExportRequest {
+            since: None,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+}
+
+/// One line of an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ExportLine {
+    /// A unit to insert, or to replace by (document, unit id).
+    Upsert(ExportedUnit),
+    /// A unit to delete by (document, unit id): it is no longer active.
+    Remove(RemovedUnit),
+}
+
+/// An active unit as exported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExportedUnit {
+    /// The document.
+    pub document: DocumentId,
+    /// The stable unit id (from the document id and the unit's path, never its content).
+    pub unit_id: String,
+    /// Position in the document, from 0.
+    pub ordinal: u32,
+    /// The unit's path, e.g. `Chương II/Điều 44`.
+    pub path: String,
+    /// The part, when an oversize unit was split; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+    /// First byte of the unit in the document.
+    pub start: u64,
+    /// One past its last byte.
+    pub end: u64,
+    /// sha256 (lowercase hex) of the text.
+    pub sha256: String,
+    /// The generation (run) the unit belongs to.
+    pub generation: RunId,
+    /// The document's revision when the unit was read.
+    pub revision: u64,
+    /// Reserved: the application's revision the unit's generation was cut from, under a source
+    /// mapping with a `revision` column. The SQL stores keep it (`generations.cut_source_revision`)
+    /// but the seam does not carry it yet (neither `ActiveUnit` nor `DocumentHead` has it), so it
+    /// is always absent for now; a field added there fills it here, omitted when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_revision: Option<String>,
+    /// Reserved: the document's metadata columns under a source mapping (`documents.metadata`, a
+    /// JSON object), absent until the seam carries it, as `source_revision`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The unit's text, exactly the document's bytes `start..end`.
+    pub text: String,
+}
+
+impl ExportedUnit {
+    /// `unit` of a document at `revision`.
+    fn of(unit: &Unit, revision: u64) -> Self {
+        ExportedUnit {
+            document: unit.document.clone(),
+            unit_id: unit.unit_id.clone(),
+            ordinal: unit.ordinal,
+            path: unit.path.clone(),
+            part: unit.part,
+            start: unit.start,
+            end: unit.end,
+            sha256: unit.sha256.clone(),
+            generation: unit.generation.clone(),
+            revision,
+            source_revision: None,
+            metadata: None,
+            text: unit.body.clone(),
+        }
+    }
+}
+
+/// A unit that is no longer active (a tombstone).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemovedUnit {
+    /// The document.
+    pub document: DocumentId,
+    /// The stable unit id.
+    pub unit_id: String,
+    /// The generation it was last active in (the baseline).
+    pub generation: RunId,
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExportSummary {
+    /// Documents with at least one line.
+    pub documents: u64,
+    /// `upsert` lines.
+    pub upserts: u64,
+    /// `remove` lines.
+    pub removals: u64,
+    /// Pages read from the store (of units; with `since`, of document heads).
+    pub pages: u64,
+}
+
+/// Why an export stopped. Lines written before it stay written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The store failed.
+    #[error(transparent)]
+    Adapter(AdapterError),
+    /// The sink refused a line (an unwritable file, a full disk).
+    #[error("cannot write the export: {0}")]
+    Sink(std::io::Error),
+    /// A document was enacted or rolled back while its units were being read.
+    #[error("{0}")]
+    Moved(String),
+    /// `since` names a run whose baseline cannot be told.
+    #[error("{0}")]
+    Since(String),
+}
+
+impl From<AdapterError> for ExportError {
+    fn from(error: AdapterError) -> Self {
+        match error {
+            AdapterError::Conflict {
+                document,
+                expected,
+                found,
+            } => ExportError::Moved(format!(
+                "document `{document}` changed while it was being exported ({expected} when the \
+                 export began reading it, {found} now): a run enacted or rolled it back"
+            )),
+            other => ExportError::Adapter(other),
+        }
+    }
+}
+
+/// Where an export's lines go: called once per line, in order, as each is read.
+pub type Sink<'s> = dyn FnMut(&ExportLine) -> std::io::Result<()> + Send + 's;
+
+/// Runs `request` on `pipeline`'s store, handing every line to `sink`.
+pub(crate) async fn export(
+    pipeline: &Pipeline,
+    request: &ExportRequest,
+    sink: &mut Sink<'_>,
+) -> Result<ExportSummary, ExportError> {
+    match &request.since {
+        None => export_all(pipeline, request.page_size, sink).await,
+        Some(run) => export_since(pipeline, run, request.page_size, sink).await,
+    }
+}
+
+/// Every active unit, one page at a time.
+async fn export_all(
+    pipeline: &Pipeline,
+    page_size: u32,
+    sink: &mut Sink<'_>,
+) -> Result<ExportSummary, ExportError> {
+    let mut summary = ExportSummary::default();
+    let mut cursor: Option<UnitCursor> = None;
+    loop {
+        let page: Vec<ActiveUnit> = pipeline
+            .store
+            .active_units_page(cursor.as_ref(), page_size)
+            .await?;
+        summary.pages += 1;
+        for active in &page {
+            if cursor
+                .as_ref()
+                .is_none_or(|c| c.document != active.unit.document)
+            {
+                summary.documents += 1;
+            }
+            sink(&ExportLine::Upsert(ExportedUnit::of(
+                &active.unit,
+                active.revision,
+            )))
+            .map_err(ExportError::Sink)?;
+            summary.upserts += 1;
+            cursor = Some(UnitCursor::after(&active.unit));
+        }
+        if page.len() < page_size as usize {
+            return Ok(summary);
+        }
+    }
+}
+
+/// What changed since `run`, document by document.
+async fn export_since(
+    pipeline: &Pipeline,
+    run: &RunId,
+    page_size: u32,
+    sink: &mut Sink<'_>,
+) -> Result<ExportSummary, ExportError> {
+    let runs = pipeline.store.list_runs().await?;
+    let since = Since::new(run, &runs, pipeline.name_of(PhaseRole::Enact))?;
+    let mut plans = PlannedDocuments::default();
+    let mut summary = ExportSummary::default();
+    // Every document's head (not only those with active units: a document whose units all
+    // vanished needs its tombstones), a page at a time.
+    let mut after: Option<DocumentId> = None;
+    loop {
+        let heads = pipeline.store.heads_page(after.as_ref(), page_size).await?;
+        summary.pages += 1;
+        for head in &heads {
+            since_document(pipeline, &since, &mut plans, head, &mut summary, sink).await?;
+        }
+        if heads.len() < page_size as usize {
+            return Ok(summary);
+        }
+        after = heads.last().map(|h| h.id.clone());
+    }
+}
+
+/// The lines of one document since the run: refused when its baseline is gone.
+async fn since_document(
+    pipeline: &Pipeline,
+    since: &Since<'_>,
+    plans: &mut PlannedDocuments,
+    head: &DocumentHead,
+    summary: &mut ExportSummary,
+    sink: &mut Sink<'_>,
+) -> Result<(), ExportError> {
+    let records = pipeline.store.generations(&head.id).await?;
+    let baseline = since.baseline(&head.id, &records)?;
+    for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
+        if plans.lists(pipeline, &suspect.run, &head.id).await? {
+            return Err(ExportError::Since(since.lost(&head.id, suspect)));
+        }
+    }
+    let lines = document_changes(pipeline, head, baseline.as_ref()).await?;
+    if !lines.is_empty() {
+        summary.documents += 1;
+    }
+    for line in &lines {
+        match line {
+            ExportLine::Upsert(_) => summary.upserts += 1,
+            ExportLine::Remove(_) => summary.removals += 1,
+        }
+        sink(line).map_err(ExportError::Sink)?;
+    }
+    Ok(())
+}
+
+/// The lines that take `head`'s document from `baseline` to its active generation: upserts in
+/// the active generation's order, then removals in the baseline's order.
+async fn document_changes(
+    pipeline: &Pipeline,
+    head: &DocumentHead,
+    baseline: Option<&RunId>,
+) -> Result<Vec<ExportLine>, ExportError> {
+    let active = head.active_generation.as_ref();
+    if active == baseline {
+        return Ok(Vec::new());
+    }
+    let units_of = async |generation: Option<&RunId>| match generation {
+        Some(generation) => pipeline.store.generation_units(&head.id, generation).await,
+        None => Ok(Vec::new()),
+    };
+    let before = units_of(baseline).await?;
+    let after = units_of(active).await?;
+    // A purge between reading the records and the baseline's units would leave the baseline
+    // looking empty, and its units' removals unsaid: check that it is still there.
+    if let Some(baseline) = baseline {
+        let records = pipeline.store.generations(&head.id).await?;
+        if !records.iter().any(|g| &g.generation == baseline) {
+            return Err(ExportError::Moved(format!(
+                "generation `{baseline}` of document `{}` was purged while it was being \
+                 exported",
+                head.id
+            )));
+        }
+    }
+    let mut lines = Vec::new();
+    for pair in pair_units(&before, &after) {
+        match (pair.before, pair.after) {
+            (Some(old), Some(new)) if same_line(old, new) => {}
+            (_, Some(new)) => lines.push(ExportLine::Upsert(ExportedUnit::of(new, head.revision))),
+            (Some(old), None) => lines.push(ExportLine::Remove(RemovedUnit {
+                document: head.id.clone(),
+                unit_id: old.unit_id.clone(),
+                generation: old.generation.clone(),
+            })),
+            (None, None) => {}
+        }
+    }
+    Ok(lines)
+}
+
+/// Whether two units of one unit id export the same line but for the generation and revision.
+fn same_line(a: &Unit, b: &Unit) -> bool {
+    (
+        a.sha256.as_str(),
+        a.path.as_str(),
+        a.part,
+        a.ordinal,
+        a.start,
+        a.end,
+    ) == (
+        b.sha256.as_str(),
+        b.path.as_str(),
+        b.part,
+        b.ordinal,
+        b.start,
+        b.end,
+    )
+}
+
+/// A run that may have enacted a document's baseline and left no generation of it.
+#[derive(Clone, Debug)]
+pub(crate) struct Suspect {
+    run: RunId,
+    rolled_back: bool,
+}
+
+/// The journal as `since = RUN` reads it: when RUN and every other run enacted, and which runs
+/// were rolled back when.
+pub(crate) struct Since<'r> {
+    run: RunId,
+    /// When RUN's lifecycle-enact finished.
+    at: SystemTime,
+    runs: &'r [RunRecord],
+    times: JournalTimes,
+}
+
+impl<'r> Since<'r> {
+    /// The baseline's clock for `run`: refused when the journal does not know it, it never
+    /// enacted, or it was rolled back.
+    pub(crate) fn new(
+        run: &RunId,
+        runs: &'r [RunRecord],
+        enact_phase: Option<&str>,
+    ) -> Result<Self, ExportError> {
+        let Some(record) = runs.iter().find(|r| &r.run == run) else {
+            return Err(ExportError::Since(format!("no run `{run}` in the journal")));
+        };
+        if record.status == RunStatus::RolledBack {
+            return Err(ExportError::Since(format!(
+                "run `{run}` was rolled back: the generations it enacted are gone, so nothing \
+                 can be measured from it"
+            )));
+        }
+        let times = JournalTimes::new(runs, enact_phase);
+        let Some(at) = times.activated.get(run).copied() else {
+            return Err(ExportError::Since(format!(
+                "run `{run}` never enacted (the journal shows no finished lifecycle-enact): \
+                 `--since` measures from the end of an enacted run"
+            )));
+        };
+        Ok(Since {
+            run: run.clone(),
+            at,
+            runs,
+            times,
+        })
+    }
+
+    /// The generation of `document` readers saw right after RUN enacted, from its generation
+    /// records: RUN's own when RUN enacted it, otherwise the one enacted last no later than RUN.
+    /// A generation that was active at some time but whose enact time the journal lacks makes
+    /// the baseline unknowable: refused.
+    pub(crate) fn baseline(
+        &self,
+        document: &DocumentId,
+        records: &[GenerationRecord],
+    ) -> Result<Option<RunId>, ExportError> {
+        let enacted = records
+            .iter()
+            .filter(|g| g.state != GenerationState::Staged);
+        if enacted.clone().any(|g| g.generation == self.run) {
+            return Ok(Some(self.run.clone()));
+        }
+        let mut best: Option<(SystemTime, &RunId)> = None;
+        for record in enacted {
+            let Some(at) = self.times.activated.get(&record.generation).copied() else {
+                return Err(ExportError::Since(format!(
+                    "the journal holds no enact time for generation `{}` of document \
+                     `{document}`, so it cannot tell whether it was active when run `{}` \
+                     finished",
+                    record.generation, self.run
+                )));
+            };
+            if at <= self.at && best.is_none_or(|(t, _)| at >= t) {
+                best = Some((at, &record.generation));
+            }
+        }
+        Ok(best.map(|(_, generation)| generation.clone()))
+    }
+
+    /// The runs that may have enacted `document` after `baseline` and no later than RUN yet hold
+    /// no generation of it now: their generation would be the true baseline, purged or rolled
+    /// back since. Each is confirmed (or not) by its journaled plan. A run rolled back before RUN
+    /// finished is none: its generation was no longer active then.
+    pub(crate) fn suspects(
+        &self,
+        document: &DocumentId,
+        records: &[GenerationRecord],
+        baseline: Option<&RunId>,
+    ) -> Vec<Suspect> {
+        let baseline_at = baseline.and_then(|b| self.times.activated.get(b)).copied();
+        let held: BTreeSet<&RunId> = records.iter().map(|g| &g.generation).collect();
+        self.runs
+            .iter()
+            .filter(|r| !held.contains(&r.run) && r.scope.contains(document))
+            .filter_map(|r| {
+                let at = self.times.activated.get(&r.run).copied()?;
+                let after_baseline = baseline_at.is_none_or(|b| at > b);
+                let rolled_back = r.status == RunStatus::RolledBack;
+                let undone_before = rolled_back && rolled_back_at(r).is_some_and(|t| t <= self.at);
+                (at <= self.at && after_baseline && !undone_before).then(|| Suspect {
+                    run: r.run.clone(),
+                    rolled_back,
+                })
+            })
+            .collect()
+    }
+
+    /// The refusal for a baseline that `suspect` enacted and that is gone.
+    pub(crate) fn lost(&self, document: &DocumentId, suspect: Suspect) -> String {
+        format!(
+            "generation `{}` of document `{document}`, active when run `{}` finished, was {} \
+             since: the units it held, and so the removals since run `{}`, can no longer be told",
+            suspect.run,
+            self.run,
+            if suspect.rolled_back {
+                "rolled back"
+            } else {
+                "purged"
+            },
+            self.run
+        )
+    }
+}
+
+/// When `record` was rolled back, from its journaled rollback step.
+fn rolled_back_at(record: &RunRecord) -> Option<SystemTime> {
+    record
+        .phase(ROLLBACK_PHASE)
+        .and_then(|p| p.finished_at.as_deref())
+        .and_then(clock::parse_rfc3339)
+}
+
+/// The documents each run's journaled plan lists, read once per run and only for suspects.
+#[derive(Default)]
+struct PlannedDocuments(BTreeMap<RunId, BTreeSet<DocumentId>>);
+
+impl PlannedDocuments {
+    /// Whether `run`'s plan lists `document` (a run without a journaled plan cut nothing).
+    async fn lists(
+        &mut self,
+        pipeline: &Pipeline,
+        run: &RunId,
+        document: &DocumentId,
+    ) -> Result<bool, AdapterError> {
+        if !self.0.contains_key(run) {
+            let documents = pipeline
+                .store
+                .load_plan(run)
+                .await?
+                .map(|plan| plan.documents.into_iter().map(|d| d.document).collect())
+                .unwrap_or_default();
+            self.0.insert(run.clone(), documents);
+        }
+        Ok(self.0.get(run).is_some_and(|d| d.contains(document)))
+    }
+}

@@ -1,0 +1,357 @@
+//! `export` over the simulator with the five real phases: every active unit once and in order
+//! whatever the page size, and `since` a run: only what changed, with tombstones, refused where
+//! the baseline is gone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{CutRules, DocumentId, Preset, RunId, Scope};
+
+use super::*;
+use crate::clock::{Clock, ManualClock};
+use crate::{ExportError, ExportLine, ExportRequest, ExportSummary, ExportedUnit};
+
+type BoxError = Box<dyn std::error::Error>;
+
+const LAW_1_AMENDED: &str =
+    "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst, amended.\n\n## Article 3\n\nThird.\n";
+
+/// A harness whose runs journal on a clock a minute apart, so that enact times order them.
+struct Timed {
+    h: Harness,
+    clock: Arc<ManualClock>,
+}
+
+impl Timed {
+    fn new() -> Self {
+        Timed {
+            h: Harness::new([("law/1", LAW_1), ("law/2", LAW_2)], true),
+            clock: Arc::new(ManualClock::new(
+                UNIX_EPOCH + Duration::from_secs(1_738_324_800),
+            )),
+        }
+    }
+
+    fn options(&self) -> RunOptions {
+        self.clock.advance(Duration::from_secs(60));
+        RunOptions::default().with_clock(self.clock.clone())
+    }
+
+    /// Runs `run` over `scope` to PASS.
+    async fn pass(&self, run: &str, scope: Scope) -> Result<(), BoxError> {
+        let request = RunRequest::new(run, scope, CutRules::preset(Preset::Markdown));
+        let report = self.h.runner.run(request, self.options()).await?;
+        if report.outcome == Outcome::Pass {
+            Ok(())
+        } else {
+            Err(format!("expected PASS: {}", report.to_json()).into())
+        }
+    }
+
+    /// Rolls `run` back.
+    async fn roll_back(&self, run: &str) -> Result<(), BoxError> {
+        let report = self
+            .h
+            .runner
+            .rollback_with(&RunId::new(run), self.options())
+            .await?;
+        if report.outcome == Outcome::RolledBack {
+            Ok(())
+        } else {
+            Err(format!("expected ROLLED_BACK: {}", report.to_json()).into())
+        }
+    }
+
+    /// The lines of `request`.
+    async fn export(
+        &self,
+        request: &ExportRequest,
+    ) -> Result<(Vec<ExportLine>, ExportSummary), ExportError> {
+        let mut lines = Vec::new();
+        let summary = self
+            .h
+            .runner
+            .export(request, &mut |line: &ExportLine| {
+                lines.push(line.clone());
+                Ok(())
+            })
+            .await?;
+        Ok((lines, summary))
+    }
+
+    /// The units of a full export.
+    async fn everything(&self) -> Result<Vec<ExportedUnit>, BoxError> {
+        let (lines, _) = self.export(&ExportRequest::default()).await?;
+        Ok(upserts(lines))
+    }
+
+    async fn since(&self, run: &str) -> Result<Vec<ExportLine>, ExportError> {
+        let request = ExportRequest {
+            since: Some(RunId::new(run)),
+            ..ExportRequest::default()
+        };
+        Ok(self.export(&request).await?.0)
+    }
+}
+
+/// How many active units `document` has now.
+async fn now_units(t: &Timed, document: &DocumentId) -> Result<usize, BoxError> {
+    Ok(t.h.sim.active_units(document).await?.len())
+}
+
+fn upserts(lines: Vec<ExportLine>) -> Vec<ExportedUnit> {
+    lines
+        .into_iter()
+        .filter_map(|line| match line {
+            ExportLine::Upsert(unit) => Some(unit),
+            ExportLine::Remove(_) => None,
+        })
+        .collect()
+}
+
+/// What an index holds after applying `lines` to `index`, keyed by (document, unit id), each
+/// unit without the generation and revision it was last exported with (which `since` does not
+/// re-send for an unchanged unit).
+fn apply(
+    index: &[ExportedUnit],
+    lines: &[ExportLine],
+) -> BTreeMap<(DocumentId, String), ExportedUnit> {
+    let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone());
+    let plain = |u: &ExportedUnit| ExportedUnit {
+        generation: RunId::new("-"),
+        revision: 0,
+        ..u.clone()
+    };
+    let mut held: BTreeMap<_, _> = index.iter().map(|u| (key(u), plain(u))).collect();
+    for line in lines {
+        match line {
+            ExportLine::Upsert(unit) => {
+                held.insert(key(unit), plain(unit));
+            }
+            ExportLine::Remove(gone) => {
+                let removed = held.remove(&(gone.document.clone(), gone.unit_id.clone()));
+                assert!(
+                    removed.is_some(),
+                    "a tombstone for a unit never exported: {gone:?}"
+                );
+            }
+        }
+    }
+    held
+}
+
+#[tokio::test]
+async fn a_full_export_pages_through_every_active_unit_once_in_order() -> TestResult {
+    let t = Timed::new();
+    t.pass("r1", laws()).await?;
+    t.h.sim
+        .put_document(&DocumentId::new("law/0"), "never cut")
+        .await?;
+    let (lines, summary) = t.export(&ExportRequest::default()).await?;
+    let units = upserts(lines);
+    let mut expected = Vec::new();
+    for (document, body) in [("law/1", LAW_1), ("law/2", LAW_2)] {
+        let active = t.h.sim.active_units(&DocumentId::new(document)).await?;
+        let text: String = active.iter().map(|u| u.body.as_str()).collect();
+        assert_eq!(text, body, "{document}: the texts are the body");
+        expected.extend(active);
+    }
+    let keys = |units: &[ExportedUnit]| -> Vec<(String, u32, String)> {
+        units
+            .iter()
+            .map(|u| (u.document.to_string(), u.ordinal, u.unit_id.clone()))
+            .collect()
+    };
+    let wanted: Vec<(String, u32, String)> = expected
+        .iter()
+        .map(|u| (u.document.to_string(), u.ordinal, u.unit_id.clone()))
+        .collect();
+    assert_eq!(keys(&units), wanted, "every active unit once, in order");
+    assert_eq!(
+        (summary.documents, summary.upserts),
+        (2, wanted.len() as u64)
+    );
+    assert!(
+        units
+            .iter()
+            .all(|u| u.revision == 1 && u.generation.as_str() == "r1")
+    );
+    // Small pages read the same lines, in as many pages as they take (the last one short).
+    for page_size in [1, 2, 3] {
+        let request = ExportRequest {
+            page_size,
+            ..ExportRequest::default()
+        };
+        let (lines, summary) = t.export(&request).await?;
+        assert_eq!(upserts(lines), units, "pages of {page_size}");
+        assert_eq!(
+            summary.pages,
+            units.len() as u64 / u64::from(page_size) + 1,
+            "pages of {page_size}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn since_a_run_exports_only_what_changed_with_tombstones() -> TestResult {
+    let t = Timed::new();
+    t.pass("r1", laws()).await?;
+    let after_r1 = t.everything().await?;
+    assert!(t.since("r1").await?.is_empty(), "nothing changed since r1");
+
+    let law_1 = DocumentId::new("law/1");
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.h.sim
+        .put_document(&law_3, "# Law three\n\nOnly.\n")
+        .await?;
+    t.pass("r2", laws()).await?;
+    let lines = t.since("r1").await?;
+    assert!(
+        lines.iter().all(|line| match line {
+            ExportLine::Upsert(u) => u.document != DocumentId::new("law/2"),
+            ExportLine::Remove(gone) => gone.document == law_1,
+        }),
+        "law/2 is unchanged; only law/1 lost units: {lines:?}"
+    );
+    let removed: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| match line {
+            ExportLine::Remove(gone) => Some(gone.unit_id.as_str()),
+            ExportLine::Upsert(_) => None,
+        })
+        .collect();
+    let article_2 = after_r1
+        .iter()
+        .find(|u| u.document == law_1 && u.path.ends_with("Article 2"))
+        .map(|u| u.unit_id.as_str());
+    assert_eq!(removed, article_2.into_iter().collect::<Vec<_>>());
+    // A unit of law/1 whose line would be the same (its preamble) is not sent again.
+    let law_1_upserts: Vec<&ExportedUnit> = lines
+        .iter()
+        .filter_map(|line| match line {
+            ExportLine::Upsert(u) if u.document == law_1 => Some(u),
+            _ => None,
+        })
+        .collect();
+    assert!(!law_1_upserts.is_empty(), "{lines:?}");
+    for unit in &law_1_upserts {
+        assert!(
+            !after_r1.iter().any(|old| old.document == law_1
+                && old.unit_id == unit.unit_id
+                && old.text == unit.text
+                && (old.start, old.end) == (unit.start, unit.end)),
+            "an unchanged unit was sent again: {unit:?}"
+        );
+    }
+    assert!(
+        law_1_upserts.len() < now_units(&t, &law_1).await?,
+        "law/1's unchanged units are not all sent again"
+    );
+    let now = t.everything().await?;
+    assert_eq!(
+        apply(&after_r1, &lines),
+        apply(&now, &[]),
+        "the lines take an index from r1's end to now"
+    );
+    let law_3_units = now.iter().filter(|u| u.document == law_3).count();
+    let law_3_lines = lines
+        .iter()
+        .filter(|line| matches!(line, ExportLine::Upsert(u) if u.document == law_3))
+        .count();
+    assert_eq!(law_3_lines, law_3_units);
+    let small_pages = ExportRequest {
+        since: Some(RunId::new("r1")),
+        page_size: 1,
+    };
+    assert_eq!(
+        t.export(&small_pages).await?.0,
+        lines,
+        "heads a page of 1 at a time"
+    );
+    assert!(t.since("r2").await?.is_empty(), "nothing changed since r2");
+    Ok(())
+}
+
+#[tokio::test]
+async fn since_refuses_a_run_that_never_enacted_or_was_rolled_back() -> TestResult {
+    let t = Timed::new();
+    let refusal = |result: Result<Vec<ExportLine>, ExportError>| match result {
+        Err(ExportError::Since(why)) => why,
+        other => format!("not refused: {other:?}"),
+    };
+    assert!(refusal(t.since("r0").await).contains("no run `r0`"));
+    t.pass("r1", laws()).await?;
+    let held = RunRequest::new("h", laws(), CutRules::preset(Preset::Markdown));
+    t.h.runner
+        .run(
+            held,
+            t.options()
+                .with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
+        )
+        .await?;
+    assert!(refusal(t.since("h").await).contains("never enacted"));
+    t.roll_back("h").await?;
+    t.pass("r2", Scope::Ids(vec![DocumentId::new("law/1")]))
+        .await?;
+    t.roll_back("r2").await?;
+    assert!(refusal(t.since("r2").await).contains("was rolled back"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    t.pass("r1", laws()).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.pass("r2", Scope::Ids(vec![law_1.clone()])).await?;
+    t.h.sim.put_document(&law_2, "Intro.\n\n# Part C\n").await?;
+    t.pass("r3", Scope::Ids(vec![law_2.clone()])).await?;
+    // When r3 finished, law/1 was r2's; r2 is rolled back since, so nobody can tell what to
+    // remove.
+    t.roll_back("r2").await?;
+    let why = match t.since("r3").await {
+        Err(ExportError::Since(why)) => why,
+        other => return Err(format!("not refused: {other:?}").into()),
+    };
+    assert!(
+        why.contains("generation `r2` of document `law/1`") && why.contains("rolled back"),
+        "{why}"
+    );
+    // Since r1, which law/1 is back to: only law/2 changed.
+    let lines = t.since("r1").await?;
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|line| match line {
+        ExportLine::Upsert(u) => u.document == law_2,
+        ExportLine::Remove(gone) => gone.document == law_2,
+    }));
+
+    // r1's generation of law/2, retired by r3 and purged: gone.
+    t.clock.advance(Duration::from_secs(7 * 24 * 3600));
+    t.pass("r4", Scope::Ids(vec![law_2.clone()])).await?;
+    t.clock.advance(Duration::from_secs(7 * 24 * 3600));
+    let report =
+        t.h.runner
+            .purge_at(Duration::from_secs(3600), t.clock.now())
+            .await;
+    assert!(
+        report
+            .selected()
+            .any(|e| e.document == law_2 && e.generation.as_str() == "r1"),
+        "{report:?}"
+    );
+    let why = match t.since("r1").await {
+        Err(ExportError::Since(why)) => why,
+        other => return Err(format!("not refused: {other:?}").into()),
+    };
+    assert!(
+        why.contains("generation `r1` of document `law/2`") && why.contains("purged"),
+        "{why}"
+    );
+    Ok(())
+}
