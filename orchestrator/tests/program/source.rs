@@ -306,6 +306,32 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
             .all(|(_, v)| v.0 == "r1")
     );
 
+    // An index that holds the export taken after r1 needs only document 1's changes.
+    let since = program.run(&["export", "--since", "r1"], 0)?;
+    let lines: Vec<serde_json::Value> = since
+        .stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(!lines.is_empty(), "{since:?}");
+    assert!(
+        lines.iter().all(|line| line["document"] == "1"),
+        "{since:?}"
+    );
+    let full = program.run(&["export"], 0)?;
+    let exported: String = full
+        .stdout
+        .lines()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .filter_map(Result::ok)
+        .filter(|line| line["document"] == "1")
+        .filter_map(|line| line["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        exported, expected["1"],
+        "the export holds the document, byte for byte"
+    );
+
     // Document 2 is edited, cut and held; the application edits it again before enact: BLOCKED,
     // nothing enacted, and readers still see r1 (stale).
     app.edit(2, "\nFirst edit.\n")?;
