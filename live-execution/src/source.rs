@@ -157,7 +157,7 @@ fn check_filter(filter: &str) -> Result<(), AdapterError> {
 }
 
 /// What `sync_source` did to the tracking copies of the source rows in a scope.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
     /// Source rows read (with a revision column: only those whose revision moved, or new).
     pub read: u64,
@@ -169,6 +169,10 @@ pub struct SyncReport {
     pub touched: u64,
     /// Rows read whose copy was already current.
     pub unchanged: u64,
+    /// Documents of the scope that iu-cutter tracks but whose row is no longer in the source
+    /// (deleted, or no longer selected by the filter): a run leaves them out, since enact would
+    /// find no row to compare; their active units stay, and the reader view shows them stale.
+    pub gone: Vec<crate::domain::DocumentId>,
 }
 
 impl fmt::Display for SyncReport {
@@ -176,8 +180,13 @@ impl fmt::Display for SyncReport {
         write!(
             f,
             "{} source rows read: {} new, {} changed, {} with new revision or metadata only, {} \
-             unchanged",
-            self.read, self.added, self.changed, self.touched, self.unchanged
+             unchanged; {} gone from the source",
+            self.read,
+            self.added,
+            self.changed,
+            self.touched,
+            self.unchanged,
+            self.gone.len()
         )
     }
 }

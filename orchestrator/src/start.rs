@@ -1,6 +1,8 @@
 //! `run` and `resume`: start a run (or continue the journaled one with the same id, scope and
 //! rules), or continue a journaled run at its first open phase.
 
+use std::collections::BTreeSet;
+
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, DocumentId, DocumentState, Plan, RunId, RunRecord, Scope,
@@ -59,48 +61,71 @@ async fn sync_and_narrow(
     inv: &mut Invocation<'_>,
 ) -> Result<(), Outcome> {
     let run = request.run.clone();
+    let mut gone = BTreeSet::new();
     if let Some(source) = inv.store().info().source {
-        let synced = inv.journal.sync_source(&request.scope).await;
-        match synced {
-            Ok(report) => {
-                info!(source = %source, %report, "source synced");
-                inv.note(format!("synced from {source}: {report}"));
-            }
-            Err(error) => {
-                return Err(Outcome::refused_or_failed(error, None, |error| {
-                    (
-                        format!("cannot sync the documents from {source}: {error}"),
-                        format!("fix what is named above, then: iu-cutter run {run}"),
-                    )
-                }));
-            }
-        }
-    }
-    if request.stale_only {
-        let heads = inv
-            .store()
-            .load_heads(&request.scope)
+        let report = inv
+            .journal
+            .sync_source(&request.scope)
             .await
             .map_err(|error| {
                 Outcome::refused_or_failed(error, None, |error| {
                     (
-                        format!("cannot read the scope's documents: {error}"),
-                        format!("check that the store is reachable, then: iu-cutter run {run}"),
+                        format!("cannot sync the documents from {source}: {error}"),
+                        format!("fix what is named above, then: iu-cutter run {run}"),
                     )
                 })
             })?;
-        let stale: Vec<DocumentId> = heads
-            .into_iter()
-            .filter(|head| head.state == DocumentState::Ready)
-            .map(|head| head.id)
-            .collect();
+        info!(source = %source, %report, "source synced");
+        inv.note(format!("synced from {source}: {report}"));
+        if !report.gone.is_empty() {
+            inv.note(format!(
+                "left out {} document(s) no longer in {source} (deleted, or not selected by \
+                 [source] where): {}; their active units stay, shown stale in active_units",
+                report.gone.len(),
+                list(&report.gone)
+            ));
+        }
+        gone.extend(report.gone);
+    }
+    if !request.stale_only && gone.is_empty() {
+        return Ok(());
+    }
+    // Enact would find no source row for a document gone from it, and block the whole run.
+    let heads = inv
+        .store()
+        .load_heads(&request.scope)
+        .await
+        .map_err(|error| {
+            Outcome::refused_or_failed(error, None, |error| {
+                (
+                    format!("cannot read the scope's documents: {error}"),
+                    format!("check that the store is reachable, then: iu-cutter run {run}"),
+                )
+            })
+        })?;
+    let kept: Vec<DocumentId> = heads
+        .into_iter()
+        .filter(|head| !gone.contains(&head.id))
+        .filter(|head| !request.stale_only || head.state == DocumentState::Ready)
+        .map(|head| head.id)
+        .collect();
+    if request.stale_only {
         inv.note(format!(
             "--stale: {} document(s) never cut or changed since their active generation",
-            stale.len()
+            kept.len()
         ));
-        request.scope = Scope::Ids(stale);
     }
+    request.scope = Scope::Ids(kept);
     Ok(())
+}
+
+/// At most five ids, then how many more.
+fn list(ids: &[DocumentId]) -> String {
+    let shown: Vec<String> = ids.iter().take(5).map(|id| format!("`{id}`")).collect();
+    match ids.len() {
+        n if n > 5 => format!("{} and {} more", shown.join(", "), n - 5),
+        _ => shown.join(", "),
+    }
 }
 
 /// `run` once admitted: journals the run (or finds it journaled) and drives it.

@@ -47,6 +47,8 @@ pub(crate) struct SourceSql {
     one: String,
     /// The reader view's definition, its `stale` also comparing the source row itself.
     view: String,
+    /// The tracked documents with no row in the source, by id.
+    gone: String,
 }
 
 /// The row of document `$1` in iu-cutter's table with what a sync compares, locked.
@@ -141,6 +143,17 @@ pub(crate) async fn prepare<D: Dialect>(
         ),
         None => String::new(),
     };
+    // PostgreSQL joins on the id as text (a hash join, O(documents + rows)): a cast of each
+    // tracked id to the column's type could fail on an id the source never had. SQLite compares
+    // a text id with an integer column by the column's affinity, using its index.
+    let matches_document = match D::COLUMN_TYPE {
+        Some(_) => format!("{id_text} = d.id"),
+        None => format!("{} = d.id", column(&mapping.id)),
+    };
+    let gone = format!(
+        "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
+         {matches_document} AND {filter}) ORDER BY d.id"
+    );
     let view = format!(
         "CREATE VIEW active_units AS\n{}",
         READER_VIEW_SELECT.replace(
@@ -158,6 +171,7 @@ pub(crate) async fn prepare<D: Dialect>(
         metadata: mapping.metadata.clone(),
         one,
         view,
+        gone,
     })
 }
 
@@ -274,6 +288,17 @@ pub(crate) async fn sync_source<D: Dialect>(
     drop(rows);
     reader.commit().await.map_err(sql(what))?;
     write_batch::<D>(pool, &batch, &mut report).await?;
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    for row in Query::<D>::built(source.gone.clone())
+        .fetch_all(&mut conn)
+        .await
+        .map_err(sql(what))?
+    {
+        let id = DocumentId::new(row.text(0).map_err(sql(what))?);
+        if scope.contains(&id) {
+            report.gone.push(id);
+        }
+    }
     Ok(report)
 }
 
