@@ -68,19 +68,26 @@ forward_adapter!(Arc<A>, A: LiveExecutionAdapter + ?Sized);
 forward_adapter!(Box<A>, A: LiveExecutionAdapter + ?Sized);
 forward_adapter!(&A, A: LiveExecutionAdapter + ?Sized);
 
-/// Unpacks a reply of the expected kind.
-macro_rules! reply {
-    ($call:expr, $kind:ident) => {
-        match $call.await? {
+/// Makes the call `Op::$kind` with its arguments, if any (with no claim: `Claimed` adds it), and
+/// unpacks its reply, which must be `Reply::$variant` (`Reply::Done` when no variant is named).
+macro_rules! call {
+    (@op $self:ident, $op:expr, $kind:ident) => {
+        match $self.call($op, None).await? {
             Reply::Done => Ok(()),
             other => Err(other.unexpected(OpKind::$kind)),
         }
     };
-    ($call:expr, $kind:ident, $variant:ident) => {
-        match $call.await? {
+    (@op $self:ident, $op:expr, $kind:ident => $variant:ident) => {
+        match $self.call($op, None).await? {
             Reply::$variant(value) => Ok(value),
             other => Err(other.unexpected(OpKind::$kind)),
         }
+    };
+    ($self:ident, $kind:ident $(=> $variant:ident)?) => {
+        call!(@op $self, Op::$kind, $kind $(=> $variant)?)
+    };
+    ($self:ident, $kind:ident $args:tt $(=> $variant:ident)?) => {
+        call!(@op $self, Op::$kind $args, $kind $(=> $variant)?)
     };
 }
 
@@ -148,69 +155,43 @@ pub trait Reads: Send + Sync {
 #[async_trait]
 impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
     async fn load_scope(&self, scope: &Scope) -> AdapterResult<Vec<Document>> {
-        reply!(self.call(Op::LoadScope(scope), None), LoadScope, Documents)
+        call!(self, LoadScope(scope) => Documents)
     }
     async fn load_heads(&self, scope: &Scope) -> AdapterResult<Vec<DocumentHead>> {
-        reply!(self.call(Op::LoadHeads(scope), None), LoadHeads, Heads)
+        call!(self, LoadHeads(scope) => Heads)
     }
     async fn heads_page(
         &self,
         after: Option<&DocumentId>,
         limit: u32,
     ) -> AdapterResult<Vec<DocumentHead>> {
-        reply!(
-            self.call(Op::HeadsPage { after, limit }, None),
-            HeadsPage,
-            Heads
-        )
+        call!(self, HeadsPage { after, limit } => Heads)
     }
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
-        reply!(
-            self.call(Op::Generations(document), None),
-            Generations,
-            Generations
-        )
+        call!(self, Generations(document) => Generations)
     }
     async fn generation_units(
         &self,
         document: &DocumentId,
         generation: &RunId,
     ) -> AdapterResult<Vec<Unit>> {
-        reply!(
-            self.call(
-                Op::GenerationUnits {
-                    document,
-                    generation
-                },
-                None
-            ),
-            GenerationUnits,
-            Units
-        )
+        call!(self, GenerationUnits { document, generation } => Units)
     }
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
-        reply!(
-            self.call(Op::ActiveUnits(document), None),
-            ActiveUnits,
-            Units
-        )
+        call!(self, ActiveUnits(document) => Units)
     }
     async fn active_units_page(
         &self,
         after: Option<&UnitCursor>,
         limit: u32,
     ) -> AdapterResult<Vec<ActiveUnit>> {
-        reply!(
-            self.call(Op::ActiveUnitsPage { after, limit }, None),
-            ActiveUnitsPage,
-            UnitPage
-        )
+        call!(self, ActiveUnitsPage { after, limit } => UnitPage)
     }
     async fn census(&self) -> AdapterResult<Census> {
-        reply!(self.call(Op::Census, None), Census, Census)
+        call!(self, Census => Census)
     }
     async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
-        reply!(self.call(Op::Snapshot, None), Snapshot, Snapshot)
+        call!(self, Snapshot => Snapshot)
     }
 }
 
@@ -242,21 +223,13 @@ pub trait Cuts: Send + Sync {
 #[async_trait]
 impl<S: LiveExecutionAdapter + ?Sized> Cuts for S {
     async fn fence(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<()> {
-        reply!(self.call(Op::Fence { run, expectations }, None), Fence)
+        call!(self, Fence { run, expectations })
     }
     async fn write_units(&self, run: &RunId, units: &[Unit]) -> AdapterResult<u64> {
-        reply!(
-            self.call(Op::WriteUnits { run, units }, None),
-            WriteUnits,
-            Count
-        )
+        call!(self, WriteUnits { run, units } => Count)
     }
     async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64> {
-        reply!(
-            self.call(Op::Enact { run, expectations }, None),
-            Enact,
-            Count
-        )
+        call!(self, Enact { run, expectations } => Count)
     }
 }
 
@@ -273,10 +246,10 @@ pub trait Plans: Send + Sync {
 #[async_trait]
 impl<S: LiveExecutionAdapter + ?Sized> Plans for S {
     async fn load_plan(&self, run: &RunId) -> AdapterResult<Option<Plan>> {
-        reply!(self.call(Op::LoadPlan(run), None), LoadPlan, Plan)
+        call!(self, LoadPlan(run) => Plan)
     }
     async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
-        reply!(self.call(Op::SavePlan { run, plan }, None), SavePlan)
+        call!(self, SavePlan { run, plan })
     }
 }
 
@@ -321,44 +294,38 @@ pub trait Journal: Send + Sync {
 #[async_trait]
 impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
     async fn load_run(&self, run: &RunId) -> AdapterResult<Option<RunRecord>> {
-        reply!(self.call(Op::LoadRun(run), None), LoadRun, Run)
+        call!(self, LoadRun(run) => Run)
     }
     async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
-        reply!(self.call(Op::ListRuns, None), ListRuns, Runs)
+        call!(self, ListRuns => Runs)
     }
     async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
-        reply!(self.call(Op::LoadReports(run), None), LoadReports, Reports)
+        call!(self, LoadReports(run) => Reports)
     }
     async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
-        reply!(self.call(Op::LoadBackup(run), None), LoadBackup, Backup)
+        call!(self, LoadBackup(run) => Backup)
     }
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
-        reply!(self.call(Op::BeginRun(record), None), BeginRun, Run)?
+        call!(self, BeginRun(record) => Run)?
             .ok_or_else(|| crate::conflicts::run_not_found(&record.run))
     }
     async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
-        reply!(self.call(Op::RecordPhase { run, phase }, None), RecordPhase)
+        call!(self, RecordPhase { run, phase })
     }
     async fn set_run_status(&self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
-        reply!(
-            self.call(Op::SetRunStatus { run, status }, None),
-            SetRunStatus
-        )
+        call!(self, SetRunStatus { run, status })
     }
     async fn save_report(&self, run: &RunId, report: &str) -> AdapterResult<()> {
-        reply!(self.call(Op::SaveReport { run, report }, None), SaveReport)
+        call!(self, SaveReport { run, report })
     }
     async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()> {
-        reply!(
-            self.call(
-                Op::SaveBackup {
-                    run,
-                    artifact,
-                    sha256
-                },
-                None
-            ),
-            SaveBackup
+        call!(
+            self,
+            SaveBackup {
+                run,
+                artifact,
+                sha256
+            }
         )
     }
 }
@@ -394,7 +361,7 @@ pub trait Leases: Send + Sync {
 #[async_trait]
 impl<S: LiveExecutionAdapter + ?Sized> Leases for S {
     async fn load_leases(&self) -> AdapterResult<LeaseView> {
-        reply!(self.call(Op::LoadLeases, None), LoadLeases, Leases)
+        call!(self, LoadLeases => Leases)
     }
     async fn acquire_lease(
         &self,
@@ -402,24 +369,13 @@ impl<S: LiveExecutionAdapter + ?Sized> Leases for S {
         holder: &str,
         ttl: Duration,
     ) -> AdapterResult<Lease> {
-        reply!(
-            self.call(Op::AcquireLease { run, holder, ttl }, None),
-            AcquireLease,
-            Lease
-        )
+        call!(self, AcquireLease { run, holder, ttl } => Lease)
     }
     async fn renew_lease(&self, run: &RunId, holder: &str, ttl: Duration) -> AdapterResult<Lease> {
-        reply!(
-            self.call(Op::RenewLease { run, holder, ttl }, None),
-            RenewLease,
-            Lease
-        )
+        call!(self, RenewLease { run, holder, ttl } => Lease)
     }
     async fn release_lease(&self, run: &RunId, holder: &str) -> AdapterResult<()> {
-        reply!(
-            self.call(Op::ReleaseLease { run, holder }, None),
-            ReleaseLease
-        )
+        call!(self, ReleaseLease { run, holder })
     }
 }
 
@@ -484,34 +440,22 @@ pub trait Admin: Send + Sync {
 #[async_trait]
 impl<S: LiveExecutionAdapter + ?Sized> Admin for S {
     async fn preflight(&self) -> AdapterResult<()> {
-        reply!(self.call(Op::Preflight, None), Preflight)
+        call!(self, Preflight)
     }
     async fn put_documents(
         &self,
         documents: &[(DocumentId, String)],
     ) -> AdapterResult<Vec<Document>> {
-        reply!(
-            self.call(Op::PutDocuments(documents), None),
-            PutDocuments,
-            Documents
-        )
+        call!(self, PutDocuments(documents) => Documents)
     }
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
-        reply!(
-            self.call(Op::Restore { run, backup }, None),
-            Restore,
-            Restoration
-        )
+        call!(self, Restore { run, backup } => Restoration)
     }
     async fn sync_source(&self, scope: &Scope) -> AdapterResult<SyncReport> {
-        reply!(self.call(Op::SyncSource(scope), None), SyncSource, Synced)
+        call!(self, SyncSource(scope) => Synced)
     }
     async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
-        reply!(
-            self.call(Op::PurgeGenerations(generations), None),
-            PurgeGenerations,
-            Count
-        )
+        call!(self, PurgeGenerations(generations) => Count)
     }
 }
 
