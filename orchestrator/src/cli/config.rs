@@ -752,50 +752,55 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// An age, with `next` as the advice when it is not one.
+fn parse_config_age(what: &str, value: &str, next: &str) -> Result<Duration, CliError> {
+    parse_age(value).map_err(|error| CliError::config(format!("{what}: {error}"), next))
+}
+
+/// An age of at least one second; `too_short` says why a shorter one is refused.
+fn parse_age_of_a_second(
+    what: &str,
+    value: &str,
+    too_short: &str,
+    next: &str,
+) -> Result<Duration, CliError> {
+    let age = parse_config_age(what, value, next)?;
+    if age < Duration::from_secs(1) {
+        return Err(CliError::config(format!("{what}: {too_short}"), next));
+    }
+    Ok(age)
+}
+
 fn parse_held_max_age(what: &str, value: &str) -> Result<Duration, CliError> {
-    parse_age(value).map_err(|error| {
-        CliError::config(
-            format!("{what}: {error}"),
-            "set held_max_age to an age such as 24h, 90m or 7d",
-        )
-    })
+    parse_config_age(
+        what,
+        value,
+        "set held_max_age to an age such as 24h, 90m or 7d",
+    )
 }
 
 fn parse_lease_ttl(what: &str, value: &str) -> Result<Duration, CliError> {
-    match parse_age(value) {
-        Ok(ttl) if ttl >= Duration::from_secs(1) => Ok(ttl),
-        Ok(_) => Err(CliError::config(
-            format!("{what}: a lease must live at least 1s"),
-            "set lease_ttl to an age such as 30s or 2m",
-        )),
-        Err(error) => Err(CliError::config(
-            format!("{what}: {error}"),
-            "set lease_ttl to an age such as 30s or 2m",
-        )),
-    }
+    parse_age_of_a_second(
+        what,
+        value,
+        "a lease must live at least 1s",
+        "set lease_ttl to an age such as 30s or 2m",
+    )
 }
 
 /// A pause between batches: an age (`0s` for none).
 fn parse_pause(what: &str, value: &str) -> Result<Duration, CliError> {
-    parse_age(value).map_err(|error| {
-        CliError::config(
-            format!("{what}: {error}"),
-            "set it to an age such as 1s or 2m",
-        )
-    })
+    parse_config_age(what, value, "set it to an age such as 1s or 2m")
 }
 
 /// A PostgreSQL timeout: an age of at least one second (zero would mean none).
 fn parse_timeout(what: &str, value: &str) -> Result<Duration, CliError> {
-    let next = "set it to an age such as 10s or 5m (at least 1s)";
-    match parse_age(value) {
-        Ok(age) if age >= Duration::from_secs(1) => Ok(age),
-        Ok(_) => Err(CliError::config(
-            format!("{what}: zero would mean no timeout"),
-            next,
-        )),
-        Err(error) => Err(CliError::config(format!("{what}: {error}"), next)),
-    }
+    parse_age_of_a_second(
+        what,
+        value,
+        "zero would mean no timeout",
+        "set it to an age such as 10s or 5m (at least 1s)",
+    )
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, CliError> {
