@@ -63,18 +63,15 @@ async fn sync_and_narrow(
     let run = request.run.clone();
     let mut gone = BTreeSet::new();
     if let Some(source) = inv.store().info().source {
-        let report = inv
-            .journal
-            .sync_source(&request.scope)
-            .await
-            .map_err(|error| {
-                Outcome::refused_or_failed(error, None, |error| {
-                    (
-                        format!("cannot sync the documents from {source}: {error}"),
-                        format!("fix what is named above, then: iu-cutter run {run}"),
-                    )
-                })
-            })?;
+        let report =
+            inv.journal
+                .sync_source(&request.scope)
+                .await
+                .map_err(failed_before_backup(
+                    &run,
+                    &format!("sync the documents from {source}"),
+                    "fix what is named above",
+                ))?;
         info!(source = %source, %report, "source synced");
         inv.note(format!("synced from {source}: {report}"));
         if !report.gone.is_empty() {
@@ -95,14 +92,11 @@ async fn sync_and_narrow(
         .store()
         .load_heads(&request.scope)
         .await
-        .map_err(|error| {
-            Outcome::refused_or_failed(error, None, |error| {
-                (
-                    format!("cannot read the scope's documents: {error}"),
-                    format!("check that the store is reachable, then: iu-cutter run {run}"),
-                )
-            })
-        })?;
+        .map_err(failed_before_backup(
+            &run,
+            "read the scope's documents",
+            "check that the store is reachable",
+        ))?;
     let kept: Vec<DocumentId> = heads
         .into_iter()
         .filter(|head| !gone.contains(&head.id))
@@ -140,7 +134,11 @@ async fn journal_and_drive(
     fresh.expected_plan_sha256 = request.expected_plan.as_ref().map(Plan::sha256);
     let record = match inv.journal.begin(&fresh).await {
         Ok(record) => record,
-        Err(error) => return (begin_failure(&run, error), None),
+        Err(error) => {
+            let failed =
+                failed_before_backup(&run, "journal the run", "check that the store is reachable");
+            return (failed(error), None);
+        }
     };
     if record.scope != fresh.scope
         || record.rules != fresh.rules
@@ -175,14 +173,21 @@ async fn journal_and_drive(
     continue_run(pipeline, record, until, inv).await
 }
 
-/// The outcome when the run cannot be journaled.
-fn begin_failure(run: &RunId, error: AdapterError) -> Outcome {
-    Outcome::refused_or_failed(error, None, |error| {
-        (
-            format!("cannot journal the run: {error}"),
-            format!("check that the store is reachable, then: iu-cutter run {run}"),
-        )
-    })
+/// The outcome when the store cannot `doing` before the run has backed anything up: the kill
+/// switch's refusal, or a failure that says what to do (`advice`) before running it again.
+fn failed_before_backup<'a>(
+    run: &'a RunId,
+    doing: &'a str,
+    advice: &'a str,
+) -> impl FnOnce(AdapterError) -> Outcome + 'a {
+    move |error| {
+        Outcome::refused_or_failed(error, None, |error| {
+            (
+                format!("cannot {doing}: {error}"),
+                format!("{advice}, then: iu-cutter run {run}"),
+            )
+        })
+    }
 }
 
 /// Continues a journaled run: a run held after verification is enacted as `enact` does it
