@@ -341,21 +341,10 @@ async fn document_changes(
 
 /// Whether two units of one unit id export the same line but for the generation and revision.
 fn same_line(a: &Unit, b: &Unit) -> bool {
-    (
-        a.sha256.as_str(),
-        a.path.as_str(),
-        a.part,
-        a.ordinal,
-        a.start,
-        a.end,
-    ) == (
-        b.sha256.as_str(),
-        b.path.as_str(),
-        b.part,
-        b.ordinal,
-        b.start,
-        b.end,
-    )
+    fn line(u: &Unit) -> (&str, &str, Option<u32>, u32, u64, u64) {
+        (&u.sha256, &u.path, u.part, u.ordinal, u.start, u.end)
+    }
+    line(a) == line(b)
 }
 
 /// A run that may have enacted a document's baseline and left no generation of it.
