@@ -94,6 +94,14 @@ impl Timed {
         };
         Ok(self.export(&request).await?.0)
     }
+
+    /// Why `export --since run` is refused (or a text saying it was not, which no test expects).
+    async fn since_refusal(&self, run: &str) -> String {
+        match self.since(run).await {
+            Err(ExportError::Since(why)) => why,
+            other => format!("not refused: {other:?}"),
+        }
+    }
 }
 
 /// How many active units `document` has now.
@@ -279,11 +287,7 @@ async fn since_a_run_exports_only_what_changed_with_tombstones() -> TestResult {
 #[tokio::test]
 async fn since_refuses_a_run_that_never_enacted_or_was_rolled_back() -> TestResult {
     let t = Timed::new();
-    let refusal = |result: Result<Vec<ExportLine>, ExportError>| match result {
-        Err(ExportError::Since(why)) => why,
-        other => format!("not refused: {other:?}"),
-    };
-    assert!(refusal(t.since("r0").await).contains("no run `r0`"));
+    assert!(t.since_refusal("r0").await.contains("no run `r0`"));
     t.pass("r1", laws()).await?;
     let held = RunRequest::new("h", laws(), CutRules::preset(Preset::Markdown));
     t.h.runner
@@ -293,12 +297,12 @@ async fn since_refuses_a_run_that_never_enacted_or_was_rolled_back() -> TestResu
                 .with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
         )
         .await?;
-    assert!(refusal(t.since("h").await).contains("never enacted"));
+    assert!(t.since_refusal("h").await.contains("never enacted"));
     t.roll_back("h").await?;
     t.pass("r2", Scope::Ids(vec![DocumentId::new("law/1")]))
         .await?;
     t.roll_back("r2").await?;
-    assert!(refusal(t.since("r2").await).contains("was rolled back"));
+    assert!(t.since_refusal("r2").await.contains("was rolled back"));
     Ok(())
 }
 
@@ -315,10 +319,7 @@ async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
     // When r3 finished, law/1 was r2's; r2 is rolled back since, so nobody can tell what to
     // remove.
     t.roll_back("r2").await?;
-    let why = match t.since("r3").await {
-        Err(ExportError::Since(why)) => why,
-        other => return Err(format!("not refused: {other:?}").into()),
-    };
+    let why = t.since_refusal("r3").await;
     assert!(
         why.contains("generation `r2` of document `law/1`") && why.contains("rolled back"),
         "{why}"
@@ -345,10 +346,7 @@ async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
             .any(|e| e.document == law_2 && e.generation.as_str() == "r1"),
         "{report:?}"
     );
-    let why = match t.since("r1").await {
-        Err(ExportError::Since(why)) => why,
-        other => return Err(format!("not refused: {other:?}").into()),
-    };
+    let why = t.since_refusal("r1").await;
     assert!(
         why.contains("generation `r1` of document `law/2`") && why.contains("purged"),
         "{why}"
