@@ -1670,37 +1670,36 @@ pub async fn an_active_units_page_never_stitches_two_generations(store: &dyn Liv
 
     let a = reread(store, &a).await;
     cut(store, &run("r2"), std::slice::from_ref(&a), 1).await;
-    assert_conflict(
-        store.active_units_page(Some(&cursor), 2).await,
-        "a",
-        "a page after the document was re-enacted",
-        "active generation `r1`",
-        "active generation `r2`",
-    );
-    let gone = UnitCursor {
-        document: id("b"),
-        generation: run("r0"),
+    let first_unit = |document: &str, generation: &str| UnitCursor {
+        document: id(document),
+        generation: run(generation),
         ordinal: 0,
     };
-    assert_conflict(
-        store.active_units_page(Some(&gone), 2).await,
-        "b",
-        "a cursor on a generation that is not active",
-        "active generation `r0`",
-        "active generation `r1`",
-    );
-    let never = UnitCursor {
-        document: id("c"),
-        generation: run("r1"),
-        ordinal: 0,
-    };
-    assert_conflict(
-        store.active_units_page(Some(&never), 2).await,
-        "c",
-        "a cursor on a document without an active generation",
-        "active generation `r1`",
-        "no active generation",
-    );
+    for (cursor, what, found) in [
+        (
+            cursor,
+            "a page after the document was re-enacted",
+            "active generation `r2`",
+        ),
+        (
+            first_unit("b", "r0"),
+            "a cursor on a generation that is not active",
+            "active generation `r1`",
+        ),
+        (
+            first_unit("c", "r1"),
+            "a cursor on a document without an active generation",
+            "no active generation",
+        ),
+    ] {
+        assert_conflict(
+            store.active_units_page(Some(&cursor), 2).await,
+            cursor.document.as_str(),
+            what,
+            &format!("active generation `{}`", cursor.generation),
+            found,
+        );
+    }
 }
 
 // ---- shards and leases -----------------------------------------------------------------------
