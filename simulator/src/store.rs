@@ -198,17 +198,11 @@ impl Store {
         after: Option<&DocumentId>,
         limit: u32,
     ) -> AdapterResult<Vec<DocumentHead>> {
-        if limit == 0 {
-            return Err(empty_page());
-        }
-        let documents = match after {
-            Some(after) => self
-                .documents
-                .range::<DocumentId, _>((Bound::Excluded(after), Bound::Unbounded)),
-            None => self.documents.range(..),
-        };
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        Ok(documents.take(limit).map(|(_, d)| d.head()).collect())
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let documents = self
+            .documents
+            .range::<DocumentId, _>((from, Bound::Unbounded));
+        page(limit, documents.map(|(_, d)| d.head()))
     }
 
     /// Up to `limit` units of the active generations after `after`, by (document, ordinal), each
@@ -219,9 +213,7 @@ impl Store {
         after: Option<&UnitCursor>,
         limit: u32,
     ) -> AdapterResult<Vec<ActiveUnit>> {
-        if limit == 0 {
-            return Err(empty_page());
-        }
+        let limit = page_size(limit)?;
         let documents = match after {
             Some(cursor) => {
                 let active = self
@@ -235,7 +227,6 @@ impl Store {
             }
             None => self.documents.range(..),
         };
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut page = Vec::new();
         for (id, document) in documents {
             let Some(generation) = &document.active_generation else {
@@ -632,6 +623,19 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// How many rows a page of `limit` may hold; a `limit` of 0 is refused ([`empty_page`]).
+fn page_size(limit: u32) -> AdapterResult<usize> {
+    if limit == 0 {
+        return Err(empty_page());
+    }
+    Ok(usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
+/// The first `limit` of `rows`, as one page (see [`page_size`]).
+fn page<T>(limit: u32, rows: impl Iterator<Item = T>) -> AdapterResult<Vec<T>> {
+    Ok(rows.take(page_size(limit)?).collect())
 }
 
 fn lease_ttl_ms(holder: &str, ttl: Duration) -> AdapterResult<u64> {
