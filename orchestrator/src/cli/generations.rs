@@ -85,19 +85,17 @@ pub(crate) async fn diff(
         diff.unchanged
     );
     let bytes = |b: Option<u64>| b.map_or_else(|| "-".to_owned(), |b| b.to_string());
-    let rows: Vec<Vec<String>> = diff
-        .units
-        .iter()
-        .map(|u| {
+    table(
+        &["change", "unit id", "path", "bytes"],
+        diff.units.iter().map(|u| {
             vec![
                 change_name(u.change).to_owned(),
                 u.unit_id.clone(),
                 u.path.clone(),
                 format!("{} -> {}", bytes(u.bytes_a), bytes(u.bytes_b)),
             ]
-        })
-        .collect();
-    table(&["change", "unit id", "path", "bytes"], &rows);
+        }),
+    );
     Ok(())
 }
 
@@ -261,19 +259,6 @@ fn print_purge_summary(report: &PurgeReport, counts: &DecisionCounts, age: &str,
 
 /// `--verbose`: every retired generation, its decision, and what would make it purgeable.
 fn print_generation_table(report: &PurgeReport, args: &PurgeArgs, purged: bool) {
-    let rows: Vec<Vec<String>> = report
-        .generations
-        .iter()
-        .map(|e| {
-            vec![
-                e.document.to_string(),
-                e.generation.to_string(),
-                e.retired_at.clone().unwrap_or_else(|| "-".to_owned()),
-                decision_name(e, purged),
-                purgeable_when(e, &args.older_than.text, args.older_than.duration),
-            ]
-        })
-        .collect();
     table(
         &[
             "document",
@@ -282,7 +267,15 @@ fn print_generation_table(report: &PurgeReport, args: &PurgeArgs, purged: bool) 
             "decision",
             "what would make it purgeable",
         ],
-        &rows,
+        report.generations.iter().map(|e| {
+            vec![
+                e.document.to_string(),
+                e.generation.to_string(),
+                e.retired_at.clone().unwrap_or_else(|| "-".to_owned()),
+                decision_name(e, purged),
+                purgeable_when(e, &args.older_than.text, args.older_than.duration),
+            ]
+        }),
     );
 }
 

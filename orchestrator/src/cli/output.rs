@@ -46,9 +46,10 @@ pub(crate) fn print_json(value: &impl serde::Serialize) {
 }
 
 /// Prints rows as left-aligned columns.
-pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows.into_iter().collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(width) = widths.get_mut(i) {
                 *width = (*width).max(cell.chars().count());
@@ -70,7 +71,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
         out!("{}", out.trim_end());
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }
@@ -109,10 +110,9 @@ pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
         .map(|phase| format!(" (held after {phase})"))
         .unwrap_or_default();
     out!("outcome: {}{held}", report.outcome.name());
-    let rows: Vec<Vec<String>> = report
-        .phases
-        .iter()
-        .map(|p| {
+    table(
+        &["phase", "status", "time", "evidence"],
+        report.phases.iter().map(|p| {
             let mut evidence = evidence_line(&p.evidence);
             if let Some(detail) = &p.detail
                 && p.status != PhaseEntryStatus::Done
@@ -130,9 +130,8 @@ pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
                     .unwrap_or_default(),
                 evidence,
             ]
-        })
-        .collect();
-    table(&["phase", "status", "time", "evidence"], &rows);
+        }),
+    );
     if let Some(units) = planned_units(report) {
         out!("units: {units}");
     }

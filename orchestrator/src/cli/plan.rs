@@ -183,5 +183,5 @@ fn print_documents(documents: &[DocumentPreview<'_>]) {
         headers.push("preset");
     }
     headers.push("first paths");
-    table(&headers, &rows);
+    table(&headers, rows);
 }

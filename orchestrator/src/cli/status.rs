@@ -122,8 +122,10 @@ async fn run_status(
     print_run_state(&record, &leases);
     out!("scope: {}", scope_text(&record.scope));
     out!("rules: {}", rules_summary(&record.rules));
-    let rows: Vec<Vec<String>> = record.phases.iter().map(phase_row).collect();
-    table(&["phase", "status", "finished", "evidence"], &rows);
+    table(
+        &["phase", "status", "finished", "evidence"],
+        record.phases.iter().map(phase_row),
+    );
     if let Some(sha) = &record.expected_plan_sha256 {
         out!("reviewed plan sha256: {sha}");
     }
@@ -216,10 +218,9 @@ async fn store_status(
         out!("no runs journaled yet");
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = runs.iter().map(|r| run_row(r, &lives)).collect();
     table(
         &["run", "status", "scope", "rules", "phases", "last phase"],
-        &rows,
+        runs.iter().map(|r| run_row(r, &lives)),
     );
     Ok(())
 }
@@ -442,19 +443,17 @@ fn print_units(doc: &DocumentHead, listed: &Listed, args: &UnitsArgs) {
             out!("{}", u.body.strip_suffix('\n').unwrap_or(&u.body));
         }
     } else {
-        let rows: Vec<Vec<String>> = listed
-            .units
-            .iter()
-            .map(|u| {
+        table(
+            &["ordinal", "path", "bytes", "sha256"],
+            listed.units.iter().map(|u| {
                 vec![
                     u.ordinal.to_string(),
                     path_of(u),
                     (u.end - u.start).to_string(),
                     short(&u.sha256).to_owned(),
                 ]
-            })
-            .collect();
-        table(&["ordinal", "path", "bytes", "sha256"], &rows);
+            }),
+        );
     }
     out!("units: {}", listed.units.len());
 }
