@@ -245,14 +245,30 @@ pub struct OpSpec {
     pub claimed: bool,
 }
 
-const fn spec(
-    kind: OpKind,
-    name: &'static str,
-    role: Role,
-    mutates: bool,
-    gated: bool,
-    claimed: bool,
-) -> OpSpec {
+/// How a kind of call touches the store: the combinations of [`OpSpec::mutates`],
+/// [`OpSpec::gated`] and [`OpSpec::claimed`] that the table uses, each named.
+#[derive(Clone, Copy)]
+enum Access {
+    /// Reads: neither gated nor claimed.
+    Read,
+    /// The preflight: changes nothing, but asks the kill switch.
+    GatedRead,
+    /// A gated mutation that changes no one run's state, so it carries no claim.
+    Write,
+    /// A gated mutation of one run's state, which carries the run's lease claim.
+    ClaimedWrite,
+    /// Renewing or releasing a lease: a mutation the kill switch does not gate.
+    LeaseUpkeep,
+}
+
+const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> OpSpec {
+    let (mutates, gated, claimed) = match access {
+        Access::Read => (false, false, false),
+        Access::GatedRead => (false, true, false),
+        Access::Write => (true, true, false),
+        Access::ClaimedWrite => (true, true, true),
+        Access::LeaseUpkeep => (true, false, false),
+    };
     OpSpec {
         kind,
         name,
@@ -267,111 +283,47 @@ const fn spec(
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
 pub const OPS: [OpSpec; 32] = {
+    use Access as A;
     use OpKind as K;
     use Role as R;
     [
-        spec(K::Preflight, "preflight", R::Admin, false, true, false),
-        spec(K::LoadScope, "load_scope", R::Reads, false, false, false),
-        spec(K::LoadHeads, "load_heads", R::Reads, false, false, false),
-        spec(K::HeadsPage, "heads_page", R::Reads, false, false, false),
-        spec(K::Generations, "generations", R::Reads, false, false, false),
-        spec(
-            K::GenerationUnits,
-            "generation_units",
-            R::Reads,
-            false,
-            false,
-            false,
-        ),
-        spec(
-            K::ActiveUnits,
-            "active_units",
-            R::Reads,
-            false,
-            false,
-            false,
-        ),
-        spec(
-            K::ActiveUnitsPage,
-            "active_units_page",
-            R::Reads,
-            false,
-            false,
-            false,
-        ),
-        spec(K::Census, "census", R::Reads, false, false, false),
-        spec(K::Snapshot, "snapshot", R::Reads, false, false, false),
-        spec(K::LoadRun, "load_run", R::Journal, false, false, false),
-        spec(K::ListRuns, "list_runs", R::Journal, false, false, false),
-        spec(K::LoadPlan, "load_plan", R::Plans, false, false, false),
-        spec(
-            K::LoadReports,
-            "load_reports",
-            R::Journal,
-            false,
-            false,
-            false,
-        ),
-        spec(
-            K::LoadBackup,
-            "load_backup",
-            R::Journal,
-            false,
-            false,
-            false,
-        ),
-        spec(K::LoadLeases, "load_leases", R::Leases, false, false, false),
-        spec(
-            K::PutDocuments,
-            "put_documents",
-            R::Admin,
-            true,
-            true,
-            false,
-        ),
-        spec(K::SyncSource, "sync_source", R::Admin, true, true, false),
-        spec(K::BeginRun, "begin_run", R::Journal, true, true, true),
-        spec(K::RecordPhase, "record_phase", R::Journal, true, true, true),
+        spec(K::Preflight, "preflight", R::Admin, A::GatedRead),
+        spec(K::LoadScope, "load_scope", R::Reads, A::Read),
+        spec(K::LoadHeads, "load_heads", R::Reads, A::Read),
+        spec(K::HeadsPage, "heads_page", R::Reads, A::Read),
+        spec(K::Generations, "generations", R::Reads, A::Read),
+        spec(K::GenerationUnits, "generation_units", R::Reads, A::Read),
+        spec(K::ActiveUnits, "active_units", R::Reads, A::Read),
+        spec(K::ActiveUnitsPage, "active_units_page", R::Reads, A::Read),
+        spec(K::Census, "census", R::Reads, A::Read),
+        spec(K::Snapshot, "snapshot", R::Reads, A::Read),
+        spec(K::LoadRun, "load_run", R::Journal, A::Read),
+        spec(K::ListRuns, "list_runs", R::Journal, A::Read),
+        spec(K::LoadPlan, "load_plan", R::Plans, A::Read),
+        spec(K::LoadReports, "load_reports", R::Journal, A::Read),
+        spec(K::LoadBackup, "load_backup", R::Journal, A::Read),
+        spec(K::LoadLeases, "load_leases", R::Leases, A::Read),
+        spec(K::PutDocuments, "put_documents", R::Admin, A::Write),
+        spec(K::SyncSource, "sync_source", R::Admin, A::Write),
+        spec(K::BeginRun, "begin_run", R::Journal, A::ClaimedWrite),
+        spec(K::RecordPhase, "record_phase", R::Journal, A::ClaimedWrite),
         spec(
             K::SetRunStatus,
             "set_run_status",
             R::Journal,
-            true,
-            true,
-            true,
+            A::ClaimedWrite,
         ),
-        spec(K::SavePlan, "save_plan", R::Plans, true, true, true),
-        spec(K::SaveReport, "save_report", R::Journal, true, true, false),
-        spec(K::SaveBackup, "save_backup", R::Journal, true, true, true),
-        spec(K::Fence, "fence", R::Cuts, true, true, true),
-        spec(K::WriteUnits, "write_units", R::Cuts, true, true, true),
-        spec(K::Enact, "enact", R::Cuts, true, true, true),
-        spec(K::Restore, "restore", R::Admin, true, true, true),
-        spec(
-            K::PurgeGenerations,
-            "purge_generations",
-            R::Admin,
-            true,
-            true,
-            false,
-        ),
-        spec(
-            K::AcquireLease,
-            "acquire_lease",
-            R::Leases,
-            true,
-            true,
-            false,
-        ),
-        spec(K::RenewLease, "renew_lease", R::Leases, true, false, false),
-        spec(
-            K::ReleaseLease,
-            "release_lease",
-            R::Leases,
-            true,
-            false,
-            false,
-        ),
+        spec(K::SavePlan, "save_plan", R::Plans, A::ClaimedWrite),
+        spec(K::SaveReport, "save_report", R::Journal, A::Write),
+        spec(K::SaveBackup, "save_backup", R::Journal, A::ClaimedWrite),
+        spec(K::Fence, "fence", R::Cuts, A::ClaimedWrite),
+        spec(K::WriteUnits, "write_units", R::Cuts, A::ClaimedWrite),
+        spec(K::Enact, "enact", R::Cuts, A::ClaimedWrite),
+        spec(K::Restore, "restore", R::Admin, A::ClaimedWrite),
+        spec(K::PurgeGenerations, "purge_generations", R::Admin, A::Write),
+        spec(K::AcquireLease, "acquire_lease", R::Leases, A::Write),
+        spec(K::RenewLease, "renew_lease", R::Leases, A::LeaseUpkeep),
+        spec(K::ReleaseLease, "release_lease", R::Leases, A::LeaseUpkeep),
     ]
 };
 
