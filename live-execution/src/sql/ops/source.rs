@@ -126,7 +126,17 @@ pub(crate) async fn prepare<D: Dialect>(
     // The source row that still matches what the active generation was cut from: its revision
     // when there is a revision column, else its body's sha256 where the server can hash it.
     let same_as_cut = match (&revision_text, D::SQL_SHA256) {
-        (Some(revision), _) => Some(format!("{revision} = g.cut_source_revision")),
+        // A NULL revision matches a NULL recorded one (`=` alone made it stale forever), then
+        // the body tells, where the server can hash it.
+        (Some(revision), hash) => Some(format!(
+            "({revision} = g.cut_source_revision OR ({revision} IS NULL AND \
+             g.cut_source_revision IS NULL{}))",
+            hash.map(|hash| format!(
+                " AND {} = g.cut_sha256",
+                hash.replace("{}", &column(&mapping.body))
+            ))
+            .unwrap_or_default()
+        )),
         (None, Some(hash)) => Some(format!(
             "{} = g.cut_sha256",
             hash.replace("{}", &column(&mapping.body))
