@@ -277,3 +277,35 @@ fn a_source_naming_iu_cutters_own_table_is_refused() -> TestResult {
     assert!(init.all().contains("documents"), "{init:?}");
     Ok(())
 }
+
+/// A `where` naming a column that iu-cutter's `documents` table has too (`id`, `state`,
+/// `revision`, …) passed `init`'s probe, then every sync with a revision column failed with
+/// "ambiguous column name: id": the scan joined `documents` beside the source.
+#[test]
+fn a_filter_naming_id_syncs() -> TestResult {
+    let wd = Workdir::new()?;
+    std::fs::File::create(wd.path().join(STORE))?;
+    wd.sql(THREE_LAWS)?;
+    wd.write(
+        "cutter.toml",
+        CONFIG
+            .replace("status = 'published'", "status = 'published' AND id <> 3")
+            .as_bytes(),
+    )?;
+    wd.expect(&["init", "--execute"], 0)?;
+    let run = wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    assert!(run.stdout.contains("2 new"), "{run:?}");
+    // The incremental sync reads only what moved.
+    wd.sql(
+        "UPDATE laws SET content = content || 'Article 3\nMore.\n', updated_at = 2 WHERE id = 2",
+    )?;
+    let stale = wd.expect(&["run", "--execute", "--stale", "--run-id", "r2"], 0)?;
+    assert!(
+        stale
+            .stdout
+            .contains("1 source rows read: 0 new, 1 changed"),
+        "{stale:?}"
+    );
+    assert!(stale.stdout.contains("--stale: 1 document(s)"), "{stale:?}");
+    Ok(())
+}

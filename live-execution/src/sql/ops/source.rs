@@ -184,10 +184,12 @@ struct SourceRow {
 fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope) -> Query<'a, D> {
     let mut statement = format!("SELECT {} {}", source.columns, source.from);
     if let Some(revision) = &source.revision_text {
+        // A subquery, not a join: the filter's unqualified names (`id`, `state`, …) must
+        // resolve to the source's columns only, never be ambiguous with iu-cutter's.
         statement.push_str(&format!(
-            " LEFT JOIN documents AS d ON d.id = {} WHERE {} AND (d.id IS NULL OR \
-             d.source_revision IS NULL OR d.source_revision <> {revision})",
-            source.id_text, source.filter
+            " WHERE {} AND NOT EXISTS (SELECT 1 FROM documents AS d WHERE d.id = {} AND \
+             d.source_revision = {revision})",
+            source.filter, source.id_text
         ));
     } else {
         statement.push_str(&format!(" WHERE {}", source.filter));
