@@ -309,3 +309,65 @@ fn a_filter_naming_id_syncs() -> TestResult {
     assert!(stale.stdout.contains("--stale: 1 document(s)"), "{stale:?}");
     Ok(())
 }
+
+/// `[source]` changes after `init --execute` (here the `where`): the reader view keeps
+/// comparing with the old mapping (a row the new filter excludes reads as active and not
+/// stale), and nothing but `init` ever compares the view with the configuration, so `run` says
+/// nothing. A run on a store whose view is not the configuration's should say so, naming
+/// `iu-cutter init --execute`.
+#[test]
+#[ignore = "defect: run never says that the reader view compares an older [source] than the configuration's"]
+fn a_run_says_when_the_reader_view_is_not_the_configurations() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    wd.write(
+        "cutter.toml",
+        CONFIG
+            .replace("status = 'published'", "status = 'published' AND id <> 3")
+            .as_bytes(),
+    )?;
+    let run = wd.run(&["run", "--execute", "--stale", "--run-id", "r2"])?;
+    assert!(run.all().contains("init --execute"), "{run:?}");
+    Ok(())
+}
+
+/// A body column that is not text (`jsonb`, `bytea`) passes the mapping's probe (which reads no
+/// row), then `init --execute` fails replacing the view with "function convert_to(jsonb,
+/// unknown) does not exist" and the advice to "check the database", and a sync says the body
+/// "cannot be read as UTF-8 text". The problem is the mapping: name `[source] body` and the
+/// column's type.
+#[test]
+#[ignore = "defect: a non-text body column is refused with misleading messages (convert_to, UTF-8) instead of naming [source] body"]
+fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
+    let test = "a_body_column_that_is_not_text_is_named_on_postgres";
+    let Some(server) = server(test) else {
+        return Ok(());
+    };
+    let app = Schema::create(&server.owner, "app")?;
+    let store = Schema::create(&server.owner, "iu")?;
+    execute(
+        &server.owner,
+        &format!(
+            "CREATE TABLE {}.laws (id BIGINT PRIMARY KEY, content JSONB NOT NULL, \
+             updated_at BIGINT NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
+            app.name
+        ),
+    )?;
+    let wd = Workdir::new()?;
+    wd.write(
+        "cutter.toml",
+        format!(
+            "schema = \"{}\"\n{}",
+            store.name,
+            CONFIG.replace("\"laws\"", &format!("\"{}.laws\"", app.name))
+        )
+        .as_bytes(),
+    )?;
+    let init = wd.run(&["--database-url", &server.owner, "init", "--execute"])?;
+    let all = init.all();
+    assert!(
+        all.contains("[source] body") && all.contains("jsonb"),
+        "the mapping is named: {all}"
+    );
+    Ok(())
+}
