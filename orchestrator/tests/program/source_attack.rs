@@ -371,3 +371,24 @@ fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
     );
     Ok(())
 }
+
+/// The application's SQLite file is in rollback-journal mode (`delete`, SQLite's default).
+/// `iu-cutter init` without `--execute` ("changes nothing") switches it to WAL, a persistent
+/// change of the application's database (new `-wal`/`-shm` files, unusable on network file
+/// systems and by SQLite before 3.7), before anything was executed.
+#[test]
+#[ignore = "defect: any iu-cutter connection (even init without --execute) switches the application's SQLite file to WAL"]
+fn init_without_execute_leaves_the_applications_journal_mode_alone() -> TestResult {
+    let wd = Workdir::new()?;
+    std::fs::File::create(wd.path().join(STORE))?;
+    wd.sql(THREE_LAWS)?;
+    assert_eq!(wd.column("PRAGMA journal_mode")?, ["delete"]);
+    wd.write("cutter.toml", CONFIG.as_bytes())?;
+    wd.run(&["init"])?;
+    assert_eq!(
+        wd.column("PRAGMA journal_mode")?,
+        ["delete"],
+        "init without --execute changed the application's database"
+    );
+    Ok(())
+}
