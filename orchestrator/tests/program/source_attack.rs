@@ -392,3 +392,56 @@ fn init_without_execute_leaves_the_applications_journal_mode_alone() -> TestResu
     );
     Ok(())
 }
+
+/// A reader role was granted SELECT on `active_units` (the reader contract); attaching a
+/// `[source]` (`init --execute`) replaced the view by DROP and CREATE, which on PostgreSQL
+/// drops every grant on it: the application's readers got "permission denied". Replaced in
+/// place, the grants stay.
+#[test]
+fn replacing_the_reader_view_keeps_its_grants_on_postgres() -> TestResult {
+    let test = "replacing_the_reader_view_keeps_its_grants_on_postgres";
+    let Some(server) = server(test) else {
+        return Ok(());
+    };
+    let app = Schema::create(&server.owner, "app")?;
+    let store = Schema::create(&server.owner, "iu")?;
+    execute(
+        &server.owner,
+        &format!(
+            "CREATE TABLE {}.laws (id BIGINT PRIMARY KEY, content TEXT NOT NULL, \
+             updated_at BIGINT NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
+            app.name
+        ),
+    )?;
+    let wd = Workdir::new()?;
+    let schema = format!("schema = \"{}\"\n", store.name);
+    wd.write("cutter.toml", schema.as_bytes())?;
+    wd.expect(&["--database-url", &server.owner, "init", "--execute"], 0)?;
+    let role = server.runtime_role()?;
+    execute(
+        &server.owner,
+        &format!("GRANT USAGE ON SCHEMA {} TO {role}", store.name),
+    )?;
+    execute(
+        &server.owner,
+        &format!("GRANT SELECT ON {}.active_units TO {role}", store.name),
+    )?;
+    let read = format!(
+        "SELECT CAST(count(*) AS TEXT) FROM {}.active_units",
+        store.name
+    );
+    assert_eq!(pg_column(&server.runtime, "SELECT 1", &read)?, ["0"]);
+    let source = CONFIG.replace("\"laws\"", &format!("\"{}.laws\"", app.name));
+    wd.write("cutter.toml", format!("{schema}{source}").as_bytes())?;
+    let init = wd.expect(&["--database-url", &server.owner, "init", "--execute"], 0)?;
+    assert!(
+        init.stdout.contains("now compares the documents with"),
+        "{init:?}"
+    );
+    assert_eq!(
+        pg_column(&server.runtime, "SELECT 1", &read)?,
+        ["0"],
+        "the reader keeps its grant"
+    );
+    Ok(())
+}

@@ -473,11 +473,19 @@ pub(crate) async fn replace_reader_view<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "replacing the reader view";
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    D::query("DROP VIEW IF EXISTS active_units")
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
-    Query::<D>::built(source.view.clone())
+    let view = if D::REPLACE_VIEW_IN_PLACE {
+        // The columns are the contract's, so PostgreSQL replaces it in place, grants kept.
+        source
+            .view
+            .replacen("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
+    } else {
+        D::query("DROP VIEW IF EXISTS active_units")
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+        source.view.clone()
+    };
+    Query::<D>::built(view)
         .execute(&mut tx)
         .await
         .map_err(sql(what))?;
