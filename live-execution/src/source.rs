@@ -253,11 +253,17 @@ mod tests {
             "id = ?",
             "title = 'unbalanced",
             " ",
+            "status = 'published') OR (1 = 1",
+            "(status = 'published'",
+            "status = 'published')",
         ] {
             let mut bad = mapping();
             bad.filter = Some(filter.to_owned());
             assert!(refusal(&bad).contains("[source] where"), "{filter}");
         }
+        let mut quoted = mapping();
+        quoted.filter = Some("(status = 'a)') OR (title = \"(\" AND lang = 'it''s')".to_owned());
+        assert!(quoted.validate().is_ok());
     }
 
     #[test]
