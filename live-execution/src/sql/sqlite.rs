@@ -70,6 +70,7 @@ impl Dialect for Sqlite {
         "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'active_units'";
 
     const TAG_READER_VIEW: Option<&'static str> = None;
+    const REPLACE_VIEW_IN_PLACE: bool = false;
 
     const RELATION_EXISTS: &'static str =
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = $1)";

@@ -128,7 +128,17 @@ pub(crate) async fn prepare<D: Dialect>(
     // The source row that still matches what the active generation was cut from: its revision
     // when there is a revision column, else its body's sha256 where the server can hash it.
     let same_as_cut = match (&revision_text, D::SQL_SHA256) {
-        (Some(revision), _) => Some(format!("{revision} = g.cut_source_revision")),
+        // A NULL revision matches a NULL recorded one (`=` alone made it stale forever), then
+        // the body tells, where the server can hash it.
+        (Some(revision), hash) => Some(format!(
+            "({revision} = g.cut_source_revision OR ({revision} IS NULL AND \
+             g.cut_source_revision IS NULL{}))",
+            hash.map(|hash| format!(
+                " AND {} = g.cut_sha256",
+                hash.replace("{}", &column(&mapping.body))
+            ))
+            .unwrap_or_default()
+        )),
         (None, Some(hash)) => Some(format!(
             "{} = g.cut_sha256",
             hash.replace("{}", &column(&mapping.body))
@@ -188,10 +198,12 @@ struct SourceRow {
 fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope) -> Query<'a, D> {
     let mut statement = format!("SELECT {} {}", source.columns, source.from);
     if let Some(revision) = &source.revision_text {
+        // A subquery, not a join: the filter's unqualified names (`id`, `state`, …) must
+        // resolve to the source's columns only, never be ambiguous with iu-cutter's.
         statement.push_str(&format!(
-            " LEFT JOIN documents AS d ON d.id = {} WHERE {} AND (d.id IS NULL OR \
-             d.source_revision IS NULL OR d.source_revision <> {revision})",
-            source.id_text, source.filter
+            " WHERE {} AND NOT EXISTS (SELECT 1 FROM documents AS d WHERE d.id = {} AND \
+             d.source_revision = {revision})",
+            source.filter, source.id_text
         ));
     } else {
         statement.push_str(&format!(" WHERE {}", source.filter));
@@ -486,11 +498,19 @@ pub(crate) async fn replace_reader_view<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "replacing the reader view";
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    D::query("DROP VIEW IF EXISTS active_units")
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
-    Query::<D>::built(source.view.clone())
+    let view = if D::REPLACE_VIEW_IN_PLACE {
+        // The columns are the contract's, so PostgreSQL replaces it in place, grants kept.
+        source
+            .view
+            .replacen("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
+    } else {
+        D::query("DROP VIEW IF EXISTS active_units")
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+        source.view.clone()
+    };
+    Query::<D>::built(view)
         .execute(&mut tx)
         .await
         .map_err(sql(what))?;
