@@ -190,6 +190,9 @@ pub struct SyncReport {
     pub touched: u64,
     /// Rows read whose copy was already current.
     pub unchanged: u64,
+    /// Of the changed documents, those whose body changed while the revision column did not:
+    /// the application does not move it on every change.
+    pub silent: u64,
     /// Documents of the scope that iu-cutter tracks but whose row is no longer in the source
     /// (deleted, or no longer selected by the filter): a run leaves them out, since enact would
     /// find no row to compare; their active units stay, and the reader view shows them stale.

@@ -65,7 +65,10 @@ async fn sync_and_narrow(
     if let Some(source) = inv.store().info().source {
         let report = inv
             .journal
-            .sync_source(&request.scope)
+            // A full run reads every row (it backs up every body anyway), so a body changed
+            // without its revision is caught here and cut, not blocked at enact; `--stale` reads
+            // only the rows whose revision moved.
+            .sync_source(&request.scope, !request.stale_only)
             .await
             .map_err(|error| {
                 Outcome::refused_or_failed(error, None, |error| {
@@ -77,6 +80,14 @@ async fn sync_and_narrow(
             })?;
         info!(source = %source, %report, "source synced");
         inv.note(format!("synced from {source}: {report}"));
+        if report.silent > 0 {
+            inv.note(format!(
+                "{} document(s) of {source} changed their body without moving its revision \
+                 column: make the application move it on every change (`run --stale` only \
+                 reads rows whose revision moved)",
+                report.silent
+            ));
+        }
         if !report.gone.is_empty() {
             inv.note(format!(
                 "left out {} document(s) no longer in {source} (deleted, or not selected by \

@@ -210,7 +210,7 @@ pub async fn init_with(options: &ConnectOptions) -> Result<InitReport, AdapterEr
 /// What [`init_with`] would do at `options`, read without changing anything (a missing SQLite
 /// file or PostgreSQL schema: every migration pending).
 pub async fn init_plan(options: &ConnectOptions) -> Result<InitPlan, AdapterError> {
-    let backend = match Backend::open(options, Mode::Use).await {
+    let backend = match Backend::open(options, Mode::Inspect).await {
         Ok(backend) => backend,
         Err(AdapterError::Unavailable(why))
             if why.kind == crate::error::UnavailableKind::NeedsInit =>
@@ -383,6 +383,9 @@ enum Mode {
     Init,
     /// Everything else: the database must exist.
     Use,
+    /// Looking without changing anything (what `init` would do): the database must exist, and
+    /// is opened read-only, its settings (SQLite's journal mode) left as they are.
+    Inspect,
 }
 
 /// A connection pool to one of the compiled backends.
@@ -699,9 +702,11 @@ macro_rules! dispatch {
             Op::LoadReports(run) => $ops::load_reports($pool, run).await.map(Reply::Reports),
             Op::LoadBackup(run) => $ops::load_backup($pool, run).await.map(Reply::Backup),
             Op::LoadLeases => $ops::load_leases($pool).await.map(Reply::Leases),
-            Op::SyncSource(scope) => $ops::sync_source($pool, $source, scope)
-                .await
-                .map(Reply::Synced),
+            Op::SyncSource { scope, every_row } => {
+                $ops::sync_source($pool, $source, scope, every_row)
+                    .await
+                    .map(Reply::Synced)
+            }
             Op::PutDocuments(documents) => $ops::put_documents($pool, documents)
                 .await
                 .map(Reply::Documents),

@@ -404,7 +404,11 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
     let full = program.run(&["run", "--execute", "--run-id", "r6"], 0)?;
     says(&full.stdout, "left out 1 document(s) no longer in");
     let seen = view(app, store)?;
-    assert_eq!((seen["3"].0.as_str(), seen["3"].1), ("r1", true), "{seen:?}");
+    assert_eq!(
+        (seen["3"].0.as_str(), seen["3"].1),
+        ("r1", true),
+        "{seen:?}"
+    );
     assert!(seen.iter().filter(|(id, _)| *id != "3").all(|(_, v)| !v.1));
     Ok(())
 }

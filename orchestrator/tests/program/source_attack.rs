@@ -42,7 +42,6 @@ fn lacks(run: &Run, text: &str) {
 /// document, and its enact is BLOCKED ("the document changed after write-verify") — rollback and
 /// run again, as advised, blocks again, forever; the deleted law's units stay active meanwhile.
 #[test]
-#[ignore = "defect: a source row deleted (or filtered out) between runs blocks every later full run of its scope forever"]
 fn a_row_deleted_before_a_run_does_not_block_every_later_run() -> TestResult {
     let wd = sqlite_app(THREE_LAWS)?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
@@ -62,7 +61,6 @@ fn a_row_deleted_before_a_run_does_not_block_every_later_run() -> TestResult {
 /// before, and the advice (roll back, run again) blocks again forever. The message should name
 /// the real problem: the revision column did not move with the body.
 #[test]
-#[ignore = "defect: a body changed without its revision blocks every full run with a false 'changed during the run'"]
 fn a_body_changed_without_its_revision_is_named_as_such() -> TestResult {
     let wd = sqlite_app(THREE_LAWS)?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
@@ -77,7 +75,6 @@ fn a_body_changed_without_its_revision_is_named_as_such() -> TestResult {
 /// overwrite the first ("1 new, 1 changed"), and enact then BLOCKS claiming the application
 /// changed the row during the run. Duplicate ids are bad input: refuse them by name.
 #[test]
-#[ignore = "defect: duplicate source ids are merged silently, then reported as an application edit during the run"]
 fn duplicate_source_ids_are_refused_by_name() -> TestResult {
     let wd = sqlite_app(
         "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
@@ -377,7 +374,6 @@ fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
 /// change of the application's database (new `-wal`/`-shm` files, unusable on network file
 /// systems and by SQLite before 3.7), before anything was executed.
 #[test]
-#[ignore = "defect: any iu-cutter connection (even init without --execute) switches the application's SQLite file to WAL"]
 fn init_without_execute_leaves_the_applications_journal_mode_alone() -> TestResult {
     let wd = Workdir::new()?;
     std::fs::File::create(wd.path().join(STORE))?;

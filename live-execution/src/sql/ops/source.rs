@@ -49,6 +49,8 @@ pub(crate) struct SourceSql {
     view: String,
     /// The tracked documents with no row in the source, by id.
     gone: String,
+    /// One id that more than one selected row has, if any.
+    duplicate: String,
 }
 
 /// The row of document `$1` in iu-cutter's table with what a sync compares, locked.
@@ -171,6 +173,9 @@ pub(crate) async fn prepare<D: Dialect>(
             &format!("ELSE d.sha256 <> g.cut_sha256{source_moved} END")
         )
     );
+    let duplicate = format!(
+        "SELECT {id_text} {from} WHERE {filter} GROUP BY {id_text} HAVING count(*) > 1 LIMIT 1"
+    );
     Ok(SourceSql {
         table: mapping.table.clone(),
         columns: columns.join(", "),
@@ -182,6 +187,7 @@ pub(crate) async fn prepare<D: Dialect>(
         one,
         view,
         gone,
+        duplicate,
     })
 }
 
@@ -195,9 +201,9 @@ struct SourceRow {
 
 /// The scan of the source rows in `scope`; with a revision column, only the rows whose
 /// revision differs from the tracking copy's (or that have none).
-fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope) -> Query<'a, D> {
+fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope, every_row: bool) -> Query<'a, D> {
     let mut statement = format!("SELECT {} {}", source.columns, source.from);
-    if let Some(revision) = &source.revision_text {
+    if let Some(revision) = source.revision_text.as_ref().filter(|_| !every_row) {
         // A subquery, not a join: the filter's unqualified names (`id`, `state`, …) must
         // resolve to the source's columns only, never be ambiguous with iu-cutter's.
         statement.push_str(&format!(
@@ -273,6 +279,7 @@ pub(crate) async fn sync_source<D: Dialect>(
     pool: &Pool<D>,
     source: Option<&SourceSql>,
     scope: &Scope,
+    every_row: bool,
 ) -> AdapterResult<SyncReport> {
     let source = source.ok_or_else(|| {
         AdapterError::Invalid(
@@ -282,7 +289,22 @@ pub(crate) async fn sync_source<D: Dialect>(
     })?;
     let what = "reading the source";
     let mut reader = D::begin_read(pool).await.map_err(sql(what))?;
-    let mut rows = scan::<D>(source, scope).fetch(&mut reader);
+    // Two rows with one id would overwrite each other's copy, then look like an application
+    // edit at enact: refused by name, before anything is written.
+    let duplicate = Query::<D>::built(source.duplicate.clone())
+        .fetch_optional(&mut *reader)
+        .await
+        .map_err(sql(what))?;
+    if let Some(row) = duplicate {
+        return Err(AdapterError::Invalid(format!(
+            "more than one row of {} has the id `{}` (duplicate ids): iu-cutter needs one row \
+             per document; make the id column unique, or exclude the duplicates with [source] \
+             where; nothing was synced or cut",
+            source.table,
+            row.text(0).map_err(sql(what))?
+        )));
+    }
+    let mut rows = scan::<D>(source, scope, every_row).fetch(&mut reader);
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
     while let Some(row) = rows.try_next().await.map_err(sql(what))? {
@@ -351,6 +373,9 @@ async fn write_batch<D: Dialect>(
         if current.sha256 != sha256 {
             write_changed::<D>(&mut tx, row, &current, &sha256).await?;
             report.changed += 1;
+            if row.revision.is_some() && recorded_revision == row.revision {
+                report.silent += 1;
+            }
         } else if recorded_revision != row.revision || recorded_metadata != row.metadata {
             let update =
                 D::query("UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1")
