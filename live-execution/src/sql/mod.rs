@@ -210,6 +210,7 @@ pub async fn init_with(options: &ConnectOptions) -> Result<InitReport, AdapterEr
 /// What [`init_with`] would do at `options`, read without changing anything (a missing SQLite
 /// file or PostgreSQL schema: every migration pending).
 pub async fn init_plan(options: &ConnectOptions) -> Result<InitPlan, AdapterError> {
+    source_is_not_ours(options)?;
     let backend = match Backend::open(options, Mode::Inspect).await {
         Ok(backend) => backend,
         Err(AdapterError::Unavailable(why))
@@ -262,6 +263,35 @@ pub struct InitPlan {
     pub collisions: Vec<String>,
     /// Whether the reader view must be (re)created to compare the configured source table.
     pub source_view: bool,
+}
+
+/// Refuses a `[source]` naming one of iu-cutter's own tables (in iu-cutter's own schema): the
+/// tracking copies would become their own source.
+fn source_is_not_ours(options: &ConnectOptions) -> Result<(), AdapterError> {
+    let Some(mapping) = &options.source else {
+        return Ok(());
+    };
+    let postgres = matches!(target(&options.url), Ok(Target::Postgres));
+    let (schema, table) = match mapping.table.split_once('.') {
+        Some((schema, table)) => (Some(schema), table),
+        None => (postgres.then_some("public"), mapping.table.as_str()),
+    };
+    let ours = match (postgres, schema) {
+        (true, Some(schema)) => options.pg_schema.as_deref().unwrap_or("public") == schema,
+        _ => true,
+    };
+    let texts = std::iter::once(migrations::CREATE_MIGRATIONS_TABLE)
+        .chain(migrations::MIGRATIONS.iter().map(|m| m.sqlite));
+    let own = migrations::created_objects(texts);
+    if ours && own.iter().any(|(_, name)| name == table) {
+        return Err(AdapterError::Invalid(format!(
+            "[source] table `{}` is one of iu-cutter's own tables: name the application's table \
+             (with its schema on PostgreSQL, e.g. public.laws); fix [source] in the \
+             configuration",
+            mapping.table
+        )));
+    }
+    Ok(())
 }
 
 fn collision(options: &ConnectOptions, collisions: &[String]) -> AdapterError {
@@ -515,6 +545,7 @@ impl Guarded<SqlStore> {
 impl SqlStore {
     /// Opens the store; the schema must be exactly this build's.
     pub(crate) async fn open(options: &ConnectOptions) -> Result<SqlStore, AdapterError> {
+        source_is_not_ours(options)?;
         let backend = Backend::open(options, Mode::Use).await?;
         let mut store = SqlStore {
             backend,

@@ -262,7 +262,6 @@ fn a_filter_with_unbalanced_parentheses_is_refused() -> TestResult {
 /// `[source]` naming iu-cutter's own `documents` table (or any of its tables) is accepted: the
 /// tracking copies become their own source. It can only be a mistake; refuse it by name.
 #[test]
-#[ignore = "defect: a [source] naming one of iu-cutter's own tables is accepted"]
 fn a_source_naming_iu_cutters_own_table_is_refused() -> TestResult {
     let wd = Workdir::new()?;
     wd.write(
