@@ -522,6 +522,16 @@ pub struct SqlStore {
 }
 
 impl Guarded<SqlStore> {
+    /// With a `[source]`: whether the reader view `active_units` compares this configuration's
+    /// source (`init --execute` makes it so); `None` without a source.
+    pub async fn reader_view_is_current(&self) -> Result<Option<bool>, AdapterError> {
+        let store = self.inner();
+        let Some(mapping) = &store.options.source else {
+            return Ok(None);
+        };
+        store.scrubbed(store.backend.source_view(mapping, false).await.map(Some))
+    }
+
     /// The database role the store acts as (PostgreSQL's `current_user`), for the audit trail;
     /// `None` on SQLite, which has no users.
     pub async fn database_user(&self) -> Result<Option<String>, AdapterError> {

@@ -79,6 +79,11 @@ impl LiveStore {
     pub(crate) fn adapter(&self) -> &dyn LiveExecutionAdapter {
         &self.0
     }
+
+    /// With a `[source]`: whether the reader view compares this configuration's source.
+    pub(crate) async fn reader_view(&self) -> Result<Option<bool>, AdapterError> {
+        self.0.reader_view_is_current().await
+    }
 }
 
 /// The live store with a kill switch that never opens: it can only be read.

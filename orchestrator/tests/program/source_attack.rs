@@ -312,7 +312,6 @@ fn a_filter_naming_id_syncs() -> TestResult {
 /// nothing. A run on a store whose view is not the configuration's should say so, naming
 /// `iu-cutter init --execute`.
 #[test]
-#[ignore = "defect: run never says that the reader view compares an older [source] than the configuration's"]
 fn a_run_says_when_the_reader_view_is_not_the_configurations() -> TestResult {
     let wd = sqlite_app(THREE_LAWS)?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
