@@ -332,7 +332,6 @@ fn a_run_says_when_the_reader_view_is_not_the_configurations() -> TestResult {
 /// "cannot be read as UTF-8 text". The problem is the mapping: name `[source] body` and the
 /// column's type.
 #[test]
-#[ignore = "defect: a non-text body column is refused with misleading messages (convert_to, UTF-8) instead of naming [source] body"]
 fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
     let test = "a_body_column_that_is_not_text_is_named_on_postgres";
     let Some(server) = server(test) else {

@@ -21,6 +21,9 @@ use crate::sql::migrations::READER_VIEW_SELECT;
 use crate::sql::ops::documents::{Current, current_from_row};
 use crate::sql::query::{Fields, Query};
 
+/// The PostgreSQL types a body may have, as `format_type` names them.
+const TEXT_TYPES: [&str; 3] = ["text", "character varying", "character"];
+
 /// Source rows written per transaction by a sync: bounds its memory and its locks.
 const SYNC_BATCH: usize = 500;
 
@@ -109,15 +112,34 @@ pub(crate) async fn prepare<D: Dialect>(
         })?;
     let key = match D::COLUMN_TYPE {
         Some(statement) => {
-            let row = D::query(statement)
-                .bind(table_sql.as_str())
-                .bind(mapping.id.as_str())
+            let declared = |column: &str| {
+                D::query(statement)
+                    .bind(table_sql.clone())
+                    .bind(column.to_owned())
+            };
+            let what = "reading the types of the source's columns";
+            let id_type = declared(&mapping.id)
                 .fetch_one(&mut conn)
                 .await
-                .map_err(sql("reading the type of the source's id column"))?;
-            let declared = row.text(0).map_err(sql("reading a column type"))?;
+                .map_err(sql(what))?;
+            let id_type = id_type.text(0).map_err(sql(what))?;
+            let body = declared(&mapping.body)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(sql(what))?;
+            let body_type = body.text(0).map_err(sql(what))?;
+            if !TEXT_TYPES.iter().any(|t| body_type.starts_with(t)) {
+                return Err(AdapterError::unavailable(
+                    UnavailableKind::Source,
+                    format!(
+                        "[source] body `{}` of {} is of type {body_type}: the body must be a text \
+                         column (text, varchar or char)",
+                        mapping.body, mapping.table
+                    ),
+                ));
+            }
             // The type's name comes from the database's catalog (`format_type`), not input.
-            format!("CAST($1 AS {declared})")
+            format!("CAST($1 AS {id_type})")
         }
         None => "$1".to_owned(),
     };
