@@ -198,7 +198,6 @@ fn pg_column(url: &str, set: &str, statement: &str) -> Result<Vec<String>, Error
 /// text iu-cutter recorded in its own (sqlx: TimeZone UTC). A reader whose TimeZone is not UTC
 /// (any application outside UTC) sees every document stale, right after its cut.
 #[test]
-#[ignore = "defect: with a timestamptz revision, active_units.stale depends on the reader's TimeZone"]
 fn stale_does_not_depend_on_the_readers_time_zone_on_postgres() -> TestResult {
     let test = "stale_does_not_depend_on_the_readers_time_zone_on_postgres";
     let Some((_wd, _app, store, url)) = postgres_app(test)? else {

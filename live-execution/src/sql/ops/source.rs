@@ -110,6 +110,11 @@ pub(crate) async fn prepare<D: Dialect>(
                 format!("the source {mapping} cannot be read: {error}"),
             )
         })?;
+    // The recorded revision compared in the column's own type where the backend has types: a
+    // `timestamptz` as text depends on the reading session's time zone.
+    let mut revision_matches = revision_text
+        .as_ref()
+        .map(|revision| format!("{revision} = g.cut_source_revision"));
     let key = match D::COLUMN_TYPE {
         Some(statement) => {
             let declared = |column: &str| {
@@ -138,7 +143,18 @@ pub(crate) async fn prepare<D: Dialect>(
                     ),
                 ));
             }
-            // The type's name comes from the database's catalog (`format_type`), not input.
+            if let Some(revision) = &mapping.revision {
+                let row = declared(revision)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(sql(what))?;
+                let revision_type = row.text(0).map_err(sql(what))?;
+                revision_matches = Some(format!(
+                    "{} = CAST(g.cut_source_revision AS {revision_type})",
+                    column(revision)
+                ));
+            }
+            // The types' names come from the database's catalog (`format_type`), not input.
             format!("CAST($1 AS {id_type})")
         }
         None => "$1".to_owned(),
@@ -155,8 +171,8 @@ pub(crate) async fn prepare<D: Dialect>(
         // A NULL revision matches a NULL recorded one (`=` alone made it stale forever), then
         // the body tells, where the server can hash it.
         (Some(revision), hash) => Some(format!(
-            "({revision} = g.cut_source_revision OR ({revision} IS NULL AND \
-             g.cut_source_revision IS NULL{}))",
+            "({} OR ({revision} IS NULL AND g.cut_source_revision IS NULL{}))",
+            revision_matches.unwrap_or_default(),
             hash.map(|hash| format!(
                 " AND {} = g.cut_sha256",
                 hash.replace("{}", &column(&mapping.body))
