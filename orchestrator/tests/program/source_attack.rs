@@ -97,7 +97,6 @@ fn duplicate_source_ids_are_refused_by_name() -> TestResult {
 /// "no row: deleted from the source", and BLOCKS every run; the reader view's `stale` says true
 /// for every document for the same reason.
 #[test]
-#[ignore = "defect: an untyped SQLite id column holding integers is never found again by enact's check nor the view"]
 fn an_untyped_integer_id_column_is_enacted() -> TestResult {
     let wd = sqlite_app(
         "CREATE TABLE laws (id PRIMARY KEY, content TEXT, updated_at BIGINT, \

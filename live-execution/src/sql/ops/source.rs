@@ -155,15 +155,40 @@ pub(crate) async fn prepare<D: Dialect>(
                 ));
             }
             // The types' names come from the database's catalog (`format_type`), not input.
-            format!("CAST($1 AS {id_type})")
+            format!("{} = CAST($1 AS {id_type})", column(&mapping.id))
         }
-        None => "$1".to_owned(),
+        None => {
+            // SQLite: a text id finds an integer by the column's affinity, using its index; a
+            // column declared without a type has none, so the id is compared as text there.
+            let declared =
+                D::query("SELECT type FROM pragma_table_info($1) WHERE name = $2 COLLATE NOCASE")
+                    .bind(
+                        mapping
+                            .table
+                            .rsplit('.')
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                    .bind(mapping.id.clone())
+                    .fetch_optional(&mut conn)
+                    .await
+                    .map_err(sql("reading the type of the source's id column"))?;
+            let untyped = match declared {
+                Some(row) => row.str(0).map_err(sql("reading a column type"))?.is_empty(),
+                None => false,
+            };
+            if untyped {
+                format!("{} = $1", as_text(&mapping.id))
+            } else {
+                format!("{} = $1", column(&mapping.id))
+            }
+        }
     };
     let one = format!(
-        "SELECT {}, {} {from} WHERE {} = {key} AND {filter}",
+        "SELECT {}, {} {from} WHERE {key} AND {filter}",
         revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
         column(&mapping.body),
-        column(&mapping.id),
     );
     // The source row that still matches what the active generation was cut from: its revision
     // when there is a revision column, else its body's sha256 where the server can hash it.
@@ -187,8 +212,7 @@ pub(crate) async fn prepare<D: Dialect>(
     };
     let source_moved = match same_as_cut {
         Some(same) => format!(
-            " OR NOT EXISTS (SELECT 1 {from} WHERE {} = {} AND {filter} AND {same})",
-            column(&mapping.id),
+            " OR NOT EXISTS (SELECT 1 {from} WHERE {} AND {filter} AND {same})",
             key.replace("$1", "d.id")
         ),
         None => String::new(),
@@ -198,7 +222,7 @@ pub(crate) async fn prepare<D: Dialect>(
     // a text id with an integer column by the column's affinity, using its index.
     let matches_document = match D::COLUMN_TYPE {
         Some(_) => format!("{id_text} = d.id"),
-        None => format!("{} = d.id", column(&mapping.id)),
+        None => key.replace("$1", "d.id"),
     };
     let gone = format!(
         "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
