@@ -75,31 +75,13 @@ pub(crate) async fn prepare<D: Dialect>(
     mapping: &SourceMapping,
 ) -> AdapterResult<SourceSql> {
     mapping.validate()?;
-    let table: Vec<String> = mapping
-        .schema_and_table(D::DEFAULT_SOURCE_SCHEMA)
-        .into_iter()
-        .map(quote)
-        .collect();
-    let table_sql = table.join(".");
-    let column = |name: &str| format!("s.{}", quote(name));
-    let as_text = |name: &str| format!("CAST({} AS TEXT)", column(name));
-    let id_text = format!("{}{}", as_text(&mapping.id), D::KEY_COLLATE);
-    let revision_text = mapping.revision.as_deref().map(as_text);
-    let mut columns = vec![
-        id_text.clone(),
-        column(&mapping.body),
-        revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
-    ];
-    columns.extend(mapping.metadata.iter().map(|name| as_text(name)));
-    let filter = match &mapping.filter {
-        Some(filter) => format!("({filter})"),
-        None => "TRUE".to_owned(),
-    };
-    let from = format!("FROM {table_sql} AS s");
+    let names = Names::of::<D>(mapping);
     let mut conn = pool.acquire().await.map_err(sql("reading the source"))?;
     let probe = format!(
-        "SELECT {} {from} WHERE {filter} LIMIT 0",
-        columns.join(", ")
+        "SELECT {} {} WHERE {} LIMIT 0",
+        names.columns.join(", "),
+        names.from,
+        names.filter
     );
     Query::<D>::built(probe)
         .fetch_all(&mut conn)
@@ -110,146 +92,210 @@ pub(crate) async fn prepare<D: Dialect>(
                 format!("the source {mapping} cannot be read: {error}"),
             )
         })?;
-    // The recorded revision compared in the column's own type where the backend has types: a
-    // `timestamptz` as text depends on the reading session's time zone.
-    let mut revision_matches = revision_text
-        .as_ref()
-        .map(|revision| format!("{revision} = g.cut_source_revision"));
-    let key = match D::COLUMN_TYPE {
-        Some(statement) => {
-            let declared = |column: &str| {
-                D::query(statement)
-                    .bind(table_sql.clone())
-                    .bind(column.to_owned())
-            };
-            let what = "reading the types of the source's columns";
-            let id_type = declared(&mapping.id)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(sql(what))?;
-            let id_type = id_type.text(0).map_err(sql(what))?;
-            let body = declared(&mapping.body)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(sql(what))?;
-            let body_type = body.text(0).map_err(sql(what))?;
-            if !TEXT_TYPES.iter().any(|t| body_type.starts_with(t)) {
-                return Err(AdapterError::unavailable(
-                    UnavailableKind::Source,
-                    format!(
-                        "[source] body `{}` of {} is of type {body_type}: the body must be a text \
-                         column (text, varchar or char)",
-                        mapping.body, mapping.table
-                    ),
-                ));
-            }
-            if let Some(revision) = &mapping.revision {
-                let row = declared(revision)
-                    .fetch_one(&mut conn)
-                    .await
-                    .map_err(sql(what))?;
-                let revision_type = row.text(0).map_err(sql(what))?;
-                revision_matches = Some(format!(
-                    "{} = CAST(g.cut_source_revision AS {revision_type})",
-                    column(revision)
-                ));
-            }
-            // The types' names come from the database's catalog (`format_type`), not input.
-            format!("{} = CAST($1 AS {id_type})", column(&mapping.id))
-        }
-        None => {
-            // SQLite: a text id finds an integer by the column's affinity, using its index; a
-            // column declared without a type has none, so the id is compared as text there.
-            let declared =
-                D::query("SELECT type FROM pragma_table_info($1) WHERE name = $2 COLLATE NOCASE")
-                    .bind(
-                        mapping
-                            .table
-                            .rsplit('.')
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    )
-                    .bind(mapping.id.clone())
-                    .fetch_optional(&mut conn)
-                    .await
-                    .map_err(sql("reading the type of the source's id column"))?;
-            let untyped = match declared {
-                Some(row) => row.str(0).map_err(sql("reading a column type"))?.is_empty(),
-                None => false,
-            };
-            if untyped {
-                format!("{} = $1", as_text(&mapping.id))
-            } else {
-                format!("{} = $1", column(&mapping.id))
-            }
-        }
+    let (key, revision_matches) = match D::COLUMN_TYPE {
+        Some(statement) => typed_key::<D>(&mut conn, statement, mapping, &names).await?,
+        None => (affinity_key::<D>(&mut conn, mapping).await?, None),
     };
-    let one = format!(
-        "SELECT {}, {} {from} WHERE {key} AND {filter}",
-        revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
-        column(&mapping.body),
-    );
-    // The source row that still matches what the active generation was cut from: its revision
-    // when there is a revision column, else its body's sha256 where the server can hash it.
-    let same_as_cut = match (&revision_text, D::SQL_SHA256) {
-        // A NULL revision matches a NULL recorded one (`=` alone made it stale forever), then
-        // the body tells, where the server can hash it.
-        (Some(revision), hash) => Some(format!(
-            "({} OR ({revision} IS NULL AND g.cut_source_revision IS NULL{}))",
-            revision_matches.unwrap_or_default(),
-            hash.map(|hash| format!(
-                " AND {} = g.cut_sha256",
-                hash.replace("{}", &column(&mapping.body))
+    Ok(names.statements::<D>(mapping, key, revision_matches))
+}
+
+/// The pieces of SQL every statement on the source is built from.
+struct Names {
+    table_sql: String,
+    from: String,
+    filter: String,
+    id_text: String,
+    revision_text: Option<String>,
+    columns: Vec<String>,
+}
+
+/// `s."name"`.
+fn column(name: &str) -> String {
+    format!("s.{}", quote(name))
+}
+
+/// `CAST(s."name" AS TEXT)`.
+fn as_text(name: &str) -> String {
+    format!("CAST({} AS TEXT)", column(name))
+}
+
+impl Names {
+    fn of<D: Dialect>(mapping: &SourceMapping) -> Names {
+        let table: Vec<String> = mapping
+            .schema_and_table(D::DEFAULT_SOURCE_SCHEMA)
+            .into_iter()
+            .map(quote)
+            .collect();
+        let table_sql = table.join(".");
+        let id_text = format!("{}{}", as_text(&mapping.id), D::KEY_COLLATE);
+        let revision_text = mapping.revision.as_deref().map(as_text);
+        let mut columns = vec![
+            id_text.clone(),
+            column(&mapping.body),
+            revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
+        ];
+        columns.extend(mapping.metadata.iter().map(|name| as_text(name)));
+        let filter = match &mapping.filter {
+            Some(filter) => format!("({filter})"),
+            None => "TRUE".to_owned(),
+        };
+        Names {
+            from: format!("FROM {table_sql} AS s"),
+            table_sql,
+            filter,
+            id_text,
+            revision_text,
+            columns,
+        }
+    }
+
+    /// The statements, given how a row is found by id (`key`, with `$1`) and how a recorded
+    /// revision is compared (`revision_matches`; as text when `None`).
+    fn statements<D: Dialect>(
+        self,
+        mapping: &SourceMapping,
+        key: String,
+        revision_matches: Option<String>,
+    ) -> SourceSql {
+        let Names {
+            from,
+            filter,
+            id_text,
+            revision_text,
+            columns,
+            ..
+        } = self;
+        let body = column(&mapping.body);
+        let one = format!(
+            "SELECT {}, {body} {from} WHERE {key} AND {filter}",
+            revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
+        );
+        // The source row that still matches what the active generation was cut from: its
+        // revision when there is a revision column, else its body's sha256 where the server can
+        // hash it. A NULL revision matches a NULL recorded one (`=` alone made it stale
+        // forever), then the body tells, where the server can hash it.
+        let body_as_cut =
+            D::SQL_SHA256.map(|hash| format!("{} = g.cut_sha256", hash.replace("{}", &body)));
+        let same_as_cut = match &revision_text {
+            Some(revision) => Some(format!(
+                "({} OR ({revision} IS NULL AND g.cut_source_revision IS NULL{}))",
+                revision_matches.unwrap_or_else(|| format!("{revision} = g.cut_source_revision")),
+                body_as_cut
+                    .map(|same| format!(" AND {same}"))
+                    .unwrap_or_default()
+            )),
+            None => body_as_cut,
+        };
+        let source_moved = match same_as_cut {
+            Some(same) => format!(
+                " OR NOT EXISTS (SELECT 1 {from} WHERE {} AND {filter} AND {same})",
+                key.replace("$1", "d.id")
+            ),
+            None => String::new(),
+        };
+        // PostgreSQL joins on the id as text (a hash join, O(documents + rows)): a cast of each
+        // tracked id to the column's type could fail on an id the source never had. SQLite
+        // compares a text id with an integer column by the column's affinity, using its index.
+        let matches_document = match D::COLUMN_TYPE {
+            Some(_) => format!("{id_text} = d.id"),
+            None => key.replace("$1", "d.id"),
+        };
+        let view = format!(
+            "CREATE VIEW active_units AS\n{}",
+            READER_VIEW_SELECT.replace(
+                "ELSE d.sha256 <> g.cut_sha256 END",
+                &format!("ELSE d.sha256 <> g.cut_sha256{source_moved} END")
+            )
+        );
+        SourceSql {
+            table: mapping.table.clone(),
+            columns: columns.join(", "),
+            gone: format!(
+                "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
+                 {matches_document} AND {filter}) ORDER BY d.id"
+            ),
+            duplicate: format!(
+                "SELECT {id_text} {from} WHERE {filter} GROUP BY {id_text} HAVING count(*) > 1 \
+                 LIMIT 1"
+            ),
+            from,
+            filter,
+            id_text,
+            revision_text,
+            metadata: mapping.metadata.clone(),
+            one,
+            view,
+        }
+    }
+}
+
+/// PostgreSQL: a row is found by its id in the column's own type (using its index), and a
+/// recorded revision compared in the revision column's type (a `timestamptz` as text depends on
+/// the reading session's time zone); a body that is not text is refused by name. The types'
+/// names come from the database's catalog (`format_type`), not input.
+async fn typed_key<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    mapping: &SourceMapping,
+    names: &Names,
+) -> AdapterResult<(String, Option<String>)> {
+    let what = "reading the types of the source's columns";
+    let mut declared = async |name: &str| -> AdapterResult<String> {
+        let query = D::query(statement)
+            .bind(names.table_sql.clone())
+            .bind(name.to_owned());
+        let row = query.fetch_one(&mut *conn).await.map_err(sql(what))?;
+        row.text(0).map_err(sql(what))
+    };
+    let id_type = declared(&mapping.id).await?;
+    let body_type = declared(&mapping.body).await?;
+    if !TEXT_TYPES.iter().any(|t| body_type.starts_with(t)) {
+        return Err(AdapterError::unavailable(
+            UnavailableKind::Source,
+            format!(
+                "[source] body `{}` of {} is of type {body_type}: the body must be a text column \
+                 (text, varchar or char)",
+                mapping.body, mapping.table
+            ),
+        ));
+    }
+    let revision_matches = match &mapping.revision {
+        Some(revision) => {
+            let revision_type = declared(revision).await?;
+            Some(format!(
+                "{} = CAST(g.cut_source_revision AS {revision_type})",
+                column(revision)
             ))
-            .unwrap_or_default()
-        )),
-        (None, Some(hash)) => Some(format!(
-            "{} = g.cut_sha256",
-            hash.replace("{}", &column(&mapping.body))
-        )),
-        (None, None) => None,
+        }
+        None => None,
     };
-    let source_moved = match same_as_cut {
-        Some(same) => format!(
-            " OR NOT EXISTS (SELECT 1 {from} WHERE {} AND {filter} AND {same})",
-            key.replace("$1", "d.id")
-        ),
-        None => String::new(),
+    let key = format!("{} = CAST($1 AS {id_type})", column(&mapping.id));
+    Ok((key, revision_matches))
+}
+
+/// SQLite: a text id finds an integer by the column's affinity, using its index; a column
+/// declared without a type has none, so the id is compared as text there.
+async fn affinity_key<D: Dialect>(
+    conn: &mut D::Connection,
+    mapping: &SourceMapping,
+) -> AdapterResult<String> {
+    let what = "reading the type of the source's id column";
+    let table = mapping.table.rsplit('.').next().unwrap_or_default();
+    let declared =
+        D::query("SELECT type FROM pragma_table_info($1) WHERE name = $2 COLLATE NOCASE")
+            .bind(table.to_owned())
+            .bind(mapping.id.clone())
+            .fetch_optional(conn)
+            .await
+            .map_err(sql(what))?;
+    let untyped = match declared {
+        Some(row) => row.str(0).map_err(sql(what))?.is_empty(),
+        None => false,
     };
-    // PostgreSQL joins on the id as text (a hash join, O(documents + rows)): a cast of each
-    // tracked id to the column's type could fail on an id the source never had. SQLite compares
-    // a text id with an integer column by the column's affinity, using its index.
-    let matches_document = match D::COLUMN_TYPE {
-        Some(_) => format!("{id_text} = d.id"),
-        None => key.replace("$1", "d.id"),
-    };
-    let gone = format!(
-        "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
-         {matches_document} AND {filter}) ORDER BY d.id"
-    );
-    let view = format!(
-        "CREATE VIEW active_units AS\n{}",
-        READER_VIEW_SELECT.replace(
-            "ELSE d.sha256 <> g.cut_sha256 END",
-            &format!("ELSE d.sha256 <> g.cut_sha256{source_moved} END")
-        )
-    );
-    let duplicate = format!(
-        "SELECT {id_text} {from} WHERE {filter} GROUP BY {id_text} HAVING count(*) > 1 LIMIT 1"
-    );
-    Ok(SourceSql {
-        table: mapping.table.clone(),
-        columns: columns.join(", "),
-        from,
-        filter,
-        id_text,
-        revision_text,
-        metadata: mapping.metadata.clone(),
-        one,
-        view,
-        gone,
-        duplicate,
+    Ok(if untyped {
+        format!("{} = $1", as_text(&mapping.id))
+    } else {
+        format!("{} = $1", column(&mapping.id))
     })
 }
 
