@@ -1,13 +1,15 @@
 //! Cut benchmarks: iu-cutter's cut + hash against the peers (text-splitter's MarkdownSplitter,
 //! LangChain's RecursiveCharacterTextSplitter) and a bare sha256, on the same corpus in the same
-//! run; then one large document against many small ones of the same total size.
+//! run; the same cut on two threads against one; then one large document against many small ones
+//! of the same total size.
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use iu_cutter_cut::{CutUnit, Cutter};
+use iu_cutter_cut::{CutUnit, Cutter, Parallelism};
 use iu_cutter_live_execution::CutRules;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -43,18 +45,30 @@ pub(crate) fn cutters(max_unit_bytes: u64) -> Result<HashMap<Kind, Cutter>, Stri
         .collect()
 }
 
+/// Every document of `docs` cut by its kind's cutter, one after the other.
 pub(crate) fn cut_all(
     cutters: &HashMap<Kind, Cutter>,
     docs: &[Doc],
 ) -> Result<Vec<Vec<CutUnit>>, String> {
-    docs.iter()
-        .map(|doc| {
+    cut_all_on(cutters, docs, Parallelism::SEQUENTIAL)
+}
+
+/// [`cut_all`] on up to `parallelism` threads, the way a run cuts its plan
+/// ([`Parallelism::map`]).
+fn cut_all_on(
+    cutters: &HashMap<Kind, Cutter>,
+    docs: &[Doc],
+    parallelism: Parallelism,
+) -> Result<Vec<Vec<CutUnit>>, String> {
+    parallelism
+        .map(docs, |doc| {
             cutters
                 .get(&doc.kind)
                 .ok_or_else(|| format!("no cutter for {:?}", doc.kind))?
                 .cut(&doc.id, &doc.text)
                 .map_err(|e| format!("{}: {e}", doc.id))
         })
+        .into_iter()
         .collect()
 }
 
@@ -88,7 +102,93 @@ pub(crate) fn run(
             ours.floor.bytes_per_s() / ours.sha.bytes_per_s().max(f64::MIN_POSITIVE)
         ),
     ));
+    two_cores(&cutters, corpus, settings.reps, report);
     linearity(&cutters, big, smalls, settings.reps, report)
+}
+
+/// The cut + hash of the corpus on two threads against one, interleaved, as a run cuts its plan
+/// ([`Parallelism::map`]); skipped where fewer than two cores are available. The note gives the
+/// spread of the per-repetition ratios: on a shared machine, other work takes a core from the
+/// two-thread runs first.
+fn two_cores(cutters: &HashMap<Kind, Cutter>, corpus: &[Doc], reps: usize, report: &mut Report) {
+    let key = "cut_2_cores_vs_1";
+    let figure = "cut + hash on 2 cores ÷ on 1 core";
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let Some(two) = NonZeroUsize::new(2).filter(|_| cores >= 2) else {
+        report.figure(Figure::skipped(
+            key,
+            figure,
+            "×",
+            Bound::AtLeast,
+            1.7,
+            format!("{cores} core available to this process, two needed"),
+        ));
+        return;
+    };
+    let bytes = total_bytes(corpus);
+    let mut samples = time_interleaved(
+        reps,
+        vec![
+            Box::new(|| {
+                Box::new(cut_all_on(cutters, corpus, Parallelism::SEQUENTIAL)) as Box<dyn Any>
+            }),
+            Box::new(|| Box::new(cut_all_on(cutters, corpus, Parallelism::new(two)))),
+        ],
+    )
+    .into_iter();
+    let mut next = || samples.next().unwrap_or_default();
+    let one = report.add(
+        Measurement::new(
+            "cut.one_thread",
+            "iu-cutter cut + hash on 1 thread, Parallelism::map (mixed corpus)",
+            next(),
+        )
+        .bytes(bytes),
+    );
+    let both = report.add(
+        Measurement::new(
+            "cut.two_threads",
+            "iu-cutter cut + hash on 2 threads, Parallelism::map (mixed corpus)",
+            next(),
+        )
+        .bytes(bytes)
+        .detail("cores_available", cores as u64),
+    );
+    let ratios: Vec<f64> = one
+        .samples_s
+        .iter()
+        .zip(&both.samples_s)
+        .map(|(one, two)| one / two.max(f64::MIN_POSITIVE))
+        .collect();
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(low, high), &r| {
+            (low.min(r), high.max(r))
+        });
+    report.figure(Figure::measured(
+        key,
+        figure,
+        both.bytes_per_s() / one.bytes_per_s().max(f64::MIN_POSITIVE),
+        "×",
+        Bound::AtLeast,
+        1.7,
+        format!(
+            "{:.0} MB/s vs {:.0} MB/s; per repetition {low:.2}× to {high:.2}×; {cores} cores \
+             available, load average {}",
+            both.bytes_per_s() / 1e6,
+            one.bytes_per_s() / 1e6,
+            load_average()
+        ),
+    ));
+}
+
+/// The 1-minute load average, as /proc/loadavg says (`?` where there is none): how much else
+/// the machine was doing.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|load| load.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// The corpus cut once, untimed: what the timed parts of the cut work on.
