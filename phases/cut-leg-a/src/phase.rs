@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
-    Plan, RunId, SCHEMA_VERSION, sha256_hex,
+    Plan, RunId, SCHEMA_VERSION, Sha256Digest,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
@@ -138,12 +138,12 @@ where
 }
 
 fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, PlanError> {
-    let found = sha256_hex(document.body.as_bytes());
-    if found != document.sha256 {
+    let found = Sha256Digest::of(document.body.as_bytes());
+    if !found.matches(&document.sha256) {
         return Err(PlanError::BodyMismatch {
             document: document.id.clone(),
             recorded: document.sha256.clone(),
-            found,
+            found: found.hex(),
         });
     }
     let cut = cutter
@@ -155,7 +155,7 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
     Ok(DocumentPlan {
         document: document.id.clone(),
         revision: document.revision,
-        source_sha256: found,
+        source_sha256: document.sha256.clone(),
         source_bytes: document.body.len() as u64,
         units: cut.units,
         preset: cut.preset,
