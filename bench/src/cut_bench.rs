@@ -804,11 +804,10 @@ fn linearity(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::corpus;
-    use crate::corpus::tests::spec;
+    use crate::corpus::{CorpusSpec, corpus};
 
     fn small_corpus() -> Vec<Doc> {
-        corpus(&spec(11))
+        corpus(&CorpusSpec::quick(11))
     }
 
     #[test]

@@ -164,38 +164,30 @@ struct Sizes {
 
 impl Sizes {
     fn new(quick: bool, seed: u64) -> Self {
+        let quick_sizes = Sizes {
+            corpus: CorpusSpec::quick(seed),
+            big_bytes: 2_000_000,
+            small_count: 20,
+            small_bytes: 100_000,
+            sim_runs: 100,
+            sim_doc_bytes: 4_000,
+        };
         if quick {
-            Sizes {
-                corpus: CorpusSpec {
-                    seed,
-                    laws_en: 4,
-                    laws_vi: 4,
-                    articles: 10,
-                    law_bytes: (10_000, 60_000),
-                    article_bytes: (3_000, 20_000),
-                },
-                big_bytes: 2_000_000,
-                small_count: 20,
-                small_bytes: 100_000,
-                sim_runs: 100,
-                sim_doc_bytes: 4_000,
-            }
-        } else {
-            Sizes {
-                corpus: CorpusSpec {
-                    seed,
-                    laws_en: 60,
-                    laws_vi: 60,
-                    articles: 200,
-                    law_bytes: (20_000, 600_000),
-                    article_bytes: (4_000, 80_000),
-                },
-                big_bytes: 50_000_000,
-                small_count: 500,
-                small_bytes: 100_000,
-                sim_runs: 1000,
-                sim_doc_bytes: 4_000,
-            }
+            return quick_sizes;
+        }
+        // The full run: more and larger documents, the same small and simulated ones.
+        Sizes {
+            corpus: CorpusSpec {
+                laws: 60,
+                articles: 200,
+                law_bytes: (20_000, 600_000),
+                article_bytes: (4_000, 80_000),
+                ..quick_sizes.corpus
+            },
+            big_bytes: 50_000_000,
+            small_count: 500,
+            sim_runs: 1000,
+            ..quick_sizes
         }
     }
 }

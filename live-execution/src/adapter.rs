@@ -22,6 +22,7 @@ use crate::domain::{
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
 use crate::ownership::Restoration;
+use crate::source::SyncReport;
 
 /// Result of a store call.
 pub type AdapterResult<T> = Result<T, AdapterError>;
@@ -406,6 +407,16 @@ pub trait Admin: Send + Sync {
     /// Returns what was undone, kept and left alone.
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration>;
 
+    /// Brings the tracking copies of the source rows in `scope` up to date, on a store with a
+    /// [`crate::SourceMapping`] ([`AdapterInfo::source`]); the source is only read. A new row
+    /// becomes a `Ready` document at revision 1; a changed body is written as
+    /// [`put_documents`](Self::put_documents) writes one (revision bumped, `Ready` unless a run
+    /// holds it, whose enact then fails its compare-and-set); a new revision or metadata with
+    /// the same body is recorded without a bump. Works in batches, each its own transaction, in
+    /// memory bounded by the batch. A store without a mapping refuses with
+    /// [`AdapterError::Invalid`], changing nothing.
+    async fn sync_source(&self, scope: &Scope) -> AdapterResult<SyncReport>;
+
     /// Removes each listed generation of its document, record and units, in one transaction (all
     /// or nothing). Only `Retired` generations are removed, and only while the document's active
     /// generation is still the one the caller saw ([`crate::ownership::purge_step`]): a listed
@@ -438,6 +449,9 @@ impl<S: LiveExecutionAdapter + ?Sized> Admin for S {
             Restore,
             Restoration
         )
+    }
+    async fn sync_source(&self, scope: &Scope) -> AdapterResult<SyncReport> {
+        reply!(self.call(Op::SyncSource(scope), None), SyncSource, Synced)
     }
     async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
         reply!(

@@ -318,7 +318,8 @@ pub struct StoredBackup {
 
 /// Milliseconds since the Unix epoch as UTC RFC 3339 (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
 pub fn utc_millis(ms: u64) -> String {
-    let days = ms / 86_400_000;
+    // A day count since the epoch fits an i64 for every u64 of milliseconds.
+    let (year, month, day) = civil_from_days((ms / 86_400_000) as i64);
     let rem = ms % 86_400_000;
     let (h, m, s, milli) = (
         rem / 3_600_000,
@@ -326,17 +327,23 @@ pub fn utc_millis(ms: u64) -> String {
         (rem / 1000) % 60,
         rem % 1000,
     );
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+/// The civil date `(year, month, day)` of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, exact for every day count), for writing dates without a time crate: the
+/// stores' times ([`utc_millis`]) and the runner's clock share it.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// One planned unit: the cut of a document, an exact byte span of the source, without the text
@@ -820,6 +827,9 @@ pub struct AdapterInfo {
     pub live: bool,
     /// Where it points, with any password removed.
     pub location: String,
+    /// The application table the documents are read from, when the store has a
+    /// [`crate::SourceMapping`]; `None` when they are iu-cutter's own (imported).
+    pub source: Option<String>,
 }
 
 #[cfg(test)]

@@ -116,6 +116,13 @@ pub enum UnavailableKind {
     EditedSchema,
     /// This build has no support for the database's kind (a cargo feature left out).
     NotBuilt,
+    /// A statement waited longer than the store allows for a lock another session holds, or
+    /// ran longer than it allows (PostgreSQL's `lock_timeout`, `statement_timeout`); the call
+    /// changed nothing, and may be retried.
+    Busy,
+    /// The configured source table cannot be read as mapped: a missing table or column, a
+    /// filter the database rejects, or no SELECT privilege on it.
+    Source,
     /// Anything else (a crashed simulator, a transient race worth retrying).
     Other,
 }

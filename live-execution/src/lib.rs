@@ -19,6 +19,7 @@ mod gate;
 mod op;
 pub mod ownership;
 pub mod rules;
+mod source;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 
@@ -42,6 +43,7 @@ pub use op::{LeaseClaim, OPS, Op, OpKind, OpSpec, Reply, Role};
 pub use op::{refuse_calls, refuse_mutations_except};
 pub use ownership::{CurrentDocument, Kept, Restoration};
 pub use rules::{CutRules, LevelRule, MarkerSet, Preset};
+pub use source::{SourceMapping, SyncReport};
 
 /// The role traits, to call a store's typed methods: `use iu_cutter_live_execution::prelude::*;`.
 pub mod prelude {

@@ -17,6 +17,7 @@ use crate::domain::{
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
+use crate::source::SyncReport;
 
 /// One call on a store, borrowing its arguments.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +57,8 @@ pub enum Op<'a> {
     LoadLeases,
     /// Creates documents or replaces their bodies, all or none.
     PutDocuments(&'a [(DocumentId, String)]),
+    /// Brings the tracking copies of the source rows in a scope up to date.
+    SyncSource(&'a Scope),
     /// Journals a new run (or returns the journaled one).
     BeginRun(&'a RunRecord),
     /// Journals a phase transition.
@@ -188,6 +191,7 @@ pub enum OpKind {
     LoadBackup,
     LoadLeases,
     PutDocuments,
+    SyncSource,
     BeginRun,
     RecordPhase,
     SetRunStatus,
@@ -245,7 +249,7 @@ const fn spec(
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 29] = {
+pub const OPS: [OpSpec; 30] = {
     use OpKind as K;
     use Role as R;
     [
@@ -299,6 +303,7 @@ pub const OPS: [OpSpec; 29] = {
             true,
             false,
         ),
+        spec(K::SyncSource, "sync_source", R::Admin, true, true, false),
         spec(K::BeginRun, "begin_run", R::Journal, true, true, true),
         spec(K::RecordPhase, "record_phase", R::Journal, true, true, true),
         spec(
@@ -402,6 +407,7 @@ impl Op<'_> {
             Op::LoadBackup(_) => OpKind::LoadBackup,
             Op::LoadLeases => OpKind::LoadLeases,
             Op::PutDocuments(_) => OpKind::PutDocuments,
+            Op::SyncSource(_) => OpKind::SyncSource,
             Op::BeginRun(_) => OpKind::BeginRun,
             Op::RecordPhase { .. } => OpKind::RecordPhase,
             Op::SetRunStatus { .. } => OpKind::SetRunStatus,
@@ -457,6 +463,7 @@ pub enum Reply {
     Leases(LeaseView),
     Lease(Lease),
     Restoration(Restoration),
+    Synced(SyncReport),
 }
 
 impl Reply {
@@ -482,6 +489,7 @@ impl Reply {
                 Reply::Leases(_) => "leases",
                 Reply::Lease(_) => "a lease",
                 Reply::Restoration(_) => "a restoration",
+                Reply::Synced(_) => "a sync report",
             }
         ))
     }
@@ -517,6 +525,7 @@ reply_from! {
     LeaseView => Leases,
     Lease => Lease,
     Restoration => Restoration,
+    SyncReport => Synced,
 }
 
 impl From<()> for Reply {

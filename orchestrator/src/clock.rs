@@ -2,7 +2,8 @@
 //! (`2025-01-31T12:00:00.250Z`), and ages such as `24h` or `7d`.
 //!
 //! No time crate: the civil-date conversions are Howard Hinnant's algorithms, exact for every
-//! date from 1970 on. Timestamps live in the journal only; the census never sees them.
+//! date from 1970 on (from a day count: the seam's [`civil_from_days`], which the stores' times
+//! use too). Timestamps live in the journal only; the census never sees them.
 //!
 //! The runner reads the time through a [`Clock`]: the [`SystemClock`] unless
 //! [`crate::RunOptions::with_clock`] gives it another, such as a [`ManualClock`] that a test
@@ -11,6 +12,8 @@
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use iu_cutter_live_execution::{civil_from_days, utc_millis};
 
 /// Where the runner reads wall-clock time: the journal's phase times, the report's start and
 /// finish, and the age of a held run's verification (`held_max_age`).
@@ -61,20 +64,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// Civil date `(year, month, day)` of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// Days since 1970-01-01 of a civil date.
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
@@ -92,32 +81,23 @@ fn since_epoch(time: SystemTime) -> Duration {
     time.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// `secs` seconds after the epoch as the UTC date and time to the second: year, month and day
-/// joined by `date`, then `between`, then hour, minute and second joined by `time`.
-fn civil_text(secs: u64, date: &str, between: &str, time: &str) -> String {
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{year:04}{date}{month:02}{date}{day:02}{between}{:02}{time}{:02}{time}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// `time` as UTC RFC 3339 with milliseconds, e.g. `2025-01-31T12:00:00.250Z`.
+/// `time` as UTC RFC 3339 with milliseconds, e.g. `2025-01-31T12:00:00.250Z`: as the stores
+/// write times ([`utc_millis`]).
 pub fn rfc3339(time: SystemTime) -> String {
-    let since = since_epoch(time);
-    format!(
-        "{}.{:03}Z",
-        civil_text(since.as_secs(), "-", "T", ":"),
-        since.subsec_millis()
-    )
+    utc_millis(u64::try_from(since_epoch(time).as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `time` as `YYYYMMDD-HHMMSS` (UTC), for run ids and file names.
 pub fn compact(time: SystemTime) -> String {
-    civil_text(since_epoch(time).as_secs(), "", "-", "")
+    let secs = since_epoch(time).as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn number(text: &str) -> Option<u64> {

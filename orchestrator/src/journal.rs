@@ -8,7 +8,7 @@ use std::sync::Arc;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Evidence, LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId,
-    RunRecord, RunStatus,
+    RunRecord, RunStatus, Scope, SyncReport,
 };
 
 use crate::clock::{self, Clock};
@@ -82,6 +82,14 @@ impl RunJournal {
     /// now, so nothing of this invocation, its report included, belongs in the run's journal.
     pub(crate) fn lease_lost(&self) -> Option<&LeaseLost> {
         self.lease_lost.as_ref()
+    }
+
+    /// Brings the tracking copies of `scope`'s source rows up to date: a write of this
+    /// invocation as soon as it changed any.
+    pub(crate) async fn sync_source(&mut self, scope: &Scope) -> AdapterResult<SyncReport> {
+        let report = self.store.sync_source(scope).await?;
+        self.mutated |= report.added + report.changed + report.touched > 0;
+        Ok(report)
     }
 
     fn wrote<T>(&mut self, result: AdapterResult<T>) -> AdapterResult<T> {

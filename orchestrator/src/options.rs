@@ -25,6 +25,10 @@ pub struct RunRequest {
     /// sha256 is journaled with the run, and cut-leg-a blocks if the plan computed from the
     /// backup differs from it.
     pub expected_plan: Option<Plan>,
+    /// Cut only the documents of `scope` that are stale: never cut, or changed since their
+    /// active generation was cut (state `Ready` once a store with a source has synced it). The
+    /// run's journaled scope is then exactly those documents.
+    pub stale_only: bool,
 }
 
 impl RunRequest {
@@ -35,7 +39,14 @@ impl RunRequest {
             scope,
             rules,
             expected_plan: None,
+            stale_only: false,
         }
+    }
+
+    /// Cuts only the stale documents of the scope (see [`RunRequest::stale_only`]).
+    pub fn only_stale(mut self) -> Self {
+        self.stale_only = true;
+        self
     }
 
     /// Runs only if the plan is still `plan` (see [`RunRequest::expected_plan`]).

@@ -2,7 +2,9 @@
 //! rules), or continue a journaled run at its first open phase.
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{AdapterError, Plan, RunId, RunRecord};
+use iu_cutter_live_execution::{
+    AdapterError, DocumentId, DocumentState, Plan, RunId, RunRecord, Scope,
+};
 use iu_cutter_phase_core::PhaseRole;
 use iu_cutter_phase_cut_leg_a::spawn_compute_plan;
 use tracing::{info, warn};
@@ -39,9 +41,66 @@ pub(crate) async fn run(
     if let Err(outcome) = inv.admit(admission).await {
         return inv.finish(outcome, None).await;
     }
+    let mut request = request;
+    if let Err(outcome) = sync_and_narrow(&mut request, &mut inv).await {
+        return inv.finish(outcome, None).await;
+    }
     inv.take_census_before().await;
     let (outcome, held_after) = journal_and_drive(pipeline, request, until, &mut inv).await;
     inv.finish(outcome, held_after).await
+}
+
+/// On a store that reads an application's table, brings the tracking copies of the scope up to
+/// date before anything else (the source is only read); with [`RunRequest::stale_only`], narrows
+/// the scope to the documents that are stale afterwards. Both come before the backup, so the
+/// run's backup, fences and census see the documents as synced.
+async fn sync_and_narrow(
+    request: &mut RunRequest,
+    inv: &mut Invocation<'_>,
+) -> Result<(), Outcome> {
+    let run = request.run.clone();
+    if let Some(source) = inv.store().info().source {
+        let synced = inv.journal.sync_source(&request.scope).await;
+        match synced {
+            Ok(report) => {
+                info!(source = %source, %report, "source synced");
+                inv.note(format!("synced from {source}: {report}"));
+            }
+            Err(error) => {
+                return Err(Outcome::refused_or_failed(error, None, |error| {
+                    (
+                        format!("cannot sync the documents from {source}: {error}"),
+                        format!("fix what is named above, then: iu-cutter run {run}"),
+                    )
+                }));
+            }
+        }
+    }
+    if request.stale_only {
+        let heads = inv
+            .store()
+            .load_heads(&request.scope)
+            .await
+            .map_err(|error| {
+                Outcome::refused_or_failed(error, None, |error| {
+                    (
+                        format!("cannot read the scope's documents: {error}"),
+                        format!("check that the store is reachable, then: iu-cutter run {run}"),
+                    )
+                })
+            })?;
+        let stale: Vec<DocumentId> = heads
+            .into_iter()
+            .filter(|head| head.state == DocumentState::Ready)
+            .map(|head| head.id)
+            .collect();
+        inv.note(format!(
+            "--stale: {} document(s) never cut or changed since their active generation",
+            stale.len()
+        ));
+        request.scope = Scope::Ids(stale);
+    }
+    Ok(())
 }
 
 /// `run` once admitted: journals the run (or finds it journaled) and drives it.

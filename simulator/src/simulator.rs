@@ -39,6 +39,7 @@ impl LiveExecutionAdapter for MemoryStore {
             kind: "simulator".to_owned(),
             live: false,
             location: "memory".to_owned(),
+            source: None,
         }
     }
 

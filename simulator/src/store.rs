@@ -618,6 +618,7 @@ impl Store {
             Op::LoadBackup(run) => Reply::Backup(self.load_backup(run)),
             Op::LoadLeases => Reply::Leases(self.load_leases()),
             Op::PutDocuments(documents) => Reply::Documents(self.put_documents(documents)?),
+            Op::SyncSource(_) => return Err(no_source()),
             Op::BeginRun(record) => Reply::Run(Some(self.begin_run(record))),
             Op::RecordPhase { run, phase } => self.record_phase(run, phase)?.into(),
             Op::SetRunStatus { run, status } => self.set_run_status(run, status)?.into(),
@@ -700,4 +701,14 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The simulator holds iu-cutter's own documents only: it has no application table to read. A
+/// dry run of a store with a source cuts the tracking copies as the last live run synced them.
+fn no_source() -> AdapterError {
+    AdapterError::Invalid(
+        "the simulator has no source table: a dry run cuts the documents as the last live run \
+         synced them; run live to read the source"
+            .to_owned(),
+    )
 }

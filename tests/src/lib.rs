@@ -6,13 +6,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterResult, CutRules, DocumentId, DocumentState, ExecutionGate, Guarded,
-    LiveExecutionAdapter, ManualSwitch, RunId, Scope, StoreSnapshot,
+    LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope, StoreSnapshot,
 };
-use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
+use iu_cutter_orchestrator::{
+    LeaseOptions, RunOptions, RunReport, RunRequest, Runner, RunnerError,
+};
 use iu_cutter_phase_core::MemoryBackupStore;
 use iu_cutter_simulator::Simulator;
 
@@ -191,6 +194,22 @@ pub fn ok<T>(result: AdapterResult<T>, what: &str) -> T {
         Ok(value) => value,
         Err(error) => panic!("{what}: unexpected error: {error}"),
     }
+}
+
+/// The report of a runner call, or a panic naming `what` and the runner's error.
+pub fn ok_report<E: std::fmt::Display>(report: Result<RunReport, E>, what: &str) -> RunReport {
+    match report {
+        Ok(report) => report,
+        Err(error) => panic!("{what}: runner error: {error}"),
+    }
+}
+
+/// The zombie of the lease attacks: run `rz` over the whole store (Markdown rules) as holder
+/// `zombie`, with a lease of `ttl` that the test lets expire while a phase is paused.
+pub async fn run_as_zombie(runner: &Runner, ttl: Duration) -> RunReport {
+    let options = RunOptions::default().with_lease(LeaseOptions::with_holder("zombie", ttl));
+    let request = RunRequest::new("rz", Scope::All, CutRules::preset(Preset::Markdown));
+    ok_report(runner.run(request, options).await, "the zombie's run")
 }
 
 /// A current-thread runtime for property tests, which are synchronous.

@@ -14,11 +14,11 @@ use iu_cutter_live_execution::{
     AdapterError, AdapterResult, CutRules, DocumentId, DocumentState, Evidence, ExpectedRevision,
     GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, sha256_hex,
 };
-use iu_cutter_orchestrator::{LeaseOptions, Outcome, RunOptions, RunReport, RunRequest, Runner};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::fixture::{Fixture, Tamper};
-use crate::ok;
+use crate::{ok, ok_report, run_as_zombie};
 
 /// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
 /// `async fn(&str) -> Option<impl Tamper>`.
@@ -135,13 +135,6 @@ async fn run(runner: &Runner, run: &str, rules: CutRules, until: Option<&str>) -
 /// Runs `run` held after phase `until`, and checks it passed.
 async fn held_pass(runner: &Runner, run_id: &str, rules: CutRules, until: &str) {
     assert_outcome(&run(runner, run_id, rules, Some(until)).await, "PASS");
-}
-
-fn ok_report<E: std::fmt::Display>(report: Result<RunReport, E>, what: &str) -> RunReport {
-    match report {
-        Ok(report) => report,
-        Err(error) => panic!("{what}: runner error: {error}"),
-    }
 }
 
 fn assert_outcome(report: &RunReport, name: &str) {
@@ -436,13 +429,7 @@ pub async fn a_runner_that_lost_its_lease_cannot_write(fixture: &impl Tamper) {
         }),
     );
     let runner = Runner::with_phases(fixture.shared(), Arc::new(MemoryBackupStore::new()), phases);
-    let options = RunOptions::default().with_lease(LeaseOptions::with_holder("zombie", ttl));
-    let report = ok_report(
-        runner
-            .run(RunRequest::new("rz", Scope::All, markdown()), options)
-            .await,
-        "rz",
-    );
+    let report = run_as_zombie(&runner, ttl).await;
     assert_outcome(&report, "FAILED");
     let fenced = fenced.lock().unwrap_or_else(PoisonError::into_inner).take();
     assert!(

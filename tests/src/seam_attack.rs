@@ -24,7 +24,7 @@ use iu_cutter_orchestrator::{LeaseOptions, RunOptions, RunReport, RunRequest, Ru
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::fixture::Tamper;
-use crate::ok;
+use crate::{ok, ok_report, run_as_zombie};
 
 /// Instantiates every check as a `#[tokio::test]` over `$fixture`.
 #[macro_export]
@@ -102,11 +102,15 @@ async fn seed(store: &dyn LiveExecutionAdapter) {
     }
 }
 
-fn report_of<E: std::fmt::Display>(report: Result<RunReport, E>, what: &str) -> RunReport {
-    match report {
-        Ok(report) => report,
-        Err(error) => panic!("{what}: runner error: {error}"),
-    }
+/// The report another task of the test left in `slot`, which must be a PASS (`what` says whose).
+fn take_passed(slot: &Mutex<Option<RunReport>>, what: &str) -> Option<RunReport> {
+    let report = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    assert_eq!(
+        report.as_ref().map(|r| r.outcome.name()),
+        Some("PASS"),
+        "{what}"
+    );
+    report
 }
 
 fn leased(holder: &str) -> RunOptions {
@@ -139,7 +143,7 @@ async fn verify_racing_an_enact(fixture: &impl Tamper, import_meanwhile: bool) {
     let run = RunId::new("held");
     let scope = Scope::Ids(vec![id("law/1"), id("law/2")]);
     let first = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
-    let held = report_of(
+    let held = ok_report(
         first
             .run(
                 RunRequest::new("held", scope, markdown()),
@@ -158,7 +162,7 @@ async fn verify_racing_an_enact(fixture: &impl Tamper, import_meanwhile: bool) {
     let pending: Pending = {
         let (run, enacted) = (run.clone(), enacted.clone());
         Box::pin(async move {
-            let report = report_of(enacter.enact(&run, leased("enacter")).await, "enact");
+            let report = ok_report(enacter.enact(&run, leased("enacter")).await, "enact");
             *enacted.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
             if import_meanwhile {
                 ok(
@@ -174,16 +178,8 @@ async fn verify_racing_an_enact(fixture: &impl Tamper, import_meanwhile: bool) {
         meanwhile: tokio::sync::Mutex::new(Some(pending)),
     });
     let verifier = Runner::new(racing, Arc::new(MemoryBackupStore::new()));
-    let verified = report_of(verifier.verify(&run, leased("verifier")).await, "verify");
-    let enacted = enacted
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    assert_eq!(
-        enacted.as_ref().map(|r| r.outcome.name()),
-        Some("PASS"),
-        "the other runner enacted the run"
-    );
+    let verified = ok_report(verifier.verify(&run, leased("verifier")).await, "verify");
+    take_passed(&enacted, "the other runner enacted the run");
 
     let journal = ok(store.load_run(&run).await, "journal");
     let journal = journal.unwrap_or_else(|| panic!("run `held` is journaled"));
@@ -228,7 +224,7 @@ impl Phase for PauseWhileAnotherFinishes {
             .take();
         if let Some(takeover) = takeover {
             let run = ctx.record.run.clone();
-            let report = report_of(takeover.resume(&run, leased("takeover")).await, "takeover");
+            let report = ok_report(takeover.resume(&run, leased("takeover")).await, "takeover");
             *self.finished.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
         }
         Ok(Evidence::new())
@@ -277,22 +273,8 @@ pub async fn a_zombies_report_is_not_the_last_word_on_a_run_another_runner_finis
         Arc::new(MemoryBackupStore::new()),
         phases(&phase),
     );
-    let options = RunOptions::default().with_lease(LeaseOptions::with_holder("zombie", ttl));
-    let report = report_of(
-        zombie
-            .run(RunRequest::new("rz", Scope::All, markdown()), options)
-            .await,
-        "zombie",
-    );
-    let finished = finished
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    assert_eq!(
-        finished.as_ref().map(|r| r.outcome.name()),
-        Some("PASS"),
-        "the takeover finished the run"
-    );
+    let report = run_as_zombie(&zombie, ttl).await;
+    let finished = take_passed(&finished, "the takeover finished the run");
     assert_eq!(report.outcome.name(), "FAILED", "{:?}", report.outcome);
     let run = RunId::new("rz");
     if let Some(takeover_report) = &finished {

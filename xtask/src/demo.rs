@@ -68,7 +68,10 @@ fn steps() -> Vec<Step> {
         ("legal-vi", "vi/"),
         ("markdown", "md/"),
     ];
-    let mut steps = vec![Step::new(&["init"]), Step::new(&["import", CORPUS])];
+    let mut steps = vec![
+        Step::new(&["init", "--execute"]),
+        Step::new(&["import", CORPUS]),
+    ];
     for (preset, prefix) in parts {
         steps.push(Step::with_preset(preset, &["plan", "--prefix", prefix]));
     }

@@ -41,6 +41,22 @@ pub(crate) trait Dialect: Engine {
     /// Whether the `schema_migrations` table exists: one row, one boolean.
     const MIGRATIONS_TABLE_EXISTS: &'static str;
 
+    /// Whether a table, view or index `$1` exists where the connection creates its objects: one
+    /// row, one boolean.
+    const RELATION_EXISTS: &'static str;
+
+    /// The sha256 (lowercase hex) of the text expression `{}`, computed by the server; `None`
+    /// where the backend has no sha256 function (SQLite).
+    const SQL_SHA256: Option<&'static str>;
+
+    /// The reader view's tag: one row, one text (or none): its stored definition (SQLite keeps
+    /// the `CREATE VIEW` text), or its comment (PostgreSQL).
+    const READER_VIEW_TAG: &'static str;
+
+    /// Sets the reader view's tag `{}` as its comment; `None` where the stored definition is
+    /// the tag.
+    const TAG_READER_VIEW: Option<&'static str>;
+
     /// Run first in each migration's transaction, so that concurrent `init`s queue; `None` where
     /// a write transaction already serialises them.
     const LOCK_MIGRATIONS: Option<&'static str>;
@@ -51,6 +67,18 @@ pub(crate) trait Dialect: Engine {
     /// Sets the lease of run `$1` to holder `$2`, expiring `$3` ms after the database's now;
     /// returns the expiry (`expires_at_ms`).
     const PUT_LEASE: &'static str;
+
+    /// The schema of a source table configured without one (`None`: the connection's own).
+    const DEFAULT_SOURCE_SCHEMA: Option<&'static str>;
+
+    /// Appended to a source id cast to text, so that it compares with iu-cutter's ids in their
+    /// collation (PostgreSQL ids are `COLLATE "C"`).
+    const KEY_COLLATE: &'static str;
+
+    /// The declared type of column `$2` of table `$1` (a quoted name), one row, one text: a
+    /// source row is then looked up by its id in the column's own type, using its index; `None`
+    /// where a text parameter compares by the column's affinity (SQLite).
+    const COLUMN_TYPE: Option<&'static str>;
 
     /// This backend's text of a migration.
     fn migration_text(migration: &Migration) -> &'static str;

@@ -30,6 +30,11 @@ impl std::error::Error for SqlError {}
 /// PostgreSQL's SQLSTATE for a missing privilege (`permission denied for table …`).
 const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
+/// PostgreSQL's SQLSTATEs for a lock not granted within `lock_timeout` and a statement
+/// cancelled by `statement_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+const QUERY_CANCELED: &str = "57014";
+
 /// What to do when the database role lacks a privilege.
 pub(crate) const GRANTS_HINT: &str = "the database role lacks a privilege: `iu-cutter init` needs \
      the owner role (it creates and migrates the tables); every other command needs SELECT, \
@@ -51,6 +56,18 @@ pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
         return AdapterError::unavailable(
             UnavailableKind::Privilege,
             format!("{what}: {error}; {GRANTS_HINT}"),
+        );
+    }
+    let code = error.as_database_error().and_then(|e| e.code());
+    if let Some(code) = code.filter(|c| *c == LOCK_NOT_AVAILABLE || *c == QUERY_CANCELED) {
+        let why = if code == LOCK_NOT_AVAILABLE {
+            "another session held a lock longer than lock_timeout allows"
+        } else {
+            "a statement ran longer than statement_timeout allows"
+        };
+        return AdapterError::unavailable(
+            UnavailableKind::Busy,
+            format!("{what}: {why} ({error}); nothing of this call was changed"),
         );
     }
     match &error {

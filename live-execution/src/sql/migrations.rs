@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -70,6 +70,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "typed evidence in the journal: counts are JSON numbers, checks booleans",
         sqlite: V6,
         postgres: V6,
+    },
+    Migration {
+        version: 7,
+        description: "source mapping columns, what each generation was cut from, and the \
+                      reader contract: the view active_units (version 1)",
+        sqlite: V7,
+        postgres: V7,
     },
 ];
 
@@ -317,6 +324,103 @@ $$;
 // changed outside iu-cutter; this build still reads what the earlier ones wrote.
 const V6: &str = "SELECT 1;";
 
+// The same text on both backends. The reader contract, version 1: the view applications read the live units from. Its columns
+// change only in a new migration, which says so in its description and in README ("Reading the
+// units"). `stale` is true when the document's copy changed since its active generation was cut
+// (a sync or an import brought a new body); for generations enacted before this version, which
+// recorded nothing, when the document is `ready` (changed since it was cut).
+//
+// `documents.source_revision` and `metadata` are the application row's revision (as text) and
+// its metadata columns (a JSON object of text values) as last synced; `generations.cut_sha256`
+// and `cut_source_revision` are what the generation was cut from, recorded by enact.
+const V7: &str = r#"
+ALTER TABLE documents ADD COLUMN source_revision TEXT;
+ALTER TABLE documents ADD COLUMN metadata TEXT;
+ALTER TABLE generations ADD COLUMN cut_sha256 TEXT;
+ALTER TABLE generations ADD COLUMN cut_source_revision TEXT;
+CREATE INDEX documents_by_state ON documents (state);
+
+CREATE VIEW active_units AS
+SELECT d.id                  AS document,
+       g.cut_source_revision AS source_revision,
+       CASE WHEN g.cut_sha256 IS NULL THEN d.state = 'ready'
+            ELSE d.sha256 <> g.cut_sha256 END AS stale,
+       u.unit_id             AS unit_id,
+       u.ordinal             AS ordinal,
+       u.path                AS path,
+       u.part                AS part,
+       u.start_byte          AS start_byte,
+       u.end_byte            AS end_byte,
+       u.body                AS text,
+       u.sha256              AS sha256,
+       d.metadata            AS metadata,
+       g.generation          AS generation,
+       (SELECT p.finished_at FROM run_phases p
+         WHERE p.run = g.generation AND p.name = 'lifecycle-enact') AS enacted_at
+  FROM documents d
+  JOIN generations g ON g.document = d.id AND g.generation = d.active_generation
+  JOIN units u ON u.document = d.id AND u.generation = d.active_generation;
+"#;
+
+/// The reader view's query as migration 7 defines it; a store with a source replaces the view
+/// with this query, its `stale` also comparing the source row (`ops::source`). A test checks
+/// that it is migration 7's text.
+pub(crate) const READER_VIEW_SELECT: &str = r#"SELECT d.id                  AS document,
+       g.cut_source_revision AS source_revision,
+       CASE WHEN g.cut_sha256 IS NULL THEN d.state = 'ready'
+            ELSE d.sha256 <> g.cut_sha256 END AS stale,
+       u.unit_id             AS unit_id,
+       u.ordinal             AS ordinal,
+       u.path                AS path,
+       u.part                AS part,
+       u.start_byte          AS start_byte,
+       u.end_byte            AS end_byte,
+       u.body                AS text,
+       u.sha256              AS sha256,
+       d.metadata            AS metadata,
+       g.generation          AS generation,
+       (SELECT p.finished_at FROM run_phases p
+         WHERE p.run = g.generation AND p.name = 'lifecycle-enact') AS enacted_at
+  FROM documents d
+  JOIN generations g ON g.document = d.id AND g.generation = d.active_generation
+  JOIN units u ON u.document = d.id AND u.generation = d.active_generation"#;
+
+/// The objects `texts` create, in order, as `table documents`, `view active_units`, `index …`
+/// (`CREATE TABLE|VIEW|INDEX [IF NOT EXISTS] name`): what `init` says it creates, and what the
+/// grants cover, without anyone listing them by hand.
+pub(crate) fn created_objects<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+) -> Vec<(String, String)> {
+    let mut objects: Vec<(String, String)> = Vec::new();
+    for text in texts {
+        let mut words = text.split_whitespace();
+        while let Some(word) = words.next() {
+            if !word.eq_ignore_ascii_case("CREATE") {
+                continue;
+            }
+            let mut rest = words.clone();
+            let Some(kind) = rest.next().map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if !["table", "view", "index"].contains(&kind.as_str()) {
+                continue;
+            }
+            let mut name = rest.next();
+            if name.is_some_and(|w| w.eq_ignore_ascii_case("IF")) {
+                // IF NOT EXISTS
+                name = rest.nth(2);
+            }
+            if let Some(name) = name {
+                let name = name.trim_end_matches('(').trim_matches('"').to_owned();
+                if !name.is_empty() && !objects.iter().any(|(_, n)| *n == name) {
+                    objects.push((kind, name));
+                }
+            }
+        }
+    }
+    objects
+}
+
 /// sha256 of a migration's text, as recorded.
 pub(crate) fn checksum(sql: &str) -> String {
     crate::census::sha256_hex(sql.as_bytes())
@@ -332,5 +436,25 @@ mod tests {
             assert_eq!(migration.version as usize, index + 1);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn the_reader_view_query_is_migration_7s() {
+        let view = format!("CREATE VIEW active_units AS\n{READER_VIEW_SELECT};");
+        assert!(V7.contains(&view));
+    }
+
+    #[test]
+    fn the_created_objects_are_read_from_the_migrations() {
+        let objects = created_objects(MIGRATIONS.iter().map(|m| m.sqlite));
+        let named = |kind: &str, name: &str| objects.iter().any(|(k, n)| k == kind && n == name);
+        assert!(named("table", "documents") && named("table", "run_backups"));
+        assert!(named("view", "active_units") && named("index", "documents_by_state"));
+        assert!(
+            !named("table", "schema_migrations"),
+            "created before the migrations"
+        );
+        let postgres = created_objects(MIGRATIONS.iter().map(|m| m.postgres));
+        assert_eq!(objects, postgres, "the same objects on both backends");
     }
 }

@@ -30,6 +30,7 @@ use crate::domain::AdapterInfo;
 use crate::error::AdapterError;
 use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
 use crate::op::{LeaseClaim, Op, Reply};
+use crate::source::SourceMapping;
 
 mod codec;
 mod dialect;
@@ -66,6 +67,22 @@ pub struct ConnectOptions {
     pub url: String,
     /// PostgreSQL only: the schema to use instead of the default `search_path`.
     pub pg_schema: Option<String>,
+    /// The application table the documents are read from, if any (see [`SourceMapping`]).
+    pub source: Option<SourceMapping>,
+    /// PostgreSQL only: how long a statement waits for a row lock another session holds
+    /// (`lock_timeout`) and how long any statement may run (`statement_timeout`); `None` keeps
+    /// the server's setting. Either ends the call with nothing of it changed
+    /// ([`crate::UnavailableKind::Busy`]).
+    pub pg_timeouts: Option<PgTimeouts>,
+}
+
+/// PostgreSQL's `lock_timeout` and `statement_timeout` for every connection of a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgTimeouts {
+    /// How long to wait for a lock (`lock_timeout`).
+    pub lock: Duration,
+    /// How long a statement may run (`statement_timeout`).
+    pub statement: Duration,
 }
 
 impl ConnectOptions {
@@ -74,7 +91,21 @@ impl ConnectOptions {
         ConnectOptions {
             url: url.into(),
             pg_schema: None,
+            source: None,
+            pg_timeouts: None,
         }
+    }
+
+    /// Sets PostgreSQL's lock and statement timeouts (see [`ConnectOptions::pg_timeouts`]).
+    pub fn with_pg_timeouts(mut self, timeouts: PgTimeouts) -> Self {
+        self.pg_timeouts = Some(timeouts);
+        self
+    }
+
+    /// Reads the documents from the application table `source` (checked when the store opens).
+    pub fn with_source(mut self, source: SourceMapping) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// Uses the PostgreSQL schema `schema` (letters, digits and `_`, not starting with a digit).
@@ -98,6 +129,8 @@ impl fmt::Debug for ConnectOptions {
         f.debug_struct("ConnectOptions")
             .field("url", &redact(&self.url))
             .field("pg_schema", &self.pg_schema)
+            .field("source", &self.source)
+            .field("pg_timeouts", &self.pg_timeouts)
             .finish()
     }
 }
@@ -135,6 +168,8 @@ pub struct InitReport {
     pub schema_version: u32,
     /// Versions applied by this call (empty when the schema was already current).
     pub applied: Vec<u32>,
+    /// The source table the reader view now compares, when this call replaced the view.
+    pub reader_view: Option<String>,
 }
 
 /// Creates the database (a SQLite file is created if missing) and brings its schema to this
@@ -144,17 +179,102 @@ pub async fn init(url: &str) -> Result<InitReport, AdapterError> {
     init_with(&ConnectOptions::new(url)).await
 }
 
-/// [`init`] with full options (e.g. a PostgreSQL schema, created if missing).
+/// [`init`] with full options (e.g. a PostgreSQL schema, created if missing). Refuses, changing
+/// nothing, where tables of iu-cutter's names exist that iu-cutter did not create
+/// ([`InitPlan::collisions`]).
 pub async fn init_with(options: &ConnectOptions) -> Result<InitReport, AdapterError> {
+    let plan = init_plan(options).await?;
+    if !plan.collisions.is_empty() {
+        return Err(collision(options, &plan.collisions));
+    }
     let backend = Backend::open(options, Mode::Init).await?;
     let applied = backend.migrate().await;
+    let view = match (&applied, &options.source) {
+        (Ok(_), Some(mapping)) => backend.source_view(mapping, true).await.map(Some),
+        _ => Ok(None),
+    };
     backend.close().await;
     let applied = applied.map_err(|e| scrub(e, options))?;
+    let view = view.map_err(|e| scrub(e, options))?;
     Ok(InitReport {
         location: options.location(),
         schema_version: migrations::SCHEMA_VERSION,
         applied,
+        reader_view: view
+            .filter(|replaced| *replaced)
+            .and(options.source.as_ref())
+            .map(|m| m.table.clone()),
     })
+}
+
+/// What [`init_with`] would do at `options`, read without changing anything (a missing SQLite
+/// file or PostgreSQL schema: every migration pending).
+pub async fn init_plan(options: &ConnectOptions) -> Result<InitPlan, AdapterError> {
+    let backend = match Backend::open(options, Mode::Use).await {
+        Ok(backend) => backend,
+        Err(AdapterError::Unavailable(why))
+            if why.kind == crate::error::UnavailableKind::NeedsInit =>
+        {
+            return Ok(InitPlan {
+                source_view: options.source.is_some(),
+                pending: migrations::MIGRATIONS
+                    .iter()
+                    .map(|m| (m.version, m.description))
+                    .collect(),
+                creates: migrations::created_objects(
+                    migrations::MIGRATIONS.iter().map(|m| m.sqlite),
+                )
+                .into_iter()
+                .map(|(kind, name)| format!("{kind} {name}"))
+                .collect(),
+                ..InitPlan::default()
+            });
+        }
+        Err(error) => return Err(error),
+    };
+    let mut plan = backend.init_plan().await;
+    if let (Ok(plan), Some(mapping)) = (&mut plan, &options.source) {
+        plan.source_view = plan.applied.is_empty()
+            || !plan.pending.is_empty()
+            || match backend.source_view(mapping, false).await {
+                Ok(current) => !current,
+                Err(error) => {
+                    backend.close().await;
+                    return Err(scrub(error, options));
+                }
+            };
+    }
+    backend.close().await;
+    plan.map_err(|e| scrub(e, options))
+}
+
+/// What `init` would do (see [`init_plan`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InitPlan {
+    /// The versions already applied.
+    pub applied: Vec<u32>,
+    /// The migrations to apply, as version and description.
+    pub pending: Vec<(u32, &'static str)>,
+    /// The tables, views and indexes they create.
+    pub creates: Vec<String>,
+    /// Objects of iu-cutter's names that already exist where it has no schema: `init` refuses
+    /// to run over them.
+    pub collisions: Vec<String>,
+    /// Whether the reader view must be (re)created to compare the configured source table.
+    pub source_view: bool,
+}
+
+fn collision(options: &ConnectOptions, collisions: &[String]) -> AdapterError {
+    let place = match &options.pg_schema {
+        Some(schema) => format!("schema {schema} of {}", redact(&options.url)),
+        None => redact(&options.url),
+    };
+    AdapterError::Invalid(format!(
+        "{place} already holds {} that iu-cutter did not create (it has no iu-cutter schema); \
+         nothing was changed: give iu-cutter a schema of its own (`schema` in cutter.toml) or \
+         a database file of its own",
+        collisions.join(", ")
+    ))
 }
 
 /// Connects to a database whose schema [`init`] created, and returns the store behind the kill
@@ -319,6 +439,30 @@ impl Backend {
         }
     }
 
+    async fn init_plan(&self) -> Result<InitPlan, AdapterError> {
+        on_backend!(self, ops, pool => ops::init_plan(pool).await)
+    }
+
+    /// Whether the reader view is the one `mapping` defines; with `replace`, makes it so first
+    /// (then: whether it replaced it).
+    async fn source_view(
+        &self,
+        mapping: &SourceMapping,
+        replace: bool,
+    ) -> Result<bool, AdapterError> {
+        on_backend!(self, ops, pool => {
+            let source = ops::prepare_source(pool, mapping).await?;
+            let current = ops::reader_view_is_current(pool, &source).await?;
+            if !replace {
+                return Ok(current);
+            }
+            if current {
+                return Ok(false);
+            }
+            ops::replace_reader_view(pool, &source).await.map(|()| true)
+        })
+    }
+
     async fn migrate(&self) -> Result<Vec<u32>, AdapterError> {
         on_backend!(self, ops, pool => ops::migrate(pool).await)
     }
@@ -340,6 +484,8 @@ pub struct SqlStore {
     backend: Backend,
     options: ConnectOptions,
     location: String,
+    /// The source mapping's statements, checked against the database when the store opened.
+    source: Option<ops::SourceSql>,
 }
 
 impl Guarded<SqlStore> {
@@ -367,10 +513,11 @@ impl SqlStore {
     /// Opens the store; the schema must be exactly this build's.
     pub(crate) async fn open(options: &ConnectOptions) -> Result<SqlStore, AdapterError> {
         let backend = Backend::open(options, Mode::Use).await?;
-        let store = SqlStore {
+        let mut store = SqlStore {
             backend,
             options: options.clone(),
             location: options.location(),
+            source: None,
         };
         let checked =
             store.scrubbed(on_backend!(&store.backend, ops, pool => ops::check_schema(pool).await));
@@ -384,6 +531,18 @@ impl SqlStore {
                 ),
                 other => other,
             });
+        }
+        if let Some(mapping) = &options.source {
+            let prepared = on_backend!(&store.backend, ops, pool => {
+                ops::prepare_source(pool, mapping).await
+            });
+            match store.scrubbed(prepared) {
+                Ok(prepared) => store.source = Some(prepared),
+                Err(error) => {
+                    store.backend.close().await;
+                    return Err(error);
+                }
+            }
         }
         Ok(store)
     }
@@ -484,11 +643,14 @@ impl LiveExecutionAdapter for SqlStore {
             kind: self.backend.kind().to_owned(),
             live: true,
             location: self.location.clone(),
+            source: self.options.source.as_ref().map(|m| m.table.clone()),
         }
     }
 
     async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let reply = on_backend!(&self.backend, ops, pool => dispatch!(ops, pool, op, claim));
+        let source = self.source.as_ref();
+        let reply =
+            on_backend!(&self.backend, ops, pool => dispatch!(ops, pool, op, claim, source));
         self.scrubbed(reply)
     }
 }
@@ -500,7 +662,7 @@ impl LiveExecutionAdapter for SqlStore {
 /// other call that carries a claim has it checked first, in a transaction of its own, so that a
 /// runner that lost its lease is refused on every backend as the simulator refuses it.
 macro_rules! dispatch {
-    ($ops:ident, $pool:ident, $op:expr, $claim:expr) => {{
+    ($ops:ident, $pool:ident, $op:expr, $claim:expr, $source:expr) => {{
         let op = $op;
         let claim: Option<&LeaseClaim> = $claim;
         match claim {
@@ -531,6 +693,9 @@ macro_rules! dispatch {
             Op::LoadReports(run) => $ops::load_reports($pool, run).await.map(Reply::Reports),
             Op::LoadBackup(run) => $ops::load_backup($pool, run).await.map(Reply::Backup),
             Op::LoadLeases => $ops::load_leases($pool).await.map(Reply::Leases),
+            Op::SyncSource(scope) => $ops::sync_source($pool, $source, scope)
+                .await
+                .map(Reply::Synced),
             Op::PutDocuments(documents) => $ops::put_documents($pool, documents)
                 .await
                 .map(Reply::Documents),
@@ -562,9 +727,11 @@ macro_rules! dispatch {
             Op::WriteUnits { run, units } => $ops::write_units($pool, run, units, claim)
                 .await
                 .map(Reply::Count),
-            Op::Enact { run, expectations } => $ops::enact($pool, run, expectations, claim)
-                .await
-                .map(Reply::Count),
+            Op::Enact { run, expectations } => {
+                $ops::enact($pool, run, expectations, claim, $source)
+                    .await
+                    .map(Reply::Count)
+            }
             Op::Restore { run, backup } => $ops::restore($pool, run, backup, claim)
                 .await
                 .map(Reply::Restoration),

@@ -37,6 +37,29 @@ macro_rules! body_sha256 {
 }
 
 impl Dialect for Postgres {
+    /// iu-cutter's own schema is the connection's `search_path`: an application table is named
+    /// with its schema, `public` when none is written.
+    const DEFAULT_SOURCE_SCHEMA: Option<&'static str> = Some("public");
+
+    const KEY_COLLATE: &'static str = " COLLATE \"C\"";
+
+    const SQL_SHA256: Option<&'static str> = Some("encode(sha256(convert_to({}, 'UTF8')), 'hex')");
+
+    const READER_VIEW_TAG: &'static str =
+        "SELECT obj_description(to_regclass('active_units'), 'pg_class')";
+
+    const TAG_READER_VIEW: Option<&'static str> = Some("COMMENT ON VIEW active_units IS '{}'");
+
+    /// In the first schema of the `search_path` only: iu-cutter's own, never the application's.
+    const RELATION_EXISTS: &'static str = "SELECT EXISTS (SELECT 1 FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relname = $1 AND n.nspname = current_schema())";
+
+    const COLUMN_TYPE: Option<&'static str> = Some(
+        "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+         WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped",
+    );
+
     /// Compare-and-set rows are read `FOR UPDATE`, so two runs racing for a document serialise
     /// on its row and the second sees the first's fence.
     const ROW_LOCKS: bool = true;
@@ -305,8 +328,19 @@ pub(super) async fn open(options: &ConnectOptions, mode: Mode) -> Result<Pool, A
             AdapterError::Invalid(format!("cannot read the database URL {location}: {error}"))
         })?
         .log_slow_statements(SLOW_STATEMENT_LEVEL, SLOW_STATEMENT);
+    let mut settings: Vec<(&str, String)> = Vec::new();
     if let Some(schema) = schema {
-        connect = connect.options([("search_path", schema)]);
+        settings.push(("search_path", schema.to_owned()));
+    }
+    if let Some(timeouts) = options.pg_timeouts {
+        settings.push(("lock_timeout", format!("{}ms", timeouts.lock.as_millis())));
+        settings.push((
+            "statement_timeout",
+            format!("{}ms", timeouts.statement.as_millis()),
+        ));
+    }
+    if !settings.is_empty() {
+        connect = connect.options(settings.iter().map(|(k, v)| (*k, v.as_str())));
     }
     // One direct attempt first: a refused connection or bad credentials fail at once (the
     // pool would retry until its timeout), an unanswering host after CONNECT_TIMEOUT.
@@ -350,35 +384,18 @@ pub(crate) fn own_tables() -> Vec<String> {
             .iter()
             .map(|m| m.postgres),
     );
-    let mut tables = Vec::new();
-    for text in texts {
-        let mut words = text.split_whitespace();
-        while let Some(word) = words.next() {
-            if !word.eq_ignore_ascii_case("CREATE") {
-                continue;
-            }
-            let mut rest = words.clone();
-            if !rest.next().is_some_and(|w| w.eq_ignore_ascii_case("TABLE")) {
-                continue;
-            }
-            let mut name = rest.next();
-            if name.is_some_and(|w| w.eq_ignore_ascii_case("IF")) {
-                // IF NOT EXISTS
-                name = rest.nth(2);
-            }
-            if let Some(name) = name {
-                let name = name.trim_end_matches('(').trim_matches('"').to_owned();
-                if !name.is_empty() && !tables.contains(&name) {
-                    tables.push(name);
-                }
-            }
-        }
-    }
-    tables
+    crate::sql::migrations::created_objects(texts)
+        .into_iter()
+        .filter(|(kind, _)| kind == "table")
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// The bookkeeping table, which the runtime role only reads (to check the schema version).
 const MIGRATIONS_TABLE: &str = "schema_migrations";
+
+/// The reader contract's view, which the runtime role reads too (`export`, `units`).
+const READER_VIEW: &str = "active_units";
 
 /// `"name"`, with any `"` doubled: a PostgreSQL identifier that is safe to splice into SQL.
 fn quote_ident(name: &str) -> String {
@@ -406,6 +423,10 @@ pub(crate) fn runtime_grants(schema: &str, role: &str) -> Vec<String> {
         format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role_q}",
             data.join(", ")
+        ),
+        format!(
+            "GRANT SELECT ON {schema}.{} TO {role_q}",
+            quote_ident(READER_VIEW)
         ),
     ]
 }

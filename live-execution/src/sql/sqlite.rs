@@ -59,6 +59,23 @@ pub(super) async fn open(
 }
 
 impl Dialect for Sqlite {
+    /// One file: an application table is in the same database as iu-cutter's.
+    const DEFAULT_SOURCE_SCHEMA: Option<&'static str> = None;
+
+    const KEY_COLLATE: &'static str = "";
+
+    const SQL_SHA256: Option<&'static str> = None;
+
+    const READER_VIEW_TAG: &'static str =
+        "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'active_units'";
+
+    const TAG_READER_VIEW: Option<&'static str> = None;
+
+    const RELATION_EXISTS: &'static str =
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = $1)";
+
+    const COLUMN_TYPE: Option<&'static str> = None;
+
     /// SQLite has no row locks: `BEGIN IMMEDIATE` already holds the database's write lock.
     const ROW_LOCKS: bool = false;
 

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use iu_cutter_cut::Cutter;
-use iu_cutter_live_execution::sql::redact;
-use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, sha256_hex};
+use iu_cutter_live_execution::sql::{ConnectOptions, PgTimeouts, redact};
+use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, SourceMapping, sha256_hex};
 use iu_cutter_orchestrator::clock::{format_age, parse_age};
 use serde::Deserialize;
 
@@ -46,7 +46,7 @@ const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 11] = [
+pub(crate) const ENV_VARS: [(&str, &str); 20] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -58,7 +58,26 @@ pub(crate) const ENV_VARS: [(&str, &str); 11] = [
     ("IU_CUTTER_LEASE_TTL", "lease_ttl"),
     ("IU_CUTTER_PRESET", "rules.preset"),
     ("IU_CUTTER_MAX_UNIT_BYTES", "rules.max_unit_bytes"),
+    ("IU_CUTTER_SCHEMA", "schema"),
+    ("IU_CUTTER_LOCK_TIMEOUT", "lock_timeout"),
+    ("IU_CUTTER_STATEMENT_TIMEOUT", "statement_timeout"),
+    ("IU_CUTTER_SOURCE_TABLE", "source.table"),
+    ("IU_CUTTER_SOURCE_ID", "source.id"),
+    ("IU_CUTTER_SOURCE_BODY", "source.body"),
+    ("IU_CUTTER_SOURCE_REVISION", "source.revision"),
+    ("IU_CUTTER_SOURCE_WHERE", "source.where"),
+    ("IU_CUTTER_SOURCE_METADATA", "source.metadata"),
 ];
+
+/// iu-cutter's own PostgreSQL schema when neither `schema` nor the URL's `search_path` names
+/// one: its tables never mix with an application's.
+pub(crate) const DEFAULT_PG_SCHEMA: &str = "iu_cutter";
+
+/// PostgreSQL: how long a statement waits behind another session's row lock (an application
+/// holding a document's row) before the call gives up, changing nothing; the run is resumable.
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL: how long any one statement may run.
+pub(crate) const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The configuration help shown by `iu-cutter --help`.
 pub(crate) const CONFIG_HELP: &str = "\
@@ -75,6 +94,14 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   [rules] preset     IU_CUTTER_PRESET             auto (markdown, legal-en, legal-vi, paragraphs)
   [rules] levels     -                            [{ name = \"…\", pattern = \"…\" }, …]
   [rules] max_unit_bytes IU_CUTTER_MAX_UNIT_BYTES none (at least 64)
+  schema             IU_CUTTER_SCHEMA             PostgreSQL: iu_cutter (iu-cutter's own tables)
+  lock_timeout       IU_CUTTER_LOCK_TIMEOUT       PostgreSQL: 10s (wait behind others' row locks)
+  statement_timeout  IU_CUTTER_STATEMENT_TIMEOUT  PostgreSQL: 10m (longest single statement)
+  [source] table     IU_CUTTER_SOURCE_TABLE       none: cut an application's table, e.g. public.laws
+  [source] id, body  IU_CUTTER_SOURCE_ID, _BODY   its id and text columns (read, never written)
+  [source] revision  IU_CUTTER_SOURCE_REVISION    optional: a column that moves on every change
+  [source] where     IU_CUTTER_SOURCE_WHERE       optional: one parameter-free condition
+  [source] metadata  IU_CUTTER_SOURCE_METADATA    optional: columns carried into the units (a,b)
 Unknown keys and unknown IU_CUTTER_* variables are errors. --database-url overrides database_url.
 Relative paths in the file are relative to its directory; from variables, to the working one.
 PostgreSQL also reads PGPASSWORD, PGPASSFILE, PGHOST, PGPORT, PGUSER, PGDATABASE and, for TLS,
@@ -114,6 +141,15 @@ pub(crate) struct Config {
     pub(crate) lease_ttl: Duration,
     /// How to cut.
     pub(crate) rules: CutRules,
+    /// PostgreSQL: iu-cutter's schema, when configured.
+    pub(crate) schema: Option<String>,
+    /// PostgreSQL: `lock_timeout` and `statement_timeout`.
+    pub(crate) pg_timeouts: PgTimeouts,
+    /// The application table the documents are read from, as configured (checked by
+    /// `validate`, which builds [`Config::source`]).
+    pub(crate) source_parts: SourceParts,
+    /// The application table the documents are read from, if any.
+    pub(crate) source: Option<SourceMapping>,
     /// Where the configuration came from, for messages.
     pub(crate) origin: String,
     /// Where `database_url` came from (`the default`, the file, or the variable), for messages.
@@ -133,6 +169,9 @@ impl fmt::Debug for Config {
             .field("held_max_age", &format_age(self.held_max_age))
             .field("lease_ttl", &format_age(self.lease_ttl))
             .field("rules", &self.rules)
+            .field("schema", &self.schema)
+            .field("pg_timeouts", &self.pg_timeouts)
+            .field("source", &self.source)
             .field("origin", &self.origin)
             .field("database_url_origin", &self.database_url_origin)
             .finish()
@@ -152,6 +191,13 @@ impl Default for Config {
             held_max_age: DEFAULT_HELD_MAX_AGE,
             lease_ttl: iu_cutter_orchestrator::DEFAULT_LEASE_TTL,
             rules: CutRules::preset(DEFAULT_PRESET),
+            schema: None,
+            pg_timeouts: PgTimeouts {
+                lock: DEFAULT_LOCK_TIMEOUT,
+                statement: DEFAULT_STATEMENT_TIMEOUT,
+            },
+            source_parts: SourceParts::default(),
+            source: None,
             origin: "defaults".to_owned(),
             database_url_origin: "the default".to_owned(),
         }
@@ -172,6 +218,67 @@ struct FileConfig {
     held_max_age: Option<String>,
     lease_ttl: Option<String>,
     rules: Option<FileRules>,
+    schema: Option<String>,
+    lock_timeout: Option<String>,
+    statement_timeout: Option<String>,
+    source: Option<SourceParts>,
+}
+
+/// The `[source]` table, as written in the file and the variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SourceParts {
+    table: Option<String>,
+    id: Option<String>,
+    body: Option<String>,
+    revision: Option<String>,
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    metadata: Option<Vec<String>>,
+}
+
+impl SourceParts {
+    /// Fills what `other` sets.
+    fn update(&mut self, other: SourceParts) {
+        set(&mut self.table, other.table.map(Some));
+        set(&mut self.id, other.id.map(Some));
+        set(&mut self.body, other.body.map(Some));
+        set(&mut self.revision, other.revision.map(Some));
+        set(&mut self.filter, other.filter.map(Some));
+        set(&mut self.metadata, other.metadata.map(Some));
+    }
+
+    /// The mapping, `None` when no table is named; a key without a table, or a table without
+    /// its id and body columns, is a configuration error naming what is missing.
+    fn mapping(&self, origin: &str) -> Result<Option<SourceMapping>, CliError> {
+        let Some(table) = &self.table else {
+            if *self != SourceParts::default() {
+                return Err(CliError::config(
+                    format!("{origin}: [source] sets columns but no table"),
+                    "name the application's table in [source] table (e.g. public.laws), or \
+                     remove [source]",
+                ));
+            }
+            return Ok(None);
+        };
+        let (Some(id), Some(body)) = (&self.id, &self.body) else {
+            return Err(CliError::config(
+                format!("{origin}: [source] table = {table} needs both `id` and `body`"),
+                "name the id and text columns in [source] (id = \"id\", body = \"content\")",
+            ));
+        };
+        let mut mapping = SourceMapping::new(table, id, body);
+        mapping.revision = self.revision.clone();
+        mapping.filter = self.filter.clone();
+        mapping.metadata = self.metadata.clone().unwrap_or_default();
+        mapping.validate().map_err(|error| {
+            CliError::config(
+                format!("{origin}: {error}"),
+                "fix [source]; see iu-cutter --help",
+            )
+        })?;
+        Ok(Some(mapping))
+    }
 }
 
 /// The `[rules]` table as written.
@@ -186,8 +293,9 @@ struct FileRules {
 fn fix_config(origin: &str) -> String {
     format!(
         "fix {origin} (keys: database_url, execution_enabled, mode, backup_dir, reports_dir, \
-         stop_file, batch_units, held_max_age, lease_ttl, [rules] preset | levels, max_unit_bytes); see \
-         iu-cutter --help"
+         stop_file, batch_units, held_max_age, lease_ttl, schema, lock_timeout, \
+         statement_timeout, [rules] preset | levels, \
+         max_unit_bytes, [source] table, id, body, revision, where, metadata); see iu-cutter --help"
     )
 }
 
@@ -216,7 +324,50 @@ impl Config {
             "rules": serde_json::to_value(&self.rules).unwrap_or_default(),
             "stop_file": self.stop_file.display().to_string(),
         });
+        // Keys added later appear only when set, so that an older configuration keeps its hash.
+        let mut value = value;
+        if let Some(map) = value.as_object_mut() {
+            if self.pg_timeouts != Config::default().pg_timeouts {
+                let timeouts = self.pg_timeouts;
+                map.insert("lock_timeout".to_owned(), format_age(timeouts.lock).into());
+                map.insert(
+                    "statement_timeout".to_owned(),
+                    format_age(timeouts.statement).into(),
+                );
+            }
+            if let Some(schema) = &self.schema {
+                map.insert("schema".to_owned(), serde_json::json!(schema));
+            }
+            if let Some(source) = &self.source {
+                map.insert("source".to_owned(), serde_json::json!(source));
+            }
+        }
         sorted(value).to_string()
+    }
+
+    /// How to connect: the URL, iu-cutter's PostgreSQL schema and the source mapping. The
+    /// schema is `schema` when configured; otherwise the URL's own `search_path` when it names
+    /// one, and [`DEFAULT_PG_SCHEMA`] when it does not.
+    pub(crate) fn connect_options(&self) -> ConnectOptions {
+        let mut options = ConnectOptions::new(self.database_url.clone());
+        let postgres = self.database_url.starts_with("postgres");
+        let schema = match &self.schema {
+            Some(schema) => Some(schema.clone()),
+            None if postgres && !self.database_url.contains("search_path") => {
+                Some(DEFAULT_PG_SCHEMA.to_owned())
+            }
+            None => None,
+        };
+        if let Some(schema) = schema.filter(|_| postgres) {
+            options = options.with_pg_schema(schema);
+        }
+        if postgres {
+            options = options.with_pg_timeouts(self.pg_timeouts);
+        }
+        if let Some(source) = &self.source {
+            options = options.with_source(source.clone());
+        }
+        options
     }
 
     /// sha256 of [`Config::canonical_json`]: equal configurations, equal hashes, whatever the
@@ -300,6 +451,7 @@ impl Config {
             origin = format!("{origin} + {}", from_env.join(", "));
         }
         config.origin = origin;
+        config.source = config.source_parts.mapping(&config.origin)?;
         config.validate()?;
         Ok(config)
     }
@@ -325,7 +477,22 @@ impl Config {
             held_max_age,
             lease_ttl,
             rules,
+            schema,
+            lock_timeout,
+            statement_timeout,
+            source,
         } = parsed;
+        if let Some(age) = lock_timeout {
+            self.pg_timeouts.lock = parse_timeout(&format!("{name}: lock_timeout"), &age)?;
+        }
+        if let Some(age) = statement_timeout {
+            self.pg_timeouts.statement =
+                parse_timeout(&format!("{name}: statement_timeout"), &age)?;
+        }
+        set(&mut self.schema, schema.map(Some));
+        if let Some(source) = source {
+            self.source_parts.update(source);
+        }
         if database_url.is_some() {
             self.database_url_origin = name.to_owned();
         }
@@ -438,6 +605,18 @@ impl Config {
             "lease_ttl" => self.lease_ttl = parse_lease_ttl(key, value)?,
             "rules.preset" => {
                 self.rules.markers = MarkerSet::Preset(parse_preset(value, key)?);
+            }
+            "schema" => self.schema = Some(value.trim().to_owned()),
+            "lock_timeout" => self.pg_timeouts.lock = parse_timeout(key, value)?,
+            "statement_timeout" => self.pg_timeouts.statement = parse_timeout(key, value)?,
+            "source.table" => self.source_parts.table = Some(value.trim().to_owned()),
+            "source.id" => self.source_parts.id = Some(value.trim().to_owned()),
+            "source.body" => self.source_parts.body = Some(value.trim().to_owned()),
+            "source.revision" => self.source_parts.revision = Some(value.trim().to_owned()),
+            "source.where" => self.source_parts.filter = Some(value.to_owned()),
+            "source.metadata" => {
+                self.source_parts.metadata =
+                    Some(value.split(',').map(|c| c.trim().to_owned()).collect());
             }
             _ => self.rules.max_unit_bytes = Some(parse_number(key, value)?),
         }
@@ -565,6 +744,19 @@ fn parse_lease_ttl(what: &str, value: &str) -> Result<Duration, CliError> {
             format!("{what}: {error}"),
             "set lease_ttl to an age such as 30s or 2m",
         )),
+    }
+}
+
+/// A PostgreSQL timeout: an age of at least one second (zero would mean none).
+fn parse_timeout(what: &str, value: &str) -> Result<Duration, CliError> {
+    let next = "set it to an age such as 10s or 5m (at least 1s)";
+    match parse_age(value) {
+        Ok(age) if age >= Duration::from_secs(1) => Ok(age),
+        Ok(_) => Err(CliError::config(
+            format!("{what}: zero would mean no timeout"),
+            next,
+        )),
+        Err(error) => Err(CliError::config(format!("{what}: {error}"), next)),
     }
 }
 

@@ -2,7 +2,7 @@
 //! runner on the database. Setting it is deliberately not behind the kill switch it operates.
 
 use clap::Subcommand;
-use iu_cutter_live_execution::sql::{self, ConnectOptions, ControlState};
+use iu_cutter_live_execution::sql::{self, ControlState};
 
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
@@ -55,7 +55,7 @@ fn print_state(config: &Config, state: &ControlState) {
 
 /// `iu-cutter control status`.
 async fn status(config: &Config) -> Result<(), CliError> {
-    let options = ConnectOptions::new(config.database_url.clone());
+    let options = config.connect_options();
     let state = sql::control_status(&options)
         .await
         .map_err(|e| connect_error(config, e, "iu-cutter control status"))?;
@@ -65,7 +65,7 @@ async fn status(config: &Config) -> Result<(), CliError> {
 
 /// `iu-cutter control enable|disable --reason R`.
 async fn set(config: &Config, enabled: bool, reason: &str) -> Result<(), CliError> {
-    let options = ConnectOptions::new(config.database_url.clone());
+    let options = config.connect_options();
     let retry = if enabled {
         "iu-cutter control enable --reason …"
     } else {

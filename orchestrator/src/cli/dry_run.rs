@@ -111,6 +111,9 @@ async fn simulate(
     if let Some(path) = &args.plan {
         request = request.with_expected_plan(read_plan(path)?);
     }
+    if args.stale {
+        request = request.only_stale();
+    }
     runner
         .run(
             request,

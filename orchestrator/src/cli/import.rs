@@ -15,7 +15,7 @@
 //! bidirectional formatting characters: [`DocumentId::check`]) stops the import with nothing
 //! imported. The documents are then written in one transaction: all of them or none.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use iu_cutter_live_execution::{DocumentId, Scope, sha256_hex};
@@ -64,6 +64,8 @@ pub(crate) struct SourceDocument {
     pub(crate) body: String,
     /// Where it came from (`file` or `file:line`).
     pub(crate) origin: String,
+    /// The JSON Lines fields besides the id and the body, which are not imported.
+    pub(crate) other_fields: Vec<String>,
 }
 
 const NOTHING_IMPORTED: &str = "nothing was imported";
@@ -290,6 +292,7 @@ fn read_input(
             id: DocumentId::new(id),
             body: text,
             origin: path.display().to_string(),
+            other_fields: Vec::new(),
         });
     }
 }
@@ -364,6 +367,11 @@ fn parse_jsonl(
                 id: DocumentId::new(id),
                 body,
                 origin: at,
+                other_fields: object
+                    .keys()
+                    .filter(|key| **key != fields.id && **key != fields.body)
+                    .cloned()
+                    .collect(),
             }),
             (Ok(_), Ok(_)) => problems.push(format!("{at}: field `{}` is empty", fields.id)),
             (Err(problem), _) | (_, Err(problem)) => problems.push(problem),
@@ -391,6 +399,17 @@ pub(crate) async fn import(
     options: &ReadOptions,
     execute: bool,
 ) -> Result<ImportCounts, CliError> {
+    if let Some(source) = &config.source {
+        return Err(CliError::bad_input(
+            format!(
+                "this store reads its documents from the table {} ([source] in {}); \
+                 {NOTHING_IMPORTED}",
+                source.table, config.origin
+            ),
+            "write the documents to that table (the next `run` reads them), or use a store \
+             without [source] for imported files",
+        ));
+    }
     let documents = collect(paths, options)?;
     let retry = "iu-cutter import … (it is idempotent)";
     let store = LiveStore::open(config, execute, retry).await?;
@@ -444,6 +463,18 @@ pub(crate) async fn import(
             stored.id,
             stored.revision,
             human_bytes(body.len() as u64)
+        );
+    }
+    let skipped: BTreeSet<&str> = documents
+        .iter()
+        .flat_map(|d| d.other_fields.iter().map(String::as_str))
+        .collect();
+    if !skipped.is_empty() {
+        eprintln!(
+            "note: JSON Lines fields not imported: {} (import keeps an id and a body; to carry \
+             such fields into the units, keep the documents in a table and map it as [source] \
+             with metadata = [...])",
+            skipped.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
     out!(

@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
-use iu_cutter_live_execution::{DocumentId, RunId, Scope};
+use iu_cutter_live_execution::{AdapterError, DocumentId, RunId, Scope, sql};
 use iu_cutter_orchestrator::clock;
 use iu_cutter_phase_core::names;
 
@@ -196,20 +196,26 @@ fn parse_run_id(text: &str) -> Result<RunId, String> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the store, or migrate it to this version's schema.
+    /// Create the store, or migrate it to this version's schema (with --execute).
     #[command(
-        after_help = "Run it as the owner role: it creates and migrates the tables. \
+        after_help = "Without --execute (or execution_enabled) it only prints what it would \
+        create and changes nothing. Run it as the owner role: it creates and migrates the \
+        tables, in iu-cutter's own PostgreSQL schema (`schema`, default iu_cutter), and refuses \
+        to touch tables of the same names that something else created. \
         With --grant-runtime ROLE it then grants ROLE what every other command needs on them \
         (USAGE on the schema, SELECT on schema_migrations, SELECT, INSERT, UPDATE and DELETE on \
         the others) and prints the statements; run it again after each upgrade.\n\nExample:\n  \
-        iu-cutter init\n  \
-        PGPASSWORD=… iu-cutter --database-url postgres://iu_owner@db:5432/kb init \
+        iu-cutter init\n  iu-cutter init --execute\n  \
+        PGPASSWORD=… iu-cutter --database-url postgres://iu_owner@db:5432/kb init --execute \
         --grant-runtime iu_runtime"
     )]
     Init {
         /// PostgreSQL: grant this role the runtime privileges on iu-cutter's tables.
         #[arg(long, value_name = "ROLE")]
         grant_runtime: Option<String>,
+        /// Open the kill switch for this invocation.
+        #[arg(long)]
+        execute: bool,
     },
     /// Import documents from files, directories (recursively) or JSON Lines files.
     #[command(
@@ -293,6 +299,10 @@ enum Command {
         /// --shard 0/N .. N-1/N cut every document of the scope exactly once.
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(u32, u32)>,
+        /// Only the documents of the scope that were never cut or changed since their active
+        /// generation (after reading the [source] table, when one is configured).
+        #[arg(long)]
+        stale: bool,
     },
     /// Verify a held run again, then enact it (flip its documents to its generation).
     #[command(
@@ -655,7 +665,10 @@ async fn dispatch_with_config(
         quiet,
     };
     match command {
-        Command::Init { grant_runtime } => init(config, grant_runtime.as_deref()).await,
+        Command::Init {
+            grant_runtime,
+            execute,
+        } => init(config, grant_runtime.as_deref(), execute).await,
         Command::Import {
             paths,
             id_field,
@@ -677,6 +690,7 @@ async fn dispatch_with_config(
             json,
             plan,
             shard,
+            stale,
         } => {
             let args = RunArgs {
                 mode,
@@ -687,6 +701,7 @@ async fn dispatch_with_config(
                 json,
                 plan,
                 quiet,
+                stale,
             };
             run::run(config, args).await
         }
@@ -765,7 +780,53 @@ async fn dispatch_read_only(config: &Config, command: &Command) -> Option<Result
 
 /// `iu-cutter init [--grant-runtime ROLE]`: create or migrate the store, then grant `ROLE`
 /// what the other commands need.
-async fn init(config: &Config, grant_runtime: Option<&str>) -> Result<(), CliError> {
+async fn init(config: &Config, grant_runtime: Option<&str>, execute: bool) -> Result<(), CliError> {
+    let plan = store::init_plan(config).await?;
+    let location = config.connect_options().location();
+    if !plan.collisions.is_empty() {
+        return Err(CliError::bad_input(
+            format!(
+                "{location} already holds {} that iu-cutter did not create; nothing was changed",
+                plan.collisions.join(", ")
+            ),
+            "give iu-cutter a schema of its own (`schema` in cutter.toml, PostgreSQL) or a \
+             database file of its own (SQLite), then: iu-cutter init --execute",
+        ));
+    }
+    if plan.pending.is_empty() && !plan.source_view && grant_runtime.is_none() {
+        out!(
+            "store {location} is up to date (schema version {})",
+            sql::DATABASE_SCHEMA_VERSION
+        );
+        return Ok(());
+    }
+    for (version, description) in &plan.pending {
+        out!("migration {version}: {description}");
+    }
+    if !plan.creates.is_empty() {
+        out!("creates in {location}: {}", plan.creates.join(", "));
+    }
+    if let (true, Some(source)) = (plan.source_view, &config.source) {
+        out!(
+            "replaces view active_units: its `stale` compares each document with its row in {}",
+            source.table
+        );
+    }
+    if let Err(error) = store::init_gate(config, execute).await.check().await {
+        let AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        } = error
+        else {
+            return Err(CliError::from_adapter(
+                error,
+                "checking the kill switch",
+                "iu-cutter init",
+            ));
+        };
+        out!("nothing was changed: init creates and migrates tables, behind the kill switch");
+        return Err(CliError::gate_closed(switch, how_to_open));
+    }
     let report = store::init(config).await?;
     if report.applied.is_empty() {
         out!(
@@ -781,6 +842,9 @@ async fn init(config: &Config, grant_runtime: Option<&str>) -> Result<(), CliErr
             report.schema_version,
             applied.join(", ")
         );
+    }
+    if let Some(table) = &report.reader_view {
+        out!("view active_units now compares the documents with {table}");
     }
     if let Some(role) = grant_runtime {
         let granted = store::grant_runtime(config, role).await?;

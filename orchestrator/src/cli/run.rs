@@ -36,9 +36,15 @@ async fn run_live(config: &Config, args: RunArgs) -> Result<(), CliError> {
     let retry = "the same iu-cutter run command";
     let reviewed = args.plan.as_deref().map(read_plan).transpose()?;
     let store = LiveStore::open(config, args.execute, retry).await?;
-    require_documents(store.adapter(), &args.scope, retry).await?;
+    // With a source table the documents may not be tracked yet: the runner reads them first.
+    if config.source.is_none() {
+        require_documents(store.adapter(), &args.scope, retry).await?;
+    }
     let (live, identity) = Live::new(config, store);
     let mut request = RunRequest::new(run, args.scope, config.rules.clone());
+    if args.stale {
+        request = request.only_stale();
+    }
     if let Some(plan) = reviewed {
         request = request.with_expected_plan(plan);
     }

@@ -30,6 +30,8 @@ pub(crate) struct RunArgs {
     /// The reviewed plan (`plan --out`): the run is refused unless it still holds.
     pub(crate) plan: Option<PathBuf>,
     pub(crate) quiet: bool,
+    /// Only the stale documents of the scope (`run --stale`).
+    pub(crate) stale: bool,
 }
 
 /// The options every runner invocation gets from the configuration: batch size, the held-run

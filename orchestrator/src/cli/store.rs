@@ -117,7 +117,7 @@ async fn connect(
     gate: ExecutionGate,
     retry: &str,
 ) -> Result<(Guarded<SqlStore>, Identity), CliError> {
-    let store = sql::connect(&config.database_url, gate)
+    let store = sql::connect_with(&config.connect_options(), gate)
         .await
         .map_err(|error| connect_error(config, error, retry))?;
     let database_user = store
@@ -129,9 +129,30 @@ async fn connect(
 
 /// `iu-cutter init`: creates the database if missing and brings its schema to this build's.
 pub(crate) async fn init(config: &Config) -> Result<sql::InitReport, CliError> {
-    sql::init(&config.database_url)
+    sql::init_with(&config.connect_options())
         .await
         .map_err(|error| connect_error(config, error, "iu-cutter init"))
+}
+
+/// What `iu-cutter init` would do, read without changing anything.
+pub(crate) async fn init_plan(config: &Config) -> Result<sql::InitPlan, CliError> {
+    sql::init_plan(&config.connect_options())
+        .await
+        .map_err(|error| connect_error(config, error, "iu-cutter init"))
+}
+
+/// The kill switch of `init`: the configuration's, with the store's control row when the store
+/// already has one (an operator who closed execution on the database closes migrations too).
+pub(crate) async fn init_gate(config: &Config, execute: bool) -> ExecutionGate {
+    let gate = mutation_gate(config, execute);
+    match sql::control_status(&config.connect_options()).await {
+        Ok(state) if !state.execution_enabled => gate.with_source(ManualSwitch::new(
+            "the store's control row",
+            false,
+            "iu-cutter control enable",
+        )),
+        _ => gate,
+    }
 }
 
 /// `iu-cutter init --grant-runtime ROLE`: grants `role` what every other command needs.
@@ -140,12 +161,9 @@ pub(crate) async fn grant_runtime(
     role: &str,
 ) -> Result<sql::GrantReport, CliError> {
     let retry = format!("iu-cutter init --grant-runtime {role}");
-    sql::grant_runtime(
-        &sql::ConnectOptions::new(config.database_url.as_str()),
-        role,
-    )
-    .await
-    .map_err(|error| connect_error(config, error, &retry))
+    sql::grant_runtime(&config.connect_options(), role)
+        .await
+        .map_err(|error| connect_error(config, error, &retry))
 }
 
 /// An error met while opening the store, as the operator needs it.
@@ -160,10 +178,21 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
                     "use the iu-cutter version that migrated {location} (or a newer one), then: \
                      {retry}"
                 ),
-                UnavailableKind::NeedsInit => format!(
-                    "create or upgrade the store with `iu-cutter init` (database_url = \
-                     {location}), then: {retry}"
-                ),
+                UnavailableKind::NeedsInit => {
+                    let options = config.connect_options();
+                    let earlier = match (&config.schema, &options.pg_schema) {
+                        (None, Some(schema)) => format!(
+                            " (PostgreSQL: iu-cutter's tables are looked for in schema {schema}; \
+                             a store an earlier version made in `public` is used with schema = \
+                             \"public\")"
+                        ),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "create or upgrade the store with `iu-cutter init --execute` \
+                         (database_url = {location}){earlier}, then: {retry}"
+                    )
+                }
                 UnavailableKind::Tls => format!(
                     "fix the TLS settings named above (sslmode, sslrootcert, sslcert, sslkey in \
                      database_url ({location}, from {}) or the PGSSL* variables), then: {retry}",
@@ -173,6 +202,16 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
                     "connect as a role with the grants README lists under \"Roles and grants\" \
                      (`iu-cutter init` needs the owner role; the owner grants a runtime role \
                      with `iu-cutter init --grant-runtime ROLE`), then: {retry}"
+                ),
+                UnavailableKind::Busy => format!(
+                    "retry when the database is less busy, or raise lock_timeout or \
+                     statement_timeout in {}: {retry}",
+                    config.origin
+                ),
+                UnavailableKind::Source => format!(
+                    "fix [source] in {} (table, id, body, revision, metadata and `where` must \
+                     exist, and this role needs SELECT on the table), then: {retry}",
+                    config.origin
                 ),
                 UnavailableKind::Connection
                 | UnavailableKind::EditedSchema

@@ -249,6 +249,7 @@ fn mock_info() -> AdapterInfo {
         kind: "mock".into(),
         live: false,
         location: "memory".into(),
+        source: None,
     }
 }
 

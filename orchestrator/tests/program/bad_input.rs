@@ -12,7 +12,7 @@ use crate::support::{Run, TestResult, Workdir, wait_for, write_acts};
 /// An initialised store, the English preset.
 fn store() -> Result<Workdir, crate::support::Error> {
     let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
-    wd.expect(&["init"], 0)?;
+    wd.expect(&["init", "--execute"], 0)?;
     Ok(wd)
 }
 
@@ -204,7 +204,7 @@ fn password_run(url: &str, secret: &str) -> TestResult {
     let mut outputs = Vec::new();
     let run_id = format!("pw-{}", std::process::id());
     for args in [
-        vec!["init"],
+        vec!["init", "--execute"],
         vec!["import", "--execute", "in"],
         vec!["run", "--execute", "--run-id", &run_id, "--id", "act.txt"],
         vec!["status", &run_id, "--json"],

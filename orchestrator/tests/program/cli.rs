@@ -19,8 +19,21 @@ fn init_import_plan_refuse_run_units_rollback_and_dry_run() -> TestResult {
     let corpus = examples();
     let corpus = corpus.to_str().ok_or("corpus path")?;
 
-    let init = wd.expect(&["init"], 0)?;
+    // `init` mutates: without --execute it prints what it would create, creates nothing (not
+    // even the SQLite file) and is refused by the kill switch.
+    let shown = wd.expect(&["init"], 3)?;
+    assert!(shown.stdout.contains("creates in"), "{shown:?}");
+    assert!(shown.stdout.contains("view active_units"), "{shown:?}");
+    assert!(shown.stdout.contains("nothing was changed"), "{shown:?}");
+    assert!(shown.stderr.contains(HOW_TO_OPEN), "{shown:?}");
+    assert!(
+        !wd.path().join("iu-cutter.sqlite").exists(),
+        "init without --execute created the store"
+    );
+    let init = wd.expect(&["init", "--execute"], 0)?;
     assert!(init.stdout.contains("initialised"), "{init:?}");
+    let again = wd.expect(&["init"], 0)?;
+    assert!(again.stdout.contains("up to date"), "{again:?}");
 
     // Importing mutates: refused while the switch is closed, and nothing is imported.
     let refused = wd.expect(&["import", corpus], 3)?;
@@ -214,7 +227,7 @@ fn configuration_errors_name_the_key() -> TestResult {
 #[test]
 fn invalid_utf8_is_bad_input_naming_file_and_offset() -> TestResult {
     let wd = Workdir::new()?;
-    wd.expect(&["init"], 0)?;
+    wd.expect(&["init", "--execute"], 0)?;
     let input = wd.path().join("input");
     std::fs::create_dir_all(&input)?;
     std::fs::write(input.join("a-good.txt"), "Article 1\n")?;

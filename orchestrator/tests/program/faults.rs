@@ -170,7 +170,7 @@ fn sigkill_at_random_moments_then_resume_or_rollback() -> TestResult {
     // The template: an initialised store with the corpus imported.
     let template = workdir(&root.path().join("template"), &program);
     std::fs::create_dir_all(template.path())?;
-    template.expect(&["init"], 0)?;
+    template.expect(&["init", "--execute"], 0)?;
     template.expect(&["import", "--execute", &corpus], 0)?;
     let pre_run = template.census()?;
 

@@ -21,4 +21,5 @@ mod conventions;
 mod faults;
 mod operator;
 mod postgres_conn;
+mod source;
 mod support;

@@ -30,7 +30,7 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
         .with_env("USER", "operator-test");
     let corpus = examples();
     let corpus = corpus.to_str().ok_or("corpus path")?;
-    wd.expect(&["init"], 0)?;
+    wd.expect(&["init", "--execute"], 0)?;
     wd.expect(&["import", "--execute", corpus], 0)?;
     let census0 = wd.census()?;
 

@@ -40,7 +40,7 @@ fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one()
     let wd = workdir()?;
     let schema = Schema::create(&server.owner, "tls")?;
     let plain = in_schema(&server.owner, &schema.name);
-    iu(&wd, &plain, &["init"], &[])?.expect(0)?;
+    iu(&wd, &plain, &["init", "--execute"], &[])?.expect(0)?;
     let ca = server.tls.join("ca.crt");
     let other = server.tls.join("other-ca.crt");
     let (ca, other) = (ca.display().to_string(), other.display().to_string());
@@ -130,7 +130,7 @@ fn a_client_certificate_logs_in_from_the_url_or_the_variables() -> TestResult {
     // The certificate role owns its schema (it may create schemas in the test database).
     let schema = Schema::create(&server.cert, "cert")?;
     let url = in_schema(&server.cert, &schema.name);
-    iu(&wd, &url, &["init"], &[])?.expect(0)?;
+    iu(&wd, &url, &["init", "--execute"], &[])?.expect(0)?;
     let status = iu(&wd, &url, &["status"], &[])?.expect(0)?;
     assert!(status.stdout.contains(&schema.name) || !status.stdout.is_empty());
     // The same with the TLS settings in the PGSSL* variables.
@@ -167,20 +167,21 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     let tls = format!("sslmode=verify-full&sslrootcert={ca}");
     let owner = with_query(&in_schema(&server.owner, &schema.name), &tls);
     let runtime = with_query(&in_schema(&server.runtime, &schema.name), &tls);
-    let role = server
-        .runtime
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['@', ':']).next())
-        .ok_or("no role in the runtime URL")?
-        .to_owned();
+    let role = server.runtime_role()?;
 
     // Before the grants the runtime role can do nothing, and says why.
-    iu(&wd, &owner, &["init"], &[])?.expect(0)?;
+    iu(&wd, &owner, &["init", "--execute"], &[])?.expect(0)?;
     let denied = iu(&wd, &runtime, &["status"], &[])?.expect(7)?;
     assert!(denied.stderr.contains("lacks a privilege"), "{denied:?}");
     assert!(denied.stderr.contains("Roles and grants"), "{denied:?}");
 
-    let granted = iu(&wd, &owner, &["init", "--grant-runtime", &role], &[])?.expect(0)?;
+    let granted = iu(
+        &wd,
+        &owner,
+        &["init", "--execute", "--grant-runtime", &role],
+        &[],
+    )?
+    .expect(0)?;
     assert!(
         granted
             .stdout
@@ -239,8 +240,17 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     assert_ne!(report["provenance"]["user"], "unknown", "{report}");
 
     // `init` needs the owner; the runtime role can create nothing in the schema.
-    let init = iu(&wd, &runtime, &["init"], &[])?.expect(7)?;
-    assert!(init.stderr.contains("owner role"), "{init:?}");
+    // Reading whether the store is current needs no privilege beyond the runtime's…
+    let init = iu(&wd, &runtime, &["init"], &[])?.expect(0)?;
+    assert!(init.stdout.contains("up to date"), "{init:?}");
+    // …granting does: only the owner may.
+    let grant = iu(
+        &wd,
+        &runtime,
+        &["init", "--execute", "--grant-runtime", &role],
+        &[],
+    )?;
+    assert_ne!(grant.code, 0, "{grant:?}");
     let runtime_plain = in_schema(&server.runtime, &schema.name);
     let create = execute(&runtime_plain, "CREATE TABLE intruder (x int)");
     assert!(
@@ -249,5 +259,51 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
             .is_err_and(|e| e.to_string().contains("permission denied")),
         "{create:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_resumes() -> TestResult
+{
+    let Some(server) = server(
+        "a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_resumes",
+    ) else {
+        return Ok(());
+    };
+    let wd = workdir()?;
+    let schema = Schema::create(&server.owner, "lock")?;
+    let url = in_schema(&server.owner, &schema.name);
+    iu(&wd, &url, &["init", "--execute"], &[])?.expect(0)?;
+    wd.write("in/act.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
+    iu(&wd, &url, &["import", "--execute", "in"], &[])?.expect(0)?;
+
+    // An application session locks the document's row and keeps it for a while.
+    let (locked, wait) = std::sync::mpsc::channel();
+    let holder_url = url.clone();
+    let holder = std::thread::spawn(move || -> Result<(), sqlx::Error> {
+        crate::support::block_on(async {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&holder_url).await?;
+            let mut tx = conn.begin().await?;
+            sqlx::query("SELECT id FROM documents WHERE id = 'act.txt' FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
+            let _ = locked.send(());
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+            tx.rollback().await
+        })
+    });
+    wait.recv()?;
+    let lock_timeout = [("IU_CUTTER_LOCK_TIMEOUT", "1s")];
+    let run = ["run", "--execute", "--run-id", "locked"];
+    let failed = iu(&wd, &url, &run, &lock_timeout)?.expect(5)?;
+    assert!(failed.stderr.contains("lock_timeout"), "{failed:?}");
+    assert!(
+        failed.stderr.contains("iu-cutter resume locked"),
+        "{failed:?}"
+    );
+    holder.join().map_err(|_| "the lock holder panicked")??;
+    let resumed = iu(&wd, &url, &["resume", "locked", "--execute"], &[])?.expect(0)?;
+    assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
     Ok(())
 }

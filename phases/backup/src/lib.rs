@@ -14,33 +14,25 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentSnapshot, Evidence, RunId, SCHEMA_VERSION,
     sha256_hex,
 };
 use iu_cutter_phase_core::{
-    BackupReceipt, Gap, Phase, PhaseError, PhaseRole, RunContext, evidence, names,
+    BackupReceipt, Gap, PhaseError, PhaseRole, RunContext, evidence, names,
 };
 
-/// Phase 1: takes (or reuses) the run's backup.
-///
-/// Evidence: `backup_sha256`, `location`, `documents`, `units` (active units backed up),
-/// `census_fingerprint`, `census_documents`, `census_units`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Backup;
+iu_cutter_phase_core::standard_phase! {
+    /// Phase 1: takes (or reuses) the run's backup.
+    ///
+    /// Evidence: `backup_sha256`, `location`, `documents`, `units` (active units backed up),
+    /// `census_fingerprint`, `census_documents`, `census_units`.
+    pub struct Backup named names::BACKUP, role PhaseRole::Backup;
+}
 
-#[async_trait]
-impl Phase for Backup {
-    fn name(&self) -> &str {
-        names::BACKUP
-    }
-
-    fn role(&self) -> PhaseRole {
-        PhaseRole::Backup
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+impl Backup {
+    /// This phase's `Phase::run` (see `standard_phase!`).
+    async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
         if let Some((backup, receipt)) = ctx.backups.load(&run).await? {
             tracing::info!(run = %run, sha256 = %receipt.sha256, "reusing the run's backup");

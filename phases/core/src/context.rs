@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use iu_cutter_live_execution::{
-    Backup, Census, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunRecord,
+    Backup, Census, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunId, RunRecord,
 };
 
 use crate::backup_store::BackupStore;
@@ -125,6 +125,14 @@ impl RunContext {
             })
         })
         .await
+    }
+
+    /// The run's id, plan and backup (each as [`RunContext::plan`] and [`RunContext::backup`]
+    /// give it, the plan first): what every phase after the plan works from.
+    pub async fn planned(&mut self) -> Result<(RunId, Arc<Plan>, Arc<Backup>), PhaseError> {
+        let plan = self.plan().await?;
+        let backup = self.backup().await?;
+        Ok((self.record.run.clone(), plan, backup))
     }
 
     /// Caches the plan just computed.

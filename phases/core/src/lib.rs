@@ -117,3 +117,54 @@ pub trait Phase: Send + Sync {
     /// Runs the phase; returns the evidence to journal.
     async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError>;
 }
+
+/// Declares a standard phase: a unit struct implementing [`Phase`] with the given name and
+/// role, whose [`Phase::run`] is the struct's own `async fn run_phase(&self, ctx: &mut
+/// RunContext) -> Result<Evidence, PhaseError>`, written beside it.
+///
+/// Every standard phase is a stateless unit struct whose name and role are constants; stating
+/// them once here keeps each phase crate down to what the phase does.
+///
+/// ```ignore
+/// iu_cutter_phase_core::standard_phase! {
+///     /// Phase 1: takes (or reuses) the run's backup.
+///     pub struct Backup named names::BACKUP, role PhaseRole::Backup;
+/// }
+///
+/// impl Backup {
+///     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> { … }
+/// }
+/// ```
+#[macro_export]
+macro_rules! standard_phase {
+    ($(#[$attr:meta])* pub struct $phase:ident named $name:expr, role $role:expr;) => {
+        $(#[$attr])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $phase;
+
+        #[$crate::__private::async_trait]
+        impl $crate::Phase for $phase {
+            fn name(&self) -> &str {
+                $name
+            }
+
+            fn role(&self) -> $crate::PhaseRole {
+                $role
+            }
+
+            async fn run(
+                &self,
+                ctx: &mut $crate::RunContext,
+            ) -> Result<$crate::__private::Evidence, $crate::PhaseError> {
+                self.run_phase(ctx).await
+            }
+        }
+    };
+}
+
+/// What [`standard_phase!`] expands to names, reachable from the phase crates through this one.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use iu_cutter_live_execution::Evidence;
+}

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
     Plan, RunId, SCHEMA_VERSION, Sha256Digest,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
-use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{Gap, PhaseError, PhaseRole, RunContext, names};
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH, Parallelism};
 
@@ -230,32 +229,26 @@ pub fn presets_chosen(plan: &Plan) -> Option<String> {
     })
 }
 
-/// Phase 2: computes the plan from the backup, journals it, and fences every source document
-/// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`, all or nothing).
-///
-/// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`; under `auto`,
-/// `presets_chosen`; and `unstructured_documents` when a document of more than
-/// [`UNSTRUCTURED_WARNING_BYTES`] yields only a preamble unit. A document that changed since
-/// the backup, or that another run holds, blocks the run naming it; a journaled plan that differs
-/// from the recomputed one blocks it too, and so does a plan whose sha256 is not the reviewed
-/// plan's the run was started with (`RunRecord::expected_plan_sha256`, from `run --plan`).
-///
-/// The plan is cut on tokio's blocking pool, on every core this process may use
-/// ([`plan_for_backup`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CutLegA;
+iu_cutter_phase_core::standard_phase! {
+    /// Phase 2: computes the plan from the backup, journals it, and fences every source document
+    /// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`, all or nothing).
+    ///
+    /// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`; under `auto`,
+    /// `presets_chosen`; and `unstructured_documents` when a document of more than
+    /// [`UNSTRUCTURED_WARNING_BYTES`] yields only a preamble unit. A document that changed
+    /// since the backup, or that another run holds, blocks the run naming it; a journaled plan
+    /// that differs from the recomputed one blocks it too, and so does a plan whose sha256 is not
+    /// the reviewed plan's the run was started with (`RunRecord::expected_plan_sha256`, from
+    /// `run --plan`).
+    ///
+    /// The plan is cut on tokio's blocking pool, on every core this process may use
+    /// ([`plan_for_backup`]).
+    pub struct CutLegA named names::CUT_LEG_A, role PhaseRole::Plan;
+}
 
-#[async_trait]
-impl Phase for CutLegA {
-    fn name(&self) -> &str {
-        names::CUT_LEG_A
-    }
-
-    fn role(&self) -> PhaseRole {
-        PhaseRole::Plan
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+impl CutLegA {
+    /// This phase's `Phase::run` (see `standard_phase!`).
+    async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
         let backup = ctx.backup().await?;
         let (from, rules) = (Arc::clone(&backup), ctx.record.rules.clone());

@@ -10,28 +10,22 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::{
     Backup, DocumentId, DocumentPlan, Evidence, EvidenceValue, Plan, RunId, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{Phase, PhaseError, RunContext, names};
+use iu_cutter_phase_core::{PhaseError, PhaseRole, RunContext, names};
 
-/// Phase 3: writes the plan's units into the run's staged generation.
-///
-/// Evidence: `units_written` (units sent, equal to the planned count), `batches`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LegBRecord;
+iu_cutter_phase_core::standard_phase! {
+    /// Phase 3: writes the plan's units into the run's staged generation.
+    ///
+    /// Evidence: `units_written` (units sent, equal to the planned count), `batches`.
+    pub struct LegBRecord named names::LEG_B_RECORD, role PhaseRole::Other;
+}
 
-#[async_trait]
-impl Phase for LegBRecord {
-    fn name(&self) -> &str {
-        names::LEG_B_RECORD
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let run = ctx.record.run.clone();
-        let plan = ctx.plan().await?;
-        let backup = ctx.backup().await?;
+impl LegBRecord {
+    /// This phase's `Phase::run` (see `standard_phase!`).
+    async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        let (run, plan, backup) = ctx.planned().await?;
         let sources = sources(&plan, &backup).map_err(PhaseError::Precondition)?;
 
         let total = plan.unit_count();

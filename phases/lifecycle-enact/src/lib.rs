@@ -12,34 +12,24 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::{
     DocumentHead, DocumentId, DocumentState, Evidence, EvidenceValue, ExpectedRevision, Scope,
 };
-use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{BackedUp, Gap, PhaseError, PhaseRole, RunContext, names};
 
-/// Phase 5: makes the run's generation active for every planned document.
-///
-/// Evidence: `documents_active` (planned documents now cut and active on the run's generation)
-/// and `documents_enacted` (the same figure, under the design's name). How many documents this
-/// particular call moved (0 on a re-run) is logged, not recorded, to keep the evidence stable.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LifecycleEnact;
+iu_cutter_phase_core::standard_phase! {
+    /// Phase 5: makes the run's generation active for every planned document.
+    ///
+    /// Evidence: `documents_active` (planned documents now cut and active on the run's generation)
+    /// and `documents_enacted` (the same figure, under the design's name). How many documents this
+    /// particular call moved (0 on a re-run) is logged, not recorded, to keep the evidence stable.
+    pub struct LifecycleEnact named names::LIFECYCLE_ENACT, role PhaseRole::Enact;
+}
 
-#[async_trait]
-impl Phase for LifecycleEnact {
-    fn name(&self) -> &str {
-        names::LIFECYCLE_ENACT
-    }
-
-    fn role(&self) -> PhaseRole {
-        PhaseRole::Enact
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let run = ctx.record.run.clone();
-        let plan = ctx.plan().await?;
-        let backup = ctx.backup().await?;
+impl LifecycleEnact {
+    /// This phase's `Phase::run` (see `standard_phase!`).
+    async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        let (run, plan, backup) = ctx.planned().await?;
         let backed_up = BackedUp::new(&run, &backup);
         let mut expectations = Vec::with_capacity(plan.documents.len());
         for doc_plan in &plan.documents {

@@ -13,44 +13,36 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::{
     Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     PlannedUnit, RunId, Scope, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{BackedUp, Gap, Phase, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{BackedUp, Gap, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
 
-/// Phase 4: reads the staged generation back and verifies it; mutates nothing.
-///
-/// Evidence: `verify_digest` (sha256 over each document id and its units' sha256s, in plan order:
-/// equal plans verified give equal digests), `documents_verified`, `units_verified`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct WriteVerify;
+iu_cutter_phase_core::standard_phase! {
+    /// Phase 4: reads the staged generation back and verifies it; mutates nothing.
+    ///
+    /// Evidence: `verify_digest` (sha256 over each document id and its units' sha256s, in plan
+    /// order: equal plans verified give equal digests), `documents_verified`, `units_verified`.
+    pub struct WriteVerify named names::WRITE_VERIFY, role PhaseRole::Verify;
+}
 
-#[async_trait]
-impl Phase for WriteVerify {
-    fn name(&self) -> &str {
-        names::WRITE_VERIFY
-    }
-
-    fn role(&self) -> PhaseRole {
-        PhaseRole::Verify
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let run = ctx.record.run.clone();
-        let plan = ctx.plan().await?;
-        let backup = ctx.backup().await?;
-        let backed_up = BackedUp::new(&run, &backup);
-        let gate = Gate { run: &run };
+impl WriteVerify {
+    /// This phase's `Phase::run` (see `standard_phase!`).
+    async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        let (run, plan, backup) = ctx.planned().await?;
+        let gate = Gate {
+            run: &run,
+            backed_up: BackedUp::new(&run, &backup),
+        };
 
         let total = plan.documents.len() as u64;
         let mut digest = DigestBuilder::default();
         let mut units_verified = 0u64;
         for (done, doc_plan) in plan.documents.iter().enumerate() {
             ctx.check_cancelled()?;
-            let source = backed_up.planned(doc_plan)?;
+            let source = gate.backed_up.planned(doc_plan)?;
             let units = ctx
                 .store()
                 .generation_units(&doc_plan.document, &run)
@@ -65,7 +57,7 @@ impl Phase for WriteVerify {
         let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
         // Whole documents: the fence check re-hashes each stored body.
         let current = ctx.store().load_scope(&Scope::Ids(ids.clone())).await?;
-        gate.fences(&backed_up, &ids, &current)
+        gate.fences(&ids, &current)
             .map_err(|gap| PhaseError::Blocked(*gap))?;
 
         ctx.check_cancelled()?;
@@ -178,6 +170,8 @@ async fn other_runs_documents(
 /// The checks, for one run.
 struct Gate<'r> {
     run: &'r RunId,
+    /// The run's backup: what the generation and the fences are checked against.
+    backed_up: BackedUp<'r>,
 }
 
 impl Gate<'_> {
@@ -373,16 +367,11 @@ impl Gate<'_> {
     }
 
     /// Every source document is still held by this run at its backed-up revision and sha256.
-    fn fences(
-        &self,
-        backed_up: &BackedUp<'_>,
-        ids: &[DocumentId],
-        current: &[Document],
-    ) -> Checked {
+    fn fences(&self, ids: &[DocumentId], current: &[Document]) -> Checked {
         let current: BTreeMap<&DocumentId, &Document> =
             current.iter().map(|d| (&d.id, d)).collect();
         for id in ids {
-            let Some(before) = backed_up.get(id) else {
+            let Some(before) = self.backed_up.get(id) else {
                 continue; // Checked (as a precondition) while verifying the generation.
             };
             let Some(now) = current.get(id) else {

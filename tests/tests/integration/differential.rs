@@ -204,12 +204,28 @@ async fn cut_run(
     Ok(())
 }
 
+/// What a scenario is run on: the documents to import, the rules to cut them by, and the text
+/// appended to the first document between the runs.
+#[derive(Clone, Debug)]
+struct Case {
+    docs: Vec<(DocumentId, String)>,
+    rules: CutRules,
+    edit: String,
+}
+
+/// Cases of `documents` documents.
+fn case(documents: usize) -> impl Strategy<Value = Case> {
+    (corpus(documents), cut_rules(), edit_text()).prop_map(|(docs, rules, edit)| Case {
+        docs,
+        rules,
+        edit,
+    })
+}
+
 /// The adapter-level scenario; the same on every store.
 async fn scenario(
     store: &dyn LiveExecutionAdapter,
-    docs: &[(DocumentId, String)],
-    rules: &CutRules,
-    edit: &str,
+    Case { docs, rules, edit }: &Case,
 ) -> Result<Vec<Step>, TestCaseError> {
     let cutter = Cutter::new(rules).map_err(|e| fail("rules", e))?;
     let mut trace = Trace::new(store);
@@ -274,9 +290,7 @@ async fn scenario(
 /// The runner-level scenario: a run, an edit, a second run, its rollback.
 async fn runner_scenario(
     fixture: &dyn Fixture,
-    docs: &[(DocumentId, String)],
-    rules: &CutRules,
-    edit: &str,
+    Case { docs, rules, edit }: &Case,
 ) -> Result<Vec<Step>, TestCaseError> {
     let store = fixture.adapter();
     let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
@@ -376,25 +390,17 @@ proptest! {
 
     /// fence → write_units → enact, a stale fence, a restore: identical on every store.
     #[test]
-    fn adapter_calls_agree_on_every_store(
-        docs in corpus(5),
-        rules in cut_rules(),
-        edit in edit_text(),
-    ) {
+    fn adapter_calls_agree_on_every_store(case in case(5)) {
         runtime().block_on(agree_on_every_store("differential", async |fixture| {
-            scenario(fixture.adapter(), &docs, &rules, &edit).await
+            scenario(fixture.adapter(), &case).await
         }))?;
     }
 
     /// Whole runs through the `Runner` (run, edit, run, rollback): identical on every store.
     #[test]
-    fn runner_agrees_on_every_store(
-        docs in corpus(4),
-        rules in cut_rules(),
-        edit in edit_text(),
-    ) {
+    fn runner_agrees_on_every_store(case in case(4)) {
         runtime().block_on(agree_on_every_store("differential_runner", async |fixture| {
-            runner_scenario(fixture, &docs, &rules, &edit).await
+            runner_scenario(fixture, &case).await
         }))?;
     }
 }

@@ -27,6 +27,17 @@ fn scope_over(docs: &[(DocumentId, String)], pick: u8) -> Scope {
     }
 }
 
+/// `documents` generated documents, rules to cut them by, and a scope over them
+/// ([`scope_over`]).
+fn scoped_corpus(
+    documents: usize,
+) -> impl Strategy<Value = (Vec<(DocumentId, String)>, CutRules, Scope)> {
+    (corpus(documents), cut_rules(), any::<u8>()).prop_map(|(docs, rules, pick)| {
+        let scope = scope_over(&docs, pick);
+        (docs, rules, scope)
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(32, 1)))]
 
@@ -50,9 +61,8 @@ proptest! {
     /// changes nothing outside the scope.
     #[test]
     fn full_run_reaches_the_plan_and_stays_in_scope(
-        docs in corpus(5), rules in cut_rules(), pick in any::<u8>()
+        (docs, rules, scope) in scoped_corpus(5)
     ) {
-        let scope = scope_over(&docs, pick);
         runtime().block_on(async {
             let h = SimHarness::with_documents(&docs);
             let before = view(&h.sim.state_snapshot());
@@ -129,9 +139,8 @@ proptest! {
     /// as the fault-free run, for every k.
     #[test]
     fn crash_at_every_call_then_resume_reaches_the_same_state(
-        docs in corpus(3), rules in cut_rules(), pick in any::<u8>()
+        (docs, rules, scope) in scoped_corpus(3)
     ) {
-        let scope = scope_over(&docs, pick);
         runtime().block_on(async {
             let (expected_view, expected_fingerprint, calls) = fault_free(&docs, &rules, &scope).await?;
             for k in 0..calls {
@@ -161,9 +170,8 @@ proptest! {
     /// (k past the last call rolls back a completed run).
     #[test]
     fn rollback_from_every_call_restores_the_pre_run_census(
-        docs in corpus(3), rules in cut_rules(), pick in any::<u8>()
+        (docs, rules, scope) in scoped_corpus(3)
     ) {
-        let scope = scope_over(&docs, pick);
         runtime().block_on(async {
             let (_, _, calls) = fault_free(&docs, &rules, &scope).await?;
             for k in 0..=calls {

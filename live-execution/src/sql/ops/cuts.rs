@@ -30,6 +30,7 @@ use crate::sql::ops::reads::{
     generation_units_in, generations_for_update, of_generation, unit_fields_at,
 };
 use crate::sql::ops::row_by_key;
+use crate::sql::ops::source::{SourceSql, check_unchanged};
 use crate::sql::query::Fields;
 
 /// A document for a compare-and-set whose body is hashed in Rust: the body is the sixth column.
@@ -329,6 +330,7 @@ pub(crate) async fn enact<D: Dialect>(
     run: &RunId,
     expectations: &[ExpectedRevision],
     claim: Option<&LeaseClaim>,
+    source: Option<&SourceSql>,
 ) -> AdapterResult<u64> {
     let what = "enacting";
     let mut tx = begin_claimed(pool, claim, what).await?;
@@ -344,6 +346,11 @@ pub(crate) async fn enact<D: Dialect>(
             to_move.insert(&expected.document, (current, retire));
         }
     }
+    if let Some(source) = source {
+        for (id, (current, _)) in &to_move {
+            check_unchanged::<D>(&mut tx, source, id, &current.sha256).await?;
+        }
+    }
     for (id, (current, retire)) in &to_move {
         if let Some(previous) = retire {
             let (from, to) = (GenerationState::Active, GenerationState::Retired);
@@ -351,10 +358,33 @@ pub(crate) async fn enact<D: Dialect>(
         }
         let (from, to) = (GenerationState::Staged, GenerationState::Active);
         set_generation_state::<D>(&mut tx, id, run, from, to).await?;
+        record_cut_from::<D>(&mut tx, id, run).await?;
         move_marks::<D>(&mut tx, id, current, &DocumentState::Cut, Some(run)).await?;
     }
     tx.commit().await.map_err(sql(what))?;
     Ok(to_move.len() as u64)
+}
+
+/// Records on `run`'s generation of `id` what it was cut from (the reader view's `stale` and
+/// `source_revision` read it): the document's sha256 and source revision, which the
+/// compare-and-set has just found as the run saw them.
+async fn record_cut_from<D: Dialect>(
+    conn: &mut D::Connection,
+    id: &DocumentId,
+    run: &RunId,
+) -> AdapterResult<()> {
+    D::query(
+        "UPDATE generations SET \
+         cut_sha256 = (SELECT sha256 FROM documents WHERE id = $1), \
+         cut_source_revision = (SELECT source_revision FROM documents WHERE id = $1) \
+         WHERE document = $1 AND generation = $2",
+    )
+    .bind(id.as_str())
+    .bind(run.as_str())
+    .execute(conn)
+    .await
+    .map_err(sql("recording what a generation was cut from"))?;
+    Ok(())
 }
 
 /// Rolls `run` back over the backed-up documents ([`undo_step`] on every row, read inside the

@@ -8,6 +8,8 @@
 //! - `journal`: runs, phases, plans, reports and backups;
 //! - `documents`: `put_documents`, and the document rows writes read;
 //! - `cuts`: fence, write units, enact, restore, purge: the compare-and-set mutations;
+//! - `source`: an application's table as the source of documents (read only), its sync and
+//!   the check enact makes on it;
 //! - `leases`: run leases on the database's clock, and the claim check a claimed mutation's
 //!   transaction begins with (`begin_claimed`).
 //!
@@ -25,6 +27,7 @@ mod journal;
 mod leases;
 mod reads;
 mod schema;
+mod source;
 
 pub(crate) use census::census;
 pub(crate) use control::{control_state, set_control};
@@ -40,7 +43,10 @@ pub(crate) use leases::{
 pub(crate) use reads::{
     active_units, generation_units, generations, load_heads, load_scope, snapshot,
 };
-pub(crate) use schema::{check_schema, migrate};
+pub(crate) use schema::{check_schema, init_plan, migrate};
+pub(crate) use source::{
+    SourceSql, prepare as prepare_source, reader_view_is_current, replace_reader_view, sync_source,
+};
 
 use crate::adapter::AdapterResult;
 use crate::sql::dialect::Dialect;

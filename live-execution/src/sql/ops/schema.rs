@@ -5,6 +5,7 @@ use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::error::{AdapterError, UnavailableKind};
+use crate::sql::InitPlan;
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
 use crate::sql::migrations::{self, CREATE_MIGRATIONS_TABLE, MIGRATIONS, SCHEMA_VERSION};
@@ -164,6 +165,50 @@ async fn apply<D: Dialect>(
         .await
         .map_err(sql("committing a schema migration"))?;
     Ok(true)
+}
+
+/// What `init` would do to this database, read without changing anything: the versions
+/// applied, the migrations pending, and (on a database without iu-cutter's schema) the objects
+/// of the same names that something else already created there.
+pub(crate) async fn init_plan<D: Dialect>(pool: &Pool<D>) -> AdapterResult<InitPlan> {
+    let mut conn = pool.acquire().await.map_err(sql("connecting"))?;
+    let applied = applied_migrations::<D>(&mut conn).await?;
+    if let Some((latest, _)) = applied.last()
+        && *latest > i64::from(SCHEMA_VERSION)
+    {
+        return Err(newer_schema(*latest));
+    }
+    let pending: Vec<&migrations::Migration> = MIGRATIONS
+        .iter()
+        .filter(|m| !applied.iter().any(|(v, _)| *v == i64::from(m.version)))
+        .collect();
+    let mut collisions = Vec::new();
+    if applied.is_empty() {
+        for (kind, name) in migrations::created_objects(MIGRATIONS.iter().map(D::migration_text)) {
+            let taken = D::query(D::RELATION_EXISTS)
+                .bind(name.as_str())
+                .fetch_one(&mut *conn)
+                .await
+                .and_then(|row| row.flag(0))
+                .map_err(sql("looking for tables in the way"))?;
+            if taken {
+                collisions.push(format!("{kind} {name}"));
+            }
+        }
+    }
+    Ok(InitPlan {
+        applied: applied
+            .iter()
+            .filter_map(|(v, _)| u32::try_from(*v).ok())
+            .collect(),
+        pending: pending.iter().map(|m| (m.version, m.description)).collect(),
+        creates: migrations::created_objects(pending.iter().map(|m| D::migration_text(m)))
+            .into_iter()
+            .map(|(kind, name)| format!("{kind} {name}"))
+            .collect(),
+        collisions,
+        source_view: false,
+    })
 }
 
 #[cfg(test)]

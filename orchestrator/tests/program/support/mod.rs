@@ -239,7 +239,7 @@ impl Workdir {
 
     /// `init`, then `import --execute dir` (relative to the directory).
     pub(crate) fn init_and_import(&self, dir: &str) -> TestResult {
-        self.expect(&["init"], 0)?;
+        self.expect(&["init", "--execute"], 0)?;
         self.expect(&["import", "--execute", dir], 0)?;
         Ok(())
     }

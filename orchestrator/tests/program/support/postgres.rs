@@ -21,6 +21,18 @@ pub(crate) struct Server {
     pub(crate) cert: String,
 }
 
+impl Server {
+    /// The runtime role's name, from its URL.
+    pub(crate) fn runtime_role(&self) -> Result<String, Error> {
+        Ok(self
+            .runtime
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split(['@', ':']).next())
+            .ok_or("no role in the runtime URL")?
+            .to_owned())
+    }
+}
+
 /// The whole server `test` needs, or `None` after saying it is skipped (a failure in CI).
 pub(crate) fn server(test: &str) -> Option<Server> {
     let values =

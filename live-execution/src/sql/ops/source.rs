@@ -1,0 +1,491 @@
+//! The application's table as a source of documents ([`SourceMapping`]): the statements built
+//! from the mapping once, when the store opens (after the database has checked the table, the
+//! columns and the filter); `sync_source`, which brings iu-cutter's tracking copies up to date;
+//! and the check enact runs inside its transaction, that the source row is still the one the run
+//! cut. Nothing here writes the source: every statement on it is a `SELECT`.
+
+use std::collections::BTreeMap;
+
+use futures_util::TryStreamExt;
+use sqlx::Pool;
+
+use crate::adapter::AdapterResult;
+use crate::census::sha256_hex;
+use crate::domain::{DocumentId, DocumentState, Scope};
+use crate::error::{AdapterError, UnavailableKind};
+use crate::source::{SourceMapping, SyncReport};
+use crate::sql::codec::{self, to_db};
+use crate::sql::dialect::{Dialect, ForUpdate, for_update};
+use crate::sql::error::sql;
+use crate::sql::migrations::READER_VIEW_SELECT;
+use crate::sql::ops::documents::{Current, current_from_row};
+use crate::sql::query::{Fields, Query};
+
+/// Source rows written per transaction by a sync: bounds its memory and its locks.
+const SYNC_BATCH: usize = 500;
+
+/// The statements of one mapping, built from validated identifiers (each quoted) and the
+/// validated filter; every value stays a parameter.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceSql {
+    /// The table as configured, for messages.
+    table: String,
+    /// The columns every scan reads: id as text, body, revision as text (or NULL), metadata.
+    columns: String,
+    /// `FROM … AS s`.
+    from: String,
+    /// The filter, parenthesised, or `TRUE`.
+    filter: String,
+    /// `s."id"` as text, in iu-cutter's key collation.
+    id_text: String,
+    /// `s."revision"` as text, when there is a revision column.
+    revision_text: Option<String>,
+    /// The metadata columns' names, in order.
+    metadata: Vec<String>,
+    /// The one row with id `$1` (compared in the column's own type): revision as text (or NULL)
+    /// and body.
+    one: String,
+    /// The reader view's definition, its `stale` also comparing the source row itself.
+    view: String,
+}
+
+/// The row of document `$1` in iu-cutter's table with what a sync compares, locked.
+const TRACKED: ForUpdate = for_update!(
+    "SELECT revision, sha256, state, cutting_run, active_generation, source_revision, metadata \
+     FROM documents WHERE id = $1"
+);
+
+fn quote(name: &str) -> String {
+    // Identifiers are validated plain (letters, digits, `_`): quoting keeps their case and
+    // makes reserved words harmless.
+    format!("\"{name}\"")
+}
+
+/// Checks the mapping against the database (the table, the columns and the filter, in a
+/// statement that reads no row) and builds its statements.
+pub(crate) async fn prepare<D: Dialect>(
+    pool: &Pool<D>,
+    mapping: &SourceMapping,
+) -> AdapterResult<SourceSql> {
+    mapping.validate()?;
+    let table: Vec<String> = mapping
+        .schema_and_table(D::DEFAULT_SOURCE_SCHEMA)
+        .into_iter()
+        .map(quote)
+        .collect();
+    let table_sql = table.join(".");
+    let column = |name: &str| format!("s.{}", quote(name));
+    let as_text = |name: &str| format!("CAST({} AS TEXT)", column(name));
+    let id_text = format!("{}{}", as_text(&mapping.id), D::KEY_COLLATE);
+    let revision_text = mapping.revision.as_deref().map(as_text);
+    let mut columns = vec![
+        id_text.clone(),
+        column(&mapping.body),
+        revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
+    ];
+    columns.extend(mapping.metadata.iter().map(|name| as_text(name)));
+    let filter = match &mapping.filter {
+        Some(filter) => format!("({filter})"),
+        None => "TRUE".to_owned(),
+    };
+    let from = format!("FROM {table_sql} AS s");
+    let mut conn = pool.acquire().await.map_err(sql("reading the source"))?;
+    let probe = format!(
+        "SELECT {} {from} WHERE {filter} LIMIT 0",
+        columns.join(", ")
+    );
+    Query::<D>::built(probe)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|error| {
+            AdapterError::unavailable(
+                UnavailableKind::Source,
+                format!("the source {mapping} cannot be read: {error}"),
+            )
+        })?;
+    let key = match D::COLUMN_TYPE {
+        Some(statement) => {
+            let row = D::query(statement)
+                .bind(table_sql.as_str())
+                .bind(mapping.id.as_str())
+                .fetch_one(&mut conn)
+                .await
+                .map_err(sql("reading the type of the source's id column"))?;
+            let declared = row.text(0).map_err(sql("reading a column type"))?;
+            // The type's name comes from the database's catalog (`format_type`), not input.
+            format!("CAST($1 AS {declared})")
+        }
+        None => "$1".to_owned(),
+    };
+    let one = format!(
+        "SELECT {}, {} {from} WHERE {} = {key} AND {filter}",
+        revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
+        column(&mapping.body),
+        column(&mapping.id),
+    );
+    // The source row that still matches what the active generation was cut from: its revision
+    // when there is a revision column, else its body's sha256 where the server can hash it.
+    let same_as_cut = match (&revision_text, D::SQL_SHA256) {
+        (Some(revision), _) => Some(format!("{revision} = g.cut_source_revision")),
+        (None, Some(hash)) => Some(format!(
+            "{} = g.cut_sha256",
+            hash.replace("{}", &column(&mapping.body))
+        )),
+        (None, None) => None,
+    };
+    let source_moved = match same_as_cut {
+        Some(same) => format!(
+            " OR NOT EXISTS (SELECT 1 {from} WHERE {} = {} AND {filter} AND {same})",
+            column(&mapping.id),
+            key.replace("$1", "d.id")
+        ),
+        None => String::new(),
+    };
+    let view = format!(
+        "CREATE VIEW active_units AS\n{}",
+        READER_VIEW_SELECT.replace(
+            "ELSE d.sha256 <> g.cut_sha256 END",
+            &format!("ELSE d.sha256 <> g.cut_sha256{source_moved} END")
+        )
+    );
+    Ok(SourceSql {
+        table: mapping.table.clone(),
+        columns: columns.join(", "),
+        from,
+        filter,
+        id_text,
+        revision_text,
+        metadata: mapping.metadata.clone(),
+        one,
+        view,
+    })
+}
+
+/// One source row as a sync reads it.
+struct SourceRow {
+    id: DocumentId,
+    body: String,
+    revision: Option<String>,
+    metadata: Option<String>,
+}
+
+/// The scan of the source rows in `scope`; with a revision column, only the rows whose
+/// revision differs from the tracking copy's (or that have none).
+fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope) -> Query<'a, D> {
+    let mut statement = format!("SELECT {} {}", source.columns, source.from);
+    if let Some(revision) = &source.revision_text {
+        statement.push_str(&format!(
+            " LEFT JOIN documents AS d ON d.id = {} WHERE {} AND (d.id IS NULL OR \
+             d.source_revision IS NULL OR d.source_revision <> {revision})",
+            source.id_text, source.filter
+        ));
+    } else {
+        statement.push_str(&format!(" WHERE {}", source.filter));
+    }
+    match scope {
+        Scope::Prefix(prefix) => {
+            statement.push_str(&format!(
+                " AND substr({}, 1, {}) = $1",
+                source.id_text,
+                prefix.chars().count()
+            ));
+            Query::built(statement).bind(prefix.as_str())
+        }
+        _ => Query::built(statement),
+    }
+}
+
+fn source_row(row: &impl Fields, source: &SourceSql) -> AdapterResult<SourceRow> {
+    let what = "reading a source row";
+    let id = row.opt_text(0).map_err(sql(what))?.ok_or_else(|| {
+        AdapterError::Invalid(format!(
+            "a row of {} has a NULL id; exclude it with [source] where",
+            source.table
+        ))
+    })?;
+    DocumentId::check(&id).map_err(|why| {
+        AdapterError::Invalid(format!(
+            "row `{id}` of {}: {why}; exclude it with [source] where",
+            source.table
+        ))
+    })?;
+    let body = row.opt_text(1).map_err(|error| {
+        AdapterError::Invalid(format!(
+            "row `{id}` of {}: its body cannot be read as UTF-8 text ({error}); fix the row or \
+             exclude it with [source] where",
+            source.table
+        ))
+    })?;
+    let body = body.ok_or_else(|| {
+        AdapterError::Invalid(format!(
+            "row `{id}` of {} has a NULL body; fix it or exclude it with [source] where",
+            source.table
+        ))
+    })?;
+    let revision = row.opt_text(2).map_err(sql(what))?;
+    let metadata = if source.metadata.is_empty() {
+        None
+    } else {
+        let mut fields = BTreeMap::new();
+        for (index, name) in source.metadata.iter().enumerate() {
+            let value = row.opt_text(3 + index).map_err(sql(what))?;
+            fields.insert(name.as_str(), value);
+        }
+        Some(serde_json::to_string(&fields).map_err(|e| AdapterError::Invalid(e.to_string()))?)
+    };
+    Ok(SourceRow {
+        id: DocumentId::new(id),
+        body,
+        revision,
+        metadata,
+    })
+}
+
+/// Brings the tracking copies of `scope`'s source rows up to date (see the trait), reading the
+/// source in one snapshot and writing [`SYNC_BATCH`] rows per transaction.
+pub(crate) async fn sync_source<D: Dialect>(
+    pool: &Pool<D>,
+    source: Option<&SourceSql>,
+    scope: &Scope,
+) -> AdapterResult<SyncReport> {
+    let source = source.ok_or_else(|| {
+        AdapterError::Invalid(
+            "this store has no [source] mapping: its documents are imported (iu-cutter import)"
+                .to_owned(),
+        )
+    })?;
+    let what = "reading the source";
+    let mut reader = D::begin_read(pool).await.map_err(sql(what))?;
+    let mut rows = scan::<D>(source, scope).fetch(&mut reader);
+    let mut report = SyncReport::default();
+    let mut batch = Vec::with_capacity(SYNC_BATCH);
+    while let Some(row) = rows.try_next().await.map_err(sql(what))? {
+        let row = source_row(&row, source)?;
+        if !scope.contains(&row.id) {
+            continue;
+        }
+        D::check_text("a document body", &row.body)?;
+        batch.push(row);
+        if batch.len() == SYNC_BATCH {
+            write_batch::<D>(pool, &batch, &mut report).await?;
+            batch.clear();
+        }
+    }
+    drop(rows);
+    reader.commit().await.map_err(sql(what))?;
+    write_batch::<D>(pool, &batch, &mut report).await?;
+    Ok(report)
+}
+
+async fn write_batch<D: Dialect>(
+    pool: &Pool<D>,
+    batch: &[SourceRow],
+    report: &mut SyncReport,
+) -> AdapterResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let what = "writing the tracking copies of source rows";
+    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    for row in batch {
+        report.read += 1;
+        let tracked = D::query(D::locked(&TRACKED))
+            .bind(row.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sql(what))?;
+        let sha256 = sha256_hex(row.body.as_bytes());
+        let Some(tracked) = tracked else {
+            let insert = D::query(
+                "INSERT INTO documents (id, revision, sha256, state, cutting_run, \
+                 active_generation, body, source_revision, metadata) \
+                 VALUES ($1, 1, $2, 'ready', NULL, NULL, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(row.id.as_str())
+            .bind(sha256.as_str())
+            .bind(row.body.as_str());
+            with_source_fields(insert, row, &mut tx, what).await?;
+            report.added += 1;
+            continue;
+        };
+        let current = current_from_row(&tracked)?;
+        let recorded_revision = tracked.opt_text(5).map_err(sql(what))?;
+        let recorded_metadata = tracked.opt_text(6).map_err(sql(what))?;
+        if current.sha256 != sha256 {
+            write_changed::<D>(&mut tx, row, &current, &sha256).await?;
+            report.changed += 1;
+        } else if recorded_revision != row.revision || recorded_metadata != row.metadata {
+            let update =
+                D::query("UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1")
+                    .bind(row.id.as_str());
+            with_source_fields(update, row, &mut tx, what).await?;
+            report.touched += 1;
+        } else {
+            report.unchanged += 1;
+        }
+    }
+    tx.commit().await.map_err(sql(what))
+}
+
+/// A changed body, written as `put_documents` writes one: the revision bumped, and the
+/// document back to `Ready` unless a run holds it (that run's enact then fails its
+/// compare-and-set on the revision).
+async fn write_changed<D: Dialect>(
+    conn: &mut D::Connection,
+    row: &SourceRow,
+    current: &Current,
+    sha256: &str,
+) -> AdapterResult<()> {
+    let state = match &current.state {
+        DocumentState::Cutting { run } => DocumentState::Cutting { run: run.clone() },
+        DocumentState::Ready | DocumentState::Cut => DocumentState::Ready,
+    };
+    let (state, cutting_run) = codec::document_state(&state);
+    let update = D::query(
+        "UPDATE documents SET revision = $2, sha256 = $3, body = $4, state = $5, \
+         cutting_run = $6, source_revision = $7, metadata = $8 WHERE id = $1",
+    )
+    .bind(row.id.as_str())
+    .bind(to_db(current.revision + 1, "revision")?)
+    .bind(sha256)
+    .bind(row.body.as_str())
+    .bind(state)
+    .bind(cutting_run);
+    with_source_fields(
+        update,
+        row,
+        conn,
+        "writing the tracking copy of a source row",
+    )
+    .await
+}
+
+/// Binds a source row's revision and metadata as the statement's last two parameters, and runs
+/// it: every write of a tracking copy records them.
+async fn with_source_fields<D: Dialect>(
+    statement: Query<'_, D>,
+    row: &SourceRow,
+    conn: &mut D::Connection,
+    what: &'static str,
+) -> AdapterResult<()> {
+    statement
+        .bind(row.revision.as_deref())
+        .bind(row.metadata.as_deref())
+        .execute(conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(())
+}
+
+/// Refuses to enact `document` unless its source row is still the one the run cut: present,
+/// selected by the filter, with the body whose sha256 the tracking copy records and (with a
+/// revision column) the revision it records. Read inside enact's transaction.
+pub(crate) async fn check_unchanged<D: Dialect>(
+    conn: &mut D::Connection,
+    source: &SourceSql,
+    document: &DocumentId,
+    sha256: &str,
+) -> AdapterResult<()> {
+    let what = "reading the source row before enacting";
+    let statement = D::query("SELECT source_revision FROM documents WHERE id = $1");
+    let recorded = first_text::<D>(conn, statement.bind(document.as_str()), what).await?;
+    let row = Query::<D>::built(source.one.clone())
+        .bind(document.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    let expected = format!(
+        "its row in {} as the run read it (sha256 {sha256}{})",
+        source.table,
+        recorded
+            .as_deref()
+            .map(|r| format!(", revision {r}"))
+            .unwrap_or_default()
+    );
+    let Some(row) = row else {
+        return Err(AdapterError::Conflict {
+            document: document.clone(),
+            expected,
+            found: "no row: deleted from the source, or no longer selected by [source] where"
+                .to_owned(),
+        });
+    };
+    let revision = row.opt_text(0).map_err(sql(what))?;
+    let body = row.opt_text(1).map_err(sql(what))?.unwrap_or_default();
+    let found_sha256 = sha256_hex(body.as_bytes());
+    let revision_moved = source.revision_text.is_some() && revision != recorded;
+    if found_sha256 != sha256 || revision_moved {
+        return Err(AdapterError::Conflict {
+            document: document.clone(),
+            expected,
+            found: format!(
+                "sha256 {found_sha256}{}: the application changed the row during the run",
+                revision
+                    .as_deref()
+                    .map(|r| format!(", revision {r}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The tag the reader view carries when its definition is `view`: a database that reports the
+/// same tag has the view already (`init` then has nothing to replace).
+fn view_tag<D: Dialect>(view: &str) -> String {
+    match D::TAG_READER_VIEW {
+        Some(_) => format!(
+            "iu-cutter reader contract 1, definition sha256 {}",
+            sha256_hex(view.as_bytes())
+        ),
+        None => view.to_owned(),
+    }
+}
+
+/// Whether the reader view is the one `source` defines (its `stale` compares the source).
+pub(crate) async fn reader_view_is_current<D: Dialect>(
+    pool: &Pool<D>,
+    source: &SourceSql,
+) -> AdapterResult<bool> {
+    let what = "reading the reader view's definition";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let tag = first_text::<D>(&mut conn, D::query(D::READER_VIEW_TAG), what).await?;
+    Ok(tag.as_deref() == Some(view_tag::<D>(&source.view).as_str()))
+}
+
+/// Replaces the reader view with `source`'s, whose `stale` also compares each document's source
+/// row with what its active generation was cut from; the columns stay those of the contract.
+pub(crate) async fn replace_reader_view<D: Dialect>(
+    pool: &Pool<D>,
+    source: &SourceSql,
+) -> AdapterResult<()> {
+    let what = "replacing the reader view";
+    let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    D::query("DROP VIEW IF EXISTS active_units")
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    Query::<D>::built(source.view.clone())
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    if let Some(comment) = D::TAG_READER_VIEW {
+        Query::<D>::built(comment.replace("{}", &view_tag::<D>(&source.view)))
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+    }
+    tx.commit().await.map_err(sql(what))
+}
+
+/// The first column of the row `statement` returns, as text; `None` for no row or NULL.
+async fn first_text<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: Query<'_, D>,
+    what: &'static str,
+) -> AdapterResult<Option<String>> {
+    match statement.fetch_optional(conn).await.map_err(sql(what))? {
+        Some(row) => row.opt_text(0).map_err(sql(what)),
+        None => Ok(None),
+    }
+}
