@@ -8,7 +8,7 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentId, DocumentState, Plan, RunId, RunRecord, Scope,
 };
 use iu_cutter_phase_core::PhaseRole;
-use iu_cutter_phase_cut_leg_a::compute_plan;
+use iu_cutter_phase_cut_leg_a::spawn_compute_plan;
 use tracing::{info, warn};
 
 use crate::drive::{drive, reopen};
@@ -236,7 +236,7 @@ async fn check_expected_plan(
             });
         }
     };
-    let current = match compute_plan(&documents, &request.rules) {
+    let current = match spawn_compute_plan(documents, request.rules.clone()).await {
         Ok(plan) => plan,
         Err(error) => {
             return Some(Outcome::Failed {
