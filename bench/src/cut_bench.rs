@@ -1,13 +1,16 @@
 //! Cut benchmarks: iu-cutter's cut + hash against the peers (text-splitter's MarkdownSplitter,
 //! LangChain's RecursiveCharacterTextSplitter) and a bare sha256, on the same corpus in the same
-//! run; then one large document against many small ones of the same total size.
+//! run; the same cut on two threads against one; then one large document against many small ones
+//! of the same total size.
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
-use iu_cutter_cut::{CutUnit, Cutter};
+use iu_cutter_cut::{CutUnit, Cutter, Parallelism};
 use iu_cutter_live_execution::CutRules;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -43,18 +46,30 @@ pub(crate) fn cutters(max_unit_bytes: u64) -> Result<HashMap<Kind, Cutter>, Stri
         .collect()
 }
 
+/// Every document of `docs` cut by its kind's cutter, one after the other.
 pub(crate) fn cut_all(
     cutters: &HashMap<Kind, Cutter>,
     docs: &[Doc],
 ) -> Result<Vec<Vec<CutUnit>>, String> {
-    docs.iter()
-        .map(|doc| {
+    cut_all_on(cutters, docs, Parallelism::SEQUENTIAL)
+}
+
+/// [`cut_all`] on up to `parallelism` threads, the way a run cuts its plan
+/// ([`Parallelism::map`]).
+fn cut_all_on(
+    cutters: &HashMap<Kind, Cutter>,
+    docs: &[Doc],
+    parallelism: Parallelism,
+) -> Result<Vec<Vec<CutUnit>>, String> {
+    parallelism
+        .map(docs, |doc| {
             cutters
                 .get(&doc.kind)
                 .ok_or_else(|| format!("no cutter for {:?}", doc.kind))?
                 .cut(&doc.id, &doc.text)
                 .map_err(|e| format!("{}: {e}", doc.id))
         })
+        .into_iter()
         .collect()
 }
 
@@ -88,7 +103,133 @@ pub(crate) fn run(
             ours.floor.bytes_per_s() / ours.sha.bytes_per_s().max(f64::MIN_POSITIVE)
         ),
     ));
+    two_cores(&cutters, corpus, settings.reps, report);
     linearity(&cutters, big, smalls, settings.reps, report)
+}
+
+/// The cut + hash of the corpus on two threads against one, interleaved, as a run cuts its plan
+/// ([`Parallelism::map`]); skipped where fewer than two cores are available.
+///
+/// On a shared machine another process takes a core from the two-thread runs first, so the note
+/// says how noisy the figure was: the spread of the per-repetition ratios, the load average, the
+/// CPU time each cut took (equal on one and two threads when the threads add no work) and how
+/// many cores the two-thread runs actually got (their CPU time over their wall time).
+fn two_cores(cutters: &HashMap<Kind, Cutter>, corpus: &[Doc], reps: usize, report: &mut Report) {
+    let key = "cut_2_cores_vs_1";
+    let figure = "cut + hash on 2 cores ÷ on 1 core";
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let Some(two) = NonZeroUsize::new(2).filter(|_| cores >= 2) else {
+        report.figure(Figure::skipped(
+            key,
+            figure,
+            "×",
+            Bound::AtLeast,
+            1.7,
+            format!("{cores} core available to this process, two needed"),
+        ));
+        return;
+    };
+    let bytes = total_bytes(corpus);
+    // Per workload: its parallelism, wall seconds per sample, CPU seconds over all samples.
+    let mut runs: [(Parallelism, Vec<f64>, Option<f64>); 2] = [
+        (Parallelism::SEQUENTIAL, Vec::with_capacity(reps), Some(0.0)),
+        (Parallelism::new(two), Vec::with_capacity(reps), Some(0.0)),
+    ];
+    // One warm-up each, then interleaved (1, 2, 1, 2, …) as `time_interleaved` does, so that a
+    // change of load hits both alike.
+    for (parallelism, _, _) in &runs {
+        drop(std::hint::black_box(cut_all_on(
+            cutters,
+            corpus,
+            *parallelism,
+        )));
+    }
+    for _ in 0..reps {
+        for (parallelism, wall, cpu) in &mut runs {
+            let cpu_before = process_cpu_s();
+            let started = Instant::now();
+            let out = std::hint::black_box(cut_all_on(cutters, corpus, *parallelism));
+            wall.push(started.elapsed().as_secs_f64());
+            *cpu = cpu
+                .zip(cpu_before)
+                .zip(process_cpu_s())
+                .map(|((sum, before), after)| sum + after - before);
+            drop(out);
+        }
+    }
+    let [(_, one_wall, one_cpu), (_, two_wall, two_cpu)] = runs;
+    let ratios: Vec<f64> = one_wall
+        .iter()
+        .zip(&two_wall)
+        .map(|(one, two)| one / two.max(f64::MIN_POSITIVE))
+        .collect();
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(low, high), &r| {
+            (low.min(r), high.max(r))
+        });
+    let cpu_note = match (one_cpu, two_cpu) {
+        (Some(one), Some(two)) => format!(
+            "; CPU per cut {:.0} ms on 1 thread, {:.0} ms on 2, which got {:.2} cores",
+            one / reps as f64 * 1e3,
+            two / reps as f64 * 1e3,
+            two / two_wall.iter().sum::<f64>().max(f64::MIN_POSITIVE)
+        ),
+        _ => String::new(),
+    };
+    let one = report.add(
+        Measurement::new(
+            "cut.one_thread",
+            "iu-cutter cut + hash on 1 thread, Parallelism::map (mixed corpus)",
+            one_wall,
+        )
+        .bytes(bytes),
+    );
+    let both = report.add(
+        Measurement::new(
+            "cut.two_threads",
+            "iu-cutter cut + hash on 2 threads, Parallelism::map (mixed corpus)",
+            two_wall,
+        )
+        .bytes(bytes)
+        .detail("cores_available", cores as u64),
+    );
+    report.figure(Figure::measured(
+        key,
+        figure,
+        both.bytes_per_s() / one.bytes_per_s().max(f64::MIN_POSITIVE),
+        "×",
+        Bound::AtLeast,
+        1.7,
+        format!(
+            "{:.0} MB/s vs {:.0} MB/s; per repetition {low:.2}× to {high:.2}×; {cores} cores \
+             available, load average {}{cpu_note}",
+            both.bytes_per_s() / 1e6,
+            one.bytes_per_s() / 1e6,
+            load_average()
+        ),
+    ));
+}
+
+/// The CPU time this process has used, in seconds (every thread's, user and system), from
+/// /proc/self/stat; `None` where there is none.
+fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces, inside parentheses): utime and
+    // stime are the 12th and 13th, in clock ticks of 1/100 s (USER_HZ, fixed by Linux's ABI).
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
+}
+
+/// The 1-minute load average, as /proc/loadavg says (`?` where there is none): how much else
+/// the machine was doing.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|load| load.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// The corpus cut once, untimed: what the timed parts of the cut work on.

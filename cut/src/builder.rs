@@ -1,9 +1,11 @@
 //! [`UnitBuilder`]: turns the markers a scan finds into units, splitting oversize spans and
 //! hashing each as soon as the next marker closes it; then computes the stable ids.
 
-use crate::ids::{occurrences, path_key};
+use iu_cutter_live_execution::Sha256Digest;
+
+use crate::ids::{UnitIds, occurrences, path_key};
 use crate::split::split_span;
-use crate::{CutError, CutUnit, PREAMBLE_PATH, sha256_hex, unit_id};
+use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
 /// Builds the units while the scan runs: a unit is split and hashed as soon as the next marker
 /// (or the end of the text) closes it, while its bytes are still in cache, so one large document
@@ -77,6 +79,7 @@ impl<'a> UnitBuilder<'a> {
             return Err(self.too_many(units));
         }
         let occurrences = occurrences(&self.keys);
+        let ids = UnitIds::new(self.document_id);
         let mut logical = None;
         for unit in &mut self.units {
             // A new unit before splitting starts at every unit that is not a later part.
@@ -87,7 +90,7 @@ impl<'a> UnitBuilder<'a> {
                 .and_then(|l| occurrences.get(l))
                 .copied()
                 .unwrap_or_default();
-            unit.unit_id = unit_id(self.document_id, &unit.path, occurrence, unit.part);
+            unit.unit_id = ids.id(&unit.path, occurrence, unit.part);
         }
         Ok(self.units)
     }
@@ -169,7 +172,7 @@ impl<'a> UnitBuilder<'a> {
             part,
             start: start as u64,
             end: end as u64,
-            sha256: sha256_hex(bytes),
+            sha256: Sha256Digest::of(bytes).hex(),
         });
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The losslessness and hash checks: [`check_lossless`] runs on every cut before it is
 //! returned; [`check_hashes`] re-hashes units read back from a store.
 
-use crate::{CutError, CutUnit, sha256_hex};
+use iu_cutter_live_execution::Sha256Digest;
+
+use crate::{CutError, CutUnit};
 
 /// The enforced losslessness check: `units` are, in order, non-empty spans of `text` on character
 /// boundaries that start at 0, follow each other with no gap and no overlap, and end at
@@ -102,11 +104,13 @@ pub fn check_lossless(text: &str, units: &[CutUnit]) -> Result<(), CutError> {
 /// count as mismatches.
 pub fn check_hashes(text: &str, units: &[CutUnit]) -> Result<(), CutError> {
     for unit in units {
-        let computed = unit.text(text).map_or_else(
-            || "(span outside the source)".to_owned(),
-            |s| sha256_hex(s.as_bytes()),
-        );
-        if computed != unit.sha256 {
+        // Compared raw: the hex is written out only for the error.
+        let digest = unit.text(text).map(|s| Sha256Digest::of(s.as_bytes()));
+        if !digest.is_some_and(|digest| digest.matches(&unit.sha256)) {
+            let computed = digest.map_or_else(
+                || "(span outside the source)".to_owned(),
+                |digest| digest.hex(),
+            );
             return Err(CutError::HashMismatch {
                 ordinal: unit.ordinal,
                 path: unit.path.clone(),

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use iu_cutter_live_execution::decimal;
+use iu_cutter_live_execution::{Sha256Digest, decimal};
 use sha2::{Digest, Sha256};
 
 /// Domain-separation prefix of [`unit_id`]'s hash input.
@@ -15,7 +15,7 @@ const UNIT_ID_DOMAIN: &[u8] = b"iu-cutter/unit-id/v1\0";
 
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    Sha256Digest::of(bytes).hex()
 }
 
 /// The stable id of a unit: the first 32 hex characters (128 bits) of a sha256 over the document
@@ -27,22 +27,42 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// occurrence nor the part contains the separator), so distinct `(path, occurrence, part)` in
 /// one document give distinct inputs.
 pub fn unit_id(document_id: &str, path: &str, occurrence: u32, part: Option<u32>) -> String {
-    let mut digits = [0u8; 20];
-    let mut hasher = Sha256::new();
-    hasher.update(UNIT_ID_DOMAIN);
-    hasher.update(decimal(document_id.len() as u64, &mut digits));
-    hasher.update(b":");
-    hasher.update(document_id.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(path.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(decimal(u64::from(occurrence), &mut digits));
-    hasher.update(b"\0");
-    if let Some(part) = part {
-        hasher.update(decimal(u64::from(part), &mut digits));
+    UnitIds::new(document_id).id(path, occurrence, part)
+}
+
+/// [`unit_id`] for the units of one document: the hash of the part of the input every unit of
+/// the document shares (the domain and the length-prefixed document id) is taken once, and each
+/// unit's id goes on from a copy of it.
+#[derive(Clone)]
+pub(crate) struct UnitIds {
+    document: Sha256,
+}
+
+impl UnitIds {
+    pub(crate) fn new(document_id: &str) -> Self {
+        let mut digits = [0u8; 20];
+        let mut document = Sha256::new();
+        document.update(UNIT_ID_DOMAIN);
+        document.update(decimal(document_id.len() as u64, &mut digits));
+        document.update(b":");
+        document.update(document_id.as_bytes());
+        document.update(b"\0");
+        UnitIds { document }
     }
-    let digest = hasher.finalize();
-    hex(&digest[..16])
+
+    /// The id of the unit at `path`, its `occurrence`-th, part `part`.
+    pub(crate) fn id(&self, path: &str, occurrence: u32, part: Option<u32>) -> String {
+        let mut digits = [0u8; 20];
+        let mut hasher = self.document.clone();
+        hasher.update(path.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(decimal(u64::from(occurrence), &mut digits));
+        hasher.update(b"\0");
+        if let Some(part) = part {
+            hasher.update(decimal(u64::from(part), &mut digits));
+        }
+        Sha256Digest::from_bytes(hasher.finalize().into()).hex_prefix(16)
+    }
 }
 
 /// A 64-bit hash of a path, for counting occurrences without copying paths: 8 bytes at a time,
@@ -98,29 +118,6 @@ pub(crate) fn occurrences(keys: &[u64]) -> Vec<u32> {
         }
     }
     occurrences
-}
-
-/// Lowercase hex of up to 32 bytes (a sha256 digest or a prefix of one).
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    const PAIRS: [[u8; 2]; 256] = {
-        let mut pairs = [[0; 2]; 256];
-        let mut i = 0;
-        while i < 256 {
-            pairs[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
-            i += 1;
-        }
-        pairs
-    };
-    let mut out = [0u8; 64];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&PAIRS[usize::from(b)]);
-    }
-    let len = (bytes.len() * 2).min(out.len());
-    // Hex digits are ASCII: the conversion cannot fail.
-    std::str::from_utf8(out.get(..len).unwrap_or_default())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[cfg(test)]

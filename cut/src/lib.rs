@@ -9,7 +9,9 @@
 //! and the rules.
 //!
 //! A [`Cutter`] compiles the rules once ([`Cutter::new`]) and then cuts any number of documents
-//! ([`Cutter::cut`]), from any number of threads (`Cutter` is `Send + Sync`).
+//! ([`Cutter::cut`]), from any number of threads (`Cutter` is `Send + Sync`). A set of documents
+//! is cut on several cores with [`Parallelism::map`], in input order, with the same result as
+//! cutting them one after the other.
 //!
 //! # What a cut guarantees
 //!
@@ -65,6 +67,7 @@ mod lines;
 mod markdown;
 mod nfc;
 mod paragraphs;
+mod parallel;
 mod scan;
 mod split;
 mod unit;
@@ -74,6 +77,7 @@ pub use cutter::{Cut, Cutter, MAX_UNITS_PER_DOCUMENT, MIN_MAX_UNIT_BYTES};
 pub use error::CutError;
 pub use ids::{sha256_hex, unit_id};
 pub use legal::numbers::roman_numeral;
+pub use parallel::Parallelism;
 pub use unit::CutUnit;
 
 /// Path of the unit holding the text before the first marker.

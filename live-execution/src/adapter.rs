@@ -424,7 +424,11 @@ pub trait Admin: Send + Sync {
     /// the same body is recorded without a bump. Works in batches, each its own transaction, in
     /// memory bounded by the batch. A store without a mapping refuses with
     /// [`AdapterError::Invalid`], changing nothing.
-    async fn sync_source(&self, scope: &Scope) -> AdapterResult<SyncReport>;
+    ///
+    /// With `every_row`, every source row of the scope is read and its body compared, so a body
+    /// the application changed without moving the revision column is caught (and counted in
+    /// [`SyncReport::silent`]); without it, only rows whose revision moved are read.
+    async fn sync_source(&self, scope: &Scope, every_row: bool) -> AdapterResult<SyncReport>;
 
     /// Removes each listed generation of its document, record and units, in one transaction (all
     /// or nothing). Only `Retired` generations are removed, and only while the document's active
@@ -451,8 +455,8 @@ impl<S: LiveExecutionAdapter + ?Sized> Admin for S {
     async fn restore(&self, run: &RunId, backup: &Backup) -> AdapterResult<Restoration> {
         call!(self, Restore { run, backup } => Restoration)
     }
-    async fn sync_source(&self, scope: &Scope) -> AdapterResult<SyncReport> {
-        call!(self, SyncSource(scope) => Synced)
+    async fn sync_source(&self, scope: &Scope, every_row: bool) -> AdapterResult<SyncReport> {
+        call!(self, SyncSource { scope, every_row } => Synced)
     }
     async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
         call!(self, PurgeGenerations(generations) => Count)

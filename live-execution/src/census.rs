@@ -36,7 +36,7 @@ use crate::domain::{
 
 /// sha256 of `bytes` as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
+    crate::Sha256Digest::of(bytes).hex()
 }
 
 /// Streams one document's state into a digest.

@@ -553,8 +553,8 @@ impl Backup {
         }
         for snapshot in &self.documents {
             let id = &snapshot.document.id;
-            let body_sha256 = crate::sha256_hex(snapshot.document.body.as_bytes());
-            if body_sha256 != snapshot.document.sha256 {
+            let body_sha256 = crate::Sha256Digest::of(snapshot.document.body.as_bytes());
+            if !body_sha256.matches(&snapshot.document.sha256) {
                 return Err(Invalid(format!(
                     "the backup of document `{id}` is corrupt: its body hashes to {body_sha256}, \
                      not to its recorded sha256 {}",
@@ -564,7 +564,7 @@ impl Backup {
             if let Some(unit) = snapshot
                 .active_units
                 .iter()
-                .find(|u| crate::sha256_hex(u.body.as_bytes()) != u.sha256)
+                .find(|u| !crate::Sha256Digest::of(u.body.as_bytes()).matches(&u.sha256))
             {
                 return Err(Invalid(format!(
                     "the backup of document `{id}` is corrupt: unit {} does not hash to its \

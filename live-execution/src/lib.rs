@@ -12,6 +12,7 @@ mod adapter;
 pub mod census;
 mod claim;
 pub mod conflicts;
+mod digest;
 mod domain;
 mod error;
 mod gate;
@@ -33,6 +34,7 @@ pub use census::{
     sha256_hex, snapshot_census,
 };
 pub use claim::Claimed;
+pub use digest::Sha256Digest;
 pub use domain::*;
 pub use error::{AdapterError, Unavailability, UnavailableKind};
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};

@@ -73,7 +73,12 @@ pub enum Op<'a> {
     /// Creates documents or replaces their bodies, all or none.
     PutDocuments(&'a [(DocumentId, String)]),
     /// Brings the tracking copies of the source rows in a scope up to date.
-    SyncSource(&'a Scope),
+    SyncSource {
+        /// The scope.
+        scope: &'a Scope,
+        /// Compare every row's body, not only the rows whose revision column moved.
+        every_row: bool,
+    },
     /// Journals a new run (or returns the journaled one).
     BeginRun(&'a RunRecord),
     /// Journals a phase transition.
@@ -387,7 +392,7 @@ impl Op<'_> {
             Op::LoadBackup(_) => OpKind::LoadBackup,
             Op::LoadLeases => OpKind::LoadLeases,
             Op::PutDocuments(_) => OpKind::PutDocuments,
-            Op::SyncSource(_) => OpKind::SyncSource,
+            Op::SyncSource { .. } => OpKind::SyncSource,
             Op::BeginRun(_) => OpKind::BeginRun,
             Op::RecordPhase { .. } => OpKind::RecordPhase,
             Op::SetRunStatus { .. } => OpKind::SetRunStatus,

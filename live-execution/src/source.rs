@@ -153,6 +153,27 @@ fn check_filter(filter: &str) -> Result<(), AdapterError> {
             "[source] where `{filter}` has an unbalanced quote"
         )));
     }
+    // Outside quotes, parentheses must balance without ever closing more than were opened:
+    // else the condition escapes the parentheses it is written into (`a) OR (b`).
+    let (mut depth, mut quote) = (0_i64, None);
+    for c in filter.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            break;
+        }
+    }
+    if depth != 0 {
+        return Err(invalid(format!(
+            "[source] where `{filter}` has unbalanced parentheses: it must be one condition"
+        )));
+    }
     Ok(())
 }
 
@@ -169,6 +190,9 @@ pub struct SyncReport {
     pub touched: u64,
     /// Rows read whose copy was already current.
     pub unchanged: u64,
+    /// Of the changed documents, those whose body changed while the revision column did not:
+    /// the application does not move it on every change.
+    pub silent: u64,
     /// Documents of the scope that iu-cutter tracks but whose row is no longer in the source
     /// (deleted, or no longer selected by the filter): a run leaves them out, since enact would
     /// find no row to compare; their active units stay, and the reader view shows them stale.
@@ -241,11 +265,17 @@ mod tests {
             "id = ?",
             "title = 'unbalanced",
             " ",
+            "status = 'published') OR (1 = 1",
+            "(status = 'published'",
+            "status = 'published')",
         ] {
             let mut bad = mapping();
             bad.filter = Some(filter.to_owned());
             assert!(refusal(&bad).contains("[source] where"), "{filter}");
         }
+        let mut quoted = mapping();
+        quoted.filter = Some("(status = 'a)') OR (title = \"(\" AND lang = 'it''s')".to_owned());
+        assert!(quoted.validate().is_ok());
     }
 
     #[test]

@@ -86,8 +86,12 @@ impl RunJournal {
 
     /// Brings the tracking copies of `scope`'s source rows up to date: a write of this
     /// invocation as soon as it changed any.
-    pub(crate) async fn sync_source(&mut self, scope: &Scope) -> AdapterResult<SyncReport> {
-        let report = self.store.sync_source(scope).await?;
+    pub(crate) async fn sync_source(
+        &mut self,
+        scope: &Scope,
+        every_row: bool,
+    ) -> AdapterResult<SyncReport> {
+        let report = self.store.sync_source(scope, every_row).await?;
         self.mutated |= report.added + report.changed + report.touched > 0;
         Ok(report)
     }

@@ -8,7 +8,7 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentId, DocumentState, Plan, RunId, RunRecord, Scope,
 };
 use iu_cutter_phase_core::PhaseRole;
-use iu_cutter_phase_cut_leg_a::compute_plan;
+use iu_cutter_phase_cut_leg_a::spawn_compute_plan;
 use tracing::{info, warn};
 
 use crate::drive::{drive, reopen};
@@ -63,17 +63,28 @@ async fn sync_and_narrow(
     let run = request.run.clone();
     let mut gone = BTreeSet::new();
     if let Some(source) = inv.store().info().source {
-        let report =
-            inv.journal
-                .sync_source(&request.scope)
-                .await
-                .map_err(failed_before_backup(
-                    &run,
-                    &format!("sync the documents from {source}"),
-                    "fix what is named above",
-                ))?;
+        let report = inv
+            .journal
+            // A full run reads every row (it backs up every body anyway), so a body changed
+            // without its revision is caught here and cut, not blocked at enact; `--stale` reads
+            // only the rows whose revision moved.
+            .sync_source(&request.scope, !request.stale_only)
+            .await
+            .map_err(failed_before_backup(
+                &run,
+                &format!("sync the documents from {source}"),
+                "fix what is named above",
+            ))?;
         info!(source = %source, %report, "source synced");
         inv.note(format!("synced from {source}: {report}"));
+        if report.silent > 0 {
+            inv.note(format!(
+                "{} document(s) of {source} changed their body without moving its revision \
+                 column: make the application move it on every change (`run --stale` only \
+                 reads rows whose revision moved)",
+                report.silent
+            ));
+        }
         if !report.gone.is_empty() {
             inv.note(format!(
                 "left out {} document(s) no longer in {source} (deleted, or not selected by \
@@ -230,7 +241,7 @@ async fn check_expected_plan(
             });
         }
     };
-    let current = match compute_plan(&documents, &request.rules) {
+    let current = match spawn_compute_plan(documents, request.rules.clone()).await {
         Ok(plan) => plan,
         Err(error) => {
             return Some(Outcome::Failed {

@@ -697,7 +697,7 @@ impl Store {
             Op::LoadBackup(run) => Reply::Backup(self.load_backup(run)),
             Op::LoadLeases => Reply::Leases(self.load_leases()),
             Op::PutDocuments(documents) => Reply::Documents(self.put_documents(documents)?),
-            Op::SyncSource(_) => return Err(no_source()),
+            Op::SyncSource { .. } => return Err(no_source()),
             Op::BeginRun(record) => Reply::Run(Some(self.begin_run(record))),
             Op::RecordPhase { run, phase } => self.record_phase(run, phase)?.into(),
             Op::SetRunStatus { run, status } => self.set_run_status(run, status)?.into(),

@@ -1,6 +1,7 @@
 //! Unit tests of the losslessness and hash checks.
 
 use super::*;
+use crate::sha256_hex;
 
 fn unit(ordinal: u32, path: &str, part: Option<u32>, start: u64, end: u64) -> CutUnit {
     CutUnit {

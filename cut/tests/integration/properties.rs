@@ -1,9 +1,11 @@
 //! Property tests: for arbitrary text, every preset and custom levels, with and without a size
-//! limit, a cut is lossless, deterministic, within the limit, with unique ids.
+//! limit, a cut is lossless, deterministic, within the limit, with unique ids; and a set of
+//! documents is cut on several threads as on one.
 
 use std::collections::HashSet;
+use std::num::NonZeroUsize;
 
-use iu_cutter_cut::{CutUnit, Cutter, check_hashes, check_lossless, sha256_hex};
+use iu_cutter_cut::{CutUnit, Cutter, Parallelism, check_hashes, check_lossless, sha256_hex};
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset};
 use proptest::prelude::*;
 use unicode_normalization::UnicodeNormalization;
@@ -154,6 +156,29 @@ proptest! {
             let ids = |units: &[CutUnit]| units.iter().map(|u| u.unit_id.clone()).collect::<Vec<_>>();
             prop_assert_eq!(ids(&a), ids(&b));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_set_of_documents_cut_on_several_threads_is_cut_as_on_one(
+        rules in rules(),
+        texts in prop::collection::vec(text(), 0..16),
+        threads in 2usize..9,
+    ) {
+        let cutter = Cutter::new(&rules).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let documents: Vec<(String, String)> = texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| (format!("doc/{i}"), text))
+            .collect();
+        let cut = |(id, text): &(String, String)| cutter.cut_document(id, text);
+        let sequential = Parallelism::SEQUENTIAL.map(&documents, cut);
+        let threads = NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN);
+        let parallel = Parallelism::new(threads).map(&documents, cut);
+        prop_assert_eq!(parallel, sequential);
     }
 }
 

@@ -57,6 +57,11 @@ pub(crate) trait Dialect: Engine {
     /// the tag.
     const TAG_READER_VIEW: Option<&'static str>;
 
+    /// Whether the reader view is replaced in place (`CREATE OR REPLACE VIEW`, PostgreSQL: the
+    /// grants readers hold on it survive) rather than dropped and created again (SQLite, which
+    /// has neither that statement nor grants).
+    const REPLACE_VIEW_IN_PLACE: bool;
+
     /// Run first in each migration's transaction, so that concurrent `init`s queue; `None` where
     /// a write transaction already serialises them.
     const LOCK_MIGRATIONS: Option<&'static str>;

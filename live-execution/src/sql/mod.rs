@@ -210,7 +210,8 @@ pub async fn init_with(options: &ConnectOptions) -> Result<InitReport, AdapterEr
 /// What [`init_with`] would do at `options`, read without changing anything (a missing SQLite
 /// file or PostgreSQL schema: every migration pending).
 pub async fn init_plan(options: &ConnectOptions) -> Result<InitPlan, AdapterError> {
-    let backend = match Backend::open(options, Mode::Use).await {
+    source_is_not_ours(options)?;
+    let backend = match Backend::open(options, Mode::Inspect).await {
         Ok(backend) => backend,
         Err(AdapterError::Unavailable(why))
             if why.kind == crate::error::UnavailableKind::NeedsInit =>
@@ -262,6 +263,35 @@ pub struct InitPlan {
     pub collisions: Vec<String>,
     /// Whether the reader view must be (re)created to compare the configured source table.
     pub source_view: bool,
+}
+
+/// Refuses a `[source]` naming one of iu-cutter's own tables (in iu-cutter's own schema): the
+/// tracking copies would become their own source.
+fn source_is_not_ours(options: &ConnectOptions) -> Result<(), AdapterError> {
+    let Some(mapping) = &options.source else {
+        return Ok(());
+    };
+    let postgres = matches!(target(&options.url), Ok(Target::Postgres));
+    let (schema, table) = match mapping.table.split_once('.') {
+        Some((schema, table)) => (Some(schema), table),
+        None => (postgres.then_some("public"), mapping.table.as_str()),
+    };
+    let ours = match (postgres, schema) {
+        (true, Some(schema)) => options.pg_schema.as_deref().unwrap_or("public") == schema,
+        _ => true,
+    };
+    let texts = std::iter::once(migrations::CREATE_MIGRATIONS_TABLE)
+        .chain(migrations::MIGRATIONS.iter().map(|m| m.sqlite));
+    let own = migrations::created_objects(texts);
+    if ours && own.iter().any(|(_, name)| name == table) {
+        return Err(AdapterError::Invalid(format!(
+            "[source] table `{}` is one of iu-cutter's own tables: name the application's table \
+             (with its schema on PostgreSQL, e.g. public.laws); fix [source] in the \
+             configuration",
+            mapping.table
+        )));
+    }
+    Ok(())
 }
 
 fn collision(options: &ConnectOptions, collisions: &[String]) -> AdapterError {
@@ -383,6 +413,9 @@ enum Mode {
     Init,
     /// Everything else: the database must exist.
     Use,
+    /// Looking without changing anything (what `init` would do): the database must exist, and
+    /// is opened read-only, its settings (SQLite's journal mode) left as they are.
+    Inspect,
 }
 
 /// A connection pool to one of the compiled backends.
@@ -489,6 +522,16 @@ pub struct SqlStore {
 }
 
 impl Guarded<SqlStore> {
+    /// With a `[source]`: whether the reader view `active_units` compares this configuration's
+    /// source (`init --execute` makes it so); `None` without a source.
+    pub async fn reader_view_is_current(&self) -> Result<Option<bool>, AdapterError> {
+        let store = self.inner();
+        let Some(mapping) = &store.options.source else {
+            return Ok(None);
+        };
+        store.scrubbed(store.backend.source_view(mapping, false).await.map(Some))
+    }
+
     /// The database role the store acts as (PostgreSQL's `current_user`), for the audit trail;
     /// `None` on SQLite, which has no users.
     pub async fn database_user(&self) -> Result<Option<String>, AdapterError> {
@@ -512,6 +555,7 @@ impl Guarded<SqlStore> {
 impl SqlStore {
     /// Opens the store; the schema must be exactly this build's.
     pub(crate) async fn open(options: &ConnectOptions) -> Result<SqlStore, AdapterError> {
+        source_is_not_ours(options)?;
         let backend = Backend::open(options, Mode::Use).await?;
         let mut store = SqlStore {
             backend,
@@ -699,9 +743,11 @@ macro_rules! dispatch {
             Op::LoadReports(run) => $ops::load_reports($pool, run).await.map(Reply::Reports),
             Op::LoadBackup(run) => $ops::load_backup($pool, run).await.map(Reply::Backup),
             Op::LoadLeases => $ops::load_leases($pool).await.map(Reply::Leases),
-            Op::SyncSource(scope) => $ops::sync_source($pool, $source, scope)
-                .await
-                .map(Reply::Synced),
+            Op::SyncSource { scope, every_row } => {
+                $ops::sync_source($pool, $source, scope, every_row)
+                    .await
+                    .map(Reply::Synced)
+            }
             Op::PutDocuments(documents) => $ops::put_documents($pool, documents)
                 .await
                 .map(Reply::Documents),

@@ -49,6 +49,7 @@ impl Dialect for Postgres {
         "SELECT obj_description(to_regclass('active_units'), 'pg_class')";
 
     const TAG_READER_VIEW: Option<&'static str> = Some("COMMENT ON VIEW active_units IS '{}'");
+    const REPLACE_VIEW_IN_PLACE: bool = true;
 
     /// In the first schema of the `search_path` only: iu-cutter's own, never the application's.
     const RELATION_EXISTS: &'static str = "SELECT EXISTS (SELECT 1 FROM pg_class c \

@@ -33,7 +33,7 @@ pub(super) async fn open(
     mode: Mode,
 ) -> Result<Pool, AdapterError> {
     let location = options.location();
-    if mode == Mode::Use && !path.exists() {
+    if mode != Mode::Init && !path.exists() {
         return Err(AdapterError::unavailable(
             crate::error::UnavailableKind::NeedsInit,
             format!(
@@ -44,8 +44,15 @@ pub(super) async fn open(
     }
     let connect = SqliteConnectOptions::new()
         .filename(path)
-        .create_if_missing(mode == Mode::Init)
-        .journal_mode(SqliteJournalMode::Wal)
+        .create_if_missing(mode == Mode::Init);
+    // Switching to WAL persists in the file: only a command that writes does it, never one that
+    // only looks (the file may be an application's, holding its `[source]` table).
+    let connect = if mode == Mode::Inspect {
+        connect.read_only(true)
+    } else {
+        connect.journal_mode(SqliteJournalMode::Wal)
+    };
+    let connect = connect
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
@@ -70,6 +77,7 @@ impl Dialect for Sqlite {
         "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'active_units'";
 
     const TAG_READER_VIEW: Option<&'static str> = None;
+    const REPLACE_VIEW_IN_PLACE: bool = false;
 
     const RELATION_EXISTS: &'static str =
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = $1)";

@@ -1,16 +1,17 @@
 //! `iu-cutter plan`: what a run would write, per document, and the plan's sha256. Reads only.
 //!
 //! The plan is computed by the very function the cut-leg-a phase uses
-//! ([`iu_cutter_phase_cut_leg_a::compute_plan`]), on the documents as the store holds them now,
-//! so a run started on the same documents journals a plan with the same sha256. `--out FILE`
-//! writes the plan itself (its JSON); `run --plan FILE` then runs only while it still holds.
+//! ([`iu_cutter_phase_cut_leg_a::compute_plan`], on tokio's blocking pool and every core), on
+//! the documents as the store holds them now, so a run started on the same documents journals a
+//! plan with the same sha256. `--out FILE` writes the plan itself (its JSON); `run --plan FILE`
+//! then runs only while it still holds.
 
 use std::path::Path;
 
 use iu_cutter_live_execution::{Plan, Scope};
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_phase_cut_leg_a::{PlanError, compute_plan, unstructured_documents};
+use iu_cutter_phase_cut_leg_a::{PlanError, spawn_compute_plan, unstructured_documents};
 use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
@@ -76,16 +77,19 @@ pub(crate) async fn plan(
         .load_scope(scope)
         .await
         .map_err(|e| CliError::from_adapter(e, "reading the scope", retry))?;
-    let plan = compute_plan(&documents, &config.rules).map_err(|error| match error {
-        PlanError::Rules(_) => CliError::config(
-            error.to_string(),
-            "fix [rules] in cutter.toml or IU_CUTTER_PRESET",
-        ),
-        other => CliError::bad_input(
-            other.to_string(),
-            "re-import the document (iu-cutter import) or leave it out of the scope",
-        ),
-    })?;
+    let plan = spawn_compute_plan(documents, config.rules.clone())
+        .await
+        .map_err(|error| match error {
+            PlanError::Rules(_) => CliError::config(
+                error.to_string(),
+                "fix [rules] in cutter.toml or IU_CUTTER_PRESET",
+            ),
+            PlanError::Interrupted => CliError::failed(error.to_string(), retry),
+            other => CliError::bad_input(
+                other.to_string(),
+                "re-import the document (iu-cutter import) or leave it out of the scope",
+            ),
+        })?;
     if let Some(path) = out {
         write_plan(&plan, path)?;
     }

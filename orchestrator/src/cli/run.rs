@@ -36,6 +36,12 @@ async fn run_live(config: &Config, args: RunArgs) -> Result<(), CliError> {
     let retry = "the same iu-cutter run command";
     let reviewed = args.plan.as_deref().map(read_plan).transpose()?;
     let store = LiveStore::open(config, args.execute, retry).await?;
+    if let Ok(Some(false)) = store.reader_view().await {
+        eprintln!(
+            "note: the reader view active_units still compares an earlier [source] than this \
+             configuration's; refresh it with: iu-cutter init --execute"
+        );
+    }
     // With a source table the documents may not be tracked yet: the runner reads them first.
     if config.source.is_none() {
         require_documents(store.adapter(), &args.scope, retry).await?;

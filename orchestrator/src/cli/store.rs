@@ -79,6 +79,11 @@ impl LiveStore {
     pub(crate) fn adapter(&self) -> &dyn LiveExecutionAdapter {
         &self.0
     }
+
+    /// With a `[source]`: whether the reader view compares this configuration's source.
+    pub(crate) async fn reader_view(&self) -> Result<Option<bool>, AdapterError> {
+        self.0.reader_view_is_current().await
+    }
 }
 
 /// The live store with a kill switch that never opens: it can only be read.
@@ -145,6 +150,11 @@ pub(crate) async fn init_plan(config: &Config) -> Result<sql::InitPlan, CliError
 /// already has one (an operator who closed execution on the database closes migrations too).
 pub(crate) async fn init_gate(config: &Config, execute: bool) -> ExecutionGate {
     let gate = mutation_gate(config, execute);
+    if !(execute || config.execution_enabled) {
+        // Closed already: nothing more is opened (opening the store to read its control row
+        // would already switch a SQLite file to WAL).
+        return gate;
+    }
     match sql::control_status(&config.connect_options()).await {
         Ok(state) if !state.execution_enabled => gate.with_source(ManualSwitch::new(
             "the store's control row",

@@ -14,7 +14,9 @@
 
 mod phase;
 
+pub use iu_cutter_cut::Parallelism;
 pub use phase::{
-    CutLegA, PlanError, UNSTRUCTURED_WARNING_BYTES, compute_plan, plan_for_backup, presets_chosen,
+    CutLegA, PlanError, UNSTRUCTURED_WARNING_BYTES, compute_plan, compute_plan_with,
+    plan_for_backup, plan_for_backup_with, presets_chosen, spawn_compute_plan,
     unstructured_documents,
 };

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
-    Plan, RunId, SCHEMA_VERSION, sha256_hex,
+    Plan, RunId, SCHEMA_VERSION, Sha256Digest,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{Gap, PhaseError, PhaseRole, RunContext, names};
 
-use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH};
+use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH, Parallelism};
 
 /// Why a plan could not be computed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +40,9 @@ pub enum PlanError {
     /// The same document was given twice.
     #[error("document `{0}` is listed twice")]
     Duplicate(DocumentId),
+    /// The runtime shut down while the plan was being computed.
+    #[error("the plan was not computed: the program is shutting down")]
+    Interrupted,
 }
 
 /// The plan for `documents` under `rules`: pure and deterministic.
@@ -47,9 +50,26 @@ pub enum PlanError {
 /// Documents are planned in id order whatever the input order; each entry records the
 /// document's revision, its sha256 (checked against the body) and length, and its units (exact
 /// byte spans covering the body). The rules are compiled once per process ([`Cutter::shared`]).
+/// The documents are cut on every core this process may use ([`Parallelism::available`]); the
+/// plan is the same, byte for byte, as on one ([`compute_plan_with`]). This blocks for as long
+/// as the cut takes: from async code, use [`spawn_compute_plan`].
 pub fn compute_plan<'a>(
     documents: impl IntoIterator<Item = &'a Document>,
     rules: &CutRules,
+) -> Result<Plan, PlanError> {
+    compute_plan_with(documents, rules, Parallelism::available())
+}
+
+/// [`compute_plan`] on at most `parallelism` threads.
+///
+/// The plan does not depend on `parallelism`: results are put back in id order, and when
+/// several documents cannot be planned, the error is the one about the first of them in id
+/// order, as a sequential cut would have stopped at it (the others are still cut: errors are
+/// rare, and stopping early would make the error depend on the threads' timing).
+pub fn compute_plan_with<'a>(
+    documents: impl IntoIterator<Item = &'a Document>,
+    rules: &CutRules,
+    parallelism: Parallelism,
 ) -> Result<Plan, PlanError> {
     let cutter = Cutter::shared(rules).map_err(PlanError::Rules)?;
     let mut documents: Vec<&Document> = documents.into_iter().collect();
@@ -57,9 +77,9 @@ pub fn compute_plan<'a>(
     if let Some(pair) = documents.windows(2).find(|pair| pair[0].id == pair[1].id) {
         return Err(PlanError::Duplicate(pair[0].id.clone()));
     }
-    let documents = documents
+    let documents = parallelism
+        .map(&documents, |document| plan_document(&cutter, document))
         .into_iter()
-        .map(|document| plan_document(&cutter, document))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan {
         schema_version: SCHEMA_VERSION,
@@ -70,16 +90,59 @@ pub fn compute_plan<'a>(
 
 /// The plan for the documents of a run's backup (what the phase computes and journals).
 pub fn plan_for_backup(backup: &Backup, rules: &CutRules) -> Result<Plan, PlanError> {
-    compute_plan(backup.documents.iter().map(|s| &s.document), rules)
+    plan_for_backup_with(backup, rules, Parallelism::available())
+}
+
+/// [`plan_for_backup`] on at most `parallelism` threads (the plan does not depend on it).
+pub fn plan_for_backup_with(
+    backup: &Backup,
+    rules: &CutRules,
+    parallelism: Parallelism,
+) -> Result<Plan, PlanError> {
+    compute_plan_with(
+        backup.documents.iter().map(|s| &s.document),
+        rules,
+        parallelism,
+    )
+}
+
+/// [`compute_plan`] from async code: the cut runs on tokio's blocking pool, so that the
+/// seconds of CPU a large scope takes do not stall the runtime's workers (the lease heartbeat
+/// among them). Outside a tokio runtime it runs where it is called.
+pub async fn spawn_compute_plan(
+    documents: Vec<Document>,
+    rules: CutRules,
+) -> Result<Plan, PlanError> {
+    off_the_runtime(move || compute_plan(&documents, &rules)).await?
+}
+
+/// Runs `work` on tokio's blocking pool when called inside a tokio runtime, else right here. A
+/// panic in `work` is resumed in the caller, as if `work` had run in place.
+async fn off_the_runtime<T, F>(work: F) -> Result<T, PlanError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Ok(work());
+    };
+    match runtime.spawn_blocking(work).await {
+        Ok(value) => Ok(value),
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // A blocking task is only cancelled when the runtime shuts down.
+            Err(_) => Err(PlanError::Interrupted),
+        },
+    }
 }
 
 fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, PlanError> {
-    let found = sha256_hex(document.body.as_bytes());
-    if found != document.sha256 {
+    let found = Sha256Digest::of(document.body.as_bytes());
+    if !found.matches(&document.sha256) {
         return Err(PlanError::BodyMismatch {
             document: document.id.clone(),
             recorded: document.sha256.clone(),
-            found,
+            found: found.hex(),
         });
     }
     let cut = cutter
@@ -91,7 +154,7 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
     Ok(DocumentPlan {
         document: document.id.clone(),
         revision: document.revision,
-        source_sha256: found,
+        source_sha256: document.sha256.clone(),
         source_bytes: document.body.len() as u64,
         units: cut.units,
         preset: cut.preset,
@@ -177,6 +240,9 @@ iu_cutter_phase_core::standard_phase! {
     /// that differs from the recomputed one blocks it too, and so does a plan whose sha256 is not
     /// the reviewed plan's the run was started with (`RunRecord::expected_plan_sha256`, from
     /// `run --plan`).
+    ///
+    /// The plan is cut on tokio's blocking pool, on every core this process may use
+    /// ([`plan_for_backup`]).
     pub struct CutLegA named names::CUT_LEG_A, role PhaseRole::Plan;
 }
 
@@ -185,7 +251,9 @@ impl CutLegA {
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
         let backup = ctx.backup().await?;
-        let plan = plan_for_backup(&backup, &ctx.record.rules).map_err(|e| {
+        let (from, rules) = (Arc::clone(&backup), ctx.record.rules.clone());
+        let planned = off_the_runtime(move || plan_for_backup(&from, &rules));
+        let plan = planned.await.and_then(|plan| plan).map_err(|e| {
             PhaseError::Precondition(format!(
                 "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back this run (iu-cutter rollback {run}) and start a new one"
             ))

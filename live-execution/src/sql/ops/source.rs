@@ -21,6 +21,9 @@ use crate::sql::migrations::READER_VIEW_SELECT;
 use crate::sql::ops::documents::{Current, current_from_row};
 use crate::sql::query::{Fields, Query};
 
+/// The PostgreSQL types a body may have, as `format_type` names them.
+const TEXT_TYPES: [&str; 3] = ["text", "character varying", "character"];
+
 /// Source rows written per transaction by a sync: bounds its memory and its locks.
 const SYNC_BATCH: usize = 500;
 
@@ -49,6 +52,8 @@ pub(crate) struct SourceSql {
     view: String,
     /// The tracked documents with no row in the source, by id.
     gone: String,
+    /// One id that more than one selected row has, if any.
+    duplicate: String,
 }
 
 /// The row of document `$1` in iu-cutter's table with what a sync compares, locked.
@@ -70,31 +75,13 @@ pub(crate) async fn prepare<D: Dialect>(
     mapping: &SourceMapping,
 ) -> AdapterResult<SourceSql> {
     mapping.validate()?;
-    let table: Vec<String> = mapping
-        .schema_and_table(D::DEFAULT_SOURCE_SCHEMA)
-        .into_iter()
-        .map(quote)
-        .collect();
-    let table_sql = table.join(".");
-    let column = |name: &str| format!("s.{}", quote(name));
-    let as_text = |name: &str| format!("CAST({} AS TEXT)", column(name));
-    let id_text = format!("{}{}", as_text(&mapping.id), D::KEY_COLLATE);
-    let revision_text = mapping.revision.as_deref().map(as_text);
-    let mut columns = vec![
-        id_text.clone(),
-        column(&mapping.body),
-        revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
-    ];
-    columns.extend(mapping.metadata.iter().map(|name| as_text(name)));
-    let filter = match &mapping.filter {
-        Some(filter) => format!("({filter})"),
-        None => "TRUE".to_owned(),
-    };
-    let from = format!("FROM {table_sql} AS s");
+    let names = Names::of::<D>(mapping);
     let mut conn = pool.acquire().await.map_err(sql("reading the source"))?;
     let probe = format!(
-        "SELECT {} {from} WHERE {filter} LIMIT 0",
-        columns.join(", ")
+        "SELECT {} {} WHERE {} LIMIT 0",
+        names.columns.join(", "),
+        names.from,
+        names.filter
     );
     Query::<D>::built(probe)
         .fetch_all(&mut conn)
@@ -105,73 +92,210 @@ pub(crate) async fn prepare<D: Dialect>(
                 format!("the source {mapping} cannot be read: {error}"),
             )
         })?;
-    let key = match D::COLUMN_TYPE {
-        Some(statement) => {
-            let row = D::query(statement)
-                .bind(table_sql.as_str())
-                .bind(mapping.id.as_str())
-                .fetch_one(&mut conn)
-                .await
-                .map_err(sql("reading the type of the source's id column"))?;
-            let declared = row.text(0).map_err(sql("reading a column type"))?;
-            // The type's name comes from the database's catalog (`format_type`), not input.
-            format!("CAST($1 AS {declared})")
+    let (key, revision_matches) = match D::COLUMN_TYPE {
+        Some(statement) => typed_key::<D>(&mut conn, statement, mapping, &names).await?,
+        None => (affinity_key::<D>(&mut conn, mapping).await?, None),
+    };
+    Ok(names.statements::<D>(mapping, key, revision_matches))
+}
+
+/// The pieces of SQL every statement on the source is built from.
+struct Names {
+    table_sql: String,
+    from: String,
+    filter: String,
+    id_text: String,
+    revision_text: Option<String>,
+    columns: Vec<String>,
+}
+
+/// `s."name"`.
+fn column(name: &str) -> String {
+    format!("s.{}", quote(name))
+}
+
+/// `CAST(s."name" AS TEXT)`.
+fn as_text(name: &str) -> String {
+    format!("CAST({} AS TEXT)", column(name))
+}
+
+impl Names {
+    fn of<D: Dialect>(mapping: &SourceMapping) -> Names {
+        let table: Vec<String> = mapping
+            .schema_and_table(D::DEFAULT_SOURCE_SCHEMA)
+            .into_iter()
+            .map(quote)
+            .collect();
+        let table_sql = table.join(".");
+        let id_text = format!("{}{}", as_text(&mapping.id), D::KEY_COLLATE);
+        let revision_text = mapping.revision.as_deref().map(as_text);
+        let mut columns = vec![
+            id_text.clone(),
+            column(&mapping.body),
+            revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
+        ];
+        columns.extend(mapping.metadata.iter().map(|name| as_text(name)));
+        let filter = match &mapping.filter {
+            Some(filter) => format!("({filter})"),
+            None => "TRUE".to_owned(),
+        };
+        Names {
+            from: format!("FROM {table_sql} AS s"),
+            table_sql,
+            filter,
+            id_text,
+            revision_text,
+            columns,
         }
-        None => "$1".to_owned(),
+    }
+
+    /// The statements, given how a row is found by id (`key`, with `$1`) and how a recorded
+    /// revision is compared (`revision_matches`; as text when `None`).
+    fn statements<D: Dialect>(
+        self,
+        mapping: &SourceMapping,
+        key: String,
+        revision_matches: Option<String>,
+    ) -> SourceSql {
+        let Names {
+            from,
+            filter,
+            id_text,
+            revision_text,
+            columns,
+            ..
+        } = self;
+        let body = column(&mapping.body);
+        let one = format!(
+            "SELECT {}, {body} {from} WHERE {key} AND {filter}",
+            revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
+        );
+        // The source row that still matches what the active generation was cut from: its
+        // revision when there is a revision column, else its body's sha256 where the server can
+        // hash it. A NULL revision matches a NULL recorded one (`=` alone made it stale
+        // forever), then the body tells, where the server can hash it.
+        let body_as_cut =
+            D::SQL_SHA256.map(|hash| format!("{} = g.cut_sha256", hash.replace("{}", &body)));
+        let same_as_cut = match &revision_text {
+            Some(revision) => Some(format!(
+                "({} OR ({revision} IS NULL AND g.cut_source_revision IS NULL{}))",
+                revision_matches.unwrap_or_else(|| format!("{revision} = g.cut_source_revision")),
+                body_as_cut
+                    .map(|same| format!(" AND {same}"))
+                    .unwrap_or_default()
+            )),
+            None => body_as_cut,
+        };
+        let source_moved = match same_as_cut {
+            Some(same) => format!(
+                " OR NOT EXISTS (SELECT 1 {from} WHERE {} AND {filter} AND {same})",
+                key.replace("$1", "d.id")
+            ),
+            None => String::new(),
+        };
+        // PostgreSQL joins on the id as text (a hash join, O(documents + rows)): a cast of each
+        // tracked id to the column's type could fail on an id the source never had. SQLite
+        // compares a text id with an integer column by the column's affinity, using its index.
+        let matches_document = match D::COLUMN_TYPE {
+            Some(_) => format!("{id_text} = d.id"),
+            None => key.replace("$1", "d.id"),
+        };
+        let view = format!(
+            "CREATE VIEW active_units AS\n{}",
+            READER_VIEW_SELECT.replace(
+                "ELSE d.sha256 <> g.cut_sha256 END",
+                &format!("ELSE d.sha256 <> g.cut_sha256{source_moved} END")
+            )
+        );
+        SourceSql {
+            table: mapping.table.clone(),
+            columns: columns.join(", "),
+            gone: format!(
+                "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
+                 {matches_document} AND {filter}) ORDER BY d.id"
+            ),
+            duplicate: format!(
+                "SELECT {id_text} {from} WHERE {filter} GROUP BY {id_text} HAVING count(*) > 1 \
+                 LIMIT 1"
+            ),
+            from,
+            filter,
+            id_text,
+            revision_text,
+            metadata: mapping.metadata.clone(),
+            one,
+            view,
+        }
+    }
+}
+
+/// PostgreSQL: a row is found by its id in the column's own type (using its index), and a
+/// recorded revision compared in the revision column's type (a `timestamptz` as text depends on
+/// the reading session's time zone); a body that is not text is refused by name. The types'
+/// names come from the database's catalog (`format_type`), not input.
+async fn typed_key<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    mapping: &SourceMapping,
+    names: &Names,
+) -> AdapterResult<(String, Option<String>)> {
+    let what = "reading the types of the source's columns";
+    let mut declared = async |name: &str| -> AdapterResult<String> {
+        let query = D::query(statement)
+            .bind(names.table_sql.clone())
+            .bind(name.to_owned());
+        let row = query.fetch_one(&mut *conn).await.map_err(sql(what))?;
+        row.text(0).map_err(sql(what))
     };
-    let one = format!(
-        "SELECT {}, {} {from} WHERE {} = {key} AND {filter}",
-        revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
-        column(&mapping.body),
-        column(&mapping.id),
-    );
-    // The source row that still matches what the active generation was cut from: its revision
-    // when there is a revision column, else its body's sha256 where the server can hash it.
-    let same_as_cut = match (&revision_text, D::SQL_SHA256) {
-        (Some(revision), _) => Some(format!("{revision} = g.cut_source_revision")),
-        (None, Some(hash)) => Some(format!(
-            "{} = g.cut_sha256",
-            hash.replace("{}", &column(&mapping.body))
-        )),
-        (None, None) => None,
+    let id_type = declared(&mapping.id).await?;
+    let body_type = declared(&mapping.body).await?;
+    if !TEXT_TYPES.iter().any(|t| body_type.starts_with(t)) {
+        return Err(AdapterError::unavailable(
+            UnavailableKind::Source,
+            format!(
+                "[source] body `{}` of {} is of type {body_type}: the body must be a text column \
+                 (text, varchar or char)",
+                mapping.body, mapping.table
+            ),
+        ));
+    }
+    let revision_matches = match &mapping.revision {
+        Some(revision) => {
+            let revision_type = declared(revision).await?;
+            Some(format!(
+                "{} = CAST(g.cut_source_revision AS {revision_type})",
+                column(revision)
+            ))
+        }
+        None => None,
     };
-    let source_moved = match same_as_cut {
-        Some(same) => format!(
-            " OR NOT EXISTS (SELECT 1 {from} WHERE {} = {} AND {filter} AND {same})",
-            column(&mapping.id),
-            key.replace("$1", "d.id")
-        ),
-        None => String::new(),
+    let key = format!("{} = CAST($1 AS {id_type})", column(&mapping.id));
+    Ok((key, revision_matches))
+}
+
+/// SQLite: a text id finds an integer by the column's affinity, using its index; a column
+/// declared without a type has none, so the id is compared as text there.
+async fn affinity_key<D: Dialect>(
+    conn: &mut D::Connection,
+    mapping: &SourceMapping,
+) -> AdapterResult<String> {
+    let what = "reading the type of the source's id column";
+    let table = mapping.table.rsplit('.').next().unwrap_or_default();
+    let declared =
+        D::query("SELECT type FROM pragma_table_info($1) WHERE name = $2 COLLATE NOCASE")
+            .bind(table.to_owned())
+            .bind(mapping.id.clone())
+            .fetch_optional(conn)
+            .await
+            .map_err(sql(what))?;
+    let untyped = match declared {
+        Some(row) => row.str(0).map_err(sql(what))?.is_empty(),
+        None => false,
     };
-    // PostgreSQL joins on the id as text (a hash join, O(documents + rows)): a cast of each
-    // tracked id to the column's type could fail on an id the source never had. SQLite compares
-    // a text id with an integer column by the column's affinity, using its index.
-    let matches_document = match D::COLUMN_TYPE {
-        Some(_) => format!("{id_text} = d.id"),
-        None => format!("{} = d.id", column(&mapping.id)),
-    };
-    let gone = format!(
-        "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
-         {matches_document} AND {filter}) ORDER BY d.id"
-    );
-    let view = format!(
-        "CREATE VIEW active_units AS\n{}",
-        READER_VIEW_SELECT.replace(
-            "ELSE d.sha256 <> g.cut_sha256 END",
-            &format!("ELSE d.sha256 <> g.cut_sha256{source_moved} END")
-        )
-    );
-    Ok(SourceSql {
-        table: mapping.table.clone(),
-        columns: columns.join(", "),
-        from,
-        filter,
-        id_text,
-        revision_text,
-        metadata: mapping.metadata.clone(),
-        one,
-        view,
-        gone,
+    Ok(if untyped {
+        format!("{} = $1", as_text(&mapping.id))
+    } else {
+        format!("{} = $1", column(&mapping.id))
     })
 }
 
@@ -185,13 +309,15 @@ struct SourceRow {
 
 /// The scan of the source rows in `scope`; with a revision column, only the rows whose
 /// revision differs from the tracking copy's (or that have none).
-fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope) -> Query<'a, D> {
+fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope, every_row: bool) -> Query<'a, D> {
     let mut statement = format!("SELECT {} {}", source.columns, source.from);
-    if let Some(revision) = &source.revision_text {
+    if let Some(revision) = source.revision_text.as_ref().filter(|_| !every_row) {
+        // A subquery, not a join: the filter's unqualified names (`id`, `state`, …) must
+        // resolve to the source's columns only, never be ambiguous with iu-cutter's.
         statement.push_str(&format!(
-            " LEFT JOIN documents AS d ON d.id = {} WHERE {} AND (d.id IS NULL OR \
-             d.source_revision IS NULL OR d.source_revision <> {revision})",
-            source.id_text, source.filter
+            " WHERE {} AND NOT EXISTS (SELECT 1 FROM documents AS d WHERE d.id = {} AND \
+             d.source_revision = {revision})",
+            source.filter, source.id_text
         ));
     } else {
         statement.push_str(&format!(" WHERE {}", source.filter));
@@ -261,6 +387,7 @@ pub(crate) async fn sync_source<D: Dialect>(
     pool: &Pool<D>,
     source: Option<&SourceSql>,
     scope: &Scope,
+    every_row: bool,
 ) -> AdapterResult<SyncReport> {
     let source = source.ok_or_else(|| {
         AdapterError::Invalid(
@@ -270,7 +397,22 @@ pub(crate) async fn sync_source<D: Dialect>(
     })?;
     let what = "reading the source";
     let mut reader = D::begin_read(pool).await.map_err(sql(what))?;
-    let mut rows = scan::<D>(source, scope).fetch(&mut reader);
+    // Two rows with one id would overwrite each other's copy, then look like an application
+    // edit at enact: refused by name, before anything is written.
+    let duplicate = Query::<D>::built(source.duplicate.clone())
+        .fetch_optional(&mut *reader)
+        .await
+        .map_err(sql(what))?;
+    if let Some(row) = duplicate {
+        return Err(AdapterError::Invalid(format!(
+            "more than one row of {} has the id `{}` (duplicate ids): iu-cutter needs one row \
+             per document; make the id column unique, or exclude the duplicates with [source] \
+             where; nothing was synced or cut",
+            source.table,
+            row.text(0).map_err(sql(what))?
+        )));
+    }
+    let mut rows = scan::<D>(source, scope, every_row).fetch(&mut reader);
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
     while let Some(row) = rows.try_next().await.map_err(sql(what))? {
@@ -339,6 +481,9 @@ async fn write_batch<D: Dialect>(
         if current.sha256 != sha256 {
             write_changed::<D>(&mut tx, row, &current, &sha256).await?;
             report.changed += 1;
+            if row.revision.is_some() && recorded_revision == row.revision {
+                report.silent += 1;
+            }
         } else if recorded_revision != row.revision || recorded_metadata != row.metadata {
             let update =
                 D::query("UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1")
@@ -486,11 +631,19 @@ pub(crate) async fn replace_reader_view<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "replacing the reader view";
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    D::query("DROP VIEW IF EXISTS active_units")
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
-    Query::<D>::built(source.view.clone())
+    let view = if D::REPLACE_VIEW_IN_PLACE {
+        // The columns are the contract's, so PostgreSQL replaces it in place, grants kept.
+        source
+            .view
+            .replacen("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
+    } else {
+        D::query("DROP VIEW IF EXISTS active_units")
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+        source.view.clone()
+    };
+    Query::<D>::built(view)
         .execute(&mut tx)
         .await
         .map_err(sql(what))?;

@@ -371,3 +371,124 @@ async fn the_reviewed_plan_passes_when_it_is_the_one_computed() -> TestResult {
     assert_eq!(PLAN_SHA256.get(&evidence), Some(plan.sha256().as_str()));
     Ok(())
 }
+
+#[test]
+fn the_first_failing_document_in_id_order_is_the_error_on_any_number_of_threads() {
+    let mut docs: Vec<Document> = (0..40)
+        .map(|i| document(&format!("doc/{i:02}"), 1, LAW))
+        .collect();
+    for i in [31, 7, 19] {
+        docs[i].sha256 = sha256_hex(b"something else");
+    }
+    for threads in [1, 2, 3, 8] {
+        let parallelism = Parallelism::new(std::num::NonZeroUsize::MIN.saturating_add(threads - 1));
+        assert!(matches!(
+            compute_plan_with(docs.iter().rev(), &rules(), parallelism),
+            Err(PlanError::BodyMismatch { document, .. }) if document.as_str() == "doc/07"
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_compute_plan_gives_the_plan_compute_plan_gives() -> TestResult {
+    let docs = vec![document("law", 7, LAW), document("guide", 3, GUIDE)];
+    let spawned = spawn_compute_plan(docs.clone(), rules()).await?;
+    assert_eq!(spawned, compute_plan(docs.iter(), &rules())?);
+    Ok(())
+}
+
+mod parallel {
+    //! The plan cut on several threads is the sequential plan, byte for byte.
+
+    use std::num::NonZeroUsize;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Lines that are markers of some preset, or text around them.
+    const LINES: &[&str] = &[
+        "# Heading\n",
+        "## Sub\n",
+        "Chương I\n",
+        "Mục 2\n",
+        "Điều 44. Tên\n",
+        "Đie\u{302}\u{300}u 45.\n",
+        "1. Khoản một.\n",
+        "a) điểm a;\n",
+        "Part II\n",
+        "Article 5. Scope\n",
+        "Section 3\n",
+        "(a) a paragraph\n",
+        "Plain text of some length, with words and a full stop.\n",
+        "\n",
+        "\r\n",
+    ];
+
+    fn body() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => prop::sample::select(LINES).prop_map(str::to_owned),
+                1 => any::<String>(),
+            ],
+            0..40,
+        )
+        .prop_map(|lines| lines.concat())
+    }
+
+    fn documents() -> impl Strategy<Value = Vec<Document>> {
+        prop::collection::btree_map("[a-z]{1,3}(/[0-9]{1,2})?", (1u64..9, body()), 0..24).prop_map(
+            |documents| {
+                documents
+                    .into_iter()
+                    .map(|(id, (revision, body))| document(&id, revision, &body))
+                    .collect()
+            },
+        )
+    }
+
+    fn rules() -> impl Strategy<Value = CutRules> {
+        let preset = prop::sample::select(vec![
+            Preset::Auto,
+            Preset::Markdown,
+            Preset::LegalVi,
+            Preset::LegalEn,
+            Preset::Paragraphs,
+        ]);
+        (preset, prop::option::of(64u64..256)).prop_map(|(preset, max)| {
+            let rules = CutRules::preset(preset);
+            match max {
+                Some(max) => rules.with_max_unit_bytes(max),
+                None => rules,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_parallel_plan_is_the_sequential_plan(
+            documents in documents(),
+            rules in rules(),
+            threads in 2usize..9,
+            shuffle in any::<prop::sample::Index>(),
+        ) {
+            let sequential = compute_plan_with(documents.iter(), &rules, Parallelism::SEQUENTIAL);
+            // Any input order: the plan is in id order.
+            let mut shuffled: Vec<&Document> = documents.iter().collect();
+            shuffled.rotate_left(shuffle.index(documents.len().max(1)).min(documents.len()));
+            let threads = NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN);
+            let parallel = compute_plan_with(shuffled, &rules, Parallelism::new(threads));
+            match (sequential, parallel) {
+                (Ok(sequential), Ok(parallel)) => {
+                    prop_assert_eq!(&parallel, &sequential);
+                    prop_assert_eq!(parallel.sha256(), sequential.sha256());
+                    let bytes = |plan: &Plan| serde_json::to_vec(plan).map_err(|e| TestCaseError::fail(e.to_string()));
+                    prop_assert_eq!(bytes(&parallel)?, bytes(&sequential)?);
+                }
+                (sequential, parallel) => prop_assert_eq!(parallel, sequential),
+            }
+        }
+    }
+}
