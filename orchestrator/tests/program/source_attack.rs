@@ -3,7 +3,7 @@
 //! not what the mapping assumes, NULL revisions, readers in other time zones and the
 //! application's own schema changes.
 
-use crate::support::postgres::{Schema, execute, server};
+use crate::support::postgres::{Schema, Server, execute, server};
 use crate::support::{Error, Run, STORE, TestResult, Workdir, block_on};
 
 use sqlx::Connection as _;
@@ -335,16 +335,7 @@ fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
     let Some(server) = server(test) else {
         return Ok(());
     };
-    let app = Schema::create(&server.owner, "app")?;
-    let store = Schema::create(&server.owner, "iu")?;
-    execute(
-        &server.owner,
-        &format!(
-            "CREATE TABLE {}.laws (id BIGINT PRIMARY KEY, content JSONB NOT NULL, \
-             updated_at BIGINT NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
-            app.name
-        ),
-    )?;
+    let (app, store) = pg_laws(&server, "JSONB")?;
     let wd = Workdir::new()?;
     wd.write(
         "cutter.toml",
@@ -394,16 +385,7 @@ fn replacing_the_reader_view_keeps_its_grants_on_postgres() -> TestResult {
     let Some(server) = server(test) else {
         return Ok(());
     };
-    let app = Schema::create(&server.owner, "app")?;
-    let store = Schema::create(&server.owner, "iu")?;
-    execute(
-        &server.owner,
-        &format!(
-            "CREATE TABLE {}.laws (id BIGINT PRIMARY KEY, content TEXT NOT NULL, \
-             updated_at BIGINT NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
-            app.name
-        ),
-    )?;
+    let (app, store) = pg_laws(&server, "TEXT")?;
     let wd = Workdir::new()?;
     let schema = format!("schema = \"{}\"\n", store.name);
     wd.write("cutter.toml", schema.as_bytes())?;
@@ -435,4 +417,20 @@ fn replacing_the_reader_view_keeps_its_grants_on_postgres() -> TestResult {
         "the reader keeps its grant"
     );
     Ok(())
+}
+
+/// An application schema holding `laws` with a body column of type `body_type`, and a schema
+/// for iu-cutter's tables, both dropped at the end.
+fn pg_laws(server: &Server, body_type: &str) -> Result<(Schema, Schema), Error> {
+    let app = Schema::create(&server.owner, "app")?;
+    let store = Schema::create(&server.owner, "iu")?;
+    execute(
+        &server.owner,
+        &format!(
+            "CREATE TABLE {}.laws (id BIGINT PRIMARY KEY, content {body_type} NOT NULL, \
+             updated_at BIGINT NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
+            app.name
+        ),
+    )?;
+    Ok((app, store))
 }
