@@ -324,6 +324,33 @@ $$;
 // changed outside iu-cutter; this build still reads what the earlier ones wrote.
 const V6: &str = "SELECT 1;";
 
+/// The reader view's query, written once: migration 7 creates the view with it, and a store with
+/// a source replaces the view with it (its `stale` then also comparing the source row). A macro,
+/// so that the migration's text stays one string, checksummed as it always was.
+macro_rules! reader_view_select {
+    () => {
+        r#"SELECT d.id                  AS document,
+       g.cut_source_revision AS source_revision,
+       CASE WHEN g.cut_sha256 IS NULL THEN d.state = 'ready'
+            ELSE d.sha256 <> g.cut_sha256 END AS stale,
+       u.unit_id             AS unit_id,
+       u.ordinal             AS ordinal,
+       u.path                AS path,
+       u.part                AS part,
+       u.start_byte          AS start_byte,
+       u.end_byte            AS end_byte,
+       u.body                AS text,
+       u.sha256              AS sha256,
+       d.metadata            AS metadata,
+       g.generation          AS generation,
+       (SELECT p.finished_at FROM run_phases p
+         WHERE p.run = g.generation AND p.name = 'lifecycle-enact') AS enacted_at
+  FROM documents d
+  JOIN generations g ON g.document = d.id AND g.generation = d.active_generation
+  JOIN units u ON u.document = d.id AND u.generation = d.active_generation"#
+    };
+}
+
 // The same text on both backends. The reader contract, version 1: the view applications read the live units from. Its columns
 // change only in a new migration, which says so in its description and in README ("Reading the
 // units"). `stale` is true when the document's copy changed since its active generation was cut
@@ -333,7 +360,8 @@ const V6: &str = "SELECT 1;";
 // `documents.source_revision` and `metadata` are the application row's revision (as text) and
 // its metadata columns (a JSON object of text values) as last synced; `generations.cut_sha256`
 // and `cut_source_revision` are what the generation was cut from, recorded by enact.
-const V7: &str = r#"
+const V7: &str = concat!(
+    r#"
 ALTER TABLE documents ADD COLUMN source_revision TEXT;
 ALTER TABLE documents ADD COLUMN metadata TEXT;
 ALTER TABLE generations ADD COLUMN cut_sha256 TEXT;
@@ -341,49 +369,13 @@ ALTER TABLE generations ADD COLUMN cut_source_revision TEXT;
 CREATE INDEX documents_by_state ON documents (state);
 
 CREATE VIEW active_units AS
-SELECT d.id                  AS document,
-       g.cut_source_revision AS source_revision,
-       CASE WHEN g.cut_sha256 IS NULL THEN d.state = 'ready'
-            ELSE d.sha256 <> g.cut_sha256 END AS stale,
-       u.unit_id             AS unit_id,
-       u.ordinal             AS ordinal,
-       u.path                AS path,
-       u.part                AS part,
-       u.start_byte          AS start_byte,
-       u.end_byte            AS end_byte,
-       u.body                AS text,
-       u.sha256              AS sha256,
-       d.metadata            AS metadata,
-       g.generation          AS generation,
-       (SELECT p.finished_at FROM run_phases p
-         WHERE p.run = g.generation AND p.name = 'lifecycle-enact') AS enacted_at
-  FROM documents d
-  JOIN generations g ON g.document = d.id AND g.generation = d.active_generation
-  JOIN units u ON u.document = d.id AND u.generation = d.active_generation;
-"#;
+"#,
+    reader_view_select!(),
+    ";\n"
+);
 
-/// The reader view's query as migration 7 defines it; a store with a source replaces the view
-/// with this query, its `stale` also comparing the source row (`ops::source`). A test checks
-/// that it is migration 7's text.
-pub(crate) const READER_VIEW_SELECT: &str = r#"SELECT d.id                  AS document,
-       g.cut_source_revision AS source_revision,
-       CASE WHEN g.cut_sha256 IS NULL THEN d.state = 'ready'
-            ELSE d.sha256 <> g.cut_sha256 END AS stale,
-       u.unit_id             AS unit_id,
-       u.ordinal             AS ordinal,
-       u.path                AS path,
-       u.part                AS part,
-       u.start_byte          AS start_byte,
-       u.end_byte            AS end_byte,
-       u.body                AS text,
-       u.sha256              AS sha256,
-       d.metadata            AS metadata,
-       g.generation          AS generation,
-       (SELECT p.finished_at FROM run_phases p
-         WHERE p.run = g.generation AND p.name = 'lifecycle-enact') AS enacted_at
-  FROM documents d
-  JOIN generations g ON g.document = d.id AND g.generation = d.active_generation
-  JOIN units u ON u.document = d.id AND u.generation = d.active_generation"#;
+/// The reader view's query as migration 7 defines it (see `reader_view_select!`).
+pub(crate) const READER_VIEW_SELECT: &str = reader_view_select!();
 
 /// The objects `texts` create, in order, as `table documents`, `view active_units`, `index …`
 /// (`CREATE TABLE|VIEW|INDEX [IF NOT EXISTS] name`): what `init` says it creates, and what the

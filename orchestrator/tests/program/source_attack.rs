@@ -24,6 +24,17 @@ fn sqlite_app(create: &str) -> Result<Workdir, Error> {
     Ok(wd)
 }
 
+/// The application's file holding [`THREE_LAWS`], configured with `filter` as `[source] where`
+/// (not initialised).
+fn three_laws_where(filter: &str) -> Result<Workdir, Error> {
+    let wd = Workdir::new()?;
+    std::fs::File::create(wd.path().join(STORE))?;
+    wd.sql(THREE_LAWS)?;
+    let config = CONFIG.replace("status = 'published'", filter);
+    wd.write("cutter.toml", config.as_bytes())?;
+    Ok(wd)
+}
+
 /// Three published laws with an integer id and an integer revision.
 const THREE_LAWS: &str = "CREATE TABLE laws (id INTEGER PRIMARY KEY, content TEXT, \
      updated_at BIGINT, status TEXT NOT NULL, title TEXT, lang TEXT); \
@@ -242,15 +253,7 @@ fn the_reader_view_does_not_block_the_applications_migrations_on_postgres() -> T
 /// changed the row during the run". Refuse it by name, as unbalanced quotes are.
 #[test]
 fn a_filter_with_unbalanced_parentheses_is_refused() -> TestResult {
-    let wd = Workdir::new()?;
-    std::fs::File::create(wd.path().join(STORE))?;
-    wd.sql(THREE_LAWS)?;
-    wd.write(
-        "cutter.toml",
-        CONFIG
-            .replace("status = 'published'", "status = 'published') OR (1 = 1")
-            .as_bytes(),
-    )?;
+    let wd = three_laws_where("status = 'published') OR (1 = 1")?;
     let init = wd.run(&["init", "--execute"])?;
     assert_eq!(init.code, 6, "a configuration error: {init:?}");
     assert!(init.all().contains("parenthes"), "{init:?}");
@@ -277,15 +280,7 @@ fn a_source_naming_iu_cutters_own_table_is_refused() -> TestResult {
 /// "ambiguous column name: id": the scan joined `documents` beside the source.
 #[test]
 fn a_filter_naming_id_syncs() -> TestResult {
-    let wd = Workdir::new()?;
-    std::fs::File::create(wd.path().join(STORE))?;
-    wd.sql(THREE_LAWS)?;
-    wd.write(
-        "cutter.toml",
-        CONFIG
-            .replace("status = 'published'", "status = 'published' AND id <> 3")
-            .as_bytes(),
-    )?;
+    let wd = three_laws_where("status = 'published' AND id <> 3")?;
     wd.expect(&["init", "--execute"], 0)?;
     let run = wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     assert!(run.stdout.contains("2 new"), "{run:?}");
