@@ -8,9 +8,10 @@ use iu_cutter_live_execution::{
 };
 
 use crate::backup_store::BackupStore;
+use crate::batches::DocumentBatches;
 use crate::error::PhaseError;
 use crate::events::{EventSink, RunEvent};
-use crate::throttle::Throttle;
+use crate::throttle::{Pacer, Throttle};
 
 /// Cooperative cancellation: the runner and the phases stop at the next phase or batch boundary.
 #[derive(Clone, Debug, Default)]
@@ -53,6 +54,8 @@ pub struct RunContext {
     pub cancel: CancelFlag,
     /// Units per write or read batch.
     pub batch_units: usize,
+    /// Documents per fence or enact transaction.
+    pub batch_documents: DocumentBatches,
     /// How fast the phases may write.
     pub throttle: Throttle,
     backup: Option<Arc<Backup>>,
@@ -74,6 +77,7 @@ impl RunContext {
             events: Arc::new(crate::events::NoEvents),
             cancel: CancelFlag::new(),
             batch_units: DEFAULT_BATCH_UNITS,
+            batch_documents: DocumentBatches::default(),
             throttle: Throttle::default(),
             backup: None,
             plan: None,
@@ -153,6 +157,19 @@ impl RunContext {
         } else {
             Ok(())
         }
+    }
+
+    /// What a phase does between two of its batches, once `done` units are behind it: waits as
+    /// `pacer` says, then stops with [`PhaseError::Cancelled`] if cancellation was asked for
+    /// meanwhile (the lost lease sets it too), so that the next batch is never sent after a stop.
+    /// A closed kill switch stops the phase at the next batch itself: every mutating call
+    /// passes the switch.
+    // See `check_cancelled`.
+    #[allow(clippy::result_large_err)]
+    pub async fn between_batches(&self, pacer: &mut Pacer, done: u64) -> Result<(), PhaseError> {
+        self.check_cancelled()?;
+        pacer.after_batch(done).await;
+        self.check_cancelled()
     }
 
     /// Emits a progress event for `phase`.

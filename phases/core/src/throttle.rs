@@ -15,6 +15,15 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// The pause alone, for the batches that write no units (the fence, the enact): the rate
+    /// cap counts units written, and those batches only move documents' marks.
+    pub fn pause_only(&self) -> Throttle {
+        Throttle {
+            max_units_per_second: None,
+            pause_between_batches: self.pause_between_batches,
+        }
+    }
+
     /// Whether the throttle slows anything down.
     pub fn is_active(&self) -> bool {
         self.max_units_per_second.is_some() || !self.pause_between_batches.is_zero()

@@ -7,7 +7,7 @@ use iu_cutter_live_execution::{
     Plan, RunId, SCHEMA_VERSION, Sha256Digest,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
-use iu_cutter_phase_core::{Gap, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{BatchTimes, Gap, Pacer, PhaseError, PhaseRole, RunContext, names};
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH, Parallelism};
 
@@ -231,9 +231,11 @@ pub fn presets_chosen(plan: &Plan) -> Option<String> {
 
 iu_cutter_phase_core::standard_phase! {
     /// Phase 2: computes the plan from the backup, journals it, and fences every source document
-    /// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`, all or nothing).
+    /// (compare-and-set from its backed-up revision and sha256 to `cutting(run)`), in batches of
+    /// `RunContext::batch_documents`, each batch one transaction, all or nothing.
     ///
-    /// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`; under `auto`,
+    /// Evidence: `plan_sha256`, `documents_fenced`, `units_planned`, `batches` and
+    /// `longest_batch_ms` (the fence's transactions); under `auto`,
     /// `presets_chosen`; and `unstructured_documents` when a document of more than
     /// [`UNSTRUCTURED_WARNING_BYTES`] yields only a preamble unit. A document that changed
     /// since the backup, or that another run holds, blocks the run naming it; a journaled plan
@@ -299,33 +301,58 @@ impl CutLegA {
             .iter()
             .map(|s| ExpectedRevision::of(&s.document))
             .collect();
-        ctx.store().fence(&run, &expectations).await.map_err(|e| {
-            PhaseError::blocked_on_conflict(
-                names::CUT_LEG_A,
-                e,
-                format!(
-                    "the document changed since the backup (or another run holds it); {}",
-                    rollback_and_restart(&run)
-                ),
-            )
-        })?;
-        ctx.progress(
-            names::CUT_LEG_A,
-            expectations.len() as u64,
-            expectations.len() as u64,
-        );
+        let times = fence(ctx, &run, &expectations).await?;
         tracing::info!(
             run = %run,
             plan_sha256 = %plan_sha256,
             documents = expectations.len(),
             units = plan.unit_count(),
+            batches = times.batches(),
             "plan journaled, sources fenced"
         );
 
-        let evidence = evidence(plan_sha256, expectations.len(), &plan, &run);
+        let mut evidence = evidence(plan_sha256, expectations.len(), &plan, &run);
+        times.record_in(&mut evidence);
         ctx.set_plan(Arc::new(plan));
         Ok(evidence)
     }
+}
+
+/// Fences `expectations` in batches of `ctx.batch_documents`, each its own transaction, with a
+/// stop (cancellation, a lost lease) honoured and the batch pause taken between two batches. A
+/// fence stopped part-way is resumed by fencing every document again: a document this run
+/// fenced already passes ([`iu_cutter_live_execution::ownership::fence_step`]).
+async fn fence(
+    ctx: &RunContext,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+) -> Result<BatchTimes, PhaseError> {
+    let total = expectations.len() as u64;
+    let mut times = BatchTimes::default();
+    let mut pacer = Pacer::new(ctx.throttle.pause_only());
+    let mut fenced = 0u64;
+    for batch in ctx.batch_documents.split(expectations) {
+        if times.batches() > 0 {
+            ctx.between_batches(&mut pacer, fenced).await?;
+        }
+        ctx.check_cancelled()?;
+        times
+            .time(ctx.store().fence(run, batch))
+            .await
+            .map_err(|e| {
+                PhaseError::blocked_on_conflict(
+                    names::CUT_LEG_A,
+                    e,
+                    format!(
+                        "the document changed since the backup (or another run holds it); {}",
+                        rollback_and_restart(run)
+                    ),
+                )
+            })?;
+        fenced += batch.len() as u64;
+        ctx.progress(names::CUT_LEG_A, fenced, total);
+    }
+    Ok(times)
 }
 
 /// The gap when the journal holds a plan other than the one recomputed from the backup.

@@ -44,7 +44,7 @@ impl LegBRecord {
                     written += write(ctx, &run, &mut batch).await?;
                     batches += 1;
                     ctx.progress(names::LEG_B_RECORD, written, total);
-                    pacer.after_batch(written).await;
+                    ctx.between_batches(&mut pacer, written).await?;
                 }
             }
         }

@@ -1,10 +1,19 @@
-//! Phase 5 of five, **lifecycle-enact**: the cut-over. In one store transaction, each planned
-//! document's active-generation pointer moves to the run's verified generation and the document
-//! becomes `cut`; the previous generation is retired (kept until purged). The call is
-//! compare-and-set, inside the store's transaction, on the run's fence and on exactly what the
-//! run saw at backup (revision, state, active generation, and the body hashed as stored, so an
-//! edit by raw SQL after write-verify is caught here), all or nothing, and costs O(documents),
-//! not O(units): the units were written and verified before.
+//! Phase 5 of five, **lifecycle-enact**: the cut-over. Each planned document's active-generation
+//! pointer moves to the run's verified generation and the document becomes `cut`; the previous
+//! generation is retired (kept until purged). The call is compare-and-set, inside the store's
+//! transaction, on the run's fence and on exactly what the run saw at backup (revision, state,
+//! active generation, and the body hashed as stored, so an edit by raw SQL after write-verify is
+//! caught here), and costs O(documents), not O(units): the units were written and verified
+//! before.
+//!
+//! The documents go to the store in batches of `RunContext::batch_documents`, each batch one
+//! transaction: a document is always enacted whole (its pointer, its state and the retired
+//! generation move together), and a batch all or nothing, but the scope as a whole is atomic only
+//! with `batch_documents = 0` (one transaction for the whole scope, however long it holds its
+//! locks). Between two batches a stop (cancellation, a lost lease) is honoured and the batch
+//! pause taken; a closed kill switch refuses the next batch. A run stopped part-way holds some
+//! documents enacted and others fenced: resuming enacts the rest (a document this run enacted
+//! already passes), rolling back restores every one of them.
 //!
 //! The phase then reads the documents back and records how many are active on the run's
 //! generation, a figure that is the same whether this call moved them or an earlier (crashed or
@@ -13,15 +22,20 @@
 use std::collections::BTreeMap;
 
 use iu_cutter_live_execution::{
-    DocumentHead, DocumentId, DocumentState, Evidence, EvidenceValue, ExpectedRevision, Scope,
+    DocumentHead, DocumentId, DocumentState, Evidence, EvidenceValue, ExpectedRevision, RunId,
+    Scope,
 };
-use iu_cutter_phase_core::{BackedUp, Gap, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{
+    BackedUp, BatchTimes, Gap, Pacer, PhaseError, PhaseRole, RunContext, names,
+};
 
 iu_cutter_phase_core::standard_phase! {
     /// Phase 5: makes the run's generation active for every planned document.
     ///
-    /// Evidence: `documents_active` (planned documents now cut and active on the run's generation)
-    /// and `documents_enacted` (the same figure, under the design's name). How many documents this
+    /// Evidence: `documents_active` (planned documents now cut and active on the run's generation),
+    /// `documents_enacted` (the same figure, under the design's name), `batches` and
+    /// `longest_batch_ms` (this call's enact transactions) and `enact_atomic_across_scope`
+    /// (whether this call enacted the scope in one transaction). How many documents this
     /// particular call moved (0 on a re-run) is logged, not recorded, to keep the evidence stable.
     pub struct LifecycleEnact named names::LIFECYCLE_ENACT, role PhaseRole::Enact;
 }
@@ -40,19 +54,7 @@ impl LifecycleEnact {
             );
         }
 
-        let moved = ctx
-            .store()
-            .enact(&run, &expectations)
-            .await
-            .map_err(|e| {
-                PhaseError::blocked_on_conflict(
-                    names::LIFECYCLE_ENACT,
-                    e,
-                    format!(
-                        "the document changed after write-verify (or another run holds it); nothing was enacted; roll back this run (iu-cutter rollback {run})"
-                    ),
-                )
-            })?;
+        let (moved, times) = enact(ctx, &run, &expectations).await?;
 
         let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
         let current = ctx.store().load_heads(&Scope::Ids(ids.clone())).await?;
@@ -87,13 +89,63 @@ impl LifecycleEnact {
                 }
             }
         }
-        ctx.progress(names::LIFECYCLE_ENACT, active, ids.len() as u64);
         tracing::info!(run = %run, documents_moved = moved, documents_active = active, "generation enacted");
-        Ok(Evidence::from([
+        let mut evidence = Evidence::from([
             ("documents_active".to_owned(), EvidenceValue::from(active)),
             ("documents_enacted".to_owned(), EvidenceValue::from(active)),
-        ]))
+            (
+                "enact_atomic_across_scope".to_owned(),
+                EvidenceValue::from(times.batches() <= 1),
+            ),
+        ]);
+        times.record_in(&mut evidence);
+        Ok(evidence)
     }
+}
+
+/// Enacts `expectations` in batches of `ctx.batch_documents`, each one transaction, with a stop
+/// honoured and the batch pause taken between two batches; returns the documents this call
+/// moved and the batches' times. A refusal names how many documents earlier batches of this
+/// call enacted, so that the report says what the stopped run holds.
+async fn enact(
+    ctx: &RunContext,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+) -> Result<(u64, BatchTimes), PhaseError> {
+    let total = expectations.len() as u64;
+    let mut times = BatchTimes::default();
+    let mut pacer = Pacer::new(ctx.throttle.pause_only());
+    let (mut done, mut moved) = (0u64, 0u64);
+    for batch in ctx.batch_documents.split(expectations) {
+        if times.batches() > 0 {
+            ctx.between_batches(&mut pacer, done).await?;
+        }
+        ctx.check_cancelled()?;
+        moved += times
+            .time(ctx.store().enact(run, batch))
+            .await
+            .map_err(|e| {
+                let enacted = if done == 0 {
+                    "nothing was enacted".to_owned()
+                } else {
+                    format!(
+                        "the {done} document(s) of the batches before it were enacted, the rest \
+                         were not"
+                    )
+                };
+                PhaseError::blocked_on_conflict(
+                    names::LIFECYCLE_ENACT,
+                    e,
+                    format!(
+                        "the document changed after write-verify (or another run holds it); \
+                         {enacted}; roll back this run (iu-cutter rollback {run})"
+                    ),
+                )
+            })?;
+        done += batch.len() as u64;
+        ctx.progress(names::LIFECYCLE_ENACT, done, total);
+    }
+    Ok((moved, times))
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use iu_cutter_live_execution::{
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
 };
-use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
+use iu_cutter_live_execution::EvidenceValue;
+use iu_cutter_phase_core::{DocumentBatches, Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
@@ -124,7 +125,116 @@ async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
     let evidence = LifecycleEnact.run(&mut context(mock).await?).await?;
     assert_eq!(evidence["documents_active"].as_count(), Some(2));
     assert_eq!(evidence["documents_enacted"].as_count(), Some(2));
-    assert_eq!(evidence.len(), 2);
+    assert_eq!(evidence["batches"].as_count(), Some(1));
+    assert_eq!(
+        evidence["enact_atomic_across_scope"],
+        EvidenceValue::Flag(true)
+    );
+    assert!(evidence["longest_batch_ms"].as_count().is_some());
+    assert_eq!(evidence.len(), 5);
+    Ok(())
+}
+
+/// An adapter planning a and b, answering the enact of a (alone) with `first` and of b (alone)
+/// with `second` (not called when `None`), then reading back `after`, if the phase gets there.
+fn enacting_one_by_one(
+    first: fn() -> Result<Reply, AdapterError>,
+    second: Option<fn() -> Result<Reply, AdapterError>>,
+    after: Vec<Document>,
+) -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
+    let mut seq = Sequence::new();
+    expect_op!(mock, LoadPlan)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
+    let all = expectations();
+    let a = all[..1].to_vec();
+    expect_op!(mock, Enact, Op::Enact { expectations: e, .. } if *e == a.as_slice())
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| first());
+    let b = all[1..].to_vec();
+    match second {
+        Some(second) => {
+            expect_op!(mock, Enact, Op::Enact { expectations: e, .. } if *e == b.as_slice())
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(move |_, _| second())
+        }
+        None => expect_op!(mock, Enact).times(0),
+    };
+    expect_op!(mock, LoadHeads)
+        .returning(move |_, _| Ok(after.iter().map(Document::head).collect::<Vec<_>>().into()));
+    mock
+}
+
+fn moved_one() -> Result<Reply, AdapterError> {
+    Ok(1u64.into())
+}
+
+#[tokio::test]
+async fn enacts_in_batches_of_batch_documents_each_one_call() -> TestResult {
+    let mock = enacting_one_by_one(moved_one, Some(moved_one), vec![enacted("a"), enacted("b")]);
+    let mut ctx = context(mock).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    let events = testing::record_events(&mut ctx);
+
+    let evidence = LifecycleEnact.run(&mut ctx).await?;
+
+    assert_eq!(evidence["documents_enacted"].as_count(), Some(2));
+    assert_eq!(evidence["batches"].as_count(), Some(2));
+    assert_eq!(
+        evidence["enact_atomic_across_scope"],
+        EvidenceValue::Flag(false)
+    );
+    assert_eq!(testing::progress(&events), [(1, 2), (2, 2)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_gate_closed_after_the_first_batch_stops_before_the_second() -> TestResult {
+    let mock = enacting_one_by_one(
+        moved_one,
+        Some(|| Err(gate_closed("control row", "iu-cutter control enable"))),
+        vec![],
+    );
+    let mut ctx = context(mock).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    let err = failure(&LifecycleEnact, &mut ctx, "gate ignored").await?;
+    assert!(stopped_by_gate(&err), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cancel_between_batches_sends_no_further_batch() -> TestResult {
+    let mock = enacting_one_by_one(moved_one, None, vec![]);
+    let mut ctx = context(mock).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    let cancel = ctx.cancel.clone();
+    ctx.events = std::sync::Arc::new(move |_: iu_cutter_phase_core::RunEvent| cancel.cancel());
+    let err = failure(&LifecycleEnact, &mut ctx, "cancellation ignored").await?;
+    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_conflict_in_a_later_batch_says_what_earlier_batches_enacted() -> TestResult {
+    let mock = enacting_one_by_one(
+        moved_one,
+        Some(|| Err(conflict("b", "revision 9", "revision 10"))),
+        vec![],
+    );
+    let mut ctx = context(mock).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    let err = failure(&LifecycleEnact, &mut ctx, "conflict ignored").await?;
+    let gap = blocked(err, names::LIFECYCLE_ENACT)?;
+    assert_eq!(gap.document, Some(DocumentId::new("b")));
+    assert!(
+        gap.next_action
+            .contains("the 1 document(s) of the batches before it were enacted"),
+        "{gap}"
+    );
     Ok(())
 }
 

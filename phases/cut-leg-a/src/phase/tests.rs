@@ -6,7 +6,8 @@ use iu_cutter_live_execution::{
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
 };
-use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
+use iu_cutter_live_execution::AdapterError;
+use iu_cutter_phase_core::{DocumentBatches, Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
 use super::*;
@@ -240,7 +241,9 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
         evidence["units_planned"].as_count(),
         Some(plan.unit_count())
     );
-    assert_eq!(evidence.len(), 3);
+    assert_eq!(evidence["batches"].as_count(), Some(1));
+    assert!(evidence["longest_batch_ms"].as_count().is_some());
+    assert_eq!(evidence.len(), 5);
     // Cached: no second load_plan (times(1) above).
     assert_eq!(*ctx.plan().await?, plan);
     Ok(())
@@ -269,6 +272,84 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
     let second_evidence = CutLegA.run(&mut context(second, rules()).await?).await?;
 
     assert_eq!(first_evidence, second_evidence);
+    Ok(())
+}
+
+/// A store that journals no plan, saves one, and answers every fence with `fence`, recording
+/// the documents of each call.
+fn fencing_store(
+    fence: Answer,
+) -> (
+    MockLiveExecutionAdapter,
+    std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+) {
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlan).returning(|_, _| Ok(Reply::Plan(None)));
+    expect_op!(mock, SavePlan).returning(|_, _| Ok(Reply::Done));
+    let seen = calls.clone();
+    expect_op!(mock, Fence).returning(move |op, _| {
+        if let Op::Fence { expectations, .. } = op {
+            let ids = expectations.iter().map(|e| e.document.to_string()).collect();
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(ids);
+        }
+        fence()
+    });
+    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    (mock, calls)
+}
+
+/// The documents of every fence call so far.
+fn fences(calls: &std::sync::Mutex<Vec<Vec<String>>>) -> Vec<Vec<String>> {
+    calls
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+#[tokio::test]
+async fn the_fence_goes_in_batches_of_batch_documents_each_one_call() -> TestResult {
+    let (mock, calls) = fencing_store(done);
+    let mut ctx = context(mock, rules()).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    let events = testing::record_events(&mut ctx);
+
+    let evidence = CutLegA.run(&mut ctx).await?;
+
+    assert_eq!(fences(&calls), [vec!["guide"], vec!["law"]]);
+    assert_eq!(evidence["batches"].as_count(), Some(2));
+    assert_eq!(evidence["documents_fenced"].as_count(), Some(2));
+    assert_eq!(testing::progress(&events), [(1, 2), (2, 2)]);
+
+    // `batch_documents = 0`: the whole scope in one transaction.
+    let (mock, calls) = fencing_store(done);
+    let mut ctx = context(mock, rules()).await?;
+    ctx.batch_documents = DocumentBatches::from_setting(0);
+    let evidence = CutLegA.run(&mut ctx).await?;
+    assert_eq!(fences(&calls), [vec!["guide", "law"]]);
+    assert_eq!(evidence["batches"].as_count(), Some(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stop_between_fence_batches_sends_no_further_batch() -> TestResult {
+    let (mock, calls) = fencing_store(done);
+    let mut ctx = context(mock, rules()).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    // Cancelled (by the operator, or by a lost lease) as the first batch is reported.
+    let cancel = ctx.cancel.clone();
+    ctx.events = std::sync::Arc::new(move |event: iu_cutter_phase_core::RunEvent| {
+        if matches!(event, iu_cutter_phase_core::RunEvent::Progress { .. }) {
+            cancel.cancel();
+        }
+    });
+
+    let err = failure(&CutLegA, &mut ctx, "cancellation ignored").await?;
+
+    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    assert_eq!(fences(&calls), [vec!["guide"]], "the second batch was not sent");
     Ok(())
 }
 
