@@ -66,6 +66,7 @@ pub(crate) async fn drive(
     ctx.events = options.events.clone();
     ctx.cancel = options.cancel.clone();
     ctx.batch_units = options.batch_units;
+    ctx.batch_documents = options.batch_documents;
     ctx.throttle = options.throttle;
     ctx.set_opening_census(inv.opening_census.take());
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
-use iu_cutter_phase_core::{CancelFlag, EventSink, NoEvents, Throttle};
+use iu_cutter_phase_core::{CancelFlag, DocumentBatches, EventSink, NoEvents, Throttle};
 
 use crate::clock::{Clock, SystemClock};
 use crate::lease::LeaseOptions;
@@ -64,6 +64,9 @@ pub struct RunOptions {
     pub until: Option<String>,
     /// Units per write or read batch (at least 1).
     pub batch_units: usize,
+    /// Documents per fence or enact transaction ([`DocumentBatches::WholeScope`]: the whole
+    /// scope in one, atomic across it).
+    pub batch_documents: DocumentBatches,
     /// How fast the run may write (a rate cap, a pause between batches); none by default.
     pub throttle: Throttle,
     /// Where progress events go.
@@ -98,6 +101,7 @@ impl Default for RunOptions {
         RunOptions {
             until: None,
             batch_units: iu_cutter_phase_core::DEFAULT_BATCH_UNITS,
+            batch_documents: DocumentBatches::default(),
             throttle: Throttle::default(),
             events: Arc::new(NoEvents),
             cancel: CancelFlag::new(),
@@ -119,6 +123,12 @@ impl RunOptions {
     /// Units per batch.
     pub fn with_batch_units(mut self, units: usize) -> Self {
         self.batch_units = units;
+        self
+    }
+
+    /// Fences and enacts `batches` of documents per transaction.
+    pub fn with_batch_documents(mut self, batches: DocumentBatches) -> Self {
+        self.batch_documents = batches;
         self
     }
 
@@ -170,6 +180,7 @@ impl fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("until", &self.until)
             .field("batch_units", &self.batch_units)
+            .field("batch_documents", &self.batch_documents)
             .field("throttle", &self.throttle)
             .field("cancel", &self.cancel)
             .field("held_max_age", &self.held_max_age)

@@ -47,7 +47,7 @@ const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 22] = [
+pub(crate) const ENV_VARS: [(&str, &str); 23] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -55,6 +55,7 @@ pub(crate) const ENV_VARS: [(&str, &str); 22] = [
     ("IU_CUTTER_REPORTS_DIR", "reports_dir"),
     ("IU_CUTTER_STOP_FILE", "stop_file"),
     ("IU_CUTTER_BATCH_UNITS", "batch_units"),
+    ("IU_CUTTER_BATCH_DOCUMENTS", "batch_documents"),
     ("IU_CUTTER_HELD_MAX_AGE", "held_max_age"),
     ("IU_CUTTER_LEASE_TTL", "lease_ttl"),
     ("IU_CUTTER_PRESET", "rules.preset"),
@@ -92,6 +93,7 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   reports_dir        IU_CUTTER_REPORTS_DIR        .iu-cutter/reports
   stop_file          IU_CUTTER_STOP_FILE          .iu-cutter/STOP (present = execution closed)
   batch_units        IU_CUTTER_BATCH_UNITS        5000
+  batch_documents    IU_CUTTER_BATCH_DOCUMENTS    500 (per fence/enact transaction; 0: whole scope)
   held_max_age       IU_CUTTER_HELD_MAX_AGE       24h (older held verifications: verify again)
   lease_ttl          IU_CUTTER_LEASE_TTL          30s (a crashed runner's run resumable after it)
   [rules] preset     IU_CUTTER_PRESET             auto (markdown, legal-en, legal-vi, paragraphs)
@@ -140,6 +142,8 @@ pub(crate) struct Config {
     pub(crate) stop_file: PathBuf,
     /// Units per write or read batch.
     pub(crate) batch_units: usize,
+    /// Documents per fence or enact transaction (`0`: the whole scope in one).
+    pub(crate) batch_documents: usize,
     /// How old a held run's verification may be when `enact` runs.
     pub(crate) held_max_age: Duration,
     /// How long a run's lease lives after each renewal (the heartbeat renews every third).
@@ -173,6 +177,7 @@ impl fmt::Debug for Config {
             .field("reports_dir", &self.reports_dir)
             .field("stop_file", &self.stop_file)
             .field("batch_units", &self.batch_units)
+            .field("batch_documents", &self.batch_documents)
             .field("held_max_age", &format_age(self.held_max_age))
             .field("lease_ttl", &format_age(self.lease_ttl))
             .field("rules", &self.rules)
@@ -196,6 +201,7 @@ impl Default for Config {
             reports_dir: PathBuf::from(DEFAULT_REPORTS_DIR),
             stop_file: PathBuf::from(DEFAULT_STOP_FILE),
             batch_units: DEFAULT_BATCH_UNITS,
+            batch_documents: iu_cutter_phase_core::DEFAULT_BATCH_DOCUMENTS,
             held_max_age: DEFAULT_HELD_MAX_AGE,
             lease_ttl: iu_cutter_orchestrator::DEFAULT_LEASE_TTL,
             rules: CutRules::preset(DEFAULT_PRESET),
@@ -224,6 +230,7 @@ struct FileConfig {
     reports_dir: Option<PathBuf>,
     stop_file: Option<PathBuf>,
     batch_units: Option<usize>,
+    batch_documents: Option<usize>,
     held_max_age: Option<String>,
     lease_ttl: Option<String>,
     rules: Option<FileRules>,
@@ -304,7 +311,7 @@ struct FileRules {
 fn fix_config(origin: &str) -> String {
     format!(
         "fix {origin} (keys: database_url, execution_enabled, mode, backup_dir, reports_dir, \
-         stop_file, batch_units, max_rate, batch_pause, held_max_age, lease_ttl, schema, \
+         stop_file, batch_units, batch_documents, max_rate, batch_pause, held_max_age, lease_ttl, schema, \
          lock_timeout, \
          statement_timeout, [rules] preset | levels, \
          max_unit_bytes, [source] table, id, body, revision, where, metadata); see iu-cutter --help"
@@ -339,6 +346,9 @@ impl Config {
         // Keys added later appear only when set, so that an older configuration keeps its hash.
         let mut value = value;
         if let Some(map) = value.as_object_mut() {
+            if self.batch_documents != iu_cutter_phase_core::DEFAULT_BATCH_DOCUMENTS {
+                map.insert("batch_documents".to_owned(), self.batch_documents.into());
+            }
             if let Some(rate) = self.throttle.max_units_per_second {
                 map.insert("max_rate".to_owned(), rate.into());
             }
@@ -493,6 +503,7 @@ impl Config {
             reports_dir,
             stop_file,
             batch_units,
+            batch_documents,
             held_max_age,
             lease_ttl,
             rules,
@@ -532,6 +543,7 @@ impl Config {
         set(&mut self.reports_dir, reports_dir.map(|p| base.join(p)));
         set(&mut self.stop_file, stop_file.map(|p| base.join(p)));
         set(&mut self.batch_units, batch_units);
+        set(&mut self.batch_documents, batch_documents);
         if let Some(age) = held_max_age {
             self.held_max_age = parse_held_max_age(&format!("{name}: held_max_age"), &age)?;
         }
@@ -627,6 +639,7 @@ impl Config {
             "reports_dir" => self.reports_dir = PathBuf::from(value),
             "stop_file" => self.stop_file = PathBuf::from(value),
             "batch_units" => self.batch_units = parse_number(key, value)?,
+            "batch_documents" => self.batch_documents = parse_number(key, value)?,
             "held_max_age" => self.held_max_age = parse_held_max_age(key, value)?,
             "lease_ttl" => self.lease_ttl = parse_lease_ttl(key, value)?,
             "rules.preset" => {
@@ -1003,6 +1016,33 @@ max_unit_bytes = 4096
             error_of(config.set_database_url_flag(" ").map(|()| config.clone()))?.exit_code(),
             6
         );
+        Ok(())
+    }
+
+    #[test]
+    fn batch_documents_comes_from_the_file_or_the_environment_and_zero_means_whole_scope()
+    -> TestResult {
+        let config = Config::from_sources(None, env(&[]))?;
+        assert_eq!(
+            config.batch_documents,
+            iu_cutter_phase_core::DEFAULT_BATCH_DOCUMENTS
+        );
+        assert!(!config.canonical_json().contains("batch_documents"));
+        let config = Config::from_sources(Some(("cutter.toml", "batch_documents = 0
+")), env(&[]))?;
+        assert_eq!(config.batch_documents, 0);
+        assert!(config.canonical_json().contains("\"batch_documents\":0"));
+        let config = Config::from_sources(
+            Some(("cutter.toml", "batch_documents = 0
+")),
+            env(&[("IU_CUTTER_BATCH_DOCUMENTS", "25")]),
+        )?;
+        assert_eq!(config.batch_documents, 25);
+        let error = error_of(Config::from_sources(
+            None,
+            env(&[("IU_CUTTER_BATCH_DOCUMENTS", "many")]),
+        ))?;
+        assert_eq!(error.exit_code(), 6, "{error}");
         Ok(())
     }
 

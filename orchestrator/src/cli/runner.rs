@@ -9,7 +9,7 @@ use iu_cutter_live_execution::{LiveExecutionAdapter, Plan, RunId, SCHEMA_VERSION
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_orchestrator::{LeaseOptions, RunOptions, RunReport, Runner};
-use iu_cutter_phase_core::DirBackupStore;
+use iu_cutter_phase_core::{DirBackupStore, DocumentBatches};
 
 use crate::cli::config::{Config, Mode};
 use crate::cli::error::CliError;
@@ -46,6 +46,7 @@ pub(crate) fn run_options(
 ) -> RunOptions {
     let options = RunOptions::default()
         .with_batch_units(config.batch_units)
+        .with_batch_documents(DocumentBatches::from_setting(config.batch_documents))
         .with_throttle(config.throttle)
         .with_lease(LeaseOptions::with_holder(
             identity.lease_holder(),
