@@ -18,6 +18,7 @@ mod error;
 mod gate;
 mod op;
 pub mod ownership;
+mod probe;
 pub mod rules;
 mod source;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -42,6 +43,7 @@ pub use op::{LeaseClaim, OPS, Op, OpKind, OpSpec, Reply, Role};
 #[cfg(feature = "mock")]
 pub use op::{refuse_calls, refuse_mutations_except};
 pub use ownership::{CurrentDocument, Kept, Restoration};
+pub use probe::{LoadProbe, LoadQuery};
 pub use rules::{CutRules, LevelRule, MarkerSet, Preset};
 pub use source::{SourceMapping, SyncReport};
 

@@ -135,13 +135,20 @@ fn check_identifier(what: &str, name: &str) -> Result<(), AdapterError> {
 /// A filter is one condition: no second statement, no comment hiding the rest of the query,
 /// and no placeholder (it takes no parameters).
 fn check_filter(filter: &str) -> Result<(), AdapterError> {
+    check_fragment("[source] where", filter)
+}
+
+/// SQL an operator writes into a query of iu-cutter's (`what`: the `[source] where` filter, the
+/// `[backoff] probe`) is one clause: no second statement, no comment hiding the rest of the
+/// query, no placeholder, balanced quotes, and parentheses that never close more than they open.
+pub(crate) fn check_fragment(what: &str, filter: &str) -> Result<(), AdapterError> {
     if filter.trim().is_empty() {
-        return Err(invalid("[source] where is empty".to_owned()));
+        return Err(invalid(format!("{what} is empty")));
     }
     for token in [";", "--", "/*", "*/", "$", "?"] {
         if filter.contains(token) {
             return Err(invalid(format!(
-                "[source] where `{filter}` contains `{token}`: it must be one parameter-free \
+                "{what} `{filter}` contains `{token}`: it must be one parameter-free \
                  condition, without statement separators or comments"
             )));
         }
@@ -149,9 +156,7 @@ fn check_filter(filter: &str) -> Result<(), AdapterError> {
     if !filter.matches('\'').count().is_multiple_of(2)
         || !filter.matches('"').count().is_multiple_of(2)
     {
-        return Err(invalid(format!(
-            "[source] where `{filter}` has an unbalanced quote"
-        )));
+        return Err(invalid(format!("{what} `{filter}` has an unbalanced quote")));
     }
     // Outside quotes, parentheses must balance without ever closing more than were opened:
     // else the condition escapes the parentheses it is written into (`a) OR (b`).
@@ -171,7 +176,7 @@ fn check_filter(filter: &str) -> Result<(), AdapterError> {
     }
     if depth != 0 {
         return Err(invalid(format!(
-            "[source] where `{filter}` has unbalanced parentheses: it must be one condition"
+            "{what} `{filter}` has unbalanced parentheses: it must be one condition"
         )));
     }
     Ok(())

@@ -68,6 +68,7 @@ pub(crate) async fn drive(
     ctx.batch_units = options.batch_units;
     ctx.batch_documents = options.batch_documents;
     ctx.throttle = options.throttle;
+    ctx.back_off = options.back_off.clone();
     ctx.set_opening_census(inv.opening_census.take());
 
     for (index, phase) in phases.iter().enumerate() {

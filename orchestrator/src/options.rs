@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
-use iu_cutter_phase_core::{CancelFlag, DocumentBatches, EventSink, NoEvents, Throttle};
+use iu_cutter_phase_core::{
+    BackOff, CancelFlag, DocumentBatches, EventSink, NoEvents, Throttle,
+};
 
 use crate::clock::{Clock, SystemClock};
 use crate::lease::LeaseOptions;
@@ -69,6 +71,9 @@ pub struct RunOptions {
     pub batch_documents: DocumentBatches,
     /// How fast the run may write (a rate cap, a pause between batches); none by default.
     pub throttle: Throttle,
+    /// Holds batches back while the database is busy (a load probe above its threshold); none
+    /// by default.
+    pub back_off: Option<BackOff>,
     /// Where progress events go.
     pub events: Arc<dyn EventSink>,
     /// Cooperative cancellation, checked before every phase and by the phases at batch
@@ -103,6 +108,7 @@ impl Default for RunOptions {
             batch_units: iu_cutter_phase_core::DEFAULT_BATCH_UNITS,
             batch_documents: DocumentBatches::default(),
             throttle: Throttle::default(),
+            back_off: None,
             events: Arc::new(NoEvents),
             cancel: CancelFlag::new(),
             held_max_age: None,
@@ -135,6 +141,12 @@ impl RunOptions {
     /// Paces the writes by `throttle`.
     pub fn with_throttle(mut self, throttle: Throttle) -> Self {
         self.throttle = throttle;
+        self
+    }
+
+    /// Backs off between batches while `back_off`'s probe reads above its threshold.
+    pub fn with_back_off(mut self, back_off: BackOff) -> Self {
+        self.back_off = Some(back_off);
         self
     }
 
@@ -182,6 +194,7 @@ impl fmt::Debug for RunOptions {
             .field("batch_units", &self.batch_units)
             .field("batch_documents", &self.batch_documents)
             .field("throttle", &self.throttle)
+            .field("back_off", &self.back_off)
             .field("cancel", &self.cancel)
             .field("held_max_age", &self.held_max_age)
             .field("provenance", &self.provenance)

@@ -38,6 +38,7 @@ mod error;
 mod location;
 mod migrations;
 mod ops;
+mod probe;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod query;
@@ -47,6 +48,7 @@ mod sqlite;
 use location::{Target, target};
 
 pub use location::redact;
+pub use probe::SqlLoadProbe;
 pub use migrations::SCHEMA_VERSION as DATABASE_SCHEMA_VERSION;
 
 /// sqlx logs a statement slower than this…

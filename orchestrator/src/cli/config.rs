@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use iu_cutter_cut::Cutter;
 use iu_cutter_live_execution::sql::{ConnectOptions, PgTimeouts, redact};
-use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset, SourceMapping, sha256_hex};
+use iu_cutter_live_execution::{
+    CutRules, LevelRule, LoadQuery, MarkerSet, Preset, SourceMapping, sha256_hex,
+};
 use iu_cutter_orchestrator::Throttle;
 use iu_cutter_orchestrator::clock::{format_age, parse_age};
 use serde::Deserialize;
@@ -47,7 +49,7 @@ const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 23] = [
+pub(crate) const ENV_VARS: [(&str, &str); 26] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -64,6 +66,9 @@ pub(crate) const ENV_VARS: [(&str, &str); 23] = [
     ("IU_CUTTER_LOCK_TIMEOUT", "lock_timeout"),
     ("IU_CUTTER_MAX_RATE", "max_rate"),
     ("IU_CUTTER_BATCH_PAUSE", "batch_pause"),
+    ("IU_CUTTER_BACKOFF_MAX_ACTIVE_CONNECTIONS", "backoff.max_active_connections"),
+    ("IU_CUTTER_BACKOFF_PROBE", "backoff.probe"),
+    ("IU_CUTTER_BACKOFF_THRESHOLD", "backoff.threshold"),
     ("IU_CUTTER_STATEMENT_TIMEOUT", "statement_timeout"),
     ("IU_CUTTER_SOURCE_TABLE", "source.table"),
     ("IU_CUTTER_SOURCE_ID", "source.id"),
@@ -102,6 +107,10 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   schema             IU_CUTTER_SCHEMA             PostgreSQL: iu_cutter (iu-cutter's own tables)
   max_rate           IU_CUTTER_MAX_RATE           none (at most this many units written per second)
   batch_pause        IU_CUTTER_BATCH_PAUSE        none (a pause after every batch, e.g. 1s)
+  [backoff] max_active_connections  IU_CUTTER_BACKOFF_MAX_ACTIVE_CONNECTIONS  PostgreSQL: none
+                     (wait between batches while more sessions than this are active)
+  [backoff] probe, threshold  IU_CUTTER_BACKOFF_PROBE, _THRESHOLD  PostgreSQL: none (wait
+                     between batches while this SELECT returns more than the threshold)
   lock_timeout       IU_CUTTER_LOCK_TIMEOUT       PostgreSQL: 10s (wait behind others' row locks)
   statement_timeout  IU_CUTTER_STATEMENT_TIMEOUT  PostgreSQL: 10m (longest single statement)
   [source] table     IU_CUTTER_SOURCE_TABLE       none: cut an application's table, e.g. public.laws
@@ -156,6 +165,11 @@ pub(crate) struct Config {
     pub(crate) pg_timeouts: PgTimeouts,
     /// How fast a run may write (`max_rate`, `batch_pause`).
     pub(crate) throttle: Throttle,
+    /// The `[backoff]` table as configured (checked by `validate`, which builds
+    /// [`Config::back_off`]).
+    pub(crate) back_off_parts: BackOffParts,
+    /// PostgreSQL: what to read between batches, and the reading above which the run waits.
+    pub(crate) back_off: Option<(LoadQuery, u64)>,
     /// The application table the documents are read from, as configured (checked by
     /// `validate`, which builds [`Config::source`]).
     pub(crate) source_parts: SourceParts,
@@ -184,6 +198,7 @@ impl fmt::Debug for Config {
             .field("schema", &self.schema)
             .field("pg_timeouts", &self.pg_timeouts)
             .field("throttle", &self.throttle)
+            .field("back_off", &self.back_off)
             .field("source", &self.source)
             .field("origin", &self.origin)
             .field("database_url_origin", &self.database_url_origin)
@@ -211,6 +226,8 @@ impl Default for Config {
                 statement: DEFAULT_STATEMENT_TIMEOUT,
             },
             throttle: Throttle::default(),
+            back_off_parts: BackOffParts::default(),
+            back_off: None,
             source_parts: SourceParts::default(),
             source: None,
             origin: "defaults".to_owned(),
@@ -239,7 +256,56 @@ struct FileConfig {
     statement_timeout: Option<String>,
     max_rate: Option<u32>,
     batch_pause: Option<String>,
+    backoff: Option<BackOffParts>,
     source: Option<SourceParts>,
+}
+
+/// The `[backoff]` table, as written in the file and the variables: either
+/// `max_active_connections`, or a `probe` and its `threshold`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BackOffParts {
+    max_active_connections: Option<u64>,
+    probe: Option<String>,
+    threshold: Option<u64>,
+}
+
+impl BackOffParts {
+    /// Fills what `other` sets.
+    fn update(&mut self, other: BackOffParts) {
+        set(
+            &mut self.max_active_connections,
+            other.max_active_connections.map(Some),
+        );
+        set(&mut self.probe, other.probe.map(Some));
+        set(&mut self.threshold, other.threshold.map(Some));
+    }
+
+    /// The query and threshold, `None` when nothing is set; a probe without a threshold, a
+    /// threshold without a probe, both kinds at once, or a probe that is not one read-only
+    /// `SELECT` is a configuration error.
+    fn back_off(&self, origin: &str) -> Result<Option<(LoadQuery, u64)>, CliError> {
+        let error = |what: String| {
+            CliError::config(
+                format!("{origin}: {what}"),
+                "set [backoff] max_active_connections = N, or [backoff] probe = \"SELECT …\" \
+                 with threshold = N",
+            )
+        };
+        match (self.max_active_connections, &self.probe, self.threshold) {
+            (None, None, None) => Ok(None),
+            (Some(most), None, None) => Ok(Some((LoadQuery::ActiveConnections, most))),
+            (None, Some(probe), Some(threshold)) => LoadQuery::custom(probe)
+                .map(|query| Some((query, threshold)))
+                .map_err(|e| error(e.to_string())),
+            (Some(_), Some(_), _) => Err(error(
+                "[backoff] sets both max_active_connections and probe; keep one".to_owned(),
+            )),
+            _ => Err(error(
+                "[backoff] probe and threshold go together".to_owned(),
+            )),
+        }
+    }
 }
 
 /// The `[source]` table, as written in the file and the variables.
@@ -311,7 +377,8 @@ struct FileRules {
 fn fix_config(origin: &str) -> String {
     format!(
         "fix {origin} (keys: database_url, execution_enabled, mode, backup_dir, reports_dir, \
-         stop_file, batch_units, batch_documents, max_rate, batch_pause, held_max_age, lease_ttl, schema, \
+         stop_file, batch_units, batch_documents, max_rate, batch_pause, \
+         [backoff] max_active_connections | probe, threshold, held_max_age, lease_ttl, schema, \
          lock_timeout, \
          statement_timeout, [rules] preset | levels, \
          max_unit_bytes, [source] table, id, body, revision, where, metadata); see iu-cutter --help"
@@ -355,6 +422,12 @@ impl Config {
             if !self.throttle.pause_between_batches.is_zero() {
                 let pause = format_age(self.throttle.pause_between_batches);
                 map.insert("batch_pause".to_owned(), pause.into());
+            }
+            if let Some((query, threshold)) = &self.back_off {
+                map.insert(
+                    "backoff".to_owned(),
+                    serde_json::json!({ "query": query.to_string(), "threshold": threshold }),
+                );
             }
             if self.pg_timeouts != Config::default().pg_timeouts {
                 let timeouts = self.pg_timeouts;
@@ -481,6 +554,7 @@ impl Config {
         }
         config.origin = origin;
         config.source = config.source_parts.mapping(&config.origin)?;
+        config.back_off = config.back_off_parts.back_off(&config.origin)?;
         config.validate()?;
         Ok(config)
     }
@@ -512,8 +586,12 @@ impl Config {
             statement_timeout,
             max_rate,
             batch_pause,
+            backoff,
             source,
         } = parsed;
+        if let Some(backoff) = backoff {
+            self.back_off_parts.update(backoff);
+        }
         set(&mut self.throttle.max_units_per_second, max_rate.map(Some));
         if let Some(age) = batch_pause {
             self.throttle.pause_between_batches =
@@ -649,6 +727,11 @@ impl Config {
             "lock_timeout" => self.pg_timeouts.lock = parse_timeout(key, value)?,
             "max_rate" => self.throttle.max_units_per_second = Some(parse_number(key, value)?),
             "batch_pause" => self.throttle.pause_between_batches = parse_pause(key, value)?,
+            "backoff.max_active_connections" => {
+                self.back_off_parts.max_active_connections = Some(parse_number(key, value)?);
+            }
+            "backoff.probe" => self.back_off_parts.probe = Some(value.trim().to_owned()),
+            "backoff.threshold" => self.back_off_parts.threshold = Some(parse_number(key, value)?),
             "statement_timeout" => self.pg_timeouts.statement = parse_timeout(key, value)?,
             "source.table" => self.source_parts.table = Some(value.trim().to_owned()),
             "source.id" => self.source_parts.id = Some(value.trim().to_owned()),
@@ -1043,6 +1126,47 @@ max_unit_bytes = 4096
             env(&[("IU_CUTTER_BATCH_DOCUMENTS", "many")]),
         ))?;
         assert_eq!(error.exit_code(), 6, "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn backoff_is_active_connections_or_a_checked_probe_with_its_threshold() -> TestResult {
+        assert_eq!(Config::from_sources(None, env(&[]))?.back_off, None);
+        let config = Config::from_sources(
+            Some(("cutter.toml", "[backoff]\nmax_active_connections = 20\n")),
+            env(&[]),
+        )?;
+        assert_eq!(config.back_off, Some((LoadQuery::ActiveConnections, 20)));
+        assert!(config.canonical_json().contains("active connections"));
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("IU_CUTTER_BACKOFF_PROBE", "SELECT count(*) FROM jobs"),
+                ("IU_CUTTER_BACKOFF_THRESHOLD", "3"),
+            ]),
+        )?;
+        assert_eq!(
+            config.back_off,
+            Some((LoadQuery::custom("SELECT count(*) FROM jobs")?, 3))
+        );
+        for (file, why) in [
+            ("[backoff]\nprobe = \"SELECT 1\"\n", "probe and threshold go together"),
+            ("[backoff]\nthreshold = 1\n", "probe and threshold go together"),
+            (
+                "[backoff]\nmax_active_connections = 2\nprobe = \"SELECT 1\"\nthreshold = 1\n",
+                "keep one",
+            ),
+            (
+                "[backoff]\nprobe = \"SELECT 1; DROP TABLE documents\"\nthreshold = 1\n",
+                "contains `;`",
+            ),
+            ("[backoff]\nprobe = \"DELETE FROM jobs\"\nthreshold = 1\n", "one SELECT"),
+            ("[backoff]\nlimit = 1\n", "unknown field"),
+        ] {
+            let error = error_of(Config::from_sources(Some(("cutter.toml", file)), env(&[])))?;
+            assert_eq!(error.exit_code(), 6, "{file}: {error}");
+            assert!(error.to_string().contains(why), "{file}: {error}");
+        }
         Ok(())
     }
 

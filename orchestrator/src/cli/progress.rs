@@ -109,6 +109,14 @@ pub(crate) fn status_line(
     format!("progress: {phase} {done}/{total} {what} ({percent}%), {rate:.0}/s, {eta}")
 }
 
+/// The line shown while a phase holds its next batch back on a busy database.
+fn backing_off_line(phase: &str, load: &str, waited_ms: u64) -> String {
+    format!(
+        "waiting: {phase} holds its next batch back, the database is busy ({load}); waited {:.1}s",
+        waited_ms as f64 / 1000.0
+    )
+}
+
 /// Whether the status line is due: at the end, every tenth of the way, or every 2 s.
 fn line_due(tracking: &Tracking, now: Instant) -> bool {
     let decile = decile(tracking.done, tracking.total);
@@ -195,6 +203,18 @@ impl EventSink for Progress {
                     None => eprintln!("{line} [{status}]"),
                 }
             }
+            RunEvent::BackingOff {
+                phase,
+                load,
+                waited_ms,
+                ..
+            } => {
+                let line = backing_off_line(&phase, &load, waited_ms);
+                match current.as_ref().and_then(|t| t.bar.as_ref()) {
+                    Some(bar) => bar.set_message(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             RunEvent::RunStarted { .. }
             | RunEvent::PhaseSkipped { .. }
             | RunEvent::RunFinished { .. } => {}
@@ -205,6 +225,15 @@ impl EventSink for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_back_off_line_says_what_is_read_and_how_long_it_waited() {
+        assert_eq!(
+            backing_off_line("lifecycle-enact", "active connections 7 > 3", 1_500),
+            "waiting: lifecycle-enact holds its next batch back, the database is busy \
+             (active connections 7 > 3); waited 1.5s"
+        );
+    }
 
     #[test]
     fn the_status_line_has_counts_rate_and_eta() {

@@ -46,6 +46,7 @@ async fn run_live(config: &Config, args: RunArgs) -> Result<(), CliError> {
     if config.source.is_none() {
         require_documents(store.adapter(), &args.scope, retry).await?;
     }
+    let back_off = store.back_off(config)?;
     let (live, identity) = Live::new(config, store);
     let mut request = RunRequest::new(run, args.scope, config.rules.clone());
     if args.stale {
@@ -54,12 +55,11 @@ async fn run_live(config: &Config, args: RunArgs) -> Result<(), CliError> {
     if let Some(plan) = reviewed {
         request = request.with_expected_plan(plan);
     }
+    let mut options = run_options(config, args.until.as_deref(), args.quiet, &identity);
+    options.back_off = back_off;
     let report = live
         .runner
-        .run(
-            request,
-            run_options(config, args.until.as_deref(), args.quiet, &identity),
-        )
+        .run(request, options)
         .await
         .map_err(CliError::from_runner)?;
     finish(config, Some(&live), report, args.json, None).await
@@ -111,8 +111,10 @@ async fn on_run(
 ) -> Result<(), CliError> {
     let retry = format!("iu-cutter {command} {run}");
     let store = LiveStore::open(config, flags.execute, &retry).await?;
+    let back_off = store.back_off(config)?;
     let (live, identity) = Live::new(config, store);
-    let options = run_options(config, until, flags.quiet, &identity);
+    let mut options = run_options(config, until, flags.quiet, &identity);
+    options.back_off = back_off;
     let report = op(&live.runner, run, options)
         .await
         .map_err(CliError::from_runner)?;

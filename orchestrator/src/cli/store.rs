@@ -20,6 +20,8 @@ use iu_cutter_live_execution::{
     UnavailableKind,
 };
 
+use iu_cutter_phase_core::BackOff;
+
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
 use crate::cli::provenance::Identity;
@@ -78,6 +80,24 @@ impl LiveStore {
     /// The adapter, borrowed.
     pub(crate) fn adapter(&self) -> &dyn LiveExecutionAdapter {
         &self.0
+    }
+
+    /// The configured `[backoff]`, reading this store's database behind this store's kill
+    /// switch; `None` when none is configured. Refused on SQLite, which has no other sessions.
+    pub(crate) fn back_off(&self, config: &Config) -> Result<Option<BackOff>, CliError> {
+        let Some((query, threshold)) = &config.back_off else {
+            return Ok(None);
+        };
+        let probe = self.0.load_probe(query.clone()).map_err(|error| {
+            CliError::config(
+                format!("{}: {error}", config.origin),
+                "remove [backoff], or use a PostgreSQL store",
+            )
+        })?;
+        Ok(Some(BackOff {
+            probe: Arc::new(probe),
+            threshold: *threshold as f64,
+        }))
     }
 
     /// With a `[source]`: whether the reader view compares this configuration's source.

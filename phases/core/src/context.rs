@@ -1,6 +1,7 @@
 //! The run context: what a phase may use, and the durable state it caches.
 
 use std::sync::Arc;
+use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use iu_cutter_live_execution::{
@@ -11,7 +12,7 @@ use crate::backup_store::BackupStore;
 use crate::batches::DocumentBatches;
 use crate::error::PhaseError;
 use crate::events::{EventSink, RunEvent};
-use crate::throttle::{Pacer, Throttle};
+use crate::throttle::{BackOff, Pacer, Throttle};
 
 /// Cooperative cancellation: the runner and the phases stop at the next phase or batch boundary.
 #[derive(Clone, Debug, Default)]
@@ -58,6 +59,8 @@ pub struct RunContext {
     pub batch_documents: DocumentBatches,
     /// How fast the phases may write.
     pub throttle: Throttle,
+    /// Holds batches back while the database is busy, when configured.
+    pub back_off: Option<BackOff>,
     backup: Option<Arc<Backup>>,
     plan: Option<Arc<Plan>>,
     opening_census: Option<Census>,
@@ -79,6 +82,7 @@ impl RunContext {
             batch_units: DEFAULT_BATCH_UNITS,
             batch_documents: DocumentBatches::default(),
             throttle: Throttle::default(),
+            back_off: None,
             backup: None,
             plan: None,
             opening_census: None,
@@ -159,17 +163,60 @@ impl RunContext {
         }
     }
 
-    /// What a phase does between two of its batches, once `done` units are behind it: waits as
-    /// `pacer` says, then stops with [`PhaseError::Cancelled`] if cancellation was asked for
-    /// meanwhile (the lost lease sets it too), so that the next batch is never sent after a stop.
-    /// A closed kill switch stops the phase at the next batch itself: every mutating call
-    /// passes the switch.
+    /// What `phase` does between two of its batches, once `done` units are behind it: waits as
+    /// `pacer` says, then, with a back-off, as long as the database's load stays above its
+    /// threshold; and stops with [`PhaseError::Cancelled`] if cancellation was asked for
+    /// meanwhile (a lost lease sets it too), so that the next batch is never sent after a stop.
+    /// A closed kill switch stops the phase while it waits (the store's probe asks the switch)
+    /// or at the next batch (every mutating call passes the switch).
     // See `check_cancelled`.
     #[allow(clippy::result_large_err)]
-    pub async fn between_batches(&self, pacer: &mut Pacer, done: u64) -> Result<(), PhaseError> {
+    pub async fn between_batches(
+        &self,
+        phase: &str,
+        pacer: &mut Pacer,
+        done: u64,
+    ) -> Result<(), PhaseError> {
         self.check_cancelled()?;
         pacer.after_batch(done).await;
-        self.check_cancelled()
+        self.check_cancelled()?;
+        if let Some(back_off) = &self.back_off {
+            let waited = self.wait_for_load(phase, back_off).await?;
+            pacer.waited_on_load_for(waited);
+        }
+        Ok(())
+    }
+
+    /// Reads `back_off`'s probe until it is at or below its threshold, waiting longer each
+    /// time; returns how long it waited. Stops on cancellation and on the probe's refusal (a
+    /// closed kill switch).
+    #[allow(clippy::result_large_err)]
+    async fn wait_for_load(&self, phase: &str, back_off: &BackOff) -> Result<Duration, PhaseError> {
+        let started = tokio::time::Instant::now();
+        let mut wait = None;
+        loop {
+            self.check_cancelled()?;
+            let reading = back_off.probe.read().await?;
+            if reading <= back_off.threshold {
+                return Ok(if wait.is_some() { started.elapsed() } else { Duration::ZERO });
+            }
+            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let load = format!(
+                "{} {reading} > {}",
+                back_off.probe.describe(),
+                back_off.threshold
+            );
+            tracing::info!(phase, %load, waited_ms, "backing off: the database is busy");
+            self.events.emit(RunEvent::BackingOff {
+                run: self.record.run.clone(),
+                phase: phase.to_owned(),
+                load,
+                waited_ms,
+            });
+            let next = BackOff::next_wait(wait);
+            tokio::time::sleep(next).await;
+            wait = Some(next);
+        }
     }
 
     /// Emits a progress event for `phase`.

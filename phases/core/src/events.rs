@@ -30,6 +30,18 @@ pub enum RunEvent {
         /// Items in all.
         total: u64,
     },
+    /// A phase is holding its next batch back because the database is busy: the load probe
+    /// reads above its threshold (`[backoff]`). Sent at every reading while it waits.
+    BackingOff {
+        /// The run.
+        run: RunId,
+        /// The phase.
+        phase: String,
+        /// What was read against what, e.g. `active connections 7 > 3`.
+        load: String,
+        /// How long this wait has lasted so far, in milliseconds.
+        waited_ms: u64,
+    },
     /// A phase was skipped because the journal shows it done.
     PhaseSkipped {
         /// The run.

@@ -23,7 +23,7 @@ pub use batches::{BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches,
 pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
 pub use error::{Gap, PhaseError};
 pub use events::{EventSink, NoEvents, RunEvent};
-pub use throttle::{Pacer, Throttle};
+pub use throttle::{BACK_OFF_FIRST, BACK_OFF_LONGEST, BackOff, Pacer, Throttle};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::Evidence;

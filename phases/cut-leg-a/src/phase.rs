@@ -301,7 +301,8 @@ impl CutLegA {
             .iter()
             .map(|s| ExpectedRevision::of(&s.document))
             .collect();
-        let times = fence(ctx, &run, &expectations).await?;
+        let mut pacer = Pacer::new(ctx.throttle.pause_only());
+        let times = fence(ctx, &run, &expectations, &mut pacer).await?;
         tracing::info!(
             run = %run,
             plan_sha256 = %plan_sha256,
@@ -313,6 +314,7 @@ impl CutLegA {
 
         let mut evidence = evidence(plan_sha256, expectations.len(), &plan, &run);
         times.record_in(&mut evidence);
+        pacer.record_in(&ctx.throttle.pause_only(), ctx.back_off.as_ref(), &mut evidence);
         ctx.set_plan(Arc::new(plan));
         Ok(evidence)
     }
@@ -326,14 +328,14 @@ async fn fence(
     ctx: &RunContext,
     run: &RunId,
     expectations: &[ExpectedRevision],
+    pacer: &mut Pacer,
 ) -> Result<BatchTimes, PhaseError> {
     let total = expectations.len() as u64;
     let mut times = BatchTimes::default();
-    let mut pacer = Pacer::new(ctx.throttle.pause_only());
     let mut fenced = 0u64;
     for batch in ctx.batch_documents.split(expectations) {
         if times.batches() > 0 {
-            ctx.between_batches(&mut pacer, fenced).await?;
+            ctx.between_batches(names::CUT_LEG_A, pacer, fenced).await?;
         }
         ctx.check_cancelled()?;
         times

@@ -18,8 +18,9 @@ use iu_cutter_phase_core::{Pacer, PhaseError, PhaseRole, RunContext, names};
 iu_cutter_phase_core::standard_phase! {
     /// Phase 3: writes the plan's units into the run's staged generation.
     ///
-    /// Evidence: `units_written` (units sent, equal to the planned count), `batches`, and with a
-    /// throttle `throttle_waited_ms` (how long it held the writes back).
+    /// Evidence: `units_written` (units sent, equal to the planned count), `batches`, with a
+    /// throttle `throttle_waited_ms` (how long it held the writes back), and with a load
+    /// back-off `load_waited_ms` (how long a busy database held them back).
     pub struct LegBRecord named names::LEG_B_RECORD, role PhaseRole::Other;
 }
 
@@ -44,7 +45,7 @@ impl LegBRecord {
                     written += write(ctx, &run, &mut batch).await?;
                     batches += 1;
                     ctx.progress(names::LEG_B_RECORD, written, total);
-                    ctx.between_batches(&mut pacer, written).await?;
+                    ctx.between_batches(names::LEG_B_RECORD, &mut pacer, written).await?;
                 }
             }
         }
@@ -58,10 +59,7 @@ impl LegBRecord {
             ("units_written".to_owned(), written.into()),
             ("batches".to_owned(), EvidenceValue::from(batches)),
         ]);
-        if ctx.throttle.is_active() {
-            let waited = u64::try_from(pacer.waited().as_millis()).unwrap_or(u64::MAX);
-            evidence.insert("throttle_waited_ms".to_owned(), waited.into());
-        }
+        pacer.record_in(&ctx.throttle, ctx.back_off.as_ref(), &mut evidence);
         Ok(evidence)
     }
 }

@@ -54,7 +54,8 @@ impl LifecycleEnact {
             );
         }
 
-        let (moved, times) = enact(ctx, &run, &expectations).await?;
+        let mut pacer = Pacer::new(ctx.throttle.pause_only());
+        let (moved, times) = enact(ctx, &run, &expectations, &mut pacer).await?;
 
         let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
         let current = ctx.store().load_heads(&Scope::Ids(ids.clone())).await?;
@@ -99,6 +100,7 @@ impl LifecycleEnact {
             ),
         ]);
         times.record_in(&mut evidence);
+        pacer.record_in(&ctx.throttle.pause_only(), ctx.back_off.as_ref(), &mut evidence);
         Ok(evidence)
     }
 }
@@ -111,14 +113,14 @@ async fn enact(
     ctx: &RunContext,
     run: &RunId,
     expectations: &[ExpectedRevision],
+    pacer: &mut Pacer,
 ) -> Result<(u64, BatchTimes), PhaseError> {
     let total = expectations.len() as u64;
     let mut times = BatchTimes::default();
-    let mut pacer = Pacer::new(ctx.throttle.pause_only());
     let (mut done, mut moved) = (0u64, 0u64);
     for batch in ctx.batch_documents.split(expectations) {
         if times.batches() > 0 {
-            ctx.between_batches(&mut pacer, done).await?;
+            ctx.between_batches(names::LIFECYCLE_ENACT, pacer, done).await?;
         }
         ctx.check_cancelled()?;
         moved += times

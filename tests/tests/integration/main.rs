@@ -5,6 +5,8 @@
 //!   live-only checks and the no-clobber suite per store, and each store's connection errors;
 //! - `runners`: several runners on one store, and the race and edit trials, per SQL store;
 //! - `attack_postgres`: overlapping writers on PostgreSQL;
+//! - `bounded_transactions`: fence and enact in batches, stopped between two, resumed or rolled
+//!   back, per store;
 //! - `edits_underneath`: an edit between backup and fence;
 //! - `faults_simulator`: the fault-injection matrix on the simulator;
 //! - `properties`, `state_machine`, `differential`: property, model-based and differential
@@ -15,6 +17,7 @@
 
 mod attack_postgres;
 mod attack_seam;
+mod bounded_transactions;
 mod contract_postgres;
 mod contract_simulator;
 mod contract_sqlite;
