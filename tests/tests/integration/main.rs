@@ -9,6 +9,7 @@
 //!   back, per store;
 //! - `edits_underneath`: an edit between backup and fence;
 //! - `faults_simulator`: the fault-injection matrix on the simulator;
+//! - `load_back_off`: the PostgreSQL load probe a run backs off on between batches;
 //! - `properties`, `state_machine`, `differential`: property, model-based and differential
 //!   tests (their regressions in `tests/proptest-regressions/`).
 //!
@@ -24,6 +25,7 @@ mod contract_sqlite;
 mod differential;
 mod edits_underneath;
 mod faults_simulator;
+mod load_back_off;
 mod properties;
 mod runners;
 mod state_machine;
