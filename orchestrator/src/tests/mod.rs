@@ -422,6 +422,7 @@ impl Events {
                 RunEvent::RunStarted { .. } => "started".to_owned(),
                 RunEvent::PhaseStarted { phase, .. } => format!("phase-started {phase}"),
                 RunEvent::Progress { phase, .. } => format!("progress {phase}"),
+                RunEvent::BackingOff { phase, .. } => format!("backing-off {phase}"),
                 RunEvent::PhaseSkipped { phase, .. } => format!("skipped {phase}"),
                 RunEvent::PhaseFinished { phase, status, .. } => {
                     format!("finished {phase} {status}")
