@@ -80,7 +80,11 @@ mod tests {
 
     #[test]
     fn a_probe_is_one_parameter_free_select() {
-        for good in ["SELECT 5", "select count(*) from jobs where state = 'busy'", "  SELECT\t1 "] {
+        for good in [
+            "SELECT 5",
+            "select count(*) from jobs where state = 'busy'",
+            "  SELECT\t1 ",
+        ] {
             assert!(LoadQuery::custom(good).is_ok(), "{good}");
         }
         for bad in [
@@ -104,6 +108,9 @@ mod tests {
             LoadQuery::custom(" SELECT 5 ").map(|q| q.statement()).ok(),
             Some("SELECT CAST((SELECT 5) AS DOUBLE PRECISION)".to_owned())
         );
-        assert_eq!(LoadQuery::ActiveConnections.to_string(), "active connections");
+        assert_eq!(
+            LoadQuery::ActiveConnections.to_string(),
+            "active connections"
+        );
     }
 }

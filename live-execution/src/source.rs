@@ -156,7 +156,9 @@ pub(crate) fn check_fragment(what: &str, filter: &str) -> Result<(), AdapterErro
     if !filter.matches('\'').count().is_multiple_of(2)
         || !filter.matches('"').count().is_multiple_of(2)
     {
-        return Err(invalid(format!("{what} `{filter}` has an unbalanced quote")));
+        return Err(invalid(format!(
+            "{what} `{filter}` has an unbalanced quote"
+        )));
     }
     // Outside quotes, parentheses must balance without ever closing more than were opened:
     // else the condition escapes the parentheses it is written into (`a) OR (b`).

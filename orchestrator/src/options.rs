@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
-use iu_cutter_phase_core::{
-    BackOff, CancelFlag, DocumentBatches, EventSink, NoEvents, Throttle,
-};
+use iu_cutter_phase_core::{BackOff, CancelFlag, DocumentBatches, EventSink, NoEvents, Throttle};
 
 use crate::clock::{Clock, SystemClock};
 use crate::lease::LeaseOptions;

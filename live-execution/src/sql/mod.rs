@@ -38,9 +38,9 @@ mod error;
 mod location;
 mod migrations;
 mod ops;
-mod probe;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod probe;
 mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -48,8 +48,8 @@ mod sqlite;
 use location::{Target, target};
 
 pub use location::redact;
-pub use probe::SqlLoadProbe;
 pub use migrations::SCHEMA_VERSION as DATABASE_SCHEMA_VERSION;
+pub use probe::SqlLoadProbe;
 
 /// sqlx logs a statement slower than this…
 const SLOW_STATEMENT: Duration = Duration::from_secs(1);

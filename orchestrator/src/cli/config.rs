@@ -66,7 +66,10 @@ pub(crate) const ENV_VARS: [(&str, &str); 26] = [
     ("IU_CUTTER_LOCK_TIMEOUT", "lock_timeout"),
     ("IU_CUTTER_MAX_RATE", "max_rate"),
     ("IU_CUTTER_BATCH_PAUSE", "batch_pause"),
-    ("IU_CUTTER_BACKOFF_MAX_ACTIVE_CONNECTIONS", "backoff.max_active_connections"),
+    (
+        "IU_CUTTER_BACKOFF_MAX_ACTIVE_CONNECTIONS",
+        "backoff.max_active_connections",
+    ),
     ("IU_CUTTER_BACKOFF_PROBE", "backoff.probe"),
     ("IU_CUTTER_BACKOFF_THRESHOLD", "backoff.threshold"),
     ("IU_CUTTER_STATEMENT_TIMEOUT", "statement_timeout"),
@@ -1111,13 +1114,22 @@ max_unit_bytes = 4096
             iu_cutter_phase_core::DEFAULT_BATCH_DOCUMENTS
         );
         assert!(!config.canonical_json().contains("batch_documents"));
-        let config = Config::from_sources(Some(("cutter.toml", "batch_documents = 0
-")), env(&[]))?;
+        let config = Config::from_sources(
+            Some((
+                "cutter.toml",
+                "batch_documents = 0
+",
+            )),
+            env(&[]),
+        )?;
         assert_eq!(config.batch_documents, 0);
         assert!(config.canonical_json().contains("\"batch_documents\":0"));
         let config = Config::from_sources(
-            Some(("cutter.toml", "batch_documents = 0
-")),
+            Some((
+                "cutter.toml",
+                "batch_documents = 0
+",
+            )),
             env(&[("IU_CUTTER_BATCH_DOCUMENTS", "25")]),
         )?;
         assert_eq!(config.batch_documents, 25);
@@ -1150,8 +1162,14 @@ max_unit_bytes = 4096
             Some((LoadQuery::custom("SELECT count(*) FROM jobs")?, 3))
         );
         for (file, why) in [
-            ("[backoff]\nprobe = \"SELECT 1\"\n", "probe and threshold go together"),
-            ("[backoff]\nthreshold = 1\n", "probe and threshold go together"),
+            (
+                "[backoff]\nprobe = \"SELECT 1\"\n",
+                "probe and threshold go together",
+            ),
+            (
+                "[backoff]\nthreshold = 1\n",
+                "probe and threshold go together",
+            ),
             (
                 "[backoff]\nmax_active_connections = 2\nprobe = \"SELECT 1\"\nthreshold = 1\n",
                 "keep one",
@@ -1160,7 +1178,10 @@ max_unit_bytes = 4096
                 "[backoff]\nprobe = \"SELECT 1; DROP TABLE documents\"\nthreshold = 1\n",
                 "contains `;`",
             ),
-            ("[backoff]\nprobe = \"DELETE FROM jobs\"\nthreshold = 1\n", "one SELECT"),
+            (
+                "[backoff]\nprobe = \"DELETE FROM jobs\"\nthreshold = 1\n",
+                "one SELECT",
+            ),
             ("[backoff]\nlimit = 1\n", "unknown field"),
         ] {
             let error = error_of(Config::from_sources(Some(("cutter.toml", file)), env(&[])))?;

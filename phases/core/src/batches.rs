@@ -113,12 +113,16 @@ mod tests {
         assert_eq!(sizes(DocumentBatches::from_setting(3)), [3, 3, 1]);
         assert_eq!(sizes(DocumentBatches::from_setting(7)), [7]);
         assert_eq!(sizes(DocumentBatches::from_setting(0)), [7]);
-        assert_eq!(DocumentBatches::from_setting(0), DocumentBatches::WholeScope);
+        assert_eq!(
+            DocumentBatches::from_setting(0),
+            DocumentBatches::WholeScope
+        );
         assert_eq!(DocumentBatches::from_setting(0).setting(), 0);
-        assert_eq!(DocumentBatches::default().setting(), DEFAULT_BATCH_DOCUMENTS);
-        let flat: Vec<u32> = DocumentBatches::Of(2)
-            .split(&items)
-            .concat();
+        assert_eq!(
+            DocumentBatches::default().setting(),
+            DEFAULT_BATCH_DOCUMENTS
+        );
+        let flat: Vec<u32> = DocumentBatches::Of(2).split(&items).concat();
         assert_eq!(flat, items, "every item once, in order");
         assert!(DocumentBatches::Of(2).split::<u32>(&[]).is_empty());
         assert_eq!(DocumentBatches::WholeScope.split::<u32>(&[]).len(), 1);

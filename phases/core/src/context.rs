@@ -1,8 +1,8 @@
 //! The run context: what a phase may use, and the durable state it caches.
 
 use std::sync::Arc;
-use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use iu_cutter_live_execution::{
     Backup, Census, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunId, RunRecord,
@@ -198,7 +198,11 @@ impl RunContext {
             self.check_cancelled()?;
             let reading = back_off.probe.read().await?;
             if reading <= back_off.threshold {
-                return Ok(if wait.is_some() { started.elapsed() } else { Duration::ZERO });
+                return Ok(if wait.is_some() {
+                    started.elapsed()
+                } else {
+                    Duration::ZERO
+                });
             }
             let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let load = format!(

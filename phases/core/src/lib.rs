@@ -19,7 +19,9 @@ pub use backup_store::{
     BackupError, BackupReceipt, BackupStore, DirBackupStore, JournalBackupStore, MemoryBackupStore,
     create_private_dir, create_private_file, decode_backup, encode_backup, write_atomically,
 };
-pub use batches::{BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches, LONGEST_BATCH_MS};
+pub use batches::{
+    BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches, LONGEST_BATCH_MS,
+};
 pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
 pub use error::{Gap, PhaseError};
 pub use events::{EventSink, NoEvents, RunEvent};

@@ -314,7 +314,11 @@ impl CutLegA {
 
         let mut evidence = evidence(plan_sha256, expectations.len(), &plan, &run);
         times.record_in(&mut evidence);
-        pacer.record_in(&ctx.throttle.pause_only(), ctx.back_off.as_ref(), &mut evidence);
+        pacer.record_in(
+            &ctx.throttle.pause_only(),
+            ctx.back_off.as_ref(),
+            &mut evidence,
+        );
         ctx.set_plan(Arc::new(plan));
         Ok(evidence)
     }

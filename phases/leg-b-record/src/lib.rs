@@ -11,14 +11,15 @@
 use std::collections::BTreeMap;
 
 use iu_cutter_live_execution::{
-    Backup, DocumentId, DocumentPlan, Evidence, EvidenceValue, Plan, RunId, Unit, sha256_hex,
+    Backup, DocumentId, DocumentPlan, Evidence, Plan, RunId, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{Pacer, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{BatchTimes, Pacer, PhaseError, PhaseRole, RunContext, names};
 
 iu_cutter_phase_core::standard_phase! {
     /// Phase 3: writes the plan's units into the run's staged generation.
     ///
-    /// Evidence: `units_written` (units sent, equal to the planned count), `batches`, with a
+    /// Evidence: `units_written` (units sent, equal to the planned count), `batches` and
+    /// `longest_batch_ms` (the longest write transaction), with a
     /// throttle `throttle_waited_ms` (how long it held the writes back), and with a load
     /// back-off `load_waited_ms` (how long a busy database held them back).
     pub struct LegBRecord named names::LEG_B_RECORD, role PhaseRole::Other;
@@ -34,7 +35,7 @@ impl LegBRecord {
         let batch_size = ctx.batch_units.max(1);
         let mut batch: Vec<Unit> = Vec::with_capacity(batch_size.min(total as usize));
         let mut written = 0u64;
-        let mut batches = 0u64;
+        let mut times = BatchTimes::default();
         let mut pacer = Pacer::new(ctx.throttle);
         for (doc_plan, source) in plan.documents.iter().zip(&sources) {
             for planned in &doc_plan.units {
@@ -42,23 +43,20 @@ impl LegBRecord {
                     .map_err(PhaseError::Precondition)?;
                 batch.push(planned.staged(&doc_plan.document, &run, body));
                 if batch.len() == batch_size {
-                    written += write(ctx, &run, &mut batch).await?;
-                    batches += 1;
+                    written += times.time(write(ctx, &run, &mut batch)).await?;
                     ctx.progress(names::LEG_B_RECORD, written, total);
-                    ctx.between_batches(names::LEG_B_RECORD, &mut pacer, written).await?;
+                    ctx.between_batches(names::LEG_B_RECORD, &mut pacer, written)
+                        .await?;
                 }
             }
         }
         if !batch.is_empty() {
-            written += write(ctx, &run, &mut batch).await?;
-            batches += 1;
+            written += times.time(write(ctx, &run, &mut batch)).await?;
             ctx.progress(names::LEG_B_RECORD, written, total);
         }
-        tracing::info!(run = %run, units = written, batches, "staged generation written");
-        let mut evidence = Evidence::from([
-            ("units_written".to_owned(), written.into()),
-            ("batches".to_owned(), EvidenceValue::from(batches)),
-        ]);
+        tracing::info!(run = %run, units = written, batches = times.batches(), "staged generation written");
+        let mut evidence = Evidence::from([("units_written".to_owned(), written.into())]);
+        times.record_in(&mut evidence);
         pacer.record_in(&ctx.throttle, ctx.back_off.as_ref(), &mut evidence);
         Ok(evidence)
     }

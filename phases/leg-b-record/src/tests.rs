@@ -147,7 +147,8 @@ async fn writes_five_units_in_three_ordered_batches_of_two() -> TestResult {
 
     assert_eq!(evidence["units_written"].as_count(), Some(5));
     assert_eq!(evidence["batches"].as_count(), Some(3));
-    assert_eq!(evidence.len(), 2);
+    assert!(evidence["longest_batch_ms"].as_count().is_some());
+    assert_eq!(evidence.len(), 3);
     assert_eq!(progress(&events), [(2, 5), (4, 5), (5, 5)]);
     Ok(())
 }

@@ -100,7 +100,11 @@ impl LifecycleEnact {
             ),
         ]);
         times.record_in(&mut evidence);
-        pacer.record_in(&ctx.throttle.pause_only(), ctx.back_off.as_ref(), &mut evidence);
+        pacer.record_in(
+            &ctx.throttle.pause_only(),
+            ctx.back_off.as_ref(),
+            &mut evidence,
+        );
         Ok(evidence)
     }
 }
@@ -120,7 +124,8 @@ async fn enact(
     let (mut done, mut moved) = (0u64, 0u64);
     for batch in ctx.batch_documents.split(expectations) {
         if times.batches() > 0 {
-            ctx.between_batches(names::LIFECYCLE_ENACT, pacer, done).await?;
+            ctx.between_batches(names::LIFECYCLE_ENACT, pacer, done)
+                .await?;
         }
         ctx.check_cancelled()?;
         moved += times

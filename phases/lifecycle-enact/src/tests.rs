@@ -1,3 +1,4 @@
+use iu_cutter_live_execution::EvidenceValue;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
     MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope,
@@ -6,7 +7,6 @@ use iu_cutter_live_execution::{
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
 };
-use iu_cutter_live_execution::EvidenceValue;
 use iu_cutter_phase_core::{DocumentBatches, Phase, PhaseError, RunContext};
 use mockall::Sequence;
 

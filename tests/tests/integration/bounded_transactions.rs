@@ -95,7 +95,10 @@ async fn stopped_after_first_enact_batch(
         reason.contains(&format!("{BATCH} enacted")),
         "the refusal says how many documents were enacted: {reason}"
     );
-    let holds = report.holds.as_ref().ok_or("a stopped run says what it holds")?;
+    let holds = report
+        .holds
+        .as_ref()
+        .ok_or("a stopped run says what it holds")?;
     assert_eq!(holds.documents_enacted, BATCH as u64);
     assert_eq!(holds.documents_fenced, (DOCUMENTS - BATCH) as u64);
     let fence = report

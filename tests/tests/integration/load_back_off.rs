@@ -13,7 +13,9 @@ use iu_cutter_live_execution::{
     LiveExecutionAdapter, LoadProbe, LoadQuery, ManualSwitch, Preset, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
-use iu_cutter_phase_core::{BackOff, CancelFlag, DocumentBatches, MemoryBackupStore, RunEvent, names};
+use iu_cutter_phase_core::{
+    BackOff, CancelFlag, DocumentBatches, MemoryBackupStore, RunEvent, names,
+};
 use iu_cutter_tests::fixture::{self, Fixture, PgFixture, RawSql, SqlFixture};
 
 use crate::TestResult;
@@ -38,7 +40,10 @@ async fn busy_store(
     let store = Arc::new(connect_with(fixture.options(), gate).await?);
     for n in 0..4 {
         store
-            .put_document(&DocumentId::new(format!("act/{n}")), &format!("# Act {n}\n\nText.\n"))
+            .put_document(
+                &DocumentId::new(format!("act/{n}")),
+                &format!("# Act {n}\n\nText.\n"),
+            )
             .await?;
     }
     Ok(Some((fixture, store)))
@@ -64,12 +69,17 @@ async fn run(
     let runner = Runner::new(adapter, Arc::new(MemoryBackupStore::new()));
     let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
     Ok(runner
-        .run(request, options.with_batch_documents(DocumentBatches::Of(2)))
+        .run(
+            request,
+            options.with_batch_documents(DocumentBatches::Of(2)),
+        )
         .await?)
 }
 
 /// Counts the `BackingOff` events, and runs `on_first` at the first.
-fn backing_off_events(on_first: impl Fn() + Send + Sync + 'static) -> (Arc<Mutex<Vec<String>>>, RunOptions) {
+fn backing_off_events(
+    on_first: impl Fn() + Send + Sync + 'static,
+) -> (Arc<Mutex<Vec<String>>>, RunOptions) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let events = seen.clone();
     let options = RunOptions::default().with_events(Arc::new(move |event: RunEvent| {
@@ -105,7 +115,10 @@ async fn a_busy_database_holds_the_run_back_until_its_load_drops() -> TestResult
     let report = report?;
     assert_eq!(lowered, 1);
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    let events = events.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let events = events
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     assert!(!events.is_empty(), "the wait shows in progress events");
     assert!(
         events[0].starts_with("cut-leg-a: probe `SELECT n FROM probe_load` 5 > 3"),
@@ -188,7 +201,10 @@ async fn the_probe_only_reads_and_must_return_a_number() -> TestResult {
     let constant = store.load_probe(LoadQuery::custom("SELECT 5")?)?;
     assert_eq!(constant.read().await?, 5.0);
     let active = store.load_probe(LoadQuery::ActiveConnections)?;
-    assert!(active.read().await? >= 1.0, "the probe's own session is active");
+    assert!(
+        active.read().await? >= 1.0,
+        "the probe's own session is active"
+    );
     // A function that writes is refused by the READ ONLY transaction.
     fixture.execute_raw("CREATE SEQUENCE probe_seq", &[]).await;
     let writing = store.load_probe(LoadQuery::custom("SELECT nextval('probe_seq')")?)?;

@@ -1,3 +1,4 @@
+use iu_cutter_live_execution::AdapterError;
 use iu_cutter_live_execution::{
     Backup, Census, CutRules, DocumentId, LevelRule, MarkerSet, MockLiveExecutionAdapter, Op,
     OpKind, Preset, Reply, SCHEMA_VERSION, Scope, expect_op, refuse_calls, refuse_mutations_except,
@@ -6,7 +7,6 @@ use iu_cutter_live_execution::{
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
 };
-use iu_cutter_live_execution::AdapterError;
 use iu_cutter_phase_core::{DocumentBatches, Phase, PhaseError, RunContext};
 use mockall::Sequence;
 
@@ -290,7 +290,10 @@ fn fencing_store(
     let seen = calls.clone();
     expect_op!(mock, Fence).returning(move |op, _| {
         if let Op::Fence { expectations, .. } = op {
-            let ids = expectations.iter().map(|e| e.document.to_string()).collect();
+            let ids = expectations
+                .iter()
+                .map(|e| e.document.to_string())
+                .collect();
             seen.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(ids);
@@ -349,7 +352,11 @@ async fn a_stop_between_fence_batches_sends_no_further_batch() -> TestResult {
     let err = failure(&CutLegA, &mut ctx, "cancellation ignored").await?;
 
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
-    assert_eq!(fences(&calls), [vec!["guide"]], "the second batch was not sent");
+    assert_eq!(
+        fences(&calls),
+        [vec!["guide"]],
+        "the second batch was not sent"
+    );
     Ok(())
 }
 
