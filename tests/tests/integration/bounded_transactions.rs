@@ -2,10 +2,12 @@
 //! of `batch_documents`, each its own transaction. A kill switch closed after the first enact
 //! batch stops the run before the next one, `REFUSED`, its report saying how many documents
 //! were enacted and where it resumes; resuming enacts the rest, and rolling back instead
-//! restores the exact pre-run state. On the simulator, SQLite and PostgreSQL.
+//! restores the exact pre-run state. On the simulator, SQLite and PostgreSQL; and, on the
+//! simulator, for a stop after any batch of the fence or the enact, at any batch size.
 
 use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
@@ -14,7 +16,11 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore, RunEvent, names};
+use iu_cutter_simulator::strategies::{corpus, cut_rules};
 use iu_cutter_tests::fixture::{self, Fixture, SqlFixture};
+use iu_cutter_tests::{SimHarness, cases, runtime, view};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 use crate::TestResult;
 
@@ -222,4 +228,90 @@ async fn enact_stopped_between_batches_rolls_back_on_postgres() -> TestResult {
     rollback_restores(on_sql(&fixture, &switch).await?, &switch).await?;
     fixture.finish().await;
     Ok(())
+}
+
+/// A run of `docs` on a fresh simulator with `batch` documents per fence and enact transaction,
+/// whose switch closes after the `stop_after`-th batch of `phase` (never, past its last).
+async fn stopped_in_batches(
+    docs: &[(DocumentId, String)],
+    rules: &CutRules,
+    batch: usize,
+    phase: &'static str,
+    stop_after: usize,
+) -> Result<(SimHarness, RunReport), TestCaseError> {
+    let h = SimHarness::with_documents(docs);
+    let switch = h.switch.clone();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let options = RunOptions::default()
+        .with_batch_documents(DocumentBatches::Of(batch))
+        .with_events(Arc::new(move |event: RunEvent| {
+            if let RunEvent::Progress { phase: at, .. } = &event
+                && at == phase
+                && seen.fetch_add(1, Ordering::SeqCst) + 1 == stop_after
+            {
+                switch.set(false);
+            }
+        }));
+    let request = RunRequest::new("run-s", Scope::All, rules.clone());
+    let report = h
+        .runner
+        .run(request, options)
+        .await
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    h.switch.set(true);
+    Ok((h, report))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(24, 4)))]
+
+    /// A run stopped by the kill switch after any batch of its fence or its enact, whatever the
+    /// batch size, is resumed to exactly the state of a run that was never stopped, or rolled
+    /// back to exactly the pre-run state: fence and enact are idempotent per document.
+    #[test]
+    fn a_run_stopped_between_any_two_batches_resumes_or_rolls_back_exactly(
+        docs in corpus(4),
+        rules in cut_rules(),
+        batch in 1usize..=3,
+        enact in any::<bool>(),
+        stop_after in 1usize..=4,
+        roll_back in any::<bool>(),
+    ) {
+        runtime().block_on(async {
+            let phase = if enact { names::LIFECYCLE_ENACT } else { names::CUT_LEG_A };
+            let unstopped = SimHarness::with_documents(&docs);
+            let report = unstopped.run("run-s", Scope::All, &rules).await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&report.outcome, &Outcome::Pass);
+            let expected = view(&unstopped.sim.state_snapshot());
+            let expected_fingerprint = unstopped.sim.state_fingerprint();
+
+            let pre_run = SimHarness::with_documents(&docs).sim.state_snapshot();
+            let (h, report) = stopped_in_batches(&docs, &rules, batch, phase, stop_after).await?;
+            let batches = docs.len().div_ceil(batch);
+            if stop_after > batches {
+                prop_assert_eq!(&report.outcome, &Outcome::Pass, "never stopped");
+            } else {
+                prop_assert_eq!(report.outcome.name(), "REFUSED", "{:?}", report.outcome);
+            }
+            let run = RunId::new("run-s");
+            if roll_back {
+                let rolled = h.runner.rollback(&run).await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(&rolled.outcome, &Outcome::RolledBack, "{}", rolled.to_json());
+                prop_assert_eq!(h.sim.state_snapshot(), pre_run, "the exact pre-run state");
+            } else {
+                if report.outcome != Outcome::Pass {
+                    let options = RunOptions::default()
+                        .with_batch_documents(DocumentBatches::Of(batch));
+                    let resumed = h.runner.resume(&run, options).await
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(&resumed.outcome, &Outcome::Pass, "{}", resumed.to_json());
+                }
+                prop_assert_eq!(view(&h.sim.state_snapshot()), expected);
+                prop_assert_eq!(h.sim.state_fingerprint(), expected_fingerprint);
+            }
+            Ok(())
+        })?;
+    }
 }
