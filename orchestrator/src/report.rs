@@ -143,8 +143,15 @@ impl Outcome {
             }
             _ => String::new(),
         };
+        // A run stopped part-way (between two batches of its enact, say) is not lost: say so.
+        let resumable = match &resume_from {
+            Some(phase) if mutated => {
+                format!("; it is resumable from `{phase}` once the switch is open")
+            }
+            _ => String::new(),
+        };
         Outcome::Refused {
-            reason: format!("{reason}; {changed}{holding}"),
+            reason: format!("{reason}; {changed}{holding}{resumable}"),
             switch,
             how_to_open,
             resume_from,

@@ -8,6 +8,7 @@
 //! - `bad_input`: bad input and unusable backup directories, stop files and signals, tampered
 //!   backups, secrets kept out of output (and the 100 MB document, `IU_CUTTER_BIG_TESTS=1`);
 //! - `attack_ownership`: adversarial regressions of the ownership rules;
+//! - `bounded`: an enact stopped between two of its batches, then resumed or rolled back;
 //! - `source`, `source_attack`: an application's table as the source, and attacks on it;
 //! - `faults`: SIGKILL at seeded moments, then resume or rollback (`cargo xtask faults` runs 50);
 //! - `postgres_conn`: TLS and least privilege against the test PostgreSQL server.
@@ -18,6 +19,7 @@
 
 mod attack_ownership;
 mod bad_input;
+mod bounded;
 mod cli;
 mod conventions;
 mod export;

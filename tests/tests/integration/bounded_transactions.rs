@@ -98,6 +98,10 @@ async fn stopped_after_first_enact_batch(
     };
     assert_eq!(resume_from.as_deref(), Some(names::LIFECYCLE_ENACT));
     assert!(
+        reason.contains("resumable from `lifecycle-enact`"),
+        "the refusal says the run is resumable: {reason}"
+    );
+    assert!(
         reason.contains(&format!("{BATCH} enacted")),
         "the refusal says how many documents were enacted: {reason}"
     );

@@ -1,0 +1,85 @@
+//! Bounded transactions, end to end on SQLite: a held run enacted one document per
+//! transaction, with a pause between batches, is stopped by the stop file after its first
+//! enact batch; the program says it is `REFUSED`, that one document was enacted and where to
+//! resume; resuming enacts the rest, rolling back restores the exact pre-run store.
+
+use std::time::{Duration, Instant};
+
+use iu_cutter_live_execution::Census;
+
+use crate::support::{Error, Run, TestResult, Workdir, write_acts};
+
+const DOCS: usize = 4;
+
+/// A store of `DOCS` acts and its census, then run `b1` held after write-verify.
+fn held_run() -> Result<(Workdir, Census), Error> {
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+    write_acts(&wd.path().join("in"), DOCS, 3)?;
+    wd.init_and_import("in")?;
+    let before = wd.census()?;
+    wd.expect(
+        &[
+            "run",
+            "--execute",
+            "--run-id",
+            "b1",
+            "--until",
+            "write-verify",
+        ],
+        0,
+    )?;
+    Ok((wd, before))
+}
+
+/// The documents whose active generation is `b1`.
+fn enacted(wd: &Workdir) -> Result<usize, Error> {
+    Ok(wd
+        .column("SELECT id FROM documents WHERE active_generation = 'b1'")?
+        .len())
+}
+
+/// Enacts `b1` one document per transaction, 2 s apart, and creates the stop file as soon as
+/// the first document is enacted: the program's report of the stopped enact.
+fn stopped_after_the_first_enact_batch(wd: &Workdir) -> Result<Run, Error> {
+    let env = [
+        ("IU_CUTTER_BATCH_DOCUMENTS", "1"),
+        ("IU_CUTTER_BATCH_PAUSE", "2s"),
+    ];
+    let (mut child, command) = wd.spawn(&["enact", "b1", "--execute"], &env)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while enacted(wd)? == 0 && Instant::now() < deadline && child.try_wait()?.is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wd.write(".iu-cutter/STOP", b"")?;
+    let stopped = Run::of_child(command, child)?.expect(3)?;
+    let said = stopped.all();
+    assert!(said.contains("outcome: REFUSED"), "{stopped:?}");
+    assert!(said.contains("1 enacted"), "says how many: {stopped:?}");
+    assert!(
+        said.contains("resumable from `lifecycle-enact`"),
+        "where to resume: {stopped:?}"
+    );
+    assert_eq!(enacted(wd)?, 1, "no batch after the stop");
+    std::fs::remove_file(wd.path().join(".iu-cutter/STOP"))?;
+    Ok(stopped)
+}
+
+#[test]
+fn an_enact_stopped_between_batches_says_what_it_enacted_and_resumes() -> TestResult {
+    let (wd, _) = held_run()?;
+    stopped_after_the_first_enact_batch(&wd)?;
+    let resumed = wd.expect(&["resume", "b1", "--execute"], 0)?;
+    assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
+    assert_eq!(enacted(&wd)?, DOCS);
+    Ok(())
+}
+
+#[test]
+fn an_enact_stopped_between_batches_rolls_back_to_the_exact_pre_run_state() -> TestResult {
+    let (wd, before) = held_run()?;
+    stopped_after_the_first_enact_batch(&wd)?;
+    let rolled = wd.expect(&["rollback", "b1", "--execute"], 0)?;
+    assert!(rolled.stdout.contains("ROLLED_BACK"), "{rolled:?}");
+    assert_eq!(wd.census()?, before, "the exact pre-run census");
+    Ok(())
+}
