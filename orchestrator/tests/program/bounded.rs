@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use iu_cutter_live_execution::Census;
 
+use crate::support::postgres::Schema;
 use crate::support::{Error, Run, TestResult, Workdir, write_acts};
 
 const DOCS: usize = 4;
@@ -81,5 +82,70 @@ fn an_enact_stopped_between_batches_rolls_back_to_the_exact_pre_run_state() -> T
     let rolled = wd.expect(&["rollback", "b1", "--execute"], 0)?;
     assert!(rolled.stdout.contains("ROLLED_BACK"), "{rolled:?}");
     assert_eq!(wd.census()?, before, "the exact pre-run census");
+    Ok(())
+}
+
+#[test]
+fn a_load_back_off_on_sqlite_is_a_configuration_error_before_anything_is_written() -> TestResult {
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+    write_acts(&wd.path().join("in"), 1, 2)?;
+    wd.init_and_import("in")?;
+    let before = wd.census()?;
+    let refused = wd.expect_with(
+        &["run", "--execute"],
+        &[("IU_CUTTER_BACKOFF_MAX_ACTIVE_CONNECTIONS", "3")],
+        6,
+    )?;
+    assert!(refused.stderr.contains("needs PostgreSQL"), "{refused:?}");
+    assert_eq!(wd.census()?, before, "nothing written");
+    assert_eq!(wd.runs()?, 0, "nothing journaled");
+    Ok(())
+}
+
+#[test]
+fn a_run_on_postgres_reads_its_load_probe_between_batches_and_reports_the_wait() -> TestResult {
+    let test = "a_run_on_postgres_reads_its_load_probe_between_batches_and_reports_the_wait";
+    let Some(url) = iu_cutter_test_env::pg_url(test) else {
+        return Ok(());
+    };
+    let schema = Schema::create(&url, "backoff")?;
+    let wd = Workdir::new()?
+        .with_env("IU_CUTTER_PRESET", "legal-en")
+        .with_env("IU_CUTTER_DATABASE_URL", &url)
+        .with_env("IU_CUTTER_SCHEMA", &schema.name);
+    write_acts(&wd.path().join("in"), 3, 2)?;
+    wd.init_and_import("in")?;
+    // A probe that writes is a configuration error before anything is written.
+    let refused = wd.expect_with(
+        &["run", "--execute"],
+        &[
+            ("IU_CUTTER_BACKOFF_PROBE", "DELETE FROM documents"),
+            ("IU_CUTTER_BACKOFF_THRESHOLD", "3"),
+        ],
+        6,
+    )?;
+    assert!(refused.stderr.contains("one SELECT"), "{refused:?}");
+    let report = wd
+        .expect_with(
+            &["run", "--execute", "--json"],
+            &[
+                ("IU_CUTTER_BACKOFF_PROBE", "SELECT 1"),
+                ("IU_CUTTER_BACKOFF_THRESHOLD", "3"),
+                ("IU_CUTTER_BATCH_DOCUMENTS", "1"),
+            ],
+            0,
+        )?
+        .json()?;
+    let phases = report["phases"].as_array().ok_or("no phases")?;
+    for phase in ["cut-leg-a", "leg-b-record", "lifecycle-enact"] {
+        let evidence = &phases.iter().find(|p| p["name"] == phase).ok_or(phase)?["evidence"];
+        assert_eq!(evidence["load_waited_ms"], 0, "{phase}: {evidence}");
+    }
+    let enact = &phases
+        .iter()
+        .find(|p| p["name"] == "lifecycle-enact")
+        .ok_or("no enact")?["evidence"];
+    assert_eq!(enact["batches"], 3, "{enact}");
+    assert_eq!(enact["enact_atomic_across_scope"], false, "{enact}");
     Ok(())
 }
