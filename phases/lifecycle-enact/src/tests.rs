@@ -301,3 +301,105 @@ async fn a_planned_document_missing_from_the_backup_enacts_nothing() -> TestResu
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }
+
+/// A load probe answering the readings given, in order (the last one again when they run
+/// out); `None` is the kill switch's refusal.
+#[derive(Debug)]
+struct Readings(std::sync::Mutex<Vec<Option<f64>>>);
+
+#[async_trait::async_trait]
+impl iu_cutter_live_execution::LoadProbe for Readings {
+    fn describe(&self) -> String {
+        "test load".to_owned()
+    }
+
+    async fn read(&self) -> Result<f64, AdapterError> {
+        let mut readings = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reading = if readings.len() > 1 {
+            readings.remove(0)
+        } else {
+            readings.first().copied().flatten()
+        };
+        reading.ok_or_else(|| gate_closed("control row", "iu-cutter control enable"))
+    }
+}
+
+/// The enact of a then b, one per batch, with `readings` read between the two.
+async fn backing_off(
+    readings: Vec<Option<f64>>,
+    second: Option<fn() -> Result<Reply, AdapterError>>,
+) -> Result<
+    (
+        RunContext,
+        std::sync::mpsc::Receiver<iu_cutter_phase_core::RunEvent>,
+    ),
+    PhaseError,
+> {
+    let mock = enacting_one_by_one(moved_one, second, vec![enacted("a"), enacted("b")]);
+    let mut ctx = context(mock).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    ctx.back_off = Some(iu_cutter_phase_core::BackOff {
+        probe: std::sync::Arc::new(Readings(std::sync::Mutex::new(readings))),
+        threshold: 3.0,
+    });
+    let events = testing::record_events(&mut ctx);
+    Ok((ctx, events))
+}
+
+fn backing_off_events(
+    events: &std::sync::mpsc::Receiver<iu_cutter_phase_core::RunEvent>,
+) -> Vec<String> {
+    events
+        .try_iter()
+        .filter_map(|event| match event {
+            iu_cutter_phase_core::RunEvent::BackingOff { load, .. } => Some(load),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_busy_database_holds_the_next_batch_back_until_its_load_drops() -> TestResult {
+    let (mut ctx, events) =
+        backing_off(vec![Some(5.0), Some(4.0), Some(3.0)], Some(moved_one)).await?;
+
+    let evidence = LifecycleEnact.run(&mut ctx).await?;
+
+    assert_eq!(evidence["documents_enacted"].as_count(), Some(2));
+    // Two readings above the threshold: waits of 100 and 200 ms.
+    let waited = evidence["load_waited_ms"]
+        .as_count()
+        .ok_or("no load_waited_ms")?;
+    assert!((300..2_000).contains(&waited), "waited {waited} ms");
+    assert_eq!(
+        backing_off_events(&events),
+        ["test load 5 > 3", "test load 4 > 3"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_gate_stops_a_phase_waiting_on_the_load() -> TestResult {
+    let (mut ctx, events) = backing_off(vec![Some(5.0), None], None).await?;
+    let err = failure(&LifecycleEnact, &mut ctx, "gate ignored").await?;
+    assert!(stopped_by_gate(&err), "{err}");
+    assert_eq!(backing_off_events(&events).len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cancellation_stops_a_phase_waiting_on_the_load() -> TestResult {
+    let (mut ctx, _) = backing_off(vec![Some(5.0)], None).await?;
+    let cancel = ctx.cancel.clone();
+    ctx.events = std::sync::Arc::new(move |event: iu_cutter_phase_core::RunEvent| {
+        if matches!(event, iu_cutter_phase_core::RunEvent::BackingOff { .. }) {
+            cancel.cancel();
+        }
+    });
+    let err = failure(&LifecycleEnact, &mut ctx, "cancellation ignored").await?;
+    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    Ok(())
+}
