@@ -323,13 +323,17 @@ async fn runner_scenario(
     trace.outcome("run-2", report).await?;
     let report = runner.rollback(&RunId::new("run-2")).await;
     trace.outcome("rollback run-2", report).await?;
-    // Phase times are the runner's wall clock, not store state: compare the rest.
+    // Phase times and the longest batch's duration are the runner's wall clock, not store
+    // state: compare the rest.
     let runs = store.list_runs().await.map(|runs| {
         runs.into_iter()
             .map(|mut record| {
                 for phase in &mut record.phases {
                     phase.started_at = None;
                     phase.finished_at = None;
+                    phase
+                        .evidence
+                        .remove(iu_cutter_phase_core::LONGEST_BATCH_MS);
                 }
                 record
             })
