@@ -108,7 +108,8 @@ pub mod evidence {
 /// One step of a run.
 ///
 /// A phase must be idempotent: running it again after it completed (or after a crash part-way)
-/// changes nothing more and returns the same evidence.
+/// changes nothing more and returns the same evidence, but for the wall-clock measurements
+/// ([`LONGEST_BATCH_MS`], `throttle_waited_ms`, `load_waited_ms`).
 #[async_trait]
 pub trait Phase: Send + Sync {
     /// The phase's name, as journaled and as given to `--until`.
