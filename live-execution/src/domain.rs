@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::{CutRules, Preset};
 
-mod canonical;
+pub(crate) mod canonical;
 
 /// Version of every serialised boundary type (plans, backups, journal records, reports).
 pub const SCHEMA_VERSION: u32 = 1;
