@@ -19,6 +19,15 @@ pub(crate) const BUILD_PROGRAM: [&str; 5] = [
     "iu-cutter",
 ];
 
+/// `cargo` arguments that build the demo's application (`cargo xtask demo`'s second part).
+pub(crate) const BUILD_DEMO_APP: [&str; 5] = [
+    "build",
+    "-p",
+    "iu-cutter-orchestrator",
+    "--example",
+    "demo_app",
+];
+
 /// The workspace's root directory.
 pub(crate) fn workspace_root() -> Result<PathBuf, String> {
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
