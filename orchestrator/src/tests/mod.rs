@@ -23,6 +23,7 @@ macro_rules! answer {
 }
 
 mod evidence;
+mod embedding;
 mod export;
 mod lease;
 mod operator;
