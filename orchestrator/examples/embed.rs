@@ -12,8 +12,8 @@ use std::sync::Arc;
 use iu_cutter_orchestrator::prelude::*;
 use iu_cutter_orchestrator::{
     CancelFlag, CutRules, DirBackupStore, DocumentId, EventSink, ExecutionGate,
-    LiveExecutionAdapter, ManualSwitch, Preset, RunEvent, RunId, RunOptions, RunReport,
-    RunRequest, Runner, Scope, event_stream, sql,
+    LiveExecutionAdapter, ManualSwitch, Preset, RunEvent, RunId, RunOptions, RunReport, RunRequest,
+    Runner, Scope, event_stream, sql,
 };
 
 /// What the embedding saw.
@@ -33,11 +33,18 @@ pub(crate) async fn embed(dir: &Path) -> Result<Embedded, Box<dyn Error>> {
     let url = format!("sqlite://{}", dir.join("store.db").display());
     sql::init(&url).await?;
     // The service's own switch; the database's control row closes it too.
-    let switch = ManualSwitch::new("service", true, "enable execution in the service's settings");
+    let switch = ManualSwitch::new(
+        "service",
+        true,
+        "enable execution in the service's settings",
+    );
     let store: Arc<dyn LiveExecutionAdapter> =
         Arc::new(sql::connect(&url, ExecutionGate::new().with_source(switch)).await?);
     for (id, body) in [
-        ("law/1", "# Law 1\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n"),
+        (
+            "law/1",
+            "# Law 1\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n",
+        ),
         ("law/2", "# Law 2\n\n## Article 1\n\nOnly.\n"),
     ] {
         store.put_document(&DocumentId::new(id), body).await?;

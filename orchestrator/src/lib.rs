@@ -121,14 +121,14 @@ pub use iu_cutter_phase_core::{
     PhaseRole, RunEvent, Throttle,
 };
 // What an embedder names to drive a run: ids, scopes, rules, the adapter seam and its kill switch.
-pub use iu_cutter_live_execution::{
-    AdapterError, CutRules, DocumentId, ExecutionGate, GateSource, Guarded, LiveExecutionAdapter,
-    ManualSwitch, Plan, Preset, RunId, Scope, StopFile, prelude,
-};
 /// The live SQL store (features `sqlite`, `postgres`): [`sql::init`] creates or migrates a
 /// database, [`sql::connect`] opens it behind the kill switch.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use iu_cutter_live_execution::sql;
+pub use iu_cutter_live_execution::{
+    AdapterError, CutRules, DocumentId, ExecutionGate, GateSource, Guarded, LiveExecutionAdapter,
+    ManualSwitch, Plan, Preset, RunId, Scope, StopFile, prelude,
+};
 /// The in-memory store of dry runs and tests, with seeded faults.
 pub use iu_cutter_simulator::Simulator;
 pub use journal::ROLLBACK_PHASE;
@@ -140,7 +140,6 @@ pub use report::{
     PhaseEntryStatus, Provenance, REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
 };
 pub use runner::Runner;
-
 
 /// The five standard phases, in run order: backup, cut-leg-a, leg-b-record, write-verify,
 /// lifecycle-enact.

@@ -48,8 +48,7 @@ pub(crate) fn invocation(command: Command, outcome: &Outcome, phases: &[PhaseEnt
             gauge!(UNITS_PER_SECOND, "phase" => entry.name.clone()).set(rate);
         }
         if let Some(waited) = THROTTLE_WAITED_MS.count(&entry.evidence) {
-            histogram!(THROTTLE_WAIT, "phase" => entry.name.clone())
-                .record(waited as f64 / 1000.0);
+            histogram!(THROTTLE_WAIT, "phase" => entry.name.clone()).record(waited as f64 / 1000.0);
         }
     }
 }

@@ -27,10 +27,21 @@ async fn the_embedding_example_runs_cancels_and_resumes_on_sqlite()
         embedded.events
     );
 
-    assert_eq!(embedded.resumed.outcome, Outcome::Pass, "{}", embedded.resumed.to_json());
+    assert_eq!(
+        embedded.resumed.outcome,
+        Outcome::Pass,
+        "{}",
+        embedded.resumed.to_json()
+    );
     let statuses: Vec<_> = embedded.resumed.phases.iter().map(|p| p.status).collect();
     assert_eq!(statuses[0], PhaseEntryStatus::Skipped);
-    assert!(statuses[1..].iter().all(|s| *s == PhaseEntryStatus::Done), "{statuses:?}");
-    assert_eq!(embedded.journaled, 2, "both reports are journaled by the runner");
+    assert!(
+        statuses[1..].iter().all(|s| *s == PhaseEntryStatus::Done),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        embedded.journaled, 2,
+        "both reports are journaled by the runner"
+    );
     Ok(())
 }

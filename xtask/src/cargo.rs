@@ -11,13 +11,7 @@ pub(crate) fn bin() -> String {
 }
 
 /// `cargo` arguments that build the program, `iu-cutter`, for a debug run.
-pub(crate) const BUILD_PROGRAM: [&str; 5] = [
-    "build",
-    "-p",
-    "iu-cutter",
-    "--bin",
-    "iu-cutter",
-];
+pub(crate) const BUILD_PROGRAM: [&str; 5] = ["build", "-p", "iu-cutter", "--bin", "iu-cutter"];
 
 /// The workspace's root directory.
 pub(crate) fn workspace_root() -> Result<PathBuf, String> {

@@ -711,10 +711,7 @@ mod tests {
         // Without it: the inner manifest catches the change.
         fs::remove_file(&packed.sha256_file)?;
         let err = refused(&packed.tarball, &to, Some(&before))?;
-        assert!(
-            err.contains("modified: src/cli/src/main.rs"),
-            "{err}"
-        );
+        assert!(err.contains("modified: src/cli/src/main.rs"), "{err}");
         assert!(err.contains("refusing to deploy"), "{err}");
         Ok(())
     }

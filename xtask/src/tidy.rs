@@ -406,11 +406,7 @@ fn drivers_reached<'a>(graph: &Graph<'a>, crate_name: &str) -> Vec<&'a str> {
 }
 
 /// The runner's library, built without features, reaches no driver and no command-line crate.
-fn the_runner_is_a_library(
-    graph: &Graph<'_>,
-    _members: &BTreeSet<&str>,
-    found: &mut Vec<String>,
-) {
+fn the_runner_is_a_library(graph: &Graph<'_>, _members: &BTreeSet<&str>, found: &mut Vec<String>) {
     let reached = graph.reach(ORCHESTRATOR, &[]);
     let unwanted: Vec<&str> = reached
         .iter()
@@ -551,7 +547,11 @@ mod tests {
             ("the program", &program, "libsqlite3-sys"),
             ("the program", &program, "clap"),
             ("live-execution with `sqlite`", &sqlite, "libsqlite3-sys"),
-            ("the orchestrator with `sqlite`", &runner_sqlite, "libsqlite3-sys"),
+            (
+                "the orchestrator with `sqlite`",
+                &runner_sqlite,
+                "libsqlite3-sys",
+            ),
         ] {
             assert!(reached.contains(driver), "{what} should reach {driver}");
         }

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::RunId;
+use iu_cutter_live_execution::prelude::*;
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
@@ -17,25 +17,42 @@ use crate::{Outcome, RunOptions, RunReport, Throttle, metrics as names};
 async fn every_invocation_journals_its_own_report_and_a_run_never_begun_none() -> TestResult {
     let h = Harness::new([("law/1", "# L\n\n## A\n\nx\n\n## B\n\ny\n")], true);
     let run = RunId::new("r1");
-    let report = h.runner.run(law_request("r1"), RunOptions::default()).await?;
+    let report = h
+        .runner
+        .run(law_request("r1"), RunOptions::default())
+        .await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let journaled = h.sim.load_reports(&run).await?;
-    assert_eq!(journaled.len(), 1, "the run's report is journaled without being asked");
+    assert_eq!(
+        journaled.len(),
+        1,
+        "the run's report is journaled without being asked"
+    );
     assert_eq!(RunReport::from_json(&journaled[0])?, report);
 
     let rolled_back = h.runner.rollback(&run).await?;
     assert_eq!(rolled_back.outcome, Outcome::RolledBack);
     let journaled = h.sim.load_reports(&run).await?;
-    assert_eq!(journaled.len(), 2, "the rollback's report follows the run's");
+    assert_eq!(
+        journaled.len(),
+        2,
+        "the rollback's report follows the run's"
+    );
     assert_eq!(RunReport::from_json(&journaled[1])?, rolled_back);
 
     // Refused at preflight: the run was never begun, so its report is kept nowhere.
     h.switch.set(false);
-    let refused = h.runner.run(law_request("r2"), RunOptions::default()).await?;
+    let refused = h
+        .runner
+        .run(law_request("r2"), RunOptions::default())
+        .await?;
     assert!(matches!(refused.outcome, Outcome::Refused { .. }));
     assert!(h.sim.load_reports(&RunId::new("r2")).await?.is_empty());
     assert!(
-        refused.notes.iter().all(|n| !n.contains("not in the journal")),
+        refused
+            .notes
+            .iter()
+            .all(|n| !n.contains("not in the journal")),
         "{:?}",
         refused.notes
     );
@@ -171,7 +188,10 @@ fn recorded_run() -> Result<Captured, Box<dyn std::error::Error>> {
                 .with_until("write-verify");
             let held = h.runner.run(law_request("r1"), options).await?;
             assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
-            let enacted = h.runner.enact(&RunId::new("r1"), RunOptions::default()).await?;
+            let enacted = h
+                .runner
+                .enact(&RunId::new("r1"), RunOptions::default())
+                .await?;
             assert_eq!(enacted.outcome, Outcome::Pass, "{}", enacted.to_json());
             Ok::<_, Box<dyn std::error::Error>>(())
         })

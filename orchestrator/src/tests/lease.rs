@@ -195,11 +195,7 @@ async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
     assert!(reason.contains("iu-cutter enact r5"), "{reason}");
     let report = runner.verify(&run, leased("me@h:1:x")).await?;
     assert!(refused_reason(&report)?.contains("other@h:9:z"));
-    assert_eq!(
-        changes(&sim),
-        mutations,
-        "nothing mutated while refused"
-    );
+    assert_eq!(changes(&sim), mutations, "nothing mutated while refused");
     assert_eq!(sim.state_census(), census);
     assert_eq!(
         sim.load_run(&run).await?.map(|r| r.status),

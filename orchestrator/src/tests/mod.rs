@@ -22,8 +22,8 @@ macro_rules! answer {
     };
 }
 
-mod evidence;
 mod embedding;
+mod evidence;
 mod export;
 mod lease;
 mod operator;
@@ -554,7 +554,9 @@ impl Harness {
 fn changes(sim: &Simulator) -> usize {
     sim.call_log()
         .iter()
-        .filter(|call| call.applied && call.operation != iu_cutter_live_execution::OpKind::SaveReport)
+        .filter(|call| {
+            call.applied && call.operation != iu_cutter_live_execution::OpKind::SaveReport
+        })
         .count()
 }
 
