@@ -10,10 +10,10 @@
 //! the runner is another. The runner only ever sees the adapter as a trait object, so it cannot
 //! tell the simulator from a live store, and cannot fall back from one to the other. It depends
 //! on no command-line crate, and on no database driver unless asked: the features `sqlite` and
-//! `postgres` bring in the live SQL store ([`sql`]).
+//! `postgres` bring in the live SQL store (`sql`).
 //!
 //! Everything an embedder needs is re-exported here: the adapters' constructors
-//! ([`Simulator`], [`sql::connect`] with a feature), the kill switch ([`ExecutionGate`],
+//! ([`Simulator`], `sql::connect` with a feature), the kill switch ([`ExecutionGate`],
 //! [`ManualSwitch`]), backups ([`DirBackupStore`]), cancellation ([`CancelFlag`]), progress
 //! ([`RunEvent`] through an [`EventSink`], or as an async [`EventStream`]), and metrics
 //! ([`metrics`]).
