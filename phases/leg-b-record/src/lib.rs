@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use iu_cutter_live_execution::{
     Backup, DocumentId, DocumentPlan, Evidence, EvidenceValue, Plan, RunId, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{Pacer, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{Pacer, PhaseError, PhaseRole, RunContext, evidence as keys, names};
 
 iu_cutter_phase_core::standard_phase! {
     /// Phase 3: writes the plan's units into the run's staged generation.
@@ -55,12 +55,12 @@ impl LegBRecord {
         }
         tracing::info!(run = %run, units = written, batches, "staged generation written");
         let mut evidence = Evidence::from([
-            ("units_written".to_owned(), written.into()),
+            (keys::UNITS_WRITTEN.name().to_owned(), written.into()),
             ("batches".to_owned(), EvidenceValue::from(batches)),
         ]);
         if ctx.throttle.is_active() {
             let waited = u64::try_from(pacer.waited().as_millis()).unwrap_or(u64::MAX);
-            evidence.insert("throttle_waited_ms".to_owned(), waited.into());
+            evidence.insert(keys::THROTTLE_WAITED_MS.name().to_owned(), waited.into());
         }
         Ok(evidence)
     }
