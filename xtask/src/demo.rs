@@ -7,7 +7,7 @@
 //! per corpus part, status, and the units of one document.
 //!
 //! Its second part, in `target/demo/app`, attaches to an application's table instead of
-//! importing: `demo_app` (an example of the runner crate, standing in for the user's program)
+//! importing: `demo_app` (an example of the program's crate, standing in for the user's program)
 //! creates `laws` in `app.sqlite`, and iu-cutter, configured with a `[source]` mapping and its
 //! kill switch closed, prints what `init` would create, then (each step opened by `--execute`)
 //! creates its own tables beside `laws` and runs, reading `laws` and never writing it. The application edits one law; `run --stale` cuts that one only, `export --since` sends
