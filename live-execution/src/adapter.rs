@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use crate::domain::{
     ActiveUnit, AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
     GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitCursor,
+    RunStatus, Scope, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
@@ -145,6 +145,16 @@ pub trait Reads: Send + Sync {
         limit: u32,
     ) -> AdapterResult<Vec<ActiveUnit>>;
 
+    /// What a source mapping adds to `document`'s `generation` ([`SourceFacts`]): the source
+    /// revision the generation was cut from and the document's metadata, as the reader view
+    /// shows them; empty for a document without a source row, or a generation that recorded
+    /// none (it was never enacted, or was enacted before schema v7).
+    async fn source_facts(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> AdapterResult<SourceFacts>;
+
     /// The census of the whole store (documents, generations, units; not the journal).
     async fn census(&self) -> AdapterResult<Census>;
 
@@ -186,6 +196,13 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
         limit: u32,
     ) -> AdapterResult<Vec<ActiveUnit>> {
         call!(self, ActiveUnitsPage { after, limit } => UnitPage)
+    }
+    async fn source_facts(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> AdapterResult<SourceFacts> {
+        call!(self, SourceFacts { document, generation } => Facts)
     }
     async fn census(&self) -> AdapterResult<Census> {
         call!(self, Census => Census)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::{CutRules, Preset};
 
-mod canonical;
+pub(crate) mod canonical;
 
 /// Version of every serialised boundary type (plans, backups, journal records, reports).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -228,6 +228,20 @@ pub struct ActiveUnit {
     /// Its document's revision (bumped on every change of the body: a revision newer than the
     /// one the generation was cut from means the document was edited since).
     pub revision: u64,
+    /// What the application's row adds, under a source mapping (empty otherwise).
+    pub source: SourceFacts,
+}
+
+/// What a source mapping adds to the units of a document's generation, as the reader view
+/// `active_units` shows them: empty for documents that `import` filled, and on the simulator.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceFacts {
+    /// The application row's revision (as text) that the generation was cut from, under a
+    /// mapping with a `revision` column.
+    pub revision: Option<String>,
+    /// The document's metadata columns as last synced: a JSON object of text values, kept as
+    /// the store holds it (its text), under a mapping with `metadata` columns.
+    pub metadata: Option<String>,
 }
 
 /// Which documents a run covers.

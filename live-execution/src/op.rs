@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::domain::{
     ActiveUnit, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
     GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, StoreSnapshot, StoredBackup, Unit, UnitCursor,
+    RunStatus, Scope, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -53,6 +53,14 @@ pub enum Op<'a> {
         after: Option<&'a UnitCursor>,
         /// At most this many units (at least 1).
         limit: u32,
+    },
+    /// What a source mapping adds to a document's generation (its cut revision, the document's
+    /// metadata).
+    SourceFacts {
+        /// The document.
+        document: &'a DocumentId,
+        /// The generation.
+        generation: &'a RunId,
     },
     /// The census of the whole store.
     Census,
@@ -204,6 +212,7 @@ pub enum OpKind {
     GenerationUnits,
     ActiveUnits,
     ActiveUnitsPage,
+    SourceFacts,
     Census,
     Snapshot,
     LoadRun,
@@ -287,7 +296,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 32] = {
+pub const OPS: [OpSpec; 33] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -300,6 +309,7 @@ pub const OPS: [OpSpec; 32] = {
         spec(K::GenerationUnits, "generation_units", R::Reads, A::Read),
         spec(K::ActiveUnits, "active_units", R::Reads, A::Read),
         spec(K::ActiveUnitsPage, "active_units_page", R::Reads, A::Read),
+        spec(K::SourceFacts, "source_facts", R::Reads, A::Read),
         spec(K::Census, "census", R::Reads, A::Read),
         spec(K::Snapshot, "snapshot", R::Reads, A::Read),
         spec(K::LoadRun, "load_run", R::Journal, A::Read),
@@ -383,6 +393,7 @@ impl Op<'_> {
             Op::GenerationUnits { .. } => OpKind::GenerationUnits,
             Op::ActiveUnits(_) => OpKind::ActiveUnits,
             Op::ActiveUnitsPage { .. } => OpKind::ActiveUnitsPage,
+            Op::SourceFacts { .. } => OpKind::SourceFacts,
             Op::Census => OpKind::Census,
             Op::Snapshot => OpKind::Snapshot,
             Op::LoadRun(_) => OpKind::LoadRun,
@@ -439,6 +450,7 @@ pub enum Reply {
     Generations(Vec<GenerationRecord>),
     Units(Vec<Unit>),
     UnitPage(Vec<ActiveUnit>),
+    Facts(SourceFacts),
     Census(Census),
     Snapshot(StoreSnapshot),
     Run(Option<RunRecord>),
@@ -466,6 +478,7 @@ impl Reply {
                 Reply::Generations(_) => "generation records",
                 Reply::Units(_) => "units",
                 Reply::UnitPage(_) => "a page of active units",
+                Reply::Facts(_) => "source facts",
                 Reply::Census(_) => "a census",
                 Reply::Snapshot(_) => "a snapshot",
                 Reply::Run(_) => "a run",
@@ -503,6 +516,7 @@ reply_from! {
     Vec<GenerationRecord> => Generations,
     Vec<Unit> => Units,
     Vec<ActiveUnit> => UnitPage,
+    SourceFacts => Facts,
     Census => Census,
     StoreSnapshot => Snapshot,
     Option<RunRecord> => Run,

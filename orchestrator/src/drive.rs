@@ -208,7 +208,15 @@ async fn run_phase(
         duration_ms: Some(elapsed_ms(started)),
     };
     match result {
-        Ok(evidence) => journal_done(&ran, evidence, ctx, inv).await,
+        Ok(evidence) => {
+            // The plan phase leaves its plan in the context; no extra read of the store.
+            if phase.role() == PhaseRole::Plan
+                && let Some(plan) = ctx.cached_plan()
+            {
+                crate::metrics::plan_cut(plan);
+            }
+            journal_done(&ran, evidence, ctx, inv).await
+        }
         Err(error) => Err(settle_error(&ran, error, ctx, inv).await),
     }
 }

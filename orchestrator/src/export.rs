@@ -16,7 +16,9 @@
 //! them ([`crate::generations::pair_units`]); a matched unit is *changed* when its text (sha256),
 //! path, part, ordinal or byte range differs, so that an index holding every field of the line
 //! stays exact. Applying the lines of `since = RUN`, in order, to a full export taken right after
-//! RUN gives a full export taken now.
+//! RUN gives a full export taken now, but for the fields of unchanged units that say where they
+//! come from (generation, revision, source revision, metadata), which keep the values last sent:
+//! an edit of the application's metadata columns alone changes no unit.
 //!
 //! The baseline must still be in the store: when the journal shows that a run enacted a
 //! document's generation that was active at RUN's end and has since been purged or rolled back,
@@ -29,7 +31,7 @@ use std::time::SystemTime;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState, RunId,
-    RunRecord, RunStatus, Unit, UnitCursor,
+    RunRecord, RunStatus, SourceFacts, Unit, UnitCursor,
 };
 use iu_cutter_phase_core::PhaseRole;
 use serde::Serialize;
@@ -95,14 +97,12 @@ pub struct ExportedUnit {
     pub generation: RunId,
     /// The document's revision when the unit was read.
     pub revision: u64,
-    /// Reserved: the application's revision the unit's generation was cut from, under a source
-    /// mapping with a `revision` column. The SQL stores keep it (`generations.cut_source_revision`)
-    /// but the seam does not carry it yet (neither `ActiveUnit` nor `DocumentHead` has it), so it
-    /// is always absent for now; a field added there fills it here, omitted when `None`.
+    /// The application's revision the unit's generation was cut from, under a source mapping
+    /// with a `revision` column (the reader view's `source_revision`); omitted otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_revision: Option<String>,
-    /// Reserved: the document's metadata columns under a source mapping (`documents.metadata`, a
-    /// JSON object), absent until the seam carries it, as `source_revision`.
+    /// The document's metadata columns as last synced, under a source mapping with `metadata`
+    /// (the reader view's `metadata`); omitted otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// The unit's text, exactly the document's bytes `start..end`.
@@ -110,9 +110,9 @@ pub struct ExportedUnit {
 }
 
 impl ExportedUnit {
-    /// `unit` of a document at `revision`.
-    fn of(unit: &Unit, revision: u64) -> Self {
-        ExportedUnit {
+    /// `unit` of a document at `revision`, with what its source row adds.
+    fn of(unit: &Unit, revision: u64, source: &SourceFacts) -> Result<Self, ExportError> {
+        Ok(ExportedUnit {
             document: unit.document.clone(),
             unit_id: unit.unit_id.clone(),
             ordinal: unit.ordinal,
@@ -123,10 +123,29 @@ impl ExportedUnit {
             sha256: unit.sha256.clone(),
             generation: unit.generation.clone(),
             revision,
-            source_revision: None,
-            metadata: None,
+            source_revision: source.revision.clone(),
+            metadata: source
+                .metadata
+                .as_deref()
+                .map(|text| metadata_object(&unit.document, text))
+                .transpose()?,
             text: unit.body.clone(),
-        }
+        })
+    }
+}
+
+/// The metadata a store holds for `document` (a JSON object's text, as the sync wrote it), as an
+/// object: anything else means the store was written by something other than iu-cutter.
+fn metadata_object(
+    document: &DocumentId,
+    text: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ExportError> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(object)) => Ok(object),
+        _ => Err(ExportError::Corrupt(format!(
+            "the metadata of document `{document}` is not a JSON object: something other than \
+             iu-cutter wrote it; a live `run` syncs it again from the source"
+        ))),
     }
 }
 
@@ -169,6 +188,9 @@ pub enum ExportError {
     /// `since` names a run whose baseline cannot be told.
     #[error("{0}")]
     Since(String),
+    /// The store holds something iu-cutter never writes.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl From<AdapterError> for ExportError {
@@ -226,7 +248,8 @@ async fn export_all(
             sink(&ExportLine::Upsert(ExportedUnit::of(
                 &active.unit,
                 active.revision,
-            )))
+                &active.source,
+            )?))
             .map_err(ExportError::Sink)?;
             summary.upserts += 1;
             cursor = Some(UnitCursor::after(&active.unit));
@@ -323,11 +346,19 @@ async fn document_changes(
             )));
         }
     }
+    let source = match active {
+        Some(generation) => pipeline.store.source_facts(&head.id, generation).await?,
+        None => SourceFacts::default(),
+    };
     let mut lines = Vec::new();
     for pair in pair_units(&before, &after) {
         match (pair.before, pair.after) {
             (Some(old), Some(new)) if same_line(old, new) => {}
-            (_, Some(new)) => lines.push(ExportLine::Upsert(ExportedUnit::of(new, head.revision))),
+            (_, Some(new)) => lines.push(ExportLine::Upsert(ExportedUnit::of(
+                new,
+                head.revision,
+                &source,
+            )?)),
             (Some(old), None) => lines.push(ExportLine::Remove(RemovedUnit {
                 document: head.id.clone(),
                 unit_id: old.unit_id.clone(),

@@ -365,6 +365,7 @@ impl<'a> Invocation<'a> {
         };
         let outcome = outcome.told_truly(self.journal.mutated(), holds.as_ref());
         info!(outcome = outcome.name(), "finished");
+        crate::metrics::invocation(self.command, &outcome, &self.phases);
         self.emit(RunEvent::RunFinished {
             run: self.run.clone(),
             outcome: outcome.name().to_owned(),

@@ -166,6 +166,7 @@ impl Heartbeat {
                     }
                     let lost_because = match adapter.renew_lease(&run, &holder, ttl).await {
                         Ok(_) => {
+                            crate::metrics::lease_renewed();
                             renewed = tokio::time::Instant::now();
                             continue;
                         }

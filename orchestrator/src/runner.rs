@@ -77,9 +77,10 @@ impl Runner {
     ) -> Result<RunReport, RunnerError> {
         let until = self.pipeline.validate(&options)?;
         let span = info_span!("run", run = %request.run);
-        Ok(start::run(&self.pipeline, request, &options, until)
+        let report = start::run(&self.pipeline, request, &options, until)
             .instrument(span)
-            .await)
+            .await;
+        Ok(self.journaled(report).await)
     }
 
     /// Continues a journaled run at the first phase the journal does not show done; phases
@@ -89,9 +90,10 @@ impl Runner {
     pub async fn resume(&self, run: &RunId, options: RunOptions) -> Result<RunReport, RunnerError> {
         let until = self.pipeline.validate(&options)?;
         let span = info_span!("run", run = %run);
-        start::resume(&self.pipeline, run, &options, until)
+        let report = start::resume(&self.pipeline, run, &options, until)
             .instrument(span)
-            .await
+            .await?;
+        Ok(self.journaled(report).await)
     }
 
     /// Enacts a held run: a run whose journal shows every phase up to write-verify done (it was
@@ -146,9 +148,10 @@ impl Runner {
         } else {
             info_span!("verify", run = %run)
         };
-        held::enact_or_verify(&self.pipeline, run, &options, command)
+        let report = held::enact_or_verify(&self.pipeline, run, &options, command)
             .instrument(span)
-            .await
+            .await?;
+        Ok(self.journaled(report).await)
     }
 
     /// Restores run `run`'s documents to their exact pre-run state from its backup, before or
@@ -168,13 +171,33 @@ impl Runner {
         options: RunOptions,
     ) -> Result<RunReport, RunnerError> {
         let span = info_span!("rollback", run = %run);
-        rollback::rollback(&self.pipeline, run, &options)
+        let report = rollback::rollback(&self.pipeline, run, &options)
             .instrument(span)
-            .await
+            .await?;
+        Ok(self.journaled(report).await)
+    }
+
+    /// The report of an invocation, journaled as the run's latest ([`Runner::journal_report`]),
+    /// so that no caller has to remember to. A run refused before it was journaled does not
+    /// exist and has nowhere to keep it: its report is returned as it is. A report the store
+    /// would not take says so in its notes (the journal keeps the previous one).
+    async fn journaled(&self, mut report: RunReport) -> RunReport {
+        // A read, allowed with the kill switch closed (which also refuses the journal write).
+        if let Ok(None) = self.pipeline.store.load_run(&report.run).await {
+            return report;
+        }
+        if let Err(error) = self.journal_report(&report).await {
+            report
+                .notes
+                .push(format!("the report is not in the journal: {error}"));
+        }
+        report
     }
 
     /// Journals `report` as one invocation's report of its run (the JSON of
-    /// [`RunReport::to_json`]); saving the same report again changes nothing. It is a mutation:
+    /// [`RunReport::to_json`]); saving the same report again changes nothing. `run`, `resume`,
+    /// `enact`, `verify` and `rollback` journal their reports themselves; this is for a report
+    /// the caller changed afterwards (e.g. a dry run's attestation). It is a mutation:
     /// behind the kill switch it is refused while the gate is closed, and a run that was never
     /// journaled (refused at preflight) has nowhere to keep it. The report of an invocation whose
     /// journal writes the store refused for a lost lease ([`RunReport::lease_lost`]) is refused

@@ -18,8 +18,8 @@ use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document,
     DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
     GenerationDigester, GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op,
-    PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, StoreSnapshot,
-    StoredBackup, Unit, UnitCursor, UnitFields, sha256_hex,
+    PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, SourceFacts,
+    StoreSnapshot, StoredBackup, Unit, UnitCursor, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -245,6 +245,8 @@ impl Store {
                 page.push(ActiveUnit {
                     unit: unit.clone(),
                     revision: document.revision,
+                    // The simulator holds no application rows.
+                    source: SourceFacts::default(),
                 });
             }
         }
@@ -688,6 +690,7 @@ impl Store {
             Op::ActiveUnitsPage { after, limit } => {
                 Reply::UnitPage(self.active_units_page(after, limit)?)
             }
+            Op::SourceFacts { .. } => Reply::Facts(SourceFacts::default()),
             Op::Census => Reply::Census(self.census()),
             Op::Snapshot => Reply::Snapshot(self.snapshot()),
             Op::LoadRun(run) => Reply::Run(self.load_run(run)),

@@ -18,8 +18,8 @@ use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document,
     DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
     GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset,
-    PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, StoreSnapshot, Unit,
-    UnitCursor, sha256_hex, snapshot_census,
+    PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, SourceFacts, StoreSnapshot,
+    Unit, UnitCursor, sha256_hex, snapshot_census,
 };
 
 use crate::fixture::Fixture;
@@ -1586,7 +1586,11 @@ pub async fn active_units_pages_read_every_active_unit_once_in_order(
     let mut expected = Vec::new();
     for (document, revision) in [("Z", 2), ("a", 1), ("é", 1)] {
         for unit in ok(store.active_units(&id(document)).await, "active_units") {
-            expected.push(ActiveUnit { unit, revision });
+            expected.push(ActiveUnit {
+                unit,
+                revision,
+                source: SourceFacts::default(),
+            });
         }
     }
     assert_eq!(expected.len(), 2 + 3 + 2, "the fixture's active units");

@@ -235,8 +235,8 @@ impl Phase for PauseWhileAnotherFinishes {
 /// (live-execution/src/op.rs), so no store checks the caller's lease for it
 /// (sql/ops/journal.rs `save_report` begins with `begin_on_run(pool, run, None, ..)`). A zombie
 /// (paused past its lease while another runner took the run over and finished it PASS) is
-/// refused every journal write, ends FAILED "lease lost", and then the program journals its
-/// report (cli/runner.rs: `journal_report` after every invocation): the run's last report, the
+/// refused every journal write, ends FAILED "lease lost", and then the runner journals its
+/// report (as it does every invocation's): the run's last report, the
 /// one `iu-cutter report RUN` shows and `verify` audits an enacted run against
 /// (orchestrator/src/audit.rs `check_plan_sha`), is the zombie's FAILED, written after the
 /// takeover's PASS.

@@ -11,13 +11,10 @@ pub(crate) fn bin() -> String {
 }
 
 /// `cargo` arguments that build the program, `iu-cutter`, for a debug run.
-pub(crate) const BUILD_PROGRAM: [&str; 5] = [
-    "build",
-    "-p",
-    "iu-cutter-orchestrator",
-    "--bin",
-    "iu-cutter",
-];
+pub(crate) const BUILD_PROGRAM: [&str; 5] = ["build", "-p", "iu-cutter", "--bin", "iu-cutter"];
+
+/// `cargo` arguments that build the demo's application (`cargo xtask demo`'s second part).
+pub(crate) const BUILD_DEMO_APP: [&str; 5] = ["build", "-p", "iu-cutter", "--example", "demo_app"];
 
 /// The workspace's root directory.
 pub(crate) fn workspace_root() -> Result<PathBuf, String> {

@@ -5,12 +5,15 @@
 //!   features it depends on no database driver.
 //! - No database driver below the stores: `phase-core`, the five phases, `cut` and the
 //!   simulator reach none, with every feature they ask for (a driver only comes in through
-//!   `live-execution`'s `sqlite` or `postgres` features, asked for by the orchestrator).
+//!   `live-execution`'s `sqlite` or `postgres` features, forwarded by the orchestrator's
+//!   features of the same names, which the program asks for).
 //! - The cut is pure: it depends on `live-execution` without features and on small crates only.
 //! - Phases never depend on each other, nor on the orchestrator or the simulator: only on
 //!   `phase-core`, `live-execution` and (cut-leg-a) `cut`.
-//! - The orchestrator's library depends only on the crates below it; nothing that ships depends
-//!   on a test crate, the benchmarks or xtask; `test-env` depends on nothing.
+//! - The orchestrator's library depends only on the crates below it, and built without features
+//!   reaches no database driver and no command-line crate (clap, indicatif, toml, ...): services
+//!   embed it. Nothing that ships depends on a test crate, the benchmarks or xtask; `test-env`
+//!   depends on nothing.
 //!
 //! The graph is walked feature-aware for the workspace's crates (the features each one asks of
 //! the next, from the manifests), so that a driver enabled for the program does not count
@@ -41,6 +44,17 @@ const CORE: &str = "iu-cutter-phase-core";
 const CUT: &str = "iu-cutter-cut";
 const SIMULATOR: &str = "iu-cutter-simulator";
 const ORCHESTRATOR: &str = "iu-cutter-orchestrator";
+/// The program, `iu-cutter` (cli/): the one crate that wires the command line to the runner.
+const PROGRAM: &str = "iu-cutter";
+/// The program's own crates: the runner's library must reach none of them.
+const COMMAND_LINE: &[&str] = &[
+    "clap",
+    "clap_complete",
+    "clap_mangen",
+    "indicatif",
+    "toml",
+    "tracing-subscriber",
+];
 const PHASES: &[&str] = &[
     "iu-cutter-phase-backup",
     "iu-cutter-phase-cut-leg-a",
@@ -326,6 +340,7 @@ fn violations(metadata: &Value) -> Vec<String> {
         known_members,
         no_drivers_below_the_stores,
         the_cut_is_pure,
+        the_runner_is_a_library,
         layers,
         shipping,
     ] {
@@ -336,7 +351,7 @@ fn violations(metadata: &Value) -> Vec<String> {
 
 /// The crates the rules name are members (the rules check crates by name).
 fn known_members(_graph: &Graph<'_>, members: &BTreeSet<&str>, found: &mut Vec<String>) {
-    for expected in [LIVE, CORE, CUT, SIMULATOR, ORCHESTRATOR]
+    for expected in [LIVE, CORE, CUT, SIMULATOR, ORCHESTRATOR, PROGRAM]
         .iter()
         .chain(PHASES)
     {
@@ -388,6 +403,24 @@ fn drivers_reached<'a>(graph: &Graph<'a>, crate_name: &str) -> Vec<&'a str> {
         .into_iter()
         .filter(|name| is_driver(name))
         .collect()
+}
+
+/// The runner's library, built without features, reaches no driver and no command-line crate.
+fn the_runner_is_a_library(graph: &Graph<'_>, _members: &BTreeSet<&str>, found: &mut Vec<String>) {
+    let reached = graph.reach(ORCHESTRATOR, &[]);
+    let unwanted: Vec<&str> = reached
+        .iter()
+        .copied()
+        .filter(|name| is_driver(name) || COMMAND_LINE.contains(name) || *name == PROGRAM)
+        .collect();
+    if !unwanted.is_empty() {
+        found.push(format!(
+            "{ORCHESTRATOR} built without features reaches {}: services embed the runner, so \
+             drivers come only with its `sqlite`/`postgres` features and the command line only \
+             with the program ({PROGRAM})",
+            unwanted.join(", ")
+        ));
+    }
 }
 
 /// The cut depends on `live-execution` without features and on small crates only.
@@ -506,12 +539,19 @@ mod tests {
         let metadata = metadata()?;
         // The walk sees drivers where they are: the program links both, through the features.
         let graph = super::Graph::new(&metadata);
-        let program = graph.reach(super::ORCHESTRATOR, &[]);
+        let program = graph.reach(super::PROGRAM, &[]);
         let sqlite = graph.reach(super::LIVE, &["sqlite"]);
+        let runner_sqlite = graph.reach(super::ORCHESTRATOR, &["sqlite"]);
         for (what, reached, driver) in [
-            ("the orchestrator", &program, "sqlx-postgres"),
-            ("the orchestrator", &program, "libsqlite3-sys"),
+            ("the program", &program, "sqlx-postgres"),
+            ("the program", &program, "libsqlite3-sys"),
+            ("the program", &program, "clap"),
             ("live-execution with `sqlite`", &sqlite, "libsqlite3-sys"),
+            (
+                "the orchestrator with `sqlite`",
+                &runner_sqlite,
+                "libsqlite3-sys",
+            ),
         ] {
             assert!(reached.contains(driver), "{what} should reach {driver}");
         }
@@ -568,7 +608,19 @@ mod tests {
     #[test]
     fn a_forbidden_dependency_is_named() -> TestResult {
         let clean = metadata()?;
-        let cases: [(&str, &str, &[&str], &str); 6] = [
+        let cases: [(&str, &str, &[&str], &str); 8] = [
+            (
+                "iu-cutter-orchestrator",
+                "clap",
+                &[],
+                "iu-cutter-orchestrator built without features reaches clap",
+            ),
+            (
+                "iu-cutter-orchestrator",
+                "iu-cutter-live-execution",
+                &["sqlite"],
+                "iu-cutter-orchestrator built without features reaches ",
+            ),
             (
                 "iu-cutter-phase-backup",
                 "iu-cutter-orchestrator",

@@ -32,6 +32,11 @@ use crate::rules::{CutRules, MarkerSet};
 
 /// The canonical bytes of `plan` (see the module documentation).
 pub(crate) fn plan_bytes(plan: &Plan) -> Vec<u8> {
+    plan_text(plan).into_bytes()
+}
+
+/// The canonical bytes of `plan` as the text they are (compact JSON).
+pub(crate) fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     out.push_str("{\"schema_version\":");
     number(&mut out, u64::from(plan.schema_version));
@@ -45,7 +50,7 @@ pub(crate) fn plan_bytes(plan: &Plan) -> Vec<u8> {
         document(&mut out, document_plan);
     }
     out.push_str("]}");
-    out.into_bytes()
+    out
 }
 
 fn rules(out: &mut String, rules: &CutRules) {

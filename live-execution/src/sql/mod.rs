@@ -737,6 +737,12 @@ macro_rules! dispatch {
             Op::ActiveUnitsPage { after, limit } => $ops::active_units_page($pool, after, limit)
                 .await
                 .map(Reply::UnitPage),
+            Op::SourceFacts {
+                document,
+                generation,
+            } => $ops::source_facts($pool, document, generation)
+                .await
+                .map(Reply::Facts),
             Op::Census => $ops::census($pool).await.map(Reply::Census),
             Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),

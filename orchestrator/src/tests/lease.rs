@@ -63,7 +63,7 @@ async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expi
     let crashed = taken_by(&sim, &run, "a@h:1:x").await?;
 
     let second = Runner::new(adapter.clone(), backups.clone());
-    let mutations = sim.mutation_count();
+    let mutations = changes(&sim);
     let report = second.resume(&run, leased("b@h:2:y")).await?;
     let text = refused_reason(&report)?;
     assert!(text.contains("a@h:1:x"), "names the holder: {text}");
@@ -71,7 +71,7 @@ async fn a_crashed_runners_run_is_resumable_by_another_only_after_its_lease_expi
         text.contains(&crashed.expires_at_utc()),
         "names the expiry: {text}"
     );
-    assert_eq!(sim.mutation_count(), mutations, "nothing mutated");
+    assert_eq!(changes(&sim), mutations, "nothing mutated");
     assert_eq!(sim.state_lease(&run), Some(crashed.clone()));
 
     sim.advance_clock(Duration::from_secs(29));
@@ -188,18 +188,14 @@ async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
     // Another runner holds the run (a resume in progress, say).
     taken_by(&sim, &run, "other@h:9:z").await?;
     let census = sim.state_census();
-    let mutations = sim.mutation_count();
+    let mutations = changes(&sim);
     let report = runner.enact(&run, leased("me@h:1:x")).await?;
     let reason = refused_reason(&report)?;
     assert!(reason.contains("other@h:9:z"), "{reason}");
     assert!(reason.contains("iu-cutter enact r5"), "{reason}");
     let report = runner.verify(&run, leased("me@h:1:x")).await?;
     assert!(refused_reason(&report)?.contains("other@h:9:z"));
-    assert_eq!(
-        sim.mutation_count(),
-        mutations,
-        "nothing mutated while refused"
-    );
+    assert_eq!(changes(&sim), mutations, "nothing mutated while refused");
     assert_eq!(sim.state_census(), census);
     assert_eq!(
         sim.load_run(&run).await?.map(|r| r.status),

@@ -22,6 +22,7 @@ macro_rules! answer {
     };
 }
 
+mod embedding;
 mod evidence;
 mod export;
 mod lease;
@@ -324,6 +325,8 @@ fn journaling_mock_with_heads(
     });
     answer!(mock, Op::LoadBackup(run) => Ok(lock(&backups).get(run).cloned()));
     answer!(mock, Op::LoadHeads(_) => Ok(heads.clone()));
+    // The runner journals each invocation's report; kept nowhere here (the log is the phases').
+    answer!(mock, Op::SaveReport { .. } => Ok(()));
     let (j, l) = (journal.clone(), log.clone());
     answer!(mock, Op::SetRunStatus { run, status } => {
         l.push(format!("journal status {status:?}"));
@@ -544,6 +547,18 @@ impl Harness {
             runner,
         }
     }
+}
+
+/// The mutations that reached `sim`, but for the journaled reports: what an invocation changed
+/// of the store's state (the runner journals every invocation's report of an existing run,
+/// refused or not, as the program did before).
+fn changes(sim: &Simulator) -> usize {
+    sim.call_log()
+        .iter()
+        .filter(|call| {
+            call.applied && call.operation != iu_cutter_live_execution::OpKind::SaveReport
+        })
+        .count()
 }
 
 /// Run `run` as the simulator journaled it.

@@ -137,14 +137,14 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
 
     // Two hours on, an enact that accepts an hour-old verification is blocked.
     clock.advance(Duration::from_secs(2 * 3600));
-    let mutations = h.sim.mutation_count();
+    let mutations = changes(&h.sim);
     let stale = h.enact("r1", on(verified_within_the_hour())).await?;
     let gap = blocked(&stale)?;
     assert_eq!(gap.phase, names::WRITE_VERIFY);
     assert_eq!(gap.found, format!("verified at {T0}, 2h ago"), "{gap}");
     assert!(gap.expected.contains("held_max_age (1h)"), "{gap}");
     assert!(gap.next_action.contains("iu-cutter verify r1"), "{gap}");
-    assert_eq!(h.sim.mutation_count(), mutations, "a stale enact wrote");
+    assert_eq!(changes(&h.sim), mutations, "a stale enact wrote");
     assert!(
         h.sim
             .active_units(&DocumentId::new("law/1"))
@@ -208,7 +208,7 @@ async fn enact_refuses_a_run_that_is_not_verified() -> TestResult {
         RunOptions::default().with_until(names::LEG_B_RECORD),
     )
     .await?;
-    let mutations = h.sim.mutation_count();
+    let mutations = changes(&h.sim);
     let refused_enact = h.enact("r1", RunOptions::default()).await?;
     let refusal = refused(&refused_enact)?;
     assert!(
@@ -223,7 +223,7 @@ async fn enact_refuses_a_run_that_is_not_verified() -> TestResult {
         "{}",
         refusal.how_to_open
     );
-    assert_eq!(h.sim.mutation_count(), mutations);
+    assert_eq!(changes(&h.sim), mutations);
     assert!(matches!(
         h.enact("nope", RunOptions::default()).await,
         Err(crate::RunnerError::UnknownRun(_))
@@ -236,10 +236,10 @@ async fn a_closed_switch_refuses_enact_before_any_write() -> TestResult {
     let h = harness();
     h.pass(request("r1", laws()), held()).await?;
     h.switch.set(false);
-    let mutations = h.sim.mutation_count();
+    let mutations = changes(&h.sim);
     let refused = h.enact("r1", RunOptions::default()).await?;
     assert_eq!(refused.outcome.name(), "REFUSED", "{}", refused.to_json());
-    assert_eq!(h.sim.mutation_count(), mutations);
+    assert_eq!(changes(&h.sim), mutations);
     Ok(())
 }
 
@@ -309,7 +309,7 @@ async fn a_reviewed_plan_runs_only_while_it_holds() -> TestResult {
     h.sim
         .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
         .await?;
-    let mutations = h.sim.mutation_count();
+    let mutations = changes(&h.sim);
     let refused_run = h
         .runner
         .run(
@@ -322,7 +322,7 @@ async fn a_reviewed_plan_runs_only_while_it_holds() -> TestResult {
     let reason = refusal.reason;
     assert!(reason.contains("`law/1` changed"), "{reason}");
     assert!(reason.contains(&reviewed.sha256()), "{reason}");
-    assert_eq!(h.sim.mutation_count(), mutations, "a refused run wrote");
+    assert_eq!(changes(&h.sim), mutations, "a refused run wrote");
     assert!(h.sim.load_run(&RunId::new("r1")).await?.is_none());
 
     // Reviewed again: it runs, and the journal keeps the reviewed sha256.

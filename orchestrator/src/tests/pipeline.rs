@@ -110,7 +110,7 @@ async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestRe
 
     let refused = runner.run(law_request("r1"), RunOptions::default()).await?;
     assert_eq!(refused.outcome.name(), "REFUSED");
-    assert_eq!(sim.mutation_count(), 0);
+    assert_eq!(changes(&sim), 0);
     assert_eq!(sim.state_census(), pre_run);
     assert!(sim.load_run(&RunId::new("r1")).await?.is_none());
 
@@ -124,7 +124,7 @@ async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestRe
         )
         .await?;
     switch.set(false);
-    let mutations = sim.mutation_count();
+    let mutations = changes(&sim);
     let refused = resume(&runner).await?;
     assert!(
         matches!(
@@ -134,7 +134,7 @@ async fn a_closed_switch_mutates_nothing_and_a_mid_run_close_resumes() -> TestRe
         "{}",
         refused.to_json()
     );
-    assert_eq!(sim.mutation_count(), mutations);
+    assert_eq!(changes(&sim), mutations);
     switch.set(true);
     let resumed = resume(&runner).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());

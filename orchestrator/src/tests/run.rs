@@ -49,6 +49,8 @@ async fn closed_gate_at_preflight_refuses_before_any_mutation() -> TestResult {
             how_to_open: "set execution_enabled = true or pass --execute".into(),
         })
     });
+    // The runner asks whether the run exists before journaling its report: it does not.
+    answer!(mock, Op::LoadRun(_) => Ok(None::<RunRecord>)).times(1);
     // No mutation of any kind (the table of ops says which are), journal entries included.
     mock.expect_call()
         .withf(|op, _| op.kind().mutates())
@@ -87,6 +89,8 @@ async fn other_preflight_errors_fail_with_a_next_action() -> TestResult {
     expect_op!(mock, Preflight)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
     expect_op!(mock, BeginRun).never();
+    answer!(mock, Op::LoadRun(_) => Ok(None::<RunRecord>));
+    expect_op!(mock, SaveReport).never();
     let runner = runner(mock, recording(&["a"], &Log::default()));
 
     let report = runner.run(request("r1"), RunOptions::default()).await?;
@@ -118,9 +122,14 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     answer!(mock, Op::Census => Ok(Census::default()))
         .times(1)
         .in_sequence(&mut seq);
-    answer!(mock, Op::BeginRun(record) => Ok(Some(record.clone())))
-        .times(1)
-        .in_sequence(&mut seq);
+    let begun: Arc<Mutex<Option<RunRecord>>> = Arc::default();
+    let b = begun.clone();
+    answer!(mock, Op::BeginRun(record) => {
+        *lock(&b) = Some(record.clone());
+        Ok(Some(record.clone()))
+    })
+    .times(1)
+    .in_sequence(&mut seq);
     for name in ["a", "b", "c"] {
         for status in [PhaseStatus::Running, PhaseStatus::Done] {
             let l = log.clone();
@@ -154,6 +163,17 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     answer!(mock, Op::Census => Ok(Census::default()))
         .times(1)
         .in_sequence(&mut seq);
+    // Last, the runner journals its own report of the run it began.
+    answer!(mock, Op::LoadRun(_) => Ok(lock(&begun).clone()))
+        .times(1)
+        .in_sequence(&mut seq);
+    let l = log.clone();
+    answer!(mock, Op::SaveReport { run, .. } => {
+        l.push(format!("journal report {run}"));
+        Ok(())
+    })
+    .times(1)
+    .in_sequence(&mut seq);
     let events = Events::default();
     let runner = runner(mock, recording(&["a", "b", "c"], &log));
 
@@ -173,6 +193,7 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
             "journal c Running",
             "ran c",
             "journal c Done",
+            "journal report r1",
         ]
     );
     assert!(report.phases.iter().all(|p| {

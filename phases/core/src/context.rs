@@ -126,6 +126,11 @@ impl RunContext {
         self.backup = Some(backup);
     }
 
+    /// The run's plan if a phase of this invocation cut or loaded it; never reads the store.
+    pub fn cached_plan(&self) -> Option<&Arc<Plan>> {
+        self.plan.as_ref()
+    }
+
     /// The run's plan: cached, or loaded from the journal.
     pub async fn plan(&mut self) -> Result<Arc<Plan>, PhaseError> {
         let (store, run) = (&self.store, &self.record.run);

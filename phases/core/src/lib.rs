@@ -93,6 +93,12 @@ pub mod evidence {
             evidence.get(self.0).and_then(EvidenceValue::as_text)
         }
 
+        /// The count `evidence` holds for this key; `None` when it holds none, or a value that
+        /// is not a count.
+        pub fn count(self, evidence: &Evidence) -> Option<u64> {
+            evidence.get(self.0).and_then(EvidenceValue::as_count)
+        }
+
         /// `(key, text)`, to build evidence with.
         pub fn with(self, value: impl Into<String>) -> (String, EvidenceValue) {
             (self.0.to_owned(), EvidenceValue::Text(value.into()))
@@ -103,6 +109,10 @@ pub mod evidence {
     pub const BACKUP_SHA256: EvidenceKey = EvidenceKey("backup_sha256");
     /// The plan's sha256 ([`super::PhaseRole::Plan`]).
     pub const PLAN_SHA256: EvidenceKey = EvidenceKey("plan_sha256");
+    /// Units a phase wrote into the staged generation (a count; the runner's metrics read it).
+    pub const UNITS_WRITTEN: EvidenceKey = EvidenceKey("units_written");
+    /// Milliseconds a throttle held a phase's writes back (a count; the runner's metrics).
+    pub const THROTTLE_WAITED_MS: EvidenceKey = EvidenceKey("throttle_waited_ms");
 }
 
 /// One step of a run.

@@ -117,7 +117,10 @@ impl Pacer {
     ) {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         if throttle.is_active() {
-            evidence.insert("throttle_waited_ms".to_owned(), ms(self.waited).into());
+            evidence.insert(
+                crate::evidence::THROTTLE_WAITED_MS.name().to_owned(),
+                ms(self.waited).into(),
+            );
         }
         if back_off.is_some() {
             evidence.insert("load_waited_ms".to_owned(), ms(self.waited_on_load).into());

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use iu_cutter_live_execution::{
     Backup, DocumentId, DocumentPlan, Evidence, Plan, RunId, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{BatchTimes, Pacer, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{
+    BatchTimes, Pacer, PhaseError, PhaseRole, RunContext, evidence as keys, names,
+};
 
 iu_cutter_phase_core::standard_phase! {
     /// Phase 3: writes the plan's units into the run's staged generation.
@@ -55,7 +57,8 @@ impl LegBRecord {
             ctx.progress(names::LEG_B_RECORD, written, total);
         }
         tracing::info!(run = %run, units = written, batches = times.batches(), "staged generation written");
-        let mut evidence = Evidence::from([("units_written".to_owned(), written.into())]);
+        let mut evidence =
+            Evidence::from([(keys::UNITS_WRITTEN.name().to_owned(), written.into())]);
         times.record_in(&mut evidence);
         pacer.record_in(&ctx.throttle, ctx.back_off.as_ref(), &mut evidence);
         Ok(evidence)

@@ -267,11 +267,11 @@ pub(crate) async fn save_plan<D: Dialect>(
     claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a plan";
-    let text = codec::to_json(plan, "the plan")?;
+    // The plan's canonical bytes, serialised once: they are its JSON (by test) and the bytes
+    // `Plan::sha256` hashes, the hash `plan` prints and runs compare.
+    let text = crate::domain::canonical::plan_text(plan);
+    let sha256 = sha256_hex(text.as_bytes());
     D::check_text("the plan", &text)?;
-    // The plan's canonical hash (`Plan::sha256`), the one `plan` prints and runs compare, not
-    // a hash of whatever the serializer wrote: today the same bytes, by test.
-    let sha256 = plan.sha256();
     let mut tx = begin_on_run(pool, run, claim, what).await?;
     let statement = "SELECT sha256 FROM run_plans WHERE run = $1";
     let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)

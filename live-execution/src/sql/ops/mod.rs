@@ -43,7 +43,7 @@ pub(crate) use journal::{
 pub(crate) use leases::{
     acquire_lease, check_claim_alone, load_leases, release_lease, renew_lease,
 };
-pub(crate) use pages::{active_units_page, heads_page};
+pub(crate) use pages::{active_units_page, heads_page, source_facts};
 pub(crate) use reads::{
     active_units, generation_units, generations, load_heads, load_scope, snapshot,
 };

@@ -11,7 +11,7 @@ use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::conflicts::{empty_page, page_moved};
-use crate::domain::{ActiveUnit, DocumentHead, DocumentId, RunId, UnitCursor};
+use crate::domain::{ActiveUnit, DocumentHead, DocumentId, RunId, SourceFacts, UnitCursor};
 use crate::sql::codec::{from_db, to_db};
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
@@ -26,14 +26,18 @@ const ACTIVE_GENERATION: &str = "SELECT active_generation FROM documents WHERE i
 /// the document's revision.
 const REST_OF_DOCUMENT: &str = "\
 SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_byte, u.end_byte,
-       u.sha256, u.body, d.revision
+       u.sha256, u.body, d.revision, d.metadata,
+       (SELECT g.cut_source_revision FROM generations g
+         WHERE g.document = d.id AND g.generation = u.generation) AS cut_source_revision
   FROM documents d JOIN units u ON u.document = d.id
  WHERE d.id = $1 AND u.generation = $2 AND u.ordinal > $3
  ORDER BY u.ordinal
  LIMIT $4";
 
 /// The active units of the documents after `$1` (bytewise: `COLLATE "C"` on PostgreSQL; `$2` is
-/// the same id), by document and ordinal, at most `$3`, each with its document's revision.
+/// the same id), by document and ordinal, at most `$3`, each with its document's revision and
+/// [`SourceFacts`] (a scalar subquery on the generation's primary key, so that the planners' plan
+/// below stays as measured).
 ///
 /// Written for the planners, each measured on 1,000 documents and 41,000 units: `CROSS JOIN`
 /// keeps `documents` the outer loop on SQLite, whose planner otherwise scanned every unit after
@@ -43,7 +47,9 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
 /// document on (6 ms a page); `u.document > $2` starts it at the cursor (0.3 ms).
 const DOCUMENTS_AFTER: &str = "\
 SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_byte, u.end_byte,
-       u.sha256, u.body, d.revision
+       u.sha256, u.body, d.revision, d.metadata,
+       (SELECT g.cut_source_revision FROM generations g
+         WHERE g.document = d.id AND g.generation = u.generation) AS cut_source_revision
   FROM documents d CROSS JOIN units u
  WHERE d.id > $1 AND u.document > $2 AND u.document = d.id AND u.generation = d.active_generation
  ORDER BY d.id, u.ordinal
@@ -103,6 +109,10 @@ pub(crate) async fn active_units_page<D: Dialect>(
             Ok(ActiveUnit {
                 unit: unit(row)?,
                 revision: from_db(row.int("revision").map_err(sql(what))?, "document revision")?,
+                source: SourceFacts {
+                    revision: row.opt_text("cut_source_revision").map_err(sql(what))?,
+                    metadata: row.opt_text("metadata").map_err(sql(what))?,
+                },
             })
         })
         .collect()
@@ -130,4 +140,32 @@ pub(crate) async fn heads_page<D: Dialect>(
     .await
     .map_err(sql(what))?;
     rows.iter().map(DocumentHead::decode).collect()
+}
+
+/// The cut revision of `document`'s `generation` and the document's metadata, in one read; see
+/// [`crate::Reads::source_facts`].
+pub(crate) async fn source_facts<D: Dialect>(
+    pool: &Pool<D>,
+    document: &DocumentId,
+    generation: &RunId,
+) -> AdapterResult<SourceFacts> {
+    let what = "reading what a generation was cut from";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let row = D::query(
+        "SELECT d.metadata, g.cut_source_revision \
+         FROM documents d LEFT JOIN generations g ON g.document = d.id AND g.generation = $2 \
+         WHERE d.id = $1",
+    )
+    .bind(document.as_str())
+    .bind(generation.as_str())
+    .fetch_optional(&mut conn)
+    .await
+    .map_err(sql(what))?;
+    let Some(row) = row else {
+        return Ok(SourceFacts::default());
+    };
+    Ok(SourceFacts {
+        revision: row.opt_text("cut_source_revision").map_err(sql(what))?,
+        metadata: row.opt_text("metadata").map_err(sql(what))?,
+    })
 }

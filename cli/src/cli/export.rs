@@ -154,5 +154,9 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
                 None => format!("then: {retry}"),
             },
         ),
+        ExportError::Corrupt(why) => CliError::failed(
+            why,
+            format!("run `iu-cutter run` (it syncs the source's rows again), then: {retry}"),
+        ),
     }
 }

@@ -112,8 +112,8 @@ impl Live {
     }
 }
 
-/// Journals the report (through `live`, when given), writes it to the reports directory as
-/// JSON and Markdown, prints it, and turns its outcome into the command's result. `extra` is
+/// Writes the report (which the runner journaled) to the reports directory as JSON and
+/// Markdown, prints it, and turns its outcome into the command's result. `extra` is
 /// printed after the report (the dry run's attestation line).
 ///
 /// A run refused before it was journaled does not exist: its report is printed but written
@@ -137,13 +137,6 @@ pub(crate) async fn finish(
                 report.run,
                 config.reports_dir.display()
             ));
-        } else {
-            match live.runner.journal_report(&report).await {
-                Ok(()) => {}
-                Err(error) => report
-                    .notes
-                    .push(format!("the report is not in the journal: {error}")),
-            }
         }
     }
     let written = if !exists {

@@ -318,7 +318,28 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
         lines.iter().all(|line| line["document"] == "1"),
         "{since:?}"
     );
+    // Each line carries what the reader view shows: the row's revision the units were cut from
+    // and the document's metadata columns.
+    let cut_from = lines[0]["source_revision"]
+        .as_str()
+        .ok_or("source_revision")?;
+    for line in &lines {
+        assert_eq!(line["source_revision"], cut_from, "{line}");
+        let title = line["metadata"]["title"].as_str().ok_or("metadata.title")?;
+        assert!(title.starts_with("Law "), "{line}");
+        assert!(line["metadata"]["lang"].is_string(), "{line}");
+    }
     let full = program.run(&["export"], 0)?;
+    for line in full.stdout.lines() {
+        let line: serde_json::Value = serde_json::from_str(line)?;
+        assert!(line["source_revision"].is_string(), "{line}");
+        assert!(line["metadata"].is_object(), "{line}");
+        if line["document"] == "1" {
+            assert_eq!(line["source_revision"], cut_from, "{line}");
+        } else {
+            assert_ne!(line["source_revision"], cut_from, "{line}");
+        }
+    }
     let exported: String = full
         .stdout
         .lines()

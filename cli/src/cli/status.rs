@@ -19,7 +19,11 @@ use crate::cli::store::ReadOnlyStore;
 #[derive(Serialize)]
 struct StatusJson {
     store: String,
-    census: CensusSummary,
+    /// Only with `--census`: it reads the whole store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    census: Option<CensusSummary>,
+    /// Runs in the journal, of which `runs` are the most recent.
+    runs_total: usize,
     runs: Vec<RunRecord>,
     /// Each journaled-running run's liveness: who works on it, or that nobody does any more.
     liveness: Vec<Liveness>,
@@ -83,16 +87,26 @@ fn phase_status(status: PhaseStatus) -> &'static str {
 /// What the operator retries after a failed read of `status`.
 const STATUS_RETRY: &str = "iu-cutter status";
 
+/// What `iu-cutter status` without a run shows of the store.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoreView {
+    /// Take the census (it reads every document, generation and unit).
+    pub(crate) census: bool,
+    /// The most runs listed, the most recent.
+    pub(crate) limit: usize,
+}
+
 /// `iu-cutter status [RUN]`.
 pub(crate) async fn status(
     config: &Config,
     run: Option<RunId>,
+    view: StoreView,
     json: bool,
 ) -> Result<(), CliError> {
     let store = ReadOnlyStore::open(config, "status", STATUS_RETRY).await?;
     match run {
         Some(run) => run_status(config, store.adapter(), run, json).await,
-        None => store_status(config, store.adapter(), json).await,
+        None => store_status(config, store.adapter(), view, json).await,
     }
 }
 
@@ -182,38 +196,54 @@ fn phase_row(phase: &PhaseRecord) -> Vec<String> {
     ]
 }
 
-/// `iu-cutter status`: the store's census and every journaled run, with its liveness.
+/// `iu-cutter status`: the most recent journaled runs, with their liveness, and with
+/// `--census` the store's census. Without it nothing but the journal and the leases is read, so
+/// that its cost grows with the journal, not with the documents and units.
 async fn store_status(
     config: &Config,
     adapter: &dyn LiveExecutionAdapter,
+    view: StoreView,
     json: bool,
 ) -> Result<(), CliError> {
-    let census = adapter
-        .census()
-        .await
-        .map_err(|e| CliError::from_adapter(e, "taking the census", STATUS_RETRY))?;
-    let runs = adapter
+    let census = if view.census {
+        let census = adapter
+            .census()
+            .await
+            .map_err(|e| CliError::from_adapter(e, "taking the census", STATUS_RETRY))?;
+        Some(CensusSummary::from(&census))
+    } else {
+        None
+    };
+    let mut runs = adapter
         .list_runs()
         .await
         .map_err(|e| CliError::from_adapter(e, "reading the journal", STATUS_RETRY))?;
+    // Most recent last: by when the run's first phase started (RFC 3339 UTC, which sorts as
+    // text); runs that never started a phase first, each group in id order.
+    runs.sort_by(|a, b| started(a).cmp(&started(b)).then_with(|| a.run.cmp(&b.run)));
+    let runs_total = runs.len();
+    runs.drain(..runs_total.saturating_sub(view.limit));
     let leases = load_leases(adapter).await?;
     let lives: Vec<Liveness> = runs.iter().filter_map(|r| liveness(r, &leases)).collect();
     if json {
-        let out = StatusJson {
+        print_json(&StatusJson {
             store: config.location(),
-            census: CensusSummary::from(&census),
+            census,
+            runs_total,
             runs,
             liveness: lives,
-        };
-        print_json(&out);
+        });
         return Ok(());
     }
-    out!(
-        "store {}: {}, fingerprint {}",
-        config.location(),
-        census_counts(census.documents, census.units),
-        census.fingerprint
-    );
+    match &census {
+        Some(c) => out!(
+            "store {}: {}, fingerprint {}",
+            config.location(),
+            census_counts(c.documents, c.units),
+            c.fingerprint
+        ),
+        None => out!("store {}", config.location()),
+    }
     if runs.is_empty() {
         out!("no runs journaled yet");
         return Ok(());
@@ -222,7 +252,21 @@ async fn store_status(
         &["run", "status", "scope", "rules", "phases", "last phase"],
         runs.iter().map(|r| run_row(r, &lives)),
     );
+    if runs.len() < runs_total {
+        out!(
+            "{} of {runs_total} runs shown, the most recent (status --limit N shows more)",
+            runs.len()
+        );
+    }
     Ok(())
+}
+
+/// When `run` started: its earliest journaled phase start.
+fn started(run: &RunRecord) -> Option<&str> {
+    run.phases
+        .iter()
+        .filter_map(|p| p.started_at.as_deref())
+        .min()
 }
 
 /// A row of the run table: the run, its status (its liveness for a running one), scope, rules,

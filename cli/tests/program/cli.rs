@@ -172,6 +172,8 @@ fn init_import_plan_refuse_run_units_rollback_and_dry_run() -> TestResult {
     assert!(status.stdout.contains("t1"), "{status:?}");
     assert!(status.stdout.contains("ROLLED_BACK"), "{status:?}");
     assert!(!status.stdout.contains("d1"), "{status:?}");
+    // Without --census, status reads the journal only.
+    assert!(!status.stdout.contains("fingerprint"), "{status:?}");
     let detail = wd.expect(&["status", "t1", "--json"], 0)?;
     let detail: serde_json::Value = serde_json::from_str(&detail.stdout)?;
     assert_eq!(detail["status"], "ROLLED_BACK");
@@ -180,6 +182,52 @@ fn init_import_plan_refuse_run_units_rollback_and_dry_run() -> TestResult {
     wd.expect(&["units", "nope.txt"], 8)?;
     wd.expect(&["status", "nope"], 8)?;
     wd.expect(&["run", "--execute", "--prefix", "nothing/"], 8)?;
+    Ok(())
+}
+
+/// `status` lists the most recent runs from the journal, and reads the whole store only when
+/// asked for its census.
+#[test]
+fn status_shows_the_most_recent_runs_and_the_census_only_when_asked() -> TestResult {
+    let wd = Workdir::new()?;
+    let corpus = examples();
+    wd.expect(&["init", "--execute"], 0)?;
+    wd.expect(
+        &["import", "--execute", corpus.to_str().ok_or("corpus path")?],
+        0,
+    )?;
+    // Run ids that sort against the order they ran in: "recent" is by time, not by id.
+    for (run, prefix, preset) in [("z1", "vi/", "legal-vi"), ("a2", "md/", "markdown")] {
+        wd.expect_with(
+            &["run", "--execute", "--prefix", prefix, "--run-id", run],
+            &[("IU_CUTTER_PRESET", preset)],
+            0,
+        )?;
+    }
+    let all: serde_json::Value =
+        serde_json::from_str(&wd.expect(&["status", "--json"], 0)?.stdout)?;
+    assert!(all.get("census").is_none(), "{all}");
+    assert_eq!(all["runs_total"], 2);
+    assert_eq!(all["runs"][0]["run"], "z1", "{all}");
+    assert_eq!(all["runs"][1]["run"], "a2", "{all}");
+
+    let last: serde_json::Value =
+        serde_json::from_str(&wd.expect(&["status", "--limit", "1", "--json"], 0)?.stdout)?;
+    assert_eq!(last["runs_total"], 2);
+    assert_eq!(last["runs"].as_array().map(Vec::len), Some(1), "{last}");
+    assert_eq!(last["runs"][0]["run"], "a2", "the most recent run: {last}");
+    let shown = wd.expect(&["status", "--limit", "1"], 0)?;
+    assert!(shown.stdout.contains("1 of 2 runs shown"), "{shown:?}");
+    assert!(!shown.stdout.contains("z1"), "{shown:?}");
+
+    let census: serde_json::Value =
+        serde_json::from_str(&wd.expect(&["status", "--census", "--json"], 0)?.stdout)?;
+    assert_eq!(
+        census["census"]["fingerprint"],
+        wd.census()?.fingerprint.as_str()
+    );
+    let text = wd.expect(&["status", "--census"], 0)?;
+    assert!(text.stdout.contains("fingerprint"), "{text:?}");
     Ok(())
 }
 
