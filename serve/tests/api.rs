@@ -316,3 +316,47 @@ async fn a_second_invocation_of_a_busy_run_and_a_bad_until_are_refused() {
     assert_eq!(server.get("/runs/none/events").await.status, 404);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease() {
+    // One unit per batch and a pause after each: the run is still writing when the server stops.
+    let slow = iu_cutter_orchestrator::RunOptions::default()
+        .with_batch_units(1)
+        .with_throttle(iu_cutter_orchestrator::Throttle {
+            max_units_per_second: None,
+            pause_between_batches: Duration::from_millis(500),
+        });
+    let server = Server::start_with(Some(TOKEN), true, slow).await;
+    let started = server.post("/runs?mode=live", r#"{"run":"slow-1"}"#).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let mut events = Events::open(server.addr, "/runs/slow-1/events").await;
+    let mut writing = false;
+    while let Some(event) = events.next(Duration::from_secs(30)).await {
+        if event["event"] == "progress" && event["phase"] == "leg-b-record" {
+            writing = true;
+            break;
+        }
+    }
+    assert!(writing, "the run reached leg-b-record");
+    let store = server.store.clone();
+    let stopping = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopped at the next batch"
+    );
+    // The event stream ended with the server.
+    assert!(events.next(Duration::from_secs(5)).await.is_none());
+    let record =
+        ok(store.load_run(&"slow-1".into()).await, "load").unwrap_or_else(|| panic!("journaled"));
+    assert_ne!(
+        format!("{:?}", record.status),
+        "Pass",
+        "cancelled before the end"
+    );
+    let leases = ok(store.load_leases().await, "leases");
+    assert!(
+        leases.leases.iter().all(|l| l.run.as_str() != "slow-1"),
+        "lease released: {leases:?}"
+    );
+}
