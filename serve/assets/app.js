@@ -62,7 +62,8 @@ async function loadSwitch() {
 
 // ---- runs table --------------------------------------------------------------------------
 
-function statusOf(row) { return row.outcome || row.status || "?"; }
+// The journal's status first: a run held on purpose ends its invocation PASS but is HELD.
+function statusOf(row) { return row.status || row.outcome || "?"; }
 
 function phaseStrip(phases) {
   const byName = Object.fromEntries((phases || []).map((p) => [p.name, p]));
