@@ -65,6 +65,28 @@ impl Server {
 
     /// [`Server::start`] with base options for every invocation.
     pub async fn start_with(token: Option<&str>, open: bool, options: RunOptions) -> Server {
+        let documents = DOCUMENTS
+            .iter()
+            .map(|(id, body)| (DocumentId::new(*id), (*body).to_owned()))
+            .collect();
+        Self::start_on(
+            token,
+            open,
+            options,
+            documents,
+            CutRules::preset(Preset::Markdown),
+        )
+        .await
+    }
+
+    /// [`Server::start_with`] on a store holding `documents`, cut with `rules`.
+    pub async fn start_on(
+        token: Option<&str>,
+        open: bool,
+        options: RunOptions,
+        documents: Vec<(DocumentId, String)>,
+        rules: CutRules,
+    ) -> Server {
         let dir = ok(tempfile::tempdir(), "temporary directory");
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -80,17 +102,13 @@ impl Server {
         // Documents are imported with the switch open, whatever the test wants afterwards.
         let was_open = switch.is_open();
         switch.set(true);
-        let documents: Vec<(DocumentId, String)> = DOCUMENTS
-            .iter()
-            .map(|(id, body)| (DocumentId::new(*id), (*body).to_owned()))
-            .collect();
         ok(store.put_documents(&documents).await, "import");
         switch.set(was_open);
         let backend = Backend {
             store: store.clone(),
             backups: Arc::new(DirBackupStore::new(dir.path().join("backups"))),
             gate,
-            rules: CutRules::preset(Preset::Markdown),
+            rules,
             options: options.with_lease(LeaseOptions::with_holder(
                 "serve-test",
                 Duration::from_secs(30),
