@@ -1,47 +1,13 @@
-//! The bearer token every mutating request carries, compared in constant time.
-
-use std::fmt;
+//! The bearer token every mutating request carries ([`Secret`], compared in constant time).
 
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::secret::Secret;
 use crate::state::App;
-
-/// A secret string (the bearer token): never printed, compared in constant time.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`; an empty value is no secret (`None`).
-    pub fn new(value: impl Into<String>) -> Option<Self> {
-        let value = value.into();
-        (!value.trim().is_empty()).then(|| Secret(value.trim().to_owned()))
-    }
-
-    /// The secret itself, for a caller that must send it (a client, a test).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether `offered` is this secret. Both sides are hashed first, so the comparison takes
-    /// the same time whatever the lengths and wherever they differ.
-    pub fn matches(&self, offered: &str) -> bool {
-        let expected = Sha256::digest(self.0.as_bytes());
-        let offered = Sha256::digest(offered.as_bytes());
-        expected.ct_eq(&offered).into()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// Lets reads through; every other method needs the configured bearer token.
 pub(crate) async fn require_token(
@@ -91,20 +57,6 @@ fn check(token: Option<&Secret>, header: Option<&axum::http::HeaderValue>) -> Re
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-
-    #[test]
-    fn a_secret_matches_only_itself() {
-        let secret = Secret::new("s3cret").into_iter().next();
-        let Some(secret) = secret else {
-            panic!("a non-empty secret");
-        };
-        assert!(secret.matches("s3cret"));
-        assert!(!secret.matches("s3cre"));
-        assert!(!secret.matches("s3cret "));
-        assert!(!secret.matches(""));
-        assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
-        assert!(Secret::new("  ").is_none());
-    }
 
     #[test]
     fn the_header_must_carry_the_token() {

@@ -22,6 +22,7 @@ mod error;
 mod metrics;
 mod page;
 mod review;
+mod secret;
 mod state;
 
 use std::future::Future;
@@ -33,8 +34,8 @@ use iu_cutter_orchestrator::RunOptions;
 use iu_cutter_phase_core::BackupStore;
 use tokio::net::TcpListener;
 
-pub use auth::Secret;
 pub use error::ServeError;
+pub use secret::Secret;
 
 /// The address `serve` listens on unless configured: loopback only.
 pub const DEFAULT_BIND: SocketAddr =

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::Backend;
-use crate::auth::Secret;
+use crate::secret::Secret;
 
 /// Events kept for a slow reader before it misses some (it is told it lagged).
 const EVENT_BUFFER: usize = 1024;
