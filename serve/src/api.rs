@@ -334,23 +334,21 @@ async fn events(
     let stream = futures_util::stream::unfold(
         (receiver, stopping),
         |(mut receiver, mut stopping)| async move {
-            loop {
-                if *stopping.borrow() {
-                    return None;
-                }
-                let event = tokio::select! {
-                    event = receiver.recv() => event,
-                    _ = stopping.changed() => return None,
-                };
-                let event = match event {
-                    Ok(event) => event_of(&event),
-                    Err(RecvError::Lagged(missed)) => Event::default()
-                        .event("lagged")
-                        .data(format!("{missed} events missed")),
-                    Err(RecvError::Closed) => return None,
-                };
-                return Some((Ok(event), (receiver, stopping)));
+            if *stopping.borrow() {
+                return None;
             }
+            let event = tokio::select! {
+                event = receiver.recv() => event,
+                _ = stopping.changed() => return None,
+            };
+            let event = match event {
+                Ok(event) => event_of(&event),
+                Err(RecvError::Lagged(missed)) => Event::default()
+                    .event("lagged")
+                    .data(format!("{missed} events missed")),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (receiver, stopping)))
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -302,10 +302,10 @@ impl Events {
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
         let read = async {
             while let Some(line) = self.lines.next_line().await.ok().flatten() {
-                if let Some(data) = line.strip_prefix("data:") {
-                    if let Ok(value) = serde_json::from_str(data.trim()) {
-                        return Some(value);
-                    }
+                if let Some(data) = line.strip_prefix("data:")
+                    && let Ok(value) = serde_json::from_str(data.trim())
+                {
+                    return Some(value);
                 }
             }
             None
