@@ -451,6 +451,25 @@ async fn start_run(
     if new.stale {
         request = request.only_stale();
     }
+    // One id names one run: a dry run never shadows a journaled live run, nor the reverse.
+    let journaled = app
+        .backend()
+        .store
+        .load_run(&run)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the journal"))?
+        .is_some();
+    let taken = match mode {
+        Mode::Live => app.simulated(&run).is_some(),
+        Mode::Simulate => journaled || app.slot(&run).is_some(),
+    };
+    if taken {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("run id {run} is already taken by a run of the other mode"),
+        )
+        .with_next("choose another run id, or leave it out to get a fresh one"));
+    }
     let simulated = match mode {
         Mode::Live => {
             require_open(&app).await?;

@@ -108,6 +108,11 @@ async fn a_live_run_is_refused_while_the_kill_switch_is_closed_with_its_reason()
     assert_eq!(detail["report"]["outcome"]["name"], "PASS", "{detail}");
     assert_eq!(detail["mode"], "simulate");
     assert!(ok(server.store.load_run(&"dry-1".into()).await, "load").is_none());
+    // Its id stays its own: a live run may not take it.
+    server.switch.set(true);
+    let clash = server.post("/runs?mode=live", r#"{"run":"dry-1"}"#).await;
+    assert_eq!(clash.status, 409, "{}", clash.body);
+    server.switch.set(false);
 
     // Closed under a held run: enact is refused with the reason too.
     server.switch.set(true);
