@@ -14,7 +14,7 @@ pub(crate) fn bin() -> String {
 pub(crate) const BUILD_PROGRAM: [&str; 5] = [
     "build",
     "-p",
-    "iu-cutter-orchestrator",
+    "iu-cutter",
     "--bin",
     "iu-cutter",
 ];

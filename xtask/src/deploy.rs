@@ -22,7 +22,7 @@
 //!
 //! # The program contract
 //!
-//! The `iu-cutter` binary (package `iu-cutter-orchestrator`) must offer:
+//! The `iu-cutter` binary (package `iu-cutter`) must offer:
 //!
 //! - `iu-cutter version --json`: exit 0 and print one JSON object
 //!   `{"version": "<workspace version>", "commit": "<full sha of the commit it was built from>",
@@ -547,7 +547,7 @@ mod tests {
         let src = root.join(format!("{name}-src"));
         for (rel, body) in [
             ("Cargo.toml", format!("# {name}\n")),
-            ("orchestrator/src/main.rs", format!("// {name} {commit}\n")),
+            ("cli/src/main.rs", format!("// {name} {commit}\n")),
             ("README.md", "iu-cutter\n".to_string()),
         ] {
             write(&src.join(rel), &body).map_err(|e| e.to_string())?;
@@ -699,7 +699,7 @@ mod tests {
         let before = installed(&to)?;
         repack(&packed.tarball, &|root| {
             write(
-                &root.join("iu-cutter-0.1.0-1111111/src/orchestrator/src/main.rs"),
+                &root.join("iu-cutter-0.1.0-1111111/src/cli/src/main.rs"),
                 "// backdoor\n",
             )
         })?;
@@ -712,7 +712,7 @@ mod tests {
         fs::remove_file(&packed.sha256_file)?;
         let err = refused(&packed.tarball, &to, Some(&before))?;
         assert!(
-            err.contains("modified: src/orchestrator/src/main.rs"),
+            err.contains("modified: src/cli/src/main.rs"),
             "{err}"
         );
         assert!(err.contains("refusing to deploy"), "{err}");

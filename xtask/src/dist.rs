@@ -356,7 +356,7 @@ fn cargo_build_release(root: &Path) -> Result<PathBuf, String> {
         "--release",
         "--locked",
         "-p",
-        "iu-cutter-orchestrator",
+        "iu-cutter",
         "--bin",
         "iu-cutter",
         "--message-format=json-render-diagnostics",
@@ -371,7 +371,7 @@ fn cargo_build_release(root: &Path) -> Result<PathBuf, String> {
     if !output.status.success() {
         return Err(format!(
             "the release build of the program failed ({}): `cargo {}`. The `iu-cutter` binary of \
-             package iu-cutter-orchestrator must build (with the committed Cargo.lock) before a \
+             package iu-cutter must build (with the committed Cargo.lock) before a \
              release; fix the build, commit, and rerun `cargo xtask dist`",
             output.status,
             args.join(" ")

@@ -6,7 +6,7 @@
 //!    `IU_CUTTER_FAULTS_FULL=1`: every adapter call index × {error, crash before applying, crash
 //!    after applying} over a fixed set of scenarios, each resumed to the fault-free end state,
 //!    and a rollback from every crash back to the pre-run census.
-//! 2. The real program on SQLite (`orchestrator/tests/program/faults.rs`): `iu-cutter run`
+//! 2. The real program on SQLite (`cli/tests/program/faults.rs`): `iu-cutter run`
 //!    killed with SIGKILL at seeded random moments, then resume (PASS, the reference store's
 //!    census) and rollback from a copy of the killed state (the pre-run census).
 //! 3. Two runners racing on one scope (`tests/tests/integration/runners.rs`, see
@@ -15,7 +15,7 @@
 //!    at its fence having written no unit, and rolling back gives back the pre-run census.
 //! 4. An edit injected by a database trigger at every phase boundary, on both stores: no run
 //!    ends PASS with units that do not tile the current body, and no rollback reverts the edit.
-//! 5. The 100 MB document on SQLite (`orchestrator/tests/program/bad_input.rs`, gated by
+//! 5. The 100 MB document on SQLite (`cli/tests/program/bad_input.rs`, gated by
 //!    `IU_CUTTER_BIG_TESTS=1`: about 25 s in a debug build), counted as one trial.
 //!
 //! The PostgreSQL trials need `IU_CUTTER_TEST_PG_URL` (`cargo xtask pg-setup` prints one);
@@ -61,9 +61,9 @@ const fn integration_test(test: &'static str) -> [&'static str; 9] {
     one_test("iu-cutter-tests", "integration", test)
 }
 
-/// [`one_test`] of the `program` binary of `iu-cutter-orchestrator`, the real program's tests.
+/// [`one_test`] of the `program` binary of `iu-cutter`, the real program's tests.
 const fn program_test(test: &'static str) -> [&'static str; 9] {
-    one_test("iu-cutter-orchestrator", "program", test)
+    one_test("iu-cutter", "program", test)
 }
 
 /// The simulator matrix (module `faults_simulator`).

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::cli::config::EXECUTION_ENABLED_DEFAULT;
 
-/// The live stores compiled into this program: orchestrator/Cargo.toml enables both features of
+/// The live stores compiled into this program: cli/Cargo.toml enables both features of
 /// iu-cutter-live-execution unconditionally.
 pub(crate) const LIVE_WIRING: &str = "sqlite,postgres";
 
