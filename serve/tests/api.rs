@@ -167,6 +167,11 @@ async fn events_of_a_running_invocation_arrive_as_server_sent_events() {
     );
     let detail = server.settled("ev-1").await;
     assert_eq!(detail["record"]["status"], "PASS");
+    // No response carries the token.
+    for path in ["/runs", "/runs/ev-1", "/metrics", "/killswitch"] {
+        let body = server.get(path).await.body;
+        assert!(!body.contains(TOKEN), "{path} shows the token");
+    }
     // The server journaled the invocation's report.
     let reports = ok(server.store.load_reports(&"ev-1".into()).await, "reports");
     assert!(
