@@ -19,8 +19,8 @@ use support::{Events, Server, TOKEN, request};
 /// What one reader saw.
 #[derive(Default)]
 struct Reader {
-    /// `/runs` latencies.
-    lists: Vec<Duration>,
+    /// `/runs` requests: when each was sent, and its latency.
+    lists: Vec<(Instant, Duration)>,
     /// Time to the event stream's head.
     connect: Option<Duration>,
     events: u64,
@@ -64,7 +64,7 @@ async fn reader(addr: std::net::SocketAddr, run: String) -> Reader {
     loop {
         let asked = Instant::now();
         let list = request(addr, "GET", "/runs", None, "").await;
-        seen.lists.push(asked.elapsed());
+        seen.lists.push((asked, asked.elapsed()));
         if list.status != 200 {
             seen.errors.push(format!("GET /runs: {}", list.status));
         }
@@ -159,8 +159,22 @@ async fn main() {
         .unwrap_or("none")
         .to_owned();
 
-    let mut lists: Vec<Duration> = seen.iter().flat_map(|r| r.lists.iter().copied()).collect();
+    let mut lists: Vec<Duration> = seen
+        .iter()
+        .flat_map(|r| r.lists.iter().map(|(_, d)| *d))
+        .collect();
     lists.sort();
+    // The requests sent while the run executed, apart from the opening burst of connections.
+    let mut during: Vec<Duration> = seen
+        .iter()
+        .flat_map(|r| {
+            r.lists
+                .iter()
+                .filter(|(at, _)| *at >= began)
+                .map(|(_, d)| *d)
+        })
+        .collect();
+    during.sort();
     let mut connects: Vec<Duration> = seen.iter().filter_map(|r| r.connect).collect();
     connects.sort();
     let errors: Vec<&String> = seen.iter().flat_map(|r| r.errors.iter()).collect();
@@ -173,7 +187,8 @@ async fn main() {
          backup, 20 units per batch, 100 ms pause per batch; outcome {outcome}; run took {}\n\
          readers: {readers}, each following GET /runs/load-1/events and polling GET /runs \
          every 100 ms until the run ended\n\
-         GET /runs: {} requests; p50 {}, p90 {}, p99 {}, max {}\n\
+         GET /runs, all: {} requests; p50 {}, p90 {}, p99 {}, max {}\n\
+         GET /runs while the run executed: {} requests; p50 {}, p90 {}, p99 {}, max {}\n\
          GET /runs/load-1/events: {} streams opened; head p50 {}, p99 {}, max {}; {finished} \
          of {readers} saw run_finished; {events} events received\n\
          errors: {}\n{}",
@@ -185,6 +200,11 @@ async fn main() {
         ms(percentile(&lists, 90.0)),
         ms(percentile(&lists, 99.0)),
         ms(lists.last().copied().unwrap_or_default()),
+        during.len(),
+        ms(percentile(&during, 50.0)),
+        ms(percentile(&during, 90.0)),
+        ms(percentile(&during, 99.0)),
+        ms(during.last().copied().unwrap_or_default()),
         connects.len(),
         ms(percentile(&connects, 50.0)),
         ms(percentile(&connects, 99.0)),

@@ -84,13 +84,29 @@ pub async fn serve(
     backend: Backend,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .map_err(|source| ServeError::Bind {
-            address: config.bind,
-            source,
-        })?;
+    let listener = listen(config.bind).map_err(|source| ServeError::Bind {
+        address: config.bind,
+        source,
+    })?;
     serve_on(listener, config.token, backend, shutdown).await
+}
+
+/// Connections the kernel queues for the server before it accepts them. A burst of clients
+/// (hundreds of operators' pages, or the load test's 200 readers opening two connections each)
+/// overflowed the default queue: the dropped connections waited a second for TCP to retry.
+const BACKLOG: u32 = 4096;
+
+/// A listener on `address` with a queue of [`BACKLOG`] connections (for [`serve_on`]; pass
+/// port 0 for any free port).
+pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
 }
 
 /// [`serve`] on a listener already bound (a test binds `127.0.0.1:0` and reads its port).

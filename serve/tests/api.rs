@@ -167,6 +167,11 @@ async fn events_of_a_running_invocation_arrive_as_server_sent_events() {
     );
     let detail = server.settled("ev-1").await;
     assert_eq!(detail["record"]["status"], "PASS");
+    // No response carries the token.
+    for path in ["/runs", "/runs/ev-1", "/metrics", "/killswitch"] {
+        let body = server.get(path).await.body;
+        assert!(!body.contains(TOKEN), "{path} shows the token");
+    }
     // The server journaled the invocation's report.
     let reports = ok(server.store.load_reports(&"ev-1".into()).await, "reports");
     assert!(
@@ -364,4 +369,38 @@ async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease()
         leases.leases.iter().all(|l| l.run.as_str() != "slow-1"),
         "lease released: {leases:?}"
     );
+}
+
+/// Regression (found by `cargo xtask load`): a burst of clients overflowed the listener's
+/// default queue, and each dropped connection waited a second for TCP to retry. Connections the
+/// server has not accepted yet must wait in the queue, not be dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_waits_in_the_queue_instead_of_being_dropped() {
+    let listener = ok(
+        iu_cutter_serve::listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        "listen",
+    );
+    let addr = ok(listener.local_addr(), "address");
+    // Nobody accepts: every connection must be queued by the kernel.
+    let connects: Vec<_> = (0..600)
+        .map(|_| {
+            tokio::spawn(async move {
+                tokio::time::timeout(
+                    Duration::from_millis(900),
+                    tokio::net::TcpStream::connect(addr),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+            })
+        })
+        .collect();
+    let mut queued = Vec::new();
+    for connect in connects {
+        if let Ok(Some(stream)) = connect.await {
+            queued.push(stream);
+        }
+    }
+    assert_eq!(queued.len(), 600, "connections dropped instead of queued");
+    drop(listener);
 }

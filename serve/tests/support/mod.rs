@@ -114,10 +114,8 @@ impl Server {
                 Duration::from_secs(30),
             )),
         };
-        let listener = ok(
-            tokio::net::TcpListener::bind("127.0.0.1:0").await,
-            "bind 127.0.0.1:0",
-        );
+        let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = ok(iu_cutter_serve::listen(any_port), "bind 127.0.0.1:0");
         let addr = ok(listener.local_addr(), "local address");
         let (stop, stopped) = oneshot::channel();
         let token = token.and_then(Secret::new);
