@@ -247,7 +247,8 @@ async fn the_operator_reviews_and_enacts_a_held_run_in_chromium() {
     let url = format!("http://{}/", server.addr);
     let dir = screenshot_dir();
     // The browser is driven from a blocking thread; the server keeps running on the runtime.
-    let shots = tokio::task::spawn_blocking(move || drive(&binary, &url, &dir));
+    let switch = server.switch.clone();
+    let shots = tokio::task::spawn_blocking(move || drive(&binary, &url, &dir, &switch));
     let shots = ok(shots.await, "the browser thread");
     let detail = server.settled("review").await;
     assert_eq!(detail["record"]["status"], "PASS", "{detail}");
@@ -257,7 +258,12 @@ async fn the_operator_reviews_and_enacts_a_held_run_in_chromium() {
 }
 
 /// The scenario in the page; returns the screenshots' paths.
-fn drive(binary: &Path, url: &str, dir: &Path) -> Vec<String> {
+fn drive(
+    binary: &Path,
+    url: &str,
+    dir: &Path,
+    switch: &iu_cutter_live_execution::ManualSwitch,
+) -> Vec<String> {
     let mut browser = Browser::launch(binary, url);
     let mut shots = Vec::new();
     let row = r#"document.querySelector('#runs tr[data-run="review"]')"#;
@@ -327,5 +333,21 @@ fn drive(binary: &Path, url: &str, dir: &Path) -> Vec<String> {
         r#"document.querySelector('#runs tr[data-run="review"]').innerText.includes('PASS')"#,
     );
     shots.push(browser.screenshot(dir, "4-enacted.png"));
+
+    // The kill switch closes: the page says which source closed it and how to open it, and
+    // Roll back is disabled.
+    switch.set(false);
+    browser.eval("document.getElementById('refresh').click()");
+    browser.wait_for(
+        "the closed kill switch's reason",
+        "!document.getElementById('switch-note').hidden \
+         && document.getElementById('switch-note').textContent.includes('test switch') \
+         && document.getElementById('switch-note').textContent.includes('open the test switch')",
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('rollback').disabled"),
+        Value::Bool(true)
+    );
+    shots.push(browser.screenshot(dir, "5-switch-closed.png"));
     shots.iter().map(|p| p.display().to_string()).collect()
 }
