@@ -37,6 +37,7 @@ mod run;
 mod runner;
 mod scope;
 mod self_check;
+mod serve;
 mod status;
 mod store;
 mod version;
@@ -512,6 +513,19 @@ enum Command {
         after_help = "Example:\n  iu-cutter control disable --reason \"freeze for audit\"\n  iu-cutter control status"
     )]
     Control(ControlCommand),
+    /// Serve the HTTP API and the operator page (see README, "Run as a service").
+    #[command(
+        after_help = "Listens on [serve] bind (default 127.0.0.1:8080). Reads need no token; \
+        every POST needs Authorization: Bearer <token> ([serve] token, or the variable named by \
+        token_env, default IU_CUTTER_SERVE_TOKEN). Live runs, enact and rollback go through the \
+        kill switch as on the command line.\n\nExample:\n  IU_CUTTER_SERVE_TOKEN=change-me \
+        iu-cutter serve"
+    )]
+    Serve {
+        /// Open the kill switch for the server's live invocations.
+        #[arg(long)]
+        execute: bool,
+    },
     /// Version, commit, and compiled-in defaults.
     #[command(after_help = "Example:\n  iu-cutter version --json")]
     Version {
@@ -583,6 +597,7 @@ impl Command {
             | Command::Import { .. }
             | Command::Export { .. }
             | Command::Control(_)
+            | Command::Serve { .. }
             | Command::Completions { .. }
             | Command::Manpage
             | Command::SelfCheck => false,
@@ -799,6 +814,7 @@ async fn dispatch_with_config(
             run::rollback(config, run, flags(switches.execute, switches.json)).await
         }
         Command::Control(command) => control::control(config, command).await,
+        Command::Serve { execute } => serve::serve(config, execute).await,
         // Run by dispatch_without_config or dispatch_read_only.
         Command::Version { .. }
         | Command::SelfCheck
