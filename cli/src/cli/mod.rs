@@ -416,7 +416,7 @@ enum Command {
         after_help = "Without RUN: the most recent runs (--limit), read from the journal only, so \
         that it answers as fast on a store of millions of units as on an empty one. --census adds \
         the store's census (documents, units, fingerprint), which reads every document, \
-        generation and unit."
+        generation and unit.\n\nExample:\n  iu-cutter status --limit 5"
     )]
     Status {
         /// One run, in detail.
