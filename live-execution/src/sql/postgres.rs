@@ -45,8 +45,7 @@ impl Dialect for Postgres {
 
     const SQL_SHA256: Option<&'static str> = Some("encode(sha256(convert_to({}, 'UTF8')), 'hex')");
 
-    const READER_VIEW_TAG: &'static str =
-        "SELECT obj_description(to_regclass('active_units'), 'pg_class')";
+    const READER_VIEW_TAG: &'static str = "SELECT obj_description(to_regclass($1), 'pg_class')";
 
     const TAG_READER_VIEW: Option<&'static str> = Some("COMMENT ON VIEW active_units IS '{}'");
     const REPLACE_VIEW_IN_PLACE: bool = true;
@@ -102,8 +101,7 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
  WHERE d.id = $1 ORDER BY u.ordinal",
     };
 
-    const MIGRATIONS_TABLE_EXISTS: &'static str =
-        "SELECT to_regclass('schema_migrations') IS NOT NULL";
+    const MIGRATIONS_TABLE_EXISTS: &'static str = "SELECT to_regclass($1) IS NOT NULL";
 
     /// Serialises concurrent `init`s on the bookkeeping table.
     const LOCK_MIGRATIONS: Option<&'static str> =

@@ -115,7 +115,7 @@ fn an_untyped_integer_id_column_is_enacted() -> TestResult {
          INSERT INTO laws VALUES (1, 'Article 1\nOne.\n', 1, 'published', 'A', 'en');",
     )?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
-    let stale = wd.column("SELECT CAST(stale AS TEXT) FROM active_units")?;
+    let stale = wd.column("SELECT CAST(stale AS TEXT) FROM iu_cutter_active_units")?;
     assert!(
         stale.iter().all(|s| s == "0"),
         "nothing is stale: {stale:?}"
@@ -133,14 +133,14 @@ fn a_null_revision_is_not_stale_right_after_its_cut() -> TestResult {
          INSERT INTO laws VALUES (1, 'Article 1\nOne.\n', NULL, 'published', 'A', 'en');",
     )?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
-    let stale = wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM active_units")?;
+    let stale = wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units")?;
     assert_eq!(stale, ["0"], "just cut, not stale");
     // The body moves, the revision stays NULL: the next sync reads it again (a NULL revision
     // is always read), and `run --stale` cuts it.
     wd.sql("UPDATE laws SET content = content || 'Article 2\nMore.\n' WHERE id = 1")?;
     let stale = wd.expect(&["run", "--execute", "--stale", "--run-id", "r2"], 0)?;
     assert!(stale.stdout.contains("--stale: 1 document(s)"), "{stale:?}");
-    let stale = wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM active_units")?;
+    let stale = wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units")?;
     assert_eq!(stale, ["0"], "cut again, not stale");
     Ok(())
 }
@@ -261,17 +261,80 @@ fn a_filter_with_unbalanced_parentheses_is_refused() -> TestResult {
 }
 
 /// `[source]` naming iu-cutter's own `documents` table (or any of its tables) is accepted: the
-/// tracking copies become their own source. It can only be a mistake; refuse it by name.
+/// tracking copies become their own source. It can only be a mistake; refuse it by name. In an
+/// application's SQLite file iu-cutter's tables are prefixed, so it is `iu_cutter_documents`
+/// there (`documents` is the application's name to use).
 #[test]
 fn a_source_naming_iu_cutters_own_table_is_refused() -> TestResult {
     let wd = Workdir::new()?;
     wd.write(
         "cutter.toml",
-        b"[source]\ntable = \"documents\"\nid = \"id\"\nbody = \"body\"\n",
+        b"[source]\ntable = \"iu_cutter_documents\"\nid = \"id\"\nbody = \"body\"\n",
     )?;
     let init = wd.run(&["init", "--execute"])?;
     assert_ne!(init.code, 0, "refused: {init:?}");
-    assert!(init.all().contains("documents"), "{init:?}");
+    assert!(
+        init.all().contains("is one of iu-cutter's own tables"),
+        "{init:?}"
+    );
+    Ok(())
+}
+
+/// An application's SQLite file that already has a table of one of iu-cutter's prefixed names:
+/// `init` refuses, naming it, and changes nothing.
+#[test]
+fn init_refuses_a_file_holding_a_prefixed_name_already() -> TestResult {
+    let wd = Workdir::new()?;
+    std::fs::File::create(wd.path().join(STORE))?;
+    wd.sql(THREE_LAWS)?;
+    wd.sql("CREATE TABLE iu_cutter_units (id INTEGER)")?;
+    wd.write("cutter.toml", CONFIG.as_bytes())?;
+    let init = wd.run(&["init", "--execute"])?;
+    assert_ne!(init.code, 0, "refused: {init:?}");
+    assert!(init.all().contains("table iu_cutter_units"), "{init:?}");
+    assert_eq!(
+        wd.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?,
+        ["iu_cutter_units", "laws"],
+        "nothing was changed"
+    );
+    Ok(())
+}
+
+/// A SQLite file holding iu-cutter's tables both prefixed and not: which store is meant cannot
+/// be told, so every command refuses, saying what to do.
+#[test]
+fn a_file_with_both_layouts_is_refused() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.sql(
+        "CREATE TABLE schema_migrations (version BIGINT, description TEXT, checksum TEXT, \
+         applied_at TEXT)",
+    )?;
+    let run = wd.run(&["run", "--execute"])?;
+    assert_ne!(run.code, 0, "refused: {run:?}");
+    assert!(run.all().contains("cannot tell which"), "{run:?}");
+    Ok(())
+}
+
+/// An application with its own `schema_migrations` (a Rails or Diesel application has one) is
+/// not taken for iu-cutter's store: `init` attaches with prefixed tables beside it.
+#[test]
+fn an_applications_own_schema_migrations_is_left_alone() -> TestResult {
+    let wd = Workdir::new()?;
+    std::fs::File::create(wd.path().join(STORE))?;
+    wd.sql(THREE_LAWS)?;
+    wd.sql("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)")?;
+    wd.sql("INSERT INTO schema_migrations VALUES ('20240101000000')")?;
+    wd.write("cutter.toml", CONFIG.as_bytes())?;
+    wd.expect(&["init", "--execute"], 0)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    assert_eq!(
+        wd.column("SELECT version FROM schema_migrations")?,
+        ["20240101000000"]
+    );
+    assert_eq!(
+        wd.column("SELECT CAST(count(DISTINCT document) AS TEXT) FROM iu_cutter_active_units")?,
+        ["3"]
+    );
     Ok(())
 }
 

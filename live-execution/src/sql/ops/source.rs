@@ -17,6 +17,7 @@ use crate::source::{SourceMapping, SyncReport};
 use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
+use crate::sql::layout;
 use crate::sql::migrations::READER_VIEW_SELECT;
 use crate::sql::ops::documents::{Current, current_from_row};
 use crate::sql::query::{Fields, Query};
@@ -135,8 +136,9 @@ impl Names {
             revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
         ];
         columns.extend(mapping.metadata.iter().map(|name| as_text(name)));
+        // The application's SQL: kept as written when the statements are laid out.
         let filter = match &mapping.filter {
-            Some(filter) => format!("({filter})"),
+            Some(filter) => format!("({})", layout::verbatim(filter)),
             None => "TRUE".to_owned(),
         };
         Names {
@@ -600,16 +602,21 @@ pub(crate) async fn check_unchanged<D: Dialect>(
     Ok(())
 }
 
-/// The tag the reader view carries when its definition is `view`: a database that reports the
-/// same tag has the view already (`init` then has nothing to replace).
-fn view_tag<D: Dialect>(view: &str) -> String {
-    match D::TAG_READER_VIEW {
+/// The tag the reader view carries when its definition is `view` (as built: it is compared
+/// laid out, as the database holds it): a database that reports the same tag has the view
+/// already (`init` then has nothing to replace).
+fn view_tag<D: Dialect>(view: &str) -> AdapterResult<String> {
+    let view = layout::current()
+        .ok_or_else(layout::unscoped)
+        .map_err(sql("reading the reader view's definition"))?
+        .built(view);
+    Ok(match D::TAG_READER_VIEW {
         Some(_) => format!(
             "iu-cutter reader contract 1, definition sha256 {}",
             sha256_hex(view.as_bytes())
         ),
-        None => view.to_owned(),
-    }
+        None => view,
+    })
 }
 
 /// Whether the reader view is the one `source` defines (its `stale` compares the source).
@@ -619,8 +626,9 @@ pub(crate) async fn reader_view_is_current<D: Dialect>(
 ) -> AdapterResult<bool> {
     let what = "reading the reader view's definition";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let tag = first_text::<D>(&mut conn, D::query(D::READER_VIEW_TAG), what).await?;
-    Ok(tag.as_deref() == Some(view_tag::<D>(&source.view).as_str()))
+    let view = layout::named("active_units").map_err(sql(what))?;
+    let tag = first_text::<D>(&mut conn, D::query(D::READER_VIEW_TAG).bind(view), what).await?;
+    Ok(tag.as_deref() == Some(view_tag::<D>(&source.view)?.as_str()))
 }
 
 /// Replaces the reader view with `source`'s, whose `stale` also compares each document's source
@@ -648,7 +656,7 @@ pub(crate) async fn replace_reader_view<D: Dialect>(
         .await
         .map_err(sql(what))?;
     if let Some(comment) = D::TAG_READER_VIEW {
-        Query::<D>::built(comment.replace("{}", &view_tag::<D>(&source.view)))
+        Query::<D>::built(comment.replace("{}", &view_tag::<D>(&source.view)?))
             .execute(&mut tx)
             .await
             .map_err(sql(what))?;
