@@ -59,6 +59,12 @@ pub(crate) trait Dialect: Engine {
     /// the tag.
     const TAG_READER_VIEW: Option<&'static str>;
 
+    /// Creates or replaces the function `source_moved(document, cut_sha256, cut_source_revision)`
+    /// the reader view's `stale` calls, whose `{query}` (`$1` to `$3`, one row, one boolean)
+    /// compares the source row of `{table}`; `None` where the view reads the source itself
+    /// (SQLite, which records no dependency on the source's columns).
+    const SOURCE_MOVED_FUNCTION: Option<&'static str>;
+
     /// Whether the reader view is replaced in place (`CREATE OR REPLACE VIEW`, PostgreSQL: the
     /// grants readers hold on it survive) rather than dropped and created again (SQLite, which
     /// has neither that statement nor grants).

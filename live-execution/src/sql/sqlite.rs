@@ -108,6 +108,7 @@ impl Dialect for Sqlite {
         "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = $1";
 
     const TAG_READER_VIEW: Option<&'static str> = None;
+    const SOURCE_MOVED_FUNCTION: Option<&'static str> = None;
     const REPLACE_VIEW_IN_PLACE: bool = false;
 
     const RELATION_EXISTS: &'static str =
