@@ -123,8 +123,12 @@ impl Layout {
     }
 
     /// A statement built at run time, laid out; its [`verbatim`] parts kept as written.
-    pub(crate) fn built(self, sql: &str) -> String {
-        lay_out(sql, self)
+    pub(crate) fn built(self, sql: String) -> String {
+        if self == Layout::Plain && !sql.contains(VERBATIM_OPEN) {
+            // Nothing to rename or unmark: the common case of the embedded store, for free.
+            return sql;
+        }
+        lay_out(&sql, self)
     }
 }
 
@@ -230,7 +234,7 @@ mod tests {
              \"app\".\"documents\" AS s WHERE units > 0 AND documents = 'x')";
         assert_eq!(prefixed(&statement), expected);
         assert_eq!(
-            lay_out(&statement, Layout::Plain),
+            Layout::Plain.built(statement.clone()),
             expected.replace("iu_cutter_documents", "documents")
         );
     }

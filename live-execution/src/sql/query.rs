@@ -392,7 +392,7 @@ where
     let layout = layout::current().ok_or_else(layout::unscoped)?;
     let mut statement = match query.sql {
         Text::Own(sql) => sqlx::query(layout.own(sql)),
-        Text::Built(sql) => sqlx::query(AssertSqlSafe(layout.built(&sql))),
+        Text::Built(sql) => sqlx::query(AssertSqlSafe(layout.built(sql))),
     };
     for param in query.params {
         statement = match param {

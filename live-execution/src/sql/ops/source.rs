@@ -667,14 +667,16 @@ fn view_tag<D: Dialect>(view: &str, function: Option<&str>) -> AdapterResult<Str
     let layout = layout::current()
         .ok_or_else(layout::unscoped)
         .map_err(sql("reading the reader view's definition"))?;
-    let view = layout.built(view);
+    let view = layout.built(view.to_owned());
     Ok(match D::TAG_READER_VIEW {
         Some(_) => format!(
             "iu-cutter reader contract 1, definition sha256 {}",
             sha256_hex(
                 format!(
                     "{}{view}",
-                    function.map(|f| layout.built(f)).unwrap_or_default()
+                    function
+                        .map(|f| layout.built(f.to_owned()))
+                        .unwrap_or_default()
                 )
                 .as_bytes()
             )
