@@ -929,7 +929,8 @@ async fn init(config: &Config, grant_runtime: Option<&str>, execute: bool) -> Re
     }
     if let (true, Some(source)) = (plan.source_view, &config.source) {
         out!(
-            "replaces view active_units: its `stale` compares each document with its row in {}",
+            "replaces view {}: its `stale` compares each document with its row in {}",
+            plan.view,
             source.table
         );
     }
@@ -965,7 +966,7 @@ async fn init(config: &Config, grant_runtime: Option<&str>, execute: bool) -> Re
         );
     }
     if let Some(table) = &report.reader_view {
-        out!("view active_units now compares the documents with {table}");
+        out!("view {} now compares the documents with {table}", plan.view);
     }
     if let Some(role) = grant_runtime {
         let granted = store::grant_runtime(config, role).await?;

@@ -3,6 +3,7 @@
 //!
 //! - `contract_simulator`, `contract_sqlite`, `contract_postgres`: the adapter contract, the
 //!   live-only checks and the no-clobber suite per store, and each store's connection errors;
+//!   `contract_sqlite_prefixed`: the contract on a SQLite file shared with an application;
 //! - `runners`: several runners on one store, and the race and edit trials, per SQL store;
 //! - `attack_postgres`: overlapping writers on PostgreSQL;
 //! - `edits_underneath`: an edit between backup and fence;
@@ -18,6 +19,7 @@ mod attack_seam;
 mod contract_postgres;
 mod contract_simulator;
 mod contract_sqlite;
+mod contract_sqlite_prefixed;
 mod differential;
 mod edits_underneath;
 mod faults_simulator;
