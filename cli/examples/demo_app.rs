@@ -27,7 +27,7 @@ const CREATE: &str = "CREATE TABLE laws (\
 /// document here.
 const READ: &str = "SELECT document, generation, source_revision, stale, count(*) AS units, \
     json_extract(metadata, '$.title') AS title \
-    FROM active_units GROUP BY document, generation, source_revision, stale, metadata \
+    FROM iu_cutter_active_units GROUP BY document, generation, source_revision, stale, metadata \
     ORDER BY document";
 
 #[tokio::main(flavor = "current_thread")]

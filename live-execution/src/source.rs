@@ -153,6 +153,16 @@ pub(crate) fn check_fragment(what: &str, filter: &str) -> Result<(), AdapterErro
             )));
         }
     }
+    if let Some(c) = filter
+        .chars()
+        .find(|c| c.is_control() && !c.is_whitespace())
+    {
+        return Err(invalid(format!(
+            "[source] where `{}` contains the control character {c:?}: write it on one or more \
+             plain lines",
+            filter.escape_debug()
+        )));
+    }
     if !filter.matches('\'').count().is_multiple_of(2)
         || !filter.matches('"').count().is_multiple_of(2)
     {
@@ -275,13 +285,15 @@ mod tests {
             "status = 'published') OR (1 = 1",
             "(status = 'published'",
             "status = 'published')",
+            "status = '\u{1}published'",
+            "status = 'published'\u{2}",
         ] {
             let mut bad = mapping();
             bad.filter = Some(filter.to_owned());
             assert!(refusal(&bad).contains("[source] where"), "{filter}");
         }
         let mut quoted = mapping();
-        quoted.filter = Some("(status = 'a)') OR (title = \"(\" AND lang = 'it''s')".to_owned());
+        quoted.filter = Some("(status = 'a)') OR\n\t(title = \"(\" AND lang = 'it''s')".to_owned());
         assert!(quoted.validate().is_ok());
     }
 

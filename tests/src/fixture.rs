@@ -14,7 +14,7 @@ mod postgres;
 mod sqlite;
 
 pub use postgres::{PgFixture, postgres};
-pub use sqlite::{SqliteFixture, sqlite};
+pub use sqlite::{PrefixedSqliteFixture, SqliteFixture, sqlite, sqlite_prefixed};
 
 /// A store under test; dropping it releases whatever it holds (a temp file, a schema).
 pub trait Fixture {

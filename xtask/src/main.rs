@@ -15,6 +15,7 @@ mod dist;
 mod faults;
 mod manifest;
 mod postgres;
+mod serve;
 #[cfg(all(test, unix))]
 mod test_support;
 #[cfg(test)]
@@ -66,6 +67,12 @@ tasks:
               turn on TLS with a CA it generates (certificates in
               /var/lib/postgresql/iu-cutter-tls; plain TCP keeps working); idempotent;
               prints the URL to export as IU_CUTTER_TEST_PG_URL
+  chromium-setup
+              install headless Chromium (Debian's `chromium` package, with apt-get) for
+              the operator page's test of iu-cutter serve, when it is missing
+  load        the load test of iu-cutter serve (not part of ci): the server on the demo
+              corpus, a live run executing, 200 concurrent readers of its events and of
+              /runs; p50/p99 latency and errors in target/bench/serve-load.txt
   dist        from a clean work tree only: build the release binary and write
               target/dist/iu-cutter-<version>-<shortsha>.tar.gz (sources from `git archive
               HEAD` without secrets, caches or build output; bin/iu-cutter; share/ with
@@ -91,6 +98,8 @@ fn main() -> ExitCode {
         Some("demo") => no_options(rest).and_then(|()| demo::run(&cargo::workspace_root()?)),
         Some("faults") => faults::run(rest),
         Some("pg-setup") => postgres::setup().map(|url| println!("{url}")),
+        Some("chromium-setup") => no_options(rest).and_then(|()| serve::chromium_setup()),
+        Some("load") => no_options(rest).and_then(|()| serve::load(&cargo::workspace_root()?)),
         Some("dist") => no_options(rest).and_then(|()| run_dist()),
         Some("verify-manifest") => {
             options(rest, &["--manifest", "--tree"]).and_then(|o| verify_manifest(&o[0], &o[1]))

@@ -49,7 +49,7 @@ const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 26] = [
+pub(crate) const ENV_VARS: [(&str, &str); 28] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -79,6 +79,8 @@ pub(crate) const ENV_VARS: [(&str, &str); 26] = [
     ("IU_CUTTER_SOURCE_REVISION", "source.revision"),
     ("IU_CUTTER_SOURCE_WHERE", "source.where"),
     ("IU_CUTTER_SOURCE_METADATA", "source.metadata"),
+    ("IU_CUTTER_SERVE_BIND", "serve.bind"),
+    ("IU_CUTTER_SERVE_TOKEN", "serve.token"),
 ];
 
 /// iu-cutter's own PostgreSQL schema when neither `schema` nor the URL's `search_path` names
@@ -121,6 +123,9 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   [source] revision  IU_CUTTER_SOURCE_REVISION    optional: a column that moves on every change
   [source] where     IU_CUTTER_SOURCE_WHERE       optional: one parameter-free condition
   [source] metadata  IU_CUTTER_SOURCE_METADATA    optional: columns carried into the units (a,b)
+  [serve] bind       IU_CUTTER_SERVE_BIND         127.0.0.1:8080 (where iu-cutter serve listens)
+  [serve] token      IU_CUTTER_SERVE_TOKEN        none: every POST refused (the bearer token)
+  [serve] token_env  -                            none (the variable that holds the token)
 Unknown keys and unknown IU_CUTTER_* variables are errors. --database-url overrides database_url.
 Relative paths in the file are relative to its directory; from variables, to the working one.
 PostgreSQL also reads PGPASSWORD, PGPASSFILE, PGHOST, PGPORT, PGUSER, PGDATABASE and, for TLS,
@@ -182,6 +187,8 @@ pub(crate) struct Config {
     pub(crate) origin: String,
     /// Where `database_url` came from (`the default`, the file, or the variable), for messages.
     pub(crate) database_url_origin: String,
+    /// `iu-cutter serve`'s settings (`[serve]`); never part of the configuration's sha256.
+    pub(crate) serve: ServeSettings,
 }
 
 impl fmt::Debug for Config {
@@ -205,6 +212,7 @@ impl fmt::Debug for Config {
             .field("source", &self.source)
             .field("origin", &self.origin)
             .field("database_url_origin", &self.database_url_origin)
+            .field("serve", &self.serve)
             .finish()
     }
 }
@@ -235,6 +243,7 @@ impl Default for Config {
             source: None,
             origin: "defaults".to_owned(),
             database_url_origin: "the default".to_owned(),
+            serve: ServeSettings::default(),
         }
     }
 }
@@ -261,6 +270,64 @@ struct FileConfig {
     batch_pause: Option<String>,
     backoff: Option<BackOffParts>,
     source: Option<SourceParts>,
+    serve: Option<FileServe>,
+}
+
+/// The `[serve]` table, as written: where `iu-cutter serve` listens and its bearer token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServe {
+    bind: Option<String>,
+    token: Option<String>,
+    token_env: Option<String>,
+}
+
+/// `iu-cutter serve`'s settings (`[serve]`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ServeSettings {
+    /// Where it listens; loopback by default.
+    pub(crate) bind: std::net::SocketAddr,
+    /// The token written in the file, if any (prefer `token_env`).
+    pub(crate) token: Option<String>,
+    /// The variable that holds the token, when neither the file nor `IU_CUTTER_SERVE_TOKEN`
+    /// gives it.
+    pub(crate) token_env: Option<String>,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            bind: iu_cutter_serve::DEFAULT_BIND,
+            token: None,
+            token_env: None,
+        }
+    }
+}
+
+impl fmt::Debug for ServeSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeSettings")
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_env", &self.token_env)
+            .finish()
+    }
+}
+
+impl ServeSettings {
+    /// The bearer token: `IU_CUTTER_SERVE_TOKEN`'s or the file's `token`, else the variable
+    /// `token_env` names; `None` when none is set (the server then refuses every mutating
+    /// request).
+    pub(crate) fn token(&self) -> Option<iu_cutter_serve::Secret> {
+        self.token
+            .clone()
+            .or_else(|| {
+                self.token_env
+                    .as_ref()
+                    .and_then(|name| std::env::var(name).ok())
+            })
+            .and_then(iu_cutter_serve::Secret::new)
+    }
 }
 
 /// The `[backoff]` table, as written in the file and the variables: either
@@ -591,9 +658,13 @@ impl Config {
             batch_pause,
             backoff,
             source,
+            serve,
         } = parsed;
         if let Some(backoff) = backoff {
             self.back_off_parts.update(backoff);
+        }
+        if let Some(serve) = serve {
+            self.apply_file_serve(name, serve)?;
         }
         set(&mut self.throttle.max_units_per_second, max_rate.map(Some));
         if let Some(age) = batch_pause {
@@ -634,6 +705,21 @@ impl Config {
         if let Some(rules) = rules {
             self.apply_file_rules(name, rules)?;
         }
+        Ok(())
+    }
+
+    /// Sets the file's `[serve]`: the address (checked here) and the token or its variable.
+    fn apply_file_serve(&mut self, name: &str, serve: FileServe) -> Result<(), CliError> {
+        if let Some(bind) = serve.bind {
+            self.serve.bind = bind.trim().parse().map_err(|error| {
+                CliError::config(
+                    format!("{name}: [serve] bind = {bind:?} is not an address: {error}"),
+                    "write an IP address and a port, e.g. bind = \"127.0.0.1:8080\"",
+                )
+            })?;
+        }
+        set(&mut self.serve.token, serve.token.map(Some));
+        set(&mut self.serve.token_env, serve.token_env.map(Some));
         Ok(())
     }
 
@@ -736,6 +822,15 @@ impl Config {
             "backoff.probe" => self.back_off_parts.probe = Some(value.trim().to_owned()),
             "backoff.threshold" => self.back_off_parts.threshold = Some(parse_number(key, value)?),
             "statement_timeout" => self.pg_timeouts.statement = parse_timeout(key, value)?,
+            "serve.bind" => {
+                self.serve.bind = value.trim().parse().map_err(|error| {
+                    CliError::config(
+                        format!("{key} = {value:?} is not an address: {error}"),
+                        format!("set {key} to an IP address and a port, e.g. 127.0.0.1:8080"),
+                    )
+                })?;
+            }
+            "serve.token" => self.serve.token = Some(value.to_owned()),
             "source.table" => self.source_parts.table = Some(value.trim().to_owned()),
             "source.id" => self.source_parts.id = Some(value.trim().to_owned()),
             "source.body" => self.source_parts.body = Some(value.trim().to_owned()),
@@ -956,6 +1051,41 @@ mod tests {
         assert_eq!(config.stop_file, PathBuf::from(stop_file));
         assert_eq!(config.batch_units, batch_units);
         assert_eq!(config.held_max_age, Duration::from_secs(held_max_age_s));
+    }
+
+    #[test]
+    fn serve_binds_loopback_by_default_and_reads_its_token_from_file_or_variables() -> TestResult {
+        let config = Config::from_sources(None, env(&[]))?;
+        assert_eq!(config.serve.bind.to_string(), "127.0.0.1:8080");
+        assert!(config.serve.token().is_none());
+        let file = "[serve]\nbind = \"127.0.0.1:9090\"\ntoken = \"from-file\"\n";
+        let config = Config::from_sources(Some(("cutter.toml", file)), env(&[]))?;
+        assert_eq!(config.serve.bind.to_string(), "127.0.0.1:9090");
+        assert!(config.serve.token().is_some_and(|t| t.matches("from-file")));
+        assert!(
+            !format!("{config:?}").contains("from-file"),
+            "the token is never printed"
+        );
+        assert!(!config.canonical_json().contains("from-file"));
+        let config = Config::from_sources(
+            Some(("cutter.toml", file)),
+            env(&[
+                ("IU_CUTTER_SERVE_TOKEN", "from-env"),
+                ("IU_CUTTER_SERVE_BIND", "0.0.0.0:80"),
+            ]),
+        )?;
+        assert!(config.serve.token().is_some_and(|t| t.matches("from-env")));
+        assert_eq!(config.serve.bind.to_string(), "0.0.0.0:80");
+        let named = "[serve]\ntoken_env = \"PATH\"\n";
+        let config = Config::from_sources(Some(("cutter.toml", named)), env(&[]))?;
+        assert!(
+            config.serve.token().is_some(),
+            "the token from the variable token_env names"
+        );
+        let bad = "[serve]\nbind = \"localhost\"\n";
+        let error = error_of(Config::from_sources(Some(("cutter.toml", bad)), env(&[])))?;
+        assert!(error.to_string().contains("[serve] bind"), "{error}");
+        Ok(())
     }
 
     #[test]

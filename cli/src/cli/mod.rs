@@ -37,6 +37,7 @@ mod run;
 mod runner;
 mod scope;
 mod self_check;
+mod serve;
 mod status;
 mod store;
 mod version;
@@ -415,7 +416,7 @@ enum Command {
         after_help = "Without RUN: the most recent runs (--limit), read from the journal only, so \
         that it answers as fast on a store of millions of units as on an empty one. --census adds \
         the store's census (documents, units, fingerprint), which reads every document, \
-        generation and unit."
+        generation and unit.\n\nExample:\n  iu-cutter status --limit 5"
     )]
     Status {
         /// One run, in detail.
@@ -512,6 +513,19 @@ enum Command {
         after_help = "Example:\n  iu-cutter control disable --reason \"freeze for audit\"\n  iu-cutter control status"
     )]
     Control(ControlCommand),
+    /// Serve the HTTP API and the operator page (see README, "Run as a service").
+    #[command(
+        after_help = "Listens on [serve] bind (default 127.0.0.1:8080). Reads need no token; \
+        every POST needs Authorization: Bearer <token> ([serve] token, or the variable named by \
+        token_env, default IU_CUTTER_SERVE_TOKEN). Live runs, enact and rollback go through the \
+        kill switch as on the command line.\n\nExample:\n  IU_CUTTER_SERVE_TOKEN=change-me \
+        iu-cutter serve"
+    )]
+    Serve {
+        /// Open the kill switch for the server's live invocations.
+        #[arg(long)]
+        execute: bool,
+    },
     /// Version, commit, and compiled-in defaults.
     #[command(after_help = "Example:\n  iu-cutter version --json")]
     Version {
@@ -583,6 +597,7 @@ impl Command {
             | Command::Import { .. }
             | Command::Export { .. }
             | Command::Control(_)
+            | Command::Serve { .. }
             | Command::Completions { .. }
             | Command::Manpage
             | Command::SelfCheck => false,
@@ -799,6 +814,7 @@ async fn dispatch_with_config(
             run::rollback(config, run, flags(switches.execute, switches.json)).await
         }
         Command::Control(command) => control::control(config, command).await,
+        Command::Serve { execute } => serve::serve(config, execute).await,
         // Run by dispatch_without_config or dispatch_read_only.
         Command::Version { .. }
         | Command::SelfCheck
@@ -913,7 +929,8 @@ async fn init(config: &Config, grant_runtime: Option<&str>, execute: bool) -> Re
     }
     if let (true, Some(source)) = (plan.source_view, &config.source) {
         out!(
-            "replaces view active_units: its `stale` compares each document with its row in {}",
+            "replaces view {}: its `stale` compares each document with its row in {}",
+            plan.view,
             source.table
         );
     }
@@ -949,7 +966,7 @@ async fn init(config: &Config, grant_runtime: Option<&str>, execute: bool) -> Re
         );
     }
     if let Some(table) = &report.reader_view {
-        out!("view active_units now compares the documents with {table}");
+        out!("view {} now compares the documents with {table}", plan.view);
     }
     if let Some(role) = grant_runtime {
         let granted = store::grant_runtime(config, role).await?;

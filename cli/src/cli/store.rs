@@ -100,6 +100,12 @@ impl LiveStore {
         }))
     }
 
+    /// The kill switch the store is behind (configuration, stop file, control row), to show its
+    /// state; the store checks it on every mutating call regardless.
+    pub(crate) fn gate(&self) -> ExecutionGate {
+        self.0.gate().clone()
+    }
+
     /// With a `[source]`: whether the reader view compares this configuration's source.
     pub(crate) async fn reader_view(&self) -> Result<Option<bool>, AdapterError> {
         self.0.reader_view_is_current().await

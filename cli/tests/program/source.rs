@@ -66,7 +66,7 @@ impl App {
         self.sql(
             "CREATE TABLE {laws} (id BIGINT PRIMARY KEY, content TEXT NOT NULL, \
              updated_at BIGINT NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT, \
-             views BIGINT NOT NULL DEFAULT 0)",
+             views BIGINT NOT NULL DEFAULT 0, units TEXT NOT NULL DEFAULT 'metric')",
             &[],
         )?;
         for (index, (id, body)) in documents.iter().enumerate() {
@@ -441,11 +441,36 @@ fn source_config(table: &str, schema: Option<&str>) -> String {
         .unwrap_or_default();
     format!(
         "{schema}[source]\ntable = \"{table}\"\nid = \"id\"\nbody = \"content\"\n\
-         revision = \"updated_at\"\nwhere = \"status = 'published'\"\n\
+         revision = \"updated_at\"\nwhere = \"status = 'published' AND units = 'metric'\"\n\
          metadata = [\"title\", \"lang\"]\n"
     )
 }
 
+/// The application's own tables named as iu-cutter's would be without a prefix, with rows.
+const APP_TABLES: &str = "CREATE TABLE documents (id INTEGER PRIMARY KEY, title TEXT); \
+     CREATE TABLE units (id INTEGER PRIMARY KEY, name TEXT); \
+     CREATE VIEW active_units AS SELECT name FROM units; \
+     INSERT INTO documents VALUES (1, 'the application''s document'); \
+     INSERT INTO units VALUES (1, 'metre'), (2, 'second')";
+
+/// The application's own `documents` and `units`, every row as text.
+fn app_tables(app: &App) -> Result<Vec<Vec<Option<String>>>, Error> {
+    let mut rows = app.sql(
+        "SELECT CAST(id AS TEXT), title FROM documents ORDER BY id",
+        &[],
+    )?;
+    rows.extend(app.sql("SELECT CAST(id AS TEXT), name FROM units ORDER BY id", &[])?);
+    rows.extend(app.sql(
+        "SELECT name, sql FROM sqlite_master WHERE name = 'active_units'",
+        &[],
+    )?);
+    Ok(rows)
+}
+
+/// In the application's SQLite file, iu-cutter's tables are prefixed (`iu_cutter_…`): the
+/// application's own `documents`, `units` and view `active_units` stay as they were, and a
+/// `[source] where` naming the application's column `units` is the application's, never
+/// iu-cutter's table.
 #[test]
 fn an_application_table_is_cut_in_place_on_sqlite_while_the_application_writes() -> TestResult {
     let wd = Workdir::new()?;
@@ -453,14 +478,39 @@ fn an_application_table_is_cut_in_place_on_sqlite_while_the_application_writes()
     let app = App::Sqlite(file.clone());
     std::fs::File::create(&file)?;
     app.create(&corpus()?)?;
+    for statement in APP_TABLES.split("; ") {
+        app.sql(statement, &[])?;
+    }
+    let before = app_tables(&app)?;
+    assert_eq!(before.len(), 4, "{before:?}");
     wd.write("cutter.toml", source_config("laws", None).as_bytes())?;
     let program = Program {
         wd: &wd,
         url: format!("sqlite://{}", file.display()),
     };
+    let plan = program.run(&["init"], 3)?;
+    says(
+        &plan.stdout,
+        "table iu_cutter_documents, table iu_cutter_generations",
+    );
+    says(&plan.stdout, "view iu_cutter_active_units");
     let init = program.run(&["init", "--execute"], 0)?;
-    says(&init.stdout, "compares the documents with laws");
-    scenario(&app, &program, "")
+    says(
+        &init.stdout,
+        "view iu_cutter_active_units now compares the documents with laws",
+    );
+    scenario(&app, &program, "iu_cutter_")?;
+    assert_eq!(
+        app_tables(&app)?,
+        before,
+        "the application's own tables are untouched"
+    );
+    let ours = app.sql(
+        "SELECT name FROM sqlite_master WHERE substr(name, 1, 10) = 'iu_cutter_' ORDER BY name",
+        &[],
+    )?;
+    assert_eq!(ours.len(), 13, "iu-cutter's objects, prefixed: {ours:?}");
+    Ok(())
 }
 
 #[test]

@@ -38,7 +38,8 @@ pub(crate) trait Dialect: Engine {
     /// The shape of the bulk reads: the census and the units of a generation.
     const BULK_READS: BulkReads;
 
-    /// Whether the `schema_migrations` table exists: one row, one boolean.
+    /// Whether the migrations table `$1` (`schema_migrations` in the store's layout) exists: one
+    /// row, one boolean.
     const MIGRATIONS_TABLE_EXISTS: &'static str;
 
     /// Whether a table, view or index `$1` exists where the connection creates its objects: one
@@ -49,13 +50,20 @@ pub(crate) trait Dialect: Engine {
     /// where the backend has no sha256 function (SQLite).
     const SQL_SHA256: Option<&'static str>;
 
-    /// The reader view's tag: one row, one text (or none): its stored definition (SQLite keeps
-    /// the `CREATE VIEW` text), or its comment (PostgreSQL).
+    /// The tag of the reader view `$1` (`active_units` in the store's layout): one row, one text
+    /// (or none): its stored definition (SQLite keeps the `CREATE VIEW` text), or its comment
+    /// (PostgreSQL).
     const READER_VIEW_TAG: &'static str;
 
     /// Sets the reader view's tag `{}` as its comment; `None` where the stored definition is
     /// the tag.
     const TAG_READER_VIEW: Option<&'static str>;
+
+    /// Creates or replaces the function `source_moved(document, cut_sha256, cut_source_revision)`
+    /// the reader view's `stale` calls, whose `{query}` (`$1` to `$3`, one row, one boolean)
+    /// compares the source row of `{table}`; `None` where the view reads the source itself
+    /// (SQLite, which records no dependency on the source's columns).
+    const SOURCE_MOVED_FUNCTION: Option<&'static str>;
 
     /// Whether the reader view is replaced in place (`CREATE OR REPLACE VIEW`, PostgreSQL: the
     /// grants readers hold on it survive) rather than dropped and created again (SQLite, which

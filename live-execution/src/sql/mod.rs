@@ -35,6 +35,7 @@ use crate::source::SourceMapping;
 mod codec;
 mod dialect;
 mod error;
+mod layout;
 mod location;
 mod migrations;
 mod ops;
@@ -45,6 +46,7 @@ mod query;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+use layout::Layout;
 use location::{Target, target};
 
 pub use location::redact;
@@ -212,12 +214,13 @@ pub async fn init_with(options: &ConnectOptions) -> Result<InitReport, AdapterEr
 /// What [`init_with`] would do at `options`, read without changing anything (a missing SQLite
 /// file or PostgreSQL schema: every migration pending).
 pub async fn init_plan(options: &ConnectOptions) -> Result<InitPlan, AdapterError> {
-    source_is_not_ours(options)?;
     let backend = match Backend::open(options, Mode::Inspect).await {
         Ok(backend) => backend,
         Err(AdapterError::Unavailable(why))
             if why.kind == crate::error::UnavailableKind::NeedsInit =>
         {
+            let layout = wanted_layout(options);
+            source_is_not_ours(options, layout)?;
             return Ok(InitPlan {
                 source_view: options.source.is_some(),
                 pending: migrations::MIGRATIONS
@@ -228,14 +231,22 @@ pub async fn init_plan(options: &ConnectOptions) -> Result<InitPlan, AdapterErro
                     migrations::MIGRATIONS.iter().map(|m| m.sqlite),
                 )
                 .into_iter()
-                .map(|(kind, name)| format!("{kind} {name}"))
+                .map(|(kind, name)| format!("{kind} {}", layout.name(&name)))
                 .collect(),
+                view: layout.name("active_units").into_owned(),
                 ..InitPlan::default()
             });
         }
         Err(error) => return Err(error),
     };
+    if let Err(error) = source_is_not_ours(options, backend.layout()) {
+        backend.close().await;
+        return Err(error);
+    }
     let mut plan = backend.init_plan().await;
+    if let Ok(plan) = &mut plan {
+        plan.view = backend.layout().name("active_units").into_owned();
+    }
     if let (Ok(plan), Some(mapping)) = (&mut plan, &options.source) {
         plan.source_view = plan.applied.is_empty()
             || !plan.pending.is_empty()
@@ -265,11 +276,23 @@ pub struct InitPlan {
     pub collisions: Vec<String>,
     /// Whether the reader view must be (re)created to compare the configured source table.
     pub source_view: bool,
+    /// The reader view's name in this store: `active_units`, or `iu_cutter_active_units` in a
+    /// SQLite file shared with the application (see README, "Reading the units").
+    pub view: String,
 }
 
-/// Refuses a `[source]` naming one of iu-cutter's own tables (in iu-cutter's own schema): the
-/// tracking copies would become their own source.
-fn source_is_not_ours(options: &ConnectOptions) -> Result<(), AdapterError> {
+/// The layout a store gets where iu-cutter has no schema yet: prefixed names in a SQLite file
+/// shared with the application (a `[source]` is configured), plain names otherwise.
+fn wanted_layout(options: &ConnectOptions) -> Layout {
+    match (&options.source, target(&options.url)) {
+        (Some(_), Ok(Target::Sqlite(_))) => Layout::Prefixed,
+        _ => Layout::Plain,
+    }
+}
+
+/// Refuses a `[source]` naming one of iu-cutter's own tables (in iu-cutter's own schema, under
+/// the store's `layout`): the tracking copies would become their own source.
+fn source_is_not_ours(options: &ConnectOptions, layout: Layout) -> Result<(), AdapterError> {
     let Some(mapping) = &options.source else {
         return Ok(());
     };
@@ -285,7 +308,11 @@ fn source_is_not_ours(options: &ConnectOptions) -> Result<(), AdapterError> {
     let texts = std::iter::once(migrations::CREATE_MIGRATIONS_TABLE)
         .chain(migrations::MIGRATIONS.iter().map(|m| m.sqlite));
     let own = migrations::created_objects(texts);
-    if ours && own.iter().any(|(_, name)| name == table) {
+    if ours
+        && own
+            .iter()
+            .any(|(_, name)| layout.name(name).eq_ignore_ascii_case(table))
+    {
         return Err(AdapterError::Invalid(format!(
             "[source] table `{}` is one of iu-cutter's own tables: name the application's table \
              (with its schema on PostgreSQL, e.g. public.laws); fix [source] in the \
@@ -355,7 +382,7 @@ pub async fn grant_runtime(
         #[cfg(feature = "postgres")]
         Backend::Postgres(pool) => postgres::grant_runtime(pool, role).await,
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite(_) => Err(AdapterError::Invalid(
+        Backend::Sqlite(..) => Err(AdapterError::Invalid(
             "SQLite has no roles to grant: --grant-runtime is for PostgreSQL stores".to_owned(),
         )),
     };
@@ -423,26 +450,28 @@ enum Mode {
 /// A connection pool to one of the compiled backends.
 #[derive(Clone, Debug)]
 enum Backend {
+    /// A SQLite file, iu-cutter's objects named as its layout says (read from the file).
     #[cfg(feature = "sqlite")]
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(sqlx::SqlitePool, Layout),
     #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool and `$ops` naming the operations (which
-/// infer their [`dialect::Dialect`] from the pool).
+/// infer their [`dialect::Dialect`] from the pool), in the store's [`Layout`] (PostgreSQL: plain
+/// names, in iu-cutter's own schema).
 macro_rules! on_backend {
     ($backend:expr, $ops:ident, $pool:ident => $body:expr) => {
         match $backend {
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite($pool) => {
+            Backend::Sqlite($pool, layout) => {
                 use self::ops as $ops;
-                $body
+                layout::scoped(*layout, async { $body }).await
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres($pool) => {
                 use self::ops as $ops;
-                $body
+                layout::scoped(Layout::Plain, async { $body }).await
             }
         }
     };
@@ -452,9 +481,20 @@ impl Backend {
     async fn open(options: &ConnectOptions, mode: Mode) -> Result<Backend, AdapterError> {
         let result = match target(&options.url)? {
             #[cfg(feature = "sqlite")]
-            Target::Sqlite(path) => sqlite::open(options, &path, mode)
-                .await
-                .map(Backend::Sqlite),
+            Target::Sqlite(path) => match sqlite::open(options, &path, mode).await {
+                Ok(pool) => {
+                    // A store attached to an application's file gets prefixed names; what the
+                    // file holds decides, once iu-cutter's schema is there.
+                    match sqlite::layout(&pool, wanted_layout(options)).await {
+                        Ok(layout) => Ok(Backend::Sqlite(pool, layout)),
+                        Err(error) => {
+                            pool.close().await;
+                            Err(error)
+                        }
+                    }
+                }
+                Err(error) => Err(error),
+            },
             #[cfg(not(feature = "sqlite"))]
             Target::Sqlite(_) => Err(not_built("SQLite", "sqlite", options)),
             #[cfg(feature = "postgres")]
@@ -465,10 +505,20 @@ impl Backend {
         result.map_err(|e| scrub(e, options))
     }
 
+    /// How iu-cutter's objects are named in this store.
+    fn layout(&self) -> Layout {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_, layout) => *layout,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Layout::Plain,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite(..) => "sqlite",
             #[cfg(feature = "postgres")]
             Backend::Postgres(_) => "postgres",
         }
@@ -488,13 +538,11 @@ impl Backend {
         on_backend!(self, ops, pool => {
             let source = ops::prepare_source(pool, mapping).await?;
             let current = ops::reader_view_is_current(pool, &source).await?;
-            if !replace {
-                return Ok(current);
+            match (replace, current) {
+                (false, current) => Ok(current),
+                (true, true) => Ok(false),
+                (true, false) => ops::replace_reader_view(pool, &source).await.map(|()| true),
             }
-            if current {
-                return Ok(false);
-            }
-            ops::replace_reader_view(pool, &source).await.map(|()| true)
         })
     }
 
@@ -505,7 +553,7 @@ impl Backend {
     async fn close(&self) {
         match self {
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Sqlite(pool, _) => pool.close().await,
             #[cfg(feature = "postgres")]
             Backend::Postgres(pool) => pool.close().await,
         }
@@ -542,7 +590,7 @@ impl Guarded<SqlStore> {
             #[cfg(feature = "postgres")]
             Backend::Postgres(pool) => store.scrubbed(postgres::current_user(pool).await.map(Some)),
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(_) => Ok(None),
+            Backend::Sqlite(..) => Ok(None),
         }
     }
 
@@ -557,8 +605,11 @@ impl Guarded<SqlStore> {
 impl SqlStore {
     /// Opens the store; the schema must be exactly this build's.
     pub(crate) async fn open(options: &ConnectOptions) -> Result<SqlStore, AdapterError> {
-        source_is_not_ours(options)?;
         let backend = Backend::open(options, Mode::Use).await?;
+        if let Err(error) = source_is_not_ours(options, backend.layout()) {
+            backend.close().await;
+            return Err(error);
+        }
         let mut store = SqlStore {
             backend,
             options: options.clone(),
@@ -827,8 +878,9 @@ pub struct ControlRow {
 impl ControlRow {
     fn how_to_open(&self) -> String {
         format!(
-            "UPDATE control SET execution_enabled = true, reason = '…' on {}, or run \
+            "UPDATE {} SET execution_enabled = true, reason = '…' on {}, or run \
              `iu-cutter control enable --reason …`",
+            self.backend.layout().name("control"),
             self.location
         )
     }

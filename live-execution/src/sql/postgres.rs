@@ -45,10 +45,33 @@ impl Dialect for Postgres {
 
     const SQL_SHA256: Option<&'static str> = Some("encode(sha256(convert_to({}, 'UTF8')), 'hex')");
 
-    const READER_VIEW_TAG: &'static str =
-        "SELECT obj_description(to_regclass('active_units'), 'pg_class')";
+    const READER_VIEW_TAG: &'static str = "SELECT obj_description(to_regclass($1), 'pg_class')";
 
     const TAG_READER_VIEW: Option<&'static str> = Some("COMMENT ON VIEW active_units IS '{}'");
+    /// `STABLE` (it never writes: PostgreSQL refuses a write in it) and `SECURITY DEFINER`
+    /// with a fixed `search_path`, so that readers need no privilege on the source table, as
+    /// with a view that read it; the statement is built by `init` from validated, quoted
+    /// identifiers and the checked filter, and dollar-quoted (neither may hold a `$`). A mapping
+    /// the application's DDL broke is said by name, with the next action.
+    const SOURCE_MOVED_FUNCTION: Option<&'static str> = Some(
+        r#"CREATE OR REPLACE FUNCTION source_moved(document TEXT, cut_sha256 TEXT,
+                                        cut_source_revision TEXT)
+RETURNS BOOLEAN LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    moved BOOLEAN;
+BEGIN
+    EXECUTE $q${query}$q$ INTO moved USING document, cut_sha256, cut_source_revision;
+    RETURN moved;
+EXCEPTION WHEN undefined_column OR undefined_table OR undefined_function
+               OR datatype_mismatch OR invalid_text_representation OR cannot_coerce THEN
+    RAISE EXCEPTION 'iu-cutter''s reader view cannot compare the source {table}: %', SQLERRM
+        USING HINT = 'the table no longer has what [source] maps; fix [source] in cutter.toml, '
+                     'then run iu-cutter init --execute';
+END
+$fn$"#,
+    );
+
     const REPLACE_VIEW_IN_PLACE: bool = true;
 
     /// In the first schema of the `search_path` only: iu-cutter's own, never the application's.
@@ -102,8 +125,7 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
  WHERE d.id = $1 ORDER BY u.ordinal",
     };
 
-    const MIGRATIONS_TABLE_EXISTS: &'static str =
-        "SELECT to_regclass('schema_migrations') IS NOT NULL";
+    const MIGRATIONS_TABLE_EXISTS: &'static str = "SELECT to_regclass($1) IS NOT NULL";
 
     /// Serialises concurrent `init`s on the bookkeeping table.
     const LOCK_MIGRATIONS: Option<&'static str> =

@@ -32,7 +32,7 @@ impl Guarded<SqlStore> {
                 query,
             }),
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite(_) => Err(AdapterError::Invalid(format!(
+            Backend::Sqlite(..) => Err(AdapterError::Invalid(format!(
                 "the load back-off ({query}) needs PostgreSQL; SQLite has no other sessions to \
                  back off for: remove [backoff]"
             ))),

@@ -20,9 +20,10 @@ use std::marker::PhantomData;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::{
-    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, SqlSafeStr,
-    SqlStr, Type,
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type,
 };
+
+use crate::sql::layout;
 
 /// One parameter of a statement: the three kinds of value the schema's columns hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,26 +76,39 @@ impl From<bool> for Param<'_> {
 /// then one of the `fetch_*` methods or `execute`. Placeholders are `$1`, `$2`, … on every
 /// backend.
 pub(crate) struct Query<'a, D> {
-    sql: SqlStr,
+    sql: Text,
     params: Vec<Param<'a>>,
     backend: PhantomData<fn() -> D>,
 }
 
+/// A statement's text, with iu-cutter's objects under their bare names: laid out in the store's
+/// [`layout::Layout`] when it runs.
+enum Text {
+    /// Written in the code.
+    Own(&'static str),
+    /// Built at run time (see [`Query::built`]).
+    Built(String),
+}
+
 impl<'a, D: Engine> Query<'a, D> {
-    /// A statement whose text is known at compile time, or built from known pieces and wrapped
-    /// in [`AssertSqlSafe`] (never from input: input is always a parameter).
-    pub(crate) fn new(sql: impl SqlSafeStr) -> Self {
+    /// A statement whose text is known at compile time.
+    pub(crate) fn new(sql: &'static str) -> Self {
         Query {
-            sql: sql.into_sql_str(),
+            sql: Text::Own(sql),
             params: Vec::new(),
             backend: PhantomData,
         }
     }
 
     /// A statement built at run time from known pieces (column lists, one placeholder per
-    /// parameter); every value stays a parameter.
+    /// parameter) and, marked with [`layout::verbatim`], the application's `[source] where`;
+    /// every value stays a parameter.
     pub(crate) fn built(sql: String) -> Self {
-        Query::new(AssertSqlSafe(sql))
+        Query {
+            sql: Text::Built(sql),
+            params: Vec::new(),
+            backend: PhantomData,
+        }
     }
 
     /// Binds the next parameter (`$1`, then `$2`, …).
@@ -316,7 +330,7 @@ where
         query: Query<'c, Self>,
     ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
         Box::pin(async move {
-            let done = bound(query).execute(conn).await?;
+            let done = bound(query)?.execute(conn).await?;
             Ok(done.rows_affected())
         })
     }
@@ -325,28 +339,31 @@ where
         conn: &'c mut Self::Connection,
         query: Query<'c, Self>,
     ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
-        Box::pin(bound(query).fetch_all(conn))
+        Box::pin(async move { bound(query)?.fetch_all(conn).await })
     }
 
     fn fetch_optional<'c>(
         conn: &'c mut Self::Connection,
         query: Query<'c, Self>,
     ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
-        Box::pin(bound(query).fetch_optional(conn))
+        Box::pin(async move { bound(query)?.fetch_optional(conn).await })
     }
 
     fn fetch_one<'c>(
         conn: &'c mut Self::Connection,
         query: Query<'c, Self>,
     ) -> BoxFuture<'c, Result<Self::Row, sqlx::Error>> {
-        Box::pin(bound(query).fetch_one(conn))
+        Box::pin(async move { bound(query)?.fetch_one(conn).await })
     }
 
     fn fetch<'c>(
         conn: &'c mut Self::Connection,
         query: Query<'c, Self>,
     ) -> BoxStream<'c, Result<Self::Row, sqlx::Error>> {
-        bound(query).fetch(conn)
+        match bound(query) {
+            Ok(query) => query.fetch(conn),
+            Err(error) => Box::pin(futures_util::stream::once(async move { Err(error) })),
+        }
     }
 
     fn execute_script<'c>(
@@ -354,21 +371,29 @@ where
         script: &'static str,
     ) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
-            sqlx::raw_sql(script).execute(conn).await?;
+            let layout = layout::current().ok_or_else(layout::unscoped)?;
+            sqlx::raw_sql(layout.own(script)).execute(conn).await?;
             Ok(())
         })
     }
 }
 
-/// The sqlx statement of `query`, its parameters bound in order.
-fn bound<'q, DB>(query: Query<'_, DB>) -> sqlx::query::Query<'q, DB, DB::Arguments>
+/// The sqlx statement of `query`, laid out in the current operation's layout, its parameters
+/// bound in order.
+fn bound<'q, DB>(
+    query: Query<'_, DB>,
+) -> Result<sqlx::query::Query<'q, DB, DB::Arguments>, sqlx::Error>
 where
     DB: Database,
     for<'v> Option<&'v str>: Encode<'v, DB> + Type<DB>,
     for<'v> Option<i64>: Encode<'v, DB> + Type<DB>,
     for<'v> bool: Encode<'v, DB> + Type<DB>,
 {
-    let mut statement = sqlx::query(query.sql);
+    let layout = layout::current().ok_or_else(layout::unscoped)?;
+    let mut statement = match query.sql {
+        Text::Own(sql) => sqlx::query(layout.own(sql)),
+        Text::Built(sql) => sqlx::query(AssertSqlSafe(layout.built(sql))),
+    };
     for param in query.params {
         statement = match param {
             Param::Text(text) => statement.bind(text.as_deref()),
@@ -376,5 +401,5 @@ where
             Param::Bool(flag) => statement.bind(flag),
         };
     }
-    statement
+    Ok(statement)
 }

@@ -17,6 +17,7 @@ use crate::error::AdapterError;
 use crate::sql::codec::to_db;
 use crate::sql::dialect::{BodyHashing, BulkReads, Dialect};
 use crate::sql::error::{connecting, sql};
+use crate::sql::layout::{self, Layout, PREFIX};
 use crate::sql::migrations::Migration;
 use crate::sql::{ConnectOptions, Mode, SLOW_STATEMENT, SLOW_STATEMENT_LEVEL};
 
@@ -65,6 +66,36 @@ pub(super) async fn open(
         .map_err(|error| connecting(&location, error, None))
 }
 
+/// The layout of iu-cutter's objects in the file: prefixed where its prefixed migrations table
+/// is, plain where its plain one is, `wanted` where neither is yet (`init` then creates it so).
+/// A migrations table without a `checksum` column is not iu-cutter's (an application may have
+/// its own `schema_migrations`). Both layouts at once is refused: which one is the store?
+pub(super) async fn layout(pool: &Pool, wanted: Layout) -> Result<Layout, AdapterError> {
+    let (prefixed, plain): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info($1) WHERE name = 'checksum'), \
+                EXISTS (SELECT 1 FROM pragma_table_info($2) WHERE name = 'checksum')",
+    )
+    .bind(format!("{PREFIX}schema_migrations"))
+    .bind("schema_migrations")
+    .fetch_one(pool)
+    .await
+    .map_err(sql("reading which tables iu-cutter has in the file"))?;
+    match (prefixed, plain) {
+        (true, true) => Err(AdapterError::unavailable(
+            crate::error::UnavailableKind::EditedSchema,
+            format!(
+                "the file holds two iu-cutter stores, one with prefixed tables \
+                 ({PREFIX}schema_migrations, …) and one without (schema_migrations, …): \
+                 iu-cutter cannot tell which is this store's; move one of them to a file of its \
+                 own"
+            ),
+        )),
+        (true, false) => Ok(Layout::Prefixed),
+        (false, true) => Ok(Layout::Plain),
+        (false, false) => Ok(wanted),
+    }
+}
+
 impl Dialect for Sqlite {
     /// One file: an application table is in the same database as iu-cutter's.
     const DEFAULT_SOURCE_SCHEMA: Option<&'static str> = None;
@@ -74,9 +105,10 @@ impl Dialect for Sqlite {
     const SQL_SHA256: Option<&'static str> = None;
 
     const READER_VIEW_TAG: &'static str =
-        "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'active_units'";
+        "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = $1";
 
     const TAG_READER_VIEW: Option<&'static str> = None;
+    const SOURCE_MOVED_FUNCTION: Option<&'static str> = None;
     const REPLACE_VIEW_IN_PLACE: bool = false;
 
     const RELATION_EXISTS: &'static str =
@@ -115,8 +147,8 @@ SELECT d.active_generation,
   FROM documents d WHERE d.id = $1",
     };
 
-    const MIGRATIONS_TABLE_EXISTS: &'static str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
-         WHERE type = 'table' AND name = 'schema_migrations')";
+    const MIGRATIONS_TABLE_EXISTS: &'static str =
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)";
 
     /// `BEGIN IMMEDIATE` already serialises concurrent `init`s.
     const LOCK_MIGRATIONS: Option<&'static str> = None;
@@ -154,6 +186,9 @@ SELECT d.active_generation,
         conn: &mut SqliteConnection,
         units: &[&Unit],
     ) -> Result<(), AdapterError> {
+        let layout = layout::current()
+            .ok_or_else(layout::unscoped)
+            .map_err(sql("writing units"))?;
         for chunk in units.chunks(UNITS_PER_STATEMENT) {
             let mut rows = Vec::with_capacity(chunk.len());
             for unit in chunk {
@@ -163,10 +198,10 @@ SELECT d.active_generation,
                     to_db(unit.end, "unit end")?,
                 ));
             }
-            let mut query = sqlx::QueryBuilder::<Sqlite>::new(
+            let mut query = sqlx::QueryBuilder::<Sqlite>::new(layout.own(
                 "INSERT INTO units (document, generation, ordinal, unit_id, path, part, \
                  start_byte, end_byte, sha256, body) ",
-            );
+            ));
             query.push_values(rows, |mut row, (unit, start, end)| {
                 row.push_bind(unit.document.as_str())
                     .push_bind(unit.generation.as_str())

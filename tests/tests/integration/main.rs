@@ -3,6 +3,7 @@
 //!
 //! - `contract_simulator`, `contract_sqlite`, `contract_postgres`: the adapter contract, the
 //!   live-only checks and the no-clobber suite per store, and each store's connection errors;
+//!   `contract_sqlite_prefixed`: the contract on a SQLite file shared with an application;
 //! - `runners`: several runners on one store, and the race and edit trials, per SQL store;
 //! - `attack_postgres`: overlapping writers on PostgreSQL;
 //! - `bounded_transactions`: fence and enact in batches, stopped between two, resumed or rolled
@@ -22,6 +23,7 @@ mod bounded_transactions;
 mod contract_postgres;
 mod contract_simulator;
 mod contract_sqlite;
+mod contract_sqlite_prefixed;
 mod differential;
 mod edits_underneath;
 mod faults_simulator;

@@ -8,6 +8,7 @@ use crate::error::{AdapterError, UnavailableKind};
 use crate::sql::InitPlan;
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
+use crate::sql::layout;
 use crate::sql::migrations::{self, CREATE_MIGRATIONS_TABLE, MIGRATIONS, SCHEMA_VERSION};
 use crate::sql::query::Fields;
 
@@ -16,7 +17,9 @@ async fn applied_migrations<D: Dialect>(
     conn: &mut D::Connection,
 ) -> AdapterResult<Vec<(i64, String)>> {
     let what = "reading the schema version";
+    let table = layout::named("schema_migrations").map_err(sql(what))?;
     let exists = D::query(D::MIGRATIONS_TABLE_EXISTS)
+        .bind(table)
         .fetch_one(conn)
         .await
         .and_then(|row| row.flag(0))
@@ -182,15 +185,17 @@ pub(crate) async fn init_plan<D: Dialect>(pool: &Pool<D>) -> AdapterResult<InitP
         .iter()
         .filter(|m| !applied.iter().any(|(v, _)| *v == i64::from(m.version)))
         .collect();
+    let what = "looking for tables in the way";
     let mut collisions = Vec::new();
     if applied.is_empty() {
         for (kind, name) in migrations::created_objects(MIGRATIONS.iter().map(D::migration_text)) {
+            let name = layout::named(&name).map_err(sql(what))?;
             let taken = D::query(D::RELATION_EXISTS)
                 .bind(name.as_str())
                 .fetch_one(&mut *conn)
                 .await
                 .and_then(|row| row.flag(0))
-                .map_err(sql("looking for tables in the way"))?;
+                .map_err(sql(what))?;
             if taken {
                 collisions.push(format!("{kind} {name}"));
             }
@@ -204,10 +209,12 @@ pub(crate) async fn init_plan<D: Dialect>(pool: &Pool<D>) -> AdapterResult<InitP
         pending: pending.iter().map(|m| (m.version, m.description)).collect(),
         creates: migrations::created_objects(pending.iter().map(|m| D::migration_text(m)))
             .into_iter()
-            .map(|(kind, name)| format!("{kind} {name}"))
-            .collect(),
+            .map(|(kind, name)| Ok(format!("{kind} {}", layout::named(&name)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(sql(what))?,
         collisions,
         source_view: false,
+        view: layout::named("active_units").map_err(sql(what))?,
     })
 }
 

@@ -17,6 +17,7 @@ use crate::source::{SourceMapping, SyncReport};
 use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
+use crate::sql::layout;
 use crate::sql::migrations::READER_VIEW_SELECT;
 use crate::sql::ops::documents::{Current, current_from_row};
 use crate::sql::query::{Fields, Query};
@@ -50,6 +51,9 @@ pub(crate) struct SourceSql {
     one: String,
     /// The reader view's definition, its `stale` also comparing the source row itself.
     view: String,
+    /// The function the view calls to compare the source row, where the backend has one
+    /// (created before the view).
+    function: Option<String>,
     /// The tracked documents with no row in the source, by id.
     gone: String,
     /// One id that more than one selected row has, if any.
@@ -135,8 +139,9 @@ impl Names {
             revision_text.clone().unwrap_or_else(|| "NULL".to_owned()),
         ];
         columns.extend(mapping.metadata.iter().map(|name| as_text(name)));
+        // The application's SQL: kept as written when the statements are laid out.
         let filter = match &mapping.filter {
-            Some(filter) => format!("({filter})"),
+            Some(filter) => format!("({})", layout::verbatim(filter)),
             None => "TRUE".to_owned(),
         };
         Names {
@@ -186,13 +191,7 @@ impl Names {
             )),
             None => body_as_cut,
         };
-        let source_moved = match same_as_cut {
-            Some(same) => format!(
-                " OR NOT EXISTS (SELECT 1 {from} WHERE {} AND {filter} AND {same})",
-                key.replace("$1", "d.id")
-            ),
-            None => String::new(),
-        };
+        let (view, function) = reader_view::<D>(&from, &filter, &key, same_as_cut, mapping);
         // PostgreSQL joins on the id as text (a hash join, O(documents + rows)): a cast of each
         // tracked id to the column's type could fail on an id the source never had. SQLite
         // compares a text id with an integer column by the column's affinity, using its index.
@@ -200,13 +199,6 @@ impl Names {
             Some(_) => format!("{id_text} = d.id"),
             None => key.replace("$1", "d.id"),
         };
-        let view = format!(
-            "CREATE VIEW active_units AS\n{}",
-            READER_VIEW_SELECT.replace(
-                "ELSE d.sha256 <> g.cut_sha256 END",
-                &format!("ELSE d.sha256 <> g.cut_sha256{source_moved} END")
-            )
-        );
         SourceSql {
             table: mapping.table.clone(),
             columns: columns.join(", "),
@@ -225,9 +217,77 @@ impl Names {
             metadata: mapping.metadata.clone(),
             one,
             view,
+            function,
         }
     }
 }
+
+/// The reader view whose `stale` also compares each document's source row with what its active
+/// generation was cut from (`same_as_cut`, naming `g.cut_sha256` and `g.cut_source_revision`),
+/// and the function that reads the source for it, where the backend has one.
+///
+/// SQLite reads the source in the view itself. PostgreSQL would then record the view as
+/// depending on the source's columns and refuse the application's own `ALTER TABLE` on them, so
+/// the view calls a function of iu-cutter's schema (`source_moved`) that reads the source by a
+/// statement it only builds when called (dynamic SQL: no dependency), once per document
+/// (a lateral subquery over the document, not its units) and only when the copy itself has not
+/// moved.
+fn reader_view<D: Dialect>(
+    from: &str,
+    filter: &str,
+    key: &str,
+    same_as_cut: Option<String>,
+    mapping: &SourceMapping,
+) -> (String, Option<String>) {
+    let plain = READER_VIEW_SELECT;
+    let Some(same) = same_as_cut else {
+        return (format!("CREATE VIEW active_units AS\n{plain}"), None);
+    };
+    let Some(template) = D::SOURCE_MOVED_FUNCTION else {
+        let moved = format!(
+            " OR NOT EXISTS (SELECT 1 {from} WHERE {} AND {filter} AND {same})",
+            key.replace("$1", "d.id")
+        );
+        let select = plain.replace(
+            "ELSE d.sha256 <> g.cut_sha256 END",
+            &format!("ELSE d.sha256 <> g.cut_sha256{moved} END"),
+        );
+        return (format!("CREATE VIEW active_units AS\n{select}"), None);
+    };
+    let same = same
+        .replace("g.cut_sha256", "$2")
+        .replace("g.cut_source_revision", "$3");
+    let query = format!("SELECT NOT EXISTS (SELECT 1 {from} WHERE {key} AND {filter} AND {same})");
+    let function = template
+        .replace("{table}", &mapping.table)
+        .replace("{query}", &query);
+    // Both subqueries are fenced (`OFFSET 0`) so that neither is merged into the join: the
+    // units' then depends on the document's, which the planner must therefore compute first,
+    // once per document (merged, it computed `stale` once per unit).
+    let select = plain.replace(STALE, "m.stale").replace(
+        UNITS_JOIN,
+        "\n  CROSS JOIN LATERAL (SELECT CASE WHEN g.cut_sha256 IS NULL THEN d.state = 'ready'\n\
+         \x20                                  WHEN d.sha256 <> g.cut_sha256 THEN TRUE\n\
+         \x20                                  ELSE source_moved(d.id, g.cut_sha256,\n\
+         \x20                                                    g.cut_source_revision) END\n\
+         \x20                               AS stale OFFSET 0) m\n\
+         \x20 CROSS JOIN LATERAL (SELECT u.* FROM units u\n\
+         \x20                      WHERE u.document = d.id AND u.generation = d.active_generation\n\
+         \x20                        AND m.stale IS NOT NULL OFFSET 0) u",
+    );
+    (
+        format!("CREATE VIEW active_units AS\n{select}"),
+        Some(function),
+    )
+}
+
+/// How migration 7's reader view joins the units.
+const UNITS_JOIN: &str =
+    "\n  JOIN units u ON u.document = d.id AND u.generation = d.active_generation";
+
+/// The reader contract's `stale` as migration 7 computes it.
+const STALE: &str = "CASE WHEN g.cut_sha256 IS NULL THEN d.state = 'ready'
+            ELSE d.sha256 <> g.cut_sha256 END";
 
 /// PostgreSQL: a row is found by its id in the column's own type (using its index), and a
 /// recorded revision compared in the revision column's type (a `timestamptz` as text depends on
@@ -600,16 +660,29 @@ pub(crate) async fn check_unchanged<D: Dialect>(
     Ok(())
 }
 
-/// The tag the reader view carries when its definition is `view`: a database that reports the
-/// same tag has the view already (`init` then has nothing to replace).
-fn view_tag<D: Dialect>(view: &str) -> String {
-    match D::TAG_READER_VIEW {
+/// The tag the reader view carries when its definition is `view` (as built: it is compared
+/// laid out, as the database holds it): a database that reports the same tag has the view
+/// already (`init` then has nothing to replace).
+fn view_tag<D: Dialect>(view: &str, function: Option<&str>) -> AdapterResult<String> {
+    let layout = layout::current()
+        .ok_or_else(layout::unscoped)
+        .map_err(sql("reading the reader view's definition"))?;
+    let view = layout.built(view.to_owned());
+    Ok(match D::TAG_READER_VIEW {
         Some(_) => format!(
             "iu-cutter reader contract 1, definition sha256 {}",
-            sha256_hex(view.as_bytes())
+            sha256_hex(
+                format!(
+                    "{}{view}",
+                    function
+                        .map(|f| layout.built(f.to_owned()))
+                        .unwrap_or_default()
+                )
+                .as_bytes()
+            )
         ),
-        None => view.to_owned(),
-    }
+        None => view,
+    })
 }
 
 /// Whether the reader view is the one `source` defines (its `stale` compares the source).
@@ -619,8 +692,9 @@ pub(crate) async fn reader_view_is_current<D: Dialect>(
 ) -> AdapterResult<bool> {
     let what = "reading the reader view's definition";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let tag = first_text::<D>(&mut conn, D::query(D::READER_VIEW_TAG), what).await?;
-    Ok(tag.as_deref() == Some(view_tag::<D>(&source.view).as_str()))
+    let view = layout::named("active_units").map_err(sql(what))?;
+    let tag = first_text::<D>(&mut conn, D::query(D::READER_VIEW_TAG).bind(view), what).await?;
+    Ok(tag.as_deref() == Some(view_tag::<D>(&source.view, source.function.as_deref())?.as_str()))
 }
 
 /// Replaces the reader view with `source`'s, whose `stale` also compares each document's source
@@ -631,6 +705,12 @@ pub(crate) async fn replace_reader_view<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "replacing the reader view";
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
+    if let Some(function) = &source.function {
+        Query::<D>::built(function.clone())
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+    }
     let view = if D::REPLACE_VIEW_IN_PLACE {
         // The columns are the contract's, so PostgreSQL replaces it in place, grants kept.
         source
@@ -648,10 +728,13 @@ pub(crate) async fn replace_reader_view<D: Dialect>(
         .await
         .map_err(sql(what))?;
     if let Some(comment) = D::TAG_READER_VIEW {
-        Query::<D>::built(comment.replace("{}", &view_tag::<D>(&source.view)))
-            .execute(&mut tx)
-            .await
-            .map_err(sql(what))?;
+        Query::<D>::built(comment.replace(
+            "{}",
+            &view_tag::<D>(&source.view, source.function.as_deref())?,
+        ))
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
     }
     tx.commit().await.map_err(sql(what))
 }
@@ -665,5 +748,38 @@ async fn first_text<D: Dialect>(
     match statement.fetch_optional(conn).await.map_err(sql(what))? {
         Some(row) => row.opt_text(0).map_err(sql(what)),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The function-reading view is migration 7's with two pieces replaced: a piece that no
+    /// longer matched would leave the view reading the source itself, silently.
+    #[test]
+    fn the_pieces_the_postgres_view_replaces_are_migration_7s() {
+        assert!(READER_VIEW_SELECT.contains(STALE));
+        assert!(READER_VIEW_SELECT.ends_with(UNITS_JOIN));
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn the_postgres_view_reads_the_source_only_through_its_function() {
+        let mut mapping = SourceMapping::new("app.laws", "id", "content");
+        mapping.revision = Some("updated_at".to_owned());
+        mapping.filter = Some("units = 'metric'".to_owned());
+        let names = Names::of::<sqlx::Postgres>(&mapping);
+        let key = "s.\"id\" = CAST($1 AS bigint)".to_owned();
+        let source = names.statements::<sqlx::Postgres>(&mapping, key, None);
+        let function = source.function.unwrap_or_default();
+        assert!(function.contains("\"app\".\"laws\""), "{function}");
+        assert!(
+            function.contains("$2") && function.contains("$3"),
+            "{function}"
+        );
+        assert!(!source.view.contains("laws"), "{}", source.view);
+        assert!(source.view.contains("source_moved(d.id"), "{}", source.view);
+        assert!(!source.view.contains(UNITS_JOIN), "{}", source.view);
     }
 }

@@ -1,0 +1,725 @@
+//! The routes, and the handlers of runs, plans, events, the kill switch and the metrics.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{
+    AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Plan, RunId,
+    RunRecord, Scope,
+};
+use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
+use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, RunEvent};
+use iu_cutter_simulator::Simulator;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::ApiError;
+use crate::state::{App, Simulated, Slot};
+use crate::{auth, page, review};
+
+/// Every route of the server. Every request but `GET`, `HEAD` and `OPTIONS` passes the bearer
+/// token check first ([`auth::require_token`]).
+pub(crate) fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/assets/{name}", get(page::asset))
+        .route("/killswitch", get(killswitch))
+        .route("/runs", get(list_runs).post(start_run))
+        .route("/runs/{id}", get(show_run))
+        .route("/runs/{id}/events", get(events))
+        .route("/runs/{id}/enact", post(enact))
+        .route("/runs/{id}/resume", post(resume))
+        .route("/runs/{id}/rollback", post(rollback))
+        .route("/plans", post(plans))
+        .route("/documents/{id}/units", get(review::units))
+        .route("/documents/{id}/diff", get(review::diff))
+        .route("/metrics", get(render_metrics))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_token,
+        ))
+        .layer(middleware::from_fn(count_requests))
+        .with_state(app)
+}
+
+/// Counts requests by method and status, and times them.
+async fn count_requests(request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("iu_cutter_serve_requests_total", "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("iu_cutter_serve_request_seconds", "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`: the Prometheus text of every metric of the process.
+async fn render_metrics(State(app): State<App>) -> Response {
+    match app.metrics() {
+        Some(handle) => {
+            handle.run_upkeep();
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                )],
+                handle.render(),
+            )
+                .into_response()
+        }
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another metrics recorder was installed in this process before the server's",
+        )
+        .into_response(),
+    }
+}
+
+/// The kill switch as the page shows it.
+#[derive(Debug, Serialize)]
+struct SwitchState {
+    open: bool,
+    /// The source that closes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    switch: Option<String>,
+    /// How to open it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    how_to_open: Option<String>,
+}
+
+async fn switch_state(gate: &ExecutionGate) -> SwitchState {
+    match gate.check().await {
+        Ok(()) => SwitchState {
+            open: true,
+            switch: None,
+            how_to_open: None,
+        },
+        Err(AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        }) => SwitchState {
+            open: false,
+            switch: Some(switch),
+            how_to_open: Some(how_to_open),
+        },
+        Err(other) => SwitchState {
+            open: false,
+            switch: Some(format!("the switch could not be read: {other}")),
+            how_to_open: Some("check the store, then retry".to_owned()),
+        },
+    }
+}
+
+/// `GET /killswitch`.
+async fn killswitch(State(app): State<App>) -> Json<SwitchState> {
+    Json(switch_state(&app.backend().gate).await)
+}
+
+/// Refuses a live invocation while the kill switch is closed, with its reason. The store
+/// refuses on its own too; this only answers before a task is started.
+async fn require_open(app: &App) -> Result<(), ApiError> {
+    match switch_state(&app.backend().gate).await {
+        SwitchState {
+            open: false,
+            switch,
+            how_to_open,
+        } => Err(ApiError::gate_closed(
+            switch.unwrap_or_default(),
+            how_to_open.unwrap_or_default(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// One phase of a run in a list.
+#[derive(Debug, Serialize)]
+struct PhaseRow {
+    name: String,
+    status: Value,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+/// One run in `GET /runs`.
+#[derive(Debug, Serialize)]
+struct RunRow {
+    run: RunId,
+    mode: &'static str,
+    status: Value,
+    /// The outcome of the last invocation this server ran, if any.
+    outcome: Option<&'static str>,
+    /// The command in flight, if any.
+    active: Option<&'static str>,
+    scope: Scope,
+    phases: Vec<PhaseRow>,
+}
+
+fn row(record: RunRecord, mode: &'static str, slot: Option<&Slot>) -> RunRow {
+    let (outcome, active) = slot.map_or((None, None), |slot| {
+        let state = slot.state();
+        (
+            state.last_report.as_ref().map(|r| r.outcome.name()),
+            state.in_flight.as_ref().map(|(command, _)| *command),
+        )
+    });
+    RunRow {
+        mode,
+        status: serde_json::to_value(record.status).unwrap_or(Value::Null),
+        outcome,
+        active,
+        scope: record.scope,
+        phases: record
+            .phases
+            .into_iter()
+            .map(|p| PhaseRow {
+                status: serde_json::to_value(p.status).unwrap_or(Value::Null),
+                name: p.name,
+                started_at: p.started_at,
+                finished_at: p.finished_at,
+            })
+            .collect(),
+        run: record.run,
+    }
+}
+
+/// `GET /runs`: the live store's journaled runs and this server's dry runs, newest first.
+async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError> {
+    let records = app
+        .backend()
+        .store
+        .list_runs()
+        .await
+        .map_err(|e| ApiError::store(e, "reading the journal"))?;
+    let mut rows: Vec<RunRow> = records
+        .into_iter()
+        .map(|record| {
+            let slot = app.slot(&record.run);
+            row(record, "live", slot.as_deref())
+        })
+        .collect();
+    for (run, slot) in app.slots() {
+        let simulated = slot.state().simulated.clone();
+        if let Some(simulated) = simulated
+            && let Ok(Some(record)) = simulated.store.load_run(&run).await
+        {
+            rows.push(row(record, "simulate", Some(&slot)));
+        }
+    }
+    let started = |row: &RunRow| row.phases.first().and_then(|p| p.started_at.clone());
+    rows.sort_by(|a, b| started(b).cmp(&started(a)).then_with(|| b.run.cmp(&a.run)));
+    Ok(Json(rows))
+}
+
+/// `GET /runs/{id}`: the run's journal record, its last report, its documents (from its plan)
+/// and whether an invocation is in flight.
+async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let run = RunId::new(id);
+    let simulated = app.simulated(&run);
+    let store: &dyn LiveExecutionAdapter = match &simulated {
+        Some(s) => s.store.as_ref(),
+        None => app.backend().store.as_ref(),
+    };
+    let read = |e| ApiError::store(e, "reading the journal");
+    let record = store.load_run(&run).await.map_err(read)?;
+    let slot = app.slot(&run);
+    let Some(record) = record else {
+        if slot.is_some() {
+            // Started here, refused before it was journaled: its report is all there is.
+            return Ok(Json(detail(&app, &run, None, None, Vec::new(), "live")));
+        }
+        return Err(ApiError::not_found(format!("no run {run} in the journal"))
+            .with_next("list the runs with GET /runs"));
+    };
+    let report = match slot.as_ref().and_then(|s| s.state().last_report.clone()) {
+        Some(report) => Some(serde_json::from_str(&report.to_json()).unwrap_or(Value::Null)),
+        None => store
+            .load_reports(&run)
+            .await
+            .map_err(read)?
+            .last()
+            .and_then(|text| serde_json::from_str(text).ok()),
+    };
+    let documents = store
+        .load_plan(&run)
+        .await
+        .map_err(read)?
+        .map(|plan| plan.documents.into_iter().map(|d| d.document).collect())
+        .unwrap_or_default();
+    let mode = if simulated.is_some() {
+        "simulate"
+    } else {
+        "live"
+    };
+    Ok(Json(detail(
+        &app,
+        &run,
+        Some(record),
+        report,
+        documents,
+        mode,
+    )))
+}
+
+fn detail(
+    app: &App,
+    run: &RunId,
+    record: Option<RunRecord>,
+    report: Option<Value>,
+    documents: Vec<iu_cutter_live_execution::DocumentId>,
+    mode: &str,
+) -> Value {
+    let (active, last_error, report) = match app.slot(run) {
+        Some(slot) => {
+            let state = slot.state();
+            let report = report.or_else(|| {
+                state
+                    .last_report
+                    .as_ref()
+                    .and_then(|r| serde_json::from_str(&r.to_json()).ok())
+            });
+            (
+                state.in_flight.as_ref().map(|(c, _)| *c),
+                state.last_error.clone(),
+                report,
+            )
+        }
+        None => (None, None, report),
+    };
+    json!({
+        "run": run,
+        "mode": mode,
+        "record": record,
+        "report": report,
+        "documents": documents,
+        "active": active,
+        "last_error": last_error,
+    })
+}
+
+/// `GET /runs/{id}/events`: the run's events as server-sent events (JSON, one per `data:`),
+/// from now on, until the client leaves or the server stops.
+async fn events(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let run = RunId::new(id);
+    if app.slot(&run).is_none()
+        && app
+            .backend()
+            .store
+            .load_run(&run)
+            .await
+            .map_err(|e| ApiError::store(e, "reading the journal"))?
+            .is_none()
+    {
+        return Err(ApiError::not_found(format!("no run {run} in the journal")));
+    }
+    let receiver = app.slot_or_new(&run).subscribe();
+    let stopping = app.stopping();
+    let stream = futures_util::stream::unfold(
+        (receiver, stopping),
+        |(mut receiver, mut stopping)| async move {
+            if *stopping.borrow() {
+                return None;
+            }
+            let event = tokio::select! {
+                event = receiver.recv() => event,
+                _ = stopping.changed() => return None,
+            };
+            let event = match event {
+                Ok(event) => event_of(&event),
+                Err(RecvError::Lagged(missed)) => Event::default()
+                    .event("lagged")
+                    .data(format!("{missed} events missed")),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (receiver, stopping)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn event_of(event: &RunEvent) -> Event {
+    Event::default().data(serde_json::to_string(event).unwrap_or_default())
+}
+
+/// How a run executes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    /// On a simulator seeded from the live store's snapshot: the live store is only read.
+    #[default]
+    Simulate,
+    /// On the live store, behind its kill switch.
+    Live,
+}
+
+/// `POST /runs` (JSON body, every field optional; `mode` and `until` may be query parameters).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRun {
+    mode: Option<Mode>,
+    until: Option<String>,
+    scope: Option<Scope>,
+    run: Option<String>,
+    /// The reviewed plan (from `POST /plans`): the run is refused unless it still holds.
+    plan: Option<Plan>,
+    #[serde(default)]
+    stale: bool,
+}
+
+/// `?mode=&until=`.
+#[derive(Debug, Default, Deserialize)]
+struct RunQuery {
+    mode: Option<Mode>,
+    until: Option<String>,
+}
+
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
+}
+
+/// A fresh run id: `prefix`, the time and a counter.
+fn new_run_id(prefix: &str) -> RunId {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    RunId::new(format!("{prefix}-{seconds}-{n}"))
+}
+
+/// What an accepted invocation answers: 202, its run, and where to follow it.
+fn accepted(run: &RunId, command: &str, mode: Mode) -> Response {
+    let location = format!("/runs/{run}");
+    let body = json!({
+        "run": run,
+        "command": command,
+        "mode": if mode == Mode::Live { "live" } else { "simulate" },
+        "location": location,
+        "events": format!("{location}/events"),
+    });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// `POST /runs`: starts a run in a spawned task; 202 with its id and a Location.
+async fn start_run(
+    State(app): State<App>,
+    Query(query): Query<RunQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let new: NewRun = parse_body(&body)?;
+    let mode = query.mode.or(new.mode).unwrap_or_default();
+    let until = query.until.or(new.until);
+    check_until(app.live(), until.as_deref())?;
+    let run = new
+        .run
+        .map(RunId::new)
+        .unwrap_or_else(|| new_run_id(if mode == Mode::Live { "run" } else { "dry" }));
+    let mut request = RunRequest::new(
+        run.clone(),
+        new.scope.unwrap_or(Scope::All),
+        app.backend().rules.clone(),
+    );
+    if let Some(plan) = new.plan {
+        request = request.with_expected_plan(plan);
+    }
+    if new.stale {
+        request = request.only_stale();
+    }
+    // One id names one run: a dry run never shadows a journaled live run, nor the reverse.
+    let journaled = app
+        .backend()
+        .store
+        .load_run(&run)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the journal"))?
+        .is_some();
+    let taken = match mode {
+        Mode::Live => app.simulated(&run).is_some(),
+        Mode::Simulate => journaled || app.slot(&run).is_some(),
+    };
+    if taken {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("run id {run} is already taken by a run of the other mode"),
+        )
+        .with_next("choose another run id, or leave it out to get a fresh one"));
+    }
+    let simulated = match mode {
+        Mode::Live => {
+            require_open(&app).await?;
+            None
+        }
+        Mode::Simulate => Some(simulator(&app).await?),
+    };
+    let job = Job {
+        run: run.clone(),
+        command: Command::Run(Box::new(request)),
+        until,
+    };
+    launch(&app, job, simulated)?;
+    Ok(accepted(&run, "run", mode))
+}
+
+/// A simulator seeded from the live store's snapshot, behind its own open gate (it mutates
+/// only memory), and a runner over it with in-memory backups.
+async fn simulator(app: &App) -> Result<Simulated, ApiError> {
+    let snapshot = app
+        .backend()
+        .store
+        .snapshot()
+        .await
+        .map_err(|e| ApiError::store(e, "reading the live store's snapshot"))?;
+    let memory_only = ExecutionGate::new().with_source(ManualSwitch::new(
+        "simulation (mutates only memory)",
+        true,
+        "-",
+    ));
+    let store: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
+        Simulator::from_snapshot(snapshot),
+        memory_only,
+    ));
+    let runner = Arc::new(Runner::new(
+        store.clone(),
+        Arc::new(MemoryBackupStore::new()),
+    ));
+    Ok(Simulated { store, runner })
+}
+
+fn check_until(runner: &Runner, until: Option<&str>) -> Result<(), ApiError> {
+    match until {
+        Some(phase) if !runner.phase_names().contains(&phase) => Err(ApiError::bad_request(
+            format!("until = {phase} is not a phase of the runner"),
+        )
+        .with_next(format!("use one of: {}", runner.phase_names().join(", ")))),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /runs/{id}/enact`.
+async fn enact(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    on_run(app, id, Command::Enact, None).await
+}
+
+/// `POST /runs/{id}/resume` (`?until=` optional).
+async fn resume(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(query): Query<RunQuery>,
+) -> Result<Response, ApiError> {
+    check_until(app.live(), query.until.as_deref())?;
+    on_run(app, id, Command::Resume, query.until).await
+}
+
+/// `POST /runs/{id}/rollback`.
+async fn rollback(State(app): State<App>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    on_run(app, id, Command::Rollback, None).await
+}
+
+/// Starts `command` on an existing run: a dry run on its own simulator, a live one behind the
+/// kill switch.
+async fn on_run(
+    app: App,
+    id: String,
+    command: Command,
+    until: Option<String>,
+) -> Result<Response, ApiError> {
+    let run = RunId::new(id);
+    let simulated = app.simulated(&run);
+    let mode = if simulated.is_some() {
+        Mode::Simulate
+    } else {
+        require_open(&app).await?;
+        Mode::Live
+    };
+    let name = command.name();
+    launch(
+        &app,
+        Job {
+            run: run.clone(),
+            command,
+            until,
+        },
+        simulated,
+    )?;
+    Ok(accepted(&run, name, mode))
+}
+
+/// What a task runs.
+enum Command {
+    Run(Box<RunRequest>),
+    Resume,
+    Enact,
+    Rollback,
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Resume => "resume",
+            Command::Enact => "enact",
+            Command::Rollback => "rollback",
+        }
+    }
+}
+
+struct Job {
+    run: RunId,
+    command: Command,
+    until: Option<String>,
+}
+
+/// Marks the run busy and spawns its invocation; refused while the server stops or while
+/// another invocation of the same run is in flight.
+fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiError> {
+    if app.is_stopping() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is stopping: no invocation starts",
+        ));
+    }
+    let slot = app.slot_or_new(&job.run);
+    let cancel = CancelFlag::new();
+    {
+        let mut state = slot.state();
+        if let Some((command, _)) = &state.in_flight {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("run {} is busy: {command} is in flight", job.run),
+            )
+            .with_next("follow it on GET /runs/{run}/events, then retry"));
+        }
+        state.in_flight = Some((job.command.name(), cancel.clone()));
+        if simulated.is_some() {
+            state.simulated = simulated.clone();
+        }
+    }
+    let mut options: RunOptions = app.backend().options.clone();
+    options.events = slot.sink();
+    options.cancel = cancel;
+    options.until = job.until.clone();
+    if simulated.is_some() {
+        // A dry run's simulator is private to this server: no lease to take.
+        options.lease = None;
+    }
+    metrics::counter!("iu_cutter_serve_invocations_started_total", "command" => job.command.name())
+        .increment(1);
+    let task_app = app.clone();
+    let task = tokio::spawn(async move {
+        let command = job.command.name();
+        let result = execute(&task_app, &job, simulated.as_ref(), options).await;
+        finish(&task_app, &slot, command, result).await;
+    });
+    app.track(task);
+    Ok(())
+}
+
+async fn execute(
+    app: &App,
+    job: &Job,
+    simulated: Option<&Simulated>,
+    options: RunOptions,
+) -> Result<RunReport, RunnerError> {
+    let runner = simulated.map_or(app.live(), |s| s.runner.as_ref());
+    match &job.command {
+        Command::Run(request) => runner.run(request.as_ref().clone(), options).await,
+        Command::Resume => runner.resume(&job.run, options).await,
+        Command::Enact => runner.enact(&job.run, options).await,
+        Command::Rollback => runner.rollback_with(&job.run, options).await,
+    }
+}
+
+/// Journals a live invocation's report (when its run exists: a run refused before it began
+/// has no journal), keeps it for `GET /runs/{id}`, and frees the run.
+async fn finish(
+    app: &App,
+    slot: &Slot,
+    command: &'static str,
+    result: Result<RunReport, RunnerError>,
+) {
+    let simulated = slot.state().simulated.is_some();
+    let (report, error) = match result {
+        Ok(mut report) => {
+            if !simulated
+                && matches!(app.backend().store.load_run(&report.run).await, Ok(Some(_)))
+                && let Err(error) = app.live().journal_report(&report).await
+            {
+                report
+                    .notes
+                    .push(format!("the report is not in the journal: {error}"));
+            }
+            metrics::counter!(
+                "iu_cutter_serve_invocations_total",
+                "command" => command,
+                "outcome" => report.outcome.name()
+            )
+            .increment(1);
+            (Some(report), None)
+        }
+        Err(error) => {
+            tracing::error!(%error, command, "invocation failed");
+            (None, Some(error.to_string()))
+        }
+    };
+    let mut state = slot.state();
+    state.in_flight = None;
+    if report.is_some() {
+        state.last_report = report;
+    }
+    state.last_error = error;
+}
+
+/// `POST /plans`: what a run of `scope` would write, per document, and the plan's sha256.
+/// Reads only (it needs the token as every POST does).
+async fn plans(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewPlan {
+        scope: Option<Scope>,
+    }
+    let new: NewPlan = parse_body(&body)?;
+    let scope = new.scope.unwrap_or(Scope::All);
+    let documents = app
+        .backend()
+        .store
+        .load_scope(&scope)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the scope"))?;
+    let plan =
+        iu_cutter_phase_cut_leg_a::spawn_compute_plan(documents, app.backend().rules.clone())
+            .await
+            .map_err(|e| ApiError::bad_request(format!("the plan cannot be computed: {e}")))?;
+    let units: usize = plan.documents.iter().map(|d| d.units.len()).sum();
+    Ok(Json(json!({
+        "plan_sha256": plan.sha256(),
+        "documents": plan.documents.len(),
+        "units": units,
+        "plan": plan,
+    })))
+}

@@ -1,0 +1,185 @@
+//! What an operator reviews before a held run goes live: a document's units as a run wrote them
+//! (or as they are active), and what enacting the run would change, with both texts of every
+//! unit that differs.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId, Unit};
+use iu_cutter_orchestrator::{DiffError, GenerationDiff, Runner, UnitChange};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::App;
+
+/// `?run=`: the run whose generation is reviewed.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RunParam {
+    run: Option<String>,
+}
+
+/// One unit as the page shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct UnitView {
+    ordinal: u32,
+    unit_id: String,
+    path: String,
+    part: Option<u32>,
+    start: u64,
+    end: u64,
+    sha256: String,
+    body: String,
+}
+
+impl From<Unit> for UnitView {
+    fn from(unit: Unit) -> Self {
+        UnitView {
+            ordinal: unit.ordinal,
+            unit_id: unit.unit_id,
+            path: unit.path,
+            part: unit.part,
+            start: unit.start,
+            end: unit.end,
+            sha256: unit.sha256,
+            body: unit.body,
+        }
+    }
+}
+
+/// `GET /documents/{id}/units?run=`: the units `run` wrote of the document (a held run's staged
+/// units), or its active units without `run`.
+#[derive(Debug, Serialize)]
+pub(crate) struct UnitsView {
+    document: DocumentId,
+    generation: Option<RunId>,
+    units: Vec<UnitView>,
+}
+
+/// The store and runner a review of `run` reads: a dry run's own, or the live store's.
+fn store_of<'a>(
+    app: &'a App,
+    run: Option<&RunId>,
+    keep: &'a mut Option<crate::state::Simulated>,
+) -> (&'a dyn LiveExecutionAdapter, &'a Runner) {
+    *keep = run.and_then(|run| app.simulated(run));
+    match keep {
+        Some(simulated) => (simulated.store.as_ref(), simulated.runner.as_ref()),
+        None => (app.backend().store.as_ref(), app.live()),
+    }
+}
+
+pub(crate) async fn units(
+    State(app): State<App>,
+    Path(document): Path<String>,
+    Query(param): Query<RunParam>,
+) -> Result<Json<UnitsView>, ApiError> {
+    let document = DocumentId::new(document);
+    let run = param.run.map(RunId::new);
+    let mut keep = None;
+    let (store, _) = store_of(&app, run.as_ref(), &mut keep);
+    let units = match &run {
+        Some(run) => store.generation_units(&document, run).await,
+        None => store.active_units(&document).await,
+    }
+    .map_err(|e| ApiError::store(e, "reading the units"))?;
+    if units.is_empty() && run.is_some() {
+        return Err(ApiError::not_found(format!(
+            "run {} wrote no units of document {document}",
+            run.as_ref().map_or("", RunId::as_str)
+        ))
+        .with_next("see the run's documents in GET /runs/{run}"));
+    }
+    Ok(Json(UnitsView {
+        document,
+        generation: run,
+        units: units.into_iter().map(UnitView::from).collect(),
+    }))
+}
+
+/// Both texts of a unit that differs between the generations.
+#[derive(Debug, Serialize)]
+pub(crate) struct Texts {
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /documents/{id}/diff?run=`: the diff of the document's active generation with the one
+/// `run` wrote, and both texts of every added, removed or changed unit (by the diff's key).
+#[derive(Debug, Serialize)]
+pub(crate) struct DiffView {
+    #[serde(flatten)]
+    diff: GenerationDiff,
+    texts: BTreeMap<String, Texts>,
+}
+
+pub(crate) async fn diff(
+    State(app): State<App>,
+    Path(document): Path<String>,
+    Query(param): Query<RunParam>,
+) -> Result<Json<DiffView>, ApiError> {
+    let document = DocumentId::new(document);
+    let Some(run) = param.run.map(RunId::new) else {
+        return Err(ApiError::bad_request("diff needs ?run=RUN")
+            .with_next("name the held run whose generation is compared with the active one"));
+    };
+    let mut keep = None;
+    let (store, runner) = store_of(&app, Some(&run), &mut keep);
+    let diff = runner
+        .diff_run(&document, &run)
+        .await
+        .map_err(|error| match error {
+            DiffError::Adapter(e) => ApiError::store(e, "reading the generations"),
+            DiffError::Generations(why) => ApiError::not_found(why),
+        })?;
+    let before = match &diff.generation_a {
+        Some(a) => store
+            .generation_units(&document, a)
+            .await
+            .map_err(|e| ApiError::store(e, "reading the active units"))?,
+        None => Vec::new(),
+    };
+    let after = store
+        .generation_units(&document, &run)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the run's units"))?;
+    let texts = texts(&diff, &before, &after);
+    Ok(Json(DiffView { diff, texts }))
+}
+
+/// The texts of the entries of `diff` that are not unchanged, keyed as the diff keys its units.
+fn texts(diff: &GenerationDiff, before: &[Unit], after: &[Unit]) -> BTreeMap<String, Texts> {
+    let mut before = keyed(before);
+    let mut after = keyed(after);
+    diff.units
+        .iter()
+        .filter(|entry| entry.change != UnitChange::Unchanged)
+        .map(|entry| {
+            let texts = Texts {
+                before: before.remove(&entry.unit_id),
+                after: after.remove(&entry.unit_id),
+            };
+            (entry.unit_id.clone(), texts)
+        })
+        .collect()
+}
+
+/// Bodies by the diff's key: the stable unit id, `#n` appended to its n-th repeat (n ≥ 2), as
+/// `iu_cutter_orchestrator::diff_units` keys them.
+fn keyed(units: &[Unit]) -> BTreeMap<String, String> {
+    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+    units
+        .iter()
+        .map(|unit| {
+            let n = seen.entry(unit.unit_id.as_str()).or_insert(0);
+            *n += 1;
+            let key = if *n == 1 {
+                unit.unit_id.clone()
+            } else {
+                format!("{}#{n}", unit.unit_id)
+            };
+            (key, unit.body.clone())
+        })
+        .collect()
+}

@@ -1,0 +1,406 @@
+//! The API end to end on SQLite: a real server on 127.0.0.1:0, a real store, plain HTTP.
+
+mod support;
+
+use std::time::Duration;
+
+use iu_cutter_live_execution::DocumentId;
+use iu_cutter_live_execution::prelude::*;
+use serde_json::Value;
+use support::{Events, Server, TOKEN, ok, request};
+
+/// Every mutating route, with a body it would accept.
+const POSTS: [(&str, &str); 6] = [
+    ("/runs", r#"{"mode":"simulate"}"#),
+    ("/plans", "{}"),
+    ("/runs/r1/enact", ""),
+    ("/runs/r1/resume", ""),
+    ("/runs/r1/rollback", ""),
+    ("/runs?mode=live", ""),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_post_is_refused_without_the_right_token_and_reads_need_none() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for (path, body) in POSTS {
+        let none = request(server.addr, "POST", path, None, body).await;
+        assert_eq!(none.status, 401, "{path} without a token: {}", none.body);
+        assert!(
+            none.header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Bearer"))
+        );
+        let wrong = request(
+            server.addr,
+            "POST",
+            path,
+            Some("test-token-0123456788"),
+            body,
+        )
+        .await;
+        assert_eq!(
+            wrong.status, 401,
+            "{path} with a wrong token: {}",
+            wrong.body
+        );
+        assert!(!wrong.body.contains(TOKEN), "the token is never echoed");
+    }
+    // Nothing was started by the refused requests.
+    assert_eq!(server.get("/runs").await.json(), Value::Array(Vec::new()));
+    // With the token, a plan is computed (reads only).
+    let plan = server.post("/plans", "{}").await;
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    assert_eq!(plan.json()["documents"], 2);
+    assert!(
+        plan.json()["plan_sha256"]
+            .as_str()
+            .is_some_and(|s| s.len() == 64)
+    );
+    for path in ["/", "/runs", "/killswitch", "/metrics", "/assets/app.js"] {
+        assert_eq!(
+            server.get(path).await.status,
+            200,
+            "GET {path} needs no token"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_configured_token_mutations_are_refused_and_reads_served() {
+    let server = Server::start(None, true).await;
+    for (path, body) in POSTS {
+        let refused = server.post(path, body).await;
+        assert_eq!(refused.status, 403, "{path}: {}", refused.body);
+        assert!(
+            refused.json()["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no token configured"))
+        );
+    }
+    assert_eq!(server.get("/runs").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_run_is_refused_while_the_kill_switch_is_closed_with_its_reason() {
+    let server = Server::start(Some(TOKEN), false).await;
+    let switch = server.get("/killswitch").await.json();
+    assert_eq!(switch["open"], false);
+    assert_eq!(switch["switch"], "test switch");
+    assert_eq!(switch["how_to_open"], "open the test switch");
+
+    let refused = server.post("/runs?mode=live", r#"{"run":"live-1"}"#).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let body = refused.json();
+    assert_eq!(body["switch"], "test switch");
+    assert_eq!(body["next"], "open the test switch");
+    // Nothing journaled, nothing written.
+    assert_eq!(server.get("/runs").await.json(), Value::Array(Vec::new()));
+    assert!(ok(server.store.load_run(&"live-1".into()).await, "load").is_none());
+
+    // A dry run only reads the live store: the closed switch does not stop it.
+    let dry = server
+        .post("/runs", r#"{"mode":"simulate","run":"dry-1"}"#)
+        .await;
+    assert_eq!(dry.status, 202, "{}", dry.body);
+    assert_eq!(dry.header("location"), Some("/runs/dry-1"));
+    let detail = server.settled("dry-1").await;
+    assert_eq!(detail["report"]["outcome"]["name"], "PASS", "{detail}");
+    assert_eq!(detail["mode"], "simulate");
+    assert!(ok(server.store.load_run(&"dry-1".into()).await, "load").is_none());
+    // Its id stays its own: a live run may not take it.
+    server.switch.set(true);
+    let clash = server.post("/runs?mode=live", r#"{"run":"dry-1"}"#).await;
+    assert_eq!(clash.status, 409, "{}", clash.body);
+    server.switch.set(false);
+
+    // Closed under a held run: enact is refused with the reason too.
+    server.switch.set(true);
+    let held = server
+        .post("/runs?mode=live&until=write-verify", r#"{"run":"held-1"}"#)
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    assert_eq!(server.settled("held-1").await["record"]["status"], "HELD");
+    server.switch.set(false);
+    let enact = server.post("/runs/held-1/enact", "").await;
+    assert_eq!(enact.status, 409, "{}", enact.body);
+    assert_eq!(enact.json()["switch"], "test switch");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_a_running_invocation_arrive_as_server_sent_events() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let held = server
+        .post("/runs?mode=live&until=write-verify", r#"{"run":"ev-1"}"#)
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    server.settled("ev-1").await;
+
+    let mut events = Events::open(server.addr, "/runs/ev-1/events").await;
+    let enact = server.post("/runs/ev-1/enact", "").await;
+    assert_eq!(enact.status, 202, "{}", enact.body);
+    let mut seen = Vec::new();
+    while let Some(event) = events.next(Duration::from_secs(30)).await {
+        let kind = event["event"].as_str().unwrap_or_default().to_owned();
+        seen.push(format!(
+            "{kind} {}",
+            event["phase"].as_str().unwrap_or_default()
+        ));
+        if kind == "run_finished" {
+            assert_eq!(event["outcome"], "PASS", "{event}");
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|e| e == "phase_started lifecycle-enact"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|e| e == "phase_finished lifecycle-enact"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("run_finished "),
+        "{seen:?}"
+    );
+    let detail = server.settled("ev-1").await;
+    assert_eq!(detail["record"]["status"], "PASS");
+    // No response carries the token.
+    for path in ["/runs", "/runs/ev-1", "/metrics", "/killswitch"] {
+        let body = server.get(path).await.body;
+        assert!(!body.contains(TOKEN), "{path} shows the token");
+    }
+    // The server journaled the invocation's report.
+    let reports = ok(server.store.load_reports(&"ev-1".into()).await, "reports");
+    assert!(
+        reports.last().is_some_and(|r| r.contains("\"enact\"")),
+        "{reports:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_run_shows_its_units_and_its_diff_against_the_active_generation() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let first = server.post("/runs?mode=live", r#"{"run":"gen-1"}"#).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(server.settled("gen-1").await["record"]["status"], "PASS");
+
+    // The application edits a.md: one section changed, one added, one removed.
+    let edited = "# Guide\n\nIntro text.\n\n## Install\n\nRun the new installer.\n\n## Upgrade\n\nUpgrade it.\n";
+    ok(
+        server
+            .store
+            .put_document(&DocumentId::new("docs/a.md"), edited)
+            .await,
+        "edit",
+    );
+    let held = server
+        .post(
+            "/runs?mode=live&until=write-verify",
+            r#"{"run":"gen-2","scope":{"kind":"ids","value":["docs/a.md"]}}"#,
+        )
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    let detail = server.settled("gen-2").await;
+    assert_eq!(detail["record"]["status"], "HELD", "{detail}");
+    assert_eq!(detail["documents"], serde_json::json!(["docs/a.md"]));
+
+    // A document id with a slash travels percent-encoded in one path segment.
+    let units = server.get("/documents/docs%2Fa.md/units?run=gen-2").await;
+    assert_eq!(units.status, 200, "{}", units.body);
+    let paths: Vec<String> = units.json()["units"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .map(|u| u["path"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        paths,
+        ["Guide", "Guide/Install", "Guide/Upgrade"],
+        "{}",
+        units.body
+    );
+    assert!(units.body.contains("Run the new installer."));
+
+    let diff = server.get("/documents/docs%2Fa.md/diff?run=gen-2").await;
+    assert_eq!(diff.status, 200, "{}", diff.body);
+    let diff = diff.json();
+    assert_eq!(diff["generation_a"], "gen-1");
+    assert_eq!(diff["generation_b"], "gen-2");
+    assert_eq!(
+        (
+            diff["added"].as_u64(),
+            diff["removed"].as_u64(),
+            diff["changed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{diff}"
+    );
+    let changed = diff["units"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["change"] == "changed"))
+        .map(|u| u["unit_id"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let texts = &diff["texts"][changed.as_str()];
+    assert!(
+        texts["before"]
+            .as_str()
+            .is_some_and(|t| t.contains("Run the installer.")),
+        "{texts}"
+    );
+    assert!(
+        texts["after"]
+            .as_str()
+            .is_some_and(|t| t.contains("Run the new installer.")),
+        "{texts}"
+    );
+
+    // Active units without ?run are gen-1's until the enact.
+    let active = server.get("/documents/docs%2Fa.md/units").await.json();
+    assert!(
+        active["units"]
+            .as_array()
+            .is_some_and(|u| u.iter().all(|u| u["body"] != "Upgrade it.\n"))
+    );
+    let missing = server.get("/documents/docs%2Fa.md/diff?run=nope").await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+
+    // Rollback of the held run restores the pre-run state.
+    let rollback = server.post("/runs/gen-2/rollback", "").await;
+    assert_eq!(rollback.status, 202, "{}", rollback.body);
+    let detail = server.settled("gen-2").await;
+    assert_eq!(
+        detail["report"]["outcome"]["name"], "ROLLED_BACK",
+        "{detail}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_answer_in_prometheus_text() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let _ = server.get("/runs").await;
+    let run = server.post("/runs?mode=simulate", r#"{"run":"m-1"}"#).await;
+    assert_eq!(run.status, 202, "{}", run.body);
+    server.settled("m-1").await;
+    let metrics = server.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    assert!(
+        metrics.body.contains("iu_cutter_serve_requests_total{"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("iu_cutter_serve_invocations_total{command=\"run\",outcome=\"PASS\"}"),
+        "{}",
+        metrics.body
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_invocation_of_a_busy_run_and_a_bad_until_are_refused() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let bad = server.post("/runs?mode=live&until=nowhere", "").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.json()["next"]
+            .as_str()
+            .is_some_and(|n| n.contains("write-verify"))
+    );
+    let unknown = server.post("/runs", r#"{"colour":"red"}"#).await;
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    assert_eq!(server.get("/runs/none").await.status, 404);
+    assert_eq!(server.get("/runs/none/events").await.status, 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease() {
+    // One unit per batch and a pause after each: the run is still writing when the server stops.
+    let slow = iu_cutter_orchestrator::RunOptions::default()
+        .with_batch_units(1)
+        .with_throttle(iu_cutter_orchestrator::Throttle {
+            max_units_per_second: None,
+            pause_between_batches: Duration::from_millis(500),
+        });
+    let server = Server::start_with(Some(TOKEN), true, slow).await;
+    let started = server.post("/runs?mode=live", r#"{"run":"slow-1"}"#).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let mut events = Events::open(server.addr, "/runs/slow-1/events").await;
+    let mut writing = false;
+    while let Some(event) = events.next(Duration::from_secs(30)).await {
+        if event["event"] == "progress" && event["phase"] == "leg-b-record" {
+            writing = true;
+            break;
+        }
+    }
+    assert!(writing, "the run reached leg-b-record");
+    let store = server.store.clone();
+    let stopping = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopped at the next batch"
+    );
+    // The event stream ended with the server.
+    assert!(events.next(Duration::from_secs(5)).await.is_none());
+    let record =
+        ok(store.load_run(&"slow-1".into()).await, "load").unwrap_or_else(|| panic!("journaled"));
+    assert_ne!(
+        format!("{:?}", record.status),
+        "Pass",
+        "cancelled before the end"
+    );
+    let leases = ok(store.load_leases().await, "leases");
+    assert!(
+        leases.leases.iter().all(|l| l.run.as_str() != "slow-1"),
+        "lease released: {leases:?}"
+    );
+}
+
+/// Regression (found by `cargo xtask load`): a burst of clients overflowed the listener's
+/// default queue, and each dropped connection waited a second for TCP to retry. Connections the
+/// server has not accepted yet must wait in the queue, not be dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_waits_in_the_queue_instead_of_being_dropped() {
+    let listener = ok(
+        iu_cutter_serve::listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        "listen",
+    );
+    let addr = ok(listener.local_addr(), "address");
+    // Nobody accepts: every connection must be queued by the kernel.
+    let connects: Vec<_> = (0..600)
+        .map(|_| {
+            tokio::spawn(async move {
+                tokio::time::timeout(
+                    Duration::from_millis(900),
+                    tokio::net::TcpStream::connect(addr),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+            })
+        })
+        .collect();
+    let mut queued = Vec::new();
+    for connect in connects {
+        if let Ok(Some(stream)) = connect.await {
+            queued.push(stream);
+        }
+    }
+    assert_eq!(queued.len(), 600, "connections dropped instead of queued");
+    drop(listener);
+}

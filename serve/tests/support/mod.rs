@@ -1,0 +1,313 @@
+//! What the serve tests share: a server on a fresh SQLite store, and a minimal HTTP/1.1 client
+//! over a plain TCP stream (no client crate: the tests need GET, POST and a server-sent event
+//! stream, nothing more).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset,
+};
+use iu_cutter_orchestrator::{LeaseOptions, RunOptions};
+use iu_cutter_phase_core::DirBackupStore;
+use iu_cutter_serve::{Backend, Secret, serve_on};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The token of the test servers.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// The documents every test store starts with (Markdown: one unit per heading).
+pub const DOCUMENTS: [(&str, &str); 2] = [
+    (
+        "docs/a.md",
+        "# Guide\n\nIntro text.\n\n## Install\n\nRun the installer.\n\n## Use\n\nOpen the app and work.\n",
+    ),
+    (
+        "docs/b.md",
+        "# Notes\n\nFirst note.\n\n## Later\n\nA later note.\n",
+    ),
+];
+
+/// A server on a fresh SQLite store, stopped when dropped (or by [`Server::stop`]).
+pub struct Server {
+    pub addr: SocketAddr,
+    /// The configuration's switch of the kill switch: open it or close it under the server.
+    pub switch: ManualSwitch,
+    pub store: Arc<dyn LiveExecutionAdapter>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A panic naming `what`, for set-up steps that cannot fail in a sound environment.
+pub fn ok<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what}: {error}"),
+    }
+}
+
+impl Server {
+    /// Starts a server with `token`, the kill switch `open` or closed, on a store holding
+    /// [`DOCUMENTS`].
+    pub async fn start(token: Option<&str>, open: bool) -> Server {
+        Self::start_with(token, open, RunOptions::default()).await
+    }
+
+    /// [`Server::start`] with base options for every invocation.
+    pub async fn start_with(token: Option<&str>, open: bool, options: RunOptions) -> Server {
+        let documents = DOCUMENTS
+            .iter()
+            .map(|(id, body)| (DocumentId::new(*id), (*body).to_owned()))
+            .collect();
+        Self::start_on(
+            token,
+            open,
+            options,
+            documents,
+            CutRules::preset(Preset::Markdown),
+        )
+        .await
+    }
+
+    /// [`Server::start_with`] on a store holding `documents`, cut with `rules`.
+    pub async fn start_on(
+        token: Option<&str>,
+        open: bool,
+        options: RunOptions,
+        documents: Vec<(DocumentId, String)>,
+        rules: CutRules,
+    ) -> Server {
+        let dir = ok(tempfile::tempdir(), "temporary directory");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("serve.db").display()
+        );
+        let options_db = ConnectOptions::new(url);
+        ok(init_with(&options_db).await, "init");
+        let switch = ManualSwitch::new("test switch", open, "open the test switch");
+        let gate = ExecutionGate::new().with_source(switch.clone());
+        let guarded = ok(connect_with(&options_db, gate).await, "connect");
+        let gate = guarded.gate().clone();
+        let store: Arc<dyn LiveExecutionAdapter> = Arc::new(guarded);
+        // Documents are imported with the switch open, whatever the test wants afterwards.
+        let was_open = switch.is_open();
+        switch.set(true);
+        ok(store.put_documents(&documents).await, "import");
+        switch.set(was_open);
+        let backend = Backend {
+            store: store.clone(),
+            backups: Arc::new(DirBackupStore::new(dir.path().join("backups"))),
+            gate,
+            rules,
+            options: options.with_lease(LeaseOptions::with_holder(
+                "serve-test",
+                Duration::from_secs(30),
+            )),
+        };
+        let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = ok(iu_cutter_serve::listen(any_port), "bind 127.0.0.1:0");
+        let addr = ok(listener.local_addr(), "local address");
+        let (stop, stopped) = oneshot::channel();
+        let token = token.and_then(Secret::new);
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            ok(serve_on(listener, token, backend, shutdown).await, "serve");
+        });
+        Server {
+            addr,
+            switch,
+            store,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// Asks the server to stop and waits until it has (runs cancelled and awaited).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            ok(
+                tokio::time::timeout(Duration::from_secs(30), task).await,
+                "the server stops within 30 s",
+            )
+            .unwrap_or_else(|e| panic!("the server task: {e}"));
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path, None, "").await
+    }
+
+    /// POST with the right token.
+    pub async fn post(&self, path: &str, body: &str) -> Response {
+        request(self.addr, "POST", path, Some(TOKEN), body).await
+    }
+
+    /// Waits until no invocation of `run` is in flight; returns its detail.
+    pub async fn settled(&self, run: &str) -> Value {
+        for _ in 0..600 {
+            let detail = self.get(&format!("/runs/{run}")).await;
+            if detail.status == 200 && detail.json()["active"].is_null() {
+                return detail.json();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {run} did not settle within 30 s");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A response: status, headers (lower-case names) and body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn head(method: &str, path: &str, token: Option<&str>, body: &str) -> String {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// One request on its own connection (`Connection: close`), read to the end.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Response {
+    let mut stream = ok(TcpStream::connect(addr).await, "connect");
+    ok(
+        stream
+            .write_all(head(method, path, token, body).as_bytes())
+            .await,
+        "send",
+    );
+    let mut raw = Vec::new();
+    ok(stream.read_to_end(&mut raw).await, "read");
+    parse(&String::from_utf8_lossy(&raw))
+}
+
+fn parse(raw: &str) -> Response {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A server-sent event stream: each `data:` line's JSON, as it arrives.
+pub struct Events {
+    lines: tokio::io::Lines<BufReader<TcpStream>>,
+}
+
+impl Events {
+    /// Opens `GET path` and reads past the response head; the status must be 200.
+    pub async fn open(addr: SocketAddr, path: &str) -> Events {
+        let mut stream = ok(TcpStream::connect(addr).await, "connect");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n");
+        ok(stream.write_all(request.as_bytes()).await, "send");
+        let mut lines = BufReader::new(stream).lines();
+        let status = ok(lines.next_line().await, "status line").unwrap_or_default();
+        assert!(status.contains(" 200 "), "events: {status}");
+        while let Some(line) = ok(lines.next_line().await, "headers") {
+            if line.is_empty() {
+                break;
+            }
+        }
+        Events { lines }
+    }
+
+    /// The next event's JSON, or `None` when the stream ends or `wait` passes.
+    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let read = async {
+            while let Some(line) = self.lines.next_line().await.ok().flatten() {
+                if let Some(data) = line.strip_prefix("data:")
+                    && let Ok(value) = serde_json::from_str(data.trim())
+                {
+                    return Some(value);
+                }
+            }
+            None
+        };
+        tokio::time::timeout(wait, read).await.ok().flatten()
+    }
+}
