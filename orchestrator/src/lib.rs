@@ -93,6 +93,7 @@ mod invocation;
 mod journal;
 mod lease;
 pub mod metrics;
+mod next;
 mod options;
 mod pipeline;
 mod purge;
@@ -133,6 +134,7 @@ pub use iu_cutter_live_execution::{
 pub use iu_cutter_simulator::Simulator;
 pub use journal::ROLLBACK_PHASE;
 pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
+pub use next::NextAction;
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{

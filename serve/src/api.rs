@@ -300,11 +300,18 @@ fn detail(
         }
         None => (None, None, report),
     };
+    // What the operator can do next, as values the page turns into buttons.
+    let next_actions = report
+        .as_ref()
+        .and_then(|value| RunReport::from_json(&value.to_string()).ok())
+        .map(|report| report.next_actions())
+        .unwrap_or_default();
     json!({
         "run": run,
         "mode": mode,
         "record": record,
         "report": report,
+        "next_actions": next_actions,
         "documents": documents,
         "active": active,
         "last_error": last_error,

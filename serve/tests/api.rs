@@ -120,7 +120,12 @@ async fn a_live_run_is_refused_while_the_kill_switch_is_closed_with_its_reason()
         .post("/runs?mode=live&until=write-verify", r#"{"run":"held-1"}"#)
         .await;
     assert_eq!(held.status, 202, "{}", held.body);
-    assert_eq!(server.settled("held-1").await["record"]["status"], "HELD");
+    let detail = server.settled("held-1").await;
+    assert_eq!(detail["record"]["status"], "HELD");
+    // The next steps as values: enact after review, or roll back.
+    assert_eq!(detail["next_actions"][0]["action"], "enact", "{detail}");
+    assert_eq!(detail["next_actions"][0]["run"], "held-1", "{detail}");
+    assert_eq!(detail["next_actions"][1]["action"], "rollback", "{detail}");
     server.switch.set(false);
     let enact = server.post("/runs/held-1/enact", "").await;
     assert_eq!(enact.status, 409, "{}", enact.body);

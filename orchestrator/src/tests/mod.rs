@@ -26,6 +26,7 @@ mod embedding;
 mod evidence;
 mod export;
 mod lease;
+mod next;
 mod operator;
 mod pipeline;
 mod rollback;
