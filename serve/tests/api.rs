@@ -4,7 +4,6 @@ mod support;
 
 use std::time::Duration;
 
-use iu_cutter_live_execution::DocumentId;
 use iu_cutter_live_execution::prelude::*;
 use serde_json::Value;
 use support::{Events, Server, TOKEN, ok, request};
@@ -189,19 +188,9 @@ async fn events_of_a_running_invocation_arrive_as_server_sent_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_run_shows_its_units_and_its_diff_against_the_active_generation() {
     let server = Server::start(Some(TOKEN), true).await;
-    let first = server.post("/runs?mode=live", r#"{"run":"gen-1"}"#).await;
-    assert_eq!(first.status, 202, "{}", first.body);
-    assert_eq!(server.settled("gen-1").await["record"]["status"], "PASS");
-
     // The application edits a.md: one section changed, one added, one removed.
     let edited = "# Guide\n\nIntro text.\n\n## Install\n\nRun the new installer.\n\n## Upgrade\n\nUpgrade it.\n";
-    ok(
-        server
-            .store
-            .put_document(&DocumentId::new("docs/a.md"), edited)
-            .await,
-        "edit",
-    );
+    server.enacted_then_edited("gen-1", edited).await;
     let held = server
         .post(
             "/runs?mode=live&until=write-verify",

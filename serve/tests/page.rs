@@ -14,8 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use iu_cutter_live_execution::DocumentId;
-use iu_cutter_live_execution::prelude::*;
 use serde_json::{Value, json};
 use support::{Server, TOKEN, ok};
 use tungstenite::{Message, WebSocket};
@@ -221,22 +219,8 @@ async fn the_operator_reviews_and_enacts_a_held_run_in_chromium() {
     };
     let server = Server::start(Some(TOKEN), true).await;
     // A first run enacted, an edit by the application, and a second run held for review.
-    assert_eq!(
-        server
-            .post("/runs?mode=live", r#"{"run":"first"}"#)
-            .await
-            .status,
-        202
-    );
-    assert_eq!(server.settled("first").await["record"]["status"], "PASS");
     let edited = "# Guide\n\nIntro text.\n\n## Install\n\nRun the new installer twice.\n\n## Upgrade\n\nUpgrade it.\n";
-    ok(
-        server
-            .store
-            .put_document(&DocumentId::new("docs/a.md"), edited)
-            .await,
-        "edit",
-    );
+    server.enacted_then_edited("first", edited).await;
     let held = r#"{"run":"review","scope":{"kind":"ids","value":["docs/a.md"]}}"#;
     let held = server
         .post("/runs?mode=live&until=write-verify", held)

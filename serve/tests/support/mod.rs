@@ -158,6 +158,22 @@ impl Server {
         request(self.addr, "POST", path, Some(TOKEN), body).await
     }
 
+    /// A live run `run` of the whole store, enacted (PASS); then the application replaces
+    /// `docs/a.md` with `edited`, so that the next run has a diff to show.
+    pub async fn enacted_then_edited(&self, run: &str, edited: &str) {
+        let started = self
+            .post("/runs?mode=live", &format!(r#"{{"run":"{run}"}}"#))
+            .await;
+        assert_eq!(started.status, 202, "{}", started.body);
+        assert_eq!(self.settled(run).await["record"]["status"], "PASS");
+        ok(
+            self.store
+                .put_document(&DocumentId::new("docs/a.md"), edited)
+                .await,
+            "edit",
+        );
+    }
+
     /// Waits until no invocation of `run` is in flight; returns its detail.
     pub async fn settled(&self, run: &str) -> Value {
         for _ in 0..600 {
