@@ -88,7 +88,7 @@ async fn sync_and_narrow(
         if !report.gone.is_empty() {
             inv.note(format!(
                 "left out {} document(s) no longer in {source} (deleted, or not selected by \
-                 [source] where): {}; their active units stay, shown stale in active_units",
+                 [source] where): {}; their active units stay, shown stale by the reader view",
                 report.gone.len(),
                 list(&report.gone)
             ));

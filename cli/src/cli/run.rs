@@ -38,8 +38,9 @@ async fn run_live(config: &Config, args: RunArgs) -> Result<(), CliError> {
     let store = LiveStore::open(config, args.execute, retry).await?;
     if let Ok(Some(false)) = store.reader_view().await {
         eprintln!(
-            "note: the reader view active_units still compares an earlier [source] than this \
-             configuration's; refresh it with: iu-cutter init --execute"
+            "note: the reader view (active_units; iu_cutter_active_units in an application's \
+             SQLite file) still compares an earlier [source] than this configuration's; \
+             refresh it with: iu-cutter init --execute"
         );
     }
     // With a source table the documents may not be tracked yet: the runner reads them first.
