@@ -97,15 +97,21 @@ async fn failure_before_read_back(
     Ok(failure(&LifecycleEnact, &mut context(mock).await?, accepted).await?)
 }
 
-/// An adapter expecting load_plan, one enact with the backup's expectations (answering `moved`),
-/// then the read-back (answering `after`).
-fn enacting(moved: u64, after: Vec<Document>) -> MockLiveExecutionAdapter {
+/// A mock whose first expected call, in its sequence, reads the plan of documents `a` and `b`.
+fn reading_the_plan_of_a_and_b() -> (MockLiveExecutionAdapter, Sequence) {
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
     expect_op!(mock, LoadPlan)
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
+    (mock, seq)
+}
+
+/// An adapter expecting load_plan, one enact with the backup's expectations (answering `moved`),
+/// then the read-back (answering `after`).
+fn enacting(moved: u64, after: Vec<Document>) -> MockLiveExecutionAdapter {
+    let (mut mock, mut seq) = reading_the_plan_of_a_and_b();
     expect_op!(mock, Enact, Op::Enact { run, expectations: e }
         if run.as_str() == RUN && *e == expectations().as_slice())
     .times(1)
@@ -142,12 +148,7 @@ fn enacting_one_by_one(
     second: Option<fn() -> Result<Reply, AdapterError>>,
     after: Vec<Document>,
 ) -> MockLiveExecutionAdapter {
-    let mut mock = MockLiveExecutionAdapter::new();
-    let mut seq = Sequence::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
+    let (mut mock, mut seq) = reading_the_plan_of_a_and_b();
     let all = expectations();
     let a = all[..1].to_vec();
     expect_op!(mock, Enact, Op::Enact { expectations: e, .. } if *e == a.as_slice())
