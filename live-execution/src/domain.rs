@@ -84,6 +84,26 @@ string_id!(
     RunId
 );
 
+impl RunId {
+    /// Checks that `id` can name a run everywhere it is used (the journal, backup and report
+    /// file names, the command line): 1–100 ASCII letters, digits, `-`, `_` or `.`, not starting
+    /// with `.`. Every entry point that takes a run id from outside checks it here, so that no
+    /// run is journaled that a command could not name again.
+    pub fn check(id: &str) -> Result<(), String> {
+        let ok = !id.is_empty()
+            && id.len() <= 100
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(())
+        } else {
+            Err("a run id is 1-100 letters, digits, `-`, `_` or `.`, not starting with `.`".into())
+        }
+    }
+}
+
 /// Where a document stands in its lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

@@ -443,10 +443,14 @@ async fn start_run(
     let mode = query.mode.or(new.mode).unwrap_or_default();
     let until = query.until.or(new.until);
     check_until(app.live(), until.as_deref())?;
-    let run = new
-        .run
-        .map(RunId::new)
-        .unwrap_or_else(|| new_run_id(if mode == Mode::Live { "run" } else { "dry" }));
+    // The command line's rule: a run journaled here can be named there again.
+    let run = match new.run {
+        Some(id) => {
+            RunId::check(&id).map_err(ApiError::bad_request)?;
+            RunId::new(id)
+        }
+        None => new_run_id(if mode == Mode::Live { "run" } else { "dry" }),
+    };
     let mut request = RunRequest::new(
         run.clone(),
         new.scope.unwrap_or(Scope::All),

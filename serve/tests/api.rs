@@ -309,6 +309,16 @@ async fn a_second_invocation_of_a_busy_run_and_a_bad_until_are_refused() {
     let server = Server::start(Some(TOKEN), true).await;
     let bad = server.post("/runs?mode=live&until=nowhere", "").await;
     assert_eq!(bad.status, 400, "{}", bad.body);
+    // A run id the command line could not name again is refused before anything is journaled
+    // (it was accepted, journaled, and then stuck: no command could resume or roll it back).
+    for mode in ["live", "simulate"] {
+        let path = format!("/runs?mode={mode}");
+        let stray = server.post(&path, r#"{"run":"../../../pwned"}"#).await;
+        assert_eq!(stray.status, 400, "{}", stray.body);
+        assert!(stray.body.contains("a run id is"), "{}", stray.body);
+    }
+    let runs = server.get("/runs").await;
+    assert!(!runs.body.contains("pwned"), "{}", runs.body);
     assert!(
         bad.json()["next"]
             .as_str()

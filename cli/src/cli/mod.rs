@@ -185,17 +185,7 @@ fn parse_shard(text: &str) -> Result<(u32, u32), String> {
 }
 
 fn parse_run_id(text: &str) -> Result<RunId, String> {
-    let ok = !text.is_empty()
-        && text.len() <= 100
-        && !text.starts_with('.')
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(RunId::new(text))
-    } else {
-        Err("a run id is 1-100 letters, digits, `-`, `_` or `.`, not starting with `.`".into())
-    }
+    RunId::check(text).map(|()| RunId::new(text))
 }
 
 #[derive(Debug, Subcommand)]

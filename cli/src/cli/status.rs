@@ -244,8 +244,12 @@ async fn store_status(
         ),
         None => out!("store {}", config.location()),
     }
-    if runs.is_empty() {
+    if runs_total == 0 {
         out!("no runs journaled yet");
+        return Ok(());
+    }
+    if runs.is_empty() {
+        out!("{runs_total} runs journaled, none shown (--limit 0)");
         return Ok(());
     }
     table(

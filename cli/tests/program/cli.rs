@@ -219,6 +219,11 @@ fn status_shows_the_most_recent_runs_and_the_census_only_when_asked() -> TestRes
     let shown = wd.expect(&["status", "--limit", "1"], 0)?;
     assert!(shown.stdout.contains("1 of 2 runs shown"), "{shown:?}");
     assert!(!shown.stdout.contains("z1"), "{shown:?}");
+    let none = wd.expect(&["status", "--limit", "0"], 0)?;
+    assert!(
+        none.stdout.contains("2 runs journaled, none shown"),
+        "{none:?}"
+    );
 
     let census: serde_json::Value =
         serde_json::from_str(&wd.expect(&["status", "--census", "--json"], 0)?.stdout)?;
