@@ -110,8 +110,9 @@ pub struct GenerationDiff {
     pub units: Vec<UnitDiffEntry>,
 }
 
-/// Unit ids made unique: the n-th repeat of an id (n ≥ 2) gets `#n`.
-fn keyed(units: &[Unit]) -> Vec<(String, &Unit)> {
+/// Unit ids made unique, as [`diff_units`] keys its entries: the n-th repeat of an id (n ≥ 2)
+/// gets `#n`. In the units' order.
+pub fn keyed(units: &[Unit]) -> Vec<(String, &Unit)> {
     let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
     units
         .iter()

@@ -114,7 +114,7 @@ pub use export::{
     RemovedUnit, Sink,
 };
 pub use generations::{
-    DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units, missing_generation,
+    DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units, keyed, missing_generation,
     state_name,
 };
 pub use iu_cutter_phase_core::{

@@ -165,21 +165,10 @@ fn texts(diff: &GenerationDiff, before: &[Unit], after: &[Unit]) -> BTreeMap<Str
         .collect()
 }
 
-/// Bodies by the diff's key: the stable unit id, `#n` appended to its n-th repeat (n ≥ 2), as
-/// `iu_cutter_orchestrator::diff_units` keys them.
+/// Bodies by the diff's key ([`iu_cutter_orchestrator::keyed`], as `diff_units` keys them).
 fn keyed(units: &[Unit]) -> BTreeMap<String, String> {
-    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
-    units
-        .iter()
-        .map(|unit| {
-            let n = seen.entry(unit.unit_id.as_str()).or_insert(0);
-            *n += 1;
-            let key = if *n == 1 {
-                unit.unit_id.clone()
-            } else {
-                format!("{}#{n}", unit.unit_id)
-            };
-            (key, unit.body.clone())
-        })
+    iu_cutter_orchestrator::keyed(units)
+        .into_iter()
+        .map(|(key, unit)| (key, unit.body.clone()))
         .collect()
 }
