@@ -17,6 +17,7 @@
 mod corpus;
 mod cut_bench;
 mod report;
+mod scale_bench;
 mod sim_bench;
 mod store_bench;
 mod timed;
@@ -29,12 +30,14 @@ use corpus::{CorpusSpec, Doc, Kind};
 use report::{Report, Status};
 
 const USAGE: &str = "\
-usage: iu-cutter-bench [--quick] [--only cut|store|sim] [--out DIR] [--python PATH]
+usage: iu-cutter-bench [--quick] [--only cut|store|sim|scale] [--out DIR] [--python PATH]
                        [--reps N] [--seed N] [--pg-url URL] [--max-unit-bytes N]
-                       [--chunk-chars N]
+                       [--chunk-chars N] [--scale-documents N]
 
   --quick            small sizes, for a smoke run
-  --only WHAT        only the cut, store or sim benchmarks
+  --only WHAT        only the cut, store, sim or scale benchmarks (scale runs only when
+                     asked: it seeds stores of --scale-documents laws, about 5 KB each)
+  --scale-documents N  documents in the large scale store (200000; 2000 with --quick)
   --out DIR          where results.md, results.json and the corpus go (target/bench)
   --python PATH      a Python with langchain-text-splitters (else LangChain is skipped)
   --reps N           repetitions per measurement, after one warm-up (5)
@@ -55,6 +58,7 @@ enum Only {
     Cut,
     Store,
     Sim,
+    Scale,
 }
 
 impl Only {
@@ -63,6 +67,7 @@ impl Only {
             Only::Cut => "cut",
             Only::Store => "store",
             Only::Sim => "sim",
+            Only::Scale => "scale",
         }
     }
 }
@@ -79,6 +84,13 @@ struct Args {
     max_unit_bytes: u64,
     chunk_chars: Option<usize>,
     profile: Option<String>,
+    scale_documents: Option<usize>,
+    /// `--scale-child WORK`: this process is a scale measurement's child.
+    scale_child: Option<scale_bench::ChildWork>,
+    /// The child's store: `--store URL`, `--pg-schema S`, `--backups DIR`.
+    store: Option<String>,
+    pg_schema: Option<String>,
+    backups: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -95,6 +107,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
         max_unit_bytes: 2048,
         chunk_chars: None,
         profile: None,
+        scale_documents: None,
+        scale_child: None,
+        store: None,
+        pg_schema: None,
+        backups: None,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -125,8 +142,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     "cut" => Only::Cut,
                     "store" => Only::Store,
                     "sim" => Only::Sim,
+                    "scale" => Only::Scale,
                     other => {
-                        return Err(format!("`--only` takes cut, store or sim, not `{other}`"));
+                        return Err(format!(
+                            "`--only` takes cut, store, sim or scale, not `{other}`"
+                        ));
                     }
                 })
             }
@@ -137,6 +157,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--pg-url" => parsed.pg_url = Some(value()?).filter(|u| !u.trim().is_empty()),
             "--max-unit-bytes" => parsed.max_unit_bytes = number(value()?)?,
             "--chunk-chars" => parsed.chunk_chars = Some(number(value()?)? as usize),
+            "--scale-documents" => {
+                parsed.scale_documents = Some(number(value()?)?.max(10) as usize)
+            }
+            "--scale-child" => parsed.scale_child = Some(scale_bench::ChildWork::parse(&value()?)?),
+            "--store" => parsed.store = Some(value()?),
+            "--pg-schema" => parsed.pg_schema = Some(value()?),
+            "--backups" => parsed.backups = Some(PathBuf::from(value()?)),
             "--profile" => {
                 let what = value()?;
                 if !matches!(what.as_str(), "cut" | "sim" | "sqlite") {
@@ -273,15 +300,34 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(what) = &args.profile {
         return profile(args, what);
     }
+    if let Some(work) = args.scale_child {
+        let (Some(url), Some(backups)) = (&args.store, &args.backups) else {
+            return Err("`--scale-child` needs `--store URL` and `--backups DIR`".to_owned());
+        };
+        let at = scale_bench::StoreAt {
+            url: url.clone(),
+            pg_schema: args.pg_schema.clone(),
+            backups: backups.clone(),
+        };
+        return scale_bench::child(work, &at, args.max_unit_bytes);
+    }
     let started = Instant::now();
     let mut report = new_report(args);
     let sizes = Sizes::new(args.quick, args.seed);
     report.setting("seed", args.seed);
     report.setting("max_unit_bytes", args.max_unit_bytes);
-    let wants = |what: Only| args.only.is_none_or(|only| only == what);
+    // Scale seeds stores of a gigabyte: only when asked for by name.
+    let wants = |what: Only| match args.only {
+        Some(only) => only == what,
+        None => what != Only::Scale,
+    };
 
     eprintln!("bench: generating the corpus (seed {})", args.seed);
-    let corpus = corpus::corpus(&sizes.corpus);
+    let corpus = if args.only == Some(Only::Scale) {
+        Vec::new()
+    } else {
+        corpus::corpus(&sizes.corpus)
+    };
     describe_corpus(&corpus, &mut report);
     if wants(Only::Cut) {
         run_cut(args, &sizes, &corpus, &mut report)?;
@@ -305,6 +351,20 @@ fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("bench: simulator benchmark");
         sim_bench::run(&doc, &settings, &mut report)?;
+    }
+
+    if wants(Only::Scale) {
+        let settings = scale_bench::ScaleSettings {
+            documents: args
+                .scale_documents
+                .unwrap_or(if args.quick { 2_000 } else { 200_000 }),
+            max_unit_bytes: args.max_unit_bytes,
+            seed: args.seed,
+            pg_url: args.pg_url.clone(),
+            reps: args.reps,
+        };
+        eprintln!("bench: scale benchmarks ({} documents)", settings.documents);
+        scale_bench::run(&settings, &args.out.join("tmp"), &mut report)?;
     }
 
     report.duration_s = started.elapsed().as_secs_f64();
@@ -411,6 +471,19 @@ mod tests {
         assert_eq!(a.reps, 7);
         assert_eq!(a.out, PathBuf::from("x"));
         assert!(args(&["--only", "nothing"]).is_err());
+        let scale = args(&["--only", "scale", "--scale-documents", "5000"])?;
+        assert_eq!(scale.only, Some(Only::Scale));
+        assert_eq!(scale.scale_documents, Some(5000));
+        let child = args(&[
+            "--scale-child",
+            "status",
+            "--store",
+            "sqlite://x",
+            "--backups",
+            "b",
+        ])?;
+        assert_eq!(child.scale_child, Some(scale_bench::ChildWork::Status));
+        assert!(args(&["--scale-child", "everything"]).is_err());
         assert!(args(&["--reps"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         Ok(())

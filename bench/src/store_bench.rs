@@ -48,7 +48,7 @@ pub(crate) struct StoreSettings {
 }
 
 /// The rules of the store runs: the Vietnamese preset (the store corpus is Vietnamese laws).
-fn rules(max_unit_bytes: u64) -> CutRules {
+pub(crate) fn rules(max_unit_bytes: u64) -> CutRules {
     CutRules::preset(Preset::LegalVi).with_max_unit_bytes(max_unit_bytes)
 }
 
@@ -69,7 +69,7 @@ fn units_for(docs: &[Doc], rules: &CutRules) -> Result<Vec<Unit>, String> {
     Ok(units)
 }
 
-fn open_gate() -> ExecutionGate {
+pub(crate) fn open_gate() -> ExecutionGate {
     ExecutionGate::new().with_source(ManualSwitch::new(
         "benchmark switch",
         true,
@@ -211,7 +211,7 @@ fn describe_phases(phases: &Value) -> String {
 
 /// The runtime the store benchmarks run on: worker threads, as the CLI's (a run's lease
 /// heartbeat is a spawned task).
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -612,7 +612,7 @@ async fn pg_connection(url: &str, schema: Option<&str>) -> Result<sqlx::PgConnec
         .map_err(|e| format!("postgres: {e}"))
 }
 
-async fn drop_schema(url: &str, schema: &str) -> Result<(), String> {
+pub(crate) async fn drop_schema(url: &str, schema: &str) -> Result<(), String> {
     let mut conn = pg_connection(url, None).await?;
     // The name comes from `schema_name`: letters, digits and `_` only.
     conn.execute(sqlx::AssertSqlSafe(format!(

@@ -2,6 +2,10 @@
 //! `target/bench/venv`, when `python3` with `venv` and `pip` is available), then builds and runs
 //! `iu-cutter-bench` in release mode with the `peers` feature. The benchmark program writes
 //! `target/bench/results.md` and `results.json` and prints the targets table.
+//!
+//! `--scale` measures cost against the size of the store instead (`--only scale`): it seeds
+//! stores of 200,000 documents (about 1 GB; `--scale-documents N` for another size) on SQLite,
+//! and on PostgreSQL when `IU_CUTTER_TEST_PG_URL` is set.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,6 +21,8 @@ const LANGCHAIN_SPEC: &str = "langchain-text-splitters==1.1.3";
 pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) only: Option<String>,
+    /// `--scale-documents N`: the large scale store's size.
+    pub(crate) scale_documents: Option<u64>,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -25,6 +31,14 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     while let Some(arg) = iter.next() {
         match arg.split_once('=') {
             _ if arg == "--quick" => options.quick = true,
+            _ if arg == "--scale" => options.only = Some("scale".to_owned()),
+            Some(("--scale-documents", value)) => {
+                options.scale_documents = Some(documents(value)?);
+            }
+            None if arg == "--scale-documents" => {
+                let value = iter.next().ok_or("`--scale-documents` needs a number")?;
+                options.scale_documents = Some(documents(value)?);
+            }
             Some(("--only", value)) => options.only = Some(only(value)?),
             None if arg == "--only" => {
                 let value = iter.next().ok_or("`--only` needs cut, store or sim")?;
@@ -38,9 +52,17 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
 
 fn only(value: &str) -> Result<String, String> {
     match value {
-        "cut" | "store" | "sim" => Ok(value.to_owned()),
-        other => Err(format!("`--only` takes cut, store or sim, not `{other}`")),
+        "cut" | "store" | "sim" | "scale" => Ok(value.to_owned()),
+        other => Err(format!(
+            "`--only` takes cut, store, sim or scale, not `{other}`"
+        )),
     }
+}
+
+fn documents(value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("`--scale-documents` takes a number, not `{value}`"))
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -71,6 +93,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if let Some(only) = &options.only {
         command.args(["--only", only]);
+    }
+    if let Some(documents) = options.scale_documents {
+        command.args(["--scale-documents", &documents.to_string()]);
     }
     if let Some(python) = &python {
         command.arg("--python").arg(python);
@@ -150,9 +175,19 @@ mod tests {
             parsed(&["--quick", "--only", "store"]),
             Ok(Options {
                 quick: true,
-                only: Some("store".into())
+                only: Some("store".into()),
+                scale_documents: None,
             })
         );
+        assert_eq!(
+            parsed(&["--scale", "--scale-documents", "20000"]),
+            Ok(Options {
+                quick: false,
+                only: Some("scale".into()),
+                scale_documents: Some(20_000),
+            })
+        );
+        assert!(parsed(&["--scale-documents", "many"]).is_err());
         assert_eq!(
             parsed(&["--only=sim"]).map(|o| o.only),
             Ok(Some("sim".into()))

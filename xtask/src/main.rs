@@ -46,13 +46,16 @@ tasks:
               apart), exact documents, label accuracy, losslessness; also in
               target/accuracy/results.md and results.json. --check fails below the floors
               (micro F1 0.98, each preset 0.97, auto within 0.01 of the best preset)
-  bench [--quick] [--only cut|store|sim]
+  bench [--quick] [--only cut|store|sim] [--scale [--scale-documents N]]
               build iu-cutter-bench in release mode (feature `peers`) and run it: cut + hash
               against text-splitter, LangChain (a venv in target/bench/venv, set up when
               python3 and pip are available) and a bare sha256; one 50 MB document against
               500 x 100 KB; full live runs on SQLite (and PostgreSQL when IU_CUTTER_TEST_PG_URL
               is set) against a bare insert / COPY; simulated runs per second. Medians of 5
-              repetitions, with the targets, in target/bench/results.md and results.json
+              repetitions, with the targets, in target/bench/results.md and results.json.
+              --scale instead seeds stores of 200,000 documents (about 1 GB) and measures a
+              1-document run and status against the store's size, a full run's peak RSS
+              and longest transaction (each in a child process)
   faults [--trials N] [--race-trials R] [--seed S]
               fault injection: the simulator matrix (every call index x error, crash
               before, crash after, over fixed scenarios: resume reaches the fault-free state,
