@@ -1518,15 +1518,19 @@ pub async fn snapshot_is_ordered_and_complete(store: &dyn LiveExecutionAdapter) 
 
 // ---- pages of active units ------------------------------------------------------------------
 
-/// Every page of active units from the first, `limit` units at a time, concatenated.
-pub async fn all_pages(store: &dyn LiveExecutionAdapter, limit: u32) -> Vec<ActiveUnit> {
-    let mut all: Vec<ActiveUnit> = Vec::new();
+/// Every page from the first, `limit` items at a time, concatenated: `read` reads the page
+/// after a cursor, `cursor` is the one after an item. Each page holds at most its limit, and a
+/// shorter one is the last.
+async fn every_page<T, C>(
+    limit: u32,
+    cursor: impl Fn(&T) -> C,
+    read: impl AsyncFn(Option<&C>, u32) -> AdapterResult<Vec<T>>,
+    what: &str,
+) -> Vec<T> {
+    let mut all: Vec<T> = Vec::new();
     loop {
-        let cursor = all.last().map(|last| UnitCursor::after(&last.unit));
-        let page = ok(
-            store.active_units_page(cursor.as_ref(), limit).await,
-            "active_units_page",
-        );
+        let after = all.last().map(&cursor);
+        let page = ok(read(after.as_ref(), limit).await, what);
         assert!(
             page.len() <= limit as usize,
             "a page holds at most its limit"
@@ -1539,6 +1543,29 @@ pub async fn all_pages(store: &dyn LiveExecutionAdapter, limit: u32) -> Vec<Acti
     }
 }
 
+/// A first page of an empty store (`page(limit)`) is empty, and a limit of 0 is refused.
+async fn first_pages_of_an_empty_store<T: std::fmt::Debug>(
+    page: impl AsyncFn(u32) -> AdapterResult<Vec<T>>,
+) {
+    assert!(ok(page(3).await, "empty store").is_empty());
+    error(
+        page(0).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "limit 0",
+    );
+}
+
+/// Every page of active units from the first, `limit` units at a time, concatenated.
+pub async fn all_pages(store: &dyn LiveExecutionAdapter, limit: u32) -> Vec<ActiveUnit> {
+    every_page(
+        limit,
+        |last: &ActiveUnit| UnitCursor::after(&last.unit),
+        async |cursor, limit| store.active_units_page(cursor, limit).await,
+        "active_units_page",
+    )
+    .await
+}
+
 /// Pages of active units, whatever their size, read exactly the units readers see (each
 /// document's active generation, never a staged or retired one), each once, ordered by document
 /// id bytewise then ordinal, each with its document's current revision; a page shorter than its
@@ -1546,12 +1573,7 @@ pub async fn all_pages(store: &dyn LiveExecutionAdapter, limit: u32) -> Vec<Acti
 pub async fn active_units_pages_read_every_active_unit_once_in_order(
     store: &dyn LiveExecutionAdapter,
 ) {
-    assert!(ok(store.active_units_page(None, 3).await, "empty store").is_empty());
-    error(
-        store.active_units_page(None, 0).await,
-        |e| matches!(e, AdapterError::Invalid(_)),
-        "limit 0",
-    );
+    first_pages_of_an_empty_store(async |limit| store.active_units_page(None, limit).await).await;
     // `Z` sorts before `a` bytewise (and after it in most collations); `b` is never cut; `é`
     // is past ASCII.
     let a = put(store, "a", LAW).await;
@@ -1603,12 +1625,7 @@ pub async fn active_units_pages_read_every_active_unit_once_in_order(
 /// ordered by id bytewise, exactly as `load_heads` of every document; a page shorter than its
 /// limit is the last, and a limit of 0 is refused.
 pub async fn heads_pages_read_every_document_once_in_order(store: &dyn LiveExecutionAdapter) {
-    assert!(ok(store.heads_page(None, 3).await, "empty store").is_empty());
-    error(
-        store.heads_page(None, 0).await,
-        |e| matches!(e, AdapterError::Invalid(_)),
-        "limit 0",
-    );
+    first_pages_of_an_empty_store(async |limit| store.heads_page(None, limit).await).await;
     let a = put(store, "a", LAW).await;
     for name in ["b", "Z", "é", "a/b", "a0"] {
         put(store, name, "Điều 1.").await;
@@ -1617,20 +1634,13 @@ pub async fn heads_pages_read_every_document_once_in_order(store: &dyn LiveExecu
     let expected = ok(store.load_heads(&Scope::All).await, "load_heads");
     assert_eq!(expected.len(), 6);
     for limit in [1, 2, 5, 6, 7, 100] {
-        let mut all: Vec<DocumentHead> = Vec::new();
-        loop {
-            let after = all.last().map(|h| h.id.clone());
-            let page = ok(store.heads_page(after.as_ref(), limit).await, "heads_page");
-            assert!(
-                page.len() <= limit as usize,
-                "a page holds at most its limit"
-            );
-            let last = page.len() < limit as usize;
-            all.extend(page);
-            if last {
-                break;
-            }
-        }
+        let all = every_page(
+            limit,
+            |last: &DocumentHead| last.id.clone(),
+            async |after, limit| store.heads_page(after, limit).await,
+            "heads_page",
+        )
+        .await;
         assert_eq!(all, expected, "pages of {limit}");
     }
     // After an id that is not a document's: the documents after it.

@@ -561,11 +561,20 @@ mod tests {
         artifact(root, name, commit, &bin)
     }
 
-    /// A good artifact of V1 without its `.sha256`, so that only its inner manifest checks it.
-    fn unsealed_artifact(root: &Path) -> Result<Packed, Box<dyn std::error::Error>> {
+    /// A good artifact of V1 under `root`, repacked after `edit` changed its tree (so that its
+    /// `.sha256`, kept when `sealed`, no longer matches; without it only the inner manifest
+    /// checks the tree), and where it would be deployed.
+    fn tampered(
+        root: &Path,
+        sealed: bool,
+        edit: &dyn Fn(&Path) -> TestResult,
+    ) -> Result<(Packed, PathBuf), Box<dyn std::error::Error>> {
         let packed = good_artifact(root, "v1", V1)?;
-        fs::remove_file(&packed.sha256_file)?;
-        Ok(packed)
+        if !sealed {
+            fs::remove_file(&packed.sha256_file)?;
+        }
+        repack(&packed.tarball, edit)?;
+        Ok((packed, root.join("iu-cutter")))
     }
 
     /// Deploys a good artifact of `commit` (built under `root/<name>`) to `to` at `secs`.
@@ -694,15 +703,13 @@ mod tests {
     #[test]
     fn a_tampered_artifact_is_refused_and_nothing_is_promoted() -> TestResult {
         let tmp = tempfile::tempdir()?;
-        let packed = good_artifact(tmp.path(), "v1", V1)?;
-        let to = tmp.path().join("iu-cutter");
-        let before = installed(&to)?;
-        repack(&packed.tarball, &|root| {
+        let (packed, to) = tampered(tmp.path(), true, &|root| {
             write(
                 &root.join("iu-cutter-0.1.0-1111111/src/cli/src/main.rs"),
                 "// backdoor\n",
             )
         })?;
+        let before = installed(&to)?;
 
         // With the original .sha256 beside it: refused before extraction.
         let err = refused(&packed.tarball, &to, Some(&before))?;
@@ -719,14 +726,12 @@ mod tests {
     #[test]
     fn an_added_or_removed_file_is_refused() -> TestResult {
         let tmp = tempfile::tempdir()?;
-        let packed = unsealed_artifact(tmp.path())?;
-        let to = tmp.path().join("iu-cutter");
-        let before = installed(&to)?;
-        repack(&packed.tarball, &|root| {
+        let (packed, to) = tampered(tmp.path(), false, &|root| {
             let top = root.join("iu-cutter-0.1.0-1111111");
             fs::remove_file(top.join("src/README.md"))?;
             write(&top.join("bin/helper"), "#!/bin/sh\n")
         })?;
+        let before = installed(&to)?;
         let err = refused(&packed.tarball, &to, Some(&before))?;
         assert!(err.contains("missing: src/README.md"), "{err}");
         assert!(err.contains("extra: bin/helper"), "{err}");
@@ -736,11 +741,9 @@ mod tests {
     #[test]
     fn an_artifact_with_two_top_directories_is_refused() -> TestResult {
         let tmp = tempfile::tempdir()?;
-        let packed = unsealed_artifact(tmp.path())?;
-        repack(&packed.tarball, &|root| {
+        let (packed, to) = tampered(tmp.path(), false, &|root| {
             write(&root.join("elsewhere/x"), "x")
         })?;
-        let to = tmp.path().join("iu-cutter");
         let err = refused(&packed.tarball, &to, None)?;
         assert!(err.contains("more than one top directory"), "{err}");
         Ok(())

@@ -65,10 +65,17 @@ fn stopped_after_the_first_enact_batch(wd: &Workdir) -> Result<Run, Error> {
     Ok(stopped)
 }
 
+/// [`held_run`], its enact stopped after the first batch
+/// ([`stopped_after_the_first_enact_batch`]).
+fn stopped_held_run() -> Result<(Workdir, Census), Error> {
+    let (wd, before) = held_run()?;
+    stopped_after_the_first_enact_batch(&wd)?;
+    Ok((wd, before))
+}
+
 #[test]
 fn an_enact_stopped_between_batches_says_what_it_enacted_and_resumes() -> TestResult {
-    let (wd, _) = held_run()?;
-    stopped_after_the_first_enact_batch(&wd)?;
+    let (wd, _) = stopped_held_run()?;
     let resumed = wd.expect(&["resume", "b1", "--execute"], 0)?;
     assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
     assert_eq!(enacted(&wd)?, DOCS);
@@ -77,8 +84,7 @@ fn an_enact_stopped_between_batches_says_what_it_enacted_and_resumes() -> TestRe
 
 #[test]
 fn an_enact_stopped_between_batches_rolls_back_to_the_exact_pre_run_state() -> TestResult {
-    let (wd, before) = held_run()?;
-    stopped_after_the_first_enact_batch(&wd)?;
+    let (wd, before) = stopped_held_run()?;
     let rolled = wd.expect(&["rollback", "b1", "--execute"], 0)?;
     assert!(rolled.stdout.contains("ROLLED_BACK"), "{rolled:?}");
     assert_eq!(wd.census()?, before, "the exact pre-run census");

@@ -19,6 +19,16 @@ fn workdir() -> Result<Workdir, Error> {
     Ok(Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en"))
 }
 
+/// [`workdir`] with the store initialised (`init --execute` as `role_url`'s role) in a fresh
+/// schema that role owns, named after `test`: the schema (dropped at the end) and its URL.
+fn initialised(role_url: &str, test: &str) -> Result<(Workdir, Schema, String), Error> {
+    let wd = workdir()?;
+    let schema = Schema::create(role_url, test)?;
+    let url = in_schema(role_url, &schema.name);
+    iu(&wd, &url, &["init", "--execute"], &[])?.expect(0)?;
+    Ok((wd, schema, url))
+}
+
 /// The program in `wd` with `url` as `--database-url`, plus `env`.
 fn iu(wd: &Workdir, url: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Run, Error> {
     Ok(wd.run_with(&[&["--database-url", url], args].concat(), env)?)
@@ -37,10 +47,7 @@ fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one()
     else {
         return Ok(());
     };
-    let wd = workdir()?;
-    let schema = Schema::create(&server.owner, "tls")?;
-    let plain = in_schema(&server.owner, &schema.name);
-    iu(&wd, &plain, &["init", "--execute"], &[])?.expect(0)?;
+    let (wd, _schema, plain) = initialised(&server.owner, "tls")?;
     let ca = server.tls.join("ca.crt");
     let other = server.tls.join("other-ca.crt");
     let (ca, other) = (ca.display().to_string(), other.display().to_string());
@@ -126,11 +133,8 @@ fn a_client_certificate_logs_in_from_the_url_or_the_variables() -> TestResult {
     let Some(server) = server("a_client_certificate_logs_in_from_the_url_or_the_variables") else {
         return Ok(());
     };
-    let wd = workdir()?;
     // The certificate role owns its schema (it may create schemas in the test database).
-    let schema = Schema::create(&server.cert, "cert")?;
-    let url = in_schema(&server.cert, &schema.name);
-    iu(&wd, &url, &["init", "--execute"], &[])?.expect(0)?;
+    let (wd, schema, url) = initialised(&server.cert, "cert")?;
     let status = iu(&wd, &url, &["status"], &[])?.expect(0)?;
     assert!(status.stdout.contains(&schema.name) || !status.stdout.is_empty());
     // The same with the TLS settings in the PGSSL* variables.
@@ -175,13 +179,16 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     assert!(denied.stderr.contains("lacks a privilege"), "{denied:?}");
     assert!(denied.stderr.contains("Roles and grants"), "{denied:?}");
 
-    let granted = iu(
-        &wd,
-        &owner,
-        &["init", "--execute", "--grant-runtime", &role],
-        &[],
-    )?
-    .expect(0)?;
+    // Granting the runtime role its privileges, as the role of `url`.
+    let grant_runtime = |url: &str| {
+        iu(
+            &wd,
+            url,
+            &["init", "--execute", "--grant-runtime", &role],
+            &[],
+        )
+    };
+    let granted = grant_runtime(&owner)?.expect(0)?;
     assert!(
         granted
             .stdout
@@ -244,12 +251,7 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     let init = iu(&wd, &runtime, &["init"], &[])?.expect(0)?;
     assert!(init.stdout.contains("up to date"), "{init:?}");
     // …granting does: only the owner may.
-    let grant = iu(
-        &wd,
-        &runtime,
-        &["init", "--execute", "--grant-runtime", &role],
-        &[],
-    )?;
+    let grant = grant_runtime(&runtime)?;
     assert_ne!(grant.code, 0, "{grant:?}");
     let runtime_plain = in_schema(&server.runtime, &schema.name);
     let create = execute(&runtime_plain, "CREATE TABLE intruder (x int)");
@@ -270,10 +272,7 @@ fn a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_re
     ) else {
         return Ok(());
     };
-    let wd = workdir()?;
-    let schema = Schema::create(&server.owner, "lock")?;
-    let url = in_schema(&server.owner, &schema.name);
-    iu(&wd, &url, &["init", "--execute"], &[])?.expect(0)?;
+    let (wd, _schema, url) = initialised(&server.owner, "lock")?;
     wd.write("in/act.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
     iu(&wd, &url, &["import", "--execute", "in"], &[])?.expect(0)?;
 

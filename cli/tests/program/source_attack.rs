@@ -13,12 +13,18 @@ const CONFIG: &str = "[source]\ntable = \"laws\"\nid = \"id\"\nbody = \"content\
      revision = \"updated_at\"\nwhere = \"status = 'published'\"\n\
      metadata = [\"title\", \"lang\"]\n";
 
-/// A working directory whose SQLite store holds the application's table `laws`, created by
-/// `create` (raw SQL), and a `cutter.toml` mapping it; `init --execute` done.
-fn sqlite_app(create: &str) -> Result<Workdir, Error> {
+/// A working directory whose SQLite store is the application's file, holding what `create`
+/// (raw SQL) makes; no configuration yet.
+fn app_file(create: &str) -> Result<Workdir, Error> {
     let wd = Workdir::new()?;
     std::fs::File::create(wd.path().join(STORE))?;
     wd.sql(create)?;
+    Ok(wd)
+}
+
+/// [`app_file`] with a `cutter.toml` mapping its table `laws`; `init --execute` done.
+fn sqlite_app(create: &str) -> Result<Workdir, Error> {
+    let wd = app_file(create)?;
     wd.write("cutter.toml", CONFIG.as_bytes())?;
     wd.expect(&["init", "--execute"], 0)?;
     Ok(wd)
@@ -27,9 +33,7 @@ fn sqlite_app(create: &str) -> Result<Workdir, Error> {
 /// The application's file holding [`THREE_LAWS`], configured with `filter` as `[source] where`
 /// (not initialised).
 fn three_laws_where(filter: &str) -> Result<Workdir, Error> {
-    let wd = Workdir::new()?;
-    std::fs::File::create(wd.path().join(STORE))?;
-    wd.sql(THREE_LAWS)?;
+    let wd = app_file(THREE_LAWS)?;
     let config = CONFIG.replace("status = 'published'", filter);
     wd.write("cutter.toml", config.as_bytes())?;
     Ok(wd)
@@ -151,16 +155,7 @@ fn postgres_app(test: &str) -> Result<Option<(Workdir, Schema, Schema, String)>,
     let Some(server) = server(test) else {
         return Ok(None);
     };
-    let app = Schema::create(&server.owner, "app")?;
-    let store = Schema::create(&server.owner, "iu")?;
-    execute(
-        &server.owner,
-        &format!(
-            "CREATE TABLE {}.laws (id BIGINT PRIMARY KEY, content TEXT NOT NULL, \
-             updated_at TIMESTAMPTZ NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
-            app.name
-        ),
-    )?;
+    let (app, store) = pg_laws(&server, "TEXT", "TIMESTAMPTZ")?;
     execute(
         &server.owner,
         &format!(
@@ -171,15 +166,7 @@ fn postgres_app(test: &str) -> Result<Option<(Workdir, Schema, Schema, String)>,
         ),
     )?;
     let wd = Workdir::new()?;
-    wd.write(
-        "cutter.toml",
-        format!(
-            "schema = \"{}\"\n{}",
-            store.name,
-            CONFIG.replace("\"laws\"", &format!("\"{}.laws\"", app.name))
-        )
-        .as_bytes(),
-    )?;
+    wd.write("cutter.toml", pg_config(&app, &store).as_bytes())?;
     let url = server.owner.clone();
     wd.expect(&["--database-url", &url, "init", "--execute"], 0)?;
     wd.expect(
@@ -322,9 +309,7 @@ fn a_source_naming_iu_cutters_own_table_is_refused() -> TestResult {
 /// `init` refuses, naming it, and changes nothing.
 #[test]
 fn init_refuses_a_file_holding_a_prefixed_name_already() -> TestResult {
-    let wd = Workdir::new()?;
-    std::fs::File::create(wd.path().join(STORE))?;
-    wd.sql(THREE_LAWS)?;
+    let wd = app_file(THREE_LAWS)?;
     wd.sql("CREATE TABLE iu_cutter_units (id INTEGER)")?;
     wd.write("cutter.toml", CONFIG.as_bytes())?;
     let init = wd.run(&["init", "--execute"])?;
@@ -357,9 +342,7 @@ fn a_file_with_both_layouts_is_refused() -> TestResult {
 /// not taken for iu-cutter's store: `init` attaches with prefixed tables beside it.
 #[test]
 fn an_applications_own_schema_migrations_is_left_alone() -> TestResult {
-    let wd = Workdir::new()?;
-    std::fs::File::create(wd.path().join(STORE))?;
-    wd.sql(THREE_LAWS)?;
+    let wd = app_file(THREE_LAWS)?;
     wd.sql("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)")?;
     wd.sql("INSERT INTO schema_migrations VALUES ('20240101000000')")?;
     wd.write("cutter.toml", CONFIG.as_bytes())?;
@@ -431,17 +414,9 @@ fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
     let Some(server) = server(test) else {
         return Ok(());
     };
-    let (app, store) = pg_laws(&server, "JSONB")?;
+    let (app, store) = pg_laws(&server, "JSONB", "BIGINT")?;
     let wd = Workdir::new()?;
-    wd.write(
-        "cutter.toml",
-        format!(
-            "schema = \"{}\"\n{}",
-            store.name,
-            CONFIG.replace("\"laws\"", &format!("\"{}.laws\"", app.name))
-        )
-        .as_bytes(),
-    )?;
+    wd.write("cutter.toml", pg_config(&app, &store).as_bytes())?;
     let init = wd.run(&["--database-url", &server.owner, "init", "--execute"])?;
     let all = init.all();
     assert!(
@@ -457,9 +432,7 @@ fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
 /// systems and by SQLite before 3.7), before anything was executed.
 #[test]
 fn init_without_execute_leaves_the_applications_journal_mode_alone() -> TestResult {
-    let wd = Workdir::new()?;
-    std::fs::File::create(wd.path().join(STORE))?;
-    wd.sql(THREE_LAWS)?;
+    let wd = app_file(THREE_LAWS)?;
     assert_eq!(wd.column("PRAGMA journal_mode")?, ["delete"]);
     wd.write("cutter.toml", CONFIG.as_bytes())?;
     wd.run(&["init"])?;
@@ -481,7 +454,7 @@ fn replacing_the_reader_view_keeps_its_grants_on_postgres() -> TestResult {
     let Some(server) = server(test) else {
         return Ok(());
     };
-    let (app, store) = pg_laws(&server, "TEXT")?;
+    let (app, store) = pg_laws(&server, "TEXT", "BIGINT")?;
     let wd = Workdir::new()?;
     let schema = format!("schema = \"{}\"\n", store.name);
     wd.write("cutter.toml", schema.as_bytes())?;
@@ -500,8 +473,7 @@ fn replacing_the_reader_view_keeps_its_grants_on_postgres() -> TestResult {
         store.name
     );
     assert_eq!(pg_column(&server.runtime, "SELECT 1", &read)?, ["0"]);
-    let source = CONFIG.replace("\"laws\"", &format!("\"{}.laws\"", app.name));
-    wd.write("cutter.toml", format!("{schema}{source}").as_bytes())?;
+    wd.write("cutter.toml", pg_config(&app, &store).as_bytes())?;
     let init = wd.expect(&["--database-url", &server.owner, "init", "--execute"], 0)?;
     assert!(
         init.stdout.contains("now compares the documents with"),
@@ -515,18 +487,31 @@ fn replacing_the_reader_view_keeps_its_grants_on_postgres() -> TestResult {
     Ok(())
 }
 
-/// An application schema holding `laws` with a body column of type `body_type`, and a schema
-/// for iu-cutter's tables, both dropped at the end.
-fn pg_laws(server: &Server, body_type: &str) -> Result<(Schema, Schema), Error> {
+/// An application schema holding `laws` with a body column of type `body_type` and a revision
+/// column of type `revision_type`, and a schema for iu-cutter's tables, both dropped at the end.
+fn pg_laws(
+    server: &Server,
+    body_type: &str,
+    revision_type: &str,
+) -> Result<(Schema, Schema), Error> {
     let app = Schema::create(&server.owner, "app")?;
     let store = Schema::create(&server.owner, "iu")?;
     execute(
         &server.owner,
         &format!(
             "CREATE TABLE {}.laws (id BIGINT PRIMARY KEY, content {body_type} NOT NULL, \
-             updated_at BIGINT NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
+             updated_at {revision_type} NOT NULL, status TEXT NOT NULL, title TEXT, lang TEXT)",
             app.name
         ),
     )?;
     Ok((app, store))
+}
+
+/// A `cutter.toml` putting iu-cutter's tables in `store` and mapping `laws` of `app`.
+fn pg_config(app: &Schema, store: &Schema) -> String {
+    format!(
+        "schema = \"{}\"\n{}",
+        store.name,
+        CONFIG.replace("\"laws\"", &format!("\"{}.laws\"", app.name))
+    )
 }

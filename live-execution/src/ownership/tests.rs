@@ -70,6 +70,21 @@ fn fenced_by(before: &Document, holder: &str) -> CurrentDocument {
     })
 }
 
+/// A ready document never cut, and the revision a run backed it up at.
+fn ready() -> (Document, ExpectedRevision) {
+    let before = document(DocumentState::Ready, None);
+    let expected = ExpectedRevision::of(&before);
+    (before, expected)
+}
+
+/// `before` as it stands, in `state` with the active generation `active`.
+fn pointing_at(before: &Document, state: DocumentState, active: &str) -> CurrentDocument {
+    with(current(before), |c| {
+        c.state = state;
+        c.active_generation = Some(run(active));
+    })
+}
+
 #[test]
 fn fence_passes_on_exactly_the_backed_up_state_and_again_once_fenced() {
     let before = document(DocumentState::Cut, Some("p"));
@@ -90,20 +105,15 @@ fn fence_passes_on_exactly_the_backed_up_state_and_again_once_fenced() {
 /// are unchanged, but `a` must not fence it (it would overwrite `b`'s cut).
 #[test]
 fn fence_refuses_a_document_another_run_cut_since_the_backup() {
-    let before = document(DocumentState::Ready, None);
-    let expected = ExpectedRevision::of(&before);
-    let now = with(current(&before), |c| {
-        c.state = DocumentState::Cut;
-        c.active_generation = Some(run("b"));
-    });
+    let (before, expected) = ready();
+    let now = pointing_at(&before, DocumentState::Cut, "b");
     let found = conflict_found(fence_step(&run("a"), &expected, Some(&now)));
     assert!(found.contains("active generation `b`"), "{found}");
 }
 
 #[test]
 fn fence_refuses_another_runs_fence_an_edit_and_a_raw_body_edit() {
-    let before = document(DocumentState::Ready, None);
-    let expected = ExpectedRevision::of(&before);
+    let (before, expected) = ready();
     let held = fenced_by(&before, "b");
     assert_eq!(
         conflict_found(fence_step(&run("a"), &expected, Some(&held))),
@@ -124,8 +134,7 @@ fn fence_refuses_another_runs_fence_an_edit_and_a_raw_body_edit() {
 /// Defect 3: the body changed (raw SQL, columns untouched) between write-verify and enact.
 #[test]
 fn enact_refuses_a_body_edited_without_its_revision() {
-    let before = document(DocumentState::Ready, None);
-    let expected = ExpectedRevision::of(&before);
+    let (before, expected) = ready();
     let fenced = fenced_by(&before, "a");
     assert_eq!(
         enact_step(&run("a"), &expected, Some(&fenced), Some("d")).ok(),
@@ -250,41 +259,40 @@ fn undo_of_an_enacted_document_points_back_to_the_pre_run_generation() {
 fn undo_refuses_while_a_later_run_holds_the_document() {
     let before = document(DocumentState::Ready, None);
     let snap = snapshot(before.clone(), &[]);
-    let later_fence = with(current(&before), |c| {
-        c.state = DocumentState::Cutting { run: run("b") };
-        c.active_generation = Some(run("a"));
-    });
-    let gens = records(&[
-        ("a", GenerationState::Active),
-        ("b", GenerationState::Staged),
-    ]);
-    let refused = undo_step(&run("a"), &snap, Some(&later_fence), &gens);
-    assert!(
-        matches!(&refused, Err(AdapterError::HeldByLaterRun { run: r, .. }) if r.as_str() == "b"),
-        "{refused:?}"
-    );
-    let later_active = with(current(&before), |c| {
-        c.state = DocumentState::Cut;
-        c.active_generation = Some(run("b"));
-    });
-    let gens = records(&[
-        ("a", GenerationState::Retired),
-        ("b", GenerationState::Active),
-    ]);
-    assert!(matches!(
-        undo_step(&run("a"), &snap, Some(&later_active), &gens),
-        Err(AdapterError::HeldByLaterRun { .. })
-    ));
-    // A staged generation of another run written after the backup, with no fence left.
-    let fenced = fenced_by(&before, "a");
-    let gens = records(&[
-        ("a", GenerationState::Staged),
-        ("c", GenerationState::Staged),
-    ]);
-    assert!(matches!(
-        undo_step(&run("a"), &snap, Some(&fenced), &gens),
-        Err(AdapterError::HeldByLaterRun { .. })
-    ));
+    let held = [
+        (
+            pointing_at(&before, DocumentState::Cutting { run: run("b") }, "a"),
+            records(&[
+                ("a", GenerationState::Active),
+                ("b", GenerationState::Staged),
+            ]),
+            "b",
+        ),
+        (
+            pointing_at(&before, DocumentState::Cut, "b"),
+            records(&[
+                ("a", GenerationState::Retired),
+                ("b", GenerationState::Active),
+            ]),
+            "b",
+        ),
+        // A staged generation of another run written after the backup, with no fence left.
+        (
+            fenced_by(&before, "a"),
+            records(&[
+                ("a", GenerationState::Staged),
+                ("c", GenerationState::Staged),
+            ]),
+            "c",
+        ),
+    ];
+    for (now, gens, later) in held {
+        let refused = undo_step(&run("a"), &snap, Some(&now), &gens);
+        assert!(
+            matches!(&refused, Err(AdapterError::HeldByLaterRun { run: r, .. }) if r.as_str() == later),
+            "{refused:?}"
+        );
+    }
 }
 
 #[test]
@@ -301,10 +309,7 @@ fn undo_leaves_untouched_documents_and_strange_states_alone() {
     );
     // The run's fence, but the pointer moved underneath it (to a generation the backup knew).
     let snap_p = snapshot(before.clone(), &[("p", GenerationState::Retired)]);
-    let moved = with(current(&before), |c| {
-        c.state = DocumentState::Cutting { run: run("a") };
-        c.active_generation = Some(run("p"));
-    });
+    let moved = pointing_at(&before, DocumentState::Cutting { run: run("a") }, "p");
     let gens = records(&[
         ("a", GenerationState::Staged),
         ("p", GenerationState::Active),

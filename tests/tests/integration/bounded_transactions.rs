@@ -17,7 +17,7 @@ use iu_cutter_live_execution::{
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore, RunEvent, names};
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
-use iu_cutter_tests::fixture::{self, Fixture, SqlFixture};
+use iu_cutter_tests::fixture::{self, SqlFixture};
 use iu_cutter_tests::{SimHarness, cases, runtime, view};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -111,11 +111,7 @@ async fn stopped_after_first_enact_batch(
         .ok_or("a stopped run says what it holds")?;
     assert_eq!(holds.documents_enacted, BATCH as u64);
     assert_eq!(holds.documents_fenced, (DOCUMENTS - BATCH) as u64);
-    let fence = report
-        .phases
-        .iter()
-        .find(|p| p.name == names::CUT_LEG_A)
-        .ok_or("no cut-leg-a entry")?;
+    let fence = report.phase(names::CUT_LEG_A).ok_or("no cut-leg-a entry")?;
     assert_eq!(
         fence.evidence.get("batches"),
         Some(&EvidenceValue::from(DOCUMENTS.div_ceil(BATCH) as u64)),
@@ -134,9 +130,7 @@ async fn resume_finishes(store: Open, switch: &ManualSwitch) -> TestResult {
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     assert_eq!(enacted_by(&*store, &RunId::new("r1")).await?, DOCUMENTS);
     let enact = resumed
-        .phases
-        .iter()
-        .find(|p| p.name == names::LIFECYCLE_ENACT)
+        .phase(names::LIFECYCLE_ENACT)
         .ok_or("no lifecycle-enact entry")?;
     assert_eq!(
         enact.evidence.get("documents_enacted"),
@@ -178,61 +172,63 @@ async fn on_sql(fixture: &impl SqlFixture, switch: &ManualSwitch) -> Result<Open
     Ok(Arc::new(store))
 }
 
-#[tokio::test]
-async fn enact_stopped_between_batches_resumes_on_the_simulator() -> TestResult {
-    let switch = switch();
-    resume_finishes(on_simulator(&switch), &switch).await
+/// The stores the checks run on.
+enum Backend {
+    Simulator,
+    Sqlite,
+    Postgres,
 }
 
-#[tokio::test]
-async fn enact_stopped_between_batches_rolls_back_on_the_simulator() -> TestResult {
+/// Runs `check` on a fresh store of `backend` behind a switch of its own, for the test `name`
+/// (skipped where the backend is not here), then releases the store.
+async fn on_backend(
+    backend: Backend,
+    name: &str,
+    check: impl AsyncFnOnce(Open, &ManualSwitch) -> TestResult,
+) -> TestResult {
     let switch = switch();
-    rollback_restores(on_simulator(&switch), &switch).await
+    match backend {
+        Backend::Simulator => check(on_simulator(&switch), &switch).await,
+        Backend::Sqlite => on_sql_fixture(fixture::sqlite(name).await, &switch, check).await,
+        Backend::Postgres => on_sql_fixture(fixture::postgres(name).await, &switch, check).await,
+    }
 }
 
-#[tokio::test]
-async fn enact_stopped_between_batches_resumes_on_sqlite() -> TestResult {
-    let name = "enact_stopped_between_batches_resumes_on_sqlite";
-    let Some(fixture) = fixture::sqlite(name).await else {
+/// Runs `check` on the SQL store of `fixture`, if there is one, then releases it.
+async fn on_sql_fixture<F: SqlFixture>(
+    fixture: Option<F>,
+    switch: &ManualSwitch,
+    check: impl AsyncFnOnce(Open, &ManualSwitch) -> TestResult,
+) -> TestResult {
+    let Some(fixture) = fixture else {
         return Ok(());
     };
-    let switch = switch();
-    resume_finishes(on_sql(&fixture, &switch).await?, &switch).await
-}
-
-#[tokio::test]
-async fn enact_stopped_between_batches_rolls_back_on_sqlite() -> TestResult {
-    let name = "enact_stopped_between_batches_rolls_back_on_sqlite";
-    let Some(fixture) = fixture::sqlite(name).await else {
-        return Ok(());
-    };
-    let switch = switch();
-    rollback_restores(on_sql(&fixture, &switch).await?, &switch).await
-}
-
-#[tokio::test]
-async fn enact_stopped_between_batches_resumes_on_postgres() -> TestResult {
-    let name = "enact_stopped_between_batches_resumes_on_postgres";
-    let Some(fixture) = fixture::postgres(name).await else {
-        return Ok(());
-    };
-    let switch = switch();
-    resume_finishes(on_sql(&fixture, &switch).await?, &switch).await?;
+    check(on_sql(&fixture, switch).await?, switch).await?;
     fixture.finish().await;
     Ok(())
 }
 
-#[tokio::test]
-async fn enact_stopped_between_batches_rolls_back_on_postgres() -> TestResult {
-    let name = "enact_stopped_between_batches_rolls_back_on_postgres";
-    let Some(fixture) = fixture::postgres(name).await else {
-        return Ok(());
-    };
-    let switch = switch();
-    rollback_restores(on_sql(&fixture, &switch).await?, &switch).await?;
-    fixture.finish().await;
-    Ok(())
+/// One test per (name, backend) running `check` there.
+macro_rules! on_backends {
+    ($check:ident: $($test:ident on $backend:ident),+ $(,)?) => {$(
+        #[tokio::test]
+        async fn $test() -> TestResult {
+            on_backend(Backend::$backend, stringify!($test), $check).await
+        }
+    )+};
 }
+
+on_backends!(resume_finishes:
+    enact_stopped_between_batches_resumes_on_the_simulator on Simulator,
+    enact_stopped_between_batches_resumes_on_sqlite on Sqlite,
+    enact_stopped_between_batches_resumes_on_postgres on Postgres,
+);
+
+on_backends!(rollback_restores:
+    enact_stopped_between_batches_rolls_back_on_the_simulator on Simulator,
+    enact_stopped_between_batches_rolls_back_on_sqlite on Sqlite,
+    enact_stopped_between_batches_rolls_back_on_postgres on Postgres,
+);
 
 /// A run of `docs` on a fresh simulator with `batch` documents per fence and enact transaction,
 /// whose switch closes after the `stop_after`-th batch of `phase` (never, past its last).

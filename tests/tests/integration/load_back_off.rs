@@ -20,22 +20,23 @@ use iu_cutter_tests::fixture::{self, Fixture, PgFixture, RawSql, SqlFixture};
 
 use crate::TestResult;
 
-/// The fixture's schema with a `probe_load` table reading `load`, four documents, and a store
-/// of its own behind `switch`.
-async fn busy_store(
+/// Runs `check` on the fixture's schema with a `probe_load` table reading 5 (above the
+/// threshold of 3), four documents, and a store of its own behind a switch, for the test `name`
+/// (skipped without PostgreSQL); then drops the schema.
+async fn on_busy_store(
     name: &str,
-    switch: &ManualSwitch,
-    load: u32,
-) -> Result<Option<(PgFixture, Arc<Guarded<SqlStore>>)>, Box<dyn std::error::Error>> {
+    check: impl AsyncFnOnce(&PgFixture, Arc<Guarded<SqlStore>>, &ManualSwitch) -> TestResult,
+) -> TestResult {
     let Some(fixture) = fixture::postgres(name).await else {
-        return Ok(None);
+        return Ok(());
     };
     fixture
         .execute_raw("CREATE TABLE probe_load (n INTEGER NOT NULL)", &[])
         .await;
     fixture
-        .execute_raw(&format!("INSERT INTO probe_load VALUES ({load})"), &[])
+        .execute_raw("INSERT INTO probe_load VALUES (5)", &[])
         .await;
+    let switch = switch();
     let gate = ExecutionGate::new().with_source(switch.clone());
     let store = Arc::new(connect_with(fixture.options(), gate).await?);
     for n in 0..4 {
@@ -46,7 +47,9 @@ async fn busy_store(
             )
             .await?;
     }
-    Ok(Some((fixture, store)))
+    check(&fixture, store, &switch).await?;
+    fixture.finish().await;
+    Ok(())
 }
 
 fn back_off(store: &Guarded<SqlStore>) -> Result<BackOff, AdapterError> {
@@ -96,135 +99,130 @@ fn backing_off_events(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_database_holds_the_run_back_until_its_load_drops() -> TestResult {
-    let name = "a_busy_database_holds_the_run_back_until_its_load_drops";
-    let switch = switch();
-    let Some((fixture, store)) = busy_store(name, &switch, 5).await? else {
-        return Ok(());
-    };
-    let back_off = back_off(&store)?;
-    assert_eq!(back_off.probe.read().await?, 5.0);
-    let (events, options) = backing_off_events(|| {});
-    // The load drops after a while, as an application's burst ends.
-    let running = run(store.clone(), options.with_back_off(back_off));
-    let (report, lowered) = tokio::join!(running, async {
-        tokio::time::sleep(Duration::from_millis(1_200)).await;
-        fixture
-            .execute_raw("UPDATE probe_load SET n = 1", &[])
-            .await
-    });
-    let report = report?;
-    assert_eq!(lowered, 1);
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    let events = events
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    assert!(!events.is_empty(), "the wait shows in progress events");
-    assert!(
-        events[0].starts_with("cut-leg-a: probe `SELECT n FROM probe_load` 5 > 3"),
-        "{events:?}"
-    );
-    let fence = report
-        .phases
-        .iter()
-        .find(|p| p.name == names::CUT_LEG_A)
-        .ok_or("no cut-leg-a entry")?;
-    let waited = fence
-        .evidence
-        .get("load_waited_ms")
-        .and_then(EvidenceValue::as_count)
-        .ok_or("no load_waited_ms")?;
-    assert!(waited >= 1_000, "waited {waited} ms on the probe");
-    let enact = report
-        .phases
-        .iter()
-        .find(|p| p.name == names::LIFECYCLE_ENACT)
-        .ok_or("no lifecycle-enact entry")?;
-    assert_eq!(
-        enact.evidence.get("load_waited_ms"),
-        Some(&EvidenceValue::from(0u64)),
-        "the load had dropped by then"
-    );
-    fixture.finish().await;
-    Ok(())
+    on_busy_store(
+        "a_busy_database_holds_the_run_back_until_its_load_drops",
+        async |fixture, store, _| {
+            let back_off = back_off(&store)?;
+            assert_eq!(back_off.probe.read().await?, 5.0);
+            let (events, options) = backing_off_events(|| {});
+            // The load drops after a while, as an application's burst ends.
+            let running = run(store.clone(), options.with_back_off(back_off));
+            let (report, lowered) = tokio::join!(running, async {
+                tokio::time::sleep(Duration::from_millis(1_200)).await;
+                fixture
+                    .execute_raw("UPDATE probe_load SET n = 1", &[])
+                    .await
+            });
+            let report = report?;
+            assert_eq!(lowered, 1);
+            assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+            let events = events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            assert!(!events.is_empty(), "the wait shows in progress events");
+            assert!(
+                events[0].starts_with("cut-leg-a: probe `SELECT n FROM probe_load` 5 > 3"),
+                "{events:?}"
+            );
+            let fence = report.phase(names::CUT_LEG_A).ok_or("no cut-leg-a entry")?;
+            let waited = fence
+                .evidence
+                .get("load_waited_ms")
+                .and_then(EvidenceValue::as_count)
+                .ok_or("no load_waited_ms")?;
+            assert!(waited >= 1_000, "waited {waited} ms on the probe");
+            let enact = report
+                .phase(names::LIFECYCLE_ENACT)
+                .ok_or("no lifecycle-enact entry")?;
+            assert_eq!(
+                enact.evidence.get("load_waited_ms"),
+                Some(&EvidenceValue::from(0u64)),
+                "the load had dropped by then"
+            );
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_kill_switch_stops_a_run_waiting_on_the_load() -> TestResult {
-    let name = "a_closed_kill_switch_stops_a_run_waiting_on_the_load";
-    let switch = switch();
-    let Some((fixture, store)) = busy_store(name, &switch, 5).await? else {
-        return Ok(());
-    };
-    let closing = switch.clone();
-    let (_, options) = backing_off_events(move || closing.set(false));
-    let report = run(store.clone(), options.with_back_off(back_off(&store)?)).await?;
-    let Outcome::Refused { resume_from, .. } = &report.outcome else {
-        return Err(format!("expected REFUSED, got {}", report.to_json()).into());
-    };
-    assert_eq!(resume_from.as_deref(), Some(names::CUT_LEG_A));
-    fixture.finish().await;
-    Ok(())
+    on_busy_store(
+        "a_closed_kill_switch_stops_a_run_waiting_on_the_load",
+        async |_, store, switch| {
+            let closing = switch.clone();
+            let (_, options) = backing_off_events(move || closing.set(false));
+            let report = run(store.clone(), options.with_back_off(back_off(&store)?)).await?;
+            let Outcome::Refused { resume_from, .. } = &report.outcome else {
+                return Err(format!("expected REFUSED, got {}", report.to_json()).into());
+            };
+            assert_eq!(resume_from.as_deref(), Some(names::CUT_LEG_A));
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancellation_stops_a_run_waiting_on_the_load() -> TestResult {
-    let name = "a_cancellation_stops_a_run_waiting_on_the_load";
-    let switch = switch();
-    let Some((fixture, store)) = busy_store(name, &switch, 5).await? else {
-        return Ok(());
-    };
-    let cancel = CancelFlag::new();
-    let cancelling = cancel.clone();
-    let (_, options) = backing_off_events(move || cancelling.cancel());
-    let options = options.with_cancel(cancel).with_back_off(back_off(&store)?);
-    let report = run(store.clone(), options).await?;
-    let Outcome::Failed {
-        error, resume_from, ..
-    } = &report.outcome
-    else {
-        return Err(format!("expected FAILED, got {}", report.to_json()).into());
-    };
-    assert!(error.contains("cancelled"), "{error}");
-    assert_eq!(resume_from.as_deref(), Some(names::CUT_LEG_A));
-    fixture.finish().await;
-    Ok(())
+    on_busy_store(
+        "a_cancellation_stops_a_run_waiting_on_the_load",
+        async |_, store, _| {
+            let cancel = CancelFlag::new();
+            let cancelling = cancel.clone();
+            let (_, options) = backing_off_events(move || cancelling.cancel());
+            let options = options.with_cancel(cancel).with_back_off(back_off(&store)?);
+            let report = run(store.clone(), options).await?;
+            let Outcome::Failed {
+                error, resume_from, ..
+            } = &report.outcome
+            else {
+                return Err(format!("expected FAILED, got {}", report.to_json()).into());
+            };
+            assert!(error.contains("cancelled"), "{error}");
+            assert_eq!(resume_from.as_deref(), Some(names::CUT_LEG_A));
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn the_probe_only_reads_and_must_return_a_number() -> TestResult {
-    let name = "the_probe_only_reads_and_must_return_a_number";
-    let switch = switch();
-    let Some((fixture, store)) = busy_store(name, &switch, 5).await? else {
-        return Ok(());
-    };
-    let constant = store.load_probe(LoadQuery::custom("SELECT 5")?)?;
-    assert_eq!(constant.read().await?, 5.0);
-    let active = store.load_probe(LoadQuery::ActiveConnections)?;
-    assert!(
-        active.read().await? >= 1.0,
-        "the probe's own session is active"
-    );
-    // A function that writes is refused by the READ ONLY transaction.
-    fixture.execute_raw("CREATE SEQUENCE probe_seq", &[]).await;
-    let writing = store.load_probe(LoadQuery::custom("SELECT nextval('probe_seq')")?)?;
-    let refused = writing.read().await;
-    assert!(
-        matches!(&refused, Err(e) if e.to_string().contains("read-only")),
-        "{refused:?}"
-    );
-    let null = store.load_probe(LoadQuery::custom("SELECT NULL")?)?;
-    assert!(matches!(null.read().await, Err(AdapterError::Invalid(_))));
-    let rows = store.load_probe(LoadQuery::custom("SELECT n FROM generate_series(1, 2) n")?)?;
-    assert!(rows.read().await.is_err(), "two rows are not one number");
-    // The probe asks the kill switch first.
-    switch.set(false);
-    assert!(matches!(
-        constant.read().await,
-        Err(AdapterError::GateClosed { .. })
-    ));
-    fixture.finish().await;
-    Ok(())
+    on_busy_store(
+        "the_probe_only_reads_and_must_return_a_number",
+        async |fixture, store, switch| {
+            let constant = store.load_probe(LoadQuery::custom("SELECT 5")?)?;
+            assert_eq!(constant.read().await?, 5.0);
+            let active = store.load_probe(LoadQuery::ActiveConnections)?;
+            assert!(
+                active.read().await? >= 1.0,
+                "the probe's own session is active"
+            );
+            // A function that writes is refused by the READ ONLY transaction.
+            fixture.execute_raw("CREATE SEQUENCE probe_seq", &[]).await;
+            let writing = store.load_probe(LoadQuery::custom("SELECT nextval('probe_seq')")?)?;
+            let refused = writing.read().await;
+            assert!(
+                matches!(&refused, Err(e) if e.to_string().contains("read-only")),
+                "{refused:?}"
+            );
+            let null = store.load_probe(LoadQuery::custom("SELECT NULL")?)?;
+            assert!(matches!(null.read().await, Err(AdapterError::Invalid(_))));
+            let rows =
+                store.load_probe(LoadQuery::custom("SELECT n FROM generate_series(1, 2) n")?)?;
+            assert!(rows.read().await.is_err(), "two rows are not one number");
+            // The probe asks the kill switch first.
+            switch.set(false);
+            assert!(matches!(
+                constant.read().await,
+                Err(AdapterError::GateClosed { .. })
+            ));
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test]
