@@ -438,7 +438,8 @@ pub trait Admin: Send + Sync {
     /// becomes a `Ready` document at revision 1; a changed body is written as
     /// [`put_documents`](Self::put_documents) writes one (revision bumped, `Ready` unless a run
     /// holds it, whose enact then fails its compare-and-set); a new revision or metadata with
-    /// the same body is recorded without a bump. Works in batches, each its own transaction, in
+    /// the same body is recorded without a bump, a moved revision putting a `Cut` document back
+    /// to `Ready` (its reader view rows are stale until a run cuts it again). Works in batches, each its own transaction, in
     /// memory bounded by the batch. A store without a mapping refuses with
     /// [`AdapterError::Invalid`], changing nothing.
     ///
