@@ -225,10 +225,18 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
     Ok(Json(rows))
 }
 
+/// The run a request's path (or query) names, refused (400) unless the command line could name it
+/// ([`RunId::check`]): no such run can be in the journal, and an id PostgreSQL cannot even
+/// compare (a NUL) would otherwise fail in the store, a 503 for what is the request's mistake.
+pub(crate) fn path_run(id: String) -> Result<RunId, ApiError> {
+    RunId::check(&id).map_err(ApiError::bad_request)?;
+    Ok(RunId::new(id))
+}
+
 /// `GET /runs/{id}`: the run's journal record, its last report, its documents (from its plan)
 /// and whether an invocation is in flight.
 async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let run = RunId::new(id);
+    let run = path_run(id)?;
     let simulated = app.simulated(&run);
     let store: &dyn LiveExecutionAdapter = match &simulated {
         Some(s) => s.store.as_ref(),
@@ -324,7 +332,7 @@ async fn events(
     State(app): State<App>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let run = RunId::new(id);
+    let run = path_run(id)?;
     if app.slot(&run).is_none()
         && app
             .backend()
@@ -560,7 +568,7 @@ async fn on_run(
     command: Command,
     until: Option<String>,
 ) -> Result<Response, ApiError> {
-    let run = RunId::new(id);
+    let run = path_run(id)?;
     let simulated = app.simulated(&run);
     let mode = if simulated.is_some() {
         Mode::Simulate

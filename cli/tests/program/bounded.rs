@@ -62,6 +62,11 @@ fn stopped_after_the_first_enact_batch(wd: &Workdir) -> Result<Run, Error> {
     );
     assert_eq!(enacted(wd)?, 1, "no batch after the stop");
     std::fs::remove_file(wd.path().join(".iu-cutter/STOP"))?;
+    // Stopped, not abandoned: its runner released it, and it is resumable.
+    let status = wd.expect(&["status", "b1"], 0)?;
+    assert!(status.stdout.contains("status: STOPPED"), "{status:?}");
+    assert!(!status.stdout.contains("ABANDONED"), "{status:?}");
+    assert!(status.stdout.contains("iu-cutter resume b1"), "{status:?}");
     Ok(stopped)
 }
 
