@@ -232,7 +232,8 @@ pub trait Cuts: Send + Sync {
     /// generation is retired, the document becomes `Cut`. Compare-and-set, inside the one
     /// transaction, on the run's fence and on exactly what the run saw at backup, the body
     /// hashed as stored ([`crate::ownership::enact_step`]), so an edit by anyone, raw SQL
-    /// included, is caught here; all or nothing; already enacted documents pass. Returns
+    /// included, is caught here; all or nothing; already enacted documents pass (a document
+    /// whose active generation is `run`'s, even one edited since: that edit is kept). Returns
     /// documents moved.
     async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64>;
 }
