@@ -432,22 +432,38 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
     );
     assert!(seen.iter().filter(|(id, _)| *id != "3").all(|(_, v)| !v.1));
 
-    // D4 of the fourth attack: the application moves only the revision of document 4, and the
-    // revision and a metadata column of document 5. Both show stale, and `run --stale` cuts
-    // exactly them (a metadata change alone, document 6, is read by the view as it is, not
-    // stale), which clears it.
-    app.sql("UPDATE {laws} SET updated_at = updated_at + 1 WHERE id = 4", &[])?;
+    // D4 of the fourth attack: the application moves only the revision of one document, and
+    // the revision and a metadata column of another. Both show stale, and `run --stale` cuts
+    // exactly them, which clears it; a metadata change alone (a third) is not stale, the view
+    // reading the metadata as the last sync copied it.
+    let (revised, renamed, retitled) = ("4", "5", "1");
     app.sql(
-        "UPDATE {laws} SET updated_at = updated_at + 1, title = 'Law 5, renamed' WHERE id = 5",
+        &format!("UPDATE {{laws}} SET updated_at = updated_at + 1 WHERE id = {revised}"),
         &[],
     )?;
-    app.sql("UPDATE {laws} SET title = 'Law 6, renamed' WHERE id = 6", &[])?;
+    app.sql(
+        &format!(
+            "UPDATE {{laws}} SET updated_at = updated_at + 1, title = 'Law {renamed}, renamed' \
+             WHERE id = {renamed}"
+        ),
+        &[],
+    )?;
+    app.sql(
+        &format!("UPDATE {{laws}} SET title = 'Law {retitled}, renamed' WHERE id = {retitled}"),
+        &[],
+    )?;
     let seen = view(app, store)?;
-    assert!(seen["4"].1 && seen["5"].1 && !seen["6"].1, "{seen:?}");
+    assert!(
+        seen[revised].1 && seen[renamed].1 && !seen[retitled].1,
+        "{seen:?}"
+    );
     let touched = program.run(&["run", "--execute", "--stale", "--run-id", "r7"], 0)?;
     says(&touched.stdout, "--stale: 2 document(s)");
     let seen = view(app, store)?;
-    assert_eq!((seen["4"].0.as_str(), seen["5"].0.as_str()), ("r7", "r7"));
+    assert_eq!(
+        (seen[revised].0.as_str(), seen[renamed].0.as_str()),
+        ("r7", "r7")
+    );
     assert!(
         seen.iter().filter(|(id, _)| *id != "3").all(|(_, v)| !v.1),
         "nothing stale after run --stale: {seen:?}"
