@@ -426,7 +426,11 @@ async fn an_id_with_a_nul_in_a_path_is_a_bad_request() {
         let answer = server.get(path).await;
         assert_eq!(answer.status, 400, "GET {path}: {}", answer.body);
     }
-    for path in ["/runs/r%00x/enact", "/runs/r%00x/resume", "/runs/r%00x/rollback"] {
+    for path in [
+        "/runs/r%00x/enact",
+        "/runs/r%00x/resume",
+        "/runs/r%00x/rollback",
+    ] {
         let answer = server.post(path, "").await;
         assert_eq!(answer.status, 400, "POST {path}: {}", answer.body);
     }

@@ -925,13 +925,16 @@ pub async fn enact_is_idempotent_and_counts_documents(store: &dyn LiveExecutionA
     // The application edits the enacted one before the rest is enacted (D1 of the fourth
     // attack): it passes as enacted, and its edit is kept, not undone or overwritten.
     let edited = ok(
-        store
-            .put_document(&fresh[0].id, "Điều 0. sửa đổi")
-            .await,
+        store.put_document(&fresh[0].id, "Điều 0. sửa đổi").await,
         "edit",
     );
     assert_eq!(ok(store.enact(&r2, &expectations).await, "rest"), 2);
-    let after = ok(store.load_scope(&Scope::Ids(vec![fresh[0].id.clone()])).await, "read");
+    let after = ok(
+        store
+            .load_scope(&Scope::Ids(vec![fresh[0].id.clone()]))
+            .await,
+        "read",
+    );
     assert_eq!(after, vec![edited.clone()], "the edit is kept");
     assert_eq!(edited.active_generation, Some(r2.clone()));
     assert_eq!(edited.state, DocumentState::Ready);

@@ -74,7 +74,10 @@ mod tests {
         else {
             return Err(format!("the switch is closed by default: {refusal:?}").into());
         };
-        assert!(how_to_open.contains("iu-cutter serve --execute"), "{how_to_open}");
+        assert!(
+            how_to_open.contains("iu-cutter serve --execute"),
+            "{how_to_open}"
+        );
         assert!(how_to_open.contains("mode=simulate"), "{how_to_open}");
         assert!(!how_to_open.contains("pass --execute"), "{how_to_open}");
         assert!(serve_gate(&config, true).check().await.is_ok());

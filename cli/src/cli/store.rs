@@ -34,8 +34,7 @@ pub(crate) const SWITCH_HOW_TO_OPEN: &str =
 
 /// How to open it when a server holds it: a request has no `--execute` to pass, the operator
 /// restarts the server with it (or with the configuration's switch on).
-pub(crate) const SERVE_SWITCH_HOW_TO_OPEN: &str =
-    "the operator restarts the server as `iu-cutter serve --execute` (or sets \
+pub(crate) const SERVE_SWITCH_HOW_TO_OPEN: &str = "the operator restarts the server as `iu-cutter serve --execute` (or sets \
      execution_enabled = true in cutter.toml, then restarts it); a dry run (mode=simulate) \
      needs no switch";
 

@@ -118,13 +118,20 @@ fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> Te
         .column("SELECT id FROM documents WHERE active_generation = 'b1'")?
         .pop()
         .ok_or("nothing enacted")?;
-    wd.write(&format!("edit/{id}"), b"Chapter I\nRewritten by the application.\n")?;
+    wd.write(
+        &format!("edit/{id}"),
+        b"Chapter I\nRewritten by the application.\n",
+    )?;
     wd.expect(&["import", "--execute", "edit"], 0)?;
 
     let resumed = wd.expect(&["resume", "b1", "--execute"], 0)?;
 
     assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
-    assert_eq!(enacted(&wd)?, DOCS, "every document on the run's generation");
+    assert_eq!(
+        enacted(&wd)?,
+        DOCS,
+        "every document on the run's generation"
+    );
     let body = wd.text("SELECT body FROM documents WHERE id = $1", &[&id])?;
     assert!(body.contains("Rewritten"), "the edit is kept: {body}");
     Ok(())

@@ -141,8 +141,13 @@ fn enact_passes_a_document_the_run_enacted_and_the_application_edited_since() {
     // Another run's generation active on an edited document is still that run's, not ours.
     let other = with(edited, |c| c.active_generation = Some(run("x")));
     assert!(
-        conflict_found(enact_step(&run("a"), &expected, Some(&other), Some("verified")))
-            .contains("revision 4")
+        conflict_found(enact_step(
+            &run("a"),
+            &expected,
+            Some(&other),
+            Some("verified")
+        ))
+        .contains("revision 4")
     );
 }
 

@@ -24,8 +24,7 @@
 use std::collections::BTreeMap;
 
 use iu_cutter_live_execution::{
-    AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId,
-    Scope,
+    AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
     BackedUp, BatchTimes, Gap, Pacer, PhaseError, PhaseRole, RunContext, names,

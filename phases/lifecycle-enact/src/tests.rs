@@ -94,7 +94,8 @@ async fn failure_before_read_back(
     };
     expect_op!(mock, LoadScope).times(0);
     // A conflict reads the documents once, to say what the run holds enacted; nothing else does.
-    let conflicted = enact.is_some_and(|refusal| matches!(refusal(), AdapterError::Conflict { .. }));
+    let conflicted =
+        enact.is_some_and(|refusal| matches!(refusal(), AdapterError::Conflict { .. }));
     expect_op!(mock, LoadHeads)
         .times(usize::from(conflicted))
         .returning(|_, _| {
@@ -269,10 +270,16 @@ async fn a_conflict_counts_what_an_earlier_stopped_call_enacted() -> TestResult 
                 .collect::<Vec<_>>()
                 .into())
         });
-    let err = failure(&LifecycleEnact, &mut context(mock).await?, "conflict ignored").await?;
+    let err = failure(
+        &LifecycleEnact,
+        &mut context(mock).await?,
+        "conflict ignored",
+    )
+    .await?;
     let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert!(
-        gap.next_action.contains("1 of its 2 document(s) are enacted"),
+        gap.next_action
+            .contains("1 of its 2 document(s) are enacted"),
         "{gap}"
     );
     assert!(!gap.next_action.contains("nothing"), "{gap}");

@@ -181,7 +181,10 @@ async fn split_by(
 /// D1 of the fourth attack: stopped after the first enact batch, then the application edits a
 /// document that batch enacted (a new revision, state `Ready`): resuming passes, enacts the rest,
 /// and keeps the edit (the document stays on the run's generation, its new body untouched).
-async fn resume_keeps_an_edit_of_an_enacted_document(store: Open, switch: &ManualSwitch) -> TestResult {
+async fn resume_keeps_an_edit_of_an_enacted_document(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
     seed(&*store).await?;
     let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
     let run = RunId::new("r1");
@@ -195,9 +198,7 @@ async fn resume_keeps_an_edit_of_an_enacted_document(store: Open, switch: &Manua
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     let (enacted, rest) = split_by(&*store, &run).await?;
     assert_eq!((enacted.len(), rest.len()), (DOCUMENTS, 0));
-    let after = store
-        .load_scope(&Scope::Ids(vec![edited.clone()]))
-        .await?;
+    let after = store.load_scope(&Scope::Ids(vec![edited.clone()])).await?;
     let after = after.first().ok_or("the edited document is gone")?;
     assert_eq!(after.body, body, "the application's edit is kept");
     assert_eq!(after.state, DocumentState::Ready, "and shows as not cut");
@@ -225,8 +226,9 @@ async fn blocked_resume_counts_what_the_stopped_call_enacted(
     };
     assert_eq!(gap.document.as_ref(), Some(edited));
     assert!(
-        gap.next_action
-            .contains(&format!("{BATCH} of its {DOCUMENTS} document(s) are enacted")),
+        gap.next_action.contains(&format!(
+            "{BATCH} of its {DOCUMENTS} document(s) are enacted"
+        )),
         "{gap}"
     );
     assert!(!gap.next_action.contains("nothing"), "{gap}");
