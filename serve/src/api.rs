@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, path_run};
 use crate::state::{App, Simulated, Slot};
 use crate::{auth, page, review};
 
@@ -223,14 +223,6 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
     let started = |row: &RunRow| row.phases.first().and_then(|p| p.started_at.clone());
     rows.sort_by(|a, b| started(b).cmp(&started(a)).then_with(|| b.run.cmp(&a.run)));
     Ok(Json(rows))
-}
-
-/// The run a request's path (or query) names, refused (400) unless the command line could name it
-/// ([`RunId::check`]): no such run can be in the journal, and an id PostgreSQL cannot even
-/// compare (a NUL) would otherwise fail in the store, a 503 for what is the request's mistake.
-pub(crate) fn path_run(id: String) -> Result<RunId, ApiError> {
-    RunId::check(&id).map_err(ApiError::bad_request)?;
-    Ok(RunId::new(id))
 }
 
 /// `GET /runs/{id}`: the run's journal record, its last report, its documents (from its plan)

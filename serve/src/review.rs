@@ -11,8 +11,7 @@ use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId, Unit};
 use iu_cutter_orchestrator::{DiffError, GenerationDiff, Runner, UnitChange};
 use serde::{Deserialize, Serialize};
 
-use crate::api::path_run;
-use crate::error::ApiError;
+use crate::error::{ApiError, path_run};
 use crate::state::App;
 
 /// `?run=`: the run whose generation is reviewed.
