@@ -232,7 +232,8 @@ pub trait Cuts: Send + Sync {
     /// generation is retired, the document becomes `Cut`. Compare-and-set, inside the one
     /// transaction, on the run's fence and on exactly what the run saw at backup, the body
     /// hashed as stored ([`crate::ownership::enact_step`]), so an edit by anyone, raw SQL
-    /// included, is caught here; all or nothing; already enacted documents pass. Returns
+    /// included, is caught here; all or nothing; already enacted documents pass (a document
+    /// whose active generation is `run`'s, even one edited since: that edit is kept). Returns
     /// documents moved.
     async fn enact(&self, run: &RunId, expectations: &[ExpectedRevision]) -> AdapterResult<u64>;
 }
@@ -438,7 +439,8 @@ pub trait Admin: Send + Sync {
     /// becomes a `Ready` document at revision 1; a changed body is written as
     /// [`put_documents`](Self::put_documents) writes one (revision bumped, `Ready` unless a run
     /// holds it, whose enact then fails its compare-and-set); a new revision or metadata with
-    /// the same body is recorded without a bump. Works in batches, each its own transaction, in
+    /// the same body is recorded without a bump, a moved revision putting a `Cut` document back
+    /// to `Ready` (its reader view rows are stale until a run cuts it again). Works in batches, each its own transaction, in
     /// memory bounded by the batch. A store without a mapping refuses with
     /// [`AdapterError::Invalid`], changing nothing.
     ///

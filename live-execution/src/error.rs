@@ -121,7 +121,8 @@ pub enum UnavailableKind {
     /// changed nothing, and may be retried.
     Busy,
     /// The configured source table cannot be read as mapped: a missing table or column, a
-    /// filter the database rejects, or no SELECT privilege on it.
+    /// filter the database rejects, no SELECT privilege on it, or a table that is one of
+    /// iu-cutter's own.
     Source,
     /// Anything else (a crashed simulator, a transient race worth retrying).
     Other,

@@ -146,7 +146,9 @@ pub enum EnactStep {
         /// The generation that stops being active.
         retire: Option<RunId>,
     },
-    /// The run enacted it already (a repeated call): nothing to do.
+    /// The run enacted it already (a repeated call, or a resume after a stop part-way through
+    /// the enact): nothing to do, even if the document was edited since (that edit is the
+    /// application's new revision, which the reader view shows as stale; it is not undone).
     AlreadyEnacted,
 }
 
@@ -154,7 +156,10 @@ pub enum EnactStep {
 /// still be the run's, the revision, the stored body and the active generation exactly those the
 /// run saw at backup, and, when `expected.staged_units` is given, the run's generation as stored
 /// (`staged`: its [`crate::GenerationDigester`] digest, `None` when the record is missing)
-/// exactly the one the run verified.
+/// exactly the one the run verified. A document whose active generation is already the run's
+/// passes as [`EnactStep::AlreadyEnacted`] whatever its state and body: only this run's enact
+/// points it there, so an earlier call of the run enacted it, and anything since is someone
+/// else's change to keep.
 pub fn enact_step(
     run: &RunId,
     expected: &ExpectedRevision,
@@ -162,7 +167,7 @@ pub fn enact_step(
     staged: Option<&str>,
 ) -> Result<EnactStep, AdapterError> {
     let current = current.ok_or_else(|| document_not_found(&expected.document))?;
-    if current.active_generation.as_ref() == Some(run) && current.state == DocumentState::Cut {
+    if current.active_generation.as_ref() == Some(run) {
         return Ok(EnactStep::AlreadyEnacted);
     }
     let fenced = DocumentState::Cutting { run: run.clone() };

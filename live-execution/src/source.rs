@@ -203,7 +203,9 @@ pub struct SyncReport {
     pub added: u64,
     /// Documents whose body changed (their revision bumped; cut again by `run --stale`).
     pub changed: u64,
-    /// Documents whose revision or metadata changed but not their body.
+    /// Documents whose revision or metadata changed but not their body. A cut document whose
+    /// revision moved goes back to `Ready` (the reader view shows it stale), so that
+    /// `run --stale` cuts it again and clears that.
     pub touched: u64,
     /// Rows read whose copy was already current.
     pub unchanged: u64,

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, path_run};
 use crate::state::{App, Simulated, Slot};
 use crate::{auth, page, review};
 
@@ -228,7 +228,7 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
 /// `GET /runs/{id}`: the run's journal record, its last report, its documents (from its plan)
 /// and whether an invocation is in flight.
 async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let run = RunId::new(id);
+    let run = path_run(id)?;
     let simulated = app.simulated(&run);
     let store: &dyn LiveExecutionAdapter = match &simulated {
         Some(s) => s.store.as_ref(),
@@ -324,7 +324,7 @@ async fn events(
     State(app): State<App>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let run = RunId::new(id);
+    let run = path_run(id)?;
     if app.slot(&run).is_none()
         && app
             .backend()
@@ -560,7 +560,7 @@ async fn on_run(
     command: Command,
     until: Option<String>,
 ) -> Result<Response, ApiError> {
-    let run = RunId::new(id);
+    let run = path_run(id)?;
     let simulated = app.simulated(&run);
     let mode = if simulated.is_some() {
         Mode::Simulate

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use iu_cutter_live_execution::AdapterError;
+use iu_cutter_live_execution::{AdapterError, RunId};
 use serde::Serialize;
 
 /// Why the server could not start or stopped with an error.
@@ -108,4 +108,12 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The run a request's path (or query) names, refused (400) unless the command line could name
+/// it ([`RunId::check`]): no such run can be in the journal, and an id PostgreSQL cannot even
+/// compare (a NUL) would otherwise fail in the store, a 503 for what is the request's mistake.
+pub(crate) fn path_run(id: String) -> Result<RunId, ApiError> {
+    RunId::check(&id).map_err(ApiError::bad_request)?;
+    Ok(RunId::new(id))
 }

@@ -408,3 +408,31 @@ async fn a_burst_of_connections_waits_in_the_queue_instead_of_being_dropped() {
     assert_eq!(queued.len(), 600, "connections dropped instead of queued");
     drop(listener);
 }
+
+/// A NUL (or anything the command line could not name) in a path's run or document id is the
+/// request's mistake: 400, before the store is asked. On PostgreSQL, which cannot compare a
+/// NUL, the store's error answered 503; on SQLite the lookup answered 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_with_a_nul_in_a_path_is_a_bad_request() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for path in [
+        "/runs/r%00x",
+        "/runs/r%00x/events",
+        "/documents/a%00/units",
+        "/documents/a%00/diff?run=r1",
+        "/documents/a/units?run=r%00x",
+        "/documents/a/diff?run=r%00x",
+    ] {
+        let answer = server.get(path).await;
+        assert_eq!(answer.status, 400, "GET {path}: {}", answer.body);
+    }
+    for path in [
+        "/runs/r%00x/enact",
+        "/runs/r%00x/resume",
+        "/runs/r%00x/rollback",
+    ] {
+        let answer = server.post(path, "").await;
+        assert_eq!(answer.status, 400, "POST {path}: {}", answer.body);
+    }
+    server.stop().await;
+}

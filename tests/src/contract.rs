@@ -922,7 +922,22 @@ pub async fn enact_is_idempotent_and_counts_documents(store: &dyn LiveExecutionA
         );
     }
     assert_eq!(ok(store.enact(&r2, &expectations[..1]).await, "first"), 1);
+    // The application edits the enacted one before the rest is enacted (D1 of the fourth
+    // attack): it passes as enacted, and its edit is kept, not undone or overwritten.
+    let edited = ok(
+        store.put_document(&fresh[0].id, "Điều 0. sửa đổi").await,
+        "edit",
+    );
     assert_eq!(ok(store.enact(&r2, &expectations).await, "rest"), 2);
+    let after = ok(
+        store
+            .load_scope(&Scope::Ids(vec![fresh[0].id.clone()]))
+            .await,
+        "read",
+    );
+    assert_eq!(after, vec![edited.clone()], "the edit is kept");
+    assert_eq!(edited.active_generation, Some(r2.clone()));
+    assert_eq!(edited.state, DocumentState::Ready);
     // A duplicated expectation is one document.
     let dup = put(store, "dup", "Điều 1.").await;
     let r3 = run("r3");

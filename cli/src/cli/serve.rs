@@ -11,12 +11,12 @@ use iu_cutter_serve::{Backend, ServeConfig};
 use crate::cli::config::Config;
 use crate::cli::error::CliError;
 use crate::cli::runner::run_options;
-use crate::cli::store::LiveStore;
+use crate::cli::store::{LiveStore, serve_gate};
 
 /// `iu-cutter serve [--execute]`.
 pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError> {
     let retry = "iu-cutter serve";
-    let store = LiveStore::open(config, execute, retry).await?;
+    let store = LiveStore::open_behind(config, serve_gate(config, execute), retry).await?;
     let gate = store.gate();
     let identity = store.identity();
     let serve = ServeConfig {
@@ -56,5 +56,31 @@ pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError
 async fn interrupted() {
     while !crate::cli::interrupt::received() {
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 409 of a closed switch said "pass --execute", which a request cannot: it says what
+    /// the operator does, and that a dry run needs nothing.
+    #[tokio::test]
+    async fn a_closed_switch_tells_an_api_client_what_the_operator_does()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let config = Config::default();
+        let refusal = serve_gate(&config, false).check().await;
+        let Err(iu_cutter_live_execution::AdapterError::GateClosed { how_to_open, .. }) = refusal
+        else {
+            return Err(format!("the switch is closed by default: {refusal:?}").into());
+        };
+        assert!(
+            how_to_open.contains("iu-cutter serve --execute"),
+            "{how_to_open}"
+        );
+        assert!(how_to_open.contains("mode=simulate"), "{how_to_open}");
+        assert!(!how_to_open.contains("pass --execute"), "{how_to_open}");
+        assert!(serve_gate(&config, true).check().await.is_ok());
+        Ok(())
     }
 }

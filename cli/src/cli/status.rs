@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::config::{Config, rules_summary};
 use crate::cli::error::CliError;
 use crate::cli::output::{census_counts, evidence_line, print_json, run_status_name, short, table};
-use crate::cli::scope::scope_text;
+use crate::cli::scope::scope_summary;
 use crate::cli::store::ReadOnlyStore;
 
 #[derive(Serialize)]
@@ -33,8 +33,10 @@ struct StatusJson {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 struct Liveness {
     run: RunId,
-    /// `running` (a live lease) or `abandoned` (no lease, or an expired one: its runner
-    /// crashed or was killed; resume or roll it back).
+    /// `running` (a live lease), `abandoned` (an expired lease: its runner crashed or was
+    /// killed) or `stopped` (no lease: its runner released it, having stopped where the kill
+    /// switch, the stop file say, refused its next step, including the journal's record of
+    /// the stop). Resume or roll back either.
     state: &'static str,
     /// The lease's holder, if it has one.
     holder: Option<String>,
@@ -53,7 +55,11 @@ fn liveness(record: &RunRecord, leases: &LeaseView) -> Option<Liveness> {
     let live = lease.is_some_and(|l| !leases.expired(l));
     Some(Liveness {
         run: record.run.clone(),
-        state: if live { "running" } else { "abandoned" },
+        state: match lease {
+            _ if live => "running",
+            Some(_) => "abandoned",
+            None => "stopped",
+        },
         holder: lease.map(|l| l.holder.clone()),
         expires_at: lease.map(Lease::expires_at_utc),
         expired_for_s: lease
@@ -63,14 +69,14 @@ fn liveness(record: &RunRecord, leases: &LeaseView) -> Option<Liveness> {
 }
 
 impl Liveness {
-    /// The status column: `RUNNING (holder)` or `ABANDONED (…)`.
+    /// The status column: `RUNNING (holder)`, `ABANDONED (…)` or `STOPPED (…)`.
     fn describe(&self) -> String {
         match (self.state, &self.holder, self.expired_for_s) {
             ("running", Some(holder), _) => format!("RUNNING ({holder})"),
             (_, Some(holder), Some(age)) => {
                 format!("ABANDONED ({holder}, lease expired {age}s ago)")
             }
-            _ => "ABANDONED (no lease)".to_owned(),
+            _ => "STOPPED (no runner holds it; resumable)".to_owned(),
         }
     }
 }
@@ -134,7 +140,7 @@ async fn run_status(
     let leases = load_leases(adapter).await?;
     out!("run {} on {}", record.run, config.location());
     print_run_state(&record, &leases);
-    out!("scope: {}", scope_text(&record.scope));
+    out!("scope: {}", scope_summary(&record.scope));
     out!("rules: {}", rules_summary(&record.rules));
     table(
         &["phase", "status", "finished", "evidence"],
@@ -157,10 +163,16 @@ async fn load_leases(adapter: &dyn LiveExecutionAdapter) -> Result<LeaseView, Cl
 /// The `status:` line of one run; an abandoned run also gets the two ways out of it.
 fn print_run_state(record: &RunRecord, leases: &LeaseView) {
     match liveness(record, leases) {
-        Some(live) if live.state == "abandoned" => out!(
-            "status: {}: its runner is gone; resume it (iu-cutter resume {} --execute) or \
-             roll it back (iu-cutter rollback {} --execute)",
+        Some(live) if live.state != "running" => out!(
+            "status: {}: {}; resume it (iu-cutter resume {} --execute) or roll it back \
+             (iu-cutter rollback {} --execute)",
             live.describe(),
+            if live.state == "stopped" {
+                "it stopped part-way (a closed kill switch, the stop file say, refused its next \
+                 step and the record of its outcome), and its runner released it"
+            } else {
+                "its runner is gone (crashed or killed)"
+            },
             record.run,
             record.run
         ),
@@ -293,7 +305,7 @@ fn run_row(record: &RunRecord, lives: &[Liveness]) -> Vec<String> {
     vec![
         record.run.to_string(),
         status,
-        scope_text(&record.scope),
+        scope_summary(&record.scope),
         rules_summary(&record.rules),
         format!("{done} done"),
         last,
@@ -522,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn a_running_run_without_a_live_lease_is_abandoned() {
+    fn a_running_run_with_an_expired_lease_is_abandoned_without_one_stopped() {
         let leases = LeaseView {
             now_ms: 100_000,
             leases: vec![
@@ -549,9 +561,10 @@ mod tests {
             Some("ABANDONED (b@h:2:y, lease expired 60s ago)")
         );
         let none = liveness(&record("none", RunStatus::Running), &leases);
+        // Released: its runner stopped (the stop file closed the switch) and let it go.
         assert_eq!(
             none.map(|l| l.describe()).as_deref(),
-            Some("ABANDONED (no lease)")
+            Some("STOPPED (no runner holds it; resumable)")
         );
         assert_eq!(liveness(&record("live", RunStatus::Pass), &leases), None);
     }

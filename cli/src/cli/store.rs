@@ -32,14 +32,30 @@ pub(crate) const SWITCH_NAME: &str = "configuration execution_enabled / --execut
 pub(crate) const SWITCH_HOW_TO_OPEN: &str =
     "pass --execute or set execution_enabled = true in cutter.toml";
 
+/// How to open it when a server holds it: a request has no `--execute` to pass, the operator
+/// restarts the server with it (or with the configuration's switch on).
+pub(crate) const SERVE_SWITCH_HOW_TO_OPEN: &str = "the operator restarts the server as `iu-cutter serve --execute` (or sets \
+     execution_enabled = true in cutter.toml, then restarts it); a dry run (mode=simulate) \
+     needs no switch";
+
 /// The kill switch for a command that may mutate: open when the configuration or `--execute`
 /// opens it and neither the stop file nor (added on connect) the control row closes it.
 pub(crate) fn mutation_gate(config: &Config, execute: bool) -> ExecutionGate {
+    gate_opened_by(config, execute, SWITCH_HOW_TO_OPEN)
+}
+
+/// [`mutation_gate`] for `serve`, whose closed switch tells an API client what the operator
+/// does to open it ([`SERVE_SWITCH_HOW_TO_OPEN`]).
+pub(crate) fn serve_gate(config: &Config, execute: bool) -> ExecutionGate {
+    gate_opened_by(config, execute, SERVE_SWITCH_HOW_TO_OPEN)
+}
+
+fn gate_opened_by(config: &Config, execute: bool, how_to_open: &str) -> ExecutionGate {
     ExecutionGate::new()
         .with_source(ManualSwitch::new(
             SWITCH_NAME,
             config.execution_enabled || execute,
-            SWITCH_HOW_TO_OPEN,
+            how_to_open,
         ))
         .with_source(StopFile::new(config.stop_file.clone()))
 }
@@ -63,7 +79,16 @@ impl LiveStore {
         execute: bool,
         retry: &str,
     ) -> Result<Self, CliError> {
-        let (store, identity) = connect(config, mutation_gate(config, execute), retry).await?;
+        Self::open_behind(config, mutation_gate(config, execute), retry).await
+    }
+
+    /// [`LiveStore::open`] behind `gate` (`serve`'s, say).
+    pub(crate) async fn open_behind(
+        config: &Config,
+        gate: ExecutionGate,
+        retry: &str,
+    ) -> Result<Self, CliError> {
+        let (store, identity) = connect(config, gate, retry).await?;
         Ok(LiveStore(store, identity))
     }
 
@@ -245,8 +270,9 @@ pub(crate) fn connect_error(config: &Config, error: AdapterError, retry: &str) -
                     config.origin
                 ),
                 UnavailableKind::Source => format!(
-                    "fix [source] in {} (table, id, body, revision, metadata and `where` must \
-                     exist, and this role needs SELECT on the table), then: {retry}",
+                    "fix [source] in {} (it names the application's table, not one of \
+                     iu-cutter's; table, id, body, revision, metadata and `where` must exist, and \
+                     this role needs SELECT on the table), then: {retry}",
                     config.origin
                 ),
                 UnavailableKind::Connection

@@ -62,6 +62,11 @@ fn stopped_after_the_first_enact_batch(wd: &Workdir) -> Result<Run, Error> {
     );
     assert_eq!(enacted(wd)?, 1, "no batch after the stop");
     std::fs::remove_file(wd.path().join(".iu-cutter/STOP"))?;
+    // Stopped, not abandoned: its runner released it, and it is resumable.
+    let status = wd.expect(&["status", "b1"], 0)?;
+    assert!(status.stdout.contains("status: STOPPED"), "{status:?}");
+    assert!(!status.stdout.contains("ABANDONED"), "{status:?}");
+    assert!(status.stdout.contains("iu-cutter resume b1"), "{status:?}");
     Ok(stopped)
 }
 
@@ -88,6 +93,53 @@ fn an_enact_stopped_between_batches_rolls_back_to_the_exact_pre_run_state() -> T
     let rolled = wd.expect(&["rollback", "b1", "--execute"], 0)?;
     assert!(rolled.stdout.contains("ROLLED_BACK"), "{rolled:?}");
     assert_eq!(wd.census()?, before, "the exact pre-run census");
+    Ok(())
+}
+
+/// D1 of the fourth attack, on the real program: `enact` killed (SIGKILL) after its first
+/// one-document batch, then an `import` edits the document it had enacted. `resume` must pass
+/// (the edited document counts as enacted, its edit kept, shown stale), not block saying that
+/// nothing was enacted.
+#[test]
+fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> TestResult {
+    let (wd, _) = held_run()?;
+    let env = [
+        ("IU_CUTTER_BATCH_DOCUMENTS", "1"),
+        ("IU_CUTTER_BATCH_PAUSE", "5s"),
+    ];
+    let (mut child, _) = wd.spawn(&["enact", "b1", "--execute"], &env)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while enacted(&wd)? == 0 && Instant::now() < deadline && child.try_wait()?.is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill()?; // SIGKILL on Unix
+    child.wait()?;
+    assert_eq!(enacted(&wd)?, 1, "killed after its first batch");
+    // The killed runner's lease would expire on the store's clock; the test moves it past.
+    wd.execute(
+        "UPDATE run_leases SET expires_at_ms = 0 WHERE run = $1",
+        &["b1"],
+    )?;
+    let id = wd
+        .column("SELECT id FROM documents WHERE active_generation = 'b1'")?
+        .pop()
+        .ok_or("nothing enacted")?;
+    wd.write(
+        &format!("edit/{id}"),
+        b"Chapter I\nRewritten by the application.\n",
+    )?;
+    wd.expect(&["import", "--execute", "edit"], 0)?;
+
+    let resumed = wd.expect(&["resume", "b1", "--execute"], 0)?;
+
+    assert!(resumed.stdout.contains("outcome: PASS"), "{resumed:?}");
+    assert_eq!(
+        enacted(&wd)?,
+        DOCS,
+        "every document on the run's generation"
+    );
+    let body = wd.text("SELECT body FROM documents WHERE id = $1", &[&id])?;
+    assert!(body.contains("Rewritten"), "the edit is kept: {body}");
     Ok(())
 }
 

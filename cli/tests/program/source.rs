@@ -431,6 +431,43 @@ fn scenario(app: &App, program: &Program<'_>, store: &str) -> TestResult {
         "{seen:?}"
     );
     assert!(seen.iter().filter(|(id, _)| *id != "3").all(|(_, v)| !v.1));
+
+    // D4 of the fourth attack: the application moves only the revision of one document, and
+    // the revision and a metadata column of another. Both show stale, and `run --stale` cuts
+    // exactly them, which clears it; a metadata change alone (a third) is not stale, the view
+    // reading the metadata as the last sync copied it.
+    let (revised, renamed, retitled) = ("4", "5", "1");
+    app.sql(
+        &format!("UPDATE {{laws}} SET updated_at = updated_at + 1 WHERE id = {revised}"),
+        &[],
+    )?;
+    app.sql(
+        &format!(
+            "UPDATE {{laws}} SET updated_at = updated_at + 1, title = 'Law {renamed}, renamed' \
+             WHERE id = {renamed}"
+        ),
+        &[],
+    )?;
+    app.sql(
+        &format!("UPDATE {{laws}} SET title = 'Law {retitled}, renamed' WHERE id = {retitled}"),
+        &[],
+    )?;
+    let seen = view(app, store)?;
+    assert!(
+        seen[revised].1 && seen[renamed].1 && !seen[retitled].1,
+        "{seen:?}"
+    );
+    let touched = program.run(&["run", "--execute", "--stale", "--run-id", "r7"], 0)?;
+    says(&touched.stdout, "--stale: 2 document(s)");
+    let seen = view(app, store)?;
+    assert_eq!(
+        (seen[revised].0.as_str(), seen[renamed].0.as_str()),
+        ("r7", "r7")
+    );
+    assert!(
+        seen.iter().filter(|(id, _)| *id != "3").all(|(_, v)| !v.1),
+        "nothing stale after run --stale: {seen:?}"
+    );
     Ok(())
 }
 

@@ -302,6 +302,9 @@ fn a_source_naming_iu_cutters_own_table_is_refused() -> TestResult {
         init.all().contains("is one of iu-cutter's own tables"),
         "{init:?}"
     );
+    // The advice names the real problem, `[source]`, not the database URL.
+    assert!(init.all().contains("fix [source] in"), "{init:?}");
+    assert!(!init.all().contains("database_url"), "{init:?}");
     Ok(())
 }
 

@@ -131,6 +131,36 @@ fn fence_refuses_another_runs_fence_an_edit_and_a_raw_body_edit() {
     ));
 }
 
+/// D1 of the fourth attack: a run stopped part-way through a batched enact, one of whose enacted
+/// documents the application then edited (state `Ready`, a new revision), must resume: the
+/// document passes as enacted, untouched, and the edit is kept.
+#[test]
+fn enact_passes_a_document_the_run_enacted_and_the_application_edited_since() {
+    let before = document(DocumentState::Ready, Some("old"));
+    let expected = ExpectedRevision::of(&before).with_staged_units("verified".into());
+    let edited = with(current(&before), |c| {
+        c.active_generation = Some(run("a"));
+        c.revision = 4;
+        c.sha256 = sha256_hex(b"edited");
+        c.body_sha256 = sha256_hex(b"edited");
+    });
+    assert_eq!(
+        enact_step(&run("a"), &expected, Some(&edited), Some("verified")).ok(),
+        Some(EnactStep::AlreadyEnacted)
+    );
+    // Another run's generation active on an edited document is still that run's, not ours.
+    let other = with(edited, |c| c.active_generation = Some(run("x")));
+    assert!(
+        conflict_found(enact_step(
+            &run("a"),
+            &expected,
+            Some(&other),
+            Some("verified")
+        ))
+        .contains("revision 4")
+    );
+}
+
 /// Defect 3: the body changed (raw SQL, columns untouched) between write-verify and enact.
 #[test]
 fn enact_refuses_a_body_edited_without_its_revision() {

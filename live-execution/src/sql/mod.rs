@@ -27,7 +27,7 @@ use async_trait::async_trait;
 
 use crate::adapter::{AdapterResult, LiveExecutionAdapter};
 use crate::domain::AdapterInfo;
-use crate::error::AdapterError;
+use crate::error::{AdapterError, Unavailability, UnavailableKind};
 use crate::gate::{ExecutionGate, GateSource, Guarded, Verdict};
 use crate::op::{LeaseClaim, Op, Reply};
 use crate::source::SourceMapping;
@@ -313,11 +313,16 @@ fn source_is_not_ours(options: &ConnectOptions, layout: Layout) -> Result<(), Ad
             .iter()
             .any(|(_, name)| layout.name(name).eq_ignore_ascii_case(table))
     {
-        return Err(AdapterError::Invalid(format!(
-            "[source] table `{}` is one of iu-cutter's own tables: name the application's table \
-             (with its schema on PostgreSQL, e.g. public.laws); fix [source] in the \
-             configuration",
-            mapping.table
+        // A `[source]` mistake, of the kind a missing table is, so that a caller's advice
+        // names `[source]`, not the database URL.
+        return Err(AdapterError::Unavailable(Unavailability::new(
+            UnavailableKind::Source,
+            format!(
+                "[source] table `{}` is one of iu-cutter's own tables: name the application's \
+                 table (with its schema on PostgreSQL, e.g. public.laws); fix [source] in the \
+                 configuration",
+                mapping.table
+            ),
         )));
     }
     Ok(())

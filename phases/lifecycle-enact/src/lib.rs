@@ -13,7 +13,9 @@
 //! locks). Between two batches a stop (cancellation, a lost lease) is honoured and the batch
 //! pause taken; a closed kill switch refuses the next batch. A run stopped part-way holds some
 //! documents enacted and others fenced: resuming enacts the rest (a document this run enacted
-//! already passes), rolling back restores every one of them.
+//! already passes, even one the application edited since: that edit is kept, and shows as
+//! stale), rolling back restores every one of them. A refusal counts, from the store, every
+//! document the run holds enacted, this call's or an earlier one's.
 //!
 //! The phase then reads the documents back and records how many are active on the run's
 //! generation, a figure that is the same whether this call moved them or an earlier (crashed or
@@ -22,8 +24,7 @@
 use std::collections::BTreeMap;
 
 use iu_cutter_live_execution::{
-    DocumentHead, DocumentId, DocumentState, Evidence, EvidenceValue, ExpectedRevision, RunId,
-    Scope,
+    AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
     BackedUp, BatchTimes, Gap, Pacer, PhaseError, PhaseRole, RunContext, names,
@@ -32,7 +33,7 @@ use iu_cutter_phase_core::{
 iu_cutter_phase_core::standard_phase! {
     /// Phase 5: makes the run's generation active for every planned document.
     ///
-    /// Evidence: `documents_active` (planned documents now cut and active on the run's generation),
+    /// Evidence: `documents_active` (planned documents now active on the run's generation),
     /// `documents_enacted` (the same figure, under the design's name), `batches` and
     /// `longest_batch_ms` (this call's enact transactions) and `enact_atomic_across_scope`
     /// (whether this call enacted the scope in one transaction). How many documents this
@@ -64,18 +65,15 @@ impl LifecycleEnact {
         let mut active = 0u64;
         for id in &ids {
             match current.get(id) {
-                Some(d)
-                    if d.state == DocumentState::Cut
-                        && d.active_generation.as_ref() == Some(&run) =>
-                {
-                    active += 1;
-                }
+                // Active on the run's generation; its state is `Ready` when the application
+                // edited it after an earlier, stopped call enacted it (stale, not undone).
+                Some(d) if d.active_generation.as_ref() == Some(&run) => active += 1,
                 found => {
                     return Err(PhaseError::Blocked(Gap {
                         phase: names::LIFECYCLE_ENACT.to_owned(),
                         document: Some(id.clone()),
                         unit: None,
-                        expected: format!("state cut, active generation {run}"),
+                        expected: format!("active generation {run}"),
                         found: match found {
                             Some(d) => format!(
                                 "state {:?}, active generation {:?}",
@@ -128,31 +126,60 @@ async fn enact(
                 .await?;
         }
         ctx.check_cancelled()?;
-        moved += times
-            .time(ctx.store().enact(run, batch))
-            .await
-            .map_err(|e| {
-                let enacted = if done == 0 {
-                    "nothing was enacted".to_owned()
-                } else {
-                    format!(
-                        "the {done} document(s) of the batches before it were enacted, the rest \
-                         were not"
-                    )
-                };
-                PhaseError::blocked_on_conflict(
+        match times.time(ctx.store().enact(run, batch)).await {
+            Ok(batch_moved) => moved += batch_moved,
+            Err(e @ AdapterError::Conflict { .. }) => {
+                let enacted = enacted_so_far(ctx, run, expectations, done).await;
+                return Err(PhaseError::blocked_on_conflict(
                     names::LIFECYCLE_ENACT,
                     e,
                     format!(
                         "the document changed after write-verify (or another run holds it); \
                          {enacted}; roll back this run (iu-cutter rollback {run})"
                     ),
-                )
-            })?;
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
         done += batch.len() as u64;
         ctx.progress(names::LIFECYCLE_ENACT, done, total);
     }
     Ok((moved, times))
+}
+
+/// What the run holds enacted when a batch is refused, for the gap: read from the store, so that
+/// documents an earlier (stopped or killed) invocation of the run enacted count too, and the
+/// message never says "nothing was enacted" of a run that enacted some. `done` is what this
+/// invocation's earlier batches enacted, said when the read itself fails.
+async fn enacted_so_far(
+    ctx: &RunContext,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+    done: u64,
+) -> String {
+    let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
+    let total = ids.len();
+    match ctx.store().load_heads(&Scope::Ids(ids)).await {
+        Ok(heads) => {
+            let enacted = heads
+                .iter()
+                .filter(|d| d.active_generation.as_ref() == Some(run))
+                .count();
+            if enacted == 0 {
+                "no document of the run is enacted".to_owned()
+            } else {
+                format!(
+                    "{enacted} of its {total} document(s) are enacted on this run's generation \
+                     (by this call's earlier batches or an earlier, stopped call), the rest are \
+                     not"
+                )
+            }
+        }
+        Err(e) => format!(
+            "this call enacted {done} document(s) before it; earlier calls of the run may have \
+             enacted more (reading them failed: {e}; iu-cutter status {run} shows them)"
+        ),
+    }
 }
 
 #[cfg(test)]

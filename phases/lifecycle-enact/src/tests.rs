@@ -93,7 +93,18 @@ async fn failure_before_read_back(
         None => expect_op!(mock, Enact).times(0),
     };
     expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, LoadHeads).times(0);
+    // A conflict reads the documents once, to say what the run holds enacted; nothing else does.
+    let conflicted =
+        enact.is_some_and(|refusal| matches!(refusal(), AdapterError::Conflict { .. }));
+    expect_op!(mock, LoadHeads)
+        .times(usize::from(conflicted))
+        .returning(|_, _| {
+            Ok([source("a", 3), source("b", 9)]
+                .iter()
+                .map(Document::head)
+                .collect::<Vec<_>>()
+                .into())
+        });
     Ok(failure(&LifecycleEnact, &mut context(mock).await?, accepted).await?)
 }
 
@@ -224,7 +235,7 @@ async fn a_conflict_in_a_later_batch_says_what_earlier_batches_enacted() -> Test
     let mock = enacting_one_by_one(
         moved_one,
         Some(|| Err(conflict("b", "revision 9", "revision 10"))),
-        vec![],
+        vec![enacted("a"), source("b", 10)],
     );
     let mut ctx = context(mock).await?;
     ctx.batch_documents = DocumentBatches::Of(1);
@@ -233,9 +244,61 @@ async fn a_conflict_in_a_later_batch_says_what_earlier_batches_enacted() -> Test
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(
         gap.next_action
-            .contains("the 1 document(s) of the batches before it were enacted"),
+            .contains("1 of its 2 document(s) are enacted on this run's generation"),
         "{gap}"
     );
+    Ok(())
+}
+
+/// D1 of the fourth attack: an earlier call of the run, killed part-way, enacted `a`; this call's
+/// first (and only) batch is refused on `b`. The gap must count `a`, not say "nothing was
+/// enacted".
+#[tokio::test]
+async fn a_conflict_counts_what_an_earlier_stopped_call_enacted() -> TestResult {
+    let (mut mock, mut seq) = reading_the_plan_of_a_and_b();
+    expect_op!(mock, Enact)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(conflict("b", "revision 9", "revision 10")));
+    expect_op!(mock, LoadHeads)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| {
+            Ok([enacted("a"), source("b", 10)]
+                .iter()
+                .map(Document::head)
+                .collect::<Vec<_>>()
+                .into())
+        });
+    let err = failure(
+        &LifecycleEnact,
+        &mut context(mock).await?,
+        "conflict ignored",
+    )
+    .await?;
+    let gap = blocked(err, names::LIFECYCLE_ENACT)?;
+    assert!(
+        gap.next_action
+            .contains("1 of its 2 document(s) are enacted"),
+        "{gap}"
+    );
+    assert!(!gap.next_action.contains("nothing"), "{gap}");
+    Ok(())
+}
+
+/// D1 of the fourth attack: `a`, enacted by an earlier (killed) call, was edited by the
+/// application since: it is `Ready` at a new revision, still active on the run's generation. The
+/// read-back counts it as enacted (stale, its edit kept) instead of blocking the resume.
+#[tokio::test]
+async fn a_document_edited_after_an_earlier_call_enacted_it_counts_as_active() -> TestResult {
+    let edited = Document {
+        state: DocumentState::Ready,
+        revision: 4,
+        ..enacted("a")
+    };
+    let mock = enacting(1, vec![edited, enacted("b")]);
+    let evidence = LifecycleEnact.run(&mut context(mock).await?).await?;
+    assert_eq!(evidence["documents_active"].as_count(), Some(2));
     Ok(())
 }
 

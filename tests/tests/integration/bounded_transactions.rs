@@ -154,6 +154,81 @@ async fn rollback_restores(store: Open, switch: &ManualSwitch) -> TestResult {
     Ok(())
 }
 
+/// The documents active on `run`'s generation, and the others.
+async fn split_by(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+) -> Result<(Vec<DocumentId>, Vec<DocumentId>), String> {
+    let heads = store
+        .load_heads(&Scope::All)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (enacted, rest): (Vec<_>, Vec<_>) = heads
+        .into_iter()
+        .partition(|d| d.active_generation.as_ref() == Some(run));
+    let ids = |heads: Vec<iu_cutter_live_execution::DocumentHead>| {
+        heads.into_iter().map(|d| d.id).collect::<Vec<_>>()
+    };
+    Ok((ids(enacted), ids(rest)))
+}
+
+/// D1 of the fourth attack: stopped after the first enact batch, then the application edits a
+/// document that batch enacted (a new revision, state `Ready`): resuming passes, enacts the rest,
+/// and keeps the edit (the document stays on the run's generation, its new body untouched).
+async fn resume_keeps_an_edit_of_an_enacted_document(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
+    seed(&*store).await?;
+    let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
+    let run = RunId::new("r1");
+    let (enacted, _) = split_by(&*store, &run).await?;
+    let edited = enacted.first().ok_or("nothing enacted")?;
+    let body = "# Edited\n\nBy the application after the enact.\n";
+    store.put_document(edited, body).await?;
+
+    let resumed = runner.resume(&run, batched()).await?;
+
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let (enacted, rest) = split_by(&*store, &run).await?;
+    assert_eq!((enacted.len(), rest.len()), (DOCUMENTS, 0));
+    let after = store.load_scope(&Scope::Ids(vec![edited.clone()])).await?;
+    let after = after.first().ok_or("the edited document is gone")?;
+    assert_eq!(after.body, body, "the application's edit is kept");
+    assert_eq!(after.state, DocumentState::Ready, "and shows as not cut");
+    Ok(())
+}
+
+/// D1 of the fourth attack: stopped after the first enact batch, then the application edits a
+/// document the run had not enacted yet: the resume is BLOCKED on it, and its gap counts the
+/// documents the stopped call enacted instead of saying nothing was enacted.
+async fn blocked_resume_counts_what_the_stopped_call_enacted(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
+    seed(&*store).await?;
+    let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
+    let run = RunId::new("r1");
+    let (_, rest) = split_by(&*store, &run).await?;
+    let edited = rest.first().ok_or("everything enacted")?;
+    store.put_document(edited, "# Edited\n").await?;
+
+    let resumed = runner.resume(&run, batched()).await?;
+
+    let Outcome::Blocked { gap } = &resumed.outcome else {
+        return Err(format!("expected BLOCKED, got {}", resumed.to_json()).into());
+    };
+    assert_eq!(gap.document.as_ref(), Some(edited));
+    assert!(
+        gap.next_action.contains(&format!(
+            "{BATCH} of its {DOCUMENTS} document(s) are enacted"
+        )),
+        "{gap}"
+    );
+    assert!(!gap.next_action.contains("nothing"), "{gap}");
+    Ok(())
+}
+
 fn switch() -> ManualSwitch {
     ManualSwitch::new("test switch", true, "open the test switch")
 }
@@ -228,6 +303,18 @@ on_backends!(rollback_restores:
     enact_stopped_between_batches_rolls_back_on_the_simulator on Simulator,
     enact_stopped_between_batches_rolls_back_on_sqlite on Sqlite,
     enact_stopped_between_batches_rolls_back_on_postgres on Postgres,
+);
+
+on_backends!(resume_keeps_an_edit_of_an_enacted_document:
+    resume_keeps_an_edit_of_an_enacted_document_on_the_simulator on Simulator,
+    resume_keeps_an_edit_of_an_enacted_document_on_sqlite on Sqlite,
+    resume_keeps_an_edit_of_an_enacted_document_on_postgres on Postgres,
+);
+
+on_backends!(blocked_resume_counts_what_the_stopped_call_enacted:
+    blocked_resume_counts_what_the_stopped_call_enacted_on_the_simulator on Simulator,
+    blocked_resume_counts_what_the_stopped_call_enacted_on_sqlite on Sqlite,
+    blocked_resume_counts_what_the_stopped_call_enacted_on_postgres on Postgres,
 );
 
 /// A run of `docs` on a fresh simulator with `batch` documents per fence and enact transaction,

@@ -545,9 +545,18 @@ async fn write_batch<D: Dialect>(
                 report.silent += 1;
             }
         } else if recorded_revision != row.revision || recorded_metadata != row.metadata {
-            let update =
-                D::query("UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1")
-                    .bind(row.id.as_str());
+            // A moved revision makes the reader view's `stale` true (it compares the row's
+            // revision with the one the active units were cut from), so a cut document goes back
+            // to `Ready`: `run --stale`, which cuts the `Ready` ones, then clears it. A change of
+            // metadata alone leaves `stale` false (the view reads the metadata from the copy).
+            let requeue = recorded_revision != row.revision && current.state == DocumentState::Cut;
+            let update = D::query(if requeue {
+                "UPDATE documents SET source_revision = $2, metadata = $3, state = 'ready' \
+                 WHERE id = $1"
+            } else {
+                "UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1"
+            })
+            .bind(row.id.as_str());
             with_source_fields(update, row, &mut tx, what).await?;
             report.touched += 1;
         } else {
