@@ -232,7 +232,7 @@ async fn a_conflict_in_a_later_batch_says_what_earlier_batches_enacted() -> Test
     let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(
-        gap.next_action
+        gap.to_string()
             .contains("the 1 document(s) of the batches before it were enacted"),
         "{gap}"
     );
