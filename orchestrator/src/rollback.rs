@@ -301,10 +301,7 @@ async fn restore(
             return rollback_failed(
                 inv,
                 format!("undone, but the census to verify it failed: {error}"),
-                vec![
-                    NextAction::fix("retry: rolling back is idempotent"),
-                    again.clone(),
-                ],
+                retry(&again),
             );
         }
     };
@@ -324,10 +321,7 @@ async fn restore(
             return rollback_failed(
                 inv,
                 format!("undone, but reading the documents back failed: {error}"),
-                vec![
-                    NextAction::fix("retry: rolling back is idempotent"),
-                    again.clone(),
-                ],
+                retry(&again),
             );
         }
     };
@@ -641,6 +635,14 @@ fn entry_status(error: &AdapterError) -> PhaseEntryStatus {
     } else {
         PhaseEntryStatus::Failed
     }
+}
+
+/// Try `again`: rolling back is idempotent.
+fn retry(again: &NextAction) -> Vec<NextAction> {
+    vec![
+        NextAction::fix("retry: rolling back is idempotent"),
+        again.clone(),
+    ]
 }
 
 /// `FAILED` with nothing to resume from, the rollback step marked failed in the report.
