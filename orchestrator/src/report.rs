@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 /// (`unstructured_documents`, was one string joined by `, `); sha256s and other text stay
 /// strings. A phase a version-4 report shows as skipped carries the evidence its journal holds:
 /// from a run journaled before typing, strings as they were written. The Markdown is unchanged.
-pub const REPORT_SCHEMA_VERSION: u32 = 4;
+/// 5 typed the next actions: `next_actions` ([`NextAction`]s) in a `REFUSED` or `FAILED` outcome
+/// and in a gap, next to the former text fields (`how_to_open`, `next_action`), which now hold
+/// the same actions in words; from an older report the words read as one [`NextAction::Fix`].
+pub const REPORT_SCHEMA_VERSION: u32 = 5;
 
 /// How an invocation ended.
 ///

@@ -618,7 +618,7 @@ async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> Tes
     let report = runner.run(request("r1"), RunOptions::default()).await?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     assert_eq!(json["schema_version"], crate::REPORT_SCHEMA_VERSION);
-    assert_eq!(json["schema_version"], 4);
+    assert_eq!(json["schema_version"], 5);
     assert_eq!(json["command"], "run");
     assert_eq!(json["outcome"]["name"], "PASS");
     assert_eq!(json["adapter"]["kind"], "mock");
