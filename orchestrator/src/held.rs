@@ -50,7 +50,7 @@ pub(crate) async fn enact_or_verify(
     // resume and rollback.
     let admission = Admission {
         resume_from: Some(verify.clone()),
-        again: command.again(&run),
+        again: command.again(run),
         needs_backup: false,
     };
     if let Err(outcome) = inv.admit(admission).await {

@@ -432,7 +432,7 @@ async fn refused_for_later_run(
     Outcome::Refused {
         reason,
         switch: "later run".into(),
-        next: vec![NextAction::rollback(&holder), NextAction::rollback(run)],
+        next: vec![NextAction::rollback(holder), NextAction::rollback(run)],
         resume_from: None,
     }
 }

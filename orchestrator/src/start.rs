@@ -329,7 +329,7 @@ pub(crate) async fn resume(
     }
     let admission = Admission {
         resume_from: pipeline.resume_from(&record),
-        again: Command::Resume.again(&run),
+        again: Command::Resume.again(run),
         needs_backup: !pipeline.done(&record, PhaseRole::Backup),
     };
     if let Err(outcome) = inv.admit(admission).await {

@@ -152,7 +152,7 @@ async fn enact(
                             "the document changed after write-verify (or another run holds \
                              it); {enacted}"
                         )),
-                        NextAction::rollback(&run),
+                        NextAction::rollback(run),
                     ],
                 )
             })?;

@@ -190,8 +190,8 @@ impl Gate<'_> {
             found,
             next: vec![
                 NextAction::fix("inspect, then roll back the run or resume it"),
-                NextAction::rollback(&self.run),
-                NextAction::resume(&self.run),
+                NextAction::rollback(self.run),
+                NextAction::resume(self.run),
             ],
         })
     }
