@@ -14,6 +14,7 @@ use iu_cutter_phase_core::{Gap, PhaseRole};
 use tracing::{info, warn};
 
 use crate::invocation::{Invocation, elapsed_ms};
+use crate::next::NextAction;
 use crate::pipeline::Pipeline;
 use crate::report::{Outcome, PhaseEntry, PhaseEntryStatus, RunReport};
 
@@ -346,10 +347,14 @@ fn gap(
         unit,
         expected: expected.into(),
         found: found.into(),
-        next_action: format!(
-            "nothing was changed; find what altered the store since run {run}, then roll it back \
-             (iu-cutter rollback {run} --execute) or cut the documents again with a new run"
-        ),
+        next: vec![
+            NextAction::fix(format!(
+                "nothing was changed; find what altered the store since run {run}, then roll it \
+                 back or cut the documents again with a new run"
+            )),
+            NextAction::rollback(run),
+            NextAction::Run { run: None },
+        ],
     }
 }
 
@@ -376,9 +381,10 @@ fn finish(run: &RunId, result: Audited, started: Instant, inv: &mut Invocation<'
             Outcome::Failed {
                 error: format!("the audit could not read the store: {error}"),
                 resume_from: None,
-                next_action: format!(
-                    "check that the store is reachable, then: iu-cutter verify {run}"
-                ),
+                next: vec![
+                    NextAction::fix("check that the store is reachable"),
+                    NextAction::Verify { run: run.clone() },
+                ],
             }
         }
     }

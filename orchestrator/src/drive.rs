@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use iu_cutter_live_execution::{AdapterError, Evidence, PhaseStatus, RunId, RunRecord, RunStatus};
-use iu_cutter_phase_core::{Gap, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
+use iu_cutter_phase_core::{Gap, NextAction, Phase, PhaseError, PhaseRole, RunContext, RunEvent};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::invocation::{Invocation, elapsed_ms};
@@ -27,9 +27,7 @@ pub(crate) async fn reopen(
                  continue"
             ),
             resume_from: None,
-            next_action: format!(
-                "finish the rollback (iu-cutter rollback {run}), then start a new run"
-            ),
+            next: vec![NextAction::rollback(run), NextAction::Run { run: None }],
         });
     }
     if record.status == RunStatus::Running {
@@ -82,7 +80,7 @@ pub(crate) async fn drive(
                 let outcome = Outcome::Failed {
                     error: format!("cancelled by the operator before phase `{name}`"),
                     resume_from: Some(name.to_owned()),
-                    next_action: resume_action(&run),
+                    next: resume_action(&run),
                 };
                 return (outcome, None);
             }
@@ -144,11 +142,11 @@ async fn hold(
             let verified = pipeline.position(PhaseRole::Verify) == Some(index);
             inv.note(if verified {
                 format!(
-                    "held after `{name}`: verified, not enacted; after review, enact it with: \
-                     iu-cutter enact {run} --execute (it verifies again first)"
+                    "held after `{name}`: verified, not enacted; after review, enact run {run} \
+                     (it verifies again first)"
                 )
             } else {
-                format!("held after `{name}`; continue with: iu-cutter resume {run}")
+                format!("held after `{name}`; resume run {run} to continue")
             });
             (Outcome::Pass, Some(name))
         }
@@ -320,7 +318,7 @@ fn settlement(ran: &Ran, run: &RunId, error: PhaseError) -> Settlement {
                 Outcome::Failed {
                     error: detail,
                     resume_from: Some(name.clone()),
-                    next_action: resume_action(run),
+                    next: resume_action(run),
                 },
             )
         }
@@ -333,7 +331,10 @@ fn settlement(ran: &Ran, run: &RunId, error: PhaseError) -> Settlement {
                 Outcome::Failed {
                     error: format!("phase `{name}` failed: {detail}"),
                     resume_from: Some(name.clone()),
-                    next_action: format!("fix the cause above, then: {}", resume_action(run)),
+                    next: vec![
+                        NextAction::fix("fix the cause above"),
+                        NextAction::resume(run),
+                    ],
                 },
             )
         }

@@ -23,8 +23,6 @@ pub enum RunnerError {
     #[error("invalid option: {0}")]
     InvalidOption(String),
     /// The journal holds no run with this id.
-    #[error(
-        "no run `{0}` in the journal; list runs to find its id, or start it with `iu-cutter run`"
-    )]
+    #[error("no run `{0}` in the journal; list runs to find its id, or start a run with this id")]
     UnknownRun(RunId),
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use iu_cutter_live_execution::{RunId, RunRecord, RunStatus};
-use iu_cutter_phase_core::{Gap, PhaseRole};
+use iu_cutter_phase_core::{Gap, NextAction, PhaseRole};
 use tracing::warn;
 
 use crate::audit;
@@ -50,7 +50,7 @@ pub(crate) async fn enact_or_verify(
     // resume and rollback.
     let admission = Admission {
         resume_from: Some(verify.clone()),
-        again: format!("iu-cutter {} {run} --execute", command.name()),
+        again: command.again(run),
         needs_backup: false,
     };
     if let Err(outcome) = inv.admit(admission).await {
@@ -95,14 +95,11 @@ impl JournalCheck<'_> {
             return Err(outcome);
         }
         let verify = pipeline.name(self.verify_index).unwrap_or_default();
-        let again = format!("iu-cutter {} {run}", command.name());
         let first_open = pipeline
             .first_open(record)
             .unwrap_or(pipeline.phases().len());
         if first_open <= self.verify_index {
-            return Err(not_verified(
-                pipeline, run, first_open, verify, command, &again,
-            ));
+            return Err(not_verified(pipeline, run, first_open, verify, command));
         }
         if command == Command::Enact
             && let Some(max) = self.options.held_max_age
@@ -139,7 +136,7 @@ async fn settled_already(
         RunStatus::RolledBack => Some(Outcome::Refused {
             reason: format!("run {run} was rolled back; there is nothing to enact"),
             switch: command.name().into(),
-            how_to_open: "start a new run (iu-cutter run)".into(),
+            next: vec![NextAction::Run { run: None }],
             resume_from: None,
         }),
         _ => None,
@@ -153,7 +150,6 @@ fn not_verified(
     first_open: usize,
     verify: &str,
     command: Command,
-    again: &str,
 ) -> Outcome {
     let open = pipeline.name(first_open).unwrap_or_default().to_owned();
     Outcome::Refused {
@@ -167,10 +163,14 @@ fn not_verified(
             }
         ),
         switch: command.name().into(),
-        how_to_open: format!(
-            "continue it up to the hold (iu-cutter resume {run} --until {verify} --execute), \
-             review, then: {again} --execute"
-        ),
+        next: vec![
+            NextAction::Resume {
+                run: run.clone(),
+                from: Some(open.clone()),
+                until: Some(verify.to_owned()),
+            },
+            command.again(run),
+        ],
         resume_from: Some(open),
     }
 }
@@ -198,7 +198,7 @@ pub(crate) async fn continue_held(
     let verify = pipeline.name(verify_index).unwrap_or_default().to_owned();
     inv.note(format!(
         "run {run} was held after `{verify}`: continuing it enacts it, so it was verified again \
-         first (as iu-cutter enact {run} does)"
+         first (as enacting it does)"
     ));
     if let Some(max) = inv.options.held_max_age
         && let Some(gap) = stale_verification(&record, &verify, max, inv.options.clock.now())
@@ -240,9 +240,9 @@ fn stale_verification(
             clock::format_age(max)
         ),
         found,
-        next_action: format!(
-            "verify the held run again (iu-cutter verify {run} --execute), then: iu-cutter \
-             enact {run} --execute"
-        ),
+        next: vec![
+            NextAction::Verify { run: run.clone() },
+            NextAction::Enact { run: run.clone() },
+        ],
     })
 }

@@ -27,6 +27,7 @@ use tracing::{info, warn};
 use crate::error::RunnerError;
 use crate::journal::{ROLLBACK_PHASE, RunJournal};
 use crate::lease::{self, Heartbeat};
+use crate::next::NextAction;
 use crate::options::RunOptions;
 use crate::pipeline::Pipeline;
 use crate::report::{
@@ -46,8 +47,8 @@ pub(crate) enum Opened<'a> {
 pub(crate) struct Admission {
     /// The phase a later attempt continues from.
     pub(crate) resume_from: Option<String>,
-    /// The command that tries again.
-    pub(crate) again: String,
+    /// The action that tries again.
+    pub(crate) again: NextAction,
     /// Whether the backup store must be writable (the run has no backup yet).
     pub(crate) needs_backup: bool,
 }
@@ -138,10 +139,10 @@ impl<'a> Invocation<'a> {
                 let outcome = Outcome::Failed {
                     error: format!("cannot read the journal: {error}"),
                     resume_from: None,
-                    next_action: format!(
-                        "check that the store is reachable, then: iu-cutter {} {run}",
-                        command.name()
-                    ),
+                    next: vec![
+                        NextAction::fix("check that the store is reachable"),
+                        command.again(run),
+                    ],
                 };
                 return Ok(Opened::Unreadable(inv.finish(outcome, None).await));
             }
@@ -175,17 +176,20 @@ impl<'a> Invocation<'a> {
             needs_backup,
         } = admission;
         if let Err(error) = self.store.preflight().await {
-            return Err(preflight_outcome(&self.run, error, resume_from, &again));
+            return Err(preflight_outcome(&self.run, error, resume_from, again));
         }
         if needs_backup && let Err(error) = self.pipeline.export.preflight().await {
             warn!(%error, "refused at preflight: the backup store cannot be written");
             return Err(Outcome::Refused {
                 reason: format!("the backup store cannot be written: {error}"),
                 switch: "backup_dir".to_owned(),
-                how_to_open: format!(
-                    "make backup_dir (IU_CUTTER_BACKUP_DIR) a writable directory with free \
-                     space, then: {again}"
-                ),
+                next: vec![
+                    NextAction::fix(
+                        "make backup_dir (IU_CUTTER_BACKUP_DIR) a writable directory with free \
+                         space",
+                    ),
+                    again,
+                ],
                 resume_from,
             });
         }
@@ -196,7 +200,7 @@ impl<'a> Invocation<'a> {
         let cancel = self.options.cancel.clone();
         let heartbeat = Heartbeat::start(store.clone(), &self.run, lease, cancel)
             .await
-            .map_err(|error| lease::refusal(&self.run, error, resume_from, &again))?;
+            .map_err(|error| lease::refusal(&self.run, error, resume_from, again))?;
         let claim = LeaseClaim {
             run: self.run.clone(),
             holder: lease.holder.clone(),
@@ -305,13 +309,13 @@ impl<'a> Invocation<'a> {
         &mut self,
         error: AdapterError,
         resume_from: Option<String>,
-        next_action: String,
+        next: Vec<NextAction>,
     ) -> Outcome {
         if !matches!(error, AdapterError::GateClosed { .. }) {
             self.best_effort_status(RunStatus::Failed).await;
         }
         Outcome::refused_or_failed(error, resume_from, |error| {
-            (format!("cannot write the journal: {error}"), next_action)
+            (format!("cannot write the journal: {error}"), next)
         })
     }
 
@@ -412,7 +416,7 @@ fn preflight_outcome(
     run: &RunId,
     error: AdapterError,
     resume_from: Option<String>,
-    again: &str,
+    again: NextAction,
 ) -> Outcome {
     if let AdapterError::GateClosed { switch, .. } = &error {
         warn!(%switch, "refused at preflight: the kill switch is closed");
@@ -421,7 +425,10 @@ fn preflight_outcome(
         warn!(%error, "preflight failed");
         (
             format!("preflight failed for run {run}: {error}"),
-            format!("check that the store is reachable and writable, then: {again}"),
+            vec![
+                NextAction::fix("check that the store is reachable and writable"),
+                again,
+            ],
         )
     })
 }

@@ -12,6 +12,7 @@ use iu_cutter_live_execution::{
 };
 
 use crate::clock::{self, Clock};
+use crate::next::NextAction;
 use crate::report::{LeaseLost, Outcome};
 
 /// The journal entry a rollback writes for its run. Reserved: no phase may use this name.
@@ -155,7 +156,7 @@ pub(crate) fn rollback_began(record: &RunRecord) -> bool {
     })
 }
 
-/// The command that continues a journaled run where it stopped.
-pub(crate) fn resume_action(run: &RunId) -> String {
-    format!("iu-cutter resume {run}")
+/// The next action that continues a journaled run where it stopped.
+pub(crate) fn resume_action(run: &RunId) -> Vec<NextAction> {
+    vec![NextAction::resume(run)]
 }

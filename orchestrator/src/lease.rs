@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::journal::resume_action;
+use crate::next::NextAction;
 use crate::report::Outcome;
 
 /// The lease time to live when none is configured.
@@ -91,7 +91,7 @@ pub(crate) fn refusal(
     run: &RunId,
     error: AdapterError,
     resume_from: Option<String>,
-    again: &str,
+    again: NextAction,
 ) -> Outcome {
     match error {
         AdapterError::LeaseHeld {
@@ -104,17 +104,20 @@ pub(crate) fn refusal(
                      runner is working on it; nothing was written"
                 ),
                 switch: "lease".into(),
-                how_to_open: format!(
-                    "wait for `{holder}` to finish, or, if it crashed, for its lease to expire at \
-                     {expires_at}; then: {again}"
-                ),
+                next: vec![
+                    NextAction::fix(format!(
+                        "wait for `{holder}` to finish, or, if it crashed, for its lease to \
+                         expire at {expires_at}"
+                    )),
+                    again,
+                ],
                 resume_from,
             }
         }
         error => Outcome::refused_or_failed(error, resume_from, |error| {
             (
                 format!("cannot take the lease of run {run}: {error}"),
-                format!("check that the store is reachable, then: {again}"),
+                vec![NextAction::fix("check that the store is reachable"), again],
             )
         }),
     }
@@ -160,9 +163,9 @@ impl Heartbeat {
                 // The lease is ours until `ttl` after the last renewal the store confirmed.
                 let mut renewed = tokio::time::Instant::now();
                 loop {
-                    tokio::select! {
-                        _ = &mut stopped => return,
-                        () = tokio::time::sleep(period) => {}
+                    // Stopped (or its sender dropped) within the period: done. Otherwise renew.
+                    if tokio::time::timeout(period, &mut stopped).await.is_ok() {
+                        return;
                     }
                     let lost_because = match adapter.renew_lease(&run, &holder, ttl).await {
                         Ok(_) => {
@@ -224,10 +227,13 @@ impl Heartbeat {
                      only one runner works on it"
                 ),
                 resume_from,
-                next_action: format!(
-                    "check that no other runner resumed it (iu-cutter status), then: {}",
-                    resume_action(&self.run)
-                ),
+                next: vec![
+                    NextAction::fix(
+                        "check that no other runner resumed it (the runs' status names their \
+                         lease holders)",
+                    ),
+                    NextAction::resume(&self.run),
+                ],
             },
             (_, outcome) => outcome,
         }

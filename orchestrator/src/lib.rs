@@ -93,7 +93,7 @@ mod invocation;
 mod journal;
 mod lease;
 pub mod metrics;
-mod next;
+pub mod next;
 mod options;
 mod pipeline;
 mod purge;

@@ -1,137 +1,93 @@
-//! What to do after an invocation, as values: [`NextAction`], which [`RunReport::next_actions`]
-//! derives from the report (its outcome, the phase a resume starts from, what the run holds in
-//! the store, whether it was held), so that a service embedding the runner offers the operator
-//! buttons rather than parsing sentences. The outcome's own next-action text stays the human
-//! wording; the CLI prints that.
+//! What to do after an invocation, as values: [`NextAction`] (defined in phase-core, where the
+//! phases' gaps carry it too). Outcomes carry the actions their cause calls for;
+//! [`RunReport::next_actions`] completes them with what the report knows (the phase a resume
+//! starts from, what the run holds in the store, whether it was held), so that a service
+//! embedding the runner offers the operator buttons rather than parsing sentences, and the CLI
+//! prints its own commands.
 
 use iu_cutter_live_execution::RunId;
-use serde::{Deserialize, Serialize};
+
+pub use iu_cutter_phase_core::NextAction;
+pub use iu_cutter_phase_core::next::in_words;
 
 use crate::report::{Outcome, RunReport};
 
-/// One thing the operator can do next.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum NextAction {
-    /// Review the held run's staged units, then enact them.
-    Enact {
-        /// The held run.
-        run: RunId,
-    },
-    /// Continue the run where its journal says it stopped.
-    Resume {
-        /// The run.
-        run: RunId,
-        /// The phase the resume starts from, when the report knows it.
-        from: Option<String>,
-    },
-    /// Take back everything the run changed: its documents return to their exact pre-run
-    /// state.
-    Rollback {
-        /// The run.
-        run: RunId,
-    },
-    /// Open the kill switch that refused the invocation.
-    OpenKillSwitch {
-        /// What closed it (configuration, the stop file, the control row).
-        switch: String,
-        /// How to open it, in words.
-        how: String,
-    },
-    /// Something to fix outside iu-cutter first (a gate's gap, an unreachable store, a
-    /// precondition), in words.
-    Fix {
-        /// What to do.
-        what: String,
-    },
-}
-
-impl NextAction {
-    /// The `iu-cutter` command line that takes the action, for the actions that are one.
-    pub fn command_line(&self) -> Option<String> {
-        match self {
-            NextAction::Enact { run } => Some(format!("iu-cutter enact {run} --execute")),
-            NextAction::Resume { run, .. } => Some(format!("iu-cutter resume {run} --execute")),
-            NextAction::Rollback { run } => Some(format!("iu-cutter rollback {run} --execute")),
-            NextAction::OpenKillSwitch { .. } | NextAction::Fix { .. } => None,
+impl RunReport {
+    /// What the operator can do next, in order; empty when nothing is called for (a run that
+    /// passed and was not held, a rollback done, a dry run that passed).
+    ///
+    /// - A run held for review: enact it, or roll it back.
+    /// - Otherwise the outcome's own actions (opening a closed kill switch, a gate's fix, the
+    ///   fix of a failure), then resuming from the phase the report names when the run had
+    ///   begun, then rolling back when the run holds something; each action once.
+    pub fn next_actions(&self) -> Vec<NextAction> {
+        let run = &self.run;
+        if self.outcome == Outcome::Pass {
+            return match self.held_after {
+                Some(_) => vec![
+                    NextAction::Enact { run: run.clone() },
+                    NextAction::rollback(run),
+                ],
+                None => Vec::new(),
+            };
         }
+        let mut actions = self.outcome.next().to_vec();
+        let resume_from = match &self.outcome {
+            Outcome::Refused { resume_from, .. } | Outcome::Failed { resume_from, .. } => {
+                resume_from.as_ref()
+            }
+            _ => None,
+        };
+        if let Some(from) = resume_from {
+            with_resume_from(&mut actions, run, from);
+        }
+        let holds_something = self.holds.as_ref().is_some_and(|f| !f.is_empty());
+        let rollback = NextAction::rollback(run);
+        if holds_something && !actions.contains(&rollback) {
+            actions.push(rollback);
+        }
+        actions
     }
 }
 
-impl RunReport {
-    /// What the operator can do next, most likely first; empty when nothing is called for (a
-    /// run that passed and was not held, a rollback done, a dry run that passed).
-    ///
-    /// - A run held for review: enact it, or roll it back.
-    /// - Refused by the kill switch: open it, then resume when the run had begun (and roll back
-    ///   when it holds something).
-    /// - Failed: resume when a resume makes sense, and roll back when the run holds something;
-    ///   otherwise the fix in words.
-    /// - Blocked: the gap's fix in words, and roll back when the run holds something.
-    pub fn next_actions(&self) -> Vec<NextAction> {
-        let run = || self.run.clone();
-        let holds_something = self.holds.as_ref().is_some_and(|f| !f.is_empty());
-        let rollback = |actions: &mut Vec<NextAction>| {
-            if holds_something {
-                actions.push(NextAction::Rollback { run: run() });
-            }
-        };
-        let mut actions = Vec::new();
-        match &self.outcome {
-            Outcome::Pass => {
-                if self.held_after.is_some() {
-                    actions.push(NextAction::Enact { run: run() });
-                    actions.push(NextAction::Rollback { run: run() });
-                }
-            }
-            Outcome::RolledBack => {}
-            Outcome::Refused {
-                reason,
-                switch,
-                how_to_open,
-                resume_from,
-            } => {
-                if reason.starts_with("the kill switch is closed") {
-                    actions.push(NextAction::OpenKillSwitch {
-                        switch: switch.clone(),
-                        how: how_to_open.clone(),
-                    });
-                } else {
-                    actions.push(NextAction::Fix {
-                        what: how_to_open.clone(),
-                    });
-                }
-                if let Some(from) = resume_from {
-                    actions.push(NextAction::Resume {
-                        run: run(),
-                        from: Some(from.clone()),
-                    });
-                }
-                rollback(&mut actions);
-            }
-            Outcome::Failed {
-                resume_from,
-                next_action,
-                ..
-            } => {
-                match resume_from {
-                    Some(from) => actions.push(NextAction::Resume {
-                        run: run(),
-                        from: Some(from.clone()),
-                    }),
-                    None => actions.push(NextAction::Fix {
-                        what: next_action.clone(),
-                    }),
-                }
-                rollback(&mut actions);
-            }
-            Outcome::Blocked { gap } => {
-                actions.push(NextAction::Fix {
-                    what: gap.next_action.clone(),
-                });
-                rollback(&mut actions);
-            }
+/// Names the phase `from` on the outcome's resume of `run` that names none, or adds a resume
+/// from it when the outcome offers none.
+fn with_resume_from(actions: &mut Vec<NextAction>, run: &RunId, from: &str) {
+    let offered = actions.iter_mut().find_map(|action| match action {
+        NextAction::Resume {
+            run: resumed,
+            from: phase,
+            ..
+        } if resumed == run => Some(phase),
+        _ => None,
+    });
+    match offered {
+        Some(phase) => {
+            phase.get_or_insert_with(|| from.to_owned());
         }
-        actions
+        None => actions.push(NextAction::Resume {
+            run: run.clone(),
+            from: Some(from.to_owned()),
+            until: None,
+        }),
+    }
+}
+
+impl crate::report::Command {
+    /// The action that makes this invocation of `run` again.
+    pub(crate) fn again(self, run: &RunId) -> NextAction {
+        use crate::report::Command;
+        let run = run.clone();
+        match self {
+            Command::Run => NextAction::Run { run: Some(run) },
+            Command::Resume => NextAction::Resume {
+                run,
+                from: None,
+                until: None,
+            },
+            Command::Enact => NextAction::Enact { run },
+            Command::Verify => NextAction::Verify { run },
+            Command::Rollback => NextAction::Rollback { run },
+        }
     }
 }

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::clock;
 use crate::generations::JournalTimes;
+use crate::next::NextAction;
 
 use crate::pipeline::Pipeline;
 use crate::report::{Outcome, REPORT_SCHEMA_VERSION};
@@ -93,17 +94,16 @@ pub(crate) async fn purge(
         outcome: Outcome::Pass,
         notes: Vec::new(),
     };
-    let again = format!(
-        "iu-cutter purge --older-than {} --execute",
-        report.older_than
-    );
+    let again = NextAction::Purge {
+        older_than: report.older_than.clone(),
+    };
     let selected = match select(pipeline, older_than, now, &mut report).await {
         Ok(selected) => selected,
         Err(error) => {
             report.outcome = Outcome::Failed {
                 error: format!("cannot read the store to select generations: {error}"),
                 resume_from: None,
-                next_action: format!("check that the store is reachable, then: {again}"),
+                next: vec![NextAction::fix("check that the store is reachable"), again],
             };
             return report;
         }
@@ -115,7 +115,7 @@ pub(crate) async fn purge(
         return report;
     }
     if let Err(error) = pipeline.store.preflight().await {
-        report.outcome = purge_failure(error, &again);
+        report.outcome = purge_failure(error, again.clone());
         return report;
     }
     match pipeline.store.purge_generations(&selected).await {
@@ -125,7 +125,7 @@ pub(crate) async fn purge(
         }
         Err(error) => {
             warn!(%error, "purge failed; nothing was removed");
-            report.outcome = purge_failure(error, &again);
+            report.outcome = purge_failure(error, again.clone());
         }
     }
     report
@@ -317,7 +317,7 @@ impl<'r> RollbackNeeds<'r> {
     }
 }
 
-fn purge_failure(error: AdapterError, again: &str) -> Outcome {
+fn purge_failure(error: AdapterError, again: NextAction) -> Outcome {
     match error {
         AdapterError::Conflict {
             document,
@@ -330,16 +330,19 @@ fn purge_failure(error: AdapterError, again: &str) -> Outcome {
                 unit: None,
                 expected,
                 found,
-                next_action: format!(
-                    "nothing was removed; a generation changed state meanwhile, so select again: \
-                     {again}"
-                ),
+                next: vec![
+                    NextAction::fix(
+                        "nothing was removed; a generation changed state meanwhile, so select \
+                         again",
+                    ),
+                    again,
+                ],
             },
         },
         error => Outcome::refused_or_failed(error, None, |error| {
             (
                 format!("purge failed, nothing was removed: {error}"),
-                format!("fix the cause above, then: {again}"),
+                vec![NextAction::fix("fix the cause above"), again],
             )
         }),
     }

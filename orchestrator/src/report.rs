@@ -8,7 +8,8 @@ use iu_cutter_live_execution::EvidenceValue;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, Census, DocumentId, Evidence, Kept, RunId,
 };
-use iu_cutter_phase_core::Gap;
+use iu_cutter_phase_core::next::in_words;
+use iu_cutter_phase_core::{Gap, NextAction, typed_or_words};
 use serde::{Deserialize, Serialize};
 
 /// Version of the report's JSON. 2 added the run's times, mode, provenance, plan and backup
@@ -19,11 +20,18 @@ use serde::{Deserialize, Serialize};
 /// (`unstructured_documents`, was one string joined by `, `); sha256s and other text stay
 /// strings. A phase a version-4 report shows as skipped carries the evidence its journal holds:
 /// from a run journaled before typing, strings as they were written. The Markdown is unchanged.
-pub const REPORT_SCHEMA_VERSION: u32 = 4;
+/// 5 typed the next actions: `next_actions` ([`NextAction`]s) in a `REFUSED` or `FAILED` outcome
+/// and in a gap, next to the former text fields (`how_to_open`, `next_action`), which now hold
+/// the same actions in words; from an older report the words read as one [`NextAction::Fix`].
+pub const REPORT_SCHEMA_VERSION: u32 = 5;
 
 /// How an invocation ended.
+///
+/// In JSON, the next actions of `REFUSED` and `FAILED` are `next_actions` (typed), and in words
+/// as reports before typed actions had them (`how_to_open`, `next_action`); a report of such a
+/// version reads its words as one [`NextAction::Fix`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(from = "OutcomeJson", into = "OutcomeJson")]
 pub enum Outcome {
     /// Every phase passed, or the run stopped on purpose after `held_after` (see the report).
     Pass,
@@ -42,8 +50,8 @@ pub enum Outcome {
         /// The source that closed it, or the switch or option whose precondition failed (e.g.
         /// `--plan`).
         switch: String,
-        /// How to open it: the operator's next action.
-        how_to_open: String,
+        /// What the operator does next, in order (opening the switch, for a closed one).
+        next: Vec<NextAction>,
         /// The phase a resume starts from, if the run had begun.
         resume_from: Option<String>,
     },
@@ -55,9 +63,116 @@ pub enum Outcome {
         error: String,
         /// The phase a resume starts from, if resuming makes sense.
         resume_from: Option<String>,
-        /// The operator's next action.
-        next_action: String,
+        /// What the operator does next, in order.
+        next: Vec<NextAction>,
     },
+}
+
+/// How the reason of a refusal by the kill switch begins.
+const GATE_CLOSED: &str = "the kill switch is closed";
+
+/// [`Outcome`] as JSON: the next actions typed, and in words under their former names.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "SCREAMING_SNAKE_CASE")]
+enum OutcomeJson {
+    Pass,
+    Blocked {
+        gap: Gap,
+    },
+    Refused {
+        #[serde(default)]
+        reason: String,
+        switch: String,
+        #[serde(default)]
+        how_to_open: String,
+        #[serde(default)]
+        next_actions: Vec<NextAction>,
+        resume_from: Option<String>,
+    },
+    RolledBack,
+    Failed {
+        error: String,
+        resume_from: Option<String>,
+        #[serde(default)]
+        next_action: String,
+        #[serde(default)]
+        next_actions: Vec<NextAction>,
+    },
+}
+
+impl From<OutcomeJson> for Outcome {
+    fn from(json: OutcomeJson) -> Self {
+        match json {
+            OutcomeJson::Pass => Outcome::Pass,
+            OutcomeJson::Blocked { gap } => Outcome::Blocked { gap },
+            OutcomeJson::Refused {
+                reason,
+                switch,
+                how_to_open,
+                next_actions,
+                resume_from,
+            } => {
+                // A report written before typed actions: its closed switch's words open it.
+                let next = if next_actions.is_empty() && reason.starts_with(GATE_CLOSED) {
+                    vec![NextAction::OpenKillSwitch {
+                        switch: switch.clone(),
+                        how: how_to_open,
+                    }]
+                } else {
+                    typed_or_words(next_actions, how_to_open)
+                };
+                Outcome::Refused {
+                    reason,
+                    switch,
+                    next,
+                    resume_from,
+                }
+            }
+            OutcomeJson::RolledBack => Outcome::RolledBack,
+            OutcomeJson::Failed {
+                error,
+                resume_from,
+                next_action,
+                next_actions,
+            } => Outcome::Failed {
+                error,
+                resume_from,
+                next: typed_or_words(next_actions, next_action),
+            },
+        }
+    }
+}
+
+impl From<Outcome> for OutcomeJson {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Pass => OutcomeJson::Pass,
+            Outcome::Blocked { gap } => OutcomeJson::Blocked { gap },
+            Outcome::Refused {
+                reason,
+                switch,
+                next,
+                resume_from,
+            } => OutcomeJson::Refused {
+                reason,
+                switch,
+                how_to_open: in_words(&next),
+                next_actions: next,
+                resume_from,
+            },
+            Outcome::RolledBack => OutcomeJson::RolledBack,
+            Outcome::Failed {
+                error,
+                resume_from,
+                next,
+            } => OutcomeJson::Failed {
+                error,
+                resume_from,
+                next_action: in_words(&next),
+                next_actions: next,
+            },
+        }
+    }
 }
 
 impl Outcome {
@@ -77,13 +192,17 @@ impl Outcome {
         matches!(self, Outcome::Pass | Outcome::RolledBack)
     }
 
-    /// `REFUSED` because the kill switch `switch` is closed. The reason says what the refused
-    /// invocation had already changed: see [`Outcome::told_truly`].
+    /// `REFUSED` because the kill switch `switch` is closed; opening it (`how_to_open`) is the
+    /// next action. The reason says what the refused invocation had already changed: see
+    /// [`Outcome::told_truly`].
     pub fn gate_closed(switch: String, how_to_open: String, resume_from: Option<String>) -> Self {
         Outcome::Refused {
-            reason: format!("the kill switch is closed by {switch}"),
+            reason: format!("{GATE_CLOSED} by {switch}"),
+            next: vec![NextAction::OpenKillSwitch {
+                switch: switch.clone(),
+                how: how_to_open,
+            }],
             switch,
-            how_to_open,
             resume_from,
         }
     }
@@ -93,7 +212,7 @@ impl Outcome {
     pub(crate) fn refused_or_failed(
         error: AdapterError,
         resume_from: Option<String>,
-        failed: impl FnOnce(AdapterError) -> (String, String),
+        failed: impl FnOnce(AdapterError) -> (String, Vec<NextAction>),
     ) -> Outcome {
         match error {
             AdapterError::GateClosed {
@@ -101,11 +220,11 @@ impl Outcome {
                 how_to_open,
             } => Outcome::gate_closed(switch, how_to_open, resume_from),
             error => {
-                let (error, next_action) = failed(error);
+                let (error, next) = failed(error);
                 Outcome::Failed {
                     error,
                     resume_from,
-                    next_action,
+                    next,
                 }
             }
         }
@@ -118,7 +237,7 @@ impl Outcome {
         let Outcome::Refused {
             reason,
             switch,
-            how_to_open,
+            next,
             resume_from,
         } = self
         else {
@@ -128,7 +247,7 @@ impl Outcome {
             return Outcome::Refused {
                 reason,
                 switch,
-                how_to_open,
+                next,
                 resume_from,
             };
         }
@@ -153,18 +272,18 @@ impl Outcome {
         Outcome::Refused {
             reason: format!("{reason}; {changed}{holding}{resumable}"),
             switch,
-            how_to_open,
+            next,
             resume_from,
         }
     }
 
-    /// The operator's next action, when the outcome calls for one.
-    pub fn next_action(&self) -> Option<&str> {
+    /// What the operator does next, as the outcome says it (empty for `PASS` and
+    /// `ROLLED_BACK`); [`RunReport::next_actions`] completes it with what the report knows.
+    pub fn next(&self) -> &[NextAction] {
         match self {
-            Outcome::Pass | Outcome::RolledBack => None,
-            Outcome::Blocked { gap } => Some(&gap.next_action),
-            Outcome::Refused { how_to_open, .. } => Some(how_to_open),
-            Outcome::Failed { next_action, .. } => Some(next_action),
+            Outcome::Pass | Outcome::RolledBack => &[],
+            Outcome::Blocked { gap } => &gap.next,
+            Outcome::Refused { next, .. } | Outcome::Failed { next, .. } => next,
         }
     }
 }
@@ -589,20 +708,20 @@ impl RunReport {
                         ("unit", optional_code(gap.unit.as_deref())),
                         ("expected", gap.expected.clone()),
                         ("found", gap.found.clone()),
-                        ("next action", gap.next_action.clone()),
+                        ("next action", in_words(&gap.next)),
                     ],
                 );
             }
             Outcome::Refused {
                 reason,
                 switch,
-                how_to_open,
+                next,
                 resume_from,
             } => {
                 let mut rows = vec![
                     ("reason", reason.clone()),
                     ("switch", switch.clone()),
-                    ("next action", how_to_open.clone()),
+                    ("next action", in_words(next)),
                 ];
                 if let Some(phase) = resume_from {
                     rows.push(("resume from", phase.clone()));
@@ -612,7 +731,7 @@ impl RunReport {
             Outcome::Failed {
                 error,
                 resume_from,
-                next_action,
+                next,
             } => key_value_table(
                 md,
                 [
@@ -621,7 +740,7 @@ impl RunReport {
                         "resume from",
                         resume_from.as_deref().unwrap_or("-").to_owned(),
                     ),
-                    ("next action", next_action.clone()),
+                    ("next action", in_words(next)),
                 ],
             ),
         }

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::error::RunnerError;
 use crate::invocation::{Admission, Invocation, Opened, elapsed_ms};
 use crate::journal::ROLLBACK_PHASE;
+use crate::next::NextAction;
 use crate::options::RunOptions;
 use crate::pipeline::Pipeline;
 use crate::report::{
@@ -37,7 +38,7 @@ pub(crate) async fn rollback(
             Opened::Journaled(inv, record) => (inv, record),
             Opened::Unreadable(report) => return Ok(report),
         };
-    let again = format!("iu-cutter rollback {run}");
+    let again = NextAction::rollback(run);
     inv.capture_journal_shas(&record);
     if let Some(outcome) = rolled_back_already(&record, &mut inv) {
         return Ok(inv.finish(outcome, None).await);
@@ -82,7 +83,7 @@ fn rolled_back_already(record: &RunRecord, inv: &mut Invocation<'_>) -> Option<O
 async fn rollback_leased(
     pipeline: &Pipeline,
     record: &RunRecord,
-    again: &str,
+    again: &NextAction,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let run = &record.run;
@@ -92,10 +93,13 @@ async fn rollback_leased(
     let refused = |reason: String| Outcome::Refused {
         reason: format!("{reason}; nothing was changed"),
         switch: "backup".into(),
-        how_to_open: format!(
-            "put back an intact copy of the backup artifact (the store's journal holds one; the \
-             file export is in the backup directory), then: {again}"
-        ),
+        next: vec![
+            NextAction::fix(
+                "put back an intact copy of the backup artifact (the store's journal holds one; \
+                 the file export is in the backup directory)",
+            ),
+            again.clone(),
+        ],
         resume_from: None,
     };
     let (backup, receipt) = match inv.backups().load(run).await {
@@ -173,7 +177,7 @@ async fn check_nothing_held(
     inv: &Invocation<'_>,
 ) -> Result<(), Outcome> {
     let run = &record.run;
-    let again = format!("iu-cutter rollback {run}");
+    let again = NextAction::rollback(run);
     let later: Vec<&str> = record
         .phases
         .iter()
@@ -188,10 +192,13 @@ async fn check_nothing_held(
                 later.join(", ")
             ),
             resume_from: None,
-            next_action: format!(
-                "nothing was changed; find the run's backup artifact (check the backup directory \
-                 in the configuration), then: {again}"
-            ),
+            next: vec![
+                NextAction::fix(
+                    "nothing was changed; find the run's backup artifact (check the backup \
+                     directory in the configuration)",
+                ),
+                again,
+            ],
         });
     }
     match marked_documents(inv.store().as_ref(), record).await {
@@ -203,14 +210,15 @@ async fn check_nothing_held(
                 marked.join(", ")
             ),
             resume_from: None,
-            next_action: format!(
-                "nothing was changed; find the run's backup artifact, then: {again}"
-            ),
+            next: vec![
+                NextAction::fix("nothing was changed; find the run's backup artifact"),
+                again,
+            ],
         }),
         Err(error) => Err(Outcome::Failed {
             error: format!("cannot read the run's scope: {error}"),
             resume_from: None,
-            next_action: format!("check that the store is reachable, then: {again}"),
+            next: vec![NextAction::fix("check that the store is reachable"), again],
         }),
     }
 }
@@ -241,7 +249,7 @@ async fn restore(
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let run = &record.run;
-    let again = format!("iu-cutter rollback {run}");
+    let again = NextAction::rollback(run);
     let store = inv.store().clone();
     inv.take_census_before().await;
     let started = Instant::now();
@@ -253,7 +261,7 @@ async fn restore(
             return rollback_failed(
                 inv,
                 format!("cannot read the generations to restore: {error}"),
-                format!("check that the store is reachable, then: {again}"),
+                vec![NextAction::fix("check that the store is reachable"), again],
             );
         }
     };
@@ -293,7 +301,7 @@ async fn restore(
             return rollback_failed(
                 inv,
                 format!("undone, but the census to verify it failed: {error}"),
-                format!("retry (rolling back is idempotent): {again}"),
+                retry(&again),
             );
         }
     };
@@ -313,7 +321,7 @@ async fn restore(
             return rollback_failed(
                 inv,
                 format!("undone, but reading the documents back failed: {error}"),
-                format!("retry (rolling back is idempotent): {again}"),
+                retry(&again),
             );
         }
     };
@@ -341,7 +349,7 @@ async fn finish_rollback(
     started: Instant,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
-    let again = format!("iu-cutter rollback {run}");
+    let again = NextAction::rollback(run);
     let evidence = rollback_evidence(&check);
     inv.phases[0].evidence = evidence.clone();
     inv.phases[0].duration_ms = Some(elapsed_ms(started));
@@ -424,10 +432,7 @@ async fn refused_for_later_run(
     Outcome::Refused {
         reason,
         switch: "later run".into(),
-        how_to_open: format!(
-            "roll back run {holder} first (iu-cutter rollback {holder} --execute), then: \
-             iu-cutter rollback {run} --execute"
-        ),
+        next: vec![NextAction::rollback(holder), NextAction::rollback(run)],
         resume_from: None,
     }
 }
@@ -600,7 +605,10 @@ async fn rollback_journal_failure(
         };
         inv.phases[0].detail = Some(error.to_string());
     }
-    let again = format!("retry (restoring is idempotent): iu-cutter rollback {run}");
+    let again = vec![
+        NextAction::fix("retry: restoring is idempotent"),
+        NextAction::rollback(run),
+    ];
     inv.journal_failure(error, None, again).await
 }
 
@@ -629,13 +637,21 @@ fn entry_status(error: &AdapterError) -> PhaseEntryStatus {
     }
 }
 
+/// Try `again`: rolling back is idempotent.
+fn retry(again: &NextAction) -> Vec<NextAction> {
+    vec![
+        NextAction::fix("retry: rolling back is idempotent"),
+        again.clone(),
+    ]
+}
+
 /// `FAILED` with nothing to resume from, the rollback step marked failed in the report.
-fn rollback_failed(inv: &mut Invocation<'_>, error: String, next_action: String) -> Outcome {
+fn rollback_failed(inv: &mut Invocation<'_>, error: String, next: Vec<NextAction>) -> Outcome {
     inv.phases[0].status = PhaseEntryStatus::Failed;
     Outcome::Failed {
         error,
         resume_from: None,
-        next_action,
+        next,
     }
 }
 
@@ -665,7 +681,7 @@ fn rollback_evidence(check: &RollbackCheck) -> Evidence {
 
 /// The gap of a rollback that did not reach the pre-run state: the first document left alone,
 /// else the first document that differs from what the rollback should have left.
-fn rollback_gap(check: &RollbackCheck, again: &str) -> Option<Gap> {
+fn rollback_gap(check: &RollbackCheck, again: &NextAction) -> Option<Gap> {
     if let Some(first) = check.left_alone.first() {
         let more = match check.left_alone.len() {
             1 => String::new(),
@@ -680,11 +696,14 @@ fn rollback_gap(check: &RollbackCheck, again: &str) -> Option<Gap> {
             unit: None,
             expected: "the document as the run left it".into(),
             found: format!("{}{more}", first.reason),
-            next_action: format!(
-                "the rest was rolled back; inspect document `{}` (nothing of it was changed), \
-                 put it back as the run left it or resolve it by hand, then: {again}",
-                first.document
-            ),
+            next: vec![
+                NextAction::fix(format!(
+                    "the rest was rolled back; inspect document `{}` (nothing of it was \
+                     changed), put it back as the run left it or resolve it by hand",
+                    first.document
+                )),
+                again.clone(),
+            ],
         });
     }
     let first = check.mismatches.first()?;
@@ -701,10 +720,13 @@ fn rollback_gap(check: &RollbackCheck, again: &str) -> Option<Gap> {
             Some(found) => format!("{found}{more}"),
             None => format!("no such document{more}"),
         },
-        next_action: format!(
-            "find what changed document `{}` during or after the rollback, then retry: {again}",
-            first.document
-        ),
+        next: vec![
+            NextAction::fix(format!(
+                "find what changed document `{}` during or after the rollback, then retry",
+                first.document
+            )),
+            again.clone(),
+        ],
     })
 }
 

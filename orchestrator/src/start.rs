@@ -16,6 +16,7 @@ use crate::error::RunnerError;
 use crate::held;
 use crate::invocation::{Admission, Invocation, Opened};
 use crate::journal::finished_outcome;
+use crate::next::NextAction;
 use crate::options::{RunOptions, RunRequest};
 use crate::pipeline::Pipeline;
 use crate::report::{Command, Outcome, RunReport};
@@ -37,7 +38,7 @@ pub(crate) async fn run(
     }
     let admission = Admission {
         resume_from: None,
-        again: format!("iu-cutter run {run}"),
+        again: Command::Run.again(&run),
         needs_backup: true,
     };
     if let Err(outcome) = inv.admit(admission).await {
@@ -162,9 +163,10 @@ async fn journal_and_drive(
                  or reviewed plan"
             ),
             resume_from: None,
-            next_action: format!(
-                "choose a new run id, or continue the journaled run: iu-cutter resume {run}"
-            ),
+            next: vec![
+                NextAction::fix("choose a new run id, or continue the journaled run"),
+                NextAction::resume(&run),
+            ],
         };
         return (outcome, None);
     }
@@ -195,7 +197,7 @@ fn failed_before_backup<'a>(
         Outcome::refused_or_failed(error, None, |error| {
             (
                 format!("cannot {doing}: {error}"),
-                format!("{advice}, then: iu-cutter run {run}"),
+                vec![NextAction::fix(advice), Command::Run.again(run)],
             )
         })
     }
@@ -234,10 +236,12 @@ async fn check_expected_plan(
             return Some(Outcome::Failed {
                 error: format!("cannot read the scope to check the reviewed plan: {error}"),
                 resume_from: None,
-                next_action: format!(
-                    "check that the store is reachable, then: iu-cutter run --run-id {run} \
-                     --plan FILE"
-                ),
+                next: vec![
+                    NextAction::fix(
+                        "check that the store is reachable, then run again with the reviewed plan",
+                    ),
+                    Command::Run.again(run),
+                ],
             });
         }
     };
@@ -247,9 +251,10 @@ async fn check_expected_plan(
             return Some(Outcome::Failed {
                 error: format!("cannot compute the plan to compare: {error}"),
                 resume_from: None,
-                next_action: "fix the rules or the document, then plan again \
-                              (iu-cutter plan --out FILE)"
-                    .into(),
+                next: vec![
+                    NextAction::fix("fix the rules or the document"),
+                    NextAction::Plan,
+                ],
             });
         }
     };
@@ -266,9 +271,7 @@ async fn check_expected_plan(
              {current_sha}): {what}; nothing was run or written"
         ),
         switch: "--plan".into(),
-        how_to_open: "review the plan again (iu-cutter plan --out FILE with the same scope and \
-                      rules), then run with the new file"
-            .into(),
+        next: vec![NextAction::Plan],
         resume_from: None,
     })
 }
@@ -326,7 +329,7 @@ pub(crate) async fn resume(
     }
     let admission = Admission {
         resume_from: pipeline.resume_from(&record),
-        again: format!("iu-cutter resume {run}"),
+        again: Command::Resume.again(run),
         needs_backup: !pipeline.done(&record, PhaseRole::Backup),
     };
     if let Err(outcome) = inv.admit(admission).await {

@@ -14,7 +14,7 @@ use iu_cutter_live_execution::{
     AdapterError, AdapterResult, CutRules, DocumentId, DocumentState, Evidence, ExpectedRevision,
     GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, sha256_hex,
 };
-use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
+use iu_cutter_orchestrator::{NextAction, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::fixture::{Fixture, Tamper};
@@ -97,19 +97,14 @@ async fn refused_rollback(
     runner: &Runner,
     run: &str,
     unchanged: &str,
-) -> (String, String) {
+) -> (String, Vec<NextAction>) {
     let before = ok(store.census().await, "census");
     let refused = rollback(runner, run).await;
-    let Outcome::Refused {
-        reason,
-        how_to_open,
-        ..
-    } = refused.outcome
-    else {
+    let Outcome::Refused { reason, next, .. } = refused.outcome else {
         panic!("expected REFUSED, got {:?}", refused.outcome);
     };
     assert_eq!(ok(store.census().await, "census"), before, "{unchanged}");
-    (reason, how_to_open)
+    (reason, next)
 }
 
 /// No document has `run`'s generation active.
@@ -330,10 +325,16 @@ pub async fn rolling_back_an_earlier_run_never_touches_a_later_one(fixture: &imp
     let runner = runner(fixture);
     assert_outcome(&run(&runner, "A", markdown(), None).await, "PASS");
     held_pass(&runner, "B", paragraphs(), names::LEG_B_RECORD).await;
-    let (reason, how_to_open) =
+    let (reason, next) =
         refused_rollback(store, &runner, "A", "B's fence and generation are intact").await;
     assert!(reason.contains("run B"), "{reason}");
-    assert!(how_to_open.contains("rollback B"), "{how_to_open}");
+    assert_eq!(
+        next.first(),
+        Some(&NextAction::Rollback {
+            run: RunId::new("B")
+        }),
+        "{next:?}"
+    );
 
     assert_outcome(&rollback(&runner, "B").await, "ROLLED_BACK");
     assert_outcome(&rollback(&runner, "A").await, "ROLLED_BACK");

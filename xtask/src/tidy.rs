@@ -12,7 +12,8 @@
 //!   `phase-core`, `live-execution` and (cut-leg-a) `cut`.
 //! - The orchestrator's library depends only on the crates below it, and built without features
 //!   reaches no database driver and no command-line crate (clap, indicatif, toml, ...): services
-//!   embed it. Nothing that ships depends on a test crate, the benchmarks or xtask; `test-env`
+//!   embed it; and `cargo tree` of it without features stays within [`RUNNER_MAX_TREE_LINES`]
+//!   lines. Nothing that ships depends on a test crate, the benchmarks or xtask; `test-env`
 //!   depends on nothing.
 //!
 //! The graph is walked feature-aware for the workspace's crates (the features each one asks of
@@ -55,6 +56,13 @@ const COMMAND_LINE: &[&str] = &[
     "toml",
     "tracing-subscriber",
 ];
+/// The most lines `cargo tree -p iu-cutter-orchestrator -e normal --no-default-features` may
+/// print: what a service embedding the runner pays for, counted as issue 18 counts it (each
+/// workspace crate repeats its direct dependencies, so there are fewer distinct crates: 47 at
+/// 99 lines). A ceiling at today's count, so that a new dependency of the library is a
+/// decision, not an accident; the issue's goal is below 80.
+#[cfg(test)]
+const RUNNER_MAX_TREE_LINES: usize = 99;
 const PHASES: &[&str] = &[
     "iu-cutter-phase-backup",
     "iu-cutter-phase-cut-leg-a",
@@ -560,6 +568,42 @@ mod tests {
             found.is_empty(),
             "ARCHITECTURE.md's invariants are broken:\n{}",
             found.join("\n")
+        );
+        Ok(())
+    }
+
+    /// The runner's library without features stays within its ceiling of `cargo tree` lines.
+    #[test]
+    fn the_runner_s_dependency_tree_stays_small() -> TestResult {
+        let root = crate::cargo::workspace_root()?;
+        let args = [
+            "tree",
+            "-p",
+            super::ORCHESTRATOR,
+            "-e",
+            "normal",
+            "--no-default-features",
+        ];
+        let output = Command::new(crate::cargo::bin())
+            .args(args)
+            .current_dir(&root)
+            .output()?;
+        if !output.status.success() {
+            return Err(format!(
+                "cargo tree failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        let tree = String::from_utf8(output.stdout)?;
+        let lines = tree.lines().count();
+        assert!(
+            lines <= super::RUNNER_MAX_TREE_LINES,
+            "`cargo {}` prints {lines} lines, more than {}: a service embedding the runner pays \
+             for each new dependency (put it behind a feature the program enables, or raise the \
+             ceiling on purpose):\n{tree}",
+            args.join(" "),
+            super::RUNNER_MAX_TREE_LINES
         );
         Ok(())
     }

@@ -10,6 +10,10 @@
 //!
 //! Long functions: a function is measured from its `fn` line to the closing brace rustfmt puts
 //! at the `fn` line's indentation.
+//!
+//! Command lines: the runner and its phases (the library a service embeds) say what to do next
+//! as typed `NextAction`s, which the program words; their code names no invocation of the
+//! `iu-cutter` program ([`cli_invocations`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -231,6 +235,48 @@ pub(crate) fn crate_sources(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The subcommands of the `iu-cutter` program (cli/src/cli/mod.rs), as a message names one.
+const CLI_VERBS: &[&str] = &[
+    "init",
+    "import",
+    "plan",
+    "run",
+    "enact",
+    "verify",
+    "report",
+    "diff",
+    "purge",
+    "status",
+    "units",
+    "export",
+    "resume",
+    "rollback",
+    "control",
+    "serve",
+    "version",
+    "completions",
+    "manpage",
+    "self-check",
+];
+
+/// The lines of `text` (code, comments already left out) that name an invocation of the
+/// program: `iu-cutter` followed by one of its subcommands.
+pub(crate) fn cli_invocations(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| {
+            line.match_indices("iu-cutter ").any(|(at, found)| {
+                let rest = &line[at + found.len()..];
+                let word: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                    .collect();
+                CLI_VERBS.contains(&word.as_str())
+            })
+        })
+        .map(|line| line.trim().to_owned())
+        .collect()
+}
+
 /// The longest a production function may be, in lines.
 pub(crate) const MAX_FN_LINES: usize = 100;
 
@@ -281,7 +327,7 @@ mod tests {
     use std::fs;
     use std::path::Path;
 
-    use super::{MAX_FN_LINES, circles, crate_sources, long_functions, modules};
+    use super::{MAX_FN_LINES, circles, cli_invocations, crate_sources, long_functions, modules};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -322,6 +368,53 @@ mod tests {
             found.join("\n")
         );
         Ok(())
+    }
+
+    /// The runner and the phases (what a service embeds) name no command line of the program:
+    /// their next actions are typed values that the CLI and `serve` word.
+    #[test]
+    fn the_runner_and_phases_name_no_command_line() -> TestResult {
+        let root = crate::cargo::workspace_root()?;
+        let mut sources = vec![root.join("orchestrator/src")];
+        sources.extend(
+            fs::read_dir(root.join("phases"))?
+                .flatten()
+                .map(|entry| entry.path().join("src"))
+                .filter(|src| src.is_dir()),
+        );
+        assert!(sources.len() >= 7, "found only {sources:?}");
+        let found: Vec<String> = sources
+            .iter()
+            .flat_map(|src| {
+                modules(src).into_iter().flat_map(move |(module, text)| {
+                    cli_invocations(&text)
+                        .into_iter()
+                        .map(move |line| format!("{} {module:?}: {line}", src.display()))
+                })
+            })
+            .collect();
+        assert!(
+            found.is_empty(),
+            "command lines in the runner or a phase (return a NextAction instead):\n{}",
+            found.join("\n")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_command_line_is_told_from_the_program_s_name() {
+        let text = "next: vec![],\n\
+                    format!(\"then: iu-cutter rollback {run} --execute\"),\n\
+                    \"write it through iu-cutter (its import)\",\n\
+                    \"run `iu-cutter self-check` first\",\n\
+                    \"iu-cutter wrote it; iu-cutter runs\",";
+        assert_eq!(
+            cli_invocations(text),
+            [
+                "format!(\"then: iu-cutter rollback {run} --execute\"),",
+                "\"run `iu-cutter self-check` first\","
+            ]
+        );
     }
 
     /// The checks can fail: a circle of two modules and a long function in a scratch crate.

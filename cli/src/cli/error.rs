@@ -159,7 +159,7 @@ impl CliError {
     pub(crate) fn next_action(&self) -> String {
         match self {
             CliError::Refused { how_to_open, .. } => how_to_open.clone(),
-            CliError::Blocked { gap } => gap.next_action.clone(),
+            CliError::Blocked { gap } => super::next::render(&gap.next),
             CliError::Usage { next, .. }
             | CliError::Failed { next, .. }
             | CliError::Config { next, .. }
@@ -263,7 +263,7 @@ mod tests {
                     unit: None,
                     expected: "e".into(),
                     found: "f".into(),
-                    next_action: "rollback".into(),
+                    next: vec![iu_cutter_orchestrator::NextAction::fix("rollback")],
                 }),
             },
             CliError::failed("boom", "resume"),

@@ -28,6 +28,7 @@ mod generations;
 mod import;
 mod interrupt;
 mod logging;
+mod next;
 mod output;
 mod plan;
 mod progress;

@@ -211,12 +211,12 @@ pub(crate) fn result_of(outcome: &Outcome) -> Result<(), CliError> {
         Outcome::Refused {
             reason,
             switch,
-            how_to_open,
+            next,
             ..
         } => Err(CliError::Refused {
             reason: reason.clone(),
             switch: switch.clone(),
-            how_to_open: how_to_open.clone(),
+            how_to_open: super::next::render(next),
         }),
         Outcome::Blocked { gap } => Err(CliError::Blocked {
             gap: Box::new(gap.clone()),
@@ -224,13 +224,13 @@ pub(crate) fn result_of(outcome: &Outcome) -> Result<(), CliError> {
         Outcome::Failed {
             error,
             resume_from,
-            next_action,
+            next,
         } => Err(CliError::failed(
             match resume_from {
                 Some(phase) => format!("{error} (resume starts at phase {phase})"),
                 None => error.clone(),
             },
-            next_action.clone(),
+            super::next::render(next),
         )),
     }
 }

@@ -164,7 +164,7 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
 
     // Reports: from the journal, as JSON and Markdown, with every field the operator needs.
     let report = wd.json(&["report", "h2", "--format", "json"])?;
-    assert_eq!(report["schema_version"], 4);
+    assert_eq!(report["schema_version"], 5);
     assert_eq!(report["run"], "h2");
     assert_eq!(report["command"], "run");
     assert_eq!(report["mode"], "live");

@@ -192,7 +192,11 @@ async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
     let report = runner.enact(&run, leased("me@h:1:x")).await?;
     let reason = refused_reason(&report)?;
     assert!(reason.contains("other@h:9:z"), "{reason}");
-    assert!(reason.contains("iu-cutter enact r5"), "{reason}");
+    assert_eq!(
+        refused(&report)?.next.last(),
+        Some(&NextAction::Enact { run: run.clone() }),
+        "{reason}"
+    );
     let report = runner.verify(&run, leased("me@h:1:x")).await?;
     assert!(refused_reason(&report)?.contains("other@h:9:z"));
     assert_eq!(changes(&sim), mutations, "nothing mutated while refused");

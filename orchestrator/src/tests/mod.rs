@@ -49,7 +49,7 @@ use iu_cutter_phase_core::{
 };
 use iu_cutter_simulator::Simulator;
 
-use crate::{Outcome, RunOptions, RunReport, RunRequest, Runner};
+use crate::{NextAction, Outcome, RunOptions, RunReport, RunRequest, Runner};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -239,7 +239,7 @@ fn test_gap(phase: &str) -> Gap {
         unit: None,
         expected: "revision 3".into(),
         found: "revision 4".into(),
-        next_action: "iu-cutter rollback r1".into(),
+        next: vec![NextAction::rollback(&RunId::new("r1"))],
     }
 }
 
@@ -441,7 +441,9 @@ impl Events {
 struct Refusal<'a> {
     reason: &'a str,
     switch: &'a str,
-    how_to_open: &'a str,
+    /// The next actions in words.
+    how_to_open: String,
+    next: &'a [NextAction],
     resume_from: Option<&'a str>,
 }
 
@@ -451,12 +453,13 @@ fn refused(report: &RunReport) -> Result<Refusal<'_>, String> {
         Outcome::Refused {
             reason,
             switch,
-            how_to_open,
+            next,
             resume_from,
         } => Ok(Refusal {
             reason,
             switch,
-            how_to_open,
+            how_to_open: crate::next::in_words(next),
+            next,
             resume_from: resume_from.as_deref(),
         }),
         other => Err(format!("expected REFUSED, got {other:?}")),
@@ -467,7 +470,9 @@ fn refused(report: &RunReport) -> Result<Refusal<'_>, String> {
 struct Failure<'a> {
     error: &'a str,
     resume_from: Option<&'a str>,
-    next_action: &'a str,
+    /// The next actions in words.
+    next_action: String,
+    next: &'a [NextAction],
 }
 
 /// The report's outcome as a [`Failure`], or an error naming the outcome it is instead.
@@ -476,11 +481,12 @@ fn failed(report: &RunReport) -> Result<Failure<'_>, String> {
         Outcome::Failed {
             error,
             resume_from,
-            next_action,
+            next,
         } => Ok(Failure {
             error,
             resume_from: resume_from.as_deref(),
-            next_action,
+            next_action: crate::next::in_words(next),
+            next,
         }),
         other => Err(format!("expected FAILED, got {other:?}")),
     }

@@ -37,10 +37,6 @@ async fn a_held_run_offers_enact_then_rollback_and_a_finished_run_nothing() -> R
             NextAction::Rollback { run: run("r1") }
         ]
     );
-    assert_eq!(
-        actions[0].command_line().as_deref(),
-        Some("iu-cutter enact r1 --execute")
-    );
 
     let enacted = h.runner.enact(&run("r1"), RunOptions::default()).await?;
     assert_eq!(enacted.outcome, Outcome::Pass, "{}", enacted.to_json());
@@ -60,8 +56,9 @@ async fn a_closed_kill_switch_offers_to_open_it_naming_the_switch() -> Result<()
         }
         other => return Err(format!("{other:?}: {}", refused.to_json()).into()),
     }
-    assert!(
-        actions.iter().all(|a| a.command_line().is_none()),
+    assert_eq!(
+        actions.len(),
+        1,
         "nothing to resume or roll back: nothing was begun: {actions:?}"
     );
     Ok(())
@@ -75,7 +72,7 @@ async fn a_failed_run_holding_documents_offers_resume_from_its_phase_then_rollba
     report.outcome = Outcome::Failed {
         error: "the store went away".into(),
         resume_from: Some(names::LEG_B_RECORD.into()),
-        next_action: "iu-cutter resume r1".into(),
+        next: vec![NextAction::fix("start the store again")],
     };
     report.holds = Some(Footprint {
         documents_fenced: 1,
@@ -84,9 +81,31 @@ async fn a_failed_run_holding_documents_offers_resume_from_its_phase_then_rollba
     assert_eq!(
         report.next_actions(),
         [
+            NextAction::fix("start the store again"),
             NextAction::Resume {
                 run: run("r1"),
-                from: Some(names::LEG_B_RECORD.into())
+                from: Some(names::LEG_B_RECORD.into()),
+                until: None
+            },
+            NextAction::Rollback { run: run("r1") }
+        ]
+    );
+    // The outcome's own resume gets the phase it starts from, once.
+    report.outcome = Outcome::Failed {
+        error: "cancelled".into(),
+        resume_from: Some(names::LEG_B_RECORD.into()),
+        next: vec![
+            NextAction::resume(&run("r1")),
+            NextAction::rollback(&run("r1")),
+        ],
+    };
+    assert_eq!(
+        report.next_actions(),
+        [
+            NextAction::Resume {
+                run: run("r1"),
+                from: Some(names::LEG_B_RECORD.into()),
+                until: None
             },
             NextAction::Rollback { run: run("r1") }
         ]
@@ -95,7 +114,7 @@ async fn a_failed_run_holding_documents_offers_resume_from_its_phase_then_rollba
     report.outcome = Outcome::Failed {
         error: "unreachable".into(),
         resume_from: None,
-        next_action: "start the database".into(),
+        next: vec![NextAction::fix("start the database")],
     };
     report.holds = None;
     assert_eq!(
@@ -103,6 +122,56 @@ async fn a_failed_run_holding_documents_offers_resume_from_its_phase_then_rollba
         [NextAction::Fix {
             what: "start the database".into()
         }]
+    );
+    Ok(())
+}
+
+#[test]
+fn the_json_carries_the_actions_typed_and_in_words_and_reads_back() -> Result<(), BoxError> {
+    let outcome = Outcome::Failed {
+        error: "the store went away".into(),
+        resume_from: Some(names::BACKUP.into()),
+        next: vec![
+            NextAction::fix("start the database"),
+            NextAction::resume(&run("r1")),
+        ],
+    };
+    let json = serde_json::to_value(&outcome)?;
+    assert_eq!(
+        json["next_action"],
+        "start the database, then resume run r1"
+    );
+    assert_eq!(
+        json["next_actions"][1],
+        serde_json::json!({"action": "resume", "run": "r1", "from": null, "until": null})
+    );
+    assert!(!json.to_string().contains("iu-cutter"), "{json}");
+    assert_eq!(serde_json::from_value::<Outcome>(json)?, outcome);
+
+    // Written before the actions were typed: a closed switch's words open it, other words are
+    // a fix, a gap's too.
+    let refused = serde_json::json!({
+        "name": "REFUSED",
+        "reason": "the kill switch is closed by the stop file; nothing was changed",
+        "switch": "the stop file",
+        "how_to_open": "remove the stop file",
+        "resume_from": null
+    });
+    assert_eq!(
+        serde_json::from_value::<Outcome>(refused)?.next(),
+        [NextAction::OpenKillSwitch {
+            switch: "the stop file".into(),
+            how: "remove the stop file".into()
+        }]
+    );
+    let blocked = serde_json::json!({
+        "name": "BLOCKED",
+        "gap": {"phase": "write-verify", "document": "law/1", "unit": null, "expected": "a",
+                "found": "b", "next_action": "iu-cutter rollback r1"}
+    });
+    assert_eq!(
+        serde_json::from_value::<Outcome>(blocked)?.next(),
+        [NextAction::fix("iu-cutter rollback r1")]
     );
     Ok(())
 }

@@ -143,7 +143,18 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
     assert_eq!(gap.phase, names::WRITE_VERIFY);
     assert_eq!(gap.found, format!("verified at {T0}, 2h ago"), "{gap}");
     assert!(gap.expected.contains("held_max_age (1h)"), "{gap}");
-    assert!(gap.next_action.contains("iu-cutter verify r1"), "{gap}");
+    assert_eq!(
+        gap.next,
+        [
+            NextAction::Verify {
+                run: RunId::new("r1")
+            },
+            NextAction::Enact {
+                run: RunId::new("r1")
+            }
+        ],
+        "{gap}"
+    );
     assert_eq!(changes(&h.sim), mutations, "a stale enact wrote");
     assert!(
         h.sim
@@ -218,8 +229,18 @@ async fn enact_refuses_a_run_that_is_not_verified() -> TestResult {
     );
     assert_eq!(refusal.switch, "enact");
     assert_eq!(refusal.resume_from, Some(names::WRITE_VERIFY));
-    assert!(
-        refusal.how_to_open.contains("--until write-verify"),
+    assert_eq!(
+        refusal.next,
+        [
+            NextAction::Resume {
+                run: RunId::new("r1"),
+                from: Some(names::WRITE_VERIFY.into()),
+                until: Some(names::WRITE_VERIFY.into())
+            },
+            NextAction::Enact {
+                run: RunId::new("r1")
+            }
+        ],
         "{}",
         refusal.how_to_open
     );

@@ -102,8 +102,11 @@ async fn other_preflight_errors_fail_with_a_next_action() -> TestResult {
         "{}",
         failure.error
     );
-    assert!(
-        failure.next_action.contains("iu-cutter run r1"),
+    assert_eq!(
+        failure.next.last(),
+        Some(&NextAction::Run {
+            run: Some(RunId::new("r1"))
+        }),
         "{}",
         failure.next_action
     );
@@ -446,7 +449,7 @@ async fn cancellation_fails_with_a_resume_point_and_resume_completes() -> TestRe
     let failure = failed(&report)?;
     assert!(failure.error.contains("cancelled"), "{}", failure.error);
     assert_eq!(failure.resume_from, Some("a"));
-    assert_eq!(failure.next_action, "iu-cutter resume r1");
+    assert_eq!(failure.next, [NextAction::resume(&RunId::new("r1"))]);
     assert_eq!(
         report.phase("a").map(|p| p.status),
         Some(PhaseEntryStatus::Cancelled)
@@ -589,8 +592,9 @@ async fn other_phase_errors_fail_with_the_phase_to_resume_from() -> TestResult {
     let failure = failed(&report)?;
     assert!(failure.error.contains("disk on fire"), "{}", failure.error);
     assert_eq!(failure.resume_from, Some("broken"));
-    assert!(
-        failure.next_action.ends_with("iu-cutter resume r1"),
+    assert_eq!(
+        failure.next.last(),
+        Some(&NextAction::resume(&RunId::new("r1"))),
         "{}",
         failure.next_action
     );
@@ -614,7 +618,7 @@ async fn the_report_serialises_with_its_schema_version_and_outcome_name() -> Tes
     let report = runner.run(request("r1"), RunOptions::default()).await?;
     let json: serde_json::Value = serde_json::from_str(&report.to_json())?;
     assert_eq!(json["schema_version"], crate::REPORT_SCHEMA_VERSION);
-    assert_eq!(json["schema_version"], 4);
+    assert_eq!(json["schema_version"], 5);
     assert_eq!(json["command"], "run");
     assert_eq!(json["outcome"]["name"], "PASS");
     assert_eq!(json["adapter"]["kind"], "mock");
@@ -648,6 +652,8 @@ fn a_version_1_report_still_reads() -> TestResult {
     let report = RunReport::from_json(v1)?;
     assert_eq!(report.schema_version, 1);
     assert_eq!(report.outcome.name(), "REFUSED");
+    // Its next action in words reads as a fix in those words.
+    assert_eq!(report.outcome.next(), [NextAction::fix("h")]);
     assert!(report.provenance.is_none() && report.plan_sha256.is_none());
     assert!(report.to_markdown().contains("| backup | not run |"));
     Ok(())

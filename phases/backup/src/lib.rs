@@ -19,7 +19,7 @@ use iu_cutter_live_execution::{
     sha256_hex,
 };
 use iu_cutter_phase_core::{
-    BackupReceipt, Gap, PhaseError, PhaseRole, RunContext, evidence, names,
+    BackupReceipt, Gap, NextAction, PhaseError, PhaseRole, RunContext, evidence, names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -107,11 +107,14 @@ fn check_recorded_hash(run: &RunId, document: &Document) -> Result<(), PhaseErro
             "a body hashing to {body_sha256}: it was edited without updating its revision and \
              sha256 (raw SQL?)"
         ),
-        next_action: format!(
-            "nothing was backed up or fenced; write the document through iu-cutter (iu-cutter \
-             import --execute …) so that its revision and sha256 are recorded, roll back this \
-             run (iu-cutter rollback {run}) and start a new one"
-        ),
+        next: vec![
+            NextAction::fix(
+                "nothing was backed up or fenced; write the document through iu-cutter (its \
+                 import) so that its revision and sha256 are recorded",
+            ),
+            NextAction::rollback(run),
+            NextAction::Run { run: None },
+        ],
     }))
 }
 

@@ -113,7 +113,7 @@ impl RunContext {
         cached(&mut self.backup, async {
             let (backup, _receipt) = backups.load(run).await?.ok_or_else(|| {
                 PhaseError::Precondition(format!(
-                    "run {run} has no backup; run the backup phase first (iu-cutter resume {run})"
+                    "run {run} has no backup; resume the run to take it first"
                 ))
             })?;
             Ok(backup)

@@ -6,9 +6,15 @@ use iu_cutter_live_execution::{AdapterError, DocumentId};
 use serde::{Deserialize, Serialize};
 
 use crate::backup_store::BackupError;
+use crate::next::{NextAction, in_words};
 
 /// The exact gap a gate found: where, expected versus found, and what to do next.
+///
+/// In JSON the next actions are `next_actions` (typed) and `next_action`, the same in words, as
+/// reports before typed actions had it; a gap of such a report reads its words as one
+/// [`NextAction::Fix`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "GapJson", into = "GapJson")]
 pub struct Gap {
     /// The phase that found it.
     pub phase: String,
@@ -20,8 +26,59 @@ pub struct Gap {
     pub expected: String,
     /// What it found.
     pub found: String,
-    /// The operator's next action.
-    pub next_action: String,
+    /// The operator's next actions, in order.
+    pub next: Vec<NextAction>,
+}
+
+/// [`Gap`] as JSON: its next actions typed and in words.
+#[derive(Serialize, Deserialize)]
+struct GapJson {
+    phase: String,
+    document: Option<DocumentId>,
+    unit: Option<String>,
+    expected: String,
+    found: String,
+    #[serde(default)]
+    next_action: String,
+    #[serde(default)]
+    next_actions: Vec<NextAction>,
+}
+
+impl From<GapJson> for Gap {
+    fn from(json: GapJson) -> Self {
+        Gap {
+            phase: json.phase,
+            document: json.document,
+            unit: json.unit,
+            expected: json.expected,
+            found: json.found,
+            next: typed_or_words(json.next_actions, json.next_action),
+        }
+    }
+}
+
+impl From<Gap> for GapJson {
+    fn from(gap: Gap) -> Self {
+        GapJson {
+            next_action: in_words(&gap.next),
+            phase: gap.phase,
+            document: gap.document,
+            unit: gap.unit,
+            expected: gap.expected,
+            found: gap.found,
+            next_actions: gap.next,
+        }
+    }
+}
+
+/// The typed actions of a JSON record, or, from a record written before they were typed, its
+/// words as one [`NextAction::Fix`].
+pub fn typed_or_words(typed: Vec<NextAction>, words: String) -> Vec<NextAction> {
+    if typed.is_empty() && !words.is_empty() {
+        vec![NextAction::Fix { what: words }]
+    } else {
+        typed
+    }
 }
 
 impl fmt::Display for Gap {
@@ -36,7 +93,9 @@ impl fmt::Display for Gap {
         write!(
             f,
             ": expected {}, found {}; next: {}",
-            self.expected, self.found, self.next_action
+            self.expected,
+            self.found,
+            in_words(&self.next)
         )
     }
 }
@@ -64,8 +123,8 @@ pub enum PhaseError {
 impl PhaseError {
     /// How `phase` reports the store's refusal of its compare-and-set call: a conflict blocks
     /// the run on a gap naming the document, what the call expected and what the store holds,
-    /// with `next_action`; any other refusal stops the phase as it is.
-    pub fn blocked_on_conflict(phase: &str, error: AdapterError, next_action: String) -> Self {
+    /// with `next`; any other refusal stops the phase as it is.
+    pub fn blocked_on_conflict(phase: &str, error: AdapterError, next: Vec<NextAction>) -> Self {
         match error {
             AdapterError::Conflict {
                 document,
@@ -77,7 +136,7 @@ impl PhaseError {
                 unit: None,
                 expected,
                 found,
-                next_action,
+                next,
             }),
             other => PhaseError::Adapter(other),
         }

@@ -10,6 +10,7 @@ mod batches;
 mod context;
 mod error;
 mod events;
+pub mod next;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod throttle;
@@ -23,8 +24,9 @@ pub use batches::{
     BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches, LONGEST_BATCH_MS,
 };
 pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
-pub use error::{Gap, PhaseError};
+pub use error::{Gap, PhaseError, typed_or_words};
 pub use events::{EventSink, NoEvents, RunEvent};
+pub use next::NextAction;
 pub use throttle::{BACK_OFF_FIRST, BACK_OFF_LONGEST, BackOff, Pacer, Throttle};
 
 use async_trait::async_trait;

@@ -10,7 +10,9 @@ use iu_cutter_live_execution::{
     LiveExecutionAdapter, PlannedUnit, RunId, RunRecord, SCHEMA_VERSION, Scope, sha256_hex,
 };
 
-use crate::{BackupStore, Gap, MemoryBackupStore, Phase, PhaseError, RunContext, RunEvent};
+use crate::{
+    BackupStore, Gap, MemoryBackupStore, NextAction, Phase, PhaseError, RunContext, RunEvent,
+};
 
 /// The run every phase test runs.
 pub const RUN: &str = "run-1";
@@ -126,10 +128,7 @@ pub fn blocked(err: PhaseError, phase: &str) -> Result<Gap, String> {
     if gap.phase != phase {
         return Err(format!("expected a gap of {phase}, got {gap}"));
     }
-    if !gap
-        .next_action
-        .contains(&format!("iu-cutter rollback {RUN}"))
-    {
+    if !gap.next.contains(&NextAction::rollback(&RunId::new(RUN))) {
         return Err(format!("the gap does not say to roll back: {gap}"));
     }
     Ok(gap)

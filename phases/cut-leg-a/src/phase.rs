@@ -7,7 +7,9 @@ use iu_cutter_live_execution::{
     Plan, RunId, SCHEMA_VERSION, Sha256Digest,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
-use iu_cutter_phase_core::{BatchTimes, Gap, Pacer, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{
+    BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, names,
+};
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH, Parallelism};
 
@@ -257,7 +259,8 @@ impl CutLegA {
         let planned = off_the_runtime(move || plan_for_backup(&from, &rules));
         let plan = planned.await.and_then(|plan| plan).map_err(|e| {
             PhaseError::Precondition(format!(
-                "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back this run (iu-cutter rollback {run}) and start a new one"
+                "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back \
+                 this run and start a new one"
             ))
         })?;
         let plan_sha256 = plan.sha256();
@@ -268,11 +271,14 @@ impl CutLegA {
                 None,
                 format!("the reviewed plan (sha256 {reviewed}, from run --plan)"),
                 format!("the plan computed from the backup, sha256 {plan_sha256}"),
-                format!(
-                    "the documents changed between the plan check and the backup; nothing was \
-                     fenced; {}, review the plan again (iu-cutter plan --out FILE) and run with it",
-                    rollback_and_restart(&run)
-                ),
+                vec![
+                    NextAction::fix(
+                        "the documents changed between the plan check and the backup; nothing \
+                         was fenced",
+                    ),
+                    NextAction::rollback(&run),
+                    NextAction::Plan,
+                ],
             ));
         }
 
@@ -349,9 +355,9 @@ async fn fence(
                 PhaseError::blocked_on_conflict(
                     names::CUT_LEG_A,
                     e,
-                    format!(
-                        "the document changed since the backup (or another run holds it); {}",
-                        rollback_and_restart(run)
+                    rollback_and_restart_because(
+                        "the document changed since the backup (or another run holds it)",
+                        run,
                     ),
                 )
             })?;
@@ -378,10 +384,7 @@ fn plan_changed(run: &RunId, journaled: &Plan, plan: &Plan) -> PhaseError {
         document,
         format!("the journaled plan (sha256 {})", journaled.sha256()),
         format!("a recomputed plan with sha256 {}: {what}", plan.sha256()),
-        format!(
-            "the plan changed since the run started; {}",
-            rollback_and_restart(run)
-        ),
+        rollback_and_restart_because("the plan changed since the run started", run),
     )
 }
 
@@ -390,7 +393,7 @@ fn plan_gap(
     document: Option<DocumentId>,
     expected: String,
     found: String,
-    next_action: String,
+    next: Vec<NextAction>,
 ) -> PhaseError {
     PhaseError::Blocked(Gap {
         phase: names::CUT_LEG_A.to_owned(),
@@ -398,12 +401,21 @@ fn plan_gap(
         unit: None,
         expected,
         found,
-        next_action,
+        next,
     })
 }
 
-fn rollback_and_restart(run: &RunId) -> String {
-    format!("roll back this run (iu-cutter rollback {run}) and start a new run")
+/// Roll back `run` and start a new one.
+fn rollback_and_restart(run: &RunId) -> Vec<NextAction> {
+    vec![NextAction::rollback(run), NextAction::Run { run: None }]
+}
+
+/// What happened (`why`, as a [`NextAction::Fix`] to look into), then
+/// [`rollback_and_restart`].
+fn rollback_and_restart_because(why: &str, run: &RunId) -> Vec<NextAction> {
+    let mut next = vec![NextAction::fix(why)];
+    next.extend(rollback_and_restart(run));
+    next
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
-    BackedUp, BatchTimes, Gap, Pacer, PhaseError, PhaseRole, RunContext, names,
+    BackedUp, BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -81,9 +81,13 @@ impl LifecycleEnact {
                             ),
                             None => "no such document".into(),
                         },
-                        next_action: format!(
-                            "the store did not keep the enacted state (a concurrent writer?); inspect, then roll back this run (iu-cutter rollback {run})"
-                        ),
+                        next: vec![
+                            NextAction::fix(
+                                "the store did not keep the enacted state (a concurrent \
+                                 writer?); inspect",
+                            ),
+                            NextAction::rollback(&run),
+                        ],
                     }));
                 }
             }
@@ -133,10 +137,13 @@ async fn enact(
                 return Err(PhaseError::blocked_on_conflict(
                     names::LIFECYCLE_ENACT,
                     e,
-                    format!(
-                        "the document changed after write-verify (or another run holds it); \
-                         {enacted}; roll back this run (iu-cutter rollback {run})"
-                    ),
+                    vec![
+                        NextAction::fix(format!(
+                            "the document changed after write-verify (or another run holds \
+                             it); {enacted}"
+                        )),
+                        NextAction::rollback(run),
+                    ],
                 ));
             }
             Err(e) => return Err(e.into()),

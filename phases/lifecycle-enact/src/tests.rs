@@ -243,7 +243,7 @@ async fn a_conflict_in_a_later_batch_says_what_earlier_batches_enacted() -> Test
     let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(
-        gap.next_action
+        gap.to_string()
             .contains("1 of its 2 document(s) are enacted on this run's generation"),
         "{gap}"
     );
@@ -278,11 +278,11 @@ async fn a_conflict_counts_what_an_earlier_stopped_call_enacted() -> TestResult 
     .await?;
     let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert!(
-        gap.next_action
+        gap.to_string()
             .contains("1 of its 2 document(s) are enacted"),
         "{gap}"
     );
-    assert!(!gap.next_action.contains("nothing"), "{gap}");
+    assert!(!gap.to_string().contains("nothing"), "{gap}");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use iu_cutter_live_execution::{
     Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     PlannedUnit, RunId, Scope, Unit, sha256_hex,
 };
-use iu_cutter_phase_core::{BackedUp, Gap, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{BackedUp, Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
 
 iu_cutter_phase_core::standard_phase! {
@@ -188,10 +188,11 @@ impl Gate<'_> {
             unit,
             expected,
             found,
-            next_action: format!(
-                "inspect, then roll back (iu-cutter rollback {run}) or re-run (iu-cutter resume {run})",
-                run = self.run
-            ),
+            next: vec![
+                NextAction::fix("inspect, then roll back the run or resume it"),
+                NextAction::rollback(self.run),
+                NextAction::resume(self.run),
+            ],
         })
     }
 

@@ -220,12 +220,12 @@ async fn blocked_resume_counts_what_the_stopped_call_enacted(
     };
     assert_eq!(gap.document.as_ref(), Some(edited));
     assert!(
-        gap.next_action.contains(&format!(
+        gap.to_string().contains(&format!(
             "{BATCH} of its {DOCUMENTS} document(s) are enacted"
         )),
         "{gap}"
     );
-    assert!(!gap.next_action.contains("nothing"), "{gap}");
+    assert!(!gap.to_string().contains("nothing"), "{gap}");
     Ok(())
 }
 

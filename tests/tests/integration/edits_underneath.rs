@@ -82,7 +82,7 @@ async fn blocked_and_untouched(fixture: Option<impl Fixture>) -> TestResult {
         return Err(format!("expected BLOCKED, got {:?}", report.outcome).into());
     };
     assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
-    assert!(!gap.next_action.is_empty(), "{gap}");
+    assert!(!gap.next.is_empty(), "{gap}");
     let after = adapter.snapshot().await?;
     assert!(after.units.is_empty(), "no unit written: {:?}", after.units);
     assert!(after.generations.is_empty(), "no generation staged");
