@@ -10,11 +10,13 @@ use iu_cutter_phase_core::names;
 use super::*;
 use crate::{Attestation, Command};
 
-/// A layer that records, for every call, its kind and, for a scope census, how many documents
-/// it asked for.
+/// Every call's kind and, for a scope census, how many documents it asked for.
+type Calls = Arc<Mutex<Vec<(OpKind, usize)>>>;
+
+/// A layer that records [`Calls`].
 struct CensusProbe<A> {
     inner: A,
-    calls: Arc<Mutex<Vec<(OpKind, usize)>>>,
+    calls: Calls,
 }
 
 #[async_trait]
@@ -36,7 +38,7 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CensusProbe<A> {
 const OTHER: &str = "# Not in scope\n\nUntouched.\n";
 
 /// One law among 40 other documents, over a probed simulator behind an open switch.
-fn one_law_among_many() -> (Arc<Simulator>, Runner, Arc<Mutex<Vec<(OpKind, usize)>>>) {
+fn one_law_among_many() -> (Arc<Simulator>, Runner, Calls) {
     let mut documents: Vec<(String, String)> = (0..40)
         .map(|n| (format!("kb/{n:02}"), format!("# Doc {n}\n\nBody {n}.\n")))
         .collect();
