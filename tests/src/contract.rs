@@ -337,6 +337,7 @@ pub async fn backup_of(
         schema_version: SCHEMA_VERSION,
         run: generation.clone(),
         census,
+        mark: None,
         documents: snapshots,
     }
 }

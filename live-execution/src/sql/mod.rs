@@ -797,6 +797,11 @@ macro_rules! dispatch {
                 .await
                 .map(Reply::Facts),
             Op::Census => $ops::census($pool).await.map(Reply::Census),
+            // Placeholder until the change log lands on the SQL stores (branch census-sql).
+            Op::ScopeCensus(_) | Op::ChangedSince(_) => Err(AdapterError::Invalid(format!(
+                "`{}` is not implemented on this store yet",
+                op.kind()
+            ))),
             Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),
             Op::ListRuns => $ops::list_runs($pool).await.map(Reply::Runs),

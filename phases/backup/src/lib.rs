@@ -68,6 +68,7 @@ impl Backup {
             schema_version: SCHEMA_VERSION,
             run: run.clone(),
             census,
+            mark: None,
             documents: snapshots,
         };
         let receipt = ctx.backups.save(&backup).await?;
