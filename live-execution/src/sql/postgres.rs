@@ -163,9 +163,9 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
         };
         numbers(parts.next())
             && numbers(parts.next())
-            && parts.next().is_some_and(|xip| {
-                xip.is_empty() || xip.split(',').all(|x| numbers(Some(x)))
-            })
+            && parts
+                .next()
+                .is_some_and(|xip| xip.is_empty() || xip.split(',').all(|x| numbers(Some(x))))
             && parts.next().is_none()
     }
 

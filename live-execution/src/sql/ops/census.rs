@@ -9,7 +9,9 @@ use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::census::{CensusBuilder, DocumentDigester, UnitFields};
-use crate::domain::{Census, Document, DocumentId, GenerationRecord, RunId};
+use crate::domain::{
+    Census, ChangeMark, Document, DocumentId, GenerationRecord, RunId, ScopeCensus,
+};
 use crate::error::AdapterError;
 use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{BulkReads, Dialect};
@@ -45,11 +47,11 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
 }
 
 /// The census of the documents `ids` (those that exist), and the change log's mark, read in
-/// one snapshot: the mark first (on PostgreSQL it is the snapshot), as `backend:text`.
+/// one snapshot: the mark first (on PostgreSQL it is the snapshot).
 pub(crate) async fn scope_census<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
-) -> AdapterResult<(Census, String)> {
+) -> AdapterResult<ScopeCensus> {
     let what = "taking the census of a scope";
     let ids: Vec<&str> = ids.iter().map(DocumentId::as_str).collect();
     let ids = serde_json::to_string(&ids).map_err(|e| {
@@ -71,48 +73,36 @@ pub(crate) async fn scope_census<D: Dialect>(
         }
     };
     tx.commit().await.map_err(sql(what))?;
-    Ok((census, format!("{}:{mark}", D::MARK_BACKEND)))
+    Ok(ScopeCensus {
+        census,
+        mark: ChangeMark::new(D::MARK_BACKEND, mark),
+    })
 }
 
-/// The documents the change log says changed in commits the census of `mark` (`backend:text`,
-/// as [`scope_census`] gave it) could not see, by id. A mark of another backend, or not
-/// well formed, is refused, naming what it is.
+/// The documents the change log says changed in commits the census of `mark` could not see,
+/// by id. A mark of another backend, or not as this backend writes them, is refused.
 pub(crate) async fn changed_since<D: Dialect>(
     pool: &Pool<D>,
-    mark: &str,
+    mark: &ChangeMark,
 ) -> AdapterResult<Vec<DocumentId>> {
     let what = "reading the documents changed since a census";
-    let text = own_mark::<D>(mark)?;
+    let position = mark.position_for(D::MARK_BACKEND)?;
+    if !D::mark_is_well_formed(position) {
+        return Err(AdapterError::Invalid(format!(
+            "the change mark `{mark}` is not one a {} store issues",
+            D::MARK_BACKEND
+        )));
+    }
     let mut conn = pool.acquire().await.map_err(sql(what))?;
     let rows = D::query(D::CHANGED_SINCE)
-        .bind(text)
-        .fetch_all(&mut conn)
+        .bind(position)
+        .fetch_all(&mut *conn)
         .await
         .map_err(sql(what))?;
     rows.iter()
         .map(|row| row.text(0).map(DocumentId::new))
         .collect::<Result<_, _>>()
         .map_err(sql(what))
-}
-
-/// The text of `mark` if it is this backend's and well formed.
-fn own_mark<D: Dialect>(mark: &str) -> AdapterResult<&str> {
-    match mark.split_once(':') {
-        Some((backend, text)) if backend == D::MARK_BACKEND && D::mark_is_well_formed(text) => {
-            Ok(text)
-        }
-        Some((backend, _)) if backend == D::MARK_BACKEND => Err(AdapterError::Invalid(format!(
-            "change mark `{mark}` is not a {backend} mark as this store writes them"
-        ))),
-        Some((backend, _)) => Err(AdapterError::Invalid(format!(
-            "change mark `{mark}` was taken on a {backend} store, not on this {} store",
-            D::MARK_BACKEND
-        ))),
-        None => Err(AdapterError::Invalid(format!(
-            "change mark `{mark}` names no store kind (`{}:…` expected)",
-            D::MARK_BACKEND
-        ))),
-    }
 }
 
 /// A document's digest started from the census's document columns (id, revision, sha256,
