@@ -797,11 +797,10 @@ macro_rules! dispatch {
                 .await
                 .map(Reply::Facts),
             Op::Census => $ops::census($pool).await.map(Reply::Census),
-            // Placeholder until the change log lands on the SQL stores (branch census-sql).
-            Op::ScopeCensus(_) | Op::ChangedSince(_) => Err(AdapterError::Invalid(format!(
-                "`{}` is not implemented on this store yet",
-                op.kind()
-            ))),
+            Op::ScopeCensus(documents) => $ops::scope_census($pool, documents)
+                .await
+                .map(Reply::ScopeCensus),
+            Op::ChangedSince(mark) => $ops::changed_since($pool, mark).await.map(Reply::Changed),
             Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),
             Op::ListRuns => $ops::list_runs($pool).await.map(Reply::Runs),
