@@ -15,9 +15,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ActiveUnit, AdapterInfo, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor,
+    ActiveUnit, AdapterInfo, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId,
+    ExpectedRevision, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
+    RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit,
+    UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
@@ -158,6 +159,20 @@ pub trait Reads: Send + Sync {
     /// The census of the whole store (documents, generations, units; not the journal).
     async fn census(&self) -> AdapterResult<Census>;
 
+    /// The census of `documents` alone ([`census`](Self::census) restricted to them: the same
+    /// digests, the fingerprint over that subset; an id that does not exist is absent) and the
+    /// store's [`ChangeMark`], both read in one snapshot, so that
+    /// [`changed_since`](Self::changed_since) of the mark lists exactly what this census could
+    /// not see. Costs O(documents asked for), whatever the store's size.
+    async fn scope_census(&self, documents: &[DocumentId]) -> AdapterResult<ScopeCensus>;
+
+    /// The ids, in id order (bytewise), of every document whose row, generation records or
+    /// units changed in a commit that the [`scope_census`](Self::scope_census) which issued
+    /// `mark` could not see, by anyone (another runner, raw SQL); a change undone since (ABA)
+    /// is still listed. Costs O(changes since the mark). A mark issued by another store is
+    /// [`AdapterError::Invalid`].
+    async fn changed_since(&self, mark: &ChangeMark) -> AdapterResult<Vec<DocumentId>>;
+
     /// A full copy of documents, generations and units.
     async fn snapshot(&self) -> AdapterResult<StoreSnapshot>;
 }
@@ -206,6 +221,12 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
     }
     async fn census(&self) -> AdapterResult<Census> {
         call!(self, Census => Census)
+    }
+    async fn scope_census(&self, documents: &[DocumentId]) -> AdapterResult<ScopeCensus> {
+        call!(self, ScopeCensus(documents) => ScopeCensus)
+    }
+    async fn changed_since(&self, mark: &ChangeMark) -> AdapterResult<Vec<DocumentId>> {
+        call!(self, ChangedSince(mark) => Changed)
     }
     async fn snapshot(&self) -> AdapterResult<StoreSnapshot> {
         call!(self, Snapshot => Snapshot)

@@ -535,7 +535,8 @@ impl Plan {
     }
 }
 
-/// A fingerprint of the whole store (documents, generations, units; not the journal).
+/// A fingerprint of the whole store, or of some of its documents ([`ScopeCensus`]): documents,
+/// generations, units; not the journal.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Census {
     /// Number of documents.
@@ -546,6 +547,60 @@ pub struct Census {
     pub fingerprint: String,
     /// Digest of each document with its generations and units.
     pub per_document: BTreeMap<DocumentId, String>,
+}
+
+/// An opaque position in a store's change history: what a [`ScopeCensus`] could see. Written
+/// `backend:position` (e.g. `simulator:42`); only the store that issued a mark can read it, and a
+/// mark from another backend is refused naming both.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChangeMark(String);
+
+impl ChangeMark {
+    /// The mark at `position` in `backend`'s change history.
+    pub fn new(backend: &str, position: impl fmt::Display) -> Self {
+        Self(format!("{backend}:{position}"))
+    }
+
+    /// The mark as written (`backend:position`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The position part of a mark `backend` issued; a mark of another backend (or no backend)
+    /// is [`crate::AdapterError::Invalid`] naming both, so a mark journaled by one store is never
+    /// read against another.
+    pub fn position_for(&self, backend: &str) -> Result<&str, crate::AdapterError> {
+        match self.0.split_once(':') {
+            Some((issuer, position)) if issuer == backend => Ok(position),
+            Some((issuer, _)) => Err(crate::AdapterError::Invalid(format!(
+                "the change mark `{}` was issued by the {issuer} store; this is a {backend} store",
+                self.0
+            ))),
+            None => Err(crate::AdapterError::Invalid(format!(
+                "`{}` is not a change mark (expected `{backend}:POSITION`)",
+                self.0
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for ChangeMark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The census of some documents and the store's change mark, both read in one snapshot: every
+/// change the census could not see is listed by `changed_since(mark)`, so the census plus the
+/// changes since describe the whole store at a cost that follows the scope, not the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeCensus {
+    /// The [`Census`] restricted to the documents asked for (same digests and fingerprint
+    /// encoding over that subset; ids that do not exist are absent).
+    pub census: Census,
+    /// Where the store's change history stood when the census was read.
+    pub mark: ChangeMark,
 }
 
 /// Everything a run may touch for one document, as it was before the run.
@@ -559,15 +614,20 @@ pub struct DocumentSnapshot {
     pub active_units: Vec<Unit>,
 }
 
-/// The pre-run state of a run's scope plus the census of the whole store.
+/// The pre-run state of a run's scope plus the census of that scope and the store's change mark.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backup {
     /// Schema version of this boundary type.
     pub schema_version: u32,
     /// The run this backup belongs to.
     pub run: RunId,
-    /// Census of the whole store when the backup was taken.
+    /// Census of the run's scope when the backup was taken (a backup written before scope
+    /// censuses holds the whole store's census: restricted to the scope, the same thing).
     pub census: Census,
+    /// The store's change mark read with `census` ([`ScopeCensus::mark`]); `None` in a backup
+    /// written before scope censuses, which cannot say what changed outside the scope since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<ChangeMark>,
     /// The scoped documents, in id order.
     pub documents: Vec<DocumentSnapshot>,
 }
@@ -905,6 +965,21 @@ pub struct AdapterInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_mark_is_read_only_by_the_backend_that_issued_it() {
+        let mark = ChangeMark::new("sqlite", 42);
+        assert_eq!(mark.as_str(), "sqlite:42");
+        assert_eq!(mark.position_for("sqlite").ok(), Some("42"));
+        let foreign = mark.position_for("postgres").map_err(|e| e.to_string());
+        assert!(
+            foreign
+                .as_ref()
+                .is_err_and(|e| e.contains("sqlite") && e.contains("postgres")),
+            "{foreign:?}"
+        );
+        assert!(ChangeMark("42".to_owned()).position_for("sqlite").is_err());
+    }
 
     fn id(n: usize) -> DocumentId {
         DocumentId::new(format!("doc/{n}"))

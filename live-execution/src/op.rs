@@ -11,9 +11,9 @@
 use std::time::Duration;
 
 use crate::domain::{
-    ActiveUnit, Backup, Census, Document, DocumentHead, DocumentId, ExpectedRevision,
+    ActiveUnit, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId, ExpectedRevision,
     GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor,
+    RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -64,6 +64,10 @@ pub enum Op<'a> {
     },
     /// The census of the whole store.
     Census,
+    /// The census of some documents and the change mark, in one read snapshot.
+    ScopeCensus(&'a [DocumentId]),
+    /// The documents changed in a commit a scope census's mark could not see.
+    ChangedSince(&'a ChangeMark),
     /// Every document, generation record and unit.
     Snapshot,
     /// A journaled run.
@@ -214,6 +218,8 @@ pub enum OpKind {
     ActiveUnitsPage,
     SourceFacts,
     Census,
+    ScopeCensus,
+    ChangedSince,
     Snapshot,
     LoadRun,
     ListRuns,
@@ -296,7 +302,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 33] = {
+pub const OPS: [OpSpec; 35] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -311,6 +317,8 @@ pub const OPS: [OpSpec; 33] = {
         spec(K::ActiveUnitsPage, "active_units_page", R::Reads, A::Read),
         spec(K::SourceFacts, "source_facts", R::Reads, A::Read),
         spec(K::Census, "census", R::Reads, A::Read),
+        spec(K::ScopeCensus, "scope_census", R::Reads, A::Read),
+        spec(K::ChangedSince, "changed_since", R::Reads, A::Read),
         spec(K::Snapshot, "snapshot", R::Reads, A::Read),
         spec(K::LoadRun, "load_run", R::Journal, A::Read),
         spec(K::ListRuns, "list_runs", R::Journal, A::Read),
@@ -395,6 +403,8 @@ impl Op<'_> {
             Op::ActiveUnitsPage { .. } => OpKind::ActiveUnitsPage,
             Op::SourceFacts { .. } => OpKind::SourceFacts,
             Op::Census => OpKind::Census,
+            Op::ScopeCensus(_) => OpKind::ScopeCensus,
+            Op::ChangedSince(_) => OpKind::ChangedSince,
             Op::Snapshot => OpKind::Snapshot,
             Op::LoadRun(_) => OpKind::LoadRun,
             Op::ListRuns => OpKind::ListRuns,
@@ -452,6 +462,8 @@ pub enum Reply {
     UnitPage(Vec<ActiveUnit>),
     Facts(SourceFacts),
     Census(Census),
+    ScopeCensus(ScopeCensus),
+    Changed(Vec<DocumentId>),
     Snapshot(StoreSnapshot),
     Run(Option<RunRecord>),
     Runs(Vec<RunRecord>),
@@ -480,6 +492,8 @@ impl Reply {
                 Reply::UnitPage(_) => "a page of active units",
                 Reply::Facts(_) => "source facts",
                 Reply::Census(_) => "a census",
+                Reply::ScopeCensus(_) => "a scope census",
+                Reply::Changed(_) => "changed document ids",
                 Reply::Snapshot(_) => "a snapshot",
                 Reply::Run(_) => "a run",
                 Reply::Runs(_) => "runs",
@@ -518,6 +532,8 @@ reply_from! {
     Vec<ActiveUnit> => UnitPage,
     SourceFacts => Facts,
     Census => Census,
+    ScopeCensus => ScopeCensus,
+    Vec<DocumentId> => Changed,
     StoreSnapshot => Snapshot,
     Option<RunRecord> => Run,
     Vec<RunRecord> => Runs,

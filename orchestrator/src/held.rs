@@ -63,7 +63,7 @@ pub(crate) async fn enact_or_verify(
         Ok(first_open) => first_open,
         Err(outcome) => return Ok(inv.finish(outcome, None).await),
     };
-    inv.take_census_before().await;
+    inv.take_census_before(&record.scope).await;
     if let Some(outcome) = reopen(pipeline, &record, &mut inv).await {
         return Ok(inv.finish(outcome, None).await);
     }

@@ -17,8 +17,9 @@ use std::time::Instant;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Census, Claimed, DocumentState, Evidence, GenerationState, LeaseClaim,
-    LiveExecutionAdapter, PhaseRecord, RunId, RunRecord, RunStatus, Scope,
+    AdapterError, Census, ChangeMark, Claimed, DocumentId, DocumentState, Evidence,
+    GenerationState, LeaseClaim, LiveExecutionAdapter, PhaseRecord, RunId, RunRecord, RunStatus,
+    Scope, ScopeCensus,
 };
 use iu_cutter_phase_core::evidence::{BACKUP_SHA256, PLAN_SHA256};
 use iu_cutter_phase_core::{BackupStore, JournalBackupStore, RunEvent};
@@ -71,8 +72,12 @@ pub(crate) struct Invocation<'a> {
     pub(crate) phases: Vec<PhaseEntry>,
     notes: Vec<String>,
     census_before: Option<CensusSummary>,
-    /// The opening census in full, until the phases' context takes it (for the backup phase).
-    pub(crate) opening_census: Option<Census>,
+    /// The opening scope census in full, until the phases' context takes it (for the backup
+    /// phase).
+    pub(crate) opening_census: Option<ScopeCensus>,
+    /// What the opening census covered: the scope, its documents as resolved then, and the
+    /// store's change mark, for the closing census.
+    census_scope: Option<(Scope, Vec<DocumentId>, ChangeMark)>,
     pub(crate) census_after: Option<CensusSummary>,
     pub(crate) rollback: Option<RollbackCheck>,
     /// The run's scope, once the journal showed it (to read what the run holds at the end).
@@ -112,6 +117,7 @@ impl<'a> Invocation<'a> {
             notes: Vec::new(),
             census_before: None,
             opening_census: None,
+            census_scope: None,
             census_after: None,
             rollback: None,
             scope: None,
@@ -270,18 +276,64 @@ impl<'a> Invocation<'a> {
         }
     }
 
-    pub(crate) async fn take_census_before(&mut self) {
-        let census = self.census("before").await;
-        self.census_before = census.as_ref().map(CensusSummary::from);
-        self.opening_census = census;
+    /// The opening census: of `scope`'s documents (resolved now, heads only) with the store's
+    /// change mark, so that it costs O(scope) whatever the store's size; the closing census
+    /// reads the same documents and the store's change log since the mark.
+    pub(crate) async fn take_census_before(&mut self, scope: &Scope) {
+        let census = match self.store.load_heads(scope).await {
+            Ok(heads) => {
+                let ids: Vec<DocumentId> = heads.into_iter().map(|h| h.id).collect();
+                self.store
+                    .scope_census(&ids)
+                    .await
+                    .map(|census| (ids, census))
+            }
+            Err(error) => Err(error),
+        };
+        match census {
+            Ok((ids, census)) => {
+                self.census_before = Some(CensusSummary::from(&census.census));
+                self.census_scope = Some((scope.clone(), ids, census.mark.clone()));
+                self.opening_census = Some(census);
+            }
+            Err(error) => self.note(format!("scope census before not taken: {error}")),
+        }
     }
 
-    async fn census(&mut self, when: &str) -> Option<Census> {
-        match self.store.census().await {
-            Ok(census) => Some(census),
+    /// The closing census: the opening one's documents again, and the documents outside the
+    /// scope that the store's change log lists as changed since the opening.
+    async fn census_after(&mut self) -> Option<CensusSummary> {
+        let (_, ids, _) = self.census_scope.as_ref()?;
+        match self.store.scope_census(ids).await {
+            Ok(census) => Some(self.closing_summary(&census.census).await),
             Err(error) => {
-                self.note(format!("census {when} not taken: {error}"));
+                self.note(format!("scope census after not taken: {error}"));
                 None
+            }
+        }
+    }
+
+    /// The summary of `census`, a closing census of the invocation's scope, with the documents
+    /// outside the scope changed since the opening census (left out when the change log cannot
+    /// be read, which is noted).
+    pub(crate) async fn closing_summary(&mut self, census: &Census) -> CensusSummary {
+        let Some((scope, ids, mark)) = &self.census_scope else {
+            return CensusSummary::from(census);
+        };
+        match self.store.changed_since(mark).await {
+            Ok(changed) => {
+                let outside: Vec<DocumentId> = changed
+                    .into_iter()
+                    .filter(|id| ids.binary_search(id).is_err() && !scope.contains(id))
+                    .collect();
+                CensusSummary::with_changed_outside(census, &outside)
+            }
+            Err(error) => {
+                self.note(format!(
+                    "what changed outside the scope since the opening census is not known: \
+                     {error}"
+                ));
+                CensusSummary::from(census)
             }
         }
     }
@@ -360,7 +412,7 @@ impl<'a> Invocation<'a> {
             None => outcome,
         };
         if self.census_before.is_some() && self.census_after.is_none() {
-            self.census_after = self.census("after").await.as_ref().map(CensusSummary::from);
+            self.census_after = self.census_after().await;
         }
         let holds = if outcome.is_success() {
             None

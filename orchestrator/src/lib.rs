@@ -138,8 +138,9 @@ pub use next::NextAction;
 pub use options::{RunOptions, RunRequest};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{
-    Attestation, CensusSummary, Command, DigestMismatch, Footprint, LeaseLost, Outcome, PhaseEntry,
-    PhaseEntryStatus, Provenance, REPORT_SCHEMA_VERSION, RollbackCheck, RunReport,
+    Attestation, CHANGED_SAMPLE, CensusSummary, Command, DigestMismatch, Footprint, LeaseLost,
+    Outcome, PhaseEntry, PhaseEntryStatus, Provenance, REPORT_SCHEMA_VERSION, RollbackCheck,
+    RunReport,
 };
 pub use runner::Runner;
 

@@ -439,7 +439,8 @@ pub struct Provenance {
     pub config_sha256: String,
 }
 
-/// A dry run's proof that the live store was only read: its census before and after.
+/// A dry run's proof that the live store was only read: the census of the dry run's scope
+/// before and after, and every document of the store changed in between (anywhere, by anyone).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attestation {
     /// Schema version of this boundary type.
@@ -448,23 +449,69 @@ pub struct Attestation {
     pub run: String,
     /// The live store, password removed.
     pub live_store: String,
-    /// Its census before the dry run.
+    /// The census of the dry run's scope before the dry run.
     pub census_before: CensusSummary,
-    /// Its census after.
+    /// The census of the same documents after.
     pub census_after: CensusSummary,
-    /// Whether the two are equal (every document's digest included).
+    /// How many documents of the whole store, in the scope or not, the store's change log lists
+    /// as changed since the census before.
+    #[serde(default)]
+    pub changed_documents: u64,
+    /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_sample: Vec<DocumentId>,
+    /// Whether nothing changed: the two scope censuses are equal (every document's digest
+    /// included) and the change log lists no document anywhere in the store.
     pub unchanged: bool,
 }
 
-/// The census of the whole store, without the per-document digests.
+impl Attestation {
+    /// The attestation of dry run `run` on `live_store`: `before` is the live scope census taken
+    /// before it, `after` the census of the same documents after, `changed` what the store's
+    /// change log lists after `before`'s mark (anywhere in the store). Unchanged only when the
+    /// two censuses are equal and nothing at all changed: a change anywhere, even undone since,
+    /// fails it, as a whole-store fingerprint change would.
+    pub fn of(
+        run: &RunId,
+        live_store: String,
+        before: &Census,
+        after: &Census,
+        changed: &[DocumentId],
+    ) -> Self {
+        Attestation {
+            schema_version: iu_cutter_live_execution::SCHEMA_VERSION,
+            run: run.to_string(),
+            live_store,
+            census_before: CensusSummary::from(before),
+            census_after: CensusSummary::from(after),
+            changed_documents: changed.len() as u64,
+            changed_sample: changed.iter().take(CHANGED_SAMPLE).cloned().collect(),
+            unchanged: before == after && changed.is_empty(),
+        }
+    }
+}
+
+/// How many changed document ids a report lists (the count is always given).
+pub const CHANGED_SAMPLE: usize = 10;
+
+/// The census of a scope (the documents an invocation works on), without the per-document
+/// digests; the closing one also says what changed outside the scope meanwhile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CensusSummary {
-    /// Number of documents.
+    /// Number of documents in the scope.
     pub documents: u64,
-    /// Number of units across all generations.
+    /// Number of units across all their generations.
     pub units: u64,
-    /// The fingerprint.
+    /// The fingerprint over the scope's documents.
     pub fingerprint: String,
+    /// On the closing census: how many documents outside the scope the store's change log
+    /// lists as changed since the opening census (another runner, an import, raw SQL). Absent
+    /// on the opening census, or when the change log could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_outside_scope: Option<u64>,
+    /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_outside_scope_sample: Vec<DocumentId>,
 }
 
 impl From<&Census> for CensusSummary {
@@ -473,6 +520,24 @@ impl From<&Census> for CensusSummary {
             documents: census.documents,
             units: census.units,
             fingerprint: census.fingerprint.clone(),
+            changed_outside_scope: None,
+            changed_outside_scope_sample: Vec::new(),
+        }
+    }
+}
+
+impl CensusSummary {
+    /// The summary of a closing census, with the documents outside the scope that changed since
+    /// the opening one.
+    pub fn with_changed_outside(census: &Census, changed_outside: &[DocumentId]) -> Self {
+        CensusSummary {
+            changed_outside_scope: Some(changed_outside.len() as u64),
+            changed_outside_scope_sample: changed_outside
+                .iter()
+                .take(CHANGED_SAMPLE)
+                .cloned()
+                .collect(),
+            ..CensusSummary::from(census)
         }
     }
 }
@@ -497,13 +562,20 @@ pub struct RollbackCheck {
     pub restored_documents: u64,
     /// Every backed-up document's digest equals the backup census's digest.
     pub census_matches_backup: bool,
-    /// The whole store's fingerprint equals the pre-run fingerprint. False while the scoped
+    /// The scope's fingerprint equals the pre-run one and nothing outside the scope changed
+    /// since the backup (the store's change log lists nothing; a backup written before scope
+    /// censuses compares the whole store's fingerprints instead). False while the scoped
     /// documents match means something outside the run changed the store since the backup.
     pub fingerprint_matches_pre_run: bool,
-    /// The fingerprint recorded in the backup.
+    /// The fingerprint recorded in the backup (over the scope; the whole store's in a backup
+    /// written before scope censuses).
     pub pre_run_fingerprint: String,
-    /// The fingerprint after the restore.
+    /// The same fingerprint after the restore.
     pub fingerprint_after: String,
+    /// Documents outside the scope changed since the backup, in id order (at most
+    /// [`CHANGED_SAMPLE`]): reported, never undone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_outside_scope: Vec<DocumentId>,
     /// Every backed-up document that differs, in id order.
     pub mismatches: Vec<DigestMismatch>,
     /// Backed-up documents the run never touched (nothing to undo, nothing compared).
@@ -782,8 +854,11 @@ impl RunReport {
         if self.census_before.is_none() && self.census_after.is_none() {
             return;
         }
-        md.push_str("\n## Census\n\n| when | documents | units | fingerprint |\n");
-        md.push_str("|---|---|---|---|\n");
+        md.push_str(
+            "\n## Scope census\n\n| when | documents in scope | units | fingerprint | \
+             changed outside the scope since before |\n",
+        );
+        md.push_str("|---|---|---|---|---|\n");
         for (when, census) in [
             ("before", &self.census_before),
             ("after", &self.census_after),
@@ -791,10 +866,11 @@ impl RunReport {
             if let Some(c) = census {
                 let _ = writeln!(
                     md,
-                    "| {when} | {} | {} | {} |",
+                    "| {when} | {} | {} | {} | {} |",
                     c.documents,
                     c.units,
-                    code(&c.fingerprint)
+                    code(&c.fingerprint),
+                    cell(&changed_cell(c))
                 );
             }
         }
@@ -820,15 +896,18 @@ impl RunReport {
             let verdict = if a.unchanged { "PASS" } else { "FAILED" };
             let _ = writeln!(
                 md,
-                "\n## Non-mutation attestation: {verdict}\n\nLive store {}: census {} documents, \
-                 {} units, fingerprint {} before; {} documents, {} units, fingerprint {} after.",
+                "\n## Non-mutation attestation: {verdict}\n\nLive store {}: scope census {} \
+                 documents, {} units, fingerprint {} before; {} documents, {} units, fingerprint \
+                 {} after; {} document(s) of the whole store changed in between{}.",
                 code(&a.live_store),
                 a.census_before.documents,
                 a.census_before.units,
                 code(&a.census_before.fingerprint),
                 a.census_after.documents,
                 a.census_after.units,
-                code(&a.census_after.fingerprint)
+                code(&a.census_after.fingerprint),
+                a.changed_documents,
+                ids_suffix(&a.changed_sample)
             );
         }
         if !self.notes.is_empty() {
@@ -841,6 +920,27 @@ impl RunReport {
 }
 
 /// The rollback check section: the verification's figures, then one row per kept edit,
+/// The census table's last cell: the count of documents changed outside the scope, with the
+/// first ids; `-` where not known.
+fn changed_cell(census: &CensusSummary) -> String {
+    match census.changed_outside_scope {
+        None => "-".to_owned(),
+        Some(count) => format!(
+            "{count}{}",
+            ids_suffix(&census.changed_outside_scope_sample)
+        ),
+    }
+}
+
+/// ` (`a`, `b`)` for a non-empty list of ids, nothing otherwise.
+fn ids_suffix(ids: &[DocumentId]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let listed: Vec<String> = ids.iter().map(|id| code(id.as_str())).collect();
+    format!(" ({})", listed.join(", "))
+}
+
 /// document left alone and digest mismatch.
 fn rollback_markdown(md: &mut String, check: &RollbackCheck) {
     md.push_str("\n## Rollback check\n\n");
@@ -855,8 +955,16 @@ fn rollback_markdown(md: &mut String, check: &RollbackCheck) {
             check.census_matches_backup.to_string(),
         ),
         (
-            "fingerprint matches pre-run".into(),
+            "scope fingerprint matches pre-run, nothing outside the scope changed".into(),
             check.fingerprint_matches_pre_run.to_string(),
+        ),
+        (
+            "changed outside the scope since the backup (not undone)".into(),
+            if check.changed_outside_scope.is_empty() {
+                "none".to_owned()
+            } else {
+                ids_suffix(&check.changed_outside_scope).trim().to_owned()
+            },
         ),
         (
             "documents never touched by the run".into(),

@@ -4,7 +4,7 @@
 //! a later run holding any of the documents refuses the rollback before any change; an edit
 //! made since the backup, by anyone, is kept (see `iu_cutter_live_execution::ownership`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use iu_cutter_live_execution::prelude::*;
@@ -24,7 +24,8 @@ use crate::next::NextAction;
 use crate::options::RunOptions;
 use crate::pipeline::Pipeline;
 use crate::report::{
-    CensusSummary, Command, DigestMismatch, Outcome, PhaseEntryStatus, RollbackCheck, RunReport,
+    CHANGED_SAMPLE, CensusSummary, Command, DigestMismatch, Outcome, PhaseEntryStatus,
+    RollbackCheck, RunReport,
 };
 
 /// [`crate::Runner::rollback_with`].
@@ -251,7 +252,7 @@ async fn restore(
     let run = &record.run;
     let again = NextAction::rollback(run);
     let store = inv.store().clone();
-    inv.take_census_before().await;
+    inv.take_census_before(&record.scope).await;
     let started = Instant::now();
     let started_at = inv.journal.now();
     inv.phases[0].started_at = Some(started_at.clone());
@@ -295,8 +296,8 @@ async fn restore(
             return rollback_journal_failure(run, error, inv).await;
         }
     };
-    let census = match store.census().await {
-        Ok(census) => census,
+    let (census, changed_outside) = match census_after_restore(store.as_ref(), backup, inv).await {
+        Ok(found) => found,
         Err(error) => {
             return rollback_failed(
                 inv,
@@ -305,7 +306,6 @@ async fn restore(
             );
         }
     };
-    inv.census_after = Some(CensusSummary::from(&census));
     let mismatches = match verify_restored(
         store.as_ref(),
         run,
@@ -329,15 +329,54 @@ async fn restore(
         backup_sha256: receipt.sha256.clone(),
         restored_documents: restoration.undone.len() as u64,
         census_matches_backup: mismatches.is_empty(),
-        fingerprint_matches_pre_run: census.fingerprint == backup.census.fingerprint,
+        fingerprint_matches_pre_run: census.fingerprint == backup.census.fingerprint
+            && changed_outside.is_empty(),
         pre_run_fingerprint: backup.census.fingerprint.clone(),
         fingerprint_after: census.fingerprint.clone(),
+        changed_outside_scope: changed_outside.into_iter().take(CHANGED_SAMPLE).collect(),
         mismatches,
         untouched_documents: restoration.untouched,
         kept_edits: restoration.kept_edits.clone(),
         left_alone: restoration.left_alone.clone(),
     };
     finish_rollback(run, check, &started_at, started, inv).await
+}
+
+/// The census to verify a restore against the backup's, and the documents outside the scope
+/// changed since the backup. A backup with a change mark: the census of the backed-up documents
+/// (O(scope)) and the store's change log since the mark, outside them. A backup written before
+/// scope censuses holds the whole store's census and no mark: the whole store's census, as then
+/// (noted), whose fingerprint says whether anything outside the scope changed.
+async fn census_after_restore(
+    store: &dyn LiveExecutionAdapter,
+    backup: &Backup,
+    inv: &mut Invocation<'_>,
+) -> Result<(Census, Vec<DocumentId>), AdapterError> {
+    let Some(mark) = &backup.mark else {
+        inv.note(
+            "the backup predates scope censuses (no change mark): the whole store's census was \
+             read to verify the rollback"
+                .into(),
+        );
+        let census = store.census().await?;
+        inv.census_after = Some(CensusSummary::from(&census));
+        return Ok((census, Vec::new()));
+    };
+    let ids: Vec<DocumentId> = backup
+        .documents
+        .iter()
+        .map(|s| s.document.id.clone())
+        .collect();
+    let census = store.scope_census(&ids).await?.census;
+    let backed_up: BTreeSet<&DocumentId> = ids.iter().collect();
+    let changed_outside: Vec<DocumentId> = store
+        .changed_since(mark)
+        .await?
+        .into_iter()
+        .filter(|id| !backed_up.contains(id))
+        .collect();
+    inv.census_after = Some(inv.closing_summary(&census).await);
+    Ok((census, changed_outside))
 }
 
 /// Journals the verified rollback: `ROLLED_BACK`, or `BLOCKED` on the first document that
@@ -357,11 +396,22 @@ async fn finish_rollback(
         inv.note(format!("document `{}`: {}", kept.document, kept.reason));
     }
     if !check.fingerprint_matches_pre_run && check.census_matches_backup {
-        inv.note(
+        inv.note(if check.changed_outside_scope.is_empty() {
             "the run's documents match the backup, but the store's fingerprint differs from \
              the pre-run one: something outside the run changed the store since the backup"
-                .into(),
-        );
+                .to_owned()
+        } else {
+            format!(
+                "the run's documents match the backup; documents outside the run's scope changed \
+                 since the backup (something outside the run changed the store; not undone): {}",
+                check
+                    .changed_outside_scope
+                    .iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
     }
     if let Some(gap) = rollback_gap(&check, &again) {
         warn!(gap = %gap, "rollback verification failed");

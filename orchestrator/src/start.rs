@@ -48,7 +48,7 @@ pub(crate) async fn run(
     if let Err(outcome) = sync_and_narrow(&mut request, &mut inv).await {
         return inv.finish(outcome, None).await;
     }
-    inv.take_census_before().await;
+    inv.take_census_before(&request.scope).await;
     let (outcome, held_after) = journal_and_drive(pipeline, request, until, &mut inv).await;
     inv.finish(outcome, held_after).await
 }
@@ -341,7 +341,7 @@ pub(crate) async fn resume(
     if let Some(outcome) = already_finished(&record, &mut inv) {
         return Ok(inv.finish(outcome, None).await);
     }
-    inv.take_census_before().await;
+    inv.take_census_before(&record.scope).await;
     let (outcome, held_after) = continue_run(pipeline, record, until, &mut inv).await;
     Ok(inv.finish(outcome, held_after).await)
 }

@@ -15,11 +15,11 @@ use iu_cutter_live_execution::ownership::{
     purge_step, undo_step, write_step,
 };
 use iu_cutter_live_execution::{
-    ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, Document,
+    ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, ChangeMark, Document,
     DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
     GenerationDigester, GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op,
-    PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, SourceFacts,
-    StoreSnapshot, StoredBackup, Unit, UnitCursor, UnitFields, sha256_hex,
+    PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, ScopeCensus,
+    SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -41,7 +41,18 @@ pub(crate) struct Store {
     leases: BTreeMap<RunId, Lease>,
     /// The logical clock leases expire against, in milliseconds.
     clock_ms: u64,
+    /// The change log (the SQL stores' `document_changes`): a counter bumped by every change to
+    /// a document, its generations or its units, ...
+    changes: u64,
+    /// ... the counter value of each document's last change (documents never changed since
+    /// the store was seeded are absent: their mark is 0) ...
+    last_change: BTreeMap<DocumentId, u64>,
+    /// ... and the same, by counter value, so that `changed_since` costs O(changes).
+    change_log: BTreeMap<u64, DocumentId>,
 }
+
+/// The backend name in the simulator's change marks.
+const MARK_BACKEND: &str = "simulator";
 
 /// The smallest run id: every generation key of a document is ≥ `(document, lowest_run())`.
 fn lowest_run() -> RunId {
@@ -70,6 +81,35 @@ impl Store {
     }
 
     // ---- helpers -------------------------------------------------------------------------
+
+    /// Records a change to `document` (its row, a generation record or a unit) in the change
+    /// log. Every mutation of those calls it, as the SQL stores' triggers fire on every write.
+    fn touch(&mut self, document: &DocumentId) {
+        self.changes += 1;
+        if let Some(previous) = self.last_change.insert(document.clone(), self.changes) {
+            self.change_log.remove(&previous);
+        }
+        self.change_log.insert(self.changes, document.clone());
+    }
+
+    /// The digest and unit count of one document, streamed through the seam's digester in
+    /// the contract's order: generations by generation id, then units by (generation,
+    /// ordinal) — exactly the maps' key order.
+    fn document_census(&self, id: &DocumentId, document: &Document) -> (String, u64) {
+        let mut digester = DocumentDigester::new(document);
+        for (generation, state) in self.document_generations(id) {
+            digester.generation(&GenerationRecord {
+                document: id.clone(),
+                generation: generation.clone(),
+                state,
+            });
+        }
+        for unit in self.document_units(id) {
+            digester.unit(unit);
+        }
+        let units = digester.unit_count();
+        (digester.finish(), units)
+    }
 
     fn document_generations<'a>(
         &'a self,
@@ -253,26 +293,46 @@ impl Store {
         Ok(page)
     }
 
-    /// The census, streamed through the seam's digester in the contract's order: generations by
-    /// generation id, then units by (generation, ordinal) — exactly the maps' key order.
+    /// The census of the whole store.
     pub(crate) fn census(&self) -> Census {
         let mut builder = CensusBuilder::new();
         for (id, document) in &self.documents {
-            let mut digester = DocumentDigester::new(document);
-            for (generation, state) in self.document_generations(id) {
-                digester.generation(&GenerationRecord {
-                    document: id.clone(),
-                    generation: generation.clone(),
-                    state,
-                });
-            }
-            for unit in self.document_units(id) {
-                digester.unit(unit);
-            }
-            let units = digester.unit_count();
-            builder.add(id.clone(), digester.finish(), units);
+            let (digest, units) = self.document_census(id, document);
+            builder.add(id.clone(), digest, units);
         }
         builder.finish()
+    }
+
+    /// The census of `documents` alone and the change counter, read under the one lock (one
+    /// snapshot).
+    pub(crate) fn scope_census(&self, documents: &[DocumentId]) -> ScopeCensus {
+        let mut builder = CensusBuilder::new();
+        // Each id once: a repeated id would count its units twice.
+        let wanted: BTreeSet<&DocumentId> = documents.iter().collect();
+        for id in wanted {
+            if let Some(document) = self.documents.get(id) {
+                let (digest, units) = self.document_census(id, document);
+                builder.add(id.clone(), digest, units);
+            }
+        }
+        ScopeCensus {
+            census: builder.finish(),
+            mark: ChangeMark::new(MARK_BACKEND, self.changes),
+        }
+    }
+
+    /// The documents changed after `mark`, in id order.
+    pub(crate) fn changed_since(&self, mark: &ChangeMark) -> AdapterResult<Vec<DocumentId>> {
+        let position = mark.position_for(MARK_BACKEND)?;
+        let seen: u64 = position.parse().map_err(|_| {
+            AdapterError::Invalid(format!("`{mark}` is not a change mark of the simulator"))
+        })?;
+        let changed: BTreeSet<&DocumentId> = self
+            .change_log
+            .range(seen.saturating_add(1)..)
+            .map(|(_, id)| id)
+            .collect();
+        Ok(changed.into_iter().cloned().collect())
     }
 
     pub(crate) fn snapshot(&self) -> StoreSnapshot {
@@ -345,6 +405,7 @@ impl Store {
                     body: body.to_owned(),
                 };
                 self.documents.insert(id.clone(), document.clone());
+                self.touch(id);
                 document
             }
             Some(document) if document.body == body => document.clone(),
@@ -357,7 +418,9 @@ impl Store {
                 if !matches!(document.state, DocumentState::Cutting { .. }) {
                     document.state = DocumentState::Ready;
                 }
-                document.clone()
+                let document = document.clone();
+                self.touch(id);
+                document
             }
         }
     }
@@ -376,6 +439,7 @@ impl Store {
         {
             Some(unit) => {
                 unit.body = body.to_owned();
+                self.touch(document);
                 true
             }
             None => false,
@@ -400,6 +464,7 @@ impl Store {
         match self.documents.get_mut(id) {
             Some(document) => {
                 document.body = body.to_owned();
+                self.touch(id);
                 true
             }
             None => false,
@@ -503,6 +568,7 @@ impl Store {
                 self.generations
                     .entry((id.clone(), run.clone()))
                     .or_insert(GenerationState::Staged);
+                self.touch(id);
             }
         }
         Ok(())
@@ -521,6 +587,7 @@ impl Store {
                 (unit.document.clone(), run.clone(), unit.ordinal),
                 unit.clone(),
             );
+            self.touch(&unit.document);
         }
         Ok(units.len() as u64)
     }
@@ -552,6 +619,7 @@ impl Store {
                 document.active_generation = Some(run.clone());
                 document.state = DocumentState::Cut;
             }
+            self.touch(id);
         }
         Ok(to_move.len() as u64)
     }
@@ -593,6 +661,7 @@ impl Store {
             for key in self.generation_unit_keys(id, run) {
                 self.units.remove(&key);
             }
+            self.touch(id);
         }
         Ok(restoration)
     }
@@ -622,6 +691,7 @@ impl Store {
             for key in self.generation_unit_keys(&document, &generation) {
                 self.units.remove(&key);
             }
+            self.touch(&document);
         }
         Ok(removed)
     }
@@ -692,6 +762,8 @@ impl Store {
             }
             Op::SourceFacts { .. } => Reply::Facts(SourceFacts::default()),
             Op::Census => Reply::Census(self.census()),
+            Op::ScopeCensus(documents) => Reply::ScopeCensus(self.scope_census(documents)),
+            Op::ChangedSince(mark) => Reply::Changed(self.changed_since(mark)?),
             Op::Snapshot => Reply::Snapshot(self.snapshot()),
             Op::LoadRun(run) => Reply::Run(self.load_run(run)),
             Op::ListRuns => Reply::Runs(self.list_runs()),

@@ -7,6 +7,7 @@ use iu_cutter_live_execution::{
     PhaseRecord, PhaseStatus, Plan, Preset, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
     Unit, sha256_hex, snapshot_census,
 };
+use iu_cutter_live_execution::{ChangeMark, PurgeTarget};
 
 use crate::{CallOutcome, Fault, FaultKind, FaultPlan, Operation, Simulator};
 
@@ -96,6 +97,7 @@ async fn backup(sim: &Simulator, run_id: &RunId, scope: &Scope) -> Result<Backup
         schema_version: SCHEMA_VERSION,
         run: run_id.clone(),
         census: sim.census().await?,
+        mark: None,
         documents,
     })
 }
@@ -792,4 +794,150 @@ mod strategies {
             prop_assert!(text.lines().count() <= 40);
         }
     }
+}
+
+// ---- the scope census and the change log ----------------------------------------------------
+
+#[tokio::test]
+async fn scope_census_is_the_census_restricted_to_the_documents_asked_for() -> TestResult {
+    let sim = corpus();
+    full_cut(&sim, &run("r1"), &Scope::Ids(vec![id("law/a")])).await?;
+    let whole = sim.census().await?;
+    let scoped = sim
+        .scope_census(&[id("law/a"), id("missing"), id("kb/c"), id("law/a")])
+        .await?;
+    let expected: Vec<(DocumentId, String)> = ["kb/c", "law/a"]
+        .iter()
+        .map(|d| (id(d), whole.per_document[&id(d)].clone()))
+        .collect();
+    let got: Vec<(DocumentId, String)> = scoped.census.per_document.clone().into_iter().collect();
+    assert_eq!(
+        got, expected,
+        "same digests, absent ids absent, each id once"
+    );
+    assert_eq!(scoped.census.documents, 2);
+    assert_eq!(scoped.census.units, 2, "law/a's two units, counted once");
+    let mut builder = iu_cutter_live_execution::CensusBuilder::new();
+    builder.add(id("kb/c"), expected[0].1.clone(), 0);
+    builder.add(id("law/a"), expected[1].1.clone(), 2);
+    assert_eq!(
+        scoped.census,
+        builder.finish(),
+        "the fingerprint over the subset"
+    );
+    assert_eq!(
+        sim.scope_census(&whole.per_document.keys().cloned().collect::<Vec<_>>())
+            .await?
+            .census,
+        whole,
+        "over every document it is the whole census"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn changed_since_lists_every_kind_of_change_once_in_id_order() -> TestResult {
+    let sim = corpus();
+    let mark = sim.scope_census(&[id("law/a")]).await?.mark;
+    assert!(
+        sim.changed_since(&mark).await?.is_empty(),
+        "nothing changed"
+    );
+    sim.put_document(&id("kb/c"), "plain text").await?;
+    assert!(
+        sim.changed_since(&mark).await?.is_empty(),
+        "an import of the same body changes nothing"
+    );
+
+    sim.put_document(&id("new"), "a new document").await?;
+    assert!(sim.state_edit_body_raw(&id("law/b"), "raw edit"));
+    sim.put_document(&id("kb/c"), "edited").await?;
+    sim.put_document(&id("kb/c"), "plain text").await?; // ABA: back to the seen body
+    assert_eq!(
+        sim.changed_since(&mark).await?,
+        vec![id("kb/c"), id("law/b"), id("new")]
+    );
+
+    // A unit-only raw edit is listed, on its own.
+    let r1 = run("r1");
+    full_cut(&sim, &r1, &Scope::Ids(vec![id("law/a")])).await?;
+    let after_cut = sim.scope_census(&[]).await?.mark;
+    assert!(sim.state_edit_unit_raw(&id("law/a"), &r1, 0, "tampered"));
+    assert_eq!(sim.changed_since(&after_cut).await?, vec![id("law/a")]);
+    Ok(())
+}
+
+/// Checks that every document of `all` whose digest differs from `seen` is listed by
+/// `changed_since(seen.mark)`, and that something is; then `seen` becomes the census now.
+async fn covered(
+    sim: &Simulator,
+    all: &[DocumentId],
+    seen: &mut iu_cutter_live_execution::ScopeCensus,
+    what: &str,
+) -> TestResult {
+    let now = sim.scope_census(all).await?;
+    let changed = sim.changed_since(&seen.mark).await?;
+    for (document, digest) in &now.census.per_document {
+        if seen.census.per_document.get(document) != Some(digest) {
+            assert!(changed.contains(document), "{what}: {document} not listed");
+        }
+    }
+    assert!(!changed.is_empty(), "{what} changed something");
+    *seen = now;
+    Ok(())
+}
+
+/// Every mutation of documents, generations or units is in the change log: through a whole
+/// lifecycle (fence, write, enact, restore, purge), each document whose digest differs from
+/// what a census saw is listed by `changed_since` of that census's mark.
+#[tokio::test]
+async fn changed_since_covers_every_digest_change_of_a_lifecycle() -> TestResult {
+    let sim = corpus();
+    let all = [id("kb/c"), id("law/a"), id("law/b")];
+    let r1 = run("r1");
+    let backup = backup(&sim, &r1, &Scope::Prefix("law/".into())).await?;
+    let a = doc(&sim, "law/a").await?;
+    let mut seen = sim.scope_census(&all).await?;
+    sim.fence(&r1, &[expect(&a)]).await?;
+    covered(&sim, &all, &mut seen, "fence").await?;
+    sim.write_units(&r1, &units_for(&a, &r1)).await?;
+    covered(&sim, &all, &mut seen, "write_units").await?;
+    sim.enact(&r1, &[expect(&a)]).await?;
+    covered(&sim, &all, &mut seen, "enact").await?;
+    sim.restore(&r1, &backup).await?;
+    covered(&sim, &all, &mut seen, "restore").await?;
+    full_cut(&sim, &run("r2"), &Scope::Ids(vec![id("law/a")])).await?;
+    full_cut(&sim, &run("r3"), &Scope::Ids(vec![id("law/a")])).await?;
+    covered(&sim, &all, &mut seen, "two cuts").await?;
+    let purged = sim
+        .purge_generations(&[PurgeTarget {
+            document: id("law/a"),
+            generation: run("r2"),
+            active: Some(run("r3")),
+        }])
+        .await?;
+    assert_eq!(purged, 1);
+    covered(&sim, &all, &mut seen, "purge").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_mark_of_another_backend_is_refused_naming_it() -> TestResult {
+    let sim = corpus();
+    let foreign = ChangeMark::new("sqlite", 7);
+    match sim.changed_since(&foreign).await {
+        Err(AdapterError::Invalid(message)) => {
+            assert!(
+                message.contains("sqlite") && message.contains("simulator"),
+                "{message}"
+            );
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let garbled = ChangeMark::new("simulator", "x");
+    assert!(matches!(
+        sim.changed_since(&garbled).await,
+        Err(AdapterError::Invalid(_))
+    ));
+    Ok(())
 }

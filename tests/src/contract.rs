@@ -68,6 +68,13 @@ macro_rules! contract_suite {
             an_active_units_page_never_stitches_two_generations,
             heads_pages_read_every_document_once_in_order,
         );
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, adapter;
+            a_scope_census_is_the_census_of_its_documents,
+            a_mark_of_another_store_kind_is_refused,
+        );
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
+            changed_since_lists_every_change_after_the_mark,
+        );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture;
             leases_admit_one_holder_at_a_time,
             leases_expire_on_the_store_clock,
@@ -337,6 +344,7 @@ pub async fn backup_of(
         schema_version: SCHEMA_VERSION,
         run: generation.clone(),
         census,
+        mark: None,
         documents: snapshots,
     }
 }

@@ -102,6 +102,12 @@ pub trait RawSql: SqlFixture {
     /// Runs `statement` with `binds` (`$1`, `$2`, ...) over a connection of its own, panicking
     /// on failure; returns how many rows it changed.
     fn execute_raw(&self, statement: &str, binds: &[&str]) -> impl Future<Output = u64>;
+
+    /// The name of iu-cutter's object `bare` (`units`, …) in this store: prefixed
+    /// (`iu_cutter_units`) in a SQLite file shared with an application.
+    fn table(&self, bare: &str) -> String {
+        bare.to_owned()
+    }
 }
 
 /// On a SQL store, every tampering is one raw `UPDATE` that must change exactly one row.
@@ -109,7 +115,10 @@ impl<T: RawSql> Tamper for T {
     async fn edit_body_raw(&self, document: &str, body: &str) {
         let changed = self
             .execute_raw(
-                "UPDATE documents SET body = $1 WHERE id = $2",
+                &format!(
+                    "UPDATE {} SET body = $1 WHERE id = $2",
+                    self.table("documents")
+                ),
                 &[body, document],
             )
             .await;
@@ -120,8 +129,11 @@ impl<T: RawSql> Tamper for T {
         // BIGINT is PostgreSQL's type of the column; SQLite reads it as INTEGER.
         let changed = self
             .execute_raw(
-                "UPDATE units SET body = $1 WHERE document = $2 AND generation = $3 \
-                 AND ordinal = CAST($4 AS BIGINT)",
+                &format!(
+                    "UPDATE {} SET body = $1 WHERE document = $2 AND generation = $3 \
+                     AND ordinal = CAST($4 AS BIGINT)",
+                    self.table("units")
+                ),
                 &[body, document, generation, &ordinal.to_string()],
             )
             .await;
@@ -131,7 +143,10 @@ impl<T: RawSql> Tamper for T {
     async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {
         let changed = self
             .execute_raw(
-                "UPDATE run_backups SET artifact = $1, sha256 = $2 WHERE run = $3",
+                &format!(
+                    "UPDATE {} SET artifact = $1, sha256 = $2 WHERE run = $3",
+                    self.table("run_backups")
+                ),
                 &[artifact, sha256, run],
             )
             .await;

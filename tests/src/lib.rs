@@ -261,6 +261,7 @@ macro_rules! fixture_tests {
     };
 }
 
+pub mod change_log;
 pub mod contract;
 pub mod fixture;
 pub mod no_clobber;

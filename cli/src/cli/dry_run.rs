@@ -2,11 +2,14 @@
 //!
 //! 1. The live store is opened through [`ReadOnlyStore`]: its kill switch never opens, so nothing
 //!    on this path can mutate it.
-//! 2. Its census is taken, then a snapshot of its documents, generations and units.
+//! 2. The census of the scope's documents is taken with the store's change mark, then a snapshot
+//!    of its documents, generations and units.
 //! 3. A simulator is seeded from that snapshot and the run goes there, behind its own, open gate
 //!    (the simulation mutates only memory; backups stay in memory too).
-//! 4. The live census is taken again. Equal to the first: the attestation holds and is printed
-//!    and recorded; different: the command fails (exit 5), whatever the simulated outcome.
+//! 4. The same documents' census is taken again, and the store's change log read since the mark.
+//!    Censuses equal and no document changed anywhere in the store: the attestation holds and is
+//!    printed and recorded; otherwise the command fails (exit 5), whatever the simulated
+//!    outcome. Both cost O(scope + changes), not O(store).
 //!
 //! This is the only module of the program, with `self_check`, that builds a simulator, and it
 //! is reached only by `run` when the mode is `simulate`.
@@ -14,14 +17,12 @@
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Census, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, RunId, SCHEMA_VERSION,
-    StoreSnapshot,
+    Census, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, RunId,
+    ScopeCensus, StoreSnapshot,
 };
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_orchestrator::{
-    Attestation, CensusSummary, RunOptions, RunReport, RunRequest, Runner,
-};
+use iu_cutter_orchestrator::{Attestation, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
 use iu_cutter_simulator::Simulator;
 
@@ -43,7 +44,15 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
         .clone()
         .unwrap_or_else(|| crate::cli::new_run_id("dry"));
     let live = ReadOnlyStore::open(config, "run --mode simulate", RETRY).await?;
-    let before = census(&live, "taking the live store's census before the dry run").await?;
+    let ids: Vec<DocumentId> = live
+        .adapter()
+        .load_heads(&args.scope)
+        .await
+        .map_err(|e| CliError::from_adapter(e, "resolving the dry run's scope", RETRY))?
+        .into_iter()
+        .map(|head| head.id)
+        .collect();
+    let before = scope_census(&live, &ids, "taking the scope census before the dry run").await?;
     let snapshot = live
         .adapter()
         .snapshot()
@@ -55,8 +64,15 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
     let outcome = simulate(config, &args, &run, snapshot, &live.identity()).await;
 
     // The attestation is taken whatever happened to the simulated run.
-    let after = census(&live, "taking the live store's census after the dry run").await?;
-    let attested = Attested::new(config, &run, &before, &after);
+    let after = scope_census(&live, &ids, "taking the scope census after the dry run").await?;
+    let changed = live
+        .adapter()
+        .changed_since(&before.mark)
+        .await
+        .map_err(|e| {
+            CliError::from_adapter(e, "reading what changed in the live store meanwhile", RETRY)
+        })?;
+    let attested = Attested::new(config, &run, &before.census, &after.census, &changed);
 
     // The attestation goes into the report (its own section, and the notes printed with it)
     // and its own file.
@@ -81,10 +97,15 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
     result
 }
 
-/// The live store's census, taken read-only; `what` names the step in an error.
-async fn census(live: &ReadOnlyStore, what: &'static str) -> Result<Census, CliError> {
+/// The census of the live store's documents `ids` with its change mark, taken read-only; `what`
+/// names the step in an error.
+async fn scope_census(
+    live: &ReadOnlyStore,
+    ids: &[DocumentId],
+    what: &'static str,
+) -> Result<ScopeCensus, CliError> {
     live.adapter()
-        .census()
+        .scope_census(ids)
         .await
         .map_err(|e| CliError::from_adapter(e, what, RETRY))
 }
@@ -138,17 +159,17 @@ struct Attested {
 }
 
 impl Attested {
-    /// Compares the live store's censuses `before` and `after` the dry run `run`, and writes
+    /// Compares the live store's scope censuses `before` and `after` the dry run `run`, with
+    /// the documents `changed` anywhere in the store meanwhile ([`Attestation::of`]), and writes
     /// the attestation to the reports directory.
-    fn new(config: &Config, run: &RunId, before: &Census, after: &Census) -> Self {
-        let attestation = Attestation {
-            schema_version: SCHEMA_VERSION,
-            run: run.to_string(),
-            live_store: config.location(),
-            census_before: CensusSummary::from(before),
-            census_after: CensusSummary::from(after),
-            unchanged: before == after,
-        };
+    fn new(
+        config: &Config,
+        run: &RunId,
+        before: &Census,
+        after: &Census,
+        changed: &[DocumentId],
+    ) -> Self {
+        let attestation = Attestation::of(run, config.location(), before, after, changed);
         let line = attestation_line(&attestation, before, after);
         let recorded = record(config, run, &attestation);
         Self {
@@ -163,21 +184,37 @@ impl Attested {
 fn attestation_line(attestation: &Attestation, before: &Census, after: &Census) -> String {
     if attestation.unchanged {
         format!(
-            "non-mutation attestation: PASS: live store {} unchanged by the dry run (census {}, \
-             fingerprint {}… before and after)",
+            "non-mutation attestation: PASS: live store {} unchanged by the dry run (scope \
+             census {}, fingerprint {}… before and after; no document changed anywhere in the \
+             store)",
             attestation.live_store,
             census_counts(after.documents, after.units),
             short(&after.fingerprint)
         )
     } else {
         format!(
-            "non-mutation attestation: FAILED: the census of live store {} changed during the dry \
-             run ({}, {}… before; {}, {}… after)",
+            "non-mutation attestation: FAILED: live store {} changed during the dry run (scope \
+             census {}, {}… before; {}, {}… after; {} document(s) changed anywhere in the \
+             store{})",
             attestation.live_store,
             census_counts(before.documents, before.units),
             short(&before.fingerprint),
             census_counts(after.documents, after.units),
-            short(&after.fingerprint)
+            short(&after.fingerprint),
+            attestation.changed_documents,
+            if attestation.changed_sample.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": {}",
+                    attestation
+                        .changed_sample
+                        .iter()
+                        .map(DocumentId::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         )
     }
 }

@@ -143,18 +143,30 @@ pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
     }
     if let (Some(before), Some(after)) = (&report.census_before, &report.census_after) {
         out!(
-            "census ({}): {} ({}…) -> {} ({}…)",
+            "scope census ({}): {} ({}…) -> {} ({}…){}",
             adapter.kind,
             census_counts(before.documents, before.units),
             short(&before.fingerprint),
             census_counts(after.documents, after.units),
-            short(&after.fingerprint)
+            short(&after.fingerprint),
+            match after.changed_outside_scope {
+                Some(0) | None => String::new(),
+                Some(count) => format!(
+                    "; {count} document(s) outside the scope changed meanwhile: {}",
+                    after
+                        .changed_outside_scope_sample
+                        .iter()
+                        .map(|id| id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
         );
     }
     if let Some(check) = &report.rollback {
         out!(
             "rollback check: {} document(s) restored from backup {}…; census matches backup: {}; \
-             store fingerprint matches pre-run: {}",
+             scope fingerprint matches pre-run and nothing outside it changed: {}",
             check.restored_documents,
             short(&check.backup_sha256),
             check.census_matches_backup,

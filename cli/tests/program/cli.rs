@@ -163,9 +163,19 @@ fn init_import_plan_refuse_run_units_rollback_and_dry_run() -> TestResult {
         wd.path().join(".iu-cutter/reports/d1.attestation.json"),
     )?)?;
     assert_eq!(attestation["unchanged"], true);
+    assert_eq!(attestation["changed_documents"], 0);
+    // The census of the dry run's scope (the `md/` documents): the store's census restricted.
+    let mut scope = iu_cutter_live_execution::CensusBuilder::new();
+    for (id, digest) in census0
+        .per_document
+        .iter()
+        .filter(|(id, _)| id.as_str().starts_with("md/"))
+    {
+        scope.add(id.clone(), digest.clone(), 0);
+    }
     assert_eq!(
         attestation["census_before"]["fingerprint"],
-        census0.fingerprint.as_str()
+        scope.finish().fingerprint.as_str()
     );
     // The dry run is not journaled in the live store.
     let status = wd.expect(&["status"], 0)?;

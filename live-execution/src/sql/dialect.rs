@@ -38,6 +38,22 @@ pub(crate) trait Dialect: Engine {
     /// The shape of the bulk reads: the census and the units of a generation.
     const BULK_READS: BulkReads;
 
+    /// The change log's mark as this snapshot sees it (see migration 8), as text: one row, one
+    /// text; run first in a census's read transaction (on PostgreSQL it is that snapshot).
+    const CHANGE_MARK: &'static str;
+
+    /// The documents the change log says changed in commits the snapshot of mark `$1` (text,
+    /// as [`Dialect::CHANGE_MARK`] gave it) could not see, by id: one column, the id.
+    const CHANGED_SINCE: &'static str;
+
+    /// What a [`crate::ChangeMark`] of this backend begins with (`sqlite`, `postgres`), before
+    /// a `:` and the mark's text.
+    const MARK_BACKEND: &'static str;
+
+    /// Whether `mark` is a mark's text as this backend writes one, checked before it reaches
+    /// the database.
+    fn mark_is_well_formed(mark: &str) -> bool;
+
     /// Whether the migrations table `$1` (`schema_migrations` in the store's layout) exists: one
     /// row, one boolean.
     const MIGRATIONS_TABLE_EXISTS: &'static str;
@@ -160,6 +176,8 @@ pub(crate) enum BulkReads {
         /// generation, its generation records `[[generation, state], …]` and its units' digest
         /// fields `[[generation, ordinal, unit id, path, part, start, end, sha256], …]`.
         census: &'static str,
+        /// The census's rows (as `census`) of the documents whose ids the JSON array `$1` holds.
+        scope_census: &'static str,
         /// Document `$1`'s units of generation `$2`: one row, one JSON array of
         /// `[ordinal, unit id, path, part, start, end, sha256, body]`.
         generation_units: &'static str,
@@ -179,6 +197,9 @@ pub(crate) enum BulkReads {
         /// The census's units' digest fields (no bodies) by document, generation and ordinal:
         /// document, generation, ordinal, unit id, path, part, start, end, sha256.
         census_units: &'static str,
+        /// `census_documents`, `census_generations` and `census_units` restricted to the
+        /// documents whose ids the JSON array `$1` holds, in the same orders.
+        scope_census: [&'static str; 3],
         /// Document `$1`'s units of generation `$2`, by ordinal, every column.
         generation_units: &'static str,
         /// Document `$1`'s units of its active generation, by ordinal, every column.

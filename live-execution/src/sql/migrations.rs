@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -77,6 +77,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                       reader contract: the view active_units (version 1)",
         sqlite: V7,
         postgres: V7,
+    },
+    Migration {
+        version: 8,
+        description: "the change log: the last change of every document's row, generation \
+                      records or units, kept by triggers, so that a census need only read its \
+                      scope and what changed since",
+        sqlite: V8_SQLITE,
+        postgres: V8_POSTGRES,
     },
 ];
 
@@ -374,11 +382,208 @@ CREATE VIEW active_units AS
     ";\n"
 );
 
+// The change log (issue 15): one row per document, stamped by triggers on `documents`,
+// `generations` and `units` whenever any writer (iu-cutter, another runner, the application's
+// raw SQL) inserts, updates or deletes a row of that document, so that "what changed since this
+// census" costs the changes, not the store. A census reads its scope and a mark in one snapshot;
+// `changed_since(mark)` lists the documents changed in commits that snapshot could not see.
+// Every existing document is seeded, so that a store upgraded from version 7 lists nothing
+// until something changes.
+//
+// SQLite: writers are serialised, so a counter is enough: the mark of a change is one more
+// than the largest mark in the log (read through the index on `mark`, no second row written
+// per change); a census's mark is that largest mark as its snapshot sees it, and every commit
+// after the snapshot stamps marks above it. No trigger skips a row that already carries the
+// latest mark: that mark may have been committed by an earlier transaction, which a census may
+// already have read, so skipping would miss the change (SQLite tells a trigger nothing of its
+// transaction). A document row's update that leaves every column the census covers, and its
+// body, unchanged (a sync recording the source's revision or metadata) is not a change.
+const V8_SQLITE: &str = r#"
+CREATE TABLE document_changes (
+    document TEXT   NOT NULL PRIMARY KEY,
+    mark     BIGINT NOT NULL
+);
+CREATE INDEX document_changes_by_mark ON document_changes (mark);
+
+INSERT INTO document_changes (document, mark) SELECT id, 0 FROM documents;
+
+CREATE TRIGGER documents_log_insert AFTER INSERT ON documents BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (NEW.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER documents_log_update AFTER UPDATE ON documents
+WHEN OLD.id IS NOT NEW.id OR OLD.revision IS NOT NEW.revision OR OLD.sha256 IS NOT NEW.sha256
+  OR OLD.state IS NOT NEW.state OR OLD.cutting_run IS NOT NEW.cutting_run
+  OR OLD.active_generation IS NOT NEW.active_generation OR OLD.body IS NOT NEW.body
+BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (NEW.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    INSERT INTO document_changes (document, mark)
+    SELECT OLD.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1
+     WHERE OLD.id IS NOT NEW.id
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER documents_log_delete AFTER DELETE ON documents BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (OLD.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER generations_log_insert AFTER INSERT ON generations BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER generations_log_update AFTER UPDATE ON generations BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    INSERT INTO document_changes (document, mark)
+    SELECT OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1
+     WHERE OLD.document IS NOT NEW.document
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER generations_log_delete AFTER DELETE ON generations BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER units_log_insert AFTER INSERT ON units BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER units_log_update AFTER UPDATE ON units BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    INSERT INTO document_changes (document, mark)
+    SELECT OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1
+     WHERE OLD.document IS NOT NEW.document
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+
+CREATE TRIGGER units_log_delete AFTER DELETE ON units BEGIN
+    INSERT INTO document_changes (document, mark)
+    VALUES (OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+"#;
+
+// PostgreSQL: transaction ids are not assigned in commit order, so a counter would miss a
+// writer that began before a census and committed after it. Each change is stamped with its
+// transaction's id (`pg_current_xact_id()`, 64 bits, never wraps), by statement-level triggers
+// over the statement's transition tables: a bulk insert costs one upsert statement, not one per
+// row. A census's mark is its snapshot (`pg_current_snapshot()`, the first statement of its
+// `REPEATABLE READ` transaction), and the documents changed since are those whose stamp that
+// snapshot cannot see. A row keeps only its last writer's id, which is enough: a later writer
+// of the same document waits for the earlier one's row lock here, so it commits after it, and is
+// invisible to every snapshot the earlier one is invisible to. An aborted transaction's stamp
+// is rolled back with it. Ids are upserted in id order, so that two writers lock log rows in
+// the same order. Triggers do not fire under `session_replication_role = replica`, nor on
+// TRUNCATE (see ARCHITECTURE.md).
+const V8_POSTGRES: &str = r#"
+CREATE TABLE document_changes (
+    document TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    mark     xid8 NOT NULL
+);
+CREATE INDEX document_changes_by_mark ON document_changes (mark);
+
+INSERT INTO document_changes (document, mark) SELECT id, pg_current_xact_id() FROM documents;
+
+CREATE FUNCTION document_changes_log() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO document_changes (document, mark)
+        SELECT DISTINCT document, pg_current_xact_id() FROM new_rows ORDER BY 1
+        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO document_changes (document, mark)
+        SELECT document, pg_current_xact_id()
+          FROM (SELECT document FROM new_rows UNION SELECT document FROM old_rows) AS changed
+         ORDER BY 1
+        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    ELSE
+        INSERT INTO document_changes (document, mark)
+        SELECT DISTINCT document, pg_current_xact_id() FROM old_rows ORDER BY 1
+        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE FUNCTION document_changes_log_documents() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO document_changes (document, mark)
+        SELECT id, pg_current_xact_id() FROM new_rows ORDER BY 1
+        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO document_changes (document, mark)
+        SELECT id, pg_current_xact_id() FROM (
+            SELECT n.id FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id
+             WHERE o.id IS NULL
+                OR (n.revision, n.sha256, n.state, n.cutting_run, n.active_generation, n.body)
+                   IS DISTINCT FROM
+                   (o.revision, o.sha256, o.state, o.cutting_run, o.active_generation, o.body)
+            UNION
+            SELECT o.id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id)
+        ) AS changed
+        ORDER BY 1
+        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    ELSE
+        INSERT INTO document_changes (document, mark)
+        SELECT id, pg_current_xact_id() FROM old_rows ORDER BY 1
+        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE TRIGGER documents_log_insert AFTER INSERT ON documents
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_documents();
+CREATE TRIGGER documents_log_update AFTER UPDATE ON documents
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_documents();
+CREATE TRIGGER documents_log_delete AFTER DELETE ON documents
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_documents();
+
+CREATE TRIGGER generations_log_insert AFTER INSERT ON generations
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
+CREATE TRIGGER generations_log_update AFTER UPDATE ON generations
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
+CREATE TRIGGER generations_log_delete AFTER DELETE ON generations
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
+
+CREATE TRIGGER units_log_insert AFTER INSERT ON units
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
+CREATE TRIGGER units_log_update AFTER UPDATE ON units
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
+CREATE TRIGGER units_log_delete AFTER DELETE ON units
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
+"#;
+
 /// The reader view's query as migration 7 defines it (see `reader_view_select!`).
 pub(crate) const READER_VIEW_SELECT: &str = reader_view_select!();
 
-/// The objects `texts` create, in order, as `table documents`, `view active_units`, `index …`
-/// (`CREATE TABLE|VIEW|INDEX [IF NOT EXISTS] name`): what `init` says it creates, and what the
+/// The objects `texts` create, in order, as `table documents`, `view active_units`, `index …`,
+/// `trigger …` (`CREATE TABLE|VIEW|INDEX|TRIGGER [IF NOT EXISTS] name`): what `init` says it creates, and what the
 /// grants cover, without anyone listing them by hand.
 pub(crate) fn created_objects<'a>(
     texts: impl IntoIterator<Item = &'a str>,
@@ -394,7 +599,7 @@ pub(crate) fn created_objects<'a>(
             let Some(kind) = rest.next().map(str::to_ascii_lowercase) else {
                 continue;
             };
-            if !["table", "view", "index"].contains(&kind.as_str()) {
+            if !["table", "view", "index", "trigger"].contains(&kind.as_str()) {
                 continue;
             }
             let mut name = rest.next();
@@ -442,6 +647,7 @@ mod tests {
         let named = |kind: &str, name: &str| objects.iter().any(|(k, n)| k == kind && n == name);
         assert!(named("table", "documents") && named("table", "run_backups"));
         assert!(named("view", "active_units") && named("index", "documents_by_state"));
+        assert!(named("table", "document_changes") && named("trigger", "units_log_delete"));
         assert!(
             !named("table", "schema_migrations"),
             "created before the migrations"

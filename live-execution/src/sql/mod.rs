@@ -802,6 +802,10 @@ macro_rules! dispatch {
                 .await
                 .map(Reply::Facts),
             Op::Census => $ops::census($pool).await.map(Reply::Census),
+            Op::ScopeCensus(documents) => $ops::scope_census($pool, documents)
+                .await
+                .map(Reply::ScopeCensus),
+            Op::ChangedSince(mark) => $ops::changed_since($pool, mark).await.map(Reply::Changed),
             Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),
             Op::ListRuns => $ops::list_runs($pool).await.map(Reply::Runs),

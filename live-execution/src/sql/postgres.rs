@@ -115,6 +115,21 @@ SELECT document, generation, state FROM generations ORDER BY document, generatio
         census_units: "\
 SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, sha256
   FROM units ORDER BY document, generation, ordinal",
+        // The ids as an array, so that each table is read by its primary key's index.
+        scope_census: [
+            "\
+SELECT id, revision, sha256, state, cutting_run, active_generation
+  FROM documents WHERE id = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+ ORDER BY id",
+            "\
+SELECT document, generation, state FROM generations
+ WHERE document = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+ ORDER BY document, generation",
+            "\
+SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, sha256
+  FROM units WHERE document = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+ ORDER BY document, generation, ordinal",
+        ],
         generation_units: "\
 SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, sha256, body
   FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal",
@@ -126,6 +141,33 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
     };
 
     const MIGRATIONS_TABLE_EXISTS: &'static str = "SELECT to_regclass($1) IS NOT NULL";
+
+    /// The snapshot itself (`xmin:xmax:xip,…`): as the first statement of a `REPEATABLE READ`
+    /// transaction, the one every later statement of it reads.
+    const CHANGE_MARK: &'static str = "SELECT CAST(pg_current_snapshot() AS TEXT)";
+
+    /// Stamped by a transaction the snapshot cannot see: below its `xmin` every transaction
+    /// had ended when it was taken (the index on `mark` bounds the scan).
+    const CHANGED_SINCE: &'static str = "SELECT document FROM document_changes \
+         WHERE mark >= pg_snapshot_xmin(CAST($1 AS pg_snapshot)) \
+           AND NOT pg_visible_in_snapshot(mark, CAST($1 AS pg_snapshot)) \
+         ORDER BY document";
+
+    const MARK_BACKEND: &'static str = "postgres";
+
+    /// `xmin:xmax:` and the in-progress ids, comma-separated: digits, two colons, commas.
+    fn mark_is_well_formed(mark: &str) -> bool {
+        let mut parts = mark.split(':');
+        let numbers = |part: Option<&str>| {
+            part.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        numbers(parts.next())
+            && numbers(parts.next())
+            && parts
+                .next()
+                .is_some_and(|xip| xip.is_empty() || xip.split(',').all(|x| numbers(Some(x))))
+            && parts.next().is_none()
+    }
 
     /// Serialises concurrent `init`s on the bookkeeping table.
     const LOCK_MIGRATIONS: Option<&'static str> =

@@ -135,6 +135,19 @@ SELECT d.id, d.revision, d.sha256, d.state, d.cutting_run, d.active_generation,
           FROM units u WHERE u.document = d.id)
   FROM documents d
  ORDER BY d.id",
+        // Driven by the list (`CROSS JOIN` keeps it the outer loop, each id a primary-key
+        // lookup), so that the cost is the scope's, whatever the store holds.
+        scope_census: "\
+SELECT d.id, d.revision, d.sha256, d.state, d.cutting_run, d.active_generation,
+       (SELECT json_group_array(json_array(g.generation, g.state))
+          FROM generations g WHERE g.document = d.id),
+       (SELECT json_group_array(json_array(u.generation, u.ordinal, u.unit_id, u.path, u.part,
+                                           u.start_byte, u.end_byte, u.sha256))
+          FROM units u WHERE u.document = d.id)
+  FROM (SELECT DISTINCT value AS id FROM json_each($1)) AS s
+ CROSS JOIN documents d
+ WHERE d.id = s.id
+ ORDER BY d.id",
         generation_units: "\
 SELECT json_group_array(json_array(ordinal, unit_id, path, part, start_byte, end_byte, sha256,
                                    body))
@@ -149,6 +162,20 @@ SELECT d.active_generation,
 
     const MIGRATIONS_TABLE_EXISTS: &'static str =
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)";
+
+    /// The largest mark in the log (through its index): every later commit stamps above it.
+    const CHANGE_MARK: &'static str =
+        "SELECT CAST(coalesce((SELECT max(mark) FROM document_changes), 0) AS TEXT)";
+
+    const CHANGED_SINCE: &'static str =
+        "SELECT document FROM document_changes WHERE mark > CAST($1 AS INTEGER) ORDER BY document";
+
+    const MARK_BACKEND: &'static str = "sqlite";
+
+    /// A counter value: decimal digits, within `i64`.
+    fn mark_is_well_formed(mark: &str) -> bool {
+        mark.parse::<i64>().is_ok_and(|mark| mark >= 0) && !mark.starts_with('+')
+    }
 
     /// `BEGIN IMMEDIATE` already serialises concurrent `init`s.
     const LOCK_MIGRATIONS: Option<&'static str> = None;

@@ -31,6 +31,7 @@ mod operator;
 mod pipeline;
 mod rollback;
 mod run;
+mod scope_census;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,10 +39,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, AdapterInfo, AdapterResult, Census, CutRules, DocumentHead, DocumentId, Evidence,
-    EvidenceValue, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch,
-    MockLiveExecutionAdapter, Op, PhaseRecord, PhaseStatus, Preset, Reply, RunId, RunRecord,
-    RunStatus, Scope, StoredBackup,
+    AdapterError, AdapterInfo, AdapterResult, Census, ChangeMark, CutRules, DocumentHead,
+    DocumentId, Evidence, EvidenceValue, ExecutionGate, Guarded, LiveExecutionAdapter,
+    ManualSwitch, MockLiveExecutionAdapter, Op, PhaseRecord, PhaseStatus, Preset, Reply, RunId,
+    RunRecord, RunStatus, Scope, ScopeCensus, StoredBackup,
 };
 use iu_cutter_phase_core::{
     CancelFlag, EventSink, Gap, MemoryBackupStore, Phase, PhaseError, PhaseRole, RunContext,
@@ -66,6 +67,14 @@ fn journaled(name: &str, status: PhaseStatus, evidence: Evidence, started_at: &s
         detail: None,
         started_at: Some(started_at.to_owned()),
         finished_at: (status != PhaseStatus::Running).then(|| T0.to_owned()),
+    }
+}
+
+/// `census` as a mock's scope census, with a mock change mark.
+fn scope_census(census: &Census) -> ScopeCensus {
+    ScopeCensus {
+        census: census.clone(),
+        mark: ChangeMark::new("mock", 0),
     }
 }
 
@@ -284,7 +293,11 @@ fn journaling_mock_with_heads(
     let mut mock = MockLiveExecutionAdapter::new();
     mock.expect_info().returning(mock_info);
     answer!(mock, Op::Preflight => Ok(()));
+    let scoped = scope_census(&census);
     answer!(mock, Op::Census => Ok(census.clone()));
+    // The scope census answers the same census, whatever the documents; nothing changed.
+    answer!(mock, Op::ScopeCensus(_) => Ok(scoped.clone()));
+    answer!(mock, Op::ChangedSince(_) => Ok(Vec::<DocumentId>::new()));
     let j = journal.clone();
     answer!(mock, Op::LoadRun(run) => Ok(lock(&j).get(run).cloned()));
     let (j, l) = (journal.clone(), log.clone());

@@ -22,6 +22,8 @@ fn harness(open: bool) -> Harness {
 async fn the_five_phases_pass_and_rollback_restores_the_pre_run_census() -> TestResult {
     let Harness { sim, runner, .. } = harness(true);
     let pre_run = sim.state_census();
+    let scope = [DocumentId::new("law/1"), DocumentId::new("law/2")];
+    let pre_run_scope = sim.scope_census(&scope).await?.census;
     assert_eq!(runner.phase_names(), names::ALL);
     let events = Events::default();
 
@@ -38,7 +40,8 @@ async fn the_five_phases_pass_and_rollback_restores_the_pre_run_census() -> Test
     );
     assert_eq!(
         report.census_before.as_ref().map(|c| &c.fingerprint),
-        Some(&pre_run.fingerprint)
+        Some(&pre_run_scope.fingerprint),
+        "the opening census is the scope's"
     );
     assert_ne!(sim.state_census().fingerprint, pre_run.fingerprint);
     let units = sim.active_units(&DocumentId::new("law/1")).await?;

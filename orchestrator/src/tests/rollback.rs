@@ -32,6 +32,7 @@ fn backup(run: &str) -> Backup {
         schema_version: SCHEMA_VERSION,
         run: RunId::new(run),
         census: census("pre-run", "digest-in-the-backup-census"),
+        mark: None,
         documents: vec![DocumentSnapshot {
             document: Document {
                 id: DocumentId::new("law/1"),

@@ -122,7 +122,10 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     answer!(mock, Op::Preflight => Ok(()))
         .times(1)
         .in_sequence(&mut seq);
-    answer!(mock, Op::Census => Ok(Census::default()))
+    answer!(mock, Op::LoadHeads(_) => Ok(Vec::<DocumentHead>::new()))
+        .times(1)
+        .in_sequence(&mut seq);
+    answer!(mock, Op::ScopeCensus(_) => Ok(scope_census(&Census::default())))
         .times(1)
         .in_sequence(&mut seq);
     let begun: Arc<Mutex<Option<RunRecord>>> = Arc::default();
@@ -163,7 +166,10 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     )
     .times(1)
     .in_sequence(&mut seq);
-    answer!(mock, Op::Census => Ok(Census::default()))
+    answer!(mock, Op::ScopeCensus(_) => Ok(scope_census(&Census::default())))
+        .times(1)
+        .in_sequence(&mut seq);
+    answer!(mock, Op::ChangedSince(_) => Ok(Vec::<DocumentId>::new()))
         .times(1)
         .in_sequence(&mut seq);
     // Last, the runner journals its own report of the run it began.

@@ -1,6 +1,7 @@
 //! Phase 1 of five, **backup**: before anything is mutated, snapshots every row the run may
-//! touch (each scoped document, its generation records and its active units) together with a
-//! census of the whole store, and writes it as one backup artifact through the run's
+//! touch (each scoped document, its generation records and its active units) together with the
+//! census of those documents and the store's change mark (read in one snapshot: what changed
+//! anywhere in the store since is what the store's change log lists after the mark), and writes it as one backup artifact through the run's
 //! [`BackupStore`](iu_cutter_phase_core::BackupStore) (JSON Lines with a sha256 manifest, written
 //! atomically). Later phases read the backup, never the live rows, as the truth of the pre-run
 //! state: cut-leg-a fences from it, write-verify checks losslessness and the census against it,
@@ -15,8 +16,8 @@
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Backup as BackupArtifact, Document, DocumentSnapshot, Evidence, RunId, SCHEMA_VERSION,
-    sha256_hex,
+    Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, Evidence, RunId,
+    SCHEMA_VERSION, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupReceipt, Gap, NextAction, PhaseError, PhaseRole, RunContext, evidence, names,
@@ -26,7 +27,8 @@ iu_cutter_phase_core::standard_phase! {
     /// Phase 1: takes (or reuses) the run's backup.
     ///
     /// Evidence: `backup_sha256`, `location`, `documents`, `units` (active units backed up),
-    /// `census_fingerprint`, `census_documents`, `census_units`.
+    /// `census_fingerprint`, `census_documents`, `census_units` (the census of the backed-up
+    /// documents), `change_mark` (the store's change mark read with it).
     pub struct Backup named names::BACKUP, role PhaseRole::Backup;
 }
 
@@ -41,15 +43,27 @@ impl Backup {
             return Ok(evidence);
         }
 
-        // The runner's opening census, when it took one moments ago (nothing of this run has
-        // mutated the store since): a census reads every unit of the store, so not taking it
-        // twice matters on a large store.
-        let census = match ctx.take_opening_census() {
-            Some(census) => census,
-            None => ctx.store().census().await?,
-        };
+        let opening = ctx.take_opening_census();
         let mut documents = ctx.store().load_scope(&ctx.record.scope).await?;
         documents.sort_by(|a, b| a.id.cmp(&b.id));
+        // The runner's opening scope census, when it took one moments ago over exactly these
+        // documents (nothing of this run has mutated the store since); otherwise (a document
+        // entered or left the scope meanwhile, or a resumed backup) one of these documents now.
+        let census = match opening {
+            Some(census)
+                if census
+                    .census
+                    .per_document
+                    .keys()
+                    .eq(documents.iter().map(|d| &d.id)) =>
+            {
+                census
+            }
+            _ => {
+                let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
+                ctx.store().scope_census(&ids).await?
+            }
+        };
         let total = documents.len() as u64;
         let mut snapshots = Vec::with_capacity(documents.len());
         for (done, document) in documents.into_iter().enumerate() {
@@ -67,7 +81,8 @@ impl Backup {
         let backup = BackupArtifact {
             schema_version: SCHEMA_VERSION,
             run: run.clone(),
-            census,
+            census: census.census,
+            mark: Some(census.mark),
             documents: snapshots,
         };
         let receipt = ctx.backups.save(&backup).await?;
@@ -119,7 +134,7 @@ fn check_recorded_hash(run: &RunId, document: &Document) -> Result<(), PhaseErro
 }
 
 fn evidence(backup: &BackupArtifact, receipt: &BackupReceipt) -> Evidence {
-    Evidence::from([
+    let mut evidence = Evidence::from([
         evidence::BACKUP_SHA256.with(receipt.sha256.clone()),
         ("location".to_owned(), receipt.location.as_str().into()),
         ("documents".to_owned(), receipt.documents.into()),
@@ -133,7 +148,11 @@ fn evidence(backup: &BackupArtifact, receipt: &BackupReceipt) -> Evidence {
             backup.census.documents.into(),
         ),
         ("census_units".to_owned(), backup.census.units.into()),
-    ])
+    ]);
+    if let Some(mark) = &backup.mark {
+        evidence.insert("change_mark".to_owned(), mark.as_str().into());
+    }
+    evidence
 }
 
 #[cfg(test)]

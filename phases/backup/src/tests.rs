@@ -2,9 +2,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, Backup as BackupArtifact, Census, CutRules, Document, DocumentId, DocumentState,
-    GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, OpKind, Preset, RunId,
-    RunRecord, Scope, Unit, expect_op, refuse_calls, refuse_mutations_except, sha256_hex,
+    AdapterError, Backup as BackupArtifact, Census, ChangeMark, CutRules, Document, DocumentId,
+    DocumentState, GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, OpKind, Preset,
+    RunId, RunRecord, Scope, ScopeCensus, Unit, expect_op, refuse_calls, refuse_mutations_except,
+    sha256_hex,
 };
 use iu_cutter_phase_core::testing::{RUN, document, failure, progress, record_events};
 use iu_cutter_phase_core::{
@@ -61,19 +62,29 @@ fn census() -> Census {
     }
 }
 
+/// The scope census the mocks answer, with its change mark.
+fn scope_census(census: Census) -> ScopeCensus {
+    ScopeCensus {
+        census,
+        mark: ChangeMark::new("mock", 7),
+    }
+}
+
 /// An adapter that expects the backup's read sequence for scope {a, b} (load_scope answers out
-/// of order on purpose) and refuses every mutation.
+/// of order on purpose; the scope census is of the loaded documents, in id order) and refuses
+/// every mutation.
 fn backup_reading_adapter() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
-    expect_op!(mock, Census)
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| Ok(census().into()));
     expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Prefix("".into()))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(vec![cut("b", "Bee.\n"), cut("a", "Ay.\n")].into()));
+    expect_op!(mock, ScopeCensus, Op::ScopeCensus(ids)
+        if *ids == [DocumentId::new("a"), DocumentId::new("b")])
+    .times(1)
+    .in_sequence(&mut seq)
+    .returning(|_, _| Ok(scope_census(census()).into()));
     for (id, body) in [("a", "Ay.\n"), ("b", "Bee.\n")] {
         expect_op!(mock, Generations, Op::Generations(d) if d.as_str() == id)
             .times(1)
@@ -93,6 +104,7 @@ fn unread_adapter() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
     let reads = [
         OpKind::Census,
+        OpKind::ScopeCensus,
         OpKind::LoadScope,
         OpKind::Generations,
         OpKind::ActiveUnits,
@@ -126,6 +138,7 @@ fn context(
 async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, Census).times(0);
+    expect_op!(mock, ScopeCensus).times(0);
     expect_op!(mock, LoadScope)
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
@@ -140,9 +153,10 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     let (mut ctx, _events) = context(mock, store.clone());
     let opening = Census {
         fingerprint: "opening".into(),
+        per_document: census().per_document.into_iter().take(1).collect(),
         ..census()
     };
-    ctx.set_opening_census(Some(opening.clone()));
+    ctx.set_opening_census(Some(scope_census(opening.clone())));
 
     let evidence = Backup.run(&mut ctx).await?;
 
@@ -151,8 +165,37 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
         .await?
         .ok_or("no backup saved")?;
     assert_eq!(saved.census, opening);
+    assert_eq!(saved.mark, Some(ChangeMark::new("mock", 7)));
     assert_eq!(evidence["census_fingerprint"].as_text(), Some("opening"));
+    assert_eq!(evidence["change_mark"].as_text(), Some("mock:7"));
     assert_eq!(ctx.take_opening_census(), None, "used once");
+    Ok(())
+}
+
+/// A document entered the scope between the opening census and the backup: the opening census
+/// does not cover the backed-up documents, so the backup takes the census of those it backs up.
+#[tokio::test]
+async fn an_opening_census_of_other_documents_is_not_recorded() -> TestResult {
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(backup_reading_adapter(), store.clone());
+    let only_a = Census {
+        per_document: census().per_document.into_iter().take(1).collect(),
+        ..census()
+    };
+    ctx.set_opening_census(Some(ScopeCensus {
+        census: only_a,
+        mark: ChangeMark::new("mock", 1),
+    }));
+
+    Backup.run(&mut ctx).await?;
+
+    let (saved, _) = store.load(&RunId::new(RUN)).await?.ok_or("no backup")?;
+    assert_eq!(
+        saved.census,
+        census(),
+        "the census of a and b, taken by the backup"
+    );
+    assert_eq!(saved.mark, Some(ChangeMark::new("mock", 7)));
     Ok(())
 }
 
@@ -170,6 +213,7 @@ async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult 
         .ok_or("no backup saved")?;
     assert_eq!(saved.run, RunId::new(RUN));
     assert_eq!(saved.census, census());
+    assert_eq!(saved.mark, Some(ChangeMark::new("mock", 7)));
     let ids: Vec<&str> = saved
         .documents
         .iter()
@@ -192,7 +236,8 @@ async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult 
     );
     assert_eq!(evidence["census_documents"].as_count(), Some(3));
     assert_eq!(evidence["census_units"].as_count(), Some(3));
-    assert_eq!(evidence.len(), 7);
+    assert_eq!(evidence["change_mark"].as_text(), Some("mock:7"));
+    assert_eq!(evidence.len(), 8);
 
     // The context caches what was taken: the next phase does not reload it.
     assert_eq!(*ctx.backup().await?, saved);
@@ -299,10 +344,13 @@ async fn failure_saving_nothing(
 #[tokio::test]
 async fn a_store_failure_saves_nothing() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, Census)
+    expect_op!(mock, LoadScope)
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
+    expect_op!(mock, ScopeCensus)
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
-    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, Generations).times(0);
 
     let err = failure_saving_nothing(mock, |_| {}, "failure ignored").await?;
     assert!(
@@ -315,12 +363,12 @@ async fn a_store_failure_saves_nothing() -> TestResult {
 #[tokio::test]
 async fn cancellation_stops_before_saving() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, Census)
-        .times(1)
-        .returning(|_, _| Ok(census().into()));
     expect_op!(mock, LoadScope)
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
+    expect_op!(mock, ScopeCensus)
+        .times(1)
+        .returning(|_, _| Ok(scope_census(census()).into()));
     expect_op!(mock, Generations).times(0);
 
     let cancel = |ctx: &mut RunContext| ctx.cancel.cancel();

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, DocumentSnapshot, Journal, LiveExecutionAdapter, RunId,
-    sha256_hex,
+    AdapterError, Backup, Census, ChangeMark, DocumentSnapshot, Journal, LiveExecutionAdapter,
+    RunId, sha256_hex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +102,9 @@ struct Header {
     schema_version: u32,
     run: RunId,
     census: Census,
+    /// Absent from backups written before scope censuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mark: Option<ChangeMark>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -120,6 +123,7 @@ pub fn encode_backup(backup: &Backup) -> Vec<u8> {
         schema_version: backup.schema_version,
         run: backup.run.clone(),
         census: backup.census.clone(),
+        mark: backup.mark.clone(),
     };
     let mut out = Vec::new();
     // Serialising plain data into a Vec cannot fail.
@@ -153,6 +157,7 @@ pub fn decode_backup(run: &RunId, bytes: &[u8]) -> Result<Backup, BackupError> {
         schema_version: header.schema_version,
         run: header.run,
         census: header.census,
+        mark: header.mark,
         documents,
     })
 }
@@ -506,6 +511,7 @@ mod tests {
             schema_version: SCHEMA_VERSION,
             run: RunId::new(run),
             census: Census::default(),
+            mark: None,
             documents: vec![DocumentSnapshot {
                 document: Document {
                     id: DocumentId::new("law/1"),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use iu_cutter_live_execution::{
-    Backup, Census, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunId, RunRecord,
+    Backup, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunId, RunRecord, ScopeCensus,
 };
 
 use crate::backup_store::BackupStore;
@@ -63,7 +63,7 @@ pub struct RunContext {
     pub back_off: Option<BackOff>,
     backup: Option<Arc<Backup>>,
     plan: Option<Arc<Plan>>,
-    opening_census: Option<Census>,
+    opening_census: Option<ScopeCensus>,
 }
 
 impl RunContext {
@@ -95,15 +95,15 @@ impl RunContext {
         &self.store
     }
 
-    /// Hands the phases the census the runner took as this invocation opened, after the run's
-    /// lease and journal entry and before any phase: the backup phase records it instead of
-    /// taking a second census of the whole store a moment later.
-    pub fn set_opening_census(&mut self, census: Option<Census>) {
+    /// Hands the phases the scope census the runner took as this invocation opened, after the
+    /// run's lease and journal entry and before any phase: the backup phase records it (with its
+    /// change mark) instead of taking a second one a moment later.
+    pub fn set_opening_census(&mut self, census: Option<ScopeCensus>) {
         self.opening_census = census;
     }
 
-    /// The opening census, once: a later phase (or a second backup attempt) takes its own.
-    pub fn take_opening_census(&mut self) -> Option<Census> {
+    /// The opening scope census, once: a later phase (or a second backup attempt) takes its own.
+    pub fn take_opening_census(&mut self) -> Option<ScopeCensus> {
         self.opening_census.take()
     }
 

@@ -37,6 +37,7 @@ pub fn backup_of(census: Census, documents: impl IntoIterator<Item = Document>) 
         schema_version: SCHEMA_VERSION,
         run: RunId::new(RUN),
         census,
+        mark: None,
         documents: documents
             .into_iter()
             .map(|document| DocumentSnapshot {

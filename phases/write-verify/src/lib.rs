@@ -5,8 +5,9 @@
 //! its recorded and planned sha256; ranges contiguous from 0 to the source's length; the units
 //! concatenated giving back the backed-up source byte for byte. It then checks that every source
 //! document is still held by this run at its backed-up revision and sha256 (a writer that ignored
-//! the fence is caught here), and, with a fresh census, that nothing outside the run's scope
-//! changed, appeared or vanished since the backup.
+//! the fence is caught here), and, with the store's change log since the backup's change mark,
+//! that nothing outside the run's scope changed, appeared or vanished since the backup (a backup
+//! written before change marks: with a fresh census of the whole store, as then).
 //!
 //! Any failure blocks the run with the exact gap (document, unit, expected versus found). The
 //! phase mutates nothing, so running it again is always safe and gives the same evidence.
@@ -14,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
-    Census, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
+    Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     PlannedUnit, RunId, Scope, Unit, sha256_hex,
 };
 use iu_cutter_phase_core::{BackedUp, Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
@@ -61,16 +62,12 @@ impl WriteVerify {
             .map_err(|gap| PhaseError::Blocked(*gap))?;
 
         ctx.check_cancelled()?;
-        let census = ctx.store().census().await?;
         let in_scope: BTreeSet<&DocumentId> = ids.iter().collect();
-        let others = other_runs_documents(ctx, &backup.census, &census, |id| {
-            in_scope.contains(id) || ctx.record.scope.contains(id)
-        })
-        .await?;
-        gate.census(&backup.census, &census, |id| {
-            in_scope.contains(id) || ctx.record.scope.contains(id) || others.contains(id)
-        })
-        .map_err(|gap| PhaseError::Blocked(*gap))?;
+        let in_scope = |id: &DocumentId| in_scope.contains(id) || ctx.record.scope.contains(id);
+        match &backup.mark {
+            Some(mark) => outside_since_mark(ctx, &gate, mark, in_scope).await?,
+            None => outside_by_whole_census(ctx, &gate, &backup.census, in_scope).await?,
+        }
 
         let verify_digest = digest.finish();
         tracing::info!(
@@ -121,17 +118,48 @@ impl DigestBuilder {
 /// A check's outcome: the gap is boxed to keep the `Ok` path small.
 type Checked = Result<(), Box<Gap>>;
 
-/// The out-of-scope documents that changed since the backup because *another* run holds or
-/// cut them (several runners share the store): fenced by another run, or with another run's
-/// generation active, and carrying no generation of this run. The census gate ignores them;
-/// any other change outside the scope (this run's, an edit, a vanished document) still blocks.
-async fn other_runs_documents(
+/// Nothing outside the scope changed since the backup: the documents the store's change log
+/// lists after the backup's change mark, outside the scope, less those another run holds or cut,
+/// block the run, the first one named. Costs O(changes since the backup), not O(store).
+#[allow(clippy::result_large_err)] // `PhaseError` carries its `Gap` inline on purpose.
+async fn outside_since_mark(
     ctx: &RunContext,
-    before: &Census,
-    now: &Census,
+    gate: &Gate<'_>,
+    mark: &ChangeMark,
     in_scope: impl Fn(&DocumentId) -> bool,
-) -> Result<BTreeSet<DocumentId>, PhaseError> {
-    let run = &ctx.record.run;
+) -> Result<(), PhaseError> {
+    let changed: Vec<DocumentId> = ctx
+        .store()
+        .changed_since(mark)
+        .await?
+        .into_iter()
+        .filter(|id| !in_scope(id))
+        .collect();
+    let others = other_runs_documents(ctx, &changed).await?;
+    let Some(first) = changed.iter().find(|id| !others.contains(*id)) else {
+        return Ok(());
+    };
+    // Its digest now, to name what it became (one document's census).
+    let now = ctx
+        .store()
+        .scope_census(std::slice::from_ref(first))
+        .await?;
+    Err(PhaseError::Blocked(*gate.changed_outside(
+        first,
+        now.census.per_document.get(first),
+        mark,
+    )))
+}
+
+/// The same check for a backup written before change marks, which holds the whole store's
+/// census: a fresh census of the whole store compared with it, as then.
+async fn outside_by_whole_census(
+    ctx: &RunContext,
+    gate: &Gate<'_>,
+    before: &Census,
+    in_scope: impl Fn(&DocumentId) -> bool,
+) -> Result<(), PhaseError> {
+    let now = ctx.store().census().await?;
     let changed: Vec<DocumentId> = now
         .per_document
         .iter()
@@ -140,11 +168,30 @@ async fn other_runs_documents(
         })
         .map(|(id, _)| id.clone())
         .collect();
+    let others = other_runs_documents(ctx, &changed).await?;
+    gate.census(before, &now, |id| in_scope(id) || others.contains(id))
+        .map_err(|gap| PhaseError::Blocked(*gap))
+}
+
+/// The out-of-scope documents among `changed` (changed since the backup) that changed because
+/// *another* run holds or cut them (several runners share the store): fenced by another run, or
+/// with another run's generation active, and carrying no generation of this run. The gate
+/// ignores them; any other change outside the scope (this run's, an edit, a vanished document)
+/// still blocks.
+async fn other_runs_documents(
+    ctx: &RunContext,
+    changed: &[DocumentId],
+) -> Result<BTreeSet<DocumentId>, PhaseError> {
+    let run = &ctx.record.run;
     let mut others = BTreeSet::new();
     if changed.is_empty() {
         return Ok(others);
     }
-    for document in ctx.store().load_heads(&Scope::Ids(changed)).await? {
+    for document in ctx
+        .store()
+        .load_heads(&Scope::Ids(changed.to_vec()))
+        .await?
+    {
         let another = match &document.state {
             DocumentState::Cutting { run: holder } => holder != run,
             // Enacted by another run; a `Ready` document was edited, which still blocks.
@@ -431,6 +478,28 @@ impl Gate<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The gap for `id`, outside the scope, which the store's change log lists as changed after
+    /// the backup's change `mark`; `now` is its digest now (`None`: it no longer exists).
+    fn changed_outside(
+        &self,
+        id: &DocumentId,
+        now: Option<&String>,
+        mark: &ChangeMark,
+    ) -> Box<Gap> {
+        self.gap(
+            Some(id),
+            None,
+            format!("out-of-scope document unchanged since the backup (change mark {mark})"),
+            match now {
+                Some(digest) => format!(
+                    "changed, created or rewritten since the backup (by another writer); digest \
+                     now {digest}"
+                ),
+                None => "the document vanished (deleted since the backup)".into(),
+            },
+        )
     }
 
     /// Nothing outside the scope changed, appeared or vanished since the backup's census.

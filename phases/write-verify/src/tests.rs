@@ -1,7 +1,7 @@
 use iu_cutter_live_execution::{
-    Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
-    MockLiveExecutionAdapter, Op, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
-    expect_op, refuse_mutations_except, sha256_hex,
+    Backup, Census, ChangeMark, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
+    MockLiveExecutionAdapter, Op, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, ScopeCensus,
+    Unit, expect_op, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::testing::{self, RUN, backup_of, blocked, document, failure, spans};
 use iu_cutter_phase_core::{CancelFlag, Gap, Phase, PhaseError, RunContext};
@@ -115,6 +115,10 @@ struct Store {
     census: Census,
     /// What `out` is now, if its digest changed (read to see whether another run changed it).
     outside: Vec<Document>,
+    /// With a backup that carries a change mark: what the change log lists since (the census
+    /// is then read only for the documents asked for, from `census`); `None`: a backup
+    /// without a mark, checked against a whole-store census.
+    changed: Option<Vec<&'static str>>,
 }
 
 impl Store {
@@ -125,6 +129,15 @@ impl Store {
             documents: vec![fenced("a"), fenced("b")],
             census: census_after(),
             outside: vec![source("out", DocumentState::Ready)],
+            changed: None,
+        }
+    }
+
+    /// [`Store::good`] for a backup with a change mark, whose change log lists `changed`.
+    fn marked(changed: &[&'static str]) -> Self {
+        Store {
+            changed: Some(changed.to_vec()),
+            ..Store::good()
         }
     }
 
@@ -168,11 +181,41 @@ impl Store {
             call.in_sequence(&mut seq);
         }
         let census = self.census;
-        let call = expect_op!(mock, Census);
-        call.times(times)
-            .returning(move |_, _| Ok(census.clone().into()));
-        if strict {
-            call.in_sequence(&mut seq);
+        if let Some(changed) = self.changed {
+            expect_op!(mock, Census).times(0);
+            let changed: Vec<DocumentId> = changed.into_iter().map(DocumentId::new).collect();
+            let call = expect_op!(mock, ChangedSince);
+            call.times(times)
+                .returning(move |_, _| Ok(changed.clone().into()));
+            if strict {
+                call.in_sequence(&mut seq);
+            }
+            expect_op!(mock, ScopeCensus).returning(move |op, _| {
+                let Op::ScopeCensus(ids) = op else {
+                    unreachable!("matched only scope_census");
+                };
+                let per_document = census
+                    .per_document
+                    .iter()
+                    .filter(|(id, _)| ids.contains(id))
+                    .map(|(id, digest)| (id.clone(), digest.clone()))
+                    .collect();
+                Ok(ScopeCensus {
+                    census: Census {
+                        per_document,
+                        ..census.clone()
+                    },
+                    mark: ChangeMark::new("mock", 2),
+                }
+                .into())
+            });
+        } else {
+            let call = expect_op!(mock, Census);
+            call.times(times)
+                .returning(move |_, _| Ok(census.clone().into()));
+            if strict {
+                call.in_sequence(&mut seq);
+            }
         }
         let outside = self.outside;
         expect_op!(mock, LoadHeads, Op::LoadHeads(scope)
@@ -192,11 +235,29 @@ impl Store {
 }
 
 async fn context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
+    context_with(mock, &backup()).await
+}
+
+/// A context whose backup carries a change mark and the census of its scope alone.
+async fn marked_context(mock: MockLiveExecutionAdapter) -> Result<RunContext, PhaseError> {
+    let mut backup = backup();
+    backup
+        .census
+        .per_document
+        .retain(|id, _| id.as_str() != "out");
+    backup.mark = Some(ChangeMark::new("mock", 1));
+    context_with(mock, &backup).await
+}
+
+async fn context_with(
+    mock: MockLiveExecutionAdapter,
+    backup: &Backup,
+) -> Result<RunContext, PhaseError> {
     testing::context(
         mock,
         Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]),
         CutRules::preset(Preset::Markdown),
-        Some(&backup()),
+        Some(backup),
     )
     .await
 }
@@ -486,5 +547,60 @@ async fn cancellation_is_honoured_between_documents() -> TestResult {
 
     let err = failure(&WriteVerify, &mut ctx, "cancel ignored").await?;
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    Ok(())
+}
+
+// ---- a backup with a change mark: the change log, not a whole-store census ------------------
+
+/// Runs the gate with a marked backup on `store` and returns the gap it must find.
+async fn marked_gap(store: Store) -> Result<Gap, Box<dyn std::error::Error>> {
+    let mut ctx = marked_context(store.lenient()).await?;
+    let err = failure(&WriteVerify, &mut ctx, "expected a gap").await?;
+    Ok(blocked(err, names::WRITE_VERIFY)?)
+}
+
+#[tokio::test]
+async fn with_a_change_mark_changes_in_scope_pass_reading_no_whole_census() -> TestResult {
+    let evidence = WriteVerify
+        .run(&mut marked_context(Store::marked(&["a", "b"]).mock()).await?)
+        .await?;
+    assert_eq!(evidence["documents_verified"].as_count(), Some(2));
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_a_change_mark_an_out_of_scope_change_is_caught_naming_it() -> TestResult {
+    let gap = marked_gap(Store {
+        census: census(&[("a", "a1"), ("b", "b1"), ("out", "o1")]),
+        ..Store::marked(&["a", "b", "out"])
+    })
+    .await?;
+    assert_eq!(gap.document, Some(DocumentId::new("out")));
+    assert!(gap.expected.contains("out-of-scope"), "{gap}");
+    assert!(gap.found.contains("o1"), "{gap}");
+
+    let vanished = marked_gap(Store {
+        census: census(&[("a", "a1"), ("b", "b1")]),
+        outside: vec![],
+        ..Store::marked(&["out"])
+    })
+    .await?;
+    assert_eq!(vanished.document, Some(DocumentId::new("out")));
+    assert!(vanished.found.contains("vanished"), "{vanished}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_a_change_mark_an_out_of_scope_document_another_run_holds_passes() -> TestResult {
+    let other = RunId::new("other-run");
+    let store = Store {
+        census: census(&[("a", "a1"), ("b", "b1"), ("out", "o1")]),
+        outside: vec![source("out", DocumentState::Cutting { run: other })],
+        ..Store::marked(&["a", "out"])
+    };
+    let result = WriteVerify
+        .run(&mut marked_context(store.lenient()).await?)
+        .await;
+    assert!(result.is_ok(), "{result:?}");
     Ok(())
 }

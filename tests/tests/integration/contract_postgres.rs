@@ -9,6 +9,7 @@ use iu_cutter_tests::contract::error;
 use iu_cutter_tests::fixture::{open_gate, refused_connection};
 
 iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::postgres);
+iu_cutter_tests::change_log_live_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::postgres);
 
@@ -165,4 +166,75 @@ async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
     );
     let _ = conn.close().await;
     iu_cutter_tests::fixture::Fixture::finish(fixture).await;
+}
+
+/// The commit-order case: transaction ids are not given out in commit order, so a writer that
+/// began before a scope census's mark and commits after it (its id below one the census saw
+/// committed) is still listed by `changed_since`, and the later writer the census did see is
+/// not.
+#[tokio::test]
+async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
+    use iu_cutter_live_execution::prelude::*;
+    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter};
+    use iu_cutter_tests::fixture::Fixture;
+    use iu_cutter_tests::ok;
+    use sqlx::Connection;
+
+    let name = "a_writer_that_began_before_the_mark_and_commits_after_it_is_listed";
+    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
+        return;
+    };
+    let store: &dyn LiveExecutionAdapter = fixture.adapter();
+    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
+    ok(store.put_document(&a, "Điều 1. A.").await, "put a");
+    ok(store.put_document(&b, "Điều 1. B.").await, "put b");
+
+    let mut writer = fixture.connection().await;
+    let run = |statement: &'static str| sqlx::query(statement);
+    let step = |result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>, what: &str| {
+        if let Err(e) = result {
+            panic!("{what}: {e}");
+        }
+    };
+    step(run("BEGIN").execute(&mut writer).await, "begin A");
+    step(
+        run("UPDATE units SET body = body WHERE document = 'none'")
+            .execute(&mut writer)
+            .await,
+        "A touches nothing yet",
+    );
+    step(
+        run("UPDATE documents SET revision = revision + 1 WHERE id = 'a'")
+            .execute(&mut writer)
+            .await,
+        "A writes",
+    );
+    // B begins after A (a larger transaction id) and commits before the mark: the census sees it.
+    ok(
+        store.put_document(&b, "Điều 1. B, again.").await,
+        "B writes",
+    );
+    let census = ok(
+        store.scope_census(&[a.clone(), b.clone()]).await,
+        "scope census",
+    );
+    step(run("COMMIT").execute(&mut writer).await, "commit A");
+    let _ = writer.close().await;
+
+    assert_eq!(
+        ok(store.changed_since(&census.mark).await, "changed_since"),
+        vec![a.clone()],
+        "A committed after the mark: listed; B before it: not"
+    );
+    let whole = ok(store.census().await, "census");
+    assert_ne!(
+        census.census.per_document.get(&a),
+        whole.per_document.get(&a),
+        "the census did not see A"
+    );
+    assert_eq!(
+        census.census.per_document.get(&b),
+        whole.per_document.get(&b)
+    );
+    fixture.finish().await;
 }

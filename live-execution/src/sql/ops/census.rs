@@ -9,26 +9,100 @@ use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::census::{CensusBuilder, DocumentDigester, UnitFields};
-use crate::domain::{Census, Document, DocumentId, GenerationRecord, RunId};
+use crate::domain::{
+    Census, ChangeMark, Document, DocumentId, GenerationRecord, RunId, ScopeCensus,
+};
+use crate::error::AdapterError;
 use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{BulkReads, Dialect};
 use crate::sql::error::sql;
 use crate::sql::ops::reads::{stored_unit_fields, unit_fields_at};
-use crate::sql::query::Fields;
+use crate::sql::query::{Fields, Query};
 
 const WHAT: &str = "taking the census";
 
 /// The census.
 pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> {
     match D::BULK_READS {
-        BulkReads::Json { census, .. } => census_from_json(pool, census).await,
+        BulkReads::Json { census, .. } => {
+            let mut conn = pool.acquire().await.map_err(sql(WHAT))?;
+            census_from_json(&mut *conn, D::query(census)).await
+        }
         BulkReads::Rows {
             census_documents,
             census_generations,
             census_units,
             ..
-        } => census_from_rows(pool, [census_documents, census_generations, census_units]).await,
+        } => {
+            let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
+            let census = census_from_rows(
+                &mut *tx,
+                [census_documents, census_generations, census_units].map(D::query),
+            )
+            .await?;
+            tx.commit().await.map_err(sql(WHAT))?;
+            Ok(census)
+        }
     }
+}
+
+/// The census of the documents `ids` (those that exist), and the change log's mark, read in
+/// one snapshot: the mark first (on PostgreSQL it is the snapshot).
+pub(crate) async fn scope_census<D: Dialect>(
+    pool: &Pool<D>,
+    ids: &[DocumentId],
+) -> AdapterResult<ScopeCensus> {
+    let what = "taking the census of a scope";
+    let ids: Vec<&str> = ids.iter().map(DocumentId::as_str).collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| {
+        AdapterError::Invalid(format!("the scope's ids cannot be listed as JSON: {e}"))
+    })?;
+    let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
+    let mark = D::query(D::CHANGE_MARK)
+        .fetch_one(&mut tx)
+        .await
+        .and_then(|row| row.text(0))
+        .map_err(sql(what))?;
+    let census = match D::BULK_READS {
+        BulkReads::Json { scope_census, .. } => {
+            census_from_json(&mut *tx, D::query(scope_census).bind(ids.as_str())).await?
+        }
+        BulkReads::Rows { scope_census, .. } => {
+            let queries = scope_census.map(|statement| D::query(statement).bind(ids.as_str()));
+            census_from_rows(&mut *tx, queries).await?
+        }
+    };
+    tx.commit().await.map_err(sql(what))?;
+    Ok(ScopeCensus {
+        census,
+        mark: ChangeMark::new(D::MARK_BACKEND, mark),
+    })
+}
+
+/// The documents the change log says changed in commits the census of `mark` could not see,
+/// by id. A mark of another backend, or not as this backend writes them, is refused.
+pub(crate) async fn changed_since<D: Dialect>(
+    pool: &Pool<D>,
+    mark: &ChangeMark,
+) -> AdapterResult<Vec<DocumentId>> {
+    let what = "reading the documents changed since a census";
+    let position = mark.position_for(D::MARK_BACKEND)?;
+    if !D::mark_is_well_formed(position) {
+        return Err(AdapterError::Invalid(format!(
+            "the change mark `{mark}` is not one a {} store issues",
+            D::MARK_BACKEND
+        )));
+    }
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let rows = D::query(D::CHANGED_SINCE)
+        .bind(position)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    rows.iter()
+        .map(|row| row.text(0).map(DocumentId::new))
+        .collect::<Result<_, _>>()
+        .map_err(sql(what))
 }
 
 /// A document's digest started from the census's document columns (id, revision, sha256,
@@ -83,12 +157,11 @@ struct CensusUnitJson<'a>(
 /// fed to the digester in the contract's order (generations by id, units by generation and
 /// ordinal, bytewise).
 async fn census_from_json<D: Dialect>(
-    pool: &Pool<D>,
-    census: &'static str,
+    conn: &mut D::Connection,
+    census: Query<'_, D>,
 ) -> AdapterResult<Census> {
     let mut builder = CensusBuilder::new();
-    let mut conn = pool.acquire().await.map_err(sql(WHAT))?;
-    let mut rows = D::query(census).fetch(&mut conn);
+    let mut rows = census.fetch(conn);
     while let Some(row) = rows.try_next().await.map_err(sql(WHAT))? {
         let (id, mut digester) = census_document(&row)?;
 
@@ -117,26 +190,19 @@ async fn census_from_json<D: Dialect>(
     Ok(builder.finish())
 }
 
-/// The census from three ordered queries in one snapshot (documents, generation records,
-/// units: each in key order straight from its primary key), merged by document; unit fields
-/// are borrowed from the rows.
+/// The census from three ordered queries run in the caller's one snapshot (documents,
+/// generation records, units: each in key order), merged by document; unit fields are borrowed
+/// from the rows.
 async fn census_from_rows<D: Dialect>(
-    pool: &Pool<D>,
-    [documents, generations, units]: [&'static str; 3],
+    tx: &mut D::Connection,
+    [documents, generations, units]: [Query<'_, D>; 3],
 ) -> AdapterResult<Census> {
-    let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
-    let documents = D::query(documents)
-        .fetch_all(&mut tx)
-        .await
-        .map_err(sql(WHAT))?;
-    let generations = D::query(generations)
-        .fetch_all(&mut tx)
-        .await
-        .map_err(sql(WHAT))?;
+    let documents = documents.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
+    let generations = generations.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
     let mut generations = generations.iter().peekable();
     let mut builder = CensusBuilder::new();
     {
-        let mut units = D::query(units).fetch(&mut tx);
+        let mut units = units.fetch(&mut *tx);
         let mut pending = units.try_next().await.map_err(sql(WHAT))?;
         for row in &documents {
             let (id, mut digester) = census_document(row)?;
@@ -174,7 +240,6 @@ async fn census_from_rows<D: Dialect>(
             generation.str(0).map_err(sql(WHAT))?
         )));
     }
-    tx.commit().await.map_err(sql(WHAT))?;
     Ok(builder.finish())
 }
 

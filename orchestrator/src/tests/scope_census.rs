@@ -1,0 +1,334 @@
+//! The census costs O(scope): every invocation reads the census of its own documents and the
+//! store's change log, never the whole store, and still catches what changed outside its scope.
+
+use std::sync::Mutex;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{DocumentId, LeaseClaim, OpKind, RunId};
+use iu_cutter_phase_core::names;
+
+use super::*;
+use crate::{Attestation, Command};
+
+/// Every call's kind and, for a scope census, how many documents it asked for.
+type Calls = Arc<Mutex<Vec<(OpKind, usize)>>>;
+
+/// A layer that records [`Calls`].
+struct CensusProbe<A> {
+    inner: A,
+    calls: Calls,
+}
+
+#[async_trait]
+impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CensusProbe<A> {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let size = match op {
+            Op::ScopeCensus(ids) => ids.len(),
+            _ => 0,
+        };
+        lock(&self.calls).push((op.kind(), size));
+        self.inner.call(op, claim).await
+    }
+}
+
+const OTHER: &str = "# Not in scope\n\nUntouched.\n";
+
+/// One law among 40 other documents, over a probed simulator behind an open switch.
+fn one_law_among_many() -> (Arc<Simulator>, Runner, Calls) {
+    let mut documents: Vec<(String, String)> = (0..40)
+        .map(|n| (format!("kb/{n:02}"), format!("# Doc {n}\n\nBody {n}.\n")))
+        .collect();
+    documents.push(("law/1".into(), LAW_1.into()));
+    let sim = Arc::new(Simulator::with_documents(
+        documents
+            .iter()
+            .map(|(id, body)| (id.as_str(), body.as_str())),
+    ));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let calls = Arc::default();
+    let probe = CensusProbe {
+        inner: behind(sim.clone(), &switch),
+        calls: Arc::clone(&calls),
+    };
+    let runner = Runner::new(Arc::new(probe), Arc::new(MemoryBackupStore::new()));
+    (sim, runner, calls)
+}
+
+/// Asserts that the calls since the last look read no whole-store census, that every scope
+/// census asked for one document at most, and that the invocation took its opening and closing
+/// census and read the change log; then forgets them.
+fn assert_scope_sized(calls: &Mutex<Vec<(OpKind, usize)>>, what: &str) {
+    let calls = std::mem::take(&mut *lock(calls));
+    assert!(
+        !calls.iter().any(|(kind, _)| *kind == OpKind::Census),
+        "{what}: a whole-store census was read: {calls:?}"
+    );
+    let scoped: Vec<usize> = calls
+        .iter()
+        .filter(|(kind, _)| *kind == OpKind::ScopeCensus)
+        .map(|(_, size)| *size)
+        .collect();
+    assert!(scoped.len() >= 2, "{what}: opening and closing: {calls:?}");
+    assert!(
+        scoped.iter().all(|size| *size == 1),
+        "{what}: scope censuses of more than the one document: {scoped:?}"
+    );
+    assert!(
+        calls.iter().any(|(kind, _)| *kind == OpKind::ChangedSince),
+        "{what}: the change log was not read: {calls:?}"
+    );
+}
+
+fn one_law(run: &str) -> RunRequest {
+    RunRequest::new(
+        run,
+        Scope::Ids(vec![DocumentId::new("law/1")]),
+        CutRules::preset(Preset::Markdown),
+    )
+}
+
+#[tokio::test]
+async fn a_one_document_invocation_reads_the_census_of_that_document_only() -> TestResult {
+    let (_sim, runner, calls) = one_law_among_many();
+
+    let held = runner
+        .run(
+            one_law("r1"),
+            RunOptions::default().with_until(names::LEG_B_RECORD),
+        )
+        .await?;
+    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    assert_eq!(held.census_before.as_ref().map(|c| c.documents), Some(1));
+    assert_scope_sized(&calls, "run");
+
+    let resumed = runner
+        .resume(
+            &RunId::new("r1"),
+            RunOptions::default().with_until(names::WRITE_VERIFY),
+        )
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    assert_scope_sized(&calls, "resume");
+
+    let enacted = runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(enacted.outcome, Outcome::Pass, "{}", enacted.to_json());
+    assert_scope_sized(&calls, "enact");
+    let after = enacted.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.documents, 1);
+    assert_eq!(after.changed_outside_scope, Some(0));
+
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(rolled.command, Command::Rollback);
+    assert_scope_sized(&calls, "rollback");
+    Ok(())
+}
+
+/// Three laws' worth of store: two in scope and one outside, held after leg-b-record.
+async fn held_before_write_verify() -> Result<Harness, Box<dyn std::error::Error>> {
+    let harness = Harness::new(
+        [("law/1", LAW_1), ("law/2", LAW_2), ("kb/other", OTHER)],
+        true,
+    );
+    let held = harness
+        .runner
+        .run(
+            law_request("r1"),
+            RunOptions::default().with_until(names::LEG_B_RECORD),
+        )
+        .await?;
+    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    Ok(harness)
+}
+
+#[tokio::test]
+async fn an_out_of_scope_edit_between_phases_blocks_write_verify_naming_it() -> TestResult {
+    // Through the store's API, and around it (raw SQL leaves revision and sha256 behind).
+    for raw in [false, true] {
+        let Harness { sim, runner, .. } = held_before_write_verify().await?;
+        let other = DocumentId::new("kb/other");
+        if raw {
+            assert!(sim.state_edit_body_raw(&other, "edited behind the store's back"));
+        } else {
+            sim.put_document(&other, "edited by someone else").await?;
+        }
+
+        let resumed = runner
+            .resume(&RunId::new("r1"), RunOptions::default())
+            .await?;
+
+        let gap = blocked(&resumed)?;
+        assert_eq!(gap.phase, names::WRITE_VERIFY, "raw {raw}: {gap}");
+        assert_eq!(gap.document, Some(other.clone()), "raw {raw}: {gap}");
+        assert!(gap.expected.contains("out-of-scope"), "{gap}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_out_of_scope_document_created_or_deleted_meanwhile_blocks_write_verify() -> TestResult {
+    let Harness { sim, runner, .. } = held_before_write_verify().await?;
+    sim.put_document(&DocumentId::new("kb/new"), "a new document")
+        .await?;
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    let gap = blocked(&resumed)?;
+    assert_eq!(gap.document, Some(DocumentId::new("kb/new")), "{gap}");
+
+    // A document in the run's scope that appeared meanwhile is the run's business, not an
+    // out-of-scope change: write-verify passes.
+    let Harness { sim, runner, .. } = held_before_write_verify().await?;
+    sim.put_document(&DocumentId::new("law/3"), "# Law three\n")
+        .await?;
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    Ok(())
+}
+
+/// A change outside the scope during an invocation is in its closing census's summary.
+#[tokio::test]
+async fn the_closing_census_counts_what_changed_outside_the_scope_meanwhile() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("kb/other", OTHER),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let editor = sim.clone();
+    // The edit lands while the run is under way: when its backup phase reports progress.
+    let options = RunOptions::default().with_events(Arc::new(EditOnce(Mutex::new(Some(
+        Box::new(move || {
+            editor.state_edit_body_raw(&DocumentId::new("kb/other"), "edited meanwhile");
+        }),
+    )))));
+
+    let report = runner.run(one_law("r1"), options).await?;
+
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.documents, 1);
+    assert_eq!(after.changed_outside_scope, Some(1), "{}", report.to_json());
+    assert_eq!(
+        after.changed_outside_scope_sample,
+        [DocumentId::new("kb/other")]
+    );
+    assert!(
+        report.to_markdown().contains("`kb/other`"),
+        "{}",
+        report.to_markdown()
+    );
+    Ok(())
+}
+
+/// An event sink that runs its action once, at the first event after the run started.
+struct EditOnce(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl EventSink for EditOnce {
+    fn emit(&self, event: RunEvent) {
+        if !matches!(event, RunEvent::RunStarted { .. })
+            && let Some(action) = lock(&self.0).take()
+        {
+            action();
+        }
+    }
+}
+
+#[tokio::test]
+async fn rollback_restores_the_scope_to_its_exact_pre_run_census() -> TestResult {
+    let Harness { sim, runner, .. } = Harness::new(
+        [("law/1", LAW_1), ("law/2", LAW_2), ("kb/other", OTHER)],
+        true,
+    );
+    let scope = [DocumentId::new("law/1"), DocumentId::new("law/2")];
+    let pre_run = sim.scope_census(&scope).await?.census;
+    let report = runner.run(law_request("r1"), RunOptions::default()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert_ne!(sim.scope_census(&scope).await?.census, pre_run);
+    sim.put_document(&DocumentId::new("kb/other"), "edited meanwhile")
+        .await?;
+
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(
+        sim.scope_census(&scope).await?.census,
+        pre_run,
+        "the scope's exact pre-run census"
+    );
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert!(check.census_matches_backup);
+    assert_eq!(check.pre_run_fingerprint, pre_run.fingerprint);
+    assert_eq!(check.fingerprint_after, pre_run.fingerprint);
+    assert!(
+        !check.fingerprint_matches_pre_run,
+        "something outside the scope changed since the backup"
+    );
+    assert_eq!(check.changed_outside_scope, [DocumentId::new("kb/other")]);
+    assert!(noted(&rolled, "kb/other"), "{:?}", rolled.notes);
+    assert_eq!(
+        sim.state_census().per_document[&DocumentId::new("kb/other")],
+        sim.scope_census(&[DocumentId::new("kb/other")])
+            .await?
+            .census
+            .per_document[&DocumentId::new("kb/other")],
+        "the outside edit is kept, not undone"
+    );
+    Ok(())
+}
+
+/// The dry run's attestation ([`Attestation::of`]) over the simulator's change log: a change
+/// anywhere in the store fails it, inside the scope or not, even one undone since.
+#[tokio::test]
+async fn the_attestation_fails_on_any_change_anywhere_in_the_store() -> TestResult {
+    let sim = Simulator::with_documents([("law/1", LAW_1), ("kb/other", OTHER)]);
+    let scope = [DocumentId::new("law/1")];
+    let attest =
+        async |sim: &Simulator, change: &dyn Fn(&Simulator)| -> Result<Attestation, AdapterError> {
+            let before = sim.scope_census(&scope).await?;
+            change(sim);
+            let after = sim.scope_census(&scope).await?;
+            let changed = sim.changed_since(&before.mark).await?;
+            Ok(Attestation::of(
+                &RunId::new("d1"),
+                "sim".into(),
+                &before.census,
+                &after.census,
+                &changed,
+            ))
+        };
+
+    let quiet = attest(&sim, &|_| {}).await?;
+    assert!(quiet.unchanged, "{quiet:?}");
+    assert_eq!(quiet.changed_documents, 0);
+
+    let outside = attest(&sim, &|sim| {
+        sim.state_edit_body_raw(&DocumentId::new("kb/other"), "changed");
+    })
+    .await?;
+    assert!(
+        !outside.unchanged,
+        "a change outside the scope: {outside:?}"
+    );
+    assert_eq!(outside.census_before, outside.census_after);
+    assert_eq!(outside.changed_sample, [DocumentId::new("kb/other")]);
+
+    let undone = attest(&sim, &|sim| {
+        sim.state_edit_body_raw(&DocumentId::new("law/1"), "changed");
+        sim.state_edit_body_raw(&DocumentId::new("law/1"), LAW_1);
+    })
+    .await?;
+    assert!(!undone.unchanged, "a change undone since (ABA): {undone:?}");
+    assert_eq!(undone.census_before, undone.census_after);
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The contract of the scope census and the change log (`scope_census`, `changed_since`), run
+//! against every store by [`crate::contract_suite!`], and the checks only SQL stores have (raw
+//! SQL by a second connection, a store upgraded to the change log), run by
+//! [`crate::change_log_live_suite!`].
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::sql::init_with;
+use iu_cutter_live_execution::{
+    AdapterError, Census, ChangeMark, Document, DocumentId, LiveExecutionAdapter, PurgeTarget,
+    RunId,
+};
+
+use crate::contract::{cut, reread};
+use crate::fixture::{RawSql, Tamper};
+use crate::ok;
+
+/// Instantiates the SQL-only checks of the change log as `#[tokio::test]`s over `$fixture`.
+#[macro_export]
+macro_rules! change_log_live_suite {
+    ($fixture:path) => {
+        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
+            raw_sql_of_a_second_connection_is_listed,
+            a_store_from_before_the_change_log_is_migrated_with_its_documents,
+        );
+    };
+}
+
+fn id(value: &str) -> DocumentId {
+    DocumentId::new(value)
+}
+
+fn ids(values: &[&str]) -> Vec<DocumentId> {
+    values.iter().map(|v| id(v)).collect()
+}
+
+async fn put(store: &dyn LiveExecutionAdapter, document: &str, body: &str) -> Document {
+    ok(
+        store.put_document(&id(document), body).await,
+        "put_document",
+    )
+}
+
+async fn mark(store: &dyn LiveExecutionAdapter, documents: &[&str]) -> ChangeMark {
+    ok(store.scope_census(&ids(documents)).await, "scope_census").mark
+}
+
+async fn changed(store: &dyn LiveExecutionAdapter, mark: &ChangeMark) -> Vec<DocumentId> {
+    ok(store.changed_since(mark).await, "changed_since")
+}
+
+/// `census` restricted to `documents`: its digests of them.
+fn digests_of(census: &Census, documents: &[&str]) -> Vec<(DocumentId, String)> {
+    census
+        .per_document
+        .iter()
+        .filter(|(id, _)| documents.contains(&id.as_str()))
+        .map(|(id, digest)| (id.clone(), digest.clone()))
+        .collect()
+}
+
+const BODY: &str = "Điều 1. Phạm vi.\nĐiều 2. Đối tượng.\nĐiều 3. Giải thích từ ngữ.\n";
+
+/// A scope census gives the whole census's digests of its documents (ids asked for that do not
+/// exist are absent, an id asked twice counts once), and over all the documents it is the whole
+/// census, fingerprint included; two scopes that split the store add up to its counts.
+pub async fn a_scope_census_is_the_census_of_its_documents(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", BODY).await;
+    let b = put(store, "b", "Điều 1. Một.\n").await;
+    put(store, "c", "Điều 1. Ba.\nĐiều 2. Bốn.\n").await;
+    cut(store, &RunId::new("r1"), &[a.clone(), b], 3).await;
+    cut(store, &RunId::new("r2"), &[reread(store, &a).await], 2).await;
+    let whole = ok(store.census().await, "census");
+    assert_eq!(whole.documents, 3);
+
+    let all = ok(store.scope_census(&ids(&["c", "b", "a"])).await, "all");
+    assert_eq!(all.census, whole, "over every document: the whole census");
+
+    let some = ok(
+        store.scope_census(&ids(&["c", "a", "missing", "a"])).await,
+        "some",
+    );
+    assert_eq!(
+        digests_of(&some.census, &["a", "c", "missing"]),
+        digests_of(&whole, &["a", "c"])
+    );
+    assert_eq!(some.census.documents, 2);
+    assert_eq!(some.census.per_document.len(), 2);
+    let rest = ok(store.scope_census(&ids(&["b"])).await, "rest");
+    assert_eq!(some.census.units + rest.census.units, whole.units);
+    assert!(rest.census.units > 0 && some.census.units > 0);
+    assert_ne!(some.census.fingerprint, whole.fingerprint);
+
+    let none = ok(store.scope_census(&[]).await, "empty scope");
+    assert_eq!((none.census.documents, none.census.units), (0, 0));
+}
+
+/// Nothing is listed while nothing changes; then every change after the mark is, whoever made
+/// it: a document put through another handle, a raw edit of one unit's body alone, a DELETE of
+/// a retired generation's rows (a purge); listed once each, in id order; a mark taken after a
+/// change does not list it.
+pub async fn changed_since_lists_every_change_after_the_mark(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    let a = put(store, "a", BODY).await;
+    let b = put(store, "b", "Điều 1. Một.\n").await;
+    put(store, "c", "Điều 1. Ba.\n").await;
+    let (r1, r2) = (RunId::new("r1"), RunId::new("r2"));
+    cut(store, &r1, &[a.clone(), b.clone()], 3).await;
+
+    let first = mark(store, &["a"]).await;
+    assert_eq!(changed(store, &first).await, Vec::<DocumentId>::new());
+    ok(store.census().await, "a read");
+    ok(
+        store
+            .load_scope(&iu_cutter_live_execution::Scope::All)
+            .await,
+        "a read",
+    );
+    assert_eq!(
+        changed(store, &first).await,
+        Vec::<DocumentId>::new(),
+        "reads change nothing"
+    );
+
+    fixture
+        .edit_unit_raw("b", "r1", 1, "edited underneath")
+        .await;
+    assert_eq!(
+        changed(store, &first).await,
+        ids(&["b"]),
+        "a unit-only edit"
+    );
+
+    let second = mark(store, &["b"]).await;
+    assert_eq!(changed(store, &second).await, Vec::<DocumentId>::new());
+    let other = fixture.shared();
+    ok(other.put_document(&id("c"), "Điều 1. Đổi.\n").await, "put");
+    ok(other.put_document(&id("a2"), "Điều 1. Mới.\n").await, "put");
+    assert_eq!(changed(store, &second).await, ids(&["a2", "c"]));
+    assert_eq!(changed(store, &first).await, ids(&["a2", "b", "c"]));
+
+    cut(store, &r2, &[reread(store, &a).await], 2).await;
+    let third = mark(store, &[]).await;
+    let purged = ok(
+        store
+            .purge_generations(&[PurgeTarget {
+                document: id("a"),
+                generation: r1.clone(),
+                active: Some(r2.clone()),
+            }])
+            .await,
+        "purge",
+    );
+    assert_eq!(purged, 1);
+    assert_eq!(changed(store, &third).await, ids(&["a"]), "a DELETE");
+    assert_eq!(changed(store, &first).await, ids(&["a", "a2", "b", "c"]));
+}
+
+/// A mark is read only by a store of the backend that issued it: another backend's mark, or
+/// one that is not a mark, is refused as invalid.
+pub async fn a_mark_of_another_store_kind_is_refused(store: &dyn LiveExecutionAdapter) {
+    let own = mark(store, &[]).await;
+    let (backend, _) = own.as_str().split_once(':').unwrap_or_default();
+    let other = if backend == "sqlite" {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    for foreign in [ChangeMark::new(other, 1), ChangeMark::new(backend, "x:y;z")] {
+        match store.changed_since(&foreign).await {
+            Err(AdapterError::Invalid(text)) => assert!(text.contains(foreign.as_str()), "{text}"),
+            other => panic!("{foreign}: expected invalid, got {other:?}"),
+        }
+    }
+}
+
+/// Raw SQL over a connection of its own, as an application or psql would: an INSERT, an UPDATE
+/// of a generation record alone and a DELETE of a document row are each listed; an UPDATE that
+/// changes nothing the census covers (a sync recording metadata) is not.
+pub async fn raw_sql_of_a_second_connection_is_listed(fixture: &impl RawSql) {
+    let store = fixture.adapter();
+    let a = put(store, "a", BODY).await;
+    put(store, "b", "Điều 1. Một.\n").await;
+    put(store, "gone", "Điều 1. Hết.\n").await;
+    cut(store, &RunId::new("r1"), &[a], 2).await;
+    let (documents, generations) = (fixture.table("documents"), fixture.table("generations"));
+
+    let before = mark(store, &["a"]).await;
+    let metadata = format!("UPDATE {documents} SET metadata = $1 WHERE id = $2");
+    assert_eq!(fixture.execute_raw(&metadata, &["{}", "b"]).await, 1);
+    assert_eq!(changed(store, &before).await, Vec::<DocumentId>::new());
+
+    let retire = format!("UPDATE {generations} SET state = 'retired' WHERE document = $1");
+    assert_eq!(fixture.execute_raw(&retire, &["a"]).await, 1);
+    assert_eq!(changed(store, &before).await, ids(&["a"]));
+
+    let after = mark(store, &[]).await;
+    let delete = format!("DELETE FROM {documents} WHERE id = $1");
+    assert_eq!(fixture.execute_raw(&delete, &["gone"]).await, 1);
+    let insert = format!(
+        "INSERT INTO {documents} (id, revision, sha256, state, body) \
+         VALUES ($1, 1, 'x', 'ready', 'raw')"
+    );
+    assert_eq!(fixture.execute_raw(&insert, &["raw"]).await, 1);
+    assert_eq!(changed(store, &after).await, ids(&["gone", "raw"]));
+    assert_eq!(changed(store, &before).await, ids(&["a", "gone", "raw"]));
+    let census = ok(store.scope_census(&ids(&["gone", "raw"])).await, "scope");
+    assert_eq!(census.census.documents, 1, "the deleted document is absent");
+}
+
+/// A store whose documents predate the change log (version 7: no log, no triggers) gets it from
+/// `init`, every document seeded: nothing is listed until something changes, then the change is.
+pub async fn a_store_from_before_the_change_log_is_migrated_with_its_documents(
+    fixture: &impl RawSql,
+) {
+    let store = fixture.adapter();
+    let a = put(store, "a", BODY).await;
+    put(store, "b", "Điều 1. Một.\n").await;
+    cut(store, &RunId::new("r1"), &[a], 2).await;
+    for statement in back_to_version_7(fixture) {
+        fixture.execute_raw(&statement, &[]).await;
+    }
+    put(store, "c", "Điều 1. Ba, before the upgrade.\n").await;
+
+    let report = ok(init_with(fixture.options()).await, "init");
+    assert_eq!(report.applied, vec![8]);
+    let seeded = format!(
+        "UPDATE {} SET document = document WHERE document IN ('a', 'b', 'c')",
+        fixture.table("document_changes")
+    );
+    assert_eq!(
+        fixture.execute_raw(&seeded, &[]).await,
+        3,
+        "every document seeded"
+    );
+
+    let store = ok(
+        iu_cutter_live_execution::sql::connect_with(fixture.options(), crate::fixture::open_gate())
+            .await,
+        "connect after the upgrade",
+    );
+    let mark = mark(&store, &["a", "b", "c"]).await;
+    assert_eq!(changed(&store, &mark).await, Vec::<DocumentId>::new());
+    fixture.edit_unit_raw("a", "r1", 0, "edited").await;
+    assert_eq!(changed(&store, &mark).await, ids(&["a"]));
+}
+
+/// The statements that take a store back to version 7: the change log, its triggers (and on
+/// PostgreSQL their functions) dropped, migration 8 forgotten.
+fn back_to_version_7(fixture: &impl RawSql) -> Vec<String> {
+    let postgres = fixture.dialect() == "postgres";
+    let mut statements = Vec::new();
+    for table in ["documents", "generations", "units"] {
+        for event in ["insert", "update", "delete"] {
+            let trigger = fixture.table(&format!("{table}_log_{event}"));
+            statements.push(if postgres {
+                format!("DROP TRIGGER {trigger} ON {table}")
+            } else {
+                format!("DROP TRIGGER {trigger}")
+            });
+        }
+    }
+    if postgres {
+        statements.push("DROP FUNCTION document_changes_log()".to_owned());
+        statements.push("DROP FUNCTION document_changes_log_documents()".to_owned());
+    }
+    statements.push(format!("DROP TABLE {}", fixture.table("document_changes")));
+    statements.push(format!(
+        "DELETE FROM {} WHERE version = 8",
+        fixture.table("schema_migrations")
+    ));
+    statements
+}
