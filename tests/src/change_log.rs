@@ -174,6 +174,31 @@ pub async fn a_mark_of_another_store_kind_is_refused(store: &dyn LiveExecutionAd
     }
 }
 
+/// A mark the store has not reached is refused, not read: a store moved or restored behind a
+/// run's mark (a PostgreSQL database dumped and restored into another server, whose transaction
+/// ids start lower; an older copy of a file) would take changes made there for ones the mark's
+/// census saw, and list nothing. A mark the store has reached (its own, the latest) is read.
+pub async fn a_mark_ahead_of_the_store_is_refused(store: &dyn LiveExecutionAdapter) {
+    let own = mark(store, &[]).await;
+    assert_eq!(changed(store, &own).await, Vec::<DocumentId>::new());
+    let (backend, _) = own.as_str().split_once(':').unwrap_or_default();
+    // Far ahead of any test server: about 2^43 transactions.
+    let ahead = if backend == "postgres" {
+        ChangeMark::new(backend, "9000000000000:9000000000000:")
+    } else {
+        ChangeMark::new(backend, 9_000_000_000_000_u64)
+    };
+    match store.changed_since(&ahead).await {
+        Err(AdapterError::Invalid(text)) => {
+            assert!(
+                text.contains(ahead.as_str()) && text.contains("ahead"),
+                "{text}"
+            )
+        }
+        other => panic!("{ahead}: expected invalid, got {other:?}"),
+    }
+}
+
 /// Raw SQL over a connection of its own, as an application or psql would: an INSERT, an UPDATE
 /// of a generation record alone and a DELETE of a document row are each listed; an UPDATE that
 /// changes nothing the census covers (a sync recording metadata) is not.
