@@ -505,13 +505,13 @@ END;
 // the census columns and the body; generations and units: every column, rows it left as they
 // were cancelling out in `EXCEPT ALL`), as on SQLite. TRUNCATE fires no row or transition
 // trigger, so a statement trigger on it stamps every document the log knows (the owner alone
-// may truncate; it costs the store, as the truncate does). The log is named in the schema of the table whose trigger fired
-// (`TG_TABLE_SCHEMA`), never through the writer's `search_path`: an application session whose
-// path names another store, or none, writing this store's tables by their qualified names,
-// stamps this store's log (through its path it would stamp the other store's, and this one
-// would miss the change). `pg_current_xact_id` and `format` are named in `pg_catalog` for the same reason.
-// Triggers do not fire under `session_replication_role = replica`, nor on
-// TRUNCATE (see ARCHITECTURE.md).
+// may truncate; it costs the store, as the truncate does). The log is named in the schema of
+// the table whose trigger fired (`TG_TABLE_SCHEMA`), never through the writer's `search_path`:
+// an application session whose path names another store, or none, writing this store's tables
+// by their qualified names, stamps this store's log (through its path it would stamp the other
+// store's, and this one would miss the change). `pg_current_xact_id` and `format` are named in
+// `pg_catalog` for the same reason. Triggers do not fire under
+// `session_replication_role = replica` (see ARCHITECTURE.md).
 const V8_POSTGRES: &str = r#"
 CREATE TABLE document_changes (
     document TEXT COLLATE "C" NOT NULL PRIMARY KEY,
