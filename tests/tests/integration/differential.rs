@@ -342,7 +342,9 @@ async fn runner_scenario(
                         .remove(iu_cutter_phase_core::LONGEST_BATCH_MS);
                     phase.evidence.remove("change_mark");
                     if marked {
-                        phase.evidence.remove("backup_sha256");
+                        phase
+                            .evidence
+                            .remove(iu_cutter_phase_core::evidence::BACKUP_SHA256.name());
                     }
                 }
                 record
