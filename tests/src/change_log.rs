@@ -156,6 +156,38 @@ pub async fn changed_since_lists_every_change_after_the_mark(fixture: &impl Tamp
     assert_eq!(changed(store, &first).await, ids(&["a", "a2", "b", "c"]));
 }
 
+/// Unit writes alone are changes: a first write (a plain insert on PostgreSQL, from its
+/// staging table) and a rewrite of the same keys (an upsert) are each listed after a mark taken
+/// once the fence is in place; an empty batch is not.
+pub async fn unit_writes_are_listed_by_the_change_log(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", BODY).await;
+    put(store, "b", "Điều 1. Một.\n").await;
+    let r = RunId::new("r1");
+    ok(
+        store
+            .fence(&r, &[iu_cutter_live_execution::ExpectedRevision::of(&a)])
+            .await,
+        "fence",
+    );
+    let units = crate::contract::units_for(&a, &r, 3);
+    assert!(units.len() >= 2, "{}", units.len());
+
+    let fenced = mark(store, &["a"]).await;
+    ok(store.write_units(&r, &[]).await, "an empty batch");
+    assert_eq!(changed(store, &fenced).await, Vec::<DocumentId>::new());
+    ok(store.write_units(&r, &units).await, "first write");
+    assert_eq!(changed(store, &fenced).await, ids(&["a"]), "inserted units");
+
+    let written = mark(store, &["a"]).await;
+    assert_eq!(changed(store, &written).await, Vec::<DocumentId>::new());
+    ok(store.write_units(&r, &units[1..]).await, "rewrite");
+    assert_eq!(
+        changed(store, &written).await,
+        ids(&["a"]),
+        "replaced units"
+    );
+}
+
 /// A mark is read only by a store of the backend that issued it: another backend's mark, or
 /// one that is not a mark, is refused as invalid.
 pub async fn a_mark_of_another_store_kind_is_refused(store: &dyn LiveExecutionAdapter) {

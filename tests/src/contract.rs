@@ -45,6 +45,7 @@ macro_rules! contract_suite {
             write_units_replaces_by_ordinal_later_wins,
             write_units_large_batch_round_trips,
             write_units_round_trips_any_text_and_replaces_written_keys,
+            write_units_of_megabytes_round_trip,
             enact_activates_and_retires_the_previous_generation,
             enact_is_idempotent_and_counts_documents,
             enact_is_compare_and_set_all_or_nothing,
@@ -72,6 +73,7 @@ macro_rules! contract_suite {
             a_scope_census_is_the_census_of_its_documents,
             a_mark_of_another_store_kind_is_refused,
             a_mark_ahead_of_the_store_is_refused,
+            unit_writes_are_listed_by_the_change_log,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
             changed_since_lists_every_change_after_the_mark,
@@ -788,6 +790,29 @@ pub async fn write_units_large_batch_round_trips(store: &dyn LiveExecutionAdapte
     assert!(read == units, "units differ after the round trip");
     let census = ok(store.census().await, "census");
     assert_eq!(census.units, units.len() as u64);
+}
+
+/// A batch of several megabytes (more than any backend buffers before sending) round-trips
+/// byte for byte, and rewriting it replaces every unit.
+pub async fn write_units_of_megabytes_round_trip(store: &dyn LiveExecutionAdapter) {
+    let article = format!("{}\n", "Người dân có quyền tự do ngôn luận. ".repeat(1_200));
+    let body: String = (0..60).map(|i| format!("Điều {i}. {article}")).collect();
+    assert!(body.len() > 3_000_000, "{}", body.len());
+    let a = put(store, "big", &body).await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    let units = units_for(&a, &r, 60);
+    assert!(units.len() >= 60, "{}", units.len());
+    for pass in ["write", "rewrite"] {
+        assert_eq!(
+            ok(store.write_units(&r, &units).await, pass),
+            units.len() as u64
+        );
+        let read = ok(store.generation_units(&a.id, &r).await, "read back");
+        assert!(read == units, "{pass}: units differ after the round trip");
+    }
+    let joined: String = units.iter().map(|u| u.body.as_str()).collect();
+    assert_eq!(joined, body);
 }
 
 /// Any text round-trips byte for byte, whatever a backend's bulk format escapes: tabs,

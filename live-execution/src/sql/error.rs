@@ -38,7 +38,9 @@ const QUERY_CANCELED: &str = "57014";
 /// What to do when the database role lacks a privilege.
 pub(crate) const GRANTS_HINT: &str = "the database role lacks a privilege: `iu-cutter init` needs \
      the owner role (it creates and migrates the tables); every other command needs SELECT, \
-     INSERT, UPDATE and DELETE on iu-cutter's tables (README, \"Roles and grants\")";
+     INSERT, UPDATE and DELETE on iu-cutter's tables, and on PostgreSQL TEMPORARY on the database \
+     (PUBLIC holds it by default) for the unit writes' staging table (README, \"Roles and \
+     grants\")";
 
 /// Whether `error` is PostgreSQL's `insufficient_privilege`.
 pub(crate) fn is_permission_denied(error: &sqlx::Error) -> bool {

@@ -10,8 +10,9 @@
 //! Semantics are exactly the simulator's (one contract suite checks both): every adapter
 //! operation is one transaction; fence and enact are compare-and-set checked row by row inside
 //! it; unit writes are batched (SQLite: multi-row upserts under the bind-parameter limit;
-//! PostgreSQL: `UNNEST` arrays); the census streams the digest columns in contract order into
-//! [`crate::DocumentDigester`] and never loads a body.
+//! PostgreSQL: a binary `COPY` into a staging table, then one `INSERT … SELECT`); the census
+//! streams the digest columns in contract order into [`crate::DocumentDigester`] and never loads
+//! a body.
 //!
 //! Every operation is written once, generic over the backend, in `sql/ops/` (one module per
 //! concern: schema, control, reads, census, journal, documents, cuts, leases), with the same SQL
@@ -39,6 +40,8 @@ mod layout;
 mod location;
 mod migrations;
 mod ops;
+#[cfg(feature = "postgres")]
+mod pg_copy;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod probe;

@@ -14,10 +14,10 @@ use url::Url;
 
 use crate::domain::Unit;
 use crate::error::AdapterError;
-use crate::sql::codec::to_db;
 use crate::sql::dialect::{BodyHashing, BulkReads, Dialect};
-use crate::sql::error::{TlsAsked, connecting, db, sql};
+use crate::sql::error::{SqlError, TlsAsked, connecting, db, sql};
 use crate::sql::migrations::Migration;
+use crate::sql::pg_copy;
 use crate::sql::{ConnectOptions, Mode, SLOW_STATEMENT, SLOW_STATEMENT_LEVEL};
 
 /// The PostgreSQL pool.
@@ -26,8 +26,9 @@ pub(crate) type Pool = sqlx::PgPool;
 /// How long to wait for the server to answer a new connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Units per `UNNEST` statement (arrays are not bound by the parameter limit).
-const UNITS_PER_STATEMENT: usize = 5000;
+/// Bytes of binary `COPY` data encoded before they are sent: the encoded batch is never held
+/// whole, whatever the batch's size.
+const COPY_CHUNK_BYTES: usize = 1 << 20;
 
 /// The sha256 of a stored body, computed by the server.
 macro_rules! body_sha256 {
@@ -212,39 +213,120 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
         Ok(())
     }
 
-    /// `INSERT … SELECT * FROM UNNEST(arrays)`, one statement per few thousand units: a plain
-    /// insert when none of their keys exist yet (the caller holds the documents' row locks, so
-    /// none can appear meanwhile), else `ON CONFLICT DO UPDATE`.
+    /// A binary `COPY` of the batch into the session's staging table, then one `INSERT …
+    /// SELECT` from it into `units`: a plain insert when none of their keys exist yet (the
+    /// caller holds the documents' row locks, so none can appear meanwhile), else `ON CONFLICT
+    /// DO UPDATE`. The `INSERT` fires the change log's statement triggers on `units` as any
+    /// insert does (the staging table has none); the staging table is emptied at commit and its
+    /// rows roll back with the transaction.
     async fn insert_units(conn: &mut PgConnection, units: &[&Unit]) -> Result<(), AdapterError> {
+        if units.is_empty() {
+            return Ok(());
+        }
         let statement = if any_exists(conn, units).await? {
-            UPSERT_UNITS
+            UPSERT_STAGED_UNITS
         } else {
-            INSERT_UNITS
+            INSERT_STAGED_UNITS
         };
-        for chunk in units.chunks(UNITS_PER_STATEMENT) {
-            insert_chunk(conn, statement, chunk).await?;
+        ensure_staging(conn).await?;
+        let staged = copy_to_staging(conn, units).await?;
+        let written = sqlx::query(statement)
+            .execute(&mut *conn)
+            .await
+            .map_err(sql(WRITING_UNITS))?
+            .rows_affected();
+        // Each staged row is one unit of the batch, inserted or replaced once (the batch has at
+        // most one unit per key); anything else means the staging table held other rows.
+        if staged != units.len() as u64 || written != staged {
+            return Err(AdapterError::Database(Box::new(SqlError::new(format!(
+                "writing units: {} units in the batch, {staged} staged, {written} written",
+                units.len()
+            )))));
         }
         Ok(())
     }
 }
 
+/// What a failure of the unit writes is told as.
+const WRITING_UNITS: &str = "writing units";
+
+/// The session's staging table, where [`Dialect::insert_units`] copies a batch before inserting
+/// it: temporary (never WAL-logged, invisible to other sessions), emptied at every commit.
+const STAGING_TABLE: &str = "pg_temp.iu_cutter_staged_units";
+
+/// Whether the session's staging table exists (its name, schema-qualified, is `$1`).
+const STAGING_EXISTS: &str = "SELECT to_regclass($1) IS NOT NULL";
+
 /// Plain insert: used when none of the batch's keys exist (the usual first write of a staged
 /// generation), about twice as fast as the upsert below.
-const INSERT_UNITS: &str = "\
+const INSERT_STAGED_UNITS: &str = "\
 INSERT INTO units (document, generation, ordinal, unit_id, path, part, start_byte, end_byte,
                    sha256, body)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[],
-                     $7::int8[], $8::int8[], $9::text[], $10::text[])";
+SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, sha256, body
+  FROM pg_temp.iu_cutter_staged_units";
 
-const UPSERT_UNITS: &str = "\
+const UPSERT_STAGED_UNITS: &str = "\
 INSERT INTO units (document, generation, ordinal, unit_id, path, part, start_byte, end_byte,
                    sha256, body)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::int8[],
-                     $7::int8[], $8::int8[], $9::text[], $10::text[])
+SELECT document, generation, ordinal, unit_id, path, part, start_byte, end_byte, sha256, body
+  FROM pg_temp.iu_cutter_staged_units
 ON CONFLICT (document, generation, ordinal) DO UPDATE SET
     unit_id = excluded.unit_id, path = excluded.path, part = excluded.part,
     start_byte = excluded.start_byte, end_byte = excluded.end_byte,
     sha256 = excluded.sha256, body = excluded.body";
+
+/// Creates the session's staging table unless it exists: once per connection, as a rule (a
+/// transaction that rolls back takes its creation with it, and the next one creates it again).
+/// Checked first rather than `IF NOT EXISTS`, whose notice would be logged at every batch.
+async fn ensure_staging(conn: &mut PgConnection) -> Result<(), AdapterError> {
+    let exists: bool = sqlx::query_scalar(STAGING_EXISTS)
+        .bind(STAGING_TABLE)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql(WRITING_UNITS))?;
+    if exists {
+        return Ok(());
+    }
+    let create = format!(
+        "CREATE TEMPORARY TABLE iu_cutter_staged_units ({}) ON COMMIT DELETE ROWS",
+        pg_copy::STAGING_COLUMNS
+    );
+    // A constant text: the table's name and pg_copy's column list.
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&mut *conn)
+        .await
+        .map_err(|error| db("creating the staging table for unit writes", error))?;
+    Ok(())
+}
+
+/// Sends `units` to the staging table as one binary `COPY`, encoded [`COPY_CHUNK_BYTES`] at a
+/// time; returns the rows the server copied. A unit that cannot be encoded aborts the `COPY`
+/// (and the caller's transaction with it) before the server stores anything.
+async fn copy_to_staging(conn: &mut PgConnection, units: &[&Unit]) -> Result<u64, AdapterError> {
+    let statement = "COPY pg_temp.iu_cutter_staged_units FROM STDIN (FORMAT binary)";
+    let mut copy = conn
+        .copy_in_raw(statement)
+        .await
+        .map_err(sql(WRITING_UNITS))?;
+    let mut buffer = Vec::with_capacity(COPY_CHUNK_BYTES);
+    pg_copy::header(&mut buffer);
+    for unit in units {
+        if let Err(error) = pg_copy::unit_tuple(&mut buffer, unit) {
+            // The server answers an abort with the error it was asked to raise.
+            let _ = copy.abort(error.to_string()).await;
+            return Err(error);
+        }
+        if buffer.len() >= COPY_CHUNK_BYTES {
+            copy.send(std::mem::take(&mut buffer))
+                .await
+                .map_err(sql(WRITING_UNITS))?;
+            buffer.reserve(COPY_CHUNK_BYTES);
+        }
+    }
+    pg_copy::trailer(&mut buffer);
+    copy.send(buffer).await.map_err(sql(WRITING_UNITS))?;
+    copy.finish().await.map_err(sql(WRITING_UNITS))
+}
 
 /// A schema name safe to splice into SQL: letters, digits, `_`, not starting with a digit.
 fn schema_name(options: &ConnectOptions) -> Result<Option<&str>, AdapterError> {
@@ -580,57 +662,12 @@ async fn any_exists(conn: &mut PgConnection, units: &[&Unit]) -> Result<bool, Ad
         .bind(i64::from(high))
         .fetch_one(&mut *conn)
         .await
-        .map_err(sql("writing units"))?;
+        .map_err(sql(WRITING_UNITS))?;
         if exists {
             return Ok(true);
         }
     }
     Ok(false)
-}
-
-/// One `UNNEST` statement (`statement`) for `chunk`.
-async fn insert_chunk(
-    conn: &mut PgConnection,
-    statement: &'static str,
-    chunk: &[&Unit],
-) -> Result<(), AdapterError> {
-    let mut document = Vec::with_capacity(chunk.len());
-    let mut generation = Vec::with_capacity(chunk.len());
-    let mut ordinal = Vec::with_capacity(chunk.len());
-    let mut unit_id = Vec::with_capacity(chunk.len());
-    let mut path = Vec::with_capacity(chunk.len());
-    let mut part = Vec::with_capacity(chunk.len());
-    let mut start = Vec::with_capacity(chunk.len());
-    let mut end = Vec::with_capacity(chunk.len());
-    let mut sha256 = Vec::with_capacity(chunk.len());
-    let mut body = Vec::with_capacity(chunk.len());
-    for unit in chunk {
-        document.push(unit.document.as_str());
-        generation.push(unit.generation.as_str());
-        ordinal.push(i64::from(unit.ordinal));
-        unit_id.push(unit.unit_id.as_str());
-        path.push(unit.path.as_str());
-        part.push(unit.part.map(i64::from));
-        start.push(to_db(unit.start, "unit start")?);
-        end.push(to_db(unit.end, "unit end")?);
-        sha256.push(unit.sha256.as_str());
-        body.push(unit.body.as_str());
-    }
-    sqlx::query(statement)
-        .bind(document)
-        .bind(generation)
-        .bind(ordinal)
-        .bind(unit_id)
-        .bind(path)
-        .bind(part)
-        .bind(start)
-        .bind(end)
-        .bind(sha256)
-        .bind(body)
-        .execute(&mut *conn)
-        .await
-        .map_err(sql("writing units"))?;
-    Ok(())
 }
 
 #[cfg(test)]
