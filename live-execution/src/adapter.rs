@@ -16,9 +16,9 @@ use async_trait::async_trait;
 
 use crate::domain::{
     ActiveUnit, AdapterInfo, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId,
-    ExpectedRevision, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
-    RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit,
-    UnitCursor,
+    ExpectedRevision, GenerationDigests, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan,
+    PurgeTarget, RunId, RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot,
+    StoredBackup, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
@@ -123,6 +123,17 @@ pub trait Reads: Send + Sync {
         generation: &RunId,
     ) -> AdapterResult<Vec<Unit>>;
 
+    /// The units of one generation of a document as digests, ordered by ordinal: every column
+    /// but the body, the sha256 and byte length of each body as stored, and the sha256 of the
+    /// bodies concatenated in ordinal order; exactly [`GenerationDigests::of`] the units
+    /// [`generation_units`](Self::generation_units) would return (no units: none, and the
+    /// sha256 of no bytes). A store may compute them where the bodies are, without sending them.
+    async fn generation_digests(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> AdapterResult<GenerationDigests>;
+
     /// The units readers see for a document (its active generation), ordered by ordinal.
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>>;
 
@@ -201,6 +212,13 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
         generation: &RunId,
     ) -> AdapterResult<Vec<Unit>> {
         call!(self, GenerationUnits { document, generation } => Units)
+    }
+    async fn generation_digests(
+        &self,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> AdapterResult<GenerationDigests> {
+        call!(self, GenerationDigests { document, generation } => Digests)
     }
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
         call!(self, ActiveUnits(document) => Units)

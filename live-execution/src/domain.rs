@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::rules::{CutRules, Preset};
 
@@ -212,6 +213,78 @@ pub struct Unit {
     pub sha256: String,
     /// The unit's text: `source[start..end]`.
     pub body: String,
+}
+
+/// A stored unit without its body: every other column, and the sha256 and length of the body
+/// as stored, which a store may compute without sending the body
+/// ([`crate::Reads::generation_digests`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UnitDigest {
+    /// The source document.
+    pub document: DocumentId,
+    /// The generation this unit belongs to.
+    pub generation: RunId,
+    /// Position in the document, from 0.
+    pub ordinal: u32,
+    /// Stable id derived from the document id and structural path.
+    pub unit_id: String,
+    /// Hierarchical path.
+    pub path: String,
+    /// Part number when an oversize unit was split.
+    pub part: Option<u32>,
+    /// First byte of the span in the source.
+    pub start: u64,
+    /// One past the last byte of the span.
+    pub end: u64,
+    /// The sha256 recorded with the unit (lowercase hex).
+    pub sha256: String,
+    /// sha256 (lowercase hex) of the body as stored.
+    pub body_sha256: String,
+    /// The body's length in bytes, as stored.
+    pub body_bytes: u64,
+}
+
+/// One generation of a document as digests ([`crate::Reads::generation_digests`]): what
+/// write-verify checks a generation by, without reading its bodies back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GenerationDigests {
+    /// Its units, ordered by ordinal.
+    pub units: Vec<UnitDigest>,
+    /// sha256 (lowercase hex) of the units' bodies concatenated in ordinal order: the source's
+    /// sha256 when the generation is a lossless cut of it (that of no bytes without units).
+    pub concatenated_sha256: String,
+}
+
+impl GenerationDigests {
+    /// The digests of `units` (one generation, ordered by ordinal), computed here: what a store
+    /// that hashes in the server must answer too.
+    pub fn of(units: &[Unit]) -> Self {
+        let mut concatenated = Sha256::new();
+        let units = units
+            .iter()
+            .map(|unit| {
+                concatenated.update(unit.body.as_bytes());
+                UnitDigest {
+                    document: unit.document.clone(),
+                    generation: unit.generation.clone(),
+                    ordinal: unit.ordinal,
+                    unit_id: unit.unit_id.clone(),
+                    path: unit.path.clone(),
+                    part: unit.part,
+                    start: unit.start,
+                    end: unit.end,
+                    sha256: unit.sha256.clone(),
+                    body_sha256: crate::census::sha256_hex(unit.body.as_bytes()),
+                    body_bytes: unit.body.len() as u64,
+                }
+            })
+            .collect();
+        GenerationDigests {
+            units,
+            concatenated_sha256: crate::Sha256Digest::from_bytes(concatenated.finalize().into())
+                .hex(),
+        }
+    }
 }
 
 /// Where a page of active units ([`crate::Reads::active_units_page`]) continues: just after unit

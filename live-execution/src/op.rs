@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use crate::domain::{
     ActiveUnit, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId, RunRecord,
-    RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor,
+    GenerationDigests, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
+    RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit,
+    UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -39,6 +40,14 @@ pub enum Op<'a> {
     Generations(&'a DocumentId),
     /// One generation's units of a document, ordered by ordinal.
     GenerationUnits {
+        /// The document.
+        document: &'a DocumentId,
+        /// The generation.
+        generation: &'a RunId,
+    },
+    /// One generation's units of a document as digests (no bodies), ordered by ordinal, with
+    /// the sha256 of their bodies concatenated.
+    GenerationDigests {
         /// The document.
         document: &'a DocumentId,
         /// The generation.
@@ -214,6 +223,7 @@ pub enum OpKind {
     HeadsPage,
     Generations,
     GenerationUnits,
+    GenerationDigests,
     ActiveUnits,
     ActiveUnitsPage,
     SourceFacts,
@@ -302,7 +312,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 35] = {
+pub const OPS: [OpSpec; 36] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -313,6 +323,12 @@ pub const OPS: [OpSpec; 35] = {
         spec(K::HeadsPage, "heads_page", R::Reads, A::Read),
         spec(K::Generations, "generations", R::Reads, A::Read),
         spec(K::GenerationUnits, "generation_units", R::Reads, A::Read),
+        spec(
+            K::GenerationDigests,
+            "generation_digests",
+            R::Reads,
+            A::Read,
+        ),
         spec(K::ActiveUnits, "active_units", R::Reads, A::Read),
         spec(K::ActiveUnitsPage, "active_units_page", R::Reads, A::Read),
         spec(K::SourceFacts, "source_facts", R::Reads, A::Read),
@@ -399,6 +415,7 @@ impl Op<'_> {
             Op::HeadsPage { .. } => OpKind::HeadsPage,
             Op::Generations(_) => OpKind::Generations,
             Op::GenerationUnits { .. } => OpKind::GenerationUnits,
+            Op::GenerationDigests { .. } => OpKind::GenerationDigests,
             Op::ActiveUnits(_) => OpKind::ActiveUnits,
             Op::ActiveUnitsPage { .. } => OpKind::ActiveUnitsPage,
             Op::SourceFacts { .. } => OpKind::SourceFacts,
@@ -459,6 +476,7 @@ pub enum Reply {
     Heads(Vec<DocumentHead>),
     Generations(Vec<GenerationRecord>),
     Units(Vec<Unit>),
+    Digests(GenerationDigests),
     UnitPage(Vec<ActiveUnit>),
     Facts(SourceFacts),
     Census(Census),
@@ -489,6 +507,7 @@ impl Reply {
                 Reply::Heads(_) => "heads",
                 Reply::Generations(_) => "generation records",
                 Reply::Units(_) => "units",
+                Reply::Digests(_) => "unit digests",
                 Reply::UnitPage(_) => "a page of active units",
                 Reply::Facts(_) => "source facts",
                 Reply::Census(_) => "a census",
@@ -529,6 +548,7 @@ reply_from! {
     Vec<DocumentHead> => Heads,
     Vec<GenerationRecord> => Generations,
     Vec<Unit> => Units,
+    GenerationDigests => Digests,
     Vec<ActiveUnit> => UnitPage,
     SourceFacts => Facts,
     Census => Census,

@@ -17,9 +17,10 @@ use iu_cutter_live_execution::ownership::{
 use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, ChangeMark, Document,
     DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
-    GenerationDigester, GenerationRecord, GenerationState, Lease, LeaseClaim, LeaseView, Op,
-    PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope, ScopeCensus,
-    SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor, UnitFields, sha256_hex,
+    GenerationDigester, GenerationDigests, GenerationRecord, GenerationState, Lease, LeaseClaim,
+    LeaseView, Op, PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope,
+    ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor, UnitFields,
+    sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -762,6 +763,12 @@ impl Store {
                 document,
                 generation,
             } => Reply::Units(self.generation_units(document, generation)),
+            Op::GenerationDigests {
+                document,
+                generation,
+            } => Reply::Digests(GenerationDigests::of(
+                &self.generation_units(document, generation),
+            )),
             Op::ActiveUnits(document) => Reply::Units(self.active_units(document)),
             Op::ActiveUnitsPage { after, limit } => {
                 Reply::UnitPage(self.active_units_page(after, limit)?)

@@ -16,10 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document,
-    DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationRecord,
-    GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan, PlannedUnit, Preset,
-    PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, SourceFacts, StoreSnapshot,
-    Unit, UnitCursor, sha256_hex, snapshot_census,
+    DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationDigests,
+    GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan,
+    PlannedUnit, Preset, PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
+    SourceFacts, StoreSnapshot, Unit, UnitCursor, sha256_hex, snapshot_census,
 };
 
 use crate::fixture::Fixture;
@@ -82,6 +82,7 @@ macro_rules! contract_suite {
             leases_admit_one_holder_at_a_time,
             leases_expire_on_the_store_clock,
             claimed_calls_need_the_callers_live_lease,
+            generation_digests_hash_every_body_as_stored,
         );
     };
 }
@@ -2287,4 +2288,48 @@ pub mod live {
             assert_eq!(stored[0].revision, 2);
         }
     }
+}
+
+/// A generation's digests are exactly [`GenerationDigests::of`] its units as read back, on every
+/// store (PostgreSQL computes them in the server): each body's sha256 and length, and the
+/// sha256 of the bodies concatenated by ordinal, which is the source's for a lossless cut. A
+/// unit's body rewritten by raw SQL (its recorded sha256 kept) shows in its `body_sha256` and
+/// in the concatenation; a generation without units, or of no document, has no units and the
+/// sha256 of no bytes.
+pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::fixture::Tamper) {
+    let store = fixture.adapter();
+    let body = "Điều 1. Phạm vi.\n\tĐiều 2. \\N đối tượng 😀\r\n";
+    let a = put(store, "a", body).await;
+    let e = put(store, "e", "").await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a), expect(&e)]).await, "fence");
+    let units = units_for(&a, &r, 3);
+    ok(store.write_units(&r, &units).await, "write");
+
+    let digests = ok(store.generation_digests(&a.id, &r).await, "digests");
+    assert_eq!(digests, GenerationDigests::of(&units));
+    assert_eq!(digests.concatenated_sha256, a.sha256, "lossless");
+    assert_eq!(digests.units.len(), units.len());
+    assert_eq!(digests.units[1].body_bytes, units[1].body.len() as u64);
+    assert_eq!(digests.units[1].body_sha256, units[1].sha256);
+
+    fixture.edit_unit_raw("a", "r", 1, "sửa").await;
+    let tampered = ok(store.generation_digests(&a.id, &r).await, "tampered");
+    let read = ok(store.generation_units(&a.id, &r).await, "read back");
+    assert_eq!(tampered, GenerationDigests::of(&read));
+    assert_eq!(tampered.units[1].body_sha256, sha256_hex("sửa".as_bytes()));
+    assert_eq!(tampered.units[1].body_bytes, "sửa".len() as u64);
+    assert_eq!(tampered.units[1].sha256, units[1].sha256, "recorded kept");
+    assert_ne!(tampered.concatenated_sha256, a.sha256);
+    assert_eq!(tampered.units[0], digests.units[0]);
+
+    let none = GenerationDigests {
+        units: Vec::new(),
+        concatenated_sha256: sha256_hex(b""),
+    };
+    assert_eq!(ok(store.generation_digests(&e.id, &r).await, "empty"), none);
+    assert_eq!(
+        ok(store.generation_digests(&id("ghost"), &r).await, "ghost"),
+        none
+    );
 }

@@ -32,6 +32,7 @@ macro_rules! no_clobber_suite {
             a_backup_replaced_with_a_matching_sha256_is_never_restored,
             rolling_back_an_earlier_run_never_touches_a_later_one,
             units_changed_after_write_verify_are_never_enacted,
+            a_unit_changed_before_write_verify_blocks_it_naming_the_unit,
             a_runner_that_lost_its_lease_cannot_write,
         );
     };
@@ -368,6 +369,28 @@ pub async fn units_changed_after_write_verify_are_never_enacted(fixture: &impl T
     assert_not_enacted(store, "held").await;
     assert_outcome(&rollback(&runner, "held").await, "ROLLED_BACK");
     assert_eq!(ok(store.census().await, "census"), pre_run);
+}
+
+/// A staged unit's body rewritten by raw SQL (its recorded sha256 kept) after leg-b-record wrote
+/// it and before write-verify reads it: write-verify, whichever store hashes the bodies (the
+/// server on PostgreSQL), blocks the run naming the document and the unit, and nothing is
+/// enacted.
+pub async fn a_unit_changed_before_write_verify_blocks_it_naming_the_unit(fixture: &impl Tamper) {
+    let store = seeded(fixture).await;
+    let runner = runner(fixture);
+    held_pass(&runner, "held", markdown(), names::LEG_B_RECORD).await;
+    fixture.edit_unit_raw("law/1", "held", 1, "TAMPERED").await;
+    let resumed = resume(&runner, "held").await;
+    let Outcome::Blocked { gap } = &resumed.outcome else {
+        panic!("expected BLOCKED, got {:?}", resumed.outcome);
+    };
+    assert_eq!(gap.phase, names::WRITE_VERIFY, "{gap:?}");
+    assert_eq!(gap.document, Some(id("law/1")), "{gap:?}");
+    let unit = gap.unit.as_deref().unwrap_or_default();
+    assert!(unit.contains("(ordinal 1)"), "{gap:?}");
+    let tampered = sha256_hex(b"TAMPERED");
+    assert!(gap.found.contains(&tampered), "{gap:?}");
+    assert_not_enacted(store, "held").await;
 }
 
 /// A phase that pauses the whole process past its lease's time to live; meanwhile another

@@ -168,6 +168,10 @@ pub(crate) enum BodyHashing {
         /// The units of document `$1` in generation `$2` for enact's digest, by ordinal,
         /// locked: ordinal, unit id, path, part, start, end, sha256, and the sha256 of the body.
         staged_units: &'static str,
+        /// The units of document `$1` in generation `$2` as digests, by ordinal: ordinal, unit
+        /// id, path, part, start, end, sha256, the sha256 of the body, its length in bytes,
+        /// and (on every row) the sha256 of the generation's bodies concatenated by ordinal.
+        generation_digests: &'static str,
     },
 }
 

@@ -792,6 +792,12 @@ macro_rules! dispatch {
             } => $ops::generation_units($pool, document, generation)
                 .await
                 .map(Reply::Units),
+            Op::GenerationDigests {
+                document,
+                generation,
+            } => $ops::generation_digests($pool, document, generation)
+                .await
+                .map(Reply::Digests),
             Op::ActiveUnits(document) => {
                 $ops::active_units($pool, document).await.map(Reply::Units)
             }

@@ -101,6 +101,17 @@ $fn$"#,
             body_sha256!(),
             " FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal FOR UPDATE"
         ),
+        // The concatenation is an uncorrelated subquery, computed once per statement: the
+        // document's bodies are joined and hashed in the server, and never sent.
+        generation_digests: concat!(
+            "SELECT ordinal, unit_id, path, part, start_byte, end_byte, sha256, ",
+            body_sha256!(),
+            ", CAST(octet_length(convert_to(body, 'UTF8')) AS BIGINT), \
+             (SELECT encode(sha256(convert_to(string_agg(c.body, '' ORDER BY c.ordinal), \
+                                              'UTF8')), 'hex') \
+                FROM units c WHERE c.document = $1 AND c.generation = $2) \
+             FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal"
+        ),
     };
 
     /// Ordered rows: the census as three ordered queries in one snapshot (280-310 ms against

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
     Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
-    PlannedUnit, RunId, Scope, Unit, sha256_hex,
+    GenerationDigests, PlannedUnit, RunId, Scope, UnitDigest, sha256_hex,
 };
 use iu_cutter_phase_core::{BackedUp, Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
@@ -44,14 +44,15 @@ impl WriteVerify {
         for (done, doc_plan) in plan.documents.iter().enumerate() {
             ctx.check_cancelled()?;
             let source = gate.backed_up.planned(doc_plan)?;
-            let units = ctx
+            // Digests, not bodies: a store that hashes in the server sends none back.
+            let stored = ctx
                 .store()
-                .generation_units(&doc_plan.document, &run)
+                .generation_digests(&doc_plan.document, &run)
                 .await?;
-            gate.document(doc_plan, source, &units)
+            gate.document(doc_plan, source, &stored)
                 .map_err(|gap| PhaseError::Blocked(*gap))?;
             digest.document(doc_plan);
-            units_verified += units.len() as u64;
+            units_verified += stored.units.len() as u64;
             ctx.progress(names::WRITE_VERIFY, done as u64 + 1, total);
         }
 
@@ -243,8 +244,15 @@ impl Gate<'_> {
         })
     }
 
-    /// One document's generation against its plan and its backed-up source.
-    fn document(&self, doc_plan: &DocumentPlan, source: &Document, units: &[Unit]) -> Checked {
+    /// One document's generation (as the store's digests of it) against its plan and its
+    /// backed-up source.
+    fn document(
+        &self,
+        doc_plan: &DocumentPlan,
+        source: &Document,
+        stored: &GenerationDigests,
+    ) -> Checked {
+        let units = stored.units.as_slice();
         let doc = Some(&doc_plan.document);
         let body = source.body.as_bytes();
         let source_sha = sha256_hex(body);
@@ -268,11 +276,9 @@ impl Gate<'_> {
         }
         self.count(doc_plan, units)?;
 
-        let mut concatenated = Sha256::new();
         let mut at = 0u64;
         for (planned, unit) in doc_plan.units.iter().zip(units) {
             self.unit(doc_plan, planned, unit, body, at)?;
-            concatenated.update(unit.body.as_bytes());
             at = unit.end;
         }
         if at != doc_plan.source_bytes {
@@ -286,8 +292,8 @@ impl Gate<'_> {
                 format!("units ending at byte {at}"),
             ));
         }
-        let concatenated = format!("{:x}", concatenated.finalize());
-        if concatenated != doc_plan.source_sha256 {
+        let concatenated = &stored.concatenated_sha256;
+        if *concatenated != doc_plan.source_sha256 {
             return Err(self.gap(
                 doc,
                 None,
@@ -302,7 +308,7 @@ impl Gate<'_> {
     }
 
     /// Same number of units, and if not, which one is missing or unexpected.
-    fn count(&self, doc_plan: &DocumentPlan, units: &[Unit]) -> Checked {
+    fn count(&self, doc_plan: &DocumentPlan, units: &[UnitDigest]) -> Checked {
         if units.len() == doc_plan.units.len() {
             return Ok(());
         }
@@ -339,7 +345,7 @@ impl Gate<'_> {
         &self,
         doc_plan: &DocumentPlan,
         planned: &PlannedUnit,
-        unit: &Unit,
+        unit: &UnitDigest,
         source: &[u8],
         expected_start: u64,
     ) -> Checked {
@@ -384,8 +390,8 @@ impl Gate<'_> {
                 format!("bytes {}..{}", unit.start, unit.end),
             ));
         }
-        let body_sha = sha256_hex(unit.body.as_bytes());
-        if body_sha != unit.sha256 || unit.sha256 != planned.sha256 {
+        let body_sha = &unit.body_sha256;
+        if *body_sha != unit.sha256 || unit.sha256 != planned.sha256 {
             return Err(self.gap(
                 doc,
                 at,
@@ -393,11 +399,15 @@ impl Gate<'_> {
                 format!("body sha256 {body_sha}, recorded sha256 {}", unit.sha256),
             ));
         }
+        // The span hashed here against the body's sha256 as stored: equal hashes, equal bytes.
         let span = usize::try_from(unit.start)
             .ok()
             .zip(usize::try_from(unit.end).ok())
             .and_then(|(start, end)| source.get(start..end));
-        if span != Some(unit.body.as_bytes()) {
+        let span_sha = span.map(sha256_hex);
+        if span_sha.as_ref() != Some(body_sha)
+            || span.map(<[u8]>::len) != usize::try_from(unit.body_bytes).ok()
+        {
             return Err(self.gap(
                 doc,
                 at,
@@ -405,10 +415,9 @@ impl Gate<'_> {
                     "the source's bytes {}..{} (sha256 {})",
                     unit.start,
                     unit.end,
-                    span.map(sha256_hex)
-                        .unwrap_or_else(|| "out of range".into())
+                    span_sha.unwrap_or_else(|| "out of range".into())
                 ),
-                format!("{} bytes with sha256 {body_sha}", unit.body.len()),
+                format!("{} bytes with sha256 {body_sha}", unit.body_bytes),
             ));
         }
         Ok(())

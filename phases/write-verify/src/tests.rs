@@ -164,10 +164,10 @@ impl Store {
             plan_call.in_sequence(&mut seq);
         }
         for (id, units) in [("a", self.a), ("b", self.b)] {
-            let call = expect_op!(mock, GenerationUnits, Op::GenerationUnits { document, generation }
+            let call = expect_op!(mock, GenerationDigests, Op::GenerationDigests { document, generation }
                 if document.as_str() == id && generation.as_str() == RUN);
             call.times(times.clone())
-                .returning(move |_, _| Ok(units.clone().into()));
+                .returning(move |_, _| Ok(GenerationDigests::of(&units).into()));
             if strict {
                 call.in_sequence(&mut seq);
             }
@@ -511,9 +511,9 @@ async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
         plan.documents[0].revision = 3;
         Ok(Reply::Plan(Some(plan)))
     });
-    expect_op!(mock, GenerationUnits)
+    expect_op!(mock, GenerationDigests)
         .times(1)
-        .returning(|_, _| Ok(generation("a").into()));
+        .returning(|_, _| Ok(GenerationDigests::of(&generation("a")).into()));
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);
     refuse_mutations_except(&mut mock, &[]);
@@ -533,11 +533,11 @@ async fn cancellation_is_honoured_between_documents() -> TestResult {
     expect_op!(mock, LoadPlan)
         .times(1)
         .returning(|_, _| Ok(Reply::Plan(Some(plan()))));
-    expect_op!(mock, GenerationUnits, Op::GenerationUnits { document, .. } if document.as_str() == "a")
+    expect_op!(mock, GenerationDigests, Op::GenerationDigests { document, .. } if document.as_str() == "a")
         .times(1)
         .returning(move |_, _| {
             operator.cancel();
-            Ok(generation("a").into())
+            Ok(GenerationDigests::of(&generation("a")).into())
         });
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);

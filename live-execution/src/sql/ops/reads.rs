@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
-use crate::census::UnitFields;
+use crate::census::{UnitFields, sha256_hex};
 use crate::domain::{
-    Document, DocumentHead, DocumentId, GenerationRecord, RunId, Scope, StoreSnapshot, Unit,
+    Document, DocumentHead, DocumentId, GenerationDigests, GenerationRecord, RunId, Scope,
+    StoreSnapshot, Unit, UnitDigest,
 };
 use crate::sql::codec::{self, from_db};
-use crate::sql::dialect::{BulkReads, Dialect, for_update};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, for_update};
 use crate::sql::error::sql;
 use crate::sql::ops::row_by_key;
 use crate::sql::query::{Fields, Query};
@@ -374,6 +375,68 @@ pub(crate) async fn generation_units_in<D: Dialect>(
             units_from_json(document, generation, json.unwrap_or("[]"))
         }
     }
+}
+
+/// One generation's units as digests ([`crate::Reads::generation_digests`]), hashed where
+/// [`Dialect::BODY_HASHING`] says: by the server, which sends no body (each body's sha256 and
+/// length, and the ordered concatenation's sha256, in one statement); or here, from the units
+/// read back.
+pub(crate) async fn generation_digests<D: Dialect>(
+    pool: &Pool<D>,
+    document: &DocumentId,
+    generation: &RunId,
+) -> AdapterResult<GenerationDigests> {
+    let what = "reading unit digests";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let BodyHashing::InServer {
+        generation_digests, ..
+    } = D::BODY_HASHING
+    else {
+        let units = generation_units_in::<D>(&mut conn, document, generation).await?;
+        return Ok(GenerationDigests::of(&units));
+    };
+    let rows = of_generation::<D>(generation_digests, document, generation)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql(what))?;
+    let mut units = Vec::with_capacity(rows.len());
+    for row in &rows {
+        units.push(unit_digest(row, document, generation, what)?);
+    }
+    let concatenated_sha256 = match rows.first() {
+        Some(row) => row.text(9).map_err(sql(what))?,
+        None => sha256_hex(b""),
+    };
+    Ok(GenerationDigests {
+        units,
+        concatenated_sha256,
+    })
+}
+
+/// A unit digest from a row of [`BodyHashing::InServer`]'s `generation_digests`.
+fn unit_digest(
+    row: &impl Fields,
+    document: &DocumentId,
+    generation: &RunId,
+    what: &'static str,
+) -> AdapterResult<UnitDigest> {
+    let int = |column: usize| row.int(column).map_err(sql(what));
+    let text = |column: usize| row.text(column).map_err(sql(what));
+    let part = row.opt_int(3).map_err(sql(what))?;
+    let (ordinal, part, start, end) = codec::unit_numbers(int(0)?, part, int(4)?, int(5)?)?;
+    Ok(UnitDigest {
+        document: document.clone(),
+        generation: generation.clone(),
+        ordinal,
+        unit_id: text(1)?,
+        path: text(2)?,
+        part,
+        start,
+        end,
+        sha256: text(6)?,
+        body_sha256: text(7)?,
+        body_bytes: from_db(int(8)?, "a unit body's length")?,
+    })
 }
 
 /// The active generation's units, ordered by ordinal.
