@@ -274,7 +274,7 @@ impl GenerationDigests {
                     start: unit.start,
                     end: unit.end,
                     sha256: unit.sha256.clone(),
-                    body_sha256: crate::census::sha256_hex(unit.body.as_bytes()),
+                    body_sha256: crate::Sha256Digest::of(unit.body.as_bytes()).hex(),
                     body_bytes: unit.body.len() as u64,
                 }
             })
