@@ -157,8 +157,8 @@ pub async fn changed_since_lists_every_change_after_the_mark(fixture: &impl Tamp
 }
 
 /// Unit writes alone are changes: a first write (a plain insert on PostgreSQL, from its
-/// staging table) and a rewrite of the same keys (an upsert) are each listed after a mark taken
-/// once the fence is in place; an empty batch is not.
+/// staging table) and a rewrite of written keys that changes a unit (an upsert) are each listed
+/// after a mark taken once the fence is in place; an empty batch is not.
 pub async fn unit_writes_are_listed_by_the_change_log(store: &dyn LiveExecutionAdapter) {
     let a = put(store, "a", BODY).await;
     put(store, "b", "Điều 1. Một.\n").await;
@@ -180,7 +180,9 @@ pub async fn unit_writes_are_listed_by_the_change_log(store: &dyn LiveExecutionA
 
     let written = mark(store, &["a"]).await;
     assert_eq!(changed(store, &written).await, Vec::<DocumentId>::new());
-    ok(store.write_units(&r, &units[1..]).await, "rewrite");
+    let mut rewritten = units[1..].to_vec();
+    rewritten[0].path = "Chương I/Điều 2".into();
+    ok(store.write_units(&r, &rewritten).await, "rewrite");
     assert_eq!(
         changed(store, &written).await,
         ids(&["a"]),
