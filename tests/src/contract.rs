@@ -2125,8 +2125,49 @@ pub mod live {
                 info_is_live_and_redacted,
                 concurrent_fences_admit_one_run,
                 concurrent_writers_create_one_document,
+                a_unit_beyond_bigint_is_refused_and_the_next_batch_is_written,
             );
         };
+    }
+
+    /// A batch holding a unit whose byte offset no `BIGINT` holds is refused as invalid before
+    /// anything of it is stored (on PostgreSQL the `COPY` is aborted part-way); the connection
+    /// goes back to the pool usable, and the next batch (on a fresh and on a reused
+    /// connection) is written whole.
+    pub async fn a_unit_beyond_bigint_is_refused_and_the_next_batch_is_written(
+        fixture: &impl SqlFixture,
+    ) {
+        let store = fixture.adapter();
+        let a = ok(
+            store
+                .put_document(&DocumentId::new("a"), "Điều 1. một\nĐiều 2. hai\n")
+                .await,
+            "put",
+        );
+        let r = RunId::new("r");
+        ok(store.fence(&r, &[expect(&a)]).await, "fence");
+        let units = super::units_for(&a, &r, 4);
+        let mut bad = units.clone();
+        let last = bad.len() - 1;
+        bad[last].end = u64::MAX;
+        for _ in 0..3 {
+            let refused = error(
+                store.write_units(&r, &bad).await,
+                |e| matches!(e, AdapterError::Invalid(_)),
+                "an offset beyond BIGINT",
+            );
+            assert!(
+                refused
+                    .to_string()
+                    .contains("unit end 18446744073709551615"),
+                "{refused}"
+            );
+            assert!(ok(store.generation_units(&a.id, &r).await, "read").is_empty());
+        }
+        for _ in 0..3 {
+            ok(store.write_units(&r, &units).await, "the next batch");
+        }
+        assert_eq!(ok(store.generation_units(&a.id, &r).await, "read"), units);
     }
 
     /// Disabling the control row refuses the next mutation of every runner on the database,
