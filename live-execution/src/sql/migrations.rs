@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -85,6 +85,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                       scope and what changed since",
         sqlite: V8_SQLITE,
         postgres: V8_POSTGRES,
+    },
+    Migration {
+        version: 9,
+        description: "plans journaled in parts, so that no statement carries a whole plan",
+        sqlite: V9_SQLITE,
+        postgres: V9_POSTGRES,
     },
 ];
 
@@ -617,6 +623,36 @@ pub(crate) fn created_objects<'a>(
     }
     objects
 }
+
+// A plan is journaled in parts: `run_plans.plan` holds the plan without its documents and
+// `run_plan_parts` the documents, in order, a few megabytes of canonical JSON (`[DOCUMENT,…]`)
+// per row, so that neither the program nor the database holds a large scope's plan text whole.
+// `run_plans.sha256` stays that of the whole canonical text. A plan journaled before has no parts.
+const V9_SQLITE: &str = r#"
+CREATE TABLE run_plan_parts (
+    run       TEXT   NOT NULL REFERENCES runs (run),
+    seq       BIGINT NOT NULL CHECK (seq >= 0),
+    plan_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+"#;
+
+const V9_POSTGRES: &str = r#"
+CREATE TABLE run_plan_parts (
+    run       TEXT COLLATE "C" NOT NULL REFERENCES runs (run),
+    seq       BIGINT NOT NULL CHECK (seq >= 0),
+    plan_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+
+DO $$
+BEGIN
+    ALTER TABLE run_plan_parts ALTER COLUMN plan_part SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$;
+"#;
 
 /// sha256 of a migration's text, as recorded.
 pub(crate) fn checksum(sql: &str) -> String {
