@@ -65,6 +65,7 @@ macro_rules! contract_suite {
             load_heads_are_the_scope_without_bodies,
             put_documents_is_all_or_nothing_and_refuses_ids_no_store_may_hold,
             journaled_backups_round_trip_once,
+            a_backup_of_many_megabytes_round_trips,
             active_units_pages_read_every_active_unit_once_in_order,
             an_active_units_page_never_stitches_two_generations,
             heads_pages_read_every_document_once_in_order,
@@ -300,6 +301,34 @@ pub async fn journaled_backups_round_trip_once(store: &dyn LiveExecutionAdapter)
     );
     // Journal state: never in the census.
     assert_census_is_canonical(store).await;
+}
+
+/// A backup of a large scope (more than the few megabytes a live store journals in one part)
+/// round-trips byte for byte, its last line without a newline included.
+pub async fn a_backup_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapter) {
+    let r = run("r-large");
+    ok(
+        store
+            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
+            .await,
+        "begin",
+    );
+    let mut artifact = String::from("{\"header\":1}\n");
+    for i in 0..20_000 {
+        artifact.push_str(&format!(
+            "{{\"id\":\"Điều {i}\",\"body\":\"{}\"}}\n",
+            "ư".repeat(250)
+        ));
+    }
+    artifact.push_str("{\"last\":true}");
+    let sha = sha256_hex(artifact.as_bytes());
+    ok(store.save_backup(&r, &artifact, &sha).await, "save");
+    ok(store.save_backup(&r, &artifact, &sha).await, "save again");
+    let stored = ok(store.load_backup(&r).await, "load").map(|s| (s.sha256, s.artifact));
+    assert!(
+        stored == Some((sha, artifact)),
+        "the backup read back is the backup saved"
+    );
 }
 
 /// Fences, writes `pieces` units per document and enacts `documents` as `generation`, expecting

@@ -88,7 +88,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
-        description: "plans journaled in parts, so that no statement carries a whole plan",
+        description: "plans and backups journaled in parts, so that no statement carries a \
+                      whole plan or backup",
         sqlite: V9_SQLITE,
         postgres: V9_POSTGRES,
     },
@@ -624,15 +625,24 @@ pub(crate) fn created_objects<'a>(
     objects
 }
 
-// A plan is journaled in parts: `run_plans.plan` holds the plan without its documents and
-// `run_plan_parts` the documents, in order, a few megabytes of canonical JSON (`[DOCUMENT,…]`)
-// per row, so that neither the program nor the database holds a large scope's plan text whole.
-// `run_plans.sha256` stays that of the whole canonical text. A plan journaled before has no parts.
+// Plans and backups are journaled in parts, a few megabytes a row, so that no statement (and
+// no copy the database driver makes of its values) carries a large scope's plan or backup whole.
+// `run_plans.plan` holds the plan without its documents and `run_plan_parts` the documents, in
+// order, as canonical JSON (`[DOCUMENT,…]`); `run_backups.artifact` followed by the
+// `run_backup_parts` in order is the artifact, each part whole lines. The sha256 columns stay
+// those of the whole texts. A plan or backup journaled before has no parts.
 const V9_SQLITE: &str = r#"
 CREATE TABLE run_plan_parts (
     run       TEXT   NOT NULL REFERENCES runs (run),
     seq       BIGINT NOT NULL CHECK (seq >= 0),
     plan_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+
+CREATE TABLE run_backup_parts (
+    run         TEXT   NOT NULL REFERENCES runs (run),
+    seq         BIGINT NOT NULL CHECK (seq >= 0),
+    backup_part TEXT   NOT NULL,
     PRIMARY KEY (run, seq)
 );
 "#;
@@ -645,9 +655,17 @@ CREATE TABLE run_plan_parts (
     PRIMARY KEY (run, seq)
 );
 
+CREATE TABLE run_backup_parts (
+    run         TEXT COLLATE "C" NOT NULL REFERENCES runs (run),
+    seq         BIGINT NOT NULL CHECK (seq >= 0),
+    backup_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+
 DO $$
 BEGIN
     ALTER TABLE run_plan_parts ALTER COLUMN plan_part SET COMPRESSION lz4;
+    ALTER TABLE run_backup_parts ALTER COLUMN backup_part SET COMPRESSION lz4;
 EXCEPTION WHEN feature_not_supported THEN
     NULL;
 END

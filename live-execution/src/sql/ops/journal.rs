@@ -449,10 +449,50 @@ pub(crate) async fn save_backup<D: Dialect>(
         }
         Some(journaled) => Err(backup_conflict(run, &journaled, sha256)),
         None => {
-            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)";
-            write_and_commit(tx, statement, run, [sha256, artifact], what).await
+            // The row says the backup exists; its text is all in the parts.
+            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
+            D::query(statement)
+                .bind(run.as_str())
+                .bind(sha256)
+                .execute(&mut tx)
+                .await
+                .map_err(sql(what))?;
+            for (seq, part) in (0i64..).zip(line_parts(artifact, BACKUP_PART_BYTES)) {
+                let statement =
+                    "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
+                D::query(statement)
+                    .bind(run.as_str())
+                    .bind(seq)
+                    .bind(part)
+                    .execute(&mut tx)
+                    .await
+                    .map_err(sql(what))?;
+            }
+            tx.commit().await.map_err(sql(what))
         }
     }
+}
+
+/// Bytes per row of `run_backup_parts` (about: a part ends at the end of a line).
+const BACKUP_PART_BYTES: usize = 4 << 20;
+
+/// `text` in consecutive parts of at least `bytes` (the last may be shorter), each ending just
+/// after a line's `\n` or at the text's end, so on a character boundary.
+fn line_parts(text: &str, bytes: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let from = bytes.max(1).min(rest.len()) - 1;
+        let end = rest.as_bytes()[from..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |at| from + at + 1);
+        let (part, after) = rest.split_at(end);
+        rest = after;
+        Some(part)
+    })
 }
 
 /// A run's journaled backup artifact.
@@ -463,12 +503,47 @@ pub(crate) async fn load_backup<D: Dialect>(
     let what = "reading a journaled backup";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
     let statement = "SELECT artifact, sha256 FROM run_backups WHERE run = $1";
-    let row = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await?;
-    row.map(|row| {
-        Ok(StoredBackup {
-            artifact: row.text(0).map_err(sql(what))?,
-            sha256: row.text(1).map_err(sql(what))?,
-        })
-    })
-    .transpose()
+    let Some(row) = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await? else {
+        return Ok(None);
+    };
+    let mut stored = StoredBackup {
+        artifact: row.text(0).map_err(sql(what))?,
+        sha256: row.text(1).map_err(sql(what))?,
+    };
+    drop(row);
+    // The parts, one row at a time (a backup journaled before parts has none).
+    for seq in 0i64.. {
+        let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
+        let Some(part) = D::query(statement)
+            .bind(run.as_str())
+            .bind(seq)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql(what))?
+        else {
+            break;
+        };
+        stored.artifact.push_str(part.str(0).map_err(sql(what))?);
+    }
+    Ok(Some(stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_parts;
+
+    #[test]
+    fn a_backup_is_cut_into_parts_of_whole_lines_that_give_it_back() {
+        let text = "header\nđiều một\n\nhai\nlast without newline";
+        for bytes in [0, 1, 5, 8, 20, 1000] {
+            let parts: Vec<&str> = line_parts(text, bytes).collect();
+            assert_eq!(parts.concat(), text, "parts of {bytes} bytes");
+            let whole = &parts[..parts.len() - 1];
+            assert!(whole.iter().all(|p| p.ends_with('\n')), "{parts:?}");
+            assert!(whole.iter().all(|p| p.len() >= bytes), "{parts:?}");
+            assert!(parts.iter().all(|p| !p.is_empty()), "{parts:?}");
+        }
+        assert_eq!(line_parts("a\nb\n", 1).collect::<Vec<_>>(), ["a\n", "b\n"]);
+        assert_eq!(line_parts("", 4).count(), 0);
+    }
 }
