@@ -108,7 +108,20 @@ impl PhaseRss {
 
 /// This process's resident set now, KiB (0 where `/proc` does not say).
 fn rss_kib() -> u64 {
-    crate::scale_bench::status_kib("VmRSS:")
+    status_kib("VmRSS:")
+}
+
+/// The line `field` (e.g. `VmRSS:`) of `/proc/self/status`, KiB (0 where `/proc` does not say).
+pub(crate) fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use iu_cutter_phase_core::DirBackupStore;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus;
-use crate::phase_rss::PhaseRss;
+use crate::phase_rss::{PhaseRss, status_kib};
 use crate::report::{Bound, Figure, Measurement, Report};
 use crate::store_bench::{drop_schema, open_gate, rules, runtime};
 
@@ -141,19 +141,6 @@ impl StoreAt {
 /// The peak resident set of this process so far, KiB (0 where `/proc` does not say).
 fn peak_rss_kib() -> u64 {
     status_kib("VmHWM:")
-}
-
-/// The line `field` (e.g. `VmRSS:`) of `/proc/self/status`, KiB (0 where `/proc` does not say).
-pub(crate) fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(field))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Seeds `documents` laws into a new store at `at`, then cuts them all (untimed).

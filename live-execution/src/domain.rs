@@ -527,14 +527,13 @@ impl Plan {
     /// in `domain/canonical.rs` (not by a serializer's output), the same bytes as the plan file's JSON.
     pub fn sha256(&self) -> String {
         // Hashed piece by piece: the canonical text of a large plan is never built whole.
-        use sha2::Digest as _;
-        let mut hasher = sha2::Sha256::new();
+        let mut hasher = crate::Sha256Hasher::new();
         canonical::plan_pieces(self, |piece| {
             hasher.update(piece.as_bytes());
             Ok::<(), std::convert::Infallible>(())
         })
         .unwrap_or_else(|never| match never {});
-        crate::Sha256Digest::from_bytes(hasher.finalize().into()).hex()
+        hasher.finish().hex()
     }
 
     /// Total number of planned units.

@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, ChangeMark, DocumentSnapshot, Journal, LiveExecutionAdapter,
-    RunId, sha256_hex,
+    RunId, Sha256Hasher, sha256_hex,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Why a backup could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +134,7 @@ pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<Str
         census: backup.census.clone(),
         mark: backup.mark.clone(),
     };
-    let mut hasher = Sha256::new();
+    let mut hasher = Sha256Hasher::new();
     let mut line = Vec::new();
     let mut put = |line: &mut Vec<u8>| {
         line.push(b'\n');
@@ -151,7 +150,7 @@ pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<Str
         put(&mut line)?;
     }
     out.flush()?;
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(hasher.finish().hex())
 }
 
 /// Parses an artifact produced by [`encode_backup`].
@@ -227,7 +226,7 @@ impl<'r> Decoder<'r> {
 fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, String), BackupError> {
     let file = std::fs::File::open(path).map_err(io_error("read", path))?;
     let mut reader = std::io::BufReader::new(file);
-    let mut hasher = Sha256::new();
+    let mut hasher = Sha256Hasher::new();
     let mut decoder = Decoder::new(run);
     let mut parsed = Ok(());
     let mut line = Vec::new();
@@ -245,7 +244,7 @@ fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, Stri
             parsed = decoder.line(&line);
         }
     }
-    let found = format!("{:x}", hasher.finalize());
+    let found = hasher.finish().hex();
     if found != expected {
         return Err(BackupError::Tampered {
             run: run.clone(),
