@@ -327,6 +327,12 @@ impl Store {
         let seen: u64 = position.parse().map_err(|_| {
             AdapterError::Invalid(format!("`{mark}` is not a change mark of the simulator"))
         })?;
+        if seen > self.changes {
+            return Err(AdapterError::Invalid(format!(
+                "the change mark `{mark}` is ahead of this store: it was moved or restored since \
+                 the mark was taken, so what changed since cannot be read"
+            )));
+        }
         let changed: BTreeSet<&DocumentId> = self
             .change_log
             .range(seen.saturating_add(1)..)

@@ -20,6 +20,7 @@ macro_rules! change_log_live_suite {
     ($fixture:path) => {
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
             raw_sql_of_a_second_connection_is_listed,
+            an_update_that_changes_no_row_is_not_a_change,
             a_store_from_before_the_change_log_is_migrated_with_its_documents,
         );
     };
@@ -173,6 +174,31 @@ pub async fn a_mark_of_another_store_kind_is_refused(store: &dyn LiveExecutionAd
     }
 }
 
+/// A mark the store has not reached is refused, not read: a store moved or restored behind a
+/// run's mark (a PostgreSQL database dumped and restored into another server, whose transaction
+/// ids start lower; an older copy of a file) would take changes made there for ones the mark's
+/// census saw, and list nothing. A mark the store has reached (its own, the latest) is read.
+pub async fn a_mark_ahead_of_the_store_is_refused(store: &dyn LiveExecutionAdapter) {
+    let own = mark(store, &[]).await;
+    assert_eq!(changed(store, &own).await, Vec::<DocumentId>::new());
+    let (backend, _) = own.as_str().split_once(':').unwrap_or_default();
+    // Far ahead of any test server: about 2^43 transactions.
+    let ahead = if backend == "postgres" {
+        ChangeMark::new(backend, "9000000000000:9000000000000:")
+    } else {
+        ChangeMark::new(backend, 9_000_000_000_000_u64)
+    };
+    match store.changed_since(&ahead).await {
+        Err(AdapterError::Invalid(text)) => {
+            assert!(
+                text.contains(ahead.as_str()) && text.contains("ahead"),
+                "{text}"
+            )
+        }
+        other => panic!("{ahead}: expected invalid, got {other:?}"),
+    }
+}
+
 /// Raw SQL over a connection of its own, as an application or psql would: an INSERT, an UPDATE
 /// of a generation record alone and a DELETE of a document row are each listed; an UPDATE that
 /// changes nothing the census covers (a sync recording metadata) is not.
@@ -205,6 +231,62 @@ pub async fn raw_sql_of_a_second_connection_is_listed(fixture: &impl RawSql) {
     assert_eq!(changed(store, &before).await, ids(&["a", "gone", "raw"]));
     let census = ok(store.scope_census(&ids(&["gone", "raw"])).await, "scope");
     assert_eq!(census.census.documents, 1, "the deleted document is absent");
+}
+
+/// An UPDATE that leaves every row of `generations` or `units` as it was (an ORM saving
+/// unchanged rows, a maintenance script) is not a change, as a document row's is not: a
+/// document listed outside a run's scope blocks its write-verify for good (the mark is the
+/// backup's) and fails a dry run's attestation, though no census could tell. One that changes
+/// one row of a multi-row statement lists that row's document alone, and a unit moved to
+/// another document lists both.
+pub async fn an_update_that_changes_no_row_is_not_a_change(fixture: &impl RawSql) {
+    let store = fixture.adapter();
+    let a = put(store, "a", BODY).await;
+    let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
+    cut(store, &RunId::new("r1"), &[a, b], 2).await;
+    let (generations, units) = (fixture.table("generations"), fixture.table("units"));
+
+    let before = mark(store, &[]).await;
+    let unchanged = [
+        format!("UPDATE {units} SET body = body, sha256 = sha256, path = path"),
+        format!("UPDATE {generations} SET state = state, cut_sha256 = cut_sha256"),
+        format!("UPDATE {units} SET part = part WHERE document = $1"),
+    ];
+    for statement in &unchanged {
+        let binds: &[&str] = if statement.contains("$1") {
+            &["a"]
+        } else {
+            &[]
+        };
+        assert!(
+            fixture.execute_raw(statement, binds).await > 0,
+            "{statement}"
+        );
+    }
+    assert_eq!(
+        changed(store, &before).await,
+        Vec::<DocumentId>::new(),
+        "no row changed"
+    );
+
+    let one = format!(
+        "UPDATE {units} SET body = CASE WHEN document = $1 AND ordinal = 1 THEN 'edited' \
+         ELSE body END"
+    );
+    assert!(fixture.execute_raw(&one, &["b"]).await > 1);
+    assert_eq!(
+        changed(store, &before).await,
+        ids(&["b"]),
+        "one row of many"
+    );
+
+    let after = mark(store, &[]).await;
+    let moved = format!(
+        "UPDATE {units} SET document = 'c', generation = 'r9' \
+         WHERE document = $1 AND ordinal = 0"
+    );
+    assert_eq!(fixture.execute_raw(&moved, &["a"]).await, 1);
+    assert_eq!(changed(store, &after).await, ids(&["a", "c"]), "moved");
 }
 
 /// A store whose documents predate the change log (version 7: no log, no triggers) gets it from
@@ -260,8 +342,12 @@ fn back_to_version_7(fixture: &impl RawSql) -> Vec<String> {
         }
     }
     if postgres {
+        for table in ["documents", "generations", "units"] {
+            statements.push(format!("DROP TRIGGER {table}_log_truncate ON {table}"));
+        }
         statements.push("DROP FUNCTION document_changes_log()".to_owned());
         statements.push("DROP FUNCTION document_changes_log_documents()".to_owned());
+        statements.push("DROP FUNCTION document_changes_log_truncate()".to_owned());
     }
     statements.push(format!("DROP TABLE {}", fixture.table("document_changes")));
     statements.push(format!(

@@ -46,6 +46,14 @@ pub(crate) trait Dialect: Engine {
     /// as [`Dialect::CHANGE_MARK`] gave it) could not see, by id: one column, the id.
     const CHANGED_SINCE: &'static str;
 
+    /// Whether this database has reached mark `$1` (text, as [`Dialect::CHANGE_MARK`] gave it):
+    /// one row, one boolean. False when the change log (SQLite) or the server's transaction ids
+    /// (PostgreSQL) are behind the mark: the store was moved or restored since (a logical dump
+    /// and restore into another server, an older copy of the file), and the log cannot tell
+    /// what changed since the mark (on PostgreSQL it would take the new server's changes for
+    /// ones the mark's snapshot saw).
+    const MARK_REACHED: &'static str;
+
     /// What a [`crate::ChangeMark`] of this backend begins with (`sqlite`, `postgres`), before
     /// a `:` and the mark's text.
     const MARK_BACKEND: &'static str;

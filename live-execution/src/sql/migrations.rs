@@ -403,8 +403,12 @@ CREATE VIEW active_units AS
 // after the snapshot stamps marks above it. No trigger skips a row that already carries the
 // latest mark: that mark may have been committed by an earlier transaction, which a census may
 // already have read, so skipping would miss the change (SQLite tells a trigger nothing of its
-// transaction). A document row's update that leaves every column the census covers, and its
-// body, unchanged (a sync recording the source's revision or metadata) is not a change.
+// transaction). An update that leaves its row as it was is not a change: a document row whose
+// census columns and body are unchanged (a sync recording the source's revision or metadata),
+// a generation or unit row unchanged in every column (an ORM saving what it read). Outside a
+// run's scope such a false change would block its write-verify for good (the mark is the
+// backup's) and fail a dry run's attestation. SQLite has no TRUNCATE (a DELETE without WHERE
+// fires these triggers: SQLite skips its truncate optimisation on a table with triggers).
 const V8_SQLITE: &str = r#"
 CREATE TABLE document_changes (
     document TEXT   NOT NULL PRIMARY KEY,
@@ -446,7 +450,11 @@ CREATE TRIGGER generations_log_insert AFTER INSERT ON generations BEGIN
     ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
 END;
 
-CREATE TRIGGER generations_log_update AFTER UPDATE ON generations BEGIN
+CREATE TRIGGER generations_log_update AFTER UPDATE ON generations
+WHEN OLD.document IS NOT NEW.document OR OLD.generation IS NOT NEW.generation
+  OR OLD.state IS NOT NEW.state OR OLD.cut_sha256 IS NOT NEW.cut_sha256
+  OR OLD.cut_source_revision IS NOT NEW.cut_source_revision
+BEGIN
     INSERT INTO document_changes (document, mark)
     VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
     ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
@@ -468,7 +476,12 @@ CREATE TRIGGER units_log_insert AFTER INSERT ON units BEGIN
     ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
 END;
 
-CREATE TRIGGER units_log_update AFTER UPDATE ON units BEGIN
+CREATE TRIGGER units_log_update AFTER UPDATE ON units
+WHEN OLD.document IS NOT NEW.document OR OLD.generation IS NOT NEW.generation
+  OR OLD.ordinal IS NOT NEW.ordinal OR OLD.unit_id IS NOT NEW.unit_id OR OLD.path IS NOT NEW.path
+  OR OLD.part IS NOT NEW.part OR OLD.start_byte IS NOT NEW.start_byte
+  OR OLD.end_byte IS NOT NEW.end_byte OR OLD.sha256 IS NOT NEW.sha256 OR OLD.body IS NOT NEW.body
+BEGIN
     INSERT INTO document_changes (document, mark)
     VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
     ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
@@ -495,8 +508,17 @@ END;
 // of the same document waits for the earlier one's row lock here, so it commits after it, and is
 // invisible to every snapshot the earlier one is invisible to. An aborted transaction's stamp
 // is rolled back with it. Ids are upserted in id order, so that two writers lock log rows in
-// the same order. Triggers do not fire under `session_replication_role = replica`, nor on
-// TRUNCATE (see ARCHITECTURE.md).
+// the same order. An UPDATE stamps only the documents of rows it changed (documents: by id,
+// the census columns and the body; generations and units: every column, rows it left as they
+// were cancelling out in `EXCEPT ALL`), as on SQLite. TRUNCATE fires no row or transition
+// trigger, so a statement trigger on it stamps every document the log knows (the owner alone
+// may truncate; it costs the store, as the truncate does). The log is named in the schema of
+// the table whose trigger fired (`TG_TABLE_SCHEMA`), never through the writer's `search_path`:
+// an application session whose path names another store, or none, writing this store's tables
+// by their qualified names, stamps this store's log (through its path it would stamp the other
+// store's, and this one would miss the change). `pg_current_xact_id` and `format` are named in
+// `pg_catalog` for the same reason. Triggers do not fire under
+// `session_replication_role = replica` (see ARCHITECTURE.md).
 const V8_POSTGRES: &str = r#"
 CREATE TABLE document_changes (
     document TEXT COLLATE "C" NOT NULL PRIMARY KEY,
@@ -509,19 +531,22 @@ INSERT INTO document_changes (document, mark) SELECT id, pg_current_xact_id() FR
 CREATE FUNCTION document_changes_log() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO document_changes (document, mark)
-        SELECT DISTINCT document, pg_current_xact_id() FROM new_rows ORDER BY 1
-        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+        EXECUTE pg_catalog.format('INSERT INTO %I.document_changes (document, mark)
+            SELECT DISTINCT document, pg_catalog.pg_current_xact_id() FROM new_rows ORDER BY 1
+            ON CONFLICT (document) DO UPDATE SET mark = excluded.mark', TG_TABLE_SCHEMA);
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO document_changes (document, mark)
-        SELECT document, pg_current_xact_id()
-          FROM (SELECT document FROM new_rows UNION SELECT document FROM old_rows) AS changed
-         ORDER BY 1
-        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+        EXECUTE pg_catalog.format('INSERT INTO %I.document_changes (document, mark)
+            SELECT document, pg_catalog.pg_current_xact_id() FROM (
+                SELECT document FROM (TABLE new_rows EXCEPT ALL TABLE old_rows) AS added
+                UNION
+                SELECT document FROM (TABLE old_rows EXCEPT ALL TABLE new_rows) AS removed
+            ) AS changed
+            ORDER BY 1
+            ON CONFLICT (document) DO UPDATE SET mark = excluded.mark', TG_TABLE_SCHEMA);
     ELSE
-        INSERT INTO document_changes (document, mark)
-        SELECT DISTINCT document, pg_current_xact_id() FROM old_rows ORDER BY 1
-        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+        EXECUTE pg_catalog.format('INSERT INTO %I.document_changes (document, mark)
+            SELECT DISTINCT document, pg_catalog.pg_current_xact_id() FROM old_rows ORDER BY 1
+            ON CONFLICT (document) DO UPDATE SET mark = excluded.mark', TG_TABLE_SCHEMA);
     END IF;
     RETURN NULL;
 END
@@ -530,26 +555,27 @@ $fn$;
 CREATE FUNCTION document_changes_log_documents() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO document_changes (document, mark)
-        SELECT id, pg_current_xact_id() FROM new_rows ORDER BY 1
-        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+        EXECUTE pg_catalog.format('INSERT INTO %I.document_changes (document, mark)
+            SELECT id, pg_catalog.pg_current_xact_id() FROM new_rows ORDER BY 1
+            ON CONFLICT (document) DO UPDATE SET mark = excluded.mark', TG_TABLE_SCHEMA);
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO document_changes (document, mark)
-        SELECT id, pg_current_xact_id() FROM (
-            SELECT n.id FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id
-             WHERE o.id IS NULL
-                OR (n.revision, n.sha256, n.state, n.cutting_run, n.active_generation, n.body)
-                   IS DISTINCT FROM
-                   (o.revision, o.sha256, o.state, o.cutting_run, o.active_generation, o.body)
-            UNION
-            SELECT o.id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id)
-        ) AS changed
-        ORDER BY 1
-        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+        EXECUTE pg_catalog.format('INSERT INTO %I.document_changes (document, mark)
+            SELECT id, pg_catalog.pg_current_xact_id() FROM (
+                SELECT n.id FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id
+                 WHERE o.id IS NULL
+                    OR (n.revision, n.sha256, n.state, n.cutting_run, n.active_generation, n.body)
+                       IS DISTINCT FROM
+                       (o.revision, o.sha256, o.state, o.cutting_run, o.active_generation, o.body)
+                UNION
+                SELECT o.id FROM old_rows o
+                 WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id)
+            ) AS changed
+            ORDER BY 1
+            ON CONFLICT (document) DO UPDATE SET mark = excluded.mark', TG_TABLE_SCHEMA);
     ELSE
-        INSERT INTO document_changes (document, mark)
-        SELECT id, pg_current_xact_id() FROM old_rows ORDER BY 1
-        ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+        EXECUTE pg_catalog.format('INSERT INTO %I.document_changes (document, mark)
+            SELECT id, pg_catalog.pg_current_xact_id() FROM old_rows ORDER BY 1
+            ON CONFLICT (document) DO UPDATE SET mark = excluded.mark', TG_TABLE_SCHEMA);
     END IF;
     RETURN NULL;
 END
@@ -584,6 +610,23 @@ CREATE TRIGGER units_log_update AFTER UPDATE ON units
 CREATE TRIGGER units_log_delete AFTER DELETE ON units
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
+
+CREATE FUNCTION document_changes_log_truncate() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE pg_catalog.format('UPDATE %1$I.document_changes AS c
+           SET mark = pg_catalog.pg_current_xact_id()
+          FROM (SELECT document FROM %1$I.document_changes ORDER BY 1 FOR UPDATE) AS locked
+         WHERE c.document = locked.document', TG_TABLE_SCHEMA);
+    RETURN NULL;
+END
+$fn$;
+
+CREATE TRIGGER documents_log_truncate AFTER TRUNCATE ON documents
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_truncate();
+CREATE TRIGGER generations_log_truncate AFTER TRUNCATE ON generations
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_truncate();
+CREATE TRIGGER units_log_truncate AFTER TRUNCATE ON units
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_truncate();
 "#;
 
 /// The reader view's query as migration 7 defines it (see `reader_view_select!`).
@@ -707,6 +750,11 @@ mod tests {
             "created before the migrations"
         );
         let postgres = created_objects(MIGRATIONS.iter().map(|m| m.postgres));
-        assert_eq!(objects, postgres, "the same objects on both backends");
+        // SQLite has no TRUNCATE, so no trigger on it: everything else is common.
+        let (truncate, common): (Vec<_>, Vec<_>) = postgres
+            .into_iter()
+            .partition(|(kind, name)| kind == "trigger" && name.ends_with("_log_truncate"));
+        assert_eq!(objects, common, "the same objects on both backends");
+        assert_eq!(truncate.len(), 3, "documents, generations and units");
     }
 }

@@ -153,6 +153,12 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
            AND NOT pg_visible_in_snapshot(mark, CAST($1 AS pg_snapshot)) \
          ORDER BY document";
 
+    /// Every transaction the mark's snapshot knew of (below its `xmax`) has an id this server
+    /// has given out: a server whose ids are behind is another one (a logical dump and
+    /// restore), where ids the mark takes for committed ones are new.
+    const MARK_REACHED: &'static str = "SELECT pg_snapshot_xmax(CAST($1 AS pg_snapshot)) \
+         <= pg_snapshot_xmax(pg_current_snapshot())";
+
     const MARK_BACKEND: &'static str = "postgres";
 
     /// `xmin:xmax:` and the in-progress ids, comma-separated: digits, two colons, commas.

@@ -170,6 +170,10 @@ SELECT d.active_generation,
     const CHANGED_SINCE: &'static str =
         "SELECT document FROM document_changes WHERE mark > CAST($1 AS INTEGER) ORDER BY document";
 
+    /// The log's largest mark is at least the mark: the counter never goes back in one file.
+    const MARK_REACHED: &'static str = "SELECT CAST($1 AS INTEGER) \
+         <= coalesce((SELECT max(mark) FROM document_changes), 0)";
+
     const MARK_BACKEND: &'static str = "sqlite";
 
     /// A counter value: decimal digits, within `i64`.

@@ -17,6 +17,15 @@ fn run(id: &str) -> RunId {
     RunId::new(id)
 }
 
+/// Resuming run `r1` from leg-b-record: what a run stopped after cut-leg-a is told.
+fn resume_r1_from_leg_b() -> NextAction {
+    NextAction::Resume {
+        run: run("r1"),
+        from: Some(names::LEG_B_RECORD.into()),
+        until: None,
+    }
+}
+
 #[tokio::test]
 async fn a_held_run_offers_enact_then_rollback_and_a_finished_run_nothing() -> Result<(), BoxError>
 {
@@ -82,11 +91,7 @@ async fn a_failed_run_holding_documents_offers_resume_from_its_phase_then_rollba
         report.next_actions(),
         [
             NextAction::fix("start the store again"),
-            NextAction::Resume {
-                run: run("r1"),
-                from: Some(names::LEG_B_RECORD.into()),
-                until: None
-            },
+            resume_r1_from_leg_b(),
             NextAction::Rollback { run: run("r1") }
         ]
     );
@@ -102,11 +107,7 @@ async fn a_failed_run_holding_documents_offers_resume_from_its_phase_then_rollba
     assert_eq!(
         report.next_actions(),
         [
-            NextAction::Resume {
-                run: run("r1"),
-                from: Some(names::LEG_B_RECORD.into()),
-                until: None
-            },
+            resume_r1_from_leg_b(),
             NextAction::Rollback { run: run("r1") }
         ]
     );

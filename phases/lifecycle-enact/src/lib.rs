@@ -184,7 +184,7 @@ async fn enacted_so_far(
         }
         Err(e) => format!(
             "this call enacted {done} document(s) before it; earlier calls of the run may have \
-             enacted more (reading them failed: {e}; iu-cutter status {run} shows them)"
+             enacted more (reading them failed: {e}; the status of run {run} shows them)"
         ),
     }
 }

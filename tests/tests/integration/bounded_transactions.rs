@@ -172,6 +172,29 @@ async fn split_by(
     Ok((ids(enacted), ids(rest)))
 }
 
+/// Seeds `store`, stops run `r1` after its first enact batch, puts `body` on the first document
+/// that batch enacted (`enacted`) or left (`!enacted`), and resumes the run: the run, the edited
+/// document and the resume's report.
+async fn stop_edit_resume(
+    store: &Open,
+    switch: &ManualSwitch,
+    enacted: bool,
+    body: &str,
+) -> Result<(RunId, DocumentId, RunReport), Box<dyn std::error::Error>> {
+    seed(&**store).await?;
+    let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
+    let run = RunId::new("r1");
+    let (done, rest) = split_by(&**store, &run).await?;
+    let pool = if enacted { done } else { rest };
+    let edited = pool
+        .first()
+        .ok_or("no document on that side of the batch")?
+        .clone();
+    store.put_document(&edited, body).await?;
+    let resumed = runner.resume(&run, batched()).await?;
+    Ok((run, edited, resumed))
+}
+
 /// D1 of the fourth attack: stopped after the first enact batch, then the application edits a
 /// document that batch enacted (a new revision, state `Ready`): resuming passes, enacts the rest,
 /// and keeps the edit (the document stays on the run's generation, its new body untouched).
@@ -179,15 +202,9 @@ async fn resume_keeps_an_edit_of_an_enacted_document(
     store: Open,
     switch: &ManualSwitch,
 ) -> TestResult {
-    seed(&*store).await?;
-    let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
-    let run = RunId::new("r1");
-    let (enacted, _) = split_by(&*store, &run).await?;
-    let edited = enacted.first().ok_or("nothing enacted")?;
     let body = "# Edited\n\nBy the application after the enact.\n";
-    store.put_document(edited, body).await?;
-
-    let resumed = runner.resume(&run, batched()).await?;
+    let (run, edited, resumed) = stop_edit_resume(&store, switch, true, body).await?;
+    let edited = &edited;
 
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     let (enacted, rest) = split_by(&*store, &run).await?;
@@ -206,14 +223,8 @@ async fn blocked_resume_counts_what_the_stopped_call_enacted(
     store: Open,
     switch: &ManualSwitch,
 ) -> TestResult {
-    seed(&*store).await?;
-    let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
-    let run = RunId::new("r1");
-    let (_, rest) = split_by(&*store, &run).await?;
-    let edited = rest.first().ok_or("everything enacted")?;
-    store.put_document(edited, "# Edited\n").await?;
-
-    let resumed = runner.resume(&run, batched()).await?;
+    let (_, edited, resumed) = stop_edit_resume(&store, switch, false, "# Edited\n").await?;
+    let edited = &edited;
 
     let Outcome::Blocked { gap } = &resumed.outcome else {
         return Err(format!("expected BLOCKED, got {}", resumed.to_json()).into());

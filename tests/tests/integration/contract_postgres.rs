@@ -238,3 +238,170 @@ async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
     );
     fixture.finish().await;
 }
+
+/// The change log is this store's whatever the writer's `search_path`: an application session
+/// whose path names another iu-cutter store (or no store at all) and that writes this store's
+/// tables by their qualified names stamps this store's log, and leaves the other store's alone.
+/// Through the writer's path, the first write stamped the other store's log (this store's
+/// `changed_since` missed it) and the second failed ("document_changes does not exist").
+#[tokio::test]
+async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log() {
+    use iu_cutter_live_execution::prelude::*;
+    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter};
+    use iu_cutter_tests::fixture::{Fixture, SqlFixture};
+    use iu_cutter_tests::ok;
+    use sqlx::Connection;
+
+    let name = "a_writer_whose_search_path_names_another_store_stamps_this_stores_log";
+    let Some(this) = iu_cutter_tests::fixture::postgres(name).await else {
+        return;
+    };
+    let Some(other) = iu_cutter_tests::fixture::postgres(name).await else {
+        return;
+    };
+    let store: &dyn LiveExecutionAdapter = this.adapter();
+    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
+    ok(store.put_document(&a, "Điều 1. A.").await, "put a");
+    ok(store.put_document(&b, "Điều 1. B.").await, "put b");
+    ok(
+        other.adapter().put_document(&a, "Điều 1. A, there.").await,
+        "put a there",
+    );
+    let schema = this.options().pg_schema.clone().unwrap_or_default();
+    let census = ok(store.scope_census(&[]).await, "mark");
+    let other_census = ok(other.adapter().scope_census(&[]).await, "the other's mark");
+
+    // A session in the other store's schema, writing this store's document `a` by name.
+    let mut writer = other.connection().await;
+    let statement = format!("UPDATE {schema}.documents SET revision = revision + 1 WHERE id = 'a'");
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(&mut writer)
+        .await
+    {
+        panic!("the write through another store's path: {e}");
+    }
+    let _ = writer.close().await;
+    assert_eq!(
+        ok(store.changed_since(&census.mark).await, "changed_since"),
+        vec![a.clone()],
+        "this store's log lists its document"
+    );
+    assert_eq!(
+        ok(
+            other.adapter().changed_since(&other_census.mark).await,
+            "the other's"
+        ),
+        Vec::<DocumentId>::new(),
+        "the other store's log is left alone"
+    );
+
+    // A session whose path names no store at all (the server's default).
+    let url = iu_cutter_test_env::pg_url(name).unwrap_or_default();
+    let mut writer = match sqlx::PgConnection::connect(&url).await {
+        Ok(conn) => conn,
+        Err(e) => panic!("connect: {e}"),
+    };
+    let statement = format!("DELETE FROM {schema}.documents WHERE id = 'b'");
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(&mut writer)
+        .await
+    {
+        panic!("the write through the default path: {e}");
+    }
+    let _ = writer.close().await;
+    assert_eq!(
+        ok(store.changed_since(&census.mark).await, "changed_since"),
+        vec![a, b],
+    );
+    other.finish().await;
+    this.finish().await;
+}
+
+/// TRUNCATE fires no row or transition-table trigger, yet empties a table every census covers
+/// (a store's owner may run it): the change log lists every document it knows of, as the whole
+/// census, which saw the store emptied, would have. Before, nothing was listed.
+#[tokio::test]
+async fn a_truncate_lists_every_document() {
+    use iu_cutter_live_execution::prelude::*;
+    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId};
+    use iu_cutter_tests::fixture::{Fixture, RawSql};
+    use iu_cutter_tests::ok;
+
+    let name = "a_truncate_lists_every_document";
+    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
+        return;
+    };
+    let store: &dyn LiveExecutionAdapter = fixture.adapter();
+    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
+    let a_doc = ok(
+        store.put_document(&a, "Điều 1. A.\nĐiều 2. A.\n").await,
+        "put a",
+    );
+    ok(store.put_document(&b, "Điều 1. B.").await, "put b");
+    iu_cutter_tests::contract::cut(store, &RunId::new("r1"), &[a_doc], 2).await;
+
+    let census = ok(store.scope_census(&[]).await, "mark");
+    fixture.execute_raw("TRUNCATE units", &[]).await;
+    assert_eq!(
+        ok(store.changed_since(&census.mark).await, "changed_since"),
+        vec![a.clone(), b.clone()],
+        "every document the log knows"
+    );
+    let census = ok(store.scope_census(&[]).await, "mark");
+    fixture
+        .execute_raw("TRUNCATE documents, generations", &[])
+        .await;
+    assert_eq!(
+        ok(store.changed_since(&census.mark).await, "changed_since"),
+        vec![a, b],
+    );
+    fixture.finish().await;
+}
+
+/// A stamp is part of its writer's transaction: a transaction rolled back, or a savepoint
+/// rolled back inside one that commits, leaves nothing listed (no stamp that would block every
+/// later run), and a savepoint released into a commit is listed.
+#[tokio::test]
+async fn a_rolled_back_write_leaves_no_stamp() {
+    use iu_cutter_live_execution::prelude::*;
+    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter};
+    use iu_cutter_tests::fixture::Fixture;
+    use iu_cutter_tests::ok;
+    use sqlx::Connection;
+
+    let name = "a_rolled_back_write_leaves_no_stamp";
+    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
+        return;
+    };
+    let store: &dyn LiveExecutionAdapter = fixture.adapter();
+    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
+    ok(store.put_document(&a, "Điều 1. A.").await, "put a");
+    ok(store.put_document(&b, "Điều 1. B.").await, "put b");
+    let census = ok(store.scope_census(&[]).await, "mark");
+
+    let mut writer = fixture.connection().await;
+    for statement in [
+        "BEGIN",
+        "UPDATE documents SET revision = revision + 1",
+        "ROLLBACK",
+        "BEGIN",
+        "SAVEPOINT s",
+        "DELETE FROM documents WHERE id = 'a'",
+        "ROLLBACK TO SAVEPOINT s",
+        "SAVEPOINT t",
+        "UPDATE documents SET revision = revision + 1 WHERE id = 'b'",
+        "RELEASE SAVEPOINT t",
+        "COMMIT",
+    ] {
+        if let Err(e) = sqlx::query(statement).execute(&mut writer).await {
+            panic!("{statement}: {e}");
+        }
+    }
+    let _ = writer.close().await;
+    assert_eq!(
+        ok(store.changed_since(&census.mark).await, "changed_since"),
+        vec![b],
+        "only the savepoint released into a commit"
+    );
+    fixture.finish().await;
+}

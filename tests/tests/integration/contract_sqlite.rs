@@ -72,3 +72,67 @@ async fn unsupported_urls_are_refused() {
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }
+
+/// The SQLite twin of PostgreSQL's `search_path` case: a session opened on another store's
+/// file that attaches this one and writes its tables through the alias stamps this store's log
+/// (a trigger's statements name tables of its own database), never the other's. Naming the log
+/// `main.document_changes` in the triggers would break exactly this.
+#[tokio::test]
+async fn a_writer_that_attaches_the_store_stamps_its_log() {
+    use iu_cutter_live_execution::prelude::*;
+    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter};
+    use iu_cutter_tests::fixture::{Fixture, SqlFixture};
+    use sqlx::Connection;
+
+    let name = "a_writer_that_attaches_the_store_stamps_its_log";
+    let (Some(this), Some(other)) = (
+        iu_cutter_tests::fixture::sqlite(name).await,
+        iu_cutter_tests::fixture::sqlite(&format!("{name}_other")).await,
+    ) else {
+        return;
+    };
+    let store: &dyn LiveExecutionAdapter = this.adapter();
+    let a = DocumentId::new("a");
+    ok(store.put_document(&a, "Điều 1. A.").await, "put a");
+    ok(
+        other.adapter().put_document(&a, "Điều 1. A, there.").await,
+        "put there",
+    );
+    let census = ok(store.scope_census(&[]).await, "mark");
+    let other_census = ok(other.adapter().scope_census(&[]).await, "the other's mark");
+
+    let file = |options: &ConnectOptions| {
+        let url = options.url.trim_start_matches("sqlite://");
+        url.split('?').next().unwrap_or_default().to_owned()
+    };
+    let mut writer = match sqlx::SqliteConnection::connect(&other.options().url).await {
+        Ok(conn) => conn,
+        Err(e) => panic!("connect: {e}"),
+    };
+    for statement in [
+        format!("ATTACH DATABASE '{}' AS s", file(this.options())),
+        "UPDATE s.documents SET revision = revision + 1 WHERE id = 'a'".to_owned(),
+        "DETACH DATABASE s".to_owned(),
+    ] {
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut writer)
+            .await
+        {
+            panic!("{statement}: {e}");
+        }
+    }
+    let _ = writer.close().await;
+    assert_eq!(
+        ok(store.changed_since(&census.mark).await, "changed_since"),
+        vec![a],
+        "this store's log"
+    );
+    assert_eq!(
+        ok(
+            other.adapter().changed_since(&other_census.mark).await,
+            "the other's"
+        ),
+        Vec::<DocumentId>::new(),
+        "the other store's log is left alone"
+    );
+}

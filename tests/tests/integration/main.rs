@@ -9,6 +9,8 @@
 //! - `bounded_transactions`: fence and enact in batches, stopped between two, resumed or rolled
 //!   back, per store;
 //! - `edits_underneath`: an edit between backup and fence;
+//! - `out_of_scope`: raw SQL outside a run's scope before write-verify, per SQL store (the
+//!   change log against the whole census's promise);
 //! - `faults_simulator`: the fault-injection matrix on the simulator;
 //! - `load_back_off`: the PostgreSQL load probe a run backs off on between batches;
 //! - `properties`, `state_machine`, `differential`: property, model-based and differential
@@ -28,6 +30,7 @@ mod differential;
 mod edits_underneath;
 mod faults_simulator;
 mod load_back_off;
+mod out_of_scope;
 mod properties;
 mod runners;
 mod state_machine;

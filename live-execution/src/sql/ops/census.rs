@@ -80,7 +80,8 @@ pub(crate) async fn scope_census<D: Dialect>(
 }
 
 /// The documents the change log says changed in commits the census of `mark` could not see,
-/// by id. A mark of another backend, or not as this backend writes them, is refused.
+/// by id. A mark of another backend, not as this backend writes them, or ahead of this
+/// database ([`Dialect::MARK_REACHED`]) is refused.
 pub(crate) async fn changed_since<D: Dialect>(
     pool: &Pool<D>,
     mark: &ChangeMark,
@@ -94,6 +95,19 @@ pub(crate) async fn changed_since<D: Dialect>(
         )));
     }
     let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let reached = D::query(D::MARK_REACHED)
+        .bind(position)
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.flag(0))
+        .map_err(sql(what))?;
+    if !reached {
+        return Err(AdapterError::Invalid(format!(
+            "the change mark `{mark}` is ahead of this store: it was moved or restored since \
+             the mark was taken (a logical dump and restore into another server, an older copy \
+             of the file), so what changed since cannot be read; roll back the runs it holds"
+        )));
+    }
     let rows = D::query(D::CHANGED_SINCE)
         .bind(position)
         .fetch_all(&mut *conn)
