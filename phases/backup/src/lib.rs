@@ -1,5 +1,6 @@
 //! Phase 1 of five, **backup**: before anything is mutated, snapshots every row the run may
-//! touch (each scoped document, its generation records and its active units) together with the
+//! touch (each scoped document, its generation records and its active units; the scope's heads
+//! first, then the bodies `batch_documents` at a time, never the whole scope's in one read) together with the
 //! census of those documents and the store's change mark (read in one snapshot: what changed
 //! anywhere in the store since is what the store's change log lists after the mark), and writes it as one backup artifact through the run's
 //! [`BackupStore`](iu_cutter_phase_core::BackupStore) (JSON Lines with a sha256 manifest, written
