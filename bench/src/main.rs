@@ -16,6 +16,7 @@
 
 mod corpus;
 mod cut_bench;
+mod phase_rss;
 mod report;
 mod scale_bench;
 mod sim_bench;

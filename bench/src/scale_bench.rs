@@ -15,6 +15,7 @@
 //! through the store, then a full run cuts them all, so that the one-document run meets a store
 //! in the state production stores are in: every document cut, one generation active.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use iu_cutter_phase_core::DirBackupStore;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus;
+use crate::phase_rss::{PhaseRss, status_kib};
 use crate::report::{Bound, Figure, Measurement, Report};
 use crate::store_bench::{drop_schema, open_gate, rules, runtime};
 
@@ -63,6 +65,10 @@ pub(crate) struct ChildResult {
     longest_transaction_ms: Option<u64>,
     /// Units the run wrote (runs only).
     units: Option<u64>,
+    /// The largest resident set seen while each phase ran (and the runner outside them), KiB
+    /// (runs only): which phase holds the memory.
+    #[serde(default)]
+    phase_peak_rss_kib: BTreeMap<String, u64>,
 }
 
 /// What a child measures.
@@ -134,15 +140,7 @@ impl StoreAt {
 
 /// The peak resident set of this process so far, KiB (0 where `/proc` does not say).
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    status_kib("VmHWM:")
 }
 
 /// Seeds `documents` laws into a new store at `at`, then cuts them all (untimed).
@@ -188,6 +186,7 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
                     peak_rss_kib: peak_rss_kib(),
                     longest_transaction_ms: None,
                     units: None,
+                    phase_peak_rss_kib: BTreeMap::new(),
                 });
             }
             ChildWork::FullRun => Scope::All,
@@ -196,10 +195,13 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
         let runner = Runner::new(store, Arc::new(DirBackupStore::new(&at.backups)));
         let run = format!("scale-{}-{}", work.name(), std::process::id());
         let request = RunRequest::new(run.as_str(), scope, rules(max_unit_bytes));
+        let sampler = PhaseRss::start();
+        let options = RunOptions::default().with_events(sampler.events());
         let report = runner
-            .run(request, RunOptions::default())
+            .run(request, options)
             .await
             .map_err(|e| e.to_string())?;
+        let phase_peak_rss_kib = sampler.finish();
         let secs = started.elapsed().as_secs_f64();
         if !report.passed_every_phase() {
             return Err(format!(
@@ -225,6 +227,7 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
             peak_rss_kib: peak_rss_kib(),
             longest_transaction_ms: longest,
             units,
+            phase_peak_rss_kib,
         })
     })?;
     let line = serde_json::to_string(&result).map_err(|e| e.to_string())?;
@@ -458,6 +461,9 @@ fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m:
         }
         if let Some(units) = result.units {
             measurement = measurement.detail("units", units);
+        }
+        for (phase, kib) in &result.phase_peak_rss_kib {
+            measurement = measurement.detail(&format!("peak_rss_kib_{phase}"), *kib);
         }
         report.add(measurement);
     }

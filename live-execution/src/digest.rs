@@ -60,6 +60,29 @@ impl Sha256Digest {
     }
 }
 
+/// A sha256 computed over bytes given a piece at a time (an artifact hashed as it is written or
+/// read, a plan's canonical text a document at a time), so that they need never be in memory
+/// at once.
+#[derive(Clone, Debug, Default)]
+pub struct Sha256Hasher(Sha256);
+
+impl Sha256Hasher {
+    /// A hasher that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hashes `bytes` after what came before.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything given.
+    pub fn finish(self) -> Sha256Digest {
+        Sha256Digest(self.0.finalize().into())
+    }
+}
+
 /// The first `len` of `digits` as text (hex digits are ASCII: the conversion cannot fail).
 fn hex_str(digits: &[u8; 64], len: usize) -> &str {
     std::str::from_utf8(digits.get(..len).unwrap_or_default()).unwrap_or_default()
@@ -80,6 +103,18 @@ impl fmt::Debug for Sha256Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_computed_in_pieces_is_the_digest_of_the_whole() {
+        let mut hasher = Sha256Hasher::new();
+        for piece in ["Điều 1.", "\n", "", "khoản 2"] {
+            hasher.update(piece.as_bytes());
+        }
+        assert_eq!(
+            hasher.finish(),
+            Sha256Digest::of("Điều 1.\nkhoản 2".as_bytes())
+        );
+    }
 
     #[test]
     fn its_hex_is_the_lowercase_hex_of_the_sha256() {

@@ -599,7 +599,14 @@ impl Plan {
     /// sha256 of the plan's canonical bytes, lowercase hex: compact JSON defined field by field
     /// in `domain/canonical.rs` (not by a serializer's output), the same bytes as the plan file's JSON.
     pub fn sha256(&self) -> String {
-        crate::sha256_hex(&canonical::plan_bytes(self))
+        // Hashed piece by piece: the canonical text of a large plan is never built whole.
+        let mut hasher = crate::Sha256Hasher::new();
+        canonical::plan_pieces(self, |piece| {
+            hasher.update(piece.as_bytes());
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+        hasher.finish().hex()
     }
 
     /// Total number of planned units.
@@ -1197,6 +1204,44 @@ mod tests {
                 String::from_utf8_lossy(&json)
             );
         }
+        Ok(())
+    }
+
+    /// A plan is hashed and journaled in pieces (never its whole text): the pieces are the
+    /// canonical bytes, and the parts of its documents parse back to them, however cut.
+    #[test]
+    fn a_plan_in_pieces_and_parts_is_the_whole_plan() -> Result<(), serde_json::Error> {
+        let mut plan = known_plan();
+        let mut second = plan.documents[0].clone();
+        second.document = DocumentId::new("law/2");
+        plan.documents.push(second.clone());
+        second.document = DocumentId::new("law/3");
+        plan.documents.push(second);
+        let mut pieces = String::new();
+        super::canonical::plan_pieces(&plan, |piece| {
+            pieces.push_str(piece);
+            Ok::<(), ()>(())
+        })
+        .ok();
+        assert_eq!(pieces.as_bytes(), super::canonical::plan_bytes(&plan));
+        assert_eq!(plan.sha256(), crate::sha256_hex(pieces.as_bytes()));
+        for bytes in [1, 200, usize::MAX] {
+            let mut documents = Vec::new();
+            let parts: Vec<String> =
+                super::canonical::DocumentParts::new(&plan.documents, bytes).collect();
+            for part in &parts {
+                documents.extend(serde_json::from_str::<Vec<DocumentPlan>>(part)?);
+            }
+            assert_eq!(documents, plan.documents, "parts of {bytes} bytes");
+            if bytes == 1 {
+                assert_eq!(parts.len(), plan.documents.len(), "one document a part");
+            }
+        }
+        assert_eq!(
+            super::canonical::DocumentParts::new(&[], 1).count(),
+            0,
+            "no documents, no parts"
+        );
         Ok(())
     }
 

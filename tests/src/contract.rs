@@ -56,6 +56,7 @@ macro_rules! contract_suite {
             journal_round_trips,
             journal_errors_name_the_run,
             save_plan_is_idempotent_and_refuses_a_different_plan,
+            a_plan_of_many_megabytes_round_trips,
             census_is_canonical_and_ignores_the_journal,
             snapshot_is_ordered_and_complete,
             journal_keeps_phase_times_and_the_reviewed_plan,
@@ -65,6 +66,7 @@ macro_rules! contract_suite {
             load_heads_are_the_scope_without_bodies,
             put_documents_is_all_or_nothing_and_refuses_ids_no_store_may_hold,
             journaled_backups_round_trip_once,
+            a_backup_of_many_megabytes_round_trips,
             active_units_pages_read_every_active_unit_once_in_order,
             an_active_units_page_never_stitches_two_generations,
             heads_pages_read_every_document_once_in_order,
@@ -303,6 +305,34 @@ pub async fn journaled_backups_round_trip_once(store: &dyn LiveExecutionAdapter)
     );
     // Journal state: never in the census.
     assert_census_is_canonical(store).await;
+}
+
+/// A backup of a large scope (more than the few megabytes a live store journals in one part)
+/// round-trips byte for byte, its last line without a newline included.
+pub async fn a_backup_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapter) {
+    let r = run("r-large");
+    ok(
+        store
+            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
+            .await,
+        "begin",
+    );
+    let mut artifact = String::from("{\"header\":1}\n");
+    for i in 0..20_000 {
+        artifact.push_str(&format!(
+            "{{\"id\":\"Điều {i}\",\"body\":\"{}\"}}\n",
+            "ư".repeat(250)
+        ));
+    }
+    artifact.push_str("{\"last\":true}");
+    let sha = sha256_hex(artifact.as_bytes());
+    ok(store.save_backup(&r, &artifact, &sha).await, "save");
+    ok(store.save_backup(&r, &artifact, &sha).await, "save again");
+    let stored = ok(store.load_backup(&r).await, "load").map(|s| (s.sha256, s.artifact));
+    assert!(
+        stored == Some((sha, artifact)),
+        "the backup read back is the backup saved"
+    );
 }
 
 /// Fences, writes `pieces` units per document and enacts `documents` as `generation`, expecting
@@ -1260,6 +1290,42 @@ pub async fn save_plan_is_idempotent_and_refuses_a_different_plan(
     assert!(err.to_string().contains(&plan.sha256()), "{err}");
     assert!(err.to_string().contains(&other.sha256()), "{err}");
     assert_eq!(ok(store.load_plan(&r).await, "load"), Some(plan));
+}
+
+/// A plan of a large scope (more than the few megabytes a live store journals in one part)
+/// round-trips whole and in order, and is journaled once.
+pub async fn a_plan_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", LAW).await;
+    let r = run("r-large");
+    ok(
+        store
+            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
+            .await,
+        "begin",
+    );
+    let mut plan = plan_of(std::slice::from_ref(&a), Some(100));
+    let template = plan.documents[0].clone();
+    // About 10 MB of canonical JSON: 3,000 documents of 10 units with long ids and paths.
+    plan.documents = (0..3000)
+        .map(|i| {
+            let mut document = template.clone();
+            document.document = DocumentId::new(format!("law/{i:05}"));
+            document.units = (0..10)
+                .map(|u| PlannedUnit {
+                    ordinal: u,
+                    unit_id: format!("law/{i:05}#{u}-{}", "x".repeat(100)),
+                    path: format!("Chương {u}/Điều {i} \"{}\"", "ư".repeat(60)),
+                    ..template.units[0].clone()
+                })
+                .collect();
+            document
+        })
+        .collect();
+    ok(store.save_plan(&r, &plan).await, "save");
+    ok(store.save_plan(&r, &plan).await, "save again");
+    let loaded = ok(store.load_plan(&r).await, "load");
+    assert_eq!(loaded.as_ref().map(Plan::sha256), Some(plan.sha256()));
+    assert!(loaded == Some(plan), "the plan read back is the plan saved");
 }
 
 /// Phase times and the reviewed plan's sha256 are journal data: kept verbatim, replaced with

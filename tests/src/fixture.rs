@@ -151,6 +151,16 @@ impl<T: RawSql> Tamper for T {
             )
             .await;
         assert_eq!(changed, 1, "run `{run}` has no journaled backup");
+        // The artifact is the row's text followed by its parts (migration 9): the whole of it
+        // replaced is the row's text alone.
+        self.execute_raw(
+            &format!(
+                "DELETE FROM {} WHERE run = $1",
+                self.table("run_backup_parts")
+            ),
+            &[run],
+        )
+        .await;
     }
 }
 

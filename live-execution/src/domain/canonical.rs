@@ -31,6 +31,7 @@ use super::{DocumentPlan, Plan, PlannedUnit};
 use crate::rules::{CutRules, MarkerSet};
 
 /// The canonical bytes of `plan` (see the module documentation).
+#[cfg(test)]
 pub(crate) fn plan_bytes(plan: &Plan) -> Vec<u8> {
     plan_text(plan).into_bytes()
 }
@@ -38,19 +39,75 @@ pub(crate) fn plan_bytes(plan: &Plan) -> Vec<u8> {
 /// The canonical bytes of `plan` as the text they are (compact JSON).
 pub(crate) fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
+    plan_pieces(plan, |piece| {
+        out.push_str(piece);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
+    out
+}
+
+/// The canonical text of `plan` handed to `sink` in pieces, in order, whose concatenation is
+/// [`plan_text`]: the opening up to the documents' `[`, then each document (preceded by its
+/// `,` after the first), then the closing `]}`. A sha256 over the pieces is the plan's sha256,
+/// and the whole text never sits in memory (a piece is one document's plan).
+pub(crate) fn plan_pieces<E>(
+    plan: &Plan,
+    mut sink: impl FnMut(&str) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut out = String::new();
     out.push_str("{\"schema_version\":");
     number(&mut out, u64::from(plan.schema_version));
     out.push_str(",\"rules\":");
     rules(&mut out, &plan.rules);
     out.push_str(",\"documents\":[");
+    sink(&out)?;
     for (i, document_plan) in plan.documents.iter().enumerate() {
+        out.clear();
         if i > 0 {
             out.push(',');
         }
         document(&mut out, document_plan);
+        sink(&out)?;
     }
-    out.push_str("]}");
-    out
+    sink("]}")
+}
+
+/// The documents of a plan as consecutive parts, each the canonical text of a run of document
+/// plans, `[DOCUMENT,…]` (it parses as a JSON array of [`DocumentPlan`]), ended after the
+/// document that takes it to `bytes` or more: how a plan is journaled without its whole text.
+pub(crate) struct DocumentParts<'p> {
+    documents: &'p [DocumentPlan],
+    bytes: usize,
+}
+
+impl<'p> DocumentParts<'p> {
+    /// The parts of `documents`, of about `bytes` each (one document at least).
+    pub(crate) fn new(documents: &'p [DocumentPlan], bytes: usize) -> Self {
+        DocumentParts { documents, bytes }
+    }
+}
+
+impl Iterator for DocumentParts<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        let (first, _) = self.documents.split_first()?;
+        let mut out = String::from("[");
+        document(&mut out, first);
+        let mut taken = 1;
+        for document_plan in &self.documents[1..] {
+            if out.len() >= self.bytes {
+                break;
+            }
+            out.push(',');
+            document(&mut out, document_plan);
+            taken += 1;
+        }
+        out.push(']');
+        self.documents = &self.documents[taken..];
+        Some(out)
+    }
 }
 
 fn rules(out: &mut String, rules: &CutRules) {

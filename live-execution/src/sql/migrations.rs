@@ -22,7 +22,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -85,6 +85,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                       scope and what changed since",
         sqlite: V8_SQLITE,
         postgres: V8_POSTGRES,
+    },
+    Migration {
+        version: 9,
+        description: "plans and backups journaled in parts, so that no statement carries a \
+                      whole plan or backup",
+        sqlite: V9_SQLITE,
+        postgres: V9_POSTGRES,
     },
 ];
 
@@ -660,6 +667,53 @@ pub(crate) fn created_objects<'a>(
     }
     objects
 }
+
+// Plans and backups are journaled in parts, a few megabytes a row, so that no statement (and
+// no copy the database driver makes of its values) carries a large scope's plan or backup whole.
+// `run_plans.plan` holds the plan without its documents and `run_plan_parts` the documents, in
+// order, as canonical JSON (`[DOCUMENT,…]`); `run_backups.artifact` followed by the
+// `run_backup_parts` in order is the artifact, each part whole lines. The sha256 columns stay
+// those of the whole texts. A plan or backup journaled before has no parts.
+const V9_SQLITE: &str = r#"
+CREATE TABLE run_plan_parts (
+    run       TEXT   NOT NULL REFERENCES runs (run),
+    seq       BIGINT NOT NULL CHECK (seq >= 0),
+    plan_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+
+CREATE TABLE run_backup_parts (
+    run         TEXT   NOT NULL REFERENCES runs (run),
+    seq         BIGINT NOT NULL CHECK (seq >= 0),
+    backup_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+"#;
+
+const V9_POSTGRES: &str = r#"
+CREATE TABLE run_plan_parts (
+    run       TEXT COLLATE "C" NOT NULL REFERENCES runs (run),
+    seq       BIGINT NOT NULL CHECK (seq >= 0),
+    plan_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+
+CREATE TABLE run_backup_parts (
+    run         TEXT COLLATE "C" NOT NULL REFERENCES runs (run),
+    seq         BIGINT NOT NULL CHECK (seq >= 0),
+    backup_part TEXT   NOT NULL,
+    PRIMARY KEY (run, seq)
+);
+
+DO $$
+BEGIN
+    ALTER TABLE run_plan_parts ALTER COLUMN plan_part SET COMPRESSION lz4;
+    ALTER TABLE run_backup_parts ALTER COLUMN backup_part SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$;
+"#;
 
 /// sha256 of a migration's text, as recorded.
 pub(crate) fn checksum(sql: &str) -> String {

@@ -1,5 +1,6 @@
 //! Phase 1 of five, **backup**: before anything is mutated, snapshots every row the run may
-//! touch (each scoped document, its generation records and its active units) together with the
+//! touch (each scoped document, its generation records and its active units; the scope's heads
+//! first, then the bodies `batch_documents` at a time, never the whole scope's in one read) together with the
 //! census of those documents and the store's change mark (read in one snapshot: what changed
 //! anywhere in the store since is what the store's change log lists after the mark), and writes it as one backup artifact through the run's
 //! [`BackupStore`](iu_cutter_phase_core::BackupStore) (JSON Lines with a sha256 manifest, written
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, Evidence, RunId,
-    SCHEMA_VERSION, sha256_hex,
+    SCHEMA_VERSION, Scope, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupReceipt, Gap, NextAction, PhaseError, PhaseRole, RunContext, evidence, names,
@@ -44,39 +45,24 @@ impl Backup {
         }
 
         let opening = ctx.take_opening_census();
-        let mut documents = ctx.store().load_scope(&ctx.record.scope).await?;
-        documents.sort_by(|a, b| a.id.cmp(&b.id));
+        // The heads first (no bodies), then the bodies a batch of documents at a time: a
+        // single read of the whole scope would hold every body twice (the rows and the
+        // documents) on top of the backup itself.
+        let mut heads = ctx.store().load_heads(&ctx.record.scope).await?;
+        heads.sort_by(|a, b| a.id.cmp(&b.id));
+        let ids: Vec<DocumentId> = heads.into_iter().map(|head| head.id).collect();
         // The runner's opening scope census, when it took one moments ago over exactly these
         // documents (nothing of this run has mutated the store since); otherwise (a document
         // entered or left the scope meanwhile, or a resumed backup) one of these documents now.
-        let census = match opening {
-            Some(census)
-                if census
-                    .census
-                    .per_document
-                    .keys()
-                    .eq(documents.iter().map(|d| &d.id)) =>
-            {
-                census
-            }
-            _ => {
-                let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
-                ctx.store().scope_census(&ids).await?
-            }
+        let mut census = match opening {
+            Some(census) if census.census.per_document.keys().eq(ids.iter()) => census,
+            _ => ctx.store().scope_census(&ids).await?,
         };
-        let total = documents.len() as u64;
-        let mut snapshots = Vec::with_capacity(documents.len());
-        for (done, document) in documents.into_iter().enumerate() {
-            ctx.check_cancelled()?;
-            check_recorded_hash(&run, &document)?;
-            let generations = ctx.store().generations(&document.id).await?;
-            let active_units = ctx.store().active_units(&document.id).await?;
-            snapshots.push(DocumentSnapshot {
-                document,
-                generations,
-                active_units,
-            });
-            ctx.progress(names::BACKUP, done as u64 + 1, total);
+        let snapshots = snapshots(ctx, &run, &ids).await?;
+        if !ids.iter().eq(snapshots.iter().map(|s| &s.document.id)) {
+            // A document vanished between the heads and its batch: the census of those kept.
+            let kept: Vec<DocumentId> = snapshots.iter().map(|s| s.document.id.clone()).collect();
+            census = ctx.store().scope_census(&kept).await?;
         }
         let backup = BackupArtifact {
             schema_version: SCHEMA_VERSION,
@@ -98,6 +84,36 @@ impl Backup {
         ctx.set_backup(Arc::new(backup));
         Ok(evidence)
     }
+}
+
+/// The snapshot of each of `ids` (in id order) that still exists: its document read with those
+/// of its batch (`RunContext::batch_documents`), its generation records and its active units.
+#[allow(clippy::result_large_err)] // `PhaseError` carries its `Gap` inline on purpose.
+async fn snapshots(
+    ctx: &RunContext,
+    run: &RunId,
+    ids: &[DocumentId],
+) -> Result<Vec<DocumentSnapshot>, PhaseError> {
+    let total = ids.len() as u64;
+    let mut snapshots = Vec::with_capacity(ids.len());
+    for batch in ctx.batch_documents.read_chunks(ids) {
+        ctx.check_cancelled()?;
+        let mut documents = ctx.store().load_scope(&Scope::Ids(batch.to_vec())).await?;
+        documents.sort_by(|a, b| a.id.cmp(&b.id));
+        for document in documents {
+            ctx.check_cancelled()?;
+            check_recorded_hash(run, &document)?;
+            let generations = ctx.store().generations(&document.id).await?;
+            let active_units = ctx.store().active_units(&document.id).await?;
+            snapshots.push(DocumentSnapshot {
+                document,
+                generations,
+                active_units,
+            });
+            ctx.progress(names::BACKUP, snapshots.len() as u64, total);
+        }
+    }
+    Ok(snapshots)
 }
 
 /// A document whose body no longer hashes to its recorded sha256 was edited around the store

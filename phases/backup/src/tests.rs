@@ -70,33 +70,49 @@ fn scope_census(census: Census) -> ScopeCensus {
     }
 }
 
-/// An adapter that expects the backup's read sequence for scope {a, b} (load_scope answers out
-/// of order on purpose; the scope census is of the loaded documents, in id order) and refuses
-/// every mutation.
-fn backup_reading_adapter() -> MockLiveExecutionAdapter {
+/// An adapter that expects the backup's read sequence for scope {a, b}, the bodies read in
+/// batches of `batch` documents (the heads and each batch's documents answer out of order on
+/// purpose; the scope census is of the documents read, in id order), and refuses every
+/// mutation.
+fn batched_reading_adapter(batch: usize) -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
-    expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Prefix("".into()))
+    expect_op!(mock, LoadHeads, Op::LoadHeads(scope) if **scope == Scope::Prefix("".into()))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(vec![cut("b", "Bee.\n"), cut("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("b", "Bee.\n").head(), cut("a", "Ay.\n").head()].into()));
     expect_op!(mock, ScopeCensus, Op::ScopeCensus(ids)
         if *ids == [DocumentId::new("a"), DocumentId::new("b")])
     .times(1)
     .in_sequence(&mut seq)
     .returning(|_, _| Ok(scope_census(census()).into()));
-    for (id, body) in [("a", "Ay.\n"), ("b", "Bee.\n")] {
-        expect_op!(mock, Generations, Op::Generations(d) if d.as_str() == id)
+    let documents = [("a", "Ay.\n"), ("b", "Bee.\n")];
+    for chunk in documents.chunks(batch) {
+        let ids: Vec<DocumentId> = chunk.iter().map(|(id, _)| DocumentId::new(*id)).collect();
+        let mut read: Vec<Document> = chunk.iter().map(|(id, body)| cut(id, body)).collect();
+        read.reverse();
+        expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Ids(ids.clone()))
             .times(1)
             .in_sequence(&mut seq)
-            .returning(move |_, _| Ok(generations(id).into()));
-        expect_op!(mock, ActiveUnits, Op::ActiveUnits(d) if d.as_str() == id)
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(move |_, _| Ok(active_units(id, body).into()));
+            .returning(move |_, _| Ok(read.clone().into()));
+        for (id, body) in chunk.iter().copied() {
+            expect_op!(mock, Generations, Op::Generations(d) if d.as_str() == id)
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(move |_, _| Ok(generations(id).into()));
+            expect_op!(mock, ActiveUnits, Op::ActiveUnits(d) if d.as_str() == id)
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(move |_, _| Ok(active_units(id, body).into()));
+        }
     }
     refuse_mutations_except(&mut mock, &[]);
     mock
+}
+
+/// [`batched_reading_adapter`] with both documents in one batch (the default batches).
+fn backup_reading_adapter() -> MockLiveExecutionAdapter {
+    batched_reading_adapter(2)
 }
 
 /// An adapter that must not be read at all (a backup already taken is reused) nor mutated.
@@ -105,6 +121,7 @@ fn unread_adapter() -> MockLiveExecutionAdapter {
     let reads = [
         OpKind::Census,
         OpKind::ScopeCensus,
+        OpKind::LoadHeads,
         OpKind::LoadScope,
         OpKind::Generations,
         OpKind::ActiveUnits,
@@ -139,6 +156,9 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, Census).times(0);
     expect_op!(mock, ScopeCensus).times(0);
+    expect_op!(mock, LoadHeads)
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
     expect_op!(mock, LoadScope)
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
@@ -246,6 +266,62 @@ async fn takes_the_backup_reading_in_order_and_mutating_nothing() -> TestResult 
     Ok(())
 }
 
+/// Bounded memory: the bodies are read a batch of documents at a time (the strict mock expects
+/// `a`'s batch, its records, then `b`'s), and the backup is the one a single read gives.
+#[tokio::test]
+async fn the_bodies_are_read_a_batch_of_documents_at_a_time() -> TestResult {
+    let whole = Arc::new(MemoryBackupStore::new());
+    let whole_evidence = take_backup(&whole).await?;
+
+    let batched = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, events) = context(batched_reading_adapter(1), batched.clone());
+    ctx.batch_documents = iu_cutter_phase_core::DocumentBatches::Of(1);
+    let evidence = Backup.run(&mut ctx).await?;
+
+    assert_eq!(evidence, whole_evidence, "the same artifact, byte for byte");
+    assert_eq!(progress(&events), [(1, 2), (2, 2)]);
+    Ok(())
+}
+
+/// A document deleted between the heads and its batch is not backed up, and the census is of
+/// the documents that were.
+#[tokio::test]
+async fn a_document_gone_before_its_batch_is_left_out_of_the_backup_and_its_census() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadHeads)
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head(), cut("b", "Bee.\n").head()].into()));
+    expect_op!(mock, LoadScope)
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
+    expect_op!(mock, Generations).returning(|_, _| Ok(generations("a").into()));
+    expect_op!(mock, ActiveUnits).returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
+    expect_op!(mock, ScopeCensus).times(2).returning(|op, _| {
+        let Op::ScopeCensus(ids) = op else {
+            unreachable!("matched only scope_census");
+        };
+        let mut census = census();
+        census.per_document.retain(|id, _| ids.contains(id));
+        Ok(scope_census(census).into())
+    });
+    refuse_mutations_except(&mut mock, &[]);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+
+    Backup.run(&mut ctx).await?;
+
+    let (saved, _) = store.load(&RunId::new(RUN)).await?.ok_or("no backup")?;
+    assert_eq!(saved.documents.len(), 1);
+    let census_ids: Vec<&str> = saved
+        .census
+        .per_document
+        .keys()
+        .map(|id| id.as_str())
+        .collect();
+    assert_eq!(census_ids, ["a"]);
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_existing_backup_is_reused_not_retaken_and_gives_the_same_evidence() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
@@ -344,12 +420,13 @@ async fn failure_saving_nothing(
 #[tokio::test]
 async fn a_store_failure_saves_nothing() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadScope)
+    expect_op!(mock, LoadHeads)
         .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
     expect_op!(mock, ScopeCensus)
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
+    expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Generations).times(0);
 
     let err = failure_saving_nothing(mock, |_| {}, "failure ignored").await?;
@@ -363,12 +440,13 @@ async fn a_store_failure_saves_nothing() -> TestResult {
 #[tokio::test]
 async fn cancellation_stops_before_saving() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadScope)
+    expect_op!(mock, LoadHeads)
         .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
     expect_op!(mock, ScopeCensus)
         .times(1)
         .returning(|_, _| Ok(scope_census(census()).into()));
+    expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Generations).times(0);
 
     let cancel = |ctx: &mut RunContext| ctx.cancel.cancel();

@@ -5,14 +5,14 @@
 //! refuses a backup whose bytes no longer match it.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, ChangeMark, DocumentSnapshot, Journal, LiveExecutionAdapter,
-    RunId, sha256_hex,
+    RunId, Sha256Hasher, sha256_hex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -119,47 +119,141 @@ struct Manifest {
 
 /// The artifact's bytes: a header line, then one line per document snapshot.
 pub fn encode_backup(backup: &Backup) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing plain data into a Vec cannot fail.
+    let _ = write_backup(backup, &mut out);
+    out
+}
+
+/// Writes the bytes of [`encode_backup`] to `out` a line at a time, and returns their sha256
+/// (hex): a backup goes to a file without its whole encoding ever sitting in memory.
+pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<String> {
     let header = Header {
         schema_version: backup.schema_version,
         run: backup.run.clone(),
         census: backup.census.clone(),
         mark: backup.mark.clone(),
     };
-    let mut out = Vec::new();
-    // Serialising plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut out, &header);
-    out.push(b'\n');
+    let mut hasher = Sha256Hasher::new();
+    let mut line = Vec::new();
+    let mut put = |line: &mut Vec<u8>| {
+        line.push(b'\n');
+        hasher.update(&line[..]);
+        let written = out.write_all(line);
+        line.clear();
+        written
+    };
+    serde_json::to_writer(&mut line, &header).map_err(std::io::Error::other)?;
+    put(&mut line)?;
     for snapshot in &backup.documents {
-        let _ = serde_json::to_writer(&mut out, snapshot);
-        out.push(b'\n');
+        serde_json::to_writer(&mut line, snapshot).map_err(std::io::Error::other)?;
+        put(&mut line)?;
     }
-    out
+    out.flush()?;
+    Ok(hasher.finish().hex())
 }
 
 /// Parses an artifact produced by [`encode_backup`].
 pub fn decode_backup(run: &RunId, bytes: &[u8]) -> Result<Backup, BackupError> {
-    let malformed = |detail: String| BackupError::Malformed {
-        run: run.clone(),
-        detail,
-    };
-    let mut lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty());
-    let header: Header =
-        serde_json::from_slice(lines.next().ok_or_else(|| malformed("empty file".into()))?)
-            .map_err(|e| malformed(format!("header: {e}")))?;
-    let documents = lines
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_slice::<DocumentSnapshot>(line)
-                .map_err(|e| malformed(format!("line {}: {e}", i + 2)))
+    let mut decoder = Decoder::new(run);
+    for line in bytes.split(|b| *b == b'\n') {
+        decoder.line(line)?;
+    }
+    decoder.finish()
+}
+
+/// Parses an artifact a line at a time: its non-empty lines are the header, then one
+/// [`DocumentSnapshot`] each.
+struct Decoder<'r> {
+    run: &'r RunId,
+    header: Option<Header>,
+    documents: Vec<DocumentSnapshot>,
+}
+
+impl<'r> Decoder<'r> {
+    fn new(run: &'r RunId) -> Self {
+        Decoder {
+            run,
+            header: None,
+            documents: Vec::new(),
+        }
+    }
+
+    fn malformed(&self, detail: String) -> BackupError {
+        BackupError::Malformed {
+            run: self.run.clone(),
+            detail,
+        }
+    }
+
+    /// One line, its `\n` stripped or not.
+    fn line(&mut self, line: &[u8]) -> Result<(), BackupError> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        if line.is_empty() {
+            return Ok(());
+        }
+        if self.header.is_none() {
+            let header =
+                serde_json::from_slice(line).map_err(|e| self.malformed(format!("header: {e}")))?;
+            self.header = Some(header);
+            return Ok(());
+        }
+        let snapshot = serde_json::from_slice::<DocumentSnapshot>(line)
+            .map_err(|e| self.malformed(format!("line {}: {e}", self.documents.len() + 2)))?;
+        self.documents.push(snapshot);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Backup, BackupError> {
+        let header = self.header.ok_or_else(|| BackupError::Malformed {
+            run: self.run.clone(),
+            detail: "empty file".into(),
+        })?;
+        Ok(Backup {
+            schema_version: header.schema_version,
+            run: header.run,
+            census: header.census,
+            mark: header.mark,
+            documents: self.documents,
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Backup {
-        schema_version: header.schema_version,
-        run: header.run,
-        census: header.census,
-        mark: header.mark,
-        documents,
-    })
+    }
+}
+
+/// Reads and parses the artifact at `path` a line at a time, hashing what it reads, so that its
+/// bytes never sit in memory beside the backup they decode to; checks the sha256 against the
+/// manifest's `expected` before answering. Bytes that do not match are [`BackupError::Tampered`]
+/// whether or not they parse, as when the whole file was hashed before parsing.
+fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, String), BackupError> {
+    let file = std::fs::File::open(path).map_err(io_error("read", path))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut hasher = Sha256Hasher::new();
+    let mut decoder = Decoder::new(run);
+    let mut parsed = Ok(());
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(io_error("read", path))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&line);
+        if parsed.is_ok() {
+            // After the first error, the rest is only hashed: tampering says more than parsing.
+            parsed = decoder.line(&line);
+        }
+    }
+    let found = hasher.finish().hex();
+    if found != expected {
+        return Err(BackupError::Tampered {
+            run: run.clone(),
+            expected: expected.to_owned(),
+            found,
+        });
+    }
+    parsed?;
+    Ok((decoder.finish()?, found))
 }
 
 fn receipt(backup: &Backup, sha256: String, location: String) -> BackupReceipt {
@@ -328,15 +422,25 @@ pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
 /// Writes `bytes` to `path` through a temporary file, fsync and rename, so a reader sees either
 /// the old file or the whole new one. Files are private to the owner (0600).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] of what `write` writes into the (temporary) file: the file's contents
+/// need not be in memory at once.
+fn write_atomically_with<T>(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<T>,
+) -> Result<T, BackupError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     let result = (|| {
         let mut file = create_private_file(&tmp)?;
-        file.write_all(bytes)?;
+        let written = write(&mut file)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         // Persist the rename itself.
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(written)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -368,8 +472,11 @@ impl BackupStore for DirBackupStore {
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let (data_path, manifest_path) = self.paths(&backup.run)?;
         create_private_dir(&self.dir).map_err(io_error("create the directory for", &self.dir))?;
-        let bytes = encode_backup(backup);
-        let sha = sha256_hex(&bytes);
+        // Data first, manifest last: a backup without a manifest does not exist. The data is
+        // written as it is encoded, a line at a time.
+        let sha = write_atomically_with(&data_path, |file| {
+            write_backup(backup, std::io::BufWriter::new(file))
+        })?;
         let receipt = receipt(backup, sha.clone(), data_path.display().to_string());
         let manifest = Manifest {
             schema_version: backup.schema_version,
@@ -379,8 +486,6 @@ impl BackupStore for DirBackupStore {
             documents: receipt.documents,
             units: receipt.units,
         };
-        // Data first, manifest last: a backup without a manifest does not exist.
-        write_atomically(&data_path, &bytes)?;
         let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         write_atomically(&manifest_path, &manifest_bytes)?;
         Ok(receipt)
@@ -398,16 +503,7 @@ impl BackupStore for DirBackupStore {
                 run: run.clone(),
                 detail: format!("manifest: {e}"),
             })?;
-        let bytes = std::fs::read(&data_path).map_err(io_error("read", &data_path))?;
-        let found = sha256_hex(&bytes);
-        if found != manifest.sha256 {
-            return Err(BackupError::Tampered {
-                run: run.clone(),
-                expected: manifest.sha256,
-                found,
-            });
-        }
-        let backup = decode_backup(run, &bytes)?;
+        let (backup, found) = read_backup(run, &data_path, &manifest.sha256)?;
         let receipt = receipt(&backup, found, data_path.display().to_string());
         Ok(Some((backup, receipt)))
     }
@@ -459,6 +555,8 @@ impl BackupStore for JournalBackupStore {
             .save_backup(&backup.run, &text, &sha)
             .await
             .map_err(|e| Self::journal_error(&backup.run, e))?;
+        // Not kept beside the export's encoding.
+        drop(text);
         let exported = self.export.save(backup).await?;
         if exported.sha256 != sha {
             return Err(BackupError::Tampered {
@@ -492,6 +590,8 @@ impl BackupStore for JournalBackupStore {
             });
         }
         let backup = decode_backup(run, stored.artifact.as_bytes())?;
+        // Not kept beside the backup it decoded to.
+        drop(stored);
         let receipt = receipt(&backup, found, "the store's journal".into());
         Ok(Some((backup, receipt)))
     }
@@ -553,6 +653,51 @@ mod tests {
             .ok_or("tamper accepted")?;
         assert!(matches!(err, BackupError::Tampered { .. }), "{err}");
         assert!(store.load(&RunId::new("other")).await?.is_none());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_file_streamed_to_disk_is_the_encoded_artifact()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = DirBackupStore::new(dir.path());
+        let mut original = backup("run-s");
+        let mut second = original.documents[0].clone();
+        second.document.id = DocumentId::new("law/2");
+        original.documents.push(second);
+        let receipt = store.save(&original).await?;
+        let bytes = std::fs::read(dir.path().join("run-s.backup.jsonl"))?;
+        assert_eq!(bytes, encode_backup(&original));
+        assert_eq!(receipt.sha256, sha256_hex(&bytes));
+        assert_eq!(decode_backup(&original.run, &bytes)?, original);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_file_that_matches_its_manifest_but_does_not_parse_is_malformed()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = DirBackupStore::new(dir.path());
+        store.save(&backup("run-m")).await?;
+        // The header, then a line that is no snapshot, with a manifest to match.
+        let good = std::fs::read(dir.path().join("run-m.backup.jsonl"))?;
+        let header_end = good.iter().position(|b| *b == b'\n').ok_or("no header")? + 1;
+        let mut bad = good[..header_end].to_vec();
+        bad.extend_from_slice(b"not json\n");
+        std::fs::write(dir.path().join("run-m.backup.jsonl"), &bad)?;
+        let manifest_path = dir.path().join("run-m.manifest.json");
+        let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
+        manifest.sha256 = sha256_hex(&bad);
+        std::fs::write(&manifest_path, serde_json::to_vec(&manifest)?)?;
+        let err = store
+            .load(&RunId::new("run-m"))
+            .await
+            .err()
+            .ok_or("malformed accepted")?;
+        assert!(
+            matches!(&err, BackupError::Malformed { detail, .. } if detail.starts_with("line 2")),
+            "{err}"
+        );
         Ok(())
     }
 

@@ -43,6 +43,18 @@ impl DocumentBatches {
         }
     }
 
+    /// `items` cut into the batches a phase *reads* them in: as [`DocumentBatches::split`], but
+    /// never the whole scope at once, since a read needs no atomicity across the scope and the
+    /// whole scope's bodies would not fit a bounded memory ([`DEFAULT_BATCH_DOCUMENTS`] each
+    /// under [`DocumentBatches::WholeScope`]).
+    pub fn read_chunks<T>(self, items: &[T]) -> std::slice::Chunks<'_, T> {
+        let size = match self {
+            DocumentBatches::Of(n) => n.max(1),
+            DocumentBatches::WholeScope => DEFAULT_BATCH_DOCUMENTS,
+        };
+        items.chunks(size)
+    }
+
     /// `items` cut into batches (one batch, possibly empty, for the whole scope).
     pub fn split<T>(self, items: &[T]) -> Vec<&[T]> {
         match self {

@@ -57,10 +57,14 @@ impl WriteVerify {
         }
 
         let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
-        // Whole documents: the fence check re-hashes each stored body.
-        let current = ctx.store().load_scope(&Scope::Ids(ids.clone())).await?;
-        gate.fences(&ids, &current)
-            .map_err(|gap| PhaseError::Blocked(*gap))?;
+        // Whole documents (the fence check re-hashes each stored body), so a batch at a time:
+        // the scope's bodies never sit in memory at once.
+        for batch in ctx.batch_documents.read_chunks(&ids) {
+            ctx.check_cancelled()?;
+            let current = ctx.store().load_scope(&Scope::Ids(batch.to_vec())).await?;
+            gate.fences(batch, &current)
+                .map_err(|gap| PhaseError::Blocked(*gap))?;
+        }
 
         ctx.check_cancelled()?;
         let in_scope: BTreeSet<&DocumentId> = ids.iter().collect();

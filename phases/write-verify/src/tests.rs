@@ -119,6 +119,8 @@ struct Store {
     /// is then read only for the documents asked for, from `census`); `None`: a backup
     /// without a mark, checked against a whole-store census.
     changed: Option<Vec<&'static str>>,
+    /// The documents each read of the fence check asks for, in order.
+    fence_reads: Vec<Vec<&'static str>>,
 }
 
 impl Store {
@@ -130,6 +132,7 @@ impl Store {
             census: census_after(),
             outside: vec![source("out", DocumentState::Ready)],
             changed: None,
+            fence_reads: vec![vec!["a", "b"]],
         }
     }
 
@@ -172,13 +175,21 @@ impl Store {
                 call.in_sequence(&mut seq);
             }
         }
-        let documents = self.documents;
-        let call = expect_op!(mock, LoadScope, Op::LoadScope(scope)
-            if **scope == Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]));
-        call.times(times.clone())
-            .returning(move |_, _| Ok(documents.clone().into()));
-        if strict {
-            call.in_sequence(&mut seq);
+        for read in self.fence_reads {
+            let ids: Vec<DocumentId> = read.into_iter().map(DocumentId::new).collect();
+            let documents: Vec<Document> = self
+                .documents
+                .iter()
+                .filter(|d| ids.contains(&d.id))
+                .cloned()
+                .collect();
+            let call = expect_op!(mock, LoadScope, Op::LoadScope(scope)
+                if **scope == Scope::Ids(ids.clone()));
+            call.times(times.clone())
+                .returning(move |_, _| Ok(documents.clone().into()));
+            if strict {
+                call.in_sequence(&mut seq);
+            }
         }
         let census = self.census;
         if let Some(changed) = self.changed {
@@ -292,6 +303,22 @@ async fn a_faithful_generation_passes_reading_only() -> TestResult {
 
     // Deterministic: the same generation verified again gives the same evidence.
     assert_eq!(verify(Store::good()).await?, evidence);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_fences_are_read_a_batch_of_documents_at_a_time() -> TestResult {
+    // Bounded memory: the fence check reads whole bodies, so never the whole scope at once. The
+    // strict mock expects exactly these two reads, in this order.
+    let store = Store {
+        fence_reads: vec![vec!["a"], vec!["b"]],
+        ..Store::good()
+    };
+    let mut ctx = context(store.mock()).await?;
+    ctx.batch_documents = iu_cutter_phase_core::DocumentBatches::Of(1);
+    let evidence = WriteVerify.run(&mut ctx).await?;
+    assert_eq!(evidence["documents_verified"].as_count(), Some(2));
+    assert_eq!(evidence, verify(Store::good()).await?);
     Ok(())
 }
 

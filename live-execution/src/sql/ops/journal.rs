@@ -9,7 +9,7 @@ use sqlx::{Pool, Transaction};
 use crate::adapter::AdapterResult;
 use crate::census::sha256_hex;
 use crate::conflicts::{backup_conflict, run_not_found};
-use crate::domain::{PhaseRecord, Plan, RunId, RunRecord, RunStatus, StoredBackup};
+use crate::domain::{DocumentPlan, PhaseRecord, Plan, RunId, RunRecord, RunStatus, StoredBackup};
 use crate::error::AdapterError;
 use crate::op::LeaseClaim;
 use crate::sql::codec::{self, from_db};
@@ -255,11 +255,17 @@ pub(crate) async fn set_run_status<D: Dialect>(
     tx.commit().await.map_err(sql(what))
 }
 
+/// Bytes of canonical JSON per row of `run_plan_parts` (about; a part ends after the document
+/// that reaches it): large enough that a plan of 200,000 documents is a few hundred rows, small
+/// enough that a statement never carries a large scope's plan.
+const PLAN_PART_BYTES: usize = 4 << 20;
+
 /// Journals a run's plan; the same plan again passes, a different one is refused.
 ///
-/// A plan is megabytes of JSON: it is serialised, checked and hashed once, and a plan already
-/// journaled is compared by its stored sha256 first, so that the same plan again never reads
-/// the stored text back.
+/// A plan is megabytes of JSON: it is hashed and written in parts, never as one text (the plan
+/// without its documents in `run_plans`, the documents in `run_plan_parts`, a few megabytes a
+/// row), and a plan already journaled is compared by its stored sha256 first, so that the same
+/// plan again never reads the stored text back.
 pub(crate) async fn save_plan<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
@@ -267,11 +273,15 @@ pub(crate) async fn save_plan<D: Dialect>(
     claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "journaling a plan";
-    // The plan's canonical bytes, serialised once: they are its JSON (by test) and the bytes
+    // The sha256 of the plan's canonical bytes, which are its JSON (by test), the bytes
     // `Plan::sha256` hashes, the hash `plan` prints and runs compare.
-    let text = crate::domain::canonical::plan_text(plan);
-    let sha256 = sha256_hex(text.as_bytes());
-    D::check_text("the plan", &text)?;
+    let sha256 = plan.sha256();
+    let head = crate::domain::canonical::plan_text(&Plan {
+        schema_version: plan.schema_version,
+        rules: plan.rules.clone(),
+        documents: Vec::new(),
+    });
+    D::check_text("the plan", &head)?;
     let mut tx = begin_on_run(pool, run, claim, what).await?;
     let statement = "SELECT sha256 FROM run_plans WHERE run = $1";
     let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
@@ -299,7 +309,26 @@ pub(crate) async fn save_plan<D: Dialect>(
         )));
     }
     let statement = "INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)";
-    write_and_commit(tx, statement, run, [&text, &sha256], what).await
+    D::query(statement)
+        .bind(run.as_str())
+        .bind(head.as_str())
+        .bind(sha256.as_str())
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    let parts = crate::domain::canonical::DocumentParts::new(&plan.documents, PLAN_PART_BYTES);
+    for (seq, part) in (0i64..).zip(parts) {
+        D::check_text("the plan", &part)?;
+        let statement = "INSERT INTO run_plan_parts (run, seq, plan_part) VALUES ($1, $2, $3)";
+        D::query(statement)
+            .bind(run.as_str())
+            .bind(seq)
+            .bind(part)
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+    }
+    tx.commit().await.map_err(sql(what))
 }
 
 /// Writes one of `run`'s journal rows with `statement` (`$1` the run, then `values`) and commits
@@ -336,9 +365,31 @@ async fn journaled_plan<D: Dialect>(
     what: &'static str,
 ) -> AdapterResult<Option<Plan>> {
     let statement = "SELECT plan FROM run_plans WHERE run = $1";
-    let row = row_by_key::<D>(conn, statement, run.as_str(), what).await?;
-    row.map(|row| codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan"))
-        .transpose()
+    let Some(row) = row_by_key::<D>(conn, statement, run.as_str(), what).await? else {
+        return Ok(None);
+    };
+    let mut plan: Plan = codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan")?;
+    drop(row);
+    // Its documents' parts, one row at a time (a plan journaled before parts has none: its
+    // documents are in the row read above).
+    for seq in 0i64.. {
+        let statement = "SELECT plan_part FROM run_plan_parts WHERE run = $1 AND seq = $2";
+        let Some(part) = D::query(statement)
+            .bind(run.as_str())
+            .bind(seq)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql(what))?
+        else {
+            break;
+        };
+        let documents: Vec<DocumentPlan> = codec::from_json(
+            part.str(0).map_err(sql(what))?,
+            "a part of a journaled plan",
+        )?;
+        plan.documents.extend(documents);
+    }
+    Ok(Some(plan))
 }
 
 /// The reports journaled for a run, oldest first.
@@ -398,10 +449,50 @@ pub(crate) async fn save_backup<D: Dialect>(
         }
         Some(journaled) => Err(backup_conflict(run, &journaled, sha256)),
         None => {
-            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)";
-            write_and_commit(tx, statement, run, [sha256, artifact], what).await
+            // The row says the backup exists; its text is all in the parts.
+            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
+            D::query(statement)
+                .bind(run.as_str())
+                .bind(sha256)
+                .execute(&mut tx)
+                .await
+                .map_err(sql(what))?;
+            for (seq, part) in (0i64..).zip(line_parts(artifact, BACKUP_PART_BYTES)) {
+                let statement =
+                    "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
+                D::query(statement)
+                    .bind(run.as_str())
+                    .bind(seq)
+                    .bind(part)
+                    .execute(&mut tx)
+                    .await
+                    .map_err(sql(what))?;
+            }
+            tx.commit().await.map_err(sql(what))
         }
     }
+}
+
+/// Bytes per row of `run_backup_parts` (about: a part ends at the end of a line).
+const BACKUP_PART_BYTES: usize = 4 << 20;
+
+/// `text` in consecutive parts of at least `bytes` (the last may be shorter), each ending just
+/// after a line's `\n` or at the text's end, so on a character boundary.
+fn line_parts(text: &str, bytes: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let from = bytes.max(1).min(rest.len()) - 1;
+        let end = rest.as_bytes()[from..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |at| from + at + 1);
+        let (part, after) = rest.split_at(end);
+        rest = after;
+        Some(part)
+    })
 }
 
 /// A run's journaled backup artifact.
@@ -412,12 +503,47 @@ pub(crate) async fn load_backup<D: Dialect>(
     let what = "reading a journaled backup";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
     let statement = "SELECT artifact, sha256 FROM run_backups WHERE run = $1";
-    let row = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await?;
-    row.map(|row| {
-        Ok(StoredBackup {
-            artifact: row.text(0).map_err(sql(what))?,
-            sha256: row.text(1).map_err(sql(what))?,
-        })
-    })
-    .transpose()
+    let Some(row) = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await? else {
+        return Ok(None);
+    };
+    let mut stored = StoredBackup {
+        artifact: row.text(0).map_err(sql(what))?,
+        sha256: row.text(1).map_err(sql(what))?,
+    };
+    drop(row);
+    // The parts, one row at a time (a backup journaled before parts has none).
+    for seq in 0i64.. {
+        let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
+        let Some(part) = D::query(statement)
+            .bind(run.as_str())
+            .bind(seq)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(sql(what))?
+        else {
+            break;
+        };
+        stored.artifact.push_str(part.str(0).map_err(sql(what))?);
+    }
+    Ok(Some(stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_parts;
+
+    #[test]
+    fn a_backup_is_cut_into_parts_of_whole_lines_that_give_it_back() {
+        let text = "header\nđiều một\n\nhai\nlast without newline";
+        for bytes in [0, 1, 5, 8, 20, 1000] {
+            let parts: Vec<&str> = line_parts(text, bytes).collect();
+            assert_eq!(parts.concat(), text, "parts of {bytes} bytes");
+            let whole = &parts[..parts.len() - 1];
+            assert!(whole.iter().all(|p| p.ends_with('\n')), "{parts:?}");
+            assert!(whole.iter().all(|p| p.len() >= bytes), "{parts:?}");
+            assert!(parts.iter().all(|p| !p.is_empty()), "{parts:?}");
+        }
+        assert_eq!(line_parts("a\nb\n", 1).collect::<Vec<_>>(), ["a\n", "b\n"]);
+        assert_eq!(line_parts("", 4).count(), 0);
+    }
 }
