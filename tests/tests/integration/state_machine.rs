@@ -84,9 +84,11 @@ struct ModelRun {
     id: RunId,
     rules: CutRules,
     backup: BTreeMap<DocumentId, ModelDoc>,
-    /// The documents outside the scope at backup: write-verify, which runs again when a held
-    /// run is continued, blocks when one of them changed since (unless another run holds it).
-    outside: BTreeMap<DocumentId, ModelDoc>,
+    /// The documents outside the scope at backup, with their change count then: write-verify,
+    /// which runs again when a held run is continued, blocks when one of them changed since,
+    /// even if changed back (the change log tells that a document changed, not how), unless
+    /// another run holds or cut it.
+    outside: BTreeMap<DocumentId, u64>,
     scope: Scope,
     status: ModelRunStatus,
 }
@@ -95,9 +97,21 @@ struct ModelRun {
 struct Model {
     docs: BTreeMap<DocumentId, ModelDoc>,
     runs: Vec<ModelRun>,
+    /// How many steps changed each document: the model's change log.
+    changes: BTreeMap<DocumentId, u64>,
 }
 
 impl Model {
+    /// Counts a change of every document that differs from `before` (the documents as they
+    /// were before the step), as the store's change log stamps every document a step wrote.
+    fn log_changes(&mut self, before: &BTreeMap<DocumentId, ModelDoc>) {
+        for (id, doc) in &self.docs {
+            if before.get(id) != Some(doc) {
+                *self.changes.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+
     fn edit(&mut self, id: DocumentId, body: String) {
         match self.docs.get_mut(&id) {
             None => {
@@ -151,9 +165,9 @@ impl Model {
             .collect();
         let outside: BTreeMap<_, _> = self
             .docs
-            .iter()
-            .filter(|(doc_id, _)| !scope.contains(doc_id))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .keys()
+            .filter(|doc_id| !scope.contains(doc_id))
+            .map(|k| (k.clone(), self.changes.get(k).copied().unwrap_or(0)))
             .collect();
         let held_elsewhere = backup
             .values()
@@ -205,8 +219,10 @@ impl Model {
                         })
             })
         });
-        // Continuing a held run verifies it again: nothing outside its scope may have changed,
-        // appeared or vanished since its backup, but for documents another run holds or cut.
+        // Continuing a held run verifies it again: nothing outside its scope may have changed
+        // (even if changed back, e.g. by another run's rollback), appeared or vanished since its
+        // backup, but for documents another run holds or cut (appeared ones included: the
+        // application's edit of a document another run then cut passes too).
         let another_run = |doc: &ModelDoc| match &doc.state {
             DocumentState::Cutting { run: holder } => *holder != run.id,
             DocumentState::Cut => doc.active.as_ref().is_some_and(|a| *a != run.id),
@@ -215,14 +231,18 @@ impl Model {
         let outside_changed =
             run.outside
                 .iter()
-                .any(|(doc_id, before)| match self.docs.get(doc_id) {
-                    Some(now) => now != before && !another_run(now),
+                .any(|(doc_id, changes)| match self.docs.get(doc_id) {
+                    Some(now) => {
+                        self.changes.get(doc_id).copied().unwrap_or(0) != *changes
+                            && !another_run(now)
+                    }
                     None => true,
                 })
-                || self
-                    .docs
-                    .keys()
-                    .any(|doc_id| !run.scope.contains(doc_id) && !run.outside.contains_key(doc_id));
+                || self.docs.iter().any(|(doc_id, now)| {
+                    !run.scope.contains(doc_id)
+                        && !run.outside.contains_key(doc_id)
+                        && !another_run(now)
+                });
         if !intact || outside_changed {
             self.runs[index].status = ModelRunStatus::Blocked;
             return Ok("BLOCKED");
@@ -337,6 +357,7 @@ proptest! {
             let mut model = Model::default();
             let mut next_run = 0u32;
             for (step, op) in ops.iter().enumerate() {
+                let before = model.docs.clone();
                 let outcome: Option<(&str, String)> = match op {
                     Op::Edit { doc, body } => {
                         let id = DocumentId::new(DOCS[*doc]);
@@ -381,6 +402,7 @@ proptest! {
                         }
                     }
                 };
+                model.log_changes(&before);
                 if let Some((expected, got)) = outcome {
                     prop_assert!(got.starts_with(&format!("{expected}|")),
                         "step {} {:?}: expected {}, got {}", step, op, expected, got);
