@@ -678,6 +678,60 @@ mod tests {
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
     }
 
+    /// Every released migration's text, by the checksum a migrated store recorded for it: a text
+    /// that changes by one byte (an edit, or a generated text drifting from what was released)
+    /// makes `connect` refuse every store already migrated.
+    #[test]
+    fn released_migration_texts_keep_their_checksums() {
+        let released: [(u32, &str, &str); 8] = [
+            (
+                1,
+                "6fc4e0433dbdc7927af9407c5ae8b673581d78f5a3893193c7481098cec7fc58",
+                "30dcc0978d9e1effc0dece18a8d6d62b29606642c15790f66f0e765c30bcf4b3",
+            ),
+            (
+                2,
+                "9b5402fecec5127772fe8bca5bd4f792955c362a8ee21ef3071d427201d1b580",
+                "6a3cf20f8a8f4e05b7861db1e1579454f861e543d09419273c13df8e7afad0a5",
+            ),
+            (
+                3,
+                "a9ca5083ed21f5bf421aec8d101f8b96d41680dd8ab04b1b4c158412a4ebc362",
+                "f410170268a25e1fd0356afcf94967a1b681a87b9fe11a8b0d6a95c3ba9a4735",
+            ),
+            (
+                4,
+                "32b7d672145913784d2d5b50de3744136bca17a660673fa6eed40a670cefe0d8",
+                "96f73820619cc1fc2430de7efcd4e3db7f128f31d6b781a3685d52a78a064126",
+            ),
+            (
+                5,
+                "afd0968ff3ae185294c8e6cdfa8bf78a59236fb5399a061987df68d3e6053d5f",
+                "ff9395809494c6dcba699763792b19b011f35615ce4cef43b2d697d3ad54dc1b",
+            ),
+            (
+                6,
+                "17db4fd369edb9244b9f91d9aeed145c3d04ad8ba6e95d06247f07a63527d11a",
+                "17db4fd369edb9244b9f91d9aeed145c3d04ad8ba6e95d06247f07a63527d11a",
+            ),
+            (
+                7,
+                "89899d2a7c655a06e3848e0e24c35160f808b4d53beb80735cf0ff1d0abae5bb",
+                "89899d2a7c655a06e3848e0e24c35160f808b4d53beb80735cf0ff1d0abae5bb",
+            ),
+            (
+                8,
+                "8bd583b4898eae479bb0bbad2ff261cbc0b231df53b61c91849de3da2c8ea365",
+                "7fddb2d6533c4aee4fcfc1c7d462348986027d072deacfa25688b0a27c70c07f",
+            ),
+        ];
+        for (migration, (version, sqlite, postgres)) in MIGRATIONS.iter().zip(released) {
+            assert_eq!(migration.version, version);
+            assert_eq!(checksum(migration.sqlite), sqlite, "SQLite {version}");
+            assert_eq!(checksum(migration.postgres), postgres, "PostgreSQL {version}");
+        }
+    }
+
     #[test]
     fn the_reader_view_query_is_migration_7s() {
         let view = format!("CREATE VIEW active_units AS\n{READER_VIEW_SELECT};");
