@@ -338,7 +338,7 @@ async fn a_truncate_lists_every_document() {
     fixture
         .execute_raw("TRUNCATE documents, generations", &[])
         .await;
-    assert_eq!(changed(store, &census.mark).await, vec![a, b],);
+    assert_eq!(changed(store, &census.mark).await, vec![a, b]);
     fixture.finish().await;
 }
 
