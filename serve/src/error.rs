@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use iu_cutter_live_execution::{AdapterError, RunId};
+use iu_cutter_live_execution::{AdapterError, DocumentId, RunId};
 use serde::Serialize;
 
 /// Why the server could not start or stopped with an error.
@@ -116,4 +116,11 @@ impl IntoResponse for ApiError {
 pub(crate) fn path_run(id: String) -> Result<RunId, ApiError> {
     RunId::check(&id).map_err(ApiError::bad_request)?;
     Ok(RunId::new(id))
+}
+
+/// The document a request's path names, refused (400) unless a store may hold it
+/// ([`DocumentId::check`]), as [`path_run`] refuses a run.
+pub(crate) fn path_document(id: String) -> Result<DocumentId, ApiError> {
+    DocumentId::check(&id).map_err(ApiError::bad_request)?;
+    Ok(DocumentId::new(id))
 }

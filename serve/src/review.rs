@@ -11,7 +11,7 @@ use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId, Unit};
 use iu_cutter_orchestrator::{DiffError, GenerationDiff, Runner, UnitChange};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, path_run};
+use crate::error::{ApiError, path_document, path_run};
 use crate::state::App;
 
 /// `?run=`: the run whose generation is reviewed.
@@ -75,8 +75,7 @@ pub(crate) async fn units(
     Path(document): Path<String>,
     Query(param): Query<RunParam>,
 ) -> Result<Json<UnitsView>, ApiError> {
-    DocumentId::check(&document).map_err(ApiError::bad_request)?;
-    let document = DocumentId::new(document);
+    let document = path_document(document)?;
     let run = param.run.map(path_run).transpose()?;
     let mut keep = None;
     let (store, _) = store_of(&app, run.as_ref(), &mut keep);
@@ -120,8 +119,7 @@ pub(crate) async fn diff(
     Path(document): Path<String>,
     Query(param): Query<RunParam>,
 ) -> Result<Json<DiffView>, ApiError> {
-    DocumentId::check(&document).map_err(ApiError::bad_request)?;
-    let document = DocumentId::new(document);
+    let document = path_document(document)?;
     let Some(run) = param.run.map(path_run).transpose()? else {
         return Err(ApiError::bad_request("diff needs ?run=RUN")
             .with_next("name the held run whose generation is compared with the active one"));

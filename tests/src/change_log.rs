@@ -45,7 +45,8 @@ async fn mark(store: &dyn LiveExecutionAdapter, documents: &[&str]) -> ChangeMar
     ok(store.scope_census(&ids(documents)).await, "scope_census").mark
 }
 
-async fn changed(store: &dyn LiveExecutionAdapter, mark: &ChangeMark) -> Vec<DocumentId> {
+/// The documents `store` lists as changed since `mark`.
+pub async fn changed(store: &dyn LiveExecutionAdapter, mark: &ChangeMark) -> Vec<DocumentId> {
     ok(store.changed_since(mark).await, "changed_since")
 }
 

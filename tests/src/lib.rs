@@ -188,6 +188,37 @@ pub fn view(snapshot: &StoreSnapshot) -> BTreeMap<DocumentId, DocumentView> {
     views
 }
 
+/// The Markdown preset's rules, which the suites over many documents cut with.
+pub fn markdown() -> CutRules {
+    CutRules::preset(Preset::Markdown)
+}
+
+/// Puts every `(id, body)` of `documents` into `store`.
+pub async fn seed(store: &dyn LiveExecutionAdapter, documents: &[(&str, &str)]) {
+    for (document, body) in documents {
+        ok(
+            store.put_document(&DocumentId::new(*document), body).await,
+            "seed",
+        );
+    }
+}
+
+/// Puts `count` documents, `law/000`, `law/001`, …, the n-th with `body(n)`, into `store`; their
+/// ids, in order.
+pub async fn seed_numbered(
+    store: &dyn LiveExecutionAdapter,
+    count: usize,
+    body: fn(usize) -> String,
+) -> Vec<DocumentId> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let id = DocumentId::new(format!("law/{n:03}"));
+        ok(store.put_document(&id, &body(n)).await, "seed");
+        ids.push(id);
+    }
+    ids
+}
+
 /// The value of a store call, or a panic naming `what` and the error.
 pub fn ok<T>(result: AdapterResult<T>, what: &str) -> T {
     match result {

@@ -18,7 +18,7 @@ use iu_cutter_orchestrator::{NextAction, Outcome, RunOptions, RunReport, RunRequ
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::fixture::{Fixture, Tamper};
-use crate::{ok, ok_report, run_as_zombie};
+use crate::{markdown, ok, ok_report, run_as_zombie};
 
 /// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
 /// `async fn(&str) -> Option<impl Tamper>`.
@@ -50,10 +50,6 @@ const LAWS: [(&str, &str); 3] = [
     ),
 ];
 
-fn markdown() -> CutRules {
-    CutRules::preset(Preset::Markdown)
-}
-
 fn paragraphs() -> CutRules {
     CutRules::preset(Preset::Paragraphs)
 }
@@ -65,9 +61,7 @@ fn id(value: &str) -> DocumentId {
 /// The fixture's store, seeded with [`LAWS`].
 async fn seeded(fixture: &impl Fixture) -> &dyn LiveExecutionAdapter {
     let store = fixture.adapter();
-    for (document, body) in LAWS {
-        ok(store.put_document(&id(document), body).await, "seed");
-    }
+    crate::seed(store, &LAWS).await;
     store
 }
 

@@ -19,15 +19,13 @@ use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iu_cutter_live_execution::{
-    CutRules, DocumentId, LiveExecutionAdapter, Preset, RunId, Scope, sha256_hex,
-};
+use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId, Scope, sha256_hex};
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, decode_backup, names};
 use iu_cutter_test_env::XorShift;
 
 use crate::fixture::{RawSql, SqlFixture};
-use crate::ok;
+use crate::markdown;
 
 const DOCUMENTS: usize = 12;
 /// The document the edit trials edit.
@@ -44,15 +42,9 @@ fn body(n: usize) -> String {
     body
 }
 
-fn rules() -> CutRules {
-    CutRules::preset(Preset::Markdown)
-}
-
+/// The suite's store: [`DOCUMENTS`] laws of [`body`].
 async fn seed(store: &dyn LiveExecutionAdapter) {
-    for n in 0..DOCUMENTS {
-        let id = DocumentId::new(format!("law/{n:03}"));
-        ok(store.put_document(&id, &body(n)).await, "seed");
-    }
+    crate::seed_numbered(store, DOCUMENTS, body).await;
 }
 
 /// A runner with its own connection pool: a second process, as far as the database can tell.
@@ -96,7 +88,7 @@ impl Tally {
 async fn run_to_end(runner: Runner, run: &'static str) -> Result<RunReport, String> {
     runner
         .run(
-            RunRequest::new(run, Scope::All, rules()),
+            RunRequest::new(run, Scope::All, markdown()),
             RunOptions::default(),
         )
         .await

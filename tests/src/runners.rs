@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, shard_of,
+    DocumentId, GenerationState, LiveExecutionAdapter, RunId, Scope, shard_of,
 };
 use iu_cutter_orchestrator::{LeaseOptions, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{BackupStore, MemoryBackupStore, names};
 
 use crate::fixture::SqlFixture;
-use crate::ok;
+use crate::{markdown, ok};
 
 /// Instantiates the named checks of this module, then the race and edit trials of
 /// [`crate::races`], as multi-thread `#[tokio::test]`s over `$fixture`, an
@@ -56,18 +56,9 @@ fn body(n: usize) -> String {
     )
 }
 
-fn rules() -> CutRules {
-    CutRules::preset(Preset::Markdown)
-}
-
+/// The suite's store: [`DOCUMENTS`] laws of [`body`]; their ids.
 async fn seed(store: &dyn LiveExecutionAdapter) -> Vec<DocumentId> {
-    let mut ids = Vec::new();
-    for n in 0..DOCUMENTS {
-        let id = DocumentId::new(format!("law/{n:03}"));
-        ok(store.put_document(&id, &body(n)).await, "seed");
-        ids.push(id);
-    }
-    ids
+    crate::seed_numbered(store, DOCUMENTS, body).await
 }
 
 /// A runner with its own connection pool to the fixture's store.
@@ -84,7 +75,7 @@ async fn concurrently(runs: Vec<(Runner, &str, Scope)>) -> Vec<RunReport> {
     let tasks: Vec<_> = runs
         .into_iter()
         .map(|(runner, run, scope)| {
-            let request = RunRequest::new(run, scope, rules());
+            let request = RunRequest::new(run, scope, markdown());
             let options = leased(&format!("runner-{run}@test:1:0"));
             tokio::spawn(async move { runner.run(request, options).await })
         })
@@ -263,7 +254,7 @@ pub async fn a_crashed_runners_run_resumes_only_after_its_lease_expires(fixture:
     let report = ok(
         crashed
             .run(
-                RunRequest::new("crashed", Scope::All, rules()),
+                RunRequest::new("crashed", Scope::All, markdown()),
                 leased("crashed@host:1:dead").with_until(names::CUT_LEG_A),
             )
             .await

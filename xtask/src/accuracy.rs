@@ -27,6 +27,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::args::Args;
 use crate::cargo::{self, output_dir, workspace_root};
 
 /// The lowest micro-averaged boundary F1 over the whole gold set, each document cut with its
@@ -48,15 +49,15 @@ pub(crate) struct Options {
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options::default();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--check" => options.check = true,
-            "--gold" => {
-                let dir = iter.next().ok_or("`--gold` needs a directory")?;
-                options.gold = Some(PathBuf::from(dir));
+    let mut args = Args::new(args);
+    while let Some(arg) = args.next() {
+        match arg.name {
+            "--check" => {
+                arg.flag()?;
+                options.check = true;
             }
-            other => return Err(format!("unexpected argument `{other}`")),
+            "--gold" => options.gold = Some(PathBuf::from(args.value(&arg, "a directory")?)),
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok(options)

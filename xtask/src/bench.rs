@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::args::Args;
 use crate::cargo::{self, output_dir, workspace_root};
 
 /// The LangChain release measured (pinned, so that results compare across runs).
@@ -27,24 +28,23 @@ pub(crate) struct Options {
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options::default();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.split_once('=') {
-            _ if arg == "--quick" => options.quick = true,
-            _ if arg == "--scale" => options.only = Some("scale".to_owned()),
-            Some(("--scale-documents", value)) => {
+    let mut args = Args::new(args);
+    while let Some(arg) = args.next() {
+        match arg.name {
+            "--quick" => {
+                arg.flag()?;
+                options.quick = true;
+            }
+            "--scale" => {
+                arg.flag()?;
+                options.only = Some("scale".to_owned());
+            }
+            "--scale-documents" => {
+                let value = args.value(&arg, "a number")?;
                 options.scale_documents = Some(documents(value)?);
             }
-            None if arg == "--scale-documents" => {
-                let value = iter.next().ok_or("`--scale-documents` needs a number")?;
-                options.scale_documents = Some(documents(value)?);
-            }
-            Some(("--only", value)) => options.only = Some(only(value)?),
-            None if arg == "--only" => {
-                let value = iter.next().ok_or("`--only` needs cut, store or sim")?;
-                options.only = Some(only(value)?);
-            }
-            _ => return Err(format!("unexpected argument `{arg}`")),
+            "--only" => options.only = Some(only(args.value(&arg, "cut, store, sim or scale")?)?),
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok(options)
@@ -195,5 +195,6 @@ mod tests {
         assert!(parsed(&["--only", "everything"]).is_err());
         assert!(parsed(&["--only"]).is_err());
         assert!(parsed(&["--fast"]).is_err());
+        assert!(parsed(&["--quick=yes"]).is_err(), "a flag takes no value");
     }
 }

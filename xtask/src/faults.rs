@@ -28,6 +28,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::args::Args;
 use crate::cargo::{self, workspace_root};
 
 /// SIGKILL trials by default.
@@ -96,32 +97,23 @@ fn parse(args: &[String]) -> Result<Options, String> {
         race_trials: DEFAULT_RACE_TRIALS.to_owned(),
         seed: DEFAULT_SEED.to_owned(),
     };
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| iter.next().cloned())
-                .ok_or_else(|| format!("`{name}` needs a value"))
-        };
+    let mut args = Args::new(args);
+    while let Some(arg) = args.next() {
+        let name = arg.name;
         match name {
-            "--trials" => options.trials = count(name, value()?)?,
-            "--race-trials" => options.race_trials = count(name, value()?)?,
-            "--seed" => options.seed = value()?,
-            _ => return Err(format!("unexpected argument `{arg}`")),
+            "--trials" => options.trials = count(name, args.value(&arg, "a value")?)?,
+            "--race-trials" => options.race_trials = count(name, args.value(&arg, "a value")?)?,
+            "--seed" => options.seed = args.value(&arg, "a value")?.to_owned(),
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok(options)
 }
 
 /// `value`, the value of option `name`, once it is known to be a whole number.
-fn count(name: &str, value: String) -> Result<String, String> {
+fn count(name: &str, value: &str) -> Result<String, String> {
     match value.parse::<u64>() {
-        Ok(_) => Ok(value),
+        Ok(_) => Ok(value.to_owned()),
         Err(_) => Err(format!("{name}: `{value}` is not a number")),
     }
 }

@@ -6,6 +6,7 @@
 //! through `$CARGO`. If `cargo xtask ci` passes locally, CI is green.
 
 mod accuracy;
+mod args;
 mod bench;
 mod cargo;
 mod ci;
@@ -136,25 +137,15 @@ fn no_options(args: &[String]) -> Result<(), String> {
 /// The values of `names` (each `--name value` or `--name=value`, each required once), in order.
 fn options(args: &[String], names: &[&str]) -> Result<Vec<PathBuf>, String> {
     let mut values: Vec<Option<PathBuf>> = vec![None; names.len()];
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_string())),
-            None => (arg.as_str(), None),
-        };
+    let mut args = args::Args::new(args);
+    while let Some(arg) = args.next() {
         let index = names
             .iter()
-            .position(|n| *n == name)
-            .ok_or_else(|| format!("unexpected argument `{arg}`\n\n{USAGE}"))?;
-        let value = match inline {
-            Some(value) => value,
-            None => iter
-                .next()
-                .cloned()
-                .ok_or_else(|| format!("`{name}` needs a value"))?,
-        };
+            .position(|n| *n == arg.name)
+            .ok_or_else(|| format!("{}\n\n{USAGE}", arg.unexpected()))?;
+        let value = args.value(&arg, "a value")?;
         if values[index].replace(PathBuf::from(value)).is_some() {
-            return Err(format!("`{name}` is given twice"));
+            return Err(format!("`{}` is given twice", arg.name));
         }
     }
     names

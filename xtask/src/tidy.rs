@@ -527,19 +527,22 @@ mod tests {
 
     /// `cargo metadata` of this workspace.
     fn metadata() -> Result<Value, Box<dyn std::error::Error>> {
+        let metadata = cargo(&["metadata", "--format-version", "1"])?;
+        Ok(serde_json::from_str(&metadata)?)
+    }
+
+    /// `cargo args` in the workspace: its stdout, or an error naming the command, then its
+    /// stderr.
+    fn cargo(args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
         let root = crate::cargo::workspace_root()?;
         let output = Command::new(crate::cargo::bin())
-            .args(["metadata", "--format-version", "1"])
+            .args(args)
             .current_dir(&root)
             .output()?;
-        if !output.status.success() {
-            return Err(format!(
-                "cargo metadata failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into());
-        }
-        Ok(serde_json::from_slice(&output.stdout)?)
+        Ok(crate::cargo::stdout_or(
+            &output,
+            format!("`cargo {}` failed", args.join(" ")),
+        )?)
     }
 
     #[test]
@@ -575,7 +578,6 @@ mod tests {
     /// The runner's library without features stays within its ceiling of `cargo tree` lines.
     #[test]
     fn the_runner_s_dependency_tree_stays_small() -> TestResult {
-        let root = crate::cargo::workspace_root()?;
         let args = [
             "tree",
             "-p",
@@ -584,18 +586,7 @@ mod tests {
             "normal",
             "--no-default-features",
         ];
-        let output = Command::new(crate::cargo::bin())
-            .args(args)
-            .current_dir(&root)
-            .output()?;
-        if !output.status.success() {
-            return Err(format!(
-                "cargo tree failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into());
-        }
-        let tree = String::from_utf8(output.stdout)?;
+        let tree = cargo(&args)?;
         let lines = tree.lines().count();
         assert!(
             lines <= super::RUNNER_MAX_TREE_LINES,

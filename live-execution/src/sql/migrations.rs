@@ -6,6 +6,9 @@
 //! Each backend has its own text (PostgreSQL orders ids bytewise with `COLLATE "C"`, as Rust and
 //! SQLite do), with the same tables, columns and constraints.
 
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
 /// One schema migration.
 #[derive(Debug)]
 pub(crate) struct Migration {
@@ -33,67 +36,72 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at  TEXT   NOT NULL
 )";
 
-/// Every migration, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "documents, generations, units, the run journal, plans and the control row",
-        sqlite: V1_SQLITE,
-        postgres: V1_POSTGRES,
-    },
-    Migration {
-        version: 2,
-        description: "phase times and the journal of run reports",
-        sqlite: V2_SQLITE,
-        postgres: V2_POSTGRES,
-    },
-    Migration {
-        version: 3,
-        description: "run leases (one runner per run, with expiry)",
-        sqlite: V3_SQLITE,
-        postgres: V3_POSTGRES,
-    },
-    Migration {
-        version: 4,
-        description: "PostgreSQL: lz4 compression of plans, document bodies and reports",
-        sqlite: V4_SQLITE,
-        postgres: V4_POSTGRES,
-    },
-    Migration {
-        version: 5,
-        description: "run backups kept in the store, so a rollback works from any host",
-        sqlite: V5_SQLITE,
-        postgres: V5_POSTGRES,
-    },
-    Migration {
-        version: 6,
-        description: "typed evidence in the journal: counts are JSON numbers, checks booleans",
-        sqlite: V6,
-        postgres: V6,
-    },
-    Migration {
-        version: 7,
-        description: "source mapping columns, what each generation was cut from, and the \
+/// Every migration, in order. Built on first use, because migration 8's texts are generated
+/// (see [`LOGGED_TABLES`]); every text is `'static`, as the dialects hand them out.
+pub(crate) static MIGRATIONS: LazyLock<[Migration; SCHEMA_VERSION as usize]> = LazyLock::new(
+    || {
+        [
+            Migration {
+                version: 1,
+                description: "documents, generations, units, the run journal, plans and the control row",
+                sqlite: V1_SQLITE,
+                postgres: V1_POSTGRES,
+            },
+            Migration {
+                version: 2,
+                description: "phase times and the journal of run reports",
+                sqlite: V2_SQLITE,
+                postgres: V2_POSTGRES,
+            },
+            Migration {
+                version: 3,
+                description: "run leases (one runner per run, with expiry)",
+                sqlite: V3_SQLITE,
+                postgres: V3_POSTGRES,
+            },
+            Migration {
+                version: 4,
+                description: "PostgreSQL: lz4 compression of plans, document bodies and reports",
+                sqlite: V4_SQLITE,
+                postgres: V4_POSTGRES,
+            },
+            Migration {
+                version: 5,
+                description: "run backups kept in the store, so a rollback works from any host",
+                sqlite: V5_SQLITE,
+                postgres: V5_POSTGRES,
+            },
+            Migration {
+                version: 6,
+                description: "typed evidence in the journal: counts are JSON numbers, checks booleans",
+                sqlite: V6,
+                postgres: V6,
+            },
+            Migration {
+                version: 7,
+                description: "source mapping columns, what each generation was cut from, and the \
                       reader contract: the view active_units (version 1)",
-        sqlite: V7,
-        postgres: V7,
-    },
-    Migration {
-        version: 8,
-        description: "the change log: the last change of every document's row, generation \
+                sqlite: V7,
+                postgres: V7,
+            },
+            Migration {
+                version: 8,
+                description: "the change log: the last change of every document's row, generation \
                       records or units, kept by triggers, so that a census need only read its \
                       scope and what changed since",
-        sqlite: V8_SQLITE,
-        postgres: V8_POSTGRES,
+                sqlite: V8_SQLITE.as_str(),
+                postgres: V8_POSTGRES.as_str(),
+            },
+            Migration {
+                version: 9,
+                description: "plans and backups journaled in parts, so that no statement carries \
+                      a whole plan or backup",
+                sqlite: V9_SQLITE,
+                postgres: V9_POSTGRES,
+            },
+        ]
     },
-    Migration {
-        version: 9,
-        description: "plans and backups journaled in parts, so that no statement carries a \
-                      whole plan or backup",
-        sqlite: V9_SQLITE,
-        postgres: V9_POSTGRES,
-    },
-];
+);
 
 const V1_SQLITE: &str = r#"
 CREATE TABLE documents (
@@ -409,7 +417,7 @@ CREATE VIEW active_units AS
 // run's scope such a false change would block its write-verify for good (the mark is the
 // backup's) and fail a dry run's attestation. SQLite has no TRUNCATE (a DELETE without WHERE
 // fires these triggers: SQLite skips its truncate optimisation on a table with triggers).
-const V8_SQLITE: &str = r#"
+const V8_SQLITE_LOG: &str = r#"
 CREATE TABLE document_changes (
     document TEXT   NOT NULL PRIMARY KEY,
     mark     BIGINT NOT NULL
@@ -417,86 +425,54 @@ CREATE TABLE document_changes (
 CREATE INDEX document_changes_by_mark ON document_changes (mark);
 
 INSERT INTO document_changes (document, mark) SELECT id, 0 FROM documents;
-
-CREATE TRIGGER documents_log_insert AFTER INSERT ON documents BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (NEW.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER documents_log_update AFTER UPDATE ON documents
-WHEN OLD.id IS NOT NEW.id OR OLD.revision IS NOT NEW.revision OR OLD.sha256 IS NOT NEW.sha256
-  OR OLD.state IS NOT NEW.state OR OLD.cutting_run IS NOT NEW.cutting_run
-  OR OLD.active_generation IS NOT NEW.active_generation OR OLD.body IS NOT NEW.body
-BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (NEW.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-    INSERT INTO document_changes (document, mark)
-    SELECT OLD.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1
-     WHERE OLD.id IS NOT NEW.id
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER documents_log_delete AFTER DELETE ON documents BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (OLD.id, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER generations_log_insert AFTER INSERT ON generations BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER generations_log_update AFTER UPDATE ON generations
-WHEN OLD.document IS NOT NEW.document OR OLD.generation IS NOT NEW.generation
-  OR OLD.state IS NOT NEW.state OR OLD.cut_sha256 IS NOT NEW.cut_sha256
-  OR OLD.cut_source_revision IS NOT NEW.cut_source_revision
-BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-    INSERT INTO document_changes (document, mark)
-    SELECT OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1
-     WHERE OLD.document IS NOT NEW.document
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER generations_log_delete AFTER DELETE ON generations BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER units_log_insert AFTER INSERT ON units BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER units_log_update AFTER UPDATE ON units
-WHEN OLD.document IS NOT NEW.document OR OLD.generation IS NOT NEW.generation
-  OR OLD.ordinal IS NOT NEW.ordinal OR OLD.unit_id IS NOT NEW.unit_id OR OLD.path IS NOT NEW.path
-  OR OLD.part IS NOT NEW.part OR OLD.start_byte IS NOT NEW.start_byte
-  OR OLD.end_byte IS NOT NEW.end_byte OR OLD.sha256 IS NOT NEW.sha256 OR OLD.body IS NOT NEW.body
-BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (NEW.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-    INSERT INTO document_changes (document, mark)
-    SELECT OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1
-     WHERE OLD.document IS NOT NEW.document
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
-
-CREATE TRIGGER units_log_delete AFTER DELETE ON units BEGIN
-    INSERT INTO document_changes (document, mark)
-    VALUES (OLD.document, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
-    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
-END;
 "#;
+
+/// Migration 8's SQLite text: the log, then each logged table's triggers.
+static V8_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    let mut text = String::from(V8_SQLITE_LOG);
+    for table in &LOGGED_TABLES {
+        for trigger in sqlite_log_triggers(table) {
+            text.push('\n');
+            text.push_str(&trigger);
+        }
+    }
+    text
+});
+
+/// One logged table's SQLite triggers: an insert or delete stamps its row's document with the
+/// next mark; an update that changes the row stamps its document, and the one it left.
+fn sqlite_log_triggers(logged: &LoggedTable) -> [String; 3] {
+    let LoggedTable {
+        table,
+        document,
+        sqlite_changed,
+        ..
+    } = logged;
+    let stamp = |row: &str| {
+        format!(
+            "    INSERT INTO document_changes (document, mark)
+    VALUES ({row}.{document}, coalesce((SELECT max(mark) FROM document_changes), 0) + 1)
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+"
+        )
+    };
+    let (new, old) = (stamp("NEW"), stamp("OLD"));
+    [
+        format!("CREATE TRIGGER {table}_log_insert AFTER INSERT ON {table} BEGIN\n{new}END;\n"),
+        format!(
+            "CREATE TRIGGER {table}_log_update AFTER UPDATE ON {table}
+WHEN {sqlite_changed}
+BEGIN
+{new}    INSERT INTO document_changes (document, mark)
+    SELECT OLD.{document}, coalesce((SELECT max(mark) FROM document_changes), 0) + 1
+     WHERE OLD.{document} IS NOT NEW.{document}
+    ON CONFLICT (document) DO UPDATE SET mark = excluded.mark;
+END;
+"
+        ),
+        format!("CREATE TRIGGER {table}_log_delete AFTER DELETE ON {table} BEGIN\n{old}END;\n"),
+    ]
+}
 
 // PostgreSQL: transaction ids are not assigned in commit order, so a counter would miss a
 // writer that began before a census and committed after it. Each change is stamped with its
@@ -519,7 +495,7 @@ END;
 // store's, and this one would miss the change). `pg_current_xact_id` and `format` are named in
 // `pg_catalog` for the same reason. Triggers do not fire under
 // `session_replication_role = replica` (see ARCHITECTURE.md).
-const V8_POSTGRES: &str = r#"
+const V8_POSTGRES_LOG: &str = r#"
 CREATE TABLE document_changes (
     document TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     mark     xid8 NOT NULL
@@ -580,37 +556,10 @@ BEGIN
     RETURN NULL;
 END
 $fn$;
+"#;
 
-CREATE TRIGGER documents_log_insert AFTER INSERT ON documents
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_documents();
-CREATE TRIGGER documents_log_update AFTER UPDATE ON documents
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_documents();
-CREATE TRIGGER documents_log_delete AFTER DELETE ON documents
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_documents();
-
-CREATE TRIGGER generations_log_insert AFTER INSERT ON generations
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
-CREATE TRIGGER generations_log_update AFTER UPDATE ON generations
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
-CREATE TRIGGER generations_log_delete AFTER DELETE ON generations
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
-
-CREATE TRIGGER units_log_insert AFTER INSERT ON units
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
-CREATE TRIGGER units_log_update AFTER UPDATE ON units
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
-CREATE TRIGGER units_log_delete AFTER DELETE ON units
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log();
-
+/// Stamps every document the log knows, for a TRUNCATE (which fires no row trigger).
+const V8_POSTGRES_TRUNCATE: &str = r#"
 CREATE FUNCTION document_changes_log_truncate() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     EXECUTE pg_catalog.format('UPDATE %1$I.document_changes AS c
@@ -620,14 +569,88 @@ BEGIN
     RETURN NULL;
 END
 $fn$;
-
-CREATE TRIGGER documents_log_truncate AFTER TRUNCATE ON documents
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_truncate();
-CREATE TRIGGER generations_log_truncate AFTER TRUNCATE ON generations
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_truncate();
-CREATE TRIGGER units_log_truncate AFTER TRUNCATE ON units
-    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_truncate();
 "#;
+
+/// Migration 8's PostgreSQL text: the log and its functions, each logged table's statement
+/// triggers, then the TRUNCATE function and its trigger on each logged table.
+static V8_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    let mut text = String::from(V8_POSTGRES_LOG);
+    for LoggedTable {
+        table,
+        postgres_function: function,
+        ..
+    } in &LOGGED_TABLES
+    {
+        let _ = write!(
+            text,
+            "
+CREATE TRIGGER {table}_log_insert AFTER INSERT ON {table}
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+CREATE TRIGGER {table}_log_update AFTER UPDATE ON {table}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+CREATE TRIGGER {table}_log_delete AFTER DELETE ON {table}
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+"
+        );
+    }
+    text.push_str(V8_POSTGRES_TRUNCATE);
+    text.push('\n');
+    for LoggedTable { table, .. } in &LOGGED_TABLES {
+        let _ = write!(
+            text,
+            "CREATE TRIGGER {table}_log_truncate AFTER TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_log_truncate();
+"
+        );
+    }
+    text
+});
+
+/// A table whose rows belong to a document, and so whose changes migration 8 logs.
+struct LoggedTable {
+    /// Its name, which also names its triggers (`{table}_log_insert`, …).
+    table: &'static str,
+    /// The column naming the document a row belongs to.
+    document: &'static str,
+    /// SQLite: the `WHEN` of its update trigger, true when the update changed the row (the
+    /// document's census columns and body; every column of the others), wrapped as released.
+    sqlite_changed: &'static str,
+    /// PostgreSQL: the function its insert, update and delete triggers execute.
+    postgres_function: &'static str,
+}
+
+/// The logged tables, in the order their triggers were released.
+const LOGGED_TABLES: [LoggedTable; 3] = [
+    LoggedTable {
+        table: "documents",
+        document: "id",
+        sqlite_changed: "OLD.id IS NOT NEW.id OR OLD.revision IS NOT NEW.revision \
+OR OLD.sha256 IS NOT NEW.sha256
+  OR OLD.state IS NOT NEW.state OR OLD.cutting_run IS NOT NEW.cutting_run
+  OR OLD.active_generation IS NOT NEW.active_generation OR OLD.body IS NOT NEW.body",
+        postgres_function: "document_changes_log_documents",
+    },
+    LoggedTable {
+        table: "generations",
+        document: "document",
+        sqlite_changed: "OLD.document IS NOT NEW.document OR OLD.generation IS NOT NEW.generation
+  OR OLD.state IS NOT NEW.state OR OLD.cut_sha256 IS NOT NEW.cut_sha256
+  OR OLD.cut_source_revision IS NOT NEW.cut_source_revision",
+        postgres_function: "document_changes_log",
+    },
+    LoggedTable {
+        table: "units",
+        document: "document",
+        sqlite_changed: "OLD.document IS NOT NEW.document OR OLD.generation IS NOT NEW.generation
+  OR OLD.ordinal IS NOT NEW.ordinal OR OLD.unit_id IS NOT NEW.unit_id OR OLD.path IS NOT NEW.path
+  OR OLD.part IS NOT NEW.part OR OLD.start_byte IS NOT NEW.start_byte
+  OR OLD.end_byte IS NOT NEW.end_byte OR OLD.sha256 IS NOT NEW.sha256 OR OLD.body IS NOT NEW.body",
+        postgres_function: "document_changes_log",
+    },
+];
 
 /// The reader view's query as migration 7 defines it (see `reader_view_select!`).
 pub(crate) const READER_VIEW_SELECT: &str = reader_view_select!();
@@ -730,6 +753,64 @@ mod tests {
             assert_eq!(migration.version as usize, index + 1);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    /// Every released migration's text, by the checksum a migrated store recorded for it: a text
+    /// that changes by one byte (an edit, or a generated text drifting from what was released)
+    /// makes `connect` refuse every store already migrated.
+    #[test]
+    fn released_migration_texts_keep_their_checksums() {
+        let released: [(u32, &str, &str); 8] = [
+            (
+                1,
+                "6fc4e0433dbdc7927af9407c5ae8b673581d78f5a3893193c7481098cec7fc58",
+                "30dcc0978d9e1effc0dece18a8d6d62b29606642c15790f66f0e765c30bcf4b3",
+            ),
+            (
+                2,
+                "9b5402fecec5127772fe8bca5bd4f792955c362a8ee21ef3071d427201d1b580",
+                "6a3cf20f8a8f4e05b7861db1e1579454f861e543d09419273c13df8e7afad0a5",
+            ),
+            (
+                3,
+                "a9ca5083ed21f5bf421aec8d101f8b96d41680dd8ab04b1b4c158412a4ebc362",
+                "f410170268a25e1fd0356afcf94967a1b681a87b9fe11a8b0d6a95c3ba9a4735",
+            ),
+            (
+                4,
+                "32b7d672145913784d2d5b50de3744136bca17a660673fa6eed40a670cefe0d8",
+                "96f73820619cc1fc2430de7efcd4e3db7f128f31d6b781a3685d52a78a064126",
+            ),
+            (
+                5,
+                "afd0968ff3ae185294c8e6cdfa8bf78a59236fb5399a061987df68d3e6053d5f",
+                "ff9395809494c6dcba699763792b19b011f35615ce4cef43b2d697d3ad54dc1b",
+            ),
+            (
+                6,
+                "17db4fd369edb9244b9f91d9aeed145c3d04ad8ba6e95d06247f07a63527d11a",
+                "17db4fd369edb9244b9f91d9aeed145c3d04ad8ba6e95d06247f07a63527d11a",
+            ),
+            (
+                7,
+                "89899d2a7c655a06e3848e0e24c35160f808b4d53beb80735cf0ff1d0abae5bb",
+                "89899d2a7c655a06e3848e0e24c35160f808b4d53beb80735cf0ff1d0abae5bb",
+            ),
+            (
+                8,
+                "8bd583b4898eae479bb0bbad2ff261cbc0b231df53b61c91849de3da2c8ea365",
+                "7fddb2d6533c4aee4fcfc1c7d462348986027d072deacfa25688b0a27c70c07f",
+            ),
+        ];
+        for (migration, (version, sqlite, postgres)) in MIGRATIONS.iter().zip(released) {
+            assert_eq!(migration.version, version);
+            assert_eq!(checksum(migration.sqlite), sqlite, "SQLite {version}");
+            assert_eq!(
+                checksum(migration.postgres),
+                postgres,
+                "PostgreSQL {version}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
+use futures_util::TryStreamExt as _;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::{
@@ -128,7 +129,7 @@ impl<'a, D: Engine> Query<'a, D> {
         D::execute(conn, self)
     }
 
-    /// Every row.
+    /// Every row: the stream, collected (as sqlx's own `fetch_all` is).
     pub(crate) fn fetch_all<'c>(
         self,
         conn: &'c mut D::Connection,
@@ -136,7 +137,7 @@ impl<'a, D: Engine> Query<'a, D> {
     where
         'a: 'c,
     {
-        D::fetch_all(conn, self)
+        Box::pin(D::fetch(conn, self).try_collect())
     }
 
     /// The first row, if any.
@@ -150,7 +151,8 @@ impl<'a, D: Engine> Query<'a, D> {
         D::fetch_optional(conn, self)
     }
 
-    /// The first row; none is an error ([`sqlx::Error::RowNotFound`]).
+    /// The first row; none is an error ([`sqlx::Error::RowNotFound`]), as sqlx's own
+    /// `fetch_one` has it.
     pub(crate) fn fetch_one<'c>(
         self,
         conn: &'c mut D::Connection,
@@ -158,7 +160,8 @@ impl<'a, D: Engine> Query<'a, D> {
     where
         'a: 'c,
     {
-        D::fetch_one(conn, self)
+        let row = D::fetch_optional(conn, self);
+        Box::pin(async move { row.await?.ok_or(sqlx::Error::RowNotFound) })
     }
 
     /// The rows as they arrive, for reads too large to hold at once.
@@ -289,21 +292,11 @@ pub(crate) trait Engine: Database<Row: Fields> {
         conn: &'c mut Self::Connection,
         query: Query<'c, Self>,
     ) -> BoxFuture<'c, Result<u64, sqlx::Error>>;
-    /// See [`Query::fetch_all`].
-    fn fetch_all<'c>(
-        conn: &'c mut Self::Connection,
-        query: Query<'c, Self>,
-    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>>;
     /// See [`Query::fetch_optional`].
     fn fetch_optional<'c>(
         conn: &'c mut Self::Connection,
         query: Query<'c, Self>,
     ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>>;
-    /// See [`Query::fetch_one`].
-    fn fetch_one<'c>(
-        conn: &'c mut Self::Connection,
-        query: Query<'c, Self>,
-    ) -> BoxFuture<'c, Result<Self::Row, sqlx::Error>>;
     /// See [`Query::fetch`].
     fn fetch<'c>(
         conn: &'c mut Self::Connection,
@@ -335,25 +328,11 @@ where
         })
     }
 
-    fn fetch_all<'c>(
-        conn: &'c mut Self::Connection,
-        query: Query<'c, Self>,
-    ) -> BoxFuture<'c, Result<Vec<Self::Row>, sqlx::Error>> {
-        Box::pin(async move { bound(query)?.fetch_all(conn).await })
-    }
-
     fn fetch_optional<'c>(
         conn: &'c mut Self::Connection,
         query: Query<'c, Self>,
     ) -> BoxFuture<'c, Result<Option<Self::Row>, sqlx::Error>> {
         Box::pin(async move { bound(query)?.fetch_optional(conn).await })
-    }
-
-    fn fetch_one<'c>(
-        conn: &'c mut Self::Connection,
-        query: Query<'c, Self>,
-    ) -> BoxFuture<'c, Result<Self::Row, sqlx::Error>> {
-        Box::pin(async move { bound(query)?.fetch_one(conn).await })
     }
 
     fn fetch<'c>(

@@ -96,6 +96,22 @@ pub(super) async fn layout(pool: &Pool, wanted: Layout) -> Result<Layout, Adapte
     }
 }
 
+/// The census's columns of the document `d`, with its generation records and units as JSON
+/// arrays: one list for the whole census and the scope census, which differ only in the documents
+/// they read. A macro, so that each statement stays one `&'static str`.
+macro_rules! census_columns {
+    () => {
+        "\
+SELECT d.id, d.revision, d.sha256, d.state, d.cutting_run, d.active_generation,
+       (SELECT json_group_array(json_array(g.generation, g.state))
+          FROM generations g WHERE g.document = d.id),
+       (SELECT json_group_array(json_array(u.generation, u.ordinal, u.unit_id, u.path, u.part,
+                                           u.start_byte, u.end_byte, u.sha256))
+          FROM units u WHERE u.document = d.id)
+"
+    };
+}
+
 impl Dialect for Sqlite {
     /// One file: an application table is in the same database as iu-cutter's.
     const DEFAULT_SOURCE_SCHEMA: Option<&'static str> = None;
@@ -126,28 +142,20 @@ impl Dialect for Sqlite {
     /// One row per document, its generation records and units as JSON arrays: every row costs a
     /// hop from sqlx's SQLite worker thread plus an allocation per column.
     const BULK_READS: BulkReads = BulkReads::Json {
-        census: "\
-SELECT d.id, d.revision, d.sha256, d.state, d.cutting_run, d.active_generation,
-       (SELECT json_group_array(json_array(g.generation, g.state))
-          FROM generations g WHERE g.document = d.id),
-       (SELECT json_group_array(json_array(u.generation, u.ordinal, u.unit_id, u.path, u.part,
-                                           u.start_byte, u.end_byte, u.sha256))
-          FROM units u WHERE u.document = d.id)
-  FROM documents d
- ORDER BY d.id",
+        census: concat!(
+            census_columns!(),
+            "  FROM documents d
+ ORDER BY d.id"
+        ),
         // Driven by the list (`CROSS JOIN` keeps it the outer loop, each id a primary-key
         // lookup), so that the cost is the scope's, whatever the store holds.
-        scope_census: "\
-SELECT d.id, d.revision, d.sha256, d.state, d.cutting_run, d.active_generation,
-       (SELECT json_group_array(json_array(g.generation, g.state))
-          FROM generations g WHERE g.document = d.id),
-       (SELECT json_group_array(json_array(u.generation, u.ordinal, u.unit_id, u.path, u.part,
-                                           u.start_byte, u.end_byte, u.sha256))
-          FROM units u WHERE u.document = d.id)
-  FROM (SELECT DISTINCT value AS id FROM json_each($1)) AS s
+        scope_census: concat!(
+            census_columns!(),
+            "  FROM (SELECT DISTINCT value AS id FROM json_each($1)) AS s
  CROSS JOIN documents d
  WHERE d.id = s.id
- ORDER BY d.id",
+ ORDER BY d.id"
+        ),
         generation_units: "\
 SELECT json_group_array(json_array(ordinal, unit_id, path, part, start_byte, end_byte, sha256,
                                    body))

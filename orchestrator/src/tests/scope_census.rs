@@ -147,21 +147,37 @@ async fn held_before_write_verify() -> Result<Harness, Box<dyn std::error::Error
     Ok(harness)
 }
 
+/// Puts `document` with `body` into `sim`, as another writer would.
+async fn put(sim: &Simulator, document: &DocumentId, body: &str) -> AdapterResult<()> {
+    sim.put_document(document, body).await.map(drop)
+}
+
+/// The report of resuming a run held before write-verify (see [`held_before_write_verify`])
+/// after `edit` changed its store.
+async fn resumed_after(
+    edit: impl AsyncFnOnce(&Simulator) -> AdapterResult<()>,
+) -> Result<RunReport, Box<dyn std::error::Error>> {
+    let Harness { sim, runner, .. } = held_before_write_verify().await?;
+    edit(&sim).await?;
+    Ok(runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?)
+}
+
 #[tokio::test]
 async fn an_out_of_scope_edit_between_phases_blocks_write_verify_naming_it() -> TestResult {
     // Through the store's API, and around it (raw SQL leaves revision and sha256 behind).
     for raw in [false, true] {
-        let Harness { sim, runner, .. } = held_before_write_verify().await?;
         let other = DocumentId::new("kb/other");
-        if raw {
-            assert!(sim.state_edit_body_raw(&other, "edited behind the store's back"));
-        } else {
-            sim.put_document(&other, "edited by someone else").await?;
-        }
-
-        let resumed = runner
-            .resume(&RunId::new("r1"), RunOptions::default())
-            .await?;
+        let resumed = resumed_after(async |sim| {
+            if raw {
+                assert!(sim.state_edit_body_raw(&other, "edited behind the store's back"));
+            } else {
+                put(sim, &other, "edited by someone else").await?;
+            }
+            Ok(())
+        })
+        .await?;
 
         let gap = blocked(&resumed)?;
         assert_eq!(gap.phase, names::WRITE_VERIFY, "raw {raw}: {gap}");
@@ -173,23 +189,15 @@ async fn an_out_of_scope_edit_between_phases_blocks_write_verify_naming_it() -> 
 
 #[tokio::test]
 async fn an_out_of_scope_document_created_or_deleted_meanwhile_blocks_write_verify() -> TestResult {
-    let Harness { sim, runner, .. } = held_before_write_verify().await?;
-    sim.put_document(&DocumentId::new("kb/new"), "a new document")
-        .await?;
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let new = DocumentId::new("kb/new");
+    let resumed = resumed_after(async |sim| put(sim, &new, "a new document").await).await?;
     let gap = blocked(&resumed)?;
-    assert_eq!(gap.document, Some(DocumentId::new("kb/new")), "{gap}");
+    assert_eq!(gap.document, Some(new), "{gap}");
 
     // A document in the run's scope that appeared meanwhile is the run's business, not an
     // out-of-scope change: write-verify passes.
-    let Harness { sim, runner, .. } = held_before_write_verify().await?;
-    sim.put_document(&DocumentId::new("law/3"), "# Law three\n")
-        .await?;
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
+    let law = DocumentId::new("law/3");
+    let resumed = resumed_after(async |sim| put(sim, &law, "# Law three\n").await).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     Ok(())
 }

@@ -98,13 +98,25 @@ async fn failure_before_read_back(
         enact.is_some_and(|refusal| matches!(refusal(), AdapterError::Conflict { .. }));
     expect_op!(mock, LoadHeads)
         .times(usize::from(conflicted))
-        .returning(|_, _| {
-            Ok([source("a", 3), source("b", 9)]
-                .iter()
-                .map(Document::head)
-                .collect::<Vec<_>>()
-                .into())
-        });
+        .returning(|_, _| heads(&[source("a", 3), source("b", 9)]));
+    failing(mock, accepted).await
+}
+
+/// The reply to `load_heads` of a store holding `documents`.
+fn heads(documents: &[Document]) -> Result<Reply, AdapterError> {
+    Ok(documents
+        .iter()
+        .map(Document::head)
+        .collect::<Vec<_>>()
+        .into())
+}
+
+/// Runs the phase over `mock`, which must make it fail (`accepted`: what passing would mean),
+/// and returns its error.
+async fn failing(
+    mock: MockLiveExecutionAdapter,
+    accepted: &str,
+) -> Result<PhaseError, Box<dyn std::error::Error>> {
     Ok(failure(&LifecycleEnact, &mut context(mock).await?, accepted).await?)
 }
 
@@ -132,7 +144,7 @@ fn enacting(moved: u64, after: Vec<Document>) -> MockLiveExecutionAdapter {
         if **scope == Scope::Ids(vec![DocumentId::new("a"), DocumentId::new("b")]))
     .times(1)
     .in_sequence(&mut seq)
-    .returning(move |_, _| Ok(after.iter().map(Document::head).collect::<Vec<_>>().into()));
+    .returning(move |_, _| heads(&after));
     mock
 }
 
@@ -176,8 +188,7 @@ fn enacting_one_by_one(
         }
         None => expect_op!(mock, Enact).times(0),
     };
-    expect_op!(mock, LoadHeads)
-        .returning(move |_, _| Ok(after.iter().map(Document::head).collect::<Vec<_>>().into()));
+    expect_op!(mock, LoadHeads).returning(move |_, _| heads(&after));
     mock
 }
 
@@ -263,19 +274,8 @@ async fn a_conflict_counts_what_an_earlier_stopped_call_enacted() -> TestResult 
     expect_op!(mock, LoadHeads)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| {
-            Ok([enacted("a"), source("b", 10)]
-                .iter()
-                .map(Document::head)
-                .collect::<Vec<_>>()
-                .into())
-        });
-    let err = failure(
-        &LifecycleEnact,
-        &mut context(mock).await?,
-        "conflict ignored",
-    )
-    .await?;
+        .returning(|_, _| heads(&[enacted("a"), source("b", 10)]));
+    let err = failing(mock, "conflict ignored").await?;
     let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert!(
         gap.to_string()
@@ -347,12 +347,7 @@ async fn a_document_not_active_after_enact_blocks() -> TestResult {
     let mut reverted = source("b", 10);
     reverted.state = DocumentState::Ready;
     let mock = enacting(2, vec![enacted("a"), reverted]);
-    let err = failure(
-        &LifecycleEnact,
-        &mut context(mock).await?,
-        "inactive document accepted",
-    )
-    .await?;
+    let err = failing(mock, "inactive document accepted").await?;
     let gap = blocked(err, names::LIFECYCLE_ENACT)?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("Ready"), "{gap}");

@@ -5,6 +5,7 @@
 use iu_cutter_live_execution::AdapterError;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with};
 use iu_cutter_test_env::{pg_url, unique_name};
+use iu_cutter_tests::change_log::changed;
 use iu_cutter_tests::contract::error;
 use iu_cutter_tests::fixture::{open_gate, refused_connection};
 
@@ -174,20 +175,17 @@ async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
 /// not.
 #[tokio::test]
 async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
+    use iu_cutter_live_execution::LiveExecutionAdapter;
     use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter};
     use iu_cutter_tests::fixture::Fixture;
     use iu_cutter_tests::ok;
     use sqlx::Connection;
 
     let name = "a_writer_that_began_before_the_mark_and_commits_after_it_is_listed";
-    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
+    let Some((fixture, a, b)) = with_a_and_b(name).await else {
         return;
     };
     let store: &dyn LiveExecutionAdapter = fixture.adapter();
-    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
-    ok(store.put_document(&a, "Điều 1. A.").await, "put a");
-    ok(store.put_document(&b, "Điều 1. B.").await, "put b");
 
     let mut writer = fixture.connection().await;
     let run = |statement: &'static str| sqlx::query(statement);
@@ -222,7 +220,7 @@ async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
     let _ = writer.close().await;
 
     assert_eq!(
-        ok(store.changed_since(&census.mark).await, "changed_since"),
+        changed(store, &census.mark).await,
         vec![a.clone()],
         "A committed after the mark: listed; B before it: not"
     );
@@ -246,23 +244,20 @@ async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
 /// `changed_since` missed it) and the second failed ("document_changes does not exist").
 #[tokio::test]
 async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log() {
+    use iu_cutter_live_execution::LiveExecutionAdapter;
     use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter};
     use iu_cutter_tests::fixture::{Fixture, SqlFixture};
     use iu_cutter_tests::ok;
     use sqlx::Connection;
 
     let name = "a_writer_whose_search_path_names_another_store_stamps_this_stores_log";
-    let Some(this) = iu_cutter_tests::fixture::postgres(name).await else {
+    let Some((this, a, b)) = with_a_and_b(name).await else {
         return;
     };
     let Some(other) = iu_cutter_tests::fixture::postgres(name).await else {
         return;
     };
     let store: &dyn LiveExecutionAdapter = this.adapter();
-    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
-    ok(store.put_document(&a, "Điều 1. A.").await, "put a");
-    ok(store.put_document(&b, "Điều 1. B.").await, "put b");
     ok(
         other.adapter().put_document(&a, "Điều 1. A, there.").await,
         "put a there",
@@ -273,25 +268,22 @@ async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log()
 
     // A session in the other store's schema, writing this store's document `a` by name.
     let mut writer = other.connection().await;
-    let statement = format!("UPDATE {schema}.documents SET revision = revision + 1 WHERE id = 'a'");
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement))
-        .execute(&mut writer)
-        .await
-    {
-        panic!("the write through another store's path: {e}");
-    }
+    execute_each(
+        &mut writer,
+        [format!(
+            "UPDATE {schema}.documents SET revision = revision + 1 WHERE id = 'a'"
+        )],
+    )
+    .await;
     let _ = writer.close().await;
     assert_eq!(
-        ok(store.changed_since(&census.mark).await, "changed_since"),
+        changed(store, &census.mark).await,
         vec![a.clone()],
         "this store's log lists its document"
     );
     assert_eq!(
-        ok(
-            other.adapter().changed_since(&other_census.mark).await,
-            "the other's"
-        ),
-        Vec::<DocumentId>::new(),
+        changed(other.adapter(), &other_census.mark).await,
+        [],
         "the other store's log is left alone"
     );
 
@@ -301,18 +293,13 @@ async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log()
         Ok(conn) => conn,
         Err(e) => panic!("connect: {e}"),
     };
-    let statement = format!("DELETE FROM {schema}.documents WHERE id = 'b'");
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement))
-        .execute(&mut writer)
-        .await
-    {
-        panic!("the write through the default path: {e}");
-    }
+    execute_each(
+        &mut writer,
+        [format!("DELETE FROM {schema}.documents WHERE id = 'b'")],
+    )
+    .await;
     let _ = writer.close().await;
-    assert_eq!(
-        ok(store.changed_since(&census.mark).await, "changed_since"),
-        vec![a, b],
-    );
+    assert_eq!(changed(store, &census.mark).await, vec![a, b]);
     other.finish().await;
     this.finish().await;
 }
@@ -343,7 +330,7 @@ async fn a_truncate_lists_every_document() {
     let census = ok(store.scope_census(&[]).await, "mark");
     fixture.execute_raw("TRUNCATE units", &[]).await;
     assert_eq!(
-        ok(store.changed_since(&census.mark).await, "changed_since"),
+        changed(store, &census.mark).await,
         vec![a.clone(), b.clone()],
         "every document the log knows"
     );
@@ -351,10 +338,7 @@ async fn a_truncate_lists_every_document() {
     fixture
         .execute_raw("TRUNCATE documents, generations", &[])
         .await;
-    assert_eq!(
-        ok(store.changed_since(&census.mark).await, "changed_since"),
-        vec![a, b],
-    );
+    assert_eq!(changed(store, &census.mark).await, vec![a, b]);
     fixture.finish().await;
 }
 
@@ -363,24 +347,21 @@ async fn a_truncate_lists_every_document() {
 /// later run), and a savepoint released into a commit is listed.
 #[tokio::test]
 async fn a_rolled_back_write_leaves_no_stamp() {
+    use iu_cutter_live_execution::LiveExecutionAdapter;
     use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter};
     use iu_cutter_tests::fixture::Fixture;
     use iu_cutter_tests::ok;
     use sqlx::Connection;
 
     let name = "a_rolled_back_write_leaves_no_stamp";
-    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
+    let Some((fixture, _, b)) = with_a_and_b(name).await else {
         return;
     };
     let store: &dyn LiveExecutionAdapter = fixture.adapter();
-    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
-    ok(store.put_document(&a, "Điều 1. A.").await, "put a");
-    ok(store.put_document(&b, "Điều 1. B.").await, "put b");
     let census = ok(store.scope_census(&[]).await, "mark");
 
     let mut writer = fixture.connection().await;
-    for statement in [
+    let statements = [
         "BEGIN",
         "UPDATE documents SET revision = revision + 1",
         "ROLLBACK",
@@ -392,16 +373,50 @@ async fn a_rolled_back_write_leaves_no_stamp() {
         "UPDATE documents SET revision = revision + 1 WHERE id = 'b'",
         "RELEASE SAVEPOINT t",
         "COMMIT",
-    ] {
-        if let Err(e) = sqlx::query(statement).execute(&mut writer).await {
-            panic!("{statement}: {e}");
-        }
-    }
+    ];
+    execute_each(&mut writer, statements.map(str::to_owned)).await;
     let _ = writer.close().await;
     assert_eq!(
-        ok(store.changed_since(&census.mark).await, "changed_since"),
+        changed(store, &census.mark).await,
         vec![b],
         "only the savepoint released into a commit"
     );
     fixture.finish().await;
+}
+
+/// A PostgreSQL store holding the documents `a` and `b`, one article each, for the change-log
+/// cases; `None` when PostgreSQL tests are skipped.
+async fn with_a_and_b(
+    name: &str,
+) -> Option<(
+    iu_cutter_tests::fixture::PgFixture,
+    iu_cutter_live_execution::DocumentId,
+    iu_cutter_live_execution::DocumentId,
+)> {
+    use iu_cutter_live_execution::DocumentId;
+    use iu_cutter_live_execution::prelude::*;
+    use iu_cutter_tests::fixture::Fixture;
+
+    let fixture = iu_cutter_tests::fixture::postgres(name).await?;
+    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
+    for (document, body) in [(&a, "Điều 1. A."), (&b, "Điều 1. B.")] {
+        iu_cutter_tests::ok(fixture.adapter().put_document(document, body).await, "put");
+    }
+    Some((fixture, a, b))
+}
+
+/// Runs each statement on `writer`, as another session of the application would, naming the
+/// one that failed.
+async fn execute_each(
+    writer: &mut sqlx::PgConnection,
+    statements: impl IntoIterator<Item = String>,
+) {
+    for statement in statements {
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut *writer)
+            .await
+        {
+            panic!("{statement}: {e}");
+        }
+    }
 }

@@ -284,10 +284,7 @@ pub(crate) async fn save_plan<D: Dialect>(
     D::check_text("the plan", &head)?;
     let mut tx = begin_on_run(pool, run, claim, what).await?;
     let statement = "SELECT sha256 FROM run_plans WHERE run = $1";
-    let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
-        .await?
-        .map(|row| row.text(0).map_err(sql(what)))
-        .transpose()?;
+    let existing = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
     if let Some(existing_sha256) = existing {
         // The column holds the sha256 of the stored text, written below: equal hashes, equal
         // plans.
@@ -329,6 +326,20 @@ pub(crate) async fn save_plan<D: Dialect>(
             .map_err(sql(what))?;
     }
     tx.commit().await.map_err(sql(what))
+}
+
+/// The sha256 journaled for `run` as `statement` (`$1` the run) reads it, if any: how saving a
+/// plan or a backup finds what is journaled already.
+async fn journaled_sha256<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    run: &RunId,
+    what: &'static str,
+) -> AdapterResult<Option<String>> {
+    row_by_key::<D>(conn, statement, run.as_str(), what)
+        .await?
+        .map(|row| row.text(0).map_err(sql(what)))
+        .transpose()
 }
 
 /// Writes one of `run`'s journal rows with `statement` (`$1` the run, then `values`) and commits
@@ -438,10 +449,7 @@ pub(crate) async fn save_backup<D: Dialect>(
     D::check_text("a backup", artifact)?;
     let mut tx = begin_on_run(pool, run, claim, what).await?;
     let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
-    let existing = row_by_key::<D>(&mut tx, statement, run.as_str(), what)
-        .await?
-        .map(|row| row.text(0).map_err(sql(what)))
-        .transpose()?;
+    let existing = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
     match existing {
         // The column holds the sha256 of the stored text: equal hashes, equal artifacts.
         Some(journaled) if journaled == sha256 && sha256_hex(artifact.as_bytes()) == sha256 => {

@@ -113,7 +113,7 @@ pub(crate) async fn migrate<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<u32
             .map_err(sql("creating the schema_migrations table"))?;
     }
     let mut applied = Vec::new();
-    for migration in MIGRATIONS {
+    for migration in MIGRATIONS.iter() {
         if apply::<D>(pool, migration).await? {
             applied.push(migration.version);
         }
