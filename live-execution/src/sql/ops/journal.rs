@@ -381,10 +381,28 @@ async fn journaled_plan<D: Dialect>(
     };
     let mut plan: Plan = codec::from_json(row.str(0).map_err(sql(what))?, "a journaled plan")?;
     drop(row);
-    // Its documents' parts, one row at a time (a plan journaled before parts has none: its
-    // documents are in the row read above).
+    // Its documents' parts (a plan journaled before parts has none: its documents are in the
+    // row read above).
+    let statement = "SELECT plan_part FROM run_plan_parts WHERE run = $1 AND seq = $2";
+    for_each_part::<D>(conn, statement, run, what, |part| {
+        let documents: Vec<DocumentPlan> = codec::from_json(part, "a part of a journaled plan")?;
+        plan.documents.extend(documents);
+        Ok(())
+    })
+    .await?;
+    Ok(Some(plan))
+}
+
+/// Calls `each` with every part of `run` that `statement` reads by `(run, seq)`, in order, one
+/// row at a time, until a `seq` has none: a plan or backup is never read as one text.
+async fn for_each_part<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    run: &RunId,
+    what: &'static str,
+    mut each: impl FnMut(&str) -> AdapterResult<()>,
+) -> AdapterResult<()> {
     for seq in 0i64.. {
-        let statement = "SELECT plan_part FROM run_plan_parts WHERE run = $1 AND seq = $2";
         let Some(part) = D::query(statement)
             .bind(run.as_str())
             .bind(seq)
@@ -394,13 +412,9 @@ async fn journaled_plan<D: Dialect>(
         else {
             break;
         };
-        let documents: Vec<DocumentPlan> = codec::from_json(
-            part.str(0).map_err(sql(what))?,
-            "a part of a journaled plan",
-        )?;
-        plan.documents.extend(documents);
+        each(part.str(0).map_err(sql(what))?)?;
     }
-    Ok(Some(plan))
+    Ok(())
 }
 
 /// The reports journaled for a run, oldest first.
@@ -519,20 +533,13 @@ pub(crate) async fn load_backup<D: Dialect>(
         sha256: row.text(1).map_err(sql(what))?,
     };
     drop(row);
-    // The parts, one row at a time (a backup journaled before parts has none).
-    for seq in 0i64.. {
-        let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
-        let Some(part) = D::query(statement)
-            .bind(run.as_str())
-            .bind(seq)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(sql(what))?
-        else {
-            break;
-        };
-        stored.artifact.push_str(part.str(0).map_err(sql(what))?);
-    }
+    // The parts (a backup journaled before parts has none).
+    let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
+    for_each_part::<D>(&mut conn, statement, run, what, |part| {
+        stored.artifact.push_str(part);
+        Ok(())
+    })
+    .await?;
     Ok(Some(stored))
 }
 
