@@ -310,13 +310,7 @@ pub async fn journaled_backups_round_trip_once(store: &dyn LiveExecutionAdapter)
 /// A backup of a large scope (more than the few megabytes a live store journals in one part)
 /// round-trips byte for byte, its last line without a newline included.
 pub async fn a_backup_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapter) {
-    let r = run("r-large");
-    ok(
-        store
-            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
-            .await,
-        "begin",
-    );
+    let r = begun(store, "r-large").await;
     let mut artifact = String::from("{\"header\":1}\n");
     for i in 0..20_000 {
         artifact.push_str(&format!(
@@ -1265,18 +1259,24 @@ pub async fn journal_errors_name_the_run(store: &dyn LiveExecutionAdapter) {
     assert!(ok(store.list_runs().await, "list").is_empty());
 }
 
-/// A plan is journaled once: the same plan again passes, a different one is refused.
-pub async fn save_plan_is_idempotent_and_refuses_a_different_plan(
-    store: &dyn LiveExecutionAdapter,
-) {
-    let a = put(store, "a", LAW).await;
-    let r = run("r");
+/// Run `id`, begun over the whole store with [`rules`].
+async fn begun(store: &dyn LiveExecutionAdapter, id: &str) -> RunId {
+    let r = run(id);
     ok(
         store
             .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
             .await,
         "begin",
     );
+    r
+}
+
+/// A plan is journaled once: the same plan again passes, a different one is refused.
+pub async fn save_plan_is_idempotent_and_refuses_a_different_plan(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let a = put(store, "a", LAW).await;
+    let r = begun(store, "r").await;
     let plan = plan_of(std::slice::from_ref(&a), Some(100));
     ok(store.save_plan(&r, &plan).await, "save");
     ok(store.save_plan(&r, &plan).await, "save again");
@@ -1296,13 +1296,7 @@ pub async fn save_plan_is_idempotent_and_refuses_a_different_plan(
 /// round-trips whole and in order, and is journaled once.
 pub async fn a_plan_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapter) {
     let a = put(store, "a", LAW).await;
-    let r = run("r-large");
-    ok(
-        store
-            .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
-            .await,
-        "begin",
-    );
+    let r = begun(store, "r-large").await;
     let mut plan = plan_of(std::slice::from_ref(&a), Some(100));
     let template = plan.documents[0].clone();
     // About 10 MB of canonical JSON: 3,000 documents of 10 units with long ids and paths.
