@@ -402,7 +402,12 @@ fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult 
     let wd = store_of_acts(2, 5)?;
     wd.expect(&["run", "--execute", "--run-id", "t1"], 0)?;
     let census = wd.census()?;
-    let artifact = wd.text("SELECT artifact FROM run_backups WHERE run = $1", &["t1"])?;
+    // The journaled artifact: its row, then its parts in order (migration 9).
+    let artifact = wd.text(
+        "SELECT artifact || coalesce((SELECT group_concat(backup_part, '' ORDER BY seq) \
+         FROM run_backup_parts WHERE run = $1), '') FROM run_backups WHERE run = $1",
+        &["t1"],
+    )?;
     // Truncated: the last document's snapshot is gone.
     let lines: Vec<&str> = artifact.lines().collect();
     let truncated = format!("{}\n", lines[..lines.len() - 1].join("\n"));
@@ -412,6 +417,7 @@ fn a_tampered_backup_is_refused_by_rollback_and_nothing_changes() -> TestResult 
         &[&truncated, &sha, "t1"],
     )?;
     assert_eq!(changed, 1);
+    wd.execute("DELETE FROM run_backup_parts WHERE run = $1", &["t1"])?;
     std::fs::remove_dir_all(wd.path().join(".iu-cutter/backups"))?;
     let rollback = wd.expect(&["rollback", "t1", "--execute"], 3)?;
     let out = format!("{}{}", rollback.stdout, rollback.stderr);
