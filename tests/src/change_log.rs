@@ -234,6 +234,37 @@ pub async fn a_mark_ahead_of_the_store_is_refused(store: &dyn LiveExecutionAdapt
     }
 }
 
+/// A rollback is a change like any other for a mark taken while the run held the document: the
+/// document differed then (fenced, cut) from what the rollback put back, so `changed_since` of
+/// that mark lists it, and a later edit elsewhere is listed too (the log never moves back). A
+/// change log that put a rolled-back document's old entry back (issue: a held run's enact
+/// blocked by another run's rollback) must keep this: only marks taken before the rolled-back
+/// run's first write may stop seeing it.
+pub async fn a_rollback_is_a_change_for_a_mark_taken_while_the_run_held_it(
+    store: &dyn LiveExecutionAdapter,
+) {
+    put(store, "a", BODY).await;
+    let b = put(store, "b", "Điều 1. Một.\n").await;
+    let r = RunId::new("r");
+    let backup = crate::contract::backup_of(store, &r, &ids(&["b"])).await;
+    cut(store, &r, &[b], 2).await;
+    let held = mark(store, &["a"]).await;
+    assert_eq!(changed(store, &held).await, Vec::<DocumentId>::new());
+
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the rollback after the mark"
+    );
+    put(store, "a", "Điều 1. Sửa.\n").await;
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["a", "b"]),
+        "an edit after the rollback"
+    );
+}
+
 /// Raw SQL over a connection of its own, as an application or psql would: an INSERT, an UPDATE
 /// of a generation record alone and a DELETE of a document row are each listed; an UPDATE that
 /// changes nothing the census covers (a sync recording metadata) is not.

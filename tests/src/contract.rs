@@ -76,6 +76,7 @@ macro_rules! contract_suite {
             a_mark_of_another_store_kind_is_refused,
             a_mark_ahead_of_the_store_is_refused,
             unit_writes_are_listed_by_the_change_log,
+            a_rollback_is_a_change_for_a_mark_taken_while_the_run_held_it,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
             changed_since_lists_every_change_after_the_mark,
