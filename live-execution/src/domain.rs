@@ -681,6 +681,13 @@ pub struct ScopeCensus {
     pub census: Census,
     /// Where the store's change history stood when the census was read.
     pub mark: ChangeMark,
+    /// The change log's entry of each document of `census` that has one, as the census saw
+    /// it (the position of its last change, in the mark's backend); a document never changed
+    /// since the store was seeded has none. A rollback that restores a document exactly to
+    /// this census lets a mark that saw this entry, and none of the run's writes, stop seeing
+    /// the run's change and its undoing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entries: BTreeMap<DocumentId, String>,
 }
 
 /// Everything a run may touch for one document, as it was before the run.
@@ -708,6 +715,11 @@ pub struct Backup {
     /// written before scope censuses, which cannot say what changed outside the scope since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<ChangeMark>,
+    /// The change log's entries read with `census` ([`ScopeCensus::entries`]); `None` in a
+    /// backup written before they were recorded, whose rollback then puts nothing of the change
+    /// log back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<BTreeMap<DocumentId, String>>,
     /// The scoped documents, in id order.
     pub documents: Vec<DocumentSnapshot>,
 }

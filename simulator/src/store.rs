@@ -50,6 +50,27 @@ pub(crate) struct Store {
     last_change: BTreeMap<DocumentId, u64>,
     /// ... and the same, by counter value, so that `changed_since` costs O(changes).
     change_log: BTreeMap<u64, DocumentId>,
+    /// The rolled-back documents a mark may stop seeing (the SQL stores'
+    /// `document_change_windows`), by document.
+    windows: BTreeMap<DocumentId, Window>,
+}
+
+/// A rollback that put a document back exactly as a run's backup census saw it: while the
+/// document's last change is still the rollback's (`at`), a mark that saw the document's entry
+/// at that census (`seen`) and nothing after the census (`census`) saw the state it has again,
+/// so `changed_since` of it leaves the document out.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    at: u64,
+    seen: u64,
+    census: u64,
+}
+
+impl Window {
+    /// Whether a mark at `mark` is one this window hides the document from.
+    fn hides(&self, last_change: u64, mark: u64) -> bool {
+        self.at == last_change && self.seen <= mark && mark <= self.census
+    }
 }
 
 /// The backend name in the simulator's change marks.
@@ -316,9 +337,16 @@ impl Store {
                 builder.add(id.clone(), digest, units);
             }
         }
+        let census = builder.finish();
+        let entries = census
+            .per_document
+            .keys()
+            .filter_map(|id| Some((id.clone(), self.last_change.get(id)?.to_string())))
+            .collect();
         ScopeCensus {
-            census: builder.finish(),
+            census,
             mark: ChangeMark::new(MARK_BACKEND, self.changes),
+            entries,
         }
     }
 
@@ -337,6 +365,7 @@ impl Store {
         let changed: BTreeSet<&DocumentId> = self
             .change_log
             .range(seen.saturating_add(1)..)
+            .filter(|(at, id)| !self.windows.get(*id).is_some_and(|w| w.hides(**at, seen)))
             .map(|(_, id)| id)
             .collect();
         Ok(changed.into_iter().cloned().collect())
@@ -669,8 +698,36 @@ impl Store {
                 self.units.remove(&key);
             }
             self.touch(id);
+            self.open_window(id, backup);
         }
         Ok(restoration)
+    }
+
+    /// After `id`'s rollback: a [`Window`] when the document is exactly as `backup`'s census
+    /// saw it and the backup recorded the change log's entries (an older backup did not).
+    fn open_window(&mut self, id: &DocumentId, backup: &Backup) {
+        let (Some(entries), Some(mark)) = (&backup.entries, &backup.mark) else {
+            return;
+        };
+        let Some(census) = mark
+            .position_for(MARK_BACKEND)
+            .ok()
+            .and_then(|p| p.parse::<u64>().ok())
+        else {
+            return;
+        };
+        let seen = match entries.get(id).map(|e| e.parse::<u64>()) {
+            None => 0,
+            Some(Ok(seen)) => seen,
+            Some(Err(_)) => return,
+        };
+        let exact = self.documents.get(id).is_some_and(|document| {
+            Some(&self.document_census(id, document).0) == backup.census.per_document.get(id)
+        });
+        if exact && seen <= census {
+            let at = self.changes;
+            self.windows.insert(id.clone(), Window { at, seen, census });
+        }
     }
 
     pub(crate) fn purge_generations(&mut self, targets: &[PurgeTarget]) -> AdapterResult<u64> {

@@ -98,6 +98,7 @@ async fn backup(sim: &Simulator, run_id: &RunId, scope: &Scope) -> Result<Backup
         run: run_id.clone(),
         census: sim.census().await?,
         mark: None,
+        entries: None,
         documents,
     })
 }

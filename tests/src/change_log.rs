@@ -265,6 +265,89 @@ pub async fn a_rollback_is_a_change_for_a_mark_taken_while_the_run_held_it(
     );
 }
 
+/// The documents `documents` as stored now.
+async fn load(store: &dyn LiveExecutionAdapter, documents: &[&str]) -> Vec<Document> {
+    ok(
+        store
+            .load_scope(&iu_cutter_live_execution::Scope::Ids(ids(documents)))
+            .await,
+        "load_scope",
+    )
+}
+
+/// The backup a backup phase takes of `documents`: their scope census, its mark and the change
+/// log's entries, and their snapshots.
+async fn scoped_backup_of(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+    documents: &[&str],
+) -> iu_cutter_live_execution::Backup {
+    let scope = ok(store.scope_census(&ids(documents)).await, "scope_census");
+    let mut backup = crate::contract::backup_of(store, run, &ids(documents)).await;
+    backup.census = scope.census;
+    backup.mark = Some(scope.mark);
+    backup.entries = Some(scope.entries);
+    backup
+}
+
+/// A held run's mark (A) stops seeing another run (B) outside its scope once B is rolled back
+/// to exactly what its backup saw: B's documents are not listed. An application edit between
+/// A's mark and B's backup still is (B's backup saw it, A did not), and so is a run rolled back
+/// from a backup written before the change log's entries were recorded.
+pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", BODY).await;
+    put(store, "b", "Điều 1. Một.\n").await;
+    put(store, "c", "Điều 1. Ba.\n").await;
+    let held = mark(store, &["a"]).await;
+    ok(
+        store
+            .fence(
+                &RunId::new("ra"),
+                &[iu_cutter_live_execution::ExpectedRevision::of(&a)],
+            )
+            .await,
+        "fence a",
+    );
+    put(store, "c", "Điều 1. Ba, sửa.\n").await;
+
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
+    cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+    assert_eq!(changed(store, &held).await, ids(&["a", "b", "c"]));
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["a", "c"]),
+        "b is as the held run's mark saw it; c was edited after that mark"
+    );
+
+    let old = RunId::new("old");
+    let mut backup = scoped_backup_of(store, &old, &["b"]).await;
+    backup.entries = None;
+    cut(store, &old, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&old, &backup).await, "restore an old backup");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["a", "b", "c"]),
+        "a backup without entries puts nothing of the change log back"
+    );
+
+    let odd = RunId::new("odd");
+    let mut backup = scoped_backup_of(store, &odd, &["b"]).await;
+    let held_b = mark(store, &["a"]).await;
+    backup.entries = Some([(id("b"), "not a mark".to_owned())].into());
+    cut(store, &odd, &load(store, &["b"]).await, 2).await;
+    ok(
+        store.restore(&odd, &backup).await,
+        "restore with an odd entry",
+    );
+    assert_eq!(
+        changed(store, &held_b).await,
+        ids(&["b"]),
+        "an entry no store writes puts nothing back"
+    );
+}
+
 /// Raw SQL over a connection of its own, as an application or psql would: an INSERT, an UPDATE
 /// of a generation record alone and a DELETE of a document row are each listed; an UPDATE that
 /// changes nothing the census covers (a sync recording metadata) is not.

@@ -77,6 +77,7 @@ macro_rules! contract_suite {
             a_mark_ahead_of_the_store_is_refused,
             unit_writes_are_listed_by_the_change_log,
             a_rollback_is_a_change_for_a_mark_taken_while_the_run_held_it,
+            a_rolled_back_run_is_no_change_for_an_earlier_mark,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
             changed_since_lists_every_change_after_the_mark,
@@ -374,6 +375,7 @@ pub async fn backup_of(
         run: generation.clone(),
         census,
         mark: None,
+        entries: None,
         documents: snapshots,
     }
 }

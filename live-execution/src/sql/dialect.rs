@@ -43,8 +43,18 @@ pub(crate) trait Dialect: Engine {
     const CHANGE_MARK: &'static str;
 
     /// The documents the change log says changed in commits the snapshot of mark `$1` (text,
-    /// as [`Dialect::CHANGE_MARK`] gave it) could not see, by id: one column, the id.
+    /// as [`Dialect::CHANGE_MARK`] gave it) could not see, by id: one column, the id; less a
+    /// document whose last change is a rollback whose window (migration 10) covers the mark.
     const CHANGED_SINCE: &'static str;
+
+    /// The change log's entries of the documents whose ids the JSON array `$1` holds: rows of
+    /// id and entry as text. Read in a census's transaction, after the mark.
+    const CHANGE_ENTRIES: &'static str;
+
+    /// Opens (or replaces) document `$1`'s rollback window (migration 10) at its current
+    /// entry, which the rollback's own writes just stamped: `$2` the entry its backup census
+    /// read (text, NULL for none), `$3` that census's mark (text).
+    const OPEN_WINDOW: &'static str;
 
     /// Whether this database has reached mark `$1` (text, as [`Dialect::CHANGE_MARK`] gave it):
     /// one row, one boolean. False when the change log (SQLite) or the server's transaction ids

@@ -25,7 +25,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -98,6 +98,14 @@ pub(crate) static MIGRATIONS: LazyLock<[Migration; SCHEMA_VERSION as usize]> = L
                       a whole plan or backup",
                 sqlite: V9_SQLITE,
                 postgres: V9_POSTGRES,
+            },
+            Migration {
+                version: 10,
+                description: "rollback windows of the change log: a rollback that puts a document \
+                      back exactly as a run's backup census saw it is no change for a mark that \
+                      saw that census's state and none of the run's writes",
+                sqlite: V10_SQLITE,
+                postgres: V10_POSTGRES,
             },
         ]
     },
@@ -736,6 +744,31 @@ EXCEPTION WHEN feature_not_supported THEN
     NULL;
 END
 $$;
+"#;
+
+// Rollback windows (migration 10): one row per rolled-back document. `at` is the change log's
+// entry the rollback stamped; while the document's entry is still `at` (any later change
+// stamps another, and the row no longer applies), `changed_since(mark)` leaves the document out
+// for a mark that could see `seen` (the entry the run's backup census read, NULL for none) and
+// nothing that census could not (`census`, that census's mark). Written by `restore` alone,
+// only for a document its census shows exactly as the backup's census, in the same
+// transaction; no trigger watches this table.
+const V10_SQLITE: &str = r#"
+CREATE TABLE document_change_windows (
+    document TEXT   NOT NULL PRIMARY KEY,
+    at       BIGINT NOT NULL,
+    seen     BIGINT,
+    census   BIGINT NOT NULL
+);
+"#;
+
+const V10_POSTGRES: &str = r#"
+CREATE TABLE document_change_windows (
+    document TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    at       xid8 NOT NULL,
+    seen     xid8,
+    census   TEXT NOT NULL
+);
 "#;
 
 /// sha256 of a migration's text, as recorded.

@@ -160,10 +160,33 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
 
     /// Stamped by a transaction the snapshot cannot see: below its `xmin` every transaction
     /// had ended when it was taken (the index on `mark` bounds the scan).
-    const CHANGED_SINCE: &'static str = "SELECT document FROM document_changes \
-         WHERE mark >= pg_snapshot_xmin(CAST($1 AS pg_snapshot)) \
-           AND NOT pg_visible_in_snapshot(mark, CAST($1 AS pg_snapshot)) \
+    /// A window covers the mark when the mark sees the entry the backup census read and
+    /// nothing that census did not: its `xmax` is no later and it sees none of the census's
+    /// in-progress transactions (so every transaction it sees, the census saw too).
+    const CHANGED_SINCE: &'static str = "SELECT c.document FROM document_changes c \
+         WHERE c.mark >= pg_snapshot_xmin(CAST($1 AS pg_snapshot)) \
+           AND NOT pg_visible_in_snapshot(c.mark, CAST($1 AS pg_snapshot)) \
+           AND NOT EXISTS (SELECT 1 FROM document_change_windows w \
+                WHERE w.document = c.document AND w.at = c.mark \
+                  AND (w.seen IS NULL OR pg_visible_in_snapshot(w.seen, CAST($1 AS pg_snapshot))) \
+                  AND pg_snapshot_xmax(CAST($1 AS pg_snapshot)) \
+                      <= pg_snapshot_xmax(CAST(w.census AS pg_snapshot)) \
+                  AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(CAST(w.census AS pg_snapshot)) \
+                        AS x (xid) WHERE pg_visible_in_snapshot(x.xid, CAST($1 AS pg_snapshot)))) \
+         ORDER BY c.document";
+
+    const CHANGE_ENTRIES: &'static str = "SELECT document, CAST(mark AS TEXT) \
+         FROM document_changes \
+         WHERE document = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json)))) \
          ORDER BY document";
+
+    /// Only over this transaction's own stamp: a document the rollback did not stamp is left.
+    const OPEN_WINDOW: &'static str = "INSERT INTO document_change_windows \
+         (document, at, seen, census) \
+         SELECT document, mark, CAST($2 AS xid8), $3 FROM document_changes \
+          WHERE document = $1 AND mark = pg_current_xact_id() \
+         ON CONFLICT (document) DO UPDATE \
+         SET at = excluded.at, seen = excluded.seen, census = excluded.census";
 
     /// Every transaction the mark's snapshot knew of (below its `xmax`) has an id this server
     /// has given out: a server whose ids are behind is another one (a logical dump and

@@ -175,8 +175,24 @@ SELECT d.active_generation,
     const CHANGE_MARK: &'static str =
         "SELECT CAST(coalesce((SELECT max(mark) FROM document_changes), 0) AS TEXT)";
 
-    const CHANGED_SINCE: &'static str =
-        "SELECT document FROM document_changes WHERE mark > CAST($1 AS INTEGER) ORDER BY document";
+    const CHANGED_SINCE: &'static str = "SELECT c.document FROM document_changes c \
+         WHERE c.mark > CAST($1 AS INTEGER) \
+           AND NOT EXISTS (SELECT 1 FROM document_change_windows w \
+                WHERE w.document = c.document AND w.at = c.mark \
+                  AND coalesce(w.seen, 0) <= CAST($1 AS INTEGER) \
+                  AND CAST($1 AS INTEGER) <= w.census) \
+         ORDER BY c.document";
+
+    const CHANGE_ENTRIES: &'static str = "SELECT c.document, CAST(c.mark AS TEXT) \
+         FROM (SELECT DISTINCT value AS id FROM json_each($1)) AS s \
+         CROSS JOIN document_changes c WHERE c.document = s.id ORDER BY c.document";
+
+    const OPEN_WINDOW: &'static str = "INSERT INTO document_change_windows \
+         (document, at, seen, census) \
+         SELECT document, mark, CAST($2 AS INTEGER), CAST($3 AS INTEGER) \
+           FROM document_changes WHERE document = $1 \
+         ON CONFLICT (document) DO UPDATE \
+         SET at = excluded.at, seen = excluded.seen, census = excluded.census";
 
     /// The log's largest mark is at least the mark: the counter never goes back in one file.
     const MARK_REACHED: &'static str = "SELECT CAST($1 AS INTEGER) \

@@ -75,6 +75,7 @@ fn scope_census(census: &Census) -> ScopeCensus {
     ScopeCensus {
         census: census.clone(),
         mark: ChangeMark::new("mock", 0),
+        entries: Default::default(),
     }
 }
 

@@ -33,6 +33,7 @@ fn backup(run: &str) -> Backup {
         run: RunId::new(run),
         census: census("pre-run", "digest-in-the-backup-census"),
         mark: None,
+        entries: None,
         documents: vec![DocumentSnapshot {
             document: Document {
                 id: DocumentId::new("law/1"),

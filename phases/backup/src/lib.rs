@@ -69,6 +69,7 @@ impl Backup {
             run: run.clone(),
             census: census.census,
             mark: Some(census.mark),
+            entries: Some(census.entries),
             documents: snapshots,
         };
         let receipt = ctx.backups.save(&backup).await?;

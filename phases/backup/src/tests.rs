@@ -67,6 +67,7 @@ fn scope_census(census: Census) -> ScopeCensus {
     ScopeCensus {
         census,
         mark: ChangeMark::new("mock", 7),
+        entries: Default::default(),
     }
 }
 
@@ -205,6 +206,7 @@ async fn an_opening_census_of_other_documents_is_not_recorded() -> TestResult {
     ctx.set_opening_census(Some(ScopeCensus {
         census: only_a,
         mark: ChangeMark::new("mock", 1),
+        entries: Default::default(),
     }));
 
     Backup.run(&mut ctx).await?;

@@ -4,15 +4,15 @@
 //! `DocumentSnapshot`. The manifest records the sha256 of those bytes and the counts; loading
 //! refuses a backup whose bytes no longer match it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, ChangeMark, DocumentSnapshot, Journal, LiveExecutionAdapter,
-    RunId, Sha256Hasher, sha256_hex,
+    AdapterError, Backup, Census, ChangeMark, DocumentId, DocumentSnapshot, Journal,
+    LiveExecutionAdapter, RunId, Sha256Hasher, sha256_hex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +105,9 @@ struct Header {
     /// Absent from backups written before scope censuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mark: Option<ChangeMark>,
+    /// Absent from backups written before the change log's entries were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entries: Option<BTreeMap<DocumentId, String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -133,6 +136,7 @@ pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<Str
         run: backup.run.clone(),
         census: backup.census.clone(),
         mark: backup.mark.clone(),
+        entries: backup.entries.clone(),
     };
     let mut hasher = Sha256Hasher::new();
     let mut line = Vec::new();
@@ -214,6 +218,7 @@ impl<'r> Decoder<'r> {
             run: header.run,
             census: header.census,
             mark: header.mark,
+            entries: header.entries,
             documents: self.documents,
         })
     }
@@ -612,6 +617,7 @@ mod tests {
             run: RunId::new(run),
             census: Census::default(),
             mark: None,
+            entries: None,
             documents: vec![DocumentSnapshot {
                 document: Document {
                     id: DocumentId::new("law/1"),

@@ -38,6 +38,7 @@ pub fn backup_of(census: Census, documents: impl IntoIterator<Item = Document>) 
         run: RunId::new(RUN),
         census,
         mark: None,
+        entries: None,
         documents: documents
             .into_iter()
             .map(|document| DocumentSnapshot {

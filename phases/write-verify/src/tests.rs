@@ -217,6 +217,7 @@ impl Store {
                         ..census.clone()
                     },
                     mark: ChangeMark::new("mock", 2),
+                    entries: Default::default(),
                 }
                 .into())
             });

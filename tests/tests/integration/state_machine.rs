@@ -84,11 +84,15 @@ struct ModelRun {
     id: RunId,
     rules: CutRules,
     backup: BTreeMap<DocumentId, ModelDoc>,
-    /// The documents outside the scope at backup, with their change count then: write-verify,
-    /// which runs again when a held run is continued, blocks when one of them changed since,
-    /// even if changed back (the change log tells that a document changed, not how), unless
-    /// another run holds or cut it.
+    /// The documents outside the scope at backup, with their last change's stamp then:
+    /// write-verify, which runs again when a held run is continued, blocks when one of them
+    /// changed since, even if changed back (the change log tells that a document changed, not
+    /// how), unless another run holds or cut it, or a rollback put it back as it was (below).
     outside: BTreeMap<DocumentId, u64>,
+    /// The scope's documents' last change stamps at backup (the backup's change-log entries):
+    /// a rollback that puts a document back exactly as backed up puts its stamp back too, so
+    /// an earlier mark that saw that stamp sees no change.
+    entries: BTreeMap<DocumentId, u64>,
     scope: Scope,
     status: ModelRunStatus,
 }
@@ -97,18 +101,31 @@ struct ModelRun {
 struct Model {
     docs: BTreeMap<DocumentId, ModelDoc>,
     runs: Vec<ModelRun>,
-    /// How many steps changed each document: the model's change log.
+    /// The stamp of the last step that changed each document (absent: never changed): the
+    /// model's change log. Stamps are never reused, as the stores' marks only move forward.
     changes: BTreeMap<DocumentId, u64>,
+    /// The last stamp given out.
+    stamp: u64,
+    /// The documents the current step's rollback put back exactly as its run's backup saw
+    /// them, with their stamp then: applied after the step's own changes are stamped.
+    restored: Vec<(DocumentId, Option<u64>)>,
 }
 
 impl Model {
     /// Counts a change of every document that differs from `before` (the documents as they
     /// were before the step), as the store's change log stamps every document a step wrote.
     fn log_changes(&mut self, before: &BTreeMap<DocumentId, ModelDoc>) {
+        self.stamp += 1;
         for (id, doc) in &self.docs {
             if before.get(id) != Some(doc) {
-                *self.changes.entry(id.clone()).or_default() += 1;
+                self.changes.insert(id.clone(), self.stamp);
             }
+        }
+        for (id, entry) in std::mem::take(&mut self.restored) {
+            match entry {
+                Some(stamp) => self.changes.insert(id, stamp),
+                None => self.changes.remove(&id),
+            };
         }
     }
 
@@ -169,6 +186,10 @@ impl Model {
             .filter(|doc_id| !scope.contains(doc_id))
             .map(|k| (k.clone(), self.changes.get(k).copied().unwrap_or(0)))
             .collect();
+        let entries: BTreeMap<_, _> = backup
+            .keys()
+            .filter_map(|k| Some((k.clone(), *self.changes.get(k)?)))
+            .collect();
         let held_elsewhere = backup
             .values()
             .any(|d| matches!(&d.state, DocumentState::Cutting { run } if *run != id));
@@ -198,6 +219,7 @@ impl Model {
             rules: rules.clone(),
             backup,
             outside,
+            entries,
             scope: scope.clone(),
             status,
         });
@@ -318,6 +340,10 @@ impl Model {
                 doc.state = state;
             }
             doc.generations.remove(&run.id);
+            if doc == backed_up {
+                let entry = run.entries.get(doc_id).copied();
+                self.restored.push((doc_id.clone(), entry));
+            }
         }
         self.runs[index].status = ModelRunStatus::RolledBack;
         "ROLLED_BACK"

@@ -3,6 +3,7 @@
 //! backend's bulk shape ([`BulkReads`]). The digests do not depend on the shape.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
 use sqlx::Pool;
@@ -46,37 +47,61 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
     }
 }
 
-/// The census of the documents `ids` (those that exist), and the change log's mark, read in
-/// one snapshot: the mark first (on PostgreSQL it is the snapshot).
+/// The census of the documents `ids` (those that exist), the change log's mark and their
+/// entries in it, read in one snapshot: the mark first (on PostgreSQL it is the snapshot).
 pub(crate) async fn scope_census<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
 ) -> AdapterResult<ScopeCensus> {
     let what = "taking the census of a scope";
-    let ids: Vec<&str> = ids.iter().map(DocumentId::as_str).collect();
-    let ids = serde_json::to_string(&ids).map_err(|e| {
-        AdapterError::Invalid(format!("the scope's ids cannot be listed as JSON: {e}"))
-    })?;
+    let ids = ids_json(ids)?;
     let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
     let mark = D::query(D::CHANGE_MARK)
         .fetch_one(&mut tx)
         .await
         .and_then(|row| row.text(0))
         .map_err(sql(what))?;
-    let census = match D::BULK_READS {
-        BulkReads::Json { scope_census, .. } => {
-            census_from_json(&mut *tx, D::query(scope_census).bind(ids.as_str())).await?
-        }
-        BulkReads::Rows { scope_census, .. } => {
-            let queries = scope_census.map(|statement| D::query(statement).bind(ids.as_str()));
-            census_from_rows(&mut *tx, queries).await?
-        }
-    };
+    let census = census_of::<D>(&mut *tx, &ids).await?;
+    let entries = D::query(D::CHANGE_ENTRIES)
+        .bind(ids.as_str())
+        .fetch_all(&mut tx)
+        .await
+        .map_err(sql(what))?
+        .iter()
+        .map(|row| Ok((DocumentId::new(row.text(0)?), row.text(1)?)))
+        .collect::<Result<BTreeMap<_, _>, sqlx::Error>>()
+        .map_err(sql(what))?;
     tx.commit().await.map_err(sql(what))?;
     Ok(ScopeCensus {
         census,
         mark: ChangeMark::new(D::MARK_BACKEND, mark),
+        entries,
     })
+}
+
+/// The ids as the JSON array the scope census statements bind.
+pub(crate) fn ids_json<'a>(ids: impl IntoIterator<Item = &'a DocumentId>) -> AdapterResult<String> {
+    let ids: Vec<&str> = ids.into_iter().map(DocumentId::as_str).collect();
+    serde_json::to_string(&ids).map_err(|e| {
+        AdapterError::Invalid(format!("the scope's ids cannot be listed as JSON: {e}"))
+    })
+}
+
+/// The census of the documents whose ids the JSON array `ids` holds, read on `conn` (a
+/// census's read transaction, or a rollback's write transaction after its writes).
+pub(crate) async fn census_of<D: Dialect>(
+    conn: &mut D::Connection,
+    ids: &str,
+) -> AdapterResult<Census> {
+    match D::BULK_READS {
+        BulkReads::Json { scope_census, .. } => {
+            census_from_json(conn, D::query(scope_census).bind(ids)).await
+        }
+        BulkReads::Rows { scope_census, .. } => {
+            let queries = scope_census.map(|statement| D::query(statement).bind(ids));
+            census_from_rows(conn, queries).await
+        }
+    }
 }
 
 /// The documents the change log says changed in commits the census of `mark` could not see,

@@ -24,6 +24,7 @@ use crate::ownership::{
 use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
+use crate::sql::ops::census::{census_of, ids_json};
 use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
 use crate::sql::ops::leases::begin_claimed;
 use crate::sql::ops::reads::{
@@ -428,8 +429,59 @@ pub(crate) async fn restore<D: Dialect>(
         }
         drop_generation::<D>(&mut tx, id, run).await?;
     }
+    let written: Vec<&DocumentId> = decisions
+        .iter()
+        .filter(|(_, _, undo)| {
+            !matches!(undo.step, UndoStep::Untouched | UndoStep::LeaveAlone { .. })
+        })
+        .map(|(id, _, _)| *id)
+        .collect();
+    open_windows::<D>(&mut tx, backup, &written).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(restoration)
+}
+
+/// After a rollback's writes, in its transaction: a rollback window (migration 10) for each
+/// document of `written` that its census, read now, shows exactly as the backup's census did,
+/// at the entry the rollback's writes just stamped. A backup without the change log's entries
+/// (written before they were recorded) opens none: the rollback is a change like any other.
+async fn open_windows<D: Dialect>(
+    conn: &mut D::Connection,
+    backup: &Backup,
+    written: &[&DocumentId],
+) -> AdapterResult<()> {
+    let what = "opening the rollback's windows in the change log";
+    let (Some(entries), Some(mark)) = (&backup.entries, &backup.mark) else {
+        return Ok(());
+    };
+    if written.is_empty() {
+        return Ok(());
+    }
+    let census_mark = mark.position_for(D::MARK_BACKEND)?;
+    if !D::mark_is_well_formed(census_mark) {
+        return Ok(());
+    }
+    let now = census_of::<D>(conn, &ids_json(written.iter().copied())?).await?;
+    for id in written {
+        let before = backup.census.per_document.get(*id);
+        if before.is_none() || now.per_document.get(*id) != before {
+            continue;
+        }
+        // Every backend writes an entry as a decimal number; any other text (a backup edited
+        // by hand) would widen the window, so it opens none.
+        let seen = entries.get(*id).map(String::as_str);
+        if seen.is_some_and(|entry| entry.parse::<u64>().is_err()) {
+            continue;
+        }
+        D::query(D::OPEN_WINDOW)
+            .bind(id.as_str())
+            .bind(seen)
+            .bind(census_mark)
+            .execute(&mut *conn)
+            .await
+            .map_err(sql(what))?;
+    }
+    Ok(())
 }
 
 /// Removes retired generations, records and units, all or nothing (see the trait): each target
