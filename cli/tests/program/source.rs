@@ -551,6 +551,7 @@ fn an_application_table_is_cut_in_place_on_sqlite_while_the_application_writes()
     let expected: Vec<String> = [
         "active_units",
         "control",
+        "document_change_windows",
         "document_changes",
         "document_changes_by_mark",
         "documents",
