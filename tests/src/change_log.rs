@@ -505,3 +505,98 @@ fn back_to_version_7(fixture: &impl RawSql) -> Vec<String> {
     ));
     statements
 }
+
+// ---- attacks on rollback windows (each must keep a real change listed) ------------------------
+
+/// An application edit of the rolled-back document after an earlier mark and before the run's
+/// backup census stays listed for that mark after the rollback: the backup's census saw it, the
+/// mark did not.
+pub async fn an_edit_before_the_backup_stays_listed_after_the_rollback(
+    store: &dyn LiveExecutionAdapter,
+) {
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    put(store, "b", "Điều 1. Một, sửa.\n").await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the edit before B"
+    );
+}
+
+/// An edit after the rollback ends its window, and putting the document back as it was (ABA)
+/// does not reopen it.
+pub async fn an_edit_after_the_rollback_ends_its_window(store: &dyn LiveExecutionAdapter) {
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(changed(store, &held).await, Vec::<DocumentId>::new());
+    put(store, "b", "Điều 1. Khác.\n").await;
+    assert_eq!(changed(store, &held).await, ids(&["b"]), "an edit after");
+    put(store, "b", "Điều 1. Một.\n").await;
+    assert_eq!(changed(store, &held).await, ids(&["b"]), "an edit undone");
+}
+
+/// A second run C over the same document after B's rollback, itself rolled back: an edit
+/// between B's rollback and C's backup stays listed for a mark before both, and C's window
+/// never covers a mark taken while B held the document.
+pub async fn a_second_rolled_back_run_hides_no_edit_between_the_runs(
+    store: &dyn LiveExecutionAdapter,
+) {
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let rb = RunId::new("rb");
+    let backup = scoped_backup_of(store, &rb, &["b"]).await;
+    cut(store, &rb, &load(store, &["b"]).await, 2).await;
+    let during_b = mark(store, &[]).await;
+    ok(store.restore(&rb, &backup).await, "restore B");
+    put(store, "b", "Điều 1. Một, sửa.\n").await;
+    let rc = RunId::new("rc");
+    let backup = scoped_backup_of(store, &rc, &["b"]).await;
+    cut(store, &rc, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&rc, &backup).await, "restore C");
+    assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit between");
+    assert_eq!(changed(store, &during_b).await, ids(&["b"]), "B's hold");
+}
+
+/// Two runs rolled back one after the other with no edit between: a mark taken while B held
+/// the document is still listed after C's rollback (C's backup saw B's rollback, that mark did
+/// not).
+pub async fn a_mark_during_the_first_run_sees_the_second_rollback(
+    store: &dyn LiveExecutionAdapter,
+) {
+    put(store, "b", "Điều 1. Một.\n").await;
+    let rb = RunId::new("rb");
+    let backup = scoped_backup_of(store, &rb, &["b"]).await;
+    cut(store, &rb, &load(store, &["b"]).await, 2).await;
+    let during_b = mark(store, &[]).await;
+    ok(store.restore(&rb, &backup).await, "restore B");
+    let rc = RunId::new("rc");
+    let backup = scoped_backup_of(store, &rc, &["b"]).await;
+    cut(store, &rc, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&rc, &backup).await, "restore C");
+    assert_eq!(changed(store, &during_b).await, ids(&["b"]));
+}
+
+/// A rollback of a run that backed a document up but never wrote it opens no window for it:
+/// an edit of it after an earlier mark and before the backup stays listed.
+pub async fn a_run_that_never_wrote_a_document_opens_no_window_for_it(
+    store: &dyn LiveExecutionAdapter,
+) {
+    put(store, "b", "Điều 1. Một.\n").await;
+    put(store, "c", "Điều 1. Ba.\n").await;
+    let held = mark(store, &[]).await;
+    put(store, "c", "Điều 1. Ba, sửa.\n").await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(changed(store, &held).await, ids(&["c"]));
+}

@@ -78,6 +78,11 @@ macro_rules! contract_suite {
             unit_writes_are_listed_by_the_change_log,
             a_rollback_is_a_change_for_a_mark_taken_while_the_run_held_it,
             a_rolled_back_run_is_no_change_for_an_earlier_mark,
+            an_edit_before_the_backup_stays_listed_after_the_rollback,
+            an_edit_after_the_rollback_ends_its_window,
+            a_second_rolled_back_run_hides_no_edit_between_the_runs,
+            a_mark_during_the_first_run_sees_the_second_rollback,
+            a_run_that_never_wrote_a_document_opens_no_window_for_it,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
             changed_since_lists_every_change_after_the_mark,
