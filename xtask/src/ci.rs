@@ -9,7 +9,7 @@ use crate::cargo::{self, workspace_root};
 const CI_PROPTEST_CASES: &str = "256";
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let quick = args.iter().any(|a| a == "--quick");
+    let quick = quick(args)?;
     let root = workspace_root()?;
     let suite_env = postgres_env();
     cargo::run(&root, &["fmt", "--all", "--", "--check"], &[])?;
@@ -42,6 +42,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     eprintln!("xtask: cargo xtask accuracy --check");
     crate::accuracy::run(&["--check".to_owned()])
+}
+
+/// Whether `--quick` was given; any other argument is refused (a typo such as `--quik` must not
+/// run the full suite silently, nor a misplaced option be dropped).
+fn quick(args: &[String]) -> Result<bool, String> {
+    let mut quick = false;
+    for arg in crate::args::Args::new(args) {
+        match arg.name {
+            "--quick" => {
+                arg.flag()?;
+                quick = true;
+            }
+            _ => {
+                return Err(format!(
+                    "{}; `cargo xtask ci` takes only --quick",
+                    arg.unexpected()
+                ));
+            }
+        }
+    }
+    Ok(quick)
 }
 
 /// The PostgreSQL suites' variables besides `IU_CUTTER_TEST_PG_URL` (the TLS and least-privilege
@@ -84,4 +105,26 @@ fn has_nextest() -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quick;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn ci_takes_only_quick_and_refuses_anything_else() {
+        assert_eq!(quick(&[]), Ok(false));
+        assert_eq!(quick(&strings(&["--quick"])), Ok(true));
+        let typo = quick(&strings(&["--quik"])).unwrap_err();
+        assert!(
+            typo.contains("`--quik`") && typo.contains("--quick"),
+            "{typo}"
+        );
+        assert!(quick(&strings(&["--quick=yes"])).is_err());
+        assert!(quick(&strings(&["--quick", "extra"])).is_err());
+    }
 }
