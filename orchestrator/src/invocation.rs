@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Census, ChangeMark, Claimed, DocumentId, DocumentState, Evidence,
+    AdapterError, AdapterResult, Census, ChangeMark, Claimed, DocumentId, DocumentState, Evidence,
     GenerationState, LeaseClaim, LiveExecutionAdapter, PhaseRecord, RunId, RunRecord, RunStatus,
     Scope, ScopeCensus,
 };
@@ -37,6 +37,8 @@ use crate::report::{
 };
 
 /// An invocation whose run's journal was read ([`Invocation::open_journaled`]).
+// One per invocation, matched once right away: boxing either variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Opened<'a> {
     /// The journal holds the run: the command goes on.
     Journaled(Invocation<'a>, RunRecord),
@@ -300,12 +302,19 @@ impl<'a> Invocation<'a> {
         }
     }
 
-    /// The closing census: the opening one's documents again, and the documents outside the
-    /// scope that the store's change log lists as changed since the opening.
+    /// The closing census: the opening one's documents again (with those new under the scope
+    /// that this run took), and the documents outside the scope that the store's change log
+    /// lists as changed since the opening.
     async fn census_after(&mut self) -> Option<CensusSummary> {
-        let (_, ids, _) = self.census_scope.as_ref()?;
-        match self.store.scope_census(ids).await {
-            Ok(census) => Some(self.closing_summary(&census.census).await),
+        let (scope, mut ids, mark) = self.census_scope.clone()?;
+        let changed = self.store.changed_since(&mark).await;
+        if let Ok(changed) = &changed {
+            ids.extend(self.taken_since_opening(&scope, &ids, changed).await);
+            ids.sort();
+            ids.dedup();
+        }
+        match self.store.scope_census(&ids).await {
+            Ok(census) => Some(self.summarise(&census.census, changed)),
             Err(error) => {
                 self.note(format!("scope census after not taken: {error}"));
                 None
@@ -313,20 +322,71 @@ impl<'a> Invocation<'a> {
         }
     }
 
+    /// Among `changed` (since the opening census), the documents written under `scope` after it
+    /// (so not among its `ids`) that this run then took: its scope was resolved after the
+    /// opening census, so it fenced or enacted them, and the closing census must count them.
+    /// Empty when their heads cannot be read (the summary then reports them as new, not cut).
+    async fn taken_since_opening(
+        &self,
+        scope: &Scope,
+        ids: &[DocumentId],
+        changed: &[DocumentId],
+    ) -> Vec<DocumentId> {
+        let new: Vec<DocumentId> = changed
+            .iter()
+            .filter(|id| ids.binary_search(id).is_err() && scope.contains(id))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return new;
+        }
+        let Ok(heads) = self.store.load_heads(&Scope::Ids(new)).await else {
+            return Vec::new();
+        };
+        let fenced = DocumentState::Cutting {
+            run: self.run.clone(),
+        };
+        heads
+            .into_iter()
+            .filter(|head| {
+                head.state == fenced || head.active_generation.as_ref() == Some(&self.run)
+            })
+            .map(|head| head.id)
+            .collect()
+    }
+
     /// The summary of `census`, a closing census of the invocation's scope, with the documents
     /// outside the scope changed since the opening census (left out when the change log cannot
     /// be read, which is noted).
     pub(crate) async fn closing_summary(&mut self, census: &Census) -> CensusSummary {
-        let Some((scope, ids, mark)) = &self.census_scope else {
+        let Some((_, _, mark)) = &self.census_scope else {
             return CensusSummary::from(census);
         };
-        match self.store.changed_since(mark).await {
+        let changed = self.store.changed_since(mark).await;
+        self.summarise(census, changed)
+    }
+
+    /// The summary of the closing `census` given what the change log listed since the opening.
+    fn summarise(
+        &mut self,
+        census: &Census,
+        changed: AdapterResult<Vec<DocumentId>>,
+    ) -> CensusSummary {
+        let Some((scope, ids, _)) = &self.census_scope else {
+            return CensusSummary::from(census);
+        };
+        match changed {
             Ok(changed) => {
-                let outside: Vec<DocumentId> = changed
+                // A document the opening census did not hold (nor the closing one) is either
+                // outside the scope, or under a scope such as `All` or a prefix but new since
+                // the opening and not taken by this invocation: the report says so.
+                let (appeared, outside): (Vec<DocumentId>, Vec<DocumentId>) = changed
                     .into_iter()
-                    .filter(|id| ids.binary_search(id).is_err() && !scope.contains(id))
-                    .collect();
-                CensusSummary::with_changed_outside(census, &outside)
+                    .filter(|id| {
+                        ids.binary_search(id).is_err() && !census.per_document.contains_key(id)
+                    })
+                    .partition(|id| scope.contains(id));
+                CensusSummary::with_changed_outside(census, &outside).with_appeared(&appeared)
             }
             Err(error) => {
                 self.note(format!(

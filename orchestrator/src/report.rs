@@ -512,6 +512,14 @@ pub struct CensusSummary {
     /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_outside_scope_sample: Vec<DocumentId>,
+    /// On the closing census: how many documents the scope matches (`All`, a prefix, a shard)
+    /// that the opening census did not hold, because they were written since. The invocation
+    /// did not cut them; another run does. Absent when none or not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appeared_in_scope: Option<u64>,
+    /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub appeared_in_scope_sample: Vec<DocumentId>,
 }
 
 impl From<&Census> for CensusSummary {
@@ -522,6 +530,8 @@ impl From<&Census> for CensusSummary {
             fingerprint: census.fingerprint.clone(),
             changed_outside_scope: None,
             changed_outside_scope_sample: Vec::new(),
+            appeared_in_scope: None,
+            appeared_in_scope_sample: Vec::new(),
         }
     }
 }
@@ -538,6 +548,19 @@ impl CensusSummary {
                 .cloned()
                 .collect(),
             ..CensusSummary::from(census)
+        }
+    }
+
+    /// The same summary with `appeared`, the documents under the scope written since the
+    /// opening census (left absent when there are none).
+    pub fn with_appeared(self, appeared: &[DocumentId]) -> Self {
+        if appeared.is_empty() {
+            return self;
+        }
+        CensusSummary {
+            appeared_in_scope: Some(appeared.len() as u64),
+            appeared_in_scope_sample: appeared.iter().take(CHANGED_SAMPLE).cloned().collect(),
+            ..self
         }
     }
 }
@@ -923,11 +946,18 @@ impl RunReport {
 /// The census table's last cell: the count of documents changed outside the scope, with the
 /// first ids; `-` where not known.
 fn changed_cell(census: &CensusSummary) -> String {
-    match census.changed_outside_scope {
+    let changed = match census.changed_outside_scope {
         None => "-".to_owned(),
         Some(count) => format!(
             "{count}{}",
             ids_suffix(&census.changed_outside_scope_sample)
+        ),
+    };
+    match census.appeared_in_scope {
+        None => changed,
+        Some(count) => format!(
+            "{changed}; {count} new under the scope, not cut by this run{}",
+            ids_suffix(&census.appeared_in_scope_sample)
         ),
     }
 }

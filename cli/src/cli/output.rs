@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use iu_cutter_orchestrator::{Outcome, PhaseEntryStatus, RunReport};
+use iu_cutter_orchestrator::{CensusSummary, DocumentId, Outcome, PhaseEntryStatus, RunReport};
 
 use crate::cli::error::CliError;
 
@@ -93,6 +93,32 @@ pub(crate) fn evidence_line(evidence: &iu_cutter_live_execution::Evidence) -> St
         .join(" ")
 }
 
+/// What the closing census says happened meanwhile, as a suffix of the census line: documents
+/// outside the scope that changed, and documents new under the scope that the run did not cut.
+fn meanwhile(after: &CensusSummary) -> String {
+    let listed = |ids: &[DocumentId]| {
+        ids.iter()
+            .map(|id| id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut said = String::new();
+    if let Some(count @ 1..) = after.changed_outside_scope {
+        said.push_str(&format!(
+            "; {count} document(s) outside the scope changed meanwhile: {}",
+            listed(&after.changed_outside_scope_sample)
+        ));
+    }
+    if let Some(count @ 1..) = after.appeared_in_scope {
+        said.push_str(&format!(
+            "; {count} document(s) new under the scope meanwhile, not cut by this run (run \
+             again to cut them): {}",
+            listed(&after.appeared_in_scope_sample)
+        ));
+    }
+    said
+}
+
 /// Prints a report: the outcome, the phase table, notes, and where the report is.
 pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
     let adapter = &report.adapter;
@@ -149,18 +175,7 @@ pub(crate) fn print_report(report: &RunReport, written: Option<&ReportFiles>) {
             short(&before.fingerprint),
             census_counts(after.documents, after.units),
             short(&after.fingerprint),
-            match after.changed_outside_scope {
-                Some(0) | None => String::new(),
-                Some(count) => format!(
-                    "; {count} document(s) outside the scope changed meanwhile: {}",
-                    after
-                        .changed_outside_scope_sample
-                        .iter()
-                        .map(|id| id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
+            meanwhile(after)
         );
     }
     if let Some(check) = &report.rollback {

@@ -166,10 +166,10 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     )
     .times(1)
     .in_sequence(&mut seq);
-    answer!(mock, Op::ScopeCensus(_) => Ok(scope_census(&Census::default())))
+    answer!(mock, Op::ChangedSince(_) => Ok(Vec::<DocumentId>::new()))
         .times(1)
         .in_sequence(&mut seq);
-    answer!(mock, Op::ChangedSince(_) => Ok(Vec::<DocumentId>::new()))
+    answer!(mock, Op::ScopeCensus(_) => Ok(scope_census(&Census::default())))
         .times(1)
         .in_sequence(&mut seq);
     // Last, the runner journals its own report of the run it began.

@@ -4,7 +4,9 @@
 use std::sync::Mutex;
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{DocumentId, LeaseClaim, OpKind, RunId};
+use iu_cutter_live_execution::{
+    DocumentHead, DocumentId, DocumentState, LeaseClaim, OpKind, RunId,
+};
 use iu_cutter_phase_core::names;
 
 use super::*;
@@ -240,6 +242,94 @@ async fn the_closing_census_counts_what_changed_outside_the_scope_meanwhile() ->
 }
 
 /// An event sink that runs its action once, at the first event after the run started.
+/// Writes `law/new` when the run starts the phase `phase`, as another writer would.
+struct WriteOnPhase {
+    phase: &'static str,
+    sim: Arc<Simulator>,
+    written: Mutex<bool>,
+}
+
+impl EventSink for WriteOnPhase {
+    fn emit(&self, event: RunEvent) {
+        let RunEvent::PhaseStarted { phase, .. } = event else {
+            return;
+        };
+        let mut written = lock(&self.written);
+        if phase != self.phase || *written {
+            return;
+        }
+        *written = true;
+        let handle = tokio::runtime::Handle::current();
+        let put = tokio::task::block_in_place(|| {
+            handle.block_on(put(&self.sim, &DocumentId::new("law/new"), OTHER))
+        });
+        assert!(put.is_ok(), "{put:?}");
+    }
+}
+
+/// The report of a run over `All` while `law/new` is written when the phase `phase` starts,
+/// with the new document's state after it.
+async fn run_while_a_document_appears(
+    phase: &'static str,
+) -> Result<(RunReport, DocumentHead), Box<dyn std::error::Error>> {
+    let sim = Arc::new(Simulator::with_documents([("law/1", LAW_1)]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteOnPhase {
+        phase,
+        sim: sim.clone(),
+        written: Mutex::new(false),
+    };
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let report = runner
+        .run(request, RunOptions::default().with_events(Arc::new(writer)))
+        .await?;
+    let heads = sim
+        .load_heads(&Scope::Ids(vec![DocumentId::new("law/new")]))
+        .await?;
+    let head = heads.into_iter().next().ok_or("law/new vanished")?;
+    Ok((report, head))
+}
+
+/// A document written under the scope (`All`) after the opening census but before the backup
+/// resolves the scope is cut by the run, and the closing census counts it (it was in no report
+/// line before: not in the opening census's documents, and under the scope).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_new_before_the_backup_is_cut_and_counted() -> TestResult {
+    let (report, new) = run_while_a_document_appears(names::BACKUP).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert_eq!(new.state, DocumentState::Cut, "the run's scope included it");
+    let before = report.census_before.as_ref().ok_or("no opening census")?;
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(before.documents, 1);
+    assert_eq!(after.documents, 2, "{}", report.to_json());
+    assert_eq!(after.appeared_in_scope, None, "{}", report.to_json());
+    Ok(())
+}
+
+/// A document written under the scope after the backup resolved it is not cut by the run, and
+/// the closing census says so, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_new_after_the_backup_is_reported_not_cut() -> TestResult {
+    let (report, new) = run_while_a_document_appears(names::CUT_LEG_A).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert_eq!(new.state, DocumentState::Ready, "not cut by this run");
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.documents, 1, "{}", report.to_json());
+    assert_eq!(after.appeared_in_scope, Some(1), "{}", report.to_json());
+    assert_eq!(after.appeared_in_scope_sample, [DocumentId::new("law/new")]);
+    assert_eq!(after.changed_outside_scope, Some(0), "{}", report.to_json());
+    let markdown = report.to_markdown();
+    assert!(
+        markdown.contains("1 new under the scope, not cut by this run (`law/new`)"),
+        "{markdown}"
+    );
+    Ok(())
+}
+
 struct EditOnce(Mutex<Option<Box<dyn FnOnce() + Send>>>);
 
 impl EventSink for EditOnce {
