@@ -653,3 +653,39 @@ pub async fn an_edit_undone_while_the_run_held_it_stays_listed(fixture: &impl Ta
     ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit undone");
 }
+
+/// PostgreSQL: an application edit that began before the run's backup census and commits after
+/// it (the census's snapshot has it in progress) stays listed after the rollback for a mark
+/// taken before the edit began: the rollback puts back the run's marks, not the edit, so the
+/// document is not as the census saw it and no window opens.
+pub async fn an_edit_committing_across_the_backup_census_stays_listed(
+    fixture: &crate::fixture::PgFixture,
+) {
+    use crate::fixture::Fixture as _;
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let mut edit = fixture.connection().await;
+    for statement in [
+        "BEGIN",
+        "UPDATE documents SET body = 'Điều 1. Sửa đồng thời.', revision = revision + 1, \
+         sha256 = encode(sha256(convert_to('Điều 1. Sửa đồng thời.', 'UTF8')), 'hex') \
+         WHERE id = 'b'",
+    ] {
+        if let Err(error) = sqlx::query(statement).execute(&mut edit).await {
+            panic!("the concurrent edit: {error}");
+        }
+    }
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut edit).await {
+        panic!("committing the concurrent edit: {error}");
+    }
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the concurrent edit"
+    );
+}
