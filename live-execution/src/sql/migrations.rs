@@ -863,7 +863,7 @@ mod tests {
     /// makes `connect` refuse every store already migrated.
     #[test]
     fn released_migration_texts_keep_their_checksums() {
-        let released: [(u32, &str, &str); 8] = [
+        let released: [(u32, &str, &str); 11] = [
             (
                 1,
                 "6fc4e0433dbdc7927af9407c5ae8b673581d78f5a3893193c7481098cec7fc58",
@@ -903,6 +903,21 @@ mod tests {
                 8,
                 "8bd583b4898eae479bb0bbad2ff261cbc0b231df53b61c91849de3da2c8ea365",
                 "7fddb2d6533c4aee4fcfc1c7d462348986027d072deacfa25688b0a27c70c07f",
+            ),
+            (
+                9,
+                "f2e7a9b43b3494a6e88f5408bf4839e6767a33a41bfc2678ced7fb7a06a6ecd9",
+                "6692ac471146dcc977b6e9661a7aa9a6bbe610049eab0f046ac3f3708850390f",
+            ),
+            (
+                10,
+                "e2fccd0181ff5cc65762a8fa4bd5c0e7de27dec0c3895aeee047c5761916162e",
+                "33cb58813f8e47a0c3242c4944b38428fddcccb116c71dadf35cd881fd9d0ea2",
+            ),
+            (
+                11,
+                "2299525a85127578dfe5b26f9c712d89fb6032619771efc950084bffab085c20",
+                "1dfd832d8536f8092a4ad4733b56f180d06c25a58d04f6552f53f159d1ca0166",
             ),
         ];
         for (migration, (version, sqlite, postgres)) in MIGRATIONS.iter().zip(released) {
