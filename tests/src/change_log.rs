@@ -22,6 +22,7 @@ macro_rules! change_log_live_suite {
             raw_sql_of_a_second_connection_is_listed,
             an_update_that_changes_no_row_is_not_a_change,
             a_store_from_before_the_change_log_is_migrated_with_its_documents,
+            windows_and_holds_do_not_accumulate,
         );
     };
 }
@@ -697,4 +698,62 @@ pub async fn an_edit_committing_across_the_backup_census_stays_listed(
         ids(&["b"]),
         "the concurrent edit"
     );
+}
+
+/// An application edit undone between two of the run's own writes (ABA while held): `b`'s
+/// between the fence and its units, `c`'s between its units and the enact. The run's next write
+/// finds the document's change-log entry is not the one its previous write left, so the
+/// rollback opens no window for either and both stay listed for a mark before the run; `d`,
+/// which no one else touched, is put back and opens one.
+pub async fn an_edit_undone_between_the_runs_writes_stays_listed(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    for (document, body) in [("b", "Điều 1. Hai.\n"), ("c", "Điều 1. Ba.\n")] {
+        put(store, document, body).await;
+    }
+    put(store, "d", "Điều 1. Bốn.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b", "c", "d"]).await;
+    let documents = load(store, &["b", "c", "d"]).await;
+    let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
+    ok(store.fence(&r, &expectations).await, "fence");
+    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("b", "Điều 1. Hai.\n").await;
+    for document in &documents {
+        let units = crate::contract::units_for(document, &r, 2);
+        ok(store.write_units(&r, &units).await, "write_units");
+    }
+    fixture.edit_body_raw("c", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("c", "Điều 1. Ba.\n").await;
+    assert_eq!(ok(store.enact(&r, &expectations).await, "enact"), 3);
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(changed(store, &held).await, ids(&["b", "c"]), "the edits undone");
+}
+
+/// Window rows end with the document's next change, and a rollback spends its run's holds, so
+/// neither table grows with the runs: three runs rolled back over the same two documents leave
+/// one window each and no hold; an edit of one (through the store) and of the other (raw SQL)
+/// leaves none.
+pub async fn windows_and_holds_do_not_accumulate(fixture: &impl RawSql) {
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Hai.\n").await;
+    put(store, "c", "Điều 1. Ba.\n").await;
+    let rows = |table: &str| format!("UPDATE {table} SET document = document");
+    let (windows, holds) = (
+        rows(&fixture.table("document_change_windows")),
+        rows(&fixture.table("document_change_holds")),
+    );
+    for run in ["r1", "r2", "r3"] {
+        let r = RunId::new(run);
+        let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
+        cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+        assert_eq!(fixture.execute_raw(&holds, &[]).await, 2, "{run} holds both");
+        ok(store.restore(&r, &backup).await, "restore");
+        assert_eq!(fixture.execute_raw(&windows, &[]).await, 2, "one window each");
+        assert_eq!(fixture.execute_raw(&holds, &[]).await, 0, "holds spent");
+    }
+    put(store, "b", "Điều 1. Hai, sửa.\n").await;
+    assert_eq!(fixture.execute_raw(&windows, &[]).await, 1, "b's window ended");
+    fixture.edit_body_raw("c", "Điều 1. Ba, sửa.\n").await;
+    assert_eq!(fixture.execute_raw(&windows, &[]).await, 0, "c's window ended");
 }

@@ -89,6 +89,7 @@ macro_rules! contract_suite {
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
             changed_since_lists_every_change_after_the_mark,
             an_edit_undone_while_the_run_held_it_stays_listed,
+            an_edit_undone_between_the_runs_writes_stays_listed,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture;
             leases_admit_one_holder_at_a_time,
