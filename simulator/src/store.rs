@@ -651,7 +651,12 @@ impl Store {
                 let fenced = self.entry(id);
                 let own = Some(fenced);
                 let run = run.clone();
-                let hold = Hold { run, before, fenced, own };
+                let hold = Hold {
+                    run,
+                    before,
+                    fenced,
+                    own,
+                };
                 self.holds.insert(id.clone(), hold);
             }
         }

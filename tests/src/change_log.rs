@@ -329,7 +329,10 @@ pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn Live
     let held_old = mark(store, &["a"]).await;
     backup.entries = None;
     cut(store, &old, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&old, &backup).await, "restore without entries");
+    ok(
+        store.restore(&old, &backup).await,
+        "restore without entries",
+    );
     assert_eq!(
         changed(store, &held).await,
         ids(&["a", "b", "c"]),
@@ -727,7 +730,11 @@ pub async fn an_edit_undone_between_the_runs_writes_stays_listed(fixture: &impl 
     fixture.edit_body_raw("c", "Điều 1. Ba.\n").await;
     assert_eq!(ok(store.enact(&r, &expectations).await, "enact"), 3);
     ok(store.restore(&r, &backup).await, "restore");
-    assert_eq!(changed(store, &held).await, ids(&["b", "c"]), "the edits undone");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b", "c"]),
+        "the edits undone"
+    );
 }
 
 /// Window rows end with the document's next change, and a rollback spends its run's holds, so
@@ -747,13 +754,29 @@ pub async fn windows_and_holds_do_not_accumulate(fixture: &impl RawSql) {
         let r = RunId::new(run);
         let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
         cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
-        assert_eq!(fixture.execute_raw(&holds, &[]).await, 2, "{run} holds both");
+        assert_eq!(
+            fixture.execute_raw(&holds, &[]).await,
+            2,
+            "{run} holds both"
+        );
         ok(store.restore(&r, &backup).await, "restore");
-        assert_eq!(fixture.execute_raw(&windows, &[]).await, 2, "one window each");
+        assert_eq!(
+            fixture.execute_raw(&windows, &[]).await,
+            2,
+            "one window each"
+        );
         assert_eq!(fixture.execute_raw(&holds, &[]).await, 0, "holds spent");
     }
     put(store, "b", "Điều 1. Hai, sửa.\n").await;
-    assert_eq!(fixture.execute_raw(&windows, &[]).await, 1, "b's window ended");
+    assert_eq!(
+        fixture.execute_raw(&windows, &[]).await,
+        1,
+        "b's window ended"
+    );
     fixture.edit_body_raw("c", "Điều 1. Ba, sửa.\n").await;
-    assert_eq!(fixture.execute_raw(&windows, &[]).await, 0, "c's window ended");
+    assert_eq!(
+        fixture.execute_raw(&windows, &[]).await,
+        0,
+        "c's window ended"
+    );
 }

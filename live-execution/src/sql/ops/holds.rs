@@ -67,7 +67,14 @@ pub(crate) async fn record_writes<D: Dialect>(
     run: &RunId,
     before: &EntriesBefore,
 ) -> AdapterResult<()> {
-    record::<D>(conn, D::HOLD_WRITTEN, run, before, "recording a run's write").await
+    record::<D>(
+        conn,
+        D::HOLD_WRITTEN,
+        run,
+        before,
+        "recording a run's write",
+    )
+    .await
 }
 
 /// `statement` (`$1` document, `$2` run, `$3` its entry before) for each document of `before`.
