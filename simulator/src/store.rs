@@ -129,6 +129,12 @@ impl Store {
         self.windows.remove(document);
     }
 
+    /// How many rollback windows and holds the store keeps (tests: neither grows with runs).
+    #[cfg(test)]
+    pub(crate) fn kept_windows_and_holds(&self) -> (usize, usize) {
+        (self.windows.len(), self.holds.len())
+    }
+
     /// The change log's entry of `document` (0: never changed since the store was seeded).
     fn entry(&self, document: &DocumentId) -> u64 {
         self.last_change.get(document).copied().unwrap_or(0)

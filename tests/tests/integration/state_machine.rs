@@ -89,9 +89,12 @@ struct ModelRun {
     /// changed since, even if changed back (the change log tells that a document changed, not
     /// how), unless another run holds or cut it, or a rollback put it back as it was (below).
     outside: BTreeMap<DocumentId, u64>,
-    /// The scope's documents' last change stamps at backup (the backup's change-log entries):
-    /// a rollback that puts a document back exactly as backed up puts its stamp back too, so
-    /// an earlier mark that saw that stamp sees no change.
+    /// The scope's documents' last change stamps at backup, which are those just before the
+    /// run's fence (a run step backs up and fences at once; the stores record them at the
+    /// fence, never reading the backup's entries): a rollback that puts a document back
+    /// exactly as backed up, which no one else changed while held (an edit here always moves
+    /// its revision), puts its stamp back too, so an earlier mark that saw that stamp sees no
+    /// change.
     entries: BTreeMap<DocumentId, u64>,
     scope: Scope,
     status: ModelRunStatus,
