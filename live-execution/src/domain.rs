@@ -683,9 +683,9 @@ pub struct ScopeCensus {
     pub mark: ChangeMark,
     /// The change log's entry of each document of `census` that has one, as the census saw
     /// it (the position of its last change, in the mark's backend); a document never changed
-    /// since the store was seeded has none. A rollback that restores a document exactly to
-    /// this census lets a mark that saw this entry, and none of the run's writes, stop seeing
-    /// the run's change and its undoing.
+    /// since the store was seeded has none. Informational: a rollback's window is opened from
+    /// the store's own record of the run's hold of the document (migration 11), never from
+    /// these (a backup's copy could be edited to widen one).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub entries: BTreeMap<DocumentId, String>,
 }
@@ -716,8 +716,8 @@ pub struct Backup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<ChangeMark>,
     /// The change log's entries read with `census` ([`ScopeCensus::entries`]); `None` in a
-    /// backup written before they were recorded, whose rollback then puts nothing of the change
-    /// log back.
+    /// backup written before they were recorded. Kept for the record and for compatibility;
+    /// `restore` no longer reads them (see [`ScopeCensus::entries`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries: Option<BTreeMap<DocumentId, String>>,
     /// The scoped documents, in id order.

@@ -144,6 +144,12 @@ impl Simulator {
         self.memory().lock()
     }
 
+    /// How many rollback windows and holds the store keeps.
+    #[cfg(test)]
+    pub(crate) fn kept_windows_and_holds(&self) -> (usize, usize) {
+        self.store().kept_windows_and_holds()
+    }
+
     // ---- faults --------------------------------------------------------------------------
 
     /// Arms a fault against a global call index.

@@ -51,26 +51,40 @@ pub(crate) struct Store {
     /// ... and the same, by counter value, so that `changed_since` costs O(changes).
     change_log: BTreeMap<u64, DocumentId>,
     /// The rolled-back documents a mark may stop seeing (the SQL stores'
-    /// `document_change_windows`), by document.
+    /// `document_change_windows`), by document; a document's next change removes its window.
     windows: BTreeMap<DocumentId, Window>,
+    /// The run that last fenced each document and what its own writes left in the change log
+    /// (the SQL stores' `document_change_holds`).
+    holds: BTreeMap<DocumentId, Hold>,
 }
 
-/// A rollback that put a document back exactly as a run's backup census saw it: while the
+/// A rollback that put a document back exactly as it was before its run's fence: while the
 /// document's last change is still the rollback's (`at`), a mark that saw the document's entry
-/// at that census (`seen`) and nothing after the census (`census`) saw the state it has again,
-/// so `changed_since` of it leaves the document out.
+/// before the fence (`seen`) and not the fence (`fenced`) saw the state it has again, so
+/// `changed_since` of it leaves the document out.
 #[derive(Clone, Copy, Debug)]
 struct Window {
     at: u64,
     seen: u64,
-    census: u64,
+    fenced: u64,
 }
 
 impl Window {
     /// Whether a mark at `mark` is one this window hides the document from.
     fn hides(&self, last_change: u64, mark: u64) -> bool {
-        self.at == last_change && self.seen <= mark && mark <= self.census
+        self.at == last_change && self.seen <= mark && mark < self.fenced
     }
+}
+
+/// A run's hold of a document in the change log, recorded by the run's own writes: the entry
+/// before its fence, the fence's, and the one its last write left (`None` for good once the
+/// document changed between two of the run's writes: someone else wrote it while held).
+#[derive(Clone, Debug)]
+struct Hold {
+    run: RunId,
+    before: u64,
+    fenced: u64,
+    own: Option<u64>,
 }
 
 /// The backend name in the simulator's change marks.
@@ -112,6 +126,40 @@ impl Store {
             self.change_log.remove(&previous);
         }
         self.change_log.insert(self.changes, document.clone());
+        self.windows.remove(document);
+    }
+
+    /// How many rollback windows and holds the store keeps (tests: neither grows with runs).
+    #[cfg(test)]
+    pub(crate) fn kept_windows_and_holds(&self) -> (usize, usize) {
+        (self.windows.len(), self.holds.len())
+    }
+
+    /// The change log's entry of `document` (0: never changed since the store was seeded).
+    fn entry(&self, document: &DocumentId) -> u64 {
+        self.last_change.get(document).copied().unwrap_or(0)
+    }
+
+    /// The entries of `documents` before an operation's writes, for [`Store::record_writes`].
+    fn entries_before<'a>(
+        &self,
+        documents: impl IntoIterator<Item = &'a DocumentId>,
+    ) -> BTreeMap<DocumentId, u64> {
+        documents
+            .into_iter()
+            .map(|id| (id.clone(), self.entry(id)))
+            .collect()
+    }
+
+    /// After another of `run`'s writes: each of its holds of `before`'s documents moves on to
+    /// the entry the write left, if the entry before it was the run's last own write.
+    fn record_writes(&mut self, run: &RunId, before: &BTreeMap<DocumentId, u64>) {
+        for (id, entry) in before {
+            let now = self.entry(id);
+            if let Some(hold) = self.holds.get_mut(id).filter(|h| h.run == *run) {
+                hold.own = hold.own.filter(|own| own == entry).map(|_| now);
+            }
+        }
     }
 
     /// The digest and unit count of one document, streamed through the seam's digester in
@@ -604,7 +652,18 @@ impl Store {
                 self.generations
                     .entry((id.clone(), run.clone()))
                     .or_insert(GenerationState::Staged);
+                let before = self.entry(id);
                 self.touch(id);
+                let fenced = self.entry(id);
+                let own = Some(fenced);
+                let run = run.clone();
+                let hold = Hold {
+                    run,
+                    before,
+                    fenced,
+                    own,
+                };
+                self.holds.insert(id.clone(), hold);
             }
         }
         Ok(())
@@ -615,6 +674,7 @@ impl Store {
             let document = self.documents.get(&unit.document);
             write_step(run, unit, document.map(|d| &d.state))?;
         }
+        let before = self.entries_before(units.iter().map(|u| &u.document));
         for unit in units {
             self.generations
                 .entry((unit.document.clone(), run.clone()))
@@ -625,6 +685,7 @@ impl Store {
             );
             self.touch(&unit.document);
         }
+        self.record_writes(run, &before);
         Ok(units.len() as u64)
     }
 
@@ -643,6 +704,7 @@ impl Store {
                 to_move.insert(expected.document.clone(), retire);
             }
         }
+        let before = self.entries_before(to_move.keys());
         for (id, retire) in &to_move {
             if let Some(previous) = retire
                 && let Some(state) = self.generations.get_mut(&(id.clone(), previous.clone()))
@@ -657,6 +719,7 @@ impl Store {
             }
             self.touch(id);
         }
+        self.record_writes(run, &before);
         Ok(to_move.len() as u64)
     }
 
@@ -697,36 +760,38 @@ impl Store {
             for key in self.generation_unit_keys(id, run) {
                 self.units.remove(&key);
             }
+            let before = self.entries_before([*id]);
             self.touch(id);
-            self.open_window(id, backup);
+            self.record_writes(run, &before);
+            self.open_window(id, run, backup);
         }
         Ok(restoration)
     }
 
-    /// After `id`'s rollback: a [`Window`] when the document is exactly as `backup`'s census
-    /// saw it and the backup recorded the change log's entries (an older backup did not).
-    fn open_window(&mut self, id: &DocumentId, backup: &Backup) {
-        let (Some(entries), Some(mark)) = (&backup.entries, &backup.mark) else {
+    /// After `id`'s rollback by `run`: a [`Window`] when the document is exactly as
+    /// `backup`'s census saw it, `run`'s hold of it is intact (no one else changed it since the
+    /// fence) and that census saw the entry before the fence and not the fence; the hold is
+    /// spent. The backup's own entries are not read: edited, they could widen the window.
+    fn open_window(&mut self, id: &DocumentId, run: &RunId, backup: &Backup) {
+        let Some(hold) = self.holds.get(id).filter(|h| h.run == *run).cloned() else {
             return;
         };
-        let Some(census) = mark
-            .position_for(MARK_BACKEND)
-            .ok()
-            .and_then(|p| p.parse::<u64>().ok())
-        else {
+        self.holds.remove(id);
+        let census = backup
+            .mark
+            .as_ref()
+            .and_then(|mark| mark.position_for(MARK_BACKEND).ok())
+            .and_then(|p| p.parse::<u64>().ok());
+        if !census.is_some_and(|c| hold.before <= c && c < hold.fenced) {
             return;
-        };
-        let seen = match entries.get(id).map(|e| e.parse::<u64>()) {
-            None => 0,
-            Some(Ok(seen)) => seen,
-            Some(Err(_)) => return,
-        };
+        }
+        let at = self.changes;
         let exact = self.documents.get(id).is_some_and(|document| {
             Some(&self.document_census(id, document).0) == backup.census.per_document.get(id)
         });
-        if exact && seen <= census {
-            let at = self.changes;
-            self.windows.insert(id.clone(), Window { at, seen, census });
+        if exact && hold.own == Some(at) {
+            let (seen, fenced) = (hold.before, hold.fenced);
+            self.windows.insert(id.clone(), Window { at, seen, fenced });
         }
     }
 

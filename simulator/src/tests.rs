@@ -942,3 +942,29 @@ async fn a_mark_of_another_backend_is_refused_naming_it() -> TestResult {
     ));
     Ok(())
 }
+
+/// A rollback window lasts until the document's next change, and a rollback spends its run's
+/// holds: three runs rolled back over the same documents keep one window per document and no
+/// hold, and an edit of each ends its window.
+#[tokio::test]
+async fn windows_and_holds_do_not_accumulate() -> TestResult {
+    let sim = corpus();
+    let scope = Scope::Ids(vec![id("law/a"), id("law/b")]);
+    for name in ["r1", "r2", "r3"] {
+        let r = run(name);
+        let census = sim.scope_census(&[id("law/a"), id("law/b")]).await?;
+        let mut backup = backup(&sim, &r, &scope).await?;
+        backup.census = census.census;
+        backup.mark = Some(census.mark);
+        full_cut(&sim, &r, &scope).await?;
+        assert_eq!(sim.kept_windows_and_holds(), (0, 2), "{name} holds both");
+        sim.restore(&r, &backup).await?;
+        assert_eq!(sim.kept_windows_and_holds(), (2, 0), "one window each");
+    }
+    sim.put_document(&id("law/a"), "# Title\nChanged.\n")
+        .await?;
+    assert_eq!(sim.kept_windows_and_holds(), (1, 0), "law/a's window ended");
+    sim.put_document(&id("law/b"), "Điều 1. Sửa.\n").await?;
+    assert_eq!(sim.kept_windows_and_holds(), (0, 0), "law/b's window ended");
+    Ok(())
+}

@@ -22,6 +22,7 @@ macro_rules! change_log_live_suite {
             raw_sql_of_a_second_connection_is_listed,
             an_update_that_changes_no_row_is_not_a_change,
             a_store_from_before_the_change_log_is_migrated_with_its_documents,
+            windows_and_holds_do_not_accumulate,
         );
     };
 }
@@ -292,8 +293,10 @@ async fn scoped_backup_of(
 
 /// A held run's mark (A) stops seeing another run (B) outside its scope once B is rolled back
 /// to exactly what its backup saw: B's documents are not listed. An application edit between
-/// A's mark and B's backup still is (B's backup saw it, A did not), and so is a run rolled back
-/// from a backup written before the change log's entries were recorded.
+/// A's mark and B's backup still is (B's backup saw it, A did not). The backup's own change-log
+/// entries are not read (the store records the run's hold itself): a backup without them, or
+/// with one no store writes, hides a rollback from a mark that saw the document just before
+/// the run's fence, and from no earlier one.
 pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn LiveExecutionAdapter) {
     let a = put(store, "a", BODY).await;
     put(store, "b", "Điều 1. Một.\n").await;
@@ -323,13 +326,22 @@ pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn Live
 
     let old = RunId::new("old");
     let mut backup = scoped_backup_of(store, &old, &["b"]).await;
+    let held_old = mark(store, &["a"]).await;
     backup.entries = None;
     cut(store, &old, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&old, &backup).await, "restore an old backup");
+    ok(
+        store.restore(&old, &backup).await,
+        "restore without entries",
+    );
     assert_eq!(
         changed(store, &held).await,
         ids(&["a", "b", "c"]),
-        "a backup without entries puts nothing of the change log back"
+        "b changed (the first rollback) after the held run's mark"
+    );
+    assert_eq!(
+        changed(store, &held_old).await,
+        ids(&[]),
+        "b is as it was just before the fence, which this mark saw"
     );
 
     let odd = RunId::new("odd");
@@ -343,9 +355,10 @@ pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn Live
     );
     assert_eq!(
         changed(store, &held_b).await,
-        ids(&["b"]),
-        "an entry no store writes puts nothing back"
+        ids(&[]),
+        "an entry no store writes is not read"
     );
+    assert_eq!(changed(store, &held).await, ids(&["a", "b", "c"]));
 }
 
 /// Raw SQL over a connection of its own, as an application or psql would: an INSERT, an UPDATE
@@ -599,4 +612,171 @@ pub async fn a_run_that_never_wrote_a_document_opens_no_window_for_it(
     cut(store, &r, &load(store, &["b"]).await, 2).await;
     ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(changed(store, &held).await, ids(&["c"]));
+}
+
+/// A backup whose change-log entry is edited by hand to an older one (a well-formed number)
+/// must not hide an edit the backup's census saw and an earlier mark did not.
+pub async fn a_hand_edited_entry_hides_no_edit(store: &dyn LiveExecutionAdapter) {
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    put(store, "b", "Điều 1. Một, sửa.\n").await;
+    let r = RunId::new("rb");
+    let mut backup = scoped_backup_of(store, &r, &["b"]).await;
+    backup.entries = Some([(id("b"), "1".to_owned())].into());
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the edit before B"
+    );
+}
+
+/// The same with the entry removed: a backup that names no entry for the document (as for a
+/// document the census found absent) must not hide an edit the census saw.
+pub async fn a_hand_removed_entry_hides_no_edit(store: &dyn LiveExecutionAdapter) {
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    put(store, "b", "Điều 1. Một, sửa.\n").await;
+    let r = RunId::new("rb");
+    let mut backup = scoped_backup_of(store, &r, &["b"]).await;
+    backup.entries = Some(Default::default());
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the edit before B"
+    );
+}
+
+/// An application edit of the document while the run holds it, undone before the rollback
+/// (ABA, by raw SQL): `changed_since` lists a change undone since, so a mark taken before the
+/// run still lists the document after the rollback, though the rollback put back exactly what
+/// the backup's census saw.
+pub async fn an_edit_undone_while_the_run_held_it_stays_listed(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("b", "Điều 1. Một.\n").await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit undone");
+}
+
+/// PostgreSQL: an application edit that began before the run's backup census and commits after
+/// it (the census's snapshot has it in progress) stays listed after the rollback for a mark
+/// taken before the edit began: the rollback puts back the run's marks, not the edit, so the
+/// document is not as the census saw it and no window opens.
+pub async fn an_edit_committing_across_the_backup_census_stays_listed(
+    fixture: &crate::fixture::PgFixture,
+) {
+    use crate::fixture::Fixture as _;
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let mut edit = fixture.connection().await;
+    for statement in [
+        "BEGIN",
+        "UPDATE documents SET body = 'Điều 1. Sửa đồng thời.', revision = revision + 1, \
+         sha256 = encode(sha256(convert_to('Điều 1. Sửa đồng thời.', 'UTF8')), 'hex') \
+         WHERE id = 'b'",
+    ] {
+        if let Err(error) = sqlx::query(statement).execute(&mut edit).await {
+            panic!("the concurrent edit: {error}");
+        }
+    }
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut edit).await {
+        panic!("committing the concurrent edit: {error}");
+    }
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the concurrent edit"
+    );
+}
+
+/// An application edit undone between two of the run's own writes (ABA while held): `b`'s
+/// between the fence and its units, `c`'s between its units and the enact. The run's next write
+/// finds the document's change-log entry is not the one its previous write left, so the
+/// rollback opens no window for either and both stay listed for a mark before the run; `d`,
+/// which no one else touched, is put back and opens one.
+pub async fn an_edit_undone_between_the_runs_writes_stays_listed(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    for (document, body) in [("b", "Điều 1. Hai.\n"), ("c", "Điều 1. Ba.\n")] {
+        put(store, document, body).await;
+    }
+    put(store, "d", "Điều 1. Bốn.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b", "c", "d"]).await;
+    let documents = load(store, &["b", "c", "d"]).await;
+    let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
+    ok(store.fence(&r, &expectations).await, "fence");
+    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("b", "Điều 1. Hai.\n").await;
+    for document in &documents {
+        let units = crate::contract::units_for(document, &r, 2);
+        ok(store.write_units(&r, &units).await, "write_units");
+    }
+    fixture.edit_body_raw("c", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("c", "Điều 1. Ba.\n").await;
+    assert_eq!(ok(store.enact(&r, &expectations).await, "enact"), 3);
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b", "c"]),
+        "the edits undone"
+    );
+}
+
+/// Window rows end with the document's next change, and a rollback spends its run's holds, so
+/// neither table grows with the runs: three runs rolled back over the same two documents leave
+/// one window each and no hold; an edit of one (through the store) and of the other (raw SQL)
+/// leaves none.
+pub async fn windows_and_holds_do_not_accumulate(fixture: &impl RawSql) {
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Hai.\n").await;
+    put(store, "c", "Điều 1. Ba.\n").await;
+    let rows = |table: &str| format!("UPDATE {table} SET document = document");
+    let (windows, holds) = (
+        rows(&fixture.table("document_change_windows")),
+        rows(&fixture.table("document_change_holds")),
+    );
+    for run in ["r1", "r2", "r3"] {
+        let r = RunId::new(run);
+        let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
+        cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+        assert_eq!(
+            fixture.execute_raw(&holds, &[]).await,
+            2,
+            "{run} holds both"
+        );
+        ok(store.restore(&r, &backup).await, "restore");
+        assert_eq!(
+            fixture.execute_raw(&windows, &[]).await,
+            2,
+            "one window each"
+        );
+        assert_eq!(fixture.execute_raw(&holds, &[]).await, 0, "holds spent");
+    }
+    put(store, "b", "Điều 1. Hai, sửa.\n").await;
+    assert_eq!(
+        fixture.execute_raw(&windows, &[]).await,
+        1,
+        "b's window ended"
+    );
+    fixture.edit_body_raw("c", "Điều 1. Ba, sửa.\n").await;
+    assert_eq!(
+        fixture.execute_raw(&windows, &[]).await,
+        0,
+        "c's window ended"
+    );
 }

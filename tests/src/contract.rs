@@ -83,9 +83,13 @@ macro_rules! contract_suite {
             a_second_rolled_back_run_hides_no_edit_between_the_runs,
             a_mark_during_the_first_run_sees_the_second_rollback,
             a_run_that_never_wrote_a_document_opens_no_window_for_it,
+            a_hand_edited_entry_hides_no_edit,
+            a_hand_removed_entry_hides_no_edit,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
             changed_since_lists_every_change_after_the_mark,
+            an_edit_undone_while_the_run_held_it_stays_listed,
+            an_edit_undone_between_the_runs_writes_stays_listed,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture;
             leases_admit_one_holder_at_a_time,

@@ -547,13 +547,16 @@ fn an_application_table_is_cut_in_place_on_sqlite_while_the_application_writes()
         &[],
     )?;
     // iu-cutter's objects under the prefix are exactly these: tables, indexes, the reader view and
-    // the change log's triggers (migration 8); the application's own are compared above.
+    // the change log's triggers (migrations 8 and 11); the application's own are compared above.
     let expected: Vec<String> = [
         "active_units",
         "control",
+        "document_change_holds",
         "document_change_windows",
         "document_changes",
         "document_changes_by_mark",
+        "document_changes_end_window_insert",
+        "document_changes_end_window_update",
         "documents",
         "documents_by_state",
         "documents_log_delete",

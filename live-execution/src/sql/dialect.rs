@@ -51,10 +51,22 @@ pub(crate) trait Dialect: Engine {
     /// id and entry as text. Read in a census's transaction, after the mark.
     const CHANGE_ENTRIES: &'static str;
 
-    /// Opens (or replaces) document `$1`'s rollback window (migration 10) at its current
-    /// entry, which the rollback's own writes just stamped: `$2` the entry its backup census
-    /// read (text, NULL for none), `$3` that census's mark (text).
+    /// Opens (or replaces) document `$1`'s rollback window (migrations 10 and 11) at its
+    /// current entry, from run `$2`'s hold of it (`document_change_holds`), when the hold's
+    /// last own write is that entry (nobody else changed the document since the fence) and
+    /// the run's backup census, of mark `$3` (text), saw the entry before the fence and not
+    /// the fence's: the window covers a mark that saw the one and not the other.
     const OPEN_WINDOW: &'static str;
+
+    /// Records run `$2`'s fence of document `$1` (`document_change_holds`, replacing any
+    /// earlier hold): `$3` the document's entry just before the fence's writes (text, NULL for
+    /// none), and the entry they left, as both the fence's and the run's last own write.
+    const HOLD_FENCED: &'static str;
+
+    /// After another of run `$2`'s writes of document `$1`: its hold's last own write becomes
+    /// the entry the write left when it was `$3` (text: the entry just before the write), and
+    /// NULL for good otherwise (someone else changed the document meanwhile).
+    const HOLD_WRITTEN: &'static str;
 
     /// Whether this database has reached mark `$1` (text, as [`Dialect::CHANGE_MARK`] gave it):
     /// one row, one boolean. False when the change log (SQLite) or the server's transaction ids

@@ -25,7 +25,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -106,6 +106,15 @@ pub(crate) static MIGRATIONS: LazyLock<[Migration; SCHEMA_VERSION as usize]> = L
                       saw that census's state and none of the run's writes",
                 sqlite: V10_SQLITE,
                 postgres: V10_POSTGRES,
+            },
+            Migration {
+                version: 11,
+                description: "rollback windows from the store's own records: each document's \
+                      change-log entry before a run's first write of it and after the run's \
+                      last, a window bounded by the run's first write, and windows purged by \
+                      the next change",
+                sqlite: V11_SQLITE,
+                postgres: V11_POSTGRES,
             },
         ]
     },
@@ -771,6 +780,71 @@ CREATE TABLE document_change_windows (
 );
 "#;
 
+// Rollback windows from the store's own records (migration 11). `document_change_holds` keeps,
+// per document, the run that last fenced it and three change-log entries, each written by that
+// run's own operations in their transactions: `entry_before`, the document's entry just before
+// the fence's writes (NULL: none); `entry_fenced`, the entry the fence's writes left; and
+// `entry_own`, the entry the run's last write of the document left, set to NULL for good when
+// one of the run's operations finds the document's entry is not the one its previous write
+// left (someone else changed the document while the run held it, if only to undo it). A later
+// fence of the document, by any run, replaces the row; a rollback consumes it. The windows
+// gain `fenced` (the hold's `entry_fenced`): a window covers a mark that saw `seen` and did not
+// see `fenced`. The windows opened before, from a backup's own entries, are dropped (their
+// rollbacks are changes for every earlier mark again), and any change to a document's log
+// entry ends (deletes) its window, so the table holds only windows that still apply. On
+// PostgreSQL that trigger's function runs as its owner (`SECURITY DEFINER`, its `search_path`
+// fixed, every object named in the firing table's schema), so a writer allowed to write the
+// logged tables needs no privilege on the windows to end one.
+const V11_SQLITE: &str = r#"
+CREATE TABLE document_change_holds (
+    document     TEXT   NOT NULL PRIMARY KEY,
+    run          TEXT   NOT NULL,
+    entry_before BIGINT,
+    entry_fenced BIGINT NOT NULL,
+    entry_own    BIGINT
+);
+
+DELETE FROM document_change_windows;
+ALTER TABLE document_change_windows ADD COLUMN fenced BIGINT;
+
+CREATE TRIGGER document_changes_end_window_insert AFTER INSERT ON document_changes BEGIN
+    DELETE FROM document_change_windows WHERE document = NEW.document;
+END;
+
+CREATE TRIGGER document_changes_end_window_update AFTER UPDATE ON document_changes BEGIN
+    DELETE FROM document_change_windows WHERE document = NEW.document;
+END;
+"#;
+
+const V11_POSTGRES: &str = r#"
+CREATE TABLE document_change_holds (
+    document     TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    run          TEXT COLLATE "C" NOT NULL,
+    entry_before xid8,
+    entry_fenced xid8 NOT NULL,
+    entry_own    xid8
+);
+
+DELETE FROM document_change_windows;
+ALTER TABLE document_change_windows ADD COLUMN fenced xid8;
+
+CREATE FUNCTION document_changes_end_windows() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    EXECUTE pg_catalog.format('DELETE FROM %I.document_change_windows AS w
+        USING changed_rows AS c WHERE w.document = c.document', TG_TABLE_SCHEMA);
+    RETURN NULL;
+END
+$fn$;
+
+CREATE TRIGGER document_changes_end_window_insert AFTER INSERT ON document_changes
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_end_windows();
+CREATE TRIGGER document_changes_end_window_update AFTER UPDATE ON document_changes
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION document_changes_end_windows();
+"#;
+
 /// sha256 of a migration's text, as recorded.
 pub(crate) fn checksum(sql: &str) -> String {
     crate::census::sha256_hex(sql.as_bytes())
@@ -793,7 +867,7 @@ mod tests {
     /// makes `connect` refuse every store already migrated.
     #[test]
     fn released_migration_texts_keep_their_checksums() {
-        let released: [(u32, &str, &str); 8] = [
+        let released: [(u32, &str, &str); 11] = [
             (
                 1,
                 "6fc4e0433dbdc7927af9407c5ae8b673581d78f5a3893193c7481098cec7fc58",
@@ -833,6 +907,21 @@ mod tests {
                 8,
                 "8bd583b4898eae479bb0bbad2ff261cbc0b231df53b61c91849de3da2c8ea365",
                 "7fddb2d6533c4aee4fcfc1c7d462348986027d072deacfa25688b0a27c70c07f",
+            ),
+            (
+                9,
+                "f2e7a9b43b3494a6e88f5408bf4839e6767a33a41bfc2678ced7fb7a06a6ecd9",
+                "6692ac471146dcc977b6e9661a7aa9a6bbe610049eab0f046ac3f3708850390f",
+            ),
+            (
+                10,
+                "e2fccd0181ff5cc65762a8fa4bd5c0e7de27dec0c3895aeee047c5761916162e",
+                "33cb58813f8e47a0c3242c4944b38428fddcccb116c71dadf35cd881fd9d0ea2",
+            ),
+            (
+                11,
+                "2299525a85127578dfe5b26f9c712d89fb6032619771efc950084bffab085c20",
+                "23c2d60416b7fb92a42d40c25e84f72c6a8e6cd7d23a5b9b6178c90ad1dcf5f4",
             ),
         ];
         for (migration, (version, sqlite, postgres)) in MIGRATIONS.iter().zip(released) {

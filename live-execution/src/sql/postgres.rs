@@ -160,19 +160,17 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
 
     /// Stamped by a transaction the snapshot cannot see: below its `xmin` every transaction
     /// had ended when it was taken (the index on `mark` bounds the scan).
-    /// A window covers the mark when the mark sees the entry the backup census read and
-    /// nothing that census did not: its `xmax` is no later and it sees none of the census's
-    /// in-progress transactions (so every transaction it sees, the census saw too).
+    /// A window covers the mark when the mark sees the entry before the run's fence and not the
+    /// fence's: the document's writers commit in the order of their stamps (each waits for
+    /// the previous one's lock on its log row), and every later write of the run was given
+    /// its id after the fence committed, so after any snapshot that did not see the fence.
     const CHANGED_SINCE: &'static str = "SELECT c.document FROM document_changes c \
          WHERE c.mark >= pg_snapshot_xmin(CAST($1 AS pg_snapshot)) \
            AND NOT pg_visible_in_snapshot(c.mark, CAST($1 AS pg_snapshot)) \
            AND NOT EXISTS (SELECT 1 FROM document_change_windows w \
                 WHERE w.document = c.document AND w.at = c.mark \
-                  AND (w.seen IS NULL OR pg_visible_in_snapshot(w.seen, CAST($1 AS pg_snapshot))) \
-                  AND pg_snapshot_xmax(CAST($1 AS pg_snapshot)) \
-                      <= pg_snapshot_xmax(CAST(w.census AS pg_snapshot)) \
-                  AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(CAST(w.census AS pg_snapshot)) \
-                        AS x (xid) WHERE pg_visible_in_snapshot(x.xid, CAST($1 AS pg_snapshot)))) \
+                  AND pg_visible_in_snapshot(w.seen, CAST($1 AS pg_snapshot)) \
+                  AND NOT pg_visible_in_snapshot(w.fenced, CAST($1 AS pg_snapshot))) \
          ORDER BY c.document";
 
     const CHANGE_ENTRIES: &'static str = "SELECT document, CAST(mark AS TEXT) \
@@ -182,11 +180,28 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
 
     /// Only over this transaction's own stamp: a document the rollback did not stamp is left.
     const OPEN_WINDOW: &'static str = "INSERT INTO document_change_windows \
-         (document, at, seen, census) \
-         SELECT document, mark, CAST($2 AS xid8), $3 FROM document_changes \
-          WHERE document = $1 AND mark = pg_current_xact_id() \
-         ON CONFLICT (document) DO UPDATE \
-         SET at = excluded.at, seen = excluded.seen, census = excluded.census";
+         (document, at, seen, census, fenced) \
+         SELECT c.document, c.mark, h.entry_before, $3, h.entry_fenced \
+           FROM document_changes c JOIN document_change_holds h ON h.document = c.document \
+          WHERE c.document = $1 AND h.run = $2 AND h.entry_own = c.mark \
+            AND c.mark = pg_current_xact_id() \
+            AND pg_visible_in_snapshot(h.entry_before, CAST($3 AS pg_snapshot)) \
+            AND NOT pg_visible_in_snapshot(h.entry_fenced, CAST($3 AS pg_snapshot)) \
+         ON CONFLICT (document) DO UPDATE SET at = excluded.at, seen = excluded.seen, \
+         census = excluded.census, fenced = excluded.fenced";
+
+    const HOLD_FENCED: &'static str = "INSERT INTO document_change_holds \
+         (document, run, entry_before, entry_fenced, entry_own) \
+         SELECT document, $2, CAST($3 AS xid8), mark, mark \
+           FROM document_changes WHERE document = $1 \
+         ON CONFLICT (document) DO UPDATE SET run = excluded.run, \
+         entry_before = excluded.entry_before, entry_fenced = excluded.entry_fenced, \
+         entry_own = excluded.entry_own";
+
+    const HOLD_WRITTEN: &'static str = "UPDATE document_change_holds \
+         SET entry_own = CASE WHEN entry_own = CAST($3 AS xid8) \
+             THEN (SELECT mark FROM document_changes WHERE document = $1) END \
+         WHERE document = $1 AND run = $2";
 
     /// Every transaction the mark's snapshot knew of (below its `xmax`) has an id this server
     /// has given out: a server whose ids are behind is another one (a logical dump and

@@ -175,12 +175,14 @@ SELECT d.active_generation,
     const CHANGE_MARK: &'static str =
         "SELECT CAST(coalesce((SELECT max(mark) FROM document_changes), 0) AS TEXT)";
 
+    /// A window covers a mark at or above the entry before the run's fence and below the
+    /// fence's: the counter orders every commit.
     const CHANGED_SINCE: &'static str = "SELECT c.document FROM document_changes c \
          WHERE c.mark > CAST($1 AS INTEGER) \
            AND NOT EXISTS (SELECT 1 FROM document_change_windows w \
                 WHERE w.document = c.document AND w.at = c.mark \
-                  AND coalesce(w.seen, 0) <= CAST($1 AS INTEGER) \
-                  AND CAST($1 AS INTEGER) <= w.census) \
+                  AND w.seen <= CAST($1 AS INTEGER) \
+                  AND CAST($1 AS INTEGER) < w.fenced) \
          ORDER BY c.document";
 
     const CHANGE_ENTRIES: &'static str = "SELECT c.document, CAST(c.mark AS TEXT) \
@@ -188,11 +190,27 @@ SELECT d.active_generation,
          CROSS JOIN document_changes c WHERE c.document = s.id ORDER BY c.document";
 
     const OPEN_WINDOW: &'static str = "INSERT INTO document_change_windows \
-         (document, at, seen, census) \
-         SELECT document, mark, CAST($2 AS INTEGER), CAST($3 AS INTEGER) \
+         (document, at, seen, census, fenced) \
+         SELECT c.document, c.mark, h.entry_before, CAST($3 AS INTEGER), h.entry_fenced \
+           FROM document_changes c JOIN document_change_holds h ON h.document = c.document \
+          WHERE c.document = $1 AND h.run = $2 AND h.entry_own = c.mark \
+            AND h.entry_before <= CAST($3 AS INTEGER) \
+            AND CAST($3 AS INTEGER) < h.entry_fenced \
+         ON CONFLICT (document) DO UPDATE SET at = excluded.at, seen = excluded.seen, \
+         census = excluded.census, fenced = excluded.fenced";
+
+    const HOLD_FENCED: &'static str = "INSERT INTO document_change_holds \
+         (document, run, entry_before, entry_fenced, entry_own) \
+         SELECT document, $2, CAST($3 AS INTEGER), mark, mark \
            FROM document_changes WHERE document = $1 \
-         ON CONFLICT (document) DO UPDATE \
-         SET at = excluded.at, seen = excluded.seen, census = excluded.census";
+         ON CONFLICT (document) DO UPDATE SET run = excluded.run, \
+         entry_before = excluded.entry_before, entry_fenced = excluded.entry_fenced, \
+         entry_own = excluded.entry_own";
+
+    const HOLD_WRITTEN: &'static str = "UPDATE document_change_holds \
+         SET entry_own = CASE WHEN entry_own = CAST($3 AS INTEGER) \
+             THEN (SELECT mark FROM document_changes WHERE document = $1) END \
+         WHERE document = $1 AND run = $2";
 
     /// The log's largest mark is at least the mark: the counter never goes back in one file.
     const MARK_REACHED: &'static str = "SELECT CAST($1 AS INTEGER) \

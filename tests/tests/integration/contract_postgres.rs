@@ -420,3 +420,17 @@ async fn execute_each(
         }
     }
 }
+
+/// See [`iu_cutter_tests::change_log::an_edit_committing_across_the_backup_census_stays_listed`].
+#[tokio::test]
+async fn an_edit_committing_across_the_backup_census_stays_listed() {
+    let Some(fixture) = iu_cutter_tests::fixture::postgres(
+        "an_edit_committing_across_the_backup_census_stays_listed",
+    )
+    .await
+    else {
+        return;
+    };
+    iu_cutter_tests::change_log::an_edit_committing_across_the_backup_census_stays_listed(&fixture)
+        .await;
+}

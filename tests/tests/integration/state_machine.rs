@@ -89,10 +89,14 @@ struct ModelRun {
     /// changed since, even if changed back (the change log tells that a document changed, not
     /// how), unless another run holds or cut it, or a rollback put it back as it was (below).
     outside: BTreeMap<DocumentId, u64>,
-    /// The scope's documents' last change stamps at backup (the backup's change-log entries):
-    /// a rollback that puts a document back exactly as backed up puts its stamp back too, so
-    /// an earlier mark that saw that stamp sees no change.
+    /// The scope's documents' last change stamps at backup, which are those just before the
+    /// run's fence (a run step backs up and fences at once; the stores record them at the
+    /// fence, never reading the backup's entries): a rollback window's `seen`.
     entries: BTreeMap<DocumentId, u64>,
+    /// The last stamp given out when the run backed up: its change mark.
+    mark: u64,
+    /// The stamp of the run's own step (its fence): a rollback window's `fenced`.
+    fenced: u64,
     scope: Scope,
     status: ModelRunStatus,
 }
@@ -107,8 +111,23 @@ struct Model {
     /// The last stamp given out.
     stamp: u64,
     /// The documents the current step's rollback put back exactly as its run's backup saw
-    /// them, with their stamp then: applied after the step's own changes are stamped.
-    restored: Vec<(DocumentId, Option<u64>)>,
+    /// them, which its run still held, with the window they open (`seen`, `fenced`): opened
+    /// after the step's own changes are stamped.
+    restored: Vec<(DocumentId, u64, u64)>,
+    /// The run that last fenced each document, until a rollback of it spends the hold (the
+    /// stores' `document_change_holds`; an edit here always moves a revision, so a held
+    /// document changed by anyone else is never put back exactly).
+    holds: BTreeMap<DocumentId, RunId>,
+    /// Rollback windows: a document whose stamp is still `at` is unchanged for a mark that saw
+    /// `seen` and not `fenced`; any later change ends it.
+    windows: BTreeMap<DocumentId, ModelWindow>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ModelWindow {
+    seen: u64,
+    fenced: u64,
+    at: u64,
 }
 
 impl Model {
@@ -119,13 +138,13 @@ impl Model {
         for (id, doc) in &self.docs {
             if before.get(id) != Some(doc) {
                 self.changes.insert(id.clone(), self.stamp);
+                self.windows.remove(id);
             }
         }
-        for (id, entry) in std::mem::take(&mut self.restored) {
-            match entry {
-                Some(stamp) => self.changes.insert(id, stamp),
-                None => self.changes.remove(&id),
-            };
+        for (id, seen, fenced) in std::mem::take(&mut self.restored) {
+            if let Some(&at) = self.changes.get(&id) {
+                self.windows.insert(id, ModelWindow { seen, fenced, at });
+            }
         }
     }
 
@@ -197,6 +216,7 @@ impl Model {
             ModelRunStatus::Blocked
         } else {
             for doc_id in backup.keys() {
+                self.holds.insert(doc_id.clone(), id.clone());
                 let doc = self
                     .docs
                     .get_mut(doc_id)
@@ -220,6 +240,8 @@ impl Model {
             backup,
             outside,
             entries,
+            mark: self.stamp,
+            fenced: self.stamp + 1,
             scope: scope.clone(),
             status,
         });
@@ -255,8 +277,11 @@ impl Model {
                 .iter()
                 .any(|(doc_id, changes)| match self.docs.get(doc_id) {
                     Some(now) => {
-                        self.changes.get(doc_id).copied().unwrap_or(0) != *changes
-                            && !another_run(now)
+                        let stamp = self.changes.get(doc_id).copied().unwrap_or(0);
+                        let windowed = self.windows.get(doc_id).is_some_and(|w| {
+                            w.at == stamp && w.seen <= run.mark && run.mark < w.fenced
+                        });
+                        stamp != *changes && !windowed && !another_run(now)
                     }
                     None => true,
                 })
@@ -340,9 +365,13 @@ impl Model {
                 doc.state = state;
             }
             doc.generations.remove(&run.id);
-            if doc == backed_up {
-                let entry = run.entries.get(doc_id).copied();
-                self.restored.push((doc_id.clone(), entry));
+            let held = self.holds.get(doc_id) == Some(&run.id);
+            if held {
+                self.holds.remove(doc_id);
+            }
+            if held && doc == backed_up {
+                let seen = run.entries.get(doc_id).copied().unwrap_or(0);
+                self.restored.push((doc_id.clone(), seen, run.fenced));
             }
         }
         self.runs[index].status = ModelRunStatus::RolledBack;

@@ -24,8 +24,8 @@ use crate::ownership::{
 use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
-use crate::sql::ops::census::{census_of, ids_json};
 use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
+use crate::sql::ops::holds::{entries_before, open_windows, record_fences, record_writes};
 use crate::sql::ops::leases::begin_claimed;
 use crate::sql::ops::reads::{
     generation_units_in, generations_for_update, of_generation, unit_fields_at,
@@ -247,6 +247,7 @@ pub(crate) async fn fence<D: Dialect>(
             to_fence.insert(&expected.document, current);
         }
     }
+    let before = entries_before::<D>(&mut tx, to_fence.keys().copied()).await?;
     let fenced = DocumentState::Cutting { run: run.clone() };
     for (id, current) in to_fence {
         let active = current.active_generation.as_ref();
@@ -255,6 +256,7 @@ pub(crate) async fn fence<D: Dialect>(
         // body) still has a generation to enact.
         open_generation::<D>(&mut tx, id, run).await?;
     }
+    record_fences::<D>(&mut tx, run, &before).await?;
     tx.commit().await.map_err(sql(what))
 }
 
@@ -284,10 +286,12 @@ pub(crate) async fn write_units<D: Dialect>(
         D::check_text("a unit id", &unit.unit_id)?;
     }
     let documents: BTreeSet<&DocumentId> = batch.iter().map(|u| &u.document).collect();
+    let before = entries_before::<D>(&mut tx, documents.iter().copied()).await?;
     for document in documents {
         open_generation::<D>(&mut tx, document, run).await?;
     }
     D::insert_units(&mut tx, &batch).await?;
+    record_writes::<D>(&mut tx, run, &before).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(units.len() as u64)
 }
@@ -352,6 +356,7 @@ pub(crate) async fn enact<D: Dialect>(
             check_unchanged::<D>(&mut tx, source, id, &current.sha256).await?;
         }
     }
+    let before = entries_before::<D>(&mut tx, to_move.keys().copied()).await?;
     for (id, (current, retire)) in &to_move {
         if let Some(previous) = retire {
             let (from, to) = (GenerationState::Active, GenerationState::Retired);
@@ -362,6 +367,7 @@ pub(crate) async fn enact<D: Dialect>(
         record_cut_from::<D>(&mut tx, id, run).await?;
         move_marks::<D>(&mut tx, id, current, &DocumentState::Cut, Some(run)).await?;
     }
+    record_writes::<D>(&mut tx, run, &before).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(to_move.len() as u64)
 }
@@ -409,6 +415,14 @@ pub(crate) async fn restore<D: Dialect>(
         let undo = undo_step(run, snapshot, current, &records)?;
         decisions.push((id, current, undo));
     }
+    let written: Vec<&DocumentId> = decisions
+        .iter()
+        .filter(|(_, _, undo)| {
+            !matches!(undo.step, UndoStep::Untouched | UndoStep::LeaveAlone { .. })
+        })
+        .map(|(id, _, _)| *id)
+        .collect();
+    let before = entries_before::<D>(&mut tx, written.iter().copied()).await?;
     let mut restoration = Restoration::default();
     for (id, current, undo) in &decisions {
         restoration.record(id, undo);
@@ -429,59 +443,10 @@ pub(crate) async fn restore<D: Dialect>(
         }
         drop_generation::<D>(&mut tx, id, run).await?;
     }
-    let written: Vec<&DocumentId> = decisions
-        .iter()
-        .filter(|(_, _, undo)| {
-            !matches!(undo.step, UndoStep::Untouched | UndoStep::LeaveAlone { .. })
-        })
-        .map(|(id, _, _)| *id)
-        .collect();
-    open_windows::<D>(&mut tx, backup, &written).await?;
+    record_writes::<D>(&mut tx, run, &before).await?;
+    open_windows::<D>(&mut tx, run, backup, &written).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(restoration)
-}
-
-/// After a rollback's writes, in its transaction: a rollback window (migration 10) for each
-/// document of `written` that its census, read now, shows exactly as the backup's census did,
-/// at the entry the rollback's writes just stamped. A backup without the change log's entries
-/// (written before they were recorded) opens none: the rollback is a change like any other.
-async fn open_windows<D: Dialect>(
-    conn: &mut D::Connection,
-    backup: &Backup,
-    written: &[&DocumentId],
-) -> AdapterResult<()> {
-    let what = "opening the rollback's windows in the change log";
-    let (Some(entries), Some(mark)) = (&backup.entries, &backup.mark) else {
-        return Ok(());
-    };
-    if written.is_empty() {
-        return Ok(());
-    }
-    let census_mark = mark.position_for(D::MARK_BACKEND)?;
-    if !D::mark_is_well_formed(census_mark) {
-        return Ok(());
-    }
-    let now = census_of::<D>(conn, &ids_json(written.iter().copied())?).await?;
-    for id in written {
-        let before = backup.census.per_document.get(*id);
-        if before.is_none() || now.per_document.get(*id) != before {
-            continue;
-        }
-        // Every backend writes an entry as a decimal number; any other text (a backup edited
-        // by hand) would widen the window, so it opens none.
-        let seen = entries.get(*id).map(String::as_str);
-        if seen.is_some_and(|entry| entry.parse::<u64>().is_err()) {
-            continue;
-        }
-        D::query(D::OPEN_WINDOW)
-            .bind(id.as_str())
-            .bind(seen)
-            .bind(census_mark)
-            .execute(&mut *conn)
-            .await
-            .map_err(sql(what))?;
-    }
-    Ok(())
 }
 
 /// Removes retired generations, records and units, all or nothing (see the trait): each target

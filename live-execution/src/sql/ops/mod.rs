@@ -10,6 +10,8 @@
 //! - `journal`: runs, phases, plans, reports and backups;
 //! - `documents`: `put_documents`, and the document rows writes read;
 //! - `cuts`: fence, write units, enact, restore, purge: the compare-and-set mutations;
+//! - `holds`: what those record of a run's hold of each document in the change log, and the
+//!   rollback windows restore opens from it;
 //! - `source`: an application's table as the source of documents (read only), its sync and
 //!   the check enact makes on it;
 //! - `leases`: run leases on the database's clock, and the claim check a claimed mutation's
@@ -25,6 +27,7 @@ mod census;
 mod control;
 mod cuts;
 mod documents;
+mod holds;
 mod journal;
 mod leases;
 mod pages;

@@ -1,0 +1,146 @@
+//! A run's holds of its documents in the change log (`document_change_holds`, migration 11),
+//! kept by the run's own mutating operations in their transactions, and the rollback windows
+//! (migration 10) `restore` opens from them alone, never from a backup's word.
+//!
+//! Each operation that writes documents of a run reads their change-log entries first (locked
+//! where the backend locks rows, so that a concurrent writer of the same document commits
+//! before the read or after this transaction), writes, then records: a fence replaces the
+//! document's hold with the entry before and the entry its writes left; any other write moves
+//! the hold's last own write on when the entry before it was that last own write, and clears it
+//! for good otherwise (someone else changed the document while the run held it, if only to
+//! undo the change). A rollback opens a window only from an intact hold.
+
+use std::collections::BTreeMap;
+
+use crate::adapter::AdapterResult;
+use crate::domain::{Backup, DocumentId, RunId};
+use crate::sql::dialect::{Dialect, ForUpdate, for_update};
+use crate::sql::error::sql;
+use crate::sql::ops::census::{census_of, ids_json};
+use crate::sql::ops::row_by_key;
+use crate::sql::query::Fields;
+
+/// One document's change-log entry, as text.
+const ENTRY: ForUpdate =
+    for_update!("SELECT CAST(mark AS TEXT) FROM document_changes WHERE document = $1");
+
+/// The change-log entries of documents an operation is about to write, by id (`None`: the log
+/// has none), read before its writes.
+pub(crate) type EntriesBefore = BTreeMap<DocumentId, Option<String>>;
+
+/// The change-log entry of each of `ids` before the operation's writes, read in id order
+/// (locked where the backend locks rows: every writer of a document's log row queues in the
+/// same order, after the document's own rows, as the triggers do).
+pub(crate) async fn entries_before<'a, D: Dialect>(
+    conn: &mut D::Connection,
+    ids: impl IntoIterator<Item = &'a DocumentId>,
+) -> AdapterResult<EntriesBefore> {
+    let what = "reading the change log's entries";
+    let mut ids: Vec<&DocumentId> = ids.into_iter().collect();
+    ids.sort();
+    ids.dedup();
+    let mut entries = BTreeMap::new();
+    for id in ids {
+        let row = row_by_key::<D>(conn, D::locked(&ENTRY), id.as_str(), what).await?;
+        let entry = match row {
+            Some(row) => Some(row.text(0).map_err(sql(what))?),
+            None => None,
+        };
+        entries.insert(id.clone(), entry);
+    }
+    Ok(entries)
+}
+
+/// After `run`'s fence of the documents of `before`: their holds, replaced.
+pub(crate) async fn record_fences<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    before: &EntriesBefore,
+) -> AdapterResult<()> {
+    record::<D>(conn, D::HOLD_FENCED, run, before, "recording a run's fence").await
+}
+
+/// After another of `run`'s writes of the documents of `before`: their holds moved on (or
+/// cleared, where the entry before the write was not the run's last own write).
+pub(crate) async fn record_writes<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    before: &EntriesBefore,
+) -> AdapterResult<()> {
+    record::<D>(
+        conn,
+        D::HOLD_WRITTEN,
+        run,
+        before,
+        "recording a run's write",
+    )
+    .await
+}
+
+/// `statement` (`$1` document, `$2` run, `$3` its entry before) for each document of `before`.
+async fn record<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    run: &RunId,
+    before: &EntriesBefore,
+    what: &'static str,
+) -> AdapterResult<()> {
+    for (id, entry) in before {
+        D::query(statement)
+            .bind(id.as_str())
+            .bind(run.as_str())
+            .bind(entry.as_deref())
+            .execute(&mut *conn)
+            .await
+            .map_err(sql(what))?;
+    }
+    Ok(())
+}
+
+/// After a rollback's writes of `written` (their holds already moved on by
+/// [`record_writes`]), in its transaction: a rollback window for each document that its census,
+/// read now, shows exactly as the backup's census did, and whose hold is intact and bounds
+/// that census (see [`Dialect::OPEN_WINDOW`]); then `run`'s holds of them are spent. A backup
+/// without a census mark (written before them) opens none: the rollback is a change like any
+/// other. The backup's own change-log entries (`Backup::entries`) are not read: a hand-edited
+/// backup could widen a window over an edit with them.
+pub(crate) async fn open_windows<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    backup: &Backup,
+    written: &[&DocumentId],
+) -> AdapterResult<()> {
+    let what = "opening the rollback's windows in the change log";
+    if written.is_empty() {
+        return Ok(());
+    }
+    let census_mark = match &backup.mark {
+        Some(mark) => Some(mark.position_for(D::MARK_BACKEND)?),
+        None => None,
+    };
+    if let Some(census_mark) = census_mark.filter(|m| D::mark_is_well_formed(m)) {
+        let now = census_of::<D>(conn, &ids_json(written.iter().copied())?).await?;
+        for id in written {
+            let before = backup.census.per_document.get(*id);
+            if before.is_none() || now.per_document.get(*id) != before {
+                continue;
+            }
+            D::query(D::OPEN_WINDOW)
+                .bind(id.as_str())
+                .bind(run.as_str())
+                .bind(census_mark)
+                .execute(&mut *conn)
+                .await
+                .map_err(sql(what))?;
+        }
+    }
+    for id in written {
+        D::query("DELETE FROM document_change_holds WHERE document = $1 AND run = $2")
+            .bind(id.as_str())
+            .bind(run.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(sql(what))?;
+    }
+    Ok(())
+}
