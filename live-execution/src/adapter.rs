@@ -327,6 +327,13 @@ pub trait Journal: Send + Sync {
     /// and the sha256 recorded with it. `None` when the run has none in the store.
     async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>>;
 
+    /// Part `part` (from 0) of a run's journaled backup artifact, with the sha256 recorded for
+    /// the whole artifact: the artifact is its parts concatenated in order, so that a reader
+    /// never holds more of it than one part. Part 0 exists (it may be empty) whenever the run
+    /// has a backup in the store; `None` past the last part, or when the run has none.
+    async fn load_backup_part(&self, run: &RunId, part: u64)
+    -> AdapterResult<Option<StoredBackup>>;
+
     /// Journals a new run; if the run exists, returns the journaled record unchanged.
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord>;
 
@@ -361,6 +368,13 @@ impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
     }
     async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
         call!(self, LoadBackup(run) => Backup)
+    }
+    async fn load_backup_part(
+        &self,
+        run: &RunId,
+        part: u64,
+    ) -> AdapterResult<Option<StoredBackup>> {
+        call!(self, LoadBackupPart { run, part } => Backup)
     }
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
         call!(self, BeginRun(record) => Run)?

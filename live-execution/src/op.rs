@@ -89,6 +89,13 @@ pub enum Op<'a> {
     LoadReports(&'a RunId),
     /// A run's journaled backup artifact.
     LoadBackup(&'a RunId),
+    /// One part of a run's journaled backup artifact, by its index.
+    LoadBackupPart {
+        /// The run.
+        run: &'a RunId,
+        /// The part's index, from 0.
+        part: u64,
+    },
     /// Every lease, with the store's clock.
     LoadLeases,
     /// Creates documents or replaces their bodies, all or none.
@@ -236,6 +243,7 @@ pub enum OpKind {
     LoadPlan,
     LoadReports,
     LoadBackup,
+    LoadBackupPart,
     LoadLeases,
     PutDocuments,
     SyncSource,
@@ -312,7 +320,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 36] = {
+pub const OPS: [OpSpec; 37] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -341,6 +349,7 @@ pub const OPS: [OpSpec; 36] = {
         spec(K::LoadPlan, "load_plan", R::Plans, A::Read),
         spec(K::LoadReports, "load_reports", R::Journal, A::Read),
         spec(K::LoadBackup, "load_backup", R::Journal, A::Read),
+        spec(K::LoadBackupPart, "load_backup_part", R::Journal, A::Read),
         spec(K::LoadLeases, "load_leases", R::Leases, A::Read),
         spec(K::PutDocuments, "put_documents", R::Admin, A::Write),
         spec(K::SyncSource, "sync_source", R::Admin, A::Write),
@@ -428,6 +437,7 @@ impl Op<'_> {
             Op::LoadPlan(_) => OpKind::LoadPlan,
             Op::LoadReports(_) => OpKind::LoadReports,
             Op::LoadBackup(_) => OpKind::LoadBackup,
+            Op::LoadBackupPart { .. } => OpKind::LoadBackupPart,
             Op::LoadLeases => OpKind::LoadLeases,
             Op::PutDocuments(_) => OpKind::PutDocuments,
             Op::SyncSource { .. } => OpKind::SyncSource,

@@ -407,6 +407,11 @@ impl Store {
         self.backups.get(run).cloned()
     }
 
+    /// The simulator keeps an artifact whole: it is part 0, and there is no other.
+    pub(crate) fn load_backup_part(&self, run: &RunId, part: u64) -> Option<StoredBackup> {
+        (part == 0).then(|| self.load_backup(run)).flatten()
+    }
+
     pub(crate) fn load_leases(&self) -> LeaseView {
         LeaseView {
             now_ms: self.clock_ms,
@@ -840,6 +845,7 @@ impl Store {
             Op::LoadPlan(run) => Reply::Plan(self.load_plan(run)),
             Op::LoadReports(run) => Reply::Reports(self.load_reports(run)),
             Op::LoadBackup(run) => Reply::Backup(self.load_backup(run)),
+            Op::LoadBackupPart { run, part } => Reply::Backup(self.load_backup_part(run, part)),
             Op::LoadLeases => Reply::Leases(self.load_leases()),
             Op::PutDocuments(documents) => Reply::Documents(self.put_documents(documents)?),
             Op::SyncSource { .. } => return Err(no_source()),

@@ -331,8 +331,27 @@ pub async fn a_backup_of_many_megabytes_round_trips(store: &dyn LiveExecutionAda
     ok(store.save_backup(&r, &artifact, &sha).await, "save again");
     let stored = ok(store.load_backup(&r).await, "load").map(|s| (s.sha256, s.artifact));
     assert!(
-        stored == Some((sha, artifact)),
+        stored == Some((sha.clone(), artifact.clone())),
         "the backup read back is the backup saved"
+    );
+    // Read a part at a time, it is the same text, every part carrying the recorded sha256.
+    let mut parts = String::new();
+    for part in 0.. {
+        let Some(read) = ok(store.load_backup_part(&r, part).await, "part") else {
+            assert!(part > 0, "part 0 exists for a journaled backup");
+            break;
+        };
+        assert_eq!(read.sha256, sha, "part {part}'s sha256");
+        parts.push_str(&read.artifact);
+    }
+    assert!(
+        parts == artifact,
+        "the parts concatenated are the backup saved"
+    );
+    let none = begun(store, "r-no-backup").await;
+    assert_eq!(
+        ok(store.load_backup_part(&none, 0).await, "no backup"),
+        None
     );
 }
 

@@ -17,9 +17,9 @@ mod throttle;
 
 pub use backed_up::BackedUp;
 pub use backup_store::{
-    BackupError, BackupReceipt, BackupStore, DirBackupStore, JournalBackupStore, MemoryBackupStore,
-    create_private_dir, create_private_file, decode_backup, encode_backup, write_atomically,
-    write_backup,
+    ArtifactParts, BackupError, BackupReader, BackupReceipt, BackupStore, DirBackupStore,
+    JournalBackupStore, MemoryBackupStore, create_private_dir, create_private_file, decode_backup,
+    encode_backup, write_atomically, write_backup,
 };
 pub use batches::{
     BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches, LONGEST_BATCH_MS,

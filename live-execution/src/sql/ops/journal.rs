@@ -543,6 +543,46 @@ pub(crate) async fn load_backup<D: Dialect>(
     Ok(Some(stored))
 }
 
+/// Part `part` of a run's journaled backup artifact (see the trait): part 0 is the text in
+/// `run_backups` (a backup journaled before parts holds all of it there, a later one none), part
+/// `k` the row of `run_backup_parts` with `seq` `k - 1`.
+pub(crate) async fn load_backup_part<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    part: u64,
+) -> AdapterResult<Option<StoredBackup>> {
+    let what = "reading a part of a journaled backup";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let Some(seq) = part.checked_sub(1) else {
+        let statement = "SELECT artifact, sha256 FROM run_backups WHERE run = $1";
+        let Some(row) = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await? else {
+            return Ok(None);
+        };
+        return Ok(Some(StoredBackup {
+            artifact: row.text(0).map_err(sql(what))?,
+            sha256: row.text(1).map_err(sql(what))?,
+        }));
+    };
+    let Ok(seq) = i64::try_from(seq) else {
+        return Ok(None);
+    };
+    let statement = "SELECT p.backup_part, b.sha256 FROM run_backup_parts p \
+                     JOIN run_backups b ON b.run = p.run WHERE p.run = $1 AND p.seq = $2";
+    let row = D::query(statement)
+        .bind(run.as_str())
+        .bind(seq)
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(sql(what))?;
+    row.map(|row| {
+        Ok(StoredBackup {
+            artifact: row.text(0).map_err(sql(what))?,
+            sha256: row.text(1).map_err(sql(what))?,
+        })
+    })
+    .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::line_parts;
