@@ -14,8 +14,6 @@
 //! whose body no longer hashes to its recorded sha256 (edited by raw SQL around the store) blocks
 //! the run here, before anything is saved or fenced: such a row is no trustworthy pre-run state.
 
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, Evidence, RunId,
     SCHEMA_VERSION, Scope, sha256_hex,
@@ -37,10 +35,13 @@ impl Backup {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        if let Some((backup, receipt)) = ctx.backups.load(&run).await? {
+        if let Some(reader) = ctx.backups.open(&run).await? {
+            // Read through (checked against its manifest, counted), never held whole.
+            let head = reader.head().clone();
+            let receipt = reader.check().await?;
             tracing::info!(run = %run, sha256 = %receipt.sha256, "reusing the run's backup");
-            let evidence = evidence(&backup, &receipt);
-            ctx.set_backup(Arc::new(backup));
+            let evidence = evidence(&head, &receipt);
+            ctx.set_backup_head(head);
             return Ok(evidence);
         }
 
@@ -82,7 +83,8 @@ impl Backup {
             "backup written"
         );
         let evidence = evidence(&backup, &receipt);
-        ctx.set_backup(Arc::new(backup));
+        // The later phases read the documents back by parts.
+        ctx.set_backup_head(backup);
         Ok(evidence)
     }
 }

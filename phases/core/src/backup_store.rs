@@ -101,12 +101,12 @@ pub trait BackupStore: Send + Sync {
         let Some((backup, receipt)) = self.load(run).await? else {
             return Ok(None);
         };
-        drop(receipt);
         // Checked by `load`; encoded again, so hashed again.
         let bytes = encode_backup(&backup);
         let sha256 = sha256_hex(&bytes);
         drop(backup);
-        BackupReader::open(run, sha256, Box::new(reader::InMemory(Some(bytes))))
+        let parts = Box::new(reader::InMemory(Some(bytes)));
+        BackupReader::open(run, sha256, receipt.location, parts)
             .await
             .map(Some)
     }
@@ -387,7 +387,8 @@ impl BackupStore for MemoryBackupStore {
         let Some((bytes, expected)) = entry else {
             return Ok(None);
         };
-        BackupReader::open(run, expected, Box::new(reader::InMemory(Some(bytes))))
+        let parts = Box::new(reader::InMemory(Some(bytes)));
+        BackupReader::open(run, expected, "memory".into(), parts)
             .await
             .map(Some)
     }
@@ -586,11 +587,12 @@ impl BackupStore for DirBackupStore {
             return Ok(None);
         };
         let file = std::fs::File::open(&data_path).map_err(io_error("read", &data_path))?;
+        let location = data_path.display().to_string();
         let parts = reader::FileParts {
             file,
             path: data_path,
         };
-        BackupReader::open(run, manifest.sha256, Box::new(parts))
+        BackupReader::open(run, manifest.sha256, location, Box::new(parts))
             .await
             .map(Some)
     }
@@ -630,7 +632,8 @@ impl JournalBackupStore {
             first: Some(first.artifact),
             next: 1,
         };
-        BackupReader::open(run, first.sha256, Box::new(parts)).await
+        let location = "the store's journal".to_owned();
+        BackupReader::open(run, first.sha256, location, Box::new(parts)).await
     }
 
     fn journal_error(run: &RunId, error: AdapterError) -> BackupError {
@@ -683,8 +686,10 @@ impl BackupStore for JournalBackupStore {
         let Some(first) = self.first_part(run).await? else {
             return self.export.load(run).await;
         };
-        let (backup, found) = self.reader(run, first).await?.into_backup().await?;
-        let receipt = receipt(&backup, found, "the store's journal".into());
+        let reader = self.reader(run, first).await?;
+        let location = reader.location().to_owned();
+        let (backup, found) = reader.into_backup().await?;
+        let receipt = receipt(&backup, found, location);
         Ok(Some((backup, receipt)))
     }
 

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{Backup, DocumentSnapshot, RunId, Sha256Hasher};
 
-use super::{BackupError, Decoder};
+use super::{BackupError, BackupReceipt, Decoder};
 
 /// Where a [`BackupReader`] gets an artifact's bytes from, a part at a time (a file in chunks,
 /// the store's journal a row at a time). A part may end anywhere, even inside a line.
@@ -89,6 +89,7 @@ impl ArtifactParts for JournalParts {
 pub struct BackupReader {
     parts: Box<dyn ArtifactParts>,
     expected: String,
+    location: String,
     hasher: Option<Sha256Hasher>,
     decoder: Decoder,
     /// Bytes read after the last whole line.
@@ -110,11 +111,12 @@ impl std::fmt::Debug for BackupReader {
 }
 
 impl BackupReader {
-    /// Opens `run`'s artifact, whose bytes `parts` gives and whose manifest records `expected`
-    /// (hex sha256): reads up to the end of its header line.
+    /// Opens `run`'s artifact, whose bytes `parts` gives (from `location`, for receipts) and
+    /// whose manifest records `expected` (hex sha256): reads up to the end of its header line.
     pub async fn open(
         run: &RunId,
         expected: String,
+        location: String,
         mut parts: Box<dyn ArtifactParts>,
     ) -> Result<Self, BackupError> {
         let mut decoder = Decoder::new(run.clone());
@@ -142,6 +144,7 @@ impl BackupReader {
         Ok(BackupReader {
             parts,
             expected,
+            location,
             hasher: Some(hasher),
             decoder,
             pending: rest,
@@ -154,6 +157,11 @@ impl BackupReader {
     /// The backup's header: everything but its documents (which this reader gives by batches).
     pub fn head(&self) -> &Backup {
         &self.head
+    }
+
+    /// Where the artifact is (a path, `memory`, the store's journal).
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// The next (at most) `max` documents, in the artifact's order; `None` once every document
@@ -176,17 +184,17 @@ impl BackupReader {
     }
 
     /// Reads the rest of the artifact without keeping its documents, and checks it against its
-    /// manifest: the documents and active units it holds, counted from those still unread.
-    pub async fn check(mut self) -> Result<(u64, u64), BackupError> {
+    /// manifest: its receipt, counting the documents and active units this reader read.
+    pub async fn check(mut self) -> Result<BackupReceipt, BackupError> {
         while let Some(batch) = self.next_batch(256).await? {
             drop(batch);
         }
-        Ok(self.counts)
-    }
-
-    /// Documents and active units read so far.
-    pub fn counts(&self) -> (u64, u64) {
-        self.counts
+        Ok(BackupReceipt {
+            sha256: self.expected,
+            location: self.location,
+            documents: self.counts.0,
+            units: self.counts.1,
+        })
     }
 
     /// Reads every document left into the whole backup (what [`BackupStore::load`]
@@ -348,8 +356,13 @@ mod tests {
         batch: usize,
         expected: String,
     ) -> Result<(Backup, Vec<Vec<DocumentSnapshot>>), BackupError> {
-        let mut reader =
-            BackupReader::open(&RunId::new("r"), expected, Chunks::of(bytes, part)).await?;
+        let mut reader = BackupReader::open(
+            &RunId::new("r"),
+            expected,
+            "test".into(),
+            Chunks::of(bytes, part),
+        )
+        .await?;
         let head = reader.head().clone();
         let mut batches = Vec::new();
         while let Some(batch) = reader.next_batch(batch).await? {
@@ -382,8 +395,18 @@ mod tests {
                 );
             }
         }
-        let reader = BackupReader::open(&RunId::new("r"), sha, Chunks::of(&bytes, 5)).await?;
-        assert_eq!(reader.check().await?, (7, 0));
+        let reader = BackupReader::open(
+            &RunId::new("r"),
+            sha.clone(),
+            "test".into(),
+            Chunks::of(&bytes, 5),
+        )
+        .await?;
+        let receipt = reader.check().await?;
+        assert_eq!(
+            (receipt.documents, receipt.units, receipt.sha256),
+            (7, 0, sha)
+        );
         Ok(())
     }
 
@@ -406,9 +429,13 @@ mod tests {
                 matches!(result, Err(BackupError::Tampered { .. })),
                 "parts of {part}: {result:?}"
             );
-            let reader =
-                BackupReader::open(&RunId::new("r"), sha.clone(), Chunks::of(&tampered, part))
-                    .await?;
+            let reader = BackupReader::open(
+                &RunId::new("r"),
+                sha.clone(),
+                "test".into(),
+                Chunks::of(&tampered, part),
+            )
+            .await?;
             assert!(matches!(
                 reader.check().await,
                 Err(BackupError::Tampered { .. })
