@@ -4,7 +4,6 @@
 //! durable state: the backup in the [`BackupStore`], the plan and evidence in the journal.
 //! A [`RunContext`] caches those for the life of one process and reloads them on resume.
 
-mod backed_up;
 mod backup_store;
 mod batches;
 mod context;
@@ -16,7 +15,6 @@ mod planned;
 pub mod testing;
 mod throttle;
 
-pub use backed_up::BackedUp;
 pub use backup_store::{
     ArtifactParts, BackupError, BackupReader, BackupReceipt, BackupStore, DirBackupStore,
     JournalBackupStore, MemoryBackupStore, create_private_dir, create_private_file, decode_backup,
