@@ -353,6 +353,21 @@ pub trait Journal: Send + Sync {
     /// artifact for the same run is [`AdapterError::Invalid`] (a run has one backup). Fails with
     /// [`AdapterError::NotFound`] when the run is not journaled.
     async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()>;
+
+    /// Journals part `seq` (from 0) of a run's backup artifact, whole lines of it, ahead of
+    /// [`seal_backup`](Self::seal_backup), so that no call carries a large backup whole. Until
+    /// the backup is sealed a part may be journaled again (the later text replaces it); once
+    /// sealed, the same text again passes and another is [`AdapterError::Invalid`] (a run has one
+    /// backup). Fails with [`AdapterError::NotFound`] when the run is not journaled.
+    async fn save_backup_part(&self, run: &RunId, seq: u64, part: &str) -> AdapterResult<()>;
+
+    /// Makes the `parts` parts journaled for a run ([`save_backup_part`](Self::save_backup_part),
+    /// from 0 to `parts - 1`) the run's backup, whose sha256 is `sha256` (the parts concatenated
+    /// in order): from then on it reads back as if [`save_backup`](Self::save_backup) had
+    /// journaled that text whole. Parts after the last (an abandoned attempt's) are dropped. The
+    /// same seal again passes; another sha256 is [`AdapterError::Invalid`], and so is a missing
+    /// part. Fails with [`AdapterError::NotFound`] when the run is not journaled.
+    async fn seal_backup(&self, run: &RunId, parts: u64, sha256: &str) -> AdapterResult<()>;
 }
 
 #[async_trait]
@@ -398,6 +413,12 @@ impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
                 sha256
             }
         )
+    }
+    async fn save_backup_part(&self, run: &RunId, seq: u64, part: &str) -> AdapterResult<()> {
+        call!(self, SaveBackupPart { run, seq, part })
+    }
+    async fn seal_backup(&self, run: &RunId, parts: u64, sha256: &str) -> AdapterResult<()> {
+        call!(self, SealBackup { run, parts, sha256 })
     }
 }
 

@@ -855,6 +855,16 @@ macro_rules! dispatch {
             } => $ops::save_backup($pool, run, artifact, sha256, claim)
                 .await
                 .map(|()| Reply::Done),
+            Op::SaveBackupPart { run, seq, part } => {
+                $ops::save_backup_part($pool, run, seq, part, claim)
+                    .await
+                    .map(|()| Reply::Done)
+            }
+            Op::SealBackup { run, parts, sha256 } => {
+                $ops::seal_backup($pool, run, parts, sha256, claim)
+                    .await
+                    .map(|()| Reply::Done)
+            }
             Op::Fence { run, expectations } => $ops::fence($pool, run, expectations, claim)
                 .await
                 .map(|()| Reply::Done),

@@ -17,8 +17,10 @@ use iu_cutter_live_execution::{
 use serde::{Deserialize, Serialize};
 
 mod reader;
+mod writer;
 
 pub use reader::{ArtifactParts, BackupReader};
+pub use writer::BackupSink;
 
 /// Why a backup could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,19 @@ pub trait BackupStore: Send + Sync {
         BackupReader::open(run, sha256, receipt.location, parts)
             .await
             .map(Some)
+    }
+
+    /// Starts writing the backup whose header is `head` (its `documents`, if any, are not
+    /// written: they follow by [`BackupSink::write`], a batch at a time). Nothing is the run's
+    /// backup until [`BackupSink::finish`]. The default collects the documents and saves the
+    /// backup whole ([`save`](Self::save)); the stores here never hold more than a batch.
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut backup = head.clone();
+        backup.documents = Vec::new();
+        Ok(Box::new(writer::Collect {
+            store: self,
+            backup,
+        }))
     }
 
     /// Checks that a backup can be written now, before a run's first mutation: a read-only or
@@ -335,6 +350,16 @@ impl MemoryBackupStore {
 
 #[async_trait]
 impl BackupStore for MemoryBackupStore {
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut bytes = Vec::new();
+        let lines = writer::Lines::header(head, &mut bytes)?;
+        Ok(Box::new(writer::MemorySink {
+            artifacts: &self.artifacts,
+            bytes,
+            lines,
+        }))
+    }
+
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let bytes = encode_backup(backup);
         let sha = sha256_hex(&bytes);
@@ -549,6 +574,10 @@ impl BackupStore for DirBackupStore {
         removed.map_err(io_error("remove the probe", &probe))
     }
 
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        Ok(Box::new(writer::DirSink::create(self, head)?))
+    }
+
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let (data_path, manifest_path) = self.paths(&backup.run)?;
         create_private_dir(&self.dir).map_err(io_error("create the directory for", &self.dir))?;
@@ -654,32 +683,25 @@ impl std::fmt::Debug for JournalBackupStore {
 
 #[async_trait]
 impl BackupStore for JournalBackupStore {
+    /// Journals the backup a part at a time, then seals it ([`BackupSink`]): its whole text is
+    /// never built.
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
-        let bytes = encode_backup(backup);
-        let sha = sha256_hex(&bytes);
-        let text = String::from_utf8(bytes).map_err(|e| BackupError::Malformed {
-            run: backup.run.clone(),
-            detail: format!("not UTF-8: {e}"),
-        })?;
-        self.adapter
-            .save_backup(&backup.run, &text, &sha)
-            .await
-            .map_err(|e| Self::journal_error(&backup.run, e))?;
-        // Not kept beside the export's encoding.
-        drop(text);
-        let exported = self.export.save(backup).await?;
-        if exported.sha256 != sha {
-            return Err(BackupError::Tampered {
-                run: backup.run.clone(),
-                expected: sha,
-                found: exported.sha256,
-            });
-        }
-        Ok(receipt(
-            backup,
-            sha,
-            format!("the store's journal, exported to {}", exported.location),
-        ))
+        let mut sink = self.create(backup).await?;
+        sink.write(&backup.documents).await?;
+        sink.finish().await
+    }
+
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut part = Vec::new();
+        let lines = writer::Lines::header(head, &mut part)?;
+        let export = self.export.create(head).await?;
+        Ok(Box::new(writer::JournalSink {
+            adapter: Arc::clone(&self.adapter),
+            export,
+            lines,
+            part,
+            seq: 0,
+        }))
     }
 
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
