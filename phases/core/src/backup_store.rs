@@ -808,6 +808,51 @@ mod tests {
         Ok(())
     }
 
+    /// A backup written by parts (two batches) is the artifact saved whole, byte for byte, in a
+    /// file and in memory; a sink dropped unfinished leaves no backup and no temporary file.
+    #[tokio::test]
+    async fn a_backup_written_by_parts_is_the_backup_saved_whole()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut original = backup("run-p");
+        for i in 2..5 {
+            let mut another = original.documents[0].clone();
+            another.document.id = DocumentId::new(format!("law/{i}"));
+            original.documents.push(another);
+        }
+        let whole = encode_backup(&original);
+        let memory = MemoryBackupStore::new();
+        let stores: [&dyn BackupStore; 2] = [&DirBackupStore::new(dir.path()), &memory];
+        for store in stores {
+            let mut sink = store.create(&original).await?;
+            sink.write(&original.documents[..1]).await?;
+            sink.write(&original.documents[1..]).await?;
+            assert!(
+                store.open(&original.run).await?.is_none(),
+                "not before finish"
+            );
+            let receipt = sink.finish().await?;
+            assert_eq!(receipt.sha256, sha256_hex(&whole));
+            assert_eq!((receipt.documents, receipt.units), (4, 0));
+            let (loaded, _) = store.load(&original.run).await?.ok_or("missing")?;
+            assert_eq!(loaded, original);
+        }
+        assert_eq!(std::fs::read(dir.path().join("run-p.backup.jsonl"))?, whole);
+
+        let store = DirBackupStore::new(dir.path());
+        let mut sink = store.create(&backup("run-q")).await?;
+        sink.write(&original.documents).await?;
+        drop(sink);
+        assert!(store.open(&RunId::new("run-q")).await?.is_none());
+        let left: Vec<_> = std::fs::read_dir(dir.path())?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("run-q"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        Ok(())
+    }
+
     #[tokio::test]
     async fn a_file_that_matches_its_manifest_but_does_not_parse_is_malformed()
     -> Result<(), Box<dyn std::error::Error>> {
