@@ -1,12 +1,17 @@
 //! Phase 1 of five, **backup**: before anything is mutated, snapshots every row the run may
 //! touch (each scoped document, its generation records and its active units; the scope's heads
-//! first, then the bodies `batch_documents` at a time, never the whole scope's in one read) together with the
-//! census of those documents and the store's change mark (read in one snapshot: what changed
-//! anywhere in the store since is what the store's change log lists after the mark), and writes it as one backup artifact through the run's
+//! first, then the bodies `batch_documents` at a time, never the whole scope's in one read)
+//! together with the census of those documents and the store's change mark (read in one
+//! snapshot: what changed anywhere in the store since is what the store's change log lists after
+//! the mark), and writes it as one backup artifact through the run's
 //! [`BackupStore`](iu_cutter_phase_core::BackupStore) (JSON Lines with a sha256 manifest, written
-//! atomically). Later phases read the backup, never the live rows, as the truth of the pre-run
-//! state: cut-leg-a fences from it, write-verify checks losslessness and the census against it,
-//! lifecycle-enact enacts against it, and rollback restores it.
+//! atomically), each batch's snapshots written before the next batch is read
+//! ([`BackupSink`](iu_cutter_phase_core::BackupSink)). The header, the artifact's first line,
+//! holds the census: a document that vanishes before its batch is read has the backup taken
+//! again, of the documents left. Later phases read the backup, never the live rows, as the truth
+//! of the pre-run state, a batch of documents at a time: cut-leg-a fences from it, write-verify
+//! checks losslessness and the census against it, lifecycle-enact enacts against it, and
+//! rollback restores it.
 //!
 //! The phase reads the store and journals the backup (in the store and as a file export). It is
 //! idempotent in the strongest sense: once a backup exists for the run it is reused, never

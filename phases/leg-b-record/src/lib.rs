@@ -32,6 +32,8 @@ impl LegBRecord {
         let plan = ctx.plan().await?;
         // Every source checked against the plan before anything is written; then read again,
         // a batch of documents at a time, to be cut into units.
+        // `PhaseError` carries its `Gap` inline on purpose (phases build and match it by value).
+        #[allow(clippy::result_large_err)]
         let check = |doc_plan: &DocumentPlan, source: &Document| {
             check_source(doc_plan, &source.body).map_err(PhaseError::Precondition)
         };

@@ -27,7 +27,7 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
-    BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, names,
+    BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, any_source, names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -48,7 +48,7 @@ impl LifecycleEnact {
         let plan = ctx.plan().await?;
         // The backup checked whole, every planned document found in it, before anything is
         // enacted; then read a batch at a time, keeping only what enact expects of each.
-        let mut sources = ctx.planned_sources(&plan, |_, _| Ok(())).await?;
+        let mut sources = ctx.planned_sources(&plan, any_source).await?;
         let mut expectations = Vec::with_capacity(plan.documents.len());
         while let Some(batch) = sources.next_batch().await? {
             for (doc_plan, document) in batch {

@@ -18,7 +18,7 @@ use iu_cutter_live_execution::{
     Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     GenerationDigests, PlannedUnit, RunId, Scope, UnitDigest, sha256_hex,
 };
-use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, any_source, names};
 use sha2::{Digest, Sha256};
 
 iu_cutter_phase_core::standard_phase! {
@@ -37,7 +37,7 @@ impl WriteVerify {
         let gate = Gate { run: &run };
         // The backup checked whole first, then read a batch of documents at a time beside the
         // plan; of each document only its revision and sha256 are kept, for the fences.
-        let mut sources = ctx.planned_sources(&plan, |_, _| Ok(())).await?;
+        let mut sources = ctx.planned_sources(&plan, any_source).await?;
         let backup = ctx.backup_head().await?;
 
         let total = plan.documents.len() as u64;
