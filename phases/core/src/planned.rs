@@ -103,3 +103,76 @@ impl<'p> PlannedSources<'p> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iu_cutter_live_execution::{DocumentId, DocumentState};
+
+    fn planned(id: &str) -> DocumentPlan {
+        DocumentPlan {
+            document: DocumentId::new(id),
+            revision: 1,
+            source_sha256: String::new(),
+            source_bytes: 0,
+            units: vec![],
+            preset: None,
+        }
+    }
+
+    fn snapshots(ids: &[&str]) -> Vec<DocumentSnapshot> {
+        ids.iter()
+            .map(|id| DocumentSnapshot {
+                document: Document {
+                    id: DocumentId::new(*id),
+                    revision: 1,
+                    sha256: String::new(),
+                    state: DocumentState::Ready,
+                    active_generation: None,
+                    body: "body".into(),
+                },
+                generations: vec![],
+                active_units: vec![],
+            })
+            .collect()
+    }
+
+    fn ids(paired: &[(&DocumentPlan, Document)]) -> Vec<String> {
+        paired
+            .iter()
+            .map(|(plan, document)| {
+                assert_eq!(plan.document, document.id);
+                document.id.as_str().to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pairs_every_planned_document_once_in_order_across_batches() -> Result<(), PhaseError> {
+        let plan = [planned("a"), planned("c"), planned("d")];
+        let mut merge = Merge::new(RunId::new("r"), &plan);
+        // `b` is backed up but not planned: passed over.
+        assert_eq!(ids(&merge.pair(snapshots(&["a", "b"]))?), ["a"]);
+        assert_eq!(ids(&merge.pair(snapshots(&[]))?), Vec::<String>::new());
+        assert_eq!(ids(&merge.pair(snapshots(&["c", "d"]))?), ["c", "d"]);
+        merge.finish()
+    }
+
+    #[test]
+    fn a_planned_document_the_backup_lacks_is_a_precondition_failure() {
+        let plan = [planned("a"), planned("b"), planned("c")];
+        let mut merge = Merge::new(RunId::new("r"), &plan);
+        let missing = merge.pair(snapshots(&["a", "c"]));
+        assert!(
+            matches!(&missing, Err(PhaseError::Precondition(m)) if m.contains("`b` is planned")),
+            "{missing:?}"
+        );
+        let mut merge = Merge::new(RunId::new("r"), &plan);
+        assert!(merge.pair(snapshots(&["a", "b"])).is_ok());
+        let last = merge.finish();
+        assert!(
+            matches!(&last, Err(PhaseError::Precondition(m)) if m.contains("`c` is planned")),
+            "{last:?}"
+        );
+    }
+}
