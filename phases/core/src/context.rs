@@ -142,18 +142,21 @@ impl RunContext {
         let batch = self.batch_documents.read_size();
         let mut first = self.open_backup().await?;
         let mut merge = Merge::new(run.clone(), &plan.documents);
-        loop {
-            self.check_cancelled()?;
-            let snapshots = match first.next_batch(batch).await {
-                Ok(Some(snapshots)) => snapshots,
-                Ok(None) => break,
-                Err(e) => return Err(e.into()),
-            };
-            for (planned, document) in merge.pair(snapshots)? {
-                check(planned, &document)?;
+        let checked: Result<(), PhaseError> = async {
+            while let Some(snapshots) = first.next_batch(batch).await? {
+                self.check_cancelled()?;
+                for (planned, document) in merge.pair(snapshots)? {
+                    check(planned, &document)?;
+                }
             }
+            merge.finish()
         }
-        merge.finish()?;
+        .await;
+        if let Err(e) = checked {
+            // A tampered artifact is refused as such, whatever else its bytes say.
+            first.check_rest().await?;
+            return Err(e);
+        }
         let reader = self.open_backup().await?;
         self.backup_head = Some(Arc::new(reader.head().clone()));
         Ok(PlannedSources {

@@ -210,6 +210,13 @@ impl BackupReader {
         Ok((backup, self.expected))
     }
 
+    /// Reads the rest of the artifact without decoding it and checks it against its manifest:
+    /// how a caller that found something wrong in the documents read so far learns whether the
+    /// artifact was tampered with (which says more, as when the whole was checked first).
+    pub async fn check_rest(&mut self) -> Result<(), BackupError> {
+        self.tampered().await
+    }
+
     /// Reads one more part and decodes the lines it completes; `false` at the end of the
     /// artifact.
     async fn fill(&mut self) -> Result<bool, BackupError> {
