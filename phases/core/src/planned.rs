@@ -148,14 +148,16 @@ mod tests {
     }
 
     #[test]
-    fn pairs_every_planned_document_once_in_order_across_batches() -> Result<(), PhaseError> {
+    fn pairs_every_planned_document_once_in_order_across_batches()
+    -> Result<(), Box<dyn std::error::Error>> {
         let plan = [planned("a"), planned("c"), planned("d")];
         let mut merge = Merge::new(RunId::new("r"), &plan);
         // `b` is backed up but not planned: passed over.
         assert_eq!(ids(&merge.pair(snapshots(&["a", "b"]))?), ["a"]);
         assert_eq!(ids(&merge.pair(snapshots(&[]))?), Vec::<String>::new());
         assert_eq!(ids(&merge.pair(snapshots(&["c", "d"]))?), ["c", "d"]);
-        merge.finish()
+        merge.finish()?;
+        Ok(())
     }
 
     #[test]
