@@ -327,6 +327,13 @@ pub trait Journal: Send + Sync {
     /// and the sha256 recorded with it. `None` when the run has none in the store.
     async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>>;
 
+    /// Part `part` (from 0) of a run's journaled backup artifact, with the sha256 recorded for
+    /// the whole artifact: the artifact is its parts concatenated in order, so that a reader
+    /// never holds more of it than one part. Part 0 exists (it may be empty) whenever the run
+    /// has a backup in the store; `None` past the last part, or when the run has none.
+    async fn load_backup_part(&self, run: &RunId, part: u64)
+    -> AdapterResult<Option<StoredBackup>>;
+
     /// Journals a new run; if the run exists, returns the journaled record unchanged.
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord>;
 
@@ -346,6 +353,21 @@ pub trait Journal: Send + Sync {
     /// artifact for the same run is [`AdapterError::Invalid`] (a run has one backup). Fails with
     /// [`AdapterError::NotFound`] when the run is not journaled.
     async fn save_backup(&self, run: &RunId, artifact: &str, sha256: &str) -> AdapterResult<()>;
+
+    /// Journals part `seq` (from 0) of a run's backup artifact, whole lines of it, ahead of
+    /// [`seal_backup`](Self::seal_backup), so that no call carries a large backup whole. Until
+    /// the backup is sealed a part may be journaled again (the later text replaces it); once
+    /// sealed, the same text again passes and another is [`AdapterError::Invalid`] (a run has one
+    /// backup). Fails with [`AdapterError::NotFound`] when the run is not journaled.
+    async fn save_backup_part(&self, run: &RunId, seq: u64, part: &str) -> AdapterResult<()>;
+
+    /// Makes the `parts` parts journaled for a run ([`save_backup_part`](Self::save_backup_part),
+    /// from 0 to `parts - 1`) the run's backup, whose sha256 is `sha256` (the parts concatenated
+    /// in order): from then on it reads back as if [`save_backup`](Self::save_backup) had
+    /// journaled that text whole. Parts after the last (an abandoned attempt's) are dropped. The
+    /// same seal again passes; another sha256 is [`AdapterError::Invalid`], and so is a missing
+    /// part. Fails with [`AdapterError::NotFound`] when the run is not journaled.
+    async fn seal_backup(&self, run: &RunId, parts: u64, sha256: &str) -> AdapterResult<()>;
 }
 
 #[async_trait]
@@ -361,6 +383,13 @@ impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
     }
     async fn load_backup(&self, run: &RunId) -> AdapterResult<Option<StoredBackup>> {
         call!(self, LoadBackup(run) => Backup)
+    }
+    async fn load_backup_part(
+        &self,
+        run: &RunId,
+        part: u64,
+    ) -> AdapterResult<Option<StoredBackup>> {
+        call!(self, LoadBackupPart { run, part } => Backup)
     }
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord> {
         call!(self, BeginRun(record) => Run)?
@@ -384,6 +413,12 @@ impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
                 sha256
             }
         )
+    }
+    async fn save_backup_part(&self, run: &RunId, seq: u64, part: &str) -> AdapterResult<()> {
+        call!(self, SaveBackupPart { run, seq, part })
+    }
+    async fn seal_backup(&self, run: &RunId, parts: u64, sha256: &str) -> AdapterResult<()> {
+        call!(self, SealBackup { run, parts, sha256 })
     }
 }
 

@@ -89,6 +89,13 @@ pub enum Op<'a> {
     LoadReports(&'a RunId),
     /// A run's journaled backup artifact.
     LoadBackup(&'a RunId),
+    /// One part of a run's journaled backup artifact, by its index.
+    LoadBackupPart {
+        /// The run.
+        run: &'a RunId,
+        /// The part's index, from 0.
+        part: u64,
+    },
     /// Every lease, with the store's clock.
     LoadLeases,
     /// Creates documents or replaces their bodies, all or none.
@@ -137,6 +144,24 @@ pub enum Op<'a> {
         /// The artifact's text.
         artifact: &'a str,
         /// Its sha256.
+        sha256: &'a str,
+    },
+    /// Journals one part of a run's backup artifact, before the backup is sealed.
+    SaveBackupPart {
+        /// The run.
+        run: &'a RunId,
+        /// The part's place among the run's journaled parts, from 0.
+        seq: u64,
+        /// The part's text (whole lines).
+        part: &'a str,
+    },
+    /// Makes the parts journaled for a run the run's backup.
+    SealBackup {
+        /// The run.
+        run: &'a RunId,
+        /// How many parts the artifact has.
+        parts: u64,
+        /// The sha256 of the parts concatenated in order.
         sha256: &'a str,
     },
     /// Compare-and-set fence.
@@ -236,6 +261,7 @@ pub enum OpKind {
     LoadPlan,
     LoadReports,
     LoadBackup,
+    LoadBackupPart,
     LoadLeases,
     PutDocuments,
     SyncSource,
@@ -245,6 +271,8 @@ pub enum OpKind {
     SavePlan,
     SaveReport,
     SaveBackup,
+    SaveBackupPart,
+    SealBackup,
     Fence,
     WriteUnits,
     Enact,
@@ -312,7 +340,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 36] = {
+pub const OPS: [OpSpec; 39] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -341,6 +369,7 @@ pub const OPS: [OpSpec; 36] = {
         spec(K::LoadPlan, "load_plan", R::Plans, A::Read),
         spec(K::LoadReports, "load_reports", R::Journal, A::Read),
         spec(K::LoadBackup, "load_backup", R::Journal, A::Read),
+        spec(K::LoadBackupPart, "load_backup_part", R::Journal, A::Read),
         spec(K::LoadLeases, "load_leases", R::Leases, A::Read),
         spec(K::PutDocuments, "put_documents", R::Admin, A::Write),
         spec(K::SyncSource, "sync_source", R::Admin, A::Write),
@@ -355,6 +384,13 @@ pub const OPS: [OpSpec; 36] = {
         spec(K::SavePlan, "save_plan", R::Plans, A::ClaimedWrite),
         spec(K::SaveReport, "save_report", R::Journal, A::Write),
         spec(K::SaveBackup, "save_backup", R::Journal, A::ClaimedWrite),
+        spec(
+            K::SaveBackupPart,
+            "save_backup_part",
+            R::Journal,
+            A::ClaimedWrite,
+        ),
+        spec(K::SealBackup, "seal_backup", R::Journal, A::ClaimedWrite),
         spec(K::Fence, "fence", R::Cuts, A::ClaimedWrite),
         spec(K::WriteUnits, "write_units", R::Cuts, A::ClaimedWrite),
         spec(K::Enact, "enact", R::Cuts, A::ClaimedWrite),
@@ -428,6 +464,7 @@ impl Op<'_> {
             Op::LoadPlan(_) => OpKind::LoadPlan,
             Op::LoadReports(_) => OpKind::LoadReports,
             Op::LoadBackup(_) => OpKind::LoadBackup,
+            Op::LoadBackupPart { .. } => OpKind::LoadBackupPart,
             Op::LoadLeases => OpKind::LoadLeases,
             Op::PutDocuments(_) => OpKind::PutDocuments,
             Op::SyncSource { .. } => OpKind::SyncSource,
@@ -437,6 +474,8 @@ impl Op<'_> {
             Op::SavePlan { .. } => OpKind::SavePlan,
             Op::SaveReport { .. } => OpKind::SaveReport,
             Op::SaveBackup { .. } => OpKind::SaveBackup,
+            Op::SaveBackupPart { .. } => OpKind::SaveBackupPart,
+            Op::SealBackup { .. } => OpKind::SealBackup,
             Op::Fence { .. } => OpKind::Fence,
             Op::WriteUnits { .. } => OpKind::WriteUnits,
             Op::Enact { .. } => OpKind::Enact,
@@ -457,6 +496,8 @@ impl Op<'_> {
             | Op::SetRunStatus { run, .. }
             | Op::SavePlan { run, .. }
             | Op::SaveBackup { run, .. }
+            | Op::SaveBackupPart { run, .. }
+            | Op::SealBackup { run, .. }
             | Op::Fence { run, .. }
             | Op::WriteUnits { run, .. }
             | Op::Enact { run, .. }

@@ -38,6 +38,8 @@ pub(crate) struct Store {
     plans: BTreeMap<RunId, Plan>,
     reports: BTreeMap<RunId, Vec<String>>,
     backups: BTreeMap<RunId, StoredBackup>,
+    /// Backups journaled by parts, by run and place (kept after the seal, to compare).
+    backup_parts: BTreeMap<RunId, BTreeMap<u64, String>>,
     /// Run leases (journal state, not in the census).
     leases: BTreeMap<RunId, Lease>,
     /// The logical clock leases expire against, in milliseconds.
@@ -455,6 +457,11 @@ impl Store {
         self.backups.get(run).cloned()
     }
 
+    /// The simulator keeps an artifact whole: it is part 0, and there is no other.
+    pub(crate) fn load_backup_part(&self, run: &RunId, part: u64) -> Option<StoredBackup> {
+        (part == 0).then(|| self.load_backup(run)).flatten()
+    }
+
     pub(crate) fn load_leases(&self) -> LeaseView {
         LeaseView {
             now_ms: self.clock_ms,
@@ -630,6 +637,65 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    pub(crate) fn save_backup_part(
+        &mut self,
+        run: &RunId,
+        seq: u64,
+        part: &str,
+    ) -> AdapterResult<()> {
+        if !self.runs.contains_key(run) {
+            return Err(run_not_found(run));
+        }
+        let parts = self.backup_parts.entry(run.clone()).or_default();
+        if let Some(sealed) = self.backups.get(run) {
+            // A sealed backup never changes: only the very same part passes.
+            return match parts.get(&seq) {
+                Some(text) if text == part => Ok(()),
+                _ => Err(backup_conflict(
+                    run,
+                    &sealed.sha256,
+                    &format!("another part {seq}"),
+                )),
+            };
+        }
+        parts.insert(seq, part.to_owned());
+        Ok(())
+    }
+
+    pub(crate) fn seal_backup(
+        &mut self,
+        run: &RunId,
+        parts: u64,
+        sha256: &str,
+    ) -> AdapterResult<()> {
+        if !self.runs.contains_key(run) {
+            return Err(run_not_found(run));
+        }
+        match self.backups.get(run) {
+            Some(existing) if existing.sha256 == sha256 => return Ok(()),
+            Some(existing) => return Err(backup_conflict(run, &existing.sha256, sha256)),
+            None => {}
+        }
+        let journaled = self.backup_parts.entry(run.clone()).or_default();
+        journaled.retain(|seq, _| *seq < parts);
+        if journaled.len() as u64 != parts {
+            return Err(AdapterError::Invalid(format!(
+                "the backup of run `{run}` cannot be sealed: {} of its {parts} parts are \
+                 journaled; journal every part first",
+                journaled.len()
+            )));
+        }
+        let artifact = journaled.values().map(String::as_str).collect::<String>();
+        self.backups.insert(
+            run.clone(),
+            StoredBackup {
+                artifact,
+                sha256: sha256.to_owned(),
+            },
+        );
+        Ok(())
     }
 
     pub(crate) fn fence(
@@ -905,6 +971,7 @@ impl Store {
             Op::LoadPlan(run) => Reply::Plan(self.load_plan(run)),
             Op::LoadReports(run) => Reply::Reports(self.load_reports(run)),
             Op::LoadBackup(run) => Reply::Backup(self.load_backup(run)),
+            Op::LoadBackupPart { run, part } => Reply::Backup(self.load_backup_part(run, part)),
             Op::LoadLeases => Reply::Leases(self.load_leases()),
             Op::PutDocuments(documents) => Reply::Documents(self.put_documents(documents)?),
             Op::SyncSource { .. } => return Err(no_source()),
@@ -918,6 +985,8 @@ impl Store {
                 artifact,
                 sha256,
             } => self.save_backup(run, artifact, sha256)?.into(),
+            Op::SaveBackupPart { run, seq, part } => self.save_backup_part(run, seq, part)?.into(),
+            Op::SealBackup { run, parts, sha256 } => self.seal_backup(run, parts, sha256)?.into(),
             Op::Fence { run, expectations } => self.fence(run, expectations)?.into(),
             Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
             Op::Enact { run, expectations } => Reply::Count(self.enact(run, expectations)?),

@@ -67,6 +67,7 @@ macro_rules! contract_suite {
             put_documents_is_all_or_nothing_and_refuses_ids_no_store_may_hold,
             journaled_backups_round_trip_once,
             a_backup_of_many_megabytes_round_trips,
+            a_backup_journaled_by_parts_is_one_backup_once_sealed,
             active_units_pages_read_every_active_unit_once_in_order,
             an_active_units_page_never_stitches_two_generations,
             heads_pages_read_every_document_once_in_order,
@@ -335,9 +336,107 @@ pub async fn a_backup_of_many_megabytes_round_trips(store: &dyn LiveExecutionAda
     ok(store.save_backup(&r, &artifact, &sha).await, "save again");
     let stored = ok(store.load_backup(&r).await, "load").map(|s| (s.sha256, s.artifact));
     assert!(
-        stored == Some((sha, artifact)),
+        stored == Some((sha.clone(), artifact.clone())),
         "the backup read back is the backup saved"
     );
+    // Read a part at a time, it is the same text, every part carrying the recorded sha256.
+    let mut parts = String::new();
+    for part in 0.. {
+        let Some(read) = ok(store.load_backup_part(&r, part).await, "part") else {
+            assert!(part > 0, "part 0 exists for a journaled backup");
+            break;
+        };
+        assert_eq!(read.sha256, sha, "part {part}'s sha256");
+        parts.push_str(&read.artifact);
+    }
+    assert!(
+        parts == artifact,
+        "the parts concatenated are the backup saved"
+    );
+    let none = begun(store, "r-no-backup").await;
+    assert_eq!(
+        ok(store.load_backup_part(&none, 0).await, "no backup"),
+        None
+    );
+}
+
+/// A backup journaled a part at a time does not exist until sealed; a part may be journaled
+/// again before the seal (the later text wins), parts after the sealed count are dropped, a
+/// missing part cannot be sealed; once sealed it reads back (whole and by parts) as the parts
+/// concatenated, and only the same parts and seal pass again.
+pub async fn a_backup_journaled_by_parts_is_one_backup_once_sealed(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let nowhere = run("r-nowhere");
+    error(
+        store.save_backup_part(&nowhere, 0, "x\n").await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "part of no run",
+    );
+    let r = begun(store, "r-parts").await;
+    let parts = [
+        "{\"header\":1}\n",
+        "{\"id\":\"Điều 1\"}\n",
+        "{\"id\":\"Điều 2\"}\n",
+    ];
+    let artifact = parts.concat();
+    let sha = sha256_hex(artifact.as_bytes());
+    ok(
+        store.save_backup_part(&r, 0, "stale\n").await,
+        "part 0, stale",
+    );
+    ok(
+        store.save_backup_part(&r, 3, "abandoned\n").await,
+        "part 3, abandoned",
+    );
+    assert_eq!(
+        ok(store.load_backup(&r).await, "load"),
+        None,
+        "no backup before the seal"
+    );
+    for (seq, part) in (0u64..).zip(parts).skip(1) {
+        ok(store.save_backup_part(&r, seq, part).await, "part");
+    }
+    ok(
+        store.save_backup_part(&r, 0, parts[0]).await,
+        "part 0 again",
+    );
+    error(
+        store.seal_backup(&r, 5, &sha).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "a missing part",
+    );
+    ok(store.seal_backup(&r, 3, &sha).await, "seal");
+    ok(store.seal_backup(&r, 3, &sha).await, "seal again");
+    ok(
+        store.save_backup_part(&r, 1, parts[1]).await,
+        "the same part again",
+    );
+    error(
+        store.save_backup_part(&r, 1, "other\n").await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "another part after the seal",
+    );
+    error(
+        store.seal_backup(&r, 3, &sha256_hex(b"other")).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "another seal",
+    );
+    let stored = ok(store.load_backup(&r).await, "load");
+    assert_eq!(
+        stored.map(|s| (s.artifact, s.sha256)),
+        Some((artifact.clone(), sha.clone()))
+    );
+    let mut read = String::new();
+    for part in 0.. {
+        match ok(store.load_backup_part(&r, part).await, "part") {
+            Some(stored) => read.push_str(&stored.artifact),
+            None => break,
+        }
+    }
+    assert_eq!(read, artifact, "read by parts");
+    // Journal state: never in the census.
+    assert_census_is_canonical(store).await;
 }
 
 /// Fences, writes `pieces` units per document and enacts `documents` as `generation`, expecting

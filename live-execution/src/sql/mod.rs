@@ -821,6 +821,9 @@ macro_rules! dispatch {
             Op::LoadPlan(run) => $ops::load_plan($pool, run).await.map(Reply::Plan),
             Op::LoadReports(run) => $ops::load_reports($pool, run).await.map(Reply::Reports),
             Op::LoadBackup(run) => $ops::load_backup($pool, run).await.map(Reply::Backup),
+            Op::LoadBackupPart { run, part } => $ops::load_backup_part($pool, run, part)
+                .await
+                .map(Reply::Backup),
             Op::LoadLeases => $ops::load_leases($pool).await.map(Reply::Leases),
             Op::SyncSource { scope, every_row } => {
                 $ops::sync_source($pool, $source, scope, every_row)
@@ -852,6 +855,16 @@ macro_rules! dispatch {
             } => $ops::save_backup($pool, run, artifact, sha256, claim)
                 .await
                 .map(|()| Reply::Done),
+            Op::SaveBackupPart { run, seq, part } => {
+                $ops::save_backup_part($pool, run, seq, part, claim)
+                    .await
+                    .map(|()| Reply::Done)
+            }
+            Op::SealBackup { run, parts, sha256 } => {
+                $ops::seal_backup($pool, run, parts, sha256, claim)
+                    .await
+                    .map(|()| Reply::Done)
+            }
             Op::Fence { run, expectations } => $ops::fence($pool, run, expectations, claim)
                 .await
                 .map(|()| Reply::Done),

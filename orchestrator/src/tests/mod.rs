@@ -338,7 +338,35 @@ fn journaling_mock_with_heads(
         );
         Ok(())
     });
-    answer!(mock, Op::LoadBackup(run) => Ok(lock(&backups).get(run).cloned()));
+    // Or a part at a time, then sealed.
+    let parts: Arc<Mutex<BTreeMap<(RunId, u64), String>>> = Arc::default();
+    let p = parts.clone();
+    answer!(mock, Op::SaveBackupPart { run, seq, part } => {
+        lock(&p).insert((run.clone(), seq), part.to_owned());
+        Ok(())
+    });
+    let (b, l) = (backups.clone(), log.clone());
+    answer!(mock, Op::SealBackup { run, parts: count, sha256 } => {
+        l.push(format!("journal backup {run}"));
+        let parts = lock(&parts);
+        let artifact = (0..count)
+            .map(|seq| parts.get(&(run.clone(), seq)).cloned().unwrap_or_default())
+            .collect();
+        lock(&b).insert(
+            run.clone(),
+            StoredBackup {
+                artifact,
+                sha256: sha256.to_owned(),
+            },
+        );
+        Ok(())
+    });
+    let b = backups.clone();
+    answer!(mock, Op::LoadBackup(run) => Ok(lock(&b).get(run).cloned()));
+    // The mock keeps a backup whole: it is part 0.
+    answer!(mock, Op::LoadBackupPart { run, part } => {
+        Ok(lock(&backups).get(run).cloned().filter(|_| part == 0))
+    });
     answer!(mock, Op::LoadHeads(_) => Ok(heads.clone()));
     // The runner journals each invocation's report; kept nowhere here (the log is the phases').
     answer!(mock, Op::SaveReport { .. } => Ok(()));

@@ -1,12 +1,17 @@
 //! Phase 1 of five, **backup**: before anything is mutated, snapshots every row the run may
 //! touch (each scoped document, its generation records and its active units; the scope's heads
-//! first, then the bodies `batch_documents` at a time, never the whole scope's in one read) together with the
-//! census of those documents and the store's change mark (read in one snapshot: what changed
-//! anywhere in the store since is what the store's change log lists after the mark), and writes it as one backup artifact through the run's
+//! first, then the bodies `batch_documents` at a time, never the whole scope's in one read)
+//! together with the census of those documents and the store's change mark (read in one
+//! snapshot: what changed anywhere in the store since is what the store's change log lists after
+//! the mark), and writes it as one backup artifact through the run's
 //! [`BackupStore`](iu_cutter_phase_core::BackupStore) (JSON Lines with a sha256 manifest, written
-//! atomically). Later phases read the backup, never the live rows, as the truth of the pre-run
-//! state: cut-leg-a fences from it, write-verify checks losslessness and the census against it,
-//! lifecycle-enact enacts against it, and rollback restores it.
+//! atomically), each batch's snapshots written before the next batch is read
+//! ([`BackupSink`](iu_cutter_phase_core::BackupSink)). The header, the artifact's first line,
+//! holds the census: a document that vanishes before its batch is read has the backup taken
+//! again, of the documents left. Later phases read the backup, never the live rows, as the truth
+//! of the pre-run state, a batch of documents at a time: cut-leg-a fences from it, write-verify
+//! checks losslessness and the census against it, lifecycle-enact enacts against it, and
+//! rollback restores it.
 //!
 //! The phase reads the store and journals the backup (in the store and as a file export). It is
 //! idempotent in the strongest sense: once a backup exists for the run it is reused, never
@@ -14,7 +19,7 @@
 //! whose body no longer hashes to its recorded sha256 (edited by raw SQL around the store) blocks
 //! the run here, before anything is saved or fenced: such a row is no trustworthy pre-run state.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, Evidence, RunId,
@@ -37,20 +42,23 @@ impl Backup {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        if let Some((backup, receipt)) = ctx.backups.load(&run).await? {
+        if let Some(reader) = ctx.backups.open(&run).await? {
+            // Read through (checked against its manifest, counted), never held whole.
+            let head = reader.head().clone();
+            let receipt = reader.check().await?;
             tracing::info!(run = %run, sha256 = %receipt.sha256, "reusing the run's backup");
-            let evidence = evidence(&backup, &receipt);
-            ctx.set_backup(Arc::new(backup));
+            let evidence = evidence(&head, &receipt);
+            ctx.set_backup_head(head);
             return Ok(evidence);
         }
 
         let opening = ctx.take_opening_census();
-        // The heads first (no bodies), then the bodies a batch of documents at a time: a
-        // single read of the whole scope would hold every body twice (the rows and the
-        // documents) on top of the backup itself.
+        // The heads first (no bodies), then the bodies a batch of documents at a time, each
+        // batch written to the backup before the next is read: neither the scope's bodies nor
+        // the artifact is ever whole in memory.
         let mut heads = ctx.store().load_heads(&ctx.record.scope).await?;
         heads.sort_by(|a, b| a.id.cmp(&b.id));
-        let ids: Vec<DocumentId> = heads.into_iter().map(|head| head.id).collect();
+        let mut ids: Vec<DocumentId> = heads.into_iter().map(|head| head.id).collect();
         // The runner's opening scope census, when it took one moments ago over exactly these
         // documents (nothing of this run has mutated the store since); otherwise (a document
         // entered or left the scope meanwhile, or a resumed backup) one of these documents now.
@@ -58,52 +66,78 @@ impl Backup {
             Some(census) if census.census.per_document.keys().eq(ids.iter()) => census,
             _ => ctx.store().scope_census(&ids).await?,
         };
-        let snapshots = snapshots(ctx, &run, &ids).await?;
-        if !ids.iter().eq(snapshots.iter().map(|s| &s.document.id)) {
-            // A document vanished between the heads and its batch: the census of those kept.
-            let kept: Vec<DocumentId> = snapshots.iter().map(|s| s.document.id.clone()).collect();
-            census = ctx.store().scope_census(&kept).await?;
+        loop {
+            let head = BackupArtifact {
+                schema_version: SCHEMA_VERSION,
+                run: run.clone(),
+                census: census.census,
+                mark: Some(census.mark),
+                entries: Some(census.entries),
+                documents: Vec::new(),
+            };
+            match write_snapshots(ctx, &head, &ids).await? {
+                Written::All(receipt) => {
+                    tracing::info!(
+                        run = %run,
+                        sha256 = %receipt.sha256,
+                        documents = receipt.documents,
+                        units = receipt.units,
+                        location = %receipt.location,
+                        "backup written"
+                    );
+                    let evidence = evidence(&head, &receipt);
+                    // The later phases read the documents back by parts.
+                    ctx.set_backup_head(head);
+                    return Ok(evidence);
+                }
+                // A document vanished between the heads and its batch: the header (written
+                // first) holds the census, so the backup is taken again, of those left, with
+                // their census (each time one document fewer at least).
+                Written::Vanished(kept) => {
+                    census = ctx.store().scope_census(&kept).await?;
+                    ids = kept;
+                }
+            }
         }
-        let backup = BackupArtifact {
-            schema_version: SCHEMA_VERSION,
-            run: run.clone(),
-            census: census.census,
-            mark: Some(census.mark),
-            entries: Some(census.entries),
-            documents: snapshots,
-        };
-        let receipt = ctx.backups.save(&backup).await?;
-        tracing::info!(
-            run = %run,
-            sha256 = %receipt.sha256,
-            documents = receipt.documents,
-            units = receipt.units,
-            location = %receipt.location,
-            "backup written"
-        );
-        let evidence = evidence(&backup, &receipt);
-        ctx.set_backup(Arc::new(backup));
-        Ok(evidence)
     }
 }
 
-/// The snapshot of each of `ids` (in id order) that still exists: its document read with those
-/// of its batch (`RunContext::batch_documents`), its generation records and its active units.
+/// What [`write_snapshots`] did.
+enum Written {
+    /// Every document was written: the backup's receipt.
+    All(BackupReceipt),
+    /// Some documents no longer exist: nothing was saved; these are the ones left.
+    Vanished(Vec<DocumentId>),
+}
+
+/// Writes the backup whose header is `head`, of the snapshot of each of `ids` (in id order): its
+/// document read with those of its batch (`RunContext::batch_documents`), its generation records
+/// and its active units, a batch written before the next is read.
 #[allow(clippy::result_large_err)] // `PhaseError` carries its `Gap` inline on purpose.
-async fn snapshots(
+async fn write_snapshots(
     ctx: &RunContext,
-    run: &RunId,
+    head: &BackupArtifact,
     ids: &[DocumentId],
-) -> Result<Vec<DocumentSnapshot>, PhaseError> {
+) -> Result<Written, PhaseError> {
     let total = ids.len() as u64;
-    let mut snapshots = Vec::with_capacity(ids.len());
+    let mut done = 0u64;
+    let mut sink = ctx.backups.create(head).await?;
     for batch in ctx.batch_documents.read_chunks(ids) {
         ctx.check_cancelled()?;
         let mut documents = ctx.store().load_scope(&Scope::Ids(batch.to_vec())).await?;
         documents.sort_by(|a, b| a.id.cmp(&b.id));
+        if !batch.iter().eq(documents.iter().map(|d| &d.id)) {
+            let found: BTreeSet<&DocumentId> = documents.iter().map(|d| &d.id).collect();
+            let vanished: BTreeSet<&DocumentId> =
+                batch.iter().filter(|id| !found.contains(id)).collect();
+            let kept = ids.iter().filter(|id| !vanished.contains(id)).cloned();
+            // The unfinished sink is dropped: no backup.
+            return Ok(Written::Vanished(kept.collect()));
+        }
+        let mut snapshots = Vec::with_capacity(documents.len());
         for document in documents {
             ctx.check_cancelled()?;
-            check_recorded_hash(run, &document)?;
+            check_recorded_hash(&head.run, &document)?;
             let generations = ctx.store().generations(&document.id).await?;
             let active_units = ctx.store().active_units(&document.id).await?;
             snapshots.push(DocumentSnapshot {
@@ -111,10 +145,13 @@ async fn snapshots(
                 generations,
                 active_units,
             });
-            ctx.progress(names::BACKUP, snapshots.len() as u64, total);
+            done += 1;
+            ctx.progress(names::BACKUP, done, total);
         }
+        sink.write(&snapshots).await?;
     }
-    Ok(snapshots)
+    ctx.check_cancelled()?;
+    Ok(Written::All(sink.finish().await?))
 }
 
 /// A document whose body no longer hashes to its recorded sha256 was edited around the store

@@ -12,9 +12,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, ChangeMark, DocumentId, DocumentSnapshot, Journal,
-    LiveExecutionAdapter, RunId, Sha256Hasher, sha256_hex,
+    LiveExecutionAdapter, RunId, Sha256Hasher, StoredBackup, sha256_hex,
 };
 use serde::{Deserialize, Serialize};
+
+mod reader;
+mod writer;
+
+pub use reader::{ArtifactParts, BackupReader};
+pub use writer::BackupSink;
 
 /// Why a backup could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +95,37 @@ pub trait BackupStore: Send + Sync {
     /// Reads a run's backup, checked against its manifest; `None` if there is none.
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError>;
 
+    /// Opens a run's backup to read it by parts ([`BackupReader`]): its header now, its
+    /// documents a batch at a time, checked against its manifest as they are read; `None` if
+    /// there is none. The default reads the whole backup first ([`load`](Self::load)); the
+    /// stores here never hold more than a part.
+    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+        let Some((backup, receipt)) = self.load(run).await? else {
+            return Ok(None);
+        };
+        // Checked by `load`; encoded again, so hashed again.
+        let bytes = encode_backup(&backup);
+        let sha256 = sha256_hex(&bytes);
+        drop(backup);
+        let parts = Box::new(reader::InMemory(Some(bytes)));
+        BackupReader::open(run, sha256, receipt.location, parts)
+            .await
+            .map(Some)
+    }
+
+    /// Starts writing the backup whose header is `head` (its `documents`, if any, are not
+    /// written: they follow by [`BackupSink::write`], a batch at a time). Nothing is the run's
+    /// backup until [`BackupSink::finish`]. The default collects the documents and saves the
+    /// backup whole ([`save`](Self::save)); the stores here never hold more than a batch.
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut backup = head.clone();
+        backup.documents = Vec::new();
+        Ok(Box::new(writer::Collect {
+            store: self,
+            backup,
+        }))
+    }
+
     /// Checks that a backup can be written now, before a run's first mutation: a read-only or
     /// full backup directory must stop the run before it has touched the store. The default
     /// (stores in memory) has nothing to check.
@@ -159,28 +196,36 @@ pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<Str
 
 /// Parses an artifact produced by [`encode_backup`].
 pub fn decode_backup(run: &RunId, bytes: &[u8]) -> Result<Backup, BackupError> {
-    let mut decoder = Decoder::new(run);
+    let mut decoder = Decoder::new(run.clone());
+    let mut documents = Vec::new();
     for line in bytes.split(|b| *b == b'\n') {
-        decoder.line(line)?;
+        documents.extend(decoder.line(line)?);
     }
-    decoder.finish()
+    let mut backup = decoder.take_head()?;
+    backup.documents = documents;
+    Ok(backup)
 }
 
 /// Parses an artifact a line at a time: its non-empty lines are the header, then one
 /// [`DocumentSnapshot`] each.
-struct Decoder<'r> {
-    run: &'r RunId,
+struct Decoder {
+    run: RunId,
     header: Option<Header>,
-    documents: Vec<DocumentSnapshot>,
+    /// Non-empty lines seen, the header's included.
+    lines: usize,
 }
 
-impl<'r> Decoder<'r> {
-    fn new(run: &'r RunId) -> Self {
+impl Decoder {
+    fn new(run: RunId) -> Self {
         Decoder {
             run,
             header: None,
-            documents: Vec::new(),
+            lines: 0,
         }
+    }
+
+    fn run(&self) -> &RunId {
+        &self.run
     }
 
     fn malformed(&self, detail: String) -> BackupError {
@@ -190,36 +235,38 @@ impl<'r> Decoder<'r> {
         }
     }
 
-    /// One line, its `\n` stripped or not.
-    fn line(&mut self, line: &[u8]) -> Result<(), BackupError> {
+    /// One line, its `\n` stripped or not: the document snapshot it holds, if it is not the
+    /// header (or empty).
+    fn line(&mut self, line: &[u8]) -> Result<Option<DocumentSnapshot>, BackupError> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         if line.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        if self.header.is_none() {
+        self.lines += 1;
+        if self.lines == 1 {
             let header =
                 serde_json::from_slice(line).map_err(|e| self.malformed(format!("header: {e}")))?;
             self.header = Some(header);
-            return Ok(());
+            return Ok(None);
         }
-        let snapshot = serde_json::from_slice::<DocumentSnapshot>(line)
-            .map_err(|e| self.malformed(format!("line {}: {e}", self.documents.len() + 2)))?;
-        self.documents.push(snapshot);
-        Ok(())
+        serde_json::from_slice::<DocumentSnapshot>(line)
+            .map(Some)
+            .map_err(|e| self.malformed(format!("line {}: {e}", self.lines)))
     }
 
-    fn finish(self) -> Result<Backup, BackupError> {
-        let header = self.header.ok_or_else(|| BackupError::Malformed {
-            run: self.run.clone(),
-            detail: "empty file".into(),
-        })?;
+    /// The backup the header describes, without documents (taken once).
+    fn take_head(&mut self) -> Result<Backup, BackupError> {
+        let header = self
+            .header
+            .take()
+            .ok_or_else(|| self.malformed("empty file".into()))?;
         Ok(Backup {
             schema_version: header.schema_version,
             run: header.run,
             census: header.census,
             mark: header.mark,
             entries: header.entries,
-            documents: self.documents,
+            documents: Vec::new(),
         })
     }
 }
@@ -232,7 +279,8 @@ fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, Stri
     let file = std::fs::File::open(path).map_err(io_error("read", path))?;
     let mut reader = std::io::BufReader::new(file);
     let mut hasher = Sha256Hasher::new();
-    let mut decoder = Decoder::new(run);
+    let mut decoder = Decoder::new(run.clone());
+    let mut documents = Vec::new();
     let mut parsed = Ok(());
     let mut line = Vec::new();
     loop {
@@ -246,7 +294,9 @@ fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, Stri
         hasher.update(&line);
         if parsed.is_ok() {
             // After the first error, the rest is only hashed: tampering says more than parsing.
-            parsed = decoder.line(&line);
+            parsed = decoder
+                .line(&line)
+                .map(|snapshot| documents.extend(snapshot));
         }
     }
     let found = hasher.finish().hex();
@@ -258,7 +308,9 @@ fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, Stri
         });
     }
     parsed?;
-    Ok((decoder.finish()?, found))
+    let mut backup = decoder.take_head()?;
+    backup.documents = documents;
+    Ok((backup, found))
 }
 
 fn receipt(backup: &Backup, sha256: String, location: String) -> BackupReceipt {
@@ -298,6 +350,16 @@ impl MemoryBackupStore {
 
 #[async_trait]
 impl BackupStore for MemoryBackupStore {
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut bytes = Vec::new();
+        let lines = writer::Lines::header(head, &mut bytes)?;
+        Ok(Box::new(writer::MemorySink {
+            artifacts: &self.artifacts,
+            bytes,
+            lines,
+        }))
+    }
+
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let bytes = encode_backup(backup);
         let sha = sha256_hex(&bytes);
@@ -336,6 +398,25 @@ impl BackupStore for MemoryBackupStore {
         let receipt = receipt(&backup, found, "memory".into());
         Ok(Some((backup, receipt)))
     }
+
+    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+        let entry = self
+            .artifacts
+            .lock()
+            .map_err(|_| BackupError::Malformed {
+                run: run.clone(),
+                detail: "memory store poisoned".into(),
+            })?
+            .get(run)
+            .cloned();
+        let Some((bytes, expected)) = entry else {
+            return Ok(None);
+        };
+        let parts = Box::new(reader::InMemory(Some(bytes)));
+        BackupReader::open(run, expected, "memory".into(), parts)
+            .await
+            .map(Some)
+    }
 }
 
 /// Backups as files in a directory: `<run>.backup.jsonl` and `<run>.manifest.json`, mode 0600.
@@ -364,6 +445,25 @@ impl DirBackupStore {
             self.dir.join(format!("{run}.backup.jsonl")),
             self.dir.join(format!("{run}.manifest.json")),
         ))
+    }
+}
+
+impl DirBackupStore {
+    /// The manifest of `run`'s backup; `None` if it has none (a backup without a manifest does
+    /// not exist).
+    fn manifest(&self, run: &RunId) -> Result<Option<Manifest>, BackupError> {
+        let (_, manifest_path) = self.paths(run)?;
+        let manifest_bytes = match std::fs::read(&manifest_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("read", &manifest_path)(e)),
+        };
+        serde_json::from_slice(&manifest_bytes)
+            .map(Some)
+            .map_err(|e| BackupError::Malformed {
+                run: run.clone(),
+                detail: format!("manifest: {e}"),
+            })
     }
 }
 
@@ -474,6 +574,10 @@ impl BackupStore for DirBackupStore {
         removed.map_err(io_error("remove the probe", &probe))
     }
 
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        Ok(Box::new(writer::DirSink::create(self, head)?))
+    }
+
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let (data_path, manifest_path) = self.paths(&backup.run)?;
         create_private_dir(&self.dir).map_err(io_error("create the directory for", &self.dir))?;
@@ -497,20 +601,29 @@ impl BackupStore for DirBackupStore {
     }
 
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
-        let (data_path, manifest_path) = self.paths(run)?;
-        let manifest_bytes = match std::fs::read(&manifest_path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error("read", &manifest_path)(e)),
+        let (data_path, _) = self.paths(run)?;
+        let Some(manifest) = self.manifest(run)? else {
+            return Ok(None);
         };
-        let manifest: Manifest =
-            serde_json::from_slice(&manifest_bytes).map_err(|e| BackupError::Malformed {
-                run: run.clone(),
-                detail: format!("manifest: {e}"),
-            })?;
         let (backup, found) = read_backup(run, &data_path, &manifest.sha256)?;
         let receipt = receipt(&backup, found, data_path.display().to_string());
         Ok(Some((backup, receipt)))
+    }
+
+    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+        let (data_path, _) = self.paths(run)?;
+        let Some(manifest) = self.manifest(run)? else {
+            return Ok(None);
+        };
+        let file = std::fs::File::open(&data_path).map_err(io_error("read", &data_path))?;
+        let location = data_path.display().to_string();
+        let parts = reader::FileParts {
+            file,
+            path: data_path,
+        };
+        BackupReader::open(run, manifest.sha256, location, Box::new(parts))
+            .await
+            .map(Some)
     }
 }
 
@@ -531,6 +644,27 @@ impl JournalBackupStore {
         JournalBackupStore { adapter, export }
     }
 
+    /// Part 0 of `run`'s journaled backup; `None` when the store holds none.
+    async fn first_part(&self, run: &RunId) -> Result<Option<StoredBackup>, BackupError> {
+        self.adapter
+            .load_backup_part(run, 0)
+            .await
+            .map_err(|e| Self::journal_error(run, e))
+    }
+
+    /// A reader of `run`'s journaled backup, whose part 0 is `first`: the store's rows are read
+    /// one at a time as the reader needs them.
+    async fn reader(&self, run: &RunId, first: StoredBackup) -> Result<BackupReader, BackupError> {
+        let parts = reader::JournalParts {
+            adapter: Arc::clone(&self.adapter),
+            run: run.clone(),
+            first: Some(first.artifact),
+            next: 1,
+        };
+        let location = "the store's journal".to_owned();
+        BackupReader::open(run, first.sha256, location, Box::new(parts)).await
+    }
+
     fn journal_error(run: &RunId, error: AdapterError) -> BackupError {
         BackupError::Journal {
             run: run.clone(),
@@ -549,56 +683,43 @@ impl std::fmt::Debug for JournalBackupStore {
 
 #[async_trait]
 impl BackupStore for JournalBackupStore {
+    /// Journals the backup a part at a time, then seals it ([`BackupSink`]): its whole text is
+    /// never built.
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
-        let bytes = encode_backup(backup);
-        let sha = sha256_hex(&bytes);
-        let text = String::from_utf8(bytes).map_err(|e| BackupError::Malformed {
-            run: backup.run.clone(),
-            detail: format!("not UTF-8: {e}"),
-        })?;
-        self.adapter
-            .save_backup(&backup.run, &text, &sha)
-            .await
-            .map_err(|e| Self::journal_error(&backup.run, e))?;
-        // Not kept beside the export's encoding.
-        drop(text);
-        let exported = self.export.save(backup).await?;
-        if exported.sha256 != sha {
-            return Err(BackupError::Tampered {
-                run: backup.run.clone(),
-                expected: sha,
-                found: exported.sha256,
-            });
-        }
-        Ok(receipt(
-            backup,
-            sha,
-            format!("the store's journal, exported to {}", exported.location),
-        ))
+        let mut sink = self.create(backup).await?;
+        sink.write(&backup.documents).await?;
+        sink.finish().await
+    }
+
+    async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut part = Vec::new();
+        let lines = writer::Lines::header(head, &mut part)?;
+        let export = self.export.create(head).await?;
+        Ok(Box::new(writer::JournalSink {
+            adapter: Arc::clone(&self.adapter),
+            export,
+            lines,
+            part,
+            seq: 0,
+        }))
     }
 
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
-        let stored = self
-            .adapter
-            .load_backup(run)
-            .await
-            .map_err(|e| Self::journal_error(run, e))?;
-        let Some(stored) = stored else {
+        let Some(first) = self.first_part(run).await? else {
             return self.export.load(run).await;
         };
-        let found = sha256_hex(stored.artifact.as_bytes());
-        if found != stored.sha256 {
-            return Err(BackupError::Tampered {
-                run: run.clone(),
-                expected: stored.sha256,
-                found,
-            });
-        }
-        let backup = decode_backup(run, stored.artifact.as_bytes())?;
-        // Not kept beside the backup it decoded to.
-        drop(stored);
-        let receipt = receipt(&backup, found, "the store's journal".into());
+        let reader = self.reader(run, first).await?;
+        let location = reader.location().to_owned();
+        let (backup, found) = reader.into_backup().await?;
+        let receipt = receipt(&backup, found, location);
         Ok(Some((backup, receipt)))
+    }
+
+    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+        let Some(first) = self.first_part(run).await? else {
+            return self.export.open(run).await;
+        };
+        self.reader(run, first).await.map(Some)
     }
 
     async fn preflight(&self) -> Result<(), BackupError> {
@@ -643,6 +764,8 @@ mod tests {
         let (loaded, loaded_receipt) = store.load(&RunId::new("run-1")).await?.ok_or("missing")?;
         assert_eq!(loaded, original);
         assert_eq!(loaded_receipt.sha256, receipt.sha256);
+        let opened = store.open(&RunId::new("run-1")).await?.ok_or("missing")?;
+        assert_eq!(opened.into_backup().await?, (original, receipt.sha256));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -658,7 +781,13 @@ mod tests {
             .err()
             .ok_or("tamper accepted")?;
         assert!(matches!(err, BackupError::Tampered { .. }), "{err}");
+        let opened = store.open(&RunId::new("run-1")).await;
+        assert!(
+            matches!(opened, Err(BackupError::Tampered { .. })),
+            "{opened:?}"
+        );
         assert!(store.load(&RunId::new("other")).await?.is_none());
+        assert!(store.open(&RunId::new("other")).await?.is_none());
         Ok(())
     }
 
@@ -676,6 +805,51 @@ mod tests {
         assert_eq!(bytes, encode_backup(&original));
         assert_eq!(receipt.sha256, sha256_hex(&bytes));
         assert_eq!(decode_backup(&original.run, &bytes)?, original);
+        Ok(())
+    }
+
+    /// A backup written by parts (two batches) is the artifact saved whole, byte for byte, in a
+    /// file and in memory; a sink dropped unfinished leaves no backup and no temporary file.
+    #[tokio::test]
+    async fn a_backup_written_by_parts_is_the_backup_saved_whole()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut original = backup("run-p");
+        for i in 2..5 {
+            let mut another = original.documents[0].clone();
+            another.document.id = DocumentId::new(format!("law/{i}"));
+            original.documents.push(another);
+        }
+        let whole = encode_backup(&original);
+        let memory = MemoryBackupStore::new();
+        let stores: [&dyn BackupStore; 2] = [&DirBackupStore::new(dir.path()), &memory];
+        for store in stores {
+            let mut sink = store.create(&original).await?;
+            sink.write(&original.documents[..1]).await?;
+            sink.write(&original.documents[1..]).await?;
+            assert!(
+                store.open(&original.run).await?.is_none(),
+                "not before finish"
+            );
+            let receipt = sink.finish().await?;
+            assert_eq!(receipt.sha256, sha256_hex(&whole));
+            assert_eq!((receipt.documents, receipt.units), (4, 0));
+            let (loaded, _) = store.load(&original.run).await?.ok_or("missing")?;
+            assert_eq!(loaded, original);
+        }
+        assert_eq!(std::fs::read(dir.path().join("run-p.backup.jsonl"))?, whole);
+
+        let store = DirBackupStore::new(dir.path());
+        let mut sink = store.create(&backup("run-q")).await?;
+        sink.write(&original.documents).await?;
+        drop(sink);
+        assert!(store.open(&RunId::new("run-q")).await?.is_none());
+        let left: Vec<_> = std::fs::read_dir(dir.path())?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("run-q"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         Ok(())
     }
 

@@ -48,11 +48,16 @@ impl DocumentBatches {
     /// whole scope's bodies would not fit a bounded memory ([`DEFAULT_BATCH_DOCUMENTS`] each
     /// under [`DocumentBatches::WholeScope`]).
     pub fn read_chunks<T>(self, items: &[T]) -> std::slice::Chunks<'_, T> {
-        let size = match self {
+        items.chunks(self.read_size())
+    }
+
+    /// Documents per read (what [`read_chunks`](Self::read_chunks) cuts into): the batch size,
+    /// or [`DEFAULT_BATCH_DOCUMENTS`] for the whole scope.
+    pub fn read_size(self) -> usize {
+        match self {
             DocumentBatches::Of(n) => n.max(1),
             DocumentBatches::WholeScope => DEFAULT_BATCH_DOCUMENTS,
-        };
-        items.chunks(size)
+        }
     }
 
     /// `items` cut into batches (one batch, possibly empty, for the whole scope).

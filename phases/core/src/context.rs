@@ -5,13 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use iu_cutter_live_execution::{
-    Backup, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunId, RunRecord, ScopeCensus,
+    Backup, Document, DocumentPlan, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunRecord,
+    ScopeCensus,
 };
 
-use crate::backup_store::BackupStore;
+use crate::backup_store::{BackupReader, BackupStore};
 use crate::batches::DocumentBatches;
 use crate::error::PhaseError;
 use crate::events::{EventSink, RunEvent};
+use crate::planned::{Merge, PlannedSources};
 use crate::throttle::{BackOff, Pacer, Throttle};
 
 /// Cooperative cancellation: the runner and the phases stop at the next phase or batch boundary.
@@ -61,7 +63,8 @@ pub struct RunContext {
     pub throttle: Throttle,
     /// Holds batches back while the database is busy, when configured.
     pub back_off: Option<BackOff>,
-    backup: Option<Arc<Backup>>,
+    /// The backup's header (no documents): its census and change mark.
+    backup_head: Option<Arc<Backup>>,
     plan: Option<Arc<Plan>>,
     opening_census: Option<ScopeCensus>,
 }
@@ -83,7 +86,7 @@ impl RunContext {
             batch_documents: DocumentBatches::default(),
             throttle: Throttle::default(),
             back_off: None,
-            backup: None,
+            backup_head: None,
             plan: None,
             opening_census: None,
         }
@@ -107,23 +110,80 @@ impl RunContext {
         self.opening_census.take()
     }
 
-    /// The run's backup: cached, or loaded (and checked against its manifest) from the store.
-    pub async fn backup(&mut self) -> Result<Arc<Backup>, PhaseError> {
-        let (backups, run) = (&self.backups, &self.record.run);
-        cached(&mut self.backup, async {
-            let (backup, _receipt) = backups.load(run).await?.ok_or_else(|| {
-                PhaseError::Precondition(format!(
-                    "run {run} has no backup; resume the run to take it first"
-                ))
-            })?;
-            Ok(backup)
-        })
-        .await
+    /// The run's backup opened to be read by parts, after a first read through it that checked
+    /// it against its manifest: a tampered backup is refused before a phase acts on any of it,
+    /// and no more than a batch of its documents is ever in memory.
+    pub async fn backup_reader(&mut self) -> Result<BackupReader, PhaseError> {
+        self.open_backup().await?.check().await?;
+        let reader = self.open_backup().await?;
+        self.backup_head = Some(Arc::new(reader.head().clone()));
+        Ok(reader)
     }
 
-    /// Caches the backup just taken.
-    pub fn set_backup(&mut self, backup: Arc<Backup>) {
-        self.backup = Some(backup);
+    async fn open_backup(&self) -> Result<BackupReader, PhaseError> {
+        let run = &self.record.run;
+        self.backups.open(run).await?.ok_or_else(|| {
+            PhaseError::Precondition(format!(
+                "run {run} has no backup; resume the run to take it first"
+            ))
+        })
+    }
+
+    /// The run's backup read alongside `plan` ([`PlannedSources`]), after a first read through
+    /// it that checked it against its manifest, found every planned document in it, and passed
+    /// each to `check` with its backed-up source (so that a phase that must not start on a plan
+    /// that does not fit can refuse before it acts).
+    pub async fn planned_sources<'p>(
+        &mut self,
+        plan: &'p Plan,
+        mut check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
+    ) -> Result<PlannedSources<'p>, PhaseError> {
+        let run = self.record.run.clone();
+        let batch = self.batch_documents.read_size();
+        let mut first = self.open_backup().await?;
+        let mut merge = Merge::new(run.clone(), &plan.documents);
+        let checked: Result<(), PhaseError> = async {
+            while let Some(snapshots) = first.next_batch(batch).await? {
+                self.check_cancelled()?;
+                for (planned, document) in merge.pair(snapshots)? {
+                    check(planned, &document)?;
+                }
+            }
+            merge.finish()
+        }
+        .await;
+        if let Err(e) = checked {
+            // A tampered artifact is refused as such, whatever else its bytes say.
+            first.check_rest().await?;
+            return Err(e);
+        }
+        let reader = self.open_backup().await?;
+        self.backup_head = Some(Arc::new(reader.head().clone()));
+        Ok(PlannedSources {
+            reader,
+            merge: Merge::new(run, &plan.documents),
+            batch,
+        })
+    }
+
+    /// The run's backup without its documents (census, change mark, change-log entries): cached
+    /// from the phase that took or last read the backup, or read from the store (its header, then
+    /// the rest checked against the manifest).
+    pub async fn backup_head(&mut self) -> Result<Arc<Backup>, PhaseError> {
+        if let Some(head) = &self.backup_head {
+            return Ok(Arc::clone(head));
+        }
+        let reader = self.open_backup().await?;
+        let head = Arc::new(reader.head().clone());
+        reader.check().await?;
+        self.backup_head = Some(Arc::clone(&head));
+        Ok(head)
+    }
+
+    /// Caches the header of the backup just taken (its documents are read back by parts).
+    pub fn set_backup_head(&mut self, mut backup: Backup) {
+        backup.documents = Vec::new();
+        self.backup_head = Some(Arc::new(backup));
     }
 
     /// The run's plan if a phase of this invocation cut or loaded it; never reads the store.
@@ -142,14 +202,6 @@ impl RunContext {
             })
         })
         .await
-    }
-
-    /// The run's id, plan and backup (each as [`RunContext::plan`] and [`RunContext::backup`]
-    /// give it, the plan first): what every phase after the plan works from.
-    pub async fn planned(&mut self) -> Result<(RunId, Arc<Plan>, Arc<Backup>), PhaseError> {
-        let plan = self.plan().await?;
-        let backup = self.backup().await?;
-        Ok((self.record.run.clone(), plan, backup))
     }
 
     /// Caches the plan just computed.

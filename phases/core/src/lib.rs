@@ -4,22 +4,21 @@
 //! durable state: the backup in the [`BackupStore`], the plan and evidence in the journal.
 //! A [`RunContext`] caches those for the life of one process and reloads them on resume.
 
-mod backed_up;
 mod backup_store;
 mod batches;
 mod context;
 mod error;
 mod events;
 pub mod next;
+mod planned;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod throttle;
 
-pub use backed_up::BackedUp;
 pub use backup_store::{
-    BackupError, BackupReceipt, BackupStore, DirBackupStore, JournalBackupStore, MemoryBackupStore,
-    create_private_dir, create_private_file, decode_backup, encode_backup, write_atomically,
-    write_backup,
+    ArtifactParts, BackupError, BackupReader, BackupReceipt, BackupSink, BackupStore,
+    DirBackupStore, JournalBackupStore, MemoryBackupStore, create_private_dir, create_private_file,
+    decode_backup, encode_backup, write_atomically, write_backup,
 };
 pub use batches::{
     BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches, LONGEST_BATCH_MS,
@@ -28,6 +27,7 @@ pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
 pub use error::{Gap, PhaseError, typed_or_words};
 pub use events::{EventSink, NoEvents, RunEvent};
 pub use next::NextAction;
+pub use planned::{PlannedSources, any_source};
 pub use throttle::{BACK_OFF_FIRST, BACK_OFF_LONGEST, BackOff, Pacer, Throttle};
 
 use async_trait::async_trait;

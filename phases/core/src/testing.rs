@@ -31,8 +31,10 @@ pub fn document(id: &str, revision: u64, body: &str) -> Document {
 }
 
 /// The backup [`RUN`] took of `documents` (no generation records or active units) with
-/// `census`.
+/// `census`, in id order as the backup phase writes them.
 pub fn backup_of(census: Census, documents: impl IntoIterator<Item = Document>) -> Backup {
+    let mut documents: Vec<Document> = documents.into_iter().collect();
+    documents.sort_by(|a, b| a.id.cmp(&b.id));
     Backup {
         schema_version: SCHEMA_VERSION,
         run: RunId::new(RUN),

@@ -254,15 +254,7 @@ impl CutLegA {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        let backup = ctx.backup().await?;
-        let (from, rules) = (Arc::clone(&backup), ctx.record.rules.clone());
-        let planned = off_the_runtime(move || plan_for_backup(&from, &rules));
-        let plan = planned.await.and_then(|plan| plan).map_err(|e| {
-            PhaseError::Precondition(format!(
-                "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back \
-                 this run and start a new one"
-            ))
-        })?;
+        let (plan, expectations) = plan_by_batches(ctx).await?;
         let plan_sha256 = plan.sha256();
         if let Some(reviewed) = &ctx.record.expected_plan_sha256
             && *reviewed != plan_sha256
@@ -302,11 +294,6 @@ impl CutLegA {
             },
         }
 
-        let expectations: Vec<ExpectedRevision> = backup
-            .documents
-            .iter()
-            .map(|s| ExpectedRevision::of(&s.document))
-            .collect();
         let mut pacer = Pacer::new(ctx.throttle.pause_only());
         let times = fence(ctx, &run, &expectations, &mut pacer).await?;
         tracing::info!(
@@ -328,6 +315,54 @@ impl CutLegA {
         ctx.set_plan(Arc::new(plan));
         Ok(evidence)
     }
+}
+
+/// The plan of the run's backup (as [`plan_for_backup`] computes it) and what the fence expects
+/// of each backed-up document, from the backup read a batch of documents at a time: each batch is
+/// cut on tokio's blocking pool and dropped, so that the scope's bodies are never in memory
+/// together. The backup is in id order (the backup phase writes it so); the plan is sorted and
+/// checked for duplicates across batches all the same, so it is the whole backup's plan.
+async fn plan_by_batches(
+    ctx: &mut RunContext,
+) -> Result<(Plan, Vec<ExpectedRevision>), PhaseError> {
+    let run = ctx.record.run.clone();
+    let cannot_plan = |e: PlanError| {
+        PhaseError::Precondition(format!(
+            "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back this \
+             run and start a new one"
+        ))
+    };
+    let mut reader = ctx.backup_reader().await?;
+    let batch = ctx.batch_documents.read_size();
+    let rules = ctx.record.rules.clone();
+    let mut documents: Vec<DocumentPlan> = Vec::new();
+    let mut expectations = Vec::new();
+    while let Some(snapshots) = reader.next_batch(batch).await? {
+        ctx.check_cancelled()?;
+        let batch: Vec<Document> = snapshots.into_iter().map(|s| s.document).collect();
+        expectations.extend(batch.iter().map(ExpectedRevision::of));
+        let rules = rules.clone();
+        let planned = off_the_runtime(move || compute_plan(&batch, &rules));
+        let planned = planned.await.and_then(|plan| plan).map_err(cannot_plan)?;
+        documents.extend(planned.documents);
+    }
+    documents.sort_by(|a, b| a.document.cmp(&b.document));
+    if let Some(pair) = documents
+        .windows(2)
+        .find(|p| p[0].document == p[1].document)
+    {
+        return Err(cannot_plan(PlanError::Duplicate(pair[0].document.clone())));
+    }
+    // Rules that do not compile are refused even for a backup of no documents, as before.
+    Cutter::shared(&rules)
+        .map_err(PlanError::Rules)
+        .map_err(cannot_plan)?;
+    let plan = Plan {
+        schema_version: SCHEMA_VERSION,
+        rules,
+        documents,
+    };
+    Ok((plan, expectations))
 }
 
 /// Fences `expectations` in batches of `ctx.batch_documents`, each its own transaction, with a

@@ -8,10 +8,8 @@
 //! cancellation is honoured between batches. Writing is idempotent (the store inserts or replaces by document, generation and
 //! ordinal), so a crashed or cancelled phase is simply run again.
 
-use std::collections::BTreeMap;
-
 use iu_cutter_live_execution::{
-    Backup, DocumentId, DocumentPlan, Evidence, Plan, RunId, Unit, sha256_hex,
+    Document, DocumentId, DocumentPlan, Evidence, RunId, Unit, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BatchTimes, Pacer, PhaseError, PhaseRole, RunContext, evidence as keys, names,
@@ -30,8 +28,16 @@ iu_cutter_phase_core::standard_phase! {
 impl LegBRecord {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let (run, plan, backup) = ctx.planned().await?;
-        let sources = sources(&plan, &backup).map_err(PhaseError::Precondition)?;
+        let run = ctx.record.run.clone();
+        let plan = ctx.plan().await?;
+        // Every source checked against the plan before anything is written; then read again,
+        // a batch of documents at a time, to be cut into units.
+        // `PhaseError` carries its `Gap` inline on purpose (phases build and match it by value).
+        #[allow(clippy::result_large_err)]
+        let check = |doc_plan: &DocumentPlan, source: &Document| {
+            check_source(doc_plan, &source.body).map_err(PhaseError::Precondition)
+        };
+        let mut sources = ctx.planned_sources(&plan, check).await?;
 
         let total = plan.unit_count();
         let batch_size = ctx.batch_units.max(1);
@@ -39,16 +45,18 @@ impl LegBRecord {
         let mut written = 0u64;
         let mut times = BatchTimes::default();
         let mut pacer = Pacer::new(ctx.throttle);
-        for (doc_plan, source) in plan.documents.iter().zip(&sources) {
-            for planned in &doc_plan.units {
-                let body = span(source, &doc_plan.document, planned.start, planned.end)
-                    .map_err(PhaseError::Precondition)?;
-                batch.push(planned.staged(&doc_plan.document, &run, body));
-                if batch.len() == batch_size {
-                    written += times.time(write(ctx, &run, &mut batch)).await?;
-                    ctx.progress(names::LEG_B_RECORD, written, total);
-                    ctx.between_batches(names::LEG_B_RECORD, &mut pacer, written)
-                        .await?;
+        while let Some(documents) = sources.next_batch().await? {
+            for (doc_plan, source) in documents {
+                for planned in &doc_plan.units {
+                    let body = span(&source.body, &doc_plan.document, planned.start, planned.end)
+                        .map_err(PhaseError::Precondition)?;
+                    batch.push(planned.staged(&doc_plan.document, &run, body));
+                    if batch.len() == batch_size {
+                        written += times.time(write(ctx, &run, &mut batch)).await?;
+                        ctx.progress(names::LEG_B_RECORD, written, total);
+                        ctx.between_batches(names::LEG_B_RECORD, &mut pacer, written)
+                            .await?;
+                    }
                 }
             }
         }
@@ -77,39 +85,25 @@ async fn write(ctx: &RunContext, run: &RunId, batch: &mut Vec<Unit>) -> Result<u
     Ok(sent)
 }
 
-/// The backed-up body of every planned document, in plan order, each checked against the plan:
-/// same sha256 and length, every span on character boundaries. Fails (with the precondition's
-/// message) before anything is written.
-fn sources<'b>(plan: &Plan, backup: &'b Backup) -> Result<Vec<&'b str>, String> {
-    let bodies: BTreeMap<&DocumentId, &str> = backup
-        .documents
-        .iter()
-        .map(|s| (&s.document.id, s.document.body.as_str()))
-        .collect();
-    plan.documents
-        .iter()
-        .map(|doc_plan| {
-            let body = *bodies.get(&doc_plan.document).ok_or_else(|| {
-                precondition(doc_plan, "is planned but not in the run's backup".into())
-            })?;
-            let sha = sha256_hex(body.as_bytes());
-            if sha != doc_plan.source_sha256 || body.len() as u64 != doc_plan.source_bytes {
-                return Err(precondition(
-                    doc_plan,
-                    format!(
-                        "backed-up body ({} bytes, sha256 {sha}) is not the planned source ({} bytes, sha256 {})",
-                        body.len(),
-                        doc_plan.source_bytes,
-                        doc_plan.source_sha256
-                    ),
-                ));
-            }
-            for unit in &doc_plan.units {
-                span(body, &doc_plan.document, unit.start, unit.end)?;
-            }
-            Ok(body)
-        })
-        .collect()
+/// A planned document's backed-up body against its plan: same sha256 and length, every span on
+/// character boundaries. Fails with the precondition's message.
+fn check_source(doc_plan: &DocumentPlan, body: &str) -> Result<(), String> {
+    let sha = sha256_hex(body.as_bytes());
+    if sha != doc_plan.source_sha256 || body.len() as u64 != doc_plan.source_bytes {
+        return Err(precondition(
+            doc_plan,
+            format!(
+                "backed-up body ({} bytes, sha256 {sha}) is not the planned source ({} bytes, sha256 {})",
+                body.len(),
+                doc_plan.source_bytes,
+                doc_plan.source_sha256
+            ),
+        ));
+    }
+    for unit in &doc_plan.units {
+        span(body, &doc_plan.document, unit.start, unit.end)?;
+    }
+    Ok(())
 }
 
 fn span<'s>(

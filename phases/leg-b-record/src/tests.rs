@@ -302,3 +302,79 @@ async fn no_journaled_plan_is_a_precondition() -> TestResult {
     assert!(matches!(err, PhaseError::Precondition(_)), "{err}");
     Ok(())
 }
+
+/// A backup store that gives its one artifact back in parts of a few bytes, the last document's
+/// after the first's, as a journal gives a large backup a row at a time.
+struct InSmallParts {
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+struct Chunks(std::vec::IntoIter<Vec<u8>>);
+
+#[async_trait::async_trait]
+impl iu_cutter_phase_core::ArtifactParts for Chunks {
+    async fn next_part(&mut self) -> Result<Option<Vec<u8>>, iu_cutter_phase_core::BackupError> {
+        Ok(self.0.next())
+    }
+}
+
+#[async_trait::async_trait]
+impl iu_cutter_phase_core::BackupStore for InSmallParts {
+    async fn save(
+        &self,
+        backup: &Backup,
+    ) -> Result<iu_cutter_phase_core::BackupReceipt, iu_cutter_phase_core::BackupError> {
+        Err(iu_cutter_phase_core::BackupError::BadRunId(
+            backup.run.clone(),
+        ))
+    }
+
+    async fn load(
+        &self,
+        _run: &RunId,
+    ) -> Result<
+        Option<(Backup, iu_cutter_phase_core::BackupReceipt)>,
+        iu_cutter_phase_core::BackupError,
+    > {
+        Ok(None)
+    }
+
+    async fn open(
+        &self,
+        run: &RunId,
+    ) -> Result<Option<iu_cutter_phase_core::BackupReader>, iu_cutter_phase_core::BackupError> {
+        let parts: Vec<Vec<u8>> = self.bytes.chunks(16).map(<[u8]>::to_vec).collect();
+        let parts = Box::new(Chunks(parts.into_iter()));
+        iu_cutter_phase_core::BackupReader::open(run, self.sha256.clone(), "test".into(), parts)
+            .await
+            .map(Some)
+    }
+}
+
+/// Bounded memory reads the backup a batch at a time, but a backup whose bytes no longer match
+/// their manifest is still refused before any unit is written, even when the changed bytes are
+/// the last document's, read after the first's units could have been written (the whole backup
+/// is checked first).
+#[tokio::test]
+async fn a_tampered_backup_is_refused_before_any_unit_is_written() -> TestResult {
+    use iu_cutter_phase_core::{BackupError, encode_backup};
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, WriteUnits).times(0);
+    let mut ctx = context(mock, plan(), backup(), 1).await?;
+    ctx.batch_documents = iu_cutter_phase_core::DocumentBatches::Of(1);
+    let bytes = encode_backup(&backup());
+    // `b`'s body changed in place: every line still parses.
+    let tampered = String::from_utf8(bytes.clone())?.replacen("Điều 2.", "Điều 3.", 1);
+    ctx.backups = Arc::new(InSmallParts {
+        bytes: tampered.into_bytes(),
+        sha256: sha256_hex(&bytes),
+    });
+
+    let err = failure(&LegBRecord, &mut ctx, "tampered backup accepted").await?;
+    assert!(
+        matches!(err, PhaseError::Backup(BackupError::Tampered { .. })),
+        "{err}"
+    );
+    Ok(())
+}

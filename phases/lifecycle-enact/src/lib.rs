@@ -27,7 +27,7 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
-    BackedUp, BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, names,
+    BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, any_source, names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -44,15 +44,20 @@ iu_cutter_phase_core::standard_phase! {
 impl LifecycleEnact {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let (run, plan, backup) = ctx.planned().await?;
-        let backed_up = BackedUp::new(&run, &backup);
+        let run = ctx.record.run.clone();
+        let plan = ctx.plan().await?;
+        // The backup checked whole, every planned document found in it, before anything is
+        // enacted; then read a batch at a time, keeping only what enact expects of each.
+        let mut sources = ctx.planned_sources(&plan, any_source).await?;
         let mut expectations = Vec::with_capacity(plan.documents.len());
-        for doc_plan in &plan.documents {
-            let document = backed_up.planned(doc_plan)?;
-            // Exactly what the run saw at backup, and exactly the units write-verify approved.
-            expectations.push(
-                ExpectedRevision::of(document).with_staged_units(doc_plan.units_digest(&run)),
-            );
+        while let Some(batch) = sources.next_batch().await? {
+            for (doc_plan, document) in batch {
+                // Exactly what the run saw at backup, and exactly the units write-verify
+                // approved.
+                expectations.push(
+                    ExpectedRevision::of(&document).with_staged_units(doc_plan.units_digest(&run)),
+                );
+            }
         }
 
         let mut pacer = Pacer::new(ctx.throttle.pause_only());

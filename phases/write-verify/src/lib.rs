@@ -18,7 +18,7 @@ use iu_cutter_live_execution::{
     Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     GenerationDigests, PlannedUnit, RunId, Scope, UnitDigest, sha256_hex,
 };
-use iu_cutter_phase_core::{BackedUp, Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
+use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, any_source, names};
 use sha2::{Digest, Sha256};
 
 iu_cutter_phase_core::standard_phase! {
@@ -32,28 +32,35 @@ iu_cutter_phase_core::standard_phase! {
 impl WriteVerify {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        let (run, plan, backup) = ctx.planned().await?;
-        let gate = Gate {
-            run: &run,
-            backed_up: BackedUp::new(&run, &backup),
-        };
+        let run = ctx.record.run.clone();
+        let plan = ctx.plan().await?;
+        let gate = Gate { run: &run };
+        // The backup checked whole first, then read a batch of documents at a time beside the
+        // plan; of each document only its revision and sha256 are kept, for the fences.
+        let mut sources = ctx.planned_sources(&plan, any_source).await?;
+        let backup = ctx.backup_head().await?;
 
         let total = plan.documents.len() as u64;
         let mut digest = DigestBuilder::default();
         let mut units_verified = 0u64;
-        for (done, doc_plan) in plan.documents.iter().enumerate() {
-            ctx.check_cancelled()?;
-            let source = gate.backed_up.planned(doc_plan)?;
-            // Digests, not bodies: a store that hashes in the server sends none back.
-            let stored = ctx
-                .store()
-                .generation_digests(&doc_plan.document, &run)
-                .await?;
-            gate.document(doc_plan, source, &stored)
-                .map_err(|gap| PhaseError::Blocked(*gap))?;
-            digest.document(doc_plan);
-            units_verified += stored.units.len() as u64;
-            ctx.progress(names::WRITE_VERIFY, done as u64 + 1, total);
+        let mut done = 0u64;
+        let mut backed_up: BTreeMap<DocumentId, (u64, String)> = BTreeMap::new();
+        while let Some(batch) = sources.next_batch().await? {
+            for (doc_plan, source) in batch {
+                ctx.check_cancelled()?;
+                // Digests, not bodies: a store that hashes in the server sends none back.
+                let stored = ctx
+                    .store()
+                    .generation_digests(&doc_plan.document, &run)
+                    .await?;
+                gate.document(doc_plan, &source, &stored)
+                    .map_err(|gap| PhaseError::Blocked(*gap))?;
+                digest.document(doc_plan);
+                units_verified += stored.units.len() as u64;
+                backed_up.insert(source.id, (source.revision, source.sha256));
+                done += 1;
+                ctx.progress(names::WRITE_VERIFY, done, total);
+            }
         }
 
         let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
@@ -62,7 +69,7 @@ impl WriteVerify {
         for batch in ctx.batch_documents.read_chunks(&ids) {
             ctx.check_cancelled()?;
             let current = ctx.store().load_scope(&Scope::Ids(batch.to_vec())).await?;
-            gate.fences(batch, &current)
+            gate.fences(batch, &current, &backed_up)
                 .map_err(|gap| PhaseError::Blocked(*gap))?;
         }
 
@@ -222,8 +229,6 @@ async fn other_runs_documents(
 /// The checks, for one run.
 struct Gate<'r> {
     run: &'r RunId,
-    /// The run's backup: what the generation and the fences are checked against.
-    backed_up: BackedUp<'r>,
 }
 
 impl Gate<'_> {
@@ -427,12 +432,18 @@ impl Gate<'_> {
         Ok(())
     }
 
-    /// Every source document is still held by this run at its backed-up revision and sha256.
-    fn fences(&self, ids: &[DocumentId], current: &[Document]) -> Checked {
+    /// Every source document is still held by this run at its backed-up revision and sha256
+    /// (`backed_up`, by id).
+    fn fences(
+        &self,
+        ids: &[DocumentId],
+        current: &[Document],
+        backed_up: &BTreeMap<DocumentId, (u64, String)>,
+    ) -> Checked {
         let current: BTreeMap<&DocumentId, &Document> =
             current.iter().map(|d| (&d.id, d)).collect();
         for id in ids {
-            let Some(before) = self.backed_up.get(id) else {
+            let Some((revision, sha256)) = backed_up.get(id) else {
                 continue; // Checked (as a precondition) while verifying the generation.
             };
             let Some(now) = current.get(id) else {
@@ -443,14 +454,11 @@ impl Gate<'_> {
                     "no such document (deleted during the run)".into(),
                 ));
             };
-            if (now.revision, &now.sha256) != (before.revision, &before.sha256) {
+            if (now.revision, &now.sha256) != (*revision, sha256) {
                 return Err(self.gap(
                     Some(id),
                     None,
-                    format!(
-                        "revision {}, sha256 {} (as backed up)",
-                        before.revision, before.sha256
-                    ),
+                    format!("revision {revision}, sha256 {sha256} (as backed up)"),
                     format!(
                         "revision {}, sha256 {} (written during the run, ignoring the fence)",
                         now.revision, now.sha256
@@ -460,11 +468,11 @@ impl Gate<'_> {
             // The stored body itself, not only its recorded hash: a writer that changes the
             // body behind the store's back (raw SQL) leaves revision and sha256 as they were.
             let body_sha = sha256_hex(now.body.as_bytes());
-            if body_sha != before.sha256 {
+            if body_sha != *sha256 {
                 return Err(self.gap(
                     Some(id),
                     None,
-                    format!("a body hashing to {} (as backed up)", before.sha256),
+                    format!("a body hashing to {sha256} (as backed up)"),
                     format!(
                         "a body hashing to {body_sha} under recorded sha256 {} (the body was \
                          changed without updating its revision)",

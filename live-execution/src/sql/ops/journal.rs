@@ -471,6 +471,13 @@ pub(crate) async fn save_backup<D: Dialect>(
         }
         Some(journaled) => Err(backup_conflict(run, &journaled, sha256)),
         None => {
+            // Parts of an abandoned attempt by parts are not this backup's.
+            let statement = "DELETE FROM run_backup_parts WHERE run = $1";
+            D::query(statement)
+                .bind(run.as_str())
+                .execute(&mut tx)
+                .await
+                .map_err(sql(what))?;
             // The row says the backup exists; its text is all in the parts.
             let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
             D::query(statement)
@@ -493,6 +500,115 @@ pub(crate) async fn save_backup<D: Dialect>(
             tx.commit().await.map_err(sql(what))
         }
     }
+}
+
+/// Journals part `seq` of a run's backup ahead of its seal (see the trait).
+pub(crate) async fn save_backup_part<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    seq: u64,
+    part: &str,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "journaling a part of a backup";
+    D::check_text("a backup", part)?;
+    let seq = backup_seq(seq)?;
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
+    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
+    let sealed = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
+    let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
+    let existing = D::query(statement)
+        .bind(run.as_str())
+        .bind(seq)
+        .fetch_optional(&mut tx)
+        .await
+        .map_err(sql(what))?
+        .map(|row| row.text(0))
+        .transpose()
+        .map_err(sql(what))?;
+    if let Some(journaled) = sealed {
+        // A sealed backup never changes: only the very same part passes.
+        return match existing {
+            Some(text) if text == part => Ok(()),
+            _ => Err(backup_conflict(
+                run,
+                &journaled,
+                &format!("another part {seq}"),
+            )),
+        };
+    }
+    if existing.is_some() {
+        let statement = "DELETE FROM run_backup_parts WHERE run = $1 AND seq = $2";
+        D::query(statement)
+            .bind(run.as_str())
+            .bind(seq)
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+    }
+    let statement = "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
+    D::query(statement)
+        .bind(run.as_str())
+        .bind(seq)
+        .bind(part)
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Seals the parts journaled for a run as its backup (see the trait).
+pub(crate) async fn seal_backup<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    parts: u64,
+    sha256: &str,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "sealing a backup";
+    let parts = backup_seq(parts)?;
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
+    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
+    match journaled_sha256::<D>(&mut tx, statement, run, what).await? {
+        Some(journaled) if journaled == sha256 => return Ok(()),
+        Some(journaled) => return Err(backup_conflict(run, &journaled, sha256)),
+        None => {}
+    }
+    let statement = "DELETE FROM run_backup_parts WHERE run = $1 AND seq >= $2";
+    D::query(statement)
+        .bind(run.as_str())
+        .bind(parts)
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    let statement = "SELECT COUNT(*) FROM run_backup_parts WHERE run = $1";
+    let journaled = D::query(statement)
+        .bind(run.as_str())
+        .fetch_one(&mut tx)
+        .await
+        .and_then(|row| row.int(0))
+        .map_err(sql(what))?;
+    if journaled != parts {
+        return Err(AdapterError::Invalid(format!(
+            "the backup of run `{run}` cannot be sealed: {journaled} of its {parts} parts are \
+             journaled; journal every part first"
+        )));
+    }
+    // The row says the backup exists; its text is all in the parts.
+    let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
+    D::query(statement)
+        .bind(run.as_str())
+        .bind(sha256)
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// A part's place (or a count of parts) as the column's type.
+fn backup_seq(seq: u64) -> AdapterResult<i64> {
+    i64::try_from(seq)
+        .map_err(|_| AdapterError::Invalid(format!("backup part {seq} is out of range")))
 }
 
 /// Bytes per row of `run_backup_parts` (about: a part ends at the end of a line).
@@ -541,6 +657,46 @@ pub(crate) async fn load_backup<D: Dialect>(
     })
     .await?;
     Ok(Some(stored))
+}
+
+/// Part `part` of a run's journaled backup artifact (see the trait): part 0 is the text in
+/// `run_backups` (a backup journaled before parts holds all of it there, a later one none), part
+/// `k` the row of `run_backup_parts` with `seq` `k - 1`.
+pub(crate) async fn load_backup_part<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    part: u64,
+) -> AdapterResult<Option<StoredBackup>> {
+    let what = "reading a part of a journaled backup";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let Some(seq) = part.checked_sub(1) else {
+        let statement = "SELECT artifact, sha256 FROM run_backups WHERE run = $1";
+        let Some(row) = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await? else {
+            return Ok(None);
+        };
+        return Ok(Some(StoredBackup {
+            artifact: row.text(0).map_err(sql(what))?,
+            sha256: row.text(1).map_err(sql(what))?,
+        }));
+    };
+    let Ok(seq) = i64::try_from(seq) else {
+        return Ok(None);
+    };
+    let statement = "SELECT p.backup_part, b.sha256 FROM run_backup_parts p \
+                     JOIN run_backups b ON b.run = p.run WHERE p.run = $1 AND p.seq = $2";
+    let row = D::query(statement)
+        .bind(run.as_str())
+        .bind(seq)
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(sql(what))?;
+    row.map(|row| {
+        Ok(StoredBackup {
+            artifact: row.text(0).map_err(sql(what))?,
+            sha256: row.text(1).map_err(sql(what))?,
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]

@@ -1,0 +1,472 @@
+//! A backup read by parts: its header first, then its documents a batch at a time, its sha256
+//! computed as the bytes go by. The phases after the backup read it this way, so that no phase
+//! holds the whole scope's bodies.
+
+use std::collections::VecDeque;
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{Backup, DocumentSnapshot, RunId, Sha256Hasher};
+
+use super::{BackupError, BackupReceipt, Decoder};
+
+/// Where a [`BackupReader`] gets an artifact's bytes from, a part at a time (a file in chunks,
+/// the store's journal a row at a time). A part may end anywhere, even inside a line.
+#[async_trait]
+pub trait ArtifactParts: Send {
+    /// The next part of the artifact's bytes; `None` after the last.
+    async fn next_part(&mut self) -> Result<Option<Vec<u8>>, BackupError>;
+}
+
+/// An artifact already in memory: one part.
+pub(crate) struct InMemory(pub(crate) Option<Vec<u8>>);
+
+#[async_trait]
+impl ArtifactParts for InMemory {
+    async fn next_part(&mut self) -> Result<Option<Vec<u8>>, BackupError> {
+        Ok(self.0.take())
+    }
+}
+
+/// Bytes a file is read in.
+const FILE_PART_BYTES: usize = 1 << 20;
+
+/// An artifact in a file, read a chunk at a time.
+pub(crate) struct FileParts {
+    pub(crate) file: std::fs::File,
+    pub(crate) path: std::path::PathBuf,
+}
+
+#[async_trait]
+impl ArtifactParts for FileParts {
+    async fn next_part(&mut self) -> Result<Option<Vec<u8>>, BackupError> {
+        use std::io::Read;
+        let mut part = Vec::with_capacity(FILE_PART_BYTES);
+        let read = (&mut self.file)
+            .take(FILE_PART_BYTES as u64)
+            .read_to_end(&mut part)
+            .map_err(super::io_error("read", &self.path))?;
+        Ok((read > 0).then_some(part))
+    }
+}
+
+/// An artifact journaled in the store, read a part (a row) at a time; `first` is part 0, read
+/// when the reader was opened.
+pub(crate) struct JournalParts {
+    pub(crate) adapter: std::sync::Arc<dyn iu_cutter_live_execution::LiveExecutionAdapter>,
+    pub(crate) run: RunId,
+    pub(crate) first: Option<String>,
+    pub(crate) next: u64,
+}
+
+#[async_trait]
+impl ArtifactParts for JournalParts {
+    async fn next_part(&mut self) -> Result<Option<Vec<u8>>, BackupError> {
+        use iu_cutter_live_execution::Journal;
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first.into_bytes()));
+        }
+        let part = self
+            .adapter
+            .load_backup_part(&self.run, self.next)
+            .await
+            .map_err(|source| BackupError::Journal {
+                run: self.run.clone(),
+                source,
+            })?;
+        self.next += 1;
+        Ok(part.map(|part| part.artifact.into_bytes()))
+    }
+}
+
+/// A run's backup read by parts ([`BackupStore::open`](super::BackupStore::open)).
+///
+/// [`head`](Self::head) is the backup without its documents; [`next_batch`](Self::next_batch)
+/// gives the documents in the artifact's order (id order, as the backup phase writes them),
+/// each once. Integrity is checked as the bytes go by and settled at the end: the batch call
+/// that reaches the end of the artifact fails with [`BackupError::Tampered`] when the bytes do
+/// not hash to the manifest's sha256, whether or not they parsed; a caller that must not act on
+/// a tampered backup at all reads it through once first ([`check`](Self::check)).
+pub struct BackupReader {
+    parts: Box<dyn ArtifactParts>,
+    expected: String,
+    location: String,
+    hasher: Option<Sha256Hasher>,
+    decoder: Decoder,
+    /// Bytes read after the last whole line.
+    pending: Vec<u8>,
+    /// Documents decoded and not yet handed out.
+    ready: VecDeque<DocumentSnapshot>,
+    head: Backup,
+    /// Documents and active units handed out or skipped so far.
+    counts: (u64, u64),
+}
+
+impl std::fmt::Debug for BackupReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupReader")
+            .field("run", self.decoder.run())
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackupReader {
+    /// Opens `run`'s artifact, whose bytes `parts` gives (from `location`, for receipts) and
+    /// whose manifest records `expected` (hex sha256): reads up to the end of its header line.
+    pub async fn open(
+        run: &RunId,
+        expected: String,
+        location: String,
+        mut parts: Box<dyn ArtifactParts>,
+    ) -> Result<Self, BackupError> {
+        let mut decoder = Decoder::new(run.clone());
+        let mut hasher = Sha256Hasher::new();
+        let mut pending = Vec::new();
+        // Up to the header's `\n` (or the end): the documents after it are decoded later.
+        while !pending.contains(&b'\n') {
+            let Some(part) = parts.next_part().await? else {
+                break;
+            };
+            hasher.update(&part);
+            pending.extend_from_slice(&part);
+        }
+        let header_end = pending.iter().position(|b| *b == b'\n');
+        let rest = pending.split_off(header_end.map_or(pending.len(), |at| at + 1));
+        let head = decoder.line(&pending).and_then(|_| decoder.take_head());
+        let head = match head {
+            Ok(head) => head,
+            // No header: tampered, if its bytes say so (they say more), else malformed.
+            Err(e) => {
+                rest_matches(parts.as_mut(), hasher, &expected, run).await?;
+                return Err(e);
+            }
+        };
+        Ok(BackupReader {
+            parts,
+            expected,
+            location,
+            hasher: Some(hasher),
+            decoder,
+            pending: rest,
+            ready: VecDeque::new(),
+            head,
+            counts: (0, 0),
+        })
+    }
+
+    /// The backup's header: everything but its documents (which this reader gives by batches).
+    pub fn head(&self) -> &Backup {
+        &self.head
+    }
+
+    /// Where the artifact is (a path, `memory`, the store's journal).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The next (at most) `max` documents, in the artifact's order; `None` once every document
+    /// was given and the artifact matched its manifest.
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Result<Option<Vec<DocumentSnapshot>>, BackupError> {
+        let max = max.max(1);
+        while self.ready.len() < max && self.hasher.is_some() {
+            if !self.fill().await? {
+                self.end().await?;
+            }
+        }
+        if self.ready.is_empty() {
+            return Ok(None);
+        }
+        let batch: Vec<DocumentSnapshot> = self.ready.drain(..max.min(self.ready.len())).collect();
+        Ok(Some(batch))
+    }
+
+    /// Reads the rest of the artifact without keeping its documents, and checks it against its
+    /// manifest: its receipt, counting the documents and active units this reader read.
+    pub async fn check(mut self) -> Result<BackupReceipt, BackupError> {
+        while let Some(batch) = self.next_batch(256).await? {
+            drop(batch);
+        }
+        Ok(BackupReceipt {
+            sha256: self.expected,
+            location: self.location,
+            documents: self.counts.0,
+            units: self.counts.1,
+        })
+    }
+
+    /// Reads every document left into the whole backup (what [`BackupStore::load`]
+    /// (super::BackupStore::load) answers), checked against the manifest, with the sha256 it
+    /// matched.
+    pub async fn into_backup(mut self) -> Result<(Backup, String), BackupError> {
+        let mut documents = Vec::new();
+        while let Some(batch) = self.next_batch(256).await? {
+            documents.extend(batch);
+        }
+        let mut backup = self.head;
+        backup.documents = documents;
+        Ok((backup, self.expected))
+    }
+
+    /// Reads the rest of the artifact without decoding it and checks it against its manifest:
+    /// how a caller that found something wrong in the documents read so far learns whether the
+    /// artifact was tampered with (which says more, as when the whole was checked first).
+    pub async fn check_rest(&mut self) -> Result<(), BackupError> {
+        self.tampered().await
+    }
+
+    /// Reads one more part and decodes the lines it completes; `false` at the end of the
+    /// artifact.
+    async fn fill(&mut self) -> Result<bool, BackupError> {
+        let Some(part) = self.parts.next_part().await? else {
+            return Ok(false);
+        };
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&part);
+        }
+        self.pending.extend_from_slice(&part);
+        let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') else {
+            return Ok(true);
+        };
+        let rest = self.pending.split_off(last + 1);
+        let whole = std::mem::replace(&mut self.pending, rest);
+        if let Err(e) = self.decode(&whole) {
+            return Err(self.fail(e).await);
+        }
+        Ok(true)
+    }
+
+    fn decode(&mut self, lines: &[u8]) -> Result<(), BackupError> {
+        for line in lines.split(|b| *b == b'\n') {
+            if let Some(snapshot) = self.decoder.line(line)? {
+                self.counts.0 += 1;
+                self.counts.1 += snapshot.active_units.len() as u64;
+                self.ready.push_back(snapshot);
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of the artifact: its last line (if it has no `\n`), then the sha256 check.
+    async fn end(&mut self) -> Result<(), BackupError> {
+        let last = std::mem::take(&mut self.pending);
+        if let Err(e) = self.decode(&last) {
+            return Err(self.fail(e).await);
+        }
+        self.tampered().await
+    }
+
+    /// What is wrong, given that decoding failed with `error`: tampered bytes say more than a
+    /// parse error, so the rest is read (hashing only) and checked first.
+    async fn fail(&mut self, error: BackupError) -> BackupError {
+        match self.tampered().await {
+            Err(tampered) => tampered,
+            Ok(()) => error,
+        }
+    }
+
+    /// Reads whatever is left of the artifact, hashing only, and checks its sha256 against the
+    /// manifest's (once: later calls pass).
+    async fn tampered(&mut self) -> Result<(), BackupError> {
+        let Some(hasher) = self.hasher.take() else {
+            return Ok(());
+        };
+        let run = self.decoder.run();
+        let checked = rest_matches(self.parts.as_mut(), hasher, &self.expected, run).await;
+        if checked.is_err() {
+            self.ready.clear();
+        }
+        checked
+    }
+}
+
+/// Hashes the rest of `parts` after what `hasher` has seen, and checks the whole against
+/// `expected`.
+async fn rest_matches(
+    parts: &mut dyn ArtifactParts,
+    mut hasher: Sha256Hasher,
+    expected: &str,
+    run: &RunId,
+) -> Result<(), BackupError> {
+    while let Some(part) = parts.next_part().await? {
+        hasher.update(&part);
+    }
+    let found = hasher.finish().hex();
+    if found == expected {
+        return Ok(());
+    }
+    Err(BackupError::Tampered {
+        run: run.clone(),
+        expected: expected.to_owned(),
+        found,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup_store::encode_backup;
+    use iu_cutter_live_execution::{
+        Census, Document, DocumentId, DocumentState, SCHEMA_VERSION, sha256_hex,
+    };
+
+    /// An artifact cut into parts of `size` bytes, ending anywhere (inside a line, a character).
+    struct Chunks(std::vec::IntoIter<Vec<u8>>);
+
+    impl Chunks {
+        fn of(bytes: &[u8], size: usize) -> Box<Self> {
+            let parts: Vec<Vec<u8>> = bytes.chunks(size).map(<[u8]>::to_vec).collect();
+            Box::new(Chunks(parts.into_iter()))
+        }
+    }
+
+    #[async_trait]
+    impl ArtifactParts for Chunks {
+        async fn next_part(&mut self) -> Result<Option<Vec<u8>>, BackupError> {
+            Ok(self.0.next())
+        }
+    }
+
+    fn backup(documents: usize) -> Backup {
+        let documents = (0..documents)
+            .map(|i| {
+                let body = format!("Điều {i}.\nKhoản một.\n");
+                DocumentSnapshot {
+                    document: Document {
+                        id: DocumentId::new(format!("law/{i:03}")),
+                        revision: 1,
+                        sha256: sha256_hex(body.as_bytes()),
+                        state: DocumentState::Ready,
+                        active_generation: None,
+                        body,
+                    },
+                    generations: vec![],
+                    active_units: vec![],
+                }
+            })
+            .collect();
+        Backup {
+            schema_version: SCHEMA_VERSION,
+            run: RunId::new("r"),
+            census: Census::default(),
+            mark: None,
+            entries: None,
+            documents,
+        }
+    }
+
+    async fn read_all(
+        bytes: &[u8],
+        part: usize,
+        batch: usize,
+        expected: String,
+    ) -> Result<(Backup, Vec<Vec<DocumentSnapshot>>), BackupError> {
+        let mut reader = BackupReader::open(
+            &RunId::new("r"),
+            expected,
+            "test".into(),
+            Chunks::of(bytes, part),
+        )
+        .await?;
+        let head = reader.head().clone();
+        let mut batches = Vec::new();
+        while let Some(batch) = reader.next_batch(batch).await? {
+            batches.push(batch);
+        }
+        assert_eq!(
+            reader.next_batch(batch).await?,
+            None,
+            "the end stays the end"
+        );
+        Ok((head, batches))
+    }
+
+    #[tokio::test]
+    async fn gives_every_document_once_in_order_in_batches_whatever_the_parts()
+    -> Result<(), BackupError> {
+        let original = backup(7);
+        let bytes = encode_backup(&original);
+        let sha = sha256_hex(&bytes);
+        for part in [1, 3, 7, 50, bytes.len()] {
+            for batch in [1, 2, 3, 100] {
+                let (head, batches) = read_all(&bytes, part, batch, sha.clone()).await?;
+                assert_eq!(head.census, original.census);
+                assert!(head.documents.is_empty());
+                assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= batch));
+                let read: Vec<DocumentSnapshot> = batches.into_iter().flatten().collect();
+                assert_eq!(
+                    read, original.documents,
+                    "parts of {part}, batches of {batch}"
+                );
+            }
+        }
+        let reader = BackupReader::open(
+            &RunId::new("r"),
+            sha.clone(),
+            "test".into(),
+            Chunks::of(&bytes, 5),
+        )
+        .await?;
+        let receipt = reader.check().await?;
+        assert_eq!(
+            (receipt.documents, receipt.units, receipt.sha256),
+            (7, 0, sha)
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_tampered_part_is_refused_by_the_call_that_reaches_the_end() -> Result<(), BackupError>
+    {
+        let original = backup(5);
+        let bytes = encode_backup(&original);
+        let sha = sha256_hex(&bytes);
+        // One body changed in place: every line still parses.
+        let text = String::from_utf8(bytes.clone()).map_err(|e| BackupError::Malformed {
+            run: RunId::new("r"),
+            detail: e.to_string(),
+        })?;
+        let tampered = text.replacen("Điều 3.", "Điều 9.", 1).into_bytes();
+        assert_ne!(tampered, bytes);
+        for part in [4, 64, tampered.len()] {
+            let result = read_all(&tampered, part, 2, sha.clone()).await;
+            assert!(
+                matches!(result, Err(BackupError::Tampered { .. })),
+                "parts of {part}: {result:?}"
+            );
+            let reader = BackupReader::open(
+                &RunId::new("r"),
+                sha.clone(),
+                "test".into(),
+                Chunks::of(&tampered, part),
+            )
+            .await?;
+            assert!(matches!(
+                reader.check().await,
+                Err(BackupError::Tampered { .. })
+            ));
+        }
+        // A line that no longer parses is tampered too, not malformed, when the bytes changed.
+        let mut broken = bytes.clone();
+        broken.truncate(bytes.len() - 10);
+        let result = read_all(&broken, 16, 2, sha.clone()).await;
+        assert!(
+            matches!(result, Err(BackupError::Tampered { .. })),
+            "{result:?}"
+        );
+        let result = read_all(b"not a header\n", 4, 2, sha.clone()).await;
+        assert!(
+            matches!(result, Err(BackupError::Tampered { .. })),
+            "{result:?}"
+        );
+        // The same broken bytes with a manifest to match are malformed.
+        let result = read_all(&broken, 16, 2, sha256_hex(&broken)).await;
+        assert!(
+            matches!(result, Err(BackupError::Malformed { .. })),
+            "{result:?}"
+        );
+        Ok(())
+    }
+}

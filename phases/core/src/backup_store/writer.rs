@@ -1,0 +1,325 @@
+//! A backup written by parts: its header, then its documents a batch at a time, hashed and
+//! counted as they are encoded, so that neither the backup nor its artifact is ever whole in
+//! memory. Nothing is the run's backup until the sink is finished.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::{
+    Backup, DocumentSnapshot, Journal, LiveExecutionAdapter, RunId, Sha256Hasher,
+};
+
+use super::{
+    BackupError, BackupReceipt, BackupStore, DirBackupStore, Header, Manifest, create_private_file,
+    io_error, write_atomically,
+};
+
+/// Writes one backup by parts ([`BackupStore::create`]).
+#[async_trait]
+pub trait BackupSink: Send {
+    /// Appends `documents`, the backup's next ones (in id order, as the backup phase reads them).
+    async fn write(&mut self, documents: &[DocumentSnapshot]) -> Result<(), BackupError>;
+
+    /// Ends the artifact and makes it the run's backup, all or nothing; its receipt. A sink
+    /// dropped unfinished leaves no backup.
+    async fn finish(self: Box<Self>) -> Result<BackupReceipt, BackupError>;
+}
+
+/// The artifact's lines as they are encoded ([`encode_backup`](super::encode_backup)'s bytes, a
+/// line at a time), hashed and counted.
+pub(crate) struct Lines {
+    run: RunId,
+    hasher: Sha256Hasher,
+    documents: u64,
+    units: u64,
+}
+
+impl Lines {
+    /// Starts `head`'s artifact: its header line, appended to `out`.
+    pub(crate) fn header(head: &Backup, out: &mut Vec<u8>) -> Result<Self, BackupError> {
+        let mut lines = Lines {
+            run: head.run.clone(),
+            hasher: Sha256Hasher::new(),
+            documents: 0,
+            units: 0,
+        };
+        let header = Header {
+            schema_version: head.schema_version,
+            run: head.run.clone(),
+            census: head.census.clone(),
+            mark: head.mark.clone(),
+            entries: head.entries.clone(),
+        };
+        lines.line(&header, out)?;
+        Ok(lines)
+    }
+
+    /// Appends one line per document to `out`.
+    pub(crate) fn documents(
+        &mut self,
+        documents: &[DocumentSnapshot],
+        out: &mut Vec<u8>,
+    ) -> Result<(), BackupError> {
+        for snapshot in documents {
+            self.line(snapshot, out)?;
+            self.documents += 1;
+            self.units += snapshot.active_units.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn line(
+        &mut self,
+        value: &impl serde::Serialize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BackupError> {
+        let from = out.len();
+        serde_json::to_writer(&mut *out, value).map_err(|e| BackupError::Malformed {
+            run: self.run.clone(),
+            detail: format!("cannot encode: {e}"),
+        })?;
+        out.push(b'\n');
+        self.hasher.update(&out[from..]);
+        Ok(())
+    }
+
+    /// The receipt of the artifact encoded so far, at `location`.
+    pub(crate) fn receipt(self, location: String) -> BackupReceipt {
+        BackupReceipt {
+            sha256: self.hasher.finish().hex(),
+            location,
+            documents: self.documents,
+            units: self.units,
+        }
+    }
+}
+
+/// The default sink: collects the documents and saves the backup whole.
+pub(crate) struct Collect<'s, S: ?Sized> {
+    pub(crate) store: &'s S,
+    pub(crate) backup: Backup,
+}
+
+#[async_trait]
+impl<S: BackupStore + ?Sized> BackupSink for Collect<'_, S> {
+    async fn write(&mut self, documents: &[DocumentSnapshot]) -> Result<(), BackupError> {
+        self.backup.documents.extend_from_slice(documents);
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<BackupReceipt, BackupError> {
+        self.store.save(&self.backup).await
+    }
+}
+
+/// A [`MemoryBackupStore`](super::MemoryBackupStore)'s sink: the bytes, stored on finish.
+pub(crate) struct MemorySink<'s> {
+    pub(crate) artifacts: &'s Mutex<std::collections::HashMap<RunId, (Vec<u8>, String)>>,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) lines: Lines,
+}
+
+#[async_trait]
+impl BackupSink for MemorySink<'_> {
+    async fn write(&mut self, documents: &[DocumentSnapshot]) -> Result<(), BackupError> {
+        self.lines.documents(documents, &mut self.bytes)
+    }
+
+    async fn finish(self: Box<Self>) -> Result<BackupReceipt, BackupError> {
+        let run = self.lines.run.clone();
+        let receipt = self.lines.receipt("memory".into());
+        self.artifacts
+            .lock()
+            .map_err(|_| BackupError::Malformed {
+                run: run.clone(),
+                detail: "memory store poisoned".into(),
+            })?
+            .insert(run, (self.bytes, receipt.sha256.clone()));
+        Ok(receipt)
+    }
+}
+
+/// A [`DirBackupStore`]'s sink: the lines go to a temporary file as they are encoded; finishing
+/// syncs it, renames it into place, then writes the manifest (a backup without a manifest does
+/// not exist). Dropped unfinished, it removes the temporary file.
+pub(crate) struct DirSink {
+    pub(crate) store: DirBackupStore,
+    pub(crate) schema_version: u32,
+    pub(crate) data_path: PathBuf,
+    pub(crate) tmp: PathBuf,
+    pub(crate) file: Option<std::io::BufWriter<std::fs::File>>,
+    pub(crate) lines: Lines,
+    pub(crate) buffer: Vec<u8>,
+}
+
+impl DirSink {
+    /// Opens the temporary file of `head`'s backup in `store` and writes its header.
+    pub(crate) fn create(store: &DirBackupStore, head: &Backup) -> Result<Self, BackupError> {
+        let (data_path, _) = store.paths(&head.run)?;
+        super::create_private_dir(&store.dir)
+            .map_err(io_error("create the directory for", &store.dir))?;
+        let tmp = data_path.with_extension("tmp");
+        let file = create_private_file(&tmp).map_err(io_error("write", &data_path))?;
+        let mut buffer = Vec::new();
+        let lines = Lines::header(head, &mut buffer)?;
+        let mut sink = DirSink {
+            store: store.clone(),
+            schema_version: head.schema_version,
+            data_path,
+            tmp,
+            file: Some(std::io::BufWriter::new(file)),
+            lines,
+            buffer,
+        };
+        sink.flush_buffer()?;
+        Ok(sink)
+    }
+
+    fn flush_buffer(&mut self) -> Result<(), BackupError> {
+        if let Some(file) = &mut self.file {
+            file.write_all(&self.buffer)
+                .map_err(io_error("write", &self.data_path))?;
+        }
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Syncs the temporary file and renames it into place (and persists the rename).
+    fn commit(&mut self) -> std::io::Result<()> {
+        if let Some(file) = self.file.take() {
+            let file = file.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&self.tmp, &self.data_path)?;
+            let dir = self.data_path.parent().unwrap_or(std::path::Path::new("."));
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DirSink {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Unfinished (or failed): no backup, and no temporary file left behind.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[async_trait]
+impl BackupSink for DirSink {
+    async fn write(&mut self, documents: &[DocumentSnapshot]) -> Result<(), BackupError> {
+        self.lines.documents(documents, &mut self.buffer)?;
+        self.flush_buffer()
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<BackupReceipt, BackupError> {
+        if let Err(e) = self.commit() {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(io_error("write", &self.data_path)(e));
+        }
+        let run = self.lines.run.clone();
+        let (_, manifest_path) = self.store.paths(&run)?;
+        let location = self.data_path.display().to_string();
+        let lines = std::mem::replace(&mut self.lines, Lines::empty(&run));
+        let receipt = lines.receipt(location);
+        let manifest = Manifest {
+            schema_version: self.schema_version,
+            run: run.clone(),
+            file: format!("{run}.backup.jsonl"),
+            sha256: receipt.sha256.clone(),
+            documents: receipt.documents,
+            units: receipt.units,
+        };
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        write_atomically(&manifest_path, &manifest_bytes)?;
+        Ok(receipt)
+    }
+}
+
+impl Lines {
+    /// Lines of nothing (what a finished sink keeps).
+    fn empty(run: &RunId) -> Self {
+        Lines {
+            run: run.clone(),
+            hasher: Sha256Hasher::new(),
+            documents: 0,
+            units: 0,
+        }
+    }
+}
+
+/// Bytes of a part the [`JournalBackupStore`](super::JournalBackupStore) journals (about: a part
+/// ends after the line that reaches it).
+pub(crate) const JOURNAL_PART_BYTES: usize = 4 << 20;
+
+/// A [`JournalBackupStore`](super::JournalBackupStore)'s sink: the lines go to the store a part
+/// (a few megabytes of whole lines) at a time, and to the export's sink; finishing journals the
+/// last part, seals the backup in the store, then finishes the export (the store first, as
+/// when a backup was saved whole).
+pub(crate) struct JournalSink<'s> {
+    pub(crate) adapter: Arc<dyn LiveExecutionAdapter>,
+    pub(crate) export: Box<dyn BackupSink + 's>,
+    pub(crate) lines: Lines,
+    pub(crate) part: Vec<u8>,
+    pub(crate) seq: u64,
+}
+
+impl JournalSink<'_> {
+    async fn journal_part(&mut self) -> Result<(), BackupError> {
+        let run = self.lines.run.clone();
+        let part = String::from_utf8(std::mem::take(&mut self.part)).map_err(|e| {
+            BackupError::Malformed {
+                run: run.clone(),
+                detail: format!("not UTF-8: {e}"),
+            }
+        })?;
+        self.adapter
+            .save_backup_part(&run, self.seq, &part)
+            .await
+            .map_err(|source| BackupError::Journal { run, source })?;
+        self.seq += 1;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BackupSink for JournalSink<'_> {
+    async fn write(&mut self, documents: &[DocumentSnapshot]) -> Result<(), BackupError> {
+        self.lines.documents(documents, &mut self.part)?;
+        if self.part.len() >= JOURNAL_PART_BYTES {
+            self.journal_part().await?;
+        }
+        self.export.write(documents).await
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<BackupReceipt, BackupError> {
+        if !self.part.is_empty() || self.seq == 0 {
+            self.journal_part().await?;
+        }
+        let run = self.lines.run.clone();
+        let lines = std::mem::replace(&mut self.lines, Lines::empty(&run));
+        let receipt = lines.receipt("the store's journal".into());
+        self.adapter
+            .seal_backup(&run, self.seq, &receipt.sha256)
+            .await
+            .map_err(|source| BackupError::Journal {
+                run: run.clone(),
+                source,
+            })?;
+        let exported = self.export.finish().await?;
+        if exported.sha256 != receipt.sha256 {
+            return Err(BackupError::Tampered {
+                run,
+                expected: receipt.sha256,
+                found: exported.sha256,
+            });
+        }
+        Ok(BackupReceipt {
+            location: format!("the store's journal, exported to {}", exported.location),
+            ..receipt
+        })
+    }
+}
