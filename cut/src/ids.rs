@@ -21,15 +21,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Lowercase hex of `bytes`, written once into a `String` of exactly the right capacity.
+/// Lowercase hex of `bytes` (at most 32: a digest), written on the stack, then copied once
+/// into a `String` of exactly the right size.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(2 * bytes.len());
-    for &byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    let mut digits = [0u8; 64];
+    for (pair, &byte) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
-    out
+    let len = 2 * bytes.len().min(32);
+    // The digits are ASCII: the check cannot fail.
+    std::str::from_utf8(digits.get(..len).unwrap_or_default())
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// The stable id of a unit: the first 32 hex characters (128 bits) of a sha256 over the document
