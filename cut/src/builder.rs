@@ -1,9 +1,9 @@
 //! [`UnitBuilder`]: turns the markers a scan finds into units, splitting oversize spans and
-//! hashing each as soon as the next marker closes it; then computes the stable ids.
+//! hashing each and computing its stable id as soon as the next marker closes it.
 
-use iu_cutter_live_execution::Sha256Digest;
+use sha2::{Digest, Sha256};
 
-use crate::ids::{UnitIds, occurrences, path_key};
+use crate::ids::{UnitIds, hex, occurrences, path_key};
 use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
@@ -15,6 +15,8 @@ pub(crate) struct UnitBuilder<'a> {
     text: &'a str,
     max_unit_bytes: Option<usize>,
     limit: usize,
+    /// The document's unit ids (its share of the id input hashed once).
+    ids: UnitIds,
     units: Vec<CutUnit>,
     /// The unit being scanned: its start and path.
     open: Option<(usize, String)>,
@@ -44,6 +46,7 @@ impl<'a> UnitBuilder<'a> {
             text,
             max_unit_bytes,
             limit,
+            ids: UnitIds::new(document_id),
             units: Vec::new(),
             open: None,
             keys: Vec::new(),
@@ -78,19 +81,24 @@ impl<'a> UnitBuilder<'a> {
         if let Some(units) = self.counted {
             return Err(self.too_many(units));
         }
+        // Every id was computed for occurrence 0 as its unit closed (while its path was in
+        // cache); only the units of a path seen before need theirs again.
         let occurrences = occurrences(&self.keys);
-        let ids = UnitIds::new(self.document_id);
-        let mut logical = None;
-        for unit in &mut self.units {
-            // A new unit before splitting starts at every unit that is not a later part.
-            if matches!(unit.part, None | Some(1)) {
-                logical = Some(logical.map_or(0, |l: usize| l + 1));
+        if occurrences.iter().any(|&o| o > 0) {
+            let mut logical = None;
+            for unit in &mut self.units {
+                // A new unit before splitting starts at every unit that is not a later part.
+                if matches!(unit.part, None | Some(1)) {
+                    logical = Some(logical.map_or(0, |l: usize| l + 1));
+                }
+                let occurrence = logical
+                    .and_then(|l| occurrences.get(l))
+                    .copied()
+                    .unwrap_or_default();
+                if occurrence > 0 {
+                    unit.unit_id = self.ids.id(&unit.path, occurrence, unit.part);
+                }
             }
-            let occurrence = logical
-                .and_then(|l| occurrences.get(l))
-                .copied()
-                .unwrap_or_default();
-            unit.unit_id = ids.id(&unit.path, occurrence, unit.part);
         }
         Ok(self.units)
     }
@@ -152,7 +160,8 @@ impl<'a> UnitBuilder<'a> {
         }
     }
 
-    /// Hashes `[start, end)` and appends it as the next unit (its id comes at the end).
+    /// Hashes `[start, end)` and appends it as the next unit, with its id for the path's first
+    /// occurrence (`finish` corrects the ids of repeated paths).
     fn push(
         &mut self,
         (start, end): (usize, usize),
@@ -165,14 +174,15 @@ impl<'a> UnitBuilder<'a> {
         // Spans are made of line starts, the end and character boundaries, so `get` succeeds;
         // were it ever to fail, `check_lossless` reports the span.
         let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
+        let unit_id = self.ids.id(&path, 0, part);
         self.units.push(CutUnit {
             ordinal,
-            unit_id: String::new(),
+            unit_id,
             path,
             part,
             start: start as u64,
             end: end as u64,
-            sha256: Sha256Digest::of(bytes).hex(),
+            sha256: hex(&Sha256::digest(bytes)),
         });
         Ok(())
     }

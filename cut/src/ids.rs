@@ -4,10 +4,13 @@
 //! unit with that path in the document, 1 for the next, …) and the part number. Ids are unique
 //! within a document, and do not depend on any unit's content: editing the body of one article
 //! leaves every other unit's id unchanged. [`sha256_hex`] is the digest of every unit's span.
+//!
+//! Both are computed raw ([`UnitIds::digest`], [`Sha256::digest`]) and written as hex once, by
+//! [`hex`], straight into the unit's `String`: no intermediate digit buffer or copy per unit.
 
 use std::collections::HashMap;
 
-use iu_cutter_live_execution::{Sha256Digest, decimal};
+use iu_cutter_live_execution::decimal;
 use sha2::{Digest, Sha256};
 
 /// Domain-separation prefix of [`unit_id`]'s hash input.
@@ -15,7 +18,23 @@ const UNIT_ID_DOMAIN: &[u8] = b"iu-cutter/unit-id/v1\0";
 
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256Digest::of(bytes).hex()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes` (at most 32: a digest), written on the stack, then copied once
+/// into a `String` of exactly the right size.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 64];
+    for (pair, &byte) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    let len = 2 * bytes.len().min(32);
+    // The digits are ASCII: the check cannot fail.
+    std::str::from_utf8(digits.get(..len).unwrap_or_default())
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// The stable id of a unit: the first 32 hex characters (128 bits) of a sha256 over the document
@@ -32,14 +51,19 @@ pub fn unit_id(document_id: &str, path: &str, occurrence: u32, part: Option<u32>
 
 /// [`unit_id`] for the units of one document: the hash of the part of the input every unit of
 /// the document shares (the domain and the length-prefixed document id) is taken once, and each
-/// unit's id goes on from a copy of it.
+/// unit's id goes on from a copy of it. [`UnitIds::digest`] gives an id raw (its 16 bytes),
+/// [`UnitIds::id`] as the 32 hex digits a [`CutUnit`](crate::CutUnit) holds.
 #[derive(Clone)]
-pub(crate) struct UnitIds {
+pub struct UnitIds {
     document: Sha256,
 }
 
+/// How many bytes of the sha256 a unit id keeps: 16 (128 bits, 32 hex digits).
+pub const UNIT_ID_BYTES: usize = 16;
+
 impl UnitIds {
-    pub(crate) fn new(document_id: &str) -> Self {
+    /// The ids of the units of the document `document_id`.
+    pub fn new(document_id: &str) -> Self {
         let mut digits = [0u8; 20];
         let mut document = Sha256::new();
         document.update(UNIT_ID_DOMAIN);
@@ -50,8 +74,14 @@ impl UnitIds {
         UnitIds { document }
     }
 
-    /// The id of the unit at `path`, its `occurrence`-th, part `part`.
-    pub(crate) fn id(&self, path: &str, occurrence: u32, part: Option<u32>) -> String {
+    /// The id of the unit at `path`, its `occurrence`-th, part `part`: [`unit_id`].
+    pub fn id(&self, path: &str, occurrence: u32, part: Option<u32>) -> String {
+        hex(&self.digest(path, occurrence, part))
+    }
+
+    /// The id of the unit at `path`, its `occurrence`-th, part `part`, raw: the first
+    /// [`UNIT_ID_BYTES`] bytes of the sha256 whose hex [`UnitIds::id`] is.
+    pub fn digest(&self, path: &str, occurrence: u32, part: Option<u32>) -> [u8; UNIT_ID_BYTES] {
         let mut digits = [0u8; 20];
         let mut hasher = self.document.clone();
         hasher.update(path.as_bytes());
@@ -61,7 +91,9 @@ impl UnitIds {
         if let Some(part) = part {
             hasher.update(decimal(u64::from(part), &mut digits));
         }
-        Sha256Digest::from_bytes(hasher.finalize().into()).hex_prefix(16)
+        let mut id = [0u8; UNIT_ID_BYTES];
+        id.copy_from_slice(&hasher.finalize()[..UNIT_ID_BYTES]);
+        id
     }
 }
 

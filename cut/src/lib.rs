@@ -75,7 +75,7 @@ mod unit;
 pub use check::{check_hashes, check_lossless};
 pub use cutter::{Cut, Cutter, MAX_UNITS_PER_DOCUMENT, MIN_MAX_UNIT_BYTES};
 pub use error::CutError;
-pub use ids::{sha256_hex, unit_id};
+pub use ids::{UNIT_ID_BYTES, UnitIds, sha256_hex, unit_id};
 pub use legal::numbers::roman_numeral;
 pub use parallel::Parallelism;
 pub use unit::CutUnit;

@@ -145,3 +145,34 @@ fn huge_limit_is_no_limit() {
     assert!(cutter.max_unit_bytes().is_some_and(|m| m >= 1 << 32));
     assert_eq!(cutter.cut("d", "abc").map(|u| u.len()), Ok(1));
 }
+
+/// Ids are computed as each unit closes, for its path's first occurrence, and corrected at the
+/// end for repeated paths: every unit's id must be `unit_id` of its path's occurrence (counted
+/// per unit before splitting) and its part, whether the repeat is whole or split.
+#[test]
+fn repeated_paths_get_the_ids_of_their_occurrences() -> Result<(), CutError> {
+    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
+    let long = "word ".repeat(30);
+    let text =
+        format!("intro\n# A\none\n# B\ntwo\n# A\n{long}\n\n{long}\n# A\nthree\n# B\n{long}\n");
+    let units = Cutter::new(&rules)?.cut("doc", &text)?;
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut repeated = 0;
+    for unit in &units {
+        if matches!(unit.part, None | Some(1)) {
+            *seen.entry(unit.path.clone()).or_default() += 1;
+        }
+        let occurrence = seen.get(&unit.path).map_or(0, |n| n - 1);
+        if occurrence > 0 {
+            repeated += 1;
+        }
+        assert_eq!(
+            unit.unit_id,
+            crate::unit_id("doc", &unit.path, occurrence, unit.part),
+            "{unit:?}"
+        );
+    }
+    assert!(units.iter().any(|u| u.part == Some(2)), "a repeat is split");
+    assert!(repeated >= 4, "{repeated} units of repeated paths");
+    Ok(())
+}
