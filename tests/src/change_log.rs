@@ -23,6 +23,7 @@ macro_rules! change_log_live_suite {
             an_update_that_changes_no_row_is_not_a_change,
             a_store_from_before_the_change_log_is_migrated_with_its_documents,
             windows_and_holds_do_not_accumulate,
+            a_hold_removed_or_cleared_by_hand_opens_no_window,
         );
     };
 }
@@ -779,4 +780,183 @@ pub async fn windows_and_holds_do_not_accumulate(fixture: &impl RawSql) {
         0,
         "c's window ended"
     );
+}
+
+// ---- attacks on the holds (migration 11): each must keep a real change listed ---------------
+
+/// An application edit of one of the run's own units while the run holds the document, undone
+/// before the rollback (ABA on a units row, not the document's): the rollback drops the
+/// generation, so the census is as the backup saw it, yet a mark before the run still lists
+/// the document.
+pub async fn an_edit_of_the_runs_units_undone_while_held_stays_listed(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let unit = crate::contract::units_for(&b, &r, 2).remove(0);
+    fixture.edit_unit_raw("b", "rb", 0, "Sửa lén.").await;
+    fixture.edit_unit_raw("b", "rb", 0, &unit.body).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the unit edit undone"
+    );
+}
+
+/// The same on a unit of the document's *previous* generation (an earlier run's, retired by the
+/// held run's enact and made active again by its rollback): no write of the rolled-back run
+/// touches that row, but the document's log entry moved under the hold.
+pub async fn an_edit_of_an_earlier_generation_undone_while_held_stays_listed(
+    fixture: &impl Tamper,
+) {
+    let store = fixture.adapter();
+    let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
+    let r0 = RunId::new("r0");
+    cut(store, &r0, &[b.clone()], 2).await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let unit = crate::contract::units_for(&b, &r0, 2).remove(0);
+    fixture.edit_unit_raw("b", "r0", 0, "Sửa lén.").await;
+    fixture.edit_unit_raw("b", "r0", 0, &unit.body).await;
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the old unit edit undone"
+    );
+}
+
+/// A run that crashed between its fence and its units is resumed and fences again (the same
+/// expectations: a raw body edit leaves the revision, so the compare-and-set passes). An
+/// application edit undone between the crash and the resume must stay listed after the
+/// rollback: the second fence must not restart the hold from the edit's entry in a way that
+/// opens a window over it.
+pub async fn an_edit_undone_before_a_resumed_fence_stays_listed(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    let documents = load(store, &["b"]).await;
+    let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
+    ok(store.fence(&r, &expectations).await, "fence");
+    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("b", "Điều 1. Một.\n").await;
+    let during = mark(store, &[]).await;
+    ok(store.fence(&r, &expectations).await, "the resumed fence");
+    for document in &documents {
+        let units = crate::contract::units_for(document, &r, 2);
+        ok(store.write_units(&r, &units).await, "write_units");
+    }
+    ok(store.enact(&r, &expectations).await, "enact");
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit undone");
+    assert_eq!(
+        changed(store, &during).await,
+        ids(&["b"]),
+        "a mark taken while the run held it"
+    );
+}
+
+/// Two runs fencing the same document in turn, the first rolled back before the second
+/// fences, an application edit undone while the second holds it: the edit stays listed for a
+/// mark before either run and for one between them.
+pub async fn alternating_runs_hide_no_edit(fixture: &impl Tamper) {
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Một.\n").await;
+    let before = mark(store, &[]).await;
+    let r1 = RunId::new("r1");
+    let backup1 = scoped_backup_of(store, &r1, &["b"]).await;
+    cut(store, &r1, &load(store, &["b"]).await, 2).await;
+    ok(store.restore(&r1, &backup1).await, "restore r1");
+    let between = mark(store, &[]).await;
+    let r2 = RunId::new("r2");
+    let backup2 = scoped_backup_of(store, &r2, &["b"]).await;
+    cut(store, &r2, &load(store, &["b"]).await, 2).await;
+    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("b", "Điều 1. Một.\n").await;
+    ok(store.restore(&r2, &backup2).await, "restore r2");
+    assert_eq!(changed(store, &before).await, ids(&["b"]));
+    assert_eq!(
+        changed(store, &between).await,
+        ids(&["b"]),
+        "the edit undone"
+    );
+}
+
+/// The hold table edited by hand in the direction an operator cleaning up would (a hold
+/// removed, a hold's last own write cleared): the rollback opens no window, so the rollback
+/// stays listed for a mark before the run.
+pub async fn a_hold_removed_or_cleared_by_hand_opens_no_window(fixture: &impl RawSql) {
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Hai.\n").await;
+    put(store, "c", "Điều 1. Ba.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
+    cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+    let holds = fixture.table("document_change_holds");
+    let removed = format!("DELETE FROM {holds} WHERE document = $1");
+    assert_eq!(fixture.execute_raw(&removed, &["b"]).await, 1);
+    let cleared = format!("UPDATE {holds} SET entry_own = NULL WHERE document = $1");
+    assert_eq!(fixture.execute_raw(&cleared, &["c"]).await, 1);
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(changed(store, &held).await, ids(&["b", "c"]));
+}
+
+/// PostgreSQL, READ COMMITTED: an application transaction that changes a held document and puts
+/// it back (two statements, one transaction) is open while the run's rollback starts, so the
+/// rollback waits on its locks, and commits only then. Whichever order the server lets them
+/// through, the document stays listed for a mark before the run.
+pub async fn an_edit_racing_the_rollback_stays_listed(fixture: &crate::fixture::PgFixture) {
+    use crate::fixture::Fixture as _;
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let mut edit = fixture.connection().await;
+    for statement in [
+        "BEGIN",
+        "UPDATE documents SET body = 'Điều 1. Sửa lén.' WHERE id = 'b'",
+        "UPDATE documents SET body = 'Điều 1. Một.' || chr(10) WHERE id = 'b'",
+    ] {
+        if let Err(error) = sqlx::query(statement).execute(&mut edit).await {
+            panic!("the racing edit: {error}");
+        }
+    }
+    let shared = fixture.shared();
+    let rollback = tokio::spawn(async move { shared.restore(&r, &backup).await.map(|_| ()) });
+    // Give the rollback the chance to queue behind the edit's locks; the outcome asserted below
+    // does not depend on whether it did.
+    let mut watcher = fixture.connection().await;
+    for _ in 0..200 {
+        let waiting: i64 =
+            match sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                .fetch_one(&mut watcher)
+                .await
+            {
+                Ok(n) => n,
+                Err(error) => panic!("pg_locks: {error}"),
+            };
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut edit).await {
+        panic!("committing the racing edit: {error}");
+    }
+    match rollback.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("restore: {error}"),
+        Err(error) => panic!("the rollback task: {error}"),
+    }
+    assert_eq!(changed(store, &held).await, ids(&["b"]), "the racing edit");
 }

@@ -91,6 +91,10 @@ macro_rules! contract_suite {
             changed_since_lists_every_change_after_the_mark,
             an_edit_undone_while_the_run_held_it_stays_listed,
             an_edit_undone_between_the_runs_writes_stays_listed,
+            an_edit_of_the_runs_units_undone_while_held_stays_listed,
+            an_edit_of_an_earlier_generation_undone_while_held_stays_listed,
+            an_edit_undone_before_a_resumed_fence_stays_listed,
+            alternating_runs_hide_no_edit,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture;
             leases_admit_one_holder_at_a_time,
