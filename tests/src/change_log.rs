@@ -24,6 +24,7 @@ macro_rules! change_log_live_suite {
             a_store_from_before_the_change_log_is_migrated_with_its_documents,
             windows_and_holds_do_not_accumulate,
             a_hold_removed_or_cleared_by_hand_opens_no_window,
+            an_edit_of_a_generation_record_undone_while_held_stays_listed,
         );
     };
 }
@@ -959,4 +960,30 @@ pub async fn an_edit_racing_the_rollback_stays_listed(fixture: &crate::fixture::
         Err(error) => panic!("the rollback task: {error}"),
     }
     assert_eq!(changed(store, &held).await, ids(&["b"]), "the racing edit");
+}
+
+/// An edit of a generation *record* (not a unit, not the document row) undone while the run
+/// holds the document: the earlier run's retired record set active and back by raw SQL. The
+/// rollback makes it active again, as the backup saw it, yet a mark before the run still lists
+/// the document.
+pub async fn an_edit_of_a_generation_record_undone_while_held_stays_listed(fixture: &impl RawSql) {
+    let store = fixture.adapter();
+    let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
+    cut(store, &RunId::new("r0"), &[b], 2).await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let set = format!(
+        "UPDATE {} SET state = $1 WHERE document = 'b' AND generation = 'r0'",
+        fixture.table("generations")
+    );
+    assert_eq!(fixture.execute_raw(&set, &["staged"]).await, 1);
+    assert_eq!(fixture.execute_raw(&set, &["retired"]).await, 1);
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "the record edit undone"
+    );
 }
