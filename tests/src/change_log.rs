@@ -987,3 +987,68 @@ pub async fn an_edit_of_a_generation_record_undone_while_held_stays_listed(fixtu
         "the record edit undone"
     );
 }
+
+/// PostgreSQL, READ COMMITTED: an application transaction that edits a unit of the document's
+/// earlier generation and puts it back (ABA, one transaction) is open while the run fences the
+/// document, so the fence queues behind its lock on the document's log row and reads the
+/// entry only after it commits. The edit committed after the run's backup census, so however
+/// the server orders the two, the document stays listed after the rollback for a mark before
+/// the run.
+pub async fn an_edit_racing_the_fence_stays_listed(fixture: &crate::fixture::PgFixture) {
+    use crate::fixture::Fixture as _;
+    let store = fixture.adapter();
+    let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
+    cut(store, &RunId::new("r0"), &[b], 2).await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    let documents = load(store, &["b"]).await;
+    let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
+    let mut edit = fixture.connection().await;
+    for statement in [
+        "BEGIN",
+        "UPDATE units SET body = body || '!' WHERE document = 'b' AND generation = 'r0' \
+         AND ordinal = 0",
+        "UPDATE units SET body = left(body, -1) WHERE document = 'b' AND generation = 'r0' \
+         AND ordinal = 0",
+    ] {
+        if let Err(error) = sqlx::query(statement).execute(&mut edit).await {
+            panic!("the racing edit: {error}");
+        }
+    }
+    let shared = fixture.shared();
+    let (run, fenced) = (r.clone(), expectations.clone());
+    let fence = tokio::spawn(async move { shared.fence(&run, &fenced).await });
+    // Give the fence the chance to queue behind the edit's locks; the outcome asserted below
+    // does not depend on whether it did.
+    let mut watcher = fixture.connection().await;
+    for _ in 0..200 {
+        let waiting: i64 =
+            match sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                .fetch_one(&mut watcher)
+                .await
+            {
+                Ok(n) => n,
+                Err(error) => panic!("pg_locks: {error}"),
+            };
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut edit).await {
+        panic!("committing the racing edit: {error}");
+    }
+    match fence.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("fence: {error}"),
+        Err(error) => panic!("the fence task: {error}"),
+    }
+    for document in &documents {
+        let units = crate::contract::units_for(document, &r, 2);
+        ok(store.write_units(&r, &units).await, "write_units");
+    }
+    ok(store.enact(&r, &expectations).await, "enact");
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(changed(store, &held).await, ids(&["b"]), "the racing edit");
+}

@@ -445,3 +445,14 @@ async fn an_edit_racing_the_rollback_stays_listed() {
     };
     iu_cutter_tests::change_log::an_edit_racing_the_rollback_stays_listed(&fixture).await;
 }
+
+/// See [`iu_cutter_tests::change_log::an_edit_racing_the_fence_stays_listed`].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_racing_the_fence_stays_listed() {
+    let Some(fixture) =
+        iu_cutter_tests::fixture::postgres("an_edit_racing_the_fence_stays_listed").await
+    else {
+        return;
+    };
+    iu_cutter_tests::change_log::an_edit_racing_the_fence_stays_listed(&fixture).await;
+}
