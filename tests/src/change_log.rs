@@ -816,7 +816,7 @@ pub async fn an_edit_of_an_earlier_generation_undone_while_held_stays_listed(
     let store = fixture.adapter();
     let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
     let r0 = RunId::new("r0");
-    cut(store, &r0, &[b.clone()], 2).await;
+    cut(store, &r0, std::slice::from_ref(&b), 2).await;
     let held = mark(store, &[]).await;
     let r = RunId::new("rb");
     let backup = scoped_backup_of(store, &r, &["b"]).await;
