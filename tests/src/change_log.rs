@@ -25,6 +25,7 @@ macro_rules! change_log_live_suite {
             windows_and_holds_do_not_accumulate,
             a_hold_removed_or_cleared_by_hand_opens_no_window,
             an_edit_of_a_generation_record_undone_while_held_stays_listed,
+            a_rollback_refused_by_the_kill_switch_then_retried_hides_no_edit,
         );
     };
 }
@@ -1051,4 +1052,39 @@ pub async fn an_edit_racing_the_fence_stays_listed(fixture: &crate::fixture::PgF
     ok(store.enact(&r, &expectations).await, "enact");
     ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(changed(store, &held).await, ids(&["b"]), "the racing edit");
+}
+
+/// A rollback refused by the kill switch (the control row closed between the run's writes and
+/// its rollback) writes nothing and spends no hold: retried once the switch is open, it opens
+/// a window for `c`, which no one touched, and none for `b`, edited and put back by raw SQL
+/// while the switch was closed.
+pub async fn a_rollback_refused_by_the_kill_switch_then_retried_hides_no_edit(
+    fixture: &impl RawSql,
+) {
+    use iu_cutter_live_execution::sql::set_control;
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Hai.\n").await;
+    put(store, "c", "Điều 1. Ba.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
+    cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+    ok(
+        set_control(fixture.options(), false, "mid-rollback").await,
+        "close",
+    );
+    crate::contract::error(
+        store.restore(&r, &backup).await,
+        AdapterError::is_gate_closed,
+        "restore behind a closed switch",
+    );
+    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw("b", "Điều 1. Hai.\n").await;
+    ok(set_control(fixture.options(), true, "reopen").await, "open");
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(
+        changed(store, &held).await,
+        ids(&["b"]),
+        "c's window, not b's"
+    );
 }
