@@ -911,32 +911,25 @@ pub async fn a_hold_removed_or_cleared_by_hand_opens_no_window(fixture: &impl Ra
     assert_eq!(changed(store, &held).await, ids(&["b", "c"]));
 }
 
-/// PostgreSQL, READ COMMITTED: an application transaction that changes a held document and puts
-/// it back (two statements, one transaction) is open while the run's rollback starts, so the
-/// rollback waits on its locks, and commits only then. Whichever order the server lets them
-/// through, the document stays listed for a mark before the run.
-pub async fn an_edit_racing_the_rollback_stays_listed(fixture: &crate::fixture::PgFixture) {
-    use crate::fixture::Fixture as _;
-    let store = fixture.adapter();
-    put(store, "b", "Điều 1. Một.\n").await;
-    let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
-    let mut edit = fixture.connection().await;
-    for statement in [
-        "BEGIN",
-        "UPDATE documents SET body = 'Điều 1. Sửa lén.' WHERE id = 'b'",
-        "UPDATE documents SET body = 'Điều 1. Một.' || chr(10) WHERE id = 'b'",
-    ] {
-        if let Err(error) = sqlx::query(statement).execute(&mut edit).await {
+/// Runs `edit` in one open transaction of an application connection, then starts `call` (a
+/// run's write, which may queue behind that transaction's locks), gives it the chance to queue
+/// (until `pg_locks` shows a lock not granted, at most about 2 s: the outcomes asserted after
+/// do not depend on whether it did), commits the edit and joins `call`, failing on any error.
+async fn race_an_open_edit(
+    fixture: &crate::fixture::PgFixture,
+    edit: &[&'static str],
+    what: &str,
+    call: impl std::future::Future<Output = iu_cutter_live_execution::AdapterResult<()>>
+    + Send
+    + 'static,
+) {
+    let mut application = fixture.connection().await;
+    for statement in std::iter::once("BEGIN").chain(edit.iter().copied()) {
+        if let Err(error) = sqlx::query(statement).execute(&mut application).await {
             panic!("the racing edit: {error}");
         }
     }
-    let shared = fixture.shared();
-    let rollback = tokio::spawn(async move { shared.restore(&r, &backup).await.map(|_| ()) });
-    // Give the rollback the chance to queue behind the edit's locks; the outcome asserted below
-    // does not depend on whether it did.
+    let call = tokio::spawn(call);
     let mut watcher = fixture.connection().await;
     for _ in 0..200 {
         let waiting: i64 =
@@ -952,14 +945,35 @@ pub async fn an_edit_racing_the_rollback_stays_listed(fixture: &crate::fixture::
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    if let Err(error) = sqlx::query("COMMIT").execute(&mut edit).await {
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut application).await {
         panic!("committing the racing edit: {error}");
     }
-    match rollback.await {
+    match call.await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => panic!("restore: {error}"),
-        Err(error) => panic!("the rollback task: {error}"),
+        Ok(Err(error)) => panic!("{what}: {error}"),
+        Err(error) => panic!("the {what} task: {error}"),
     }
+}
+
+/// PostgreSQL, READ COMMITTED: an application transaction that changes a held document and puts
+/// it back (two statements, one transaction) is open while the run's rollback starts, so the
+/// rollback waits on its locks, and commits only then. Whichever order the server lets them
+/// through, the document stays listed for a mark before the run.
+pub async fn an_edit_racing_the_rollback_stays_listed(fixture: &crate::fixture::PgFixture) {
+    use crate::fixture::Fixture as _;
+    let store = fixture.adapter();
+    put(store, "b", "Điều 1. Một.\n").await;
+    let held = mark(store, &[]).await;
+    let r = RunId::new("rb");
+    let backup = scoped_backup_of(store, &r, &["b"]).await;
+    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let shared = fixture.shared();
+    let rollback = async move { shared.restore(&r, &backup).await.map(|_| ()) };
+    let edit = [
+        "UPDATE documents SET body = 'Điều 1. Sửa lén.' WHERE id = 'b'",
+        "UPDATE documents SET body = 'Điều 1. Một.' || chr(10) WHERE id = 'b'",
+    ];
+    race_an_open_edit(fixture, &edit, "restore", rollback).await;
     assert_eq!(changed(store, &held).await, ids(&["b"]), "the racing edit");
 }
 
@@ -1005,46 +1019,16 @@ pub async fn an_edit_racing_the_fence_stays_listed(fixture: &crate::fixture::PgF
     let backup = scoped_backup_of(store, &r, &["b"]).await;
     let documents = load(store, &["b"]).await;
     let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
-    let mut edit = fixture.connection().await;
-    for statement in [
-        "BEGIN",
+    let shared = fixture.shared();
+    let (run, fenced) = (r.clone(), expectations.clone());
+    let fence = async move { shared.fence(&run, &fenced).await };
+    let edit = [
         "UPDATE units SET body = body || '!' WHERE document = 'b' AND generation = 'r0' \
          AND ordinal = 0",
         "UPDATE units SET body = left(body, -1) WHERE document = 'b' AND generation = 'r0' \
          AND ordinal = 0",
-    ] {
-        if let Err(error) = sqlx::query(statement).execute(&mut edit).await {
-            panic!("the racing edit: {error}");
-        }
-    }
-    let shared = fixture.shared();
-    let (run, fenced) = (r.clone(), expectations.clone());
-    let fence = tokio::spawn(async move { shared.fence(&run, &fenced).await });
-    // Give the fence the chance to queue behind the edit's locks; the outcome asserted below
-    // does not depend on whether it did.
-    let mut watcher = fixture.connection().await;
-    for _ in 0..200 {
-        let waiting: i64 =
-            match sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                .fetch_one(&mut watcher)
-                .await
-            {
-                Ok(n) => n,
-                Err(error) => panic!("pg_locks: {error}"),
-            };
-        if waiting > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    if let Err(error) = sqlx::query("COMMIT").execute(&mut edit).await {
-        panic!("committing the racing edit: {error}");
-    }
-    match fence.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => panic!("fence: {error}"),
-        Err(error) => panic!("the fence task: {error}"),
-    }
+    ];
+    race_an_open_edit(fixture, &edit, "fence", fence).await;
     for document in &documents {
         let units = crate::contract::units_for(document, &r, 2);
         ok(store.write_units(&r, &units).await, "write_units");
