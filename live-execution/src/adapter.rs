@@ -18,7 +18,7 @@ use crate::domain::{
     ActiveUnit, AdapterInfo, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId,
     ExpectedRevision, GenerationDigests, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan,
     PurgeTarget, RunId, RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot,
-    StoredBackup, Unit, UnitCursor,
+    StoredBackup, StoredPlanPart, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
@@ -298,6 +298,30 @@ pub trait Plans: Send + Sync {
 
     /// Journals a run's plan (idempotent; a different plan for the same run is a conflict).
     async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()>;
+
+    /// Part `part` of a run's sealed plan, with the plan's sha256: part 0 is its head (the
+    /// canonical text of the plan without its documents), part `n` the `n`th part of its
+    /// documents; `None` past the last part, or when the run has no sealed plan. A plan
+    /// journaled whole ([`save_plan`](Self::save_plan)) is read the same way. A reader hashes
+    /// the parts it reads ([`crate::PlanVerifier`]) and compares with the sha256.
+    async fn load_plan_part(&self, run: &RunId, part: u64)
+    -> AdapterResult<Option<StoredPlanPart>>;
+
+    /// Journals part `seq` of a run's plan (from 0: the canonical text of a run of its document
+    /// plans, as [`crate::PlanWriter`] cuts them), ahead of [`seal_plan`](Self::seal_plan):
+    /// until the plan is sealed a part may be replaced; once it is, only the same part passes.
+    async fn save_plan_part(&self, run: &RunId, seq: u64, part: &str) -> AdapterResult<()>;
+
+    /// Makes the `parts` parts journaled for a run (any beyond them dropped), under `head` and
+    /// `sha256`, the run's plan; the same seal again passes, another plan is refused, and a
+    /// plan missing a part cannot be sealed. Nothing is the run's plan before this.
+    async fn seal_plan(
+        &self,
+        run: &RunId,
+        head: &str,
+        parts: u64,
+        sha256: &str,
+    ) -> AdapterResult<()>;
 }
 
 #[async_trait]
@@ -307,6 +331,33 @@ impl<S: LiveExecutionAdapter + ?Sized> Plans for S {
     }
     async fn save_plan(&self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
         call!(self, SavePlan { run, plan })
+    }
+    async fn load_plan_part(
+        &self,
+        run: &RunId,
+        part: u64,
+    ) -> AdapterResult<Option<StoredPlanPart>> {
+        call!(self, LoadPlanPart { run, part } => PlanPart)
+    }
+    async fn save_plan_part(&self, run: &RunId, seq: u64, part: &str) -> AdapterResult<()> {
+        call!(self, SavePlanPart { run, seq, part })
+    }
+    async fn seal_plan(
+        &self,
+        run: &RunId,
+        head: &str,
+        parts: u64,
+        sha256: &str,
+    ) -> AdapterResult<()> {
+        call!(
+            self,
+            SealPlan {
+                run,
+                head,
+                parts,
+                sha256
+            }
+        )
     }
 }
 

@@ -58,6 +58,15 @@ pub fn backup_conflict(run: &RunId, journaled: &str, offered: &str) -> AdapterEr
     ))
 }
 
+/// Another plan (or part of one) offered for `run` than the one it sealed: a run's plan never
+/// changes.
+pub fn plan_conflict(run: &RunId, journaled: &str, offered: &str) -> AdapterError {
+    AdapterError::Invalid(format!(
+        "run `{run}` already journaled a different plan (sha256 {journaled}, offered \
+         {offered}); a run's plan never changes: roll back and start a new run"
+    ))
+}
+
 /// A unit offered to `run`'s write that belongs to another generation: a run writes only its own.
 pub fn foreign_unit(run: &RunId, unit: &Unit) -> AdapterError {
     AdapterError::Invalid(format!(

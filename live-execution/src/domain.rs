@@ -9,6 +9,11 @@ use sha2::{Digest as _, Sha256};
 use crate::rules::{CutRules, Preset};
 
 pub(crate) mod canonical;
+mod plan_parts;
+
+pub use plan_parts::{
+    PLAN_PART_BYTES, PlanVerifier, PlanWriter, parse_plan_head, plan_head_text, plan_parts,
+};
 
 /// Version of every serialised boundary type (plans, backups, journal records, reports).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -456,6 +461,17 @@ pub struct StoredBackup {
     /// The artifact's text (JSON Lines: a header, then one document snapshot per line).
     pub artifact: String,
     /// The sha256 recorded with it when it was journaled.
+    pub sha256: String,
+}
+
+/// One part of a run's sealed plan as journaled in the store (see
+/// [`crate::Plans::load_plan_part`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPlanPart {
+    /// Part 0: the plan's head (canonical text of the plan without its documents); part `n`: the
+    /// canonical text of the `n`th run of its document plans, `[DOCUMENT,…]`.
+    pub text: String,
+    /// The plan's sha256, recorded when it was sealed.
     pub sha256: String,
 }
 
@@ -1239,20 +1255,43 @@ mod tests {
         assert_eq!(plan.sha256(), crate::sha256_hex(pieces.as_bytes()));
         for bytes in [1, 200, usize::MAX] {
             let mut documents = Vec::new();
-            let parts: Vec<String> =
-                super::canonical::DocumentParts::new(&plan.documents, bytes).collect();
+            let parts = super::plan_parts(&plan, bytes);
+            let mut verifier = super::PlanVerifier::new(&Plan {
+                documents: Vec::new(),
+                ..plan.clone()
+            });
             for part in &parts {
-                documents.extend(serde_json::from_str::<Vec<DocumentPlan>>(part)?);
+                let parsed = serde_json::from_str::<Vec<DocumentPlan>>(part)?;
+                assert_eq!(verifier.part(part).ok(), Some(parsed.clone()));
+                documents.extend(parsed);
             }
             assert_eq!(documents, plan.documents, "parts of {bytes} bytes");
+            assert_eq!(verifier.finish(), plan.sha256(), "parts of {bytes} bytes");
+            let mut writer = super::PlanWriter::with_part_bytes(1, &plan.rules, bytes);
+            for document in &plan.documents {
+                writer.push(document);
+            }
+            assert_eq!(writer.units(), plan.unit_count());
+            assert_eq!(
+                writer.finish().1,
+                plan.sha256(),
+                "written in parts of {bytes} bytes"
+            );
             if bytes == 1 {
                 assert_eq!(parts.len(), plan.documents.len(), "one document a part");
             }
         }
-        assert_eq!(
-            super::canonical::DocumentParts::new(&[], 1).count(),
-            0,
+        let empty = Plan {
+            documents: Vec::new(),
+            ..plan.clone()
+        };
+        assert!(
+            super::plan_parts(&empty, 1).is_empty(),
             "no documents, no parts"
+        );
+        assert_eq!(
+            super::PlanWriter::new(1, &plan.rules).finish(),
+            (None, empty.sha256())
         );
         Ok(())
     }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::domain::{
     ActiveUnit, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId, ExpectedRevision,
     GenerationDigests, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
-    RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit,
-    UnitCursor,
+    RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup,
+    StoredPlanPart, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -85,6 +85,13 @@ pub enum Op<'a> {
     ListRuns,
     /// A run's journaled plan.
     LoadPlan(&'a RunId),
+    /// One part of a run's sealed plan, by its index: 0 its head, then its documents' parts.
+    LoadPlanPart {
+        /// The run.
+        run: &'a RunId,
+        /// The part's index, from 0.
+        part: u64,
+    },
     /// A run's journaled reports, oldest first.
     LoadReports(&'a RunId),
     /// A run's journaled backup artifact.
@@ -129,6 +136,26 @@ pub enum Op<'a> {
         run: &'a RunId,
         /// Its plan.
         plan: &'a Plan,
+    },
+    /// Journals one part of a run's plan (canonical `[DOCUMENT,…]`), before the plan is sealed.
+    SavePlanPart {
+        /// The run.
+        run: &'a RunId,
+        /// The part's place among the run's journaled parts, from 0.
+        seq: u64,
+        /// The part's text.
+        part: &'a str,
+    },
+    /// Makes the parts journaled for a run the run's plan.
+    SealPlan {
+        /// The run.
+        run: &'a RunId,
+        /// The plan's head: the canonical text of the plan without its documents.
+        head: &'a str,
+        /// How many parts the plan has.
+        parts: u64,
+        /// The plan's sha256 ([`Plan::sha256`]).
+        sha256: &'a str,
     },
     /// Journals one invocation's report of a run.
     SaveReport {
@@ -259,6 +286,7 @@ pub enum OpKind {
     LoadRun,
     ListRuns,
     LoadPlan,
+    LoadPlanPart,
     LoadReports,
     LoadBackup,
     LoadBackupPart,
@@ -269,6 +297,8 @@ pub enum OpKind {
     RecordPhase,
     SetRunStatus,
     SavePlan,
+    SavePlanPart,
+    SealPlan,
     SaveReport,
     SaveBackup,
     SaveBackupPart,
@@ -340,7 +370,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 39] = {
+pub const OPS: [OpSpec; 42] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -367,6 +397,7 @@ pub const OPS: [OpSpec; 39] = {
         spec(K::LoadRun, "load_run", R::Journal, A::Read),
         spec(K::ListRuns, "list_runs", R::Journal, A::Read),
         spec(K::LoadPlan, "load_plan", R::Plans, A::Read),
+        spec(K::LoadPlanPart, "load_plan_part", R::Plans, A::Read),
         spec(K::LoadReports, "load_reports", R::Journal, A::Read),
         spec(K::LoadBackup, "load_backup", R::Journal, A::Read),
         spec(K::LoadBackupPart, "load_backup_part", R::Journal, A::Read),
@@ -382,6 +413,8 @@ pub const OPS: [OpSpec; 39] = {
             A::ClaimedWrite,
         ),
         spec(K::SavePlan, "save_plan", R::Plans, A::ClaimedWrite),
+        spec(K::SavePlanPart, "save_plan_part", R::Plans, A::ClaimedWrite),
+        spec(K::SealPlan, "seal_plan", R::Plans, A::ClaimedWrite),
         spec(K::SaveReport, "save_report", R::Journal, A::Write),
         spec(K::SaveBackup, "save_backup", R::Journal, A::ClaimedWrite),
         spec(
@@ -462,6 +495,7 @@ impl Op<'_> {
             Op::LoadRun(_) => OpKind::LoadRun,
             Op::ListRuns => OpKind::ListRuns,
             Op::LoadPlan(_) => OpKind::LoadPlan,
+            Op::LoadPlanPart { .. } => OpKind::LoadPlanPart,
             Op::LoadReports(_) => OpKind::LoadReports,
             Op::LoadBackup(_) => OpKind::LoadBackup,
             Op::LoadBackupPart { .. } => OpKind::LoadBackupPart,
@@ -472,6 +506,8 @@ impl Op<'_> {
             Op::RecordPhase { .. } => OpKind::RecordPhase,
             Op::SetRunStatus { .. } => OpKind::SetRunStatus,
             Op::SavePlan { .. } => OpKind::SavePlan,
+            Op::SavePlanPart { .. } => OpKind::SavePlanPart,
+            Op::SealPlan { .. } => OpKind::SealPlan,
             Op::SaveReport { .. } => OpKind::SaveReport,
             Op::SaveBackup { .. } => OpKind::SaveBackup,
             Op::SaveBackupPart { .. } => OpKind::SaveBackupPart,
@@ -495,6 +531,8 @@ impl Op<'_> {
             Op::RecordPhase { run, .. }
             | Op::SetRunStatus { run, .. }
             | Op::SavePlan { run, .. }
+            | Op::SavePlanPart { run, .. }
+            | Op::SealPlan { run, .. }
             | Op::SaveBackup { run, .. }
             | Op::SaveBackupPart { run, .. }
             | Op::SealBackup { run, .. }
@@ -527,6 +565,7 @@ pub enum Reply {
     Run(Option<RunRecord>),
     Runs(Vec<RunRecord>),
     Plan(Option<Plan>),
+    PlanPart(Option<StoredPlanPart>),
     Reports(Vec<String>),
     Backup(Option<StoredBackup>),
     Leases(LeaseView),
@@ -558,6 +597,7 @@ impl Reply {
                 Reply::Run(_) => "a run",
                 Reply::Runs(_) => "runs",
                 Reply::Plan(_) => "a plan",
+                Reply::PlanPart(_) => "a part of a plan",
                 Reply::Reports(_) => "reports",
                 Reply::Backup(_) => "a backup",
                 Reply::Leases(_) => "leases",

@@ -207,11 +207,11 @@ async fn run_phase(
     };
     match result {
         Ok(evidence) => {
-            // The plan phase leaves its plan in the context; no extra read of the store.
+            // The plan phase leaves the bytes it cut in the context; no extra read of the store.
             if phase.role() == PhaseRole::Plan
-                && let Some(plan) = ctx.cached_plan()
+                && let Some(bytes) = ctx.bytes_cut()
             {
-                crate::metrics::plan_cut(plan);
+                crate::metrics::plan_cut(bytes);
             }
             journal_done(&ran, evidence, ctx, inv).await
         }

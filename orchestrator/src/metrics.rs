@@ -3,7 +3,6 @@
 //! no-op on the facade's default recorder. The names are the constants below; ARCHITECTURE.md
 //! lists them with their labels.
 
-use iu_cutter_live_execution::Plan;
 use iu_cutter_phase_core::evidence::{THROTTLE_WAITED_MS, UNITS_WRITTEN as UNITS_WRITTEN_KEY};
 use metrics::{counter, gauge, histogram};
 
@@ -54,8 +53,7 @@ pub(crate) fn invocation(command: Command, outcome: &Outcome, phases: &[PhaseEnt
 }
 
 /// Records the source bytes of a plan just cut.
-pub(crate) fn plan_cut(plan: &Plan) {
-    let bytes: u64 = plan.documents.iter().map(|d| d.source_bytes).sum();
+pub(crate) fn plan_cut(bytes: u64) {
     counter!(BYTES_CUT).increment(bytes);
 }
 

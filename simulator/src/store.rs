@@ -8,7 +8,7 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use iu_cutter_live_execution::conflicts::{
-    backup_conflict, empty_page, lease_lost, page_moved, run_not_found,
+    backup_conflict, empty_page, lease_lost, page_moved, plan_conflict, run_not_found,
 };
 use iu_cutter_live_execution::ownership::{
     CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
@@ -19,8 +19,8 @@ use iu_cutter_live_execution::{
     DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
     GenerationDigester, GenerationDigests, GenerationRecord, GenerationState, Lease, LeaseClaim,
     LeaseView, Op, PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope,
-    ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, Unit, UnitCursor, UnitFields,
-    sha256_hex,
+    ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, StoredPlanPart, Unit, UnitCursor,
+    UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -36,6 +36,11 @@ pub(crate) struct Store {
     units: BTreeMap<UnitKey, Unit>,
     runs: BTreeMap<RunId, RunRecord>,
     plans: BTreeMap<RunId, Plan>,
+    /// Plans' documents in parts, by run and place (journaled by parts, or cut so when saved
+    /// whole) ...
+    plan_parts: BTreeMap<RunId, BTreeMap<u64, String>>,
+    /// ... and the sha256 of each sealed plan.
+    plan_shas: BTreeMap<RunId, String>,
     reports: BTreeMap<RunId, Vec<String>>,
     backups: BTreeMap<RunId, StoredBackup>,
     /// Backups journaled by parts, by run and place (kept after the seal, to compare).
@@ -590,17 +595,86 @@ impl Store {
         }
         match self.plans.get(run) {
             Some(existing) if existing == plan => Ok(()),
-            Some(existing) => Err(AdapterError::Invalid(format!(
-                "run `{run}` already journaled a different plan (sha256 {}, offered {}); \
-                 a run's plan never changes: roll back and start a new run",
-                existing.sha256(),
-                plan.sha256()
-            ))),
+            Some(existing) => Err(plan_conflict(run, &existing.sha256(), &plan.sha256())),
             None => {
                 self.plans.insert(run.clone(), plan.clone());
+                let parts = iu_cutter_live_execution::plan_parts(
+                    plan,
+                    iu_cutter_live_execution::PLAN_PART_BYTES,
+                );
+                self.plan_parts
+                    .insert(run.clone(), (0..).zip(parts).collect());
+                self.plan_shas.insert(run.clone(), plan.sha256());
                 Ok(())
             }
         }
+    }
+
+    pub(crate) fn load_plan_part(&self, run: &RunId, part: u64) -> Option<StoredPlanPart> {
+        let sha256 = self.plan_shas.get(run)?.clone();
+        let text = match part.checked_sub(1) {
+            None => {
+                let plan = self.plans.get(run)?;
+                iu_cutter_live_execution::plan_head_text(plan.schema_version, &plan.rules)
+            }
+            Some(seq) => self.plan_parts.get(run)?.get(&seq)?.clone(),
+        };
+        Some(StoredPlanPart { text, sha256 })
+    }
+
+    pub(crate) fn save_plan_part(
+        &mut self,
+        run: &RunId,
+        seq: u64,
+        part: &str,
+    ) -> AdapterResult<()> {
+        if !self.runs.contains_key(run) {
+            return Err(run_not_found(run));
+        }
+        let parts = self.plan_parts.entry(run.clone()).or_default();
+        if let Some(sealed) = self.plan_shas.get(run) {
+            return match parts.get(&seq) {
+                Some(text) if text == part => Ok(()),
+                _ => Err(plan_conflict(run, sealed, &format!("another part {seq}"))),
+            };
+        }
+        parts.insert(seq, part.to_owned());
+        Ok(())
+    }
+
+    pub(crate) fn seal_plan(
+        &mut self,
+        run: &RunId,
+        head: &str,
+        parts: u64,
+        sha256: &str,
+    ) -> AdapterResult<()> {
+        if !self.runs.contains_key(run) {
+            return Err(run_not_found(run));
+        }
+        match self.plan_shas.get(run) {
+            Some(sealed) if sealed == sha256 => return Ok(()),
+            Some(sealed) => return Err(plan_conflict(run, sealed, sha256)),
+            None => {}
+        }
+        let journaled = self.plan_parts.entry(run.clone()).or_default();
+        journaled.retain(|seq, _| *seq < parts);
+        if journaled.len() as u64 != parts {
+            return Err(AdapterError::Invalid(format!(
+                "the plan of run `{run}` cannot be sealed: {} of its {parts} parts are \
+                 journaled; journal every part first",
+                journaled.len()
+            )));
+        }
+        // Kept parsed, as the rest of this store reads plans; the hash is the reader's to check.
+        let mut plan = iu_cutter_live_execution::parse_plan_head(head)?;
+        let mut parsed = iu_cutter_live_execution::PlanVerifier::new(&plan);
+        for part in journaled.values() {
+            plan.documents.extend(parsed.part(part)?);
+        }
+        self.plans.insert(run.clone(), plan);
+        self.plan_shas.insert(run.clone(), sha256.to_owned());
+        Ok(())
     }
 
     pub(crate) fn save_report(&mut self, run: &RunId, report: &str) -> AdapterResult<()> {
@@ -969,6 +1043,7 @@ impl Store {
             Op::LoadRun(run) => Reply::Run(self.load_run(run)),
             Op::ListRuns => Reply::Runs(self.list_runs()),
             Op::LoadPlan(run) => Reply::Plan(self.load_plan(run)),
+            Op::LoadPlanPart { run, part } => Reply::PlanPart(self.load_plan_part(run, part)),
             Op::LoadReports(run) => Reply::Reports(self.load_reports(run)),
             Op::LoadBackup(run) => Reply::Backup(self.load_backup(run)),
             Op::LoadBackupPart { run, part } => Reply::Backup(self.load_backup_part(run, part)),
@@ -979,6 +1054,13 @@ impl Store {
             Op::RecordPhase { run, phase } => self.record_phase(run, phase)?.into(),
             Op::SetRunStatus { run, status } => self.set_run_status(run, status)?.into(),
             Op::SavePlan { run, plan } => self.save_plan(run, plan)?.into(),
+            Op::SavePlanPart { run, seq, part } => self.save_plan_part(run, seq, part)?.into(),
+            Op::SealPlan {
+                run,
+                head,
+                parts,
+                sha256,
+            } => self.seal_plan(run, head, parts, sha256)?.into(),
             Op::SaveReport { run, report } => self.save_report(run, report)?.into(),
             Op::SaveBackup {
                 run,

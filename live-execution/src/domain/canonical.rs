@@ -73,41 +73,10 @@ pub(crate) fn plan_pieces<E>(
     sink("]}")
 }
 
-/// The documents of a plan as consecutive parts, each the canonical text of a run of document
-/// plans, `[DOCUMENT,…]` (it parses as a JSON array of [`DocumentPlan`]), ended after the
-/// document that takes it to `bytes` or more: how a plan is journaled without its whole text.
-pub(crate) struct DocumentParts<'p> {
-    documents: &'p [DocumentPlan],
-    bytes: usize,
-}
-
-impl<'p> DocumentParts<'p> {
-    /// The parts of `documents`, of about `bytes` each (one document at least).
-    pub(crate) fn new(documents: &'p [DocumentPlan], bytes: usize) -> Self {
-        DocumentParts { documents, bytes }
-    }
-}
-
-impl Iterator for DocumentParts<'_> {
-    type Item = String;
-
-    fn next(&mut self) -> Option<String> {
-        let (first, _) = self.documents.split_first()?;
-        let mut out = String::from("[");
-        document(&mut out, first);
-        let mut taken = 1;
-        for document_plan in &self.documents[1..] {
-            if out.len() >= self.bytes {
-                break;
-            }
-            out.push(',');
-            document(&mut out, document_plan);
-            taken += 1;
-        }
-        out.push(']');
-        self.documents = &self.documents[taken..];
-        Some(out)
-    }
+/// Appends the canonical text of one document's plan, DOCUMENT, to `out`: how a plan's parts
+/// are written ([`super::plan_parts`]).
+pub(crate) fn document_text(out: &mut String, plan: &DocumentPlan) {
+    document(out, plan);
 }
 
 fn rules(out: &mut String, rules: &CutRules) {

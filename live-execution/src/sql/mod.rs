@@ -819,6 +819,9 @@ macro_rules! dispatch {
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),
             Op::ListRuns => $ops::list_runs($pool).await.map(Reply::Runs),
             Op::LoadPlan(run) => $ops::load_plan($pool, run).await.map(Reply::Plan),
+            Op::LoadPlanPart { run, part } => $ops::load_plan_part($pool, run, part)
+                .await
+                .map(Reply::PlanPart),
             Op::LoadReports(run) => $ops::load_reports($pool, run).await.map(Reply::Reports),
             Op::LoadBackup(run) => $ops::load_backup($pool, run).await.map(Reply::Backup),
             Op::LoadBackupPart { run, part } => $ops::load_backup_part($pool, run, part)
@@ -843,6 +846,19 @@ macro_rules! dispatch {
                 .await
                 .map(|()| Reply::Done),
             Op::SavePlan { run, plan } => $ops::save_plan($pool, run, plan, claim)
+                .await
+                .map(|()| Reply::Done),
+            Op::SavePlanPart { run, seq, part } => {
+                $ops::save_plan_part($pool, run, seq, part, claim)
+                    .await
+                    .map(|()| Reply::Done)
+            }
+            Op::SealPlan {
+                run,
+                head,
+                parts,
+                sha256,
+            } => $ops::seal_plan($pool, run, head, parts, sha256, claim)
                 .await
                 .map(|()| Reply::Done),
             Op::SaveReport { run, report } => $ops::save_report($pool, run, report)

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use iu_cutter_live_execution::{
-    Backup, Document, DocumentPlan, LiveExecutionAdapter, PhaseStore, Plan, Plans, RunRecord,
+    Backup, Document, DocumentPlan, LiveExecutionAdapter, PLAN_PART_BYTES, PhaseStore, RunRecord,
     ScopeCensus,
 };
 
@@ -13,7 +13,7 @@ use crate::backup_store::{BackupReader, BackupStore};
 use crate::batches::DocumentBatches;
 use crate::error::PhaseError;
 use crate::events::{EventSink, RunEvent};
-use crate::planned::{Merge, PlannedSources};
+use crate::planned::{Merge, PlanReader, PlannedSources};
 use crate::throttle::{BackOff, Pacer, Throttle};
 
 /// Cooperative cancellation: the runner and the phases stop at the next phase or batch boundary.
@@ -59,13 +59,16 @@ pub struct RunContext {
     pub batch_units: usize,
     /// Documents per fence or enact transaction.
     pub batch_documents: DocumentBatches,
+    /// Bytes of canonical text per journaled part of the plan (about: a part ends after the
+    /// document that reaches it), [`PLAN_PART_BYTES`] unless set.
+    pub plan_part_bytes: usize,
     /// How fast the phases may write.
     pub throttle: Throttle,
     /// Holds batches back while the database is busy, when configured.
     pub back_off: Option<BackOff>,
     /// The backup's header (no documents): its census and change mark.
     backup_head: Option<Arc<Backup>>,
-    plan: Option<Arc<Plan>>,
+    bytes_cut: Option<u64>,
     opening_census: Option<ScopeCensus>,
 }
 
@@ -84,10 +87,11 @@ impl RunContext {
             cancel: CancelFlag::new(),
             batch_units: DEFAULT_BATCH_UNITS,
             batch_documents: DocumentBatches::default(),
+            plan_part_bytes: PLAN_PART_BYTES,
             throttle: Throttle::default(),
             back_off: None,
             backup_head: None,
-            plan: None,
+            bytes_cut: None,
             opening_census: None,
         }
     }
@@ -129,40 +133,58 @@ impl RunContext {
         })
     }
 
-    /// The run's backup read alongside `plan` ([`PlannedSources`]), after a first read through
-    /// it that checked it against its manifest, found every planned document in it, and passed
-    /// each to `check` with its backed-up source (so that a phase that must not start on a plan
-    /// that does not fit can refuse before it acts).
-    pub async fn planned_sources<'p>(
+    /// The run's sealed plan, if any, opened to be read a part at a time ([`PlanReader`]).
+    pub async fn sealed_plan(&self) -> Result<Option<PlanReader>, PhaseError> {
+        PlanReader::open(Arc::clone(&self.store), &self.record.run).await
+    }
+
+    /// The run's journaled plan, opened to be read a part at a time ([`PlanReader`]).
+    pub async fn plan_reader(&self) -> Result<PlanReader, PhaseError> {
+        let run = &self.record.run;
+        self.sealed_plan().await?.ok_or_else(|| {
+            PhaseError::Precondition(format!(
+                "run {run} has no journaled plan; run the cut-leg-a phase first"
+            ))
+        })
+    }
+
+    /// The run's plan and backup read alongside each other ([`PlannedSources`]), after a first
+    /// read through both that checked the backup against its manifest and the plan against its
+    /// sha256, found every planned document in the backup, counted the plan's documents and
+    /// units, and passed each planned document to `check` with its backed-up source (so that a
+    /// phase that must not start on a plan that does not fit can refuse before it acts).
+    pub async fn planned_sources(
         &mut self,
-        plan: &'p Plan,
         mut check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
-    ) -> Result<PlannedSources<'p>, PhaseError> {
-        let run = self.record.run.clone();
+    ) -> Result<PlannedSources, PhaseError> {
         let batch = self.batch_documents.read_size();
         let mut first = self.open_backup().await?;
-        let mut merge = Merge::new(run.clone(), &plan.documents);
-        let checked: Result<(), PhaseError> = async {
+        let mut merge = Merge::new(self.plan_reader().await?);
+        let checked: Result<(u64, u64), PhaseError> = async {
             while let Some(snapshots) = first.next_batch(batch).await? {
                 self.check_cancelled()?;
-                for (planned, document) in merge.pair(snapshots)? {
-                    check(planned, &document)?;
+                for (planned, document) in merge.pair(snapshots).await? {
+                    check(&planned, &document)?;
                 }
             }
-            merge.finish()
+            merge.finish().await
         }
         .await;
-        if let Err(e) = checked {
-            // A tampered artifact is refused as such, whatever else its bytes say.
-            first.check_rest().await?;
-            return Err(e);
-        }
+        let totals = match checked {
+            Ok(totals) => totals,
+            Err(e) => {
+                // A tampered artifact is refused as such, whatever else its bytes say.
+                first.check_rest().await?;
+                return Err(e);
+            }
+        };
         let reader = self.open_backup().await?;
         self.backup_head = Some(Arc::new(reader.head().clone()));
         Ok(PlannedSources {
             reader,
-            merge: Merge::new(run, &plan.documents),
+            merge: Merge::new(self.plan_reader().await?),
             batch,
+            totals,
         })
     }
 
@@ -186,27 +208,15 @@ impl RunContext {
         self.backup_head = Some(Arc::new(backup));
     }
 
-    /// The run's plan if a phase of this invocation cut or loaded it; never reads the store.
-    pub fn cached_plan(&self) -> Option<&Arc<Plan>> {
-        self.plan.as_ref()
+    /// The source bytes the plan phase of this invocation cut, for the metrics; `None` when no
+    /// plan was cut.
+    pub fn bytes_cut(&self) -> Option<u64> {
+        self.bytes_cut
     }
 
-    /// The run's plan: cached, or loaded from the journal.
-    pub async fn plan(&mut self) -> Result<Arc<Plan>, PhaseError> {
-        let (store, run) = (&self.store, &self.record.run);
-        cached(&mut self.plan, async {
-            store.load_plan(run).await?.ok_or_else(|| {
-                PhaseError::Precondition(format!(
-                    "run {run} has no journaled plan; run the cut-leg-a phase first"
-                ))
-            })
-        })
-        .await
-    }
-
-    /// Caches the plan just computed.
-    pub fn set_plan(&mut self, plan: Arc<Plan>) {
-        self.plan = Some(plan);
+    /// Records the source bytes the plan phase cut.
+    pub fn set_bytes_cut(&mut self, bytes: u64) {
+        self.bytes_cut = Some(bytes);
     }
 
     /// Stops with [`PhaseError::Cancelled`] if cancellation was asked for.
@@ -289,18 +299,4 @@ impl RunContext {
             total,
         });
     }
-}
-
-/// What `slot` holds, or else what `load` gives, kept in `slot` for the next call (`load` is
-/// not run when the slot is full).
-async fn cached<T>(
-    slot: &mut Option<Arc<T>>,
-    load: impl Future<Output = Result<T, PhaseError>>,
-) -> Result<Arc<T>, PhaseError> {
-    if let Some(value) = slot {
-        return Ok(value.clone());
-    }
-    let value = Arc::new(load.await?);
-    *slot = Some(value.clone());
-    Ok(value)
 }

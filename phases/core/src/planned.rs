@@ -1,68 +1,204 @@
-//! The run's backup read alongside its plan, a batch of documents at a time: how the phases after
-//! the plan get each planned document's backed-up source without the whole scope's bodies in
-//! memory.
+//! The run's plan and backup read alongside each other, a part or a batch at a time: how the
+//! phases after the plan get each planned document's plan and backed-up source without the
+//! whole scope's plans or bodies in memory.
 
-use iu_cutter_live_execution::{Backup, Document, DocumentPlan, DocumentSnapshot, RunId};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use iu_cutter_live_execution::{
+    Backup, Document, DocumentPlan, DocumentSnapshot, LiveExecutionAdapter, Plan, PlanVerifier,
+    Plans, RunId, parse_plan_head,
+};
 
 use crate::backup_store::BackupReader;
 use crate::error::PhaseError;
 
-/// Pairs the backup's documents, in the order the backup gives them, with the plan's: both are
-/// in id order (the backup phase writes its snapshots so, the plan is computed so), so one walk
-/// over each pairs them. A backed-up document the plan does not name is passed over; a planned
-/// document the backup lacks is a precondition failure (the plan does not fit the backup), as
-/// it was when the backup was looked up whole.
-#[derive(Debug)]
-pub(crate) struct Merge<'p> {
+/// A run's sealed plan read a part at a time ([`iu_cutter_live_execution::Plans::load_plan_part`]):
+/// each part is parsed and hashed as it is read, and once the last is read the plan's hash is
+/// compared with the journaled one, so a plan changed in the journal is refused.
+pub struct PlanReader {
+    store: Arc<dyn LiveExecutionAdapter>,
     run: RunId,
-    plan: &'p [DocumentPlan],
-    next: usize,
+    head: Plan,
+    sha256: String,
+    next: u64,
+    verifier: Option<PlanVerifier>,
+    /// A plan journaled before parts: its documents came with its head.
+    whole: Option<Vec<DocumentPlan>>,
 }
 
-impl<'p> Merge<'p> {
-    pub(crate) fn new(run: RunId, plan: &'p [DocumentPlan]) -> Self {
-        Merge { run, plan, next: 0 }
+impl std::fmt::Debug for PlanReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanReader")
+            .field("run", &self.run)
+            .field("sha256", &self.sha256)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlanReader {
+    /// The sealed plan of `run`, opened at its first part; `None` when the run has none.
+    pub async fn open(
+        store: Arc<dyn LiveExecutionAdapter>,
+        run: &RunId,
+    ) -> Result<Option<Self>, PhaseError> {
+        let Some(head) = store.load_plan_part(run, 0).await? else {
+            return Ok(None);
+        };
+        let mut plan =
+            parse_plan_head(&head.text).map_err(|e| PhaseError::Precondition(e.to_string()))?;
+        let whole = if plan.documents.is_empty() {
+            None
+        } else {
+            // Journaled whole, before parts: hashed whole, as it was.
+            if plan.sha256() != head.sha256 {
+                return Err(tampered(run, &head.sha256, &plan.sha256()));
+            }
+            Some(std::mem::take(&mut plan.documents))
+        };
+        Ok(Some(PlanReader {
+            verifier: Some(PlanVerifier::new(&plan)),
+            store,
+            run: run.clone(),
+            head: plan,
+            sha256: head.sha256,
+            next: 1,
+            whole,
+        }))
+    }
+
+    /// The plan without its documents: its schema version and rules.
+    pub fn head(&self) -> &Plan {
+        &self.head
+    }
+
+    /// The plan's journaled sha256.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The next part's document plans, in id order; `None` after the last, once the plan read
+    /// hashed to its journaled sha256.
+    // `PhaseError` carries its `Gap` inline on purpose (phases build and match it by value).
+    #[allow(clippy::result_large_err)]
+    pub async fn next_part(&mut self) -> Result<Option<Vec<DocumentPlan>>, PhaseError> {
+        if let Some(documents) = self.whole.take() {
+            self.verifier = None;
+            return Ok(Some(documents));
+        }
+        let Some(verifier) = self.verifier.as_mut() else {
+            return Ok(None);
+        };
+        match self.store.load_plan_part(&self.run, self.next).await? {
+            Some(part) if part.sha256 == self.sha256 => {
+                self.next += 1;
+                let documents = verifier.part(&part.text);
+                documents
+                    .map(Some)
+                    .map_err(|e| PhaseError::Precondition(e.to_string()))
+            }
+            Some(part) => Err(tampered(&self.run, &self.sha256, &part.sha256)),
+            None => {
+                let found = self.verifier.take().map(PlanVerifier::finish);
+                match found {
+                    Some(found) if found != self.sha256 => {
+                        Err(tampered(&self.run, &self.sha256, &found))
+                    }
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+}
+
+/// A journaled plan that does not hash to its journaled sha256.
+fn tampered(run: &RunId, journaled: &str, found: &str) -> PhaseError {
+    PhaseError::Precondition(format!(
+        "the journaled plan of run {run} does not hash to its sha256 ({journaled}; read back: \
+         {found}): the journal was changed outside iu-cutter; roll the run back and start a new \
+         one"
+    ))
+}
+
+/// Pairs the backup's documents, in the order the backup gives them, with the plan's, read a
+/// part at a time: both are in id order (the backup phase writes its snapshots so, the plan is
+/// computed so), so one walk over each pairs them. A backed-up document the plan does not name
+/// is passed over; a planned document the backup lacks is a precondition failure (the plan does
+/// not fit the backup).
+#[derive(Debug)]
+pub(crate) struct Merge {
+    run: RunId,
+    plan: PlanReader,
+    pending: VecDeque<DocumentPlan>,
+    documents: u64,
+    units: u64,
+}
+
+impl Merge {
+    pub(crate) fn new(plan: PlanReader) -> Self {
+        Merge {
+            run: plan.run.clone(),
+            plan,
+            pending: VecDeque::new(),
+            documents: 0,
+            units: 0,
+        }
+    }
+
+    /// The next planned document, read from the plan when none is pending.
+    #[allow(clippy::result_large_err)]
+    async fn peek(&mut self) -> Result<Option<&DocumentPlan>, PhaseError> {
+        while self.pending.is_empty() {
+            match self.plan.next_part().await? {
+                Some(part) => self.pending.extend(part),
+                None => break,
+            }
+        }
+        Ok(self.pending.front())
     }
 
     /// The planned documents among `snapshots` (the backup's next ones), each with its plan.
-    // `PhaseError` carries its `Gap` inline on purpose (phases build and match it by value).
     #[allow(clippy::result_large_err)]
-    pub(crate) fn pair(
+    pub(crate) async fn pair(
         &mut self,
         snapshots: Vec<DocumentSnapshot>,
-    ) -> Result<Vec<(&'p DocumentPlan, Document)>, PhaseError> {
+    ) -> Result<Vec<(DocumentPlan, Document)>, PhaseError> {
         let mut paired = Vec::with_capacity(snapshots.len());
         for snapshot in snapshots {
             let id = &snapshot.document.id;
-            if let Some(planned) = self.plan.get(self.next)
-                && planned.document < *id
-            {
-                return Err(self.missing(planned));
+            let Some(next) = self.peek().await?.map(|p| p.document.clone()) else {
+                continue;
+            };
+            if next < *id {
+                return Err(self.missing(&next));
             }
-            match self.plan.get(self.next) {
-                Some(planned) if planned.document == *id => {
-                    self.next += 1;
-                    paired.push((planned, snapshot.document));
-                }
-                _ => {}
+            if next == *id
+                && let Some(planned) = self.pending.pop_front()
+            {
+                self.documents += 1;
+                self.units += planned.units.len() as u64;
+                paired.push((planned, snapshot.document));
             }
         }
         Ok(paired)
     }
 
-    /// After the backup's last document: every planned document was found.
+    /// After the backup's last document: every planned document was found, and the plan read
+    /// through hashed to its journaled sha256. Gives the planned documents and units.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn finish(&self) -> Result<(), PhaseError> {
-        match self.plan.get(self.next) {
-            Some(planned) => Err(self.missing(planned)),
-            None => Ok(()),
+    pub(crate) async fn finish(&mut self) -> Result<(u64, u64), PhaseError> {
+        match self.peek().await?.map(|p| p.document.clone()) {
+            Some(next) => Err(self.missing(&next)),
+            None => Ok((self.documents, self.units)),
         }
     }
 
-    fn missing(&self, planned: &DocumentPlan) -> PhaseError {
+    fn missing(&self, document: &iu_cutter_live_execution::DocumentId) -> PhaseError {
         PhaseError::Precondition(format!(
-            "document `{}` is planned but not in run {}'s backup; the plan does not fit the backup",
-            planned.document, self.run
+            "document `{document}` is planned but not in run {}'s backup; the plan does not fit \
+             the backup",
+            self.run
         ))
     }
 }
@@ -79,16 +215,28 @@ pub fn any_source(_: &DocumentPlan, _: &Document) -> Result<(), PhaseError> {
 /// (crate::RunContext::planned_sources)): each batch is the next backed-up documents the plan
 /// names, with their plans, in plan order.
 #[derive(Debug)]
-pub struct PlannedSources<'p> {
+pub struct PlannedSources {
     pub(crate) reader: BackupReader,
-    pub(crate) merge: Merge<'p>,
+    pub(crate) merge: Merge,
     pub(crate) batch: usize,
+    /// The planned documents and units, counted by the first read through.
+    pub(crate) totals: (u64, u64),
 }
 
-impl<'p> PlannedSources<'p> {
+impl PlannedSources {
     /// The backup's header: everything but its documents.
     pub fn head(&self) -> &Backup {
         self.reader.head()
+    }
+
+    /// How many documents the plan names.
+    pub fn documents(&self) -> u64 {
+        self.totals.0
+    }
+
+    /// How many units the plan names.
+    pub fn units(&self) -> u64 {
+        self.totals.1
     }
 
     /// The next planned documents' backed-up sources, with their plans; `None` after the last.
@@ -96,10 +244,10 @@ impl<'p> PlannedSources<'p> {
     #[allow(clippy::result_large_err)]
     pub async fn next_batch(
         &mut self,
-    ) -> Result<Option<Vec<(&'p DocumentPlan, Document)>>, PhaseError> {
+    ) -> Result<Option<Vec<(DocumentPlan, Document)>>, PhaseError> {
         match self.reader.next_batch(self.batch).await? {
-            Some(snapshots) => self.merge.pair(snapshots).map(Some),
-            None => self.merge.finish().map(|()| None),
+            Some(snapshots) => self.merge.pair(snapshots).await.map(Some),
+            None => self.merge.finish().await.map(|_| None),
         }
     }
 }
@@ -107,7 +255,46 @@ impl<'p> PlannedSources<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iu_cutter_live_execution::{DocumentId, DocumentState};
+    use iu_cutter_live_execution::{
+        AdapterInfo, AdapterResult, CutRules, DocumentId, DocumentState, LeaseClaim, Op, Reply,
+        SCHEMA_VERSION, StoredPlanPart, plan_head_text, plan_parts,
+    };
+
+    /// A store that journaled one sealed plan, in parts (and answers nothing else).
+    struct Parts {
+        head: String,
+        parts: Vec<String>,
+        sha256: String,
+    }
+
+    #[async_trait::async_trait]
+    impl LiveExecutionAdapter for Parts {
+        fn info(&self) -> AdapterInfo {
+            AdapterInfo {
+                kind: "parts".into(),
+                live: false,
+                location: "memory".into(),
+                source: None,
+            }
+        }
+        async fn call<'a>(&self, op: Op<'a>, _: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+            let Op::LoadPlanPart { part, .. } = op else {
+                return Err(iu_cutter_live_execution::AdapterError::Invalid(
+                    "only plan parts here".into(),
+                ));
+            };
+            let text = match part {
+                0 => Some(self.head.clone()),
+                n => usize::try_from(n - 1)
+                    .ok()
+                    .and_then(|i| self.parts.get(i).cloned()),
+            };
+            Ok(Reply::PlanPart(text.map(|text| StoredPlanPart {
+                text,
+                sha256: self.sha256.clone(),
+            })))
+        }
+    }
 
     fn planned(id: &str) -> DocumentPlan {
         DocumentPlan {
@@ -118,6 +305,29 @@ mod tests {
             units: vec![],
             preset: None,
         }
+    }
+
+    /// A store holding the plan of `ids`, one document a part.
+    fn journaled(ids: &[&str]) -> Parts {
+        let plan = Plan {
+            schema_version: SCHEMA_VERSION,
+            rules: CutRules::preset(iu_cutter_live_execution::Preset::Markdown),
+            documents: ids.iter().map(|id| planned(id)).collect(),
+        };
+        Parts {
+            head: plan_head_text(plan.schema_version, &plan.rules),
+            parts: plan_parts(&plan, 1),
+            sha256: plan.sha256(),
+        }
+    }
+
+    async fn merged(store: Parts) -> Result<Merge, PhaseError> {
+        let reader = PlanReader::open(Arc::new(store), &RunId::new("r")).await?;
+        Ok(Merge::new(
+            reader
+                .ok_or("no plan")
+                .map_err(|e| PhaseError::Precondition(e.to_owned()))?,
+        ))
     }
 
     fn snapshots(ids: &[&str]) -> Vec<DocumentSnapshot> {
@@ -137,7 +347,7 @@ mod tests {
             .collect()
     }
 
-    fn ids(paired: &[(&DocumentPlan, Document)]) -> Vec<String> {
+    fn ids(paired: &[(DocumentPlan, Document)]) -> Vec<String> {
         paired
             .iter()
             .map(|(plan, document)| {
@@ -147,34 +357,71 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn pairs_every_planned_document_once_in_order_across_batches()
+    #[tokio::test]
+    async fn pairs_every_planned_document_once_in_order_across_batches()
     -> Result<(), Box<dyn std::error::Error>> {
-        let plan = [planned("a"), planned("c"), planned("d")];
-        let mut merge = Merge::new(RunId::new("r"), &plan);
+        let mut merge = merged(journaled(&["a", "c", "d"])).await?;
         // `b` is backed up but not planned: passed over.
-        assert_eq!(ids(&merge.pair(snapshots(&["a", "b"]))?), ["a"]);
-        assert_eq!(ids(&merge.pair(snapshots(&[]))?), Vec::<String>::new());
-        assert_eq!(ids(&merge.pair(snapshots(&["c", "d"]))?), ["c", "d"]);
-        merge.finish()?;
+        assert_eq!(ids(&merge.pair(snapshots(&["a", "b"])).await?), ["a"]);
+        assert_eq!(
+            ids(&merge.pair(snapshots(&[])).await?),
+            Vec::<String>::new()
+        );
+        assert_eq!(ids(&merge.pair(snapshots(&["c", "d"])).await?), ["c", "d"]);
+        assert_eq!(merge.finish().await?, (3, 0));
         Ok(())
     }
 
-    #[test]
-    fn a_planned_document_the_backup_lacks_is_a_precondition_failure() {
-        let plan = [planned("a"), planned("b"), planned("c")];
-        let mut merge = Merge::new(RunId::new("r"), &plan);
-        let missing = merge.pair(snapshots(&["a", "c"]));
+    #[tokio::test]
+    async fn a_planned_document_the_backup_lacks_is_a_precondition_failure()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let mut merge = merged(journaled(&["a", "b", "c"])).await?;
+        let missing = merge.pair(snapshots(&["a", "c"])).await;
         assert!(
             matches!(&missing, Err(PhaseError::Precondition(m)) if m.contains("`b` is planned")),
             "{missing:?}"
         );
-        let mut merge = Merge::new(RunId::new("r"), &plan);
-        assert!(merge.pair(snapshots(&["a", "b"])).is_ok());
-        let last = merge.finish();
+        let mut merge = merged(journaled(&["a", "b", "c"])).await?;
+        assert!(merge.pair(snapshots(&["a", "b"])).await.is_ok());
+        let last = merge.finish().await;
         assert!(
             matches!(&last, Err(PhaseError::Precondition(m)) if m.contains("`c` is planned")),
             "{last:?}"
         );
+        Ok(())
+    }
+
+    /// A part changed in the journal is refused, whether it still parses (other JSON for the
+    /// same plans, or other plans) or not, and a plan whose parts all read back is checked
+    /// against its sha256 before the reader says it is done.
+    #[tokio::test]
+    async fn a_plan_changed_in_the_journal_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let read_all = |store: Parts| async move {
+            let mut reader = PlanReader::open(Arc::new(store), &RunId::new("r"))
+                .await?
+                .ok_or_else(|| PhaseError::Precondition("no plan".into()))?;
+            let mut documents = Vec::new();
+            while let Some(part) = reader.next_part().await? {
+                documents.extend(part);
+            }
+            Ok::<_, PhaseError>(documents)
+        };
+        assert_eq!(read_all(journaled(&["a", "b"])).await?.len(), 2);
+        let respaced = |store: &mut Parts| store.parts[1] = store.parts[1].replace(':', ": ");
+        let other = |store: &mut Parts| store.parts[1] = store.parts[1].replace("\"b\"", "\"z\"");
+        let broken = |store: &mut Parts| store.parts[1].push('{');
+        let dropped = |store: &mut Parts| {
+            store.parts.pop();
+        };
+        for tamper in [respaced, other, broken, dropped] {
+            let mut store = journaled(&["a", "b"]);
+            tamper(&mut store);
+            let read = read_all(store).await;
+            assert!(
+                matches!(&read, Err(PhaseError::Precondition(m)) if m.contains("journal")),
+                "{read:?}"
+            );
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,8 @@ use std::sync::mpsc::Receiver;
 
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
-    LiveExecutionAdapter, PlannedUnit, RunId, RunRecord, SCHEMA_VERSION, Scope, sha256_hex,
+    LeaseClaim, LiveExecutionAdapter, Op, PLAN_PART_BYTES, Plan, PlannedUnit, Reply, RunId,
+    RunRecord, SCHEMA_VERSION, Scope, StoredPlanPart, plan_head_text, plan_parts, sha256_hex,
 };
 
 use crate::{
@@ -157,5 +158,31 @@ pub fn conflict(document: &str, expected: &str, found: &str) -> AdapterError {
         document: DocumentId::new(document),
         expected: expected.to_owned(),
         found: found.to_owned(),
+    }
+}
+
+/// A store's answers to `load_plan_part` once it sealed `plan` (part 0 its head, then its
+/// parts, then none): what a mock returns for [`Op::LoadPlanPart`], however often the phase reads
+/// the plan through.
+pub fn sealed_plan(
+    plan: &Plan,
+) -> impl Fn(Op<'_>, Option<&LeaseClaim>) -> Result<Reply, AdapterError> + Send + 'static {
+    let head = plan_head_text(plan.schema_version, &plan.rules);
+    let parts = plan_parts(plan, PLAN_PART_BYTES);
+    let sha256 = plan.sha256();
+    move |op, _| {
+        let Op::LoadPlanPart { part, .. } = op else {
+            return Err(AdapterError::Invalid(format!("{op:?} is not a plan read")));
+        };
+        let text = match part.checked_sub(1) {
+            None => Some(head.clone()),
+            Some(seq) => usize::try_from(seq)
+                .ok()
+                .and_then(|i| parts.get(i).cloned()),
+        };
+        Ok(Reply::PlanPart(text.map(|text| StoredPlanPart {
+            text,
+            sha256: sha256.clone(),
+        })))
     }
 }

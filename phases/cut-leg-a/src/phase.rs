@@ -1,14 +1,13 @@
 //! The phase: plan the run from the backup, journal the plan, fence the sources.
 
-use std::sync::Arc;
-
 use iu_cutter_live_execution::{
-    AdapterError, Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision,
-    Plan, RunId, SCHEMA_VERSION, Sha256Digest,
+    Backup, CutRules, Document, DocumentId, DocumentPlan, Evidence, ExpectedRevision, Plan,
+    PlanWriter, RunId, SCHEMA_VERSION, Sha256Digest, plan_head_text,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{
-    BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, names,
+    BackupReader, BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, PlanReader,
+    RunContext, names,
 };
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH, Parallelism};
@@ -42,6 +41,9 @@ pub enum PlanError {
     /// The same document was given twice.
     #[error("document `{0}` is listed twice")]
     Duplicate(DocumentId),
+    /// A backup's documents are not in id order (the backup phase writes them so).
+    #[error("the backup lists document `{0}` after a document that sorts after it")]
+    OutOfOrder(DocumentId),
     /// The runtime shut down while the plan was being computed.
     #[error("the plan was not computed: the program is shutting down")]
     Interrupted,
@@ -166,69 +168,98 @@ fn plan_document(cutter: &Cutter, document: &Document) -> Result<DocumentPlan, P
 /// The phase's evidence: the plan's sha256 (text), how many documents were fenced and how many
 /// units were planned (counts); which presets `auto` chose (text, e.g. `legal-vi 2, markdown 1`);
 /// which documents yielded only a preamble unit (a list, each also logged as a warning).
-fn evidence(plan_sha256: String, fenced: usize, plan: &Plan, run: &RunId) -> Evidence {
+fn evidence(plan_sha256: String, fenced: usize, summary: &PlanSummary, run: &RunId) -> Evidence {
     let mut evidence = Evidence::from([
         PLAN_SHA256.with(plan_sha256),
         ("documents_fenced".to_owned(), fenced.into()),
-        ("units_planned".to_owned(), plan.unit_count().into()),
+        ("units_planned".to_owned(), summary.units.into()),
     ]);
-    if let Some(chosen) = presets_chosen(plan) {
+    if let Some(chosen) = summary.presets_chosen() {
         evidence.insert("presets_chosen".to_owned(), chosen.into());
     }
-    let unstructured = unstructured_documents(plan);
-    if !unstructured.is_empty() {
-        for document in &unstructured {
+    if !summary.unstructured.is_empty() {
+        for (document, bytes) in &summary.unstructured {
             tracing::warn!(
                 run = %run,
-                document = %document.document,
-                bytes = document.source_bytes,
+                document = %document,
+                bytes,
                 "only a preamble unit: the rules found no structure in this document"
             );
         }
-        let names: Vec<String> = unstructured
+        let names: Vec<String> = summary
+            .unstructured
             .iter()
-            .map(|d| d.document.as_str().to_owned())
+            .map(|(d, _)| d.as_str().to_owned())
             .collect();
         evidence.insert("unstructured_documents".to_owned(), names.into());
     }
     evidence
 }
 
+/// What the evidence and the metrics say of a plan, gathered a document at a time.
+#[derive(Debug, Default)]
+struct PlanSummary {
+    units: u64,
+    /// Source bytes cut.
+    bytes: u64,
+    /// Documents per preset `auto` chose.
+    presets: std::collections::BTreeMap<&'static str, usize>,
+    /// The documents [`is_unstructured`], with their sizes.
+    unstructured: Vec<(DocumentId, u64)>,
+}
+
+impl PlanSummary {
+    fn add(&mut self, document: &DocumentPlan) {
+        self.units += document.units.len() as u64;
+        self.bytes += document.source_bytes;
+        if let Some(preset) = document.preset {
+            *self.presets.entry(preset.name()).or_default() += 1;
+        }
+        if is_unstructured(document) {
+            self.unstructured
+                .push((document.document.clone(), document.source_bytes));
+        }
+    }
+
+    /// `legal-en 3, markdown 2`: how many documents each preset cut; `None` when no preset was
+    /// chosen (rules other than `auto`).
+    fn presets_chosen(&self) -> Option<String> {
+        (!self.presets.is_empty()).then(|| {
+            self.presets
+                .iter()
+                .map(|(name, count)| format!("{name} {count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
 /// A document larger than this that yields only a preamble unit is worth a warning: its
 /// structure was not recognised (a Markdown article cut with a legal preset, say).
 pub const UNSTRUCTURED_WARNING_BYTES: u64 = 4 * 1024;
+
+/// A document of more than [`UNSTRUCTURED_WARNING_BYTES`] cut into a single preamble unit.
+fn is_unstructured(document: &DocumentPlan) -> bool {
+    document.source_bytes > UNSTRUCTURED_WARNING_BYTES
+        && document.units.len() == 1
+        && document.units.iter().all(|u| u.path == PREAMBLE_PATH)
+}
 
 /// The documents of `plan` larger than [`UNSTRUCTURED_WARNING_BYTES`] cut into a single
 /// preamble unit: the rules found no structure in them.
 pub fn unstructured_documents(plan: &Plan) -> Vec<&DocumentPlan> {
     plan.documents
         .iter()
-        .filter(|d| {
-            d.source_bytes > UNSTRUCTURED_WARNING_BYTES
-                && d.units.len() == 1
-                && d.units.iter().all(|u| u.path == PREAMBLE_PATH)
-        })
+        .filter(|d| is_unstructured(d))
         .collect()
 }
 
 /// How many documents each preset cut, when the rules let the cutter choose (`auto`): e.g.
 /// `legal-en 3, markdown 2`; `None` for other rules.
 pub fn presets_chosen(plan: &Plan) -> Option<String> {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for preset in plan.documents.iter().filter_map(|d| d.preset) {
-        match counts.iter_mut().find(|(name, _)| *name == preset.name()) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((preset.name(), 1)),
-        }
-    }
-    counts.sort();
-    (!counts.is_empty()).then(|| {
-        counts
-            .iter()
-            .map(|(name, count)| format!("{name} {count}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
+    let mut summary = PlanSummary::default();
+    plan.documents.iter().for_each(|d| summary.add(d));
+    summary.presets_chosen()
 }
 
 iu_cutter_phase_core::standard_phase! {
@@ -254,8 +285,15 @@ impl CutLegA {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        let (plan, expectations) = plan_by_batches(ctx).await?;
-        let plan_sha256 = plan.sha256();
+        // Rules that do not compile are refused before anything is read or written.
+        Cutter::shared(&ctx.record.rules)
+            .map_err(PlanError::Rules)
+            .map_err(|e| cannot_plan(&run, e))?;
+        let backup = ctx.backup_reader().await?;
+        // A plan sealed by an earlier call of this run is compared with, never written again.
+        let journaled = ctx.sealed_plan().await?;
+        let planned = plan_by_batches(ctx, backup, journaled).await?;
+        let plan_sha256 = planned.sha256.clone();
         if let Some(reviewed) = &ctx.record.expected_plan_sha256
             && *reviewed != plan_sha256
         {
@@ -273,96 +311,227 @@ impl CutLegA {
                 ],
             ));
         }
-
-        match ctx.store().load_plan(&run).await? {
-            Some(journaled) if journaled == plan => {
+        match &planned.journaled {
+            Some(journaled) if journaled.sha256 == plan_sha256 => {
                 tracing::info!(run = %run, plan_sha256 = %plan_sha256, "plan already journaled");
             }
-            Some(journaled) => return Err(plan_changed(&run, &journaled, &plan)),
-            None => match ctx.store().save_plan(&run, &plan).await {
-                Ok(()) => {}
-                Err(AdapterError::Conflict { found, .. }) => {
-                    // Another process journaled a different plan between our read and our write.
-                    return Err(plan_gap(
-                        None,
-                        format!("plan sha256 {plan_sha256} as the run's only plan"),
-                        format!("another plan journaled for this run ({found})"),
-                        rollback_and_restart(&run),
-                    ));
-                }
-                Err(e) => return Err(e.into()),
-            },
+            Some(journaled) => {
+                return Err(plan_changed(&run, journaled, &planned, &ctx.record.rules));
+            }
+            None => seal(ctx, &run, &planned).await?,
         }
 
         let mut pacer = Pacer::new(ctx.throttle.pause_only());
-        let times = fence(ctx, &run, &expectations, &mut pacer).await?;
+        let times = fence(ctx, &run, &planned.expectations, &mut pacer).await?;
         tracing::info!(
             run = %run,
             plan_sha256 = %plan_sha256,
-            documents = expectations.len(),
-            units = plan.unit_count(),
+            documents = planned.expectations.len(),
+            units = planned.summary.units,
             batches = times.batches(),
             "plan journaled, sources fenced"
         );
 
-        let mut evidence = evidence(plan_sha256, expectations.len(), &plan, &run);
+        let mut evidence = evidence(
+            plan_sha256,
+            planned.expectations.len(),
+            &planned.summary,
+            &run,
+        );
         times.record_in(&mut evidence);
         pacer.record_in(
             &ctx.throttle.pause_only(),
             ctx.back_off.as_ref(),
             &mut evidence,
         );
-        ctx.set_plan(Arc::new(plan));
+        ctx.set_bytes_cut(planned.summary.bytes);
         Ok(evidence)
     }
 }
 
-/// The plan of the run's backup (as [`plan_for_backup`] computes it) and what the fence expects
-/// of each backed-up document, from the backup read a batch of documents at a time: each batch is
-/// cut on tokio's blocking pool and dropped, so that the scope's bodies are never in memory
-/// together. The backup is in id order (the backup phase writes it so); the plan is sorted and
-/// checked for duplicates across batches all the same, so it is the whole backup's plan.
+/// Seals the parts [`plan_by_batches`] journaled as the run's plan.
+async fn seal(ctx: &RunContext, run: &RunId, planned: &Planned) -> Result<(), PhaseError> {
+    let head = plan_head_text(SCHEMA_VERSION, &ctx.record.rules);
+    match ctx
+        .store()
+        .seal_plan(run, &head, planned.parts, &planned.sha256)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(error) => match ctx.sealed_plan().await? {
+            // Another process sealed a different plan between our read and our seal.
+            Some(other) if other.sha256() != planned.sha256 => Err(plan_gap(
+                None,
+                format!("plan sha256 {} as the run's only plan", planned.sha256),
+                format!(
+                    "another plan journaled for this run (sha256 {})",
+                    other.sha256()
+                ),
+                rollback_and_restart(run),
+            )),
+            _ => Err(error.into()),
+        },
+    }
+}
+
+/// What [`plan_by_batches`] computed: the plan's sha256 and summary, what the fence expects of
+/// each backed-up document, and either how many parts it journaled (no plan was sealed yet) or
+/// how the plan sealed earlier compares.
+struct Planned {
+    sha256: String,
+    summary: PlanSummary,
+    expectations: Vec<ExpectedRevision>,
+    parts: u64,
+    journaled: Option<Journaled>,
+}
+
+/// A plan sealed by an earlier call of the run, as the recomputed plan compares with it.
+struct Journaled {
+    sha256: String,
+    rules: CutRules,
+    /// The first document (in id order) whose plan differs, or that only one of them plans.
+    first_difference: Option<DocumentId>,
+}
+
+/// Walks a sealed plan beside the plan being computed, noting the first document that differs.
+struct Compare {
+    reader: PlanReader,
+    pending: std::collections::VecDeque<DocumentPlan>,
+    first_difference: Option<DocumentId>,
+}
+
+impl Compare {
+    async fn next(&mut self) -> Result<Option<DocumentPlan>, PhaseError> {
+        while self.pending.is_empty() {
+            match self.reader.next_part().await? {
+                Some(part) => self.pending.extend(part),
+                None => break,
+            }
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    async fn document(&mut self, computed: &DocumentPlan) -> Result<(), PhaseError> {
+        if self.first_difference.is_some() {
+            return Ok(());
+        }
+        if self.next().await?.as_ref() != Some(computed) {
+            self.first_difference = Some(computed.document.clone());
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Journaled, PhaseError> {
+        if self.first_difference.is_none() {
+            self.first_difference = self.next().await?.map(|d| d.document);
+        }
+        Ok(Journaled {
+            sha256: self.reader.sha256().to_owned(),
+            rules: self.reader.head().rules.clone(),
+            first_difference: self.first_difference,
+        })
+    }
+}
+
+/// The plan of the run's backup (as [`plan_for_backup`] computes it), journaled a part at a
+/// time as it is cut (unless `journaled`, a plan sealed earlier, is compared with instead), and
+/// what the fence expects of each backed-up document. The backup is read a batch of documents
+/// at a time, each batch cut on tokio's blocking pool and dropped, and the plan leaves memory a
+/// part at a time: neither the scope's bodies nor its plan is ever in memory whole. The backup
+/// must be in id order (the backup phase writes it so), as the plan is.
 async fn plan_by_batches(
     ctx: &mut RunContext,
-) -> Result<(Plan, Vec<ExpectedRevision>), PhaseError> {
+    mut reader: BackupReader,
+    journaled: Option<PlanReader>,
+) -> Result<Planned, PhaseError> {
     let run = ctx.record.run.clone();
-    let cannot_plan = |e: PlanError| {
-        PhaseError::Precondition(format!(
-            "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back this \
-             run and start a new one"
-        ))
-    };
-    let mut reader = ctx.backup_reader().await?;
-    let batch = ctx.batch_documents.read_size();
+    let cannot_plan = |e: PlanError| cannot_plan(&run, e);
     let rules = ctx.record.rules.clone();
-    let mut documents: Vec<DocumentPlan> = Vec::new();
-    let mut expectations = Vec::new();
+    let batch = ctx.batch_documents.read_size();
+    let mut writer = PlanWriter::with_part_bytes(SCHEMA_VERSION, &rules, ctx.plan_part_bytes);
+    let mut compare = journaled.map(|reader| Compare {
+        reader,
+        pending: Default::default(),
+        first_difference: None,
+    });
+    let mut summary = PlanSummary::default();
+    let mut expectations: Vec<ExpectedRevision> = Vec::new();
+    let mut parts = 0u64;
     while let Some(snapshots) = reader.next_batch(batch).await? {
         ctx.check_cancelled()?;
         let batch: Vec<Document> = snapshots.into_iter().map(|s| s.document).collect();
+        in_order_after(expectations.last().map(|e| &e.document), &batch).map_err(cannot_plan)?;
         expectations.extend(batch.iter().map(ExpectedRevision::of));
         let rules = rules.clone();
         let planned = off_the_runtime(move || compute_plan(&batch, &rules));
         let planned = planned.await.and_then(|plan| plan).map_err(cannot_plan)?;
-        documents.extend(planned.documents);
+        for document in &planned.documents {
+            summary.add(document);
+            if let Some(compare) = compare.as_mut() {
+                compare.document(document).await?;
+            }
+            if let Some(part) = writer.push(document) {
+                parts += journal_part(ctx, &run, parts, &part, compare.is_none()).await?;
+            }
+        }
     }
-    documents.sort_by(|a, b| a.document.cmp(&b.document));
-    if let Some(pair) = documents
-        .windows(2)
-        .find(|p| p[0].document == p[1].document)
-    {
-        return Err(cannot_plan(PlanError::Duplicate(pair[0].document.clone())));
+    let (last, sha256) = writer.finish();
+    if let Some(part) = last {
+        parts += journal_part(ctx, &run, parts, &part, compare.is_none()).await?;
     }
-    // Rules that do not compile are refused even for a backup of no documents, as before.
-    Cutter::shared(&rules)
-        .map_err(PlanError::Rules)
-        .map_err(cannot_plan)?;
-    let plan = Plan {
-        schema_version: SCHEMA_VERSION,
-        rules,
-        documents,
+    let journaled = match compare {
+        Some(compare) => Some(compare.finish().await?),
+        None => None,
     };
-    Ok((plan, expectations))
+    Ok(Planned {
+        sha256,
+        summary,
+        expectations,
+        parts,
+        journaled,
+    })
+}
+
+/// Why `run` cannot be planned, and what to do.
+fn cannot_plan(run: &RunId, e: PlanError) -> PhaseError {
+    PhaseError::Precondition(format!(
+        "cannot plan run {run}: {e}; fix the cut rules or the document, then roll back this run \
+         and start a new one"
+    ))
+}
+
+/// Journals part `seq` of the plan when `write` (no plan was sealed before); 1 part either way.
+async fn journal_part(
+    ctx: &RunContext,
+    run: &RunId,
+    seq: u64,
+    part: &str,
+    write: bool,
+) -> Result<u64, PhaseError> {
+    if write {
+        ctx.check_cancelled()?;
+        ctx.store().save_plan_part(run, seq, part).await?;
+    }
+    Ok(1)
+}
+
+/// The backup's next `batch` follows `last` in strict id order: a document listed twice is
+/// [`PlanError::Duplicate`], and a backup out of order is refused (the plan must be in id order,
+/// and is built a batch at a time).
+fn in_order_after(last: Option<&DocumentId>, batch: &[Document]) -> Result<(), PlanError> {
+    let mut previous = last;
+    for document in batch {
+        match previous {
+            Some(before) if *before == document.id => {
+                return Err(PlanError::Duplicate(document.id.clone()));
+            }
+            Some(before) if *before > document.id => {
+                return Err(PlanError::OutOfOrder(document.id.clone()));
+            }
+            _ => previous = Some(&document.id),
+        }
+    }
+    Ok(())
 }
 
 /// Fences `expectations` in batches of `ctx.batch_documents`, each its own transaction, with a
@@ -403,22 +572,21 @@ async fn fence(
 }
 
 /// The gap when the journal holds a plan other than the one recomputed from the backup.
-fn plan_changed(run: &RunId, journaled: &Plan, plan: &Plan) -> PhaseError {
-    let document = journaled
-        .documents
-        .iter()
-        .zip(&plan.documents)
-        .find(|(a, b)| a != b)
-        .map(|(a, _)| a.document.clone());
-    let what = if journaled.rules != plan.rules {
+fn plan_changed(
+    run: &RunId,
+    journaled: &Journaled,
+    planned: &Planned,
+    rules: &CutRules,
+) -> PhaseError {
+    let what = if journaled.rules != *rules {
         "the run's rules differ from the journaled plan's"
     } else {
         "the cut of the backed-up sources differs (a different cut engine?)"
     };
     plan_gap(
-        document,
-        format!("the journaled plan (sha256 {})", journaled.sha256()),
-        format!("a recomputed plan with sha256 {}: {what}", plan.sha256()),
+        journaled.first_difference.clone(),
+        format!("the journaled plan (sha256 {})", journaled.sha256),
+        format!("a recomputed plan with sha256 {}: {what}", planned.sha256),
         rollback_and_restart_because("the plan changed since the run started", run),
     )
 }

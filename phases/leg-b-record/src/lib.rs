@@ -29,17 +29,17 @@ impl LegBRecord {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        let plan = ctx.plan().await?;
-        // Every source checked against the plan before anything is written; then read again,
-        // a batch of documents at a time, to be cut into units.
+        // Every source checked against the plan (and the plan against its sha256) before
+        // anything is written; then both read again, a batch of documents at a time, to be cut
+        // into units.
         // `PhaseError` carries its `Gap` inline on purpose (phases build and match it by value).
         #[allow(clippy::result_large_err)]
         let check = |doc_plan: &DocumentPlan, source: &Document| {
             check_source(doc_plan, &source.body).map_err(PhaseError::Precondition)
         };
-        let mut sources = ctx.planned_sources(&plan, check).await?;
+        let mut sources = ctx.planned_sources(check).await?;
 
-        let total = plan.unit_count();
+        let total = sources.units();
         let batch_size = ctx.batch_units.max(1);
         let mut batch: Vec<Unit> = Vec::with_capacity(batch_size.min(total as usize));
         let mut written = 0u64;

@@ -80,9 +80,7 @@ async fn context(
     batch_units: usize,
 ) -> Result<RunContext, PhaseError> {
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(move |_, _| Ok(Reply::Plan(Some(plan.clone()))));
+    expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan));
     let mut ctx = testing::context(
         mock,
         Scope::All,
@@ -290,9 +288,7 @@ async fn a_planned_document_missing_from_the_backup_writes_nothing() -> TestResu
 #[tokio::test]
 async fn no_journaled_plan_is_a_precondition() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
+    expect_op!(mock, LoadPlanPart).returning(|_, _| Ok(Reply::PlanPart(None)));
     expect_op!(mock, WriteUnits).times(0);
     refuse_mutations_except(&mut mock, &[OpKind::WriteUnits]);
     let mut ctx =

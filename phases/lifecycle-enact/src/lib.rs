@@ -45,11 +45,12 @@ impl LifecycleEnact {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        let plan = ctx.plan().await?;
-        // The backup checked whole, every planned document found in it, before anything is
-        // enacted; then read a batch at a time, keeping only what enact expects of each.
-        let mut sources = ctx.planned_sources(&plan, any_source).await?;
-        let mut expectations = Vec::with_capacity(plan.documents.len());
+        // The plan and backup checked whole, every planned document found in the backup, before
+        // anything is enacted; then read a batch at a time, keeping only what enact expects of
+        // each.
+        let mut sources = ctx.planned_sources(any_source).await?;
+        let mut expectations =
+            Vec::with_capacity(usize::try_from(sources.documents()).unwrap_or_default());
         while let Some(batch) = sources.next_batch().await? {
             for (doc_plan, document) in batch {
                 // Exactly what the run saw at backup, and exactly the units write-verify

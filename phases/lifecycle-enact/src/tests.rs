@@ -83,9 +83,7 @@ async fn failure_before_read_back(
     accepted: &str,
 ) -> Result<PhaseError, Box<dyn std::error::Error>> {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(move |_, _| Ok(Reply::Plan(Some(plan(ids)))));
+    expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan(ids)));
     match enact {
         Some(refusal) => expect_op!(mock, Enact)
             .times(1)
@@ -120,14 +118,12 @@ async fn failing(
     Ok(failure(&LifecycleEnact, &mut context(mock).await?, accepted).await?)
 }
 
-/// A mock whose first expected call, in its sequence, reads the plan of documents `a` and `b`.
+/// A mock that reads the plan of documents `a` and `b`, and a sequence for its other calls.
 fn reading_the_plan_of_a_and_b() -> (MockLiveExecutionAdapter, Sequence) {
     let mut mock = MockLiveExecutionAdapter::new();
-    let mut seq = Sequence::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan(&["a", "b"])))));
+    let seq = Sequence::new();
+    // Read through twice (checked, then used): not in the sequence of the mutations.
+    expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan(&["a", "b"])));
     (mock, seq)
 }
 

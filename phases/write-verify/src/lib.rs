@@ -33,14 +33,14 @@ impl WriteVerify {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        let plan = ctx.plan().await?;
         let gate = Gate { run: &run };
-        // The backup checked whole first, then read a batch of documents at a time beside the
-        // plan; of each document only its revision and sha256 are kept, for the fences.
-        let mut sources = ctx.planned_sources(&plan, any_source).await?;
+        // The backup and plan checked whole first, then read a batch of documents at a time
+        // beside each other; of each document only its revision and sha256 are kept, for the
+        // fences.
+        let mut sources = ctx.planned_sources(any_source).await?;
         let backup = ctx.backup_head().await?;
 
-        let total = plan.documents.len() as u64;
+        let total = sources.documents();
         let mut digest = DigestBuilder::default();
         let mut units_verified = 0u64;
         let mut done = 0u64;
@@ -53,9 +53,9 @@ impl WriteVerify {
                     .store()
                     .generation_digests(&doc_plan.document, &run)
                     .await?;
-                gate.document(doc_plan, &source, &stored)
+                gate.document(&doc_plan, &source, &stored)
                     .map_err(|gap| PhaseError::Blocked(*gap))?;
-                digest.document(doc_plan);
+                digest.document(&doc_plan);
                 units_verified += stored.units.len() as u64;
                 backed_up.insert(source.id, (source.revision, source.sha256));
                 done += 1;
@@ -63,7 +63,7 @@ impl WriteVerify {
             }
         }
 
-        let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
+        let ids: Vec<DocumentId> = backed_up.keys().cloned().collect();
         // Whole documents (the fence check re-hashes each stored body), so a batch at a time:
         // the scope's bodies never sit in memory at once.
         for batch in ctx.batch_documents.read_chunks(&ids) {

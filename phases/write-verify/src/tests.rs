@@ -159,13 +159,8 @@ impl Store {
         let times = if strict { 1..=1 } else { 0..=1 };
         let mut mock = MockLiveExecutionAdapter::new();
         let mut seq = Sequence::new();
-        let plan_call = expect_op!(mock, LoadPlan);
-        plan_call
-            .times(times.clone())
-            .returning(|_, _| Ok(Reply::Plan(Some(plan()))));
-        if strict {
-            plan_call.in_sequence(&mut seq);
-        }
+        // Read through twice (checked, then used), around the other calls: not in sequence.
+        expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan()));
         for (id, units) in [("a", self.a), ("b", self.b)] {
             let call = expect_op!(mock, GenerationDigests, Op::GenerationDigests { document, generation }
                 if document.as_str() == id && generation.as_str() == RUN);
@@ -534,11 +529,9 @@ async fn an_out_of_scope_document_that_appeared_or_vanished_is_caught() -> TestR
 #[tokio::test]
 async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).times(1).returning(|_, _| {
-        let mut plan = plan();
-        plan.documents[0].revision = 3;
-        Ok(Reply::Plan(Some(plan)))
-    });
+    let mut changed = plan();
+    changed.documents[0].revision = 3;
+    expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&changed));
     expect_op!(mock, GenerationDigests)
         .times(1)
         .returning(|_, _| Ok(GenerationDigests::of(&generation("a")).into()));
@@ -558,9 +551,7 @@ async fn cancellation_is_honoured_between_documents() -> TestResult {
     let cancel = CancelFlag::new();
     let operator = cancel.clone();
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(Some(plan()))));
+    expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan()));
     expect_op!(mock, GenerationDigests, Op::GenerationDigests { document, .. } if document.as_str() == "a")
         .times(1)
         .returning(move |_, _| {

@@ -8,8 +8,10 @@ use sqlx::{Pool, Transaction};
 
 use crate::adapter::AdapterResult;
 use crate::census::sha256_hex;
-use crate::conflicts::{backup_conflict, run_not_found};
-use crate::domain::{DocumentPlan, PhaseRecord, Plan, RunId, RunRecord, RunStatus, StoredBackup};
+use crate::conflicts::{backup_conflict, plan_conflict, run_not_found};
+use crate::domain::{
+    DocumentPlan, PhaseRecord, Plan, RunId, RunRecord, RunStatus, StoredBackup, StoredPlanPart,
+};
 use crate::error::AdapterError;
 use crate::op::LeaseClaim;
 use crate::sql::codec::{self, from_db};
@@ -255,11 +257,6 @@ pub(crate) async fn set_run_status<D: Dialect>(
     tx.commit().await.map_err(sql(what))
 }
 
-/// Bytes of canonical JSON per row of `run_plan_parts` (about; a part ends after the document
-/// that reaches it): large enough that a plan of 200,000 documents is a few hundred rows, small
-/// enough that a statement never carries a large scope's plan.
-const PLAN_PART_BYTES: usize = 4 << 20;
-
 /// Journals a run's plan; the same plan again passes, a different one is refused.
 ///
 /// A plan is megabytes of JSON: it is hashed and written in parts, never as one text (the plan
@@ -313,7 +310,13 @@ pub(crate) async fn save_plan<D: Dialect>(
         .execute(&mut tx)
         .await
         .map_err(sql(what))?;
-    let parts = crate::domain::canonical::DocumentParts::new(&plan.documents, PLAN_PART_BYTES);
+    // Parts of an abandoned attempt by parts are not this plan's.
+    D::query("DELETE FROM run_plan_parts WHERE run = $1")
+        .bind(run.as_str())
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    let parts = crate::domain::plan_parts(plan, crate::domain::PLAN_PART_BYTES);
     for (seq, part) in (0i64..).zip(parts) {
         D::check_text("the plan", &part)?;
         let statement = "INSERT INTO run_plan_parts (run, seq, plan_part) VALUES ($1, $2, $3)";
@@ -502,6 +505,55 @@ pub(crate) async fn save_backup<D: Dialect>(
     }
 }
 
+/// The statements of a journal artifact kept in parts (a plan, a backup): `$1` is the run, `$2`
+/// a part's place, `$3` a part's text or the sealed row's head.
+struct PartsTable {
+    /// What the artifact is, for messages ("backup", "plan").
+    noun: &'static str,
+    /// The sealed row's sha256.
+    sealed: &'static str,
+    /// One part's text.
+    part: &'static str,
+    /// Deletes one part.
+    delete_part: &'static str,
+    /// Inserts one part.
+    insert_part: &'static str,
+    /// Deletes the parts from `$2` on.
+    delete_from: &'static str,
+    /// Counts the parts.
+    count: &'static str,
+    /// Inserts the sealed row: sha256 `$2`, head `$3`.
+    seal: &'static str,
+    /// The refusal of another artifact than the sealed one (journaled sha256, offered).
+    conflict: fn(&RunId, &str, &str) -> AdapterError,
+}
+
+const BACKUP_PARTS: PartsTable = PartsTable {
+    noun: "backup",
+    sealed: "SELECT sha256 FROM run_backups WHERE run = $1",
+    part: "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2",
+    delete_part: "DELETE FROM run_backup_parts WHERE run = $1 AND seq = $2",
+    insert_part: "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)",
+    delete_from: "DELETE FROM run_backup_parts WHERE run = $1 AND seq >= $2",
+    count: "SELECT COUNT(*) FROM run_backup_parts WHERE run = $1",
+    // The row says the backup exists; its text is all in the parts.
+    seal: "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, $3)",
+    conflict: backup_conflict,
+};
+
+const PLAN_PARTS: PartsTable = PartsTable {
+    noun: "plan",
+    sealed: "SELECT sha256 FROM run_plans WHERE run = $1",
+    part: "SELECT plan_part FROM run_plan_parts WHERE run = $1 AND seq = $2",
+    delete_part: "DELETE FROM run_plan_parts WHERE run = $1 AND seq = $2",
+    insert_part: "INSERT INTO run_plan_parts (run, seq, plan_part) VALUES ($1, $2, $3)",
+    delete_from: "DELETE FROM run_plan_parts WHERE run = $1 AND seq >= $2",
+    count: "SELECT COUNT(*) FROM run_plan_parts WHERE run = $1",
+    // The row holds the plan's head, its documents are all in the parts.
+    seal: "INSERT INTO run_plans (run, sha256, plan) VALUES ($1, $2, $3)",
+    conflict: plan_conflict,
+};
+
 /// Journals part `seq` of a run's backup ahead of its seal (see the trait).
 pub(crate) async fn save_backup_part<D: Dialect>(
     pool: &Pool<D>,
@@ -510,51 +562,7 @@ pub(crate) async fn save_backup_part<D: Dialect>(
     part: &str,
     claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
-    let what = "journaling a part of a backup";
-    D::check_text("a backup", part)?;
-    let seq = backup_seq(seq)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
-    let sealed = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
-    let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
-    let existing = D::query(statement)
-        .bind(run.as_str())
-        .bind(seq)
-        .fetch_optional(&mut tx)
-        .await
-        .map_err(sql(what))?
-        .map(|row| row.text(0))
-        .transpose()
-        .map_err(sql(what))?;
-    if let Some(journaled) = sealed {
-        // A sealed backup never changes: only the very same part passes.
-        return match existing {
-            Some(text) if text == part => Ok(()),
-            _ => Err(backup_conflict(
-                run,
-                &journaled,
-                &format!("another part {seq}"),
-            )),
-        };
-    }
-    if existing.is_some() {
-        let statement = "DELETE FROM run_backup_parts WHERE run = $1 AND seq = $2";
-        D::query(statement)
-            .bind(run.as_str())
-            .bind(seq)
-            .execute(&mut tx)
-            .await
-            .map_err(sql(what))?;
-    }
-    let statement = "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
-    D::query(statement)
-        .bind(run.as_str())
-        .bind(seq)
-        .bind(part)
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
-    tx.commit().await.map_err(sql(what))
+    save_part(pool, &BACKUP_PARTS, run, seq, part, claim).await
 }
 
 /// Seals the parts journaled for a run as its backup (see the trait).
@@ -565,24 +573,112 @@ pub(crate) async fn seal_backup<D: Dialect>(
     sha256: &str,
     claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
-    let what = "sealing a backup";
-    let parts = backup_seq(parts)?;
+    seal_parts(pool, &BACKUP_PARTS, run, parts, sha256, "", claim).await
+}
+
+/// Journals part `seq` of a run's plan ahead of its seal (see the trait).
+pub(crate) async fn save_plan_part<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    seq: u64,
+    part: &str,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    save_part(pool, &PLAN_PARTS, run, seq, part, claim).await
+}
+
+/// Seals the parts journaled for a run, under `head`, as its plan (see the trait).
+pub(crate) async fn seal_plan<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    head: &str,
+    parts: u64,
+    sha256: &str,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    D::check_text("the plan", head)?;
+    seal_parts(pool, &PLAN_PARTS, run, parts, sha256, head, claim).await
+}
+
+/// Journals part `seq` of an artifact in `table` ahead of its seal: until then a part may be
+/// replaced; once sealed, only the very same part passes.
+async fn save_part<D: Dialect>(
+    pool: &Pool<D>,
+    table: &PartsTable,
+    run: &RunId,
+    seq: u64,
+    part: &str,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "journaling a part";
+    D::check_text(table.noun, part)?;
+    let seq = part_seq(seq, table.noun)?;
     let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
-    match journaled_sha256::<D>(&mut tx, statement, run, what).await? {
+    let sealed = journaled_sha256::<D>(&mut tx, table.sealed, run, what).await?;
+    let existing = D::query(table.part)
+        .bind(run.as_str())
+        .bind(seq)
+        .fetch_optional(&mut tx)
+        .await
+        .map_err(sql(what))?
+        .map(|row| row.text(0))
+        .transpose()
+        .map_err(sql(what))?;
+    if let Some(journaled) = sealed {
+        return match existing {
+            Some(text) if text == part => Ok(()),
+            _ => Err((table.conflict)(
+                run,
+                &journaled,
+                &format!("another part {seq}"),
+            )),
+        };
+    }
+    if existing.is_some() {
+        D::query(table.delete_part)
+            .bind(run.as_str())
+            .bind(seq)
+            .execute(&mut tx)
+            .await
+            .map_err(sql(what))?;
+    }
+    D::query(table.insert_part)
+        .bind(run.as_str())
+        .bind(seq)
+        .bind(part)
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Seals the `parts` parts journaled for a run in `table` (dropping any beyond them) under
+/// `sha256` and `head`: the same seal again passes, another is refused, and a missing part
+/// cannot be sealed.
+async fn seal_parts<D: Dialect>(
+    pool: &Pool<D>,
+    table: &PartsTable,
+    run: &RunId,
+    parts: u64,
+    sha256: &str,
+    head: &str,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "sealing parts";
+    let parts = part_seq(parts, table.noun)?;
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
+    match journaled_sha256::<D>(&mut tx, table.sealed, run, what).await? {
         Some(journaled) if journaled == sha256 => return Ok(()),
-        Some(journaled) => return Err(backup_conflict(run, &journaled, sha256)),
+        Some(journaled) => return Err((table.conflict)(run, &journaled, sha256)),
         None => {}
     }
-    let statement = "DELETE FROM run_backup_parts WHERE run = $1 AND seq >= $2";
-    D::query(statement)
+    D::query(table.delete_from)
         .bind(run.as_str())
         .bind(parts)
         .execute(&mut tx)
         .await
         .map_err(sql(what))?;
-    let statement = "SELECT COUNT(*) FROM run_backup_parts WHERE run = $1";
-    let journaled = D::query(statement)
+    let journaled = D::query(table.count)
         .bind(run.as_str())
         .fetch_one(&mut tx)
         .await
@@ -590,15 +686,15 @@ pub(crate) async fn seal_backup<D: Dialect>(
         .map_err(sql(what))?;
     if journaled != parts {
         return Err(AdapterError::Invalid(format!(
-            "the backup of run `{run}` cannot be sealed: {journaled} of its {parts} parts are \
-             journaled; journal every part first"
+            "the {} of run `{run}` cannot be sealed: {journaled} of its {parts} parts are \
+             journaled; journal every part first",
+            table.noun
         )));
     }
-    // The row says the backup exists; its text is all in the parts.
-    let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
-    D::query(statement)
+    D::query(table.seal)
         .bind(run.as_str())
         .bind(sha256)
+        .bind(head)
         .execute(&mut tx)
         .await
         .map_err(sql(what))?;
@@ -606,9 +702,9 @@ pub(crate) async fn seal_backup<D: Dialect>(
 }
 
 /// A part's place (or a count of parts) as the column's type.
-fn backup_seq(seq: u64) -> AdapterResult<i64> {
+fn part_seq(seq: u64, noun: &str) -> AdapterResult<i64> {
     i64::try_from(seq)
-        .map_err(|_| AdapterError::Invalid(format!("backup part {seq} is out of range")))
+        .map_err(|_| AdapterError::Invalid(format!("{noun} part {seq} is out of range")))
 }
 
 /// Bytes per row of `run_backup_parts` (about: a part ends at the end of a line).
@@ -659,42 +755,66 @@ pub(crate) async fn load_backup<D: Dialect>(
     Ok(Some(stored))
 }
 
-/// Part `part` of a run's journaled backup artifact (see the trait): part 0 is the text in
-/// `run_backups` (a backup journaled before parts holds all of it there, a later one none), part
-/// `k` the row of `run_backup_parts` with `seq` `k - 1`.
+/// Part `part` of a run's journaled backup: 0 is the sealed row (its head), `n` the `n`th part.
 pub(crate) async fn load_backup_part<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
     part: u64,
 ) -> AdapterResult<Option<StoredBackup>> {
-    let what = "reading a part of a journaled backup";
+    let statements = [
+        "SELECT artifact, sha256 FROM run_backups WHERE run = $1",
+        "SELECT p.backup_part, b.sha256 FROM run_backup_parts p \
+         JOIN run_backups b ON b.run = p.run WHERE p.run = $1 AND p.seq = $2",
+    ];
+    let read = load_part(pool, statements, run, part).await?;
+    Ok(read.map(|(artifact, sha256)| StoredBackup { artifact, sha256 }))
+}
+
+/// Part `part` of a run's sealed plan: 0 is its head (the plan without its documents), `n` the
+/// `n`th part of its documents.
+pub(crate) async fn load_plan_part<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    part: u64,
+) -> AdapterResult<Option<StoredPlanPart>> {
+    let statements = [
+        "SELECT plan, sha256 FROM run_plans WHERE run = $1",
+        "SELECT p.plan_part, r.sha256 FROM run_plan_parts p \
+         JOIN run_plans r ON r.run = p.run WHERE p.run = $1 AND p.seq = $2",
+    ];
+    let read = load_part(pool, statements, run, part).await?;
+    Ok(read.map(|(text, sha256)| StoredPlanPart { text, sha256 }))
+}
+
+/// Part `part` of a sealed artifact, with the sealed sha256: part 0 read by `statements[0]`
+/// (`$1` the run), part `n` by `statements[1]` (`$2` its place, `n - 1`).
+async fn load_part<D: Dialect>(
+    pool: &Pool<D>,
+    statements: [&'static str; 2],
+    run: &RunId,
+    part: u64,
+) -> AdapterResult<Option<(String, String)>> {
+    let what = "reading a part of the journal";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let Some(seq) = part.checked_sub(1) else {
-        let statement = "SELECT artifact, sha256 FROM run_backups WHERE run = $1";
-        let Some(row) = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await? else {
-            return Ok(None);
-        };
-        return Ok(Some(StoredBackup {
-            artifact: row.text(0).map_err(sql(what))?,
-            sha256: row.text(1).map_err(sql(what))?,
-        }));
+    let row = match part.checked_sub(1) {
+        None => row_by_key::<D>(&mut conn, statements[0], run.as_str(), what).await?,
+        Some(seq) => {
+            let Ok(seq) = i64::try_from(seq) else {
+                return Ok(None);
+            };
+            D::query(statements[1])
+                .bind(run.as_str())
+                .bind(seq)
+                .fetch_optional(&mut conn)
+                .await
+                .map_err(sql(what))?
+        }
     };
-    let Ok(seq) = i64::try_from(seq) else {
-        return Ok(None);
-    };
-    let statement = "SELECT p.backup_part, b.sha256 FROM run_backup_parts p \
-                     JOIN run_backups b ON b.run = p.run WHERE p.run = $1 AND p.seq = $2";
-    let row = D::query(statement)
-        .bind(run.as_str())
-        .bind(seq)
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(sql(what))?;
     row.map(|row| {
-        Ok(StoredBackup {
-            artifact: row.text(0).map_err(sql(what))?,
-            sha256: row.text(1).map_err(sql(what))?,
-        })
+        Ok((
+            row.text(0).map_err(sql(what))?,
+            row.text(1).map_err(sql(what))?,
+        ))
     })
     .transpose()
 }

@@ -47,33 +47,71 @@ fn done() -> Result<Reply, AdapterError> {
     Ok(Reply::Done)
 }
 
-/// A store expecting a first run's calls, each once: no plan journaled yet, then save_plan
-/// answered by `save_plan`, then the fence answered by `fence` (no fence at all when `None`);
-/// no other mutation.
-fn first_run(save_plan: Answer, fence: Option<Answer>) -> MockLiveExecutionAdapter {
+/// The answers of a store that sealed `plan` (part 0 its head, then its parts).
+fn sealed(
+    plan: &Plan,
+) -> impl Fn(Op<'_>, Option<&iu_cutter_live_execution::LeaseClaim>) -> Result<Reply, AdapterError>
++ Send
++ 'static {
+    let head = plan_head_text(plan.schema_version, &plan.rules);
+    let parts =
+        iu_cutter_live_execution::plan_parts(plan, iu_cutter_live_execution::PLAN_PART_BYTES);
+    let sha256 = plan.sha256();
+    move |op, _| {
+        let Op::LoadPlanPart { part, .. } = op else {
+            return Err(AdapterError::Invalid("not a plan part".into()));
+        };
+        let text = match part {
+            0 => Some(head.clone()),
+            n => parts.get(n as usize - 1).cloned(),
+        };
+        Ok(Reply::PlanPart(text.map(|text| {
+            iu_cutter_live_execution::StoredPlanPart {
+                text,
+                sha256: sha256.clone(),
+            }
+        })))
+    }
+}
+
+fn no_plan() -> Result<Reply, AdapterError> {
+    Ok(Reply::PlanPart(None))
+}
+
+/// A store expecting a first run's calls: no plan sealed yet, then the plan's parts and seal
+/// answered by `save`, then the fence answered by `fence` (no fence at all when `None`); no
+/// other mutation.
+fn first_run(save: Answer, fence: Option<Answer>) -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan)
-        .times(1)
-        .returning(move |_, _| save_plan());
+    expect_op!(mock, LoadPlanPart).returning(|_, _| no_plan());
+    expect_op!(mock, SavePlanPart).returning(move |_, _| save());
+    expect_op!(mock, SealPlan)
+        .times(0..=1)
+        .returning(move |_, _| save());
     match fence {
         Some(fence) => expect_op!(mock, Fence)
             .times(1)
             .returning(move |_, _| fence()),
         None => expect_op!(mock, Fence).times(0),
     };
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    refuse_mutations_except(&mut mock, PLAN_AND_FENCE);
     mock
 }
+
+/// The mutations this phase makes.
+const PLAN_AND_FENCE: &[OpKind] = &[OpKind::SavePlanPart, OpKind::SealPlan, OpKind::Fence];
 
 /// A store the phase must not call: no plan read or saved, no fence.
 fn untouched_store() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
-    let plan_and_fence = [OpKind::LoadPlan, OpKind::SavePlan, OpKind::Fence];
+    let plan_and_fence = [
+        OpKind::LoadPlanPart,
+        OpKind::SavePlanPart,
+        OpKind::SealPlan,
+        OpKind::Fence,
+    ];
     refuse_calls(&mut mock, &plan_and_fence);
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    refuse_mutations_except(&mut mock, PLAN_AND_FENCE);
     mock
 }
 
@@ -213,21 +251,27 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
     let plan = expected_plan()?;
     let mut mock = MockLiveExecutionAdapter::new();
     let mut seq = Sequence::new();
-    expect_op!(mock, LoadPlan)
+    expect_op!(mock, LoadPlanPart)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(Reply::Plan(None)));
-    let saved = plan.clone();
-    expect_op!(mock, SavePlan, Op::SavePlan { run, plan } if run.as_str() == RUN && **plan == saved)
+        .returning(|_, _| no_plan());
+    let part = iu_cutter_live_execution::plan_parts(&plan, usize::MAX).concat();
+    expect_op!(mock, SavePlanPart, Op::SavePlanPart { run, seq: 0, part: p } if run.as_str() == RUN && *p == part)
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(Reply::Done));
+    let (head, sha) = (plan_head_text(SCHEMA_VERSION, &rules()), plan.sha256());
+    expect_op!(mock, SealPlan, Op::SealPlan { run, head: h, parts: 1, sha256 }
+        if run.as_str() == RUN && *h == head && *sha256 == sha)
+    .times(1)
+    .in_sequence(&mut seq)
+    .returning(|_, _| Ok(Reply::Done));
     expect_op!(mock, Fence, Op::Fence { run, expectations: e }
         if run.as_str() == RUN && *e == expectations().as_slice())
     .times(1)
     .in_sequence(&mut seq)
     .returning(|_, _| Ok(Reply::Done));
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    refuse_mutations_except(&mut mock, PLAN_AND_FENCE);
     let mut ctx = context(mock, rules()).await?;
 
     let evidence = CutLegA.run(&mut ctx).await?;
@@ -244,8 +288,51 @@ async fn journals_the_plan_then_fences_from_the_backup() -> TestResult {
     assert_eq!(evidence["batches"].as_count(), Some(1));
     assert!(evidence["longest_batch_ms"].as_count().is_some());
     assert_eq!(evidence.len(), 5);
-    // Cached: no second load_plan (times(1) above).
-    assert_eq!(*ctx.plan().await?, plan);
+    assert_eq!(ctx.bytes_cut(), Some((LAW.len() + GUIDE.len()) as u64));
+    Ok(())
+}
+
+/// Each part is journaled as it fills, before the next batch of the backup is cut; the seal
+/// names them all.
+#[tokio::test]
+async fn the_plan_is_journaled_a_part_at_a_time() -> TestResult {
+    let plan = expected_plan()?;
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlanPart).returning(|_, _| no_plan());
+    let parts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = parts.clone();
+    expect_op!(mock, SavePlanPart).returning(move |op, _| {
+        if let Op::SavePlanPart { seq, part, .. } = op {
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((seq, part.to_owned()));
+        }
+        Ok(Reply::Done)
+    });
+    expect_op!(mock, SealPlan, Op::SealPlan { parts: 2, .. })
+        .times(1)
+        .returning(|_, _| Ok(Reply::Done));
+    expect_op!(mock, Fence).returning(|_, _| Ok(Reply::Done));
+    refuse_mutations_except(&mut mock, PLAN_AND_FENCE);
+    let mut ctx = context(mock, rules()).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    // A part ends after the document that reaches this: one document a part.
+    ctx.plan_part_bytes = 1;
+
+    let evidence = CutLegA.run(&mut ctx).await?;
+
+    assert_eq!(PLAN_SHA256.get(&evidence), Some(plan.sha256().as_str()));
+    let parts = parts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let seqs: Vec<u64> = parts.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [0, 1]);
+    let mut documents = Vec::new();
+    for (_, part) in &parts {
+        documents.extend(serde_json::from_str::<Vec<DocumentPlan>>(part)?);
+    }
+    assert_eq!(documents, plan.documents);
     Ok(())
 }
 
@@ -256,19 +343,14 @@ async fn a_rerun_with_the_plan_journaled_fences_again_and_gives_the_same_evidenc
     let first_evidence = CutLegA.run(&mut context(first, rules()).await?).await?;
 
     let mut second = MockLiveExecutionAdapter::new();
-    let mut seq = Sequence::new();
-    let journaled = plan.clone();
-    expect_op!(second, LoadPlan)
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(move |_, _| Ok(Reply::Plan(Some(journaled.clone()))));
-    expect_op!(second, SavePlan).times(0);
+    expect_op!(second, LoadPlanPart).returning(sealed(&plan));
+    expect_op!(second, SavePlanPart).times(0);
+    expect_op!(second, SealPlan).times(0);
     // Already fenced by this run: the adapter's fence passes.
     expect_op!(second, Fence)
         .times(1)
-        .in_sequence(&mut seq)
         .returning(|_, _| Ok(Reply::Done));
-    refuse_mutations_except(&mut second, &[OpKind::SavePlan, OpKind::Fence]);
+    refuse_mutations_except(&mut second, PLAN_AND_FENCE);
     let second_evidence = CutLegA.run(&mut context(second, rules()).await?).await?;
 
     assert_eq!(first_evidence, second_evidence);
@@ -285,8 +367,9 @@ fn fencing_store(
 ) {
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan).returning(|_, _| Ok(Reply::Plan(None)));
-    expect_op!(mock, SavePlan).returning(|_, _| Ok(Reply::Done));
+    expect_op!(mock, LoadPlanPart).returning(|_, _| no_plan());
+    expect_op!(mock, SavePlanPart).returning(|_, _| Ok(Reply::Done));
+    expect_op!(mock, SealPlan).returning(|_, _| Ok(Reply::Done));
     let seen = calls.clone();
     expect_op!(mock, Fence).returning(move |op, _| {
         if let Op::Fence { expectations, .. } = op {
@@ -300,7 +383,7 @@ fn fencing_store(
         }
         fence()
     });
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    refuse_mutations_except(&mut mock, PLAN_AND_FENCE);
     (mock, calls)
 }
 
@@ -394,12 +477,11 @@ async fn a_different_journaled_plan_blocks_before_any_mutation() -> TestResult {
     let mut journaled = expected_plan()?;
     journaled.documents[1].units.pop();
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadPlan)
-        .times(1)
-        .returning(move |_, _| Ok(Reply::Plan(Some(journaled.clone()))));
-    expect_op!(mock, SavePlan).times(0);
+    expect_op!(mock, LoadPlanPart).returning(sealed(&journaled));
+    expect_op!(mock, SavePlanPart).times(0);
+    expect_op!(mock, SealPlan).times(0);
     expect_op!(mock, Fence).times(0);
-    refuse_mutations_except(&mut mock, &[OpKind::SavePlan, OpKind::Fence]);
+    refuse_mutations_except(&mut mock, PLAN_AND_FENCE);
     let mut ctx = context(mock, rules()).await?;
 
     let err = failure(&CutLegA, &mut ctx, "changed plan accepted").await?;
@@ -433,7 +515,14 @@ async fn no_backup_is_a_precondition() -> TestResult {
 
 #[tokio::test]
 async fn a_plan_other_than_the_reviewed_one_blocks_before_anything_is_written() -> TestResult {
-    let mut ctx = context(untouched_store(), rules()).await?;
+    // Its parts are journaled as it is cut (they are nobody's plan until sealed); it is never
+    // sealed, and nothing is fenced.
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlanPart).returning(|_, _| no_plan());
+    expect_op!(mock, SavePlanPart).returning(|_, _| Ok(Reply::Done));
+    refuse_calls(&mut mock, &[OpKind::SealPlan, OpKind::Fence]);
+    refuse_mutations_except(&mut mock, PLAN_AND_FENCE);
+    let mut ctx = context(mock, rules()).await?;
     ctx.record.expected_plan_sha256 = Some("0".repeat(64));
 
     let err = failure(&CutLegA, &mut ctx, "another plan accepted").await?;
