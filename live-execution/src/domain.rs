@@ -12,7 +12,8 @@ pub(crate) mod canonical;
 mod plan_parts;
 
 pub use plan_parts::{
-    PLAN_PART_BYTES, PlanVerifier, PlanWriter, parse_plan_head, plan_head_text, plan_parts,
+    PLAN_PART_BYTES, PlanPartError, PlanVerifier, PlanWriter, parse_plan_head, plan_head_text,
+    plan_parts,
 };
 
 /// Version of every serialised boundary type (plans, backups, journal records, reports).

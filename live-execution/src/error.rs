@@ -169,3 +169,10 @@ impl AdapterError {
         matches!(self, AdapterError::GateClosed { .. })
     }
 }
+
+impl From<crate::domain::PlanPartError> for AdapterError {
+    /// A journaled plan that cannot be what was journaled is an invalid journal.
+    fn from(error: crate::domain::PlanPartError) -> Self {
+        AdapterError::Invalid(error.to_string())
+    }
+}

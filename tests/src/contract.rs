@@ -57,6 +57,7 @@ macro_rules! contract_suite {
             journal_errors_name_the_run,
             save_plan_is_idempotent_and_refuses_a_different_plan,
             a_plan_of_many_megabytes_round_trips,
+            a_plan_journaled_by_parts_is_one_plan_once_sealed,
             census_is_canonical_and_ignores_the_journal,
             snapshot_is_ordered_and_complete,
             journal_keeps_phase_times_and_the_reviewed_plan,
@@ -1435,6 +1436,119 @@ pub async fn a_plan_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapt
     let loaded = ok(store.load_plan(&r).await, "load");
     assert_eq!(loaded.as_ref().map(Plan::sha256), Some(plan.sha256()));
     assert!(loaded == Some(plan), "the plan read back is the plan saved");
+}
+
+/// A plan journaled a part at a time is nobody's plan until sealed; a part may be journaled
+/// again before the seal, parts after the sealed count are dropped, a missing part cannot be
+/// sealed; once sealed it reads back whole and by parts (hashing to its sha256), and only the
+/// same parts and seal pass again. A plan saved whole reads back by the same parts.
+pub async fn a_plan_journaled_by_parts_is_one_plan_once_sealed(store: &dyn LiveExecutionAdapter) {
+    let nowhere = run("r-nowhere");
+    error(
+        store.save_plan_part(&nowhere, 0, "[]").await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "part of no run",
+    );
+    let a = put(store, "a", LAW).await;
+    let mut plan = plan_of(std::slice::from_ref(&a), Some(100));
+    for id in ["b", "c"] {
+        let mut document = plan.documents[0].clone();
+        document.document = DocumentId::new(id);
+        plan.documents.push(document);
+    }
+    let parts = iu_cutter_live_execution::plan_parts(&plan, 1);
+    assert_eq!(parts.len(), 3, "one document a part");
+    let head = iu_cutter_live_execution::plan_head_text(plan.schema_version, &plan.rules);
+    let sha = plan.sha256();
+
+    let r = begun(store, "r-plan-parts").await;
+    ok(
+        store.save_plan_part(&r, 0, "[stale]").await,
+        "part 0, stale",
+    );
+    ok(store.save_plan_part(&r, 5, "[abandoned]").await, "part 5");
+    assert_eq!(
+        ok(store.load_plan(&r).await, "load"),
+        None,
+        "no plan before the seal"
+    );
+    assert_eq!(ok(store.load_plan_part(&r, 0).await, "head"), None);
+    for (seq, part) in (0u64..).zip(&parts).skip(1) {
+        ok(store.save_plan_part(&r, seq, part).await, "part");
+    }
+    ok(store.save_plan_part(&r, 0, &parts[0]).await, "part 0 again");
+    error(
+        store.seal_plan(&r, &head, 5, &sha).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "a missing part",
+    );
+    ok(store.seal_plan(&r, &head, 3, &sha).await, "seal");
+    ok(store.seal_plan(&r, &head, 3, &sha).await, "seal again");
+    ok(
+        store.save_plan_part(&r, 1, &parts[1]).await,
+        "the same part again",
+    );
+    error(
+        store.save_plan_part(&r, 1, "[]").await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "another part after the seal",
+    );
+    let other = sha256_hex(b"other");
+    let refused = error(
+        store.seal_plan(&r, &head, 3, &other).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "another seal",
+    );
+    assert!(refused.to_string().contains(&sha), "{refused}");
+    assert_eq!(ok(store.load_plan(&r).await, "load"), Some(plan.clone()));
+    assert_eq!(
+        read_plan_by_parts(store, &r).await,
+        (head.clone(), parts.clone(), sha.clone())
+    );
+
+    // Saved whole: read back by parts all the same.
+    let whole = begun(store, "r-plan-whole").await;
+    ok(store.save_plan(&whole, &plan).await, "save whole");
+    let (read_head, read_parts, read_sha) = read_plan_by_parts(store, &whole).await;
+    assert_eq!((read_head, read_sha), (head, sha.clone()));
+    let mut verifier = iu_cutter_live_execution::PlanVerifier::new(&Plan {
+        documents: Vec::new(),
+        ..plan.clone()
+    });
+    let mut documents = Vec::new();
+    for part in &read_parts {
+        documents.extend(ok(
+            verifier.part(part).map_err(Into::into),
+            "a part saved whole",
+        ));
+    }
+    assert_eq!(documents, plan.documents);
+    assert_eq!(verifier.finish(), sha);
+    // Journal state: never in the census.
+    assert_census_is_canonical(store).await;
+}
+
+/// The head, parts and sha256 of `run`'s sealed plan, read a part at a time (every part
+/// carrying the same sha256).
+async fn read_plan_by_parts(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+) -> (String, Vec<String>, String) {
+    let head = ok(store.load_plan_part(run, 0).await, "head");
+    let Some(head) = head else {
+        panic!("run {run} has no sealed plan");
+    };
+    let mut parts = Vec::new();
+    for part in 1.. {
+        match ok(store.load_plan_part(run, part).await, "part") {
+            Some(stored) => {
+                assert_eq!(stored.sha256, head.sha256, "part {part}");
+                parts.push(stored.text);
+            }
+            None => break,
+        }
+    }
+    (head.text, parts, head.sha256)
 }
 
 /// Phase times and the reviewed plan's sha256 are journal data: kept verbatim, replaced with

@@ -12,7 +12,6 @@
 use super::canonical;
 use super::{DocumentPlan, Plan};
 use crate::digest::Sha256Hasher;
-use crate::error::AdapterError;
 use crate::rules::CutRules;
 
 /// Bytes of canonical text per part of a journaled plan (about: a part ends after the document
@@ -30,13 +29,18 @@ pub fn plan_head_text(schema_version: u32, rules: &CutRules) -> String {
     })
 }
 
+/// A journaled plan's head or part that cannot be what was journaled: the journal was changed
+/// outside iu-cutter (a store reports it as [`crate::AdapterError::Invalid`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}; the journal was changed outside iu-cutter: roll the run back and start a new one")]
+pub struct PlanPartError(String);
+
 /// A journaled plan's head (part 0 of [`crate::Plans::load_plan_part`]) read back: the plan
 /// without its documents (a plan journaled before parts existed carries them all here).
-pub fn parse_plan_head(text: &str) -> Result<Plan, AdapterError> {
+pub fn parse_plan_head(text: &str) -> Result<Plan, PlanPartError> {
     serde_json::from_str(text).map_err(|e| {
-        AdapterError::Invalid(format!(
-            "the head of the journaled plan does not parse: {e}; the journal was changed \
-             outside iu-cutter: roll the run back and start a new one"
+        PlanPartError(format!(
+            "the head of the journaled plan does not parse: {e}"
         ))
     })
 }
@@ -182,15 +186,11 @@ impl PlanVerifier {
 
     /// The document plans of the next part, `text`, hashed as stored. A part that is not a
     /// non-empty JSON array of document plans is refused.
-    pub fn part(&mut self, text: &str) -> Result<Vec<DocumentPlan>, AdapterError> {
+    pub fn part(&mut self, text: &str) -> Result<Vec<DocumentPlan>, PlanPartError> {
         let seq = self.parts;
         self.parts += 1;
-        let refused = |why: String| {
-            AdapterError::Invalid(format!(
-                "part {seq} of the journaled plan {why}; the journal was changed outside \
-                 iu-cutter: roll the run back and start a new one"
-            ))
-        };
+        let refused =
+            |why: String| PlanPartError(format!("part {seq} of the journaled plan {why}"));
         let documents: Vec<DocumentPlan> =
             serde_json::from_str(text).map_err(|e| refused(format!("does not parse: {e}")))?;
         let inner = text
