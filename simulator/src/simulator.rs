@@ -269,6 +269,12 @@ impl Simulator {
         self.store().replace_backup(run, artifact, sha256)
     }
 
+    /// Replaces part `seq` (from 0) of a run's sealed plan, as raw SQL on `run_plan_parts`
+    /// would. Not counted, not logged. False when the run has no such part.
+    pub fn state_replace_plan_part(&self, run: &RunId, seq: u64, text: &str) -> bool {
+        self.store().replace_plan_part(run, seq, text)
+    }
+
     /// Replaces a document's body and nothing else, as raw SQL that ignores the revision and
     /// sha256 columns would: the edit that only a compare-and-set hashing the stored body can
     /// see. Not counted, not logged. False when there is no such document.

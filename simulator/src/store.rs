@@ -554,6 +554,21 @@ impl Store {
         }
     }
 
+    /// Replaces part `seq` of a run's sealed plan behind the store's API (tests of tampering).
+    pub(crate) fn replace_plan_part(&mut self, run: &RunId, seq: u64, text: &str) -> bool {
+        match self
+            .plan_parts
+            .get_mut(run)
+            .and_then(|parts| parts.get_mut(&seq))
+        {
+            Some(part) if self.plan_shas.contains_key(run) => {
+                *part = text.to_owned();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Replaces a document's body and nothing else, as raw SQL that ignores the revision and
     /// sha256 columns would (tests of edits that bypass the store's API).
     pub(crate) fn edit_body_raw(&mut self, id: &DocumentId, body: &str) -> bool {

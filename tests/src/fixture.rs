@@ -85,6 +85,9 @@ pub trait Tamper: Fixture {
         sha256: &str,
     ) -> impl Future<Output = ()>;
 
+    /// Replaces part `seq` (from 0) of a run's sealed plan's documents, and nothing else.
+    fn replace_plan_part_raw(&self, run: &str, seq: u64, text: &str) -> impl Future<Output = ()>;
+
     /// A stop-the-world pause of the runner's process for a while on the store's clock,
     /// without yielding to its tasks, so that its heartbeat cannot renew its lease (a long GC
     /// pause, SIGSTOP, a VM migrated): by default the thread sleeps (a database's clock cannot
@@ -138,6 +141,19 @@ impl<T: RawSql> Tamper for T {
             )
             .await;
         assert_eq!(changed, 1, "no such unit");
+    }
+
+    async fn replace_plan_part_raw(&self, run: &str, seq: u64, text: &str) {
+        let changed = self
+            .execute_raw(
+                &format!(
+                    "UPDATE {} SET plan_part = $1 WHERE run = $2 AND seq = CAST($3 AS BIGINT)",
+                    self.table("run_plan_parts")
+                ),
+                &[text, run, &seq.to_string()],
+            )
+            .await;
+        assert_eq!(changed, 1, "run `{run}` has no plan part {seq}");
     }
 
     async fn replace_backup_raw(&self, run: &str, artifact: &str, sha256: &str) {
@@ -233,6 +249,13 @@ impl Tamper for SimFixture {
             self.1
                 .state_replace_backup(&RunId::new(run), artifact, sha256),
             "run `{run}` has no journaled backup"
+        );
+    }
+
+    async fn replace_plan_part_raw(&self, run: &str, seq: u64, text: &str) {
+        assert!(
+            self.1.state_replace_plan_part(&RunId::new(run), seq, text),
+            "run `{run}` has no plan part {seq}"
         );
     }
 

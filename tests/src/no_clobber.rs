@@ -30,6 +30,7 @@ macro_rules! no_clobber_suite {
             rollback_keeps_an_edit_made_after_the_backup,
             enact_and_verify_catch_a_body_edited_without_its_revision,
             a_backup_replaced_with_a_matching_sha256_is_never_restored,
+            a_plan_changed_in_the_journal_is_refused_before_any_unit_is_written,
             rolling_back_an_earlier_run_never_touches_a_later_one,
             units_changed_after_write_verify_are_never_enacted,
             a_unit_changed_before_write_verify_blocks_it_naming_the_unit,
@@ -309,6 +310,49 @@ pub async fn a_backup_replaced_with_a_matching_sha256_is_never_restored(fixture:
     let (reason, _) = refused_rollback(store, &runner, "r", "nothing changed").await;
     assert!(reason.contains("not the one journaled"), "{reason}");
     assert!(reason.contains("nothing was changed"), "{reason}");
+}
+
+/// A run's sealed plan changed in the journal between two invocations (one unit's recorded
+/// sha256 altered, the part still parsing) is refused by the next phase before it writes a
+/// unit, naming the journal; the run then rolls back to the exact pre-run state.
+pub async fn a_plan_changed_in_the_journal_is_refused_before_any_unit_is_written(
+    fixture: &impl Tamper,
+) {
+    let store = seeded(fixture).await;
+    let pre_run = ok(store.census().await, "census");
+    let runner = runner(fixture);
+    held_pass(&runner, "r", markdown(), names::CUT_LEG_A).await;
+    let part = ok(store.load_plan_part(&RunId::new("r"), 1).await, "plan part");
+    let Some(part) = part else {
+        panic!("run r sealed no plan part");
+    };
+    let at = part.text.find("\"sha256\":\"").map(|at| at + 10);
+    let Some(at) = at else {
+        panic!("no unit sha256 in {}", part.text);
+    };
+    let flipped = if part.text[at..].starts_with('0') {
+        "1"
+    } else {
+        "0"
+    };
+    let tampered = format!("{}{flipped}{}", &part.text[..at], &part.text[at + 1..]);
+    fixture.replace_plan_part_raw("r", 0, &tampered).await;
+
+    let resumed = resume(&runner, "r").await;
+    assert!(!resumed.passed_every_phase(), "{:?}", resumed.outcome);
+    let said = format!("{:?}", resumed.outcome);
+    assert!(said.contains("journal"), "{said}");
+    for (document, _) in LAWS {
+        let written = ok(
+            store
+                .generation_units(&id(document), &RunId::new("r"))
+                .await,
+            "units",
+        );
+        assert!(written.is_empty(), "{document}: {written:?}");
+    }
+    assert_outcome(&rollback(&runner, "r").await, "ROLLED_BACK");
+    assert_eq!(ok(store.census().await, "census"), pre_run);
 }
 
 /// Defect 5: run A passed, then run B (other rules) staged its units on the same documents.
