@@ -2,15 +2,16 @@
 //! its last report, or of a rolled-back run against the store. Nothing is written.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Document, DocumentId, DocumentPlan, Evidence, EvidenceValue, GenerationState,
-    LiveExecutionAdapter, Plan, RunId, RunRecord, Scope, sha256_hex,
+    LiveExecutionAdapter, RunId, RunRecord, Scope, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
-use iu_cutter_phase_core::{Gap, PhaseRole};
+use iu_cutter_phase_core::{Gap, PhaseError, PhaseRole, PlanReader};
 use tracing::{info, warn};
 
 use crate::invocation::{Invocation, elapsed_ms};
@@ -57,61 +58,108 @@ async fn audit_enacted(
 ) -> Audited {
     let run = &record.run;
     let store = inv.store().clone();
-    let Some(plan) = store.load_plan(run).await? else {
-        return Ok(Err(gap(
-            run,
-            None,
-            None,
-            "a journaled plan",
-            "no plan in the journal",
-        )));
+    let mut plan = match open_plan(&store, run).await? {
+        Ok(Some(plan)) => plan,
+        Ok(None) => {
+            return Ok(Err(gap(
+                run,
+                None,
+                None,
+                "a journaled plan",
+                "no plan in the journal",
+            )));
+        }
+        Err(gap) => return Ok(Err(gap)),
     };
-    let plan_sha256 = plan.sha256();
+    let plan_sha256 = plan.sha256().to_owned();
     if let Err(gap) = check_plan_sha(pipeline, record, &plan_sha256, inv).await? {
         return Ok(Err(gap));
     }
     let enacted_runs = enacted_runs(pipeline, store.as_ref()).await?;
-    let documents = documents_of(store.as_ref(), &plan).await?;
     let mut counts = Counts::default();
-    for doc_plan in &plan.documents {
-        let id = &doc_plan.document;
-        let Some(document) = documents.get(id) else {
-            return Ok(Err(gap(
+    // A part of the plan at a time, with its documents: neither the scope's plan nor its
+    // bodies are in memory together.
+    while let Some(part) = match next_part(&mut plan, run).await? {
+        Ok(part) => part,
+        Err(gap) => return Ok(Err(gap)),
+    } {
+        let documents = documents_of(store.as_ref(), &part).await?;
+        for doc_plan in &part {
+            let id = &doc_plan.document;
+            let Some(document) = documents.get(id) else {
+                return Ok(Err(gap(
+                    run,
+                    Some(id),
+                    None,
+                    "the document in the store",
+                    "no such document",
+                )));
+            };
+            if let Err(gap) = check_generation(
+                store.as_ref(),
                 run,
-                Some(id),
-                None,
-                "the document in the store",
-                "no such document",
-            )));
-        };
-        if let Err(gap) = check_generation(
-            store.as_ref(),
-            run,
-            doc_plan,
-            document,
-            &enacted_runs,
-            &mut counts,
-        )
-        .await?
-        {
-            return Ok(Err(gap));
+                doc_plan,
+                document,
+                &enacted_runs,
+                &mut counts,
+            )
+            .await?
+            {
+                return Ok(Err(gap));
+            }
+            if let Err(gap) = check_units(store.as_ref(), run, doc_plan, &mut counts).await? {
+                return Ok(Err(gap));
+            }
         }
-        if let Err(gap) = check_units(store.as_ref(), run, doc_plan, &mut counts).await? {
-            return Ok(Err(gap));
-        }
+        counts.documents += part.len() as u64;
     }
     Ok(Ok(Evidence::from([
         PLAN_SHA256.with(plan_sha256),
-        ("documents_audited".to_owned(), plan.documents.len().into()),
+        ("documents_audited".to_owned(), counts.documents.into()),
         ("units_audited".to_owned(), counts.units.into()),
         ("generation_active".to_owned(), counts.active.into()),
         ("generation_retired".to_owned(), counts.retired.into()),
     ])))
 }
 
+/// The run's sealed plan opened to be read a part at a time; a plan that cannot be read back as
+/// journaled is a gap.
+async fn open_plan(
+    store: &Arc<dyn LiveExecutionAdapter>,
+    run: &RunId,
+) -> Result<Result<Option<PlanReader>, Gap>, AdapterError> {
+    as_gap(run, PlanReader::open(Arc::clone(store), run).await)
+}
+
+/// The plan's next part; a part that is not as journaled (or a plan that does not hash to its
+/// sha256 once read through) is a gap.
+async fn next_part(
+    plan: &mut PlanReader,
+    run: &RunId,
+) -> Result<Result<Option<Vec<DocumentPlan>>, Gap>, AdapterError> {
+    as_gap(run, plan.next_part().await)
+}
+
+/// A plan read's result as the audit reports it: the store's failure as such, anything else
+/// (a journaled plan changed outside iu-cutter) as a gap.
+fn as_gap<T>(run: &RunId, read: Result<T, PhaseError>) -> Result<Result<T, Gap>, AdapterError> {
+    match read {
+        Ok(value) => Ok(Ok(value)),
+        Err(PhaseError::Adapter(error)) => Err(error),
+        Err(other) => Ok(Err(gap(
+            run,
+            None,
+            None,
+            "a journaled plan that hashes to its journaled sha256",
+            other.to_string(),
+        ))),
+    }
+}
+
 /// What the audit of an enacted run counted.
 #[derive(Default)]
 struct Counts {
+    documents: u64,
     active: u64,
     retired: u64,
     units: u64,
@@ -281,51 +329,76 @@ async fn check_units(
 async fn audit_rolled_back(record: &RunRecord, inv: &mut Invocation<'_>) -> Audited {
     let run = &record.run;
     let store = inv.store().clone();
-    let Some(plan) = store.load_plan(run).await? else {
-        inv.note(format!(
-            "run {run} journaled no plan: nothing was fenced or written"
-        ));
-        return Ok(Ok(Evidence::from([(
-            "documents_audited".to_owned(),
-            EvidenceValue::Count(0),
-        )])));
-    };
-    let documents = documents_of(store.as_ref(), &plan).await?;
-    for doc_plan in &plan.documents {
-        let id = &doc_plan.document;
-        let pointer = documents.get(id).and_then(|d| d.active_generation.as_ref());
-        let generation = store
-            .generations(id)
-            .await?
-            .into_iter()
-            .find(|g| &g.generation == run);
-        let units = store.generation_units(id, run).await?.len();
-        if pointer == Some(run) || generation.is_some() || units > 0 {
-            let found = format!(
-                "active generation {}, generation record {}, {units} units",
-                pointer.map_or("none", RunId::as_str),
-                if generation.is_some() {
-                    "present"
-                } else {
-                    "absent"
-                }
-            );
-            let expected = format!("no trace of generation {run} (the run was rolled back)");
-            return Ok(Err(gap(run, Some(id), None, expected, found)));
+    let mut plan = match open_plan(&store, run).await? {
+        Ok(Some(plan)) => plan,
+        Ok(None) => {
+            inv.note(format!(
+                "run {run} journaled no plan: nothing was fenced or written"
+            ));
+            return Ok(Ok(Evidence::from([(
+                "documents_audited".to_owned(),
+                EvidenceValue::Count(0),
+            )])));
         }
+        Err(gap) => return Ok(Err(gap)),
+    };
+    let mut audited = 0u64;
+    while let Some(part) = match next_part(&mut plan, run).await? {
+        Ok(part) => part,
+        Err(gap) => return Ok(Err(gap)),
+    } {
+        let documents = documents_of(store.as_ref(), &part).await?;
+        for doc_plan in &part {
+            if let Err(gap) = check_no_trace(store.as_ref(), run, doc_plan, &documents).await? {
+                return Ok(Err(gap));
+            }
+        }
+        audited += part.len() as u64;
     }
     Ok(Ok(Evidence::from([(
         "documents_audited".to_owned(),
-        EvidenceValue::from(plan.documents.len()),
+        EvidenceValue::from(audited),
     )])))
 }
 
-/// The documents a plan names, by id.
+/// No trace of the rolled-back run's generation on one planned document: not active, no
+/// generation record, no units.
+async fn check_no_trace(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+    doc_plan: &DocumentPlan,
+    documents: &BTreeMap<DocumentId, Document>,
+) -> Result<Result<(), Gap>, AdapterError> {
+    let id = &doc_plan.document;
+    let pointer = documents.get(id).and_then(|d| d.active_generation.as_ref());
+    let generation = store
+        .generations(id)
+        .await?
+        .into_iter()
+        .find(|g| &g.generation == run);
+    let units = store.generation_units(id, run).await?.len();
+    if pointer == Some(run) || generation.is_some() || units > 0 {
+        let found = format!(
+            "active generation {}, generation record {}, {units} units",
+            pointer.map_or("none", RunId::as_str),
+            if generation.is_some() {
+                "present"
+            } else {
+                "absent"
+            }
+        );
+        let expected = format!("no trace of generation {run} (the run was rolled back)");
+        return Ok(Err(gap(run, Some(id), None, expected, found)));
+    }
+    Ok(Ok(()))
+}
+
+/// The documents of a part of a plan, by id.
 async fn documents_of(
     store: &dyn LiveExecutionAdapter,
-    plan: &Plan,
+    part: &[DocumentPlan],
 ) -> Result<BTreeMap<DocumentId, Document>, AdapterError> {
-    let ids: Vec<DocumentId> = plan.documents.iter().map(|d| d.document.clone()).collect();
+    let ids: Vec<DocumentId> = part.iter().map(|d| d.document.clone()).collect();
     Ok(store
         .load_scope(&Scope::Ids(ids))
         .await?
