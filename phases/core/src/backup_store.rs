@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
@@ -329,7 +329,40 @@ fn receipt(backup: &Backup, sha256: String, location: String) -> BackupReceipt {
 /// Backups held in memory (tests, dry runs). Bytes are still encoded and checked on load.
 #[derive(Debug, Default)]
 pub struct MemoryBackupStore {
-    artifacts: Mutex<HashMap<RunId, (Vec<u8>, String)>>,
+    artifacts: MemoryArtifacts,
+}
+
+/// What a [`MemoryBackupStore`] holds: each run's artifact bytes and their sha256.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryArtifacts(Mutex<HashMap<RunId, (Vec<u8>, String)>>);
+
+impl MemoryArtifacts {
+    /// The map, locked; a poisoned lock is reported against `run`, the run being read or written.
+    fn locked(
+        &self,
+        run: &RunId,
+    ) -> Result<MutexGuard<'_, HashMap<RunId, (Vec<u8>, String)>>, BackupError> {
+        self.0.lock().map_err(|_| BackupError::Malformed {
+            run: run.clone(),
+            detail: "memory store poisoned".into(),
+        })
+    }
+
+    /// Stores `run`'s artifact and its sha256, replacing any before.
+    pub(crate) fn insert(
+        &self,
+        run: RunId,
+        bytes: Vec<u8>,
+        sha256: String,
+    ) -> Result<(), BackupError> {
+        self.locked(&run)?.insert(run, (bytes, sha256));
+        Ok(())
+    }
+
+    /// `run`'s artifact and the sha256 stored with it, if any.
+    fn entry(&self, run: &RunId) -> Result<Option<(Vec<u8>, String)>, BackupError> {
+        Ok(self.locked(run)?.get(run).cloned())
+    }
 }
 
 impl MemoryBackupStore {
@@ -340,7 +373,7 @@ impl MemoryBackupStore {
 
     /// Replaces a stored artifact's bytes without updating its manifest (to test tamper checks).
     pub fn tamper(&self, run: &RunId, bytes: Vec<u8>) {
-        if let Ok(mut artifacts) = self.artifacts.lock()
+        if let Ok(mut artifacts) = self.artifacts.locked(run)
             && let Some(entry) = artifacts.get_mut(run)
         {
             entry.0 = bytes;
@@ -364,26 +397,12 @@ impl BackupStore for MemoryBackupStore {
         let bytes = encode_backup(backup);
         let sha = sha256_hex(&bytes);
         self.artifacts
-            .lock()
-            .map_err(|_| BackupError::Malformed {
-                run: backup.run.clone(),
-                detail: "memory store poisoned".into(),
-            })?
-            .insert(backup.run.clone(), (bytes, sha.clone()));
+            .insert(backup.run.clone(), bytes, sha.clone())?;
         Ok(receipt(backup, sha, "memory".into()))
     }
 
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
-        let entry = self
-            .artifacts
-            .lock()
-            .map_err(|_| BackupError::Malformed {
-                run: run.clone(),
-                detail: "memory store poisoned".into(),
-            })?
-            .get(run)
-            .cloned();
-        let Some((bytes, expected)) = entry else {
+        let Some((bytes, expected)) = self.artifacts.entry(run)? else {
             return Ok(None);
         };
         let found = sha256_hex(&bytes);
@@ -400,16 +419,7 @@ impl BackupStore for MemoryBackupStore {
     }
 
     async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
-        let entry = self
-            .artifacts
-            .lock()
-            .map_err(|_| BackupError::Malformed {
-                run: run.clone(),
-                detail: "memory store poisoned".into(),
-            })?
-            .get(run)
-            .cloned();
-        let Some((bytes, expected)) = entry else {
+        let Some((bytes, expected)) = self.artifacts.entry(run)? else {
             return Ok(None);
         };
         let parts = Box::new(reader::InMemory(Some(bytes)));

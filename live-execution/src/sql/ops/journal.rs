@@ -317,13 +317,7 @@ pub(crate) async fn save_plan<D: Dialect>(
     for (seq, part) in (0i64..).zip(parts) {
         D::check_text("the plan", &part)?;
         let statement = "INSERT INTO run_plan_parts (run, seq, plan_part) VALUES ($1, $2, $3)";
-        D::query(statement)
-            .bind(run.as_str())
-            .bind(seq)
-            .bind(part)
-            .execute(&mut tx)
-            .await
-            .map_err(sql(what))?;
+        insert_part::<D>(&mut tx, statement, run, seq, &part, what).await?;
     }
     tx.commit().await.map_err(sql(what))
 }
@@ -451,6 +445,20 @@ pub(crate) async fn save_report<D: Dialect>(
     write_and_commit(tx, statement, run, [&sha256, report], what).await
 }
 
+/// Begins a journal write to `run`'s backup (as [`begin_on_run`] does) and reads the sha256 of
+/// the backup sealed already, if any: how saving a backup, journaling a part and sealing start.
+async fn begin_on_backup<D: Dialect>(
+    pool: &Pool<D>,
+    run: &RunId,
+    claim: Option<&LeaseClaim>,
+    what: &'static str,
+) -> AdapterResult<(Transaction<'static, D>, Option<String>)> {
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
+    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
+    let sealed = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
+    Ok((tx, sealed))
+}
+
 /// Journals a run's backup artifact; the same again passes, another is refused.
 pub(crate) async fn save_backup<D: Dialect>(
     pool: &Pool<D>,
@@ -461,9 +469,7 @@ pub(crate) async fn save_backup<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "journaling a backup";
     D::check_text("a backup", artifact)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
-    let existing = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
+    let (mut tx, existing) = begin_on_backup(pool, run, claim, what).await?;
     match existing {
         // The column holds the sha256 of the stored text: equal hashes, equal artifacts.
         Some(journaled) if journaled == sha256 && sha256_hex(artifact.as_bytes()) == sha256 => {
@@ -478,24 +484,9 @@ pub(crate) async fn save_backup<D: Dialect>(
                 .execute(&mut tx)
                 .await
                 .map_err(sql(what))?;
-            // The row says the backup exists; its text is all in the parts.
-            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
-            D::query(statement)
-                .bind(run.as_str())
-                .bind(sha256)
-                .execute(&mut tx)
-                .await
-                .map_err(sql(what))?;
+            insert_backup_head::<D>(&mut tx, run, sha256, what).await?;
             for (seq, part) in (0i64..).zip(line_parts(artifact, BACKUP_PART_BYTES)) {
-                let statement =
-                    "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
-                D::query(statement)
-                    .bind(run.as_str())
-                    .bind(seq)
-                    .bind(part)
-                    .execute(&mut tx)
-                    .await
-                    .map_err(sql(what))?;
+                insert_part::<D>(&mut tx, INSERT_BACKUP_PART, run, seq, part, what).await?;
             }
             tx.commit().await.map_err(sql(what))
         }
@@ -513,9 +504,7 @@ pub(crate) async fn save_backup_part<D: Dialect>(
     let what = "journaling a part of a backup";
     D::check_text("a backup", part)?;
     let seq = backup_seq(seq)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
-    let sealed = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
+    let (mut tx, sealed) = begin_on_backup(pool, run, claim, what).await?;
     let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
     let existing = D::query(statement)
         .bind(run.as_str())
@@ -546,14 +535,7 @@ pub(crate) async fn save_backup_part<D: Dialect>(
             .await
             .map_err(sql(what))?;
     }
-    let statement = "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
-    D::query(statement)
-        .bind(run.as_str())
-        .bind(seq)
-        .bind(part)
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
+    insert_part::<D>(&mut tx, INSERT_BACKUP_PART, run, seq, part, what).await?;
     tx.commit().await.map_err(sql(what))
 }
 
@@ -567,9 +549,8 @@ pub(crate) async fn seal_backup<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "sealing a backup";
     let parts = backup_seq(parts)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
-    match journaled_sha256::<D>(&mut tx, statement, run, what).await? {
+    let (mut tx, sealed) = begin_on_backup(pool, run, claim, what).await?;
+    match sealed {
         Some(journaled) if journaled == sha256 => return Ok(()),
         Some(journaled) => return Err(backup_conflict(run, &journaled, sha256)),
         None => {}
@@ -594,15 +575,50 @@ pub(crate) async fn seal_backup<D: Dialect>(
              journaled; journal every part first"
         )));
     }
-    // The row says the backup exists; its text is all in the parts.
+    insert_backup_head::<D>(&mut tx, run, sha256, what).await?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Journals one part of a backup (`$1` the run, `$2` its place, `$3` its text).
+const INSERT_BACKUP_PART: &str =
+    "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
+
+/// Writes part `seq` of `run` with `statement` (`$1` the run, `$2` the seq, `$3` the part): how
+/// the parts of a plan and of a backup are journaled, the writing side of [`for_each_part`].
+async fn insert_part<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    run: &RunId,
+    seq: i64,
+    part: &str,
+    what: &'static str,
+) -> AdapterResult<()> {
+    D::query(statement)
+        .bind(run.as_str())
+        .bind(seq)
+        .bind(part)
+        .execute(conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(())
+}
+
+/// Writes the row that says `run`'s backup exists, with its sha256; its text is all in the
+/// parts (only a backup journaled before parts has text in this row).
+async fn insert_backup_head<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    sha256: &str,
+    what: &'static str,
+) -> AdapterResult<()> {
     let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
     D::query(statement)
         .bind(run.as_str())
         .bind(sha256)
-        .execute(&mut tx)
+        .execute(conn)
         .await
         .map_err(sql(what))?;
-    tx.commit().await.map_err(sql(what))
+    Ok(())
 }
 
 /// A part's place (or a count of parts) as the column's type.
@@ -644,10 +660,7 @@ pub(crate) async fn load_backup<D: Dialect>(
     let Some(row) = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await? else {
         return Ok(None);
     };
-    let mut stored = StoredBackup {
-        artifact: row.text(0).map_err(sql(what))?,
-        sha256: row.text(1).map_err(sql(what))?,
-    };
+    let mut stored = stored_backup(&row, what)?;
     drop(row);
     // The parts (a backup journaled before parts has none).
     let statement = "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2";
@@ -674,10 +687,7 @@ pub(crate) async fn load_backup_part<D: Dialect>(
         let Some(row) = row_by_key::<D>(&mut conn, statement, run.as_str(), what).await? else {
             return Ok(None);
         };
-        return Ok(Some(StoredBackup {
-            artifact: row.text(0).map_err(sql(what))?,
-            sha256: row.text(1).map_err(sql(what))?,
-        }));
+        return stored_backup(&row, what).map(Some);
     };
     let Ok(seq) = i64::try_from(seq) else {
         return Ok(None);
@@ -690,13 +700,16 @@ pub(crate) async fn load_backup_part<D: Dialect>(
         .fetch_optional(&mut conn)
         .await
         .map_err(sql(what))?;
-    row.map(|row| {
-        Ok(StoredBackup {
-            artifact: row.text(0).map_err(sql(what))?,
-            sha256: row.text(1).map_err(sql(what))?,
-        })
+    row.map(|row| stored_backup(&row, what)).transpose()
+}
+
+/// A backup (or a part of one) and its sha256 as a row reads them: the text first, the sha256
+/// second.
+fn stored_backup(row: &impl Fields, what: &'static str) -> AdapterResult<StoredBackup> {
+    Ok(StoredBackup {
+        artifact: row.text(0).map_err(sql(what))?,
+        sha256: row.text(1).map_err(sql(what))?,
     })
-    .transpose()
 }
 
 #[cfg(test)]
