@@ -455,11 +455,22 @@ pub async fn cut(
     let current = ok(store.load_scope(&Scope::Ids(ids)).await, "load_scope");
     let expectations: Vec<_> = current.iter().map(expect).collect();
     ok(store.fence(generation, &expectations).await, "fence");
+    write_units(store, generation, documents, pieces).await;
+    ok(store.enact(generation, &expectations).await, "enact")
+}
+
+/// Writes `generation`'s units of each of `documents`, `pieces` each (as [`units_for`] cuts
+/// them), between a fence and an enact.
+pub async fn write_units(
+    store: &dyn LiveExecutionAdapter,
+    generation: &RunId,
+    documents: &[Document],
+    pieces: usize,
+) {
     for document in documents {
         let units = units_for(document, generation, pieces);
         ok(store.write_units(generation, &units).await, "write_units");
     }
-    ok(store.enact(generation, &expectations).await, "enact")
 }
 
 /// The backup a backup phase would take of `documents`.
