@@ -578,6 +578,15 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses a run that is not journaled: how every journal write but the run's own begins.
+    fn check_journaled(&self, run: &RunId) -> AdapterResult<()> {
+        if self.runs.contains_key(run) {
+            Ok(())
+        } else {
+            Err(run_not_found(run))
+        }
+    }
+
     pub(crate) fn set_run_status(&mut self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
         let record = self.runs.get_mut(run).ok_or_else(|| run_not_found(run))?;
         record.status = status;
@@ -585,9 +594,7 @@ impl Store {
     }
 
     pub(crate) fn save_plan(&mut self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         match self.plans.get(run) {
             Some(existing) if existing == plan => Ok(()),
             Some(existing) => Err(AdapterError::Invalid(format!(
@@ -604,9 +611,7 @@ impl Store {
     }
 
     pub(crate) fn save_report(&mut self, run: &RunId, report: &str) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         let reports = self.reports.entry(run.clone()).or_default();
         if !reports.iter().any(|r| r == report) {
             reports.push(report.to_owned());
@@ -620,9 +625,7 @@ impl Store {
         artifact: &str,
         sha256: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         match self.backups.get(run) {
             Some(existing) if existing.artifact == artifact && existing.sha256 == sha256 => Ok(()),
             Some(existing) => Err(backup_conflict(run, &existing.sha256, sha256)),
@@ -645,9 +648,7 @@ impl Store {
         seq: u64,
         part: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         let parts = self.backup_parts.entry(run.clone()).or_default();
         if let Some(sealed) = self.backups.get(run) {
             // A sealed backup never changes: only the very same part passes.
@@ -670,9 +671,7 @@ impl Store {
         parts: u64,
         sha256: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         match self.backups.get(run) {
             Some(existing) if existing.sha256 == sha256 => return Ok(()),
             Some(existing) => return Err(backup_conflict(run, &existing.sha256, sha256)),

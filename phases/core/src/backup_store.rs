@@ -742,6 +742,13 @@ mod tests {
     use super::*;
     use iu_cutter_live_execution::{Document, DocumentId, DocumentState, SCHEMA_VERSION};
 
+    /// A directory store in a fresh temporary directory (removed when the first is dropped).
+    fn dir_store() -> std::io::Result<(tempfile::TempDir, DirBackupStore)> {
+        let dir = tempfile::tempdir()?;
+        let store = DirBackupStore::new(dir.path());
+        Ok((dir, store))
+    }
+
     fn backup(run: &str) -> Backup {
         Backup {
             schema_version: SCHEMA_VERSION,
@@ -767,8 +774,7 @@ mod tests {
     #[tokio::test]
     async fn dir_store_round_trips_and_refuses_tampered_bytes()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = DirBackupStore::new(dir.path());
+        let (dir, store) = dir_store()?;
         let original = backup("run-1");
         let receipt = store.save(&original).await?;
         let (loaded, loaded_receipt) = store.load(&RunId::new("run-1")).await?.ok_or("missing")?;
@@ -804,8 +810,7 @@ mod tests {
     #[tokio::test]
     async fn the_file_streamed_to_disk_is_the_encoded_artifact()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = DirBackupStore::new(dir.path());
+        let (dir, store) = dir_store()?;
         let mut original = backup("run-s");
         let mut second = original.documents[0].clone();
         second.document.id = DocumentId::new("law/2");
@@ -866,8 +871,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_that_matches_its_manifest_but_does_not_parse_is_malformed()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = DirBackupStore::new(dir.path());
+        let (dir, store) = dir_store()?;
         store.save(&backup("run-m")).await?;
         // The header, then a line that is no snapshot, with a manifest to match.
         let good = std::fs::read(dir.path().join("run-m.backup.jsonl"))?;
