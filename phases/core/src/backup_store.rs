@@ -334,14 +334,14 @@ pub struct MemoryBackupStore {
 
 /// What a [`MemoryBackupStore`] holds: each run's artifact bytes and their sha256.
 #[derive(Debug, Default)]
-pub(crate) struct MemoryArtifacts(Mutex<HashMap<RunId, (Vec<u8>, String)>>);
+pub(crate) struct MemoryArtifacts(Mutex<ArtifactMap>);
+
+/// Each run's artifact bytes and their sha256.
+type ArtifactMap = HashMap<RunId, (Vec<u8>, String)>;
 
 impl MemoryArtifacts {
     /// The map, locked; a poisoned lock is reported against `run`, the run being read or written.
-    fn locked(
-        &self,
-        run: &RunId,
-    ) -> Result<MutexGuard<'_, HashMap<RunId, (Vec<u8>, String)>>, BackupError> {
+    fn locked(&self, run: &RunId) -> Result<MutexGuard<'_, ArtifactMap>, BackupError> {
         self.0.lock().map_err(|_| BackupError::Malformed {
             run: run.clone(),
             detail: "memory store poisoned".into(),
