@@ -779,19 +779,24 @@ pub async fn fence_refuses_a_document_held_by_another_run(store: &dyn LiveExecut
     assert_all_or_nothing(store, &before).await;
 }
 
-/// Fencing a document that does not exist is `NotFound`, and fences nothing.
-pub async fn fence_refuses_a_missing_document(store: &dyn LiveExecutionAdapter) {
-    let a = put(store, "a", "Điều 1.").await;
-    let ghost = ExpectedRevision {
+/// The expectation of a document `ghost` that no store holds: a call that names it is
+/// `NotFound`.
+fn ghost() -> ExpectedRevision {
+    ExpectedRevision {
         document: id("ghost"),
         revision: 1,
         sha256: sha256_hex(b""),
         state: DocumentState::Ready,
         active_generation: None,
         staged_units: None,
-    };
+    }
+}
+
+/// Fencing a document that does not exist is `NotFound`, and fences nothing.
+pub async fn fence_refuses_a_missing_document(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
     let err = error(
-        store.fence(&run("r"), &[expect(&a), ghost]).await,
+        store.fence(&run("r"), &[expect(&a), ghost()]).await,
         |e| matches!(e, AdapterError::NotFound(_)),
         "missing document",
     );
@@ -1184,19 +1189,7 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
         format!("fenced by run `r` at revision 1, sha256 {}", a.sha256)
     );
     error(
-        store
-            .enact(
-                &r,
-                &[ExpectedRevision {
-                    document: id("ghost"),
-                    revision: 1,
-                    sha256: String::new(),
-                    state: DocumentState::Ready,
-                    active_generation: None,
-                    staged_units: None,
-                }],
-            )
-            .await,
+        store.enact(&r, &[ghost()]).await,
         |e| matches!(e, AdapterError::NotFound(_)),
         "missing document",
     );
