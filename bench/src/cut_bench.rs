@@ -376,55 +376,46 @@ fn measure_ours(
 ) -> OurTimes {
     let bytes = total_bytes(corpus);
     let mut samples = time_parts(cutters, corpus, units, reps).into_iter();
-    let mut next = || samples.next().unwrap_or_default();
+    // Every figure here is of the whole corpus, timed by the next of the interleaved samples.
+    let mut measured = |name: &str, what: &str| {
+        Measurement::new(name, what, samples.next().unwrap_or_default()).bytes(bytes)
+    };
     let cut = report.add(
-        Measurement::new(
+        measured(
             "cut.iu_cutter",
             "iu-cutter cut + sha256 per unit (mixed corpus)",
-            next(),
         )
-        .bytes(bytes)
         .detail("units", units.count as u64)
         .detail("mean_unit_bytes", bytes / units.count as u64)
         .detail("mean_unit_chars", units.mean_chars as u64),
     );
-    let sha = report.add(
-        Measurement::new(
-            "cut.bare_sha256",
-            "bare sha256 of every document (mixed corpus)",
-            next(),
-        )
-        .bytes(bytes),
-    );
+    let sha = report.add(measured(
+        "cut.bare_sha256",
+        "bare sha256 of every document (mixed corpus)",
+    ));
     // Hashing per unit: sha256 of exactly our units' spans, nothing else (each digest pays its
     // padding and finalisation, so many small spans cost more than one text).
     let spans = report.add(
-        Measurement::new(
+        measured(
             "cut.per_unit_sha256",
             "sha256 of each of iu-cutter's unit spans alone (raw, no cut, no id, no hex)",
-            next(),
         )
-        .bytes(bytes)
         .detail("spans", units.spans.len() as u64),
     );
     let id_time = report.add(
-        Measurement::new(
+        measured(
             "cut.unit_id_digests",
             "every unit id alone, raw (UnitIds::digest, one UnitIds per document)",
-            next(),
         )
-        .bytes(bytes)
         .detail("units", units.count as u64),
     );
     // The hashing floor: both of the above, in one pass per document, raw. A cut that
     // hashes every unit and derives its id by hash cannot do less.
     let floor = report.add(
-        Measurement::new(
+        measured(
             "cut.hashing_floor",
             "sha256 of each unit span + each unit id, raw, in one pass per document",
-            next(),
         )
-        .bytes(bytes)
         .detail("units", units.count as u64),
     );
     report.note(format!(

@@ -598,6 +598,15 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses a run that is not journaled: how every journal write but the run's own begins.
+    fn check_journaled(&self, run: &RunId) -> AdapterResult<()> {
+        if self.runs.contains_key(run) {
+            Ok(())
+        } else {
+            Err(run_not_found(run))
+        }
+    }
+
     pub(crate) fn set_run_status(&mut self, run: &RunId, status: RunStatus) -> AdapterResult<()> {
         let record = self.runs.get_mut(run).ok_or_else(|| run_not_found(run))?;
         record.status = status;
@@ -605,9 +614,7 @@ impl Store {
     }
 
     pub(crate) fn save_plan(&mut self, run: &RunId, plan: &Plan) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         match self.plans.get(run) {
             Some(existing) if existing == plan => Ok(()),
             Some(existing) => Err(plan_conflict(run, &existing.sha256(), &plan.sha256())),
@@ -693,9 +700,7 @@ impl Store {
     }
 
     pub(crate) fn save_report(&mut self, run: &RunId, report: &str) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         let reports = self.reports.entry(run.clone()).or_default();
         if !reports.iter().any(|r| r == report) {
             reports.push(report.to_owned());
@@ -709,9 +714,7 @@ impl Store {
         artifact: &str,
         sha256: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         match self.backups.get(run) {
             Some(existing) if existing.artifact == artifact && existing.sha256 == sha256 => Ok(()),
             Some(existing) => Err(backup_conflict(run, &existing.sha256, sha256)),
@@ -734,9 +737,7 @@ impl Store {
         seq: u64,
         part: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         let parts = self.backup_parts.entry(run.clone()).or_default();
         if let Some(sealed) = self.backups.get(run) {
             // A sealed backup never changes: only the very same part passes.
@@ -759,9 +760,7 @@ impl Store {
         parts: u64,
         sha256: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         match self.backups.get(run) {
             Some(existing) if existing.sha256 == sha256 => return Ok(()),
             Some(existing) => return Err(backup_conflict(run, &existing.sha256, sha256)),

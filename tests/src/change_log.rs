@@ -255,9 +255,8 @@ pub async fn a_rollback_is_a_change_for_a_mark_taken_while_the_run_held_it(
     let held = mark(store, &["a"]).await;
     assert_eq!(changed(store, &held).await, Vec::<DocumentId>::new());
 
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the rollback after the mark"
     );
@@ -294,6 +293,51 @@ async fn scoped_backup_of(
     backup
 }
 
+/// `documents` as stored now and the expectations a run fences them with.
+async fn with_expectations(
+    store: &dyn LiveExecutionAdapter,
+    documents: &[&str],
+) -> (
+    Vec<Document>,
+    Vec<iu_cutter_live_execution::ExpectedRevision>,
+) {
+    let documents = load(store, documents).await;
+    let expectations = documents.iter().map(crate::contract::expect).collect();
+    (documents, expectations)
+}
+
+/// Run `run` as the rollback attacks start it: its scoped backup of `documents` taken, then
+/// `documents` cut (fenced, written, enacted), so that the run holds them. The run and its
+/// backup, to roll it back with.
+async fn backed_up_and_cut(
+    store: &dyn LiveExecutionAdapter,
+    run: &str,
+    documents: &[&str],
+) -> (RunId, iu_cutter_live_execution::Backup) {
+    let run = RunId::new(run);
+    let backup = scoped_backup_of(store, &run, documents).await;
+    cut(store, &run, &load(store, documents).await, 2).await;
+    (run, backup)
+}
+
+/// Rolls `run` back to `backup`, then what `mark` lists as changed: how each attack ends.
+async fn listed_after_rollback(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+    backup: &iu_cutter_live_execution::Backup,
+    mark: &ChangeMark,
+) -> Vec<DocumentId> {
+    ok(store.restore(run, backup).await, "restore");
+    changed(store, mark).await
+}
+
+/// An application edit of `document`'s body by raw SQL, undone at once (ABA): its body is
+/// `body` again, with no revision or sha256 of the store's changed.
+async fn edit_and_undo_raw(fixture: &impl Tamper, document: &str, body: &str) {
+    fixture.edit_body_raw(document, "Điều 1. Sửa lén.\n").await;
+    fixture.edit_body_raw(document, body).await;
+}
+
 /// A held run's mark (A) stops seeing another run (B) outside its scope once B is rolled back
 /// to exactly what its backup saw: B's documents are not listed. An application edit between
 /// A's mark and B's backup still is (B's backup saw it, A did not). The backup's own change-log
@@ -316,13 +360,10 @@ pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn Live
     );
     put(store, "c", "Điều 1. Ba, sửa.\n").await;
 
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
-    cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b", "c"]).await;
     assert_eq!(changed(store, &held).await, ids(&["a", "b", "c"]));
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["a", "c"]),
         "b is as the held run's mark saw it; c was edited after that mark"
     );
@@ -533,12 +574,9 @@ pub async fn an_edit_before_the_backup_stays_listed_after_the_rollback(
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
     put(store, "b", "Điều 1. Một, sửa.\n").await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&r, &backup).await, "restore");
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the edit before B"
     );
@@ -549,11 +587,11 @@ pub async fn an_edit_before_the_backup_stays_listed_after_the_rollback(
 pub async fn an_edit_after_the_rollback_ends_its_window(store: &dyn LiveExecutionAdapter) {
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&r, &backup).await, "restore");
-    assert_eq!(changed(store, &held).await, Vec::<DocumentId>::new());
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
+    assert_eq!(
+        listed_after_rollback(store, &r, &backup, &held).await,
+        Vec::<DocumentId>::new()
+    );
     put(store, "b", "Điều 1. Khác.\n").await;
     assert_eq!(changed(store, &held).await, ids(&["b"]), "an edit after");
     put(store, "b", "Điều 1. Một.\n").await;
@@ -568,15 +606,11 @@ pub async fn a_second_rolled_back_run_hides_no_edit_between_the_runs(
 ) {
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
-    let rb = RunId::new("rb");
-    let backup = scoped_backup_of(store, &rb, &["b"]).await;
-    cut(store, &rb, &load(store, &["b"]).await, 2).await;
+    let (rb, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     let during_b = mark(store, &[]).await;
     ok(store.restore(&rb, &backup).await, "restore B");
     put(store, "b", "Điều 1. Một, sửa.\n").await;
-    let rc = RunId::new("rc");
-    let backup = scoped_backup_of(store, &rc, &["b"]).await;
-    cut(store, &rc, &load(store, &["b"]).await, 2).await;
+    let (rc, backup) = backed_up_and_cut(store, "rc", &["b"]).await;
     ok(store.restore(&rc, &backup).await, "restore C");
     assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit between");
     assert_eq!(changed(store, &during_b).await, ids(&["b"]), "B's hold");
@@ -589,14 +623,10 @@ pub async fn a_mark_during_the_first_run_sees_the_second_rollback(
     store: &dyn LiveExecutionAdapter,
 ) {
     put(store, "b", "Điều 1. Một.\n").await;
-    let rb = RunId::new("rb");
-    let backup = scoped_backup_of(store, &rb, &["b"]).await;
-    cut(store, &rb, &load(store, &["b"]).await, 2).await;
+    let (rb, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     let during_b = mark(store, &[]).await;
     ok(store.restore(&rb, &backup).await, "restore B");
-    let rc = RunId::new("rc");
-    let backup = scoped_backup_of(store, &rc, &["b"]).await;
-    cut(store, &rc, &load(store, &["b"]).await, 2).await;
+    let (rc, backup) = backed_up_and_cut(store, "rc", &["b"]).await;
     ok(store.restore(&rc, &backup).await, "restore C");
     assert_eq!(changed(store, &during_b).await, ids(&["b"]));
 }
@@ -613,8 +643,10 @@ pub async fn a_run_that_never_wrote_a_document_opens_no_window_for_it(
     let r = RunId::new("rb");
     let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
     cut(store, &r, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&r, &backup).await, "restore");
-    assert_eq!(changed(store, &held).await, ids(&["c"]));
+    assert_eq!(
+        listed_after_rollback(store, &r, &backup, &held).await,
+        ids(&["c"])
+    );
 }
 
 /// A backup whose change-log entry is edited by hand to an older one (a well-formed number)
@@ -623,13 +655,10 @@ pub async fn a_hand_edited_entry_hides_no_edit(store: &dyn LiveExecutionAdapter)
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
     put(store, "b", "Điều 1. Một, sửa.\n").await;
-    let r = RunId::new("rb");
-    let mut backup = scoped_backup_of(store, &r, &["b"]).await;
+    let (r, mut backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     backup.entries = Some([(id("b"), "1".to_owned())].into());
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the edit before B"
     );
@@ -641,13 +670,10 @@ pub async fn a_hand_removed_entry_hides_no_edit(store: &dyn LiveExecutionAdapter
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
     put(store, "b", "Điều 1. Một, sửa.\n").await;
-    let r = RunId::new("rb");
-    let mut backup = scoped_backup_of(store, &r, &["b"]).await;
+    let (r, mut backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     backup.entries = Some(Default::default());
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the edit before B"
     );
@@ -661,13 +687,13 @@ pub async fn an_edit_undone_while_the_run_held_it_stays_listed(fixture: &impl Ta
     let store = fixture.adapter();
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
-    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
-    fixture.edit_body_raw("b", "Điều 1. Một.\n").await;
-    ok(store.restore(&r, &backup).await, "restore");
-    assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit undone");
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
+    edit_and_undo_raw(fixture, "b", "Điều 1. Một.\n").await;
+    assert_eq!(
+        listed_after_rollback(store, &r, &backup, &held).await,
+        ids(&["b"]),
+        "the edit undone"
+    );
 }
 
 /// PostgreSQL: an application edit that began before the run's backup census and commits after
@@ -698,9 +724,8 @@ pub async fn an_edit_committing_across_the_backup_census_stays_listed(
         panic!("committing the concurrent edit: {error}");
     }
     cut(store, &r, &load(store, &["b"]).await, 2).await;
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the concurrent edit"
     );
@@ -720,21 +745,14 @@ pub async fn an_edit_undone_between_the_runs_writes_stays_listed(fixture: &impl 
     let held = mark(store, &[]).await;
     let r = RunId::new("rb");
     let backup = scoped_backup_of(store, &r, &["b", "c", "d"]).await;
-    let documents = load(store, &["b", "c", "d"]).await;
-    let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
+    let (documents, expectations) = with_expectations(store, &["b", "c", "d"]).await;
     ok(store.fence(&r, &expectations).await, "fence");
-    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
-    fixture.edit_body_raw("b", "Điều 1. Hai.\n").await;
-    for document in &documents {
-        let units = crate::contract::units_for(document, &r, 2);
-        ok(store.write_units(&r, &units).await, "write_units");
-    }
-    fixture.edit_body_raw("c", "Điều 1. Sửa lén.\n").await;
-    fixture.edit_body_raw("c", "Điều 1. Ba.\n").await;
+    edit_and_undo_raw(fixture, "b", "Điều 1. Hai.\n").await;
+    crate::contract::write_units(store, &r, &documents, 2).await;
+    edit_and_undo_raw(fixture, "c", "Điều 1. Ba.\n").await;
     assert_eq!(ok(store.enact(&r, &expectations).await, "enact"), 3);
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b", "c"]),
         "the edits undone"
     );
@@ -794,15 +812,12 @@ pub async fn an_edit_of_the_runs_units_undone_while_held_stays_listed(fixture: &
     let store = fixture.adapter();
     let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     let unit = crate::contract::units_for(&b, &r, 2).remove(0);
     fixture.edit_unit_raw("b", "rb", 0, "Sửa lén.").await;
     fixture.edit_unit_raw("b", "rb", 0, &unit.body).await;
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the unit edit undone"
     );
@@ -819,15 +834,12 @@ pub async fn an_edit_of_an_earlier_generation_undone_while_held_stays_listed(
     let r0 = RunId::new("r0");
     cut(store, &r0, std::slice::from_ref(&b), 2).await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     let unit = crate::contract::units_for(&b, &r0, 2).remove(0);
     fixture.edit_unit_raw("b", "r0", 0, "Sửa lén.").await;
     fixture.edit_unit_raw("b", "r0", 0, &unit.body).await;
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the old unit edit undone"
     );
@@ -844,20 +856,18 @@ pub async fn an_edit_undone_before_a_resumed_fence_stays_listed(fixture: &impl T
     let held = mark(store, &[]).await;
     let r = RunId::new("rb");
     let backup = scoped_backup_of(store, &r, &["b"]).await;
-    let documents = load(store, &["b"]).await;
-    let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
+    let (documents, expectations) = with_expectations(store, &["b"]).await;
     ok(store.fence(&r, &expectations).await, "fence");
-    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
-    fixture.edit_body_raw("b", "Điều 1. Một.\n").await;
+    edit_and_undo_raw(fixture, "b", "Điều 1. Một.\n").await;
     let during = mark(store, &[]).await;
     ok(store.fence(&r, &expectations).await, "the resumed fence");
-    for document in &documents {
-        let units = crate::contract::units_for(document, &r, 2);
-        ok(store.write_units(&r, &units).await, "write_units");
-    }
+    crate::contract::write_units(store, &r, &documents, 2).await;
     ok(store.enact(&r, &expectations).await, "enact");
-    ok(store.restore(&r, &backup).await, "restore");
-    assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit undone");
+    assert_eq!(
+        listed_after_rollback(store, &r, &backup, &held).await,
+        ids(&["b"]),
+        "the edit undone"
+    );
     assert_eq!(
         changed(store, &during).await,
         ids(&["b"]),
@@ -872,16 +882,11 @@ pub async fn alternating_runs_hide_no_edit(fixture: &impl Tamper) {
     let store = fixture.adapter();
     put(store, "b", "Điều 1. Một.\n").await;
     let before = mark(store, &[]).await;
-    let r1 = RunId::new("r1");
-    let backup1 = scoped_backup_of(store, &r1, &["b"]).await;
-    cut(store, &r1, &load(store, &["b"]).await, 2).await;
+    let (r1, backup1) = backed_up_and_cut(store, "r1", &["b"]).await;
     ok(store.restore(&r1, &backup1).await, "restore r1");
     let between = mark(store, &[]).await;
-    let r2 = RunId::new("r2");
-    let backup2 = scoped_backup_of(store, &r2, &["b"]).await;
-    cut(store, &r2, &load(store, &["b"]).await, 2).await;
-    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
-    fixture.edit_body_raw("b", "Điều 1. Một.\n").await;
+    let (r2, backup2) = backed_up_and_cut(store, "r2", &["b"]).await;
+    edit_and_undo_raw(fixture, "b", "Điều 1. Một.\n").await;
     ok(store.restore(&r2, &backup2).await, "restore r2");
     assert_eq!(changed(store, &before).await, ids(&["b"]));
     assert_eq!(
@@ -899,16 +904,16 @@ pub async fn a_hold_removed_or_cleared_by_hand_opens_no_window(fixture: &impl Ra
     put(store, "b", "Điều 1. Hai.\n").await;
     put(store, "c", "Điều 1. Ba.\n").await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
-    cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b", "c"]).await;
     let holds = fixture.table("document_change_holds");
     let removed = format!("DELETE FROM {holds} WHERE document = $1");
     assert_eq!(fixture.execute_raw(&removed, &["b"]).await, 1);
     let cleared = format!("UPDATE {holds} SET entry_own = NULL WHERE document = $1");
     assert_eq!(fixture.execute_raw(&cleared, &["c"]).await, 1);
-    ok(store.restore(&r, &backup).await, "restore");
-    assert_eq!(changed(store, &held).await, ids(&["b", "c"]));
+    assert_eq!(
+        listed_after_rollback(store, &r, &backup, &held).await,
+        ids(&["b", "c"])
+    );
 }
 
 /// Runs `edit` in one open transaction of an application connection, then starts `call` (a
@@ -964,9 +969,7 @@ pub async fn an_edit_racing_the_rollback_stays_listed(fixture: &crate::fixture::
     let store = fixture.adapter();
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     let shared = fixture.shared();
     let rollback = async move { shared.restore(&r, &backup).await.map(|_| ()) };
     let edit = [
@@ -986,18 +989,15 @@ pub async fn an_edit_of_a_generation_record_undone_while_held_stays_listed(fixtu
     let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
     cut(store, &RunId::new("r0"), &[b], 2).await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b"]).await;
-    cut(store, &r, &load(store, &["b"]).await, 2).await;
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     let set = format!(
         "UPDATE {} SET state = $1 WHERE document = 'b' AND generation = 'r0'",
         fixture.table("generations")
     );
     assert_eq!(fixture.execute_raw(&set, &["staged"]).await, 1);
     assert_eq!(fixture.execute_raw(&set, &["retired"]).await, 1);
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "the record edit undone"
     );
@@ -1017,8 +1017,7 @@ pub async fn an_edit_racing_the_fence_stays_listed(fixture: &crate::fixture::PgF
     let held = mark(store, &[]).await;
     let r = RunId::new("rb");
     let backup = scoped_backup_of(store, &r, &["b"]).await;
-    let documents = load(store, &["b"]).await;
-    let expectations: Vec<_> = documents.iter().map(crate::contract::expect).collect();
+    let (documents, expectations) = with_expectations(store, &["b"]).await;
     let shared = fixture.shared();
     let (run, fenced) = (r.clone(), expectations.clone());
     let fence = async move { shared.fence(&run, &fenced).await };
@@ -1029,13 +1028,13 @@ pub async fn an_edit_racing_the_fence_stays_listed(fixture: &crate::fixture::PgF
          AND ordinal = 0",
     ];
     race_an_open_edit(fixture, &edit, "fence", fence).await;
-    for document in &documents {
-        let units = crate::contract::units_for(document, &r, 2);
-        ok(store.write_units(&r, &units).await, "write_units");
-    }
+    crate::contract::write_units(store, &r, &documents, 2).await;
     ok(store.enact(&r, &expectations).await, "enact");
-    ok(store.restore(&r, &backup).await, "restore");
-    assert_eq!(changed(store, &held).await, ids(&["b"]), "the racing edit");
+    assert_eq!(
+        listed_after_rollback(store, &r, &backup, &held).await,
+        ids(&["b"]),
+        "the racing edit"
+    );
 }
 
 /// A rollback refused by the kill switch (the control row closed between the run's writes and
@@ -1050,9 +1049,7 @@ pub async fn a_rollback_refused_by_the_kill_switch_then_retried_hides_no_edit(
     put(store, "b", "Điều 1. Hai.\n").await;
     put(store, "c", "Điều 1. Ba.\n").await;
     let held = mark(store, &[]).await;
-    let r = RunId::new("rb");
-    let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
-    cut(store, &r, &load(store, &["b", "c"]).await, 2).await;
+    let (r, backup) = backed_up_and_cut(store, "rb", &["b", "c"]).await;
     ok(
         set_control(fixture.options(), false, "mid-rollback").await,
         "close",
@@ -1062,12 +1059,10 @@ pub async fn a_rollback_refused_by_the_kill_switch_then_retried_hides_no_edit(
         AdapterError::is_gate_closed,
         "restore behind a closed switch",
     );
-    fixture.edit_body_raw("b", "Điều 1. Sửa lén.\n").await;
-    fixture.edit_body_raw("b", "Điều 1. Hai.\n").await;
+    edit_and_undo_raw(fixture, "b", "Điều 1. Hai.\n").await;
     ok(set_control(fixture.options(), true, "reopen").await, "open");
-    ok(store.restore(&r, &backup).await, "restore");
     assert_eq!(
-        changed(store, &held).await,
+        listed_after_rollback(store, &r, &backup, &held).await,
         ids(&["b"]),
         "c's window, not b's"
     );

@@ -456,11 +456,22 @@ pub async fn cut(
     let current = ok(store.load_scope(&Scope::Ids(ids)).await, "load_scope");
     let expectations: Vec<_> = current.iter().map(expect).collect();
     ok(store.fence(generation, &expectations).await, "fence");
+    write_units(store, generation, documents, pieces).await;
+    ok(store.enact(generation, &expectations).await, "enact")
+}
+
+/// Writes `generation`'s units of each of `documents`, `pieces` each (as [`units_for`] cuts
+/// them), between a fence and an enact.
+pub async fn write_units(
+    store: &dyn LiveExecutionAdapter,
+    generation: &RunId,
+    documents: &[Document],
+    pieces: usize,
+) {
     for document in documents {
         let units = units_for(document, generation, pieces);
         ok(store.write_units(generation, &units).await, "write_units");
     }
-    ok(store.enact(generation, &expectations).await, "enact")
 }
 
 /// The backup a backup phase would take of `documents`.
@@ -769,19 +780,24 @@ pub async fn fence_refuses_a_document_held_by_another_run(store: &dyn LiveExecut
     assert_all_or_nothing(store, &before).await;
 }
 
-/// Fencing a document that does not exist is `NotFound`, and fences nothing.
-pub async fn fence_refuses_a_missing_document(store: &dyn LiveExecutionAdapter) {
-    let a = put(store, "a", "Điều 1.").await;
-    let ghost = ExpectedRevision {
+/// The expectation of a document `ghost` that no store holds: a call that names it is
+/// `NotFound`.
+fn ghost() -> ExpectedRevision {
+    ExpectedRevision {
         document: id("ghost"),
         revision: 1,
         sha256: sha256_hex(b""),
         state: DocumentState::Ready,
         active_generation: None,
         staged_units: None,
-    };
+    }
+}
+
+/// Fencing a document that does not exist is `NotFound`, and fences nothing.
+pub async fn fence_refuses_a_missing_document(store: &dyn LiveExecutionAdapter) {
+    let a = put(store, "a", "Điều 1.").await;
     let err = error(
-        store.fence(&run("r"), &[expect(&a), ghost]).await,
+        store.fence(&run("r"), &[expect(&a), ghost()]).await,
         |e| matches!(e, AdapterError::NotFound(_)),
         "missing document",
     );
@@ -1174,19 +1190,7 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
         format!("fenced by run `r` at revision 1, sha256 {}", a.sha256)
     );
     error(
-        store
-            .enact(
-                &r,
-                &[ExpectedRevision {
-                    document: id("ghost"),
-                    revision: 1,
-                    sha256: String::new(),
-                    state: DocumentState::Ready,
-                    active_generation: None,
-                    staged_units: None,
-                }],
-            )
-            .await,
+        store.enact(&r, &[ghost()]).await,
         |e| matches!(e, AdapterError::NotFound(_)),
         "missing document",
     );

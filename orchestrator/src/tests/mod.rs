@@ -423,11 +423,22 @@ impl World {
 
 /// Runs `law_request(run)` held after write-verify, and checks it passed.
 async fn held_law_run(runner: &Runner, run: &str) -> Result<RunReport, Box<dyn std::error::Error>> {
+    held_run(
+        runner,
+        law_request(run),
+        iu_cutter_phase_core::names::WRITE_VERIFY,
+    )
+    .await
+}
+
+/// Runs `request` held after the phase `until`, and checks it passed.
+async fn held_run(
+    runner: &Runner,
+    request: RunRequest,
+    until: &str,
+) -> Result<RunReport, Box<dyn std::error::Error>> {
     let held = runner
-        .run(
-            law_request(run),
-            RunOptions::default().with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
-        )
+        .run(request, RunOptions::default().with_until(until))
         .await?;
     assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
     Ok(held)

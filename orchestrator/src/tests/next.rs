@@ -30,14 +30,7 @@ fn resume_r1_from_leg_b() -> NextAction {
 async fn a_held_run_offers_enact_then_rollback_and_a_finished_run_nothing() -> Result<(), BoxError>
 {
     let h = Harness::new([("law/1", LAW_1), ("law/2", LAW_2)], true);
-    let held = h
-        .runner
-        .run(
-            request("r1"),
-            RunOptions::default().with_until(names::WRITE_VERIFY),
-        )
-        .await?;
-    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    let held = held_run(&h.runner, request("r1"), names::WRITE_VERIFY).await?;
     let actions = held.next_actions();
     assert_eq!(
         actions,

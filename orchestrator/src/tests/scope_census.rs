@@ -97,13 +97,7 @@ fn one_law(run: &str) -> RunRequest {
 async fn a_one_document_invocation_reads_the_census_of_that_document_only() -> TestResult {
     let (_sim, runner, calls) = one_law_among_many();
 
-    let held = runner
-        .run(
-            one_law("r1"),
-            RunOptions::default().with_until(names::LEG_B_RECORD),
-        )
-        .await?;
-    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    let held = held_run(&runner, one_law("r1"), names::LEG_B_RECORD).await?;
     assert_eq!(held.census_before.as_ref().map(|c| c.documents), Some(1));
     assert_scope_sized(&calls, "run");
 
@@ -138,14 +132,7 @@ async fn held_before_write_verify() -> Result<Harness, Box<dyn std::error::Error
         [("law/1", LAW_1), ("law/2", LAW_2), ("kb/other", OTHER)],
         true,
     );
-    let held = harness
-        .runner
-        .run(
-            law_request("r1"),
-            RunOptions::default().with_until(names::LEG_B_RECORD),
-        )
-        .await?;
-    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+    held_run(&harness.runner, law_request("r1"), names::LEG_B_RECORD).await?;
     Ok(harness)
 }
 

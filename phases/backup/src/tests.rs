@@ -116,6 +116,15 @@ fn backup_reading_adapter() -> MockLiveExecutionAdapter {
     batched_reading_adapter(2)
 }
 
+/// An adapter whose scope is `a` alone: its heads are read once.
+fn scope_of_a() -> MockLiveExecutionAdapter {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadHeads)
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
+    mock
+}
+
 /// An adapter that must not be read at all (a backup already taken is reused) nor mutated.
 fn unread_adapter() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
@@ -154,12 +163,9 @@ fn context(
 
 #[tokio::test]
 async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
+    let mut mock = scope_of_a();
     expect_op!(mock, Census).times(0);
     expect_op!(mock, ScopeCensus).times(0);
-    expect_op!(mock, LoadHeads)
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
     expect_op!(mock, LoadScope)
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
@@ -433,10 +439,7 @@ async fn failure_saving_nothing(
 
 #[tokio::test]
 async fn a_store_failure_saves_nothing() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadHeads)
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
+    let mut mock = scope_of_a();
     expect_op!(mock, ScopeCensus)
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
@@ -453,10 +456,7 @@ async fn a_store_failure_saves_nothing() -> TestResult {
 
 #[tokio::test]
 async fn cancellation_stops_before_saving() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadHeads)
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
+    let mut mock = scope_of_a();
     expect_op!(mock, ScopeCensus)
         .times(1)
         .returning(|_, _| Ok(scope_census(census()).into()));

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
@@ -329,7 +329,40 @@ fn receipt(backup: &Backup, sha256: String, location: String) -> BackupReceipt {
 /// Backups held in memory (tests, dry runs). Bytes are still encoded and checked on load.
 #[derive(Debug, Default)]
 pub struct MemoryBackupStore {
-    artifacts: Mutex<HashMap<RunId, (Vec<u8>, String)>>,
+    artifacts: MemoryArtifacts,
+}
+
+/// What a [`MemoryBackupStore`] holds: each run's artifact bytes and their sha256.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryArtifacts(Mutex<ArtifactMap>);
+
+/// Each run's artifact bytes and their sha256.
+type ArtifactMap = HashMap<RunId, (Vec<u8>, String)>;
+
+impl MemoryArtifacts {
+    /// The map, locked; a poisoned lock is reported against `run`, the run being read or written.
+    fn locked(&self, run: &RunId) -> Result<MutexGuard<'_, ArtifactMap>, BackupError> {
+        self.0.lock().map_err(|_| BackupError::Malformed {
+            run: run.clone(),
+            detail: "memory store poisoned".into(),
+        })
+    }
+
+    /// Stores `run`'s artifact and its sha256, replacing any before.
+    pub(crate) fn insert(
+        &self,
+        run: RunId,
+        bytes: Vec<u8>,
+        sha256: String,
+    ) -> Result<(), BackupError> {
+        self.locked(&run)?.insert(run, (bytes, sha256));
+        Ok(())
+    }
+
+    /// `run`'s artifact and the sha256 stored with it, if any.
+    fn entry(&self, run: &RunId) -> Result<Option<(Vec<u8>, String)>, BackupError> {
+        Ok(self.locked(run)?.get(run).cloned())
+    }
 }
 
 impl MemoryBackupStore {
@@ -340,7 +373,7 @@ impl MemoryBackupStore {
 
     /// Replaces a stored artifact's bytes without updating its manifest (to test tamper checks).
     pub fn tamper(&self, run: &RunId, bytes: Vec<u8>) {
-        if let Ok(mut artifacts) = self.artifacts.lock()
+        if let Ok(mut artifacts) = self.artifacts.locked(run)
             && let Some(entry) = artifacts.get_mut(run)
         {
             entry.0 = bytes;
@@ -364,26 +397,12 @@ impl BackupStore for MemoryBackupStore {
         let bytes = encode_backup(backup);
         let sha = sha256_hex(&bytes);
         self.artifacts
-            .lock()
-            .map_err(|_| BackupError::Malformed {
-                run: backup.run.clone(),
-                detail: "memory store poisoned".into(),
-            })?
-            .insert(backup.run.clone(), (bytes, sha.clone()));
+            .insert(backup.run.clone(), bytes, sha.clone())?;
         Ok(receipt(backup, sha, "memory".into()))
     }
 
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
-        let entry = self
-            .artifacts
-            .lock()
-            .map_err(|_| BackupError::Malformed {
-                run: run.clone(),
-                detail: "memory store poisoned".into(),
-            })?
-            .get(run)
-            .cloned();
-        let Some((bytes, expected)) = entry else {
+        let Some((bytes, expected)) = self.artifacts.entry(run)? else {
             return Ok(None);
         };
         let found = sha256_hex(&bytes);
@@ -400,16 +419,7 @@ impl BackupStore for MemoryBackupStore {
     }
 
     async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
-        let entry = self
-            .artifacts
-            .lock()
-            .map_err(|_| BackupError::Malformed {
-                run: run.clone(),
-                detail: "memory store poisoned".into(),
-            })?
-            .get(run)
-            .cloned();
-        let Some((bytes, expected)) = entry else {
+        let Some((bytes, expected)) = self.artifacts.entry(run)? else {
             return Ok(None);
         };
         let parts = Box::new(reader::InMemory(Some(bytes)));
@@ -732,6 +742,13 @@ mod tests {
     use super::*;
     use iu_cutter_live_execution::{Document, DocumentId, DocumentState, SCHEMA_VERSION};
 
+    /// A directory store in a fresh temporary directory (removed when the first is dropped).
+    fn dir_store() -> std::io::Result<(tempfile::TempDir, DirBackupStore)> {
+        let dir = tempfile::tempdir()?;
+        let store = DirBackupStore::new(dir.path());
+        Ok((dir, store))
+    }
+
     fn backup(run: &str) -> Backup {
         Backup {
             schema_version: SCHEMA_VERSION,
@@ -757,8 +774,7 @@ mod tests {
     #[tokio::test]
     async fn dir_store_round_trips_and_refuses_tampered_bytes()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = DirBackupStore::new(dir.path());
+        let (dir, store) = dir_store()?;
         let original = backup("run-1");
         let receipt = store.save(&original).await?;
         let (loaded, loaded_receipt) = store.load(&RunId::new("run-1")).await?.ok_or("missing")?;
@@ -794,8 +810,7 @@ mod tests {
     #[tokio::test]
     async fn the_file_streamed_to_disk_is_the_encoded_artifact()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = DirBackupStore::new(dir.path());
+        let (dir, store) = dir_store()?;
         let mut original = backup("run-s");
         let mut second = original.documents[0].clone();
         second.document.id = DocumentId::new("law/2");
@@ -856,8 +871,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_that_matches_its_manifest_but_does_not_parse_is_malformed()
     -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = DirBackupStore::new(dir.path());
+        let (dir, store) = dir_store()?;
         store.save(&backup("run-m")).await?;
         // The header, then a line that is no snapshot, with a manifest to match.
         let good = std::fs::read(dir.path().join("run-m.backup.jsonl"))?;

@@ -123,6 +123,25 @@ pub async fn failure(
     }
 }
 
+/// Runs `phase` with its run cancelled (as by the operator, or by a lost lease) at the first
+/// event `at` accepts, and checks that the phase stops as cancelled.
+pub async fn cancelled_at(
+    phase: &dyn Phase,
+    ctx: &mut RunContext,
+    at: impl Fn(&RunEvent) -> bool + Send + Sync + 'static,
+) -> Result<(), String> {
+    let cancel = ctx.cancel.clone();
+    ctx.events = Arc::new(move |event: RunEvent| {
+        if at(&event) {
+            cancel.cancel();
+        }
+    });
+    match failure(phase, ctx, "cancellation ignored").await? {
+        PhaseError::Cancelled => Ok(()),
+        other => Err(format!("expected a cancellation, got {other}")),
+    }
+}
+
 /// The gap `phase` blocked on, which must tell the operator to roll [`RUN`] back; or an error
 /// naming how it failed otherwise.
 pub fn blocked(err: PhaseError, phase: &str) -> Result<Gap, String> {

@@ -230,10 +230,7 @@ async fn a_cancel_between_batches_sends_no_further_batch() -> TestResult {
     let mock = enacting_one_by_one(moved_one, None, vec![]);
     let mut ctx = context(mock).await?;
     ctx.batch_documents = DocumentBatches::Of(1);
-    let cancel = ctx.cancel.clone();
-    ctx.events = std::sync::Arc::new(move |_: iu_cutter_phase_core::RunEvent| cancel.cancel());
-    let err = failure(&LifecycleEnact, &mut ctx, "cancellation ignored").await?;
-    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    testing::cancelled_at(&LifecycleEnact, &mut ctx, |_| true).await?;
     Ok(())
 }
 
@@ -448,13 +445,9 @@ async fn a_closed_gate_stops_a_phase_waiting_on_the_load() -> TestResult {
 #[tokio::test]
 async fn a_cancellation_stops_a_phase_waiting_on_the_load() -> TestResult {
     let (mut ctx, _) = backing_off(vec![Some(5.0)], None).await?;
-    let cancel = ctx.cancel.clone();
-    ctx.events = std::sync::Arc::new(move |event: iu_cutter_phase_core::RunEvent| {
-        if matches!(event, iu_cutter_phase_core::RunEvent::BackingOff { .. }) {
-            cancel.cancel();
-        }
-    });
-    let err = failure(&LifecycleEnact, &mut ctx, "cancellation ignored").await?;
-    assert!(matches!(err, PhaseError::Cancelled), "{err}");
+    testing::cancelled_at(&LifecycleEnact, &mut ctx, |event| {
+        matches!(event, iu_cutter_phase_core::RunEvent::BackingOff { .. })
+    })
+    .await?;
     Ok(())
 }

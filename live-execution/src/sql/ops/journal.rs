@@ -279,9 +279,7 @@ pub(crate) async fn save_plan<D: Dialect>(
         documents: Vec::new(),
     });
     D::check_text("the plan", &head)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let statement = "SELECT sha256 FROM run_plans WHERE run = $1";
-    let existing = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
+    let (mut tx, existing) = begin_on_sealed(pool, &PLAN_PARTS, run, claim, what).await?;
     if let Some(existing_sha256) = existing {
         // The column holds the sha256 of the stored text, written below: equal hashes, equal
         // plans.
@@ -296,20 +294,9 @@ pub(crate) async fn save_plan<D: Dialect>(
         if existing == *plan {
             return Ok(());
         }
-        return Err(AdapterError::Invalid(format!(
-            "run `{run}` already journaled a different plan (sha256 {}, offered {sha256}); \
-             a run's plan never changes: roll back and start a new run",
-            existing.sha256(),
-        )));
+        return Err(plan_conflict(run, &existing.sha256(), &sha256));
     }
-    let statement = "INSERT INTO run_plans (run, plan, sha256) VALUES ($1, $2, $3)";
-    D::query(statement)
-        .bind(run.as_str())
-        .bind(head.as_str())
-        .bind(sha256.as_str())
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
+    insert_sealed::<D>(&mut tx, &PLAN_PARTS, run, &sha256, &head, what).await?;
     // Parts of an abandoned attempt by parts are not this plan's.
     D::query("DELETE FROM run_plan_parts WHERE run = $1")
         .bind(run.as_str())
@@ -319,14 +306,7 @@ pub(crate) async fn save_plan<D: Dialect>(
     let parts = crate::domain::plan_parts(plan, crate::domain::PLAN_PART_BYTES);
     for (seq, part) in (0i64..).zip(parts) {
         D::check_text("the plan", &part)?;
-        let statement = "INSERT INTO run_plan_parts (run, seq, plan_part) VALUES ($1, $2, $3)";
-        D::query(statement)
-            .bind(run.as_str())
-            .bind(seq)
-            .bind(part)
-            .execute(&mut tx)
-            .await
-            .map_err(sql(what))?;
+        insert_part::<D>(&mut tx, &PLAN_PARTS, run, seq, &part, what).await?;
     }
     tx.commit().await.map_err(sql(what))
 }
@@ -464,9 +444,7 @@ pub(crate) async fn save_backup<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "journaling a backup";
     D::check_text("a backup", artifact)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let statement = "SELECT sha256 FROM run_backups WHERE run = $1";
-    let existing = journaled_sha256::<D>(&mut tx, statement, run, what).await?;
+    let (mut tx, existing) = begin_on_sealed(pool, &BACKUP_PARTS, run, claim, what).await?;
     match existing {
         // The column holds the sha256 of the stored text: equal hashes, equal artifacts.
         Some(journaled) if journaled == sha256 && sha256_hex(artifact.as_bytes()) == sha256 => {
@@ -481,24 +459,9 @@ pub(crate) async fn save_backup<D: Dialect>(
                 .execute(&mut tx)
                 .await
                 .map_err(sql(what))?;
-            // The row says the backup exists; its text is all in the parts.
-            let statement = "INSERT INTO run_backups (run, sha256, artifact) VALUES ($1, $2, '')";
-            D::query(statement)
-                .bind(run.as_str())
-                .bind(sha256)
-                .execute(&mut tx)
-                .await
-                .map_err(sql(what))?;
+            insert_sealed::<D>(&mut tx, &BACKUP_PARTS, run, sha256, "", what).await?;
             for (seq, part) in (0i64..).zip(line_parts(artifact, BACKUP_PART_BYTES)) {
-                let statement =
-                    "INSERT INTO run_backup_parts (run, seq, backup_part) VALUES ($1, $2, $3)";
-                D::query(statement)
-                    .bind(run.as_str())
-                    .bind(seq)
-                    .bind(part)
-                    .execute(&mut tx)
-                    .await
-                    .map_err(sql(what))?;
+                insert_part::<D>(&mut tx, &BACKUP_PARTS, run, seq, part, what).await?;
             }
             tx.commit().await.map_err(sql(what))
         }
@@ -613,8 +576,7 @@ async fn save_part<D: Dialect>(
     let what = "journaling a part";
     D::check_text(table.noun, part)?;
     let seq = part_seq(seq, table.noun)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    let sealed = journaled_sha256::<D>(&mut tx, table.sealed, run, what).await?;
+    let (mut tx, sealed) = begin_on_sealed(pool, table, run, claim, what).await?;
     let existing = D::query(table.part)
         .bind(run.as_str())
         .bind(seq)
@@ -642,13 +604,7 @@ async fn save_part<D: Dialect>(
             .await
             .map_err(sql(what))?;
     }
-    D::query(table.insert_part)
-        .bind(run.as_str())
-        .bind(seq)
-        .bind(part)
-        .execute(&mut tx)
-        .await
-        .map_err(sql(what))?;
+    insert_part::<D>(&mut tx, table, run, seq, part, what).await?;
     tx.commit().await.map_err(sql(what))
 }
 
@@ -666,8 +622,8 @@ async fn seal_parts<D: Dialect>(
 ) -> AdapterResult<()> {
     let what = "sealing parts";
     let parts = part_seq(parts, table.noun)?;
-    let mut tx = begin_on_run(pool, run, claim, what).await?;
-    match journaled_sha256::<D>(&mut tx, table.sealed, run, what).await? {
+    let (mut tx, sealed) = begin_on_sealed(pool, table, run, claim, what).await?;
+    match sealed {
         Some(journaled) if journaled == sha256 => return Ok(()),
         Some(journaled) => return Err((table.conflict)(run, &journaled, sha256)),
         None => {}
@@ -691,14 +647,60 @@ async fn seal_parts<D: Dialect>(
             table.noun
         )));
     }
+    insert_sealed::<D>(&mut tx, table, run, sha256, head, what).await?;
+    tx.commit().await.map_err(sql(what))
+}
+
+/// Begins a journal write to `run`'s artifact in `table` (as [`begin_on_run`] does) and reads
+/// the sha256 of the one sealed already, if any: how saving, journaling a part and sealing start.
+async fn begin_on_sealed<D: Dialect>(
+    pool: &Pool<D>,
+    table: &PartsTable,
+    run: &RunId,
+    claim: Option<&LeaseClaim>,
+    what: &'static str,
+) -> AdapterResult<(Transaction<'static, D>, Option<String>)> {
+    let mut tx = begin_on_run(pool, run, claim, what).await?;
+    let sealed = journaled_sha256::<D>(&mut tx, table.sealed, run, what).await?;
+    Ok((tx, sealed))
+}
+
+/// Writes part `seq` of `run`'s artifact in `table`.
+async fn insert_part<D: Dialect>(
+    conn: &mut D::Connection,
+    table: &PartsTable,
+    run: &RunId,
+    seq: i64,
+    part: &str,
+    what: &'static str,
+) -> AdapterResult<()> {
+    D::query(table.insert_part)
+        .bind(run.as_str())
+        .bind(seq)
+        .bind(part)
+        .execute(conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(())
+}
+
+/// Writes the row that makes `run`'s artifact in `table` exist, with its sha256 and head.
+async fn insert_sealed<D: Dialect>(
+    conn: &mut D::Connection,
+    table: &PartsTable,
+    run: &RunId,
+    sha256: &str,
+    head: &str,
+    what: &'static str,
+) -> AdapterResult<()> {
     D::query(table.seal)
         .bind(run.as_str())
         .bind(sha256)
         .bind(head)
-        .execute(&mut tx)
+        .execute(conn)
         .await
         .map_err(sql(what))?;
-    tx.commit().await.map_err(sql(what))
+    Ok(())
 }
 
 /// A part's place (or a count of parts) as the column's type.

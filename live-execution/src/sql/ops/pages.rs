@@ -109,10 +109,7 @@ pub(crate) async fn active_units_page<D: Dialect>(
             Ok(ActiveUnit {
                 unit: unit(row)?,
                 revision: from_db(row.int("revision").map_err(sql(what))?, "document revision")?,
-                source: SourceFacts {
-                    revision: row.opt_text("cut_source_revision").map_err(sql(what))?,
-                    metadata: row.opt_text("metadata").map_err(sql(what))?,
-                },
+                source: source_facts_of(row, what)?,
             })
         })
         .collect()
@@ -164,6 +161,12 @@ pub(crate) async fn source_facts<D: Dialect>(
     let Some(row) = row else {
         return Ok(SourceFacts::default());
     };
+    source_facts_of(&row, what)
+}
+
+/// What a generation was cut from, as a row reads it: its `cut_source_revision` and its
+/// document's `metadata` columns.
+fn source_facts_of(row: &impl Fields, what: &'static str) -> AdapterResult<SourceFacts> {
     Ok(SourceFacts {
         revision: row.opt_text("cut_source_revision").map_err(sql(what))?,
         metadata: row.opt_text("metadata").map_err(sql(what))?,

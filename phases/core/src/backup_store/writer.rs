@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
@@ -116,7 +116,7 @@ impl<S: BackupStore + ?Sized> BackupSink for Collect<'_, S> {
 
 /// A [`MemoryBackupStore`](super::MemoryBackupStore)'s sink: the bytes, stored on finish.
 pub(crate) struct MemorySink<'s> {
-    pub(crate) artifacts: &'s Mutex<std::collections::HashMap<RunId, (Vec<u8>, String)>>,
+    pub(crate) artifacts: &'s super::MemoryArtifacts,
     pub(crate) bytes: Vec<u8>,
     pub(crate) lines: Lines,
 }
@@ -131,12 +131,7 @@ impl BackupSink for MemorySink<'_> {
         let run = self.lines.run.clone();
         let receipt = self.lines.receipt("memory".into());
         self.artifacts
-            .lock()
-            .map_err(|_| BackupError::Malformed {
-                run: run.clone(),
-                detail: "memory store poisoned".into(),
-            })?
-            .insert(run, (self.bytes, receipt.sha256.clone()));
+            .insert(run, self.bytes, receipt.sha256.clone())?;
         Ok(receipt)
     }
 }
