@@ -26,6 +26,7 @@
 //! generation, before the first line of that document, rather than export something wrong.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use iu_cutter_live_execution::prelude::*;
@@ -33,7 +34,7 @@ use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState, RunId,
     RunRecord, RunStatus, SourceFacts, Unit, UnitCursor,
 };
-use iu_cutter_phase_core::PhaseRole;
+use iu_cutter_phase_core::{PhaseError, PhaseRole, PlanReader};
 use serde::Serialize;
 
 use crate::clock;
@@ -525,12 +526,16 @@ impl PlannedDocuments {
         document: &DocumentId,
     ) -> Result<bool, AdapterError> {
         if !self.0.contains_key(run) {
-            let documents = pipeline
-                .store
-                .load_plan(run)
-                .await?
-                .map(|plan| plan.documents.into_iter().map(|d| d.document).collect())
-                .unwrap_or_default();
+            // Read a part at a time: a large run's plan is never in memory whole.
+            let documents = PlanReader::document_ids(Arc::clone(&pipeline.store), run)
+                .await
+                .map_err(|e| match e {
+                    PhaseError::Adapter(e) => e,
+                    other => AdapterError::Invalid(other.to_string()),
+                })?
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
             self.0.insert(run.clone(), documents);
         }
         Ok(self.0.get(run).is_some_and(|d| d.contains(document)))

@@ -20,7 +20,7 @@ use iu_cutter_live_execution::{
     RunRecord, Scope,
 };
 use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
-use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, RunEvent};
+use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, PhaseError, PlanReader, RunEvent};
 use iu_cutter_simulator::Simulator;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -230,9 +230,9 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
 async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let run = path_run(id)?;
     let simulated = app.simulated(&run);
-    let store: &dyn LiveExecutionAdapter = match &simulated {
-        Some(s) => s.store.as_ref(),
-        None => app.backend().store.as_ref(),
+    let store: Arc<dyn LiveExecutionAdapter> = match &simulated {
+        Some(s) => s.store.clone(),
+        None => app.backend().store.clone(),
     };
     let read = |e| ApiError::store(e, "reading the journal");
     let record = store.load_run(&run).await.map_err(read)?;
@@ -254,11 +254,13 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
             .last()
             .and_then(|text| serde_json::from_str(text).ok()),
     };
-    let documents = store
-        .load_plan(&run)
+    // Read a part at a time: a large run's plan is never in memory whole.
+    let documents = PlanReader::document_ids(Arc::clone(&store), &run)
         .await
-        .map_err(read)?
-        .map(|plan| plan.documents.into_iter().map(|d| d.document).collect())
+        .map_err(|e| match e {
+            PhaseError::Adapter(e) => read(e),
+            other => read(AdapterError::Invalid(other.to_string())),
+        })?
         .unwrap_or_default();
     let mode = if simulated.is_some() {
         "simulate"

@@ -650,18 +650,12 @@ impl Store {
         seq: u64,
         part: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         let parts = self.plan_parts.entry(run.clone()).or_default();
-        if let Some(sealed) = self.plan_shas.get(run) {
-            return match parts.get(&seq) {
-                Some(text) if text == part => Ok(()),
-                _ => Err(plan_conflict(run, sealed, &format!("another part {seq}"))),
-            };
-        }
-        parts.insert(seq, part.to_owned());
-        Ok(())
+        let sealed = self.plan_shas.get(run).map(String::as_str);
+        journal_part(parts, sealed, seq, part, |sealed, offered| {
+            plan_conflict(run, sealed, offered)
+        })
     }
 
     pub(crate) fn seal_plan(
@@ -671,23 +665,14 @@ impl Store {
         parts: u64,
         sha256: &str,
     ) -> AdapterResult<()> {
-        if !self.runs.contains_key(run) {
-            return Err(run_not_found(run));
-        }
+        self.check_journaled(run)?;
         match self.plan_shas.get(run) {
             Some(sealed) if sealed == sha256 => return Ok(()),
             Some(sealed) => return Err(plan_conflict(run, sealed, sha256)),
             None => {}
         }
         let journaled = self.plan_parts.entry(run.clone()).or_default();
-        journaled.retain(|seq, _| *seq < parts);
-        if journaled.len() as u64 != parts {
-            return Err(AdapterError::Invalid(format!(
-                "the plan of run `{run}` cannot be sealed: {} of its {parts} parts are \
-                 journaled; journal every part first",
-                journaled.len()
-            )));
-        }
+        keep_sealed_parts(journaled, parts, "plan", run)?;
         // Kept parsed, as the rest of this store reads plans; the hash is the reader's to check.
         let mut plan = iu_cutter_live_execution::parse_plan_head(head)?;
         let mut parsed = iu_cutter_live_execution::PlanVerifier::new(&plan);
@@ -739,19 +724,10 @@ impl Store {
     ) -> AdapterResult<()> {
         self.check_journaled(run)?;
         let parts = self.backup_parts.entry(run.clone()).or_default();
-        if let Some(sealed) = self.backups.get(run) {
-            // A sealed backup never changes: only the very same part passes.
-            return match parts.get(&seq) {
-                Some(text) if text == part => Ok(()),
-                _ => Err(backup_conflict(
-                    run,
-                    &sealed.sha256,
-                    &format!("another part {seq}"),
-                )),
-            };
-        }
-        parts.insert(seq, part.to_owned());
-        Ok(())
+        let sealed = self.backups.get(run).map(|b| b.sha256.as_str());
+        journal_part(parts, sealed, seq, part, |sealed, offered| {
+            backup_conflict(run, sealed, offered)
+        })
     }
 
     pub(crate) fn seal_backup(
@@ -767,14 +743,7 @@ impl Store {
             None => {}
         }
         let journaled = self.backup_parts.entry(run.clone()).or_default();
-        journaled.retain(|seq, _| *seq < parts);
-        if journaled.len() as u64 != parts {
-            return Err(AdapterError::Invalid(format!(
-                "the backup of run `{run}` cannot be sealed: {} of its {parts} parts are \
-                 journaled; journal every part first",
-                journaled.len()
-            )));
-        }
+        keep_sealed_parts(journaled, parts, "backup", run)?;
         let artifact = journaled.values().map(String::as_str).collect::<String>();
         self.backups.insert(
             run.clone(),
@@ -1165,4 +1134,43 @@ fn no_source() -> AdapterError {
          synced them; run live to read the source"
             .to_owned(),
     )
+}
+
+/// Journals part `seq` among `parts` (of a plan or a backup, sealed under `sealed` if it is):
+/// before the seal a part may be replaced; after it, only the very same part passes, anything
+/// else is `conflict(sealed, offered)`.
+fn journal_part(
+    parts: &mut BTreeMap<u64, String>,
+    sealed: Option<&str>,
+    seq: u64,
+    part: &str,
+    conflict: impl FnOnce(&str, &str) -> AdapterError,
+) -> AdapterResult<()> {
+    if let Some(sealed) = sealed {
+        return match parts.get(&seq) {
+            Some(text) if text == part => Ok(()),
+            _ => Err(conflict(sealed, &format!("another part {seq}"))),
+        };
+    }
+    parts.insert(seq, part.to_owned());
+    Ok(())
+}
+
+/// Drops the parts journaled from `parts` on, and refuses a seal of `parts` parts of the
+/// `noun` of `run` unless every one before is journaled.
+fn keep_sealed_parts(
+    journaled: &mut BTreeMap<u64, String>,
+    parts: u64,
+    noun: &str,
+    run: &RunId,
+) -> AdapterResult<()> {
+    journaled.retain(|seq, _| *seq < parts);
+    if journaled.len() as u64 != parts {
+        return Err(AdapterError::Invalid(format!(
+            "the {noun} of run `{run}` cannot be sealed: {} of its {parts} parts are \
+             journaled; journal every part first",
+            journaled.len()
+        )));
+    }
+    Ok(())
 }

@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Backup, Document, DocumentPlan, DocumentSnapshot, LiveExecutionAdapter, Plan, PlanVerifier,
-    Plans, RunId, parse_plan_head,
+    Backup, Document, DocumentId, DocumentPlan, DocumentSnapshot, LiveExecutionAdapter, Plan,
+    PlanVerifier, Plans, RunId, parse_plan_head,
 };
 
 use crate::backup_store::BackupReader;
@@ -66,6 +66,22 @@ impl PlanReader {
             next: 1,
             whole,
         }))
+    }
+
+    /// The ids of the documents of `run`'s sealed plan, in order, read a part at a time (no
+    /// unit kept); `None` when the run has no plan.
+    pub async fn document_ids(
+        store: Arc<dyn LiveExecutionAdapter>,
+        run: &RunId,
+    ) -> Result<Option<Vec<DocumentId>>, PhaseError> {
+        let Some(mut plan) = Self::open(store, run).await? else {
+            return Ok(None);
+        };
+        let mut ids = Vec::new();
+        while let Some(part) = plan.next_part().await? {
+            ids.extend(part.into_iter().map(|d| d.document));
+        }
+        Ok(Some(ids))
     }
 
     /// The plan without its documents: its schema version and rules.
@@ -194,7 +210,7 @@ impl Merge {
         }
     }
 
-    fn missing(&self, document: &iu_cutter_live_execution::DocumentId) -> PhaseError {
+    fn missing(&self, document: &DocumentId) -> PhaseError {
         PhaseError::Precondition(format!(
             "document `{document}` is planned but not in run {}'s backup; the plan does not fit \
              the backup",
