@@ -56,9 +56,7 @@ impl Backup {
         // The heads first (no bodies), then the bodies a batch of documents at a time, each
         // batch written to the backup before the next is read: neither the scope's bodies nor
         // the artifact is ever whole in memory.
-        let mut heads = ctx.store().load_heads(&ctx.record.scope).await?;
-        heads.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut ids: Vec<DocumentId> = heads.into_iter().map(|head| head.id).collect();
+        let mut ids = scope_ids(ctx).await?;
         // The runner's opening scope census, when it took one moments ago over exactly these
         // documents (nothing of this run has mutated the store since); otherwise (a document
         // entered or left the scope meanwhile, or a resumed backup) one of these documents now.
@@ -108,6 +106,29 @@ enum Written {
     All(BackupReceipt),
     /// Some documents no longer exist: nothing was saved; these are the ones left.
     Vanished(Vec<DocumentId>),
+}
+
+/// Heads read a page at a time when the scope is the whole store.
+const HEADS_PAGE: u32 = 5000;
+
+/// The ids of the scope's documents, in id order. The whole store is walked a page of heads at a
+/// time (keyset pagination), so that a large store's heads are never all in memory together;
+/// other scopes name or prefix their documents and are read at once.
+async fn scope_ids(ctx: &RunContext) -> Result<Vec<DocumentId>, PhaseError> {
+    if ctx.record.scope != Scope::All {
+        let mut heads = ctx.store().load_heads(&ctx.record.scope).await?;
+        heads.sort_by(|a, b| a.id.cmp(&b.id));
+        return Ok(heads.into_iter().map(|head| head.id).collect());
+    }
+    let mut ids: Vec<DocumentId> = Vec::new();
+    loop {
+        let page = ctx.store().heads_page(ids.last(), HEADS_PAGE).await?;
+        let last_page = page.len() < HEADS_PAGE as usize;
+        ids.extend(page.into_iter().map(|head| head.id));
+        if last_page {
+            return Ok(ids);
+        }
+    }
 }
 
 /// Writes the backup whose header is `head`, of the snapshot of each of `ids` (in id order): its

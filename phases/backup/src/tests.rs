@@ -468,3 +468,42 @@ async fn cancellation_stops_before_saving() -> TestResult {
     assert!(matches!(err, PhaseError::Cancelled), "{err}");
     Ok(())
 }
+
+/// The whole store is listed a page of heads at a time, every id once and in order, never with
+/// one read of every head.
+#[tokio::test]
+async fn the_whole_store_is_listed_a_page_of_heads_at_a_time() -> TestResult {
+    const STORE: usize = HEADS_PAGE as usize + 3;
+    let head = |i: usize| iu_cutter_live_execution::DocumentHead {
+        id: DocumentId::new(format!("doc-{i:06}")),
+        revision: 1,
+        sha256: String::new(),
+        state: DocumentState::Ready,
+        active_generation: None,
+    };
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, HeadsPage)
+        .times(2)
+        .returning(move |op, _| {
+            let Op::HeadsPage { after, limit } = op else {
+                return Err(AdapterError::Invalid("not a page".into()));
+            };
+            let from = after.map_or(0, |id| {
+                id.as_str()
+                    .trim_start_matches("doc-")
+                    .parse::<usize>()
+                    .map_or(STORE, |i| i + 1)
+            });
+            let to = (from + limit as usize).min(STORE);
+            Ok((from..to).map(head).collect::<Vec<_>>().into())
+        });
+    refuse_calls(&mut mock, &[OpKind::LoadHeads]);
+    let (mut ctx, _events) = context(mock, Arc::new(MemoryBackupStore::new()));
+    ctx.record.scope = Scope::All;
+
+    let ids = scope_ids(&ctx).await?;
+
+    let expected: Vec<DocumentId> = (0..STORE).map(|i| head(i).id).collect();
+    assert_eq!(ids, expected);
+    Ok(())
+}

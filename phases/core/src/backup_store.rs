@@ -147,6 +147,31 @@ struct Header {
     entries: Option<BTreeMap<DocumentId, String>>,
 }
 
+/// [`Header`] borrowed from a backup, to encode it: the same bytes without copying the census,
+/// which holds a digest per document of the scope.
+#[derive(Serialize)]
+struct HeaderOf<'b> {
+    schema_version: u32,
+    run: &'b RunId,
+    census: &'b Census,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mark: Option<&'b ChangeMark>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<&'b BTreeMap<DocumentId, String>>,
+}
+
+impl<'b> HeaderOf<'b> {
+    fn of(backup: &'b Backup) -> Self {
+        HeaderOf {
+            schema_version: backup.schema_version,
+            run: &backup.run,
+            census: &backup.census,
+            mark: backup.mark.as_ref(),
+            entries: backup.entries.as_ref(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Manifest {
     schema_version: u32,
@@ -168,13 +193,7 @@ pub fn encode_backup(backup: &Backup) -> Vec<u8> {
 /// Writes the bytes of [`encode_backup`] to `out` a line at a time, and returns their sha256
 /// (hex): a backup goes to a file without its whole encoding ever sitting in memory.
 pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<String> {
-    let header = Header {
-        schema_version: backup.schema_version,
-        run: backup.run.clone(),
-        census: backup.census.clone(),
-        mark: backup.mark.clone(),
-        entries: backup.entries.clone(),
-    };
+    let header = HeaderOf::of(backup);
     let mut hasher = Sha256Hasher::new();
     let mut line = Vec::new();
     let mut put = |line: &mut Vec<u8>| {

@@ -12,8 +12,8 @@ use iu_cutter_live_execution::{
 };
 
 use super::{
-    BackupError, BackupReceipt, BackupStore, DirBackupStore, Header, Manifest, create_private_file,
-    io_error, write_atomically,
+    BackupError, BackupReceipt, BackupStore, DirBackupStore, HeaderOf, Manifest,
+    create_private_file, io_error, write_atomically,
 };
 
 /// Writes one backup by parts ([`BackupStore::create`]).
@@ -45,14 +45,7 @@ impl Lines {
             documents: 0,
             units: 0,
         };
-        let header = Header {
-            schema_version: head.schema_version,
-            run: head.run.clone(),
-            census: head.census.clone(),
-            mark: head.mark.clone(),
-            entries: head.entries.clone(),
-        };
-        lines.line(&header, out)?;
+        lines.line(&HeaderOf::of(head), out)?;
         Ok(lines)
     }
 
