@@ -849,7 +849,7 @@ macro_rules! dispatch {
                 .await
                 .map(|()| Reply::Done),
             Op::SavePlanPart { run, seq, part } => {
-                $ops::save_plan_part($pool, run, seq, part, claim)
+                $ops::save_part($pool, &$ops::PLAN_PARTS, run, seq, part, claim)
                     .await
                     .map(|()| Reply::Done)
             }
@@ -858,7 +858,7 @@ macro_rules! dispatch {
                 head,
                 parts,
                 sha256,
-            } => $ops::seal_plan($pool, run, head, parts, sha256, claim)
+            } => $ops::seal_parts($pool, &$ops::PLAN_PARTS, run, parts, sha256, head, claim)
                 .await
                 .map(|()| Reply::Done),
             Op::SaveReport { run, report } => $ops::save_report($pool, run, report)
@@ -872,12 +872,12 @@ macro_rules! dispatch {
                 .await
                 .map(|()| Reply::Done),
             Op::SaveBackupPart { run, seq, part } => {
-                $ops::save_backup_part($pool, run, seq, part, claim)
+                $ops::save_part($pool, &$ops::BACKUP_PARTS, run, seq, part, claim)
                     .await
                     .map(|()| Reply::Done)
             }
             Op::SealBackup { run, parts, sha256 } => {
-                $ops::seal_backup($pool, run, parts, sha256, claim)
+                $ops::seal_parts($pool, &$ops::BACKUP_PARTS, run, parts, sha256, "", claim)
                     .await
                     .map(|()| Reply::Done)
             }

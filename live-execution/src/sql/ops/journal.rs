@@ -470,7 +470,7 @@ pub(crate) async fn save_backup<D: Dialect>(
 
 /// The statements of a journal artifact kept in parts (a plan, a backup): `$1` is the run, `$2`
 /// a part's place, `$3` a part's text or the sealed row's head.
-struct PartsTable {
+pub(crate) struct PartsTable {
     /// What the artifact is, for messages ("backup", "plan").
     noun: &'static str,
     /// The sealed row's sha256.
@@ -491,7 +491,7 @@ struct PartsTable {
     conflict: fn(&RunId, &str, &str) -> AdapterError,
 }
 
-const BACKUP_PARTS: PartsTable = PartsTable {
+pub(crate) const BACKUP_PARTS: PartsTable = PartsTable {
     noun: "backup",
     sealed: "SELECT sha256 FROM run_backups WHERE run = $1",
     part: "SELECT backup_part FROM run_backup_parts WHERE run = $1 AND seq = $2",
@@ -504,7 +504,7 @@ const BACKUP_PARTS: PartsTable = PartsTable {
     conflict: backup_conflict,
 };
 
-const PLAN_PARTS: PartsTable = PartsTable {
+pub(crate) const PLAN_PARTS: PartsTable = PartsTable {
     noun: "plan",
     sealed: "SELECT sha256 FROM run_plans WHERE run = $1",
     part: "SELECT plan_part FROM run_plan_parts WHERE run = $1 AND seq = $2",
@@ -517,55 +517,9 @@ const PLAN_PARTS: PartsTable = PartsTable {
     conflict: plan_conflict,
 };
 
-/// Journals part `seq` of a run's backup ahead of its seal (see the trait).
-pub(crate) async fn save_backup_part<D: Dialect>(
-    pool: &Pool<D>,
-    run: &RunId,
-    seq: u64,
-    part: &str,
-    claim: Option<&LeaseClaim>,
-) -> AdapterResult<()> {
-    save_part(pool, &BACKUP_PARTS, run, seq, part, claim).await
-}
-
-/// Seals the parts journaled for a run as its backup (see the trait).
-pub(crate) async fn seal_backup<D: Dialect>(
-    pool: &Pool<D>,
-    run: &RunId,
-    parts: u64,
-    sha256: &str,
-    claim: Option<&LeaseClaim>,
-) -> AdapterResult<()> {
-    seal_parts(pool, &BACKUP_PARTS, run, parts, sha256, "", claim).await
-}
-
-/// Journals part `seq` of a run's plan ahead of its seal (see the trait).
-pub(crate) async fn save_plan_part<D: Dialect>(
-    pool: &Pool<D>,
-    run: &RunId,
-    seq: u64,
-    part: &str,
-    claim: Option<&LeaseClaim>,
-) -> AdapterResult<()> {
-    save_part(pool, &PLAN_PARTS, run, seq, part, claim).await
-}
-
-/// Seals the parts journaled for a run, under `head`, as its plan (see the trait).
-pub(crate) async fn seal_plan<D: Dialect>(
-    pool: &Pool<D>,
-    run: &RunId,
-    head: &str,
-    parts: u64,
-    sha256: &str,
-    claim: Option<&LeaseClaim>,
-) -> AdapterResult<()> {
-    D::check_text("the plan", head)?;
-    seal_parts(pool, &PLAN_PARTS, run, parts, sha256, head, claim).await
-}
-
 /// Journals part `seq` of an artifact in `table` ahead of its seal: until then a part may be
 /// replaced; once sealed, only the very same part passes.
-async fn save_part<D: Dialect>(
+pub(crate) async fn save_part<D: Dialect>(
     pool: &Pool<D>,
     table: &PartsTable,
     run: &RunId,
@@ -611,7 +565,7 @@ async fn save_part<D: Dialect>(
 /// Seals the `parts` parts journaled for a run in `table` (dropping any beyond them) under
 /// `sha256` and `head`: the same seal again passes, another is refused, and a missing part
 /// cannot be sealed.
-async fn seal_parts<D: Dialect>(
+pub(crate) async fn seal_parts<D: Dialect>(
     pool: &Pool<D>,
     table: &PartsTable,
     run: &RunId,
@@ -621,6 +575,7 @@ async fn seal_parts<D: Dialect>(
     claim: Option<&LeaseClaim>,
 ) -> AdapterResult<()> {
     let what = "sealing parts";
+    D::check_text(table.noun, head)?;
     let parts = part_seq(parts, table.noun)?;
     let (mut tx, sealed) = begin_on_sealed(pool, table, run, claim, what).await?;
     match sealed {
