@@ -19,7 +19,8 @@ use iu_cutter_live_execution::{
     DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationDigests,
     GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan,
     PlannedUnit, Preset, PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
-    SourceFacts, StoreSnapshot, Unit, UnitCursor, sha256_hex, snapshot_census,
+    Sha256Digest, SourceFacts, StoreSnapshot, Unit, UnitCursor, UnitId, sha256_hex,
+    snapshot_census,
 };
 
 use crate::fixture::Fixture;
@@ -531,12 +532,13 @@ fn plan_of(documents: &[Document], max_unit_bytes: Option<u64>) -> Plan {
                     .into_iter()
                     .map(|u| PlannedUnit {
                         ordinal: u.ordinal,
-                        unit_id: u.unit_id,
+                        // A plan holds ids raw: this one is named by the stored unit's.
+                        unit_id: UnitId::of_digest(&Sha256Digest::of(u.unit_id.as_bytes())),
                         path: u.path,
                         part: u.part,
                         start: u.start,
                         end: u.end,
-                        sha256: u.sha256,
+                        sha256: Sha256Digest::of(u.body.as_bytes()),
                     })
                     .collect(),
                 preset: None,
@@ -1414,16 +1416,16 @@ pub async fn a_plan_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapt
     let r = begun(store, "r-large").await;
     let mut plan = plan_of(std::slice::from_ref(&a), Some(100));
     let template = plan.documents[0].clone();
-    // About 10 MB of canonical JSON: 3,000 documents of 10 units with long ids and paths.
-    plan.documents = (0..3000)
+    // About 10 MB of canonical JSON: 3,000 documents of 10 units with long paths.
+    plan.documents = (0..3000u32)
         .map(|i| {
             let mut document = template.clone();
             document.document = DocumentId::new(format!("law/{i:05}"));
             document.units = (0..10)
                 .map(|u| PlannedUnit {
                     ordinal: u,
-                    unit_id: format!("law/{i:05}#{u}-{}", "x".repeat(100)),
-                    path: format!("Chương {u}/Điều {i} \"{}\"", "ư".repeat(60)),
+                    unit_id: UnitId::from_bytes(u128::from(i * 10 + u).to_be_bytes()),
+                    path: format!("Chương {u}/Điều {i} \"{}\"", "ư".repeat(100)),
                     ..template.units[0].clone()
                 })
                 .collect();

@@ -109,8 +109,8 @@ fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) -> Result<(), T
         let body = unit.text(text);
         prop_assert!(body.is_some(), "unit {} off char boundaries", i);
         let body = body.unwrap_or_default();
-        prop_assert_eq!(&unit.sha256, &sha256_hex(body.as_bytes()));
-        prop_assert!(ids.insert(unit.unit_id.clone()), "duplicate id at {}", i);
+        prop_assert_eq!(unit.sha256.hex(), sha256_hex(body.as_bytes()));
+        prop_assert!(ids.insert(unit.unit_id), "duplicate id at {}", i);
         if let Some(max) = max {
             prop_assert!(
                 unit.byte_len() <= max,

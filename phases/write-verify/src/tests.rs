@@ -329,7 +329,7 @@ fn the_verify_digest_depends_on_the_units() {
     let mut two = DigestBuilder::default();
     let plan = plan();
     let mut other = plan.documents[1].clone();
-    other.units[0].sha256 = sha256_hex(b"other");
+    other.units[0].sha256 = iu_cutter_live_execution::Sha256Digest::of(b"other");
     one.document(&plan.documents[0]);
     one.document(&plan.documents[1]);
     two.document(&plan.documents[0]);
