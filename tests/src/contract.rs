@@ -2288,7 +2288,7 @@ pub mod live {
     };
 
     use super::{error, expect};
-    use crate::fixture::{SqlFixture, open_gate};
+    use crate::fixture::{RawSql, SqlFixture, open_gate};
     use crate::ok;
 
     /// Instantiates every live check as a `#[tokio::test]` over `$fixture`.
@@ -2303,8 +2303,51 @@ pub mod live {
                 concurrent_fences_admit_one_run,
                 concurrent_writers_create_one_document,
                 a_unit_beyond_bigint_is_refused_and_the_next_batch_is_written,
+                a_journaled_plan_with_malformed_hex_is_refused_on_load,
             );
         };
+    }
+
+    /// A plan whose journaled text holds a unit id or a unit sha256 that is not exact lowercase
+    /// hex (edited by hand: uppercased, truncated) is refused when read back, naming the field,
+    /// never read as another id or digest; put back, it reads as saved.
+    pub async fn a_journaled_plan_with_malformed_hex_is_refused_on_load(fixture: &impl RawSql) {
+        let store = fixture.adapter();
+        let a = ok(
+            store.put_document(&DocumentId::new("a"), super::LAW).await,
+            "put",
+        );
+        let r = super::begun(store, "r-hex").await;
+        let plan = super::plan_of(std::slice::from_ref(&a), None);
+        ok(store.save_plan(&r, &plan).await, "save");
+        let unit = &plan.documents[0].units[0];
+        let (unit_id, sha256) = (unit.unit_id.hex(), unit.sha256.hex());
+        let parts = fixture.table("run_plan_parts");
+        let replace =
+            format!("UPDATE {parts} SET plan_part = replace(plan_part, $1, $2) WHERE run = $3");
+        for (field, good, bad, says) in [
+            ("unit_id", &unit_id, unit_id.to_uppercase(), "a unit id is"),
+            ("sha256", &sha256, sha256[..63].to_owned(), "a sha256 is 64"),
+        ] {
+            let (good, bad) = (
+                format!("\"{field}\":\"{good}\""),
+                format!("\"{field}\":\"{bad}\""),
+            );
+            let changed = fixture
+                .execute_raw(&replace, &[&good, &bad, r.as_str()])
+                .await;
+            assert_eq!(changed, 1, "the plan's one part holds {good}");
+            let refused = error(
+                store.load_plan(&r).await,
+                |e| matches!(e, AdapterError::Database(_)),
+                "a malformed plan",
+            );
+            assert!(refused.to_string().contains(says), "{refused}");
+            fixture
+                .execute_raw(&replace, &[&bad, &good, r.as_str()])
+                .await;
+            assert_eq!(ok(store.load_plan(&r).await, "load"), Some(plan.clone()));
+        }
     }
 
     /// A batch holding a unit whose byte offset no `BIGINT` holds is refused as invalid before
