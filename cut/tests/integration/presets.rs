@@ -339,11 +339,7 @@ fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) {
         assert_eq!(unit.sha256.hex(), iu_cutter_cut::sha256_hex(body));
         assert_eq!(unit.sha256.hex().len(), 64);
         assert_eq!(unit.unit_id.hex().len(), 32);
-        assert!(
-            ids.insert(unit.unit_id.clone()),
-            "duplicate id {}",
-            unit.unit_id
-        );
+        assert!(ids.insert(unit.unit_id), "duplicate id {}", unit.unit_id);
         if let Some(max) = max {
             assert!(
                 unit.byte_len() <= max,

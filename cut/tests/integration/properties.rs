@@ -153,7 +153,7 @@ proptest! {
             let edited = format!("{base}{extra}\n");
             let a = cutter.cut("d", &base).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let b = cutter.cut("d", &edited).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let ids = |units: &[CutUnit]| units.iter().map(|u| u.unit_id.clone()).collect::<Vec<_>>();
+            let ids = |units: &[CutUnit]| units.iter().map(|u| u.unit_id).collect::<Vec<_>>();
             prop_assert_eq!(ids(&a), ids(&b));
         }
     }
@@ -199,7 +199,7 @@ fn same_structure_in_nfc_and_nfd(text: &str, preset: Preset) -> Result<(), TestC
     let structure = |units: &[CutUnit]| {
         units
             .iter()
-            .map(|u| (u.path.clone(), u.unit_id.clone()))
+            .map(|u| (u.path.clone(), u.unit_id))
             .collect::<Vec<_>>()
     };
     prop_assert_eq!(structure(&a), structure(&b));

@@ -331,7 +331,7 @@ impl Gate<'_> {
         {
             return Err(self.gap(
                 doc,
-                Some(label(&missing.unit_id, missing.ordinal)),
+                Some(label(missing.unit_id, missing.ordinal)),
                 format!("{expected}, among them this one ({})", missing.path),
                 format!("{} units; this one is missing", units.len()),
             ));
@@ -359,7 +359,7 @@ impl Gate<'_> {
         expected_start: u64,
     ) -> Checked {
         let doc = Some(&doc_plan.document);
-        let at = Some(label(&planned.unit_id, planned.ordinal));
+        let at = Some(label(planned.unit_id, planned.ordinal));
         let shape = |document: &DocumentId,
                      generation: &RunId,
                      u: (u32, &str, &str, Option<u32>)| {
