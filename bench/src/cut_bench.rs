@@ -903,10 +903,8 @@ mod tests {
             assert_eq!(floor.len(), cut.len());
             assert_eq!(document.id_digests().len(), cut.len());
             for ((digest, id), unit) in floor.iter().zip(cut) {
-                let hex =
-                    |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
-                assert_eq!(hex(id), unit.unit_id, "{}: {unit:?}", doc.id);
-                assert_eq!(hex(digest), unit.sha256, "{}: {unit:?}", doc.id);
+                assert_eq!(id, unit.unit_id.as_bytes(), "{}: {unit:?}", doc.id);
+                assert_eq!(digest, unit.sha256.as_bytes(), "{}: {unit:?}", doc.id);
             }
         }
         Ok(())

@@ -3,7 +3,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ids::{UnitIds, hex, occurrences, path_key};
+use iu_cutter_live_execution::Sha256Digest;
+
+use crate::ids::{UnitIds, occurrences, path_key};
 use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
@@ -182,7 +184,7 @@ impl<'a> UnitBuilder<'a> {
             part,
             start: start as u64,
             end: end as u64,
-            sha256: hex(&Sha256::digest(bytes)),
+            sha256: Sha256Digest::from_bytes(Sha256::digest(bytes).into()),
         });
         Ok(())
     }

@@ -5,12 +5,12 @@
 //! within a document, and do not depend on any unit's content: editing the body of one article
 //! leaves every other unit's id unchanged. [`sha256_hex`] is the digest of every unit's span.
 //!
-//! Both are computed raw ([`UnitIds::digest`], [`Sha256::digest`]) and written as hex once, by
-//! [`hex`], straight into the unit's `String`: no intermediate digit buffer or copy per unit.
+//! Both are computed and kept raw ([`UnitId`], [`Sha256Digest`]: `Copy`, no heap); their hex
+//! is written only where they leave the process (a plan's JSON, a stored unit, a report).
 
 use std::collections::HashMap;
 
-use iu_cutter_live_execution::decimal;
+use iu_cutter_live_execution::{Sha256Digest, UNIT_ID_BYTES, UnitId, decimal};
 use sha2::{Digest, Sha256};
 
 /// Domain-separation prefix of [`unit_id`]'s hash input.
@@ -18,26 +18,10 @@ const UNIT_ID_DOMAIN: &[u8] = b"iu-cutter/unit-id/v1\0";
 
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    Sha256Digest::of(bytes).hex()
 }
 
-/// Lowercase hex of `bytes` (at most 32: a digest), written on the stack, then copied once
-/// into a `String` of exactly the right size.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [0u8; 64];
-    for (pair, &byte) in digits.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
-    }
-    let len = 2 * bytes.len().min(32);
-    // The digits are ASCII: the check cannot fail.
-    std::str::from_utf8(digits.get(..len).unwrap_or_default())
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
-/// The stable id of a unit: the first 32 hex characters (128 bits) of a sha256 over the document
+/// The stable id of a unit: the first 16 bytes (128 bits, 32 hex characters) of a sha256 over the document
 /// id, the unit's path, the occurrence index of that path in the document (0 for the first unit
 /// with this path, 1 for the second, …; parts of one unit share it) and the part number.
 ///
@@ -45,21 +29,18 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// other units. The encoding is unambiguous (the document id is length-prefixed, and neither the
 /// occurrence nor the part contains the separator), so distinct `(path, occurrence, part)` in
 /// one document give distinct inputs.
-pub fn unit_id(document_id: &str, path: &str, occurrence: u32, part: Option<u32>) -> String {
+pub fn unit_id(document_id: &str, path: &str, occurrence: u32, part: Option<u32>) -> UnitId {
     UnitIds::new(document_id).id(path, occurrence, part)
 }
 
 /// [`unit_id`] for the units of one document: the hash of the part of the input every unit of
 /// the document shares (the domain and the length-prefixed document id) is taken once, and each
-/// unit's id goes on from a copy of it. [`UnitIds::digest`] gives an id raw (its 16 bytes),
-/// [`UnitIds::id`] as the 32 hex digits a [`CutUnit`](crate::CutUnit) holds.
+/// unit's id goes on from a copy of it. [`UnitIds::digest`] gives an id's 16 bytes,
+/// [`UnitIds::id`] the [`UnitId`] a [`CutUnit`](crate::CutUnit) holds.
 #[derive(Clone)]
 pub struct UnitIds {
     document: Sha256,
 }
-
-/// How many bytes of the sha256 a unit id keeps: 16 (128 bits, 32 hex digits).
-pub const UNIT_ID_BYTES: usize = 16;
 
 impl UnitIds {
     /// The ids of the units of the document `document_id`.
@@ -75,12 +56,12 @@ impl UnitIds {
     }
 
     /// The id of the unit at `path`, its `occurrence`-th, part `part`: [`unit_id`].
-    pub fn id(&self, path: &str, occurrence: u32, part: Option<u32>) -> String {
-        hex(&self.digest(path, occurrence, part))
+    pub fn id(&self, path: &str, occurrence: u32, part: Option<u32>) -> UnitId {
+        UnitId::from_bytes(self.digest(path, occurrence, part))
     }
 
-    /// The id of the unit at `path`, its `occurrence`-th, part `part`, raw: the first
-    /// [`UNIT_ID_BYTES`] bytes of the sha256 whose hex [`UnitIds::id`] is.
+    /// The bytes of the id of the unit at `path`, its `occurrence`-th, part `part`: the first
+    /// [`UNIT_ID_BYTES`] bytes of a sha256 ([`UnitIds::id`]).
     pub fn digest(&self, path: &str, occurrence: u32, part: Option<u32>) -> [u8; UNIT_ID_BYTES] {
         let mut digits = [0u8; 20];
         let mut hasher = self.document.clone();

@@ -1,18 +1,139 @@
-//! [`Sha256Digest`]: a sha256 kept as its 32 bytes where it is computed and compared, and
-//! written as lowercase hex only where it leaves the process (a recorded sha256, a plan, a
-//! census field, a message).
+//! [`Sha256Digest`] and [`UnitId`]: a sha256 and a unit id kept as their raw bytes where they
+//! are computed, held and compared (a plan holds one of each per unit, `Copy`, no heap), and
+//! written as lowercase hex only where they leave the process (a SQL bind, a plan's JSON, a
+//! census field, a report, a message).
 //!
 //! Comparing a digest with a recorded hex sha256 ([`Sha256Digest::matches`]) writes the hex on
 //! the stack and allocates nothing, so a check over every unit of a scope costs its hashing and
-//! no `String` per unit.
+//! no `String` per unit. Their serde form is the lowercase hex string, so a plan's JSON and its
+//! canonical bytes are what they were when both were `String`s; reading hex back
+//! ([`std::str::FromStr`], `Deserialize`) accepts exactly that form and refuses anything else
+//! with a [`HexError`], so a value read always writes back byte for byte.
 
 use std::fmt;
+use std::str::FromStr;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
-/// A sha256 digest, raw. Its text form (`Display`, [`Sha256Digest::hex`]) is 64 lowercase hex
-/// digits, the form every recorded sha256 takes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Why a text is not a digest's hex form.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// The text has the wrong number of characters.
+    #[error("a {what} is {expected} lowercase hex digits, not {found} bytes of text")]
+    Length {
+        /// What was being read (`sha256`, `unit id`).
+        what: &'static str,
+        /// How many hex digits it takes.
+        expected: usize,
+        /// The text's length in bytes.
+        found: usize,
+    },
+    /// The text holds something other than `0-9a-f` (uppercase digits included: the form is
+    /// canonical, so that what is read writes back unchanged).
+    #[error("a {what} is lowercase hex digits; byte {at} is {found:?}")]
+    Digit {
+        /// What was being read.
+        what: &'static str,
+        /// The byte offset of the first offending character.
+        at: usize,
+        /// That character.
+        found: char,
+    },
+}
+
+/// The `N` bytes whose lowercase hex is `text` (`2 × N` digits), or why not.
+fn parse_hex<const N: usize>(what: &'static str, text: &str) -> Result<[u8; N], HexError> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * N {
+        return Err(HexError::Length {
+            what,
+            expected: 2 * N,
+            found: bytes.len(),
+        });
+    }
+    let digit = |at: usize| match bytes[at] {
+        b @ b'0'..=b'9' => Ok(b - b'0'),
+        b @ b'a'..=b'f' => Ok(b - b'a' + 10),
+        _ => Err(HexError::Digit {
+            what,
+            at,
+            // `at` is the first non-digit, so everything before it is ASCII: a boundary.
+            found: text[at..].chars().next().unwrap_or_default(),
+        }),
+    };
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = (digit(2 * i)? << 4) | digit(2 * i + 1)?;
+    }
+    Ok(out)
+}
+
+/// The lowercase hex digits of `bytes` (at most 32), on the stack.
+fn digits_of(bytes: &[u8]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    out
+}
+
+/// A digest's lowercase hex digits, on the stack: the text of a [`Sha256Digest`] or a [`UnitId`]
+/// where one is needed only for a moment (a field hashed, a bind, a comparison), without a
+/// `String`.
+#[derive(Clone, Copy)]
+pub struct HexDigits {
+    digits: [u8; 64],
+    len: usize,
+}
+
+impl HexDigits {
+    /// The digits as text.
+    pub fn as_str(&self) -> &str {
+        hex_str(&self.digits, self.len)
+    }
+}
+
+impl std::ops::Deref for HexDigits {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for HexDigits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for HexDigits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A serde visitor of a digest's hex string.
+struct HexVisitor<const N: usize>(&'static str);
+
+impl<const N: usize> serde::de::Visitor<'_> for HexVisitor<N> {
+    type Value = [u8; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} of {} lowercase hex digits", self.0, 2 * N)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<[u8; N], E> {
+        parse_hex(self.0, text).map_err(E::custom)
+    }
+}
+
+/// A sha256 digest, raw. Its text form (`Display`, [`Sha256Digest::hex`], serde) is 64 lowercase
+/// hex digits, the form every recorded sha256 takes. Ordered as its hex is.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sha256Digest([u8; 32]);
 
 impl Sha256Digest {
@@ -50,13 +171,155 @@ impl Sha256Digest {
 
     /// The hex digits, on the stack.
     fn digits(&self) -> [u8; 64] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [0u8; 64];
-        for (pair, &byte) in out.chunks_exact_mut(2).zip(&self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        digits_of(&self.0)
+    }
+
+    /// The 64 lowercase hex digits, on the stack.
+    pub fn hex_digits(&self) -> HexDigits {
+        HexDigits {
+            digits: self.digits(),
+            len: 64,
         }
-        out
+    }
+}
+
+impl FromStr for Sha256Digest {
+    type Err = HexError;
+
+    /// Reads 64 lowercase hex digits; anything else is a [`HexError`].
+    fn from_str(text: &str) -> Result<Self, HexError> {
+        parse_hex("sha256", text).map(Sha256Digest)
+    }
+}
+
+impl Serialize for Sha256Digest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(hex_str(&self.digits(), 64))
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256Digest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_str(HexVisitor("sha256"))
+            .map(Sha256Digest)
+    }
+}
+
+impl PartialEq<str> for Sha256Digest {
+    fn eq(&self, hex: &str) -> bool {
+        self.matches(hex)
+    }
+}
+
+impl PartialEq<&str> for Sha256Digest {
+    fn eq(&self, hex: &&str) -> bool {
+        self.matches(hex)
+    }
+}
+
+impl PartialEq<String> for Sha256Digest {
+    fn eq(&self, hex: &String) -> bool {
+        self.matches(hex)
+    }
+}
+
+/// How many bytes of a sha256 a unit id keeps: 16 (128 bits, 32 hex digits).
+pub const UNIT_ID_BYTES: usize = 16;
+
+/// A unit's stable id, raw: the first [`UNIT_ID_BYTES`] bytes of a sha256 over the document id
+/// and the unit's structural place (the cutter derives it). Its text form (`Display`,
+/// [`UnitId::hex`], serde) is 32 lowercase hex digits. Ordered as its hex is.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitId([u8; UNIT_ID_BYTES]);
+
+impl UnitId {
+    /// The id whose bytes are `bytes`.
+    pub fn from_bytes(bytes: [u8; UNIT_ID_BYTES]) -> Self {
+        UnitId(bytes)
+    }
+
+    /// The id of the sha256 `digest`: its first [`UNIT_ID_BYTES`] bytes.
+    pub fn of_digest(digest: &Sha256Digest) -> Self {
+        let mut id = [0u8; UNIT_ID_BYTES];
+        id.copy_from_slice(&digest.0[..UNIT_ID_BYTES]);
+        UnitId(id)
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8; UNIT_ID_BYTES] {
+        &self.0
+    }
+
+    /// 32 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        self.hex_digits().as_str().to_owned()
+    }
+
+    /// The 32 lowercase hex digits, on the stack.
+    pub fn hex_digits(&self) -> HexDigits {
+        HexDigits {
+            digits: digits_of(&self.0),
+            len: 2 * UNIT_ID_BYTES,
+        }
+    }
+
+    /// Whether `hex` is this id written as 32 lowercase hex digits, without allocating.
+    pub fn matches(&self, hex: &str) -> bool {
+        self.hex_digits().as_str() == hex
+    }
+}
+
+impl fmt::Display for UnitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.hex_digits().as_str())
+    }
+}
+
+impl fmt::Debug for UnitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UnitId({self})")
+    }
+}
+
+impl FromStr for UnitId {
+    type Err = HexError;
+
+    /// Reads 32 lowercase hex digits; anything else is a [`HexError`].
+    fn from_str(text: &str) -> Result<Self, HexError> {
+        parse_hex("unit id", text).map(UnitId)
+    }
+}
+
+impl Serialize for UnitId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.hex_digits().as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for UnitId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_str(HexVisitor("unit id"))
+            .map(UnitId)
+    }
+}
+
+impl PartialEq<str> for UnitId {
+    fn eq(&self, hex: &str) -> bool {
+        self.matches(hex)
+    }
+}
+
+impl PartialEq<&str> for UnitId {
+    fn eq(&self, hex: &&str) -> bool {
+        self.matches(hex)
+    }
+}
+
+impl PartialEq<String> for UnitId {
+    fn eq(&self, hex: &String) -> bool {
+        self.matches(hex)
     }
 }
 
@@ -128,6 +391,105 @@ mod tests {
         assert_eq!(digest.hex_prefix(99), abc);
         assert_eq!(digest.hex_prefix(0), "");
         assert_eq!(Sha256Digest::from_bytes(*digest.as_bytes()), digest);
+    }
+
+    #[test]
+    fn hex_reads_back_to_the_digest_and_writes_back_unchanged() -> Result<(), serde_json::Error> {
+        let digest = Sha256Digest::of(b"abc");
+        assert_eq!(digest.hex().parse::<Sha256Digest>(), Ok(digest));
+        assert_eq!(&*digest.hex_digits(), digest.hex());
+        let id = UnitId::of_digest(&digest);
+        assert_eq!(id.hex(), "ba7816bf8f01cfea414140de5dae2223");
+        assert_eq!(id.hex().parse::<UnitId>(), Ok(id));
+        assert_eq!(
+            format!("{id:?}"),
+            "UnitId(ba7816bf8f01cfea414140de5dae2223)"
+        );
+        // serde: the JSON string of the hex, both ways.
+        let json = serde_json::to_string(&(id, digest))?;
+        assert_eq!(json, format!("[\"{id}\",\"{digest}\"]"));
+        assert_eq!(
+            serde_json::from_str::<(UnitId, Sha256Digest)>(&json)?,
+            (id, digest)
+        );
+        // Raw order is hex order.
+        let other = Sha256Digest::of(b"abd");
+        assert_eq!(digest.cmp(&other), digest.hex().cmp(&other.hex()));
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_hex_is_refused_with_a_typed_error() {
+        let good = Sha256Digest::of(b"abc").hex();
+        assert_eq!(
+            good[..63].parse::<Sha256Digest>(),
+            Err(HexError::Length {
+                what: "sha256",
+                expected: 64,
+                found: 63
+            })
+        );
+        assert_eq!(
+            good.to_uppercase().parse::<Sha256Digest>(),
+            Err(HexError::Digit {
+                what: "sha256",
+                at: 0,
+                found: 'B'
+            })
+        );
+        assert!(matches!(
+            format!("{}g", &good[..63]).parse::<Sha256Digest>(),
+            Err(HexError::Digit {
+                at: 63,
+                found: 'g',
+                ..
+            })
+        ));
+        // A multi-byte character of the right byte length names the character, not a byte.
+        assert_eq!(
+            format!("{}é", &good[..30]).parse::<UnitId>(),
+            Err(HexError::Digit {
+                what: "unit id",
+                at: 30,
+                found: 'é'
+            })
+        );
+        assert!(matches!(
+            good.parse::<UnitId>(),
+            Err(HexError::Length {
+                what: "unit id",
+                expected: 32,
+                found: 64
+            })
+        ));
+        assert!(matches!(
+            "".parse::<UnitId>(),
+            Err(HexError::Length { found: 0, .. })
+        ));
+        assert!(matches!(
+            format!(" {}", &good[..31]).parse::<UnitId>(),
+            Err(HexError::Digit {
+                at: 0,
+                found: ' ',
+                ..
+            })
+        ));
+        // Through serde, the same refusal, named in the error; and no other JSON type passes.
+        let error = serde_json::from_str::<UnitId>(&format!("\"{}\"", &good[..31]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("a unit id is 32 lowercase hex digits"),
+            "{error}"
+        );
+        let error = serde_json::from_str::<Sha256Digest>(&format!("\"{}\"", good.to_uppercase()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("byte 0 is 'B'"), "{error}");
+        assert!(serde_json::from_str::<Sha256Digest>("42").is_err());
+        assert!(serde_json::from_str::<UnitId>("null").is_err());
     }
 
     #[test]

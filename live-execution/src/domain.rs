@@ -512,9 +512,9 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 pub struct PlannedUnit {
     /// Position in the document, from 0, in document order.
     pub ordinal: u32,
-    /// Stable id, derived from the document id and the structural path, not from content: 32
-    /// lowercase hex characters.
-    pub unit_id: String,
+    /// Stable id, derived from the document id and the structural path, not from content: 16
+    /// bytes, written as 32 lowercase hex characters.
+    pub unit_id: crate::UnitId,
     /// Hierarchical path, e.g. `Chương II/Điều 44`, `Section 1/1.1`, or the preamble's path.
     pub path: String,
     /// `Some(1..)` when an oversize unit was split; every part keeps the unit's path.
@@ -523,8 +523,8 @@ pub struct PlannedUnit {
     pub start: u64,
     /// One past the last byte of the span.
     pub end: u64,
-    /// Lowercase hex sha256 of exactly the bytes `source[start..end]`.
-    pub sha256: String,
+    /// sha256 of exactly the bytes `source[start..end]`, raw (written as lowercase hex).
+    pub sha256: crate::Sha256Digest,
 }
 
 impl PlannedUnit {
@@ -547,12 +547,12 @@ impl PlannedUnit {
             document: document.clone(),
             generation: generation.clone(),
             ordinal: self.ordinal,
-            unit_id: self.unit_id.clone(),
+            unit_id: self.unit_id.hex(),
             path: self.path.clone(),
             part: self.part,
             start: self.start,
             end: self.end,
-            sha256: self.sha256.clone(),
+            sha256: self.sha256.hex(),
             body: body.to_owned(),
         }
     }
@@ -594,18 +594,19 @@ impl DocumentPlan {
     pub fn units_digest(&self, generation: &RunId) -> String {
         let mut digester = crate::GenerationDigester::new();
         for unit in &self.units {
+            let (unit_id, sha256) = (unit.unit_id.hex_digits(), unit.sha256.hex_digits());
             digester.unit(
                 &crate::UnitFields {
                     generation: generation.as_str(),
                     ordinal: unit.ordinal,
-                    unit_id: &unit.unit_id,
+                    unit_id: &unit_id,
                     path: &unit.path,
                     part: unit.part,
                     start: unit.start,
                     end: unit.end,
-                    sha256: &unit.sha256,
+                    sha256: &sha256,
                 },
-                &unit.sha256,
+                &sha256,
             );
         }
         digester.finish()
@@ -1152,12 +1153,13 @@ mod tests {
     fn known_plan() -> Plan {
         let unit = |ordinal: u32, part, start: u64, end: u64, text: &str| PlannedUnit {
             ordinal,
-            unit_id: format!("{ordinal:032x}"),
+            // The id whose hex is `{ordinal:032x}`, as these plans were pinned with.
+            unit_id: crate::UnitId::from_bytes(u128::from(ordinal).to_be_bytes()),
             path: format!("Chương I/Điều {ordinal}"),
             part,
             start,
             end,
-            sha256: crate::sha256_hex(text.as_bytes()),
+            sha256: crate::Sha256Digest::of(text.as_bytes()),
         };
         Plan {
             schema_version: SCHEMA_VERSION,

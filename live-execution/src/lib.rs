@@ -35,7 +35,7 @@ pub use census::{
     sha256_hex, snapshot_census,
 };
 pub use claim::Claimed;
-pub use digest::{Sha256Digest, Sha256Hasher};
+pub use digest::{HexDigits, HexError, Sha256Digest, Sha256Hasher, UNIT_ID_BYTES, UnitId};
 pub use domain::*;
 pub use error::{AdapterError, Unavailability, UnavailableKind};
 pub use gate::{ExecutionGate, GateSource, Guarded, ManualSwitch, StopFile, Verdict};

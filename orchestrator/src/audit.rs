@@ -8,7 +8,7 @@ use std::time::Instant;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Document, DocumentId, DocumentPlan, Evidence, EvidenceValue, GenerationState,
-    LiveExecutionAdapter, RunId, RunRecord, Scope, sha256_hex,
+    LiveExecutionAdapter, RunId, RunRecord, Scope, Sha256Digest, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{Gap, PhaseError, PhaseRole, PlanReader};
@@ -297,12 +297,12 @@ async fn check_units(
         return Ok(Err(gap(run, Some(id), None, expected, found)));
     }
     for (planned, unit) in doc_plan.units.iter().zip(&stored) {
-        let body_sha = sha256_hex(unit.body.as_bytes());
+        let body_sha = Sha256Digest::of(unit.body.as_bytes());
         let same = unit.ordinal == planned.ordinal
-            && unit.unit_id == planned.unit_id
+            && planned.unit_id.matches(&unit.unit_id)
             && unit.start == planned.start
             && unit.end == planned.end
-            && unit.sha256 == planned.sha256
+            && planned.sha256.matches(&unit.sha256)
             && body_sha == planned.sha256;
         if !same {
             let expected = format!(
@@ -316,7 +316,7 @@ async fn check_units(
             return Ok(Err(gap(
                 run,
                 Some(id),
-                Some(planned.unit_id.clone()),
+                Some(planned.unit_id.hex()),
                 expected,
                 found,
             )));

@@ -19,7 +19,8 @@ use iu_cutter_live_execution::{
     DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationDigests,
     GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan,
     PlannedUnit, Preset, PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
-    SourceFacts, StoreSnapshot, Unit, UnitCursor, sha256_hex, snapshot_census,
+    Sha256Digest, SourceFacts, StoreSnapshot, Unit, UnitCursor, UnitId, sha256_hex,
+    snapshot_census,
 };
 
 use crate::fixture::Fixture;
@@ -543,12 +544,13 @@ fn plan_of(documents: &[Document], max_unit_bytes: Option<u64>) -> Plan {
                     .into_iter()
                     .map(|u| PlannedUnit {
                         ordinal: u.ordinal,
-                        unit_id: u.unit_id,
+                        // A plan holds ids raw: this one is named by the stored unit's.
+                        unit_id: UnitId::of_digest(&Sha256Digest::of(u.unit_id.as_bytes())),
                         path: u.path,
                         part: u.part,
                         start: u.start,
                         end: u.end,
-                        sha256: u.sha256,
+                        sha256: Sha256Digest::of(u.body.as_bytes()),
                     })
                     .collect(),
                 preset: None,
@@ -1419,16 +1421,16 @@ pub async fn a_plan_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapt
     let r = begun(store, "r-large").await;
     let mut plan = plan_of(std::slice::from_ref(&a), Some(100));
     let template = plan.documents[0].clone();
-    // About 10 MB of canonical JSON: 3,000 documents of 10 units with long ids and paths.
-    plan.documents = (0..3000)
+    // About 10 MB of canonical JSON: 3,000 documents of 10 units with long paths.
+    plan.documents = (0..3000u32)
         .map(|i| {
             let mut document = template.clone();
             document.document = DocumentId::new(format!("law/{i:05}"));
             document.units = (0..10)
                 .map(|u| PlannedUnit {
                     ordinal: u,
-                    unit_id: format!("law/{i:05}#{u}-{}", "x".repeat(100)),
-                    path: format!("Chương {u}/Điều {i} \"{}\"", "ư".repeat(60)),
+                    unit_id: UnitId::from_bytes(u128::from(i * 10 + u).to_be_bytes()),
+                    path: format!("Chương {u}/Điều {i} \"{}\"", "ư".repeat(100)),
                     ..template.units[0].clone()
                 })
                 .collect();
@@ -2404,7 +2406,7 @@ pub mod live {
     };
 
     use super::{error, expect};
-    use crate::fixture::{SqlFixture, open_gate};
+    use crate::fixture::{RawSql, SqlFixture, open_gate};
     use crate::ok;
 
     /// Instantiates every live check as a `#[tokio::test]` over `$fixture`.
@@ -2419,8 +2421,51 @@ pub mod live {
                 concurrent_fences_admit_one_run,
                 concurrent_writers_create_one_document,
                 a_unit_beyond_bigint_is_refused_and_the_next_batch_is_written,
+                a_journaled_plan_with_malformed_hex_is_refused_on_load,
             );
         };
+    }
+
+    /// A plan whose journaled text holds a unit id or a unit sha256 that is not exact lowercase
+    /// hex (edited by hand: uppercased, truncated) is refused when read back, naming the field,
+    /// never read as another id or digest; put back, it reads as saved.
+    pub async fn a_journaled_plan_with_malformed_hex_is_refused_on_load(fixture: &impl RawSql) {
+        let store = fixture.adapter();
+        let a = ok(
+            store.put_document(&DocumentId::new("a"), super::LAW).await,
+            "put",
+        );
+        let r = super::begun(store, "r-hex").await;
+        let plan = super::plan_of(std::slice::from_ref(&a), None);
+        ok(store.save_plan(&r, &plan).await, "save");
+        let unit = &plan.documents[0].units[0];
+        let (unit_id, sha256) = (unit.unit_id.hex(), unit.sha256.hex());
+        let parts = fixture.table("run_plan_parts");
+        let replace =
+            format!("UPDATE {parts} SET plan_part = replace(plan_part, $1, $2) WHERE run = $3");
+        for (field, good, bad, says) in [
+            ("unit_id", &unit_id, unit_id.to_uppercase(), "a unit id is"),
+            ("sha256", &sha256, sha256[..63].to_owned(), "a sha256 is 64"),
+        ] {
+            let (good, bad) = (
+                format!("\"{field}\":\"{good}\""),
+                format!("\"{field}\":\"{bad}\""),
+            );
+            let changed = fixture
+                .execute_raw(&replace, &[&good, &bad, r.as_str()])
+                .await;
+            assert_eq!(changed, 1, "the plan's one part holds {good}");
+            let refused = error(
+                store.load_plan(&r).await,
+                |e| matches!(e, AdapterError::Database(_)),
+                "a malformed plan",
+            );
+            assert!(refused.to_string().contains(says), "{refused}");
+            fixture
+                .execute_raw(&replace, &[&bad, &good, r.as_str()])
+                .await;
+            assert_eq!(ok(store.load_plan(&r).await, "load"), Some(plan.clone()));
+        }
     }
 
     /// A batch holding a unit whose byte offset no `BIGINT` holds is refused as invalid before

@@ -1,17 +1,17 @@
 //! Unit tests of the losslessness and hash checks.
 
 use super::*;
-use crate::sha256_hex;
+use crate::{Sha256Digest, UnitId};
 
 fn unit(ordinal: u32, path: &str, part: Option<u32>, start: u64, end: u64) -> CutUnit {
     CutUnit {
         ordinal,
-        unit_id: String::new(),
+        unit_id: UnitId::from_bytes([0; 16]),
         path: path.to_owned(),
         part,
         start,
         end,
-        sha256: String::new(),
+        sha256: Sha256Digest::from_bytes([0; 32]),
     }
 }
 
@@ -82,9 +82,9 @@ fn check_lossless_rejects_every_defect() {
 fn check_hashes_reports_the_unit() {
     let text = "hello";
     let mut units = vec![unit(0, "a", None, 0, 5)];
-    units[0].sha256 = sha256_hex(b"hello");
+    units[0].sha256 = Sha256Digest::of(b"hello");
     assert_eq!(check_hashes(text, &units), Ok(()));
-    units[0].sha256 = sha256_hex(b"hellO");
+    units[0].sha256 = Sha256Digest::of(b"hellO");
     assert!(matches!(
         check_hashes(text, &units),
         Err(CutError::HashMismatch { ordinal: 0, .. })

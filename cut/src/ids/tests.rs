@@ -17,11 +17,13 @@ fn sha256_hex_is_lowercase_hex_of_the_digest() {
 #[test]
 fn unit_id_depends_on_every_structural_input_and_nothing_else() {
     let id = unit_id("doc", "Chương I/Điều 1", 0, None);
-    assert_eq!(id.len(), 32);
+    let hex = id.hex();
+    assert_eq!(hex.len(), 32);
     assert!(
-        id.bytes()
+        hex.bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     );
+    assert_eq!(hex.parse::<UnitId>(), Ok(id));
     assert_eq!(id, unit_id("doc", "Chương I/Điều 1", 0, None));
     let others = [
         unit_id("doc2", "Chương I/Điều 1", 0, None),

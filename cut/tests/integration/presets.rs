@@ -336,14 +336,10 @@ fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) {
             text.is_char_boundary(unit.start as usize) && text.is_char_boundary(unit.end as usize),
             "unit {i} on char boundaries"
         );
-        assert_eq!(unit.sha256, iu_cutter_cut::sha256_hex(body));
-        assert_eq!(unit.sha256.len(), 64);
-        assert_eq!(unit.unit_id.len(), 32);
-        assert!(
-            ids.insert(unit.unit_id.clone()),
-            "duplicate id {}",
-            unit.unit_id
-        );
+        assert_eq!(unit.sha256.hex(), iu_cutter_cut::sha256_hex(body));
+        assert_eq!(unit.sha256.hex().len(), 64);
+        assert_eq!(unit.unit_id.hex().len(), 32);
+        assert!(ids.insert(unit.unit_id), "duplicate id {}", unit.unit_id);
         if let Some(max) = max {
             assert!(
                 unit.byte_len() <= max,
@@ -653,11 +649,11 @@ fn ids_survive_an_edit_that_splits_one_article() {
     );
     let before = cut_with(&cutter, "reg", LEGAL_EN);
     let after = cut_with(&cutter, "reg", &edited);
-    let ids = |units: &[CutUnit], skip: &str| -> Vec<String> {
+    let ids = |units: &[CutUnit], skip: &str| -> Vec<iu_cutter_cut::UnitId> {
         units
             .iter()
             .filter(|u| !u.path.ends_with(skip))
-            .map(|u| u.unit_id.clone())
+            .map(|u| u.unit_id)
             .collect()
     };
     assert_eq!(ids(&before, "Article 6"), ids(&after, "Article 6"));

@@ -109,8 +109,8 @@ fn assert_sound(text: &str, units: &[CutUnit], max: Option<u64>) -> Result<(), T
         let body = unit.text(text);
         prop_assert!(body.is_some(), "unit {} off char boundaries", i);
         let body = body.unwrap_or_default();
-        prop_assert_eq!(&unit.sha256, &sha256_hex(body.as_bytes()));
-        prop_assert!(ids.insert(unit.unit_id.clone()), "duplicate id at {}", i);
+        prop_assert_eq!(unit.sha256.hex(), sha256_hex(body.as_bytes()));
+        prop_assert!(ids.insert(unit.unit_id), "duplicate id at {}", i);
         if let Some(max) = max {
             prop_assert!(
                 unit.byte_len() <= max,
@@ -153,7 +153,7 @@ proptest! {
             let edited = format!("{base}{extra}\n");
             let a = cutter.cut("d", &base).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let b = cutter.cut("d", &edited).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let ids = |units: &[CutUnit]| units.iter().map(|u| u.unit_id.clone()).collect::<Vec<_>>();
+            let ids = |units: &[CutUnit]| units.iter().map(|u| u.unit_id).collect::<Vec<_>>();
             prop_assert_eq!(ids(&a), ids(&b));
         }
     }
@@ -199,7 +199,7 @@ fn same_structure_in_nfc_and_nfd(text: &str, preset: Preset) -> Result<(), TestC
     let structure = |units: &[CutUnit]| {
         units
             .iter()
-            .map(|u| (u.path.clone(), u.unit_id.clone()))
+            .map(|u| (u.path.clone(), u.unit_id))
             .collect::<Vec<_>>()
     };
     prop_assert_eq!(structure(&a), structure(&b));

@@ -136,7 +136,8 @@ fn unit(out: &mut String, unit: &PlannedUnit) {
     out.push_str("{\"ordinal\":");
     number(out, u64::from(unit.ordinal));
     out.push_str(",\"unit_id\":");
-    string(out, &unit.unit_id);
+    // Hex digits need no escaping: written as they are.
+    hex(out, unit.unit_id.hex_digits().as_str());
     out.push_str(",\"path\":");
     string(out, &unit.path);
     out.push_str(",\"part\":");
@@ -146,7 +147,7 @@ fn unit(out: &mut String, unit: &PlannedUnit) {
     out.push_str(",\"end\":");
     number(out, unit.end);
     out.push_str(",\"sha256\":");
-    string(out, &unit.sha256);
+    hex(out, unit.sha256.hex_digits().as_str());
     out.push('}');
 }
 
@@ -160,6 +161,13 @@ fn optional(out: &mut String, n: Option<u64>) {
         Some(n) => number(out, n),
         None => out.push_str("null"),
     }
+}
+
+/// `digits` in double quotes: lowercase hex digits, which [`string`] would write unchanged.
+fn hex(out: &mut String, digits: &str) {
+    out.push('"');
+    out.push_str(digits);
+    out.push('"');
 }
 
 fn string(out: &mut String, text: &str) {

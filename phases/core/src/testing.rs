@@ -8,7 +8,8 @@ use std::sync::mpsc::Receiver;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
     LeaseClaim, LiveExecutionAdapter, Op, PLAN_PART_BYTES, Plan, PlannedUnit, Reply, RunId,
-    RunRecord, SCHEMA_VERSION, Scope, StoredPlanPart, plan_head_text, plan_parts, sha256_hex,
+    RunRecord, SCHEMA_VERSION, Scope, Sha256Digest, StoredPlanPart, UnitId, plan_head_text,
+    plan_parts, sha256_hex,
 };
 
 use crate::{
@@ -70,8 +71,8 @@ pub async fn context(
 }
 
 /// The planned units that cut `body` at the byte offsets `ends` (each unit ends where the next
-/// starts; the first starts at 0): unit `i` has the id `unit_id(i)`, the path `p{i}` and its
-/// span's sha256.
+/// starts; the first starts at 0): unit `i` has the id named `unit_id(i)` ([`named_unit_id`]),
+/// the path `p{i}` and its span's sha256.
 pub fn spans(body: &str, ends: &[usize], unit_id: impl Fn(usize) -> String) -> Vec<PlannedUnit> {
     let mut start = 0;
     ends.iter()
@@ -79,17 +80,23 @@ pub fn spans(body: &str, ends: &[usize], unit_id: impl Fn(usize) -> String) -> V
         .map(|(i, &end)| {
             let unit = PlannedUnit {
                 ordinal: i as u32,
-                unit_id: unit_id(i),
+                unit_id: named_unit_id(&unit_id(i)),
                 path: format!("p{i}"),
                 part: None,
                 start: start as u64,
                 end: end as u64,
-                sha256: sha256_hex(&body.as_bytes()[start..end]),
+                sha256: Sha256Digest::of(&body.as_bytes()[start..end]),
             };
             start = end;
             unit
         })
         .collect()
+}
+
+/// A unit id for tests, named by `name`: the first bytes of the sha256 of the name (distinct
+/// names, distinct ids).
+pub fn named_unit_id(name: &str) -> UnitId {
+    UnitId::of_digest(&Sha256Digest::of(name.as_bytes()))
 }
 
 /// Sends `ctx`'s events to the returned receiver, for [`progress`] to read.

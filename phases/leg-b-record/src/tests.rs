@@ -2,8 +2,8 @@ use std::sync::{Arc, Mutex};
 
 use iu_cutter_live_execution::{
     Backup, Census, CutRules, Document, DocumentId, DocumentPlan, DocumentState,
-    MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope, Unit,
-    expect_op, refuse_mutations_except, sha256_hex,
+    MockLiveExecutionAdapter, Op, OpKind, Plan, Preset, Reply, RunId, SCHEMA_VERSION, Scope,
+    Sha256Digest, Unit, expect_op, refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, document, failure, gate_closed, progress, record_events, spans,
@@ -190,14 +190,14 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
             ),
             (
                 planned.ordinal,
-                &planned.unit_id,
+                &planned.unit_id.hex(),
                 &planned.path,
                 planned.part,
                 planned.start,
                 planned.end
             )
         );
-        assert_eq!(unit.sha256, planned.sha256);
+        assert_eq!(planned.sha256, unit.sha256);
         assert_eq!(sha256_hex(unit.body.as_bytes()), unit.sha256);
     }
     let a: String = written[..3].iter().map(|u| u.body.as_str()).collect();
@@ -267,7 +267,7 @@ async fn a_span_inside_a_code_point_writes_nothing() -> TestResult {
         .into_iter()
         .map(|mut u| {
             // Hashes are irrelevant here: the span itself is unusable.
-            u.sha256 = String::new();
+            u.sha256 = Sha256Digest::from_bytes([0; 32]);
             u
         })
         .collect();

@@ -113,7 +113,7 @@ impl DigestBuilder {
         self.field(doc_plan.document.as_str().as_bytes());
         self.field(doc_plan.units.len().to_string().as_bytes());
         for unit in &doc_plan.units {
-            self.field(unit.sha256.as_bytes());
+            self.field(unit.sha256.hex_digits().as_bytes());
         }
     }
 
@@ -331,7 +331,7 @@ impl Gate<'_> {
         {
             return Err(self.gap(
                 doc,
-                Some(label(&missing.unit_id, missing.ordinal)),
+                Some(label(missing.unit_id, missing.ordinal)),
                 format!("{expected}, among them this one ({})", missing.path),
                 format!("{} units; this one is missing", units.len()),
             ));
@@ -359,7 +359,7 @@ impl Gate<'_> {
         expected_start: u64,
     ) -> Checked {
         let doc = Some(&doc_plan.document);
-        let at = Some(label(&planned.unit_id, planned.ordinal));
+        let at = Some(label(planned.unit_id, planned.ordinal));
         let shape = |document: &DocumentId,
                      generation: &RunId,
                      u: (u32, &str, &str, Option<u32>)| {
@@ -368,9 +368,10 @@ impl Gate<'_> {
                 u.0, u.1, u.2, u.3
             )
         };
+        let planned_id = planned.unit_id.hex_digits();
         let want = (
             planned.ordinal,
-            planned.unit_id.as_str(),
+            planned_id.as_str(),
             planned.path.as_str(),
             planned.part,
         );
@@ -400,7 +401,7 @@ impl Gate<'_> {
             ));
         }
         let body_sha = &unit.body_sha256;
-        if *body_sha != unit.sha256 || unit.sha256 != planned.sha256 {
+        if *body_sha != unit.sha256 || !planned.sha256.matches(&unit.sha256) {
             return Err(self.gap(
                 doc,
                 at,
@@ -569,7 +570,7 @@ impl Gate<'_> {
     }
 }
 
-fn label(unit_id: &str, ordinal: u32) -> String {
+fn label(unit_id: impl std::fmt::Display, ordinal: u32) -> String {
     format!("{unit_id} (ordinal {ordinal})")
 }
 

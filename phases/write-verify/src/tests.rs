@@ -324,7 +324,7 @@ fn the_verify_digest_depends_on_the_units() {
     let mut two = DigestBuilder::default();
     let plan = plan();
     let mut other = plan.documents[1].clone();
-    other.units[0].sha256 = sha256_hex(b"other");
+    other.units[0].sha256 = iu_cutter_live_execution::Sha256Digest::of(b"other");
     one.document(&plan.documents[0]);
     one.document(&plan.documents[1]);
     two.document(&plan.documents[0]);
@@ -349,13 +349,18 @@ async fn a_rerun_after_enact_still_passes_with_the_same_evidence() -> TestResult
     Ok(())
 }
 
+/// How a gap names the planned unit whose id is named `name` ([`testing::named_unit_id`]).
+fn label(name: &str, ordinal: u32) -> String {
+    format!("{} (ordinal {ordinal})", testing::named_unit_id(name))
+}
+
 #[tokio::test]
 async fn an_altered_body_is_caught_naming_the_unit() -> TestResult {
     let mut b = generation("b");
     b[1].body = b[1].body.replace('y', "z"); // same length, other bytes, sha not updated
     let gap = gap(Store { b, ..Store::good() }).await?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
-    assert_eq!(gap.unit.as_deref(), Some("b-1 (ordinal 1)"));
+    assert_eq!(gap.unit, Some(label("b-1", 1)));
     assert!(
         gap.found.contains(&sha256_hex("Điều 2.\nz\n".as_bytes())),
         "{gap}"
@@ -370,7 +375,7 @@ async fn an_altered_body_with_a_matching_recorded_sha_is_still_caught() -> TestR
     a[0].sha256 = sha256_hex(a[0].body.as_bytes());
     let gap = gap(Store { a, ..Store::good() }).await?;
     assert_eq!(gap.document, Some(DocumentId::new("a")));
-    assert_eq!(gap.unit.as_deref(), Some("a-0 (ordinal 0)"));
+    assert_eq!(gap.unit, Some(label("a-0", 0)));
     Ok(())
 }
 
@@ -380,7 +385,7 @@ async fn a_missing_unit_is_named() -> TestResult {
     a.remove(1);
     let gap = gap(Store { a, ..Store::good() }).await?;
     assert_eq!(gap.document, Some(DocumentId::new("a")));
-    assert_eq!(gap.unit.as_deref(), Some("a-1 (ordinal 1)"));
+    assert_eq!(gap.unit, Some(label("a-1", 1)));
     assert!(gap.expected.starts_with("3 units"), "{gap}");
     assert!(gap.found.contains("missing"), "{gap}");
     Ok(())
@@ -409,7 +414,7 @@ async fn a_shifted_range_is_caught_even_with_consistent_hashes() -> TestResult {
     a[1].body.insert(0, '\n');
     a[1].sha256 = sha256_hex(a[1].body.as_bytes());
     let gap = gap(Store { a, ..Store::good() }).await?;
-    assert_eq!(gap.unit.as_deref(), Some("a-0 (ordinal 0)"));
+    assert_eq!(gap.unit, Some(label("a-0", 0)));
     assert!(gap.found.contains("bytes 0..7"), "{gap}");
     Ok(())
 }
