@@ -192,6 +192,30 @@ impl FromStr for Sha256Digest {
     }
 }
 
+/// `==` between a digest and its hex text (`str`, `&str`, `String`): equal when the text is
+/// exactly the digest's lowercase hex.
+macro_rules! hex_eq {
+    ($digest:ty) => {
+        impl PartialEq<str> for $digest {
+            fn eq(&self, hex: &str) -> bool {
+                self.matches(hex)
+            }
+        }
+
+        impl PartialEq<&str> for $digest {
+            fn eq(&self, hex: &&str) -> bool {
+                self.matches(hex)
+            }
+        }
+
+        impl PartialEq<String> for $digest {
+            fn eq(&self, hex: &String) -> bool {
+                self.matches(hex)
+            }
+        }
+    };
+}
+
 impl Serialize for Sha256Digest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(hex_str(&self.digits(), 64))
@@ -206,23 +230,7 @@ impl<'de> Deserialize<'de> for Sha256Digest {
     }
 }
 
-impl PartialEq<str> for Sha256Digest {
-    fn eq(&self, hex: &str) -> bool {
-        self.matches(hex)
-    }
-}
-
-impl PartialEq<&str> for Sha256Digest {
-    fn eq(&self, hex: &&str) -> bool {
-        self.matches(hex)
-    }
-}
-
-impl PartialEq<String> for Sha256Digest {
-    fn eq(&self, hex: &String) -> bool {
-        self.matches(hex)
-    }
-}
+hex_eq!(Sha256Digest);
 
 /// How many bytes of a sha256 a unit id keeps: 16 (128 bits, 32 hex digits).
 pub const UNIT_ID_BYTES: usize = 16;
@@ -305,23 +313,7 @@ impl<'de> Deserialize<'de> for UnitId {
     }
 }
 
-impl PartialEq<str> for UnitId {
-    fn eq(&self, hex: &str) -> bool {
-        self.matches(hex)
-    }
-}
-
-impl PartialEq<&str> for UnitId {
-    fn eq(&self, hex: &&str) -> bool {
-        self.matches(hex)
-    }
-}
-
-impl PartialEq<String> for UnitId {
-    fn eq(&self, hex: &String) -> bool {
-        self.matches(hex)
-    }
-}
+hex_eq!(UnitId);
 
 /// A sha256 computed over bytes given a piece at a time (an artifact hashed as it is written or
 /// read, a plan's canonical text a document at a time), so that they need never be in memory
