@@ -17,8 +17,9 @@
 //! stale), rolling back restores every one of them. A refusal counts, from the store, every
 //! document the run holds enacted, this call's or an earlier one's.
 //!
-//! The phase then reads the documents back and records how many are active on the run's
-//! generation, a figure that is the same whether this call moved them or an earlier (crashed or
+//! Each batch is read back from the store as soon as it is enacted, before the next batch is
+//! read from the plan and backup, so the phase holds one batch at a time; it records how many
+//! documents are active on the run's generation, a figure that is the same whether this call moved them or an earlier (crashed or
 //! repeated) one did, so the evidence is identical when the phase is run again.
 
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
-    BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, any_source, names,
+    BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, any_source, names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -46,58 +47,47 @@ impl LifecycleEnact {
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
         // The plan and backup checked whole, every planned document found in the backup, before
-        // anything is enacted; then read a batch at a time, keeping only what enact expects of
-        // each.
+        // anything is enacted; then read a batch at a time, each batch's expectations enacted
+        // and checked before the next is read, so that nothing the phase holds grows with the
+        // scope (except with `batch_documents = 0`, whose one transaction needs them all).
         let mut sources = ctx.planned_sources(any_source).await?;
-        let mut expectations =
-            Vec::with_capacity(usize::try_from(sources.documents()).unwrap_or_default());
+        let mut enacting = Enacting {
+            total: sources.documents(),
+            done: 0,
+            moved: 0,
+            active: 0,
+            times: BatchTimes::default(),
+            pacer: Pacer::new(ctx.throttle.pause_only()),
+        };
+        let mut pending: Vec<ExpectedRevision> = Vec::new();
         while let Some(batch) = sources.next_batch().await? {
             for (doc_plan, document) in batch {
                 // Exactly what the run saw at backup, and exactly the units write-verify
                 // approved.
-                expectations.push(
+                pending.push(
                     ExpectedRevision::of(&document).with_staged_units(doc_plan.units_digest(&run)),
                 );
             }
-        }
-
-        let mut pacer = Pacer::new(ctx.throttle.pause_only());
-        let (moved, times) = enact(ctx, &run, &expectations, &mut pacer).await?;
-
-        let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
-        let current = ctx.store().load_heads(&Scope::Ids(ids.clone())).await?;
-        let current: BTreeMap<&DocumentId, &DocumentHead> =
-            current.iter().map(|d| (&d.id, d)).collect();
-        let mut active = 0u64;
-        for id in &ids {
-            match current.get(id) {
-                // Active on the run's generation; its state is `Ready` when the application
-                // edited it after an earlier, stopped call enacted it (stale, not undone).
-                Some(d) if d.active_generation.as_ref() == Some(&run) => active += 1,
-                found => {
-                    return Err(PhaseError::Blocked(Gap {
-                        phase: names::LIFECYCLE_ENACT.to_owned(),
-                        document: Some(id.clone()),
-                        unit: None,
-                        expected: format!("active generation {run}"),
-                        found: match found {
-                            Some(d) => format!(
-                                "state {:?}, active generation {:?}",
-                                d.state, d.active_generation
-                            ),
-                            None => "no such document".into(),
-                        },
-                        next: vec![
-                            NextAction::fix(
-                                "the store did not keep the enacted state (a concurrent \
-                                 writer?); inspect",
-                            ),
-                            NextAction::rollback(&run),
-                        ],
-                    }));
+            if let DocumentBatches::Of(size) = ctx.batch_documents {
+                while pending.len() >= size.max(1) {
+                    let rest = pending.split_off(size.max(1));
+                    enacting.batch(ctx, &run, &pending).await?;
+                    pending = rest;
                 }
             }
         }
+        // The whole scope in one transaction: that one, even for an empty scope, as before.
+        let whole_scope = ctx.batch_documents == DocumentBatches::WholeScope;
+        if !pending.is_empty() || (whole_scope && enacting.times.batches() == 0) {
+            enacting.batch(ctx, &run, &pending).await?;
+        }
+        let Enacting {
+            moved,
+            active,
+            times,
+            pacer,
+            ..
+        } = enacting;
         tracing::info!(run = %run, documents_moved = moved, documents_active = active, "generation enacted");
         let mut evidence = Evidence::from([
             ("documents_active".to_owned(), EvidenceValue::from(active)),
@@ -117,29 +107,40 @@ impl LifecycleEnact {
     }
 }
 
-/// Enacts `expectations` in batches of `ctx.batch_documents`, each one transaction, with a stop
-/// honoured and the batch pause taken between two batches; returns the documents this call
-/// moved and the batches' times. A refusal names how many documents earlier batches of this
-/// call enacted, so that the report says what the stopped run holds.
-async fn enact(
-    ctx: &RunContext,
-    run: &RunId,
-    expectations: &[ExpectedRevision],
-    pacer: &mut Pacer,
-) -> Result<(u64, BatchTimes), PhaseError> {
-    let total = expectations.len() as u64;
-    let mut times = BatchTimes::default();
-    let (mut done, mut moved) = (0u64, 0u64);
-    for batch in ctx.batch_documents.split(expectations) {
-        if times.batches() > 0 {
-            ctx.between_batches(names::LIFECYCLE_ENACT, pacer, done)
+/// The enact so far: what this call moved, what it found active, its transactions and its pace.
+struct Enacting {
+    /// Planned documents (for progress).
+    total: u64,
+    /// Documents the earlier batches covered.
+    done: u64,
+    /// Documents this call moved (an earlier call's are active already).
+    moved: u64,
+    /// Documents read back active on the run's generation.
+    active: u64,
+    times: BatchTimes,
+    pacer: Pacer,
+}
+
+impl Enacting {
+    /// Enacts `batch` as one transaction (after the stop checks and pause between two batches),
+    /// then reads its documents back and counts them active on the run's generation. A refusal
+    /// names how many documents the run holds enacted, so that the report says what the
+    /// stopped run holds.
+    async fn batch(
+        &mut self,
+        ctx: &RunContext,
+        run: &RunId,
+        batch: &[ExpectedRevision],
+    ) -> Result<(), PhaseError> {
+        if self.times.batches() > 0 {
+            ctx.between_batches(names::LIFECYCLE_ENACT, &mut self.pacer, self.done)
                 .await?;
         }
         ctx.check_cancelled()?;
-        match times.time(ctx.store().enact(run, batch)).await {
-            Ok(batch_moved) => moved += batch_moved,
+        match self.times.time(ctx.store().enact(run, batch)).await {
+            Ok(moved) => self.moved += moved,
             Err(e @ AdapterError::Conflict { .. }) => {
-                let enacted = enacted_so_far(ctx, run, expectations, done).await;
+                let enacted = enacted_so_far(ctx, run, self.done).await;
                 return Err(PhaseError::blocked_on_conflict(
                     names::LIFECYCLE_ENACT,
                     e,
@@ -154,45 +155,91 @@ async fn enact(
             }
             Err(e) => return Err(e.into()),
         }
-        done += batch.len() as u64;
-        ctx.progress(names::LIFECYCLE_ENACT, done, total);
+        self.done += batch.len() as u64;
+        ctx.progress(names::LIFECYCLE_ENACT, self.done, self.total);
+        self.active += active_on(ctx, run, batch).await?;
+        Ok(())
     }
-    Ok((moved, times))
 }
 
-/// What the run holds enacted when a batch is refused, for the gap: read from the store, so that
-/// documents an earlier (stopped or killed) invocation of the run enacted count too, and the
-/// message never says "nothing was enacted" of a run that enacted some. `done` is what this
-/// invocation's earlier batches enacted, said when the read itself fails.
-async fn enacted_so_far(
+/// How many of `batch`'s documents are active on `run`'s generation, read back from the store;
+/// a document that is not is a gap: the store did not keep what it enacted.
+async fn active_on(
     ctx: &RunContext,
     run: &RunId,
-    expectations: &[ExpectedRevision],
-    done: u64,
-) -> String {
-    let ids: Vec<DocumentId> = expectations.iter().map(|e| e.document.clone()).collect();
-    let total = ids.len();
-    match ctx.store().load_heads(&Scope::Ids(ids)).await {
-        Ok(heads) => {
-            let enacted = heads
-                .iter()
-                .filter(|d| d.active_generation.as_ref() == Some(run))
-                .count();
-            if enacted == 0 {
-                "no document of the run is enacted".to_owned()
-            } else {
-                format!(
-                    "{enacted} of its {total} document(s) are enacted on this run's generation \
-                     (by this call's earlier batches or an earlier, stopped call), the rest are \
-                     not"
-                )
+    batch: &[ExpectedRevision],
+) -> Result<u64, PhaseError> {
+    let ids: Vec<DocumentId> = batch.iter().map(|e| e.document.clone()).collect();
+    let current = ctx.store().load_heads(&Scope::Ids(ids)).await?;
+    let current: BTreeMap<&DocumentId, &DocumentHead> =
+        current.iter().map(|d| (&d.id, d)).collect();
+    let mut active = 0u64;
+    for expected in batch {
+        let id = &expected.document;
+        match current.get(id) {
+            // Active on the run's generation; its state is `Ready` when the application
+            // edited it after an earlier, stopped call enacted it (stale, not undone).
+            Some(d) if d.active_generation.as_ref() == Some(run) => active += 1,
+            found => {
+                return Err(PhaseError::Blocked(Gap {
+                    phase: names::LIFECYCLE_ENACT.to_owned(),
+                    document: Some(id.clone()),
+                    unit: None,
+                    expected: format!("active generation {run}"),
+                    found: match found {
+                        Some(d) => format!(
+                            "state {:?}, active generation {:?}",
+                            d.state, d.active_generation
+                        ),
+                        None => "no such document".into(),
+                    },
+                    next: vec![
+                        NextAction::fix(
+                            "the store did not keep the enacted state (a concurrent \
+                             writer?); inspect",
+                        ),
+                        NextAction::rollback(run),
+                    ],
+                }));
             }
         }
+    }
+    Ok(active)
+}
+
+/// What the run holds enacted when a batch is refused, for the gap: read from the store, a plan
+/// part at a time, so that documents an earlier (stopped or killed) invocation of the run enacted
+/// count too, and the message never says "nothing was enacted" of a run that enacted some.
+/// `done` is what this invocation's earlier batches covered, said when the read itself fails.
+async fn enacted_so_far(ctx: &RunContext, run: &RunId, done: u64) -> String {
+    match count_enacted(ctx, run).await {
+        Ok((0, _)) => "no document of the run is enacted".to_owned(),
+        Ok((enacted, total)) => format!(
+            "{enacted} of its {total} document(s) are enacted on this run's generation \
+             (by this call's earlier batches or an earlier, stopped call), the rest are not"
+        ),
         Err(e) => format!(
-            "this call enacted {done} document(s) before it; earlier calls of the run may have \
-             enacted more (reading them failed: {e}; the status of run {run} shows them)"
+            "this call enacted up to {done} document(s) before it; earlier calls of the run may \
+             have enacted more (reading them failed: {e}; the status of run {run} shows them)"
         ),
     }
+}
+
+/// The plan's documents active on `run`'s generation, and the plan's documents, counted a plan
+/// part at a time.
+async fn count_enacted(ctx: &RunContext, run: &RunId) -> Result<(u64, u64), PhaseError> {
+    let mut plan = ctx.plan_reader().await?;
+    let (mut enacted, mut total) = (0u64, 0u64);
+    while let Some(part) = plan.next_part().await? {
+        total += part.len() as u64;
+        let ids = part.into_iter().map(|d| d.document).collect();
+        let heads = ctx.store().load_heads(&Scope::Ids(ids)).await?;
+        enacted += heads
+            .iter()
+            .filter(|d| d.active_generation.as_ref() == Some(run))
+            .count() as u64;
+    }
+    Ok((enacted, total))
 }
 
 #[cfg(test)]

@@ -101,6 +101,21 @@ async fn failure_before_read_back(
 }
 
 /// The reply to `load_heads` of a store holding `documents`.
+/// `documents`' heads, those `op` (a `LoadHeads` by ids) asks for.
+fn heads_asked(op: &Op<'_>, documents: &[Document]) -> Result<Reply, AdapterError> {
+    match op {
+        Op::LoadHeads(Scope::Ids(ids)) => {
+            let asked: Vec<Document> = documents
+                .iter()
+                .filter(|d| ids.contains(&d.id))
+                .cloned()
+                .collect();
+            heads(&asked)
+        }
+        _ => heads(documents),
+    }
+}
+
 fn heads(documents: &[Document]) -> Result<Reply, AdapterError> {
     Ok(documents
         .iter()
@@ -184,7 +199,7 @@ fn enacting_one_by_one(
         }
         None => expect_op!(mock, Enact).times(0),
     };
-    expect_op!(mock, LoadHeads).returning(move |_, _| heads(&after));
+    expect_op!(mock, LoadHeads).returning(move |op, _| heads_asked(&op, &after));
     mock
 }
 
@@ -211,12 +226,36 @@ async fn enacts_in_batches_of_batch_documents_each_one_call() -> TestResult {
     Ok(())
 }
 
+/// Bounded memory: each batch is enacted and read back before the next batch is read, so the
+/// phase never holds more than one batch's expectations or heads.
+#[tokio::test]
+async fn each_batch_is_read_back_before_the_next_is_enacted() -> TestResult {
+    let (mut mock, mut seq) = reading_the_plan_of_a_and_b();
+    for id in ["a", "b"] {
+        expect_op!(mock, Enact, Op::Enact { expectations: e, .. }
+            if e.len() == 1 && e[0].document.as_str() == id)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| moved_one());
+        expect_op!(mock, LoadHeads, Op::LoadHeads(scope)
+            if **scope == Scope::Ids(vec![DocumentId::new(id)]))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| heads(&[enacted(id)]));
+    }
+    let mut ctx = context(mock).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    let evidence = LifecycleEnact.run(&mut ctx).await?;
+    assert_eq!(evidence["documents_active"].as_count(), Some(2));
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_gate_closed_after_the_first_batch_stops_before_the_second() -> TestResult {
     let mock = enacting_one_by_one(
         moved_one,
         Some(|| Err(gate_closed("control row", "iu-cutter control enable"))),
-        vec![],
+        vec![enacted("a")],
     );
     let mut ctx = context(mock).await?;
     ctx.batch_documents = DocumentBatches::Of(1);
@@ -227,7 +266,7 @@ async fn a_gate_closed_after_the_first_batch_stops_before_the_second() -> TestRe
 
 #[tokio::test]
 async fn a_cancel_between_batches_sends_no_further_batch() -> TestResult {
-    let mock = enacting_one_by_one(moved_one, None, vec![]);
+    let mock = enacting_one_by_one(moved_one, None, vec![enacted("a")]);
     let mut ctx = context(mock).await?;
     ctx.batch_documents = DocumentBatches::Of(1);
     testing::cancelled_at(&LifecycleEnact, &mut ctx, |_| true).await?;
