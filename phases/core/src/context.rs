@@ -124,6 +124,14 @@ impl RunContext {
         Ok(reader)
     }
 
+    /// The run's backup opened again, *not* read through first: for a phase's second pass over
+    /// a backup it read with [`backup_reader`](Self::backup_reader), which must compare what it
+    /// reads now with what it read then before acting on it (the artifact is checked against its
+    /// manifest only as this reader reaches its end).
+    pub async fn reopen_backup(&self) -> Result<BackupReader, PhaseError> {
+        self.open_backup().await
+    }
+
     async fn open_backup(&self) -> Result<BackupReader, PhaseError> {
         let run = &self.record.run;
         self.backups.open(run).await?.ok_or_else(|| {

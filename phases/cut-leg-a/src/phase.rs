@@ -6,7 +6,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{
-    BackupReader, BatchTimes, Gap, NextAction, Pacer, PhaseError, PhaseRole, PlanReader,
+    BackupReader, BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, PlanReader,
     RunContext, names,
 };
 
@@ -322,22 +322,17 @@ impl CutLegA {
         }
 
         let mut pacer = Pacer::new(ctx.throttle.pause_only());
-        let times = fence(ctx, &run, &planned.expectations, &mut pacer).await?;
+        let times = fence(ctx, &run, &planned.fence, &mut pacer).await?;
         tracing::info!(
             run = %run,
             plan_sha256 = %plan_sha256,
-            documents = planned.expectations.len(),
+            documents = planned.fence.documents,
             units = planned.summary.units,
             batches = times.batches(),
             "plan journaled, sources fenced"
         );
 
-        let mut evidence = evidence(
-            plan_sha256,
-            planned.expectations.len(),
-            &planned.summary,
-            &run,
-        );
+        let mut evidence = evidence(plan_sha256, planned.fence.documents, &planned.summary, &run);
         times.record_in(&mut evidence);
         pacer.record_in(
             &ctx.throttle.pause_only(),
@@ -380,7 +375,7 @@ async fn seal(ctx: &RunContext, run: &RunId, planned: &Planned) -> Result<(), Ph
 struct Planned {
     sha256: String,
     summary: PlanSummary,
-    expectations: Vec<ExpectedRevision>,
+    fence: FenceExpectations,
     parts: u64,
     journaled: Option<Journaled>,
 }
@@ -435,7 +430,7 @@ impl Compare {
 
 /// The plan of the run's backup (as [`plan_for_backup`] computes it), journaled a part at a
 /// time as it is cut (unless `journaled`, a plan sealed earlier, is compared with instead), and
-/// what the fence expects of each backed-up document. The backup is read a batch of documents
+/// what the fence expects of the backed-up documents ([`FenceExpectations`]). The backup is read a batch of documents
 /// at a time, each batch cut on tokio's blocking pool and dropped, and the plan leaves memory a
 /// part at a time: neither the scope's bodies nor its plan is ever in memory whole. The backup
 /// must be in id order (the backup phase writes it so), as the plan is.
@@ -455,13 +450,13 @@ async fn plan_by_batches(
         first_difference: None,
     });
     let mut summary = PlanSummary::default();
-    let mut expectations: Vec<ExpectedRevision> = Vec::new();
+    let mut fence = FenceExpectations::new(ctx.batch_documents);
     let mut parts = 0u64;
     while let Some(snapshots) = reader.next_batch(batch).await? {
         ctx.check_cancelled()?;
         let batch: Vec<Document> = snapshots.into_iter().map(|s| s.document).collect();
-        in_order_after(expectations.last().map(|e| &e.document), &batch).map_err(cannot_plan)?;
-        expectations.extend(batch.iter().map(ExpectedRevision::of));
+        in_order_after(fence.last.as_ref(), &batch).map_err(cannot_plan)?;
+        fence.extend(&batch);
         let rules = rules.clone();
         let planned = off_the_runtime(move || compute_plan(&batch, &rules));
         let planned = planned.await.and_then(|plan| plan).map_err(cannot_plan)?;
@@ -483,10 +478,11 @@ async fn plan_by_batches(
         Some(compare) => Some(compare.finish().await?),
         None => None,
     };
+    fence.finish();
     Ok(Planned {
         sha256,
         summary,
-        expectations,
+        fence,
         parts,
         journaled,
     })
@@ -534,25 +530,139 @@ fn in_order_after(last: Option<&DocumentId>, batch: &[Document]) -> Result<(), P
     Ok(())
 }
 
-/// Fences `expectations` in batches of `ctx.batch_documents`, each its own transaction, with a
-/// stop (cancellation, a lost lease) honoured and the batch pause taken between two batches. A
-/// fence stopped part-way is resumed by fencing every document again: a document this run
-/// fenced already passes ([`iu_cutter_live_execution::ownership::fence_step`]).
+/// What the fence expects of the backed-up documents (exactly what the backup saw of each),
+/// gathered as the plan is cut, without holding the scope: the fence reads the backup again a
+/// batch at a time and checks each batch against the digest noted here before fencing it, so a
+/// backup that changed between the two reads fences nothing more. Only with the whole scope in
+/// one transaction (`batch_documents = 0`) are the expectations all kept, as that one call
+/// needs them all.
+struct FenceExpectations {
+    batches: DocumentBatches,
+    /// Backed-up documents, in id order.
+    documents: usize,
+    /// The last document's id (the backup must be in strict id order).
+    last: Option<DocumentId>,
+    /// The current batch's expectations (the whole scope for [`DocumentBatches::WholeScope`]).
+    pending: Vec<ExpectedRevision>,
+    /// The digest of each full batch read ([`batch_digest`]), in order.
+    digests: Vec<Sha256Digest>,
+}
+
+impl FenceExpectations {
+    fn new(batches: DocumentBatches) -> Self {
+        FenceExpectations {
+            batches,
+            documents: 0,
+            last: None,
+            pending: Vec::new(),
+            digests: Vec::new(),
+        }
+    }
+
+    /// Notes what the fence expects of `documents` (the next ones of the backup).
+    fn extend(&mut self, documents: &[Document]) {
+        for document in documents {
+            self.pending.push(ExpectedRevision::of(document));
+            self.documents += 1;
+            if let DocumentBatches::Of(size) = self.batches
+                && self.pending.len() >= size.max(1)
+            {
+                self.digests.push(batch_digest(&self.pending));
+                self.pending.clear();
+            }
+        }
+        if let Some(document) = documents.last() {
+            self.last = Some(document.id.clone());
+        }
+    }
+
+    /// After the last document: the last, partial batch's digest.
+    fn finish(&mut self) {
+        if self.batches != DocumentBatches::WholeScope && !self.pending.is_empty() {
+            self.digests.push(batch_digest(&self.pending));
+            self.pending.clear();
+        }
+    }
+}
+
+/// sha256 over a fence batch's expectations (every field, as `Debug` spells them), to compare
+/// the backup read again with the backup read to cut: within this phase only, never stored.
+fn batch_digest(batch: &[ExpectedRevision]) -> Sha256Digest {
+    Sha256Digest::of(format!("{batch:?}").as_bytes())
+}
+
+/// Fences the backed-up documents in batches of `ctx.batch_documents`, each its own
+/// transaction, with a stop (cancellation, a lost lease) honoured and the batch pause taken
+/// between two batches. The backup is read again a batch at a time (one transaction of the
+/// whole scope fences the expectations kept). A fence stopped part-way is resumed by fencing
+/// every document again: a document this run fenced already passes
+/// ([`iu_cutter_live_execution::ownership::fence_step`]).
 async fn fence(
     ctx: &RunContext,
     run: &RunId,
-    expectations: &[ExpectedRevision],
+    expected: &FenceExpectations,
     pacer: &mut Pacer,
 ) -> Result<BatchTimes, PhaseError> {
-    let total = expectations.len() as u64;
-    let mut times = BatchTimes::default();
-    let mut fenced = 0u64;
-    for batch in ctx.batch_documents.split(expectations) {
-        if times.batches() > 0 {
-            ctx.between_batches(names::CUT_LEG_A, pacer, fenced).await?;
+    let mut fencing = Fencing {
+        total: expected.documents as u64,
+        fenced: 0,
+        times: BatchTimes::default(),
+    };
+    let DocumentBatches::Of(size) = ctx.batch_documents else {
+        fencing.batch(ctx, run, &expected.pending, pacer).await?;
+        return Ok(fencing.times);
+    };
+    let size = size.max(1);
+    let mut reader = ctx.reopen_backup().await?;
+    let mut pending: Vec<ExpectedRevision> = Vec::with_capacity(size);
+    let mut digests = expected.digests.iter();
+    loop {
+        let snapshots = reader.next_batch(size).await?;
+        let last = snapshots.is_none();
+        if let Some(snapshots) = snapshots {
+            pending.extend(snapshots.iter().map(|s| ExpectedRevision::of(&s.document)));
+        }
+        while pending.len() >= size || (last && !pending.is_empty()) {
+            let rest = pending.split_off(size.min(pending.len()));
+            if digests.next() != Some(&batch_digest(&pending)) {
+                return Err(backup_changed(run, &pending));
+            }
+            fencing.batch(ctx, run, &pending, pacer).await?;
+            pending = rest;
+        }
+        if last {
+            break;
+        }
+    }
+    if digests.next().is_some() {
+        return Err(backup_changed(run, &[]));
+    }
+    Ok(fencing.times)
+}
+
+/// The fence so far: documents fenced and the batches' times.
+struct Fencing {
+    total: u64,
+    fenced: u64,
+    times: BatchTimes,
+}
+
+impl Fencing {
+    /// Fences `batch` as one transaction, after the stop checks and the pause between two
+    /// batches.
+    async fn batch(
+        &mut self,
+        ctx: &RunContext,
+        run: &RunId,
+        batch: &[ExpectedRevision],
+        pacer: &mut Pacer,
+    ) -> Result<(), PhaseError> {
+        if self.times.batches() > 0 {
+            ctx.between_batches(names::CUT_LEG_A, pacer, self.fenced)
+                .await?;
         }
         ctx.check_cancelled()?;
-        times
+        self.times
             .time(ctx.store().fence(run, batch))
             .await
             .map_err(|e| {
@@ -565,10 +675,26 @@ async fn fence(
                     ),
                 )
             })?;
-        fenced += batch.len() as u64;
-        ctx.progress(names::CUT_LEG_A, fenced, total);
+        self.fenced += batch.len() as u64;
+        ctx.progress(names::CUT_LEG_A, self.fenced, self.total);
+        Ok(())
     }
-    Ok(times)
+}
+
+/// The backup read again to fence is not the backup that was cut: changed underneath the run.
+fn backup_changed(run: &RunId, batch: &[ExpectedRevision]) -> PhaseError {
+    plan_gap(
+        batch.first().map(|e| e.document.clone()),
+        "the backup the plan was cut from".to_owned(),
+        "other documents when the backup was read again to fence them: the backup artifact \
+         changed during this phase"
+            .to_owned(),
+        rollback_and_restart_because(
+            "the backup artifact was changed while the run read it; the documents of this \
+             batch and after were not fenced",
+            run,
+        ),
+    )
 }
 
 /// The gap when the journal holds a plan other than the one recomputed from the backup.

@@ -7,7 +7,10 @@ use iu_cutter_live_execution::{
 use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
 };
-use iu_cutter_phase_core::{DocumentBatches, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::{
+    BackupError, BackupReceipt, BackupStore, DocumentBatches, MemoryBackupStore, Phase, PhaseError,
+    RunContext,
+};
 use mockall::Sequence;
 
 use super::*;
@@ -435,6 +438,61 @@ async fn a_stop_between_fence_batches_sends_no_further_batch() -> TestResult {
         [vec!["guide"]],
         "the second batch was not sent"
     );
+    Ok(())
+}
+
+/// A backup store whose run's artifact is another backup from the third open on: the phase
+/// opens the backup twice to check and cut it, and a third time to fence it.
+struct ChangedOnThirdOpen {
+    first: MemoryBackupStore,
+    then: MemoryBackupStore,
+    opens: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl BackupStore for ChangedOnThirdOpen {
+    async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
+        self.first.save(backup).await
+    }
+
+    async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
+        self.first.load(run).await
+    }
+
+    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+        match self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 | 1 => self.first.open(run).await,
+            _ => self.then.open(run).await,
+        }
+    }
+}
+
+/// Regression (issue 15): the fence reads the backup again rather than holding the scope's
+/// expectations; a backup replaced between the two reads (manifest and all) must fence nothing
+/// of what changed.
+#[tokio::test]
+async fn a_backup_changed_between_the_cut_and_the_fence_fences_nothing_of_it() -> TestResult {
+    let (mock, calls) = fencing_store(done);
+    let mut ctx = context(mock, rules()).await?;
+    ctx.batch_documents = DocumentBatches::Of(1);
+    let changed = backup_of(
+        Census::default(),
+        [document("guide", 3, GUIDE), document("law", 8, LAW)],
+    );
+    let backups = ChangedOnThirdOpen {
+        first: MemoryBackupStore::new(),
+        then: MemoryBackupStore::new(),
+        opens: Default::default(),
+    };
+    backups.first.save(&backup()).await?;
+    backups.then.save(&changed).await?;
+    ctx.backups = std::sync::Arc::new(backups);
+
+    let err = failure(&CutLegA, &mut ctx, "a changed backup fenced").await?;
+    let gap = blocked(err, names::CUT_LEG_A)?;
+    assert_eq!(gap.document, Some(DocumentId::new("law")));
+    assert!(gap.found.contains("changed during this phase"), "{gap}");
+    assert_eq!(fences(&calls), [vec!["guide"]], "law was not fenced");
     Ok(())
 }
 
