@@ -3,9 +3,10 @@
 //! from the store and proves, against the plan and the backup, that it is exactly what was
 //! planned: every unit present with its ordinal, id, path and byte range; every body hashing to
 //! its recorded and planned sha256; ranges contiguous from 0 to the source's length; the units
-//! concatenated giving back the backed-up source byte for byte. It then checks that every source
-//! document is still held by this run at its backed-up revision and sha256 (a writer that ignored
-//! the fence is caught here), and, with the store's change log since the backup's change mark,
+//! concatenated giving back the backed-up source byte for byte. With each batch of documents so
+//! verified, it checks that every one is still held by this run at its backed-up revision and
+//! sha256 (a writer that ignored the fence is caught here), holding one batch at a time. Then,
+//! with the store's change log since the backup's change mark,
 //! that nothing outside the run's scope changed, appeared or vanished since the backup (a backup
 //! written before change marks: with a fresh census of the whole store, as then).
 //!
@@ -35,8 +36,9 @@ impl WriteVerify {
         let run = ctx.record.run.clone();
         let gate = Gate { run: &run };
         // The backup and plan checked whole first, then read a batch of documents at a time
-        // beside each other; of each document only its revision and sha256 are kept, for the
-        // fences.
+        // beside each other: each batch's generations verified, then its documents read back
+        // whole to check the fences (the fence check re-hashes each stored body), before the
+        // next batch is read. Nothing kept grows with the scope.
         let mut sources = ctx.planned_sources(any_source).await?;
         let backup = ctx.backup_head().await?;
 
@@ -44,8 +46,8 @@ impl WriteVerify {
         let mut digest = DigestBuilder::default();
         let mut units_verified = 0u64;
         let mut done = 0u64;
-        let mut backed_up: BTreeMap<DocumentId, (u64, String)> = BTreeMap::new();
         while let Some(batch) = sources.next_batch().await? {
+            let mut backed_up: BTreeMap<DocumentId, (u64, String)> = BTreeMap::new();
             for (doc_plan, source) in batch {
                 ctx.check_cancelled()?;
                 // Digests, not bodies: a store that hashes in the server sends none back.
@@ -61,21 +63,27 @@ impl WriteVerify {
                 done += 1;
                 ctx.progress(names::WRITE_VERIFY, done, total);
             }
-        }
-
-        let ids: Vec<DocumentId> = backed_up.keys().cloned().collect();
-        // Whole documents (the fence check re-hashes each stored body), so a batch at a time:
-        // the scope's bodies never sit in memory at once.
-        for batch in ctx.batch_documents.read_chunks(&ids) {
+            if backed_up.is_empty() {
+                continue;
+            }
             ctx.check_cancelled()?;
-            let current = ctx.store().load_scope(&Scope::Ids(batch.to_vec())).await?;
-            gate.fences(batch, &current, &backed_up)
+            let ids: Vec<DocumentId> = backed_up.keys().cloned().collect();
+            let current = ctx.store().load_scope(&Scope::Ids(ids.clone())).await?;
+            gate.fences(&ids, &current, &backed_up)
                 .map_err(|gap| PhaseError::Blocked(*gap))?;
         }
 
         ctx.check_cancelled()?;
-        let in_scope: BTreeSet<&DocumentId> = ids.iter().collect();
-        let in_scope = |id: &DocumentId| in_scope.contains(id) || ctx.record.scope.contains(id);
+        // Every planned document is in the run's scope (the backup listed the scope), so the
+        // scope alone says what is inside; an explicit id list is looked up by a set of it.
+        let listed: Option<BTreeSet<&DocumentId>> = match &ctx.record.scope {
+            Scope::Ids(ids) => Some(ids.iter().collect()),
+            _ => None,
+        };
+        let in_scope = |id: &DocumentId| match &listed {
+            Some(listed) => listed.contains(id),
+            None => ctx.record.scope.contains(id),
+        };
         match &backup.mark {
             Some(mark) => outside_since_mark(ctx, &gate, mark, in_scope).await?,
             None => outside_by_whole_census(ctx, &gate, &backup.census, in_scope).await?,
