@@ -26,7 +26,8 @@ use iu_cutter_live_execution::{
     SCHEMA_VERSION, Scope, sha256_hex,
 };
 use iu_cutter_phase_core::{
-    BackupReceipt, Gap, NextAction, PhaseError, PhaseRole, RunContext, evidence, names,
+    BackupReceipt, Gap, HeaderDetail, NextAction, PhaseError, PhaseRole, RunContext, evidence,
+    names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -42,7 +43,7 @@ impl Backup {
     /// This phase's `Phase::run` (see `standard_phase!`).
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
-        if let Some(reader) = ctx.backups.open(&run).await? {
+        if let Some(reader) = ctx.backups.open_with(&run, HeaderDetail::Lean).await? {
             // Read through (checked against its manifest, counted), never held whole.
             let head = reader.head().clone();
             let receipt = reader.check().await?;

@@ -99,7 +99,18 @@ pub trait BackupStore: Send + Sync {
     /// documents a batch at a time, checked against its manifest as they are read; `None` if
     /// there is none. The default reads the whole backup first ([`load`](Self::load)); the
     /// stores here never hold more than a part.
+    /// Stores implement [`open_with`](Self::open_with); this is its whole header.
     async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+        self.open_with(run, HeaderDetail::Full).await
+    }
+
+    /// [`open`](Self::open), the header parsed in `detail`: a phase that reads the documents
+    /// needs no census per document ([`HeaderDetail::Lean`]), which grows with the scope.
+    async fn open_with(
+        &self,
+        run: &RunId,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
         let Some((backup, receipt)) = self.load(run).await? else {
             return Ok(None);
         };
@@ -108,7 +119,7 @@ pub trait BackupStore: Send + Sync {
         let sha256 = sha256_hex(&bytes);
         drop(backup);
         let parts = Box::new(reader::InMemory(Some(bytes)));
-        BackupReader::open(run, sha256, receipt.location, parts)
+        BackupReader::open_with(run, sha256, receipt.location, parts, detail)
             .await
             .map(Some)
     }
@@ -145,6 +156,53 @@ struct Header {
     /// Absent from backups written before the change log's entries were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     entries: Option<BTreeMap<DocumentId, String>>,
+}
+
+/// How much of a backup's header a [`BackupReader`] parses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderDetail {
+    /// All of it: the census with its digest per document, and the change log's entries.
+    Full,
+    /// Everything but what grows with the scope: the census's counts and fingerprint without
+    /// its digest per document, no change-log entries (skipped as the line is parsed, never
+    /// allocated). What a phase reading the documents needs.
+    Lean,
+}
+
+/// [`Header`] without what grows with the scope ([`HeaderDetail::Lean`]): serde skips the
+/// fields this struct does not name.
+#[derive(Deserialize)]
+struct LeanHeader {
+    schema_version: u32,
+    run: RunId,
+    census: LeanCensus,
+    #[serde(default)]
+    mark: Option<ChangeMark>,
+}
+
+/// [`Census`] without its digest per document.
+#[derive(Deserialize)]
+struct LeanCensus {
+    documents: u64,
+    units: u64,
+    fingerprint: String,
+}
+
+impl From<LeanHeader> for Header {
+    fn from(lean: LeanHeader) -> Self {
+        Header {
+            schema_version: lean.schema_version,
+            run: lean.run,
+            census: Census {
+                documents: lean.census.documents,
+                units: lean.census.units,
+                fingerprint: lean.census.fingerprint,
+                per_document: BTreeMap::new(),
+            },
+            mark: lean.mark,
+            entries: None,
+        }
+    }
 }
 
 /// [`Header`] borrowed from a backup, to encode it: the same bytes without copying the census,
@@ -215,7 +273,7 @@ pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<Str
 
 /// Parses an artifact produced by [`encode_backup`].
 pub fn decode_backup(run: &RunId, bytes: &[u8]) -> Result<Backup, BackupError> {
-    let mut decoder = Decoder::new(run.clone());
+    let mut decoder = Decoder::new(run.clone(), HeaderDetail::Full);
     let mut documents = Vec::new();
     for line in bytes.split(|b| *b == b'\n') {
         documents.extend(decoder.line(line)?);
@@ -229,15 +287,17 @@ pub fn decode_backup(run: &RunId, bytes: &[u8]) -> Result<Backup, BackupError> {
 /// [`DocumentSnapshot`] each.
 struct Decoder {
     run: RunId,
+    detail: HeaderDetail,
     header: Option<Header>,
     /// Non-empty lines seen, the header's included.
     lines: usize,
 }
 
 impl Decoder {
-    fn new(run: RunId) -> Self {
+    fn new(run: RunId, detail: HeaderDetail) -> Self {
         Decoder {
             run,
+            detail,
             header: None,
             lines: 0,
         }
@@ -263,8 +323,11 @@ impl Decoder {
         }
         self.lines += 1;
         if self.lines == 1 {
-            let header =
-                serde_json::from_slice(line).map_err(|e| self.malformed(format!("header: {e}")))?;
+            let header = match self.detail {
+                HeaderDetail::Full => serde_json::from_slice::<Header>(line),
+                HeaderDetail::Lean => serde_json::from_slice::<LeanHeader>(line).map(Header::from),
+            };
+            let header = header.map_err(|e| self.malformed(format!("header: {e}")))?;
             self.header = Some(header);
             return Ok(None);
         }
@@ -298,7 +361,7 @@ fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, Stri
     let file = std::fs::File::open(path).map_err(io_error("read", path))?;
     let mut reader = std::io::BufReader::new(file);
     let mut hasher = Sha256Hasher::new();
-    let mut decoder = Decoder::new(run.clone());
+    let mut decoder = Decoder::new(run.clone(), HeaderDetail::Full);
     let mut documents = Vec::new();
     let mut parsed = Ok(());
     let mut line = Vec::new();
@@ -437,12 +500,16 @@ impl BackupStore for MemoryBackupStore {
         Ok(Some((backup, receipt)))
     }
 
-    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+    async fn open_with(
+        &self,
+        run: &RunId,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
         let Some((bytes, expected)) = self.artifacts.entry(run)? else {
             return Ok(None);
         };
         let parts = Box::new(reader::InMemory(Some(bytes)));
-        BackupReader::open(run, expected, "memory".into(), parts)
+        BackupReader::open_with(run, expected, "memory".into(), parts, detail)
             .await
             .map(Some)
     }
@@ -639,7 +706,11 @@ impl BackupStore for DirBackupStore {
         Ok(Some((backup, receipt)))
     }
 
-    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+    async fn open_with(
+        &self,
+        run: &RunId,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
         let (data_path, _) = self.paths(run)?;
         let Some(manifest) = self.manifest(run)? else {
             return Ok(None);
@@ -650,7 +721,7 @@ impl BackupStore for DirBackupStore {
             file,
             path: data_path,
         };
-        BackupReader::open(run, manifest.sha256, location, Box::new(parts))
+        BackupReader::open_with(run, manifest.sha256, location, Box::new(parts), detail)
             .await
             .map(Some)
     }
@@ -683,7 +754,12 @@ impl JournalBackupStore {
 
     /// A reader of `run`'s journaled backup, whose part 0 is `first`: the store's rows are read
     /// one at a time as the reader needs them.
-    async fn reader(&self, run: &RunId, first: StoredBackup) -> Result<BackupReader, BackupError> {
+    async fn reader(
+        &self,
+        run: &RunId,
+        first: StoredBackup,
+        detail: HeaderDetail,
+    ) -> Result<BackupReader, BackupError> {
         let parts = reader::JournalParts {
             adapter: Arc::clone(&self.adapter),
             run: run.clone(),
@@ -691,7 +767,7 @@ impl JournalBackupStore {
             next: 1,
         };
         let location = "the store's journal".to_owned();
-        BackupReader::open(run, first.sha256, location, Box::new(parts)).await
+        BackupReader::open_with(run, first.sha256, location, Box::new(parts), detail).await
     }
 
     fn journal_error(run: &RunId, error: AdapterError) -> BackupError {
@@ -737,18 +813,22 @@ impl BackupStore for JournalBackupStore {
         let Some(first) = self.first_part(run).await? else {
             return self.export.load(run).await;
         };
-        let reader = self.reader(run, first).await?;
+        let reader = self.reader(run, first, HeaderDetail::Full).await?;
         let location = reader.location().to_owned();
         let (backup, found) = reader.into_backup().await?;
         let receipt = receipt(&backup, found, location);
         Ok(Some((backup, receipt)))
     }
 
-    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+    async fn open_with(
+        &self,
+        run: &RunId,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
         let Some(first) = self.first_part(run).await? else {
-            return self.export.open(run).await;
+            return self.export.open_with(run, detail).await;
         };
-        self.reader(run, first).await.map(Some)
+        self.reader(run, first, detail).await.map(Some)
     }
 
     async fn preflight(&self) -> Result<(), BackupError> {

@@ -9,7 +9,7 @@ use iu_cutter_live_execution::{
     ScopeCensus,
 };
 
-use crate::backup_store::{BackupReader, BackupStore};
+use crate::backup_store::{BackupReader, BackupStore, HeaderDetail};
 use crate::batches::DocumentBatches;
 use crate::error::PhaseError;
 use crate::events::{EventSink, RunEvent};
@@ -132,9 +132,14 @@ impl RunContext {
         self.open_backup().await
     }
 
+    /// The run's backup opened to read its documents, its header lean ([`HeaderDetail::Lean`]).
     async fn open_backup(&self) -> Result<BackupReader, PhaseError> {
+        self.open_backup_with(HeaderDetail::Lean).await
+    }
+
+    async fn open_backup_with(&self, detail: HeaderDetail) -> Result<BackupReader, PhaseError> {
         let run = &self.record.run;
-        self.backups.open(run).await?.ok_or_else(|| {
+        self.backups.open_with(run, detail).await?.ok_or_else(|| {
             PhaseError::Precondition(format!(
                 "run {run} has no backup; resume the run to take it first"
             ))
@@ -196,9 +201,10 @@ impl RunContext {
         })
     }
 
-    /// The run's backup without its documents (census, change mark, change-log entries): cached
-    /// from the phase that took or last read the backup, or read from the store (its header, then
-    /// the rest checked against the manifest).
+    /// The run's backup without its documents, and without what grows with the scope
+    /// ([`HeaderDetail::Lean`]: the census's counts and fingerprint but no digest per document,
+    /// the change mark, no change-log entries): cached from the phase that took or last read the
+    /// backup, or read from the store (its header, then the rest checked against the manifest).
     pub async fn backup_head(&mut self) -> Result<Arc<Backup>, PhaseError> {
         if let Some(head) = &self.backup_head {
             return Ok(Arc::clone(head));
@@ -210,9 +216,23 @@ impl RunContext {
         Ok(head)
     }
 
-    /// Caches the header of the backup just taken (its documents are read back by parts).
+    /// The run's backup without its documents but with its whole header (the census's digest
+    /// per document, the change-log entries), read from the store and checked against the
+    /// manifest: what only a backup written before change marks needs (its census is compared
+    /// whole). Never cached: it grows with the scope.
+    pub async fn full_backup_head(&self) -> Result<Backup, PhaseError> {
+        let reader = self.open_backup_with(HeaderDetail::Full).await?;
+        let head = reader.head().clone();
+        reader.check().await?;
+        Ok(head)
+    }
+
+    /// Caches the header of the backup just taken (its documents are read back by parts),
+    /// without what grows with the scope ([`backup_head`](Self::backup_head)).
     pub fn set_backup_head(&mut self, mut backup: Backup) {
         backup.documents = Vec::new();
+        backup.census.per_document = Default::default();
+        backup.entries = None;
         self.backup_head = Some(Arc::new(backup));
     }
 

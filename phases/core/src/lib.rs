@@ -17,8 +17,8 @@ mod throttle;
 
 pub use backup_store::{
     ArtifactParts, BackupError, BackupReader, BackupReceipt, BackupSink, BackupStore,
-    DirBackupStore, JournalBackupStore, MemoryBackupStore, create_private_dir, create_private_file,
-    decode_backup, encode_backup, write_atomically, write_backup,
+    DirBackupStore, HeaderDetail, JournalBackupStore, MemoryBackupStore, create_private_dir,
+    create_private_file, decode_backup, encode_backup, write_atomically, write_backup,
 };
 pub use batches::{
     BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches, LONGEST_BATCH_MS,

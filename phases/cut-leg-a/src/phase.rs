@@ -6,8 +6,8 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{
-    BackupReader, BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, PlanReader,
-    RunContext, names,
+    BackupReader, BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole,
+    PlanReader, RunContext, names,
 };
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH, Parallelism};

@@ -336,13 +336,15 @@ impl iu_cutter_phase_core::BackupStore for InSmallParts {
         Ok(None)
     }
 
-    async fn open(
+    async fn open_with(
         &self,
         run: &RunId,
+        detail: iu_cutter_phase_core::HeaderDetail,
     ) -> Result<Option<iu_cutter_phase_core::BackupReader>, iu_cutter_phase_core::BackupError> {
         let parts: Vec<Vec<u8>> = self.bytes.chunks(16).map(<[u8]>::to_vec).collect();
         let parts = Box::new(Chunks(parts.into_iter()));
-        iu_cutter_phase_core::BackupReader::open(run, self.sha256.clone(), "test".into(), parts)
+        let sha256 = self.sha256.clone();
+        iu_cutter_phase_core::BackupReader::open_with(run, sha256, "test".into(), parts, detail)
             .await
             .map(Some)
     }

@@ -28,7 +28,8 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
-    BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, any_source, names,
+    BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext,
+    any_source, names,
 };
 
 iu_cutter_phase_core::standard_phase! {

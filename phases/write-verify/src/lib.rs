@@ -86,7 +86,11 @@ impl WriteVerify {
         };
         match &backup.mark {
             Some(mark) => outside_since_mark(ctx, &gate, mark, in_scope).await?,
-            None => outside_by_whole_census(ctx, &gate, &backup.census, in_scope).await?,
+            None => {
+                // Before change marks: the backup's whole census, read for this check only.
+                let full = ctx.full_backup_head().await?;
+                outside_by_whole_census(ctx, &gate, &full.census, in_scope).await?
+            }
         }
 
         let verify_digest = digest.finish();

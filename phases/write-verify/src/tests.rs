@@ -171,7 +171,11 @@ impl Store {
         for read in reads {
             let last = read.is_empty();
             for (id, generation_units) in &mut units {
-                let ours = if last { !covered.contains(id) } else { read.contains(id) };
+                let ours = if last {
+                    !covered.contains(id)
+                } else {
+                    read.contains(id)
+                };
                 let Some(answer) = ours.then(|| generation_units.take()).flatten() else {
                     continue;
                 };

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{Backup, DocumentSnapshot, RunId, Sha256Hasher};
 
-use super::{BackupError, BackupReceipt, Decoder};
+use super::{BackupError, BackupReceipt, Decoder, HeaderDetail};
 
 /// Where a [`BackupReader`] gets an artifact's bytes from, a part at a time (a file in chunks,
 /// the store's journal a row at a time). A part may end anywhere, even inside a line.
@@ -117,9 +117,21 @@ impl BackupReader {
         run: &RunId,
         expected: String,
         location: String,
-        mut parts: Box<dyn ArtifactParts>,
+        parts: Box<dyn ArtifactParts>,
     ) -> Result<Self, BackupError> {
-        let mut decoder = Decoder::new(run.clone());
+        Self::open_with(run, expected, location, parts, HeaderDetail::Full).await
+    }
+
+    /// [`open`](Self::open), the header parsed in `detail` ([`HeaderDetail::Lean`]: without
+    /// the census's digest per document and the change log's entries).
+    pub async fn open_with(
+        run: &RunId,
+        expected: String,
+        location: String,
+        mut parts: Box<dyn ArtifactParts>,
+        detail: HeaderDetail,
+    ) -> Result<Self, BackupError> {
+        let mut decoder = Decoder::new(run.clone(), detail);
         let mut hasher = Sha256Hasher::new();
         let mut pending = Vec::new();
         // Up to the header's `\n` (or the end): the documents after it are decoded later.

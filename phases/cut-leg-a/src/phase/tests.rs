@@ -8,8 +8,8 @@ use iu_cutter_phase_core::testing::{
     self, RUN, backup_of, blocked, conflict, document, failure, gate_closed, stopped_by_gate,
 };
 use iu_cutter_phase_core::{
-    BackupError, BackupReceipt, BackupStore, DocumentBatches, MemoryBackupStore, Phase, PhaseError,
-    RunContext,
+    BackupError, BackupReceipt, BackupStore, DocumentBatches, HeaderDetail, MemoryBackupStore,
+    Phase, PhaseError, RunContext,
 };
 use mockall::Sequence;
 
@@ -459,10 +459,14 @@ impl BackupStore for ChangedOnThirdOpen {
         self.first.load(run).await
     }
 
-    async fn open(&self, run: &RunId) -> Result<Option<BackupReader>, BackupError> {
+    async fn open_with(
+        &self,
+        run: &RunId,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
         match self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
-            0 | 1 => self.first.open(run).await,
-            _ => self.then.open(run).await,
+            0 | 1 => self.first.open_with(run, detail).await,
+            _ => self.then.open_with(run, detail).await,
         }
     }
 }
