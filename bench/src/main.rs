@@ -310,6 +310,16 @@ fn run(args: &Args) -> Result<(), String> {
             pg_schema: args.pg_schema.clone(),
             backups: backups.clone(),
         };
+        if work == scale_bench::ChildWork::Seed {
+            let settings = scale_bench::ScaleSettings {
+                documents: args.scale_documents.unwrap_or(200_000),
+                max_unit_bytes: args.max_unit_bytes,
+                seed: args.seed,
+                pg_url: None,
+                reps: 1,
+            };
+            return scale_bench::seed_store(&at, &settings);
+        }
         return scale_bench::child(work, &at, args.max_unit_bytes);
     }
     let started = Instant::now();

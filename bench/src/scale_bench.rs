@@ -80,6 +80,9 @@ pub(crate) enum ChildWork {
     OneDocumentRun,
     /// The reads of `iu-cutter status`: the journal and the leases.
     Status,
+    /// Seeds the store with `--scale-documents` documents and stops: a store to profile a run
+    /// on (`heaptrack … --scale-child full-run`), copied before each try.
+    Seed,
 }
 
 impl ChildWork {
@@ -88,6 +91,7 @@ impl ChildWork {
             ChildWork::FullRun => "full-run",
             ChildWork::OneDocumentRun => "one-document-run",
             ChildWork::Status => "status",
+            ChildWork::Seed => "seed",
         }
     }
 
@@ -97,11 +101,14 @@ impl ChildWork {
             ChildWork::FullRun,
             ChildWork::OneDocumentRun,
             ChildWork::Status,
+            ChildWork::Seed,
         ]
         .into_iter()
         .find(|w| w.name() == name)
         .ok_or_else(|| {
-            format!("`--scale-child` takes full-run, one-document-run or status, not `{name}`")
+            format!(
+                "`--scale-child` takes full-run, one-document-run, status or seed, not `{name}`"
+            )
         })
     }
 }
@@ -167,6 +174,12 @@ async fn seed(at: &StoreAt, documents: usize, settings: &ScaleSettings) -> Resul
     Ok(())
 }
 
+/// Seeds a new store at `at` with `settings.documents` documents: the `seed` child, for a store
+/// to profile runs on.
+pub(crate) fn seed_store(at: &StoreAt, settings: &ScaleSettings) -> Result<(), String> {
+    runtime()?.block_on(seed(at, settings.documents, settings))
+}
+
 /// Runs `work` on the store at `at` in this process and returns what it measured: the child's
 /// side of [`measure`].
 pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Result<(), String> {
@@ -189,6 +202,7 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
                     phase_peak_rss_kib: BTreeMap::new(),
                 });
             }
+            ChildWork::Seed => return Err("`seed` is not a measurement".to_owned()),
             ChildWork::FullRun => Scope::All,
             ChildWork::OneDocumentRun => Scope::Ids(vec![DocumentId::new(ONE_DOCUMENT)]),
         };
@@ -537,6 +551,7 @@ mod tests {
             ChildWork::FullRun,
             ChildWork::OneDocumentRun,
             ChildWork::Status,
+            ChildWork::Seed,
         ] {
             assert_eq!(ChildWork::parse(work.name())?, work);
         }
