@@ -92,6 +92,9 @@ macro_rules! call {
     };
 }
 
+/// Heads a page of [`Reads::scope_ids`] reads when the scope is the whole store.
+pub const HEADS_PAGE: u32 = 5000;
+
 /// What a run reads of documents, generations and units. Reads never pass the kill switch.
 #[async_trait]
 pub trait Reads: Send + Sync {
@@ -112,6 +115,28 @@ pub trait Reads: Send + Sync {
         after: Option<&DocumentId>,
         limit: u32,
     ) -> AdapterResult<Vec<DocumentHead>>;
+
+    /// The ids of `scope`'s documents, in id order. The whole store is walked a page of
+    /// [`heads_page`](Self::heads_page) at a time ([`HEADS_PAGE`] heads), so that a large
+    /// store's heads are never all in memory together; other scopes name or prefix their
+    /// documents and are read at once ([`load_heads`](Self::load_heads)).
+    async fn scope_ids(&self, scope: &Scope) -> AdapterResult<Vec<DocumentId>> {
+        if *scope != Scope::All {
+            let heads = self.load_heads(scope).await?;
+            let mut ids: Vec<DocumentId> = heads.into_iter().map(|head| head.id).collect();
+            ids.sort();
+            return Ok(ids);
+        }
+        let mut ids: Vec<DocumentId> = Vec::new();
+        loop {
+            let page = self.heads_page(ids.last(), HEADS_PAGE).await?;
+            let last_page = page.len() < HEADS_PAGE as usize;
+            ids.extend(page.into_iter().map(|head| head.id));
+            if last_page {
+                return Ok(ids);
+            }
+        }
+    }
 
     /// All generation records of a document, ordered by generation id.
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>>;

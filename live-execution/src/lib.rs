@@ -27,8 +27,8 @@ pub mod sql;
 #[cfg(feature = "mock")]
 pub use adapter::MockLiveExecutionAdapter;
 pub use adapter::{
-    AdapterResult, Admin, Cuts, Journal, Leases, LiveExecutionAdapter, PhaseStore, Plans, Reads,
-    Store,
+    AdapterResult, Admin, Cuts, HEADS_PAGE, Journal, Leases, LiveExecutionAdapter, PhaseStore,
+    Plans, Reads, Store,
 };
 pub use census::{
     CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, decimal, document_digest,

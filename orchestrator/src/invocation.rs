@@ -278,18 +278,17 @@ impl<'a> Invocation<'a> {
         }
     }
 
-    /// The opening census: of `scope`'s documents (resolved now, heads only) with the store's
-    /// change mark, so that it costs O(scope) whatever the store's size; the closing census
-    /// reads the same documents and the store's change log since the mark.
+    /// The opening census: of `scope`'s documents (resolved now, their ids only, the whole
+    /// store's a page of heads at a time) with the store's change mark, so that it costs
+    /// O(scope) whatever the store's size; the closing census reads the same documents and the
+    /// store's change log since the mark.
     pub(crate) async fn take_census_before(&mut self, scope: &Scope) {
-        let census = match self.store.load_heads(scope).await {
-            Ok(heads) => {
-                let ids: Vec<DocumentId> = heads.into_iter().map(|h| h.id).collect();
-                self.store
-                    .scope_census(&ids)
-                    .await
-                    .map(|census| (ids, census))
-            }
+        let census = match self.store.scope_ids(scope).await {
+            Ok(ids) => self
+                .store
+                .scope_census(&ids)
+                .await
+                .map(|census| (ids, census)),
             Err(error) => Err(error),
         };
         match census {

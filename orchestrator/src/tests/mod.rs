@@ -367,7 +367,18 @@ fn journaling_mock_with_heads(
     answer!(mock, Op::LoadBackupPart { run, part } => {
         Ok(lock(&backups).get(run).cloned().filter(|_| part == 0))
     });
-    answer!(mock, Op::LoadHeads(_) => Ok(heads.clone()));
+    let h = heads.clone();
+    answer!(mock, Op::LoadHeads(_) => Ok(h.clone()));
+    // The whole store's ids are read a page of heads at a time.
+    answer!(mock, Op::HeadsPage { after, limit } => {
+        let page: Vec<DocumentHead> = heads
+            .iter()
+            .filter(|head| after.is_none_or(|after| head.id > *after))
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        Ok(page)
+    });
     // The runner journals each invocation's report; kept nowhere here (the log is the phases').
     answer!(mock, Op::SaveReport { .. } => Ok(()));
     let (j, l) = (journal.clone(), log.clone());

@@ -122,7 +122,7 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     answer!(mock, Op::Preflight => Ok(()))
         .times(1)
         .in_sequence(&mut seq);
-    answer!(mock, Op::LoadHeads(_) => Ok(Vec::<DocumentHead>::new()))
+    answer!(mock, Op::HeadsPage { .. } => Ok(Vec::<DocumentHead>::new()))
         .times(1)
         .in_sequence(&mut seq);
     answer!(mock, Op::ScopeCensus(_) => Ok(scope_census(&Census::default())))

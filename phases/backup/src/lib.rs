@@ -109,27 +109,10 @@ enum Written {
     Vanished(Vec<DocumentId>),
 }
 
-/// Heads read a page at a time when the scope is the whole store.
-const HEADS_PAGE: u32 = 5000;
-
-/// The ids of the scope's documents, in id order. The whole store is walked a page of heads at a
-/// time (keyset pagination), so that a large store's heads are never all in memory together;
-/// other scopes name or prefix their documents and are read at once.
+/// The ids of the scope's documents, in id order ([`Reads::scope_ids`]: the whole store's a page
+/// of heads at a time).
 async fn scope_ids(ctx: &RunContext) -> Result<Vec<DocumentId>, PhaseError> {
-    if ctx.record.scope != Scope::All {
-        let mut heads = ctx.store().load_heads(&ctx.record.scope).await?;
-        heads.sort_by(|a, b| a.id.cmp(&b.id));
-        return Ok(heads.into_iter().map(|head| head.id).collect());
-    }
-    let mut ids: Vec<DocumentId> = Vec::new();
-    loop {
-        let page = ctx.store().heads_page(ids.last(), HEADS_PAGE).await?;
-        let last_page = page.len() < HEADS_PAGE as usize;
-        ids.extend(page.into_iter().map(|head| head.id));
-        if last_page {
-            return Ok(ids);
-        }
-    }
+    Ok(ctx.store().scope_ids(&ctx.record.scope).await?)
 }
 
 /// Writes the backup whose header is `head`, of the snapshot of each of `ids` (in id order): its

@@ -480,7 +480,7 @@ async fn cancellation_stops_before_saving() -> TestResult {
 /// one read of every head.
 #[tokio::test]
 async fn the_whole_store_is_listed_a_page_of_heads_at_a_time() -> TestResult {
-    const STORE: usize = HEADS_PAGE as usize + 3;
+    const STORE: usize = iu_cutter_live_execution::HEADS_PAGE as usize + 3;
     let head = |i: usize| iu_cutter_live_execution::DocumentHead {
         id: DocumentId::new(format!("doc-{i:06}")),
         revision: 1,
