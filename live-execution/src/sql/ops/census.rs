@@ -62,15 +62,15 @@ pub(crate) async fn scope_census<D: Dialect>(
         .and_then(|row| row.text(0))
         .map_err(sql(what))?;
     let census = census_of::<D>(&mut *tx, &ids).await?;
-    let entries = D::query(D::CHANGE_ENTRIES)
-        .bind(ids.as_str())
-        .fetch_all(&mut tx)
-        .await
-        .map_err(sql(what))?
-        .iter()
-        .map(|row| Ok((DocumentId::new(row.text(0)?), row.text(1)?)))
-        .collect::<Result<BTreeMap<_, _>, sqlx::Error>>()
-        .map_err(sql(what))?;
+    // Streamed into the map: a scope's rows are never all held beside it.
+    let mut entries = BTreeMap::new();
+    {
+        let mut rows = D::query(D::CHANGE_ENTRIES).bind(ids.as_str()).fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await.map_err(sql(what))? {
+            let id = row.text(0).map(DocumentId::new).map_err(sql(what))?;
+            entries.insert(id, row.text(1).map_err(sql(what))?);
+        }
+    }
     tx.commit().await.map_err(sql(what))?;
     Ok(ScopeCensus {
         census,
@@ -133,15 +133,12 @@ pub(crate) async fn changed_since<D: Dialect>(
              of the file), so what changed since cannot be read; roll back the runs it holds"
         )));
     }
-    let rows = D::query(D::CHANGED_SINCE)
-        .bind(position)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(sql(what))?;
-    rows.iter()
-        .map(|row| row.text(0).map(DocumentId::new))
-        .collect::<Result<_, _>>()
-        .map_err(sql(what))
+    let mut changed = Vec::new();
+    let mut rows = D::query(D::CHANGED_SINCE).bind(position).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await.map_err(sql(what))? {
+        changed.push(row.text(0).map(DocumentId::new).map_err(sql(what))?);
+    }
+    Ok(changed)
 }
 
 /// A document's digest started from the census's document columns (id, revision, sha256,
