@@ -23,6 +23,11 @@ mod sim_bench;
 mod store_bench;
 mod timed;
 
+/// The program's allocator, as `cli/src/main.rs` sets it: the scale figures measure what the
+/// program holds.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
