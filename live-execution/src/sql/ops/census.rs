@@ -65,7 +65,9 @@ pub(crate) async fn scope_census<D: Dialect>(
     // Streamed into the map: a scope's rows are never all held beside it.
     let mut entries = BTreeMap::new();
     {
-        let mut rows = D::query(D::CHANGE_ENTRIES).bind(ids.as_str()).fetch(&mut *tx);
+        let mut rows = D::query(D::CHANGE_ENTRIES)
+            .bind(ids.as_str())
+            .fetch(&mut *tx);
         while let Some(row) = rows.try_next().await.map_err(sql(what))? {
             let id = row.text(0).map(DocumentId::new).map_err(sql(what))?;
             entries.insert(id, row.text(1).map_err(sql(what))?);
