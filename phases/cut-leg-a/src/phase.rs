@@ -430,10 +430,10 @@ impl Compare {
 
 /// The plan of the run's backup (as [`plan_for_backup`] computes it), journaled a part at a
 /// time as it is cut (unless `journaled`, a plan sealed earlier, is compared with instead), and
-/// what the fence expects of the backed-up documents ([`FenceExpectations`]). The backup is read a batch of documents
-/// at a time, each batch cut on tokio's blocking pool and dropped, and the plan leaves memory a
-/// part at a time: neither the scope's bodies nor its plan is ever in memory whole. The backup
-/// must be in id order (the backup phase writes it so), as the plan is.
+/// what the fence expects of the backed-up documents ([`FenceExpectations`]). The backup is read
+/// a batch of documents at a time, each batch cut on tokio's blocking pool and dropped, and the
+/// plan leaves memory a part at a time: neither the scope's bodies nor its plan is ever in memory
+/// whole. The backup must be in id order (the backup phase writes it so), as the plan is.
 async fn plan_by_batches(
     ctx: &mut RunContext,
     mut reader: BackupReader,

@@ -19,8 +19,9 @@
 //!
 //! Each batch is read back from the store as soon as it is enacted, before the next batch is
 //! read from the plan and backup, so the phase holds one batch at a time; it records how many
-//! documents are active on the run's generation, a figure that is the same whether this call moved them or an earlier (crashed or
-//! repeated) one did, so the evidence is identical when the phase is run again.
+//! documents are active on the run's generation, a figure that is the same whether this call
+//! moved them or an earlier (crashed or repeated) one did, so the evidence is identical when the
+//! phase is run again.
 
 use std::collections::BTreeMap;
 
