@@ -1,8 +1,15 @@
 //! Backup artifacts: JSON Lines with a sha256 manifest, written atomically.
 //!
-//! Line 1 is a header (schema version, run, census); every further line is one
-//! `DocumentSnapshot`. The manifest records the sha256 of those bytes and the counts; loading
+//! Line 1 is a header (schema version, run, the census's counts and fingerprint, the change
+//! mark); then the census lines, each the digests and change-log entries of a range of up to
+//! `CENSUS_LINE_DOCUMENTS` documents (their number is in the header); every further line is
+//! one `DocumentSnapshot`. The manifest records the sha256 of those bytes and the counts; loading
 //! refuses a backup whose bytes no longer match it.
+//!
+//! Backups written before census lines hold the digests and entries in the header itself; they
+//! still read, the same way. The census lines exist so that no line grows with the scope: a
+//! reader that needs only the documents skips them a line at a time, and a writer never encodes
+//! the scope's census as one string.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
@@ -156,6 +163,99 @@ struct Header {
     /// Absent from backups written before the change log's entries were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     entries: Option<BTreeMap<DocumentId, String>>,
+    /// How many census lines follow the header; absent from backups written before them, whose
+    /// header holds the census's digests and the entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    census_lines: Option<u64>,
+}
+
+/// Documents per census line: a line of about 100 bytes a document, so a few hundred kilobytes.
+pub(crate) const CENSUS_LINE_DOCUMENTS: usize = 2048;
+
+/// A census line as read: the digests and change-log entries of a range of documents.
+#[derive(Deserialize)]
+struct CensusLine {
+    census_digests: BTreeMap<DocumentId, String>,
+    #[serde(default)]
+    change_entries: BTreeMap<DocumentId, String>,
+}
+
+/// A census line as written, borrowed from the backup.
+#[derive(Serialize)]
+struct CensusLineOf<'b> {
+    census_digests: BTreeMap<&'b DocumentId, &'b String>,
+    change_entries: BTreeMap<&'b DocumentId, &'b String>,
+}
+
+/// The census lines of a backup: its digests by consecutive id ranges of
+/// [`CENSUS_LINE_DOCUMENTS`] documents, with the change-log entries of the same ranges (the
+/// first range open below, the last open above, so every entry falls in one).
+struct CensusLines<'b> {
+    digests: std::iter::Peekable<std::collections::btree_map::Iter<'b, DocumentId, String>>,
+    entries: Option<&'b BTreeMap<DocumentId, String>>,
+    /// Where the next range starts; `None` once the last range was given.
+    from: Option<std::ops::Bound<&'b DocumentId>>,
+}
+
+impl<'b> CensusLines<'b> {
+    fn of(backup: &'b Backup) -> Self {
+        let nothing = backup.census.per_document.is_empty()
+            && backup.entries.as_ref().is_none_or(BTreeMap::is_empty);
+        CensusLines {
+            digests: backup.census.per_document.iter().peekable(),
+            entries: backup.entries.as_ref(),
+            from: (!nothing).then_some(std::ops::Bound::Unbounded),
+        }
+    }
+
+    /// How many lines [`CensusLines::of`] gives.
+    fn count(backup: &Backup) -> u64 {
+        let documents = backup.census.per_document.len();
+        if documents > 0 {
+            documents.div_ceil(CENSUS_LINE_DOCUMENTS) as u64
+        } else {
+            u64::from(backup.entries.as_ref().is_some_and(|e| !e.is_empty()))
+        }
+    }
+}
+
+impl<'b> Iterator for CensusLines<'b> {
+    type Item = CensusLineOf<'b>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::ops::Bound;
+        let from = self.from.take()?;
+        let census_digests: BTreeMap<&DocumentId, &String> =
+            self.digests.by_ref().take(CENSUS_LINE_DOCUMENTS).collect();
+        let to = match (self.digests.peek(), census_digests.last_key_value()) {
+            (Some(_), Some((last, _))) => Bound::Included(*last),
+            _ => Bound::Unbounded,
+        };
+        let change_entries = self
+            .entries
+            .map(|entries| entries.range::<DocumentId, _>((from, to)).collect())
+            .unwrap_or_default();
+        if let Bound::Included(last) = to {
+            self.from = Some(Bound::Excluded(last));
+        }
+        Some(CensusLineOf {
+            census_digests,
+            change_entries,
+        })
+    }
+}
+
+/// The first lines of a backup's artifact: its header, then its census lines.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum HeadLine<'b> {
+    Header(HeaderOf<'b>),
+    Census(CensusLineOf<'b>),
+}
+
+fn head_lines(backup: &Backup) -> impl Iterator<Item = HeadLine<'_>> {
+    std::iter::once(HeadLine::Header(HeaderOf::of(backup)))
+        .chain(CensusLines::of(backup).map(HeadLine::Census))
 }
 
 /// How much of a backup's header a [`BackupReader`] parses.
@@ -178,6 +278,8 @@ struct LeanHeader {
     census: LeanCensus,
     #[serde(default)]
     mark: Option<ChangeMark>,
+    #[serde(default)]
+    census_lines: Option<u64>,
 }
 
 /// [`Census`] without its digest per document.
@@ -201,31 +303,52 @@ impl From<LeanHeader> for Header {
             },
             mark: lean.mark,
             entries: None,
+            census_lines: lean.census_lines,
         }
     }
 }
 
-/// [`Header`] borrowed from a backup, to encode it: the same bytes without copying the census,
-/// which holds a digest per document of the scope.
+/// [`Header`] borrowed from a backup, to encode it: the census's counts and fingerprint, its
+/// digests and the entries left to the census lines (an empty map each, where a backup written
+/// before them held them).
 #[derive(Serialize)]
 struct HeaderOf<'b> {
     schema_version: u32,
     run: &'b RunId,
-    census: &'b Census,
+    census: CensusCounts<'b>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mark: Option<&'b ChangeMark>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    entries: Option<&'b BTreeMap<DocumentId, String>>,
+    entries: Option<&'static BTreeMap<DocumentId, String>>,
+    census_lines: u64,
 }
+
+/// [`Census`] in a header: its digests are on the census lines.
+#[derive(Serialize)]
+struct CensusCounts<'b> {
+    documents: u64,
+    units: u64,
+    fingerprint: &'b str,
+    per_document: &'static BTreeMap<DocumentId, String>,
+}
+
+/// What a header's maps hold: nothing (their content is on the census lines).
+static ON_CENSUS_LINES: BTreeMap<DocumentId, String> = BTreeMap::new();
 
 impl<'b> HeaderOf<'b> {
     fn of(backup: &'b Backup) -> Self {
         HeaderOf {
             schema_version: backup.schema_version,
             run: &backup.run,
-            census: &backup.census,
+            census: CensusCounts {
+                documents: backup.census.documents,
+                units: backup.census.units,
+                fingerprint: &backup.census.fingerprint,
+                per_document: &ON_CENSUS_LINES,
+            },
             mark: backup.mark.as_ref(),
-            entries: backup.entries.as_ref(),
+            entries: backup.entries.as_ref().map(|_| &ON_CENSUS_LINES),
+            census_lines: CensusLines::count(backup),
         }
     }
 }
@@ -251,7 +374,6 @@ pub fn encode_backup(backup: &Backup) -> Vec<u8> {
 /// Writes the bytes of [`encode_backup`] to `out` a line at a time, and returns their sha256
 /// (hex): a backup goes to a file without its whole encoding ever sitting in memory.
 pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<String> {
-    let header = HeaderOf::of(backup);
     let mut hasher = Sha256Hasher::new();
     let mut line = Vec::new();
     let mut put = |line: &mut Vec<u8>| {
@@ -261,8 +383,10 @@ pub fn write_backup(backup: &Backup, mut out: impl Write) -> std::io::Result<Str
         line.clear();
         written
     };
-    serde_json::to_writer(&mut line, &header).map_err(std::io::Error::other)?;
-    put(&mut line)?;
+    for head_line in head_lines(backup) {
+        serde_json::to_writer(&mut line, &head_line).map_err(std::io::Error::other)?;
+        put(&mut line)?;
+    }
     for snapshot in &backup.documents {
         serde_json::to_writer(&mut line, snapshot).map_err(std::io::Error::other)?;
         put(&mut line)?;
@@ -291,6 +415,8 @@ struct Decoder {
     header: Option<Header>,
     /// Non-empty lines seen, the header's included.
     lines: usize,
+    /// Census lines the header announced and that are still to come.
+    census_left: u64,
 }
 
 impl Decoder {
@@ -300,7 +426,14 @@ impl Decoder {
             detail,
             header: None,
             lines: 0,
+            census_left: 0,
         }
+    }
+
+    /// Whether [`take_head`](Self::take_head) can answer: the header was read and, for its
+    /// full detail, its census lines too (a lean reader skips them as they come).
+    fn head_ready(&self) -> bool {
+        self.header.is_some() && (self.census_left == 0 || self.detail == HeaderDetail::Lean)
     }
 
     fn run(&self) -> &RunId {
@@ -328,7 +461,15 @@ impl Decoder {
                 HeaderDetail::Lean => serde_json::from_slice::<LeanHeader>(line).map(Header::from),
             };
             let header = header.map_err(|e| self.malformed(format!("header: {e}")))?;
+            self.census_left = header.census_lines.unwrap_or(0);
             self.header = Some(header);
+            return Ok(None);
+        }
+        if self.census_left > 0 {
+            self.census_left -= 1;
+            if self.detail == HeaderDetail::Full {
+                self.census_line(line)?;
+            }
             return Ok(None);
         }
         serde_json::from_slice::<DocumentSnapshot>(line)
@@ -336,8 +477,35 @@ impl Decoder {
             .map_err(|e| self.malformed(format!("line {}: {e}", self.lines)))
     }
 
+    /// Adds a census line's digests and entries to the header's census.
+    fn census_line(&mut self, line: &[u8]) -> Result<(), BackupError> {
+        let part = serde_json::from_slice::<CensusLine>(line)
+            .map_err(|e| self.malformed(format!("line {} (census): {e}", self.lines)))?;
+        let Some(header) = &mut self.header else {
+            return Err(self.malformed("a census line before the header".into()));
+        };
+        header.census.per_document.extend(part.census_digests);
+        match &mut header.entries {
+            Some(entries) => entries.extend(part.change_entries),
+            None if part.change_entries.is_empty() => {}
+            None => {
+                return Err(self.malformed(format!(
+                    "line {}: change-log entries, where the header records none",
+                    self.lines
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The backup the header describes, without documents (taken once).
     fn take_head(&mut self) -> Result<Backup, BackupError> {
+        if self.header.is_some() && !self.head_ready() {
+            return Err(self.malformed(format!(
+                "the header announces {} census line(s) more than there are",
+                self.census_left
+            )));
+        }
         let header = self
             .header
             .take()
@@ -467,7 +635,7 @@ impl MemoryBackupStore {
 impl BackupStore for MemoryBackupStore {
     async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
         let mut bytes = Vec::new();
-        let lines = writer::Lines::header(head, &mut bytes)?;
+        let lines = writer::Lines::header(head, &mut bytes, |_| Ok(()))?;
         Ok(Box::new(writer::MemorySink {
             artifacts: &self.artifacts,
             bytes,
@@ -797,16 +965,16 @@ impl BackupStore for JournalBackupStore {
     }
 
     async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
-        let mut part = Vec::new();
-        let lines = writer::Lines::header(head, &mut part)?;
         let export = self.export.create(head).await?;
-        Ok(Box::new(writer::JournalSink {
+        let mut sink = writer::JournalSink {
             adapter: Arc::clone(&self.adapter),
             export,
-            lines,
-            part,
+            lines: writer::Lines::empty(&head.run),
+            part: Vec::new(),
             seq: 0,
-        }))
+        };
+        sink.header(head).await?;
+        Ok(Box::new(sink))
     }
 
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {

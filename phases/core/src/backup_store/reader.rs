@@ -134,17 +134,40 @@ impl BackupReader {
         let mut decoder = Decoder::new(run.clone(), detail);
         let mut hasher = Sha256Hasher::new();
         let mut pending = Vec::new();
-        // Up to the header's `\n` (or the end): the documents after it are decoded later.
-        while !pending.contains(&b'\n') {
-            let Some(part) = parts.next_part().await? else {
-                break;
-            };
-            hasher.update(&part);
-            pending.extend_from_slice(&part);
-        }
-        let header_end = pending.iter().position(|b| *b == b'\n');
-        let rest = pending.split_off(header_end.map_or(pending.len(), |at| at + 1));
-        let head = decoder.line(&pending).and_then(|_| decoder.take_head());
+        // Bytes of `pending` decoded: the header's line, and the census lines for the full
+        // detail (a line at a time, so none is held beyond its part); the documents after them
+        // are decoded later.
+        let mut decoded = 0;
+        // Bytes of `pending` known to hold no `\n` (a long line comes in many parts).
+        let mut scanned = 0;
+        let head = loop {
+            if decoder.head_ready() {
+                break decoder.take_head();
+            }
+            if let Some(at) = pending[scanned..].iter().position(|b| *b == b'\n') {
+                let line = decoded..scanned + at + 1;
+                (decoded, scanned) = (line.end, line.end);
+                match decoder.line(&pending[line]) {
+                    Ok(_) => continue,
+                    Err(e) => break Err(e),
+                }
+            }
+            pending.drain(..decoded);
+            decoded = 0;
+            scanned = pending.len();
+            match parts.next_part().await? {
+                Some(part) => {
+                    hasher.update(&part);
+                    pending.extend_from_slice(&part);
+                }
+                // The end: its last line has no `\n`.
+                None => {
+                    decoded = pending.len();
+                    break decoder.line(&pending).and_then(|_| decoder.take_head());
+                }
+            }
+        };
+        pending.drain(..decoded);
         let head = match head {
             Ok(head) => head,
             // No header: tampered, if its bytes say so (they say more), else malformed.
@@ -159,7 +182,7 @@ impl BackupReader {
             location,
             hasher: Some(hasher),
             decoder,
-            pending: rest,
+            pending,
             ready: VecDeque::new(),
             head,
             counts: (0, 0),
@@ -238,8 +261,12 @@ impl BackupReader {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(&part);
         }
+        // Searched in the new part only, so a long line read in many parts is not scanned again
+        // each time; whole lines pending before it (the rest of the header's part) are decoded
+        // with those it completes, or at the end.
+        let before = self.pending.len();
         self.pending.extend_from_slice(&part);
-        let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') else {
+        let Some(last) = part.iter().rposition(|b| *b == b'\n').map(|at| before + at) else {
             return Ok(true);
         };
         let rest = self.pending.split_off(last + 1);
@@ -480,5 +507,155 @@ mod tests {
             "{result:?}"
         );
         Ok(())
+    }
+
+    /// A backup whose census spans several census lines: digests for `documents` ids, and
+    /// change-log entries for every third, for one id before them all and one after.
+    fn backup_with_census(documents: usize) -> Backup {
+        let mut backup = backup(3);
+        let ids = (0..documents).map(|i| DocumentId::new(format!("law/{i:05}")));
+        let mut builder = iu_cutter_live_execution::CensusBuilder::new();
+        for id in ids.clone() {
+            let digest = sha256_hex(id.as_str().as_bytes());
+            builder.add(id, digest, 0);
+        }
+        let mut census = builder.finish();
+        census.units = 7;
+        let mut entries: std::collections::BTreeMap<DocumentId, String> = ids
+            .step_by(3)
+            .map(|id| (id, "sqlite:9".to_owned()))
+            .collect();
+        entries.insert(DocumentId::new("a-first"), "sqlite:1".into());
+        entries.insert(DocumentId::new("z-last"), "sqlite:2".into());
+        backup.census = census;
+        backup.entries = Some(entries);
+        backup.mark = Some(iu_cutter_live_execution::ChangeMark::new("sqlite", 9));
+        backup
+    }
+
+    /// Opens `bytes` in `detail`, parts of `part` bytes, and reads every document.
+    async fn open_all(
+        bytes: &[u8],
+        part: usize,
+        detail: HeaderDetail,
+    ) -> Result<(Backup, Vec<DocumentSnapshot>), BackupError> {
+        let mut reader = BackupReader::open_with(
+            &RunId::new("r"),
+            sha256_hex(bytes),
+            "test".into(),
+            Chunks::of(bytes, part),
+            detail,
+        )
+        .await?;
+        let head = reader.head().clone();
+        let mut documents = Vec::new();
+        while let Some(batch) = reader.next_batch(2).await? {
+            documents.extend(batch);
+        }
+        Ok((head, documents))
+    }
+
+    #[tokio::test]
+    async fn the_census_is_written_a_range_of_documents_a_line_and_reads_back_whole()
+    -> Result<(), BackupError> {
+        let documents = 2 * crate::backup_store::CENSUS_LINE_DOCUMENTS + 5;
+        let original = backup_with_census(documents);
+        let bytes = encode_backup(&original);
+        let lines: Vec<&[u8]> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        // The header, three census lines, three documents; no line grows with the scope.
+        assert_eq!(lines.len(), 1 + 3 + 3);
+        let longest = lines.iter().map(|l| l.len()).max().unwrap_or(0);
+        assert!(
+            longest < crate::backup_store::CENSUS_LINE_DOCUMENTS * 120,
+            "a line of {longest} bytes"
+        );
+        assert!(
+            lines[0].len() < 400,
+            "the header holds no digest: {} bytes",
+            lines[0].len()
+        );
+
+        for part in [1000, 4096, bytes.len()] {
+            let (head, read) = open_all(&bytes, part, HeaderDetail::Full).await?;
+            assert_eq!(head.census, original.census, "parts of {part}");
+            assert_eq!(head.entries, original.entries, "parts of {part}");
+            assert_eq!(head.mark, original.mark);
+            assert_eq!(read, original.documents, "parts of {part}");
+
+            let (lean, read) = open_all(&bytes, part, HeaderDetail::Lean).await?;
+            assert!(lean.census.per_document.is_empty() && lean.entries.is_none());
+            assert_eq!(
+                (
+                    lean.census.documents,
+                    lean.census.units,
+                    &lean.census.fingerprint
+                ),
+                (documents as u64, 7, &original.census.fingerprint)
+            );
+            assert_eq!(read, original.documents, "lean, parts of {part}");
+        }
+        assert_eq!(crate::decode_backup(&RunId::new("r"), &bytes)?, original);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_backup_with_its_census_in_the_header_still_reads() -> Result<(), BackupError> {
+        let original = backup_with_census(10);
+        // As written before census lines: the digests and entries in the header itself.
+        let header = serde_json::json!({
+            "schema_version": original.schema_version,
+            "run": "r",
+            "census": original.census,
+            "mark": original.mark,
+            "entries": original.entries,
+        });
+        let mut bytes = serde_json::to_vec(&header).map_err(|e| BackupError::Malformed {
+            run: RunId::new("r"),
+            detail: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        for snapshot in &original.documents {
+            bytes.extend(serde_json::to_vec(snapshot).unwrap_or_default());
+            bytes.push(b'\n');
+        }
+        for part in [5, bytes.len()] {
+            let (head, read) = open_all(&bytes, part, HeaderDetail::Full).await?;
+            assert_eq!(head.census, original.census);
+            assert_eq!(head.entries, original.entries);
+            assert_eq!(read, original.documents);
+            let (lean, read) = open_all(&bytes, part, HeaderDetail::Lean).await?;
+            assert_eq!(lean.census.fingerprint, original.census.fingerprint);
+            assert_eq!(read, original.documents);
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_census_line_missing_or_out_of_place_is_malformed() {
+        let original = backup_with_census(crate::backup_store::CENSUS_LINE_DOCUMENTS + 1);
+        let bytes = encode_backup(&original);
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+        // The second census line dropped: a document line stands where it was announced.
+        let dropped: Vec<u8> = [&lines[..2], &lines[3..]].concat().concat();
+        let err = open_all(&dropped, 64, HeaderDetail::Full).await.err();
+        assert!(
+            matches!(&err, Some(BackupError::Malformed { detail, .. }) if detail.contains("census")),
+            "{err:?}"
+        );
+        // Only the header and the census lines: the documents are missing, not the census.
+        let cut: Vec<u8> = lines[..3].concat();
+        match open_all(&cut, 64, HeaderDetail::Full).await {
+            Ok((head, read)) => assert_eq!((head.census, read.len()), (original.census, 0)),
+            Err(e) => panic!("{e}"),
+        }
+        // The header alone: the census lines it announces are missing.
+        let err = open_all(lines[0], 64, HeaderDetail::Full).await.err();
+        assert!(
+            matches!(&err, Some(BackupError::Malformed { detail, .. }) if detail.contains("census line")),
+            "{err:?}"
+        );
     }
 }

@@ -12,8 +12,8 @@ use iu_cutter_live_execution::{
 };
 
 use super::{
-    BackupError, BackupReceipt, BackupStore, DirBackupStore, HeaderOf, Manifest,
-    create_private_file, io_error, write_atomically,
+    BackupError, BackupReceipt, BackupStore, DirBackupStore, Manifest, create_private_file,
+    head_lines, io_error, write_atomically,
 };
 
 /// Writes one backup by parts ([`BackupStore::create`]).
@@ -37,15 +37,19 @@ pub(crate) struct Lines {
 }
 
 impl Lines {
-    /// Starts `head`'s artifact: its header line, appended to `out`.
-    pub(crate) fn header(head: &Backup, out: &mut Vec<u8>) -> Result<Self, BackupError> {
-        let mut lines = Lines {
-            run: head.run.clone(),
-            hasher: Sha256Hasher::new(),
-            documents: 0,
-            units: 0,
-        };
-        lines.line(&HeaderOf::of(head), out)?;
+    /// Starts `head`'s artifact: its header line, then its census lines, each appended to
+    /// `out` and handed to `flush` (which may take the bytes), so that the census never sits in
+    /// `out` whole.
+    pub(crate) fn header(
+        head: &Backup,
+        out: &mut Vec<u8>,
+        mut flush: impl FnMut(&mut Vec<u8>) -> Result<(), BackupError>,
+    ) -> Result<Self, BackupError> {
+        let mut lines = Lines::empty(&head.run);
+        for line in head_lines(head) {
+            lines.line(&line, out)?;
+            flush(out)?;
+        }
         Ok(lines)
     }
 
@@ -63,7 +67,7 @@ impl Lines {
         Ok(())
     }
 
-    fn line(
+    pub(crate) fn line(
         &mut self,
         value: &impl serde::Serialize,
         out: &mut Vec<u8>,
@@ -150,18 +154,20 @@ impl DirSink {
             .map_err(io_error("create the directory for", &store.dir))?;
         let tmp = data_path.with_extension("tmp");
         let file = create_private_file(&tmp).map_err(io_error("write", &data_path))?;
-        let mut buffer = Vec::new();
-        let lines = Lines::header(head, &mut buffer)?;
         let mut sink = DirSink {
             store: store.clone(),
             schema_version: head.schema_version,
             data_path,
             tmp,
             file: Some(std::io::BufWriter::new(file)),
-            lines,
-            buffer,
+            lines: Lines::empty(&head.run),
+            buffer: Vec::new(),
         };
-        sink.flush_buffer()?;
+        let mut buffer = Vec::new();
+        sink.lines = Lines::header(head, &mut buffer, |line| {
+            sink.buffer = std::mem::take(line);
+            sink.flush_buffer()
+        })?;
         Ok(sink)
     }
 
@@ -228,8 +234,8 @@ impl BackupSink for DirSink {
 }
 
 impl Lines {
-    /// Lines of nothing (what a finished sink keeps).
-    fn empty(run: &RunId) -> Self {
+    /// Lines of nothing, of `run`'s artifact (what a finished sink keeps).
+    pub(crate) fn empty(run: &RunId) -> Self {
         Lines {
             run: run.clone(),
             hasher: Sha256Hasher::new(),
@@ -256,6 +262,18 @@ pub(crate) struct JournalSink<'s> {
 }
 
 impl JournalSink<'_> {
+    /// Starts `head`'s artifact: its header and census lines, journaled a part at a time as
+    /// they are encoded.
+    pub(crate) async fn header(&mut self, head: &Backup) -> Result<(), BackupError> {
+        for line in head_lines(head) {
+            self.lines.line(&line, &mut self.part)?;
+            if self.part.len() >= JOURNAL_PART_BYTES {
+                self.journal_part().await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn journal_part(&mut self) -> Result<(), BackupError> {
         let run = self.lines.run.clone();
         let part = String::from_utf8(std::mem::take(&mut self.part)).map_err(|e| {
