@@ -699,13 +699,6 @@ pub struct ScopeCensus {
     pub census: Census,
     /// Where the store's change history stood when the census was read.
     pub mark: ChangeMark,
-    /// The change log's entry of each document of `census` that has one, as the census saw
-    /// it (the position of its last change, in the mark's backend); a document never changed
-    /// since the store was seeded has none. Informational: a rollback's window is opened from
-    /// the store's own record of the run's hold of the document (migration 11), never from
-    /// these (a backup's copy could be edited to widen one).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub entries: BTreeMap<DocumentId, String>,
 }
 
 /// Everything a run may touch for one document, as it was before the run.
@@ -733,9 +726,11 @@ pub struct Backup {
     /// written before scope censuses, which cannot say what changed outside the scope since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<ChangeMark>,
-    /// The change log's entries read with `census` ([`ScopeCensus::entries`]); `None` in a
-    /// backup written before they were recorded. Kept for the record and for compatibility;
-    /// `restore` no longer reads them (see [`ScopeCensus::entries`]).
+    /// The change log's entry of each document (the position of its last change) as the census
+    /// saw it, in backups written between migration 10 and stop 27; `None` in others. Only a
+    /// record: a rollback's window is opened from the store's own record of the run's hold of
+    /// the document (migration 11), never from these (a backup's copy could be edited to widen
+    /// one), so they are no longer read, nor written (they doubled the census's memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries: Option<BTreeMap<DocumentId, String>>,
     /// The scoped documents, in id order.

@@ -305,14 +305,25 @@ impl<'a> Invocation<'a> {
     /// that this run took), and the documents outside the scope that the store's change log
     /// lists as changed since the opening.
     async fn census_after(&mut self) -> Option<CensusSummary> {
-        let (scope, mut ids, mark) = self.census_scope.clone()?;
-        let changed = self.store.changed_since(&mark).await;
-        if let Ok(changed) = &changed {
-            ids.extend(self.taken_since_opening(&scope, &ids, changed).await);
-            ids.sort();
-            ids.dedup();
-        }
-        match self.store.scope_census(&ids).await {
+        let (scope, ids, mark) = self.census_scope.as_ref()?;
+        let changed = self.store.changed_since(mark).await;
+        let taken = match &changed {
+            Ok(changed) => self.taken_since_opening(scope, ids, changed).await,
+            Err(_) => Vec::new(),
+        };
+        // The opening's ids as they are (a copy only when the run took documents beside them).
+        let merged;
+        let ids = if taken.is_empty() {
+            ids
+        } else {
+            let mut all = ids.clone();
+            all.extend(taken);
+            all.sort();
+            all.dedup();
+            merged = all;
+            &merged
+        };
+        match self.store.scope_census(ids).await {
             Ok(census) => Some(self.summarise(&census.census, changed)),
             Err(error) => {
                 self.note(format!("scope census after not taken: {error}"));

@@ -392,16 +392,9 @@ impl Store {
                 builder.add(id.clone(), digest, units);
             }
         }
-        let census = builder.finish();
-        let entries = census
-            .per_document
-            .keys()
-            .filter_map(|id| Some((id.clone(), self.last_change.get(id)?.to_string())))
-            .collect();
         ScopeCensus {
-            census,
+            census: builder.finish(),
             mark: ChangeMark::new(MARK_BACKEND, self.changes),
-            entries,
         }
     }
 

@@ -278,8 +278,8 @@ async fn load(store: &dyn LiveExecutionAdapter, documents: &[&str]) -> Vec<Docum
     )
 }
 
-/// The backup a backup phase takes of `documents`: their scope census, its mark and the change
-/// log's entries, and their snapshots.
+/// The backup a backup phase takes of `documents`: their scope census, its mark, and their
+/// snapshots (no change-log entries: backups no longer record them).
 async fn scoped_backup_of(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
@@ -289,7 +289,6 @@ async fn scoped_backup_of(
     let mut backup = crate::contract::backup_of(store, run, &ids(documents)).await;
     backup.census = scope.census;
     backup.mark = Some(scope.mark);
-    backup.entries = Some(scope.entries);
     backup
 }
 

@@ -47,10 +47,6 @@ pub(crate) trait Dialect: Engine {
     /// document whose last change is a rollback whose window (migration 10) covers the mark.
     const CHANGED_SINCE: &'static str;
 
-    /// The change log's entries of the documents whose ids the JSON array `$1` holds: rows of
-    /// id and entry as text. Read in a census's transaction, after the mark.
-    const CHANGE_ENTRIES: &'static str;
-
     /// Opens (or replaces) document `$1`'s rollback window (migrations 10 and 11) at its
     /// current entry, from run `$2`'s hold of it (`document_change_holds`), when the hold's
     /// last own write is that entry (nobody else changed the document since the fence) and

@@ -173,11 +173,6 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
                   AND NOT pg_visible_in_snapshot(w.fenced, CAST($1 AS pg_snapshot))) \
          ORDER BY c.document";
 
-    const CHANGE_ENTRIES: &'static str = "SELECT document, CAST(mark AS TEXT) \
-         FROM document_changes \
-         WHERE document = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json)))) \
-         ORDER BY document";
-
     /// Only over this transaction's own stamp: a document the rollback did not stamp is left.
     const OPEN_WINDOW: &'static str = "INSERT INTO document_change_windows \
          (document, at, seen, census, fenced) \

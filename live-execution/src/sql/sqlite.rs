@@ -185,10 +185,6 @@ SELECT d.active_generation,
                   AND CAST($1 AS INTEGER) < w.fenced) \
          ORDER BY c.document";
 
-    const CHANGE_ENTRIES: &'static str = "SELECT c.document, CAST(c.mark AS TEXT) \
-         FROM (SELECT DISTINCT value AS id FROM json_each($1)) AS s \
-         CROSS JOIN document_changes c WHERE c.document = s.id ORDER BY c.document";
-
     const OPEN_WINDOW: &'static str = "INSERT INTO document_change_windows \
          (document, at, seen, census, fenced) \
          SELECT c.document, c.mark, h.entry_before, CAST($3 AS INTEGER), h.entry_fenced \

@@ -75,7 +75,6 @@ fn scope_census(census: &Census) -> ScopeCensus {
     ScopeCensus {
         census: census.clone(),
         mark: ChangeMark::new("mock", 0),
-        entries: Default::default(),
     }
 }
 

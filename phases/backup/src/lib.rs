@@ -57,24 +57,27 @@ impl Backup {
         // The heads first (no bodies), then the bodies a batch of documents at a time, each
         // batch written to the backup before the next is read: neither the scope's bodies nor
         // the artifact is ever whole in memory.
-        let mut ids = scope_ids(ctx).await?;
+        let ids = scope_ids(ctx).await?;
         // The runner's opening scope census, when it took one moments ago over exactly these
         // documents (nothing of this run has mutated the store since); otherwise (a document
         // entered or left the scope meanwhile, or a resumed backup) one of these documents now.
+        // Its documents are the backup's (those of `ids` that still exist): `ids` is dropped, so
+        // the scope's ids are held once.
         let mut census = match opening {
             Some(census) if census.census.per_document.keys().eq(ids.iter()) => census,
             _ => ctx.store().scope_census(&ids).await?,
         };
+        drop(ids);
         loop {
             let head = BackupArtifact {
                 schema_version: SCHEMA_VERSION,
                 run: run.clone(),
                 census: census.census,
                 mark: Some(census.mark),
-                entries: Some(census.entries),
+                entries: None,
                 documents: Vec::new(),
             };
-            match write_snapshots(ctx, &head, &ids).await? {
+            match write_snapshots(ctx, &head).await? {
                 Written::All(receipt) => {
                     tracing::info!(
                         run = %run,
@@ -89,13 +92,10 @@ impl Backup {
                     ctx.set_backup_head(head);
                     return Ok(evidence);
                 }
-                // A document vanished between the heads and its batch: the header (written
+                // A document vanished between the census and its batch: the header (written
                 // first) holds the census, so the backup is taken again, of those left, with
                 // their census (each time one document fewer at least).
-                Written::Vanished(kept) => {
-                    census = ctx.store().scope_census(&kept).await?;
-                    ids = kept;
-                }
+                Written::Vanished(kept) => census = ctx.store().scope_census(&kept).await?,
             }
         }
     }
@@ -115,29 +115,30 @@ async fn scope_ids(ctx: &RunContext) -> Result<Vec<DocumentId>, PhaseError> {
     Ok(ctx.store().scope_ids(&ctx.record.scope).await?)
 }
 
-/// Writes the backup whose header is `head`, of the snapshot of each of `ids` (in id order): its
-/// document read with those of its batch (`RunContext::batch_documents`), its generation records
-/// and its active units, a batch written before the next is read.
+/// Writes the backup whose header is `head`, of the snapshot of each document of its census (in
+/// id order): its document read with those of its batch (`RunContext::batch_documents`), its
+/// generation records and its active units, a batch written before the next is read.
 #[allow(clippy::result_large_err)] // `PhaseError` carries its `Gap` inline on purpose.
-async fn write_snapshots(
-    ctx: &RunContext,
-    head: &BackupArtifact,
-    ids: &[DocumentId],
-) -> Result<Written, PhaseError> {
+async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Written, PhaseError> {
+    let ids: Vec<&DocumentId> = head.census.per_document.keys().collect();
     let total = ids.len() as u64;
     let mut done = 0u64;
     let mut sink = ctx.backups.create(head).await?;
-    for batch in ctx.batch_documents.read_chunks(ids) {
+    for batch in ctx.batch_documents.read_chunks(&ids) {
         ctx.check_cancelled()?;
-        let mut documents = ctx.store().load_scope(&Scope::Ids(batch.to_vec())).await?;
+        let wanted = Scope::Ids(batch.iter().map(|id| (*id).clone()).collect());
+        let mut documents = ctx.store().load_scope(&wanted).await?;
         documents.sort_by(|a, b| a.id.cmp(&b.id));
-        if !batch.iter().eq(documents.iter().map(|d| &d.id)) {
+        if !batch.iter().copied().eq(documents.iter().map(|d| &d.id)) {
             let found: BTreeSet<&DocumentId> = documents.iter().map(|d| &d.id).collect();
-            let vanished: BTreeSet<&DocumentId> =
-                batch.iter().filter(|id| !found.contains(id)).collect();
-            let kept = ids.iter().filter(|id| !vanished.contains(id)).cloned();
+            let vanished: BTreeSet<&DocumentId> = batch
+                .iter()
+                .copied()
+                .filter(|id| !found.contains(id))
+                .collect();
+            let kept = ids.iter().filter(|id| !vanished.contains(*id));
             // The unfinished sink is dropped: no backup.
-            return Ok(Written::Vanished(kept.collect()));
+            return Ok(Written::Vanished(kept.map(|id| (*id).clone()).collect()));
         }
         let mut snapshots = Vec::with_capacity(documents.len());
         for document in documents {

@@ -184,6 +184,7 @@ struct CensusLine {
 #[derive(Serialize)]
 struct CensusLineOf<'b> {
     census_digests: BTreeMap<&'b DocumentId, &'b String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     change_entries: BTreeMap<&'b DocumentId, &'b String>,
 }
 

@@ -232,7 +232,6 @@ impl Store {
                         ..census.clone()
                     },
                     mark: ChangeMark::new("mock", 2),
-                    entries: Default::default(),
                 }
                 .into())
             });

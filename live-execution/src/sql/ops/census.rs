@@ -3,7 +3,6 @@
 //! backend's bulk shape ([`BulkReads`]). The digests do not depend on the shape.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
 use sqlx::Pool;
@@ -47,8 +46,8 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
     }
 }
 
-/// The census of the documents `ids` (those that exist), the change log's mark and their
-/// entries in it, read in one snapshot: the mark first (on PostgreSQL it is the snapshot).
+/// The census of the documents `ids` (those that exist) and the change log's mark, read in one
+/// snapshot: the mark first (on PostgreSQL it is the snapshot).
 pub(crate) async fn scope_census<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
@@ -62,22 +61,10 @@ pub(crate) async fn scope_census<D: Dialect>(
         .and_then(|row| row.text(0))
         .map_err(sql(what))?;
     let census = census_of::<D>(&mut *tx, &ids).await?;
-    // Streamed into the map: a scope's rows are never all held beside it.
-    let mut entries = BTreeMap::new();
-    {
-        let mut rows = D::query(D::CHANGE_ENTRIES)
-            .bind(ids.as_str())
-            .fetch(&mut *tx);
-        while let Some(row) = rows.try_next().await.map_err(sql(what))? {
-            let id = row.text(0).map(DocumentId::new).map_err(sql(what))?;
-            entries.insert(id, row.text(1).map_err(sql(what))?);
-        }
-    }
     tx.commit().await.map_err(sql(what))?;
     Ok(ScopeCensus {
         census,
         mark: ChangeMark::new(D::MARK_BACKEND, mark),
-        entries,
     })
 }
 
