@@ -177,7 +177,11 @@ SELECT d.active_generation,
 
     /// A window covers a mark at or above the entry before the run's fence and below the
     /// fence's: the counter orders every commit.
-    const CHANGED_SINCE: &'static str = "SELECT c.document FROM document_changes c \
+    // `INDEXED BY`: without statistics SQLite walks the whole log in id order (for the
+    // `ORDER BY`) rather than seek the few entries after the mark and sort them; that made a
+    // one-document run's cost grow with the store.
+    const CHANGED_SINCE: &'static str = "SELECT c.document \
+         FROM document_changes c INDEXED BY document_changes_by_mark \
          WHERE c.mark > CAST($1 AS INTEGER) \
            AND NOT EXISTS (SELECT 1 FROM document_change_windows w \
                 WHERE w.document = c.document AND w.at = c.mark \
@@ -295,6 +299,51 @@ SELECT d.active_generation,
                 .await
                 .map_err(sql("writing units"))?;
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection as _, Row as _};
+
+    use super::*;
+
+    /// Cost follows the scope: what changed since a mark is found by seeking the log's mark
+    /// index, never by walking the whole log (which SQLite chose without statistics, to save
+    /// the sort), in both layouts.
+    #[tokio::test]
+    async fn changes_since_a_mark_seek_the_mark_index() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("store.db");
+        crate::sql::init_with(&ConnectOptions::new(format!("sqlite://{}", path.display()))).await?;
+        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
+        let explain = format!(
+            "EXPLAIN QUERY PLAN {}",
+            Layout::Plain.own(Sqlite::CHANGED_SINCE)
+        );
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .bind("0")
+            .fetch_all(&mut conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail"))
+            .collect::<Result<_, _>>()?;
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH c USING INDEX document_changes_by_mark")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN c")),
+            "{plan:?}"
+        );
+        assert!(
+            Layout::Prefixed
+                .own(Sqlite::CHANGED_SINCE)
+                .contains("INDEXED BY iu_cutter_document_changes_by_mark"),
+            "the prefixed layout names its own index"
+        );
         Ok(())
     }
 }
