@@ -100,6 +100,37 @@ pub async fn a_scope_census_is_the_census_of_its_documents(store: &dyn LiveExecu
     assert_eq!((none.census.documents, none.census.units), (0, 0));
 }
 
+/// A scope census of more documents than a store reads in one page (5,000 on PostgreSQL, whose
+/// census reads rows a page of documents at a time in its one snapshot) is the whole census:
+/// documents cut on either side of a page's edge keep their generations and units, ids asked
+/// out of order and twice count once.
+pub async fn a_scope_census_over_many_pages_is_the_census_of_its_documents(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let documents: Vec<(DocumentId, String)> = (0..10_001)
+        .map(|i| {
+            (
+                DocumentId::new(format!("p/{i:05}")),
+                format!("Điều 1. Số {i}.\n"),
+            )
+        })
+        .collect();
+    let stored = ok(store.put_documents(&documents).await, "put_documents");
+    let edges: Vec<Document> = [0, 4_999, 5_000, 10_000]
+        .into_iter()
+        .filter_map(|i| stored.get(i).cloned())
+        .collect();
+    cut(store, &RunId::new("r1"), &edges, 2).await;
+    let whole = ok(store.census().await, "census");
+    assert_eq!(whole.documents, 10_001);
+
+    let mut asked: Vec<DocumentId> = documents.into_iter().map(|(id, _)| id).rev().collect();
+    asked.push(DocumentId::new("p/05000"));
+    let scoped = ok(store.scope_census(&asked).await, "scope census");
+    assert_eq!(scoped.census, whole, "every page read, each document once");
+    assert_eq!(scoped.census.units, 8);
+}
+
 /// Nothing is listed while nothing changes; then every change after the mark is, whoever made
 /// it: a document put through another handle, a raw edit of one unit's body alone, a DELETE of
 /// a retired generation's rows (a purge); listed once each, in id order; a mark taken after a

@@ -21,6 +21,11 @@ use crate::sql::query::{Fields, Query};
 
 const WHAT: &str = "taking the census";
 
+/// Documents per page of a row-shaped scope census ([`BulkReads::Rows`]): each page's document
+/// and generation rows are read whole, every page in the caller's one snapshot, so what is held
+/// follows the page, not the scope.
+const CENSUS_PAGE: usize = 5000;
+
 /// The census.
 pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> {
     match D::BULK_READS {
@@ -35,13 +40,15 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
             ..
         } => {
             let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
-            let census = census_from_rows(
+            let mut builder = CensusBuilder::new();
+            census_from_rows(
                 &mut *tx,
                 [census_documents, census_generations, census_units].map(D::query),
+                &mut builder,
             )
             .await?;
             tx.commit().await.map_err(sql(WHAT))?;
-            Ok(census)
+            Ok(builder.finish())
         }
     }
 }
@@ -53,7 +60,7 @@ pub(crate) async fn scope_census<D: Dialect>(
     ids: &[DocumentId],
 ) -> AdapterResult<ScopeCensus> {
     let what = "taking the census of a scope";
-    let ids = ids_json(ids)?;
+    let ids: Vec<&DocumentId> = ids.iter().collect();
     let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
     let mark = D::query(D::CHANGE_MARK)
         .fetch_one(&mut tx)
@@ -76,19 +83,30 @@ pub(crate) fn ids_json<'a>(ids: impl IntoIterator<Item = &'a DocumentId>) -> Ada
     })
 }
 
-/// The census of the documents whose ids the JSON array `ids` holds, read on `conn` (a
-/// census's read transaction, or a rollback's write transaction after its writes).
+/// The census of the documents `ids` (each counted once), read on `conn` (a census's read
+/// transaction, or a rollback's write transaction after its writes): in one statement where the
+/// backend streams a row per document, else a page of [`CENSUS_PAGE`] documents at a time.
 pub(crate) async fn census_of<D: Dialect>(
     conn: &mut D::Connection,
-    ids: &str,
+    ids: &[&DocumentId],
 ) -> AdapterResult<Census> {
     match D::BULK_READS {
         BulkReads::Json { scope_census, .. } => {
-            census_from_json(conn, D::query(scope_census).bind(ids)).await
+            let ids = ids_json(ids.iter().copied())?;
+            census_from_json(conn, D::query(scope_census).bind(ids.as_str())).await
         }
         BulkReads::Rows { scope_census, .. } => {
-            let queries = scope_census.map(|statement| D::query(statement).bind(ids));
-            census_from_rows(conn, queries).await
+            // Sorted and distinct, so that pages are disjoint id ranges in id order.
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut builder = CensusBuilder::new();
+            for page in ids.chunks(CENSUS_PAGE) {
+                let page = ids_json(page.iter().copied())?;
+                let queries = scope_census.map(|statement| D::query(statement).bind(page.as_str()));
+                census_from_rows(&mut *conn, queries, &mut builder).await?;
+            }
+            Ok(builder.finish())
         }
     }
 }
@@ -215,17 +233,17 @@ async fn census_from_json<D: Dialect>(
     Ok(builder.finish())
 }
 
-/// The census from three ordered queries run in the caller's one snapshot (documents,
-/// generation records, units: each in key order), merged by document; unit fields are borrowed
-/// from the rows.
+/// Adds to `builder` the documents of three ordered queries run in the caller's one snapshot
+/// (documents, generation records, units: each in key order), merged by document; unit fields
+/// are borrowed from the rows.
 async fn census_from_rows<D: Dialect>(
     tx: &mut D::Connection,
     [documents, generations, units]: [Query<'_, D>; 3],
-) -> AdapterResult<Census> {
+    builder: &mut CensusBuilder,
+) -> AdapterResult<()> {
     let documents = documents.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
     let generations = generations.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
     let mut generations = generations.iter().peekable();
-    let mut builder = CensusBuilder::new();
     {
         let mut units = units.fetch(&mut *tx);
         let mut pending = units.try_next().await.map_err(sql(WHAT))?;
@@ -265,7 +283,7 @@ async fn census_from_rows<D: Dialect>(
             generation.str(0).map_err(sql(WHAT))?
         )));
     }
-    Ok(builder.finish())
+    Ok(())
 }
 
 /// A unit's digest fields from a row of the row-shaped census (document, generation, ordinal,

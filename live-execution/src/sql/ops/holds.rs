@@ -16,7 +16,7 @@ use crate::adapter::AdapterResult;
 use crate::domain::{Backup, DocumentId, RunId};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
-use crate::sql::ops::census::{census_of, ids_json};
+use crate::sql::ops::census::census_of;
 use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
 
@@ -119,7 +119,7 @@ pub(crate) async fn open_windows<D: Dialect>(
         None => None,
     };
     if let Some(census_mark) = census_mark.filter(|m| D::mark_is_well_formed(m)) {
-        let now = census_of::<D>(conn, &ids_json(written.iter().copied())?).await?;
+        let now = census_of::<D>(conn, written).await?;
         for id in written {
             let before = backup.census.per_document.get(*id);
             if before.is_none() || now.per_document.get(*id) != before {
