@@ -29,6 +29,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::Sha256Digest;
+
 use crate::domain::{
     Census, Document, DocumentId, DocumentState, GenerationRecord, GenerationState, StoreSnapshot,
     Unit,
@@ -101,9 +103,9 @@ impl DocumentDigester {
         self.units
     }
 
-    /// The digest, lowercase hex.
-    pub fn finish(self) -> String {
-        self.hasher.finish()
+    /// The digest.
+    pub fn finish(self) -> Sha256Digest {
+        self.hasher.finish_raw()
     }
 
     fn field(&mut self, bytes: &[u8]) {
@@ -140,7 +142,12 @@ impl FieldHasher {
 
     /// The digest, lowercase hex.
     fn finish(self) -> String {
-        format!("{:x}", self.0.finalize())
+        self.finish_raw().hex()
+    }
+
+    /// The digest.
+    fn finish_raw(self) -> Sha256Digest {
+        Sha256Digest::from_bytes(self.0.finalize().into())
     }
 }
 
@@ -250,7 +257,7 @@ pub fn document_digest(
     document: &Document,
     generations: &[GenerationRecord],
     units: &[Unit],
-) -> String {
+) -> Sha256Digest {
     let mut generations: Vec<&GenerationRecord> = generations.iter().collect();
     generations.sort_by(|a, b| a.generation.cmp(&b.generation));
     let mut units: Vec<&Unit> = units.iter().collect();
@@ -301,7 +308,7 @@ fn by_document<T: Clone>(
 /// Assembles a census from per-document digests.
 #[derive(Debug, Default)]
 pub struct CensusBuilder {
-    per_document: BTreeMap<DocumentId, String>,
+    per_document: BTreeMap<DocumentId, Sha256Digest>,
     units: u64,
 }
 
@@ -312,7 +319,7 @@ impl CensusBuilder {
     }
 
     /// Adds one document's digest and unit count.
-    pub fn add(&mut self, document: DocumentId, digest: String, units: u64) {
+    pub fn add(&mut self, document: DocumentId, digest: Sha256Digest, units: u64) {
         self.units += units;
         self.per_document.insert(document, digest);
     }
@@ -323,7 +330,7 @@ impl CensusBuilder {
         for (id, digest) in &self.per_document {
             hasher.update((id.as_str().len() as u64).to_le_bytes());
             hasher.update(id.as_str().as_bytes());
-            hasher.update(digest.as_bytes());
+            hasher.update(digest.hex_digits().as_str().as_bytes());
         }
         Census {
             documents: self.per_document.len() as u64,
@@ -486,13 +493,13 @@ mod tests {
     #[test]
     fn census_fingerprint_changes_with_any_digest() {
         let mut a = CensusBuilder::new();
-        a.add(DocumentId::new("x"), "1".into(), 2);
-        a.add(DocumentId::new("y"), "2".into(), 3);
+        a.add(DocumentId::new("x"), Sha256Digest::of(b"1"), 2);
+        a.add(DocumentId::new("y"), Sha256Digest::of(b"2"), 3);
         let a = a.finish();
         assert_eq!((a.documents, a.units), (2, 5));
         let mut b = CensusBuilder::new();
-        b.add(DocumentId::new("x"), "1".into(), 2);
-        b.add(DocumentId::new("y"), "3".into(), 3);
+        b.add(DocumentId::new("x"), Sha256Digest::of(b"1"), 2);
+        b.add(DocumentId::new("y"), Sha256Digest::of(b"3"), 3);
         assert_ne!(a.fingerprint, b.finish().fingerprint);
     }
 
@@ -562,7 +569,7 @@ mod tests {
             builder.add(document.id.clone(), digest, units.len() as u64);
         }
         let census = builder.finish();
-        let digests: Vec<&str> = census.per_document.values().map(String::as_str).collect();
+        let digests: Vec<String> = census.per_document.values().map(|d| d.hex()).collect();
         assert_eq!(
             digests,
             [

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::digest::Sha256Digest;
 use crate::rules::{CutRules, Preset};
 
 pub(crate) mod canonical;
@@ -643,8 +644,9 @@ pub struct Census {
     pub units: u64,
     /// sha256 over every document's digest, in id order.
     pub fingerprint: String,
-    /// Digest of each document with its generations and units.
-    pub per_document: BTreeMap<DocumentId, String>,
+    /// Digest of each document with its generations and units (raw: 32 bytes a document in
+    /// memory, 64 hex digits as text).
+    pub per_document: BTreeMap<DocumentId, Sha256Digest>,
 }
 
 /// An opaque position in a store's change history: what a [`ScopeCensus`] could see. Written

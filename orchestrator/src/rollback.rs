@@ -11,7 +11,7 @@ use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
     Evidence, EvidenceValue, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus,
-    Restoration, RunId, RunRecord, RunStatus, Scope, document_digest, sha256_hex,
+    Restoration, RunId, RunRecord, RunStatus, Scope, Sha256Digest, document_digest, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::BACKUP_SHA256;
 use iu_cutter_phase_core::{BackupReceipt, Gap, PhaseRole};
@@ -502,7 +502,7 @@ async fn verify_restored(
     run: &RunId,
     backup: &Backup,
     restoration: &Restoration,
-    expected_digests: &BTreeMap<DocumentId, String>,
+    expected_digests: &BTreeMap<DocumentId, Sha256Digest>,
     census: &Census,
 ) -> Result<Vec<DigestMismatch>, AdapterError> {
     let ids: Vec<DocumentId> = backup
@@ -549,9 +549,8 @@ async fn verify_restored(
                     mismatches.push(DigestMismatch {
                         document: id.clone(),
                         expected: expected
-                            .cloned()
-                            .unwrap_or_else(|| "(not in the backup)".into()),
-                        found: found.cloned(),
+                            .map_or_else(|| "(not in the backup)".into(), Sha256Digest::hex),
+                        found: found.map(Sha256Digest::hex),
                     });
                     continue;
                 }
@@ -611,7 +610,7 @@ async fn expected_digests(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
     backup: &Backup,
-) -> Result<BTreeMap<DocumentId, String>, AdapterError> {
+) -> Result<BTreeMap<DocumentId, Sha256Digest>, AdapterError> {
     let mut expected = BTreeMap::new();
     for snapshot in &backup.documents {
         let id = snapshot.document.id.clone();

@@ -19,8 +19,8 @@ use iu_cutter_live_execution::{
     DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
     GenerationDigester, GenerationDigests, GenerationRecord, GenerationState, Lease, LeaseClaim,
     LeaseView, Op, PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope,
-    ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup, StoredPlanPart, Unit, UnitCursor,
-    UnitFields, sha256_hex,
+    ScopeCensus, Sha256Digest, SourceFacts, StoreSnapshot, StoredBackup, StoredPlanPart, Unit,
+    UnitCursor, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -172,7 +172,7 @@ impl Store {
     /// The digest and unit count of one document, streamed through the seam's digester in
     /// the contract's order: generations by generation id, then units by (generation,
     /// ordinal) — exactly the maps' key order.
-    fn document_census(&self, id: &DocumentId, document: &Document) -> (String, u64) {
+    fn document_census(&self, id: &DocumentId, document: &Document) -> (Sha256Digest, u64) {
         let mut digester = DocumentDigester::new(document);
         for (generation, state) in self.document_generations(id) {
             digester.generation(&GenerationRecord {

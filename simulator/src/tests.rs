@@ -807,11 +807,11 @@ async fn scope_census_is_the_census_restricted_to_the_documents_asked_for() -> T
     let scoped = sim
         .scope_census(&[id("law/a"), id("missing"), id("kb/c"), id("law/a")])
         .await?;
-    let expected: Vec<(DocumentId, String)> = ["kb/c", "law/a"]
+    let expected: Vec<(DocumentId, iu_cutter_live_execution::Sha256Digest)> = ["kb/c", "law/a"]
         .iter()
-        .map(|d| (id(d), whole.per_document[&id(d)].clone()))
+        .map(|d| (id(d), whole.per_document[&id(d)]))
         .collect();
-    let got: Vec<(DocumentId, String)> = scoped.census.per_document.clone().into_iter().collect();
+    let got: Vec<_> = scoped.census.per_document.clone().into_iter().collect();
     assert_eq!(
         got, expected,
         "same digests, absent ids absent, each id once"
@@ -819,8 +819,8 @@ async fn scope_census_is_the_census_restricted_to_the_documents_asked_for() -> T
     assert_eq!(scoped.census.documents, 2);
     assert_eq!(scoped.census.units, 2, "law/a's two units, counted once");
     let mut builder = iu_cutter_live_execution::CensusBuilder::new();
-    builder.add(id("kb/c"), expected[0].1.clone(), 0);
-    builder.add(id("law/a"), expected[1].1.clone(), 2);
+    builder.add(id("kb/c"), expected[0].1, 0);
+    builder.add(id("law/a"), expected[1].1, 2);
     assert_eq!(
         scoped.census,
         builder.finish(),

@@ -7,7 +7,7 @@ use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::init_with;
 use iu_cutter_live_execution::{
     AdapterError, Census, ChangeMark, Document, DocumentId, LiveExecutionAdapter, PurgeTarget,
-    RunId,
+    RunId, Sha256Digest,
 };
 
 use crate::contract::{cut, reread};
@@ -55,12 +55,12 @@ pub async fn changed(store: &dyn LiveExecutionAdapter, mark: &ChangeMark) -> Vec
 }
 
 /// `census` restricted to `documents`: its digests of them.
-fn digests_of(census: &Census, documents: &[&str]) -> Vec<(DocumentId, String)> {
+fn digests_of(census: &Census, documents: &[&str]) -> Vec<(DocumentId, Sha256Digest)> {
     census
         .per_document
         .iter()
         .filter(|(id, _)| documents.contains(&id.as_str()))
-        .map(|(id, digest)| (id.clone(), digest.clone()))
+        .map(|(id, digest)| (id.clone(), *digest))
         .collect()
 }
 

@@ -171,7 +171,7 @@ fn init_import_plan_refuse_run_units_rollback_and_dry_run() -> TestResult {
         .iter()
         .filter(|(id, _)| id.as_str().starts_with("md/"))
     {
-        scope.add(id.clone(), digest.clone(), 0);
+        scope.add(id.clone(), *digest, 0);
     }
     assert_eq!(
         attestation["census_before"]["fingerprint"],

@@ -49,7 +49,7 @@ async fn the_five_phases_pass_and_rollback_restores_the_pre_run_census() -> Test
     assert!(units.iter().all(|u| u.generation.as_str() == "r1"));
     let concatenated: String = units.iter().map(|u| u.body.as_str()).collect();
     assert_eq!(concatenated, LAW_1);
-    let other = sim.state_census().per_document[&DocumentId::new("kb/other")].clone();
+    let other = sim.state_census().per_document[&DocumentId::new("kb/other")];
     assert_eq!(other, pre_run.per_document[&DocumentId::new("kb/other")]);
     assert_eq!(events.compact().last().map(String::as_str), Some("PASS"));
 

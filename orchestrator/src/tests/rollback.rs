@@ -3,7 +3,8 @@
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
     GenerationRecord, Kept, LiveExecutionAdapter, ManualSwitch, Op, PhaseStatus, Preset,
-    Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, expect_op, sha256_hex,
+    Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, Sha256Digest, expect_op,
+    sha256_hex,
 };
 
 use iu_cutter_phase_core::{BackupStore, names};
@@ -11,17 +12,22 @@ use iu_cutter_phase_core::{BackupStore, names};
 use super::*;
 use crate::{Outcome, PhaseEntryStatus, ROLLBACK_PHASE, RunReport, Runner};
 
-fn census(fingerprint: &str, digest: &str) -> Census {
+fn census(fingerprint: &str, digest: Sha256Digest) -> Census {
     Census {
         documents: 1,
         units: 0,
         fingerprint: fingerprint.into(),
-        per_document: [(DocumentId::new("law/1"), digest.to_owned())].into(),
+        per_document: [(DocumentId::new("law/1"), digest)].into(),
     }
 }
 
+/// A digest that no document has: the sha256 of `name`.
+fn other(name: &str) -> Sha256Digest {
+    Sha256Digest::of(name.as_bytes())
+}
+
 /// The digest `law/1` has once the rollback gave back its backed-up rows.
-fn restored() -> String {
+fn restored() -> Sha256Digest {
     let backup = backup("r1");
     iu_cutter_live_execution::document_digest(&backup.documents[0].document, &[], &[])
 }
@@ -31,7 +37,7 @@ fn backup(run: &str) -> Backup {
     Backup {
         schema_version: SCHEMA_VERSION,
         run: RunId::new(run),
-        census: census("pre-run", "digest-in-the-backup-census"),
+        census: census("pre-run", other("digest-in-the-backup-census")),
         mark: None,
         entries: None,
         documents: vec![DocumentSnapshot {
@@ -182,7 +188,7 @@ impl World {
 async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
     let world = World::default();
     let sha = world.passed_run().await?;
-    let mut mock = world.restored_mock(census("pre-run", &restored()));
+    let mut mock = world.restored_mock(census("pre-run", restored()));
     let l = world.log.clone();
     expect_op!(
         mock,
@@ -233,7 +239,7 @@ async fn rollback_restores_verifies_and_is_not_repeated() -> TestResult {
 async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> TestResult {
     let world = World::default();
     world.passed_run().await?;
-    let mut mock = world.restored_mock(census("other", &restored()));
+    let mut mock = world.restored_mock(census("other", restored()));
     answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
 
     let report = world.rollback(mock).await?;
@@ -250,7 +256,7 @@ async fn a_changed_store_outside_the_run_is_recorded_but_not_a_failure() -> Test
 async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     let world = World::default();
     world.passed_run().await?;
-    let mut mock = world.restored_mock(census("post", "digest-2"));
+    let mut mock = world.restored_mock(census("post", other("digest-2")));
     answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
     let runner = world.standard_runner(mock);
 
@@ -259,8 +265,12 @@ async fn a_restore_that_does_not_match_the_backup_is_blocked() -> TestResult {
     let gap = blocked(&report)?;
     assert_eq!(gap.phase, ROLLBACK_PHASE);
     assert_eq!(gap.document, Some(DocumentId::new("law/1")));
-    assert!(gap.expected.contains(&restored()), "{}", gap.expected);
-    assert!(gap.found.contains("digest-2"), "{}", gap.found);
+    assert!(gap.expected.contains(&restored().hex()), "{}", gap.expected);
+    assert!(
+        gap.found.contains(&other("digest-2").hex()),
+        "{}",
+        gap.found
+    );
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
     assert!(!check.census_matches_backup);
     assert_eq!(check.mismatches.len(), 1);
@@ -417,7 +427,7 @@ async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
     let mut edited = backup("r1").documents[0].document.head();
     edited.revision = 2;
     edited.sha256 = sha256_hex(b"edited");
-    let mut mock = world.restoring(census("edited", "digest-9"), vec![edited]);
+    let mut mock = world.restoring(census("edited", other("digest-9")), vec![edited]);
     answer!(mock, Op::Restore { .. } => Ok(Restoration {
         untouched: 1,
         ..Restoration::default()
@@ -447,7 +457,7 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
         active_generation: None,
         body: body.into(),
     };
-    let mut mock = world.restoring(census("edited", "digest-9"), vec![edited.head()]);
+    let mut mock = world.restoring(census("edited", other("digest-9")), vec![edited.head()]);
     answer!(mock, Op::Restore { .. } => Ok(Restoration {
         kept_edits: vec![Kept {
             document: DocumentId::new("law/1"),
@@ -473,7 +483,7 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
 async fn a_document_held_by_a_later_run_refuses_the_rollback() -> TestResult {
     let world = World::default();
     world.passed_run().await?;
-    let mut mock = world.restoring(census("later", "digest-3"), Vec::new());
+    let mut mock = world.restoring(census("later", other("digest-3")), Vec::new());
     expect_op!(mock, Restore).times(1).returning(|_, _| {
         Err(AdapterError::HeldByLaterRun {
             document: DocumentId::new("law/1"),

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup as BackupArtifact, Census, ChangeMark, CutRules, Document, DocumentId,
     DocumentState, GenerationRecord, GenerationState, MockLiveExecutionAdapter, Op, OpKind, Preset,
-    RunId, RunRecord, Scope, ScopeCensus, Unit, expect_op, refuse_calls, refuse_mutations_except,
-    sha256_hex,
+    RunId, RunRecord, Scope, ScopeCensus, Sha256Digest, Unit, expect_op, refuse_calls,
+    refuse_mutations_except, sha256_hex,
 };
 use iu_cutter_phase_core::testing::{RUN, document, failure, progress, record_events};
 use iu_cutter_phase_core::{
@@ -58,7 +58,7 @@ fn census() -> Census {
         fingerprint: "f1ng3rpr1nt".into(),
         per_document: [("a", "da"), ("b", "db")]
             .into_iter()
-            .map(|(id, digest)| (DocumentId::new(id), digest.to_owned()))
+            .map(|(id, digest)| (DocumentId::new(id), Sha256Digest::of(digest.as_bytes())))
             .collect(),
     }
 }

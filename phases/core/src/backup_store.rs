@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, ChangeMark, DocumentId, DocumentSnapshot, Journal,
-    LiveExecutionAdapter, RunId, Sha256Hasher, StoredBackup, sha256_hex,
+    LiveExecutionAdapter, RunId, Sha256Digest, Sha256Hasher, StoredBackup, sha256_hex,
 };
 use serde::{Deserialize, Serialize};
 
@@ -175,7 +175,7 @@ pub(crate) const CENSUS_LINE_DOCUMENTS: usize = 2048;
 /// A census line as read: the digests and change-log entries of a range of documents.
 #[derive(Deserialize)]
 struct CensusLine {
-    census_digests: BTreeMap<DocumentId, String>,
+    census_digests: BTreeMap<DocumentId, Sha256Digest>,
     #[serde(default)]
     change_entries: BTreeMap<DocumentId, String>,
 }
@@ -183,7 +183,7 @@ struct CensusLine {
 /// A census line as written, borrowed from the backup.
 #[derive(Serialize)]
 struct CensusLineOf<'b> {
-    census_digests: BTreeMap<&'b DocumentId, &'b String>,
+    census_digests: BTreeMap<&'b DocumentId, &'b Sha256Digest>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     change_entries: BTreeMap<&'b DocumentId, &'b String>,
 }
@@ -192,7 +192,7 @@ struct CensusLineOf<'b> {
 /// [`CENSUS_LINE_DOCUMENTS`] documents, with the change-log entries of the same ranges (the
 /// first range open below, the last open above, so every entry falls in one).
 struct CensusLines<'b> {
-    digests: std::iter::Peekable<std::collections::btree_map::Iter<'b, DocumentId, String>>,
+    digests: std::iter::Peekable<std::collections::btree_map::Iter<'b, DocumentId, Sha256Digest>>,
     entries: Option<&'b BTreeMap<DocumentId, String>>,
     /// Where the next range starts; `None` once the last range was given.
     from: Option<std::ops::Bound<&'b DocumentId>>,
@@ -226,7 +226,7 @@ impl<'b> Iterator for CensusLines<'b> {
     fn next(&mut self) -> Option<Self::Item> {
         use std::ops::Bound;
         let from = self.from.take()?;
-        let census_digests: BTreeMap<&DocumentId, &String> =
+        let census_digests: BTreeMap<&DocumentId, &Sha256Digest> =
             self.digests.by_ref().take(CENSUS_LINE_DOCUMENTS).collect();
         let to = match (self.digests.peek(), census_digests.last_key_value()) {
             (Some(_), Some((last, _))) => Bound::Included(*last),
@@ -330,11 +330,14 @@ struct CensusCounts<'b> {
     documents: u64,
     units: u64,
     fingerprint: &'b str,
-    per_document: &'static BTreeMap<DocumentId, String>,
+    per_document: &'static BTreeMap<DocumentId, Sha256Digest>,
 }
 
-/// What a header's maps hold: nothing (their content is on the census lines).
-static ON_CENSUS_LINES: BTreeMap<DocumentId, String> = BTreeMap::new();
+/// What a header's digests hold: nothing (they are on the census lines).
+static ON_CENSUS_LINES: BTreeMap<DocumentId, Sha256Digest> = BTreeMap::new();
+
+/// What a header's entries hold: nothing (they are on the census lines).
+static NO_ENTRIES: BTreeMap<DocumentId, String> = BTreeMap::new();
 
 impl<'b> HeaderOf<'b> {
     fn of(backup: &'b Backup) -> Self {
@@ -348,7 +351,7 @@ impl<'b> HeaderOf<'b> {
                 per_document: &ON_CENSUS_LINES,
             },
             mark: backup.mark.as_ref(),
-            entries: backup.entries.as_ref().map(|_| &ON_CENSUS_LINES),
+            entries: backup.entries.as_ref().map(|_| &NO_ENTRIES),
             census_lines: CensusLines::count(backup),
         }
     }

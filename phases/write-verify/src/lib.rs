@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
     Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
-    GenerationDigests, PlannedUnit, RunId, Scope, UnitDigest, sha256_hex,
+    GenerationDigests, PlannedUnit, RunId, Scope, Sha256Digest, UnitDigest, sha256_hex,
 };
 use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, any_source, names};
 use sha2::{Digest, Sha256};
@@ -519,7 +519,7 @@ impl Gate<'_> {
     fn changed_outside(
         &self,
         id: &DocumentId,
-        now: Option<&String>,
+        now: Option<&Sha256Digest>,
         mark: &ChangeMark,
     ) -> Box<Gap> {
         self.gap(
@@ -543,12 +543,12 @@ impl Gate<'_> {
         now: &Census,
         in_scope: impl Fn(&DocumentId) -> bool,
     ) -> Checked {
-        let outside = |census: &'_ Census| -> BTreeMap<DocumentId, String> {
+        let outside = |census: &'_ Census| -> BTreeMap<DocumentId, Sha256Digest> {
             census
                 .per_document
                 .iter()
                 .filter(|(id, _)| !in_scope(id))
-                .map(|(id, digest)| (id.clone(), digest.clone()))
+                .map(|(id, digest)| (id.clone(), *digest))
                 .collect()
         };
         let (before, now) = (outside(before), outside(now));

@@ -516,7 +516,7 @@ mod tests {
         let ids = (0..documents).map(|i| DocumentId::new(format!("law/{i:05}")));
         let mut builder = iu_cutter_live_execution::CensusBuilder::new();
         for id in ids.clone() {
-            let digest = sha256_hex(id.as_str().as_bytes());
+            let digest = iu_cutter_live_execution::Sha256Digest::of(id.as_str().as_bytes());
             builder.add(id, digest, 0);
         }
         let mut census = builder.finish();
