@@ -532,6 +532,15 @@ impl Restoration {
             }
         }
     }
+
+    /// Adds what a later part of the same rollback did (a rollback restores its backup a batch
+    /// of documents at a time, each batch its own store call).
+    pub fn absorb(&mut self, later: Restoration) {
+        self.undone.extend(later.undone);
+        self.kept_edits.extend(later.kept_edits);
+        self.left_alone.extend(later.left_alone);
+        self.untouched += later.untouched;
+    }
 }
 
 #[cfg(test)]

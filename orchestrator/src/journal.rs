@@ -135,9 +135,12 @@ pub(crate) fn upsert(record: &mut RunRecord, phase: PhaseRecord) {
     }
 }
 
-/// The outcome of a journaled run that must not run again.
+/// The outcome of a journaled run that must not run again. A passed run whose rollback began
+/// and was stopped part-way (a closed kill switch refuses the journal's writes too, so its status
+/// still says `PASS`) is not passed any more: `None`, and continuing it fails naming the rollback.
 pub(crate) fn finished_outcome(record: &RunRecord) -> Option<Outcome> {
     match record.status {
+        RunStatus::Pass if rollback_began(record) => None,
         RunStatus::Pass => Some(Outcome::Pass),
         RunStatus::RolledBack => Some(Outcome::RolledBack),
         _ => None,

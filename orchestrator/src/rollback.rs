@@ -1,20 +1,27 @@
-//! Rollback: take back a run's own marks (its fence, its generation, its enact) in one store
-//! transaction, wherever a document is exactly as the run left it, and verify the result against
-//! the backup. The backup is trusted only when it hashes to the sha256 journaled at backup time;
-//! a later run holding any of the documents refuses the rollback before any change; an edit
-//! made since the backup, by anyone, is kept (see `iu_cutter_live_execution::ownership`).
+//! Rollback: take back a run's own marks (its fence, its generation, its enact) wherever a
+//! document is exactly as the run left it, a batch of documents per store transaction, and
+//! verify the result against the backup. The backup is trusted only when it hashes to the
+//! sha256 journaled at backup time, and it is read through and checked whole before anything is
+//! changed, then read again a batch at a time to restore from (memory holds a batch and a digest
+//! per document, never the scope's bodies); a later run holding any of the documents refuses the
+//! rollback before any change; an edit made since the backup, by anyone, is kept (see
+//! `iu_cutter_live_execution::ownership`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
+use iu_cutter_live_execution::ownership::{CurrentDocument, undo_step};
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
-    Evidence, EvidenceValue, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus,
-    Restoration, RunId, RunRecord, RunStatus, Scope, Sha256Digest, document_digest, sha256_hex,
+    AdapterError, Backup, Census, CensusBuilder, DocumentHead, DocumentId, DocumentSnapshot,
+    DocumentState, Evidence, EvidenceValue, GenerationRecord, GenerationState,
+    LiveExecutionAdapter, PhaseStatus, Restoration, RunId, RunRecord, RunStatus, Scope,
+    Sha256Digest, document_digest, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::BACKUP_SHA256;
-use iu_cutter_phase_core::{BackupReceipt, Gap, PhaseRole};
+use iu_cutter_phase_core::{
+    BackupReader, BackupReceipt, BatchTimes, DocumentBatches, Gap, HeaderDetail, PhaseRole,
+};
 use tracing::{info, warn};
 
 use crate::error::RunnerError;
@@ -58,7 +65,7 @@ pub(crate) async fn rollback(
     if let Some(outcome) = rolled_back_already(&record, &mut inv) {
         return Ok(inv.finish(outcome, None).await);
     }
-    let outcome = rollback_leased(pipeline, &record, &again, &mut inv).await;
+    let outcome = rollback_leased(pipeline, &record, &again, options, &mut inv).await;
     Ok(inv.finish(outcome, None).await)
 }
 
@@ -78,13 +85,17 @@ fn rolled_back_already(record: &RunRecord, inv: &mut Invocation<'_>) -> Option<O
     Some(Outcome::RolledBack)
 }
 
-/// Rollback once preflight passed and the lease (if any) is held: the backup is checked end to
-/// end (the sha256 journaled at backup time, every body and unit hashed) before anything is
-/// changed.
+/// Rollback once preflight passed and the lease (if any) is held. Before anything is changed,
+/// a first pass reads the whole backup, a batch at a time: it must be the one journaled at backup
+/// time and intact end to end (every body and unit hashed, the artifact against its sha256), no
+/// later run may hold any of its documents, and it says what each document must look like once
+/// rolled back ([`RestorePlan`]). A second pass restores and verifies a batch at a time, so that
+/// neither memory nor any store transaction grows with the scope.
 async fn rollback_leased(
     pipeline: &Pipeline,
     record: &RunRecord,
     again: &NextAction,
+    options: &RunOptions,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let run = &record.run;
@@ -103,31 +114,230 @@ async fn rollback_leased(
         ],
         resume_from: None,
     };
-    let (backup, receipt) = match inv.backups().load(run).await {
-        Ok(Some(loaded)) => loaded,
+    let reader = match open_journaled(inv, run, &journaled_sha256, HeaderDetail::Full).await {
+        Ok(reader) => reader,
+        Err(reason) => return refused(reason),
+    };
+    let read_size = options.batch_documents.read_size();
+    let store = inv.store().clone();
+    let plan = match RestorePlan::read(store.as_ref(), run, reader, read_size).await {
+        Ok(plan) => plan,
+        Err(Unusable::Backup(reason)) => return refused(reason),
+        Err(Unusable::Store(error)) => {
+            return rollback_failed(
+                inv,
+                format!("cannot read the documents to restore: {error}; nothing was changed"),
+                vec![
+                    NextAction::fix("check that the store is reachable"),
+                    again.clone(),
+                ],
+            );
+        }
+        Err(Unusable::Later(later)) => {
+            let started_at = inv.journal.now();
+            return refused_for_later_run(run, &later, &started_at, inv).await;
+        }
+    };
+    // Read again to restore from: the same artifact, or nothing is changed.
+    let reader = match open_journaled(inv, run, &journaled_sha256, HeaderDetail::Lean).await {
+        Ok(reader) => reader,
+        Err(reason) => return refused(reason),
+    };
+    restore(record, &plan, reader, options.batch_documents, inv).await
+}
+
+/// The run's backup opened to read, if it is the one journaled at backup time (its manifest's
+/// sha256 is `journaled`); else why not.
+async fn open_journaled(
+    inv: &Invocation<'_>,
+    run: &RunId,
+    journaled: &str,
+    detail: HeaderDetail,
+) -> Result<BackupReader, String> {
+    let reader = match inv.backups().open_with(run, detail).await {
+        Ok(Some(reader)) => reader,
         Ok(None) => {
-            return refused(format!(
-                "run {run} journaled its backup (sha256 {journaled_sha256}), but neither the \
-                 store nor the backup directory holds it"
+            return Err(format!(
+                "run {run} journaled its backup (sha256 {journaled}), but neither the store nor \
+                 the backup directory holds it"
             ));
         }
         Err(error) => {
             warn!(%error, "backup unusable");
-            return refused(format!("cannot use the backup: {error}"));
+            return Err(format!("cannot use the backup: {error}"));
         }
     };
-    if receipt.sha256 != journaled_sha256 {
-        warn!(journaled = %journaled_sha256, found = %receipt.sha256, "backup replaced");
-        return refused(format!(
+    if reader.sha256() != journaled {
+        warn!(journaled = %journaled, found = %reader.sha256(), "backup replaced");
+        return Err(format!(
             "the backup of run {run} is not the one journaled at backup time (journaled sha256 \
-             {journaled_sha256}, found {} at {})",
-            receipt.sha256, receipt.location
+             {journaled}, found {} at {})",
+            reader.sha256(),
+            reader.location()
         ));
     }
-    if let Err(error) = backup.check_for_run(run) {
-        return refused(format!("the backup cannot be trusted: {error}"));
+    Ok(reader)
+}
+
+/// What the first pass over a backup established, before anything is changed.
+struct RestorePlan {
+    /// The backup's header: its census and change mark (its documents are read again, a batch
+    /// at a time, to restore).
+    head: Backup,
+    /// Each backed-up document's snapshot, digested as the first pass read and checked it: the
+    /// second pass restores from a snapshot only if it reads back the same.
+    snapshots: BTreeMap<DocumentId, Sha256Digest>,
+    /// The digest each document's rollback must give back ([`expected_digest`]).
+    expected: BTreeMap<DocumentId, Sha256Digest>,
+    /// The artifact read: its sha256 (the journaled one), where it is, what it holds.
+    receipt: BackupReceipt,
+}
+
+/// Why a rollback cannot start; nothing was changed.
+enum Unusable {
+    /// The backup is missing, replaced, tampered with or corrupt: why.
+    Backup(String),
+    /// The store could not be read.
+    Store(AdapterError),
+    /// A later run holds one of the documents.
+    Later(LaterRun),
+}
+
+impl RestorePlan {
+    /// Reads the whole backup from `reader`, `read_size` documents at a time, and checks it
+    /// (see [`rollback_leased`]); only digests are kept.
+    async fn read(
+        store: &dyn LiveExecutionAdapter,
+        run: &RunId,
+        mut reader: BackupReader,
+        read_size: usize,
+    ) -> Result<RestorePlan, Unusable> {
+        let head = reader.head().clone();
+        let mut plan = RestorePlan {
+            head,
+            snapshots: BTreeMap::new(),
+            expected: BTreeMap::new(),
+            receipt: BackupReceipt {
+                sha256: reader.sha256().to_owned(),
+                location: reader.location().to_owned(),
+                documents: 0,
+                units: 0,
+            },
+        };
+        let unusable = |error| Unusable::Backup(format!("cannot use the backup: {error}"));
+        while let Some(batch) = reader.next_batch(read_size).await.map_err(unusable)? {
+            let part = part_of(&plan.head, batch);
+            part.check_for_run(run)
+                .map_err(|e| Unusable::Backup(format!("the backup cannot be trusted: {e}")))?;
+            plan.add(store, run, &part).await?;
+        }
+        Ok(plan)
     }
-    restore(record, &backup, &receipt, inv).await
+
+    /// Plans the restore of the documents of `part`: refuses if a later run holds any (as the
+    /// store would refuse, but before any batch changed anything), and records their digests.
+    async fn add(
+        &mut self,
+        store: &dyn LiveExecutionAdapter,
+        run: &RunId,
+        part: &Backup,
+    ) -> Result<(), Unusable> {
+        let heads = heads_of(store, part).await.map_err(Unusable::Store)?;
+        for snapshot in &part.documents {
+            let id = &snapshot.document.id;
+            let generations = store.generations(id).await.map_err(Unusable::Store)?;
+            if let Some(head) = heads.get(id) {
+                undo_step(run, snapshot, Some(&as_read(head)), &generations).map_err(|error| {
+                    match error {
+                        AdapterError::HeldByLaterRun {
+                            document,
+                            run,
+                            found,
+                        } => Unusable::Later(LaterRun {
+                            document,
+                            run,
+                            found,
+                        }),
+                        other => Unusable::Store(other),
+                    }
+                })?;
+            }
+            let expected = expected_digest(store, run, snapshot, &generations)
+                .await
+                .map_err(Unusable::Store)?;
+            self.expected.insert(id.clone(), expected);
+            self.snapshots.insert(id.clone(), snapshot_digest(snapshot));
+            self.receipt.documents += 1;
+            self.receipt.units += snapshot.active_units.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// A document head as [`undo_step`] takes it, to ask it before any change what the store will
+/// decide inside its transaction: only its marks matter to that question (whether a later run
+/// holds the document), and the head has them; its body's hash is the recorded one.
+fn as_read(head: &DocumentHead) -> CurrentDocument {
+    CurrentDocument {
+        revision: head.revision,
+        sha256: head.sha256.clone(),
+        body_sha256: head.sha256.clone(),
+        state: head.state.clone(),
+        active_generation: head.active_generation.clone(),
+    }
+}
+
+/// A snapshot's digest: its document row, generation records and active units. With
+/// [`Backup::check_for_run`] (bodies hash to their recorded sha256), equal digests mean the same
+/// snapshot.
+fn snapshot_digest(snapshot: &DocumentSnapshot) -> Sha256Digest {
+    document_digest(
+        &snapshot.document,
+        &snapshot.generations,
+        &snapshot.active_units,
+    )
+}
+
+/// The heads of `part`'s documents, by id.
+async fn heads_of(
+    store: &dyn LiveExecutionAdapter,
+    part: &Backup,
+) -> Result<BTreeMap<DocumentId, DocumentHead>, AdapterError> {
+    let ids = part
+        .documents
+        .iter()
+        .map(|s| s.document.id.clone())
+        .collect();
+    Ok(store
+        .load_heads(&Scope::Ids(ids))
+        .await?
+        .into_iter()
+        .map(|h| (h.id.clone(), h))
+        .collect())
+}
+
+/// A part of the backup: its header with `documents`, and the census's digests of those
+/// documents only (what a store reads of it to restore them). The census's counts and
+/// fingerprint stay the whole backup's.
+fn part_of(head: &Backup, documents: Vec<DocumentSnapshot>) -> Backup {
+    let per_document = documents
+        .iter()
+        .filter_map(|s| head.census.per_document.get_key_value(&s.document.id))
+        .map(|(id, digest)| (id.clone(), *digest))
+        .collect();
+    Backup {
+        schema_version: head.schema_version,
+        run: head.run.clone(),
+        census: Census {
+            documents: head.census.documents,
+            units: head.census.units,
+            fingerprint: head.census.fingerprint.clone(),
+            per_document,
+        },
+        mark: head.mark.clone(),
+        entries: None,
+        documents,
+    }
 }
 
 /// A run whose backup phase never finished: nothing after it can have run, so nothing can hold
@@ -240,13 +450,14 @@ async fn marked_documents(
         .collect())
 }
 
-/// Undoes the run's marks from `backup` in one store transaction, then verifies every undone
-/// document: against the digest of its backed-up rows where nobody edited it since, by its
-/// marks where someone did (that edit is kept).
+/// Undoes the run's marks a batch of documents at a time, each batch one store transaction, and
+/// verifies each batch once it is undone: against the digest of its backed-up rows where nobody
+/// edited it since, by its marks where someone did (that edit is kept).
 async fn restore(
     record: &RunRecord,
-    backup: &Backup,
-    receipt: &BackupReceipt,
+    plan: &RestorePlan,
+    mut reader: BackupReader,
+    batches: DocumentBatches,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let run = &record.run;
@@ -256,16 +467,6 @@ async fn restore(
     let started = Instant::now();
     let started_at = inv.journal.now();
     inv.phases[0].started_at = Some(started_at.clone());
-    let expected_digests = match expected_digests(store.as_ref(), run, backup).await {
-        Ok(expected) => expected,
-        Err(error) => {
-            return rollback_failed(
-                inv,
-                format!("cannot read the generations to restore: {error}"),
-                vec![NextAction::fix("check that the store is reachable"), again],
-            );
-        }
-    };
     let running = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Running,
@@ -276,83 +477,287 @@ async fn restore(
     if let Err(error) = inv.journal.phase(&running).await {
         return rollback_journal_failure(run, error, inv).await;
     }
-    let restoration = match store.restore(run, backup).await {
-        Ok(restoration) => restoration,
-        Err(AdapterError::HeldByLaterRun {
-            document,
-            run: later,
-            found,
-        }) => {
-            let later = LaterRun {
-                document,
-                run: later,
-                found,
-            };
-            return refused_for_later_run(run, &later, &started_at, inv).await;
-        }
-        Err(error) => {
-            inv.phases[0].status = entry_status(&error);
-            inv.phases[0].detail = Some(error.to_string());
-            return rollback_journal_failure(run, error, inv).await;
-        }
+    // `WholeScope`: the whole backup in one transaction, all or nothing, as configured.
+    let size = match batches {
+        DocumentBatches::Of(n) => n.max(1),
+        DocumentBatches::WholeScope => usize::MAX,
     };
-    let (census, changed_outside) = match census_after_restore(store.as_ref(), backup, inv).await {
-        Ok(found) => found,
-        Err(error) => {
-            return rollback_failed(
-                inv,
-                format!("undone, but the census to verify it failed: {error}"),
-                retry(&again),
-            );
+    let mut done = Restored::default();
+    loop {
+        let part = match reader.next_batch(size).await {
+            Ok(Some(batch)) => part_of(&plan.head, batch),
+            Ok(None) => break,
+            Err(error) => {
+                let reason = format!("the backup changed since it was checked: {error}");
+                return backup_changed(run, reason, &done, &started_at, inv).await;
+            }
+        };
+        if let Err(outcome) = restore_part(run, &part, plan, &mut done, &started_at, inv).await {
+            return outcome;
         }
-    };
-    let mismatches = match verify_restored(
-        store.as_ref(),
-        run,
-        backup,
-        &restoration,
-        &expected_digests,
-        &census,
-    )
-    .await
-    {
-        Ok(mismatches) => mismatches,
-        Err(error) => {
-            return rollback_failed(
-                inv,
-                format!("undone, but reading the documents back failed: {error}"),
-                retry(&again),
-            );
-        }
-    };
+    }
+    let Restored {
+        restoration,
+        census,
+        mismatches,
+        times,
+    } = done;
+    let (census, changed_outside) =
+        match census_after_restore(store.as_ref(), plan, census.finish(), inv).await {
+            Ok(found) => found,
+            Err(error) => {
+                return rollback_failed(
+                    inv,
+                    format!("undone, but the census to verify it failed: {error}"),
+                    retry(&again),
+                );
+            }
+        };
     let check = RollbackCheck {
-        backup_sha256: receipt.sha256.clone(),
+        backup_sha256: plan.receipt.sha256.clone(),
         restored_documents: restoration.undone.len() as u64,
         census_matches_backup: mismatches.is_empty(),
-        fingerprint_matches_pre_run: census.fingerprint == backup.census.fingerprint
+        fingerprint_matches_pre_run: census.fingerprint == plan.head.census.fingerprint
             && changed_outside.is_empty(),
-        pre_run_fingerprint: backup.census.fingerprint.clone(),
+        pre_run_fingerprint: plan.head.census.fingerprint.clone(),
         fingerprint_after: census.fingerprint.clone(),
         changed_outside_scope: changed_outside.into_iter().take(CHANGED_SAMPLE).collect(),
         mismatches,
         untouched_documents: restoration.untouched,
-        kept_edits: restoration.kept_edits.clone(),
-        left_alone: restoration.left_alone.clone(),
+        kept_edits: restoration.kept_edits,
+        left_alone: restoration.left_alone,
     };
-    finish_rollback(run, check, &started_at, started, inv).await
+    finish_rollback(run, check, &times, &started_at, started, inv).await
 }
 
-/// The census to verify a restore against the backup's, and the documents outside the scope
-/// changed since the backup. A backup with a change mark: the census of the backed-up documents
-/// (O(scope)) and the store's change log since the mark, outside them. A backup written before
+/// Restores and verifies one batch, `part`, into `done`; `Err` is the outcome that ends the
+/// rollback there.
+async fn restore_part(
+    run: &RunId,
+    part: &Backup,
+    plan: &RestorePlan,
+    done: &mut Restored,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Result<(), Outcome> {
+    let again = NextAction::rollback(run);
+    let store = inv.store().clone();
+    if let Some(reason) = differs_from_plan(run, part, plan) {
+        return Err(backup_changed(run, reason, done, started_at, inv).await);
+    }
+    let restoration = match done.times.time(store.restore(run, part)).await {
+        Ok(restoration) => restoration,
+        Err(AdapterError::HeldByLaterRun {
+            document,
+            run: holder,
+            found,
+        }) => {
+            let later = LaterRun {
+                document,
+                run: holder,
+                found,
+            };
+            if done.restoration.undone.is_empty() {
+                return Err(refused_for_later_run(run, &later, started_at, inv).await);
+            }
+            return Err(held_part_way(run, &later, done, started_at, inv).await);
+        }
+        Err(error) => {
+            inv.phases[0].status = entry_status(&error);
+            inv.phases[0].detail = Some(error.to_string());
+            return Err(rollback_journal_failure(run, error, inv).await);
+        }
+    };
+    let ids: Vec<DocumentId> = part
+        .documents
+        .iter()
+        .map(|s| s.document.id.clone())
+        .collect();
+    let census = match store.scope_census(&ids).await {
+        Ok(census) => census.census,
+        Err(error) => {
+            return Err(rollback_failed(
+                inv,
+                format!("undone, but the census to verify it failed: {error}"),
+                retry(&again),
+            ));
+        }
+    };
+    let verified = verify_restored(
+        store.as_ref(),
+        run,
+        part,
+        &restoration,
+        &plan.expected,
+        &census,
+    );
+    match verified.await {
+        Ok(mismatches) => done.mismatches.extend(mismatches),
+        Err(error) => {
+            return Err(rollback_failed(
+                inv,
+                format!("undone, but reading the documents back failed: {error}"),
+                retry(&again),
+            ));
+        }
+    }
+    done.census.extend(census);
+    done.restoration.absorb(restoration);
+    Ok(())
+}
+
+/// What a rollback has done so far, batch by batch.
+#[derive(Default)]
+struct Restored {
+    restoration: Restoration,
+    /// The census of the undone batches, each taken once it was undone.
+    census: CensusBuilder,
+    mismatches: Vec<DigestMismatch>,
+    times: BatchTimes,
+}
+
+/// Why `part`, read again to restore from, is not what the first pass checked, if it is not:
+/// the artifact changed in between (its bytes are checked against the manifest only at its
+/// end, too late for the batches before).
+fn differs_from_plan(run: &RunId, part: &Backup, plan: &RestorePlan) -> Option<String> {
+    if let Err(error) = part.check_for_run(run) {
+        return Some(format!("the backup changed since it was checked: {error}"));
+    }
+    part.documents.iter().find_map(|snapshot| {
+        let id = &snapshot.document.id;
+        (plan.snapshots.get(id) != Some(&snapshot_digest(snapshot))).then(|| {
+            format!(
+                "the backup changed since it was checked: document `{id}` reads differently \
+                 than before the rollback began"
+            )
+        })
+    })
+}
+
+/// The rollback stops because its backup changed between the check and the restore (`reason`).
+/// Nothing undone yet: refused, and the run stays as it was. Else the batches before stay
+/// undone (and verified) and the run is `BLOCKED`: rolled back in part.
+async fn backup_changed(
+    run: &RunId,
+    reason: String,
+    done: &Restored,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    warn!(%reason, "rollback stopped");
+    let put_back = NextAction::fix(
+        "put back an intact copy of the backup artifact (the store's journal holds one; the \
+         file export is in the backup directory), and find what changed it",
+    );
+    let next = vec![put_back, NextAction::rollback(run)];
+    if done.restoration.undone.is_empty() {
+        let reason = format!("{reason}; nothing was changed");
+        let failed = inv.journal.phase_record(
+            ROLLBACK_PHASE,
+            PhaseStatus::Failed,
+            Evidence::new(),
+            Some(reason.clone()),
+            started_at,
+        );
+        inv.best_effort_phase(&failed).await;
+        inv.phases[0].status = PhaseEntryStatus::Refused;
+        inv.phases[0].detail = Some(reason.clone());
+        return Outcome::Refused {
+            reason,
+            switch: "backup".into(),
+            next,
+            resume_from: None,
+        };
+    }
+    let gap = Gap {
+        phase: ROLLBACK_PHASE.into(),
+        document: None,
+        unit: None,
+        expected: "the backup checked before the rollback began".into(),
+        found: reason,
+        next,
+    };
+    stopped_part_way(gap, done, started_at, inv).await
+}
+
+/// A later run took one of the documents after the first pass found none held: the batches
+/// before stay undone, and the run is `BLOCKED`, rolled back in part, until the later run is
+/// rolled back and this one again.
+async fn held_part_way(
+    run: &RunId,
+    later: &LaterRun,
+    done: &Restored,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    let LaterRun {
+        document,
+        run: holder,
+        found,
+    } = later;
+    warn!(%document, later = %holder, "rollback stopped part-way: a later run holds a document");
+    let gap = Gap {
+        phase: ROLLBACK_PHASE.into(),
+        document: Some(document.clone()),
+        unit: None,
+        expected: format!("document `{document}` as run {run} left it"),
+        found: format!(
+            "held by run {holder}, which took it while {run} was being rolled back ({found})"
+        ),
+        next: vec![NextAction::rollback(holder), NextAction::rollback(run)],
+    };
+    stopped_part_way(gap, done, started_at, inv).await
+}
+
+/// Journals a rollback stopped part-way as `BLOCKED` (the run is rolled back in part and must
+/// not be resumed into a cut; rolling back again, idempotent, finishes it), saying how far it
+/// got.
+async fn stopped_part_way(
+    mut gap: Gap,
+    done: &Restored,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    gap.found = format!(
+        "{}; {} document(s) of the batches before it were rolled back, the rest were not \
+         changed",
+        gap.found,
+        done.restoration.undone.len()
+    );
+    let mut evidence = Evidence::new();
+    evidence.insert(
+        "restored_documents".into(),
+        EvidenceValue::Count(done.restoration.undone.len() as u64),
+    );
+    done.times.record_in(&mut evidence);
+    let detail = gap.to_string();
+    inv.phases[0].status = PhaseEntryStatus::Blocked;
+    inv.phases[0].detail = Some(detail.clone());
+    inv.phases[0].evidence = evidence.clone();
+    let blocked = inv.journal.phase_record(
+        ROLLBACK_PHASE,
+        PhaseStatus::Blocked,
+        evidence,
+        Some(detail),
+        started_at,
+    );
+    inv.best_effort_phase(&blocked).await;
+    inv.best_effort_status(RunStatus::Blocked).await;
+    Outcome::Blocked { gap }
+}
+
+/// The census to verify a restore against the backup's (`census`, stitched from the undone
+/// batches' own), and the documents outside the scope changed since the backup: the store's
+/// change log since the backup's mark, outside the backed-up documents. A backup written before
 /// scope censuses holds the whole store's census and no mark: the whole store's census, as then
 /// (noted), whose fingerprint says whether anything outside the scope changed.
 async fn census_after_restore(
     store: &dyn LiveExecutionAdapter,
-    backup: &Backup,
+    plan: &RestorePlan,
+    census: Census,
     inv: &mut Invocation<'_>,
 ) -> Result<(Census, Vec<DocumentId>), AdapterError> {
-    let Some(mark) = &backup.mark else {
+    let Some(mark) = &plan.head.mark else {
         inv.note(
             "the backup predates scope censuses (no change mark): the whole store's census was \
              read to verify the rollback"
@@ -362,18 +767,11 @@ async fn census_after_restore(
         inv.census_after = Some(CensusSummary::from(&census));
         return Ok((census, Vec::new()));
     };
-    let ids: Vec<DocumentId> = backup
-        .documents
-        .iter()
-        .map(|s| s.document.id.clone())
-        .collect();
-    let census = store.scope_census(&ids).await?.census;
-    let backed_up: BTreeSet<&DocumentId> = ids.iter().collect();
     let changed_outside: Vec<DocumentId> = store
         .changed_since(mark)
         .await?
         .into_iter()
-        .filter(|id| !backed_up.contains(id))
+        .filter(|id| !plan.expected.contains_key(id))
         .collect();
     inv.census_after = Some(inv.closing_summary(&census).await);
     Ok((census, changed_outside))
@@ -384,12 +782,14 @@ async fn census_after_restore(
 async fn finish_rollback(
     run: &RunId,
     check: RollbackCheck,
+    times: &BatchTimes,
     started_at: &str,
     started: Instant,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let again = NextAction::rollback(run);
-    let evidence = rollback_evidence(&check);
+    let mut evidence = rollback_evidence(&check);
+    times.record_in(&mut evidence);
     inv.phases[0].evidence = evidence.clone();
     inv.phases[0].duration_ms = Some(elapsed_ms(started));
     for kept in &check.kept_edits {
@@ -500,24 +900,14 @@ async fn refused_for_later_run(
 async fn verify_restored(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
-    backup: &Backup,
+    part: &Backup,
     restoration: &Restoration,
     expected_digests: &BTreeMap<DocumentId, Sha256Digest>,
     census: &Census,
 ) -> Result<Vec<DigestMismatch>, AdapterError> {
-    let ids: Vec<DocumentId> = backup
-        .documents
-        .iter()
-        .map(|s| s.document.id.clone())
-        .collect();
-    let heads: BTreeMap<DocumentId, DocumentHead> = store
-        .load_heads(&Scope::Ids(ids))
-        .await?
-        .into_iter()
-        .map(|h| (h.id.clone(), h))
-        .collect();
+    let heads = heads_of(store, part).await?;
     let mut mismatches = Vec::new();
-    for snapshot in &backup.documents {
+    for snapshot in &part.documents {
         let id = &snapshot.document.id;
         if restoration.left_alone.iter().any(|k| k.document == *id) {
             continue; // reported on its own, with the reason
@@ -598,47 +988,36 @@ async fn active_units_differ(
     Ok(None)
 }
 
-/// For each backed-up document, the digest its rollback must give back, computed from the
-/// backup's own rows: the document row, its generation records (less retired generations
-/// purged since the backup, which a rollback does not bring back), its backed-up active units
-/// and, for its other generations (which no run touches), their units as the store holds them.
+/// The digest the rollback of `snapshot`'s document must give back, computed from the backup's
+/// own rows: the document row, its generation records (less retired generations purged since
+/// the backup, which a rollback does not bring back; `present` are the store's records now), its
+/// backed-up active units and, for its other generations (which no run touches), their units
+/// as the store holds them.
 ///
 /// Not the backup's census: that was taken as the invocation opened, and another runner may
 /// have changed a document between it and the backup's read (then the fence refused, or the
 /// rows read are the truth the fence compared against).
-async fn expected_digests(
+async fn expected_digest(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
-    backup: &Backup,
-) -> Result<BTreeMap<DocumentId, Sha256Digest>, AdapterError> {
-    let mut expected = BTreeMap::new();
-    for snapshot in &backup.documents {
-        let id = snapshot.document.id.clone();
-        let present: Vec<RunId> = store
-            .generations(&id)
-            .await?
-            .into_iter()
-            .map(|g| g.generation)
-            .collect();
-        let mut generations = snapshot.generations.clone();
-        generations.retain(|g| {
-            g.state != GenerationState::Retired
-                || &g.generation == run
-                || present.contains(&g.generation)
-        });
-        let active = snapshot.document.active_generation.as_ref();
-        let mut units = snapshot.active_units.clone();
-        for record in &generations {
-            if Some(&record.generation) != active && &record.generation != run {
-                units.extend(store.generation_units(&id, &record.generation).await?);
-            }
+    snapshot: &DocumentSnapshot,
+    present: &[GenerationRecord],
+) -> Result<Sha256Digest, AdapterError> {
+    let id = &snapshot.document.id;
+    let mut generations = snapshot.generations.clone();
+    generations.retain(|g| {
+        g.state != GenerationState::Retired
+            || &g.generation == run
+            || present.iter().any(|p| p.generation == g.generation)
+    });
+    let active = snapshot.document.active_generation.as_ref();
+    let mut units = snapshot.active_units.clone();
+    for record in &generations {
+        if Some(&record.generation) != active && &record.generation != run {
+            units.extend(store.generation_units(id, &record.generation).await?);
         }
-        expected.insert(
-            id,
-            document_digest(&snapshot.document, &generations, &units),
-        );
     }
-    Ok(expected)
+    Ok(document_digest(&snapshot.document, &generations, &units))
 }
 
 async fn rollback_journal_failure(

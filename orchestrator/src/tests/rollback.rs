@@ -2,12 +2,14 @@
 
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, CutRules, Document, DocumentId, DocumentSnapshot, DocumentState,
-    GenerationRecord, Kept, LiveExecutionAdapter, ManualSwitch, Op, PhaseStatus, Preset,
-    Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, Sha256Digest, expect_op,
-    sha256_hex,
+    GenerationRecord, Kept, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, PhaseStatus,
+    Preset, Restoration, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope, Sha256Digest,
+    expect_op, sha256_hex,
 };
 
-use iu_cutter_phase_core::{BackupStore, names};
+use std::sync::atomic::AtomicUsize;
+
+use iu_cutter_phase_core::{BackupStore, DirBackupStore, DocumentBatches, encode_backup, names};
 
 use super::*;
 use crate::{Outcome, PhaseEntryStatus, ROLLBACK_PHASE, RunReport, Runner};
@@ -510,5 +512,150 @@ async fn a_document_held_by_a_later_run_refuses_the_rollback() -> TestResult {
         .get(&RunId::new("r1"))
         .and_then(|r| r.phase(ROLLBACK_PHASE).map(|p| p.status));
     assert_eq!(journaled, Some(PhaseStatus::Failed));
+    Ok(())
+}
+
+/// `r1`'s backup of two documents, `law/1` and `law/2`, both as [`backup`] has `law/1`.
+fn two_document_backup() -> Backup {
+    let mut backup = backup("r1");
+    let mut second = backup.documents[0].clone();
+    second.document.id = DocumentId::new("law/2");
+    backup.documents.push(second);
+    backup
+}
+
+/// Options that restore one document per batch.
+fn one_per_batch() -> RunOptions {
+    RunOptions::default().with_batch_documents(DocumentBatches::Of(1))
+}
+
+/// A later run holds a document of the last batch: the first pass over the backup finds it, and
+/// the rollback is refused before its first batch is restored (the store is never asked to
+/// restore anything), the run as it was.
+#[tokio::test]
+async fn a_later_run_holding_a_document_of_any_batch_refuses_before_the_first() -> TestResult {
+    let world = World::default();
+    let backup = two_document_backup();
+    world
+        .backed_up(&backup, RunStatus::Pass, &names::ALL)
+        .await?;
+    // `law/2`: enacted by r1, then fenced by a later run r2.
+    let mut taken = backup.documents[1].document.head();
+    taken.active_generation = Some(RunId::new("r1"));
+    taken.state = DocumentState::Cutting {
+        run: RunId::new("r2"),
+    };
+    let heads = vec![backup.documents[0].document.head(), taken];
+    let mut mock = world.restoring(census("pre-run", restored()), heads);
+    expect_op!(mock, Restore).never();
+
+    let report = world
+        .standard_runner(mock)
+        .rollback_with(&RunId::new("r1"), one_per_batch())
+        .await?;
+
+    let refusal = refused(&report)?;
+    assert!(
+        refusal
+            .reason
+            .contains("document `law/2` is held by run r2"),
+        "{}",
+        refusal.reason
+    );
+    assert!(
+        refusal.reason.contains("nothing was changed"),
+        "{}",
+        refusal.reason
+    );
+    assert_eq!(world.status(), Some(RunStatus::Pass));
+    Ok(())
+}
+
+/// The store, except that once it has answered `after` calls of `load_heads`, `hook` runs.
+struct AfterHeads {
+    inner: MockLiveExecutionAdapter,
+    seen: AtomicUsize,
+    after: usize,
+    hook: Box<dyn Fn() + Send + Sync>,
+}
+
+#[async_trait]
+impl LiveExecutionAdapter for AfterHeads {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let heads = matches!(op, Op::LoadHeads(_));
+        let reply = self.inner.call(op, claim).await;
+        if heads && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+            (self.hook)();
+        }
+        reply
+    }
+}
+
+/// The backup file is rewritten between the first pass, which checked it, and the second, which
+/// restores from it (its manifest left as it was, so the change shows only at the artifact's
+/// end): the rollback restores the first batch, which reads back as checked, and stops on the
+/// first snapshot that does not, before using it, `BLOCKED`, saying how far it got.
+#[tokio::test]
+async fn a_backup_changed_after_its_check_is_not_restored_from() -> TestResult {
+    let world = World::default();
+    let dir = tempfile::tempdir()?;
+    let files = DirBackupStore::new(dir.path());
+    // Bodies of 1.2 MB: each document's line spans several of the file's parts, so the second
+    // is read after the first was restored, and the artifact's end (where its sha256 is
+    // checked) after that.
+    let mut backup = two_document_backup();
+    for snapshot in &mut backup.documents {
+        let body = format!("# Title\n\n{}\n", "Text. ".repeat(200_000));
+        snapshot.document.sha256 = sha256_hex(body.as_bytes());
+        snapshot.document.body = body;
+    }
+    let receipt = files.save(&backup).await?;
+    seed(
+        &world.journal,
+        "r1",
+        RunStatus::Pass,
+        &names::ALL,
+        Some(&receipt.sha256),
+    );
+    let mut changed = backup.clone();
+    changed.documents[1].document.revision = 7;
+    let artifact = dir.path().join("r1.backup.jsonl");
+    let heads = backup.documents.iter().map(|s| s.document.head()).collect();
+    let mut inner = world.restoring(census("pre-run", restored()), heads);
+    answer!(inner, Op::Restore { .. } => Ok(undone())).times(1);
+    // The first pass reads the heads of its two batches.
+    let store = AfterHeads {
+        inner,
+        seen: AtomicUsize::new(0),
+        after: 2,
+        hook: Box::new(move || {
+            let written = std::fs::write(&artifact, encode_backup(&changed));
+            assert!(written.is_ok(), "{written:?}");
+        }),
+    };
+    let runner = Runner::with_phases(Arc::new(store), Arc::new(files), standard_fakes(&world.log));
+
+    let report = runner
+        .rollback_with(&RunId::new("r1"), one_per_batch())
+        .await?;
+
+    let gap = blocked(&report)?;
+    assert!(
+        gap.found
+            .contains("the backup changed since it was checked"),
+        "{}",
+        gap.found
+    );
+    assert!(
+        gap.found
+            .contains("1 document(s) of the batches before it were rolled back"),
+        "{}",
+        gap.found
+    );
+    assert_eq!(world.status(), Some(RunStatus::Blocked));
     Ok(())
 }

@@ -4,15 +4,25 @@
 //! were enacted and where it resumes; resuming enacts the rest, and rolling back instead
 //! restores the exact pre-run state. On the simulator, SQLite and PostgreSQL; and, on the
 //! simulator, for a stop after any batch of the fence or the enact, at any batch size.
+//!
+//! The rollback goes in the same batches, reading its backup a batch at a time: a kill switch
+//! closed between two of its batches, or a later run taking a document of a batch not yet
+//! restored, stops it part-way, saying so; rolling back again finishes it, to the exact pre-run
+//! state.
 
 use iu_cutter_live_execution::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
+
 use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, DocumentState, EvidenceValue, ExecutionGate, Guarded,
-    LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope,
+    AdapterInfo, AdapterResult, CutRules, DocumentId, DocumentState, EvidenceValue, ExecutionGate,
+    Guarded, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, Preset, Reply, RunId, RunStatus,
+    Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore, RunEvent, names};
@@ -240,6 +250,202 @@ async fn blocked_resume_counts_what_the_stopped_call_enacted(
     Ok(())
 }
 
+type Pending = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The store, except that once its first `restore` call (a rollback's first batch) has
+/// returned, `meanwhile` runs to its end: what lands between two batches of a rollback, made
+/// deterministic.
+struct AfterFirstRestore {
+    inner: Open,
+    meanwhile: tokio::sync::Mutex<Option<Pending>>,
+}
+
+impl AfterFirstRestore {
+    fn over(inner: Open, meanwhile: impl Future<Output = ()> + Send + 'static) -> Open {
+        Arc::new(AfterFirstRestore {
+            inner,
+            meanwhile: tokio::sync::Mutex::new(Some(Box::pin(meanwhile))),
+        })
+    }
+}
+
+#[async_trait]
+impl LiveExecutionAdapter for AfterFirstRestore {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let restore = matches!(op, Op::Restore { .. });
+        let reply = self.inner.call(op, claim).await;
+        if restore {
+            let pending = self.meanwhile.lock().await.take();
+            if let Some(pending) = pending {
+                pending.await;
+            }
+        }
+        reply
+    }
+}
+
+/// Seeds `store` and runs `r1` over it to `PASS` in batches: the pre-run snapshot.
+async fn passed_in_batches(
+    store: &Open,
+) -> Result<iu_cutter_live_execution::StoreSnapshot, Box<dyn std::error::Error>> {
+    seed(&**store).await?;
+    let before = store.snapshot().await?;
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let report = runner.run(request, batched()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    Ok(before)
+}
+
+/// A run enacted in batches rolls back in batches (one restore transaction each), from its
+/// backup read a batch at a time, to the exact pre-run state.
+async fn rollback_goes_in_batches(store: Open, _: &ManualSwitch) -> TestResult {
+    let backups = Arc::new(MemoryBackupStore::new());
+    seed(&*store).await?;
+    let before = store.snapshot().await?;
+    let runner = Runner::new(store.clone(), backups);
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    assert_eq!(runner.run(request, batched()).await?.outcome, Outcome::Pass);
+
+    let rolled = runner.rollback_with(&RunId::new("r1"), batched()).await?;
+
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let entry = rolled.phase("rollback").ok_or("no rollback entry")?;
+    assert_eq!(
+        entry.evidence.get("batches"),
+        Some(&EvidenceValue::from(DOCUMENTS.div_ceil(BATCH) as u64)),
+        "one restore transaction per batch"
+    );
+    assert_eq!(
+        entry.evidence.get("restored_documents"),
+        Some(&EvidenceValue::from(DOCUMENTS as u64))
+    );
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
+/// The kill switch closed between two batches of a rollback stops it before the next one: the
+/// refusal says the store was changed and what the run still holds, the run is not resumable
+/// into a cut, and rolling back again once the switch is open finishes the job.
+async fn rollback_stopped_between_batches_rolls_back_again(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
+    let before = passed_in_batches(&store).await?;
+    let closing = switch.clone();
+    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    // The backup's export went to `passed_in_batches`'s memory store; the store's journal holds
+    // the backup too, and a runner reads it from there first.
+
+    let stopped = runner.rollback_with(&run, batched()).await?;
+
+    let Outcome::Refused { reason, .. } = &stopped.outcome else {
+        return Err(format!("expected REFUSED, got {}", stopped.to_json()).into());
+    };
+    assert!(
+        reason.contains("already changed the store"),
+        "the refusal says the store was changed: {reason}"
+    );
+    let holds = stopped
+        .holds
+        .as_ref()
+        .ok_or("a stopped rollback says what the run holds")?;
+    assert_eq!(
+        holds.documents_enacted,
+        (DOCUMENTS - BATCH) as u64,
+        "the first batch was rolled back, the rest not"
+    );
+    switch.set(true);
+    let resumed = runner.resume(&run, batched()).await?;
+    let Outcome::Failed { error, .. } = &resumed.outcome else {
+        return Err(format!(
+            "a run rolled back in part is never resumed: {}",
+            resumed.to_json()
+        )
+        .into());
+    };
+    assert!(error.contains("was being rolled back"), "{error}");
+
+    let again = runner.rollback_with(&run, batched()).await?;
+
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
+/// A later run takes a document between two batches of a rollback (after the first pass found
+/// none held): the rollback stops `BLOCKED` on that document, saying how many documents it rolled
+/// back and that the rest were not changed; the later run's fence is untouched. Rolling back the
+/// later run, then this one again, reaches the exact pre-run state.
+async fn a_later_run_mid_rollback_stops_it_part_way(store: Open, _: &ManualSwitch) -> TestResult {
+    let before = passed_in_batches(&store).await?;
+    let taken = DocumentId::new(format!("act/{}", DOCUMENTS - 1));
+    let later = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let later_request = RunRequest::new(
+        "r2",
+        Scope::Ids(vec![taken.clone()]),
+        CutRules::preset(Preset::Markdown),
+    );
+    let later_run = async move {
+        let held = later
+            .run(
+                later_request,
+                RunOptions::default().with_until(names::CUT_LEG_A),
+            )
+            .await;
+        assert!(
+            matches!(&held, Ok(report) if report.outcome == Outcome::Pass
+                && report.held_after.as_deref() == Some(names::CUT_LEG_A)),
+            "the later run fenced its document and holds it: {:?}",
+            held.map(|r| r.to_json())
+        );
+    };
+    let racing = AfterFirstRestore::over(store.clone(), later_run);
+    let runner = Runner::new(racing, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+
+    let stopped = runner.rollback_with(&run, batched()).await?;
+
+    let Outcome::Blocked { gap } = &stopped.outcome else {
+        return Err(format!("expected BLOCKED, got {}", stopped.to_json()).into());
+    };
+    assert_eq!(gap.document.as_ref(), Some(&taken));
+    let said = gap.to_string();
+    assert!(said.contains("held by run r2"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "{} document(s) of the batches before it were rolled back",
+            DOCUMENTS - 1
+        )),
+        "{said}"
+    );
+    assert!(said.contains("the rest were not changed"), "{said}");
+    let heads = store.load_heads(&Scope::Ids(vec![taken.clone()])).await?;
+    assert_eq!(
+        heads.first().map(|h| &h.state),
+        Some(&DocumentState::Cutting {
+            run: RunId::new("r2")
+        }),
+        "the later run's fence is left alone"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert_eq!(journaled.status, RunStatus::Blocked);
+
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let r2 = plain.rollback(&RunId::new("r2")).await?;
+    assert_eq!(r2.outcome, Outcome::RolledBack, "{}", r2.to_json());
+    let again = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
 fn switch() -> ManualSwitch {
     ManualSwitch::new("test switch", true, "open the test switch")
 }
@@ -326,6 +532,24 @@ on_backends!(blocked_resume_counts_what_the_stopped_call_enacted:
     blocked_resume_counts_what_the_stopped_call_enacted_on_the_simulator on Simulator,
     blocked_resume_counts_what_the_stopped_call_enacted_on_sqlite on Sqlite,
     blocked_resume_counts_what_the_stopped_call_enacted_on_postgres on Postgres,
+);
+
+on_backends!(rollback_goes_in_batches:
+    rollback_goes_in_batches_on_the_simulator on Simulator,
+    rollback_goes_in_batches_on_sqlite on Sqlite,
+    rollback_goes_in_batches_on_postgres on Postgres,
+);
+
+on_backends!(rollback_stopped_between_batches_rolls_back_again:
+    rollback_stopped_between_batches_rolls_back_again_on_the_simulator on Simulator,
+    rollback_stopped_between_batches_rolls_back_again_on_sqlite on Sqlite,
+    rollback_stopped_between_batches_rolls_back_again_on_postgres on Postgres,
+);
+
+on_backends!(a_later_run_mid_rollback_stops_it_part_way:
+    a_later_run_mid_rollback_stops_it_part_way_on_the_simulator on Simulator,
+    a_later_run_mid_rollback_stops_it_part_way_on_sqlite on Sqlite,
+    a_later_run_mid_rollback_stops_it_part_way_on_postgres on Postgres,
 );
 
 /// A run of `docs` on a fresh simulator with `batch` documents per fence and enact transaction,

@@ -194,6 +194,12 @@ impl BackupReader {
         &self.head
     }
 
+    /// The sha256 its manifest records (hex), which the artifact's bytes are checked against as
+    /// they are read.
+    pub fn sha256(&self) -> &str {
+        &self.expected
+    }
+
     /// Where the artifact is (a path, `memory`, the store's journal).
     pub fn location(&self) -> &str {
         &self.location
