@@ -5,10 +5,12 @@ use std::time::{Duration, SystemTime};
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, DocumentId, GenerationRecord, GenerationState, LiveExecutionAdapter,
-    PurgeTarget, RunId, RunRecord, RunStatus,
+    AdapterError, DocumentId, DocumentSnapshot, GenerationRecord, GenerationState,
+    LiveExecutionAdapter, PurgeTarget, RunId, RunRecord, RunStatus,
 };
-use iu_cutter_phase_core::PhaseRole;
+use iu_cutter_phase_core::{
+    BackupError, BackupStore, DEFAULT_BATCH_DOCUMENTS, HeaderDetail, PhaseRole,
+};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -253,9 +255,13 @@ impl<'r> RollbackNeeds<'r> {
         let backups = pipeline.backups();
         for record in runs.iter().filter(|r| r.status != RunStatus::RolledBack) {
             let run = &record.run;
-            let backup = match backups.load(run).await {
-                Ok(Some((backup, _))) => backup,
-                Ok(None) => {
+            let young = !age.is_old(times.last_seen.get(run));
+            match needs
+                .read_backup(backups.as_ref(), run, young, survey)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
                     if pipeline.done(record, PhaseRole::Backup) {
                         report.notes.push(format!(
                             "run {run}'s backup is missing: every retired generation in its \
@@ -263,7 +269,6 @@ impl<'r> RollbackNeeds<'r> {
                         ));
                         needs.keep_scope.push(record);
                     }
-                    continue;
                 }
                 Err(error) => {
                     report.notes.push(format!(
@@ -271,19 +276,41 @@ impl<'r> RollbackNeeds<'r> {
                          in its scope is kept"
                     ));
                     needs.keep_scope.push(record);
-                    continue;
                 }
-            };
-            let young = !age.is_old(times.last_seen.get(run));
-            needs.add_backup(run, &backup, young, survey);
+            }
         }
         needs
     }
 
-    /// What rolling `run` back from `backup` restores: every generation record of a young run,
-    /// and, whatever its age, the pre-run active generation while the run is not superseded.
-    fn add_backup(&mut self, run: &RunId, backup: &Backup, young: bool, survey: &Survey) {
-        for snapshot in &backup.documents {
+    /// Adds what rolling `run` back needs, from its backup read a batch of documents at a time
+    /// (never the whole scope's bodies at once); `false` if it has no backup.
+    async fn read_backup(
+        &mut self,
+        backups: &dyn BackupStore,
+        run: &RunId,
+        young: bool,
+        survey: &Survey,
+    ) -> Result<bool, BackupError> {
+        let Some(mut reader) = backups.open_with(run, HeaderDetail::Lean).await? else {
+            return Ok(false);
+        };
+        while let Some(batch) = reader.next_batch(DEFAULT_BATCH_DOCUMENTS).await? {
+            self.add_backup(run, &batch, young, survey);
+        }
+        Ok(true)
+    }
+
+    /// What rolling `run` back restores of the backed-up documents `snapshots`: every generation
+    /// record of a young run, and, whatever its age, the pre-run active generation while the run
+    /// is not superseded.
+    fn add_backup(
+        &mut self,
+        run: &RunId,
+        snapshots: &[DocumentSnapshot],
+        young: bool,
+        survey: &Survey,
+    ) {
+        for snapshot in snapshots {
             let id = &snapshot.document.id;
             let pre = snapshot.document.active_generation.as_ref();
             if young {
