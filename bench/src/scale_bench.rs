@@ -9,7 +9,10 @@
 //! * a one-document run on the large store against the same run on a one-document store;
 //! * `status` (what the program reads for it: the journal and the leases) on both stores;
 //! * the peak RSS of a full run over the large store, and over a store a tenth of its size;
-//! * the longest single transaction of that full run (the phases' `longest_batch_ms`).
+//! * the longest single transaction of that full run (the phases' `longest_batch_ms`);
+//! * the peak RSS and the longest transaction of rolling that full run back, over both stores
+//!   (on the large one, the one-document runs cut over it are rolled back first, newest first,
+//!   as an operator would have to).
 //!
 //! The seeding, which is not measured, imports the documents in batches of [`SEED_BATCH`]
 //! through the store, then a full run cuts them all, so that the one-document run meets a store
@@ -23,8 +26,8 @@ use std::time::Instant;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
-use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, Scope};
-use iu_cutter_orchestrator::{RunOptions, RunRequest, Runner};
+use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunRecord, RunStatus, Scope};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +86,8 @@ pub(crate) enum ChildWork {
     /// Seeds the store with `--scale-documents` documents and stops: a store to profile a run
     /// on (`heaptrack … --scale-child full-run`), copied before each try.
     Seed,
+    /// Rolls back every passed run of the store, newest first.
+    Rollback,
 }
 
 impl ChildWork {
@@ -92,6 +97,7 @@ impl ChildWork {
             ChildWork::OneDocumentRun => "one-document-run",
             ChildWork::Status => "status",
             ChildWork::Seed => "seed",
+            ChildWork::Rollback => "rollback",
         }
     }
 
@@ -102,12 +108,14 @@ impl ChildWork {
             ChildWork::OneDocumentRun,
             ChildWork::Status,
             ChildWork::Seed,
+            ChildWork::Rollback,
         ]
         .into_iter()
         .find(|w| w.name() == name)
         .ok_or_else(|| {
             format!(
-                "`--scale-child` takes full-run, one-document-run, status or seed, not `{name}`"
+                "`--scale-child` takes full-run, one-document-run, status, rollback or seed, not \
+                 `{name}`"
             )
         })
     }
@@ -203,6 +211,7 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
                 });
             }
             ChildWork::Seed => return Err("`seed` is not a measurement".to_owned()),
+            ChildWork::Rollback => return roll_back_every_run(store, at, started).await,
             ChildWork::FullRun => Scope::All,
             ChildWork::OneDocumentRun => Scope::Ids(vec![DocumentId::new(ONE_DOCUMENT)]),
         };
@@ -247,6 +256,55 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
     let line = serde_json::to_string(&result).map_err(|e| e.to_string())?;
     println!("{line}");
     Ok(())
+}
+
+/// Rolls back every passed run of the store at `at`, newest first (the one-document runs cut
+/// over the full run come first: a rollback of the full run refuses while they hold documents of
+/// it): the `rollback` child's work.
+async fn roll_back_every_run(
+    store: Arc<dyn LiveExecutionAdapter>,
+    at: &StoreAt,
+    started: Instant,
+) -> Result<ChildResult, String> {
+    let mut runs: Vec<RunRecord> = store
+        .list_runs()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Pass)
+        .collect();
+    let began = |r: &RunRecord| r.phases.first().and_then(|p| p.started_at.clone());
+    runs.sort_by_key(|r| std::cmp::Reverse(began(r)));
+    let runner = Runner::new(store, Arc::new(DirBackupStore::new(&at.backups)));
+    let mut longest = 0;
+    for record in &runs {
+        let report = runner
+            .rollback(&record.run)
+            .await
+            .map_err(|e| e.to_string())?;
+        if report.outcome != Outcome::RolledBack {
+            return Err(format!(
+                "rolling back {} ended {}: {:?}",
+                record.run,
+                report.outcome.name(),
+                report.outcome
+            ));
+        }
+        let batch_ms = report
+            .phases
+            .iter()
+            .filter_map(|p| p.evidence.get("longest_batch_ms"))
+            .filter_map(|v| v.as_count())
+            .max();
+        longest = longest.max(batch_ms.unwrap_or(0));
+    }
+    Ok(ChildResult {
+        secs: started.elapsed().as_secs_f64(),
+        peak_rss_kib: peak_rss_kib(),
+        longest_transaction_ms: Some(longest),
+        units: None,
+        phase_peak_rss_kib: BTreeMap::new(),
+    })
 }
 
 /// Runs `work` in a child process of this program and reads what it printed.
@@ -388,6 +446,7 @@ fn backend_figures(
         let mid = runtime.block_on(seeded(backend, "tenth", tenth, settings, tmp))?;
         stores.push(mid.clone());
         let full_mid = measure(ChildWork::FullRun, &mid, settings)?;
+        let rollback_mid = measure(ChildWork::Rollback, &mid, settings)?;
         if let Some(store) = stores.pop() {
             runtime.block_on(discard(&store))?;
         }
@@ -397,6 +456,7 @@ fn backend_figures(
         let full_big = measure(ChildWork::FullRun, &big, settings)?;
         let one_doc_big = measure_median(ChildWork::OneDocumentRun, &big, settings)?;
         let status_big = measure_median(ChildWork::Status, &big, settings)?;
+        let rollback_big = measure(ChildWork::Rollback, &big, settings)?;
         record(
             report,
             name,
@@ -410,6 +470,8 @@ fn backend_figures(
                 full_big: full_big.into(),
                 one_doc_big,
                 status_big,
+                rollback_mid: rollback_mid.into(),
+                rollback_big: rollback_big.into(),
             },
         );
         Ok(())
@@ -444,10 +506,12 @@ struct Measured {
     full_big: Sampled,
     one_doc_big: Sampled,
     status_big: Sampled,
+    rollback_mid: Sampled,
+    rollback_big: Sampled,
 }
 
-/// Records every child's measurement, then the figures against their targets.
-fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m: Measured) {
+/// Every child's measurement of `m`, with its peak RSS, longest transaction and units.
+fn add_measurements(report: &mut Report, backend: &str, m: &Measured) {
     let key = |what: &str| format!("scale_{backend}_{what}");
     for (what, label, sampled) in [
         ("full_run_one", "full run, 1-document store", &m.full_one),
@@ -465,6 +529,16 @@ fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m:
             &m.one_doc_big,
         ),
         ("status_large", "status, large store", &m.status_big),
+        (
+            "rollback_tenth",
+            "rollback of the full run, store of a tenth",
+            &m.rollback_mid,
+        ),
+        (
+            "rollback_all",
+            "rollback of every run, large store",
+            &m.rollback_big,
+        ),
     ] {
         let result = &sampled.median;
         let label = format!("{backend}: {label}");
@@ -481,6 +555,12 @@ fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m:
         }
         report.add(measurement);
     }
+}
+
+/// Records every child's measurement, then the figures against their targets.
+fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m: Measured) {
+    let key = |what: &str| format!("scale_{backend}_{what}");
+    add_measurements(report, backend, &m);
     let ratio = |a: &Sampled, b: &Sampled| {
         let (a, b) = (a.median.secs, b.median.secs);
         let value = if b > 0.0 { a / b } else { f64::INFINITY };
@@ -539,6 +619,41 @@ fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m:
         2000.0,
         "the phases' longest_batch_ms".to_owned(),
     ));
+    rollback_figures(report, backend, documents, tenth, &m);
+}
+
+/// The figures of the rollbacks of [`record`].
+fn rollback_figures(
+    report: &mut Report,
+    backend: &str,
+    documents: usize,
+    tenth: usize,
+    m: &Measured,
+) {
+    let key = |what: &str| format!("scale_{backend}_{what}");
+    let mb = |s: &Sampled| s.median.peak_rss_kib as f64 / 1024.0;
+    let (big_mb, mid_mb) = (mb(&m.rollback_big), mb(&m.rollback_mid));
+    report.figure(Figure::measured(
+        &key("rollback_peak_rss_mb"),
+        &format!("{backend}: peak RSS of rolling back a full run over {documents} documents"),
+        big_mb,
+        "MB",
+        Bound::AtMost,
+        300.0,
+        format!(
+            "{:.0} MB at {tenth} documents; the rollbacks took {:.0} s",
+            mid_mb, m.rollback_big.median.secs
+        ),
+    ));
+    report.figure(Figure::measured(
+        &key("rollback_longest_transaction_ms"),
+        &format!("{backend}: longest single transaction of that rollback"),
+        m.rollback_big.median.longest_transaction_ms.unwrap_or(0) as f64,
+        "ms",
+        Bound::AtMost,
+        2000.0,
+        "the rollback's longest_batch_ms".to_owned(),
+    ));
 }
 
 #[cfg(test)]
@@ -552,6 +667,7 @@ mod tests {
             ChildWork::OneDocumentRun,
             ChildWork::Status,
             ChildWork::Seed,
+            ChildWork::Rollback,
         ] {
             assert_eq!(ChildWork::parse(work.name())?, work);
         }
