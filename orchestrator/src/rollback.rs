@@ -143,7 +143,7 @@ async fn rollback_leased(
         Ok(reader) => reader,
         Err(reason) => return refused(reason),
     };
-    restore(record, &plan, reader, options.batch_documents, inv).await
+    restore(record, &plan, reader, options, inv).await
 }
 
 /// The run's backup opened to read, if it is the one journaled at backup time (its manifest's
@@ -457,7 +457,7 @@ async fn restore(
     record: &RunRecord,
     plan: &RestorePlan,
     mut reader: BackupReader,
-    batches: DocumentBatches,
+    options: &RunOptions,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let run = &record.run;
@@ -478,12 +478,15 @@ async fn restore(
         return rollback_journal_failure(run, error, inv).await;
     }
     // `WholeScope`: the whole backup in one transaction, all or nothing, as configured.
-    let size = match batches {
+    let size = match options.batch_documents {
         DocumentBatches::Of(n) => n.max(1),
         DocumentBatches::WholeScope => usize::MAX,
     };
     let mut done = Restored::default();
     loop {
+        if options.cancel.is_cancelled() {
+            return cancelled(run, &done, &started_at, inv).await;
+        }
         let part = match reader.next_batch(size).await {
             Ok(Some(batch)) => part_of(&plan.head, batch),
             Ok(None) => break,
@@ -676,6 +679,38 @@ async fn backup_changed(
         expected: "the backup checked before the rollback began".into(),
         found: reason,
         next,
+    };
+    stopped_part_way(gap, done, started_at, inv).await
+}
+
+/// The rollback was cancelled (SIGINT, SIGTERM, the embedder's flag) before its next batch.
+/// Nothing undone yet: `FAILED`, the run as it was. Else `BLOCKED`, rolled back in part.
+async fn cancelled(
+    run: &RunId,
+    done: &Restored,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    warn!("rollback cancelled");
+    if done.restoration.undone.is_empty() {
+        let error = "cancelled before the first batch was restored; nothing was changed";
+        let failed = inv.journal.phase_record(
+            ROLLBACK_PHASE,
+            PhaseStatus::Failed,
+            Evidence::new(),
+            Some(error.to_owned()),
+            started_at,
+        );
+        inv.best_effort_phase(&failed).await;
+        return rollback_failed(inv, error.to_owned(), vec![NextAction::rollback(run)]);
+    }
+    let gap = Gap {
+        phase: ROLLBACK_PHASE.into(),
+        document: None,
+        unit: None,
+        expected: "every batch of the backup restored".into(),
+        found: "cancelled between two batches".into(),
+        next: vec![NextAction::rollback(run)],
     };
     stopped_part_way(gap, done, started_at, inv).await
 }

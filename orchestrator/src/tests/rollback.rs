@@ -659,3 +659,42 @@ async fn a_backup_changed_after_its_check_is_not_restored_from() -> TestResult {
     assert_eq!(world.status(), Some(RunStatus::Blocked));
     Ok(())
 }
+
+/// Cancelled (SIGINT, an embedder's flag) after the first batch was restored: the rollback stops
+/// before the next one, `BLOCKED`, saying how far it got; the store is never asked for more.
+#[tokio::test]
+async fn a_rollback_cancelled_between_batches_stops_and_says_how_far_it_got() -> TestResult {
+    let world = World::default();
+    let backup = two_document_backup();
+    world
+        .backed_up(&backup, RunStatus::Pass, &names::ALL)
+        .await?;
+    let heads = backup.documents.iter().map(|s| s.document.head()).collect();
+    let mut mock = world.restoring(census("pre-run", restored()), heads);
+    let cancel = CancelFlag::new();
+    let flag = cancel.clone();
+    expect_op!(mock, Restore).times(1).returning(move |_, _| {
+        flag.cancel();
+        Ok(undone().into())
+    });
+
+    let report = world
+        .standard_runner(mock)
+        .rollback_with(&RunId::new("r1"), one_per_batch().with_cancel(cancel))
+        .await?;
+
+    let gap = blocked(&report)?;
+    assert!(
+        gap.found.contains("cancelled between two batches"),
+        "{}",
+        gap.found
+    );
+    assert!(
+        gap.found
+            .contains("1 document(s) of the batches before it were rolled back"),
+        "{}",
+        gap.found
+    );
+    assert_eq!(world.status(), Some(RunStatus::Blocked));
+    Ok(())
+}
