@@ -135,7 +135,7 @@ async fn rollback_leased(
         }
         Err(Unusable::Later(later)) => {
             let started_at = inv.journal.now();
-            return refused_for_later_run(run, &later, &started_at, inv).await;
+            return stopped_by_later_run(run, &later, None, &started_at, inv).await;
         }
     };
     // Read again to restore from: the same artifact, or nothing is changed.
@@ -560,10 +560,7 @@ async fn restore_part(
                 run: holder,
                 found,
             };
-            if done.restoration.undone.is_empty() {
-                return Err(refused_for_later_run(run, &later, started_at, inv).await);
-            }
-            return Err(held_part_way(run, &later, done, started_at, inv).await);
+            return Err(stopped_by_later_run(run, &later, Some(done), started_at, inv).await);
         }
         Err(error) => {
             inv.phases[0].status = entry_status(&error);
@@ -655,16 +652,7 @@ async fn backup_changed(
     let next = vec![put_back, NextAction::rollback(run)];
     if done.restoration.undone.is_empty() {
         let reason = format!("{reason}; nothing was changed");
-        let failed = inv.journal.phase_record(
-            ROLLBACK_PHASE,
-            PhaseStatus::Failed,
-            Evidence::new(),
-            Some(reason.clone()),
-            started_at,
-        );
-        inv.best_effort_phase(&failed).await;
-        inv.phases[0].status = PhaseEntryStatus::Refused;
-        inv.phases[0].detail = Some(reason.clone());
+        journal_unchanged(inv, &reason, PhaseEntryStatus::Refused, started_at).await;
         return Outcome::Refused {
             reason,
             switch: "backup".into(),
@@ -694,15 +682,12 @@ async fn cancelled(
     warn!("rollback cancelled");
     if done.restoration.undone.is_empty() {
         let error = "cancelled before the first batch was restored; nothing was changed";
-        let failed = inv.journal.phase_record(
-            ROLLBACK_PHASE,
-            PhaseStatus::Failed,
-            Evidence::new(),
-            Some(error.to_owned()),
-            started_at,
-        );
-        inv.best_effort_phase(&failed).await;
-        return rollback_failed(inv, error.to_owned(), vec![NextAction::rollback(run)]);
+        journal_unchanged(inv, error, PhaseEntryStatus::Failed, started_at).await;
+        return Outcome::Failed {
+            error: error.to_owned(),
+            resume_from: None,
+            next: vec![NextAction::rollback(run)],
+        };
     }
     let gap = Gap {
         phase: ROLLBACK_PHASE.into(),
@@ -711,35 +696,6 @@ async fn cancelled(
         expected: "every batch of the backup restored".into(),
         found: "cancelled between two batches".into(),
         next: vec![NextAction::rollback(run)],
-    };
-    stopped_part_way(gap, done, started_at, inv).await
-}
-
-/// A later run took one of the documents after the first pass found none held: the batches
-/// before stay undone, and the run is `BLOCKED`, rolled back in part, until the later run is
-/// rolled back and this one again.
-async fn held_part_way(
-    run: &RunId,
-    later: &LaterRun,
-    done: &Restored,
-    started_at: &str,
-    inv: &mut Invocation<'_>,
-) -> Outcome {
-    let LaterRun {
-        document,
-        run: holder,
-        found,
-    } = later;
-    warn!(%document, later = %holder, "rollback stopped part-way: a later run holds a document");
-    let gap = Gap {
-        phase: ROLLBACK_PHASE.into(),
-        document: Some(document.clone()),
-        unit: None,
-        expected: format!("document `{document}` as run {run} left it"),
-        found: format!(
-            "held by run {holder}, which took it while {run} was being rolled back ({found})"
-        ),
-        next: vec![NextAction::rollback(holder), NextAction::rollback(run)],
     };
     stopped_part_way(gap, done, started_at, inv).await
 }
@@ -765,10 +721,20 @@ async fn stopped_part_way(
         EvidenceValue::Count(done.restoration.undone.len() as u64),
     );
     done.times.record_in(&mut evidence);
+    inv.phases[0].evidence = evidence.clone();
+    journal_blocked(gap, evidence, started_at, inv).await
+}
+
+/// Journals the rollback and the run `BLOCKED` on `gap`, and reports it so.
+async fn journal_blocked(
+    gap: Gap,
+    evidence: Evidence,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
     let detail = gap.to_string();
     inv.phases[0].status = PhaseEntryStatus::Blocked;
     inv.phases[0].detail = Some(detail.clone());
-    inv.phases[0].evidence = evidence.clone();
     let blocked = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Blocked,
@@ -850,20 +816,8 @@ async fn finish_rollback(
     }
     if let Some(gap) = rollback_gap(&check, &again) {
         warn!(gap = %gap, "rollback verification failed");
-        let detail = gap.to_string();
-        inv.phases[0].status = PhaseEntryStatus::Blocked;
-        inv.phases[0].detail = Some(detail.clone());
         inv.rollback = Some(check);
-        let blocked = inv.journal.phase_record(
-            ROLLBACK_PHASE,
-            PhaseStatus::Blocked,
-            evidence,
-            Some(detail),
-            started_at,
-        );
-        inv.best_effort_phase(&blocked).await;
-        inv.best_effort_status(RunStatus::Blocked).await;
-        return Outcome::Blocked { gap };
+        return journal_blocked(gap, evidence, started_at, inv).await;
     }
     inv.rollback = Some(check);
     let done = inv.journal.phase_record(
@@ -884,11 +838,15 @@ async fn finish_rollback(
     Outcome::RolledBack
 }
 
-/// `REFUSED`: a later run holds one of the documents. The store changed nothing; the journal
-/// entry (`failed`, with the reason) says so, and the run stays resumable.
-async fn refused_for_later_run(
+/// A later run holds one of the documents. While nothing is undone (`done` is `None` before the
+/// first batch): `REFUSED`, the store changed nothing, the journal entry (`failed`, with the
+/// reason) says so, and the run stays resumable. A later run that took a document between two
+/// batches, after the first pass found none held: the batches before stay undone, and the run is
+/// `BLOCKED`, rolled back in part, until the later run is rolled back and this one again.
+async fn stopped_by_later_run(
     run: &RunId,
     later: &LaterRun,
+    done: Option<&Restored>,
     started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
@@ -897,29 +855,53 @@ async fn refused_for_later_run(
         run: holder,
         found,
     } = later;
+    if let Some(done) = done.filter(|d| !d.restoration.undone.is_empty()) {
+        warn!(%document, later = %holder, "rollback stopped part-way: a later run holds a document");
+        let gap = Gap {
+            phase: ROLLBACK_PHASE.into(),
+            document: Some(document.clone()),
+            unit: None,
+            expected: format!("document `{document}` as run {run} left it"),
+            found: format!(
+                "held by run {holder}, which took it while {run} was being rolled back ({found})"
+            ),
+            next: vec![NextAction::rollback(holder), NextAction::rollback(run)],
+        };
+        return stopped_part_way(gap, done, started_at, inv).await;
+    }
     warn!(%document, later = %holder, "rollback refused: a later run holds a document");
     let reason = format!(
         "document `{document}` is held by run {holder}, which came after run {run} \
          ({found}); rolling back {run} now would destroy {holder}'s work, so nothing was \
          changed"
     );
-    // `Failed`, not `Blocked`: nothing was changed, so the run stays resumable.
-    let refused = inv.journal.phase_record(
-        ROLLBACK_PHASE,
-        PhaseStatus::Failed,
-        Evidence::new(),
-        Some(reason.clone()),
-        started_at,
-    );
-    inv.best_effort_phase(&refused).await;
-    inv.phases[0].status = PhaseEntryStatus::Refused;
-    inv.phases[0].detail = Some(reason.clone());
+    journal_unchanged(inv, &reason, PhaseEntryStatus::Refused, started_at).await;
     Outcome::Refused {
         reason,
         switch: "later run".into(),
         next: vec![NextAction::rollback(holder), NextAction::rollback(run)],
         resume_from: None,
     }
+}
+
+/// Journals the rollback `failed` with `reason` when it stops before changing anything
+/// (`failed`, not `blocked`: the run stays as it was, resumable), and reports the step `status`.
+async fn journal_unchanged(
+    inv: &mut Invocation<'_>,
+    reason: &str,
+    status: PhaseEntryStatus,
+    started_at: &str,
+) {
+    let failed = inv.journal.phase_record(
+        ROLLBACK_PHASE,
+        PhaseStatus::Failed,
+        Evidence::new(),
+        Some(reason.to_owned()),
+        started_at,
+    );
+    inv.best_effort_phase(&failed).await;
+    inv.phases[0].status = status;
+    inv.phases[0].detail = Some(reason.to_owned());
 }
 
 /// Compares every backed-up document with what the rollback must leave, whether this

@@ -524,6 +524,19 @@ fn two_document_backup() -> Backup {
     backup
 }
 
+impl World {
+    /// Asserts that `report` is a rollback of `r1` stopped after its first batch of one
+    /// document, `BLOCKED` for `why`, and journaled so.
+    fn rolled_back_in_part(&self, report: &RunReport, why: &str) -> TestResult {
+        let gap = blocked(report)?;
+        assert!(gap.found.contains(why), "{}", gap.found);
+        let how_far = "1 document(s) of the batches before it were rolled back";
+        assert!(gap.found.contains(how_far), "{}", gap.found);
+        assert_eq!(self.status(), Some(RunStatus::Blocked));
+        Ok(())
+    }
+}
+
 /// Options that restore one document per batch.
 fn one_per_batch() -> RunOptions {
     RunOptions::default().with_batch_documents(DocumentBatches::Of(1))
@@ -643,21 +656,7 @@ async fn a_backup_changed_after_its_check_is_not_restored_from() -> TestResult {
         .rollback_with(&RunId::new("r1"), one_per_batch())
         .await?;
 
-    let gap = blocked(&report)?;
-    assert!(
-        gap.found
-            .contains("the backup changed since it was checked"),
-        "{}",
-        gap.found
-    );
-    assert!(
-        gap.found
-            .contains("1 document(s) of the batches before it were rolled back"),
-        "{}",
-        gap.found
-    );
-    assert_eq!(world.status(), Some(RunStatus::Blocked));
-    Ok(())
+    world.rolled_back_in_part(&report, "the backup changed since it was checked")
 }
 
 /// Cancelled (SIGINT, an embedder's flag) after the first batch was restored: the rollback stops
@@ -683,18 +682,5 @@ async fn a_rollback_cancelled_between_batches_stops_and_says_how_far_it_got() ->
         .rollback_with(&RunId::new("r1"), one_per_batch().with_cancel(cancel))
         .await?;
 
-    let gap = blocked(&report)?;
-    assert!(
-        gap.found.contains("cancelled between two batches"),
-        "{}",
-        gap.found
-    );
-    assert!(
-        gap.found
-            .contains("1 document(s) of the batches before it were rolled back"),
-        "{}",
-        gap.found
-    );
-    assert_eq!(world.status(), Some(RunStatus::Blocked));
-    Ok(())
+    world.rolled_back_in_part(&report, "cancelled between two batches")
 }
