@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use crate::error::RunnerError;
 use crate::invocation::{Admission, Invocation, Opened, elapsed_ms};
-use crate::journal::ROLLBACK_PHASE;
+use crate::journal::{ROLLBACK_PHASE, rollback_began};
 use crate::next::NextAction;
 use crate::options::RunOptions;
 use crate::pipeline::Pipeline;
@@ -102,8 +102,12 @@ async fn rollback_leased(
     let Some(journaled_sha256) = journaled_backup_sha256(pipeline, record) else {
         return nothing_to_restore(pipeline, record, inv).await;
     };
+    // A rollback of the run began before this one (stopped part-way, or killed): the run is
+    // rolled back in part whatever this one does, and no stop of it may say otherwise.
+    let done = Restored::after(rollback_began(record));
+    let unchanged = done.unchanged();
     let refused = |reason: String| Outcome::Refused {
-        reason: format!("{reason}; nothing was changed"),
+        reason: format!("{reason}; {unchanged}"),
         switch: "backup".into(),
         next: vec![
             NextAction::fix(
@@ -126,7 +130,7 @@ async fn rollback_leased(
         Err(Unusable::Store(error)) => {
             return rollback_failed(
                 inv,
-                format!("cannot read the documents to restore: {error}; nothing was changed"),
+                format!("cannot read the documents to restore: {error}; {unchanged}"),
                 vec![
                     NextAction::fix("check that the store is reachable"),
                     again.clone(),
@@ -135,7 +139,7 @@ async fn rollback_leased(
         }
         Err(Unusable::Later(later)) => {
             let started_at = inv.journal.now();
-            return stopped_by_later_run(run, &later, None, &started_at, inv).await;
+            return stopped_by_later_run(run, &later, &done, &started_at, inv).await;
         }
     };
     // Read again to restore from: the same artifact, or nothing is changed.
@@ -143,7 +147,7 @@ async fn rollback_leased(
         Ok(reader) => reader,
         Err(reason) => return refused(reason),
     };
-    restore(record, &plan, reader, options, inv).await
+    restore(record, &plan, reader, options, done, inv).await
 }
 
 /// The run's backup opened to read, if it is the one journaled at backup time (its manifest's
@@ -458,6 +462,7 @@ async fn restore(
     plan: &RestorePlan,
     mut reader: BackupReader,
     options: &RunOptions,
+    mut done: Restored,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let run = &record.run;
@@ -482,7 +487,6 @@ async fn restore(
         DocumentBatches::Of(n) => n.max(1),
         DocumentBatches::WholeScope => usize::MAX,
     };
-    let mut done = Restored::default();
     loop {
         if options.cancel.is_cancelled() {
             return cancelled(run, &done, &started_at, inv).await;
@@ -504,6 +508,7 @@ async fn restore(
         census,
         mismatches,
         times,
+        ..
     } = done;
     let (census, changed_outside) =
         match census_after_restore(store.as_ref(), plan, census.finish(), inv).await {
@@ -560,13 +565,9 @@ async fn restore_part(
                 run: holder,
                 found,
             };
-            return Err(stopped_by_later_run(run, &later, Some(done), started_at, inv).await);
+            return Err(stopped_by_later_run(run, &later, done, started_at, inv).await);
         }
-        Err(error) => {
-            inv.phases[0].status = entry_status(&error);
-            inv.phases[0].detail = Some(error.to_string());
-            return Err(rollback_journal_failure(run, error, inv).await);
-        }
+        Err(error) => return Err(restore_failed(run, error, done, inv).await),
     };
     let ids: Vec<DocumentId> = part
         .documents
@@ -609,11 +610,116 @@ async fn restore_part(
 /// What a rollback has done so far, batch by batch.
 #[derive(Default)]
 struct Restored {
+    /// A rollback of the run began before this one: the run is rolled back in part already.
+    began_before: bool,
     restoration: Restoration,
     /// The census of the undone batches, each taken once it was undone.
     census: CensusBuilder,
     mismatches: Vec<DigestMismatch>,
     times: BatchTimes,
+}
+
+impl Restored {
+    /// Nothing done yet, by a rollback that follows one that began (`began_before`) or not.
+    fn after(began_before: bool) -> Self {
+        Restored {
+            began_before,
+            ..Restored::default()
+        }
+    }
+
+    /// Whether the store is as it was before any rollback of the run: nothing undone by this
+    /// one, and none began before it.
+    fn nothing_changed(&self) -> bool {
+        !self.began_before && self.restoration.undone.is_empty()
+    }
+
+    /// What a stop that undid nothing (in this invocation) leaves, in words.
+    fn unchanged(&self) -> &'static str {
+        if self.began_before {
+            "nothing was changed by this invocation, and the run is still rolled back in part by \
+             an earlier rollback"
+        } else {
+            "nothing was changed"
+        }
+    }
+
+    /// How far the rollback got, in words, for a stop part-way.
+    fn how_far(&self) -> String {
+        let undone = self.restoration.undone.len();
+        if self.began_before {
+            format!(
+                "an earlier rollback of the run had begun, so the run is rolled back in part: \
+                 {undone} more document(s) were rolled back by this one, the rest were not changed"
+            )
+        } else {
+            format!(
+                "{undone} document(s) of the batches before it were rolled back, the rest were \
+                 not changed"
+            )
+        }
+    }
+
+    /// The evidence of a stop part-way: documents restored, batches and the longest.
+    fn evidence(&self) -> Evidence {
+        let mut evidence = Evidence::new();
+        evidence.insert(
+            "restored_documents".into(),
+            EvidenceValue::Count(self.restoration.undone.len() as u64),
+        );
+        self.times.record_in(&mut evidence);
+        evidence
+    }
+}
+
+/// The store failed a batch's restore (`error`; the batch changed nothing): a closed kill switch
+/// is `REFUSED`, anything else `FAILED`, and either says how far the rollback got. Rolling back
+/// again finishes it.
+async fn restore_failed(
+    run: &RunId,
+    error: AdapterError,
+    done: &Restored,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    warn!(%error, "a batch of the rollback failed");
+    inv.phases[0].status = entry_status(&error);
+    inv.phases[0].detail = Some(error.to_string());
+    inv.phases[0].evidence = done.evidence();
+    let how_far = if done.nothing_changed() {
+        "nothing was changed".to_owned()
+    } else {
+        done.how_far()
+    };
+    match error {
+        AdapterError::GateClosed {
+            switch,
+            how_to_open,
+        } => match Outcome::gate_closed(switch, how_to_open, None) {
+            Outcome::Refused {
+                reason,
+                switch,
+                mut next,
+                resume_from,
+            } => {
+                next.push(NextAction::rollback(run));
+                Outcome::Refused {
+                    reason: format!("{reason} before the next batch of the rollback; {how_far}"),
+                    switch,
+                    next,
+                    resume_from,
+                }
+            }
+            other => other,
+        },
+        error => {
+            inv.best_effort_status(RunStatus::Failed).await;
+            Outcome::Failed {
+                error: format!("restoring a batch failed: {error}; {how_far}"),
+                resume_from: None,
+                next: retry(&NextAction::rollback(run)),
+            }
+        }
+    }
 }
 
 /// Why `part`, read again to restore from, is not what the first pass checked, if it is not:
@@ -650,7 +756,7 @@ async fn backup_changed(
          file export is in the backup directory), and find what changed it",
     );
     let next = vec![put_back, NextAction::rollback(run)];
-    if done.restoration.undone.is_empty() {
+    if done.nothing_changed() {
         let reason = format!("{reason}; nothing was changed");
         journal_unchanged(inv, &reason, PhaseEntryStatus::Refused, started_at).await;
         return Outcome::Refused {
@@ -680,7 +786,7 @@ async fn cancelled(
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     warn!("rollback cancelled");
-    if done.restoration.undone.is_empty() {
+    if done.nothing_changed() {
         let error = "cancelled before the first batch was restored; nothing was changed";
         journal_unchanged(inv, error, PhaseEntryStatus::Failed, started_at).await;
         return Outcome::Failed {
@@ -709,18 +815,8 @@ async fn stopped_part_way(
     started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
-    gap.found = format!(
-        "{}; {} document(s) of the batches before it were rolled back, the rest were not \
-         changed",
-        gap.found,
-        done.restoration.undone.len()
-    );
-    let mut evidence = Evidence::new();
-    evidence.insert(
-        "restored_documents".into(),
-        EvidenceValue::Count(done.restoration.undone.len() as u64),
-    );
-    done.times.record_in(&mut evidence);
+    gap.found = format!("{}; {}", gap.found, done.how_far());
+    let evidence = done.evidence();
     inv.phases[0].evidence = evidence.clone();
     journal_blocked(gap, evidence, started_at, inv).await
 }
@@ -838,15 +934,15 @@ async fn finish_rollback(
     Outcome::RolledBack
 }
 
-/// A later run holds one of the documents. While nothing is undone (`done` is `None` before the
-/// first batch): `REFUSED`, the store changed nothing, the journal entry (`failed`, with the
+/// A later run holds one of the documents. While nothing is undone (`done`, none by this
+/// invocation nor by an earlier rollback of the run): `REFUSED`, the store changed nothing, the journal entry (`failed`, with the
 /// reason) says so, and the run stays resumable. A later run that took a document between two
 /// batches, after the first pass found none held: the batches before stay undone, and the run is
 /// `BLOCKED`, rolled back in part, until the later run is rolled back and this one again.
 async fn stopped_by_later_run(
     run: &RunId,
     later: &LaterRun,
-    done: Option<&Restored>,
+    done: &Restored,
     started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
@@ -855,7 +951,7 @@ async fn stopped_by_later_run(
         run: holder,
         found,
     } = later;
-    if let Some(done) = done.filter(|d| !d.restoration.undone.is_empty()) {
+    if !done.nothing_changed() {
         warn!(%document, later = %holder, "rollback stopped part-way: a later run holds a document");
         let gap = Gap {
             phase: ROLLBACK_PHASE.into(),

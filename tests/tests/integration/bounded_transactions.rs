@@ -20,12 +20,12 @@ use async_trait::async_trait;
 
 use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
-    AdapterInfo, AdapterResult, CutRules, DocumentId, DocumentState, EvidenceValue, ExecutionGate,
-    Guarded, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, Preset, Reply, RunId, RunStatus,
-    Scope,
+    AdapterError, AdapterInfo, AdapterResult, CutRules, DocumentId, DocumentState, EvidenceValue,
+    ExecutionGate, Guarded, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, Preset, Reply,
+    RunId, RunStatus, Scope, Unavailability, UnavailableKind,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
-use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore, RunEvent, names};
+use iu_cutter_phase_core::{CancelFlag, DocumentBatches, MemoryBackupStore, RunEvent, names};
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
 use iu_cutter_tests::fixture::{self, SqlFixture};
 use iu_cutter_tests::{SimHarness, cases, runtime, view};
@@ -379,12 +379,20 @@ async fn rollback_stopped_between_batches_rolls_back_again(
     Ok(())
 }
 
-/// A later run takes a document between two batches of a rollback (after the first pass found
-/// none held): the rollback stops `BLOCKED` on that document, saying how many documents it rolled
-/// back and that the rest were not changed; the later run's fence is untouched. Rolling back the
-/// later run, then this one again, reaches the exact pre-run state.
-async fn a_later_run_mid_rollback_stops_it_part_way(store: Open, _: &ManualSwitch) -> TestResult {
-    let before = passed_in_batches(&store).await?;
+/// Runs `r1` to `PASS` in batches, then rolls it back while a later run `r2` fences its last
+/// document between the first two restore batches: the pre-run snapshot, that document and the
+/// rollback's report.
+async fn rollback_raced_by_a_later_run(
+    store: &Open,
+) -> Result<
+    (
+        iu_cutter_live_execution::StoreSnapshot,
+        DocumentId,
+        RunReport,
+    ),
+    Box<dyn std::error::Error>,
+> {
+    let before = passed_in_batches(store).await?;
     let taken = DocumentId::new(format!("act/{}", DOCUMENTS - 1));
     let later = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let later_request = RunRequest::new(
@@ -408,9 +416,18 @@ async fn a_later_run_mid_rollback_stops_it_part_way(store: Open, _: &ManualSwitc
     };
     let racing = AfterFirstRestore::over(store.clone(), later_run);
     let runner = Runner::new(racing, Arc::new(MemoryBackupStore::new()));
+    let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
+    Ok((before, taken, stopped))
+}
+
+/// A later run takes a document between two batches of a rollback (after the first pass found
+/// none held): the rollback stops `BLOCKED` on that document, saying how many documents it rolled
+/// back and that the rest were not changed; the later run's fence is untouched. Rolling back the
+/// later run, then this one again, reaches the exact pre-run state.
+async fn a_later_run_mid_rollback_stops_it_part_way(store: Open, _: &ManualSwitch) -> TestResult {
     let run = RunId::new("r1");
 
-    let stopped = runner.rollback_with(&run, batched()).await?;
+    let (before, taken, stopped) = rollback_raced_by_a_later_run(&store).await?;
 
     let Outcome::Blocked { gap } = &stopped.outcome else {
         return Err(format!("expected BLOCKED, got {}", stopped.to_json()).into());
@@ -637,3 +654,352 @@ proptest! {
         })?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Adversarial checks (scratch worktree).
+// ---------------------------------------------------------------------------------------------
+
+/// Rolls `r1` (passed in batches) back with `BATCH` documents per batch, cancelled as the first
+/// batch is restored: `BLOCKED`, rolled back in part, journaled so.
+async fn cancelled_after_first_batch(
+    store: &Open,
+) -> Result<iu_cutter_live_execution::StoreSnapshot, Box<dyn std::error::Error>> {
+    let before = passed_in_batches(store).await?;
+    let cancel = CancelFlag::new();
+    let flag = cancel.clone();
+    let cancelling = AfterFirstRestore::over(store.clone(), async move { flag.cancel() });
+    let runner = Runner::new(cancelling, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    let stopped = runner
+        .rollback_with(&run, batched().with_cancel(cancel))
+        .await?;
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. }),
+        "{}",
+        stopped.to_json()
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert_eq!(journaled.status, RunStatus::Blocked);
+    Ok(before)
+}
+
+/// Asserts that resuming `run`, rolled back in part, fails naming the rollback (and is never
+/// answered `PASS` over a store rolled back in part).
+async fn never_resumed(runner: &Runner, store: &Open, run: &RunId) -> TestResult {
+    let resumed = runner.resume(run, batched()).await?;
+    let journaled = store.load_run(run).await?.ok_or("the run is journaled")?;
+    assert!(
+        matches!(&resumed.outcome, Outcome::Failed { error, .. } if error.contains("was being rolled back")),
+        "a run rolled back in part must never be resumed; resume answered {} (journal status \
+         now {:?}, {} of {DOCUMENTS} documents enacted by it)",
+        resumed.to_json(),
+        journaled.status,
+        enacted_by(&**store, run).await?,
+    );
+    Ok(())
+}
+
+/// A rollback stopped part-way (cancelled after its first batch: `BLOCKED`), then rolled back
+/// again but cancelled before that invocation's first batch (a second Ctrl-C, a SIGTERM on
+/// shutdown): the retry undid nothing, yet the run is still rolled back in part, so it stays
+/// `BLOCKED` and is never resumed (found by an attack on the batched rollback: the retry
+/// journaled its entry `failed` over `blocked`, and `resume` then journaled the half-rolled-back
+/// run `PASS`). Rolling back once more finishes the job.
+async fn retry_cancelled_before_its_first_batch_keeps_the_run_unresumable(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let before = cancelled_after_first_batch(&store).await?;
+    let run = RunId::new("r1");
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    let retried = plain
+        .rollback_with(&run, batched().with_cancel(cancel))
+        .await?;
+    assert_eq!(retried.outcome.name(), "BLOCKED", "{}", retried.to_json());
+    assert!(
+        said(&retried).contains("the run is rolled back in part"),
+        "{}",
+        said(&retried)
+    );
+
+    never_resumed(&plain, &store, &run).await?;
+    // And rolling back again still finishes the job.
+    let again = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
+on_backends!(retry_cancelled_before_its_first_batch_keeps_the_run_unresumable:
+    retry_cancelled_keeps_unresumable_on_the_simulator on Simulator,
+    retry_cancelled_keeps_unresumable_on_sqlite on Sqlite,
+    retry_cancelled_keeps_unresumable_on_postgres on Postgres,
+);
+
+/// The sequence after a later run took a document mid-rollback (`BLOCKED`, next: roll back r2,
+/// then r1), except that the operator rolls r1 back again first: the first pass finds r2's fence
+/// and stops before any change, but the run is rolled back in part already, so it stays
+/// `BLOCKED` and is never resumed (the attack found the retry journaling `failed` over `blocked`
+/// and `resume` then answering `PASS`).
+async fn retry_refused_by_the_later_run_keeps_the_run_unresumable(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let run = RunId::new("r1");
+    let (_, _, stopped) = rollback_raced_by_a_later_run(&store).await?;
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. }),
+        "{}",
+        stopped.to_json()
+    );
+
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let retried = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(retried.outcome.name(), "BLOCKED", "{}", retried.to_json());
+    assert!(
+        said(&retried).contains("held by run r2"),
+        "{}",
+        said(&retried)
+    );
+
+    never_resumed(&plain, &store, &run).await?;
+    Ok(())
+}
+
+on_backends!(retry_refused_by_the_later_run_keeps_the_run_unresumable:
+    retry_refused_by_later_run_keeps_unresumable_on_the_simulator on Simulator,
+    retry_refused_by_later_run_keeps_unresumable_on_sqlite on Sqlite,
+    retry_refused_by_later_run_keeps_unresumable_on_postgres on Postgres,
+);
+
+/// The kill switch closed between two rollback batches (the journal's writes are refused too, so
+/// the run's status stays `PASS` and its rollback entry `running`); then, the switch open again, a
+/// retry cancelled before its first batch: the run stays unresumable (the attack found the
+/// retry's `failed` entry making `resume` answer `PASS` over a store rolled back in part).
+async fn retry_after_kill_switch_keeps_the_run_unresumable(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
+    passed_in_batches(&store).await?;
+    let closing = switch.clone();
+    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    let stopped = runner.rollback_with(&run, batched()).await?;
+    assert_eq!(stopped.outcome.name(), "REFUSED", "{}", stopped.to_json());
+    switch.set(true);
+
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    let retried = plain
+        .rollback_with(&run, batched().with_cancel(cancel))
+        .await?;
+    assert_eq!(retried.outcome.name(), "BLOCKED", "{}", retried.to_json());
+
+    never_resumed(&plain, &store, &run).await?;
+    Ok(())
+}
+
+on_backends!(retry_after_kill_switch_keeps_the_run_unresumable:
+    retry_after_kill_switch_keeps_unresumable_on_the_simulator on Simulator,
+    retry_after_kill_switch_keeps_unresumable_on_sqlite on Sqlite,
+    retry_after_kill_switch_keeps_unresumable_on_postgres on Postgres,
+);
+
+/// Two rollbacks of the same run at once (no lease): the second runs whole between the first's
+/// first and second batch. Both must end `ROLLED_BACK` (or one say it found
+/// it done) and the store must be exactly pre-run.
+async fn two_rollbacks_at_once(store: Open, _: &ManualSwitch) -> TestResult {
+    let before = passed_in_batches(&store).await?;
+    let other = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    let inner_run = run.clone();
+    let racing = AfterFirstRestore::over(store.clone(), async move {
+        let r = other.rollback_with(&inner_run, batched()).await;
+        assert!(
+            matches!(&r, Ok(r) if r.outcome == Outcome::RolledBack),
+            "{:?}",
+            r.map(|r| r.to_json())
+        );
+    });
+    let runner = Runner::new(racing, Arc::new(MemoryBackupStore::new()));
+    let first = runner.rollback_with(&run, batched()).await?;
+    assert_eq!(first.outcome, Outcome::RolledBack, "{}", first.to_json());
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert_eq!(journaled.status, RunStatus::RolledBack);
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
+on_backends!(two_rollbacks_at_once:
+    two_rollbacks_at_once_on_the_simulator on Simulator,
+    two_rollbacks_at_once_on_sqlite on Sqlite,
+    two_rollbacks_at_once_on_postgres on Postgres,
+);
+
+/// A rollback stopped part-way frees the documents of its first batch (as they were before r1). A
+/// later run r2 then cuts one of those freed documents, legitimately (r1 holds nothing of it any
+/// more). Rolling r1 back again finishes r1's rollback (the other documents still carry r1's
+/// enact) without touching r2's document: `undo_step` finds nothing of r1's on it before it asks
+/// whether a later run holds it.
+async fn a_later_run_on_a_freed_document_does_not_block_the_rest(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    cancelled_after_first_batch(&store).await?;
+    let run = RunId::new("r1");
+    let (still_enacted, freed) = split_by(&*store, &run).await?;
+    assert_eq!(still_enacted.len(), DOCUMENTS - BATCH);
+    let freed = freed.first().ok_or("a freed document")?.clone();
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let r2 = plain
+        .run(
+            RunRequest::new(
+                "r2",
+                Scope::Ids(vec![freed.clone()]),
+                CutRules::preset(Preset::Markdown),
+            ),
+            RunOptions::default(),
+        )
+        .await?;
+    assert_eq!(r2.outcome, Outcome::Pass, "{}", r2.to_json());
+
+    let again = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(
+        again.outcome,
+        Outcome::RolledBack,
+        "r1 holds nothing of `{freed}` any more; its rollback must finish: {}",
+        again.to_json()
+    );
+    assert_eq!(enacted_by(&*store, &run).await?, 0);
+    assert_eq!(enacted_by(&*store, &RunId::new("r2")).await?, 1);
+    Ok(())
+}
+
+on_backends!(a_later_run_on_a_freed_document_does_not_block_the_rest:
+    later_run_on_freed_document_on_the_simulator on Simulator,
+    later_run_on_freed_document_on_sqlite on Sqlite,
+    later_run_on_freed_document_on_postgres on Postgres,
+);
+
+/// Words of a report's outcome and rollback entry, to look for what it says.
+fn said(report: &RunReport) -> String {
+    let entry = report
+        .phase("rollback")
+        .map(|e| format!("{:?} {:?}", e.detail, e.evidence))
+        .unwrap_or_default();
+    format!("{} | {entry}", report.to_json())
+}
+
+/// The kill switch closed between two rollback batches: the report says that `BATCH` documents
+/// were rolled back and the rest not changed, and does not blame the journal (the restore was
+/// refused, not a journal write; the attack found both missing).
+async fn kill_switch_between_batches_says_how_far_it_got(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
+    passed_in_batches(&store).await?;
+    let closing = switch.clone();
+    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
+    let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
+    let Outcome::Refused { reason, .. } = &stopped.outcome else {
+        return Err(format!("expected REFUSED, got {}", stopped.to_json()).into());
+    };
+    let entry = stopped.phase("rollback").ok_or("no rollback entry")?;
+    let counted = entry.evidence.get("restored_documents")
+        == Some(&EvidenceValue::from(BATCH as u64))
+        || reason.contains(&format!("{BATCH} document(s)"));
+    assert!(
+        counted && reason.contains("the rest were not changed"),
+        "the report must say {BATCH} documents were rolled back and the rest not changed: {}",
+        said(&stopped)
+    );
+    assert!(
+        !reason.contains("cannot write the journal"),
+        "the restore was refused, not a journal write: {reason}"
+    );
+    Ok(())
+}
+
+on_backends!(kill_switch_between_batches_says_how_far_it_got:
+    kill_switch_says_how_far_on_the_simulator on Simulator,
+    kill_switch_says_how_far_on_sqlite on Sqlite,
+    kill_switch_says_how_far_on_postgres on Postgres,
+);
+
+/// The store, except that its `n`th `restore` call fails as a lost connection would (not
+/// applied).
+struct FailingRestore {
+    inner: Open,
+    seen: AtomicUsize,
+    n: usize,
+}
+
+#[async_trait]
+impl LiveExecutionAdapter for FailingRestore {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        if matches!(op, Op::Restore { .. })
+            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n
+        {
+            return Err(AdapterError::Unavailable(Unavailability {
+                kind: UnavailableKind::Connection,
+                message: "connection reset by peer".into(),
+            }));
+        }
+        self.inner.call(op, claim).await
+    }
+}
+
+/// The store fails (connection lost) on the second batch of a rollback, after the first
+/// was undone: the report must say how many documents were rolled back (and not that the journal
+/// could not be written), the run must not be resumable, and rolling back again finishes it.
+async fn store_failure_between_batches_says_how_far_it_got(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let before = passed_in_batches(&store).await?;
+    let failing: Open = Arc::new(FailingRestore {
+        inner: store.clone(),
+        seen: AtomicUsize::new(0),
+        n: 2,
+    });
+    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    let stopped = runner.rollback_with(&run, batched()).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS - BATCH);
+    let entry = stopped.phase("rollback").ok_or("no rollback entry")?;
+    let counted = entry.evidence.get("restored_documents")
+        == Some(&EvidenceValue::from(BATCH as u64))
+        || text.contains(&format!("{BATCH} document(s)"));
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let resumed = plain.resume(&run, batched()).await?;
+    assert!(
+        matches!(&resumed.outcome, Outcome::Failed { error, .. } if error.contains("was being rolled back")),
+        "{}",
+        resumed.to_json()
+    );
+    let again = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    assert!(
+        counted && !text.contains("cannot write the journal"),
+        "the report must say {BATCH} documents were rolled back, and not blame the journal: {text}"
+    );
+    Ok(())
+}
+
+on_backends!(store_failure_between_batches_says_how_far_it_got:
+    store_failure_says_how_far_on_the_simulator on Simulator,
+    store_failure_says_how_far_on_sqlite on Sqlite,
+    store_failure_says_how_far_on_postgres on Postgres,
+);
