@@ -39,7 +39,7 @@ use serde::Serialize;
 
 use crate::clock;
 use crate::generations::{JournalTimes, pair_units};
-use crate::journal::ROLLBACK_PHASE;
+use crate::journal::{ROLLBACK_PHASE, rollback_began};
 use crate::pipeline::Pipeline;
 
 /// Units per page when the caller does not say.
@@ -407,10 +407,10 @@ impl<'r> Since<'r> {
         let Some(record) = runs.iter().find(|r| &r.run == run) else {
             return Err(ExportError::Since(format!("no run `{run}` in the journal")));
         };
-        if record.status == RunStatus::RolledBack {
+        if record.status == RunStatus::RolledBack || rollback_began(record) {
             return Err(ExportError::Since(format!(
-                "run `{run}` was rolled back: the generations it enacted are gone, so nothing \
-                 can be measured from it"
+                "run `{run}` was rolled back (or its rollback began and stopped part-way): the \
+                 generations it enacted are gone, so nothing can be measured from it"
             )));
         }
         let times = JournalTimes::new(runs, enact_phase);
@@ -478,7 +478,7 @@ impl<'r> Since<'r> {
             .filter_map(|r| {
                 let at = self.times.activated.get(&r.run).copied()?;
                 let after_baseline = baseline_at.is_none_or(|b| at > b);
-                let rolled_back = r.status == RunStatus::RolledBack;
+                let rolled_back = r.status == RunStatus::RolledBack || rollback_began(r);
                 let undone_before = rolled_back && rolled_back_at(r).is_some_and(|t| t <= self.at);
                 (at <= self.at && after_baseline && !undone_before).then(|| Suspect {
                     run: r.run.clone(),

@@ -13,6 +13,7 @@ use crate::clock;
 use crate::drive::{drive, reopen};
 use crate::error::RunnerError;
 use crate::invocation::{Admission, Invocation, Opened};
+use crate::journal::rolled_back_in_part;
 use crate::options::RunOptions;
 use crate::pipeline::Pipeline;
 use crate::report::{Command, Outcome, RunReport};
@@ -122,6 +123,23 @@ async fn settled_already(
 ) -> Option<Outcome> {
     let run = &record.run;
     let all_done = pipeline.first_open(record).is_none();
+    // A rollback began and stopped part-way (killed, the kill switch closed, which refuses the
+    // journal's writes too): the journal may still say `PASS`, the store does not.
+    if rolled_back_in_part(record) {
+        return Some(Outcome::Failed {
+            error: format!(
+                "run {run} was being rolled back (its journal has a rollback entry that did not \
+                 finish): it is rolled back in part, and cannot be {} as it stands",
+                if command == Command::Verify {
+                    "verified"
+                } else {
+                    "enacted"
+                }
+            ),
+            resume_from: None,
+            next: vec![NextAction::rollback(run)],
+        });
+    }
     match record.status {
         RunStatus::RolledBack if command == Command::Verify => {
             Some(audit::rolled_back(record, inv).await)

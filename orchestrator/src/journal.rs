@@ -159,6 +159,14 @@ pub(crate) fn rollback_began(record: &RunRecord) -> bool {
     })
 }
 
+/// Whether `record` is a run rolled back in part: its rollback began and did not finish (stopped
+/// part-way, killed, or refused by the kill switch, which refuses the journal's writes too, so
+/// its status may still say `PASS`). Rolling it back again finishes it; nothing else may continue
+/// it.
+pub fn rolled_back_in_part(record: &RunRecord) -> bool {
+    record.status != RunStatus::RolledBack && rollback_began(record)
+}
+
 /// The next action that continues a journaled run where it stopped.
 pub(crate) fn resume_action(run: &RunId) -> Vec<NextAction> {
     vec![NextAction::resume(run)]

@@ -132,7 +132,7 @@ pub use iu_cutter_live_execution::{
 };
 /// The in-memory store of dry runs and tests, with seeded faults.
 pub use iu_cutter_simulator::Simulator;
-pub use journal::ROLLBACK_PHASE;
+pub use journal::{ROLLBACK_PHASE, rolled_back_in_part};
 pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
 pub use next::NextAction;
 pub use options::{RunOptions, RunRequest};

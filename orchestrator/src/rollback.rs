@@ -466,7 +466,6 @@ async fn restore(
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     let run = &record.run;
-    let again = NextAction::rollback(run);
     let store = inv.store().clone();
     inv.take_census_before(&record.scope).await;
     let started = Instant::now();
@@ -503,24 +502,21 @@ async fn restore(
             return outcome;
         }
     }
+    let stitched = std::mem::take(&mut done.census).finish();
+    let (census, changed_outside) =
+        match census_after_restore(store.as_ref(), plan, stitched, inv).await {
+            Ok(found) => found,
+            Err(error) => {
+                let why = format!("undone, but the census to verify it failed: {error}");
+                return unverified(run, why, &done, &started_at, inv).await;
+            }
+        };
     let Restored {
         restoration,
-        census,
         mismatches,
         times,
         ..
     } = done;
-    let (census, changed_outside) =
-        match census_after_restore(store.as_ref(), plan, census.finish(), inv).await {
-            Ok(found) => found,
-            Err(error) => {
-                return rollback_failed(
-                    inv,
-                    format!("undone, but the census to verify it failed: {error}"),
-                    retry(&again),
-                );
-            }
-        };
     let check = RollbackCheck {
         backup_sha256: plan.receipt.sha256.clone(),
         restored_documents: restoration.undone.len() as u64,
@@ -548,7 +544,6 @@ async fn restore_part(
     started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Result<(), Outcome> {
-    let again = NextAction::rollback(run);
     let store = inv.store().clone();
     if let Some(reason) = differs_from_plan(run, part, plan) {
         return Err(backup_changed(run, reason, done, started_at, inv).await);
@@ -567,8 +562,10 @@ async fn restore_part(
             };
             return Err(stopped_by_later_run(run, &later, done, started_at, inv).await);
         }
-        Err(error) => return Err(restore_failed(run, error, done, inv).await),
+        Err(error) => return Err(restore_failed(run, error, done, started_at, inv).await),
     };
+    // Committed: part of what the rollback did, whatever the checks below find.
+    done.restoration.absorb(restoration.clone());
     let ids: Vec<DocumentId> = part
         .documents
         .iter()
@@ -577,11 +574,8 @@ async fn restore_part(
     let census = match store.scope_census(&ids).await {
         Ok(census) => census.census,
         Err(error) => {
-            return Err(rollback_failed(
-                inv,
-                format!("undone, but the census to verify it failed: {error}"),
-                retry(&again),
-            ));
+            let why = format!("undone, but the census to verify it failed: {error}");
+            return Err(unverified(run, why, done, started_at, inv).await);
         }
     };
     let verified = verify_restored(
@@ -595,16 +589,27 @@ async fn restore_part(
     match verified.await {
         Ok(mismatches) => done.mismatches.extend(mismatches),
         Err(error) => {
-            return Err(rollback_failed(
-                inv,
-                format!("undone, but reading the documents back failed: {error}"),
-                retry(&again),
-            ));
+            let why = format!("undone, but reading the documents back failed: {error}");
+            return Err(unverified(run, why, done, started_at, inv).await);
         }
     }
     done.census.extend(census);
-    done.restoration.absorb(restoration);
     Ok(())
+}
+
+/// A check after a committed batch could not be made (`why`): a stop part-way if the rollback
+/// changed the store, else `FAILED` (retry).
+async fn unverified(
+    run: &RunId,
+    why: String,
+    done: &Restored,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    if done.nothing_changed() {
+        return rollback_failed(inv, why, retry(&NextAction::rollback(run)));
+    }
+    verification_stopped(run, why, done, started_at, inv).await
 }
 
 /// What a rollback has done so far, batch by batch.
@@ -679,6 +684,7 @@ async fn restore_failed(
     run: &RunId,
     error: AdapterError,
     done: &Restored,
+    started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     warn!(%error, "a batch of the rollback failed");
@@ -711,7 +717,7 @@ async fn restore_failed(
             }
             other => other,
         },
-        error => {
+        error if done.nothing_changed() => {
             inv.best_effort_status(RunStatus::Failed).await;
             Outcome::Failed {
                 error: format!("restoring a batch failed: {error}; {how_far}"),
@@ -719,7 +725,33 @@ async fn restore_failed(
                 next: retry(&NextAction::rollback(run)),
             }
         }
+        error => {
+            let why = format!("restoring the next batch failed: {error}");
+            verification_stopped(run, why, done, started_at, inv).await
+        }
     }
+}
+
+/// A rollback that changed the store stops on `why` (a batch the store failed, or a check that
+/// could not be made): `BLOCKED`, rolled back in part, saying how far it got. Rolling back again
+/// (idempotent) finishes it.
+async fn verification_stopped(
+    run: &RunId,
+    why: String,
+    done: &Restored,
+    started_at: &str,
+    inv: &mut Invocation<'_>,
+) -> Outcome {
+    warn!(%why, "rollback stopped part-way");
+    let gap = Gap {
+        phase: ROLLBACK_PHASE.into(),
+        document: None,
+        unit: None,
+        expected: "every batch of the backup restored and verified".into(),
+        found: why,
+        next: retry(&NextAction::rollback(run)),
+    };
+    stopped_part_way(gap, done, started_at, inv).await
 }
 
 /// Why `part`, read again to restore from, is not what the first pass checked, if it is not:

@@ -7,7 +7,7 @@ use iu_cutter_live_execution::{
 };
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_orchestrator::{CensusSummary, missing_generation, state_name};
+use iu_cutter_orchestrator::{CensusSummary, missing_generation, rolled_back_in_part, state_name};
 use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
@@ -161,7 +161,19 @@ async fn load_leases(adapter: &dyn LiveExecutionAdapter) -> Result<LeaseView, Cl
 }
 
 /// The `status:` line of one run; an abandoned run also gets the two ways out of it.
+/// How `status` shows a run whose rollback began and did not finish, whatever its journaled
+/// status (`PASS` when the kill switch refused the rollback's journal writes).
+const ROLLED_BACK_IN_PART: &str = "ROLLED BACK IN PART";
+
 fn print_run_state(record: &RunRecord, leases: &LeaseView) {
+    if rolled_back_in_part(record) {
+        out!(
+            "status: {ROLLED_BACK_IN_PART}: its rollback began and did not finish, so it cannot \
+             be resumed or enacted; roll it back again (iu-cutter rollback {} --execute)",
+            record.run
+        );
+        return;
+    }
     match liveness(record, leases) {
         Some(live) if live.state != "running" => out!(
             "status: {}: {}; resume it (iu-cutter resume {} --execute) or roll it back \
@@ -298,10 +310,14 @@ fn run_row(record: &RunRecord, lives: &[Liveness]) -> Vec<String> {
         .last()
         .map(|p| format!("{} {}", p.name, phase_status(p.status)))
         .unwrap_or_else(|| "-".to_owned());
-    let status = lives
-        .iter()
-        .find(|l| l.run == record.run)
-        .map_or_else(|| run_status_name(record.status), Liveness::describe);
+    let status = if rolled_back_in_part(record) {
+        ROLLED_BACK_IN_PART.to_owned()
+    } else {
+        lives
+            .iter()
+            .find(|l| l.run == record.run)
+            .map_or_else(|| run_status_name(record.status), Liveness::describe)
+    };
     vec![
         record.run.to_string(),
         status,
@@ -531,6 +547,30 @@ mod tests {
         );
         record.status = status;
         record
+    }
+
+    /// A run journaled `PASS` whose rollback began and stopped (the kill switch refused its
+    /// journal writes) is listed as rolled back in part, not `PASS`; one whose rollback finished
+    /// or never began keeps its status.
+    #[test]
+    fn a_run_whose_rollback_did_not_finish_is_shown_rolled_back_in_part() {
+        let rollback = |status| PhaseRecord {
+            name: iu_cutter_orchestrator::ROLLBACK_PHASE.to_owned(),
+            status,
+            evidence: Default::default(),
+            detail: None,
+            started_at: None,
+            finished_at: None,
+        };
+        let mut stopped = record("stopped", RunStatus::Pass);
+        stopped.phases.push(rollback(PhaseStatus::Running));
+        let mut refused = record("refused", RunStatus::Pass);
+        refused.phases.push(rollback(PhaseStatus::Failed));
+        let passed = record("passed", RunStatus::Pass);
+        let status_of = |r: &RunRecord| run_row(r, &[])[1].clone();
+        assert_eq!(status_of(&stopped), ROLLED_BACK_IN_PART);
+        assert_eq!(status_of(&refused), run_status_name(RunStatus::Pass));
+        assert_eq!(status_of(&passed), run_status_name(RunStatus::Pass));
     }
 
     #[test]

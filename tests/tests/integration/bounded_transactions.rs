@@ -1003,3 +1003,297 @@ on_backends!(store_failure_between_batches_says_how_far_it_got:
     store_failure_says_how_far_on_sqlite on Sqlite,
     store_failure_says_how_far_on_postgres on Postgres,
 );
+
+// A second attack on the batched rollback (a helper session) found the checks below failing on
+// every store: `enact` answered `PASS` for a run rolled back in part, a failed check after a
+// committed batch and a store failure left the run `PASS`/`FAILED` without saying how far the
+// rollback got, and `export --since` called the run's generations purged.
+
+/// Runs `r1` to `PASS` in batches, then rolls it back with `BATCH` documents per batch and
+/// drops the rollback's future right after its first batch is restored: the process killed
+/// between two batches. The journal then shows the run `PASS` with its rollback entry `running`.
+async fn killed_after_first_rollback_batch(
+    store: &Open,
+) -> Result<iu_cutter_live_execution::StoreSnapshot, Box<dyn std::error::Error>> {
+    let before = passed_in_batches(store).await?;
+    let killed = Arc::new(tokio::sync::Notify::new());
+    let signal = killed.clone();
+    let killing = AfterFirstRestore::over(store.clone(), async move {
+        signal.notify_one();
+        std::future::pending::<()>().await;
+    });
+    let runner = Runner::new(killing, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    tokio::select! {
+        report = runner.rollback_with(&run, batched()) => {
+            return Err(format!("the rollback was to be killed, it ended: {:?}",
+                report.map(|r| r.to_json())).into());
+        }
+        () = killed.notified() => {}
+    }
+    assert_eq!(enacted_by(&**store, &run).await?, DOCUMENTS - BATCH);
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert_eq!(journaled.status, RunStatus::Pass, "{journaled:?}");
+    Ok(before)
+}
+
+/// A rollback killed between two batches (or stopped by the kill switch, or by a lost
+/// lease: the journal's writes are refused, so the run's status stays `PASS` and its rollback
+/// entry `running`). `enact` of the run must not answer `PASS` ("already enacted"): the run is
+/// rolled back in part.
+async fn enact_after_a_killed_rollback_is_not_pass(store: Open, _: &ManualSwitch) -> TestResult {
+    killed_after_first_rollback_batch(&store).await?;
+    let run = RunId::new("r1");
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let enacted = plain.enact(&run, batched()).await?;
+    assert_ne!(
+        enacted.outcome,
+        Outcome::Pass,
+        "a run rolled back in part ({} of {DOCUMENTS} documents still enacted) must never be \
+         reported PASS; enact answered {}",
+        enacted_by(&*store, &run).await?,
+        enacted.to_json()
+    );
+    Ok(())
+}
+
+on_backends!(enact_after_a_killed_rollback_is_not_pass:
+    enact_after_killed_rollback_on_the_simulator on Simulator,
+    enact_after_killed_rollback_on_sqlite on Sqlite,
+    enact_after_killed_rollback_on_postgres on Postgres,
+);
+
+/// The same through the kill switch (no kill): closed between two rollback batches,
+/// then opened again; `enact` must not answer `PASS`.
+async fn enact_after_kill_switch_mid_rollback_is_not_pass(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
+    passed_in_batches(&store).await?;
+    let closing = switch.clone();
+    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    let stopped = runner.rollback_with(&run, batched()).await?;
+    assert_eq!(stopped.outcome.name(), "REFUSED", "{}", stopped.to_json());
+    switch.set(true);
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let enacted = plain.enact(&run, batched()).await?;
+    assert_ne!(
+        enacted.outcome,
+        Outcome::Pass,
+        "enact of a run rolled back in part answered {}",
+        enacted.to_json()
+    );
+    Ok(())
+}
+
+on_backends!(enact_after_kill_switch_mid_rollback_is_not_pass:
+    enact_after_kill_switch_mid_rollback_on_the_simulator on Simulator,
+    enact_after_kill_switch_mid_rollback_on_sqlite on Sqlite,
+    enact_after_kill_switch_mid_rollback_on_postgres on Postgres,
+);
+
+/// `verify` of that run must not answer `PASS` either, and names the unfinished rollback (it
+/// answered "generation absent (purged?)" before).
+async fn verify_after_a_killed_rollback_is_not_pass(store: Open, _: &ManualSwitch) -> TestResult {
+    killed_after_first_rollback_batch(&store).await?;
+    let run = RunId::new("r1");
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let verified = plain.verify(&run, batched()).await?;
+    let Outcome::Failed { error, next, .. } = &verified.outcome else {
+        return Err(format!("expected FAILED, got {}", verified.to_json()).into());
+    };
+    assert!(error.contains("was being rolled back"), "{error}");
+    assert_eq!(next, &[iu_cutter_orchestrator::NextAction::rollback(&run)]);
+    Ok(())
+}
+
+on_backends!(verify_after_a_killed_rollback_is_not_pass:
+    verify_after_killed_rollback_on_the_simulator on Simulator,
+    verify_after_killed_rollback_on_sqlite on Sqlite,
+    verify_after_killed_rollback_on_postgres on Postgres,
+);
+
+/// After the kill, `run` again with the same id and `resume` refuse;
+/// a retry with a different batch size (3, then the whole scope) reaches the exact pre-run state.
+async fn killed_rollback_then_run_again_and_retry_other_batch_size(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let before = killed_after_first_rollback_batch(&store).await?;
+    let run = RunId::new("r1");
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let again = plain
+        .run(
+            RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown)),
+            batched(),
+        )
+        .await?;
+    assert!(
+        matches!(&again.outcome, Outcome::Failed { error, .. } if error.contains("was being rolled back")),
+        "{}",
+        again.to_json()
+    );
+    never_resumed(&plain, &store, &run).await?;
+    let rolled = plain
+        .rollback_with(
+            &run,
+            RunOptions::default().with_batch_documents(DocumentBatches::Of(3)),
+        )
+        .await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
+on_backends!(killed_rollback_then_run_again_and_retry_other_batch_size:
+    killed_rollback_run_again_on_the_simulator on Simulator,
+    killed_rollback_run_again_on_sqlite on Sqlite,
+    killed_rollback_run_again_on_postgres on Postgres,
+);
+
+/// The store, except that the first `scope_census` after its `n`th `restore` fails as a lost
+/// connection would (a read: the restore before it was committed).
+struct FailingCensusAfterRestore {
+    inner: Open,
+    restores: AtomicUsize,
+    failed: AtomicUsize,
+    n: usize,
+}
+
+#[async_trait]
+impl LiveExecutionAdapter for FailingCensusAfterRestore {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        if matches!(op, Op::Restore { .. }) {
+            self.restores.fetch_add(1, Ordering::SeqCst);
+        }
+        if matches!(op, Op::ScopeCensus(_))
+            && self.restores.load(Ordering::SeqCst) >= self.n
+            && self.failed.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            return Err(AdapterError::Unavailable(Unavailability {
+                kind: UnavailableKind::Connection,
+                message: "connection reset by peer".into(),
+            }));
+        }
+        self.inner.call(op, claim).await
+    }
+}
+
+/// The store fails the census that verifies the second batch, after that batch was
+/// restored (committed): a stop part-way. The report must say how many documents were rolled
+/// back, and the journal must not leave the run `PASS` (the promise: a stop part-way journals
+/// the rollback `blocked` and the run `Blocked`).
+async fn census_failure_after_a_batch_is_a_stop_part_way(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let before = passed_in_batches(&store).await?;
+    let failing: Open = Arc::new(FailingCensusAfterRestore {
+        inner: store.clone(),
+        restores: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        n: 2,
+    });
+    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    let stopped = runner.rollback_with(&run, batched()).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS - 2 * BATCH);
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    let entry = journaled.phase("rollback").map(|p| p.status);
+    let counted = stopped
+        .phase("rollback")
+        .and_then(|e| e.evidence.get("restored_documents"))
+        .is_some()
+        || text.contains("document(s)");
+    // Rolling back again still finishes it.
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let again = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    assert!(
+        counted && journaled.status != RunStatus::Pass,
+        "a stop part-way with {} of {DOCUMENTS} documents rolled back: journal status {:?}, \
+         rollback entry {entry:?}; the report must say how many were rolled back: {text}",
+        2 * BATCH,
+        journaled.status
+    );
+    Ok(())
+}
+
+on_backends!(census_failure_after_a_batch_is_a_stop_part_way:
+    census_failure_after_batch_on_the_simulator on Simulator,
+    census_failure_after_batch_on_sqlite on Sqlite,
+    census_failure_after_batch_on_postgres on Postgres,
+);
+
+/// A store failure of a batch's restore after the first batch (connection lost): the
+/// promise says a stop part-way journals the rollback entry `blocked` and the run `Blocked`.
+async fn store_failure_between_batches_journals_blocked(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    passed_in_batches(&store).await?;
+    let failing: Open = Arc::new(FailingRestore {
+        inner: store.clone(),
+        seen: AtomicUsize::new(0),
+        n: 2,
+    });
+    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
+    let run = RunId::new("r1");
+    let stopped = runner.rollback_with(&run, batched()).await?;
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    let entry = journaled.phase("rollback").map(|p| p.status);
+    assert!(
+        journaled.status == RunStatus::Blocked
+            && entry == Some(iu_cutter_live_execution::PhaseStatus::Blocked),
+        "journal status {:?}, rollback entry {entry:?}; outcome {}",
+        journaled.status,
+        said(&stopped)
+    );
+    Ok(())
+}
+
+on_backends!(store_failure_between_batches_journals_blocked:
+    store_failure_journals_blocked_on_the_simulator on Simulator,
+);
+
+/// `export --since r1` of a run rolled back in part (a rollback cancelled after its first batch:
+/// `BLOCKED`): refused as for a rolled-back run, naming the rollback, never as "purged".
+async fn export_since_a_run_rolled_back_in_part(store: Open, _: &ManualSwitch) -> TestResult {
+    cancelled_after_first_batch(&store).await?;
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let request = iu_cutter_orchestrator::ExportRequest {
+        since: Some(RunId::new("r1")),
+        ..iu_cutter_orchestrator::ExportRequest::default()
+    };
+    let mut lines = Vec::new();
+    let result = plain
+        .export(
+            &request,
+            &mut |line: &iu_cutter_orchestrator::ExportLine| {
+                lines.push(format!("{line:?}"));
+                Ok(())
+            },
+        )
+        .await;
+    let said = match &result {
+        Ok(summary) => format!("exported {summary:?}: {lines:?}"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        result.is_err() && said.contains("rolled back") && !said.contains("purged"),
+        "export --since a run rolled back in part: {said}"
+    );
+    Ok(())
+}
+
+on_backends!(export_since_a_run_rolled_back_in_part:
+    export_since_rolled_back_in_part_on_the_simulator on Simulator,
+);
