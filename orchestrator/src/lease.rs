@@ -221,20 +221,40 @@ impl Heartbeat {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match (lost, outcome) {
-            (Some(reason), Outcome::Failed { resume_from, .. }) => Outcome::Failed {
-                error: format!(
-                    "lease lost ({reason}); the run stopped at a phase or batch boundary so that \
-                     only one runner works on it"
-                ),
-                resume_from,
-                next: vec![
-                    NextAction::fix(
-                        "check that no other runner resumed it (the runs' status names their \
-                         lease holders)",
+            (
+                Some(reason),
+                Outcome::Failed {
+                    error,
+                    resume_from,
+                    next,
+                },
+            ) => {
+                // A rollback stopped by the loss is finished by rolling back again, never by a
+                // resume (which refuses a run whose rollback began); what it said it had done
+                // stays in the error.
+                let rolling_back = next
+                    .iter()
+                    .any(|n| matches!(n, NextAction::Rollback { run } if *run == self.run));
+                let again = if rolling_back {
+                    NextAction::rollback(&self.run)
+                } else {
+                    NextAction::resume(&self.run)
+                };
+                Outcome::Failed {
+                    error: format!(
+                        "lease lost ({reason}); the run stopped at a phase or batch boundary so \
+                         that only one runner works on it ({error})"
                     ),
-                    NextAction::resume(&self.run),
-                ],
-            },
+                    resume_from,
+                    next: vec![
+                        NextAction::fix(
+                            "check that no other runner resumed it (the runs' status names their \
+                             lease holders)",
+                        ),
+                        again,
+                    ],
+                }
+            }
             (_, outcome) => outcome,
         }
     }
@@ -245,5 +265,52 @@ impl Drop for Heartbeat {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heartbeat whose lease was lost (`stolen`), over a store that holds no lease.
+    fn lost_heartbeat(run: &RunId) -> Heartbeat {
+        Heartbeat {
+            adapter: Arc::new(iu_cutter_simulator::Simulator::new()),
+            run: run.clone(),
+            holder: "me@h:1:x".into(),
+            stop: None,
+            task: None,
+            lost: Arc::new(Mutex::new(Some("stolen".into()))),
+        }
+    }
+
+    /// A rollback cut short by a lost lease is finished by rolling back again (a resume refuses a
+    /// run whose rollback began), and keeps what it said it had done; a run's is resumed.
+    #[tokio::test]
+    async fn a_lost_lease_keeps_a_rollbacks_next_action_and_its_words() {
+        let run = RunId::new("r1");
+        let failed = |next: NextAction| Outcome::Failed {
+            error: "restoring a batch failed: refused; nothing was changed".into(),
+            resume_from: None,
+            next: vec![NextAction::fix("retry"), next],
+        };
+
+        let rollback = lost_heartbeat(&run)
+            .finish(failed(NextAction::rollback(&run)))
+            .await;
+        let run_again = lost_heartbeat(&run)
+            .finish(failed(NextAction::resume(&run)))
+            .await;
+
+        let Outcome::Failed { error, next, .. } = rollback else {
+            panic!("expected FAILED, got {rollback:?}");
+        };
+        assert!(error.starts_with("lease lost (stolen)"), "{error}");
+        assert!(error.contains("nothing was changed"), "{error}");
+        assert_eq!(next.last(), Some(&NextAction::rollback(&run)));
+        let Outcome::Failed { next, .. } = run_again else {
+            panic!("expected FAILED, got {run_again:?}");
+        };
+        assert_eq!(next.last(), Some(&NextAction::resume(&run)));
     }
 }
