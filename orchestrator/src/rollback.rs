@@ -508,7 +508,7 @@ async fn restore(
             Ok(found) => found,
             Err(error) => {
                 let why = format!("undone, but the census to verify it failed: {error}");
-                return unverified(run, why, &done, &started_at, inv).await;
+                return verification_stopped(run, why, &done, &started_at, inv).await;
             }
         };
     let Restored {
@@ -575,7 +575,7 @@ async fn restore_part(
         Ok(census) => census.census,
         Err(error) => {
             let why = format!("undone, but the census to verify it failed: {error}");
-            return Err(unverified(run, why, done, started_at, inv).await);
+            return Err(verification_stopped(run, why, done, started_at, inv).await);
         }
     };
     let verified = verify_restored(
@@ -590,26 +590,11 @@ async fn restore_part(
         Ok(mismatches) => done.mismatches.extend(mismatches),
         Err(error) => {
             let why = format!("undone, but reading the documents back failed: {error}");
-            return Err(unverified(run, why, done, started_at, inv).await);
+            return Err(verification_stopped(run, why, done, started_at, inv).await);
         }
     }
     done.census.extend(census);
     Ok(())
-}
-
-/// A check after a committed batch could not be made (`why`): a stop part-way if the rollback
-/// changed the store, else `FAILED` (retry).
-async fn unverified(
-    run: &RunId,
-    why: String,
-    done: &Restored,
-    started_at: &str,
-    inv: &mut Invocation<'_>,
-) -> Outcome {
-    if done.nothing_changed() {
-        return rollback_failed(inv, why, retry(&NextAction::rollback(run)));
-    }
-    verification_stopped(run, why, done, started_at, inv).await
 }
 
 /// What a rollback has done so far, batch by batch.
@@ -732,9 +717,9 @@ async fn restore_failed(
     }
 }
 
-/// A rollback that changed the store stops on `why` (a batch the store failed, or a check that
-/// could not be made): `BLOCKED`, rolled back in part, saying how far it got. Rolling back again
-/// (idempotent) finishes it.
+/// The rollback stops on `why` (a batch the store failed, or a check after a committed batch
+/// that could not be made): if it changed the store, `BLOCKED`, rolled back in part, saying how
+/// far it got; else `FAILED`. Rolling back again (idempotent) finishes it.
 async fn verification_stopped(
     run: &RunId,
     why: String,
@@ -742,6 +727,9 @@ async fn verification_stopped(
     started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
+    if done.nothing_changed() {
+        return rollback_failed(inv, why, retry(&NextAction::rollback(run)));
+    }
     warn!(%why, "rollback stopped part-way");
     let gap = Gap {
         phase: ROLLBACK_PHASE.into(),

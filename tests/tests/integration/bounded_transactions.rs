@@ -775,6 +775,22 @@ on_backends!(retry_refused_by_the_later_run_keeps_the_run_unresumable:
     retry_refused_by_later_run_keeps_unresumable_on_postgres on Postgres,
 );
 
+/// Runs `r1` to `PASS` in batches, then rolls it back with `switch` closing after the first
+/// restore batch (`REFUSED`), and opens the switch again: the pre-run snapshot.
+async fn switch_closed_mid_rollback(
+    store: &Open,
+    switch: &ManualSwitch,
+) -> Result<iu_cutter_live_execution::StoreSnapshot, Box<dyn std::error::Error>> {
+    let before = passed_in_batches(store).await?;
+    let closing = switch.clone();
+    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
+    let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
+    assert_eq!(stopped.outcome.name(), "REFUSED", "{}", stopped.to_json());
+    switch.set(true);
+    Ok(before)
+}
+
 /// The kill switch closed between two rollback batches (the journal's writes are refused too, so
 /// the run's status stays `PASS` and its rollback entry `running`); then, the switch open again, a
 /// retry cancelled before its first batch: the run stays unresumable (the attack found the
@@ -783,14 +799,8 @@ async fn retry_after_kill_switch_keeps_the_run_unresumable(
     store: Open,
     switch: &ManualSwitch,
 ) -> TestResult {
-    passed_in_batches(&store).await?;
-    let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
-    let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
-    let stopped = runner.rollback_with(&run, batched()).await?;
-    assert_eq!(stopped.outcome.name(), "REFUSED", "{}", stopped.to_json());
-    switch.set(true);
+    switch_closed_mid_rollback(&store, switch).await?;
 
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let cancel = CancelFlag::new();
@@ -932,28 +942,58 @@ on_backends!(kill_switch_between_batches_says_how_far_it_got:
     kill_switch_says_how_far_on_postgres on Postgres,
 );
 
-/// The store, except that its `n`th `restore` call fails as a lost connection would (not
-/// applied).
-struct FailingRestore {
+/// Where [`FailingAfter`] fails.
+#[derive(Clone, Copy)]
+enum Fails {
+    /// The first `restore` call after this many (not applied).
+    Restore,
+    /// The first `scope_census` after this many `restore` calls (a read: the restores before it
+    /// were committed).
+    CensusAfter,
+}
+
+/// The store, except that it fails once, as a lost connection would, where `fails` says after
+/// `restores` `restore` calls.
+struct FailingAfter {
     inner: Open,
+    fails: Fails,
+    restores: usize,
     seen: AtomicUsize,
-    n: usize,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl FailingAfter {
+    fn over(inner: &Open, fails: Fails, restores: usize) -> Open {
+        Arc::new(FailingAfter {
+            inner: inner.clone(),
+            fails,
+            restores,
+            seen: AtomicUsize::new(0),
+            failed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
 }
 
 #[async_trait]
-impl LiveExecutionAdapter for FailingRestore {
+impl LiveExecutionAdapter for FailingAfter {
     fn info(&self) -> AdapterInfo {
         self.inner.info()
     }
 
     async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        if matches!(op, Op::Restore { .. })
-            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n
-        {
+        let restores = self.seen.load(Ordering::SeqCst);
+        let here = match self.fails {
+            Fails::Restore => matches!(op, Op::Restore { .. }),
+            Fails::CensusAfter => matches!(op, Op::ScopeCensus(_)),
+        };
+        if here && restores >= self.restores && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(AdapterError::Unavailable(Unavailability {
                 kind: UnavailableKind::Connection,
                 message: "connection reset by peer".into(),
             }));
+        }
+        if matches!(op, Op::Restore { .. }) {
+            self.seen.fetch_add(1, Ordering::SeqCst);
         }
         self.inner.call(op, claim).await
     }
@@ -967,11 +1007,7 @@ async fn store_failure_between_batches_says_how_far_it_got(
     _: &ManualSwitch,
 ) -> TestResult {
     let before = passed_in_batches(&store).await?;
-    let failing: Open = Arc::new(FailingRestore {
-        inner: store.clone(),
-        seen: AtomicUsize::new(0),
-        n: 2,
-    });
+    let failing = FailingAfter::over(&store, Fails::Restore, 1);
     let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     let stopped = runner.rollback_with(&run, batched()).await?;
@@ -1069,14 +1105,8 @@ async fn enact_after_kill_switch_mid_rollback_is_not_pass(
     store: Open,
     switch: &ManualSwitch,
 ) -> TestResult {
-    passed_in_batches(&store).await?;
-    let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
-    let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
-    let stopped = runner.rollback_with(&run, batched()).await?;
-    assert_eq!(stopped.outcome.name(), "REFUSED", "{}", stopped.to_json());
-    switch.set(true);
+    switch_closed_mid_rollback(&store, switch).await?;
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let enacted = plain.enact(&run, batched()).await?;
     assert_ne!(
@@ -1153,38 +1183,6 @@ on_backends!(killed_rollback_then_run_again_and_retry_other_batch_size:
     killed_rollback_run_again_on_postgres on Postgres,
 );
 
-/// The store, except that the first `scope_census` after its `n`th `restore` fails as a lost
-/// connection would (a read: the restore before it was committed).
-struct FailingCensusAfterRestore {
-    inner: Open,
-    restores: AtomicUsize,
-    failed: AtomicUsize,
-    n: usize,
-}
-
-#[async_trait]
-impl LiveExecutionAdapter for FailingCensusAfterRestore {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        if matches!(op, Op::Restore { .. }) {
-            self.restores.fetch_add(1, Ordering::SeqCst);
-        }
-        if matches!(op, Op::ScopeCensus(_))
-            && self.restores.load(Ordering::SeqCst) >= self.n
-            && self.failed.fetch_add(1, Ordering::SeqCst) == 0
-        {
-            return Err(AdapterError::Unavailable(Unavailability {
-                kind: UnavailableKind::Connection,
-                message: "connection reset by peer".into(),
-            }));
-        }
-        self.inner.call(op, claim).await
-    }
-}
-
 /// The store fails the census that verifies the second batch, after that batch was
 /// restored (committed): a stop part-way. The report must say how many documents were rolled
 /// back, and the journal must not leave the run `PASS` (the promise: a stop part-way journals
@@ -1194,12 +1192,7 @@ async fn census_failure_after_a_batch_is_a_stop_part_way(
     _: &ManualSwitch,
 ) -> TestResult {
     let before = passed_in_batches(&store).await?;
-    let failing: Open = Arc::new(FailingCensusAfterRestore {
-        inner: store.clone(),
-        restores: AtomicUsize::new(0),
-        failed: AtomicUsize::new(0),
-        n: 2,
-    });
+    let failing = FailingAfter::over(&store, Fails::CensusAfter, 2);
     let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     let stopped = runner.rollback_with(&run, batched()).await?;
@@ -1240,11 +1233,7 @@ async fn store_failure_between_batches_journals_blocked(
     _: &ManualSwitch,
 ) -> TestResult {
     passed_in_batches(&store).await?;
-    let failing: Open = Arc::new(FailingRestore {
-        inner: store.clone(),
-        seen: AtomicUsize::new(0),
-        n: 2,
-    });
+    let failing = FailingAfter::over(&store, Fails::Restore, 1);
     let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     let stopped = runner.rollback_with(&run, batched()).await?;
