@@ -304,20 +304,31 @@ async fn passed_in_batches(
 /// A run enacted in batches rolls back in batches (one restore transaction each), from its
 /// backup read a batch at a time, to the exact pre-run state.
 async fn rollback_goes_in_batches(store: Open, _: &ManualSwitch) -> TestResult {
-    let backups = Arc::new(MemoryBackupStore::new());
-    seed(&*store).await?;
-    let before = store.snapshot().await?;
-    let runner = Runner::new(store.clone(), backups);
-    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
-    assert_eq!(runner.run(request, batched()).await?.outcome, Outcome::Pass);
+    rolls_back_in(store, DocumentBatches::Of(BATCH), DOCUMENTS.div_ceil(BATCH)).await
+}
 
-    let rolled = runner.rollback_with(&RunId::new("r1"), batched()).await?;
+/// With `batch_documents = 0` a rollback is one transaction, all or nothing, as documented.
+async fn rollback_of_the_whole_scope_is_one_transaction(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    rolls_back_in(store, DocumentBatches::WholeScope, 1).await
+}
+
+/// Runs `r1` to `PASS` in batches, rolls it back with `batches` and checks that it took
+/// `transactions` restore transactions and reached the exact pre-run state.
+async fn rolls_back_in(store: Open, batches: DocumentBatches, transactions: usize) -> TestResult {
+    let before = passed_in_batches(&store).await?;
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let options = RunOptions::default().with_batch_documents(batches);
+
+    let rolled = runner.rollback_with(&RunId::new("r1"), options).await?;
 
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
     let entry = rolled.phase("rollback").ok_or("no rollback entry")?;
     assert_eq!(
         entry.evidence.get("batches"),
-        Some(&EvidenceValue::from(DOCUMENTS.div_ceil(BATCH) as u64)),
+        Some(&EvidenceValue::from(transactions as u64)),
         "one restore transaction per batch"
     );
     assert_eq!(
@@ -555,6 +566,12 @@ on_backends!(rollback_goes_in_batches:
     rollback_goes_in_batches_on_the_simulator on Simulator,
     rollback_goes_in_batches_on_sqlite on Sqlite,
     rollback_goes_in_batches_on_postgres on Postgres,
+);
+
+on_backends!(rollback_of_the_whole_scope_is_one_transaction:
+    rollback_of_the_whole_scope_is_one_transaction_on_the_simulator on Simulator,
+    rollback_of_the_whole_scope_is_one_transaction_on_sqlite on Sqlite,
+    rollback_of_the_whole_scope_is_one_transaction_on_postgres on Postgres,
 );
 
 on_backends!(rollback_stopped_between_batches_rolls_back_again:
@@ -999,6 +1016,20 @@ impl LiveExecutionAdapter for FailingAfter {
     }
 }
 
+/// Runs `r1` to `PASS` in batches and rolls it back over a store failing where `fails` says
+/// after `restores` restore calls: the pre-run snapshot and the rollback's report.
+async fn rolled_back_failing(
+    store: &Open,
+    fails: Fails,
+    restores: usize,
+) -> Result<(iu_cutter_live_execution::StoreSnapshot, RunReport), Box<dyn std::error::Error>> {
+    let before = passed_in_batches(store).await?;
+    let failing = FailingAfter::over(store, fails, restores);
+    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
+    let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
+    Ok((before, stopped))
+}
+
 /// The store fails (connection lost) on the second batch of a rollback, after the first
 /// was undone: the report must say how many documents were rolled back (and not that the journal
 /// could not be written), the run must not be resumable, and rolling back again finishes it.
@@ -1006,11 +1037,8 @@ async fn store_failure_between_batches_says_how_far_it_got(
     store: Open,
     _: &ManualSwitch,
 ) -> TestResult {
-    let before = passed_in_batches(&store).await?;
-    let failing = FailingAfter::over(&store, Fails::Restore, 1);
-    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
-    let stopped = runner.rollback_with(&run, batched()).await?;
+    let (before, stopped) = rolled_back_failing(&store, Fails::Restore, 1).await?;
     let text = said(&stopped);
     assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS - BATCH);
     let entry = stopped.phase("rollback").ok_or("no rollback entry")?;
@@ -1191,11 +1219,8 @@ async fn census_failure_after_a_batch_is_a_stop_part_way(
     store: Open,
     _: &ManualSwitch,
 ) -> TestResult {
-    let before = passed_in_batches(&store).await?;
-    let failing = FailingAfter::over(&store, Fails::CensusAfter, 2);
-    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
-    let stopped = runner.rollback_with(&run, batched()).await?;
+    let (before, stopped) = rolled_back_failing(&store, Fails::CensusAfter, 2).await?;
     let text = said(&stopped);
     assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS - 2 * BATCH);
     let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
@@ -1232,11 +1257,8 @@ async fn store_failure_between_batches_journals_blocked(
     store: Open,
     _: &ManualSwitch,
 ) -> TestResult {
-    passed_in_batches(&store).await?;
-    let failing = FailingAfter::over(&store, Fails::Restore, 1);
-    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
-    let stopped = runner.rollback_with(&run, batched()).await?;
+    let (_, stopped) = rolled_back_failing(&store, Fails::Restore, 1).await?;
     let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
     let entry = journaled.phase("rollback").map(|p| p.status);
     assert!(
