@@ -494,7 +494,9 @@ async fn restore(
             Ok(Some(batch)) => part_of(&plan.head, batch),
             Ok(None) => break,
             Err(error) => {
-                let reason = format!("the backup changed since it was checked: {error}");
+                // Tampered with since the first pass, or unreadable now (the store's journal
+                // unreachable): the error says which.
+                let reason = format!("reading the backup again failed: {error}");
                 return backup_changed(run, reason, &done, &started_at, inv).await;
             }
         };
@@ -508,7 +510,7 @@ async fn restore(
             Ok(found) => found,
             Err(error) => {
                 let why = format!("undone, but the census to verify it failed: {error}");
-                return verification_stopped(run, why, &done, &started_at, inv).await;
+                return stopped_by_failure(run, why, &done, &started_at, inv).await;
             }
         };
     let Restored {
@@ -575,7 +577,7 @@ async fn restore_part(
         Ok(census) => census.census,
         Err(error) => {
             let why = format!("undone, but the census to verify it failed: {error}");
-            return Err(verification_stopped(run, why, done, started_at, inv).await);
+            return Err(stopped_by_failure(run, why, done, started_at, inv).await);
         }
     };
     let verified = verify_restored(
@@ -590,7 +592,7 @@ async fn restore_part(
         Ok(mismatches) => done.mismatches.extend(mismatches),
         Err(error) => {
             let why = format!("undone, but reading the documents back failed: {error}");
-            return Err(verification_stopped(run, why, done, started_at, inv).await);
+            return Err(stopped_by_failure(run, why, done, started_at, inv).await);
         }
     }
     done.census.extend(census);
@@ -712,7 +714,7 @@ async fn restore_failed(
         }
         error => {
             let why = format!("restoring the next batch failed: {error}");
-            verification_stopped(run, why, done, started_at, inv).await
+            stopped_by_failure(run, why, done, started_at, inv).await
         }
     }
 }
@@ -720,7 +722,7 @@ async fn restore_failed(
 /// The rollback stops on `why` (a batch the store failed, or a check after a committed batch
 /// that could not be made): if it changed the store, `BLOCKED`, rolled back in part, saying how
 /// far it got; else `FAILED`. Rolling back again (idempotent) finishes it.
-async fn verification_stopped(
+async fn stopped_by_failure(
     run: &RunId,
     why: String,
     done: &Restored,
