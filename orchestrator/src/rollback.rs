@@ -188,13 +188,20 @@ struct RestorePlan {
     /// The backup's header: its census and change mark (its documents are read again, a batch
     /// at a time, to restore).
     head: Backup,
-    /// Each backed-up document's snapshot, digested as the first pass read and checked it: the
-    /// second pass restores from a snapshot only if it reads back the same.
-    snapshots: BTreeMap<DocumentId, Sha256Digest>,
-    /// The digest each document's rollback must give back ([`expected_digest`]).
-    expected: BTreeMap<DocumentId, Sha256Digest>,
+    /// What the first pass learned of each backed-up document.
+    documents: BTreeMap<DocumentId, Planned>,
     /// The artifact read: its sha256 (the journaled one), where it is, what it holds.
     receipt: BackupReceipt,
+}
+
+/// What the first pass learned of one backed-up document: two digests, in one map entry (a
+/// rollback keeps them for every document of its scope).
+struct Planned {
+    /// Its snapshot, digested as the first pass read and checked it: the second pass restores
+    /// from a snapshot only if it reads back the same.
+    snapshot: Sha256Digest,
+    /// The digest its rollback must give back ([`expected_digest`]).
+    expected: Sha256Digest,
 }
 
 /// Why a rollback cannot start; nothing was changed.
@@ -216,66 +223,70 @@ impl RestorePlan {
         mut reader: BackupReader,
         read_size: usize,
     ) -> Result<RestorePlan, Unusable> {
-        let head = reader.head().clone();
-        let mut plan = RestorePlan {
-            head,
-            snapshots: BTreeMap::new(),
-            expected: BTreeMap::new(),
-            receipt: BackupReceipt {
-                sha256: reader.sha256().to_owned(),
-                location: reader.location().to_owned(),
-                documents: 0,
-                units: 0,
-            },
+        let mut documents = BTreeMap::new();
+        let mut receipt = BackupReceipt {
+            sha256: reader.sha256().to_owned(),
+            location: reader.location().to_owned(),
+            documents: 0,
+            units: 0,
         };
         let unusable = |error| Unusable::Backup(format!("cannot use the backup: {error}"));
         while let Some(batch) = reader.next_batch(read_size).await.map_err(unusable)? {
-            let part = part_of(&plan.head, batch);
+            let part = part_of(reader.head(), batch);
             part.check_for_run(run)
                 .map_err(|e| Unusable::Backup(format!("the backup cannot be trusted: {e}")))?;
-            plan.add(store, run, &part).await?;
+            plan_part(store, run, &part, &mut documents).await?;
+            receipt.documents += part.documents.len() as u64;
+            receipt.units += part
+                .documents
+                .iter()
+                .map(|s| s.active_units.len() as u64)
+                .sum::<u64>();
         }
-        Ok(plan)
+        Ok(RestorePlan {
+            // The header's census is kept once, not copied while the reader still holds it.
+            head: reader.into_head(),
+            documents,
+            receipt,
+        })
     }
+}
 
-    /// Plans the restore of the documents of `part`: refuses if a later run holds any (as the
-    /// store would refuse, but before any batch changed anything), and records their digests.
-    async fn add(
-        &mut self,
-        store: &dyn LiveExecutionAdapter,
-        run: &RunId,
-        part: &Backup,
-    ) -> Result<(), Unusable> {
-        let heads = heads_of(store, part).await.map_err(Unusable::Store)?;
-        for snapshot in &part.documents {
-            let id = &snapshot.document.id;
-            let generations = store.generations(id).await.map_err(Unusable::Store)?;
-            if let Some(head) = heads.get(id) {
-                undo_step(run, snapshot, Some(&as_read(head)), &generations).map_err(|error| {
-                    match error {
-                        AdapterError::HeldByLaterRun {
-                            document,
-                            run,
-                            found,
-                        } => Unusable::Later(LaterRun {
-                            document,
-                            run,
-                            found,
-                        }),
-                        other => Unusable::Store(other),
-                    }
-                })?;
-            }
-            let expected = expected_digest(store, run, snapshot, &generations)
-                .await
-                .map_err(Unusable::Store)?;
-            self.expected.insert(id.clone(), expected);
-            self.snapshots.insert(id.clone(), snapshot_digest(snapshot));
-            self.receipt.documents += 1;
-            self.receipt.units += snapshot.active_units.len() as u64;
+/// Plans the restore of the documents of `part`: refuses if a later run holds any (as the store
+/// would refuse, but before any batch changed anything), and records their digests in `planned`.
+async fn plan_part(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+    part: &Backup,
+    planned: &mut BTreeMap<DocumentId, Planned>,
+) -> Result<(), Unusable> {
+    let heads = heads_of(store, part).await.map_err(Unusable::Store)?;
+    for snapshot in &part.documents {
+        let id = &snapshot.document.id;
+        let generations = store.generations(id).await.map_err(Unusable::Store)?;
+        if let Some(head) = heads.get(id) {
+            undo_step(run, snapshot, Some(&as_read(head)), &generations).map_err(|error| {
+                match error {
+                    AdapterError::HeldByLaterRun {
+                        document,
+                        run,
+                        found,
+                    } => Unusable::Later(LaterRun {
+                        document,
+                        run,
+                        found,
+                    }),
+                    other => Unusable::Store(other),
+                }
+            })?;
         }
-        Ok(())
+        let expected = expected_digest(store, run, snapshot, &generations)
+            .await
+            .map_err(Unusable::Store)?;
+        let snapshot = snapshot_digest(snapshot);
+        planned.insert(id.clone(), Planned { snapshot, expected });
     }
+    Ok(())
 }
 
 /// A document head as [`undo_step`] takes it, to ask it before any change what the store will
@@ -517,11 +528,12 @@ async fn restore(
         restoration,
         mismatches,
         times,
+        undone: done_undone,
         ..
     } = done;
     let check = RollbackCheck {
         backup_sha256: plan.receipt.sha256.clone(),
-        restored_documents: restoration.undone.len() as u64,
+        restored_documents: done_undone,
         census_matches_backup: mismatches.is_empty(),
         fingerprint_matches_pre_run: census.fingerprint == plan.head.census.fingerprint
             && changed_outside.is_empty(),
@@ -566,8 +578,13 @@ async fn restore_part(
         }
         Err(error) => return Err(restore_failed(run, error, done, started_at, inv).await),
     };
-    // Committed: part of what the rollback did, whatever the checks below find.
-    done.restoration.absorb(restoration.clone());
+    // Committed: part of what the rollback did, whatever the checks below find. The undone
+    // documents are counted, not listed (a list would grow with the scope).
+    done.undone += restoration.undone.len() as u64;
+    done.restoration.absorb(Restoration {
+        undone: Vec::new(),
+        ..restoration.clone()
+    });
     let ids: Vec<DocumentId> = part
         .documents
         .iter()
@@ -585,7 +602,7 @@ async fn restore_part(
         run,
         part,
         &restoration,
-        &plan.expected,
+        &plan.documents,
         &census,
     );
     match verified.await {
@@ -604,6 +621,9 @@ async fn restore_part(
 struct Restored {
     /// A rollback of the run began before this one: the run is rolled back in part already.
     began_before: bool,
+    /// Documents undone by this rollback (`restoration` lists the kept edits and the documents
+    /// left alone, not these).
+    undone: u64,
     restoration: Restoration,
     /// The census of the undone batches, each taken once it was undone.
     census: CensusBuilder,
@@ -623,7 +643,7 @@ impl Restored {
     /// Whether the store is as it was before any rollback of the run: nothing undone by this
     /// one, and none began before it.
     fn nothing_changed(&self) -> bool {
-        !self.began_before && self.restoration.undone.is_empty()
+        !self.began_before && self.undone == 0
     }
 
     /// What a stop that undid nothing (in this invocation) leaves, in words.
@@ -638,7 +658,7 @@ impl Restored {
 
     /// How far the rollback got, in words, for a stop part-way.
     fn how_far(&self) -> String {
-        let undone = self.restoration.undone.len();
+        let undone = self.undone;
         if self.began_before {
             format!(
                 "an earlier rollback of the run had begun, so the run is rolled back in part: \
@@ -657,7 +677,7 @@ impl Restored {
         let mut evidence = Evidence::new();
         evidence.insert(
             "restored_documents".into(),
-            EvidenceValue::Count(self.restoration.undone.len() as u64),
+            EvidenceValue::Count(self.undone),
         );
         self.times.record_in(&mut evidence);
         evidence
@@ -753,7 +773,8 @@ fn differs_from_plan(run: &RunId, part: &Backup, plan: &RestorePlan) -> Option<S
     }
     part.documents.iter().find_map(|snapshot| {
         let id = &snapshot.document.id;
-        (plan.snapshots.get(id) != Some(&snapshot_digest(snapshot))).then(|| {
+        let planned = plan.documents.get(id).map(|p| p.snapshot);
+        (planned != Some(snapshot_digest(snapshot))).then(|| {
             format!(
                 "the backup changed since it was checked: document `{id}` reads differently \
                  than before the rollback began"
@@ -890,7 +911,7 @@ async fn census_after_restore(
         .changed_since(mark)
         .await?
         .into_iter()
-        .filter(|id| !plan.expected.contains_key(id))
+        .filter(|id| !plan.documents.contains_key(id))
         .collect();
     inv.census_after = Some(inv.closing_summary(&census).await);
     Ok((census, changed_outside))
@@ -1037,7 +1058,7 @@ async fn verify_restored(
     run: &RunId,
     part: &Backup,
     restoration: &Restoration,
-    expected_digests: &BTreeMap<DocumentId, Sha256Digest>,
+    planned: &BTreeMap<DocumentId, Planned>,
     census: &Census,
 ) -> Result<Vec<DigestMismatch>, AdapterError> {
     let heads = heads_of(store, part).await?;
@@ -1068,7 +1089,7 @@ async fn verify_restored(
             )),
             Standing::HeldByAnother | Standing::Edited => {}
             Standing::AsBackedUp => {
-                let expected = expected_digests.get(id);
+                let expected = planned.get(id).map(|p| &p.expected);
                 let found = census.per_document.get(id);
                 if expected.is_none() || expected != found {
                     mismatches.push(DigestMismatch {

@@ -194,6 +194,12 @@ impl BackupReader {
         &self.head
     }
 
+    /// The header, the reader given up: for a caller that read the documents it needed and
+    /// keeps the header (its census can be large), without a copy.
+    pub fn into_head(self) -> Backup {
+        self.head
+    }
+
     /// The sha256 its manifest records (hex), which the artifact's bytes are checked against as
     /// they are read.
     pub fn sha256(&self) -> &str {
