@@ -685,7 +685,8 @@ impl Restored {
 }
 
 /// The store failed a batch's restore (`error`; the batch changed nothing): a closed kill switch
-/// is `REFUSED`, anything else `FAILED`, and either says how far the rollback got. Rolling back
+/// is `REFUSED` (its journal writes are refused too); anything else is `FAILED` while nothing was
+/// changed, else a stop part-way (`BLOCKED`). Each says how far the rollback got; rolling back
 /// again finishes it.
 async fn restore_failed(
     run: &RunId,

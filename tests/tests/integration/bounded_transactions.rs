@@ -716,6 +716,22 @@ async fn never_resumed(runner: &Runner, store: &Open, run: &RunId) -> TestResult
     Ok(())
 }
 
+/// Rolls `run`, already rolled back in part, back again, cancelled before that invocation's first
+/// batch: it undid nothing, yet stays `BLOCKED`. The runner and its report.
+async fn retried_cancelled_before_its_first_batch(
+    store: &Open,
+    run: &RunId,
+) -> Result<(Runner, RunReport), Box<dyn std::error::Error>> {
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    let retried = plain
+        .rollback_with(run, batched().with_cancel(cancel))
+        .await?;
+    assert_eq!(retried.outcome.name(), "BLOCKED", "{}", retried.to_json());
+    Ok((plain, retried))
+}
+
 /// A rollback stopped part-way (cancelled after its first batch: `BLOCKED`), then rolled back
 /// again but cancelled before that invocation's first batch (a second Ctrl-C, a SIGTERM on
 /// shutdown): the retry undid nothing, yet the run is still rolled back in part, so it stays
@@ -728,14 +744,7 @@ async fn retry_cancelled_before_its_first_batch_keeps_the_run_unresumable(
 ) -> TestResult {
     let before = cancelled_after_first_batch(&store).await?;
     let run = RunId::new("r1");
-    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-
-    let cancel = CancelFlag::new();
-    cancel.cancel();
-    let retried = plain
-        .rollback_with(&run, batched().with_cancel(cancel))
-        .await?;
-    assert_eq!(retried.outcome.name(), "BLOCKED", "{}", retried.to_json());
+    let (plain, retried) = retried_cancelled_before_its_first_batch(&store, &run).await?;
     assert!(
         said(&retried).contains("the run is rolled back in part"),
         "{}",
@@ -819,13 +828,7 @@ async fn retry_after_kill_switch_keeps_the_run_unresumable(
     let run = RunId::new("r1");
     switch_closed_mid_rollback(&store, switch).await?;
 
-    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let cancel = CancelFlag::new();
-    cancel.cancel();
-    let retried = plain
-        .rollback_with(&run, batched().with_cancel(cancel))
-        .await?;
-    assert_eq!(retried.outcome.name(), "BLOCKED", "{}", retried.to_json());
+    let (plain, _) = retried_cancelled_before_its_first_batch(&store, &run).await?;
 
     never_resumed(&plain, &store, &run).await?;
     Ok(())
