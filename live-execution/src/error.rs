@@ -168,6 +168,21 @@ impl AdapterError {
     pub fn is_gate_closed(&self) -> bool {
         matches!(self, AdapterError::GateClosed { .. })
     }
+
+    /// Whether a mutating call that failed this way may have been applied all the same: a
+    /// database error or a lost connection can come from the commit itself, after which the
+    /// caller cannot know whether the transaction committed. Every other kind is raised before
+    /// the call's transaction commits (a check, a refusal, a timeout that aborted it), so the
+    /// call changed nothing. Callers must not say "nothing was changed" when this is true.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            AdapterError::Database(_) => true,
+            AdapterError::Unavailable(unavailable) => {
+                unavailable.kind == UnavailableKind::Connection
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<crate::domain::PlanPartError> for AdapterError {

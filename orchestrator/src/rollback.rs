@@ -672,6 +672,22 @@ impl Restored {
         }
     }
 
+    /// How far the rollback got, in words, when the store failed a batch without saying
+    /// whether it committed ([`AdapterError::may_have_been_applied`]).
+    fn how_far_after_unknown(&self) -> String {
+        let earlier = if self.began_before {
+            "an earlier rollback of the run had begun, so the run is rolled back in part; "
+        } else {
+            ""
+        };
+        format!(
+            "{earlier}{} document(s) of the batches before this one were rolled back; whether \
+             this batch was committed is not known (the store's error does not say), and no \
+             batch after it was started",
+            self.undone
+        )
+    }
+
     /// The evidence of a stop part-way: documents restored, batches and the longest.
     fn evidence(&self) -> Evidence {
         let mut evidence = Evidence::new();
@@ -684,10 +700,11 @@ impl Restored {
     }
 }
 
-/// The store failed a batch's restore (`error`; the batch changed nothing): a closed kill switch
-/// is `REFUSED` (its journal writes are refused too); anything else is `FAILED` while nothing was
-/// changed, else a stop part-way (`BLOCKED`). Each says how far the rollback got; rolling back
-/// again finishes it.
+/// The store failed a batch's restore (`error`): a closed kill switch is `REFUSED` (its journal
+/// writes are refused too); an error after which the batch may have committed is a stop part-way
+/// (`BLOCKED`) that says so; anything else changed nothing, and is `FAILED` while nothing was
+/// changed, else a stop part-way. Each says how far the rollback got; rolling back again finishes
+/// it.
 async fn restore_failed(
     run: &RunId,
     error: AdapterError,
@@ -699,6 +716,24 @@ async fn restore_failed(
     inv.phases[0].status = entry_status(&error);
     inv.phases[0].detail = Some(error.to_string());
     inv.phases[0].evidence = done.evidence();
+    if error.may_have_been_applied() {
+        // The store cannot say whether the batch committed (a lost connection, a failed
+        // commit): never "nothing was changed"; rolled back in part, perhaps, and finished by
+        // rolling back again.
+        let gap = Gap {
+            phase: ROLLBACK_PHASE.into(),
+            document: None,
+            unit: None,
+            expected: "every batch of the backup restored and verified".into(),
+            found: format!(
+                "restoring the next batch failed: {error}; {}",
+                done.how_far_after_unknown()
+            ),
+            next: retry(&NextAction::rollback(run)),
+        };
+        let evidence = done.evidence();
+        return journal_blocked(gap, evidence, started_at, inv).await;
+    }
     let how_far = if done.nothing_changed() {
         "nothing was changed".to_owned()
     } else {

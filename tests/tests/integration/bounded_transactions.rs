@@ -970,6 +970,12 @@ enum Fails {
     /// The first `scope_census` after this many `restore` calls (a read: the restores before it
     /// were committed).
     CensusAfter,
+    /// The first `restore` call after this many, once it is applied: a connection lost after
+    /// the commit, so the store's answer is an error though the batch was committed.
+    RestoreCommitted,
+    /// The first `restore` call after this many, with a lock timeout (not applied: the store
+    /// says the call changed nothing).
+    RestoreTimedOut,
 }
 
 /// The store, except that it fails once, as a lost connection would, where `fails` says after
@@ -1002,20 +1008,29 @@ impl LiveExecutionAdapter for FailingAfter {
 
     async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
         let restores = self.seen.load(Ordering::SeqCst);
+        let restore = matches!(op, Op::Restore { .. });
         let here = match self.fails {
-            Fails::Restore => matches!(op, Op::Restore { .. }),
             Fails::CensusAfter => matches!(op, Op::ScopeCensus(_)),
+            Fails::Restore | Fails::RestoreCommitted | Fails::RestoreTimedOut => restore,
         };
-        if here && restores >= self.restores && !self.failed.swap(true, Ordering::SeqCst) {
-            return Err(AdapterError::Unavailable(Unavailability {
-                kind: UnavailableKind::Connection,
-                message: "connection reset by peer".into(),
-            }));
-        }
-        if matches!(op, Op::Restore { .. }) {
+        if restore {
             self.seen.fetch_add(1, Ordering::SeqCst);
         }
-        self.inner.call(op, claim).await
+        if !here || restores < self.restores || self.failed.swap(true, Ordering::SeqCst) {
+            return self.inner.call(op, claim).await;
+        }
+        let lost = AdapterError::Unavailable(Unavailability {
+            kind: UnavailableKind::Connection,
+            message: "connection reset by peer".into(),
+        });
+        match self.fails {
+            Fails::RestoreCommitted => self.inner.call(op, claim).await.and(Err(lost)),
+            Fails::RestoreTimedOut => Err(AdapterError::Unavailable(Unavailability {
+                kind: UnavailableKind::Busy,
+                message: "canceling statement due to lock timeout".into(),
+            })),
+            Fails::Restore | Fails::CensusAfter => Err(lost),
+        }
     }
 }
 
@@ -1276,6 +1291,68 @@ async fn store_failure_between_batches_journals_blocked(
 
 on_backends!(store_failure_between_batches_journals_blocked:
     store_failure_journals_blocked_on_the_simulator on Simulator,
+);
+
+/// The store commits the first batch of a rollback and then loses the connection, so its answer
+/// is an error (found by reading the rollback's messages: a failed first batch said "nothing was
+/// changed" whatever the error). The report must not say nothing was changed; the run must be
+/// journaled rolled back in part (not resumable), and rolling back again finishes it.
+async fn a_batch_committed_before_the_connection_was_lost_is_not_called_unchanged(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let run = RunId::new("r1");
+    let (before, stopped) = rolled_back_failing(&store, Fails::RestoreCommitted, 0).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS - BATCH);
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. })
+            && !text.contains("nothing was changed")
+            && text.contains("whether this batch was committed is not known"),
+        "a batch the store may have committed is not \"nothing was changed\": {text}"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert_eq!(journaled.status, RunStatus::Blocked, "{text}");
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let resumed = plain.resume(&run, batched()).await?;
+    assert!(
+        matches!(&resumed.outcome, Outcome::Failed { error, .. } if error.contains("was being rolled back")),
+        "{}",
+        resumed.to_json()
+    );
+    let again = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
+on_backends!(a_batch_committed_before_the_connection_was_lost_is_not_called_unchanged:
+    committed_then_connection_lost_on_the_simulator on Simulator,
+    committed_then_connection_lost_on_sqlite on Sqlite,
+    committed_then_connection_lost_on_postgres on Postgres,
+);
+
+/// A first batch the store refused with a lock timeout (which aborts its transaction) changed
+/// nothing: the report may say so, the run is `FAILED`, and a retry rolls it back.
+async fn a_first_batch_that_timed_out_changed_nothing(store: Open, _: &ManualSwitch) -> TestResult {
+    let run = RunId::new("r1");
+    let (before, stopped) = rolled_back_failing(&store, Fails::RestoreTimedOut, 0).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS);
+    assert!(
+        matches!(&stopped.outcome, Outcome::Failed { error, .. } if error.contains("nothing was changed")),
+        "{text}"
+    );
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let again = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
+on_backends!(a_first_batch_that_timed_out_changed_nothing:
+    first_batch_timed_out_on_the_simulator on Simulator,
+    first_batch_timed_out_on_sqlite on Sqlite,
 );
 
 /// `export --since r1` of a run rolled back in part (a rollback cancelled after its first batch:
