@@ -31,7 +31,7 @@ Exit codes:
   0  PASS or ROLLED_BACK (or the command did what it was asked)
   2  usage error (unknown command or option, missing argument)
   3  REFUSED: the kill switch is closed, or a precondition failed (a reviewed plan that no
-     longer matches, a run not held); nothing was mutated
+     longer matches, a run not held); the message says what was changed before it, if anything
   4  BLOCKED: a gate found a gap (which gate, what, the next action)
   5  FAILED: an error stopped the command; or a dry run could not attest non-mutation
   6  configuration error (cutter.toml or an IU_CUTTER_* variable)

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use iu_cutter_live_execution::{DocumentId, Scope, sha256_hex};
+use iu_cutter_live_execution::{AdapterError, DocumentId, Scope, sha256_hex};
 
 use iu_cutter_live_execution::prelude::*;
 
@@ -441,16 +441,10 @@ pub(crate) async fn import(
     let stored = if to_write.is_empty() {
         Vec::new()
     } else {
-        adapter.put_documents(&to_write).await.map_err(|error| {
-            CliError::from_adapter(
-                error,
-                &format!(
-                    "importing {} document(s) in one transaction ({NOTHING_IMPORTED})",
-                    to_write.len()
-                ),
-                retry,
-            )
-        })?
+        adapter
+            .put_documents(&to_write)
+            .await
+            .map_err(|error| import_failed(error, to_write.len(), retry))?
     };
     for ((status, stored), (_, body)) in statuses.iter().zip(&stored).zip(&to_write) {
         if *status == "new" {
@@ -488,9 +482,35 @@ pub(crate) async fn import(
     Ok(counts)
 }
 
+/// The store failed the import's one transaction of `documents` documents: nothing was imported,
+/// unless the error may have followed the commit (a lost connection), which it must not deny.
+fn import_failed(error: AdapterError, documents: usize, retry: &str) -> CliError {
+    let outcome = if error.may_have_been_applied() {
+        "whether it committed is not known; the import is idempotent"
+    } else {
+        NOTHING_IMPORTED
+    };
+    let doing = format!("importing {documents} document(s) in one transaction ({outcome})");
+    CliError::from_adapter(error, &doing, retry)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_import_that_may_have_committed_is_not_called_unimported() {
+        use iu_cutter_live_execution::UnavailableKind;
+        let lost = AdapterError::unavailable(UnavailableKind::Connection, "connection reset");
+        let said = import_failed(lost, 3, "retry").to_string();
+        assert!(
+            !said.contains(NOTHING_IMPORTED) && said.contains("not known"),
+            "{said}"
+        );
+        let busy = AdapterError::unavailable(UnavailableKind::Busy, "lock timeout");
+        let said = import_failed(busy, 3, "retry").to_string();
+        assert!(said.contains(NOTHING_IMPORTED), "{said}");
+    }
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
