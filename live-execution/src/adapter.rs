@@ -202,6 +202,12 @@ pub trait Reads: Send + Sync {
     /// not see. Costs O(documents asked for), whatever the store's size.
     async fn scope_census(&self, documents: &[DocumentId]) -> AdapterResult<ScopeCensus>;
 
+    /// [`scope_census`](Self::scope_census) without the digest of each document
+    /// ([`Census::per_document`] empty; the counts, fingerprint and mark the same): what a caller
+    /// that only reports or compares the summary needs, in memory that does not grow with
+    /// `documents`.
+    async fn scope_census_summary(&self, documents: &[DocumentId]) -> AdapterResult<ScopeCensus>;
+
     /// The ids, in id order (bytewise), of every document whose row, generation records or
     /// units changed in a commit that the [`scope_census`](Self::scope_census) which issued
     /// `mark` could not see, by anyone (another runner, raw SQL); a change undone since (ABA)
@@ -267,6 +273,9 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
     }
     async fn scope_census(&self, documents: &[DocumentId]) -> AdapterResult<ScopeCensus> {
         call!(self, ScopeCensus(documents) => ScopeCensus)
+    }
+    async fn scope_census_summary(&self, documents: &[DocumentId]) -> AdapterResult<ScopeCensus> {
+        call!(self, ScopeCensusSummary(documents) => ScopeCensus)
     }
     async fn changed_since(&self, mark: &ChangeMark) -> AdapterResult<Vec<DocumentId>> {
         call!(self, ChangedSince(mark) => Changed)

@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::digest::Sha256Digest;
+use crate::error::AdapterError;
 
 use crate::domain::{
     Census, Document, DocumentId, DocumentState, GenerationRecord, GenerationState, StoreSnapshot,
@@ -335,15 +336,73 @@ impl CensusBuilder {
     pub fn finish(self) -> Census {
         let mut hasher = Sha256::new();
         for (id, digest) in &self.per_document {
-            hasher.update((id.as_str().len() as u64).to_le_bytes());
-            hasher.update(id.as_str().as_bytes());
-            hasher.update(digest.hex_digits().as_str().as_bytes());
+            fingerprint_entry(&mut hasher, id, digest);
         }
         Census {
             documents: self.per_document.len() as u64,
             units: self.units,
             fingerprint: format!("{:x}", hasher.finalize()),
             per_document: self.per_document,
+        }
+    }
+}
+
+/// Feeds one document's entry to a census fingerprint (see the module's canonical encoding).
+fn fingerprint_entry(hasher: &mut Sha256, id: &DocumentId, digest: &Sha256Digest) {
+    hasher.update((id.as_str().len() as u64).to_le_bytes());
+    hasher.update(id.as_str().as_bytes());
+    hasher.update(digest.hex_digits().as_str().as_bytes());
+}
+
+/// Folds documents' digests, given in id order, into a census's counts and fingerprint without
+/// keeping them: a census whose memory does not grow with its documents, for a caller that needs
+/// only its summary. The result equals [`CensusBuilder`]'s but for an empty
+/// [`Census::per_document`].
+#[derive(Debug, Default)]
+pub struct RunningCensus {
+    hasher: Sha256,
+    documents: u64,
+    units: u64,
+    last: Option<DocumentId>,
+}
+
+impl RunningCensus {
+    /// An empty census.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one document's digest and unit count. Documents must come in strictly increasing id
+    /// order (bytewise), as every store's census reads them: any other order is
+    /// [`AdapterError::Invalid`], since the fingerprint would then differ from the one of the
+    /// same documents in a [`CensusBuilder`].
+    pub fn add(
+        &mut self,
+        document: DocumentId,
+        digest: &Sha256Digest,
+        units: u64,
+    ) -> Result<(), AdapterError> {
+        if let Some(last) = &self.last
+            && *last >= document
+        {
+            return Err(AdapterError::Invalid(format!(
+                "a running census was given document `{document}` after `{last}`: out of id order"
+            )));
+        }
+        fingerprint_entry(&mut self.hasher, &document, digest);
+        self.documents += 1;
+        self.units += units;
+        self.last = Some(document);
+        Ok(())
+    }
+
+    /// The census, without its per-document digests.
+    pub fn finish(self) -> Census {
+        Census {
+            documents: self.documents,
+            units: self.units,
+            fingerprint: format!("{:x}", self.hasher.finalize()),
+            per_document: BTreeMap::new(),
         }
     }
 }
@@ -362,6 +421,39 @@ mod tests {
             active_generation: None,
             body: "x".into(),
         }
+    }
+
+    #[test]
+    fn a_running_census_is_the_census_without_its_digests() -> Result<(), AdapterError> {
+        let documents = [("a", 1u8, 2u64), ("b", 2, 0), ("b1", 3, 5), ("c", 4, 1)];
+        let mut whole = CensusBuilder::new();
+        let mut running = RunningCensus::new();
+        for (id, byte, units) in documents {
+            let digest = Sha256Digest::of(&[byte]);
+            whole.add(DocumentId::new(id), digest, units);
+            running.add(DocumentId::new(id), &digest, units)?;
+        }
+        let whole = whole.finish();
+        let running = running.finish();
+        assert_eq!(
+            (running.documents, running.units, &running.fingerprint),
+            (whole.documents, whole.units, &whole.fingerprint)
+        );
+        assert!(running.per_document.is_empty());
+        // Out of id order (or a repeated id) would fingerprint differently: refused.
+        let mut disordered = RunningCensus::new();
+        disordered.add(DocumentId::new("b"), &Sha256Digest::of(b"b"), 0)?;
+        assert!(
+            disordered
+                .add(DocumentId::new("a"), &Sha256Digest::of(b"a"), 0)
+                .is_err()
+        );
+        assert!(
+            disordered
+                .add(DocumentId::new("b"), &Sha256Digest::of(b"b"), 0)
+                .is_err()
+        );
+        Ok(())
     }
 
     #[test]

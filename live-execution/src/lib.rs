@@ -31,8 +31,8 @@ pub use adapter::{
     Plans, Reads, Store,
 };
 pub use census::{
-    CensusBuilder, DocumentDigester, GenerationDigester, UnitFields, decimal, document_digest,
-    sha256_hex, snapshot_census,
+    CensusBuilder, DocumentDigester, GenerationDigester, RunningCensus, UnitFields, decimal,
+    document_digest, sha256_hex, snapshot_census,
 };
 pub use claim::Claimed;
 pub use digest::{HexDigits, HexError, Sha256Digest, Sha256Hasher, UNIT_ID_BYTES, UnitId};

@@ -75,6 +75,9 @@ pub enum Op<'a> {
     Census,
     /// The census of some documents and the change mark, in one read snapshot.
     ScopeCensus(&'a [DocumentId]),
+    /// [`Op::ScopeCensus`] without the per-document digests: its memory does not grow with the
+    /// documents.
+    ScopeCensusSummary(&'a [DocumentId]),
     /// The documents changed in a commit a scope census's mark could not see.
     ChangedSince(&'a ChangeMark),
     /// Every document, generation record and unit.
@@ -281,6 +284,7 @@ pub enum OpKind {
     SourceFacts,
     Census,
     ScopeCensus,
+    ScopeCensusSummary,
     ChangedSince,
     Snapshot,
     LoadRun,
@@ -370,7 +374,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 42] = {
+pub const OPS: [OpSpec; 43] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -392,6 +396,12 @@ pub const OPS: [OpSpec; 42] = {
         spec(K::SourceFacts, "source_facts", R::Reads, A::Read),
         spec(K::Census, "census", R::Reads, A::Read),
         spec(K::ScopeCensus, "scope_census", R::Reads, A::Read),
+        spec(
+            K::ScopeCensusSummary,
+            "scope_census_summary",
+            R::Reads,
+            A::Read,
+        ),
         spec(K::ChangedSince, "changed_since", R::Reads, A::Read),
         spec(K::Snapshot, "snapshot", R::Reads, A::Read),
         spec(K::LoadRun, "load_run", R::Journal, A::Read),
@@ -490,6 +500,7 @@ impl Op<'_> {
             Op::SourceFacts { .. } => OpKind::SourceFacts,
             Op::Census => OpKind::Census,
             Op::ScopeCensus(_) => OpKind::ScopeCensus,
+            Op::ScopeCensusSummary(_) => OpKind::ScopeCensusSummary,
             Op::ChangedSince(_) => OpKind::ChangedSince,
             Op::Snapshot => OpKind::Snapshot,
             Op::LoadRun(_) => OpKind::LoadRun,

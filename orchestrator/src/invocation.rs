@@ -307,24 +307,31 @@ impl<'a> Invocation<'a> {
     async fn census_after(&mut self) -> Option<CensusSummary> {
         let (scope, ids, mark) = self.census_scope.as_ref()?;
         let changed = self.store.changed_since(mark).await;
-        let taken = match &changed {
+        let mut taken = match &changed {
             Ok(changed) => self.taken_since_opening(scope, ids, changed).await,
             Err(_) => Vec::new(),
         };
+        taken.sort();
+        taken.dedup();
         // The opening's ids as they are (a copy only when the run took documents beside them).
         let merged;
         let ids = if taken.is_empty() {
             ids
         } else {
             let mut all = ids.clone();
-            all.extend(taken);
+            all.extend(taken.iter().cloned());
             all.sort();
             all.dedup();
             merged = all;
             &merged
         };
-        match self.store.scope_census(ids).await {
-            Ok(census) => Some(self.summarise(&census.census, changed)),
+        // Its summary alone: the closing census is reported, never compared digest by digest,
+        // so it is folded as it is read, in memory that does not grow with the scope.
+        match self.store.scope_census_summary(ids).await {
+            Ok(census) => {
+                let counted = |id: &DocumentId| taken.binary_search(id).is_ok();
+                Some(self.summarise(&census.census, changed, counted))
+            }
             Err(error) => {
                 self.note(format!("scope census after not taken: {error}"));
                 None
@@ -373,14 +380,16 @@ impl<'a> Invocation<'a> {
             return CensusSummary::from(census);
         };
         let changed = self.store.changed_since(mark).await;
-        self.summarise(census, changed)
+        self.summarise(census, changed, |id| census.per_document.contains_key(id))
     }
 
-    /// The summary of the closing `census` given what the change log listed since the opening.
+    /// The summary of the closing `census` given what the change log listed since the opening;
+    /// `counted` says whether the census counted a document the opening census did not hold.
     fn summarise(
         &mut self,
         census: &Census,
         changed: AdapterResult<Vec<DocumentId>>,
+        counted: impl Fn(&DocumentId) -> bool,
     ) -> CensusSummary {
         let Some((scope, ids, _)) = &self.census_scope else {
             return CensusSummary::from(census);
@@ -392,9 +401,7 @@ impl<'a> Invocation<'a> {
                 // the opening and not taken by this invocation: the report says so.
                 let (appeared, outside): (Vec<DocumentId>, Vec<DocumentId>) = changed
                     .into_iter()
-                    .filter(|id| {
-                        ids.binary_search(id).is_err() && !census.per_document.contains_key(id)
-                    })
+                    .filter(|id| ids.binary_search(id).is_err() && !counted(id))
                     .partition(|id| scope.contains(id));
                 CensusSummary::with_changed_outside(census, &outside).with_appeared(&appeared)
             }

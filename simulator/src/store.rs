@@ -18,9 +18,9 @@ use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, ChangeMark, Document,
     DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
     GenerationDigester, GenerationDigests, GenerationRecord, GenerationState, Lease, LeaseClaim,
-    LeaseView, Op, PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus, Scope,
-    ScopeCensus, Sha256Digest, SourceFacts, StoreSnapshot, StoredBackup, StoredPlanPart, Unit,
-    UnitCursor, UnitFields, sha256_hex,
+    LeaseView, Op, PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus,
+    RunningCensus, Scope, ScopeCensus, Sha256Digest, SourceFacts, StoreSnapshot, StoredBackup,
+    StoredPlanPart, Unit, UnitCursor, UnitFields, sha256_hex,
 };
 
 /// Generation records are keyed by (document, generation): ordered by generation id per document.
@@ -378,6 +378,25 @@ impl Store {
             builder.add(id.clone(), digest, units);
         }
         builder.finish()
+    }
+
+    /// [`Self::scope_census`] folded as it is read, without the digest of each document.
+    pub(crate) fn scope_census_summary(
+        &self,
+        documents: &[DocumentId],
+    ) -> AdapterResult<ScopeCensus> {
+        let mut running = RunningCensus::new();
+        let wanted: BTreeSet<&DocumentId> = documents.iter().collect();
+        for id in wanted {
+            if let Some(document) = self.documents.get(id) {
+                let (digest, units) = self.document_census(id, document);
+                running.add(id.clone(), &digest, units)?;
+            }
+        }
+        Ok(ScopeCensus {
+            census: running.finish(),
+            mark: ChangeMark::new(MARK_BACKEND, self.changes),
+        })
     }
 
     /// The census of `documents` alone and the change counter, read under the one lock (one
@@ -1014,6 +1033,9 @@ impl Store {
             Op::SourceFacts { .. } => Reply::Facts(SourceFacts::default()),
             Op::Census => Reply::Census(self.census()),
             Op::ScopeCensus(documents) => Reply::ScopeCensus(self.scope_census(documents)),
+            Op::ScopeCensusSummary(documents) => {
+                Reply::ScopeCensus(self.scope_census_summary(documents)?)
+            }
             Op::ChangedSince(mark) => Reply::Changed(self.changed_since(mark)?),
             Op::Snapshot => Reply::Snapshot(self.snapshot()),
             Op::LoadRun(run) => Reply::Run(self.load_run(run)),

@@ -98,6 +98,22 @@ pub async fn a_scope_census_is_the_census_of_its_documents(store: &dyn LiveExecu
 
     let none = ok(store.scope_census(&[]).await, "empty scope");
     assert_eq!((none.census.documents, none.census.units), (0, 0));
+
+    // The summary: the same census without the digest of each document.
+    for asked in [&["c", "a", "missing", "a"][..], &["c", "b", "a"], &[]] {
+        let full = ok(store.scope_census(&ids(asked)).await, "scope census");
+        let summary = ok(store.scope_census_summary(&ids(asked)).await, "summary");
+        assert_summary_of(&summary.census, &full.census);
+    }
+}
+
+/// `summary` is `census` without its digests per document: the same counts and fingerprint.
+fn assert_summary_of(summary: &Census, census: &Census) {
+    assert_eq!(
+        (summary.documents, summary.units, &summary.fingerprint),
+        (census.documents, census.units, &census.fingerprint)
+    );
+    assert!(summary.per_document.is_empty(), "{summary:?}");
 }
 
 /// A scope census of more documents than a store reads in one page (5,000 on PostgreSQL, whose
@@ -129,6 +145,8 @@ pub async fn a_scope_census_over_many_pages_is_the_census_of_its_documents(
     let scoped = ok(store.scope_census(&asked).await, "scope census");
     assert_eq!(scoped.census, whole, "every page read, each document once");
     assert_eq!(scoped.census.units, 8);
+    let summary = ok(store.scope_census_summary(&asked).await, "summary");
+    assert_summary_of(&summary.census, &whole);
 }
 
 /// Nothing is listed while nothing changes; then every change after the mark is, whoever made

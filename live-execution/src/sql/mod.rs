@@ -814,6 +814,9 @@ macro_rules! dispatch {
             Op::ScopeCensus(documents) => $ops::scope_census($pool, documents)
                 .await
                 .map(Reply::ScopeCensus),
+            Op::ScopeCensusSummary(documents) => $ops::scope_census_summary($pool, documents)
+                .await
+                .map(Reply::ScopeCensus),
             Op::ChangedSince(mark) => $ops::changed_since($pool, mark).await.map(Reply::Changed),
             Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
             Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),

@@ -296,7 +296,15 @@ fn journaling_mock_with_heads(
     let scoped = scope_census(&census);
     answer!(mock, Op::Census => Ok(census.clone()));
     // The scope census answers the same census, whatever the documents; nothing changed.
+    let summary = ScopeCensus {
+        census: Census {
+            per_document: Default::default(),
+            ..scoped.census.clone()
+        },
+        ..scoped.clone()
+    };
     answer!(mock, Op::ScopeCensus(_) => Ok(scoped.clone()));
+    answer!(mock, Op::ScopeCensusSummary(_) => Ok(summary.clone()));
     answer!(mock, Op::ChangedSince(_) => Ok(Vec::<DocumentId>::new()));
     let j = journal.clone();
     answer!(mock, Op::LoadRun(run) => Ok(lock(&j).get(run).cloned()));

@@ -169,7 +169,8 @@ async fn phases_run_in_order_between_running_and_done_journal_entries() -> TestR
     answer!(mock, Op::ChangedSince(_) => Ok(Vec::<DocumentId>::new()))
         .times(1)
         .in_sequence(&mut seq);
-    answer!(mock, Op::ScopeCensus(_) => Ok(scope_census(&Census::default())))
+    // The closing census: its summary alone.
+    answer!(mock, Op::ScopeCensusSummary(_) => Ok(scope_census(&Census::default())))
         .times(1)
         .in_sequence(&mut seq);
     // Last, the runner journals its own report of the run it began.

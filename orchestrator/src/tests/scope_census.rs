@@ -29,7 +29,7 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CensusProbe<A> {
 
     async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
         let size = match op {
-            Op::ScopeCensus(ids) => ids.len(),
+            Op::ScopeCensus(ids) | Op::ScopeCensusSummary(ids) => ids.len(),
             _ => 0,
         };
         lock(&self.calls).push((op.kind(), size));
@@ -71,7 +71,7 @@ fn assert_scope_sized(calls: &Mutex<Vec<(OpKind, usize)>>, what: &str) {
     );
     let scoped: Vec<usize> = calls
         .iter()
-        .filter(|(kind, _)| *kind == OpKind::ScopeCensus)
+        .filter(|(kind, _)| matches!(kind, OpKind::ScopeCensus | OpKind::ScopeCensusSummary))
         .map(|(_, size)| *size)
         .collect();
     assert!(scoped.len() >= 2, "{what}: opening and closing: {calls:?}");

@@ -8,7 +8,8 @@ use futures_util::TryStreamExt;
 use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
-use crate::census::{CensusBuilder, DocumentDigester, UnitFields};
+use crate::census::{CensusBuilder, DocumentDigester, RunningCensus, UnitFields};
+use crate::digest::Sha256Digest;
 use crate::domain::{
     Census, ChangeMark, Document, DocumentId, GenerationRecord, RunId, ScopeCensus,
 };
@@ -31,7 +32,9 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
     match D::BULK_READS {
         BulkReads::Json { census, .. } => {
             let mut conn = pool.acquire().await.map_err(sql(WHAT))?;
-            census_from_json(&mut *conn, D::query(census)).await
+            let mut builder = CensusBuilder::new();
+            census_from_json(&mut *conn, D::query(census), &mut builder).await?;
+            Ok(builder.finish())
         }
         BulkReads::Rows {
             census_documents,
@@ -53,9 +56,65 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
     }
 }
 
+/// Where a census read puts each document's digest, in id order: a [`CensusBuilder`] keeps them,
+/// a [`RunningCensus`] folds them into the summary as they come.
+trait Digests: Default {
+    fn add_document(
+        &mut self,
+        id: DocumentId,
+        digest: Sha256Digest,
+        units: u64,
+    ) -> AdapterResult<()>;
+    fn finish_census(self) -> Census;
+}
+
+impl Digests for CensusBuilder {
+    fn add_document(
+        &mut self,
+        id: DocumentId,
+        digest: Sha256Digest,
+        units: u64,
+    ) -> AdapterResult<()> {
+        self.add(id, digest, units);
+        Ok(())
+    }
+    fn finish_census(self) -> Census {
+        self.finish()
+    }
+}
+
+impl Digests for RunningCensus {
+    fn add_document(
+        &mut self,
+        id: DocumentId,
+        digest: Sha256Digest,
+        units: u64,
+    ) -> AdapterResult<()> {
+        self.add(id, &digest, units)
+    }
+    fn finish_census(self) -> Census {
+        self.finish()
+    }
+}
+
 /// The census of the documents `ids` (those that exist) and the change log's mark, read in one
 /// snapshot: the mark first (on PostgreSQL it is the snapshot).
 pub(crate) async fn scope_census<D: Dialect>(
+    pool: &Pool<D>,
+    ids: &[DocumentId],
+) -> AdapterResult<ScopeCensus> {
+    scope_census_into::<D, CensusBuilder>(pool, ids).await
+}
+
+/// [`scope_census`] without the digest of each document, folded as the rows come.
+pub(crate) async fn scope_census_summary<D: Dialect>(
+    pool: &Pool<D>,
+    ids: &[DocumentId],
+) -> AdapterResult<ScopeCensus> {
+    scope_census_into::<D, RunningCensus>(pool, ids).await
+}
+
+async fn scope_census_into<D: Dialect, S: Digests>(
     pool: &Pool<D>,
     ids: &[DocumentId],
 ) -> AdapterResult<ScopeCensus> {
@@ -67,7 +126,7 @@ pub(crate) async fn scope_census<D: Dialect>(
         .await
         .and_then(|row| row.text(0))
         .map_err(sql(what))?;
-    let census = census_of::<D>(&mut *tx, &ids).await?;
+    let census = census_of_into::<D, S>(&mut *tx, &ids).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(ScopeCensus {
         census,
@@ -90,25 +149,33 @@ pub(crate) async fn census_of<D: Dialect>(
     conn: &mut D::Connection,
     ids: &[&DocumentId],
 ) -> AdapterResult<Census> {
+    census_of_into::<D, CensusBuilder>(conn, ids).await
+}
+
+async fn census_of_into<D: Dialect, S: Digests>(
+    conn: &mut D::Connection,
+    ids: &[&DocumentId],
+) -> AdapterResult<Census> {
+    let mut digests = S::default();
     match D::BULK_READS {
         BulkReads::Json { scope_census, .. } => {
             let ids = ids_json(ids.iter().copied())?;
-            census_from_json(conn, D::query(scope_census).bind(ids.as_str())).await
+            let query = D::query(scope_census).bind(ids.as_str());
+            census_from_json(conn, query, &mut digests).await?;
         }
         BulkReads::Rows { scope_census, .. } => {
             // Sorted and distinct, so that pages are disjoint id ranges in id order.
             let mut ids = ids.to_vec();
             ids.sort_unstable();
             ids.dedup();
-            let mut builder = CensusBuilder::new();
             for page in ids.chunks(CENSUS_PAGE) {
                 let page = ids_json(page.iter().copied())?;
                 let queries = scope_census.map(|statement| D::query(statement).bind(page.as_str()));
-                census_from_rows(&mut *conn, queries, &mut builder).await?;
+                census_from_rows(&mut *conn, queries, &mut digests).await?;
             }
-            Ok(builder.finish())
         }
     }
+    Ok(digests.finish_census())
 }
 
 /// The documents the change log says changed in commits the census of `mark` could not see,
@@ -202,8 +269,8 @@ struct CensusUnitJson<'a>(
 async fn census_from_json<D: Dialect>(
     conn: &mut D::Connection,
     census: Query<'_, D>,
-) -> AdapterResult<Census> {
-    let mut builder = CensusBuilder::new();
+    digests: &mut impl Digests,
+) -> AdapterResult<()> {
     let mut rows = census.fetch(conn);
     while let Some(row) = rows.try_next().await.map_err(sql(WHAT))? {
         let (id, mut digester) = census_document(&row)?;
@@ -228,9 +295,9 @@ async fn census_from_json<D: Dialect>(
             ))?);
         }
         let units = digester.unit_count();
-        builder.add(id, digester.finish(), units);
+        digests.add_document(id, digester.finish(), units)?;
     }
-    Ok(builder.finish())
+    Ok(())
 }
 
 /// Adds to `builder` the documents of three ordered queries run in the caller's one snapshot
@@ -239,7 +306,7 @@ async fn census_from_json<D: Dialect>(
 async fn census_from_rows<D: Dialect>(
     tx: &mut D::Connection,
     [documents, generations, units]: [Query<'_, D>; 3],
-    builder: &mut CensusBuilder,
+    digests: &mut impl Digests,
 ) -> AdapterResult<()> {
     let documents = documents.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
     let generations = generations.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
@@ -267,7 +334,7 @@ async fn census_from_rows<D: Dialect>(
                 pending = units.try_next().await.map_err(sql(WHAT))?;
             }
             let count = digester.unit_count();
-            builder.add(id, digester.finish(), count);
+            digests.add_document(id, digester.finish(), count)?;
         }
         // Rows left over belong to no document row, or came out of key order.
         if let Some(unit) = &pending {

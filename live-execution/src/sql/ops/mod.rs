@@ -35,7 +35,7 @@ mod reads;
 mod schema;
 mod source;
 
-pub(crate) use census::{census, changed_since, scope_census};
+pub(crate) use census::{census, changed_since, scope_census, scope_census_summary};
 pub(crate) use control::{control_state, set_control};
 pub(crate) use cuts::{enact, fence, purge_generations, restore, write_units};
 pub(crate) use documents::put_documents;
