@@ -22,8 +22,8 @@
 use std::collections::BTreeSet;
 
 use iu_cutter_live_execution::{
-    Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, Evidence, RunId,
-    SCHEMA_VERSION, Scope, sha256_hex,
+    Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, Evidence, HEADS_PAGE, RunId,
+    SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupReceipt, Gap, HeaderDetail, NextAction, PhaseError, PhaseRole, RunContext, evidence,
@@ -53,21 +53,15 @@ impl Backup {
             return Ok(evidence);
         }
 
-        let opening = ctx.take_opening_census();
         // The heads first (no bodies), then the bodies a batch of documents at a time, each
         // batch written to the backup before the next is read: neither the scope's bodies nor
         // the artifact is ever whole in memory.
-        let ids = scope_ids(ctx).await?;
-        // The runner's opening scope census, when it took one moments ago over exactly these
-        // documents (nothing of this run has mutated the store since); otherwise (a document
-        // entered or left the scope meanwhile, or a resumed backup) one of these documents now.
-        // Its documents are the backup's (those of `ids` that still exist): `ids` is dropped, so
-        // the scope's ids are held once.
-        let mut census = match opening {
-            Some(census) if census.census.per_document.keys().eq(ids.iter()) => census,
-            _ => ctx.store().scope_census(&ids).await?,
-        };
-        drop(ids);
+        // The runner's opening scope census, when it took one moments ago over exactly the
+        // scope's documents now (nothing of this run has mutated the store since); otherwise (a
+        // document entered or left the scope meanwhile, or a resumed backup) one of the scope's
+        // documents now. Its documents are the backup's.
+        let opening = ctx.take_opening_census();
+        let mut census = opening_or_fresh(ctx, opening).await?;
         loop {
             let head = BackupArtifact {
                 schema_version: SCHEMA_VERSION,
@@ -113,6 +107,49 @@ enum Written {
 /// of heads at a time).
 async fn scope_ids(ctx: &RunContext) -> Result<Vec<DocumentId>, PhaseError> {
     Ok(ctx.store().scope_ids(&ctx.record.scope).await?)
+}
+
+/// `opening` if it is the census of exactly the scope's documents now, else a census of them.
+async fn opening_or_fresh(
+    ctx: &RunContext,
+    opening: Option<ScopeCensus>,
+) -> Result<ScopeCensus, PhaseError> {
+    match opening {
+        Some(census) if ctx.record.scope == Scope::All => {
+            if whole_store_is(ctx, census.census.per_document.keys()).await? {
+                return Ok(census);
+            }
+        }
+        opening => {
+            let ids = scope_ids(ctx).await?;
+            return match opening {
+                Some(census) if census.census.per_document.keys().eq(ids.iter()) => Ok(census),
+                _ => Ok(ctx.store().scope_census(&ids).await?),
+            };
+        }
+    }
+    let ids = scope_ids(ctx).await?;
+    Ok(ctx.store().scope_census(&ids).await?)
+}
+
+/// Whether the store's documents now are exactly `ids` (in id order), walked a page of heads at
+/// a time beside `ids`, so that the whole store's ids are never held a second time.
+async fn whole_store_is<'a>(
+    ctx: &RunContext,
+    mut ids: impl Iterator<Item = &'a DocumentId>,
+) -> Result<bool, PhaseError> {
+    let mut after: Option<DocumentId> = None;
+    loop {
+        let page = ctx.store().heads_page(after.as_ref(), HEADS_PAGE).await?;
+        let last_page = page.len() < HEADS_PAGE as usize;
+        if !page.iter().all(|head| ids.next() == Some(&head.id)) {
+            return Ok(false);
+        }
+        if last_page {
+            return Ok(ids.next().is_none());
+        }
+        after = page.into_iter().next_back().map(|head| head.id);
+    }
 }
 
 /// Writes the backup whose header is `head`, of the snapshot of each document of its census (in
