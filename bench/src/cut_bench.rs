@@ -446,33 +446,17 @@ fn time_parts(
         reps,
         vec![
             Box::new(|| Box::new(cut_all(cutters, corpus)) as Box<dyn Any>),
-            Box::new(|| {
-                Box::new(
-                    corpus
-                        .iter()
-                        .map(|d| Sha256::digest(d.text.as_bytes()))
-                        .collect::<Vec<_>>(),
-                )
-            }),
-            Box::new(|| Box::new(spans.iter().map(Sha256::digest).collect::<Vec<_>>())),
-            Box::new(|| {
-                Box::new(
-                    documents
-                        .iter()
-                        .map(DocumentUnits::id_digests)
-                        .collect::<Vec<_>>(),
-                )
-            }),
-            Box::new(|| {
-                Box::new(
-                    documents
-                        .iter()
-                        .map(DocumentUnits::floor)
-                        .collect::<Vec<_>>(),
-                )
-            }),
+            Box::new(|| each(corpus, |d| Sha256::digest(d.text.as_bytes()))),
+            Box::new(|| each(spans, |span| Sha256::digest(*span))),
+            Box::new(|| each(documents, DocumentUnits::id_digests)),
+            Box::new(|| each(documents, DocumentUnits::floor)),
         ],
     )
+}
+
+/// A workload's output: `work` of each of `items`, collected (so that none is optimised away).
+fn each<T, R: 'static>(items: &[T], work: impl Fn(&T) -> R) -> Box<dyn Any> {
+    Box::new(items.iter().map(work).collect::<Vec<_>>())
 }
 
 /// Measures the peers (text-splitter, and LangChain when it is set up) at `capacities` and adds

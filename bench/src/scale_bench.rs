@@ -27,7 +27,7 @@ use std::time::Instant;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunRecord, RunStatus, Scope};
-use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 use serde::{Deserialize, Serialize};
 
@@ -233,12 +233,6 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
                 report.outcome
             ));
         }
-        let longest = report
-            .phases
-            .iter()
-            .filter_map(|p| p.evidence.get("longest_batch_ms"))
-            .filter_map(|v| v.as_count())
-            .max();
         let units = report
             .phases
             .iter()
@@ -248,7 +242,7 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
         Ok(ChildResult {
             secs,
             peak_rss_kib: peak_rss_kib(),
-            longest_transaction_ms: longest,
+            longest_transaction_ms: longest_batch_ms(&report),
             units,
             phase_peak_rss_kib,
         })
@@ -256,6 +250,16 @@ pub(crate) fn child(work: ChildWork, at: &StoreAt, max_unit_bytes: u64) -> Resul
     let line = serde_json::to_string(&result).map_err(|e| e.to_string())?;
     println!("{line}");
     Ok(())
+}
+
+/// The longest batch transaction any phase of `report` timed, in milliseconds.
+fn longest_batch_ms(report: &RunReport) -> Option<u64> {
+    report
+        .phases
+        .iter()
+        .filter_map(|p| p.evidence.get("longest_batch_ms"))
+        .filter_map(|v| v.as_count())
+        .max()
 }
 
 /// Rolls back every passed run of the store at `at`, newest first (the one-document runs cut
@@ -290,13 +294,7 @@ async fn roll_back_every_run(
                 report.outcome
             ));
         }
-        let batch_ms = report
-            .phases
-            .iter()
-            .filter_map(|p| p.evidence.get("longest_batch_ms"))
-            .filter_map(|v| v.as_count())
-            .max();
-        longest = longest.max(batch_ms.unwrap_or(0));
+        longest = longest.max(longest_batch_ms(&report).unwrap_or(0));
     }
     Ok(ChildResult {
         secs: started.elapsed().as_secs_f64(),
@@ -561,40 +559,23 @@ fn add_measurements(report: &mut Report, backend: &str, m: &Measured) {
 fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m: Measured) {
     let key = |what: &str| format!("scale_{backend}_{what}");
     add_measurements(report, backend, &m);
-    let ratio = |a: &Sampled, b: &Sampled| {
-        let (a, b) = (a.median.secs, b.median.secs);
-        let value = if b > 0.0 { a / b } else { f64::INFINITY };
-        (value, format!("{a:.3} s ÷ {b:.3} s"))
-    };
-    let (value, note) = ratio(&m.one_doc_big, &m.one_doc_small);
-    report.figure(Figure::measured(
+    report.figure(ratio_figure(
         &key("one_document_run"),
         &format!("{backend}: 1-document run, {documents}-document store ÷ 1-document store"),
-        value,
-        "×",
-        Bound::AtMost,
-        1.5,
-        note,
+        &m.one_doc_big,
+        &m.one_doc_small,
     ));
-    let (value, note) = ratio(&m.status_big, &m.status_small);
-    report.figure(Figure::measured(
+    report.figure(ratio_figure(
         &key("status"),
         &format!("{backend}: status, {documents}-document store ÷ 1-document store"),
-        value,
-        "×",
-        Bound::AtMost,
-        1.5,
-        note,
+        &m.status_big,
+        &m.status_small,
     ));
-    let mb = |s: &Sampled| s.median.peak_rss_kib as f64 / 1024.0;
-    let (big_mb, mid_mb) = (mb(&m.full_big), mb(&m.full_mid));
-    report.figure(Figure::measured(
+    let (big_mb, mid_mb) = (peak_mb(&m.full_big), peak_mb(&m.full_mid));
+    report.figure(peak_rss_figure(
         &key("peak_rss_mb"),
         &format!("{backend}: peak RSS of a full run over {documents} documents"),
-        big_mb,
-        "MB",
-        Bound::AtMost,
-        300.0,
+        &m.full_big,
         format!("the run took {:.0} s", m.full_big.median.secs),
     ));
     report.figure(Figure::measured(
@@ -610,50 +591,61 @@ fn record(report: &mut Report, backend: &str, documents: usize, tenth: usize, m:
         1.2,
         format!("{big_mb:.0} MB ÷ {mid_mb:.0} MB"),
     ));
-    report.figure(Figure::measured(
+    report.figure(longest_transaction_figure(
         &key("longest_transaction_ms"),
         &format!("{backend}: longest single transaction of a full run over {documents} documents"),
-        m.full_big.median.longest_transaction_ms.unwrap_or(0) as f64,
-        "ms",
-        Bound::AtMost,
-        2000.0,
-        "the phases' longest_batch_ms".to_owned(),
+        &m.full_big,
+        "the phases' longest_batch_ms",
     ));
-    rollback_figures(report, backend, documents, tenth, &m);
+    let key = |what: &str| key(&format!("rollback_{what}"));
+    report.figure(peak_rss_figure(
+        &key("peak_rss_mb"),
+        &format!("{backend}: peak RSS of rolling back a full run over {documents} documents"),
+        &m.rollback_big,
+        format!(
+            "{:.0} MB at {tenth} documents; the rollbacks took {:.0} s",
+            peak_mb(&m.rollback_mid),
+            m.rollback_big.median.secs
+        ),
+    ));
+    report.figure(longest_transaction_figure(
+        &key("longest_transaction_ms"),
+        &format!("{backend}: longest single transaction of that rollback"),
+        &m.rollback_big,
+        "the rollback's longest_batch_ms",
+    ));
 }
 
-/// The figures of the rollbacks of [`record`].
-fn rollback_figures(
-    report: &mut Report,
-    backend: &str,
-    documents: usize,
-    tenth: usize,
-    m: &Measured,
-) {
-    let key = |what: &str| format!("scale_{backend}_{what}");
-    let mb = |s: &Sampled| s.median.peak_rss_kib as f64 / 1024.0;
-    let (big_mb, mid_mb) = (mb(&m.rollback_big), mb(&m.rollback_mid));
-    report.figure(Figure::measured(
-        &key("rollback_peak_rss_mb"),
-        &format!("{backend}: peak RSS of rolling back a full run over {documents} documents"),
-        big_mb,
+/// `big`'s median time ÷ `small`'s, at most 1.5: what the store's size may cost.
+fn ratio_figure(key: &str, label: &str, big: &Sampled, small: &Sampled) -> Figure {
+    let (a, b) = (big.median.secs, small.median.secs);
+    let value = if b > 0.0 { a / b } else { f64::INFINITY };
+    let note = format!("{a:.3} s ÷ {b:.3} s");
+    Figure::measured(key, label, value, "×", Bound::AtMost, 1.5, note)
+}
+
+/// The peak RSS of `sampled`'s median child, in MB.
+fn peak_mb(sampled: &Sampled) -> f64 {
+    sampled.median.peak_rss_kib as f64 / 1024.0
+}
+
+/// `sampled`'s peak RSS, at most 300 MB.
+fn peak_rss_figure(key: &str, label: &str, sampled: &Sampled, note: String) -> Figure {
+    Figure::measured(
+        key,
+        label,
+        peak_mb(sampled),
         "MB",
         Bound::AtMost,
         300.0,
-        format!(
-            "{:.0} MB at {tenth} documents; the rollbacks took {:.0} s",
-            mid_mb, m.rollback_big.median.secs
-        ),
-    ));
-    report.figure(Figure::measured(
-        &key("rollback_longest_transaction_ms"),
-        &format!("{backend}: longest single transaction of that rollback"),
-        m.rollback_big.median.longest_transaction_ms.unwrap_or(0) as f64,
-        "ms",
-        Bound::AtMost,
-        2000.0,
-        "the rollback's longest_batch_ms".to_owned(),
-    ));
+        note,
+    )
+}
+
+/// `sampled`'s longest single transaction, at most 2 s.
+fn longest_transaction_figure(key: &str, label: &str, sampled: &Sampled, note: &str) -> Figure {
+    let ms = sampled.median.longest_transaction_ms.unwrap_or(0) as f64;
+    Figure::measured(key, label, ms, "ms", Bound::AtMost, 2000.0, note.to_owned())
 }
 
 #[cfg(test)]

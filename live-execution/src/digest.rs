@@ -183,32 +183,57 @@ impl Sha256Digest {
     }
 }
 
-impl FromStr for Sha256Digest {
-    type Err = HexError;
+/// The text forms of a hex id (`$what` names it in errors): `Display` and serde as its
+/// lowercase hex digits ([`HexDigits`]), `Debug` as `Name(hex)`, `FromStr` and `Deserialize`
+/// reading exactly those digits (anything else is a [`HexError`]), and `==` with its hex text
+/// (`str`, `&str`, `String`): equal when the text is exactly its lowercase hex.
+macro_rules! hex_text {
+    ($id:ident, $what:literal) => {
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.hex_digits().as_str())
+            }
+        }
 
-    /// Reads 64 lowercase hex digits; anything else is a [`HexError`].
-    fn from_str(text: &str) -> Result<Self, HexError> {
-        parse_hex("sha256", text).map(Sha256Digest)
-    }
-}
+        impl fmt::Debug for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($id), "({})"), self)
+            }
+        }
 
-/// `==` between a digest and its hex text (`str`, `&str`, `String`): equal when the text is
-/// exactly the digest's lowercase hex.
-macro_rules! hex_eq {
-    ($digest:ty) => {
-        impl PartialEq<str> for $digest {
+        impl FromStr for $id {
+            type Err = HexError;
+
+            fn from_str(text: &str) -> Result<Self, HexError> {
+                parse_hex($what, text).map($id)
+            }
+        }
+
+        impl Serialize for $id {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.hex_digits().as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $id {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(HexVisitor($what)).map($id)
+            }
+        }
+
+        impl PartialEq<str> for $id {
             fn eq(&self, hex: &str) -> bool {
                 self.matches(hex)
             }
         }
 
-        impl PartialEq<&str> for $digest {
+        impl PartialEq<&str> for $id {
             fn eq(&self, hex: &&str) -> bool {
                 self.matches(hex)
             }
         }
 
-        impl PartialEq<String> for $digest {
+        impl PartialEq<String> for $id {
             fn eq(&self, hex: &String) -> bool {
                 self.matches(hex)
             }
@@ -216,21 +241,7 @@ macro_rules! hex_eq {
     };
 }
 
-impl Serialize for Sha256Digest {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(hex_str(&self.digits(), 64))
-    }
-}
-
-impl<'de> Deserialize<'de> for Sha256Digest {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_str(HexVisitor("sha256"))
-            .map(Sha256Digest)
-    }
-}
-
-hex_eq!(Sha256Digest);
+hex_text!(Sha256Digest, "sha256");
 
 /// How many bytes of a sha256 a unit id keeps: 16 (128 bits, 32 hex digits).
 pub const UNIT_ID_BYTES: usize = 16;
@@ -278,42 +289,7 @@ impl UnitId {
     }
 }
 
-impl fmt::Display for UnitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.hex_digits().as_str())
-    }
-}
-
-impl fmt::Debug for UnitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UnitId({self})")
-    }
-}
-
-impl FromStr for UnitId {
-    type Err = HexError;
-
-    /// Reads 32 lowercase hex digits; anything else is a [`HexError`].
-    fn from_str(text: &str) -> Result<Self, HexError> {
-        parse_hex("unit id", text).map(UnitId)
-    }
-}
-
-impl Serialize for UnitId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.hex_digits().as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for UnitId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_str(HexVisitor("unit id"))
-            .map(UnitId)
-    }
-}
-
-hex_eq!(UnitId);
+hex_text!(UnitId, "unit id");
 
 /// A sha256 computed over bytes given a piece at a time (an artifact hashed as it is written or
 /// read, a plan's canonical text a document at a time), so that they need never be in memory
@@ -341,18 +317,6 @@ impl Sha256Hasher {
 /// The first `len` of `digits` as text (hex digits are ASCII: the conversion cannot fail).
 fn hex_str(digits: &[u8; 64], len: usize) -> &str {
     std::str::from_utf8(digits.get(..len).unwrap_or_default()).unwrap_or_default()
-}
-
-impl fmt::Display for Sha256Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(hex_str(&self.digits(), 64))
-    }
-}
-
-impl fmt::Debug for Sha256Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha256Digest({self})")
-    }
 }
 
 #[cfg(test)]

@@ -656,20 +656,6 @@ impl Store {
         Some(StoredPlanPart { text, sha256 })
     }
 
-    pub(crate) fn save_plan_part(
-        &mut self,
-        run: &RunId,
-        seq: u64,
-        part: &str,
-    ) -> AdapterResult<()> {
-        self.check_journaled(run)?;
-        let parts = self.plan_parts.entry(run.clone()).or_default();
-        let sealed = self.plan_shas.get(run).map(String::as_str);
-        journal_part(parts, sealed, seq, part, |sealed, offered| {
-            plan_conflict(run, sealed, offered)
-        })
-    }
-
     pub(crate) fn seal_plan(
         &mut self,
         run: &RunId,
@@ -677,14 +663,9 @@ impl Store {
         parts: u64,
         sha256: &str,
     ) -> AdapterResult<()> {
-        self.check_journaled(run)?;
-        match self.plan_shas.get(run) {
-            Some(sealed) if sealed == sha256 => return Ok(()),
-            Some(sealed) => return Err(plan_conflict(run, sealed, sha256)),
-            None => {}
-        }
-        let journaled = self.plan_parts.entry(run.clone()).or_default();
-        keep_sealed_parts(journaled, parts, "plan", run)?;
+        let Some(journaled) = self.parts_to_seal(Artifact::Plan, run, parts, sha256)? else {
+            return Ok(());
+        };
         // Kept parsed, as the rest of this store reads plans; the hash is the reader's to check.
         let mut plan = iu_cutter_live_execution::parse_plan_head(head)?;
         let mut parsed = iu_cutter_live_execution::PlanVerifier::new(&plan);
@@ -728,34 +709,15 @@ impl Store {
         }
     }
 
-    pub(crate) fn save_backup_part(
-        &mut self,
-        run: &RunId,
-        seq: u64,
-        part: &str,
-    ) -> AdapterResult<()> {
-        self.check_journaled(run)?;
-        let parts = self.backup_parts.entry(run.clone()).or_default();
-        let sealed = self.backups.get(run).map(|b| b.sha256.as_str());
-        journal_part(parts, sealed, seq, part, |sealed, offered| {
-            backup_conflict(run, sealed, offered)
-        })
-    }
-
     pub(crate) fn seal_backup(
         &mut self,
         run: &RunId,
         parts: u64,
         sha256: &str,
     ) -> AdapterResult<()> {
-        self.check_journaled(run)?;
-        match self.backups.get(run) {
-            Some(existing) if existing.sha256 == sha256 => return Ok(()),
-            Some(existing) => return Err(backup_conflict(run, &existing.sha256, sha256)),
-            None => {}
-        }
-        let journaled = self.backup_parts.entry(run.clone()).or_default();
-        keep_sealed_parts(journaled, parts, "backup", run)?;
+        let Some(journaled) = self.parts_to_seal(Artifact::Backup, run, parts, sha256)? else {
+            return Ok(());
+        };
         let artifact = journaled.values().map(String::as_str).collect::<String>();
         self.backups.insert(
             run.clone(),
@@ -1052,7 +1014,9 @@ impl Store {
             Op::RecordPhase { run, phase } => self.record_phase(run, phase)?.into(),
             Op::SetRunStatus { run, status } => self.set_run_status(run, status)?.into(),
             Op::SavePlan { run, plan } => self.save_plan(run, plan)?.into(),
-            Op::SavePlanPart { run, seq, part } => self.save_plan_part(run, seq, part)?.into(),
+            Op::SavePlanPart { run, seq, part } => {
+                self.save_part(Artifact::Plan, run, seq, part)?.into()
+            }
             Op::SealPlan {
                 run,
                 head,
@@ -1065,7 +1029,9 @@ impl Store {
                 artifact,
                 sha256,
             } => self.save_backup(run, artifact, sha256)?.into(),
-            Op::SaveBackupPart { run, seq, part } => self.save_backup_part(run, seq, part)?.into(),
+            Op::SaveBackupPart { run, seq, part } => {
+                self.save_part(Artifact::Backup, run, seq, part)?.into()
+            }
             Op::SealBackup { run, parts, sha256 } => self.seal_backup(run, parts, sha256)?.into(),
             Op::Fence { run, expectations } => self.fence(run, expectations)?.into(),
             Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
@@ -1138,6 +1104,85 @@ impl Store {
             self.leases.remove(run);
         }
         Ok(())
+    }
+
+    /// `run`'s journaled parts of `artifact`, and the sha256 it was sealed with, if it was.
+    fn journaled(
+        &mut self,
+        artifact: Artifact,
+        run: &RunId,
+    ) -> (&mut BTreeMap<u64, String>, Option<&str>) {
+        match artifact {
+            Artifact::Plan => (
+                self.plan_parts.entry(run.clone()).or_default(),
+                self.plan_shas.get(run).map(String::as_str),
+            ),
+            Artifact::Backup => (
+                self.backup_parts.entry(run.clone()).or_default(),
+                self.backups.get(run).map(|b| b.sha256.as_str()),
+            ),
+        }
+    }
+
+    /// Journals part `seq` of `run`'s `artifact` (see [`journal_part`]).
+    fn save_part(
+        &mut self,
+        artifact: Artifact,
+        run: &RunId,
+        seq: u64,
+        part: &str,
+    ) -> AdapterResult<()> {
+        self.check_journaled(run)?;
+        let (parts, sealed) = self.journaled(artifact, run);
+        journal_part(parts, sealed, seq, part, |sealed, offered| {
+            artifact.conflict(run, sealed, offered)
+        })
+    }
+
+    /// What sealing `run`'s `artifact` as `parts` parts under `sha256` seals: `None` when it is
+    /// sealed under that sha256 already (the seal is idempotent), a conflict when it is sealed
+    /// under another, else its journaled parts, checked to be exactly parts `0..parts`.
+    fn parts_to_seal(
+        &mut self,
+        artifact: Artifact,
+        run: &RunId,
+        parts: u64,
+        sha256: &str,
+    ) -> AdapterResult<Option<&BTreeMap<u64, String>>> {
+        self.check_journaled(run)?;
+        let (journaled, sealed) = self.journaled(artifact, run);
+        match sealed {
+            Some(sealed) if sealed == sha256 => return Ok(None),
+            Some(sealed) => return Err(artifact.conflict(run, sealed, sha256)),
+            None => {}
+        }
+        keep_sealed_parts(journaled, parts, artifact.noun(), run)?;
+        Ok(Some(journaled))
+    }
+}
+
+/// The two artifacts a run journals in parts and then seals.
+#[derive(Clone, Copy)]
+enum Artifact {
+    Plan,
+    Backup,
+}
+
+impl Artifact {
+    /// Its name in errors.
+    fn noun(self) -> &'static str {
+        match self {
+            Artifact::Plan => "plan",
+            Artifact::Backup => "backup",
+        }
+    }
+
+    /// The conflict of `offered` with what `run`'s artifact was sealed under.
+    fn conflict(self, run: &RunId, sealed: &str, offered: &str) -> AdapterError {
+        match self {
+            Artifact::Plan => plan_conflict(run, sealed, offered),
+            Artifact::Backup => backup_conflict(run, sealed, offered),
+        }
     }
 }
 

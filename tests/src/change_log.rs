@@ -12,7 +12,7 @@ use iu_cutter_live_execution::{
 
 use crate::contract::{cut, reread};
 use crate::fixture::{RawSql, Tamper};
-use crate::ok;
+use crate::{id, ok, put};
 
 /// Instantiates the SQL-only checks of the change log as `#[tokio::test]`s over `$fixture`.
 #[macro_export]
@@ -30,19 +30,8 @@ macro_rules! change_log_live_suite {
     };
 }
 
-fn id(value: &str) -> DocumentId {
-    DocumentId::new(value)
-}
-
 fn ids(values: &[&str]) -> Vec<DocumentId> {
     values.iter().map(|v| id(v)).collect()
-}
-
-async fn put(store: &dyn LiveExecutionAdapter, document: &str, body: &str) -> Document {
-    ok(
-        store.put_document(&id(document), body).await,
-        "put_document",
-    )
 }
 
 async fn mark(store: &dyn LiveExecutionAdapter, documents: &[&str]) -> ChangeMark {

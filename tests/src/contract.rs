@@ -24,7 +24,7 @@ use iu_cutter_live_execution::{
 };
 
 use crate::fixture::Fixture;
-use crate::ok;
+use crate::{id, ok, put};
 
 /// Instantiates every contract check as a `#[tokio::test]` over `$fixture`, an
 /// `async fn(&str) -> Option<impl Fixture>` called with the check's name.
@@ -171,10 +171,6 @@ pub fn error<T: std::fmt::Debug>(
     }
 }
 
-fn id(value: &str) -> DocumentId {
-    DocumentId::new(value)
-}
-
 fn run(value: &str) -> RunId {
     RunId::new(value)
 }
@@ -222,13 +218,6 @@ pub fn units_for(document: &Document, generation: &RunId, pieces: usize) -> Vec<
             }
         })
         .collect()
-}
-
-async fn put(store: &dyn LiveExecutionAdapter, document: &str, body: &str) -> Document {
-    ok(
-        store.put_document(&id(document), body).await,
-        &format!("put_document {document}"),
-    )
 }
 
 /// `document` as the store holds it now (what a backup taken now would expect).

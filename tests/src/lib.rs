@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterResult, CutRules, DocumentId, DocumentState, ExecutionGate, Guarded,
+    AdapterResult, CutRules, Document, DocumentId, DocumentState, ExecutionGate, Guarded,
     LiveExecutionAdapter, ManualSwitch, Preset, RunId, Scope, StoreSnapshot,
 };
 use iu_cutter_orchestrator::{
@@ -191,6 +191,19 @@ pub fn view(snapshot: &StoreSnapshot) -> BTreeMap<DocumentId, DocumentView> {
 /// The Markdown preset's rules, which the suites over many documents cut with.
 pub fn markdown() -> CutRules {
     CutRules::preset(Preset::Markdown)
+}
+
+/// The document id `value`.
+pub fn id(value: &str) -> DocumentId {
+    DocumentId::new(value)
+}
+
+/// Puts `body` into `store` as `document`: the document as the store now holds it.
+pub async fn put(store: &dyn LiveExecutionAdapter, document: &str, body: &str) -> Document {
+    ok(
+        store.put_document(&id(document), body).await,
+        &format!("put_document {document}"),
+    )
 }
 
 /// Puts every `(id, body)` of `documents` into `store`.

@@ -11,14 +11,14 @@ use async_trait::async_trait;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, AdapterResult, CutRules, DocumentId, DocumentState, Evidence, ExpectedRevision,
+    AdapterError, AdapterResult, CutRules, DocumentState, Evidence, ExpectedRevision,
     GenerationState, LiveExecutionAdapter, Preset, RunId, Scope, sha256_hex,
 };
 use iu_cutter_orchestrator::{NextAction, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::fixture::{Fixture, Tamper};
-use crate::{markdown, ok, ok_report, run_as_zombie};
+use crate::{id, markdown, ok, ok_report, run_as_zombie};
 
 /// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
 /// `async fn(&str) -> Option<impl Tamper>`.
@@ -53,10 +53,6 @@ const LAWS: [(&str, &str); 3] = [
 
 fn paragraphs() -> CutRules {
     CutRules::preset(Preset::Paragraphs)
-}
-
-fn id(value: &str) -> DocumentId {
-    DocumentId::new(value)
 }
 
 /// The fixture's store, seeded with [`LAWS`].

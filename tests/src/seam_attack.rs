@@ -17,14 +17,14 @@ use async_trait::async_trait;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, AdapterInfo, AdapterResult, DocumentId, Evidence, LeaseClaim,
-    LiveExecutionAdapter, Op, PhaseStatus, Reply, RunId, RunStatus, Scope,
+    AdapterError, AdapterInfo, AdapterResult, Evidence, LeaseClaim, LiveExecutionAdapter, Op,
+    PhaseStatus, Reply, RunId, RunStatus, Scope,
 };
 use iu_cutter_orchestrator::{LeaseOptions, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, names};
 
 use crate::fixture::Tamper;
-use crate::{markdown, ok, ok_report, run_as_zombie};
+use crate::{id, markdown, ok, ok_report, run_as_zombie};
 
 /// Instantiates every check as a `#[tokio::test]` over `$fixture`.
 #[macro_export]
@@ -87,10 +87,6 @@ const LAWS: [(&str, &str); 2] = [
     ),
     ("law/2", "# Law 2\n\n## Article 1\n\nOnly.\n"),
 ];
-
-fn id(value: &str) -> DocumentId {
-    DocumentId::new(value)
-}
 
 async fn seed(store: &dyn LiveExecutionAdapter) {
     crate::seed(store, &LAWS).await;

@@ -62,13 +62,15 @@ impl Arg<'_> {
     }
 }
 
+/// A task's arguments as the command line gives them, for the tests of the tasks' parsers.
+#[cfg(test)]
+pub(crate) fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn values_are_inline_or_the_next_argument_and_flags_take_none() {

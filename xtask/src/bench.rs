@@ -165,7 +165,7 @@ mod tests {
     use super::*;
 
     fn parsed(args: &[&str]) -> Result<Options, String> {
-        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        parse(&crate::args::strings(args))
     }
 
     #[test]

@@ -110,10 +110,7 @@ fn has_nextest() -> bool {
 #[cfg(test)]
 mod tests {
     use super::quick;
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::args::strings;
 
     #[test]
     fn ci_takes_only_quick_and_refuses_anything_else() {

@@ -240,9 +240,7 @@ fn an_unwritable_backup_directory_refuses_the_run_before_any_mutation() -> TestR
         refused.stderr.contains("IU_CUTTER_BACKUP_DIR"),
         "{refused:?}"
     );
-    assert_eq!(wd.census()?, census, "nothing mutated");
-    assert_eq!(wd.runs()?, 0, "nothing journaled");
-    Ok(())
+    wd.assert_untouched(&census)
 }
 
 #[test]
@@ -271,9 +269,7 @@ fn a_full_backup_directory_refuses_the_run_before_any_mutation() -> TestResult {
     assert!(filler.is_err(), "the tmpfs did not fill up");
     let refused = refused?.expect(3)?;
     assert!(refused.stderr.contains("backup"), "{refused:?}");
-    assert_eq!(wd.census()?, census, "nothing mutated");
-    assert_eq!(wd.runs()?, 0, "nothing journaled");
-    Ok(())
+    wd.assert_untouched(&census)
 }
 
 #[test]

@@ -26,6 +26,35 @@ use crate::error::AdapterError;
 use crate::sql::migrations::Migration;
 use crate::sql::query::Engine;
 
+/// [`Dialect::HOLD_FENCED`] and [`Dialect::HOLD_WRITTEN`], which differ between the backends
+/// only in the SQL type of a change-log entry (`$entry`: PostgreSQL's `xid8`, SQLite's
+/// `INTEGER`).
+macro_rules! hold_statements {
+    ($entry:literal) => {
+        const HOLD_FENCED: &'static str = concat!(
+            "INSERT INTO document_change_holds \
+             (document, run, entry_before, entry_fenced, entry_own) \
+             SELECT document, $2, CAST($3 AS ",
+            $entry,
+            "), mark, mark \
+               FROM document_changes WHERE document = $1 \
+             ON CONFLICT (document) DO UPDATE SET run = excluded.run, \
+             entry_before = excluded.entry_before, entry_fenced = excluded.entry_fenced, \
+             entry_own = excluded.entry_own"
+        );
+
+        const HOLD_WRITTEN: &'static str = concat!(
+            "UPDATE document_change_holds \
+             SET entry_own = CASE WHEN entry_own = CAST($3 AS ",
+            $entry,
+            ") \
+                 THEN (SELECT mark FROM document_changes WHERE document = $1) END \
+             WHERE document = $1 AND run = $2"
+        );
+    };
+}
+pub(crate) use hold_statements;
+
 /// What the operations must know of a backend that sqlx does not say.
 pub(crate) trait Dialect: Engine {
     /// Whether rows a compare-and-set reads are locked (`FOR UPDATE`, see [`Dialect::locked`]):

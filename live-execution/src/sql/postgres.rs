@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::domain::Unit;
 use crate::error::AdapterError;
-use crate::sql::dialect::{BodyHashing, BulkReads, Dialect};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, hold_statements};
 use crate::sql::error::{SqlError, TlsAsked, connecting, db, sql};
 use crate::sql::migrations::Migration;
 use crate::sql::pg_copy;
@@ -185,18 +185,7 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
          ON CONFLICT (document) DO UPDATE SET at = excluded.at, seen = excluded.seen, \
          census = excluded.census, fenced = excluded.fenced";
 
-    const HOLD_FENCED: &'static str = "INSERT INTO document_change_holds \
-         (document, run, entry_before, entry_fenced, entry_own) \
-         SELECT document, $2, CAST($3 AS xid8), mark, mark \
-           FROM document_changes WHERE document = $1 \
-         ON CONFLICT (document) DO UPDATE SET run = excluded.run, \
-         entry_before = excluded.entry_before, entry_fenced = excluded.entry_fenced, \
-         entry_own = excluded.entry_own";
-
-    const HOLD_WRITTEN: &'static str = "UPDATE document_change_holds \
-         SET entry_own = CASE WHEN entry_own = CAST($3 AS xid8) \
-             THEN (SELECT mark FROM document_changes WHERE document = $1) END \
-         WHERE document = $1 AND run = $2";
+    hold_statements!("xid8");
 
     /// Every transaction the mark's snapshot knew of (below its `xmax`) has an id this server
     /// has given out: a server whose ids are behind is another one (a logical dump and

@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions as _, Sqlite, Transaction};
 use crate::domain::Unit;
 use crate::error::AdapterError;
 use crate::sql::codec::to_db;
-use crate::sql::dialect::{BodyHashing, BulkReads, Dialect};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, hold_statements};
 use crate::sql::error::{connecting, sql};
 use crate::sql::layout::{self, Layout, PREFIX};
 use crate::sql::migrations::Migration;
@@ -199,18 +199,7 @@ SELECT d.active_generation,
          ON CONFLICT (document) DO UPDATE SET at = excluded.at, seen = excluded.seen, \
          census = excluded.census, fenced = excluded.fenced";
 
-    const HOLD_FENCED: &'static str = "INSERT INTO document_change_holds \
-         (document, run, entry_before, entry_fenced, entry_own) \
-         SELECT document, $2, CAST($3 AS INTEGER), mark, mark \
-           FROM document_changes WHERE document = $1 \
-         ON CONFLICT (document) DO UPDATE SET run = excluded.run, \
-         entry_before = excluded.entry_before, entry_fenced = excluded.entry_fenced, \
-         entry_own = excluded.entry_own";
-
-    const HOLD_WRITTEN: &'static str = "UPDATE document_change_holds \
-         SET entry_own = CASE WHEN entry_own = CAST($3 AS INTEGER) \
-             THEN (SELECT mark FROM document_changes WHERE document = $1) END \
-         WHERE document = $1 AND run = $2";
+    hold_statements!("INTEGER");
 
     /// The log's largest mark is at least the mark: the counter never goes back in one file.
     const MARK_REACHED: &'static str = "SELECT CAST($1 AS INTEGER) \

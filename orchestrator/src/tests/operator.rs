@@ -40,9 +40,21 @@ impl Harness {
 
     /// Verifies `run` (refreshes a held run's verification, audits any other).
     async fn verify(&self, run: &str) -> Result<RunReport, RunnerError> {
-        self.runner
-            .verify(&RunId::new(run), RunOptions::default())
-            .await
+        self.verify_with(run, RunOptions::default()).await
+    }
+
+    /// [`Harness::verify`] with `options`.
+    async fn verify_with(&self, run: &str, options: RunOptions) -> Result<RunReport, RunnerError> {
+        self.runner.verify(&RunId::new(run), options).await
+    }
+
+    /// Rolls `run` back with `options`.
+    async fn rollback_with(
+        &self,
+        run: &str,
+        options: RunOptions,
+    ) -> Result<RunReport, RunnerError> {
+        self.runner.rollback_with(&RunId::new(run), options).await
     }
 }
 
@@ -53,11 +65,15 @@ fn verified_within_the_hour() -> RunOptions {
     RunOptions::default().with_held_max_age(Duration::from_secs(3600))
 }
 
-/// A clock standing at [`T0`] until the test moves it on.
-fn clock_at_t0() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(
+/// A clock standing at [`T0`] until the test moves it on, and what puts options on it.
+fn clock_at_t0() -> (Arc<ManualClock>, impl Fn(RunOptions) -> RunOptions) {
+    let clock = Arc::new(ManualClock::new(
         UNIX_EPOCH + Duration::from_secs(1_738_324_800),
-    ))
+    ));
+    let on_it = clock.clone();
+    (clock, move |options: RunOptions| {
+        options.with_clock(on_it.clone())
+    })
 }
 
 fn rules() -> CutRules {
@@ -125,8 +141,7 @@ async fn a_held_run_is_verified_again_and_enacted() -> TestResult {
 #[tokio::test]
 async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestResult {
     let h = harness();
-    let clock = clock_at_t0();
-    let on = |options: RunOptions| options.with_clock(clock.clone());
+    let (clock, on) = clock_at_t0();
     h.pass(request("r1", laws()), on(held())).await?;
     let verified_at = stored_run(&h.sim, "r1")
         .await?
@@ -164,10 +179,7 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
     );
 
     // `verify` journals a fresh verification time, and leaves the run held.
-    let verified = h
-        .runner
-        .verify(&RunId::new("r1"), on(RunOptions::default()))
-        .await?;
+    let verified = h.verify_with("r1", on(RunOptions::default())).await?;
     expect_pass(&verified)?;
     assert_eq!(verified.held_after.as_deref(), Some(names::WRITE_VERIFY));
     let record = stored_run(&h.sim, "r1").await?;
@@ -415,8 +427,7 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
 #[tokio::test]
 async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
     let h = harness();
-    let clock = clock_at_t0();
-    let on = |options: RunOptions| options.with_clock(clock.clone());
+    let (clock, on) = clock_at_t0();
     let law_1 = DocumentId::new("law/1");
     let only_law_1 = || Scope::Ids(vec![DocumentId::new("law/1")]);
     // A minute between runs: the purge dates a retirement by the next enact strictly after the
@@ -518,10 +529,7 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
             .is_empty()
     );
     // The latest run still rolls back exactly to r2.
-    let rolled = h
-        .runner
-        .rollback_with(&RunId::new("r3"), on(RunOptions::default()))
-        .await?;
+    let rolled = h.rollback_with("r3", on(RunOptions::default())).await?;
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
     assert_eq!(
         h.sim

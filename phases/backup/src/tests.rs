@@ -125,19 +125,11 @@ fn scope_of_a() -> MockLiveExecutionAdapter {
     mock
 }
 
-/// An adapter that must not be read at all (a backup already taken is reused) nor mutated.
+/// An adapter that must not be read at all (a backup already taken is reused) nor mutated:
+/// every kind of call is refused.
 fn unread_adapter() -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
-    let reads = [
-        OpKind::Census,
-        OpKind::ScopeCensus,
-        OpKind::LoadHeads,
-        OpKind::LoadScope,
-        OpKind::Generations,
-        OpKind::ActiveUnits,
-    ];
-    refuse_calls(&mut mock, &reads);
-    refuse_mutations_except(&mut mock, &[]);
+    refuse_calls(&mut mock, &OpKind::all().collect::<Vec<_>>());
     mock
 }
 

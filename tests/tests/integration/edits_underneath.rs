@@ -12,7 +12,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner, default_phases};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
-use iu_cutter_tests::fixture::{self, Fixture};
+use iu_cutter_tests::fixture::Fixture;
 
 use crate::TestResult;
 
@@ -103,14 +103,7 @@ async fn blocked_and_untouched(fixture: Option<impl Fixture>) -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn an_edit_between_backup_and_fence_blocks_on_the_simulator() -> TestResult {
-    let name = "an_edit_between_backup_and_fence_blocks_on_the_simulator";
-    blocked_and_untouched(fixture::simulator(name).await).await
-}
-
-#[tokio::test]
-async fn an_edit_between_backup_and_fence_blocks_on_sqlite() -> TestResult {
-    let name = "an_edit_between_backup_and_fence_blocks_on_sqlite";
-    blocked_and_untouched(fixture::sqlite(name).await).await
-}
+on_fixtures!(blocked_and_untouched:
+    an_edit_between_backup_and_fence_blocks_on_the_simulator on simulator,
+    an_edit_between_backup_and_fence_blocks_on_sqlite on sqlite,
+);

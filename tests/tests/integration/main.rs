@@ -19,6 +19,17 @@
 //! The PostgreSQL tests need `IU_CUTTER_TEST_PG_URL`: without it they say they are skipped, and
 //! in CI they fail (`iu_cutter_test_env`).
 
+/// One `#[tokio::test]` per store, each handing `$check` the fixture that
+/// `iu_cutter_tests::fixture::$store` gives for the test's name (`None` skips the test).
+macro_rules! on_fixtures {
+    ($check:ident: $($test:ident on $store:ident),+ $(,)?) => {$(
+        #[tokio::test]
+        async fn $test() -> $crate::TestResult {
+            $check(iu_cutter_tests::fixture::$store(stringify!($test)).await).await
+        }
+    )+};
+}
+
 mod attack_postgres;
 mod attack_seam;
 mod bounded_transactions;

@@ -16,7 +16,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner, default_phases};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
-use iu_cutter_tests::fixture::{self, SqlFixture};
+use iu_cutter_tests::fixture::SqlFixture;
 use sqlx::Connection;
 
 use crate::TestResult;
@@ -166,26 +166,12 @@ async fn unchanged_rows_pass(fixture: Option<impl SqlFixture>) -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn an_edit_outside_the_scope_blocks_on_sqlite() -> TestResult {
-    an_edit_outside_blocks(fixture::sqlite("an_edit_outside_the_scope_blocks_on_sqlite").await)
-        .await
-}
+on_fixtures!(an_edit_outside_blocks:
+    an_edit_outside_the_scope_blocks_on_sqlite on sqlite,
+    an_edit_outside_the_scope_blocks_on_postgres on postgres,
+);
 
-#[tokio::test]
-async fn an_edit_outside_the_scope_blocks_on_postgres() -> TestResult {
-    an_edit_outside_blocks(fixture::postgres("an_edit_outside_the_scope_blocks_on_postgres").await)
-        .await
-}
-
-#[tokio::test]
-async fn rows_saved_unchanged_outside_the_scope_pass_on_sqlite() -> TestResult {
-    let name = "rows_saved_unchanged_outside_the_scope_pass_on_sqlite";
-    unchanged_rows_pass(fixture::sqlite(name).await).await
-}
-
-#[tokio::test]
-async fn rows_saved_unchanged_outside_the_scope_pass_on_postgres() -> TestResult {
-    let name = "rows_saved_unchanged_outside_the_scope_pass_on_postgres";
-    unchanged_rows_pass(fixture::postgres(name).await).await
-}
+on_fixtures!(unchanged_rows_pass:
+    rows_saved_unchanged_outside_the_scope_pass_on_sqlite on sqlite,
+    rows_saved_unchanged_outside_the_scope_pass_on_postgres on postgres,
+);

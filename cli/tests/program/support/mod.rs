@@ -250,6 +250,14 @@ impl Workdir {
         Ok(status["runs"].as_array().map(Vec::len).unwrap_or_default())
     }
 
+    /// Asserts that a refused invocation left the store as `before` (its census) and journaled
+    /// no run.
+    pub(crate) fn assert_untouched(&self, before: &Census) -> Result<(), Error> {
+        assert_eq!(&self.census()?, before, "nothing written");
+        assert_eq!(self.runs()?, 0, "nothing journaled");
+        Ok(())
+    }
+
     /// The census of the store, read through the live adapter behind a closed gate; the store
     /// is closed before this returns (a connection still closing in sqlx's worker thread removes
     /// SQLite's -wal and -shm files while a caller copies the directory).
