@@ -1034,6 +1034,26 @@ impl LiveExecutionAdapter for FailingAfter {
     }
 }
 
+/// After a rollback stopped part-way: `run` refuses to resume (it is being rolled back), and
+/// rolling back again finishes it, to the exact pre-run state `before`.
+async fn not_resumable_and_rolled_back_again(
+    store: &Open,
+    run: &RunId,
+    before: &iu_cutter_live_execution::StoreSnapshot,
+) -> TestResult {
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let resumed = plain.resume(run, batched()).await?;
+    assert!(
+        matches!(&resumed.outcome, Outcome::Failed { error, .. } if error.contains("was being rolled back")),
+        "{}",
+        resumed.to_json()
+    );
+    let again = plain.rollback_with(run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
+    assert_eq!(&store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
+}
+
 /// Runs `r1` to `PASS` in batches and rolls it back over a store failing where `fails` says
 /// after `restores` restore calls: the pre-run snapshot and the rollback's report.
 async fn rolled_back_failing(
@@ -1063,16 +1083,7 @@ async fn store_failure_between_batches_says_how_far_it_got(
     let counted = entry.evidence.get("restored_documents")
         == Some(&EvidenceValue::from(BATCH as u64))
         || text.contains(&format!("{BATCH} document(s)"));
-    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let resumed = plain.resume(&run, batched()).await?;
-    assert!(
-        matches!(&resumed.outcome, Outcome::Failed { error, .. } if error.contains("was being rolled back")),
-        "{}",
-        resumed.to_json()
-    );
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     assert!(
         counted && !text.contains("cannot write the journal"),
         "the report must say {BATCH} documents were rolled back, and not blame the journal: {text}"
@@ -1313,16 +1324,7 @@ async fn a_batch_committed_before_the_connection_was_lost_is_not_called_unchange
     );
     let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
     assert_eq!(journaled.status, RunStatus::Blocked, "{text}");
-    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let resumed = plain.resume(&run, batched()).await?;
-    assert!(
-        matches!(&resumed.outcome, Outcome::Failed { error, .. } if error.contains("was being rolled back")),
-        "{}",
-        resumed.to_json()
-    );
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
 

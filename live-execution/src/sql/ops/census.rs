@@ -32,9 +32,9 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
     match D::BULK_READS {
         BulkReads::Json { census, .. } => {
             let mut conn = pool.acquire().await.map_err(sql(WHAT))?;
-            let mut builder = CensusBuilder::new();
-            census_from_json(&mut *conn, D::query(census), &mut builder).await?;
-            Ok(builder.finish())
+            let mut digests = Digests::Kept(CensusBuilder::new());
+            census_from_json(&mut *conn, D::query(census), &mut digests).await?;
+            Ok(digests.finish())
         }
         BulkReads::Rows {
             census_documents,
@@ -43,57 +43,42 @@ pub(crate) async fn census<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Census> 
             ..
         } => {
             let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
-            let mut builder = CensusBuilder::new();
+            let mut digests = Digests::Kept(CensusBuilder::new());
             census_from_rows(
                 &mut *tx,
                 [census_documents, census_generations, census_units].map(D::query),
-                &mut builder,
+                &mut digests,
             )
             .await?;
             tx.commit().await.map_err(sql(WHAT))?;
-            Ok(builder.finish())
+            Ok(digests.finish())
         }
     }
 }
 
-/// Where a census read puts each document's digest, in id order: a [`CensusBuilder`] keeps them,
-/// a [`RunningCensus`] folds them into the summary as they come.
-trait Digests: Default {
-    fn add_document(
-        &mut self,
-        id: DocumentId,
-        digest: Sha256Digest,
-        units: u64,
-    ) -> AdapterResult<()>;
-    fn finish_census(self) -> Census;
+/// Where a census read puts each document's digest, in id order: kept ([`CensusBuilder`]), or
+/// folded into the summary as they come ([`RunningCensus`]).
+enum Digests {
+    Kept(CensusBuilder),
+    Folded(RunningCensus),
 }
 
-impl Digests for CensusBuilder {
-    fn add_document(
-        &mut self,
-        id: DocumentId,
-        digest: Sha256Digest,
-        units: u64,
-    ) -> AdapterResult<()> {
-        self.add(id, digest, units);
-        Ok(())
+impl Digests {
+    fn add(&mut self, id: DocumentId, digest: Sha256Digest, units: u64) -> AdapterResult<()> {
+        match self {
+            Digests::Kept(builder) => {
+                builder.add(id, digest, units);
+                Ok(())
+            }
+            Digests::Folded(running) => running.add(id, &digest, units),
+        }
     }
-    fn finish_census(self) -> Census {
-        self.finish()
-    }
-}
 
-impl Digests for RunningCensus {
-    fn add_document(
-        &mut self,
-        id: DocumentId,
-        digest: Sha256Digest,
-        units: u64,
-    ) -> AdapterResult<()> {
-        self.add(id, &digest, units)
-    }
-    fn finish_census(self) -> Census {
-        self.finish()
+    fn finish(self) -> Census {
+        match self {
+            Digests::Kept(builder) => builder.finish(),
+            Digests::Folded(running) => running.finish(),
+        }
     }
 }
 
@@ -103,7 +88,7 @@ pub(crate) async fn scope_census<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
 ) -> AdapterResult<ScopeCensus> {
-    scope_census_into::<D, CensusBuilder>(pool, ids).await
+    scope_census_into(pool, ids, Digests::Kept(CensusBuilder::new())).await
 }
 
 /// [`scope_census`] without the digest of each document, folded as the rows come.
@@ -111,12 +96,13 @@ pub(crate) async fn scope_census_summary<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
 ) -> AdapterResult<ScopeCensus> {
-    scope_census_into::<D, RunningCensus>(pool, ids).await
+    scope_census_into(pool, ids, Digests::Folded(RunningCensus::new())).await
 }
 
-async fn scope_census_into<D: Dialect, S: Digests>(
+async fn scope_census_into<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
+    digests: Digests,
 ) -> AdapterResult<ScopeCensus> {
     let what = "taking the census of a scope";
     let ids: Vec<&DocumentId> = ids.iter().collect();
@@ -126,7 +112,7 @@ async fn scope_census_into<D: Dialect, S: Digests>(
         .await
         .and_then(|row| row.text(0))
         .map_err(sql(what))?;
-    let census = census_of_into::<D, S>(&mut *tx, &ids).await?;
+    let census = census_of_into::<D>(&mut *tx, &ids, digests).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(ScopeCensus {
         census,
@@ -149,14 +135,14 @@ pub(crate) async fn census_of<D: Dialect>(
     conn: &mut D::Connection,
     ids: &[&DocumentId],
 ) -> AdapterResult<Census> {
-    census_of_into::<D, CensusBuilder>(conn, ids).await
+    census_of_into::<D>(conn, ids, Digests::Kept(CensusBuilder::new())).await
 }
 
-async fn census_of_into<D: Dialect, S: Digests>(
+async fn census_of_into<D: Dialect>(
     conn: &mut D::Connection,
     ids: &[&DocumentId],
+    mut digests: Digests,
 ) -> AdapterResult<Census> {
-    let mut digests = S::default();
     match D::BULK_READS {
         BulkReads::Json { scope_census, .. } => {
             let ids = ids_json(ids.iter().copied())?;
@@ -175,7 +161,7 @@ async fn census_of_into<D: Dialect, S: Digests>(
             }
         }
     }
-    Ok(digests.finish_census())
+    Ok(digests.finish())
 }
 
 /// The documents the change log says changed in commits the census of `mark` could not see,
@@ -269,7 +255,7 @@ struct CensusUnitJson<'a>(
 async fn census_from_json<D: Dialect>(
     conn: &mut D::Connection,
     census: Query<'_, D>,
-    digests: &mut impl Digests,
+    digests: &mut Digests,
 ) -> AdapterResult<()> {
     let mut rows = census.fetch(conn);
     while let Some(row) = rows.try_next().await.map_err(sql(WHAT))? {
@@ -295,7 +281,7 @@ async fn census_from_json<D: Dialect>(
             ))?);
         }
         let units = digester.unit_count();
-        digests.add_document(id, digester.finish(), units)?;
+        digests.add(id, digester.finish(), units)?;
     }
     Ok(())
 }
@@ -306,7 +292,7 @@ async fn census_from_json<D: Dialect>(
 async fn census_from_rows<D: Dialect>(
     tx: &mut D::Connection,
     [documents, generations, units]: [Query<'_, D>; 3],
-    digests: &mut impl Digests,
+    digests: &mut Digests,
 ) -> AdapterResult<()> {
     let documents = documents.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
     let generations = generations.fetch_all(&mut *tx).await.map_err(sql(WHAT))?;
@@ -334,7 +320,7 @@ async fn census_from_rows<D: Dialect>(
                 pending = units.try_next().await.map_err(sql(WHAT))?;
             }
             let count = digester.unit_count();
-            digests.add_document(id, digester.finish(), count)?;
+            digests.add(id, digester.finish(), count)?;
         }
         // Rows left over belong to no document row, or came out of key order.
         if let Some(unit) = &pending {
