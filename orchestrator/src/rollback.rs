@@ -761,9 +761,12 @@ async fn restore_failed(
             other => other,
         },
         error if done.nothing_changed() => {
-            inv.best_effort_status(RunStatus::Failed).await;
+            // The run stays as it was (its status untouched, its rollback journaled `failed`):
+            // a rollback that changed nothing leaves no run rolled back in part.
+            let error = format!("restoring a batch failed: {error}; {how_far}");
+            journal_unchanged(inv, &error, PhaseEntryStatus::Failed, started_at).await;
             Outcome::Failed {
-                error: format!("restoring a batch failed: {error}; {how_far}"),
+                error,
                 resume_from: None,
                 next: retry(&NextAction::rollback(run)),
             }
@@ -786,6 +789,7 @@ async fn stopped_by_failure(
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     if done.nothing_changed() {
+        journal_unchanged(inv, &why, PhaseEntryStatus::Failed, started_at).await;
         return rollback_failed(inv, why, retry(&NextAction::rollback(run)));
     }
     warn!(%why, "rollback stopped part-way");

@@ -1335,7 +1335,8 @@ on_backends!(a_batch_committed_before_the_connection_was_lost_is_not_called_unch
 );
 
 /// A first batch the store refused with a lock timeout (which aborts its transaction) changed
-/// nothing: the report may say so, the run is `FAILED`, and a retry rolls it back.
+/// nothing: the report may say so, the run stays `PASS` (its rollback journaled `failed`), and a
+/// retry rolls it back.
 async fn a_first_batch_that_timed_out_changed_nothing(store: Open, _: &ManualSwitch) -> TestResult {
     let run = RunId::new("r1");
     let (before, stopped) = rolled_back_failing(&store, Fails::RestoreTimedOut, 0).await?;
@@ -1344,6 +1345,14 @@ async fn a_first_batch_that_timed_out_changed_nothing(store: Open, _: &ManualSwi
     assert!(
         matches!(&stopped.outcome, Outcome::Failed { error, .. } if error.contains("nothing was changed")),
         "{text}"
+    );
+    // The run stays as it was: `PASS`, not rolled back in part (found: it was journaled
+    // `FAILED` with its rollback entry left `running`, shown as rolled back in part).
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert_eq!(journaled.status, RunStatus::Pass, "{text}");
+    assert!(
+        !iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{journaled:?}"
     );
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let again = plain.rollback_with(&run, batched()).await?;
@@ -1355,6 +1364,7 @@ async fn a_first_batch_that_timed_out_changed_nothing(store: Open, _: &ManualSwi
 on_backends!(a_first_batch_that_timed_out_changed_nothing:
     first_batch_timed_out_on_the_simulator on Simulator,
     first_batch_timed_out_on_sqlite on Sqlite,
+    first_batch_timed_out_on_postgres on Postgres,
 );
 
 /// `export --since r1` of a run rolled back in part (a rollback cancelled after its first batch:
