@@ -120,13 +120,14 @@ async fn opening_or_fresh(
                 return Ok(census);
             }
         }
-        opening => {
+        Some(census) => {
             let ids = scope_ids(ctx).await?;
-            return match opening {
-                Some(census) if census.census.per_document.keys().eq(ids.iter()) => Ok(census),
-                _ => Ok(ctx.store().scope_census(&ids).await?),
-            };
+            if census.census.per_document.keys().eq(ids.iter()) {
+                return Ok(census);
+            }
+            return Ok(ctx.store().scope_census(&ids).await?);
         }
+        None => {}
     }
     let ids = scope_ids(ctx).await?;
     Ok(ctx.store().scope_census(&ids).await?)
