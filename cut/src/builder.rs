@@ -9,13 +9,6 @@ use crate::ids::{UnitIds, occurrences, path_key};
 use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
-/// How many bytes of text per unit [`UnitBuilder::new`] reserves room for: fewer than any
-/// preset's typical unit holds (the benchmark corpus averages about 220), so that the unit vector
-/// is allocated once instead of doubling, each doubling copying every unit so far and touching
-/// fresh pages. Room not used is returned at the end (`shrink_to_fit`, in place for a large
-/// allocation) and, being never written, never made resident.
-const RESERVED_BYTES_PER_UNIT: usize = 64;
-
 /// Builds the units while the scan runs: a unit is split and hashed as soon as the next marker
 /// (or the end of the text) closes it, while its bytes are still in cache, so one large document
 /// costs the same per byte as many small ones.
@@ -56,7 +49,7 @@ impl<'a> UnitBuilder<'a> {
             max_unit_bytes,
             limit,
             ids: UnitIds::new(document_id),
-            units: Vec::with_capacity((text.len() / RESERVED_BYTES_PER_UNIT).min(limit)),
+            units: Vec::new(),
             open: None,
             keys: Vec::new(),
             parts: Vec::new(),
@@ -115,7 +108,6 @@ impl<'a> UnitBuilder<'a> {
                 }
             }
         }
-        self.units.shrink_to_fit();
         Ok(self.units)
     }
 
