@@ -85,7 +85,13 @@ impl<'a> UnitBuilder<'a> {
         }
         // Every id was computed for occurrence 0 as its unit closed (while its path was in
         // cache); only the units of a path seen before need theirs again.
-        let occurrences = occurrences(&self.keys);
+        let occurrences = occurrences(
+            &self.keys,
+            self.units
+                .iter()
+                .filter(|unit| matches!(unit.part, None | Some(1)))
+                .map(|unit| unit.path.as_str()),
+        );
         if occurrences.iter().any(|&o| o > 0) {
             let mut logical = None;
             for unit in &mut self.units {

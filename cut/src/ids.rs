@@ -8,7 +8,7 @@
 //! Both are computed and kept raw ([`UnitId`], [`Sha256Digest`]: `Copy`, no heap); their hex
 //! is written only where they leave the process (a plan's JSON, a stored unit, a report).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use iu_cutter_live_execution::{Sha256Digest, UNIT_ID_BYTES, UnitId, decimal};
 use sha2::{Digest, Sha256};
@@ -78,9 +78,15 @@ impl UnitIds {
     }
 }
 
-/// A 64-bit hash of a path, for counting occurrences without copying paths: 8 bytes at a time,
-/// each word mixed with the MurmurHash3 finaliser.
+/// A 64-bit hash of a path, for finding repeated paths without copying them: 8 bytes at a time,
+/// each word folded in with one multiply (the FxHash step), the whole mixed once at the end
+/// with the MurmurHash3 finaliser. Its quality only decides how often [`occurrences`] compares
+/// two paths that differ; the counts themselves are exact.
 pub(crate) fn path_key(path: &str) -> u64 {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    fn fold(hash: u64, word: u64) -> u64 {
+        (hash.rotate_left(5) ^ word).wrapping_mul(SEED)
+    }
     fn mix(mut x: u64) -> u64 {
         x ^= x >> 33;
         x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -94,38 +100,41 @@ pub(crate) fn path_key(path: &str) -> u64 {
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        hash = mix(hash ^ u64::from_le_bytes(word));
+        hash = fold(hash, u64::from_le_bytes(word));
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut word = [0u8; 8];
         word[..rest.len()].copy_from_slice(rest);
-        hash = mix(hash ^ u64::from_le_bytes(word));
+        hash = fold(hash, u64::from_le_bytes(word));
     }
-    hash
+    mix(hash)
 }
 
-/// For each key, how many earlier keys are equal to it: the occurrence index of each unit's path.
+/// For each unit before splitting, given its path's [`path_key`] in `keys` and its path in
+/// `paths` (the same order), how many earlier units have the same path: its occurrence index.
 ///
 /// Most documents repeat no path, so this sorts a copy of the keys to find the repeated ones (a
 /// cache-friendly pass, where a map of every path would miss the cache once per unit on a large
-/// document), then counts only those. Were two distinct paths ever to share a key, they would
-/// share one counter: occurrences would skip numbers, but ids would stay unique, since the path
-/// itself goes into the id.
-pub(crate) fn occurrences(keys: &[u64]) -> Vec<u32> {
+/// document), and only then reads the paths, counting those whose key repeats by the path
+/// itself: two distinct paths that share a key are still counted apart. `paths` is not read
+/// when no key repeats.
+pub(crate) fn occurrences<'p>(keys: &[u64], paths: impl IntoIterator<Item = &'p str>) -> Vec<u32> {
     let mut occurrences = vec![0; keys.len()];
     let mut sorted = keys.to_vec();
     sorted.sort_unstable();
-    let mut repeated: HashMap<u64, u32> = sorted
+    let repeated: HashSet<u64> = sorted
         .windows(2)
         .filter(|pair| pair[0] == pair[1])
-        .map(|pair| (pair[0], 0))
+        .map(|pair| pair[0])
         .collect();
     if repeated.is_empty() {
         return occurrences;
     }
-    for (key, occurrence) in keys.iter().zip(&mut occurrences) {
-        if let Some(count) = repeated.get_mut(key) {
+    let mut counts: HashMap<&str, u32> = HashMap::new();
+    for ((key, path), occurrence) in keys.iter().zip(paths).zip(&mut occurrences) {
+        if repeated.contains(key) {
+            let count = counts.entry(path).or_default();
             *occurrence = *count;
             *count = count.saturating_add(1);
         }

@@ -46,9 +46,17 @@ fn unit_id_depends_on_every_structural_input_and_nothing_else() {
 
 #[test]
 fn occurrences_count_repeats_in_order() {
-    assert_eq!(occurrences(&[]), Vec::<u32>::new());
-    assert_eq!(occurrences(&[5, 3, 9]), [0, 0, 0]);
-    assert_eq!(occurrences(&[5, 3, 5, 9, 5, 3]), [0, 0, 1, 0, 2, 1]);
+    assert_eq!(occurrences(&[], []), Vec::<u32>::new());
+    assert_eq!(occurrences(&[5, 3, 9], ["a", "b", "c"]), [0, 0, 0]);
+    assert_eq!(
+        occurrences(&[5, 3, 5, 9, 5, 3], ["a", "b", "a", "c", "a", "b"]),
+        [0, 0, 1, 0, 2, 1]
+    );
+    // Two distinct paths that share a key (a collision) are counted apart, by the paths.
+    assert_eq!(
+        occurrences(&[7, 7, 7, 7], ["x", "y", "x", "y"]),
+        [0, 0, 1, 1]
+    );
     assert_ne!(path_key("Chương I/Điều 1"), path_key("Chương I/Điều 2"));
     assert_ne!(path_key("abcdefgh"), path_key("abcdefgh\0"));
 }
