@@ -114,20 +114,20 @@ async fn opening_or_fresh(
     ctx: &RunContext,
     opening: Option<ScopeCensus>,
 ) -> Result<ScopeCensus, PhaseError> {
-    match opening {
-        Some(census) if ctx.record.scope == Scope::All => {
-            if whole_store_is(ctx, census.census.per_document.keys()).await? {
-                return Ok(census);
-            }
-        }
-        Some(census) => {
+    if let Some(census) = opening {
+        let exact = if ctx.record.scope == Scope::All {
+            whole_store_is(ctx, census.census.per_document.keys()).await?
+        } else {
+            // A named or prefixed scope is read at once: its ids serve the fresh census too.
             let ids = scope_ids(ctx).await?;
-            if census.census.per_document.keys().eq(ids.iter()) {
-                return Ok(census);
+            if !census.census.per_document.keys().eq(ids.iter()) {
+                return Ok(ctx.store().scope_census(&ids).await?);
             }
-            return Ok(ctx.store().scope_census(&ids).await?);
+            true
+        };
+        if exact {
+            return Ok(census);
         }
-        None => {}
     }
     let ids = scope_ids(ctx).await?;
     Ok(ctx.store().scope_census(&ids).await?)
