@@ -720,17 +720,11 @@ async fn restore_failed(
         // The store cannot say whether the batch committed (a lost connection, a failed
         // commit): never "nothing was changed"; rolled back in part, perhaps, and finished by
         // rolling back again.
-        let gap = Gap {
-            phase: ROLLBACK_PHASE.into(),
-            document: None,
-            unit: None,
-            expected: "every batch of the backup restored and verified".into(),
-            found: format!(
-                "restoring the next batch failed: {error}; {}",
-                done.how_far_after_unknown()
-            ),
-            next: retry(&NextAction::rollback(run)),
-        };
+        let found = format!(
+            "restoring the next batch failed: {error}; {}",
+            done.how_far_after_unknown()
+        );
+        let gap = unfinished(run, found);
         let evidence = done.evidence();
         return journal_blocked(gap, evidence, started_at, inv).await;
     }
@@ -793,15 +787,20 @@ async fn stopped_by_failure(
         return rollback_failed(inv, why, retry(&NextAction::rollback(run)));
     }
     warn!(%why, "rollback stopped part-way");
-    let gap = Gap {
+    stopped_part_way(unfinished(run, why), done, started_at, inv).await
+}
+
+/// The gap of a rollback stopped before its last batch was restored and verified (`found`
+/// says why); rolling back again finishes it.
+fn unfinished(run: &RunId, found: String) -> Gap {
+    Gap {
         phase: ROLLBACK_PHASE.into(),
         document: None,
         unit: None,
         expected: "every batch of the backup restored and verified".into(),
-        found: why,
+        found,
         next: retry(&NextAction::rollback(run)),
-    };
-    stopped_part_way(gap, done, started_at, inv).await
+    }
 }
 
 /// Why `part`, read again to restore from, is not what the first pass checked, if it is not:
