@@ -417,3 +417,79 @@ async fn the_attestation_fails_on_any_change_anywhere_in_the_store() -> TestResu
     assert_eq!(undone.census_before, undone.census_after);
     Ok(())
 }
+
+/// Adversarial (adv29): writes `id` when the phase `phase` starts, as another writer would.
+struct WriteIdOnPhase {
+    phase: &'static str,
+    id: DocumentId,
+    sim: Arc<Simulator>,
+    written: Mutex<bool>,
+}
+
+impl EventSink for WriteIdOnPhase {
+    fn emit(&self, event: RunEvent) {
+        let RunEvent::PhaseStarted { phase, .. } = event else {
+            return;
+        };
+        let mut written = lock(&self.written);
+        if phase != self.phase || *written {
+            return;
+        }
+        *written = true;
+        let handle = tokio::runtime::Handle::current();
+        let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, &self.id, OTHER)));
+        assert!(put.is_ok(), "{put:?}");
+    }
+}
+
+/// Adversarial (adv29): over `All` with more documents than one page of heads, a document
+/// written when the backup starts, at an id that shifts the page boundary (inside the first
+/// page) or lands on the second page, is backed up, cut and counted: the opening census no
+/// longer matches the store page by page, so the backup takes a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted() -> TestResult {
+    const STORE: usize = iu_cutter_live_execution::HEADS_PAGE as usize + 2;
+    for new_id in ["d/00000a", "d/04999a", "d/99999"] {
+        let documents: Vec<(String, String)> = (0..STORE)
+            .map(|n| (format!("d/{n:05}"), format!("# D{n}\n\nB.\n")))
+            .collect();
+        let sim = Arc::new(Simulator::with_documents(
+            documents.iter().map(|(id, body)| (id.as_str(), body.as_str())),
+        ));
+        let switch = ManualSwitch::new("test", true, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        let writer = WriteIdOnPhase {
+            phase: names::BACKUP,
+            id: DocumentId::new(new_id),
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        };
+        let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+        let report = runner
+            .run(request, RunOptions::default().with_events(Arc::new(writer)))
+            .await?;
+        assert_eq!(report.outcome, Outcome::Pass, "{new_id}: {}", report.to_json());
+        let heads = sim
+            .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
+            .await?;
+        let head = heads.into_iter().next().ok_or("new document vanished")?;
+        assert_eq!(head.state, DocumentState::Cut, "{new_id}: the run's scope included it");
+        let before = report.census_before.as_ref().ok_or("no opening census")?;
+        let after = report.census_after.as_ref().ok_or("no closing census")?;
+        assert_eq!(before.documents, STORE as u64);
+        assert_eq!(after.documents, STORE as u64 + 1, "{new_id}");
+        assert_eq!(after.appeared_in_scope, None, "{new_id}");
+        // Rolled back, the store is the pre-run store plus the new document, uncut.
+        let rolled = runner.rollback(&RunId::new("r1")).await?;
+        assert_eq!(rolled.outcome, Outcome::RolledBack, "{new_id}: {}", rolled.to_json());
+        let heads = sim
+            .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
+            .await?;
+        let head = heads.into_iter().next().ok_or("new document vanished")?;
+        assert_eq!(head.state, DocumentState::Ready, "{new_id}: restored");
+    }
+    Ok(())
+}
