@@ -102,8 +102,22 @@ pub async fn a_scope_census_is_the_census_of_its_documents(store: &dyn LiveExecu
 /// census's key order, the order the backup's whole-store check walks them in.
 pub async fn a_scope_census_summary_folds_ids_in_bytewise_order(store: &dyn LiveExecutionAdapter) {
     let names = [
-        "a", "B", "Z", "b", "é", "\u{10000}", "\u{FFFD}", "Ä", "ab", "a b", "a-", "a_", "zz", "~",
-        "中", "Ω",
+        "a",
+        "B",
+        "Z",
+        "b",
+        "é",
+        "\u{10000}",
+        "\u{FFFD}",
+        "Ä",
+        "ab",
+        "a b",
+        "a-",
+        "a_",
+        "zz",
+        "~",
+        "中",
+        "Ω",
     ];
     for name in names {
         put(store, name, BODY).await;

@@ -454,7 +454,9 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
             .map(|n| (format!("d/{n:05}"), format!("# D{n}\n\nB.\n")))
             .collect();
         let sim = Arc::new(Simulator::with_documents(
-            documents.iter().map(|(id, body)| (id.as_str(), body.as_str())),
+            documents
+                .iter()
+                .map(|(id, body)| (id.as_str(), body.as_str())),
         ));
         let switch = ManualSwitch::new("test", true, "open the test switch");
         let runner = Runner::new(
@@ -471,12 +473,21 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
         let report = runner
             .run(request, RunOptions::default().with_events(Arc::new(writer)))
             .await?;
-        assert_eq!(report.outcome, Outcome::Pass, "{new_id}: {}", report.to_json());
+        assert_eq!(
+            report.outcome,
+            Outcome::Pass,
+            "{new_id}: {}",
+            report.to_json()
+        );
         let heads = sim
             .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
             .await?;
         let head = heads.into_iter().next().ok_or("new document vanished")?;
-        assert_eq!(head.state, DocumentState::Cut, "{new_id}: the run's scope included it");
+        assert_eq!(
+            head.state,
+            DocumentState::Cut,
+            "{new_id}: the run's scope included it"
+        );
         let before = report.census_before.as_ref().ok_or("no opening census")?;
         let after = report.census_after.as_ref().ok_or("no closing census")?;
         assert_eq!(before.documents, STORE as u64);
@@ -484,12 +495,71 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
         assert_eq!(after.appeared_in_scope, None, "{new_id}");
         // Rolled back, the store is the pre-run store plus the new document, uncut.
         let rolled = runner.rollback(&RunId::new("r1")).await?;
-        assert_eq!(rolled.outcome, Outcome::RolledBack, "{new_id}: {}", rolled.to_json());
+        assert_eq!(
+            rolled.outcome,
+            Outcome::RolledBack,
+            "{new_id}: {}",
+            rolled.to_json()
+        );
         let heads = sim
             .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
             .await?;
         let head = heads.into_iter().next().ok_or("new document vanished")?;
         assert_eq!(head.state, DocumentState::Ready, "{new_id}: restored");
+    }
+    Ok(())
+}
+
+/// Adversarial (adv29): a document edited by another writer (through the store's API) when
+/// the backup starts, after the opening census. The opening census is reused by the backup when
+/// its *ids* match the store's (page by page under `All`, `opening_or_fresh`), so its stale
+/// digest for the edited document becomes the backup's census although the backup's snapshot of
+/// it is the edited body. The rollback then restores exactly what the backup holds, yet reports
+/// `fingerprint_matches_pre_run: false`: the backup's census does not describe the backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_edited_before_the_backup_leaves_the_backup_census_stale() -> TestResult {
+    for scope in [
+        Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]),
+        Scope::All,
+    ] {
+        let sim = Arc::new(Simulator::with_documents([
+            ("law/1", LAW_1),
+            ("law/2", LAW_2),
+        ]));
+        let switch = ManualSwitch::new("test", true, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        let writer = WriteIdOnPhase {
+            phase: names::BACKUP,
+            id: DocumentId::new("law/2"),
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        };
+        let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
+        let report = runner
+            .run(request, RunOptions::default().with_events(Arc::new(writer)))
+            .await?;
+        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+        let rolled = runner.rollback(&RunId::new("r1")).await?;
+        let json = format!("run: {}\nrollback: {}", report.to_json(), rolled.to_json());
+        assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+        let body = sim
+            .load_scope(&Scope::Ids(vec![DocumentId::new("law/2")]))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or("law/2 vanished")?
+            .body;
+        assert_eq!(body, OTHER, "the backed-up (edited) body is restored");
+        let entry = rolled.phase("rollback").ok_or("no rollback entry")?;
+        assert_eq!(
+            entry.evidence.get("fingerprint_matches_pre_run"),
+            Some(&EvidenceValue::Flag(true)),
+            "{scope:?}: the store is exactly what the backup holds, yet its census differs from \
+             the backup's census: {entry:?}"
+        );
     }
     Ok(())
 }
