@@ -1473,3 +1473,44 @@ on_backends!(a_later_batch_that_timed_out_is_a_stop_part_way:
     adv29_later_batch_timed_out_on_sqlite on Sqlite,
     adv29_later_batch_timed_out_on_postgres on Postgres,
 );
+
+/// Adversarial (adv29): the connection is lost on a rollback's first batch, which in fact was
+/// not applied. The runner cannot know that: `BLOCKED`, "not known", never "nothing was
+/// changed"; not resumable; then a retry whose first batch times out (certain) must still not
+/// call the run unchanged (an earlier rollback may have applied its batch), and a final retry
+/// restores the exact pre-run state.
+async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let run = RunId::new("r1");
+    let (before, stopped) = rolled_back_failing(&store, Fails::Restore, 0).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS, "not applied");
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. })
+            && !text.contains("nothing was changed")
+            && text.contains("not known"),
+        "{text}"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1")?;
+    assert!(iu_cutter_orchestrator::rolled_back_in_part(&journaled), "{text}");
+    let failing = FailingAfter::over(&store, Fails::RestoreTimedOut, 0);
+    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
+    let second = runner.rollback_with(&run, batched()).await?;
+    let text = said(&second);
+    assert!(
+        matches!(second.outcome, Outcome::Blocked { .. }) && !text.contains("nothing was changed"),
+        "{text}"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1")?;
+    assert!(iu_cutter_orchestrator::rolled_back_in_part(&journaled), "{text}");
+    not_resumable_and_rolled_back_again(&store, &run, &before).await?;
+    Ok(())
+}
+
+on_backends!(an_unknown_first_batch_then_a_certain_failure_stays_in_part:
+    adv29_unknown_then_certain_on_the_simulator on Simulator,
+    adv29_unknown_then_certain_on_sqlite on Sqlite,
+    adv29_unknown_then_certain_on_postgres on Postgres,
+);
