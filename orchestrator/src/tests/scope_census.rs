@@ -563,3 +563,78 @@ async fn a_document_edited_before_the_backup_leaves_the_backup_census_stale() ->
     }
     Ok(())
 }
+
+/// Adversarial (adv29): writes each of `ids` when the phase `phase` starts.
+struct WriteIdsOnPhase {
+    phase: &'static str,
+    ids: Vec<DocumentId>,
+    sim: Arc<Simulator>,
+    written: Mutex<bool>,
+}
+
+impl EventSink for WriteIdsOnPhase {
+    fn emit(&self, event: RunEvent) {
+        let RunEvent::PhaseStarted { phase, .. } = event else {
+            return;
+        };
+        let mut written = lock(&self.written);
+        if phase != self.phase || *written {
+            return;
+        }
+        *written = true;
+        let handle = tokio::runtime::Handle::current();
+        for id in &self.ids {
+            let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, id, OTHER)));
+            assert!(put.is_ok(), "{put:?}");
+        }
+    }
+}
+
+/// Adversarial (adv29): under a prefix scope, a document new under the prefix and one new
+/// outside it, both written when the backup starts: the first is taken and counted by the
+/// closing census (not "appeared"), the second is reported changed outside the scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_a_prefix_new_documents_inside_and_outside_are_told_apart() -> TestResult {
+    for phase in [names::BACKUP, names::CUT_LEG_A] {
+        let sim = Arc::new(Simulator::with_documents([
+            ("law/1", LAW_1),
+            ("kb/x", OTHER),
+        ]));
+        let switch = ManualSwitch::new("test", true, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        let writer = WriteIdsOnPhase {
+            phase,
+            ids: vec![DocumentId::new("law/0new"), DocumentId::new("kb/new")],
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        };
+        let request = RunRequest::new(
+            "r1",
+            Scope::Prefix("law/".into()),
+            CutRules::preset(Preset::Markdown),
+        );
+        let report = runner
+            .run(request, RunOptions::default().with_events(Arc::new(writer)))
+            .await;
+        let report = report?;
+        let json = report.to_json();
+        let after = report.census_after.as_ref().ok_or("no closing census")?;
+        if phase == names::BACKUP {
+            assert_eq!(report.outcome, Outcome::Pass, "{json}");
+            assert_eq!(after.documents, 2, "{json}");
+            assert_eq!(after.appeared_in_scope, None, "{json}");
+        } else {
+            assert_eq!(after.documents, 1, "{json}");
+            assert_eq!(after.appeared_in_scope, Some(1), "{json}");
+        }
+        assert_eq!(after.changed_outside_scope, Some(1), "{phase}: {json}");
+        assert_eq!(
+            after.changed_outside_scope_sample,
+            [DocumentId::new("kb/new")]
+        );
+    }
+    Ok(())
+}

@@ -1453,7 +1453,10 @@ on_backends!(a_stopped_run_whose_rollback_timed_out_resumes_then_rolls_back:
 /// Adversarial (adv29): the second batch of a rollback refused with a lock timeout (certain,
 /// nothing of it applied) after the first committed: a stop part-way (`BLOCKED`), never "nothing
 /// was changed"; not resumable; rolling back again finishes it.
-async fn a_later_batch_that_timed_out_is_a_stop_part_way(store: Open, _: &ManualSwitch) -> TestResult {
+async fn a_later_batch_that_timed_out_is_a_stop_part_way(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
     let run = RunId::new("r1");
     let (before, stopped) = rolled_back_failing(&store, Fails::RestoreTimedOut, 1).await?;
     let text = said(&stopped);
@@ -1463,7 +1466,10 @@ async fn a_later_batch_that_timed_out_is_a_stop_part_way(store: Open, _: &Manual
         "{text}"
     );
     let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
-    assert!(iu_cutter_orchestrator::rolled_back_in_part(&journaled), "{text}");
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{text}"
+    );
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
@@ -1494,7 +1500,10 @@ async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
         "{text}"
     );
     let journaled = store.load_run(&run).await?.ok_or("r1")?;
-    assert!(iu_cutter_orchestrator::rolled_back_in_part(&journaled), "{text}");
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{text}"
+    );
     let failing = FailingAfter::over(&store, Fails::RestoreTimedOut, 0);
     let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let second = runner.rollback_with(&run, batched()).await?;
@@ -1504,7 +1513,10 @@ async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
         "{text}"
     );
     let journaled = store.load_run(&run).await?.ok_or("r1")?;
-    assert!(iu_cutter_orchestrator::rolled_back_in_part(&journaled), "{text}");
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{text}"
+    );
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
