@@ -638,3 +638,34 @@ async fn under_a_prefix_new_documents_inside_and_outside_are_told_apart() -> Tes
     }
     Ok(())
 }
+
+/// Adversarial (adv29): after a document was edited between the opening census and the backup,
+/// `verify` of the passed run still passes (the run cut the edited body it backed up).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIdOnPhase {
+        phase: names::BACKUP,
+        id: DocumentId::new("law/2"),
+        sim: sim.clone(),
+        written: Mutex::new(false),
+    };
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let report = runner
+        .run(request, RunOptions::default().with_events(Arc::new(writer)))
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let verified = runner
+        .verify(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(verified.outcome, Outcome::Pass, "{}", verified.to_json());
+    Ok(())
+}
