@@ -76,6 +76,7 @@ macro_rules! contract_suite {
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, adapter;
             a_scope_census_is_the_census_of_its_documents,
+            a_scope_census_summary_folds_ids_in_bytewise_order,
             a_scope_census_over_many_pages_is_the_census_of_its_documents,
             a_mark_of_another_store_kind_is_refused,
             a_mark_ahead_of_the_store_is_refused,

@@ -417,3 +417,255 @@ async fn the_attestation_fails_on_any_change_anywhere_in_the_store() -> TestResu
     assert_eq!(undone.census_before, undone.census_after);
     Ok(())
 }
+
+/// Adversarial (adv29): writes `id` when the phase `phase` starts, as another writer would.
+struct WriteIdOnPhase {
+    phase: &'static str,
+    id: DocumentId,
+    sim: Arc<Simulator>,
+    written: Mutex<bool>,
+}
+
+impl EventSink for WriteIdOnPhase {
+    fn emit(&self, event: RunEvent) {
+        let RunEvent::PhaseStarted { phase, .. } = event else {
+            return;
+        };
+        let mut written = lock(&self.written);
+        if phase != self.phase || *written {
+            return;
+        }
+        *written = true;
+        let handle = tokio::runtime::Handle::current();
+        let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, &self.id, OTHER)));
+        assert!(put.is_ok(), "{put:?}");
+    }
+}
+
+/// Adversarial (adv29): over `All` with more documents than one page of heads, a document
+/// written when the backup starts, at an id that shifts the page boundary (inside the first
+/// page) or lands on the second page, is backed up, cut and counted: the opening census no
+/// longer matches the store page by page, so the backup takes a fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted() -> TestResult {
+    const STORE: usize = iu_cutter_live_execution::HEADS_PAGE as usize + 2;
+    for new_id in ["d/00000a", "d/04999a", "d/99999"] {
+        let documents: Vec<(String, String)> = (0..STORE)
+            .map(|n| (format!("d/{n:05}"), format!("# D{n}\n\nB.\n")))
+            .collect();
+        let sim = Arc::new(Simulator::with_documents(
+            documents
+                .iter()
+                .map(|(id, body)| (id.as_str(), body.as_str())),
+        ));
+        let switch = ManualSwitch::new("test", true, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        let writer = WriteIdOnPhase {
+            phase: names::BACKUP,
+            id: DocumentId::new(new_id),
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        };
+        let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+        let report = runner
+            .run(request, RunOptions::default().with_events(Arc::new(writer)))
+            .await?;
+        assert_eq!(
+            report.outcome,
+            Outcome::Pass,
+            "{new_id}: {}",
+            report.to_json()
+        );
+        let heads = sim
+            .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
+            .await?;
+        let head = heads.into_iter().next().ok_or("new document vanished")?;
+        assert_eq!(
+            head.state,
+            DocumentState::Cut,
+            "{new_id}: the run's scope included it"
+        );
+        let before = report.census_before.as_ref().ok_or("no opening census")?;
+        let after = report.census_after.as_ref().ok_or("no closing census")?;
+        assert_eq!(before.documents, STORE as u64);
+        assert_eq!(after.documents, STORE as u64 + 1, "{new_id}");
+        assert_eq!(after.appeared_in_scope, None, "{new_id}");
+        // Rolled back, the store is the pre-run store plus the new document, uncut.
+        let rolled = runner.rollback(&RunId::new("r1")).await?;
+        assert_eq!(
+            rolled.outcome,
+            Outcome::RolledBack,
+            "{new_id}: {}",
+            rolled.to_json()
+        );
+        let heads = sim
+            .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
+            .await?;
+        let head = heads.into_iter().next().ok_or("new document vanished")?;
+        assert_eq!(head.state, DocumentState::Ready, "{new_id}: restored");
+    }
+    Ok(())
+}
+
+/// Adversarial (adv29): a document edited by another writer (through the store's API) when
+/// the backup starts, after the opening census. The opening census is reused by the backup when
+/// its *ids* match the store's (page by page under `All`, `opening_or_fresh`), so its stale
+/// digest for the edited document becomes the backup's census although the backup's snapshot of
+/// it is the edited body. The rollback then restores exactly what the backup holds, yet reports
+/// `fingerprint_matches_pre_run: false`: the backup's census does not describe the backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_edited_before_the_backup_leaves_the_backup_census_stale() -> TestResult {
+    for scope in [
+        Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]),
+        Scope::All,
+    ] {
+        let sim = Arc::new(Simulator::with_documents([
+            ("law/1", LAW_1),
+            ("law/2", LAW_2),
+        ]));
+        let switch = ManualSwitch::new("test", true, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        let writer = WriteIdOnPhase {
+            phase: names::BACKUP,
+            id: DocumentId::new("law/2"),
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        };
+        let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
+        let report = runner
+            .run(request, RunOptions::default().with_events(Arc::new(writer)))
+            .await?;
+        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+        let rolled = runner.rollback(&RunId::new("r1")).await?;
+        let json = format!("run: {}\nrollback: {}", report.to_json(), rolled.to_json());
+        assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+        let body = sim
+            .load_scope(&Scope::Ids(vec![DocumentId::new("law/2")]))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or("law/2 vanished")?
+            .body;
+        assert_eq!(body, OTHER, "the backed-up (edited) body is restored");
+        let entry = rolled.phase("rollback").ok_or("no rollback entry")?;
+        assert_eq!(
+            entry.evidence.get("fingerprint_matches_pre_run"),
+            Some(&EvidenceValue::Flag(true)),
+            "{scope:?}: the store is exactly what the backup holds, yet its census differs from \
+             the backup's census: {entry:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Adversarial (adv29): writes each of `ids` when the phase `phase` starts.
+struct WriteIdsOnPhase {
+    phase: &'static str,
+    ids: Vec<DocumentId>,
+    sim: Arc<Simulator>,
+    written: Mutex<bool>,
+}
+
+impl EventSink for WriteIdsOnPhase {
+    fn emit(&self, event: RunEvent) {
+        let RunEvent::PhaseStarted { phase, .. } = event else {
+            return;
+        };
+        let mut written = lock(&self.written);
+        if phase != self.phase || *written {
+            return;
+        }
+        *written = true;
+        let handle = tokio::runtime::Handle::current();
+        for id in &self.ids {
+            let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, id, OTHER)));
+            assert!(put.is_ok(), "{put:?}");
+        }
+    }
+}
+
+/// Adversarial (adv29): under a prefix scope, a document new under the prefix and one new
+/// outside it, both written when the backup starts: the first is taken and counted by the
+/// closing census (not "appeared"), the second is reported changed outside the scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_a_prefix_new_documents_inside_and_outside_are_told_apart() -> TestResult {
+    for phase in [names::BACKUP, names::CUT_LEG_A] {
+        let sim = Arc::new(Simulator::with_documents([
+            ("law/1", LAW_1),
+            ("kb/x", OTHER),
+        ]));
+        let switch = ManualSwitch::new("test", true, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        let writer = WriteIdsOnPhase {
+            phase,
+            ids: vec![DocumentId::new("law/0new"), DocumentId::new("kb/new")],
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        };
+        let request = RunRequest::new(
+            "r1",
+            Scope::Prefix("law/".into()),
+            CutRules::preset(Preset::Markdown),
+        );
+        let report = runner
+            .run(request, RunOptions::default().with_events(Arc::new(writer)))
+            .await;
+        let report = report?;
+        let json = report.to_json();
+        let after = report.census_after.as_ref().ok_or("no closing census")?;
+        if phase == names::BACKUP {
+            assert_eq!(report.outcome, Outcome::Pass, "{json}");
+            assert_eq!(after.documents, 2, "{json}");
+            assert_eq!(after.appeared_in_scope, None, "{json}");
+        } else {
+            assert_eq!(after.documents, 1, "{json}");
+            assert_eq!(after.appeared_in_scope, Some(1), "{json}");
+        }
+        assert_eq!(after.changed_outside_scope, Some(1), "{phase}: {json}");
+        assert_eq!(
+            after.changed_outside_scope_sample,
+            [DocumentId::new("kb/new")]
+        );
+    }
+    Ok(())
+}
+
+/// Adversarial (adv29): after a document was edited between the opening census and the backup,
+/// `verify` of the passed run still passes (the run cut the edited body it backed up).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIdOnPhase {
+        phase: names::BACKUP,
+        id: DocumentId::new("law/2"),
+        sim: sim.clone(),
+        written: Mutex::new(false),
+    };
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let report = runner
+        .run(request, RunOptions::default().with_events(Arc::new(writer)))
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let verified = runner
+        .verify(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(verified.outcome, Outcome::Pass, "{}", verified.to_json());
+    Ok(())
+}

@@ -1400,3 +1400,129 @@ async fn export_since_a_run_rolled_back_in_part(store: Open, _: &ManualSwitch) -
 on_backends!(export_since_a_run_rolled_back_in_part:
     export_since_rolled_back_in_part_on_the_simulator on Simulator,
 );
+
+/// Adversarial (adv29): a run stopped part-way through lifecycle-enact, whose rollback's first
+/// batch the store refuses with a lock timeout (certain: nothing applied). The run must stay as
+/// it was (its status untouched, not rolled back in part), so `resume` finishes it to `PASS`, and
+/// a later rollback still restores the exact pre-run state.
+async fn a_stopped_run_whose_rollback_timed_out_resumes_then_rolls_back(
+    store: Open,
+    switch: &ManualSwitch,
+) -> TestResult {
+    let run = RunId::new("r1");
+    seed(&*store).await?;
+    let before = store.snapshot().await?;
+    let (_, stopped) = stopped_after_first_enact_batch(store.clone(), switch).await?;
+    let status_before = store.load_run(&run).await?.ok_or("r1")?.status;
+    let failing = FailingAfter::over(&store, Fails::RestoreTimedOut, 0);
+    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
+    let failed = runner.rollback_with(&run, batched()).await?;
+    assert!(
+        matches!(&failed.outcome, Outcome::Failed { .. }),
+        "{}",
+        failed.to_json()
+    );
+    assert_eq!(enacted_by(&*store, &run).await?, BATCH, "nothing undone");
+    let journaled = store.load_run(&run).await?.ok_or("r1")?;
+    assert_eq!(journaled.status, status_before, "{}", stopped.to_json());
+    assert!(!iu_cutter_orchestrator::rolled_back_in_part(&journaled));
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let resumed = plain.resume(&run, batched()).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS);
+    let again = plain.enact(&run, batched()).await?;
+    assert_eq!(again.outcome, Outcome::Pass, "{}", again.to_json());
+    let rolled = plain.rollback_with(&run, batched()).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    let resumed = plain.resume(&run, batched()).await?;
+    assert!(
+        !matches!(resumed.outcome, Outcome::Pass),
+        "a rolled-back run does not resume to PASS: {}",
+        resumed.to_json()
+    );
+    Ok(())
+}
+
+on_backends!(a_stopped_run_whose_rollback_timed_out_resumes_then_rolls_back:
+    adv29_stopped_rollback_timed_out_on_the_simulator on Simulator,
+    adv29_stopped_rollback_timed_out_on_sqlite on Sqlite,
+    adv29_stopped_rollback_timed_out_on_postgres on Postgres,
+);
+
+/// Adversarial (adv29): the second batch of a rollback refused with a lock timeout (certain,
+/// nothing of it applied) after the first committed: a stop part-way (`BLOCKED`), never "nothing
+/// was changed"; not resumable; rolling back again finishes it.
+async fn a_later_batch_that_timed_out_is_a_stop_part_way(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let run = RunId::new("r1");
+    let (before, stopped) = rolled_back_failing(&store, Fails::RestoreTimedOut, 1).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS - BATCH);
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. }) && !text.contains("nothing was changed"),
+        "{text}"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{text}"
+    );
+    not_resumable_and_rolled_back_again(&store, &run, &before).await?;
+    Ok(())
+}
+
+on_backends!(a_later_batch_that_timed_out_is_a_stop_part_way:
+    adv29_later_batch_timed_out_on_the_simulator on Simulator,
+    adv29_later_batch_timed_out_on_sqlite on Sqlite,
+    adv29_later_batch_timed_out_on_postgres on Postgres,
+);
+
+/// Adversarial (adv29): the connection is lost on a rollback's first batch, which in fact was
+/// not applied. The runner cannot know that: `BLOCKED`, "not known", never "nothing was
+/// changed"; not resumable; then a retry whose first batch times out (certain) must still not
+/// call the run unchanged (an earlier rollback may have applied its batch), and a final retry
+/// restores the exact pre-run state.
+async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let run = RunId::new("r1");
+    let (before, stopped) = rolled_back_failing(&store, Fails::Restore, 0).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS, "not applied");
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. })
+            && !text.contains("nothing was changed")
+            && text.contains("not known"),
+        "{text}"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1")?;
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{text}"
+    );
+    let failing = FailingAfter::over(&store, Fails::RestoreTimedOut, 0);
+    let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
+    let second = runner.rollback_with(&run, batched()).await?;
+    let text = said(&second);
+    assert!(
+        matches!(second.outcome, Outcome::Blocked { .. }) && !text.contains("nothing was changed"),
+        "{text}"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1")?;
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{text}"
+    );
+    not_resumable_and_rolled_back_again(&store, &run, &before).await?;
+    Ok(())
+}
+
+on_backends!(an_unknown_first_batch_then_a_certain_failure_stays_in_part:
+    adv29_unknown_then_certain_on_the_simulator on Simulator,
+    adv29_unknown_then_certain_on_sqlite on Sqlite,
+    adv29_unknown_then_certain_on_postgres on Postgres,
+);
