@@ -511,13 +511,13 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
 }
 
 /// Adversarial (adv29): a document edited by another writer (through the store's API) when
-/// the backup starts, after the opening census. The opening census is reused by the backup when
-/// its *ids* match the store's (page by page under `All`, `opening_or_fresh`), so its stale
-/// digest for the edited document becomes the backup's census although the backup's snapshot of
-/// it is the edited body. The rollback then restores exactly what the backup holds, yet reports
-/// `fingerprint_matches_pre_run: false`: the backup's census does not describe the backup.
+/// the backup starts, after the opening census. The backup reused the opening census when its
+/// *ids* matched the store's, so the edited document's stale digest became the backup's census
+/// although the backup holds the edited body; the rollback then restored exactly what the
+/// backup holds, yet reported `fingerprint_matches_pre_run: false`. The backup now takes a fresh
+/// census when the change log lists a change among the census's documents or under the scope.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_document_edited_before_the_backup_leaves_the_backup_census_stale() -> TestResult {
+async fn a_document_edited_before_the_backup_is_backed_up_with_its_census_now() -> TestResult {
     for scope in [
         Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]),
         Scope::All,

@@ -114,6 +114,14 @@ async fn opening_or_fresh(
     ctx: &RunContext,
     opening: Option<ScopeCensus>,
 ) -> Result<ScopeCensus, PhaseError> {
+    // A document edited since the opening census (by another writer) would leave the census
+    // describing rows the backup does not hold: any change among its documents, or under the
+    // scope, since its mark means a fresh census (found by an attack: a rollback then reported
+    // the restored store as differing from the pre-run census).
+    let opening = match opening {
+        Some(census) if untouched_since(ctx, &census).await? => Some(census),
+        _ => None,
+    };
     if let Some(census) = opening {
         let exact = if ctx.record.scope == Scope::All {
             whole_store_is(ctx, census.census.per_document.keys()).await?
@@ -131,6 +139,15 @@ async fn opening_or_fresh(
     }
     let ids = scope_ids(ctx).await?;
     Ok(ctx.store().scope_census(&ids).await?)
+}
+
+/// Whether the change log lists no change since `census`'s mark to one of its documents or under
+/// the run's scope: then its digests are still the documents' own.
+async fn untouched_since(ctx: &RunContext, census: &ScopeCensus) -> Result<bool, PhaseError> {
+    let changed = ctx.store().changed_since(&census.mark).await?;
+    Ok(!changed
+        .iter()
+        .any(|id| census.census.per_document.contains_key(id) || ctx.record.scope.contains(id)))
 }
 
 /// Whether the store's documents now are exactly `ids` (in id order), walked a page of heads at
