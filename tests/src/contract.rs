@@ -54,6 +54,7 @@ macro_rules! contract_suite {
             restore_after_enact_gives_back_the_exact_census,
             restore_before_enact_drops_the_staged_generation,
             restore_refuses_a_foreign_backup,
+            a_batch_over_many_reads_is_fenced_enacted_and_restored_whole,
             journal_round_trips,
             journal_errors_name_the_run,
             save_plan_is_idempotent_and_refuses_a_different_plan,
@@ -1254,6 +1255,54 @@ pub async fn restore_before_enact_drops_the_staged_generation(store: &dyn LiveEx
     assert!(ok(store.generations(&id("a")).await, "generations").is_empty());
     let a = ok(store.load_scope(&Scope::All).await, "load_scope").remove(0);
     assert_eq!(a.state, DocumentState::Ready);
+}
+
+/// One call over more documents than a store reads in one statement (SQLite and PostgreSQL
+/// read a write's documents 1,000 ids at a time) fences, writes, enacts and restores all of
+/// them: documents on either side of a read's edge keep their units, and a stale revision past
+/// the first read's edge still refuses the whole call.
+pub async fn a_batch_over_many_reads_is_fenced_enacted_and_restored_whole(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let documents: Vec<(DocumentId, String)> = (0..2_001)
+        .map(|i| {
+            (
+                DocumentId::new(format!("b/{i:05}")),
+                format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n"),
+            )
+        })
+        .collect();
+    let stored = ok(store.put_documents(&documents).await, "put_documents");
+    let r = run("r1");
+    let ids: Vec<DocumentId> = stored.iter().map(|d| d.id.clone()).collect();
+    let backup = backup_of(store, &r, &ids).await;
+    let expectations: Vec<ExpectedRevision> = stored.iter().map(expect).collect();
+    let mut stale = expectations.clone();
+    if let Some(last) = stale.last_mut() {
+        last.revision = 9;
+    }
+
+    let before = ok(store.snapshot().await, "snapshot");
+    conflict(store.fence(&r, &stale).await, "b/02000", "stale fence");
+    assert_all_or_nothing(store, &before).await;
+    ok(store.fence(&r, &expectations).await, "fence");
+    let units: Vec<Unit> = stored.iter().flat_map(|d| units_for(d, &r, 2)).collect();
+    assert_eq!(units.len(), 4_002);
+    ok(store.write_units(&r, &units).await, "write_units");
+
+    let before = ok(store.snapshot().await, "snapshot");
+    conflict(store.enact(&r, &stale).await, "b/02000", "stale enact");
+    assert_all_or_nothing(store, &before).await;
+    assert_eq!(ok(store.enact(&r, &expectations).await, "enact"), 2_001);
+    assert_eq!(ok(store.census().await, "census").units, 4_002);
+    for edge in ["b/00000", "b/00999", "b/01000", "b/02000"] {
+        let active = ok(store.active_units(&id(edge)).await, "active_units");
+        let generations: Vec<&RunId> = active.iter().map(|u| &u.generation).collect();
+        assert_eq!(generations, [&r, &r], "{edge}");
+    }
+
+    ok(store.restore(&r, &backup).await, "restore");
+    assert_eq!(ok(store.census().await, "census"), backup.census);
 }
 
 /// Restore refuses a backup of another run, or one whose rows do not belong to its documents.

@@ -55,6 +55,91 @@ macro_rules! hold_statements {
 }
 pub(crate) use hold_statements;
 
+/// [`Dialect::BATCH_READS`], which differ between the backends only in how a statement takes the
+/// JSON array of ids `$1` (`$in_ids`, written after the id column) and in the column that
+/// carries a body for a compare-and-set (`$body`: the body itself, or its sha256 where the
+/// server hashes it, as [`Dialect::BODY_HASHING`] says).
+macro_rules! batch_reads {
+    (in_ids: $in_ids:literal, body: $body:literal) => {
+        const BATCH_READS: $crate::sql::dialect::BatchReads = $crate::sql::dialect::BatchReads {
+            heads: $crate::sql::dialect::ForUpdate::new(
+                concat!(
+                    "SELECT revision, sha256, state, cutting_run, active_generation, id \
+                     FROM documents WHERE id ",
+                    $in_ids,
+                    " ORDER BY id"
+                ),
+                concat!(
+                    "SELECT revision, sha256, state, cutting_run, active_generation, id \
+                     FROM documents WHERE id ",
+                    $in_ids,
+                    " ORDER BY id FOR UPDATE"
+                ),
+            ),
+            bodies: $crate::sql::dialect::ForUpdate::new(
+                concat!(
+                    "SELECT revision, sha256, state, cutting_run, active_generation, ",
+                    $body,
+                    ", id FROM documents WHERE id ",
+                    $in_ids,
+                    " ORDER BY id"
+                ),
+                concat!(
+                    "SELECT revision, sha256, state, cutting_run, active_generation, ",
+                    $body,
+                    ", id FROM documents WHERE id ",
+                    $in_ids,
+                    " ORDER BY id FOR UPDATE"
+                ),
+            ),
+            generations: $crate::sql::dialect::ForUpdate::new(
+                concat!(
+                    "SELECT document, generation, state FROM generations WHERE document ",
+                    $in_ids,
+                    " ORDER BY document, generation"
+                ),
+                concat!(
+                    "SELECT document, generation, state FROM generations WHERE document ",
+                    $in_ids,
+                    " ORDER BY document, generation FOR UPDATE"
+                ),
+            ),
+            entries: $crate::sql::dialect::ForUpdate::new(
+                concat!(
+                    "SELECT CAST(mark AS TEXT), document FROM document_changes WHERE document ",
+                    $in_ids,
+                    " ORDER BY document"
+                ),
+                concat!(
+                    "SELECT CAST(mark AS TEXT), document FROM document_changes WHERE document ",
+                    $in_ids,
+                    " ORDER BY document FOR UPDATE"
+                ),
+            ),
+        };
+    };
+}
+pub(crate) use batch_reads;
+
+/// The rows a write transaction reads of every document of its batch, one statement each for
+/// the whole batch, `$1` the JSON array of the documents' ids (a statement per document made a
+/// batch of 500 documents thousands of round trips). Each reads in document-id order and locks
+/// where the backend locks rows ([`Dialect::locked`]), as the one-document reads did, so that
+/// concurrent writers still queue instead of deadlocking. Written with [`batch_reads!`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchReads {
+    /// Document rows without their bodies: revision, sha256, state, cutting run, active
+    /// generation, id.
+    pub(crate) heads: ForUpdate,
+    /// Document rows for a compare-and-set: the same, then the body or its sha256
+    /// ([`Dialect::BODY_HASHING`]), then the id.
+    pub(crate) bodies: ForUpdate,
+    /// Generation records: document, generation, state; by document and generation.
+    pub(crate) generations: ForUpdate,
+    /// Change-log entries: the entry as text, document.
+    pub(crate) entries: ForUpdate,
+}
+
 /// What the operations must know of a backend that sqlx does not say.
 pub(crate) trait Dialect: Engine {
     /// Whether rows a compare-and-set reads are locked (`FOR UPDATE`, see [`Dialect::locked`]):
@@ -66,6 +151,9 @@ pub(crate) trait Dialect: Engine {
 
     /// The shape of the bulk reads: the census and the units of a generation.
     const BULK_READS: BulkReads;
+
+    /// A write transaction's reads of its whole batch of documents.
+    const BATCH_READS: BatchReads;
 
     /// The change log's mark as this snapshot sees it (see migration 8), as text: one row, one
     /// text; run first in a census's read transaction (on PostgreSQL it is that snapshot).
@@ -209,11 +297,9 @@ pub(crate) enum BodyHashing {
     // Each backend answers with one shape: a build with one driver never constructs the other.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     InServer {
-        /// A document for a compare-and-set, `$1` its id, locked: revision, sha256, state,
-        /// cutting run, active generation, and the sha256 of its body.
-        document: &'static str,
-        /// The units of document `$1` in generation `$2` for enact's digest, by ordinal,
-        /// locked: ordinal, unit id, path, part, start, end, sha256, and the sha256 of the body.
+        /// The units in generation `$2` of the documents whose ids the JSON array `$1` holds,
+        /// for enact's digests, by document and ordinal, locked: ordinal, unit id, path, part,
+        /// start, end, sha256, the sha256 of the body, and the document.
         staged_units: &'static str,
         /// The units of document `$1` in generation `$2` as digests, by ordinal: ordinal, unit
         /// id, path, part, start, end, sha256, the sha256 of the body, its length in bytes,

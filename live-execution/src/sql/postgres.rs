@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::domain::Unit;
 use crate::error::AdapterError;
-use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, hold_statements};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, batch_reads, hold_statements};
 use crate::sql::error::{SqlError, TlsAsked, connecting, db, sql};
 use crate::sql::migrations::Migration;
 use crate::sql::pg_copy;
@@ -91,15 +91,12 @@ $fn$"#,
 
     /// The body never crosses the wire.
     const BODY_HASHING: BodyHashing = BodyHashing::InServer {
-        document: concat!(
-            "SELECT revision, sha256, state, cutting_run, active_generation, ",
-            body_sha256!(),
-            " FROM documents WHERE id = $1 FOR UPDATE"
-        ),
         staged_units: concat!(
             "SELECT ordinal, unit_id, path, part, start_byte, end_byte, sha256, ",
             body_sha256!(),
-            " FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal FOR UPDATE"
+            ", document FROM units WHERE generation = $2 AND document = ANY (ARRAY(\
+             SELECT json_array_elements_text(CAST($1 AS json)))) \
+             ORDER BY document, ordinal FOR UPDATE"
         ),
         // The concatenation is an uncorrelated subquery, computed once per statement: the
         // document's bodies are joined and hashed in the server, and never sent.
@@ -186,6 +183,12 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
          census = excluded.census, fenced = excluded.fenced";
 
     hold_statements!("xid8");
+
+    // The ids as an array, so that each table is read by its primary key's index, in its order.
+    batch_reads!(
+        in_ids: "= ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))",
+        body: "encode(sha256(convert_to(body, 'UTF8')), 'hex')"
+    );
 
     /// Every transaction the mark's snapshot knew of (below its `xmax`) has an id this server
     /// has given out: a server whose ids are behind is another one (a logical dump and

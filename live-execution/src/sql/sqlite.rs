@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions as _, Sqlite, Transaction};
 use crate::domain::Unit;
 use crate::error::AdapterError;
 use crate::sql::codec::to_db;
-use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, hold_statements};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, batch_reads, hold_statements};
 use crate::sql::error::{connecting, sql};
 use crate::sql::layout::{self, Layout, PREFIX};
 use crate::sql::migrations::Migration;
@@ -200,6 +200,8 @@ SELECT d.active_generation,
          census = excluded.census, fenced = excluded.fenced";
 
     hold_statements!("INTEGER");
+
+    batch_reads!(in_ids: "IN (SELECT value FROM json_each($1))", body: "body");
 
     /// The log's largest mark is at least the mark: the counter never goes back in one file.
     const MARK_REACHED: &'static str = "SELECT CAST($1 AS INTEGER) \

@@ -22,70 +22,54 @@ use crate::ownership::{
     purge_step, undo_step, write_step,
 };
 use crate::sql::codec::{self, to_db};
-use crate::sql::dialect::{BodyHashing, Dialect, ForUpdate, for_update};
+use crate::sql::dialect::{BodyHashing, Dialect};
 use crate::sql::error::sql;
+use crate::sql::ops::batch_rows;
 use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
 use crate::sql::ops::holds::{entries_before, open_windows, record_fences, record_writes};
 use crate::sql::ops::leases::begin_claimed;
 use crate::sql::ops::reads::{
     generation_units_in, generations_for_update, of_generation, unit_fields_at,
 };
-use crate::sql::ops::row_by_key;
 use crate::sql::ops::source::{SourceSql, check_unchanged};
 use crate::sql::query::Fields;
 
-/// A document for a compare-and-set whose body is hashed in Rust: the body is the sixth column.
-const DOCUMENT_WITH_BODY: ForUpdate = for_update!(
-    "SELECT revision, sha256, state, cutting_run, active_generation, body FROM documents \
-     WHERE id = $1"
-);
-
-/// A document as a compare-and-set sees it, read (and locked where the backend locks rows)
-/// inside the transaction, with its body hashed as stored ([`Dialect::BODY_HASHING`]).
-async fn current_for_cas<D: Dialect>(
-    conn: &mut D::Connection,
-    id: &DocumentId,
-) -> AdapterResult<Option<CurrentDocument>> {
-    let statement = match D::BODY_HASHING {
-        BodyHashing::InRust => D::locked(&DOCUMENT_WITH_BODY),
-        BodyHashing::InServer { document, .. } => document,
-    };
-    let Some(row) = row_by_key::<D>(conn, statement, id.as_str(), READING_A_DOCUMENT).await? else {
-        return Ok(None);
-    };
-    let Current {
-        revision,
-        sha256,
-        state,
-        active_generation,
-    } = current_from_row(&row)?;
-    let body = sql(READING_A_DOCUMENT);
-    let body_sha256 = match D::BODY_HASHING {
-        BodyHashing::InRust => sha256_hex(row.str(5).map_err(body)?.as_bytes()),
-        BodyHashing::InServer { .. } => row.text(5).map_err(body)?,
-    };
-    Ok(Some(CurrentDocument {
-        revision,
-        sha256,
-        body_sha256,
-        state,
-        active_generation,
-    }))
-}
-
-/// [`current_for_cas`] of each named document once, in id order (so that concurrent
-/// operations queue instead of deadlocking).
+/// Each named document once as a compare-and-set sees it, read inside the transaction in id
+/// order (so that concurrent operations queue instead of deadlocking) and locked where the
+/// backend locks rows, with its body hashed as stored ([`Dialect::BODY_HASHING`]); `None` for a
+/// document with no row.
 async fn read_for_cas<'a, D: Dialect>(
     conn: &mut D::Connection,
     ids: impl IntoIterator<Item = &'a DocumentId>,
 ) -> AdapterResult<BTreeMap<&'a DocumentId, Option<CurrentDocument>>> {
-    let ids: BTreeSet<&DocumentId> = ids.into_iter().collect();
-    let mut rows = BTreeMap::new();
-    for id in ids {
-        let row = current_for_cas::<D>(conn, id).await?;
-        rows.insert(id, row);
+    let what = READING_A_DOCUMENT;
+    let mut found: BTreeMap<&DocumentId, Option<CurrentDocument>> =
+        ids.into_iter().map(|id| (id, None)).collect();
+    let statement = D::locked(&D::BATCH_READS.bodies);
+    let rows = batch_rows::<D>(conn, statement, found.keys().copied(), None, what).await?;
+    for row in &rows {
+        let id = DocumentId::new(row.text(6).map_err(sql(what))?);
+        let Current {
+            revision,
+            sha256,
+            state,
+            active_generation,
+        } = current_from_row(row)?;
+        let body_sha256 = match D::BODY_HASHING {
+            BodyHashing::InRust => sha256_hex(row.str(5).map_err(sql(what))?.as_bytes()),
+            BodyHashing::InServer { .. } => row.text(5).map_err(sql(what))?,
+        };
+        if let Some(slot) = found.get_mut(&id) {
+            *slot = Some(CurrentDocument {
+                revision,
+                sha256,
+                body_sha256,
+                state,
+                active_generation,
+            });
+        }
     }
-    Ok(rows)
+    Ok(found)
 }
 
 /// Moves a document's lifecycle columns (state, fencing run, active generation) from exactly
@@ -296,35 +280,49 @@ pub(crate) async fn write_units<D: Dialect>(
     Ok(units.len() as u64)
 }
 
-/// The [`GenerationDigester`] digest of `run`'s generation of `document` as stored now, inside
-/// the transaction, each body hashed as [`Dialect::BODY_HASHING`] says (in the server, the
-/// units locked; or read back and hashed here); `None` when the generation has no record.
-async fn staged_digest<D: Dialect>(
+/// The [`GenerationDigester`] digest of `run`'s generation of each document of `records` that
+/// has a record of it, as stored now, inside the transaction, each body hashed as
+/// [`Dialect::BODY_HASHING`] says (in the server, the units locked, one statement for the batch;
+/// or read back and hashed here). A document without such a record has none.
+async fn staged_digests<D: Dialect>(
     conn: &mut D::Connection,
-    document: &DocumentId,
     run: &RunId,
-    records: &[GenerationRecord],
-) -> AdapterResult<Option<String>> {
+    records: &BTreeMap<DocumentId, Vec<GenerationRecord>>,
+) -> AdapterResult<BTreeMap<DocumentId, String>> {
     let what = "reading the staged units";
-    if !records.iter().any(|g| g.generation == *run) {
-        return Ok(None);
-    }
-    let mut digester = GenerationDigester::new();
+    let staged = records
+        .iter()
+        .filter(|(_, records)| records.iter().any(|g| g.generation == *run))
+        .map(|(id, _)| id);
+    let mut digesters: BTreeMap<&DocumentId, GenerationDigester> =
+        staged.map(|id| (id, GenerationDigester::new())).collect();
     let BodyHashing::InServer { staged_units, .. } = D::BODY_HASHING else {
-        for unit in generation_units_in::<D>(conn, document, run).await? {
-            digester.unit(&UnitFields::of(&unit), &sha256_hex(unit.body.as_bytes()));
+        for (document, digester) in &mut digesters {
+            for unit in generation_units_in::<D>(conn, document, run).await? {
+                digester.unit(&UnitFields::of(&unit), &sha256_hex(unit.body.as_bytes()));
+            }
         }
-        return Ok(Some(digester.finish()));
+        return Ok(finish(digesters));
     };
-    let rows = of_generation::<D>(staged_units, document, run)
-        .fetch_all(conn)
-        .await
-        .map_err(sql(what))?;
+    let ids = digesters.keys().copied();
+    let rows = batch_rows::<D>(conn, staged_units, ids, Some(run.as_str()), what).await?;
+    // By document and ordinal: each digester is given its units in order.
     for row in &rows {
+        let document = DocumentId::new(row.text(8).map_err(sql(what))?);
         let unit = unit_fields_at(row, 0, run.as_str(), what)?;
-        digester.unit(&unit, row.str(7).map_err(sql(what))?);
+        if let Some(digester) = digesters.get_mut(&document) {
+            digester.unit(&unit, row.str(7).map_err(sql(what))?);
+        }
     }
-    Ok(Some(digester.finish()))
+    Ok(finish(digesters))
+}
+
+/// Each document's digest, as its digester ends it.
+fn finish(digesters: BTreeMap<&DocumentId, GenerationDigester>) -> BTreeMap<DocumentId, String> {
+    digesters
+        .into_iter()
+        .map(|(id, digester)| (id.clone(), digester.finish()))
+        .collect()
 }
 
 /// Moves each expected document's active-generation pointer to `run` ([`enact_step`] on every
@@ -339,13 +337,15 @@ pub(crate) async fn enact<D: Dialect>(
 ) -> AdapterResult<u64> {
     let what = "enacting";
     let mut tx = begin_claimed(pool, claim, what).await?;
-    let rows = read_for_cas::<D>(&mut tx, expectations.iter().map(|e| &e.document)).await?;
+    let ids = expectations.iter().map(|e| &e.document);
+    let rows = read_for_cas::<D>(&mut tx, ids.clone()).await?;
+    let records = generations_for_update::<D>(&mut tx, ids).await?;
+    let staged = staged_digests::<D>(&mut tx, run, &records).await?;
     let mut to_move = BTreeMap::new();
     for expected in expectations {
         let current = rows.get(&expected.document).and_then(Option::as_ref);
-        let records = generations_for_update::<D>(&mut tx, &expected.document).await?;
-        let staged = staged_digest::<D>(&mut tx, &expected.document, run, &records).await?;
-        if let EnactStep::Enact { retire } = enact_step(run, expected, current, staged.as_deref())?
+        let staged = staged.get(&expected.document).map(String::as_str);
+        if let EnactStep::Enact { retire } = enact_step(run, expected, current, staged)?
             && let Some(current) = current
         {
             to_move.insert(&expected.document, (current, retire));
@@ -406,13 +406,14 @@ pub(crate) async fn restore<D: Dialect>(
     backup.check_for_run(run)?;
     let mut tx = begin_claimed(pool, claim, what).await?;
     let ids = backup.documents.iter().map(|s| &s.document.id);
-    let rows = read_for_cas::<D>(&mut tx, ids).await?;
+    let rows = read_for_cas::<D>(&mut tx, ids.clone()).await?;
+    let records = generations_for_update::<D>(&mut tx, ids).await?;
     let mut decisions = Vec::with_capacity(backup.documents.len());
     for snapshot in &backup.documents {
         let id = &snapshot.document.id;
         let current = rows.get(id).and_then(Option::as_ref);
-        let records = generations_for_update::<D>(&mut tx, id).await?;
-        let undo = undo_step(run, snapshot, current, &records)?;
+        let records = records.get(id).map(Vec::as_slice).unwrap_or_default();
+        let undo = undo_step(run, snapshot, current, records)?;
         decisions.push((id, current, undo));
     }
     let written: Vec<&DocumentId> = decisions
@@ -459,12 +460,15 @@ pub(crate) async fn purge_generations<D: Dialect>(
     let what = "purging generations";
     let listed: BTreeSet<&PurgeTarget> = targets.iter().collect();
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    let rows = read_documents::<D>(&mut tx, listed.iter().map(|t| &t.document)).await?;
+    let ids = listed.iter().map(|t| &t.document);
+    let rows = read_documents::<D>(&mut tx, ids.clone()).await?;
+    let records = generations_for_update::<D>(&mut tx, ids).await?;
     let mut present = Vec::new();
     for target in &listed {
-        let records = generations_for_update::<D>(&mut tx, &target.document).await?;
         let state = records
-            .iter()
+            .get(&target.document)
+            .into_iter()
+            .flatten()
             .find(|g| g.generation == target.generation)
             .map(|g| g.state);
         let active = rows

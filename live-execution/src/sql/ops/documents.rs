@@ -11,15 +11,10 @@ use crate::census::sha256_hex;
 use crate::domain::{Document, DocumentId, DocumentState, RunId};
 use crate::error::AdapterError;
 use crate::sql::codec::{self, from_db, to_db};
-use crate::sql::dialect::{Dialect, ForUpdate, for_update};
+use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
-use crate::sql::ops::row_by_key;
+use crate::sql::ops::batch_rows;
 use crate::sql::query::Fields;
-
-/// A document's row without its body.
-const DOCUMENT: ForUpdate = for_update!(
-    "SELECT revision, sha256, state, cutting_run, active_generation FROM documents WHERE id = $1"
-);
 
 /// A document row without its body, as read (and locked) inside a write transaction.
 pub(crate) struct Current {
@@ -33,22 +28,10 @@ pub(crate) struct Current {
     pub(crate) active_generation: Option<RunId>,
 }
 
-/// Document `id`'s row, locked where the backend locks rows; `None` when there is none.
-async fn current<D: Dialect>(
-    conn: &mut D::Connection,
-    id: &DocumentId,
-) -> AdapterResult<Option<Current>> {
-    row_by_key::<D>(conn, D::locked(&DOCUMENT), id.as_str(), READING_A_DOCUMENT)
-        .await?
-        .as_ref()
-        .map(current_from_row)
-        .transpose()
-}
-
 /// What a document read inside a write transaction is told as when it fails.
 pub(crate) const READING_A_DOCUMENT: &str = "reading a document";
 
-/// A document row's first five columns, as [`DOCUMENT`] selects them (revision, sha256, state,
+/// A document row's first five columns, as the batch reads select them (revision, sha256, state,
 /// cutting run, active generation): every read of a document inside a write decodes them here.
 pub(crate) fn current_from_row(row: &impl Fields) -> AdapterResult<Current> {
     let what = READING_A_DOCUMENT;
@@ -65,18 +48,22 @@ pub(crate) fn current_from_row(row: &impl Fields) -> AdapterResult<Current> {
 }
 
 /// Reads (and, where the backend locks rows, locks) each named document once, in id order:
-/// concurrent operations lock rows in one order, so they queue instead of deadlocking.
+/// concurrent operations lock rows in one order, so they queue instead of deadlocking. A
+/// document with no row is there as `None`.
 pub(crate) async fn read_documents<'a, D: Dialect>(
     conn: &mut D::Connection,
     ids: impl IntoIterator<Item = &'a DocumentId>,
 ) -> AdapterResult<HashMap<DocumentId, Option<Current>>> {
     let ids: BTreeSet<&DocumentId> = ids.into_iter().collect();
-    let mut rows = HashMap::with_capacity(ids.len());
-    for id in ids {
-        let row = current::<D>(conn, id).await?;
-        rows.insert(id.clone(), row);
+    let mut found: HashMap<DocumentId, Option<Current>> =
+        ids.iter().map(|id| ((*id).clone(), None)).collect();
+    let statement = D::locked(&D::BATCH_READS.heads);
+    let rows = batch_rows::<D>(conn, statement, ids, None, READING_A_DOCUMENT).await?;
+    for row in &rows {
+        let id = DocumentId::new(row.text(5).map_err(sql(READING_A_DOCUMENT))?);
+        found.insert(id, Some(current_from_row(row)?));
     }
-    Ok(rows)
+    Ok(found)
 }
 
 /// Creates documents or replaces their bodies, all in one transaction (see the trait).
@@ -109,7 +96,8 @@ async fn put_one<D: Dialect>(
     // Two writers creating the same document at once: the second's insert does nothing and it
     // reads the first's row on its next attempt (on SQLite writers never overlap).
     for _ in 0..3 {
-        let Some(found) = current::<D>(conn, id).await? else {
+        let found = read_documents::<D>(conn, [id]).await?.remove(id).flatten();
+        let Some(found) = found else {
             if insert_new::<D>(conn, id, &sha256, body).await? {
                 return Ok(Document {
                     id: id.clone(),

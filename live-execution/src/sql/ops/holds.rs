@@ -14,15 +14,11 @@ use std::collections::BTreeMap;
 
 use crate::adapter::AdapterResult;
 use crate::domain::{Backup, DocumentId, RunId};
-use crate::sql::dialect::{Dialect, ForUpdate, for_update};
+use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
+use crate::sql::ops::batch_rows;
 use crate::sql::ops::census::census_of;
-use crate::sql::ops::row_by_key;
 use crate::sql::query::Fields;
-
-/// One document's change-log entry, as text.
-const ENTRY: ForUpdate =
-    for_update!("SELECT CAST(mark AS TEXT) FROM document_changes WHERE document = $1");
 
 /// The change-log entries of documents an operation is about to write, by id (`None`: the log
 /// has none), read before its writes.
@@ -36,17 +32,12 @@ pub(crate) async fn entries_before<'a, D: Dialect>(
     ids: impl IntoIterator<Item = &'a DocumentId>,
 ) -> AdapterResult<EntriesBefore> {
     let what = "reading the change log's entries";
-    let mut ids: Vec<&DocumentId> = ids.into_iter().collect();
-    ids.sort();
-    ids.dedup();
-    let mut entries = BTreeMap::new();
-    for id in ids {
-        let row = row_by_key::<D>(conn, D::locked(&ENTRY), id.as_str(), what).await?;
-        let entry = match row {
-            Some(row) => Some(row.text(0).map_err(sql(what))?),
-            None => None,
-        };
-        entries.insert(id.clone(), entry);
+    let ids: Vec<&DocumentId> = ids.into_iter().collect();
+    let mut entries: EntriesBefore = ids.iter().map(|id| ((*id).clone(), None)).collect();
+    let statement = D::locked(&D::BATCH_READS.entries);
+    for row in batch_rows::<D>(conn, statement, ids, None, what).await? {
+        let document = DocumentId::new(row.text(1).map_err(sql(what))?);
+        entries.insert(document, Some(row.text(0).map_err(sql(what))?));
     }
     Ok(entries)
 }

@@ -57,7 +57,10 @@ pub(crate) use source::{
     SourceSql, prepare as prepare_source, reader_view_is_current, replace_reader_view, sync_source,
 };
 
+use std::collections::BTreeSet;
+
 use crate::adapter::AdapterResult;
+use crate::domain::DocumentId;
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
 
@@ -74,4 +77,35 @@ async fn row_by_key<D: Dialect>(
         .fetch_optional(conn)
         .await
         .map_err(sql(what))
+}
+
+/// How many ids one statement of a batch read takes: its parameter stays small, whatever the
+/// batch.
+const IDS_PER_BATCH_READ: usize = 1_000;
+
+/// The rows `statement` (shaped as a [`crate::sql::dialect::BatchReads`] text: `$1` a JSON array
+/// of ids) selects for `ids`, each id once, [`IDS_PER_BATCH_READ`] ids at a time in id order (so
+/// that row locks are still taken in id order); `$2` bound to `also` when given.
+async fn batch_rows<'a, D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    ids: impl IntoIterator<Item = &'a DocumentId>,
+    also: Option<&str>,
+    what: &'static str,
+) -> AdapterResult<Vec<D::Row>> {
+    let ids: Vec<&DocumentId> = ids
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_BATCH_READ) {
+        let list = census::ids_json(chunk.iter().copied())?;
+        let mut query = D::query(statement).bind(list);
+        if let Some(also) = also {
+            query = query.bind(also);
+        }
+        rows.extend(query.fetch_all(&mut *conn).await.map_err(sql(what))?);
+    }
+    Ok(rows)
 }

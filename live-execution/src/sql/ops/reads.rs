@@ -2,7 +2,7 @@
 //! heads), a document's generations, a generation's units in the backend's bulk shape, and the
 //! snapshot a dry run seeds from. Rows are decoded here, once, for every operation.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Pool;
 
@@ -13,19 +13,17 @@ use crate::domain::{
     StoreSnapshot, Unit, UnitDigest,
 };
 use crate::sql::codec::{self, from_db};
-use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, for_update};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect};
 use crate::sql::error::sql;
-use crate::sql::ops::row_by_key;
+use crate::sql::ops::{batch_rows, row_by_key};
 use crate::sql::query::{Fields, Query};
 
 /// Ids per `IN (…)` list when loading a scope by ids.
 const IDS_PER_QUERY: usize = 500;
 
 /// A document's generation records, ordered by generation id.
-const GENERATIONS: crate::sql::dialect::ForUpdate = for_update!(
-    "SELECT document, generation, state FROM generations WHERE document = $1 \
-     ORDER BY generation"
-);
+const GENERATIONS: &str =
+    "SELECT document, generation, state FROM generations WHERE document = $1 ORDER BY generation";
 
 /// A row of a scope read: a whole document, or its head.
 pub(crate) trait ScopeRow: Sized {
@@ -274,7 +272,7 @@ pub(crate) async fn generations<D: Dialect>(
 ) -> AdapterResult<Vec<GenerationRecord>> {
     let what = "reading generation records";
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let rows = D::query(GENERATIONS.plain())
+    let rows = D::query(GENERATIONS)
         .bind(document.as_str())
         .fetch_all(&mut conn)
         .await
@@ -282,19 +280,26 @@ pub(crate) async fn generations<D: Dialect>(
     rows.iter().map(generation_record).collect()
 }
 
-/// A document's generation records, ordered by generation id, locked for the rest of the write
-/// transaction where the backend locks rows: a compare-and-set on them cannot be overtaken by a
-/// concurrent purge or run.
-pub(crate) async fn generations_for_update<D: Dialect>(
+/// The generation records of each of `ids`, ordered by generation id (a document without any
+/// has an empty list), locked for the rest of the write transaction where the backend locks
+/// rows: a compare-and-set on them cannot be overtaken by a concurrent purge or run.
+pub(crate) async fn generations_for_update<'a, D: Dialect>(
     conn: &mut D::Connection,
-    document: &DocumentId,
-) -> AdapterResult<Vec<GenerationRecord>> {
-    let rows = D::query(D::locked(&GENERATIONS))
-        .bind(document.as_str())
-        .fetch_all(conn)
-        .await
-        .map_err(sql("reading generation records"))?;
-    rows.iter().map(generation_record).collect()
+    ids: impl IntoIterator<Item = &'a DocumentId>,
+) -> AdapterResult<BTreeMap<DocumentId, Vec<GenerationRecord>>> {
+    let ids: Vec<&DocumentId> = ids.into_iter().collect();
+    let mut records: BTreeMap<DocumentId, Vec<GenerationRecord>> =
+        ids.iter().map(|id| ((*id).clone(), Vec::new())).collect();
+    let statement = D::locked(&D::BATCH_READS.generations);
+    let what = "reading generation records";
+    for row in batch_rows::<D>(conn, statement, ids, None, what).await? {
+        let record = generation_record(&row)?;
+        records
+            .entry(record.document.clone())
+            .or_default()
+            .push(record);
+    }
+    Ok(records)
 }
 
 /// One unit's stored columns, as the JSON unit reads give them and a unit row holds them:
