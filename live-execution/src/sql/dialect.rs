@@ -26,35 +26,6 @@ use crate::error::AdapterError;
 use crate::sql::migrations::Migration;
 use crate::sql::query::Engine;
 
-/// [`Dialect::HOLD_FENCED`] and [`Dialect::HOLD_WRITTEN`], which differ between the backends
-/// only in the SQL type of a change-log entry (`$entry`: PostgreSQL's `xid8`, SQLite's
-/// `INTEGER`).
-macro_rules! hold_statements {
-    ($entry:literal) => {
-        const HOLD_FENCED: &'static str = concat!(
-            "INSERT INTO document_change_holds \
-             (document, run, entry_before, entry_fenced, entry_own) \
-             SELECT document, $2, CAST($3 AS ",
-            $entry,
-            "), mark, mark \
-               FROM document_changes WHERE document = $1 \
-             ON CONFLICT (document) DO UPDATE SET run = excluded.run, \
-             entry_before = excluded.entry_before, entry_fenced = excluded.entry_fenced, \
-             entry_own = excluded.entry_own"
-        );
-
-        const HOLD_WRITTEN: &'static str = concat!(
-            "UPDATE document_change_holds \
-             SET entry_own = CASE WHEN entry_own = CAST($3 AS ",
-            $entry,
-            ") \
-                 THEN (SELECT mark FROM document_changes WHERE document = $1) END \
-             WHERE document = $1 AND run = $2"
-        );
-    };
-}
-pub(crate) use hold_statements;
-
 /// [`Dialect::BATCH_READS`], which differ between the backends only in how a statement takes the
 /// JSON array of ids `$1` (`$in_ids`, written after the id column) and in the column that
 /// carries a body for a compare-and-set (`$body`: the body itself, or its sha256 where the
@@ -121,6 +92,118 @@ macro_rules! batch_reads {
 }
 pub(crate) use batch_reads;
 
+/// [`Dialect::BATCH_WRITES`], which differ between the backends only in how a statement takes
+/// the JSON array `$1` of rows (`$rows`: a table of text columns `c0` … `c8` from arrays of
+/// strings and nulls), how it takes a JSON array `$1` of ids (`$in_ids`, as in
+/// [`batch_reads!`]), and the SQL type of a change-log entry (`$entry`: PostgreSQL's `xid8`,
+/// SQLite's `INTEGER`). Columns stay unqualified where both a table and the rows are in scope:
+/// the rows' columns are `c0` … `c8`, which no table has.
+macro_rules! batch_writes {
+    (rows: $rows:literal, in_ids: $in_ids:literal, entry: $entry:literal) => {
+        const BATCH_WRITES: $crate::sql::dialect::BatchWrites = $crate::sql::dialect::BatchWrites {
+            marks: concat!(
+                "UPDATE documents SET state = x.c6, cutting_run = x.c7, active_generation = x.c8 \
+                 FROM ",
+                $rows,
+                " AS x WHERE id = x.c0 AND revision = CAST(x.c1 AS BIGINT) AND sha256 = x.c2 \
+                 AND state = x.c3 AND cutting_run IS NOT DISTINCT FROM x.c4 \
+                 AND active_generation IS NOT DISTINCT FROM x.c5 RETURNING id"
+            ),
+            generation_states: concat!(
+                "UPDATE generations SET state = x.c3 FROM ",
+                $rows,
+                " AS x WHERE document = x.c0 AND generation = x.c1 AND state = x.c2 \
+                 RETURNING document, generation"
+            ),
+            open_generations: concat!(
+                "INSERT INTO generations (document, generation, state) \
+                 SELECT x.c0, $2, 'staged' FROM ",
+                $rows,
+                " AS x WHERE true ON CONFLICT (document, generation) DO NOTHING"
+            ),
+            cut_from: concat!(
+                "UPDATE generations SET \
+                 cut_sha256 = (SELECT d.sha256 FROM documents d WHERE d.id = generations.document), \
+                 cut_source_revision = (SELECT d.source_revision FROM documents d \
+                                        WHERE d.id = generations.document) \
+                 WHERE generation = $2 AND document ",
+                $in_ids
+            ),
+            drop_units: concat!(
+                "DELETE FROM units WHERE generation = $2 AND document ",
+                $in_ids
+            ),
+            drop_records: concat!(
+                "DELETE FROM generations WHERE generation = $2 AND document ",
+                $in_ids
+            ),
+            holds_fenced: concat!(
+                "INSERT INTO document_change_holds \
+                 (document, run, entry_before, entry_fenced, entry_own) \
+                 SELECT c.document, $2, CAST(x.c1 AS ",
+                $entry,
+                "), c.mark, c.mark FROM document_changes c JOIN ",
+                $rows,
+                " AS x ON x.c0 = c.document WHERE true \
+                 ON CONFLICT (document) DO UPDATE SET run = excluded.run, \
+                 entry_before = excluded.entry_before, entry_fenced = excluded.entry_fenced, \
+                 entry_own = excluded.entry_own"
+            ),
+            holds_written: concat!(
+                "UPDATE document_change_holds SET entry_own = CASE WHEN entry_own = CAST(x.c1 AS ",
+                $entry,
+                ") THEN (SELECT c.mark FROM document_changes c WHERE c.document = x.c0) END \
+                 FROM ",
+                $rows,
+                " AS x WHERE document = x.c0 AND run = $2"
+            ),
+            holds_spent: concat!(
+                "DELETE FROM document_change_holds WHERE run = $2 AND document ",
+                $in_ids
+            ),
+        };
+    };
+}
+pub(crate) use batch_writes;
+
+/// The writes of a batch of documents, one statement for the batch where a statement per
+/// document made a batch of 500 documents thousands of round trips; written with
+/// [`batch_writes!`]. `$1` is a JSON array of rows (arrays of strings and nulls, their columns
+/// named below) or of ids, and `$2` the run. A compare-and-set returns the keys of the rows it
+/// changed, so that a row it did not change is told as a conflict on its document.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchWrites {
+    /// Moves documents' lifecycle columns from exactly what was read (rows: id, revision,
+    /// sha256, state, cutting run, active generation) to the new state, cutting run and active
+    /// generation; returns the ids moved.
+    pub(crate) marks: &'static str,
+    /// Moves generation records from exactly one state to another (rows: document,
+    /// generation, from, to); returns the document and generation of each record moved.
+    pub(crate) generation_states: &'static str,
+    /// Opens run `$2`'s staged generation record of each document (rows: document), unless it
+    /// exists.
+    pub(crate) open_generations: &'static str,
+    /// Records on run `$2`'s generation of each of the ids what it was cut from: the
+    /// document's sha256 and source revision as they are now.
+    pub(crate) cut_from: &'static str,
+    /// Deletes the units of run `$2`'s generation of each of the ids.
+    pub(crate) drop_units: &'static str,
+    /// Deletes the generation record of run `$2` of each of the ids.
+    pub(crate) drop_records: &'static str,
+    /// Records run `$2`'s fence of each document (rows: document, its change-log entry just
+    /// before the fence's writes, as text, null for none) in `document_change_holds`, replacing
+    /// any earlier hold: that entry, and the entry the writes left, as both the fence's and the
+    /// run's last own write.
+    pub(crate) holds_fenced: &'static str,
+    /// After another of run `$2`'s writes of each document (rows: document, its entry just
+    /// before the write): the hold's last own write becomes the entry the write left when it
+    /// was that entry, and null for good otherwise (someone else changed the document
+    /// meanwhile).
+    pub(crate) holds_written: &'static str,
+    /// Spends run `$2`'s holds of each of the ids.
+    pub(crate) holds_spent: &'static str,
+}
+
 /// The rows a write transaction reads of every document of its batch, one statement each for
 /// the whole batch, `$1` the JSON array of the documents' ids (a statement per document made a
 /// batch of 500 documents thousands of round trips). Each reads in document-id order and locks
@@ -155,6 +238,9 @@ pub(crate) trait Dialect: Engine {
     /// A write transaction's reads of its whole batch of documents.
     const BATCH_READS: BatchReads;
 
+    /// A write transaction's writes of its whole batch of documents.
+    const BATCH_WRITES: BatchWrites;
+
     /// The change log's mark as this snapshot sees it (see migration 8), as text: one row, one
     /// text; run first in a census's read transaction (on PostgreSQL it is that snapshot).
     const CHANGE_MARK: &'static str;
@@ -170,16 +256,6 @@ pub(crate) trait Dialect: Engine {
     /// the run's backup census, of mark `$3` (text), saw the entry before the fence and not
     /// the fence's: the window covers a mark that saw the one and not the other.
     const OPEN_WINDOW: &'static str;
-
-    /// Records run `$2`'s fence of document `$1` (`document_change_holds`, replacing any
-    /// earlier hold): `$3` the document's entry just before the fence's writes (text, NULL for
-    /// none), and the entry they left, as both the fence's and the run's last own write.
-    const HOLD_FENCED: &'static str;
-
-    /// After another of run `$2`'s writes of document `$1`: its hold's last own write becomes
-    /// the entry the write left when it was `$3` (text: the entry just before the write), and
-    /// NULL for good otherwise (someone else changed the document meanwhile).
-    const HOLD_WRITTEN: &'static str;
 
     /// Whether this database has reached mark `$1` (text, as [`Dialect::CHANGE_MARK`] gave it):
     /// one row, one boolean. False when the change log (SQLite) or the server's transaction ids

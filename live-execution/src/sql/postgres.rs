@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::domain::Unit;
 use crate::error::AdapterError;
-use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, batch_reads, hold_statements};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, batch_reads, batch_writes};
 use crate::sql::error::{SqlError, TlsAsked, connecting, db, sql};
 use crate::sql::migrations::Migration;
 use crate::sql::pg_copy;
@@ -182,12 +182,18 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
          ON CONFLICT (document) DO UPDATE SET at = excluded.at, seen = excluded.seen, \
          census = excluded.census, fenced = excluded.fenced";
 
-    hold_statements!("xid8");
-
     // The ids as an array, so that each table is read by its primary key's index, in its order.
     batch_reads!(
         in_ids: "= ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))",
         body: "encode(sha256(convert_to(body, 'UTF8')), 'hex')"
+    );
+
+    batch_writes!(
+        rows: "(SELECT e->>0 AS c0, e->>1 AS c1, e->>2 AS c2, e->>3 AS c3, e->>4 AS c4, \
+               e->>5 AS c5, e->>6 AS c6, e->>7 AS c7, e->>8 AS c8 \
+               FROM json_array_elements(CAST($1 AS json)) AS e)",
+        in_ids: "= ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))",
+        entry: "xid8"
     );
 
     /// Every transaction the mark's snapshot knew of (below its `xmax`) has an id this server

@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions as _, Sqlite, Transaction};
 use crate::domain::Unit;
 use crate::error::AdapterError;
 use crate::sql::codec::to_db;
-use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, batch_reads, hold_statements};
+use crate::sql::dialect::{BodyHashing, BulkReads, Dialect, batch_reads, batch_writes};
 use crate::sql::error::{connecting, sql};
 use crate::sql::layout::{self, Layout, PREFIX};
 use crate::sql::migrations::Migration;
@@ -199,9 +199,17 @@ SELECT d.active_generation,
          ON CONFLICT (document) DO UPDATE SET at = excluded.at, seen = excluded.seen, \
          census = excluded.census, fenced = excluded.fenced";
 
-    hold_statements!("INTEGER");
-
     batch_reads!(in_ids: "IN (SELECT value FROM json_each($1))", body: "body");
+
+    batch_writes!(
+        rows: "(SELECT json_extract(value, '$[0]') AS c0, json_extract(value, '$[1]') AS c1, \
+               json_extract(value, '$[2]') AS c2, json_extract(value, '$[3]') AS c3, \
+               json_extract(value, '$[4]') AS c4, json_extract(value, '$[5]') AS c5, \
+               json_extract(value, '$[6]') AS c6, json_extract(value, '$[7]') AS c7, \
+               json_extract(value, '$[8]') AS c8 FROM json_each($1))",
+        in_ids: "IN (SELECT value FROM json_each($1))",
+        entry: "INTEGER"
+    );
 
     /// The log's largest mark is at least the mark: the counter never goes back in one file.
     const MARK_REACHED: &'static str = "SELECT CAST($1 AS INTEGER) \

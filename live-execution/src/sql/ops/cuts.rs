@@ -24,7 +24,6 @@ use crate::ownership::{
 use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect};
 use crate::sql::error::sql;
-use crate::sql::ops::batch_rows;
 use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
 use crate::sql::ops::holds::{entries_before, open_windows, record_fences, record_writes};
 use crate::sql::ops::leases::begin_claimed;
@@ -32,6 +31,7 @@ use crate::sql::ops::reads::{
     generation_units_in, generations_for_update, of_generation, unit_fields_at,
 };
 use crate::sql::ops::source::{SourceSql, check_unchanged};
+use crate::sql::ops::{batch_rows, batch_write};
 use crate::sql::query::Fields;
 
 /// Each named document once as a compare-and-set sees it, read inside the transaction in id
@@ -72,47 +72,63 @@ async fn read_for_cas<'a, D: Dialect>(
     Ok(found)
 }
 
-/// Moves a document's lifecycle columns (state, fencing run, active generation) from exactly
-/// `from` to `state`/`active`; the body and revision are never written here.
+/// A move of a document's lifecycle columns (state, fencing run, active generation) from
+/// exactly what was read to `state` and `active`; the body and revision are never written here.
+struct MarksMove<'a> {
+    id: &'a DocumentId,
+    from: &'a CurrentDocument,
+    state: DocumentState,
+    active: Option<&'a RunId>,
+}
+
+/// Makes `moves` in one statement for the batch, each conditional on every compare-and-set
+/// column as read inside this transaction: a row not moved is a concurrent change, and fails
+/// the whole transaction.
 async fn move_marks<D: Dialect>(
     conn: &mut D::Connection,
-    id: &DocumentId,
-    from: &CurrentDocument,
-    state: &DocumentState,
-    active: Option<&RunId>,
+    moves: &[MarksMove<'_>],
 ) -> AdapterResult<()> {
-    let (new_state, new_cutting_run) = codec::document_state(state);
-    let (old_state, old_cutting_run) = codec::document_state(&from.state);
-    // Conditional on every compare-and-set column as read inside this transaction: zero rows
-    // updated means a concurrent change.
-    let moved = D::query(
-        "UPDATE documents SET state = $7, cutting_run = $8, active_generation = $9 \
-         WHERE id = $1 AND revision = $2 AND sha256 = $3 AND state = $4 \
-         AND cutting_run IS NOT DISTINCT FROM $5 AND active_generation IS NOT DISTINCT FROM $6",
-    )
-    .bind(id.as_str())
-    .bind(to_db(from.revision, "revision")?)
-    .bind(from.sha256.as_str())
-    .bind(old_state)
-    .bind(old_cutting_run)
-    .bind(from.active_generation.as_ref().map(RunId::as_str))
-    .bind(new_state)
-    .bind(new_cutting_run)
-    .bind(active.map(RunId::as_str))
-    .execute(conn)
-    .await
-    .map_err(sql("updating a document's state"))?;
-    one_row_changed(
-        moved,
-        id,
-        || {
-            format!(
-                "{} as just read",
-                describe_revision(from.revision, &from.sha256)
-            )
-        },
-        "a concurrent change",
-    )
+    let what = "updating a document's state";
+    let text = |value: &str| Some(value.to_owned());
+    let mut rows = Vec::with_capacity(moves.len());
+    for m in moves {
+        let (new_state, new_cutting_run) = codec::document_state(&m.state);
+        let (old_state, old_cutting_run) = codec::document_state(&m.from.state);
+        rows.push(vec![
+            text(m.id.as_str()),
+            Some(to_db(m.from.revision, "revision")?.to_string()),
+            text(&m.from.sha256),
+            text(old_state),
+            old_cutting_run.and_then(text),
+            m.from
+                .active_generation
+                .as_ref()
+                .and_then(|g| text(g.as_str())),
+            text(new_state),
+            new_cutting_run.and_then(text),
+            m.active.and_then(|g| text(g.as_str())),
+        ]);
+    }
+    let moved = batch_write::<D>(conn, D::BATCH_WRITES.marks, &rows, None, what).await?;
+    let moved = moved
+        .iter()
+        .map(|row| row.text(0))
+        .collect::<Result<BTreeSet<String>, _>>()
+        .map_err(sql(what))?;
+    for m in moves {
+        one_row_changed(
+            u64::from(moved.contains(m.id.as_str())),
+            m.id,
+            || {
+                format!(
+                    "{} as just read",
+                    describe_revision(m.from.revision, &m.from.sha256)
+                )
+            },
+            "a concurrent change",
+        )?;
+    }
+    Ok(())
 }
 
 /// The end of a compare-and-set statement on one of `document`'s rows, conditional on every
@@ -134,64 +150,94 @@ fn one_row_changed(
     })
 }
 
-/// Compare-and-set of one generation record's state: from exactly `from` to `to`. A record that
-/// is gone or in another state (a concurrent purge, another run) fails the whole transaction.
-async fn set_generation_state<D: Dialect>(
-    conn: &mut D::Connection,
-    document: &DocumentId,
-    generation: &RunId,
+/// A compare-and-set of one generation record's state: from exactly `from` to `to`.
+struct StateMove<'a> {
+    document: &'a DocumentId,
+    generation: &'a RunId,
     from: GenerationState,
     to: GenerationState,
-) -> AdapterResult<()> {
-    let statement = "UPDATE generations SET state = $4 \
-                     WHERE document = $1 AND generation = $2 AND state = $3";
-    let moved = of_generation::<D>(statement, document, generation)
-        .bind(codec::generation_state(from))
-        .bind(codec::generation_state(to))
-        .execute(conn)
-        .await
-        .map_err(sql("updating a generation record"))?;
-    one_row_changed(
-        moved,
-        document,
-        || {
-            format!(
-                "generation `{generation}` {}",
-                codec::generation_state(from)
-            )
-        },
-        "a concurrent change (the record is gone or in another state)",
-    )
 }
 
-/// Opens `run`'s staged generation record for `document`, unless it exists.
-async fn open_generation<D: Dialect>(
+/// Makes `moves` in one statement for the batch. A record that is gone or in another state (a
+/// concurrent purge, another run) fails the whole transaction.
+async fn set_generation_states<D: Dialect>(
     conn: &mut D::Connection,
-    document: &DocumentId,
-    run: &RunId,
+    moves: &[StateMove<'_>],
 ) -> AdapterResult<()> {
-    let statement = "INSERT INTO generations (document, generation, state) \
-                     VALUES ($1, $2, 'staged') ON CONFLICT (document, generation) DO NOTHING";
-    of_generation::<D>(statement, document, run)
-        .execute(conn)
-        .await
-        .map_err(sql("opening a generation"))?;
+    let what = "updating a generation record";
+    let rows: Vec<_> = moves
+        .iter()
+        .map(|m| {
+            vec![
+                Some(m.document.as_str().to_owned()),
+                Some(m.generation.as_str().to_owned()),
+                Some(codec::generation_state(m.from).to_owned()),
+                Some(codec::generation_state(m.to).to_owned()),
+            ]
+        })
+        .collect();
+    let statement = D::BATCH_WRITES.generation_states;
+    let moved = batch_write::<D>(conn, statement, &rows, None, what).await?;
+    let moved = moved
+        .iter()
+        .map(|row| Ok((row.text(0)?, row.text(1)?)))
+        .collect::<Result<BTreeSet<(String, String)>, sqlx::Error>>()
+        .map_err(sql(what))?;
+    for m in moves {
+        let key = (
+            m.document.as_str().to_owned(),
+            m.generation.as_str().to_owned(),
+        );
+        one_row_changed(
+            u64::from(moved.contains(&key)),
+            m.document,
+            || {
+                format!(
+                    "generation `{}` {}",
+                    m.generation,
+                    codec::generation_state(m.from)
+                )
+            },
+            "a concurrent change (the record is gone or in another state)",
+        )?;
+    }
     Ok(())
 }
 
-/// Removes `run`'s generation of `document`: its units and its record.
-async fn drop_generation<D: Dialect>(
+/// Opens `run`'s staged generation record for each of `documents`, unless it exists.
+async fn open_generations<D: Dialect>(
     conn: &mut D::Connection,
-    document: &DocumentId,
+    documents: &[&DocumentId],
+    run: &RunId,
+) -> AdapterResult<()> {
+    let rows: Vec<_> = documents
+        .iter()
+        .map(|id| vec![Some(id.as_str().to_owned())])
+        .collect();
+    let statement = D::BATCH_WRITES.open_generations;
+    batch_write::<D>(
+        conn,
+        statement,
+        &rows,
+        Some(run.as_str()),
+        "opening a generation",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes `run`'s generation of each of `documents`: its units and its record.
+async fn drop_generations<D: Dialect>(
+    conn: &mut D::Connection,
+    documents: &[&DocumentId],
     run: &RunId,
 ) -> AdapterResult<()> {
     let what = "dropping a generation";
-    delete_units::<D>(conn, document, run, what).await?;
-    let record = "DELETE FROM generations WHERE document = $1 AND generation = $2";
-    of_generation::<D>(record, document, run)
-        .execute(conn)
-        .await
-        .map_err(sql(what))?;
+    let writes = D::BATCH_WRITES;
+    for statement in [writes.drop_units, writes.drop_records] {
+        let ids = documents.iter().copied();
+        batch_rows::<D>(conn, statement, ids, Some(run.as_str()), what).await?;
+    }
     Ok(())
 }
 
@@ -232,14 +278,20 @@ pub(crate) async fn fence<D: Dialect>(
         }
     }
     let before = entries_before::<D>(&mut tx, to_fence.keys().copied()).await?;
-    let fenced = DocumentState::Cutting { run: run.clone() };
-    for (id, current) in to_fence {
-        let active = current.active_generation.as_ref();
-        move_marks::<D>(&mut tx, id, current, &fenced, active).await?;
-        // The run's generation begins at the fence, so a document without units (an empty
-        // body) still has a generation to enact.
-        open_generation::<D>(&mut tx, id, run).await?;
-    }
+    let moves: Vec<MarksMove> = to_fence
+        .iter()
+        .map(|(id, current)| MarksMove {
+            id,
+            from: current,
+            state: DocumentState::Cutting { run: run.clone() },
+            active: current.active_generation.as_ref(),
+        })
+        .collect();
+    move_marks::<D>(&mut tx, &moves).await?;
+    // The run's generation begins at the fence, so a document without units (an empty body)
+    // still has a generation to enact.
+    let fenced: Vec<&DocumentId> = to_fence.keys().copied().collect();
+    open_generations::<D>(&mut tx, &fenced, run).await?;
     record_fences::<D>(&mut tx, run, &before).await?;
     tx.commit().await.map_err(sql(what))
 }
@@ -270,10 +322,9 @@ pub(crate) async fn write_units<D: Dialect>(
         D::check_text("a unit id", &unit.unit_id)?;
     }
     let documents: BTreeSet<&DocumentId> = batch.iter().map(|u| &u.document).collect();
+    let documents: Vec<&DocumentId> = documents.into_iter().collect();
     let before = entries_before::<D>(&mut tx, documents.iter().copied()).await?;
-    for document in documents {
-        open_generation::<D>(&mut tx, document, run).await?;
-    }
+    open_generations::<D>(&mut tx, &documents, run).await?;
     D::insert_units(&mut tx, &batch).await?;
     record_writes::<D>(&mut tx, run, &before).await?;
     tx.commit().await.map_err(sql(what))?;
@@ -357,40 +408,58 @@ pub(crate) async fn enact<D: Dialect>(
         }
     }
     let before = entries_before::<D>(&mut tx, to_move.keys().copied()).await?;
-    for (id, (current, retire)) in &to_move {
-        if let Some(previous) = retire {
-            let (from, to) = (GenerationState::Active, GenerationState::Retired);
-            set_generation_state::<D>(&mut tx, id, previous, from, to).await?;
-        }
-        let (from, to) = (GenerationState::Staged, GenerationState::Active);
-        set_generation_state::<D>(&mut tx, id, run, from, to).await?;
-        record_cut_from::<D>(&mut tx, id, run).await?;
-        move_marks::<D>(&mut tx, id, current, &DocumentState::Cut, Some(run)).await?;
-    }
+    // Retired before any is made active: at no point has a document two active generations.
+    let retired: Vec<StateMove> = to_move
+        .iter()
+        .filter_map(|(id, (_, retire))| {
+            retire.as_ref().map(|previous| StateMove {
+                document: id,
+                generation: previous,
+                from: GenerationState::Active,
+                to: GenerationState::Retired,
+            })
+        })
+        .collect();
+    set_generation_states::<D>(&mut tx, &retired).await?;
+    let activated: Vec<StateMove> = to_move
+        .keys()
+        .map(|id| StateMove {
+            document: id,
+            generation: run,
+            from: GenerationState::Staged,
+            to: GenerationState::Active,
+        })
+        .collect();
+    set_generation_states::<D>(&mut tx, &activated).await?;
+    let enacted: Vec<&DocumentId> = to_move.keys().copied().collect();
+    record_cut_from::<D>(&mut tx, &enacted, run).await?;
+    let moves: Vec<MarksMove> = to_move
+        .iter()
+        .map(|(id, (current, _))| MarksMove {
+            id,
+            from: current,
+            state: DocumentState::Cut,
+            active: Some(run),
+        })
+        .collect();
+    move_marks::<D>(&mut tx, &moves).await?;
     record_writes::<D>(&mut tx, run, &before).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(to_move.len() as u64)
 }
 
-/// Records on `run`'s generation of `id` what it was cut from (the reader view's `stale` and
-/// `source_revision` read it): the document's sha256 and source revision, which the
-/// compare-and-set has just found as the run saw them.
+/// Records on `run`'s generation of each of `documents` what it was cut from (the reader
+/// view's `stale` and `source_revision` read it): the document's sha256 and source revision,
+/// which the compare-and-set has just found as the run saw them.
 async fn record_cut_from<D: Dialect>(
     conn: &mut D::Connection,
-    id: &DocumentId,
+    documents: &[&DocumentId],
     run: &RunId,
 ) -> AdapterResult<()> {
-    D::query(
-        "UPDATE generations SET \
-         cut_sha256 = (SELECT sha256 FROM documents WHERE id = $1), \
-         cut_source_revision = (SELECT source_revision FROM documents WHERE id = $1) \
-         WHERE document = $1 AND generation = $2",
-    )
-    .bind(id.as_str())
-    .bind(run.as_str())
-    .execute(conn)
-    .await
-    .map_err(sql("recording what a generation was cut from"))?;
+    let what = "recording what a generation was cut from";
+    let statement = D::BATCH_WRITES.cut_from;
+    let ids = documents.iter().copied();
+    batch_rows::<D>(conn, statement, ids, Some(run.as_str()), what).await?;
     Ok(())
 }
 
@@ -425,25 +494,40 @@ pub(crate) async fn restore<D: Dialect>(
         .collect();
     let before = entries_before::<D>(&mut tx, written.iter().copied()).await?;
     let mut restoration = Restoration::default();
+    let (mut reactivated, mut moves, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
     for (id, current, undo) in &decisions {
         restoration.record(id, undo);
         match (&undo.step, current) {
             (UndoStep::Untouched | UndoStep::LeaveAlone { .. }, _) => continue,
-            (UndoStep::Unfence { state }, Some(current)) => {
-                let active = current.active_generation.as_ref();
-                move_marks::<D>(&mut tx, id, current, state, active).await?;
-            }
+            (UndoStep::Unfence { state }, Some(current)) => moves.push(MarksMove {
+                id,
+                from: current,
+                state: state.clone(),
+                active: current.active_generation.as_ref(),
+            }),
             (UndoStep::Unenact { reactivate, state }, Some(current)) => {
                 if let Some(previous) = reactivate {
-                    let (from, to) = (GenerationState::Retired, GenerationState::Active);
-                    set_generation_state::<D>(&mut tx, id, previous, from, to).await?;
+                    reactivated.push(StateMove {
+                        document: id,
+                        generation: previous,
+                        from: GenerationState::Retired,
+                        to: GenerationState::Active,
+                    });
                 }
-                move_marks::<D>(&mut tx, id, current, state, reactivate.as_ref()).await?;
+                moves.push(MarksMove {
+                    id,
+                    from: current,
+                    state: state.clone(),
+                    active: reactivate.as_ref(),
+                });
             }
             _ => {}
         }
-        drop_generation::<D>(&mut tx, id, run).await?;
+        dropped.push(*id);
     }
+    set_generation_states::<D>(&mut tx, &reactivated).await?;
+    move_marks::<D>(&mut tx, &moves).await?;
+    drop_generations::<D>(&mut tx, &dropped, run).await?;
     record_writes::<D>(&mut tx, run, &before).await?;
     open_windows::<D>(&mut tx, run, backup, &written).await?;
     tx.commit().await.map_err(sql(what))?;

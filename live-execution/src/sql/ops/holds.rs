@@ -16,8 +16,8 @@ use crate::adapter::AdapterResult;
 use crate::domain::{Backup, DocumentId, RunId};
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
-use crate::sql::ops::batch_rows;
 use crate::sql::ops::census::census_of;
+use crate::sql::ops::{batch_rows, batch_write};
 use crate::sql::query::Fields;
 
 /// The change-log entries of documents an operation is about to write, by id (`None`: the log
@@ -48,7 +48,8 @@ pub(crate) async fn record_fences<D: Dialect>(
     run: &RunId,
     before: &EntriesBefore,
 ) -> AdapterResult<()> {
-    record::<D>(conn, D::HOLD_FENCED, run, before, "recording a run's fence").await
+    let statement = D::BATCH_WRITES.holds_fenced;
+    record::<D>(conn, statement, run, before, "recording a run's fence").await
 }
 
 /// After another of `run`'s writes of the documents of `before`: their holds moved on (or
@@ -58,17 +59,12 @@ pub(crate) async fn record_writes<D: Dialect>(
     run: &RunId,
     before: &EntriesBefore,
 ) -> AdapterResult<()> {
-    record::<D>(
-        conn,
-        D::HOLD_WRITTEN,
-        run,
-        before,
-        "recording a run's write",
-    )
-    .await
+    let statement = D::BATCH_WRITES.holds_written;
+    record::<D>(conn, statement, run, before, "recording a run's write").await
 }
 
-/// `statement` (`$1` document, `$2` run, `$3` its entry before) for each document of `before`.
+/// `statement` (a [`crate::sql::dialect::BatchWrites`] text taking rows of a document and its
+/// entry before, `$2` the run) for every document of `before`, in one statement for the batch.
 async fn record<D: Dialect>(
     conn: &mut D::Connection,
     statement: &'static str,
@@ -76,15 +72,11 @@ async fn record<D: Dialect>(
     before: &EntriesBefore,
     what: &'static str,
 ) -> AdapterResult<()> {
-    for (id, entry) in before {
-        D::query(statement)
-            .bind(id.as_str())
-            .bind(run.as_str())
-            .bind(entry.as_deref())
-            .execute(&mut *conn)
-            .await
-            .map_err(sql(what))?;
-    }
+    let rows: Vec<_> = before
+        .iter()
+        .map(|(id, entry)| vec![Some(id.as_str().to_owned()), entry.clone()])
+        .collect();
+    batch_write::<D>(conn, statement, &rows, Some(run.as_str()), what).await?;
     Ok(())
 }
 
@@ -125,13 +117,14 @@ pub(crate) async fn open_windows<D: Dialect>(
                 .map_err(sql(what))?;
         }
     }
-    for id in written {
-        D::query("DELETE FROM document_change_holds WHERE document = $1 AND run = $2")
-            .bind(id.as_str())
-            .bind(run.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(sql(what))?;
-    }
+    let spent = D::BATCH_WRITES.holds_spent;
+    batch_rows::<D>(
+        conn,
+        spent,
+        written.iter().copied(),
+        Some(run.as_str()),
+        what,
+    )
+    .await?;
     Ok(())
 }

@@ -61,6 +61,7 @@ use std::collections::BTreeSet;
 
 use crate::adapter::AdapterResult;
 use crate::domain::DocumentId;
+use crate::sql::codec;
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
 
@@ -108,4 +109,30 @@ async fn batch_rows<'a, D: Dialect>(
         rows.extend(query.fetch_all(&mut *conn).await.map_err(sql(what))?);
     }
     Ok(rows)
+}
+
+/// One row of a batch write: strings and nulls, bound as the JSON array the statement reads
+/// its columns `c0` … from (see [`crate::sql::dialect::BatchWrites`]).
+type WriteRow = Vec<Option<String>>;
+
+/// Runs `statement` (a [`crate::sql::dialect::BatchWrites`] text taking rows) over `rows`,
+/// [`IDS_PER_BATCH_READ`] rows at a time in the order given, `$2` bound to `run` when given;
+/// the rows it returns.
+async fn batch_write<D: Dialect>(
+    conn: &mut D::Connection,
+    statement: &'static str,
+    rows: &[WriteRow],
+    run: Option<&str>,
+    what: &'static str,
+) -> AdapterResult<Vec<D::Row>> {
+    let mut returned = Vec::new();
+    for chunk in rows.chunks(IDS_PER_BATCH_READ) {
+        let list = codec::to_json(&chunk, "a batch of rows")?;
+        let mut query = D::query(statement).bind(list);
+        if let Some(run) = run {
+            query = query.bind(run);
+        }
+        returned.extend(query.fetch_all(&mut *conn).await.map_err(sql(what))?);
+    }
+    Ok(returned)
 }
