@@ -31,10 +31,14 @@ impl DeleteDocument {
             Some(schema) => format!("{schema}."),
             None => String::new(),
         };
-        ["units WHERE document", "generations WHERE document", "documents WHERE id"]
-            .iter()
-            .map(|what| format!("DELETE FROM {prefix}{what} = '{}'", self.document))
-            .collect()
+        [
+            "units WHERE document",
+            "generations WHERE document",
+            "documents WHERE id",
+        ]
+        .iter()
+        .map(|what| format!("DELETE FROM {prefix}{what} = '{}'", self.document))
+        .collect()
     }
 
     async fn execute(&self) -> Result<(), sqlx::Error> {
@@ -134,9 +138,14 @@ async fn a_cut_document_deleted_is_reported_gone(fixture: Option<impl SqlFixture
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let after = report.census_after.as_ref().ok_or("no closing census")?;
     assert_eq!(after.documents, 1, "{}", report.to_json());
+    assert_eq!(after.gone_from_scope, Some(1), "{}", report.to_json());
+    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/2")]);
     assert_eq!(after.appeared_in_scope, None, "{}", report.to_json());
     let markdown = report.to_markdown();
-    assert!(markdown.contains("1 deleted meanwhile (`law/2`)"), "{markdown}");
+    assert!(
+        markdown.contains("1 deleted meanwhile (`law/2`)"),
+        "{markdown}"
+    );
     fixture.finish().await;
     Ok(())
 }
@@ -175,6 +184,8 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(
     );
     let after = report.census_after.as_ref().ok_or("no closing census")?;
     assert_eq!(after.appeared_in_scope, None, "{}", report.to_json());
+    assert_eq!(after.gone_from_scope, Some(1), "{}", report.to_json());
+    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/3")]);
     assert_eq!(after.documents, 2, "{}", report.to_json());
     fixture.finish().await;
     Ok(())
