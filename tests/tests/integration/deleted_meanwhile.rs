@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::ConnectOptions;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, Evidence, EvidenceValue, LiveExecutionAdapter, Preset, Scope,
+    CutRules, DocumentId, Evidence, EvidenceValue, LiveExecutionAdapter, Preset, RunId, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner, default_phases};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
@@ -190,6 +190,44 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(
     fixture.finish().await;
     Ok(())
 }
+
+/// The same run rolled back: the deleted document's rows are all gone (the run's generation and
+/// units with it), so there is nothing of the run's left to take back, and the deletion is the
+/// application's change, kept and reported as such (as an edit is), never "a document the run
+/// never touched" nor a mismatch that blocks every later rollback.
+async fn a_rollback_keeps_the_deletion(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    let report = run_with(&fixture, vec![(usize::MAX, Box::new(delete))]).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.untouched_documents, 0, "the run cut both: {json}");
+    assert!(check.mismatches.is_empty(), "{json}");
+    assert_eq!(check.kept_edits.len(), 1, "{json}");
+    assert_eq!(check.kept_edits[0].document, DocumentId::new("law/2"));
+    assert!(check.kept_edits[0].reason.contains("deleted"), "{json}");
+    assert!(!check.fingerprint_matches_pre_run, "law/2 is gone: {json}");
+    // law/1 is as before the run.
+    let heads = fixture.adapter().load_heads(&Scope::All).await?;
+    assert_eq!(heads.len(), 1);
+    assert_eq!(heads[0].active_generation, None, "{heads:?}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_rollback_keeps_the_deletion:
+    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_sqlite on sqlite,
+    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_postgres on postgres,
+);
 
 on_fixtures!(a_cut_document_deleted_is_reported_gone:
     a_cut_document_deleted_after_the_enact_is_reported_gone_on_sqlite on sqlite,
