@@ -628,7 +628,7 @@ pub struct RollbackCheck {
     #[serde(default)]
     pub untouched_documents: u64,
     /// Undone documents that someone edited since the backup: the run's marks were taken back,
-    /// the edit was kept.
+    /// the edit was kept; and backed-up documents someone deleted since: the deletion was kept.
     #[serde(default)]
     pub kept_edits: Vec<Kept>,
     /// Documents the run had touched that were no longer as it left them: left as they are.
