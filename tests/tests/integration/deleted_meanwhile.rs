@@ -238,3 +238,68 @@ on_fixtures!(a_new_document_cut_then_deleted_is_reported_gone:
     a_new_document_cut_then_deleted_is_reported_gone_on_sqlite on sqlite,
     a_new_document_cut_then_deleted_is_reported_gone_on_postgres on postgres,
 );
+
+/// A run held after write-verify, then one of its documents deleted by the application (every
+/// row of it), then enacted: the enact blocks naming the document, and a rollback afterwards
+/// restores the other document exactly and reports the deletion as kept.
+async fn a_held_run_enacted_after_a_deletion(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
+    for (id, body) in [
+        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
+        ("law/2", "Article 1\nOnly.\n"),
+    ] {
+        adapter.put_document(&DocumentId::new(id), body).await?;
+    }
+    let before = adapter.snapshot().await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let held = runner
+        .run(
+            RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalEn)),
+            RunOptions::default().with_until("write-verify"),
+        )
+        .await?;
+    assert!(held.outcome.is_success(), "{}", held.to_json());
+    DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    }
+    .execute()
+    .await?;
+
+    let enacted = runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    let Outcome::Blocked { gap } = &enacted.outcome else {
+        return Err(format!("expected BLOCKED, got {}", enacted.to_json()).into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    assert!(!gap.next.is_empty(), "{gap}");
+
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert!(check.mismatches.is_empty(), "{json}");
+    assert_eq!(check.kept_edits.len(), 1, "{json}");
+    assert_eq!(check.kept_edits[0].document, DocumentId::new("law/2"));
+    let after = adapter.snapshot().await?;
+    assert_eq!(
+        after.documents,
+        before.documents[..1],
+        "law/1 exactly as before"
+    );
+    assert!(
+        after.units.is_empty() && after.generations.is_empty(),
+        "{after:?}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_held_run_enacted_after_a_deletion:
+    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_sqlite on sqlite,
+    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_postgres on postgres,
+);
