@@ -687,10 +687,11 @@ async fn a_rollback_cancelled_between_batches_stops_and_says_how_far_it_got() ->
 
 /// Closes `switch` when the first `restore` reaches it, then forwards the call (to the kill
 /// switch's layer, which refuses it): the switch turned off after the rollback journaled its
-/// start and before its first batch.
+/// start and before its first batch. Later restores pass.
 struct CloseOnRestore<A> {
     inner: A,
     switch: ManualSwitch,
+    closed: AtomicBool,
 }
 
 #[async_trait]
@@ -700,7 +701,7 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CloseOnRestore<A> {
     }
 
     async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        if matches!(op, Op::Restore { .. }) {
+        if matches!(op, Op::Restore { .. }) && !self.closed.swap(true, Ordering::SeqCst) {
             self.switch.set(false);
         }
         self.inner.call(op, claim).await
@@ -719,6 +720,7 @@ async fn a_switch_closed_before_the_first_rollback_batch_says_the_run_is_left_to
     let guarded = Arc::new(CloseOnRestore {
         inner: behind(sim.clone(), &switch),
         switch: switch.clone(),
+        closed: AtomicBool::new(false),
     });
     let runner = Runner::new(guarded, Arc::new(MemoryBackupStore::new()));
     let pre_run = sim.state_census();
