@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::ConnectOptions;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, Evidence, EvidenceValue, LiveExecutionAdapter, Preset, RunId, Scope,
+    CutRules, DocumentId, DocumentState, Evidence, EvidenceValue, LiveExecutionAdapter, Preset,
+    RunId, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner, default_phases};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
@@ -302,4 +303,43 @@ async fn a_held_run_enacted_after_a_deletion(fixture: Option<impl SqlFixture>) -
 on_fixtures!(a_held_run_enacted_after_a_deletion:
     a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_sqlite on sqlite,
     a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_postgres on postgres,
+);
+
+/// A document deleted between the backup and the fence: the run blocks at the fence naming it,
+/// having fenced nothing of it; its closing census says it is gone; the rollback keeps the
+/// deletion and leaves the other document exactly as before the run.
+async fn a_document_deleted_before_the_fence(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    let report = run_with(&fixture, vec![(1, Box::new(delete))]).await?;
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
+    };
+    assert_eq!(gap.phase, "cut-leg-a", "{gap}");
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/2")]);
+
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.kept_edits.len(), 1, "{json}");
+    let snapshot = fixture.adapter().snapshot().await?;
+    assert_eq!(snapshot.documents.len(), 1);
+    assert_eq!(snapshot.documents[0].state, DocumentState::Ready, "{json}");
+    assert!(snapshot.generations.is_empty() && snapshot.units.is_empty());
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_document_deleted_before_the_fence:
+    a_document_deleted_before_the_fence_blocks_naming_it_on_sqlite on sqlite,
+    a_document_deleted_before_the_fence_blocks_naming_it_on_postgres on postgres,
 );
