@@ -321,6 +321,7 @@ async fn a_document_deleted_before_the_fence(fixture: Option<impl SqlFixture>) -
         return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
     };
     assert_eq!(gap.phase, "cut-leg-a", "{gap}");
+    assert!(gap.found.contains("deleted"), "{gap}");
     assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
     let after = report.census_after.as_ref().ok_or("no closing census")?;
     assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/2")]);
@@ -342,4 +343,40 @@ async fn a_document_deleted_before_the_fence(fixture: Option<impl SqlFixture>) -
 on_fixtures!(a_document_deleted_before_the_fence:
     a_document_deleted_before_the_fence_blocks_naming_it_on_sqlite on sqlite,
     a_document_deleted_before_the_fence_blocks_naming_it_on_postgres on postgres,
+);
+
+/// The same deletion between write-verify and the enact, in one invocation: the enact blocks
+/// naming the document (never FAILED with a resume that meets it again), and a rollback leaves
+/// the other document exactly as before the run.
+async fn a_document_deleted_before_the_enact(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    let report = run_with(&fixture, vec![(4, Box::new(delete))]).await?;
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
+    };
+    assert_eq!(gap.phase, "lifecycle-enact", "{gap}");
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    assert!(gap.found.contains("deleted"), "{gap}");
+
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let snapshot = fixture.adapter().snapshot().await?;
+    assert_eq!(snapshot.documents.len(), 1);
+    assert_eq!(snapshot.documents[0].state, DocumentState::Ready, "{json}");
+    assert!(snapshot.generations.is_empty() && snapshot.units.is_empty());
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_document_deleted_before_the_enact:
+    a_document_deleted_before_the_enact_blocks_naming_it_on_sqlite on sqlite,
+    a_document_deleted_before_the_enact_blocks_naming_it_on_postgres on postgres,
 );
