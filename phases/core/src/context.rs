@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Document, DocumentId, DocumentPlan, ExpectedRevision,
     LiveExecutionAdapter, PLAN_PART_BYTES, PhaseStore, RunRecord, Scope, ScopeCensus,
