@@ -271,6 +271,9 @@ pub fn undo_step(
     generations: &[GenerationRecord],
 ) -> Result<Undo, AdapterError> {
     let Some(current) = current else {
+        // Backed up, so it existed then: another writer deleted it since, with whatever of the
+        // run's it held (only generation rows can outlive it). That deletion is its change, kept
+        // and reported as an edit is; whatever of the run's is left is dropped.
         let touched = generations.iter().any(|g| g.generation == *run);
         return Ok(Undo {
             step: if touched {
@@ -278,7 +281,10 @@ pub fn undo_step(
             } else {
                 UndoStep::Untouched
             },
-            kept_edit: None,
+            kept_edit: Some(format!(
+                "deleted since the backup ({}); the deletion was kept",
+                describe_revision(before.document.revision, &before.document.sha256)
+            )),
         });
     };
     let own_generation = generations.iter().find(|g| g.generation == *run);
@@ -494,7 +500,8 @@ pub struct Restoration {
     /// Documents whose changes by the run were undone (fence lifted, generation dropped,
     /// pointer moved back), in id order.
     pub undone: Vec<DocumentId>,
-    /// Of those, the ones whose source someone edited since the backup: the edit was kept.
+    /// Of those, the ones whose source someone edited since the backup: the edit was kept; and
+    /// the backed-up documents someone deleted since: the deletion was kept.
     pub kept_edits: Vec<Kept>,
     /// Documents the run had touched that are no longer as it left them: left exactly as they
     /// are, with the reason.
@@ -516,6 +523,15 @@ impl Restoration {
     /// Records one document's decision.
     pub fn record(&mut self, document: &DocumentId, undo: &Undo) {
         match &undo.step {
+            // Deleted since the backup: nothing to undo, and not untouched either.
+            UndoStep::Untouched if undo.kept_edit.is_some() => {
+                if let Some(reason) = &undo.kept_edit {
+                    self.kept_edits.push(Kept {
+                        document: document.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
             UndoStep::Untouched => self.untouched += 1,
             UndoStep::LeaveAlone { reason } => self.left_alone.push(Kept {
                 document: document.clone(),

@@ -12,14 +12,15 @@
 //! 5. [`Invocation::finish`]: the heartbeat stopped and the lease released, the closing census,
 //!    and the report, whose outcome tells truly what was changed.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Census, ChangeMark, Claimed, DocumentId, DocumentState, Evidence,
-    GenerationState, LeaseClaim, LiveExecutionAdapter, PhaseRecord, RunId, RunRecord, RunStatus,
-    Scope, ScopeCensus,
+    GenerationState, HEADS_PAGE, LeaseClaim, LiveExecutionAdapter, PhaseRecord, RunId, RunRecord,
+    RunStatus, Scope, ScopeCensus,
 };
 use iu_cutter_phase_core::evidence::{BACKUP_SHA256, PLAN_SHA256};
 use iu_cutter_phase_core::{BackupStore, JournalBackupStore, RunEvent};
@@ -302,14 +303,14 @@ impl<'a> Invocation<'a> {
     }
 
     /// The closing census: the opening one's documents again (with those new under the scope
-    /// that this run took), and the documents outside the scope that the store's change log
-    /// lists as changed since the opening.
+    /// that this run took), the documents outside the scope that the store's change log lists
+    /// as changed since the opening, and the documents of the scope deleted meanwhile.
     async fn census_after(&mut self) -> Option<CensusSummary> {
         let (scope, ids, mark) = self.census_scope.as_ref()?;
         let changed = self.store.changed_since(mark).await;
-        let mut taken = match &changed {
+        let (mut taken, mut gone) = match &changed {
             Ok(changed) => self.taken_since_opening(scope, ids, changed).await,
-            Err(_) => Vec::new(),
+            Err(_) => (Vec::new(), Vec::new()),
         };
         taken.sort();
         taken.dedup();
@@ -329,8 +330,27 @@ impl<'a> Invocation<'a> {
         // so it is folded as it is read, in memory that does not grow with the scope.
         match self.store.scope_census_summary(ids).await {
             Ok(census) => {
-                let counted = |id: &DocumentId| taken.binary_search(id).is_ok();
-                Some(self.summarise(&census.census, changed, counted))
+                // Fewer documents counted than asked for: some were deleted since (each is in
+                // the change log, since it existed after the opening mark).
+                let deleted = match &changed {
+                    Ok(changed) if (census.census.documents as usize) < ids.len() => {
+                        self.deleted_among(ids, changed).await
+                    }
+                    _ => Ok(Vec::new()),
+                };
+                match deleted {
+                    Ok(deleted) => gone.extend(deleted),
+                    Err(error) => self.note(format!(
+                        "which documents of the scope were deleted meanwhile is not known: {error}"
+                    )),
+                }
+                gone.sort();
+                gone.dedup();
+                let counted = |id: &DocumentId| {
+                    taken.binary_search(id).is_ok() || gone.binary_search(id).is_ok()
+                };
+                let summary = self.summarise(&census.census, changed, counted);
+                Some(summary.with_gone(&gone))
             }
             Err(error) => {
                 self.note(format!("scope census after not taken: {error}"));
@@ -340,36 +360,69 @@ impl<'a> Invocation<'a> {
     }
 
     /// Among `changed` (since the opening census), the documents written under `scope` after it
-    /// (so not among its `ids`) that this run then took: its scope was resolved after the
-    /// opening census, so it fenced or enacted them, and the closing census must count them.
-    /// Empty when their heads cannot be read (the summary then reports them as new, not cut).
+    /// (so not among its `ids`): those this run then took (its scope was resolved after the
+    /// opening census, so it fenced or enacted them, and the closing census must count them),
+    /// and those deleted since (the closing census must not call them new). Both empty when
+    /// their heads cannot be read (the summary then reports them as new, not cut).
     async fn taken_since_opening(
         &self,
         scope: &Scope,
         ids: &[DocumentId],
         changed: &[DocumentId],
-    ) -> Vec<DocumentId> {
+    ) -> (Vec<DocumentId>, Vec<DocumentId>) {
         let new: Vec<DocumentId> = changed
             .iter()
             .filter(|id| ids.binary_search(id).is_err() && scope.contains(id))
             .cloned()
             .collect();
         if new.is_empty() {
-            return new;
+            return (Vec::new(), Vec::new());
         }
-        let Ok(heads) = self.store.load_heads(&Scope::Ids(new)).await else {
-            return Vec::new();
+        let Ok(heads) = self.store.load_heads(&Scope::Ids(new.clone())).await else {
+            return (Vec::new(), Vec::new());
         };
         let fenced = DocumentState::Cutting {
             run: self.run.clone(),
         };
-        heads
-            .into_iter()
+        let existing: BTreeSet<&DocumentId> = heads.iter().map(|head| &head.id).collect();
+        let gone = new
+            .iter()
+            .filter(|id| !existing.contains(id))
+            .cloned()
+            .collect();
+        let taken = heads
+            .iter()
             .filter(|head| {
                 head.state == fenced || head.active_generation.as_ref() == Some(&self.run)
             })
-            .map(|head| head.id)
-            .collect()
+            .map(|head| head.id.clone())
+            .collect();
+        (taken, gone)
+    }
+
+    /// The documents of `ids` that `changed` lists and that no longer exist, their heads read a
+    /// page at a time (only the missing ones are kept).
+    async fn deleted_among(
+        &self,
+        ids: &[DocumentId],
+        changed: &[DocumentId],
+    ) -> AdapterResult<Vec<DocumentId>> {
+        let candidates: Vec<&DocumentId> = changed
+            .iter()
+            .filter(|id| ids.binary_search(id).is_ok())
+            .collect();
+        let mut gone = Vec::new();
+        for page in candidates.chunks(HEADS_PAGE as usize) {
+            let wanted = Scope::Ids(page.iter().map(|id| (*id).clone()).collect());
+            let heads = self.store.load_heads(&wanted).await?;
+            let existing: BTreeSet<&DocumentId> = heads.iter().map(|head| &head.id).collect();
+            gone.extend(
+                page.iter()
+                    .filter(|id| !existing.contains(*id))
+                    .map(|id| (*id).clone()),
+            );
+        }
+        Ok(gone)
     }
 
     /// The summary of `census`, a closing census of the invocation's scope, with the documents

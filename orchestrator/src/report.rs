@@ -520,6 +520,14 @@ pub struct CensusSummary {
     /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub appeared_in_scope_sample: Vec<DocumentId>,
+    /// On the closing census: how many documents of the scope (the opening census's, or new
+    /// since) were deleted since the opening census, by another writer: no longer counted, and
+    /// neither new nor left to cut. Absent when none or not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone_from_scope: Option<u64>,
+    /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gone_from_scope_sample: Vec<DocumentId>,
 }
 
 impl From<&Census> for CensusSummary {
@@ -532,6 +540,8 @@ impl From<&Census> for CensusSummary {
             changed_outside_scope_sample: Vec::new(),
             appeared_in_scope: None,
             appeared_in_scope_sample: Vec::new(),
+            gone_from_scope: None,
+            gone_from_scope_sample: Vec::new(),
         }
     }
 }
@@ -560,6 +570,19 @@ impl CensusSummary {
         CensusSummary {
             appeared_in_scope: Some(appeared.len() as u64),
             appeared_in_scope_sample: appeared.iter().take(CHANGED_SAMPLE).cloned().collect(),
+            ..self
+        }
+    }
+
+    /// The same summary with `gone`, the documents of the scope deleted since the opening
+    /// census, in id order (left absent when there are none).
+    pub fn with_gone(self, gone: &[DocumentId]) -> Self {
+        if gone.is_empty() {
+            return self;
+        }
+        CensusSummary {
+            gone_from_scope: Some(gone.len() as u64),
+            gone_from_scope_sample: gone.iter().take(CHANGED_SAMPLE).cloned().collect(),
             ..self
         }
     }
@@ -605,7 +628,7 @@ pub struct RollbackCheck {
     #[serde(default)]
     pub untouched_documents: u64,
     /// Undone documents that someone edited since the backup: the run's marks were taken back,
-    /// the edit was kept.
+    /// the edit was kept; and backed-up documents someone deleted since: the deletion was kept.
     #[serde(default)]
     pub kept_edits: Vec<Kept>,
     /// Documents the run had touched that were no longer as it left them: left as they are.
@@ -953,11 +976,18 @@ fn changed_cell(census: &CensusSummary) -> String {
             ids_suffix(&census.changed_outside_scope_sample)
         ),
     };
-    match census.appeared_in_scope {
+    let appeared = match census.appeared_in_scope {
         None => changed,
         Some(count) => format!(
             "{changed}; {count} new under the scope, not cut by this run{}",
             ids_suffix(&census.appeared_in_scope_sample)
+        ),
+    };
+    match census.gone_from_scope {
+        None => appeared,
+        Some(count) => format!(
+            "{appeared}; {count} deleted meanwhile{}",
+            ids_suffix(&census.gone_from_scope_sample)
         ),
     }
 }

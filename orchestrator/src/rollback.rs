@@ -728,10 +728,18 @@ async fn restore_failed(
         let evidence = done.evidence();
         return journal_blocked(gap, evidence, started_at, inv).await;
     }
-    let how_far = if done.nothing_changed() {
-        "nothing was changed".to_owned()
-    } else {
+    let how_far = if !done.nothing_changed() {
         done.how_far()
+    } else if error.is_gate_closed() {
+        // The closed switch refuses the journal's writes too: the rollback's start, journaled
+        // before this batch, stays, and a begun rollback ends the run (never "nothing").
+        format!(
+            "no document was changed, but the journal keeps the rollback's start (the closed \
+             switch refuses taking it back), so run {run} can only be rolled back now: roll it \
+             back once the switch is open"
+        )
+    } else {
+        "nothing was changed".to_owned()
     };
     match error {
         AdapterError::GateClosed {
@@ -1113,6 +1121,9 @@ async fn verify_restored(
             found: Some(found),
         };
         let Some(head) = heads.get(id) else {
+            if restoration.kept_edits.iter().any(|k| k.document == *id) {
+                continue; // deleted since the backup, before this batch: reported as kept
+            }
             mismatches.push(DigestMismatch {
                 document: id.clone(),
                 expected: "the document".into(),

@@ -94,7 +94,8 @@ pub(crate) fn evidence_line(evidence: &iu_cutter_live_execution::Evidence) -> St
 }
 
 /// What the closing census says happened meanwhile, as a suffix of the census line: documents
-/// outside the scope that changed, and documents new under the scope that the run did not cut.
+/// outside the scope that changed, documents new under the scope that the run did not cut, and
+/// documents of the scope deleted meanwhile.
 fn meanwhile(after: &CensusSummary) -> String {
     let listed = |ids: &[DocumentId]| {
         ids.iter()
@@ -114,6 +115,12 @@ fn meanwhile(after: &CensusSummary) -> String {
             "; {count} document(s) new under the scope meanwhile, not cut by this run (run \
              again to cut them): {}",
             listed(&after.appeared_in_scope_sample)
+        ));
+    }
+    if let Some(count @ 1..) = after.gone_from_scope {
+        said.push_str(&format!(
+            "; {count} document(s) of the scope deleted meanwhile: {}",
+            listed(&after.gone_from_scope_sample)
         ));
     }
     said

@@ -684,3 +684,84 @@ async fn a_rollback_cancelled_between_batches_stops_and_says_how_far_it_got() ->
 
     world.rolled_back_in_part(&report, "cancelled between two batches")
 }
+
+/// Closes `switch` when the first `restore` reaches it, then forwards the call (to the kill
+/// switch's layer, which refuses it): the switch turned off after the rollback journaled its
+/// start and before its first batch. Later restores pass.
+struct CloseOnRestore<A> {
+    inner: A,
+    switch: ManualSwitch,
+    closed: AtomicBool,
+}
+
+#[async_trait]
+impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CloseOnRestore<A> {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        if matches!(op, Op::Restore { .. }) && !self.closed.swap(true, Ordering::SeqCst) {
+            self.switch.set(false);
+        }
+        self.inner.call(op, claim).await
+    }
+}
+
+/// Adversarial (adv30): the kill switch turned off between the rollback's journaled start and
+/// its first batch. No document was changed, but the journal shows the rollback begun (the
+/// closed switch refuses marking it otherwise), so the run can only be rolled back now: the
+/// refusal must say so, never "nothing was changed", and rolling back once the switch is open
+/// finishes it.
+#[tokio::test]
+async fn a_switch_closed_before_the_first_rollback_batch_says_the_run_is_left_to_roll_back()
+-> TestResult {
+    let Harness { sim, switch, .. } = Harness::new([("law/1", LAW_1)], true);
+    let guarded = Arc::new(CloseOnRestore {
+        inner: behind(sim.clone(), &switch),
+        switch: switch.clone(),
+        closed: AtomicBool::new(false),
+    });
+    let runner = Runner::new(guarded, Arc::new(MemoryBackupStore::new()));
+    let pre_run = sim.state_census();
+    let request = RunRequest::new(
+        "r1",
+        Scope::Ids(vec![DocumentId::new("law/1")]),
+        CutRules::preset(Preset::Markdown),
+    );
+    let held = runner
+        .run(
+            request,
+            RunOptions::default().with_until(names::WRITE_VERIFY),
+        )
+        .await?;
+    assert_eq!(held.outcome, Outcome::Pass, "{}", held.to_json());
+
+    let refused_rollback = runner.rollback(&RunId::new("r1")).await?;
+    let Outcome::Refused { reason, next, .. } = &refused_rollback.outcome else {
+        return Err(format!("expected REFUSED, got {}", refused_rollback.to_json()).into());
+    };
+    assert!(
+        !reason.contains("nothing was changed"),
+        "the journal shows the rollback begun: {reason}"
+    );
+    assert!(reason.contains("can only be rolled back"), "{reason}");
+    assert!(
+        next.contains(&NextAction::rollback(&RunId::new("r1"))),
+        "{next:?}"
+    );
+
+    switch.set(true);
+    let enacted = runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert!(
+        matches!(enacted.outcome, Outcome::Failed { .. }),
+        "as the refusal said: {}",
+        enacted.to_json()
+    );
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(sim.state_census().per_document, pre_run.per_document);
+    Ok(())
+}

@@ -669,3 +669,87 @@ async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestRes
     assert_eq!(verified.outcome, Outcome::Pass, "{}", verified.to_json());
     Ok(())
 }
+
+/// Writes `id` once, when the backup phase reports its first document read, as another writer
+/// would: after the backup's census, before the batch holding `id` is read.
+struct WriteIdMidBackup {
+    id: DocumentId,
+    sim: Arc<Simulator>,
+    written: Mutex<bool>,
+}
+
+impl EventSink for WriteIdMidBackup {
+    fn emit(&self, event: RunEvent) {
+        let RunEvent::Progress { phase, done, .. } = event else {
+            return;
+        };
+        let mut written = lock(&self.written);
+        if phase != names::BACKUP || done != 1 || *written {
+            return;
+        }
+        *written = true;
+        let handle = tokio::runtime::Handle::current();
+        let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, &self.id, OTHER)));
+        assert!(put.is_ok(), "{put:?}");
+    }
+}
+
+/// Adversarial (adv30): a document edited by another writer while the backup is being written,
+/// after its census (reused or fresh) and before the batch holding the document is read: the
+/// rest of adv29's window (`a_document_edited_before_the_backup_leaves_the_backup_census_stale`).
+/// The backup held the edited row under the pre-edit digest, so a rollback that restored it
+/// exactly reported the store as differing from the pre-run census ("something outside the run
+/// changed the store"). The backup must describe what it holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_edited_while_the_backup_is_written_rolls_back_verified() -> TestResult {
+    for scope in [
+        Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]),
+        Scope::All,
+    ] {
+        let sim = Arc::new(Simulator::with_documents([
+            ("law/1", LAW_1),
+            ("law/2", LAW_2),
+        ]));
+        let switch = ManualSwitch::new("test", true, "open the test switch");
+        let runner = Runner::new(
+            Arc::new(behind(sim.clone(), &switch)),
+            Arc::new(MemoryBackupStore::new()),
+        );
+        let writer = WriteIdMidBackup {
+            id: DocumentId::new("law/2"),
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        };
+        let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
+        let options = RunOptions::default()
+            .with_events(Arc::new(writer))
+            .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+        let report = runner.run(request, options).await?;
+        let rolled = runner.rollback(&RunId::new("r1")).await?;
+        let json = format!("run: {}\nrollback: {}", report.to_json(), rolled.to_json());
+        assert_eq!(rolled.outcome, Outcome::RolledBack, "{scope:?}: {json}");
+        let body = sim
+            .load_scope(&Scope::Ids(vec![DocumentId::new("law/2")]))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or("law/2 vanished")?
+            .body;
+        assert_eq!(body, OTHER, "the backed-up (edited) body is restored");
+        let entry = rolled.phase("rollback").ok_or("no rollback entry")?;
+        assert_eq!(
+            entry.evidence.get("fingerprint_matches_pre_run"),
+            Some(&EvidenceValue::Flag(true)),
+            "{scope:?}: the store is exactly what the backup holds, yet its census differs from \
+             the backup's census: {json}"
+        );
+        let fresh = sim.load_heads(&Scope::All).await?;
+        assert!(
+            fresh
+                .iter()
+                .all(|h| h.state == DocumentState::Ready && h.active_generation.is_none()),
+            "{scope:?}: {fresh:?}\n{json}"
+        );
+    }
+    Ok(())
+}

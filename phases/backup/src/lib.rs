@@ -62,6 +62,7 @@ impl Backup {
         // documents now. Its documents are the backup's.
         let opening = ctx.take_opening_census();
         let mut census = opening_or_fresh(ctx, opening).await?;
+        let mut retakes = 0;
         loop {
             let head = BackupArtifact {
                 schema_version: SCHEMA_VERSION,
@@ -90,6 +91,17 @@ impl Backup {
                 // first) holds the census, so the backup is taken again, of those left, with
                 // their census (each time one document fewer at least).
                 Written::Vanished(kept) => census = ctx.store().scope_census(&kept).await?,
+                // A document was edited between the census and its batch's read: the backup
+                // would hold the edited row under the census's pre-edit digest. Taken again, a
+                // few times at most (a document edited without pause blocks the run instead).
+                Written::Edited(edited) => {
+                    retakes += 1;
+                    if retakes > EDITED_RETAKES {
+                        return Err(PhaseError::Blocked(kept_changing(&run, edited)));
+                    }
+                    let ids: Vec<DocumentId> = head.census.per_document.into_keys().collect();
+                    census = ctx.store().scope_census(&ids).await?;
+                }
             }
         }
     }
@@ -101,6 +113,34 @@ enum Written {
     All(BackupReceipt),
     /// Some documents no longer exist: nothing was saved; these are the ones left.
     Vanished(Vec<DocumentId>),
+    /// The change log lists this document of the census as changed since the census's mark:
+    /// its row as read may not be the one the census digested. Nothing was saved.
+    Edited(DocumentId),
+}
+
+/// How many times the backup is taken again because a document changed while it was written.
+const EDITED_RETAKES: u32 = 3;
+
+/// The gap of a backup taken again [`EDITED_RETAKES`] times, each time because a document of
+/// the scope changed while it was written (the last one `edited`).
+fn kept_changing(run: &RunId, edited: DocumentId) -> Gap {
+    Gap {
+        phase: names::BACKUP.to_owned(),
+        document: Some(edited),
+        unit: None,
+        expected: "the scope's documents unchanged from the backup's census until the backup \
+                   was written"
+            .to_owned(),
+        found: format!(
+            "a document changed while the backup was written, {} times over: nothing was backed \
+             up or fenced",
+            EDITED_RETAKES + 1
+        ),
+        next: vec![
+            NextAction::fix("resume when the application writes the scope's documents less often"),
+            NextAction::resume(run),
+        ],
+    }
 }
 
 /// The ids of the scope's documents, in id order ([`Reads::scope_ids`]: the whole store's a page
@@ -212,6 +252,18 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         sink.write(&snapshots).await?;
     }
     ctx.check_cancelled()?;
+    // Every row read after the census: one changed in between is listed since its mark (a
+    // writer committed before a read committed before this one). Checked before the backup is
+    // saved, since a saved backup is never taken again.
+    if let Some(mark) = &head.mark {
+        let changed = ctx.store().changed_since(mark).await?;
+        if let Some(edited) = changed
+            .into_iter()
+            .find(|id| head.census.per_document.contains_key(id))
+        {
+            return Ok(Written::Edited(edited));
+        }
+    }
     Ok(Written::All(sink.finish().await?))
 }
 

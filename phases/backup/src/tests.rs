@@ -107,6 +107,9 @@ fn batched_reading_adapter(batch: usize) -> MockLiveExecutionAdapter {
                 .returning(move |_, _| Ok(active_units(id, body).into()));
         }
     }
+    // Nothing changed since the census's mark: before the backup is saved, and before the
+    // opening census is used where the context holds one.
+    expect_op!(mock, ChangedSince).returning(|_, _| Ok(Vec::<DocumentId>::new().into()));
     refuse_mutations_except(&mut mock, &[]);
     mock
 }
@@ -116,10 +119,11 @@ fn backup_reading_adapter() -> MockLiveExecutionAdapter {
     batched_reading_adapter(2)
 }
 
-/// The change log lists nothing since the opening census's mark.
-fn nothing_changed_since(mock: &mut MockLiveExecutionAdapter) {
+/// The change log lists nothing since the census's mark, read `times` times (before the
+/// opening census is used, and before the backup is saved).
+fn nothing_changed_since(mock: &mut MockLiveExecutionAdapter, times: usize) {
     expect_op!(mock, ChangedSince)
-        .times(1)
+        .times(times)
         .returning(|_, _| Ok(Vec::<DocumentId>::new().into()));
 }
 
@@ -163,7 +167,7 @@ fn context(
 #[tokio::test]
 async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     let mut mock = scope_of_a();
-    nothing_changed_since(&mut mock);
+    nothing_changed_since(&mut mock, 2);
     expect_op!(mock, Census).times(0);
     expect_op!(mock, ScopeCensus).times(0);
     expect_op!(mock, LoadScope)
@@ -204,8 +208,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
 #[tokio::test]
 async fn an_opening_census_of_other_documents_is_not_recorded() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
-    let mut mock = backup_reading_adapter();
-    nothing_changed_since(&mut mock);
+    let mock = backup_reading_adapter();
     let (mut ctx, _events) = context(mock, store.clone());
     let only_a = Census {
         per_document: census().per_document.into_iter().take(1).collect(),
@@ -315,6 +318,7 @@ async fn a_document_gone_before_its_batch_is_left_out_of_the_backup_and_its_cens
         census.per_document.retain(|id, _| ids.contains(id));
         Ok(scope_census(census).into())
     });
+    nothing_changed_since(&mut mock, 1);
     refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
@@ -513,5 +517,74 @@ async fn the_whole_store_is_listed_a_page_of_heads_at_a_time() -> TestResult {
 
     let expected: Vec<DocumentId> = (0..STORE).map(|i| head(i).id).collect();
     assert_eq!(ids, expected);
+    Ok(())
+}
+
+/// The scope `a` alone, whose census reads `fingerprint-N` on its Nth reading, and whose change
+/// log lists `a` as changed on the first `edits` readings: `a` edited by another writer while
+/// the backup was written, that many times.
+fn a_edited_while_written(edits: usize) -> MockLiveExecutionAdapter {
+    let mut mock = scope_of_a();
+    let censuses = std::sync::atomic::AtomicUsize::new(0);
+    expect_op!(mock, ScopeCensus).returning(move |_, _| {
+        let n = censuses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let census = Census {
+            fingerprint: format!("fingerprint-{n}"),
+            per_document: census().per_document.into_iter().take(1).collect(),
+            ..census()
+        };
+        Ok(scope_census(census).into())
+    });
+    expect_op!(mock, LoadScope).returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
+    expect_op!(mock, Generations).returning(|_, _| Ok(generations("a").into()));
+    expect_op!(mock, ActiveUnits).returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
+    let readings = std::sync::atomic::AtomicUsize::new(0);
+    expect_op!(mock, ChangedSince).returning(move |_, _| {
+        let n = readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let changed = if n < edits {
+            vec![DocumentId::new("a")]
+        } else {
+            Vec::new()
+        };
+        Ok(changed.into())
+    });
+    refuse_mutations_except(&mut mock, &[]);
+    mock
+}
+
+/// Adversarial (adv30): a document edited after the backup's census and before its batch is
+/// read would be backed up as edited under its pre-edit digest. The change log since the
+/// census's mark, read before the backup is saved, lists it: the backup is taken again, with a
+/// fresh census, and only that one is saved.
+#[tokio::test]
+async fn a_document_edited_while_the_backup_is_written_is_backed_up_again() -> TestResult {
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(a_edited_while_written(1), store.clone());
+
+    Backup.run(&mut ctx).await?;
+
+    let (saved, _) = store.load(&RunId::new(RUN)).await?.ok_or("no backup")?;
+    assert_eq!(
+        saved.census.fingerprint, "fingerprint-2",
+        "the census taken again"
+    );
+    Ok(())
+}
+
+/// A document edited every time the backup is written blocks the run, naming it, after a few
+/// attempts; nothing is saved.
+#[tokio::test]
+async fn a_document_edited_each_time_the_backup_is_written_blocks_saving_nothing() -> TestResult {
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(a_edited_while_written(usize::MAX), store.clone());
+
+    let err = failure(&Backup, &mut ctx, "a backup of a changing document saved").await?;
+
+    let PhaseError::Blocked(gap) = &err else {
+        return Err(format!("expected BLOCKED, got {err}").into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("a")), "{gap}");
+    assert!(gap.found.contains("nothing was backed up"), "{gap}");
+    assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())
 }

@@ -5,14 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use iu_cutter_live_execution::{
-    Backup, Document, DocumentPlan, LiveExecutionAdapter, PLAN_PART_BYTES, PhaseStore, RunRecord,
-    ScopeCensus,
+    AdapterError, Backup, Document, DocumentId, DocumentPlan, ExpectedRevision,
+    LiveExecutionAdapter, PLAN_PART_BYTES, PhaseStore, RunRecord, Scope, ScopeCensus,
 };
 
 use crate::backup_store::{BackupReader, BackupStore, HeaderDetail};
 use crate::batches::DocumentBatches;
-use crate::error::PhaseError;
+use crate::error::{Gap, PhaseError};
 use crate::events::{EventSink, RunEvent};
+use crate::next::NextAction;
 use crate::planned::{Merge, PlanReader, PlannedSources};
 use crate::throttle::{BackOff, Pacer, Throttle};
 
@@ -100,6 +101,44 @@ impl RunContext {
     /// write units, enact) and its plan. No phase journals, leases, restores or purges.
     pub fn store(&self) -> &dyn PhaseStore {
         &self.store
+    }
+
+    /// How `phase` reports a compare-and-set of `batch` that the store refused: a conflict, or
+    /// a document of the batch no longer in the store (`NotFound`: deleted since the backup),
+    /// blocks the run on a gap naming the document, with `next`; any other refusal stops the
+    /// phase as it is. A deleted document is never a failure to resume past: the run's backup
+    /// lists it, so every retry would meet it again.
+    pub async fn blocked_on_conflict(
+        &self,
+        phase: &str,
+        batch: &[ExpectedRevision],
+        error: AdapterError,
+        next: Vec<NextAction>,
+    ) -> PhaseError {
+        if !matches!(error, AdapterError::NotFound(_)) {
+            return PhaseError::blocked_on_conflict(phase, error, next);
+        }
+        let ids: Vec<DocumentId> = batch.iter().map(|e| e.document.clone()).collect();
+        let Ok(heads) = self.store().load_heads(&Scope::Ids(ids)).await else {
+            return PhaseError::Adapter(error);
+        };
+        let Some(gone) = batch
+            .iter()
+            .find(|expected| !heads.iter().any(|head| head.id == expected.document))
+        else {
+            return PhaseError::Adapter(error);
+        };
+        PhaseError::Blocked(Gap {
+            phase: phase.to_owned(),
+            document: Some(gone.document.clone()),
+            unit: None,
+            expected: format!(
+                "the document as backed up (revision {}, sha256 {})",
+                gone.revision, gone.sha256
+            ),
+            found: "no such document: it was deleted since the backup".to_owned(),
+            next,
+        })
     }
 
     /// Hands the phases the scope census the runner took as this invocation opened, after the

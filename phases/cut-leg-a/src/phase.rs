@@ -662,19 +662,15 @@ impl Fencing {
                 .await?;
         }
         ctx.check_cancelled()?;
-        self.times
-            .time(ctx.store().fence(run, batch))
-            .await
-            .map_err(|e| {
-                PhaseError::blocked_on_conflict(
-                    names::CUT_LEG_A,
-                    e,
-                    rollback_and_restart_because(
-                        "the document changed since the backup (or another run holds it)",
-                        run,
-                    ),
-                )
-            })?;
+        if let Err(e) = self.times.time(ctx.store().fence(run, batch)).await {
+            let next = rollback_and_restart_because(
+                "the document changed since the backup (or another run holds it)",
+                run,
+            );
+            return Err(ctx
+                .blocked_on_conflict(names::CUT_LEG_A, batch, e, next)
+                .await);
+        }
         self.fenced += batch.len() as u64;
         ctx.progress(names::CUT_LEG_A, self.fenced, self.total);
         Ok(())

@@ -141,19 +141,18 @@ impl Enacting {
         ctx.check_cancelled()?;
         match self.times.time(ctx.store().enact(run, batch)).await {
             Ok(moved) => self.moved += moved,
-            Err(e @ AdapterError::Conflict { .. }) => {
+            Err(e @ (AdapterError::Conflict { .. } | AdapterError::NotFound(_))) => {
                 let enacted = enacted_so_far(ctx, run, self.done).await;
-                return Err(PhaseError::blocked_on_conflict(
-                    names::LIFECYCLE_ENACT,
-                    e,
-                    vec![
-                        NextAction::fix(format!(
-                            "the document changed after write-verify (or another run holds \
-                             it); {enacted}"
-                        )),
-                        NextAction::rollback(run),
-                    ],
-                ));
+                let next = vec![
+                    NextAction::fix(format!(
+                        "the document changed or was deleted after write-verify (or another run \
+                         holds it); {enacted}"
+                    )),
+                    NextAction::rollback(run),
+                ];
+                return Err(ctx
+                    .blocked_on_conflict(names::LIFECYCLE_ENACT, batch, e, next)
+                    .await);
             }
             Err(e) => return Err(e.into()),
         }

@@ -37,6 +37,7 @@ mod contract_postgres;
 mod contract_simulator;
 mod contract_sqlite;
 mod contract_sqlite_prefixed;
+mod deleted_meanwhile;
 mod differential;
 mod edits_underneath;
 mod faults_simulator;

@@ -1,0 +1,382 @@
+//! Documents deleted by the application while a run works, on real stores (the simulator has no
+//! delete): the closing census must tell the truth about them. A document of the run's scope
+//! that the run cut and that was deleted before the run ended is neither "new under the scope,
+//! not cut by this run" nor left unmentioned: the report says it is gone (adv30).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::sql::ConnectOptions;
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, DocumentState, Evidence, EvidenceValue, LiveExecutionAdapter, Preset,
+    RunId, Scope,
+};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner, default_phases};
+use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_tests::fixture::SqlFixture;
+use sqlx::Connection;
+
+use crate::TestResult;
+
+/// Deletes one document and every row of it (units, generation records, the document) over a
+/// connection of its own, as an application's raw SQL would.
+struct DeleteDocument {
+    options: ConnectOptions,
+    document: &'static str,
+}
+
+impl DeleteDocument {
+    fn statements(&self) -> Vec<String> {
+        let prefix = match &self.options.pg_schema {
+            Some(schema) => format!("{schema}."),
+            None => String::new(),
+        };
+        [
+            "units WHERE document",
+            "generations WHERE document",
+            "documents WHERE id",
+        ]
+        .iter()
+        .map(|what| format!("DELETE FROM {prefix}{what} = '{}'", self.document))
+        .collect()
+    }
+
+    async fn execute(&self) -> Result<(), sqlx::Error> {
+        if self.options.pg_schema.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.options.url).await?;
+            for statement in self.statements() {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            conn.close().await
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.options.url).await?;
+            for statement in self.statements() {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&pool)
+                    .await?;
+            }
+            pool.close().await;
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Phase for DeleteDocument {
+    fn name(&self) -> &str {
+        "application-deletes"
+    }
+
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        if let Err(e) = self.execute().await {
+            panic!("deleting `{}`: {e}", self.document);
+        }
+        Ok(Evidence::new())
+    }
+}
+
+/// Puts a new document, as the application would, through a handle of its own.
+struct PutDocument {
+    application: Arc<dyn LiveExecutionAdapter>,
+    document: &'static str,
+}
+
+#[async_trait]
+impl Phase for PutDocument {
+    fn name(&self) -> &str {
+        "application-writes"
+    }
+
+    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.application
+            .put_document(&DocumentId::new(self.document), "Article 1\nNew.\n")
+            .await?;
+        Ok(Evidence::new())
+    }
+}
+
+/// A run over `All` of `law/1` and `law/2`, with `extra` phases inserted at their index in the
+/// five phases (in order): its report.
+async fn run_with(
+    fixture: &impl SqlFixture,
+    extra: Vec<(usize, Box<dyn Phase>)>,
+) -> Result<RunReport, Box<dyn std::error::Error>> {
+    let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
+    for (id, body) in [
+        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
+        ("law/2", "Article 1\nOnly.\n"),
+    ] {
+        adapter.put_document(&DocumentId::new(id), body).await?;
+    }
+    let mut phases = default_phases();
+    for (at, phase) in extra {
+        phases.insert(at.min(phases.len()), phase);
+    }
+    let runner = Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases);
+    let report = runner
+        .run(
+            RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalEn)),
+            RunOptions::default(),
+        )
+        .await?;
+    Ok(report)
+}
+
+/// A document the run cut (it was in the opening census), deleted after the run enacted it:
+/// the closing census says it is gone.
+async fn a_cut_document_deleted_is_reported_gone(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    let report = run_with(&fixture, vec![(usize::MAX, Box::new(delete))]).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.documents, 1, "{}", report.to_json());
+    assert_eq!(after.gone_from_scope, Some(1), "{}", report.to_json());
+    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/2")]);
+    assert_eq!(after.appeared_in_scope, None, "{}", report.to_json());
+    let markdown = report.to_markdown();
+    assert!(
+        markdown.contains("1 deleted meanwhile (`law/2`)"),
+        "{markdown}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+/// A document written after the opening census and before the backup (so cut by the run under
+/// `All`), then deleted after the run enacted it: never "new under the scope, not cut by this
+/// run (run again to cut them)"; the closing census says it is gone.
+async fn a_new_document_cut_then_deleted_is_reported_gone(
+    fixture: Option<impl SqlFixture>,
+) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let put = PutDocument {
+        application: fixture.another_process().await,
+        document: "law/3",
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/3",
+    };
+    let report = run_with(
+        &fixture,
+        vec![(0, Box::new(put)), (usize::MAX, Box::new(delete))],
+    )
+    .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let enacted = report
+        .phase("lifecycle-enact")
+        .and_then(|p| p.evidence.get("documents_enacted").cloned());
+    assert_eq!(
+        enacted,
+        Some(EvidenceValue::Count(3)),
+        "the run cut law/3: {}",
+        report.to_json()
+    );
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.appeared_in_scope, None, "{}", report.to_json());
+    assert_eq!(after.gone_from_scope, Some(1), "{}", report.to_json());
+    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/3")]);
+    assert_eq!(after.documents, 2, "{}", report.to_json());
+    fixture.finish().await;
+    Ok(())
+}
+
+/// The same run rolled back: the deleted document's rows are all gone (the run's generation and
+/// units with it), so there is nothing of the run's left to take back, and the deletion is the
+/// application's change, kept and reported as such (as an edit is), never "a document the run
+/// never touched" nor a mismatch that blocks every later rollback.
+async fn a_rollback_keeps_the_deletion(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    let report = run_with(&fixture, vec![(usize::MAX, Box::new(delete))]).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.untouched_documents, 0, "the run cut both: {json}");
+    assert!(check.mismatches.is_empty(), "{json}");
+    assert_eq!(check.kept_edits.len(), 1, "{json}");
+    assert_eq!(check.kept_edits[0].document, DocumentId::new("law/2"));
+    assert!(check.kept_edits[0].reason.contains("deleted"), "{json}");
+    assert!(!check.fingerprint_matches_pre_run, "law/2 is gone: {json}");
+    // law/1 is as before the run.
+    let heads = fixture.adapter().load_heads(&Scope::All).await?;
+    assert_eq!(heads.len(), 1);
+    assert_eq!(heads[0].active_generation, None, "{heads:?}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_rollback_keeps_the_deletion:
+    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_sqlite on sqlite,
+    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_postgres on postgres,
+);
+
+on_fixtures!(a_cut_document_deleted_is_reported_gone:
+    a_cut_document_deleted_after_the_enact_is_reported_gone_on_sqlite on sqlite,
+    a_cut_document_deleted_after_the_enact_is_reported_gone_on_postgres on postgres,
+);
+
+on_fixtures!(a_new_document_cut_then_deleted_is_reported_gone:
+    a_new_document_cut_then_deleted_is_reported_gone_on_sqlite on sqlite,
+    a_new_document_cut_then_deleted_is_reported_gone_on_postgres on postgres,
+);
+
+/// A run held after write-verify, then one of its documents deleted by the application (every
+/// row of it), then enacted: the enact blocks naming the document, and a rollback afterwards
+/// restores the other document exactly and reports the deletion as kept.
+async fn a_held_run_enacted_after_a_deletion(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
+    for (id, body) in [
+        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
+        ("law/2", "Article 1\nOnly.\n"),
+    ] {
+        adapter.put_document(&DocumentId::new(id), body).await?;
+    }
+    let before = adapter.snapshot().await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let held = runner
+        .run(
+            RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalEn)),
+            RunOptions::default().with_until("write-verify"),
+        )
+        .await?;
+    assert!(held.outcome.is_success(), "{}", held.to_json());
+    DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    }
+    .execute()
+    .await?;
+
+    let enacted = runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    let Outcome::Blocked { gap } = &enacted.outcome else {
+        return Err(format!("expected BLOCKED, got {}", enacted.to_json()).into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    assert!(!gap.next.is_empty(), "{gap}");
+
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert!(check.mismatches.is_empty(), "{json}");
+    assert_eq!(check.kept_edits.len(), 1, "{json}");
+    assert_eq!(check.kept_edits[0].document, DocumentId::new("law/2"));
+    let after = adapter.snapshot().await?;
+    assert_eq!(
+        after.documents,
+        before.documents[..1],
+        "law/1 exactly as before"
+    );
+    assert!(
+        after.units.is_empty() && after.generations.is_empty(),
+        "{after:?}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_held_run_enacted_after_a_deletion:
+    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_sqlite on sqlite,
+    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_postgres on postgres,
+);
+
+/// A document deleted between the backup and the fence: the run blocks at the fence naming it,
+/// having fenced nothing of it; its closing census says it is gone; the rollback keeps the
+/// deletion and leaves the other document exactly as before the run.
+async fn a_document_deleted_before_the_fence(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    let report = run_with(&fixture, vec![(1, Box::new(delete))]).await?;
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
+    };
+    assert_eq!(gap.phase, "cut-leg-a", "{gap}");
+    assert!(gap.found.contains("deleted"), "{gap}");
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/2")]);
+
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.kept_edits.len(), 1, "{json}");
+    let snapshot = fixture.adapter().snapshot().await?;
+    assert_eq!(snapshot.documents.len(), 1);
+    assert_eq!(snapshot.documents[0].state, DocumentState::Ready, "{json}");
+    assert!(snapshot.generations.is_empty() && snapshot.units.is_empty());
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_document_deleted_before_the_fence:
+    a_document_deleted_before_the_fence_blocks_naming_it_on_sqlite on sqlite,
+    a_document_deleted_before_the_fence_blocks_naming_it_on_postgres on postgres,
+);
+
+/// The same deletion between write-verify and the enact, in one invocation: the enact blocks
+/// naming the document (never FAILED with a resume that meets it again), and a rollback leaves
+/// the other document exactly as before the run.
+async fn a_document_deleted_before_the_enact(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    let report = run_with(&fixture, vec![(4, Box::new(delete))]).await?;
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
+    };
+    assert_eq!(gap.phase, "lifecycle-enact", "{gap}");
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    assert!(gap.found.contains("deleted"), "{gap}");
+
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let snapshot = fixture.adapter().snapshot().await?;
+    assert_eq!(snapshot.documents.len(), 1);
+    assert_eq!(snapshot.documents[0].state, DocumentState::Ready, "{json}");
+    assert!(snapshot.generations.is_empty() && snapshot.units.is_empty());
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_document_deleted_before_the_enact:
+    a_document_deleted_before_the_enact_blocks_naming_it_on_sqlite on sqlite,
+    a_document_deleted_before_the_enact_blocks_naming_it_on_postgres on postgres,
+);
