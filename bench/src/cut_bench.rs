@@ -226,6 +226,17 @@ fn process_cpu_s() -> Option<f64> {
     Some((user + system) as f64 / 100.0)
 }
 
+/// The time the calling thread has spent on a CPU, in nanoseconds (the first field of
+/// /proc/thread-self/schedstat); `None` where there is none.
+pub(crate) fn thread_on_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The 1-minute load average, as /proc/loadavg says (`?` where there is none): how much else
 /// the machine was doing.
 fn load_average() -> String {

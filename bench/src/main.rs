@@ -264,15 +264,27 @@ fn profile(args: &Args, what: &str) -> Result<(), String> {
             let cutters = cut_bench::cutters(args.max_unit_bytes)?;
             let started = Instant::now();
             let mut units = 0;
+            // Per repetition, the time this thread spent on a CPU: on a shared machine its
+            // median and minimum compare two builds better than the wall time does.
+            let mut on_cpu = Vec::with_capacity(args.reps);
             for _ in 0..args.reps {
-                units += cut_bench::cut_all(&cutters, &corpus)?
-                    .iter()
-                    .map(Vec::len)
-                    .sum::<usize>();
+                let before = cut_bench::thread_on_cpu_ns();
+                let cut = cut_bench::cut_all(&cutters, &corpus)?;
+                on_cpu.extend(
+                    before
+                        .zip(cut_bench::thread_on_cpu_ns())
+                        .map(|(b, a)| a - b),
+                );
+                units += cut.iter().map(Vec::len).sum::<usize>();
             }
+            on_cpu.sort_unstable();
+            let ms = |ns: Option<&u64>| ns.map_or(f64::NAN, |&ns| ns as f64 / 1e6);
             eprintln!(
-                "profile cut: {units} units in {:.3} s",
-                started.elapsed().as_secs_f64()
+                "profile cut: {units} units in {:.3} s; on CPU per cut: median {:.2} ms, \
+                 min {:.2} ms",
+                started.elapsed().as_secs_f64(),
+                ms(on_cpu.get(on_cpu.len() / 2)),
+                ms(on_cpu.first())
             );
         }
         "sim" => {

@@ -1,6 +1,6 @@
 //! The line model every engine scans: a text split at `\n`, each line with its content (without
-//! a `\r` before the `\n`, and without a BOM on the first line). The newline search reads 16
-//! bytes at a time with word tricks (no `unsafe`, no dependency).
+//! a `\r` before the `\n`, and without a BOM on the first line). The newline search is
+//! `memchr`'s.
 
 /// One line of the source.
 #[derive(Clone, Copy, Debug)]
@@ -21,97 +21,29 @@ impl Line<'_> {
     }
 }
 
-/// Finds the `\n` bytes of a text 16 bytes at a time (no `unsafe`, no dependency): a tight
-/// loop skips blocks without a newline with the classic "word contains a zero byte" test on the
-/// words XOR `\n`s; a block with one gets an exact mask, one bit per byte.
+/// Finds the `\n` bytes of a text with `memchr` (vectorised where the CPU allows: 32 bytes a
+/// step with AVX2; the crate is already in the build through `regex`). It replaced a 16-byte
+/// word-trick search of our own, a tenth of the cut's time in the profile, 7 % after.
 struct Newlines<'t> {
-    bytes: &'t [u8],
-    /// Offset of the current block.
+    /// Offset of the searched bytes in the text.
     base: usize,
-    /// The current block's newlines not yet returned: bit *i* is byte `base + i`.
-    mask: u64,
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-const NEWLINES: u64 = 0x0a0a_0a0a_0a0a_0a0a;
-
-/// Nonzero if and only if some byte of `x` is zero (the bits set may be inexact).
-fn has_zero_byte(x: u64) -> u64 {
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
-/// Bit *i* set if and only if byte *i* of `x` is zero (Hacker's Delight, exact form, then the
-/// high bits gathered into one byte by a multiply: all partial products are distinct powers of
-/// two, so nothing carries).
-fn zero_byte_bits(x: u64) -> u64 {
-    const LOW7: u64 = !HIGHS;
-    let highs = !(((x & LOW7) + LOW7) | x | LOW7);
-    ((highs >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-fn word_at(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    if let Some(chunk) = bytes.get(at..at.saturating_add(8)) {
-        word.copy_from_slice(chunk);
-    } else {
-        // The short last word: padding with zeros adds no newline.
-        let tail = bytes.get(at..).unwrap_or_default();
-        word.iter_mut().zip(tail).for_each(|(w, &b)| *w = b);
-    }
-    u64::from_le_bytes(word)
-}
-
-/// The newlines among the (up to) 16 bytes at `base`, one bit per byte.
-fn newline_bits(bytes: &[u8], base: usize) -> u64 {
-    let low = zero_byte_bits(word_at(bytes, base) ^ NEWLINES);
-    let high = zero_byte_bits(word_at(bytes, base.saturating_add(8)) ^ NEWLINES);
-    // Bytes past the end read as zeros, which are not newlines.
-    low | (high << 8)
+    found: memchr::Memchr<'t>,
 }
 
 impl<'t> Newlines<'t> {
+    /// The newlines of `bytes` from offset `from` on.
     fn new(bytes: &'t [u8], from: usize) -> Self {
+        let from = from.min(bytes.len());
         Newlines {
-            bytes,
             base: from,
-            mask: newline_bits(bytes, from),
+            found: memchr::memchr_iter(b'\n', bytes.get(from..).unwrap_or_default()),
         }
     }
 
     /// The next newline's offset.
+    #[inline]
     fn next_newline(&mut self) -> Option<usize> {
-        if self.mask == 0 {
-            self.advance()?;
-        }
-        let bit = self.mask.trailing_zeros() as usize;
-        self.mask &= self.mask - 1;
-        Some(self.base + bit)
-    }
-
-    /// Moves to the next block that holds a newline.
-    fn advance(&mut self) -> Option<()> {
-        let bytes = self.bytes;
-        let mut base = self.base.saturating_add(16);
-        while let Some(block) = bytes.get(base..base.saturating_add(16)) {
-            let (low, high) = block.split_at(8);
-            let low = u64::from_le_bytes(low.try_into().unwrap_or_default()) ^ NEWLINES;
-            let high = u64::from_le_bytes(high.try_into().unwrap_or_default()) ^ NEWLINES;
-            if has_zero_byte(low) | has_zero_byte(high) != 0 {
-                self.base = base;
-                self.mask = zero_byte_bits(low) | (zero_byte_bits(high) << 8);
-                return Some(());
-            }
-            base += 16;
-        }
-        // The last, short block.
-        self.base = base;
-        self.mask = if base < bytes.len() {
-            newline_bits(bytes, base)
-        } else {
-            0
-        };
-        (self.mask != 0).then_some(())
+        self.found.next().map(|i| self.base + i)
     }
 }
 

@@ -38,11 +38,14 @@ impl Label<'_> {
     }
 }
 
-/// The scan's state: the currently open labels, and the units being built.
+/// The scan's state: the currently open levels, the path they make, and the units being built.
 pub(crate) struct Scan<'a> {
-    pub(crate) stack: Vec<(usize, String)>,
-    /// Label buffers of closed levels, for reuse.
-    spare: Vec<String>,
+    /// The open levels, outermost first: each level, and where its label starts in `path`.
+    pub(crate) stack: Vec<(usize, usize)>,
+    /// The open labels joined with [`PATH_SEPARATOR`]: the path of the unit being scanned. A
+    /// marker truncates it to its parent's labels and writes its own label after them, so the
+    /// labels of the outer levels are not copied again for every unit.
+    path: String,
     /// The top of the stack is a leaf: the next marker closes it, whatever its level.
     leaf: bool,
     pub(crate) units: UnitBuilder<'a>,
@@ -53,7 +56,7 @@ impl<'a> Scan<'a> {
     pub(crate) fn new(units: UnitBuilder<'a>) -> Self {
         Scan {
             stack: Vec::new(),
-            spare: Vec::new(),
+            path: String::new(),
             leaf: false,
             units,
         }
@@ -61,31 +64,26 @@ impl<'a> Scan<'a> {
 
     /// A marker at `level` with `label` starts a unit at byte `start`.
     pub(crate) fn open(&mut self, level: usize, start: usize, label: Label<'_>) {
-        if std::mem::take(&mut self.leaf)
-            && let Some((_, closed)) = self.stack.pop()
+        let mut closed = None;
+        if std::mem::take(&mut self.leaf) {
+            closed = self.stack.pop();
+        }
+        while let Some(&(top, _)) = self.stack.last()
+            && top >= level
         {
-            self.spare.push(closed);
+            closed = self.stack.pop();
         }
-        while let Some((top, _)) = self.stack.last()
-            && *top >= level
-        {
-            if let Some((_, closed)) = self.stack.pop() {
-                self.spare.push(closed);
-            }
+        if let Some((_, label_start)) = closed {
+            // A label starts after its separator: drop that too.
+            self.path.truncate(label_start.saturating_sub(1));
         }
-        let mut buffer = self.spare.pop().unwrap_or_default();
-        buffer.clear();
-        label.write_to(&mut buffer);
-        self.stack.push((level, buffer));
-        let len = self.stack.iter().map(|(_, l)| l.len() + 1).sum();
-        let mut path = String::with_capacity(len);
-        for (i, (_, label)) in self.stack.iter().enumerate() {
-            if i > 0 {
-                path.push(PATH_SEPARATOR);
-            }
-            path.push_str(label);
+        if !self.stack.is_empty() {
+            self.path.push(PATH_SEPARATOR);
         }
-        self.units.marker(start, path);
+        let label_start = self.path.len();
+        label.write_to(&mut self.path);
+        self.stack.push((level, label_start));
+        self.units.marker(start, self.path.clone());
     }
 
     /// Like [`Scan::open`], for a marker that contains nothing: the next marker closes it,

@@ -59,10 +59,12 @@ const COMMAND_LINE: &[&str] = &[
 /// The most lines `cargo tree -p iu-cutter-orchestrator -e normal --no-default-features` may
 /// print: what a service embedding the runner pays for, counted as issue 18 counts it (each
 /// workspace crate repeats its direct dependencies, so there are fewer distinct crates: 47 at
-/// 99 lines). A ceiling at today's count, so that a new dependency of the library is a
-/// decision, not an accident; the issue's goal is below 80.
+/// 100 lines). A ceiling at today's count, so that a new dependency of the library is a
+/// decision, not an accident; the issue's goal is below 80. (It was 99: the cut's newline
+/// search took `memchr`, a crate already in the tree through `serde_json`, which adds a line
+/// and no crate.)
 #[cfg(test)]
-const RUNNER_MAX_TREE_LINES: usize = 99;
+const RUNNER_MAX_TREE_LINES: usize = 100;
 const PHASES: &[&str] = &[
     "iu-cutter-phase-backup",
     "iu-cutter-phase-cut-leg-a",
@@ -80,6 +82,7 @@ const NOT_SHIPPED: &[&str] = &[
 /// The cut's dependencies: `live-execution` (without features) and small crates.
 const CUT_ALLOWED: &[&str] = &[
     LIVE,
+    "memchr",
     "regex",
     "serde",
     "sha2",

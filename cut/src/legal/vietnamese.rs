@@ -378,7 +378,7 @@ impl VietnameseEngine {
         view: &'v str,
         mask: RuleMask,
         locations: &mut [Option<CaptureLocations>],
-        stack: &[(usize, String)],
+        stack: &[(usize, usize)],
         context: &mut Context<'_>,
         next: Option<&str>,
     ) -> Option<(usize, Label<'v>)> {
