@@ -418,21 +418,48 @@ async fn the_attestation_fails_on_any_change_anywhere_in_the_store() -> TestResu
     Ok(())
 }
 
-/// Adversarial (adv29): writes `id` when the phase `phase` starts, as another writer would.
-struct WriteIdOnPhase {
-    phase: &'static str,
+/// When a [`WriteId`] writes, as another writer would.
+#[derive(Clone, Copy, PartialEq)]
+enum WriteWhen {
+    /// When the backup phase starts: after the opening census, before the backup's own.
+    BackupStarts,
+    /// When the backup phase reports its first document read: after the backup's census,
+    /// before the batch holding the id is read.
+    BackupReadOne,
+}
+
+/// Adversarial (adv29, adv30): writes `id` once, at the moment `when` says.
+struct WriteId {
+    when: WriteWhen,
     id: DocumentId,
     sim: Arc<Simulator>,
     written: Mutex<bool>,
 }
 
-impl EventSink for WriteIdOnPhase {
+impl WriteId {
+    fn new(sim: &Arc<Simulator>, id: &str, when: WriteWhen) -> Self {
+        WriteId {
+            when,
+            id: DocumentId::new(id),
+            sim: sim.clone(),
+            written: Mutex::new(false),
+        }
+    }
+}
+
+impl EventSink for WriteId {
     fn emit(&self, event: RunEvent) {
-        let RunEvent::PhaseStarted { phase, .. } = event else {
-            return;
+        let now = match (&event, self.when) {
+            (RunEvent::PhaseStarted { phase, .. }, WriteWhen::BackupStarts) => {
+                phase == names::BACKUP
+            }
+            (RunEvent::Progress { phase, done, .. }, WriteWhen::BackupReadOne) => {
+                phase == names::BACKUP && *done == 1
+            }
+            _ => false,
         };
         let mut written = lock(&self.written);
-        if phase != self.phase || *written {
+        if !now || *written {
             return;
         }
         *written = true;
@@ -463,12 +490,7 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
             Arc::new(behind(sim.clone(), &switch)),
             Arc::new(MemoryBackupStore::new()),
         );
-        let writer = WriteIdOnPhase {
-            phase: names::BACKUP,
-            id: DocumentId::new(new_id),
-            sim: sim.clone(),
-            written: Mutex::new(false),
-        };
+        let writer = WriteId::new(&sim, new_id, WriteWhen::BackupStarts);
         let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
         let report = runner
             .run(request, RunOptions::default().with_events(Arc::new(writer)))
@@ -531,12 +553,7 @@ async fn a_document_edited_before_the_backup_is_backed_up_with_its_census_now() 
             Arc::new(behind(sim.clone(), &switch)),
             Arc::new(MemoryBackupStore::new()),
         );
-        let writer = WriteIdOnPhase {
-            phase: names::BACKUP,
-            id: DocumentId::new("law/2"),
-            sim: sim.clone(),
-            written: Mutex::new(false),
-        };
+        let writer = WriteId::new(&sim, "law/2", WriteWhen::BackupStarts);
         let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
         let report = runner
             .run(request, RunOptions::default().with_events(Arc::new(writer)))
@@ -652,12 +669,7 @@ async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestRes
         Arc::new(behind(sim.clone(), &switch)),
         Arc::new(MemoryBackupStore::new()),
     );
-    let writer = WriteIdOnPhase {
-        phase: names::BACKUP,
-        id: DocumentId::new("law/2"),
-        sim: sim.clone(),
-        written: Mutex::new(false),
-    };
+    let writer = WriteId::new(&sim, "law/2", WriteWhen::BackupStarts);
     let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
     let report = runner
         .run(request, RunOptions::default().with_events(Arc::new(writer)))
@@ -668,30 +680,6 @@ async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestRes
         .await?;
     assert_eq!(verified.outcome, Outcome::Pass, "{}", verified.to_json());
     Ok(())
-}
-
-/// Writes `id` once, when the backup phase reports its first document read, as another writer
-/// would: after the backup's census, before the batch holding `id` is read.
-struct WriteIdMidBackup {
-    id: DocumentId,
-    sim: Arc<Simulator>,
-    written: Mutex<bool>,
-}
-
-impl EventSink for WriteIdMidBackup {
-    fn emit(&self, event: RunEvent) {
-        let RunEvent::Progress { phase, done, .. } = event else {
-            return;
-        };
-        let mut written = lock(&self.written);
-        if phase != names::BACKUP || done != 1 || *written {
-            return;
-        }
-        *written = true;
-        let handle = tokio::runtime::Handle::current();
-        let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, &self.id, OTHER)));
-        assert!(put.is_ok(), "{put:?}");
-    }
 }
 
 /// Adversarial (adv30): a document edited by another writer while the backup is being written,
@@ -715,11 +703,7 @@ async fn a_document_edited_while_the_backup_is_written_rolls_back_verified() -> 
             Arc::new(behind(sim.clone(), &switch)),
             Arc::new(MemoryBackupStore::new()),
         );
-        let writer = WriteIdMidBackup {
-            id: DocumentId::new("law/2"),
-            sim: sim.clone(),
-            written: Mutex::new(false),
-        };
+        let writer = WriteId::new(&sim, "law/2", WriteWhen::BackupReadOne);
         let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
         let options = RunOptions::default()
             .with_events(Arc::new(writer))

@@ -309,35 +309,7 @@ on_fixtures!(a_held_run_enacted_after_a_deletion:
 /// having fenced nothing of it; its closing census says it is gone; the rollback keeps the
 /// deletion and leaves the other document exactly as before the run.
 async fn a_document_deleted_before_the_fence(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    };
-    let report = run_with(&fixture, vec![(1, Box::new(delete))]).await?;
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
-    };
-    assert_eq!(gap.phase, "cut-leg-a", "{gap}");
-    assert!(gap.found.contains("deleted"), "{gap}");
-    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
-    let after = report.census_after.as_ref().ok_or("no closing census")?;
-    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/2")]);
-
-    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    let json = rolled.to_json();
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
-    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
-    assert_eq!(check.kept_edits.len(), 1, "{json}");
-    let snapshot = fixture.adapter().snapshot().await?;
-    assert_eq!(snapshot.documents.len(), 1);
-    assert_eq!(snapshot.documents[0].state, DocumentState::Ready, "{json}");
-    assert!(snapshot.generations.is_empty() && snapshot.units.is_empty());
-    fixture.finish().await;
-    Ok(())
+    deleted_before(fixture, 1, "cut-leg-a").await
 }
 
 on_fixtures!(a_document_deleted_before_the_fence:
@@ -349,6 +321,13 @@ on_fixtures!(a_document_deleted_before_the_fence:
 /// naming the document (never FAILED with a resume that meets it again), and a rollback leaves
 /// the other document exactly as before the run.
 async fn a_document_deleted_before_the_enact(fixture: Option<impl SqlFixture>) -> TestResult {
+    deleted_before(fixture, 4, "lifecycle-enact").await
+}
+
+/// `law/2` deleted by another writer before phase number `at` starts: the run blocks in
+/// `phase` naming it, its closing census says it is gone, and the rollback keeps the deletion
+/// and leaves `law/1` ready, with no generation or unit left.
+async fn deleted_before(fixture: Option<impl SqlFixture>, at: usize, phase: &str) -> TestResult {
     let Some(fixture) = fixture else {
         return Ok(());
     };
@@ -356,18 +335,22 @@ async fn a_document_deleted_before_the_enact(fixture: Option<impl SqlFixture>) -
         options: fixture.options().clone(),
         document: "law/2",
     };
-    let report = run_with(&fixture, vec![(4, Box::new(delete))]).await?;
+    let report = run_with(&fixture, vec![(at, Box::new(delete))]).await?;
     let Outcome::Blocked { gap } = &report.outcome else {
         return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
     };
-    assert_eq!(gap.phase, "lifecycle-enact", "{gap}");
-    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    assert_eq!(gap.phase, phase, "{gap}");
     assert!(gap.found.contains("deleted"), "{gap}");
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
+    let after = report.census_after.as_ref().ok_or("no closing census")?;
+    assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/2")]);
 
     let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
     let rolled = runner.rollback(&RunId::new("r1")).await?;
     let json = rolled.to_json();
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.kept_edits.len(), 1, "{json}");
     let snapshot = fixture.adapter().snapshot().await?;
     assert_eq!(snapshot.documents.len(), 1);
     assert_eq!(snapshot.documents[0].state, DocumentState::Ready, "{json}");
