@@ -766,7 +766,7 @@ async fn restore_failed(
             // The run stays as it was (its status untouched, its rollback journaled `failed`):
             // a rollback that changed nothing leaves no run rolled back in part.
             let error = format!("restoring a batch failed: {error}; {how_far}");
-            journal_unchanged(inv, &error, PhaseEntryStatus::Failed, started_at).await;
+            let error = journal_unchanged(inv, &error, PhaseEntryStatus::Failed, started_at).await;
             Outcome::Failed {
                 error,
                 resume_from: None,
@@ -791,7 +791,7 @@ async fn stopped_by_failure(
     inv: &mut Invocation<'_>,
 ) -> Outcome {
     if done.nothing_changed() {
-        journal_unchanged(inv, &why, PhaseEntryStatus::Failed, started_at).await;
+        let why = journal_unchanged(inv, &why, PhaseEntryStatus::Failed, started_at).await;
         return rollback_failed(inv, why, retry(&NextAction::rollback(run)));
     }
     warn!(%why, "rollback stopped part-way");
@@ -848,7 +848,7 @@ async fn backup_changed(
     let next = vec![put_back, NextAction::rollback(run)];
     if done.nothing_changed() {
         let reason = format!("{reason}; nothing was changed");
-        journal_unchanged(inv, &reason, PhaseEntryStatus::Refused, started_at).await;
+        let reason = journal_unchanged(inv, &reason, PhaseEntryStatus::Refused, started_at).await;
         return Outcome::Refused {
             reason,
             switch: "backup".into(),
@@ -878,9 +878,9 @@ async fn cancelled(
     warn!("rollback cancelled");
     if done.nothing_changed() {
         let error = "cancelled before the first batch was restored; nothing was changed";
-        journal_unchanged(inv, error, PhaseEntryStatus::Failed, started_at).await;
+        let error = journal_unchanged(inv, error, PhaseEntryStatus::Failed, started_at).await;
         return Outcome::Failed {
-            error: error.to_owned(),
+            error,
             resume_from: None,
             next: vec![NextAction::rollback(run)],
         };
@@ -1061,7 +1061,7 @@ async fn stopped_by_later_run(
          ({found}); rolling back {run} now would destroy {holder}'s work, so nothing was \
          changed"
     );
-    journal_unchanged(inv, &reason, PhaseEntryStatus::Refused, started_at).await;
+    let reason = journal_unchanged(inv, &reason, PhaseEntryStatus::Refused, started_at).await;
     Outcome::Refused {
         reason,
         switch: "later run".into(),
@@ -1072,12 +1072,15 @@ async fn stopped_by_later_run(
 
 /// Journals the rollback `failed` with `reason` when it stops before changing anything
 /// (`failed`, not `blocked`: the run stays as it was, resumable), and reports the step `status`.
+/// Returns what the outcome must say: `reason`, or, when the journal refused the write, that the
+/// journal keeps the rollback's start, so the run can only be rolled back now (never only
+/// "nothing was changed" of a run that now shows a rollback begun).
 async fn journal_unchanged(
     inv: &mut Invocation<'_>,
     reason: &str,
     status: PhaseEntryStatus,
     started_at: &str,
-) {
+) -> String {
     let failed = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Failed,
@@ -1085,9 +1088,17 @@ async fn journal_unchanged(
         Some(reason.to_owned()),
         started_at,
     );
-    inv.best_effort_phase(&failed).await;
+    let told = match inv.journal.phase(&failed).await {
+        Ok(()) => reason.to_owned(),
+        Err(error) => format!(
+            "{reason}; but the journal could not record that this rollback ended ({error}): it \
+             keeps the rollback's start, so the run can only be rolled back now: roll it back \
+             again"
+        ),
+    };
     inv.phases[0].status = status;
-    inv.phases[0].detail = Some(reason.to_owned());
+    inv.phases[0].detail = Some(told.clone());
+    told
 }
 
 /// Compares every backed-up document with what the rollback must leave, whether this

@@ -976,6 +976,9 @@ enum Fails {
     /// The first `restore` call after this many, with a lock timeout (not applied: the store
     /// says the call changed nothing).
     RestoreTimedOut,
+    /// As [`Fails::RestoreTimedOut`], and then every journaled phase record fails (the
+    /// connection lost): the rollback cannot record that it ended.
+    RestoreTimedOutJournalLost,
 }
 
 /// The store, except that it fails once, as a lost connection would, where `fails` says after
@@ -1011,24 +1014,35 @@ impl LiveExecutionAdapter for FailingAfter {
         let restore = matches!(op, Op::Restore { .. });
         let here = match self.fails {
             Fails::CensusAfter => matches!(op, Op::ScopeCensus(_)),
-            Fails::Restore | Fails::RestoreCommitted | Fails::RestoreTimedOut => restore,
+            Fails::Restore
+            | Fails::RestoreCommitted
+            | Fails::RestoreTimedOut
+            | Fails::RestoreTimedOutJournalLost => restore,
         };
+        let lost = AdapterError::Unavailable(Unavailability {
+            kind: UnavailableKind::Connection,
+            message: "connection reset by peer".into(),
+        });
+        if matches!(self.fails, Fails::RestoreTimedOutJournalLost)
+            && matches!(op, Op::RecordPhase { .. })
+            && self.failed.load(Ordering::SeqCst)
+        {
+            return Err(lost);
+        }
         if restore {
             self.seen.fetch_add(1, Ordering::SeqCst);
         }
         if !here || restores < self.restores || self.failed.swap(true, Ordering::SeqCst) {
             return self.inner.call(op, claim).await;
         }
-        let lost = AdapterError::Unavailable(Unavailability {
-            kind: UnavailableKind::Connection,
-            message: "connection reset by peer".into(),
-        });
         match self.fails {
             Fails::RestoreCommitted => self.inner.call(op, claim).await.and(Err(lost)),
-            Fails::RestoreTimedOut => Err(AdapterError::Unavailable(Unavailability {
-                kind: UnavailableKind::Busy,
-                message: "canceling statement due to lock timeout".into(),
-            })),
+            Fails::RestoreTimedOut | Fails::RestoreTimedOutJournalLost => {
+                Err(AdapterError::Unavailable(Unavailability {
+                    kind: UnavailableKind::Busy,
+                    message: "canceling statement due to lock timeout".into(),
+                }))
+            }
             Fails::Restore | Fails::CensusAfter => Err(lost),
         }
     }
@@ -1365,6 +1379,39 @@ on_backends!(a_first_batch_that_timed_out_changed_nothing:
     first_batch_timed_out_on_the_simulator on Simulator,
     first_batch_timed_out_on_sqlite on Sqlite,
     first_batch_timed_out_on_postgres on Postgres,
+);
+
+/// A first batch the store refused (a lock timeout) changed nothing, but then the journal could
+/// not record that the rollback ended (the connection lost): it keeps the rollback's start, so
+/// the run shows a rollback begun and refuses to resume (found: the report said only "nothing
+/// was changed" and offered a retry, of a run that can no longer be enacted or resumed). The
+/// report must say the run can only be rolled back now, and rolling back again finishes it.
+async fn a_rollback_that_could_not_journal_its_end_says_the_run_is_left_to_roll_back(
+    store: Open,
+    _: &ManualSwitch,
+) -> TestResult {
+    let run = RunId::new("r1");
+    let failing = Fails::RestoreTimedOutJournalLost;
+    let (before, stopped) = rolled_back_failing(&store, failing, 0).await?;
+    let text = said(&stopped);
+    assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS);
+    assert!(
+        matches!(&stopped.outcome, Outcome::Failed { error, .. }
+            if error.contains("can only be rolled back now")),
+        "{text}"
+    );
+    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{journaled:?}"
+    );
+    not_resumable_and_rolled_back_again(&store, &run, &before).await?;
+    Ok(())
+}
+
+on_backends!(a_rollback_that_could_not_journal_its_end_says_the_run_is_left_to_roll_back:
+    unjournaled_end_on_the_simulator on Simulator,
+    unjournaled_end_on_sqlite on Sqlite,
 );
 
 /// `export --since r1` of a run rolled back in part (a rollback cancelled after its first batch:
