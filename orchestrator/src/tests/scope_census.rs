@@ -418,41 +418,39 @@ async fn the_attestation_fails_on_any_change_anywhere_in_the_store() -> TestResu
     Ok(())
 }
 
-/// When a [`WriteId`] writes, as another writer would.
+/// When a [`WriteIds`] writes, as another writer would.
 #[derive(Clone, Copy, PartialEq)]
 enum WriteWhen {
-    /// When the backup phase starts: after the opening census, before the backup's own.
-    BackupStarts,
+    /// When the phase starts (the backup: after the opening census, before the backup's own).
+    PhaseStarts(&'static str),
     /// When the backup phase reports its first document read: after the backup's census,
     /// before the batch holding the id is read.
     BackupReadOne,
 }
 
-/// Adversarial (adv29, adv30): writes `id` once, at the moment `when` says.
-struct WriteId {
+/// Adversarial (adv29, adv30): writes each of `ids` once, at the moment `when` says.
+struct WriteIds {
     when: WriteWhen,
-    id: DocumentId,
+    ids: Vec<DocumentId>,
     sim: Arc<Simulator>,
     written: Mutex<bool>,
 }
 
-impl WriteId {
-    fn new(sim: &Arc<Simulator>, id: &str, when: WriteWhen) -> Self {
-        WriteId {
+impl WriteIds {
+    fn new(sim: &Arc<Simulator>, ids: &[&str], when: WriteWhen) -> Self {
+        WriteIds {
             when,
-            id: DocumentId::new(id),
+            ids: ids.iter().map(|id| DocumentId::new(*id)).collect(),
             sim: sim.clone(),
             written: Mutex::new(false),
         }
     }
 }
 
-impl EventSink for WriteId {
+impl EventSink for WriteIds {
     fn emit(&self, event: RunEvent) {
         let now = match (&event, self.when) {
-            (RunEvent::PhaseStarted { phase, .. }, WriteWhen::BackupStarts) => {
-                phase == names::BACKUP
-            }
+            (RunEvent::PhaseStarted { phase, .. }, WriteWhen::PhaseStarts(when)) => phase == when,
             (RunEvent::Progress { phase, done, .. }, WriteWhen::BackupReadOne) => {
                 phase == names::BACKUP && *done == 1
             }
@@ -464,8 +462,10 @@ impl EventSink for WriteId {
         }
         *written = true;
         let handle = tokio::runtime::Handle::current();
-        let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, &self.id, OTHER)));
-        assert!(put.is_ok(), "{put:?}");
+        for id in &self.ids {
+            let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, id, OTHER)));
+            assert!(put.is_ok(), "{put:?}");
+        }
     }
 }
 
@@ -490,7 +490,7 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
             Arc::new(behind(sim.clone(), &switch)),
             Arc::new(MemoryBackupStore::new()),
         );
-        let writer = WriteId::new(&sim, new_id, WriteWhen::BackupStarts);
+        let writer = WriteIds::new(&sim, &[new_id], WriteWhen::PhaseStarts(names::BACKUP));
         let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
         let report = runner
             .run(request, RunOptions::default().with_events(Arc::new(writer)))
@@ -540,71 +540,7 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
 /// census when the change log lists a change among the census's documents or under the scope.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_document_edited_before_the_backup_is_backed_up_with_its_census_now() -> TestResult {
-    for scope in [
-        Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]),
-        Scope::All,
-    ] {
-        let sim = Arc::new(Simulator::with_documents([
-            ("law/1", LAW_1),
-            ("law/2", LAW_2),
-        ]));
-        let switch = ManualSwitch::new("test", true, "open the test switch");
-        let runner = Runner::new(
-            Arc::new(behind(sim.clone(), &switch)),
-            Arc::new(MemoryBackupStore::new()),
-        );
-        let writer = WriteId::new(&sim, "law/2", WriteWhen::BackupStarts);
-        let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
-        let report = runner
-            .run(request, RunOptions::default().with_events(Arc::new(writer)))
-            .await?;
-        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-        let rolled = runner.rollback(&RunId::new("r1")).await?;
-        let json = format!("run: {}\nrollback: {}", report.to_json(), rolled.to_json());
-        assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
-        let body = sim
-            .load_scope(&Scope::Ids(vec![DocumentId::new("law/2")]))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or("law/2 vanished")?
-            .body;
-        assert_eq!(body, OTHER, "the backed-up (edited) body is restored");
-        let entry = rolled.phase("rollback").ok_or("no rollback entry")?;
-        assert_eq!(
-            entry.evidence.get("fingerprint_matches_pre_run"),
-            Some(&EvidenceValue::Flag(true)),
-            "{scope:?}: the store is exactly what the backup holds, yet its census differs from \
-             the backup's census: {entry:?}"
-        );
-    }
-    Ok(())
-}
-
-/// Adversarial (adv29): writes each of `ids` when the phase `phase` starts.
-struct WriteIdsOnPhase {
-    phase: &'static str,
-    ids: Vec<DocumentId>,
-    sim: Arc<Simulator>,
-    written: Mutex<bool>,
-}
-
-impl EventSink for WriteIdsOnPhase {
-    fn emit(&self, event: RunEvent) {
-        let RunEvent::PhaseStarted { phase, .. } = event else {
-            return;
-        };
-        let mut written = lock(&self.written);
-        if phase != self.phase || *written {
-            return;
-        }
-        *written = true;
-        let handle = tokio::runtime::Handle::current();
-        for id in &self.ids {
-            let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, id, OTHER)));
-            assert!(put.is_ok(), "{put:?}");
-        }
-    }
+    edited_during_the_backup(WriteWhen::PhaseStarts(names::BACKUP)).await
 }
 
 /// Adversarial (adv29): under a prefix scope, a document new under the prefix and one new
@@ -622,12 +558,7 @@ async fn under_a_prefix_new_documents_inside_and_outside_are_told_apart() -> Tes
             Arc::new(behind(sim.clone(), &switch)),
             Arc::new(MemoryBackupStore::new()),
         );
-        let writer = WriteIdsOnPhase {
-            phase,
-            ids: vec![DocumentId::new("law/0new"), DocumentId::new("kb/new")],
-            sim: sim.clone(),
-            written: Mutex::new(false),
-        };
+        let writer = WriteIds::new(&sim, &["law/0new", "kb/new"], WriteWhen::PhaseStarts(phase));
         let request = RunRequest::new(
             "r1",
             Scope::Prefix("law/".into()),
@@ -669,7 +600,7 @@ async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestRes
         Arc::new(behind(sim.clone(), &switch)),
         Arc::new(MemoryBackupStore::new()),
     );
-    let writer = WriteId::new(&sim, "law/2", WriteWhen::BackupStarts);
+    let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::PhaseStarts(names::BACKUP));
     let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
     let report = runner
         .run(request, RunOptions::default().with_events(Arc::new(writer)))
@@ -690,6 +621,13 @@ async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestRes
 /// changed the store"). The backup must describe what it holds.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_document_edited_while_the_backup_is_written_rolls_back_verified() -> TestResult {
+    edited_during_the_backup(WriteWhen::BackupReadOne).await
+}
+
+/// Runs `r1` (a batch a document) over `Ids` and `All` while another writer edits `law/2` at
+/// the moment `when` says: the run passes; its rollback restores the backed-up (edited) body,
+/// finds the store exactly as the backup's census describes it, and leaves no mark.
+async fn edited_during_the_backup(when: WriteWhen) -> TestResult {
     for scope in [
         Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]),
         Scope::All,
@@ -703,12 +641,13 @@ async fn a_document_edited_while_the_backup_is_written_rolls_back_verified() -> 
             Arc::new(behind(sim.clone(), &switch)),
             Arc::new(MemoryBackupStore::new()),
         );
-        let writer = WriteId::new(&sim, "law/2", WriteWhen::BackupReadOne);
+        let writer = WriteIds::new(&sim, &["law/2"], when);
         let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
         let options = RunOptions::default()
             .with_events(Arc::new(writer))
             .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
         let report = runner.run(request, options).await?;
+        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
         let rolled = runner.rollback(&RunId::new("r1")).await?;
         let json = format!("run: {}\nrollback: {}", report.to_json(), rolled.to_json());
         assert_eq!(rolled.outcome, Outcome::RolledBack, "{scope:?}: {json}");

@@ -125,17 +125,26 @@ async fn run_with(
     Ok(report)
 }
 
+/// [`run_with`], another writer deleting `law/2` before phase number `at` starts
+/// (`usize::MAX`: after the run's last phase).
+async fn run_deleting_law_2(
+    fixture: &impl SqlFixture,
+    at: usize,
+) -> Result<RunReport, Box<dyn std::error::Error>> {
+    let delete = DeleteDocument {
+        options: fixture.options().clone(),
+        document: "law/2",
+    };
+    run_with(fixture, vec![(at, Box::new(delete))]).await
+}
+
 /// A document the run cut (it was in the opening census), deleted after the run enacted it:
 /// the closing census says it is gone.
 async fn a_cut_document_deleted_is_reported_gone(fixture: Option<impl SqlFixture>) -> TestResult {
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    };
-    let report = run_with(&fixture, vec![(usize::MAX, Box::new(delete))]).await?;
+    let report = run_deleting_law_2(&fixture, usize::MAX).await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let after = report.census_after.as_ref().ok_or("no closing census")?;
     assert_eq!(after.documents, 1, "{}", report.to_json());
@@ -200,11 +209,7 @@ async fn a_rollback_keeps_the_deletion(fixture: Option<impl SqlFixture>) -> Test
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    };
-    let report = run_with(&fixture, vec![(usize::MAX, Box::new(delete))]).await?;
+    let report = run_deleting_law_2(&fixture, usize::MAX).await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
     let rolled = runner.rollback(&RunId::new("r1")).await?;
@@ -331,11 +336,7 @@ async fn deleted_before(fixture: Option<impl SqlFixture>, at: usize, phase: &str
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    };
-    let report = run_with(&fixture, vec![(at, Box::new(delete))]).await?;
+    let report = run_deleting_law_2(&fixture, at).await?;
     let Outcome::Blocked { gap } = &report.outcome else {
         return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
     };
