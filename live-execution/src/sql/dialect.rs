@@ -33,59 +33,28 @@ use crate::sql::query::Engine;
 macro_rules! batch_reads {
     (in_ids: $in_ids:literal, body: $body:literal) => {
         const BATCH_READS: $crate::sql::dialect::BatchReads = $crate::sql::dialect::BatchReads {
-            heads: $crate::sql::dialect::ForUpdate::new(
-                concat!(
-                    "SELECT revision, sha256, state, cutting_run, active_generation, id \
-                     FROM documents WHERE id ",
-                    $in_ids,
-                    " ORDER BY id"
-                ),
-                concat!(
-                    "SELECT revision, sha256, state, cutting_run, active_generation, id \
-                     FROM documents WHERE id ",
-                    $in_ids,
-                    " ORDER BY id FOR UPDATE"
-                ),
+            heads: $crate::sql::dialect::for_update!(
+                "SELECT revision, sha256, state, cutting_run, active_generation, id \
+                 FROM documents WHERE id ",
+                $in_ids,
+                " ORDER BY id"
             ),
-            bodies: $crate::sql::dialect::ForUpdate::new(
-                concat!(
-                    "SELECT revision, sha256, state, cutting_run, active_generation, ",
-                    $body,
-                    ", id FROM documents WHERE id ",
-                    $in_ids,
-                    " ORDER BY id"
-                ),
-                concat!(
-                    "SELECT revision, sha256, state, cutting_run, active_generation, ",
-                    $body,
-                    ", id FROM documents WHERE id ",
-                    $in_ids,
-                    " ORDER BY id FOR UPDATE"
-                ),
+            bodies: $crate::sql::dialect::for_update!(
+                "SELECT revision, sha256, state, cutting_run, active_generation, ",
+                $body,
+                ", id FROM documents WHERE id ",
+                $in_ids,
+                " ORDER BY id"
             ),
-            generations: $crate::sql::dialect::ForUpdate::new(
-                concat!(
-                    "SELECT document, generation, state FROM generations WHERE document ",
-                    $in_ids,
-                    " ORDER BY document, generation"
-                ),
-                concat!(
-                    "SELECT document, generation, state FROM generations WHERE document ",
-                    $in_ids,
-                    " ORDER BY document, generation FOR UPDATE"
-                ),
+            generations: $crate::sql::dialect::for_update!(
+                "SELECT document, generation, state FROM generations WHERE document ",
+                $in_ids,
+                " ORDER BY document, generation"
             ),
-            entries: $crate::sql::dialect::ForUpdate::new(
-                concat!(
-                    "SELECT CAST(mark AS TEXT), document FROM document_changes WHERE document ",
-                    $in_ids,
-                    " ORDER BY document"
-                ),
-                concat!(
-                    "SELECT CAST(mark AS TEXT), document FROM document_changes WHERE document ",
-                    $in_ids,
-                    " ORDER BY document FOR UPDATE"
-                ),
+            entries: $crate::sql::dialect::for_update!(
+                "SELECT CAST(mark AS TEXT), document FROM document_changes WHERE document ",
+                $in_ids,
+                " ORDER BY document"
             ),
         };
     };
@@ -449,10 +418,10 @@ impl ForUpdate {
     }
 }
 
-/// `for_update!("SELECT …")`: a [`ForUpdate`] from one text.
+/// `for_update!("SELECT …", …)`: a [`ForUpdate`] from one text, or pieces of it to concatenate.
 macro_rules! for_update {
-    ($sql:literal) => {
-        $crate::sql::dialect::ForUpdate::new($sql, concat!($sql, " FOR UPDATE"))
+    ($($sql:literal),+ $(,)?) => {
+        $crate::sql::dialect::ForUpdate::new(concat!($($sql),+), concat!($($sql,)+ " FOR UPDATE"))
     };
 }
 pub(crate) use for_update;
