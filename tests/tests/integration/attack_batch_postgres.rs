@@ -40,12 +40,8 @@ async fn must(conn: &mut sqlx::PgConnection, statement: &str) -> u64 {
 
 /// Returns once `waiting` other connections wait for a lock that `conn` holds, directly or
 /// behind another waiter (a second waiter on a row queues behind the first), or once every one
-/// of `tasks` finished: a condition, not a guessed sleep.
-async fn blocks(
-    conn: &mut sqlx::PgConnection,
-    waiting: i64,
-    tasks: &[&tokio::task::JoinHandle<impl Sized>],
-) {
+/// of the tasks it waits for finished (`finished`): a condition, not a guessed sleep.
+async fn blocks(conn: &mut sqlx::PgConnection, waiting: i64, finished: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         // Inside `conn`'s transaction the activity view is read once, unless cleared.
@@ -60,7 +56,7 @@ async fn blocks(
         .await;
         match blocked {
             Ok(n) if n >= waiting => return,
-            Ok(_) if tasks.iter().all(|t| t.is_finished()) => return,
+            Ok(_) if finished() => return,
             Ok(_) => {}
             Err(e) => panic!("pg_blocking_pids: {e}"),
         }
@@ -153,7 +149,7 @@ async fn overlapping_fences_over_many_statements_admit_one_run_whole() {
         let (ra2, rb2) = (ra.clone(), rb.clone());
         let a = tokio::spawn(async move { one.fence(&ra2, &first).await });
         let b = tokio::spawn(async move { two.fence(&rb2, &second).await });
-        blocks(&mut holder, 2, &[&a, &b]).await;
+        blocks(&mut holder, 2, || a.is_finished() && b.is_finished()).await;
         must(&mut holder, "ROLLBACK").await;
         let (a, b): (AdapterResult<()>, AdapterResult<()>) = (joined(a).await, joined(b).await);
         assert!(
@@ -236,7 +232,7 @@ async fn an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it
     let shared = store.clone();
     let enact_run = run.clone();
     let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
-    blocks(&mut app, 1, &[&enact]).await;
+    blocks(&mut app, 1, || enact.is_finished()).await;
     must(&mut app, "COMMIT").await;
     match joined(enact).await {
         Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_500)),
@@ -278,7 +274,7 @@ async fn a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_i
     let shared = store.clone();
     let enact_run = run.clone();
     let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
-    blocks(&mut app, 1, &[&enact]).await;
+    blocks(&mut app, 1, || enact.is_finished()).await;
     must(&mut app, "COMMIT").await;
     match joined(enact).await {
         Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_999)),
@@ -318,7 +314,7 @@ async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
     let shared = store.clone();
     let (enact_run, enact_expectations) = (run.clone(), expectations.clone());
     let enact = tokio::spawn(async move { shared.enact(&enact_run, &enact_expectations).await });
-    blocks(&mut app, 1, &[&enact]).await;
+    blocks(&mut app, 1, || enact.is_finished()).await;
     let app_side = exec(
         &mut app,
         "UPDATE documents SET metadata = '{}' WHERE id = 'd/00100'",
@@ -395,7 +391,7 @@ async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
     let shared = store.clone();
     let enact_run = run.clone();
     let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
-    blocks(&mut app, 1, &[&enact]).await;
+    blocks(&mut app, 1, || enact.is_finished()).await;
     let insert = "INSERT INTO units (document, generation, ordinal, unit_id, path, part, \
                   start_byte, end_byte, sha256, body) \
                   VALUES ('d/00005', 'A', 7, 'phantom', 'x', NULL, 0, 1, \
@@ -414,5 +410,96 @@ async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
         other => panic!("enact over an inserted unit: {other:?}"),
     }
     let _ = app.close().await;
+    fixture.finish().await;
+}
+
+/// A rollback of B and a purge of the generation B retired, over the same 2,000 documents (two
+/// statements of every batch read) at once, both queued on the last document by a third
+/// connection: one goes first whole. Either the rollback made A active again everywhere and the
+/// purge is refused naming a document, removing nothing; or the purge removed A everywhere and
+/// the rollback left every document alone (nothing to point back to). Never a mix, never a
+/// pointer at a purged generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole() {
+    let name = "a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let (a, b) = (RunId::new("A"), RunId::new("B"));
+    let expectations = staged(store.as_ref(), &a, &documents).await;
+    assert_eq!(
+        ok(store.enact(&a, &expectations).await, "enact A"),
+        DOCUMENTS as u64
+    );
+    let ids: Vec<DocumentId> = (0..DOCUMENTS).map(doc_id).collect();
+    let backup = iu_cutter_tests::contract::backup_of(store.as_ref(), &b, &ids).await;
+    let documents = ok(store.load_scope(&Scope::All).await, "load");
+    let expectations = staged(store.as_ref(), &b, &documents).await;
+    assert_eq!(
+        ok(store.enact(&b, &expectations).await, "enact B"),
+        DOCUMENTS as u64
+    );
+    let targets: Vec<iu_cutter_live_execution::PurgeTarget> = ids
+        .iter()
+        .rev()
+        .map(|document| iu_cutter_live_execution::PurgeTarget {
+            document: document.clone(),
+            generation: a.clone(),
+            active: Some(b.clone()),
+        })
+        .collect();
+
+    let mut holder = fixture.connection().await;
+    must(&mut holder, "BEGIN").await;
+    must(
+        &mut holder,
+        "SELECT 1 FROM documents WHERE id = 'd/01999' FOR UPDATE",
+    )
+    .await;
+    let (one, two) = (store.clone(), fixture.another_process().await);
+    let rollback_run = b.clone();
+    let rollback = tokio::spawn(async move { one.restore(&rollback_run, &backup).await });
+    let purge = tokio::spawn(async move { two.purge_generations(&targets).await });
+    blocks(&mut holder, 2, || {
+        rollback.is_finished() && purge.is_finished()
+    })
+    .await;
+    must(&mut holder, "ROLLBACK").await;
+    let (rolled, purged) = (joined(rollback).await, joined(purge).await);
+    let rolled = match rolled {
+        Ok(restoration) => restoration,
+        Err(e) => panic!("the rollback fails whichever goes first: {e}"),
+    };
+    let heads = ok(store.load_heads(&Scope::All).await, "heads");
+    match purged {
+        Err(AdapterError::Conflict { document, .. }) => {
+            assert!(ids.contains(&document), "names {document}");
+            for head in &heads {
+                assert_eq!(head.active_generation.as_ref(), Some(&a), "{}", head.id);
+                assert_eq!(head.state, DocumentState::Cut, "{}", head.id);
+            }
+        }
+        Ok(n) => {
+            assert_eq!(n, DOCUMENTS as u64, "the purge removed A everywhere");
+            assert!(
+                heads
+                    .iter()
+                    .all(|h| h.active_generation.as_ref() == Some(&b)),
+                "the rollback left every document alone: {rolled:?}"
+            );
+        }
+        Err(e) => panic!("the purge: {e}"),
+    }
+    for i in [0, 999, 1_000, 1_999] {
+        let active = ok(store.active_units(&doc_id(i)).await, "active_units");
+        assert_eq!(
+            active.len(),
+            2,
+            "d/{i:05} has its active generation's units"
+        );
+    }
+    let _ = holder.close().await;
     fixture.finish().await;
 }
