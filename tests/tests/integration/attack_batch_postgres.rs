@@ -503,3 +503,68 @@ async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_
     let _ = holder.close().await;
     fixture.finish().await;
 }
+
+/// An application's edit of a document in the second statement of a rollback's batch read,
+/// committed while the rollback waits for its row: the rollback takes back the run's marks and
+/// keeps the edit (body and revision as the application left them), and the change log lists
+/// that document alone as changed since the backup's mark: the rollback's windows hide the
+/// run's writes of the others, never the edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed() {
+    let name = "an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let ids: Vec<DocumentId> = (0..DOCUMENTS).map(doc_id).collect();
+    let scope = ok(store.scope_census(&ids).await, "scope_census");
+    let mut backup = iu_cutter_tests::contract::backup_of(store.as_ref(), &run, &ids).await;
+    backup.census = scope.census;
+    backup.mark = Some(scope.mark.clone());
+    staged(store.as_ref(), &run, &documents).await;
+
+    let mut app = fixture.connection().await;
+    must(&mut app, "BEGIN").await;
+    let edit = "UPDATE documents SET body = 'edited', revision = revision + 1, \
+                sha256 = encode(sha256(convert_to('edited', 'UTF8')), 'hex') \
+                WHERE id = 'd/01500'";
+    assert_eq!(must(&mut app, edit).await, 1);
+    let shared = store.clone();
+    let rollback_run = run.clone();
+    let rollback = tokio::spawn(async move { shared.restore(&rollback_run, &backup).await });
+    blocks(&mut app, 1, || rollback.is_finished()).await;
+    must(&mut app, "COMMIT").await;
+    let restoration = match joined(rollback).await {
+        Ok(restoration) => restoration,
+        Err(e) => panic!("rollback over an edit: {e}"),
+    };
+    let edited = ok(
+        store.load_scope(&Scope::Ids(vec![doc_id(1_500)])).await,
+        "load",
+    );
+    assert_eq!(
+        edited[0].body, "edited",
+        "the edit is kept: {restoration:?}"
+    );
+    assert_eq!(edited[0].revision, 2);
+    assert!(
+        states(store.as_ref())
+            .await
+            .iter()
+            .all(|(_, s)| *s == DocumentState::Ready),
+        "every fence taken back"
+    );
+    assert!(
+        ok(store.generations(&doc_id(1_500)).await, "generations").is_empty(),
+        "the run's generation dropped"
+    );
+    assert_eq!(
+        ok(store.changed_since(&scope.mark).await, "changed_since"),
+        vec![doc_id(1_500)],
+        "the edit alone is listed"
+    );
+    let _ = app.close().await;
+    fixture.finish().await;
+}
