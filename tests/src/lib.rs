@@ -1,8 +1,8 @@
 //! Shared fixtures and suites for the integration, property and fault-injection tests of the
 //! `integration` test binary (`tests/integration/`, a module per concern). Nothing here ships:
 //! this crate exists so that every test drives the same runner, simulator and stores through the
-//! same helpers, and so that a suite written once ([`contract`], [`no_clobber`], [`races`],
-//! [`runners`]) runs against every store ([`fixture`]).
+//! same helpers, and so that a suite written once ([`contract`], [`batch_attack`], [`no_clobber`],
+//! [`races`], [`runners`]) runs against every store ([`fixture`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -305,6 +305,7 @@ macro_rules! fixture_tests {
     };
 }
 
+pub mod batch_attack;
 pub mod change_log;
 pub mod contract;
 pub mod fixture;

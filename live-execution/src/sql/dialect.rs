@@ -51,6 +51,12 @@ macro_rules! batch_reads {
                 $in_ids,
                 " ORDER BY document, generation"
             ),
+            staged_counts: concat!(
+                "SELECT document, CAST(count(*) AS BIGINT) FROM units \
+                 WHERE generation = $2 AND document ",
+                $in_ids,
+                " GROUP BY document"
+            ),
             entries: $crate::sql::dialect::for_update!(
                 "SELECT CAST(mark AS TEXT), document FROM document_changes WHERE document ",
                 $in_ids,
@@ -188,6 +194,11 @@ pub(crate) struct BatchReads {
     pub(crate) bodies: ForUpdate,
     /// Generation records: document, generation, state; by document and generation.
     pub(crate) generations: ForUpdate,
+    /// How many units run `$2`'s generation of each document has, as this statement sees them:
+    /// document, count (none for a document without units). Never locks: enact runs it once it
+    /// holds the documents' change-log rows, to see a unit inserted and committed while its
+    /// read of the units waited (that read's snapshot could not see it, nor lock it).
+    pub(crate) staged_counts: &'static str,
     /// Change-log entries: the entry as text, document.
     pub(crate) entries: ForUpdate,
 }

@@ -10,6 +10,8 @@ use iu_cutter_tests::contract::error;
 use iu_cutter_tests::fixture::{open_gate, refused_connection};
 
 iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::postgres);
+iu_cutter_tests::batch_attack_suite!(iu_cutter_tests::fixture::postgres);
+iu_cutter_tests::batch_attack_raw_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::change_log_live_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::postgres);

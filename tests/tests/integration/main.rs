@@ -5,7 +5,8 @@
 //!   live-only checks and the no-clobber suite per store, and each store's connection errors;
 //!   `contract_sqlite_prefixed`: the contract on a SQLite file shared with an application;
 //! - `runners`: several runners on one store, and the race and edit trials, per SQL store;
-//! - `attack_postgres`: overlapping writers on PostgreSQL;
+//! - `attack_postgres`, `attack_batch_postgres`: overlapping writers on PostgreSQL (the latter
+//!   against the batch statements);
 //! - `bounded_transactions`: fence and enact in batches, stopped between two, resumed or rolled
 //!   back, per store;
 //! - `edits_underneath`: an edit between backup and fence;
@@ -30,6 +31,7 @@ macro_rules! on_fixtures {
     )+};
 }
 
+mod attack_batch_postgres;
 mod attack_postgres;
 mod attack_seam;
 mod bounded_transactions;

@@ -339,18 +339,20 @@ async fn staged_digests<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
     records: &BTreeMap<DocumentId, Vec<GenerationRecord>>,
-) -> AdapterResult<BTreeMap<DocumentId, String>> {
+) -> AdapterResult<BTreeMap<DocumentId, Staged>> {
     let what = "reading the staged units";
     let staged = records
         .iter()
         .filter(|(_, records)| records.iter().any(|g| g.generation == *run))
         .map(|(id, _)| id);
-    let mut digesters: BTreeMap<&DocumentId, GenerationDigester> =
-        staged.map(|id| (id, GenerationDigester::new())).collect();
+    let mut digesters: BTreeMap<&DocumentId, (GenerationDigester, u64)> = staged
+        .map(|id| (id, (GenerationDigester::new(), 0)))
+        .collect();
     let BodyHashing::InServer { staged_units, .. } = D::BODY_HASHING else {
-        for (document, digester) in &mut digesters {
+        for (document, (digester, units)) in &mut digesters {
             for unit in generation_units_in::<D>(conn, document, run).await? {
                 digester.unit(&UnitFields::of(&unit), &sha256_hex(unit.body.as_bytes()));
+                *units += 1;
             }
         }
         return Ok(finish(digesters));
@@ -361,19 +363,63 @@ async fn staged_digests<D: Dialect>(
     for row in &rows {
         let document = DocumentId::new(row.text(8).map_err(sql(what))?);
         let unit = unit_fields_at(row, 0, run.as_str(), what)?;
-        if let Some(digester) = digesters.get_mut(&document) {
+        if let Some((digester, units)) = digesters.get_mut(&document) {
             digester.unit(&unit, row.str(7).map_err(sql(what))?);
+            *units += 1;
         }
     }
     Ok(finish(digesters))
 }
 
-/// Each document's digest, as its digester ends it.
-fn finish(digesters: BTreeMap<&DocumentId, GenerationDigester>) -> BTreeMap<DocumentId, String> {
+/// A staged generation as enact read it: the digest of its units, and how many there were.
+struct Staged {
+    digest: String,
+    units: u64,
+}
+
+/// Each document's digest, as its digester ends it, and its count of units.
+fn finish(
+    digesters: BTreeMap<&DocumentId, (GenerationDigester, u64)>,
+) -> BTreeMap<DocumentId, Staged> {
     digesters
         .into_iter()
-        .map(|(id, digester)| (id.clone(), digester.finish()))
+        .map(|(id, (digester, units))| {
+            let digest = digester.finish();
+            (id.clone(), Staged { digest, units })
+        })
         .collect()
+}
+
+/// Refuses the enact of a document whose staged generation has, now, other units than enact
+/// digested. The units read locked the rows it found, but a unit inserted and committed while
+/// that read waited for a row (PostgreSQL, read committed) was invisible to its snapshot; run
+/// once the documents' change-log rows are held (`entries_before`), this statement sees every
+/// such unit, and a later insert waits for this transaction in its change-log trigger.
+async fn check_staged_counts<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    enacted: &[&DocumentId],
+    staged: &BTreeMap<DocumentId, Staged>,
+) -> AdapterResult<()> {
+    let what = "counting the staged units";
+    let statement = D::BATCH_READS.staged_counts;
+    let ids = enacted.iter().copied();
+    let mut now: BTreeMap<String, u64> = BTreeMap::new();
+    for row in batch_rows::<D>(conn, statement, ids, Some(run.as_str()), what).await? {
+        let count = codec::from_db(row.int(1).map_err(sql(what))?, "a count of units")?;
+        now.insert(row.text(0).map_err(sql(what))?, count);
+    }
+    for document in enacted {
+        let read = staged.get(*document).map_or(0, |s| s.units);
+        let counted = now.get(document.as_str()).copied().unwrap_or(0);
+        one_row_changed(
+            u64::from(read == counted),
+            document,
+            || format!("the {read} staged units of generation `{run}` as just read"),
+            "a concurrent change (units added to or removed from the staged generation)",
+        )?;
+    }
+    Ok(())
 }
 
 /// Moves each expected document's active-generation pointer to `run` ([`enact_step`] on every
@@ -395,7 +441,7 @@ pub(crate) async fn enact<D: Dialect>(
     let mut to_move = BTreeMap::new();
     for expected in expectations {
         let current = rows.get(&expected.document).and_then(Option::as_ref);
-        let staged = staged.get(&expected.document).map(String::as_str);
+        let staged = staged.get(&expected.document).map(|s| s.digest.as_str());
         if let EnactStep::Enact { retire } = enact_step(run, expected, current, staged)?
             && let Some(current) = current
         {
@@ -408,6 +454,8 @@ pub(crate) async fn enact<D: Dialect>(
         }
     }
     let before = entries_before::<D>(&mut tx, to_move.keys().copied()).await?;
+    let enacted: Vec<&DocumentId> = to_move.keys().copied().collect();
+    check_staged_counts::<D>(&mut tx, run, &enacted, &staged).await?;
     // Retired before any is made active: at no point has a document two active generations.
     let retired: Vec<StateMove> = to_move
         .iter()
@@ -431,7 +479,6 @@ pub(crate) async fn enact<D: Dialect>(
         })
         .collect();
     set_generation_states::<D>(&mut tx, &activated).await?;
-    let enacted: Vec<&DocumentId> = to_move.keys().copied().collect();
     record_cut_from::<D>(&mut tx, &enacted, run).await?;
     let moves: Vec<MarksMove> = to_move
         .iter()

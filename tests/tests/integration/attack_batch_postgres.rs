@@ -1,0 +1,570 @@
+//! Adversarial regressions of the batch statements (60404ad, 582c039) on PostgreSQL: a write
+//! reads each table for its whole batch in one statement per 1,000 ids (`ORDER BY id … FOR
+//! UPDATE`), then writes each table in one statement. Two runners over overlapping batches of
+//! more than one statement, and an application that holds or changes a row the batch waits for
+//! (a document in the second statement's ids, a staged unit), or deadlocks with it. Needs
+//! `IU_CUTTER_TEST_PG_URL`; without it every test says it is skipped (and fails in CI).
+
+use std::time::Duration;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{
+    AdapterError, AdapterResult, Document, DocumentId, DocumentState, ExpectedRevision,
+    GenerationDigester, LiveExecutionAdapter, RunId, Scope, Unit, UnitFields, sha256_hex,
+};
+use iu_cutter_tests::contract::{expect, units_for};
+use iu_cutter_tests::fixture::{Fixture, SqlFixture, postgres};
+use iu_cutter_tests::ok;
+use sqlx::Connection;
+
+/// More documents than one statement of a batch read takes (1,000).
+const DOCUMENTS: usize = 2_000;
+
+fn doc_id(i: usize) -> DocumentId {
+    DocumentId::new(format!("d/{i:05}"))
+}
+
+async fn exec(conn: &mut sqlx::PgConnection, statement: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected())
+}
+
+async fn must(conn: &mut sqlx::PgConnection, statement: &str) -> u64 {
+    match exec(conn, statement).await {
+        Ok(rows) => rows,
+        Err(e) => panic!("{statement}: {e}"),
+    }
+}
+
+/// Returns once `waiting` other connections wait for a lock that `conn` holds, directly or
+/// behind another waiter (a second waiter on a row queues behind the first), or once every one
+/// of the tasks it waits for finished (`finished`): a condition, not a guessed sleep.
+async fn blocks(conn: &mut sqlx::PgConnection, waiting: i64, finished: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        // Inside `conn`'s transaction the activity view is read once, unless cleared.
+        must(conn, "SELECT pg_stat_clear_snapshot()").await;
+        let blocked = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity a \
+             WHERE pg_blocking_pids(a.pid) && (ARRAY[pg_backend_pid()] || ARRAY(\
+                 SELECT b.pid FROM pg_stat_activity b \
+                 WHERE pg_backend_pid() = ANY(pg_blocking_pids(b.pid))))",
+        )
+        .fetch_one(&mut *conn)
+        .await;
+        match blocked {
+            Ok(n) if n >= waiting => return,
+            Ok(_) if finished() => return,
+            Ok(_) => {}
+            Err(e) => panic!("pg_blocking_pids: {e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody waited for the held lock within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
+    match task.await {
+        Ok(value) => value,
+        Err(e) => panic!("task: {e}"),
+    }
+}
+
+/// Puts [`DOCUMENTS`] documents; returns them as stored.
+async fn seed(store: &dyn LiveExecutionAdapter) -> Vec<Document> {
+    let bodies: Vec<(DocumentId, String)> = (0..DOCUMENTS)
+        .map(|i| (doc_id(i), format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n")))
+        .collect();
+    ok(store.put_documents(&bodies).await, "put_documents")
+}
+
+/// Fences `documents` for `run` and writes two units of each: ready to enact, each expectation
+/// carrying the digest of the units written (as write-verify would approve them).
+async fn staged(
+    store: &dyn LiveExecutionAdapter,
+    run: &RunId,
+    documents: &[Document],
+) -> Vec<ExpectedRevision> {
+    let fenced: Vec<ExpectedRevision> = documents.iter().map(expect).collect();
+    ok(store.fence(run, &fenced).await, "fence");
+    let mut expectations = Vec::with_capacity(documents.len());
+    let mut units: Vec<Unit> = Vec::new();
+    for document in documents {
+        let written = units_for(document, run, 2);
+        let mut digester = GenerationDigester::new();
+        for unit in &written {
+            digester.unit(&UnitFields::of(unit), &sha256_hex(unit.body.as_bytes()));
+        }
+        expectations.push(expect(document).with_staged_units(digester.finish()));
+        units.extend(written);
+    }
+    ok(store.write_units(run, &units).await, "write_units");
+    expectations
+}
+
+async fn states(store: &dyn LiveExecutionAdapter) -> Vec<(DocumentId, DocumentState)> {
+    ok(store.load_heads(&Scope::All).await, "heads")
+        .into_iter()
+        .map(|h| (h.id, h.state))
+        .collect()
+}
+
+/// Two runners fence overlapping batches of 1,600 documents each (two read statements), one in
+/// descending id order, the other odd ids first, both queued on the first shared document by a
+/// third connection: exactly one fences its whole batch, the other is refused with a conflict
+/// naming a shared document, held by the winner, and fences nothing (no deadlock, whatever the
+/// order the callers gave). Three rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_fences_over_many_statements_admit_one_run_whole() {
+    let name = "overlapping_fences_over_many_statements_admit_one_run_whole";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    seed(store.as_ref()).await;
+    let other = fixture.another_process().await;
+    let mut holder = fixture.connection().await;
+    for round in 0..3 {
+        let all = ok(store.load_scope(&Scope::All).await, "load");
+        let first: Vec<ExpectedRevision> = all[..1_600].iter().rev().map(expect).collect();
+        let tail = &all[400..];
+        let odd_first = tail.iter().skip(1).step_by(2).chain(tail.iter().step_by(2));
+        let second: Vec<ExpectedRevision> = odd_first.map(expect).collect();
+        let (ra, rb) = (
+            RunId::new(format!("a{round}")),
+            RunId::new(format!("b{round}")),
+        );
+        must(&mut holder, "BEGIN").await;
+        must(
+            &mut holder,
+            "SELECT 1 FROM documents WHERE id = 'd/00400' FOR UPDATE",
+        )
+        .await;
+        let (one, two) = (store.clone(), other.clone());
+        let (ra2, rb2) = (ra.clone(), rb.clone());
+        let a = tokio::spawn(async move { one.fence(&ra2, &first).await });
+        let b = tokio::spawn(async move { two.fence(&rb2, &second).await });
+        blocks(&mut holder, 2, || a.is_finished() && b.is_finished()).await;
+        must(&mut holder, "ROLLBACK").await;
+        let (a, b): (AdapterResult<()>, AdapterResult<()>) = (joined(a).await, joined(b).await);
+        assert!(
+            a.is_ok() != b.is_ok(),
+            "round {round}: one fence wins: {a:?} / {b:?}"
+        );
+        let (winner, loser, result, winners, losers) = if a.is_ok() {
+            (&ra, &rb, b, 0..1_600, 1_600..DOCUMENTS)
+        } else {
+            (&rb, &ra, a, 400..DOCUMENTS, 0..400)
+        };
+        match result {
+            Err(AdapterError::Conflict {
+                document, found, ..
+            }) => {
+                let shared: Vec<DocumentId> = (400..1_600).map(doc_id).collect();
+                assert!(
+                    shared.contains(&document),
+                    "round {round}: names {document}"
+                );
+                assert_eq!(found, format!("fenced by run `{winner}`"), "round {round}");
+            }
+            other => panic!("round {round}: the loser {loser} got {other:?}"),
+        }
+        let now = states(store.as_ref()).await;
+        for (i, (id, state)) in now.iter().enumerate() {
+            assert_eq!(id, &doc_id(i));
+            let want = if winners.contains(&i) {
+                DocumentState::Cutting {
+                    run: winner.clone(),
+                }
+            } else {
+                DocumentState::Ready
+            };
+            assert_eq!(state, &want, "round {round}: {id} ({losers:?} lost)");
+        }
+        // Undo the winner's fence for the next round: a rollback over many statements too,
+        // from a backup of the documents as they were before the round.
+        let mut backup = iu_cutter_tests::contract::backup_of(store.as_ref(), winner, &[]).await;
+        backup.documents = all
+            .iter()
+            .map(|document| iu_cutter_live_execution::DocumentSnapshot {
+                document: document.clone(),
+                generations: Vec::new(),
+                active_units: Vec::new(),
+            })
+            .collect();
+        ok(store.restore(winner, &backup).await, "restore the winner");
+        assert!(
+            states(store.as_ref())
+                .await
+                .iter()
+                .all(|(_, s)| *s == DocumentState::Ready),
+            "round {round}: rolled back"
+        );
+    }
+    let _ = holder.close().await;
+    fixture.finish().await;
+}
+
+/// An application's edit of a document in the second statement of enact's batch read, committed
+/// while enact waits for its row: enact reads the edit, is refused with a conflict naming that
+/// document, and enacts nothing; the edit is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it() {
+    let name = "an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let expectations = staged(store.as_ref(), &run, &documents).await;
+    let mut app = fixture.connection().await;
+    must(&mut app, "BEGIN").await;
+    let edit = "UPDATE documents SET body = 'edited', revision = revision + 1, \
+                sha256 = encode(sha256(convert_to('edited', 'UTF8')), 'hex') \
+                WHERE id = 'd/01500'";
+    assert_eq!(must(&mut app, edit).await, 1);
+    let shared = store.clone();
+    let enact_run = run.clone();
+    let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
+    blocks(&mut app, 1, || enact.is_finished()).await;
+    must(&mut app, "COMMIT").await;
+    match joined(enact).await {
+        Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_500)),
+        other => panic!("enact over an edit: {other:?}"),
+    }
+    let now = states(store.as_ref()).await;
+    assert!(
+        now.iter()
+            .all(|(_, s)| *s == DocumentState::Cutting { run: run.clone() }),
+        "nothing enacted"
+    );
+    let edited = ok(
+        store.load_scope(&Scope::Ids(vec![doc_id(1_500)])).await,
+        "load",
+    );
+    assert_eq!(edited[0].body, "edited", "the edit is kept");
+    let _ = app.close().await;
+    fixture.finish().await;
+}
+
+/// An application's rewrite of a staged unit's body (its recorded sha256 kept), committed while
+/// enact waits for the unit's row in its one statement over the batch's units: enact hashes the
+/// body as committed, is refused naming the document, and enacts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_it() {
+    let name = "a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_it";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let expectations = staged(store.as_ref(), &run, &documents).await;
+    let mut app = fixture.connection().await;
+    must(&mut app, "BEGIN").await;
+    let edit = "UPDATE units SET body = 'x' \
+                WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1";
+    assert_eq!(must(&mut app, edit).await, 1);
+    let shared = store.clone();
+    let enact_run = run.clone();
+    let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
+    blocks(&mut app, 1, || enact.is_finished()).await;
+    must(&mut app, "COMMIT").await;
+    match joined(enact).await {
+        Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_999)),
+        other => panic!("enact over a rewritten unit: {other:?}"),
+    }
+    let now = states(store.as_ref()).await;
+    assert!(
+        now.iter()
+            .all(|(_, s)| *s == DocumentState::Cutting { run: run.clone() }),
+        "nothing enacted"
+    );
+    let _ = app.close().await;
+    fixture.finish().await;
+}
+
+/// An application that locks a document late in enact's batch, then, while enact waits for it,
+/// touches one enact already locked: a deadlock. Whichever transaction PostgreSQL aborts, the
+/// outcome is told as it is: an enact aborted says so (not a conflict), enacted nothing, and
+/// enacts everything when called again; no document is left half enacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
+    let name = "a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let expectations = staged(store.as_ref(), &run, &documents).await;
+    let mut app = fixture.connection().await;
+    must(&mut app, "BEGIN").await;
+    must(
+        &mut app,
+        "SELECT 1 FROM documents WHERE id = 'd/01800' FOR UPDATE",
+    )
+    .await;
+    let shared = store.clone();
+    let (enact_run, enact_expectations) = (run.clone(), expectations.clone());
+    let enact = tokio::spawn(async move { shared.enact(&enact_run, &enact_expectations).await });
+    blocks(&mut app, 1, || enact.is_finished()).await;
+    let app_side = exec(
+        &mut app,
+        "UPDATE documents SET metadata = '{}' WHERE id = 'd/00100'",
+    )
+    .await;
+    match &app_side {
+        Ok(_) => must(&mut app, "COMMIT").await,
+        Err(_) => must(&mut app, "ROLLBACK").await,
+    };
+    let first = joined(enact).await;
+    match (&app_side, &first) {
+        (Err(e), Ok(n)) => {
+            assert!(
+                e.to_string().contains("deadlock"),
+                "the application's error: {e}"
+            );
+            assert_eq!(*n, DOCUMENTS as u64);
+        }
+        (Ok(_), Err(e)) => {
+            assert!(
+                !matches!(e, AdapterError::Conflict { .. }),
+                "told as a conflict: {e}"
+            );
+            assert!(e.to_string().contains("deadlock"), "enact's error: {e}");
+            let now = states(store.as_ref()).await;
+            assert!(
+                now.iter()
+                    .all(|(_, s)| *s == DocumentState::Cutting { run: run.clone() }),
+                "an aborted enact enacted nothing"
+            );
+            assert_eq!(
+                ok(store.enact(&run, &expectations).await, "enact again"),
+                DOCUMENTS as u64
+            );
+        }
+        other => panic!("exactly one side of the deadlock is aborted: {other:?}"),
+    }
+    let now = states(store.as_ref()).await;
+    assert!(
+        now.iter().all(|(_, s)| *s == DocumentState::Cut),
+        "every document enacted"
+    );
+    for i in [0, 999, 1_000, 1_800, 1_999] {
+        let active = ok(store.active_units(&doc_id(i)).await, "active_units");
+        assert!(
+            active.len() == 2 && active.iter().all(|u| u.generation == run),
+            "d/{i:05}"
+        );
+    }
+    let _ = app.close().await;
+    fixture.finish().await;
+}
+
+/// An application inserts a unit into a staged generation of a document early in enact's batch
+/// and commits while enact's one statement over the batch's units waits for a row late in it
+/// (the statement's snapshot was taken before the insert): enact must not make active a
+/// generation holding a unit the run never wrote nor verified. Refused naming the document, or
+/// the unit kept out: never enacted with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
+    let name = "a_unit_inserted_while_enact_reads_the_units_is_never_enacted";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let expectations = staged(store.as_ref(), &run, &documents).await;
+    let mut app = fixture.connection().await;
+    must(&mut app, "BEGIN").await;
+    let hold = "SELECT 1 FROM units \
+                WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1 FOR UPDATE";
+    must(&mut app, hold).await;
+    let shared = store.clone();
+    let enact_run = run.clone();
+    let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
+    blocks(&mut app, 1, || enact.is_finished()).await;
+    let insert = "INSERT INTO units (document, generation, ordinal, unit_id, path, part, \
+                  start_byte, end_byte, sha256, body) \
+                  VALUES ('d/00005', 'A', 7, 'phantom', 'x', NULL, 0, 1, \
+                  encode(sha256(convert_to('x', 'UTF8')), 'hex'), 'x')";
+    assert_eq!(must(&mut app, insert).await, 1);
+    must(&mut app, "COMMIT").await;
+    let enacted = joined(enact).await;
+    let active = ok(store.active_units(&doc_id(5)).await, "active_units");
+    assert!(
+        active.iter().all(|u| u.unit_id != "phantom"),
+        "enact returned {enacted:?} and made active a unit the run never wrote: {:?}",
+        active.iter().map(|u| &u.unit_id).collect::<Vec<_>>()
+    );
+    match enacted {
+        Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(5)),
+        other => panic!("enact over an inserted unit: {other:?}"),
+    }
+    let _ = app.close().await;
+    fixture.finish().await;
+}
+
+/// A rollback of B and a purge of the generation B retired, over the same 2,000 documents (two
+/// statements of every batch read) at once, both queued on the last document by a third
+/// connection: one goes first whole. Either the rollback made A active again everywhere and the
+/// purge is refused naming a document, removing nothing; or the purge removed A everywhere and
+/// the rollback left every document alone (nothing to point back to). Never a mix, never a
+/// pointer at a purged generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole() {
+    let name = "a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let (a, b) = (RunId::new("A"), RunId::new("B"));
+    let expectations = staged(store.as_ref(), &a, &documents).await;
+    assert_eq!(
+        ok(store.enact(&a, &expectations).await, "enact A"),
+        DOCUMENTS as u64
+    );
+    let ids: Vec<DocumentId> = (0..DOCUMENTS).map(doc_id).collect();
+    let backup = iu_cutter_tests::contract::backup_of(store.as_ref(), &b, &ids).await;
+    let documents = ok(store.load_scope(&Scope::All).await, "load");
+    let expectations = staged(store.as_ref(), &b, &documents).await;
+    assert_eq!(
+        ok(store.enact(&b, &expectations).await, "enact B"),
+        DOCUMENTS as u64
+    );
+    let targets: Vec<iu_cutter_live_execution::PurgeTarget> = ids
+        .iter()
+        .rev()
+        .map(|document| iu_cutter_live_execution::PurgeTarget {
+            document: document.clone(),
+            generation: a.clone(),
+            active: Some(b.clone()),
+        })
+        .collect();
+
+    let mut holder = fixture.connection().await;
+    must(&mut holder, "BEGIN").await;
+    must(
+        &mut holder,
+        "SELECT 1 FROM documents WHERE id = 'd/01999' FOR UPDATE",
+    )
+    .await;
+    let (one, two) = (store.clone(), fixture.another_process().await);
+    let rollback_run = b.clone();
+    let rollback = tokio::spawn(async move { one.restore(&rollback_run, &backup).await });
+    let purge = tokio::spawn(async move { two.purge_generations(&targets).await });
+    blocks(&mut holder, 2, || {
+        rollback.is_finished() && purge.is_finished()
+    })
+    .await;
+    must(&mut holder, "ROLLBACK").await;
+    let (rolled, purged) = (joined(rollback).await, joined(purge).await);
+    let rolled = match rolled {
+        Ok(restoration) => restoration,
+        Err(e) => panic!("the rollback fails whichever goes first: {e}"),
+    };
+    let heads = ok(store.load_heads(&Scope::All).await, "heads");
+    match purged {
+        Err(AdapterError::Conflict { document, .. }) => {
+            assert!(ids.contains(&document), "names {document}");
+            for head in &heads {
+                assert_eq!(head.active_generation.as_ref(), Some(&a), "{}", head.id);
+                assert_eq!(head.state, DocumentState::Cut, "{}", head.id);
+            }
+        }
+        Ok(n) => {
+            assert_eq!(n, DOCUMENTS as u64, "the purge removed A everywhere");
+            assert!(
+                heads
+                    .iter()
+                    .all(|h| h.active_generation.as_ref() == Some(&b)),
+                "the rollback left every document alone: {rolled:?}"
+            );
+        }
+        Err(e) => panic!("the purge: {e}"),
+    }
+    for i in [0, 999, 1_000, 1_999] {
+        let active = ok(store.active_units(&doc_id(i)).await, "active_units");
+        assert_eq!(
+            active.len(),
+            2,
+            "d/{i:05} has its active generation's units"
+        );
+    }
+    let _ = holder.close().await;
+    fixture.finish().await;
+}
+
+/// An application's edit of a document in the second statement of a rollback's batch read,
+/// committed while the rollback waits for its row: the rollback takes back the run's marks and
+/// keeps the edit (body and revision as the application left them), and the change log lists
+/// that document alone as changed since the backup's mark: the rollback's windows hide the
+/// run's writes of the others, never the edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed() {
+    let name = "an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let ids: Vec<DocumentId> = (0..DOCUMENTS).map(doc_id).collect();
+    let scope = ok(store.scope_census(&ids).await, "scope_census");
+    let mut backup = iu_cutter_tests::contract::backup_of(store.as_ref(), &run, &ids).await;
+    backup.census = scope.census;
+    backup.mark = Some(scope.mark.clone());
+    staged(store.as_ref(), &run, &documents).await;
+
+    let mut app = fixture.connection().await;
+    must(&mut app, "BEGIN").await;
+    let edit = "UPDATE documents SET body = 'edited', revision = revision + 1, \
+                sha256 = encode(sha256(convert_to('edited', 'UTF8')), 'hex') \
+                WHERE id = 'd/01500'";
+    assert_eq!(must(&mut app, edit).await, 1);
+    let shared = store.clone();
+    let rollback_run = run.clone();
+    let rollback = tokio::spawn(async move { shared.restore(&rollback_run, &backup).await });
+    blocks(&mut app, 1, || rollback.is_finished()).await;
+    must(&mut app, "COMMIT").await;
+    let restoration = match joined(rollback).await {
+        Ok(restoration) => restoration,
+        Err(e) => panic!("rollback over an edit: {e}"),
+    };
+    let edited = ok(
+        store.load_scope(&Scope::Ids(vec![doc_id(1_500)])).await,
+        "load",
+    );
+    assert_eq!(
+        edited[0].body, "edited",
+        "the edit is kept: {restoration:?}"
+    );
+    assert_eq!(edited[0].revision, 2);
+    assert!(
+        states(store.as_ref())
+            .await
+            .iter()
+            .all(|(_, s)| *s == DocumentState::Ready),
+        "every fence taken back"
+    );
+    assert!(
+        ok(store.generations(&doc_id(1_500)).await, "generations").is_empty(),
+        "the run's generation dropped"
+    );
+    assert_eq!(
+        ok(store.changed_since(&scope.mark).await, "changed_since"),
+        vec![doc_id(1_500)],
+        "the edit alone is listed"
+    );
+    let _ = app.close().await;
+    fixture.finish().await;
+}
