@@ -13,9 +13,29 @@ use iu_cutter_live_execution::{
     GenerationDigester, LiveExecutionAdapter, RunId, Scope, Unit, UnitFields, sha256_hex,
 };
 use iu_cutter_tests::contract::{expect, units_for};
-use iu_cutter_tests::fixture::{Fixture, SqlFixture, postgres};
+use iu_cutter_tests::fixture::{Fixture, PgFixture, SqlFixture, postgres};
 use iu_cutter_tests::ok;
 use sqlx::Connection;
+
+/// The scene of the enact attacks: the fixture's store with [`DOCUMENTS`] documents staged by
+/// run `A` (and what enact expects of them), and an application's connection inside a
+/// transaction.
+async fn staged_with_an_application(
+    fixture: &PgFixture,
+) -> (
+    std::sync::Arc<dyn LiveExecutionAdapter>,
+    RunId,
+    Vec<ExpectedRevision>,
+    sqlx::PgConnection,
+) {
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let expectations = staged(store.as_ref(), &run, &documents).await;
+    let mut app = fixture.connection().await;
+    must(&mut app, "BEGIN").await;
+    (store, run, expectations, app)
+}
 
 /// More documents than one statement of a batch read takes (1,000).
 const DOCUMENTS: usize = 2_000;
@@ -219,12 +239,7 @@ async fn an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it
     let Some(fixture) = postgres(name).await else {
         return;
     };
-    let store = fixture.shared();
-    let documents = seed(store.as_ref()).await;
-    let run = RunId::new("A");
-    let expectations = staged(store.as_ref(), &run, &documents).await;
-    let mut app = fixture.connection().await;
-    must(&mut app, "BEGIN").await;
+    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
     let edit = "UPDATE documents SET body = 'edited', revision = revision + 1, \
                 sha256 = encode(sha256(convert_to('edited', 'UTF8')), 'hex') \
                 WHERE id = 'd/01500'";
@@ -262,12 +277,7 @@ async fn a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_i
     let Some(fixture) = postgres(name).await else {
         return;
     };
-    let store = fixture.shared();
-    let documents = seed(store.as_ref()).await;
-    let run = RunId::new("A");
-    let expectations = staged(store.as_ref(), &run, &documents).await;
-    let mut app = fixture.connection().await;
-    must(&mut app, "BEGIN").await;
+    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
     let edit = "UPDATE units SET body = 'x' \
                 WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1";
     assert_eq!(must(&mut app, edit).await, 1);
@@ -300,12 +310,7 @@ async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
     let Some(fixture) = postgres(name).await else {
         return;
     };
-    let store = fixture.shared();
-    let documents = seed(store.as_ref()).await;
-    let run = RunId::new("A");
-    let expectations = staged(store.as_ref(), &run, &documents).await;
-    let mut app = fixture.connection().await;
-    must(&mut app, "BEGIN").await;
+    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
     must(
         &mut app,
         "SELECT 1 FROM documents WHERE id = 'd/01800' FOR UPDATE",
@@ -379,12 +384,7 @@ async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
     let Some(fixture) = postgres(name).await else {
         return;
     };
-    let store = fixture.shared();
-    let documents = seed(store.as_ref()).await;
-    let run = RunId::new("A");
-    let expectations = staged(store.as_ref(), &run, &documents).await;
-    let mut app = fixture.connection().await;
-    must(&mut app, "BEGIN").await;
+    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
     let hold = "SELECT 1 FROM units \
                 WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1 FOR UPDATE";
     must(&mut app, hold).await;
