@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    DocumentHead, DocumentId, DocumentState, LeaseClaim, OpKind, RunId,
+    DocumentHead, DocumentId, DocumentState, ExpectedRevision, LeaseClaim, OpKind, RunId,
 };
 use iu_cutter_phase_core::names;
 
@@ -434,6 +434,8 @@ struct WriteIds {
     ids: Vec<DocumentId>,
     sim: Arc<Simulator>,
     written: Mutex<bool>,
+    /// Another run that fences the ids instead of an application editing them.
+    fencing_run: Option<RunId>,
 }
 
 impl WriteIds {
@@ -443,7 +445,27 @@ impl WriteIds {
             ids: ids.iter().map(|id| DocumentId::new(*id)).collect(),
             sim: sim.clone(),
             written: Mutex::new(false),
+            fencing_run: None,
         }
+    }
+
+    /// The ids fenced by `run`, as another runner's cut-leg-a would, instead of edited.
+    fn fenced_by(mut self, run: &str) -> Self {
+        self.fencing_run = Some(RunId::new(run));
+        self
+    }
+
+    /// Edits `document`, or fences it for the other run.
+    async fn write(&self, document: &DocumentId) -> AdapterResult<()> {
+        let Some(run) = &self.fencing_run else {
+            return put(&self.sim, document, OTHER).await;
+        };
+        let read = self
+            .sim
+            .load_scope(&Scope::Ids(vec![document.clone()]))
+            .await?;
+        let expected: Vec<ExpectedRevision> = read.iter().map(ExpectedRevision::of).collect();
+        self.sim.fence(run, &expected).await
     }
 }
 
@@ -463,8 +485,8 @@ impl EventSink for WriteIds {
         *written = true;
         let handle = tokio::runtime::Handle::current();
         for id in &self.ids {
-            let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, id, OTHER)));
-            assert!(put.is_ok(), "{put:?}");
+            let written = tokio::task::block_in_place(|| handle.block_on(self.write(id)));
+            assert!(written.is_ok(), "{written:?}");
         }
     }
 }
@@ -622,6 +644,51 @@ async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestRes
 #[tokio::test(flavor = "multi_thread")]
 async fn a_document_edited_while_the_backup_is_written_rolls_back_verified() -> TestResult {
     edited_during_the_backup(WriteWhen::BackupReadOne).await
+}
+
+/// Found in CI (four runners over overlapping scopes on PostgreSQL): a document another run
+/// fenced while this run's backup was written had the backup taken again, four times in a
+/// moment, then the run BLOCKED as if an application kept editing it ("resume when the
+/// application writes … less often"). Taking the backup again cannot help while the other run
+/// holds the document: the run is BLOCKED at once, in the backup, naming the document and the
+/// run holding it, with nothing of its own in the store (taken again, the backup passed and the
+/// fence refused the document: the fence's gap cannot name the holder).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_another_run_fences_during_the_backup_blocks_naming_that_run() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne).fenced_by("r2");
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default()
+        .with_events(Arc::new(writer))
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.run(request, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.phase, names::BACKUP, "{json}");
+    assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{json}");
+    assert!(gap.found.contains("run r2 fenced it"), "{json}");
+    let heads = sim.load_heads(&Scope::All).await?;
+    assert_eq!(
+        heads.iter().map(|h| h.state.clone()).collect::<Vec<_>>(),
+        [
+            DocumentState::Ready,
+            DocumentState::Cutting {
+                run: RunId::new("r2")
+            }
+        ],
+        "r1 fenced nothing; r2's fence is left alone"
+    );
+    Ok(())
 }
 
 /// Runs `r1` (a batch a document) over `Ids` and `All` while another writer edits `law/2` at

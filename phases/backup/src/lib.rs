@@ -22,8 +22,8 @@
 use std::collections::BTreeSet;
 
 use iu_cutter_live_execution::{
-    Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, Evidence, HEADS_PAGE, RunId,
-    SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
+    Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, DocumentState, Evidence,
+    HEADS_PAGE, RunId, SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupReceipt, Gap, HeaderDetail, NextAction, PhaseError, PhaseRole, RunContext, evidence,
@@ -95,6 +95,11 @@ impl Backup {
                 // would hold the edited row under the census's pre-edit digest. Taken again, a
                 // few times at most (a document edited without pause blocks the run instead).
                 Written::Edited(edited) => {
+                    // Another run's fence is what changed it: taking the backup again cannot
+                    // help while that run holds it, and this run's fence would refuse it anyway.
+                    if let Some(holder) = held_by_another(ctx, &edited).await? {
+                        return Err(PhaseError::Blocked(held_elsewhere(&run, edited, holder)));
+                    }
                     retakes += 1;
                     if retakes > EDITED_RETAKES {
                         return Err(PhaseError::Blocked(kept_changing(&run, edited)));
@@ -137,7 +142,46 @@ fn kept_changing(run: &RunId, edited: DocumentId) -> Gap {
             EDITED_RETAKES + 1
         ),
         next: vec![
-            NextAction::fix("resume when the application writes the scope's documents less often"),
+            NextAction::fix(
+                "resume when the scope's documents are written less often (by the application or \
+                 another run)",
+            ),
+            NextAction::resume(run),
+        ],
+    }
+}
+
+/// The run other than this one that holds `document` fenced now, if one does.
+async fn held_by_another(
+    ctx: &RunContext,
+    document: &DocumentId,
+) -> Result<Option<RunId>, PhaseError> {
+    let heads = ctx
+        .store()
+        .load_heads(&Scope::Ids(vec![document.clone()]))
+        .await?;
+    Ok(heads.into_iter().find_map(|head| match head.state {
+        DocumentState::Cutting { run } if run != ctx.record.run => Some(run),
+        _ => None,
+    }))
+}
+
+/// The gap of a document another run fenced while this run's backup was written.
+fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId) -> Gap {
+    Gap {
+        phase: names::BACKUP.to_owned(),
+        document: Some(document),
+        unit: None,
+        expected: "the scope's documents held by no other run".to_owned(),
+        found: format!(
+            "run {holder} fenced it while the backup was written: nothing was backed up or \
+             fenced by this run"
+        ),
+        next: vec![
+            NextAction::fix(format!(
+                "resume once run {holder} has enacted or been rolled back, or narrow this run's \
+                 scope to leave its documents out"
+            )),
             NextAction::resume(run),
         ],
     }
