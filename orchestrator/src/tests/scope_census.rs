@@ -39,6 +39,20 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CensusProbe<A> {
 
 const OTHER: &str = "# Not in scope\n\nUntouched.\n";
 
+/// A simulator holding `documents` and the real runner over it, behind an open switch, with its
+/// backups in memory.
+fn open_runner<'a>(
+    documents: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (Arc<Simulator>, Runner) {
+    let sim = Arc::new(Simulator::with_documents(documents));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    (sim, runner)
+}
+
 /// One law among 40 other documents, over a probed simulator behind an open switch.
 fn one_law_among_many() -> (Arc<Simulator>, Runner, Calls) {
     let mut documents: Vec<(String, String)> = (0..40)
@@ -194,15 +208,7 @@ async fn an_out_of_scope_document_created_or_deleted_meanwhile_blocks_write_veri
 /// A change outside the scope during an invocation is in its closing census's summary.
 #[tokio::test]
 async fn the_closing_census_counts_what_changed_outside_the_scope_meanwhile() -> TestResult {
-    let sim = Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("kb/other", OTHER),
-    ]));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(
-        Arc::new(behind(sim.clone(), &switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("kb/other", OTHER)]);
     let editor = sim.clone();
     // The edit lands while the run is under way: when its backup phase reports progress.
     let options = RunOptions::default().with_events(Arc::new(EditOnce(Mutex::new(Some(
@@ -260,12 +266,7 @@ impl EventSink for WriteOnPhase {
 async fn run_while_a_document_appears(
     phase: &'static str,
 ) -> Result<(RunReport, DocumentHead), Box<dyn std::error::Error>> {
-    let sim = Arc::new(Simulator::with_documents([("law/1", LAW_1)]));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(
-        Arc::new(behind(sim.clone(), &switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let (sim, runner) = open_runner([("law/1", LAW_1)]);
     let writer = WriteOnPhase {
         phase,
         sim: sim.clone(),
@@ -502,15 +503,10 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
         let documents: Vec<(String, String)> = (0..STORE)
             .map(|n| (format!("d/{n:05}"), format!("# D{n}\n\nB.\n")))
             .collect();
-        let sim = Arc::new(Simulator::with_documents(
+        let (sim, runner) = open_runner(
             documents
                 .iter()
                 .map(|(id, body)| (id.as_str(), body.as_str())),
-        ));
-        let switch = ManualSwitch::new("test", true, "open the test switch");
-        let runner = Runner::new(
-            Arc::new(behind(sim.clone(), &switch)),
-            Arc::new(MemoryBackupStore::new()),
         );
         let writer = WriteIds::new(&sim, &[new_id], WriteWhen::PhaseStarts(names::BACKUP));
         let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
@@ -571,15 +567,7 @@ async fn a_document_edited_before_the_backup_is_backed_up_with_its_census_now() 
 #[tokio::test(flavor = "multi_thread")]
 async fn under_a_prefix_new_documents_inside_and_outside_are_told_apart() -> TestResult {
     for phase in [names::BACKUP, names::CUT_LEG_A] {
-        let sim = Arc::new(Simulator::with_documents([
-            ("law/1", LAW_1),
-            ("kb/x", OTHER),
-        ]));
-        let switch = ManualSwitch::new("test", true, "open the test switch");
-        let runner = Runner::new(
-            Arc::new(behind(sim.clone(), &switch)),
-            Arc::new(MemoryBackupStore::new()),
-        );
+        let (sim, runner) = open_runner([("law/1", LAW_1), ("kb/x", OTHER)]);
         let writer = WriteIds::new(&sim, &["law/0new", "kb/new"], WriteWhen::PhaseStarts(phase));
         let request = RunRequest::new(
             "r1",
@@ -613,15 +601,7 @@ async fn under_a_prefix_new_documents_inside_and_outside_are_told_apart() -> Tes
 /// `verify` of the passed run still passes (the run cut the edited body it backed up).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_whose_document_was_edited_before_the_backup_verifies() -> TestResult {
-    let sim = Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("law/2", LAW_2),
-    ]));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(
-        Arc::new(behind(sim.clone(), &switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
     let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::PhaseStarts(names::BACKUP));
     let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
     let report = runner
@@ -655,15 +635,7 @@ async fn a_document_edited_while_the_backup_is_written_rolls_back_verified() -> 
 /// fence refused the document: the fence's gap cannot name the holder).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_document_another_run_fences_during_the_backup_blocks_naming_that_run() -> TestResult {
-    let sim = Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("law/2", LAW_2),
-    ]));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(
-        Arc::new(behind(sim.clone(), &switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
     let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne).fenced_by("r2");
     let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
     let options = RunOptions::default()
@@ -699,15 +671,7 @@ async fn edited_during_the_backup(when: WriteWhen) -> TestResult {
         Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]),
         Scope::All,
     ] {
-        let sim = Arc::new(Simulator::with_documents([
-            ("law/1", LAW_1),
-            ("law/2", LAW_2),
-        ]));
-        let switch = ManualSwitch::new("test", true, "open the test switch");
-        let runner = Runner::new(
-            Arc::new(behind(sim.clone(), &switch)),
-            Arc::new(MemoryBackupStore::new()),
-        );
+        let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
         let writer = WriteIds::new(&sim, &["law/2"], when);
         let request = RunRequest::new("r1", scope.clone(), CutRules::preset(Preset::Markdown));
         let options = RunOptions::default()
