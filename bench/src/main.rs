@@ -38,12 +38,14 @@ use report::{Report, Status};
 const USAGE: &str = "\
 usage: iu-cutter-bench [--quick] [--only cut|store|sim|scale] [--out DIR] [--python PATH]
                        [--reps N] [--seed N] [--pg-url URL] [--max-unit-bytes N]
-                       [--chunk-chars N] [--scale-documents N]
+                       [--chunk-chars N] [--scale-documents N] [--scale-backend B]
 
   --quick            small sizes, for a smoke run
   --only WHAT        only the cut, store, sim or scale benchmarks (scale runs only when
                      asked: it seeds stores of --scale-documents laws, about 5 KB each)
   --scale-documents N  documents in the large scale store (200000; 2000 with --quick)
+  --scale-backend B  the scale benchmarks' backends: sqlite, postgres or both (both; PostgreSQL
+                     when --pg-url or $IU_CUTTER_TEST_PG_URL is set)
   --out DIR          where results.md, results.json and the corpus go (target/bench)
   --python PATH      a Python with langchain-text-splitters (else LangChain is skipped)
   --reps N           repetitions per measurement, after one warm-up (5)
@@ -91,6 +93,7 @@ struct Args {
     chunk_chars: Option<usize>,
     profile: Option<String>,
     scale_documents: Option<usize>,
+    scale_backends: scale_bench::ScaleBackends,
     /// `--scale-child WORK`: this process is a scale measurement's child.
     scale_child: Option<scale_bench::ChildWork>,
     /// The child's store: `--store URL`, `--pg-schema S`, `--backups DIR`.
@@ -114,6 +117,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         chunk_chars: None,
         profile: None,
         scale_documents: None,
+        scale_backends: scale_bench::ScaleBackends::Both,
         scale_child: None,
         store: None,
         pg_schema: None,
@@ -165,6 +169,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--chunk-chars" => parsed.chunk_chars = Some(number(value()?)? as usize),
             "--scale-documents" => {
                 parsed.scale_documents = Some(number(value()?)?.max(10) as usize)
+            }
+            "--scale-backend" => {
+                parsed.scale_backends = scale_bench::ScaleBackends::parse(&value()?)?
             }
             "--scale-child" => parsed.scale_child = Some(scale_bench::ChildWork::parse(&value()?)?),
             "--store" => parsed.store = Some(value()?),
@@ -334,6 +341,7 @@ fn run(args: &Args) -> Result<(), String> {
                 seed: args.seed,
                 pg_url: None,
                 reps: 1,
+                backends: scale_bench::ScaleBackends::Both,
             };
             return scale_bench::seed_store(&at, &settings);
         }
@@ -390,6 +398,7 @@ fn run(args: &Args) -> Result<(), String> {
             seed: args.seed,
             pg_url: args.pg_url.clone(),
             reps: args.reps,
+            backends: args.scale_backends,
         };
         eprintln!("bench: scale benchmarks ({} documents)", settings.documents);
         scale_bench::run(&settings, &args.out.join("tmp"), &mut report)?;

@@ -55,6 +55,35 @@ pub(crate) struct ScaleSettings {
     /// Repetitions of the one-document runs and of `status` (the median counts); full runs
     /// are measured once.
     pub(crate) reps: usize,
+    /// The backends measured (`--scale-backend`): a 200,000-document store takes long to seed,
+    /// so one backend can be measured again without the other.
+    pub(crate) backends: ScaleBackends,
+}
+
+/// Which backends `--only scale` measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ScaleBackends {
+    /// SQLite, and PostgreSQL when a URL is given (skipped with a note otherwise).
+    #[default]
+    Both,
+    /// SQLite only.
+    Sqlite,
+    /// PostgreSQL only: a URL is required.
+    Postgres,
+}
+
+impl ScaleBackends {
+    /// The value of `--scale-backend`.
+    pub(crate) fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "both" => Ok(ScaleBackends::Both),
+            "sqlite" => Ok(ScaleBackends::Sqlite),
+            "postgres" => Ok(ScaleBackends::Postgres),
+            other => Err(format!(
+                "`--scale-backend` takes sqlite, postgres or both, not `{other}`"
+            )),
+        }
+    }
 }
 
 /// One measurement made in a child process, as the child prints it on its last line.
@@ -408,15 +437,33 @@ async fn discard(at: &StoreAt) -> Result<(), String> {
 pub(crate) fn run(settings: &ScaleSettings, tmp: &Path, report: &mut Report) -> Result<(), String> {
     report.setting("scale_documents", settings.documents as u64);
     report.setting("scale_document_bytes", DOC_BYTES as u64);
-    let mut backends = vec![Backend::Sqlite];
-    match &settings.pg_url {
-        Some(url) => backends.push(Backend::Postgres(url.clone())),
-        None => report.note(
+    let mut backends = Vec::new();
+    if settings.backends != ScaleBackends::Postgres {
+        backends.push(Backend::Sqlite);
+    }
+    match (&settings.pg_url, settings.backends) {
+        (_, ScaleBackends::Sqlite) => report.note("scale: PostgreSQL not asked for".to_owned()),
+        (Some(url), _) => backends.push(Backend::Postgres(url.clone())),
+        (None, ScaleBackends::Postgres) => {
+            return Err("`--scale-backend postgres` needs PostgreSQL: set \
+                        IU_CUTTER_TEST_PG_URL (`cargo xtask pg-setup` prints it) or pass \
+                        `--pg-url`"
+                .to_owned());
+        }
+        (None, ScaleBackends::Both) => report.note(
             "scale: PostgreSQL skipped: IU_CUTTER_TEST_PG_URL is not set (`cargo xtask \
              pg-setup` prints it)"
                 .to_owned(),
         ),
     }
+    report.setting(
+        "scale_backends",
+        backends
+            .iter()
+            .map(Backend::name)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     for backend in &backends {
         backend_figures(backend, settings, tmp, report)?;
     }
@@ -668,6 +715,37 @@ mod tests {
             (peak_mb(&sampled) - 307.2).abs() < 1e-9,
             "{}",
             peak_mb(&sampled)
+        );
+    }
+
+    #[test]
+    fn scale_backends_parse_and_refuse_others() {
+        assert_eq!(ScaleBackends::parse("both"), Ok(ScaleBackends::Both));
+        assert_eq!(ScaleBackends::parse("sqlite"), Ok(ScaleBackends::Sqlite));
+        assert_eq!(
+            ScaleBackends::parse("postgres"),
+            Ok(ScaleBackends::Postgres)
+        );
+        assert!(ScaleBackends::parse("mysql").is_err());
+    }
+
+    #[test]
+    fn postgres_alone_without_a_url_is_refused_before_anything_is_seeded() {
+        let settings = ScaleSettings {
+            documents: 10,
+            max_unit_bytes: 2048,
+            seed: 1,
+            pg_url: None,
+            reps: 1,
+            backends: ScaleBackends::Postgres,
+        };
+        let mut report = Report::new("test".to_owned(), true, Some("scale".to_owned()), 1);
+        let refused = run(&settings, Path::new("/nonexistent/scale"), &mut report);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("IU_CUTTER_TEST_PG_URL")),
+            "{refused:?}"
         );
     }
 

@@ -5,7 +5,8 @@
 //!
 //! `--scale` measures cost against the size of the store instead (`--only scale`): it seeds
 //! stores of 200,000 documents (about 1 GB; `--scale-documents N` for another size) on SQLite,
-//! and on PostgreSQL when `IU_CUTTER_TEST_PG_URL` is set.
+//! and on PostgreSQL when `IU_CUTTER_TEST_PG_URL` is set (`--scale-backend sqlite|postgres` for
+//! one of them).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,6 +25,8 @@ pub(crate) struct Options {
     pub(crate) only: Option<String>,
     /// `--scale-documents N`: the large scale store's size.
     pub(crate) scale_documents: Option<u64>,
+    /// `--scale-backend sqlite|postgres|both`: the scale figures' backends.
+    pub(crate) scale_backend: Option<String>,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -43,6 +46,10 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
                 let value = args.value(&arg, "a number")?;
                 options.scale_documents = Some(documents(value)?);
             }
+            "--scale-backend" => {
+                let value = args.value(&arg, "sqlite, postgres or both")?;
+                options.scale_backend = Some(backend(value)?);
+            }
             "--only" => options.only = Some(only(args.value(&arg, "cut, store, sim or scale")?)?),
             _ => return Err(arg.unexpected()),
         }
@@ -55,6 +62,15 @@ fn only(value: &str) -> Result<String, String> {
         "cut" | "store" | "sim" | "scale" => Ok(value.to_owned()),
         other => Err(format!(
             "`--only` takes cut, store, sim or scale, not `{other}`"
+        )),
+    }
+}
+
+fn backend(value: &str) -> Result<String, String> {
+    match value {
+        "sqlite" | "postgres" | "both" => Ok(value.to_owned()),
+        other => Err(format!(
+            "`--scale-backend` takes sqlite, postgres or both, not `{other}`"
         )),
     }
 }
@@ -96,6 +112,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if let Some(documents) = options.scale_documents {
         command.args(["--scale-documents", &documents.to_string()]);
+    }
+    if let Some(backend) = &options.scale_backend {
+        command.args(["--scale-backend", backend]);
     }
     if let Some(python) = &python {
         command.arg("--python").arg(python);
@@ -177,17 +196,26 @@ mod tests {
                 quick: true,
                 only: Some("store".into()),
                 scale_documents: None,
+                scale_backend: None,
             })
         );
         assert_eq!(
-            parsed(&["--scale", "--scale-documents", "20000"]),
+            parsed(&[
+                "--scale",
+                "--scale-documents",
+                "20000",
+                "--scale-backend",
+                "postgres"
+            ]),
             Ok(Options {
                 quick: false,
                 only: Some("scale".into()),
                 scale_documents: Some(20_000),
+                scale_backend: Some("postgres".into()),
             })
         );
         assert!(parsed(&["--scale-documents", "many"]).is_err());
+        assert!(parsed(&["--scale-backend", "mysql"]).is_err());
         assert_eq!(
             parsed(&["--only=sim"]).map(|o| o.only),
             Ok(Some("sim".into()))
