@@ -268,8 +268,9 @@ pub async fn a_crashed_runners_run_resumes_only_after_its_lease_expires(fixture:
         "first run",
     );
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    // The crash: the lease is taken again and never renewed.
-    let ttl = Duration::from_millis(1500);
+    // The crash: the lease is taken again and never renewed. Its time to live must outlast
+    // the other runner's way to its lease check on a loaded CI machine (1.5 s left little room).
+    let ttl = Duration::from_secs(4);
     let lease = ok(
         store.acquire_lease(&run, "crashed@host:1:dead", ttl).await,
         "lease",
@@ -295,7 +296,7 @@ pub async fn a_crashed_runners_run_resumes_only_after_its_lease_expires(fixture:
     );
 
     // Expiry is measured on the database's clock, which a test cannot move: this waits for it
-    // (bounded: the 1.5 s lease and a margin).
+    // (bounded: the 4 s lease and a margin).
     fixture.pass_time(ttl + Duration::from_millis(500)).await;
     let report = match other.resume(&run, leased("other@host:2:live")).await {
         Ok(report) => report,
