@@ -7,7 +7,8 @@
 //! - **Races.** Runner A starts; runner B starts on the same scope at a random offset. If B's
 //!   backup saw A's enacted result (or A's saw B's), the two ran one after the other and may both
 //!   pass, the later one's generation active. Otherwise they overlapped: exactly one passes, the
-//!   other is `BLOCKED` at its fence having written no unit, and every document is enacted by the
+//!   other is `BLOCKED` at its fence (or at its backup, when the winner fenced a document while
+//!   that backup was written) having written no unit, and every document is enacted by the
 //!   winner. Rolling back the passing runs, newest first, gives back the pre-run census.
 //! - **Edits.** A trigger on the journal's phase rows edits one document's body (raw: revision and
 //!   sha256 untouched; or with the revision bumped) when a given phase reaches a given status.
@@ -206,7 +207,7 @@ async fn race(fixture: &impl SqlFixture, offset: Duration) -> Result<String, Str
         return Err("the rollbacks did not give back the pre-run census".into());
     }
     Ok(match passing.as_slice() {
-        [only] => format!(" (overlapped: {only} won, the other stopped at its fence)"),
+        [only] => format!(" (overlapped: {only} won, the other stopped at its backup or fence)"),
         _ => " (one after the other: both passed)".to_owned(),
     })
 }
@@ -230,13 +231,16 @@ async fn saw_enacted(
             .all(|s| s.document.active_generation.as_ref() == Some(&earlier)))
 }
 
-/// The losing run stopped at its fence and left no generation anywhere.
+/// The losing run stopped at its backup or fence and left no generation anywhere.
 async fn lost_cleanly(store: &dyn LiveExecutionAdapter, report: &RunReport) -> Result<(), String> {
     match &report.outcome {
-        Outcome::Blocked { gap } if gap.phase == names::CUT_LEG_A => {}
+        // Refused before it mutated anything: by its fence, or by its backup when the other run
+        // fenced a document while the backup was written.
+        Outcome::Blocked { gap }
+            if [names::BACKUP, names::CUT_LEG_A].contains(&gap.phase.as_str()) => {}
         other => {
             return Err(format!(
-                "{}: lost, but not at its fence: {other:?}",
+                "{}: lost, but not at its backup or fence: {other:?}",
                 report.run
             ));
         }

@@ -524,7 +524,24 @@ async fn the_whole_store_is_listed_a_page_of_heads_at_a_time() -> TestResult {
 /// log lists `a` as changed on the first `edits` readings: `a` edited by another writer while
 /// the backup was written, that many times.
 fn a_edited_while_written(edits: usize) -> MockLiveExecutionAdapter {
+    a_edited_while_written_held_by(edits, None)
+}
+
+/// [`a_edited_while_written`], with `a`'s head read after the edit showing it fenced by
+/// `holder` (when given).
+fn a_edited_while_written_held_by(edits: usize, holder: Option<&str>) -> MockLiveExecutionAdapter {
     let mut mock = scope_of_a();
+    let state = match holder {
+        Some(run) => DocumentState::Cutting {
+            run: RunId::new(run),
+        },
+        None => DocumentState::Cut,
+    };
+    expect_op!(mock, LoadHeads).returning(move |_, _| {
+        let mut head = cut("a", "Ay.\n").head();
+        head.state = state.clone();
+        Ok(vec![head].into())
+    });
     let censuses = std::sync::atomic::AtomicUsize::new(0);
     expect_op!(mock, ScopeCensus).returning(move |_, _| {
         let n = censuses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -585,6 +602,34 @@ async fn a_document_edited_each_time_the_backup_is_written_blocks_saving_nothing
     };
     assert_eq!(gap.document, Some(DocumentId::new("a")), "{gap}");
     assert!(gap.found.contains("nothing was backed up"), "{gap}");
+    assert!(store.load(&RunId::new(RUN)).await?.is_none());
+    Ok(())
+}
+
+/// A document another run fenced while the backup was written blocks the run at once, naming
+/// that run: taking the backup again cannot help while it holds the document (found in CI, where
+/// a run raced three others and was told an application kept editing).
+#[tokio::test]
+async fn a_document_another_run_fenced_while_the_backup_was_written_blocks_at_once() -> TestResult {
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(
+        a_edited_while_written_held_by(usize::MAX, Some("other")),
+        store.clone(),
+    );
+
+    let err = failure(&Backup, &mut ctx, "a backup of a fenced document saved").await?;
+
+    let PhaseError::Blocked(gap) = &err else {
+        return Err(format!("expected BLOCKED, got {err}").into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("a")), "{gap}");
+    assert!(gap.found.contains("run other fenced it"), "{gap}");
+    assert!(
+        gap.next
+            .iter()
+            .any(|next| matches!(next, NextAction::Fix { what } if what.contains("run other"))),
+        "{gap}"
+    );
     assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())
 }
