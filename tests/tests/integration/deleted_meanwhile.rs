@@ -464,3 +464,72 @@ on_fixtures!(deleted_but_its_units_then_written_again:
     a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_sqlite on sqlite,
     a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_postgres on postgres,
 );
+
+/// `law/2` cut by `r1` (with `law/1`), then edited and cut again by `r2` alone, then deleted
+/// by the application with its generation records but not its units (both runs' stay): the
+/// store's census (whole, or of a scope naming `law/2`) counts no document for units without
+/// a row, as on every store, so `r2` rolls back, keeping the deletion and dropping only its
+/// own units, and a purge can still read the store.
+async fn units_without_a_row_are_in_no_census(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    adapter
+        .put_document(&law_2, "Article 1\nEdited.\nArticle 2\nMore.\n")
+        .await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let scope = Scope::Ids(vec![law_2.clone()]);
+    let report = runner
+        .run(
+            RunRequest::new("r2", scope, CutRules::preset(Preset::LegalEn)),
+            RunOptions::default(),
+        )
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let census_before = adapter.census().await?;
+    delete_law_2_but_not_its_units(fixture.options()).await?;
+
+    let census = adapter.census().await?;
+    assert_eq!(census.documents, 1, "{census:?}");
+    let law_1 = adapter
+        .scope_census(&[DocumentId::new("law/1")])
+        .await?
+        .census;
+    assert_eq!(census.per_document, law_1.per_document);
+    assert_eq!(
+        census.per_document.get(&DocumentId::new("law/1")),
+        census_before.per_document.get(&DocumentId::new("law/1"))
+    );
+    let scoped = adapter
+        .scope_census(&[DocumentId::new("law/1"), law_2.clone()])
+        .await?;
+    assert_eq!(scoped.census, census);
+
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let snapshot = adapter.snapshot().await?;
+    let left: Vec<&str> = snapshot
+        .units
+        .iter()
+        .filter(|u| u.document == law_2)
+        .map(|u| u.generation.as_str())
+        .collect();
+    assert!(
+        !left.is_empty() && left.iter().all(|g| *g == "r1"),
+        "only r1's units are left of law/2: {left:?}"
+    );
+    let purge = runner.purge(std::time::Duration::ZERO).await;
+    assert_eq!(purge.outcome, Outcome::Pass, "{purge:?}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(units_without_a_row_are_in_no_census:
+    units_a_deletion_left_without_a_row_are_in_no_census_on_sqlite on sqlite,
+    units_a_deletion_left_without_a_row_are_in_no_census_on_postgres on postgres,
+);
