@@ -575,3 +575,60 @@ on_fixtures!(a_rollback_over_units_left_without_a_record:
     a_rollback_over_units_left_without_a_record_restores_exactly_on_sqlite on sqlite,
     a_rollback_over_units_left_without_a_record_restores_exactly_on_postgres on postgres,
 );
+
+/// Deletes `law/2`'s row alone over a connection that does not enforce foreign keys (SQLite's
+/// default outside iu-cutter, as the `sqlite3` shell): its generation records and units stay.
+async fn delete_law_2_row_alone(options: &ConnectOptions) -> Result<(), sqlx::Error> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+    let connect = SqliteConnectOptions::from_str(&options.url)?.foreign_keys(false);
+    let mut conn = sqlx::SqliteConnection::connect_with(&connect).await?;
+    sqlx::query("DELETE FROM documents WHERE id = 'law/2'")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await
+}
+
+/// `law/2` cut by `r1`, then its row deleted alone (its records stay, `r1`'s still `active`),
+/// then written again and cut by `r2` and `r3`: the document's active generation is its
+/// pointer, `r3`, whatever records are left from before; so purge keeps `r2` for `r3`'s
+/// rollback while `r3` may be rolled back, and never blocks at every attempt on a pointer it
+/// misread.
+async fn purge_reads_the_pointer(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    delete_law_2_row_alone(fixture.options()).await?;
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    for (run, body) in [("r2", "Article 1\nAgain.\n"), ("r3", "Article 1\nThird.\n")] {
+        adapter.put_document(&law_2, body).await?;
+        let scope = Scope::Ids(vec![law_2.clone()]);
+        let request = RunRequest::new(run, scope, CutRules::preset(Preset::LegalEn));
+        let report = runner.run(request, RunOptions::default()).await?;
+        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    }
+    let purge = runner.purge(std::time::Duration::ZERO).await;
+    assert_eq!(purge.outcome, Outcome::Pass, "{purge:?}");
+    let r2 = purge
+        .generations
+        .iter()
+        .find(|e| e.document == law_2 && e.generation.as_str() == "r2")
+        .ok_or("r2 listed")?;
+    assert_eq!(
+        r2.decision,
+        iu_cutter_orchestrator::PurgeDecision::KeptForRollback {
+            run: RunId::new("r3")
+        },
+        "{purge:?}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(purge_reads_the_pointer:
+    purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite,
+);
