@@ -46,10 +46,18 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 ///
 /// Feed generations ordered by generation id, then units ordered by (generation, ordinal): the
 /// order is part of the contract so that every store produces the same digest.
+///
+/// A unit enters only with a record of its generation: units whose generation has no record of
+/// the document (which no reader sees; an application's raw deletion of a document's records
+/// can leave them, since no foreign key ties units to anything) are in no document's digest
+/// and no count, on every store. Otherwise every census would count them and no rollback could
+/// give them back, since it reads a document's generations from its records.
 #[derive(Debug)]
 pub struct DocumentDigester {
     hasher: FieldHasher,
     units: u64,
+    /// The generations fed as records, in the order fed.
+    recorded: Vec<String>,
 }
 
 impl DocumentDigester {
@@ -58,6 +66,7 @@ impl DocumentDigester {
         let mut digester = DocumentDigester {
             hasher: FieldHasher::default(),
             units: 0,
+            recorded: Vec::new(),
         };
         digester.field(b"doc");
         digester.field(document.id.as_str().as_bytes());
@@ -80,6 +89,7 @@ impl DocumentDigester {
 
     /// Adds one generation record.
     pub fn generation(&mut self, record: &GenerationRecord) {
+        self.recorded.push(record.generation.as_str().to_owned());
         self.field(b"gen");
         self.field(record.generation.as_str().as_bytes());
         self.field(generation_state(record.state));
@@ -92,14 +102,18 @@ impl DocumentDigester {
 
     /// Adds one unit given by its digested fields, borrowed (what a store reading rows in bulk
     /// has at hand, without building a [`Unit`]); the same digest as [`DocumentDigester::unit`].
+    /// A unit of a generation not fed as a record is passed over (see the type).
     pub fn unit_fields(&mut self, unit: &UnitFields<'_>) {
+        if !self.recorded.iter().any(|g| g == unit.generation) {
+            return;
+        }
         self.units += 1;
         self.field(b"unit");
         self.field(unit.generation.as_bytes());
         self.hasher.span(unit);
     }
 
-    /// Number of units fed so far.
+    /// Number of units counted so far (fed with a record of their generation).
     pub fn unit_count(&self) -> u64 {
         self.units
     }
@@ -259,6 +273,15 @@ pub fn document_digest(
     generations: &[GenerationRecord],
     units: &[Unit],
 ) -> Sha256Digest {
+    document_digest_and_units(document, generations, units).0
+}
+
+/// [`document_digest`], and how many units it counted (see [`DocumentDigester`]).
+fn document_digest_and_units(
+    document: &Document,
+    generations: &[GenerationRecord],
+    units: &[Unit],
+) -> (Sha256Digest, u64) {
     let mut generations: Vec<&GenerationRecord> = generations.iter().collect();
     generations.sort_by(|a, b| a.generation.cmp(&b.generation));
     let mut units: Vec<&Unit> = units.iter().collect();
@@ -270,7 +293,8 @@ pub fn document_digest(
     for unit in units {
         digester.unit(unit);
     }
-    digester.finish()
+    let count = digester.unit_count();
+    (digester.finish(), count)
 }
 
 /// The census of `snapshot`, each document digested with its generations and units: what every
@@ -282,11 +306,8 @@ pub fn snapshot_census(snapshot: &StoreSnapshot) -> Census {
     for document in &snapshot.documents {
         let generations = generations.get(&document.id).map_or(&[][..], Vec::as_slice);
         let units = units.get(&document.id).map_or(&[][..], Vec::as_slice);
-        builder.add(
-            document.id.clone(),
-            document_digest(document, generations, units),
-            units.len() as u64,
-        );
+        let (digest, units) = document_digest_and_units(document, generations, units);
+        builder.add(document.id.clone(), digest, units);
     }
     builder.finish()
 }
@@ -480,7 +501,13 @@ mod tests {
             sha256: sha256_hex(b"body"),
             body: "ignored".into(),
         };
+        let record = GenerationRecord {
+            document: DocumentId::new("a"),
+            generation: RunId::new("run-1"),
+            state: GenerationState::Active,
+        };
         let mut by_unit = DocumentDigester::new(&doc(DocumentState::Cut));
+        by_unit.generation(&record);
         by_unit.unit(&unit);
         let mut expected = Sha256::new();
         let mut field = |bytes: &[u8]| {
@@ -495,6 +522,9 @@ mod tests {
             d.sha256.as_bytes(),
             b"cut",
             b"-",
+            b"gen",
+            b"run-1",
+            b"Active",
             b"unit",
             b"run-1",
             b"12",
@@ -510,11 +540,13 @@ mod tests {
         assert_eq!(by_unit.finish(), format!("{:x}", expected.finalize()));
 
         let mut no_part = DocumentDigester::new(&doc(DocumentState::Cut));
+        no_part.generation(&record);
         no_part.unit(&Unit {
             part: None,
             ..unit.clone()
         });
         let mut with_part = DocumentDigester::new(&doc(DocumentState::Cut));
+        with_part.generation(&record);
         with_part.unit(&unit);
         assert_ne!(no_part.finish(), with_part.finish());
     }
@@ -557,6 +589,34 @@ mod tests {
             }
         }
         assert_eq!(digester.finish(), format!("{:x}", expected.finalize()));
+    }
+
+    #[test]
+    fn a_unit_without_a_record_of_its_generation_is_in_no_digest() {
+        let record = |generation: &str| GenerationRecord {
+            document: DocumentId::new("a"),
+            generation: RunId::new(generation),
+            state: GenerationState::Active,
+        };
+        let unit = |generation: &str| Unit {
+            document: DocumentId::new("a"),
+            generation: RunId::new(generation),
+            ordinal: 0,
+            unit_id: "u".into(),
+            path: "p".into(),
+            part: None,
+            start: 0,
+            end: 1,
+            sha256: sha256_hex(b"x"),
+            body: "x".into(),
+        };
+        let d = doc(DocumentState::Cut);
+        let alone = document_digest_and_units(&d, &[record("r2")], &[unit("r2")]);
+        let with_leftover =
+            document_digest_and_units(&d, &[record("r2")], &[unit("r1"), unit("r2")]);
+        assert_eq!(alone, with_leftover);
+        assert_eq!(alone.1, 1);
+        assert_eq!(document_digest_and_units(&d, &[], &[unit("r1")]).1, 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, DocumentId, DocumentSnapshot, GenerationRecord, GenerationState,
-    LiveExecutionAdapter, PurgeTarget, RunId, RunRecord, RunStatus,
+    LiveExecutionAdapter, PurgeTarget, RunId, RunRecord, RunStatus, Scope,
 };
 use iu_cutter_phase_core::{
     BackupError, BackupStore, DEFAULT_BATCH_DOCUMENTS, HeaderDetail, PhaseRole,
@@ -213,20 +213,21 @@ struct Survey {
 }
 
 impl Survey {
+    /// The active generation is the document's pointer, as the store's purge compares it: a
+    /// record left `active` beside it (a document whose row was deleted alone and written
+    /// again keeps its old records) is not the document's active generation.
     async fn take(store: &dyn LiveExecutionAdapter) -> Result<Survey, AdapterError> {
-        let documents: Vec<DocumentId> = store.census().await?.per_document.into_keys().collect();
+        let heads = store.load_heads(&Scope::All).await?;
         let mut survey = Survey {
             generations: BTreeMap::new(),
             active: BTreeMap::new(),
         };
-        for document in &documents {
-            let records = store.generations(document).await?;
-            if let Some(record) = records.iter().find(|g| g.state == GenerationState::Active) {
-                survey
-                    .active
-                    .insert(document.clone(), record.generation.clone());
+        for head in heads {
+            let records = store.generations(&head.id).await?;
+            if let Some(active) = head.active_generation {
+                survey.active.insert(head.id.clone(), active);
             }
-            survey.generations.insert(document.clone(), records);
+            survey.generations.insert(head.id, records);
         }
         Ok(survey)
     }

@@ -364,3 +364,271 @@ on_fixtures!(a_document_deleted_before_the_enact:
     a_document_deleted_before_the_enact_blocks_naming_it_on_sqlite on sqlite,
     a_document_deleted_before_the_enact_blocks_naming_it_on_postgres on postgres,
 );
+
+/// Deletes `law/2`'s generation records and its row, but not its units (units have no foreign
+/// key to force it), as an application's raw SQL that knows only the tables it must clear might.
+async fn delete_law_2_but_not_its_units(options: &ConnectOptions) -> Result<(), sqlx::Error> {
+    let prefix = match &options.pg_schema {
+        Some(schema) => format!("{schema}."),
+        None => String::new(),
+    };
+    let statements = [
+        format!("DELETE FROM {prefix}generations WHERE document = 'law/2'"),
+        format!("DELETE FROM {prefix}documents WHERE id = 'law/2'"),
+    ];
+    if options.pg_schema.is_some() {
+        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
+        let mut tx = conn.begin().await?;
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        conn.close().await
+    } else {
+        let pool = sqlx::SqlitePool::connect(&options.url).await?;
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&pool)
+                .await?;
+        }
+        pool.close().await;
+        Ok(())
+    }
+}
+
+/// A cut document deleted by the application with its generation records but not its units,
+/// then written again as it was before the run: a rollback of the run takes back what is left
+/// of the run (its units) and leaves the document exactly as backed up; never a rollback
+/// blocked for good on a mismatch made of the run's own rows.
+async fn a_rollback_drops_the_units_a_deletion_left(
+    fixture: Option<impl SqlFixture>,
+    written_again: bool,
+) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let before = fixture.adapter().snapshot().await?;
+    delete_law_2_but_not_its_units(fixture.options()).await?;
+    if written_again {
+        fixture
+            .adapter()
+            .put_document(&DocumentId::new("law/2"), "Article 1\nOnly.\n")
+            .await?;
+    }
+    let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let after = fixture.adapter().snapshot().await?;
+    let left: Vec<_> = after
+        .units
+        .iter()
+        .filter(|u| u.generation == RunId::new("r1"))
+        .map(|u| (u.document.clone(), u.ordinal))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the run's units left behind: {left:?}; {json}"
+    );
+    assert!(after.generations.is_empty(), "{after:?}");
+    let ids: Vec<&DocumentId> = after.documents.iter().map(|d| &d.id).collect();
+    let expected: Vec<&DocumentId> = before
+        .documents
+        .iter()
+        .map(|d| &d.id)
+        .filter(|id| written_again || id.as_str() != "law/2")
+        .collect();
+    assert_eq!(ids, expected, "{json}");
+    fixture.finish().await;
+    Ok(())
+}
+
+async fn deleted_but_its_units(fixture: Option<impl SqlFixture>) -> TestResult {
+    a_rollback_drops_the_units_a_deletion_left(fixture, false).await
+}
+
+async fn deleted_but_its_units_then_written_again(fixture: Option<impl SqlFixture>) -> TestResult {
+    a_rollback_drops_the_units_a_deletion_left(fixture, true).await
+}
+
+on_fixtures!(deleted_but_its_units:
+    a_rollback_drops_the_units_a_deletion_left_behind_on_sqlite on sqlite,
+    a_rollback_drops_the_units_a_deletion_left_behind_on_postgres on postgres,
+);
+
+on_fixtures!(deleted_but_its_units_then_written_again:
+    a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_sqlite on sqlite,
+    a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_postgres on postgres,
+);
+
+/// `law/2` cut by `r1` (with `law/1`), then edited and cut again by `r2` alone, then deleted
+/// by the application with its generation records but not its units (both runs' stay): the
+/// store's census (whole, or of a scope naming `law/2`) counts no document for units without
+/// a row, as on every store, so `r2` rolls back, keeping the deletion and dropping only its
+/// own units, and a purge can still read the store.
+async fn units_without_a_row_are_in_no_census(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    adapter
+        .put_document(&law_2, "Article 1\nEdited.\nArticle 2\nMore.\n")
+        .await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let scope = Scope::Ids(vec![law_2.clone()]);
+    let report = runner
+        .run(
+            RunRequest::new("r2", scope, CutRules::preset(Preset::LegalEn)),
+            RunOptions::default(),
+        )
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let census_before = adapter.census().await?;
+    delete_law_2_but_not_its_units(fixture.options()).await?;
+
+    let census = adapter.census().await?;
+    assert_eq!(census.documents, 1, "{census:?}");
+    let law_1 = adapter
+        .scope_census(&[DocumentId::new("law/1")])
+        .await?
+        .census;
+    assert_eq!(census.per_document, law_1.per_document);
+    assert_eq!(
+        census.per_document.get(&DocumentId::new("law/1")),
+        census_before.per_document.get(&DocumentId::new("law/1"))
+    );
+    let scoped = adapter
+        .scope_census(&[DocumentId::new("law/1"), law_2.clone()])
+        .await?;
+    assert_eq!(scoped.census, census);
+
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let snapshot = adapter.snapshot().await?;
+    let left: Vec<&str> = snapshot
+        .units
+        .iter()
+        .filter(|u| u.document == law_2)
+        .map(|u| u.generation.as_str())
+        .collect();
+    assert!(
+        !left.is_empty() && left.iter().all(|g| *g == "r1"),
+        "only r1's units are left of law/2: {left:?}"
+    );
+    let purge = runner.purge(std::time::Duration::ZERO).await;
+    assert_eq!(purge.outcome, Outcome::Pass, "{purge:?}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(units_without_a_row_are_in_no_census:
+    units_a_deletion_left_without_a_row_are_in_no_census_on_sqlite on sqlite,
+    units_a_deletion_left_without_a_row_are_in_no_census_on_postgres on postgres,
+);
+
+/// `law/2` cut by `r1`, then deleted by the application with its records but not its units,
+/// then written again under the same id (so `r1`'s units are its rows again, with no record),
+/// then cut by `r2`: `r2` rolls back to exactly its backup, the units it found there counted
+/// as they were, never a mismatch that blocks the rollback for good.
+async fn a_rollback_over_units_left_without_a_record(
+    fixture: Option<impl SqlFixture>,
+) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    delete_law_2_but_not_its_units(fixture.options()).await?;
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    adapter.put_document(&law_2, "Article 1\nAgain.\n").await?;
+    let before = adapter.census().await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let report = runner
+        .run(
+            RunRequest::new(
+                "r2",
+                Scope::Ids(vec![law_2]),
+                CutRules::preset(Preset::LegalEn),
+            ),
+            RunOptions::default(),
+        )
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert_eq!(adapter.census().await?, before, "{json}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_rollback_over_units_left_without_a_record:
+    a_rollback_over_units_left_without_a_record_restores_exactly_on_sqlite on sqlite,
+    a_rollback_over_units_left_without_a_record_restores_exactly_on_postgres on postgres,
+);
+
+/// Deletes `law/2`'s row alone over a connection that does not enforce foreign keys (SQLite's
+/// default outside iu-cutter, as the `sqlite3` shell): its generation records and units stay.
+async fn delete_law_2_row_alone(options: &ConnectOptions) -> Result<(), sqlx::Error> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+    let connect = SqliteConnectOptions::from_str(&options.url)?.foreign_keys(false);
+    let mut conn = sqlx::SqliteConnection::connect_with(&connect).await?;
+    sqlx::query("DELETE FROM documents WHERE id = 'law/2'")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await
+}
+
+/// `law/2` cut by `r1`, then its row deleted alone (its records stay, `r1`'s still `active`),
+/// then written again and cut by `r2` and `r3`: the document's active generation is its
+/// pointer, `r3`, whatever records are left from before; so purge keeps `r2` for `r3`'s
+/// rollback while `r3` may be rolled back, and never blocks at every attempt on a pointer it
+/// misread.
+async fn purge_reads_the_pointer(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    delete_law_2_row_alone(fixture.options()).await?;
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    for (run, body) in [("r2", "Article 1\nAgain.\n"), ("r3", "Article 1\nThird.\n")] {
+        adapter.put_document(&law_2, body).await?;
+        let scope = Scope::Ids(vec![law_2.clone()]);
+        let request = RunRequest::new(run, scope, CutRules::preset(Preset::LegalEn));
+        let report = runner.run(request, RunOptions::default()).await?;
+        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    }
+    let purge = runner.purge(std::time::Duration::ZERO).await;
+    assert_eq!(purge.outcome, Outcome::Pass, "{purge:?}");
+    let r2 = purge
+        .generations
+        .iter()
+        .find(|e| e.document == law_2 && e.generation.as_str() == "r2")
+        .ok_or("r2 listed")?;
+    assert_eq!(
+        r2.decision,
+        iu_cutter_orchestrator::PurgeDecision::KeptForRollback {
+            run: RunId::new("r3")
+        },
+        "{purge:?}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(purge_reads_the_pointer:
+    purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite,
+);

@@ -524,6 +524,7 @@ pub(crate) async fn restore<D: Dialect>(
     let ids = backup.documents.iter().map(|s| &s.document.id);
     let rows = read_for_cas::<D>(&mut tx, ids.clone()).await?;
     let records = generations_for_update::<D>(&mut tx, ids).await?;
+    let records = with_leftover_units::<D>(&mut tx, run, records).await?;
     let mut decisions = Vec::with_capacity(backup.documents.len());
     for snapshot in &backup.documents {
         let id = &snapshot.document.id;
@@ -579,6 +580,36 @@ pub(crate) async fn restore<D: Dialect>(
     open_windows::<D>(&mut tx, run, backup, &written).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(restoration)
+}
+
+/// `records` (each document's generation records, as read), with `run`'s generation counted as
+/// staged for each document that has units of it but no record of it. Units have no foreign key:
+/// an application that deletes a document by raw SQL must delete its records before its row, but
+/// may leave its units, and those of `run` are still the run's to take back. Without this, the
+/// rollback would call such a document untouched and keep them (on PostgreSQL the census then
+/// refuses units without a row, at every retry; a document written again counts them, and its
+/// rollback blocks for good on the run's own rows).
+async fn with_leftover_units<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    mut records: BTreeMap<DocumentId, Vec<GenerationRecord>>,
+) -> AdapterResult<BTreeMap<DocumentId, Vec<GenerationRecord>>> {
+    let what = "looking for the run's units";
+    let statement = D::BATCH_READS.staged_counts;
+    let ids = records.keys();
+    let rows = batch_rows::<D>(conn, statement, ids, Some(run.as_str()), what).await?;
+    for row in rows {
+        let document = DocumentId::new(row.text(0).map_err(sql(what))?);
+        let known = records.entry(document.clone()).or_default();
+        if !known.iter().any(|g| g.generation == *run) {
+            known.push(GenerationRecord {
+                document,
+                generation: run.clone(),
+                state: GenerationState::Staged,
+            });
+        }
+    }
+    Ok(records)
 }
 
 /// Removes retired generations, records and units, all or nothing (see the trait): each target
