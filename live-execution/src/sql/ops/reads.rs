@@ -293,8 +293,8 @@ pub(crate) async fn generations_of<D: Dialect>(
     let rows = batch_rows::<D>(&mut *tx, statement, ids, None, what).await?;
     tx.rollback().await.map_err(sql(what))?;
     let mut records: BTreeMap<DocumentId, Vec<GenerationRecord>> = BTreeMap::new();
-    for row in &rows {
-        let record = generation_record(row)?;
+    for row in rows {
+        let record = generation_record(&row)?;
         records
             .entry(record.document.clone())
             .or_default()
@@ -511,15 +511,16 @@ pub(crate) async fn active_units_of<D: Dialect>(
         BulkReads::Rows {
             active_units_of, ..
         } => {
-            for row in &batch_rows::<D>(&mut *tx, active_units_of, ids, None, what).await? {
-                let unit = unit(row)?;
+            // Each row is dropped once decoded: the batch's units are not held twice.
+            for row in batch_rows::<D>(&mut *tx, active_units_of, ids, None, what).await? {
+                let unit = unit(&row)?;
                 units.entry(unit.document.clone()).or_default().push(unit);
             }
         }
         BulkReads::Json {
             active_units_of, ..
         } => {
-            for row in &batch_rows::<D>(&mut *tx, active_units_of, ids, None, what).await? {
+            for row in batch_rows::<D>(&mut *tx, active_units_of, ids, None, what).await? {
                 let document = DocumentId::new(row.text(0).map_err(sql(what))?);
                 let Some(active) = row.opt_text(1).map_err(sql(what))? else {
                     continue;
