@@ -141,6 +141,18 @@ pub trait Reads: Send + Sync {
     /// All generation records of a document, ordered by generation id.
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>>;
 
+    /// The generation records of each of `documents` in one call: exactly the records
+    /// [`generations`](Self::generations) returns for each distinct id, the ids taken in id order
+    /// (bytewise) whatever their order in `documents`; an id without records, or without a
+    /// document, adds none. One consistent read, whose statements stay small however many ids
+    /// it is given (a store reads a bounded number of ids per statement): what a caller that
+    /// reads a batch of documents asks instead of one call per document. Costs O(documents asked
+    /// for), whatever the store's size.
+    async fn generations_of(
+        &self,
+        documents: &[DocumentId],
+    ) -> AdapterResult<Vec<GenerationRecord>>;
+
     /// The units of one generation of a document, ordered by ordinal.
     async fn generation_units(
         &self,
@@ -161,6 +173,13 @@ pub trait Reads: Send + Sync {
 
     /// The units readers see for a document (its active generation), ordered by ordinal.
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>>;
+
+    /// The units readers see for each of `documents` in one call: exactly the units
+    /// [`active_units`](Self::active_units) returns for each distinct id, the ids taken in id
+    /// order (bytewise) whatever their order in `documents`; an id without an active generation,
+    /// or without a document, adds none. One consistent read, in statements of a bounded number
+    /// of ids, as [`generations_of`](Self::generations_of).
+    async fn active_units_of(&self, documents: &[DocumentId]) -> AdapterResult<Vec<Unit>>;
 
     /// One page of the units readers see, across documents: the units of every document's active
     /// generation, ordered by document id (bytewise) then ordinal, each with its document's
@@ -237,6 +256,12 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
     async fn generations(&self, document: &DocumentId) -> AdapterResult<Vec<GenerationRecord>> {
         call!(self, Generations(document) => Generations)
     }
+    async fn generations_of(
+        &self,
+        documents: &[DocumentId],
+    ) -> AdapterResult<Vec<GenerationRecord>> {
+        call!(self, GenerationsOf(documents) => Generations)
+    }
     async fn generation_units(
         &self,
         document: &DocumentId,
@@ -253,6 +278,9 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
     }
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
         call!(self, ActiveUnits(document) => Units)
+    }
+    async fn active_units_of(&self, documents: &[DocumentId]) -> AdapterResult<Vec<Unit>> {
+        call!(self, ActiveUnitsOf(documents) => Units)
     }
     async fn active_units_page(
         &self,

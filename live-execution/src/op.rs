@@ -38,6 +38,8 @@ pub enum Op<'a> {
     },
     /// A document's generation records, ordered by generation id.
     Generations(&'a DocumentId),
+    /// The generation records of each of some documents, by document id, then generation id.
+    GenerationsOf(&'a [DocumentId]),
     /// One generation's units of a document, ordered by ordinal.
     GenerationUnits {
         /// The document.
@@ -55,6 +57,8 @@ pub enum Op<'a> {
     },
     /// The units readers see for a document (its active generation).
     ActiveUnits(&'a DocumentId),
+    /// The units readers see for each of some documents, by document id, then ordinal.
+    ActiveUnitsOf(&'a [DocumentId]),
     /// One page of every document's active units, in (document, ordinal) order: keyset
     /// pagination, so a reader of the whole store holds one page at a time.
     ActiveUnitsPage {
@@ -277,9 +281,11 @@ pub enum OpKind {
     LoadHeads,
     HeadsPage,
     Generations,
+    GenerationsOf,
     GenerationUnits,
     GenerationDigests,
     ActiveUnits,
+    ActiveUnitsOf,
     ActiveUnitsPage,
     SourceFacts,
     Census,
@@ -374,7 +380,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 43] = {
+pub const OPS: [OpSpec; 45] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -384,6 +390,7 @@ pub const OPS: [OpSpec; 43] = {
         spec(K::LoadHeads, "load_heads", R::Reads, A::Read),
         spec(K::HeadsPage, "heads_page", R::Reads, A::Read),
         spec(K::Generations, "generations", R::Reads, A::Read),
+        spec(K::GenerationsOf, "generations_of", R::Reads, A::Read),
         spec(K::GenerationUnits, "generation_units", R::Reads, A::Read),
         spec(
             K::GenerationDigests,
@@ -392,6 +399,7 @@ pub const OPS: [OpSpec; 43] = {
             A::Read,
         ),
         spec(K::ActiveUnits, "active_units", R::Reads, A::Read),
+        spec(K::ActiveUnitsOf, "active_units_of", R::Reads, A::Read),
         spec(K::ActiveUnitsPage, "active_units_page", R::Reads, A::Read),
         spec(K::SourceFacts, "source_facts", R::Reads, A::Read),
         spec(K::Census, "census", R::Reads, A::Read),
@@ -493,9 +501,11 @@ impl Op<'_> {
             Op::LoadHeads(_) => OpKind::LoadHeads,
             Op::HeadsPage { .. } => OpKind::HeadsPage,
             Op::Generations(_) => OpKind::Generations,
+            Op::GenerationsOf(_) => OpKind::GenerationsOf,
             Op::GenerationUnits { .. } => OpKind::GenerationUnits,
             Op::GenerationDigests { .. } => OpKind::GenerationDigests,
             Op::ActiveUnits(_) => OpKind::ActiveUnits,
+            Op::ActiveUnitsOf(_) => OpKind::ActiveUnitsOf,
             Op::ActiveUnitsPage { .. } => OpKind::ActiveUnitsPage,
             Op::SourceFacts { .. } => OpKind::SourceFacts,
             Op::Census => OpKind::Census,

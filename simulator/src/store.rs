@@ -292,6 +292,14 @@ impl Store {
             .collect()
     }
 
+    /// The generation records of each distinct id of `documents`, in id order.
+    pub(crate) fn generations_of(&self, documents: &[DocumentId]) -> Vec<GenerationRecord> {
+        let ids: BTreeSet<&DocumentId> = documents.iter().collect();
+        ids.into_iter()
+            .flat_map(|document| self.generations(document))
+            .collect()
+    }
+
     pub(crate) fn generation_units(&self, document: &DocumentId, generation: &RunId) -> Vec<Unit> {
         self.generation_range(document, generation)
             .map(|(_, unit)| unit.clone())
@@ -307,6 +315,14 @@ impl Store {
             Some(generation) => self.generation_units(document, generation),
             None => Vec::new(),
         }
+    }
+
+    /// The active units of each distinct id of `documents`, in id order.
+    pub(crate) fn active_units_of(&self, documents: &[DocumentId]) -> Vec<Unit> {
+        let ids: BTreeSet<&DocumentId> = documents.iter().collect();
+        ids.into_iter()
+            .flat_map(|document| self.active_units(document))
+            .collect()
     }
 
     /// The heads of up to `limit` documents after `after`, by id (see `Reads::heads_page`).
@@ -978,6 +994,7 @@ impl Store {
             Op::LoadHeads(scope) => Reply::Heads(self.load_heads(scope)),
             Op::HeadsPage { after, limit } => Reply::Heads(self.heads_page(after, limit)?),
             Op::Generations(document) => Reply::Generations(self.generations(document)),
+            Op::GenerationsOf(documents) => Reply::Generations(self.generations_of(documents)),
             Op::GenerationUnits {
                 document,
                 generation,
@@ -989,6 +1006,7 @@ impl Store {
                 &self.generation_units(document, generation),
             )),
             Op::ActiveUnits(document) => Reply::Units(self.active_units(document)),
+            Op::ActiveUnitsOf(documents) => Reply::Units(self.active_units_of(documents)),
             Op::ActiveUnitsPage { after, limit } => {
                 Reply::UnitPage(self.active_units_page(after, limit)?)
             }

@@ -74,6 +74,7 @@ macro_rules! contract_suite {
             active_units_pages_read_every_active_unit_once_in_order,
             an_active_units_page_never_stitches_two_generations,
             heads_pages_read_every_document_once_in_order,
+            batch_reads_are_the_reads_of_each_document,
         );
         $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, adapter;
             a_scope_census_is_the_census_of_its_documents,
@@ -2034,6 +2035,76 @@ pub async fn heads_pages_read_every_document_once_in_order(store: &dyn LiveExecu
         "after a missing id",
     );
     assert_eq!(ids_of_heads(&after_a), ["a/b", "a0"]);
+}
+
+/// `generations_of` and `active_units_of` a list of ids are exactly `generations` and
+/// `active_units` of each distinct id, in id order (bytewise) whatever the list's order:
+/// documents with no generation, a retired and an active one, a staged one only, ids of no
+/// document, repeated ids, and ids on both sides of the 1,000 ids a statement reads.
+pub async fn batch_reads_are_the_reads_of_each_document(store: &dyn LiveExecutionAdapter) {
+    let none: &[DocumentId] = &[];
+    assert!(ok(store.generations_of(none).await, "generations_of").is_empty());
+    assert!(ok(store.active_units_of(none).await, "active_units_of").is_empty());
+    let many: Vec<(DocumentId, String)> = (0..1_003)
+        .map(|i| {
+            (
+                DocumentId::new(format!("e/{i:04}")),
+                format!("Điều 1. {i}\n"),
+            )
+        })
+        .collect();
+    let mut stored = ok(store.put_documents(&many).await, "put_documents");
+    for name in ["Z", "é", "a/b"] {
+        stored.push(put(store, name, LAW).await);
+    }
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    // Cut twice (one generation retired, one active) the documents around the 1,000th id and
+    // the first and last; cut once the next ones; one only staged (fenced, units written).
+    let twice: Vec<Document> = [0, 998, 999, 1_000, 1_001, stored.len() - 1]
+        .iter()
+        .map(|&at| stored[at].clone())
+        .collect();
+    cut(store, &run("r1"), &twice, 2).await;
+    cut(store, &run("r2"), &twice, 3).await;
+    let once: Vec<Document> = [997, 1_002, 1_003]
+        .iter()
+        .map(|&at| stored[at].clone())
+        .collect();
+    cut(store, &run("r3"), &once, 2).await;
+    let staged = std::slice::from_ref(&stored[996]);
+    ok(
+        store.fence(&run("r4"), &[expect(&stored[996])]).await,
+        "fence",
+    );
+    write_units(store, &run("r4"), staged, 2).await;
+
+    // Every id, reversed, the edge ones repeated, two ids of no document.
+    let mut asked: Vec<DocumentId> = stored.iter().rev().map(|d| d.id.clone()).collect();
+    asked.extend(twice.iter().map(|d| d.id.clone()));
+    asked.extend([id("e/9999"), id("0")]);
+    let mut expected_generations = Vec::new();
+    let mut expected_units = Vec::new();
+    for document in &stored {
+        expected_generations.extend(ok(store.generations(&document.id).await, "generations"));
+        expected_units.extend(ok(store.active_units(&document.id).await, "active_units"));
+    }
+    assert_eq!(expected_generations.len(), 6 * 2 + 3 + 1);
+    assert_eq!(expected_units.len(), 6 * 3 + 3 * 2);
+    let generations = ok(store.generations_of(&asked).await, "generations_of");
+    assert_eq!(generations, expected_generations);
+    let units = ok(store.active_units_of(&asked).await, "active_units_of");
+    assert_eq!(units, expected_units);
+
+    // A batch of ids with nothing to read, and one id alone.
+    let plain: Vec<DocumentId> = stored[1..996].iter().map(|d| d.id.clone()).collect();
+    assert!(ok(store.generations_of(&plain).await, "no records").is_empty());
+    assert!(ok(store.active_units_of(&plain).await, "no units").is_empty());
+    let last = std::slice::from_ref(&stored[1_001].id);
+    let alone = ok(store.active_units_of(last).await, "one id");
+    assert_eq!(
+        alone,
+        ok(store.active_units(&last[0]).await, "active_units")
+    );
 }
 
 fn ids_of_heads(heads: &[DocumentHead]) -> Vec<&str> {

@@ -384,6 +384,10 @@ pub(crate) enum BulkReads {
         generation_units: &'static str,
         /// Document `$1`'s active generation and its units as above; no row for no document.
         active_units: &'static str,
+        /// `active_units` of each document whose id the JSON array `$1` holds, with its id
+        /// first (id, active generation, units), by id; no row for a document without an
+        /// active generation.
+        active_units_of: &'static str,
     },
     /// Ordered rows (PostgreSQL streams rows cheaply and reads each table in primary-key order;
     /// building JSON per unit cost it more than it saved).
@@ -405,6 +409,9 @@ pub(crate) enum BulkReads {
         generation_units: &'static str,
         /// Document `$1`'s units of its active generation, by ordinal, every column.
         active_units: &'static str,
+        /// `active_units` of each document whose id the JSON array `$1` holds, by document
+        /// and ordinal.
+        active_units_of: &'static str,
     },
 }
 

@@ -786,6 +786,9 @@ macro_rules! dispatch {
             Op::Generations(document) => $ops::generations($pool, document)
                 .await
                 .map(Reply::Generations),
+            Op::GenerationsOf(documents) => $ops::generations_of($pool, documents)
+                .await
+                .map(Reply::Generations),
             Op::GenerationUnits {
                 document,
                 generation,
@@ -801,6 +804,9 @@ macro_rules! dispatch {
             Op::ActiveUnits(document) => {
                 $ops::active_units($pool, document).await.map(Reply::Units)
             }
+            Op::ActiveUnitsOf(documents) => $ops::active_units_of($pool, documents)
+                .await
+                .map(Reply::Units),
             Op::ActiveUnitsPage { after, limit } => $ops::active_units_page($pool, after, limit)
                 .await
                 .map(Reply::UnitPage),

@@ -147,6 +147,12 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
        u.end_byte, u.sha256, u.body
   FROM documents d JOIN units u ON u.document = d.id AND u.generation = d.active_generation
  WHERE d.id = $1 ORDER BY u.ordinal",
+        active_units_of: "\
+SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_byte,
+       u.end_byte, u.sha256, u.body
+  FROM documents d JOIN units u ON u.document = d.id AND u.generation = d.active_generation
+ WHERE d.id = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+ ORDER BY u.document, u.ordinal",
     };
 
     const MIGRATIONS_TABLE_EXISTS: &'static str = "SELECT to_regclass($1) IS NOT NULL";

@@ -166,6 +166,16 @@ SELECT d.active_generation,
                                            u.end_byte, u.sha256, u.body))
           FROM units u WHERE u.document = d.id AND u.generation = d.active_generation)
   FROM documents d WHERE d.id = $1",
+        // Driven by the list, as `scope_census`: each id a primary-key lookup.
+        active_units_of: "\
+SELECT d.id, d.active_generation,
+       (SELECT json_group_array(json_array(u.ordinal, u.unit_id, u.path, u.part, u.start_byte,
+                                           u.end_byte, u.sha256, u.body))
+          FROM units u WHERE u.document = d.id AND u.generation = d.active_generation)
+  FROM (SELECT DISTINCT value AS id FROM json_each($1)) AS s
+ CROSS JOIN documents d
+ WHERE d.id = s.id AND d.active_generation IS NOT NULL
+ ORDER BY d.id",
     };
 
     const MIGRATIONS_TABLE_EXISTS: &'static str =

@@ -19,7 +19,7 @@
 //! whose body no longer hashes to its recorded sha256 (edited by raw SQL around the store) blocks
 //! the run here, before anything is saved or fenced: such a row is no trustworthy pre-run state.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, DocumentState, Evidence,
@@ -279,17 +279,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             // The unfinished sink is dropped: no backup.
             return Ok(Written::Vanished(kept.map(|id| (*id).clone()).collect()));
         }
-        let mut snapshots = Vec::with_capacity(documents.len());
-        for document in documents {
-            ctx.check_cancelled()?;
-            check_recorded_hash(&head.run, &document)?;
-            let generations = ctx.store().generations(&document.id).await?;
-            let active_units = ctx.store().active_units(&document.id).await?;
-            snapshots.push(DocumentSnapshot {
-                document,
-                generations,
-                active_units,
-            });
+        ctx.check_cancelled()?;
+        let snapshots = snapshots_of(ctx, &head.run, documents).await?;
+        for _ in &snapshots {
             done += 1;
             ctx.progress(names::BACKUP, done, total);
         }
@@ -309,6 +301,50 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         }
     }
     Ok(Written::All(sink.finish().await?))
+}
+
+/// The snapshot of each of `documents` (a batch, in id order): its generation records and its
+/// active units read for the whole batch, one call each (a call per document made a batch of
+/// 500 documents a thousand round trips), after every body of the batch is checked against its
+/// recorded sha256.
+#[allow(clippy::result_large_err)] // `PhaseError` carries its `Gap` inline on purpose.
+async fn snapshots_of(
+    ctx: &RunContext,
+    run: &RunId,
+    documents: Vec<Document>,
+) -> Result<Vec<DocumentSnapshot>, PhaseError> {
+    for document in &documents {
+        check_recorded_hash(run, document)?;
+    }
+    let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
+    let mut generations = by_document(ctx.store().generations_of(&ids).await?, |r| &r.document);
+    let mut units = by_document(ctx.store().active_units_of(&ids).await?, |u| &u.document);
+    Ok(documents
+        .into_iter()
+        .map(|document| DocumentSnapshot {
+            generations: generations.remove(&document.id).unwrap_or_default(),
+            active_units: units.remove(&document.id).unwrap_or_default(),
+            document,
+        })
+        .collect())
+}
+
+/// `rows` grouped by their document (`document_of`), each group in the order given.
+fn by_document<T>(
+    rows: Vec<T>,
+    document_of: impl Fn(&T) -> &DocumentId,
+) -> BTreeMap<DocumentId, Vec<T>> {
+    let mut grouped: BTreeMap<DocumentId, Vec<T>> = BTreeMap::new();
+    for row in rows {
+        match grouped.get_mut(document_of(&row)) {
+            Some(group) => group.push(row),
+            None => {
+                let document = document_of(&row).clone();
+                grouped.insert(document, vec![row]);
+            }
+        }
+    }
+    grouped
 }
 
 /// A document whose body no longer hashes to its recorded sha256 was edited around the store

@@ -90,22 +90,32 @@ fn batched_reading_adapter(batch: usize) -> MockLiveExecutionAdapter {
     let documents = [("a", "Ay.\n"), ("b", "Bee.\n")];
     for chunk in documents.chunks(batch) {
         let ids: Vec<DocumentId> = chunk.iter().map(|(id, _)| DocumentId::new(*id)).collect();
+        let (generations_asked, units_asked) = (ids.clone(), ids.clone());
         let mut read: Vec<Document> = chunk.iter().map(|(id, body)| cut(id, body)).collect();
         read.reverse();
         expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Ids(ids.clone()))
             .times(1)
             .in_sequence(&mut seq)
             .returning(move |_, _| Ok(read.clone().into()));
-        for (id, body) in chunk.iter().copied() {
-            expect_op!(mock, Generations, Op::Generations(d) if d.as_str() == id)
-                .times(1)
-                .in_sequence(&mut seq)
-                .returning(move |_, _| Ok(generations(id).into()));
-            expect_op!(mock, ActiveUnits, Op::ActiveUnits(d) if d.as_str() == id)
-                .times(1)
-                .in_sequence(&mut seq)
-                .returning(move |_, _| Ok(active_units(id, body).into()));
-        }
+        // One call each for the batch, answered out of document order on purpose.
+        let records: Vec<GenerationRecord> = chunk
+            .iter()
+            .rev()
+            .flat_map(|(id, _)| generations(id))
+            .collect();
+        let units: Vec<Unit> = chunk
+            .iter()
+            .rev()
+            .flat_map(|(id, body)| active_units(id, body))
+            .collect();
+        expect_op!(mock, GenerationsOf, Op::GenerationsOf(d) if **d == generations_asked[..])
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _| Ok(records.clone().into()));
+        expect_op!(mock, ActiveUnitsOf, Op::ActiveUnitsOf(d) if **d == units_asked[..])
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _| Ok(units.clone().into()));
     }
     // Nothing changed since the census's mark: before the backup is saved, and before the
     // opening census is used where the context holds one.
@@ -173,10 +183,10 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     expect_op!(mock, LoadScope)
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
-    expect_op!(mock, Generations)
+    expect_op!(mock, GenerationsOf)
         .times(1)
         .returning(|_, _| Ok(generations("a").into()));
-    expect_op!(mock, ActiveUnits)
+    expect_op!(mock, ActiveUnitsOf)
         .times(1)
         .returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
     refuse_mutations_except(&mut mock, &[]);
@@ -308,8 +318,8 @@ async fn a_document_gone_before_its_batch_is_left_out_of_the_backup_and_its_cens
     expect_op!(mock, LoadScope)
         .times(2)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
-    expect_op!(mock, Generations).returning(|_, _| Ok(generations("a").into()));
-    expect_op!(mock, ActiveUnits).returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
+    expect_op!(mock, GenerationsOf).returning(|_, _| Ok(generations("a").into()));
+    expect_op!(mock, ActiveUnitsOf).returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
     expect_op!(mock, ScopeCensus).times(2).returning(|op, _| {
         let Op::ScopeCensus(ids) = op else {
             unreachable!("matched only scope_census");
@@ -456,7 +466,7 @@ async fn a_store_failure_saves_nothing() -> TestResult {
         .times(1)
         .returning(|_, _| Err(AdapterError::Unavailable("connection refused".into())));
     expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, Generations).times(0);
+    expect_op!(mock, GenerationsOf).times(0);
 
     let err = failure_saving_nothing(mock, |_| {}, "failure ignored").await?;
     assert!(
@@ -473,7 +483,7 @@ async fn cancellation_stops_before_saving() -> TestResult {
         .times(1)
         .returning(|_, _| Ok(scope_census(census()).into()));
     expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, Generations).times(0);
+    expect_op!(mock, GenerationsOf).times(0);
 
     let cancel = |ctx: &mut RunContext| ctx.cancel.cancel();
     let err = failure_saving_nothing(mock, cancel, "cancel ignored").await?;
@@ -553,8 +563,8 @@ fn a_edited_while_written_held_by(edits: usize, holder: Option<&str>) -> MockLiv
         Ok(scope_census(census).into())
     });
     expect_op!(mock, LoadScope).returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
-    expect_op!(mock, Generations).returning(|_, _| Ok(generations("a").into()));
-    expect_op!(mock, ActiveUnits).returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
+    expect_op!(mock, GenerationsOf).returning(|_, _| Ok(generations("a").into()));
+    expect_op!(mock, ActiveUnitsOf).returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
     let readings = std::sync::atomic::AtomicUsize::new(0);
     expect_op!(mock, ChangedSince).returning(move |_, _| {
         let n = readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

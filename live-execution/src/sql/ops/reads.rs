@@ -280,6 +280,29 @@ pub(crate) async fn generations<D: Dialect>(
     rows.iter().map(generation_record).collect()
 }
 
+/// The generation records of each distinct id of `ids`, by document id (bytewise), then as
+/// [`generations`] orders them ([`crate::Reads::generations_of`]): the batch's statement,
+/// unlocked, [`batch_rows`]' ids at a time, in one read transaction.
+pub(crate) async fn generations_of<D: Dialect>(
+    pool: &Pool<D>,
+    ids: &[DocumentId],
+) -> AdapterResult<Vec<GenerationRecord>> {
+    let what = "reading generation records";
+    let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
+    let statement = D::BATCH_READS.generations.plain();
+    let rows = batch_rows::<D>(&mut *tx, statement, ids, None, what).await?;
+    tx.rollback().await.map_err(sql(what))?;
+    let mut records: BTreeMap<DocumentId, Vec<GenerationRecord>> = BTreeMap::new();
+    for row in rows {
+        let record = generation_record(&row)?;
+        records
+            .entry(record.document.clone())
+            .or_default()
+            .push(record);
+    }
+    Ok(records.into_values().flatten().collect())
+}
+
 /// The generation records of each of `ids`, ordered by generation id (a document without any
 /// has an empty list), locked for the rest of the write transaction where the backend locks
 /// rows: a compare-and-set on them cannot be overtaken by a concurrent purge or run.
@@ -472,6 +495,44 @@ pub(crate) async fn active_units<D: Dialect>(
             units_from_json(document, &RunId::new(active), json.unwrap_or("[]"))
         }
     }
+}
+
+/// The active units of each distinct id of `ids`, by document id (bytewise), then ordinal
+/// ([`crate::Reads::active_units_of`]): the backend's bulk shape of [`active_units`] for a list
+/// of ids, [`batch_rows`]' ids at a time, in one read transaction.
+pub(crate) async fn active_units_of<D: Dialect>(
+    pool: &Pool<D>,
+    ids: &[DocumentId],
+) -> AdapterResult<Vec<Unit>> {
+    let what = "reading active units";
+    let mut tx = D::begin_read(pool).await.map_err(sql(what))?;
+    let mut units: BTreeMap<DocumentId, Vec<Unit>> = BTreeMap::new();
+    match D::BULK_READS {
+        BulkReads::Rows {
+            active_units_of, ..
+        } => {
+            // Each row is dropped once decoded: the batch's units are not held twice.
+            for row in batch_rows::<D>(&mut *tx, active_units_of, ids, None, what).await? {
+                let unit = unit(&row)?;
+                units.entry(unit.document.clone()).or_default().push(unit);
+            }
+        }
+        BulkReads::Json {
+            active_units_of, ..
+        } => {
+            for row in batch_rows::<D>(&mut *tx, active_units_of, ids, None, what).await? {
+                let document = DocumentId::new(row.text(0).map_err(sql(what))?);
+                let Some(active) = row.opt_text(1).map_err(sql(what))? else {
+                    continue;
+                };
+                let json = row.opt_str(2).map_err(sql(what))?;
+                let read = units_from_json(&document, &RunId::new(active), json.unwrap_or("[]"))?;
+                units.insert(document, read);
+            }
+        }
+    }
+    tx.rollback().await.map_err(sql(what))?;
+    Ok(units.into_values().flatten().collect())
 }
 
 /// Every document, generation record and unit, in key order, from one snapshot.
