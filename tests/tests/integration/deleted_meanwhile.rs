@@ -632,3 +632,82 @@ async fn purge_reads_the_pointer(fixture: Option<impl SqlFixture>) -> TestResult
 on_fixtures!(purge_reads_the_pointer:
     purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite,
 );
+
+/// Deletes `law/2`'s generation record of `generation` alone, by raw SQL (no foreign key ties a
+/// document's active-generation pointer to its record): its row and its units stay.
+async fn delete_law_2_record(
+    options: &ConnectOptions,
+    generation: &str,
+) -> Result<(), sqlx::Error> {
+    let prefix = match &options.pg_schema {
+        Some(schema) => format!("{schema}."),
+        None => String::new(),
+    };
+    let statement = format!(
+        "DELETE FROM {prefix}generations WHERE document = 'law/2' AND generation = '{generation}'"
+    );
+    if options.pg_schema.is_some() {
+        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await
+    } else {
+        let pool = sqlx::SqlitePool::connect(&options.url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
+}
+
+/// Found by adv32: `law/2` cut by `r1`, then `r1`'s record of it (its active generation) deleted
+/// by raw SQL, all before `r2` starts. `r2` fenced, wrote and verified, then its enact could not
+/// retire the pre-run active generation and was refused as "a concurrent change (the record is
+/// gone or in another state)", telling the operator the document "changed or was deleted after
+/// write-verify": nothing had, and every later run over the document would meet the same end.
+/// The backup, which reads the document's pointer and records, refuses it at once, naming the
+/// generation and what to do, with nothing saved or fenced: the store is exactly as before.
+async fn an_active_record_deleted_before_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    delete_law_2_record(fixture.options(), "r1").await?;
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    adapter.put_document(&law_2, "Article 1\nAgain.\n").await?;
+    let before = adapter.snapshot().await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let scope = Scope::Ids(vec![law_2.clone()]);
+    let request = RunRequest::new("r2", scope, CutRules::preset(Preset::LegalEn));
+    let report = runner.run(request, RunOptions::default()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(
+        gap.phase, "backup",
+        "refused before anything is fenced: {json}"
+    );
+    assert_eq!(gap.document.as_ref(), Some(&law_2), "{json}");
+    let said = gap.to_string();
+    assert!(
+        !said.contains("concurrent"),
+        "nothing was concurrent: {json}"
+    );
+    assert!(
+        said.contains("`r1`"),
+        "names the generation without a record: {json}"
+    );
+    assert_eq!(adapter.snapshot().await?, before, "nothing written: {json}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(an_active_record_deleted_before_the_run:
+    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_postgres on postgres,
+);
