@@ -263,6 +263,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
     let total = ids.len() as u64;
     let mut done = 0u64;
     let mut sink = ctx.backups.create(head).await?;
+    // The first document whose active generation has no record, told once the rows are known to
+    // be as the census read them (a record read after a concurrent enact or rollback may differ).
+    let mut unrecorded: Option<(DocumentId, RunId)> = None;
     for batch in ctx.batch_documents.read_chunks(&ids) {
         ctx.check_cancelled()?;
         let wanted = Scope::Ids(batch.iter().map(|id| (*id).clone()).collect());
@@ -281,6 +284,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         }
         ctx.check_cancelled()?;
         let snapshots = snapshots_of(ctx, &head.run, documents).await?;
+        if unrecorded.is_none() {
+            unrecorded = snapshots.iter().find_map(active_without_record);
+        }
         for _ in &snapshots {
             done += 1;
             ctx.progress(names::BACKUP, done, total);
@@ -300,7 +306,47 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             return Ok(Written::Edited(edited));
         }
     }
+    if let Some((document, generation)) = unrecorded {
+        // The unfinished sink is dropped: no backup.
+        return Err(PhaseError::Blocked(unrecorded_active(
+            &head.run, document, generation,
+        )));
+    }
     Ok(Written::All(sink.finish().await?))
+}
+
+/// The document of `snapshot` and its active generation, when no generation record of that
+/// generation exists: deleted around iu-cutter (no foreign key ties the pointer to a record).
+fn active_without_record(snapshot: &DocumentSnapshot) -> Option<(DocumentId, RunId)> {
+    let active = snapshot.document.active_generation.as_ref()?;
+    if snapshot.generations.iter().any(|g| &g.generation == active) {
+        return None;
+    }
+    Some((snapshot.document.id.clone(), active.clone()))
+}
+
+/// The gap of a document whose active generation `generation` has no generation record. A cut
+/// of it could never be enacted (the enact retires the active generation's record, which is
+/// not there), and nothing the run does would change that: refused before anything is saved
+/// or fenced, rather than after the run fenced, wrote and verified it.
+fn unrecorded_active(run: &RunId, document: DocumentId, generation: RunId) -> Gap {
+    Gap {
+        phase: names::BACKUP.to_owned(),
+        document: Some(document),
+        unit: None,
+        expected: format!("a generation record of its active generation `{generation}`"),
+        found: format!(
+            "no record of generation `{generation}`: it was deleted around iu-cutter (raw \
+             SQL?); nothing was backed up or fenced"
+        ),
+        next: vec![
+            NextAction::fix(format!(
+                "restore the document's record of generation `{generation}` (state active), or \
+                 narrow the run's scope to leave the document out"
+            )),
+            NextAction::resume(run),
+        ],
+    }
 }
 
 /// The snapshot of each of `documents` (a batch, in id order): its generation records and its
