@@ -663,6 +663,47 @@ async fn a_document_another_run_fences_during_the_backup_blocks_naming_that_run(
     Ok(())
 }
 
+/// Found by adv32: run `r2` fenced `law/2` before `r1` started; an application (whose writes
+/// keep a fence) edited it while `r1`'s backup was written. `r1` is rightly BLOCKED at once
+/// naming `r2`, but was told "run r2 fenced it while the backup was written": `r2` fenced it
+/// before `r1`'s census, and what changed it meanwhile was the application. The gap says what
+/// is known: `r2` holds it, and it changed while the backup was written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_fenced_before_the_backup_and_edited_meanwhile_is_not_said_fenced_meanwhile()
+-> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let law_2 = DocumentId::new("law/2");
+    let read = sim.load_scope(&Scope::Ids(vec![law_2.clone()])).await?;
+    let expected: Vec<ExpectedRevision> = read.iter().map(ExpectedRevision::of).collect();
+    sim.fence(&RunId::new("r2"), &expected).await?;
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne);
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default()
+        .with_events(Arc::new(writer))
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.run(request, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.phase, names::BACKUP, "{json}");
+    assert_eq!(gap.document, Some(law_2), "{json}");
+    assert!(gap.found.contains("run r2"), "names the holder: {json}");
+    assert!(
+        !gap.found.contains("fenced it while the backup was written"),
+        "r2 fenced it before the backup began: {json}"
+    );
+    Ok(())
+}
+
 /// Runs `r1` (a batch a document) over `Ids` and `All` while another writer edits `law/2` at
 /// the moment `when` says: the run passes; its rollback restores the backed-up (edited) body,
 /// finds the store exactly as the backup's census describes it, and leaves no mark.
