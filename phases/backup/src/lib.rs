@@ -166,7 +166,10 @@ async fn held_by_another(
     }))
 }
 
-/// The gap of a document another run fenced while this run's backup was written.
+/// The gap of a document another run holds fenced, which changed while this run's backup was
+/// written. Whether that run fenced it then or before the census is not known (the census keeps
+/// digests, not states), nor who changed it (that run, or an application: its writes keep a
+/// fence): the gap says neither.
 fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId) -> Gap {
     Gap {
         phase: names::BACKUP.to_owned(),
@@ -174,8 +177,8 @@ fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId) -> Gap {
         unit: None,
         expected: "the scope's documents held by no other run".to_owned(),
         found: format!(
-            "run {holder} fenced it while the backup was written: nothing was backed up or \
-             fenced by this run"
+            "run {holder} fenced it and holds it, and it changed while the backup was written: \
+             nothing was backed up or fenced by this run"
         ),
         next: vec![
             NextAction::fix(format!(
