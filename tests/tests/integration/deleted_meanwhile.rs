@@ -21,9 +21,9 @@ use crate::TestResult;
 
 /// Deletes one document and every row of it (units, generation records, the document) over a
 /// connection of its own, as an application's raw SQL would.
-struct DeleteDocument {
-    options: ConnectOptions,
-    document: &'static str,
+pub(crate) struct DeleteDocument {
+    pub(crate) options: ConnectOptions,
+    pub(crate) document: &'static str,
 }
 
 impl DeleteDocument {
@@ -42,7 +42,7 @@ impl DeleteDocument {
         .collect()
     }
 
-    async fn execute(&self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn execute(&self) -> Result<(), sqlx::Error> {
         if self.options.pg_schema.is_some() {
             let mut conn = sqlx::PgConnection::connect(&self.options.url).await?;
             for statement in self.statements() {
