@@ -633,19 +633,14 @@ on_fixtures!(purge_reads_the_pointer:
     purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite,
 );
 
-/// Deletes `law/2`'s generation record of `generation` alone, by raw SQL (no foreign key ties a
-/// document's active-generation pointer to its record): its row and its units stay.
-async fn delete_law_2_record(
-    options: &ConnectOptions,
-    generation: &str,
-) -> Result<(), sqlx::Error> {
+/// Runs `statement` (`{prefix}` standing for the store's schema prefix) over a connection of
+/// its own, as an application's raw SQL would.
+async fn raw_sql(options: &ConnectOptions, statement: &str) -> Result<(), sqlx::Error> {
     let prefix = match &options.pg_schema {
         Some(schema) => format!("{schema}."),
         None => String::new(),
     };
-    let statement = format!(
-        "DELETE FROM {prefix}generations WHERE document = 'law/2' AND generation = '{generation}'"
-    );
+    let statement = statement.replace("{prefix}", &prefix);
     if options.pg_schema.is_some() {
         let mut conn = sqlx::PgConnection::connect(&options.url).await?;
         sqlx::query(sqlx::AssertSqlSafe(statement))
@@ -662,6 +657,15 @@ async fn delete_law_2_record(
     }
 }
 
+/// Deletes `law/2`'s record of generation `r1` alone (no foreign key ties a document's
+/// active-generation pointer to its record): its row and its units stay.
+const DELETE_R1_RECORD: &str =
+    "DELETE FROM {prefix}generations WHERE document = 'law/2' AND generation = 'r1'";
+
+/// Marks `law/2`'s record of generation `r1`, its active one, retired.
+const RETIRE_R1_RECORD: &str = "UPDATE {prefix}generations SET state = 'retired' \
+                                WHERE document = 'law/2' AND generation = 'r1'";
+
 /// Found by adv32: `law/2` cut by `r1`, then `r1`'s record of it (its active generation) deleted
 /// by raw SQL, all before `r2` starts. `r2` fenced, wrote and verified, then its enact could not
 /// retire the pre-run active generation and was refused as "a concurrent change (the record is
@@ -670,12 +674,27 @@ async fn delete_law_2_record(
 /// The backup, which reads the document's pointer and records, refuses it at once, naming the
 /// generation and what to do, with nothing saved or fenced: the store is exactly as before.
 async fn an_active_record_deleted_before_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+    active_record_changed_before_the_run(fixture, DELETE_R1_RECORD).await
+}
+
+/// Found by adv32: as [`an_active_record_deleted_before_the_run`], `r1`'s record of `law/2` set
+/// `retired` instead of deleted: the enact was refused the same way, "a concurrent change".
+async fn an_active_record_retired_before_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+    active_record_changed_before_the_run(fixture, RETIRE_R1_RECORD).await
+}
+
+/// `law/2` cut by `r1`, then `statement` run on `r1`'s record of it, then `law/2` edited and
+/// run over by `r2`: BLOCKED in backup naming `r1`, nothing written.
+async fn active_record_changed_before_the_run(
+    fixture: Option<impl SqlFixture>,
+    statement: &str,
+) -> TestResult {
     let Some(fixture) = fixture else {
         return Ok(());
     };
     let report = run_with(&fixture, Vec::new()).await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    delete_law_2_record(fixture.options(), "r1").await?;
+    raw_sql(fixture.options(), statement).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     adapter.put_document(&law_2, "Article 1\nAgain.\n").await?;
@@ -710,4 +729,9 @@ async fn an_active_record_deleted_before_the_run(fixture: Option<impl SqlFixture
 on_fixtures!(an_active_record_deleted_before_the_run:
     an_active_record_deleted_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
     an_active_record_deleted_before_the_run_is_not_called_concurrent_on_postgres on postgres,
+);
+
+on_fixtures!(an_active_record_retired_before_the_run:
+    an_active_record_retired_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+    an_active_record_retired_before_the_run_is_not_called_concurrent_on_postgres on postgres,
 );
