@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, DocumentState, Evidence,
-    HEADS_PAGE, RunId, SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
+    GenerationState, HEADS_PAGE, RunId, SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupReceipt, Gap, HeaderDetail, NextAction, PhaseError, PhaseRole, RunContext, evidence,
@@ -266,9 +266,10 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
     let total = ids.len() as u64;
     let mut done = 0u64;
     let mut sink = ctx.backups.create(head).await?;
-    // The first document whose active generation has no record, told once the rows are known to
-    // be as the census read them (a record read after a concurrent enact or rollback may differ).
-    let mut unrecorded: Option<(DocumentId, RunId)> = None;
+    // The first document whose active generation has no active record, told once the rows are
+    // known to be as the census read them (a record read after a concurrent enact or rollback
+    // may differ from the row read before it).
+    let mut unrecorded: Option<Unrecorded> = None;
     for batch in ctx.batch_documents.read_chunks(&ids) {
         ctx.check_cancelled()?;
         let wanted = Scope::Ids(batch.iter().map(|id| (*id).clone()).collect());
@@ -288,7 +289,7 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         ctx.check_cancelled()?;
         let snapshots = snapshots_of(ctx, &head.run, documents).await?;
         if unrecorded.is_none() {
-            unrecorded = snapshots.iter().find_map(active_without_record);
+            unrecorded = snapshots.iter().find_map(unrecorded_of);
         }
         for _ in &snapshots {
             done += 1;
@@ -309,47 +310,77 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             return Ok(Written::Edited(edited));
         }
     }
-    if let Some((document, generation)) = unrecorded {
+    if let Some(unrecorded) = unrecorded {
         // The unfinished sink is dropped: no backup.
-        return Err(PhaseError::Blocked(unrecorded_active(
-            &head.run, document, generation,
-        )));
+        return Err(PhaseError::Blocked(unrecorded.gap(&head.run)));
     }
     Ok(Written::All(sink.finish().await?))
 }
 
-/// The document of `snapshot` and its active generation, when no generation record of that
-/// generation exists: deleted around iu-cutter (no foreign key ties the pointer to a record).
-fn active_without_record(snapshot: &DocumentSnapshot) -> Option<(DocumentId, RunId)> {
-    let active = snapshot.document.active_generation.as_ref()?;
-    if snapshot.generations.iter().any(|g| &g.generation == active) {
-        return None;
-    }
-    Some((snapshot.document.id.clone(), active.clone()))
+/// A document whose active generation (its pointer) has no record of it in state `active`:
+/// deleted or changed around iu-cutter (no foreign key ties the pointer to a record).
+struct Unrecorded {
+    document: DocumentId,
+    generation: RunId,
+    /// The state of its record, if it has one.
+    state: Option<GenerationState>,
 }
 
-/// The gap of a document whose active generation `generation` has no generation record. A cut
-/// of it could never be enacted (the enact retires the active generation's record, which is
-/// not there), and nothing the run does would change that: refused before anything is saved
-/// or fenced, rather than after the run fenced, wrote and verified it.
-fn unrecorded_active(run: &RunId, document: DocumentId, generation: RunId) -> Gap {
-    Gap {
-        phase: names::BACKUP.to_owned(),
-        document: Some(document),
-        unit: None,
-        expected: format!("a generation record of its active generation `{generation}`"),
-        found: format!(
-            "no record of generation `{generation}`: it was deleted around iu-cutter (raw \
-             SQL?); nothing was backed up or fenced"
-        ),
-        next: vec![
-            NextAction::fix(format!(
-                "restore the document's record of generation `{generation}` (state active), or \
-                 narrow the run's scope to leave the document out"
-            )),
-            NextAction::resume(run),
-        ],
+impl Unrecorded {
+    /// The gap of such a document. A cut of it could never be enacted (the enact moves the
+    /// active generation's record from `active` to `retired`), and nothing the run does would
+    /// change that: refused before anything is saved or fenced, rather than after the run
+    /// fenced, wrote and verified it, as "a concurrent change".
+    fn gap(self, run: &RunId) -> Gap {
+        let Unrecorded {
+            document,
+            generation,
+            state,
+        } = self;
+        let found = match state {
+            None => format!("no record of generation `{generation}`: it was deleted"),
+            Some(state) => {
+                let state = match state {
+                    GenerationState::Staged => "staged",
+                    GenerationState::Active => "active",
+                    GenerationState::Retired => "retired",
+                };
+                format!("its record of generation `{generation}` is {state}: it was changed")
+            }
+        };
+        Gap {
+            phase: names::BACKUP.to_owned(),
+            document: Some(document),
+            unit: None,
+            expected: format!("an active record of its active generation `{generation}`"),
+            found: format!("{found} around iu-cutter (raw SQL?); nothing was backed up or fenced"),
+            next: vec![
+                NextAction::fix(format!(
+                    "make the document's record of generation `{generation}` active again (or \
+                     restore it), or narrow the run's scope to leave the document out"
+                )),
+                NextAction::resume(run),
+            ],
+        }
     }
+}
+
+/// `snapshot`'s document as [`Unrecorded`], when its active generation has no active record.
+fn unrecorded_of(snapshot: &DocumentSnapshot) -> Option<Unrecorded> {
+    let active = snapshot.document.active_generation.as_ref()?;
+    let state = snapshot
+        .generations
+        .iter()
+        .find(|g| &g.generation == active)
+        .map(|g| g.state);
+    if state == Some(GenerationState::Active) {
+        return None;
+    }
+    Some(Unrecorded {
+        document: snapshot.document.id.clone(),
+        generation: active.clone(),
+        state,
+    })
 }
 
 /// The snapshot of each of `documents` (a batch, in id order): its generation records and its
