@@ -98,7 +98,8 @@ impl Backup {
                     // Another run's fence is what changed it: taking the backup again cannot
                     // help while that run holds it, and this run's fence would refuse it anyway.
                     if let Some(holder) = held_by_another(ctx, &edited).await? {
-                        return Err(PhaseError::Blocked(held_elsewhere(&run, edited, holder)));
+                        let gap = held_elsewhere(&run, edited, holder, HeldSince::Changed);
+                        return Err(PhaseError::Blocked(gap));
                     }
                     retakes += 1;
                     if retakes > EDITED_RETAKES {
@@ -166,20 +167,30 @@ async fn held_by_another(
     }))
 }
 
-/// The gap of a document another run holds fenced, which changed while this run's backup was
-/// written. Whether that run fenced it then or before the census is not known (the census keeps
-/// digests, not states), nor who changed it (that run, or an application: its writes keep a
-/// fence): the gap says neither.
-fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId) -> Gap {
+/// What is known of when another run fenced a document it holds.
+enum HeldSince {
+    /// The document changed while the backup was written. Whether the holder fenced it then or
+    /// before the census is not known (the census keeps digests, not states), nor who changed it
+    /// (the holder, or an application: its writes keep a fence): the gap says neither.
+    Changed,
+    /// Before the backup's census: it was read fenced, and nothing changed it since the mark.
+    BeforeTheBackup,
+}
+
+/// The gap of a document another run holds fenced.
+fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId, since: HeldSince) -> Gap {
+    let when = match since {
+        HeldSince::Changed => "fenced it and holds it, and it changed while the backup was written",
+        HeldSince::BeforeTheBackup => {
+            "fenced it before this run's backup began and holds it: this run's fence would refuse it"
+        }
+    };
     Gap {
         phase: names::BACKUP.to_owned(),
         document: Some(document),
         unit: None,
         expected: "the scope's documents held by no other run".to_owned(),
-        found: format!(
-            "run {holder} fenced it and holds it, and it changed while the backup was written: \
-             nothing was backed up or fenced by this run"
-        ),
+        found: format!("run {holder} {when}: nothing was backed up or fenced by this run"),
         next: vec![
             NextAction::fix(format!(
                 "resume once run {holder} has enacted or been rolled back, or narrow this run's \
@@ -266,10 +277,10 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
     let total = ids.len() as u64;
     let mut done = 0u64;
     let mut sink = ctx.backups.create(head).await?;
-    // The first document whose active generation has no active record, told once the rows are
+    // The first document no run of this scope could cut (see `Refusal`), told once the rows are
     // known to be as the census read them (a record read after a concurrent enact or rollback
     // may differ from the row read before it).
-    let mut unrecorded: Option<Unrecorded> = None;
+    let mut refusal: Option<Refusal> = None;
     for batch in ctx.batch_documents.read_chunks(&ids) {
         ctx.check_cancelled()?;
         let wanted = Scope::Ids(batch.iter().map(|id| (*id).clone()).collect());
@@ -288,8 +299,8 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         }
         ctx.check_cancelled()?;
         let snapshots = snapshots_of(ctx, &head.run, documents).await?;
-        if unrecorded.is_none() {
-            unrecorded = snapshots.iter().find_map(unrecorded_of);
+        if refusal.is_none() {
+            refusal = snapshots.iter().find_map(|s| Refusal::of(s, &head.run));
         }
         for _ in &snapshots {
             done += 1;
@@ -310,9 +321,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             return Ok(Written::Edited(edited));
         }
     }
-    if let Some(unrecorded) = unrecorded {
+    if let Some(refusal) = refusal {
         // The unfinished sink is dropped: no backup.
-        return Err(PhaseError::Blocked(unrecorded.gap(&head.run)));
+        return Err(PhaseError::Blocked(refusal.gap(&head.run)));
     }
     Ok(Written::All(sink.finish().await?))
 }
@@ -365,22 +376,52 @@ impl Unrecorded {
     }
 }
 
-/// `snapshot`'s document as [`Unrecorded`], when its active generation has no active record.
-fn unrecorded_of(snapshot: &DocumentSnapshot) -> Option<Unrecorded> {
-    let active = snapshot.document.active_generation.as_ref()?;
-    let state = snapshot
-        .generations
-        .iter()
-        .find(|g| &g.generation == active)
-        .map(|g| g.state);
-    if state == Some(GenerationState::Active) {
-        return None;
+/// Why a document read by the backup can be cut by no run of this scope now: the run is refused
+/// before anything is saved or fenced, rather than part-way through its fence or at its enact.
+enum Refusal {
+    /// Another run holds it fenced: this run's fence would refuse it (it compares the document
+    /// with the backup, so even once the holder has enacted or rolled back).
+    Held { document: DocumentId, holder: RunId },
+    /// Its active generation has no active record.
+    Unrecorded(Unrecorded),
+}
+
+impl Refusal {
+    /// The refusal of `snapshot`'s document for run `run`, if any.
+    fn of(snapshot: &DocumentSnapshot, run: &RunId) -> Option<Refusal> {
+        let document = &snapshot.document;
+        if let DocumentState::Cutting { run: holder } = &document.state
+            && holder != run
+        {
+            return Some(Refusal::Held {
+                document: document.id.clone(),
+                holder: holder.clone(),
+            });
+        }
+        let active = document.active_generation.as_ref()?;
+        let state = snapshot
+            .generations
+            .iter()
+            .find(|g| &g.generation == active)
+            .map(|g| g.state);
+        if state == Some(GenerationState::Active) {
+            return None;
+        }
+        Some(Refusal::Unrecorded(Unrecorded {
+            document: document.id.clone(),
+            generation: active.clone(),
+            state,
+        }))
     }
-    Some(Unrecorded {
-        document: snapshot.document.id.clone(),
-        generation: active.clone(),
-        state,
-    })
+
+    fn gap(self, run: &RunId) -> Gap {
+        match self {
+            Refusal::Held { document, holder } => {
+                held_elsewhere(run, document, holder, HeldSince::BeforeTheBackup)
+            }
+            Refusal::Unrecorded(unrecorded) => unrecorded.gap(run),
+        }
+    }
 }
 
 /// The snapshot of each of `documents` (a batch, in id order): its generation records and its
