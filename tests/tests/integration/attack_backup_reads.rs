@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::sql::ConnectOptions;
 use iu_cutter_live_execution::{
     AdapterInfo, AdapterResult, CutRules, DocumentId, EvidenceValue, LeaseClaim,
     LiveExecutionAdapter, Op, OpKind, Preset, PurgeTarget, Reply, RunId, Scope,
@@ -263,4 +264,93 @@ on_fixtures!(generations_changed_between_the_two_reads:
 on_fixtures!(deleted_between_the_two_reads:
     a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_sqlite on sqlite,
     a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_postgres on postgres,
+);
+
+/// Inserts `ids` as documents by raw SQL (ids iu-cutter's own writes refuse: control and
+/// bidirectional formatting characters), each with a body hashing to its recorded sha256.
+async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let prefix = match &options.pg_schema {
+        Some(schema) => format!("{schema}."),
+        None => String::new(),
+    };
+    let statement = format!(
+        "INSERT INTO {prefix}documents (id, revision, sha256, state, body) \
+         VALUES ($1, 1, $2, 'ready', $3)"
+    );
+    let body = "Article 1\nRaw.\n";
+    let sha256 = iu_cutter_live_execution::sha256_hex(body.as_bytes());
+    if options.pg_schema.is_some() {
+        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
+        for id in ids {
+            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                .bind(*id)
+                .bind(&sha256)
+                .bind(body)
+                .execute(&mut conn)
+                .await?;
+        }
+        conn.close().await
+    } else {
+        let pool = sqlx::SqlitePool::connect(&options.url).await?;
+        for id in ids {
+            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                .bind(*id)
+                .bind(&sha256)
+                .bind(body)
+                .execute(&pool)
+                .await?;
+        }
+        pool.close().await;
+        Ok(())
+    }
+}
+
+/// Ids with a tab, a newline, a right-to-left override (and, on SQLite, a NUL) written by raw
+/// SQL beside a plain document: a run over `All` either passes and rolls back to exactly the
+/// store before it, or is refused with nothing written.
+async fn raw_ids_with_control_characters(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    adapter
+        .put_document(&DocumentId::new("law/1"), "Article 1\nOne.\n")
+        .await?;
+    let mut ids = vec!["tab\there", "new\nline", "rtl\u{202E}over"];
+    if fixture.options().pg_schema.is_none() {
+        ids.push("nul\0byte");
+    }
+    insert_raw(fixture.options(), &ids).await?;
+    let before = adapter.snapshot().await?;
+    assert_eq!(before.documents.len(), ids.len() + 1);
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalEn));
+    let report = runner.run(request, RunOptions::default()).await?;
+    let json = report.to_json();
+    match &report.outcome {
+        Outcome::Pass => {
+            let backed_up = report.phases[0].evidence.get("documents");
+            let all = EvidenceValue::from(before.documents.len() as u64);
+            assert_eq!(backed_up, Some(&all), "every document backed up: {json}");
+            let rolled = runner.rollback(&RunId::new("r1")).await?;
+            let json = rolled.to_json();
+            assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+            assert!(adapter.snapshot().await? == before, "{json}");
+        }
+        _ => {
+            println!("{json}");
+            assert!(
+                adapter.snapshot().await? == before,
+                "nothing written: {json}"
+            );
+        }
+    }
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(raw_ids_with_control_characters:
+    raw_ids_with_control_characters_cut_or_refused_exactly_on_sqlite on sqlite,
+    raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres,
 );
