@@ -709,6 +709,8 @@ async fn another_runs_fence_beside_an_application_edit_blocks_in_the_backup() ->
     assert_eq!(gap.phase, names::BACKUP, "{json}");
     assert_eq!(gap.document, Some(DocumentId::new("law/3")), "{json}");
     assert!(gap.found.contains("run r2"), "{json}");
+    // r2 fenced it while the first attempt was written: no claim of "before the backup".
+    assert!(!gap.found.contains("before"), "{json}");
     let heads = sim.load_heads(&Scope::All).await?;
     let fenced_by_r1 = heads
         .iter()

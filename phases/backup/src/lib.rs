@@ -173,16 +173,18 @@ enum HeldSince {
     /// before the census is not known (the census keeps digests, not states), nor who changed it
     /// (the holder, or an application: its writes keep a fence): the gap says neither.
     Changed,
-    /// Before the backup's census: it was read fenced, and nothing changed it since the mark.
-    BeforeTheBackup,
+    /// Read fenced, with nothing changed since the census's mark: fenced before that census,
+    /// which may be a census taken again after an earlier attempt (so the gap does not say
+    /// "before the backup began").
+    WhenRead,
 }
 
 /// The gap of a document another run holds fenced.
 fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId, since: HeldSince) -> Gap {
     let when = match since {
         HeldSince::Changed => "fenced it and holds it, and it changed while the backup was written",
-        HeldSince::BeforeTheBackup => {
-            "fenced it before this run's backup began and holds it: this run's fence would refuse it"
+        HeldSince::WhenRead => {
+            "fenced it and holds it (the backup read it so): this run's fence would refuse it"
         }
     };
     Gap {
@@ -417,7 +419,7 @@ impl Refusal {
     fn gap(self, run: &RunId) -> Gap {
         match self {
             Refusal::Held { document, holder } => {
-                held_elsewhere(run, document, holder, HeldSince::BeforeTheBackup)
+                held_elsewhere(run, document, holder, HeldSince::WhenRead)
             }
             Refusal::Unrecorded(unrecorded) => unrecorded.gap(run),
         }
