@@ -354,3 +354,71 @@ on_fixtures!(raw_ids_with_control_characters:
     raw_ids_with_control_characters_cut_or_refused_exactly_on_sqlite on sqlite,
     raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres,
 );
+
+/// Adversarial (adv32) on the backup's refusal of a document another run holds: `r2` fences
+/// `law/2` and is held there; `r1` over both laws is BLOCKED in its backup naming `r2`, with
+/// nothing written; `r2` rolled back, `r1` resumed passes, and its rollback leaves the whole
+/// store exactly as before `r1`.
+async fn held_by_another_then_freed(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    for (id, body) in [
+        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
+        ("law/2", "Article 1\nOnly.\n"),
+    ] {
+        adapter.put_document(&DocumentId::new(id), body).await?;
+    }
+    let before = adapter.snapshot().await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let rules = || CutRules::preset(Preset::LegalEn);
+    let law_2 = DocumentId::new("law/2");
+    let r2 = RunRequest::new("r2", Scope::Ids(vec![law_2.clone()]), rules());
+    let held = runner
+        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .await?;
+    assert!(held.held_after.is_some(), "{}", held.to_json());
+    let with_r2 = adapter.snapshot().await?;
+    let report = runner
+        .run(
+            RunRequest::new("r1", Scope::All, rules()),
+            RunOptions::default(),
+        )
+        .await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.phase, "backup", "{json}");
+    assert_eq!(gap.document.as_ref(), Some(&law_2), "{json}");
+    assert!(gap.found.contains("run r2"), "{json}");
+    assert!(
+        adapter.snapshot().await? == with_r2,
+        "r1 wrote nothing: {json}"
+    );
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(
+        adapter.snapshot().await? == before,
+        "r2 rolled back exactly"
+    );
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert!(
+        adapter.snapshot().await? == before,
+        "r1 rolled back exactly: {json}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(held_by_another_then_freed:
+    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_sqlite on sqlite,
+    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_postgres on postgres,
+);
