@@ -735,3 +735,49 @@ on_fixtures!(an_active_record_retired_before_the_run:
     an_active_record_retired_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
     an_active_record_retired_before_the_run_is_not_called_concurrent_on_postgres on postgres,
 );
+
+/// Adversarial (adv32): `law/2` cut by `r1`, then by `r2` alone (`r1` retired), then `r1`'s
+/// record of it deleted by raw SQL (as a hand-made purge that forgot the units): rolling `r2`
+/// back must make `r1` active again and leave `law/2` exactly as before `r2`, or refuse with a
+/// true message and nothing changed. Found sound: the rollback is BLOCKED on `law/2`, saying its
+/// pre-run generation `r1` is no longer there, having changed nothing.
+async fn a_retired_record_deleted_after_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let scope = Scope::Ids(vec![law_2.clone()]);
+    adapter.put_document(&law_2, "Article 1\nAgain.\n").await?;
+    let before_r2 = adapter.snapshot().await?;
+    let request = RunRequest::new("r2", scope, CutRules::preset(Preset::LegalEn));
+    let report = runner.run(request, RunOptions::default()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    raw_sql(fixture.options(), DELETE_R1_RECORD).await?;
+    let deleted = adapter.snapshot().await?;
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    let json = rolled.to_json();
+    match &rolled.outcome {
+        Outcome::RolledBack => {
+            let now = adapter.snapshot().await?;
+            assert_eq!(now.documents, before_r2.documents, "{json}");
+        }
+        other => {
+            assert!(!format!("{other:?}").contains("concurrent"), "{json}");
+            assert!(
+                adapter.snapshot().await? == deleted,
+                "nothing changed: {json}"
+            );
+        }
+    }
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_retired_record_deleted_after_the_run:
+    a_retired_record_deleted_after_the_run_rolls_back_on_sqlite on sqlite,
+    a_retired_record_deleted_after_the_run_rolls_back_on_postgres on postgres,
+);
