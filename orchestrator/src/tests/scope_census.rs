@@ -676,6 +676,50 @@ async fn a_document_another_run_fences_during_the_backup_blocks_naming_that_run(
     Ok(())
 }
 
+/// Found by adv32: a run BLOCKED in its backup by a document another run holds was told to
+/// "narrow this run's scope to leave its documents out, then resume run r1". A run's scope is
+/// journaled: resumed, it is the same scope (blocked again); run again under its id with a
+/// narrower scope, it is refused ("run id `r1` already used"). Leaving the document out takes a
+/// new run: the gap says so, and never asks to narrow the blocked run's scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_blocked_on_another_runs_document_is_not_told_to_narrow_its_scope() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne).fenced_by("r2");
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default()
+        .with_events(Arc::new(writer))
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.run(request, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    // What the advice would have the operator do: refused, the scope is r1's for good.
+    let narrower = Scope::Ids(vec![DocumentId::new("law/1")]);
+    let again = RunRequest::new("r1", narrower, CutRules::preset(Preset::Markdown));
+    let refused = runner.run(again, RunOptions::default()).await?;
+    assert!(
+        matches!(refused.outcome, Outcome::Failed { .. }),
+        "{}",
+        refused.to_json()
+    );
+    let said = gap.to_string();
+    assert!(!said.contains("narrow this run's scope"), "{said}");
+    assert!(
+        said.contains("new run"),
+        "leaving it out takes a new run: {said}"
+    );
+    Ok(())
+}
+
 /// Found by adv32: while `r1`'s backup is written, an application edits `law/2` and run `r2`
 /// fences `law/3`. The backup looked only at the first changed document (`law/2`, held by no
 /// run), took the backup again, which passed with `law/3` fenced by `r2`; `r1` then fenced

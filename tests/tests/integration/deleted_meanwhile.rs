@@ -721,6 +721,10 @@ async fn active_record_changed_before_the_run(
         said.contains("`r1`"),
         "names the generation without a record: {json}"
     );
+    assert!(
+        !said.contains("narrow the run's scope"),
+        "r2's scope is journaled: {json}"
+    );
     assert_eq!(adapter.snapshot().await?, before, "nothing written: {json}");
     fixture.finish().await;
     Ok(())
