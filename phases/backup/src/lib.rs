@@ -189,17 +189,19 @@ fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId, since: HeldS
     };
     Gap {
         phase: names::BACKUP.to_owned(),
-        document: Some(document),
         unit: None,
         expected: "the scope's documents held by no other run".to_owned(),
         found: format!("run {holder} {when}: nothing was backed up or fenced by this run"),
+        // A run's scope is journaled: resumed it is the same, and run again under its id with
+        // another scope it is refused. Leaving the document out takes a new run.
         next: vec![
             NextAction::fix(format!(
-                "resume once run {holder} has enacted or been rolled back, or narrow this run's \
-                 scope to leave its documents out"
+                "wait until run {holder} has enacted or been rolled back (to cut the others now \
+                 instead, start a new run whose scope leaves `{document}` out)"
             )),
             NextAction::resume(run),
         ],
+        document: Some(document),
     }
 }
 
@@ -363,17 +365,19 @@ impl Unrecorded {
         };
         Gap {
             phase: names::BACKUP.to_owned(),
-            document: Some(document),
             unit: None,
             expected: format!("an active record of its active generation `{generation}`"),
             found: format!("{found} around iu-cutter (raw SQL?); nothing was backed up or fenced"),
+            // The run's scope is journaled: leaving the document out takes a new run.
             next: vec![
                 NextAction::fix(format!(
-                    "make the document's record of generation `{generation}` active again (or \
-                     restore it), or narrow the run's scope to leave the document out"
+                    "make the document's record of generation `{generation}` active again, or \
+                     restore it (to cut the others now instead, start a new run whose scope \
+                     leaves `{document}` out)"
                 )),
                 NextAction::resume(run),
             ],
+            document: Some(document),
         }
     }
 }
