@@ -18,6 +18,9 @@
 //! re-taken, because after the fence the store is no longer in its pre-run state. A document
 //! whose body no longer hashes to its recorded sha256 (edited by raw SQL around the store) blocks
 //! the run here, before anything is saved or fenced: such a row is no trustworthy pre-run state.
+//! So does a document no run of this scope could cut (`Refusal`): one another run holds fenced
+//! (this run's fence would refuse it, after fencing the batches before it), and one whose active
+//! generation has no `active` record (no enact could retire it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -420,6 +423,7 @@ impl Refusal {
         }))
     }
 
+    /// The gap that blocks run `run` on this refusal.
     fn gap(self, run: &RunId) -> Gap {
         match self {
             Refusal::Held { document, holder } => {
