@@ -437,6 +437,8 @@ struct WriteIds {
     written: Mutex<bool>,
     /// Another run that fences the ids instead of an application editing them.
     fencing_run: Option<RunId>,
+    /// Ids an application edits at the same moment, before the others are written.
+    edited: Vec<DocumentId>,
 }
 
 impl WriteIds {
@@ -447,7 +449,14 @@ impl WriteIds {
             sim: sim.clone(),
             written: Mutex::new(false),
             fencing_run: None,
+            edited: Vec::new(),
         }
+    }
+
+    /// `ids` edited by an application at the same moment, before the others are written.
+    fn with_edits_of(mut self, ids: &[&str]) -> Self {
+        self.edited = ids.iter().map(|id| DocumentId::new(*id)).collect();
+        self
     }
 
     /// The ids fenced by `run`, as another runner's cut-leg-a would, instead of edited.
@@ -485,6 +494,10 @@ impl EventSink for WriteIds {
         }
         *written = true;
         let handle = tokio::runtime::Handle::current();
+        for id in &self.edited {
+            let put = tokio::task::block_in_place(|| handle.block_on(put(&self.sim, id, OTHER)));
+            assert!(put.is_ok(), "{put:?}");
+        }
         for id in &self.ids {
             let written = tokio::task::block_in_place(|| handle.block_on(self.write(id)));
             assert!(written.is_ok(), "{written:?}");
@@ -659,6 +672,140 @@ async fn a_document_another_run_fences_during_the_backup_blocks_naming_that_run(
             }
         ],
         "r1 fenced nothing; r2's fence is left alone"
+    );
+    Ok(())
+}
+
+/// Found by adv32: a run BLOCKED in its backup by a document another run holds was told to
+/// "narrow this run's scope to leave its documents out, then resume run r1". A run's scope is
+/// journaled: resumed, it is the same scope (blocked again); run again under its id with a
+/// narrower scope, it is refused ("run id `r1` already used"). Leaving the document out takes a
+/// new run: the gap says so, and never asks to narrow the blocked run's scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_blocked_on_another_runs_document_is_not_told_to_narrow_its_scope() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne).fenced_by("r2");
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default()
+        .with_events(Arc::new(writer))
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.run(request, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    // What the advice would have the operator do: refused, the scope is r1's for good.
+    let narrower = Scope::Ids(vec![DocumentId::new("law/1")]);
+    let again = RunRequest::new("r1", narrower, CutRules::preset(Preset::Markdown));
+    let refused = runner.run(again, RunOptions::default()).await?;
+    assert!(
+        matches!(refused.outcome, Outcome::Failed { .. }),
+        "{}",
+        refused.to_json()
+    );
+    let said = gap.to_string();
+    assert!(!said.contains("narrow this run's scope"), "{said}");
+    assert!(
+        said.contains("new run"),
+        "leaving it out takes a new run: {said}"
+    );
+    Ok(())
+}
+
+/// Found by adv32: while `r1`'s backup is written, an application edits `law/2` and run `r2`
+/// fences `law/3`. The backup looked only at the first changed document (`law/2`, held by no
+/// run), took the backup again, which passed with `law/3` fenced by `r2`; `r1` then fenced
+/// `law/1` and `law/2` and was BLOCKED by its fence on `law/3`, holding two documents that
+/// only a rollback frees. Another run holding a changed document blocks the run at once in the
+/// backup, whatever else changed with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_runs_fence_beside_an_application_edit_blocks_in_the_backup() -> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+        ("law/3", LAW_2),
+    ]));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIds::new(&sim, &["law/3"], WriteWhen::BackupReadOne)
+        .fenced_by("r2")
+        .with_edits_of(&["law/2"]);
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default()
+        .with_events(Arc::new(writer))
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.run(request, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.phase, names::BACKUP, "{json}");
+    assert_eq!(gap.document, Some(DocumentId::new("law/3")), "{json}");
+    assert!(gap.found.contains("run r2"), "{json}");
+    // r2 fenced it while the first attempt was written: no claim of "before the backup".
+    assert!(!gap.found.contains("before"), "{json}");
+    let heads = sim.load_heads(&Scope::All).await?;
+    let fenced_by_r1 = heads
+        .iter()
+        .filter(|h| {
+            h.state
+                == DocumentState::Cutting {
+                    run: RunId::new("r1"),
+                }
+        })
+        .count();
+    assert_eq!(fenced_by_r1, 0, "r1 fenced nothing: {json}");
+    Ok(())
+}
+
+/// Found by adv32: run `r2` fenced `law/2` before `r1` started; an application (whose writes
+/// keep a fence) edited it while `r1`'s backup was written. `r1` is rightly BLOCKED at once
+/// naming `r2`, but was told "run r2 fenced it while the backup was written": `r2` fenced it
+/// before `r1`'s census, and what changed it meanwhile was the application. The gap says what
+/// is known: `r2` holds it, and it changed while the backup was written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_fenced_before_the_backup_and_edited_meanwhile_is_not_said_fenced_meanwhile()
+-> TestResult {
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let law_2 = DocumentId::new("law/2");
+    let read = sim.load_scope(&Scope::Ids(vec![law_2.clone()])).await?;
+    let expected: Vec<ExpectedRevision> = read.iter().map(ExpectedRevision::of).collect();
+    sim.fence(&RunId::new("r2"), &expected).await?;
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let runner = Runner::new(
+        Arc::new(behind(sim.clone(), &switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne);
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default()
+        .with_events(Arc::new(writer))
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.run(request, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.phase, names::BACKUP, "{json}");
+    assert_eq!(gap.document, Some(law_2), "{json}");
+    assert!(gap.found.contains("run r2"), "names the holder: {json}");
+    assert!(
+        !gap.found.contains("fenced it while the backup was written"),
+        "r2 fenced it before the backup began: {json}"
     );
     Ok(())
 }

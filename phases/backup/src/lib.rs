@@ -18,12 +18,15 @@
 //! re-taken, because after the fence the store is no longer in its pre-run state. A document
 //! whose body no longer hashes to its recorded sha256 (edited by raw SQL around the store) blocks
 //! the run here, before anything is saved or fenced: such a row is no trustworthy pre-run state.
+//! So does a document no run of this scope could cut (`Refusal`): one another run holds fenced
+//! (this run's fence would refuse it, after fencing the batches before it), and one whose active
+//! generation has no `active` record (no enact could retire it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
     Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, DocumentState, Evidence,
-    HEADS_PAGE, RunId, SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
+    GenerationState, HEADS_PAGE, RunId, SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
 };
 use iu_cutter_phase_core::{
     BackupReceipt, Gap, HeaderDetail, NextAction, PhaseError, PhaseRole, RunContext, evidence,
@@ -98,7 +101,8 @@ impl Backup {
                     // Another run's fence is what changed it: taking the backup again cannot
                     // help while that run holds it, and this run's fence would refuse it anyway.
                     if let Some(holder) = held_by_another(ctx, &edited).await? {
-                        return Err(PhaseError::Blocked(held_elsewhere(&run, edited, holder)));
+                        let gap = held_elsewhere(&run, edited, holder, HeldSince::Changed);
+                        return Err(PhaseError::Blocked(gap));
                     }
                     retakes += 1;
                     if retakes > EDITED_RETAKES {
@@ -166,24 +170,41 @@ async fn held_by_another(
     }))
 }
 
-/// The gap of a document another run fenced while this run's backup was written.
-fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId) -> Gap {
+/// What is known of when another run fenced a document it holds.
+enum HeldSince {
+    /// The document changed while the backup was written. Whether the holder fenced it then or
+    /// before the census is not known (the census keeps digests, not states), nor who changed it
+    /// (the holder, or an application: its writes keep a fence): the gap says neither.
+    Changed,
+    /// Read fenced, with nothing changed since the census's mark: fenced before that census,
+    /// which may be a census taken again after an earlier attempt (so the gap does not say
+    /// "before the backup began").
+    WhenRead,
+}
+
+/// The gap of a document another run holds fenced.
+fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId, since: HeldSince) -> Gap {
+    let when = match since {
+        HeldSince::Changed => "fenced it and holds it, and it changed while the backup was written",
+        HeldSince::WhenRead => {
+            "fenced it and holds it (the backup read it so): this run's fence would refuse it"
+        }
+    };
     Gap {
         phase: names::BACKUP.to_owned(),
-        document: Some(document),
         unit: None,
         expected: "the scope's documents held by no other run".to_owned(),
-        found: format!(
-            "run {holder} fenced it while the backup was written: nothing was backed up or \
-             fenced by this run"
-        ),
+        found: format!("run {holder} {when}: nothing was backed up or fenced by this run"),
+        // A run's scope is journaled: resumed it is the same, and run again under its id with
+        // another scope it is refused. Leaving the document out takes a new run.
         next: vec![
             NextAction::fix(format!(
-                "resume once run {holder} has enacted or been rolled back, or narrow this run's \
-                 scope to leave its documents out"
+                "wait until run {holder} has enacted or been rolled back (to cut the others now \
+                 instead, start a new run whose scope leaves `{document}` out)"
             )),
             NextAction::resume(run),
         ],
+        document: Some(document),
     }
 }
 
@@ -263,6 +284,10 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
     let total = ids.len() as u64;
     let mut done = 0u64;
     let mut sink = ctx.backups.create(head).await?;
+    // The first document no run of this scope could cut (see `Refusal`), told once the rows are
+    // known to be as the census read them (a record read after a concurrent enact or rollback
+    // may differ from the row read before it).
+    let mut refusal: Option<Refusal> = None;
     for batch in ctx.batch_documents.read_chunks(&ids) {
         ctx.check_cancelled()?;
         let wanted = Scope::Ids(batch.iter().map(|id| (*id).clone()).collect());
@@ -281,6 +306,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         }
         ctx.check_cancelled()?;
         let snapshots = snapshots_of(ctx, &head.run, documents).await?;
+        if refusal.is_none() {
+            refusal = snapshots.iter().find_map(|s| Refusal::of(s, &head.run));
+        }
         for _ in &snapshots {
             done += 1;
             ctx.progress(names::BACKUP, done, total);
@@ -300,7 +328,110 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             return Ok(Written::Edited(edited));
         }
     }
+    if let Some(refusal) = refusal {
+        // The unfinished sink is dropped: no backup.
+        return Err(PhaseError::Blocked(refusal.gap(&head.run)));
+    }
     Ok(Written::All(sink.finish().await?))
+}
+
+/// A document whose active generation (its pointer) has no record of it in state `active`:
+/// deleted or changed around iu-cutter (no foreign key ties the pointer to a record).
+struct Unrecorded {
+    document: DocumentId,
+    generation: RunId,
+    /// The state of its record, if it has one.
+    state: Option<GenerationState>,
+}
+
+impl Unrecorded {
+    /// The gap of such a document. A cut of it could never be enacted (the enact moves the
+    /// active generation's record from `active` to `retired`), and nothing the run does would
+    /// change that: refused before anything is saved or fenced, rather than after the run
+    /// fenced, wrote and verified it, as "a concurrent change".
+    fn gap(self, run: &RunId) -> Gap {
+        let Unrecorded {
+            document,
+            generation,
+            state,
+        } = self;
+        let found = match state {
+            None => format!("no record of generation `{generation}`: it was deleted"),
+            Some(state) => {
+                let state = match state {
+                    GenerationState::Staged => "staged",
+                    GenerationState::Active => "active",
+                    GenerationState::Retired => "retired",
+                };
+                format!("its record of generation `{generation}` is {state}: it was changed")
+            }
+        };
+        Gap {
+            phase: names::BACKUP.to_owned(),
+            unit: None,
+            expected: format!("an active record of its active generation `{generation}`"),
+            found: format!("{found} around iu-cutter (raw SQL?); nothing was backed up or fenced"),
+            // The run's scope is journaled: leaving the document out takes a new run.
+            next: vec![
+                NextAction::fix(format!(
+                    "make the document's record of generation `{generation}` active again, or \
+                     restore it (to cut the others now instead, start a new run whose scope \
+                     leaves `{document}` out)"
+                )),
+                NextAction::resume(run),
+            ],
+            document: Some(document),
+        }
+    }
+}
+
+/// Why a document read by the backup can be cut by no run of this scope now: the run is refused
+/// before anything is saved or fenced, rather than part-way through its fence or at its enact.
+enum Refusal {
+    /// Another run holds it fenced: this run's fence would refuse it (it compares the document
+    /// with the backup, so even once the holder has enacted or rolled back).
+    Held { document: DocumentId, holder: RunId },
+    /// Its active generation has no active record.
+    Unrecorded(Unrecorded),
+}
+
+impl Refusal {
+    /// The refusal of `snapshot`'s document for run `run`, if any.
+    fn of(snapshot: &DocumentSnapshot, run: &RunId) -> Option<Refusal> {
+        let document = &snapshot.document;
+        if let DocumentState::Cutting { run: holder } = &document.state
+            && holder != run
+        {
+            return Some(Refusal::Held {
+                document: document.id.clone(),
+                holder: holder.clone(),
+            });
+        }
+        let active = document.active_generation.as_ref()?;
+        let state = snapshot
+            .generations
+            .iter()
+            .find(|g| &g.generation == active)
+            .map(|g| g.state);
+        if state == Some(GenerationState::Active) {
+            return None;
+        }
+        Some(Refusal::Unrecorded(Unrecorded {
+            document: document.id.clone(),
+            generation: active.clone(),
+            state,
+        }))
+    }
+
+    /// The gap that blocks run `run` on this refusal.
+    fn gap(self, run: &RunId) -> Gap {
+        match self {
+            Refusal::Held { document, holder } => {
+                held_elsewhere(run, document, holder, HeldSince::WhenRead)
+            }
+            Refusal::Unrecorded(unrecorded) => unrecorded.gap(run),
+        }
+    }
 }
 
 /// The snapshot of each of `documents` (a batch, in id order): its generation records and its

@@ -21,9 +21,9 @@ use crate::TestResult;
 
 /// Deletes one document and every row of it (units, generation records, the document) over a
 /// connection of its own, as an application's raw SQL would.
-struct DeleteDocument {
-    options: ConnectOptions,
-    document: &'static str,
+pub(crate) struct DeleteDocument {
+    pub(crate) options: ConnectOptions,
+    pub(crate) document: &'static str,
 }
 
 impl DeleteDocument {
@@ -42,7 +42,7 @@ impl DeleteDocument {
         .collect()
     }
 
-    async fn execute(&self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn execute(&self) -> Result<(), sqlx::Error> {
         if self.options.pg_schema.is_some() {
             let mut conn = sqlx::PgConnection::connect(&self.options.url).await?;
             for statement in self.statements() {
@@ -631,4 +631,157 @@ async fn purge_reads_the_pointer(fixture: Option<impl SqlFixture>) -> TestResult
 
 on_fixtures!(purge_reads_the_pointer:
     purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite,
+);
+
+/// Runs `statement` (`{prefix}` standing for the store's schema prefix) over a connection of
+/// its own, as an application's raw SQL would.
+async fn raw_sql(options: &ConnectOptions, statement: &str) -> Result<(), sqlx::Error> {
+    let prefix = match &options.pg_schema {
+        Some(schema) => format!("{schema}."),
+        None => String::new(),
+    };
+    let statement = statement.replace("{prefix}", &prefix);
+    if options.pg_schema.is_some() {
+        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await
+    } else {
+        let pool = sqlx::SqlitePool::connect(&options.url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
+}
+
+/// Deletes `law/2`'s record of generation `r1` alone (no foreign key ties a document's
+/// active-generation pointer to its record): its row and its units stay.
+const DELETE_R1_RECORD: &str =
+    "DELETE FROM {prefix}generations WHERE document = 'law/2' AND generation = 'r1'";
+
+/// Marks `law/2`'s record of generation `r1`, its active one, retired.
+const RETIRE_R1_RECORD: &str = "UPDATE {prefix}generations SET state = 'retired' \
+                                WHERE document = 'law/2' AND generation = 'r1'";
+
+/// Found by adv32: `law/2` cut by `r1`, then `r1`'s record of it (its active generation) deleted
+/// by raw SQL, all before `r2` starts. `r2` fenced, wrote and verified, then its enact could not
+/// retire the pre-run active generation and was refused as "a concurrent change (the record is
+/// gone or in another state)", telling the operator the document "changed or was deleted after
+/// write-verify": nothing had, and every later run over the document would meet the same end.
+/// The backup, which reads the document's pointer and records, refuses it at once, naming the
+/// generation and what to do, with nothing saved or fenced: the store is exactly as before.
+async fn an_active_record_deleted_before_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+    active_record_changed_before_the_run(fixture, DELETE_R1_RECORD).await
+}
+
+/// Found by adv32: as [`an_active_record_deleted_before_the_run`], `r1`'s record of `law/2` set
+/// `retired` instead of deleted: the enact was refused the same way, "a concurrent change".
+async fn an_active_record_retired_before_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+    active_record_changed_before_the_run(fixture, RETIRE_R1_RECORD).await
+}
+
+/// `law/2` cut by `r1`, then `statement` run on `r1`'s record of it, then `law/2` edited and
+/// run over by `r2`: BLOCKED in backup naming `r1`, nothing written.
+async fn active_record_changed_before_the_run(
+    fixture: Option<impl SqlFixture>,
+    statement: &str,
+) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    raw_sql(fixture.options(), statement).await?;
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    adapter.put_document(&law_2, "Article 1\nAgain.\n").await?;
+    let before = adapter.snapshot().await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let scope = Scope::Ids(vec![law_2.clone()]);
+    let request = RunRequest::new("r2", scope, CutRules::preset(Preset::LegalEn));
+    let report = runner.run(request, RunOptions::default()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(
+        gap.phase, "backup",
+        "refused before anything is fenced: {json}"
+    );
+    assert_eq!(gap.document.as_ref(), Some(&law_2), "{json}");
+    let said = gap.to_string();
+    assert!(
+        !said.contains("concurrent"),
+        "nothing was concurrent: {json}"
+    );
+    assert!(
+        said.contains("`r1`"),
+        "names the generation without a record: {json}"
+    );
+    assert!(
+        !said.contains("narrow the run's scope"),
+        "r2's scope is journaled: {json}"
+    );
+    assert_eq!(adapter.snapshot().await?, before, "nothing written: {json}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(an_active_record_deleted_before_the_run:
+    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_postgres on postgres,
+);
+
+on_fixtures!(an_active_record_retired_before_the_run:
+    an_active_record_retired_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+    an_active_record_retired_before_the_run_is_not_called_concurrent_on_postgres on postgres,
+);
+
+/// Adversarial (adv32): `law/2` cut by `r1`, then by `r2` alone (`r1` retired), then `r1`'s
+/// record of it deleted by raw SQL (as a hand-made purge that forgot the units): rolling `r2`
+/// back must make `r1` active again and leave `law/2` exactly as before `r2`, or refuse with a
+/// true message and nothing changed. Found sound: the rollback is BLOCKED on `law/2`, saying its
+/// pre-run generation `r1` is no longer there, having changed nothing.
+async fn a_retired_record_deleted_after_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let report = run_with(&fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let scope = Scope::Ids(vec![law_2.clone()]);
+    adapter.put_document(&law_2, "Article 1\nAgain.\n").await?;
+    let before_r2 = adapter.snapshot().await?;
+    let request = RunRequest::new("r2", scope, CutRules::preset(Preset::LegalEn));
+    let report = runner.run(request, RunOptions::default()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    raw_sql(fixture.options(), DELETE_R1_RECORD).await?;
+    let deleted = adapter.snapshot().await?;
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    let json = rolled.to_json();
+    match &rolled.outcome {
+        Outcome::RolledBack => {
+            let now = adapter.snapshot().await?;
+            assert_eq!(now.documents, before_r2.documents, "{json}");
+        }
+        other => {
+            assert!(!format!("{other:?}").contains("concurrent"), "{json}");
+            assert!(
+                adapter.snapshot().await? == deleted,
+                "nothing changed: {json}"
+            );
+        }
+    }
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_retired_record_deleted_after_the_run:
+    a_retired_record_deleted_after_the_run_rolls_back_on_sqlite on sqlite,
+    a_retired_record_deleted_after_the_run_rolls_back_on_postgres on postgres,
 );

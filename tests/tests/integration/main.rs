@@ -9,6 +9,8 @@
 //!   against the batch statements);
 //! - `bounded_transactions`: fence and enact in batches, stopped between two, resumed or rolled
 //!   back, per store;
+//! - `attack_backup_reads`: the backup's batch reads over odd ids, 1,000 and 1,001 ids a batch,
+//!   and a document changed or deleted between its two reads, each run rolled back exactly;
 //! - `edits_underneath`: an edit between backup and fence;
 //! - `out_of_scope`: raw SQL outside a run's scope before write-verify, per SQL store (the
 //!   change log against the whole census's promise);
@@ -31,6 +33,7 @@ macro_rules! on_fixtures {
     )+};
 }
 
+mod attack_backup_reads;
 mod attack_batch_postgres;
 mod attack_postgres;
 mod attack_seam;

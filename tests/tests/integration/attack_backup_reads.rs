@@ -1,0 +1,424 @@
+//! Adversarial (adv32) on the backup's batch reads (perfbk: a batch's generation records and
+//! active units read with one call each, its ids bound as one JSON array, 1,000 per statement),
+//! on real stores: ids with characters JSON and SQL quote (quotes, backslashes, brackets,
+//! `%`/`_`, Unicode, a long id), repeated in the scope, in a batch of exactly 1,000 and 1,001
+//! ids; each run is rolled back and the whole store compared with its pre-run state.
+
+use std::sync::Arc;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::sql::ConnectOptions;
+use iu_cutter_live_execution::{
+    AdapterInfo, AdapterResult, CutRules, DocumentId, EvidenceValue, LeaseClaim,
+    LiveExecutionAdapter, Op, OpKind, Preset, PurgeTarget, Reply, RunId, Scope,
+};
+use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
+use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore};
+use iu_cutter_tests::fixture::SqlFixture;
+
+use crate::TestResult;
+
+/// Ids that a JSON array or an SQL literal must quote or may mistake.
+fn odd_ids() -> Vec<String> {
+    let mut ids: Vec<String> = [
+        "q'uote",
+        "dq\"uote",
+        "back\\slash",
+        "back\\\\two\\\"",
+        "[\"x\"]",
+        "{\"j\": 1}",
+        "null",
+        "%_like",
+        "a,b",
+        " lead and trail ",
+        "ünï/cøde/日本語/𝔘",
+        "emoji/😀",
+        "\u{00A0}nbsp",
+        "$1",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    ids.push(format!("long/{}", "é".repeat(500)));
+    ids
+}
+
+/// 1,001 documents: plain ones, then the odd ones.
+fn seeded() -> Vec<(DocumentId, String)> {
+    let odd = odd_ids();
+    let plain = 1_001 - odd.len();
+    (0..plain)
+        .map(|i| format!("d/{i:04}"))
+        .chain(odd)
+        .enumerate()
+        .map(|(i, id)| {
+            let body = format!("Article 1\nFirst {i}.\nArticle 2\nSecond {i}.\n");
+            (DocumentId::new(id), body)
+        })
+        .collect()
+}
+
+/// Every document cut by `r0`, then every odd one and every third plain one edited: runs over
+/// all 1,001 ids (the odd ones named twice), a backup read a batch of `batch` documents at a
+/// time, pass; each rolled back leaves the whole store exactly as before it.
+async fn batches_round_trip(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let documents = seeded();
+    adapter.put_documents(&documents).await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let rules = || CutRules::preset(Preset::LegalEn);
+    let report = runner
+        .run(
+            RunRequest::new("r0", Scope::All, rules()),
+            RunOptions::default(),
+        )
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let edited: Vec<(DocumentId, String)> = documents
+        .iter()
+        .enumerate()
+        .filter(|(i, (id, _))| i % 3 == 0 || !id.as_str().starts_with("d/"))
+        .map(|(_, (id, body))| (id.clone(), format!("{body}Article 3\nAdded.\n")))
+        .collect();
+    adapter.put_documents(&edited).await?;
+    let mut scope: Vec<DocumentId> = documents.iter().rev().map(|(id, _)| id.clone()).collect();
+    scope.extend(odd_ids().into_iter().map(DocumentId::new));
+    for (run, batch) in [("r1", 1_000), ("r2", 1_001)] {
+        let before = adapter.snapshot().await?;
+        let request = RunRequest::new(run, Scope::Ids(scope.clone()), rules());
+        let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(batch));
+        let report = runner.run(request, options).await?;
+        let json = report.to_json();
+        assert_eq!(report.outcome, Outcome::Pass, "{json}");
+        let backup = &report.phases[0].evidence;
+        assert_eq!(
+            backup.get("documents"),
+            Some(&EvidenceValue::from(1_001u64)),
+            "{json}"
+        );
+        let units: u64 = before
+            .units
+            .iter()
+            .filter(|u| {
+                before.documents.iter().any(|d| {
+                    d.id == u.document && d.active_generation.as_ref() == Some(&u.generation)
+                })
+            })
+            .count() as u64;
+        assert_eq!(
+            backup.get("units"),
+            Some(&EvidenceValue::from(units)),
+            "{json}"
+        );
+        let rolled = runner.rollback(&RunId::new(run)).await?;
+        let json = rolled.to_json();
+        assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+        assert!(
+            adapter.snapshot().await? == before,
+            "{run}: the store as before it: {json}"
+        );
+    }
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(batches_round_trip:
+    odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_sqlite on sqlite,
+    odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_postgres on postgres,
+);
+
+/// A store that, once, purges `target` right after a `generations_of` call returns and before
+/// the backup's `active_units_of`: a document's generations change between the two reads (or,
+/// with `delete`, the whole document is deleted by raw SQL there instead).
+struct PurgeBetween {
+    inner: Arc<dyn LiveExecutionAdapter>,
+    target: std::sync::Mutex<Option<PurgeTarget>>,
+    delete: Option<crate::deleted_meanwhile::DeleteDocument>,
+}
+
+#[async_trait::async_trait]
+impl LiveExecutionAdapter for PurgeBetween {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let between = op.kind() == OpKind::GenerationsOf;
+        let reply = self.inner.call(op, claim).await;
+        let target = if between {
+            self.target.lock().map(|mut t| t.take()).unwrap_or(None)
+        } else {
+            None
+        };
+        if let Some(target) = target {
+            if let Some(delete) = &self.delete {
+                let deleted = delete.execute().await;
+                assert!(
+                    deleted.is_ok(),
+                    "the deletion between the two reads: {deleted:?}"
+                );
+                return reply;
+            }
+            let purged = self.inner.purge_generations(&[target]).await;
+            assert_eq!(purged.ok(), Some(1), "the purge between the two reads");
+        }
+        reply
+    }
+}
+
+/// `law/2` cut by `r0` then `r0b` (`r0` retired), then `r1`'s backup reads its generation
+/// records, and `r0` of it is purged before its active units are read: the backup must not
+/// hold the records as read before the purge under a census of after (the change log lists
+/// the purge: the backup is taken again), and `r1` rolled back leaves the store exactly as it
+/// was after the purge.
+async fn generations_changed_between_the_two_reads(fixture: Option<impl SqlFixture>) -> TestResult {
+    changed_between_the_two_reads(fixture, false).await
+}
+
+/// As [`generations_changed_between_the_two_reads`], `law/2` deleted (every row of it) instead
+/// of purged: the run passes over `law/1` and its rollback leaves the deletion.
+async fn deleted_between_the_two_reads(fixture: Option<impl SqlFixture>) -> TestResult {
+    changed_between_the_two_reads(fixture, true).await
+}
+
+async fn changed_between_the_two_reads(
+    fixture: Option<impl SqlFixture>,
+    delete: bool,
+) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let law_2 = DocumentId::new("law/2");
+    let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let rules = || CutRules::preset(Preset::LegalEn);
+    for (run, n) in [("r0", 1), ("r0b", 2)] {
+        for id in ["law/1", "law/2"] {
+            let body = format!("Article 1\nOne {n}.\nArticle 2\nTwo {n}.\n");
+            adapter.put_document(&DocumentId::new(id), &body).await?;
+        }
+        let report = plain
+            .run(
+                RunRequest::new(run, Scope::All, rules()),
+                RunOptions::default(),
+            )
+            .await?;
+        assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    }
+    let mut after_purge = adapter.snapshot().await?;
+    let r0 = RunId::new("r0");
+    let gone = |document: &DocumentId, generation: &RunId| document == &law_2 && generation == &r0;
+    after_purge
+        .generations
+        .retain(|g| !gone(&g.document, &g.generation));
+    after_purge
+        .units
+        .retain(|u| !gone(&u.document, &u.generation));
+    if delete {
+        after_purge.documents.retain(|d| d.id != law_2);
+        after_purge.generations.retain(|g| g.document != law_2);
+        after_purge.units.retain(|u| u.document != law_2);
+    }
+    let between = Arc::new(PurgeBetween {
+        inner: adapter.clone(),
+        target: std::sync::Mutex::new(Some(PurgeTarget {
+            document: law_2.clone(),
+            generation: r0.clone(),
+            active: Some(RunId::new("r0b")),
+        })),
+        delete: delete.then(|| crate::deleted_meanwhile::DeleteDocument {
+            options: fixture.options().clone(),
+            document: "law/2",
+        }),
+    });
+    let runner = Runner::new(between.clone(), Arc::new(MemoryBackupStore::new()));
+    let report = runner
+        .run(
+            RunRequest::new("r1", Scope::All, rules()),
+            RunOptions::default(),
+        )
+        .await?;
+    let json = report.to_json();
+    assert_eq!(report.outcome, Outcome::Pass, "{json}");
+    let purged = between.target.lock().map(|t| t.is_none()).unwrap_or(false);
+    assert!(purged, "the purge ran between the two reads");
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let now = adapter.snapshot().await?;
+    assert_eq!(now.documents, after_purge.documents, "documents");
+    assert_eq!(now.generations, after_purge.generations, "generations");
+    assert!(now.units == after_purge.units, "units: {json}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(generations_changed_between_the_two_reads:
+    generations_purged_between_the_backups_two_reads_roll_back_exactly_on_sqlite on sqlite,
+    generations_purged_between_the_backups_two_reads_roll_back_exactly_on_postgres on postgres,
+);
+
+on_fixtures!(deleted_between_the_two_reads:
+    a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_sqlite on sqlite,
+    a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_postgres on postgres,
+);
+
+/// Inserts `ids` as documents by raw SQL (ids iu-cutter's own writes refuse: control and
+/// bidirectional formatting characters), each with a body hashing to its recorded sha256.
+async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let prefix = match &options.pg_schema {
+        Some(schema) => format!("{schema}."),
+        None => String::new(),
+    };
+    let statement = format!(
+        "INSERT INTO {prefix}documents (id, revision, sha256, state, body) \
+         VALUES ($1, 1, $2, 'ready', $3)"
+    );
+    let body = "Article 1\nRaw.\n";
+    let sha256 = iu_cutter_live_execution::sha256_hex(body.as_bytes());
+    if options.pg_schema.is_some() {
+        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
+        for id in ids {
+            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                .bind(*id)
+                .bind(&sha256)
+                .bind(body)
+                .execute(&mut conn)
+                .await?;
+        }
+        conn.close().await
+    } else {
+        let pool = sqlx::SqlitePool::connect(&options.url).await?;
+        for id in ids {
+            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                .bind(*id)
+                .bind(&sha256)
+                .bind(body)
+                .execute(&pool)
+                .await?;
+        }
+        pool.close().await;
+        Ok(())
+    }
+}
+
+/// Ids with a tab, a newline, a right-to-left override (and, on SQLite, a NUL) written by raw
+/// SQL beside a plain document: a run over `All` either passes and rolls back to exactly the
+/// store before it, or is refused with nothing written.
+async fn raw_ids_with_control_characters(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    adapter
+        .put_document(&DocumentId::new("law/1"), "Article 1\nOne.\n")
+        .await?;
+    let mut ids = vec!["tab\there", "new\nline", "rtl\u{202E}over"];
+    if fixture.options().pg_schema.is_none() {
+        ids.push("nul\0byte");
+    }
+    insert_raw(fixture.options(), &ids).await?;
+    let before = adapter.snapshot().await?;
+    assert_eq!(before.documents.len(), ids.len() + 1);
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalEn));
+    let report = runner.run(request, RunOptions::default()).await?;
+    let json = report.to_json();
+    match &report.outcome {
+        Outcome::Pass => {
+            let backed_up = report.phases[0].evidence.get("documents");
+            let all = EvidenceValue::from(before.documents.len() as u64);
+            assert_eq!(backed_up, Some(&all), "every document backed up: {json}");
+            let rolled = runner.rollback(&RunId::new("r1")).await?;
+            let json = rolled.to_json();
+            assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+            assert!(adapter.snapshot().await? == before, "{json}");
+        }
+        _ => {
+            println!("{json}");
+            assert!(
+                adapter.snapshot().await? == before,
+                "nothing written: {json}"
+            );
+        }
+    }
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(raw_ids_with_control_characters:
+    raw_ids_with_control_characters_cut_or_refused_exactly_on_sqlite on sqlite,
+    raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres,
+);
+
+/// Adversarial (adv32) on the backup's refusal of a document another run holds: `r2` fences
+/// `law/2` and is held there; `r1` over both laws is BLOCKED in its backup naming `r2`, with
+/// nothing written; `r2` rolled back, `r1` resumed passes, and its rollback leaves the whole
+/// store exactly as before `r1`.
+async fn held_by_another_then_freed(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    for (id, body) in [
+        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
+        ("law/2", "Article 1\nOnly.\n"),
+    ] {
+        adapter.put_document(&DocumentId::new(id), body).await?;
+    }
+    let before = adapter.snapshot().await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let rules = || CutRules::preset(Preset::LegalEn);
+    let law_2 = DocumentId::new("law/2");
+    let r2 = RunRequest::new("r2", Scope::Ids(vec![law_2.clone()]), rules());
+    let held = runner
+        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .await?;
+    assert!(held.held_after.is_some(), "{}", held.to_json());
+    let with_r2 = adapter.snapshot().await?;
+    let report = runner
+        .run(
+            RunRequest::new("r1", Scope::All, rules()),
+            RunOptions::default(),
+        )
+        .await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.phase, "backup", "{json}");
+    assert_eq!(gap.document.as_ref(), Some(&law_2), "{json}");
+    assert!(gap.found.contains("run r2"), "{json}");
+    assert!(
+        adapter.snapshot().await? == with_r2,
+        "r1 wrote nothing: {json}"
+    );
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(
+        adapter.snapshot().await? == before,
+        "r2 rolled back exactly"
+    );
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert!(
+        adapter.snapshot().await? == before,
+        "r1 rolled back exactly: {json}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(held_by_another_then_freed:
+    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_sqlite on sqlite,
+    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_postgres on postgres,
+);
