@@ -222,12 +222,23 @@ impl Survey {
             generations: BTreeMap::new(),
             active: BTreeMap::new(),
         };
-        for head in heads {
-            let records = store.generations(&head.id).await?;
-            if let Some(active) = head.active_generation {
-                survey.active.insert(head.id.clone(), active);
+        // A batch of documents' records a call: one call per document made a purge of a large
+        // store as many round trips as it has documents.
+        for batch in heads.chunks(DEFAULT_BATCH_DOCUMENTS) {
+            let ids: Vec<DocumentId> = batch.iter().map(|h| h.id.clone()).collect();
+            for record in store.generations_of(&ids).await? {
+                survey
+                    .generations
+                    .entry(record.document.clone())
+                    .or_default()
+                    .push(record);
             }
-            survey.generations.insert(head.id, records);
+            for head in batch {
+                if let Some(active) = &head.active_generation {
+                    survey.active.insert(head.id.clone(), active.clone());
+                }
+                survey.generations.entry(head.id.clone()).or_default();
+            }
         }
         Ok(survey)
     }
