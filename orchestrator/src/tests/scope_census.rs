@@ -53,6 +53,24 @@ fn open_runner<'a>(
     (sim, runner)
 }
 
+/// Runs `r1` over the whole store, a document per batch, with `writer` writing while its backup
+/// is written: the gap that BLOCKED it, and its report as JSON (an error for any other outcome).
+async fn blocked_in_backup(
+    runner: &Runner,
+    writer: WriteIds,
+) -> Result<(Gap, String), Box<dyn std::error::Error>> {
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default()
+        .with_events(Arc::new(writer))
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.run(request, options).await?;
+    let json = report.to_json();
+    match report.outcome {
+        Outcome::Blocked { gap } => Ok((gap, json)),
+        _ => Err(format!("expected BLOCKED: {json}").into()),
+    }
+}
+
 /// One law among 40 other documents, over a probed simulator behind an open switch.
 fn one_law_among_many() -> (Arc<Simulator>, Runner, Calls) {
     let mut documents: Vec<(String, String)> = (0..40)
@@ -650,15 +668,7 @@ async fn a_document_edited_while_the_backup_is_written_rolls_back_verified() -> 
 async fn a_document_another_run_fences_during_the_backup_blocks_naming_that_run() -> TestResult {
     let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
     let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne).fenced_by("r2");
-    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
-    let options = RunOptions::default()
-        .with_events(Arc::new(writer))
-        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
-    let report = runner.run(request, options).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, json) = blocked_in_backup(&runner, writer).await?;
     assert_eq!(gap.phase, names::BACKUP, "{json}");
     assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{json}");
     assert!(gap.found.contains("run r2 fenced it"), "{json}");
@@ -683,25 +693,9 @@ async fn a_document_another_run_fences_during_the_backup_blocks_naming_that_run(
 /// new run: the gap says so, and never asks to narrow the blocked run's scope.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_blocked_on_another_runs_document_is_not_told_to_narrow_its_scope() -> TestResult {
-    let sim = Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("law/2", LAW_2),
-    ]));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(
-        Arc::new(behind(sim.clone(), &switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
     let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne).fenced_by("r2");
-    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
-    let options = RunOptions::default()
-        .with_events(Arc::new(writer))
-        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
-    let report = runner.run(request, options).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, _) = blocked_in_backup(&runner, writer).await?;
     // What the advice would have the operator do: refused, the scope is r1's for good.
     let narrower = Scope::Ids(vec![DocumentId::new("law/1")]);
     let again = RunRequest::new("r1", narrower, CutRules::preset(Preset::Markdown));
@@ -728,28 +722,11 @@ async fn a_run_blocked_on_another_runs_document_is_not_told_to_narrow_its_scope(
 /// backup, whatever else changed with it.
 #[tokio::test(flavor = "multi_thread")]
 async fn another_runs_fence_beside_an_application_edit_blocks_in_the_backup() -> TestResult {
-    let sim = Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("law/2", LAW_2),
-        ("law/3", LAW_2),
-    ]));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(
-        Arc::new(behind(sim.clone(), &switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2), ("law/3", LAW_2)]);
     let writer = WriteIds::new(&sim, &["law/3"], WriteWhen::BackupReadOne)
         .fenced_by("r2")
         .with_edits_of(&["law/2"]);
-    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
-    let options = RunOptions::default()
-        .with_events(Arc::new(writer))
-        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
-    let report = runner.run(request, options).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, json) = blocked_in_backup(&runner, writer).await?;
     assert_eq!(gap.phase, names::BACKUP, "{json}");
     assert_eq!(gap.document, Some(DocumentId::new("law/3")), "{json}");
     assert!(gap.found.contains("run r2"), "{json}");
@@ -777,29 +754,13 @@ async fn another_runs_fence_beside_an_application_edit_blocks_in_the_backup() ->
 #[tokio::test(flavor = "multi_thread")]
 async fn a_document_fenced_before_the_backup_and_edited_meanwhile_is_not_said_fenced_meanwhile()
 -> TestResult {
-    let sim = Arc::new(Simulator::with_documents([
-        ("law/1", LAW_1),
-        ("law/2", LAW_2),
-    ]));
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
     let law_2 = DocumentId::new("law/2");
     let read = sim.load_scope(&Scope::Ids(vec![law_2.clone()])).await?;
     let expected: Vec<ExpectedRevision> = read.iter().map(ExpectedRevision::of).collect();
     sim.fence(&RunId::new("r2"), &expected).await?;
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let runner = Runner::new(
-        Arc::new(behind(sim.clone(), &switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
     let writer = WriteIds::new(&sim, &["law/2"], WriteWhen::BackupReadOne);
-    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
-    let options = RunOptions::default()
-        .with_events(Arc::new(writer))
-        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
-    let report = runner.run(request, options).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, json) = blocked_in_backup(&runner, writer).await?;
     assert_eq!(gap.phase, names::BACKUP, "{json}");
     assert_eq!(gap.document, Some(law_2), "{json}");
     assert!(gap.found.contains("run r2"), "names the holder: {json}");
