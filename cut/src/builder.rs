@@ -12,8 +12,8 @@ use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
 /// The most units whose vector a thread keeps between cuts ([`SCRATCH`]): about 400 KB, the
-/// units of a document of a megabyte or so. A larger document's vector is freed when its cut
-/// ends, so a thread never holds more than this after a cut, whatever it cut.
+/// units of a document of a megabyte or so. A document that needs a larger vector gets that
+/// vector as its cut, so a thread never holds more than this after a cut, whatever it cut.
 const RETAINED_UNITS: usize = 4096;
 
 thread_local! {
@@ -129,11 +129,13 @@ impl<'a> UnitBuilder<'a> {
                 }
             }
         }
+        if self.units.capacity() > RETAINED_UNITS {
+            // Too large to keep: returned as it is, rather than copied into fresh pages again.
+            return Ok(self.units);
+        }
         // Moved out into a vector of exactly their number (see `SCRATCH`).
         let units = self.units.drain(..).collect();
-        if self.units.capacity() <= RETAINED_UNITS {
-            SCRATCH.set(self.units);
-        }
+        SCRATCH.set(self.units);
         Ok(units)
     }
 
