@@ -363,7 +363,8 @@ fn unenact(
         return UndoStep::LeaveAlone {
             reason: format!(
                 "enacted by run `{run}`, but its pre-run generation `{previous}` is no longer \
-                 there retired (purged?), so there is nothing to point back to"
+                 kept as a retired generation (purged, or changed around iu-cutter), so there \
+                 is nothing to point back to"
             ),
         };
     }
