@@ -428,6 +428,7 @@ on_fixtures!(held_by_another_then_freed:
 /// the others now, a new run should leave out the documents it names: followed literally (a new
 /// run over every document the gap does not name), that run must pass, not be blocked again on
 /// a document the gap kept quiet about. Nothing of `r1` or the new run is left once rolled back.
+/// And since `r2` waits for review, the gap says what frees it, not only to wait.
 async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResult {
     let Some(fixture) = fixture else {
         return Ok(());
@@ -460,6 +461,12 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
     assert!(adapter.snapshot().await? == with_r2, "r1 wrote nothing");
     // The gap's words, as the operator reads them.
     let told = format!("{} {:?}", gap.found, gap.next);
+    // `r2` is held for review: no runner will ever enact or roll it back by itself, so "wait"
+    // alone never ends; the advice says what the operator does then.
+    assert!(
+        told.contains("resume, enact or roll back run r2"),
+        "what frees a holder no runner runs: {json}"
+    );
     let left: Vec<DocumentId> = laws
         .iter()
         .filter(|id| {
