@@ -209,9 +209,13 @@ fn held_elsewhere(
         // A run's scope is journaled: resumed it is the same, and run again under its id with
         // another scope it is refused. Leaving the document out takes a new run.
         next: vec![
+            // A holder held for review, or whose runner died, is freed by no one but the
+            // operator: waiting alone would never end.
             NextAction::fix(format!(
-                "wait until run {holder} has enacted or been rolled back{and} (to cut the others \
-                 now instead, start a new run whose scope leaves {} out)",
+                "wait until run {holder} has enacted or been rolled back (if no runner is running \
+                 it, as when it is held for review or its runner died, resume, enact or roll back \
+                 run {holder} yourself){and} (to cut the others now instead, start a new run whose \
+                 scope leaves {} out)",
                 told.left_out
             )),
             NextAction::resume(run),
