@@ -14,7 +14,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore};
-use iu_cutter_tests::fixture::SqlFixture;
+use iu_cutter_tests::fixture::{RawSql, SqlFixture};
 
 use crate::TestResult;
 
@@ -499,4 +499,53 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
 on_fixtures!(every_held_document_named:
     every_document_another_run_holds_is_named_by_the_blocked_backup_on_sqlite on sqlite,
     every_document_another_run_holds_is_named_by_the_blocked_backup_on_postgres on postgres,
+);
+
+/// Adversarial (adv33) on the journal of a blocked backup: `r2` holds `a/00`, first in id order;
+/// `r1` over `a/` (more than a journal part, 4 MiB, of bodies) is BLOCKED in its backup, whose
+/// gap says nothing was backed up. Before, the backup went on writing every batch to its sink
+/// after the refusal was known, and a 4 MiB part of `r1`'s backup stayed in the journal, even
+/// once `r1` was rolled back (nothing removes a part no backup was sealed over).
+async fn refused_backup_journals_no_part(fixture: Option<impl RawSql>) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let line = "Text of a long article, repeated to make a large body.\n";
+    for i in 0..12 {
+        let body = format!("Article 1\n{}", line.repeat(7_000 + i));
+        adapter
+            .put_document(&DocumentId::new(format!("a/{i:02}")), &body)
+            .await?;
+    }
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    let rules = || CutRules::preset(Preset::LegalEn);
+    let r2 = RunRequest::new("r2", Scope::Ids(vec![DocumentId::new("a/00")]), rules());
+    let held = runner
+        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .await?;
+    assert!(held.held_after.is_some(), "{}", held.to_json());
+    let r1 = RunRequest::new("r1", Scope::Prefix("a/".into()), rules());
+    let report = runner.run(r1, RunOptions::default()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(gap.found.contains("nothing was backed up"), "{json}");
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let parts = fixture.table("run_backup_parts");
+    let left = fixture
+        .execute_raw(&format!("DELETE FROM {parts} WHERE run = $1"), &["r1"])
+        .await;
+    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(refused_backup_journals_no_part:
+    a_backup_refused_on_its_first_batch_journals_no_part_on_sqlite on sqlite,
+    a_backup_refused_on_its_first_batch_journals_no_part_on_postgres on postgres,
 );
