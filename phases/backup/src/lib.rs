@@ -375,7 +375,12 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             done += 1;
             ctx.progress(names::BACKUP, done, total);
         }
-        sink.write(&snapshots).await?;
+        // Once a document is refused no backup will be saved: the batches are read on only to
+        // name every refused document, and written nowhere (a journal sink would keep parts of a
+        // backup the run says it never took, which no rollback removes).
+        if refused.first.is_none() {
+            sink.write(&snapshots).await?;
+        }
     }
     ctx.check_cancelled()?;
     // Every row read after the census: one changed in between is listed since its mark (a
