@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, DocumentId, DocumentState, Plan, RunId, RunRecord, Scope,
+    AdapterError, DocumentHead, DocumentId, DocumentState, Plan, RunId, RunRecord, Scope,
 };
 use iu_cutter_phase_core::PhaseRole;
 use iu_cutter_phase_cut_leg_a::spawn_compute_plan;
@@ -109,20 +109,54 @@ async fn sync_and_narrow(
             "read the scope's documents",
             "check that the store is reachable",
         ))?;
-    let kept: Vec<DocumentId> = heads
-        .into_iter()
-        .filter(|head| !gone.contains(&head.id))
-        .filter(|head| !request.stale_only || head.state == DocumentState::Ready)
-        .map(|head| head.id)
-        .collect();
-    if request.stale_only {
-        inv.note(format!(
-            "--stale: {} document(s) never cut or changed since their active generation",
-            kept.len()
-        ));
-    }
+    let heads = heads.into_iter().filter(|head| !gone.contains(&head.id));
+    let kept: Vec<DocumentId> = if request.stale_only {
+        stale_ids(heads, &run, inv)
+    } else {
+        heads.map(|head| head.id).collect()
+    };
     request.scope = Scope::Ids(kept);
     Ok(())
+}
+
+/// The ids of the stale `heads` (state `Ready`), for `run --stale`, noted in `inv`; so are those
+/// another run holds fenced, left out (that run's fence would refuse this one's) but perhaps
+/// stale too (a fence hides whether the document was cut): unsaid, the count of the stale
+/// documents cut would read as all of them.
+fn stale_ids(
+    heads: impl Iterator<Item = DocumentHead>,
+    run: &RunId,
+    inv: &mut Invocation<'_>,
+) -> Vec<DocumentId> {
+    let mut kept = Vec::new();
+    let mut held = Vec::new();
+    for head in heads {
+        match head.state {
+            DocumentState::Ready => kept.push(head.id),
+            DocumentState::Cutting { run: holder } if &holder != run => {
+                held.push(format!("`{}` (run {holder})", head.id));
+            }
+            _ => {}
+        }
+    }
+    inv.note(format!(
+        "--stale: {} document(s) never cut or changed since their active generation",
+        kept.len()
+    ));
+    if !held.is_empty() {
+        let shown = held.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let more = match held.len() {
+            n if n > 5 => format!(" and {} more", n - 5),
+            _ => String::new(),
+        };
+        inv.note(format!(
+            "--stale: left out {} document(s) other runs hold fenced, which their fences would \
+             refuse to this run: {shown}{more}; once those runs have enacted or been rolled \
+             back, `run --stale` cuts any of them still stale",
+            held.len()
+        ));
+    }
+    kept
 }
 
 /// At most five ids, then how many more.

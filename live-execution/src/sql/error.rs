@@ -57,7 +57,7 @@ pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
     if is_permission_denied(&error) {
         return AdapterError::unavailable(
             UnavailableKind::Privilege,
-            format!("{what}: {error}; {GRANTS_HINT}"),
+            format!("{what}: {}; {GRANTS_HINT}", words(&error)),
         );
     }
     let code = error.as_database_error().and_then(|e| e.code());
@@ -69,7 +69,10 @@ pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
         };
         return AdapterError::unavailable(
             UnavailableKind::Busy,
-            format!("{what}: {why} ({error}); nothing of this call was changed"),
+            format!(
+                "{what}: {why} ({}); nothing of this call was changed",
+                words(&error)
+            ),
         );
     }
     match &error {
@@ -81,7 +84,10 @@ pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
             UnavailableKind::Connection,
             format!("the database connection failed while {what}: {error}"),
         ),
-        _ => AdapterError::Database(Box::new(SqlError::new(format!("{what}: {error}")))),
+        _ => AdapterError::Database(Box::new(SqlError::new(format!(
+            "{what}: {}",
+            words(&error)
+        )))),
     }
 }
 
@@ -102,7 +108,7 @@ pub(crate) fn connecting(
     error: sqlx::Error,
     tls: Option<&TlsAsked>,
 ) -> AdapterError {
-    let text = error.to_string();
+    let text = words(&error);
     let settings = tls
         .map(|t| t.described.as_str())
         .unwrap_or("no TLS settings");
@@ -190,6 +196,16 @@ fn tls_failure(error: &sqlx::Error) -> Option<&'static str> {
             "check sslmode, sslrootcert, sslcert and sslkey (in the URL or the PGSSL* variables)",
         ),
         _ => None,
+    }
+}
+
+/// A driver error in words. A server error is its message without the line of the server's own
+/// source that reported it, which sqlx appends (`… at line 3319`) and a reader would take for a
+/// line of their statement, input or trigger.
+fn words(error: &sqlx::Error) -> String {
+    match error.as_database_error() {
+        Some(server) => format!("error returned from database: {}", server.message()),
+        None => error.to_string(),
     }
 }
 

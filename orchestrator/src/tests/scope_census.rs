@@ -815,3 +815,27 @@ async fn edited_during_the_backup(when: WriteWhen) -> TestResult {
     }
     Ok(())
 }
+
+/// Adversarial (adv33): `run --stale` leaves out a never-cut document that another run holds
+/// fenced (its fence would refuse it). Its note counted only the documents it cuts as "never cut
+/// or changed since their active generation", so the held one, stale too, went unsaid: the
+/// report must name it and its holder.
+#[tokio::test]
+async fn a_stale_run_says_which_stale_documents_another_run_holds() -> TestResult {
+    let (_sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
+    let rules = || CutRules::preset(Preset::Markdown);
+    let held = RunRequest::new("r2", Scope::Ids(vec![DocumentId::new("law/2")]), rules());
+    let held = runner
+        .run(held, RunOptions::default().with_until(names::CUT_LEG_A))
+        .await?;
+    assert!(held.held_after.is_some(), "{}", held.to_json());
+    let stale = law_request("s1").only_stale();
+    let report = runner.run(stale, RunOptions::default()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert!(
+        noted(&report, "`law/2`") && noted(&report, "r2"),
+        "the held stale document is named: {:?}",
+        report.notes
+    );
+    Ok(())
+}

@@ -101,7 +101,7 @@ impl Backup {
                     // Another run's fence is what changed it: taking the backup again cannot
                     // help while that run holds it, and this run's fence would refuse it anyway.
                     if let Some(holder) = held_by_another(ctx, &edited).await? {
-                        let gap = held_elsewhere(&run, edited, holder, HeldSince::Changed);
+                        let gap = held_elsewhere(&run, (edited, &[]), holder, HeldSince::Changed);
                         return Err(PhaseError::Blocked(gap));
                     }
                     retakes += 1;
@@ -182,29 +182,93 @@ enum HeldSince {
     WhenRead,
 }
 
-/// The gap of a document another run holds fenced.
-fn held_elsewhere(run: &RunId, document: DocumentId, holder: RunId, since: HeldSince) -> Gap {
+/// The gap of a document another run holds fenced; `others`: the scope's other documents no run
+/// of it could cut now (see `Refused`).
+fn held_elsewhere(
+    run: &RunId,
+    (document, others): (DocumentId, &[DocumentId]),
+    holder: RunId,
+    since: HeldSince,
+) -> Gap {
     let when = match since {
         HeldSince::Changed => "fenced it and holds it, and it changed while the backup was written",
         HeldSince::WhenRead => {
             "fenced it and holds it (the backup read it so): this run's fence would refuse it"
         }
     };
+    let told = Others::of(&document, others);
+    let and = told.and_then;
     Gap {
         phase: names::BACKUP.to_owned(),
         unit: None,
         expected: "the scope's documents held by no other run".to_owned(),
-        found: format!("run {holder} {when}: nothing was backed up or fenced by this run"),
+        found: format!(
+            "run {holder} {when}: nothing was backed up or fenced by this run{}",
+            told.found
+        ),
         // A run's scope is journaled: resumed it is the same, and run again under its id with
         // another scope it is refused. Leaving the document out takes a new run.
         next: vec![
+            // A holder held for review, or whose runner died, is freed by no one but the
+            // operator: waiting alone would never end.
             NextAction::fix(format!(
-                "wait until run {holder} has enacted or been rolled back (to cut the others now \
-                 instead, start a new run whose scope leaves `{document}` out)"
+                "wait until run {holder} has enacted or been rolled back (if no runner is running \
+                 it, as when it is held for review or its runner died, resume, enact or roll back \
+                 run {holder} yourself){and} (to cut the others now instead, start a new run whose \
+                 scope leaves {} out)",
+                told.left_out
             )),
             NextAction::resume(run),
         ],
         document: Some(document),
+    }
+}
+
+/// How many of the scope's other refused documents a gap names by id (a scope may be the whole
+/// store: a gap is one line of a report).
+const OTHERS_NAMED: usize = 100;
+
+/// What a gap on one refused document says of the scope's others (see `Refused`): a new run that
+/// left out only the one named would be blocked on the next.
+struct Others {
+    /// Appended to the gap's `found`: how many others, and their ids.
+    found: String,
+    /// The documents a new run must leave out, as the next action writes them.
+    left_out: String,
+    /// Appended to what to wait for (or fix): the others too.
+    and_then: &'static str,
+}
+
+impl Others {
+    fn of(document: &DocumentId, others: &[DocumentId]) -> Others {
+        if others.is_empty() {
+            return Others {
+                found: String::new(),
+                left_out: format!("`{document}`"),
+                and_then: "",
+            };
+        }
+        let named: Vec<String> = others
+            .iter()
+            .take(OTHERS_NAMED)
+            .map(|id| format!("`{id}`"))
+            .collect();
+        let unnamed = others.len() - named.len();
+        let more = if unnamed > 0 {
+            format!(" and {unnamed} more not named here")
+        } else {
+            String::new()
+        };
+        Others {
+            found: format!(
+                "; nor could {} other document(s) of the scope be cut now (held by another run, \
+                 or their active generation without an active record): {}{more}",
+                others.len(),
+                named.join(", ")
+            ),
+            left_out: format!("`{document}` and the other documents named above"),
+            and_then: ", and the other documents named above can be cut",
+        }
     }
 }
 
@@ -284,10 +348,10 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
     let total = ids.len() as u64;
     let mut done = 0u64;
     let mut sink = ctx.backups.create(head).await?;
-    // The first document no run of this scope could cut (see `Refusal`), told once the rows are
-    // known to be as the census read them (a record read after a concurrent enact or rollback
-    // may differ from the row read before it).
-    let mut refusal: Option<Refusal> = None;
+    // The documents no run of this scope could cut (see `Refusal`), told once the rows are known
+    // to be as the census read them (a record read after a concurrent enact or rollback may
+    // differ from the row read before it).
+    let mut refused = Refused::default();
     for batch in ctx.batch_documents.read_chunks(&ids) {
         ctx.check_cancelled()?;
         let wanted = Scope::Ids(batch.iter().map(|id| (*id).clone()).collect());
@@ -306,14 +370,17 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         }
         ctx.check_cancelled()?;
         let snapshots = snapshots_of(ctx, &head.run, documents).await?;
-        if refusal.is_none() {
-            refusal = snapshots.iter().find_map(|s| Refusal::of(s, &head.run));
-        }
+        refused.note(&snapshots, &head.run);
         for _ in &snapshots {
             done += 1;
             ctx.progress(names::BACKUP, done, total);
         }
-        sink.write(&snapshots).await?;
+        // Once a document is refused no backup will be saved: the batches are read on only to
+        // name every refused document, and written nowhere (a journal sink would keep parts of a
+        // backup the run says it never took, which no rollback removes).
+        if refused.first.is_none() {
+            sink.write(&snapshots).await?;
+        }
     }
     ctx.check_cancelled()?;
     // Every row read after the census: one changed in between is listed since its mark (a
@@ -328,9 +395,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             return Ok(Written::Edited(edited));
         }
     }
-    if let Some(refusal) = refusal {
+    if let Some(gap) = refused.gap(&head.run) {
         // The unfinished sink is dropped: no backup.
-        return Err(PhaseError::Blocked(refusal.gap(&head.run)));
+        return Err(PhaseError::Blocked(gap));
     }
     Ok(Written::All(sink.finish().await?))
 }
@@ -349,7 +416,7 @@ impl Unrecorded {
     /// active generation's record from `active` to `retired`), and nothing the run does would
     /// change that: refused before anything is saved or fenced, rather than after the run
     /// fenced, wrote and verified it, as "a concurrent change".
-    fn gap(self, run: &RunId) -> Gap {
+    fn gap(self, run: &RunId, others: &[DocumentId]) -> Gap {
         let Unrecorded {
             document,
             generation,
@@ -366,17 +433,27 @@ impl Unrecorded {
                 format!("its record of generation `{generation}` is {state}: it was changed")
             }
         };
+        let told = Others::of(&document, others);
+        let and = if others.is_empty() {
+            ""
+        } else {
+            ", and see to the other documents named above"
+        };
         Gap {
             phase: names::BACKUP.to_owned(),
             unit: None,
             expected: format!("an active record of its active generation `{generation}`"),
-            found: format!("{found} around iu-cutter (raw SQL?); nothing was backed up or fenced"),
+            found: format!(
+                "{found} around iu-cutter (raw SQL?); nothing was backed up or fenced{}",
+                told.found
+            ),
             // The run's scope is journaled: leaving the document out takes a new run.
             next: vec![
                 NextAction::fix(format!(
                     "make the document's record of generation `{generation}` active again, or \
-                     restore it (to cut the others now instead, start a new run whose scope \
-                     leaves `{document}` out)"
+                     restore it{and} (to cut the others now instead, start a new run whose scope \
+                     leaves {} out)",
+                    told.left_out
                 )),
                 NextAction::resume(run),
             ],
@@ -396,6 +473,14 @@ enum Refusal {
 }
 
 impl Refusal {
+    /// The refused document.
+    fn document(&self) -> &DocumentId {
+        match self {
+            Refusal::Held { document, .. } => document,
+            Refusal::Unrecorded(unrecorded) => &unrecorded.document,
+        }
+    }
+
     /// The refusal of `snapshot`'s document for run `run`, if any.
     fn of(snapshot: &DocumentSnapshot, run: &RunId) -> Option<Refusal> {
         let document = &snapshot.document;
@@ -423,14 +508,41 @@ impl Refusal {
         }))
     }
 
-    /// The gap that blocks run `run` on this refusal.
-    fn gap(self, run: &RunId) -> Gap {
+    /// The gap that blocks run `run` on this refusal, `others` refused too.
+    fn gap(self, run: &RunId, others: &[DocumentId]) -> Gap {
         match self {
             Refusal::Held { document, holder } => {
-                held_elsewhere(run, document, holder, HeldSince::WhenRead)
+                held_elsewhere(run, (document, others), holder, HeldSince::WhenRead)
             }
-            Refusal::Unrecorded(unrecorded) => unrecorded.gap(run),
+            Refusal::Unrecorded(unrecorded) => unrecorded.gap(run, others),
         }
+    }
+}
+
+/// The documents of a scope no run of it could cut now: the first told in full, every other
+/// named (leaving only the first out, a new run would be blocked on the next).
+#[derive(Default)]
+struct Refused {
+    first: Option<Refusal>,
+    others: Vec<DocumentId>,
+}
+
+impl Refused {
+    /// Notes the refused documents of a batch of `run`'s backup.
+    fn note(&mut self, snapshots: &[DocumentSnapshot], run: &RunId) {
+        for refusal in snapshots.iter().filter_map(|s| Refusal::of(s, run)) {
+            if self.first.is_none() {
+                self.first = Some(refusal);
+            } else {
+                self.others.push(refusal.document().clone());
+            }
+        }
+    }
+
+    /// The gap that blocks run `run`, if any document was refused.
+    fn gap(self, run: &RunId) -> Option<Gap> {
+        let Refused { first, others } = self;
+        first.map(|refusal| refusal.gap(run, &others))
     }
 }
 

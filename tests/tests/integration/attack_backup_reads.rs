@@ -14,7 +14,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore};
-use iu_cutter_tests::fixture::SqlFixture;
+use iu_cutter_tests::fixture::{RawSql, SqlFixture};
 
 use crate::TestResult;
 
@@ -421,4 +421,131 @@ async fn held_by_another_then_freed(fixture: Option<impl SqlFixture>) -> TestRes
 on_fixtures!(held_by_another_then_freed:
     a_document_held_by_another_run_blocks_the_backup_then_resumes_on_sqlite on sqlite,
     a_document_held_by_another_run_blocks_the_backup_then_resumes_on_postgres on postgres,
+);
+
+/// Adversarial (adv33) on the advice of a backup blocked by another run's fences: `r2` holds
+/// `law/2` and `law/3`; `r1` over every law is BLOCKED in its backup. Its gap says that to cut
+/// the others now, a new run should leave out the documents it names: followed literally (a new
+/// run over every document the gap does not name), that run must pass, not be blocked again on
+/// a document the gap kept quiet about. Nothing of `r1` or the new run is left once rolled back.
+/// And since `r2` waits for review, the gap says what frees it, not only to wait.
+async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let laws = ["law/1", "law/2", "law/3", "law/4"];
+    for id in laws {
+        let body = format!("Article 1\nOne of {id}.\nArticle 2\nTwo.\n");
+        adapter.put_document(&DocumentId::new(id), &body).await?;
+    }
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let rules = || CutRules::preset(Preset::LegalEn);
+    let held_ids = vec![DocumentId::new("law/2"), DocumentId::new("law/3")];
+    let r2 = RunRequest::new("r2", Scope::Ids(held_ids), rules());
+    let held = runner
+        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .await?;
+    assert!(held.held_after.is_some(), "{}", held.to_json());
+    let with_r2 = adapter.snapshot().await?;
+    let report = runner
+        .run(
+            RunRequest::new("r1", Scope::Prefix("law/".into()), rules()),
+            RunOptions::default(),
+        )
+        .await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(adapter.snapshot().await? == with_r2, "r1 wrote nothing");
+    // The gap's words, as the operator reads them.
+    let told = format!("{} {:?}", gap.found, gap.next);
+    // `r2` is held for review: no runner will ever enact or roll it back by itself, so "wait"
+    // alone never ends; the advice says what the operator does then.
+    assert!(
+        told.contains("resume, enact or roll back run r2"),
+        "what frees a holder no runner runs: {json}"
+    );
+    let left: Vec<DocumentId> = laws
+        .iter()
+        .filter(|id| {
+            !told.contains(&format!("`{id}`"))
+                && gap.document.as_ref().is_none_or(|d| d.as_str() != **id)
+        })
+        .map(|id| DocumentId::new(*id))
+        .collect();
+    let r3 = RunRequest::new("r3", Scope::Ids(left.clone()), rules());
+    let report = runner.run(r3, RunOptions::default()).await?;
+    assert_eq!(
+        report.outcome,
+        Outcome::Pass,
+        "{json}\n{}",
+        report.to_json()
+    );
+    // And it names no document that could have been cut.
+    let free = vec![DocumentId::new("law/1"), DocumentId::new("law/4")];
+    assert_eq!(left, free, "{json}");
+    let rolled = runner.rollback(&RunId::new("r3")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(
+        adapter.snapshot().await? == with_r2,
+        "r3 rolled back exactly"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(every_held_document_named:
+    every_document_another_run_holds_is_named_by_the_blocked_backup_on_sqlite on sqlite,
+    every_document_another_run_holds_is_named_by_the_blocked_backup_on_postgres on postgres,
+);
+
+/// Adversarial (adv33) on the journal of a blocked backup: `r2` holds `a/00`, first in id order;
+/// `r1` over `a/` (more than a journal part, 4 MiB, of bodies) is BLOCKED in its backup, whose
+/// gap says nothing was backed up. Before, the backup went on writing every batch to its sink
+/// after the refusal was known, and a 4 MiB part of `r1`'s backup stayed in the journal, even
+/// once `r1` was rolled back (nothing removes a part no backup was sealed over).
+async fn refused_backup_journals_no_part(fixture: Option<impl RawSql>) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let line = "Text of a long article, repeated to make a large body.\n";
+    for i in 0..12 {
+        let body = format!("Article 1\n{}", line.repeat(7_000 + i));
+        adapter
+            .put_document(&DocumentId::new(format!("a/{i:02}")), &body)
+            .await?;
+    }
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    let rules = || CutRules::preset(Preset::LegalEn);
+    let r2 = RunRequest::new("r2", Scope::Ids(vec![DocumentId::new("a/00")]), rules());
+    let held = runner
+        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .await?;
+    assert!(held.held_after.is_some(), "{}", held.to_json());
+    let r1 = RunRequest::new("r1", Scope::Prefix("a/".into()), rules());
+    let report = runner.run(r1, RunOptions::default()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(gap.found.contains("nothing was backed up"), "{json}");
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let parts = fixture.table("run_backup_parts");
+    let left = fixture
+        .execute_raw(&format!("DELETE FROM {parts} WHERE run = $1"), &["r1"])
+        .await;
+    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(refused_backup_journals_no_part:
+    a_backup_refused_on_its_first_batch_journals_no_part_on_sqlite on sqlite,
+    a_backup_refused_on_its_first_batch_journals_no_part_on_postgres on postgres,
 );

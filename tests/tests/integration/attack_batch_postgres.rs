@@ -568,3 +568,81 @@ async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed
     let _ = app.close().await;
     fixture.finish().await;
 }
+
+/// Adversarial (adv33) on the COPY path of the unit writes under sqlx 0.9.1 (1890239): a
+/// trigger on `units` (an application's check constraint, say) refuses one unit of a later
+/// write batch of a run, after earlier batches committed. The run fails naming the database's
+/// error and where to resume, no unit of the refused batch is left, and the pool's connections
+/// (one of them aborted inside its transaction) stay usable: with the trigger dropped the run
+/// resumes to PASS, and rolled back leaves the whole store exactly as before it.
+#[tokio::test]
+async fn a_unit_refused_by_a_trigger_midway_fails_the_run_which_resumes_and_rolls_back()
+-> crate::TestResult {
+    use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
+    use iu_cutter_phase_core::MemoryBackupStore;
+    use iu_cutter_tests::fixture::RawSql;
+
+    let name = "a_unit_refused_by_a_trigger_midway_fails_the_run_which_resumes_and_rolls_back";
+    let Some(fixture) = postgres(name).await else {
+        return Ok(());
+    };
+    let store = fixture.shared();
+    for i in 0..6 {
+        let poison = if i == 4 { "POISON" } else { "fine" };
+        let body = format!(
+            "Article 1\nOne {i}.\nArticle 2\nTwo {poison}.\nArticle 3\nThree.\nArticle 4\nFour.\n"
+        );
+        store.put_document(&doc_id(i), &body).await?;
+    }
+    let before = store.snapshot().await?;
+    fixture
+        .execute_raw(
+            "CREATE FUNCTION adv33_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.body LIKE '%POISON%' THEN \
+             RAISE EXCEPTION 'adv33 refuses %', NEW.document USING ERRCODE = '23514'; \
+             END IF; RETURN NEW; END $$",
+            &[],
+        )
+        .await;
+    fixture
+        .execute_raw(
+            "CREATE TRIGGER adv33_refuse BEFORE INSERT OR UPDATE ON units FOR EACH ROW \
+             EXECUTE FUNCTION adv33_refuse()",
+            &[],
+        )
+        .await;
+    let runner = Runner::new(store.clone(), std::sync::Arc::new(MemoryBackupStore::new()));
+    let rules =
+        || iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::LegalEn);
+    let options = || RunOptions::default().with_batch_units(3);
+    let request = RunRequest::new("r1", Scope::All, rules());
+    let report = runner.run(request, options()).await?;
+    let json = report.to_json();
+    let Outcome::Failed {
+        error, resume_from, ..
+    } = &report.outcome
+    else {
+        return Err(format!("expected FAILED: {json}").into());
+    };
+    assert!(error.contains("adv33 refuses"), "{json}");
+    // sqlx shows a server error with the line of PostgreSQL's own C source that reported it
+    // ("… at line 3319"), which an operator reads as a line of something of theirs.
+    assert!(!error.contains(" at line "), "{json}");
+    assert_eq!(resume_from.as_deref(), Some("leg-b-record"), "{json}");
+    // Nothing of the refused document's batch was left behind.
+    let mut conn = fixture.connection().await;
+    let poisoned: i64 = (sqlx::query_scalar("SELECT COUNT(*) FROM units WHERE document = $1")
+        .bind(doc_id(4).as_str())
+        .fetch_one(&mut conn)
+        .await)?;
+    assert_eq!(poisoned, 0, "{json}");
+    must(&mut conn, "DROP TRIGGER adv33_refuse ON units").await;
+    conn.close().await?;
+    let resumed = runner.resume(&RunId::new("r1"), options()).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(store.snapshot().await? == before, "rolled back exactly");
+    fixture.finish().await;
+    Ok(())
+}
