@@ -104,10 +104,16 @@ async fn a_busy_database_holds_the_run_back_until_its_load_drops() -> TestResult
         async |fixture, store, _| {
             let back_off = back_off(&store)?;
             assert_eq!(back_off.probe.read().await?, 5.0);
-            let (events, options) = backing_off_events(|| {});
-            // The load drops after a while, as an application's burst ends.
+            // The load drops 1.2 s after the run began to wait on it, as an application's
+            // burst ends. Counted from the run's start instead, a slow backup on a loaded CI
+            // machine left less than the second of waiting the test asserts (730 ms, once).
+            let waiting = Arc::new(tokio::sync::Notify::new());
+            let began = waiting.clone();
+            let (events, options) = backing_off_events(move || began.notify_one());
             let running = run(store.clone(), options.with_back_off(back_off));
             let (report, lowered) = tokio::join!(running, async {
+                // Bounded: a run that never waits fails the assertions below, not by hanging.
+                let _ = tokio::time::timeout(Duration::from_secs(60), waiting.notified()).await;
                 tokio::time::sleep(Duration::from_millis(1_200)).await;
                 fixture
                     .execute_raw("UPDATE probe_load SET n = 1", &[])
