@@ -355,6 +355,32 @@ on_fixtures!(raw_ids_with_control_characters:
     raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres,
 );
 
+/// Runs `r2` over `ids` and holds it after its fence (`until cut-leg-a`), as a run waiting for
+/// review: it holds `ids` until an operator enacts or rolls it back.
+async fn hold_r2(runner: &Runner, ids: Vec<DocumentId>) -> TestResult {
+    let r2 = RunRequest::new("r2", Scope::Ids(ids), CutRules::preset(Preset::LegalEn));
+    let held = runner
+        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .await?;
+    assert!(held.held_after.is_some(), "{}", held.to_json());
+    Ok(())
+}
+
+/// Runs `r1` over `scope`: the gap that BLOCKED it, and its report as JSON (an error for any
+/// other outcome).
+async fn blocked_r1(
+    runner: &Runner,
+    scope: Scope,
+) -> Result<(iu_cutter_orchestrator::Gap, String), Box<dyn std::error::Error>> {
+    let r1 = RunRequest::new("r1", scope, CutRules::preset(Preset::LegalEn));
+    let report = runner.run(r1, RunOptions::default()).await?;
+    let json = report.to_json();
+    match report.outcome {
+        Outcome::Blocked { gap } => Ok((gap, json)),
+        _ => Err(format!("expected BLOCKED: {json}").into()),
+    }
+}
+
 /// Adversarial (adv32) on the backup's refusal of a document another run holds: `r2` fences
 /// `law/2` and is held there; `r1` over both laws is BLOCKED in its backup naming `r2`, with
 /// nothing written; `r2` rolled back, `r1` resumed passes, and its rollback leaves the whole
@@ -372,24 +398,10 @@ async fn held_by_another_then_freed(fixture: Option<impl SqlFixture>) -> TestRes
     }
     let before = adapter.snapshot().await?;
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let rules = || CutRules::preset(Preset::LegalEn);
     let law_2 = DocumentId::new("law/2");
-    let r2 = RunRequest::new("r2", Scope::Ids(vec![law_2.clone()]), rules());
-    let held = runner
-        .run(r2, RunOptions::default().with_until("cut-leg-a"))
-        .await?;
-    assert!(held.held_after.is_some(), "{}", held.to_json());
+    hold_r2(&runner, vec![law_2.clone()]).await?;
     let with_r2 = adapter.snapshot().await?;
-    let report = runner
-        .run(
-            RunRequest::new("r1", Scope::All, rules()),
-            RunOptions::default(),
-        )
-        .await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, json) = blocked_r1(&runner, Scope::All).await?;
     assert_eq!(gap.phase, "backup", "{json}");
     assert_eq!(gap.document.as_ref(), Some(&law_2), "{json}");
     assert!(gap.found.contains("run r2"), "{json}");
@@ -441,23 +453,13 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
     }
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let rules = || CutRules::preset(Preset::LegalEn);
-    let held_ids = vec![DocumentId::new("law/2"), DocumentId::new("law/3")];
-    let r2 = RunRequest::new("r2", Scope::Ids(held_ids), rules());
-    let held = runner
-        .run(r2, RunOptions::default().with_until("cut-leg-a"))
-        .await?;
-    assert!(held.held_after.is_some(), "{}", held.to_json());
+    hold_r2(
+        &runner,
+        vec![DocumentId::new("law/2"), DocumentId::new("law/3")],
+    )
+    .await?;
     let with_r2 = adapter.snapshot().await?;
-    let report = runner
-        .run(
-            RunRequest::new("r1", Scope::Prefix("law/".into()), rules()),
-            RunOptions::default(),
-        )
-        .await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, json) = blocked_r1(&runner, Scope::Prefix("law/".into())).await?;
     assert!(adapter.snapshot().await? == with_r2, "r1 wrote nothing");
     // The gap's words, as the operator reads them.
     let told = format!("{} {:?}", gap.found, gap.next);
@@ -521,18 +523,8 @@ async fn refused_backup_journals_no_part(fixture: Option<impl RawSql>) -> TestRe
     }
     let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let runner = Runner::new(adapter.clone(), Arc::new(journal));
-    let rules = || CutRules::preset(Preset::LegalEn);
-    let r2 = RunRequest::new("r2", Scope::Ids(vec![DocumentId::new("a/00")]), rules());
-    let held = runner
-        .run(r2, RunOptions::default().with_until("cut-leg-a"))
-        .await?;
-    assert!(held.held_after.is_some(), "{}", held.to_json());
-    let r1 = RunRequest::new("r1", Scope::Prefix("a/".into()), rules());
-    let report = runner.run(r1, RunOptions::default()).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    hold_r2(&runner, vec![DocumentId::new("a/00")]).await?;
+    let (gap, json) = blocked_r1(&runner, Scope::Prefix("a/".into())).await?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
     let rolled = runner.rollback(&RunId::new("r1")).await?;
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
