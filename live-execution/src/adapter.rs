@@ -481,6 +481,12 @@ pub trait Journal: Send + Sync {
     /// same seal again passes; another sha256 is [`AdapterError::Invalid`], and so is a missing
     /// part. Fails with [`AdapterError::NotFound`] when the run is not journaled.
     async fn seal_backup(&self, run: &RunId, parts: u64, sha256: &str) -> AdapterResult<()>;
+
+    /// Drops the parts journaled for a run's backup ([`save_backup_part`](Self::save_backup_part))
+    /// when it was never sealed: an attempt abandoned, as a backup refused after some of its parts
+    /// were journaled. A sealed backup is kept whole (nothing is dropped). Fails with
+    /// [`AdapterError::NotFound`] when the run is not journaled.
+    async fn discard_backup_parts(&self, run: &RunId) -> AdapterResult<()>;
 }
 
 #[async_trait]
@@ -532,6 +538,9 @@ impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
     }
     async fn seal_backup(&self, run: &RunId, parts: u64, sha256: &str) -> AdapterResult<()> {
         call!(self, SealBackup { run, parts, sha256 })
+    }
+    async fn discard_backup_parts(&self, run: &RunId) -> AdapterResult<()> {
+        call!(self, DiscardBackupParts { run })
     }
 }
 

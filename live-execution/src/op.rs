@@ -189,6 +189,11 @@ pub enum Op<'a> {
         /// The part's text (whole lines).
         part: &'a str,
     },
+    /// Drops the parts journaled for a run's backup that was never sealed.
+    DiscardBackupParts {
+        /// The run.
+        run: &'a RunId,
+    },
     /// Makes the parts journaled for a run the run's backup.
     SealBackup {
         /// The run.
@@ -312,6 +317,7 @@ pub enum OpKind {
     SaveReport,
     SaveBackup,
     SaveBackupPart,
+    DiscardBackupParts,
     SealBackup,
     Fence,
     WriteUnits,
@@ -380,7 +386,7 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
 /// Every kind of call, reads first. The one place that says which calls mutate, which the kill
 /// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
 /// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 45] = {
+pub const OPS: [OpSpec; 46] = {
     use Access as A;
     use OpKind as K;
     use Role as R;
@@ -438,6 +444,12 @@ pub const OPS: [OpSpec; 45] = {
         spec(
             K::SaveBackupPart,
             "save_backup_part",
+            R::Journal,
+            A::ClaimedWrite,
+        ),
+        spec(
+            K::DiscardBackupParts,
+            "discard_backup_parts",
             R::Journal,
             A::ClaimedWrite,
         ),
@@ -532,6 +544,7 @@ impl Op<'_> {
             Op::SaveReport { .. } => OpKind::SaveReport,
             Op::SaveBackup { .. } => OpKind::SaveBackup,
             Op::SaveBackupPart { .. } => OpKind::SaveBackupPart,
+            Op::DiscardBackupParts { .. } => OpKind::DiscardBackupParts,
             Op::SealBackup { .. } => OpKind::SealBackup,
             Op::Fence { .. } => OpKind::Fence,
             Op::WriteUnits { .. } => OpKind::WriteUnits,
@@ -556,6 +569,7 @@ impl Op<'_> {
             | Op::SealPlan { run, .. }
             | Op::SaveBackup { run, .. }
             | Op::SaveBackupPart { run, .. }
+            | Op::DiscardBackupParts { run }
             | Op::SealBackup { run, .. }
             | Op::Fence { run, .. }
             | Op::WriteUnits { run, .. }

@@ -99,6 +99,9 @@ async fn sync_and_narrow(
     if !request.stale_only && gone.is_empty() {
         return Ok(());
     }
+    if request.stale_only && journaled_stale_scope(request, inv).await? {
+        return Ok(());
+    }
     // Enact would find no source row for a document gone from it, and block the whole run.
     let heads = inv
         .store()
@@ -117,6 +120,41 @@ async fn sync_and_narrow(
     };
     request.scope = Scope::Ids(kept);
     Ok(())
+}
+
+/// For `run --stale` under the id of a run already journaled: its journaled scope, the stale
+/// documents when it began, in `request` (then `true`). Narrowed again, the scope would leave out
+/// what the run itself has fenced or enacted since (no longer `Ready`), and the very command that
+/// began the run would be refused as another scope under its id instead of continuing it.
+async fn journaled_stale_scope(
+    request: &mut RunRequest,
+    inv: &mut Invocation<'_>,
+) -> Result<bool, Outcome> {
+    let run = request.run.clone();
+    let journaled = inv
+        .store()
+        .load_run(&run)
+        .await
+        .map_err(failed_before_backup(
+            &run,
+            "read the run's journal",
+            "check that the store is reachable",
+        ))?;
+    // A `--stale` run's scope is always its list of ids; another journaled scope is another
+    // run's, refused as such when the run is journaled.
+    let Some(RunRecord {
+        scope: Scope::Ids(ids),
+        ..
+    }) = journaled
+    else {
+        return Ok(false);
+    };
+    inv.note(format!(
+        "--stale: run {run} is journaled; continued over the {} document(s) stale when it began",
+        ids.len()
+    ));
+    request.scope = Scope::Ids(ids);
+    Ok(true)
 }
 
 /// The ids of the stale `heads` (state `Ready`), for `run --stale`, noted in `inv`; so are those

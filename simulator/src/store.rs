@@ -745,6 +745,15 @@ impl Store {
         Ok(())
     }
 
+    /// Drops the parts of `run`'s backup unless it is sealed (then kept whole).
+    pub(crate) fn discard_backup_parts(&mut self, run: &RunId) -> AdapterResult<()> {
+        self.check_journaled(run)?;
+        if !self.backups.contains_key(run) {
+            self.backup_parts.remove(run);
+        }
+        Ok(())
+    }
+
     pub(crate) fn fence(
         &mut self,
         run: &RunId,
@@ -1051,6 +1060,7 @@ impl Store {
                 self.save_part(Artifact::Backup, run, seq, part)?.into()
             }
             Op::SealBackup { run, parts, sha256 } => self.seal_backup(run, parts, sha256)?.into(),
+            Op::DiscardBackupParts { run } => self.discard_backup_parts(run)?.into(),
             Op::Fence { run, expectations } => self.fence(run, expectations)?.into(),
             Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
             Op::Enact { run, expectations } => Reply::Count(self.enact(run, expectations)?),

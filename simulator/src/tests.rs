@@ -745,7 +745,7 @@ async fn call_log_and_mutation_counter() -> TestResult {
         matches!(&log[4].outcome, CallOutcome::Err(message) if message.contains("changed underneath"))
     );
     let mutating: Vec<Operation> = Operation::all().filter(|o| o.mutates()).collect();
-    assert_eq!(mutating.len(), 20);
+    assert_eq!(mutating.len(), 21);
     Ok(())
 }
 

@@ -359,7 +359,8 @@ pub async fn a_backup_of_many_megabytes_round_trips(store: &dyn LiveExecutionAda
     );
 }
 
-/// A backup journaled a part at a time does not exist until sealed; a part may be journaled
+/// A backup journaled a part at a time does not exist until sealed; its parts may be discarded
+/// before the seal (not after); a part may be journaled
 /// again before the seal (the later text wins), parts after the sealed count are dropped, a
 /// missing part cannot be sealed; once sealed it reads back (whole and by parts) as the parts
 /// concatenated, and only the same parts and seal pass again.
@@ -393,6 +394,21 @@ pub async fn a_backup_journaled_by_parts_is_one_backup_once_sealed(
         None,
         "no backup before the seal"
     );
+    error(
+        store.discard_backup_parts(&nowhere).await,
+        |e| matches!(e, AdapterError::NotFound(_)),
+        "discarding parts of no run",
+    );
+    ok(store.discard_backup_parts(&r).await, "discard");
+    error(
+        store.seal_backup(&r, 1, &sha256_hex(b"stale\n")).await,
+        |e| matches!(e, AdapterError::Invalid(_)),
+        "a discarded part",
+    );
+    ok(
+        store.save_backup_part(&r, 3, "abandoned\n").await,
+        "part 3, abandoned",
+    );
     for (seq, part) in (0u64..).zip(parts).skip(1) {
         ok(store.save_backup_part(&r, seq, part).await, "part");
     }
@@ -420,6 +436,10 @@ pub async fn a_backup_journaled_by_parts_is_one_backup_once_sealed(
         store.seal_backup(&r, 3, &sha256_hex(b"other")).await,
         |e| matches!(e, AdapterError::Invalid(_)),
         "another seal",
+    );
+    ok(
+        store.discard_backup_parts(&r).await,
+        "discarding a sealed backup's parts keeps them",
     );
     let stored = ok(store.load_backup(&r).await, "load");
     assert_eq!(

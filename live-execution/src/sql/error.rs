@@ -201,12 +201,36 @@ fn tls_failure(error: &sqlx::Error) -> Option<&'static str> {
 
 /// A driver error in words. A server error is its message without the line of the server's own
 /// source that reported it, which sqlx appends (`… at line 3319`) and a reader would take for a
-/// line of their statement, input or trigger.
+/// line of their statement, input or trigger; from PostgreSQL, with its detail and hint, which
+/// sqlx shows neither of (an application's trigger says there why it refused a row, and what to
+/// do about it).
 fn words(error: &sqlx::Error) -> String {
-    match error.as_database_error() {
-        Some(server) => format!("error returned from database: {}", server.message()),
-        None => error.to_string(),
-    }
+    let Some(server) = error.as_database_error() else {
+        return error.to_string();
+    };
+    format!(
+        "error returned from database: {}{}",
+        server.message(),
+        detail_and_hint(server)
+    )
+}
+
+/// A PostgreSQL error's detail and hint, each in parentheses after its message ("" for none).
+#[cfg(feature = "postgres")]
+fn detail_and_hint(server: &dyn sqlx::error::DatabaseError) -> String {
+    let Some(pg) = server.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() else {
+        return String::new();
+    };
+    [("detail", pg.detail()), ("hint", pg.hint())]
+        .into_iter()
+        .filter_map(|(label, said)| said.map(|said| format!(" ({label}: {said})")))
+        .collect()
+}
+
+/// No other database reports a detail or a hint.
+#[cfg(not(feature = "postgres"))]
+fn detail_and_hint(_server: &dyn sqlx::error::DatabaseError) -> String {
+    String::new()
 }
 
 /// Shorthand: `.map_err(sql("reading documents"))`.

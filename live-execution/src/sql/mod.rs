@@ -885,6 +885,11 @@ macro_rules! dispatch {
                     .await
                     .map(|()| Reply::Done)
             }
+            Op::DiscardBackupParts { run } => {
+                $ops::discard_parts($pool, &$ops::BACKUP_PARTS, run, claim)
+                    .await
+                    .map(|()| Reply::Done)
+            }
             Op::SealBackup { run, parts, sha256 } => {
                 $ops::seal_parts($pool, &$ops::BACKUP_PARTS, run, parts, sha256, "", claim)
                     .await

@@ -839,3 +839,25 @@ async fn a_stale_run_says_which_stale_documents_another_run_holds() -> TestResul
     );
     Ok(())
 }
+
+/// Adversarial (adv34): the very `run --stale` command run again after it was held past
+/// cut-leg-a (as after a crash, or a held run enacted with the command that started it) must
+/// continue the journaled run. Its own fences made its documents `Cutting` by itself: narrowed
+/// again to the `Ready` ones, its scope came out empty of them, and the run was refused as "run id
+/// already used ... with a different scope".
+#[tokio::test]
+async fn the_same_stale_run_again_after_its_fences_continues_it() -> TestResult {
+    let (_sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
+    let first = runner
+        .run(
+            law_request("s1").only_stale(),
+            RunOptions::default().with_until(names::CUT_LEG_A),
+        )
+        .await?;
+    assert!(first.held_after.is_some(), "{}", first.to_json());
+    let again = runner
+        .run(law_request("s1").only_stale(), RunOptions::default())
+        .await?;
+    assert_eq!(again.outcome, Outcome::Pass, "{}", again.to_json());
+    Ok(())
+}

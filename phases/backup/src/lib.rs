@@ -392,14 +392,26 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             .into_iter()
             .find(|id| head.census.per_document.contains_key(id))
         {
+            // Taken again, or blocked: either way this attempt's journaled parts are dropped.
+            abandon(sink, &head.run).await;
             return Ok(Written::Edited(edited));
         }
     }
     if let Some(gap) = refused.gap(&head.run) {
-        // The unfinished sink is dropped: no backup.
+        // No backup: what the batches before the first refusal journaled is dropped (a part
+        // left would outlive even the run's rollback). Refused all the same if it cannot be.
+        abandon(sink, &head.run).await;
         return Err(PhaseError::Blocked(gap));
     }
     Ok(Written::All(sink.finish().await?))
+}
+
+/// Gives up `run`'s unfinished backup `sink`, dropping what it journaled ahead of its seal. A
+/// failure to is logged, not returned: the reason the backup was given up is the outcome.
+async fn abandon(sink: Box<dyn iu_cutter_phase_core::BackupSink + '_>, run: &RunId) {
+    if let Err(error) = sink.abandon().await {
+        tracing::warn!(run = %run, %error, "an abandoned backup's journaled parts were not dropped");
+    }
 }
 
 /// A document whose active generation (its pointer) has no record of it in state `active`:

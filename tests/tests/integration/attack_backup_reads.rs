@@ -541,3 +541,110 @@ on_fixtures!(refused_backup_journals_no_part:
     a_backup_refused_on_its_first_batch_journals_no_part_on_sqlite on sqlite,
     a_backup_refused_on_its_first_batch_journals_no_part_on_postgres on postgres,
 );
+
+/// Adversarial (adv34) on the journal of a backup refused in a LATER batch than the first:
+/// `r2` holds `a/15`, last in id order; `r1` over `a/` (more than a 4 MiB journal part of bodies
+/// before `a/15`), read two documents a batch, is BLOCKED in its last batch, its gap saying
+/// nothing was backed up. The batches before were written to the sink before the refusal was
+/// known: rolled back, `r1` must leave no part of that backup in the journal.
+async fn refused_late_journals_no_part(fixture: Option<impl RawSql>) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let line = "Text of a long article, repeated to make a large body.\n";
+    for i in 0..16 {
+        let body = format!("Article 1\n{}", line.repeat(7_000 + i));
+        adapter
+            .put_document(&DocumentId::new(format!("a/{i:02}")), &body)
+            .await?;
+    }
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
+    let r1 = RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    );
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
+    let report = runner.run(r1, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(gap.found.contains("nothing was backed up"), "{json}");
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let parts = fixture.table("run_backup_parts");
+    let left = fixture
+        .execute_raw(&format!("DELETE FROM {parts} WHERE run = $1"), &["r1"])
+        .await;
+    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(refused_late_journals_no_part:
+    a_backup_refused_in_a_later_batch_journals_no_part_on_sqlite on sqlite,
+    a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres,
+);
+
+/// Adversarial (adv34): the backup of `r1`, refused in its last batch (`r2` holds `a/15`) after
+/// a journal part of the batches before was written, is resumed once `r2` is rolled back: it
+/// backs up all sixteen documents (not the earlier attempt's parts), passes, and its rollback
+/// leaves the whole store exactly as before `r2`.
+async fn refused_late_then_freed(fixture: Option<impl SqlFixture>) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let line = "Text of a long article, repeated to make a large body.\n";
+    for i in 0..16 {
+        let body = format!("Article 1\n{}", line.repeat(7_000 + i));
+        adapter
+            .put_document(&DocumentId::new(format!("a/{i:02}")), &body)
+            .await?;
+    }
+    let before = adapter.snapshot().await?;
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
+    let r1 = RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    );
+    let options = || RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
+    let report = runner.run(r1, options()).await?;
+    assert!(
+        matches!(report.outcome, Outcome::Blocked { .. }),
+        "{}",
+        report.to_json()
+    );
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let resumed = runner.resume(&RunId::new("r1"), options()).await?;
+    let json = resumed.to_json();
+    assert_eq!(resumed.outcome, Outcome::Pass, "{json}");
+    assert_eq!(
+        resumed.phases[0].evidence.get("documents"),
+        Some(&EvidenceValue::from(16u64)),
+        "{json}"
+    );
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(
+        adapter.snapshot().await? == before,
+        "r1 rolled back exactly"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(refused_late_then_freed:
+    a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
+    a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres,
+);

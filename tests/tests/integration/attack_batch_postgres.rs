@@ -646,3 +646,55 @@ async fn a_unit_refused_by_a_trigger_midway_fails_the_run_which_resumes_and_roll
     fixture.finish().await;
     Ok(())
 }
+
+/// Adversarial (adv34) on what a run's error keeps of a PostgreSQL error: an application's
+/// trigger on `units` refuses a unit with a DETAIL (why) and a HINT (what to do). The run fails
+/// naming the database's error; an operator must also read the trigger's detail and hint, which
+/// the words of a server error (its message alone) dropped.
+#[tokio::test]
+async fn a_triggers_detail_and_hint_reach_the_failed_runs_error() -> crate::TestResult {
+    use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
+    use iu_cutter_phase_core::MemoryBackupStore;
+    use iu_cutter_tests::fixture::RawSql;
+
+    let name = "a_triggers_detail_and_hint_reach_the_failed_runs_error";
+    let Some(fixture) = postgres(name).await else {
+        return Ok(());
+    };
+    let store = fixture.shared();
+    let body = "Article 1\nOne POISON.\nArticle 2\nTwo.\n";
+    store.put_document(&doc_id(0), body).await?;
+    fixture
+        .execute_raw(
+            "CREATE FUNCTION adv34_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.body LIKE '%POISON%' THEN \
+             RAISE EXCEPTION 'adv34 refuses %', NEW.document USING ERRCODE = '23514', \
+             DETAIL = 'adv34 units naming POISON await legal review', \
+             HINT = 'adv34 ask the review desk to clear the document'; \
+             END IF; RETURN NEW; END $$",
+            &[],
+        )
+        .await;
+    fixture
+        .execute_raw(
+            "CREATE TRIGGER adv34_refuse BEFORE INSERT OR UPDATE ON units FOR EACH ROW \
+             EXECUTE FUNCTION adv34_refuse()",
+            &[],
+        )
+        .await;
+    let runner = Runner::new(store.clone(), std::sync::Arc::new(MemoryBackupStore::new()));
+    let rules =
+        || iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::LegalEn);
+    let request = RunRequest::new("r1", Scope::All, rules());
+    let report = runner.run(request, RunOptions::default()).await?;
+    let json = report.to_json();
+    let Outcome::Failed { error, .. } = &report.outcome else {
+        return Err(format!("expected FAILED: {json}").into());
+    };
+    assert!(error.contains("adv34 refuses"), "{json}");
+    assert!(error.contains("await legal review"), "the DETAIL: {json}");
+    assert!(error.contains("ask the review desk"), "the HINT: {json}");
+    assert!(!error.contains(" at line "), "{json}");
+    fixture.finish().await;
+    Ok(())
+}

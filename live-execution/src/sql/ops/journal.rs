@@ -562,6 +562,28 @@ pub(crate) async fn save_part<D: Dialect>(
     tx.commit().await.map_err(sql(what))
 }
 
+/// Drops the parts journaled for a run in `table` unless they are sealed (a sealed artifact
+/// is kept whole): an abandoned attempt's.
+pub(crate) async fn discard_parts<D: Dialect>(
+    pool: &Pool<D>,
+    table: &PartsTable,
+    run: &RunId,
+    claim: Option<&LeaseClaim>,
+) -> AdapterResult<()> {
+    let what = "dropping an abandoned artifact's parts";
+    let (mut tx, sealed) = begin_on_sealed(pool, table, run, claim, what).await?;
+    if sealed.is_some() {
+        return Ok(());
+    }
+    D::query(table.delete_from)
+        .bind(run.as_str())
+        .bind(0i64)
+        .execute(&mut tx)
+        .await
+        .map_err(sql(what))?;
+    tx.commit().await.map_err(sql(what))
+}
+
 /// Seals the `parts` parts journaled for a run in `table` (dropping any beyond them) under
 /// `sha256` and `head`: the same seal again passes, another is refused, and a missing part
 /// cannot be sealed.

@@ -25,6 +25,13 @@ pub trait BackupSink: Send {
     /// Ends the artifact and makes it the run's backup, all or nothing; its receipt. A sink
     /// dropped unfinished leaves no backup.
     async fn finish(self: Box<Self>) -> Result<BackupReceipt, BackupError>;
+
+    /// Gives the artifact up: what the sink stored of it ahead of `finish` (as a journal's
+    /// parts) is dropped, so that no part of a backup never taken is kept. Dropping a sink only
+    /// leaves no backup.
+    async fn abandon(self: Box<Self>) -> Result<(), BackupError> {
+        Ok(())
+    }
 }
 
 /// The artifact's lines as they are encoded ([`encode_backup`](super::encode_backup)'s bytes, a
@@ -299,6 +306,17 @@ impl BackupSink for JournalSink<'_> {
             self.journal_part().await?;
         }
         self.export.write(documents).await
+    }
+
+    async fn abandon(self: Box<Self>) -> Result<(), BackupError> {
+        if self.seq == 0 {
+            return Ok(());
+        }
+        let run = self.lines.run.clone();
+        self.adapter
+            .discard_backup_parts(&run)
+            .await
+            .map_err(|source| BackupError::Journal { run, source })
     }
 
     async fn finish(mut self: Box<Self>) -> Result<BackupReceipt, BackupError> {
