@@ -509,32 +509,7 @@ on_fixtures!(every_held_document_named:
 /// after the refusal was known, and a 4 MiB part of `r1`'s backup stayed in the journal, even
 /// once `r1` was rolled back (nothing removes a part no backup was sealed over).
 async fn refused_backup_journals_no_part(fixture: Option<impl RawSql>) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
-    let adapter = fixture.shared();
-    let line = "Text of a long article, repeated to make a large body.\n";
-    for i in 0..12 {
-        let body = format!("Article 1\n{}", line.repeat(7_000 + i));
-        adapter
-            .put_document(&DocumentId::new(format!("a/{i:02}")), &body)
-            .await?;
-    }
-    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(adapter.clone(), Arc::new(journal));
-    hold_r2(&runner, vec![DocumentId::new("a/00")]).await?;
-    let (gap, json) = blocked_r1(&runner, Scope::Prefix("a/".into())).await?;
-    assert!(gap.found.contains("nothing was backed up"), "{json}");
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    let parts = fixture.table("run_backup_parts");
-    let left = fixture
-        .execute_raw(&format!("DELETE FROM {parts} WHERE run = $1"), &["r1"])
-        .await;
-    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
-    fixture.finish().await;
-    Ok(())
+    refused_backup_leaves_no_part(fixture, 12, "a/00", DocumentBatches::default()).await
 }
 
 on_fixtures!(refused_backup_journals_no_part:
@@ -548,28 +523,53 @@ on_fixtures!(refused_backup_journals_no_part:
 /// nothing was backed up. The batches before were written to the sink before the refusal was
 /// known: rolled back, `r1` must leave no part of that backup in the journal.
 async fn refused_late_journals_no_part(fixture: Option<impl RawSql>) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
-    let adapter = fixture.shared();
+    refused_backup_leaves_no_part(fixture, 16, "a/15", DocumentBatches::Of(2)).await
+}
+
+on_fixtures!(refused_late_journals_no_part:
+    a_backup_refused_in_a_later_batch_journals_no_part_on_sqlite on sqlite,
+    a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres,
+);
+
+/// Puts `count` laws of about 385 KB each (`a/00`, `a/01`, …) in the fixture's store: a few fill
+/// a 4 MiB journal part of a backup.
+async fn large_laws(adapter: &Arc<dyn LiveExecutionAdapter>, count: usize) -> TestResult {
     let line = "Text of a long article, repeated to make a large body.\n";
-    for i in 0..16 {
+    for i in 0..count {
         let body = format!("Article 1\n{}", line.repeat(7_000 + i));
         adapter
             .put_document(&DocumentId::new(format!("a/{i:02}")), &body)
             .await?;
     }
+    Ok(())
+}
+
+/// The scene of both journal tests: `r2` holds `held`; `r1` over `count` large laws, read in
+/// `batches`, is BLOCKED in its backup saying nothing was backed up; rolled back, it leaves no
+/// part of that backup in the journal.
+async fn refused_backup_leaves_no_part(
+    fixture: Option<impl RawSql>,
+    count: usize,
+    held: &str,
+    batches: DocumentBatches,
+) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    large_laws(&adapter, count).await?;
     let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let runner = Runner::new(adapter.clone(), Arc::new(journal));
-    hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
+    hold_r2(&runner, vec![DocumentId::new(held)]).await?;
     let r1 = RunRequest::new(
         "r1",
         Scope::Prefix("a/".into()),
         CutRules::preset(Preset::LegalEn),
     );
-    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
-    let report = runner.run(r1, options).await?;
+    let report = runner
+        .run(r1, RunOptions::default().with_batch_documents(batches))
+        .await?;
     let json = report.to_json();
     let Outcome::Blocked { gap } = &report.outcome else {
         return Err(format!("expected BLOCKED: {json}").into());
@@ -586,11 +586,6 @@ async fn refused_late_journals_no_part(fixture: Option<impl RawSql>) -> TestResu
     Ok(())
 }
 
-on_fixtures!(refused_late_journals_no_part:
-    a_backup_refused_in_a_later_batch_journals_no_part_on_sqlite on sqlite,
-    a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres,
-);
-
 /// Adversarial (adv34): the backup of `r1`, refused in its last batch (`r2` holds `a/15`) after
 /// a journal part of the batches before was written, is resumed once `r2` is rolled back: it
 /// backs up all sixteen documents (not the earlier attempt's parts), passes, and its rollback
@@ -601,13 +596,7 @@ async fn refused_late_then_freed(fixture: Option<impl SqlFixture>) -> TestResult
         return Ok(());
     };
     let adapter = fixture.shared();
-    let line = "Text of a long article, repeated to make a large body.\n";
-    for i in 0..16 {
-        let body = format!("Article 1\n{}", line.repeat(7_000 + i));
-        adapter
-            .put_document(&DocumentId::new(format!("a/{i:02}")), &body)
-            .await?;
-    }
+    large_laws(&adapter, 16).await?;
     let before = adapter.snapshot().await?;
     let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let runner = Runner::new(adapter.clone(), Arc::new(journal));
