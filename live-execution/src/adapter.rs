@@ -484,9 +484,10 @@ pub trait Journal: Send + Sync {
 
     /// Drops the parts journaled for a run's backup ([`save_backup_part`](Self::save_backup_part))
     /// when it was never sealed: an attempt abandoned, as a backup refused after some of its parts
-    /// were journaled. A sealed backup is kept whole (nothing is dropped). Fails with
-    /// [`AdapterError::NotFound`] when the run is not journaled.
-    async fn discard_backup_parts(&self, run: &RunId) -> AdapterResult<()>;
+    /// were journaled, or a run whose backup never finished rolled back. Returns how many parts
+    /// were dropped: 0 when there were none, or when the backup is sealed (a sealed backup is
+    /// kept whole). Fails with [`AdapterError::NotFound`] when the run is not journaled.
+    async fn discard_backup_parts(&self, run: &RunId) -> AdapterResult<u64>;
 }
 
 #[async_trait]
@@ -539,8 +540,8 @@ impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
     async fn seal_backup(&self, run: &RunId, parts: u64, sha256: &str) -> AdapterResult<()> {
         call!(self, SealBackup { run, parts, sha256 })
     }
-    async fn discard_backup_parts(&self, run: &RunId) -> AdapterResult<()> {
-        call!(self, DiscardBackupParts { run })
+    async fn discard_backup_parts(&self, run: &RunId) -> AdapterResult<u64> {
+        call!(self, DiscardBackupParts { run } => Count)
     }
 }
 

@@ -369,8 +369,15 @@ async fn nothing_to_restore(
     let started = Instant::now();
     let started_at = inv.journal.now();
     inv.phases[0].started_at = Some(started_at.clone());
+    // A backup that failed or was stopped part-way left its parts for a resume to replace; a
+    // rolled-back run is never resumed, so nothing else would drop them.
+    let dropped = match inv.store().discard_backup_parts(run).await {
+        Ok(dropped) => dropped,
+        Err(error) => return rollback_journal_failure(run, error, inv).await,
+    };
     let mut evidence = Evidence::new();
     evidence.insert("restored_documents".into(), EvidenceValue::Count(0));
+    evidence.insert("dropped_backup_parts".into(), EvidenceValue::Count(dropped));
     let done = inv.journal.phase_record(
         ROLLBACK_PHASE,
         PhaseStatus::Done,
@@ -391,6 +398,11 @@ async fn nothing_to_restore(
         "run {run} has no backup and no phase after backup ran: nothing was fenced, nothing to \
          restore"
     ));
+    if dropped > 0 {
+        inv.note(format!(
+            "dropped the {dropped} journal part(s) of run {run}'s unfinished backup"
+        ));
+    }
     info!("rolled back: nothing to restore");
     Outcome::RolledBack
 }

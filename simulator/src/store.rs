@@ -745,13 +745,16 @@ impl Store {
         Ok(())
     }
 
-    /// Drops the parts of `run`'s backup unless it is sealed (then kept whole).
-    pub(crate) fn discard_backup_parts(&mut self, run: &RunId) -> AdapterResult<()> {
+    /// Drops the parts of `run`'s backup unless it is sealed (then kept whole); how many.
+    pub(crate) fn discard_backup_parts(&mut self, run: &RunId) -> AdapterResult<u64> {
         self.check_journaled(run)?;
-        if !self.backups.contains_key(run) {
-            self.backup_parts.remove(run);
+        if self.backups.contains_key(run) {
+            return Ok(0);
         }
-        Ok(())
+        Ok(self
+            .backup_parts
+            .remove(run)
+            .map_or(0, |parts| parts.len() as u64))
     }
 
     pub(crate) fn fence(

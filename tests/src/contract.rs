@@ -399,7 +399,16 @@ pub async fn a_backup_journaled_by_parts_is_one_backup_once_sealed(
         |e| matches!(e, AdapterError::NotFound(_)),
         "discarding parts of no run",
     );
-    ok(store.discard_backup_parts(&r).await, "discard");
+    assert_eq!(
+        ok(store.discard_backup_parts(&r).await, "discard"),
+        2,
+        "the two unsealed parts are dropped"
+    );
+    assert_eq!(
+        ok(store.discard_backup_parts(&r).await, "discard again"),
+        0,
+        "nothing is left to drop"
+    );
     error(
         store.seal_backup(&r, 1, &sha256_hex(b"stale\n")).await,
         |e| matches!(e, AdapterError::Invalid(_)),
@@ -437,9 +446,13 @@ pub async fn a_backup_journaled_by_parts_is_one_backup_once_sealed(
         |e| matches!(e, AdapterError::Invalid(_)),
         "another seal",
     );
-    ok(
-        store.discard_backup_parts(&r).await,
-        "discarding a sealed backup's parts keeps them",
+    assert_eq!(
+        ok(
+            store.discard_backup_parts(&r).await,
+            "discarding a sealed backup's parts keeps them",
+        ),
+        0,
+        "a sealed backup's parts are not dropped"
     );
     let stored = ok(store.load_backup(&r).await, "load");
     assert_eq!(

@@ -888,7 +888,7 @@ macro_rules! dispatch {
             Op::DiscardBackupParts { run } => {
                 $ops::discard_parts($pool, &$ops::BACKUP_PARTS, run, claim)
                     .await
-                    .map(|()| Reply::Done)
+                    .map(Reply::Count)
             }
             Op::SealBackup { run, parts, sha256 } => {
                 $ops::seal_parts($pool, &$ops::BACKUP_PARTS, run, parts, sha256, "", claim)

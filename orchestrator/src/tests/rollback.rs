@@ -348,7 +348,12 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
             T0,
         ));
 
-    let report = world.rollback(world.never_restoring()).await?;
+    let mut mock = world.never_restoring();
+    // The parts its backup journaled before the crash are dropped: no resume will replace them.
+    expect_op!(mock, DiscardBackupParts)
+        .times(1)
+        .returning(|_, _| Ok(2u64.into()));
+    let report = world.rollback(mock).await?;
 
     assert_eq!(report.outcome, Outcome::RolledBack);
     assert_eq!(report.rollback, None);
@@ -356,7 +361,12 @@ async fn a_run_that_crashed_during_backup_rolls_back_with_nothing_to_restore() -
         report.phases[0].evidence.get("restored_documents"),
         Some(&EvidenceValue::Count(0))
     );
+    assert_eq!(
+        report.phases[0].evidence.get("dropped_backup_parts"),
+        Some(&EvidenceValue::Count(2))
+    );
     assert!(noted(&report, "nothing to restore"));
+    assert!(noted(&report, "dropped the 2 journal part(s)"));
     assert_eq!(world.status(), Some(RunStatus::RolledBack));
     Ok(())
 }

@@ -531,6 +531,63 @@ on_fixtures!(refused_late_journals_no_part:
     a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres,
 );
 
+/// A backup that fails part-way (here its seal, after every part was journaled) leaves its
+/// parts in the journal for a resume to replace. Rolled back instead, the run must drop them
+/// (before, they stayed for good: 7 MB for one abandoned run) and say so in its notes.
+async fn failed_backup_rolled_back(fixture: Option<impl RawSql>) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    use iu_cutter_simulator::{FaultKind, Faulty};
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let faulty = Arc::new(Faulty::new(fixture.shared()));
+    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
+    large_laws(&adapter, 16).await?;
+    let before = adapter.snapshot().await?;
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    faulty.inject_on(OpKind::SealBackup, 0, FaultKind::Error);
+    let request = RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    );
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
+    let report = runner.run(request, options).await?;
+    assert!(
+        matches!(report.outcome, Outcome::Failed { .. }),
+        "{}",
+        report.to_json()
+    );
+    let parts = fixture.table("run_backup_parts");
+    // An update that changes nothing counts the rows without touching them.
+    let count = format!("UPDATE {parts} SET run = run WHERE run = $1");
+    let journaled = fixture.execute_raw(&count, &["r1"]).await;
+    assert!(
+        journaled >= 2,
+        "the failed backup journaled {journaled} parts"
+    );
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
+    assert!(
+        rolled
+            .notes
+            .iter()
+            .any(|note| note.contains(&format!("dropped the {journaled} journal part(s)"))),
+        "{json}"
+    );
+    assert_eq!(adapter.snapshot().await?, before, "{json}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(failed_backup_rolled_back:
+    a_failed_backup_rolled_back_leaves_no_part_on_sqlite on sqlite,
+    a_failed_backup_rolled_back_leaves_no_part_on_postgres on postgres,
+);
+
 /// Puts `count` laws of about 385 KB each (`a/00`, `a/01`, …) in the fixture's store: a few fill
 /// a 4 MiB journal part of a backup.
 async fn large_laws(adapter: &Arc<dyn LiveExecutionAdapter>, count: usize) -> TestResult {

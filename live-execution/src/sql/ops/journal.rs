@@ -569,19 +569,20 @@ pub(crate) async fn discard_parts<D: Dialect>(
     table: &PartsTable,
     run: &RunId,
     claim: Option<&LeaseClaim>,
-) -> AdapterResult<()> {
+) -> AdapterResult<u64> {
     let what = "dropping an abandoned artifact's parts";
     let (mut tx, sealed) = begin_on_sealed(pool, table, run, claim, what).await?;
     if sealed.is_some() {
-        return Ok(());
+        return Ok(0);
     }
-    D::query(table.delete_from)
+    let dropped = D::query(table.delete_from)
         .bind(run.as_str())
         .bind(0i64)
         .execute(&mut tx)
         .await
         .map_err(sql(what))?;
-    tx.commit().await.map_err(sql(what))
+    tx.commit().await.map_err(sql(what))?;
+    Ok(dropped)
 }
 
 /// Seals the `parts` parts journaled for a run in `table` (dropping any beyond them) under

@@ -316,6 +316,7 @@ impl BackupSink for JournalSink<'_> {
         self.adapter
             .discard_backup_parts(&run)
             .await
+            .map(|_dropped| ())
             .map_err(|source| BackupError::Journal { run, source })
     }
 
