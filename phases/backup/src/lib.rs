@@ -101,7 +101,8 @@ impl Backup {
                     // Another run's fence is what changed it: taking the backup again cannot
                     // help while that run holds it, and this run's fence would refuse it anyway.
                     if let Some(holder) = held_by_another(ctx, &edited).await? {
-                        let gap = held_elsewhere(&run, (edited, &[]), holder, HeldSince::Changed);
+                        let gap =
+                            held_elsewhere(&run, (edited, &[]), &[holder], HeldSince::Changed);
                         return Err(PhaseError::Blocked(gap));
                     }
                     retakes += 1;
@@ -183,13 +184,18 @@ enum HeldSince {
 }
 
 /// The gap of a document another run holds fenced; `others`: the scope's other documents no run
-/// of it could cut now (see `Refused`).
+/// of it could cut now (see `Refused`); `holders`: every run that holds one of them fenced, the
+/// document's own holder first.
 fn held_elsewhere(
     run: &RunId,
     (document, others): (DocumentId, &[DocumentId]),
-    holder: RunId,
+    holders: &[RunId],
     since: HeldSince,
 ) -> Gap {
+    let holder = holders.first().map_or("?", RunId::as_str);
+    // Every holder is waited for: naming only this document's would leave the run blocked on
+    // the next document once that one is freed.
+    let waited = Holders(holders);
     let when = match since {
         HeldSince::Changed => "fenced it and holds it, and it changed while the backup was written",
         HeldSince::WhenRead => {
@@ -212,15 +218,56 @@ fn held_elsewhere(
             // A holder held for review, or whose runner died, is freed by no one but the
             // operator: waiting alone would never end.
             NextAction::fix(format!(
-                "wait until run {holder} has enacted or been rolled back (if no runner is running \
-                 it, as when it is held for review or its runner died, resume, enact or roll back \
-                 run {holder} yourself){and} (to cut the others now instead, start a new run whose \
-                 scope leaves {} out)",
+                "wait until {waited} {} enacted or been rolled back (if no runner is running {}, \
+                 as when held for review or when a runner died, resume, enact or roll back {} \
+                 yourself){and} (to cut the others now instead, start a new run whose scope \
+                 leaves {} out)",
+                waited.verb(),
+                waited.pronoun(),
+                waited.each(),
                 told.left_out
             )),
             NextAction::resume(run),
         ],
         document: Some(document),
+    }
+}
+
+/// Runs named in a sentence: `run r2`, `runs r2 and r5`, `runs r2, r5 and r7`.
+struct Holders<'a>(&'a [RunId]);
+
+impl Holders<'_> {
+    fn verb(&self) -> &'static str {
+        if self.0.len() == 1 { "has" } else { "have" }
+    }
+
+    fn pronoun(&self) -> &'static str {
+        if self.0.len() == 1 {
+            "it"
+        } else {
+            "one of them"
+        }
+    }
+
+    /// The run the operator would see to: this one, or each.
+    fn each(&self) -> String {
+        match self.0 {
+            [only] => format!("run {only}"),
+            _ => "that run".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Holders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some((last, rest)) = self.0.split_last() else {
+            return f.write_str("no run");
+        };
+        if rest.is_empty() {
+            return write!(f, "run {last}");
+        }
+        let rest: Vec<&str> = rest.iter().map(RunId::as_str).collect();
+        write!(f, "runs {} and {last}", rest.join(", "))
     }
 }
 
@@ -428,7 +475,7 @@ impl Unrecorded {
     /// active generation's record from `active` to `retired`), and nothing the run does would
     /// change that: refused before anything is saved or fenced, rather than after the run
     /// fenced, wrote and verified it, as "a concurrent change".
-    fn gap(self, run: &RunId, others: &[DocumentId]) -> Gap {
+    fn gap(self, run: &RunId, others: &[DocumentId], holders: &[RunId]) -> Gap {
         let Unrecorded {
             document,
             generation,
@@ -446,10 +493,23 @@ impl Unrecorded {
             }
         };
         let told = Others::of(&document, others);
-        let and = if others.is_empty() {
-            ""
-        } else {
-            ", and see to the other documents named above"
+        let and = match (others.is_empty(), holders.is_empty()) {
+            (true, _) => String::new(),
+            (false, true) => ", and see to the other documents named above".to_owned(),
+            (false, false) => {
+                let waited = Holders(holders);
+                format!(
+                    ", and see to the other documents named above (for those {waited} {}, wait \
+                     until {} enacted or been rolled back, or resume, enact or roll back {waited} \
+                     yourself)",
+                    if holders.len() == 1 { "holds" } else { "hold" },
+                    if holders.len() == 1 {
+                        "it has"
+                    } else {
+                        "they have"
+                    },
+                )
+            }
         };
         Gap {
             phase: names::BACKUP.to_owned(),
@@ -520,13 +580,19 @@ impl Refusal {
         }))
     }
 
-    /// The gap that blocks run `run` on this refusal, `others` refused too.
-    fn gap(self, run: &RunId, others: &[DocumentId]) -> Gap {
+    /// The gap that blocks run `run` on this refusal, `others` refused too, `holders` holding
+    /// any of them fenced.
+    fn gap(self, run: &RunId, others: &[DocumentId], holders: BTreeSet<RunId>) -> Gap {
         match self {
             Refusal::Held { document, holder } => {
-                held_elsewhere(run, (document, others), holder, HeldSince::WhenRead)
+                let others_held = holders.into_iter().filter(|other| *other != holder);
+                let all: Vec<RunId> = std::iter::once(holder.clone()).chain(others_held).collect();
+                held_elsewhere(run, (document, others), &all, HeldSince::WhenRead)
             }
-            Refusal::Unrecorded(unrecorded) => unrecorded.gap(run, others),
+            Refusal::Unrecorded(unrecorded) => {
+                let holders: Vec<RunId> = holders.into_iter().collect();
+                unrecorded.gap(run, others, &holders)
+            }
         }
     }
 }
@@ -537,6 +603,8 @@ impl Refusal {
 struct Refused {
     first: Option<Refusal>,
     others: Vec<DocumentId>,
+    /// The runs holding one of `others` fenced (all of them named, however many documents).
+    holders: BTreeSet<RunId>,
 }
 
 impl Refused {
@@ -545,16 +613,23 @@ impl Refused {
         for refusal in snapshots.iter().filter_map(|s| Refusal::of(s, run)) {
             if self.first.is_none() {
                 self.first = Some(refusal);
-            } else {
-                self.others.push(refusal.document().clone());
+                continue;
             }
+            if let Refusal::Held { holder, .. } = &refusal {
+                self.holders.insert(holder.clone());
+            }
+            self.others.push(refusal.document().clone());
         }
     }
 
     /// The gap that blocks run `run`, if any document was refused.
     fn gap(self, run: &RunId) -> Option<Gap> {
-        let Refused { first, others } = self;
-        first.map(|refusal| refusal.gap(run, &others))
+        let Refused {
+            first,
+            others,
+            holders,
+        } = self;
+        first.map(|refusal| refusal.gap(run, &others, holders))
     }
 }
 

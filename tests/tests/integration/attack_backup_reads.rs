@@ -358,9 +358,14 @@ on_fixtures!(raw_ids_with_control_characters:
 /// Runs `r2` over `ids` and holds it after its fence (`until cut-leg-a`), as a run waiting for
 /// review: it holds `ids` until an operator enacts or rolls it back.
 async fn hold_r2(runner: &Runner, ids: Vec<DocumentId>) -> TestResult {
-    let r2 = RunRequest::new("r2", Scope::Ids(ids), CutRules::preset(Preset::LegalEn));
+    hold(runner, "r2", ids).await
+}
+
+/// Runs `run` over `ids` until cut-leg-a: held for review, it holds them fenced.
+async fn hold(runner: &Runner, run: &str, ids: Vec<DocumentId>) -> TestResult {
+    let request = RunRequest::new(run, Scope::Ids(ids), CutRules::preset(Preset::LegalEn));
     let held = runner
-        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .run(request, RunOptions::default().with_until("cut-leg-a"))
         .await?;
     assert!(held.held_after.is_some(), "{}", held.to_json());
     Ok(())
@@ -501,6 +506,45 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
 on_fixtures!(every_held_document_named:
     every_document_another_run_holds_is_named_by_the_blocked_backup_on_sqlite on sqlite,
     every_document_another_run_holds_is_named_by_the_blocked_backup_on_postgres on postgres,
+);
+
+/// The documents a backup refuses may be held by several runs: `r2` holds `law/2` and `r5`
+/// holds `law/3`. Before, the blocked backup's advice named only the first document's holder
+/// (`r2`): waiting for it, or rolling it back, left `r1` blocked on `law/3`. Every holder is
+/// named, and doing what the advice says to each lets `r1` resume and pass.
+async fn every_holder_named(fixture: Option<impl SqlFixture>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    for id in ["law/1", "law/2", "law/3"] {
+        let body = format!("Article 1\nOne of {id}.\n");
+        adapter.put_document(&DocumentId::new(id), &body).await?;
+    }
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    hold_r2(&runner, vec![DocumentId::new("law/2")]).await?;
+    hold(&runner, "r5", vec![DocumentId::new("law/3")]).await?;
+    let (gap, json) = blocked_r1(&runner, Scope::Prefix("law/".into())).await?;
+    let told = format!("{} {:?}", gap.found, gap.next);
+    assert!(
+        told.contains("wait until runs r2 and r5 have enacted or been rolled back"),
+        "the advice waits for both holders: {json}"
+    );
+    for holder in ["r2", "r5"] {
+        let rolled = runner.rollback(&RunId::new(holder)).await?;
+        assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    }
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(every_holder_named:
+    every_run_holding_a_refused_document_is_named_on_sqlite on sqlite,
+    every_run_holding_a_refused_document_is_named_on_postgres on postgres,
 );
 
 /// Adversarial (adv33) on the journal of a blocked backup: `r2` holds `a/00`, first in id order;
