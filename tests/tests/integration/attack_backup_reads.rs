@@ -637,3 +637,115 @@ on_fixtures!(refused_late_then_freed:
     a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
     a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres,
 );
+
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The store, except that `meanwhile` (an application's or another runner's writes) runs once,
+/// right after the first `generations_of` returns: in the middle of a backup's first batch, the
+/// batch's document rows already read.
+struct AfterFirstBatchRead {
+    inner: Arc<dyn LiveExecutionAdapter>,
+    meanwhile: tokio::sync::Mutex<Option<Pending>>,
+}
+
+#[async_trait::async_trait]
+impl LiveExecutionAdapter for AfterFirstBatchRead {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let between = op.kind() == OpKind::GenerationsOf;
+        let reply = self.inner.call(op, claim).await;
+        if between && let Some(meanwhile) = self.meanwhile.lock().await.take() {
+            meanwhile.await;
+        }
+        reply
+    }
+}
+
+/// The scene of the two tests below: `r1` over sixteen large laws (`a/00` … `a/15`, more than
+/// a 4 MiB journal part before `a/15`), read two documents a batch; while its first batch is
+/// read, `r2` fences `a/00` and holds it (and, with `vanish`, the application deletes `a/15`).
+/// `r1` must be BLOCKED naming `a/00` and `r2`, saying nothing was backed up, with no part of
+/// its backup left in the journal; then, `r2` rolled back, `r1` resumed passes and rolls back
+/// to the store exactly as before it.
+async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    large_laws(&adapter, 16).await?;
+    let deletion = crate::deleted_meanwhile::DeleteDocument {
+        options: fixture.options().clone(),
+        document: "a/15",
+    };
+    let r2_runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let meanwhile: Pending = Box::pin(async move {
+        let held = hold_r2(&r2_runner, vec![DocumentId::new("a/00")])
+            .await
+            .map_err(|e| e.to_string());
+        assert!(held.is_ok(), "r2 holds a/00: {held:?}");
+        if vanish {
+            let deleted = deletion.execute().await;
+            assert!(deleted.is_ok(), "a/15 deleted: {deleted:?}");
+        }
+    });
+    let store = Arc::new(AfterFirstBatchRead {
+        inner: adapter.clone(),
+        meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
+    });
+    let journal = JournalBackupStore::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(store.clone(), Arc::new(journal));
+    let options = || RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
+    let r1 = RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    );
+    let report = runner.run(r1, options()).await?;
+    let json = report.to_json();
+    assert!(
+        store.meanwhile.lock().await.is_none(),
+        "r2 fenced meanwhile"
+    );
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("a/00")), "{json}");
+    assert!(gap.found.contains("run r2"), "{json}");
+    assert!(gap.found.contains("nothing was backed up"), "{json}");
+    let when = "it changed while the backup was written";
+    assert_eq!(gap.found.contains(when), !vanish, "{json}");
+    let parts = fixture.table("run_backup_parts");
+    let count = format!("UPDATE {parts} SET seq = seq WHERE run = $1");
+    let left = fixture.execute_raw(&count, &["r1"]).await;
+    assert_eq!(
+        left, 0,
+        "parts of r1's refused backup left in the journal: {json}"
+    );
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let freed = adapter.snapshot().await?;
+    let resumed = runner.resume(&RunId::new("r1"), options()).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(adapter.snapshot().await? == freed, "r1 rolled back exactly");
+    fixture.finish().await;
+    Ok(())
+}
+
+/// Adversarial (adv35) on a document changed while the backup was written and then found held
+/// by another run (no test of its own before): `r2` fences `a/00` while `r1`'s backup reads its
+/// first batch; the change log lists it once every batch is written (a journal part among them),
+/// and `r1` is BLOCKED naming `r2`, its attempt's parts dropped.
+async fn changed_then_held(fixture: Option<impl RawSql>) -> TestResult {
+    held_while_backed_up(fixture, false).await
+}
+
+on_fixtures!(changed_then_held:
+    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_sqlite on sqlite,
+    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_postgres on postgres,
+);
