@@ -749,3 +749,18 @@ on_fixtures!(changed_then_held:
     a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_sqlite on sqlite,
     a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_postgres on postgres,
 );
+
+/// Adversarial (adv35) on a backup taken again because a document vanished: `a/15` is deleted
+/// and `a/00` fenced by `r2` while `r1`'s first batch is read. The first attempt journals a part
+/// before it finds `a/15` gone; the attempt taken again is refused on `a/00` in its first batch,
+/// having journaled nothing. Before, the first attempt's part stayed in the journal of a run
+/// BLOCKED as having backed up nothing: the vanished path gave its sink up without dropping it,
+/// and the refused attempt dropped only parts it had journaled itself.
+async fn vanished_then_held(fixture: Option<impl RawSql>) -> TestResult {
+    held_while_backed_up(fixture, true).await
+}
+
+on_fixtures!(vanished_then_held:
+    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_sqlite on sqlite,
+    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_postgres on postgres,
+);
