@@ -365,7 +365,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
                 .filter(|id| !found.contains(id))
                 .collect();
             let kept = ids.iter().filter(|id| !vanished.contains(*id));
-            // The unfinished sink is dropped: no backup.
+            // Taken again: this attempt's journaled parts are dropped, as the attempt taken
+            // again may be refused before it journals a part of its own (and drops none).
+            abandon(sink, &head.run).await;
             return Ok(Written::Vanished(kept.map(|id| (*id).clone()).collect()));
         }
         ctx.check_cancelled()?;
