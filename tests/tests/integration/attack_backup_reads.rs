@@ -640,22 +640,33 @@ on_fixtures!(refused_late_then_freed:
 
 type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// The store, except that `meanwhile` (an application's or another runner's writes) runs once,
-/// right after the first `generations_of` returns: in the middle of a backup's first batch, the
-/// batch's document rows already read.
-struct AfterFirstBatchRead {
+/// The store, except that `meanwhile` (an application's or another runner's writes, or a wait
+/// that never ends: a crash) runs once, right after the first call of `kind` returns (the first
+/// `generations_of`: in the middle of a backup's first batch, its document rows already read).
+struct AfterFirst {
     inner: Arc<dyn LiveExecutionAdapter>,
+    kind: OpKind,
     meanwhile: tokio::sync::Mutex<Option<Pending>>,
 }
 
+impl AfterFirst {
+    fn new(inner: &Arc<dyn LiveExecutionAdapter>, kind: OpKind, meanwhile: Pending) -> Arc<Self> {
+        Arc::new(AfterFirst {
+            inner: inner.clone(),
+            kind,
+            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
+        })
+    }
+}
+
 #[async_trait::async_trait]
-impl LiveExecutionAdapter for AfterFirstBatchRead {
+impl LiveExecutionAdapter for AfterFirst {
     fn info(&self) -> AdapterInfo {
         self.inner.info()
     }
 
     async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let between = op.kind() == OpKind::GenerationsOf;
+        let between = op.kind() == self.kind;
         let reply = self.inner.call(op, claim).await;
         if between && let Some(meanwhile) = self.meanwhile.lock().await.take() {
             meanwhile.await;
@@ -671,7 +682,6 @@ impl LiveExecutionAdapter for AfterFirstBatchRead {
 /// its backup left in the journal; then, `r2` rolled back, `r1` resumed passes and rolls back
 /// to the store exactly as before it.
 async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
     let Some(fixture) = fixture else {
         return Ok(());
     };
@@ -692,19 +702,9 @@ async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> Tes
             assert!(deleted.is_ok(), "a/15 deleted: {deleted:?}");
         }
     });
-    let store = Arc::new(AfterFirstBatchRead {
-        inner: adapter.clone(),
-        meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
-    });
-    let journal = JournalBackupStore::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(store.clone(), Arc::new(journal));
-    let options = || RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
-    let r1 = RunRequest::new(
-        "r1",
-        Scope::Prefix("a/".into()),
-        CutRules::preset(Preset::LegalEn),
-    );
-    let report = runner.run(r1, options()).await?;
+    let store = AfterFirst::new(&adapter, OpKind::GenerationsOf, meanwhile);
+    let runner = journaled(store.clone());
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
     let json = report.to_json();
     assert!(
         store.meanwhile.lock().await.is_none(),
@@ -718,23 +718,49 @@ async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> Tes
     assert!(gap.found.contains("nothing was backed up"), "{json}");
     let when = "it changed while the backup was written";
     assert_eq!(gap.found.contains(when), !vanish, "{json}");
-    let parts = fixture.table("run_backup_parts");
-    let count = format!("UPDATE {parts} SET seq = seq WHERE run = $1");
-    let left = fixture.execute_raw(&count, &["r1"]).await;
+    let left = parts_of_r1(&fixture).await;
     assert_eq!(
         left, 0,
-        "parts of r1's refused backup left in the journal: {json}"
+        "parts of r1's refused backup in the journal: {json}"
     );
     let rolled = runner.rollback(&RunId::new("r2")).await?;
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
     let freed = adapter.snapshot().await?;
-    let resumed = runner.resume(&RunId::new("r1"), options()).await?;
+    let resumed = runner.resume(&RunId::new("r1"), in_pairs()).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     let rolled = runner.rollback(&RunId::new("r1")).await?;
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
     assert!(adapter.snapshot().await? == freed, "r1 rolled back exactly");
     fixture.finish().await;
     Ok(())
+}
+
+/// A runner over `store` whose backups are journaled in it.
+fn journaled(store: Arc<dyn LiveExecutionAdapter>) -> Runner {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let journal = JournalBackupStore::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    Runner::new(store, Arc::new(journal))
+}
+
+/// `r1` over every `a/` document.
+fn r1_over_a() -> RunRequest {
+    RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    )
+}
+
+/// A run's documents read two a batch.
+fn in_pairs() -> RunOptions {
+    RunOptions::default().with_batch_documents(DocumentBatches::Of(2))
+}
+
+/// How many parts of `r1`'s backup the journal holds.
+async fn parts_of_r1(fixture: &impl RawSql) -> u64 {
+    let parts = fixture.table("run_backup_parts");
+    let count = format!("UPDATE {parts} SET seq = seq WHERE run = $1");
+    fixture.execute_raw(&count, &["r1"]).await
 }
 
 /// Adversarial (adv35) on a document changed while the backup was written and then found held
@@ -763,4 +789,51 @@ async fn vanished_then_held(fixture: Option<impl RawSql>) -> TestResult {
 on_fixtures!(vanished_then_held:
     a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_sqlite on sqlite,
     a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_postgres on postgres,
+);
+
+/// Adversarial (adv35) on a backup resumed after a crash: `r1`'s runner dies (its task aborted)
+/// right after journaling part 0 of its backup; `r2` then fences `a/00` and holds it; `r1`
+/// resumed is BLOCKED in its backup, refused in its first batch, saying nothing was backed up.
+/// The crashed attempt's part must not stay in the journal of that run (the refused attempt
+/// dropped only the parts it had journaled itself: none).
+async fn crashed_then_held(fixture: Option<impl RawSql>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    large_laws(&adapter, 16).await?;
+    let (journaled_part, told) = tokio::sync::oneshot::channel();
+    let dies: Pending = Box::pin(async move {
+        let _ = journaled_part.send(());
+        std::future::pending::<()>().await;
+    });
+    let crashing = journaled(AfterFirst::new(&adapter, OpKind::SaveBackupPart, dies));
+    let task = tokio::spawn(async move {
+        let report = crashing.run(r1_over_a(), in_pairs()).await;
+        report.map(|r| r.to_json()).map_err(|e| e.to_string())
+    });
+    told.await?;
+    task.abort();
+    assert!(task.await.is_err(), "r1's runner died in its backup");
+    assert_eq!(parts_of_r1(&fixture).await, 1, "the crashed attempt's part");
+    let runner = journaled(adapter.clone());
+    hold_r2(&runner, vec![DocumentId::new("a/00")]).await?;
+    let report = runner.resume(&RunId::new("r1"), in_pairs()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(gap.found.contains("nothing was backed up"), "{json}");
+    let left = parts_of_r1(&fixture).await;
+    assert_eq!(
+        left, 0,
+        "parts of r1's refused backup in the journal: {json}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(crashed_then_held:
+    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_sqlite on sqlite,
+    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_postgres on postgres,
 );
