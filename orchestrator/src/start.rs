@@ -149,12 +149,28 @@ async fn journaled_stale_scope(
     else {
         return Ok(false);
     };
+    // A journaled document outside the scope asked for: not this command's run (another scope
+    // under a reused id), refused as such rather than passed as that run.
+    if !within(&request.scope, &ids) {
+        return Ok(false);
+    }
     inv.note(format!(
         "--stale: run {run} is journaled; continued over the {} document(s) stale when it began",
         ids.len()
     ));
     request.scope = Scope::Ids(ids);
     Ok(true)
+}
+
+/// Whether every one of `ids` is in `scope` (a list of ids as a set: both may be long).
+fn within(scope: &Scope, ids: &[DocumentId]) -> bool {
+    match scope {
+        Scope::Ids(asked) => {
+            let asked: BTreeSet<&DocumentId> = asked.iter().collect();
+            ids.iter().all(|id| asked.contains(id))
+        }
+        _ => ids.iter().all(|id| scope.contains(id)),
+    }
 }
 
 /// The ids of the stale `heads` (state `Ready`), for `run --stale`, noted in `inv`; so are those
