@@ -535,5 +535,8 @@ fn a_stale_run_continued_over_a_row_deleted_since_says_so() -> TestResult {
     lacks(&again, "left out 1 document(s)");
     lacks(&again, "after write-verify");
     assert!(again.all().contains("rollback s1"), "{}", again.all());
+    // The advice, followed.
+    wd.expect(&["rollback", "s1", "--execute"], 0)?;
+    wd.expect(&["run", "--execute", "--stale", "--run-id", "s2"], 0)?;
     Ok(())
 }
