@@ -358,9 +358,14 @@ on_fixtures!(raw_ids_with_control_characters:
 /// Runs `r2` over `ids` and holds it after its fence (`until cut-leg-a`), as a run waiting for
 /// review: it holds `ids` until an operator enacts or rolls it back.
 async fn hold_r2(runner: &Runner, ids: Vec<DocumentId>) -> TestResult {
-    let r2 = RunRequest::new("r2", Scope::Ids(ids), CutRules::preset(Preset::LegalEn));
+    hold(runner, "r2", ids).await
+}
+
+/// As [`hold_r2`], for run `run`.
+async fn hold(runner: &Runner, run: &str, ids: Vec<DocumentId>) -> TestResult {
+    let request = RunRequest::new(run, Scope::Ids(ids), CutRules::preset(Preset::LegalEn));
     let held = runner
-        .run(r2, RunOptions::default().with_until("cut-leg-a"))
+        .run(request, RunOptions::default().with_until("cut-leg-a"))
         .await?;
     assert!(held.held_after.is_some(), "{}", held.to_json());
     Ok(())
@@ -469,14 +474,7 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
         told.contains("resume, enact or roll back run r2"),
         "what frees a holder no runner runs: {json}"
     );
-    let left: Vec<DocumentId> = laws
-        .iter()
-        .filter(|id| {
-            !told.contains(&format!("`{id}`"))
-                && gap.document.as_ref().is_none_or(|d| d.as_str() != **id)
-        })
-        .map(|id| DocumentId::new(*id))
-        .collect();
+    let left = not_named(&gap, &laws);
     let r3 = RunRequest::new("r3", Scope::Ids(left.clone()), rules());
     let report = runner.run(r3, RunOptions::default()).await?;
     assert_eq!(
@@ -496,6 +494,19 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
     );
     fixture.finish().await;
     Ok(())
+}
+
+/// Of `ids`, those `gap` does not name (in its document, its finding or its advice): a new run
+/// that follows the advice to leave the named ones out.
+fn not_named(gap: &iu_cutter_orchestrator::Gap, ids: &[&str]) -> Vec<DocumentId> {
+    let told = format!("{} {:?}", gap.found, gap.next);
+    ids.iter()
+        .filter(|id| {
+            !told.contains(&format!("`{id}`"))
+                && gap.document.as_ref().is_none_or(|d| d.as_str() != **id)
+        })
+        .map(|id| DocumentId::new(*id))
+        .collect()
 }
 
 on_fixtures!(every_held_document_named:
@@ -836,4 +847,51 @@ async fn crashed_then_held(fixture: Option<impl RawSql>) -> TestResult {
 on_fixtures!(crashed_then_held:
     a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_sqlite on sqlite,
     a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_postgres on postgres,
+);
+
+/// Adversarial (adv35) on the advice of a backup blocked on a document changed while it was
+/// written and then found held: `r2` holds `a/03` when `r1` (over `a/00` … `a/03`) begins, and
+/// `r3` fences `a/00` while `r1`'s first batch is read. `r1` is BLOCKED naming `a/00` and `r3`;
+/// its advice to start a new run leaving out what it names, followed literally, must pass. It
+/// named `a/00` alone (the change found first hid the refusal of `a/03`, read held by `r2`), and
+/// the new run was blocked on `a/03`.
+async fn changed_then_held_names_every_held(fixture: Option<impl RawSql>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    large_laws(&adapter, 4).await?;
+    let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    hold_r2(&plain, vec![DocumentId::new("a/03")]).await?;
+    let r3_runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let meanwhile: Pending = Box::pin(async move {
+        let held = hold(&r3_runner, "r3", vec![DocumentId::new("a/00")])
+            .await
+            .map_err(|e| e.to_string());
+        assert!(held.is_ok(), "r3 holds a/00: {held:?}");
+    });
+    let runner = journaled(AfterFirst::new(&adapter, OpKind::GenerationsOf, meanwhile));
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(gap.found.contains("run r3"), "{json}");
+    let left = not_named(gap, &["a/00", "a/01", "a/02", "a/03"]);
+    let rules = CutRules::preset(Preset::LegalEn);
+    let r4 = RunRequest::new("r4", Scope::Ids(left), rules);
+    let report = plain.run(r4, RunOptions::default()).await?;
+    assert_eq!(
+        report.outcome,
+        Outcome::Pass,
+        "{json}\n{}",
+        report.to_json()
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(changed_then_held_names_every_held:
+    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_sqlite on sqlite,
+    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_postgres on postgres,
 );
