@@ -97,11 +97,16 @@ impl Backup {
                 // A document was edited between the census and its batch's read: the backup
                 // would hold the edited row under the census's pre-edit digest. Taken again, a
                 // few times at most (a document edited without pause blocks the run instead).
-                Written::Edited(edited) => {
+                Written::Edited(edited, refused) => {
                     // Another run's fence is what changed it: taking the backup again cannot
                     // help while that run holds it, and this run's fence would refuse it anyway.
+                    // The documents refused as read are named too: a new run leaving out only
+                    // this one would be blocked on them.
                     if let Some(holder) = held_by_another(ctx, &edited).await? {
-                        let gap = held_elsewhere(&run, (edited, &[]), holder, HeldSince::Changed);
+                        let others: Vec<DocumentId> =
+                            refused.into_iter().filter(|id| *id != edited).collect();
+                        let since = HeldSince::Changed;
+                        let gap = held_elsewhere(&run, (edited, &others), holder, since);
                         return Err(PhaseError::Blocked(gap));
                     }
                     retakes += 1;
@@ -123,8 +128,9 @@ enum Written {
     /// Some documents no longer exist: nothing was saved; these are the ones left.
     Vanished(Vec<DocumentId>),
     /// The change log lists this document of the census as changed since the census's mark:
-    /// its row as read may not be the one the census digested. Nothing was saved.
-    Edited(DocumentId),
+    /// its row as read may not be the one the census digested. Nothing was saved. With the
+    /// documents refused as read (see `Refused`).
+    Edited(DocumentId, Vec<DocumentId>),
 }
 
 /// How many times the backup is taken again because a document changed while it was written.
@@ -396,7 +402,7 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         {
             // Taken again, or blocked: either way this attempt's journaled parts are dropped.
             abandon(sink, &head.run).await;
-            return Ok(Written::Edited(edited));
+            return Ok(Written::Edited(edited, refused.documents()));
         }
     }
     if let Some(gap) = refused.gap(&head.run) {
@@ -551,6 +557,15 @@ impl Refused {
                 self.others.push(refusal.document().clone());
             }
         }
+    }
+
+    /// Every refused document.
+    fn documents(self) -> Vec<DocumentId> {
+        let Refused { first, mut others } = self;
+        if let Some(first) = first {
+            others.insert(0, first.document().clone());
+        }
+        others
     }
 
     /// The gap that blocks run `run`, if any document was refused.
