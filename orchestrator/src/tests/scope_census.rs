@@ -888,3 +888,27 @@ async fn a_stale_run_over_another_scope_under_a_journaled_id_is_not_that_run() -
     );
     Ok(())
 }
+
+/// Adversarial (adv35): `run --stale` with other rules under the id of a journaled `--stale`
+/// run is refused as another run under that id; its report must not also say that it
+/// continued the journaled run (it noted "continued over the 2 document(s) stale when it
+/// began", then failed as "already used ... with a different scope, rules or reviewed plan").
+#[tokio::test]
+async fn a_stale_run_with_other_rules_under_a_journaled_id_says_no_continuation() -> TestResult {
+    let (_sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
+    let first = runner
+        .run(
+            law_request("s1").only_stale(),
+            RunOptions::default().with_until(names::CUT_LEG_A),
+        )
+        .await?;
+    assert!(first.held_after.is_some(), "{}", first.to_json());
+    let other_rules = RunRequest::new("s1", laws(), CutRules::preset(Preset::LegalEn));
+    let again = runner
+        .run(other_rules.only_stale(), RunOptions::default())
+        .await?;
+    let json = again.to_json();
+    assert_eq!(again.outcome.name(), "FAILED", "{json}");
+    assert!(!noted(&again, "continued"), "{json}");
+    Ok(())
+}
