@@ -148,14 +148,15 @@ async fn journaled_stale_scope(
     // run's, refused as such when the run is journaled.
     let Some(RunRecord {
         scope: Scope::Ids(ids),
+        rules,
         ..
     }) = journaled
     else {
         return Ok(false);
     };
-    // A journaled document outside the scope asked for: not this command's run (another scope
-    // under a reused id), refused as such rather than passed as that run.
-    if !within(&request.scope, &ids) {
+    // Other rules, or a journaled document outside the scope asked for: not this command's run
+    // (another under a reused id), refused as such rather than continued or passed as that run.
+    if rules != request.rules || !within(&request.scope, &ids) {
         return Ok(false);
     }
     let gone: Vec<DocumentId> = ids
