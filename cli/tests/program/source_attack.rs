@@ -540,3 +540,22 @@ fn a_stale_run_continued_over_a_row_deleted_since_says_so() -> TestResult {
     wd.expect(&["run", "--execute", "--stale", "--run-id", "s2"], 0)?;
     Ok(())
 }
+
+/// Adversarial (adv35) on the fix above: the same `run --stale` again under the id of a run
+/// that PASSED, after the application deleted one of its rows, must say the run is already
+/// journaled as PASS, not advise rolling back an enacted run because a row went since.
+#[test]
+fn a_passed_stale_run_again_after_a_row_deleted_is_not_rolled_back() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
+    wd.expect(&stale, 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 3")?;
+    let again = wd.run(&stale)?;
+    lacks(&again, "rollback s1");
+    assert!(
+        again.all().contains("already journaled as PASS"),
+        "{}",
+        again.all()
+    );
+    Ok(())
+}
