@@ -127,8 +127,9 @@ async fn sync_and_narrow(
 /// documents when it began, in `request` (then `true`). Narrowed again, the scope would leave out
 /// what the run itself has fenced or enacted since (no longer `Ready`), and the very command that
 /// began the run would be refused as another scope under its id instead of continuing it. A
-/// journaled document now `gone` from the source fails the run here: the run cannot leave it out,
-/// and its enact would refuse it (it finds no row) after writing and verifying the others.
+/// journaled document now `gone` from the source fails an unfinished run here: the run cannot
+/// leave it out, and its enact would refuse it (it finds no row) after writing and verifying the
+/// others.
 async fn journaled_stale_scope(
     request: &mut RunRequest,
     inv: &mut Invocation<'_>,
@@ -146,17 +147,15 @@ async fn journaled_stale_scope(
         ))?;
     // A `--stale` run's scope is always its list of ids; another journaled scope is another
     // run's, refused as such when the run is journaled.
-    let Some(RunRecord {
-        scope: Scope::Ids(ids),
-        rules,
-        ..
-    }) = journaled
-    else {
+    let Some(record) = journaled else {
+        return Ok(false);
+    };
+    let Scope::Ids(ids) = &record.scope else {
         return Ok(false);
     };
     // Other rules, or a journaled document outside the scope asked for: not this command's run
     // (another under a reused id), refused as such rather than continued or passed as that run.
-    if rules != request.rules || !within(&request.scope, &ids) {
+    if record.rules != request.rules || !within(&request.scope, ids) {
         return Ok(false);
     }
     let gone: Vec<DocumentId> = ids
@@ -164,7 +163,8 @@ async fn journaled_stale_scope(
         .filter(|id| gone.contains(*id))
         .cloned()
         .collect();
-    if !gone.is_empty() {
+    // A finished run is only reported as such: nothing of it is continued.
+    if !gone.is_empty() && finished_outcome(&record).is_none() {
         return Err(Outcome::Failed {
             error: format!(
                 "run {run} is journaled over {} document(s) no longer in the source (deleted, or \
@@ -186,7 +186,7 @@ async fn journaled_stale_scope(
         "--stale: run {run} is journaled; continued over the {} document(s) stale when it began",
         ids.len()
     ));
-    request.scope = Scope::Ids(ids);
+    request.scope = record.scope;
     Ok(true)
 }
 
