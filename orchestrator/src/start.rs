@@ -86,21 +86,22 @@ async fn sync_and_narrow(
                 report.silent
             ));
         }
-        if !report.gone.is_empty() {
-            inv.note(format!(
-                "left out {} document(s) no longer in {source} (deleted, or not selected by \
-                 [source] where): {}; their active units stay, shown stale by the reader view",
-                report.gone.len(),
-                list(&report.gone)
-            ));
-        }
         gone.extend(report.gone);
     }
     if !request.stale_only && gone.is_empty() {
         return Ok(());
     }
-    if request.stale_only && journaled_stale_scope(request, inv).await? {
+    if request.stale_only && journaled_stale_scope(request, inv, &gone).await? {
         return Ok(());
+    }
+    if let Some(source) = inv.store().info().source.filter(|_| !gone.is_empty()) {
+        let gone: Vec<DocumentId> = gone.iter().cloned().collect();
+        inv.note(format!(
+            "left out {} document(s) no longer in {source} (deleted, or not selected by [source] \
+             where): {}; their active units stay, shown stale by the reader view",
+            gone.len(),
+            list(&gone)
+        ));
     }
     // Enact would find no source row for a document gone from it, and block the whole run.
     let heads = inv
@@ -125,10 +126,14 @@ async fn sync_and_narrow(
 /// For `run --stale` under the id of a run already journaled: its journaled scope, the stale
 /// documents when it began, in `request` (then `true`). Narrowed again, the scope would leave out
 /// what the run itself has fenced or enacted since (no longer `Ready`), and the very command that
-/// began the run would be refused as another scope under its id instead of continuing it.
+/// began the run would be refused as another scope under its id instead of continuing it. A
+/// journaled document now `gone` from the source fails an unfinished run here: the run cannot
+/// leave it out, and its enact would refuse it (it finds no row) after writing and verifying the
+/// others.
 async fn journaled_stale_scope(
     request: &mut RunRequest,
     inv: &mut Invocation<'_>,
+    gone: &BTreeSet<DocumentId>,
 ) -> Result<bool, Outcome> {
     let run = request.run.clone();
     let journaled = inv
@@ -142,19 +147,58 @@ async fn journaled_stale_scope(
         ))?;
     // A `--stale` run's scope is always its list of ids; another journaled scope is another
     // run's, refused as such when the run is journaled.
-    let Some(RunRecord {
-        scope: Scope::Ids(ids),
-        ..
-    }) = journaled
-    else {
+    let Some(record) = journaled else {
         return Ok(false);
     };
+    let Scope::Ids(ids) = &record.scope else {
+        return Ok(false);
+    };
+    // Other rules, or a journaled document outside the scope asked for: not this command's run
+    // (another under a reused id), refused as such rather than continued or passed as that run.
+    if record.rules != request.rules || !within(&request.scope, ids) {
+        return Ok(false);
+    }
+    let gone: Vec<DocumentId> = ids
+        .iter()
+        .filter(|id| gone.contains(*id))
+        .cloned()
+        .collect();
+    // A finished run is only reported as such: nothing of it is continued.
+    if !gone.is_empty() && finished_outcome(&record).is_none() {
+        return Err(Outcome::Failed {
+            error: format!(
+                "run {run} is journaled over {} document(s) no longer in the source (deleted, or \
+                 not selected by [source] where): {}; it cannot leave them out, and its enact \
+                 would refuse them",
+                gone.len(),
+                list(&gone)
+            ),
+            resume_from: None,
+            next: vec![
+                NextAction::rollback(&run),
+                NextAction::fix(
+                    "start a new `run --stale` (another run id), which leaves them out",
+                ),
+            ],
+        });
+    }
     inv.note(format!(
         "--stale: run {run} is journaled; continued over the {} document(s) stale when it began",
         ids.len()
     ));
-    request.scope = Scope::Ids(ids);
+    request.scope = record.scope;
     Ok(true)
+}
+
+/// Whether every one of `ids` is in `scope` (a list of ids as a set: both may be long).
+fn within(scope: &Scope, ids: &[DocumentId]) -> bool {
+    match scope {
+        Scope::Ids(asked) => {
+            let asked: BTreeSet<&DocumentId> = asked.iter().collect();
+            ids.iter().all(|id| asked.contains(id))
+        }
+        _ => ids.iter().all(|id| scope.contains(id)),
+    }
 }
 
 /// The ids of the stale `heads` (state `Ready`), for `run --stale`, noted in `inv`; so are those

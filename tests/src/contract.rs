@@ -2533,6 +2533,20 @@ pub async fn claimed_calls_need_the_callers_live_lease(fixture: &impl Fixture) {
         "the new holder fences",
     );
     ok(new.record_phase(&r, &done).await, "the new holder journals");
+    // A zombie giving its backup up after the takeover drops nothing of the new holder's.
+    let part = "the new holder's part\n";
+    ok(
+        new.save_backup_part(&r, 0, part).await,
+        "the new holder's part",
+    );
+    lease_lost(
+        old.discard_backup_parts(&r).await,
+        "discarding parts after takeover",
+    );
+    ok(
+        new.seal_backup(&r, 1, &sha256_hex(part.as_bytes())).await,
+        "the new holder's part is kept",
+    );
     ok(
         store.set_run_status(&r, RunStatus::Pass).await,
         "a call without a claim is unchanged",

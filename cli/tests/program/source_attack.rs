@@ -518,3 +518,44 @@ fn pg_config(app: &Schema, store: &Schema) -> String {
         CONFIG.replace("\"laws\"", &format!("\"{}.laws\"", app.name))
     )
 }
+
+/// Adversarial (adv35) on `run --stale` continuing its journaled run: `s1` is held after its
+/// fence, then the application deletes law 3, and the very command is run again. It noted
+/// "left out 1 document(s) no longer in laws: `3`", then continued over the three journaled
+/// documents, `3` among them, wrote and verified them, and was BLOCKED at enact saying `3` was
+/// deleted "after write-verify". The journaled run cannot leave `3` out, nor enact it: it must
+/// say so before doing any of that work, and say to roll it back.
+#[test]
+fn a_stale_run_continued_over_a_row_deleted_since_says_so() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
+    wd.expect(&[&stale[..], &["--until", "cut-leg-a"]].concat(), 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 3")?;
+    let again = wd.run(&stale)?;
+    lacks(&again, "left out 1 document(s)");
+    lacks(&again, "after write-verify");
+    assert!(again.all().contains("rollback s1"), "{}", again.all());
+    // The advice, followed.
+    wd.expect(&["rollback", "s1", "--execute"], 0)?;
+    wd.expect(&["run", "--execute", "--stale", "--run-id", "s2"], 0)?;
+    Ok(())
+}
+
+/// Adversarial (adv35) on the fix above: the same `run --stale` again under the id of a run
+/// that PASSED, after the application deleted one of its rows, must say the run is already
+/// journaled as PASS, not advise rolling back an enacted run because a row went since.
+#[test]
+fn a_passed_stale_run_again_after_a_row_deleted_is_not_rolled_back() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
+    wd.expect(&stale, 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 3")?;
+    let again = wd.run(&stale)?;
+    lacks(&again, "rollback s1");
+    assert!(
+        again.all().contains("already journaled as PASS"),
+        "{}",
+        again.all()
+    );
+    Ok(())
+}

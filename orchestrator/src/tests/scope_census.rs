@@ -861,3 +861,54 @@ async fn the_same_stale_run_again_after_its_fences_continues_it() -> TestResult 
     assert_eq!(again.outcome, Outcome::Pass, "{}", again.to_json());
     Ok(())
 }
+
+/// Adversarial (adv35): `run --stale` over another scope under the id of a finished `--stale`
+/// run (a scheduled job reusing its id, an operator's typo) must not pass as that run. It
+/// continued the journaled run over the journaled ids, outside the scope asked for, saying it
+/// had; the stale document of the scope asked for was never cut, yet the outcome was PASS.
+#[tokio::test]
+async fn a_stale_run_over_another_scope_under_a_journaled_id_is_not_that_run() -> TestResult {
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2), ("reg/1", LAW_1)]);
+    let first = runner
+        .run(law_request("s1").only_stale(), RunOptions::default())
+        .await?;
+    assert_eq!(first.outcome, Outcome::Pass, "{}", first.to_json());
+    let regs = RunRequest::new(
+        "s1",
+        Scope::Prefix("reg/".into()),
+        CutRules::preset(Preset::Markdown),
+    );
+    let again = runner.run(regs.only_stale(), RunOptions::default()).await?;
+    let json = again.to_json();
+    let reg = sim.load_heads(&Scope::Prefix("reg/".into())).await?;
+    let cut = reg.iter().all(|head| head.active_generation.is_some());
+    assert!(
+        cut || again.outcome != Outcome::Pass,
+        "reg/1 never cut, yet PASS: {json}"
+    );
+    Ok(())
+}
+
+/// Adversarial (adv35): `run --stale` with other rules under the id of a journaled `--stale`
+/// run is refused as another run under that id; its report must not also say that it
+/// continued the journaled run (it noted "continued over the 2 document(s) stale when it
+/// began", then failed as "already used ... with a different scope, rules or reviewed plan").
+#[tokio::test]
+async fn a_stale_run_with_other_rules_under_a_journaled_id_says_no_continuation() -> TestResult {
+    let (_sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
+    let first = runner
+        .run(
+            law_request("s1").only_stale(),
+            RunOptions::default().with_until(names::CUT_LEG_A),
+        )
+        .await?;
+    assert!(first.held_after.is_some(), "{}", first.to_json());
+    let other_rules = RunRequest::new("s1", laws(), CutRules::preset(Preset::LegalEn));
+    let again = runner
+        .run(other_rules.only_stale(), RunOptions::default())
+        .await?;
+    let json = again.to_json();
+    assert_eq!(again.outcome.name(), "FAILED", "{json}");
+    assert!(!noted(&again, "continued"), "{json}");
+    Ok(())
+}

@@ -97,12 +97,20 @@ impl Backup {
                 // A document was edited between the census and its batch's read: the backup
                 // would hold the edited row under the census's pre-edit digest. Taken again, a
                 // few times at most (a document edited without pause blocks the run instead).
-                Written::Edited(edited) => {
+                Written::Edited(edited, refused) => {
                     // Another run's fence is what changed it: taking the backup again cannot
                     // help while that run holds it, and this run's fence would refuse it anyway.
+                    // The documents refused as read are named too: a new run leaving out only
+                    // this one would be blocked on them.
                     if let Some(holder) = held_by_another(ctx, &edited).await? {
-                        let gap =
-                            held_elsewhere(&run, (edited, &[]), &[holder], HeldSince::Changed);
+                        let (refused, holders) = refused.into_parts();
+                        let others: Vec<DocumentId> =
+                            refused.into_iter().filter(|id| *id != edited).collect();
+                        let others_held = holders.into_iter().filter(|other| *other != holder);
+                        let holders: Vec<RunId> =
+                            std::iter::once(holder.clone()).chain(others_held).collect();
+                        let since = HeldSince::Changed;
+                        let gap = held_elsewhere(&run, (edited, &others), &holders, since);
                         return Err(PhaseError::Blocked(gap));
                     }
                     retakes += 1;
@@ -124,8 +132,9 @@ enum Written {
     /// Some documents no longer exist: nothing was saved; these are the ones left.
     Vanished(Vec<DocumentId>),
     /// The change log lists this document of the census as changed since the census's mark:
-    /// its row as read may not be the one the census digested. Nothing was saved.
-    Edited(DocumentId),
+    /// its row as read may not be the one the census digested. Nothing was saved. With the
+    /// documents refused as read (see `Refused`).
+    Edited(DocumentId, Refused),
 }
 
 /// How many times the backup is taken again because a document changed while it was written.
@@ -412,7 +421,9 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
                 .filter(|id| !found.contains(id))
                 .collect();
             let kept = ids.iter().filter(|id| !vanished.contains(*id));
-            // The unfinished sink is dropped: no backup.
+            // Taken again: this attempt's journaled parts are dropped, as the attempt taken
+            // again may be refused before it journals a part of its own (and drops none).
+            abandon(sink, &head.run).await;
             return Ok(Written::Vanished(kept.map(|id| (*id).clone()).collect()));
         }
         ctx.check_cancelled()?;
@@ -441,7 +452,7 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         {
             // Taken again, or blocked: either way this attempt's journaled parts are dropped.
             abandon(sink, &head.run).await;
-            return Ok(Written::Edited(edited));
+            return Ok(Written::Edited(edited, refused));
         }
     }
     if let Some(gap) = refused.gap(&head.run) {
@@ -620,6 +631,22 @@ impl Refused {
             }
             self.others.push(refusal.document().clone());
         }
+    }
+
+    /// Every refused document, and every run holding one of them.
+    fn into_parts(self) -> (Vec<DocumentId>, BTreeSet<RunId>) {
+        let Refused {
+            first,
+            mut others,
+            mut holders,
+        } = self;
+        if let Some(first) = first {
+            if let Refusal::Held { holder, .. } = &first {
+                holders.insert(holder.clone());
+            }
+            others.insert(0, first.document().clone());
+        }
+        (others, holders)
     }
 
     /// The gap that blocks run `run`, if any document was refused.

@@ -361,7 +361,7 @@ async fn hold_r2(runner: &Runner, ids: Vec<DocumentId>) -> TestResult {
     hold(runner, "r2", ids).await
 }
 
-/// Runs `run` over `ids` until cut-leg-a: held for review, it holds them fenced.
+/// As [`hold_r2`], for run `run`.
 async fn hold(runner: &Runner, run: &str, ids: Vec<DocumentId>) -> TestResult {
     let request = RunRequest::new(run, Scope::Ids(ids), CutRules::preset(Preset::LegalEn));
     let held = runner
@@ -474,14 +474,7 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
         told.contains("resume, enact or roll back run r2"),
         "what frees a holder no runner runs: {json}"
     );
-    let left: Vec<DocumentId> = laws
-        .iter()
-        .filter(|id| {
-            !told.contains(&format!("`{id}`"))
-                && gap.document.as_ref().is_none_or(|d| d.as_str() != **id)
-        })
-        .map(|id| DocumentId::new(*id))
-        .collect();
+    let left = not_named(&gap, &laws);
     let r3 = RunRequest::new("r3", Scope::Ids(left.clone()), rules());
     let report = runner.run(r3, RunOptions::default()).await?;
     assert_eq!(
@@ -501,6 +494,19 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
     );
     fixture.finish().await;
     Ok(())
+}
+
+/// Of `ids`, those `gap` does not name (in its document, its finding or its advice): a new run
+/// that follows the advice to leave the named ones out.
+fn not_named(gap: &iu_cutter_orchestrator::Gap, ids: &[&str]) -> Vec<DocumentId> {
+    let told = format!("{} {:?}", gap.found, gap.next);
+    ids.iter()
+        .filter(|id| {
+            !told.contains(&format!("`{id}`"))
+                && gap.document.as_ref().is_none_or(|d| d.as_str() != **id)
+        })
+        .map(|id| DocumentId::new(*id))
+        .collect()
 }
 
 on_fixtures!(every_held_document_named:
@@ -737,4 +743,251 @@ async fn refused_late_then_freed(fixture: Option<impl SqlFixture>) -> TestResult
 on_fixtures!(refused_late_then_freed:
     a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
     a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres,
+);
+
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The store, except that `meanwhile` (an application's or another runner's writes, or a wait
+/// that never ends: a crash) runs once, right after the first call of `kind` returns (the first
+/// `generations_of`: in the middle of a backup's first batch, its document rows already read).
+struct AfterFirst {
+    inner: Arc<dyn LiveExecutionAdapter>,
+    kind: OpKind,
+    meanwhile: tokio::sync::Mutex<Option<Pending>>,
+}
+
+impl AfterFirst {
+    fn new(inner: &Arc<dyn LiveExecutionAdapter>, kind: OpKind, meanwhile: Pending) -> Arc<Self> {
+        Arc::new(AfterFirst {
+            inner: inner.clone(),
+            kind,
+            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl LiveExecutionAdapter for AfterFirst {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let between = op.kind() == self.kind;
+        let reply = self.inner.call(op, claim).await;
+        if between && let Some(meanwhile) = self.meanwhile.lock().await.take() {
+            meanwhile.await;
+        }
+        reply
+    }
+}
+
+/// The scene of the two tests below: `r1` over sixteen large laws (`a/00` … `a/15`, more than
+/// a 4 MiB journal part before `a/15`), read two documents a batch; while its first batch is
+/// read, `r2` fences `a/00` and holds it (and, with `vanish`, the application deletes `a/15`).
+/// `r1` must be BLOCKED naming `a/00` and `r2`, saying nothing was backed up, with no part of
+/// its backup left in the journal; then, `r2` rolled back, `r1` resumed passes and rolls back
+/// to the store exactly as before it.
+async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    large_laws(&adapter, 16).await?;
+    let deletion = crate::deleted_meanwhile::DeleteDocument {
+        options: fixture.options().clone(),
+        document: "a/15",
+    };
+    let r2_runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let meanwhile: Pending = Box::pin(async move {
+        let held = hold_r2(&r2_runner, vec![DocumentId::new("a/00")])
+            .await
+            .map_err(|e| e.to_string());
+        assert!(held.is_ok(), "r2 holds a/00: {held:?}");
+        if vanish {
+            let deleted = deletion.execute().await;
+            assert!(deleted.is_ok(), "a/15 deleted: {deleted:?}");
+        }
+    });
+    let store = AfterFirst::new(&adapter, OpKind::GenerationsOf, meanwhile);
+    let runner = journaled(store.clone());
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
+    let json = report.to_json();
+    assert!(
+        store.meanwhile.lock().await.is_none(),
+        "r2 fenced meanwhile"
+    );
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert_eq!(gap.document, Some(DocumentId::new("a/00")), "{json}");
+    assert!(gap.found.contains("run r2"), "{json}");
+    assert!(gap.found.contains("nothing was backed up"), "{json}");
+    let when = "it changed while the backup was written";
+    assert_eq!(gap.found.contains(when), !vanish, "{json}");
+    let left = parts_of_r1(&fixture).await;
+    assert_eq!(
+        left, 0,
+        "parts of r1's refused backup in the journal: {json}"
+    );
+    let rolled = runner.rollback(&RunId::new("r2")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let freed = adapter.snapshot().await?;
+    let resumed = runner.resume(&RunId::new("r1"), in_pairs()).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(adapter.snapshot().await? == freed, "r1 rolled back exactly");
+    fixture.finish().await;
+    Ok(())
+}
+
+/// A runner over `store` whose backups are journaled in it.
+fn journaled(store: Arc<dyn LiveExecutionAdapter>) -> Runner {
+    use iu_cutter_phase_core::JournalBackupStore;
+    let journal = JournalBackupStore::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    Runner::new(store, Arc::new(journal))
+}
+
+/// `r1` over every `a/` document.
+fn r1_over_a() -> RunRequest {
+    RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    )
+}
+
+/// A run's documents read two a batch.
+fn in_pairs() -> RunOptions {
+    RunOptions::default().with_batch_documents(DocumentBatches::Of(2))
+}
+
+/// How many parts of `r1`'s backup the journal holds.
+async fn parts_of_r1(fixture: &impl RawSql) -> u64 {
+    let parts = fixture.table("run_backup_parts");
+    let count = format!("UPDATE {parts} SET seq = seq WHERE run = $1");
+    fixture.execute_raw(&count, &["r1"]).await
+}
+
+/// Adversarial (adv35) on a document changed while the backup was written and then found held
+/// by another run (no test of its own before): `r2` fences `a/00` while `r1`'s backup reads its
+/// first batch; the change log lists it once every batch is written (a journal part among them),
+/// and `r1` is BLOCKED naming `r2`, its attempt's parts dropped.
+async fn changed_then_held(fixture: Option<impl RawSql>) -> TestResult {
+    held_while_backed_up(fixture, false).await
+}
+
+on_fixtures!(changed_then_held:
+    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_sqlite on sqlite,
+    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_postgres on postgres,
+);
+
+/// Adversarial (adv35) on a backup taken again because a document vanished: `a/15` is deleted
+/// and `a/00` fenced by `r2` while `r1`'s first batch is read. The first attempt journals a part
+/// before it finds `a/15` gone; the attempt taken again is refused on `a/00` in its first batch,
+/// having journaled nothing. Before, the first attempt's part stayed in the journal of a run
+/// BLOCKED as having backed up nothing: the vanished path gave its sink up without dropping it,
+/// and the refused attempt dropped only parts it had journaled itself.
+async fn vanished_then_held(fixture: Option<impl RawSql>) -> TestResult {
+    held_while_backed_up(fixture, true).await
+}
+
+on_fixtures!(vanished_then_held:
+    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_sqlite on sqlite,
+    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_postgres on postgres,
+);
+
+/// Adversarial (adv35) on a backup resumed after a crash: `r1`'s runner dies (its task aborted)
+/// right after journaling part 0 of its backup; `r2` then fences `a/00` and holds it; `r1`
+/// resumed is BLOCKED in its backup, refused in its first batch, saying nothing was backed up.
+/// The crashed attempt's part must not stay in the journal of that run (the refused attempt
+/// dropped only the parts it had journaled itself: none).
+async fn crashed_then_held(fixture: Option<impl RawSql>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    large_laws(&adapter, 16).await?;
+    let (journaled_part, told) = tokio::sync::oneshot::channel();
+    let dies: Pending = Box::pin(async move {
+        let _ = journaled_part.send(());
+        std::future::pending::<()>().await;
+    });
+    let crashing = journaled(AfterFirst::new(&adapter, OpKind::SaveBackupPart, dies));
+    let task = tokio::spawn(async move {
+        let report = crashing.run(r1_over_a(), in_pairs()).await;
+        report.map(|r| r.to_json()).map_err(|e| e.to_string())
+    });
+    told.await?;
+    task.abort();
+    assert!(task.await.is_err(), "r1's runner died in its backup");
+    assert_eq!(parts_of_r1(&fixture).await, 1, "the crashed attempt's part");
+    let runner = journaled(adapter.clone());
+    hold_r2(&runner, vec![DocumentId::new("a/00")]).await?;
+    let report = runner.resume(&RunId::new("r1"), in_pairs()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(gap.found.contains("nothing was backed up"), "{json}");
+    let left = parts_of_r1(&fixture).await;
+    assert_eq!(
+        left, 0,
+        "parts of r1's refused backup in the journal: {json}"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(crashed_then_held:
+    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_sqlite on sqlite,
+    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_postgres on postgres,
+);
+
+/// Adversarial (adv35) on the advice of a backup blocked on a document changed while it was
+/// written and then found held: `r2` holds `a/03` when `r1` (over `a/00` … `a/03`) begins, and
+/// `r3` fences `a/00` while `r1`'s first batch is read. `r1` is BLOCKED naming `a/00` and `r3`;
+/// its advice to start a new run leaving out what it names, followed literally, must pass. It
+/// named `a/00` alone (the change found first hid the refusal of `a/03`, read held by `r2`), and
+/// the new run was blocked on `a/03`.
+async fn changed_then_held_names_every_held(fixture: Option<impl RawSql>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    large_laws(&adapter, 4).await?;
+    let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    hold_r2(&plain, vec![DocumentId::new("a/03")]).await?;
+    let r3_runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let meanwhile: Pending = Box::pin(async move {
+        let held = hold(&r3_runner, "r3", vec![DocumentId::new("a/00")])
+            .await
+            .map_err(|e| e.to_string());
+        assert!(held.is_ok(), "r3 holds a/00: {held:?}");
+    });
+    let runner = journaled(AfterFirst::new(&adapter, OpKind::GenerationsOf, meanwhile));
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(gap.found.contains("run r3"), "{json}");
+    let left = not_named(gap, &["a/00", "a/01", "a/02", "a/03"]);
+    let rules = CutRules::preset(Preset::LegalEn);
+    let r4 = RunRequest::new("r4", Scope::Ids(left), rules);
+    let report = plain.run(r4, RunOptions::default()).await?;
+    assert_eq!(
+        report.outcome,
+        Outcome::Pass,
+        "{json}\n{}",
+        report.to_json()
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(changed_then_held_names_every_held:
+    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_sqlite on sqlite,
+    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_postgres on postgres,
 );

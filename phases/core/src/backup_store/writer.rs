@@ -26,8 +26,9 @@ pub trait BackupSink: Send {
     /// dropped unfinished leaves no backup.
     async fn finish(self: Box<Self>) -> Result<BackupReceipt, BackupError>;
 
-    /// Gives the artifact up: what the sink stored of it ahead of `finish` (as a journal's
-    /// parts) is dropped, so that no part of a backup never taken is kept. Dropping a sink only
+    /// Gives the artifact up: what the sink, or an earlier attempt at the run's backup, stored
+    /// of it ahead of a seal (as a journal's parts) is dropped, so that no part of a backup
+    /// never taken is kept. Dropping a sink only
     /// leaves no backup.
     async fn abandon(self: Box<Self>) -> Result<(), BackupError> {
         Ok(())
@@ -308,10 +309,9 @@ impl BackupSink for JournalSink<'_> {
         self.export.write(documents).await
     }
 
+    /// Drops every unsealed part of the run, not only this sink's: an attempt resumed after a
+    /// crash and refused before journaling a part of its own would leave the crashed one's.
     async fn abandon(self: Box<Self>) -> Result<(), BackupError> {
-        if self.seq == 0 {
-            return Ok(());
-        }
         let run = self.lines.run.clone();
         self.adapter
             .discard_backup_parts(&run)
