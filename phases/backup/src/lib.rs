@@ -97,7 +97,7 @@ impl Backup {
                 // A document was edited between the census and its batch's read: the backup
                 // would hold the edited row under the census's pre-edit digest. Taken again, a
                 // few times at most (a document edited without pause blocks the run instead).
-                Written::Edited(edited, refused) => {
+                Written::Edited(edited, refused, undropped) => {
                     // Another run's fence is what changed it: taking the backup again cannot
                     // help while that run holds it, and this run's fence would refuse it anyway.
                     // The documents refused as read are named too: a new run leaving out only
@@ -110,12 +110,15 @@ impl Backup {
                         let holders: Vec<RunId> =
                             std::iter::once(holder.clone()).chain(others_held).collect();
                         let since = HeldSince::Changed;
-                        let gap = held_elsewhere(&run, (edited, &others), &holders, since);
+                        let mut gap = held_elsewhere(&run, (edited, &others), &holders, since);
+                        gap.found.push_str(&undropped.unwrap_or_default());
                         return Err(PhaseError::Blocked(gap));
                     }
                     retakes += 1;
                     if retakes > EDITED_RETAKES {
-                        return Err(PhaseError::Blocked(kept_changing(&run, edited)));
+                        let mut gap = kept_changing(&run, edited);
+                        gap.found.push_str(&undropped.unwrap_or_default());
+                        return Err(PhaseError::Blocked(gap));
                     }
                     let ids: Vec<DocumentId> = head.census.per_document.into_keys().collect();
                     census = ctx.store().scope_census(&ids).await?;
@@ -133,8 +136,9 @@ enum Written {
     Vanished(Vec<DocumentId>),
     /// The change log lists this document of the census as changed since the census's mark:
     /// its row as read may not be the one the census digested. Nothing was saved. With the
-    /// documents refused as read (see `Refused`).
-    Edited(DocumentId, Refused),
+    /// documents refused as read (see `Refused`), and whether this attempt's journal parts could
+    /// not be dropped.
+    Edited(DocumentId, Refused, Undropped),
 }
 
 /// How many times the backup is taken again because a document changed while it was written.
@@ -435,7 +439,7 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         }
         // Once a document is refused no backup will be saved: the batches are read on only to
         // name every refused document, and written nowhere (a journal sink would keep parts of a
-        // backup the run says it never took, which no rollback removes).
+        // backup the run says it never took, until the run is resumed or rolled back).
         if refused.first.is_none() {
             sink.write(&snapshots).await?;
         }
@@ -451,26 +455,37 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
             .find(|id| head.census.per_document.contains_key(id))
         {
             // Taken again, or blocked: either way this attempt's journaled parts are dropped.
-            abandon(sink, &head.run).await;
-            return Ok(Written::Edited(edited, refused));
+            let undropped = abandon(sink, &head.run).await;
+            return Ok(Written::Edited(edited, refused, undropped));
         }
     }
-    if let Some(gap) = refused.gap(&head.run) {
+    if let Some(mut gap) = refused.gap(&head.run) {
         // No backup: what the batches before the first refusal journaled is dropped (a part
-        // left would outlive even the run's rollback). Refused all the same if it cannot be.
-        abandon(sink, &head.run).await;
+        // left would stay until the run is resumed or rolled back). Refused all the same if it
+        // cannot be, saying so.
+        if let Some(undropped) = abandon(sink, &head.run).await {
+            gap.found.push_str(&undropped);
+        }
         return Err(PhaseError::Blocked(gap));
     }
     Ok(Written::All(sink.finish().await?))
 }
 
 /// Gives up `run`'s unfinished backup `sink`, dropping what it journaled ahead of its seal. A
-/// failure to is logged, not returned: the reason the backup was given up is the outcome.
-async fn abandon(sink: Box<dyn iu_cutter_phase_core::BackupSink + '_>, run: &RunId) {
-    if let Err(error) = sink.abandon().await {
-        tracing::warn!(run = %run, %error, "an abandoned backup's journaled parts were not dropped");
-    }
+/// failure to is not returned (the reason the backup was given up is the outcome): it is logged,
+/// and said by what this returns, for the gap that blocks the run to tell.
+async fn abandon(sink: Box<dyn iu_cutter_phase_core::BackupSink + '_>, run: &RunId) -> Undropped {
+    let error = sink.abandon().await.err()?;
+    tracing::warn!(run = %run, %error, "an abandoned backup's journaled parts were not dropped");
+    Some(format!(
+        "; the journal parts this backup wrote could not be dropped ({error}): a resume or a \
+         rollback of run {run} drops them"
+    ))
 }
+
+/// What a gap adds when a given-up backup's journal parts could not be dropped, if they could
+/// not (the kill switch closed meanwhile, say).
+type Undropped = Option<String>;
 
 /// A document whose active generation (its pointer) has no record of it in state `active`:
 /// deleted or changed around iu-cutter (no foreign key ties the pointer to a record).

@@ -638,6 +638,54 @@ on_fixtures!(failed_backup_rolled_back:
     a_failed_backup_rolled_back_leaves_no_part_on_postgres on postgres,
 );
 
+/// A blocked backup whose journal parts cannot be dropped (the store refuses the discard: the
+/// kill switch closed meanwhile, say) must say so, and what drops them: before, it was only
+/// logged, and the gap said nothing was backed up while a 4 MiB part stayed. Its rollback then
+/// drops them.
+async fn undropped_parts_told(fixture: Option<impl RawSql>) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    use iu_cutter_simulator::{FaultKind, Faulty};
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let faulty = Arc::new(Faulty::new(fixture.shared()));
+    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
+    large_laws(&adapter, 16).await?;
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
+    faulty.inject_on(OpKind::DiscardBackupParts, 0, FaultKind::Error);
+    let r1 = RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    );
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
+    let report = runner.run(r1, options).await?;
+    let json = report.to_json();
+    let Outcome::Blocked { gap } = &report.outcome else {
+        return Err(format!("expected BLOCKED: {json}").into());
+    };
+    assert!(
+        gap.found.contains("could not be dropped") && gap.found.contains("rollback of run r1"),
+        "{json}"
+    );
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let parts = fixture.table("run_backup_parts");
+    let left = fixture
+        .execute_raw(&format!("DELETE FROM {parts} WHERE run = $1"), &["r1"])
+        .await;
+    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(undropped_parts_told:
+    a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_sqlite on sqlite,
+    a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_postgres on postgres,
+);
+
 /// Puts `count` laws of about 385 KB each (`a/00`, `a/01`, …) in the fixture's store: a few fill
 /// a 4 MiB journal part of a backup.
 async fn large_laws(adapter: &Arc<dyn LiveExecutionAdapter>, count: usize) -> TestResult {
