@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use iu_cutter_cut::{CutUnit, Cutter, Parallelism, UNIT_ID_BYTES, UnitIds};
-use iu_cutter_live_execution::CutRules;
+use iu_cutter_cut::{CutUnit, Cutter, Parallelism, Sha256Digest, UNIT_ID_BYTES, UnitIds};
+use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -72,6 +72,60 @@ fn cut_all_on(
         })
         .into_iter()
         .collect()
+}
+
+/// A sha256 over every unit of every document of `corpus` cut by every preset, a custom level
+/// set and at several size limits (none, 64, 300, 2,048 and 65,536 bytes): each unit's ordinal,
+/// id, sha256, part, span and path, in order. A change meant to make the cut faster must leave
+/// it unchanged (`iu-cutter-bench --profile digest`).
+pub(crate) fn output_digest(corpus: &[Doc]) -> Result<(String, usize), String> {
+    let custom = MarkerSet::Custom(vec![
+        LevelRule {
+            name: "chapter".to_owned(),
+            pattern: r"(?i)(chapter|chương)\s+\S+".to_owned(),
+        },
+        LevelRule {
+            name: "article".to_owned(),
+            pattern: r"(article|điều|#+)\s*(\S+)".to_owned(),
+        },
+    ]);
+    let markers = Preset::ALL
+        .into_iter()
+        .map(MarkerSet::Preset)
+        .chain(std::iter::once(custom));
+    let mut hasher = Sha256::new();
+    let mut units = 0;
+    for markers in markers {
+        for max in [None, Some(64), Some(300), Some(2048), Some(65_536)] {
+            let rules = CutRules {
+                markers: markers.clone(),
+                max_unit_bytes: max,
+            };
+            let cutter = Cutter::new(&rules).map_err(|e| e.to_string())?;
+            let cut = Parallelism::available().map(corpus, |doc| cutter.cut(&doc.id, &doc.text));
+            for (doc, cut) in corpus.iter().zip(cut) {
+                let cut = cut.map_err(|e| format!("{}: {e}", doc.id))?;
+                hasher.update(format!("{}\0{}\0", doc.id, cut.len()));
+                for unit in &cut {
+                    hasher.update(format!(
+                        "{} {} {} {:?} {} {} {}\0",
+                        unit.ordinal,
+                        unit.unit_id.hex(),
+                        unit.sha256.hex(),
+                        unit.part,
+                        unit.start,
+                        unit.end,
+                        unit.path
+                    ));
+                }
+                units += cut.len();
+            }
+        }
+    }
+    Ok((
+        Sha256Digest::from_bytes(hasher.finalize().into()).hex(),
+        units,
+    ))
 }
 
 /// Runs the cut benchmarks and adds their measurements and figures to `report`.

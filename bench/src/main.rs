@@ -55,7 +55,9 @@ usage: iu-cutter-bench [--quick] [--only cut|store|sim|scale] [--out DIR] [--pyt
   --chunk-chars N    the peers' chunk capacity in characters (default: iu-cutter's mean
                      unit size on the corpus, so that both cut it as finely)
   --profile WHAT     no report: run one workload (cut, sim or sqlite) --reps times, for a
-                     profiler (valgrind --tool=callgrind, perf record)
+                     profiler (valgrind --tool=callgrind, perf record); `digest` prints a
+                     sha256 of the cut's whole output over the corpus by every preset at
+                     several size limits (a speed-up must leave it unchanged)
 
 Usually run as `cargo xtask bench`, which builds this in release mode with the `peers` feature
 and sets up the Python environment.
@@ -179,9 +181,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--backups" => parsed.backups = Some(PathBuf::from(value()?)),
             "--profile" => {
                 let what = value()?;
-                if !matches!(what.as_str(), "cut" | "sim" | "sqlite") {
+                if !matches!(what.as_str(), "cut" | "digest" | "sim" | "sqlite") {
                     return Err(format!(
-                        "`--profile` takes cut, sim or sqlite, not `{what}`"
+                        "`--profile` takes cut, digest, sim or sqlite, not `{what}`"
                     ));
                 }
                 parsed.profile = Some(what);
@@ -293,6 +295,10 @@ fn profile(args: &Args, what: &str) -> Result<(), String> {
                 ms(on_cpu.get(on_cpu.len() / 2)),
                 ms(on_cpu.first())
             );
+        }
+        "digest" => {
+            let (digest, units) = cut_bench::output_digest(&corpus::corpus(&sizes.corpus))?;
+            println!("cut output digest: {digest} ({units} units)");
         }
         "sim" => {
             let settings = sim_bench::SimSettings {
