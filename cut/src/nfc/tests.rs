@@ -30,6 +30,7 @@ fn plain_starters_are_nfc_starters() {
         assert!(!is_plain_starter(c), "{c:?}");
     }
     assert!(is_nfc_fast("Điều 44. Quyền và nghĩa vụ"));
+    assert!(all_plain_starters("Điều 44. Quyền và nghĩa vụ"));
     assert!(!is_nfc_fast(&"Điều".nfd().collect::<String>()));
     assert!(!is_nfc_fast("\u{212a}"));
 }
@@ -49,4 +50,35 @@ fn the_ascii_test_sees_every_byte() {
     let mut long = "a".repeat(300);
     long.push('ệ');
     assert!(!is_ascii_whole(long.as_bytes()));
+}
+
+#[test]
+fn plain_starters_read_from_bytes_as_from_chars() {
+    // Every character at the edges of the encoded ranges and around them, alone and between
+    // others.
+    let edges = [
+        0x0, 0x7f, 0x80, 0xff, 0x100, 0x2ff, 0x300, 0x36f, 0x7ff, 0x800, 0xfff, 0x1000, 0x1dff,
+        0x1e00, 0x1e3f, 0x1e40, 0x1ebf, 0x1ec0, 0x1eff, 0x1f00, 0x1fff, 0x2000, 0xffff, 0x1_0000,
+        0x10_ffff,
+    ];
+    let chars: Vec<char> = edges
+        .iter()
+        .flat_map(|&e: &u32| e.saturating_sub(1)..=e + 1)
+        .filter_map(char::from_u32)
+        .collect();
+    for &c in &chars {
+        for s in [
+            c.to_string(),
+            format!("a{c}"),
+            format!("{c}ệ"),
+            format!("Đ{c}x"),
+        ] {
+            assert_eq!(
+                all_plain_starters(&s),
+                s.chars().all(is_plain_starter),
+                "{s:?}"
+            );
+        }
+    }
+    assert!(all_plain_starters(""));
 }
