@@ -436,3 +436,34 @@ async fn an_id_with_a_nul_in_a_path_is_a_bad_request() {
     }
     server.stop().await;
 }
+
+/// A run the server held, then rolled back by the command line (another process): the server
+/// showed its own last report (HELD) and offered to enact it, while the journal said ROLLED BACK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_rolled_back_elsewhere_is_shown_rolled_back_with_no_enact_offered() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let held = server
+        .post("/runs?mode=live&until=write-verify", r#"{"run":"else-1"}"#)
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    let detail = server.settled("else-1").await;
+    assert_eq!(detail["next_actions"][0]["action"], "enact", "{detail}");
+
+    let rolled = ok(
+        server.command_line().rollback(&"else-1".into()).await,
+        "rollback by the command line",
+    );
+    assert_eq!(rolled.outcome.name(), "ROLLED_BACK");
+
+    let detail = server.settled("else-1").await;
+    assert_eq!(detail["record"]["status"], "ROLLED_BACK", "{detail}");
+    assert_eq!(
+        detail["report"]["outcome"]["name"], "ROLLED_BACK",
+        "the run's last report is the journal's: {detail}"
+    );
+    let actions = detail["next_actions"].to_string();
+    assert!(!actions.contains("enact"), "enact offered: {actions}");
+    let runs = server.get("/runs").await.json();
+    assert_eq!(runs[0]["outcome"], "ROLLED_BACK", "{runs}");
+    server.stop().await;
+}

@@ -13,7 +13,7 @@ use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset,
 };
-use iu_cutter_orchestrator::{LeaseOptions, RunOptions};
+use iu_cutter_orchestrator::{LeaseOptions, RunOptions, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 use iu_cutter_serve::{Backend, Secret, serve_on};
 use serde_json::Value;
@@ -43,6 +43,8 @@ pub struct Server {
     /// The configuration's switch of the kill switch: open it or close it under the server.
     pub switch: ManualSwitch,
     pub store: Arc<dyn LiveExecutionAdapter>,
+    /// Where the server's live runs put their backups.
+    backups: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -104,9 +106,10 @@ impl Server {
         switch.set(true);
         ok(store.put_documents(&documents).await, "import");
         switch.set(was_open);
+        let backups = dir.path().join("backups");
         let backend = Backend {
             store: store.clone(),
-            backups: Arc::new(DirBackupStore::new(dir.path().join("backups"))),
+            backups: Arc::new(DirBackupStore::new(backups.clone())),
             gate,
             rules,
             options: options.with_lease(LeaseOptions::with_holder(
@@ -129,6 +132,7 @@ impl Server {
             addr,
             switch,
             store,
+            backups,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -147,6 +151,15 @@ impl Server {
             )
             .unwrap_or_else(|e| panic!("the server task: {e}"));
         }
+    }
+
+    /// A runner over the server's store and backups, as the command line in another process
+    /// uses them (behind the same kill switch).
+    pub fn command_line(&self) -> Runner {
+        Runner::new(
+            self.store.clone(),
+            Arc::new(DirBackupStore::new(self.backups.clone())),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Response {
