@@ -161,7 +161,8 @@ struct RunRow {
     run: RunId,
     mode: &'static str,
     status: Value,
-    /// The outcome of the last invocation this server ran, if any.
+    /// The outcome of the last invocation this server ran, if any and unless the journal shows
+    /// the run changed since (another process invoked it).
     outcome: Option<&'static str>,
     /// The command in flight, if any.
     active: Option<&'static str>,
@@ -169,11 +170,26 @@ struct RunRow {
     phases: Vec<PhaseRow>,
 }
 
+/// Whether the journal shows the run changed after `report` finished: another process (the
+/// command line) invoked it since this server did, so the report is not its last word.
+fn superseded(report: &RunReport, record: &RunRecord) -> bool {
+    record
+        .phases
+        .iter()
+        .flat_map(|p| [p.started_at.as_deref(), p.finished_at.as_deref()])
+        .flatten()
+        .any(|at| at > report.finished_at.as_str())
+}
+
 fn row(record: RunRecord, mode: &'static str, slot: Option<&Slot>) -> RunRow {
     let (outcome, active) = slot.map_or((None, None), |slot| {
         let state = slot.state();
         (
-            state.last_report.as_ref().map(|r| r.outcome.name()),
+            state
+                .last_report
+                .as_ref()
+                .filter(|r| !superseded(r, &record))
+                .map(|r| r.outcome.name()),
             state.in_flight.as_ref().map(|(command, _)| *command),
         )
     });
@@ -245,14 +261,20 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
         return Err(ApiError::not_found(format!("no run {run} in the journal"))
             .with_next("list the runs with GET /runs"));
     };
-    let report = match slot.as_ref().and_then(|s| s.state().last_report.clone()) {
-        Some(report) => Some(serde_json::from_str(&report.to_json()).unwrap_or(Value::Null)),
-        None => store
-            .load_reports(&run)
-            .await
-            .map_err(read)?
-            .last()
-            .and_then(|text| serde_json::from_str(text).ok()),
+    // The server's own last report, unless the journal holds a later one (the command line
+    // in another process may have enacted or rolled the run back since).
+    let own = slot.as_ref().and_then(|s| s.state().last_report.clone());
+    let journaled: Option<Value> = store
+        .load_reports(&run)
+        .await
+        .map_err(read)?
+        .last()
+        .and_then(|text| serde_json::from_str(text).ok());
+    let report = match own {
+        Some(own) if !journaled.as_ref().is_some_and(|j| later(j, &own)) => {
+            Some(serde_json::from_str(&own.to_json()).unwrap_or(Value::Null))
+        }
+        _ => journaled,
     };
     // Read a part at a time: a large run's plan is never in memory whole.
     let documents = PlanReader::document_ids(Arc::clone(&store), &run)
@@ -275,6 +297,13 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
         documents,
         mode,
     )))
+}
+
+/// Whether the journaled report `journaled` finished after `own`.
+fn later(journaled: &Value, own: &RunReport) -> bool {
+    journaled["finished_at"]
+        .as_str()
+        .is_some_and(|at| at > own.finished_at.as_str())
 }
 
 fn detail(
