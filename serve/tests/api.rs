@@ -469,3 +469,40 @@ async fn a_run_rolled_back_elsewhere_is_shown_rolled_back_with_no_enact_offered(
     assert!(runs[0]["outcome"].is_null(), "{runs}");
     server.stop().await;
 }
+
+/// The reviewed plan `POST /plans` answers is what `POST /runs` takes back. Past 2 MiB (some
+/// ten thousand units) the body was refused by the framework's default limit, with a plain-text
+/// 413 and no next action: a store of realistic size could not run a reviewed plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewed_plan_of_a_large_scope_can_be_run() {
+    let section = |n: usize| format!("## Section {n}\n\nThe text of section {n}.\n\n");
+    let documents: Vec<_> = (0..200)
+        .map(|d| {
+            let body: String = (0..60).map(section).collect();
+            (
+                iu_cutter_live_execution::DocumentId::new(format!("docs/large-{d:03}.md")),
+                format!("# Document {d}\n\n{body}"),
+            )
+        })
+        .collect();
+    let rules =
+        iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::Markdown);
+    let server = Server::start_on(
+        Some(TOKEN),
+        true,
+        iu_cutter_orchestrator::RunOptions::default(),
+        documents,
+        rules,
+    )
+    .await;
+    let plan = server.post("/plans", "{}").await;
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    let plan = plan.json()["plan"].to_string();
+    assert!(plan.len() > 2 << 20, "the plan is {} bytes", plan.len());
+    let body = format!(r#"{{"run":"large-1","plan":{plan}}}"#);
+    let run = server.post("/runs?mode=simulate", &body).await;
+    assert_eq!(run.status, 202, "{}", run.body);
+    let detail = server.settled("large-1").await;
+    assert_eq!(detail["report"]["outcome"]["name"], "PASS", "{detail}");
+    server.stop().await;
+}
