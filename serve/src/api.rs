@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -37,13 +39,19 @@ pub(crate) fn router(app: App) -> Router {
         .route("/", get(page::index))
         .route("/assets/{name}", get(page::asset))
         .route("/killswitch", get(killswitch))
-        .route("/runs", get(list_runs).post(start_run))
+        .route(
+            "/runs",
+            get(list_runs).post(start_run.layer(DefaultBodyLimit::max(RUN_BODY_LIMIT))),
+        )
         .route("/runs/{id}", get(show_run))
         .route("/runs/{id}/events", get(events))
         .route("/runs/{id}/enact", post(enact))
         .route("/runs/{id}/resume", post(resume))
         .route("/runs/{id}/rollback", post(rollback))
-        .route("/plans", post(plans))
+        .route(
+            "/plans",
+            post(plans.layer(DefaultBodyLimit::max(RUN_BODY_LIMIT))),
+        )
         .route("/documents/{id}/units", get(review::units))
         .route("/documents/{id}/diff", get(review::diff))
         .route("/metrics", get(render_metrics))
@@ -428,11 +436,26 @@ struct RunQuery {
     until: Option<String>,
 }
 
-fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, ApiError> {
+/// The largest body `POST /runs` and `POST /plans` read: a reviewed plan (what `POST /plans`
+/// answered) takes about 210 bytes a unit, so a plan of a million units fits, as does a scope
+/// of as many ids. The framework's default, 2 MiB, refused the plan of some ten thousand units.
+/// Only a client with the token gets this far.
+const RUN_BODY_LIMIT: usize = 256 << 20;
+
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(rejection.status(), rejection.body_text()).with_next(format!(
+            "send a body of at most {} MiB; a larger reviewed plan runs from the command line: \
+             iu-cutter plan --out FILE, then iu-cutter run --plan FILE --execute",
+            RUN_BODY_LIMIT >> 20
+        ))
+    })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
+    serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
 }
 
@@ -468,9 +491,9 @@ fn accepted(run: &RunId, command: &str, mode: Mode) -> Response {
 async fn start_run(
     State(app): State<App>,
     Query(query): Query<RunQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let new: NewRun = parse_body(&body)?;
+    let new: NewRun = parse_body(body)?;
     let mode = query.mode.or(new.mode).unwrap_or_default();
     let until = query.until.or(new.until);
     check_until(app.live(), until.as_deref())?;
@@ -739,13 +762,16 @@ async fn finish(
 
 /// `POST /plans`: what a run of `scope` would write, per document, and the plan's sha256.
 /// Reads only (it needs the token as every POST does).
-async fn plans(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn plans(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NewPlan {
         scope: Option<Scope>,
     }
-    let new: NewPlan = parse_body(&body)?;
+    let new: NewPlan = parse_body(body)?;
     let scope = new.scope.unwrap_or(Scope::All);
     let documents = app
         .backend()
