@@ -83,4 +83,17 @@ mod tests {
             Some(StatusCode::FORBIDDEN)
         );
     }
+
+    /// A configured token of non-ASCII text (a passphrase with an accent) could never be sent:
+    /// the header's bytes were read as visible ASCII only, and the right token was refused as
+    /// no header at all.
+    #[test]
+    fn a_token_of_non_ascii_text_is_matched() {
+        let secret = Secret::new("korrekt-pferd-äöü");
+        let sent = HeaderValue::from_bytes("Bearer korrekt-pferd-äöü".as_bytes());
+        let Ok(sent) = sent else {
+            panic!("UTF-8 is a valid header value: {sent:?}");
+        };
+        assert!(check(secret.as_ref(), Some(&sent)).is_ok());
+    }
 }
