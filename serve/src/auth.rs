@@ -36,8 +36,10 @@ fn check(token: Option<&Secret>, header: Option<&axum::http::HeaderValue>) -> Re
         )
         .with_next("set [serve] token_env (or token) in cutter.toml and restart iu-cutter serve"));
     };
+    // The header's bytes as UTF-8, not `to_str` (visible ASCII only): a token of non-ASCII
+    // text must be sendable.
     let offered = header
-        .and_then(|value| value.to_str().ok())
+        .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     match offered {
         Some(offered) if token.matches(offered.trim()) => Ok(()),
