@@ -336,16 +336,22 @@ async fn document_changes(
     let before = units_of(baseline).await?;
     let after = units_of(active).await?;
     // A purge between reading the records and the baseline's units would leave the baseline
-    // looking empty, and its units' removals unsaid: check that it is still there.
-    if let Some(baseline) = baseline {
-        let records = pipeline.store.generations(&head.id).await?;
-        if !records.iter().any(|g| &g.generation == baseline) {
-            return Err(ExportError::Moved(format!(
-                "generation `{baseline}` of document `{}` was purged while it was being \
-                 exported",
-                head.id
-            )));
-        }
+    // looking empty, and its units' removals unsaid; a rollback of the active generation since
+    // its head was read (a page of heads ago) would leave that looking empty, every unit of the
+    // baseline removed: check that both are still there.
+    let records = pipeline.store.generations(&head.id).await?;
+    let gone = |generation: &RunId| !records.iter().any(|g| &g.generation == generation);
+    if let Some(baseline) = baseline.filter(|b| gone(b)) {
+        return Err(ExportError::Moved(format!(
+            "generation `{baseline}` of document `{}` was purged while it was being exported",
+            head.id
+        )));
+    }
+    if let Some(active) = active.filter(|a| gone(a)) {
+        return Err(ExportError::Moved(format!(
+            "generation `{active}` of document `{}` was rolled back while it was being exported",
+            head.id
+        )));
     }
     let source = match active {
         Some(generation) => pipeline.store.source_facts(&head.id, generation).await?,
