@@ -506,3 +506,27 @@ async fn a_reviewed_plan_of_a_large_scope_can_be_run() {
     assert_eq!(detail["report"]["outcome"]["name"], "PASS", "{detail}");
     server.stop().await;
 }
+
+/// Enact, resume or rollback of a run the journal does not hold answered 202 as if it started;
+/// its failure was only in the run's detail, and the id was then refused to a dry run as "taken
+/// by a run of the other mode", a run that never existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_of_a_run_not_in_the_journal_is_not_found() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for command in ["enact", "resume", "rollback"] {
+        let answer = server.post(&format!("/runs/nope/{command}"), "").await;
+        assert_eq!(answer.status, 404, "{command}: {}", answer.body);
+        assert!(
+            answer.json()["next"]
+                .as_str()
+                .is_some_and(|n| n.contains("GET /runs")),
+            "{command}: {}",
+            answer.body
+        );
+    }
+    let dry = server
+        .post("/runs?mode=simulate", r#"{"run":"nope"}"#)
+        .await;
+    assert_eq!(dry.status, 202, "{}", dry.body);
+    server.stop().await;
+}
