@@ -619,6 +619,7 @@ async fn on_run(
     let mode = if simulated.is_some() {
         Mode::Simulate
     } else {
+        require_journaled(&app, &run).await?;
         require_open(&app).await?;
         Mode::Live
     };
@@ -633,6 +634,29 @@ async fn on_run(
         simulated,
     )?;
     Ok(accepted(&run, name, mode))
+}
+
+/// Refuses (404) an invocation of a live run the journal does not hold, unless one is in flight
+/// here (a run this server started, not journaled yet: `launch` answers that it is busy). It
+/// would only fail in its task, after a 202.
+async fn require_journaled(app: &App, run: &RunId) -> Result<(), ApiError> {
+    if app
+        .slot(run)
+        .is_some_and(|slot| slot.state().in_flight.is_some())
+    {
+        return Ok(());
+    }
+    let record = app
+        .backend()
+        .store
+        .load_run(run)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the journal"))?;
+    match record {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("no run {run} in the journal"))
+            .with_next("list the runs with GET /runs, or start one with POST /runs")),
+    }
 }
 
 /// What a task runs.
