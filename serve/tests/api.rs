@@ -530,3 +530,42 @@ async fn an_invocation_of_a_run_not_in_the_journal_is_not_found() {
     assert_eq!(dry.status, 202, "{}", dry.body);
     server.stop().await;
 }
+
+/// A rollback asked for while the run's invocation executes is refused (409) and the run is
+/// left to finish; the refusal named its next step with a placeholder, "GET /runs/{run}/events",
+/// instead of the run's own address. Once the run has finished, the rollback is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_while_the_run_executes_is_refused_naming_where_to_follow_it() {
+    let slow = iu_cutter_orchestrator::RunOptions::default()
+        .with_batch_units(1)
+        .with_throttle(iu_cutter_orchestrator::Throttle {
+            max_units_per_second: None,
+            pause_between_batches: Duration::from_millis(200),
+        });
+    let server = Server::start_with(Some(TOKEN), true, slow).await;
+    let started = server.post("/runs?mode=live", r#"{"run":"busy-1"}"#).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let busy = server.post("/runs/busy-1/rollback", "").await;
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert_eq!(
+        busy.json()["next"],
+        "follow it on GET /runs/busy-1/events, then retry",
+        "{}",
+        busy.body
+    );
+    assert_eq!(server.settled("busy-1").await["record"]["status"], "PASS");
+    let rollback = server.post("/runs/busy-1/rollback", "").await;
+    assert_eq!(rollback.status, 202, "{}", rollback.body);
+    let detail = server.settled("busy-1").await;
+    assert_eq!(detail["record"]["status"], "ROLLED_BACK", "{detail}");
+    // A run that wrote no units of a document names its own address too.
+    let none = server.get("/documents/docs%2Fa.md/units?run=busy-1").await;
+    assert_eq!(none.status, 404, "{}", none.body);
+    assert_eq!(
+        none.json()["next"],
+        "see the run's documents in GET /runs/busy-1",
+        "{}",
+        none.body
+    );
+    server.stop().await;
+}
