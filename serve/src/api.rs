@@ -702,7 +702,10 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
                 StatusCode::CONFLICT,
                 format!("run {} is busy: {command} is in flight", job.run),
             )
-            .with_next("follow it on GET /runs/{run}/events, then retry"));
+            .with_next(format!(
+                "follow it on GET /runs/{}/events, then retry",
+                job.run
+            )));
         }
         state.in_flight = Some((job.command.name(), cancel.clone()));
         if simulated.is_some() {
