@@ -569,3 +569,19 @@ async fn a_rollback_while_the_run_executes_is_refused_naming_where_to_follow_it(
     );
     server.stop().await;
 }
+
+/// Any client may send a request with a method of its own invention; each one became a new
+/// series of the request metrics, so a stream of made-up methods (no token needed) grew the
+/// server's memory and `/metrics` without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for n in 0..20 {
+        let answer = request(server.addr, &format!("ADV36MADEUP{n}"), "/runs", None, "").await;
+        assert!(answer.status >= 400, "{}", answer.status);
+    }
+    let metrics = server.get("/metrics").await.body;
+    assert!(!metrics.contains("ADV36MADEUP"), "{metrics}");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    server.stop().await;
+}
