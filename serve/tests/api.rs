@@ -585,3 +585,39 @@ async fn made_up_methods_do_not_grow_the_metrics() {
     assert!(metrics.contains("method=\"other\""), "{metrics}");
     server.stop().await;
 }
+
+/// A server on loopback answers only requests addressed to loopback. A web page the operator
+/// visits can make its own name resolve to 127.0.0.1 (DNS rebinding) and then read, as its own
+/// origin, every read of the API, which needs no token: the runs, every document's units and
+/// texts. Its requests name the page's host, which the server refused nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_server_refuses_requests_addressed_to_another_host() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let port = server.addr.port();
+    for host in [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("127.0.0.1.evil.example:{port}"),
+    ] {
+        for path in ["/runs", "/documents/docs%2Fa.md/units", "/"] {
+            let answer = support::request_as(server.addr, &host, "GET", path, None, "").await;
+            assert_eq!(
+                answer.status, 403,
+                "Host: {host}, GET {path}: {}",
+                answer.body
+            );
+            assert!(!answer.body.contains("Intro text"), "{}", answer.body);
+        }
+    }
+    for host in [
+        "localhost".to_owned(),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let answer = support::request_as(server.addr, &host, "GET", "/runs", None, "").await;
+        assert_eq!(answer.status, 200, "Host: {host}: {}", answer.body);
+    }
+    server.stop().await;
+}

@@ -229,12 +229,12 @@ impl Response {
     }
 }
 
-fn head(method: &str, path: &str, token: Option<&str>, body: &str) -> String {
+fn head(host: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
@@ -248,10 +248,22 @@ pub async fn request(
     token: Option<&str>,
     body: &str,
 ) -> Response {
+    request_as(addr, "localhost", method, path, token, body).await
+}
+
+/// [`request`] naming `host` in its `Host` header (a page whose name resolves to the server).
+pub async fn request_as(
+    addr: SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Response {
     let mut stream = ok(TcpStream::connect(addr).await, "connect");
     ok(
         stream
-            .write_all(head(method, path, token, body).as_bytes())
+            .write_all(head(host, method, path, token, body).as_bytes())
             .await,
         "send",
     );
