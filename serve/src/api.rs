@@ -33,8 +33,9 @@ use crate::state::{App, Simulated, Slot};
 use crate::{auth, page, review};
 
 /// Every route of the server. Every request but `GET`, `HEAD` and `OPTIONS` passes the bearer
-/// token check first ([`auth::require_token`]).
-pub(crate) fn router(app: App) -> Router {
+/// token check first ([`auth::require_token`]); on a `loopback` listener (its address), every
+/// request must be addressed to loopback ([`auth::require_local_host`]).
+pub(crate) fn router(app: App, loopback: Option<std::net::SocketAddr>) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/assets/{name}", get(page::asset))
@@ -58,6 +59,10 @@ pub(crate) fn router(app: App) -> Router {
         .layer(middleware::from_fn_with_state(
             app.clone(),
             auth::require_token,
+        ))
+        .layer(middleware::from_fn_with_state(
+            loopback,
+            auth::require_local_host,
         ))
         .layer(middleware::from_fn(count_requests))
         .with_state(app)

@@ -1,5 +1,7 @@
 //! The bearer token every mutating request carries ([`Secret`], compared in constant time).
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
@@ -8,6 +10,58 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::secret::Secret;
 use crate::state::App;
+
+/// On a loopback listener (`Some` of its address), refuses a request addressed to any host but
+/// a loopback one: a web page whose name its owner made resolve to 127.0.0.1 (DNS rebinding)
+/// would otherwise read, as its own origin, every read of the API, which needs no token. A
+/// request without a `Host` (no browser sends one) passes.
+pub(crate) async fn require_local_host(
+    State(loopback): State<Option<SocketAddr>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(address) = loopback else {
+        return next.run(request).await;
+    };
+    let host = request
+        .uri()
+        .host()
+        .map(str::to_owned)
+        .or_else(|| host_of(request.headers().get(header::HOST)?.as_bytes()));
+    match host {
+        Some(host) if !is_loopback_name(&host) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this server listens on loopback and answers only requests addressed to it, not \
+                 to {host}"
+            ),
+        )
+        .with_next(format!(
+            "open it as http://127.0.0.1:{port}/ or http://localhost:{port}/",
+            port = address.port()
+        ))
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// The host of a `Host` header's value, without its port (an IPv6 address keeps its brackets).
+fn host_of(value: &[u8]) -> Option<String> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let host = match value.strip_prefix('[') {
+        Some(rest) => &value[..rest.find(']').map_or(value.len(), |end| end + 2)],
+        None => value.rsplit_once(':').map_or(value, |(host, _)| host),
+    };
+    Some(host.to_owned())
+}
+
+/// Whether `host` names this machine's loopback: `localhost` or a loopback address.
+fn is_loopback_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
 
 /// Lets reads through; every other method needs the configured bearer token.
 pub(crate) async fn require_token(
@@ -84,6 +138,34 @@ mod tests {
             status(check(None, Some(&good))),
             Some(StatusCode::FORBIDDEN)
         );
+    }
+
+    #[test]
+    fn only_loopback_names_are_loopback() {
+        let host = |v: &str| host_of(v.as_bytes()).unwrap_or_default();
+        assert_eq!(host("localhost:8080"), "localhost");
+        assert_eq!(host("[::1]:8080"), "[::1]");
+        assert_eq!(host("[::1]"), "[::1]");
+        assert_eq!(host("example.net"), "example.net");
+        for name in [
+            "localhost",
+            "LOCALHOST",
+            "localhost.",
+            "127.0.0.1",
+            "127.9.9.9",
+            "[::1]",
+        ] {
+            assert!(is_loopback_name(name), "{name}");
+        }
+        for name in [
+            "example.net",
+            "localhost.example.net",
+            "127.0.0.1.nip.io",
+            "0.0.0.0",
+            "[::]",
+        ] {
+            assert!(!is_loopback_name(name), "{name}");
+        }
     }
 
     /// A configured token of non-ASCII text (a passphrase with an accent) could never be sent:

@@ -11,6 +11,8 @@
 //! - Every other request (`POST`: plans, runs, enact, resume, rollback) needs
 //!   `Authorization: Bearer <token>`, compared in constant time; with no token configured they
 //!   are refused, and the server still serves reads.
+//! - On a loopback listener every request must be addressed to loopback (`Host`), so that a web
+//!   page cannot read the API through DNS rebinding.
 //! - Live runs go through the store the caller gave, behind its kill switch: the server checks
 //!   the switch first only to answer with its reason; the store refuses on its own regardless.
 //! - Long invocations run in spawned tasks; on shutdown every one is cancelled and awaited, so
@@ -116,8 +118,10 @@ pub async fn serve_on(
     backend: Backend,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let address = listener.local_addr().map_err(ServeError::Serve)?;
+    let loopback = address.ip().is_loopback().then_some(address);
     let app = state::App::new(token, backend, metrics::install());
-    let router = api::router(app.clone());
+    let router = api::router(app.clone(), loopback);
     let stopping = app.clone();
     let signal = async move {
         shutdown.await;
