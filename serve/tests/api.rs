@@ -621,3 +621,46 @@ async fn a_loopback_server_refuses_requests_addressed_to_another_host() {
     }
     server.stop().await;
 }
+
+/// A scope that names no document (a mistyped prefix, a shard of none) or ids the store does not
+/// hold: the command line refuses it ("a mistyped prefix must not pass on nothing"); the server
+/// started the run, journaled it and reported PASS, for nothing or without the missing ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_a_scope_naming_no_document_or_a_missing_one_is_refused() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for (mode, run, scope, says) in [
+        (
+            "live",
+            "typo-1",
+            r#"{"kind":"prefix","value":"dcos/"}"#,
+            "no document in scope",
+        ),
+        (
+            "simulate",
+            "typo-2",
+            r#"{"kind":"prefix","value":"dcos/"}"#,
+            "no document in scope",
+        ),
+        (
+            "live",
+            "ids-1",
+            r#"{"kind":"ids","value":["docs/a.md","docs/nope.md"]}"#,
+            "docs/nope.md",
+        ),
+        (
+            "live",
+            "shard-1",
+            r#"{"kind":"shard","value":{"base":{"kind":"all"},"index":3,"count":0}}"#,
+            "no document in scope",
+        ),
+    ] {
+        let body = format!(r#"{{"run":"{run}","scope":{scope}}}"#);
+        let answer = server.post(&format!("/runs?mode={mode}"), &body).await;
+        assert_eq!(answer.status, 400, "{run}: {}", answer.body);
+        assert!(answer.body.contains(says), "{run}: {}", answer.body);
+        assert!(answer.json()["next"].is_string(), "{run}: {}", answer.body);
+        assert!(ok(server.store.load_run(&run.into()).await, "load").is_none());
+    }
+    assert_eq!(server.get("/runs").await.json(), serde_json::json!([]));
+    server.stop().await;
+}
