@@ -21,7 +21,7 @@ use iu_cutter_live_execution::{
     AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Plan, RunId,
     RunRecord, Scope,
 };
-use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
+use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError};
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, PhaseError, PlanReader, RunEvent};
 use iu_cutter_simulator::Simulator;
 use serde::{Deserialize, Serialize};
@@ -552,6 +552,11 @@ async fn start_run(
         )
         .with_next("choose another run id, or leave it out to get a fresh one"));
     }
+    // The command line's rule, unless a live run reads an application's table first (its
+    // documents may not be tracked yet): a scope names documents the store holds.
+    if mode == Mode::Simulate || app.backend().store.info().source.is_none() {
+        require_documents(&app, &request.scope).await?;
+    }
     let simulated = match mode {
         Mode::Live => {
             require_open(&app).await?;
@@ -566,6 +571,26 @@ async fn start_run(
     };
     launch(&app, job, simulated)?;
     Ok(accepted(&run, "run", mode))
+}
+
+/// Refuses (400) a scope that names no document of the store, or ids it does not hold.
+async fn require_documents(app: &App, scope: &Scope) -> Result<(), ApiError> {
+    iu_cutter_orchestrator::require_documents(app.backend().store.as_ref(), scope)
+        .await
+        .map_err(|error| {
+            let refused = match error {
+                ScopeError::Adapter(e) => return ApiError::store(e, "reading the scope"),
+                ScopeError::Empty => format!(
+                    "no document in scope {}",
+                    serde_json::to_string(scope).unwrap_or_default()
+                ),
+                missing @ ScopeError::Missing(_) => missing.to_string(),
+            };
+            ApiError::bad_request(refused).with_next(
+                "fix the scope (POST /plans lists the documents a scope names), or import the \
+                 documents first",
+            )
+        })
 }
 
 /// A simulator seeded from the live store's snapshot, behind its own open gate (it mutates
