@@ -23,6 +23,15 @@ pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError
         bind: config.serve.bind,
         token: config.serve.token(),
     };
+    if !serve.bind.ip().is_loopback() {
+        // Nothing refuses such a bind; the operator should know what it exposes.
+        eprintln!(
+            "note: {} is not loopback: anyone who reaches it reads every run and every \
+             document's units (reads need no token), and the token travels in clear text (no \
+             TLS); keep it on loopback, or put a TLS proxy that authenticates readers in front",
+            serve.bind
+        );
+    }
     if serve.token.is_none() {
         eprintln!(
             "note: no token configured ([serve] token_env, default IU_CUTTER_SERVE_TOKEN): the \
