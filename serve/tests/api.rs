@@ -353,6 +353,7 @@ async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease()
     }
     assert!(writing, "the run reached leg-b-record");
     let store = server.store.clone();
+    let command_line = server.command_line();
     let stopping = std::time::Instant::now();
     server.stop().await;
     assert!(
@@ -373,6 +374,19 @@ async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease()
         leases.leases.iter().all(|l| l.run.as_str() != "slow-1"),
         "lease released: {leases:?}"
     );
+    // What the server stopped, the command line resumes to its end, then rolls back.
+    let resumed = ok(
+        command_line
+            .resume(
+                &"slow-1".into(),
+                iu_cutter_orchestrator::RunOptions::default(),
+            )
+            .await,
+        "resume",
+    );
+    assert_eq!(resumed.outcome.name(), "PASS", "{}", resumed.to_json());
+    let rolled = ok(command_line.rollback(&"slow-1".into()).await, "rollback");
+    assert_eq!(rolled.outcome.name(), "ROLLED_BACK", "{}", rolled.to_json());
 }
 
 /// Regression (found by `cargo xtask load`): a burst of clients overflowed the listener's
