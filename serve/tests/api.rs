@@ -678,3 +678,33 @@ async fn a_run_over_a_scope_naming_no_document_or_a_missing_one_is_refused() {
     assert_eq!(server.get("/runs").await.json(), serde_json::json!([]));
     server.stop().await;
 }
+
+/// Every refusal is the API's JSON with a next step. A query string the server cannot read, a
+/// path that is not UTF-8, a route that does not exist or a method a route does not take were
+/// answered by the framework: plain text or an empty body, and no next step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_refused_in_json_with_a_next_step() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let answers = [
+        (400, server.post("/runs?mode=LIVE", "").await),
+        (
+            400,
+            server.post("/runs/r1/resume?until=a&until=b", "").await,
+        ),
+        (
+            400,
+            server.get("/documents/docs%2Fa.md/units?run=a&run=b").await,
+        ),
+        (400, server.get("/runs/%FF%FE").await),
+        (404, server.get("/nowhere").await),
+        (405, server.post("/killswitch", "").await),
+    ];
+    for (status, answer) in answers {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        let body: Value = serde_json::from_str(&answer.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", answer.body));
+        assert!(body["error"].is_string(), "{body}");
+        assert!(body["next"].is_string(), "{body}");
+    }
+    server.stop().await;
+}
