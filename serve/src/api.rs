@@ -60,12 +60,42 @@ pub(crate) fn router(app: App, loopback: Option<std::net::SocketAddr>) -> Router
             app.clone(),
             auth::require_token,
         ))
+        .layer(middleware::from_fn(json_refusals))
         .layer(middleware::from_fn_with_state(
             loopback,
             auth::require_local_host,
         ))
         .layer(middleware::from_fn(count_requests))
         .with_state(app)
+}
+
+/// Rewrites the framework's own refusals (a query string or a path it cannot read, a route that
+/// does not exist, a method a route does not take: plain text or no body at all) as the API's
+/// JSON error with a next step, as every handler answers.
+async fn json_refusals(request: Request, next: Next) -> Response {
+    let asked = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 << 10).await {
+        Ok(body) if !body.is_empty() => String::from_utf8_lossy(&body).into_owned(),
+        _ => format!(
+            "{asked}: {}",
+            status.canonical_reason().unwrap_or("refused")
+        ),
+    };
+    ApiError::new(status, text)
+        .with_next(
+            "fix the request: the routes, their methods and parameters are listed under \
+             \"Run as a service\" in the README; the operator page is GET /",
+        )
+        .into_response()
 }
 
 /// Counts requests by method and status, and times them. A method outside HTTP's own is
