@@ -168,6 +168,24 @@ mod tests {
         }
     }
 
+    /// The scheme of an Authorization header is case-insensitive (RFC 9110, 11.1): a client
+    /// that sends `bearer` or `BEARER` with the right token was refused, and told it had sent
+    /// no header at all.
+    #[test]
+    fn the_scheme_is_matched_whatever_its_case() {
+        let secret = Secret::new("tok");
+        for header in ["bearer tok", "BEARER tok", "Bearer  tok"] {
+            let sent = HeaderValue::from_static(header);
+            assert!(check(secret.as_ref(), Some(&sent)).is_ok(), "{header}");
+        }
+        let bad = HeaderValue::from_static("Basic tok");
+        let refused = check(secret.as_ref(), Some(&bad)).err();
+        assert!(
+            refused.is_some_and(|e| format!("{e:?}").contains("Bearer")),
+            "a wrong scheme is refused naming the one to use"
+        );
+    }
+
     /// A configured token of non-ASCII text (a passphrase with an accent) could never be sent:
     /// the header's bytes were read as visible ASCII only, and the right token was refused as
     /// no header at all.
