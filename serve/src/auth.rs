@@ -91,10 +91,12 @@ fn check(token: Option<&Secret>, header: Option<&axum::http::HeaderValue>) -> Re
         .with_next("set [serve] token_env (or token) in cutter.toml and restart iu-cutter serve"));
     };
     // The header's bytes as UTF-8, not `to_str` (visible ASCII only): a token of non-ASCII
-    // text must be sendable.
+    // text must be sendable. The scheme is case-insensitive (RFC 9110, 11.1).
     let offered = header
         .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
+        .map(|(_, offered)| offered);
     match offered {
         Some(offered) if token.matches(offered.trim()) => Ok(()),
         Some(_) => Err(
