@@ -708,3 +708,43 @@ async fn malformed_requests_are_refused_in_json_with_a_next_step() {
     }
     server.stop().await;
 }
+
+/// Eight clients enact and roll back one held run at once: one invocation is taken, the others
+/// are refused as busy (409), and the store ends as the one taken left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_enacts_and_rollbacks_of_one_held_run_take_one() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let held = server
+        .post("/runs?mode=live&until=write-verify", r#"{"run":"race-1"}"#)
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    server.settled("race-1").await;
+    let addr = server.addr;
+    let racing: Vec<_> = ["enact", "rollback"]
+        .iter()
+        .cycle()
+        .take(8)
+        .map(|command| {
+            let path = format!("/runs/race-1/{command}");
+            tokio::spawn(async move { request(addr, "POST", &path, Some(TOKEN), "").await })
+        })
+        .collect();
+    let mut taken = 0;
+    for answer in racing {
+        let answer = ok(answer.await, "client task");
+        assert!(matches!(answer.status, 202 | 409), "{}", answer.body);
+        taken += usize::from(answer.status == 202);
+    }
+    assert!(taken >= 1);
+    let detail = server.settled("race-1").await;
+    let units = ok(
+        server.store.active_units(&"docs/a.md".into()).await,
+        "units",
+    );
+    match detail["record"]["status"].as_str() {
+        Some("PASS") => assert_eq!(units.len(), 3, "{detail}"),
+        Some("ROLLED_BACK") => assert!(units.is_empty(), "{detail}"),
+        other => panic!("{other:?}: {detail}"),
+    }
+    server.stop().await;
+}
