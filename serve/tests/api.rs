@@ -748,3 +748,29 @@ async fn concurrent_enacts_and_rollbacks_of_one_held_run_take_one() {
     }
     server.stop().await;
 }
+
+/// A client that never finishes sending its request (a stalled network, or on purpose) held the
+/// server's stop for ever: the graceful shutdown waited for its connection, which the server
+/// never timed out, and SIGTERM left the process running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_request_does_not_hold_the_stop() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(Some(TOKEN), true).await;
+    let mut stalled = ok(tokio::net::TcpStream::connect(server.addr).await, "connect");
+    ok(
+        stalled
+            .write_all(b"GET /runs HTTP/1.1\r\nHost: localhost\r\n")
+            .await,
+        "send half a request",
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = std::time::Instant::now();
+    // Within the support's 30 s, or it panics.
+    server.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(stalled);
+}
