@@ -355,7 +355,8 @@ async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease()
     let store = server.store.clone();
     let command_line = server.command_line();
     let stopping = std::time::Instant::now();
-    server.stop().await;
+    // The store's directory stays until the command line below is done with it.
+    let _dir = server.stop().await;
     assert!(
         stopping.elapsed() < Duration::from_secs(10),
         "stopped at the next batch"

@@ -47,7 +47,8 @@ pub struct Server {
     backups: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// The store's directory (taken by [`Server::stop`]).
+    dir: Option<tempfile::TempDir>,
 }
 
 /// A panic naming `what`, for set-up steps that cannot fail in a sound environment.
@@ -135,12 +136,13 @@ impl Server {
             backups,
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            dir: Some(dir),
         }
     }
 
-    /// Asks the server to stop and waits until it has (runs cancelled and awaited).
-    pub async fn stop(mut self) {
+    /// Asks the server to stop and waits until it has (runs cancelled and awaited); returns the
+    /// store's directory, removed when the caller drops it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -150,6 +152,10 @@ impl Server {
                 "the server stops within 30 s",
             )
             .unwrap_or_else(|e| panic!("the server task: {e}"));
+        }
+        match self.dir.take() {
+            Some(dir) => dir,
+            None => panic!("a server is stopped once"),
         }
     }
 
