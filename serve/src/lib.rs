@@ -27,9 +27,10 @@ mod review;
 mod secret;
 mod state;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use iu_cutter_live_execution::{CutRules, ExecutionGate, LiveExecutionAdapter};
 use iu_cutter_orchestrator::RunOptions;
@@ -98,6 +99,9 @@ pub async fn serve(
 /// overflowed the default queue: the dropped connections waited a second for TCP to retry.
 const BACKLOG: u32 = 4096;
 
+/// How long a stopping server waits for its open connections (event streams end at once).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// A listener on `address` with a queue of [`BACKLOG`] connections (for [`serve_on`]; pass
 /// port 0 for any free port).
 pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
@@ -127,10 +131,23 @@ pub async fn serve_on(
         shutdown.await;
         stopping.begin_shutdown();
     };
-    let served = axum::serve(listener, router)
+    // Once told to stop, connections get SHUTDOWN_GRACE to finish: one whose request never
+    // finishes arriving would hold the stop for ever (nothing times a connection out).
+    let mut told = app.stopping();
+    let grace = async move {
+        let _ = told.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let serving = axum::serve(listener, router)
         .with_graceful_shutdown(signal)
-        .await
-        .map_err(ServeError::Serve);
+        .into_future();
+    let served = tokio::select! {
+        served = serving => served.map_err(ServeError::Serve),
+        () = grace => {
+            tracing::warn!(?SHUTDOWN_GRACE, "connections still open after the grace: not waiting for them");
+            Ok(())
+        }
+    };
     // Whatever ended the server, the runs it started stop at a safe point before it returns.
     app.begin_shutdown();
     app.drain().await;
