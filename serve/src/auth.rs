@@ -37,7 +37,8 @@ pub(crate) async fn require_local_host(
             ),
         )
         .with_next(format!(
-            "open it as http://127.0.0.1:{port}/ or http://localhost:{port}/",
+            "open it as http://127.0.0.1:{port}/ or http://localhost:{port}/ (a proxy in front \
+             of it sends Host: localhost)",
             port = address.port()
         ))
         .into_response(),
