@@ -789,8 +789,10 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
     options.cancel = cancel;
     options.until = job.until.clone();
     if simulated.is_some() {
-        // A dry run's simulator is private to this server: no lease to take.
+        // A dry run's simulator is private to this server: no lease to take, and no live
+        // database to wait for (the back-off's probe reads the live one, behind its switch).
         options.lease = None;
+        options.back_off = None;
     }
     metrics::counter!("iu_cutter_serve_invocations_started_total", "command" => job.command.name())
         .increment(1);

@@ -17,6 +17,8 @@ use crate::cli::store::{LiveStore, serve_gate};
 pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError> {
     let retry = "iu-cutter serve";
     let store = LiveStore::open_behind(config, serve_gate(config, execute), retry).await?;
+    // Every invocation the server runs waits for a busy database as the command line's do.
+    let back_off = store.back_off(config)?;
     let gate = store.gate();
     let identity = store.identity();
     let serve = ServeConfig {
@@ -38,13 +40,15 @@ pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError
              server serves reads only"
         );
     }
+    // Quiet: the server reports progress as events, not on stderr.
+    let mut options = run_options(config, None, true, &identity);
+    options.back_off = back_off;
     let backend = Backend {
         store: store.into_adapter(),
         backups: Arc::new(DirBackupStore::new(config.backup_dir.clone())),
         gate,
         rules: config.rules.clone(),
-        // Quiet: the server reports progress as events, not on stderr.
-        options: run_options(config, None, true, &identity),
+        options,
     };
     eprintln!(
         "iu-cutter serve: http://{}/ on {} (SIGINT or SIGTERM stops it)",
