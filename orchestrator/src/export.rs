@@ -352,7 +352,8 @@ async fn document_changes(
     }
     if let Some(active) = active.filter(|a| gone(a)) {
         return Err(ExportError::Moved(format!(
-            "generation `{active}` of document `{}` was rolled back while it was being exported",
+            "generation `{active}` of document `{}` is gone since its head was read (rolled back, \
+             or the document deleted) while it was being exported",
             head.id
         )));
     }
