@@ -61,7 +61,9 @@ fn is_loopback_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || bare
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// Lets reads through; every other method needs the configured bearer token.
@@ -157,6 +159,7 @@ mod tests {
             "127.0.0.1",
             "127.9.9.9",
             "[::1]",
+            "[::ffff:127.0.0.1]",
         ] {
             assert!(is_loopback_name(name), "{name}");
         }
@@ -166,6 +169,7 @@ mod tests {
             "127.0.0.1.nip.io",
             "0.0.0.0",
             "[::]",
+            "[::ffff:10.0.0.1]",
         ] {
             assert!(!is_loopback_name(name), "{name}");
         }
