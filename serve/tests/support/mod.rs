@@ -160,7 +160,8 @@ impl Server {
     }
 
     /// A runner over the server's store and backups, as the command line in another process
-    /// uses them (behind the same kill switch).
+    /// uses them (behind the same kill switch). It takes a lease only when its options name
+    /// one, as the program's always do: without, it is the only runner the store expects.
     pub fn command_line(&self) -> Runner {
         Runner::new(
             self.store.clone(),
