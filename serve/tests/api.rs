@@ -334,24 +334,9 @@ async fn a_second_invocation_of_a_busy_run_and_a_bad_until_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease() {
     // One unit per batch and a pause after each: the run is still writing when the server stops.
-    let slow = iu_cutter_orchestrator::RunOptions::default()
-        .with_batch_units(1)
-        .with_throttle(iu_cutter_orchestrator::Throttle {
-            max_units_per_second: None,
-            pause_between_batches: Duration::from_millis(500),
-        });
+    let slow = support::one_unit_at_a_time(Duration::from_millis(500));
     let server = Server::start_with(Some(TOKEN), true, slow).await;
-    let started = server.post("/runs?mode=live", r#"{"run":"slow-1"}"#).await;
-    assert_eq!(started.status, 202, "{}", started.body);
-    let mut events = Events::open(server.addr, "/runs/slow-1/events").await;
-    let mut writing = false;
-    while let Some(event) = events.next(Duration::from_secs(30)).await {
-        if event["event"] == "progress" && event["phase"] == "leg-b-record" {
-            writing = true;
-            break;
-        }
-    }
-    assert!(writing, "the run reached leg-b-record");
+    let mut events = server.writing("slow-1").await;
     let store = server.store.clone();
     let command_line = server.command_line();
     let stopping = std::time::Instant::now();
@@ -551,12 +536,7 @@ async fn an_invocation_of_a_run_not_in_the_journal_is_not_found() {
 /// instead of the run's own address. Once the run has finished, the rollback is taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_while_the_run_executes_is_refused_naming_where_to_follow_it() {
-    let slow = iu_cutter_orchestrator::RunOptions::default()
-        .with_batch_units(1)
-        .with_throttle(iu_cutter_orchestrator::Throttle {
-            max_units_per_second: None,
-            pause_between_batches: Duration::from_millis(200),
-        });
+    let slow = support::one_unit_at_a_time(Duration::from_millis(200));
     let server = Server::start_with(Some(TOKEN), true, slow).await;
     let started = server.post("/runs?mode=live", r#"{"run":"busy-1"}"#).await;
     assert_eq!(started.status, 202, "{}", started.body);
@@ -774,4 +754,32 @@ async fn a_client_that_never_finishes_its_request_does_not_hold_the_stop() {
         stopping.elapsed()
     );
     drop(stalled);
+}
+
+/// Another process (the command line, with its lease) rolls back a run the server is executing:
+/// refused, naming the server's lease and changing nothing, and the server's run ends PASS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_from_another_process_while_the_server_runs_is_refused_by_the_lease() {
+    let slow = support::one_unit_at_a_time(Duration::from_millis(300));
+    let server = Server::start_with(Some(TOKEN), true, slow).await;
+    let _events = server.writing("other-1").await;
+    let leased = iu_cutter_orchestrator::RunOptions::default().with_lease(
+        iu_cutter_orchestrator::LeaseOptions::with_holder("cli", Duration::from_secs(30)),
+    );
+    let refused = ok(
+        server
+            .command_line()
+            .rollback_with(&"other-1".into(), leased)
+            .await,
+        "rollback",
+    );
+    assert_eq!(refused.outcome.name(), "REFUSED", "{}", refused.to_json());
+    assert!(
+        refused.to_json().contains("leased by `serve-test`"),
+        "{}",
+        refused.to_json()
+    );
+    let detail = server.settled("other-1").await;
+    assert_eq!(detail["record"]["status"], "PASS", "{detail}");
+    server.stop().await;
 }

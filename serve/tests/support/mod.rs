@@ -51,6 +51,17 @@ pub struct Server {
     dir: Option<tempfile::TempDir>,
 }
 
+/// Options that write one unit per batch and pause `pause` after each: a run still executing
+/// while the test acts on it.
+pub fn one_unit_at_a_time(pause: Duration) -> RunOptions {
+    RunOptions::default()
+        .with_batch_units(1)
+        .with_throttle(iu_cutter_orchestrator::Throttle {
+            max_units_per_second: None,
+            pause_between_batches: pause,
+        })
+}
+
 /// A panic naming `what`, for set-up steps that cannot fail in a sound environment.
 pub fn ok<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
     match result {
@@ -192,6 +203,22 @@ impl Server {
                 .await,
             "edit",
         );
+    }
+
+    /// Starts a live run `run` and returns its event stream once it writes its units
+    /// (leg-b-record).
+    pub async fn writing(&self, run: &str) -> Events {
+        let started = self
+            .post("/runs?mode=live", &format!(r#"{{"run":"{run}"}}"#))
+            .await;
+        assert_eq!(started.status, 202, "{}", started.body);
+        let mut events = Events::open(self.addr, &format!("/runs/{run}/events")).await;
+        while let Some(event) = events.next(Duration::from_secs(30)).await {
+            if event["event"] == "progress" && event["phase"] == "leg-b-record" {
+                return events;
+            }
+        }
+        panic!("run {run} did not reach leg-b-record within 30 s");
     }
 
     /// Waits until no invocation of `run` is in flight; returns its detail.
