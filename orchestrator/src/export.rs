@@ -31,8 +31,8 @@ use std::time::SystemTime;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState, RunId,
-    RunRecord, RunStatus, SourceFacts, Unit, UnitCursor,
+    ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState,
+    PhaseStatus, RunId, RunRecord, RunStatus, SourceFacts, Unit, UnitCursor,
 };
 use iu_cutter_phase_core::{PhaseError, PhaseRole, PlanReader};
 use serde::Serialize;
@@ -298,7 +298,10 @@ async fn since_document(
     sink: &mut Sink<'_>,
 ) -> Result<(), ExportError> {
     let records = pipeline.store.generations(&head.id).await?;
-    let baseline = since.baseline(&head.id, &records)?;
+    let baseline = match since.baseline(&records) {
+        Ok(baseline) => baseline,
+        Err(undated) => return Err(since.undated(pipeline, &head.id, undated).await),
+    };
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
         if plans.lists(pipeline, &suspect.run, &head.id).await? {
             return Err(ExportError::Since(since.lost(&head.id, suspect)));
@@ -336,16 +339,23 @@ async fn document_changes(
     let before = units_of(baseline).await?;
     let after = units_of(active).await?;
     // A purge between reading the records and the baseline's units would leave the baseline
-    // looking empty, and its units' removals unsaid: check that it is still there.
-    if let Some(baseline) = baseline {
-        let records = pipeline.store.generations(&head.id).await?;
-        if !records.iter().any(|g| &g.generation == baseline) {
-            return Err(ExportError::Moved(format!(
-                "generation `{baseline}` of document `{}` was purged while it was being \
-                 exported",
-                head.id
-            )));
-        }
+    // looking empty, and its units' removals unsaid; a rollback of the active generation since
+    // its head was read (a page of heads ago) would leave that looking empty, every unit of the
+    // baseline removed: check that both are still there.
+    let records = pipeline.store.generations(&head.id).await?;
+    let gone = |generation: &RunId| !records.iter().any(|g| &g.generation == generation);
+    if let Some(baseline) = baseline.filter(|b| gone(b)) {
+        return Err(ExportError::Moved(format!(
+            "generation `{baseline}` of document `{}` was purged while it was being exported",
+            head.id
+        )));
+    }
+    if let Some(active) = active.filter(|a| gone(a)) {
+        return Err(ExportError::Moved(format!(
+            "generation `{active}` of document `{}` is gone since its head was read (rolled back, \
+             or the document deleted) while it was being exported",
+            head.id
+        )));
     }
     let source = match active {
         Some(generation) => pipeline.store.source_facts(&head.id, generation).await?,
@@ -394,6 +404,8 @@ pub(crate) struct Since<'r> {
     at: SystemTime,
     runs: &'r [RunRecord],
     times: JournalTimes,
+    /// The name of the enacting phase.
+    enact_phase: Option<String>,
 }
 
 impl<'r> Since<'r> {
@@ -425,18 +437,18 @@ impl<'r> Since<'r> {
             at,
             runs,
             times,
+            enact_phase: enact_phase.map(str::to_owned),
         })
     }
 
     /// The generation of `document` readers saw right after RUN enacted, from its generation
     /// records: RUN's own when RUN enacted it, otherwise the one enacted last no later than RUN.
     /// A generation that was active at some time but whose enact time the journal lacks makes
-    /// the baseline unknowable: refused.
-    pub(crate) fn baseline(
+    /// the baseline unknowable: that generation is the error ([`Since::undated`] says why).
+    pub(crate) fn baseline<'g>(
         &self,
-        document: &DocumentId,
-        records: &[GenerationRecord],
-    ) -> Result<Option<RunId>, ExportError> {
+        records: &'g [GenerationRecord],
+    ) -> Result<Option<RunId>, &'g RunId> {
         let enacted = records
             .iter()
             .filter(|g| g.state != GenerationState::Staged);
@@ -446,18 +458,44 @@ impl<'r> Since<'r> {
         let mut best: Option<(SystemTime, &RunId)> = None;
         for record in enacted {
             let Some(at) = self.times.activated.get(&record.generation).copied() else {
-                return Err(ExportError::Since(format!(
-                    "the journal holds no enact time for generation `{}` of document \
-                     `{document}`, so it cannot tell whether it was active when run `{}` \
-                     finished",
-                    record.generation, self.run
-                )));
+                return Err(&record.generation);
             };
             if at <= self.at && best.is_none_or(|(t, _)| at >= t) {
                 best = Some((at, &record.generation));
             }
         }
         Ok(best.map(|(_, generation)| generation.clone()))
+    }
+
+    /// Why `generation` of `document` has no enact time in the journal the export read: a run
+    /// that has enacted it, or is enacting it, since then (the journal read again says so) is
+    /// told apart, since exporting again once it has finished is all it takes; otherwise the
+    /// journal holds no such time at all and the baseline cannot be told.
+    async fn undated(
+        &self,
+        pipeline: &Pipeline,
+        document: &DocumentId,
+        generation: &RunId,
+    ) -> ExportError {
+        let now = match pipeline.store.load_run(generation).await {
+            Ok(record) => record,
+            Err(error) => return ExportError::Adapter(error),
+        };
+        let enacting = now
+            .as_ref()
+            .zip(self.enact_phase.as_deref())
+            .and_then(|(record, name)| record.phase(name))
+            .is_some_and(|p| matches!(p.status, PhaseStatus::Running | PhaseStatus::Done));
+        if enacting {
+            return ExportError::Moved(format!(
+                "run `{generation}` enacted document `{document}` while the export read it"
+            ));
+        }
+        ExportError::Since(format!(
+            "the journal holds no enact time for generation `{generation}` of document \
+             `{document}`, so it cannot tell whether it was active when run `{}` finished",
+            self.run
+        ))
     }
 
     /// The runs that may have enacted `document` after `baseline` and no later than RUN yet hold

@@ -295,7 +295,28 @@ pub(crate) async fn diff(
     }
     let units_a = pipeline.store.generation_units(document, &a).await?;
     let units_b = pipeline.store.generation_units(document, &b).await?;
+    still_there(pipeline, document, &[&a, &b]).await?;
     Ok(diff_units(document, Some(&a), &units_a, &b, &units_b))
+}
+
+/// Refuses a diff one of whose `generations` is gone once their units are read: rolled back or
+/// purged after its record was read, it read back as no units, every unit of it "removed".
+async fn still_there(
+    pipeline: &Pipeline,
+    document: &DocumentId,
+    generations: &[&RunId],
+) -> Result<(), DiffError> {
+    let records = pipeline.store.generations(document).await?;
+    let gone = generations
+        .iter()
+        .find(|g| !records.iter().any(|r| &r.generation == **g));
+    match gone {
+        Some(gone) => Err(DiffError::Generations(format!(
+            "generation `{gone}` of document `{document}` was rolled back or purged while the \
+             diff read it; its units can no longer be shown"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Compares `document`'s active generation (none, for a document never enacted) with the
@@ -320,6 +341,8 @@ pub(crate) async fn diff_run(
         None => Vec::new(),
     };
     let units_b = pipeline.store.generation_units(document, run).await?;
+    let read: Vec<&RunId> = active.iter().chain([run]).collect();
+    still_there(pipeline, document, &read).await?;
     Ok(diff_units(
         document,
         active.as_ref(),

@@ -100,6 +100,7 @@ mod purge;
 mod report;
 mod rollback;
 mod runner;
+mod scope;
 mod start;
 
 #[cfg(test)]
@@ -143,6 +144,7 @@ pub use report::{
     RunReport,
 };
 pub use runner::Runner;
+pub use scope::{ScopeError, require_documents};
 
 /// The five standard phases, in run order: backup, cut-leg-a, leg-b-record, write-verify,
 /// lifecycle-enact.

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +21,7 @@ use iu_cutter_live_execution::{
     AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Plan, RunId,
     RunRecord, Scope,
 };
-use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError};
+use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError};
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, PhaseError, PlanReader, RunEvent};
 use iu_cutter_simulator::Simulator;
 use serde::{Deserialize, Serialize};
@@ -31,19 +33,26 @@ use crate::state::{App, Simulated, Slot};
 use crate::{auth, page, review};
 
 /// Every route of the server. Every request but `GET`, `HEAD` and `OPTIONS` passes the bearer
-/// token check first ([`auth::require_token`]).
-pub(crate) fn router(app: App) -> Router {
+/// token check first ([`auth::require_token`]); on a `loopback` listener (its address), every
+/// request must be addressed to loopback ([`auth::require_local_host`]).
+pub(crate) fn router(app: App, loopback: Option<std::net::SocketAddr>) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/assets/{name}", get(page::asset))
         .route("/killswitch", get(killswitch))
-        .route("/runs", get(list_runs).post(start_run))
+        .route(
+            "/runs",
+            get(list_runs).post(start_run.layer(DefaultBodyLimit::max(RUN_BODY_LIMIT))),
+        )
         .route("/runs/{id}", get(show_run))
         .route("/runs/{id}/events", get(events))
         .route("/runs/{id}/enact", post(enact))
         .route("/runs/{id}/resume", post(resume))
         .route("/runs/{id}/rollback", post(rollback))
-        .route("/plans", post(plans))
+        .route(
+            "/plans",
+            post(plans.layer(DefaultBodyLimit::max(RUN_BODY_LIMIT))),
+        )
         .route("/documents/{id}/units", get(review::units))
         .route("/documents/{id}/diff", get(review::diff))
         .route("/metrics", get(render_metrics))
@@ -51,17 +60,63 @@ pub(crate) fn router(app: App) -> Router {
             app.clone(),
             auth::require_token,
         ))
+        .layer(middleware::from_fn(json_refusals))
+        .layer(middleware::from_fn_with_state(
+            loopback,
+            auth::require_local_host,
+        ))
         .layer(middleware::from_fn(count_requests))
         .with_state(app)
 }
 
-/// Counts requests by method and status, and times them.
+/// Rewrites the framework's own refusals (a query string or a path it cannot read, a route that
+/// does not exist, a method a route does not take: plain text or no body at all) as the API's
+/// JSON error with a next step, as every handler answers.
+async fn json_refusals(request: Request, next: Next) -> Response {
+    let asked = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 << 10).await {
+        Ok(body) if !body.is_empty() => String::from_utf8_lossy(&body).into_owned(),
+        _ => format!(
+            "{asked}: {}",
+            status.canonical_reason().unwrap_or("refused")
+        ),
+    };
+    ApiError::new(status, text)
+        .with_next(
+            "fix the request: the routes, their methods and parameters are listed under \
+             \"Run as a service\" in the README; the operator page is GET /",
+        )
+        .into_response()
+}
+
+/// Counts requests by method and status, and times them. A method outside HTTP's own is
+/// counted as `other`: any client may invent methods, and each would be a series of its own.
 async fn count_requests(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("iu_cutter_serve_requests_total", "method" => method.clone(), "status" => status)
+    metrics::counter!("iu_cutter_serve_requests_total", "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!("iu_cutter_serve_request_seconds", "method" => method)
         .record(started.elapsed().as_secs_f64());
@@ -161,7 +216,8 @@ struct RunRow {
     run: RunId,
     mode: &'static str,
     status: Value,
-    /// The outcome of the last invocation this server ran, if any.
+    /// The outcome of the last invocation this server ran, if any and unless the journal shows
+    /// the run changed since (another process invoked it).
     outcome: Option<&'static str>,
     /// The command in flight, if any.
     active: Option<&'static str>,
@@ -169,11 +225,26 @@ struct RunRow {
     phases: Vec<PhaseRow>,
 }
 
+/// Whether the journal shows the run changed after `report` finished: another process (the
+/// command line) invoked it since this server did, so the report is not its last word.
+fn superseded(report: &RunReport, record: &RunRecord) -> bool {
+    record
+        .phases
+        .iter()
+        .flat_map(|p| [p.started_at.as_deref(), p.finished_at.as_deref()])
+        .flatten()
+        .any(|at| at > report.finished_at.as_str())
+}
+
 fn row(record: RunRecord, mode: &'static str, slot: Option<&Slot>) -> RunRow {
     let (outcome, active) = slot.map_or((None, None), |slot| {
         let state = slot.state();
         (
-            state.last_report.as_ref().map(|r| r.outcome.name()),
+            state
+                .last_report
+                .as_ref()
+                .filter(|r| !superseded(r, &record))
+                .map(|r| r.outcome.name()),
             state.in_flight.as_ref().map(|(command, _)| *command),
         )
     });
@@ -245,14 +316,20 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
         return Err(ApiError::not_found(format!("no run {run} in the journal"))
             .with_next("list the runs with GET /runs"));
     };
-    let report = match slot.as_ref().and_then(|s| s.state().last_report.clone()) {
-        Some(report) => Some(serde_json::from_str(&report.to_json()).unwrap_or(Value::Null)),
-        None => store
-            .load_reports(&run)
-            .await
-            .map_err(read)?
-            .last()
-            .and_then(|text| serde_json::from_str(text).ok()),
+    // The server's own last report, unless the journal holds a later one (the command line
+    // in another process may have enacted or rolled the run back since).
+    let own = slot.as_ref().and_then(|s| s.state().last_report.clone());
+    let journaled: Option<Value> = store
+        .load_reports(&run)
+        .await
+        .map_err(read)?
+        .last()
+        .and_then(|text| serde_json::from_str(text).ok());
+    let report = match own {
+        Some(own) if !journaled.as_ref().is_some_and(|j| later(j, &own)) => {
+            Some(serde_json::from_str(&own.to_json()).unwrap_or(Value::Null))
+        }
+        _ => journaled,
     };
     // Read a part at a time: a large run's plan is never in memory whole.
     let documents = PlanReader::document_ids(Arc::clone(&store), &run)
@@ -275,6 +352,13 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
         documents,
         mode,
     )))
+}
+
+/// Whether the journaled report `journaled` finished after `own`.
+fn later(journaled: &Value, own: &RunReport) -> bool {
+    journaled["finished_at"]
+        .as_str()
+        .is_some_and(|at| at > own.finished_at.as_str())
 }
 
 fn detail(
@@ -399,11 +483,26 @@ struct RunQuery {
     until: Option<String>,
 }
 
-fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, ApiError> {
+/// The largest body `POST /runs` and `POST /plans` read: a reviewed plan (what `POST /plans`
+/// answered) takes about 210 bytes a unit, so a plan of a million units fits, as does a scope
+/// of as many ids. The framework's default, 2 MiB, refused the plan of some ten thousand units.
+/// Only a client with the token gets this far.
+const RUN_BODY_LIMIT: usize = 256 << 20;
+
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(rejection.status(), rejection.body_text()).with_next(format!(
+            "send a body of at most {} MiB; a larger reviewed plan runs from the command line: \
+             iu-cutter plan --out FILE, then iu-cutter run --plan FILE --execute",
+            RUN_BODY_LIMIT >> 20
+        ))
+    })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
+    serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
 }
 
@@ -439,9 +538,9 @@ fn accepted(run: &RunId, command: &str, mode: Mode) -> Response {
 async fn start_run(
     State(app): State<App>,
     Query(query): Query<RunQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let new: NewRun = parse_body(&body)?;
+    let new: NewRun = parse_body(body)?;
     let mode = query.mode.or(new.mode).unwrap_or_default();
     let until = query.until.or(new.until);
     check_until(app.live(), until.as_deref())?;
@@ -483,6 +582,11 @@ async fn start_run(
         )
         .with_next("choose another run id, or leave it out to get a fresh one"));
     }
+    // The command line's rule, unless a live run reads an application's table first (its
+    // documents may not be tracked yet): a scope names documents the store holds.
+    if mode == Mode::Simulate || app.backend().store.info().source.is_none() {
+        require_documents(&app, &request.scope).await?;
+    }
     let simulated = match mode {
         Mode::Live => {
             require_open(&app).await?;
@@ -497,6 +601,26 @@ async fn start_run(
     };
     launch(&app, job, simulated)?;
     Ok(accepted(&run, "run", mode))
+}
+
+/// Refuses (400) a scope that names no document of the store, or ids it does not hold.
+async fn require_documents(app: &App, scope: &Scope) -> Result<(), ApiError> {
+    iu_cutter_orchestrator::require_documents(app.backend().store.as_ref(), scope)
+        .await
+        .map_err(|error| {
+            let refused = match error {
+                ScopeError::Adapter(e) => return ApiError::store(e, "reading the scope"),
+                ScopeError::Empty => format!(
+                    "no document in scope {}",
+                    serde_json::to_string(scope).unwrap_or_default()
+                ),
+                missing @ ScopeError::Missing(_) => missing.to_string(),
+            };
+            ApiError::bad_request(refused).with_next(
+                "fix the scope (POST /plans lists the documents a scope names), or import the \
+                 documents first",
+            )
+        })
 }
 
 /// A simulator seeded from the live store's snapshot, behind its own open gate (it mutates
@@ -567,6 +691,7 @@ async fn on_run(
     let mode = if simulated.is_some() {
         Mode::Simulate
     } else {
+        require_journaled(&app, &run).await?;
         require_open(&app).await?;
         Mode::Live
     };
@@ -581,6 +706,29 @@ async fn on_run(
         simulated,
     )?;
     Ok(accepted(&run, name, mode))
+}
+
+/// Refuses (404) an invocation of a live run the journal does not hold, unless one is in flight
+/// here (a run this server started, not journaled yet: `launch` answers that it is busy). It
+/// would only fail in its task, after a 202.
+async fn require_journaled(app: &App, run: &RunId) -> Result<(), ApiError> {
+    if app
+        .slot(run)
+        .is_some_and(|slot| slot.state().in_flight.is_some())
+    {
+        return Ok(());
+    }
+    let record = app
+        .backend()
+        .store
+        .load_run(run)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the journal"))?;
+    match record {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("no run {run} in the journal"))
+            .with_next("list the runs with GET /runs, or start one with POST /runs")),
+    }
 }
 
 /// What a task runs.
@@ -626,7 +774,10 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
                 StatusCode::CONFLICT,
                 format!("run {} is busy: {command} is in flight", job.run),
             )
-            .with_next("follow it on GET /runs/{run}/events, then retry"));
+            .with_next(format!(
+                "follow it on GET /runs/{}/events, then retry",
+                job.run
+            )));
         }
         state.in_flight = Some((job.command.name(), cancel.clone()));
         if simulated.is_some() {
@@ -638,8 +789,10 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
     options.cancel = cancel;
     options.until = job.until.clone();
     if simulated.is_some() {
-        // A dry run's simulator is private to this server: no lease to take.
+        // A dry run's simulator is private to this server: no lease to take, and no live
+        // database to wait for (the back-off's probe reads the live one, behind its switch).
         options.lease = None;
+        options.back_off = None;
     }
     metrics::counter!("iu_cutter_serve_invocations_started_total", "command" => job.command.name())
         .increment(1);
@@ -710,13 +863,16 @@ async fn finish(
 
 /// `POST /plans`: what a run of `scope` would write, per document, and the plan's sha256.
 /// Reads only (it needs the token as every POST does).
-async fn plans(State(app): State<App>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn plans(
+    State(app): State<App>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NewPlan {
         scope: Option<Scope>,
     }
-    let new: NewPlan = parse_body(&body)?;
+    let new: NewPlan = parse_body(body)?;
     let scope = new.scope.unwrap_or(Scope::All);
     let documents = app
         .backend()

@@ -11,6 +11,8 @@
 //! - Every other request (`POST`: plans, runs, enact, resume, rollback) needs
 //!   `Authorization: Bearer <token>`, compared in constant time; with no token configured they
 //!   are refused, and the server still serves reads.
+//! - On a loopback listener every request must be addressed to loopback (`Host`), so that a web
+//!   page cannot read the API through DNS rebinding.
 //! - Live runs go through the store the caller gave, behind its kill switch: the server checks
 //!   the switch first only to answer with its reason; the store refuses on its own regardless.
 //! - Long invocations run in spawned tasks; on shutdown every one is cancelled and awaited, so
@@ -25,9 +27,10 @@ mod review;
 mod secret;
 mod state;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use iu_cutter_live_execution::{CutRules, ExecutionGate, LiveExecutionAdapter};
 use iu_cutter_orchestrator::RunOptions;
@@ -96,6 +99,9 @@ pub async fn serve(
 /// overflowed the default queue: the dropped connections waited a second for TCP to retry.
 const BACKLOG: u32 = 4096;
 
+/// How long a stopping server waits for its open connections (event streams end at once).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// A listener on `address` with a queue of [`BACKLOG`] connections (for [`serve_on`]; pass
 /// port 0 for any free port).
 pub fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
@@ -116,17 +122,32 @@ pub async fn serve_on(
     backend: Backend,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let address = listener.local_addr().map_err(ServeError::Serve)?;
+    let loopback = address.ip().is_loopback().then_some(address);
     let app = state::App::new(token, backend, metrics::install());
-    let router = api::router(app.clone());
+    let router = api::router(app.clone(), loopback);
     let stopping = app.clone();
     let signal = async move {
         shutdown.await;
         stopping.begin_shutdown();
     };
-    let served = axum::serve(listener, router)
+    // Once told to stop, connections get SHUTDOWN_GRACE to finish: one whose request never
+    // finishes arriving would hold the stop for ever (nothing times a connection out).
+    let mut told = app.stopping();
+    let grace = async move {
+        let _ = told.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let serving = axum::serve(listener, router)
         .with_graceful_shutdown(signal)
-        .await
-        .map_err(ServeError::Serve);
+        .into_future();
+    let served = tokio::select! {
+        served = serving => served.map_err(ServeError::Serve),
+        () = grace => {
+            tracing::warn!(?SHUTDOWN_GRACE, "connections still open after the grace: not waiting for them");
+            Ok(())
+        }
+    };
     // Whatever ended the server, the runs it started stop at a safe point before it returns.
     app.begin_shutdown();
     app.drain().await;

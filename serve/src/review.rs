@@ -84,12 +84,11 @@ pub(crate) async fn units(
         None => store.active_units(&document).await,
     }
     .map_err(|e| ApiError::store(e, "reading the units"))?;
-    if units.is_empty() && run.is_some() {
+    if let Some(run) = run.as_ref().filter(|_| units.is_empty()) {
         return Err(ApiError::not_found(format!(
-            "run {} wrote no units of document {document}",
-            run.as_ref().map_or("", RunId::as_str)
+            "run {run} wrote no units of document {document}"
         ))
-        .with_next("see the run's documents in GET /runs/{run}"));
+        .with_next(format!("see the run's documents in GET /runs/{run}")));
     }
     Ok(Json(UnitsView {
         document,

@@ -334,27 +334,14 @@ async fn a_second_invocation_of_a_busy_run_and_a_bad_until_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease() {
     // One unit per batch and a pause after each: the run is still writing when the server stops.
-    let slow = iu_cutter_orchestrator::RunOptions::default()
-        .with_batch_units(1)
-        .with_throttle(iu_cutter_orchestrator::Throttle {
-            max_units_per_second: None,
-            pause_between_batches: Duration::from_millis(500),
-        });
+    let slow = support::one_unit_at_a_time(Duration::from_millis(500));
     let server = Server::start_with(Some(TOKEN), true, slow).await;
-    let started = server.post("/runs?mode=live", r#"{"run":"slow-1"}"#).await;
-    assert_eq!(started.status, 202, "{}", started.body);
-    let mut events = Events::open(server.addr, "/runs/slow-1/events").await;
-    let mut writing = false;
-    while let Some(event) = events.next(Duration::from_secs(30)).await {
-        if event["event"] == "progress" && event["phase"] == "leg-b-record" {
-            writing = true;
-            break;
-        }
-    }
-    assert!(writing, "the run reached leg-b-record");
+    let mut events = server.writing("slow-1").await;
     let store = server.store.clone();
+    let command_line = server.command_line();
     let stopping = std::time::Instant::now();
-    server.stop().await;
+    // The store's directory stays until the command line below is done with it.
+    let _dir = server.stop().await;
     assert!(
         stopping.elapsed() < Duration::from_secs(10),
         "stopped at the next batch"
@@ -373,6 +360,19 @@ async fn shutdown_stops_a_run_in_flight_at_a_safe_point_and_releases_its_lease()
         leases.leases.iter().all(|l| l.run.as_str() != "slow-1"),
         "lease released: {leases:?}"
     );
+    // What the server stopped, the command line resumes to its end, then rolls back.
+    let resumed = ok(
+        command_line
+            .resume(
+                &"slow-1".into(),
+                iu_cutter_orchestrator::RunOptions::default(),
+            )
+            .await,
+        "resume",
+    );
+    assert_eq!(resumed.outcome.name(), "PASS", "{}", resumed.to_json());
+    let rolled = ok(command_line.rollback(&"slow-1".into()).await, "rollback");
+    assert_eq!(rolled.outcome.name(), "ROLLED_BACK", "{}", rolled.to_json());
 }
 
 /// Regression (found by `cargo xtask load`): a burst of clients overflowed the listener's
@@ -434,5 +434,352 @@ async fn an_id_with_a_nul_in_a_path_is_a_bad_request() {
         let answer = server.post(path, "").await;
         assert_eq!(answer.status, 400, "POST {path}: {}", answer.body);
     }
+    server.stop().await;
+}
+
+/// A run the server held, then rolled back by the command line (another process): the server
+/// showed its own last report (HELD) and offered to enact it, while the journal said ROLLED BACK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_rolled_back_elsewhere_is_shown_rolled_back_with_no_enact_offered() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let held = server
+        .post("/runs?mode=live&until=write-verify", r#"{"run":"else-1"}"#)
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    let detail = server.settled("else-1").await;
+    assert_eq!(detail["next_actions"][0]["action"], "enact", "{detail}");
+
+    let rolled = ok(
+        server.command_line().rollback(&"else-1".into()).await,
+        "rollback by the command line",
+    );
+    assert_eq!(rolled.outcome.name(), "ROLLED_BACK");
+
+    let detail = server.settled("else-1").await;
+    assert_eq!(detail["record"]["status"], "ROLLED_BACK", "{detail}");
+    assert_eq!(
+        detail["report"]["outcome"]["name"], "ROLLED_BACK",
+        "the run's last report is the journal's: {detail}"
+    );
+    let actions = detail["next_actions"].to_string();
+    assert!(!actions.contains("enact"), "enact offered: {actions}");
+    // The list reads no reports: the server's own outcome, superseded, is left out.
+    let runs = server.get("/runs").await.json();
+    assert_eq!(runs[0]["status"], "ROLLED_BACK", "{runs}");
+    assert!(runs[0]["outcome"].is_null(), "{runs}");
+    server.stop().await;
+}
+
+/// The reviewed plan `POST /plans` answers is what `POST /runs` takes back. Past 2 MiB (some
+/// ten thousand units) the body was refused by the framework's default limit, with a plain-text
+/// 413 and no next action: a store of realistic size could not run a reviewed plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewed_plan_of_a_large_scope_can_be_run() {
+    let section = |n: usize| format!("## Section {n}\n\nThe text of section {n}.\n\n");
+    let documents: Vec<_> = (0..200)
+        .map(|d| {
+            let body: String = (0..60).map(section).collect();
+            (
+                iu_cutter_live_execution::DocumentId::new(format!("docs/large-{d:03}.md")),
+                format!("# Document {d}\n\n{body}"),
+            )
+        })
+        .collect();
+    let rules =
+        iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::Markdown);
+    let server = Server::start_on(
+        Some(TOKEN),
+        true,
+        iu_cutter_orchestrator::RunOptions::default(),
+        documents,
+        rules,
+    )
+    .await;
+    let plan = server.post("/plans", "{}").await;
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    let plan = plan.json()["plan"].to_string();
+    assert!(plan.len() > 2 << 20, "the plan is {} bytes", plan.len());
+    let body = format!(r#"{{"run":"large-1","plan":{plan}}}"#);
+    let run = server.post("/runs?mode=simulate", &body).await;
+    assert_eq!(run.status, 202, "{}", run.body);
+    let detail = server.settled("large-1").await;
+    assert_eq!(detail["report"]["outcome"]["name"], "PASS", "{detail}");
+    server.stop().await;
+}
+
+/// Enact, resume or rollback of a run the journal does not hold answered 202 as if it started;
+/// its failure was only in the run's detail, and the id was then refused to a dry run as "taken
+/// by a run of the other mode", a run that never existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_of_a_run_not_in_the_journal_is_not_found() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for command in ["enact", "resume", "rollback"] {
+        let answer = server.post(&format!("/runs/nope/{command}"), "").await;
+        assert_eq!(answer.status, 404, "{command}: {}", answer.body);
+        assert!(
+            answer.json()["next"]
+                .as_str()
+                .is_some_and(|n| n.contains("GET /runs")),
+            "{command}: {}",
+            answer.body
+        );
+    }
+    let dry = server
+        .post("/runs?mode=simulate", r#"{"run":"nope"}"#)
+        .await;
+    assert_eq!(dry.status, 202, "{}", dry.body);
+    server.stop().await;
+}
+
+/// A rollback asked for while the run's invocation executes is refused (409) and the run is
+/// left to finish; the refusal named its next step with a placeholder, "GET /runs/{run}/events",
+/// instead of the run's own address. Once the run has finished, the rollback is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_while_the_run_executes_is_refused_naming_where_to_follow_it() {
+    let slow = support::one_unit_at_a_time(Duration::from_millis(200));
+    let server = Server::start_with(Some(TOKEN), true, slow).await;
+    let started = server.post("/runs?mode=live", r#"{"run":"busy-1"}"#).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let busy = server.post("/runs/busy-1/rollback", "").await;
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert_eq!(
+        busy.json()["next"],
+        "follow it on GET /runs/busy-1/events, then retry",
+        "{}",
+        busy.body
+    );
+    assert_eq!(server.settled("busy-1").await["record"]["status"], "PASS");
+    let rollback = server.post("/runs/busy-1/rollback", "").await;
+    assert_eq!(rollback.status, 202, "{}", rollback.body);
+    let detail = server.settled("busy-1").await;
+    assert_eq!(detail["record"]["status"], "ROLLED_BACK", "{detail}");
+    // A run that wrote no units of a document names its own address too.
+    let none = server.get("/documents/docs%2Fa.md/units?run=busy-1").await;
+    assert_eq!(none.status, 404, "{}", none.body);
+    assert_eq!(
+        none.json()["next"],
+        "see the run's documents in GET /runs/busy-1",
+        "{}",
+        none.body
+    );
+    server.stop().await;
+}
+
+/// Any client may send a request with a method of its own invention; each one became a new
+/// series of the request metrics, so a stream of made-up methods (no token needed) grew the
+/// server's memory and `/metrics` without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for n in 0..20 {
+        let answer = request(server.addr, &format!("ADV36MADEUP{n}"), "/runs", None, "").await;
+        assert!(answer.status >= 400, "{}", answer.status);
+    }
+    let metrics = server.get("/metrics").await.body;
+    assert!(!metrics.contains("ADV36MADEUP"), "{metrics}");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    server.stop().await;
+}
+
+/// A server on loopback answers only requests addressed to loopback. A web page the operator
+/// visits can make its own name resolve to 127.0.0.1 (DNS rebinding) and then read, as its own
+/// origin, every read of the API, which needs no token: the runs, every document's units and
+/// texts. Its requests name the page's host, which the server refused nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_server_refuses_requests_addressed_to_another_host() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let port = server.addr.port();
+    for host in [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("127.0.0.1.evil.example:{port}"),
+    ] {
+        for path in ["/runs", "/documents/docs%2Fa.md/units", "/"] {
+            let answer = support::request_as(server.addr, &host, "GET", path, None, "").await;
+            assert_eq!(
+                answer.status, 403,
+                "Host: {host}, GET {path}: {}",
+                answer.body
+            );
+            assert!(!answer.body.contains("Intro text"), "{}", answer.body);
+        }
+    }
+    for host in [
+        "localhost".to_owned(),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let answer = support::request_as(server.addr, &host, "GET", "/runs", None, "").await;
+        assert_eq!(answer.status, 200, "Host: {host}: {}", answer.body);
+    }
+    server.stop().await;
+}
+
+/// A scope that names no document (a mistyped prefix, a shard of none) or ids the store does not
+/// hold: the command line refuses it ("a mistyped prefix must not pass on nothing"); the server
+/// started the run, journaled it and reported PASS, for nothing or without the missing ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_a_scope_naming_no_document_or_a_missing_one_is_refused() {
+    let server = Server::start(Some(TOKEN), true).await;
+    for (mode, run, scope, says) in [
+        (
+            "live",
+            "typo-1",
+            r#"{"kind":"prefix","value":"dcos/"}"#,
+            "no document in scope",
+        ),
+        (
+            "simulate",
+            "typo-2",
+            r#"{"kind":"prefix","value":"dcos/"}"#,
+            "no document in scope",
+        ),
+        (
+            "live",
+            "ids-1",
+            r#"{"kind":"ids","value":["docs/a.md","docs/nope.md"]}"#,
+            "docs/nope.md",
+        ),
+        (
+            "live",
+            "shard-1",
+            r#"{"kind":"shard","value":{"base":{"kind":"all"},"index":3,"count":0}}"#,
+            "no document in scope",
+        ),
+    ] {
+        let body = format!(r#"{{"run":"{run}","scope":{scope}}}"#);
+        let answer = server.post(&format!("/runs?mode={mode}"), &body).await;
+        assert_eq!(answer.status, 400, "{run}: {}", answer.body);
+        assert!(answer.body.contains(says), "{run}: {}", answer.body);
+        assert!(answer.json()["next"].is_string(), "{run}: {}", answer.body);
+        assert!(ok(server.store.load_run(&run.into()).await, "load").is_none());
+    }
+    assert_eq!(server.get("/runs").await.json(), serde_json::json!([]));
+    server.stop().await;
+}
+
+/// Every refusal is the API's JSON with a next step. A query string the server cannot read, a
+/// path that is not UTF-8, a route that does not exist or a method a route does not take were
+/// answered by the framework: plain text or an empty body, and no next step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_refused_in_json_with_a_next_step() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let answers = [
+        (400, server.post("/runs?mode=LIVE", "").await),
+        (
+            400,
+            server.post("/runs/r1/resume?until=a&until=b", "").await,
+        ),
+        (
+            400,
+            server.get("/documents/docs%2Fa.md/units?run=a&run=b").await,
+        ),
+        (400, server.get("/runs/%FF%FE").await),
+        (404, server.get("/nowhere").await),
+        (405, server.post("/killswitch", "").await),
+    ];
+    for (status, answer) in answers {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        let body: Value = serde_json::from_str(&answer.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", answer.body));
+        assert!(body["error"].is_string(), "{body}");
+        assert!(body["next"].is_string(), "{body}");
+    }
+    server.stop().await;
+}
+
+/// Eight clients enact and roll back one held run at once: one invocation is taken, the others
+/// are refused as busy (409), and the store ends as the one taken left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_enacts_and_rollbacks_of_one_held_run_take_one() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let held = server
+        .post("/runs?mode=live&until=write-verify", r#"{"run":"race-1"}"#)
+        .await;
+    assert_eq!(held.status, 202, "{}", held.body);
+    server.settled("race-1").await;
+    let addr = server.addr;
+    let racing: Vec<_> = ["enact", "rollback"]
+        .iter()
+        .cycle()
+        .take(8)
+        .map(|command| {
+            let path = format!("/runs/race-1/{command}");
+            tokio::spawn(async move { request(addr, "POST", &path, Some(TOKEN), "").await })
+        })
+        .collect();
+    let mut taken = 0;
+    for answer in racing {
+        let answer = ok(answer.await, "client task");
+        assert!(matches!(answer.status, 202 | 409), "{}", answer.body);
+        taken += usize::from(answer.status == 202);
+    }
+    assert!(taken >= 1);
+    let detail = server.settled("race-1").await;
+    let units = ok(
+        server.store.active_units(&"docs/a.md".into()).await,
+        "units",
+    );
+    match detail["record"]["status"].as_str() {
+        Some("PASS") => assert_eq!(units.len(), 3, "{detail}"),
+        Some("ROLLED_BACK") => assert!(units.is_empty(), "{detail}"),
+        other => panic!("{other:?}: {detail}"),
+    }
+    server.stop().await;
+}
+
+/// A client that never finishes sending its request (a stalled network, or on purpose) held the
+/// server's stop for ever: the graceful shutdown waited for its connection, which the server
+/// never timed out, and SIGTERM left the process running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_request_does_not_hold_the_stop() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(Some(TOKEN), true).await;
+    let mut stalled = ok(tokio::net::TcpStream::connect(server.addr).await, "connect");
+    ok(
+        stalled
+            .write_all(b"GET /runs HTTP/1.1\r\nHost: localhost\r\n")
+            .await,
+        "send half a request",
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = std::time::Instant::now();
+    // Within the support's 30 s, or it panics.
+    server.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(stalled);
+}
+
+/// Another process (the command line, with its lease) rolls back a run the server is executing:
+/// refused, naming the server's lease and changing nothing, and the server's run ends PASS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_from_another_process_while_the_server_runs_is_refused_by_the_lease() {
+    let slow = support::one_unit_at_a_time(Duration::from_millis(300));
+    let server = Server::start_with(Some(TOKEN), true, slow).await;
+    let _events = server.writing("other-1").await;
+    let leased = iu_cutter_orchestrator::RunOptions::default().with_lease(
+        iu_cutter_orchestrator::LeaseOptions::with_holder("cli", Duration::from_secs(30)),
+    );
+    let refused = ok(
+        server
+            .command_line()
+            .rollback_with(&"other-1".into(), leased)
+            .await,
+        "rollback",
+    );
+    assert_eq!(refused.outcome.name(), "REFUSED", "{}", refused.to_json());
+    assert!(
+        refused.to_json().contains("leased by `serve-test`"),
+        "{}",
+        refused.to_json()
+    );
+    let detail = server.settled("other-1").await;
+    assert_eq!(detail["record"]["status"], "PASS", "{detail}");
     server.stop().await;
 }

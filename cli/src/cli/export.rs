@@ -71,8 +71,10 @@ async fn to_stdout(runner: &Runner, request: &ExportRequest, retry: &str) -> Res
     }
 }
 
-/// Writes `FILE.partial` (mode 0600: units hold the documents' text) and renames it to `path`
-/// once every line is written and synced, so that `path` is never a cut-off export.
+/// Writes `FILE.PID.partial` (mode 0600: units hold the documents' text) and renames it to
+/// `path` once every line is written and synced, so that `path` is never a cut-off export. The
+/// process id keeps two exports to one file apart: sharing one partial file, the first to finish
+/// renamed it while the other still wrote into it, and `path` ended a mix of both.
 async fn to_file(
     runner: &Runner,
     request: &ExportRequest,
@@ -80,7 +82,7 @@ async fn to_file(
     retry: &str,
 ) -> Result<(), CliError> {
     let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
+    partial.push(format!(".{}.partial", std::process::id()));
     let partial = PathBuf::from(partial);
     let shown = path.display().to_string();
     let file = create_private_file(&partial).map_err(|e| cannot_write(&partial, &e))?;

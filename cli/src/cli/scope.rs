@@ -1,43 +1,32 @@
 //! What a scope names: the check that it names documents in the store, and how the command
 //! line writes it (for `run`, `plan` and `status`).
 
-use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, Scope};
+use iu_cutter_live_execution::{LiveExecutionAdapter, Scope};
+use iu_cutter_orchestrator::ScopeError;
 
 use crate::cli::error::CliError;
 
 /// Refuses a scope that names no document (a mistyped prefix must not "pass" on nothing), or
-/// ids that are not in the store.
+/// ids that are not in the store ([`iu_cutter_orchestrator::require_documents`]).
 pub(crate) async fn require_documents(
     adapter: &dyn LiveExecutionAdapter,
     scope: &Scope,
     retry: &str,
 ) -> Result<(), CliError> {
-    let documents = adapter
-        .load_scope(scope)
+    iu_cutter_orchestrator::require_documents(adapter, scope)
         .await
-        .map_err(|e| CliError::from_adapter(e, "reading the scope", retry))?;
-    if let Scope::Ids(ids) = scope {
-        let missing: Vec<&DocumentId> = ids
-            .iter()
-            .filter(|id| !documents.iter().any(|d| &d.id == *id))
-            .collect();
-        if !missing.is_empty() {
-            let names: Vec<String> = missing.iter().map(|id| format!("`{id}`")).collect();
-            return Err(CliError::bad_input(
-                format!("no document {} in the store", names.join(", ")),
+        .map_err(|error| match error {
+            ScopeError::Adapter(e) => CliError::from_adapter(e, "reading the scope", retry),
+            missing @ ScopeError::Missing(_) => CliError::bad_input(
+                missing.to_string(),
                 "check the ids (`iu-cutter plan` lists the documents) or import them first",
-            ));
-        }
-    }
-    if documents.is_empty() {
-        return Err(CliError::bad_input(
-            format!("no document in scope {}", scope_text(scope)),
-            "import documents first (iu-cutter import PATH) or fix --prefix/--id; `iu-cutter \
-             plan` lists the documents in scope",
-        ));
-    }
-    Ok(())
+            ),
+            ScopeError::Empty => CliError::bad_input(
+                format!("no document in scope {}", scope_text(scope)),
+                "import documents first (iu-cutter import PATH) or fix --prefix/--id; \
+                 `iu-cutter plan` lists the documents in scope",
+            ),
+        })
 }
 
 /// How many ids [`scope_summary`] shows before "and N more".
@@ -78,6 +67,7 @@ pub(crate) fn scope_text(scope: &Scope) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iu_cutter_live_execution::DocumentId;
 
     fn ids(n: usize) -> Scope {
         Scope::Ids((0..n).map(|i| DocumentId::new(format!("d{i}"))).collect())

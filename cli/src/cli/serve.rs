@@ -17,25 +17,38 @@ use crate::cli::store::{LiveStore, serve_gate};
 pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError> {
     let retry = "iu-cutter serve";
     let store = LiveStore::open_behind(config, serve_gate(config, execute), retry).await?;
+    // Every invocation the server runs waits for a busy database as the command line's do.
+    let back_off = store.back_off(config)?;
     let gate = store.gate();
     let identity = store.identity();
     let serve = ServeConfig {
         bind: config.serve.bind,
         token: config.serve.token(),
     };
+    if !serve.bind.ip().is_loopback() {
+        // Nothing refuses such a bind; the operator should know what it exposes.
+        eprintln!(
+            "note: {} is not loopback: anyone who reaches it reads every run and every \
+             document's units (reads need no token), and the token travels in clear text (no \
+             TLS); keep it on loopback, or put a TLS proxy that authenticates readers in front",
+            serve.bind
+        );
+    }
     if serve.token.is_none() {
         eprintln!(
             "note: no token configured ([serve] token_env, default IU_CUTTER_SERVE_TOKEN): the \
              server serves reads only"
         );
     }
+    // Quiet: the server reports progress as events, not on stderr.
+    let mut options = run_options(config, None, true, &identity);
+    options.back_off = back_off;
     let backend = Backend {
         store: store.into_adapter(),
         backups: Arc::new(DirBackupStore::new(config.backup_dir.clone())),
         gate,
         rules: config.rules.clone(),
-        // Quiet: the server reports progress as events, not on stderr.
-        options: run_options(config, None, true, &identity),
+        options,
     };
     eprintln!(
         "iu-cutter serve: http://{}/ on {} (SIGINT or SIGTERM stops it)",

@@ -155,6 +155,25 @@ fn a_load_back_off_on_sqlite_is_a_configuration_error_before_anything_is_written
         6,
     )?;
     assert!(refused.stderr.contains("needs PostgreSQL"), "{refused:?}");
+    wd.assert_untouched(&before)?;
+    // `serve` is refused as `run` is: it left the back-off out of its invocations and served.
+    let (mut server, shown) = wd.spawn(
+        &["serve", "--execute"],
+        &[
+            ("IU_CUTTER_BACKOFF_MAX_ACTIVE_CONNECTIONS", "3"),
+            ("IU_CUTTER_SERVE_BIND", "127.0.0.1:0"),
+        ],
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if server.try_wait()?.is_none() {
+        server.kill()?;
+    }
+    let served = Run::of_child(shown, server)?;
+    assert_eq!(served.code, 6, "{served:?}");
+    assert!(served.stderr.contains("needs PostgreSQL"), "{served:?}");
     wd.assert_untouched(&before)
 }
 

@@ -118,7 +118,11 @@ fn export_flow(url: Option<&str>) -> TestResult {
     assert!(out.stdout.contains("exported"), "{out:?}");
     let file = std::fs::read_to_string(wd.path().join("all.jsonl"))?;
     assert_eq!(file.lines().count(), first.len());
-    assert!(!wd.path().join("all.jsonl.partial").exists());
+    let entries = wd.entries()?;
+    assert!(
+        entries.iter().all(|name| !name.ends_with(".partial")),
+        "no partial file is left: {entries:?}"
+    );
     assert!(
         export(&wd, &["--since", "r1"])?.is_empty(),
         "nothing since r1"
@@ -251,5 +255,35 @@ fn a_held_runs_staged_units_and_their_diff_are_shown_before_enact() -> TestResul
     let enacted = wd.json(&["units", "kb/a.md", "--text", "--json"])?;
     assert_eq!(enacted["generation"], "h1");
     assert_eq!(enacted["units"], staged["units"]);
+    Ok(())
+}
+
+/// Two exports to one `--out FILE` at once (the scheduled export, and an operator's own, or a
+/// retry while the first still runs): both wrote `FILE.partial`, each truncating what the other
+/// had written. The one that finished first renamed the shared file into place, said it was
+/// written, and the other kept writing into it: `FILE` held the first's lines, then zero bytes,
+/// then the other's tail.
+#[test]
+fn two_exports_to_one_file_at_once_leave_it_whole() -> TestResult {
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+    crate::support::write_acts(&wd.path().join("acts"), 60, 30)?;
+    wd.init_and_import("acts")?;
+    wd.expect(&["run", "--execute", "--run-id", "r1", "--quiet"], 0)?;
+    let whole = wd.expect(&["export"], 0)?.stdout;
+    // A slow full export (a page a unit) is writing when a short one to the same file starts.
+    let slow = ["export", "--page-size", "1", "--out", "same.jsonl"];
+    let (mut full, shown) = wd.spawn(&slow, &[])?;
+    crate::support::wait_for(&wd.path().join("same.jsonl.partial"), &mut full)?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    wd.expect(&["export", "--since", "r1", "--out", "same.jsonl"], 0)?;
+    let full = crate::support::Run::of_child(shown, full)?;
+    let file = std::fs::read(wd.path().join("same.jsonl"))?;
+    assert!(
+        file.is_empty() || file == whole.as_bytes(),
+        "the file is neither export: {} bytes ({} zero bytes), the full export {} bytes; {full:?}",
+        file.len(),
+        file.iter().filter(|b| **b == 0).count(),
+        whole.len()
+    );
     Ok(())
 }

@@ -353,3 +353,107 @@ async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
     );
     Ok(())
 }
+
+/// A run rolled back while `since` walks a page of heads: the page said law/2's active
+/// generation was r2, whose units the rollback dropped before the export read them, so the
+/// export told an index to remove every unit of law/2 (back at r1, its units all there), a
+/// state law/2 was never in. The export must stop rather than say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_never_removes_the_units_of_a_document_rolled_back_while_it_is_exported() -> TestResult
+{
+    let t = Timed::new();
+    let law_2 = DocumentId::new("law/2");
+    t.pass("r1", laws()).await?;
+    let r1_index = t.everything().await?;
+    t.h.sim
+        .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
+        .await?;
+    t.h.sim
+        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    t.pass("r2", laws()).await?;
+    let request = ExportRequest {
+        since: Some(RunId::new("r1")),
+        ..ExportRequest::default()
+    };
+    // Both heads are read in one page; r2 is rolled back as law/1's first line is written.
+    let mut lines = Vec::new();
+    let mut rolled_back = false;
+    let exported =
+        t.h.runner
+            .export(&request, &mut |line: &ExportLine| {
+                if !rolled_back {
+                    rolled_back = true;
+                    let handle = tokio::runtime::Handle::current();
+                    let undone = tokio::task::block_in_place(|| handle.block_on(t.roll_back("r2")));
+                    assert!(undone.is_ok(), "{undone:?}");
+                }
+                lines.push(line.clone());
+                Ok(())
+            })
+            .await;
+    assert!(rolled_back);
+    assert_eq!(now_units(&t, &law_2).await?, 3, "law/2 is back at r1");
+    let removed: Vec<_> = lines
+        .iter()
+        .filter(|line| matches!(line, ExportLine::Remove(gone) if gone.document == law_2))
+        .collect();
+    match exported {
+        Err(ExportError::Moved(why)) => assert!(why.contains("law/2"), "{why}"),
+        other => {
+            let index = apply(&r1_index, &lines);
+            let law_2_units = index.keys().filter(|(d, _)| *d == law_2).count();
+            panic!(
+                "not refused ({other:?}): the index keeps {law_2_units} units of law/2, \
+                 removed: {removed:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A run that enacts a document while `since` walks the heads: its generation is active before
+/// the journal the export read says when it was enacted. The export was refused as if `since`
+/// named a run it can never measure from ("export everything again and rebuild"), where running
+/// it again, as for any run enacting meanwhile, is what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_tells_a_run_enacted_meanwhile_from_a_lost_baseline() -> TestResult {
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    // law/2 is never cut before the export: no generation of it is a baseline.
+    t.pass("r1", Scope::Ids(vec![law_1.clone()])).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.pass("r2", Scope::Ids(vec![law_1.clone()])).await?;
+    let request = ExportRequest {
+        since: Some(RunId::new("r1")),
+        ..ExportRequest::default()
+    };
+    // The application edits law/2 and r3 cuts and enacts it as law/1's first line is written.
+    let mut enacted = false;
+    let exported =
+        t.h.runner
+            .export(&request, &mut |_: &ExportLine| {
+                if !enacted {
+                    enacted = true;
+                    let handle = tokio::runtime::Handle::current();
+                    let passed = tokio::task::block_in_place(|| {
+                        handle.block_on(async {
+                            let edited = "Intro.\n\n# Part A\n\nText A, amended.\n";
+                            t.h.sim.put_document(&law_2, edited).await?;
+                            t.pass("r3", Scope::Ids(vec![law_2.clone()])).await
+                        })
+                    });
+                    assert!(passed.is_ok(), "{passed:?}");
+                }
+                Ok(())
+            })
+            .await;
+    assert!(enacted);
+    match exported {
+        Err(ExportError::Since(why)) => panic!("refused as a lost baseline: {why}"),
+        Err(ExportError::Moved(why)) => assert!(why.contains("law/2"), "{why}"),
+        other => assert!(other.is_ok(), "{other:?}"),
+    }
+    Ok(())
+}

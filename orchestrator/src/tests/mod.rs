@@ -576,6 +576,49 @@ fn behind<A: LiveExecutionAdapter>(adapter: A, switch: &ManualSwitch) -> Guarded
     Guarded::new(adapter, ExecutionGate::new().with_source(switch.clone()))
 }
 
+/// Work another client does, run once by [`Meanwhile`].
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The store, except that just before its first call of `kind`, `meanwhile` (another client's
+/// whole invocation) runs to its end: a window between two reads of one invocation, made
+/// deterministic.
+struct Meanwhile<A> {
+    inner: A,
+    kind: iu_cutter_live_execution::OpKind,
+    meanwhile: tokio::sync::Mutex<Option<Pending>>,
+}
+
+impl<A> Meanwhile<A> {
+    fn new(inner: A, kind: iu_cutter_live_execution::OpKind, meanwhile: Pending) -> Self {
+        Meanwhile {
+            inner,
+            kind,
+            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
+        }
+    }
+}
+
+#[async_trait]
+impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Meanwhile<A> {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(
+        &self,
+        op: Op<'a>,
+        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
+    ) -> AdapterResult<Reply> {
+        if op.kind() == self.kind {
+            let pending = self.meanwhile.lock().await.take();
+            if let Some(pending) = pending {
+                pending.await;
+            }
+        }
+        self.inner.call(op, claim).await
+    }
+}
+
 /// Two laws the real phases cut into several units each.
 const LAW_1: &str = "# Law one\n\nPreamble.\n\n## Article 1\n\nFirst.\n\n## Article 2\n\nSecond.\n";
 const LAW_2: &str = "Intro.\n\n# Part A\n\nText A.\n\n# Part B\n\nText B.\n";

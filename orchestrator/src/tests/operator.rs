@@ -424,6 +424,47 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
     Ok(())
 }
 
+/// Adversarial (adv36): a held run rolled back by another client while its diff is read,
+/// between the document's generation records and the run's units. The units read back as none,
+/// and the diff said that enacting the run would remove every unit of the document. The review
+/// the operator decides on must say the run is gone instead.
+#[tokio::test]
+async fn a_diff_of_a_run_rolled_back_while_it_is_read_says_so() -> TestResult {
+    let h = harness();
+    let law_1 = DocumentId::new("law/1");
+    h.pass(request("r1", laws()), RunOptions::default()).await?;
+    h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    h.pass(request("r2", Scope::Ids(vec![law_1.clone()])), held())
+        .await?;
+    let other = Runner::new(
+        Arc::new(behind(h.sim.clone(), &h.switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let rolled_back: Pending = Box::pin(async move {
+        let report = other.rollback(&RunId::new("r2")).await;
+        assert!(
+            report
+                .as_ref()
+                .is_ok_and(|r| r.outcome == Outcome::RolledBack),
+            "{report:?}"
+        );
+    });
+    let reader = Runner::new(
+        Arc::new(Meanwhile::new(
+            h.sim.clone(),
+            iu_cutter_live_execution::OpKind::GenerationUnits,
+            rolled_back,
+        )),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let diff = reader.diff_run(&law_1, &RunId::new("r2")).await;
+    assert!(
+        matches!(&diff, Err(crate::DiffError::Generations(why)) if why.contains("`r2`")),
+        "{diff:?}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
     let h = harness();

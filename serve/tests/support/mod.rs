@@ -13,7 +13,7 @@ use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{
     CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset,
 };
-use iu_cutter_orchestrator::{LeaseOptions, RunOptions};
+use iu_cutter_orchestrator::{LeaseOptions, RunOptions, Runner};
 use iu_cutter_phase_core::DirBackupStore;
 use iu_cutter_serve::{Backend, Secret, serve_on};
 use serde_json::Value;
@@ -43,9 +43,23 @@ pub struct Server {
     /// The configuration's switch of the kill switch: open it or close it under the server.
     pub switch: ManualSwitch,
     pub store: Arc<dyn LiveExecutionAdapter>,
+    /// Where the server's live runs put their backups.
+    backups: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// The store's directory (taken by [`Server::stop`]).
+    dir: Option<tempfile::TempDir>,
+}
+
+/// Options that write one unit per batch and pause `pause` after each: a run still executing
+/// while the test acts on it.
+pub fn one_unit_at_a_time(pause: Duration) -> RunOptions {
+    RunOptions::default()
+        .with_batch_units(1)
+        .with_throttle(iu_cutter_orchestrator::Throttle {
+            max_units_per_second: None,
+            pause_between_batches: pause,
+        })
 }
 
 /// A panic naming `what`, for set-up steps that cannot fail in a sound environment.
@@ -104,9 +118,10 @@ impl Server {
         switch.set(true);
         ok(store.put_documents(&documents).await, "import");
         switch.set(was_open);
+        let backups = dir.path().join("backups");
         let backend = Backend {
             store: store.clone(),
-            backups: Arc::new(DirBackupStore::new(dir.path().join("backups"))),
+            backups: Arc::new(DirBackupStore::new(backups.clone())),
             gate,
             rules,
             options: options.with_lease(LeaseOptions::with_holder(
@@ -129,14 +144,16 @@ impl Server {
             addr,
             switch,
             store,
+            backups,
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            dir: Some(dir),
         }
     }
 
-    /// Asks the server to stop and waits until it has (runs cancelled and awaited).
-    pub async fn stop(mut self) {
+    /// Asks the server to stop and waits until it has (runs cancelled and awaited); returns the
+    /// store's directory, removed when the caller drops it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -147,6 +164,20 @@ impl Server {
             )
             .unwrap_or_else(|e| panic!("the server task: {e}"));
         }
+        match self.dir.take() {
+            Some(dir) => dir,
+            None => panic!("a server is stopped once"),
+        }
+    }
+
+    /// A runner over the server's store and backups, as the command line in another process
+    /// uses them (behind the same kill switch). It takes a lease only when its options name
+    /// one, as the program's always do: without, it is the only runner the store expects.
+    pub fn command_line(&self) -> Runner {
+        Runner::new(
+            self.store.clone(),
+            Arc::new(DirBackupStore::new(self.backups.clone())),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -172,6 +203,22 @@ impl Server {
                 .await,
             "edit",
         );
+    }
+
+    /// Starts a live run `run` and returns its event stream once it writes its units
+    /// (leg-b-record).
+    pub async fn writing(&self, run: &str) -> Events {
+        let started = self
+            .post("/runs?mode=live", &format!(r#"{{"run":"{run}"}}"#))
+            .await;
+        assert_eq!(started.status, 202, "{}", started.body);
+        let mut events = Events::open(self.addr, &format!("/runs/{run}/events")).await;
+        while let Some(event) = events.next(Duration::from_secs(30)).await {
+            if event["event"] == "progress" && event["phase"] == "leg-b-record" {
+                return events;
+            }
+        }
+        panic!("run {run} did not reach leg-b-record within 30 s");
     }
 
     /// Waits until no invocation of `run` is in flight; returns its detail.
@@ -216,12 +263,12 @@ impl Response {
     }
 }
 
-fn head(method: &str, path: &str, token: Option<&str>, body: &str) -> String {
+fn head(host: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
@@ -235,10 +282,22 @@ pub async fn request(
     token: Option<&str>,
     body: &str,
 ) -> Response {
+    request_as(addr, "localhost", method, path, token, body).await
+}
+
+/// [`request`] naming `host` in its `Host` header (a page whose name resolves to the server).
+pub async fn request_as(
+    addr: SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Response {
     let mut stream = ok(TcpStream::connect(addr).await, "connect");
     ok(
         stream
-            .write_all(head(method, path, token, body).as_bytes())
+            .write_all(head(host, method, path, token, body).as_bytes())
             .await,
         "send",
     );
