@@ -136,7 +136,7 @@ pub use iu_cutter_simulator::Simulator;
 pub use journal::{ROLLBACK_PHASE, rolled_back_in_part};
 pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
 pub use next::NextAction;
-pub use options::{RunOptions, RunRequest};
+pub use options::{RunOptions, RunRequest, new_run_id};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};
 pub use report::{
     Attestation, CHANGED_SAMPLE, CensusSummary, Command, DigestMismatch, Footprint, LeaseLost,

@@ -1,8 +1,11 @@
 //! What a run is asked to do, and how.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iu_cutter_live_execution::{CutRules, Plan, RunId, Scope};
 use iu_cutter_phase_core::{BackOff, CancelFlag, DocumentBatches, EventSink, NoEvents, Throttle};
@@ -10,6 +13,62 @@ use iu_cutter_phase_core::{BackOff, CancelFlag, DocumentBatches, EventSink, NoEv
 use crate::clock::{Clock, SystemClock};
 use crate::lease::LeaseOptions;
 use crate::report::Provenance;
+
+/// A fresh run id, `<prefix>-<UTC time to the second>-<8 hex digits>`, for a run its caller did
+/// not name. The digits hash the time to the nanosecond, the process id and a counter of this
+/// process with a randomly keyed hasher ([`RandomState`], seeded by the operating system), so that
+/// two processes naming runs in the same second (two servers, a server and the command line) do
+/// not pick the same id. A caller still refuses a generated id the journal already holds: run
+/// again under a journaled id continues that run, and a generated id names a new one.
+pub fn new_run_id(prefix: &str) -> RunId {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    run_id_at(prefix, SystemTime::now(), count, &RandomState::new())
+}
+
+/// [`new_run_id`] at `now`, the `count`th of this process, keyed by `keys`.
+fn run_id_at(prefix: &str, now: SystemTime, count: u64, keys: &RandomState) -> RunId {
+    let mut hasher = keys.build_hasher();
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        .hash(&mut hasher);
+    std::process::id().hash(&mut hasher);
+    count.hash(&mut hasher);
+    let digits = hasher.finish() >> 32;
+    RunId::new(format!(
+        "{prefix}-{}-{digits:08x}",
+        crate::clock::compact(now)
+    ))
+}
+
+#[cfg(test)]
+mod run_id_tests {
+    use super::*;
+
+    /// Two processes naming their first run at the same instant (servers in two containers,
+    /// both process 1) must not pick the same id: `serve` named runs `run-<seconds>-<counter>`,
+    /// so both got `run-…-0`, and the second POST continued the first server's journaled run.
+    /// What differs between two processes is the hasher's keys, which the system seeds.
+    #[test]
+    fn two_processes_at_the_same_instant_pick_different_ids() {
+        let now = SystemTime::now();
+        let first = run_id_at("run", now, 0, &RandomState::new());
+        let second = run_id_at("run", now, 0, &RandomState::new());
+        assert_ne!(first, second);
+        for id in [&first, &second] {
+            assert!(RunId::check(id.as_str()).is_ok(), "{id}");
+            assert!(id.as_str().starts_with("run-20"), "{id}");
+        }
+    }
+
+    #[test]
+    fn ids_of_one_process_are_distinct() {
+        let ids: std::collections::BTreeSet<RunId> =
+            (0..10_000).map(|_| new_run_id("dry")).collect();
+        assert_eq!(ids.len(), 10_000);
+    }
+}
 
 /// A new run: its id (which also names the generation it writes), its scope and its rules.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,8 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -21,7 +20,9 @@ use iu_cutter_live_execution::{
     AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Plan, RunId,
     RunRecord, Scope,
 };
-use iu_cutter_orchestrator::{RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError};
+use iu_cutter_orchestrator::{
+    RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, new_run_id,
+};
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, PhaseError, PlanReader, RunEvent};
 use iu_cutter_simulator::Simulator;
 use serde::{Deserialize, Serialize};
@@ -506,17 +507,6 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
 }
 
-/// A fresh run id: `prefix`, the time and a counter.
-fn new_run_id(prefix: &str) -> RunId {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    RunId::new(format!("{prefix}-{seconds}-{n}"))
-}
-
 /// What an accepted invocation answers: 202, its run, and where to follow it.
 fn accepted(run: &RunId, command: &str, mode: Mode) -> Response {
     let location = format!("/runs/{run}");
@@ -545,6 +535,7 @@ async fn start_run(
     let until = query.until.or(new.until);
     check_until(app.live(), until.as_deref())?;
     // The command line's rule: a run journaled here can be named there again.
+    let generated = new.run.is_none();
     let run = match new.run {
         Some(id) => {
             RunId::check(&id).map_err(ApiError::bad_request)?;
@@ -571,6 +562,15 @@ async fn start_run(
         .await
         .map_err(|e| ApiError::store(e, "reading the journal"))?
         .is_some();
+    // A generated id names a new run: never one the journal holds (another server's, the
+    // command line's), which running under its id would continue.
+    if generated && (journaled || app.slot(&run).is_some()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("the run id generated for this request, {run}, is already taken"),
+        )
+        .with_next("send the request again: each one gets a fresh run id"));
+    }
     let taken = match mode {
         Mode::Live => app.simulated(&run).is_some(),
         Mode::Simulate => journaled || app.slot(&run).is_some(),

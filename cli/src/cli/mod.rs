@@ -49,7 +49,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use iu_cutter_live_execution::{AdapterError, DocumentId, RunId, Scope, sql};
@@ -553,19 +553,9 @@ pub(crate) fn timestamp() -> String {
     clock::compact(SystemTime::now())
 }
 
-/// A fresh run id: `<prefix>-<UTC time>-<6 hex digits>`.
+/// A fresh run id ([`iu_cutter_orchestrator::new_run_id`]).
 pub(crate) fn new_run_id(prefix: &str) -> RunId {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mix = (u64::from(nanos) ^ (u64::from(std::process::id()) << 20))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    RunId::new(format!(
-        "{prefix}-{}-{:06x}",
-        timestamp(),
-        (mix >> 40) & 0xff_ffff
-    ))
+    iu_cutter_orchestrator::new_run_id(prefix)
 }
 
 impl Command {
