@@ -592,7 +592,7 @@ async fn start_run(
             require_open(&app).await?;
             None
         }
-        Mode::Simulate => Some(simulator(&app).await?),
+        Mode::Simulate => Some(simulator(&app, &request.scope).await?),
     };
     let job = Job {
         run: run.clone(),
@@ -623,24 +623,24 @@ async fn require_documents(app: &App, scope: &Scope) -> Result<(), ApiError> {
         })
 }
 
-/// A simulator seeded from the live store's snapshot, behind its own open gate (it mutates
-/// only memory), and a runner over it with in-memory backups.
-async fn simulator(app: &App) -> Result<Simulated, ApiError> {
-    let snapshot = app
-        .backend()
-        .store
-        .snapshot()
+/// A simulator seeded with `scope`'s documents of the live store (never the whole store: a dry
+/// run costs its scope, and the server keeps its copy for review), behind its own open gate (it
+/// mutates only memory), and a runner over it with in-memory backups.
+async fn simulator(app: &App, scope: &Scope) -> Result<Simulated, ApiError> {
+    let store = &app.backend().store;
+    let ids = store
+        .scope_ids(scope)
         .await
-        .map_err(|e| ApiError::store(e, "reading the live store's snapshot"))?;
+        .map_err(|e| ApiError::store(e, "resolving the dry run's scope"))?;
+    let simulator = Simulator::seed_from_scope(store.as_ref(), &ids)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the dry run's scope"))?;
     let memory_only = ExecutionGate::new().with_source(ManualSwitch::new(
         "simulation (mutates only memory)",
         true,
         "-",
     ));
-    let store: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
-        Simulator::from_snapshot(snapshot),
-        memory_only,
-    ));
+    let store: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(simulator, memory_only));
     let runner = Arc::new(Runner::new(
         store.clone(),
         Arc::new(MemoryBackupStore::new()),

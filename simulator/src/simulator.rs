@@ -8,8 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Census, DocumentId, Lease, LeaseClaim,
-    LiveExecutionAdapter, Op, Reply, RunId, StoreSnapshot,
+    LiveExecutionAdapter, Op, Reply, RunId, Scope, StoreSnapshot,
 };
+
+/// How many documents [`Simulator::seed_from_scope`] reads a call.
+pub const SCOPE_READ_BATCH: usize = 500;
 
 use crate::fault::{CallRecord, Fault, FaultKind, FaultPlan, Faulty, Operation};
 use crate::store::Store;
@@ -113,6 +116,29 @@ impl Simulator {
     pub async fn seed_from(adapter: &dyn LiveExecutionAdapter) -> AdapterResult<Self> {
         use iu_cutter_live_execution::Reads;
         Ok(Self::from_snapshot(adapter.snapshot().await?))
+    }
+
+    /// A writable simulator seeded with `documents` of `adapter` only (a dry run's scope): each
+    /// document, its generation records and the units readers see of it, read
+    /// [`SCOPE_READ_BATCH`] documents a call, so that seeding costs O(scope) whatever the size of
+    /// the store (a full [`snapshot`](iu_cutter_live_execution::Reads::snapshot) copies every
+    /// document). Units of staged and retired generations are left out: a run reads none of
+    /// them (its backup keeps a document's active units).
+    pub async fn seed_from_scope(
+        adapter: &dyn LiveExecutionAdapter,
+        documents: &[DocumentId],
+    ) -> AdapterResult<Self> {
+        use iu_cutter_live_execution::Reads;
+        let mut snapshot = StoreSnapshot::default();
+        for batch in documents.chunks(SCOPE_READ_BATCH) {
+            let scope = Scope::Ids(batch.to_vec());
+            snapshot.documents.extend(adapter.load_scope(&scope).await?);
+            snapshot
+                .generations
+                .extend(adapter.generations_of(batch).await?);
+            snapshot.units.extend(adapter.active_units_of(batch).await?);
+        }
+        Ok(Self::from_snapshot(snapshot))
     }
 
     /// The same simulator, read-only from now on.

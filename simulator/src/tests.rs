@@ -968,3 +968,47 @@ async fn windows_and_holds_do_not_accumulate() -> TestResult {
     assert_eq!(sim.kept_windows_and_holds(), (0, 0), "law/b's window ended");
     Ok(())
 }
+
+/// A dry run's simulator is seeded with its scope only: the documents asked for, their
+/// generation records and the units readers see, read in batches, never the whole store's
+/// snapshot (which made a dry run of one document copy a store of any size into memory).
+#[tokio::test]
+async fn seeding_from_a_scope_reads_the_scope_only() -> TestResult {
+    let live = corpus();
+    let scope = Scope::Ids(vec![id("law/a")]);
+    full_cut(&live, &run("r1"), &scope).await?;
+    live.put_document(&id("law/a"), "# New\nbody\n").await?;
+    full_cut(&live, &run("r2"), &scope).await?;
+    let calls_before = live.call_log().len();
+
+    let seeded = Simulator::seed_from_scope(&live, &[id("law/a"), id("law/b")]).await?;
+
+    let reads: Vec<Operation> = live.call_log()[calls_before..]
+        .iter()
+        .map(|call| call.operation)
+        .collect();
+    assert!(!reads.contains(&Operation::Snapshot), "{reads:?}");
+    let ids: Vec<DocumentId> = seeded
+        .load_scope(&Scope::All)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, vec![id("law/a"), id("law/b")], "kb/c is out of scope");
+    assert_eq!(
+        seeded.generations(&id("law/a")).await?,
+        live.generations(&id("law/a")).await?
+    );
+    assert_eq!(
+        seeded.active_units(&id("law/a")).await?,
+        live.active_units(&id("law/a")).await?
+    );
+    // The retired generation's units are no run's concern.
+    assert!(
+        seeded
+            .generation_units(&id("law/a"), &run("r1"))
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}

@@ -2,8 +2,8 @@
 //!
 //! 1. The live store is opened through [`ReadOnlyStore`]: its kill switch never opens, so nothing
 //!    on this path can mutate it.
-//! 2. The census of the scope's documents is taken with the store's change mark, then a snapshot
-//!    of its documents, generations and units.
+//! 2. The census of the scope's documents is taken with the store's change mark, then a copy of
+//!    those documents, their generation records and active units (never the whole store's).
 //! 3. A simulator is seeded from that snapshot and the run goes there, behind its own, open gate
 //!    (the simulation mutates only memory; backups stay in memory too).
 //! 4. The same documents' census is taken again, and the store's change log read since the mark.
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     Census, DocumentId, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, RunId,
-    ScopeCensus, StoreSnapshot,
+    ScopeCensus,
 };
 
 use iu_cutter_live_execution::prelude::*;
@@ -53,15 +53,14 @@ pub(crate) async fn run(config: &Config, args: RunArgs) -> Result<(), CliError> 
         .map(|head| head.id)
         .collect();
     let before = scope_census(&live, &ids, "taking the scope census before the dry run").await?;
-    let snapshot = live
-        .adapter()
-        .snapshot()
+    // The scope's documents only: a dry run costs its scope, not the store.
+    let simulator = Simulator::seed_from_scope(live.adapter(), &ids)
         .await
-        .map_err(|e| CliError::from_adapter(e, "reading the live store's snapshot", RETRY))?;
+        .map_err(|e| CliError::from_adapter(e, "reading the dry run's scope", RETRY))?;
     if args.execute {
         tracing::warn!("--execute is ignored by a dry run: it never mutates the live store");
     }
-    let outcome = simulate(config, &args, &run, snapshot, &live.identity()).await;
+    let outcome = simulate(config, &args, &run, simulator, &live.identity()).await;
 
     // The attestation is taken whatever happened to the simulated run.
     let after = scope_census(&live, &ids, "taking the scope census after the dry run").await?;
@@ -110,16 +109,15 @@ async fn scope_census(
         .map_err(|e| CliError::from_adapter(e, what, RETRY))
 }
 
-/// The run `args` asks for, on a simulator seeded from `snapshot`, behind its own open gate
+/// The run `args` asks for, on `simulator` (seeded with the scope), behind its own open gate
 /// (the simulation mutates only memory; backups stay in memory too).
 async fn simulate(
     config: &Config,
     args: &RunArgs,
     run: &RunId,
-    snapshot: StoreSnapshot,
+    simulator: Simulator,
     identity: &Identity,
 ) -> Result<RunReport, CliError> {
-    let simulator = Simulator::from_snapshot(snapshot);
     let memory_only = ExecutionGate::new().with_source(ManualSwitch::new(
         "simulation (mutates only memory)",
         true,
