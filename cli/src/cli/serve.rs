@@ -50,19 +50,23 @@ pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError
         rules: config.rules.clone(),
         options,
     };
+    let taken = |error: String| {
+        CliError::bad_input(
+            error,
+            "choose a free address in [serve] bind, e.g. bind = \"127.0.0.1:8081\"",
+        )
+    };
+    let listener = iu_cutter_serve::listen(serve.bind)
+        .map_err(|source| taken(format!("cannot listen on {}: {source}", serve.bind)))?;
+    // The address bound, not the one asked for: port 0 asks for any free port.
+    let bound = listener.local_addr().unwrap_or(serve.bind);
     eprintln!(
-        "iu-cutter serve: http://{}/ on {} (SIGINT or SIGTERM stops it)",
-        serve.bind,
+        "iu-cutter serve: http://{bound}/ on {} (SIGINT or SIGTERM stops it)",
         config.location()
     );
-    iu_cutter_serve::serve(serve, backend, interrupted())
+    iu_cutter_serve::serve_on(listener, serve.token, backend, interrupted())
         .await
-        .map_err(|error| {
-            CliError::bad_input(
-                error.to_string(),
-                "choose a free address in [serve] bind, e.g. bind = \"127.0.0.1:8081\"",
-            )
-        })
+        .map_err(|error| taken(error.to_string()))
 }
 
 /// Resolves once SIGINT or SIGTERM arrived (the program's handler records it).

@@ -224,3 +224,43 @@ fn a_run_on_postgres_reads_its_load_probe_between_batches_and_reports_the_wait()
     assert_eq!(enact["enact_atomic_across_scope"], false, "{enact}");
     Ok(())
 }
+
+/// `serve` on port 0 (any free port) printed `http://127.0.0.1:0/`, an address nobody can
+/// open: it prints the address it bound, which answers.
+#[test]
+fn serve_on_port_0_prints_the_address_it_bound() -> TestResult {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+    write_acts(&wd.path().join("in"), 1, 1)?;
+    wd.init_and_import("in")?;
+    let (mut server, shown) = wd.spawn(&["serve"], &[("IU_CUTTER_SERVE_BIND", "127.0.0.1:0")])?;
+    let stderr = server.stderr.take().ok_or("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let Some(line) = lines.next() else {
+            server.kill()?;
+            return Err(format!("{shown}: no address printed").into());
+        };
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("iu-cutter serve: http://") {
+            break rest.split('/').next().unwrap_or_default().to_owned();
+        }
+    };
+    let answered = (|| -> Result<String, std::io::Error> {
+        let mut stream = std::net::TcpStream::connect(&address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "GET /runs HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    })();
+    server.kill()?;
+    server.wait()?;
+    assert!(!address.ends_with(":0"), "{address}");
+    let answer = answered?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{address}: {answer}");
+    Ok(())
+}
