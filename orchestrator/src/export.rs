@@ -189,6 +189,16 @@ pub enum ExportError {
     /// `since` names a run whose baseline cannot be told.
     #[error("{0}")]
     Since(String),
+    /// A run's enact stopped part-way (blocked or failed between two batches): the generations it
+    /// enacted are active with no enact time, so no baseline can be told until that run is
+    /// resumed or rolled back.
+    #[error("{why}")]
+    Unfinished {
+        /// The run to resume or roll back.
+        run: RunId,
+        /// What was found.
+        why: String,
+    },
     /// The store holds something iu-cutter never writes.
     #[error("{0}")]
     Corrupt(String),
@@ -481,15 +491,34 @@ impl<'r> Since<'r> {
             Ok(record) => record,
             Err(error) => return ExportError::Adapter(error),
         };
-        let enacting = now
+        let enact = now
             .as_ref()
             .zip(self.enact_phase.as_deref())
             .and_then(|(record, name)| record.phase(name))
-            .is_some_and(|p| matches!(p.status, PhaseStatus::Running | PhaseStatus::Done));
-        if enacting {
-            return ExportError::Moved(format!(
-                "run `{generation}` enacted document `{document}` while the export read it"
-            ));
+            .map(|p| p.status);
+        match enact {
+            Some(PhaseStatus::Running | PhaseStatus::Done) => {
+                return ExportError::Moved(format!(
+                    "run `{generation}` enacted document `{document}` while the export read it"
+                ));
+            }
+            Some(stopped @ (PhaseStatus::Blocked | PhaseStatus::Failed)) => {
+                let stopped = if stopped == PhaseStatus::Blocked {
+                    "blocked"
+                } else {
+                    "failed"
+                };
+                return ExportError::Unfinished {
+                    run: generation.clone(),
+                    why: format!(
+                        "run `{generation}` enacted document `{document}`, then its enact \
+                         stopped part-way ({stopped}): the journal holds no enact time for it, \
+                         so whether it was active when run `{}` finished cannot be told",
+                        self.run
+                    ),
+                };
+            }
+            None => {}
         }
         ExportError::Since(format!(
             "the journal holds no enact time for generation `{generation}` of document \

@@ -156,6 +156,13 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
                 None => format!("then: {retry}"),
             },
         ),
+        ExportError::Unfinished { run, why } => CliError::failed(
+            why,
+            format!(
+                "finish run {run} first (iu-cutter resume {run} --execute, or iu-cutter \
+                 rollback {run} --execute), then: {retry}"
+            ),
+        ),
         ExportError::Corrupt(why) => CliError::failed(
             why,
             format!("run `iu-cutter run` (it syncs the source's rows again), then: {retry}"),

@@ -457,3 +457,85 @@ async fn since_tells_a_run_enacted_meanwhile_from_a_lost_baseline() -> TestResul
     }
     Ok(())
 }
+
+/// Edits `law/2` once the enact has committed its first batch, as an application would
+/// between two batches.
+struct EditBetweenEnactBatches {
+    sim: Arc<Simulator>,
+    edited: std::sync::atomic::AtomicBool,
+}
+
+impl iu_cutter_phase_core::EventSink for EditBetweenEnactBatches {
+    fn emit(&self, event: iu_cutter_phase_core::RunEvent) {
+        use std::sync::atomic::Ordering;
+        let iu_cutter_phase_core::RunEvent::Progress { phase, done, .. } = event else {
+            return;
+        };
+        if phase != "lifecycle-enact" || done < 1 || self.edited.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let handle = tokio::runtime::Handle::current();
+        let edited = tokio::task::block_in_place(|| {
+            handle.block_on(self.sim.put_document(
+                &DocumentId::new("law/2"),
+                "Intro.\n\n# Part A\n\nEdited again.\n",
+            ))
+        });
+        assert!(edited.is_ok(), "{edited:?}");
+    }
+}
+
+/// A run whose enact stopped part-way (blocked on a document the application edited between
+/// two of its batches) leaves the generations it enacted active with no enact time in the
+/// journal: `since` was refused as a baseline it can never measure ("export everything again
+/// and rebuild"), where resuming or rolling that run back, then exporting again, is what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
+    t.pass("r1", both()).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.h.sim
+        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    let editor = Arc::new(EditBetweenEnactBatches {
+        sim: t.h.sim.clone(),
+        edited: std::sync::atomic::AtomicBool::new(false),
+    });
+    let options = t
+        .options()
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1))
+        .with_events(editor);
+    let request = RunRequest::new("r2", both(), CutRules::preset(Preset::Markdown));
+    let report = t.h.runner.run(request, options).await?;
+    assert!(
+        matches!(report.outcome, Outcome::Blocked { .. }),
+        "{}",
+        report.to_json()
+    );
+    let heads = t.h.sim.load_heads(&both()).await?;
+    assert_eq!(
+        heads[0].active_generation,
+        Some(RunId::new("r2")),
+        "law/1 enacted in the first batch: {}",
+        report.to_json()
+    );
+    // Since r1, the changes are told: law/1 on r2's generation (its baseline, r1's, is dated).
+    let lines = t.since("r1").await?;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    // Since a run after r2 (over another document), law/1's baseline is r2's or r1's generation,
+    // as r2's enact came before or after it: undated, it cannot be told.
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    match t.since("r3").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, RunId::new("r2"), "{why}");
+            assert!(why.contains("law/1"), "{why}");
+        }
+        other => panic!("expected the unfinished run r2 named: {other:?}"),
+    }
+    Ok(())
+}
