@@ -262,10 +262,16 @@ impl Gate<'_> {
             unit,
             expected,
             found,
+            // In order, as every gap's next actions read ("…, then …"): offering a resume after
+            // the rollback read as "roll back, then resume", which a rolled-back run refuses.
+            // Resuming only verifies the same units again: it helps only once what differs was
+            // put back as planned, which the first step says.
             next: vec![
-                NextAction::fix("inspect, then roll back the run or resume it"),
+                NextAction::fix(
+                    "inspect what differs (the run's units are staged: readers do not see them); \
+                     if it can be put back as planned, resume the run instead",
+                ),
                 NextAction::rollback(self.run),
-                NextAction::resume(self.run),
             ],
         })
     }
