@@ -478,6 +478,9 @@ async fn a_body_changed_behind_its_recorded_hash_is_caught() -> TestResult {
     let gap = gap_for_documents(vec![fenced("a"), written]).await?;
     assert_eq!(gap.document, Some(DocumentId::new("b")));
     assert!(gap.found.contains("without updating its revision"), "{gap}");
+    // The next actions are read in order: never a resume after the rollback (refused then).
+    let steps = iu_cutter_phase_core::next::in_words(&gap.next);
+    assert!(steps.ends_with(&format!("roll back run {RUN}")), "{steps}");
     Ok(())
 }
 
