@@ -436,6 +436,19 @@ impl<'r> Since<'r> {
             )));
         }
         let times = JournalTimes::new(runs, enact_phase);
+        let stopped = enact_phase
+            .and_then(|name| record.phase(name))
+            .is_some_and(|p| matches!(p.status, PhaseStatus::Blocked | PhaseStatus::Failed));
+        if stopped && !times.activated.contains_key(run) {
+            return Err(ExportError::Unfinished {
+                run: run.clone(),
+                why: format!(
+                    "run `{run}` began its enact and stopped part-way: it has no end to measure \
+                     from until it is resumed to the end (or rolled back, which leaves nothing \
+                     to measure from)"
+                ),
+            });
+        }
         let Some(at) = times.activated.get(run).copied() else {
             return Err(ExportError::Since(format!(
                 "run `{run}` never enacted (the journal shows no finished lifecycle-enact): \

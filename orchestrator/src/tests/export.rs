@@ -537,5 +537,13 @@ async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
         }
         other => panic!("expected the unfinished run r2 named: {other:?}"),
     }
+    // Since r2 itself: it enacted law/1, so not "never enacted"; it has no end until finished.
+    match t.since("r2").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, RunId::new("r2"), "{why}");
+            assert!(!why.contains("never enacted"), "{why}");
+        }
+        other => panic!("expected the unfinished run r2 named: {other:?}"),
+    }
     Ok(())
 }
