@@ -578,3 +578,24 @@ async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_sile
     }
     Ok(())
 }
+
+/// A generation whose run's enact stopped part-way is undated, but once a later run, dated no
+/// later than RUN, has enacted over it, the document's baseline is that later run's generation
+/// whatever the undated one's time: the active generation is the last enacted. `since` was
+/// refused as Unfinished, advising to resume the stopped run (blocked again: the application
+/// edited law/2) or roll it back (refused: the later run holds law/1, so rolling back that
+/// good run first), where nothing needed finishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way() -> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    let law_1 = DocumentId::new("law/1");
+    t.h.sim.put_document(&law_1, LAW_1).await?;
+    t.pass("r4", Scope::Ids(vec![law_1.clone()])).await?;
+    let law_4 = DocumentId::new("law/4");
+    t.h.sim.put_document(&law_4, LAW_2).await?;
+    t.pass("r5", Scope::Ids(vec![law_4])).await?;
+    let lines = t.since("r5").await?;
+    assert!(lines.is_empty(), "nothing changed since r5: {lines:?}");
+    Ok(())
+}
