@@ -465,6 +465,20 @@ impl<'r> Since<'r> {
         if enacted.clone().any(|g| g.generation == self.run) {
             return Ok(Some(self.run.clone()));
         }
+        // The active generation is the one enacted last: enacted no later than RUN, it was
+        // active when RUN finished, whatever the times of those it retired (one of them may be
+        // undated, its run's enact stopped part-way). A run enacted meanwhile and undone since
+        // holds no generation and is a suspect.
+        let active = enacted.clone().find(|g| g.state == GenerationState::Active);
+        if let Some(active) = active
+            && self
+                .times
+                .activated
+                .get(&active.generation)
+                .is_some_and(|at| *at <= self.at)
+        {
+            return Ok(Some(active.generation.clone()));
+        }
         let mut best: Option<(SystemTime, &RunId)> = None;
         for record in enacted {
             let Some(at) = self.times.activated.get(&record.generation).copied() else {
