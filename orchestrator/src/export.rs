@@ -478,6 +478,20 @@ impl<'r> Since<'r> {
         if enacted.clone().any(|g| g.generation == self.run) {
             return Ok(Some(self.run.clone()));
         }
+        // The active generation is the one enacted last: enacted no later than RUN, it was
+        // active when RUN finished, whatever the times of those it retired (one of them may be
+        // undated, its run's enact stopped part-way). A run enacted meanwhile and undone since
+        // holds no generation and is a suspect.
+        let active = enacted.clone().find(|g| g.state == GenerationState::Active);
+        if let Some(active) = active
+            && self
+                .times
+                .activated
+                .get(&active.generation)
+                .is_some_and(|at| *at <= self.at)
+        {
+            return Ok(Some(active.generation.clone()));
+        }
         let mut best: Option<(SystemTime, &RunId)> = None;
         for record in enacted {
             let Some(at) = self.times.activated.get(&record.generation).copied() else {
@@ -556,11 +570,11 @@ impl<'r> Since<'r> {
             .iter()
             .filter(|r| !held.contains(&r.run) && r.scope.contains(document))
             .filter_map(|r| {
-                let at = self.times.activated.get(&r.run).copied()?;
-                let after_baseline = baseline_at.is_none_or(|b| at > b);
+                let (earliest, latest) = self.enacting(r)?;
+                let after_baseline = baseline_at.is_none_or(|b| latest.is_none_or(|l| l > b));
                 let rolled_back = r.status == RunStatus::RolledBack || rollback_began(r);
                 let undone_before = rolled_back && rolled_back_at(r).is_some_and(|t| t <= self.at);
-                (at <= self.at && after_baseline && !undone_before).then(|| Suspect {
+                (earliest <= self.at && after_baseline && !undone_before).then(|| Suspect {
                     run: r.run.clone(),
                     rolled_back,
                 })
@@ -568,10 +582,31 @@ impl<'r> Since<'r> {
             .collect()
     }
 
+    /// When `record` may have enacted a document, if its enact ever began: from the earliest
+    /// time any of its phases journals (an enact committed batch by batch activates its first
+    /// documents well before it finishes, and a resumed enact journals only its last start) to
+    /// its enact's end, or to its rollback when its enact never finished (`None`: not known).
+    fn enacting(&self, record: &RunRecord) -> Option<(SystemTime, Option<SystemTime>)> {
+        let name = self.enact_phase.as_deref()?;
+        record.phase(name)?;
+        let earliest = record
+            .phases
+            .iter()
+            .filter_map(|p| p.started_at.as_deref())
+            .filter_map(clock::parse_rfc3339)
+            .min()?;
+        let latest = match self.times.activated.get(&record.run) {
+            Some(at) => Some(*at),
+            None => rolled_back_at(record),
+        };
+        Some((earliest, latest))
+    }
+
     /// The refusal for a baseline that `suspect` enacted and that is gone.
     pub(crate) fn lost(&self, document: &DocumentId, suspect: Suspect) -> String {
         format!(
-            "generation `{}` of document `{document}`, active when run `{}` finished, was {} \
+            "generation `{}` of document `{document}`, active (or possibly active) when run `{}` \
+             finished, was {} \
              since: the units it held, and so the removals since run `{}`, can no longer be told",
             suspect.run,
             self.run,

@@ -97,6 +97,17 @@ impl RunJournal {
         Ok(report)
     }
 
+    /// Drops the journal parts of the run's unsealed backup; how many. A write of this
+    /// invocation as soon as it dropped any (a refusal after it must not say nothing changed).
+    pub(crate) async fn discard_backup_parts(&mut self) -> AdapterResult<u64> {
+        let dropped = self.store.discard_backup_parts(&self.run).await;
+        if let Err(AdapterError::LeaseLost { .. }) = &dropped {
+            return self.wrote(dropped);
+        }
+        self.mutated |= dropped.as_ref().is_ok_and(|n| *n > 0);
+        dropped
+    }
+
     fn wrote<T>(&mut self, result: AdapterResult<T>) -> AdapterResult<T> {
         self.mutated |= result.is_ok();
         if let Err(AdapterError::LeaseLost { holder, found, .. }) = &result {

@@ -371,10 +371,17 @@ async fn nothing_to_restore(
     inv.phases[0].started_at = Some(started_at.clone());
     // A backup that failed or was stopped part-way left its parts for a resume to replace; a
     // rolled-back run is never resumed, so nothing else would drop them.
-    let dropped = match inv.store().discard_backup_parts(run).await {
+    let dropped = match inv.journal.discard_backup_parts().await {
         Ok(dropped) => dropped,
         Err(error) => return rollback_journal_failure(run, error, inv).await,
     };
+    // Said now: the parts are gone whether or not the journal writes below go through (the
+    // kill switch may close between them), and a rollback taken again finds none to drop.
+    if dropped > 0 {
+        inv.note(format!(
+            "dropped the {dropped} journal part(s) of run {run}'s unfinished backup"
+        ));
+    }
     let mut evidence = Evidence::new();
     evidence.insert("restored_documents".into(), EvidenceValue::Count(0));
     evidence.insert("dropped_backup_parts".into(), EvidenceValue::Count(dropped));
@@ -398,11 +405,6 @@ async fn nothing_to_restore(
         "run {run} has no backup and no phase after backup ran: nothing was fenced, nothing to \
          restore"
     ));
-    if dropped > 0 {
-        inv.note(format!(
-            "dropped the {dropped} journal part(s) of run {run}'s unfinished backup"
-        ));
-    }
     info!("rolled back: nothing to restore");
     Outcome::RolledBack
 }

@@ -119,11 +119,13 @@ impl Simulator {
     }
 
     /// A writable simulator seeded with `documents` of `adapter` only (a dry run's scope): each
-    /// document, its generation records and the units readers see of it, read
+    /// document, its generation records and the units of every generation, the active ones read
     /// [`SCOPE_READ_BATCH`] documents a call, so that seeding costs O(scope) whatever the size of
     /// the store (a full [`snapshot`](iu_cutter_live_execution::Reads::snapshot) copies every
-    /// document). Units of staged and retired generations are left out: a run reads none of
-    /// them (its backup keeps a document's active units).
+    /// document). The units of staged and retired generations are copied too, one generation a
+    /// call: a run reads none of them, but its census counts and digests them, so without them a
+    /// dry run's report would count fewer units than the store holds, under a fingerprint no
+    /// live census of the scope has.
     pub async fn seed_from_scope(
         adapter: &dyn LiveExecutionAdapter,
         documents: &[DocumentId],
@@ -132,11 +134,23 @@ impl Simulator {
         let mut snapshot = StoreSnapshot::default();
         for batch in documents.chunks(SCOPE_READ_BATCH) {
             let scope = Scope::Ids(batch.to_vec());
-            snapshot.documents.extend(adapter.load_scope(&scope).await?);
-            snapshot
-                .generations
-                .extend(adapter.generations_of(batch).await?);
+            let loaded = adapter.load_scope(&scope).await?;
+            let generations = adapter.generations_of(batch).await?;
             snapshot.units.extend(adapter.active_units_of(batch).await?);
+            let active: std::collections::BTreeMap<&DocumentId, &RunId> = loaded
+                .iter()
+                .filter_map(|d| d.active_generation.as_ref().map(|g| (&d.id, g)))
+                .collect();
+            for record in &generations {
+                if active.get(&record.document) != Some(&&record.generation) {
+                    let units = adapter
+                        .generation_units(&record.document, &record.generation)
+                        .await?;
+                    snapshot.units.extend(units);
+                }
+            }
+            snapshot.documents.extend(loaded);
+            snapshot.generations.extend(generations);
         }
         Ok(Self::from_snapshot(snapshot))
     }

@@ -970,7 +970,7 @@ async fn windows_and_holds_do_not_accumulate() -> TestResult {
 }
 
 /// A dry run's simulator is seeded with its scope only: the documents asked for, their
-/// generation records and the units readers see, read in batches, never the whole store's
+/// generation records and the units of every generation, read in batches, never the whole store's
 /// snapshot (which made a dry run of one document copy a store of any size into memory).
 #[tokio::test]
 async fn seeding_from_a_scope_reads_the_scope_only() -> TestResult {
@@ -1003,12 +1003,17 @@ async fn seeding_from_a_scope_reads_the_scope_only() -> TestResult {
         seeded.active_units(&id("law/a")).await?,
         live.active_units(&id("law/a")).await?
     );
-    // The retired generation's units are no run's concern.
-    assert!(
+    // The retired generation's units are copied too: the scope's census counts them.
+    assert_eq!(
+        seeded.generation_units(&id("law/a"), &run("r1")).await?,
+        live.generation_units(&id("law/a"), &run("r1")).await?
+    );
+    assert_eq!(
         seeded
-            .generation_units(&id("law/a"), &run("r1"))
+            .scope_census(&[id("law/a"), id("law/b")])
             .await?
-            .is_empty()
+            .census,
+        live.scope_census(&[id("law/a"), id("law/b")]).await?.census
     );
     Ok(())
 }

@@ -340,3 +340,56 @@ fn self_check_passes_without_touching_the_directory() -> TestResult {
     );
     Ok(())
 }
+
+/// A dry run's report counts its scope as the live store holds it: the simulated run's census
+/// before (documents, units across every generation, fingerprint) is the attestation's census of
+/// the same documents, as it was when the simulator copied the whole store. A document cut twice
+/// keeps its first generation retired, with its units: a copy of the active units alone made the
+/// report count fewer units than the store holds, under a fingerprint no live census has.
+#[test]
+fn a_dry_run_counts_its_scope_as_the_live_store_holds_it() -> TestResult {
+    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "markdown");
+    wd.write("docs/md/a.md", b"# A\nfirst.\n## One\none.\n")?;
+    wd.write("docs/md/b.md", b"# B\nbee.\n")?;
+    wd.init_and_import("docs")?;
+    wd.expect(
+        &["run", "--execute", "--prefix", "md/", "--run-id", "r1"],
+        0,
+    )?;
+    // md/a.md changes and is cut again: r1's generation of it is retired, its units kept.
+    wd.write(
+        "docs/md/a.md",
+        b"# A\nfirst, edited.\n## One\none.\n## Two\ntwo.\n",
+    )?;
+    wd.expect(&["import", "--execute", "docs"], 0)?;
+    wd.expect(
+        &[
+            "run",
+            "--execute",
+            "--stale",
+            "--prefix",
+            "md/",
+            "--run-id",
+            "r2",
+        ],
+        0,
+    )?;
+
+    let dry = wd.expect(
+        &[
+            "run", "--mode", "simulate", "--prefix", "md/", "--run-id", "d1", "--json",
+        ],
+        0,
+    )?;
+    let report = dry.json()?;
+    let attested = &report["attestation"]["census_before"];
+    let simulated = &report["census_before"];
+    assert_eq!(attested["documents"], 2, "{report}");
+    assert_eq!(simulated["documents"], attested["documents"], "{report}");
+    assert_eq!(simulated["units"], attested["units"], "{report}");
+    assert_eq!(
+        simulated["fingerprint"], attested["fingerprint"],
+        "{report}"
+    );
+    Ok(())
+}

@@ -485,13 +485,9 @@ impl iu_cutter_phase_core::EventSink for EditBetweenEnactBatches {
     }
 }
 
-/// A run whose enact stopped part-way (blocked on a document the application edited between
-/// two of its batches) leaves the generations it enacted active with no enact time in the
-/// journal: `since` was refused as a baseline it can never measure ("export everything again
-/// and rebuild"), where resuming or rolling that run back, then exporting again, is what to do.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
-    let t = Timed::new();
+/// r1 over law/1 and law/2, then r2 over both, whose enact stops part-way (law/1 enacted in its
+/// first batch, law/2 edited by the application before the second), then r3 over law/3 alone.
+async fn r2_stopped_part_way_before_r3(t: &Timed) -> TestResult {
     let law_1 = DocumentId::new("law/1");
     let law_2 = DocumentId::new("law/2");
     let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
@@ -525,11 +521,21 @@ async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
     // Since r1, the changes are told: law/1 on r2's generation (its baseline, r1's, is dated).
     let lines = t.since("r1").await?;
     assert_eq!(lines.len(), 3, "{lines:?}");
-    // Since a run after r2 (over another document), law/1's baseline is r2's or r1's generation,
-    // as r2's enact came before or after it: undated, it cannot be told.
     let law_3 = DocumentId::new("law/3");
     t.h.sim.put_document(&law_3, LAW_2).await?;
-    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await
+}
+
+/// A run whose enact stopped part-way (blocked on a document the application edited between
+/// two of its batches) leaves the generations it enacted active with no enact time in the
+/// journal: `since` was refused as a baseline it can never measure ("export everything again
+/// and rebuild"), where resuming or rolling that run back, then exporting again, is what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    // Since r3 (over another document), law/1's baseline is r2's or r1's generation, as r2's
+    // enact came before or after it: undated, it cannot be told.
     match t.since("r3").await {
         Err(ExportError::Unfinished { run, why }) => {
             assert_eq!(run, RunId::new("r2"), "{why}");
@@ -545,5 +551,59 @@ async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
         }
         other => panic!("expected the unfinished run r2 named: {other:?}"),
     }
+    Ok(())
+}
+
+/// Following the advice of [`ExportError::Unfinished`] by rolling the run back: law/1 was on
+/// r2's generation when r3 finished (an index fed then holds r2's units of it), and is on r1's
+/// again now. The export since r3 must tell law/1's change or refuse; it told nothing of law/1
+/// (r2, never dated as enacted, was no suspect), leaving the index with rolled-back units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_silent() -> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    assert!(matches!(
+        t.since("r3").await,
+        Err(ExportError::Unfinished { .. })
+    ));
+    t.roll_back("r2").await?;
+    let law_1 = DocumentId::new("law/1");
+    assert_eq!(
+        t.h.sim.load_heads(&Scope::Ids(vec![law_1])).await?[0].active_generation,
+        Some(RunId::new("r1")),
+        "law/1 is back on r1's generation"
+    );
+    match t.since("r3").await {
+        Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
+        Ok(lines) => {
+            let told = lines.iter().any(|line| match line {
+                ExportLine::Upsert(unit) => unit.document.as_str() == "law/1",
+                ExportLine::Remove(unit) => unit.document.as_str() == "law/1",
+            });
+            assert!(told, "law/1's return to r1 untold since r3: {lines:?}");
+        }
+        Err(other) => panic!("expected law/1 told or refused: {other:?}"),
+    }
+    Ok(())
+}
+
+/// A generation whose run's enact stopped part-way is undated, but once a later run, dated no
+/// later than RUN, has enacted over it, the document's baseline is that later run's generation
+/// whatever the undated one's time: the active generation is the last enacted. `since` was
+/// refused as Unfinished, advising to resume the stopped run (blocked again: the application
+/// edited law/2) or roll it back (refused: the later run holds law/1, so rolling back that
+/// good run first), where nothing needed finishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way() -> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    let law_1 = DocumentId::new("law/1");
+    t.h.sim.put_document(&law_1, LAW_1).await?;
+    t.pass("r4", Scope::Ids(vec![law_1.clone()])).await?;
+    let law_4 = DocumentId::new("law/4");
+    t.h.sim.put_document(&law_4, LAW_2).await?;
+    t.pass("r5", Scope::Ids(vec![law_4])).await?;
+    let lines = t.since("r5").await?;
+    assert!(lines.is_empty(), "nothing changed since r5: {lines:?}");
     Ok(())
 }

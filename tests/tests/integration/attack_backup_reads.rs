@@ -701,6 +701,122 @@ on_fixtures!(undropped_parts_told:
     a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_postgres on postgres,
 );
 
+/// Adversarial (adv37): a failed backup's rollback drops its parts, then the kill switch closes
+/// before the rollback journals its step. The parts are gone for good, so the refused rollback's
+/// report must say it dropped them (the one taken again once the switch is open finds none, and
+/// says 0): before, it was refused saying only that the journal could not be written.
+async fn switch_closed_after_dropping_parts(fixture: Option<impl RawSql>) -> TestResult {
+    use iu_cutter_live_execution::{ExecutionGate, Guarded, ManualSwitch};
+    use iu_cutter_phase_core::JournalBackupStore;
+    use iu_cutter_simulator::{FaultKind, Faulty};
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let faulty = Arc::new(Faulty::new(fixture.shared()));
+    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
+    large_laws(&adapter, 16).await?;
+    let before = adapter.snapshot().await?;
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    faulty.inject_on(OpKind::SealBackup, 0, FaultKind::Error);
+    let request = RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    );
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
+    let report = runner.run(request, options).await?;
+    assert!(
+        matches!(report.outcome, Outcome::Failed { .. }),
+        "{}",
+        report.to_json()
+    );
+    let parts = fixture.table("run_backup_parts");
+    let count = format!("UPDATE {parts} SET run = run WHERE run = $1");
+    let journaled = fixture.execute_raw(&count, &["r1"]).await;
+    assert!(
+        journaled >= 2,
+        "the failed backup journaled {journaled} parts"
+    );
+
+    let switch = ManualSwitch::new("kill switch", true, "open it");
+    let gated: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
+        adapter.clone(),
+        ExecutionGate::new().with_source(switch.clone()),
+    ));
+    let closer = switch.clone();
+    let close: Pending = Box::pin(async move { closer.set(false) });
+    let store = AfterFirst::new(&gated, OpKind::DiscardBackupParts, close);
+    let journal = JournalBackupStore::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let rolling = Runner::new(store, Arc::new(journal));
+    let refused = rolling.rollback(&RunId::new("r1")).await?;
+    let json = refused.to_json();
+    let Outcome::Refused { reason, .. } = &refused.outcome else {
+        return Err(format!("expected REFUSED: {json}").into());
+    };
+    assert!(!reason.contains("nothing was changed"), "{json}");
+    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
+    let said = format!("dropped the {journaled} journal part(s)");
+    assert!(
+        refused.notes.iter().any(|note| note.contains(&said)),
+        "the refused rollback dropped {journaled} parts and must say so: {json}"
+    );
+
+    switch.set(true);
+    let rolled = rolling.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(adapter.snapshot().await?, before);
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(switch_closed_after_dropping_parts:
+    a_rollback_refused_after_dropping_parts_says_so_on_sqlite on sqlite,
+    a_rollback_refused_after_dropping_parts_says_so_on_postgres on postgres,
+);
+
+/// Adversarial (adv37): the process dies right after the backup is sealed, before the backup
+/// phase is journaled done: the journal holds a sealed backup whose phase record says it never
+/// finished. A resume must pass (taking the backup again over the sealed one, or adopting it),
+/// and a rollback then restores the store exactly.
+async fn crash_after_seal(fixture: Option<impl RawSql>) -> TestResult {
+    use iu_cutter_phase_core::JournalBackupStore;
+    use iu_cutter_simulator::{FaultKind, Faulty};
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let faulty = Arc::new(Faulty::new(fixture.shared()));
+    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
+    large_laws(&adapter, 4).await?;
+    let before = adapter.snapshot().await?;
+    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    faulty.inject_on(OpKind::SealBackup, 0, FaultKind::CrashAfter);
+    let request = RunRequest::new(
+        "r1",
+        Scope::Prefix("a/".into()),
+        CutRules::preset(Preset::LegalEn),
+    );
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
+    let report = runner.run(request, options).await?;
+    assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    faulty.recover();
+    let resumed = runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(adapter.snapshot().await?, before);
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(crash_after_seal:
+    a_crash_after_the_seal_resumes_and_rolls_back_on_sqlite on sqlite,
+    a_crash_after_the_seal_resumes_and_rolls_back_on_postgres on postgres,
+);
+
 /// Puts `count` laws of about 385 KB each (`a/00`, `a/01`, …) in the fixture's store: a few fill
 /// a 4 MiB journal part of a backup.
 async fn large_laws(adapter: &Arc<dyn LiveExecutionAdapter>, count: usize) -> TestResult {
