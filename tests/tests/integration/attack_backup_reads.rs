@@ -600,11 +600,52 @@ on_fixtures!(refused_late_journals_no_part:
 /// parts in the journal for a resume to replace. Rolled back instead, the run must drop them
 /// (before, they stayed for good: 7 MB for one abandoned run) and say so in its notes.
 async fn failed_backup_rolled_back(fixture: Option<impl RawSql>) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
-    use iu_cutter_simulator::{FaultKind, Faulty};
     let Some(fixture) = fixture else {
         return Ok(());
     };
+    let FailedBackup {
+        adapter,
+        before,
+        runner,
+        count,
+        journaled,
+    } = failed_backup(&fixture).await?;
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
+    assert!(
+        rolled
+            .notes
+            .iter()
+            .any(|note| note.contains(&format!("dropped the {journaled} journal part(s)"))),
+        "{json}"
+    );
+    assert_eq!(adapter.snapshot().await?, before, "{json}");
+    fixture.finish().await;
+    Ok(())
+}
+
+/// The scene of the failed-backup tests: what [`failed_backup`] leaves.
+struct FailedBackup {
+    /// The store (behind the simulator's fault layer).
+    adapter: Arc<dyn LiveExecutionAdapter>,
+    /// The store before `r1`.
+    before: iu_cutter_live_execution::StoreSnapshot,
+    /// A runner journaling its backups in the store.
+    runner: Runner,
+    /// The statement counting `r1`'s journal parts: an update that changes nothing counts the
+    /// rows without touching them.
+    count: String,
+    /// How many parts `r1` journaled (two at least).
+    journaled: u64,
+}
+
+/// Sixteen large laws; `r1` over them, read two a batch, FAILS when the seal of its backup is
+/// refused after every part was journaled.
+async fn failed_backup(fixture: &impl RawSql) -> Result<FailedBackup, Box<dyn std::error::Error>> {
+    use iu_cutter_phase_core::JournalBackupStore;
+    use iu_cutter_simulator::{FaultKind, Faulty};
     let faulty = Arc::new(Faulty::new(fixture.shared()));
     let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
     large_laws(&adapter, 16).await?;
@@ -625,27 +666,19 @@ async fn failed_backup_rolled_back(fixture: Option<impl RawSql>) -> TestResult {
         report.to_json()
     );
     let parts = fixture.table("run_backup_parts");
-    // An update that changes nothing counts the rows without touching them.
     let count = format!("UPDATE {parts} SET run = run WHERE run = $1");
     let journaled = fixture.execute_raw(&count, &["r1"]).await;
     assert!(
         journaled >= 2,
         "the failed backup journaled {journaled} parts"
     );
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    let json = rolled.to_json();
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
-    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
-    assert!(
-        rolled
-            .notes
-            .iter()
-            .any(|note| note.contains(&format!("dropped the {journaled} journal part(s)"))),
-        "{json}"
-    );
-    assert_eq!(adapter.snapshot().await?, before, "{json}");
-    fixture.finish().await;
-    Ok(())
+    Ok(FailedBackup {
+        adapter,
+        before,
+        runner,
+        count,
+        journaled,
+    })
 }
 
 on_fixtures!(failed_backup_rolled_back:
@@ -708,36 +741,16 @@ on_fixtures!(undropped_parts_told:
 async fn switch_closed_after_dropping_parts(fixture: Option<impl RawSql>) -> TestResult {
     use iu_cutter_live_execution::{ExecutionGate, Guarded, ManualSwitch};
     use iu_cutter_phase_core::JournalBackupStore;
-    use iu_cutter_simulator::{FaultKind, Faulty};
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let faulty = Arc::new(Faulty::new(fixture.shared()));
-    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
-    large_laws(&adapter, 16).await?;
-    let before = adapter.snapshot().await?;
-    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(adapter.clone(), Arc::new(journal));
-    faulty.inject_on(OpKind::SealBackup, 0, FaultKind::Error);
-    let request = RunRequest::new(
-        "r1",
-        Scope::Prefix("a/".into()),
-        CutRules::preset(Preset::LegalEn),
-    );
-    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
-    let report = runner.run(request, options).await?;
-    assert!(
-        matches!(report.outcome, Outcome::Failed { .. }),
-        "{}",
-        report.to_json()
-    );
-    let parts = fixture.table("run_backup_parts");
-    let count = format!("UPDATE {parts} SET run = run WHERE run = $1");
-    let journaled = fixture.execute_raw(&count, &["r1"]).await;
-    assert!(
-        journaled >= 2,
-        "the failed backup journaled {journaled} parts"
-    );
+    let FailedBackup {
+        adapter,
+        before,
+        count,
+        journaled,
+        ..
+    } = failed_backup(&fixture).await?;
 
     let switch = ManualSwitch::new("kill switch", true, "open it");
     let gated: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
