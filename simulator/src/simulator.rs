@@ -11,11 +11,11 @@ use iu_cutter_live_execution::{
     LiveExecutionAdapter, Op, Reply, RunId, Scope, StoreSnapshot,
 };
 
-/// How many documents [`Simulator::seed_from_scope`] reads a call.
-pub const SCOPE_READ_BATCH: usize = 500;
-
 use crate::fault::{CallRecord, Fault, FaultKind, FaultPlan, Faulty, Operation};
 use crate::store::Store;
+
+/// How many documents [`Simulator::seed_from_scope`] reads a call.
+pub const SCOPE_READ_BATCH: usize = 500;
 
 /// The simulator's store: documents, generations, units and the journal in ordered maps behind
 /// one lock, with exactly the semantics of the live SQL stores (every call validates its whole
