@@ -688,3 +688,49 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
     }
     Ok(())
 }
+
+/// A run `x` whose process died in its enact after committing law/1's batch: its journal still
+/// says the enact is running, and nothing will finish it until it is resumed or rolled back.
+/// `since` a run after it must not advise "run the export again" (`Moved`), which never
+/// helps: it names the run to finish (`Unfinished`) or refuses.
+#[tokio::test]
+async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> TestResult {
+    use iu_cutter_live_execution::OpKind;
+    use iu_cutter_simulator::FaultKind;
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
+    t.pass("r1", both()).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.h.sim
+        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    t.h.sim.inject_on(OpKind::Enact, 1, FaultKind::CrashAfter);
+    let options = t
+        .options()
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let request = RunRequest::new("x", both(), CutRules::preset(Preset::Markdown));
+    let crashed = t.h.runner.run(request, options).await;
+    t.h.sim.recover();
+    let heads = t.h.sim.load_heads(&both()).await?;
+    assert_eq!(
+        heads[0].active_generation,
+        Some(RunId::new("x")),
+        "x enacted law/1 before dying: {crashed:?}"
+    );
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    for _ in 0..3 {
+        match t.since("r3").await {
+            Err(ExportError::Moved(why)) => panic!("'run the export again' never helps: {why}"),
+            Err(ExportError::Unfinished { run, .. }) => assert_eq!(run, RunId::new("x")),
+            other => assert!(
+                matches!(other, Err(ExportError::Since(_))),
+                "expected x named or a refusal: {other:?}"
+            ),
+        }
+    }
+    Ok(())
+}
