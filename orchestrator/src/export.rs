@@ -549,6 +549,21 @@ impl<'r> Since<'r> {
             .and_then(|(record, name)| record.phase(name))
             .map(|p| p.status);
         match enact {
+            // Already enacting in the journal the export read: not "meanwhile". It may still be
+            // running, or its process died part-way (nothing finishes it then but a resume or a
+            // rollback): exporting again alone may never help.
+            Some(PhaseStatus::Running) if self.was_enacting(generation) => {
+                return ExportError::Unfinished {
+                    run: generation.clone(),
+                    why: format!(
+                        "run `{generation}` enacted document `{document}` and its enact has not \
+                         finished (it is still running, or its process stopped part-way): the \
+                         journal holds no enact time for it, so whether it was active when run \
+                         `{}` finished cannot be told; if it is still running, wait for it",
+                        self.run
+                    ),
+                };
+            }
             Some(PhaseStatus::Running | PhaseStatus::Done) => {
                 return ExportError::Moved(format!(
                     "run `{generation}` enacted document `{document}` while the export read it"
@@ -625,6 +640,16 @@ impl<'r> Since<'r> {
             None => rolled_back_at(record),
         };
         Some((earliest, latest))
+    }
+
+    /// Whether the journal the export read already showed `run`'s enact running.
+    fn was_enacting(&self, run: &RunId) -> bool {
+        self.runs
+            .iter()
+            .find(|r| &r.run == run)
+            .zip(self.enact_phase.as_deref())
+            .and_then(|(record, name)| record.phase(name))
+            .is_some_and(|p| p.status == PhaseStatus::Running)
     }
 
     /// Whether `run`'s enact began (by its first journaled start) no later than RUN finished.
