@@ -408,8 +408,9 @@ fn same_line(a: &Unit, b: &Unit) -> bool {
 pub(crate) enum Unknowable<'g> {
     /// This generation was active at some time, but the journal holds no enact time for it.
     Undated(&'g RunId),
-    /// This generation, retired since, was enacted by a run whose enact began no later than RUN
-    /// finished and ended after: it may or may not have been active then.
+    /// This generation, retired since, was enacted by a run that began (its first journaled
+    /// step) no later than RUN finished and whose enact ended after: it may or may not have been
+    /// active then.
     Straddled(&'g RunId),
 }
 
@@ -664,10 +665,11 @@ impl<'r> Since<'r> {
     /// The refusal for a baseline that `straddled`'s generation of `document` may have been.
     pub(crate) fn straddled(&self, document: &DocumentId, straddled: &RunId) -> String {
         format!(
-            "generation `{straddled}` of document `{document}` was enacted by a run whose enact \
-             began before run `{}` finished and ended after (it stopped part-way and was \
-             resumed, or ran alongside), and it is retired since: whether readers saw it when \
-             run `{}` finished, and so which units to remove, cannot be told",
+            "generation `{straddled}` of document `{document}` was enacted by a run that began \
+             before run `{}` finished and whose enact ended after (an enact stopped part-way and \
+             resumed, or one running alongside, activates its first documents early), and it is \
+             retired since: whether readers saw it when run `{}` finished, and so which units \
+             to remove, cannot be told",
             self.run, self.run
         )
     }
