@@ -645,6 +645,14 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
         "x enacted law/1 only: {}",
         report.to_json()
     );
+    // Since x itself: it enacted law/1, so not "never enacted"; it has no end until finished.
+    match t.since("x").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, RunId::new("x"), "{why}");
+            assert!(!why.contains("never enacted"), "{why}");
+        }
+        other => panic!("expected the unfinished run x named: {other:?}"),
+    }
     let law_3 = DocumentId::new("law/3");
     t.h.sim.put_document(&law_3, LAW_2).await?;
     t.pass("r3", Scope::Ids(vec![law_3])).await?;
@@ -719,6 +727,14 @@ async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> T
         Some(RunId::new("x")),
         "x enacted law/1 before dying: {crashed:?}"
     );
+    // Since x itself: it enacted law/1, so not "never enacted"; it has no end until finished.
+    match t.since("x").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, RunId::new("x"), "{why}");
+            assert!(!why.contains("never enacted"), "{why}");
+        }
+        other => panic!("expected the unfinished run x named: {other:?}"),
+    }
     let law_3 = DocumentId::new("law/3");
     t.h.sim.put_document(&law_3, LAW_2).await?;
     t.pass("r3", Scope::Ids(vec![law_3])).await?;
