@@ -453,14 +453,21 @@ impl<'r> Since<'r> {
         let times = JournalTimes::new(runs, enact_phase);
         let stopped = enact_phase
             .and_then(|name| record.phase(name))
-            .is_some_and(|p| matches!(p.status, PhaseStatus::Blocked | PhaseStatus::Failed));
+            .is_some_and(|p| {
+                // Running: still enacting, or its process died part-way (the journal says
+                // running until it is resumed or rolled back); either way it has no end yet.
+                matches!(
+                    p.status,
+                    PhaseStatus::Blocked | PhaseStatus::Failed | PhaseStatus::Running
+                )
+            });
         if stopped && !times.activated.contains_key(run) {
             return Err(ExportError::Unfinished {
                 run: run.clone(),
                 why: format!(
-                    "run `{run}` began its enact and stopped part-way: it has no end to measure \
-                     from until it is resumed to the end (or rolled back, which leaves nothing \
-                     to measure from)"
+                    "run `{run}` began its enact and has not finished it (stopped part-way, or \
+                     still running): it has no end to measure from until it is resumed to the \
+                     end (or rolled back, which leaves nothing to measure from)"
                 ),
             });
         }
