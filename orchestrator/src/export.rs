@@ -310,7 +310,12 @@ async fn since_document(
     let records = pipeline.store.generations(&head.id).await?;
     let baseline = match since.baseline(&records) {
         Ok(baseline) => baseline,
-        Err(undated) => return Err(since.undated(pipeline, &head.id, undated).await),
+        Err(Unknowable::Undated(undated)) => {
+            return Err(since.undated(pipeline, &head.id, undated).await);
+        }
+        Err(Unknowable::Straddled(straddled)) => {
+            return Err(ExportError::Since(since.straddled(&head.id, straddled)));
+        }
     };
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
         if plans.lists(pipeline, &suspect.run, &head.id).await? {
@@ -399,6 +404,16 @@ fn same_line(a: &Unit, b: &Unit) -> bool {
     line(a) == line(b)
 }
 
+/// Why a document's baseline cannot be told from its generation records.
+pub(crate) enum Unknowable<'g> {
+    /// This generation was active at some time, but the journal holds no enact time for it.
+    Undated(&'g RunId),
+    /// This generation, retired since, was enacted by a run that began (its first journaled
+    /// step) no later than RUN finished and whose enact ended after: it may or may not have been
+    /// active then.
+    Straddled(&'g RunId),
+}
+
 /// A run that may have enacted a document's baseline and left no generation of it.
 #[derive(Clone, Debug)]
 pub(crate) struct Suspect {
@@ -438,14 +453,21 @@ impl<'r> Since<'r> {
         let times = JournalTimes::new(runs, enact_phase);
         let stopped = enact_phase
             .and_then(|name| record.phase(name))
-            .is_some_and(|p| matches!(p.status, PhaseStatus::Blocked | PhaseStatus::Failed));
+            .is_some_and(|p| {
+                // Running: still enacting, or its process died part-way (the journal says
+                // running until it is resumed or rolled back); either way it has no end yet.
+                matches!(
+                    p.status,
+                    PhaseStatus::Blocked | PhaseStatus::Failed | PhaseStatus::Running
+                )
+            });
         if stopped && !times.activated.contains_key(run) {
             return Err(ExportError::Unfinished {
                 run: run.clone(),
                 why: format!(
-                    "run `{run}` began its enact and stopped part-way: it has no end to measure \
-                     from until it is resumed to the end (or rolled back, which leaves nothing \
-                     to measure from)"
+                    "run `{run}` began its enact and has not finished it (stopped part-way, or \
+                     still running): it has no end to measure from until it is resumed to the \
+                     end (or rolled back, which leaves nothing to measure from)"
                 ),
             });
         }
@@ -471,7 +493,7 @@ impl<'r> Since<'r> {
     pub(crate) fn baseline<'g>(
         &self,
         records: &'g [GenerationRecord],
-    ) -> Result<Option<RunId>, &'g RunId> {
+    ) -> Result<Option<RunId>, Unknowable<'g>> {
         let enacted = records
             .iter()
             .filter(|g| g.state != GenerationState::Staged);
@@ -495,8 +517,19 @@ impl<'r> Since<'r> {
         let mut best: Option<(SystemTime, &RunId)> = None;
         for record in enacted {
             let Some(at) = self.times.activated.get(&record.generation).copied() else {
-                return Err(&record.generation);
+                return Err(Unknowable::Undated(&record.generation));
             };
+            // Dated after RUN by its enact's end, it may still have been active when RUN
+            // finished (an enact activates its first batches' documents well before it ends, and
+            // a resumed one is dated by its last end): retired since, its units may be what an
+            // index holds, and a baseline older than it would leave them there. The active
+            // generation is told whatever it retired (the lines reach it from either).
+            if record.state != GenerationState::Active
+                && at > self.at
+                && self.began_by_run(&record.generation)
+            {
+                return Err(Unknowable::Straddled(&record.generation));
+            }
             if at <= self.at && best.is_none_or(|(t, _)| at >= t) {
                 best = Some((at, &record.generation));
             }
@@ -524,6 +557,21 @@ impl<'r> Since<'r> {
             .and_then(|(record, name)| record.phase(name))
             .map(|p| p.status);
         match enact {
+            // Already enacting in the journal the export read: not "meanwhile". It may still be
+            // running, or its process died part-way (nothing finishes it then but a resume or a
+            // rollback): exporting again alone may never help.
+            Some(PhaseStatus::Running) if self.was_enacting(generation) => {
+                return ExportError::Unfinished {
+                    run: generation.clone(),
+                    why: format!(
+                        "run `{generation}` enacted document `{document}` and its enact has not \
+                         finished (it is still running, or its process stopped part-way): the \
+                         journal holds no enact time for it, so whether it was active when run \
+                         `{}` finished cannot be told; if it is still running, wait for it",
+                        self.run
+                    ),
+                };
+            }
             Some(PhaseStatus::Running | PhaseStatus::Done) => {
                 return ExportError::Moved(format!(
                     "run `{generation}` enacted document `{document}` while the export read it"
@@ -600,6 +648,37 @@ impl<'r> Since<'r> {
             None => rolled_back_at(record),
         };
         Some((earliest, latest))
+    }
+
+    /// Whether the journal the export read already showed `run`'s enact running.
+    fn was_enacting(&self, run: &RunId) -> bool {
+        self.runs
+            .iter()
+            .find(|r| &r.run == run)
+            .zip(self.enact_phase.as_deref())
+            .and_then(|(record, name)| record.phase(name))
+            .is_some_and(|p| p.status == PhaseStatus::Running)
+    }
+
+    /// Whether `run`'s enact began (by its first journaled start) no later than RUN finished.
+    fn began_by_run(&self, run: &RunId) -> bool {
+        self.runs
+            .iter()
+            .find(|r| &r.run == run)
+            .and_then(|r| self.enacting(r))
+            .is_some_and(|(earliest, _)| earliest <= self.at)
+    }
+
+    /// The refusal for a baseline that `straddled`'s generation of `document` may have been.
+    pub(crate) fn straddled(&self, document: &DocumentId, straddled: &RunId) -> String {
+        format!(
+            "generation `{straddled}` of document `{document}` was enacted by a run that began \
+             before run `{}` finished and whose enact ended after (an enact stopped part-way and \
+             resumed, or one running alongside, activates its first documents early), and it is \
+             retired since: whether readers saw it when run `{}` finished, and so which units \
+             to remove, cannot be told",
+            self.run, self.run
+        )
     }
 
     /// The refusal for a baseline that `suspect` enacted and that is gone.

@@ -607,3 +607,171 @@ async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way(
     assert!(lines.is_empty(), "nothing changed since r5: {lines:?}");
     Ok(())
 }
+
+/// A run `x` whose enact failed part-way before RUN (r3) finished (law/1 enacted in its first
+/// batch), resumed to the end after RUN as [`ExportError::Unfinished`] advises, then retired by
+/// `y`, which cuts law/1 back to r1's text. Readers saw x's generation of law/1 when r3
+/// finished; the export took r1's (the last *dated* no later than r3) as the baseline, found it
+/// the same as y's and told nothing of law/1: an index fed since r3 keeps x's units.
+#[tokio::test]
+async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the_run() -> TestResult
+{
+    use iu_cutter_live_execution::OpKind;
+    use iu_cutter_simulator::FaultKind;
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
+    t.pass("r1", both()).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.h.sim
+        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    // x's second enact batch (the store's second Enact call since r1's) fails.
+    t.h.sim.inject_on(OpKind::Enact, 2, FaultKind::Error);
+    let options = t
+        .options()
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let request = RunRequest::new("x", both(), CutRules::preset(Preset::Markdown));
+    let report = t.h.runner.run(request, options).await?;
+    assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let heads = t.h.sim.load_heads(&both()).await?;
+    assert_eq!(
+        (
+            heads[0].active_generation.clone(),
+            heads[1].active_generation.clone()
+        ),
+        (Some(RunId::new("x")), Some(RunId::new("r1"))),
+        "x enacted law/1 only: {}",
+        report.to_json()
+    );
+    // Since x itself: it enacted law/1, so not "never enacted"; it has no end until finished.
+    match t.since("x").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, RunId::new("x"), "{why}");
+            assert!(!why.contains("never enacted"), "{why}");
+        }
+        other => panic!("expected the unfinished run x named: {other:?}"),
+    }
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    let after_r3 = t.everything().await?;
+    assert!(
+        after_r3
+            .iter()
+            .any(|u| u.document == law_1 && u.generation.as_str() == "x"),
+        "readers saw x's law/1 when r3 finished"
+    );
+    // As Unfinished advises: resume x to the end.
+    let resumed = t.h.runner.resume(&RunId::new("x"), t.options()).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    t.h.sim.put_document(&law_1, LAW_1).await?;
+    t.pass("y", Scope::Ids(vec![law_1.clone()])).await?;
+    match t.since("r3").await {
+        Ok(lines) => {
+            let now = t.everything().await?;
+            let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone(), u.text.clone());
+            let mut held: BTreeMap<(DocumentId, String), ExportedUnit> = after_r3
+                .iter()
+                .map(|u| ((u.document.clone(), u.unit_id.clone()), u.clone()))
+                .collect();
+            // A tombstone for a unit the index lacks is harmless here: drop it quietly.
+            for line in &lines {
+                match line {
+                    ExportLine::Upsert(u) => {
+                        held.insert((u.document.clone(), u.unit_id.clone()), u.clone());
+                    }
+                    ExportLine::Remove(gone) => {
+                        held.remove(&(gone.document.clone(), gone.unit_id.clone()));
+                    }
+                }
+            }
+            let got: std::collections::BTreeSet<_> = held.values().map(key).collect();
+            let wanted: std::collections::BTreeSet<_> = now.iter().map(key).collect();
+            assert_eq!(got, wanted, "the index fed since r3 is not now: {lines:?}");
+        }
+        Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
+        Err(other) => panic!("expected law/1 told or refused: {other:?}"),
+    }
+    Ok(())
+}
+
+/// A run `x` whose process died in its enact after committing law/1's batch: its journal still
+/// says the enact is running, and nothing will finish it until it is resumed or rolled back.
+/// `since` a run after it must not advise "run the export again" (`Moved`), which never
+/// helps: it names the run to finish (`Unfinished`) or refuses.
+#[tokio::test]
+async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> TestResult {
+    use iu_cutter_live_execution::OpKind;
+    use iu_cutter_simulator::FaultKind;
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
+    t.pass("r1", both()).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.h.sim
+        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    t.h.sim.inject_on(OpKind::Enact, 1, FaultKind::CrashAfter);
+    let options = t
+        .options()
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let request = RunRequest::new("x", both(), CutRules::preset(Preset::Markdown));
+    let crashed = t.h.runner.run(request, options).await;
+    t.h.sim.recover();
+    let heads = t.h.sim.load_heads(&both()).await?;
+    assert_eq!(
+        heads[0].active_generation,
+        Some(RunId::new("x")),
+        "x enacted law/1 before dying: {crashed:?}"
+    );
+    // Since x itself: it enacted law/1, so not "never enacted"; it has no end until finished.
+    match t.since("x").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, RunId::new("x"), "{why}");
+            assert!(!why.contains("never enacted"), "{why}");
+        }
+        other => panic!("expected the unfinished run x named: {other:?}"),
+    }
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    let after_r3 = t.everything().await?;
+    for _ in 0..3 {
+        match t.since("r3").await {
+            Err(ExportError::Moved(why)) => panic!("'run the export again' never helps: {why}"),
+            Err(ExportError::Unfinished { run, .. }) => assert_eq!(run, RunId::new("x")),
+            other => assert!(
+                matches!(other, Err(ExportError::Since(_))),
+                "expected x named or a refusal: {other:?}"
+            ),
+        }
+    }
+    // The advice followed: x resumed to the end, the export since r3 takes the index to now
+    // (a tombstone for a unit it never held is harmless).
+    let resumed = t.h.runner.resume(&RunId::new("x"), t.options()).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    let lines = t.since("r3").await?;
+    let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone());
+    let mut held: BTreeMap<_, _> = after_r3.iter().map(|u| (key(u), u.text.clone())).collect();
+    for line in &lines {
+        match line {
+            ExportLine::Upsert(u) => {
+                held.insert(key(u), u.text.clone());
+            }
+            ExportLine::Remove(gone) => {
+                held.remove(&(gone.document.clone(), gone.unit_id.clone()));
+            }
+        }
+    }
+    let now: BTreeMap<_, _> = t
+        .everything()
+        .await?
+        .iter()
+        .map(|u| (key(u), u.text.clone()))
+        .collect();
+    assert_eq!(held, now, "{lines:?}");
+    Ok(())
+}
