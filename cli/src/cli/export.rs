@@ -159,8 +159,9 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
         ExportError::Unfinished { run, why } => CliError::failed(
             why,
             format!(
-                "finish run {run} first (iu-cutter resume {run} --execute, or iu-cutter \
-                 rollback {run} --execute), then: {retry}"
+                "if run {run} is still running, wait for it; otherwise finish it first \
+                 (iu-cutter resume {run} --execute, or iu-cutter rollback {run} --execute), \
+                 then: {retry}"
             ),
         ),
         ExportError::Corrupt(why) => CliError::failed(
