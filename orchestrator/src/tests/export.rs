@@ -608,6 +608,34 @@ async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way(
     Ok(())
 }
 
+/// r1 over law/1 and law/2, both amended since; then run `x` over both, a document an enact
+/// batch, the store's `occurrence`th `Enact` call (counted since the harness began) failing as
+/// `kind`: x's report.
+async fn x_with_a_failing_enact(
+    t: &Timed,
+    occurrence: u64,
+    kind: iu_cutter_simulator::FaultKind,
+) -> Result<RunReport, BoxError> {
+    let both = || Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]);
+    t.pass("r1", both()).await?;
+    t.h.sim
+        .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
+        .await?;
+    t.h.sim
+        .put_document(
+            &DocumentId::new("law/2"),
+            "Intro.\n\n# Part A\n\nText A, amended.\n",
+        )
+        .await?;
+    t.h.sim
+        .inject_on(iu_cutter_live_execution::OpKind::Enact, occurrence, kind);
+    let options = t
+        .options()
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let request = RunRequest::new("x", both(), CutRules::preset(Preset::Markdown));
+    Ok(t.h.runner.run(request, options).await?)
+}
+
 /// A run `x` whose enact failed part-way before RUN (r3) finished (law/1 enacted in its first
 /// batch), resumed to the end after RUN as [`ExportError::Unfinished`] advises, then retired by
 /// `y`, which cuts law/1 back to r1's text. Readers saw x's generation of law/1 when r3
@@ -616,24 +644,13 @@ async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way(
 #[tokio::test]
 async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the_run() -> TestResult
 {
-    use iu_cutter_live_execution::OpKind;
     use iu_cutter_simulator::FaultKind;
     let t = Timed::new();
     let law_1 = DocumentId::new("law/1");
     let law_2 = DocumentId::new("law/2");
     let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
-    t.pass("r1", both()).await?;
-    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-    t.h.sim
-        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
-        .await?;
     // x's second enact batch (the store's second Enact call since r1's) fails.
-    t.h.sim.inject_on(OpKind::Enact, 2, FaultKind::Error);
-    let options = t
-        .options()
-        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
-    let request = RunRequest::new("x", both(), CutRules::preset(Preset::Markdown));
-    let report = t.h.runner.run(request, options).await?;
+    let report = x_with_a_failing_enact(&t, 2, FaultKind::Error).await?;
     assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let heads = t.h.sim.load_heads(&both()).await?;
     assert_eq!(
@@ -703,23 +720,12 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
 /// helps: it names the run to finish (`Unfinished`) or refuses.
 #[tokio::test]
 async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> TestResult {
-    use iu_cutter_live_execution::OpKind;
     use iu_cutter_simulator::FaultKind;
     let t = Timed::new();
     let law_1 = DocumentId::new("law/1");
     let law_2 = DocumentId::new("law/2");
     let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
-    t.pass("r1", both()).await?;
-    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-    t.h.sim
-        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
-        .await?;
-    t.h.sim.inject_on(OpKind::Enact, 1, FaultKind::CrashAfter);
-    let options = t
-        .options()
-        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
-    let request = RunRequest::new("x", both(), CutRules::preset(Preset::Markdown));
-    let crashed = t.h.runner.run(request, options).await;
+    let crashed = x_with_a_failing_enact(&t, 1, FaultKind::CrashAfter).await;
     t.h.sim.recover();
     let heads = t.h.sim.load_heads(&both()).await?;
     assert_eq!(
