@@ -314,8 +314,7 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
             // Started here, refused before it was journaled: its report is all there is.
             return Ok(Json(detail(&app, &run, None, None, Vec::new(), "live")));
         }
-        return Err(ApiError::not_found(format!("no run {run} in the journal"))
-            .with_next("list the runs with GET /runs"));
+        return Err(no_such_run(&app, &run).with_next("list the runs with GET /runs"));
     };
     // The server's own last report, unless the journal holds a later one (the command line
     // in another process may have enacted or rolled the run back since).
@@ -421,7 +420,7 @@ async fn events(
             .map_err(|e| ApiError::store(e, "reading the journal"))?
             .is_none()
     {
-        return Err(ApiError::not_found(format!("no run {run} in the journal")));
+        return Err(no_such_run(&app, &run));
     }
     let receiver = app.slot_or_new(&run).subscribe();
     let stopping = app.stopping();
@@ -726,9 +725,18 @@ async fn require_journaled(app: &App, run: &RunId) -> Result<(), ApiError> {
         .map_err(|e| ApiError::store(e, "reading the journal"))?;
     match record {
         Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("no run {run} in the journal"))
+        None => Err(no_such_run(app, run)
             .with_next("list the runs with GET /runs, or start one with POST /runs")),
     }
+}
+
+/// 404 for a run neither the journal nor this server's dry runs hold (an older dry run may have
+/// been forgotten: the server keeps only its last ones).
+fn no_such_run(app: &App, run: &RunId) -> ApiError {
+    ApiError::not_found(format!(
+        "no run {run} in the journal, nor among the last {} dry runs this server keeps",
+        app.backend().dry_runs_kept.max(1)
+    ))
 }
 
 /// What a task runs.
@@ -782,6 +790,11 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
         state.in_flight = Some((job.command.name(), cancel.clone()));
         if simulated.is_some() {
             state.simulated = simulated.clone();
+        }
+    }
+    if simulated.is_some() {
+        for old in app.keep_dry_run(&job.run) {
+            tracing::info!(run = %old, "forgot a settled dry run: the server keeps its last ones");
         }
     }
     let mut options: RunOptions = app.backend().options.clone();

@@ -78,7 +78,14 @@ pub struct Backend {
     /// The options every invocation starts from (batch size, throttle, lease, provenance); the
     /// server sets the events, the cancellation and `until` of each.
     pub options: RunOptions,
+    /// How many dry runs the server keeps for review (at least one; [`DRY_RUNS_KEPT`] by
+    /// default). Each holds an in-memory copy of its scope; when one more starts, the oldest
+    /// that is not running is forgotten, so a long-lived server's memory stays bounded.
+    pub dry_runs_kept: usize,
 }
+
+/// How many dry runs a server keeps for review unless configured.
+pub const DRY_RUNS_KEPT: usize = 32;
 
 /// Binds `config.bind` and serves until `shutdown` resolves; then cancels the runs in flight
 /// and waits for each to stop at its next safe point.

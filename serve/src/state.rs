@@ -1,7 +1,7 @@
 //! The server's state: the backend, the token, and one slot per run it has seen (its event
 //! channel, the invocation in flight, a dry run's in-memory store and last report).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use iu_cutter_live_execution::{LiveExecutionAdapter, RunId};
@@ -27,6 +27,9 @@ struct Inner {
     live: Runner,
     metrics: Option<PrometheusHandle>,
     slots: Mutex<HashMap<RunId, Arc<Slot>>>,
+    /// This server's dry runs, oldest first: each holds a simulator with a copy of its scope,
+    /// so only the last `Backend::dry_runs_kept` are kept.
+    dry_runs: Mutex<VecDeque<RunId>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
 }
@@ -120,6 +123,7 @@ impl App {
             live,
             metrics,
             slots: Mutex::new(HashMap::new()),
+            dry_runs: Mutex::new(VecDeque::new()),
             tasks: Mutex::new(Vec::new()),
             shutdown: watch::channel(false).0,
         }))
@@ -167,6 +171,34 @@ impl App {
     pub(crate) fn simulated(&self, run: &RunId) -> Option<Simulated> {
         self.slot(run)
             .and_then(|slot| slot.state().simulated.clone())
+    }
+
+    /// Counts `run` as the newest dry run kept, then forgets the oldest settled ones beyond
+    /// `Backend::dry_runs_kept`: their slots, simulators and reports go. A dry run in flight is
+    /// never forgotten, so more may be kept while many run at once. Returns the forgotten ids.
+    pub(crate) fn keep_dry_run(&self, run: &RunId) -> Vec<RunId> {
+        let kept = self.0.backend.dry_runs_kept.max(1);
+        let mut dry_runs = lock(&self.0.dry_runs);
+        // The one invoked last is the newest: reviewing it again keeps it.
+        dry_runs.retain(|kept| kept != run);
+        dry_runs.push_back(run.clone());
+        let mut slots = lock(&self.0.slots);
+        let mut forgotten = Vec::new();
+        let mut index = 0;
+        while dry_runs.len() > kept && index < dry_runs.len() {
+            let settled = dry_runs[index] != *run
+                && slots
+                    .get(&dry_runs[index])
+                    .is_none_or(|slot| slot.state().in_flight.is_none());
+            match settled.then(|| dry_runs.remove(index)).flatten() {
+                Some(old) => {
+                    slots.remove(&old);
+                    forgotten.push(old);
+                }
+                None => index += 1,
+            }
+        }
+        forgotten
     }
 
     /// Whether the server is stopping (no new invocation starts).

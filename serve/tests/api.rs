@@ -5,6 +5,7 @@ mod support;
 use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
+use iu_cutter_orchestrator::RunOptions;
 use serde_json::Value;
 use support::{Events, Server, TOKEN, ok, request};
 
@@ -528,6 +529,68 @@ async fn an_invocation_of_a_run_not_in_the_journal_is_not_found() {
         .post("/runs?mode=simulate", r#"{"run":"nope"}"#)
         .await;
     assert_eq!(dry.status, 202, "{}", dry.body);
+    server.stop().await;
+}
+
+/// Every dry run kept a simulator holding a copy of its scope until the server stopped: a
+/// long-lived server's memory grew with every dry run. Only the last ones are kept; the one
+/// invoked last counts as the newest, and a dry run still executing is never forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_keeps_only_its_last_dry_runs_and_never_one_in_flight() {
+    let server = Server::start_keeping_dry_runs(RunOptions::default(), 2).await;
+    let dry = |run: &str| format!(r#"{{"run":"{run}"}}"#);
+    for run in ["d-1", "d-2", "d-3"] {
+        let started = server.post("/runs?mode=simulate", &dry(run)).await;
+        assert_eq!(started.status, 202, "{run}: {}", started.body);
+        server.settled(run).await;
+    }
+    let gone = server.get("/runs/d-1").await;
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    assert!(gone.body.contains("last 2 dry runs"), "{}", gone.body);
+    let listed = server.get("/runs").await.body;
+    assert!(!listed.contains("\"d-1\""), "{listed}");
+    assert!(
+        listed.contains("\"d-2\"") && listed.contains("\"d-3\""),
+        "{listed}"
+    );
+    // Invoking d-2 again makes it the newest: d-3 goes when d-4 comes.
+    let rolled = server.post("/runs/d-2/rollback", "").await;
+    assert_eq!(rolled.status, 202, "{}", rolled.body);
+    server.settled("d-2").await;
+    let started = server.post("/runs?mode=simulate", &dry("d-4")).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    server.settled("d-4").await;
+    assert_eq!(server.get("/runs/d-3").await.status, 404);
+    assert_eq!(server.get("/runs/d-2").await.status, 200);
+    // A forgotten dry run is never taken for a live one.
+    let enact = server.post("/runs/d-3/enact", "").await;
+    assert_eq!(enact.status, 404, "{}", enact.body);
+    server.stop().await;
+
+    let slow = support::one_unit_at_a_time(Duration::from_millis(100));
+    let server = Server::start_keeping_dry_runs(slow, 1).await;
+    let started = server.post("/runs?mode=simulate", &dry("slow")).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let mut events = Events::open(server.addr, "/runs/slow/events").await;
+    while let Some(event) = events.next(Duration::from_secs(30)).await {
+        if event["event"] == "progress" && event["phase"] == "leg-b-record" {
+            break;
+        }
+    }
+    let started = server.post("/runs?mode=simulate", &dry("quick")).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let slow = server.get("/runs/slow").await;
+    assert_eq!(
+        slow.status, 200,
+        "a dry run in flight was forgotten: {}",
+        slow.body
+    );
+    assert!(!slow.json()["active"].is_null(), "{}", slow.body);
+    assert_eq!(
+        server.settled("slow").await["report"]["outcome"]["name"],
+        "PASS"
+    );
+    server.settled("quick").await;
     server.stop().await;
 }
 

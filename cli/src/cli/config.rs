@@ -49,7 +49,7 @@ const ENV_BUILD_COMMIT: &str = "IU_CUTTER_BUILD_COMMIT";
 pub(crate) const ENV_LOG_FORMAT: &str = "IU_CUTTER_LOG_FORMAT";
 
 /// Every configuration variable and the key it sets.
-pub(crate) const ENV_VARS: [(&str, &str); 28] = [
+pub(crate) const ENV_VARS: [(&str, &str); 29] = [
     ("IU_CUTTER_DATABASE_URL", "database_url"),
     ("IU_CUTTER_EXECUTION_ENABLED", "execution_enabled"),
     ("IU_CUTTER_MODE", "mode"),
@@ -81,6 +81,7 @@ pub(crate) const ENV_VARS: [(&str, &str); 28] = [
     ("IU_CUTTER_SOURCE_METADATA", "source.metadata"),
     ("IU_CUTTER_SERVE_BIND", "serve.bind"),
     ("IU_CUTTER_SERVE_TOKEN", "serve.token"),
+    ("IU_CUTTER_SERVE_DRY_RUNS_KEPT", "serve.dry_runs_kept"),
 ];
 
 /// iu-cutter's own PostgreSQL schema when neither `schema` nor the URL's `search_path` names
@@ -126,6 +127,7 @@ Configuration: ./cutter.toml (or --config PATH), then IU_CUTTER_* variables, the
   [serve] bind       IU_CUTTER_SERVE_BIND         127.0.0.1:8080 (where iu-cutter serve listens)
   [serve] token      IU_CUTTER_SERVE_TOKEN        none: every POST refused (the bearer token)
   [serve] token_env  -                            none (the variable that holds the token)
+  [serve] dry_runs_kept  IU_CUTTER_SERVE_DRY_RUNS_KEPT  32 (older settled dry runs are forgotten)
 Unknown keys and unknown IU_CUTTER_* variables are errors. --database-url overrides database_url.
 Relative paths in the file are relative to its directory; from variables, to the working one.
 PostgreSQL also reads PGPASSWORD, PGPASSFILE, PGHOST, PGPORT, PGUSER, PGDATABASE and, for TLS,
@@ -280,6 +282,7 @@ struct FileServe {
     bind: Option<String>,
     token: Option<String>,
     token_env: Option<String>,
+    dry_runs_kept: Option<usize>,
 }
 
 /// `iu-cutter serve`'s settings (`[serve]`).
@@ -292,6 +295,8 @@ pub(crate) struct ServeSettings {
     /// The variable that holds the token, when neither the file nor `IU_CUTTER_SERVE_TOKEN`
     /// gives it.
     pub(crate) token_env: Option<String>,
+    /// How many dry runs the server keeps for review (each holds a copy of its scope).
+    pub(crate) dry_runs_kept: usize,
 }
 
 impl Default for ServeSettings {
@@ -300,6 +305,7 @@ impl Default for ServeSettings {
             bind: iu_cutter_serve::DEFAULT_BIND,
             token: None,
             token_env: None,
+            dry_runs_kept: iu_cutter_serve::DRY_RUNS_KEPT,
         }
     }
 }
@@ -310,6 +316,7 @@ impl fmt::Debug for ServeSettings {
             .field("bind", &self.bind)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_env", &self.token_env)
+            .field("dry_runs_kept", &self.dry_runs_kept)
             .finish()
     }
 }
@@ -720,6 +727,10 @@ impl Config {
         }
         set(&mut self.serve.token, serve.token.map(Some));
         set(&mut self.serve.token_env, serve.token_env.map(Some));
+        if let Some(kept) = serve.dry_runs_kept {
+            self.serve.dry_runs_kept =
+                at_least_one(&format!("{name}: [serve] dry_runs_kept"), kept)?;
+        }
         Ok(())
     }
 
@@ -831,6 +842,9 @@ impl Config {
                 })?;
             }
             "serve.token" => self.serve.token = Some(value.to_owned()),
+            "serve.dry_runs_kept" => {
+                self.serve.dry_runs_kept = at_least_one(key, parse_number(key, value)?)?;
+            }
             "source.table" => self.source_parts.table = Some(value.trim().to_owned()),
             "source.id" => self.source_parts.id = Some(value.trim().to_owned()),
             "source.body" => self.source_parts.body = Some(value.trim().to_owned()),
@@ -1008,6 +1022,20 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, CliError> {
     }
 }
 
+/// `kept` if it is at least one: a server keeps at least the dry run it just started.
+fn at_least_one(key: &str, kept: usize) -> Result<usize, CliError> {
+    if kept == 0 {
+        return Err(CliError::config(
+            format!("{key} = 0: a server keeps at least the dry run it just started"),
+            format!(
+                "set {key} to 1 or more (default {})",
+                iu_cutter_serve::DRY_RUNS_KEPT
+            ),
+        ));
+    }
+    Ok(kept)
+}
+
 fn parse_number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, CliError> {
     value.trim().parse().map_err(|_| {
         CliError::config(
@@ -1085,6 +1113,28 @@ mod tests {
         let bad = "[serve]\nbind = \"localhost\"\n";
         let error = error_of(Config::from_sources(Some(("cutter.toml", bad)), env(&[])))?;
         assert!(error.to_string().contains("[serve] bind"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn serve_keeps_32_dry_runs_unless_told_and_never_none() -> TestResult {
+        let config = Config::from_sources(None, env(&[]))?;
+        assert_eq!(config.serve.dry_runs_kept, 32);
+        let file = "[serve]\ndry_runs_kept = 4\n";
+        let config = Config::from_sources(Some(("cutter.toml", file)), env(&[]))?;
+        assert_eq!(config.serve.dry_runs_kept, 4);
+        let variable = env(&[("IU_CUTTER_SERVE_DRY_RUNS_KEPT", "7")]);
+        let config = Config::from_sources(Some(("cutter.toml", file)), variable)?;
+        assert_eq!(config.serve.dry_runs_kept, 7);
+        let none = "[serve]\ndry_runs_kept = 0\n";
+        let error = error_of(Config::from_sources(Some(("cutter.toml", none)), env(&[])))?;
+        assert!(error.to_string().contains("dry_runs_kept = 0"), "{error}");
+        let none = env(&[("IU_CUTTER_SERVE_DRY_RUNS_KEPT", "0")]);
+        let error = error_of(Config::from_sources(None, none))?;
+        assert!(
+            error.to_string().contains("at least the dry run"),
+            "{error}"
+        );
         Ok(())
     }
 

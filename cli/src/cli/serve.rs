@@ -49,6 +49,7 @@ pub(crate) async fn serve(config: &Config, execute: bool) -> Result<(), CliError
         gate,
         rules: config.rules.clone(),
         options,
+        dry_runs_kept: config.serve.dry_runs_kept,
     };
     let taken = |error: String| {
         CliError::bad_input(

@@ -15,7 +15,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{LeaseOptions, RunOptions, Runner};
 use iu_cutter_phase_core::DirBackupStore;
-use iu_cutter_serve::{Backend, Secret, serve_on};
+use iu_cutter_serve::{Backend, DRY_RUNS_KEPT, Secret, serve_on};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -101,6 +101,27 @@ impl Server {
         documents: Vec<(DocumentId, String)>,
         rules: CutRules,
     ) -> Server {
+        Self::start_keeping(token, open, options, documents, rules, DRY_RUNS_KEPT).await
+    }
+
+    /// [`Server::start_with`] on [`DOCUMENTS`], keeping only the last `dry_runs_kept` dry runs.
+    pub async fn start_keeping_dry_runs(options: RunOptions, dry_runs_kept: usize) -> Server {
+        let documents = DOCUMENTS
+            .iter()
+            .map(|(id, body)| (DocumentId::new(*id), (*body).to_owned()))
+            .collect();
+        let rules = CutRules::preset(Preset::Markdown);
+        Self::start_keeping(Some(TOKEN), true, options, documents, rules, dry_runs_kept).await
+    }
+
+    async fn start_keeping(
+        token: Option<&str>,
+        open: bool,
+        options: RunOptions,
+        documents: Vec<(DocumentId, String)>,
+        rules: CutRules,
+        dry_runs_kept: usize,
+    ) -> Server {
         let dir = ok(tempfile::tempdir(), "temporary directory");
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -128,6 +149,7 @@ impl Server {
                 "serve-test",
                 Duration::from_secs(30),
             )),
+            dry_runs_kept,
         };
         let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = ok(iu_cutter_serve::listen(any_port), "bind 127.0.0.1:0");
