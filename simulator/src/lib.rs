@@ -20,4 +20,4 @@ mod tests;
 pub use fault::{
     CallOutcome, CallRecord, Fault, FaultKind, FaultPlan, Faulty, Operation, OperationFault,
 };
-pub use simulator::{MemoryStore, SCOPE_READ_BATCH, Simulator};
+pub use simulator::{MemoryStore, SCOPE_READ_BATCH, SEED_ATTEMPTS, Simulator};

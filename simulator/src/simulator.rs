@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, Census, DocumentId, Lease, LeaseClaim,
-    LiveExecutionAdapter, Op, Reply, RunId, Scope, StoreSnapshot,
+    LiveExecutionAdapter, Op, Reply, RunId, Scope, StoreSnapshot, Unavailability, UnavailableKind,
 };
 
 use crate::fault::{CallRecord, Fault, FaultKind, FaultPlan, Faulty, Operation};
@@ -16,6 +16,10 @@ use crate::store::Store;
 
 /// How many documents [`Simulator::seed_from_scope`] reads a call.
 pub const SCOPE_READ_BATCH: usize = 500;
+
+/// How many times [`Simulator::seed_from_scope`] copies a scope that changed underneath it
+/// before it gives up.
+pub const SEED_ATTEMPTS: usize = 3;
 
 /// The simulator's store: documents, generations, units and the journal in ordered maps behind
 /// one lock, with exactly the semantics of the live SQL stores (every call validates its whole
@@ -126,10 +130,40 @@ impl Simulator {
     /// call: a run reads none of them, but its census counts and digests them, so without them a
     /// dry run's report would count fewer units than the store holds, under a fingerprint no
     /// live census of the scope has.
+    ///
+    /// The copy is consistent although it takes several reads: it is taken after a change mark
+    /// and kept only if no document of the scope changed since the mark; otherwise it is taken
+    /// again, [`SEED_ATTEMPTS`] times at most, then refused as
+    /// [`UnavailableKind::Busy`](iu_cutter_live_execution::UnavailableKind::Busy) (a dry run
+    /// racing a live enact would otherwise copy some documents before it and some after).
     pub async fn seed_from_scope(
         adapter: &dyn LiveExecutionAdapter,
         documents: &[DocumentId],
     ) -> AdapterResult<Self> {
+        use iu_cutter_live_execution::Reads;
+        let scope: std::collections::BTreeSet<&DocumentId> = documents.iter().collect();
+        for _ in 0..SEED_ATTEMPTS {
+            let mark = adapter.scope_census_summary(&[]).await?.mark;
+            let snapshot = Self::copy_scope(adapter, documents).await?;
+            let changed = adapter.changed_since(&mark).await?;
+            if !changed.iter().any(|id| scope.contains(id)) {
+                return Ok(Self::from_snapshot(snapshot));
+            }
+        }
+        Err(AdapterError::Unavailable(Unavailability::new(
+            UnavailableKind::Busy,
+            format!(
+                "the scope's documents kept changing while the dry run copied them \
+                 ({SEED_ATTEMPTS} attempts); nothing was changed: try again when they are quiet"
+            ),
+        )))
+    }
+
+    /// One copy of `documents`, batch by batch (see [`seed_from_scope`](Self::seed_from_scope)).
+    async fn copy_scope(
+        adapter: &dyn LiveExecutionAdapter,
+        documents: &[DocumentId],
+    ) -> AdapterResult<StoreSnapshot> {
         use iu_cutter_live_execution::Reads;
         let mut snapshot = StoreSnapshot::default();
         for batch in documents.chunks(SCOPE_READ_BATCH) {
@@ -152,7 +186,7 @@ impl Simulator {
             snapshot.documents.extend(loaded);
             snapshot.generations.extend(generations);
         }
-        Ok(Self::from_snapshot(snapshot))
+        Ok(snapshot)
     }
 
     /// The same simulator, read-only from now on.

@@ -1017,3 +1017,69 @@ async fn seeding_from_a_scope_reads_the_scope_only() -> TestResult {
     );
     Ok(())
 }
+
+/// The store, except that the first `edits` times a copy reads generation records, `document`
+/// is edited by "the application" just after.
+struct EditedWhileCopied {
+    inner: Simulator,
+    document: DocumentId,
+    edits: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl LiveExecutionAdapter for EditedWhileCopied {
+    fn info(&self) -> iu_cutter_live_execution::AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(
+        &self,
+        op: iu_cutter_live_execution::Op<'a>,
+        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
+    ) -> Result<iu_cutter_live_execution::Reply, AdapterError> {
+        use std::sync::atomic::Ordering;
+        let generations = matches!(op, iu_cutter_live_execution::Op::GenerationsOf(_));
+        let reply = self.inner.call(op, claim).await;
+        let left = self.edits.load(Ordering::SeqCst);
+        if generations && left > 0 {
+            self.edits.store(left - 1, Ordering::SeqCst);
+            let body = format!("# Edited\nEdit {left}.\n");
+            self.inner.put_document(&self.document, &body).await?;
+        }
+        reply
+    }
+}
+
+/// `seed_from_scope` copies a scope in several reads; a document of the scope edited between
+/// them (a live enact, the application) made a mixed copy: its row from before, its units from
+/// after. Serve's dry runs have no attestation to catch it. The copy is now taken again until
+/// no document of the scope changed meanwhile, and refused as busy when they keep changing.
+#[tokio::test]
+async fn a_scope_edited_while_it_is_copied_is_copied_again_or_refused() -> TestResult {
+    let edited = |document: &str, edits: usize| EditedWhileCopied {
+        inner: corpus(),
+        document: id(document),
+        edits: std::sync::atomic::AtomicUsize::new(edits),
+    };
+    let scope = [id("law/a"), id("law/b")];
+
+    let once = edited("law/a", 1);
+    let seeded = Simulator::seed_from_scope(&once, &scope).await?;
+    assert_eq!(
+        seeded.load_scope(&Scope::Ids(scope.to_vec())).await?,
+        once.inner.load_scope(&Scope::Ids(scope.to_vec())).await?,
+        "the copy is the store after the edit, not before"
+    );
+
+    let outside = edited("kb/c", crate::SEED_ATTEMPTS + 1);
+    Simulator::seed_from_scope(&outside, &scope).await?;
+
+    let always = edited("law/b", crate::SEED_ATTEMPTS + 1);
+    let refused = Simulator::seed_from_scope(&always, &scope).await;
+    let Err(AdapterError::Unavailable(why)) = refused else {
+        panic!("a scope that never stops changing was copied: {refused:?}");
+    };
+    assert_eq!(why.kind, iu_cutter_live_execution::UnavailableKind::Busy);
+    assert!(why.message.contains("try again"), "{}", why.message);
+    Ok(())
+}
