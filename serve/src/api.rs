@@ -422,7 +422,8 @@ async fn events(
     {
         return Err(no_such_run(&app, &run));
     }
-    let receiver = app.slot_or_new(&run).subscribe();
+    let (_, receiver) = app.slot_or_new(&run, Slot::subscribe);
+    app.keep(&run);
     let stopping = app.stopping();
     let stream = futures_util::stream::unfold(
         (receiver, stopping),
@@ -773,29 +774,30 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
             "the server is stopping: no invocation starts",
         ));
     }
-    let slot = app.slot_or_new(&job.run);
     let cancel = CancelFlag::new();
-    {
+    let (slot, busy) = app.slot_or_new(&job.run, |slot| {
         let mut state = slot.state();
         if let Some((command, _)) = &state.in_flight {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("run {} is busy: {command} is in flight", job.run),
-            )
-            .with_next(format!(
-                "follow it on GET /runs/{}/events, then retry",
-                job.run
-            )));
+            return Some(*command);
         }
         state.in_flight = Some((job.command.name(), cancel.clone()));
         if simulated.is_some() {
             state.simulated = simulated.clone();
         }
+        None
+    });
+    if let Some(command) = busy {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("run {} is busy: {command} is in flight", job.run),
+        )
+        .with_next(format!(
+            "follow it on GET /runs/{}/events, then retry",
+            job.run
+        )));
     }
-    if simulated.is_some() {
-        for old in app.keep_dry_run(&job.run) {
-            tracing::info!(run = %old, "forgot a settled dry run: the server keeps its last ones");
-        }
+    for old in app.keep(&job.run) {
+        tracing::info!(run = %old, "forgot an idle run's slot: the server keeps its last ones");
     }
     let mut options: RunOptions = app.backend().options.clone();
     options.events = slot.sink();

@@ -17,6 +17,11 @@ use crate::secret::Secret;
 /// Events kept for a slow reader before it misses some (it is told it lagged).
 const EVENT_BUFFER: usize = 1024;
 
+/// Slots of live runs kept while idle. Each holds an event buffer of [`EVENT_BUFFER`] events
+/// (about 100 KB, allocated when the slot is made): a slot made for every run ever followed or
+/// invoked grew a long-lived server's memory without bound.
+const IDLE_LIVE_SLOTS_KEPT: usize = 256;
+
 /// The shared state of the server (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct App(Arc<Inner>);
@@ -27,9 +32,10 @@ struct Inner {
     live: Runner,
     metrics: Option<PrometheusHandle>,
     slots: Mutex<HashMap<RunId, Arc<Slot>>>,
-    /// This server's dry runs, oldest first: each holds a simulator with a copy of its scope,
-    /// so only the last `Backend::dry_runs_kept` are kept.
-    dry_runs: Mutex<VecDeque<RunId>>,
+    /// The slots' ids, least recently invoked or followed first ([`App::keep`]).
+    order: Mutex<VecDeque<RunId>>,
+    /// Idle slots of live runs kept ([`IDLE_LIVE_SLOTS_KEPT`]; fewer in tests).
+    idle_live_slots_kept: usize,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
 }
@@ -76,6 +82,15 @@ impl Slot {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Its kind (0 live, 1 dry) and whether it is idle: nothing in flight, and for a live run
+    /// nobody following its events (a forgotten dry run's followers only stop hearing of it).
+    fn kind(&self) -> (usize, bool) {
+        let state = self.state();
+        let dry = state.simulated.is_some();
+        let idle = state.in_flight.is_none() && (dry || self.events.receiver_count() == 0);
+        (usize::from(dry), idle)
+    }
+
     /// A new receiver of the run's events.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
         self.events.subscribe()
@@ -116,6 +131,16 @@ impl App {
         backend: Backend,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
+        Self::keeping(token, backend, metrics, IDLE_LIVE_SLOTS_KEPT)
+    }
+
+    /// [`App::new`] keeping `idle_live_slots_kept` idle slots of live runs.
+    fn keeping(
+        token: Option<Secret>,
+        backend: Backend,
+        metrics: Option<PrometheusHandle>,
+        idle_live_slots_kept: usize,
+    ) -> Self {
         let live = Runner::new(backend.store.clone(), backend.backups.clone());
         App(Arc::new(Inner {
             token,
@@ -123,7 +148,8 @@ impl App {
             live,
             metrics,
             slots: Mutex::new(HashMap::new()),
-            dry_runs: Mutex::new(VecDeque::new()),
+            order: Mutex::new(VecDeque::new()),
+            idle_live_slots_kept,
             tasks: Mutex::new(Vec::new()),
             shutdown: watch::channel(false).0,
         }))
@@ -151,12 +177,21 @@ impl App {
         lock(&self.0.slots).get(run).cloned()
     }
 
-    /// The slot of `run`, made when missing.
-    pub(crate) fn slot_or_new(&self, run: &RunId) -> Arc<Slot> {
-        lock(&self.0.slots)
+    /// The slot of `run`, made when missing, and what `with` returns of it, called under the
+    /// lock of the slots, so that [`App::keep`] cannot forget the slot before `with` has made it
+    /// busy (an invocation in flight, a subscriber).
+    pub(crate) fn slot_or_new<T>(
+        &self,
+        run: &RunId,
+        with: impl FnOnce(&Slot) -> T,
+    ) -> (Arc<Slot>, T) {
+        let mut slots = lock(&self.0.slots);
+        let slot = slots
             .entry(run.clone())
             .or_insert_with(|| Arc::new(Slot::new()))
-            .clone()
+            .clone();
+        let made = with(&slot);
+        (slot, made)
     }
 
     /// Every slot, by run id.
@@ -173,30 +208,41 @@ impl App {
             .and_then(|slot| slot.state().simulated.clone())
     }
 
-    /// Counts `run` as the newest dry run kept, then forgets the oldest settled ones beyond
-    /// `Backend::dry_runs_kept`: their slots, simulators and reports go. A dry run in flight is
-    /// never forgotten, so more may be kept while many run at once. Returns the forgotten ids.
-    pub(crate) fn keep_dry_run(&self, run: &RunId) -> Vec<RunId> {
-        let kept = self.0.backend.dry_runs_kept.max(1);
-        let mut dry_runs = lock(&self.0.dry_runs);
-        // The one invoked last is the newest: reviewing it again keeps it.
-        dry_runs.retain(|kept| kept != run);
-        dry_runs.push_back(run.clone());
+    /// Counts `run` as the newest slot, then forgets the oldest idle slots beyond what is kept:
+    /// dry runs beyond `Backend::dry_runs_kept` once settled (their simulators and reports go),
+    /// live runs beyond [`IDLE_LIVE_SLOTS_KEPT`] once nothing is in flight and nobody follows
+    /// their events (the journal holds their records and reports). `run`'s own slot and any
+    /// invocation in flight are never forgotten. Returns the forgotten ids.
+    pub(crate) fn keep(&self, run: &RunId) -> Vec<RunId> {
+        // Indexed by kind: 0 live, 1 dry.
+        let kept = [
+            self.0.idle_live_slots_kept,
+            self.0.backend.dry_runs_kept.max(1),
+        ];
+        let mut order = lock(&self.0.order);
+        order.retain(|id| id != run);
+        order.push_back(run.clone());
         let mut slots = lock(&self.0.slots);
+        order.retain(|id| slots.contains_key(id));
+        let mut counts = [0, 0];
+        for slot in order.iter().filter_map(|id| slots.get(id)) {
+            counts[slot.kind().0] += 1;
+        }
         let mut forgotten = Vec::new();
-        let mut index = 0;
-        while dry_runs.len() > kept && index < dry_runs.len() {
-            let settled = dry_runs[index] != *run
-                && slots
-                    .get(&dry_runs[index])
-                    .is_none_or(|slot| slot.state().in_flight.is_none());
-            match settled.then(|| dry_runs.remove(index)).flatten() {
-                Some(old) => {
-                    slots.remove(&old);
-                    forgotten.push(old);
-                }
-                None => index += 1,
+        order.retain(|id| {
+            let Some(slot) = slots.get(id) else {
+                return false;
+            };
+            let (kind, idle) = slot.kind();
+            if id == run || !idle || counts[kind] <= kept[kind] {
+                return true;
             }
+            counts[kind] -= 1;
+            forgotten.push(id.clone());
+            false
+        });
+        for id in &forgotten {
+            slots.remove(id);
         }
         forgotten
     }
@@ -237,5 +283,74 @@ impl App {
                 tracing::error!(%error, "an invocation task ended abnormally");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iu_cutter_live_execution::{CutRules, ExecutionGate, Preset};
+    use iu_cutter_orchestrator::RunOptions;
+    use iu_cutter_phase_core::MemoryBackupStore;
+    use iu_cutter_simulator::Simulator;
+
+    fn app(idle_live_slots_kept: usize, dry_runs_kept: usize) -> App {
+        let store: Arc<dyn LiveExecutionAdapter> = Arc::new(Simulator::new());
+        let backend = Backend {
+            store,
+            backups: Arc::new(MemoryBackupStore::new()),
+            gate: ExecutionGate::new(),
+            rules: CutRules::preset(Preset::Markdown),
+            options: RunOptions::default(),
+            dry_runs_kept,
+        };
+        App::keeping(None, backend, None, idle_live_slots_kept)
+    }
+
+    fn made(app: &App, run: &str, with: impl FnOnce(&Slot)) -> RunId {
+        let run = RunId::new(run);
+        app.slot_or_new(&run, with);
+        app.keep(&run);
+        run
+    }
+
+    fn held(app: &App) -> Vec<String> {
+        let mut ids: Vec<String> = app
+            .slots()
+            .into_iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// A slot was made for every run the server invoked or whose events someone followed, each
+    /// with an event buffer of about 100 KB, and none was ever dropped.
+    #[test]
+    fn idle_slots_beyond_those_kept_are_forgotten_and_busy_ones_never() {
+        let app = app(2, 1);
+        let simulator: Arc<dyn LiveExecutionAdapter> = Arc::new(Simulator::new());
+        let dry = Simulated {
+            store: simulator.clone(),
+            runner: Arc::new(Runner::new(simulator, Arc::new(MemoryBackupStore::new()))),
+        };
+        made(&app, "dry", |slot| slot.state().simulated = Some(dry));
+        let mut follower = None;
+        made(&app, "followed", |slot| follower = Some(slot.subscribe()));
+        made(&app, "running", |slot| {
+            slot.state().in_flight = Some(("run", CancelFlag::new()));
+        });
+        for idle in ["idle-0", "idle-1", "idle-2"] {
+            made(&app, idle, |_| {});
+        }
+        // Five live slots over a cap of two: the idle ones go, oldest first, but never the one
+        // just made, one followed or one running; the dry run counts against its own cap.
+        assert_eq!(held(&app), ["dry", "followed", "idle-2", "running"]);
+        drop(follower);
+        made(&app, "idle-3", |_| {});
+        assert_eq!(held(&app), ["dry", "idle-3", "running"]);
+        let copy = app.simulated(&RunId::new("dry"));
+        made(&app, "dry-2", |slot| slot.state().simulated = copy);
+        assert_eq!(held(&app), ["dry-2", "idle-3", "running"]);
     }
 }
