@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, path_run};
+use crate::follow::{JOURNAL_POLL, JournalFollower};
 use crate::state::{App, Simulated, Slot};
 use crate::{auth, page, review};
 
@@ -411,41 +412,106 @@ async fn events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let run = path_run(id)?;
-    if app.slot(&run).is_none()
-        && app
-            .backend()
+    let journaled = if app.simulated(&run).is_some() {
+        None
+    } else {
+        app.backend()
             .store
             .load_run(&run)
             .await
             .map_err(|e| ApiError::store(e, "reading the journal"))?
-            .is_none()
-    {
+    };
+    if app.slot(&run).is_none() && journaled.is_none() {
         return Err(no_such_run(&app, &run));
     }
     let (_, receiver) = app.slot_or_new(&run, Slot::subscribe);
     app.keep(&run);
-    let stopping = app.stopping();
-    let stream = futures_util::stream::unfold(
-        (receiver, stopping),
-        |(mut receiver, mut stopping)| async move {
+    // A live run driven elsewhere (the command line) broadcasts nothing here: its journal
+    // record is read every JOURNAL_POLL instead, while this server runs no invocation of it.
+    let follower = journaled.map(|record| JournalFollower::new(Some(record)));
+    let mut poll = tokio::time::interval(JOURNAL_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let following = Following {
+        app,
+        run,
+        receiver,
+        follower,
+        poll,
+    };
+    let stream = futures_util::stream::unfold(following, |mut following| async move {
+        let event = following.next().await?;
+        Some((Ok(event), following))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// One client's event stream of a run: the server's own events of it, and for a journaled live
+/// run those its journal tells while no invocation of this server runs it.
+struct Following {
+    app: App,
+    run: RunId,
+    receiver: tokio::sync::broadcast::Receiver<RunEvent>,
+    follower: Option<JournalFollower>,
+    poll: tokio::time::Interval,
+}
+
+impl Following {
+    /// The next event to send; `None` when the server stops.
+    async fn next(&mut self) -> Option<Event> {
+        let mut stopping = self.app.stopping();
+        loop {
             if *stopping.borrow() {
                 return None;
             }
-            let event = tokio::select! {
-                event = receiver.recv() => event,
+            if let Some(event) = self.follower.as_mut().and_then(JournalFollower::next) {
+                return Some(event_of(&event));
+            }
+            let polling = self.follower.is_some();
+            tokio::select! {
+                event = self.receiver.recv() => return match event {
+                    Ok(event) => {
+                        if let Some(follower) = self.follower.as_mut() {
+                            follower.told_elsewhere();
+                        }
+                        Some(event_of(&event))
+                    }
+                    Err(RecvError::Lagged(missed)) => Some(
+                        Event::default()
+                            .event("lagged")
+                            .data(format!("{missed} events missed")),
+                    ),
+                    Err(RecvError::Closed) => None,
+                },
                 _ = stopping.changed() => return None,
-            };
-            let event = match event {
-                Ok(event) => event_of(&event),
-                Err(RecvError::Lagged(missed)) => Event::default()
-                    .event("lagged")
-                    .data(format!("{missed} events missed")),
-                Err(RecvError::Closed) => return None,
-            };
-            Some((Ok(event), (receiver, stopping)))
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+                _ = self.poll.tick(), if polling => self.read_journal().await,
+            }
+        }
+    }
+
+    /// Reads the run's journal record into the follower (skipped while this server runs an
+    /// invocation of it: its own events tell the same; a failed read is tried at the next tick).
+    async fn read_journal(&mut self) {
+        let Some(follower) = self.follower.as_mut() else {
+            return;
+        };
+        let ours = self
+            .app
+            .slot(&self.run)
+            .is_some_and(|slot| slot.state().in_flight.is_some());
+        if ours {
+            // Not read at all: hundreds of followers of a run this server executes would
+            // otherwise read its journal hundreds of times a second.
+            follower.told_elsewhere();
+            return;
+        }
+        match self.app.backend().store.load_run(&self.run).await {
+            Ok(Some(record)) => follower.saw(record),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(run = %self.run, %error, "following a run: journal read failed");
+            }
+        }
+    }
 }
 
 fn event_of(event: &RunEvent) -> Event {

@@ -21,6 +21,7 @@
 mod api;
 mod auth;
 mod error;
+mod follow;
 mod metrics;
 mod page;
 mod review;

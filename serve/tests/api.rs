@@ -438,6 +438,64 @@ async fn an_id_with_a_nul_in_a_path_is_a_bad_request() {
     server.stop().await;
 }
 
+/// A run driven by the command line (another process) broadcast nothing to the server: a client
+/// following its events heard nothing until it left. The server now reads the journal of such a
+/// run and tells its phases and its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_driven_elsewhere_is_followed_through_its_journal() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let command_line = server.command_line();
+    let request = || {
+        iu_cutter_orchestrator::RunRequest::new(
+            "cli-1",
+            iu_cutter_live_execution::Scope::All,
+            iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::Markdown),
+        )
+    };
+    let held = RunOptions::default().with_until("backup");
+    let report = ok(command_line.run(request(), held).await, "run until backup");
+    assert_eq!(report.outcome.name(), "PASS", "{}", report.to_json());
+    let mut events = Events::open(server.addr, "/runs/cli-1/events").await;
+    let resumed = ok(
+        command_line
+            .resume(&"cli-1".into(), RunOptions::default())
+            .await,
+        "resume",
+    );
+    assert_eq!(resumed.outcome.name(), "PASS", "{}", resumed.to_json());
+    let mut told = Vec::new();
+    while let Some(event) = events.next(Duration::from_secs(10)).await {
+        let name = event["event"].as_str().unwrap_or_default().to_owned();
+        told.push(format!(
+            "{name} {}",
+            event["phase"].as_str().unwrap_or_default()
+        ));
+        if name == "run_finished" {
+            assert_eq!(event["outcome"], "PASS", "{event}");
+            break;
+        }
+    }
+    for phase in [
+        "cut-leg-a",
+        "leg-b-record",
+        "write-verify",
+        "lifecycle-enact",
+    ] {
+        let finished = format!("phase_finished {phase}");
+        assert!(told.contains(&finished), "{finished} not told: {told:?}");
+    }
+    assert!(
+        !told.iter().any(|t| t.ends_with(" backup")),
+        "told before it was followed: {told:?}"
+    );
+    assert_eq!(
+        told.last().map(String::as_str),
+        Some("run_finished "),
+        "{told:?}"
+    );
+    server.stop().await;
+}
+
 /// A run the server held, then rolled back by the command line (another process): the server
 /// showed its own last report (HELD) and offered to enact it, while the journal said ROLLED BACK.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
