@@ -60,6 +60,35 @@ pub(crate) fn rules(max_unit_bytes: u64) -> CutRules {
     CutRules::preset(Preset::LegalVi).with_max_unit_bytes(max_unit_bytes)
 }
 
+/// `base`, and when `units` asks for more units than it cuts into, more Vietnamese laws of the
+/// same sizes (other texts, ids `{base id}-{copy}`) until it cuts into at least that many.
+pub(crate) fn grown_to(
+    base: Vec<Doc>,
+    units: Option<u64>,
+    seed: u64,
+    max_unit_bytes: u64,
+) -> Result<Vec<Doc>, String> {
+    let Some(wanted) = units else {
+        return Ok(base);
+    };
+    let per_copy = units_for(&base, &rules(max_unit_bytes))?.len().max(1) as u64;
+    let copies = wanted.div_ceil(per_copy).max(1);
+    let root = crate::corpus::Rng::new(seed ^ 0x5707e);
+    let mut docs = Vec::with_capacity(base.len() * copies as usize);
+    for copy in 1..copies {
+        for (i, doc) in base.iter().enumerate() {
+            let mut rng = root.fork(copy * 100_000 + i as u64);
+            docs.push(Doc {
+                id: format!("{}-{copy:03}", doc.id),
+                kind: doc.kind,
+                text: crate::corpus::legal_vi(&mut rng, doc.text.len()),
+            });
+        }
+    }
+    docs.extend(base);
+    Ok(docs)
+}
+
 /// The units a run writes for `docs`, bodies included, computed with the engine.
 fn units_for(docs: &[Doc], rules: &CutRules) -> Result<Vec<Unit>, String> {
     let cutter = Cutter::new(rules).map_err(|e| e.to_string())?;
@@ -810,5 +839,27 @@ mod tests {
             String::from_utf8_lossy(&out),
             "d\\t1\tbench-run\t3\tid\tChương I/Điều 1\t\\N\t0\t9\tab\ta\\\\b\\r\\nc\\td\n"
         );
+    }
+    /// The store benchmark grown to a number of units: the base laws, and more of the same
+    /// sizes under other ids and texts, until the units asked for are reached.
+    #[test]
+    fn grown_to_a_unit_count_cuts_into_at_least_that_many_units() -> Result<(), String> {
+        let spec = crate::corpus::CorpusSpec::quick(7);
+        let base: Vec<Doc> = crate::corpus::corpus(&spec)
+            .into_iter()
+            .filter(|d| d.kind == crate::corpus::Kind::LegalVi)
+            .collect();
+        let rules = rules(2048);
+        let base_units = units_for(&base, &rules)?.len() as u64;
+        assert_eq!(grown_to(base.clone(), None, 7, 2048)?, base);
+        let grown = grown_to(base.clone(), Some(2 * base_units + 1), 7, 2048)?;
+        assert_eq!(grown.len(), 3 * base.len());
+        assert!(units_for(&grown, &rules)?.len() as u64 > 2 * base_units);
+        let ids: std::collections::BTreeSet<&str> = grown.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids.len(), grown.len(), "every id once");
+        let texts: std::collections::BTreeSet<&str> =
+            grown.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(texts.len(), grown.len(), "no text repeated");
+        Ok(())
     }
 }

@@ -6,7 +6,8 @@
 //! `--scale` measures cost against the size of the store instead (`--only scale`): it seeds
 //! stores of 200,000 documents (about 1 GB; `--scale-documents N` for another size) on SQLite,
 //! and on PostgreSQL when `IU_CUTTER_TEST_PG_URL` is set (`--scale-backend sqlite|postgres` for
-//! one of them).
+//! one of them), and runs the store benchmark at 1,000,000 units (`--store-units N` for another
+//! size, also without `--scale`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) scale_documents: Option<u64>,
     /// `--scale-backend sqlite|postgres|both`: the scale figures' backends.
     pub(crate) scale_backend: Option<String>,
+    /// `--store-units N`: the store benchmark's size in units.
+    pub(crate) store_units: Option<u64>,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
@@ -45,6 +48,10 @@ pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
             "--scale-documents" => {
                 let value = args.value(&arg, "a number")?;
                 options.scale_documents = Some(documents(value)?);
+            }
+            "--store-units" => {
+                let value = args.value(&arg, "a number")?;
+                options.store_units = Some(number("--store-units", value)?);
             }
             "--scale-backend" => {
                 let value = args.value(&arg, "sqlite, postgres or both")?;
@@ -76,9 +83,13 @@ fn backend(value: &str) -> Result<String, String> {
 }
 
 fn documents(value: &str) -> Result<u64, String> {
+    number("--scale-documents", value)
+}
+
+fn number(option: &str, value: &str) -> Result<u64, String> {
     value
         .parse()
-        .map_err(|_| format!("`--scale-documents` takes a number, not `{value}`"))
+        .map_err(|_| format!("`{option}` takes a number, not `{value}`"))
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -112,6 +123,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if let Some(documents) = options.scale_documents {
         command.args(["--scale-documents", &documents.to_string()]);
+    }
+    if let Some(units) = options.store_units {
+        command.args(["--store-units", &units.to_string()]);
     }
     if let Some(backend) = &options.scale_backend {
         command.args(["--scale-backend", backend]);
@@ -197,6 +211,7 @@ mod tests {
                 only: Some("store".into()),
                 scale_documents: None,
                 scale_backend: None,
+                store_units: None,
             })
         );
         assert_eq!(
@@ -212,8 +227,14 @@ mod tests {
                 only: Some("scale".into()),
                 scale_documents: Some(20_000),
                 scale_backend: Some("postgres".into()),
+                store_units: None,
             })
         );
+        assert_eq!(
+            parsed(&["--only", "store", "--store-units", "1000000"]).map(|o| o.store_units),
+            Ok(Some(1_000_000))
+        );
+        assert!(parsed(&["--store-units", "lots"]).is_err());
         assert!(parsed(&["--scale-documents", "many"]).is_err());
         assert!(parsed(&["--scale-backend", "mysql"]).is_err());
         assert_eq!(
