@@ -781,3 +781,38 @@ async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> T
     assert_eq!(held, now, "{lines:?}");
     Ok(())
 }
+
+/// r2's enact stopped part-way (blocked: law/2 edited between its batches) before r3 finished,
+/// law/1 on r2's generation; after r3, `y` cut law/1 again. When r3 finished, readers saw r2's
+/// generation of law/1 (r2's enact had stopped, journaled, before r3 began, and nothing enacted
+/// law/1 until y): the baseline is told. The export was refused as Unfinished, naming r2 to
+/// resume (blocked again: law/2 is still edited) or roll back (refused: y, a later run, holds
+/// law/1, so rolling back a good run first): advice that cannot be followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_retired_after()
+-> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    let after_r3 = t.everything().await?;
+    let law_1 = DocumentId::new("law/1");
+    t.h.sim.put_document(&law_1, LAW_1).await?;
+    t.pass("y", Scope::Ids(vec![law_1.clone()])).await?;
+    let exported = t.since("r3").await;
+    if let Err(ExportError::Unfinished { run, why }) = &exported {
+        // The advice, followed: neither resuming nor rolling back r2 can be done.
+        let resumed = t.h.runner.resume(run, t.options()).await?;
+        let rolled = t.h.runner.rollback_with(run, t.options()).await?;
+        panic!(
+            "refused as Unfinished ({why}), naming {run}: resume gives {}, rollback gives {}",
+            resumed.outcome.name(),
+            rolled.outcome.name()
+        );
+    }
+    let lines = exported?;
+    assert_eq!(
+        apply(&after_r3, &lines),
+        apply(&t.everything().await?, &[]),
+        "the lines since r3 take an index from r3's end to now: {lines:?}"
+    );
+    Ok(())
+}
