@@ -516,7 +516,7 @@ impl<'r> Since<'r> {
         }
         let mut best: Option<(SystemTime, &RunId)> = None;
         for record in enacted {
-            let Some(at) = self.times.activated.get(&record.generation).copied() else {
+            let Some(at) = self.dated(records, record) else {
                 return Err(Unknowable::Undated(&record.generation));
             };
             // Dated after RUN by its enact's end, it may still have been active when RUN
@@ -535,6 +535,53 @@ impl<'r> Since<'r> {
             }
         }
         Ok(best.map(|(_, generation)| generation.clone()))
+    }
+
+    /// When `record` (an enacted generation of `records`' document) was activated, for ordering
+    /// it among the others: its run's enact end. A generation whose run's enact stopped
+    /// part-way (journaled blocked or failed) has no end, but it was activated between its run's
+    /// first journaled start and that stop: when the stop came no later than RUN finished and no
+    /// other generation of the document may have been enacted within that span (a run's enact
+    /// of a document follows its fence of it, so the activations of one document never
+    /// overlap), its place is told, and the stop dates it. `None`: it cannot be told.
+    fn dated(&self, records: &[GenerationRecord], record: &GenerationRecord) -> Option<SystemTime> {
+        if let Some(at) = self.times.activated.get(&record.generation) {
+            return Some(*at);
+        }
+        let (from, to) = self.stopped(&record.generation)?;
+        let apart = |other: &GenerationRecord| {
+            let Some(at) = self.times.activated.get(&other.generation).copied() else {
+                return false;
+            };
+            let began = self
+                .runs
+                .iter()
+                .find(|r| r.run == other.generation)
+                .and_then(|r| self.enacting(r))
+                .map(|(earliest, _)| earliest);
+            at < from || began.is_some_and(|earliest| earliest > to)
+        };
+        let others = records
+            .iter()
+            .filter(|g| g.state != GenerationState::Staged && g.generation != record.generation);
+        (to <= self.at && others.clone().all(apart)).then_some(to)
+    }
+
+    /// The span in which `run`'s enact may have activated documents when it is journaled stopped
+    /// part-way (blocked or failed, so no attempt of it is running): from its first journaled
+    /// start to that stop.
+    fn stopped(&self, run: &RunId) -> Option<(SystemTime, SystemTime)> {
+        let record = self.runs.iter().find(|r| &r.run == run)?;
+        let enact = record.phase(self.enact_phase.as_deref()?)?;
+        if !matches!(enact.status, PhaseStatus::Blocked | PhaseStatus::Failed) {
+            return None;
+        }
+        let to = enact
+            .finished_at
+            .as_deref()
+            .and_then(clock::parse_rfc3339)?;
+        let (from, _) = self.enacting(record)?;
+        Some((from, to))
     }
 
     /// Why `generation` of `document` has no enact time in the journal the export read: a run
