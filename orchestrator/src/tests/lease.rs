@@ -358,5 +358,14 @@ async fn a_zombie_backup_never_writes_into_the_new_holders_exported_backup() -> 
                 .collect::<Vec<_>>()
         ),
     }
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["r7.backup.jsonl", "r7.manifest.json"],
+        "no attempt's file is left"
+    );
     Ok(())
 }

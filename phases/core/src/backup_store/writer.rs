@@ -160,7 +160,7 @@ impl DirSink {
         let (data_path, _) = store.paths(&head.run)?;
         super::create_private_dir(&store.dir)
             .map_err(io_error("create the directory for", &store.dir))?;
-        let tmp = data_path.with_extension("tmp");
+        let tmp = attempt_path(&data_path);
         let file = create_private_file(&tmp).map_err(io_error("write", &data_path))?;
         let mut sink = DirSink {
             store: store.clone(),
@@ -199,6 +199,17 @@ impl DirSink {
         }
         Ok(())
     }
+}
+
+/// The temporary file of one attempt at the backup at `path`: named by this process and a count,
+/// so that no other attempt at the same run's backup writes into it. A runner that lost its lease
+/// mid-backup (a zombie) and the runner that took the run over both write one; sharing a name,
+/// the new holder truncated and renamed the zombie's file into place, and the zombie's last lines
+/// landed in the new holder's backup.
+fn attempt_path(path: &std::path::Path) -> PathBuf {
+    static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let attempt = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_extension(format!("{}.{attempt}.tmp", std::process::id()))
 }
 
 impl Drop for DirSink {
