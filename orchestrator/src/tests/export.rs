@@ -810,3 +810,54 @@ async fn since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_ret
     );
     Ok(())
 }
+
+/// z cut law/1 before r3 finished; after r3, w cut law/0; then, as the export since r3 writes
+/// law/0's first line, z is rolled back (law/1 back on r1's generation). law/1's baseline, z's
+/// generation, is gone: refused, rightly, but the refusal said it "was purged", from the journal
+/// read before the rollback. It was rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_says_a_baseline_rolled_back_while_it_exports_was_rolled_back() -> TestResult {
+    let t = Timed::new();
+    let (law_0, law_1, law_3) = (
+        DocumentId::new("law/0"),
+        DocumentId::new("law/1"),
+        DocumentId::new("law/3"),
+    );
+    t.h.sim.put_document(&law_0, LAW_2).await?;
+    t.pass("r1", Scope::All).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.pass("z", Scope::Ids(vec![law_1.clone()])).await?;
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.h.sim
+        .put_document(&law_0, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    t.pass("w", Scope::Ids(vec![law_0])).await?;
+    let request = ExportRequest {
+        since: Some(RunId::new("r3")),
+        ..ExportRequest::default()
+    };
+    let mut rolled_back = false;
+    let exported =
+        t.h.runner
+            .export(&request, &mut |_: &ExportLine| {
+                if !rolled_back {
+                    rolled_back = true;
+                    let handle = tokio::runtime::Handle::current();
+                    let undone = tokio::task::block_in_place(|| handle.block_on(t.roll_back("z")));
+                    assert!(undone.is_ok(), "{undone:?}");
+                }
+                Ok(())
+            })
+            .await;
+    assert!(rolled_back);
+    match exported {
+        Err(ExportError::Since(why)) => assert!(
+            why.contains("generation `z` of document `law/1`") && why.contains("rolled back"),
+            "{why}"
+        ),
+        Err(ExportError::Moved(why)) => assert!(why.contains("law/1"), "{why}"),
+        other => panic!("expected law/1 refused: {other:?}"),
+    }
+    Ok(())
+}
