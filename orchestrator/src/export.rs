@@ -319,6 +319,18 @@ async fn since_document(
     };
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
         if plans.lists(pipeline, &suspect.run, &head.id).await? {
+            // The journal was read when the export began: a rollback since is what took the
+            // generation, not a purge.
+            let rolled_back = suspect.rolled_back
+                || pipeline
+                    .store
+                    .load_run(&suspect.run)
+                    .await?
+                    .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
+            let suspect = Suspect {
+                rolled_back,
+                ..suspect
+            };
             return Err(ExportError::Since(since.lost(&head.id, suspect)));
         }
     }
