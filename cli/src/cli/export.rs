@@ -104,7 +104,11 @@ async fn to_file(
             return Err(export_error(error, request, &shown, retry));
         }
     };
-    std::fs::rename(&partial, path).map_err(|e| cannot_write(path, &e))?;
+    if let Err(e) = std::fs::rename(&partial, path) {
+        // The lines are written but cannot be put in place: they go too, as on any failure.
+        let _ = std::fs::remove_file(&partial);
+        return Err(cannot_write(path, &e));
+    }
     out!("{} to {shown}", summary_line(&summary, request));
     Ok(())
 }
