@@ -861,3 +861,77 @@ async fn since_says_a_baseline_rolled_back_while_it_exports_was_rolled_back() ->
     }
     Ok(())
 }
+
+/// x's enact failed part-way before r3 (law/1 enacted, law/2 not); after r3, w cut law/0. As the
+/// export since r3 writes law/0's first line, x is resumed to the end, enacting law/2. The
+/// journal the export read says x stopped before r3 finished, and dating x's generations by that
+/// stop (512f20e, this branch) took x's generation of law/2, activated just now, as law/2's
+/// baseline: the export sent lines from it back to r1's (law/2's head, read before the resume)
+/// and ended, leaving an index fed since r3 on r1's units of law/2 where x's are active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_never_dates_a_stopped_enact_resumed_while_it_exports_by_its_stop() -> TestResult {
+    use iu_cutter_simulator::FaultKind;
+    let t = Timed::new();
+    let law_0 = DocumentId::new("law/0");
+    let report = x_with_a_failing_enact(&t, 2, FaultKind::Error).await?;
+    assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    let after_r3 = t.everything().await?;
+    t.h.sim.put_document(&law_0, LAW_2).await?;
+    t.pass("w", Scope::Ids(vec![law_0])).await?;
+    let request = ExportRequest {
+        since: Some(RunId::new("r3")),
+        ..ExportRequest::default()
+    };
+    let mut lines = Vec::new();
+    let mut resumed = false;
+    let exported =
+        t.h.runner
+            .export(&request, &mut |line: &ExportLine| {
+                if !resumed {
+                    resumed = true;
+                    let handle = tokio::runtime::Handle::current();
+                    let report = tokio::task::block_in_place(|| {
+                        handle.block_on(t.h.runner.resume(&RunId::new("x"), t.options()))
+                    });
+                    assert!(
+                        matches!(&report, Ok(r) if r.outcome == Outcome::Pass),
+                        "{report:?}"
+                    );
+                }
+                lines.push(line.clone());
+                Ok(())
+            })
+            .await;
+    assert!(resumed);
+    match exported {
+        Ok(_) => {
+            let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone(), u.text.clone());
+            let mut held: BTreeMap<(DocumentId, String), ExportedUnit> = after_r3
+                .iter()
+                .map(|u| ((u.document.clone(), u.unit_id.clone()), u.clone()))
+                .collect();
+            // A tombstone for a unit the index lacks is harmless here: drop it quietly.
+            for line in &lines {
+                match line {
+                    ExportLine::Upsert(u) => {
+                        held.insert((u.document.clone(), u.unit_id.clone()), u.clone());
+                    }
+                    ExportLine::Remove(gone) => {
+                        held.remove(&(gone.document.clone(), gone.unit_id.clone()));
+                    }
+                }
+            }
+            let got: std::collections::BTreeSet<_> = held.values().map(key).collect();
+            let now = t.everything().await?;
+            let wanted: std::collections::BTreeSet<_> = now.iter().map(key).collect();
+            assert_eq!(got, wanted, "the index fed since r3 is not now: {lines:?}");
+        }
+        // x enacted while the export read: running it again is what to do.
+        Err(ExportError::Moved(why)) => assert!(why.contains("run `x`"), "{why}"),
+        Err(other) => panic!("expected law/2 told, or 'run again': {other:?}"),
+    }
+    Ok(())
+}
