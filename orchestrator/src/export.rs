@@ -317,6 +317,9 @@ async fn since_document(
             return Err(ExportError::Since(since.straddled(&head.id, straddled)));
         }
     };
+    if let Some(resumed) = since.resumed_since(pipeline, &records).await? {
+        return Err(since.undated(pipeline, &head.id, resumed).await);
+    }
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
         if plans.lists(pipeline, &suspect.run, &head.id).await? {
             // The journal was read when the export began: a rollback since is what took the
@@ -594,6 +597,35 @@ impl<'r> Since<'r> {
             .and_then(clock::parse_rfc3339)?;
         let (from, _) = self.enacting(record)?;
         Some((from, to))
+    }
+
+    /// The first of `records`' generations dated by its run's stop ([`Since::dated`]) whose run
+    /// the journal, read again after the records, no longer shows stopped there: resumed since
+    /// the export read the journal, it may have activated the generation just now.
+    async fn resumed_since<'g>(
+        &self,
+        pipeline: &Pipeline,
+        records: &'g [GenerationRecord],
+    ) -> Result<Option<&'g RunId>, AdapterError> {
+        let Some(name) = self.enact_phase.as_deref() else {
+            return Ok(None);
+        };
+        for record in records
+            .iter()
+            .filter(|g| g.state != GenerationState::Staged)
+        {
+            let run = &record.generation;
+            if self.times.activated.contains_key(run) || self.stopped(run).is_none() {
+                continue;
+            }
+            let stop = |r: &RunRecord| r.phase(name).map(|p| (p.status, p.finished_at.clone()));
+            let then = self.runs.iter().find(|r| &r.run == run).and_then(stop);
+            let now = pipeline.store.load_run(run).await?;
+            if now.as_ref().and_then(stop) != then {
+                return Ok(Some(run));
+            }
+        }
+        Ok(None)
     }
 
     /// Why `generation` of `document` has no enact time in the journal the export read: a run
