@@ -935,3 +935,31 @@ async fn since_never_dates_a_stopped_enact_resumed_while_it_exports_by_its_stop(
     }
     Ok(())
 }
+
+/// `since = r2`, r2's enact blocked part-way (law/2 edited between its batches) and y, a later
+/// run, cutting law/1 since: refused as Unfinished, naming r2 to resume (blocked again: law/2
+/// is still edited) or roll back (refused: y holds law/1). With nothing else said, an operator
+/// following the advice goes round: the refusal must name the way out that needs neither, an
+/// earlier run to measure from (or a full export).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_a_run_that_cannot_be_finished_names_another_way() -> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    let law_1 = DocumentId::new("law/1");
+    t.h.sim.put_document(&law_1, LAW_1).await?;
+    t.pass("y", Scope::Ids(vec![law_1])).await?;
+    let Err(ExportError::Unfinished { run, why }) = t.since("r2").await else {
+        return Err("expected r2 named as unfinished".into());
+    };
+    let resumed = t.h.runner.resume(&run, t.options()).await?;
+    let rolled = t.h.runner.rollback_with(&run, t.options()).await?;
+    assert_ne!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    assert_ne!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(
+        why.contains("another run") && why.contains("full export"),
+        "resume gives {}, rollback gives {}, and the refusal says no other way: {why}",
+        resumed.outcome.name(),
+        rolled.outcome.name()
+    );
+    Ok(())
+}
