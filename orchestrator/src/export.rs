@@ -482,7 +482,9 @@ impl<'r> Since<'r> {
                 why: format!(
                     "run `{run}` began its enact and has not finished it (stopped part-way, or \
                      still running): it has no end to measure from until it is resumed to the \
-                     end (or rolled back, which leaves nothing to measure from)"
+                     end (or rolled back, which leaves nothing to measure from); where it can \
+                     be neither, measure from another run that finished before the index was \
+                     last exported, or take a full export"
                 ),
             });
         }

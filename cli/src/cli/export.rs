@@ -165,7 +165,15 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
             format!(
                 "if run {run} is still running, wait for it; otherwise finish it first \
                  (iu-cutter resume {run} --execute, or iu-cutter rollback {run} --execute), \
-                 then: {retry}"
+                 then: {retry}{}",
+                if request.since.as_ref() == Some(&run) {
+                    // Resuming it may block again and rolling it back may be refused (a later
+                    // run holds its documents): the way that needs neither.
+                    "; or name another enacted run that finished before you last exported \
+                     (iu-cutter status lists runs), or export everything again (iu-cutter export)"
+                } else {
+                    ""
+                }
             ),
         ),
         ExportError::Corrupt(why) => CliError::failed(
