@@ -963,3 +963,44 @@ async fn since_a_run_that_cannot_be_finished_names_another_way() -> TestResult {
     );
     Ok(())
 }
+
+/// x's process died in its enact after committing law/1's batch (its journal says running);
+/// r3 over law/3; then y cut law/1 again. Since r3: Unfinished, naming x. Resuming x blocks
+/// (law/1 is y's now), rolling x back is refused (y holds law/1), and the export since r3 is
+/// then refused again, naming x, blocked: the advice goes round. Whether readers saw x's
+/// generation of law/1 when r3 finished cannot be told from the journal (the crash has no time),
+/// so the refusal is right; it must name the way out, a full export.
+#[tokio::test]
+async fn since_over_a_run_that_cannot_be_finished_names_a_full_export() -> TestResult {
+    use iu_cutter_simulator::FaultKind;
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    let crashed = x_with_a_failing_enact(&t, 1, FaultKind::CrashAfter).await;
+    t.h.sim.recover();
+    assert!(crashed.is_err() || crashed.is_ok_and(|r| r.outcome != Outcome::Pass));
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.h.sim.put_document(&law_1, LAW_1).await?;
+    t.pass("y", Scope::Ids(vec![law_1])).await?;
+    let x = RunId::new("x");
+    assert!(matches!(t.since("r3").await, Err(ExportError::Unfinished { run, .. }) if run == x));
+    let resumed = t.h.runner.resume(&x, t.options()).await?;
+    let rolled = t.h.runner.rollback_with(&x, t.options()).await?;
+    assert_ne!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    assert_ne!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    match t.since("r3").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, x, "{why}");
+            assert!(
+                why.contains("full export"),
+                "resume gives {}, rollback gives {}, and the refusal names no way out: {why}",
+                resumed.outcome.name(),
+                rolled.outcome.name()
+            );
+        }
+        Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
+        other => panic!("expected x named or a refusal: {other:?}"),
+    }
+    Ok(())
+}
