@@ -660,8 +660,8 @@ impl<'r> Since<'r> {
                         "run `{generation}` enacted document `{document}` and its enact has not \
                          finished (it is still running, or its process stopped part-way): the \
                          journal holds no enact time for it, so whether it was active when run \
-                         `{}` finished cannot be told; if it is still running, wait for it",
-                        self.run
+                         `{}` finished cannot be told; if it is still running, wait for it{}",
+                        self.run, NEITHER
                     ),
                 };
             }
@@ -681,8 +681,8 @@ impl<'r> Since<'r> {
                     why: format!(
                         "run `{generation}` enacted document `{document}`, then its enact \
                          stopped part-way ({stopped}): the journal holds no enact time for it, \
-                         so whether it was active when run `{}` finished cannot be told",
-                        self.run
+                         so whether it was active when run `{}` finished cannot be told{}",
+                        self.run, NEITHER
                     ),
                 };
             }
@@ -791,6 +791,12 @@ impl<'r> Since<'r> {
         )
     }
 }
+
+/// The way out of an undated generation whose run can be neither resumed to the end (it blocks
+/// again on a document a later run cut since) nor rolled back (that later run holds it): no
+/// since-run avoids the undated generation, a full export does.
+const NEITHER: &str = "; if that run can be neither resumed to the end nor rolled back (a later \
+                       run holds the document), take a full export";
 
 /// When `record` was rolled back, from its journaled rollback step.
 fn rolled_back_at(record: &RunRecord) -> Option<SystemTime> {

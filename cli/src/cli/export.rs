@@ -168,11 +168,12 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
                  then: {retry}{}",
                 if request.since.as_ref() == Some(&run) {
                     // Resuming it may block again and rolling it back may be refused (a later
-                    // run holds its documents): the way that needs neither.
+                    // run holds its documents): the ways that need neither.
                     "; or name another enacted run that finished before you last exported \
                      (iu-cutter status lists runs), or export everything again (iu-cutter export)"
                 } else {
-                    ""
+                    "; if it can be neither resumed nor rolled back, export everything again \
+                     (iu-cutter export) and rebuild from it"
                 }
             ),
         ),
