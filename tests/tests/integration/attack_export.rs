@@ -117,3 +117,58 @@ on_fixtures!(since_over_an_enact_failed_before_the_run:
     since_over_an_enact_failed_before_the_run_on_sqlite on sqlite,
     since_over_an_enact_failed_before_the_run_on_postgres on postgres,
 );
+
+/// z, enacted after r1, is rolled back in part (the store fails its second batch): one document
+/// back on r1's generation, the other still z's. Since r1 the lines take an index fed after r1
+/// to now, whichever document the rollback reached; since z, the export is refused as rolled
+/// back.
+async fn since_over_a_rollback_stopped_part_way(fixture: Option<impl RawSql>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let store = fixture.shared();
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    for n in 0..3 {
+        put(
+            &format!("a/{n}"),
+            &format!("# A{n}\n\n## One\n\nText {n}.\n"),
+        )
+        .await?;
+    }
+    pass(&plain, "r1", &["a/0", "a/1", "a/2"]).await?;
+    let index: Index = applied(Index::new(), &lines(&plain, None).await?);
+    for n in 0..2 {
+        put(
+            &format!("a/{n}"),
+            &format!("# A{n}\n\n## Two\n\nText {n}, amended.\n"),
+        )
+        .await?;
+    }
+    pass(&plain, "z", &["a/0", "a/1"]).await?;
+    let faulty = Arc::new(Faulty::new(store.clone()));
+    faulty.inject_on(OpKind::Restore, 1, FaultKind::Error);
+    let failing = Runner::new(faulty, Arc::new(MemoryBackupStore::new()));
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(1));
+    let stopped = failing.rollback_with(&RunId::new("z"), options).await?;
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. }),
+        "{}",
+        stopped.to_json()
+    );
+    let since = lines(&plain, Some("r1")).await?;
+    let now = applied(Index::new(), &lines(&plain, None).await?);
+    assert_ne!(index, now, "z's second document is still z's");
+    assert_eq!(applied(index, &since), now, "{since:?}");
+    match lines(&plain, Some("z")).await {
+        Err(ExportError::Since(why)) => assert!(why.contains("rolled back"), "{why}"),
+        other => panic!("since z, rolled back in part: {other:?}"),
+    }
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(since_over_a_rollback_stopped_part_way:
+    since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
+    since_over_a_rollback_stopped_part_way_on_postgres on postgres,
+);
