@@ -716,5 +716,13 @@ async fn a_run_never_takes_another_stores_backup_for_its_own() -> TestResult {
         theirs,
         "the first store's backup file"
     );
+    // What the refusal leaves rolls back without that file.
+    let before = second.snapshot().await?;
+    let rolled = Runner::new(second.clone(), files.clone())
+        .rollback(&RunId::new("r1"))
+        .await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(second.snapshot().await?, before, "{}", rolled.to_json());
+    assert_eq!(std::fs::read(&artifact)?, theirs, "the first store's file");
     Ok(())
 }

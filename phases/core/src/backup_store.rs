@@ -902,7 +902,9 @@ impl BackupStore for DirBackupStore {
 /// Backups journaled in the store itself ([`LiveExecutionAdapter::save_backup`]), so that a
 /// rollback works from any host and any working directory, with a second store (e.g. a
 /// [`DirBackupStore`]) as the export: every backup is written to both, the store first, and read
-/// from the store, or from the export for a run journaled before backups were kept in the store.
+/// from the store, or from the export for a run journaled before backups were kept in the store
+/// (such a reader says so, [`BackupReader::unjournaled`]: the backup phase never takes one for a
+/// new backup, since it may be another store's run of the same id in a shared directory).
 ///
 /// Writing the journal copy is a mutation, behind the kill switch like every other.
 pub struct JournalBackupStore {
@@ -998,7 +1000,8 @@ impl BackupStore for JournalBackupStore {
         detail: HeaderDetail,
     ) -> Result<Option<BackupReader>, BackupError> {
         let Some(first) = self.first_part(run).await? else {
-            return self.export.open_with(run, detail).await;
+            let exported = self.export.open_with(run, detail).await?;
+            return Ok(exported.map(BackupReader::read_from_export));
         };
         self.reader(run, first, detail).await.map(Some)
     }
