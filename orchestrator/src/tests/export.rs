@@ -50,6 +50,13 @@ impl Timed {
         }
     }
 
+    /// The application puts law/1 back to its first text, and `run` cuts it alone to PASS.
+    async fn recut_law_1(&self, run: &str) -> Result<(), BoxError> {
+        let law_1 = DocumentId::new("law/1");
+        self.h.sim.put_document(&law_1, LAW_1).await?;
+        self.pass(run, Scope::Ids(vec![law_1])).await
+    }
+
     /// Rolls `run` back.
     async fn roll_back(&self, run: &str) -> Result<(), BoxError> {
         let report = self
@@ -148,6 +155,29 @@ fn apply(
         }
     }
     held
+}
+
+/// Asserts that `lines`, applied to `index` (the full export taken after the since-run), give
+/// `now`, unit by unit (document, unit id, text); a tombstone for a unit the index lacks is
+/// harmless (an index that already held the newer units): dropped quietly.
+fn assert_fed(index: &[ExportedUnit], lines: &[ExportLine], now: &[ExportedUnit]) {
+    let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone());
+    let mut held: BTreeMap<_, _> = index.iter().map(|u| (key(u), u.text.clone())).collect();
+    for line in lines {
+        match line {
+            ExportLine::Upsert(u) => {
+                held.insert(key(u), u.text.clone());
+            }
+            ExportLine::Remove(gone) => {
+                held.remove(&(gone.document.clone(), gone.unit_id.clone()));
+            }
+        }
+    }
+    let wanted: BTreeMap<_, _> = now.iter().map(|u| (key(u), u.text.clone())).collect();
+    assert_eq!(
+        held, wanted,
+        "the index fed with the lines is not now: {lines:?}"
+    );
 }
 
 #[tokio::test]
@@ -591,9 +621,7 @@ async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_sile
 async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way() -> TestResult {
     let t = Timed::new();
     r2_stopped_part_way_before_r3(&t).await?;
-    let law_1 = DocumentId::new("law/1");
-    t.h.sim.put_document(&law_1, LAW_1).await?;
-    t.pass("r4", Scope::Ids(vec![law_1.clone()])).await?;
+    t.recut_law_1("r4").await?;
     let law_4 = DocumentId::new("law/4");
     t.h.sim.put_document(&law_4, LAW_2).await?;
     t.pass("r5", Scope::Ids(vec![law_4])).await?;
@@ -677,30 +705,10 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
     // As Unfinished advises: resume x to the end.
     let resumed = t.h.runner.resume(&RunId::new("x"), t.options()).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    t.h.sim.put_document(&law_1, LAW_1).await?;
-    t.pass("y", Scope::Ids(vec![law_1.clone()])).await?;
+    t.recut_law_1("y").await?;
     match t.since("r3").await {
         Ok(lines) => {
-            let now = t.everything().await?;
-            let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone(), u.text.clone());
-            let mut held: BTreeMap<(DocumentId, String), ExportedUnit> = after_r3
-                .iter()
-                .map(|u| ((u.document.clone(), u.unit_id.clone()), u.clone()))
-                .collect();
-            // A tombstone for a unit the index lacks is harmless here: drop it quietly.
-            for line in &lines {
-                match line {
-                    ExportLine::Upsert(u) => {
-                        held.insert((u.document.clone(), u.unit_id.clone()), u.clone());
-                    }
-                    ExportLine::Remove(gone) => {
-                        held.remove(&(gone.document.clone(), gone.unit_id.clone()));
-                    }
-                }
-            }
-            let got: std::collections::BTreeSet<_> = held.values().map(key).collect();
-            let wanted: std::collections::BTreeSet<_> = now.iter().map(key).collect();
-            assert_eq!(got, wanted, "the index fed since r3 is not now: {lines:?}");
+            assert_fed(&after_r3, &lines, &t.everything().await?);
         }
         Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
         Err(other) => panic!("expected law/1 told or refused: {other:?}"),
@@ -754,25 +762,7 @@ async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> T
     let resumed = t.h.runner.resume(&RunId::new("x"), t.options()).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     let lines = t.since("r3").await?;
-    let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone());
-    let mut held: BTreeMap<_, _> = after_r3.iter().map(|u| (key(u), u.text.clone())).collect();
-    for line in &lines {
-        match line {
-            ExportLine::Upsert(u) => {
-                held.insert(key(u), u.text.clone());
-            }
-            ExportLine::Remove(gone) => {
-                held.remove(&(gone.document.clone(), gone.unit_id.clone()));
-            }
-        }
-    }
-    let now: BTreeMap<_, _> = t
-        .everything()
-        .await?
-        .iter()
-        .map(|u| (key(u), u.text.clone()))
-        .collect();
-    assert_eq!(held, now, "{lines:?}");
+    assert_fed(&after_r3, &lines, &t.everything().await?);
     Ok(())
 }
 
@@ -788,9 +778,7 @@ async fn since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_ret
     let t = Timed::new();
     r2_stopped_part_way_before_r3(&t).await?;
     let after_r3 = t.everything().await?;
-    let law_1 = DocumentId::new("law/1");
-    t.h.sim.put_document(&law_1, LAW_1).await?;
-    t.pass("y", Scope::Ids(vec![law_1.clone()])).await?;
+    t.recut_law_1("y").await?;
     let exported = t.since("r3").await;
     if let Err(ExportError::Unfinished { run, why }) = &exported {
         // The advice, followed: neither resuming nor rolling back r2 can be done.
@@ -908,26 +896,7 @@ async fn since_never_dates_a_stopped_enact_resumed_while_it_exports_by_its_stop(
     assert!(resumed);
     match exported {
         Ok(_) => {
-            let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone(), u.text.clone());
-            let mut held: BTreeMap<(DocumentId, String), ExportedUnit> = after_r3
-                .iter()
-                .map(|u| ((u.document.clone(), u.unit_id.clone()), u.clone()))
-                .collect();
-            // A tombstone for a unit the index lacks is harmless here: drop it quietly.
-            for line in &lines {
-                match line {
-                    ExportLine::Upsert(u) => {
-                        held.insert((u.document.clone(), u.unit_id.clone()), u.clone());
-                    }
-                    ExportLine::Remove(gone) => {
-                        held.remove(&(gone.document.clone(), gone.unit_id.clone()));
-                    }
-                }
-            }
-            let got: std::collections::BTreeSet<_> = held.values().map(key).collect();
-            let now = t.everything().await?;
-            let wanted: std::collections::BTreeSet<_> = now.iter().map(key).collect();
-            assert_eq!(got, wanted, "the index fed since r3 is not now: {lines:?}");
+            assert_fed(&after_r3, &lines, &t.everything().await?);
         }
         // x enacted while the export read: running it again is what to do.
         Err(ExportError::Moved(why)) => assert!(why.contains("run `x`"), "{why}"),
@@ -945,9 +914,7 @@ async fn since_never_dates_a_stopped_enact_resumed_while_it_exports_by_its_stop(
 async fn since_a_run_that_cannot_be_finished_names_another_way() -> TestResult {
     let t = Timed::new();
     r2_stopped_part_way_before_r3(&t).await?;
-    let law_1 = DocumentId::new("law/1");
-    t.h.sim.put_document(&law_1, LAW_1).await?;
-    t.pass("y", Scope::Ids(vec![law_1])).await?;
+    t.recut_law_1("y").await?;
     let Err(ExportError::Unfinished { run, why }) = t.since("r2").await else {
         return Err("expected r2 named as unfinished".into());
     };
@@ -974,15 +941,13 @@ async fn since_a_run_that_cannot_be_finished_names_another_way() -> TestResult {
 async fn since_over_a_run_that_cannot_be_finished_names_a_full_export() -> TestResult {
     use iu_cutter_simulator::FaultKind;
     let t = Timed::new();
-    let law_1 = DocumentId::new("law/1");
     let crashed = x_with_a_failing_enact(&t, 1, FaultKind::CrashAfter).await;
     t.h.sim.recover();
     assert!(crashed.is_err() || crashed.is_ok_and(|r| r.outcome != Outcome::Pass));
     let law_3 = DocumentId::new("law/3");
     t.h.sim.put_document(&law_3, LAW_2).await?;
     t.pass("r3", Scope::Ids(vec![law_3])).await?;
-    t.h.sim.put_document(&law_1, LAW_1).await?;
-    t.pass("y", Scope::Ids(vec![law_1])).await?;
+    t.recut_law_1("y").await?;
     let x = RunId::new("x");
     assert!(matches!(t.since("r3").await, Err(ExportError::Unfinished { run, .. }) if run == x));
     let resumed = t.h.runner.resume(&x, t.options()).await?;
