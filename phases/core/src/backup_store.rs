@@ -1097,6 +1097,40 @@ mod tests {
         Ok(())
     }
 
+    /// A process killed mid-backup leaves its attempt's temporary file (each attempt writes one
+    /// of its own): the attempt that puts the run's backup in place removes those of the run,
+    /// and only those.
+    #[tokio::test]
+    async fn a_finished_backup_removes_what_killed_attempts_left()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (dir, store) = dir_store()?;
+        let left = ["run-k.backup.4242.0.tmp", "run-k.backup.tmp"];
+        let others = [
+            "run-k2.backup.4242.0.tmp",
+            "run-k.backup.x.tmp",
+            "run-k.manifest.json.bak",
+        ];
+        for name in left.iter().chain(&others) {
+            std::fs::write(dir.path().join(name), "killed mid-write")?;
+        }
+        let original = backup("run-k");
+        let mut sink = store.create(&original).await?;
+        sink.write(&original.documents).await?;
+        sink.finish().await?;
+        let mut found: Vec<String> = std::fs::read_dir(dir.path())?
+            .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+            .collect();
+        found.sort();
+        let mut wanted: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+        wanted.extend([
+            "run-k.backup.jsonl".to_owned(),
+            "run-k.manifest.json".to_owned(),
+        ]);
+        wanted.sort();
+        assert_eq!(found, wanted);
+        Ok(())
+    }
+
     /// A backup written by parts (two batches) is the artifact saved whole, byte for byte, in a
     /// file and in memory; a sink dropped unfinished leaves no backup and no temporary file.
     #[tokio::test]

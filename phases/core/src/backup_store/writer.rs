@@ -188,6 +188,37 @@ impl DirSink {
         Ok(())
     }
 
+    /// Removes what other attempts at this run's backup left in the directory (a process killed
+    /// mid-backup leaves its temporary file): once this attempt's backup is in place, none of
+    /// them can become it (under a journal, their seal is refused first). Best effort: a file
+    /// that cannot be removed is only left behind.
+    fn remove_other_attempts(&self) {
+        let Some(name) = self.data_path.file_stem().and_then(|s| s.to_str()) else {
+            return;
+        };
+        // `RUN.backup` of `RUN.backup.jsonl`: attempts are `RUN.backup.PID.N.tmp` (and, before
+        // they had names of their own, `RUN.backup.tmp`).
+        let prefix = format!("{name}.");
+        let Ok(entries) = std::fs::read_dir(&self.store.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(file) = file.to_str() else {
+                continue;
+            };
+            let attempt = file
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix("tmp"))
+                .is_some_and(|middle| {
+                    middle.is_empty() || middle.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                });
+            if attempt {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Syncs the temporary file and renames it into place (and persists the rename).
     fn commit(&mut self) -> std::io::Result<()> {
         if let Some(file) = self.file.take() {
@@ -248,6 +279,7 @@ impl BackupSink for DirSink {
         };
         let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         write_atomically(&manifest_path, &manifest_bytes)?;
+        self.remove_other_attempts();
         Ok(receipt)
     }
 }
