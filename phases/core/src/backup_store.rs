@@ -780,15 +780,27 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     }
 }
 
-/// Opens `path` for writing (created or truncated), private to the owner: mode 0600 whatever the
-/// umask.
+/// Creates `path` anew for writing, private to the owner: mode 0600 whatever the umask. Every
+/// caller writes a temporary file under a name known in advance, then renames or removes it:
+/// whatever already has that name (a file a killed process left, or a link someone planted in
+/// a directory others can write, which must never be followed) is removed first, the file is
+/// created exclusively (never through a link), and its mode set through the open file.
 pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(path)?;
-    set_mode(path, 0o600)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     Ok(file)
 }
 
