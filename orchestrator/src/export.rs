@@ -317,8 +317,23 @@ async fn since_document(
             return Err(ExportError::Since(since.straddled(&head.id, straddled)));
         }
     };
+    if let Some(resumed) = since.resumed_since(pipeline, &records).await? {
+        return Err(since.undated(pipeline, &head.id, resumed).await);
+    }
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
         if plans.lists(pipeline, &suspect.run, &head.id).await? {
+            // The journal was read when the export began: a rollback since is what took the
+            // generation, not a purge.
+            let rolled_back = suspect.rolled_back
+                || pipeline
+                    .store
+                    .load_run(&suspect.run)
+                    .await?
+                    .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
+            let suspect = Suspect {
+                rolled_back,
+                ..suspect
+            };
             return Err(ExportError::Since(since.lost(&head.id, suspect)));
         }
     }
@@ -467,7 +482,9 @@ impl<'r> Since<'r> {
                 why: format!(
                     "run `{run}` began its enact and has not finished it (stopped part-way, or \
                      still running): it has no end to measure from until it is resumed to the \
-                     end (or rolled back, which leaves nothing to measure from)"
+                     end (or rolled back, which leaves nothing to measure from); where it can \
+                     be neither, measure from another run that finished before the index was \
+                     last exported, or take a full export"
                 ),
             });
         }
@@ -516,7 +533,7 @@ impl<'r> Since<'r> {
         }
         let mut best: Option<(SystemTime, &RunId)> = None;
         for record in enacted {
-            let Some(at) = self.times.activated.get(&record.generation).copied() else {
+            let Some(at) = self.dated(records, record) else {
                 return Err(Unknowable::Undated(&record.generation));
             };
             // Dated after RUN by its enact's end, it may still have been active when RUN
@@ -535,6 +552,82 @@ impl<'r> Since<'r> {
             }
         }
         Ok(best.map(|(_, generation)| generation.clone()))
+    }
+
+    /// When `record` (an enacted generation of `records`' document) was activated, for ordering
+    /// it among the others: its run's enact end. A generation whose run's enact stopped
+    /// part-way (journaled blocked or failed) has no end, but it was activated between its run's
+    /// first journaled start and that stop: when the stop came no later than RUN finished and no
+    /// other generation of the document may have been enacted within that span (a run's enact
+    /// of a document follows its fence of it, so the activations of one document never
+    /// overlap), its place is told, and the stop dates it. `None`: it cannot be told.
+    fn dated(&self, records: &[GenerationRecord], record: &GenerationRecord) -> Option<SystemTime> {
+        if let Some(at) = self.times.activated.get(&record.generation) {
+            return Some(*at);
+        }
+        let (from, to) = self.stopped(&record.generation)?;
+        let apart = |other: &GenerationRecord| {
+            let Some(at) = self.times.activated.get(&other.generation).copied() else {
+                return false;
+            };
+            let began = self
+                .runs
+                .iter()
+                .find(|r| r.run == other.generation)
+                .and_then(|r| self.enacting(r))
+                .map(|(earliest, _)| earliest);
+            at < from || began.is_some_and(|earliest| earliest > to)
+        };
+        let others = records
+            .iter()
+            .filter(|g| g.state != GenerationState::Staged && g.generation != record.generation);
+        (to <= self.at && others.clone().all(apart)).then_some(to)
+    }
+
+    /// The span in which `run`'s enact may have activated documents when it is journaled stopped
+    /// part-way (blocked or failed, so no attempt of it is running): from its first journaled
+    /// start to that stop.
+    fn stopped(&self, run: &RunId) -> Option<(SystemTime, SystemTime)> {
+        let record = self.runs.iter().find(|r| &r.run == run)?;
+        let enact = record.phase(self.enact_phase.as_deref()?)?;
+        if !matches!(enact.status, PhaseStatus::Blocked | PhaseStatus::Failed) {
+            return None;
+        }
+        let to = enact
+            .finished_at
+            .as_deref()
+            .and_then(clock::parse_rfc3339)?;
+        let (from, _) = self.enacting(record)?;
+        Some((from, to))
+    }
+
+    /// The first of `records`' generations dated by its run's stop ([`Since::dated`]) whose run
+    /// the journal, read again after the records, no longer shows stopped there: resumed since
+    /// the export read the journal, it may have activated the generation just now.
+    async fn resumed_since<'g>(
+        &self,
+        pipeline: &Pipeline,
+        records: &'g [GenerationRecord],
+    ) -> Result<Option<&'g RunId>, AdapterError> {
+        let Some(name) = self.enact_phase.as_deref() else {
+            return Ok(None);
+        };
+        for record in records
+            .iter()
+            .filter(|g| g.state != GenerationState::Staged)
+        {
+            let run = &record.generation;
+            if self.times.activated.contains_key(run) || self.stopped(run).is_none() {
+                continue;
+            }
+            let stop = |r: &RunRecord| r.phase(name).map(|p| (p.status, p.finished_at.clone()));
+            let then = self.runs.iter().find(|r| &r.run == run).and_then(stop);
+            let now = pipeline.store.load_run(run).await?;
+            if now.as_ref().and_then(stop) != then {
+                return Ok(Some(run));
+            }
+        }
+        Ok(None)
     }
 
     /// Why `generation` of `document` has no enact time in the journal the export read: a run
@@ -567,8 +660,8 @@ impl<'r> Since<'r> {
                         "run `{generation}` enacted document `{document}` and its enact has not \
                          finished (it is still running, or its process stopped part-way): the \
                          journal holds no enact time for it, so whether it was active when run \
-                         `{}` finished cannot be told; if it is still running, wait for it",
-                        self.run
+                         `{}` finished cannot be told; if it is still running, wait for it{}",
+                        self.run, NEITHER
                     ),
                 };
             }
@@ -588,8 +681,8 @@ impl<'r> Since<'r> {
                     why: format!(
                         "run `{generation}` enacted document `{document}`, then its enact \
                          stopped part-way ({stopped}): the journal holds no enact time for it, \
-                         so whether it was active when run `{}` finished cannot be told",
-                        self.run
+                         so whether it was active when run `{}` finished cannot be told{}",
+                        self.run, NEITHER
                     ),
                 };
             }
@@ -698,6 +791,12 @@ impl<'r> Since<'r> {
         )
     }
 }
+
+/// The way out of an undated generation whose run can be neither resumed to the end (it blocks
+/// again on a document a later run cut since) nor rolled back (that later run holds it): no
+/// since-run avoids the undated generation, a full export does.
+const NEITHER: &str = "; if that run can be neither resumed to the end nor rolled back (a later \
+                       run holds the document), take a full export";
 
 /// When `record` was rolled back, from its journaled rollback step.
 fn rolled_back_at(record: &RunRecord) -> Option<SystemTime> {

@@ -104,7 +104,11 @@ async fn to_file(
             return Err(export_error(error, request, &shown, retry));
         }
     };
-    std::fs::rename(&partial, path).map_err(|e| cannot_write(path, &e))?;
+    if let Err(e) = std::fs::rename(&partial, path) {
+        // The lines are written but cannot be put in place: they go too, as on any failure.
+        let _ = std::fs::remove_file(&partial);
+        return Err(cannot_write(path, &e));
+    }
     out!("{} to {shown}", summary_line(&summary, request));
     Ok(())
 }
@@ -161,7 +165,16 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
             format!(
                 "if run {run} is still running, wait for it; otherwise finish it first \
                  (iu-cutter resume {run} --execute, or iu-cutter rollback {run} --execute), \
-                 then: {retry}"
+                 then: {retry}{}",
+                if request.since.as_ref() == Some(&run) {
+                    // Resuming it may block again and rolling it back may be refused (a later
+                    // run holds its documents): the ways that need neither.
+                    "; or name another enacted run that finished before you last exported \
+                     (iu-cutter status lists runs), or export everything again (iu-cutter export)"
+                } else {
+                    "; if it can be neither resumed nor rolled back, export everything again \
+                     (iu-cutter export) and rebuild from it"
+                }
             ),
         ),
         ExportError::Corrupt(why) => CliError::failed(
@@ -170,3 +183,6 @@ fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &s
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

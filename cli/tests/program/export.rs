@@ -287,3 +287,22 @@ fn two_exports_to_one_file_at_once_leave_it_whole() -> TestResult {
     );
     Ok(())
 }
+
+/// `--out` naming a directory: the export is read and written to `DIR.PID.partial`, then the
+/// rename onto the directory fails. The error said it cannot write DIR, and left the partial file
+/// behind, a whole export of every unit's text that nothing names and nothing removes.
+#[test]
+fn an_export_whose_rename_fails_leaves_no_partial_file() -> TestResult {
+    let wd = workdir(None)?;
+    wd.init_and_import("docs")?;
+    wd.expect(&["run", "--execute", "--run-id", "r1", "--quiet"], 0)?;
+    std::fs::create_dir(wd.path().join("taken"))?;
+    let run = wd.run(&["export", "--out", "taken"])?;
+    assert_ne!(run.code, 0, "{run:?}");
+    let left: Vec<String> = std::fs::read_dir(wd.path())?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.starts_with("taken."))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}; {run:?}");
+    Ok(())
+}

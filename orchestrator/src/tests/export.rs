@@ -50,6 +50,13 @@ impl Timed {
         }
     }
 
+    /// The application puts law/1 back to its first text, and `run` cuts it alone to PASS.
+    async fn recut_law_1(&self, run: &str) -> Result<(), BoxError> {
+        let law_1 = DocumentId::new("law/1");
+        self.h.sim.put_document(&law_1, LAW_1).await?;
+        self.pass(run, Scope::Ids(vec![law_1])).await
+    }
+
     /// Rolls `run` back.
     async fn roll_back(&self, run: &str) -> Result<(), BoxError> {
         let report = self
@@ -148,6 +155,29 @@ fn apply(
         }
     }
     held
+}
+
+/// Asserts that `lines`, applied to `index` (the full export taken after the since-run), give
+/// `now`, unit by unit (document, unit id, text); a tombstone for a unit the index lacks is
+/// harmless (an index that already held the newer units): dropped quietly.
+fn assert_fed(index: &[ExportedUnit], lines: &[ExportLine], now: &[ExportedUnit]) {
+    let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone());
+    let mut held: BTreeMap<_, _> = index.iter().map(|u| (key(u), u.text.clone())).collect();
+    for line in lines {
+        match line {
+            ExportLine::Upsert(u) => {
+                held.insert(key(u), u.text.clone());
+            }
+            ExportLine::Remove(gone) => {
+                held.remove(&(gone.document.clone(), gone.unit_id.clone()));
+            }
+        }
+    }
+    let wanted: BTreeMap<_, _> = now.iter().map(|u| (key(u), u.text.clone())).collect();
+    assert_eq!(
+        held, wanted,
+        "the index fed with the lines is not now: {lines:?}"
+    );
 }
 
 #[tokio::test]
@@ -534,15 +564,12 @@ async fn r2_stopped_part_way_before_r3(t: &Timed) -> TestResult {
 async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
     let t = Timed::new();
     r2_stopped_part_way_before_r3(&t).await?;
-    // Since r3 (over another document), law/1's baseline is r2's or r1's generation, as r2's
-    // enact came before or after it: undated, it cannot be told.
-    match t.since("r3").await {
-        Err(ExportError::Unfinished { run, why }) => {
-            assert_eq!(run, RunId::new("r2"), "{why}");
-            assert!(why.contains("law/1"), "{why}");
-        }
-        other => panic!("expected the unfinished run r2 named: {other:?}"),
-    }
+    // Since r3 (over another document): r2's enact stopped, journaled, before r3 began, so
+    // law/1 was on r2's generation when r3 finished, as it is now: nothing to tell (it was once
+    // refused as Unfinished, though the journal tells it; see
+    // `since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_retired_after`).
+    let lines = t.since("r3").await?;
+    assert!(lines.is_empty(), "nothing changed since r3: {lines:?}");
     // Since r2 itself: it enacted law/1, so not "never enacted"; it has no end until finished.
     match t.since("r2").await {
         Err(ExportError::Unfinished { run, why }) => {
@@ -562,10 +589,7 @@ async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
 async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_silent() -> TestResult {
     let t = Timed::new();
     r2_stopped_part_way_before_r3(&t).await?;
-    assert!(matches!(
-        t.since("r3").await,
-        Err(ExportError::Unfinished { .. })
-    ));
+    assert!(t.since("r3").await?.is_empty(), "law/1 is as r3 left it");
     t.roll_back("r2").await?;
     let law_1 = DocumentId::new("law/1");
     assert_eq!(
@@ -597,9 +621,7 @@ async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_sile
 async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way() -> TestResult {
     let t = Timed::new();
     r2_stopped_part_way_before_r3(&t).await?;
-    let law_1 = DocumentId::new("law/1");
-    t.h.sim.put_document(&law_1, LAW_1).await?;
-    t.pass("r4", Scope::Ids(vec![law_1.clone()])).await?;
+    t.recut_law_1("r4").await?;
     let law_4 = DocumentId::new("law/4");
     t.h.sim.put_document(&law_4, LAW_2).await?;
     t.pass("r5", Scope::Ids(vec![law_4])).await?;
@@ -683,30 +705,10 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
     // As Unfinished advises: resume x to the end.
     let resumed = t.h.runner.resume(&RunId::new("x"), t.options()).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    t.h.sim.put_document(&law_1, LAW_1).await?;
-    t.pass("y", Scope::Ids(vec![law_1.clone()])).await?;
+    t.recut_law_1("y").await?;
     match t.since("r3").await {
         Ok(lines) => {
-            let now = t.everything().await?;
-            let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone(), u.text.clone());
-            let mut held: BTreeMap<(DocumentId, String), ExportedUnit> = after_r3
-                .iter()
-                .map(|u| ((u.document.clone(), u.unit_id.clone()), u.clone()))
-                .collect();
-            // A tombstone for a unit the index lacks is harmless here: drop it quietly.
-            for line in &lines {
-                match line {
-                    ExportLine::Upsert(u) => {
-                        held.insert((u.document.clone(), u.unit_id.clone()), u.clone());
-                    }
-                    ExportLine::Remove(gone) => {
-                        held.remove(&(gone.document.clone(), gone.unit_id.clone()));
-                    }
-                }
-            }
-            let got: std::collections::BTreeSet<_> = held.values().map(key).collect();
-            let wanted: std::collections::BTreeSet<_> = now.iter().map(key).collect();
-            assert_eq!(got, wanted, "the index fed since r3 is not now: {lines:?}");
+            assert_fed(&after_r3, &lines, &t.everything().await?);
         }
         Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
         Err(other) => panic!("expected law/1 told or refused: {other:?}"),
@@ -760,24 +762,210 @@ async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> T
     let resumed = t.h.runner.resume(&RunId::new("x"), t.options()).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     let lines = t.since("r3").await?;
-    let key = |u: &ExportedUnit| (u.document.clone(), u.unit_id.clone());
-    let mut held: BTreeMap<_, _> = after_r3.iter().map(|u| (key(u), u.text.clone())).collect();
-    for line in &lines {
-        match line {
-            ExportLine::Upsert(u) => {
-                held.insert(key(u), u.text.clone());
-            }
-            ExportLine::Remove(gone) => {
-                held.remove(&(gone.document.clone(), gone.unit_id.clone()));
-            }
-        }
+    assert_fed(&after_r3, &lines, &t.everything().await?);
+    Ok(())
+}
+
+/// r2's enact stopped part-way (blocked: law/2 edited between its batches) before r3 finished,
+/// law/1 on r2's generation; after r3, `y` cut law/1 again. When r3 finished, readers saw r2's
+/// generation of law/1 (r2's enact had stopped, journaled, before r3 began, and nothing enacted
+/// law/1 until y): the baseline is told. The export was refused as Unfinished, naming r2 to
+/// resume (blocked again: law/2 is still edited) or roll back (refused: y, a later run, holds
+/// law/1, so rolling back a good run first): advice that cannot be followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_retired_after()
+-> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    let after_r3 = t.everything().await?;
+    t.recut_law_1("y").await?;
+    let exported = t.since("r3").await;
+    if let Err(ExportError::Unfinished { run, why }) = &exported {
+        // The advice, followed: neither resuming nor rolling back r2 can be done.
+        let resumed = t.h.runner.resume(run, t.options()).await?;
+        let rolled = t.h.runner.rollback_with(run, t.options()).await?;
+        panic!(
+            "refused as Unfinished ({why}), naming {run}: resume gives {}, rollback gives {}",
+            resumed.outcome.name(),
+            rolled.outcome.name()
+        );
     }
-    let now: BTreeMap<_, _> = t
-        .everything()
-        .await?
-        .iter()
-        .map(|u| (key(u), u.text.clone()))
-        .collect();
-    assert_eq!(held, now, "{lines:?}");
+    let lines = exported?;
+    assert_eq!(
+        apply(&after_r3, &lines),
+        apply(&t.everything().await?, &[]),
+        "the lines since r3 take an index from r3's end to now: {lines:?}"
+    );
+    Ok(())
+}
+
+/// z cut law/1 before r3 finished; after r3, w cut law/0; then, as the export since r3 writes
+/// law/0's first line, z is rolled back (law/1 back on r1's generation). law/1's baseline, z's
+/// generation, is gone: refused, rightly, but the refusal said it "was purged", from the journal
+/// read before the rollback. It was rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_says_a_baseline_rolled_back_while_it_exports_was_rolled_back() -> TestResult {
+    let t = Timed::new();
+    let (law_0, law_1, law_3) = (
+        DocumentId::new("law/0"),
+        DocumentId::new("law/1"),
+        DocumentId::new("law/3"),
+    );
+    t.h.sim.put_document(&law_0, LAW_2).await?;
+    t.pass("r1", Scope::All).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.pass("z", Scope::Ids(vec![law_1.clone()])).await?;
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.h.sim
+        .put_document(&law_0, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    t.pass("w", Scope::Ids(vec![law_0])).await?;
+    let request = ExportRequest {
+        since: Some(RunId::new("r3")),
+        ..ExportRequest::default()
+    };
+    let mut rolled_back = false;
+    let exported =
+        t.h.runner
+            .export(&request, &mut |_: &ExportLine| {
+                if !rolled_back {
+                    rolled_back = true;
+                    let handle = tokio::runtime::Handle::current();
+                    let undone = tokio::task::block_in_place(|| handle.block_on(t.roll_back("z")));
+                    assert!(undone.is_ok(), "{undone:?}");
+                }
+                Ok(())
+            })
+            .await;
+    assert!(rolled_back);
+    match exported {
+        Err(ExportError::Since(why)) => assert!(
+            why.contains("generation `z` of document `law/1`") && why.contains("rolled back"),
+            "{why}"
+        ),
+        Err(ExportError::Moved(why)) => assert!(why.contains("law/1"), "{why}"),
+        other => panic!("expected law/1 refused: {other:?}"),
+    }
+    Ok(())
+}
+
+/// x's enact failed part-way before r3 (law/1 enacted, law/2 not); after r3, w cut law/0. As the
+/// export since r3 writes law/0's first line, x is resumed to the end, enacting law/2. The
+/// journal the export read says x stopped before r3 finished, and dating x's generations by that
+/// stop (512f20e, this branch) took x's generation of law/2, activated just now, as law/2's
+/// baseline: the export sent lines from it back to r1's (law/2's head, read before the resume)
+/// and ended, leaving an index fed since r3 on r1's units of law/2 where x's are active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_never_dates_a_stopped_enact_resumed_while_it_exports_by_its_stop() -> TestResult {
+    use iu_cutter_simulator::FaultKind;
+    let t = Timed::new();
+    let law_0 = DocumentId::new("law/0");
+    let report = x_with_a_failing_enact(&t, 2, FaultKind::Error).await?;
+    assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    let after_r3 = t.everything().await?;
+    t.h.sim.put_document(&law_0, LAW_2).await?;
+    t.pass("w", Scope::Ids(vec![law_0])).await?;
+    let request = ExportRequest {
+        since: Some(RunId::new("r3")),
+        ..ExportRequest::default()
+    };
+    let mut lines = Vec::new();
+    let mut resumed = false;
+    let exported =
+        t.h.runner
+            .export(&request, &mut |line: &ExportLine| {
+                if !resumed {
+                    resumed = true;
+                    let handle = tokio::runtime::Handle::current();
+                    let report = tokio::task::block_in_place(|| {
+                        handle.block_on(t.h.runner.resume(&RunId::new("x"), t.options()))
+                    });
+                    assert!(
+                        matches!(&report, Ok(r) if r.outcome == Outcome::Pass),
+                        "{report:?}"
+                    );
+                }
+                lines.push(line.clone());
+                Ok(())
+            })
+            .await;
+    assert!(resumed);
+    match exported {
+        Ok(_) => {
+            assert_fed(&after_r3, &lines, &t.everything().await?);
+        }
+        // x enacted while the export read: running it again is what to do.
+        Err(ExportError::Moved(why)) => assert!(why.contains("run `x`"), "{why}"),
+        Err(other) => panic!("expected law/2 told, or 'run again': {other:?}"),
+    }
+    Ok(())
+}
+
+/// `since = r2`, r2's enact blocked part-way (law/2 edited between its batches) and y, a later
+/// run, cutting law/1 since: refused as Unfinished, naming r2 to resume (blocked again: law/2
+/// is still edited) or roll back (refused: y holds law/1). With nothing else said, an operator
+/// following the advice goes round: the refusal must name the way out that needs neither, an
+/// earlier run to measure from (or a full export).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_a_run_that_cannot_be_finished_names_another_way() -> TestResult {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    t.recut_law_1("y").await?;
+    let Err(ExportError::Unfinished { run, why }) = t.since("r2").await else {
+        return Err("expected r2 named as unfinished".into());
+    };
+    let resumed = t.h.runner.resume(&run, t.options()).await?;
+    let rolled = t.h.runner.rollback_with(&run, t.options()).await?;
+    assert_ne!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    assert_ne!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(
+        why.contains("another run") && why.contains("full export"),
+        "resume gives {}, rollback gives {}, and the refusal says no other way: {why}",
+        resumed.outcome.name(),
+        rolled.outcome.name()
+    );
+    Ok(())
+}
+
+/// x's process died in its enact after committing law/1's batch (its journal says running);
+/// r3 over law/3; then y cut law/1 again. Since r3: Unfinished, naming x. Resuming x blocks
+/// (law/1 is y's now), rolling x back is refused (y holds law/1), and the export since r3 is
+/// then refused again, naming x, blocked: the advice goes round. Whether readers saw x's
+/// generation of law/1 when r3 finished cannot be told from the journal (the crash has no time),
+/// so the refusal is right; it must name the way out, a full export.
+#[tokio::test]
+async fn since_over_a_run_that_cannot_be_finished_names_a_full_export() -> TestResult {
+    use iu_cutter_simulator::FaultKind;
+    let t = Timed::new();
+    let crashed = x_with_a_failing_enact(&t, 1, FaultKind::CrashAfter).await;
+    t.h.sim.recover();
+    assert!(crashed.is_err() || crashed.is_ok_and(|r| r.outcome != Outcome::Pass));
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.recut_law_1("y").await?;
+    let x = RunId::new("x");
+    assert!(matches!(t.since("r3").await, Err(ExportError::Unfinished { run, .. }) if run == x));
+    let resumed = t.h.runner.resume(&x, t.options()).await?;
+    let rolled = t.h.runner.rollback_with(&x, t.options()).await?;
+    assert_ne!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    assert_ne!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    match t.since("r3").await {
+        Err(ExportError::Unfinished { run, why }) => {
+            assert_eq!(run, x, "{why}");
+            assert!(
+                why.contains("full export"),
+                "resume gives {}, rollback gives {}, and the refusal names no way out: {why}",
+                resumed.outcome.name(),
+                rolled.outcome.name()
+            );
+        }
+        Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
+        other => panic!("expected x named or a refusal: {other:?}"),
+    }
     Ok(())
 }

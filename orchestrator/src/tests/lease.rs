@@ -260,3 +260,112 @@ async fn a_switch_closed_mid_run_is_a_refusal_not_a_lost_lease() -> TestResult {
     assert_eq!(sim.state_lease(&RunId::new("r6")), None, "released");
     Ok(())
 }
+
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The simulator, except that before the `nth` `load_scope` (counted from 1), `meanwhile` runs
+/// to its end: a runner paused there, between two batches of its backup, past its lease.
+struct BeforeLoadScope {
+    inner: Arc<Simulator>,
+    nth: usize,
+    seen: std::sync::atomic::AtomicUsize,
+    meanwhile: tokio::sync::Mutex<Option<Pending>>,
+}
+
+#[async_trait]
+impl LiveExecutionAdapter for BeforeLoadScope {
+    fn info(&self) -> iu_cutter_live_execution::AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(
+        &self,
+        op: iu_cutter_live_execution::Op<'a>,
+        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
+    ) -> AdapterResult<iu_cutter_live_execution::Reply> {
+        use std::sync::atomic::Ordering;
+        if matches!(op, iu_cutter_live_execution::Op::LoadScope(_))
+            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.nth
+        {
+            let pending = self.meanwhile.lock().await.take();
+            if let Some(pending) = pending {
+                pending.await;
+            }
+        }
+        self.inner.call(op, claim).await
+    }
+}
+
+/// A runner paused between two batches of its backup, past its lease (a zombie), while another
+/// takes the run over and finishes it, backup exported to the same directory. The zombie's
+/// backup file was the new holder's (one temporary name per run): what it had written, flushed
+/// as it gave up, landed in the file the new holder had renamed into place, so the exported
+/// backup no longer matched its manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zombie_backup_never_writes_into_the_new_holders_exported_backup() -> TestResult {
+    let sim = simulator();
+    let dir = tempfile::tempdir()?;
+    let files = Arc::new(iu_cutter_phase_core::DirBackupStore::new(dir.path()));
+    let run = RunId::new("r7");
+    let ttl = Duration::from_secs(30);
+    let takeover = Runner::new(sim.clone(), files.clone());
+    let finished = Arc::new(std::sync::Mutex::new(None));
+    let meanwhile: Pending = {
+        let (sim, run, finished) = (sim.clone(), run.clone(), finished.clone());
+        Box::pin(async move {
+            sim.advance_clock(ttl * 2);
+            // An edit, so that the two attempts' backups differ.
+            let edited = sim
+                .put_document(
+                    &DocumentId::new("law/2"),
+                    "# Law\n\n## Article 1\n\nEdited.\n",
+                )
+                .await;
+            assert!(edited.is_ok(), "{edited:?}");
+            let report = takeover.resume(&run, leased("new@h:2:y")).await;
+            *finished.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
+        })
+    };
+    let zombie = Runner::new(
+        Arc::new(BeforeLoadScope {
+            inner: sim.clone(),
+            nth: 2,
+            seen: std::sync::atomic::AtomicUsize::new(0),
+            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
+        }),
+        files.clone(),
+    );
+    let options = leased_for("zombie@h:1:x", ttl)
+        .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = zombie.run(law_request("r7"), options).await?;
+    assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let taken = finished
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .ok_or("the takeover never ran")??;
+    assert_eq!(taken.outcome, Outcome::Pass, "{}", taken.to_json());
+    let journaled = sim
+        .load_backup_part(&run, 0)
+        .await?
+        .ok_or("no journaled backup")?;
+    match iu_cutter_phase_core::BackupStore::load(files.as_ref(), &run).await {
+        Ok(Some((_, receipt))) => assert_eq!(receipt.sha256, journaled.sha256),
+        other => panic!(
+            "the exported backup of the run is not the new holder's: {other:?} (files: {:?})",
+            std::fs::read_dir(dir.path())?
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect::<Vec<_>>()
+        ),
+    }
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["r7.backup.jsonl", "r7.manifest.json"],
+        "no attempt's file is left"
+    );
+    Ok(())
+}

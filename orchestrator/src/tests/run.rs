@@ -7,6 +7,7 @@ use iu_cutter_live_execution::{
     PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
 
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{Op, expect_op};
 use iu_cutter_phase_core::{CancelFlag, Phase};
 use mockall::Sequence;
@@ -663,5 +664,65 @@ fn a_version_1_report_still_reads() -> TestResult {
     assert_eq!(report.outcome.next(), [NextAction::fix("h")]);
     assert!(report.provenance.is_none() && report.plan_sha256.is_none());
     assert!(report.to_markdown().contains("| backup | not run |"));
+    Ok(())
+}
+
+/// Two stores share one backup directory (a database initialised again with its `backup_dir`
+/// kept, or a staging store beside production) and each runs `r1`. The second store's journal
+/// holds no backup of its `r1`, so its backup phase read the directory's: the first store's,
+/// "reused" it as its own, and cut-leg-a then blocked saying law/1 "changed since the backup",
+/// which it never did (the backup was another store's). A run takes its own backup, or is
+/// refused naming the directory's; the first store's files stay as they were.
+#[tokio::test]
+async fn a_run_never_takes_another_stores_backup_for_its_own() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let files = Arc::new(iu_cutter_phase_core::DirBackupStore::new(dir.path()));
+    let first = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ]));
+    let report = Runner::new(first, files.clone())
+        .run(law_request("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let artifact = dir.path().join("r1.backup.jsonl");
+    let theirs = std::fs::read(&artifact)?;
+    let second = Arc::new(Simulator::with_documents([
+        ("law/1", "# Other law\n\n## Article 9\n\nNinth.\n"),
+        ("law/2", LAW_2),
+    ]));
+    let report = Runner::new(second.clone(), files.clone())
+        .run(law_request("r1"), RunOptions::default())
+        .await?;
+    let json = report.to_json();
+    match &report.outcome {
+        Outcome::Pass => assert!(
+            second
+                .load_backup_part(&RunId::new("r1"), 0)
+                .await?
+                .is_some(),
+            "passed without a backup of its own: {json}"
+        ),
+        Outcome::Refused { reason, .. } => {
+            assert!(reason.contains(&dir.path().display().to_string()), "{json}");
+        }
+        Outcome::Failed { error, .. } => {
+            assert!(error.contains(&dir.path().display().to_string()), "{json}");
+        }
+        _ => panic!("the second store's r1 ran on the first store's backup: {json}"),
+    }
+    assert_eq!(
+        std::fs::read(&artifact)?,
+        theirs,
+        "the first store's backup file"
+    );
+    // What the refusal leaves rolls back without that file.
+    let before = second.snapshot().await?;
+    let rolled = Runner::new(second.clone(), files.clone())
+        .rollback(&RunId::new("r1"))
+        .await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(second.snapshot().await?, before, "{}", rolled.to_json());
+    assert_eq!(std::fs::read(&artifact)?, theirs, "the first store's file");
     Ok(())
 }

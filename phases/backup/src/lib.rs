@@ -47,6 +47,18 @@ impl Backup {
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
         if let Some(reader) = ctx.backups.open_with(&run, HeaderDetail::Lean).await? {
+            if reader.unjournaled() {
+                // Not this run's: a backup this store took would be in its journal (a crash
+                // after the seal included). Taking a new one would replace that file.
+                return Err(PhaseError::Precondition(format!(
+                    "the backup store holds a backup of run {run} at {} that this store's \
+                     journal does not: another store's run of the same id (one backup \
+                     directory shared by two stores, or a store initialised again with its \
+                     backup directory kept); nothing was backed up and that file is left as it \
+                     is: run again with another run id, or give this store its own backup_dir",
+                    reader.location()
+                )));
+            }
             // Read through (checked against its manifest, counted), never held whole.
             let head = reader.head().clone();
             let receipt = reader.check().await?;

@@ -780,15 +780,27 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     }
 }
 
-/// Opens `path` for writing (created or truncated), private to the owner: mode 0600 whatever the
-/// umask.
+/// Creates `path` anew for writing, private to the owner: mode 0600 whatever the umask. Every
+/// caller writes a temporary file under a name known in advance, then renames or removes it:
+/// whatever already has that name (a file a killed process left, or a link someone planted in
+/// a directory others can write, which must never be followed) is removed first, the file is
+/// created exclusively (never through a link), and its mode set through the open file.
 pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(path)?;
-    set_mode(path, 0o600)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     Ok(file)
 }
 
@@ -902,7 +914,9 @@ impl BackupStore for DirBackupStore {
 /// Backups journaled in the store itself ([`LiveExecutionAdapter::save_backup`]), so that a
 /// rollback works from any host and any working directory, with a second store (e.g. a
 /// [`DirBackupStore`]) as the export: every backup is written to both, the store first, and read
-/// from the store, or from the export for a run journaled before backups were kept in the store.
+/// from the store, or from the export for a run journaled before backups were kept in the store
+/// (such a reader says so, [`BackupReader::unjournaled`]: the backup phase never takes one for a
+/// new backup, since it may be another store's run of the same id in a shared directory).
 ///
 /// Writing the journal copy is a mutation, behind the kill switch like every other.
 pub struct JournalBackupStore {
@@ -998,7 +1012,8 @@ impl BackupStore for JournalBackupStore {
         detail: HeaderDetail,
     ) -> Result<Option<BackupReader>, BackupError> {
         let Some(first) = self.first_part(run).await? else {
-            return self.export.open_with(run, detail).await;
+            let exported = self.export.open_with(run, detail).await?;
+            return Ok(exported.map(BackupReader::read_from_export));
         };
         self.reader(run, first, detail).await.map(Some)
     }
@@ -1091,6 +1106,40 @@ mod tests {
         assert_eq!(bytes, encode_backup(&original));
         assert_eq!(receipt.sha256, sha256_hex(&bytes));
         assert_eq!(decode_backup(&original.run, &bytes)?, original);
+        Ok(())
+    }
+
+    /// A process killed mid-backup leaves its attempt's temporary file (each attempt writes one
+    /// of its own): the attempt that puts the run's backup in place removes those of the run,
+    /// and only those.
+    #[tokio::test]
+    async fn a_finished_backup_removes_what_killed_attempts_left()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (dir, store) = dir_store()?;
+        let left = ["run-k.backup.4242.0.tmp", "run-k.backup.tmp"];
+        let others = [
+            "run-k2.backup.4242.0.tmp",
+            "run-k.backup.x.tmp",
+            "run-k.manifest.json.bak",
+        ];
+        for name in left.iter().chain(&others) {
+            std::fs::write(dir.path().join(name), "killed mid-write")?;
+        }
+        let original = backup("run-k");
+        let mut sink = store.create(&original).await?;
+        sink.write(&original.documents).await?;
+        sink.finish().await?;
+        let mut found: Vec<String> = std::fs::read_dir(dir.path())?
+            .filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+            .collect();
+        found.sort();
+        let mut wanted: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+        wanted.extend([
+            "run-k.backup.jsonl".to_owned(),
+            "run-k.manifest.json".to_owned(),
+        ]);
+        wanted.sort();
+        assert_eq!(found, wanted);
         Ok(())
     }
 

@@ -1446,6 +1446,8 @@ async fn export_since_a_run_rolled_back_in_part(store: Open, _: &ManualSwitch) -
 
 on_backends!(export_since_a_run_rolled_back_in_part:
     export_since_rolled_back_in_part_on_the_simulator on Simulator,
+    export_since_rolled_back_in_part_on_sqlite on Sqlite,
+    export_since_rolled_back_in_part_on_postgres on Postgres,
 );
 
 /// Adversarial (adv29): a run stopped part-way through lifecycle-enact, whose rollback's first

@@ -35,6 +35,7 @@ macro_rules! on_fixtures {
 
 mod attack_backup_reads;
 mod attack_batch_postgres;
+mod attack_export;
 mod attack_postgres;
 mod attack_seam;
 mod bounded_transactions;

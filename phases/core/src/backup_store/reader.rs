@@ -99,6 +99,8 @@ pub struct BackupReader {
     head: Backup,
     /// Documents and active units handed out or skipped so far.
     counts: (u64, u64),
+    /// Read from a journal store's export, whose journal holds no backup of the run.
+    unjournaled: bool,
 }
 
 impl std::fmt::Debug for BackupReader {
@@ -186,6 +188,7 @@ impl BackupReader {
             ready: VecDeque::new(),
             head,
             counts: (0, 0),
+            unjournaled: false,
         })
     }
 
@@ -209,6 +212,22 @@ impl BackupReader {
     /// Where the artifact is (a path, `memory`, the store's journal).
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Whether a store that journals its backups found none of the run in its journal and read
+    /// this one from its export instead: the artifact of a run journaled before backups were
+    /// kept in the store, or of another store's run of the same id (one backup directory shared
+    /// by two stores, or a store initialised again), which no new backup may take for its own.
+    pub fn unjournaled(&self) -> bool {
+        self.unjournaled
+    }
+
+    /// This reader, marked [`unjournaled`](Self::unjournaled).
+    pub(crate) fn read_from_export(self) -> Self {
+        BackupReader {
+            unjournaled: true,
+            ..self
+        }
     }
 
     /// The next (at most) `max` documents, in the artifact's order; `None` once every document

@@ -160,7 +160,7 @@ impl DirSink {
         let (data_path, _) = store.paths(&head.run)?;
         super::create_private_dir(&store.dir)
             .map_err(io_error("create the directory for", &store.dir))?;
-        let tmp = data_path.with_extension("tmp");
+        let tmp = attempt_path(&data_path);
         let file = create_private_file(&tmp).map_err(io_error("write", &data_path))?;
         let mut sink = DirSink {
             store: store.clone(),
@@ -188,6 +188,37 @@ impl DirSink {
         Ok(())
     }
 
+    /// Removes what other attempts at this run's backup left in the directory (a process killed
+    /// mid-backup leaves its temporary file): once this attempt's backup is in place, none of
+    /// them can become it (under a journal, their seal is refused first). Best effort: a file
+    /// that cannot be removed is only left behind.
+    fn remove_other_attempts(&self) {
+        let Some(name) = self.data_path.file_stem().and_then(|s| s.to_str()) else {
+            return;
+        };
+        // `RUN.backup` of `RUN.backup.jsonl`: attempts are `RUN.backup.PID.N.tmp` (and, before
+        // they had names of their own, `RUN.backup.tmp`).
+        let prefix = format!("{name}.");
+        let Ok(entries) = std::fs::read_dir(&self.store.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(file) = file.to_str() else {
+                continue;
+            };
+            let attempt = file
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix("tmp"))
+                .is_some_and(|middle| {
+                    middle.is_empty() || middle.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                });
+            if attempt {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Syncs the temporary file and renames it into place (and persists the rename).
     fn commit(&mut self) -> std::io::Result<()> {
         if let Some(file) = self.file.take() {
@@ -199,6 +230,17 @@ impl DirSink {
         }
         Ok(())
     }
+}
+
+/// The temporary file of one attempt at the backup at `path`: named by this process and a count,
+/// so that no other attempt at the same run's backup writes into it. A runner that lost its lease
+/// mid-backup (a zombie) and the runner that took the run over both write one; sharing a name,
+/// the new holder truncated and renamed the zombie's file into place, and the zombie's last lines
+/// landed in the new holder's backup.
+fn attempt_path(path: &std::path::Path) -> PathBuf {
+    static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let attempt = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_extension(format!("{}.{attempt}.tmp", std::process::id()))
 }
 
 impl Drop for DirSink {
@@ -237,6 +279,7 @@ impl BackupSink for DirSink {
         };
         let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         write_atomically(&manifest_path, &manifest_bytes)?;
+        self.remove_other_attempts();
         Ok(receipt)
     }
 }

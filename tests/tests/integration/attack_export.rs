@@ -1,0 +1,174 @@
+//! Adversarial (adv39) on `export --since` over real stores: a run whose enact failed part-way
+//! (the simulator's fault layer over SQLite or PostgreSQL) before the since-run, its generation
+//! retired after it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{CutRules, DocumentId, OpKind, Preset, RunId, Scope};
+use iu_cutter_orchestrator::{
+    ExportError, ExportLine, ExportRequest, Outcome, RunOptions, RunRequest, Runner,
+};
+use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore};
+use iu_cutter_simulator::{FaultKind, Faulty};
+use iu_cutter_tests::fixture::RawSql;
+
+use crate::TestResult;
+
+/// What an index holds: per (document, unit id), the unit's sha256.
+type Index = BTreeMap<(String, String), String>;
+
+/// `lines` applied to `index` (a removal of a unit the index lacks is harmless).
+fn applied(mut index: Index, lines: &[ExportLine]) -> Index {
+    for line in lines {
+        match line {
+            ExportLine::Upsert(u) => {
+                index.insert(
+                    (u.document.to_string(), u.unit_id.clone()),
+                    u.sha256.clone(),
+                );
+            }
+            ExportLine::Remove(gone) => {
+                index.remove(&(gone.document.to_string(), gone.unit_id.clone()));
+            }
+        }
+    }
+    index
+}
+
+/// The lines of an export since `since` (every active unit when `None`).
+async fn lines(runner: &Runner, since: Option<&str>) -> Result<Vec<ExportLine>, ExportError> {
+    let request = ExportRequest {
+        since: since.map(RunId::new),
+        ..ExportRequest::default()
+    };
+    let mut lines = Vec::new();
+    runner
+        .export(&request, &mut |line: &ExportLine| {
+            lines.push(line.clone());
+            Ok(())
+        })
+        .await?;
+    Ok(lines)
+}
+
+/// Runs `run` over `ids` to PASS.
+async fn pass(runner: &Runner, run: &str, ids: &[&str]) -> TestResult {
+    let scope = Scope::Ids(ids.iter().map(|id| DocumentId::new(*id)).collect());
+    let request = RunRequest::new(run, scope, CutRules::preset(Preset::Markdown));
+    let report = runner.run(request, RunOptions::default()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    Ok(())
+}
+
+/// x's enact fails on its second batch (law/2) after enacting law/1, journaled failed before r3
+/// (over law/3) begins; after r3, y cuts law/1 again. When r3 finished, readers saw x's
+/// generation of law/1: the lines since r3 take an index fed then to now. They were refused as
+/// Unfinished, naming x to resume or roll back, where rolling x back is refused (y holds law/1).
+async fn since_over_an_enact_failed_before_the_run(fixture: Option<impl RawSql>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let store = fixture.shared();
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/1", "# One\n\n## A\n\nFirst.\n\n## B\n\nSecond.\n").await?;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n").await?;
+    pass(&plain, "r1", &["law/1", "law/2"]).await?;
+    put(
+        "law/1",
+        "# One\n\n## A\n\nFirst, amended.\n\n## C\n\nThird.\n",
+    )
+    .await?;
+    put("law/2", "# Two\n\n## A\n\nOnly, amended.\n").await?;
+    let faulty = Arc::new(Faulty::new(store.clone()));
+    faulty.inject_on(OpKind::Enact, 1, FaultKind::Error);
+    let failing = Runner::new(faulty, Arc::new(MemoryBackupStore::new()));
+    let scope = Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]);
+    let request = RunRequest::new("x", scope, CutRules::preset(Preset::Markdown));
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(1));
+    let report = failing.run(request, options).await?;
+    assert!(
+        matches!(report.outcome, Outcome::Failed { .. }),
+        "{}",
+        report.to_json()
+    );
+    put("law/3", "# Three\n\nText.\n").await?;
+    pass(&plain, "r3", &["law/3"]).await?;
+    let index: Index = applied(Index::new(), &lines(&plain, None).await?);
+    assert!(
+        lines(&plain, None)
+            .await?
+            .iter()
+            .any(|l| matches!(l, ExportLine::Upsert(u) if u.generation.as_str() == "x")),
+        "readers saw x's law/1 when r3 finished"
+    );
+    put("law/1", "# One\n\n## A\n\nFirst, again.\n").await?;
+    pass(&plain, "y", &["law/1"]).await?;
+    let since = lines(&plain, Some("r3")).await?;
+    let now = applied(Index::new(), &lines(&plain, None).await?);
+    assert_eq!(applied(index, &since), now, "{since:?}");
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(since_over_an_enact_failed_before_the_run:
+    since_over_an_enact_failed_before_the_run_on_sqlite on sqlite,
+    since_over_an_enact_failed_before_the_run_on_postgres on postgres,
+);
+
+/// z, enacted after r1, is rolled back in part (the store fails its second batch): one document
+/// back on r1's generation, the other still z's. Since r1 the lines take an index fed after r1
+/// to now, whichever document the rollback reached; since z, the export is refused as rolled
+/// back.
+async fn since_over_a_rollback_stopped_part_way(fixture: Option<impl RawSql>) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let store = fixture.shared();
+    let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    for n in 0..3 {
+        put(
+            &format!("a/{n}"),
+            &format!("# A{n}\n\n## One\n\nText {n}.\n"),
+        )
+        .await?;
+    }
+    pass(&plain, "r1", &["a/0", "a/1", "a/2"]).await?;
+    let index: Index = applied(Index::new(), &lines(&plain, None).await?);
+    for n in 0..2 {
+        put(
+            &format!("a/{n}"),
+            &format!("# A{n}\n\n## Two\n\nText {n}, amended.\n"),
+        )
+        .await?;
+    }
+    pass(&plain, "z", &["a/0", "a/1"]).await?;
+    let faulty = Arc::new(Faulty::new(store.clone()));
+    faulty.inject_on(OpKind::Restore, 1, FaultKind::Error);
+    let failing = Runner::new(faulty, Arc::new(MemoryBackupStore::new()));
+    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(1));
+    let stopped = failing.rollback_with(&RunId::new("z"), options).await?;
+    assert!(
+        matches!(stopped.outcome, Outcome::Blocked { .. }),
+        "{}",
+        stopped.to_json()
+    );
+    let since = lines(&plain, Some("r1")).await?;
+    let now = applied(Index::new(), &lines(&plain, None).await?);
+    assert_ne!(index, now, "z's second document is still z's");
+    assert_eq!(applied(index, &since), now, "{since:?}");
+    match lines(&plain, Some("z")).await {
+        Err(ExportError::Since(why)) => assert!(why.contains("rolled back"), "{why}"),
+        other => panic!("since z, rolled back in part: {other:?}"),
+    }
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(since_over_a_rollback_stopped_part_way:
+    since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
+    since_over_a_rollback_stopped_part_way_on_postgres on postgres,
+);
