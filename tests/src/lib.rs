@@ -305,6 +305,7 @@ macro_rules! fixture_tests {
     };
 }
 
+pub mod application;
 pub mod batch_attack;
 pub mod change_log;
 pub mod contract;

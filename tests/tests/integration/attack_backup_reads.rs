@@ -15,6 +15,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Gap, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore};
+use iu_cutter_tests::application::RawStatements;
 use iu_cutter_tests::fixture::{RawSql, SqlFixture};
 
 use crate::TestResult;
@@ -132,7 +133,7 @@ on_fixtures!(batches_round_trip:
 struct PurgeBetween {
     inner: Arc<dyn LiveExecutionAdapter>,
     target: std::sync::Mutex<Option<PurgeTarget>>,
-    delete: Option<crate::deleted_meanwhile::DeleteDocument>,
+    delete: Option<RawStatements>,
 }
 
 #[async_trait::async_trait]
@@ -225,10 +226,7 @@ async fn changed_between_the_two_reads(
             generation: r0.clone(),
             active: Some(RunId::new("r0b")),
         })),
-        delete: delete.then(|| crate::deleted_meanwhile::DeleteDocument {
-            options: fixture.options().clone(),
-            document: "law/2",
-        }),
+        delete: delete.then(|| RawStatements::delete_document(fixture.options(), "law/2")),
     });
     let runner = Runner::new(between.clone(), Arc::new(MemoryBackupStore::new()));
     let report = runner
@@ -263,41 +261,19 @@ on_fixtures!(deleted_between_the_two_reads:
 /// Inserts `ids` as documents by raw SQL (ids iu-cutter's own writes refuse: control and
 /// bidirectional formatting characters), each with a body hashing to its recorded sha256.
 async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::Error> {
-    use sqlx::Connection;
-    let prefix = match &options.pg_schema {
-        Some(schema) => format!("{schema}."),
-        None => String::new(),
-    };
+    let prefix = iu_cutter_tests::application::prefix(options);
     let statement = format!(
         "INSERT INTO {prefix}documents (id, revision, sha256, state, body) \
          VALUES ($1, 1, $2, 'ready', $3)"
     );
     let body = "Article 1\nRaw.\n";
     let sha256 = iu_cutter_live_execution::sha256_hex(body.as_bytes());
-    if options.pg_schema.is_some() {
-        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
-        for id in ids {
-            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                .bind(*id)
-                .bind(&sha256)
-                .bind(body)
-                .execute(&mut conn)
-                .await?;
-        }
-        conn.close().await
-    } else {
-        let pool = sqlx::SqlitePool::connect(&options.url).await?;
-        for id in ids {
-            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                .bind(*id)
-                .bind(&sha256)
-                .bind(body)
-                .execute(&pool)
-                .await?;
-        }
-        pool.close().await;
-        Ok(())
-    }
+    let inserts: Vec<(String, Vec<&str>)> = ids
+        .iter()
+        .map(|id| (statement.clone(), vec![*id, &sha256, body]))
+        .collect();
+    iu_cutter_tests::application::execute(options, &inserts).await?;
+    Ok(())
 }
 
 /// Ids with a tab, a newline, a right-to-left override (and, on SQLite, a NUL) written by raw
@@ -914,10 +890,7 @@ async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> Tes
     };
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
-    let deletion = crate::deleted_meanwhile::DeleteDocument {
-        options: fixture.options().clone(),
-        document: "a/15",
-    };
+    let deletion = RawStatements::delete_document(fixture.options(), "a/15");
     let r2_runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let meanwhile: Pending = Box::pin(async move {
         let held = hold_r2(&r2_runner, vec![DocumentId::new("a/00")])

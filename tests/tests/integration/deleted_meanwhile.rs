@@ -5,98 +5,18 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::ConnectOptions;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, DocumentState, Evidence, EvidenceValue, LiveExecutionAdapter, Preset,
-    RunId, Scope,
+    CutRules, DocumentId, DocumentState, EvidenceValue, LiveExecutionAdapter, Preset, RunId, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner, default_phases};
-use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::{MemoryBackupStore, Phase};
+use iu_cutter_tests::application::{PutDocument, RawStatements};
 use iu_cutter_tests::fixture::SqlFixture;
 use sqlx::Connection;
 
 use crate::TestResult;
-
-/// Deletes one document and every row of it (units, generation records, the document) over a
-/// connection of its own, as an application's raw SQL would.
-pub(crate) struct DeleteDocument {
-    pub(crate) options: ConnectOptions,
-    pub(crate) document: &'static str,
-}
-
-impl DeleteDocument {
-    fn statements(&self) -> Vec<String> {
-        let prefix = match &self.options.pg_schema {
-            Some(schema) => format!("{schema}."),
-            None => String::new(),
-        };
-        [
-            "units WHERE document",
-            "generations WHERE document",
-            "documents WHERE id",
-        ]
-        .iter()
-        .map(|what| format!("DELETE FROM {prefix}{what} = '{}'", self.document))
-        .collect()
-    }
-
-    pub(crate) async fn execute(&self) -> Result<(), sqlx::Error> {
-        if self.options.pg_schema.is_some() {
-            let mut conn = sqlx::PgConnection::connect(&self.options.url).await?;
-            for statement in self.statements() {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut conn)
-                    .await?;
-            }
-            conn.close().await
-        } else {
-            let pool = sqlx::SqlitePool::connect(&self.options.url).await?;
-            for statement in self.statements() {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&pool)
-                    .await?;
-            }
-            pool.close().await;
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Phase for DeleteDocument {
-    fn name(&self) -> &str {
-        "application-deletes"
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        if let Err(e) = self.execute().await {
-            panic!("deleting `{}`: {e}", self.document);
-        }
-        Ok(Evidence::new())
-    }
-}
-
-/// Puts a new document, as the application would, through a handle of its own.
-struct PutDocument {
-    application: Arc<dyn LiveExecutionAdapter>,
-    document: &'static str,
-}
-
-#[async_trait]
-impl Phase for PutDocument {
-    fn name(&self) -> &str {
-        "application-writes"
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.application
-            .put_document(&DocumentId::new(self.document), "Article 1\nNew.\n")
-            .await?;
-        Ok(Evidence::new())
-    }
-}
 
 /// A run over `All` of `law/1` and `law/2`, with `extra` phases inserted at their index in the
 /// five phases (in order): its report.
@@ -131,10 +51,7 @@ async fn run_deleting_law_2(
     fixture: &impl SqlFixture,
     at: usize,
 ) -> Result<RunReport, Box<dyn std::error::Error>> {
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    };
+    let delete = RawStatements::delete_document(fixture.options(), "law/2");
     run_with(fixture, vec![(at, Box::new(delete))]).await
 }
 
@@ -170,13 +87,12 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(
         return Ok(());
     };
     let put = PutDocument {
+        name: "application-writes",
         application: fixture.another_process().await,
-        document: "law/3",
+        document: DocumentId::new("law/3"),
+        body: "Article 1\nNew.\n",
     };
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/3",
-    };
+    let delete = RawStatements::delete_document(fixture.options(), "law/3");
     let report = run_with(
         &fixture,
         vec![(0, Box::new(put)), (usize::MAX, Box::new(delete))],
@@ -268,12 +184,9 @@ async fn a_held_run_enacted_after_a_deletion(fixture: Option<impl SqlFixture>) -
         )
         .await?;
     assert!(held.outcome.is_success(), "{}", held.to_json());
-    DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    }
-    .execute()
-    .await?;
+    RawStatements::delete_document(fixture.options(), "law/2")
+        .execute()
+        .await?;
 
     let enacted = runner
         .enact(&RunId::new("r1"), RunOptions::default())
