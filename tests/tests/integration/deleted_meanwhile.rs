@@ -12,7 +12,7 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner, default_phases};
 use iu_cutter_phase_core::{MemoryBackupStore, Phase};
-use iu_cutter_tests::application::{PutDocument, RawStatements};
+use iu_cutter_tests::application::{self, PutDocument, RawStatements};
 use iu_cutter_tests::fixture::SqlFixture;
 use sqlx::Connection;
 
@@ -43,6 +43,13 @@ async fn run_with(
         )
         .await?;
     Ok(report)
+}
+
+/// [`run_with`] with no other writer, which must pass: `law/1` and `law/2` cut by `r1`.
+async fn both_cut_by_r1(fixture: &impl SqlFixture) -> TestResult {
+    let report = run_with(fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    Ok(())
 }
 
 /// [`run_with`], another writer deleting `law/2` before phase number `at` starts
@@ -281,34 +288,20 @@ on_fixtures!(a_document_deleted_before_the_enact:
 /// Deletes `law/2`'s generation records and its row, but not its units (units have no foreign
 /// key to force it), as an application's raw SQL that knows only the tables it must clear might.
 async fn delete_law_2_but_not_its_units(options: &ConnectOptions) -> Result<(), sqlx::Error> {
-    let prefix = match &options.pg_schema {
-        Some(schema) => format!("{schema}."),
-        None => String::new(),
-    };
-    let statements = [
+    let prefix = application::prefix(options);
+    let mut statements = vec![
         format!("DELETE FROM {prefix}generations WHERE document = 'law/2'"),
         format!("DELETE FROM {prefix}documents WHERE id = 'law/2'"),
     ];
     if options.pg_schema.is_some() {
-        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
-        let mut tx = conn.begin().await?;
-        for statement in statements {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        conn.close().await
-    } else {
-        let pool = sqlx::SqlitePool::connect(&options.url).await?;
-        for statement in statements {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&pool)
-                .await?;
-        }
-        pool.close().await;
-        Ok(())
+        // On PostgreSQL both in one transaction, over the one connection `execute` uses there.
+        statements.insert(0, "BEGIN".to_owned());
+        statements.push("COMMIT".to_owned());
     }
+    let statements: Vec<(String, Vec<&str>)> =
+        statements.into_iter().map(|s| (s, Vec::new())).collect();
+    application::execute(options, &statements).await?;
+    Ok(())
 }
 
 /// A cut document deleted by the application with its generation records but not its units,
@@ -322,8 +315,7 @@ async fn a_rollback_drops_the_units_a_deletion_left(
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     let before = fixture.adapter().snapshot().await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
     if written_again {
@@ -387,8 +379,7 @@ async fn units_without_a_row_are_in_no_census(fixture: Option<impl SqlFixture>) 
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     adapter
@@ -457,8 +448,7 @@ async fn a_rollback_over_units_left_without_a_record(
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -511,8 +501,7 @@ async fn purge_reads_the_pointer(fixture: Option<impl SqlFixture>) -> TestResult
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     delete_law_2_row_alone(fixture.options()).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -549,25 +538,10 @@ on_fixtures!(purge_reads_the_pointer:
 /// Runs `statement` (`{prefix}` standing for the store's schema prefix) over a connection of
 /// its own, as an application's raw SQL would.
 async fn raw_sql(options: &ConnectOptions, statement: &str) -> Result<(), sqlx::Error> {
-    let prefix = match &options.pg_schema {
-        Some(schema) => format!("{schema}."),
-        None => String::new(),
-    };
+    let prefix = application::prefix(options);
     let statement = statement.replace("{prefix}", &prefix);
-    if options.pg_schema.is_some() {
-        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await
-    } else {
-        let pool = sqlx::SqlitePool::connect(&options.url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&pool)
-            .await?;
-        pool.close().await;
-        Ok(())
-    }
+    application::execute(options, &[(statement, Vec::new())]).await?;
+    Ok(())
 }
 
 /// Deletes `law/2`'s record of generation `r1` alone (no foreign key ties a document's
@@ -605,8 +579,7 @@ async fn active_record_changed_before_the_run(
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     raw_sql(fixture.options(), statement).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -662,8 +635,7 @@ async fn a_retired_record_deleted_after_the_run(fixture: Option<impl SqlFixture>
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
