@@ -698,29 +698,6 @@ async fn a_rollback_cancelled_between_batches_stops_and_says_how_far_it_got() ->
     world.rolled_back_in_part(&report, "cancelled between two batches")
 }
 
-/// Closes `switch` when the first `restore` reaches it, then forwards the call (to the kill
-/// switch's layer, which refuses it): the switch turned off after the rollback journaled its
-/// start and before its first batch. Later restores pass.
-struct CloseOnRestore<A> {
-    inner: A,
-    switch: ManualSwitch,
-    closed: AtomicBool,
-}
-
-#[async_trait]
-impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CloseOnRestore<A> {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        if matches!(op, Op::Restore { .. }) && !self.closed.swap(true, Ordering::SeqCst) {
-            self.switch.set(false);
-        }
-        self.inner.call(op, claim).await
-    }
-}
-
 /// Adversarial (adv30): the kill switch turned off between the rollback's journaled start and
 /// its first batch. No document was changed, but the journal shows the rollback begun (the
 /// closed switch refuses marking it otherwise), so the run can only be rolled back now: the
@@ -730,11 +707,16 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CloseOnRestore<A> {
 async fn a_switch_closed_before_the_first_rollback_batch_says_the_run_is_left_to_roll_back()
 -> TestResult {
     let Harness { sim, switch, .. } = Harness::new([("law/1", LAW_1)], true);
-    let guarded = Arc::new(CloseOnRestore {
-        inner: behind(sim.clone(), &switch),
-        switch: switch.clone(),
-        closed: AtomicBool::new(false),
-    });
+    // The switch closes when the first `restore` reaches it, and the call goes on to the kill
+    // switch's layer, which refuses it: turned off after the rollback journaled its start and
+    // before its first batch.
+    let closer = switch.clone();
+    let close: Pending = Box::pin(async move { closer.set(false) });
+    let guarded = Arc::new(Meanwhile::new(
+        behind(sim.clone(), &switch),
+        iu_cutter_live_execution::OpKind::Restore,
+        close,
+    ));
     let runner = Runner::new(guarded, Arc::new(MemoryBackupStore::new()));
     let pre_run = sim.state_census();
     let request = RunRequest::new(
