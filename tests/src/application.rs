@@ -1,13 +1,16 @@
 //! What an application does to a store while a run works on it, as phases a test inserts
 //! among the run's own: writes through a handle of its own on the store, and raw SQL over a
-//! connection of its own.
+//! connection of its own; or at a chosen call of the run's, through [`AfterFirst`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::ConnectOptions;
-use iu_cutter_live_execution::{DocumentId, Evidence, LiveExecutionAdapter};
+use iu_cutter_live_execution::{
+    AdapterInfo, AdapterResult, DocumentId, Evidence, LeaseClaim, LiveExecutionAdapter, Op, OpKind,
+    Reply,
+};
 use iu_cutter_phase_core::{Phase, PhaseError, RunContext};
 
 /// The prefix that names iu-cutter's tables from a connection of an application's own: the
@@ -149,5 +152,56 @@ impl Phase for PutDocument {
             .put_document(&self.document, self.body)
             .await?;
         Ok(Evidence::new())
+    }
+}
+
+/// Work another client does, run once by [`AfterFirst`].
+pub type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The store, except that `meanwhile` (an application's or another runner's writes, or a wait
+/// that never ends: a crash) runs to its end once, right after the first call of `kind`
+/// returns: what lands between two calls of an invocation, made deterministic.
+pub struct AfterFirst {
+    inner: Arc<dyn LiveExecutionAdapter>,
+    kind: OpKind,
+    meanwhile: tokio::sync::Mutex<Option<Pending>>,
+}
+
+impl AfterFirst {
+    /// `inner`, with `meanwhile` run after its first call of `kind`.
+    pub fn new(
+        inner: &Arc<dyn LiveExecutionAdapter>,
+        kind: OpKind,
+        meanwhile: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Arc<Self> {
+        Arc::new(AfterFirst {
+            inner: inner.clone(),
+            kind,
+            meanwhile: tokio::sync::Mutex::new(Some(Box::pin(meanwhile))),
+        })
+    }
+
+    /// Whether `meanwhile` has run (or begun, and is running).
+    pub async fn ran(&self) -> bool {
+        self.meanwhile.lock().await.is_none()
+    }
+}
+
+#[async_trait]
+impl LiveExecutionAdapter for AfterFirst {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let after = op.kind() == self.kind;
+        let reply = self.inner.call(op, claim).await;
+        if after {
+            let pending = self.meanwhile.lock().await.take();
+            if let Some(pending) = pending {
+                pending.await;
+            }
+        }
+        reply
     }
 }

@@ -10,12 +10,12 @@ use iu_cutter_live_execution::StoreSnapshot;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::ConnectOptions;
 use iu_cutter_live_execution::{
-    AdapterInfo, AdapterResult, CutRules, DocumentId, EvidenceValue, LeaseClaim,
-    LiveExecutionAdapter, Op, OpKind, Preset, PurgeTarget, Reply, RunId, Scope,
+    CutRules, DocumentId, EvidenceValue, LiveExecutionAdapter, OpKind, Preset, PurgeTarget, RunId,
+    Scope,
 };
 use iu_cutter_orchestrator::{Gap, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore};
-use iu_cutter_tests::application::RawStatements;
+use iu_cutter_tests::application::{AfterFirst, Pending, RawStatements};
 use iu_cutter_tests::fixture::{RawSql, SqlFixture};
 
 use crate::TestResult;
@@ -127,45 +127,6 @@ on_fixtures!(batches_round_trip:
     odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_postgres on postgres,
 );
 
-/// A store that, once, purges `target` right after a `generations_of` call returns and before
-/// the backup's `active_units_of`: a document's generations change between the two reads (or,
-/// with `delete`, the whole document is deleted by raw SQL there instead).
-struct PurgeBetween {
-    inner: Arc<dyn LiveExecutionAdapter>,
-    target: std::sync::Mutex<Option<PurgeTarget>>,
-    delete: Option<RawStatements>,
-}
-
-#[async_trait::async_trait]
-impl LiveExecutionAdapter for PurgeBetween {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let between = op.kind() == OpKind::GenerationsOf;
-        let reply = self.inner.call(op, claim).await;
-        let target = if between {
-            self.target.lock().map(|mut t| t.take()).unwrap_or(None)
-        } else {
-            None
-        };
-        if let Some(target) = target {
-            if let Some(delete) = &self.delete {
-                let deleted = delete.execute().await;
-                assert!(
-                    deleted.is_ok(),
-                    "the deletion between the two reads: {deleted:?}"
-                );
-                return reply;
-            }
-            let purged = self.inner.purge_generations(&[target]).await;
-            assert_eq!(purged.ok(), Some(1), "the purge between the two reads");
-        }
-        reply
-    }
-}
-
 /// `law/2` cut by `r0` then `r0b` (`r0` retired), then `r1`'s backup reads its generation
 /// records, and `r0` of it is purged before its active units are read: the backup must not
 /// hold the records as read before the purge under a census of after (the change log lists
@@ -219,14 +180,27 @@ async fn changed_between_the_two_reads(
         after_purge.generations.retain(|g| g.document != law_2);
         after_purge.units.retain(|u| u.document != law_2);
     }
-    let between = Arc::new(PurgeBetween {
-        inner: adapter.clone(),
-        target: std::sync::Mutex::new(Some(PurgeTarget {
-            document: law_2.clone(),
-            generation: r0.clone(),
-            active: Some(RunId::new("r0b")),
-        })),
-        delete: delete.then(|| RawStatements::delete_document(fixture.options(), "law/2")),
+    // Once, right after the backup's `generations_of` returns and before its
+    // `active_units_of`: `r0` of `law/2` purged (or, with `delete`, the whole document deleted
+    // by raw SQL there instead).
+    let target = PurgeTarget {
+        document: law_2.clone(),
+        generation: r0.clone(),
+        active: Some(RunId::new("r0b")),
+    };
+    let deletion = delete.then(|| RawStatements::delete_document(fixture.options(), "law/2"));
+    let store = adapter.clone();
+    let between = AfterFirst::new(&adapter, OpKind::GenerationsOf, async move {
+        if let Some(deletion) = deletion {
+            let deleted = deletion.execute().await;
+            assert!(
+                deleted.is_ok(),
+                "the deletion between the two reads: {deleted:?}"
+            );
+        } else {
+            let purged = store.purge_generations(&[target]).await;
+            assert_eq!(purged.ok(), Some(1), "the purge between the two reads");
+        }
     });
     let runner = Runner::new(between.clone(), Arc::new(MemoryBackupStore::new()));
     let report = runner
@@ -237,8 +211,7 @@ async fn changed_between_the_two_reads(
         .await?;
     let json = report.to_json();
     assert_eq!(report.outcome, Outcome::Pass, "{json}");
-    let purged = between.target.lock().map(|t| t.is_none()).unwrap_or(false);
-    assert!(purged, "the purge ran between the two reads");
+    assert!(between.ran().await, "the purge ran between the two reads");
     let json = rolled_back(&runner, "r1").await?.to_json();
     let now = adapter.snapshot().await?;
     assert_eq!(now.documents, after_purge.documents, "documents");
@@ -841,43 +814,6 @@ on_fixtures!(refused_late_then_freed:
     a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres,
 );
 
-type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// The store, except that `meanwhile` (an application's or another runner's writes, or a wait
-/// that never ends: a crash) runs once, right after the first call of `kind` returns (the first
-/// `generations_of`: in the middle of a backup's first batch, its document rows already read).
-struct AfterFirst {
-    inner: Arc<dyn LiveExecutionAdapter>,
-    kind: OpKind,
-    meanwhile: tokio::sync::Mutex<Option<Pending>>,
-}
-
-impl AfterFirst {
-    fn new(inner: &Arc<dyn LiveExecutionAdapter>, kind: OpKind, meanwhile: Pending) -> Arc<Self> {
-        Arc::new(AfterFirst {
-            inner: inner.clone(),
-            kind,
-            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl LiveExecutionAdapter for AfterFirst {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let between = op.kind() == self.kind;
-        let reply = self.inner.call(op, claim).await;
-        if between && let Some(meanwhile) = self.meanwhile.lock().await.take() {
-            meanwhile.await;
-        }
-        reply
-    }
-}
-
 /// The scene of the two tests below: `r1` over sixteen large laws (`a/00` … `a/15`, more than
 /// a 4 MiB journal part before `a/15`), read two documents a batch; while its first batch is
 /// read, `r2` fences `a/00` and holds it (and, with `vanish`, the application deletes `a/15`).
@@ -905,10 +841,7 @@ async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> Tes
     let store = AfterFirst::new(&adapter, OpKind::GenerationsOf, meanwhile);
     let runner = journaled(store.clone());
     let report = runner.run(r1_over_a(), in_pairs()).await?;
-    assert!(
-        store.meanwhile.lock().await.is_none(),
-        "r2 fenced meanwhile"
-    );
+    assert!(store.ran().await, "r2 fenced meanwhile");
     let (gap, json) = blocked(&report)?;
     assert_eq!(gap.document, Some(DocumentId::new("a/00")), "{json}");
     assert!(gap.found.contains("run r2"), "{json}");

@@ -11,8 +11,6 @@
 //! state.
 
 use iu_cutter_live_execution::prelude::*;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,12 +19,13 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, CutRules, DocumentId, DocumentState, EvidenceValue,
-    ExecutionGate, Guarded, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, Preset, Reply,
-    RunId, RunStatus, Scope, Unavailability, UnavailableKind,
+    ExecutionGate, Guarded, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, OpKind, Preset,
+    Reply, RunId, RunStatus, Scope, Unavailability, UnavailableKind,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{CancelFlag, DocumentBatches, MemoryBackupStore, RunEvent, names};
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
+use iu_cutter_tests::application::AfterFirst;
 use iu_cutter_tests::fixture::{self, SqlFixture};
 use iu_cutter_tests::{SimHarness, cases, runtime, view};
 use proptest::prelude::*;
@@ -250,44 +249,6 @@ async fn blocked_resume_counts_what_the_stopped_call_enacted(
     Ok(())
 }
 
-type Pending = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The store, except that once its first `restore` call (a rollback's first batch) has
-/// returned, `meanwhile` runs to its end: what lands between two batches of a rollback, made
-/// deterministic.
-struct AfterFirstRestore {
-    inner: Open,
-    meanwhile: tokio::sync::Mutex<Option<Pending>>,
-}
-
-impl AfterFirstRestore {
-    fn over(inner: Open, meanwhile: impl Future<Output = ()> + Send + 'static) -> Open {
-        Arc::new(AfterFirstRestore {
-            inner,
-            meanwhile: tokio::sync::Mutex::new(Some(Box::pin(meanwhile))),
-        })
-    }
-}
-
-#[async_trait]
-impl LiveExecutionAdapter for AfterFirstRestore {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let restore = matches!(op, Op::Restore { .. });
-        let reply = self.inner.call(op, claim).await;
-        if restore {
-            let pending = self.meanwhile.lock().await.take();
-            if let Some(pending) = pending {
-                pending.await;
-            }
-        }
-        reply
-    }
-}
-
 /// Seeds `store` and runs `r1` over it to `PASS` in batches: the pre-run snapshot.
 async fn passed_in_batches(
     store: &Open,
@@ -348,7 +309,7 @@ async fn rollback_stopped_between_batches_rolls_back_again(
 ) -> TestResult {
     let before = passed_in_batches(&store).await?;
     let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let stopping = AfterFirst::new(&store, OpKind::Restore, async move { closing.set(false) });
     let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     // The backup's export went to `passed_in_batches`'s memory store; the store's journal holds
@@ -425,7 +386,7 @@ async fn rollback_raced_by_a_later_run(
             held.map(|r| r.to_json())
         );
     };
-    let racing = AfterFirstRestore::over(store.clone(), later_run);
+    let racing = AfterFirst::new(store, OpKind::Restore, later_run);
     let runner = Runner::new(racing, Arc::new(MemoryBackupStore::new()));
     let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
     Ok((before, taken, stopped))
@@ -684,7 +645,7 @@ async fn cancelled_after_first_batch(
     let before = passed_in_batches(store).await?;
     let cancel = CancelFlag::new();
     let flag = cancel.clone();
-    let cancelling = AfterFirstRestore::over(store.clone(), async move { flag.cancel() });
+    let cancelling = AfterFirst::new(store, OpKind::Restore, async move { flag.cancel() });
     let runner = Runner::new(cancelling, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     let stopped = runner
@@ -809,7 +770,7 @@ async fn switch_closed_mid_rollback(
 ) -> Result<iu_cutter_live_execution::StoreSnapshot, Box<dyn std::error::Error>> {
     let before = passed_in_batches(store).await?;
     let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let stopping = AfterFirst::new(store, OpKind::Restore, async move { closing.set(false) });
     let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
     assert_eq!(stopped.outcome.name(), "REFUSED", "{}", stopped.to_json());
@@ -848,7 +809,7 @@ async fn two_rollbacks_at_once(store: Open, _: &ManualSwitch) -> TestResult {
     let other = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     let inner_run = run.clone();
-    let racing = AfterFirstRestore::over(store.clone(), async move {
+    let racing = AfterFirst::new(&store, OpKind::Restore, async move {
         let r = other.rollback_with(&inner_run, batched()).await;
         assert!(
             matches!(&r, Ok(r) if r.outcome == Outcome::RolledBack),
@@ -934,7 +895,7 @@ async fn kill_switch_between_batches_says_how_far_it_got(
 ) -> TestResult {
     passed_in_batches(&store).await?;
     let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let stopping = AfterFirst::new(&store, OpKind::Restore, async move { closing.set(false) });
     let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
     let Outcome::Refused { reason, .. } = &stopped.outcome else {
@@ -1125,7 +1086,7 @@ async fn killed_after_first_rollback_batch(
     let before = passed_in_batches(store).await?;
     let killed = Arc::new(tokio::sync::Notify::new());
     let signal = killed.clone();
-    let killing = AfterFirstRestore::over(store.clone(), async move {
+    let killing = AfterFirst::new(store, OpKind::Restore, async move {
         signal.notify_one();
         std::future::pending::<()>().await;
     });
