@@ -157,9 +157,8 @@ async fn rollback_restores(store: Open, switch: &ManualSwitch) -> TestResult {
     seed(&*store).await?;
     let before = store.snapshot().await?;
     let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    let run = RunId::new("r1");
+    rolled_back_exactly(&runner, &run, RunOptions::default(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -246,6 +245,30 @@ async fn blocked_resume_counts_what_the_stopped_call_enacted(
         "{gap}"
     );
     assert!(!gap.to_string().contains("nothing"), "{gap}");
+    Ok(())
+}
+
+/// Asserts that the journal of `store` shows `run` rolled back in part (`what` says why it must).
+async fn journaled_in_part(store: &Open, run: &RunId, what: &str) -> TestResult {
+    let journaled = store.load_run(run).await?.ok_or("r1 is journaled")?;
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{what}: {journaled:?}"
+    );
+    Ok(())
+}
+
+/// Rolls `run` back with `runner` and `options`, which must leave `store` exactly as `before`
+/// (the pre-run state).
+async fn rolled_back_exactly(
+    runner: &Runner,
+    run: &RunId,
+    options: RunOptions,
+    (store, before): (&Open, &iu_cutter_live_execution::StoreSnapshot),
+) -> TestResult {
+    let rolled = runner.rollback_with(run, options).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(&store.snapshot().await?, before, "the exact pre-run state");
     Ok(())
 }
 
@@ -344,10 +367,7 @@ async fn rollback_stopped_between_batches_rolls_back_again(
     };
     assert!(error.contains("was being rolled back"), "{error}");
 
-    let again = runner.rollback_with(&run, batched()).await?;
-
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&runner, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -429,9 +449,7 @@ async fn a_later_run_mid_rollback_stops_it_part_way(store: Open, _: &ManualSwitc
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let r2 = plain.rollback(&RunId::new("r2")).await?;
     assert_eq!(r2.outcome, Outcome::RolledBack, "{}", r2.to_json());
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -714,9 +732,7 @@ async fn retry_cancelled_before_its_first_batch_keeps_the_run_unresumable(
 
     never_resumed(&plain, &store, &run).await?;
     // And rolling back again still finishes the job.
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -1023,9 +1039,7 @@ async fn not_resumable_and_rolled_back_again(
         "{}",
         resumed.to_json()
     );
-    let again = plain.rollback_with(run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(&store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, run, batched(), (store, before)).await?;
     Ok(())
 }
 
@@ -1198,14 +1212,8 @@ async fn killed_rollback_then_run_again_and_retry_other_batch_size(
         again.to_json()
     );
     never_resumed(&plain, &store, &run).await?;
-    let rolled = plain
-        .rollback_with(
-            &run,
-            RunOptions::default().with_batch_documents(DocumentBatches::Of(3)),
-        )
-        .await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    let in_threes = RunOptions::default().with_batch_documents(DocumentBatches::Of(3));
+    rolled_back_exactly(&plain, &run, in_threes, (&store, &before)).await?;
     Ok(())
 }
 
@@ -1236,9 +1244,7 @@ async fn census_failure_after_a_batch_is_a_stop_part_way(
         || text.contains("document(s)");
     // Rolling back again still finishes it.
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     assert!(
         counted && journaled.status != RunStatus::Pass,
         "a stop part-way with {} of {DOCUMENTS} documents rolled back: journal status {:?}, \
@@ -1330,9 +1336,7 @@ async fn a_first_batch_that_timed_out_changed_nothing(store: Open, _: &ManualSwi
         "{journaled:?}"
     );
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -1361,11 +1365,7 @@ async fn a_rollback_that_could_not_journal_its_end_says_the_run_is_left_to_roll_
             if error.contains("can only be rolled back now")),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{journaled:?}"
-    );
+    journaled_in_part(&store, &run, "the journal").await?;
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
@@ -1440,9 +1440,7 @@ async fn a_stopped_run_whose_rollback_timed_out_resumes_then_rolls_back(
     assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS);
     let again = plain.enact(&run, batched()).await?;
     assert_eq!(again.outcome, Outcome::Pass, "{}", again.to_json());
-    let rolled = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     let resumed = plain.resume(&run, batched()).await?;
     assert!(
         !matches!(resumed.outcome, Outcome::Pass),
@@ -1473,11 +1471,7 @@ async fn a_later_batch_that_timed_out_is_a_stop_part_way(
         matches!(stopped.outcome, Outcome::Blocked { .. }) && !text.contains("nothing was changed"),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{text}"
-    );
+    journaled_in_part(&store, &run, &text).await?;
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
@@ -1507,11 +1501,7 @@ async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
             && text.contains("not known"),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{text}"
-    );
+    journaled_in_part(&store, &run, &text).await?;
     let failing = FailingAfter::over(&store, Fails::RestoreTimedOut, 0);
     let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let second = runner.rollback_with(&run, batched()).await?;
@@ -1520,11 +1510,7 @@ async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
         matches!(second.outcome, Outcome::Blocked { .. }) && !text.contains("nothing was changed"),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{text}"
-    );
+    journaled_in_part(&store, &run, &text).await?;
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
