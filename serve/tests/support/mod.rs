@@ -232,6 +232,17 @@ impl Server {
         }
         panic!("run {run} did not settle within 30 s");
     }
+
+    /// Starts the live run `request` (its JSON body, naming its `run`) held after write-verify,
+    /// which must be accepted (202): the run's detail once settled.
+    pub async fn hold(&self, request: Value) -> Value {
+        let run = request["run"].as_str().unwrap_or_default().to_owned();
+        let held = self
+            .post("/runs?mode=live&until=write-verify", &request.to_string())
+            .await;
+        assert_eq!(held.status, 202, "{}", held.body);
+        self.settled(&run).await
+    }
 }
 
 impl Drop for Server {
