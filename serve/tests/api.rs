@@ -182,12 +182,7 @@ async fn a_held_run_shows_its_units_and_its_diff_against_the_active_generation()
     let server = Server::start(Some(TOKEN), true).await;
     // The application edits a.md: one section changed, one added, one removed.
     let edited = "# Guide\n\nIntro text.\n\n## Install\n\nRun the new installer.\n\n## Upgrade\n\nUpgrade it.\n";
-    server.enacted_then_edited("gen-1", edited).await;
-    let request = serde_json::json!({
-        "run": "gen-2",
-        "scope": {"kind": "ids", "value": ["docs/a.md"]},
-    });
-    let detail = server.hold(request).await;
+    let detail = server.held_after_an_edit("gen-1", edited, "gen-2").await;
     assert_eq!(detail["record"]["status"], "HELD", "{detail}");
     assert_eq!(detail["documents"], serde_json::json!(["docs/a.md"]));
 

@@ -189,20 +189,24 @@ impl Server {
         request(self.addr, "POST", path, Some(TOKEN), body).await
     }
 
-    /// A live run `run` of the whole store, enacted (PASS); then the application replaces
-    /// `docs/a.md` with `edited`, so that the next run has a diff to show.
-    pub async fn enacted_then_edited(&self, run: &str, edited: &str) {
+    /// A live run `first` of the whole store, enacted (PASS); then the application replaces
+    /// `docs/a.md` with `edited`; then run `run` over `docs/a.md` alone, held for review, so
+    /// that it has a diff to show ([`Server::hold`]): its detail once settled.
+    pub async fn held_after_an_edit(&self, first: &str, edited: &str, run: &str) -> Value {
         let started = self
-            .post("/runs?mode=live", &format!(r#"{{"run":"{run}"}}"#))
+            .post("/runs?mode=live", &format!(r#"{{"run":"{first}"}}"#))
             .await;
         assert_eq!(started.status, 202, "{}", started.body);
-        assert_eq!(self.settled(run).await["record"]["status"], "PASS");
+        assert_eq!(self.settled(first).await["record"]["status"], "PASS");
         ok(
             self.store
                 .put_document(&DocumentId::new("docs/a.md"), edited)
                 .await,
             "edit",
         );
+        let scope = serde_json::json!({"kind": "ids", "value": ["docs/a.md"]});
+        self.hold(serde_json::json!({"run": run, "scope": scope}))
+            .await
     }
 
     /// Starts a live run `run` and returns its event stream once it writes its units
