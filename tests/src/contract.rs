@@ -1298,15 +1298,8 @@ pub async fn restore_before_enact_drops_the_staged_generation(store: &dyn LiveEx
 pub async fn a_batch_over_many_reads_is_fenced_enacted_and_restored_whole(
     store: &dyn LiveExecutionAdapter,
 ) {
-    let documents: Vec<(DocumentId, String)> = (0..2_001)
-        .map(|i| {
-            (
-                DocumentId::new(format!("b/{i:05}")),
-                format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n"),
-            )
-        })
-        .collect();
-    let stored = ok(store.put_documents(&documents).await, "put_documents");
+    let body = |i| format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n");
+    let stored = crate::put_many(store, 2_001, |i| format!("b/{i:05}"), body).await;
     let r = run("r1");
     let ids: Vec<DocumentId> = stored.iter().map(|d| d.id.clone()).collect();
     let backup = backup_of(store, &r, &ids).await;
@@ -2078,15 +2071,8 @@ pub async fn batch_reads_are_the_reads_of_each_document(store: &dyn LiveExecutio
     let none: &[DocumentId] = &[];
     assert!(ok(store.generations_of(none).await, "generations_of").is_empty());
     assert!(ok(store.active_units_of(none).await, "active_units_of").is_empty());
-    let many: Vec<(DocumentId, String)> = (0..1_003)
-        .map(|i| {
-            (
-                DocumentId::new(format!("e/{i:04}")),
-                format!("Điều 1. {i}\n"),
-            )
-        })
-        .collect();
-    let mut stored = ok(store.put_documents(&many).await, "put_documents");
+    let (name, body) = (|i| format!("e/{i:04}"), |i| format!("Điều 1. {i}\n"));
+    let mut stored = crate::put_many(store, 1_003, name, body).await;
     for name in ["Z", "é", "a/b"] {
         stored.push(put(store, name, LAW).await);
     }

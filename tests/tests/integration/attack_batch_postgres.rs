@@ -102,10 +102,8 @@ async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
 
 /// Puts [`DOCUMENTS`] documents; returns them as stored.
 async fn seed(store: &dyn LiveExecutionAdapter) -> Vec<Document> {
-    let bodies: Vec<(DocumentId, String)> = (0..DOCUMENTS)
-        .map(|i| (doc_id(i), format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n")))
-        .collect();
-    ok(store.put_documents(&bodies).await, "put_documents")
+    let body = |i| format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n");
+    iu_cutter_tests::put_many(store, DOCUMENTS, |i| format!("d/{i:05}"), body).await
 }
 
 /// Fences `documents` for `run` and writes two units of each: ready to enact, each expectation
