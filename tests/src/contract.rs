@@ -734,15 +734,14 @@ pub async fn fence_moves_documents_to_cutting_and_is_idempotent(store: &dyn Live
     assert_eq!(docs[1].state, fenced);
     assert_eq!(docs[2], c, "documents outside the fence are untouched");
     assert_eq!((docs[0].revision, docs[0].body.as_str()), (1, "Điều 1."));
-    assert_eq!(
-        ok(store.generations(&id("a")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("a"),
-            generation: r.clone(),
-            state: GenerationState::Staged,
-        }],
-        "the fence begins the run's staged generation"
-    );
+    let records = (r.clone(), GenerationState::Staged);
+    only_generation(
+        store,
+        "a",
+        records,
+        "the fence begins the run's staged generation",
+    )
+    .await;
     assert!(ok(store.generations(&id("c")).await, "generations").is_empty());
     ok(store.fence(&r, &[]).await, "empty fence");
 
@@ -917,14 +916,8 @@ pub async fn write_units_is_idempotent_and_staged(store: &dyn LiveExecutionAdapt
         ok(store.generation_units(&id("a"), &r).await, "read back"),
         units
     );
-    assert_eq!(
-        ok(store.generations(&id("a")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("a"),
-            generation: r.clone(),
-            state: GenerationState::Staged,
-        }]
-    );
+    let records = (r.clone(), GenerationState::Staged);
+    only_generation(store, "a", records, "the generation records of a").await;
     assert!(
         ok(store.active_units(&id("a")).await, "active").is_empty(),
         "staged is invisible"
@@ -1229,20 +1222,34 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
     );
 }
 
+/// Asserts that `document`'s generation records are exactly one: `(generation, state)` (`what`
+/// says why).
+async fn only_generation(
+    store: &dyn LiveExecutionAdapter,
+    document: &str,
+    (generation, state): (RunId, GenerationState),
+    what: &str,
+) {
+    let record = GenerationRecord {
+        document: id(document),
+        generation,
+        state,
+    };
+    assert_eq!(
+        ok(store.generations(&id(document)).await, "generations"),
+        vec![record],
+        "{what}"
+    );
+}
+
 /// A document without units (an empty body) is enacted from the generation its fence began.
 pub async fn enact_of_a_document_without_units(store: &dyn LiveExecutionAdapter) {
     let empty = put(store, "empty", "").await;
     let r = run("r");
     ok(store.fence(&r, &[expect(&empty)]).await, "fence");
     assert_eq!(ok(store.enact(&r, &[expect(&empty)]).await, "enact"), 1);
-    assert_eq!(
-        ok(store.generations(&id("empty")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("empty"),
-            generation: r.clone(),
-            state: GenerationState::Active,
-        }]
-    );
+    let records = (r.clone(), GenerationState::Active);
+    only_generation(store, "empty", records, "the generation records of empty").await;
     assert!(ok(store.active_units(&id("empty")).await, "active").is_empty());
     let doc = ok(store.load_scope(&Scope::All).await, "load_scope").remove(0);
     assert_eq!(doc.state, DocumentState::Cut);
@@ -1772,14 +1779,8 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
         "purge",
     );
     assert_eq!(purged, 1);
-    assert_eq!(
-        ok(store.generations(&id("a")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("a"),
-            generation: r2.clone(),
-            state: GenerationState::Active,
-        }]
-    );
+    let records = (r2.clone(), GenerationState::Active);
+    only_generation(store, "a", records, "the generation records of a").await;
     assert!(ok(store.generation_units(&id("a"), &r1).await, "purged units").is_empty());
     assert_eq!(
         ok(store.active_units(&id("a")).await, "active"),
