@@ -2546,9 +2546,7 @@ pub mod live {
     use iu_cutter_live_execution::sql::{
         DATABASE_SCHEMA_VERSION, connect_with, control_status, init_with, set_control,
     };
-    use iu_cutter_live_execution::{
-        AdapterError, DocumentId, ExecutionGate, LiveExecutionAdapter, RunId, Scope,
-    };
+    use iu_cutter_live_execution::{AdapterError, DocumentId, ExecutionGate, RunId, Scope};
 
     use super::{error, expect};
     use crate::fixture::{RawSql, SqlFixture, open_gate};
@@ -2657,10 +2655,7 @@ pub mod live {
     /// naming the row and how to open it; reads go on; enabling it lets mutations through again.
     pub async fn control_row_closes_the_gate_for_every_runner(fixture: &impl SqlFixture) {
         let store = fixture.adapter();
-        let other = ok(
-            connect_with(fixture.options(), open_gate()).await,
-            "second runner",
-        );
+        let other = fixture.another_process().await;
         ok(
             store.put_document(&DocumentId::new("a"), "Điều 1.").await,
             "put",
@@ -2671,7 +2666,7 @@ pub mod live {
         );
         assert!(!state.execution_enabled);
         assert_eq!(state.reason, "maintenance window");
-        for runner in [store, &other as &dyn LiveExecutionAdapter] {
+        for runner in [store, &*other] {
             let refused = error(
                 runner.put_document(&DocumentId::new("a"), "changed").await,
                 AdapterError::is_gate_closed,
@@ -2763,10 +2758,7 @@ pub mod live {
     /// Two runners fencing one document at once: exactly one gets it.
     pub async fn concurrent_fences_admit_one_run(fixture: &impl SqlFixture) {
         let one = fixture.adapter();
-        let two = ok(
-            connect_with(fixture.options(), open_gate()).await,
-            "second runner",
-        );
+        let two = fixture.another_process().await;
         for round in 0..5 {
             let id = DocumentId::new(format!("doc{round}"));
             let doc = ok(one.put_document(&id, "Điều 1.").await, "put");
@@ -2791,10 +2783,7 @@ pub mod live {
     /// Two runners creating the same document at once: one creates it, the other revises it.
     pub async fn concurrent_writers_create_one_document(fixture: &impl SqlFixture) {
         let one = fixture.adapter();
-        let two = ok(
-            connect_with(fixture.options(), open_gate()).await,
-            "second runner",
-        );
+        let two = fixture.another_process().await;
         for round in 0..5 {
             let id = DocumentId::new(format!("new{round}"));
             let (a, b) = tokio::join!(
