@@ -848,11 +848,7 @@ async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> Tes
     assert!(gap.found.contains("nothing was backed up"), "{json}");
     let when = "it changed while the backup was written";
     assert_eq!(gap.found.contains(when), !vanish, "{json}");
-    let left = parts_of_r1(&fixture).await;
-    assert_eq!(
-        left, 0,
-        "parts of r1's refused backup in the journal: {json}"
-    );
+    no_part_of_r1(&fixture, &json).await;
     rolled_back(&runner, "r2").await?;
     let freed = adapter.snapshot().await?;
     resumed_pass(&runner, "r1", in_pairs()).await?;
@@ -891,10 +887,18 @@ async fn parts_of_r1(fixture: &impl RawSql) -> u64 {
 
 /// Rolls `r1` back, which must leave no part of its backup in the journal.
 async fn rolled_back_leaving_no_part(runner: &Runner, fixture: &impl RawSql) -> TestResult {
-    rolled_back(runner, "r1").await?;
-    let left = parts_of_r1(fixture).await;
-    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
+    let json = rolled_back(runner, "r1").await?.to_json();
+    no_part_of_r1(fixture, &json).await;
     Ok(())
+}
+
+/// Asserts that the journal holds no part of `r1`'s backup (`json`: the report that says why).
+async fn no_part_of_r1(fixture: &impl RawSql, json: &str) {
+    let left = parts_of_r1(fixture).await;
+    assert_eq!(
+        left, 0,
+        "parts of r1's refused backup left in the journal: {json}"
+    );
 }
 
 /// A store behind the simulator's fault layer.
@@ -970,11 +974,7 @@ async fn crashed_then_held(fixture: Option<impl RawSql>) -> TestResult {
     let report = runner.resume(&RunId::new("r1"), in_pairs()).await?;
     let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
-    let left = parts_of_r1(&fixture).await;
-    assert_eq!(
-        left, 0,
-        "parts of r1's refused backup in the journal: {json}"
-    );
+    no_part_of_r1(&fixture, &json).await;
     fixture.finish().await;
     Ok(())
 }
