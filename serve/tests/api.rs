@@ -116,11 +116,7 @@ async fn a_live_run_is_refused_while_the_kill_switch_is_closed_with_its_reason()
 
     // Closed under a held run: enact is refused with the reason too.
     server.switch.set(true);
-    let held = server
-        .post("/runs?mode=live&until=write-verify", r#"{"run":"held-1"}"#)
-        .await;
-    assert_eq!(held.status, 202, "{}", held.body);
-    let detail = server.settled("held-1").await;
+    let detail = server.hold(serde_json::json!({"run": "held-1"})).await;
     assert_eq!(detail["record"]["status"], "HELD");
     // The next steps as values: enact after review, or roll back.
     assert_eq!(detail["next_actions"][0]["action"], "enact", "{detail}");
@@ -136,11 +132,7 @@ async fn a_live_run_is_refused_while_the_kill_switch_is_closed_with_its_reason()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_a_running_invocation_arrive_as_server_sent_events() {
     let server = Server::start(Some(TOKEN), true).await;
-    let held = server
-        .post("/runs?mode=live&until=write-verify", r#"{"run":"ev-1"}"#)
-        .await;
-    assert_eq!(held.status, 202, "{}", held.body);
-    server.settled("ev-1").await;
+    server.hold(serde_json::json!({"run": "ev-1"})).await;
 
     let mut events = Events::open(server.addr, "/runs/ev-1/events").await;
     let enact = server.post("/runs/ev-1/enact", "").await;
@@ -191,15 +183,7 @@ async fn a_held_run_shows_its_units_and_its_diff_against_the_active_generation()
     let server = Server::start(Some(TOKEN), true).await;
     // The application edits a.md: one section changed, one added, one removed.
     let edited = "# Guide\n\nIntro text.\n\n## Install\n\nRun the new installer.\n\n## Upgrade\n\nUpgrade it.\n";
-    server.enacted_then_edited("gen-1", edited).await;
-    let held = server
-        .post(
-            "/runs?mode=live&until=write-verify",
-            r#"{"run":"gen-2","scope":{"kind":"ids","value":["docs/a.md"]}}"#,
-        )
-        .await;
-    assert_eq!(held.status, 202, "{}", held.body);
-    let detail = server.settled("gen-2").await;
+    let detail = server.held_after_an_edit("gen-1", edited, "gen-2").await;
     assert_eq!(detail["record"]["status"], "HELD", "{detail}");
     assert_eq!(detail["documents"], serde_json::json!(["docs/a.md"]));
 
@@ -501,11 +485,7 @@ async fn a_run_driven_elsewhere_is_followed_through_its_journal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_rolled_back_elsewhere_is_shown_rolled_back_with_no_enact_offered() {
     let server = Server::start(Some(TOKEN), true).await;
-    let held = server
-        .post("/runs?mode=live&until=write-verify", r#"{"run":"else-1"}"#)
-        .await;
-    assert_eq!(held.status, 202, "{}", held.body);
-    let detail = server.settled("else-1").await;
+    let detail = server.hold(serde_json::json!({"run": "else-1"})).await;
     assert_eq!(detail["next_actions"][0]["action"], "enact", "{detail}");
 
     let rolled = ok(
@@ -816,11 +796,7 @@ async fn malformed_requests_are_refused_in_json_with_a_next_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_enacts_and_rollbacks_of_one_held_run_take_one() {
     let server = Server::start(Some(TOKEN), true).await;
-    let held = server
-        .post("/runs?mode=live&until=write-verify", r#"{"run":"race-1"}"#)
-        .await;
-    assert_eq!(held.status, 202, "{}", held.body);
-    server.settled("race-1").await;
+    server.hold(serde_json::json!({"run": "race-1"})).await;
     let addr = server.addr;
     let racing: Vec<_> = ["enact", "rollback"]
         .iter()

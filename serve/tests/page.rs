@@ -220,13 +220,8 @@ async fn the_operator_reviews_and_enacts_a_held_run_in_chromium() {
     let server = Server::start(Some(TOKEN), true).await;
     // A first run enacted, an edit by the application, and a second run held for review.
     let edited = "# Guide\n\nIntro text.\n\n## Install\n\nRun the new installer twice.\n\n## Upgrade\n\nUpgrade it.\n";
-    server.enacted_then_edited("first", edited).await;
-    let held = r#"{"run":"review","scope":{"kind":"ids","value":["docs/a.md"]}}"#;
-    let held = server
-        .post("/runs?mode=live&until=write-verify", held)
-        .await;
-    assert_eq!(held.status, 202, "{}", held.body);
-    assert_eq!(server.settled("review").await["record"]["status"], "HELD");
+    let held = server.held_after_an_edit("first", edited, "review").await;
+    assert_eq!(held["record"]["status"], "HELD");
 
     let url = format!("http://{}/", server.addr);
     let dir = screenshot_dir();

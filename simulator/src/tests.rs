@@ -103,6 +103,14 @@ async fn backup(sim: &Simulator, run_id: &RunId, scope: &Scope) -> Result<Backup
     })
 }
 
+/// The [`corpus`] with `law/a` cut by `r1` ([`full_cut`]), and the scope naming `law/a`.
+async fn law_a_cut_by_r1() -> Result<(Simulator, Scope), AdapterError> {
+    let sim = corpus();
+    let scope = Scope::Ids(vec![id("law/a")]);
+    full_cut(&sim, &run("r1"), &scope).await?;
+    Ok((sim, scope))
+}
+
 /// Fence, write and enact every document in `scope` as `run_id`.
 async fn full_cut(sim: &Simulator, run_id: &RunId, scope: &Scope) -> Result<(), AdapterError> {
     let documents = sim.load_scope(scope).await?;
@@ -278,9 +286,7 @@ async fn write_units_requires_the_fence_and_is_all_or_nothing() -> TestResult {
 
 #[tokio::test]
 async fn enact_moves_the_pointer_and_retires_the_previous_generation() -> TestResult {
-    let sim = corpus();
-    let scope = Scope::Ids(vec![id("law/a")]);
-    full_cut(&sim, &run("r1"), &scope).await?;
+    let (sim, scope) = law_a_cut_by_r1().await?;
     let first = sim.active_units(&id("law/a")).await?;
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|u| u.generation == run("r1")));
@@ -801,8 +807,7 @@ mod strategies {
 
 #[tokio::test]
 async fn scope_census_is_the_census_restricted_to_the_documents_asked_for() -> TestResult {
-    let sim = corpus();
-    full_cut(&sim, &run("r1"), &Scope::Ids(vec![id("law/a")])).await?;
+    let (sim, _) = law_a_cut_by_r1().await?;
     let whole = sim.census().await?;
     let scoped = sim
         .scope_census(&[id("law/a"), id("missing"), id("kb/c"), id("law/a")])
@@ -974,9 +979,7 @@ async fn windows_and_holds_do_not_accumulate() -> TestResult {
 /// snapshot (which made a dry run of one document copy a store of any size into memory).
 #[tokio::test]
 async fn seeding_from_a_scope_reads_the_scope_only() -> TestResult {
-    let live = corpus();
-    let scope = Scope::Ids(vec![id("law/a")]);
-    full_cut(&live, &run("r1"), &scope).await?;
+    let (live, scope) = law_a_cut_by_r1().await?;
     live.put_document(&id("law/a"), "# New\nbody\n").await?;
     full_cut(&live, &run("r2"), &scope).await?;
     let calls_before = live.call_log().len();

@@ -82,6 +82,12 @@ fn body_of(id: &DocumentId) -> String {
     format!("Điều 1. {}.\nĐiều 2. Hết.\n", id.as_str().len())
 }
 
+/// Puts each of `ids` with its [`body_of`] in one call: the documents as stored.
+async fn put_each(store: &dyn LiveExecutionAdapter, ids: &[DocumentId]) -> Vec<Document> {
+    let bodies: Vec<(DocumentId, String)> = ids.iter().map(|i| (i.clone(), body_of(i))).collect();
+    ok(store.put_documents(&bodies).await, "put_documents")
+}
+
 /// `ids` as stored now.
 async fn load(store: &dyn LiveExecutionAdapter, ids: &[DocumentId]) -> Vec<Document> {
     ok(
@@ -132,8 +138,7 @@ async fn records(
 /// exactly; the rollbacks' windows hide the runs' own writes and no one else's.
 pub async fn ids_of_any_characters_go_through_every_batch_write(store: &dyn LiveExecutionAdapter) {
     let ids = awkward_ids();
-    let bodies: Vec<(DocumentId, String)> = ids.iter().map(|i| (i.clone(), body_of(i))).collect();
-    let stored = ok(store.put_documents(&bodies).await, "put_documents");
+    let stored = put_each(store, &ids).await;
     assert_eq!(stored.len(), ids.len(), "every id is its own document");
     for (document, asked) in stored.iter().zip(&ids) {
         assert_eq!(&document.id, asked, "put_documents answers in order");
@@ -243,8 +248,7 @@ pub async fn ids_of_any_characters_go_through_every_batch_write(store: &dyn Live
 /// whose backup holds the document twice) writes it once, as one naming would, on every store.
 pub async fn a_call_naming_a_document_twice_writes_it_once(store: &dyn LiveExecutionAdapter) {
     let ids = [id("d\"1"), id("d\\2"), id("d3")];
-    let bodies: Vec<(DocumentId, String)> = ids.iter().map(|i| (i.clone(), body_of(i))).collect();
-    ok(store.put_documents(&bodies).await, "put_documents");
+    put_each(store, &ids).await;
     let r1 = RunId::new("r1");
     assert_eq!(cut_all(store, &r1, &ids).await, 3);
 
@@ -299,8 +303,7 @@ pub async fn a_revision_beyond_a_json_double_is_compared_exactly(fixture: &impl 
     let store = fixture.adapter();
     let big: u64 = (1 << 53) + 1;
     let ids = [id("big\"1"), id("plain")];
-    let bodies: Vec<(DocumentId, String)> = ids.iter().map(|i| (i.clone(), body_of(i))).collect();
-    ok(store.put_documents(&bodies).await, "put_documents");
+    put_each(store, &ids).await;
     let documents = fixture.table("documents");
     let statement = format!("UPDATE {documents} SET revision = CAST($1 AS BIGINT) WHERE id = $2");
     let big_text = big.to_string();

@@ -164,15 +164,8 @@ fn assert_summary_of(summary: &Census, census: &Census) {
 pub async fn a_scope_census_over_many_pages_is_the_census_of_its_documents(
     store: &dyn LiveExecutionAdapter,
 ) {
-    let documents: Vec<(DocumentId, String)> = (0..10_001)
-        .map(|i| {
-            (
-                DocumentId::new(format!("p/{i:05}")),
-                format!("Điều 1. Số {i}.\n"),
-            )
-        })
-        .collect();
-    let stored = ok(store.put_documents(&documents).await, "put_documents");
+    let (id, body) = (|i| format!("p/{i:05}"), |i| format!("Điều 1. Số {i}.\n"));
+    let stored = crate::put_many(store, 10_001, id, body).await;
     let edges: Vec<Document> = [0, 4_999, 5_000, 10_000]
         .into_iter()
         .filter_map(|i| stored.get(i).cloned())
@@ -181,7 +174,7 @@ pub async fn a_scope_census_over_many_pages_is_the_census_of_its_documents(
     let whole = ok(store.census().await, "census");
     assert_eq!(whole.documents, 10_001);
 
-    let mut asked: Vec<DocumentId> = documents.into_iter().map(|(id, _)| id).rev().collect();
+    let mut asked: Vec<DocumentId> = stored.iter().map(|d| d.id.clone()).rev().collect();
     asked.push(DocumentId::new("p/05000"));
     let scoped = ok(store.scope_census(&asked).await, "scope census");
     assert_eq!(scoped.census, whole, "every page read, each document once");

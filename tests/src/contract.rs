@@ -734,15 +734,14 @@ pub async fn fence_moves_documents_to_cutting_and_is_idempotent(store: &dyn Live
     assert_eq!(docs[1].state, fenced);
     assert_eq!(docs[2], c, "documents outside the fence are untouched");
     assert_eq!((docs[0].revision, docs[0].body.as_str()), (1, "Điều 1."));
-    assert_eq!(
-        ok(store.generations(&id("a")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("a"),
-            generation: r.clone(),
-            state: GenerationState::Staged,
-        }],
-        "the fence begins the run's staged generation"
-    );
+    let records = (r.clone(), GenerationState::Staged);
+    only_generation(
+        store,
+        "a",
+        records,
+        "the fence begins the run's staged generation",
+    )
+    .await;
     assert!(ok(store.generations(&id("c")).await, "generations").is_empty());
     ok(store.fence(&r, &[]).await, "empty fence");
 
@@ -917,14 +916,8 @@ pub async fn write_units_is_idempotent_and_staged(store: &dyn LiveExecutionAdapt
         ok(store.generation_units(&id("a"), &r).await, "read back"),
         units
     );
-    assert_eq!(
-        ok(store.generations(&id("a")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("a"),
-            generation: r.clone(),
-            state: GenerationState::Staged,
-        }]
-    );
+    let records = (r.clone(), GenerationState::Staged);
+    only_generation(store, "a", records, "the generation records of a").await;
     assert!(
         ok(store.active_units(&id("a")).await, "active").is_empty(),
         "staged is invisible"
@@ -1229,20 +1222,34 @@ pub async fn enact_is_compare_and_set_all_or_nothing(store: &dyn LiveExecutionAd
     );
 }
 
+/// Asserts that `document`'s generation records are exactly one: `(generation, state)` (`what`
+/// says why).
+async fn only_generation(
+    store: &dyn LiveExecutionAdapter,
+    document: &str,
+    (generation, state): (RunId, GenerationState),
+    what: &str,
+) {
+    let record = GenerationRecord {
+        document: id(document),
+        generation,
+        state,
+    };
+    assert_eq!(
+        ok(store.generations(&id(document)).await, "generations"),
+        vec![record],
+        "{what}"
+    );
+}
+
 /// A document without units (an empty body) is enacted from the generation its fence began.
 pub async fn enact_of_a_document_without_units(store: &dyn LiveExecutionAdapter) {
     let empty = put(store, "empty", "").await;
     let r = run("r");
     ok(store.fence(&r, &[expect(&empty)]).await, "fence");
     assert_eq!(ok(store.enact(&r, &[expect(&empty)]).await, "enact"), 1);
-    assert_eq!(
-        ok(store.generations(&id("empty")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("empty"),
-            generation: r.clone(),
-            state: GenerationState::Active,
-        }]
-    );
+    let records = (r.clone(), GenerationState::Active);
+    only_generation(store, "empty", records, "the generation records of empty").await;
     assert!(ok(store.active_units(&id("empty")).await, "active").is_empty());
     let doc = ok(store.load_scope(&Scope::All).await, "load_scope").remove(0);
     assert_eq!(doc.state, DocumentState::Cut);
@@ -1298,15 +1305,8 @@ pub async fn restore_before_enact_drops_the_staged_generation(store: &dyn LiveEx
 pub async fn a_batch_over_many_reads_is_fenced_enacted_and_restored_whole(
     store: &dyn LiveExecutionAdapter,
 ) {
-    let documents: Vec<(DocumentId, String)> = (0..2_001)
-        .map(|i| {
-            (
-                DocumentId::new(format!("b/{i:05}")),
-                format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n"),
-            )
-        })
-        .collect();
-    let stored = ok(store.put_documents(&documents).await, "put_documents");
+    let body = |i| format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n");
+    let stored = crate::put_many(store, 2_001, |i| format!("b/{i:05}"), body).await;
     let r = run("r1");
     let ids: Vec<DocumentId> = stored.iter().map(|d| d.id.clone()).collect();
     let backup = backup_of(store, &r, &ids).await;
@@ -1779,14 +1779,8 @@ pub async fn purge_removes_only_retired_generations_all_or_nothing(
         "purge",
     );
     assert_eq!(purged, 1);
-    assert_eq!(
-        ok(store.generations(&id("a")).await, "generations"),
-        vec![GenerationRecord {
-            document: id("a"),
-            generation: r2.clone(),
-            state: GenerationState::Active,
-        }]
-    );
+    let records = (r2.clone(), GenerationState::Active);
+    only_generation(store, "a", records, "the generation records of a").await;
     assert!(ok(store.generation_units(&id("a"), &r1).await, "purged units").is_empty());
     assert_eq!(
         ok(store.active_units(&id("a")).await, "active"),
@@ -2078,15 +2072,8 @@ pub async fn batch_reads_are_the_reads_of_each_document(store: &dyn LiveExecutio
     let none: &[DocumentId] = &[];
     assert!(ok(store.generations_of(none).await, "generations_of").is_empty());
     assert!(ok(store.active_units_of(none).await, "active_units_of").is_empty());
-    let many: Vec<(DocumentId, String)> = (0..1_003)
-        .map(|i| {
-            (
-                DocumentId::new(format!("e/{i:04}")),
-                format!("Điều 1. {i}\n"),
-            )
-        })
-        .collect();
-    let mut stored = ok(store.put_documents(&many).await, "put_documents");
+    let (name, body) = (|i| format!("e/{i:04}"), |i| format!("Điều 1. {i}\n"));
+    let mut stored = crate::put_many(store, 1_003, name, body).await;
     for name in ["Z", "é", "a/b"] {
         stored.push(put(store, name, LAW).await);
     }
@@ -2559,9 +2546,7 @@ pub mod live {
     use iu_cutter_live_execution::sql::{
         DATABASE_SCHEMA_VERSION, connect_with, control_status, init_with, set_control,
     };
-    use iu_cutter_live_execution::{
-        AdapterError, DocumentId, ExecutionGate, LiveExecutionAdapter, RunId, Scope,
-    };
+    use iu_cutter_live_execution::{AdapterError, DocumentId, ExecutionGate, RunId, Scope};
 
     use super::{error, expect};
     use crate::fixture::{RawSql, SqlFixture, open_gate};
@@ -2670,10 +2655,7 @@ pub mod live {
     /// naming the row and how to open it; reads go on; enabling it lets mutations through again.
     pub async fn control_row_closes_the_gate_for_every_runner(fixture: &impl SqlFixture) {
         let store = fixture.adapter();
-        let other = ok(
-            connect_with(fixture.options(), open_gate()).await,
-            "second runner",
-        );
+        let other = fixture.another_process().await;
         ok(
             store.put_document(&DocumentId::new("a"), "Điều 1.").await,
             "put",
@@ -2684,7 +2666,7 @@ pub mod live {
         );
         assert!(!state.execution_enabled);
         assert_eq!(state.reason, "maintenance window");
-        for runner in [store, &other as &dyn LiveExecutionAdapter] {
+        for runner in [store, &*other] {
             let refused = error(
                 runner.put_document(&DocumentId::new("a"), "changed").await,
                 AdapterError::is_gate_closed,
@@ -2776,10 +2758,7 @@ pub mod live {
     /// Two runners fencing one document at once: exactly one gets it.
     pub async fn concurrent_fences_admit_one_run(fixture: &impl SqlFixture) {
         let one = fixture.adapter();
-        let two = ok(
-            connect_with(fixture.options(), open_gate()).await,
-            "second runner",
-        );
+        let two = fixture.another_process().await;
         for round in 0..5 {
             let id = DocumentId::new(format!("doc{round}"));
             let doc = ok(one.put_document(&id, "Điều 1.").await, "put");
@@ -2804,10 +2783,7 @@ pub mod live {
     /// Two runners creating the same document at once: one creates it, the other revises it.
     pub async fn concurrent_writers_create_one_document(fixture: &impl SqlFixture) {
         let one = fixture.adapter();
-        let two = ok(
-            connect_with(fixture.options(), open_gate()).await,
-            "second runner",
-        );
+        let two = fixture.another_process().await;
         for round in 0..5 {
             let id = DocumentId::new(format!("new{round}"));
             let (a, b) = tokio::join!(

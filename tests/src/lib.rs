@@ -232,6 +232,20 @@ pub async fn seed_numbered(
     ids
 }
 
+/// Puts `count` documents into `store` in one call, the i-th as `id(i)` with `body(i)`: the
+/// documents as the store now holds them, in order.
+pub async fn put_many(
+    store: &dyn LiveExecutionAdapter,
+    count: usize,
+    id: impl Fn(usize) -> String,
+    body: impl Fn(usize) -> String,
+) -> Vec<Document> {
+    let documents: Vec<(DocumentId, String)> = (0..count)
+        .map(|i| (DocumentId::new(id(i)), body(i)))
+        .collect();
+    ok(store.put_documents(&documents).await, "put_documents")
+}
+
 /// The value of a store call, or a panic naming `what` and the error.
 pub fn ok<T>(result: AdapterResult<T>, what: &str) -> T {
     match result {
@@ -305,6 +319,7 @@ macro_rules! fixture_tests {
     };
 }
 
+pub mod application;
 pub mod batch_attack;
 pub mod change_log;
 pub mod contract;

@@ -14,9 +14,7 @@ const DOCS: usize = 4;
 
 /// A store of `DOCS` acts and its census, then run `b1` held after write-verify.
 fn held_run() -> Result<(Workdir, Census), Error> {
-    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
-    write_acts(&wd.path().join("in"), DOCS, 3)?;
-    wd.init_and_import("in")?;
+    let wd = Workdir::with_acts("in", DOCS, 3)?;
     let before = wd.census()?;
     wd.expect(
         &[
@@ -145,9 +143,7 @@ fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> Te
 
 #[test]
 fn a_load_back_off_on_sqlite_is_a_configuration_error_before_anything_is_written() -> TestResult {
-    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
-    write_acts(&wd.path().join("in"), 1, 2)?;
-    wd.init_and_import("in")?;
+    let wd = Workdir::with_acts("in", 1, 2)?;
     let before = wd.census()?;
     let refused = wd.expect_with(
         &["run", "--execute"],
@@ -230,9 +226,7 @@ fn a_run_on_postgres_reads_its_load_probe_between_batches_and_reports_the_wait()
 #[test]
 fn serve_on_port_0_prints_the_address_it_bound() -> TestResult {
     use std::io::{BufRead, BufReader, Read, Write};
-    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
-    write_acts(&wd.path().join("in"), 1, 1)?;
-    wd.init_and_import("in")?;
+    let wd = Workdir::with_acts("in", 1, 1)?;
     let (mut server, shown) = wd.spawn(&["serve"], &[("IU_CUTTER_SERVE_BIND", "127.0.0.1:0")])?;
     let stderr = server.stderr.take().ok_or("stderr")?;
     let mut lines = BufReader::new(stderr).lines();

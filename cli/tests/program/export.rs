@@ -265,9 +265,7 @@ fn a_held_runs_staged_units_and_their_diff_are_shown_before_enact() -> TestResul
 /// then the other's tail.
 #[test]
 fn two_exports_to_one_file_at_once_leave_it_whole() -> TestResult {
-    let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
-    crate::support::write_acts(&wd.path().join("acts"), 60, 30)?;
-    wd.init_and_import("acts")?;
+    let wd = Workdir::with_acts("acts", 60, 30)?;
     wd.expect(&["run", "--execute", "--run-id", "r1", "--quiet"], 0)?;
     let whole = wd.expect(&["export"], 0)?.stdout;
     // A slow full export (a page a unit) is writing when a short one to the same file starts.

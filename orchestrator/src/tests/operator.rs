@@ -25,6 +25,13 @@ fn harness() -> Harness {
     Harness::new([("law/1", LAW_1), ("law/2", LAW_2)], true)
 }
 
+/// [`harness`] after `r1` over the laws, run with `options`, passed.
+async fn r1_passed(options: RunOptions) -> Result<Harness, BoxError> {
+    let h = harness();
+    h.pass(request("r1", laws()), options).await?;
+    Ok(h)
+}
+
 impl Harness {
     /// Runs `request` with `options` and checks that it passes.
     async fn pass(&self, request: RunRequest, options: RunOptions) -> Result<RunReport, BoxError> {
@@ -202,8 +209,7 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
 
 #[tokio::test]
 async fn enact_blocks_when_a_document_changed_since_verification() -> TestResult {
-    let h = harness();
-    h.pass(request("r1", laws()), held()).await?;
+    let h = r1_passed(held()).await?;
     // A writer that ignores the fence edits a held document.
     h.sim
         .put_document(&DocumentId::new("law/2"), "Intro, edited.\n")
@@ -266,8 +272,7 @@ async fn enact_refuses_a_run_that_is_not_verified() -> TestResult {
 
 #[tokio::test]
 async fn a_closed_switch_refuses_enact_before_any_write() -> TestResult {
-    let h = harness();
-    h.pass(request("r1", laws()), held()).await?;
+    let h = r1_passed(held()).await?;
     h.switch.set(false);
     let mutations = changes(&h.sim);
     let refused = h.enact("r1", RunOptions::default()).await?;
@@ -278,8 +283,7 @@ async fn a_closed_switch_refuses_enact_before_any_write() -> TestResult {
 
 #[tokio::test]
 async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestResult {
-    let h = harness();
-    h.pass(request("r1", laws()), RunOptions::default()).await?;
+    let h = r1_passed(RunOptions::default()).await?;
     let audit = h.verify("r1").await?;
     expect_pass(&audit)?;
     assert_eq!(audit.phases.len(), 1);
@@ -375,9 +379,8 @@ async fn a_reviewed_plan_runs_only_while_it_holds() -> TestResult {
 
 #[tokio::test]
 async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResult {
-    let h = harness();
+    let h = r1_passed(RunOptions::default()).await?;
     let law_1 = DocumentId::new("law/1");
-    h.pass(request("r1", laws()), RunOptions::default()).await?;
     assert!(matches!(
         h.runner.diff(&law_1, None).await,
         Err(crate::DiffError::Generations(why)) if why.contains("no retired generation")
@@ -430,9 +433,8 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
 /// the operator decides on must say the run is gone instead.
 #[tokio::test]
 async fn a_diff_of_a_run_rolled_back_while_it_is_read_says_so() -> TestResult {
-    let h = harness();
+    let h = r1_passed(RunOptions::default()).await?;
     let law_1 = DocumentId::new("law/1");
-    h.pass(request("r1", laws()), RunOptions::default()).await?;
     h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
     h.pass(request("r2", Scope::Ids(vec![law_1.clone()])), held())
         .await?;
@@ -684,8 +686,7 @@ async fn reports_journal_render_and_read_back() -> TestResult {
 
 #[tokio::test]
 async fn phase_records_carry_times_in_order() -> TestResult {
-    let h = harness();
-    h.pass(request("r1", laws()), RunOptions::default()).await?;
+    let h = r1_passed(RunOptions::default()).await?;
     let record = stored_run(&h.sim, "r1").await?;
     let mut last = None;
     for phase in &record.phases {

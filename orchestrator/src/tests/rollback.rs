@@ -526,6 +526,17 @@ async fn a_document_held_by_a_later_run_refuses_the_rollback() -> TestResult {
 }
 
 /// `r1`'s backup of two documents, `law/1` and `law/2`, both as [`backup`] has `law/1`.
+/// A world whose run `r1` passed every phase over the two documents of
+/// [`two_document_backup`], and that backup.
+async fn two_documents_passed() -> Result<(World, Backup), Box<dyn std::error::Error>> {
+    let world = World::default();
+    let backup = two_document_backup();
+    world
+        .backed_up(&backup, RunStatus::Pass, &names::ALL)
+        .await?;
+    Ok((world, backup))
+}
+
 fn two_document_backup() -> Backup {
     let mut backup = backup("r1");
     let mut second = backup.documents[0].clone();
@@ -557,11 +568,7 @@ fn one_per_batch() -> RunOptions {
 /// restore anything), the run as it was.
 #[tokio::test]
 async fn a_later_run_holding_a_document_of_any_batch_refuses_before_the_first() -> TestResult {
-    let world = World::default();
-    let backup = two_document_backup();
-    world
-        .backed_up(&backup, RunStatus::Pass, &names::ALL)
-        .await?;
+    let (world, backup) = two_documents_passed().await?;
     // `law/2`: enacted by r1, then fenced by a later run r2.
     let mut taken = backup.documents[1].document.head();
     taken.active_generation = Some(RunId::new("r1"));
@@ -673,11 +680,7 @@ async fn a_backup_changed_after_its_check_is_not_restored_from() -> TestResult {
 /// before the next one, `BLOCKED`, saying how far it got; the store is never asked for more.
 #[tokio::test]
 async fn a_rollback_cancelled_between_batches_stops_and_says_how_far_it_got() -> TestResult {
-    let world = World::default();
-    let backup = two_document_backup();
-    world
-        .backed_up(&backup, RunStatus::Pass, &names::ALL)
-        .await?;
+    let (world, backup) = two_documents_passed().await?;
     let heads = backup.documents.iter().map(|s| s.document.head()).collect();
     let mut mock = world.restoring(census("pre-run", restored()), heads);
     let cancel = CancelFlag::new();
@@ -695,29 +698,6 @@ async fn a_rollback_cancelled_between_batches_stops_and_says_how_far_it_got() ->
     world.rolled_back_in_part(&report, "cancelled between two batches")
 }
 
-/// Closes `switch` when the first `restore` reaches it, then forwards the call (to the kill
-/// switch's layer, which refuses it): the switch turned off after the rollback journaled its
-/// start and before its first batch. Later restores pass.
-struct CloseOnRestore<A> {
-    inner: A,
-    switch: ManualSwitch,
-    closed: AtomicBool,
-}
-
-#[async_trait]
-impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CloseOnRestore<A> {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        if matches!(op, Op::Restore { .. }) && !self.closed.swap(true, Ordering::SeqCst) {
-            self.switch.set(false);
-        }
-        self.inner.call(op, claim).await
-    }
-}
-
 /// Adversarial (adv30): the kill switch turned off between the rollback's journaled start and
 /// its first batch. No document was changed, but the journal shows the rollback begun (the
 /// closed switch refuses marking it otherwise), so the run can only be rolled back now: the
@@ -727,11 +707,16 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CloseOnRestore<A> {
 async fn a_switch_closed_before_the_first_rollback_batch_says_the_run_is_left_to_roll_back()
 -> TestResult {
     let Harness { sim, switch, .. } = Harness::new([("law/1", LAW_1)], true);
-    let guarded = Arc::new(CloseOnRestore {
-        inner: behind(sim.clone(), &switch),
-        switch: switch.clone(),
-        closed: AtomicBool::new(false),
-    });
+    // The switch closes when the first `restore` reaches it, and the call goes on to the kill
+    // switch's layer, which refuses it: turned off after the rollback journaled its start and
+    // before its first batch.
+    let closer = switch.clone();
+    let close: Pending = Box::pin(async move { closer.set(false) });
+    let guarded = Arc::new(Meanwhile::new(
+        behind(sim.clone(), &switch),
+        iu_cutter_live_execution::OpKind::Restore,
+        close,
+    ));
     let runner = Runner::new(guarded, Arc::new(MemoryBackupStore::new()));
     let pre_run = sim.state_census();
     let request = RunRequest::new(

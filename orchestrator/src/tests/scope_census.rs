@@ -523,6 +523,15 @@ impl EventSink for WriteIds {
     }
 }
 
+/// The state of document `id` of `sim` (an error if it vanished).
+async fn state_of(sim: &Simulator, id: &str) -> Result<DocumentState, Box<dyn std::error::Error>> {
+    let heads = sim
+        .load_heads(&Scope::Ids(vec![DocumentId::new(id)]))
+        .await?;
+    let head = heads.into_iter().next().ok_or("new document vanished")?;
+    Ok(head.state)
+}
+
 /// Adversarial (adv29): over `All` with more documents than one page of heads, a document
 /// written when the backup starts, at an id that shifts the page boundary (inside the first
 /// page) or lands on the second page, is backed up, cut and counted: the opening census no
@@ -550,12 +559,8 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
             "{new_id}: {}",
             report.to_json()
         );
-        let heads = sim
-            .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
-            .await?;
-        let head = heads.into_iter().next().ok_or("new document vanished")?;
         assert_eq!(
-            head.state,
+            state_of(&sim, new_id).await?,
             DocumentState::Cut,
             "{new_id}: the run's scope included it"
         );
@@ -572,11 +577,8 @@ async fn a_document_new_before_the_backup_across_a_heads_page_is_cut_and_counted
             "{new_id}: {}",
             rolled.to_json()
         );
-        let heads = sim
-            .load_heads(&Scope::Ids(vec![DocumentId::new(new_id)]))
-            .await?;
-        let head = heads.into_iter().next().ok_or("new document vanished")?;
-        assert_eq!(head.state, DocumentState::Ready, "{new_id}: restored");
+        let state = state_of(&sim, new_id).await?;
+        assert_eq!(state, DocumentState::Ready, "{new_id}: restored");
     }
     Ok(())
 }
@@ -840,13 +842,9 @@ async fn a_stale_run_says_which_stale_documents_another_run_holds() -> TestResul
     Ok(())
 }
 
-/// Adversarial (adv34): the very `run --stale` command run again after it was held past
-/// cut-leg-a (as after a crash, or a held run enacted with the command that started it) must
-/// continue the journaled run. Its own fences made its documents `Cutting` by itself: narrowed
-/// again to the `Ready` ones, its scope came out empty of them, and the run was refused as "run id
-/// already used ... with a different scope".
-#[tokio::test]
-async fn the_same_stale_run_again_after_its_fences_continues_it() -> TestResult {
+/// `law/1` and `law/2` on a simulator, `run --stale` as `s1` over them held after cut-leg-a:
+/// its runner.
+async fn stale_s1_held() -> Result<Runner, Box<dyn std::error::Error>> {
     let (_sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
     let first = runner
         .run(
@@ -855,6 +853,17 @@ async fn the_same_stale_run_again_after_its_fences_continues_it() -> TestResult 
         )
         .await?;
     assert!(first.held_after.is_some(), "{}", first.to_json());
+    Ok(runner)
+}
+
+/// Adversarial (adv34): the very `run --stale` command run again after it was held past
+/// cut-leg-a (as after a crash, or a held run enacted with the command that started it) must
+/// continue the journaled run. Its own fences made its documents `Cutting` by itself: narrowed
+/// again to the `Ready` ones, its scope came out empty of them, and the run was refused as "run id
+/// already used ... with a different scope".
+#[tokio::test]
+async fn the_same_stale_run_again_after_its_fences_continues_it() -> TestResult {
+    let runner = stale_s1_held().await?;
     let again = runner
         .run(law_request("s1").only_stale(), RunOptions::default())
         .await?;
@@ -895,14 +904,7 @@ async fn a_stale_run_over_another_scope_under_a_journaled_id_is_not_that_run() -
 /// began", then failed as "already used ... with a different scope, rules or reviewed plan").
 #[tokio::test]
 async fn a_stale_run_with_other_rules_under_a_journaled_id_says_no_continuation() -> TestResult {
-    let (_sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
-    let first = runner
-        .run(
-            law_request("s1").only_stale(),
-            RunOptions::default().with_until(names::CUT_LEG_A),
-        )
-        .await?;
-    assert!(first.held_after.is_some(), "{}", first.to_json());
+    let runner = stale_s1_held().await?;
     let other_rules = RunRequest::new("s1", laws(), CutRules::preset(Preset::LegalEn));
     let again = runner
         .run(other_rules.only_stale(), RunOptions::default())

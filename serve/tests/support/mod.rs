@@ -211,20 +211,24 @@ impl Server {
         request(self.addr, "POST", path, Some(TOKEN), body).await
     }
 
-    /// A live run `run` of the whole store, enacted (PASS); then the application replaces
-    /// `docs/a.md` with `edited`, so that the next run has a diff to show.
-    pub async fn enacted_then_edited(&self, run: &str, edited: &str) {
+    /// A live run `first` of the whole store, enacted (PASS); then the application replaces
+    /// `docs/a.md` with `edited`; then run `run` over `docs/a.md` alone, held for review, so
+    /// that it has a diff to show ([`Server::hold`]): its detail once settled.
+    pub async fn held_after_an_edit(&self, first: &str, edited: &str, run: &str) -> Value {
         let started = self
-            .post("/runs?mode=live", &format!(r#"{{"run":"{run}"}}"#))
+            .post("/runs?mode=live", &format!(r#"{{"run":"{first}"}}"#))
             .await;
         assert_eq!(started.status, 202, "{}", started.body);
-        assert_eq!(self.settled(run).await["record"]["status"], "PASS");
+        assert_eq!(self.settled(first).await["record"]["status"], "PASS");
         ok(
             self.store
                 .put_document(&DocumentId::new("docs/a.md"), edited)
                 .await,
             "edit",
         );
+        let scope = serde_json::json!({"kind": "ids", "value": ["docs/a.md"]});
+        self.hold(serde_json::json!({"run": run, "scope": scope}))
+            .await
     }
 
     /// Starts a live run `run` and returns its event stream once it writes its units
@@ -253,6 +257,17 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("run {run} did not settle within 30 s");
+    }
+
+    /// Starts the live run `request` (its JSON body, naming its `run`) held after write-verify,
+    /// which must be accepted (202): the run's detail once settled.
+    pub async fn hold(&self, request: Value) -> Value {
+        let run = request["run"].as_str().unwrap_or_default().to_owned();
+        let held = self
+            .post("/runs?mode=live&until=write-verify", &request.to_string())
+            .await;
+        assert_eq!(held.status, 202, "{}", held.body);
+        self.settled(&run).await
     }
 }
 

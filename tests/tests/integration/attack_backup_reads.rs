@@ -6,14 +6,16 @@
 
 use std::sync::Arc;
 
+use iu_cutter_live_execution::StoreSnapshot;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::ConnectOptions;
 use iu_cutter_live_execution::{
-    AdapterInfo, AdapterResult, CutRules, DocumentId, EvidenceValue, LeaseClaim,
-    LiveExecutionAdapter, Op, OpKind, Preset, PurgeTarget, Reply, RunId, Scope,
+    CutRules, DocumentId, EvidenceValue, LiveExecutionAdapter, OpKind, Preset, PurgeTarget, RunId,
+    Scope,
 };
-use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
+use iu_cutter_orchestrator::{Gap, Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{DocumentBatches, MemoryBackupStore};
+use iu_cutter_tests::application::{AfterFirst, Pending, RawStatements};
 use iu_cutter_tests::fixture::{RawSql, SqlFixture};
 
 use crate::TestResult;
@@ -113,13 +115,8 @@ async fn batches_round_trip(fixture: Option<impl SqlFixture>) -> TestResult {
             Some(&EvidenceValue::from(units)),
             "{json}"
         );
-        let rolled = runner.rollback(&RunId::new(run)).await?;
-        let json = rolled.to_json();
-        assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
-        assert!(
-            adapter.snapshot().await? == before,
-            "{run}: the store as before it: {json}"
-        );
+        let what = format!("{run}: the store as before it");
+        rolled_back_to(&runner, run, (&adapter, &before), &what).await?;
     }
     fixture.finish().await;
     Ok(())
@@ -129,45 +126,6 @@ on_fixtures!(batches_round_trip:
     odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_sqlite on sqlite,
     odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_postgres on postgres,
 );
-
-/// A store that, once, purges `target` right after a `generations_of` call returns and before
-/// the backup's `active_units_of`: a document's generations change between the two reads (or,
-/// with `delete`, the whole document is deleted by raw SQL there instead).
-struct PurgeBetween {
-    inner: Arc<dyn LiveExecutionAdapter>,
-    target: std::sync::Mutex<Option<PurgeTarget>>,
-    delete: Option<crate::deleted_meanwhile::DeleteDocument>,
-}
-
-#[async_trait::async_trait]
-impl LiveExecutionAdapter for PurgeBetween {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let between = op.kind() == OpKind::GenerationsOf;
-        let reply = self.inner.call(op, claim).await;
-        let target = if between {
-            self.target.lock().map(|mut t| t.take()).unwrap_or(None)
-        } else {
-            None
-        };
-        if let Some(target) = target {
-            if let Some(delete) = &self.delete {
-                let deleted = delete.execute().await;
-                assert!(
-                    deleted.is_ok(),
-                    "the deletion between the two reads: {deleted:?}"
-                );
-                return reply;
-            }
-            let purged = self.inner.purge_generations(&[target]).await;
-            assert_eq!(purged.ok(), Some(1), "the purge between the two reads");
-        }
-        reply
-    }
-}
 
 /// `law/2` cut by `r0` then `r0b` (`r0` retired), then `r1`'s backup reads its generation
 /// records, and `r0` of it is purged before its active units are read: the backup must not
@@ -222,17 +180,27 @@ async fn changed_between_the_two_reads(
         after_purge.generations.retain(|g| g.document != law_2);
         after_purge.units.retain(|u| u.document != law_2);
     }
-    let between = Arc::new(PurgeBetween {
-        inner: adapter.clone(),
-        target: std::sync::Mutex::new(Some(PurgeTarget {
-            document: law_2.clone(),
-            generation: r0.clone(),
-            active: Some(RunId::new("r0b")),
-        })),
-        delete: delete.then(|| crate::deleted_meanwhile::DeleteDocument {
-            options: fixture.options().clone(),
-            document: "law/2",
-        }),
+    // Once, right after the backup's `generations_of` returns and before its
+    // `active_units_of`: `r0` of `law/2` purged (or, with `delete`, the whole document deleted
+    // by raw SQL there instead).
+    let target = PurgeTarget {
+        document: law_2.clone(),
+        generation: r0.clone(),
+        active: Some(RunId::new("r0b")),
+    };
+    let deletion = delete.then(|| RawStatements::delete_document(fixture.options(), "law/2"));
+    let store = adapter.clone();
+    let between = AfterFirst::new(&adapter, OpKind::GenerationsOf, async move {
+        if let Some(deletion) = deletion {
+            let deleted = deletion.execute().await;
+            assert!(
+                deleted.is_ok(),
+                "the deletion between the two reads: {deleted:?}"
+            );
+        } else {
+            let purged = store.purge_generations(&[target]).await;
+            assert_eq!(purged.ok(), Some(1), "the purge between the two reads");
+        }
     });
     let runner = Runner::new(between.clone(), Arc::new(MemoryBackupStore::new()));
     let report = runner
@@ -243,11 +211,8 @@ async fn changed_between_the_two_reads(
         .await?;
     let json = report.to_json();
     assert_eq!(report.outcome, Outcome::Pass, "{json}");
-    let purged = between.target.lock().map(|t| t.is_none()).unwrap_or(false);
-    assert!(purged, "the purge ran between the two reads");
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    let json = rolled.to_json();
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert!(between.ran().await, "the purge ran between the two reads");
+    let json = rolled_back(&runner, "r1").await?.to_json();
     let now = adapter.snapshot().await?;
     assert_eq!(now.documents, after_purge.documents, "documents");
     assert_eq!(now.generations, after_purge.generations, "generations");
@@ -269,41 +234,19 @@ on_fixtures!(deleted_between_the_two_reads:
 /// Inserts `ids` as documents by raw SQL (ids iu-cutter's own writes refuse: control and
 /// bidirectional formatting characters), each with a body hashing to its recorded sha256.
 async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::Error> {
-    use sqlx::Connection;
-    let prefix = match &options.pg_schema {
-        Some(schema) => format!("{schema}."),
-        None => String::new(),
-    };
+    let prefix = iu_cutter_tests::application::prefix(options);
     let statement = format!(
         "INSERT INTO {prefix}documents (id, revision, sha256, state, body) \
          VALUES ($1, 1, $2, 'ready', $3)"
     );
     let body = "Article 1\nRaw.\n";
     let sha256 = iu_cutter_live_execution::sha256_hex(body.as_bytes());
-    if options.pg_schema.is_some() {
-        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
-        for id in ids {
-            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                .bind(*id)
-                .bind(&sha256)
-                .bind(body)
-                .execute(&mut conn)
-                .await?;
-        }
-        conn.close().await
-    } else {
-        let pool = sqlx::SqlitePool::connect(&options.url).await?;
-        for id in ids {
-            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                .bind(*id)
-                .bind(&sha256)
-                .bind(body)
-                .execute(&pool)
-                .await?;
-        }
-        pool.close().await;
-        Ok(())
-    }
+    let inserts: Vec<(String, Vec<&str>)> = ids
+        .iter()
+        .map(|id| (statement.clone(), vec![*id, &sha256, body]))
+        .collect();
+    iu_cutter_tests::application::execute(options, &inserts).await?;
+    Ok(())
 }
 
 /// Ids with a tab, a newline, a right-to-left override (and, on SQLite, a NUL) written by raw
@@ -333,10 +276,7 @@ async fn raw_ids_with_control_characters(fixture: Option<impl SqlFixture>) -> Te
             let backed_up = report.phases[0].evidence.get("documents");
             let all = EvidenceValue::from(before.documents.len() as u64);
             assert_eq!(backed_up, Some(&all), "every document backed up: {json}");
-            let rolled = runner.rollback(&RunId::new("r1")).await?;
-            let json = rolled.to_json();
-            assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
-            assert!(adapter.snapshot().await? == before, "{json}");
+            rolled_back_to(&runner, "r1", (&adapter, &before), "as before").await?;
         }
         _ => {
             println!("{json}");
@@ -379,11 +319,48 @@ async fn blocked_r1(
 ) -> Result<(iu_cutter_orchestrator::Gap, String), Box<dyn std::error::Error>> {
     let r1 = RunRequest::new("r1", scope, CutRules::preset(Preset::LegalEn));
     let report = runner.run(r1, RunOptions::default()).await?;
+    let (gap, json) = blocked(&report)?;
+    Ok((gap.clone(), json))
+}
+
+/// The gap of a BLOCKED `report`, and the report as JSON (an error for any other outcome).
+fn blocked(report: &RunReport) -> Result<(&Gap, String), Box<dyn std::error::Error>> {
     let json = report.to_json();
-    match report.outcome {
+    match &report.outcome {
         Outcome::Blocked { gap } => Ok((gap, json)),
         _ => Err(format!("expected BLOCKED: {json}").into()),
     }
+}
+
+/// Rolls `run` back: its report, which must say ROLLED BACK.
+async fn rolled_back(runner: &Runner, run: &str) -> Result<RunReport, Box<dyn std::error::Error>> {
+    let rolled = runner.rollback(&RunId::new(run)).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    Ok(rolled)
+}
+
+/// Rolls `run` back, which must leave the whole store (`adapter`) exactly as `before` (`what`
+/// says which state that is).
+async fn rolled_back_to(
+    runner: &Runner,
+    run: &str,
+    (adapter, before): (&Arc<dyn LiveExecutionAdapter>, &StoreSnapshot),
+    what: &str,
+) -> TestResult {
+    let json = rolled_back(runner, run).await?.to_json();
+    assert!(adapter.snapshot().await? == *before, "{what}: {json}");
+    Ok(())
+}
+
+/// Resumes `run` with `options`: its report, which must say PASS.
+async fn resumed_pass(
+    runner: &Runner,
+    run: &str,
+    options: RunOptions,
+) -> Result<RunReport, Box<dyn std::error::Error>> {
+    let resumed = runner.resume(&RunId::new(run), options).await?;
+    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    Ok(resumed)
 }
 
 /// Adversarial (adv32) on the backup's refusal of a document another run holds: `r2` fences
@@ -414,23 +391,10 @@ async fn held_by_another_then_freed(fixture: Option<impl SqlFixture>) -> TestRes
         adapter.snapshot().await? == with_r2,
         "r1 wrote nothing: {json}"
     );
-    let rolled = runner.rollback(&RunId::new("r2")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert!(
-        adapter.snapshot().await? == before,
-        "r2 rolled back exactly"
-    );
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    let json = rolled.to_json();
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
-    assert!(
-        adapter.snapshot().await? == before,
-        "r1 rolled back exactly: {json}"
-    );
+    let store = (&adapter, &before);
+    rolled_back_to(&runner, "r2", store, "r2 rolled back exactly").await?;
+    resumed_pass(&runner, "r1", RunOptions::default()).await?;
+    rolled_back_to(&runner, "r1", store, "r1 rolled back exactly").await?;
     fixture.finish().await;
     Ok(())
 }
@@ -477,12 +441,8 @@ async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResu
     // And it names no document that could have been cut.
     let free = vec![DocumentId::new("law/1"), DocumentId::new("law/4")];
     assert_eq!(left, free, "{json}");
-    let rolled = runner.rollback(&RunId::new("r3")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert!(
-        adapter.snapshot().await? == with_r2,
-        "r3 rolled back exactly"
-    );
+    let store = (&adapter, &with_r2);
+    rolled_back_to(&runner, "r3", store, "r3 rolled back exactly").await?;
     fixture.finish().await;
     Ok(())
 }
@@ -552,13 +512,9 @@ async fn every_holder_named(fixture: Option<impl SqlFixture>) -> TestResult {
         "the advice waits for both holders: {json}"
     );
     for holder in ["r2", "r5"] {
-        let rolled = runner.rollback(&RunId::new(holder)).await?;
-        assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+        rolled_back(&runner, holder).await?;
     }
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
+    resumed_pass(&runner, "r1", RunOptions::default()).await?;
     fixture.finish().await;
     Ok(())
 }
@@ -610,9 +566,8 @@ async fn failed_backup_rolled_back(fixture: Option<impl RawSql>) -> TestResult {
         count,
         journaled,
     } = failed_backup(&fixture).await?;
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let rolled = rolled_back(&runner, "r1").await?;
     let json = rolled.to_json();
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
     assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
     assert!(
         rolled
@@ -644,22 +599,12 @@ struct FailedBackup {
 /// Sixteen large laws; `r1` over them, read two a batch, FAILS when the seal of its backup is
 /// refused after every part was journaled.
 async fn failed_backup(fixture: &impl RawSql) -> Result<FailedBackup, Box<dyn std::error::Error>> {
-    use iu_cutter_phase_core::JournalBackupStore;
-    use iu_cutter_simulator::{FaultKind, Faulty};
-    let faulty = Arc::new(Faulty::new(fixture.shared()));
-    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
-    large_laws(&adapter, 16).await?;
+    use iu_cutter_simulator::FaultKind;
+    let (faulty, adapter) = faulty_laws(fixture, 16).await?;
     let before = adapter.snapshot().await?;
-    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    let runner = journaled(adapter.clone());
     faulty.inject_on(OpKind::SealBackup, 0, FaultKind::Error);
-    let request = RunRequest::new(
-        "r1",
-        Scope::Prefix("a/".into()),
-        CutRules::preset(Preset::LegalEn),
-    );
-    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
-    let report = runner.run(request, options).await?;
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
     assert!(
         matches!(report.outcome, Outcome::Failed { .. }),
         "{}",
@@ -691,40 +636,21 @@ on_fixtures!(failed_backup_rolled_back:
 /// logged, and the gap said nothing was backed up while a 4 MiB part stayed. Its rollback then
 /// drops them.
 async fn undropped_parts_told(fixture: Option<impl RawSql>) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
-    use iu_cutter_simulator::{FaultKind, Faulty};
+    use iu_cutter_simulator::FaultKind;
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let faulty = Arc::new(Faulty::new(fixture.shared()));
-    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
-    large_laws(&adapter, 16).await?;
-    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    let (faulty, adapter) = faulty_laws(&fixture, 16).await?;
+    let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
     faulty.inject_on(OpKind::DiscardBackupParts, 0, FaultKind::Error);
-    let r1 = RunRequest::new(
-        "r1",
-        Scope::Prefix("a/".into()),
-        CutRules::preset(Preset::LegalEn),
-    );
-    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
-    let report = runner.run(r1, options).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
+    let (gap, json) = blocked(&report)?;
     assert!(
         gap.found.contains("could not be dropped") && gap.found.contains("rollback of run r1"),
         "{json}"
     );
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    let parts = fixture.table("run_backup_parts");
-    let left = fixture
-        .execute_raw(&format!("DELETE FROM {parts} WHERE run = $1"), &["r1"])
-        .await;
-    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
+    rolled_back_leaving_no_part(&runner, &fixture).await?;
     fixture.finish().await;
     Ok(())
 }
@@ -776,9 +702,7 @@ async fn switch_closed_after_dropping_parts(fixture: Option<impl RawSql>) -> Tes
     );
 
     switch.set(true);
-    let rolled = rolling.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(adapter.snapshot().await?, before);
+    rolled_back_to(&rolling, "r1", (&adapter, &before), "as before").await?;
     fixture.finish().await;
     Ok(())
 }
@@ -793,34 +717,19 @@ on_fixtures!(switch_closed_after_dropping_parts:
 /// finished. A resume must pass (taking the backup again over the sealed one, or adopting it),
 /// and a rollback then restores the store exactly.
 async fn crash_after_seal(fixture: Option<impl RawSql>) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
-    use iu_cutter_simulator::{FaultKind, Faulty};
+    use iu_cutter_simulator::FaultKind;
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let faulty = Arc::new(Faulty::new(fixture.shared()));
-    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
-    large_laws(&adapter, 4).await?;
+    let (faulty, adapter) = faulty_laws(&fixture, 4).await?;
     let before = adapter.snapshot().await?;
-    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    let runner = journaled(adapter.clone());
     faulty.inject_on(OpKind::SealBackup, 0, FaultKind::CrashAfter);
-    let request = RunRequest::new(
-        "r1",
-        Scope::Prefix("a/".into()),
-        CutRules::preset(Preset::LegalEn),
-    );
-    let options = RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
-    let report = runner.run(request, options).await?;
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
     assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
     faulty.recover();
-    let resumed = runner
-        .resume(&RunId::new("r1"), RunOptions::default())
-        .await?;
-    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(adapter.snapshot().await?, before);
+    resumed_pass(&runner, "r1", RunOptions::default()).await?;
+    rolled_back_to(&runner, "r1", (&adapter, &before), "as before").await?;
     fixture.finish().await;
     Ok(())
 }
@@ -852,35 +761,18 @@ async fn refused_backup_leaves_no_part(
     held: &str,
     batches: DocumentBatches,
 ) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
     let Some(fixture) = fixture else {
         return Ok(());
     };
     let adapter = fixture.shared();
     large_laws(&adapter, count).await?;
-    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new(held)]).await?;
-    let r1 = RunRequest::new(
-        "r1",
-        Scope::Prefix("a/".into()),
-        CutRules::preset(Preset::LegalEn),
-    );
-    let report = runner
-        .run(r1, RunOptions::default().with_batch_documents(batches))
-        .await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let options = RunOptions::default().with_batch_documents(batches);
+    let report = runner.run(r1_over_a(), options).await?;
+    let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    let parts = fixture.table("run_backup_parts");
-    let left = fixture
-        .execute_raw(&format!("DELETE FROM {parts} WHERE run = $1"), &["r1"])
-        .await;
-    assert_eq!(left, 0, "parts of r1's refused backup left in the journal");
+    rolled_back_leaving_no_part(&runner, &fixture).await?;
     fixture.finish().await;
     Ok(())
 }
@@ -890,44 +782,29 @@ async fn refused_backup_leaves_no_part(
 /// backs up all sixteen documents (not the earlier attempt's parts), passes, and its rollback
 /// leaves the whole store exactly as before `r2`.
 async fn refused_late_then_freed(fixture: Option<impl SqlFixture>) -> TestResult {
-    use iu_cutter_phase_core::JournalBackupStore;
     let Some(fixture) = fixture else {
         return Ok(());
     };
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let before = adapter.snapshot().await?;
-    let journal = JournalBackupStore::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
-    let runner = Runner::new(adapter.clone(), Arc::new(journal));
+    let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
-    let r1 = RunRequest::new(
-        "r1",
-        Scope::Prefix("a/".into()),
-        CutRules::preset(Preset::LegalEn),
-    );
-    let options = || RunOptions::default().with_batch_documents(DocumentBatches::Of(2));
-    let report = runner.run(r1, options()).await?;
+    let report = runner.run(r1_over_a(), in_pairs()).await?;
     assert!(
         matches!(report.outcome, Outcome::Blocked { .. }),
         "{}",
         report.to_json()
     );
-    let rolled = runner.rollback(&RunId::new("r2")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    let resumed = runner.resume(&RunId::new("r1"), options()).await?;
-    let json = resumed.to_json();
-    assert_eq!(resumed.outcome, Outcome::Pass, "{json}");
+    rolled_back(&runner, "r2").await?;
+    let resumed = resumed_pass(&runner, "r1", in_pairs()).await?;
     assert_eq!(
         resumed.phases[0].evidence.get("documents"),
         Some(&EvidenceValue::from(16u64)),
-        "{json}"
+        "{}",
+        resumed.to_json()
     );
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert!(
-        adapter.snapshot().await? == before,
-        "r1 rolled back exactly"
-    );
+    rolled_back_to(&runner, "r1", (&adapter, &before), "r1 rolled back exactly").await?;
     fixture.finish().await;
     Ok(())
 }
@@ -936,43 +813,6 @@ on_fixtures!(refused_late_then_freed:
     a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
     a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres,
 );
-
-type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// The store, except that `meanwhile` (an application's or another runner's writes, or a wait
-/// that never ends: a crash) runs once, right after the first call of `kind` returns (the first
-/// `generations_of`: in the middle of a backup's first batch, its document rows already read).
-struct AfterFirst {
-    inner: Arc<dyn LiveExecutionAdapter>,
-    kind: OpKind,
-    meanwhile: tokio::sync::Mutex<Option<Pending>>,
-}
-
-impl AfterFirst {
-    fn new(inner: &Arc<dyn LiveExecutionAdapter>, kind: OpKind, meanwhile: Pending) -> Arc<Self> {
-        Arc::new(AfterFirst {
-            inner: inner.clone(),
-            kind,
-            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl LiveExecutionAdapter for AfterFirst {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let between = op.kind() == self.kind;
-        let reply = self.inner.call(op, claim).await;
-        if between && let Some(meanwhile) = self.meanwhile.lock().await.take() {
-            meanwhile.await;
-        }
-        reply
-    }
-}
 
 /// The scene of the two tests below: `r1` over sixteen large laws (`a/00` … `a/15`, more than
 /// a 4 MiB journal part before `a/15`), read two documents a batch; while its first batch is
@@ -986,10 +826,7 @@ async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> Tes
     };
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
-    let deletion = crate::deleted_meanwhile::DeleteDocument {
-        options: fixture.options().clone(),
-        document: "a/15",
-    };
+    let deletion = RawStatements::delete_document(fixture.options(), "a/15");
     let r2_runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let meanwhile: Pending = Box::pin(async move {
         let held = hold_r2(&r2_runner, vec![DocumentId::new("a/00")])
@@ -1004,32 +841,18 @@ async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> Tes
     let store = AfterFirst::new(&adapter, OpKind::GenerationsOf, meanwhile);
     let runner = journaled(store.clone());
     let report = runner.run(r1_over_a(), in_pairs()).await?;
-    let json = report.to_json();
-    assert!(
-        store.meanwhile.lock().await.is_none(),
-        "r2 fenced meanwhile"
-    );
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    assert!(store.ran().await, "r2 fenced meanwhile");
+    let (gap, json) = blocked(&report)?;
     assert_eq!(gap.document, Some(DocumentId::new("a/00")), "{json}");
     assert!(gap.found.contains("run r2"), "{json}");
     assert!(gap.found.contains("nothing was backed up"), "{json}");
     let when = "it changed while the backup was written";
     assert_eq!(gap.found.contains(when), !vanish, "{json}");
-    let left = parts_of_r1(&fixture).await;
-    assert_eq!(
-        left, 0,
-        "parts of r1's refused backup in the journal: {json}"
-    );
-    let rolled = runner.rollback(&RunId::new("r2")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    no_part_of_r1(&fixture, &json).await;
+    rolled_back(&runner, "r2").await?;
     let freed = adapter.snapshot().await?;
-    let resumed = runner.resume(&RunId::new("r1"), in_pairs()).await?;
-    assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert!(adapter.snapshot().await? == freed, "r1 rolled back exactly");
+    resumed_pass(&runner, "r1", in_pairs()).await?;
+    rolled_back_to(&runner, "r1", (&adapter, &freed), "r1 rolled back exactly").await?;
     fixture.finish().await;
     Ok(())
 }
@@ -1060,6 +883,37 @@ async fn parts_of_r1(fixture: &impl RawSql) -> u64 {
     let parts = fixture.table("run_backup_parts");
     let count = format!("UPDATE {parts} SET seq = seq WHERE run = $1");
     fixture.execute_raw(&count, &["r1"]).await
+}
+
+/// Rolls `r1` back, which must leave no part of its backup in the journal.
+async fn rolled_back_leaving_no_part(runner: &Runner, fixture: &impl RawSql) -> TestResult {
+    let json = rolled_back(runner, "r1").await?.to_json();
+    no_part_of_r1(fixture, &json).await;
+    Ok(())
+}
+
+/// Asserts that the journal holds no part of `r1`'s backup (`json`: the report that says why).
+async fn no_part_of_r1(fixture: &impl RawSql, json: &str) {
+    let left = parts_of_r1(fixture).await;
+    assert_eq!(
+        left, 0,
+        "parts of r1's refused backup left in the journal: {json}"
+    );
+}
+
+/// A store behind the simulator's fault layer.
+type FaultyStore = iu_cutter_simulator::Faulty<Arc<dyn LiveExecutionAdapter>>;
+
+/// The fixture's store behind the simulator's fault layer, with `count` [`large_laws`]: the
+/// layer (to inject faults with) and the store through it.
+async fn faulty_laws(
+    fixture: &impl RawSql,
+    count: usize,
+) -> Result<(Arc<FaultyStore>, Arc<dyn LiveExecutionAdapter>), Box<dyn std::error::Error>> {
+    let faulty = Arc::new(iu_cutter_simulator::Faulty::new(fixture.shared()));
+    let adapter: Arc<dyn LiveExecutionAdapter> = faulty.clone();
+    large_laws(&adapter, count).await?;
+    Ok((faulty, adapter))
 }
 
 /// Adversarial (adv35) on a document changed while the backup was written and then found held
@@ -1118,16 +972,9 @@ async fn crashed_then_held(fixture: Option<impl RawSql>) -> TestResult {
     let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/00")]).await?;
     let report = runner.resume(&RunId::new("r1"), in_pairs()).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
-    let left = parts_of_r1(&fixture).await;
-    assert_eq!(
-        left, 0,
-        "parts of r1's refused backup in the journal: {json}"
-    );
+    no_part_of_r1(&fixture, &json).await;
     fixture.finish().await;
     Ok(())
 }
@@ -1160,10 +1007,7 @@ async fn changed_then_held_names_every_held(fixture: Option<impl RawSql>) -> Tes
     });
     let runner = journaled(AfterFirst::new(&adapter, OpKind::GenerationsOf, meanwhile));
     let report = runner.run(r1_over_a(), in_pairs()).await?;
-    let json = report.to_json();
-    let Outcome::Blocked { gap } = &report.outcome else {
-        return Err(format!("expected BLOCKED: {json}").into());
-    };
+    let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("run r3"), "{json}");
     let ids = ["a/00", "a/01", "a/02", "a/03"];
     leave_out_what_is_named(&plain, "r4", (gap, &json), &ids).await?;

@@ -40,6 +40,11 @@ async fn staged_with_an_application(
 /// More documents than one statement of a batch read takes (1,000).
 const DOCUMENTS: usize = 2_000;
 
+/// An application's edit of document `d/01500`'s body (its revision and sha256 kept true).
+const EDIT_1500: &str = "UPDATE documents SET body = 'edited', revision = revision + 1, \
+                         sha256 = encode(sha256(convert_to('edited', 'UTF8')), 'hex') \
+                         WHERE id = 'd/01500'";
+
 fn doc_id(i: usize) -> DocumentId {
     DocumentId::new(format!("d/{i:05}"))
 }
@@ -97,10 +102,8 @@ async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
 
 /// Puts [`DOCUMENTS`] documents; returns them as stored.
 async fn seed(store: &dyn LiveExecutionAdapter) -> Vec<Document> {
-    let bodies: Vec<(DocumentId, String)> = (0..DOCUMENTS)
-        .map(|i| (doc_id(i), format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n")))
-        .collect();
-    ok(store.put_documents(&bodies).await, "put_documents")
+    let body = |i| format!("Điều 1. Số {i}.\nĐiều 2. Hết.\n");
+    iu_cutter_tests::put_many(store, DOCUMENTS, |i| format!("d/{i:05}"), body).await
 }
 
 /// Fences `documents` for `run` and writes two units of each: ready to enact, each expectation
@@ -134,6 +137,54 @@ async fn states(store: &dyn LiveExecutionAdapter) -> Vec<(DocumentId, DocumentSt
         .collect()
 }
 
+/// Asserts that every document of `store` is in state `want` (`what` says why it must be).
+async fn all_in_state(store: &dyn LiveExecutionAdapter, want: &DocumentState, what: &str) {
+    assert!(states(store).await.iter().all(|(_, s)| s == want), "{what}");
+}
+
+/// Opens a transaction on `conn` that locks the row of document `id`.
+async fn lock_document(conn: &mut sqlx::PgConnection, id: &str) {
+    must(conn, "BEGIN").await;
+    let lock = format!("SELECT 1 FROM documents WHERE id = '{id}' FOR UPDATE");
+    must(conn, &lock).await;
+}
+
+/// Enacts `expectations` of `run` in a task, and returns once it waits for a lock `app` holds
+/// (or has finished).
+async fn enact_waiting_on(
+    app: &mut sqlx::PgConnection,
+    store: &std::sync::Arc<dyn LiveExecutionAdapter>,
+    run: &RunId,
+    expectations: Vec<ExpectedRevision>,
+) -> tokio::task::JoinHandle<AdapterResult<u64>> {
+    let (shared, enact_run) = (store.clone(), run.clone());
+    let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
+    blocks(app, 1, || enact.is_finished()).await;
+    enact
+}
+
+/// The application's `edit` (one row) committed while enact waits for its row: enact is
+/// refused with a conflict naming document `i` (`what` names the edit), and enacts nothing.
+/// The store and the application's connection.
+async fn enact_over_an_edit(
+    fixture: &PgFixture,
+    edit: &str,
+    i: usize,
+    what: &str,
+) -> (std::sync::Arc<dyn LiveExecutionAdapter>, sqlx::PgConnection) {
+    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
+    assert_eq!(must(&mut app, edit).await, 1);
+    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
+    must(&mut app, "COMMIT").await;
+    match joined(enact).await {
+        Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(i)),
+        other => panic!("enact over {what}: {other:?}"),
+    }
+    let cutting = DocumentState::Cutting { run };
+    all_in_state(store.as_ref(), &cutting, "nothing enacted").await;
+    (store, app)
+}
+
 /// Two runners fence overlapping batches of 1,600 documents each (two read statements), one in
 /// descending id order, the other odd ids first, both queued on the first shared document by a
 /// third connection: exactly one fences its whole batch, the other is refused with a conflict
@@ -159,12 +210,7 @@ async fn overlapping_fences_over_many_statements_admit_one_run_whole() {
             RunId::new(format!("a{round}")),
             RunId::new(format!("b{round}")),
         );
-        must(&mut holder, "BEGIN").await;
-        must(
-            &mut holder,
-            "SELECT 1 FROM documents WHERE id = 'd/00400' FOR UPDATE",
-        )
-        .await;
+        lock_document(&mut holder, "d/00400").await;
         let (one, two) = (store.clone(), other.clone());
         let (ra2, rb2) = (ra.clone(), rb.clone());
         let a = tokio::spawn(async move { one.fence(&ra2, &first).await });
@@ -218,13 +264,8 @@ async fn overlapping_fences_over_many_statements_admit_one_run_whole() {
             })
             .collect();
         ok(store.restore(winner, &backup).await, "restore the winner");
-        assert!(
-            states(store.as_ref())
-                .await
-                .iter()
-                .all(|(_, s)| *s == DocumentState::Ready),
-            "round {round}: rolled back"
-        );
+        let rolled_back = format!("round {round}: rolled back");
+        all_in_state(store.as_ref(), &DocumentState::Ready, &rolled_back).await;
     }
     let _ = holder.close().await;
     fixture.finish().await;
@@ -239,26 +280,7 @@ async fn an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it
     let Some(fixture) = postgres(name).await else {
         return;
     };
-    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
-    let edit = "UPDATE documents SET body = 'edited', revision = revision + 1, \
-                sha256 = encode(sha256(convert_to('edited', 'UTF8')), 'hex') \
-                WHERE id = 'd/01500'";
-    assert_eq!(must(&mut app, edit).await, 1);
-    let shared = store.clone();
-    let enact_run = run.clone();
-    let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
-    blocks(&mut app, 1, || enact.is_finished()).await;
-    must(&mut app, "COMMIT").await;
-    match joined(enact).await {
-        Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_500)),
-        other => panic!("enact over an edit: {other:?}"),
-    }
-    let now = states(store.as_ref()).await;
-    assert!(
-        now.iter()
-            .all(|(_, s)| *s == DocumentState::Cutting { run: run.clone() }),
-        "nothing enacted"
-    );
+    let (store, app) = enact_over_an_edit(&fixture, EDIT_1500, 1_500, "an edit").await;
     let edited = ok(
         store.load_scope(&Scope::Ids(vec![doc_id(1_500)])).await,
         "load",
@@ -277,25 +299,9 @@ async fn a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_i
     let Some(fixture) = postgres(name).await else {
         return;
     };
-    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
     let edit = "UPDATE units SET body = 'x' \
                 WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1";
-    assert_eq!(must(&mut app, edit).await, 1);
-    let shared = store.clone();
-    let enact_run = run.clone();
-    let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
-    blocks(&mut app, 1, || enact.is_finished()).await;
-    must(&mut app, "COMMIT").await;
-    match joined(enact).await {
-        Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_999)),
-        other => panic!("enact over a rewritten unit: {other:?}"),
-    }
-    let now = states(store.as_ref()).await;
-    assert!(
-        now.iter()
-            .all(|(_, s)| *s == DocumentState::Cutting { run: run.clone() }),
-        "nothing enacted"
-    );
+    let (_, app) = enact_over_an_edit(&fixture, edit, 1_999, "a rewritten unit").await;
     let _ = app.close().await;
     fixture.finish().await;
 }
@@ -316,10 +322,7 @@ async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
         "SELECT 1 FROM documents WHERE id = 'd/01800' FOR UPDATE",
     )
     .await;
-    let shared = store.clone();
-    let (enact_run, enact_expectations) = (run.clone(), expectations.clone());
-    let enact = tokio::spawn(async move { shared.enact(&enact_run, &enact_expectations).await });
-    blocks(&mut app, 1, || enact.is_finished()).await;
+    let enact = enact_waiting_on(&mut app, &store, &run, expectations.clone()).await;
     let app_side = exec(
         &mut app,
         "UPDATE documents SET metadata = '{}' WHERE id = 'd/00100'",
@@ -344,12 +347,8 @@ async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
                 "told as a conflict: {e}"
             );
             assert!(e.to_string().contains("deadlock"), "enact's error: {e}");
-            let now = states(store.as_ref()).await;
-            assert!(
-                now.iter()
-                    .all(|(_, s)| *s == DocumentState::Cutting { run: run.clone() }),
-                "an aborted enact enacted nothing"
-            );
+            let cutting = DocumentState::Cutting { run: run.clone() };
+            all_in_state(store.as_ref(), &cutting, "an aborted enact enacted nothing").await;
             assert_eq!(
                 ok(store.enact(&run, &expectations).await, "enact again"),
                 DOCUMENTS as u64
@@ -357,11 +356,12 @@ async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
         }
         other => panic!("exactly one side of the deadlock is aborted: {other:?}"),
     }
-    let now = states(store.as_ref()).await;
-    assert!(
-        now.iter().all(|(_, s)| *s == DocumentState::Cut),
-        "every document enacted"
-    );
+    all_in_state(
+        store.as_ref(),
+        &DocumentState::Cut,
+        "every document enacted",
+    )
+    .await;
     for i in [0, 999, 1_000, 1_800, 1_999] {
         let active = ok(store.active_units(&doc_id(i)).await, "active_units");
         assert!(
@@ -388,10 +388,7 @@ async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
     let hold = "SELECT 1 FROM units \
                 WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1 FOR UPDATE";
     must(&mut app, hold).await;
-    let shared = store.clone();
-    let enact_run = run.clone();
-    let enact = tokio::spawn(async move { shared.enact(&enact_run, &expectations).await });
-    blocks(&mut app, 1, || enact.is_finished()).await;
+    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
     let insert = "INSERT INTO units (document, generation, ordinal, unit_id, path, part, \
                   start_byte, end_byte, sha256, body) \
                   VALUES ('d/00005', 'A', 7, 'phantom', 'x', NULL, 0, 1, \
@@ -452,12 +449,7 @@ async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_
         .collect();
 
     let mut holder = fixture.connection().await;
-    must(&mut holder, "BEGIN").await;
-    must(
-        &mut holder,
-        "SELECT 1 FROM documents WHERE id = 'd/01999' FOR UPDATE",
-    )
-    .await;
+    lock_document(&mut holder, "d/01999").await;
     let (one, two) = (store.clone(), fixture.another_process().await);
     let rollback_run = b.clone();
     let rollback = tokio::spawn(async move { one.restore(&rollback_run, &backup).await });
@@ -527,10 +519,7 @@ async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed
 
     let mut app = fixture.connection().await;
     must(&mut app, "BEGIN").await;
-    let edit = "UPDATE documents SET body = 'edited', revision = revision + 1, \
-                sha256 = encode(sha256(convert_to('edited', 'UTF8')), 'hex') \
-                WHERE id = 'd/01500'";
-    assert_eq!(must(&mut app, edit).await, 1);
+    assert_eq!(must(&mut app, EDIT_1500).await, 1);
     let shared = store.clone();
     let rollback_run = run.clone();
     let rollback = tokio::spawn(async move { shared.restore(&rollback_run, &backup).await });
@@ -549,13 +538,12 @@ async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed
         "the edit is kept: {restoration:?}"
     );
     assert_eq!(edited[0].revision, 2);
-    assert!(
-        states(store.as_ref())
-            .await
-            .iter()
-            .all(|(_, s)| *s == DocumentState::Ready),
-        "every fence taken back"
-    );
+    all_in_state(
+        store.as_ref(),
+        &DocumentState::Ready,
+        "every fence taken back",
+    )
+    .await;
     assert!(
         ok(store.generations(&doc_id(1_500)).await, "generations").is_empty(),
         "the run's generation dropped"
@@ -578,9 +566,7 @@ async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed
 #[tokio::test]
 async fn a_unit_refused_by_a_trigger_midway_fails_the_run_which_resumes_and_rolls_back()
 -> crate::TestResult {
-    use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
-    use iu_cutter_phase_core::MemoryBackupStore;
-    use iu_cutter_tests::fixture::RawSql;
+    use iu_cutter_orchestrator::{Outcome, RunOptions};
 
     let name = "a_unit_refused_by_a_trigger_midway_fails_the_run_which_resumes_and_rolls_back";
     let Some(fixture) = postgres(name).await else {
@@ -595,28 +581,10 @@ async fn a_unit_refused_by_a_trigger_midway_fails_the_run_which_resumes_and_roll
         store.put_document(&doc_id(i), &body).await?;
     }
     let before = store.snapshot().await?;
-    fixture
-        .execute_raw(
-            "CREATE FUNCTION adv33_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-             IF NEW.body LIKE '%POISON%' THEN \
-             RAISE EXCEPTION 'adv33 refuses %', NEW.document USING ERRCODE = '23514'; \
-             END IF; RETURN NEW; END $$",
-            &[],
-        )
-        .await;
-    fixture
-        .execute_raw(
-            "CREATE TRIGGER adv33_refuse BEFORE INSERT OR UPDATE ON units FOR EACH ROW \
-             EXECUTE FUNCTION adv33_refuse()",
-            &[],
-        )
-        .await;
-    let runner = Runner::new(store.clone(), std::sync::Arc::new(MemoryBackupStore::new()));
-    let rules =
-        || iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::LegalEn);
+    let raise = "RAISE EXCEPTION 'adv33 refuses %', NEW.document USING ERRCODE = '23514'";
+    let runner = refusing_poison(&fixture, "adv33_refuse", raise).await;
     let options = || RunOptions::default().with_batch_units(3);
-    let request = RunRequest::new("r1", Scope::All, rules());
-    let report = runner.run(request, options()).await?;
+    let report = runner.run(r1_over_all(), options()).await?;
     let json = report.to_json();
     let Outcome::Failed {
         error, resume_from, ..
@@ -653,9 +621,7 @@ async fn a_unit_refused_by_a_trigger_midway_fails_the_run_which_resumes_and_roll
 /// the words of a server error (its message alone) dropped.
 #[tokio::test]
 async fn a_triggers_detail_and_hint_reach_the_failed_runs_error() -> crate::TestResult {
-    use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
-    use iu_cutter_phase_core::MemoryBackupStore;
-    use iu_cutter_tests::fixture::RawSql;
+    use iu_cutter_orchestrator::{Outcome, RunOptions};
 
     let name = "a_triggers_detail_and_hint_reach_the_failed_runs_error";
     let Some(fixture) = postgres(name).await else {
@@ -664,29 +630,11 @@ async fn a_triggers_detail_and_hint_reach_the_failed_runs_error() -> crate::Test
     let store = fixture.shared();
     let body = "Article 1\nOne POISON.\nArticle 2\nTwo.\n";
     store.put_document(&doc_id(0), body).await?;
-    fixture
-        .execute_raw(
-            "CREATE FUNCTION adv34_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-             IF NEW.body LIKE '%POISON%' THEN \
-             RAISE EXCEPTION 'adv34 refuses %', NEW.document USING ERRCODE = '23514', \
-             DETAIL = 'adv34 units naming POISON await legal review', \
-             HINT = 'adv34 ask the review desk to clear the document'; \
-             END IF; RETURN NEW; END $$",
-            &[],
-        )
-        .await;
-    fixture
-        .execute_raw(
-            "CREATE TRIGGER adv34_refuse BEFORE INSERT OR UPDATE ON units FOR EACH ROW \
-             EXECUTE FUNCTION adv34_refuse()",
-            &[],
-        )
-        .await;
-    let runner = Runner::new(store.clone(), std::sync::Arc::new(MemoryBackupStore::new()));
-    let rules =
-        || iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::LegalEn);
-    let request = RunRequest::new("r1", Scope::All, rules());
-    let report = runner.run(request, RunOptions::default()).await?;
+    let raise = "RAISE EXCEPTION 'adv34 refuses %', NEW.document USING ERRCODE = '23514', \
+                 DETAIL = 'adv34 units naming POISON await legal review', \
+                 HINT = 'adv34 ask the review desk to clear the document'";
+    let runner = refusing_poison(&fixture, "adv34_refuse", raise).await;
+    let report = runner.run(r1_over_all(), RunOptions::default()).await?;
     let json = report.to_json();
     let Outcome::Failed { error, .. } = &report.outcome else {
         return Err(format!("expected FAILED: {json}").into());
@@ -697,4 +645,34 @@ async fn a_triggers_detail_and_hint_reach_the_failed_runs_error() -> crate::Test
     assert!(!error.contains(" at line "), "{json}");
     fixture.finish().await;
     Ok(())
+}
+
+/// Installs on the fixture's `units` a trigger `name` that runs `raise` (a `RAISE EXCEPTION …`)
+/// for any unit whose body names POISON, as an application's check would: a runner over the
+/// fixture's store.
+async fn refusing_poison(
+    fixture: &PgFixture,
+    name: &str,
+    raise: &str,
+) -> iu_cutter_orchestrator::Runner {
+    use iu_cutter_tests::fixture::RawSql;
+    let function = format!(
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.body LIKE '%POISON%' THEN {raise}; END IF; RETURN NEW; END $$"
+    );
+    fixture.execute_raw(&function, &[]).await;
+    let trigger = format!(
+        "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON units FOR EACH ROW \
+         EXECUTE FUNCTION {name}()"
+    );
+    fixture.execute_raw(&trigger, &[]).await;
+    let backups = std::sync::Arc::new(iu_cutter_phase_core::MemoryBackupStore::new());
+    iu_cutter_orchestrator::Runner::new(fixture.shared(), backups)
+}
+
+/// `r1` over every document, cut by the English legal preset.
+fn r1_over_all() -> iu_cutter_orchestrator::RunRequest {
+    let rules =
+        iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::LegalEn);
+    iu_cutter_orchestrator::RunRequest::new("r1", Scope::All, rules)
 }

@@ -11,8 +11,6 @@
 //! state.
 
 use iu_cutter_live_execution::prelude::*;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,12 +19,13 @@ use async_trait::async_trait;
 use iu_cutter_live_execution::sql::connect_with;
 use iu_cutter_live_execution::{
     AdapterError, AdapterInfo, AdapterResult, CutRules, DocumentId, DocumentState, EvidenceValue,
-    ExecutionGate, Guarded, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, Preset, Reply,
-    RunId, RunStatus, Scope, Unavailability, UnavailableKind,
+    ExecutionGate, Guarded, LeaseClaim, LiveExecutionAdapter, ManualSwitch, Op, OpKind, Preset,
+    Reply, RunId, RunStatus, Scope, Unavailability, UnavailableKind,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner};
 use iu_cutter_phase_core::{CancelFlag, DocumentBatches, MemoryBackupStore, RunEvent, names};
 use iu_cutter_simulator::strategies::{corpus, cut_rules};
+use iu_cutter_tests::application::AfterFirst;
 use iu_cutter_tests::fixture::{self, SqlFixture};
 use iu_cutter_tests::{SimHarness, cases, runtime, view};
 use proptest::prelude::*;
@@ -158,9 +157,8 @@ async fn rollback_restores(store: Open, switch: &ManualSwitch) -> TestResult {
     seed(&*store).await?;
     let before = store.snapshot().await?;
     let (runner, _) = stopped_after_first_enact_batch(store.clone(), switch).await?;
-    let rolled = runner.rollback(&RunId::new("r1")).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    let run = RunId::new("r1");
+    rolled_back_exactly(&runner, &run, RunOptions::default(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -250,42 +248,28 @@ async fn blocked_resume_counts_what_the_stopped_call_enacted(
     Ok(())
 }
 
-type Pending = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The store, except that once its first `restore` call (a rollback's first batch) has
-/// returned, `meanwhile` runs to its end: what lands between two batches of a rollback, made
-/// deterministic.
-struct AfterFirstRestore {
-    inner: Open,
-    meanwhile: tokio::sync::Mutex<Option<Pending>>,
+/// Asserts that the journal of `store` shows `run` rolled back in part (`what` says why it must).
+async fn journaled_in_part(store: &Open, run: &RunId, what: &str) -> TestResult {
+    let journaled = store.load_run(run).await?.ok_or("r1 is journaled")?;
+    assert!(
+        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
+        "{what}: {journaled:?}"
+    );
+    Ok(())
 }
 
-impl AfterFirstRestore {
-    fn over(inner: Open, meanwhile: impl Future<Output = ()> + Send + 'static) -> Open {
-        Arc::new(AfterFirstRestore {
-            inner,
-            meanwhile: tokio::sync::Mutex::new(Some(Box::pin(meanwhile))),
-        })
-    }
-}
-
-#[async_trait]
-impl LiveExecutionAdapter for AfterFirstRestore {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let restore = matches!(op, Op::Restore { .. });
-        let reply = self.inner.call(op, claim).await;
-        if restore {
-            let pending = self.meanwhile.lock().await.take();
-            if let Some(pending) = pending {
-                pending.await;
-            }
-        }
-        reply
-    }
+/// Rolls `run` back with `runner` and `options`, which must leave `store` exactly as `before`
+/// (the pre-run state).
+async fn rolled_back_exactly(
+    runner: &Runner,
+    run: &RunId,
+    options: RunOptions,
+    (store, before): (&Open, &iu_cutter_live_execution::StoreSnapshot),
+) -> TestResult {
+    let rolled = runner.rollback_with(run, options).await?;
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert_eq!(&store.snapshot().await?, before, "the exact pre-run state");
+    Ok(())
 }
 
 /// Seeds `store` and runs `r1` over it to `PASS` in batches: the pre-run snapshot.
@@ -348,7 +332,7 @@ async fn rollback_stopped_between_batches_rolls_back_again(
 ) -> TestResult {
     let before = passed_in_batches(&store).await?;
     let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let stopping = AfterFirst::new(&store, OpKind::Restore, async move { closing.set(false) });
     let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     // The backup's export went to `passed_in_batches`'s memory store; the store's journal holds
@@ -383,10 +367,7 @@ async fn rollback_stopped_between_batches_rolls_back_again(
     };
     assert!(error.contains("was being rolled back"), "{error}");
 
-    let again = runner.rollback_with(&run, batched()).await?;
-
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&runner, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -425,7 +406,7 @@ async fn rollback_raced_by_a_later_run(
             held.map(|r| r.to_json())
         );
     };
-    let racing = AfterFirstRestore::over(store.clone(), later_run);
+    let racing = AfterFirst::new(store, OpKind::Restore, later_run);
     let runner = Runner::new(racing, Arc::new(MemoryBackupStore::new()));
     let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
     Ok((before, taken, stopped))
@@ -468,9 +449,7 @@ async fn a_later_run_mid_rollback_stops_it_part_way(store: Open, _: &ManualSwitc
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let r2 = plain.rollback(&RunId::new("r2")).await?;
     assert_eq!(r2.outcome, Outcome::RolledBack, "{}", r2.to_json());
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -684,7 +663,7 @@ async fn cancelled_after_first_batch(
     let before = passed_in_batches(store).await?;
     let cancel = CancelFlag::new();
     let flag = cancel.clone();
-    let cancelling = AfterFirstRestore::over(store.clone(), async move { flag.cancel() });
+    let cancelling = AfterFirst::new(store, OpKind::Restore, async move { flag.cancel() });
     let runner = Runner::new(cancelling, Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     let stopped = runner
@@ -753,9 +732,7 @@ async fn retry_cancelled_before_its_first_batch_keeps_the_run_unresumable(
 
     never_resumed(&plain, &store, &run).await?;
     // And rolling back again still finishes the job.
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -809,7 +786,7 @@ async fn switch_closed_mid_rollback(
 ) -> Result<iu_cutter_live_execution::StoreSnapshot, Box<dyn std::error::Error>> {
     let before = passed_in_batches(store).await?;
     let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let stopping = AfterFirst::new(store, OpKind::Restore, async move { closing.set(false) });
     let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
     assert_eq!(stopped.outcome.name(), "REFUSED", "{}", stopped.to_json());
@@ -848,7 +825,7 @@ async fn two_rollbacks_at_once(store: Open, _: &ManualSwitch) -> TestResult {
     let other = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let run = RunId::new("r1");
     let inner_run = run.clone();
-    let racing = AfterFirstRestore::over(store.clone(), async move {
+    let racing = AfterFirst::new(&store, OpKind::Restore, async move {
         let r = other.rollback_with(&inner_run, batched()).await;
         assert!(
             matches!(&r, Ok(r) if r.outcome == Outcome::RolledBack),
@@ -934,7 +911,7 @@ async fn kill_switch_between_batches_says_how_far_it_got(
 ) -> TestResult {
     passed_in_batches(&store).await?;
     let closing = switch.clone();
-    let stopping = AfterFirstRestore::over(store.clone(), async move { closing.set(false) });
+    let stopping = AfterFirst::new(&store, OpKind::Restore, async move { closing.set(false) });
     let runner = Runner::new(stopping, Arc::new(MemoryBackupStore::new()));
     let stopped = runner.rollback_with(&RunId::new("r1"), batched()).await?;
     let Outcome::Refused { reason, .. } = &stopped.outcome else {
@@ -1062,9 +1039,7 @@ async fn not_resumable_and_rolled_back_again(
         "{}",
         resumed.to_json()
     );
-    let again = plain.rollback_with(run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(&store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, run, batched(), (store, before)).await?;
     Ok(())
 }
 
@@ -1125,7 +1100,7 @@ async fn killed_after_first_rollback_batch(
     let before = passed_in_batches(store).await?;
     let killed = Arc::new(tokio::sync::Notify::new());
     let signal = killed.clone();
-    let killing = AfterFirstRestore::over(store.clone(), async move {
+    let killing = AfterFirst::new(store, OpKind::Restore, async move {
         signal.notify_one();
         std::future::pending::<()>().await;
     });
@@ -1237,14 +1212,8 @@ async fn killed_rollback_then_run_again_and_retry_other_batch_size(
         again.to_json()
     );
     never_resumed(&plain, &store, &run).await?;
-    let rolled = plain
-        .rollback_with(
-            &run,
-            RunOptions::default().with_batch_documents(DocumentBatches::Of(3)),
-        )
-        .await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    let in_threes = RunOptions::default().with_batch_documents(DocumentBatches::Of(3));
+    rolled_back_exactly(&plain, &run, in_threes, (&store, &before)).await?;
     Ok(())
 }
 
@@ -1275,9 +1244,7 @@ async fn census_failure_after_a_batch_is_a_stop_part_way(
         || text.contains("document(s)");
     // Rolling back again still finishes it.
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     assert!(
         counted && journaled.status != RunStatus::Pass,
         "a stop part-way with {} of {DOCUMENTS} documents rolled back: journal status {:?}, \
@@ -1369,9 +1336,7 @@ async fn a_first_batch_that_timed_out_changed_nothing(store: Open, _: &ManualSwi
         "{journaled:?}"
     );
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let again = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(again.outcome, Outcome::RolledBack, "{}", again.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     Ok(())
 }
 
@@ -1400,11 +1365,7 @@ async fn a_rollback_that_could_not_journal_its_end_says_the_run_is_left_to_roll_
             if error.contains("can only be rolled back now")),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{journaled:?}"
-    );
+    journaled_in_part(&store, &run, "the journal").await?;
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
@@ -1481,9 +1442,7 @@ async fn a_stopped_run_whose_rollback_timed_out_resumes_then_rolls_back(
     assert_eq!(enacted_by(&*store, &run).await?, DOCUMENTS);
     let again = plain.enact(&run, batched()).await?;
     assert_eq!(again.outcome, Outcome::Pass, "{}", again.to_json());
-    let rolled = plain.rollback_with(&run, batched()).await?;
-    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
-    assert_eq!(store.snapshot().await?, before, "the exact pre-run state");
+    rolled_back_exactly(&plain, &run, batched(), (&store, &before)).await?;
     let resumed = plain.resume(&run, batched()).await?;
     assert!(
         !matches!(resumed.outcome, Outcome::Pass),
@@ -1514,11 +1473,7 @@ async fn a_later_batch_that_timed_out_is_a_stop_part_way(
         matches!(stopped.outcome, Outcome::Blocked { .. }) && !text.contains("nothing was changed"),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1 is journaled")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{text}"
-    );
+    journaled_in_part(&store, &run, &text).await?;
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }
@@ -1548,11 +1503,7 @@ async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
             && text.contains("not known"),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{text}"
-    );
+    journaled_in_part(&store, &run, &text).await?;
     let failing = FailingAfter::over(&store, Fails::RestoreTimedOut, 0);
     let runner = Runner::new(failing, Arc::new(MemoryBackupStore::new()));
     let second = runner.rollback_with(&run, batched()).await?;
@@ -1561,11 +1512,7 @@ async fn an_unknown_first_batch_then_a_certain_failure_stays_in_part(
         matches!(second.outcome, Outcome::Blocked { .. }) && !text.contains("nothing was changed"),
         "{text}"
     );
-    let journaled = store.load_run(&run).await?.ok_or("r1")?;
-    assert!(
-        iu_cutter_orchestrator::rolled_back_in_part(&journaled),
-        "{text}"
-    );
+    journaled_in_part(&store, &run, &text).await?;
     not_resumable_and_rolled_back_again(&store, &run, &before).await?;
     Ok(())
 }

@@ -2,12 +2,15 @@
 //! plus the checks only live stores have and PostgreSQL's connection errors. Needs
 //! `IU_CUTTER_TEST_PG_URL`; without it every test says it is skipped (and fails in CI).
 
-use iu_cutter_live_execution::AdapterError;
+use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with};
+use iu_cutter_live_execution::{AdapterError, DocumentId, LiveExecutionAdapter, RunId};
 use iu_cutter_test_env::{pg_url, unique_name};
 use iu_cutter_tests::change_log::changed;
 use iu_cutter_tests::contract::error;
-use iu_cutter_tests::fixture::{open_gate, refused_connection};
+use iu_cutter_tests::fixture::{Fixture, RawSql, SqlFixture, open_gate, refused_connection};
+use iu_cutter_tests::ok;
+use sqlx::Connection;
 
 iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::batch_attack_suite!(iu_cutter_tests::fixture::postgres);
@@ -120,9 +123,6 @@ async fn connect_without_the_schema_says_run_init() {
 /// built with it (pglz, the default, is several times slower on megabytes of plan).
 #[tokio::test]
 async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
-    use iu_cutter_tests::fixture::SqlFixture;
-    use sqlx::Connection;
-
     let name = "large_values_are_compressed_with_lz4_when_the_server_has_it";
     let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
         return;
@@ -177,12 +177,6 @@ async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
 /// not.
 #[tokio::test]
 async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
-    use iu_cutter_live_execution::LiveExecutionAdapter;
-    use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_tests::fixture::Fixture;
-    use iu_cutter_tests::ok;
-    use sqlx::Connection;
-
     let name = "a_writer_that_began_before_the_mark_and_commits_after_it_is_listed";
     let Some((fixture, a, b)) = with_a_and_b(name).await else {
         return;
@@ -246,12 +240,6 @@ async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
 /// `changed_since` missed it) and the second failed ("document_changes does not exist").
 #[tokio::test]
 async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log() {
-    use iu_cutter_live_execution::LiveExecutionAdapter;
-    use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_tests::fixture::{Fixture, SqlFixture};
-    use iu_cutter_tests::ok;
-    use sqlx::Connection;
-
     let name = "a_writer_whose_search_path_names_another_store_stamps_this_stores_log";
     let Some((this, a, b)) = with_a_and_b(name).await else {
         return;
@@ -311,11 +299,6 @@ async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log()
 /// census, which saw the store emptied, would have. Before, nothing was listed.
 #[tokio::test]
 async fn a_truncate_lists_every_document() {
-    use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId};
-    use iu_cutter_tests::fixture::{Fixture, RawSql};
-    use iu_cutter_tests::ok;
-
     let name = "a_truncate_lists_every_document";
     let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
         return;
@@ -349,12 +332,6 @@ async fn a_truncate_lists_every_document() {
 /// later run), and a savepoint released into a commit is listed.
 #[tokio::test]
 async fn a_rolled_back_write_leaves_no_stamp() {
-    use iu_cutter_live_execution::LiveExecutionAdapter;
-    use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_tests::fixture::Fixture;
-    use iu_cutter_tests::ok;
-    use sqlx::Connection;
-
     let name = "a_rolled_back_write_leaves_no_stamp";
     let Some((fixture, _, b)) = with_a_and_b(name).await else {
         return;
@@ -395,10 +372,6 @@ async fn with_a_and_b(
     iu_cutter_live_execution::DocumentId,
     iu_cutter_live_execution::DocumentId,
 )> {
-    use iu_cutter_live_execution::DocumentId;
-    use iu_cutter_live_execution::prelude::*;
-    use iu_cutter_tests::fixture::Fixture;
-
     let fixture = iu_cutter_tests::fixture::postgres(name).await?;
     let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
     for (document, body) in [(&a, "Điều 1. A."), (&b, "Điều 1. B.")] {

@@ -5,98 +5,18 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::ConnectOptions;
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, DocumentState, Evidence, EvidenceValue, LiveExecutionAdapter, Preset,
-    RunId, Scope,
+    CutRules, DocumentId, DocumentState, EvidenceValue, LiveExecutionAdapter, Preset, RunId, Scope,
 };
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunReport, RunRequest, Runner, default_phases};
-use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::{MemoryBackupStore, Phase};
+use iu_cutter_tests::application::{self, PutDocument, RawStatements};
 use iu_cutter_tests::fixture::SqlFixture;
 use sqlx::Connection;
 
 use crate::TestResult;
-
-/// Deletes one document and every row of it (units, generation records, the document) over a
-/// connection of its own, as an application's raw SQL would.
-pub(crate) struct DeleteDocument {
-    pub(crate) options: ConnectOptions,
-    pub(crate) document: &'static str,
-}
-
-impl DeleteDocument {
-    fn statements(&self) -> Vec<String> {
-        let prefix = match &self.options.pg_schema {
-            Some(schema) => format!("{schema}."),
-            None => String::new(),
-        };
-        [
-            "units WHERE document",
-            "generations WHERE document",
-            "documents WHERE id",
-        ]
-        .iter()
-        .map(|what| format!("DELETE FROM {prefix}{what} = '{}'", self.document))
-        .collect()
-    }
-
-    pub(crate) async fn execute(&self) -> Result<(), sqlx::Error> {
-        if self.options.pg_schema.is_some() {
-            let mut conn = sqlx::PgConnection::connect(&self.options.url).await?;
-            for statement in self.statements() {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut conn)
-                    .await?;
-            }
-            conn.close().await
-        } else {
-            let pool = sqlx::SqlitePool::connect(&self.options.url).await?;
-            for statement in self.statements() {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&pool)
-                    .await?;
-            }
-            pool.close().await;
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Phase for DeleteDocument {
-    fn name(&self) -> &str {
-        "application-deletes"
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        if let Err(e) = self.execute().await {
-            panic!("deleting `{}`: {e}", self.document);
-        }
-        Ok(Evidence::new())
-    }
-}
-
-/// Puts a new document, as the application would, through a handle of its own.
-struct PutDocument {
-    application: Arc<dyn LiveExecutionAdapter>,
-    document: &'static str,
-}
-
-#[async_trait]
-impl Phase for PutDocument {
-    fn name(&self) -> &str {
-        "application-writes"
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.application
-            .put_document(&DocumentId::new(self.document), "Article 1\nNew.\n")
-            .await?;
-        Ok(Evidence::new())
-    }
-}
 
 /// A run over `All` of `law/1` and `law/2`, with `extra` phases inserted at their index in the
 /// five phases (in order): its report.
@@ -125,16 +45,20 @@ async fn run_with(
     Ok(report)
 }
 
+/// [`run_with`] with no other writer, which must pass: `law/1` and `law/2` cut by `r1`.
+async fn both_cut_by_r1(fixture: &impl SqlFixture) -> TestResult {
+    let report = run_with(fixture, Vec::new()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    Ok(())
+}
+
 /// [`run_with`], another writer deleting `law/2` before phase number `at` starts
 /// (`usize::MAX`: after the run's last phase).
 async fn run_deleting_law_2(
     fixture: &impl SqlFixture,
     at: usize,
 ) -> Result<RunReport, Box<dyn std::error::Error>> {
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    };
+    let delete = RawStatements::delete_document(fixture.options(), "law/2");
     run_with(fixture, vec![(at, Box::new(delete))]).await
 }
 
@@ -170,13 +94,12 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(
         return Ok(());
     };
     let put = PutDocument {
+        name: "application-writes",
         application: fixture.another_process().await,
-        document: "law/3",
+        document: DocumentId::new("law/3"),
+        body: "Article 1\nNew.\n",
     };
-    let delete = DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/3",
-    };
+    let delete = RawStatements::delete_document(fixture.options(), "law/3");
     let report = run_with(
         &fixture,
         vec![(0, Box::new(put)), (usize::MAX, Box::new(delete))],
@@ -268,12 +191,9 @@ async fn a_held_run_enacted_after_a_deletion(fixture: Option<impl SqlFixture>) -
         )
         .await?;
     assert!(held.outcome.is_success(), "{}", held.to_json());
-    DeleteDocument {
-        options: fixture.options().clone(),
-        document: "law/2",
-    }
-    .execute()
-    .await?;
+    RawStatements::delete_document(fixture.options(), "law/2")
+        .execute()
+        .await?;
 
     let enacted = runner
         .enact(&RunId::new("r1"), RunOptions::default())
@@ -368,34 +288,20 @@ on_fixtures!(a_document_deleted_before_the_enact:
 /// Deletes `law/2`'s generation records and its row, but not its units (units have no foreign
 /// key to force it), as an application's raw SQL that knows only the tables it must clear might.
 async fn delete_law_2_but_not_its_units(options: &ConnectOptions) -> Result<(), sqlx::Error> {
-    let prefix = match &options.pg_schema {
-        Some(schema) => format!("{schema}."),
-        None => String::new(),
-    };
-    let statements = [
+    let prefix = application::prefix(options);
+    let mut statements = vec![
         format!("DELETE FROM {prefix}generations WHERE document = 'law/2'"),
         format!("DELETE FROM {prefix}documents WHERE id = 'law/2'"),
     ];
     if options.pg_schema.is_some() {
-        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
-        let mut tx = conn.begin().await?;
-        for statement in statements {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        conn.close().await
-    } else {
-        let pool = sqlx::SqlitePool::connect(&options.url).await?;
-        for statement in statements {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&pool)
-                .await?;
-        }
-        pool.close().await;
-        Ok(())
+        // On PostgreSQL both in one transaction, over the one connection `execute` uses there.
+        statements.insert(0, "BEGIN".to_owned());
+        statements.push("COMMIT".to_owned());
     }
+    let statements: Vec<(String, Vec<&str>)> =
+        statements.into_iter().map(|s| (s, Vec::new())).collect();
+    application::execute(options, &statements).await?;
+    Ok(())
 }
 
 /// A cut document deleted by the application with its generation records but not its units,
@@ -409,8 +315,7 @@ async fn a_rollback_drops_the_units_a_deletion_left(
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     let before = fixture.adapter().snapshot().await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
     if written_again {
@@ -474,8 +379,7 @@ async fn units_without_a_row_are_in_no_census(fixture: Option<impl SqlFixture>) 
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     adapter
@@ -544,8 +448,7 @@ async fn a_rollback_over_units_left_without_a_record(
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -598,8 +501,7 @@ async fn purge_reads_the_pointer(fixture: Option<impl SqlFixture>) -> TestResult
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     delete_law_2_row_alone(fixture.options()).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -636,25 +538,10 @@ on_fixtures!(purge_reads_the_pointer:
 /// Runs `statement` (`{prefix}` standing for the store's schema prefix) over a connection of
 /// its own, as an application's raw SQL would.
 async fn raw_sql(options: &ConnectOptions, statement: &str) -> Result<(), sqlx::Error> {
-    let prefix = match &options.pg_schema {
-        Some(schema) => format!("{schema}."),
-        None => String::new(),
-    };
+    let prefix = application::prefix(options);
     let statement = statement.replace("{prefix}", &prefix);
-    if options.pg_schema.is_some() {
-        let mut conn = sqlx::PgConnection::connect(&options.url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await
-    } else {
-        let pool = sqlx::SqlitePool::connect(&options.url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&pool)
-            .await?;
-        pool.close().await;
-        Ok(())
-    }
+    application::execute(options, &[(statement, Vec::new())]).await?;
+    Ok(())
 }
 
 /// Deletes `law/2`'s record of generation `r1` alone (no foreign key ties a document's
@@ -692,8 +579,7 @@ async fn active_record_changed_before_the_run(
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     raw_sql(fixture.options(), statement).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -749,8 +635,7 @@ async fn a_retired_record_deleted_after_the_run(fixture: Option<impl SqlFixture>
     let Some(fixture) = fixture else {
         return Ok(());
     };
-    let report = run_with(&fixture, Vec::new()).await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    both_cut_by_r1(&fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));

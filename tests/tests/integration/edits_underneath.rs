@@ -6,36 +6,13 @@
 use iu_cutter_live_execution::prelude::*;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use iu_cutter_live_execution::{
-    CutRules, DocumentId, Evidence, LiveExecutionAdapter, Preset, Scope,
-};
+use iu_cutter_live_execution::{CutRules, DocumentId, LiveExecutionAdapter, Preset, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner, default_phases};
-use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::MemoryBackupStore;
+use iu_cutter_tests::application::PutDocument;
 use iu_cutter_tests::fixture::Fixture;
 
 use crate::TestResult;
-
-/// Edits one document through its own handle on the store, as a concurrent writer (the
-/// application) would: a phase is handed only the calls a phase needs, never `put_document`.
-struct EditUnderneath {
-    document: DocumentId,
-    application: Arc<dyn LiveExecutionAdapter>,
-}
-
-#[async_trait]
-impl Phase for EditUnderneath {
-    fn name(&self) -> &str {
-        "edit-underneath"
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.application
-            .put_document(&self.document, "Article 1\nEdited underneath the run.\n")
-            .await?;
-        Ok(Evidence::new())
-    }
-}
 
 fn documents() -> Vec<(DocumentId, String)> {
     vec![
@@ -52,9 +29,11 @@ fn runner(adapter: Arc<dyn LiveExecutionAdapter>) -> Runner {
     let mut phases = default_phases();
     phases.insert(
         1,
-        Box::new(EditUnderneath {
-            document: DocumentId::new("law/2"),
+        Box::new(PutDocument {
+            name: "edit-underneath",
             application: adapter.clone(),
+            document: DocumentId::new("law/2"),
+            body: "Article 1\nEdited underneath the run.\n",
         }),
     );
     Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases)

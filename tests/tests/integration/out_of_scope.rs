@@ -8,80 +8,14 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::sql::ConnectOptions;
-use iu_cutter_live_execution::{
-    CutRules, DocumentId, Evidence, LiveExecutionAdapter, Preset, Scope,
-};
+use iu_cutter_live_execution::{CutRules, DocumentId, LiveExecutionAdapter, Preset, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner, default_phases};
-use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext};
+use iu_cutter_phase_core::MemoryBackupStore;
+use iu_cutter_tests::application::RawStatements;
 use iu_cutter_tests::fixture::SqlFixture;
-use sqlx::Connection;
 
 use crate::TestResult;
-
-/// Runs raw statements over a connection of its own, as an application would: on SQLite a
-/// second pool on the file, on PostgreSQL a plain connection with the server's default
-/// `search_path` (tables named `schema.table`).
-struct RawEdit {
-    options: ConnectOptions,
-    statements: Vec<String>,
-}
-
-impl RawEdit {
-    /// `statements` with `{t}` standing for the prefix that names iu-cutter's tables.
-    fn new(options: &ConnectOptions, statements: &[&str]) -> Self {
-        let prefix = match &options.pg_schema {
-            Some(schema) => format!("{schema}."),
-            None => String::new(),
-        };
-        Self {
-            options: options.clone(),
-            statements: statements
-                .iter()
-                .map(|s| s.replace("{t}", &prefix))
-                .collect(),
-        }
-    }
-
-    async fn execute(&self) -> Result<(), sqlx::Error> {
-        if self.options.pg_schema.is_some() {
-            let mut conn = sqlx::PgConnection::connect(&self.options.url).await?;
-            for statement in &self.statements {
-                let done = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                    .execute(&mut conn)
-                    .await?;
-                assert!(done.rows_affected() > 0, "no row: {statement}");
-            }
-            conn.close().await
-        } else {
-            let pool = sqlx::SqlitePool::connect(&self.options.url).await?;
-            for statement in &self.statements {
-                let done = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                    .execute(&pool)
-                    .await?;
-                assert!(done.rows_affected() > 0, "no row: {statement}");
-            }
-            pool.close().await;
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Phase for RawEdit {
-    fn name(&self) -> &str {
-        "raw-edit"
-    }
-
-    async fn run(&self, _ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        if let Err(e) = self.execute().await {
-            panic!("the application's statements {:?}: {e}", self.statements);
-        }
-        Ok(Evidence::new())
-    }
-}
 
 /// Puts `law/1` and `law/2`, cuts `law/2` alone, imports a new body of `law/2` (`ready` again,
 /// its units kept: a document another run cut and nobody holds is exempt from the check, see
@@ -115,7 +49,7 @@ async fn run_with_edit(
     let write_verify = phases.len() - 2;
     phases.insert(
         write_verify,
-        Box::new(RawEdit::new(fixture.options(), edit)),
+        Box::new(RawStatements::new("raw-edit", fixture.options(), edit)),
     );
     let runner = Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases);
     let second = runner

@@ -114,6 +114,15 @@ impl Workdir {
         }
     }
 
+    /// A fresh store (`legal-en`) of `docs` English acts of `articles` articles each
+    /// ([`write_acts`]), written in `dir` and imported.
+    pub(crate) fn with_acts(dir: &str, docs: usize, articles: usize) -> Result<Workdir, Error> {
+        let wd = Workdir::new()?.with_env("IU_CUTTER_PRESET", "legal-en");
+        write_acts(&wd.path().join(dir), docs, articles)?;
+        wd.init_and_import(dir)?;
+        Ok(wd)
+    }
+
     /// Sets `key` to `value` for every invocation (an invocation's own variables win).
     pub(crate) fn with_env(mut self, key: &str, value: &str) -> Workdir {
         self.env.push((key.to_owned(), value.to_owned()));
