@@ -63,10 +63,7 @@ fn seeded() -> Vec<(DocumentId, String)> {
 /// Every document cut by `r0`, then every odd one and every third plain one edited: runs over
 /// all 1,001 ids (the odd ones named twice), a backup read a batch of `batch` documents at a
 /// time, pass; each rolled back leaves the whole store exactly as before it.
-async fn batches_round_trip(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     let documents = seeded();
     adapter.put_documents(&documents).await?;
@@ -132,23 +129,17 @@ on_fixtures!(batches_round_trip:
 /// hold the records as read before the purge under a census of after (the change log lists
 /// the purge: the backup is taken again), and `r1` rolled back leaves the store exactly as it
 /// was after the purge.
-async fn generations_changed_between_the_two_reads(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn generations_changed_between_the_two_reads(fixture: impl SqlFixture) -> TestResult {
     changed_between_the_two_reads(fixture, false).await
 }
 
 /// As [`generations_changed_between_the_two_reads`], `law/2` deleted (every row of it) instead
 /// of purged: the run passes over `law/1` and its rollback leaves the deletion.
-async fn deleted_between_the_two_reads(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn deleted_between_the_two_reads(fixture: impl SqlFixture) -> TestResult {
     changed_between_the_two_reads(fixture, true).await
 }
 
-async fn changed_between_the_two_reads(
-    fixture: Option<impl SqlFixture>,
-    delete: bool,
-) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn changed_between_the_two_reads(fixture: impl SqlFixture, delete: bool) -> TestResult {
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
@@ -252,10 +243,7 @@ async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::
 /// Ids with a tab, a newline, a right-to-left override (and, on SQLite, a NUL) written by raw
 /// SQL beside a plain document: a run over `All` either passes and rolls back to exactly the
 /// store before it, or is refused with nothing written.
-async fn raw_ids_with_control_characters(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn raw_ids_with_control_characters(fixture: impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     adapter
         .put_document(&DocumentId::new("law/1"), "Article 1\nOne.\n")
@@ -367,10 +355,7 @@ async fn resumed_pass(
 /// `law/2` and is held there; `r1` over both laws is BLOCKED in its backup naming `r2`, with
 /// nothing written; `r2` rolled back, `r1` resumed passes, and its rollback leaves the whole
 /// store exactly as before `r1`.
-async fn held_by_another_then_freed(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     for (id, body) in [
         ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
@@ -410,10 +395,7 @@ on_fixtures!(held_by_another_then_freed:
 /// run over every document the gap does not name), that run must pass, not be blocked again on
 /// a document the gap kept quiet about. Nothing of `r1` or the new run is left once rolled back.
 /// And since `r2` waits for review, the gap says what frees it, not only to wait.
-async fn every_held_document_named(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn every_held_document_named(fixture: impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     let laws = ["law/1", "law/2", "law/3", "law/4"];
     for id in laws {
@@ -493,10 +475,7 @@ on_fixtures!(every_held_document_named:
 /// holds `law/3`. Before, the blocked backup's advice named only the first document's holder
 /// (`r2`): waiting for it, or rolling it back, left `r1` blocked on `law/3`. Every holder is
 /// named, and doing what the advice says to each lets `r1` resume and pass.
-async fn every_holder_named(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn every_holder_named(fixture: impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     for id in ["law/1", "law/2", "law/3"] {
         let body = format!("Article 1\nOne of {id}.\n");
@@ -529,7 +508,7 @@ on_fixtures!(every_holder_named:
 /// gap says nothing was backed up. Before, the backup went on writing every batch to its sink
 /// after the refusal was known, and a 4 MiB part of `r1`'s backup stayed in the journal, even
 /// once `r1` was rolled back (nothing removes a part no backup was sealed over).
-async fn refused_backup_journals_no_part(fixture: Option<impl RawSql>) -> TestResult {
+async fn refused_backup_journals_no_part(fixture: impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 12, "a/00", DocumentBatches::default()).await
 }
 
@@ -543,7 +522,7 @@ on_fixtures!(refused_backup_journals_no_part:
 /// before `a/15`), read two documents a batch, is BLOCKED in its last batch, its gap saying
 /// nothing was backed up. The batches before were written to the sink before the refusal was
 /// known: rolled back, `r1` must leave no part of that backup in the journal.
-async fn refused_late_journals_no_part(fixture: Option<impl RawSql>) -> TestResult {
+async fn refused_late_journals_no_part(fixture: impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 16, "a/15", DocumentBatches::Of(2)).await
 }
 
@@ -555,10 +534,7 @@ on_fixtures!(refused_late_journals_no_part:
 /// A backup that fails part-way (here its seal, after every part was journaled) leaves its
 /// parts in the journal for a resume to replace. Rolled back instead, the run must drop them
 /// (before, they stayed for good: 7 MB for one abandoned run) and say so in its notes.
-async fn failed_backup_rolled_back(fixture: Option<impl RawSql>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn failed_backup_rolled_back(fixture: impl RawSql) -> TestResult {
     let FailedBackup {
         adapter,
         before,
@@ -635,11 +611,8 @@ on_fixtures!(failed_backup_rolled_back:
 /// kill switch closed meanwhile, say) must say so, and what drops them: before, it was only
 /// logged, and the gap said nothing was backed up while a 4 MiB part stayed. Its rollback then
 /// drops them.
-async fn undropped_parts_told(fixture: Option<impl RawSql>) -> TestResult {
+async fn undropped_parts_told(fixture: impl RawSql) -> TestResult {
     use iu_cutter_simulator::FaultKind;
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
     let (faulty, adapter) = faulty_laws(&fixture, 16).await?;
     let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
@@ -664,12 +637,9 @@ on_fixtures!(undropped_parts_told:
 /// before the rollback journals its step. The parts are gone for good, so the refused rollback's
 /// report must say it dropped them (the one taken again once the switch is open finds none, and
 /// says 0): before, it was refused saying only that the journal could not be written.
-async fn switch_closed_after_dropping_parts(fixture: Option<impl RawSql>) -> TestResult {
+async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult {
     use iu_cutter_live_execution::{ExecutionGate, Guarded, ManualSwitch};
     use iu_cutter_phase_core::JournalBackupStore;
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
     let FailedBackup {
         adapter,
         before,
@@ -716,11 +686,8 @@ on_fixtures!(switch_closed_after_dropping_parts:
 /// phase is journaled done: the journal holds a sealed backup whose phase record says it never
 /// finished. A resume must pass (taking the backup again over the sealed one, or adopting it),
 /// and a rollback then restores the store exactly.
-async fn crash_after_seal(fixture: Option<impl RawSql>) -> TestResult {
+async fn crash_after_seal(fixture: impl RawSql) -> TestResult {
     use iu_cutter_simulator::FaultKind;
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
     let (faulty, adapter) = faulty_laws(&fixture, 4).await?;
     let before = adapter.snapshot().await?;
     let runner = journaled(adapter.clone());
@@ -756,14 +723,11 @@ async fn large_laws(adapter: &Arc<dyn LiveExecutionAdapter>, count: usize) -> Te
 /// `batches`, is BLOCKED in its backup saying nothing was backed up; rolled back, it leaves no
 /// part of that backup in the journal.
 async fn refused_backup_leaves_no_part(
-    fixture: Option<impl RawSql>,
+    fixture: impl RawSql,
     count: usize,
     held: &str,
     batches: DocumentBatches,
 ) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
     let adapter = fixture.shared();
     large_laws(&adapter, count).await?;
     let runner = journaled(adapter.clone());
@@ -781,10 +745,7 @@ async fn refused_backup_leaves_no_part(
 /// a journal part of the batches before was written, is resumed once `r2` is rolled back: it
 /// backs up all sixteen documents (not the earlier attempt's parts), passes, and its rollback
 /// leaves the whole store exactly as before `r2`.
-async fn refused_late_then_freed(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn refused_late_then_freed(fixture: impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let before = adapter.snapshot().await?;
@@ -820,10 +781,7 @@ on_fixtures!(refused_late_then_freed:
 /// `r1` must be BLOCKED naming `a/00` and `r2`, saying nothing was backed up, with no part of
 /// its backup left in the journal; then, `r2` rolled back, `r1` resumed passes and rolls back
 /// to the store exactly as before it.
-async fn held_while_backed_up(fixture: Option<impl RawSql>, vanish: bool) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn held_while_backed_up(fixture: impl RawSql, vanish: bool) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let deletion = RawStatements::delete_document(fixture.options(), "a/15");
@@ -920,7 +878,7 @@ async fn faulty_laws(
 /// by another run (no test of its own before): `r2` fences `a/00` while `r1`'s backup reads its
 /// first batch; the change log lists it once every batch is written (a journal part among them),
 /// and `r1` is BLOCKED naming `r2`, its attempt's parts dropped.
-async fn changed_then_held(fixture: Option<impl RawSql>) -> TestResult {
+async fn changed_then_held(fixture: impl RawSql) -> TestResult {
     held_while_backed_up(fixture, false).await
 }
 
@@ -935,7 +893,7 @@ on_fixtures!(changed_then_held:
 /// having journaled nothing. Before, the first attempt's part stayed in the journal of a run
 /// BLOCKED as having backed up nothing: the vanished path gave its sink up without dropping it,
 /// and the refused attempt dropped only parts it had journaled itself.
-async fn vanished_then_held(fixture: Option<impl RawSql>) -> TestResult {
+async fn vanished_then_held(fixture: impl RawSql) -> TestResult {
     held_while_backed_up(fixture, true).await
 }
 
@@ -949,10 +907,7 @@ on_fixtures!(vanished_then_held:
 /// resumed is BLOCKED in its backup, refused in its first batch, saying nothing was backed up.
 /// The crashed attempt's part must not stay in the journal of that run (the refused attempt
 /// dropped only the parts it had journaled itself: none).
-async fn crashed_then_held(fixture: Option<impl RawSql>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn crashed_then_held(fixture: impl RawSql) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let (journaled_part, told) = tokio::sync::oneshot::channel();
@@ -990,10 +945,7 @@ on_fixtures!(crashed_then_held:
 /// its advice to start a new run leaving out what it names, followed literally, must pass. It
 /// named `a/00` alone (the change found first hid the refusal of `a/03`, read held by `r2`), and
 /// the new run was blocked on `a/03`.
-async fn changed_then_held_names_every_held(fixture: Option<impl RawSql>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn changed_then_held_names_every_held(fixture: impl RawSql) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 4).await?;
     let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));

@@ -66,10 +66,7 @@ async fn pass(runner: &Runner, run: &str, ids: &[&str]) -> TestResult {
 /// (over law/3) begins; after r3, y cuts law/1 again. When r3 finished, readers saw x's
 /// generation of law/1: the lines since r3 take an index fed then to now. They were refused as
 /// Unfinished, naming x to resume or roll back, where rolling x back is refused (y holds law/1).
-async fn since_over_an_enact_failed_before_the_run(fixture: Option<impl RawSql>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn since_over_an_enact_failed_before_the_run(fixture: impl RawSql) -> TestResult {
     let store = fixture.shared();
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
@@ -122,10 +119,7 @@ on_fixtures!(since_over_an_enact_failed_before_the_run:
 /// back on r1's generation, the other still z's. Since r1 the lines take an index fed after r1
 /// to now, whichever document the rollback reached; since z, the export is refused as rolled
 /// back.
-async fn since_over_a_rollback_stopped_part_way(fixture: Option<impl RawSql>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn since_over_a_rollback_stopped_part_way(fixture: impl RawSql) -> TestResult {
     let store = fixture.shared();
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;

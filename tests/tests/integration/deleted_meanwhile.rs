@@ -64,10 +64,7 @@ async fn run_deleting_law_2(
 
 /// A document the run cut (it was in the opening census), deleted after the run enacted it:
 /// the closing census says it is gone.
-async fn a_cut_document_deleted_is_reported_gone(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn a_cut_document_deleted_is_reported_gone(fixture: impl SqlFixture) -> TestResult {
     let report = run_deleting_law_2(&fixture, usize::MAX).await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let after = report.census_after.as_ref().ok_or("no closing census")?;
@@ -87,12 +84,7 @@ async fn a_cut_document_deleted_is_reported_gone(fixture: Option<impl SqlFixture
 /// A document written after the opening census and before the backup (so cut by the run under
 /// `All`), then deleted after the run enacted it: never "new under the scope, not cut by this
 /// run (run again to cut them)"; the closing census says it is gone.
-async fn a_new_document_cut_then_deleted_is_reported_gone(
-    fixture: Option<impl SqlFixture>,
-) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn a_new_document_cut_then_deleted_is_reported_gone(fixture: impl SqlFixture) -> TestResult {
     let put = PutDocument {
         name: "application-writes",
         application: fixture.another_process().await,
@@ -128,10 +120,7 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(
 /// units with it), so there is nothing of the run's left to take back, and the deletion is the
 /// application's change, kept and reported as such (as an edit is), never "a document the run
 /// never touched" nor a mismatch that blocks every later rollback.
-async fn a_rollback_keeps_the_deletion(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn a_rollback_keeps_the_deletion(fixture: impl SqlFixture) -> TestResult {
     let report = run_deleting_law_2(&fixture, usize::MAX).await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
@@ -171,10 +160,7 @@ on_fixtures!(a_new_document_cut_then_deleted_is_reported_gone:
 /// A run held after write-verify, then one of its documents deleted by the application (every
 /// row of it), then enacted: the enact blocks naming the document, and a rollback afterwards
 /// restores the other document exactly and reports the deletion as kept.
-async fn a_held_run_enacted_after_a_deletion(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn a_held_run_enacted_after_a_deletion(fixture: impl SqlFixture) -> TestResult {
     let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
     for (id, body) in [
         ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
@@ -233,7 +219,7 @@ on_fixtures!(a_held_run_enacted_after_a_deletion:
 /// A document deleted between the backup and the fence: the run blocks at the fence naming it,
 /// having fenced nothing of it; its closing census says it is gone; the rollback keeps the
 /// deletion and leaves the other document exactly as before the run.
-async fn a_document_deleted_before_the_fence(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn a_document_deleted_before_the_fence(fixture: impl SqlFixture) -> TestResult {
     deleted_before(fixture, 1, "cut-leg-a").await
 }
 
@@ -245,17 +231,14 @@ on_fixtures!(a_document_deleted_before_the_fence:
 /// The same deletion between write-verify and the enact, in one invocation: the enact blocks
 /// naming the document (never FAILED with a resume that meets it again), and a rollback leaves
 /// the other document exactly as before the run.
-async fn a_document_deleted_before_the_enact(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn a_document_deleted_before_the_enact(fixture: impl SqlFixture) -> TestResult {
     deleted_before(fixture, 4, "lifecycle-enact").await
 }
 
 /// `law/2` deleted by another writer before phase number `at` starts: the run blocks in
 /// `phase` naming it, its closing census says it is gone, and the rollback keeps the deletion
 /// and leaves `law/1` ready, with no generation or unit left.
-async fn deleted_before(fixture: Option<impl SqlFixture>, at: usize, phase: &str) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn deleted_before(fixture: impl SqlFixture, at: usize, phase: &str) -> TestResult {
     let report = run_deleting_law_2(&fixture, at).await?;
     let Outcome::Blocked { gap } = &report.outcome else {
         return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
@@ -309,12 +292,9 @@ async fn delete_law_2_but_not_its_units(options: &ConnectOptions) -> Result<(), 
 /// of the run (its units) and leaves the document exactly as backed up; never a rollback
 /// blocked for good on a mismatch made of the run's own rows.
 async fn a_rollback_drops_the_units_a_deletion_left(
-    fixture: Option<impl SqlFixture>,
+    fixture: impl SqlFixture,
     written_again: bool,
 ) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
     both_cut_by_r1(&fixture).await?;
     let before = fixture.adapter().snapshot().await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
@@ -352,11 +332,11 @@ async fn a_rollback_drops_the_units_a_deletion_left(
     Ok(())
 }
 
-async fn deleted_but_its_units(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn deleted_but_its_units(fixture: impl SqlFixture) -> TestResult {
     a_rollback_drops_the_units_a_deletion_left(fixture, false).await
 }
 
-async fn deleted_but_its_units_then_written_again(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn deleted_but_its_units_then_written_again(fixture: impl SqlFixture) -> TestResult {
     a_rollback_drops_the_units_a_deletion_left(fixture, true).await
 }
 
@@ -375,10 +355,7 @@ on_fixtures!(deleted_but_its_units_then_written_again:
 /// store's census (whole, or of a scope naming `law/2`) counts no document for units without
 /// a row, as on every store, so `r2` rolls back, keeping the deletion and dropping only its
 /// own units, and a purge can still read the store.
-async fn units_without_a_row_are_in_no_census(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn units_without_a_row_are_in_no_census(fixture: impl SqlFixture) -> TestResult {
     both_cut_by_r1(&fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -442,12 +419,7 @@ on_fixtures!(units_without_a_row_are_in_no_census:
 /// then written again under the same id (so `r1`'s units are its rows again, with no record),
 /// then cut by `r2`: `r2` rolls back to exactly its backup, the units it found there counted
 /// as they were, never a mismatch that blocks the rollback for good.
-async fn a_rollback_over_units_left_without_a_record(
-    fixture: Option<impl SqlFixture>,
-) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn a_rollback_over_units_left_without_a_record(fixture: impl SqlFixture) -> TestResult {
     both_cut_by_r1(&fixture).await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
     let adapter = fixture.shared();
@@ -497,10 +469,7 @@ async fn delete_law_2_row_alone(options: &ConnectOptions) -> Result<(), sqlx::Er
 /// pointer, `r3`, whatever records are left from before; so purge keeps `r2` for `r3`'s
 /// rollback while `r3` may be rolled back, and never blocks at every attempt on a pointer it
 /// misread.
-async fn purge_reads_the_pointer(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn purge_reads_the_pointer(fixture: impl SqlFixture) -> TestResult {
     both_cut_by_r1(&fixture).await?;
     delete_law_2_row_alone(fixture.options()).await?;
     let adapter = fixture.shared();
@@ -560,25 +529,22 @@ const RETIRE_R1_RECORD: &str = "UPDATE {prefix}generations SET state = 'retired'
 /// write-verify": nothing had, and every later run over the document would meet the same end.
 /// The backup, which reads the document's pointer and records, refuses it at once, naming the
 /// generation and what to do, with nothing saved or fenced: the store is exactly as before.
-async fn an_active_record_deleted_before_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn an_active_record_deleted_before_the_run(fixture: impl SqlFixture) -> TestResult {
     active_record_changed_before_the_run(fixture, DELETE_R1_RECORD).await
 }
 
 /// Found by adv32: as [`an_active_record_deleted_before_the_run`], `r1`'s record of `law/2` set
 /// `retired` instead of deleted: the enact was refused the same way, "a concurrent change".
-async fn an_active_record_retired_before_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
+async fn an_active_record_retired_before_the_run(fixture: impl SqlFixture) -> TestResult {
     active_record_changed_before_the_run(fixture, RETIRE_R1_RECORD).await
 }
 
 /// `law/2` cut by `r1`, then `statement` run on `r1`'s record of it, then `law/2` edited and
 /// run over by `r2`: BLOCKED in backup naming `r1`, nothing written.
 async fn active_record_changed_before_the_run(
-    fixture: Option<impl SqlFixture>,
+    fixture: impl SqlFixture,
     statement: &str,
 ) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
     both_cut_by_r1(&fixture).await?;
     raw_sql(fixture.options(), statement).await?;
     let adapter = fixture.shared();
@@ -631,10 +597,7 @@ on_fixtures!(an_active_record_retired_before_the_run:
 /// back must make `r1` active again and leave `law/2` exactly as before `r2`, or refuse with a
 /// true message and nothing changed. Found sound: the rollback is BLOCKED on `law/2`, saying its
 /// pre-run generation `r1` is no longer there, having changed nothing.
-async fn a_retired_record_deleted_after_the_run(fixture: Option<impl SqlFixture>) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
+async fn a_retired_record_deleted_after_the_run(fixture: impl SqlFixture) -> TestResult {
     both_cut_by_r1(&fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
