@@ -317,7 +317,9 @@ fn profile(args: &Args, what: &str) -> Result<(), String> {
             sim_bench::profile(&sim_doc(args.seed, sizes.sim_doc_bytes), &settings)?;
         }
         _ => {
-            let docs = store_docs(&corpus::corpus(&sizes.corpus));
+            let base = store_docs(&corpus::corpus(&sizes.corpus));
+            let docs =
+                store_bench::grown_to(base, args.store_units, args.seed, args.max_unit_bytes)?;
             let settings = store_bench::StoreSettings {
                 reps: args.reps,
                 max_unit_bytes: args.max_unit_bytes,
