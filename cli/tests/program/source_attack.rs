@@ -559,3 +559,41 @@ fn a_passed_stale_run_again_after_a_row_deleted_is_not_rolled_back() -> TestResu
     );
     Ok(())
 }
+
+/// Adversarial (adv40): `r2` holds law 1 fenced when the application moves its revision (no
+/// body change), and a `run --stale` syncs meanwhile: it records the new revision on the copy
+/// but cannot requeue law 1 (fenced), and leaves it out saying that once `r2` is rolled back
+/// `run --stale` cuts it if still stale. Rolled back, law 1 was `cut` again over its old
+/// generation: the reader view shows it stale (its revision moved since that cut), yet every
+/// `run --stale` cut nothing, for good (the sync, finding the revision recorded, never requeues
+/// it).
+#[test]
+fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    let held = [
+        "run",
+        "--execute",
+        "--run-id",
+        "r2",
+        "--until",
+        "write-verify",
+    ];
+    wd.expect(&held, 0)?;
+    wd.sql("UPDATE laws SET updated_at = 2 WHERE id = 1")?;
+    let meanwhile = wd.run(&["run", "--execute", "--stale", "--run-id", "s1"])?;
+    assert!(meanwhile.all().contains("run r2"), "{meanwhile:?}");
+    wd.expect(&["rollback", "r2", "--execute"], 0)?;
+    let stale = wd.column(
+        "SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units WHERE document = '1'",
+    )?;
+    assert_eq!(stale, ["1"], "law 1's revision moved since its active cut");
+    let again = wd.expect(&["run", "--execute", "--stale", "--run-id", "s2"], 0)?;
+    assert!(
+        again.stdout.contains("--stale: 1 document(s)"),
+        "the one stale document is cut: {again:?}"
+    );
+    let stale = wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units")?;
+    assert_eq!(stale, ["0"], "nothing is stale once cut: {again:?}");
+    Ok(())
+}
