@@ -597,3 +597,19 @@ fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback() -> TestResul
     assert_eq!(stale, ["0"], "nothing is stale once cut: {again:?}");
     Ok(())
 }
+
+/// Adversarial (adv40): a run of one document (`--id 1`) reads every row of the application's
+/// table, bodies included, and only then drops those outside its scope: its cost is the
+/// table's, and a row it was never asked to cut (here a draft with no body yet, which the
+/// application publishes later) refuses it.
+#[test]
+fn a_run_of_named_ids_reads_only_their_rows() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.sql("INSERT INTO laws VALUES (4, NULL, 1, 'published', 'L4', 'en')")?;
+    let one = wd.run(&["run", "--execute", "--id", "1", "--run-id", "r1"])?;
+    lacks(&one, "`4`");
+    assert_eq!(one.code, 0, "{one:?}");
+    let cut = wd.column("SELECT DISTINCT document FROM iu_cutter_active_units")?;
+    assert_eq!(cut, ["1"], "{one:?}");
+    Ok(())
+}
