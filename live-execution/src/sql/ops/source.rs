@@ -545,25 +545,50 @@ async fn write_batch<D: Dialect>(
                 report.silent += 1;
             }
         } else if recorded_revision != row.revision || recorded_metadata != row.metadata {
-            // A moved revision makes the reader view's `stale` true (it compares the row's
-            // revision with the one the active units were cut from), so a cut document goes back
-            // to `Ready`: `run --stale`, which cuts the `Ready` ones, then clears it. A change of
-            // metadata alone leaves `stale` false (the view reads the metadata from the copy).
-            let requeue = recorded_revision != row.revision && current.state == DocumentState::Cut;
-            let update = D::query(if requeue {
-                "UPDATE documents SET source_revision = $2, metadata = $3, state = 'ready' \
-                 WHERE id = $1"
-            } else {
-                "UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1"
-            })
-            .bind(row.id.as_str());
-            with_source_fields(update, row, &mut tx, what).await?;
+            write_touched::<D>(&mut tx, row, &current, recorded_revision.as_deref()).await?;
             report.touched += 1;
         } else {
             report.unchanged += 1;
         }
     }
     tx.commit().await.map_err(sql(what))
+}
+
+/// A source row whose body is unchanged but whose revision or metadata moved.
+///
+/// A moved revision makes the reader view's `stale` true (it compares the row's revision with
+/// the one the active units were cut from), so a cut document goes back to `Ready`: `run
+/// --stale`, which cuts the `Ready` ones, then clears it. A change of metadata alone leaves
+/// `stale` false (the view reads the metadata from the copy). A document a run holds fenced
+/// keeps the revision that run saw: recorded now, the run's rollback would put the document
+/// back to `Cut` on units cut from the older revision, shown stale by the view but never
+/// requeued (no later sync would find the revision moved), and its enact would pass the check
+/// that the application did not edit the row during the run. Left as it is, the next sync after
+/// the run requeues it, and the enact refuses it as every moved revision is refused.
+async fn write_touched<D: Dialect>(
+    conn: &mut D::Connection,
+    row: &SourceRow,
+    current: &Current,
+    recorded_revision: Option<&str>,
+) -> AdapterResult<()> {
+    let what = "writing the tracking copy of a source row";
+    let moved = recorded_revision != row.revision.as_deref();
+    if moved && matches!(current.state, DocumentState::Cutting { .. }) {
+        D::query("UPDATE documents SET metadata = $2 WHERE id = $1")
+            .bind(row.id.as_str())
+            .bind(row.metadata.as_deref())
+            .execute(conn)
+            .await
+            .map_err(sql(what))?;
+        return Ok(());
+    }
+    let update = D::query(if moved && current.state == DocumentState::Cut {
+        "UPDATE documents SET source_revision = $2, metadata = $3, state = 'ready' WHERE id = $1"
+    } else {
+        "UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1"
+    })
+    .bind(row.id.as_str());
+    with_source_fields(update, row, conn, what).await
 }
 
 /// A changed body, written as `put_documents` writes one: the revision bumped, and the
