@@ -613,3 +613,45 @@ fn a_run_of_named_ids_reads_only_their_rows() -> TestResult {
     assert_eq!(cut, ["1"], "{one:?}");
     Ok(())
 }
+
+/// The twin of [`a_run_of_named_ids_reads_only_their_rows`] on PostgreSQL, where the ids are
+/// compared as text with the `bigint` id column: both laws edited, `--id 2` syncs and cuts law 2
+/// only.
+#[test]
+fn a_run_of_named_ids_syncs_only_their_rows_on_postgres() -> TestResult {
+    let test = "a_run_of_named_ids_syncs_only_their_rows_on_postgres";
+    let Some((wd, app, store, url)) = postgres_app(test)? else {
+        return Ok(());
+    };
+    execute(
+        &url,
+        &format!(
+            "UPDATE {}.laws SET content = content || E'Article 2\\nMore.\\n', \
+             updated_at = '2024-02-01 10:00:00+00'",
+            app.name
+        ),
+    )?;
+    let two = [
+        "--database-url",
+        &url,
+        "run",
+        "--execute",
+        "--id",
+        "2",
+        "--run-id",
+        "r2",
+    ];
+    let two = wd.expect(&two, 0)?;
+    assert!(two.stdout.contains("1 source rows read"), "{two:?}");
+    let view = format!(
+        "SELECT DISTINCT document || ' ' || generation || ' ' || stale FROM {}.active_units \
+         ORDER BY 1",
+        store.name
+    );
+    assert_eq!(
+        pg_column(&url, "SET TimeZone = 'UTC'", &view)?,
+        ["1 r1 true", "2 r2 false"],
+        "{two:?}"
+    );
+    Ok(())
+}

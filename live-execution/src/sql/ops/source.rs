@@ -4,14 +4,14 @@
 //! and the check enact runs inside its transaction, that the source row is still the one the run
 //! cut. Nothing here writes the source: every statement on it is a `SELECT`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::TryStreamExt;
 use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::census::sha256_hex;
-use crate::domain::{DocumentId, DocumentState, Scope};
+use crate::domain::{DocumentId, DocumentState, Scope, shard_of};
 use crate::error::{AdapterError, UnavailableKind};
 use crate::source::{SourceMapping, SyncReport};
 use crate::sql::codec::{self, to_db};
@@ -19,6 +19,7 @@ use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::layout;
 use crate::sql::migrations::READER_VIEW_SELECT;
+use crate::sql::ops::census::ids_json;
 use crate::sql::ops::documents::{Current, current_from_row};
 use crate::sql::query::{Fields, Query};
 
@@ -367,9 +368,60 @@ struct SourceRow {
     metadata: Option<String>,
 }
 
-/// The scan of the source rows in `scope`; with a revision column, only the rows whose
-/// revision differs from the tracking copy's (or that have none).
-fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope, every_row: bool) -> Query<'a, D> {
+/// The ids a scan reads at most per statement, for a scope that names them.
+const IDS_PER_SCAN: usize = 1_000;
+
+/// What narrows a scan of a scope in SQL: its prefix, or the ids it names (a shard's, its
+/// base's), so that a run reads the source rows of its scope, never every row of the table.
+enum Narrow<'a> {
+    Nothing,
+    Prefix(&'a str),
+    Ids(&'a [DocumentId]),
+}
+
+fn narrow(scope: &Scope) -> Narrow<'_> {
+    match scope {
+        Scope::All => Narrow::Nothing,
+        Scope::Prefix(prefix) => Narrow::Prefix(prefix),
+        Scope::Ids(ids) => Narrow::Ids(ids),
+        Scope::Shard { base, .. } => narrow(base),
+    }
+}
+
+/// Whether `id`, read by a scan narrowed as [`narrow`] says, is in `scope`: a list of ids is not
+/// searched again (the SQL selected only its ids; its `contains` per row made a sync of many ids
+/// quadratic), a shard's hash and a prefix are checked.
+fn read_in_scope(scope: &Scope, id: &DocumentId) -> bool {
+    match scope {
+        Scope::Ids(_) => true,
+        Scope::Shard { base, index, count } => {
+            *count > 0 && shard_of(id, *count) == *index && read_in_scope(base, id)
+        }
+        other => other.contains(id),
+    }
+}
+
+/// The JSON arrays of ids the scans of `scope` bind, [`IDS_PER_SCAN`] each; one `None` for a
+/// scope that names no ids (one scan).
+fn scan_parts(scope: &Scope) -> AdapterResult<Vec<Option<String>>> {
+    match narrow(scope) {
+        Narrow::Ids(ids) => ids
+            .chunks(IDS_PER_SCAN)
+            .map(|chunk| ids_json(chunk).map(Some))
+            .collect(),
+        _ => Ok(vec![None]),
+    }
+}
+
+/// The scan of the source rows in `scope` (the ids of `part`, for a scope naming ids); with a
+/// revision column, only the rows whose revision differs from the tracking copy's (or that have
+/// none).
+fn scan<'a, D: Dialect>(
+    source: &SourceSql,
+    scope: &'a Scope,
+    every_row: bool,
+    part: Option<&'a str>,
+) -> Query<'a, D> {
     let mut statement = format!("SELECT {} {}", source.columns, source.from);
     if let Some(revision) = source.revision_text.as_ref().filter(|_| !every_row) {
         // A subquery, not a join: the filter's unqualified names (`id`, `state`, …) must
@@ -382,14 +434,22 @@ fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope, every_row: bool) -
     } else {
         statement.push_str(&format!(" WHERE {}", source.filter));
     }
-    match scope {
-        Scope::Prefix(prefix) => {
+    match (narrow(scope), part) {
+        (Narrow::Prefix(prefix), _) => {
             statement.push_str(&format!(
                 " AND substr({}, 1, {}) = $1",
                 source.id_text,
                 prefix.chars().count()
             ));
-            Query::built(statement).bind(prefix.as_str())
+            Query::built(statement).bind(prefix)
+        }
+        (Narrow::Ids(_), Some(ids)) => {
+            statement.push_str(&format!(
+                " AND {} {}",
+                source.id_text,
+                D::BATCH_READS.in_ids
+            ));
+            Query::built(statement).bind(ids)
         }
         _ => Query::built(statement),
     }
@@ -472,24 +532,29 @@ pub(crate) async fn sync_source<D: Dialect>(
             row.text(0).map_err(sql(what))?
         )));
     }
-    let mut rows = scan::<D>(source, scope, every_row).fetch(&mut reader);
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
-    while let Some(row) = rows.try_next().await.map_err(sql(what))? {
-        let row = source_row(&row, source)?;
-        if !scope.contains(&row.id) {
-            continue;
-        }
-        D::check_text("a document body", &row.body)?;
-        batch.push(row);
-        if batch.len() == SYNC_BATCH {
-            write_batch::<D>(pool, &batch, &mut report).await?;
-            batch.clear();
+    for part in scan_parts(scope)? {
+        let mut rows = scan::<D>(source, scope, every_row, part.as_deref()).fetch(&mut reader);
+        while let Some(row) = rows.try_next().await.map_err(sql(what))? {
+            let row = source_row(&row, source)?;
+            if !read_in_scope(scope, &row.id) {
+                continue;
+            }
+            D::check_text("a document body", &row.body)?;
+            batch.push(row);
+            if batch.len() == SYNC_BATCH {
+                write_batch::<D>(pool, &batch, &mut report).await?;
+                batch.clear();
+            }
         }
     }
-    drop(rows);
     reader.commit().await.map_err(sql(what))?;
     write_batch::<D>(pool, &batch, &mut report).await?;
+    let named: Option<BTreeSet<&DocumentId>> = match narrow(scope) {
+        Narrow::Ids(ids) => Some(ids.iter().collect()),
+        _ => None,
+    };
     let mut conn = pool.acquire().await.map_err(sql(what))?;
     for row in Query::<D>::built(source.gone.clone())
         .fetch_all(&mut conn)
@@ -497,7 +562,7 @@ pub(crate) async fn sync_source<D: Dialect>(
         .map_err(sql(what))?
     {
         let id = DocumentId::new(row.text(0).map_err(sql(what))?);
-        if scope.contains(&id) {
+        if named.as_ref().is_none_or(|named| named.contains(&id)) && read_in_scope(scope, &id) {
             report.gone.push(id);
         }
     }
