@@ -887,3 +887,19 @@ async fn a_dry_run_never_takes_the_id_of_a_live_run_started_while_it_copied_its_
     );
     server.stop().await;
 }
+
+/// Adversarial (adv40): a dry run started again under the id of this server's dry run was
+/// refused as "already taken by a run of the other mode": it is taken by a dry run, of the same
+/// mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_id_taken_by_a_dry_run_says_so() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let started = server.post("/runs?mode=simulate", r#"{"run":"d1"}"#).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    server.settled("d1").await;
+    let again = server.post("/runs?mode=simulate", r#"{"run":"d1"}"#).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(!again.body.contains("other mode"), "{}", again.body);
+    assert!(again.body.contains("dry run"), "{}", again.body);
+    server.stop().await;
+}
