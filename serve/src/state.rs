@@ -159,6 +159,20 @@ impl App {
             .clone()
     }
 
+    /// The slot of `run`, made when missing, and whether it was made by this call (under the
+    /// same lock, so two callers never both make it).
+    pub(crate) fn slot_or_created(&self, run: &RunId) -> (Arc<Slot>, bool) {
+        let mut slots = lock(&self.0.slots);
+        match slots.get(run) {
+            Some(slot) => (slot.clone(), false),
+            None => {
+                let slot = Arc::new(Slot::new());
+                slots.insert(run.clone(), slot.clone());
+                (slot, true)
+            }
+        }
+    }
+
     /// Every slot, by run id.
     pub(crate) fn slots(&self) -> Vec<(RunId, Arc<Slot>)> {
         lock(&self.0.slots)
