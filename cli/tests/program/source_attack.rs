@@ -655,3 +655,30 @@ fn a_run_of_named_ids_syncs_only_their_rows_on_postgres() -> TestResult {
     );
     Ok(())
 }
+
+/// Adversarial (adv40): the application moves law 1's revision (no body change) after `r2`
+/// re-cut it; `s1`'s sync requeues law 1 (`ready`: the view shows it stale) and `s1` is rolled
+/// back, which leaves it `ready` as its backup had it. Then `r2` is rolled back: it put back the
+/// state law 1 had before `r2`, `cut`, over the requeue the sync had made, on a generation cut
+/// from the older revision. The view shows law 1 stale, and `run --stale` never cuts it.
+#[test]
+fn a_rollback_keeps_the_requeue_of_a_revision_moved_after_its_enact() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    wd.expect(&["run", "--execute", "--run-id", "r2"], 0)?;
+    wd.sql("UPDATE laws SET updated_at = 2 WHERE id = 1")?;
+    let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
+    wd.expect(&[&stale[..], &["--until", "cut-leg-a"]].concat(), 0)?;
+    wd.expect(&["rollback", "s1", "--execute"], 0)?;
+    wd.expect(&["rollback", "r2", "--execute"], 0)?;
+    let view =
+        "SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units WHERE document = '1'";
+    assert_eq!(wd.column(view)?, ["1"], "law 1 moved since r1 cut it");
+    let again = wd.expect(&["run", "--execute", "--stale", "--run-id", "s2"], 0)?;
+    assert!(
+        again.stdout.contains("--stale: 1 document(s)"),
+        "the one stale document is cut: {again:?}"
+    );
+    assert_eq!(wd.column(view)?, ["0"], "{again:?}");
+    Ok(())
+}
