@@ -670,7 +670,8 @@ fn a_rollback_keeps_the_requeue_of_a_revision_moved_after_its_enact() -> TestRes
     let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
     wd.expect(&[&stale[..], &["--until", "cut-leg-a"]].concat(), 0)?;
     wd.expect(&["rollback", "s1", "--execute"], 0)?;
-    wd.expect(&["rollback", "r2", "--execute"], 0)?;
+    let rolled = wd.expect(&["rollback", "r2", "--execute"], 0)?;
+    assert!(rolled.stdout.contains("requeued"), "{rolled:?}");
     let view =
         "SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units WHERE document = '1'";
     assert_eq!(wd.column(view)?, ["1"], "law 1 moved since r1 cut it");
