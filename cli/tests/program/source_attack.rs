@@ -683,3 +683,31 @@ fn a_rollback_keeps_the_requeue_of_a_revision_moved_after_its_enact() -> TestRes
     assert_eq!(wd.column(view)?, ["0"], "{again:?}");
     Ok(())
 }
+
+/// Adversarial (adv40): a run of one law looked for duplicate ids over the whole table (a scan
+/// and a sort of every row, whatever the scope) and was refused by two rows of another id.
+/// Its checks cost its scope: the duplicates it names are its own.
+#[test]
+fn a_run_of_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
+         title TEXT, lang TEXT); \
+         INSERT INTO laws VALUES ('a', 'Article 1\nA.\n', 1, 'published', 'A', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nFirst b.\n', 1, 'published', 'B', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nSecond b.\n', 1, 'published', 'B', 'en');",
+    )?;
+    let one = wd.run(&["run", "--execute", "--id", "a", "--run-id", "r1"])?;
+    assert_eq!(one.code, 0, "{one:?}");
+    let both = wd.run(&[
+        "run",
+        "--execute",
+        "--id",
+        "a",
+        "--id",
+        "b",
+        "--run-id",
+        "r2",
+    ])?;
+    assert!(both.all().contains("duplicate ids"), "{both:?}");
+    Ok(())
+}
