@@ -4,7 +4,7 @@
 //! and the check enact runs inside its transaction, that the source row is still the one the run
 //! cut. Nothing here writes the source: every statement on it is a `SELECT`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use futures_util::TryStreamExt;
 use sqlx::Pool;
@@ -55,9 +55,11 @@ pub(crate) struct SourceSql {
     /// The function the view calls to compare the source row, where the backend has one
     /// (created before the view).
     function: Option<String>,
-    /// The tracked documents with no row in the source, by id.
+    /// The tracked documents with no row in the source (narrowed to a scope, then ordered by
+    /// id).
     gone: String,
-    /// One id that more than one selected row has, if any.
+    /// The ids of the selected rows (narrowed to a scope, then grouped to find one id that more
+    /// than one row has).
     duplicate: String,
 }
 
@@ -205,12 +207,9 @@ impl Names {
             columns: columns.join(", "),
             gone: format!(
                 "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
-                 {matches_document} AND {filter}) ORDER BY d.id"
+                 {matches_document} AND {filter})"
             ),
-            duplicate: format!(
-                "SELECT {id_text} {from} WHERE {filter} GROUP BY {id_text} HAVING count(*) > 1 \
-                 LIMIT 1"
-            ),
+            duplicate: format!("SELECT {id_text} {from} WHERE {filter}"),
             from,
             filter,
             id_text,
@@ -434,25 +433,32 @@ fn scan<'a, D: Dialect>(
     } else {
         statement.push_str(&format!(" WHERE {}", source.filter));
     }
-    match (narrow(scope), part) {
+    narrowed(statement, &source.id_text, scope, part, "")
+}
+
+/// `statement` (ending in a `WHERE` condition) narrowed to `scope` by `column` (an id as text):
+/// its prefix, or the ids of `part` for a scope naming ids; then `tail`.
+fn narrowed<'a, D: Dialect>(
+    mut statement: String,
+    column: &str,
+    scope: &'a Scope,
+    part: Option<&'a str>,
+    tail: &str,
+) -> Query<'a, D> {
+    let query = match (narrow(scope), part) {
         (Narrow::Prefix(prefix), _) => {
-            statement.push_str(&format!(
-                " AND substr({}, 1, {}) = $1",
-                source.id_text,
-                prefix.chars().count()
-            ));
-            Query::built(statement).bind(prefix)
+            let length = prefix.chars().count();
+            statement.push_str(&format!(" AND substr({column}, 1, {length}) = $1{tail}"));
+            return Query::built(statement).bind(prefix);
         }
         (Narrow::Ids(_), Some(ids)) => {
-            statement.push_str(&format!(
-                " AND {} {}",
-                source.id_text,
-                D::BATCH_READS.in_ids
-            ));
-            Query::built(statement).bind(ids)
+            let in_ids = D::BATCH_READS.in_ids;
+            statement.push_str(&format!(" AND {column} {in_ids}{tail}"));
+            return Query::built(statement).bind(ids);
         }
-        _ => Query::built(statement),
-    }
+        _ => statement + tail,
+    };
+    Query::built(query)
 }
 
 fn source_row(row: &impl Fields, source: &SourceSql) -> AdapterResult<SourceRow> {
@@ -517,24 +523,30 @@ pub(crate) async fn sync_source<D: Dialect>(
     })?;
     let what = "reading the source";
     let mut reader = D::begin_read(pool).await.map_err(sql(what))?;
+    let parts = scan_parts(scope)?;
     // Two rows with one id would overwrite each other's copy, then look like an application
-    // edit at enact: refused by name, before anything is written.
-    let duplicate = Query::<D>::built(source.duplicate.clone())
-        .fetch_optional(&mut *reader)
-        .await
-        .map_err(sql(what))?;
-    if let Some(row) = duplicate {
-        return Err(AdapterError::Invalid(format!(
-            "more than one row of {} has the id `{}` (duplicate ids): iu-cutter needs one row \
-             per document; make the id column unique, or exclude the duplicates with [source] \
-             where; nothing was synced or cut",
-            source.table,
-            row.text(0).map_err(sql(what))?
-        )));
+    // edit at enact: refused by name, before anything is written. Among the scope's rows only:
+    // another id's duplicates are not this run's, and finding them cost the whole table.
+    let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
+    for part in &parts {
+        let statement = source.duplicate.clone();
+        let duplicate = narrowed::<D>(statement, &source.id_text, scope, part.as_deref(), &grouped)
+            .fetch_optional(&mut *reader)
+            .await
+            .map_err(sql(what))?;
+        if let Some(row) = duplicate {
+            return Err(AdapterError::Invalid(format!(
+                "more than one row of {} has the id `{}` (duplicate ids): iu-cutter needs one \
+                 row per document; make the id column unique, or exclude the duplicates with \
+                 [source] where; nothing was synced or cut",
+                source.table,
+                row.text(0).map_err(sql(what))?
+            )));
+        }
     }
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
-    for part in scan_parts(scope)? {
+    for part in &parts {
         let mut rows = scan::<D>(source, scope, every_row, part.as_deref()).fetch(&mut reader);
         while let Some(row) = rows.try_next().await.map_err(sql(what))? {
             let row = source_row(&row, source)?;
@@ -551,19 +563,18 @@ pub(crate) async fn sync_source<D: Dialect>(
     }
     reader.commit().await.map_err(sql(what))?;
     write_batch::<D>(pool, &batch, &mut report).await?;
-    let named: Option<BTreeSet<&DocumentId>> = match narrow(scope) {
-        Narrow::Ids(ids) => Some(ids.iter().collect()),
-        _ => None,
-    };
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    for row in Query::<D>::built(source.gone.clone())
-        .fetch_all(&mut conn)
-        .await
-        .map_err(sql(what))?
-    {
-        let id = DocumentId::new(row.text(0).map_err(sql(what))?);
-        if named.as_ref().is_none_or(|named| named.contains(&id)) && read_in_scope(scope, &id) {
-            report.gone.push(id);
+    for part in &parts {
+        let statement = source.gone.clone();
+        let gone = narrowed::<D>(statement, "d.id", scope, part.as_deref(), " ORDER BY d.id")
+            .fetch_all(&mut conn)
+            .await
+            .map_err(sql(what))?;
+        for row in gone {
+            let id = DocumentId::new(row.text(0).map_err(sql(what))?);
+            if read_in_scope(scope, &id) {
+                report.gone.push(id);
+            }
         }
     }
     Ok(report)
