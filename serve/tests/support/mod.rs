@@ -107,42 +107,28 @@ impl Server {
 
     /// [`Server::start_with`] on [`DOCUMENTS`], keeping only the last `dry_runs_kept` dry runs.
     pub async fn start_keeping_dry_runs(options: RunOptions, dry_runs_kept: usize) -> Server {
-        let documents = DOCUMENTS
-            .iter()
-            .map(|(id, body)| (DocumentId::new(*id), (*body).to_owned()))
-            .collect();
-        let rules = CutRules::preset(Preset::Markdown);
-        Self::start_keeping(
-            Some(TOKEN),
-            true,
-            options,
-            documents,
-            rules,
-            dry_runs_kept,
-            None,
-        )
-        .await
+        Self::start_open(options, dry_runs_kept, None).await
     }
 
     /// [`Server::start`] (token, switch open) on [`DOCUMENTS`], its store parking the first call
     /// of `pause`'s kind until the test releases it.
     pub async fn start_pausing(pause: &Pause) -> Server {
+        Self::start_open(RunOptions::default(), DRY_RUNS_KEPT, Some(pause)).await
+    }
+
+    /// A server with the token, its switch open, on [`DOCUMENTS`].
+    async fn start_open(
+        options: RunOptions,
+        dry_runs_kept: usize,
+        pause: Option<&Pause>,
+    ) -> Server {
         let documents = DOCUMENTS
             .iter()
             .map(|(id, body)| (DocumentId::new(*id), (*body).to_owned()))
             .collect();
         let rules = CutRules::preset(Preset::Markdown);
-        let options = RunOptions::default();
-        Self::start_keeping(
-            Some(TOKEN),
-            true,
-            options,
-            documents,
-            rules,
-            DRY_RUNS_KEPT,
-            Some(pause),
-        )
-        .await
+        let (token, open) = (Some(TOKEN), true);
+        Self::start_keeping(token, open, options, documents, rules, dry_runs_kept, pause).await
     }
 
     async fn start_keeping(
