@@ -4,7 +4,7 @@
 //! and the check enact runs inside its transaction, that the source row is still the one the run
 //! cut. Nothing here writes the source: every statement on it is a `SELECT`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::TryStreamExt;
 use sqlx::Pool;
@@ -400,14 +400,17 @@ fn read_in_scope(scope: &Scope, id: &DocumentId) -> bool {
     }
 }
 
-/// The JSON arrays of ids the scans of `scope` bind, [`IDS_PER_SCAN`] each; one `None` for a
-/// scope that names no ids (one scan).
+/// The JSON arrays of ids the scans of `scope` bind, [`IDS_PER_SCAN`] each, each id once (in
+/// two parts, a row would be synced and reported twice); one `None` for a scope that names no
+/// ids (one scan).
 fn scan_parts(scope: &Scope) -> AdapterResult<Vec<Option<String>>> {
     match narrow(scope) {
-        Narrow::Ids(ids) => ids
-            .chunks(IDS_PER_SCAN)
-            .map(|chunk| ids_json(chunk).map(Some))
-            .collect(),
+        Narrow::Ids(ids) => {
+            let ids: Vec<&DocumentId> = ids.iter().collect::<BTreeSet<_>>().into_iter().collect();
+            ids.chunks(IDS_PER_SCAN)
+                .map(|chunk| ids_json(chunk.iter().copied()).map(Some))
+                .collect()
+        }
         _ => Ok(vec![None]),
     }
 }
