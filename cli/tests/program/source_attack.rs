@@ -711,3 +711,34 @@ fn a_run_of_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
     assert!(both.all().contains("duplicate ids"), "{both:?}");
     Ok(())
 }
+
+/// Adversarial (adv40): `r1` has written its units when the application edits law 1 and a
+/// `run --stale` syncs the edit into the copy `r1` holds fenced (as a sync does). `resume r1`
+/// is BLOCKED at write-verify, rightly, but said law 1 was "written during the run, ignoring
+/// the fence" and to "resume the run instead" if it "can be put back as planned": iu-cutter's
+/// own sync wrote it, copying the application's edit, which nothing puts back. It must say so,
+/// and to roll back and run again.
+#[test]
+fn a_source_row_edited_before_write_verify_is_named_as_the_applications_edit() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(
+        &[
+            "run",
+            "--execute",
+            "--run-id",
+            "r1",
+            "--until",
+            "leg-b-record",
+        ],
+        0,
+    )?;
+    wd.sql("UPDATE laws SET content = content || 'More.\n', updated_at = 2 WHERE id = 1")?;
+    wd.expect(&["run", "--execute", "--stale", "--run-id", "r2"], 0)?;
+    let resumed = wd.expect(&["resume", "r1", "--execute"], 4)?;
+    lacks(&resumed, "ignoring the fence");
+    lacks(&resumed, "put back");
+    let all = resumed.all();
+    assert!(all.contains("application changed its row in laws"), "{all}");
+    assert!(all.contains("rollback r1"), "{all}");
+    Ok(())
+}
