@@ -571,6 +571,62 @@ fn a_passed_stale_run_again_after_a_row_deleted_is_not_rolled_back() -> TestResu
 fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback() -> TestResult {
     let wd = sqlite_app(THREE_LAWS)?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    let stale = |law: &str| match law {
+        "1" => wd.column(
+            "SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units WHERE document = '1'",
+        ),
+        _ => wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units"),
+    };
+    held_while_revision_moved(
+        &wd,
+        &[],
+        || wd.sql("UPDATE laws SET updated_at = 2 WHERE id = 1"),
+        stale,
+    )
+}
+
+/// [`a_revision_moved_while_held_is_cut_by_stale_after_the_rollback`] on PostgreSQL.
+#[test]
+fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback_on_postgres() -> TestResult {
+    let test = "a_revision_moved_while_held_is_cut_by_stale_after_the_rollback_on_postgres";
+    let Some((wd, app, store, url)) = postgres_app(test)? else {
+        return Ok(());
+    };
+    let touch = || {
+        let moved = "updated_at = '2024-03-01 10:00:00+00'";
+        execute(
+            &url,
+            &format!("UPDATE {}.laws SET {moved} WHERE id = 1", app.name),
+        )
+    };
+    let stale = |law: &str| {
+        let view = format!(
+            "SELECT DISTINCT CASE WHEN stale THEN '1' ELSE '0' END FROM {}.active_units",
+            store.name
+        );
+        match law {
+            "1" => pg_column(
+                &url,
+                "SET TimeZone = 'UTC'",
+                &format!("{view} WHERE document = '1'"),
+            ),
+            _ => pg_column(&url, "SET TimeZone = 'UTC'", &view),
+        }
+    };
+    held_while_revision_moved(&wd, &["--database-url", &url], touch, stale)
+}
+
+/// After a run `r1`: `r2` holds every law, `touch` moves law 1's revision, `run --stale` syncs
+/// and leaves law 1 out (held), `r2` is rolled back; law 1 is then stale (`stale("1")`, the
+/// view's `stale` as `1` or `0`) and the next `run --stale` cuts it, after which nothing is
+/// (`stale("")`). Every command follows `base`.
+fn held_while_revision_moved<'a>(
+    wd: &Workdir,
+    base: &[&'a str],
+    touch: impl Fn() -> TestResult,
+    stale: impl Fn(&str) -> Result<Vec<String>, Error>,
+) -> TestResult {
+    let with = |args: &[&'a str]| [base, args].concat();
     let held = [
         "run",
         "--execute",
@@ -579,22 +635,22 @@ fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback() -> TestResul
         "--until",
         "write-verify",
     ];
-    wd.expect(&held, 0)?;
-    wd.sql("UPDATE laws SET updated_at = 2 WHERE id = 1")?;
-    let meanwhile = wd.run(&["run", "--execute", "--stale", "--run-id", "s1"])?;
+    wd.expect(&with(&held), 0)?;
+    touch()?;
+    let meanwhile = wd.run(&with(&["run", "--execute", "--stale", "--run-id", "s1"]))?;
     assert!(meanwhile.all().contains("run r2"), "{meanwhile:?}");
-    wd.expect(&["rollback", "r2", "--execute"], 0)?;
-    let stale = wd.column(
-        "SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units WHERE document = '1'",
-    )?;
-    assert_eq!(stale, ["1"], "law 1's revision moved since its active cut");
-    let again = wd.expect(&["run", "--execute", "--stale", "--run-id", "s2"], 0)?;
+    wd.expect(&with(&["rollback", "r2", "--execute"]), 0)?;
+    assert_eq!(
+        stale("1")?,
+        ["1"],
+        "law 1's revision moved since its active cut"
+    );
+    let again = wd.expect(&with(&["run", "--execute", "--stale", "--run-id", "s2"]), 0)?;
     assert!(
         again.stdout.contains("--stale: 1 document(s)"),
         "the one stale document is cut: {again:?}"
     );
-    let stale = wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units")?;
-    assert_eq!(stale, ["0"], "nothing is stale once cut: {again:?}");
+    assert_eq!(stale("")?, ["0"], "nothing is stale once cut: {again:?}");
     Ok(())
 }
 
