@@ -367,7 +367,9 @@ struct SourceRow {
     metadata: Option<String>,
 }
 
-/// The ids a scan reads at most per statement, for a scope that names them.
+/// The most ids a scope may name for its statements to name them (and read only their rows);
+/// a longer list is looked up in one pass over the table, as a narrowed statement matches the
+/// ids as text (no index), and a statement per 1,000 would pass over the table once each.
 const IDS_PER_SCAN: usize = 1_000;
 
 /// What narrows a scan of a scope in SQL: its prefix, or the ids it names (a shard's, its
@@ -387,31 +389,48 @@ fn narrow(scope: &Scope) -> Narrow<'_> {
     }
 }
 
-/// Whether `id`, read by a scan narrowed as [`narrow`] says, is in `scope`: a list of ids is not
-/// searched again (the SQL selected only its ids; its `contains` per row made a sync of many ids
-/// quadratic), a shard's hash and a prefix are checked.
-fn read_in_scope(scope: &Scope, id: &DocumentId) -> bool {
-    match scope {
-        Scope::Ids(_) => true,
-        Scope::Shard { base, index, count } => {
-            *count > 0 && shard_of(id, *count) == *index && read_in_scope(base, id)
-        }
-        other => other.contains(id),
-    }
+/// Membership in a scope whose list of ids, if it names one, is looked up as a set (the list's
+/// own `contains`, once per row read, made a sync of many ids quadratic).
+struct Members<'a> {
+    scope: &'a Scope,
+    named: Option<BTreeSet<&'a DocumentId>>,
 }
 
-/// The JSON arrays of ids the scans of `scope` bind, [`IDS_PER_SCAN`] each, each id once (in
-/// two parts, a row would be synced and reported twice); one `None` for a scope that names no
-/// ids (one scan).
-fn scan_parts(scope: &Scope) -> AdapterResult<Vec<Option<String>>> {
-    match narrow(scope) {
-        Narrow::Ids(ids) => {
-            let ids: Vec<&DocumentId> = ids.iter().collect::<BTreeSet<_>>().into_iter().collect();
-            ids.chunks(IDS_PER_SCAN)
-                .map(|chunk| ids_json(chunk.iter().copied()).map(Some))
-                .collect()
+impl<'a> Members<'a> {
+    fn of(scope: &'a Scope) -> Self {
+        let named = match narrow(scope) {
+            Narrow::Ids(ids) => Some(ids.iter().collect()),
+            _ => None,
+        };
+        Members { scope, named }
+    }
+
+    fn contains(&self, id: &DocumentId) -> bool {
+        self.within(self.scope, id)
+    }
+
+    /// Whether the scope is the whole store (a row with no id is then in it, and refused).
+    fn all(&self) -> bool {
+        *self.scope == Scope::All
+    }
+
+    fn within(&self, scope: &Scope, id: &DocumentId) -> bool {
+        match scope {
+            Scope::Ids(_) => self.named.as_ref().is_some_and(|named| named.contains(id)),
+            Scope::Shard { base, index, count } => {
+                *count > 0 && shard_of(id, *count) == *index && self.within(base, id)
+            }
+            other => other.contains(id),
         }
-        _ => Ok(vec![None]),
+    }
+
+    /// The ids the statements bind, as one JSON array: the scope's, each once, when it names at
+    /// most [`IDS_PER_SCAN`]; `None` otherwise (one pass over the whole table).
+    fn listed(&self) -> AdapterResult<Option<String>> {
+        match &self.named {
+            Some(named) if named.len() <= IDS_PER_SCAN => ids_json(named.iter().copied()).map(Some),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -526,58 +545,57 @@ pub(crate) async fn sync_source<D: Dialect>(
     })?;
     let what = "reading the source";
     let mut reader = D::begin_read(pool).await.map_err(sql(what))?;
-    let parts = scan_parts(scope)?;
+    let members = Members::of(scope);
+    let listed = members.listed()?;
+    let part = listed.as_deref();
     // Two rows with one id would overwrite each other's copy, then look like an application
     // edit at enact: refused by name, before anything is written. Among the scope's rows only:
     // another id's duplicates are not this run's, and finding them cost the whole table.
     let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
-    for part in &parts {
-        let statement = source.duplicate.clone();
-        let duplicate = narrowed::<D>(statement, &source.id_text, scope, part.as_deref(), &grouped)
-            .fetch_optional(&mut *reader)
-            .await
-            .map_err(sql(what))?;
-        if let Some(row) = duplicate {
-            return Err(AdapterError::Invalid(format!(
-                "more than one row of {} has the id `{}` (duplicate ids): iu-cutter needs one \
-                 row per document; make the id column unique, or exclude the duplicates with \
-                 [source] where; nothing was synced or cut",
-                source.table,
-                row.text(0).map_err(sql(what))?
-            )));
-        }
+    let statement = source.duplicate.clone();
+    let duplicate = narrowed::<D>(statement, &source.id_text, scope, part, &grouped)
+        .fetch_optional(&mut *reader)
+        .await
+        .map_err(sql(what))?;
+    if let Some(row) = duplicate {
+        return Err(AdapterError::Invalid(format!(
+            "more than one row of {} has the id `{}` (duplicate ids): iu-cutter needs one row \
+             per document; make the id column unique, or exclude the duplicates with [source] \
+             where; nothing was synced or cut",
+            source.table,
+            row.text(0).map_err(sql(what))?
+        )));
     }
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
-    for part in &parts {
-        let mut rows = scan::<D>(source, scope, every_row, part.as_deref()).fetch(&mut reader);
-        while let Some(row) = rows.try_next().await.map_err(sql(what))? {
-            let row = source_row(&row, source)?;
-            if !read_in_scope(scope, &row.id) {
-                continue;
-            }
-            D::check_text("a document body", &row.body)?;
-            batch.push(row);
-            if batch.len() == SYNC_BATCH {
-                write_batch::<D>(pool, &batch, &mut report).await?;
-                batch.clear();
-            }
+    let mut rows = scan::<D>(source, scope, every_row, part).fetch(&mut reader);
+    while let Some(row) = rows.try_next().await.map_err(sql(what))? {
+        // A row outside the scope is not read further: its faults are not this run's.
+        let id = row.opt_text(0).map_err(sql(what))?;
+        if !members.all() && id.is_none_or(|id| !members.contains(&DocumentId::new(id))) {
+            continue;
+        }
+        let row = source_row(&row, source)?;
+        D::check_text("a document body", &row.body)?;
+        batch.push(row);
+        if batch.len() == SYNC_BATCH {
+            write_batch::<D>(pool, &batch, &mut report).await?;
+            batch.clear();
         }
     }
+    drop(rows);
     reader.commit().await.map_err(sql(what))?;
     write_batch::<D>(pool, &batch, &mut report).await?;
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    for part in &parts {
-        let statement = source.gone.clone();
-        let gone = narrowed::<D>(statement, "d.id", scope, part.as_deref(), " ORDER BY d.id")
-            .fetch_all(&mut conn)
-            .await
-            .map_err(sql(what))?;
-        for row in gone {
-            let id = DocumentId::new(row.text(0).map_err(sql(what))?);
-            if read_in_scope(scope, &id) {
-                report.gone.push(id);
-            }
+    let statement = source.gone.clone();
+    let gone = narrowed::<D>(statement, "d.id", scope, part, " ORDER BY d.id")
+        .fetch_all(&mut conn)
+        .await
+        .map_err(sql(what))?;
+    for row in gone {
+        let id = DocumentId::new(row.text(0).map_err(sql(what))?);
+        if members.contains(&id) {
+            report.gone.push(id);
         }
     }
     Ok(report)
