@@ -820,3 +820,29 @@ fn a_run_of_many_named_ids_reads_only_their_rows() -> TestResult {
     assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
     Ok(())
 }
+
+/// Adversarial (adv40): with a `[source]`, `run` skips the check that its scope names documents
+/// (they may not be tracked before the sync) and never makes it after: a mistyped id was
+/// dropped in silence (`--id nosuch --id 1` PASSED, cutting law 1), and a prefix naming no row
+/// PASSED on nothing. On an imported store both are refused as bad input, naming what is wrong.
+#[test]
+fn a_scope_naming_no_row_of_the_source_is_refused_by_name() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let typo = wd.run(&[
+        "run",
+        "--execute",
+        "--run-id",
+        "r1",
+        "--id",
+        "nosuch",
+        "--id",
+        "1",
+    ])?;
+    assert_ne!(typo.code, 0, "{typo:?}");
+    assert!(typo.all().contains("`nosuch`"), "{typo:?}");
+    let nothing = wd.run(&["run", "--execute", "--run-id", "r2", "--prefix", "zz"])?;
+    assert_ne!(nothing.code, 0, "{nothing:?}");
+    assert!(nothing.all().contains("no document"), "{nothing:?}");
+    assert_eq!(wd.runs()?, 0, "nothing was journaled");
+    Ok(())
+}
