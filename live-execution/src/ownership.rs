@@ -299,13 +299,24 @@ pub fn undo_step(
     }
     check_no_later_run(run, before, current, generations)?;
     let expected = ExpectedRevision::of(&before.document);
-    let kept_edit = (!current.source_unchanged(&expected)).then(|| {
-        format!(
+    let edited = !current.source_unchanged(&expected);
+    // The run's enact left it `Cut`; `Ready` now is another writer's: a sync requeues a document
+    // whose source revision moved (the reader view shows it stale until it is cut again). Put
+    // back to its pre-run `Cut`, on a generation cut from an older revision still, it stayed
+    // stale with nothing to requeue it again.
+    let requeued = enacted && !edited && current.state == DocumentState::Ready;
+    let kept_edit = if edited {
+        Some(format!(
             "edited since the backup ({} → {}); the edit was kept",
             describe_revision(expected.revision, &expected.sha256),
             current.describe_source()
-        )
-    });
+        ))
+    } else {
+        requeued.then(|| {
+            "requeued since the run's enact (its source moved): left ready, to be cut again"
+                .to_owned()
+        })
+    };
     let state = match (&kept_edit, &before.document.state) {
         (None, DocumentState::Ready | DocumentState::Cut) => before.document.state.clone(),
         // No cut matches an edited body; and a backup never shows a document fenced by another

@@ -20,6 +20,7 @@ use crate::next::NextAction;
 use crate::options::{RunOptions, RunRequest};
 use crate::pipeline::Pipeline;
 use crate::report::{Command, Outcome, RunReport};
+use crate::scope::ScopeError;
 
 /// [`crate::Runner::run`] once the options are valid.
 pub(crate) async fn run(
@@ -87,6 +88,7 @@ async fn sync_and_narrow(
             ));
         }
         gone.extend(report.gone);
+        require_source_rows(inv, &request.scope, &source, &run).await?;
     }
     if !request.stale_only && gone.is_empty() {
         return Ok(());
@@ -121,6 +123,47 @@ async fn sync_and_narrow(
     };
     request.scope = Scope::Ids(kept);
     Ok(())
+}
+
+/// Refuses a scope naming an id that no row of `source` has, or naming no document at all: the
+/// command line's check of a scope (`require_documents`), which a store with a source can make
+/// only once the sync has tracked the rows. Skipped, a mistyped id was dropped in silence and a
+/// prefix naming no row passed on nothing.
+async fn require_source_rows(
+    inv: &Invocation<'_>,
+    scope: &Scope,
+    source: &str,
+    run: &RunId,
+) -> Result<(), Outcome> {
+    let refused = match crate::scope::require_documents(inv.store().as_ref(), scope).await {
+        Ok(()) => return Ok(()),
+        Err(ScopeError::Adapter(error)) => {
+            return Err(failed_before_backup(
+                run,
+                "read the scope's documents",
+                "check that the store is reachable",
+            )(error));
+        }
+        Err(refused) => refused,
+    };
+    let which = match refused {
+        ScopeError::Missing(_) => "has such an id",
+        _ => "is in the scope",
+    };
+    Err(Outcome::Refused {
+        reason: format!(
+            "{refused}, after syncing from {source} (no row of {source} that [source] where \
+             selects {which}); nothing was cut"
+        ),
+        switch: "the scope (--id, --prefix)".into(),
+        next: vec![
+            NextAction::fix(format!(
+                "fix the scope: `iu-cutter plan` lists the documents in scope, synced from {source}"
+            )),
+            Command::Run.again(run),
+        ],
+        resume_from: None,
+    })
 }
 
 /// For `run --stale` under the id of a run already journaled: its journaled scope, the stale

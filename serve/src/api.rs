@@ -424,7 +424,7 @@ async fn events(
     if app.slot(&run).is_none() && journaled.is_none() {
         return Err(no_such_run(&app, &run));
     }
-    let (_, receiver) = app.slot_or_new(&run, Slot::subscribe);
+    let (_, receiver) = app.slot_or_new(&run, |slot, _| slot.subscribe());
     app.keep(&run);
     // A live run driven elsewhere (the command line) broadcasts nothing here: its journal
     // record is read every JOURNAL_POLL instead, while this server runs no invocation of it.
@@ -637,16 +637,16 @@ async fn start_run(
         )
         .with_next("send the request again: each one gets a fresh run id"));
     }
-    let taken = match mode {
-        Mode::Live => app.simulated(&run).is_some(),
-        Mode::Simulate => journaled || app.slot(&run).is_some(),
+    let slot = app.slot(&run);
+    let dry_run_here = slot.as_ref().map(|slot| slot.state().simulated.is_some());
+    let taken = match (mode, dry_run_here) {
+        (_, Some(true)) => Some(DRY_RUN_HERE),
+        (Mode::Simulate, Some(false)) => Some(LIVE_RUN),
+        (Mode::Simulate, None) if journaled => Some(LIVE_RUN),
+        _ => None,
     };
-    if taken {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("run id {run} is already taken by a run of the other mode"),
-        )
-        .with_next("choose another run id, or leave it out to get a fresh one"));
+    if let Some(by) = taken {
+        return Err(taken_by(&run, by));
     }
     // The command line's rule, unless a live run reads an application's table first (its
     // documents may not be tracked yet): a scope names documents the store holds.
@@ -806,6 +806,20 @@ fn no_such_run(app: &App, run: &RunId) -> ApiError {
     ))
 }
 
+/// What holds a run id a request cannot take: a dry run of this server.
+const DRY_RUN_HERE: &str = "a dry run of this server";
+/// ... or a live run (journaled, or started here).
+const LIVE_RUN: &str = "a live run";
+
+/// 409: one id names one run, and `run` names `by` already.
+fn taken_by(run: &RunId, by: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!("run id {run} is already taken by {by}"),
+    )
+    .with_next("choose another run id, or leave it out to get a fresh one")
+}
+
 /// What a task runs.
 enum Command {
     Run(Box<RunRequest>),
@@ -841,10 +855,34 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
         ));
     }
     let cancel = CancelFlag::new();
-    let (slot, busy) = app.slot_or_new(&job.run, |slot| {
+    let (slot, refused) = app.slot_or_new(&job.run, |slot, created| {
         let mut state = slot.state();
+        // One id names one run. The request checked it on arrival, but a dry run copies its
+        // scope before it gets here: another request may have started a run under the id
+        // meanwhile, which this dry run must not take over (nor a live run a dry run's id).
+        let new_dry_run = matches!(job.command, Command::Run(_)) && simulated.is_some();
+        if new_dry_run && !created {
+            let by = if state.simulated.is_some() {
+                DRY_RUN_HERE
+            } else {
+                LIVE_RUN
+            };
+            return Some(taken_by(&job.run, by));
+        }
+        if simulated.is_none() && state.simulated.is_some() {
+            return Some(taken_by(&job.run, DRY_RUN_HERE));
+        }
         if let Some((command, _)) = &state.in_flight {
-            return Some(*command);
+            return Some(
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("run {} is busy: {command} is in flight", job.run),
+                )
+                .with_next(format!(
+                    "follow it on GET /runs/{}/events, then retry",
+                    job.run
+                )),
+            );
         }
         state.in_flight = Some((job.command.name(), cancel.clone()));
         if simulated.is_some() {
@@ -852,15 +890,8 @@ fn launch(app: &App, job: Job, simulated: Option<Simulated>) -> Result<(), ApiEr
         }
         None
     });
-    if let Some(command) = busy {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("run {} is busy: {command} is in flight", job.run),
-        )
-        .with_next(format!(
-            "follow it on GET /runs/{}/events, then retry",
-            job.run
-        )));
+    if let Some(refused) = refused {
+        return Err(refused);
     }
     for old in app.keep(&job.run) {
         tracing::info!(run = %old, "forgot an idle run's slot: the server keeps its last ones");

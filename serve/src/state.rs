@@ -177,20 +177,22 @@ impl App {
         lock(&self.0.slots).get(run).cloned()
     }
 
-    /// The slot of `run`, made when missing, and what `with` returns of it, called under the
-    /// lock of the slots, so that [`App::keep`] cannot forget the slot before `with` has made it
-    /// busy (an invocation in flight, a subscriber).
+    /// The slot of `run`, made when missing, and what `with` returns of it and of whether this
+    /// call made it. `with` is called under the lock of the slots: two callers never both make
+    /// the slot, and [`App::keep`] cannot forget it before `with` has made it busy (an
+    /// invocation in flight, a subscriber).
     pub(crate) fn slot_or_new<T>(
         &self,
         run: &RunId,
-        with: impl FnOnce(&Slot) -> T,
+        with: impl FnOnce(&Slot, bool) -> T,
     ) -> (Arc<Slot>, T) {
         let mut slots = lock(&self.0.slots);
+        let created = !slots.contains_key(run);
         let slot = slots
             .entry(run.clone())
             .or_insert_with(|| Arc::new(Slot::new()))
             .clone();
-        let made = with(&slot);
+        let made = with(&slot, created);
         (slot, made)
     }
 
@@ -309,7 +311,7 @@ mod tests {
 
     fn made(app: &App, run: &str, with: impl FnOnce(&Slot)) -> RunId {
         let run = RunId::new(run);
-        app.slot_or_new(&run, with);
+        app.slot_or_new(&run, |slot, _| with(slot));
         app.keep(&run);
         run
     }

@@ -880,3 +880,60 @@ async fn a_rollback_from_another_process_while_the_server_runs_is_refused_by_the
     assert_eq!(detail["record"]["status"], "PASS", "{detail}");
     server.stop().await;
 }
+
+/// Adversarial (adv40): one id names one run, checked when a request arrives; but a dry run
+/// copies its scope between that check and its start. A live run started under the same id
+/// meanwhile (here: it ran to PASS while the dry run's copy was parked) did not stop the dry run
+/// from starting under that id: the server then took the id for the dry run, so a rollback of
+/// the live run went to the dry run's simulator and the live store kept the run enacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_never_takes_the_id_of_a_live_run_started_while_it_copied_its_scope() {
+    let pause = support::Pause::on(iu_cutter_live_execution::OpKind::ScopeCensusSummary);
+    let server = Server::start_pausing(&pause).await;
+    let addr = server.addr;
+    let dry = tokio::spawn(async move {
+        let body = r#"{"run":"x1"}"#;
+        request(addr, "POST", "/runs?mode=simulate", Some(TOKEN), body).await
+    });
+    pause.reached().await;
+    let live = server.post("/runs?mode=live", r#"{"run":"x1"}"#).await;
+    assert_eq!(live.status, 202, "{}", live.body);
+    assert_eq!(server.settled("x1").await["record"]["status"], "PASS");
+    pause.release();
+    let dry = ok(dry.await, "the dry run's request");
+    assert_eq!(dry.status, 409, "the id names the live run: {}", dry.body);
+    let rolled = server.post("/runs/x1/rollback", "").await;
+    assert_eq!(rolled.status, 202, "{}", rolled.body);
+    assert_eq!(rolled.json()["mode"], "live", "{}", rolled.body);
+    server.settled("x1").await;
+    let record = ok(
+        server
+            .store
+            .load_run(&iu_cutter_live_execution::RunId::new("x1"))
+            .await,
+        "the journal",
+    );
+    let status = record.map(|r| r.status);
+    assert_eq!(
+        status,
+        Some(iu_cutter_live_execution::RunStatus::RolledBack),
+        "the live run is rolled back"
+    );
+    server.stop().await;
+}
+
+/// Adversarial (adv40): a dry run started again under the id of this server's dry run was
+/// refused as "already taken by a run of the other mode": it is taken by a dry run, of the same
+/// mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_id_taken_by_a_dry_run_says_so() {
+    let server = Server::start(Some(TOKEN), true).await;
+    let started = server.post("/runs?mode=simulate", r#"{"run":"d1"}"#).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    server.settled("d1").await;
+    let again = server.post("/runs?mode=simulate", r#"{"run":"d1"}"#).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(!again.body.contains("other mode"), "{}", again.body);
+    assert!(again.body.contains("dry run"), "{}", again.body);
+    server.stop().await;
+}

@@ -559,3 +559,290 @@ fn a_passed_stale_run_again_after_a_row_deleted_is_not_rolled_back() -> TestResu
     );
     Ok(())
 }
+
+/// Adversarial (adv40): `r2` holds law 1 fenced when the application moves its revision (no
+/// body change), and a `run --stale` syncs meanwhile: it records the new revision on the copy
+/// but cannot requeue law 1 (fenced), and leaves it out saying that once `r2` is rolled back
+/// `run --stale` cuts it if still stale. Rolled back, law 1 was `cut` again over its old
+/// generation: the reader view shows it stale (its revision moved since that cut), yet every
+/// `run --stale` cut nothing, for good (the sync, finding the revision recorded, never requeues
+/// it).
+#[test]
+fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    let stale = |law: &str| match law {
+        "1" => wd.column(
+            "SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units WHERE document = '1'",
+        ),
+        _ => wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units"),
+    };
+    held_while_revision_moved(
+        &wd,
+        &[],
+        || wd.sql("UPDATE laws SET updated_at = 2 WHERE id = 1"),
+        stale,
+    )
+}
+
+/// [`a_revision_moved_while_held_is_cut_by_stale_after_the_rollback`] on PostgreSQL.
+#[test]
+fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback_on_postgres() -> TestResult {
+    let test = "a_revision_moved_while_held_is_cut_by_stale_after_the_rollback_on_postgres";
+    let Some((wd, app, store, url)) = postgres_app(test)? else {
+        return Ok(());
+    };
+    let touch = || {
+        let moved = "updated_at = '2024-03-01 10:00:00+00'";
+        execute(
+            &url,
+            &format!("UPDATE {}.laws SET {moved} WHERE id = 1", app.name),
+        )
+    };
+    let stale = |law: &str| {
+        let view = format!(
+            "SELECT DISTINCT CASE WHEN stale THEN '1' ELSE '0' END FROM {}.active_units",
+            store.name
+        );
+        match law {
+            "1" => pg_column(
+                &url,
+                "SET TimeZone = 'UTC'",
+                &format!("{view} WHERE document = '1'"),
+            ),
+            _ => pg_column(&url, "SET TimeZone = 'UTC'", &view),
+        }
+    };
+    held_while_revision_moved(&wd, &["--database-url", &url], touch, stale)
+}
+
+/// After a run `r1`: `r2` holds every law, `touch` moves law 1's revision, `run --stale` syncs
+/// and leaves law 1 out (held), `r2` is rolled back; law 1 is then stale (`stale("1")`, the
+/// view's `stale` as `1` or `0`) and the next `run --stale` cuts it, after which nothing is
+/// (`stale("")`). Every command follows `base`.
+fn held_while_revision_moved<'a>(
+    wd: &Workdir,
+    base: &[&'a str],
+    touch: impl Fn() -> TestResult,
+    stale: impl Fn(&str) -> Result<Vec<String>, Error>,
+) -> TestResult {
+    let with = |args: &[&'a str]| [base, args].concat();
+    let held = [
+        "run",
+        "--execute",
+        "--run-id",
+        "r2",
+        "--until",
+        "write-verify",
+    ];
+    wd.expect(&with(&held), 0)?;
+    touch()?;
+    let meanwhile = wd.run(&with(&["run", "--execute", "--stale", "--run-id", "s1"]))?;
+    assert!(meanwhile.all().contains("run r2"), "{meanwhile:?}");
+    wd.expect(&with(&["rollback", "r2", "--execute"]), 0)?;
+    assert_eq!(
+        stale("1")?,
+        ["1"],
+        "law 1's revision moved since its active cut"
+    );
+    let again = wd.expect(&with(&["run", "--execute", "--stale", "--run-id", "s2"]), 0)?;
+    assert!(
+        again.stdout.contains("--stale: 1 document(s)"),
+        "the one stale document is cut: {again:?}"
+    );
+    assert_eq!(stale("")?, ["0"], "nothing is stale once cut: {again:?}");
+    Ok(())
+}
+
+/// Adversarial (adv40): a run of one document (`--id 1`) reads every row of the application's
+/// table, bodies included, and only then drops those outside its scope: its cost is the
+/// table's, and a row it was never asked to cut (here a draft with no body yet, which the
+/// application publishes later) refuses it.
+#[test]
+fn a_run_of_named_ids_reads_only_their_rows() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.sql("INSERT INTO laws VALUES (4, NULL, 1, 'published', 'L4', 'en')")?;
+    let one = wd.run(&["run", "--execute", "--id", "1", "--run-id", "r1"])?;
+    lacks(&one, "`4`");
+    assert_eq!(one.code, 0, "{one:?}");
+    let cut = wd.column("SELECT DISTINCT document FROM iu_cutter_active_units")?;
+    assert_eq!(cut, ["1"], "{one:?}");
+    Ok(())
+}
+
+/// The twin of [`a_run_of_named_ids_reads_only_their_rows`] on PostgreSQL, where the ids are
+/// compared as text with the `bigint` id column: both laws edited, `--id 2` syncs and cuts law 2
+/// only.
+#[test]
+fn a_run_of_named_ids_syncs_only_their_rows_on_postgres() -> TestResult {
+    let test = "a_run_of_named_ids_syncs_only_their_rows_on_postgres";
+    let Some((wd, app, store, url)) = postgres_app(test)? else {
+        return Ok(());
+    };
+    execute(
+        &url,
+        &format!(
+            "UPDATE {}.laws SET content = content || E'Article 2\\nMore.\\n', \
+             updated_at = '2024-02-01 10:00:00+00'",
+            app.name
+        ),
+    )?;
+    let two = [
+        "--database-url",
+        &url,
+        "run",
+        "--execute",
+        "--id",
+        "2",
+        "--run-id",
+        "r2",
+    ];
+    let two = wd.expect(&two, 0)?;
+    assert!(two.stdout.contains("1 source rows read"), "{two:?}");
+    let view = format!(
+        "SELECT DISTINCT document || ' ' || generation || ' ' || stale FROM {}.active_units \
+         ORDER BY 1",
+        store.name
+    );
+    assert_eq!(
+        pg_column(&url, "SET TimeZone = 'UTC'", &view)?,
+        ["1 r1 true", "2 r2 false"],
+        "{two:?}"
+    );
+    Ok(())
+}
+
+/// Adversarial (adv40): the application moves law 1's revision (no body change) after `r2`
+/// re-cut it; `s1`'s sync requeues law 1 (`ready`: the view shows it stale) and `s1` is rolled
+/// back, which leaves it `ready` as its backup had it. Then `r2` is rolled back: it put back the
+/// state law 1 had before `r2`, `cut`, over the requeue the sync had made, on a generation cut
+/// from the older revision. The view shows law 1 stale, and `run --stale` never cuts it.
+#[test]
+fn a_rollback_keeps_the_requeue_of_a_revision_moved_after_its_enact() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    wd.expect(&["run", "--execute", "--run-id", "r2"], 0)?;
+    wd.sql("UPDATE laws SET updated_at = 2 WHERE id = 1")?;
+    let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
+    wd.expect(&[&stale[..], &["--until", "cut-leg-a"]].concat(), 0)?;
+    wd.expect(&["rollback", "s1", "--execute"], 0)?;
+    let rolled = wd.expect(&["rollback", "r2", "--execute"], 0)?;
+    assert!(rolled.stdout.contains("requeued"), "{rolled:?}");
+    let view =
+        "SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units WHERE document = '1'";
+    assert_eq!(wd.column(view)?, ["1"], "law 1 moved since r1 cut it");
+    let again = wd.expect(&["run", "--execute", "--stale", "--run-id", "s2"], 0)?;
+    assert!(
+        again.stdout.contains("--stale: 1 document(s)"),
+        "the one stale document is cut: {again:?}"
+    );
+    assert_eq!(wd.column(view)?, ["0"], "{again:?}");
+    Ok(())
+}
+
+/// Adversarial (adv40): a run of one law looked for duplicate ids over the whole table (a scan
+/// and a sort of every row, whatever the scope) and was refused by two rows of another id.
+/// Its checks cost its scope: the duplicates it names are its own.
+#[test]
+fn a_run_of_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
+         title TEXT, lang TEXT); \
+         INSERT INTO laws VALUES ('a', 'Article 1\nA.\n', 1, 'published', 'A', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nFirst b.\n', 1, 'published', 'B', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nSecond b.\n', 1, 'published', 'B', 'en');",
+    )?;
+    let one = wd.run(&["run", "--execute", "--id", "a", "--run-id", "r1"])?;
+    assert_eq!(one.code, 0, "{one:?}");
+    let both = wd.run(&[
+        "run",
+        "--execute",
+        "--id",
+        "a",
+        "--id",
+        "b",
+        "--run-id",
+        "r2",
+    ])?;
+    assert!(both.all().contains("duplicate ids"), "{both:?}");
+    Ok(())
+}
+
+/// Adversarial (adv40): `r1` has written its units when the application edits law 1 and a
+/// `run --stale` syncs the edit into the copy `r1` holds fenced (as a sync does). `resume r1`
+/// is BLOCKED at write-verify, rightly, but said law 1 was "written during the run, ignoring
+/// the fence" and to "resume the run instead" if it "can be put back as planned": iu-cutter's
+/// own sync wrote it, copying the application's edit, which nothing puts back. It must say so,
+/// and to roll back and run again.
+#[test]
+fn a_source_row_edited_before_write_verify_is_named_as_the_applications_edit() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(
+        &[
+            "run",
+            "--execute",
+            "--run-id",
+            "r1",
+            "--until",
+            "leg-b-record",
+        ],
+        0,
+    )?;
+    wd.sql("UPDATE laws SET content = content || 'More.\n', updated_at = 2 WHERE id = 1")?;
+    wd.expect(&["run", "--execute", "--stale", "--run-id", "r2"], 0)?;
+    let resumed = wd.expect(&["resume", "r1", "--execute"], 4)?;
+    lacks(&resumed, "ignoring the fence");
+    lacks(&resumed, "put back");
+    let all = resumed.all();
+    assert!(all.contains("application changed its row in laws"), "{all}");
+    assert!(all.contains("rollback r1"), "{all}");
+    Ok(())
+}
+
+/// [`a_run_of_named_ids_reads_only_their_rows`] with more ids than a statement names (1,001),
+/// which the sync looks up in one pass over the table: a row outside them (here without a body)
+/// is skipped unread all the same.
+#[test]
+fn a_run_of_many_named_ids_reads_only_their_rows() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.sql(
+        "INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 1010) SELECT i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n; \
+         INSERT INTO laws VALUES (2000, NULL, 1, 'published', 'L', 'en');",
+    )?;
+    let ids: Vec<String> = (10..=1010).map(|i| i.to_string()).collect();
+    let mut args = vec!["run", "--execute", "--run-id", "r1"];
+    for id in &ids {
+        args.extend(["--id", id.as_str()]);
+    }
+    let many = wd.run(&args)?;
+    assert_eq!(many.code, 0, "{many:?}");
+    assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
+    Ok(())
+}
+
+/// Adversarial (adv40): with a `[source]`, `run` skips the check that its scope names documents
+/// (they may not be tracked before the sync) and never makes it after: a mistyped id was
+/// dropped in silence (`--id nosuch --id 1` PASSED, cutting law 1), and a prefix naming no row
+/// PASSED on nothing. On an imported store both are refused as bad input, naming what is wrong.
+#[test]
+fn a_scope_naming_no_row_of_the_source_is_refused_by_name() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let typo = wd.run(&[
+        "run",
+        "--execute",
+        "--run-id",
+        "r1",
+        "--id",
+        "nosuch",
+        "--id",
+        "1",
+    ])?;
+    assert_ne!(typo.code, 0, "{typo:?}");
+    assert!(typo.all().contains("`nosuch`"), "{typo:?}");
+    let nothing = wd.run(&["run", "--execute", "--run-id", "r2", "--prefix", "zz"])?;
+    assert_ne!(nothing.code, 0, "{nothing:?}");
+    assert!(nothing.all().contains("no document"), "{nothing:?}");
+    assert_eq!(wd.runs()?, 0, "nothing was journaled");
+    Ok(())
+}

@@ -33,6 +33,7 @@ use crate::sql::query::Engine;
 macro_rules! batch_reads {
     (in_ids: $in_ids:literal, body: $body:literal) => {
         const BATCH_READS: $crate::sql::dialect::BatchReads = $crate::sql::dialect::BatchReads {
+            in_ids: $in_ids,
             heads: $crate::sql::dialect::for_update!(
                 "SELECT revision, sha256, state, cutting_run, active_generation, id \
                  FROM documents WHERE id ",
@@ -186,6 +187,8 @@ pub(crate) struct BatchWrites {
 /// concurrent writers still queue instead of deadlocking. Written with [`batch_reads!`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BatchReads {
+    /// How a statement takes the JSON array of ids `$1`, written after the compared value.
+    pub(crate) in_ids: &'static str,
     /// Document rows without their bodies: revision, sha256, state, cutting run, active
     /// generation, id.
     pub(crate) heads: ForUpdate,

@@ -103,6 +103,12 @@ impl RunContext {
         &self.store
     }
 
+    /// The application's table the store reads its documents from (`[source]`), if it has one:
+    /// its tracking copies then change with the application's rows.
+    pub fn source(&self) -> Option<String> {
+        self.store.info().source
+    }
+
     /// How `phase` reports a compare-and-set of `batch` that the store refused: a conflict, or
     /// a document of the batch no longer in the store (`NotFound`: deleted since the backup),
     /// blocks the run on a gap naming the document, with `next`; any other refusal stops the

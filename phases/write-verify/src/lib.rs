@@ -69,7 +69,7 @@ impl WriteVerify {
             ctx.check_cancelled()?;
             let ids: Vec<DocumentId> = backed_up.keys().cloned().collect();
             let current = ctx.store().load_scope(&Scope::Ids(ids.clone())).await?;
-            gate.fences(&ids, &current, &backed_up)
+            gate.fences(&ids, &current, &backed_up, || ctx.source())
                 .map_err(|gap| PhaseError::Blocked(*gap))?;
         }
 
@@ -276,6 +276,32 @@ impl Gate<'_> {
         })
     }
 
+    /// The gap of a document whose row in `source` the application changed during the run (a
+    /// sync copied it over the fence, as it copies every edit): nothing puts the row back, so
+    /// the run is rolled back and run again, which cuts the row as it is now.
+    fn source_edited(
+        &self,
+        document: &DocumentId,
+        expected: String,
+        found: String,
+        source: &str,
+    ) -> Box<Gap> {
+        Box::new(Gap {
+            phase: names::WRITE_VERIFY.to_owned(),
+            document: Some(document.clone()),
+            unit: None,
+            expected,
+            found: format!(
+                "{found} (the application changed its row in {source} during the run, and a \
+                 sync copied the change: the run's units were cut from the row before it)"
+            ),
+            next: vec![
+                NextAction::rollback(self.run),
+                NextAction::fix("run again, which cuts the row as it is now"),
+            ],
+        })
+    }
+
     /// One document's generation (as the store's digests of it) against its plan and its
     /// backed-up source.
     fn document(
@@ -457,12 +483,15 @@ impl Gate<'_> {
     }
 
     /// Every source document is still held by this run at its backed-up revision and sha256
-    /// (`backed_up`, by id).
+    /// (`backed_up`, by id). `source` says, once a revision moved under the fence, whether the
+    /// store reads an application's table: a sync then wrote it, copying the application's edit
+    /// of its row.
     fn fences(
         &self,
         ids: &[DocumentId],
         current: &[Document],
         backed_up: &BTreeMap<DocumentId, (u64, String)>,
+        source: impl FnOnce() -> Option<String>,
     ) -> Checked {
         let current: BTreeMap<&DocumentId, &Document> =
             current.iter().map(|d| (&d.id, d)).collect();
@@ -479,15 +508,17 @@ impl Gate<'_> {
                 ));
             };
             if (now.revision, &now.sha256) != (*revision, sha256) {
-                return Err(self.gap(
-                    Some(id),
-                    None,
-                    format!("revision {revision}, sha256 {sha256} (as backed up)"),
-                    format!(
-                        "revision {}, sha256 {} (written during the run, ignoring the fence)",
-                        now.revision, now.sha256
+                let expected = format!("revision {revision}, sha256 {sha256} (as backed up)");
+                let found = format!("revision {}, sha256 {}", now.revision, now.sha256);
+                return Err(match source() {
+                    Some(source) => self.source_edited(id, expected, found, &source),
+                    None => self.gap(
+                        Some(id),
+                        None,
+                        expected,
+                        format!("{found} (written during the run, ignoring the fence)"),
                     ),
-                ));
+                });
             }
             // The stored body itself, not only its recorded hash: a writer that changes the
             // body behind the store's back (raw SQL) leaves revision and sha256 as they were.

@@ -167,6 +167,14 @@ impl Store {
     fn build(self, strict: bool) -> MockLiveExecutionAdapter {
         let times = if strict { 1..=1 } else { 0..=1 };
         let mut mock = MockLiveExecutionAdapter::new();
+        // Asked only once a revision moved under a fence: a store of imported documents.
+        mock.expect_info()
+            .returning(|| iu_cutter_live_execution::AdapterInfo {
+                kind: "mock".into(),
+                live: false,
+                location: "memory".into(),
+                source: None,
+            });
         let mut seq = Sequence::new();
         // Read through twice (checked, then used), around the other calls: not in sequence.
         expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan()));

@@ -11,7 +11,8 @@ use std::time::Duration;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::sql::{ConnectOptions, connect_with, init_with};
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, ExecutionGate, LiveExecutionAdapter, ManualSwitch, Preset,
+    AdapterInfo, AdapterResult, CutRules, DocumentId, ExecutionGate, LeaseClaim,
+    LiveExecutionAdapter, ManualSwitch, Op, OpKind, Preset, Reply,
 };
 use iu_cutter_orchestrator::{LeaseOptions, RunOptions, Runner};
 use iu_cutter_phase_core::DirBackupStore;
@@ -19,7 +20,7 @@ use iu_cutter_serve::{Backend, DRY_RUNS_KEPT, Secret, serve_on};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 /// The token of the test servers.
@@ -101,17 +102,33 @@ impl Server {
         documents: Vec<(DocumentId, String)>,
         rules: CutRules,
     ) -> Server {
-        Self::start_keeping(token, open, options, documents, rules, DRY_RUNS_KEPT).await
+        Self::start_keeping(token, open, options, documents, rules, DRY_RUNS_KEPT, None).await
     }
 
     /// [`Server::start_with`] on [`DOCUMENTS`], keeping only the last `dry_runs_kept` dry runs.
     pub async fn start_keeping_dry_runs(options: RunOptions, dry_runs_kept: usize) -> Server {
+        Self::start_open(options, dry_runs_kept, None).await
+    }
+
+    /// [`Server::start`] (token, switch open) on [`DOCUMENTS`], its store parking the first call
+    /// of `pause`'s kind until the test releases it.
+    pub async fn start_pausing(pause: &Pause) -> Server {
+        Self::start_open(RunOptions::default(), DRY_RUNS_KEPT, Some(pause)).await
+    }
+
+    /// A server with the token, its switch open, on [`DOCUMENTS`].
+    async fn start_open(
+        options: RunOptions,
+        dry_runs_kept: usize,
+        pause: Option<&Pause>,
+    ) -> Server {
         let documents = DOCUMENTS
             .iter()
             .map(|(id, body)| (DocumentId::new(*id), (*body).to_owned()))
             .collect();
         let rules = CutRules::preset(Preset::Markdown);
-        Self::start_keeping(Some(TOKEN), true, options, documents, rules, dry_runs_kept).await
+        let (token, open) = (Some(TOKEN), true);
+        Self::start_keeping(token, open, options, documents, rules, dry_runs_kept, pause).await
     }
 
     async fn start_keeping(
@@ -121,6 +138,7 @@ impl Server {
         documents: Vec<(DocumentId, String)>,
         rules: CutRules,
         dry_runs_kept: usize,
+        pause: Option<&Pause>,
     ) -> Server {
         let dir = ok(tempfile::tempdir(), "temporary directory");
         let url = format!(
@@ -133,12 +151,18 @@ impl Server {
         let gate = ExecutionGate::new().with_source(switch.clone());
         let guarded = ok(connect_with(&options_db, gate).await, "connect");
         let gate = guarded.gate().clone();
-        let store: Arc<dyn LiveExecutionAdapter> = Arc::new(guarded);
+        let mut store: Arc<dyn LiveExecutionAdapter> = Arc::new(guarded);
         // Documents are imported with the switch open, whatever the test wants afterwards.
         let was_open = switch.is_open();
         switch.set(true);
         ok(store.put_documents(&documents).await, "import");
         switch.set(was_open);
+        if let Some(pause) = pause {
+            store = Arc::new(Paused {
+                inner: store,
+                pause: pause.clone(),
+            });
+        }
         let backups = dir.path().join("backups");
         let backend = Backend {
             store: store.clone(),
@@ -276,6 +300,61 @@ impl Drop for Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Parks the first call of one kind of operation of a server's store until the test releases
+/// it, and tells the test when it arrived: a window inside one request, made deterministic.
+#[derive(Clone)]
+pub struct Pause {
+    kind: OpKind,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    arrived: Arc<Notify>,
+    released: Arc<Notify>,
+}
+
+impl Pause {
+    /// A pause of the first call of `kind`.
+    pub fn on(kind: OpKind) -> Pause {
+        Pause {
+            kind,
+            armed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            arrived: Arc::new(Notify::new()),
+            released: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Waits until the call is parked (30 s at most).
+    pub async fn reached(&self) {
+        let arrived = tokio::time::timeout(Duration::from_secs(30), self.arrived.notified());
+        ok(arrived.await, "the paused call arrives within 30 s");
+    }
+
+    /// Lets the parked call (or the coming one) go on.
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
+}
+
+/// The store behind a [`Pause`].
+struct Paused {
+    inner: Arc<dyn LiveExecutionAdapter>,
+    pause: Pause,
+}
+
+#[async_trait::async_trait]
+impl LiveExecutionAdapter for Paused {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
+        let pause = &self.pause;
+        if op.kind() == pause.kind && pause.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            pause.arrived.notify_one();
+            pause.released.notified().await;
+        }
+        self.inner.call(op, claim).await
     }
 }
 

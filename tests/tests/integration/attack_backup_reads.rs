@@ -971,3 +971,63 @@ on_fixtures!(changed_then_held_names_every_held:
     a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_sqlite on sqlite,
     a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_postgres on postgres,
 );
+
+/// Adversarial (adv40) on `Simulator::seed_from_scope` over real stores: the application edits
+/// `law/1` while a dry run copies its scope, right after the copy read the documents' rows (its
+/// generation records and units not read yet). The copy must be the store after the edit (taken
+/// again), never its rows from before beside its units from after.
+async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
+    fixture: Option<impl RawSql>,
+) -> TestResult {
+    let Some(fixture) = fixture else {
+        return Ok(());
+    };
+    let adapter = fixture.shared();
+    let laws = ["law/1", "law/2"].map(DocumentId::new);
+    let body = "Article 1\nOne.\n\nArticle 2\nTwo.\n";
+    let documents: Vec<(DocumentId, String)> = laws
+        .iter()
+        .map(|id| (id.clone(), body.to_owned()))
+        .collect();
+    adapter.put_documents(&documents).await?;
+    let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
+    let request = RunRequest::new(
+        RunId::new("r1"),
+        Scope::All,
+        CutRules::preset(Preset::LegalEn),
+    );
+    let passed = runner.run(request, RunOptions::default()).await?;
+    assert_eq!(passed.outcome, Outcome::Pass, "{passed:?}");
+    let editor = adapter.clone();
+    let edit: Pending = Box::pin(async move {
+        let edited = editor
+            .put_document(&DocumentId::new("law/1"), "Article 1\nEdited.\n")
+            .await;
+        assert!(edited.is_ok(), "the edit: {edited:?}");
+    });
+    let copying = AfterFirst::new(&adapter, OpKind::LoadScope, edit);
+    let seeded = iu_cutter_simulator::Simulator::seed_from_scope(copying.as_ref(), &laws).await?;
+    let scope = Scope::Ids(laws.to_vec());
+    let now = adapter.load_scope(&scope).await?;
+    assert!(
+        now.iter().any(|d| d.body.contains("Edited")),
+        "edited meanwhile"
+    );
+    assert_eq!(
+        seeded.load_scope(&scope).await?,
+        now,
+        "the copy is the store after the edit"
+    );
+    assert_eq!(
+        seeded.scope_census(&laws).await?.census,
+        adapter.scope_census(&laws).await?.census,
+        "the copy's census is the store's"
+    );
+    fixture.finish().await;
+    Ok(())
+}
+
+on_fixtures!(a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit:
+    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_sqlite on sqlite,
+    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_postgres on postgres,
+);

@@ -4,14 +4,14 @@
 //! and the check enact runs inside its transaction, that the source row is still the one the run
 //! cut. Nothing here writes the source: every statement on it is a `SELECT`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::TryStreamExt;
 use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::census::sha256_hex;
-use crate::domain::{DocumentId, DocumentState, Scope};
+use crate::domain::{DocumentId, DocumentState, Scope, shard_of};
 use crate::error::{AdapterError, UnavailableKind};
 use crate::source::{SourceMapping, SyncReport};
 use crate::sql::codec::{self, to_db};
@@ -19,6 +19,7 @@ use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::layout;
 use crate::sql::migrations::READER_VIEW_SELECT;
+use crate::sql::ops::census::ids_json;
 use crate::sql::ops::documents::{Current, current_from_row};
 use crate::sql::query::{Fields, Query};
 
@@ -54,9 +55,11 @@ pub(crate) struct SourceSql {
     /// The function the view calls to compare the source row, where the backend has one
     /// (created before the view).
     function: Option<String>,
-    /// The tracked documents with no row in the source, by id.
+    /// The tracked documents with no row in the source (narrowed to a scope, then ordered by
+    /// id).
     gone: String,
-    /// One id that more than one selected row has, if any.
+    /// The ids of the selected rows (narrowed to a scope, then grouped to find one id that more
+    /// than one row has).
     duplicate: String,
 }
 
@@ -204,12 +207,9 @@ impl Names {
             columns: columns.join(", "),
             gone: format!(
                 "SELECT d.id FROM documents AS d WHERE NOT EXISTS (SELECT 1 {from} WHERE \
-                 {matches_document} AND {filter}) ORDER BY d.id"
+                 {matches_document} AND {filter})"
             ),
-            duplicate: format!(
-                "SELECT {id_text} {from} WHERE {filter} GROUP BY {id_text} HAVING count(*) > 1 \
-                 LIMIT 1"
-            ),
+            duplicate: format!("SELECT {id_text} {from} WHERE {filter}"),
             from,
             filter,
             id_text,
@@ -367,9 +367,82 @@ struct SourceRow {
     metadata: Option<String>,
 }
 
-/// The scan of the source rows in `scope`; with a revision column, only the rows whose
-/// revision differs from the tracking copy's (or that have none).
-fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope, every_row: bool) -> Query<'a, D> {
+/// The most ids a scope may name for its statements to name them (and read only their rows);
+/// a longer list is looked up in one pass over the table, as a narrowed statement matches the
+/// ids as text (no index), and a statement per 1,000 would pass over the table once each.
+const IDS_PER_SCAN: usize = 1_000;
+
+/// What narrows a scan of a scope in SQL: its prefix, or the ids it names (a shard's, its
+/// base's), so that a run reads the source rows of its scope, never every row of the table.
+enum Narrow<'a> {
+    Nothing,
+    Prefix(&'a str),
+    Ids(&'a [DocumentId]),
+}
+
+fn narrow(scope: &Scope) -> Narrow<'_> {
+    match scope {
+        Scope::All => Narrow::Nothing,
+        Scope::Prefix(prefix) => Narrow::Prefix(prefix),
+        Scope::Ids(ids) => Narrow::Ids(ids),
+        Scope::Shard { base, .. } => narrow(base),
+    }
+}
+
+/// Membership in a scope whose list of ids, if it names one, is looked up as a set (the list's
+/// own `contains`, once per row read, made a sync of many ids quadratic).
+struct Members<'a> {
+    scope: &'a Scope,
+    named: Option<BTreeSet<&'a DocumentId>>,
+}
+
+impl<'a> Members<'a> {
+    fn of(scope: &'a Scope) -> Self {
+        let named = match narrow(scope) {
+            Narrow::Ids(ids) => Some(ids.iter().collect()),
+            _ => None,
+        };
+        Members { scope, named }
+    }
+
+    fn contains(&self, id: &DocumentId) -> bool {
+        self.within(self.scope, id)
+    }
+
+    /// Whether the scope is the whole store (a row with no id is then in it, and refused).
+    fn all(&self) -> bool {
+        *self.scope == Scope::All
+    }
+
+    fn within(&self, scope: &Scope, id: &DocumentId) -> bool {
+        match scope {
+            Scope::Ids(_) => self.named.as_ref().is_some_and(|named| named.contains(id)),
+            Scope::Shard { base, index, count } => {
+                *count > 0 && shard_of(id, *count) == *index && self.within(base, id)
+            }
+            other => other.contains(id),
+        }
+    }
+
+    /// The ids the statements bind, as one JSON array: the scope's, each once, when it names at
+    /// most [`IDS_PER_SCAN`]; `None` otherwise (one pass over the whole table).
+    fn listed(&self) -> AdapterResult<Option<String>> {
+        match &self.named {
+            Some(named) if named.len() <= IDS_PER_SCAN => ids_json(named.iter().copied()).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The scan of the source rows in `scope` (the ids of `part`, for a scope naming ids); with a
+/// revision column, only the rows whose revision differs from the tracking copy's (or that have
+/// none).
+fn scan<'a, D: Dialect>(
+    source: &SourceSql,
+    scope: &'a Scope,
+    every_row: bool,
+    part: Option<&'a str>,
+) -> Query<'a, D> {
     let mut statement = format!("SELECT {} {}", source.columns, source.from);
     if let Some(revision) = source.revision_text.as_ref().filter(|_| !every_row) {
         // A subquery, not a join: the filter's unqualified names (`id`, `state`, …) must
@@ -382,17 +455,32 @@ fn scan<'a, D: Dialect>(source: &SourceSql, scope: &'a Scope, every_row: bool) -
     } else {
         statement.push_str(&format!(" WHERE {}", source.filter));
     }
-    match scope {
-        Scope::Prefix(prefix) => {
-            statement.push_str(&format!(
-                " AND substr({}, 1, {}) = $1",
-                source.id_text,
-                prefix.chars().count()
-            ));
-            Query::built(statement).bind(prefix.as_str())
+    narrowed(statement, &source.id_text, scope, part, "")
+}
+
+/// `statement` (ending in a `WHERE` condition) narrowed to `scope` by `column` (an id as text):
+/// its prefix, or the ids of `part` for a scope naming ids; then `tail`.
+fn narrowed<'a, D: Dialect>(
+    mut statement: String,
+    column: &str,
+    scope: &'a Scope,
+    part: Option<&'a str>,
+    tail: &str,
+) -> Query<'a, D> {
+    let query = match (narrow(scope), part) {
+        (Narrow::Prefix(prefix), _) => {
+            let length = prefix.chars().count();
+            statement.push_str(&format!(" AND substr({column}, 1, {length}) = $1{tail}"));
+            return Query::built(statement).bind(prefix);
         }
-        _ => Query::built(statement),
-    }
+        (Narrow::Ids(_), Some(ids)) => {
+            let in_ids = D::BATCH_READS.in_ids;
+            statement.push_str(&format!(" AND {column} {in_ids}{tail}"));
+            return Query::built(statement).bind(ids);
+        }
+        _ => statement + tail,
+    };
+    Query::built(query)
 }
 
 fn source_row(row: &impl Fields, source: &SourceSql) -> AdapterResult<SourceRow> {
@@ -457,9 +545,15 @@ pub(crate) async fn sync_source<D: Dialect>(
     })?;
     let what = "reading the source";
     let mut reader = D::begin_read(pool).await.map_err(sql(what))?;
+    let members = Members::of(scope);
+    let listed = members.listed()?;
+    let part = listed.as_deref();
     // Two rows with one id would overwrite each other's copy, then look like an application
-    // edit at enact: refused by name, before anything is written.
-    let duplicate = Query::<D>::built(source.duplicate.clone())
+    // edit at enact: refused by name, before anything is written. Among the scope's rows only:
+    // another id's duplicates are not this run's, and finding them cost the whole table.
+    let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
+    let statement = source.duplicate.clone();
+    let duplicate = narrowed::<D>(statement, &source.id_text, scope, part, &grouped)
         .fetch_optional(&mut *reader)
         .await
         .map_err(sql(what))?;
@@ -472,14 +566,16 @@ pub(crate) async fn sync_source<D: Dialect>(
             row.text(0).map_err(sql(what))?
         )));
     }
-    let mut rows = scan::<D>(source, scope, every_row).fetch(&mut reader);
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
+    let mut rows = scan::<D>(source, scope, every_row, part).fetch(&mut reader);
     while let Some(row) = rows.try_next().await.map_err(sql(what))? {
-        let row = source_row(&row, source)?;
-        if !scope.contains(&row.id) {
+        // A row outside the scope is not read further: its faults are not this run's.
+        let id = row.opt_text(0).map_err(sql(what))?;
+        if !members.all() && id.is_none_or(|id| !members.contains(&DocumentId::new(id))) {
             continue;
         }
+        let row = source_row(&row, source)?;
         D::check_text("a document body", &row.body)?;
         batch.push(row);
         if batch.len() == SYNC_BATCH {
@@ -491,13 +587,14 @@ pub(crate) async fn sync_source<D: Dialect>(
     reader.commit().await.map_err(sql(what))?;
     write_batch::<D>(pool, &batch, &mut report).await?;
     let mut conn = pool.acquire().await.map_err(sql(what))?;
-    for row in Query::<D>::built(source.gone.clone())
+    let statement = source.gone.clone();
+    let gone = narrowed::<D>(statement, "d.id", scope, part, " ORDER BY d.id")
         .fetch_all(&mut conn)
         .await
-        .map_err(sql(what))?
-    {
+        .map_err(sql(what))?;
+    for row in gone {
         let id = DocumentId::new(row.text(0).map_err(sql(what))?);
-        if scope.contains(&id) {
+        if members.contains(&id) {
             report.gone.push(id);
         }
     }
@@ -545,25 +642,50 @@ async fn write_batch<D: Dialect>(
                 report.silent += 1;
             }
         } else if recorded_revision != row.revision || recorded_metadata != row.metadata {
-            // A moved revision makes the reader view's `stale` true (it compares the row's
-            // revision with the one the active units were cut from), so a cut document goes back
-            // to `Ready`: `run --stale`, which cuts the `Ready` ones, then clears it. A change of
-            // metadata alone leaves `stale` false (the view reads the metadata from the copy).
-            let requeue = recorded_revision != row.revision && current.state == DocumentState::Cut;
-            let update = D::query(if requeue {
-                "UPDATE documents SET source_revision = $2, metadata = $3, state = 'ready' \
-                 WHERE id = $1"
-            } else {
-                "UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1"
-            })
-            .bind(row.id.as_str());
-            with_source_fields(update, row, &mut tx, what).await?;
+            write_touched::<D>(&mut tx, row, &current, recorded_revision.as_deref()).await?;
             report.touched += 1;
         } else {
             report.unchanged += 1;
         }
     }
     tx.commit().await.map_err(sql(what))
+}
+
+/// A source row whose body is unchanged but whose revision or metadata moved.
+///
+/// A moved revision makes the reader view's `stale` true (it compares the row's revision with
+/// the one the active units were cut from), so a cut document goes back to `Ready`: `run
+/// --stale`, which cuts the `Ready` ones, then clears it. A change of metadata alone leaves
+/// `stale` false (the view reads the metadata from the copy). A document a run holds fenced
+/// keeps the revision that run saw: recorded now, the run's rollback would put the document
+/// back to `Cut` on units cut from the older revision, shown stale by the view but never
+/// requeued (no later sync would find the revision moved), and its enact would pass the check
+/// that the application did not edit the row during the run. Left as it is, the next sync after
+/// the run requeues it, and the enact refuses it as every moved revision is refused.
+async fn write_touched<D: Dialect>(
+    conn: &mut D::Connection,
+    row: &SourceRow,
+    current: &Current,
+    recorded_revision: Option<&str>,
+) -> AdapterResult<()> {
+    let what = "writing the tracking copy of a source row";
+    let moved = recorded_revision != row.revision.as_deref();
+    if moved && matches!(current.state, DocumentState::Cutting { .. }) {
+        D::query("UPDATE documents SET metadata = $2 WHERE id = $1")
+            .bind(row.id.as_str())
+            .bind(row.metadata.as_deref())
+            .execute(conn)
+            .await
+            .map_err(sql(what))?;
+        return Ok(());
+    }
+    let update = D::query(if moved && current.state == DocumentState::Cut {
+        "UPDATE documents SET source_revision = $2, metadata = $3, state = 'ready' WHERE id = $1"
+    } else {
+        "UPDATE documents SET source_revision = $2, metadata = $3 WHERE id = $1"
+    })
+    .bind(row.id.as_str());
+    with_source_fields(update, row, conn, what).await
 }
 
 /// A changed body, written as `put_documents` writes one: the revision bumped, and the
