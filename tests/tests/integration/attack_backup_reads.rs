@@ -977,11 +977,8 @@ on_fixtures!(changed_then_held_names_every_held:
 /// generation records and units not read yet). The copy must be the store after the edit (taken
 /// again), never its rows from before beside its units from after.
 async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
-    fixture: Option<impl RawSql>,
+    fixture: impl RawSql,
 ) -> TestResult {
-    let Some(fixture) = fixture else {
-        return Ok(());
-    };
     let adapter = fixture.shared();
     let laws = ["law/1", "law/2"].map(DocumentId::new);
     let body = "Article 1\nOne.\n\nArticle 2\nTwo.\n";
