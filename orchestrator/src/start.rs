@@ -158,8 +158,10 @@ async fn require_source_rows(
         switch: "the scope (--id, --prefix)".into(),
         next: vec![
             NextAction::fix(format!(
-                "fix the scope: `iu-cutter plan` lists the documents in scope, synced from {source}"
+                "fix the scope (--id, --prefix) to name rows of {source} that [source] where \
+                 selects"
             )),
+            NextAction::Plan,
             Command::Run.again(run),
         ],
         resume_from: None,
