@@ -466,6 +466,9 @@ fn new_report(args: &Args) -> Report {
         command.push_str(" --only ");
         command.push_str(only.name());
     }
+    if let Some(units) = args.store_units {
+        command.push_str(&format!(" --store-units {units}"));
+    }
     Report::new(
         command,
         args.quick,
