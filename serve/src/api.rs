@@ -421,10 +421,9 @@ async fn events(
             .await
             .map_err(|e| ApiError::store(e, "reading the journal"))?
     };
-    if app.slot(&run).is_none() && journaled.is_none() {
+    let Some(receiver) = app.subscribe(&run, journaled.is_some()) else {
         return Err(no_such_run(&app, &run));
-    }
-    let (_, receiver) = app.slot_or_new(&run, |slot, _| slot.subscribe());
+    };
     app.keep(&run);
     // A live run driven elsewhere (the command line) broadcasts nothing here: its journal
     // record is read every JOURNAL_POLL instead, while this server runs no invocation of it.

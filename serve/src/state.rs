@@ -196,6 +196,27 @@ impl App {
         (slot, made)
     }
 
+    /// A new receiver of `run`'s events, from its slot; the slot is made only when `make` (a
+    /// journaled run). A dry run forgotten since the caller looked is not made again, empty:
+    /// such a slot would read as a live run holding the id.
+    pub(crate) fn subscribe(
+        &self,
+        run: &RunId,
+        make: bool,
+    ) -> Option<broadcast::Receiver<RunEvent>> {
+        let mut slots = lock(&self.0.slots);
+        match slots.get(run) {
+            Some(slot) => Some(slot.subscribe()),
+            None if make => {
+                let slot = Arc::new(Slot::new());
+                let receiver = slot.subscribe();
+                slots.insert(run.clone(), slot);
+                Some(receiver)
+            }
+            None => None,
+        }
+    }
+
     /// Every slot, by run id.
     pub(crate) fn slots(&self) -> Vec<(RunId, Arc<Slot>)> {
         lock(&self.0.slots)
@@ -324,6 +345,18 @@ mod tests {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// A follower of a dry run forgotten while it subscribed made an empty slot, which then
+    /// read as a live run holding the id (a dry run under it was refused as taken).
+    #[test]
+    fn a_follower_makes_a_slot_only_for_a_journaled_run() {
+        let app = app(2, 1);
+        assert!(app.subscribe(&RunId::new("forgotten"), false).is_none());
+        assert!(held(&app).is_empty());
+        let receiver = app.subscribe(&RunId::new("journaled"), true);
+        assert!(receiver.is_some());
+        assert_eq!(held(&app), ["journaled"]);
     }
 
     /// A slot was made for every run the server invoked or whose events someone followed, each
