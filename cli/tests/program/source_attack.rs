@@ -811,13 +811,42 @@ fn a_run_of_many_named_ids_reads_only_their_rows() -> TestResult {
          INSERT INTO laws VALUES (2000, NULL, 1, 'published', 'L', 'en');",
     )?;
     let ids: Vec<String> = (10..=1010).map(|i| i.to_string()).collect();
-    let mut args = vec!["run", "--execute", "--run-id", "r1"];
-    for id in &ids {
-        args.extend(["--id", id.as_str()]);
-    }
-    let many = wd.run(&args)?;
+    let many = run_ids(&wd, "r1", &ids)?;
     assert_eq!(many.code, 0, "{many:?}");
     assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
+    Ok(())
+}
+
+/// `run --execute --run-id RUN` with an `--id` for each of `ids`.
+fn run_ids(wd: &Workdir, run: &str, ids: &[String]) -> std::io::Result<Run> {
+    let mut args = vec!["run", "--execute", "--run-id", run];
+    for id in ids {
+        args.extend(["--id", id.as_str()]);
+    }
+    wd.run(&args)
+}
+
+/// Adversarial (adv41): [`a_run_of_named_ids_checks_only_their_rows_for_duplicates`] with more
+/// ids than a statement names (1,001): the duplicate check then ran over the whole table, and a
+/// run of 1,001 laws was refused for two rows of a law it does not name.
+#[test]
+fn a_run_of_many_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
+         title TEXT, lang TEXT); \
+         INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 1010) SELECT 'x' || i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n; \
+         INSERT INTO laws VALUES ('b', 'Article 1\nFirst b.\n', 1, 'published', 'B', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nSecond b.\n', 1, 'published', 'B', 'en');",
+    )?;
+    let ids: Vec<String> = (10..=1010).map(|i| format!("x{i}")).collect();
+    let many = run_ids(&wd, "r1", &ids)?;
+    assert_eq!(many.code, 0, "{many:?}");
+    assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
+    let mut with_b = ids;
+    with_b.push("b".to_owned());
+    let refused = run_ids(&wd, "r2", &with_b)?;
+    assert!(refused.all().contains("`b` (duplicate ids)"), "{refused:?}");
     Ok(())
 }
 
