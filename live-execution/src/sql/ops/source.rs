@@ -548,24 +548,7 @@ pub(crate) async fn sync_source<D: Dialect>(
     let members = Members::of(scope);
     let listed = members.listed()?;
     let part = listed.as_deref();
-    // Two rows with one id would overwrite each other's copy, then look like an application
-    // edit at enact: refused by name, before anything is written. Among the scope's rows only:
-    // another id's duplicates are not this run's, and finding them cost the whole table.
-    let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
-    let statement = source.duplicate.clone();
-    let duplicate = narrowed::<D>(statement, &source.id_text, scope, part, &grouped)
-        .fetch_optional(&mut *reader)
-        .await
-        .map_err(sql(what))?;
-    if let Some(row) = duplicate {
-        return Err(AdapterError::Invalid(format!(
-            "more than one row of {} has the id `{}` (duplicate ids): iu-cutter needs one row \
-             per document; make the id column unique, or exclude the duplicates with [source] \
-             where; nothing was synced or cut",
-            source.table,
-            row.text(0).map_err(sql(what))?
-        )));
-    }
+    refuse_duplicates::<D>(&mut reader, source, scope, &members, part).await?;
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
     let mut rows = scan::<D>(source, scope, every_row, part).fetch(&mut reader);
@@ -599,6 +582,60 @@ pub(crate) async fn sync_source<D: Dialect>(
         }
     }
     Ok(report)
+}
+
+/// Refuses a scope two of whose rows have one id: they would overwrite each other's copy, then
+/// look like an application edit at enact; refused by name, before anything is written. Among
+/// the scope's rows only: another id's duplicates are not this run's, and finding them cost the
+/// whole table. A list of more than [`IDS_PER_SCAN`] ids (`part` is `None`) is not narrowed in
+/// SQL, so its ids are counted here, in one pass over the table without a sort (grouped there,
+/// it checked every row of the table and was refused by another id's duplicates).
+async fn refuse_duplicates<D: Dialect>(
+    reader: &mut D::Connection,
+    source: &SourceSql,
+    scope: &Scope,
+    members: &Members<'_>,
+    part: Option<&str>,
+) -> AdapterResult<()> {
+    let what = "reading the source";
+    let statement = source.duplicate.clone();
+    let duplicate = match (narrow(scope), part) {
+        (Narrow::Ids(_), None) => {
+            let mut seen = BTreeSet::new();
+            let mut ids = Query::<D>::built(statement).fetch(&mut *reader);
+            let mut twice = None;
+            while let Some(row) = ids.try_next().await.map_err(sql(what))? {
+                let Some(id) = row.opt_text(0).map_err(sql(what))?.map(DocumentId::new) else {
+                    continue;
+                };
+                if members.contains(&id) && !seen.insert(id.clone()) {
+                    twice = Some(id.as_str().to_owned());
+                    break;
+                }
+            }
+            twice
+        }
+        _ => {
+            let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
+            match narrowed::<D>(statement, &source.id_text, scope, part, &grouped)
+                .fetch_optional(&mut *reader)
+                .await
+                .map_err(sql(what))?
+            {
+                Some(row) => Some(row.text(0).map_err(sql(what))?),
+                None => None,
+            }
+        }
+    };
+    match duplicate {
+        Some(id) => Err(AdapterError::Invalid(format!(
+            "more than one row of {} has the id `{id}` (duplicate ids): iu-cutter needs one row \
+             per document; make the id column unique, or exclude the duplicates with [source] \
+             where; nothing was synced or cut",
+            source.table
+        ))),
+        None => Ok(()),
+    }
 }
 
 async fn write_batch<D: Dialect>(
