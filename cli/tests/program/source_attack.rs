@@ -875,3 +875,20 @@ fn a_scope_naming_no_row_of_the_source_is_refused_by_name() -> TestResult {
     assert_eq!(wd.runs()?, 0, "nothing was journaled");
     Ok(())
 }
+
+/// Adversarial (adv41): [`a_scope_naming_no_row_of_the_source_is_refused_by_name`] with an id
+/// whose row the application deleted after an earlier run tracked it: the check of the scope
+/// passed on the tracking copy, the sync then left the document out as gone, and the run PASSED
+/// on nothing (a backup, a plan, an enact of no document), as a prefix naming no row did.
+#[test]
+fn a_scope_whose_every_row_is_gone_from_the_source_is_refused_by_name() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 2")?;
+    let gone = wd.run(&["run", "--execute", "--run-id", "r2", "--id", "2"])?;
+    assert_ne!(gone.code, 0, "{gone:?}");
+    assert!(gone.all().contains("`2`"), "{gone:?}");
+    assert!(gone.all().contains("nothing was cut"), "{gone:?}");
+    assert_eq!(wd.runs()?, 1, "only r1 was journaled");
+    Ok(())
+}
