@@ -121,6 +121,9 @@ async fn sync_and_narrow(
     } else {
         heads.map(|head| head.id).collect()
     };
+    if kept.is_empty() && !request.stale_only {
+        return Err(all_gone(inv, &gone, &run));
+    }
     request.scope = Scope::Ids(kept);
     Ok(())
 }
@@ -156,14 +159,38 @@ async fn require_source_rows(
              selects {which}); nothing was cut"
         ),
         switch: "the scope (--id, --prefix)".into(),
-        next: vec![
-            NextAction::fix(format!(
-                "fix the scope: `iu-cutter plan` lists the documents in scope, synced from {source}"
-            )),
-            Command::Run.again(run),
-        ],
+        next: fix_the_scope(&source, run),
         resume_from: None,
     })
+}
+
+/// What a refused scope of a store with a `[source]` advises.
+fn fix_the_scope(source: &str, run: &RunId) -> Vec<NextAction> {
+    vec![
+        NextAction::fix(format!(
+            "fix the scope: `iu-cutter plan` lists the documents in scope, synced from {source}"
+        )),
+        Command::Run.again(run),
+    ]
+}
+
+/// The refusal of a scope whose every document is `gone` from the source: its tracking copies
+/// passed the check of the scope ([`require_source_rows`]), but left out, the run had nothing to
+/// cut and PASSED on nothing (a backup, a plan and an enact of no document).
+fn all_gone(inv: &Invocation<'_>, gone: &BTreeSet<DocumentId>, run: &RunId) -> Outcome {
+    let source = inv.store().info().source.unwrap_or_default();
+    let gone: Vec<DocumentId> = gone.iter().cloned().collect();
+    Outcome::Refused {
+        reason: format!(
+            "no document of the scope is in {source} any more: {} no longer in it (deleted, or \
+             not selected by [source] where; their active units stay, shown stale by the \
+             reader view); nothing was cut",
+            list(&gone)
+        ),
+        switch: "the scope (--id, --prefix)".into(),
+        next: fix_the_scope(&source, run),
+        resume_from: None,
+    }
 }
 
 /// For `run --stale` under the id of a run already journaled: its journaled scope, the stale
