@@ -159,7 +159,7 @@ async fn require_source_rows(
              selects {which}); nothing was cut"
         ),
         switch: "the scope (--id, --prefix)".into(),
-        next: fix_the_scope(&source, run),
+        next: fix_the_scope(source, run),
         resume_from: None,
     })
 }
