@@ -334,7 +334,7 @@ async fn typed_key<D: Dialect>(
 }
 
 /// SQLite: a text id finds an integer by the column's affinity, using its index; a column
-/// declared without a type has none, so the id is compared as text there.
+/// declared without a type has none, so the id is looked up as text and as a number there.
 async fn affinity_key<D: Dialect>(
     conn: &mut D::Connection,
     mapping: &SourceMapping,
@@ -353,7 +353,15 @@ async fn affinity_key<D: Dialect>(
         None => false,
     };
     Ok(if untyped {
-        format!("{} = $1", as_text(&mapping.id))
+        // Found through the column's index by its value as either type, then kept only if it
+        // reads as the id asked for: `CAST(id AS TEXT) = $1` alone is served by no index, and
+        // each lookup scanned the table (once per document: a run quadratic in its size).
+        // `CAST($1 AS NUMERIC)` of a non-number is 0, which the text comparison then refuses.
+        let id = column(&mapping.id);
+        format!(
+            "({id} IN ($1, CAST($1 AS NUMERIC)) AND {} = $1)",
+            as_text(&mapping.id)
+        )
     } else {
         format!("{} = $1", column(&mapping.id))
     })
