@@ -122,7 +122,7 @@ async fn sync_and_narrow(
         heads.map(|head| head.id).collect()
     };
     if kept.is_empty() && !request.stale_only {
-        return Err(all_gone(inv, &gone, &run));
+        refuse_all_gone(inv, &gone, &run).await?;
     }
     request.scope = Scope::Ids(kept);
     Ok(())
@@ -177,10 +177,28 @@ fn fix_the_scope(source: &str, run: &RunId) -> Vec<NextAction> {
 /// The refusal of a scope whose every document is `gone` from the source: its tracking copies
 /// passed the check of the scope ([`require_source_rows`]), but left out, the run had nothing to
 /// cut and PASSED on nothing (a backup, a plan and an enact of no document).
-fn all_gone(inv: &Invocation<'_>, gone: &BTreeSet<DocumentId>, run: &RunId) -> Outcome {
+/// A run already journaled under the id is left to the admission's own verdict on it (a held
+/// run over a deleted row is to be rolled back, not given another scope).
+async fn refuse_all_gone(
+    inv: &Invocation<'_>,
+    gone: &BTreeSet<DocumentId>,
+    run: &RunId,
+) -> Result<(), Outcome> {
+    let journaled = inv
+        .store()
+        .load_run(run)
+        .await
+        .map_err(failed_before_backup(
+            run,
+            "read the run's journal",
+            "check that the store is reachable",
+        ))?;
+    if journaled.is_some() {
+        return Ok(());
+    }
     let source = inv.store().info().source.unwrap_or_default();
     let gone: Vec<DocumentId> = gone.iter().cloned().collect();
-    Outcome::Refused {
+    Err(Outcome::Refused {
         reason: format!(
             "no document of the scope is in {source} any more: {} no longer in it (deleted, or \
              not selected by [source] where; their active units stay, shown stale by the \
@@ -190,7 +208,7 @@ fn all_gone(inv: &Invocation<'_>, gone: &BTreeSet<DocumentId>, run: &RunId) -> O
         switch: "the scope (--id, --prefix)".into(),
         next: fix_the_scope(&source, run),
         resume_from: None,
-    }
+    })
 }
 
 /// For `run --stale` under the id of a run already journaled: its journaled scope, the stale
