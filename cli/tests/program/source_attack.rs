@@ -917,3 +917,26 @@ fn a_run_of_many_named_ids_syncs_only_their_rows_on_postgres() -> TestResult {
     assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
     Ok(())
 }
+
+/// Adversarial (adv41): `r1` (law 2) is held after leg-b-record when the application deletes
+/// law 2, and the very command that began `r1` is run again. The sync left law 2 out, and the
+/// narrowed scope was refused as another run's: "the journal holds it with a different scope",
+/// "continue the journaled run: resume r1" (whose enact refuses law 2). The scope is the one
+/// journaled; `r1` is journaled over a deleted row and must be rolled back, as `--stale` says
+/// of its own runs.
+#[test]
+fn a_held_run_again_after_its_row_deleted_says_to_roll_it_back() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let held = ["run", "--execute", "--run-id", "r1", "--id", "2"];
+    let mut until = held.to_vec();
+    until.extend(["--until", "leg-b-record"]);
+    wd.expect(&until, 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 2")?;
+    let again = wd.run(&held)?;
+    assert_ne!(again.code, 0, "{again:?}");
+    lacks(&again, "different scope");
+    let all = again.all();
+    assert!(all.contains("no longer in the source"), "{all}");
+    assert!(all.contains("rollback r1"), "{all}");
+    Ok(())
+}
