@@ -96,6 +96,9 @@ async fn sync_and_narrow(
     if request.stale_only && journaled_stale_scope(request, inv, &gone).await? {
         return Ok(());
     }
+    if !request.stale_only && journaled_full_scope(request, inv, &gone).await? {
+        return Ok(());
+    }
     if let Some(source) = inv.store().info().source.filter(|_| !gone.is_empty()) {
         let gone: Vec<DocumentId> = gone.iter().cloned().collect();
         inv.note(format!(
@@ -211,6 +214,60 @@ async fn refuse_all_gone(
     })
 }
 
+/// The failure of a journaled, unfinished run over documents `gone` from the source: it cannot
+/// leave them out (its scope is journaled), and its enact would refuse them; a new `command`
+/// (another run id) leaves them out.
+fn journaled_over_gone(run: &RunId, gone: &[DocumentId], command: &str) -> Outcome {
+    Outcome::Failed {
+        error: format!(
+            "run {run} is journaled over {} document(s) no longer in the source (deleted, or not \
+             selected by [source] where): {}; it cannot leave them out, and its enact would \
+             refuse them",
+            gone.len(),
+            list(gone)
+        ),
+        resume_from: None,
+        next: vec![
+            NextAction::rollback(run),
+            NextAction::fix(format!(
+                "start a new `{command}` (another run id), which leaves them out"
+            )),
+        ],
+    }
+}
+
+/// For a full run under the id of a run already journaled with the very scope and rules asked
+/// for: `true` when that run is finished (reported as such, its scope kept: narrowed, it read as
+/// another run's). Unfinished, it fails, to be rolled back: narrowed, the command that began it
+/// was refused as "a different scope" and told to resume a run whose enact refuses the rows.
+async fn journaled_full_scope(
+    request: &RunRequest,
+    inv: &mut Invocation<'_>,
+    gone: &BTreeSet<DocumentId>,
+) -> Result<bool, Outcome> {
+    let run = &request.run;
+    let journaled = inv
+        .store()
+        .load_run(run)
+        .await
+        .map_err(failed_before_backup(
+            run,
+            "read the run's journal",
+            "check that the store is reachable",
+        ))?;
+    let Some(record) = journaled else {
+        return Ok(false);
+    };
+    if record.rules != request.rules || record.scope != request.scope {
+        return Ok(false);
+    }
+    if finished_outcome(&record).is_some() {
+        return Ok(true);
+    }
+    let gone: Vec<DocumentId> = gone.iter().cloned().collect();
+    Err(journaled_over_gone(run, &gone, "run"))
+}
+
 /// For `run --stale` under the id of a run already journaled: its journaled scope, the stale
 /// documents when it began, in `request` (then `true`). Narrowed again, the scope would leave out
 /// what the run itself has fenced or enacted since (no longer `Ready`), and the very command that
@@ -253,22 +310,7 @@ async fn journaled_stale_scope(
         .collect();
     // A finished run is only reported as such: nothing of it is continued.
     if !gone.is_empty() && finished_outcome(&record).is_none() {
-        return Err(Outcome::Failed {
-            error: format!(
-                "run {run} is journaled over {} document(s) no longer in the source (deleted, or \
-                 not selected by [source] where): {}; it cannot leave them out, and its enact \
-                 would refuse them",
-                gone.len(),
-                list(&gone)
-            ),
-            resume_from: None,
-            next: vec![
-                NextAction::rollback(&run),
-                NextAction::fix(
-                    "start a new `run --stale` (another run id), which leaves them out",
-                ),
-            ],
-        });
+        return Err(journaled_over_gone(&run, &gone, "run --stale"));
     }
     inv.note(format!(
         "--stale: run {run} is journaled; continued over the {} document(s) stale when it began",
