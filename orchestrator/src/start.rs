@@ -96,6 +96,9 @@ async fn sync_and_narrow(
     if request.stale_only && journaled_stale_scope(request, inv, &gone).await? {
         return Ok(());
     }
+    if !request.stale_only && journaled_full_scope(request, inv, &gone).await? {
+        return Ok(());
+    }
     if let Some(source) = inv.store().info().source.filter(|_| !gone.is_empty()) {
         let gone: Vec<DocumentId> = gone.iter().cloned().collect();
         inv.note(format!(
@@ -121,6 +124,9 @@ async fn sync_and_narrow(
     } else {
         heads.map(|head| head.id).collect()
     };
+    if kept.is_empty() && !request.stale_only {
+        refuse_all_gone(inv, &gone, &run).await?;
+    }
     request.scope = Scope::Ids(kept);
     Ok(())
 }
@@ -156,16 +162,112 @@ async fn require_source_rows(
              selects {which}); nothing was cut"
         ),
         switch: "the scope (--id, --prefix)".into(),
-        next: vec![
-            NextAction::fix(format!(
-                "fix the scope (--id, --prefix) to name rows of {source} that [source] where \
-                 selects"
-            )),
-            NextAction::Plan,
-            Command::Run.again(run),
-        ],
+        next: fix_the_scope(source, run),
         resume_from: None,
     })
+}
+
+/// What a refused scope of a store with a `[source]` advises.
+fn fix_the_scope(source: &str, run: &RunId) -> Vec<NextAction> {
+    vec![
+        NextAction::fix(format!(
+            "fix the scope (--id, --prefix) to name rows of {source} that [source] where \
+             selects"
+        )),
+        NextAction::Plan,
+        Command::Run.again(run),
+    ]
+}
+
+/// The refusal of a scope whose every document is `gone` from the source: its tracking copies
+/// passed the check of the scope ([`require_source_rows`]), but left out, the run had nothing to
+/// cut and PASSED on nothing (a backup, a plan and an enact of no document).
+/// A run already journaled under the id is left to the admission's own verdict on it (a held
+/// run over a deleted row is to be rolled back, not given another scope).
+async fn refuse_all_gone(
+    inv: &Invocation<'_>,
+    gone: &BTreeSet<DocumentId>,
+    run: &RunId,
+) -> Result<(), Outcome> {
+    let journaled = inv
+        .store()
+        .load_run(run)
+        .await
+        .map_err(failed_before_backup(
+            run,
+            "read the run's journal",
+            "check that the store is reachable",
+        ))?;
+    if journaled.is_some() {
+        return Ok(());
+    }
+    let source = inv.store().info().source.unwrap_or_default();
+    let gone: Vec<DocumentId> = gone.iter().cloned().collect();
+    Err(Outcome::Refused {
+        reason: format!(
+            "no document of the scope is in {source} any more: {} no longer in it (deleted, or \
+             not selected by [source] where; their active units stay, shown stale by the \
+             reader view); nothing was cut",
+            list(&gone)
+        ),
+        switch: "the scope (--id, --prefix)".into(),
+        next: fix_the_scope(&source, run),
+        resume_from: None,
+    })
+}
+
+/// The failure of a journaled, unfinished run over documents `gone` from the source: it cannot
+/// leave them out (its scope is journaled), and its enact would refuse them; a new `command`
+/// (another run id) leaves them out.
+fn journaled_over_gone(run: &RunId, gone: &[DocumentId], command: &str) -> Outcome {
+    Outcome::Failed {
+        error: format!(
+            "run {run} is journaled over {} document(s) no longer in the source (deleted, or not \
+             selected by [source] where): {}; it cannot leave them out, and its enact would \
+             refuse them",
+            gone.len(),
+            list(gone)
+        ),
+        resume_from: None,
+        next: vec![
+            NextAction::rollback(run),
+            NextAction::fix(format!(
+                "start a new `{command}` (another run id), which leaves them out"
+            )),
+        ],
+    }
+}
+
+/// For a full run under the id of a run already journaled with the very scope and rules asked
+/// for: `true` when that run is finished (reported as such, its scope kept: narrowed, it read as
+/// another run's). Unfinished, it fails, to be rolled back: narrowed, the command that began it
+/// was refused as "a different scope" and told to resume a run whose enact refuses the rows.
+async fn journaled_full_scope(
+    request: &RunRequest,
+    inv: &mut Invocation<'_>,
+    gone: &BTreeSet<DocumentId>,
+) -> Result<bool, Outcome> {
+    let run = &request.run;
+    let journaled = inv
+        .store()
+        .load_run(run)
+        .await
+        .map_err(failed_before_backup(
+            run,
+            "read the run's journal",
+            "check that the store is reachable",
+        ))?;
+    let Some(record) = journaled else {
+        return Ok(false);
+    };
+    if record.rules != request.rules || record.scope != request.scope {
+        return Ok(false);
+    }
+    if finished_outcome(&record).is_some() {
+        return Ok(true);
+    }
+    let gone: Vec<DocumentId> = gone.iter().cloned().collect();
+    Err(journaled_over_gone(run, &gone, "run"))
 }
 
 /// For `run --stale` under the id of a run already journaled: its journaled scope, the stale
@@ -210,22 +312,7 @@ async fn journaled_stale_scope(
         .collect();
     // A finished run is only reported as such: nothing of it is continued.
     if !gone.is_empty() && finished_outcome(&record).is_none() {
-        return Err(Outcome::Failed {
-            error: format!(
-                "run {run} is journaled over {} document(s) no longer in the source (deleted, or \
-                 not selected by [source] where): {}; it cannot leave them out, and its enact \
-                 would refuse them",
-                gone.len(),
-                list(&gone)
-            ),
-            resume_from: None,
-            next: vec![
-                NextAction::rollback(&run),
-                NextAction::fix(
-                    "start a new `run --stale` (another run id), which leaves them out",
-                ),
-            ],
-        });
+        return Err(journaled_over_gone(&run, &gone, "run --stale"));
     }
     inv.note(format!(
         "--stale: run {run} is journaled; continued over the {} document(s) stale when it began",

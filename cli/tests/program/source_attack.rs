@@ -811,13 +811,42 @@ fn a_run_of_many_named_ids_reads_only_their_rows() -> TestResult {
          INSERT INTO laws VALUES (2000, NULL, 1, 'published', 'L', 'en');",
     )?;
     let ids: Vec<String> = (10..=1010).map(|i| i.to_string()).collect();
-    let mut args = vec!["run", "--execute", "--run-id", "r1"];
-    for id in &ids {
-        args.extend(["--id", id.as_str()]);
-    }
-    let many = wd.run(&args)?;
+    let many = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids)?;
     assert_eq!(many.code, 0, "{many:?}");
     assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
+    Ok(())
+}
+
+/// `args` (a `run`) with an `--id` for each of `ids`.
+fn run_ids(wd: &Workdir, args: &[&str], ids: &[String]) -> std::io::Result<Run> {
+    let mut args = args.to_vec();
+    for id in ids {
+        args.extend(["--id", id.as_str()]);
+    }
+    wd.run(&args)
+}
+
+/// Adversarial (adv41): [`a_run_of_named_ids_checks_only_their_rows_for_duplicates`] with more
+/// ids than a statement names (1,001): the duplicate check then ran over the whole table, and a
+/// run of 1,001 laws was refused for two rows of a law it does not name.
+#[test]
+fn a_run_of_many_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
+         title TEXT, lang TEXT); \
+         INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 1010) SELECT 'x' || i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n; \
+         INSERT INTO laws VALUES ('b', 'Article 1\nFirst b.\n', 1, 'published', 'B', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nSecond b.\n', 1, 'published', 'B', 'en');",
+    )?;
+    let ids: Vec<String> = (10..=1010).map(|i| format!("x{i}")).collect();
+    let many = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids)?;
+    assert_eq!(many.code, 0, "{many:?}");
+    assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
+    let mut with_b = ids;
+    with_b.push("b".to_owned());
+    let refused = run_ids(&wd, &["run", "--execute", "--run-id", "r2"], &with_b)?;
+    assert!(refused.all().contains("`b` (duplicate ids)"), "{refused:?}");
     Ok(())
 }
 
@@ -844,5 +873,70 @@ fn a_scope_naming_no_row_of_the_source_is_refused_by_name() -> TestResult {
     assert_ne!(nothing.code, 0, "{nothing:?}");
     assert!(nothing.all().contains("no document"), "{nothing:?}");
     assert_eq!(wd.runs()?, 0, "nothing was journaled");
+    Ok(())
+}
+
+/// Adversarial (adv41): [`a_scope_naming_no_row_of_the_source_is_refused_by_name`] with an id
+/// whose row the application deleted after an earlier run tracked it: the check of the scope
+/// passed on the tracking copy, the sync then left the document out as gone, and the run PASSED
+/// on nothing (a backup, a plan, an enact of no document), as a prefix naming no row did.
+#[test]
+fn a_scope_whose_every_row_is_gone_from_the_source_is_refused_by_name() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 2")?;
+    let gone = wd.run(&["run", "--execute", "--run-id", "r2", "--id", "2"])?;
+    assert_ne!(gone.code, 0, "{gone:?}");
+    assert!(gone.all().contains("`2`"), "{gone:?}");
+    assert!(gone.all().contains("nothing was cut"), "{gone:?}");
+    assert_eq!(wd.runs()?, 1, "only r1 was journaled");
+    Ok(())
+}
+
+/// [`a_run_of_many_named_ids_checks_only_their_rows_for_duplicates`] on PostgreSQL, whose ids
+/// are counted as they stream from the source: a run of 1,001 laws (of 1,003) syncs and cuts
+/// exactly them.
+#[test]
+fn a_run_of_many_named_ids_syncs_only_their_rows_on_postgres() -> TestResult {
+    let test = "a_run_of_many_named_ids_syncs_only_their_rows_on_postgres";
+    let Some((wd, app, _store, url)) = postgres_app(test)? else {
+        return Ok(());
+    };
+    execute(
+        &url,
+        &format!(
+            "INSERT INTO {}.laws SELECT i, E'Article 1\\nX.\\n', '2024-01-01 10:00:00+00', \
+             'published', 'T', 'en' FROM generate_series(10, 1010) AS i",
+            app.name
+        ),
+    )?;
+    let ids: Vec<String> = (10..=1010).map(|i| i.to_string()).collect();
+    let run = ["--database-url", &url, "run", "--execute", "--run-id", "r2"];
+    let many = run_ids(&wd, &run, &ids)?;
+    assert_eq!(many.code, 0, "{many:?}");
+    assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
+    Ok(())
+}
+
+/// Adversarial (adv41): `r1` (law 2) is held after leg-b-record when the application deletes
+/// law 2, and the very command that began `r1` is run again. The sync left law 2 out, and the
+/// narrowed scope was refused as another run's: "the journal holds it with a different scope",
+/// "continue the journaled run: resume r1" (whose enact refuses law 2). The scope is the one
+/// journaled; `r1` is journaled over a deleted row and must be rolled back, as `--stale` says
+/// of its own runs.
+#[test]
+fn a_held_run_again_after_its_row_deleted_says_to_roll_it_back() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let held = ["run", "--execute", "--run-id", "r1", "--id", "2"];
+    let mut until = held.to_vec();
+    until.extend(["--until", "leg-b-record"]);
+    wd.expect(&until, 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 2")?;
+    let again = wd.run(&held)?;
+    assert_ne!(again.code, 0, "{again:?}");
+    lacks(&again, "different scope");
+    let all = again.all();
+    assert!(all.contains("no longer in the source"), "{all}");
+    assert!(all.contains("rollback r1"), "{all}");
     Ok(())
 }
