@@ -189,15 +189,7 @@ async fn refuse_all_gone(
     gone: &BTreeSet<DocumentId>,
     run: &RunId,
 ) -> Result<(), Outcome> {
-    let journaled = inv
-        .store()
-        .load_run(run)
-        .await
-        .map_err(failed_before_backup(
-            run,
-            "read the run's journal",
-            "check that the store is reachable",
-        ))?;
+    let journaled = journaled_record(inv, run).await?;
     if journaled.is_some() {
         return Ok(());
     }
@@ -214,6 +206,19 @@ async fn refuse_all_gone(
         next: fix_the_scope(&source, run),
         resume_from: None,
     })
+}
+
+/// The run's journal record, if any, read before anything is backed up (a failure to read it
+/// fails the run there).
+async fn journaled_record(inv: &Invocation<'_>, run: &RunId) -> Result<Option<RunRecord>, Outcome> {
+    inv.store()
+        .load_run(run)
+        .await
+        .map_err(failed_before_backup(
+            run,
+            "read the run's journal",
+            "check that the store is reachable",
+        ))
 }
 
 /// The failure of a journaled, unfinished run over documents `gone` from the source: it cannot
@@ -248,15 +253,7 @@ async fn journaled_full_scope(
     gone: &BTreeSet<DocumentId>,
 ) -> Result<bool, Outcome> {
     let run = &request.run;
-    let journaled = inv
-        .store()
-        .load_run(run)
-        .await
-        .map_err(failed_before_backup(
-            run,
-            "read the run's journal",
-            "check that the store is reachable",
-        ))?;
+    let journaled = journaled_record(inv, run).await?;
     let Some(record) = journaled else {
         return Ok(false);
     };
@@ -283,15 +280,7 @@ async fn journaled_stale_scope(
     gone: &BTreeSet<DocumentId>,
 ) -> Result<bool, Outcome> {
     let run = request.run.clone();
-    let journaled = inv
-        .store()
-        .load_run(&run)
-        .await
-        .map_err(failed_before_backup(
-            &run,
-            "read the run's journal",
-            "check that the store is reachable",
-        ))?;
+    let journaled = journaled_record(inv, &run).await?;
     // A `--stale` run's scope is always its list of ids; another journaled scope is another
     // run's, refused as such when the run is journaled.
     let Some(record) = journaled else {
