@@ -112,6 +112,15 @@ impl<'a, D: Engine> Query<'a, D> {
         }
     }
 
+    /// The statement's text as built (before its layout), for tests of its shape.
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> &str {
+        match &self.sql {
+            Text::Own(sql) => sql,
+            Text::Built(sql) => sql,
+        }
+    }
+
     /// Binds the next parameter (`$1`, then `$2`, …).
     pub(crate) fn bind(mut self, value: impl Into<Param<'a>>) -> Self {
         self.params.push(value.into());
