@@ -73,7 +73,9 @@ pub struct PurgeReport {
 }
 
 impl PurgeReport {
-    /// The generations purge selected (removed when the outcome is `PASS`).
+    /// The generations purge selected (gone when the outcome is `PASS`: removed by this purge,
+    /// or, as a note then says, by another one meanwhile; [`PurgeReport::purged`] counts this
+    /// purge's own).
     pub fn selected(&self) -> impl Iterator<Item = &PurgeEntry> {
         self.generations
             .iter()
@@ -124,6 +126,7 @@ pub(crate) async fn purge(
         Ok(purged) => {
             info!(purged, "retired generations purged");
             report.purged = purged;
+            note_already_gone(&mut report, selected.len() as u64);
         }
         Err(error) => {
             warn!(%error, "purge failed; nothing was removed");
@@ -131,6 +134,20 @@ pub(crate) async fn purge(
         }
     }
     report
+}
+
+/// Says so when fewer generations were removed than selected: the store skips a selected one
+/// that is already gone (another purge removed it between selection and removal), so the
+/// entries decided `purge` are not all this purge's doing.
+fn note_already_gone(report: &mut PurgeReport, selected: u64) {
+    let gone = selected.saturating_sub(report.purged);
+    if gone > 0 {
+        report.notes.push(format!(
+            "{gone} of the {selected} selected generations were already gone when this purge \
+             removed them (another purge removed them meanwhile); this purge removed {}",
+            report.purged
+        ));
+    }
 }
 
 /// Fills `report.generations` and returns the generations to purge.
