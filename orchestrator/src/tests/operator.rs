@@ -650,6 +650,38 @@ async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> Test
     Ok(())
 }
 
+/// The store applies the purge and the reply is lost (the process or the connection dies after
+/// the commit): the generation is gone, so the report must not say that nothing was removed.
+#[tokio::test]
+async fn a_purge_whose_reply_is_lost_does_not_claim_nothing_was_removed() -> TestResult {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    three_runs_over_law_1(&h, &clock, &on).await?;
+    clock.advance(Duration::from_secs(7200));
+    h.sim.inject_on(
+        iu_cutter_live_execution::OpKind::PurgeGenerations,
+        0,
+        iu_cutter_simulator::FaultKind::CrashAfter,
+    );
+    let report = h
+        .runner
+        .purge_at(Duration::from_secs(3600), clock.now())
+        .await;
+    h.sim.recover();
+    let law_1 = DocumentId::new("law/1");
+    let r1_gone = h
+        .sim
+        .generation_units(&law_1, &RunId::new("r1"))
+        .await?
+        .is_empty();
+    assert!(r1_gone, "the purge was applied before the reply was lost");
+    let Outcome::Failed { error, .. } = &report.outcome else {
+        return Err(format!("expected FAILED, got {report:?}").into());
+    };
+    assert!(!error.contains("nothing was removed"), "{error}");
+    Ok(())
+}
+
 /// Purge surveys the store's generation records a batch of documents a call, not a call per
 /// document: at 200,000 documents that was 200,000 round trips before the first decision.
 #[tokio::test]
