@@ -66,7 +66,8 @@ pub struct PurgeReport {
     /// Generations removed by this purge.
     pub purged: u64,
     /// `PASS` (purged, or nothing to purge), `REFUSED` (the kill switch is closed; nothing was
-    /// removed), `FAILED` or `BLOCKED` (a generation changed state meanwhile; nothing removed).
+    /// removed), `FAILED` (the error says whether anything may have been removed) or `BLOCKED`
+    /// (a generation changed state meanwhile; nothing removed).
     pub outcome: Outcome,
     /// Things the operator should know.
     pub notes: Vec<String>,
@@ -119,7 +120,7 @@ pub(crate) async fn purge(
         return report;
     }
     if let Err(error) = pipeline.store.preflight().await {
-        report.outcome = purge_failure(error, again.clone());
+        report.outcome = purge_failure(error, again.clone(), false);
         return report;
     }
     match pipeline.store.purge_generations(&selected).await {
@@ -129,8 +130,8 @@ pub(crate) async fn purge(
             note_already_gone(&mut report, selected.len() as u64);
         }
         Err(error) => {
-            warn!(%error, "purge failed; nothing was removed");
-            report.outcome = purge_failure(error, again.clone());
+            warn!(%error, "purge failed");
+            report.outcome = purge_failure(error, again.clone(), true);
         }
     }
     report
@@ -373,7 +374,10 @@ impl<'r> RollbackNeeds<'r> {
     }
 }
 
-fn purge_failure(error: AdapterError, again: NextAction) -> Outcome {
+/// The outcome of a purge stopped by `error`; `sent` when the removal itself was sent to the
+/// store: a failure other than a refusal may then come after the store committed (its reply
+/// lost), so the removal is all or nothing but which of the two cannot be told.
+fn purge_failure(error: AdapterError, again: NextAction, sent: bool) -> Outcome {
     match error {
         AdapterError::Conflict {
             document,
@@ -396,8 +400,15 @@ fn purge_failure(error: AdapterError, again: NextAction) -> Outcome {
             },
         },
         error => Outcome::refused_or_failed(error, None, |error| {
+            let what = if sent {
+                "purge failed, and whether it removed the selected generations cannot be told \
+                 (it removes all or none; the store's answer was lost): run it again, it skips \
+                 those already gone"
+            } else {
+                "purge failed, nothing was removed"
+            };
             (
-                format!("purge failed, nothing was removed: {error}"),
+                format!("{what}: {error}"),
                 vec![NextAction::fix("fix the cause above"), again],
             )
         }),
