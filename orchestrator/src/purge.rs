@@ -66,14 +66,17 @@ pub struct PurgeReport {
     /// Generations removed by this purge.
     pub purged: u64,
     /// `PASS` (purged, or nothing to purge), `REFUSED` (the kill switch is closed; nothing was
-    /// removed), `FAILED` or `BLOCKED` (a generation changed state meanwhile; nothing removed).
+    /// removed), `FAILED` (the error says whether anything may have been removed) or `BLOCKED`
+    /// (a generation changed state meanwhile; nothing removed).
     pub outcome: Outcome,
     /// Things the operator should know.
     pub notes: Vec<String>,
 }
 
 impl PurgeReport {
-    /// The generations purge selected (removed when the outcome is `PASS`).
+    /// The generations purge selected (gone when the outcome is `PASS`: removed by this purge,
+    /// or, as a note then says, by another one meanwhile; [`PurgeReport::purged`] counts this
+    /// purge's own).
     pub fn selected(&self) -> impl Iterator<Item = &PurgeEntry> {
         self.generations
             .iter()
@@ -117,20 +120,35 @@ pub(crate) async fn purge(
         return report;
     }
     if let Err(error) = pipeline.store.preflight().await {
-        report.outcome = purge_failure(error, again.clone());
+        report.outcome = purge_failure(error, again.clone(), false);
         return report;
     }
     match pipeline.store.purge_generations(&selected).await {
         Ok(purged) => {
             info!(purged, "retired generations purged");
             report.purged = purged;
+            note_already_gone(&mut report, selected.len() as u64);
         }
         Err(error) => {
-            warn!(%error, "purge failed; nothing was removed");
-            report.outcome = purge_failure(error, again.clone());
+            warn!(%error, "purge failed");
+            report.outcome = purge_failure(error, again.clone(), true);
         }
     }
     report
+}
+
+/// Says so when fewer generations were removed than selected: the store skips a selected one
+/// that is already gone (another purge removed it between selection and removal), so the
+/// entries decided `purge` are not all this purge's doing.
+fn note_already_gone(report: &mut PurgeReport, selected: u64) {
+    let gone = selected.saturating_sub(report.purged);
+    if gone > 0 {
+        report.notes.push(format!(
+            "{gone} of the {selected} selected generations were already gone when this purge \
+             removed them (another purge removed them meanwhile); this purge removed {}",
+            report.purged
+        ));
+    }
 }
 
 /// Fills `report.generations` and returns the generations to purge.
@@ -356,7 +374,10 @@ impl<'r> RollbackNeeds<'r> {
     }
 }
 
-fn purge_failure(error: AdapterError, again: NextAction) -> Outcome {
+/// The outcome of a purge stopped by `error`; `sent` when the removal itself was sent to the
+/// store: a failure other than a refusal may then come after the store committed (its reply
+/// lost), so the removal is all or nothing but which of the two cannot be told.
+fn purge_failure(error: AdapterError, again: NextAction, sent: bool) -> Outcome {
     match error {
         AdapterError::Conflict {
             document,
@@ -379,8 +400,15 @@ fn purge_failure(error: AdapterError, again: NextAction) -> Outcome {
             },
         },
         error => Outcome::refused_or_failed(error, None, |error| {
+            let what = if sent {
+                "purge failed, and whether it removed the selected generations cannot be told \
+                 (it removes all or none; the store's answer was lost): run it again, it skips \
+                 those already gone"
+            } else {
+                "purge failed, nothing was removed"
+            };
             (
-                format!("purge failed, nothing was removed: {error}"),
+                format!("{what}: {error}"),
                 vec![NextAction::fix("fix the cause above"), again],
             )
         }),

@@ -248,7 +248,15 @@ fn print_purge_summary(report: &PurgeReport, counts: &DecisionCounts, age: &str,
              by a rollback, {} with no journaled retirement)",
             report.generations.len(),
             counts.selected,
-            if purged { "purged" } else { "selected" },
+            // A selected generation another purge removed meanwhile is gone but was not
+            // removed by this one (a note says so): "purged" would overstate this purge.
+            if !purged {
+                "selected"
+            } else if report.purged == counts.selected as u64 {
+                "purged"
+            } else {
+                "selected and gone"
+            },
             counts.kept(),
             counts.recent,
             counts.for_rollback,

@@ -467,20 +467,34 @@ async fn a_diff_of_a_run_rolled_back_while_it_is_read_says_so() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
-    let h = harness();
-    let (clock, on) = clock_at_t0();
+/// Runs `r1`, `r2` and `r3` over `law/1` alone, a minute apart on `clock`, each cutting a new
+/// body: `r1` and `r2` retired, `r3` active.
+async fn three_runs_over_law_1(
+    h: &Harness,
+    clock: &ManualClock,
+    on: &impl Fn(RunOptions) -> RunOptions,
+) -> TestResult {
     let law_1 = DocumentId::new("law/1");
-    let only_law_1 = || Scope::Ids(vec![DocumentId::new("law/1")]);
     // A minute between runs: the purge dates a retirement by the next enact strictly after the
     // generation's own, so enacts journaled at one time would leave it undated (kept).
     for (run, body) in [("r1", LAW_1), ("r2", LAW_1_AMENDED), ("r3", LAW_1)] {
         clock.advance(Duration::from_secs(60));
         h.sim.put_document(&law_1, body).await?;
-        h.pass(request(run, only_law_1()), on(RunOptions::default()))
-            .await?;
+        h.pass(
+            request(run, Scope::Ids(vec![law_1.clone()])),
+            on(RunOptions::default()),
+        )
+        .await?;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    let law_1 = DocumentId::new("law/1");
+    three_runs_over_law_1(&h, &clock, &on).await?;
     let states = |sim: &Simulator| {
         sim.state_snapshot()
             .generations
@@ -593,6 +607,78 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
             .iter()
             .all(|e| e.decision != PurgeDecision::KeptUndated || e.retired_at.is_none())
     );
+    Ok(())
+}
+
+/// Two purges at once select the same generation; the one whose transaction comes second finds
+/// it gone and removes nothing. Its report must not call purged what it did not remove: it says
+/// so, and counts only what it removed.
+#[tokio::test]
+async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> TestResult {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    three_runs_over_law_1(&h, &clock, &on).await?;
+    clock.advance(Duration::from_secs(7200));
+    let later = clock.now();
+    let age = Duration::from_secs(3600);
+    let other = Runner::new(
+        Arc::new(behind(h.sim.clone(), &h.switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let first: Pending = Box::pin(async move {
+        let report = other.purge_at(age, later).await;
+        assert_eq!(report.purged, 1, "{report:?}");
+    });
+    let second = Runner::new(
+        Arc::new(Meanwhile::new(
+            behind(h.sim.clone(), &h.switch),
+            iu_cutter_live_execution::OpKind::PurgeGenerations,
+            first,
+        )),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let report = second.purge_at(age, later).await;
+    assert_eq!(report.outcome, Outcome::Pass, "{report:?}");
+    assert_eq!(report.purged, 0, "{report:?}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("1 of the 1 selected generations") && n.contains("already")),
+        "{report:?}"
+    );
+    Ok(())
+}
+
+/// The store applies the purge and the reply is lost (the process or the connection dies after
+/// the commit): the generation is gone, so the report must not say that nothing was removed.
+#[tokio::test]
+async fn a_purge_whose_reply_is_lost_does_not_claim_nothing_was_removed() -> TestResult {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    three_runs_over_law_1(&h, &clock, &on).await?;
+    clock.advance(Duration::from_secs(7200));
+    h.sim.inject_on(
+        iu_cutter_live_execution::OpKind::PurgeGenerations,
+        0,
+        iu_cutter_simulator::FaultKind::CrashAfter,
+    );
+    let report = h
+        .runner
+        .purge_at(Duration::from_secs(3600), clock.now())
+        .await;
+    h.sim.recover();
+    let law_1 = DocumentId::new("law/1");
+    let r1_gone = h
+        .sim
+        .generation_units(&law_1, &RunId::new("r1"))
+        .await?
+        .is_empty();
+    assert!(r1_gone, "the purge was applied before the reply was lost");
+    let Outcome::Failed { error, .. } = &report.outcome else {
+        return Err(format!("expected FAILED, got {report:?}").into());
+    };
+    assert!(!error.contains("nothing was removed"), "{error}");
     Ok(())
 }
 
