@@ -969,3 +969,45 @@ async fn since_over_a_run_that_cannot_be_finished_names_a_full_export() -> TestR
     }
     Ok(())
 }
+
+/// A run held before its enact (`until` write-verify) whose backup began before RUN (r3)
+/// finished and whose enact ran after, then retired by `y`: its enact began after r3, so it was
+/// never active when r3 finished and law/1's baseline since r3 is r1's generation. `since` was
+/// refused for good ("straddled"): the earliest step of the held run, its backup, was taken as
+/// when its enact might have begun.
+#[tokio::test]
+async fn since_tells_a_held_run_enacted_after_the_run_and_retired_since() -> TestResult {
+    let t = Timed::new();
+    let law_1 = DocumentId::new("law/1");
+    t.pass("r1", laws()).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    let held = RunRequest::new(
+        "h",
+        Scope::Ids(vec![law_1.clone()]),
+        CutRules::preset(Preset::Markdown),
+    );
+    let report =
+        t.h.runner
+            .run(
+                held,
+                t.options()
+                    .with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
+            )
+            .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert!(report.held_after.is_some(), "{}", report.to_json());
+    let law_3 = DocumentId::new("law/3");
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    let after_r3 = t.everything().await?;
+    let enacted = t.h.runner.enact(&RunId::new("h"), t.options()).await?;
+    assert_eq!(enacted.outcome, Outcome::Pass, "{}", enacted.to_json());
+    t.recut_law_1("y").await?;
+    let lines = t.since("r3").await?;
+    assert_fed(&after_r3, &lines, &t.everything().await?);
+    assert!(
+        lines.is_empty(),
+        "law/1 is back on r1's text, as when r3 finished: {lines:?}"
+    );
+    Ok(())
+}
