@@ -450,7 +450,9 @@ pub trait Journal: Send + Sync {
     /// Journals a new run; if the run exists, returns the journaled record unchanged.
     async fn begin_run(&self, record: &RunRecord) -> AdapterResult<RunRecord>;
 
-    /// Journals a phase transition (insert or replace by phase name).
+    /// Journals a phase transition (insert or replace by phase name). The entry's
+    /// [`first_started_at`](PhaseRecord::first_started_at) is the `started_at` of the write that
+    /// inserted it, whatever later writes carry: the store keeps a phase's first start.
     async fn record_phase(&self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()>;
 
     /// Journals a run's status.

@@ -1008,6 +1008,12 @@ pub struct PhaseRecord {
     /// never part of the census or of the evidence.
     #[serde(default)]
     pub started_at: Option<String>,
+    /// When the phase first started, UTC RFC 3339: kept as it was by every later start (a
+    /// resume), so that the journal bounds when the phase may first have acted (an enact resumed
+    /// after a partial one activated its first documents before its last start). `None` in a
+    /// journal written before it was kept. Journal only, like `started_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_started_at: Option<String>,
     /// When it reached its status (done, blocked, failed), UTC RFC 3339; `None` while running.
     /// A held run's write-verify completion is what `enact` measures `held_max_age` against.
     #[serde(default)]

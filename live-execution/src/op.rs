@@ -123,7 +123,8 @@ pub enum Op<'a> {
     },
     /// Journals a new run (or returns the journaled one).
     BeginRun(&'a RunRecord),
-    /// Journals a phase transition.
+    /// Journals a phase transition; the store keeps the entry's first start
+    /// ([`LiveExecutionAdapter::record_phase`](crate::LiveExecutionAdapter::record_phase)).
     RecordPhase {
         /// The run.
         run: &'a RunId,

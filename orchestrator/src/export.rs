@@ -723,19 +723,26 @@ impl<'r> Since<'r> {
             .collect()
     }
 
-    /// When `record` may have enacted a document, if its enact ever began: from the earliest
-    /// time any of its phases journals (an enact committed batch by batch activates its first
-    /// documents well before it finishes, and a resumed enact journals only its last start) to
-    /// its enact's end, or to its rollback when its enact never finished (`None`: not known).
+    /// When `record` may have enacted a document, if its enact ever began: from its enact's
+    /// first start (an enact committed batch by batch activates its first documents well before
+    /// it finishes, and a resumed one starts again later) to its enact's end, or to its rollback
+    /// when its enact never finished (`None`: not known). A journal written before phases kept
+    /// their first start bounds it by the earliest time any of the run's phases journals.
     fn enacting(&self, record: &RunRecord) -> Option<(SystemTime, Option<SystemTime>)> {
         let name = self.enact_phase.as_deref()?;
-        record.phase(name)?;
-        let earliest = record
-            .phases
-            .iter()
-            .filter_map(|p| p.started_at.as_deref())
-            .filter_map(clock::parse_rfc3339)
-            .min()?;
+        let enact = record.phase(name)?;
+        let earliest = enact
+            .first_started_at
+            .as_deref()
+            .and_then(clock::parse_rfc3339)
+            .or_else(|| {
+                record
+                    .phases
+                    .iter()
+                    .filter_map(|p| p.started_at.as_deref())
+                    .filter_map(clock::parse_rfc3339)
+                    .min()
+            })?;
         let latest = match self.times.activated.get(&record.run) {
             Some(at) => Some(*at),
             None => rolled_back_at(record),

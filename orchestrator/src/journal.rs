@@ -65,6 +65,7 @@ impl RunJournal {
             evidence,
             detail,
             started_at: Some(started_at.to_owned()),
+            first_started_at: None,
             finished_at: (status != PhaseStatus::Running).then(|| self.now()),
         }
     }

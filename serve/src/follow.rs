@@ -111,6 +111,7 @@ mod tests {
                 evidence: Default::default(),
                 detail: None,
                 started_at: Some((*started).to_owned()),
+                first_started_at: None,
                 finished_at: None,
             })
             .collect();

@@ -620,8 +620,17 @@ impl Store {
     pub(crate) fn record_phase(&mut self, run: &RunId, phase: &PhaseRecord) -> AdapterResult<()> {
         let record = self.runs.get_mut(run).ok_or_else(|| run_not_found(run))?;
         match record.phases.iter_mut().find(|p| p.name == phase.name) {
-            Some(existing) => *existing = phase.clone(),
-            None => record.phases.push(phase.clone()),
+            // The first start stays the entry's own, as the SQL stores keep it.
+            Some(existing) => {
+                *existing = PhaseRecord {
+                    first_started_at: existing.first_started_at.take(),
+                    ..phase.clone()
+                }
+            }
+            None => record.phases.push(PhaseRecord {
+                first_started_at: phase.started_at.clone(),
+                ..phase.clone()
+            }),
         }
         Ok(())
     }

@@ -479,6 +479,7 @@ async fn journal_semantics() -> TestResult {
         evidence: Evidence::new(),
         detail: None,
         started_at: None,
+        first_started_at: None,
         finished_at: None,
     };
     sim.record_phase(&run("r2"), &phase("backup", PhaseStatus::Running))
@@ -672,6 +673,7 @@ async fn read_only_refuses_every_mutation_and_leaves_the_census_unchanged() -> T
         evidence: Evidence::new(),
         detail: None,
         started_at: None,
+        first_started_at: None,
         finished_at: None,
     };
     let plan = Plan {

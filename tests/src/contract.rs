@@ -549,6 +549,7 @@ fn phase(name: &str, status: PhaseStatus, evidence: &[(&str, &str)]) -> PhaseRec
             .collect(),
         detail: None,
         started_at: None,
+        first_started_at: None,
         finished_at: None,
     }
 }
@@ -1632,7 +1633,8 @@ async fn read_plan_by_parts(
 }
 
 /// Phase times and the reviewed plan's sha256 are journal data: kept verbatim, replaced with
-/// the phase, listed with the run.
+/// the phase, listed with the run; a phase's first start is the start it was inserted with,
+/// whatever the later writes of it carry (a resume starts it again).
 pub async fn journal_keeps_phase_times_and_the_reviewed_plan(store: &dyn LiveExecutionAdapter) {
     let r = run("run-t");
     let mut record = RunRecord::new(r.clone(), Scope::All, rules());
@@ -1647,15 +1649,23 @@ pub async fn journal_keeps_phase_times_and_the_reviewed_plan(store: &dyn LiveExe
     let loaded = ok(store.load_run(&r).await, "load");
     assert_eq!(
         loaded.as_ref().and_then(|l| l.phase("backup")),
-        Some(&running)
+        Some(&PhaseRecord {
+            first_started_at: Some(started.into()),
+            ..running
+        })
     );
+    let resumed = "2025-01-31T12:05:00.000Z";
     let done = PhaseRecord {
-        started_at: Some(started.into()),
-        finished_at: Some("2025-01-31T12:00:01.000Z".into()),
+        started_at: Some(resumed.into()),
+        first_started_at: Some("1999-01-01T00:00:00Z".into()),
+        finished_at: Some("2025-01-31T12:06:00.000Z".into()),
         ..phase("backup", PhaseStatus::Done, &[("backup_sha256", "abc")])
     };
     ok(store.record_phase(&r, &done).await, "done");
-    record.phases = vec![done];
+    record.phases = vec![PhaseRecord {
+        first_started_at: Some(started.into()),
+        ..done
+    }];
     assert_eq!(ok(store.load_run(&r).await, "load"), Some(record.clone()));
     assert_eq!(ok(store.list_runs().await, "list"), vec![record]);
 }

@@ -560,6 +560,7 @@ mod tests {
             evidence: Default::default(),
             detail: None,
             started_at: None,
+            first_started_at: None,
             finished_at: None,
         };
         let mut stopped = record("stopped", RunStatus::Pass);

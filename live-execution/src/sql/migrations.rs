@@ -25,7 +25,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 11;
+pub const SCHEMA_VERSION: u32 = 12;
 
 /// The bookkeeping table, created before any migration runs.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "\
@@ -115,6 +115,13 @@ pub(crate) static MIGRATIONS: LazyLock<[Migration; SCHEMA_VERSION as usize]> = L
                       the next change",
                 sqlite: V11_SQLITE,
                 postgres: V11_POSTGRES,
+            },
+            Migration {
+                version: 12,
+                description: "each phase's first start, kept by every later start (a resume): \
+                      what bounds when a resumed enact may first have activated a document",
+                sqlite: V12,
+                postgres: V12,
             },
         ]
     },
@@ -844,6 +851,10 @@ CREATE TRIGGER document_changes_end_window_update AFTER UPDATE ON document_chang
     REFERENCING NEW TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION document_changes_end_windows();
 "#;
+
+// Rows journaled before this version have no first start (NULL): nothing bounds it, and readers
+// fall back to the run's earliest journaled step.
+const V12: &str = "ALTER TABLE run_phases ADD COLUMN first_started_at TEXT;";
 
 /// sha256 of a migration's text, as recorded.
 pub(crate) fn checksum(sql: &str) -> String {

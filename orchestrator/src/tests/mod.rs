@@ -66,6 +66,7 @@ fn journaled(name: &str, status: PhaseStatus, evidence: Evidence, started_at: &s
         evidence,
         detail: None,
         started_at: Some(started_at.to_owned()),
+        first_started_at: None,
         finished_at: (status != PhaseStatus::Running).then(|| T0.to_owned()),
     }
 }

@@ -336,6 +336,7 @@ async fn runner_scenario(
                     .any(|phase| phase.evidence.contains_key("change_mark"));
                 for phase in &mut record.phases {
                     phase.started_at = None;
+                    phase.first_started_at = None;
                     phase.finished_at = None;
                     phase
                         .evidence

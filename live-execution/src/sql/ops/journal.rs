@@ -37,6 +37,7 @@ fn phase_record(row: &impl Fields) -> AdapterResult<(String, PhaseRecord)> {
             evidence: codec::from_json(evidence, "phase evidence")?,
             detail: row.opt_text("detail").map_err(sql(WHAT))?,
             started_at: row.opt_text("started_at").map_err(sql(WHAT))?,
+            first_started_at: row.opt_text("first_started_at").map_err(sql(WHAT))?,
             finished_at: row.opt_text("finished_at").map_err(sql(WHAT))?,
         },
     ))
@@ -69,7 +70,8 @@ async fn load_run_in<D: Dialect>(
     };
     let mut record = run_record(&row)?;
     let phases = D::query(
-        "SELECT run, name, status, evidence, detail, started_at, finished_at FROM run_phases \
+        "SELECT run, name, status, evidence, detail, started_at, first_started_at, finished_at \
+         FROM run_phases \
          WHERE run = $1 ORDER BY position",
     )
     .bind(run.as_str())
@@ -104,7 +106,8 @@ pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<R
     .await
     .map_err(sql(WHAT))?;
     let phases = D::query(
-        "SELECT run, name, status, evidence, detail, started_at, finished_at FROM run_phases \
+        "SELECT run, name, status, evidence, detail, started_at, first_started_at, finished_at \
+         FROM run_phases \
          ORDER BY run, position",
     )
     .fetch_all(&mut tx)
@@ -161,9 +164,10 @@ async fn upsert_phase<D: Dialect>(
     D::check_text("phase evidence", &evidence)?;
     D::query(
         "INSERT INTO run_phases \
-         (run, name, position, status, evidence, detail, started_at, finished_at) \
+         (run, name, position, status, evidence, detail, started_at, first_started_at, \
+         finished_at) \
          VALUES ($1, $2, (SELECT COALESCE(MAX(position) + 1, 0) FROM run_phases WHERE run = $1), \
-         $3, $4, $5, $6, $7) \
+         $3, $4, $5, $6, $6, $7) \
          ON CONFLICT (run, name) DO UPDATE SET status = excluded.status, \
          evidence = excluded.evidence, detail = excluded.detail, \
          started_at = excluded.started_at, finished_at = excluded.finished_at",
