@@ -59,6 +59,8 @@ pub(crate) use source::{
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sqlx::Pool;
+
 use crate::adapter::AdapterResult;
 use crate::domain::DocumentId;
 use crate::sql::codec;
@@ -76,6 +78,22 @@ async fn row_by_key<D: Dialect>(
     D::query(statement)
         .bind(key)
         .fetch_optional(conn)
+        .await
+        .map_err(sql(what))
+}
+
+/// Every row `statement` selects by its one parameter, the key `$1` (a run, a document), read
+/// on a connection of its own: the keyed read of the operations that answer one list.
+async fn rows_by_key<D: Dialect>(
+    pool: &Pool<D>,
+    statement: &'static str,
+    key: &str,
+    what: &'static str,
+) -> AdapterResult<Vec<D::Row>> {
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    D::query(statement)
+        .bind(key)
+        .fetch_all(&mut conn)
         .await
         .map_err(sql(what))
 }
