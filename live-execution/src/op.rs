@@ -278,56 +278,73 @@ pub enum Role {
     Admin,
 }
 
-/// What kind of call an [`Op`] is: the one table of the seam.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(missing_docs)] // Each variant is the op of the same name.
-pub enum OpKind {
-    Preflight,
-    LoadScope,
-    LoadHeads,
-    HeadsPage,
-    Generations,
-    GenerationsOf,
-    GenerationUnits,
-    GenerationDigests,
-    ActiveUnits,
-    ActiveUnitsOf,
-    ActiveUnitsPage,
-    SourceFacts,
-    Census,
-    ScopeCensus,
-    ScopeCensusSummary,
-    ChangedSince,
-    Snapshot,
-    LoadRun,
-    ListRuns,
-    LoadPlan,
-    LoadPlanPart,
-    LoadReports,
-    LoadBackup,
-    LoadBackupPart,
-    LoadLeases,
-    PutDocuments,
-    SyncSource,
-    BeginRun,
-    RecordPhase,
-    SetRunStatus,
-    SavePlan,
-    SavePlanPart,
-    SealPlan,
-    SaveReport,
-    SaveBackup,
-    SaveBackupPart,
-    DiscardBackupParts,
-    SealBackup,
-    Fence,
-    WriteUnits,
-    Enact,
-    Restore,
-    PurgeGenerations,
-    AcquireLease,
-    RenewLease,
-    ReleaseLease,
+/// Declares [`OpKind`] and [`OPS`] from one list, so that no kind can be declared without its
+/// row, nor its row stand at another index than the kind's.
+macro_rules! op_table {
+    ($($kind:ident: $name:literal, $role:ident, $access:ident;)*) => {
+        /// What kind of call an [`Op`] is: the one table of the seam.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[allow(missing_docs)] // Each variant is the op of the same name.
+        pub enum OpKind {
+            $($kind,)*
+        }
+
+        /// Every kind of call, reads first. The one place that says which calls mutate, which
+        /// the kill switch gates and which carry a lease claim: `Guarded`, the simulator's fault
+        /// injection and mutation counter, the timing layer and the tests all read it.
+        pub const OPS: [OpSpec; [$($name),*].len()] =
+            [$(spec(OpKind::$kind, $name, Role::$role, Access::$access)),*];
+    };
+}
+
+// Each row: the kind, the typed method's name, its role, how it touches the store.
+op_table! {
+    Preflight: "preflight", Admin, GatedRead;
+    LoadScope: "load_scope", Reads, Read;
+    LoadHeads: "load_heads", Reads, Read;
+    HeadsPage: "heads_page", Reads, Read;
+    Generations: "generations", Reads, Read;
+    GenerationsOf: "generations_of", Reads, Read;
+    GenerationUnits: "generation_units", Reads, Read;
+    GenerationDigests: "generation_digests", Reads, Read;
+    ActiveUnits: "active_units", Reads, Read;
+    ActiveUnitsOf: "active_units_of", Reads, Read;
+    ActiveUnitsPage: "active_units_page", Reads, Read;
+    SourceFacts: "source_facts", Reads, Read;
+    Census: "census", Reads, Read;
+    ScopeCensus: "scope_census", Reads, Read;
+    ScopeCensusSummary: "scope_census_summary", Reads, Read;
+    ChangedSince: "changed_since", Reads, Read;
+    Snapshot: "snapshot", Reads, Read;
+    LoadRun: "load_run", Journal, Read;
+    ListRuns: "list_runs", Journal, Read;
+    LoadPlan: "load_plan", Plans, Read;
+    LoadPlanPart: "load_plan_part", Plans, Read;
+    LoadReports: "load_reports", Journal, Read;
+    LoadBackup: "load_backup", Journal, Read;
+    LoadBackupPart: "load_backup_part", Journal, Read;
+    LoadLeases: "load_leases", Leases, Read;
+    PutDocuments: "put_documents", Admin, Write;
+    SyncSource: "sync_source", Admin, Write;
+    BeginRun: "begin_run", Journal, ClaimedWrite;
+    RecordPhase: "record_phase", Journal, ClaimedWrite;
+    SetRunStatus: "set_run_status", Journal, ClaimedWrite;
+    SavePlan: "save_plan", Plans, ClaimedWrite;
+    SavePlanPart: "save_plan_part", Plans, ClaimedWrite;
+    SealPlan: "seal_plan", Plans, ClaimedWrite;
+    SaveReport: "save_report", Journal, Write;
+    SaveBackup: "save_backup", Journal, ClaimedWrite;
+    SaveBackupPart: "save_backup_part", Journal, ClaimedWrite;
+    DiscardBackupParts: "discard_backup_parts", Journal, ClaimedWrite;
+    SealBackup: "seal_backup", Journal, ClaimedWrite;
+    Fence: "fence", Cuts, ClaimedWrite;
+    WriteUnits: "write_units", Cuts, ClaimedWrite;
+    Enact: "enact", Cuts, ClaimedWrite;
+    Restore: "restore", Admin, ClaimedWrite;
+    PurgeGenerations: "purge_generations", Admin, Write;
+    AcquireLease: "acquire_lease", Leases, Write;
+    RenewLease: "renew_lease", Leases, LeaseUpkeep;
+    ReleaseLease: "release_lease", Leases, LeaseUpkeep;
 }
 
 /// One row of the table: what a kind of call is.
@@ -383,88 +400,6 @@ const fn spec(kind: OpKind, name: &'static str, role: Role, access: Access) -> O
         claimed,
     }
 }
-
-/// Every kind of call, reads first. The one place that says which calls mutate, which the kill
-/// switch gates and which carry a lease claim: `Guarded`, the simulator's fault injection and
-/// mutation counter, the timing layer and the tests all read it.
-pub const OPS: [OpSpec; 46] = {
-    use Access as A;
-    use OpKind as K;
-    use Role as R;
-    [
-        spec(K::Preflight, "preflight", R::Admin, A::GatedRead),
-        spec(K::LoadScope, "load_scope", R::Reads, A::Read),
-        spec(K::LoadHeads, "load_heads", R::Reads, A::Read),
-        spec(K::HeadsPage, "heads_page", R::Reads, A::Read),
-        spec(K::Generations, "generations", R::Reads, A::Read),
-        spec(K::GenerationsOf, "generations_of", R::Reads, A::Read),
-        spec(K::GenerationUnits, "generation_units", R::Reads, A::Read),
-        spec(
-            K::GenerationDigests,
-            "generation_digests",
-            R::Reads,
-            A::Read,
-        ),
-        spec(K::ActiveUnits, "active_units", R::Reads, A::Read),
-        spec(K::ActiveUnitsOf, "active_units_of", R::Reads, A::Read),
-        spec(K::ActiveUnitsPage, "active_units_page", R::Reads, A::Read),
-        spec(K::SourceFacts, "source_facts", R::Reads, A::Read),
-        spec(K::Census, "census", R::Reads, A::Read),
-        spec(K::ScopeCensus, "scope_census", R::Reads, A::Read),
-        spec(
-            K::ScopeCensusSummary,
-            "scope_census_summary",
-            R::Reads,
-            A::Read,
-        ),
-        spec(K::ChangedSince, "changed_since", R::Reads, A::Read),
-        spec(K::Snapshot, "snapshot", R::Reads, A::Read),
-        spec(K::LoadRun, "load_run", R::Journal, A::Read),
-        spec(K::ListRuns, "list_runs", R::Journal, A::Read),
-        spec(K::LoadPlan, "load_plan", R::Plans, A::Read),
-        spec(K::LoadPlanPart, "load_plan_part", R::Plans, A::Read),
-        spec(K::LoadReports, "load_reports", R::Journal, A::Read),
-        spec(K::LoadBackup, "load_backup", R::Journal, A::Read),
-        spec(K::LoadBackupPart, "load_backup_part", R::Journal, A::Read),
-        spec(K::LoadLeases, "load_leases", R::Leases, A::Read),
-        spec(K::PutDocuments, "put_documents", R::Admin, A::Write),
-        spec(K::SyncSource, "sync_source", R::Admin, A::Write),
-        spec(K::BeginRun, "begin_run", R::Journal, A::ClaimedWrite),
-        spec(K::RecordPhase, "record_phase", R::Journal, A::ClaimedWrite),
-        spec(
-            K::SetRunStatus,
-            "set_run_status",
-            R::Journal,
-            A::ClaimedWrite,
-        ),
-        spec(K::SavePlan, "save_plan", R::Plans, A::ClaimedWrite),
-        spec(K::SavePlanPart, "save_plan_part", R::Plans, A::ClaimedWrite),
-        spec(K::SealPlan, "seal_plan", R::Plans, A::ClaimedWrite),
-        spec(K::SaveReport, "save_report", R::Journal, A::Write),
-        spec(K::SaveBackup, "save_backup", R::Journal, A::ClaimedWrite),
-        spec(
-            K::SaveBackupPart,
-            "save_backup_part",
-            R::Journal,
-            A::ClaimedWrite,
-        ),
-        spec(
-            K::DiscardBackupParts,
-            "discard_backup_parts",
-            R::Journal,
-            A::ClaimedWrite,
-        ),
-        spec(K::SealBackup, "seal_backup", R::Journal, A::ClaimedWrite),
-        spec(K::Fence, "fence", R::Cuts, A::ClaimedWrite),
-        spec(K::WriteUnits, "write_units", R::Cuts, A::ClaimedWrite),
-        spec(K::Enact, "enact", R::Cuts, A::ClaimedWrite),
-        spec(K::Restore, "restore", R::Admin, A::ClaimedWrite),
-        spec(K::PurgeGenerations, "purge_generations", R::Admin, A::Write),
-        spec(K::AcquireLease, "acquire_lease", R::Leases, A::Write),
-        spec(K::RenewLease, "renew_lease", R::Leases, A::LeaseUpkeep),
-        spec(K::ReleaseLease, "release_lease", R::Leases, A::LeaseUpkeep),
-    ]
-};
 
 impl OpKind {
     /// Every kind, in the table's order.
@@ -675,6 +610,7 @@ reply_from! {
     Option<RunRecord> => Run,
     Vec<RunRecord> => Runs,
     Option<Plan> => Plan,
+    Option<StoredPlanPart> => PlanPart,
     Vec<String> => Reports,
     Option<StoredBackup> => Backup,
     LeaseView => Leases,

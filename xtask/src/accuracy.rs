@@ -27,7 +27,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::args::Args;
+use crate::args;
 use crate::cargo::{self, output_dir, workspace_root};
 
 /// The lowest micro-averaged boundary F1 over the whole gold set, each document cut with its
@@ -48,19 +48,14 @@ pub(crate) struct Options {
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options::default();
-    let mut args = Args::new(args);
-    while let Some(arg) = args.next() {
+    args::read(args, Options::default(), |options, arg, args| {
         match arg.name {
-            "--check" => {
-                arg.flag()?;
-                options.check = true;
-            }
-            "--gold" => options.gold = Some(PathBuf::from(args.value(&arg, "a directory")?)),
-            _ => return Err(arg.unexpected()),
+            "--check" => options.check = arg.flag()?,
+            "--gold" => options.gold = Some(PathBuf::from(args.value(arg, "a directory")?)),
+            _ => return Ok(false),
         }
-    }
-    Ok(options)
+        Ok(true)
+    })
 }
 
 /// One document's labels.

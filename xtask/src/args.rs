@@ -52,14 +52,31 @@ impl Arg<'_> {
         format!("unexpected argument `{}`", self.raw)
     }
 
-    /// `Ok` for a flag written bare; a flag given a value (`--quick=yes`) is not one the task
-    /// takes.
-    pub(crate) fn flag(&self) -> Result<(), String> {
+    /// `Ok(true)` for a flag written bare (so `options.quick = arg.flag()?` sets it); a flag
+    /// given a value (`--quick=yes`) is not one the task takes.
+    pub(crate) fn flag(&self) -> Result<bool, String> {
         match self.inline {
-            None => Ok(()),
+            None => Ok(true),
             Some(_) => Err(self.unexpected()),
         }
     }
+}
+
+/// Reads a task's arguments, in order, into `options` (its defaults): `take` sets what `arg`
+/// names, taking its value from `args` when it has one, and answers `Ok(false)` for an argument
+/// the task does not take, which is refused.
+pub(crate) fn read<'a, T>(
+    args: &'a [String],
+    mut options: T,
+    mut take: impl FnMut(&mut T, &Arg<'a>, &mut Args<'a>) -> Result<bool, String>,
+) -> Result<T, String> {
+    let mut args = Args::new(args);
+    while let Some(arg) = args.next() {
+        if !take(&mut options, &arg, &mut args)? {
+            return Err(arg.unexpected());
+        }
+    }
+    Ok(options)
 }
 
 /// A task's arguments as the command line gives them, for the tests of the tasks' parsers.
@@ -79,7 +96,7 @@ mod tests {
         let mut seen = Vec::new();
         while let Some(arg) = args.next() {
             let read = match arg.name {
-                "--flag" => arg.flag().map(|()| "flag"),
+                "--flag" => arg.flag().map(|_| "flag"),
                 _ => args.value(&arg, "a number"),
             };
             seen.push((arg.name, read));

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::args::Args;
+use crate::args;
 use crate::cargo::{self, output_dir, workspace_root};
 
 /// The LangChain release measured (pinned, so that results compare across runs).
@@ -33,35 +33,30 @@ pub(crate) struct Options {
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options::default();
-    let mut args = Args::new(args);
-    while let Some(arg) = args.next() {
+    args::read(args, Options::default(), |options, arg, args| {
         match arg.name {
-            "--quick" => {
-                arg.flag()?;
-                options.quick = true;
-            }
+            "--quick" => options.quick = arg.flag()?,
             "--scale" => {
                 arg.flag()?;
                 options.only = Some("scale".to_owned());
             }
             "--scale-documents" => {
-                let value = args.value(&arg, "a number")?;
+                let value = args.value(arg, "a number")?;
                 options.scale_documents = Some(documents(value)?);
             }
             "--store-units" => {
-                let value = args.value(&arg, "a number")?;
+                let value = args.value(arg, "a number")?;
                 options.store_units = Some(number("--store-units", value)?);
             }
             "--scale-backend" => {
-                let value = args.value(&arg, "sqlite, postgres or both")?;
+                let value = args.value(arg, "sqlite, postgres or both")?;
                 options.scale_backend = Some(backend(value)?);
             }
-            "--only" => options.only = Some(only(args.value(&arg, "cut, store, sim or scale")?)?),
-            _ => return Err(arg.unexpected()),
+            "--only" => options.only = Some(only(args.value(arg, "cut, store, sim or scale")?)?),
+            _ => return Ok(false),
         }
-    }
-    Ok(options)
+        Ok(true)
+    })
 }
 
 fn only(value: &str) -> Result<String, String> {

@@ -50,10 +50,7 @@ fn quick(args: &[String]) -> Result<bool, String> {
     let mut quick = false;
     for arg in crate::args::Args::new(args) {
         match arg.name {
-            "--quick" => {
-                arg.flag()?;
-                quick = true;
-            }
+            "--quick" => quick = arg.flag()?,
             _ => {
                 return Err(format!(
                     "{}; `cargo xtask ci` takes only --quick",

@@ -28,7 +28,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::args::Args;
+use crate::args;
 use crate::cargo::{self, workspace_root};
 
 /// SIGKILL trials by default.
@@ -92,22 +92,21 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
+    let defaults = Options {
         trials: DEFAULT_TRIALS.to_owned(),
         race_trials: DEFAULT_RACE_TRIALS.to_owned(),
         seed: DEFAULT_SEED.to_owned(),
     };
-    let mut args = Args::new(args);
-    while let Some(arg) = args.next() {
+    args::read(args, defaults, |options, arg, args| {
         let name = arg.name;
         match name {
-            "--trials" => options.trials = count(name, args.value(&arg, "a value")?)?,
-            "--race-trials" => options.race_trials = count(name, args.value(&arg, "a value")?)?,
-            "--seed" => options.seed = args.value(&arg, "a value")?.to_owned(),
-            _ => return Err(arg.unexpected()),
+            "--trials" => options.trials = count(name, args.value(arg, "a value")?)?,
+            "--race-trials" => options.race_trials = count(name, args.value(arg, "a value")?)?,
+            "--seed" => options.seed = args.value(arg, "a value")?.to_owned(),
+            _ => return Ok(false),
         }
-    }
-    Ok(options)
+        Ok(true)
+    })
 }
 
 /// `value`, the value of option `name`, once it is known to be a whole number.

@@ -762,6 +762,12 @@ impl LiveExecutionAdapter for SqlStore {
     }
 }
 
+/// An operation's answer as the call's reply: each payload converts into its own
+/// ([`Reply`]'s `From`s), so that the answer's type, not a hand-written variant, picks it.
+fn reply<T: Into<Reply>>(answer: AdapterResult<T>) -> AdapterResult<Reply> {
+    answer.map(Into::into)
+}
+
 /// Runs `op` on one backend's operations module: the one place that maps a call to its SQL.
 ///
 /// A claimed mutation ([`crate::OpSpec::claimed`]) hands `$claim` to its operation, which checks
@@ -777,150 +783,106 @@ macro_rules! dispatch {
             _ => Ok(()),
         }?;
         match op {
-            Op::Preflight => $ops::check_schema($pool).await.map(|()| Reply::Done),
-            Op::LoadScope(scope) => $ops::load_scope($pool, scope).await.map(Reply::Documents),
-            Op::LoadHeads(scope) => $ops::load_heads($pool, scope).await.map(Reply::Heads),
-            Op::HeadsPage { after, limit } => $ops::heads_page($pool, after, limit)
-                .await
-                .map(Reply::Heads),
-            Op::Generations(document) => $ops::generations($pool, document)
-                .await
-                .map(Reply::Generations),
-            Op::GenerationsOf(documents) => $ops::generations_of($pool, documents)
-                .await
-                .map(Reply::Generations),
+            Op::Preflight => reply($ops::check_schema($pool).await),
+            Op::LoadScope(scope) => reply($ops::load_scope($pool, scope).await),
+            Op::LoadHeads(scope) => reply($ops::load_heads($pool, scope).await),
+            Op::HeadsPage { after, limit } => reply($ops::heads_page($pool, after, limit).await),
+            Op::Generations(document) => reply($ops::generations($pool, document).await),
+            Op::GenerationsOf(documents) => reply($ops::generations_of($pool, documents).await),
             Op::GenerationUnits {
                 document,
                 generation,
-            } => $ops::generation_units($pool, document, generation)
-                .await
-                .map(Reply::Units),
+            } => reply($ops::generation_units($pool, document, generation).await),
             Op::GenerationDigests {
                 document,
                 generation,
-            } => $ops::generation_digests($pool, document, generation)
-                .await
-                .map(Reply::Digests),
-            Op::ActiveUnits(document) => {
-                $ops::active_units($pool, document).await.map(Reply::Units)
+            } => reply($ops::generation_digests($pool, document, generation).await),
+            Op::ActiveUnits(document) => reply($ops::active_units($pool, document).await),
+            Op::ActiveUnitsOf(documents) => reply($ops::active_units_of($pool, documents).await),
+            Op::ActiveUnitsPage { after, limit } => {
+                reply($ops::active_units_page($pool, after, limit).await)
             }
-            Op::ActiveUnitsOf(documents) => $ops::active_units_of($pool, documents)
-                .await
-                .map(Reply::Units),
-            Op::ActiveUnitsPage { after, limit } => $ops::active_units_page($pool, after, limit)
-                .await
-                .map(Reply::UnitPage),
             Op::SourceFacts {
                 document,
                 generation,
-            } => $ops::source_facts($pool, document, generation)
-                .await
-                .map(Reply::Facts),
-            Op::Census => $ops::census($pool).await.map(Reply::Census),
-            Op::ScopeCensus(documents) => $ops::scope_census($pool, documents)
-                .await
-                .map(Reply::ScopeCensus),
-            Op::ScopeCensusSummary(documents) => $ops::scope_census_summary($pool, documents)
-                .await
-                .map(Reply::ScopeCensus),
-            Op::ChangedSince(mark) => $ops::changed_since($pool, mark).await.map(Reply::Changed),
-            Op::Snapshot => $ops::snapshot($pool).await.map(Reply::Snapshot),
-            Op::LoadRun(run) => $ops::load_run($pool, run).await.map(Reply::Run),
-            Op::ListRuns => $ops::list_runs($pool).await.map(Reply::Runs),
-            Op::LoadPlan(run) => $ops::load_plan($pool, run).await.map(Reply::Plan),
-            Op::LoadPlanPart { run, part } => $ops::load_plan_part($pool, run, part)
-                .await
-                .map(Reply::PlanPart),
-            Op::LoadReports(run) => $ops::load_reports($pool, run).await.map(Reply::Reports),
-            Op::LoadBackup(run) => $ops::load_backup($pool, run).await.map(Reply::Backup),
-            Op::LoadBackupPart { run, part } => $ops::load_backup_part($pool, run, part)
-                .await
-                .map(Reply::Backup),
-            Op::LoadLeases => $ops::load_leases($pool).await.map(Reply::Leases),
-            Op::SyncSource { scope, every_row } => {
-                $ops::sync_source($pool, $source, scope, every_row)
-                    .await
-                    .map(Reply::Synced)
+            } => reply($ops::source_facts($pool, document, generation).await),
+            Op::Census => reply($ops::census($pool).await),
+            Op::ScopeCensus(documents) => reply($ops::scope_census($pool, documents).await),
+            Op::ScopeCensusSummary(documents) => {
+                reply($ops::scope_census_summary($pool, documents).await)
             }
-            Op::PutDocuments(documents) => $ops::put_documents($pool, documents)
-                .await
-                .map(Reply::Documents),
+            Op::ChangedSince(mark) => reply($ops::changed_since($pool, mark).await),
+            Op::Snapshot => reply($ops::snapshot($pool).await),
+            Op::LoadRun(run) => reply($ops::load_run($pool, run).await),
+            Op::ListRuns => reply($ops::list_runs($pool).await),
+            Op::LoadPlan(run) => reply($ops::load_plan($pool, run).await),
+            Op::LoadPlanPart { run, part } => reply($ops::load_plan_part($pool, run, part).await),
+            Op::LoadReports(run) => reply($ops::load_reports($pool, run).await),
+            Op::LoadBackup(run) => reply($ops::load_backup($pool, run).await),
+            Op::LoadBackupPart { run, part } => {
+                reply($ops::load_backup_part($pool, run, part).await)
+            }
+            Op::LoadLeases => reply($ops::load_leases($pool).await),
+            Op::SyncSource { scope, every_row } => {
+                reply($ops::sync_source($pool, $source, scope, every_row).await)
+            }
+            Op::PutDocuments(documents) => reply($ops::put_documents($pool, documents).await),
             Op::BeginRun(record) => $ops::begin_run($pool, record, claim)
                 .await
                 .map(|r| Reply::Run(Some(r))),
-            Op::RecordPhase { run, phase } => $ops::record_phase($pool, run, phase, claim)
-                .await
-                .map(|()| Reply::Done),
-            Op::SetRunStatus { run, status } => $ops::set_run_status($pool, run, status, claim)
-                .await
-                .map(|()| Reply::Done),
-            Op::SavePlan { run, plan } => $ops::save_plan($pool, run, plan, claim)
-                .await
-                .map(|()| Reply::Done),
+            Op::RecordPhase { run, phase } => {
+                reply($ops::record_phase($pool, run, phase, claim).await)
+            }
+            Op::SetRunStatus { run, status } => {
+                reply($ops::set_run_status($pool, run, status, claim).await)
+            }
+            Op::SavePlan { run, plan } => reply($ops::save_plan($pool, run, plan, claim).await),
             Op::SavePlanPart { run, seq, part } => {
-                $ops::save_part($pool, &$ops::PLAN_PARTS, run, seq, part, claim)
-                    .await
-                    .map(|()| Reply::Done)
+                reply($ops::save_part($pool, &$ops::PLAN_PARTS, run, seq, part, claim).await)
             }
             Op::SealPlan {
                 run,
                 head,
                 parts,
                 sha256,
-            } => $ops::seal_parts($pool, &$ops::PLAN_PARTS, run, parts, sha256, head, claim)
-                .await
-                .map(|()| Reply::Done),
-            Op::SaveReport { run, report } => $ops::save_report($pool, run, report)
-                .await
-                .map(|()| Reply::Done),
+            } => reply(
+                $ops::seal_parts($pool, &$ops::PLAN_PARTS, run, parts, sha256, head, claim).await,
+            ),
+            Op::SaveReport { run, report } => reply($ops::save_report($pool, run, report).await),
             Op::SaveBackup {
                 run,
                 artifact,
                 sha256,
-            } => $ops::save_backup($pool, run, artifact, sha256, claim)
-                .await
-                .map(|()| Reply::Done),
+            } => reply($ops::save_backup($pool, run, artifact, sha256, claim).await),
             Op::SaveBackupPart { run, seq, part } => {
-                $ops::save_part($pool, &$ops::BACKUP_PARTS, run, seq, part, claim)
-                    .await
-                    .map(|()| Reply::Done)
+                reply($ops::save_part($pool, &$ops::BACKUP_PARTS, run, seq, part, claim).await)
             }
             Op::DiscardBackupParts { run } => {
-                $ops::discard_parts($pool, &$ops::BACKUP_PARTS, run, claim)
-                    .await
-                    .map(Reply::Count)
+                reply($ops::discard_parts($pool, &$ops::BACKUP_PARTS, run, claim).await)
             }
-            Op::SealBackup { run, parts, sha256 } => {
-                $ops::seal_parts($pool, &$ops::BACKUP_PARTS, run, parts, sha256, "", claim)
-                    .await
-                    .map(|()| Reply::Done)
+            Op::SealBackup { run, parts, sha256 } => reply(
+                $ops::seal_parts($pool, &$ops::BACKUP_PARTS, run, parts, sha256, "", claim).await,
+            ),
+            Op::Fence { run, expectations } => {
+                reply($ops::fence($pool, run, expectations, claim).await)
             }
-            Op::Fence { run, expectations } => $ops::fence($pool, run, expectations, claim)
-                .await
-                .map(|()| Reply::Done),
-            Op::WriteUnits { run, units } => $ops::write_units($pool, run, units, claim)
-                .await
-                .map(Reply::Count),
+            Op::WriteUnits { run, units } => {
+                reply($ops::write_units($pool, run, units, claim).await)
+            }
             Op::Enact { run, expectations } => {
-                $ops::enact($pool, run, expectations, claim, $source)
-                    .await
-                    .map(Reply::Count)
+                reply($ops::enact($pool, run, expectations, claim, $source).await)
             }
-            Op::Restore { run, backup } => $ops::restore($pool, run, backup, claim)
-                .await
-                .map(Reply::Restoration),
-            Op::PurgeGenerations(targets) => $ops::purge_generations($pool, targets)
-                .await
-                .map(Reply::Count),
-            Op::AcquireLease { run, holder, ttl } => $ops::acquire_lease($pool, run, holder, ttl)
-                .await
-                .map(Reply::Lease),
-            Op::RenewLease { run, holder, ttl } => $ops::renew_lease($pool, run, holder, ttl)
-                .await
-                .map(Reply::Lease),
-            Op::ReleaseLease { run, holder } => $ops::release_lease($pool, run, holder)
-                .await
-                .map(|()| Reply::Done),
+            Op::Restore { run, backup } => reply($ops::restore($pool, run, backup, claim).await),
+            Op::PurgeGenerations(targets) => reply($ops::purge_generations($pool, targets).await),
+            Op::AcquireLease { run, holder, ttl } => {
+                reply($ops::acquire_lease($pool, run, holder, ttl).await)
+            }
+            Op::RenewLease { run, holder, ttl } => {
+                reply($ops::renew_lease($pool, run, holder, ttl).await)
+            }
+            Op::ReleaseLease { run, holder } => {
+                reply($ops::release_lease($pool, run, holder).await)
+            }
         }
     }};
 }

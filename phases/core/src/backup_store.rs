@@ -567,6 +567,13 @@ fn read_backup(run: &RunId, path: &Path, expected: &str) -> Result<(Backup, Stri
     Ok((backup, found))
 }
 
+/// What every store's `load` answers: `backup`, read and checked (its artifact hashing to
+/// `sha256`), with its receipt.
+fn loaded(backup: Backup, sha256: String, location: String) -> Option<(Backup, BackupReceipt)> {
+    let receipt = receipt(&backup, sha256, location);
+    Some((backup, receipt))
+}
+
 fn receipt(backup: &Backup, sha256: String, location: String) -> BackupReceipt {
     BackupReceipt {
         sha256,
@@ -668,8 +675,7 @@ impl BackupStore for MemoryBackupStore {
             });
         }
         let backup = decode_backup(run, &bytes)?;
-        let receipt = receipt(&backup, found, "memory".into());
-        Ok(Some((backup, receipt)))
+        Ok(loaded(backup, found, "memory".into()))
     }
 
     async fn open_with(
@@ -886,8 +892,7 @@ impl BackupStore for DirBackupStore {
             return Ok(None);
         };
         let (backup, found) = read_backup(run, &data_path, &manifest.sha256)?;
-        let receipt = receipt(&backup, found, data_path.display().to_string());
-        Ok(Some((backup, receipt)))
+        Ok(loaded(backup, found, data_path.display().to_string()))
     }
 
     async fn open_with(
@@ -1002,8 +1007,7 @@ impl BackupStore for JournalBackupStore {
         let reader = self.reader(run, first, HeaderDetail::Full).await?;
         let location = reader.location().to_owned();
         let (backup, found) = reader.into_backup().await?;
-        let receipt = receipt(&backup, found, location);
-        Ok(Some((backup, receipt)))
+        Ok(loaded(backup, found, location))
     }
 
     async fn open_with(

@@ -2,7 +2,7 @@
 //! a document's row without its body read inside a write transaction, locked where the backend
 //! locks rows, in document-id order so that concurrent writers queue instead of deadlocking.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
 use sqlx::Pool;
 
@@ -13,7 +13,7 @@ use crate::error::AdapterError;
 use crate::sql::codec::{self, from_db, to_db};
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
-use crate::sql::ops::batch_rows;
+use crate::sql::ops::read_locked;
 use crate::sql::query::Fields;
 
 /// A document row without its body, as read (and locked) inside a write transaction.
@@ -53,17 +53,13 @@ pub(crate) fn current_from_row(row: &impl Fields) -> AdapterResult<Current> {
 pub(crate) async fn read_documents<'a, D: Dialect>(
     conn: &mut D::Connection,
     ids: impl IntoIterator<Item = &'a DocumentId>,
-) -> AdapterResult<HashMap<DocumentId, Option<Current>>> {
-    let ids: BTreeSet<&DocumentId> = ids.into_iter().collect();
-    let mut found: HashMap<DocumentId, Option<Current>> =
-        ids.iter().map(|id| ((*id).clone(), None)).collect();
-    let statement = D::locked(&D::BATCH_READS.heads);
-    let rows = batch_rows::<D>(conn, statement, ids, None, READING_A_DOCUMENT).await?;
-    for row in &rows {
+) -> AdapterResult<BTreeMap<DocumentId, Option<Current>>> {
+    let statement = &D::BATCH_READS.heads;
+    read_locked::<D, _, _>(conn, statement, ids, READING_A_DOCUMENT, |row| {
         let id = DocumentId::new(row.text(5).map_err(sql(READING_A_DOCUMENT))?);
-        found.insert(id, Some(current_from_row(row)?));
-    }
-    Ok(found)
+        Ok((id, current_from_row(row)?))
+    })
+    .await
 }
 
 /// Creates documents or replaces their bodies, all in one transaction (see the trait).

@@ -17,7 +17,7 @@ use crate::domain::{Backup, DocumentId, RunId};
 use crate::sql::dialect::Dialect;
 use crate::sql::error::sql;
 use crate::sql::ops::census::census_of;
-use crate::sql::ops::{batch_rows, batch_write};
+use crate::sql::ops::{batch_rows, batch_write, read_locked};
 use crate::sql::query::Fields;
 
 /// The change-log entries of documents an operation is about to write, by id (`None`: the log
@@ -32,14 +32,13 @@ pub(crate) async fn entries_before<'a, D: Dialect>(
     ids: impl IntoIterator<Item = &'a DocumentId>,
 ) -> AdapterResult<EntriesBefore> {
     let what = "reading the change log's entries";
-    let ids: Vec<&DocumentId> = ids.into_iter().collect();
-    let mut entries: EntriesBefore = ids.iter().map(|id| ((*id).clone(), None)).collect();
-    let statement = D::locked(&D::BATCH_READS.entries);
-    for row in batch_rows::<D>(conn, statement, ids, None, what).await? {
-        let document = DocumentId::new(row.text(1).map_err(sql(what))?);
-        entries.insert(document, Some(row.text(0).map_err(sql(what))?));
-    }
-    Ok(entries)
+    read_locked::<D, _, _>(conn, &D::BATCH_READS.entries, ids, what, |row| {
+        Ok((
+            DocumentId::new(row.text(1).map_err(sql(what))?),
+            row.text(0).map_err(sql(what))?,
+        ))
+    })
+    .await
 }
 
 /// After `run`'s fence of the documents of `before`: their holds, replaced.

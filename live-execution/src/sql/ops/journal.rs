@@ -18,7 +18,7 @@ use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::ops::leases::begin_claimed;
-use crate::sql::ops::row_by_key;
+use crate::sql::ops::{row_by_key, rows_by_key};
 use crate::sql::query::Fields;
 
 const WHAT: &str = "reading the journal";
@@ -410,12 +410,8 @@ pub(crate) async fn load_reports<D: Dialect>(
     run: &RunId,
 ) -> AdapterResult<Vec<String>> {
     let what = "reading the journaled reports";
-    let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let rows = D::query("SELECT report FROM run_reports WHERE run = $1 ORDER BY position")
-        .bind(run.as_str())
-        .fetch_all(&mut conn)
-        .await
-        .map_err(sql(what))?;
+    let statement = "SELECT report FROM run_reports WHERE run = $1 ORDER BY position";
+    let rows = rows_by_key(pool, statement, run.as_str(), what).await?;
     rows.iter()
         .map(|row| row.text(0))
         .collect::<Result<_, _>>()

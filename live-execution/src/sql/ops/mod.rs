@@ -57,12 +57,14 @@ pub(crate) use source::{
     SourceSql, prepare as prepare_source, reader_view_is_current, replace_reader_view, sync_source,
 };
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::Pool;
 
 use crate::adapter::AdapterResult;
 use crate::domain::DocumentId;
 use crate::sql::codec;
-use crate::sql::dialect::Dialect;
+use crate::sql::dialect::{Dialect, ForUpdate};
 use crate::sql::error::sql;
 
 /// The row `statement` selects by its one parameter, the key `$1` (a run, a document), if
@@ -76,6 +78,22 @@ async fn row_by_key<D: Dialect>(
     D::query(statement)
         .bind(key)
         .fetch_optional(conn)
+        .await
+        .map_err(sql(what))
+}
+
+/// Every row `statement` selects by its one parameter, the key `$1` (a run, a document), read
+/// on a connection of its own: the keyed read of the operations that answer one list.
+async fn rows_by_key<D: Dialect>(
+    pool: &Pool<D>,
+    statement: &'static str,
+    key: &str,
+    what: &'static str,
+) -> AdapterResult<Vec<D::Row>> {
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    D::query(statement)
+        .bind(key)
+        .fetch_all(&mut conn)
         .await
         .map_err(sql(what))
 }
@@ -109,6 +127,46 @@ async fn batch_rows<'a, D: Dialect>(
         rows.extend(query.fetch_all(&mut *conn).await.map_err(sql(what))?);
     }
     Ok(rows)
+}
+
+/// Reads `statement` (a [`crate::sql::dialect::BatchReads`] text) for each of `ids` once, in
+/// id order, locked where the backend locks rows (so that concurrent writers queue in one order
+/// instead of deadlocking): every id, with what `decode` makes of its rows (none: an empty
+/// `F`). How a write reads what it is about to change.
+async fn read_locked<'a, D: Dialect, T, F: Found<T>>(
+    conn: &mut D::Connection,
+    statement: &ForUpdate,
+    ids: impl IntoIterator<Item = &'a DocumentId>,
+    what: &'static str,
+    decode: impl Fn(&D::Row) -> AdapterResult<(DocumentId, T)>,
+) -> AdapterResult<BTreeMap<DocumentId, F>> {
+    let ids: Vec<&DocumentId> = ids.into_iter().collect();
+    let mut found: BTreeMap<DocumentId, F> =
+        ids.iter().map(|id| ((*id).clone(), F::default())).collect();
+    for row in batch_rows::<D>(conn, D::locked(statement), ids, None, what).await? {
+        let (id, value) = decode(&row)?;
+        found.entry(id).or_default().add(value);
+    }
+    Ok(found)
+}
+
+/// What [`read_locked`] holds for an id: the value of its one row (`Option`), or of each of its
+/// rows in the order read (`Vec`).
+trait Found<T>: Default {
+    /// Adds the value of one more row.
+    fn add(&mut self, value: T);
+}
+
+impl<T> Found<T> for Option<T> {
+    fn add(&mut self, value: T) {
+        *self = Some(value);
+    }
+}
+
+impl<T> Found<T> for Vec<T> {
+    fn add(&mut self, value: T) {
+        self.push(value);
+    }
 }
 
 /// One row of a batch write: strings and nulls, bound as the JSON array the statement reads

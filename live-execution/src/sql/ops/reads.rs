@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::sql::codec::{self, from_db};
 use crate::sql::dialect::{BodyHashing, BulkReads, Dialect};
 use crate::sql::error::sql;
-use crate::sql::ops::{batch_rows, row_by_key};
+use crate::sql::ops::{batch_rows, read_locked, row_by_key, rows_by_key};
 use crate::sql::query::{Fields, Query};
 
 /// Ids per `IN (…)` list when loading a scope by ids.
@@ -271,12 +271,7 @@ pub(crate) async fn generations<D: Dialect>(
     document: &DocumentId,
 ) -> AdapterResult<Vec<GenerationRecord>> {
     let what = "reading generation records";
-    let mut conn = pool.acquire().await.map_err(sql(what))?;
-    let rows = D::query(GENERATIONS)
-        .bind(document.as_str())
-        .fetch_all(&mut conn)
-        .await
-        .map_err(sql(what))?;
+    let rows = rows_by_key(pool, GENERATIONS, document.as_str(), what).await?;
     rows.iter().map(generation_record).collect()
 }
 
@@ -310,19 +305,11 @@ pub(crate) async fn generations_for_update<'a, D: Dialect>(
     conn: &mut D::Connection,
     ids: impl IntoIterator<Item = &'a DocumentId>,
 ) -> AdapterResult<BTreeMap<DocumentId, Vec<GenerationRecord>>> {
-    let ids: Vec<&DocumentId> = ids.into_iter().collect();
-    let mut records: BTreeMap<DocumentId, Vec<GenerationRecord>> =
-        ids.iter().map(|id| ((*id).clone(), Vec::new())).collect();
-    let statement = D::locked(&D::BATCH_READS.generations);
-    let what = "reading generation records";
-    for row in batch_rows::<D>(conn, statement, ids, None, what).await? {
-        let record = generation_record(&row)?;
-        records
-            .entry(record.document.clone())
-            .or_default()
-            .push(record);
-    }
-    Ok(records)
+    let statement = &D::BATCH_READS.generations;
+    read_locked::<D, _, _>(conn, statement, ids, "reading generation records", |row| {
+        generation_record(row).map(|record| (record.document.clone(), record))
+    })
+    .await
 }
 
 /// One unit's stored columns, as the JSON unit reads give them and a unit row holds them:
@@ -473,17 +460,13 @@ pub(crate) async fn active_units<D: Dialect>(
     document: &DocumentId,
 ) -> AdapterResult<Vec<Unit>> {
     let what = "reading active units";
-    let mut conn = pool.acquire().await.map_err(sql(what))?;
     match D::BULK_READS {
         BulkReads::Rows { active_units, .. } => {
-            let rows = D::query(active_units)
-                .bind(document.as_str())
-                .fetch_all(&mut conn)
-                .await
-                .map_err(sql(what))?;
+            let rows = rows_by_key(pool, active_units, document.as_str(), what).await?;
             rows.iter().map(unit).collect()
         }
         BulkReads::Json { active_units, .. } => {
+            let mut conn = pool.acquire().await.map_err(sql(what))?;
             let row = row_by_key::<D>(&mut conn, active_units, document.as_str(), what).await?;
             let Some(row) = row else {
                 return Ok(Vec::new());
