@@ -17,11 +17,11 @@ use axum::{Json, Router};
 use futures_util::Stream;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Plan, RunId,
-    RunRecord, Scope,
+    AdapterError, ExecutionGate, Guarded, LeaseView, LiveExecutionAdapter, ManualSwitch, Plan,
+    RunId, RunRecord, Scope,
 };
 use iu_cutter_orchestrator::{
-    RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, new_run_id,
+    RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, liveness, new_run_id,
 };
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, PhaseError, PlanReader, RunEvent};
 use iu_cutter_simulator::Simulator;
@@ -223,6 +223,9 @@ struct RunRow {
     outcome: Option<&'static str>,
     /// The command in flight, if any.
     active: Option<&'static str>,
+    /// For a live run the journal shows running: `running` (a runner holds its lease),
+    /// `abandoned` (its lease expired: its runner was killed) or `stopped` (nobody holds it).
+    liveness: Option<&'static str>,
     scope: Scope,
     phases: Vec<PhaseRow>,
 }
@@ -238,7 +241,12 @@ fn superseded(report: &RunReport, record: &RunRecord) -> bool {
         .any(|at| at > report.finished_at.as_str())
 }
 
-fn row(record: RunRecord, mode: &'static str, slot: Option<&Slot>) -> RunRow {
+fn row(
+    record: RunRecord,
+    mode: &'static str,
+    slot: Option<&Slot>,
+    leases: Option<&LeaseView>,
+) -> RunRow {
     let (outcome, active) = slot.map_or((None, None), |slot| {
         let state = slot.state();
         (
@@ -252,6 +260,9 @@ fn row(record: RunRecord, mode: &'static str, slot: Option<&Slot>) -> RunRow {
     });
     RunRow {
         mode,
+        liveness: leases
+            .and_then(|leases| liveness(&record, leases))
+            .map(|live| live.state),
         status: serde_json::to_value(record.status).unwrap_or(Value::Null),
         outcome,
         active,
@@ -278,11 +289,18 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
         .list_runs()
         .await
         .map_err(|e| ApiError::store(e, "reading the journal"))?;
+    // The journal says `running` for good after its runner was killed: the leases tell.
+    let leases = app
+        .backend()
+        .store
+        .load_leases()
+        .await
+        .map_err(|e| ApiError::store(e, "reading the leases"))?;
     let mut rows: Vec<RunRow> = records
         .into_iter()
         .map(|record| {
             let slot = app.slot(&record.run);
-            row(record, "live", slot.as_deref())
+            row(record, "live", slot.as_deref(), Some(&leases))
         })
         .collect();
     for (run, slot) in app.slots() {
@@ -290,7 +308,7 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
         if let Some(simulated) = simulated
             && let Ok(Some(record)) = simulated.store.load_run(&run).await
         {
-            rows.push(row(record, "simulate", Some(&slot)));
+            rows.push(row(record, "simulate", Some(&slot), None));
         }
     }
     let started = |row: &RunRow| row.phases.first().and_then(|p| p.started_at.clone());
@@ -313,7 +331,15 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
     let Some(record) = record else {
         if slot.is_some() {
             // Started here, refused before it was journaled: its report is all there is.
-            return Ok(Json(detail(&app, &run, None, None, Vec::new(), "live")));
+            return Ok(Json(detail(
+                &app,
+                &run,
+                None,
+                None,
+                Vec::new(),
+                "live",
+                None,
+            )));
         }
         return Err(no_such_run(&app, &run).with_next("list the runs with GET /runs"));
     };
@@ -340,10 +366,15 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
             other => read(AdapterError::Invalid(other.to_string())),
         })?
         .unwrap_or_default();
-    let mode = if simulated.is_some() {
-        "simulate"
+    let (mode, live) = if simulated.is_some() {
+        ("simulate", None)
     } else {
-        "live"
+        // The journal says `running` for good after its runner was killed: the lease tells.
+        let leases = store
+            .load_leases()
+            .await
+            .map_err(|e| ApiError::store(e, "reading the leases"))?;
+        ("live", liveness(&record, &leases))
     };
     Ok(Json(detail(
         &app,
@@ -352,6 +383,7 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
         report,
         documents,
         mode,
+        live,
     )))
 }
 
@@ -369,6 +401,7 @@ fn detail(
     report: Option<Value>,
     documents: Vec<iu_cutter_live_execution::DocumentId>,
     mode: &str,
+    liveness: Option<iu_cutter_orchestrator::Liveness>,
 ) -> Value {
     let (active, last_error, report) = match app.slot(run) {
         Some(slot) => {
@@ -401,6 +434,7 @@ fn detail(
         "next_actions": next_actions,
         "documents": documents,
         "active": active,
+        "liveness": liveness,
         "last_error": last_error,
     })
 }

@@ -2,12 +2,14 @@
 //! and the store.
 
 use iu_cutter_live_execution::{
-    DocumentHead, DocumentId, DocumentState, GenerationRecord, Lease, LeaseView,
-    LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId, RunRecord, RunStatus, Scope, Unit,
+    DocumentHead, DocumentId, DocumentState, GenerationRecord, LeaseView, LiveExecutionAdapter,
+    PhaseRecord, PhaseStatus, RunId, RunRecord, Scope, Unit,
 };
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_orchestrator::{CensusSummary, missing_generation, rolled_back_in_part, state_name};
+use iu_cutter_orchestrator::{
+    CensusSummary, Liveness, liveness, missing_generation, rolled_back_in_part, state_name,
+};
 use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
@@ -15,6 +17,14 @@ use crate::cli::error::CliError;
 use crate::cli::output::{census_counts, evidence_line, print_json, run_status_name, short, table};
 use crate::cli::scope::scope_summary;
 use crate::cli::store::ReadOnlyStore;
+
+/// `status RUN --json`: the journal's record, and its liveness when it shows the run running.
+#[derive(Serialize)]
+struct RunStatusJson<'a> {
+    #[serde(flatten)]
+    record: &'a RunRecord,
+    liveness: Option<Liveness>,
+}
 
 #[derive(Serialize)]
 struct StatusJson {
@@ -27,58 +37,6 @@ struct StatusJson {
     runs: Vec<RunRecord>,
     /// Each journaled-running run's liveness: who works on it, or that nobody does any more.
     liveness: Vec<Liveness>,
-}
-
-/// Whether a run the journal shows running is being worked on, by its lease on the store's clock.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-struct Liveness {
-    run: RunId,
-    /// `running` (a live lease), `abandoned` (an expired lease: its runner crashed or was
-    /// killed) or `stopped` (no lease: its runner released it, having stopped where the kill
-    /// switch, the stop file say, refused its next step, including the journal's record of
-    /// the stop). Resume or roll back either.
-    state: &'static str,
-    /// The lease's holder, if it has one.
-    holder: Option<String>,
-    /// When the lease expires or expired (UTC).
-    expires_at: Option<String>,
-    /// For an abandoned run with an expired lease: seconds since it expired.
-    expired_for_s: Option<u64>,
-}
-
-/// The liveness of `record` (running runs only) given the store's leases.
-fn liveness(record: &RunRecord, leases: &LeaseView) -> Option<Liveness> {
-    if record.status != RunStatus::Running {
-        return None;
-    }
-    let lease = leases.of(&record.run);
-    let live = lease.is_some_and(|l| !leases.expired(l));
-    Some(Liveness {
-        run: record.run.clone(),
-        state: match lease {
-            _ if live => "running",
-            Some(_) => "abandoned",
-            None => "stopped",
-        },
-        holder: lease.map(|l| l.holder.clone()),
-        expires_at: lease.map(Lease::expires_at_utc),
-        expired_for_s: lease
-            .filter(|l| leases.expired(l))
-            .map(|l| leases.now_ms.saturating_sub(l.expires_at_ms) / 1000),
-    })
-}
-
-impl Liveness {
-    /// The status column: `RUNNING (holder)`, `ABANDONED (…)` or `STOPPED (…)`.
-    fn describe(&self) -> String {
-        match (self.state, &self.holder, self.expired_for_s) {
-            ("running", Some(holder), _) => format!("RUNNING ({holder})"),
-            (_, Some(holder), Some(age)) => {
-                format!("ABANDONED ({holder}, lease expired {age}s ago)")
-            }
-            _ => "STOPPED (no runner holds it; resumable)".to_owned(),
-        }
-    }
 }
 
 fn phase_status(status: PhaseStatus) -> &'static str {
@@ -133,11 +91,16 @@ async fn run_status(
                 "list the journaled runs with `iu-cutter status`",
             )
         })?;
+    let leases = load_leases(adapter).await?;
     if json {
-        print_json(&record);
+        // The journal's record and, for a run it shows running, whether anyone runs it: a
+        // killed runner leaves `running` in the journal for good.
+        print_json(&RunStatusJson {
+            liveness: liveness(&record, &leases),
+            record: &record,
+        });
         return Ok(());
     }
-    let leases = load_leases(adapter).await?;
     out!("run {} on {}", record.run, config.location());
     print_run_state(&record, &leases);
     out!("scope: {}", scope_summary(&record.scope));
@@ -537,7 +500,7 @@ fn print_units(doc: &DocumentHead, listed: &Listed, args: &UnitsArgs) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iu_cutter_live_execution::{CutRules, Preset};
+    use iu_cutter_live_execution::{CutRules, Lease, Preset, RunStatus};
 
     fn record(run: &str, status: RunStatus) -> RunRecord {
         let mut record = RunRecord::new(
