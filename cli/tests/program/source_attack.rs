@@ -1042,3 +1042,34 @@ fn ids_differing_only_in_case_are_enacted_on_sqlite() -> TestResult {
     assert_eq!(many.code, 0, "{many:?}");
     Ok(())
 }
+
+/// Adversarial (adv43): `r1` is held after write-verify; the application then rewrites law 1
+/// (its revision moves with it); `verify r1`, the review step before `enact`, re-verified the
+/// tracking copies only and answered PASS, "verified, not enacted; after review, enact": the
+/// staged units no longer reproduce the application's row, and the enact it advises is refused.
+/// (`run` with `r1`'s id syncs first, and its verification names the edit.) The verification
+/// of a held run must see the source as it is.
+#[test]
+fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let held = [
+        "run",
+        "--execute",
+        "--run-id",
+        "r1",
+        "--until",
+        "write-verify",
+    ];
+    wd.expect(&held, 0)?;
+    wd.sql("UPDATE laws SET content = 'Article 1\nRewritten.\n', updated_at = 2 WHERE id = 1")?;
+    let verified = wd.run(&["verify", "r1", "--execute"])?;
+    lacks(&verified, "outcome: PASS");
+    assert_ne!(verified.code, 0, "{verified:?}");
+    assert!(verified.all().contains("document `1`"), "{verified:?}");
+    // Rolled back as advised, the next run cuts the row as it is now.
+    wd.expect(&["rollback", "r1", "--execute"], 0)?;
+    wd.expect(&["run", "--execute", "--run-id", "r2"], 0)?;
+    let bodies = wd.column("SELECT body FROM iu_cutter_active_units WHERE document = '1'")?;
+    assert!(bodies.concat().contains("Rewritten"), "{bodies:?}");
+    Ok(())
+}
