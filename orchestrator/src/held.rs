@@ -64,6 +64,11 @@ pub(crate) async fn enact_or_verify(
         Ok(first_open) => first_open,
         Err(outcome) => return Ok(inv.finish(outcome, None).await),
     };
+    if command == Command::Verify
+        && let Err(outcome) = sync_held(&record, &mut inv).await
+    {
+        return Ok(inv.finish(outcome, None).await);
+    }
     inv.take_census_before(&record.scope).await;
     if let Some(outcome) = reopen(pipeline, &record, &mut inv).await {
         return Ok(inv.finish(outcome, None).await);
@@ -76,6 +81,36 @@ pub(crate) async fn enact_or_verify(
     }
     let (outcome, held_after) = drive(pipeline, record, Some(verify_index), until, &mut inv).await;
     Ok(inv.finish(outcome, held_after).await)
+}
+
+/// On a store that reads an application's table, brings the tracking copies of the run's scope
+/// up to date before `verify` checks the run again, as `run` does before continuing it: a row
+/// the application rewrote since the hold is copied (the run keeps its fence, the revision
+/// moves) and the verification names it. Without, `verify` compared the staged units with the
+/// copies as the run found them and answered PASS, advising an enact that its check of the
+/// source then refused. (`enact` checks the source rows inside its own transaction.)
+async fn sync_held(record: &RunRecord, inv: &mut Invocation<'_>) -> Result<(), Outcome> {
+    let Some(source) = inv.store().info().source else {
+        return Ok(());
+    };
+    let report = inv
+        .journal
+        .sync_source(&record.scope, true)
+        .await
+        .map_err(|error| {
+            // A closed kill switch refuses the sync as it refuses any write: said as such.
+            Outcome::refused_or_failed(error, None, |error| {
+                let again = NextAction::Verify {
+                    run: record.run.clone(),
+                };
+                (
+                    format!("cannot sync the documents from {source}: {error}"),
+                    vec![NextAction::fix("fix what is named above"), again],
+                )
+            })
+        })?;
+    inv.note(format!("synced from {source}: {report}"));
+    Ok(())
 }
 
 /// What `enact` and `verify` decide from a run's journal alone, before and again after taking the

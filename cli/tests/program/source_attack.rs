@@ -1069,7 +1069,7 @@ fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResul
     // Rolled back as advised, the next run cuts the row as it is now.
     wd.expect(&["rollback", "r1", "--execute"], 0)?;
     wd.expect(&["run", "--execute", "--run-id", "r2"], 0)?;
-    let bodies = wd.column("SELECT body FROM iu_cutter_active_units WHERE document = '1'")?;
+    let bodies = wd.column("SELECT text FROM iu_cutter_active_units WHERE document = '1'")?;
     assert!(bodies.concat().contains("Rewritten"), "{bodies:?}");
     Ok(())
 }
