@@ -978,3 +978,35 @@ async fn a_killed_run_is_shown_abandoned_not_running() {
     assert_eq!(detail["liveness"]["holder"], "killed-runner", "{detail}");
     server.stop().await;
 }
+
+/// Adversarial (adv43): a held run whose rollback began and stopped part-way (a closed kill
+/// switch refuses the journal's record of the stop too, so its status still says `HELD`).
+/// `iu-cutter status` shows it ROLLED BACK IN PART; `GET /runs` and `GET /runs/{id}` showed
+/// `HELD` and nothing else, and the page offered to enact it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_rolled_back_in_part_is_shown_so() {
+    let server = Server::start(Some(TOKEN), true).await;
+    server.hold(serde_json::json!({"run": "part-1"})).await;
+    // What a rollback stopped after its first batch leaves in the journal: its phase, running.
+    let run = iu_cutter_live_execution::RunId::new("part-1");
+    let began = iu_cutter_live_execution::PhaseRecord {
+        name: iu_cutter_orchestrator::ROLLBACK_PHASE.to_owned(),
+        status: iu_cutter_live_execution::PhaseStatus::Running,
+        evidence: Default::default(),
+        detail: None,
+        started_at: Some("2099-01-01T00:00:00.000Z".to_owned()),
+        finished_at: None,
+    };
+    ok(
+        server.store.record_phase(&run, &began).await,
+        "journal the rollback's start",
+    );
+    let runs = server.get("/runs").await.json();
+    assert_eq!(runs[0]["run"], "part-1", "{runs}");
+    assert_eq!(runs[0]["rolled_back_in_part"], true, "{runs}");
+    let detail = server.get("/runs/part-1").await.json();
+    assert_eq!(detail["rolled_back_in_part"], true, "{detail}");
+    let actions = detail["next_actions"].to_string();
+    assert!(!actions.contains("enact"), "enact offered: {actions}");
+    server.stop().await;
+}

@@ -176,6 +176,31 @@ fn status_of_a_killed_run_in_json_says_it_is_abandoned() -> TestResult {
     Ok(())
 }
 
+/// Adversarial (adv43): the rollback of `b1` (held after write-verify) began, and the kill
+/// switch closed before it ended: the closed switch refuses the journal's record of its end
+/// too, so the journal keeps `"status": "HELD"` beside a rollback phase still running (what the
+/// statement below writes, as such a rollback leaves it). `status b1` shows it ROLLED BACK IN
+/// PART, but `status b1 --json` and `status --json` printed `"status": "HELD"` and nothing
+/// else: a client reading them would enact a run that is rolled back in part.
+#[test]
+fn status_in_json_says_when_a_rollback_stopped_part_way() -> TestResult {
+    let (wd, _) = held_run()?;
+    wd.execute(
+        "INSERT INTO run_phases (run, name, position, status, evidence, detail, started_at, \
+         finished_at) VALUES ($1, 'rollback', 5, 'running', '{}', NULL, \
+         '2099-01-01T00:00:00.000Z', NULL)",
+        &["b1"],
+    )?;
+    let text = wd.expect(&["status", "b1"], 0)?;
+    assert!(text.stdout.contains("ROLLED BACK IN PART"), "{text:?}");
+    let json = wd.json(&["status", "b1", "--json"])?;
+    assert_eq!(json["status"], "HELD", "{json}");
+    assert_eq!(json["rolled_back_in_part"], true, "{json}");
+    let listed = wd.json(&["status", "--json"])?;
+    assert_eq!(listed["runs"][0]["rolled_back_in_part"], true, "{listed}");
+    Ok(())
+}
+
 #[test]
 fn a_load_back_off_on_sqlite_is_a_configuration_error_before_anything_is_written() -> TestResult {
     let wd = Workdir::with_acts("in", 1, 2)?;
