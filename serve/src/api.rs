@@ -21,7 +21,8 @@ use iu_cutter_live_execution::{
     RunId, RunRecord, Scope,
 };
 use iu_cutter_orchestrator::{
-    RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, liveness, new_run_id,
+    NextAction, RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, liveness,
+    new_run_id, rolled_back_in_part,
 };
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, PhaseError, PlanReader, RunEvent};
 use iu_cutter_simulator::Simulator;
@@ -226,6 +227,9 @@ struct RunRow {
     /// For a live run the journal shows running: `running` (a runner holds its lease),
     /// `abandoned` (its lease expired: its runner was killed) or `stopped` (nobody holds it).
     liveness: Option<&'static str>,
+    /// Its rollback began and did not finish (the journal's status may still say `PASS` or
+    /// `HELD`): roll it back again; nothing else may continue it.
+    rolled_back_in_part: bool,
     scope: Scope,
     phases: Vec<PhaseRow>,
 }
@@ -263,6 +267,7 @@ fn row(
         liveness: leases
             .and_then(|leases| liveness(&record, leases))
             .map(|live| live.state),
+        rolled_back_in_part: rolled_back_in_part(&record),
         status: serde_json::to_value(record.status).unwrap_or(Value::Null),
         outcome,
         active,
@@ -420,12 +425,18 @@ fn detail(
         }
         None => (None, None, report),
     };
-    // What the operator can do next, as values the page turns into buttons.
-    let next_actions = report
-        .as_ref()
-        .and_then(|value| RunReport::from_json(&value.to_string()).ok())
-        .map(|report| report.next_actions())
-        .unwrap_or_default();
+    let in_part = record.as_ref().is_some_and(rolled_back_in_part);
+    // What the operator can do next, as values the page turns into buttons. A run rolled back
+    // in part may only be rolled back again, whatever its last report offered.
+    let next_actions = if in_part {
+        vec![NextAction::rollback(run)]
+    } else {
+        report
+            .as_ref()
+            .and_then(|value| RunReport::from_json(&value.to_string()).ok())
+            .map(|report| report.next_actions())
+            .unwrap_or_default()
+    };
     json!({
         "run": run,
         "mode": mode,
@@ -435,6 +446,7 @@ fn detail(
         "documents": documents,
         "active": active,
         "liveness": liveness,
+        "rolled_back_in_part": in_part,
         "last_error": last_error,
     })
 }

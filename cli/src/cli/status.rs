@@ -18,23 +18,37 @@ use crate::cli::output::{census_counts, evidence_line, print_json, run_status_na
 use crate::cli::scope::scope_summary;
 use crate::cli::store::ReadOnlyStore;
 
-/// `status RUN --json`: the journal's record, and its liveness when it shows the run running.
+/// A run in `status --json` and `status RUN --json`: the journal's record, whether its rollback
+/// began and did not finish (the journal's status may still say `PASS` or `HELD`), and for
+/// `status RUN --json` its liveness when the journal shows it running.
 #[derive(Serialize)]
 struct RunStatusJson<'a> {
     #[serde(flatten)]
     record: &'a RunRecord,
+    rolled_back_in_part: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     liveness: Option<Liveness>,
 }
 
+impl<'a> RunStatusJson<'a> {
+    fn of(record: &'a RunRecord, liveness: Option<Liveness>) -> Self {
+        RunStatusJson {
+            record,
+            rolled_back_in_part: rolled_back_in_part(record),
+            liveness,
+        }
+    }
+}
+
 #[derive(Serialize)]
-struct StatusJson {
+struct StatusJson<'a> {
     store: String,
     /// Only with `--census`: it reads the whole store.
     #[serde(skip_serializing_if = "Option::is_none")]
     census: Option<CensusSummary>,
     /// Runs in the journal, of which `runs` are the most recent.
     runs_total: usize,
-    runs: Vec<RunRecord>,
+    runs: Vec<RunStatusJson<'a>>,
     /// Each journaled-running run's liveness: who works on it, or that nobody does any more.
     liveness: Vec<Liveness>,
 }
@@ -95,10 +109,7 @@ async fn run_status(
     if json {
         // The journal's record and, for a run it shows running, whether anyone runs it: a
         // killed runner leaves `running` in the journal for good.
-        print_json(&RunStatusJson {
-            liveness: liveness(&record, &leases),
-            record: &record,
-        });
+        print_json(&RunStatusJson::of(&record, liveness(&record, &leases)));
         return Ok(());
     }
     out!("run {} on {}", record.run, config.location());
@@ -217,7 +228,7 @@ async fn store_status(
             store: config.location(),
             census,
             runs_total,
-            runs,
+            runs: runs.iter().map(|r| RunStatusJson::of(r, None)).collect(),
             liveness: lives,
         });
         return Ok(());
