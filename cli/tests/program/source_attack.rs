@@ -1073,3 +1073,30 @@ fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResul
     assert!(bodies.concat().contains("Rewritten"), "{bodies:?}");
     Ok(())
 }
+
+/// Adversarial (adv43): [`verifying_a_held_run_sees_the_applications_edit_since_the_hold`] with
+/// law 2 deleted by the application instead: the sync `verify` now makes reports it gone from
+/// the source, but the verification of the tracking copies still answered PASS, "after review,
+/// enact", an enact that refuses law 2 (no row). The held run is to be rolled back, and
+/// `verify` must say so, naming the document.
+#[test]
+fn verifying_a_held_run_names_a_row_deleted_since_the_hold() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let held = [
+        "run",
+        "--execute",
+        "--run-id",
+        "r1",
+        "--until",
+        "write-verify",
+    ];
+    wd.expect(&held, 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 2")?;
+    let verified = wd.run(&["verify", "r1", "--execute"])?;
+    lacks(&verified, "outcome: PASS");
+    assert_ne!(verified.code, 0, "{verified:?}");
+    let all = verified.all();
+    assert!(all.contains("document `2`"), "{all}");
+    assert!(all.contains("rollback r1"), "{all}");
+    Ok(())
+}
