@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use iu_cutter_live_execution::{RunId, RunRecord, RunStatus};
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{DocumentState, RunId, RunRecord, RunStatus, Scope};
 use iu_cutter_phase_core::{Gap, NextAction, PhaseRole};
 use tracing::warn;
 
@@ -65,7 +66,7 @@ pub(crate) async fn enact_or_verify(
         Err(outcome) => return Ok(inv.finish(outcome, None).await),
     };
     if command == Command::Verify
-        && let Err(outcome) = sync_held(&record, &mut inv).await
+        && let Err(outcome) = sync_held(&record, &verify, &mut inv).await
     {
         return Ok(inv.finish(outcome, None).await);
     }
@@ -88,8 +89,14 @@ pub(crate) async fn enact_or_verify(
 /// the application rewrote since the hold is copied (the run keeps its fence, the revision
 /// moves) and the verification names it. Without, `verify` compared the staged units with the
 /// copies as the run found them and answered PASS, advising an enact that its check of the
-/// source then refused. (`enact` checks the source rows inside its own transaction.)
-async fn sync_held(record: &RunRecord, inv: &mut Invocation<'_>) -> Result<(), Outcome> {
+/// source then refused. (`enact` checks the source rows inside its own transaction.) A document
+/// the run holds whose row is gone from the source blocks the verification (phase `verify`),
+/// naming it: the run cannot be enacted, only rolled back.
+async fn sync_held(
+    record: &RunRecord,
+    verify: &str,
+    inv: &mut Invocation<'_>,
+) -> Result<(), Outcome> {
     let Some(source) = inv.store().info().source else {
         return Ok(());
     };
@@ -110,7 +117,42 @@ async fn sync_held(record: &RunRecord, inv: &mut Invocation<'_>) -> Result<(), O
             })
         })?;
     inv.note(format!("synced from {source}: {report}"));
-    Ok(())
+    if report.gone.is_empty() {
+        return Ok(());
+    }
+    // Gone documents the run does not hold (left out when it began) are not its concern.
+    let fenced = DocumentState::Cutting {
+        run: record.run.clone(),
+    };
+    let heads = inv
+        .store()
+        .load_heads(&Scope::Ids(report.gone))
+        .await
+        .map_err(|error| Outcome::Failed {
+            error: format!("cannot read the documents gone from {source}: {error}"),
+            resume_from: None,
+            next: vec![
+                NextAction::fix("check that the store is reachable"),
+                NextAction::Verify {
+                    run: record.run.clone(),
+                },
+            ],
+        })?;
+    let Some(gone) = heads.into_iter().find(|head| head.state == fenced) else {
+        return Ok(());
+    };
+    Err(Outcome::Blocked {
+        gap: Gap {
+            phase: verify.to_owned(),
+            document: Some(gone.id),
+            unit: None,
+            expected: format!("its row in {source}, which the run cut"),
+            found: "no row: deleted from the source, or no longer selected by [source] where; \
+                    the run cannot be enacted"
+                .to_owned(),
+            next: vec![NextAction::rollback(&record.run)],
+        },
+    })
 }
 
 /// What `enact` and `verify` decide from a run's journal alone, before and again after taking the
