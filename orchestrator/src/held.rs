@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use iu_cutter_live_execution::{RunId, RunRecord, RunStatus};
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{DocumentState, RunId, RunRecord, RunStatus, Scope};
 use iu_cutter_phase_core::{Gap, NextAction, PhaseRole};
 use tracing::warn;
 
@@ -64,6 +65,11 @@ pub(crate) async fn enact_or_verify(
         Ok(first_open) => first_open,
         Err(outcome) => return Ok(inv.finish(outcome, None).await),
     };
+    if command == Command::Verify
+        && let Err(outcome) = sync_held(&record, &verify, &mut inv).await
+    {
+        return Ok(inv.finish(outcome, None).await);
+    }
     inv.take_census_before(&record.scope).await;
     if let Some(outcome) = reopen(pipeline, &record, &mut inv).await {
         return Ok(inv.finish(outcome, None).await);
@@ -76,6 +82,77 @@ pub(crate) async fn enact_or_verify(
     }
     let (outcome, held_after) = drive(pipeline, record, Some(verify_index), until, &mut inv).await;
     Ok(inv.finish(outcome, held_after).await)
+}
+
+/// On a store that reads an application's table, brings the tracking copies of the run's scope
+/// up to date before `verify` checks the run again, as `run` does before continuing it: a row
+/// the application rewrote since the hold is copied (the run keeps its fence, the revision
+/// moves) and the verification names it. Without, `verify` compared the staged units with the
+/// copies as the run found them and answered PASS, advising an enact that its check of the
+/// source then refused. (`enact` checks the source rows inside its own transaction.) A document
+/// the run holds whose row is gone from the source blocks the verification (phase `verify`),
+/// naming it: the run cannot be enacted, only rolled back.
+async fn sync_held(
+    record: &RunRecord,
+    verify: &str,
+    inv: &mut Invocation<'_>,
+) -> Result<(), Outcome> {
+    let Some(source) = inv.store().info().source else {
+        return Ok(());
+    };
+    let report = inv
+        .journal
+        .sync_source(&record.scope, true)
+        .await
+        .map_err(|error| {
+            // A closed kill switch refuses the sync as it refuses any write: said as such.
+            Outcome::refused_or_failed(error, None, |error| {
+                let again = NextAction::Verify {
+                    run: record.run.clone(),
+                };
+                (
+                    format!("cannot sync the documents from {source}: {error}"),
+                    vec![NextAction::fix("fix what is named above"), again],
+                )
+            })
+        })?;
+    inv.note(format!("synced from {source}: {report}"));
+    if report.gone.is_empty() {
+        return Ok(());
+    }
+    // Gone documents the run does not hold (left out when it began) are not its concern.
+    let fenced = DocumentState::Cutting {
+        run: record.run.clone(),
+    };
+    let heads = inv
+        .store()
+        .load_heads(&Scope::Ids(report.gone))
+        .await
+        .map_err(|error| Outcome::Failed {
+            error: format!("cannot read the documents gone from {source}: {error}"),
+            resume_from: None,
+            next: vec![
+                NextAction::fix("check that the store is reachable"),
+                NextAction::Verify {
+                    run: record.run.clone(),
+                },
+            ],
+        })?;
+    let Some(gone) = heads.into_iter().find(|head| head.state == fenced) else {
+        return Ok(());
+    };
+    Err(Outcome::Blocked {
+        gap: Gap {
+            phase: verify.to_owned(),
+            document: Some(gone.id),
+            unit: None,
+            expected: format!("its row in {source}, which the run cut"),
+            found: "no row: deleted from the source, or no longer selected by [source] where; \
+                    the run cannot be enacted"
+                .to_owned(),
+            next: vec![NextAction::rollback(&record.run)],
+        },
+    })
 }
 
 /// What `enact` and `verify` decide from a run's journal alone, before and again after taking the

@@ -92,6 +92,7 @@ mod held;
 mod invocation;
 mod journal;
 mod lease;
+mod liveness;
 pub mod metrics;
 pub mod next;
 mod options;
@@ -135,6 +136,7 @@ pub use iu_cutter_live_execution::{
 pub use iu_cutter_simulator::Simulator;
 pub use journal::{ROLLBACK_PHASE, rolled_back_in_part};
 pub use lease::{DEFAULT_LEASE_TTL, LeaseOptions, default_holder, holder_named};
+pub use liveness::{Liveness, liveness};
 pub use next::NextAction;
 pub use options::{RunOptions, RunRequest, new_run_id};
 pub use purge::{PurgeDecision, PurgeEntry, PurgeReport};

@@ -634,6 +634,14 @@ pub struct RollbackCheck {
     /// Documents the run had touched that were no longer as it left them: left as they are.
     #[serde(default)]
     pub left_alone: Vec<Kept>,
+    /// Backed-up documents the run never marked that another run or the application changed
+    /// since the backup: not the run's to undo, left as they are, and not compared with the
+    /// backup (so not counted as matching it).
+    #[serde(default)]
+    pub changed_by_others: u64,
+    /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_by_others_sample: Vec<DocumentId>,
 }
 
 /// The account of one invocation of the runner.

@@ -543,6 +543,8 @@ async fn restore(
         mismatches,
         times,
         undone: done_undone,
+        changed_by_others,
+        changed_by_others_sample,
         ..
     } = done;
     let check = RollbackCheck {
@@ -558,6 +560,8 @@ async fn restore(
         untouched_documents: restoration.untouched,
         kept_edits: restoration.kept_edits,
         left_alone: restoration.left_alone,
+        changed_by_others,
+        changed_by_others_sample,
     };
     finish_rollback(run, check, &times, &started_at, started, inv).await
 }
@@ -620,7 +624,16 @@ async fn restore_part(
         &census,
     );
     match verified.await {
-        Ok(mismatches) => done.mismatches.extend(mismatches),
+        Ok(Verified {
+            mismatches,
+            changed,
+        }) => {
+            done.mismatches.extend(mismatches);
+            done.changed_by_others += changed.len() as u64;
+            let room = CHANGED_SAMPLE.saturating_sub(done.changed_by_others_sample.len());
+            done.changed_by_others_sample
+                .extend(changed.into_iter().take(room));
+        }
         Err(error) => {
             let why = format!("undone, but reading the documents back failed: {error}");
             return Err(stopped_by_failure(run, why, done, started_at, inv).await);
@@ -642,6 +655,10 @@ struct Restored {
     /// The census of the undone batches, each taken once it was undone.
     census: CensusBuilder,
     mismatches: Vec<DigestMismatch>,
+    /// Backed-up documents the run never marked that another run or the application changed
+    /// since the backup (left as they are, not compared): how many, and the first of them.
+    changed_by_others: u64,
+    changed_by_others_sample: Vec<DocumentId>,
     times: BatchTimes,
 }
 
@@ -978,6 +995,63 @@ async fn census_after_restore(
     Ok((census, changed_outside))
 }
 
+/// Why the scope's fingerprint differs from the pre-run one while every document compared
+/// matches the backup, unless the note of the documents others changed says it already.
+fn fingerprint_note(check: &RollbackCheck) -> Option<String> {
+    if check.fingerprint_matches_pre_run || !check.census_matches_backup {
+        return None;
+    }
+    let outside = check
+        .changed_outside_scope
+        .iter()
+        .map(|id| format!("`{id}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let outside = format!(
+        "documents outside the run's scope changed since the backup (something outside the run \
+         changed the store; not undone): {outside}"
+    );
+    if check.changed_by_others > 0 {
+        // Those documents are not as backed up: never say the run's documents match it.
+        return (!check.changed_outside_scope.is_empty()).then_some(outside);
+    }
+    // An edit kept over the run's marks is not as backed up either (noted on its own).
+    let matched = if check.kept_edits.is_empty() {
+        "the run's documents match the backup"
+    } else {
+        "the run's other documents match the backup"
+    };
+    Some(if check.changed_outside_scope.is_empty() {
+        format!(
+            "{matched}, but the store's fingerprint differs from the pre-run one: something \
+             outside the run changed the store since the backup"
+        )
+    } else {
+        format!("{matched}; {outside}")
+    })
+}
+
+/// The note naming the documents of the scope that others changed since the backup.
+fn changed_by_others_note(check: &RollbackCheck) -> String {
+    let shown = check.changed_by_others_sample.len() as u64;
+    format!(
+        "{} document(s) of the run's scope were changed since its backup by another run or the \
+         application, not by this run: left as they are, so not as backed up: {}{}",
+        check.changed_by_others,
+        check
+            .changed_by_others_sample
+            .iter()
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if check.changed_by_others > shown {
+            format!(" and {} more", check.changed_by_others - shown)
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// Journals the verified rollback: `ROLLED_BACK`, or `BLOCKED` on the first document that
 /// differs from what the rollback should have left, or that it had to leave alone.
 async fn finish_rollback(
@@ -996,23 +1070,11 @@ async fn finish_rollback(
     for kept in &check.kept_edits {
         inv.note(format!("document `{}`: {}", kept.document, kept.reason));
     }
-    if !check.fingerprint_matches_pre_run && check.census_matches_backup {
-        inv.note(if check.changed_outside_scope.is_empty() {
-            "the run's documents match the backup, but the store's fingerprint differs from \
-             the pre-run one: something outside the run changed the store since the backup"
-                .to_owned()
-        } else {
-            format!(
-                "the run's documents match the backup; documents outside the run's scope changed \
-                 since the backup (something outside the run changed the store; not undone): {}",
-                check
-                    .changed_outside_scope
-                    .iter()
-                    .map(|id| format!("`{id}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        });
+    if check.changed_by_others > 0 {
+        inv.note(changed_by_others_note(&check));
+    }
+    if let Some(note) = fingerprint_note(&check) {
+        inv.note(note);
     }
     if let Some(gap) = rollback_gap(&check, &again) {
         warn!(gap = %gap, "rollback verification failed");
@@ -1132,9 +1194,10 @@ async fn verify_restored(
     restoration: &Restoration,
     planned: &BTreeMap<DocumentId, Planned>,
     census: &Census,
-) -> Result<Vec<DigestMismatch>, AdapterError> {
+) -> Result<Verified, AdapterError> {
     let heads = heads_of(store, part).await?;
     let mut mismatches = Vec::new();
+    let mut changed = Vec::new();
     for snapshot in &part.documents {
         let id = &snapshot.document.id;
         if restoration.left_alone.iter().any(|k| k.document == *id) {
@@ -1162,7 +1225,13 @@ async fn verify_restored(
                 format!("none of run {run}'s marks and the pre-run active generation"),
                 found,
             )),
-            Standing::HeldByAnother | Standing::Edited => {}
+            // Not the run's to compare, and not as backed up either: said, never counted as a
+            // match (an edit the store kept over the run's marks is reported as such already).
+            Standing::HeldByAnother | Standing::Edited => {
+                if !restoration.kept_edits.iter().any(|k| k.document == *id) {
+                    changed.push(id.clone());
+                }
+            }
             Standing::AsBackedUp => {
                 let expected = planned.get(id).map(|p| &p.expected);
                 let found = census.per_document.get(id);
@@ -1184,7 +1253,18 @@ async fn verify_restored(
             }
         }
     }
-    Ok(mismatches)
+    Ok(Verified {
+        mismatches,
+        changed,
+    })
+}
+
+/// What the verification of one restored batch found.
+struct Verified {
+    /// Documents that differ from what the rollback should have left.
+    mismatches: Vec<DigestMismatch>,
+    /// Documents the run never marked that others changed since the backup, in batch order.
+    changed: Vec<DocumentId>,
 }
 
 /// How the document's active units differ from the backed-up ones (bodies hashed now), if

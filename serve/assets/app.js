@@ -63,7 +63,13 @@ async function loadSwitch() {
 // ---- runs table --------------------------------------------------------------------------
 
 // The journal's status first: a run held on purpose ends its invocation PASS but is HELD.
-function statusOf(row) { return row.status || row.outcome || "?"; }
+// The journal's status, unless the store says more: a rollback that did not finish, or a run
+// the journal shows running that nobody runs (its runner killed, or stopped and released).
+function statusOf(row) {
+  if (row.rolled_back_in_part) return "ROLLED_BACK_IN_PART";
+  if (row.liveness && row.liveness !== "running") return row.liveness.toUpperCase();
+  return row.status || row.outcome || "?";
+}
 
 function phaseStrip(phases) {
   const byName = Object.fromEntries((phases || []).map((p) => [p.name, p]));
@@ -116,7 +122,9 @@ async function loadRun() {
   state.detail = detail;
   const record = detail.record || {};
   $("run-title").textContent = run;
-  $("run-meta").textContent = [detail.mode, record.status, scopeText(record.scope)].filter(Boolean).join(" · ");
+  const live = detail.liveness && detail.liveness.state !== "running" ? detail.liveness.state.toUpperCase() : null;
+  const status = detail.rolled_back_in_part ? "ROLLED_BACK_IN_PART" : live || record.status;
+  $("run-meta").textContent = [detail.mode, status, scopeText(record.scope)].filter(Boolean).join(" · ");
   renderOutcome(detail);
   renderTimeline(record.phases || []);
   renderActions();

@@ -17,11 +17,12 @@ use axum::{Json, Router};
 use futures_util::Stream;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, ExecutionGate, Guarded, LiveExecutionAdapter, ManualSwitch, Plan, RunId,
-    RunRecord, Scope,
+    AdapterError, ExecutionGate, Guarded, LeaseView, LiveExecutionAdapter, ManualSwitch, Plan,
+    RunId, RunRecord, Scope,
 };
 use iu_cutter_orchestrator::{
-    RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, new_run_id,
+    NextAction, RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, liveness,
+    new_run_id, rolled_back_in_part,
 };
 use iu_cutter_phase_core::{CancelFlag, MemoryBackupStore, PhaseError, PlanReader, RunEvent};
 use iu_cutter_simulator::Simulator;
@@ -223,6 +224,12 @@ struct RunRow {
     outcome: Option<&'static str>,
     /// The command in flight, if any.
     active: Option<&'static str>,
+    /// For a live run the journal shows running: `running` (a runner holds its lease),
+    /// `abandoned` (its lease expired: its runner was killed) or `stopped` (nobody holds it).
+    liveness: Option<&'static str>,
+    /// Its rollback began and did not finish (the journal's status may still say `PASS` or
+    /// `HELD`): roll it back again; nothing else may continue it.
+    rolled_back_in_part: bool,
     scope: Scope,
     phases: Vec<PhaseRow>,
 }
@@ -238,7 +245,12 @@ fn superseded(report: &RunReport, record: &RunRecord) -> bool {
         .any(|at| at > report.finished_at.as_str())
 }
 
-fn row(record: RunRecord, mode: &'static str, slot: Option<&Slot>) -> RunRow {
+fn row(
+    record: RunRecord,
+    mode: &'static str,
+    slot: Option<&Slot>,
+    leases: Option<&LeaseView>,
+) -> RunRow {
     let (outcome, active) = slot.map_or((None, None), |slot| {
         let state = slot.state();
         (
@@ -252,6 +264,10 @@ fn row(record: RunRecord, mode: &'static str, slot: Option<&Slot>) -> RunRow {
     });
     RunRow {
         mode,
+        liveness: leases
+            .and_then(|leases| liveness(&record, leases))
+            .map(|live| live.state),
+        rolled_back_in_part: rolled_back_in_part(&record),
         status: serde_json::to_value(record.status).unwrap_or(Value::Null),
         outcome,
         active,
@@ -278,11 +294,18 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
         .list_runs()
         .await
         .map_err(|e| ApiError::store(e, "reading the journal"))?;
+    // The journal says `running` for good after its runner was killed: the leases tell.
+    let leases = app
+        .backend()
+        .store
+        .load_leases()
+        .await
+        .map_err(|e| ApiError::store(e, "reading the leases"))?;
     let mut rows: Vec<RunRow> = records
         .into_iter()
         .map(|record| {
             let slot = app.slot(&record.run);
-            row(record, "live", slot.as_deref())
+            row(record, "live", slot.as_deref(), Some(&leases))
         })
         .collect();
     for (run, slot) in app.slots() {
@@ -290,7 +313,7 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
         if let Some(simulated) = simulated
             && let Ok(Some(record)) = simulated.store.load_run(&run).await
         {
-            rows.push(row(record, "simulate", Some(&slot)));
+            rows.push(row(record, "simulate", Some(&slot), None));
         }
     }
     let started = |row: &RunRow| row.phases.first().and_then(|p| p.started_at.clone());
@@ -313,7 +336,15 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
     let Some(record) = record else {
         if slot.is_some() {
             // Started here, refused before it was journaled: its report is all there is.
-            return Ok(Json(detail(&app, &run, None, None, Vec::new(), "live")));
+            return Ok(Json(detail(
+                &app,
+                &run,
+                None,
+                None,
+                Vec::new(),
+                "live",
+                None,
+            )));
         }
         return Err(no_such_run(&app, &run).with_next("list the runs with GET /runs"));
     };
@@ -340,10 +371,15 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
             other => read(AdapterError::Invalid(other.to_string())),
         })?
         .unwrap_or_default();
-    let mode = if simulated.is_some() {
-        "simulate"
+    let (mode, live) = if simulated.is_some() {
+        ("simulate", None)
     } else {
-        "live"
+        // The journal says `running` for good after its runner was killed: the lease tells.
+        let leases = store
+            .load_leases()
+            .await
+            .map_err(|e| ApiError::store(e, "reading the leases"))?;
+        ("live", liveness(&record, &leases))
     };
     Ok(Json(detail(
         &app,
@@ -352,6 +388,7 @@ async fn show_run(State(app): State<App>, Path(id): Path<String>) -> Result<Json
         report,
         documents,
         mode,
+        live,
     )))
 }
 
@@ -369,6 +406,7 @@ fn detail(
     report: Option<Value>,
     documents: Vec<iu_cutter_live_execution::DocumentId>,
     mode: &str,
+    liveness: Option<iu_cutter_orchestrator::Liveness>,
 ) -> Value {
     let (active, last_error, report) = match app.slot(run) {
         Some(slot) => {
@@ -387,12 +425,18 @@ fn detail(
         }
         None => (None, None, report),
     };
-    // What the operator can do next, as values the page turns into buttons.
-    let next_actions = report
-        .as_ref()
-        .and_then(|value| RunReport::from_json(&value.to_string()).ok())
-        .map(|report| report.next_actions())
-        .unwrap_or_default();
+    let in_part = record.as_ref().is_some_and(rolled_back_in_part);
+    // What the operator can do next, as values the page turns into buttons. A run rolled back
+    // in part may only be rolled back again, whatever its last report offered.
+    let next_actions = if in_part {
+        vec![NextAction::rollback(run)]
+    } else {
+        report
+            .as_ref()
+            .and_then(|value| RunReport::from_json(&value.to_string()).ok())
+            .map(|report| report.next_actions())
+            .unwrap_or_default()
+    };
     json!({
         "run": run,
         "mode": mode,
@@ -401,6 +445,8 @@ fn detail(
         "next_actions": next_actions,
         "documents": documents,
         "active": active,
+        "liveness": liveness,
+        "rolled_back_in_part": in_part,
         "last_error": last_error,
     })
 }

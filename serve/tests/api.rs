@@ -937,3 +937,76 @@ async fn a_dry_run_id_taken_by_a_dry_run_says_so() {
     assert!(again.body.contains("dry run"), "{}", again.body);
     server.stop().await;
 }
+
+/// Adversarial (adv43): a run whose runner was killed mid-phase: the journal still says it is
+/// running, and its lease has expired. `iu-cutter status` shows it ABANDONED; `GET /runs` and
+/// `GET /runs/{id}` showed only the journal's `running` (no invocation of this server active),
+/// so the page and any client polling them waited on a run nobody runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_is_shown_abandoned_not_running() {
+    let server = Server::start(Some(TOKEN), true).await;
+    server.hold(serde_json::json!({"run": "gone-1"})).await;
+    // What a runner killed while enacting it leaves: the journal's `running`, and its lease,
+    // expired on the store's clock.
+    let run = iu_cutter_live_execution::RunId::new("gone-1");
+    ok(
+        server
+            .store
+            .set_run_status(&run, iu_cutter_live_execution::RunStatus::Running)
+            .await,
+        "journal running",
+    );
+    ok(
+        server
+            .store
+            .acquire_lease(&run, "killed-runner", Duration::from_millis(1))
+            .await,
+        "the killed runner's lease",
+    );
+    for _ in 0..200 {
+        let leases = ok(server.store.load_leases().await, "leases");
+        if leases.of(&run).is_some_and(|lease| leases.expired(lease)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let runs = server.get("/runs").await.json();
+    assert_eq!(runs[0]["run"], "gone-1", "{runs}");
+    assert_eq!(runs[0]["liveness"], "abandoned", "{runs}");
+    let detail = server.get("/runs/gone-1").await.json();
+    assert_eq!(detail["liveness"]["state"], "abandoned", "{detail}");
+    assert_eq!(detail["liveness"]["holder"], "killed-runner", "{detail}");
+    server.stop().await;
+}
+
+/// Adversarial (adv43): a held run whose rollback began and stopped part-way (a closed kill
+/// switch refuses the journal's record of the stop too, so its status still says `HELD`).
+/// `iu-cutter status` shows it ROLLED BACK IN PART; `GET /runs` and `GET /runs/{id}` showed
+/// `HELD` and nothing else, and the page offered to enact it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_rolled_back_in_part_is_shown_so() {
+    let server = Server::start(Some(TOKEN), true).await;
+    server.hold(serde_json::json!({"run": "part-1"})).await;
+    // What a rollback stopped after its first batch leaves in the journal: its phase, running.
+    let run = iu_cutter_live_execution::RunId::new("part-1");
+    let began = iu_cutter_live_execution::PhaseRecord {
+        name: iu_cutter_orchestrator::ROLLBACK_PHASE.to_owned(),
+        status: iu_cutter_live_execution::PhaseStatus::Running,
+        evidence: Default::default(),
+        detail: None,
+        started_at: Some("2099-01-01T00:00:00.000Z".to_owned()),
+        finished_at: None,
+    };
+    ok(
+        server.store.record_phase(&run, &began).await,
+        "journal the rollback's start",
+    );
+    let runs = server.get("/runs").await.json();
+    assert_eq!(runs[0]["run"], "part-1", "{runs}");
+    assert_eq!(runs[0]["rolled_back_in_part"], true, "{runs}");
+    let detail = server.get("/runs/part-1").await.json();
+    assert_eq!(detail["rolled_back_in_part"], true, "{detail}");
+    let actions = detail["next_actions"].to_string();
+    assert!(!actions.contains("enact"), "enact offered: {actions}");
+    server.stop().await;
+}

@@ -2,12 +2,14 @@
 //! and the store.
 
 use iu_cutter_live_execution::{
-    DocumentHead, DocumentId, DocumentState, GenerationRecord, Lease, LeaseView,
-    LiveExecutionAdapter, PhaseRecord, PhaseStatus, RunId, RunRecord, RunStatus, Scope, Unit,
+    DocumentHead, DocumentId, DocumentState, GenerationRecord, LeaseView, LiveExecutionAdapter,
+    PhaseRecord, PhaseStatus, RunId, RunRecord, Scope, Unit,
 };
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_orchestrator::{CensusSummary, missing_generation, rolled_back_in_part, state_name};
+use iu_cutter_orchestrator::{
+    CensusSummary, Liveness, liveness, missing_generation, rolled_back_in_part, state_name,
+};
 use serde::Serialize;
 
 use crate::cli::config::{Config, rules_summary};
@@ -16,69 +18,39 @@ use crate::cli::output::{census_counts, evidence_line, print_json, run_status_na
 use crate::cli::scope::scope_summary;
 use crate::cli::store::ReadOnlyStore;
 
+/// A run in `status --json` and `status RUN --json`: the journal's record, whether its rollback
+/// began and did not finish (the journal's status may still say `PASS` or `HELD`), and for
+/// `status RUN --json` its liveness when the journal shows it running.
 #[derive(Serialize)]
-struct StatusJson {
+struct RunStatusJson<'a> {
+    #[serde(flatten)]
+    record: &'a RunRecord,
+    rolled_back_in_part: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liveness: Option<Liveness>,
+}
+
+impl<'a> RunStatusJson<'a> {
+    fn of(record: &'a RunRecord, liveness: Option<Liveness>) -> Self {
+        RunStatusJson {
+            record,
+            rolled_back_in_part: rolled_back_in_part(record),
+            liveness,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
     store: String,
     /// Only with `--census`: it reads the whole store.
     #[serde(skip_serializing_if = "Option::is_none")]
     census: Option<CensusSummary>,
     /// Runs in the journal, of which `runs` are the most recent.
     runs_total: usize,
-    runs: Vec<RunRecord>,
+    runs: Vec<RunStatusJson<'a>>,
     /// Each journaled-running run's liveness: who works on it, or that nobody does any more.
     liveness: Vec<Liveness>,
-}
-
-/// Whether a run the journal shows running is being worked on, by its lease on the store's clock.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-struct Liveness {
-    run: RunId,
-    /// `running` (a live lease), `abandoned` (an expired lease: its runner crashed or was
-    /// killed) or `stopped` (no lease: its runner released it, having stopped where the kill
-    /// switch, the stop file say, refused its next step, including the journal's record of
-    /// the stop). Resume or roll back either.
-    state: &'static str,
-    /// The lease's holder, if it has one.
-    holder: Option<String>,
-    /// When the lease expires or expired (UTC).
-    expires_at: Option<String>,
-    /// For an abandoned run with an expired lease: seconds since it expired.
-    expired_for_s: Option<u64>,
-}
-
-/// The liveness of `record` (running runs only) given the store's leases.
-fn liveness(record: &RunRecord, leases: &LeaseView) -> Option<Liveness> {
-    if record.status != RunStatus::Running {
-        return None;
-    }
-    let lease = leases.of(&record.run);
-    let live = lease.is_some_and(|l| !leases.expired(l));
-    Some(Liveness {
-        run: record.run.clone(),
-        state: match lease {
-            _ if live => "running",
-            Some(_) => "abandoned",
-            None => "stopped",
-        },
-        holder: lease.map(|l| l.holder.clone()),
-        expires_at: lease.map(Lease::expires_at_utc),
-        expired_for_s: lease
-            .filter(|l| leases.expired(l))
-            .map(|l| leases.now_ms.saturating_sub(l.expires_at_ms) / 1000),
-    })
-}
-
-impl Liveness {
-    /// The status column: `RUNNING (holder)`, `ABANDONED (…)` or `STOPPED (…)`.
-    fn describe(&self) -> String {
-        match (self.state, &self.holder, self.expired_for_s) {
-            ("running", Some(holder), _) => format!("RUNNING ({holder})"),
-            (_, Some(holder), Some(age)) => {
-                format!("ABANDONED ({holder}, lease expired {age}s ago)")
-            }
-            _ => "STOPPED (no runner holds it; resumable)".to_owned(),
-        }
-    }
 }
 
 fn phase_status(status: PhaseStatus) -> &'static str {
@@ -133,11 +105,13 @@ async fn run_status(
                 "list the journaled runs with `iu-cutter status`",
             )
         })?;
+    let leases = load_leases(adapter).await?;
     if json {
-        print_json(&record);
+        // The journal's record and, for a run it shows running, whether anyone runs it: a
+        // killed runner leaves `running` in the journal for good.
+        print_json(&RunStatusJson::of(&record, liveness(&record, &leases)));
         return Ok(());
     }
-    let leases = load_leases(adapter).await?;
     out!("run {} on {}", record.run, config.location());
     print_run_state(&record, &leases);
     out!("scope: {}", scope_summary(&record.scope));
@@ -254,7 +228,7 @@ async fn store_status(
             store: config.location(),
             census,
             runs_total,
-            runs,
+            runs: runs.iter().map(|r| RunStatusJson::of(r, None)).collect(),
             liveness: lives,
         });
         return Ok(());
@@ -537,7 +511,7 @@ fn print_units(doc: &DocumentHead, listed: &Listed, args: &UnitsArgs) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iu_cutter_live_execution::{CutRules, Preset};
+    use iu_cutter_live_execution::{CutRules, Lease, Preset, RunStatus};
 
     fn record(run: &str, status: RunStatus) -> RunRecord {
         let mut record = RunRecord::new(

@@ -141,6 +141,66 @@ fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> Te
     Ok(())
 }
 
+/// Adversarial (adv43): `enact` killed (SIGKILL) after its first batch, its lease expired. The
+/// text of `status b1` says the run is ABANDONED (its runner is gone), and `status --json` lists
+/// its liveness, but `status b1 --json`, what a monitor polls for one run, printed only the
+/// journal's record: `"status": "running"`, forever, with nothing saying nobody runs it.
+#[test]
+fn status_of_a_killed_run_in_json_says_it_is_abandoned() -> TestResult {
+    let (wd, _) = held_run()?;
+    let env = [
+        ("IU_CUTTER_BATCH_DOCUMENTS", "1"),
+        ("IU_CUTTER_BATCH_PAUSE", "5s"),
+    ];
+    let (mut child, _) = wd.spawn(&["enact", "b1", "--execute"], &env)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while enacted(&wd)? == 0 && Instant::now() < deadline && child.try_wait()?.is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill()?; // SIGKILL on Unix
+    child.wait()?;
+    assert_eq!(enacted(&wd)?, 1, "killed after its first batch");
+    // The killed runner's lease would expire on the store's clock; the test moves it past.
+    wd.execute(
+        "UPDATE run_leases SET expires_at_ms = 0 WHERE run = $1",
+        &["b1"],
+    )?;
+    let text = wd.expect(&["status", "b1"], 0)?;
+    assert!(text.stdout.contains("status: ABANDONED"), "{text:?}");
+    let json = wd.json(&["status", "b1", "--json"])?;
+    assert_eq!(json["run"], "b1", "{json}");
+    assert_eq!(json["liveness"]["state"], "abandoned", "{json}");
+    // The listing says the same of it.
+    let listed = wd.json(&["status", "--json"])?;
+    assert_eq!(listed["liveness"][0]["state"], "abandoned", "{listed}");
+    Ok(())
+}
+
+/// Adversarial (adv43): the rollback of `b1` (held after write-verify) began, and the kill
+/// switch closed before it ended: the closed switch refuses the journal's record of its end
+/// too, so the journal keeps `"status": "HELD"` beside a rollback phase still running (what the
+/// statement below writes, as such a rollback leaves it). `status b1` shows it ROLLED BACK IN
+/// PART, but `status b1 --json` and `status --json` printed `"status": "HELD"` and nothing
+/// else: a client reading them would enact a run that is rolled back in part.
+#[test]
+fn status_in_json_says_when_a_rollback_stopped_part_way() -> TestResult {
+    let (wd, _) = held_run()?;
+    wd.execute(
+        "INSERT INTO run_phases (run, name, position, status, evidence, detail, started_at, \
+         finished_at) VALUES ($1, 'rollback', 5, 'running', '{}', NULL, \
+         '2099-01-01T00:00:00.000Z', NULL)",
+        &["b1"],
+    )?;
+    let text = wd.expect(&["status", "b1"], 0)?;
+    assert!(text.stdout.contains("ROLLED BACK IN PART"), "{text:?}");
+    let json = wd.json(&["status", "b1", "--json"])?;
+    assert_eq!(json["status"], "HELD", "{json}");
+    assert_eq!(json["rolled_back_in_part"], true, "{json}");
+    let listed = wd.json(&["status", "--json"])?;
+    assert_eq!(listed["runs"][0]["rolled_back_in_part"], true, "{listed}");
+    Ok(())
+}
+
 #[test]
 fn a_load_back_off_on_sqlite_is_a_configuration_error_before_anything_is_written() -> TestResult {
     let wd = Workdir::with_acts("in", 1, 2)?;

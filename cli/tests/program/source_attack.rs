@@ -940,3 +940,163 @@ fn a_held_run_again_after_its_row_deleted_says_to_roll_it_back() -> TestResult {
     assert!(all.contains("rollback r1"), "{all}");
     Ok(())
 }
+
+/// Adversarial (adv43): the application's id column compares in a case-insensitive
+/// (non-deterministic) collation, and two rows have ids differing only in case, `ABC` and `abc`
+/// (no unique key; the application tells them apart, and so does iu-cutter: the sync reads and
+/// tracks both). Enact's check looked each one's row up by `id = $1` in the column's own
+/// collation, which finds both rows: document `abc` was compared with `ABC`'s body, and a run
+/// nobody interfered with was BLOCKED, claiming "the application changed the row during the
+/// run". A row is the one whose id reads exactly as the document's.
+#[test]
+fn ids_differing_only_in_case_are_enacted_on_postgres() -> TestResult {
+    let test = "ids_differing_only_in_case_are_enacted_on_postgres";
+    let Some(server) = server(test) else {
+        return Ok(());
+    };
+    let app = Schema::create(&server.owner, "app")?;
+    let store = Schema::create(&server.owner, "iu")?;
+    let url = server.owner.clone();
+    execute(
+        &url,
+        &format!(
+            "CREATE COLLATION {}.ci (provider = icu, locale = 'und-u-ks-level2', \
+             deterministic = false)",
+            app.name
+        ),
+    )?;
+    execute(
+        &url,
+        &format!(
+            "CREATE TABLE {0}.laws (id TEXT COLLATE {0}.ci, content TEXT NOT NULL)",
+            app.name
+        ),
+    )?;
+    execute(
+        &url,
+        &format!(
+            "INSERT INTO {}.laws VALUES ('ABC', E'Article 1\\nUpper.\\n'), \
+             ('abc', E'Article 1\\nLower.\\n')",
+            app.name
+        ),
+    )?;
+    let wd = Workdir::new()?;
+    let config = format!(
+        "schema = \"{}\"\n[source]\ntable = \"{}.laws\"\nid = \"id\"\nbody = \"content\"\n",
+        store.name, app.name
+    );
+    wd.write("cutter.toml", config.as_bytes())?;
+    wd.expect(&["--database-url", &url, "init", "--execute"], 0)?;
+    let run = wd.run(&["--database-url", &url, "run", "--execute", "--run-id", "r1"])?;
+    lacks(&run, "during the run");
+    assert_eq!(run.code, 0, "{run:?}");
+    let view = format!(
+        "SELECT DISTINCT document || ' ' || stale FROM {}.active_units ORDER BY 1",
+        store.name
+    );
+    assert_eq!(
+        pg_column(&url, "SET TimeZone = 'UTC'", &view)?,
+        ["ABC false", "abc false"],
+        "{run:?}"
+    );
+    // The application edits `abc` alone: its enact is refused by name, `ABC`'s is not.
+    execute(
+        &url,
+        &format!(
+            "UPDATE {}.laws SET content = content || E'Article 2\\nMore.\\n' \
+             WHERE id COLLATE \"C\" = 'abc'",
+            app.name
+        ),
+    )?;
+    let view = format!(
+        "SELECT DISTINCT document || ' ' || stale FROM {}.active_units ORDER BY 1",
+        store.name
+    );
+    assert_eq!(
+        pg_column(&url, "SET TimeZone = 'UTC'", &view)?,
+        ["ABC false", "abc true"],
+        "the edit of `abc` alone shows"
+    );
+    Ok(())
+}
+
+/// Adversarial (adv43): [`ids_differing_only_in_case_are_enacted_on_postgres`] on SQLite, where
+/// an id column declared `COLLATE NOCASE` groups `B` and `b` as one id for a scope the
+/// statements name (refused as duplicates), but a list of more than 1,000 ids is counted
+/// exactly: `B` and `b` passed the sync as two documents, and enact's check found `B`'s row for
+/// `b`, BLOCKING the run as "the application changed the row during the run".
+#[test]
+fn ids_differing_only_in_case_are_enacted_on_sqlite() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT COLLATE NOCASE, content TEXT, updated_at BIGINT, \
+         status TEXT NOT NULL, title TEXT, lang TEXT); \
+         INSERT INTO laws VALUES ('B', 'Article 1\nUpper B.\n', 1, 'published', 'B', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nLower b.\n', 1, 'published', 'b', 'en'); \
+         INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 1010) SELECT 'x' || i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n;",
+    )?;
+    let mut ids: Vec<String> = (10..=1010).map(|i| format!("x{i}")).collect();
+    ids.extend(["B".to_owned(), "b".to_owned()]);
+    let many = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids)?;
+    lacks(&many, "during the run");
+    assert_eq!(many.code, 0, "{many:?}");
+    Ok(())
+}
+
+/// Adversarial (adv43): `r1` is held after write-verify; the application then rewrites law 1
+/// (its revision moves with it); `verify r1`, the review step before `enact`, re-verified the
+/// tracking copies only and answered PASS, "verified, not enacted; after review, enact": the
+/// staged units no longer reproduce the application's row, and the enact it advises is refused.
+/// (`run` with `r1`'s id syncs first, and its verification names the edit.) The verification
+/// of a held run must see the source as it is.
+#[test]
+fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let held = [
+        "run",
+        "--execute",
+        "--run-id",
+        "r1",
+        "--until",
+        "write-verify",
+    ];
+    wd.expect(&held, 0)?;
+    wd.sql("UPDATE laws SET content = 'Article 1\nRewritten.\n', updated_at = 2 WHERE id = 1")?;
+    let verified = wd.run(&["verify", "r1", "--execute"])?;
+    lacks(&verified, "outcome: PASS");
+    assert_ne!(verified.code, 0, "{verified:?}");
+    assert!(verified.all().contains("document `1`"), "{verified:?}");
+    // Rolled back as advised, the next run cuts the row as it is now.
+    wd.expect(&["rollback", "r1", "--execute"], 0)?;
+    wd.expect(&["run", "--execute", "--run-id", "r2"], 0)?;
+    let bodies = wd.column("SELECT text FROM iu_cutter_active_units WHERE document = '1'")?;
+    assert!(bodies.concat().contains("Rewritten"), "{bodies:?}");
+    Ok(())
+}
+
+/// Adversarial (adv43): [`verifying_a_held_run_sees_the_applications_edit_since_the_hold`] with
+/// law 2 deleted by the application instead: the sync `verify` now makes reports it gone from
+/// the source, but the verification of the tracking copies still answered PASS, "after review,
+/// enact", an enact that refuses law 2 (no row). The held run is to be rolled back, and
+/// `verify` must say so, naming the document.
+#[test]
+fn verifying_a_held_run_names_a_row_deleted_since_the_hold() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let held = [
+        "run",
+        "--execute",
+        "--run-id",
+        "r1",
+        "--until",
+        "write-verify",
+    ];
+    wd.expect(&held, 0)?;
+    wd.sql("DELETE FROM laws WHERE id = 2")?;
+    let verified = wd.run(&["verify", "r1", "--execute"])?;
+    lacks(&verified, "outcome: PASS");
+    assert_ne!(verified.code, 0, "{verified:?}");
+    let all = verified.all();
+    assert!(all.contains("document `2`"), "{all}");
+    assert!(all.contains("rollback r1"), "{all}");
+    Ok(())
+}

@@ -793,3 +793,40 @@ async fn phase_records_carry_times_in_order() -> TestResult {
     }
     Ok(())
 }
+
+/// Adversarial (adv43): `r1` held after its backup; `r2` cuts the same laws and passes; `r1`
+/// continued is blocked at its fence (the laws changed since its backup) and rolled back, as
+/// advised. The rollback restores nothing, rightly: `r1` never marked a law. But it said "the
+/// run's documents match the backup" (and counted them as matching), while both laws are cut
+/// by `r2` since: the operator was told the scope is as `r1` found it, and it is not.
+#[tokio::test]
+async fn a_rollback_after_a_later_run_cut_its_documents_does_not_say_they_match_the_backup()
+-> TestResult {
+    let h = harness();
+    let until_backup = RunOptions::default().with_until(names::BACKUP);
+    h.pass(request("r1", laws()), until_backup).await?;
+    h.pass(request("r2", laws()), RunOptions::default()).await?;
+    let continued = h
+        .runner
+        .resume(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    blocked(&continued)?;
+
+    let rolled = h.rollback_with("r1", RunOptions::default()).await?;
+
+    assert_eq!(rolled.outcome.name(), "ROLLED_BACK", "{}", rolled.to_json());
+    assert!(
+        !noted(&rolled, "match the backup"),
+        "{}",
+        rolled.notes.join("\n")
+    );
+    // It says which documents it found changed since the backup, and left as they are.
+    assert!(
+        noted(&rolled, "`law/1`") && noted(&rolled, "`law/2`"),
+        "{}",
+        rolled.notes.join("\n")
+    );
+    let units = h.sim.active_units(&DocumentId::new("law/1")).await?;
+    assert!(units.iter().all(|u| u.generation.as_str() == "r2") && !units.is_empty());
+    Ok(())
+}

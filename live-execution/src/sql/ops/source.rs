@@ -51,8 +51,8 @@ pub(crate) struct SourceSql {
     revision_text: Option<String>,
     /// The metadata columns' names, in order.
     metadata: Vec<String>,
-    /// The one row with id `$1` (compared in the column's own type): revision as text (or NULL)
-    /// and body.
+    /// The one row with id `$1` (found in the column's own type, kept if its id reads exactly
+    /// as `$1`): revision as text (or NULL) and body.
     one: String,
     /// The reader view's definition, its `stale` also comparing the source row itself.
     view: String,
@@ -334,7 +334,15 @@ async fn typed_key<D: Dialect>(
         }
         None => None,
     };
-    let key = format!("{} = CAST($1 AS {id_type})", column(&mapping.id));
+    // Found through the column's index in its own type and collation, then kept only if its id
+    // reads exactly as the one asked for: in a case-insensitive (non-deterministic) collation,
+    // `id = $1` also finds the rows whose ids differ only in case, which the sync tracks as
+    // documents of their own.
+    let key = format!(
+        "({} = CAST($1 AS {id_type}) AND {} = $1)",
+        column(&mapping.id),
+        names.id_text
+    );
     Ok((key, revision_matches))
 }
 
@@ -357,18 +365,19 @@ async fn affinity_key<D: Dialect>(
         Some(row) => row.str(0).map_err(sql(what))?.is_empty(),
         None => false,
     };
+    // Kept only if the id reads exactly as the one asked for (`COLLATE BINARY`: a cast keeps
+    // the column's collation, and in `COLLATE NOCASE` `id = $1` also finds the rows whose ids
+    // differ only in case, which a sync of a long list of ids tracks as documents of their own).
+    let exact = format!("{} = $1 COLLATE BINARY", as_text(&mapping.id));
+    let id = column(&mapping.id);
     Ok(if untyped {
         // Found through the column's index by its value as either type, then kept only if it
         // reads as the id asked for: `CAST(id AS TEXT) = $1` alone is served by no index, and
         // each lookup scanned the table (once per document: a run quadratic in its size).
         // `CAST($1 AS NUMERIC)` of a non-number is 0, which the text comparison then refuses.
-        let id = column(&mapping.id);
-        format!(
-            "({id} IN ($1, CAST($1 AS NUMERIC)) AND {} = $1)",
-            as_text(&mapping.id)
-        )
+        format!("({id} IN ($1, CAST($1 AS NUMERIC)) AND {exact})")
     } else {
-        format!("{} = $1", column(&mapping.id))
+        format!("({id} = $1 AND {exact})")
     })
 }
 
