@@ -995,6 +995,7 @@ async fn a_run_rolled_back_in_part_is_shown_so() {
         evidence: Default::default(),
         detail: None,
         started_at: Some("2099-01-01T00:00:00.000Z".to_owned()),
+        first_started_at: None,
         finished_at: None,
     };
     ok(
