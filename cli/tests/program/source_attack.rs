@@ -918,6 +918,42 @@ fn a_run_of_many_named_ids_syncs_only_their_rows_on_postgres() -> TestResult {
     Ok(())
 }
 
+/// Noticed by adv41: over an integer id column (`laws.id BIGINT`), named ids narrowed the scan by
+/// their text alone, which no index serves, so a run of one law read the whole table. The ids
+/// that read as the column's values now narrow it by them; the others (an id spelt with a
+/// leading zero, one out of the type's range, one that is no number) still name no row, and are
+/// refused by name, with no cast error.
+#[test]
+fn named_ids_over_an_integer_id_column_are_matched_exactly_on_postgres() -> TestResult {
+    let test = "named_ids_over_an_integer_id_column_are_matched_exactly_on_postgres";
+    let Some((wd, _app, _store, url)) = postgres_app(test)? else {
+        return Ok(());
+    };
+    let run = ["--database-url", &url, "run", "--execute", "--run-id"];
+    for awkward in ["002", "99999999999999999999", "-0", "two", "2 "] {
+        let mut args: Vec<String> = run.iter().map(|a| (*a).to_owned()).collect();
+        args.extend(["r-awkward", "--id", "2"].map(str::to_owned));
+        args.push(format!("--id={awkward}"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let refused = wd.run(&args)?;
+        assert_ne!(refused.code, 0, "{awkward}: {refused:?}");
+        let all = refused.all();
+        assert!(all.contains(&format!("`{awkward}`")), "{awkward}: {all}");
+        assert!(all.contains("no row of"), "{awkward}: {all}");
+        lacks(&refused, "invalid input syntax");
+        lacks(&refused, "out of range");
+    }
+    let mut args = run.to_vec();
+    args.extend(["r2", "--id", "2", "--id=-5"]);
+    let missing = wd.run(&args)?;
+    assert!(missing.all().contains("`-5`"), "{missing:?}");
+    let mut args = run.to_vec();
+    args.extend(["r3", "--id", "2"]);
+    let one = wd.expect(&args, 0)?;
+    assert!(one.stdout.contains("1 source rows read"), "{one:?}");
+    Ok(())
+}
+
 /// Adversarial (adv41): `r1` (law 2) is held after leg-b-record when the application deletes
 /// law 2, and the very command that began `r1` is run again. The sync left law 2 out, and the
 /// narrowed scope was refused as another run's: "the journal holds it with a different scope",

@@ -43,10 +43,8 @@ pub(crate) struct SourceSql {
     filter: String,
     /// `s."id"` as text, in iu-cutter's key collation.
     id_text: String,
-    /// `s."id"` as text in the column's own collation: what a scope narrows by. Equality needs
-    /// no explicit collation, and one stops PostgreSQL using a text id column's index (every
-    /// run of named ids read the whole table).
-    id_match: String,
+    /// What a scope narrows the source's rows by ([`Narrowing::of_source`]).
+    narrowing: Narrowing,
     /// `s."revision"` as text, when there is a revision column.
     revision_text: Option<String>,
     /// The metadata columns' names, in order.
@@ -103,11 +101,12 @@ pub(crate) async fn prepare<D: Dialect>(
                 format!("the source {mapping} cannot be read: {error}"),
             )
         })?;
-    let (key, revision_matches) = match D::COLUMN_TYPE {
+    let (key, revision_matches, id_type) = match D::COLUMN_TYPE {
         Some(statement) => typed_key::<D>(&mut conn, statement, mapping, &names).await?,
-        None => (affinity_key::<D>(&mut conn, mapping).await?, None),
+        None => (affinity_key::<D>(&mut conn, mapping).await?, None, None),
     };
-    Ok(names.statements::<D>(mapping, key, revision_matches))
+    let integer = id_type.as_deref().and_then(IntegerId::of);
+    Ok(names.statements::<D>(mapping, key, revision_matches, integer))
 }
 
 /// The pieces of SQL every statement on the source is built from.
@@ -161,13 +160,15 @@ impl Names {
         }
     }
 
-    /// The statements, given how a row is found by id (`key`, with `$1`) and how a recorded
-    /// revision is compared (`revision_matches`; as text when `None`).
+    /// The statements, given how a row is found by id (`key`, with `$1`), how a recorded
+    /// revision is compared (`revision_matches`; as text when `None`) and whether the id column
+    /// is of an integer type (`integer`, PostgreSQL only).
     fn statements<D: Dialect>(
         self,
         mapping: &SourceMapping,
         key: String,
         revision_matches: Option<String>,
+        integer: Option<IntegerId>,
     ) -> SourceSql {
         let Names {
             from,
@@ -202,10 +203,18 @@ impl Names {
         // PostgreSQL joins on the id as text (a hash join, O(documents + rows)): a cast of each
         // tracked id to the column's type could fail on an id the source never had. SQLite
         // compares a text id with an integer column by the column's affinity, using its index.
-        let matches_document = match D::COLUMN_TYPE {
-            Some(_) => format!("{id_text} = d.id"),
-            None => key.replace("$1", "d.id"),
+        // An integer id column is probed through its index by each tracked id that reads as
+        // one of its values (a nested loop over the scope's documents, not the whole table).
+        let matches_document = match (D::COLUMN_TYPE, integer) {
+            (Some(_), Some(integer)) => format!(
+                "({} = {} AND {id_text} = d.id)",
+                column(&mapping.id),
+                integer.cast_of("d.id")
+            ),
+            (Some(_), None) => format!("{id_text} = d.id"),
+            (None, _) => key.replace("$1", "d.id"),
         };
+        let narrowing = Narrowing::of_source::<D>(&mapping.id, integer);
         SourceSql {
             table: mapping.table.clone(),
             columns: columns.join(", "),
@@ -217,7 +226,7 @@ impl Names {
             from,
             filter,
             id_text,
-            id_match: as_text(&mapping.id),
+            narrowing,
             revision_text,
             metadata: mapping.metadata.clone(),
             one,
@@ -303,7 +312,7 @@ async fn typed_key<D: Dialect>(
     statement: &'static str,
     mapping: &SourceMapping,
     names: &Names,
-) -> AdapterResult<(String, Option<String>)> {
+) -> AdapterResult<(String, Option<String>, Option<String>)> {
     let what = "reading the types of the source's columns";
     let mut declared = async |name: &str| -> AdapterResult<String> {
         let query = D::query(statement)
@@ -343,7 +352,7 @@ async fn typed_key<D: Dialect>(
         column(&mapping.id),
         names.id_text
     );
-    Ok((key, revision_matches))
+    Ok((key, revision_matches, Some(id_type)))
 }
 
 /// SQLite: a text id finds an integer by the column's affinity, using its index; a column
@@ -477,14 +486,103 @@ fn scan<'a, D: Dialect>(
     } else {
         statement.push_str(&format!(" WHERE {}", source.filter));
     }
-    narrowed(statement, &source.id_match, scope, part, "")
+    narrowed(statement, &source.narrowing, scope, part, "")
 }
 
-/// `statement` (ending in a `WHERE` condition) narrowed to `scope` by `column` (an id as text):
-/// its prefix, or the ids of `part` for a scope naming ids; then `tail`.
+/// How a statement is narrowed to a scope: by an id's text (`prefix`, for a prefix) and by a
+/// condition that holds for the ids of the JSON array `$1` (`ids`).
+#[derive(Clone, Debug)]
+struct Narrowing {
+    prefix: String,
+    ids: String,
+}
+
+impl Narrowing {
+    /// By `column`, an id as text, compared with each id of the array.
+    fn by_text<D: Dialect>(column: String) -> Self {
+        Narrowing {
+            ids: format!("{column} {}", D::BATCH_READS.in_ids),
+            prefix: column,
+        }
+    }
+
+    /// The source's rows, by the id column `id`: as text in the column's own collation (an
+    /// explicit collation stops PostgreSQL using a text id column's index), and, for an integer
+    /// column, first by its values among the ids (through its index; the ids that read as none
+    /// of them are left out, as the text comparison would) — compared as text alone, every run
+    /// of named ids read the whole table.
+    fn of_source<D: Dialect>(id: &str, integer: Option<IntegerId>) -> Self {
+        let text = Narrowing::by_text::<D>(as_text(id));
+        match integer {
+            Some(integer) => Narrowing {
+                ids: format!(
+                    "{} = ANY (ARRAY(SELECT {} FROM json_array_elements_text(CAST($1 AS json)) \
+                     AS x WHERE {})) AND {}",
+                    column(id),
+                    integer.cast("x"),
+                    integer.holds("x"),
+                    text.ids
+                ),
+                ..text
+            },
+            None => text,
+        }
+    }
+}
+
+/// An integer type of a PostgreSQL id column, with its range: what an id (text) is cast to
+/// only when it reads as one of its values, since a cast of any other id would fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IntegerId {
+    name: &'static str,
+    min: &'static str,
+    max: &'static str,
+}
+
+impl IntegerId {
+    /// The integer type `declared` (as the catalog's `format_type` names it), if it is one.
+    fn of(declared: &str) -> Option<Self> {
+        let (name, min, max) = [
+            ("smallint", "-32768", "32767"),
+            ("integer", "-2147483648", "2147483647"),
+            ("bigint", "-9223372036854775808", "9223372036854775807"),
+        ]
+        .into_iter()
+        .find(|(name, _, _)| *name == declared)?;
+        Some(IntegerId { name, min, max })
+    }
+
+    /// Whether the text `value` reads as a value of the type, written as PostgreSQL writes it
+    /// (digits, an optional minus sign; no other spelling matches its text anyway). `CASE`
+    /// orders the checks: a condition's parts may be evaluated in any order.
+    fn holds(self, value: &str) -> String {
+        format!(
+            "CASE WHEN {value} ~ '^-?[0-9]{{1,19}}$' THEN CAST({value} AS numeric) BETWEEN {} \
+             AND {} ELSE FALSE END",
+            self.min, self.max
+        )
+    }
+
+    /// `value` (text that [`holds`](Self::holds)) as the type.
+    fn cast(self, value: &str) -> String {
+        format!("CAST({value} AS {})", self.name)
+    }
+
+    /// `value` as the type when it reads as one of its values, else NULL (which equals nothing).
+    fn cast_of(self, value: &str) -> String {
+        format!(
+            "CASE WHEN {} THEN {} END",
+            self.holds(value),
+            self.cast(value)
+        )
+    }
+}
+
+/// `statement` (ending in a `WHERE` condition) narrowed to `scope` by `by`: its prefix, or the
+/// ids of `part` for a scope naming ids; then `tail`.
 fn narrowed<'a, D: Dialect>(
     mut statement: String,
-    column: &str,
+    by: &Narrowing,
     scope: &'a Scope,
     part: Option<&'a str>,
     tail: &str,
@@ -492,12 +590,12 @@ fn narrowed<'a, D: Dialect>(
     let query = match (narrow(scope), part) {
         (Narrow::Prefix(prefix), _) => {
             let length = prefix.chars().count();
+            let column = &by.prefix;
             statement.push_str(&format!(" AND substr({column}, 1, {length}) = $1{tail}"));
             return Query::built(statement).bind(prefix);
         }
         (Narrow::Ids(_), Some(ids)) => {
-            let in_ids = D::BATCH_READS.in_ids;
-            statement.push_str(&format!(" AND {column} {in_ids}{tail}"));
+            statement.push_str(&format!(" AND {}{tail}", by.ids));
             return Query::built(statement).bind(ids);
         }
         _ => statement + tail,
@@ -593,7 +691,8 @@ pub(crate) async fn sync_source<D: Dialect>(
     write_batch::<D>(pool, &batch, &mut report).await?;
     let mut conn = pool.acquire().await.map_err(sql(what))?;
     let statement = source.gone.clone();
-    let gone = narrowed::<D>(statement, "d.id", scope, part, " ORDER BY d.id")
+    let by_document = Narrowing::by_text::<D>("d.id".to_owned());
+    let gone = narrowed::<D>(statement, &by_document, scope, part, " ORDER BY d.id")
         .fetch_all(&mut conn)
         .await
         .map_err(sql(what))?;
@@ -639,7 +738,7 @@ async fn refuse_duplicates<D: Dialect>(
         }
         _ => {
             let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
-            match narrowed::<D>(statement, &source.id_match, scope, part, &grouped)
+            match narrowed::<D>(statement, &source.narrowing, scope, part, &grouped)
                 .fetch_optional(&mut *reader)
                 .await
                 .map_err(sql(what))?
@@ -1028,7 +1127,8 @@ mod tests {
     fn a_scope_of_ids_narrows_the_source_by_the_id_in_its_own_collation() {
         let mapping = SourceMapping::new("app.laws", "id", "content");
         let names = Names::of::<sqlx::Postgres>(&mapping);
-        let source = names.statements::<sqlx::Postgres>(&mapping, "s.\"id\" = $1".into(), None);
+        let source =
+            names.statements::<sqlx::Postgres>(&mapping, "s.\"id\" = $1".into(), None, None);
         let scope = Scope::Ids(vec![DocumentId::new("1"), DocumentId::new("2")]);
         let scanned = scan::<sqlx::Postgres>(&source, &scope, true, Some("[\"1\",\"2\"]"));
         let statement = scanned.text();
@@ -1045,6 +1145,41 @@ mod tests {
         );
     }
 
+    /// Adversarial (adv41): an integer id column was narrowed by its ids as text alone, which
+    /// no index serves: on PostgreSQL every run of named ids (and its search for documents gone
+    /// from the source) read the application's whole table. The ids that read as the column's
+    /// values now narrow it by those values first.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_scope_of_ids_narrows_an_integer_id_column_by_its_values() {
+        let mapping = SourceMapping::new("app.laws", "id", "content");
+        let names = Names::of::<sqlx::Postgres>(&mapping);
+        let key = "s.\"id\" = CAST($1 AS integer)".to_owned();
+        let integer = IntegerId::of("integer");
+        let source = names.statements::<sqlx::Postgres>(&mapping, key, None, integer);
+        let scope = Scope::Ids(vec![DocumentId::new("1"), DocumentId::new("x")]);
+        let scanned = scan::<sqlx::Postgres>(&source, &scope, true, Some("[\"1\",\"x\"]"));
+        let statement = scanned.text();
+        assert!(
+            statement.contains("s.\"id\" = ANY (ARRAY(SELECT CAST(x AS integer)"),
+            "{statement}"
+        );
+        assert!(statement.contains("BETWEEN -2147483648 AND 2147483647"));
+        // Still exactly the ids as text: `007` reads as 7, whose row is not `007`'s.
+        assert!(
+            statement.contains("CAST(s.\"id\" AS TEXT) = ANY"),
+            "{statement}"
+        );
+        assert!(
+            source.gone.contains("s.\"id\" = CASE WHEN"),
+            "{}",
+            source.gone
+        );
+        // Other types keep the text comparison alone.
+        assert_eq!(IntegerId::of("numeric"), None);
+        assert_eq!(IntegerId::of("text"), None);
+    }
+
     #[cfg(feature = "postgres")]
     #[test]
     fn the_postgres_view_reads_the_source_only_through_its_function() {
@@ -1053,7 +1188,7 @@ mod tests {
         mapping.filter = Some("units = 'metric'".to_owned());
         let names = Names::of::<sqlx::Postgres>(&mapping);
         let key = "s.\"id\" = CAST($1 AS bigint)".to_owned();
-        let source = names.statements::<sqlx::Postgres>(&mapping, key, None);
+        let source = names.statements::<sqlx::Postgres>(&mapping, key, None, None);
         let function = source.function.unwrap_or_default();
         assert!(function.contains("\"app\".\"laws\""), "{function}");
         assert!(
