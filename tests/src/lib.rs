@@ -319,6 +319,19 @@ macro_rules! fixture_tests {
     };
 }
 
+/// Instantiates the suites every SQL store runs over `$fixture`, a store sharing its database
+/// with an application included: the contract, the batch attacks (those needing raw SQL too) and
+/// the change log's SQL-only checks.
+#[macro_export]
+macro_rules! sql_store_suites {
+    ($fixture:path) => {
+        $crate::contract_suite!($fixture);
+        $crate::batch_attack_suite!($fixture);
+        $crate::batch_attack_raw_suite!($fixture);
+        $crate::change_log_live_suite!($fixture);
+    };
+}
+
 pub mod application;
 pub mod batch_attack;
 pub mod change_log;

@@ -12,10 +12,7 @@ use iu_cutter_tests::fixture::{Fixture, RawSql, SqlFixture, open_gate, refused_c
 use iu_cutter_tests::ok;
 use sqlx::Connection;
 
-iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::postgres);
-iu_cutter_tests::batch_attack_suite!(iu_cutter_tests::fixture::postgres);
-iu_cutter_tests::batch_attack_raw_suite!(iu_cutter_tests::fixture::postgres);
-iu_cutter_tests::change_log_live_suite!(iu_cutter_tests::fixture::postgres);
+iu_cutter_tests::sql_store_suites!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::postgres);
 
