@@ -357,12 +357,7 @@ async fn resumed_pass(
 /// store exactly as before `r1`.
 async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
-    for (id, body) in [
-        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
-        ("law/2", "Article 1\nOnly.\n"),
-    ] {
-        adapter.put_document(&DocumentId::new(id), body).await?;
-    }
+    iu_cutter_tests::seed(adapter.as_ref(), &crate::TWO_LAWS).await;
     let before = adapter.snapshot().await?;
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let law_2 = DocumentId::new("law/2");

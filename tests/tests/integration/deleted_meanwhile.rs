@@ -25,12 +25,7 @@ async fn run_with(
     extra: Vec<(usize, Box<dyn Phase>)>,
 ) -> Result<RunReport, Box<dyn std::error::Error>> {
     let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
-    for (id, body) in [
-        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
-        ("law/2", "Article 1\nOnly.\n"),
-    ] {
-        adapter.put_document(&DocumentId::new(id), body).await?;
-    }
+    iu_cutter_tests::seed(adapter.as_ref(), &crate::TWO_LAWS).await;
     let mut phases = default_phases();
     for (at, phase) in extra {
         phases.insert(at.min(phases.len()), phase);
@@ -162,12 +157,7 @@ on_fixtures!(a_new_document_cut_then_deleted_is_reported_gone:
 /// restores the other document exactly and reports the deletion as kept.
 async fn a_held_run_enacted_after_a_deletion(fixture: impl SqlFixture) -> TestResult {
     let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
-    for (id, body) in [
-        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
-        ("law/2", "Article 1\nOnly.\n"),
-    ] {
-        adapter.put_document(&DocumentId::new(id), body).await?;
-    }
+    iu_cutter_tests::seed(adapter.as_ref(), &crate::TWO_LAWS).await;
     let before = adapter.snapshot().await?;
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let held = runner

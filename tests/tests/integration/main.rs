@@ -57,5 +57,11 @@ mod properties;
 mod runners;
 mod state_machine;
 
+/// Two laws in the words of the legal-en preset: `law/1` of two articles, `law/2` of one.
+const TWO_LAWS: [(&str, &str); 2] = [
+    ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
+    ("law/2", "Article 1\nOnly.\n"),
+];
+
 /// What a test that can fail with an error returns.
 type TestResult = Result<(), Box<dyn std::error::Error>>;
