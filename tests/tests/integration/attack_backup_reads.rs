@@ -20,34 +20,70 @@ use iu_cutter_tests::fixture::{RawSql, SqlFixture};
 
 use crate::TestResult;
 
-/// Ids that a JSON array or an SQL literal must quote or may mistake.
-fn odd_ids() -> Vec<String> {
-    let mut ids: Vec<String> = [
-        "q'uote",
-        "dq\"uote",
-        "back\\slash",
-        "back\\\\two\\\"",
-        "[\"x\"]",
-        "{\"j\": 1}",
-        "null",
-        "%_like",
-        "a,b",
-        " lead and trail ",
-        "ünï/cøde/日本語/𝔘",
-        "emoji/😀",
-        "\u{00A0}nbsp",
-        "$1",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    ids.push(format!("long/{}", "é".repeat(500)));
-    ids
+// Each check as a test per store it runs on.
+on_fixtures! {
+    batches_round_trip:
+        odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_sqlite on sqlite,
+        odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_postgres on postgres;
+    generations_changed_between_the_two_reads:
+        generations_purged_between_the_backups_two_reads_roll_back_exactly_on_sqlite on sqlite,
+        generations_purged_between_the_backups_two_reads_roll_back_exactly_on_postgres on postgres;
+    deleted_between_the_two_reads:
+        a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_sqlite on sqlite,
+        a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_postgres on postgres;
+    raw_ids_with_control_characters:
+        raw_ids_with_control_characters_cut_or_refused_exactly_on_sqlite on sqlite,
+        raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres;
+    held_by_another_then_freed:
+        a_document_held_by_another_run_blocks_the_backup_then_resumes_on_sqlite on sqlite,
+        a_document_held_by_another_run_blocks_the_backup_then_resumes_on_postgres on postgres;
+    every_held_document_named:
+        every_document_another_run_holds_is_named_by_the_blocked_backup_on_sqlite on sqlite,
+        every_document_another_run_holds_is_named_by_the_blocked_backup_on_postgres on postgres;
+    every_holder_named:
+        every_run_holding_a_refused_document_is_named_on_sqlite on sqlite,
+        every_run_holding_a_refused_document_is_named_on_postgres on postgres;
+    refused_backup_journals_no_part:
+        a_backup_refused_on_its_first_batch_journals_no_part_on_sqlite on sqlite,
+        a_backup_refused_on_its_first_batch_journals_no_part_on_postgres on postgres;
+    refused_late_journals_no_part:
+        a_backup_refused_in_a_later_batch_journals_no_part_on_sqlite on sqlite,
+        a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres;
+    failed_backup_rolled_back:
+        a_failed_backup_rolled_back_leaves_no_part_on_sqlite on sqlite,
+        a_failed_backup_rolled_back_leaves_no_part_on_postgres on postgres;
+    undropped_parts_told:
+        a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_sqlite on sqlite,
+        a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_postgres on postgres;
+    switch_closed_after_dropping_parts:
+        a_rollback_refused_after_dropping_parts_says_so_on_sqlite on sqlite,
+        a_rollback_refused_after_dropping_parts_says_so_on_postgres on postgres;
+    crash_after_seal:
+        a_crash_after_the_seal_resumes_and_rolls_back_on_sqlite on sqlite,
+        a_crash_after_the_seal_resumes_and_rolls_back_on_postgres on postgres;
+    refused_late_then_freed:
+        a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
+        a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres;
+    changed_then_held:
+        a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_sqlite on sqlite,
+        a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_postgres on postgres;
+    vanished_then_held:
+        a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_sqlite on sqlite,
+        a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_postgres on postgres;
+    crashed_then_held:
+        a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_sqlite on sqlite,
+        a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_postgres on postgres;
+    changed_then_held_names_every_held:
+        a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_sqlite on sqlite,
+        a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_postgres on postgres;
+    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit:
+        a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_sqlite on sqlite,
+        a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_postgres on postgres;
 }
 
 /// 1,001 documents: plain ones, then the odd ones.
 fn seeded() -> Vec<(DocumentId, String)> {
-    let odd = odd_ids();
+    let odd = iu_cutter_tests::awkward_ids();
     let plain = 1_001 - odd.len();
     (0..plain)
         .map(|i| format!("d/{i:04}"))
@@ -84,7 +120,11 @@ async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
         .collect();
     adapter.put_documents(&edited).await?;
     let mut scope: Vec<DocumentId> = documents.iter().rev().map(|(id, _)| id.clone()).collect();
-    scope.extend(odd_ids().into_iter().map(DocumentId::new));
+    scope.extend(
+        iu_cutter_tests::awkward_ids()
+            .into_iter()
+            .map(DocumentId::new),
+    );
     for (run, batch) in [("r1", 1_000), ("r2", 1_001)] {
         let before = adapter.snapshot().await?;
         let request = RunRequest::new(run, Scope::Ids(scope.clone()), rules());
@@ -118,11 +158,6 @@ async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(batches_round_trip:
-    odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_sqlite on sqlite,
-    odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_postgres on postgres,
-);
 
 /// `law/2` cut by `r0` then `r0b` (`r0` retired), then `r1`'s backup reads its generation
 /// records, and `r0` of it is purged before its active units are read: the backup must not
@@ -212,16 +247,6 @@ async fn changed_between_the_two_reads(fixture: impl SqlFixture, delete: bool) -
     Ok(())
 }
 
-on_fixtures!(generations_changed_between_the_two_reads:
-    generations_purged_between_the_backups_two_reads_roll_back_exactly_on_sqlite on sqlite,
-    generations_purged_between_the_backups_two_reads_roll_back_exactly_on_postgres on postgres,
-);
-
-on_fixtures!(deleted_between_the_two_reads:
-    a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_sqlite on sqlite,
-    a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_postgres on postgres,
-);
-
 /// Inserts `ids` as documents by raw SQL (ids iu-cutter's own writes refuse: control and
 /// bidirectional formatting characters), each with a body hashing to its recorded sha256.
 async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::Error> {
@@ -277,11 +302,6 @@ async fn raw_ids_with_control_characters(fixture: impl SqlFixture) -> TestResult
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(raw_ids_with_control_characters:
-    raw_ids_with_control_characters_cut_or_refused_exactly_on_sqlite on sqlite,
-    raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres,
-);
 
 /// Runs `r2` over `ids` and holds it after its fence (`until cut-leg-a`), as a run waiting for
 /// review: it holds `ids` until an operator enacts or rolls it back.
@@ -379,11 +399,6 @@ async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
     Ok(())
 }
 
-on_fixtures!(held_by_another_then_freed:
-    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_sqlite on sqlite,
-    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_postgres on postgres,
-);
-
 /// Adversarial (adv33) on the advice of a backup blocked by another run's fences: `r2` holds
 /// `law/2` and `law/3`; `r1` over every law is BLOCKED in its backup. Its gap says that to cut
 /// the others now, a new run should leave out the documents it names: followed literally (a new
@@ -461,11 +476,6 @@ fn not_named(gap: &iu_cutter_orchestrator::Gap, ids: &[&str]) -> Vec<DocumentId>
         .collect()
 }
 
-on_fixtures!(every_held_document_named:
-    every_document_another_run_holds_is_named_by_the_blocked_backup_on_sqlite on sqlite,
-    every_document_another_run_holds_is_named_by_the_blocked_backup_on_postgres on postgres,
-);
-
 /// The documents a backup refuses may be held by several runs: `r2` holds `law/2` and `r5`
 /// holds `law/3`. Before, the blocked backup's advice named only the first document's holder
 /// (`r2`): waiting for it, or rolling it back, left `r1` blocked on `law/3`. Every holder is
@@ -493,11 +503,6 @@ async fn every_holder_named(fixture: impl SqlFixture) -> TestResult {
     Ok(())
 }
 
-on_fixtures!(every_holder_named:
-    every_run_holding_a_refused_document_is_named_on_sqlite on sqlite,
-    every_run_holding_a_refused_document_is_named_on_postgres on postgres,
-);
-
 /// Adversarial (adv33) on the journal of a blocked backup: `r2` holds `a/00`, first in id order;
 /// `r1` over `a/` (more than a journal part, 4 MiB, of bodies) is BLOCKED in its backup, whose
 /// gap says nothing was backed up. Before, the backup went on writing every batch to its sink
@@ -506,11 +511,6 @@ on_fixtures!(every_holder_named:
 async fn refused_backup_journals_no_part(fixture: impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 12, "a/00", DocumentBatches::default()).await
 }
-
-on_fixtures!(refused_backup_journals_no_part:
-    a_backup_refused_on_its_first_batch_journals_no_part_on_sqlite on sqlite,
-    a_backup_refused_on_its_first_batch_journals_no_part_on_postgres on postgres,
-);
 
 /// Adversarial (adv34) on the journal of a backup refused in a LATER batch than the first:
 /// `r2` holds `a/15`, last in id order; `r1` over `a/` (more than a 4 MiB journal part of bodies
@@ -521,33 +521,15 @@ async fn refused_late_journals_no_part(fixture: impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 16, "a/15", DocumentBatches::Of(2)).await
 }
 
-on_fixtures!(refused_late_journals_no_part:
-    a_backup_refused_in_a_later_batch_journals_no_part_on_sqlite on sqlite,
-    a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres,
-);
-
 /// A backup that fails part-way (here its seal, after every part was journaled) leaves its
 /// parts in the journal for a resume to replace. Rolled back instead, the run must drop them
 /// (before, they stayed for good: 7 MB for one abandoned run) and say so in its notes.
 async fn failed_backup_rolled_back(fixture: impl RawSql) -> TestResult {
-    let FailedBackup {
-        adapter,
-        before,
-        runner,
-        count,
-        journaled,
-    } = failed_backup(&fixture).await?;
-    let rolled = rolled_back(&runner, "r1").await?;
+    let failed = failed_backup(&fixture).await?;
+    let rolled = rolled_back(&failed.runner, "r1").await?;
+    failed.assert_parts_dropped(&fixture, &rolled).await;
     let json = rolled.to_json();
-    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
-    assert!(
-        rolled
-            .notes
-            .iter()
-            .any(|note| note.contains(&format!("dropped the {journaled} journal part(s)"))),
-        "{json}"
-    );
-    assert_eq!(adapter.snapshot().await?, before, "{json}");
+    assert_eq!(failed.adapter.snapshot().await?, failed.before, "{json}");
     fixture.finish().await;
     Ok(())
 }
@@ -565,6 +547,21 @@ struct FailedBackup {
     count: String,
     /// How many parts `r1` journaled (two at least).
     journaled: u64,
+}
+
+impl FailedBackup {
+    /// Asserts that `rolled`, a rollback of `r1` (taken or refused), dropped every part of r1's
+    /// backup from the journal and says so in its notes.
+    async fn assert_parts_dropped(&self, fixture: &impl RawSql, rolled: &RunReport) {
+        let json = rolled.to_json();
+        assert_eq!(fixture.execute_raw(&self.count, &["r1"]).await, 0, "{json}");
+        let said = format!("dropped the {} journal part(s)", self.journaled);
+        assert!(
+            rolled.notes.iter().any(|note| note.contains(&said)),
+            "the rollback dropped {} parts and must say so: {json}",
+            self.journaled
+        );
+    }
 }
 
 /// Sixteen large laws; `r1` over them, read two a batch, FAILS when the seal of its backup is
@@ -597,11 +594,6 @@ async fn failed_backup(fixture: &impl RawSql) -> Result<FailedBackup, Box<dyn st
     })
 }
 
-on_fixtures!(failed_backup_rolled_back:
-    a_failed_backup_rolled_back_leaves_no_part_on_sqlite on sqlite,
-    a_failed_backup_rolled_back_leaves_no_part_on_postgres on postgres,
-);
-
 /// A blocked backup whose journal parts cannot be dropped (the store refuses the discard: the
 /// kill switch closed meanwhile, say) must say so, and what drops them: before, it was only
 /// logged, and the gap said nothing was backed up while a 4 MiB part stayed. Its rollback then
@@ -623,11 +615,6 @@ async fn undropped_parts_told(fixture: impl RawSql) -> TestResult {
     Ok(())
 }
 
-on_fixtures!(undropped_parts_told:
-    a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_sqlite on sqlite,
-    a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_postgres on postgres,
-);
-
 /// Adversarial (adv37): a failed backup's rollback drops its parts, then the kill switch closes
 /// before the rollback journals its step. The parts are gone for good, so the refused rollback's
 /// report must say it dropped them (the one taken again once the switch is open finds none, and
@@ -635,17 +622,10 @@ on_fixtures!(undropped_parts_told:
 async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult {
     use iu_cutter_live_execution::{ExecutionGate, Guarded, ManualSwitch};
     use iu_cutter_phase_core::JournalBackupStore;
-    let FailedBackup {
-        adapter,
-        before,
-        count,
-        journaled,
-        ..
-    } = failed_backup(&fixture).await?;
-
+    let failed = failed_backup(&fixture).await?;
     let switch = ManualSwitch::new("kill switch", true, "open it");
     let gated: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
-        adapter.clone(),
+        failed.adapter.clone(),
         ExecutionGate::new().with_source(switch.clone()),
     ));
     let closer = switch.clone();
@@ -659,23 +639,19 @@ async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult 
         return Err(format!("expected REFUSED: {json}").into());
     };
     assert!(!reason.contains("nothing was changed"), "{json}");
-    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
-    let said = format!("dropped the {journaled} journal part(s)");
-    assert!(
-        refused.notes.iter().any(|note| note.contains(&said)),
-        "the refused rollback dropped {journaled} parts and must say so: {json}"
-    );
+    failed.assert_parts_dropped(&fixture, &refused).await;
 
     switch.set(true);
-    rolled_back_to(&rolling, "r1", (&adapter, &before), "as before").await?;
+    rolled_back_to(
+        &rolling,
+        "r1",
+        (&failed.adapter, &failed.before),
+        "as before",
+    )
+    .await?;
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(switch_closed_after_dropping_parts:
-    a_rollback_refused_after_dropping_parts_says_so_on_sqlite on sqlite,
-    a_rollback_refused_after_dropping_parts_says_so_on_postgres on postgres,
-);
 
 /// Adversarial (adv37): the process dies right after the backup is sealed, before the backup
 /// phase is journaled done: the journal holds a sealed backup whose phase record says it never
@@ -695,11 +671,6 @@ async fn crash_after_seal(fixture: impl RawSql) -> TestResult {
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(crash_after_seal:
-    a_crash_after_the_seal_resumes_and_rolls_back_on_sqlite on sqlite,
-    a_crash_after_the_seal_resumes_and_rolls_back_on_postgres on postgres,
-);
 
 /// Puts `count` laws of about 385 KB each (`a/00`, `a/01`, …) in the fixture's store: a few fill
 /// a 4 MiB journal part of a backup.
@@ -764,11 +735,6 @@ async fn refused_late_then_freed(fixture: impl SqlFixture) -> TestResult {
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(refused_late_then_freed:
-    a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
-    a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres,
-);
 
 /// The scene of the two tests below: `r1` over sixteen large laws (`a/00` … `a/15`, more than
 /// a 4 MiB journal part before `a/15`), read two documents a batch; while its first batch is
@@ -877,11 +843,6 @@ async fn changed_then_held(fixture: impl RawSql) -> TestResult {
     held_while_backed_up(fixture, false).await
 }
 
-on_fixtures!(changed_then_held:
-    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_sqlite on sqlite,
-    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_postgres on postgres,
-);
-
 /// Adversarial (adv35) on a backup taken again because a document vanished: `a/15` is deleted
 /// and `a/00` fenced by `r2` while `r1`'s first batch is read. The first attempt journals a part
 /// before it finds `a/15` gone; the attempt taken again is refused on `a/00` in its first batch,
@@ -891,11 +852,6 @@ on_fixtures!(changed_then_held:
 async fn vanished_then_held(fixture: impl RawSql) -> TestResult {
     held_while_backed_up(fixture, true).await
 }
-
-on_fixtures!(vanished_then_held:
-    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_sqlite on sqlite,
-    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_postgres on postgres,
-);
 
 /// Adversarial (adv35) on a backup resumed after a crash: `r1`'s runner dies (its task aborted)
 /// right after journaling part 0 of its backup; `r2` then fences `a/00` and holds it; `r1`
@@ -929,11 +885,6 @@ async fn crashed_then_held(fixture: impl RawSql) -> TestResult {
     Ok(())
 }
 
-on_fixtures!(crashed_then_held:
-    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_sqlite on sqlite,
-    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_postgres on postgres,
-);
-
 /// Adversarial (adv35) on the advice of a backup blocked on a document changed while it was
 /// written and then found held: `r2` holds `a/03` when `r1` (over `a/00` … `a/03`) begins, and
 /// `r3` fences `a/00` while `r1`'s first batch is read. `r1` is BLOCKED naming `a/00` and `r3`;
@@ -961,11 +912,6 @@ async fn changed_then_held_names_every_held(fixture: impl RawSql) -> TestResult 
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(changed_then_held_names_every_held:
-    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_sqlite on sqlite,
-    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_postgres on postgres,
-);
 
 /// Adversarial (adv40) on `Simulator::seed_from_scope` over real stores: the application edits
 /// `law/1` while a dry run copies its scope, right after the copy read the documents' rows (its
@@ -1018,8 +964,3 @@ async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit:
-    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_sqlite on sqlite,
-    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_postgres on postgres,
-);

@@ -16,6 +16,16 @@ use iu_cutter_tests::fixture::RawSql;
 
 use crate::TestResult;
 
+// Each check as a test per store it runs on.
+on_fixtures! {
+    since_over_an_enact_failed_before_the_run:
+        since_over_an_enact_failed_before_the_run_on_sqlite on sqlite,
+        since_over_an_enact_failed_before_the_run_on_postgres on postgres;
+    since_over_a_rollback_stopped_part_way:
+        since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
+        since_over_a_rollback_stopped_part_way_on_postgres on postgres;
+}
+
 /// What an index holds: per (document, unit id), the unit's sha256.
 type Index = BTreeMap<(String, String), String>;
 
@@ -110,11 +120,6 @@ async fn since_over_an_enact_failed_before_the_run(fixture: impl RawSql) -> Test
     Ok(())
 }
 
-on_fixtures!(since_over_an_enact_failed_before_the_run:
-    since_over_an_enact_failed_before_the_run_on_sqlite on sqlite,
-    since_over_an_enact_failed_before_the_run_on_postgres on postgres,
-);
-
 /// z, enacted after r1, is rolled back in part (the store fails its second batch): one document
 /// back on r1's generation, the other still z's. Since r1 the lines take an index fed after r1
 /// to now, whichever document the rollback reached; since z, the export is refused as rolled
@@ -161,8 +166,3 @@ async fn since_over_a_rollback_stopped_part_way(fixture: impl RawSql) -> TestRes
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(since_over_a_rollback_stopped_part_way:
-    since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
-    since_over_a_rollback_stopped_part_way_on_postgres on postgres,
-);

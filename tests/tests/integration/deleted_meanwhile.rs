@@ -18,6 +18,51 @@ use sqlx::Connection;
 
 use crate::TestResult;
 
+// Each check as a test per store it runs on.
+on_fixtures! {
+    a_rollback_keeps_the_deletion:
+        a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_sqlite on sqlite,
+        a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_postgres on postgres;
+    a_cut_document_deleted_is_reported_gone:
+        a_cut_document_deleted_after_the_enact_is_reported_gone_on_sqlite on sqlite,
+        a_cut_document_deleted_after_the_enact_is_reported_gone_on_postgres on postgres;
+    a_new_document_cut_then_deleted_is_reported_gone:
+        a_new_document_cut_then_deleted_is_reported_gone_on_sqlite on sqlite,
+        a_new_document_cut_then_deleted_is_reported_gone_on_postgres on postgres;
+    a_held_run_enacted_after_a_deletion:
+        a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_sqlite on sqlite,
+        a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_postgres on postgres;
+    a_document_deleted_before_the_fence:
+        a_document_deleted_before_the_fence_blocks_naming_it_on_sqlite on sqlite,
+        a_document_deleted_before_the_fence_blocks_naming_it_on_postgres on postgres;
+    a_document_deleted_before_the_enact:
+        a_document_deleted_before_the_enact_blocks_naming_it_on_sqlite on sqlite,
+        a_document_deleted_before_the_enact_blocks_naming_it_on_postgres on postgres;
+    deleted_but_its_units:
+        a_rollback_drops_the_units_a_deletion_left_behind_on_sqlite on sqlite,
+        a_rollback_drops_the_units_a_deletion_left_behind_on_postgres on postgres;
+    deleted_but_its_units_then_written_again:
+        a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_sqlite on sqlite,
+        a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_postgres on postgres;
+    units_without_a_row_are_in_no_census:
+        units_a_deletion_left_without_a_row_are_in_no_census_on_sqlite on sqlite,
+        units_a_deletion_left_without_a_row_are_in_no_census_on_postgres on postgres;
+    a_rollback_over_units_left_without_a_record:
+        a_rollback_over_units_left_without_a_record_restores_exactly_on_sqlite on sqlite,
+        a_rollback_over_units_left_without_a_record_restores_exactly_on_postgres on postgres;
+    purge_reads_the_pointer:
+        purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite;
+    an_active_record_deleted_before_the_run:
+        an_active_record_deleted_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+        an_active_record_deleted_before_the_run_is_not_called_concurrent_on_postgres on postgres;
+    an_active_record_retired_before_the_run:
+        an_active_record_retired_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+        an_active_record_retired_before_the_run_is_not_called_concurrent_on_postgres on postgres;
+    a_retired_record_deleted_after_the_run:
+        a_retired_record_deleted_after_the_run_rolls_back_on_sqlite on sqlite,
+        a_retired_record_deleted_after_the_run_rolls_back_on_postgres on postgres;
+}
+
 /// A run over `All` of `law/1` and `law/2`, with `extra` phases inserted at their index in the
 /// five phases (in order): its report.
 async fn run_with(
@@ -137,21 +182,6 @@ async fn a_rollback_keeps_the_deletion(fixture: impl SqlFixture) -> TestResult {
     Ok(())
 }
 
-on_fixtures!(a_rollback_keeps_the_deletion:
-    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_sqlite on sqlite,
-    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_postgres on postgres,
-);
-
-on_fixtures!(a_cut_document_deleted_is_reported_gone:
-    a_cut_document_deleted_after_the_enact_is_reported_gone_on_sqlite on sqlite,
-    a_cut_document_deleted_after_the_enact_is_reported_gone_on_postgres on postgres,
-);
-
-on_fixtures!(a_new_document_cut_then_deleted_is_reported_gone:
-    a_new_document_cut_then_deleted_is_reported_gone_on_sqlite on sqlite,
-    a_new_document_cut_then_deleted_is_reported_gone_on_postgres on postgres,
-);
-
 /// A run held after write-verify, then one of its documents deleted by the application (every
 /// row of it), then enacted: the enact blocks naming the document, and a rollback afterwards
 /// restores the other document exactly and reports the deletion as kept.
@@ -201,22 +231,12 @@ async fn a_held_run_enacted_after_a_deletion(fixture: impl SqlFixture) -> TestRe
     Ok(())
 }
 
-on_fixtures!(a_held_run_enacted_after_a_deletion:
-    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_sqlite on sqlite,
-    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_postgres on postgres,
-);
-
 /// A document deleted between the backup and the fence: the run blocks at the fence naming it,
 /// having fenced nothing of it; its closing census says it is gone; the rollback keeps the
 /// deletion and leaves the other document exactly as before the run.
 async fn a_document_deleted_before_the_fence(fixture: impl SqlFixture) -> TestResult {
     deleted_before(fixture, 1, "cut-leg-a").await
 }
-
-on_fixtures!(a_document_deleted_before_the_fence:
-    a_document_deleted_before_the_fence_blocks_naming_it_on_sqlite on sqlite,
-    a_document_deleted_before_the_fence_blocks_naming_it_on_postgres on postgres,
-);
 
 /// The same deletion between write-verify and the enact, in one invocation: the enact blocks
 /// naming the document (never FAILED with a resume that meets it again), and a rollback leaves
@@ -252,11 +272,6 @@ async fn deleted_before(fixture: impl SqlFixture, at: usize, phase: &str) -> Tes
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_document_deleted_before_the_enact:
-    a_document_deleted_before_the_enact_blocks_naming_it_on_sqlite on sqlite,
-    a_document_deleted_before_the_enact_blocks_naming_it_on_postgres on postgres,
-);
 
 /// Deletes `law/2`'s generation records and its row, but not its units (units have no foreign
 /// key to force it), as an application's raw SQL that knows only the tables it must clear might.
@@ -330,16 +345,6 @@ async fn deleted_but_its_units_then_written_again(fixture: impl SqlFixture) -> T
     a_rollback_drops_the_units_a_deletion_left(fixture, true).await
 }
 
-on_fixtures!(deleted_but_its_units:
-    a_rollback_drops_the_units_a_deletion_left_behind_on_sqlite on sqlite,
-    a_rollback_drops_the_units_a_deletion_left_behind_on_postgres on postgres,
-);
-
-on_fixtures!(deleted_but_its_units_then_written_again:
-    a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_sqlite on sqlite,
-    a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_postgres on postgres,
-);
-
 /// `law/2` cut by `r1` (with `law/1`), then edited and cut again by `r2` alone, then deleted
 /// by the application with its generation records but not its units (both runs' stay): the
 /// store's census (whole, or of a scope naming `law/2`) counts no document for units without
@@ -400,11 +405,6 @@ async fn units_without_a_row_are_in_no_census(fixture: impl SqlFixture) -> TestR
     Ok(())
 }
 
-on_fixtures!(units_without_a_row_are_in_no_census:
-    units_a_deletion_left_without_a_row_are_in_no_census_on_sqlite on sqlite,
-    units_a_deletion_left_without_a_row_are_in_no_census_on_postgres on postgres,
-);
-
 /// `law/2` cut by `r1`, then deleted by the application with its records but not its units,
 /// then written again under the same id (so `r1`'s units are its rows again, with no record),
 /// then cut by `r2`: `r2` rolls back to exactly its backup, the units it found there counted
@@ -435,11 +435,6 @@ async fn a_rollback_over_units_left_without_a_record(fixture: impl SqlFixture) -
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_rollback_over_units_left_without_a_record:
-    a_rollback_over_units_left_without_a_record_restores_exactly_on_sqlite on sqlite,
-    a_rollback_over_units_left_without_a_record_restores_exactly_on_postgres on postgres,
-);
 
 /// Deletes `law/2`'s row alone over a connection that does not enforce foreign keys (SQLite's
 /// default outside iu-cutter, as the `sqlite3` shell): its generation records and units stay.
@@ -489,10 +484,6 @@ async fn purge_reads_the_pointer(fixture: impl SqlFixture) -> TestResult {
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(purge_reads_the_pointer:
-    purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite,
-);
 
 /// Runs `statement` (`{prefix}` standing for the store's schema prefix) over a connection of
 /// its own, as an application's raw SQL would.
@@ -572,16 +563,6 @@ async fn active_record_changed_before_the_run(
     Ok(())
 }
 
-on_fixtures!(an_active_record_deleted_before_the_run:
-    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
-    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_postgres on postgres,
-);
-
-on_fixtures!(an_active_record_retired_before_the_run:
-    an_active_record_retired_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
-    an_active_record_retired_before_the_run_is_not_called_concurrent_on_postgres on postgres,
-);
-
 /// Adversarial (adv32): `law/2` cut by `r1`, then by `r2` alone (`r1` retired), then `r1`'s
 /// record of it deleted by raw SQL (as a hand-made purge that forgot the units): rolling `r2`
 /// back must make `r1` active again and leave `law/2` exactly as before `r2`, or refuse with a
@@ -618,8 +599,3 @@ async fn a_retired_record_deleted_after_the_run(fixture: impl SqlFixture) -> Tes
     fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_retired_record_deleted_after_the_run:
-    a_retired_record_deleted_after_the_run_rolls_back_on_sqlite on sqlite,
-    a_retired_record_deleted_after_the_run_rolls_back_on_postgres on postgres,
-);

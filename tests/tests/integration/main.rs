@@ -22,10 +22,10 @@
 //! The PostgreSQL tests need `IU_CUTTER_TEST_PG_URL`: without it they say they are skipped, and
 //! in CI they fail (`iu_cutter_test_env`).
 
-/// One `#[tokio::test]` per store, each handing `$check` the fixture that
+/// For each `$check`, one `#[tokio::test]` per store, each handing `$check` the fixture that
 /// `iu_cutter_tests::fixture::$store` gives for the test's name (`None` skips the test).
 macro_rules! on_fixtures {
-    ($check:ident: $($test:ident on $store:ident),+ $(,)?) => {$(
+    ($($check:ident: $($test:ident on $store:ident),+ $(,)?);+ $(;)?) => {$($(
         #[tokio::test]
         async fn $test() -> $crate::TestResult {
             // `None`: skipped, and the fixture said why (in CI it fails instead).
@@ -34,7 +34,7 @@ macro_rules! on_fixtures {
                 None => Ok(()),
             }
         }
-    )+};
+    )+)+};
 }
 
 mod attack_backup_reads;
