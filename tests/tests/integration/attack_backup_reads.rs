@@ -99,7 +99,7 @@ fn seeded() -> Vec<(DocumentId, String)> {
 /// Every document cut by `r0`, then every odd one and every third plain one edited: runs over
 /// all 1,001 ids (the odd ones named twice), a backup read a batch of `batch` documents at a
 /// time, pass; each rolled back leaves the whole store exactly as before it.
-async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
+async fn batches_round_trip(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     let documents = seeded();
     adapter.put_documents(&documents).await?;
@@ -155,7 +155,6 @@ async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
         let what = format!("{run}: the store as before it");
         rolled_back_to(&runner, run, (&adapter, &before), &what).await?;
     }
-    fixture.finish().await;
     Ok(())
 }
 
@@ -164,17 +163,17 @@ async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
 /// hold the records as read before the purge under a census of after (the change log lists
 /// the purge: the backup is taken again), and `r1` rolled back leaves the store exactly as it
 /// was after the purge.
-async fn generations_changed_between_the_two_reads(fixture: impl SqlFixture) -> TestResult {
+async fn generations_changed_between_the_two_reads(fixture: &impl SqlFixture) -> TestResult {
     changed_between_the_two_reads(fixture, false).await
 }
 
 /// As [`generations_changed_between_the_two_reads`], `law/2` deleted (every row of it) instead
 /// of purged: the run passes over `law/1` and its rollback leaves the deletion.
-async fn deleted_between_the_two_reads(fixture: impl SqlFixture) -> TestResult {
+async fn deleted_between_the_two_reads(fixture: &impl SqlFixture) -> TestResult {
     changed_between_the_two_reads(fixture, true).await
 }
 
-async fn changed_between_the_two_reads(fixture: impl SqlFixture, delete: bool) -> TestResult {
+async fn changed_between_the_two_reads(fixture: &impl SqlFixture, delete: bool) -> TestResult {
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
@@ -243,7 +242,6 @@ async fn changed_between_the_two_reads(fixture: impl SqlFixture, delete: bool) -
     assert_eq!(now.documents, after_purge.documents, "documents");
     assert_eq!(now.generations, after_purge.generations, "generations");
     assert!(now.units == after_purge.units, "units: {json}");
-    fixture.finish().await;
     Ok(())
 }
 
@@ -268,7 +266,7 @@ async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::
 /// Ids with a tab, a newline, a right-to-left override (and, on SQLite, a NUL) written by raw
 /// SQL beside a plain document: a run over `All` either passes and rolls back to exactly the
 /// store before it, or is refused with nothing written.
-async fn raw_ids_with_control_characters(fixture: impl SqlFixture) -> TestResult {
+async fn raw_ids_with_control_characters(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     adapter
         .put_document(&DocumentId::new("law/1"), "Article 1\nOne.\n")
@@ -299,7 +297,6 @@ async fn raw_ids_with_control_characters(fixture: impl SqlFixture) -> TestResult
             );
         }
     }
-    fixture.finish().await;
     Ok(())
 }
 
@@ -375,7 +372,7 @@ async fn resumed_pass(
 /// `law/2` and is held there; `r1` over both laws is BLOCKED in its backup naming `r2`, with
 /// nothing written; `r2` rolled back, `r1` resumed passes, and its rollback leaves the whole
 /// store exactly as before `r1`.
-async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
+async fn held_by_another_then_freed(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     iu_cutter_tests::seed(adapter.as_ref(), &crate::TWO_LAWS).await;
     let before = adapter.snapshot().await?;
@@ -395,7 +392,6 @@ async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
     rolled_back_to(&runner, "r2", store, "r2 rolled back exactly").await?;
     resumed_pass(&runner, "r1", RunOptions::default()).await?;
     rolled_back_to(&runner, "r1", store, "r1 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -405,7 +401,7 @@ async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
 /// run over every document the gap does not name), that run must pass, not be blocked again on
 /// a document the gap kept quiet about. Nothing of `r1` or the new run is left once rolled back.
 /// And since `r2` waits for review, the gap says what frees it, not only to wait.
-async fn every_held_document_named(fixture: impl SqlFixture) -> TestResult {
+async fn every_held_document_named(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     let laws = ["law/1", "law/2", "law/3", "law/4"];
     for id in laws {
@@ -435,7 +431,6 @@ async fn every_held_document_named(fixture: impl SqlFixture) -> TestResult {
     assert_eq!(left, free, "{json}");
     let store = (&adapter, &with_r2);
     rolled_back_to(&runner, "r3", store, "r3 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -480,7 +475,7 @@ fn not_named(gap: &iu_cutter_orchestrator::Gap, ids: &[&str]) -> Vec<DocumentId>
 /// holds `law/3`. Before, the blocked backup's advice named only the first document's holder
 /// (`r2`): waiting for it, or rolling it back, left `r1` blocked on `law/3`. Every holder is
 /// named, and doing what the advice says to each lets `r1` resume and pass.
-async fn every_holder_named(fixture: impl SqlFixture) -> TestResult {
+async fn every_holder_named(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     for id in ["law/1", "law/2", "law/3"] {
         let body = format!("Article 1\nOne of {id}.\n");
@@ -499,7 +494,6 @@ async fn every_holder_named(fixture: impl SqlFixture) -> TestResult {
         rolled_back(&runner, holder).await?;
     }
     resumed_pass(&runner, "r1", RunOptions::default()).await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -508,7 +502,7 @@ async fn every_holder_named(fixture: impl SqlFixture) -> TestResult {
 /// gap says nothing was backed up. Before, the backup went on writing every batch to its sink
 /// after the refusal was known, and a 4 MiB part of `r1`'s backup stayed in the journal, even
 /// once `r1` was rolled back (nothing removes a part no backup was sealed over).
-async fn refused_backup_journals_no_part(fixture: impl RawSql) -> TestResult {
+async fn refused_backup_journals_no_part(fixture: &impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 12, "a/00", DocumentBatches::default()).await
 }
 
@@ -517,20 +511,19 @@ async fn refused_backup_journals_no_part(fixture: impl RawSql) -> TestResult {
 /// before `a/15`), read two documents a batch, is BLOCKED in its last batch, its gap saying
 /// nothing was backed up. The batches before were written to the sink before the refusal was
 /// known: rolled back, `r1` must leave no part of that backup in the journal.
-async fn refused_late_journals_no_part(fixture: impl RawSql) -> TestResult {
+async fn refused_late_journals_no_part(fixture: &impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 16, "a/15", DocumentBatches::Of(2)).await
 }
 
 /// A backup that fails part-way (here its seal, after every part was journaled) leaves its
 /// parts in the journal for a resume to replace. Rolled back instead, the run must drop them
 /// (before, they stayed for good: 7 MB for one abandoned run) and say so in its notes.
-async fn failed_backup_rolled_back(fixture: impl RawSql) -> TestResult {
-    let failed = failed_backup(&fixture).await?;
+async fn failed_backup_rolled_back(fixture: &impl RawSql) -> TestResult {
+    let failed = failed_backup(fixture).await?;
     let rolled = rolled_back(&failed.runner, "r1").await?;
-    failed.assert_parts_dropped(&fixture, &rolled).await;
+    failed.assert_parts_dropped(fixture, &rolled).await;
     let json = rolled.to_json();
     assert_eq!(failed.adapter.snapshot().await?, failed.before, "{json}");
-    fixture.finish().await;
     Ok(())
 }
 
@@ -598,9 +591,9 @@ async fn failed_backup(fixture: &impl RawSql) -> Result<FailedBackup, Box<dyn st
 /// kill switch closed meanwhile, say) must say so, and what drops them: before, it was only
 /// logged, and the gap said nothing was backed up while a 4 MiB part stayed. Its rollback then
 /// drops them.
-async fn undropped_parts_told(fixture: impl RawSql) -> TestResult {
+async fn undropped_parts_told(fixture: &impl RawSql) -> TestResult {
     use iu_cutter_simulator::FaultKind;
-    let (faulty, adapter) = faulty_laws(&fixture, 16).await?;
+    let (faulty, adapter) = faulty_laws(fixture, 16).await?;
     let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
     faulty.inject_on(OpKind::DiscardBackupParts, 0, FaultKind::Error);
@@ -610,8 +603,7 @@ async fn undropped_parts_told(fixture: impl RawSql) -> TestResult {
         gap.found.contains("could not be dropped") && gap.found.contains("rollback of run r1"),
         "{json}"
     );
-    rolled_back_leaving_no_part(&runner, &fixture).await?;
-    fixture.finish().await;
+    rolled_back_leaving_no_part(&runner, fixture).await?;
     Ok(())
 }
 
@@ -619,10 +611,10 @@ async fn undropped_parts_told(fixture: impl RawSql) -> TestResult {
 /// before the rollback journals its step. The parts are gone for good, so the refused rollback's
 /// report must say it dropped them (the one taken again once the switch is open finds none, and
 /// says 0): before, it was refused saying only that the journal could not be written.
-async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult {
+async fn switch_closed_after_dropping_parts(fixture: &impl RawSql) -> TestResult {
     use iu_cutter_live_execution::{ExecutionGate, Guarded, ManualSwitch};
     use iu_cutter_phase_core::JournalBackupStore;
-    let failed = failed_backup(&fixture).await?;
+    let failed = failed_backup(fixture).await?;
     let switch = ManualSwitch::new("kill switch", true, "open it");
     let gated: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
         failed.adapter.clone(),
@@ -639,7 +631,7 @@ async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult 
         return Err(format!("expected REFUSED: {json}").into());
     };
     assert!(!reason.contains("nothing was changed"), "{json}");
-    failed.assert_parts_dropped(&fixture, &refused).await;
+    failed.assert_parts_dropped(fixture, &refused).await;
 
     switch.set(true);
     rolled_back_to(
@@ -649,7 +641,6 @@ async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult 
         "as before",
     )
     .await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -657,9 +648,9 @@ async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult 
 /// phase is journaled done: the journal holds a sealed backup whose phase record says it never
 /// finished. A resume must pass (taking the backup again over the sealed one, or adopting it),
 /// and a rollback then restores the store exactly.
-async fn crash_after_seal(fixture: impl RawSql) -> TestResult {
+async fn crash_after_seal(fixture: &impl RawSql) -> TestResult {
     use iu_cutter_simulator::FaultKind;
-    let (faulty, adapter) = faulty_laws(&fixture, 4).await?;
+    let (faulty, adapter) = faulty_laws(fixture, 4).await?;
     let before = adapter.snapshot().await?;
     let runner = journaled(adapter.clone());
     faulty.inject_on(OpKind::SealBackup, 0, FaultKind::CrashAfter);
@@ -668,7 +659,6 @@ async fn crash_after_seal(fixture: impl RawSql) -> TestResult {
     faulty.recover();
     resumed_pass(&runner, "r1", RunOptions::default()).await?;
     rolled_back_to(&runner, "r1", (&adapter, &before), "as before").await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -689,7 +679,7 @@ async fn large_laws(adapter: &Arc<dyn LiveExecutionAdapter>, count: usize) -> Te
 /// `batches`, is BLOCKED in its backup saying nothing was backed up; rolled back, it leaves no
 /// part of that backup in the journal.
 async fn refused_backup_leaves_no_part(
-    fixture: impl RawSql,
+    fixture: &impl RawSql,
     count: usize,
     held: &str,
     batches: DocumentBatches,
@@ -702,8 +692,7 @@ async fn refused_backup_leaves_no_part(
     let report = runner.run(r1_over_a(), options).await?;
     let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
-    rolled_back_leaving_no_part(&runner, &fixture).await?;
-    fixture.finish().await;
+    rolled_back_leaving_no_part(&runner, fixture).await?;
     Ok(())
 }
 
@@ -711,7 +700,7 @@ async fn refused_backup_leaves_no_part(
 /// a journal part of the batches before was written, is resumed once `r2` is rolled back: it
 /// backs up all sixteen documents (not the earlier attempt's parts), passes, and its rollback
 /// leaves the whole store exactly as before `r2`.
-async fn refused_late_then_freed(fixture: impl SqlFixture) -> TestResult {
+async fn refused_late_then_freed(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let before = adapter.snapshot().await?;
@@ -732,7 +721,6 @@ async fn refused_late_then_freed(fixture: impl SqlFixture) -> TestResult {
         resumed.to_json()
     );
     rolled_back_to(&runner, "r1", (&adapter, &before), "r1 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -742,7 +730,7 @@ async fn refused_late_then_freed(fixture: impl SqlFixture) -> TestResult {
 /// `r1` must be BLOCKED naming `a/00` and `r2`, saying nothing was backed up, with no part of
 /// its backup left in the journal; then, `r2` rolled back, `r1` resumed passes and rolls back
 /// to the store exactly as before it.
-async fn held_while_backed_up(fixture: impl RawSql, vanish: bool) -> TestResult {
+async fn held_while_backed_up(fixture: &impl RawSql, vanish: bool) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let deletion = RawStatements::delete_document(fixture.options(), "a/15");
@@ -767,12 +755,11 @@ async fn held_while_backed_up(fixture: impl RawSql, vanish: bool) -> TestResult 
     assert!(gap.found.contains("nothing was backed up"), "{json}");
     let when = "it changed while the backup was written";
     assert_eq!(gap.found.contains(when), !vanish, "{json}");
-    no_part_of_r1(&fixture, &json).await;
+    no_part_of_r1(fixture, &json).await;
     rolled_back(&runner, "r2").await?;
     let freed = adapter.snapshot().await?;
     resumed_pass(&runner, "r1", in_pairs()).await?;
     rolled_back_to(&runner, "r1", (&adapter, &freed), "r1 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -839,7 +826,7 @@ async fn faulty_laws(
 /// by another run (no test of its own before): `r2` fences `a/00` while `r1`'s backup reads its
 /// first batch; the change log lists it once every batch is written (a journal part among them),
 /// and `r1` is BLOCKED naming `r2`, its attempt's parts dropped.
-async fn changed_then_held(fixture: impl RawSql) -> TestResult {
+async fn changed_then_held(fixture: &impl RawSql) -> TestResult {
     held_while_backed_up(fixture, false).await
 }
 
@@ -849,7 +836,7 @@ async fn changed_then_held(fixture: impl RawSql) -> TestResult {
 /// having journaled nothing. Before, the first attempt's part stayed in the journal of a run
 /// BLOCKED as having backed up nothing: the vanished path gave its sink up without dropping it,
 /// and the refused attempt dropped only parts it had journaled itself.
-async fn vanished_then_held(fixture: impl RawSql) -> TestResult {
+async fn vanished_then_held(fixture: &impl RawSql) -> TestResult {
     held_while_backed_up(fixture, true).await
 }
 
@@ -858,7 +845,7 @@ async fn vanished_then_held(fixture: impl RawSql) -> TestResult {
 /// resumed is BLOCKED in its backup, refused in its first batch, saying nothing was backed up.
 /// The crashed attempt's part must not stay in the journal of that run (the refused attempt
 /// dropped only the parts it had journaled itself: none).
-async fn crashed_then_held(fixture: impl RawSql) -> TestResult {
+async fn crashed_then_held(fixture: &impl RawSql) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let (journaled_part, told) = tokio::sync::oneshot::channel();
@@ -874,14 +861,13 @@ async fn crashed_then_held(fixture: impl RawSql) -> TestResult {
     told.await?;
     task.abort();
     assert!(task.await.is_err(), "r1's runner died in its backup");
-    assert_eq!(parts_of_r1(&fixture).await, 1, "the crashed attempt's part");
+    assert_eq!(parts_of_r1(fixture).await, 1, "the crashed attempt's part");
     let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/00")]).await?;
     let report = runner.resume(&RunId::new("r1"), in_pairs()).await?;
     let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
-    no_part_of_r1(&fixture, &json).await;
-    fixture.finish().await;
+    no_part_of_r1(fixture, &json).await;
     Ok(())
 }
 
@@ -891,7 +877,7 @@ async fn crashed_then_held(fixture: impl RawSql) -> TestResult {
 /// its advice to start a new run leaving out what it names, followed literally, must pass. It
 /// named `a/00` alone (the change found first hid the refusal of `a/03`, read held by `r2`), and
 /// the new run was blocked on `a/03`.
-async fn changed_then_held_names_every_held(fixture: impl RawSql) -> TestResult {
+async fn changed_then_held_names_every_held(fixture: &impl RawSql) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 4).await?;
     let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
@@ -909,7 +895,6 @@ async fn changed_then_held_names_every_held(fixture: impl RawSql) -> TestResult 
     assert!(gap.found.contains("run r3"), "{json}");
     let ids = ["a/00", "a/01", "a/02", "a/03"];
     leave_out_what_is_named(&plain, "r4", (gap, &json), &ids).await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -918,7 +903,7 @@ async fn changed_then_held_names_every_held(fixture: impl RawSql) -> TestResult 
 /// generation records and units not read yet). The copy must be the store after the edit (taken
 /// again), never its rows from before beside its units from after.
 async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
-    fixture: impl RawSql,
+    fixture: &impl RawSql,
 ) -> TestResult {
     let adapter = fixture.shared();
     let laws = ["law/1", "law/2"].map(DocumentId::new);
@@ -961,6 +946,5 @@ async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
         adapter.scope_census(&laws).await?.census,
         "the copy's census is the store's"
     );
-    fixture.finish().await;
     Ok(())
 }

@@ -76,7 +76,7 @@ async fn pass(runner: &Runner, run: &str, ids: &[&str]) -> TestResult {
 /// (over law/3) begins; after r3, y cuts law/1 again. When r3 finished, readers saw x's
 /// generation of law/1: the lines since r3 take an index fed then to now. They were refused as
 /// Unfinished, naming x to resume or roll back, where rolling x back is refused (y holds law/1).
-async fn since_over_an_enact_failed_before_the_run(fixture: impl RawSql) -> TestResult {
+async fn since_over_an_enact_failed_before_the_run(fixture: &impl RawSql) -> TestResult {
     let store = fixture.shared();
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
@@ -116,7 +116,6 @@ async fn since_over_an_enact_failed_before_the_run(fixture: impl RawSql) -> Test
     let since = lines(&plain, Some("r3")).await?;
     let now = applied(Index::new(), &lines(&plain, None).await?);
     assert_eq!(applied(index, &since), now, "{since:?}");
-    fixture.finish().await;
     Ok(())
 }
 
@@ -124,7 +123,7 @@ async fn since_over_an_enact_failed_before_the_run(fixture: impl RawSql) -> Test
 /// back on r1's generation, the other still z's. Since r1 the lines take an index fed after r1
 /// to now, whichever document the rollback reached; since z, the export is refused as rolled
 /// back.
-async fn since_over_a_rollback_stopped_part_way(fixture: impl RawSql) -> TestResult {
+async fn since_over_a_rollback_stopped_part_way(fixture: &impl RawSql) -> TestResult {
     let store = fixture.shared();
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
@@ -163,6 +162,5 @@ async fn since_over_a_rollback_stopped_part_way(fixture: impl RawSql) -> TestRes
         Err(ExportError::Since(why)) => assert!(why.contains("rolled back"), "{why}"),
         other => panic!("since z, rolled back in part: {other:?}"),
     }
-    fixture.finish().await;
     Ok(())
 }

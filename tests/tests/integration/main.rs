@@ -23,14 +23,19 @@
 //! in CI they fail (`iu_cutter_test_env`).
 
 /// For each `$check`, one `#[tokio::test]` per store, each handing `$check` the fixture that
-/// `iu_cutter_tests::fixture::$store` gives for the test's name (`None` skips the test).
+/// `iu_cutter_tests::fixture::$store` gives for the test's name (`None` skips the test), and
+/// finishing the fixture once the check passed.
 macro_rules! on_fixtures {
     ($($check:ident: $($test:ident on $store:ident),+ $(,)?);+ $(;)?) => {$($(
         #[tokio::test]
         async fn $test() -> $crate::TestResult {
             // `None`: skipped, and the fixture said why (in CI it fails instead).
             match iu_cutter_tests::fixture::$store(stringify!($test)).await {
-                Some(fixture) => $check(fixture).await,
+                Some(fixture) => {
+                    $check(&fixture).await?;
+                    iu_cutter_tests::fixture::Fixture::finish(fixture).await;
+                    Ok(())
+                }
                 None => Ok(()),
             }
         }
