@@ -137,18 +137,7 @@ async fn events_of_a_running_invocation_arrive_as_server_sent_events() {
     let mut events = Events::open(server.addr, "/runs/ev-1/events").await;
     let enact = server.post("/runs/ev-1/enact", "").await;
     assert_eq!(enact.status, 202, "{}", enact.body);
-    let mut seen = Vec::new();
-    while let Some(event) = events.next(Duration::from_secs(30)).await {
-        let kind = event["event"].as_str().unwrap_or_default().to_owned();
-        seen.push(format!(
-            "{kind} {}",
-            event["phase"].as_str().unwrap_or_default()
-        ));
-        if kind == "run_finished" {
-            assert_eq!(event["outcome"], "PASS", "{event}");
-            break;
-        }
-    }
+    let seen = events.told_until_passed(Duration::from_secs(30)).await;
     assert!(
         seen.iter().any(|e| e == "phase_started lifecycle-enact"),
         "{seen:?}"
@@ -447,18 +436,7 @@ async fn a_run_driven_elsewhere_is_followed_through_its_journal() {
         "resume",
     );
     assert_eq!(resumed.outcome.name(), "PASS", "{}", resumed.to_json());
-    let mut told = Vec::new();
-    while let Some(event) = events.next(Duration::from_secs(10)).await {
-        let name = event["event"].as_str().unwrap_or_default().to_owned();
-        told.push(format!(
-            "{name} {}",
-            event["phase"].as_str().unwrap_or_default()
-        ));
-        if name == "run_finished" {
-            assert_eq!(event["outcome"], "PASS", "{event}");
-            break;
-        }
-    }
+    let told = events.told_until_passed(Duration::from_secs(10)).await;
     for phase in [
         "cut-leg-a",
         "leg-b-record",
@@ -643,12 +621,7 @@ async fn a_rollback_while_the_run_executes_is_refused_naming_where_to_follow_it(
     assert_eq!(started.status, 202, "{}", started.body);
     let busy = server.post("/runs/busy-1/rollback", "").await;
     assert_eq!(busy.status, 409, "{}", busy.body);
-    assert_eq!(
-        busy.json()["next"],
-        "follow it on GET /runs/busy-1/events, then retry",
-        "{}",
-        busy.body
-    );
+    busy.assert_next("follow it on GET /runs/busy-1/events, then retry");
     assert_eq!(server.settled("busy-1").await["record"]["status"], "PASS");
     let rollback = server.post("/runs/busy-1/rollback", "").await;
     assert_eq!(rollback.status, 202, "{}", rollback.body);
@@ -657,12 +630,7 @@ async fn a_rollback_while_the_run_executes_is_refused_naming_where_to_follow_it(
     // A run that wrote no units of a document names its own address too.
     let none = server.get("/documents/docs%2Fa.md/units?run=busy-1").await;
     assert_eq!(none.status, 404, "{}", none.body);
-    assert_eq!(
-        none.json()["next"],
-        "see the run's documents in GET /runs/busy-1",
-        "{}",
-        none.body
-    );
+    none.assert_next("see the run's documents in GET /runs/busy-1");
     server.stop().await;
 }
 

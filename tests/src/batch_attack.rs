@@ -39,42 +39,12 @@ macro_rules! batch_attack_raw_suite {
     };
 }
 
-/// Ids that a JSON or SQL binding could mangle, and one past a statement's 1,000 ids: quotes,
-/// backslashes (one spelling an escape), JSON and SQL syntax, texts that read as JSON numbers or
-/// literals, leading and trailing spaces, case twins, non-ASCII and a long id.
+/// [`crate::awkward_ids`], as document ids.
 fn awkward_ids() -> Vec<DocumentId> {
-    let mut ids: Vec<String> = [
-        "q\"uote",
-        "back\\slash",
-        "\\u0041",
-        "\\\"",
-        "' OR '1'='1",
-        "[1,\"x\"]",
-        "{\"k\":null}",
-        "123",
-        "0123",
-        "1e3",
-        "-0",
-        "null",
-        "true",
-        " lead",
-        "trail ",
-        "A",
-        "a",
-        "$[0]",
-        "%_*?",
-        "日本/文書",
-        "Điều 1",
-        "😀",
-        "\u{feff}bom",
-        "\u{2028}line",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    ids.push("x".repeat(1_200));
-    ids.push(format!("{}\"{}", "é".repeat(300), "\\".repeat(40)));
-    ids.into_iter().map(DocumentId::new).collect()
+    crate::awkward_ids()
+        .into_iter()
+        .map(DocumentId::new)
+        .collect()
 }
 
 /// A body for `id`: two articles, so that each document has two units.

@@ -204,20 +204,12 @@ pub async fn changed_since_lists_every_change_after_the_mark(fixture: &impl Tamp
             .await,
         "a read",
     );
-    assert_eq!(
-        changed(store, &first).await,
-        Vec::<DocumentId>::new(),
-        "reads change nothing"
-    );
+    assert_lists(store, &first, &[], "reads change nothing").await;
 
     fixture
         .edit_unit_raw("b", "r1", 1, "edited underneath")
         .await;
-    assert_eq!(
-        changed(store, &first).await,
-        ids(&["b"]),
-        "a unit-only edit"
-    );
+    assert_lists(store, &first, &["b"], "a unit-only edit").await;
 
     let second = mark(store, &["b"]).await;
     assert_eq!(changed(store, &second).await, Vec::<DocumentId>::new());
@@ -240,7 +232,7 @@ pub async fn changed_since_lists_every_change_after_the_mark(fixture: &impl Tamp
         "purge",
     );
     assert_eq!(purged, 1);
-    assert_eq!(changed(store, &third).await, ids(&["a"]), "a DELETE");
+    assert_lists(store, &third, &["a"], "a DELETE").await;
     assert_eq!(changed(store, &first).await, ids(&["a", "a2", "b", "c"]));
 }
 
@@ -264,18 +256,14 @@ pub async fn unit_writes_are_listed_by_the_change_log(store: &dyn LiveExecutionA
     ok(store.write_units(&r, &[]).await, "an empty batch");
     assert_eq!(changed(store, &fenced).await, Vec::<DocumentId>::new());
     ok(store.write_units(&r, &units).await, "first write");
-    assert_eq!(changed(store, &fenced).await, ids(&["a"]), "inserted units");
+    assert_lists(store, &fenced, &["a"], "inserted units").await;
 
     let written = mark(store, &["a"]).await;
     assert_eq!(changed(store, &written).await, Vec::<DocumentId>::new());
     let mut rewritten = units[1..].to_vec();
     rewritten[0].path = "Chương I/Điều 2".into();
     ok(store.write_units(&r, &rewritten).await, "rewrite");
-    assert_eq!(
-        changed(store, &written).await,
-        ids(&["a"]),
-        "replaced units"
-    );
+    assert_lists(store, &written, &["a"], "replaced units").await;
 }
 
 /// A mark is read only by a store of the backend that issued it: another backend's mark, or
@@ -338,17 +326,17 @@ pub async fn a_rollback_is_a_change_for_a_mark_taken_while_the_run_held_it(
     let held = mark(store, &["a"]).await;
     assert_eq!(changed(store, &held).await, Vec::<DocumentId>::new());
 
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the rollback after the mark"
-    );
+    rolled_back_lists(
+        store,
+        &r,
+        &backup,
+        &held,
+        &["b"],
+        "the rollback after the mark",
+    )
+    .await;
     put(store, "a", "Điều 1. Sửa.\n").await;
-    assert_eq!(
-        changed(store, &held).await,
-        ids(&["a", "b"]),
-        "an edit after the rollback"
-    );
+    assert_lists(store, &held, &["a", "b"], "an edit after the rollback").await;
 }
 
 /// The documents `documents` as stored now.
@@ -402,15 +390,28 @@ async fn backed_up_and_cut(
     (run, backup)
 }
 
-/// Rolls `run` back to `backup`, then what `mark` lists as changed: how each attack ends.
-async fn listed_after_rollback(
+/// Asserts that `mark` lists exactly `listed` as changed (`why` says which change that is).
+async fn assert_lists(
+    store: &dyn LiveExecutionAdapter,
+    mark: &ChangeMark,
+    listed: &[&str],
+    why: &str,
+) {
+    assert_eq!(changed(store, mark).await, ids(listed), "{why}");
+}
+
+/// Rolls `run` back to `backup`, then asserts that `mark` lists exactly `listed` as changed
+/// (`why` says which change that is): how each attack ends.
+async fn rolled_back_lists(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
     backup: &iu_cutter_live_execution::Backup,
     mark: &ChangeMark,
-) -> Vec<DocumentId> {
+    listed: &[&str],
+    why: &str,
+) {
     ok(store.restore(run, backup).await, "restore");
-    changed(store, mark).await
+    assert_lists(store, mark, listed, why).await;
 }
 
 /// An application edit of `document`'s body by raw SQL, undone at once (ABA): its body is
@@ -418,6 +419,15 @@ async fn listed_after_rollback(
 async fn edit_and_undo_raw(fixture: &impl Tamper, document: &str, body: &str) {
     fixture.edit_body_raw(document, "Điều 1. Sửa lén.\n").await;
     fixture.edit_body_raw(document, body).await;
+}
+
+/// An application edit of the first of the two units `generation` cut of `document`, by raw
+/// SQL, undone at once (ABA on a units row).
+async fn edit_unit_and_undo_raw(fixture: &impl Tamper, document: &Document, generation: &RunId) {
+    let unit = crate::contract::units_for(document, generation, 2).remove(0);
+    let (id, run) = (document.id.as_str(), generation.as_str());
+    fixture.edit_unit_raw(id, run, 0, "Sửa lén.").await;
+    fixture.edit_unit_raw(id, run, 0, &unit.body).await;
 }
 
 /// A held run's mark (A) stops seeing another run (B) outside its scope once B is rolled back
@@ -444,11 +454,15 @@ pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn Live
 
     let (r, backup) = backed_up_and_cut(store, "rb", &["b", "c"]).await;
     assert_eq!(changed(store, &held).await, ids(&["a", "b", "c"]));
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["a", "c"]),
-        "b is as the held run's mark saw it; c was edited after that mark"
-    );
+    rolled_back_lists(
+        store,
+        &r,
+        &backup,
+        &held,
+        &["a", "c"],
+        "b is as the held run's mark saw it; c was edited after that mark",
+    )
+    .await;
 
     let old = RunId::new("old");
     let mut backup = scoped_backup_of(store, &old, &["b"]).await;
@@ -459,16 +473,20 @@ pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn Live
         store.restore(&old, &backup).await,
         "restore without entries",
     );
-    assert_eq!(
-        changed(store, &held).await,
-        ids(&["a", "b", "c"]),
-        "b changed (the first rollback) after the held run's mark"
-    );
-    assert_eq!(
-        changed(store, &held_old).await,
-        ids(&[]),
-        "b is as it was just before the fence, which this mark saw"
-    );
+    assert_lists(
+        store,
+        &held,
+        &["a", "b", "c"],
+        "b changed (the first rollback) after the held run's mark",
+    )
+    .await;
+    assert_lists(
+        store,
+        &held_old,
+        &[],
+        "b is as it was just before the fence, which this mark saw",
+    )
+    .await;
 
     let odd = RunId::new("odd");
     let mut backup = scoped_backup_of(store, &odd, &["b"]).await;
@@ -479,11 +497,7 @@ pub async fn a_rolled_back_run_is_no_change_for_an_earlier_mark(store: &dyn Live
         store.restore(&odd, &backup).await,
         "restore with an odd entry",
     );
-    assert_eq!(
-        changed(store, &held_b).await,
-        ids(&[]),
-        "an entry no store writes is not read"
-    );
+    assert_lists(store, &held_b, &[], "an entry no store writes is not read").await;
     assert_eq!(changed(store, &held).await, ids(&["a", "b", "c"]));
 }
 
@@ -551,22 +565,14 @@ pub async fn an_update_that_changes_no_row_is_not_a_change(fixture: &impl RawSql
             "{statement}"
         );
     }
-    assert_eq!(
-        changed(store, &before).await,
-        Vec::<DocumentId>::new(),
-        "no row changed"
-    );
+    assert_lists(store, &before, &[], "no row changed").await;
 
     let one = format!(
         "UPDATE {units} SET body = CASE WHEN document = $1 AND ordinal = 1 THEN 'edited' \
          ELSE body END"
     );
     assert!(fixture.execute_raw(&one, &["b"]).await > 1);
-    assert_eq!(
-        changed(store, &before).await,
-        ids(&["b"]),
-        "one row of many"
-    );
+    assert_lists(store, &before, &["b"], "one row of many").await;
 
     let after = mark(store, &[]).await;
     let moved = format!(
@@ -574,7 +580,7 @@ pub async fn an_update_that_changes_no_row_is_not_a_change(fixture: &impl RawSql
          WHERE document = $1 AND ordinal = 0"
     );
     assert_eq!(fixture.execute_raw(&moved, &["a"]).await, 1);
-    assert_eq!(changed(store, &after).await, ids(&["a", "c"]), "moved");
+    assert_lists(store, &after, &["a", "c"], "moved").await;
 }
 
 /// A store whose documents predate the change log (version 7: no log, no triggers) gets it from
@@ -653,15 +659,21 @@ fn back_to_version_7(fixture: &impl RawSql) -> Vec<String> {
 pub async fn an_edit_before_the_backup_stays_listed_after_the_rollback(
     store: &dyn LiveExecutionAdapter,
 ) {
+    edit_before_the_backup_stays_listed(store, |_| ()).await;
+}
+
+/// An application edit of `b` after a mark and before the backup of a run over it, whose
+/// backup `tamper` then edits: the rollback leaves the edit listed for that mark.
+async fn edit_before_the_backup_stays_listed(
+    store: &dyn LiveExecutionAdapter,
+    tamper: impl FnOnce(&mut iu_cutter_live_execution::Backup),
+) {
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
     put(store, "b", "Điều 1. Một, sửa.\n").await;
-    let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the edit before B"
-    );
+    let (r, mut backup) = backed_up_and_cut(store, "rb", &["b"]).await;
+    tamper(&mut backup);
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "the edit before B").await;
 }
 
 /// An edit after the rollback ends its window, and putting the document back as it was (ABA)
@@ -670,14 +682,11 @@ pub async fn an_edit_after_the_rollback_ends_its_window(store: &dyn LiveExecutio
     put(store, "b", "Điều 1. Một.\n").await;
     let held = mark(store, &[]).await;
     let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        Vec::<DocumentId>::new()
-    );
+    rolled_back_lists(store, &r, &backup, &held, &[], "b as the mark saw it").await;
     put(store, "b", "Điều 1. Khác.\n").await;
-    assert_eq!(changed(store, &held).await, ids(&["b"]), "an edit after");
+    assert_lists(store, &held, &["b"], "an edit after").await;
     put(store, "b", "Điều 1. Một.\n").await;
-    assert_eq!(changed(store, &held).await, ids(&["b"]), "an edit undone");
+    assert_lists(store, &held, &["b"], "an edit undone").await;
 }
 
 /// A second run C over the same document after B's rollback, itself rolled back: an edit
@@ -694,8 +703,8 @@ pub async fn a_second_rolled_back_run_hides_no_edit_between_the_runs(
     put(store, "b", "Điều 1. Một, sửa.\n").await;
     let (rc, backup) = backed_up_and_cut(store, "rc", &["b"]).await;
     ok(store.restore(&rc, &backup).await, "restore C");
-    assert_eq!(changed(store, &held).await, ids(&["b"]), "the edit between");
-    assert_eq!(changed(store, &during_b).await, ids(&["b"]), "B's hold");
+    assert_lists(store, &held, &["b"], "the edit between").await;
+    assert_lists(store, &during_b, &["b"], "B's hold").await;
 }
 
 /// Two runs rolled back one after the other with no edit between: a mark taken while B held
@@ -725,40 +734,23 @@ pub async fn a_run_that_never_wrote_a_document_opens_no_window_for_it(
     let r = RunId::new("rb");
     let backup = scoped_backup_of(store, &r, &["b", "c"]).await;
     cut(store, &r, &load(store, &["b"]).await, 2).await;
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["c"])
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["c"], "the edit of c").await;
 }
 
 /// A backup whose change-log entry is edited by hand to an older one (a well-formed number)
 /// must not hide an edit the backup's census saw and an earlier mark did not.
 pub async fn a_hand_edited_entry_hides_no_edit(store: &dyn LiveExecutionAdapter) {
-    put(store, "b", "Điều 1. Một.\n").await;
-    let held = mark(store, &[]).await;
-    put(store, "b", "Điều 1. Một, sửa.\n").await;
-    let (r, mut backup) = backed_up_and_cut(store, "rb", &["b"]).await;
-    backup.entries = Some([(id("b"), "1".to_owned())].into());
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the edit before B"
-    );
+    edit_before_the_backup_stays_listed(store, |backup| {
+        backup.entries = Some([(id("b"), "1".to_owned())].into())
+    })
+    .await;
 }
 
 /// The same with the entry removed: a backup that names no entry for the document (as for a
 /// document the census found absent) must not hide an edit the census saw.
 pub async fn a_hand_removed_entry_hides_no_edit(store: &dyn LiveExecutionAdapter) {
-    put(store, "b", "Điều 1. Một.\n").await;
-    let held = mark(store, &[]).await;
-    put(store, "b", "Điều 1. Một, sửa.\n").await;
-    let (r, mut backup) = backed_up_and_cut(store, "rb", &["b"]).await;
-    backup.entries = Some(Default::default());
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the edit before B"
-    );
+    edit_before_the_backup_stays_listed(store, |backup| backup.entries = Some(Default::default()))
+        .await;
 }
 
 /// An application edit of the document while the run holds it, undone before the rollback
@@ -771,11 +763,7 @@ pub async fn an_edit_undone_while_the_run_held_it_stays_listed(fixture: &impl Ta
     let held = mark(store, &[]).await;
     let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
     edit_and_undo_raw(fixture, "b", "Điều 1. Một.\n").await;
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the edit undone"
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "the edit undone").await;
 }
 
 /// PostgreSQL: an application edit that began before the run's backup census and commits after
@@ -806,11 +794,7 @@ pub async fn an_edit_committing_across_the_backup_census_stays_listed(
         panic!("committing the concurrent edit: {error}");
     }
     cut(store, &r, &load(store, &["b"]).await, 2).await;
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the concurrent edit"
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "the concurrent edit").await;
 }
 
 /// An application edit undone between two of the run's own writes (ABA while held): `b`'s
@@ -833,11 +817,7 @@ pub async fn an_edit_undone_between_the_runs_writes_stays_listed(fixture: &impl 
     crate::contract::write_units(store, &r, &documents, 2).await;
     edit_and_undo_raw(fixture, "c", "Điều 1. Ba.\n").await;
     assert_eq!(ok(store.enact(&r, &expectations).await, "enact"), 3);
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b", "c"]),
-        "the edits undone"
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b", "c"], "the edits undone").await;
 }
 
 /// Window rows end with the document's next change, and a rollback spends its run's holds, so
@@ -895,14 +875,8 @@ pub async fn an_edit_of_the_runs_units_undone_while_held_stays_listed(fixture: &
     let b = put(store, "b", "Điều 1. Một.\nĐiều 2. Hai.\n").await;
     let held = mark(store, &[]).await;
     let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
-    let unit = crate::contract::units_for(&b, &r, 2).remove(0);
-    fixture.edit_unit_raw("b", "rb", 0, "Sửa lén.").await;
-    fixture.edit_unit_raw("b", "rb", 0, &unit.body).await;
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the unit edit undone"
-    );
+    edit_unit_and_undo_raw(fixture, &b, &r).await;
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "the unit edit undone").await;
 }
 
 /// The same on a unit of the document's *previous* generation (an earlier run's, retired by the
@@ -917,14 +891,8 @@ pub async fn an_edit_of_an_earlier_generation_undone_while_held_stays_listed(
     cut(store, &r0, std::slice::from_ref(&b), 2).await;
     let held = mark(store, &[]).await;
     let (r, backup) = backed_up_and_cut(store, "rb", &["b"]).await;
-    let unit = crate::contract::units_for(&b, &r0, 2).remove(0);
-    fixture.edit_unit_raw("b", "r0", 0, "Sửa lén.").await;
-    fixture.edit_unit_raw("b", "r0", 0, &unit.body).await;
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the old unit edit undone"
-    );
+    edit_unit_and_undo_raw(fixture, &b, &r0).await;
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "old unit edit undone").await;
 }
 
 /// A run that crashed between its fence and its units is resumed and fences again (the same
@@ -945,16 +913,8 @@ pub async fn an_edit_undone_before_a_resumed_fence_stays_listed(fixture: &impl T
     ok(store.fence(&r, &expectations).await, "the resumed fence");
     crate::contract::write_units(store, &r, &documents, 2).await;
     ok(store.enact(&r, &expectations).await, "enact");
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the edit undone"
-    );
-    assert_eq!(
-        changed(store, &during).await,
-        ids(&["b"]),
-        "a mark taken while the run held it"
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "the edit undone").await;
+    assert_lists(store, &during, &["b"], "a mark taken while the run held it").await;
 }
 
 /// Two runs fencing the same document in turn, the first rolled back before the second
@@ -971,11 +931,7 @@ pub async fn alternating_runs_hide_no_edit(fixture: &impl Tamper) {
     edit_and_undo_raw(fixture, "b", "Điều 1. Một.\n").await;
     ok(store.restore(&r2, &backup2).await, "restore r2");
     assert_eq!(changed(store, &before).await, ids(&["b"]));
-    assert_eq!(
-        changed(store, &between).await,
-        ids(&["b"]),
-        "the edit undone"
-    );
+    assert_lists(store, &between, &["b"], "the edit undone").await;
 }
 
 /// The hold table edited by hand in the direction an operator cleaning up would (a hold
@@ -992,10 +948,7 @@ pub async fn a_hold_removed_or_cleared_by_hand_opens_no_window(fixture: &impl Ra
     assert_eq!(fixture.execute_raw(&removed, &["b"]).await, 1);
     let cleared = format!("UPDATE {holds} SET entry_own = NULL WHERE document = $1");
     assert_eq!(fixture.execute_raw(&cleared, &["c"]).await, 1);
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b", "c"])
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b", "c"], "no window opened").await;
 }
 
 /// Runs `edit` in one open transaction of an application connection, then starts `call` (a
@@ -1059,7 +1012,7 @@ pub async fn an_edit_racing_the_rollback_stays_listed(fixture: &crate::fixture::
         "UPDATE documents SET body = 'Điều 1. Một.' || chr(10) WHERE id = 'b'",
     ];
     race_an_open_edit(fixture, &edit, "restore", rollback).await;
-    assert_eq!(changed(store, &held).await, ids(&["b"]), "the racing edit");
+    assert_lists(store, &held, &["b"], "the racing edit").await;
 }
 
 /// An edit of a generation *record* (not a unit, not the document row) undone while the run
@@ -1078,11 +1031,7 @@ pub async fn an_edit_of_a_generation_record_undone_while_held_stays_listed(fixtu
     );
     assert_eq!(fixture.execute_raw(&set, &["staged"]).await, 1);
     assert_eq!(fixture.execute_raw(&set, &["retired"]).await, 1);
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the record edit undone"
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "the record edit undone").await;
 }
 
 /// PostgreSQL, READ COMMITTED: an application transaction that edits a unit of the document's
@@ -1112,11 +1061,7 @@ pub async fn an_edit_racing_the_fence_stays_listed(fixture: &crate::fixture::PgF
     race_an_open_edit(fixture, &edit, "fence", fence).await;
     crate::contract::write_units(store, &r, &documents, 2).await;
     ok(store.enact(&r, &expectations).await, "enact");
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "the racing edit"
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "the racing edit").await;
 }
 
 /// A rollback refused by the kill switch (the control row closed between the run's writes and
@@ -1143,9 +1088,5 @@ pub async fn a_rollback_refused_by_the_kill_switch_then_retried_hides_no_edit(
     );
     edit_and_undo_raw(fixture, "b", "Điều 1. Hai.\n").await;
     ok(set_control(fixture.options(), true, "reopen").await, "open");
-    assert_eq!(
-        listed_after_rollback(store, &r, &backup, &held).await,
-        ids(&["b"]),
-        "c's window, not b's"
-    );
+    rolled_back_lists(store, &r, &backup, &held, &["b"], "c's window, not b's").await;
 }

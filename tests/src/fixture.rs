@@ -13,7 +13,7 @@ use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId};
 mod postgres;
 mod sqlite;
 
-pub use postgres::{PgFixture, postgres};
+pub use postgres::{PgFixture, blocks, exec, must, postgres};
 pub use sqlite::{PrefixedSqliteFixture, SqliteFixture, sqlite, sqlite_prefixed};
 
 /// A store under test; dropping it releases whatever it holds (a temp file, a schema).

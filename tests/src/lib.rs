@@ -193,6 +193,57 @@ pub fn markdown() -> CutRules {
     CutRules::preset(Preset::Markdown)
 }
 
+/// Document ids that a JSON array or an SQL binding could mangle, quote wrongly or mistake:
+/// quotes, backslashes (one spelling an escape), JSON and SQL syntax, texts that read as JSON
+/// numbers or literals, `LIKE` wildcards and placeholders, leading and trailing spaces, case
+/// twins, non-ASCII, invisible characters and long ids.
+pub fn awkward_ids() -> Vec<String> {
+    let mut ids: Vec<String> = [
+        "q\"uote",
+        "q'uote",
+        "back\\slash",
+        "back\\\\two\\\"",
+        "\\u0041",
+        "\\\"",
+        "' OR '1'='1",
+        "[1,\"x\"]",
+        "[\"x\"]",
+        "{\"k\":null}",
+        "{\"j\": 1}",
+        "123",
+        "0123",
+        "1e3",
+        "-0",
+        "null",
+        "true",
+        "a,b",
+        " lead",
+        "trail ",
+        " lead and trail ",
+        "A",
+        "a",
+        "$[0]",
+        "$1",
+        "%_*?",
+        "%_like",
+        "日本/文書",
+        "ünï/cøde/日本語/𝔘",
+        "Điều 1",
+        "😀",
+        "emoji/😀",
+        "\u{00A0}nbsp",
+        "\u{feff}bom",
+        "\u{2028}line",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    ids.push("x".repeat(1_200));
+    ids.push(format!("{}\"{}", "é".repeat(300), "\\".repeat(40)));
+    ids.push(format!("long/{}", "é".repeat(500)));
+    ids
+}
+
 /// The document id `value`.
 pub fn id(value: &str) -> DocumentId {
     DocumentId::new(value)
@@ -316,6 +367,19 @@ macro_rules! fixture_tests {
     };
     (@given fixture $fixture:ident) => {
         &$fixture
+    };
+}
+
+/// Instantiates the suites every SQL store runs over `$fixture`, a store sharing its database
+/// with an application included: the contract, the batch attacks (those needing raw SQL too) and
+/// the change log's SQL-only checks.
+#[macro_export]
+macro_rules! sql_store_suites {
+    ($fixture:path) => {
+        $crate::contract_suite!($fixture);
+        $crate::batch_attack_suite!($fixture);
+        $crate::batch_attack_raw_suite!($fixture);
+        $crate::change_log_live_suite!($fixture);
     };
 }
 

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::support::postgres::{Schema, in_schema, userinfo_with_password};
-use crate::support::{Run, TestResult, Workdir, wait_for, write_acts};
+use crate::support::{Error, Run, TestResult, Workdir, wait_for, write_acts};
 
 /// An initialised store, the English preset.
 fn store() -> Result<Workdir, crate::support::Error> {
@@ -82,19 +82,10 @@ fn a_document_with_100_000_markers_plans_and_runs() -> TestResult {
     for a in 1..=100_000 {
         body.push_str(&format!("## Heading {a}\nx\n"));
     }
-    wd.write("many.txt", body.as_bytes())?;
-    wd.expect(&["import", "--execute", "many.txt"], 0)?;
     let markdown = [("IU_CUTTER_PRESET", "markdown")];
-    let plan = wd.expect_with(&["plan"], &markdown, 0)?;
+    let plan = imported_planned_and_passed(&wd, ("many.txt", body), &markdown, "m1")?;
     assert!(plan.stdout.contains("units: 100000"), "{plan:?}");
-    let started = Instant::now();
-    let run = wd.expect_with(&["run", "--execute", "--run-id", "m1"], &markdown, 0)?;
-    assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
     assert_eq!(wd.census()?.units, 100_000);
-    println!(
-        "100,000 markers: run in {} ms",
-        started.elapsed().as_millis()
-    );
     Ok(())
 }
 
@@ -118,18 +109,28 @@ fn a_100_mb_document_imports_plans_and_runs() -> TestResult {
         }
         body.push('\n');
     }
-    wd.write("big.txt", body.as_bytes())?;
+    imported_planned_and_passed(&wd, ("big.txt", body), &[], "big")?;
+    Ok(())
+}
+
+/// Writes `body` as `file` into `wd` (then lets it go: it may be large), imports it, plans and
+/// runs it as `run` (`env` set for the plan and the run), which must pass, and prints how long
+/// the three took: the plan's invocation.
+fn imported_planned_and_passed(
+    wd: &Workdir,
+    (file, body): (&str, String),
+    env: &[(&str, &str)],
+    run: &str,
+) -> Result<Run, Error> {
+    wd.write(file, body.as_bytes())?;
     drop(body);
     let started = Instant::now();
-    wd.expect(&["import", "--execute", "big.txt"], 0)?;
-    wd.expect(&["plan"], 0)?;
-    let run = wd.expect(&["run", "--execute", "--run-id", "big"], 0)?;
-    assert!(run.stdout.contains("outcome: PASS"), "{run:?}");
-    println!(
-        "100 MB: import + plan + run in {} s",
-        started.elapsed().as_secs()
-    );
-    Ok(())
+    wd.expect(&["import", "--execute", file], 0)?;
+    let plan = wd.expect_with(&["plan"], env, 0)?;
+    let ran = wd.expect_with(&["run", "--execute", "--run-id", run], env, 0)?;
+    assert!(ran.stdout.contains("outcome: PASS"), "{ran:?}");
+    println!("{file}: import + plan + run in {:?}", started.elapsed());
+    Ok(plan)
 }
 
 #[test]
@@ -292,9 +293,7 @@ fn a_stop_file_created_mid_run_refuses_with_a_resume_point_then_resume_passes() 
         "{stopped:?}"
     );
     assert!(!said.contains("nothing was mutated"), "{stopped:?}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-        wd.path().join(".iu-cutter/reports/s1.json"),
-    )?)?;
+    let report = wd.report("s1")?;
     assert!(
         report["outcome"]["resume_from"]
             .as_str()
@@ -335,9 +334,7 @@ fn sigint_stops_at_a_safe_point_releases_the_lease_and_exits_130() -> TestResult
         let stopped = Run::of_child(command, child)?.expect(130)?;
         assert!(stopped.stdout.contains("outcome: FAILED"), "{stopped:?}");
         assert!(stopped.stderr.contains("next safe point"), "{stopped:?}");
-        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-            wd.path().join(".iu-cutter/reports/sig.json"),
-        )?)?;
+        let report = wd.report("sig")?;
         assert!(
             report["outcome"]["error"]
                 .as_str()

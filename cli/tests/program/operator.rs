@@ -222,9 +222,7 @@ fn import_plan_hold_enact_diff_report_verify_purge_and_rollback() -> TestResult 
     assert!(md.contains("| lifecycle-enact | done |"), "{md}");
     assert!(md.contains(&format!("| user | {user}@")), "{md}");
     // The same reports are files too, JSON and Markdown, one pair per invocation.
-    let first: Value = serde_json::from_str(&std::fs::read_to_string(
-        wd.path().join(".iu-cutter/reports/h1.json"),
-    )?)?;
+    let first = wd.report("h1")?;
     assert_eq!(first["command"], "run");
     assert_eq!(first["held_after"], "write-verify");
     let first_md = std::fs::read_to_string(wd.path().join(".iu-cutter/reports/h1.md"))?;

@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use crate::support::postgres::{Schema, execute, in_schema, server, with_query};
+use crate::support::postgres::{Schema, Server, execute, in_schema, server, with_query};
 use crate::support::{Error, Run, TestResult, Workdir};
 
 /// A fresh directory for the program, the English preset.
@@ -40,13 +40,32 @@ fn without_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
-#[test]
-fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one() -> TestResult {
-    let Some(server) =
-        server("tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one")
-    else {
-        return Ok(());
-    };
+/// Each `$check` as the `#[test]` `$test`, handed the test PostgreSQL server ([`server`]:
+/// skipped, or failed in CI, without one).
+macro_rules! on_server {
+    ($($check:ident: $test:ident;)+) => {$(
+        #[test]
+        fn $test() -> TestResult {
+            match server(stringify!($test)) {
+                Some(server) => $check(&server),
+                None => Ok(()),
+            }
+        }
+    )+};
+}
+
+on_server! {
+    tls_require_and_verify_full:
+        tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one;
+    a_client_certificate_logs_in:
+        a_client_certificate_logs_in_from_the_url_or_the_variables;
+    the_whole_flow_as_a_runtime_role:
+        the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants;
+    a_row_lock_held_by_another_session:
+        a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_resumes;
+}
+
+fn tls_require_and_verify_full(server: &Server) -> TestResult {
     let (wd, _schema, plain) = initialised(&server.owner, "tls")?;
     let ca = server.tls.join("ca.crt");
     let other = server.tls.join("other-ca.crt");
@@ -128,11 +147,7 @@ fn tls_require_and_verify_full_pass_with_the_right_ca_and_refuse_the_wrong_one()
     Ok(())
 }
 
-#[test]
-fn a_client_certificate_logs_in_from_the_url_or_the_variables() -> TestResult {
-    let Some(server) = server("a_client_certificate_logs_in_from_the_url_or_the_variables") else {
-        return Ok(());
-    };
+fn a_client_certificate_logs_in(server: &Server) -> TestResult {
     // The certificate role owns its schema (it may create schemas in the test database).
     let (wd, schema, url) = initialised(&server.cert, "cert")?;
     let status = iu(&wd, &url, &["status"], &[])?.expect(0)?;
@@ -158,13 +173,7 @@ fn a_client_certificate_logs_in_from_the_url_or_the_variables() -> TestResult {
 /// The README's grants, checked: `init` as the owner (which grants the runtime role), then the
 /// whole operator's flow as the runtime role, over verify-full TLS. The runtime role cannot run
 /// `init`, and can create nothing.
-#[test]
-fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> TestResult {
-    let Some(server) =
-        server("the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants")
-    else {
-        return Ok(());
-    };
+fn the_whole_flow_as_a_runtime_role(server: &Server) -> TestResult {
     let wd = workdir()?;
     let schema = Schema::create(&server.owner, "least")?;
     let ca = server.tls.join("ca.crt").display().to_string();
@@ -264,14 +273,7 @@ fn the_whole_flow_runs_as_a_runtime_role_with_only_the_documented_grants() -> Te
     Ok(())
 }
 
-#[test]
-fn a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_resumes() -> TestResult
-{
-    let Some(server) = server(
-        "a_row_lock_held_by_another_session_fails_the_run_after_lock_timeout_and_it_resumes",
-    ) else {
-        return Ok(());
-    };
+fn a_row_lock_held_by_another_session(server: &Server) -> TestResult {
     let (wd, _schema, url) = initialised(&server.owner, "lock")?;
     wd.write("in/act.txt", b"Article 1\nOne.\nArticle 2\nTwo.\n")?;
     iu(&wd, &url, &["import", "--execute", "in"], &[])?.expect(0)?;

@@ -52,6 +52,15 @@ fn lacks(run: &Run, text: &str) {
     assert!(!all.contains(text), "did not expect {text:?} in:\n{all}");
 }
 
+/// Asserts that `run` says each of `texts` (`what`: why it must).
+#[track_caller]
+fn says(run: &Run, texts: &[&str], what: &str) {
+    let all = run.all();
+    for text in texts {
+        assert!(all.contains(text), "{what}: expected {text:?} in:\n{all}");
+    }
+}
+
 /// The application deletes a row that an earlier run cut, before the next run starts. The sync
 /// never retires the tracking copy, so every later full run of the scope cuts the deleted
 /// document, and its enact is BLOCKED ("the document changed after write-verify") — rollback and
@@ -264,10 +273,10 @@ fn the_reader_view_does_not_block_the_applications_migrations_on_postgres() -> T
     );
     let run = wd.run(&["--database-url", &url, "run", "--execute", "--run-id", "r2"])?;
     assert_ne!(run.code, 0, "{run:?}");
-    let all = run.all();
-    assert!(
-        all.contains("updated_at") && all.contains("[source]"),
-        "the next run names the broken mapping and what to fix: {all}"
+    says(
+        &run,
+        &["updated_at", "[source]"],
+        "the next run names the broken mapping and what to fix",
     );
     Ok(())
 }
@@ -421,11 +430,7 @@ fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
     let wd = Workdir::new()?;
     wd.write("cutter.toml", pg_config(&app, &store).as_bytes())?;
     let init = wd.run(&["--database-url", &server.owner, "init", "--execute"])?;
-    let all = init.all();
-    assert!(
-        all.contains("[source] body") && all.contains("jsonb"),
-        "the mapping is named: {all}"
-    );
+    says(&init, &["[source] body", "jsonb"], "the mapping is named");
     Ok(())
 }
 
@@ -793,9 +798,11 @@ fn a_source_row_edited_before_write_verify_is_named_as_the_applications_edit() -
     let resumed = wd.expect(&["resume", "r1", "--execute"], 4)?;
     lacks(&resumed, "ignoring the fence");
     lacks(&resumed, "put back");
-    let all = resumed.all();
-    assert!(all.contains("application changed its row in laws"), "{all}");
-    assert!(all.contains("rollback r1"), "{all}");
+    says(
+        &resumed,
+        &["application changed its row in laws", "rollback r1"],
+        "the change named, and the way out",
+    );
     Ok(())
 }
 
@@ -971,9 +978,11 @@ fn a_held_run_again_after_its_row_deleted_says_to_roll_it_back() -> TestResult {
     let again = wd.run(&held)?;
     assert_ne!(again.code, 0, "{again:?}");
     lacks(&again, "different scope");
-    let all = again.all();
-    assert!(all.contains("no longer in the source"), "{all}");
-    assert!(all.contains("rollback r1"), "{all}");
+    says(
+        &again,
+        &["no longer in the source", "rollback r1"],
+        "the deletion named, and the way out",
+    );
     Ok(())
 }
 

@@ -206,40 +206,46 @@ fn same_structure_in_nfc_and_nfd(text: &str, preset: Preset) -> Result<(), TestC
     Ok(())
 }
 
-/// Short lines over a Vietnamese-and-markers alphabet: every line prefix is looked at whole.
-fn short_line_text() -> impl Strategy<Value = String> {
-    let line = prop_oneof![
-        prop::sample::select(MARKER_LIKE).prop_map(|s| s.trim_end_matches('\n').to_owned()),
-        "[ĐđAaCcMmKkPp0-9 .)ệữốềểơưạảấ\u{300}\u{301}\u{302}\u{323}#=\\-]{0,16}",
-    ];
-    prop::collection::vec(line, 0..40).prop_map(|lines| lines.join("\n"))
+/// [`same_structure_in_nfc_and_nfd`] over `cases` texts drawn from `texts`, each under a preset.
+fn nfc_and_nfd_agree_on(texts: impl Strategy<Value = String>, cases: u32) {
+    let presets = prop::sample::select(Preset::ALL.to_vec());
+    let config = ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(text in texts, preset in presets)| {
+        same_structure_in_nfc_and_nfd(&text, preset)?;
+    });
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+/// A marker-like line, without its newline.
+fn marker_line() -> impl Strategy<Value = String> {
+    prop::sample::select(MARKER_LIKE).prop_map(|s| s.trim_end_matches('\n').to_owned())
+}
 
-    #[test]
-    fn nfc_and_nfd_give_the_same_structure(text in short_line_text(), preset in prop::sample::select(Preset::ALL.to_vec())) {
-        same_structure_in_nfc_and_nfd(&text, preset)?;
-    }
+/// A text of at most `max` lines drawn from `line`.
+fn text_of(line: impl Strategy<Value = String>, max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(line, 0..max).prop_map(|lines| lines.join("\n"))
+}
+
+/// Short lines over a Vietnamese-and-markers alphabet: every line prefix is looked at whole.
+#[test]
+fn nfc_and_nfd_give_the_same_structure() {
+    let line = prop_oneof![
+        marker_line(),
+        "[ĐđAaCcMmKkPp0-9 .)ệữốềểơưạảấ\u{300}\u{301}\u{302}\u{323}#=\\-]{0,16}",
+    ];
+    nfc_and_nfd_agree_on(text_of(line, 40), 512);
 }
 
 /// Lines long enough for the rules that count characters (running text is longer than 40, a
 /// heading at most 72): decomposed, such a line holds more characters than composed.
-fn long_line_text() -> impl Strategy<Value = String> {
+#[test]
+fn nfc_and_nfd_give_the_same_structure_on_long_lines() {
     let line = prop_oneof![
-        prop::sample::select(MARKER_LIKE).prop_map(|s| s.trim_end_matches('\n').to_owned()),
+        marker_line(),
         "[ĐđAaCcMmKkPp0-9 .,)ệữốềểơưạảấ]{30,60}",
         "[a-zệữốềểơưạảấ ]{30,60}[.,:]?",
     ];
-    prop::collection::vec(line, 0..30).prop_map(|lines| lines.join("\n"))
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-    #[test]
-    fn nfc_and_nfd_give_the_same_structure_on_long_lines(text in long_line_text(), preset in prop::sample::select(Preset::ALL.to_vec())) {
-        same_structure_in_nfc_and_nfd(&text, preset)?;
-    }
+    nfc_and_nfd_agree_on(text_of(line, 30), 256);
 }

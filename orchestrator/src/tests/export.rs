@@ -50,6 +50,21 @@ impl Timed {
         }
     }
 
+    /// r1 over law/1 and law/2 to PASS, then the application amends both.
+    async fn r1_then_both_amended(&self) -> Result<(), BoxError> {
+        self.pass("r1", both()).await?;
+        self.h
+            .sim
+            .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
+            .await?;
+        let law_2 = "Intro.\n\n# Part A\n\nText A, amended.\n";
+        self.h
+            .sim
+            .put_document(&DocumentId::new("law/2"), law_2)
+            .await?;
+        Ok(())
+    }
+
     /// The application puts law/1 back to its first text, and `run` cuts it alone to PASS.
     async fn recut_law_1(&self, run: &str) -> Result<(), BoxError> {
         let law_1 = DocumentId::new("law/1");
@@ -95,11 +110,56 @@ impl Timed {
     }
 
     async fn since(&self, run: &str) -> Result<Vec<ExportLine>, ExportError> {
-        let request = ExportRequest {
-            since: Some(RunId::new(run)),
-            ..ExportRequest::default()
-        };
-        Ok(self.export(&request).await?.0)
+        Ok(self.export(&since(run)).await?.0)
+    }
+
+    /// `export --since run`, `meanwhile` (another client's invocation) run to its end as the
+    /// first line is written: the lines written, how the export ended, and what `meanwhile` gave,
+    /// its error in words (`None`: no line was written).
+    async fn since_racing<T: Send, E: std::fmt::Display>(
+        &self,
+        run: &str,
+        meanwhile: impl std::future::Future<Output = Result<T, E>> + Send,
+    ) -> (
+        Vec<ExportLine>,
+        Result<ExportSummary, ExportError>,
+        Option<Result<T, String>>,
+    ) {
+        let (mut lines, mut meanwhile, mut gave) = (Vec::new(), Some(meanwhile), None);
+        let exported = self
+            .h
+            .runner
+            .export(&since(run), &mut |line: &ExportLine| {
+                if let Some(work) = meanwhile.take() {
+                    let handle = tokio::runtime::Handle::current();
+                    let done = tokio::task::block_in_place(|| handle.block_on(work));
+                    gave = Some(done.map_err(|e| e.to_string()));
+                }
+                lines.push(line.clone());
+                Ok(())
+            })
+            .await;
+        (lines, exported, gave)
+    }
+
+    /// The application adds `document` (law/2's text) and `run` cuts it alone to PASS: a run
+    /// over a document no other run cut.
+    async fn pass_new(&self, run: &str, document: &str) -> Result<(), BoxError> {
+        let document = DocumentId::new(document);
+        self.h.sim.put_document(&document, LAW_2).await?;
+        self.pass(run, Scope::Ids(vec![document])).await
+    }
+
+    /// `since` `run`, a run whose enact stopped part-way: refused, naming it as unfinished (it
+    /// enacted some documents, so not "never enacted"; it has no end until finished).
+    async fn assert_unfinished(&self, run: &str) {
+        match self.since(run).await {
+            Err(ExportError::Unfinished { run: named, why }) => {
+                assert_eq!(named, RunId::new(run), "{why}");
+                assert!(!why.contains("never enacted"), "{why}");
+            }
+            other => panic!("expected the unfinished run {run} named: {other:?}"),
+        }
     }
 
     /// Why `export --since run` is refused (or a text saying it was not, which no test expects).
@@ -109,6 +169,19 @@ impl Timed {
             other => format!("not refused: {other:?}"),
         }
     }
+}
+
+/// The export of what changed since `run`.
+fn since(run: &str) -> ExportRequest {
+    ExportRequest {
+        since: Some(RunId::new(run)),
+        ..ExportRequest::default()
+    }
+}
+
+/// law/1 and law/2.
+fn both() -> Scope {
+    Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")])
 }
 
 /// How many active units `document` has now.
@@ -402,27 +475,9 @@ async fn since_never_removes_the_units_of_a_document_rolled_back_while_it_is_exp
         .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
         .await?;
     t.pass("r2", laws()).await?;
-    let request = ExportRequest {
-        since: Some(RunId::new("r1")),
-        ..ExportRequest::default()
-    };
     // Both heads are read in one page; r2 is rolled back as law/1's first line is written.
-    let mut lines = Vec::new();
-    let mut rolled_back = false;
-    let exported =
-        t.h.runner
-            .export(&request, &mut |line: &ExportLine| {
-                if !rolled_back {
-                    rolled_back = true;
-                    let handle = tokio::runtime::Handle::current();
-                    let undone = tokio::task::block_in_place(|| handle.block_on(t.roll_back("r2")));
-                    assert!(undone.is_ok(), "{undone:?}");
-                }
-                lines.push(line.clone());
-                Ok(())
-            })
-            .await;
-    assert!(rolled_back);
+    let (lines, exported, undone) = t.since_racing("r1", t.roll_back("r2")).await;
+    assert!(matches!(undone, Some(Ok(()))), "{undone:?}");
     assert_eq!(now_units(&t, &law_2).await?, 3, "law/2 is back at r1");
     let removed: Vec<_> = lines
         .iter()
@@ -455,31 +510,14 @@ async fn since_tells_a_run_enacted_meanwhile_from_a_lost_baseline() -> TestResul
     t.pass("r1", Scope::Ids(vec![law_1.clone()])).await?;
     t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
     t.pass("r2", Scope::Ids(vec![law_1.clone()])).await?;
-    let request = ExportRequest {
-        since: Some(RunId::new("r1")),
-        ..ExportRequest::default()
-    };
     // The application edits law/2 and r3 cuts and enacts it as law/1's first line is written.
-    let mut enacted = false;
-    let exported =
-        t.h.runner
-            .export(&request, &mut |_: &ExportLine| {
-                if !enacted {
-                    enacted = true;
-                    let handle = tokio::runtime::Handle::current();
-                    let passed = tokio::task::block_in_place(|| {
-                        handle.block_on(async {
-                            let edited = "Intro.\n\n# Part A\n\nText A, amended.\n";
-                            t.h.sim.put_document(&law_2, edited).await?;
-                            t.pass("r3", Scope::Ids(vec![law_2.clone()])).await
-                        })
-                    });
-                    assert!(passed.is_ok(), "{passed:?}");
-                }
-                Ok(())
-            })
-            .await;
-    assert!(enacted);
+    let edit_and_cut = async {
+        let edited = "Intro.\n\n# Part A\n\nText A, amended.\n";
+        t.h.sim.put_document(&law_2, edited).await?;
+        t.pass("r3", Scope::Ids(vec![law_2.clone()])).await
+    };
+    let (_, exported, passed) = t.since_racing("r1", edit_and_cut).await;
+    assert!(matches!(passed, Some(Ok(()))), "{passed:?}");
     match exported {
         Err(ExportError::Since(why)) => panic!("refused as a lost baseline: {why}"),
         Err(ExportError::Moved(why)) => assert!(why.contains("law/2"), "{why}"),
@@ -518,14 +556,7 @@ impl iu_cutter_phase_core::EventSink for EditBetweenEnactBatches {
 /// r1 over law/1 and law/2, then r2 over both, whose enact stops part-way (law/1 enacted in its
 /// first batch, law/2 edited by the application before the second), then r3 over law/3 alone.
 async fn r2_stopped_part_way_before_r3(t: &Timed) -> TestResult {
-    let law_1 = DocumentId::new("law/1");
-    let law_2 = DocumentId::new("law/2");
-    let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
-    t.pass("r1", both()).await?;
-    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-    t.h.sim
-        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
-        .await?;
+    t.r1_then_both_amended().await?;
     let editor = Arc::new(EditBetweenEnactBatches {
         sim: t.h.sim.clone(),
         edited: std::sync::atomic::AtomicBool::new(false),
@@ -551,9 +582,16 @@ async fn r2_stopped_part_way_before_r3(t: &Timed) -> TestResult {
     // Since r1, the changes are told: law/1 on r2's generation (its baseline, r1's, is dated).
     let lines = t.since("r1").await?;
     assert_eq!(lines.len(), 3, "{lines:?}");
-    let law_3 = DocumentId::new("law/3");
-    t.h.sim.put_document(&law_3, LAW_2).await?;
-    t.pass("r3", Scope::Ids(vec![law_3])).await
+    t.pass_new("r3", "law/3").await
+}
+
+/// [`r2_stopped_part_way_before_r3`] on a new harness, then `run` cuts law/1 back to its first
+/// text: the harness.
+async fn law_1_recut_after_r2_stopped(run: &str) -> Result<Timed, BoxError> {
+    let t = Timed::new();
+    r2_stopped_part_way_before_r3(&t).await?;
+    t.recut_law_1(run).await?;
+    Ok(t)
 }
 
 /// A run whose enact stopped part-way (blocked on a document the application edited between
@@ -570,14 +608,7 @@ async fn since_names_a_run_whose_enact_stopped_part_way() -> TestResult {
     // `since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_retired_after`).
     let lines = t.since("r3").await?;
     assert!(lines.is_empty(), "nothing changed since r3: {lines:?}");
-    // Since r2 itself: it enacted law/1, so not "never enacted"; it has no end until finished.
-    match t.since("r2").await {
-        Err(ExportError::Unfinished { run, why }) => {
-            assert_eq!(run, RunId::new("r2"), "{why}");
-            assert!(!why.contains("never enacted"), "{why}");
-        }
-        other => panic!("expected the unfinished run r2 named: {other:?}"),
-    }
+    t.assert_unfinished("r2").await;
     Ok(())
 }
 
@@ -619,12 +650,8 @@ async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_sile
 /// good run first), where nothing needed finishing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn since_tells_a_document_enacted_over_a_run_whose_enact_stopped_part_way() -> TestResult {
-    let t = Timed::new();
-    r2_stopped_part_way_before_r3(&t).await?;
-    t.recut_law_1("r4").await?;
-    let law_4 = DocumentId::new("law/4");
-    t.h.sim.put_document(&law_4, LAW_2).await?;
-    t.pass("r5", Scope::Ids(vec![law_4])).await?;
+    let t = law_1_recut_after_r2_stopped("r4").await?;
+    t.pass_new("r5", "law/4").await?;
     let lines = t.since("r5").await?;
     assert!(lines.is_empty(), "nothing changed since r5: {lines:?}");
     Ok(())
@@ -638,17 +665,7 @@ async fn x_with_a_failing_enact(
     occurrence: u64,
     kind: iu_cutter_simulator::FaultKind,
 ) -> Result<RunReport, BoxError> {
-    let both = || Scope::Ids(vec![DocumentId::new("law/1"), DocumentId::new("law/2")]);
-    t.pass("r1", both()).await?;
-    t.h.sim
-        .put_document(&DocumentId::new("law/1"), LAW_1_AMENDED)
-        .await?;
-    t.h.sim
-        .put_document(
-            &DocumentId::new("law/2"),
-            "Intro.\n\n# Part A\n\nText A, amended.\n",
-        )
-        .await?;
+    t.r1_then_both_amended().await?;
     t.h.sim
         .inject_on(iu_cutter_live_execution::OpKind::Enact, occurrence, kind);
     let options = t
@@ -656,6 +673,15 @@ async fn x_with_a_failing_enact(
         .with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
     let request = RunRequest::new("x", both(), CutRules::preset(Preset::Markdown));
     Ok(t.h.runner.run(request, options).await?)
+}
+
+/// [`x_with_a_failing_enact`] on a new harness, x's process dying in its enact right after
+/// committing law/1's batch (the simulator recovered since): the harness and x's answer.
+async fn x_crashed_part_way() -> (Timed, Result<RunReport, BoxError>) {
+    let t = Timed::new();
+    let crashed = x_with_a_failing_enact(&t, 1, iu_cutter_simulator::FaultKind::CrashAfter).await;
+    t.h.sim.recover();
+    (t, crashed)
 }
 
 /// A run `x` whose enact failed part-way before RUN (r3) finished (law/1 enacted in its first
@@ -669,8 +695,6 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
     use iu_cutter_simulator::FaultKind;
     let t = Timed::new();
     let law_1 = DocumentId::new("law/1");
-    let law_2 = DocumentId::new("law/2");
-    let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
     // x's second enact batch (the store's second Enact call since r1's) fails.
     let report = x_with_a_failing_enact(&t, 2, FaultKind::Error).await?;
     assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
@@ -684,17 +708,8 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
         "x enacted law/1 only: {}",
         report.to_json()
     );
-    // Since x itself: it enacted law/1, so not "never enacted"; it has no end until finished.
-    match t.since("x").await {
-        Err(ExportError::Unfinished { run, why }) => {
-            assert_eq!(run, RunId::new("x"), "{why}");
-            assert!(!why.contains("never enacted"), "{why}");
-        }
-        other => panic!("expected the unfinished run x named: {other:?}"),
-    }
-    let law_3 = DocumentId::new("law/3");
-    t.h.sim.put_document(&law_3, LAW_2).await?;
-    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.assert_unfinished("x").await;
+    t.pass_new("r3", "law/3").await?;
     let after_r3 = t.everything().await?;
     assert!(
         after_r3
@@ -722,30 +737,15 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
 /// helps: it names the run to finish (`Unfinished`) or refuses.
 #[tokio::test]
 async fn since_over_an_enact_that_crashed_part_way_does_not_say_run_again() -> TestResult {
-    use iu_cutter_simulator::FaultKind;
-    let t = Timed::new();
-    let law_1 = DocumentId::new("law/1");
-    let law_2 = DocumentId::new("law/2");
-    let both = || Scope::Ids(vec![law_1.clone(), law_2.clone()]);
-    let crashed = x_with_a_failing_enact(&t, 1, FaultKind::CrashAfter).await;
-    t.h.sim.recover();
+    let (t, crashed) = x_crashed_part_way().await;
     let heads = t.h.sim.load_heads(&both()).await?;
     assert_eq!(
         heads[0].active_generation,
         Some(RunId::new("x")),
         "x enacted law/1 before dying: {crashed:?}"
     );
-    // Since x itself: it enacted law/1, so not "never enacted"; it has no end until finished.
-    match t.since("x").await {
-        Err(ExportError::Unfinished { run, why }) => {
-            assert_eq!(run, RunId::new("x"), "{why}");
-            assert!(!why.contains("never enacted"), "{why}");
-        }
-        other => panic!("expected the unfinished run x named: {other:?}"),
-    }
-    let law_3 = DocumentId::new("law/3");
-    t.h.sim.put_document(&law_3, LAW_2).await?;
-    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.assert_unfinished("x").await;
+    t.pass_new("r3", "law/3").await?;
     let after_r3 = t.everything().await?;
     for _ in 0..3 {
         match t.since("r3").await {
@@ -821,24 +821,8 @@ async fn since_says_a_baseline_rolled_back_while_it_exports_was_rolled_back() ->
         .put_document(&law_0, "Intro.\n\n# Part A\n\nText A, amended.\n")
         .await?;
     t.pass("w", Scope::Ids(vec![law_0])).await?;
-    let request = ExportRequest {
-        since: Some(RunId::new("r3")),
-        ..ExportRequest::default()
-    };
-    let mut rolled_back = false;
-    let exported =
-        t.h.runner
-            .export(&request, &mut |_: &ExportLine| {
-                if !rolled_back {
-                    rolled_back = true;
-                    let handle = tokio::runtime::Handle::current();
-                    let undone = tokio::task::block_in_place(|| handle.block_on(t.roll_back("z")));
-                    assert!(undone.is_ok(), "{undone:?}");
-                }
-                Ok(())
-            })
-            .await;
-    assert!(rolled_back);
+    let (_, exported, undone) = t.since_racing("r3", t.roll_back("z")).await;
+    assert!(matches!(undone, Some(Ok(()))), "{undone:?}");
     match exported {
         Err(ExportError::Since(why)) => assert!(
             why.contains("generation `z` of document `law/1`") && why.contains("rolled back"),
@@ -863,37 +847,17 @@ async fn since_never_dates_a_stopped_enact_resumed_while_it_exports_by_its_stop(
     let law_0 = DocumentId::new("law/0");
     let report = x_with_a_failing_enact(&t, 2, FaultKind::Error).await?;
     assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    let law_3 = DocumentId::new("law/3");
-    t.h.sim.put_document(&law_3, LAW_2).await?;
-    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.pass_new("r3", "law/3").await?;
     let after_r3 = t.everything().await?;
     t.h.sim.put_document(&law_0, LAW_2).await?;
     t.pass("w", Scope::Ids(vec![law_0])).await?;
-    let request = ExportRequest {
-        since: Some(RunId::new("r3")),
-        ..ExportRequest::default()
-    };
-    let mut lines = Vec::new();
-    let mut resumed = false;
-    let exported =
-        t.h.runner
-            .export(&request, &mut |line: &ExportLine| {
-                if !resumed {
-                    resumed = true;
-                    let handle = tokio::runtime::Handle::current();
-                    let report = tokio::task::block_in_place(|| {
-                        handle.block_on(t.h.runner.resume(&RunId::new("x"), t.options()))
-                    });
-                    assert!(
-                        matches!(&report, Ok(r) if r.outcome == Outcome::Pass),
-                        "{report:?}"
-                    );
-                }
-                lines.push(line.clone());
-                Ok(())
-            })
-            .await;
-    assert!(resumed);
+    let x = RunId::new("x");
+    let resume_x = t.h.runner.resume(&x, t.options());
+    let (lines, exported, resumed) = t.since_racing("r3", resume_x).await;
+    assert!(
+        matches!(&resumed, Some(Ok(r)) if r.outcome == Outcome::Pass),
+        "{resumed:?}"
+    );
     match exported {
         Ok(_) => {
             assert_fed(&after_r3, &lines, &t.everything().await?);
@@ -912,9 +876,7 @@ async fn since_never_dates_a_stopped_enact_resumed_while_it_exports_by_its_stop(
 /// earlier run to measure from (or a full export).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn since_a_run_that_cannot_be_finished_names_another_way() -> TestResult {
-    let t = Timed::new();
-    r2_stopped_part_way_before_r3(&t).await?;
-    t.recut_law_1("y").await?;
+    let t = law_1_recut_after_r2_stopped("y").await?;
     let Err(ExportError::Unfinished { run, why }) = t.since("r2").await else {
         return Err("expected r2 named as unfinished".into());
     };
@@ -939,14 +901,9 @@ async fn since_a_run_that_cannot_be_finished_names_another_way() -> TestResult {
 /// so the refusal is right; it must name the way out, a full export.
 #[tokio::test]
 async fn since_over_a_run_that_cannot_be_finished_names_a_full_export() -> TestResult {
-    use iu_cutter_simulator::FaultKind;
-    let t = Timed::new();
-    let crashed = x_with_a_failing_enact(&t, 1, FaultKind::CrashAfter).await;
-    t.h.sim.recover();
+    let (t, crashed) = x_crashed_part_way().await;
     assert!(crashed.is_err() || crashed.is_ok_and(|r| r.outcome != Outcome::Pass));
-    let law_3 = DocumentId::new("law/3");
-    t.h.sim.put_document(&law_3, LAW_2).await?;
-    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.pass_new("r3", "law/3").await?;
     t.recut_law_1("y").await?;
     let x = RunId::new("x");
     assert!(matches!(t.since("r3").await, Err(ExportError::Unfinished { run, .. }) if run == x));

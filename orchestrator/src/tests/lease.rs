@@ -261,41 +261,6 @@ async fn a_switch_closed_mid_run_is_a_refusal_not_a_lost_lease() -> TestResult {
     Ok(())
 }
 
-type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// The simulator, except that before the `nth` `load_scope` (counted from 1), `meanwhile` runs
-/// to its end: a runner paused there, between two batches of its backup, past its lease.
-struct BeforeLoadScope {
-    inner: Arc<Simulator>,
-    nth: usize,
-    seen: std::sync::atomic::AtomicUsize,
-    meanwhile: tokio::sync::Mutex<Option<Pending>>,
-}
-
-#[async_trait]
-impl LiveExecutionAdapter for BeforeLoadScope {
-    fn info(&self) -> iu_cutter_live_execution::AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(
-        &self,
-        op: iu_cutter_live_execution::Op<'a>,
-        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
-    ) -> AdapterResult<iu_cutter_live_execution::Reply> {
-        use std::sync::atomic::Ordering;
-        if matches!(op, iu_cutter_live_execution::Op::LoadScope(_))
-            && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.nth
-        {
-            let pending = self.meanwhile.lock().await.take();
-            if let Some(pending) = pending {
-                pending.await;
-            }
-        }
-        self.inner.call(op, claim).await
-    }
-}
-
 /// A runner paused between two batches of its backup, past its lease (a zombie), while another
 /// takes the run over and finishes it, backup exported to the same directory. The zombie's
 /// backup file was the new holder's (one temporary name per run): what it had written, flushed
@@ -327,12 +292,12 @@ async fn a_zombie_backup_never_writes_into_the_new_holders_exported_backup() -> 
         })
     };
     let zombie = Runner::new(
-        Arc::new(BeforeLoadScope {
-            inner: sim.clone(),
-            nth: 2,
-            seen: std::sync::atomic::AtomicUsize::new(0),
-            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
-        }),
+        Arc::new(Meanwhile::before_nth(
+            sim.clone(),
+            iu_cutter_live_execution::OpKind::LoadScope,
+            2,
+            meanwhile,
+        )),
         files.clone(),
     );
     let options = leased_for("zombie@h:1:x", ttl)

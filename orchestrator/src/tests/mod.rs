@@ -580,20 +580,35 @@ fn behind<A: LiveExecutionAdapter>(adapter: A, switch: &ManualSwitch) -> Guarded
 /// Work another client does, run once by [`Meanwhile`].
 type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// The store, except that just before its first call of `kind`, `meanwhile` (another client's
-/// whole invocation) runs to its end: a window between two reads of one invocation, made
-/// deterministic.
+/// The store, except that just before its `nth` call of `kind` (counted from 1), `meanwhile`
+/// (another client's whole invocation) runs to its end: a window between two reads of one
+/// invocation, made deterministic.
 struct Meanwhile<A> {
     inner: A,
     kind: iu_cutter_live_execution::OpKind,
+    nth: usize,
+    seen: std::sync::atomic::AtomicUsize,
     meanwhile: tokio::sync::Mutex<Option<Pending>>,
 }
 
 impl<A> Meanwhile<A> {
+    /// `meanwhile` runs before the first call of `kind`.
     fn new(inner: A, kind: iu_cutter_live_execution::OpKind, meanwhile: Pending) -> Self {
+        Self::before_nth(inner, kind, 1, meanwhile)
+    }
+
+    /// `meanwhile` runs before the `nth` call of `kind`.
+    fn before_nth(
+        inner: A,
+        kind: iu_cutter_live_execution::OpKind,
+        nth: usize,
+        meanwhile: Pending,
+    ) -> Self {
         Meanwhile {
             inner,
             kind,
+            nth,
+            seen: std::sync::atomic::AtomicUsize::new(0),
             meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
         }
     }
@@ -610,7 +625,8 @@ impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Meanwhile<A> {
         op: Op<'a>,
         claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
     ) -> AdapterResult<Reply> {
-        if op.kind() == self.kind {
+        use std::sync::atomic::Ordering;
+        if op.kind() == self.kind && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.nth {
             let pending = self.meanwhile.lock().await.take();
             if let Some(pending) = pending {
                 pending.await;

@@ -489,6 +489,16 @@ async fn three_runs_over_law_1(
     Ok(())
 }
 
+/// A [`harness`] whose runs r1, r2 and r3 cut law/1 in turn ([`three_runs_over_law_1`]), two
+/// hours before its clock's now: the harness and its clock.
+async fn three_runs_over_law_1_two_hours_ago() -> Result<(Harness, Arc<ManualClock>), BoxError> {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    three_runs_over_law_1(&h, &clock, &on).await?;
+    clock.advance(Duration::from_secs(7200));
+    Ok((h, clock))
+}
+
 #[tokio::test]
 async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestResult {
     let h = harness();
@@ -615,10 +625,7 @@ async fn purge_removes_only_old_retired_generations_no_rollback_needs() -> TestR
 /// so, and counts only what it removed.
 #[tokio::test]
 async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> TestResult {
-    let h = harness();
-    let (clock, on) = clock_at_t0();
-    three_runs_over_law_1(&h, &clock, &on).await?;
-    clock.advance(Duration::from_secs(7200));
+    let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     let later = clock.now();
     let age = Duration::from_secs(3600);
     let other = Runner::new(
@@ -654,10 +661,7 @@ async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> Test
 /// the commit): the generation is gone, so the report must not say that nothing was removed.
 #[tokio::test]
 async fn a_purge_whose_reply_is_lost_does_not_claim_nothing_was_removed() -> TestResult {
-    let h = harness();
-    let (clock, on) = clock_at_t0();
-    three_runs_over_law_1(&h, &clock, &on).await?;
-    clock.advance(Duration::from_secs(7200));
+    let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     h.sim.inject_on(
         iu_cutter_live_execution::OpKind::PurgeGenerations,
         0,

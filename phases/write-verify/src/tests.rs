@@ -316,6 +316,13 @@ async fn gap(store: Store) -> Result<Gap, Box<dyn std::error::Error>> {
     Ok(blocked(err, names::WRITE_VERIFY)?)
 }
 
+/// Asserts that `gap` names `document` and says `found` of it.
+#[track_caller]
+fn assert_names(gap: &Gap, document: &str, found: &str) {
+    assert_eq!(gap.document, Some(DocumentId::new(document)), "{gap}");
+    assert!(gap.found.contains(found), "{gap}");
+}
+
 /// Runs the gate on a store whose scoped documents are now `documents`.
 async fn gap_for_documents(documents: Vec<Document>) -> Result<Gap, Box<dyn std::error::Error>> {
     gap(Store {
@@ -461,8 +468,7 @@ async fn a_unit_of_another_generation_is_caught() -> TestResult {
     let mut b = generation("b");
     b[0].generation = RunId::new("old");
     let gap = gap(Store { b, ..Store::good() }).await?;
-    assert_eq!(gap.document, Some(DocumentId::new("b")));
-    assert!(gap.found.contains("generation old"), "{gap}");
+    assert_names(&gap, "b", "generation old");
     Ok(())
 }
 
@@ -472,9 +478,8 @@ async fn a_document_whose_revision_changed_is_caught() -> TestResult {
     written.revision = 5;
     written.sha256 = sha256_hex(b"edited");
     let gap = gap_for_documents(vec![fenced("a"), written]).await?;
-    assert_eq!(gap.document, Some(DocumentId::new("b")));
+    assert_names(&gap, "b", "revision 5");
     assert!(gap.expected.contains("revision 4"), "{gap}");
-    assert!(gap.found.contains("revision 5"), "{gap}");
     Ok(())
 }
 
@@ -484,8 +489,7 @@ async fn a_body_changed_behind_its_recorded_hash_is_caught() -> TestResult {
     let mut written = fenced("b");
     written.body.push_str("smuggled line\n");
     let gap = gap_for_documents(vec![fenced("a"), written]).await?;
-    assert_eq!(gap.document, Some(DocumentId::new("b")));
-    assert!(gap.found.contains("without updating its revision"), "{gap}");
+    assert_names(&gap, "b", "without updating its revision");
     // The next actions are read in order: never a resume after the rollback (refused then).
     let steps = iu_cutter_phase_core::next::in_words(&gap.next);
     assert!(steps.ends_with(&format!("roll back run {RUN}")), "{steps}");
@@ -501,12 +505,10 @@ async fn a_document_no_longer_fenced_by_this_run_is_caught() -> TestResult {
         },
     );
     let gap = gap_for_documents(vec![other, fenced("b")]).await?;
-    assert_eq!(gap.document, Some(DocumentId::new("a")));
-    assert!(gap.found.contains("run-2"), "{gap}");
+    assert_names(&gap, "a", "run-2");
 
     let gap = gap_for_documents(vec![fenced("a")]).await?;
-    assert_eq!(gap.document, Some(DocumentId::new("b")));
-    assert!(gap.found.contains("deleted"), "{gap}");
+    assert_names(&gap, "b", "deleted");
     Ok(())
 }
 
@@ -566,8 +568,7 @@ async fn an_out_of_scope_document_that_appeared_or_vanished_is_caught() -> TestR
         ..Store::good()
     })
     .await?;
-    assert_eq!(gap2.document, Some(DocumentId::new("out")));
-    assert!(gap2.found.contains("vanished"), "{gap2}");
+    assert_names(&gap2, "out", "vanished");
     Ok(())
 }
 
@@ -649,8 +650,7 @@ async fn with_a_change_mark_an_out_of_scope_change_is_caught_naming_it() -> Test
         ..Store::marked(&["out"])
     })
     .await?;
-    assert_eq!(vanished.document, Some(DocumentId::new("out")));
-    assert!(vanished.found.contains("vanished"), "{vanished}");
+    assert_names(&vanished, "out", "vanished");
     Ok(())
 }
 

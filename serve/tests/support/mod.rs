@@ -371,6 +371,12 @@ impl Response {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
+    /// Asserts that the response names `want` as the next step (its `next`).
+    #[track_caller]
+    pub fn assert_next(&self, want: &str) {
+        assert_eq!(self.json()["next"], want, "{}", self.body);
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -500,5 +506,23 @@ impl Events {
             None
         };
         tokio::time::timeout(wait, read).await.ok().flatten()
+    }
+
+    /// Each event told until `run_finished`, as `"{event} {phase}"` (waiting up to `wait` for
+    /// each); the run must finish `PASS`.
+    pub async fn told_until_passed(&mut self, wait: Duration) -> Vec<String> {
+        let mut told = Vec::new();
+        while let Some(event) = self.next(wait).await {
+            let name = event["event"].as_str().unwrap_or_default().to_owned();
+            told.push(format!(
+                "{name} {}",
+                event["phase"].as_str().unwrap_or_default()
+            ));
+            if name == "run_finished" {
+                assert_eq!(event["outcome"], "PASS", "{event}");
+                break;
+            }
+        }
+        told
     }
 }

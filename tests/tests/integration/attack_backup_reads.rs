@@ -20,34 +20,70 @@ use iu_cutter_tests::fixture::{RawSql, SqlFixture};
 
 use crate::TestResult;
 
-/// Ids that a JSON array or an SQL literal must quote or may mistake.
-fn odd_ids() -> Vec<String> {
-    let mut ids: Vec<String> = [
-        "q'uote",
-        "dq\"uote",
-        "back\\slash",
-        "back\\\\two\\\"",
-        "[\"x\"]",
-        "{\"j\": 1}",
-        "null",
-        "%_like",
-        "a,b",
-        " lead and trail ",
-        "ünï/cøde/日本語/𝔘",
-        "emoji/😀",
-        "\u{00A0}nbsp",
-        "$1",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    ids.push(format!("long/{}", "é".repeat(500)));
-    ids
+// Each check as a test per store it runs on.
+on_fixtures! {
+    batches_round_trip:
+        odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_sqlite on sqlite,
+        odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_postgres on postgres;
+    generations_changed_between_the_two_reads:
+        generations_purged_between_the_backups_two_reads_roll_back_exactly_on_sqlite on sqlite,
+        generations_purged_between_the_backups_two_reads_roll_back_exactly_on_postgres on postgres;
+    deleted_between_the_two_reads:
+        a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_sqlite on sqlite,
+        a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_postgres on postgres;
+    raw_ids_with_control_characters:
+        raw_ids_with_control_characters_cut_or_refused_exactly_on_sqlite on sqlite,
+        raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres;
+    held_by_another_then_freed:
+        a_document_held_by_another_run_blocks_the_backup_then_resumes_on_sqlite on sqlite,
+        a_document_held_by_another_run_blocks_the_backup_then_resumes_on_postgres on postgres;
+    every_held_document_named:
+        every_document_another_run_holds_is_named_by_the_blocked_backup_on_sqlite on sqlite,
+        every_document_another_run_holds_is_named_by_the_blocked_backup_on_postgres on postgres;
+    every_holder_named:
+        every_run_holding_a_refused_document_is_named_on_sqlite on sqlite,
+        every_run_holding_a_refused_document_is_named_on_postgres on postgres;
+    refused_backup_journals_no_part:
+        a_backup_refused_on_its_first_batch_journals_no_part_on_sqlite on sqlite,
+        a_backup_refused_on_its_first_batch_journals_no_part_on_postgres on postgres;
+    refused_late_journals_no_part:
+        a_backup_refused_in_a_later_batch_journals_no_part_on_sqlite on sqlite,
+        a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres;
+    failed_backup_rolled_back:
+        a_failed_backup_rolled_back_leaves_no_part_on_sqlite on sqlite,
+        a_failed_backup_rolled_back_leaves_no_part_on_postgres on postgres;
+    undropped_parts_told:
+        a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_sqlite on sqlite,
+        a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_postgres on postgres;
+    switch_closed_after_dropping_parts:
+        a_rollback_refused_after_dropping_parts_says_so_on_sqlite on sqlite,
+        a_rollback_refused_after_dropping_parts_says_so_on_postgres on postgres;
+    crash_after_seal:
+        a_crash_after_the_seal_resumes_and_rolls_back_on_sqlite on sqlite,
+        a_crash_after_the_seal_resumes_and_rolls_back_on_postgres on postgres;
+    refused_late_then_freed:
+        a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
+        a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres;
+    changed_then_held:
+        a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_sqlite on sqlite,
+        a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_postgres on postgres;
+    vanished_then_held:
+        a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_sqlite on sqlite,
+        a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_postgres on postgres;
+    crashed_then_held:
+        a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_sqlite on sqlite,
+        a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_postgres on postgres;
+    changed_then_held_names_every_held:
+        a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_sqlite on sqlite,
+        a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_postgres on postgres;
+    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit:
+        a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_sqlite on sqlite,
+        a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_postgres on postgres;
 }
 
 /// 1,001 documents: plain ones, then the odd ones.
 fn seeded() -> Vec<(DocumentId, String)> {
-    let odd = odd_ids();
+    let odd = iu_cutter_tests::awkward_ids();
     let plain = 1_001 - odd.len();
     (0..plain)
         .map(|i| format!("d/{i:04}"))
@@ -63,7 +99,7 @@ fn seeded() -> Vec<(DocumentId, String)> {
 /// Every document cut by `r0`, then every odd one and every third plain one edited: runs over
 /// all 1,001 ids (the odd ones named twice), a backup read a batch of `batch` documents at a
 /// time, pass; each rolled back leaves the whole store exactly as before it.
-async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
+async fn batches_round_trip(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     let documents = seeded();
     adapter.put_documents(&documents).await?;
@@ -84,7 +120,11 @@ async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
         .collect();
     adapter.put_documents(&edited).await?;
     let mut scope: Vec<DocumentId> = documents.iter().rev().map(|(id, _)| id.clone()).collect();
-    scope.extend(odd_ids().into_iter().map(DocumentId::new));
+    scope.extend(
+        iu_cutter_tests::awkward_ids()
+            .into_iter()
+            .map(DocumentId::new),
+    );
     for (run, batch) in [("r1", 1_000), ("r2", 1_001)] {
         let before = adapter.snapshot().await?;
         let request = RunRequest::new(run, Scope::Ids(scope.clone()), rules());
@@ -115,31 +155,25 @@ async fn batches_round_trip(fixture: impl SqlFixture) -> TestResult {
         let what = format!("{run}: the store as before it");
         rolled_back_to(&runner, run, (&adapter, &before), &what).await?;
     }
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(batches_round_trip:
-    odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_sqlite on sqlite,
-    odd_ids_in_batches_of_1000_and_1001_roll_back_exactly_on_postgres on postgres,
-);
 
 /// `law/2` cut by `r0` then `r0b` (`r0` retired), then `r1`'s backup reads its generation
 /// records, and `r0` of it is purged before its active units are read: the backup must not
 /// hold the records as read before the purge under a census of after (the change log lists
 /// the purge: the backup is taken again), and `r1` rolled back leaves the store exactly as it
 /// was after the purge.
-async fn generations_changed_between_the_two_reads(fixture: impl SqlFixture) -> TestResult {
+async fn generations_changed_between_the_two_reads(fixture: &impl SqlFixture) -> TestResult {
     changed_between_the_two_reads(fixture, false).await
 }
 
 /// As [`generations_changed_between_the_two_reads`], `law/2` deleted (every row of it) instead
 /// of purged: the run passes over `law/1` and its rollback leaves the deletion.
-async fn deleted_between_the_two_reads(fixture: impl SqlFixture) -> TestResult {
+async fn deleted_between_the_two_reads(fixture: &impl SqlFixture) -> TestResult {
     changed_between_the_two_reads(fixture, true).await
 }
 
-async fn changed_between_the_two_reads(fixture: impl SqlFixture, delete: bool) -> TestResult {
+async fn changed_between_the_two_reads(fixture: &impl SqlFixture, delete: bool) -> TestResult {
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
@@ -208,19 +242,8 @@ async fn changed_between_the_two_reads(fixture: impl SqlFixture, delete: bool) -
     assert_eq!(now.documents, after_purge.documents, "documents");
     assert_eq!(now.generations, after_purge.generations, "generations");
     assert!(now.units == after_purge.units, "units: {json}");
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(generations_changed_between_the_two_reads:
-    generations_purged_between_the_backups_two_reads_roll_back_exactly_on_sqlite on sqlite,
-    generations_purged_between_the_backups_two_reads_roll_back_exactly_on_postgres on postgres,
-);
-
-on_fixtures!(deleted_between_the_two_reads:
-    a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_sqlite on sqlite,
-    a_document_deleted_between_the_backups_two_reads_rolls_back_exactly_on_postgres on postgres,
-);
 
 /// Inserts `ids` as documents by raw SQL (ids iu-cutter's own writes refuse: control and
 /// bidirectional formatting characters), each with a body hashing to its recorded sha256.
@@ -243,7 +266,7 @@ async fn insert_raw(options: &ConnectOptions, ids: &[&str]) -> Result<(), sqlx::
 /// Ids with a tab, a newline, a right-to-left override (and, on SQLite, a NUL) written by raw
 /// SQL beside a plain document: a run over `All` either passes and rolls back to exactly the
 /// store before it, or is refused with nothing written.
-async fn raw_ids_with_control_characters(fixture: impl SqlFixture) -> TestResult {
+async fn raw_ids_with_control_characters(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     adapter
         .put_document(&DocumentId::new("law/1"), "Article 1\nOne.\n")
@@ -274,14 +297,8 @@ async fn raw_ids_with_control_characters(fixture: impl SqlFixture) -> TestResult
             );
         }
     }
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(raw_ids_with_control_characters:
-    raw_ids_with_control_characters_cut_or_refused_exactly_on_sqlite on sqlite,
-    raw_ids_with_control_characters_cut_or_refused_exactly_on_postgres on postgres,
-);
 
 /// Runs `r2` over `ids` and holds it after its fence (`until cut-leg-a`), as a run waiting for
 /// review: it holds `ids` until an operator enacts or rolls it back.
@@ -355,14 +372,9 @@ async fn resumed_pass(
 /// `law/2` and is held there; `r1` over both laws is BLOCKED in its backup naming `r2`, with
 /// nothing written; `r2` rolled back, `r1` resumed passes, and its rollback leaves the whole
 /// store exactly as before `r1`.
-async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
+async fn held_by_another_then_freed(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
-    for (id, body) in [
-        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
-        ("law/2", "Article 1\nOnly.\n"),
-    ] {
-        adapter.put_document(&DocumentId::new(id), body).await?;
-    }
+    iu_cutter_tests::seed(adapter.as_ref(), &crate::TWO_LAWS).await;
     let before = adapter.snapshot().await?;
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let law_2 = DocumentId::new("law/2");
@@ -380,14 +392,8 @@ async fn held_by_another_then_freed(fixture: impl SqlFixture) -> TestResult {
     rolled_back_to(&runner, "r2", store, "r2 rolled back exactly").await?;
     resumed_pass(&runner, "r1", RunOptions::default()).await?;
     rolled_back_to(&runner, "r1", store, "r1 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(held_by_another_then_freed:
-    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_sqlite on sqlite,
-    a_document_held_by_another_run_blocks_the_backup_then_resumes_on_postgres on postgres,
-);
 
 /// Adversarial (adv33) on the advice of a backup blocked by another run's fences: `r2` holds
 /// `law/2` and `law/3`; `r1` over every law is BLOCKED in its backup. Its gap says that to cut
@@ -395,7 +401,7 @@ on_fixtures!(held_by_another_then_freed:
 /// run over every document the gap does not name), that run must pass, not be blocked again on
 /// a document the gap kept quiet about. Nothing of `r1` or the new run is left once rolled back.
 /// And since `r2` waits for review, the gap says what frees it, not only to wait.
-async fn every_held_document_named(fixture: impl SqlFixture) -> TestResult {
+async fn every_held_document_named(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     let laws = ["law/1", "law/2", "law/3", "law/4"];
     for id in laws {
@@ -425,7 +431,6 @@ async fn every_held_document_named(fixture: impl SqlFixture) -> TestResult {
     assert_eq!(left, free, "{json}");
     let store = (&adapter, &with_r2);
     rolled_back_to(&runner, "r3", store, "r3 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -466,16 +471,11 @@ fn not_named(gap: &iu_cutter_orchestrator::Gap, ids: &[&str]) -> Vec<DocumentId>
         .collect()
 }
 
-on_fixtures!(every_held_document_named:
-    every_document_another_run_holds_is_named_by_the_blocked_backup_on_sqlite on sqlite,
-    every_document_another_run_holds_is_named_by_the_blocked_backup_on_postgres on postgres,
-);
-
 /// The documents a backup refuses may be held by several runs: `r2` holds `law/2` and `r5`
 /// holds `law/3`. Before, the blocked backup's advice named only the first document's holder
 /// (`r2`): waiting for it, or rolling it back, left `r1` blocked on `law/3`. Every holder is
 /// named, and doing what the advice says to each lets `r1` resume and pass.
-async fn every_holder_named(fixture: impl SqlFixture) -> TestResult {
+async fn every_holder_named(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     for id in ["law/1", "law/2", "law/3"] {
         let body = format!("Article 1\nOne of {id}.\n");
@@ -494,66 +494,36 @@ async fn every_holder_named(fixture: impl SqlFixture) -> TestResult {
         rolled_back(&runner, holder).await?;
     }
     resumed_pass(&runner, "r1", RunOptions::default()).await?;
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(every_holder_named:
-    every_run_holding_a_refused_document_is_named_on_sqlite on sqlite,
-    every_run_holding_a_refused_document_is_named_on_postgres on postgres,
-);
 
 /// Adversarial (adv33) on the journal of a blocked backup: `r2` holds `a/00`, first in id order;
 /// `r1` over `a/` (more than a journal part, 4 MiB, of bodies) is BLOCKED in its backup, whose
 /// gap says nothing was backed up. Before, the backup went on writing every batch to its sink
 /// after the refusal was known, and a 4 MiB part of `r1`'s backup stayed in the journal, even
 /// once `r1` was rolled back (nothing removes a part no backup was sealed over).
-async fn refused_backup_journals_no_part(fixture: impl RawSql) -> TestResult {
+async fn refused_backup_journals_no_part(fixture: &impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 12, "a/00", DocumentBatches::default()).await
 }
-
-on_fixtures!(refused_backup_journals_no_part:
-    a_backup_refused_on_its_first_batch_journals_no_part_on_sqlite on sqlite,
-    a_backup_refused_on_its_first_batch_journals_no_part_on_postgres on postgres,
-);
 
 /// Adversarial (adv34) on the journal of a backup refused in a LATER batch than the first:
 /// `r2` holds `a/15`, last in id order; `r1` over `a/` (more than a 4 MiB journal part of bodies
 /// before `a/15`), read two documents a batch, is BLOCKED in its last batch, its gap saying
 /// nothing was backed up. The batches before were written to the sink before the refusal was
 /// known: rolled back, `r1` must leave no part of that backup in the journal.
-async fn refused_late_journals_no_part(fixture: impl RawSql) -> TestResult {
+async fn refused_late_journals_no_part(fixture: &impl RawSql) -> TestResult {
     refused_backup_leaves_no_part(fixture, 16, "a/15", DocumentBatches::Of(2)).await
 }
-
-on_fixtures!(refused_late_journals_no_part:
-    a_backup_refused_in_a_later_batch_journals_no_part_on_sqlite on sqlite,
-    a_backup_refused_in_a_later_batch_journals_no_part_on_postgres on postgres,
-);
 
 /// A backup that fails part-way (here its seal, after every part was journaled) leaves its
 /// parts in the journal for a resume to replace. Rolled back instead, the run must drop them
 /// (before, they stayed for good: 7 MB for one abandoned run) and say so in its notes.
-async fn failed_backup_rolled_back(fixture: impl RawSql) -> TestResult {
-    let FailedBackup {
-        adapter,
-        before,
-        runner,
-        count,
-        journaled,
-    } = failed_backup(&fixture).await?;
-    let rolled = rolled_back(&runner, "r1").await?;
+async fn failed_backup_rolled_back(fixture: &impl RawSql) -> TestResult {
+    let failed = failed_backup(fixture).await?;
+    let rolled = rolled_back(&failed.runner, "r1").await?;
+    failed.assert_parts_dropped(fixture, &rolled).await;
     let json = rolled.to_json();
-    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
-    assert!(
-        rolled
-            .notes
-            .iter()
-            .any(|note| note.contains(&format!("dropped the {journaled} journal part(s)"))),
-        "{json}"
-    );
-    assert_eq!(adapter.snapshot().await?, before, "{json}");
-    fixture.finish().await;
+    assert_eq!(failed.adapter.snapshot().await?, failed.before, "{json}");
     Ok(())
 }
 
@@ -570,6 +540,21 @@ struct FailedBackup {
     count: String,
     /// How many parts `r1` journaled (two at least).
     journaled: u64,
+}
+
+impl FailedBackup {
+    /// Asserts that `rolled`, a rollback of `r1` (taken or refused), dropped every part of r1's
+    /// backup from the journal and says so in its notes.
+    async fn assert_parts_dropped(&self, fixture: &impl RawSql, rolled: &RunReport) {
+        let json = rolled.to_json();
+        assert_eq!(fixture.execute_raw(&self.count, &["r1"]).await, 0, "{json}");
+        let said = format!("dropped the {} journal part(s)", self.journaled);
+        assert!(
+            rolled.notes.iter().any(|note| note.contains(&said)),
+            "the rollback dropped {} parts and must say so: {json}",
+            self.journaled
+        );
+    }
 }
 
 /// Sixteen large laws; `r1` over them, read two a batch, FAILS when the seal of its backup is
@@ -602,18 +587,13 @@ async fn failed_backup(fixture: &impl RawSql) -> Result<FailedBackup, Box<dyn st
     })
 }
 
-on_fixtures!(failed_backup_rolled_back:
-    a_failed_backup_rolled_back_leaves_no_part_on_sqlite on sqlite,
-    a_failed_backup_rolled_back_leaves_no_part_on_postgres on postgres,
-);
-
 /// A blocked backup whose journal parts cannot be dropped (the store refuses the discard: the
 /// kill switch closed meanwhile, say) must say so, and what drops them: before, it was only
 /// logged, and the gap said nothing was backed up while a 4 MiB part stayed. Its rollback then
 /// drops them.
-async fn undropped_parts_told(fixture: impl RawSql) -> TestResult {
+async fn undropped_parts_told(fixture: &impl RawSql) -> TestResult {
     use iu_cutter_simulator::FaultKind;
-    let (faulty, adapter) = faulty_laws(&fixture, 16).await?;
+    let (faulty, adapter) = faulty_laws(fixture, 16).await?;
     let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/15")]).await?;
     faulty.inject_on(OpKind::DiscardBackupParts, 0, FaultKind::Error);
@@ -623,34 +603,21 @@ async fn undropped_parts_told(fixture: impl RawSql) -> TestResult {
         gap.found.contains("could not be dropped") && gap.found.contains("rollback of run r1"),
         "{json}"
     );
-    rolled_back_leaving_no_part(&runner, &fixture).await?;
-    fixture.finish().await;
+    rolled_back_leaving_no_part(&runner, fixture).await?;
     Ok(())
 }
-
-on_fixtures!(undropped_parts_told:
-    a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_sqlite on sqlite,
-    a_blocked_backup_whose_parts_cannot_be_dropped_says_so_on_postgres on postgres,
-);
 
 /// Adversarial (adv37): a failed backup's rollback drops its parts, then the kill switch closes
 /// before the rollback journals its step. The parts are gone for good, so the refused rollback's
 /// report must say it dropped them (the one taken again once the switch is open finds none, and
 /// says 0): before, it was refused saying only that the journal could not be written.
-async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult {
+async fn switch_closed_after_dropping_parts(fixture: &impl RawSql) -> TestResult {
     use iu_cutter_live_execution::{ExecutionGate, Guarded, ManualSwitch};
     use iu_cutter_phase_core::JournalBackupStore;
-    let FailedBackup {
-        adapter,
-        before,
-        count,
-        journaled,
-        ..
-    } = failed_backup(&fixture).await?;
-
+    let failed = failed_backup(fixture).await?;
     let switch = ManualSwitch::new("kill switch", true, "open it");
     let gated: Arc<dyn LiveExecutionAdapter> = Arc::new(Guarded::new(
-        adapter.clone(),
+        failed.adapter.clone(),
         ExecutionGate::new().with_source(switch.clone()),
     ));
     let closer = switch.clone();
@@ -664,31 +631,26 @@ async fn switch_closed_after_dropping_parts(fixture: impl RawSql) -> TestResult 
         return Err(format!("expected REFUSED: {json}").into());
     };
     assert!(!reason.contains("nothing was changed"), "{json}");
-    assert_eq!(fixture.execute_raw(&count, &["r1"]).await, 0, "{json}");
-    let said = format!("dropped the {journaled} journal part(s)");
-    assert!(
-        refused.notes.iter().any(|note| note.contains(&said)),
-        "the refused rollback dropped {journaled} parts and must say so: {json}"
-    );
+    failed.assert_parts_dropped(fixture, &refused).await;
 
     switch.set(true);
-    rolled_back_to(&rolling, "r1", (&adapter, &before), "as before").await?;
-    fixture.finish().await;
+    rolled_back_to(
+        &rolling,
+        "r1",
+        (&failed.adapter, &failed.before),
+        "as before",
+    )
+    .await?;
     Ok(())
 }
-
-on_fixtures!(switch_closed_after_dropping_parts:
-    a_rollback_refused_after_dropping_parts_says_so_on_sqlite on sqlite,
-    a_rollback_refused_after_dropping_parts_says_so_on_postgres on postgres,
-);
 
 /// Adversarial (adv37): the process dies right after the backup is sealed, before the backup
 /// phase is journaled done: the journal holds a sealed backup whose phase record says it never
 /// finished. A resume must pass (taking the backup again over the sealed one, or adopting it),
 /// and a rollback then restores the store exactly.
-async fn crash_after_seal(fixture: impl RawSql) -> TestResult {
+async fn crash_after_seal(fixture: &impl RawSql) -> TestResult {
     use iu_cutter_simulator::FaultKind;
-    let (faulty, adapter) = faulty_laws(&fixture, 4).await?;
+    let (faulty, adapter) = faulty_laws(fixture, 4).await?;
     let before = adapter.snapshot().await?;
     let runner = journaled(adapter.clone());
     faulty.inject_on(OpKind::SealBackup, 0, FaultKind::CrashAfter);
@@ -697,14 +659,8 @@ async fn crash_after_seal(fixture: impl RawSql) -> TestResult {
     faulty.recover();
     resumed_pass(&runner, "r1", RunOptions::default()).await?;
     rolled_back_to(&runner, "r1", (&adapter, &before), "as before").await?;
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(crash_after_seal:
-    a_crash_after_the_seal_resumes_and_rolls_back_on_sqlite on sqlite,
-    a_crash_after_the_seal_resumes_and_rolls_back_on_postgres on postgres,
-);
 
 /// Puts `count` laws of about 385 KB each (`a/00`, `a/01`, …) in the fixture's store: a few fill
 /// a 4 MiB journal part of a backup.
@@ -723,7 +679,7 @@ async fn large_laws(adapter: &Arc<dyn LiveExecutionAdapter>, count: usize) -> Te
 /// `batches`, is BLOCKED in its backup saying nothing was backed up; rolled back, it leaves no
 /// part of that backup in the journal.
 async fn refused_backup_leaves_no_part(
-    fixture: impl RawSql,
+    fixture: &impl RawSql,
     count: usize,
     held: &str,
     batches: DocumentBatches,
@@ -736,8 +692,7 @@ async fn refused_backup_leaves_no_part(
     let report = runner.run(r1_over_a(), options).await?;
     let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
-    rolled_back_leaving_no_part(&runner, &fixture).await?;
-    fixture.finish().await;
+    rolled_back_leaving_no_part(&runner, fixture).await?;
     Ok(())
 }
 
@@ -745,7 +700,7 @@ async fn refused_backup_leaves_no_part(
 /// a journal part of the batches before was written, is resumed once `r2` is rolled back: it
 /// backs up all sixteen documents (not the earlier attempt's parts), passes, and its rollback
 /// leaves the whole store exactly as before `r2`.
-async fn refused_late_then_freed(fixture: impl SqlFixture) -> TestResult {
+async fn refused_late_then_freed(fixture: &impl SqlFixture) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let before = adapter.snapshot().await?;
@@ -766,14 +721,8 @@ async fn refused_late_then_freed(fixture: impl SqlFixture) -> TestResult {
         resumed.to_json()
     );
     rolled_back_to(&runner, "r1", (&adapter, &before), "r1 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(refused_late_then_freed:
-    a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_sqlite on sqlite,
-    a_backup_refused_in_a_later_batch_then_freed_resumes_whole_on_postgres on postgres,
-);
 
 /// The scene of the two tests below: `r1` over sixteen large laws (`a/00` … `a/15`, more than
 /// a 4 MiB journal part before `a/15`), read two documents a batch; while its first batch is
@@ -781,7 +730,7 @@ on_fixtures!(refused_late_then_freed:
 /// `r1` must be BLOCKED naming `a/00` and `r2`, saying nothing was backed up, with no part of
 /// its backup left in the journal; then, `r2` rolled back, `r1` resumed passes and rolls back
 /// to the store exactly as before it.
-async fn held_while_backed_up(fixture: impl RawSql, vanish: bool) -> TestResult {
+async fn held_while_backed_up(fixture: &impl RawSql, vanish: bool) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let deletion = RawStatements::delete_document(fixture.options(), "a/15");
@@ -806,12 +755,11 @@ async fn held_while_backed_up(fixture: impl RawSql, vanish: bool) -> TestResult 
     assert!(gap.found.contains("nothing was backed up"), "{json}");
     let when = "it changed while the backup was written";
     assert_eq!(gap.found.contains(when), !vanish, "{json}");
-    no_part_of_r1(&fixture, &json).await;
+    no_part_of_r1(fixture, &json).await;
     rolled_back(&runner, "r2").await?;
     let freed = adapter.snapshot().await?;
     resumed_pass(&runner, "r1", in_pairs()).await?;
     rolled_back_to(&runner, "r1", (&adapter, &freed), "r1 rolled back exactly").await?;
-    fixture.finish().await;
     Ok(())
 }
 
@@ -878,14 +826,9 @@ async fn faulty_laws(
 /// by another run (no test of its own before): `r2` fences `a/00` while `r1`'s backup reads its
 /// first batch; the change log lists it once every batch is written (a journal part among them),
 /// and `r1` is BLOCKED naming `r2`, its attempt's parts dropped.
-async fn changed_then_held(fixture: impl RawSql) -> TestResult {
+async fn changed_then_held(fixture: &impl RawSql) -> TestResult {
     held_while_backed_up(fixture, false).await
 }
-
-on_fixtures!(changed_then_held:
-    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_sqlite on sqlite,
-    a_document_fenced_by_another_run_while_backed_up_blocks_with_no_part_on_postgres on postgres,
-);
 
 /// Adversarial (adv35) on a backup taken again because a document vanished: `a/15` is deleted
 /// and `a/00` fenced by `r2` while `r1`'s first batch is read. The first attempt journals a part
@@ -893,21 +836,16 @@ on_fixtures!(changed_then_held:
 /// having journaled nothing. Before, the first attempt's part stayed in the journal of a run
 /// BLOCKED as having backed up nothing: the vanished path gave its sink up without dropping it,
 /// and the refused attempt dropped only parts it had journaled itself.
-async fn vanished_then_held(fixture: impl RawSql) -> TestResult {
+async fn vanished_then_held(fixture: &impl RawSql) -> TestResult {
     held_while_backed_up(fixture, true).await
 }
-
-on_fixtures!(vanished_then_held:
-    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_sqlite on sqlite,
-    a_backup_taken_again_for_a_vanished_document_then_refused_leaves_no_part_on_postgres on postgres,
-);
 
 /// Adversarial (adv35) on a backup resumed after a crash: `r1`'s runner dies (its task aborted)
 /// right after journaling part 0 of its backup; `r2` then fences `a/00` and holds it; `r1`
 /// resumed is BLOCKED in its backup, refused in its first batch, saying nothing was backed up.
 /// The crashed attempt's part must not stay in the journal of that run (the refused attempt
 /// dropped only the parts it had journaled itself: none).
-async fn crashed_then_held(fixture: impl RawSql) -> TestResult {
+async fn crashed_then_held(fixture: &impl RawSql) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 16).await?;
     let (journaled_part, told) = tokio::sync::oneshot::channel();
@@ -923,21 +861,15 @@ async fn crashed_then_held(fixture: impl RawSql) -> TestResult {
     told.await?;
     task.abort();
     assert!(task.await.is_err(), "r1's runner died in its backup");
-    assert_eq!(parts_of_r1(&fixture).await, 1, "the crashed attempt's part");
+    assert_eq!(parts_of_r1(fixture).await, 1, "the crashed attempt's part");
     let runner = journaled(adapter.clone());
     hold_r2(&runner, vec![DocumentId::new("a/00")]).await?;
     let report = runner.resume(&RunId::new("r1"), in_pairs()).await?;
     let (gap, json) = blocked(&report)?;
     assert!(gap.found.contains("nothing was backed up"), "{json}");
-    no_part_of_r1(&fixture, &json).await;
-    fixture.finish().await;
+    no_part_of_r1(fixture, &json).await;
     Ok(())
 }
-
-on_fixtures!(crashed_then_held:
-    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_sqlite on sqlite,
-    a_backup_resumed_after_a_crash_then_refused_leaves_no_part_on_postgres on postgres,
-);
 
 /// Adversarial (adv35) on the advice of a backup blocked on a document changed while it was
 /// written and then found held: `r2` holds `a/03` when `r1` (over `a/00` … `a/03`) begins, and
@@ -945,7 +877,7 @@ on_fixtures!(crashed_then_held:
 /// its advice to start a new run leaving out what it names, followed literally, must pass. It
 /// named `a/00` alone (the change found first hid the refusal of `a/03`, read held by `r2`), and
 /// the new run was blocked on `a/03`.
-async fn changed_then_held_names_every_held(fixture: impl RawSql) -> TestResult {
+async fn changed_then_held_names_every_held(fixture: &impl RawSql) -> TestResult {
     let adapter = fixture.shared();
     large_laws(&adapter, 4).await?;
     let plain = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
@@ -963,21 +895,15 @@ async fn changed_then_held_names_every_held(fixture: impl RawSql) -> TestResult 
     assert!(gap.found.contains("run r3"), "{json}");
     let ids = ["a/00", "a/01", "a/02", "a/03"];
     leave_out_what_is_named(&plain, "r4", (gap, &json), &ids).await?;
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(changed_then_held_names_every_held:
-    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_sqlite on sqlite,
-    a_backup_blocked_on_a_document_fenced_while_backed_up_names_every_held_on_postgres on postgres,
-);
 
 /// Adversarial (adv40) on `Simulator::seed_from_scope` over real stores: the application edits
 /// `law/1` while a dry run copies its scope, right after the copy read the documents' rows (its
 /// generation records and units not read yet). The copy must be the store after the edit (taken
 /// again), never its rows from before beside its units from after.
 async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
-    fixture: impl RawSql,
+    fixture: &impl RawSql,
 ) -> TestResult {
     let adapter = fixture.shared();
     let laws = ["law/1", "law/2"].map(DocumentId::new);
@@ -1020,11 +946,5 @@ async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
         adapter.scope_census(&laws).await?.census,
         "the copy's census is the store's"
     );
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit:
-    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_sqlite on sqlite,
-    a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_postgres on postgres,
-);

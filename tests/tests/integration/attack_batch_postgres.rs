@@ -5,17 +5,31 @@
 //! (a document in the second statement's ids, a staged unit), or deadlocks with it. Needs
 //! `IU_CUTTER_TEST_PG_URL`; without it every test says it is skipped (and fails in CI).
 
-use std::time::Duration;
-
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Document, DocumentId, DocumentState, ExpectedRevision,
     GenerationDigester, LiveExecutionAdapter, RunId, Scope, Unit, UnitFields, sha256_hex,
 };
 use iu_cutter_tests::contract::{expect, units_for};
-use iu_cutter_tests::fixture::{Fixture, PgFixture, SqlFixture, postgres};
+use iu_cutter_tests::fixture::{Fixture, PgFixture, SqlFixture, blocks, exec, must, postgres};
 use iu_cutter_tests::ok;
 use sqlx::Connection;
+
+/// Each check as its own `#[tokio::test]` over a fresh PostgreSQL schema, on four worker threads
+/// (its writers run at once), skipped without a database as the fixture says.
+mod on_postgres {
+    iu_cutter_tests::fixture_tests!(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        iu_cutter_tests::fixture::postgres => crate::attack_batch_postgres, fixture;
+        overlapping_fences_over_many_statements_admit_one_run_whole,
+        an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it,
+        a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_it,
+        a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes,
+        a_unit_inserted_while_enact_reads_the_units_is_never_enacted,
+        a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole,
+        an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed,
+    );
+}
 
 /// The scene of the enact attacks: the fixture's store with [`DOCUMENTS`] documents staged by
 /// run `A` (and what enact expects of them), and an application's connection inside a
@@ -47,50 +61,6 @@ const EDIT_1500: &str = "UPDATE documents SET body = 'edited', revision = revisi
 
 fn doc_id(i: usize) -> DocumentId {
     DocumentId::new(format!("d/{i:05}"))
-}
-
-async fn exec(conn: &mut sqlx::PgConnection, statement: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())
-}
-
-async fn must(conn: &mut sqlx::PgConnection, statement: &str) -> u64 {
-    match exec(conn, statement).await {
-        Ok(rows) => rows,
-        Err(e) => panic!("{statement}: {e}"),
-    }
-}
-
-/// Returns once `waiting` other connections wait for a lock that `conn` holds, directly or
-/// behind another waiter (a second waiter on a row queues behind the first), or once every one
-/// of the tasks it waits for finished (`finished`): a condition, not a guessed sleep.
-async fn blocks(conn: &mut sqlx::PgConnection, waiting: i64, finished: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        // Inside `conn`'s transaction the activity view is read once, unless cleared.
-        must(conn, "SELECT pg_stat_clear_snapshot()").await;
-        let blocked = sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity a \
-             WHERE pg_blocking_pids(a.pid) && (ARRAY[pg_backend_pid()] || ARRAY(\
-                 SELECT b.pid FROM pg_stat_activity b \
-                 WHERE pg_backend_pid() = ANY(pg_blocking_pids(b.pid))))",
-        )
-        .fetch_one(&mut *conn)
-        .await;
-        match blocked {
-            Ok(n) if n >= waiting => return,
-            Ok(_) if finished() => return,
-            Ok(_) => {}
-            Err(e) => panic!("pg_blocking_pids: {e}"),
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nobody waited for the held lock within 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
@@ -190,12 +160,9 @@ async fn enact_over_an_edit(
 /// third connection: exactly one fences its whole batch, the other is refused with a conflict
 /// naming a shared document, held by the winner, and fences nothing (no deadlock, whatever the
 /// order the callers gave). Three rounds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn overlapping_fences_over_many_statements_admit_one_run_whole() {
-    let name = "overlapping_fences_over_many_statements_admit_one_run_whole";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
+pub(crate) async fn overlapping_fences_over_many_statements_admit_one_run_whole(
+    fixture: &PgFixture,
+) {
     let store = fixture.shared();
     seed(store.as_ref()).await;
     let other = fixture.another_process().await;
@@ -268,55 +235,43 @@ async fn overlapping_fences_over_many_statements_admit_one_run_whole() {
         all_in_state(store.as_ref(), &DocumentState::Ready, &rolled_back).await;
     }
     let _ = holder.close().await;
-    fixture.finish().await;
 }
 
 /// An application's edit of a document in the second statement of enact's batch read, committed
 /// while enact waits for its row: enact reads the edit, is refused with a conflict naming that
 /// document, and enacts nothing; the edit is kept.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it() {
-    let name = "an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
-    let (store, app) = enact_over_an_edit(&fixture, EDIT_1500, 1_500, "an edit").await;
+pub(crate) async fn an_edit_committed_while_enact_waits_for_its_row_is_a_conflict_naming_it(
+    fixture: &PgFixture,
+) {
+    let (store, app) = enact_over_an_edit(fixture, EDIT_1500, 1_500, "an edit").await;
     let edited = ok(
         store.load_scope(&Scope::Ids(vec![doc_id(1_500)])).await,
         "load",
     );
     assert_eq!(edited[0].body, "edited", "the edit is kept");
     let _ = app.close().await;
-    fixture.finish().await;
 }
 
 /// An application's rewrite of a staged unit's body (its recorded sha256 kept), committed while
 /// enact waits for the unit's row in its one statement over the batch's units: enact hashes the
 /// body as committed, is refused naming the document, and enacts nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_it() {
-    let name = "a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_it";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
+pub(crate) async fn a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_it(
+    fixture: &PgFixture,
+) {
     let edit = "UPDATE units SET body = 'x' \
                 WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1";
-    let (_, app) = enact_over_an_edit(&fixture, edit, 1_999, "a rewritten unit").await;
+    let (_, app) = enact_over_an_edit(fixture, edit, 1_999, "a rewritten unit").await;
     let _ = app.close().await;
-    fixture.finish().await;
 }
 
 /// An application that locks a document late in enact's batch, then, while enact waits for it,
 /// touches one enact already locked: a deadlock. Whichever transaction PostgreSQL aborts, the
 /// outcome is told as it is: an enact aborted says so (not a conflict), enacted nothing, and
 /// enacts everything when called again; no document is left half enacted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
-    let name = "a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
-    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
+pub(crate) async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes(
+    fixture: &PgFixture,
+) {
+    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
     must(
         &mut app,
         "SELECT 1 FROM documents WHERE id = 'd/01800' FOR UPDATE",
@@ -370,7 +325,6 @@ async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
         );
     }
     let _ = app.close().await;
-    fixture.finish().await;
 }
 
 /// An application inserts a unit into a staged generation of a document early in enact's batch
@@ -378,13 +332,10 @@ async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes() {
 /// (the statement's snapshot was taken before the insert): enact must not make active a
 /// generation holding a unit the run never wrote nor verified. Refused naming the document, or
 /// the unit kept out: never enacted with it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
-    let name = "a_unit_inserted_while_enact_reads_the_units_is_never_enacted";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
-    let (store, run, expectations, mut app) = staged_with_an_application(&fixture).await;
+pub(crate) async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted(
+    fixture: &PgFixture,
+) {
+    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
     let hold = "SELECT 1 FROM units \
                 WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1 FOR UPDATE";
     must(&mut app, hold).await;
@@ -407,7 +358,6 @@ async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
         other => panic!("enact over an inserted unit: {other:?}"),
     }
     let _ = app.close().await;
-    fixture.finish().await;
 }
 
 /// A rollback of B and a purge of the generation B retired, over the same 2,000 documents (two
@@ -416,12 +366,9 @@ async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted() {
 /// purge is refused naming a document, removing nothing; or the purge removed A everywhere and
 /// the rollback left every document alone (nothing to point back to). Never a mix, never a
 /// pointer at a purged generation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole() {
-    let name = "a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
+pub(crate) async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole(
+    fixture: &PgFixture,
+) {
     let store = fixture.shared();
     let documents = seed(store.as_ref()).await;
     let (a, b) = (RunId::new("A"), RunId::new("B"));
@@ -493,7 +440,6 @@ async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_
         );
     }
     let _ = holder.close().await;
-    fixture.finish().await;
 }
 
 /// An application's edit of a document in the second statement of a rollback's batch read,
@@ -501,12 +447,9 @@ async fn a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_
 /// keeps the edit (body and revision as the application left them), and the change log lists
 /// that document alone as changed since the backup's mark: the rollback's windows hide the
 /// run's writes of the others, never the edit.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed() {
-    let name = "an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
+pub(crate) async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed(
+    fixture: &PgFixture,
+) {
     let store = fixture.shared();
     let documents = seed(store.as_ref()).await;
     let run = RunId::new("A");
@@ -554,7 +497,6 @@ async fn an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed
         "the edit alone is listed"
     );
     let _ = app.close().await;
-    fixture.finish().await;
 }
 
 /// Adversarial (adv33) on the COPY path of the unit writes under sqlx 0.9.1 (1890239): a

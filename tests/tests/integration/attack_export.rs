@@ -16,6 +16,16 @@ use iu_cutter_tests::fixture::RawSql;
 
 use crate::TestResult;
 
+// Each check as a test per store it runs on.
+on_fixtures! {
+    since_over_an_enact_failed_before_the_run:
+        since_over_an_enact_failed_before_the_run_on_sqlite on sqlite,
+        since_over_an_enact_failed_before_the_run_on_postgres on postgres;
+    since_over_a_rollback_stopped_part_way:
+        since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
+        since_over_a_rollback_stopped_part_way_on_postgres on postgres;
+}
+
 /// What an index holds: per (document, unit id), the unit's sha256.
 type Index = BTreeMap<(String, String), String>;
 
@@ -66,7 +76,7 @@ async fn pass(runner: &Runner, run: &str, ids: &[&str]) -> TestResult {
 /// (over law/3) begins; after r3, y cuts law/1 again. When r3 finished, readers saw x's
 /// generation of law/1: the lines since r3 take an index fed then to now. They were refused as
 /// Unfinished, naming x to resume or roll back, where rolling x back is refused (y holds law/1).
-async fn since_over_an_enact_failed_before_the_run(fixture: impl RawSql) -> TestResult {
+async fn since_over_an_enact_failed_before_the_run(fixture: &impl RawSql) -> TestResult {
     let store = fixture.shared();
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
@@ -106,20 +116,14 @@ async fn since_over_an_enact_failed_before_the_run(fixture: impl RawSql) -> Test
     let since = lines(&plain, Some("r3")).await?;
     let now = applied(Index::new(), &lines(&plain, None).await?);
     assert_eq!(applied(index, &since), now, "{since:?}");
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(since_over_an_enact_failed_before_the_run:
-    since_over_an_enact_failed_before_the_run_on_sqlite on sqlite,
-    since_over_an_enact_failed_before_the_run_on_postgres on postgres,
-);
 
 /// z, enacted after r1, is rolled back in part (the store fails its second batch): one document
 /// back on r1's generation, the other still z's. Since r1 the lines take an index fed after r1
 /// to now, whichever document the rollback reached; since z, the export is refused as rolled
 /// back.
-async fn since_over_a_rollback_stopped_part_way(fixture: impl RawSql) -> TestResult {
+async fn since_over_a_rollback_stopped_part_way(fixture: &impl RawSql) -> TestResult {
     let store = fixture.shared();
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
@@ -158,11 +162,5 @@ async fn since_over_a_rollback_stopped_part_way(fixture: impl RawSql) -> TestRes
         Err(ExportError::Since(why)) => assert!(why.contains("rolled back"), "{why}"),
         other => panic!("since z, rolled back in part: {other:?}"),
     }
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(since_over_a_rollback_stopped_part_way:
-    since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
-    since_over_a_rollback_stopped_part_way_on_postgres on postgres,
-);

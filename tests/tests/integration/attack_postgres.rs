@@ -13,40 +13,23 @@ use iu_cutter_live_execution::{
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest, Runner};
 use iu_cutter_phase_core::MemoryBackupStore;
 use iu_cutter_tests::contract::{backup_of, cut, reread};
-use iu_cutter_tests::fixture::{Fixture, SqlFixture, postgres};
+use iu_cutter_tests::fixture::{Fixture, PgFixture, SqlFixture, blocks, must};
 use iu_cutter_tests::ok;
 use sqlx::Connection;
 
-async fn exec(conn: &mut sqlx::PgConnection, statement: &'static str) {
-    if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
-        panic!("{statement}: {e}");
-    }
-}
-
-/// Returns once another connection waits for a lock that `conn` holds (the rollback reached the
-/// rows `conn` locked), or once `task` finished without waiting: a condition, not a guessed
-/// sleep, so the interleaving is the same on a slow machine and no time is wasted on a fast one.
-async fn waits_for_a_lock_of<T>(conn: &mut sqlx::PgConnection, task: &tokio::task::JoinHandle<T>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let blocked = sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
-             WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid)))",
-        )
-        .fetch_one(&mut *conn)
-        .await;
-        match blocked {
-            Ok(true) => return,
-            Ok(false) if task.is_finished() => return,
-            Ok(false) => {}
-            Err(e) => panic!("pg_blocking_pids: {e}"),
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing waited for the held lock within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// Each check as its own `#[tokio::test]` over a fresh PostgreSQL schema, on worker threads
+/// enough for its writers to run at once, skipped without a database as the fixture says.
+mod on_postgres {
+    iu_cutter_tests::fixture_tests!(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        iu_cutter_tests::fixture::postgres => crate::attack_postgres, fixture;
+        restore_never_points_a_document_at_a_generation_deleted_under_it,
+    );
+    iu_cutter_tests::fixture_tests!(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        iu_cutter_tests::fixture::postgres => crate::attack_postgres, fixture;
+        purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile,
+    );
 }
 
 /// The document's active-generation pointer names a generation record that is active.
@@ -81,12 +64,9 @@ async fn pointer_is_sound(store: &dyn LiveExecutionAdapter, id: &DocumentId) -> 
 /// ignoring that the update found no row: when another connection deletes A's retired record
 /// in between (here by hand, as a purge does), the document is pointed at a generation that no
 /// longer exists, with no units.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
-    let name = "restore_never_points_a_document_at_a_generation_deleted_under_it";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
+pub(crate) async fn restore_never_points_a_document_at_a_generation_deleted_under_it(
+    fixture: &PgFixture,
+) {
     let store = fixture.adapter();
     let id = DocumentId::new("d");
     let (a, b) = (RunId::new("A"), RunId::new("B"));
@@ -102,26 +82,26 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
     cut(store, &b, &[doc], 3).await;
 
     let mut other = fixture.connection().await;
-    exec(&mut other, "BEGIN").await;
-    exec(
+    must(&mut other, "BEGIN").await;
+    must(
         &mut other,
         "SELECT 1 FROM generations WHERE document = 'd' AND generation = 'A' FOR UPDATE",
     )
     .await;
     let shared = fixture.shared();
     let rollback = tokio::spawn(async move { shared.restore(&RunId::new("B"), &backup).await });
-    waits_for_a_lock_of(&mut other, &rollback).await;
-    exec(
+    blocks(&mut other, 1, || rollback.is_finished()).await;
+    must(
         &mut other,
         "DELETE FROM units WHERE document = 'd' AND generation = 'A'",
     )
     .await;
-    exec(
+    must(
         &mut other,
         "DELETE FROM generations WHERE document = 'd' AND generation = 'A' AND state = 'retired'",
     )
     .await;
-    exec(&mut other, "COMMIT").await;
+    must(&mut other, "COMMIT").await;
     let restored = match rollback.await {
         Ok(result) => result,
         Err(e) => panic!("restore task: {e}"),
@@ -133,7 +113,6 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
         sound.err().unwrap_or_default()
     );
     let _ = other.close().await;
-    fixture.finish().await;
 }
 
 /// Promise (purge): "a run not yet superseded keeps its documents' pre-run generation". Purge
@@ -142,12 +121,9 @@ async fn restore_never_points_a_document_at_a_generation_deleted_under_it() {
 /// it. The selection is taken by a purge whose kill switch is closed (it selects, then is
 /// refused), the rollback comes next, then the selection is handed to the store: its
 /// compare-and-set on each document's active generation refuses it, removing nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile() {
-    let name = "purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile";
-    let Some(fixture) = postgres(name).await else {
-        return;
-    };
+pub(crate) async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile(
+    fixture: &PgFixture,
+) {
     let id = DocumentId::new("d");
     ok(
         fixture
@@ -218,5 +194,4 @@ async fn purge_never_removes_a_generation_a_rollback_came_to_need_meanwhile() {
         Outcome::RolledBack,
         "B's pre-run generation A must still be there"
     );
-    fixture.finish().await;
 }

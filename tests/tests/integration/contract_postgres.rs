@@ -8,16 +8,26 @@ use iu_cutter_live_execution::{AdapterError, DocumentId, LiveExecutionAdapter, R
 use iu_cutter_test_env::{pg_url, unique_name};
 use iu_cutter_tests::change_log::changed;
 use iu_cutter_tests::contract::error;
-use iu_cutter_tests::fixture::{Fixture, RawSql, SqlFixture, open_gate, refused_connection};
+use iu_cutter_tests::fixture::{
+    Fixture, PgFixture, RawSql, SqlFixture, open_gate, refused_connection,
+};
 use iu_cutter_tests::ok;
 use sqlx::Connection;
 
-iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::postgres);
-iu_cutter_tests::batch_attack_suite!(iu_cutter_tests::fixture::postgres);
-iu_cutter_tests::batch_attack_raw_suite!(iu_cutter_tests::fixture::postgres);
-iu_cutter_tests::change_log_live_suite!(iu_cutter_tests::fixture::postgres);
+iu_cutter_tests::sql_store_suites!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::postgres);
 iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::postgres);
+
+/// The checks below over a fresh PostgreSQL schema each, as the suites run theirs.
+mod on_postgres {
+    iu_cutter_tests::fixture_tests!(#[tokio::test] iu_cutter_tests::fixture::postgres
+        => crate::contract_postgres, fixture;
+        large_values_are_compressed_with_lz4_when_the_server_has_it,
+        a_writer_that_began_before_the_mark_and_commits_after_it_is_listed,
+        a_truncate_lists_every_document,
+        a_rolled_back_write_leaves_no_stamp,
+    );
+}
 
 /// An unreachable server is `Unavailable`, naming the redacted URL and what to check.
 #[tokio::test]
@@ -121,12 +131,9 @@ async fn connect_without_the_schema_says_run_init() {
 
 /// Migration 4: plans, document bodies and reports are compressed with lz4 when the server was
 /// built with it (pglz, the default, is several times slower on megabytes of plan).
-#[tokio::test]
-async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
-    let name = "large_values_are_compressed_with_lz4_when_the_server_has_it";
-    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
-        return;
-    };
+pub(crate) async fn large_values_are_compressed_with_lz4_when_the_server_has_it(
+    fixture: &PgFixture,
+) {
     let Some(schema) = fixture.options().pg_schema.clone() else {
         panic!("the fixture has no schema");
     };
@@ -168,19 +175,16 @@ async fn large_values_are_compressed_with_lz4_when_the_server_has_it() {
         .map(|(column, method)| (column.to_owned(), method.to_owned()))
     );
     let _ = conn.close().await;
-    iu_cutter_tests::fixture::Fixture::finish(fixture).await;
 }
 
 /// The commit-order case: transaction ids are not given out in commit order, so a writer that
 /// began before a scope census's mark and commits after it (its id below one the census saw
 /// committed) is still listed by `changed_since`, and the later writer the census did see is
 /// not.
-#[tokio::test]
-async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
-    let name = "a_writer_that_began_before_the_mark_and_commits_after_it_is_listed";
-    let Some((fixture, a, b)) = with_a_and_b(name).await else {
-        return;
-    };
+pub(crate) async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed(
+    fixture: &PgFixture,
+) {
+    let (a, b) = a_and_b(fixture).await;
     let store: &dyn LiveExecutionAdapter = fixture.adapter();
 
     let mut writer = fixture.connection().await;
@@ -230,7 +234,6 @@ async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
         census.census.per_document.get(&b),
         whole.per_document.get(&b)
     );
-    fixture.finish().await;
 }
 
 /// The change log is this store's whatever the writer's `search_path`: an application session
@@ -241,9 +244,10 @@ async fn a_writer_that_began_before_the_mark_and_commits_after_it_is_listed() {
 #[tokio::test]
 async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log() {
     let name = "a_writer_whose_search_path_names_another_store_stamps_this_stores_log";
-    let Some((this, a, b)) = with_a_and_b(name).await else {
+    let Some(this) = iu_cutter_tests::fixture::postgres(name).await else {
         return;
     };
+    let (a, b) = a_and_b(&this).await;
     let Some(other) = iu_cutter_tests::fixture::postgres(name).await else {
         return;
     };
@@ -297,12 +301,7 @@ async fn a_writer_whose_search_path_names_another_store_stamps_this_stores_log()
 /// TRUNCATE fires no row or transition-table trigger, yet empties a table every census covers
 /// (a store's owner may run it): the change log lists every document it knows of, as the whole
 /// census, which saw the store emptied, would have. Before, nothing was listed.
-#[tokio::test]
-async fn a_truncate_lists_every_document() {
-    let name = "a_truncate_lists_every_document";
-    let Some(fixture) = iu_cutter_tests::fixture::postgres(name).await else {
-        return;
-    };
+pub(crate) async fn a_truncate_lists_every_document(fixture: &PgFixture) {
     let store: &dyn LiveExecutionAdapter = fixture.adapter();
     let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
     let a_doc = ok(
@@ -324,18 +323,13 @@ async fn a_truncate_lists_every_document() {
         .execute_raw("TRUNCATE documents, generations", &[])
         .await;
     assert_eq!(changed(store, &census.mark).await, vec![a, b]);
-    fixture.finish().await;
 }
 
 /// A stamp is part of its writer's transaction: a transaction rolled back, or a savepoint
 /// rolled back inside one that commits, leaves nothing listed (no stamp that would block every
 /// later run), and a savepoint released into a commit is listed.
-#[tokio::test]
-async fn a_rolled_back_write_leaves_no_stamp() {
-    let name = "a_rolled_back_write_leaves_no_stamp";
-    let Some((fixture, _, b)) = with_a_and_b(name).await else {
-        return;
-    };
+pub(crate) async fn a_rolled_back_write_leaves_no_stamp(fixture: &PgFixture) {
+    let (_, b) = a_and_b(fixture).await;
     let store: &dyn LiveExecutionAdapter = fixture.adapter();
     let census = ok(store.scope_census(&[]).await, "mark");
 
@@ -360,24 +354,15 @@ async fn a_rolled_back_write_leaves_no_stamp() {
         vec![b],
         "only the savepoint released into a commit"
     );
-    fixture.finish().await;
 }
 
-/// A PostgreSQL store holding the documents `a` and `b`, one article each, for the change-log
-/// cases; `None` when PostgreSQL tests are skipped.
-async fn with_a_and_b(
-    name: &str,
-) -> Option<(
-    iu_cutter_tests::fixture::PgFixture,
-    iu_cutter_live_execution::DocumentId,
-    iu_cutter_live_execution::DocumentId,
-)> {
-    let fixture = iu_cutter_tests::fixture::postgres(name).await?;
+/// Puts the documents `a` and `b`, one article each, for the change-log cases: their ids.
+async fn a_and_b(fixture: &PgFixture) -> (DocumentId, DocumentId) {
     let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
     for (document, body) in [(&a, "Điều 1. A."), (&b, "Điều 1. B.")] {
         iu_cutter_tests::ok(fixture.adapter().put_document(document, body).await, "put");
     }
-    Some((fixture, a, b))
+    (a, b)
 }
 
 /// Runs each statement on `writer`, as another session of the application would, naming the
@@ -396,38 +381,15 @@ async fn execute_each(
     }
 }
 
-/// See [`iu_cutter_tests::change_log::an_edit_committing_across_the_backup_census_stays_listed`].
-#[tokio::test]
-async fn an_edit_committing_across_the_backup_census_stays_listed() {
-    let Some(fixture) = iu_cutter_tests::fixture::postgres(
-        "an_edit_committing_across_the_backup_census_stays_listed",
-    )
-    .await
-    else {
-        return;
-    };
-    iu_cutter_tests::change_log::an_edit_committing_across_the_backup_census_stays_listed(&fixture)
-        .await;
-}
-
-/// See [`iu_cutter_tests::change_log::an_edit_racing_the_rollback_stays_listed`].
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edit_racing_the_rollback_stays_listed() {
-    let Some(fixture) =
-        iu_cutter_tests::fixture::postgres("an_edit_racing_the_rollback_stays_listed").await
-    else {
-        return;
-    };
-    iu_cutter_tests::change_log::an_edit_racing_the_rollback_stays_listed(&fixture).await;
-}
-
-/// See [`iu_cutter_tests::change_log::an_edit_racing_the_fence_stays_listed`].
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edit_racing_the_fence_stays_listed() {
-    let Some(fixture) =
-        iu_cutter_tests::fixture::postgres("an_edit_racing_the_fence_stays_listed").await
-    else {
-        return;
-    };
-    iu_cutter_tests::change_log::an_edit_racing_the_fence_stays_listed(&fixture).await;
-}
+// The change log's checks that need PostgreSQL's concurrency (see each in
+// `iu_cutter_tests::change_log`).
+iu_cutter_tests::fixture_tests!(#[tokio::test] iu_cutter_tests::fixture::postgres
+    => iu_cutter_tests::change_log, fixture;
+    an_edit_committing_across_the_backup_census_stays_listed,
+);
+iu_cutter_tests::fixture_tests!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    iu_cutter_tests::fixture::postgres => iu_cutter_tests::change_log, fixture;
+    an_edit_racing_the_rollback_stays_listed,
+    an_edit_racing_the_fence_stays_listed,
+);

@@ -8,10 +8,7 @@ use iu_cutter_tests::contract::error;
 use iu_cutter_tests::fixture::{open_gate, refused_connection};
 use iu_cutter_tests::ok;
 
-iu_cutter_tests::contract_suite!(iu_cutter_tests::fixture::sqlite);
-iu_cutter_tests::batch_attack_suite!(iu_cutter_tests::fixture::sqlite);
-iu_cutter_tests::batch_attack_raw_suite!(iu_cutter_tests::fixture::sqlite);
-iu_cutter_tests::change_log_live_suite!(iu_cutter_tests::fixture::sqlite);
+iu_cutter_tests::sql_store_suites!(iu_cutter_tests::fixture::sqlite);
 iu_cutter_tests::live_suite!(iu_cutter_tests::fixture::sqlite);
 iu_cutter_tests::no_clobber_suite!(iu_cutter_tests::fixture::sqlite);
 

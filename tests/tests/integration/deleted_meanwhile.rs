@@ -18,6 +18,51 @@ use sqlx::Connection;
 
 use crate::TestResult;
 
+// Each check as a test per store it runs on.
+on_fixtures! {
+    a_rollback_keeps_the_deletion:
+        a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_sqlite on sqlite,
+        a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_postgres on postgres;
+    a_cut_document_deleted_is_reported_gone:
+        a_cut_document_deleted_after_the_enact_is_reported_gone_on_sqlite on sqlite,
+        a_cut_document_deleted_after_the_enact_is_reported_gone_on_postgres on postgres;
+    a_new_document_cut_then_deleted_is_reported_gone:
+        a_new_document_cut_then_deleted_is_reported_gone_on_sqlite on sqlite,
+        a_new_document_cut_then_deleted_is_reported_gone_on_postgres on postgres;
+    a_held_run_enacted_after_a_deletion:
+        a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_sqlite on sqlite,
+        a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_postgres on postgres;
+    a_document_deleted_before_the_fence:
+        a_document_deleted_before_the_fence_blocks_naming_it_on_sqlite on sqlite,
+        a_document_deleted_before_the_fence_blocks_naming_it_on_postgres on postgres;
+    a_document_deleted_before_the_enact:
+        a_document_deleted_before_the_enact_blocks_naming_it_on_sqlite on sqlite,
+        a_document_deleted_before_the_enact_blocks_naming_it_on_postgres on postgres;
+    deleted_but_its_units:
+        a_rollback_drops_the_units_a_deletion_left_behind_on_sqlite on sqlite,
+        a_rollback_drops_the_units_a_deletion_left_behind_on_postgres on postgres;
+    deleted_but_its_units_then_written_again:
+        a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_sqlite on sqlite,
+        a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_postgres on postgres;
+    units_without_a_row_are_in_no_census:
+        units_a_deletion_left_without_a_row_are_in_no_census_on_sqlite on sqlite,
+        units_a_deletion_left_without_a_row_are_in_no_census_on_postgres on postgres;
+    a_rollback_over_units_left_without_a_record:
+        a_rollback_over_units_left_without_a_record_restores_exactly_on_sqlite on sqlite,
+        a_rollback_over_units_left_without_a_record_restores_exactly_on_postgres on postgres;
+    purge_reads_the_pointer:
+        purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite;
+    an_active_record_deleted_before_the_run:
+        an_active_record_deleted_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+        an_active_record_deleted_before_the_run_is_not_called_concurrent_on_postgres on postgres;
+    an_active_record_retired_before_the_run:
+        an_active_record_retired_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
+        an_active_record_retired_before_the_run_is_not_called_concurrent_on_postgres on postgres;
+    a_retired_record_deleted_after_the_run:
+        a_retired_record_deleted_after_the_run_rolls_back_on_sqlite on sqlite,
+        a_retired_record_deleted_after_the_run_rolls_back_on_postgres on postgres;
+}
+
 /// A run over `All` of `law/1` and `law/2`, with `extra` phases inserted at their index in the
 /// five phases (in order): its report.
 async fn run_with(
@@ -25,12 +70,7 @@ async fn run_with(
     extra: Vec<(usize, Box<dyn Phase>)>,
 ) -> Result<RunReport, Box<dyn std::error::Error>> {
     let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
-    for (id, body) in [
-        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
-        ("law/2", "Article 1\nOnly.\n"),
-    ] {
-        adapter.put_document(&DocumentId::new(id), body).await?;
-    }
+    iu_cutter_tests::seed(adapter.as_ref(), &crate::TWO_LAWS).await;
     let mut phases = default_phases();
     for (at, phase) in extra {
         phases.insert(at.min(phases.len()), phase);
@@ -64,8 +104,8 @@ async fn run_deleting_law_2(
 
 /// A document the run cut (it was in the opening census), deleted after the run enacted it:
 /// the closing census says it is gone.
-async fn a_cut_document_deleted_is_reported_gone(fixture: impl SqlFixture) -> TestResult {
-    let report = run_deleting_law_2(&fixture, usize::MAX).await?;
+async fn a_cut_document_deleted_is_reported_gone(fixture: &impl SqlFixture) -> TestResult {
+    let report = run_deleting_law_2(fixture, usize::MAX).await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let after = report.census_after.as_ref().ok_or("no closing census")?;
     assert_eq!(after.documents, 1, "{}", report.to_json());
@@ -77,14 +117,13 @@ async fn a_cut_document_deleted_is_reported_gone(fixture: impl SqlFixture) -> Te
         markdown.contains("1 deleted meanwhile (`law/2`)"),
         "{markdown}"
     );
-    fixture.finish().await;
     Ok(())
 }
 
 /// A document written after the opening census and before the backup (so cut by the run under
 /// `All`), then deleted after the run enacted it: never "new under the scope, not cut by this
 /// run (run again to cut them)"; the closing census says it is gone.
-async fn a_new_document_cut_then_deleted_is_reported_gone(fixture: impl SqlFixture) -> TestResult {
+async fn a_new_document_cut_then_deleted_is_reported_gone(fixture: &impl SqlFixture) -> TestResult {
     let put = PutDocument {
         name: "application-writes",
         application: fixture.another_process().await,
@@ -93,7 +132,7 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(fixture: impl SqlFixtu
     };
     let delete = RawStatements::delete_document(fixture.options(), "law/3");
     let report = run_with(
-        &fixture,
+        fixture,
         vec![(0, Box::new(put)), (usize::MAX, Box::new(delete))],
     )
     .await?;
@@ -112,7 +151,6 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(fixture: impl SqlFixtu
     assert_eq!(after.gone_from_scope, Some(1), "{}", report.to_json());
     assert_eq!(after.gone_from_scope_sample, [DocumentId::new("law/3")]);
     assert_eq!(after.documents, 2, "{}", report.to_json());
-    fixture.finish().await;
     Ok(())
 }
 
@@ -120,8 +158,8 @@ async fn a_new_document_cut_then_deleted_is_reported_gone(fixture: impl SqlFixtu
 /// units with it), so there is nothing of the run's left to take back, and the deletion is the
 /// application's change, kept and reported as such (as an edit is), never "a document the run
 /// never touched" nor a mismatch that blocks every later rollback.
-async fn a_rollback_keeps_the_deletion(fixture: impl SqlFixture) -> TestResult {
-    let report = run_deleting_law_2(&fixture, usize::MAX).await?;
+async fn a_rollback_keeps_the_deletion(fixture: &impl SqlFixture) -> TestResult {
+    let report = run_deleting_law_2(fixture, usize::MAX).await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     let runner = Runner::new(fixture.shared(), Arc::new(MemoryBackupStore::new()));
     let rolled = runner.rollback(&RunId::new("r1")).await?;
@@ -138,36 +176,15 @@ async fn a_rollback_keeps_the_deletion(fixture: impl SqlFixture) -> TestResult {
     let heads = fixture.adapter().load_heads(&Scope::All).await?;
     assert_eq!(heads.len(), 1);
     assert_eq!(heads[0].active_generation, None, "{heads:?}");
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_rollback_keeps_the_deletion:
-    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_sqlite on sqlite,
-    a_rollback_after_a_cut_document_was_deleted_keeps_the_deletion_on_postgres on postgres,
-);
-
-on_fixtures!(a_cut_document_deleted_is_reported_gone:
-    a_cut_document_deleted_after_the_enact_is_reported_gone_on_sqlite on sqlite,
-    a_cut_document_deleted_after_the_enact_is_reported_gone_on_postgres on postgres,
-);
-
-on_fixtures!(a_new_document_cut_then_deleted_is_reported_gone:
-    a_new_document_cut_then_deleted_is_reported_gone_on_sqlite on sqlite,
-    a_new_document_cut_then_deleted_is_reported_gone_on_postgres on postgres,
-);
 
 /// A run held after write-verify, then one of its documents deleted by the application (every
 /// row of it), then enacted: the enact blocks naming the document, and a rollback afterwards
 /// restores the other document exactly and reports the deletion as kept.
-async fn a_held_run_enacted_after_a_deletion(fixture: impl SqlFixture) -> TestResult {
+async fn a_held_run_enacted_after_a_deletion(fixture: &impl SqlFixture) -> TestResult {
     let adapter: Arc<dyn LiveExecutionAdapter> = fixture.shared();
-    for (id, body) in [
-        ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
-        ("law/2", "Article 1\nOnly.\n"),
-    ] {
-        adapter.put_document(&DocumentId::new(id), body).await?;
-    }
+    iu_cutter_tests::seed(adapter.as_ref(), &crate::TWO_LAWS).await;
     let before = adapter.snapshot().await?;
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
     let held = runner
@@ -207,39 +224,28 @@ async fn a_held_run_enacted_after_a_deletion(fixture: impl SqlFixture) -> TestRe
         after.units.is_empty() && after.generations.is_empty(),
         "{after:?}"
     );
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_held_run_enacted_after_a_deletion:
-    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_sqlite on sqlite,
-    a_held_run_enacted_after_a_deletion_blocks_then_rolls_back_on_postgres on postgres,
-);
 
 /// A document deleted between the backup and the fence: the run blocks at the fence naming it,
 /// having fenced nothing of it; its closing census says it is gone; the rollback keeps the
 /// deletion and leaves the other document exactly as before the run.
-async fn a_document_deleted_before_the_fence(fixture: impl SqlFixture) -> TestResult {
+async fn a_document_deleted_before_the_fence(fixture: &impl SqlFixture) -> TestResult {
     deleted_before(fixture, 1, "cut-leg-a").await
 }
-
-on_fixtures!(a_document_deleted_before_the_fence:
-    a_document_deleted_before_the_fence_blocks_naming_it_on_sqlite on sqlite,
-    a_document_deleted_before_the_fence_blocks_naming_it_on_postgres on postgres,
-);
 
 /// The same deletion between write-verify and the enact, in one invocation: the enact blocks
 /// naming the document (never FAILED with a resume that meets it again), and a rollback leaves
 /// the other document exactly as before the run.
-async fn a_document_deleted_before_the_enact(fixture: impl SqlFixture) -> TestResult {
+async fn a_document_deleted_before_the_enact(fixture: &impl SqlFixture) -> TestResult {
     deleted_before(fixture, 4, "lifecycle-enact").await
 }
 
 /// `law/2` deleted by another writer before phase number `at` starts: the run blocks in
 /// `phase` naming it, its closing census says it is gone, and the rollback keeps the deletion
 /// and leaves `law/1` ready, with no generation or unit left.
-async fn deleted_before(fixture: impl SqlFixture, at: usize, phase: &str) -> TestResult {
-    let report = run_deleting_law_2(&fixture, at).await?;
+async fn deleted_before(fixture: &impl SqlFixture, at: usize, phase: &str) -> TestResult {
+    let report = run_deleting_law_2(fixture, at).await?;
     let Outcome::Blocked { gap } = &report.outcome else {
         return Err(format!("expected BLOCKED, got {}", report.to_json()).into());
     };
@@ -259,14 +265,8 @@ async fn deleted_before(fixture: impl SqlFixture, at: usize, phase: &str) -> Tes
     assert_eq!(snapshot.documents.len(), 1);
     assert_eq!(snapshot.documents[0].state, DocumentState::Ready, "{json}");
     assert!(snapshot.generations.is_empty() && snapshot.units.is_empty());
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_document_deleted_before_the_enact:
-    a_document_deleted_before_the_enact_blocks_naming_it_on_sqlite on sqlite,
-    a_document_deleted_before_the_enact_blocks_naming_it_on_postgres on postgres,
-);
 
 /// Deletes `law/2`'s generation records and its row, but not its units (units have no foreign
 /// key to force it), as an application's raw SQL that knows only the tables it must clear might.
@@ -292,10 +292,10 @@ async fn delete_law_2_but_not_its_units(options: &ConnectOptions) -> Result<(), 
 /// of the run (its units) and leaves the document exactly as backed up; never a rollback
 /// blocked for good on a mismatch made of the run's own rows.
 async fn a_rollback_drops_the_units_a_deletion_left(
-    fixture: impl SqlFixture,
+    fixture: &impl SqlFixture,
     written_again: bool,
 ) -> TestResult {
-    both_cut_by_r1(&fixture).await?;
+    both_cut_by_r1(fixture).await?;
     let before = fixture.adapter().snapshot().await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
     if written_again {
@@ -328,35 +328,24 @@ async fn a_rollback_drops_the_units_a_deletion_left(
         .filter(|id| written_again || id.as_str() != "law/2")
         .collect();
     assert_eq!(ids, expected, "{json}");
-    fixture.finish().await;
     Ok(())
 }
 
-async fn deleted_but_its_units(fixture: impl SqlFixture) -> TestResult {
+async fn deleted_but_its_units(fixture: &impl SqlFixture) -> TestResult {
     a_rollback_drops_the_units_a_deletion_left(fixture, false).await
 }
 
-async fn deleted_but_its_units_then_written_again(fixture: impl SqlFixture) -> TestResult {
+async fn deleted_but_its_units_then_written_again(fixture: &impl SqlFixture) -> TestResult {
     a_rollback_drops_the_units_a_deletion_left(fixture, true).await
 }
-
-on_fixtures!(deleted_but_its_units:
-    a_rollback_drops_the_units_a_deletion_left_behind_on_sqlite on sqlite,
-    a_rollback_drops_the_units_a_deletion_left_behind_on_postgres on postgres,
-);
-
-on_fixtures!(deleted_but_its_units_then_written_again:
-    a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_sqlite on sqlite,
-    a_rollback_after_a_partial_deletion_and_a_rewrite_restores_exactly_on_postgres on postgres,
-);
 
 /// `law/2` cut by `r1` (with `law/1`), then edited and cut again by `r2` alone, then deleted
 /// by the application with its generation records but not its units (both runs' stay): the
 /// store's census (whole, or of a scope naming `law/2`) counts no document for units without
 /// a row, as on every store, so `r2` rolls back, keeping the deletion and dropping only its
 /// own units, and a purge can still read the store.
-async fn units_without_a_row_are_in_no_census(fixture: impl SqlFixture) -> TestResult {
-    both_cut_by_r1(&fixture).await?;
+async fn units_without_a_row_are_in_no_census(fixture: &impl SqlFixture) -> TestResult {
+    both_cut_by_r1(fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     adapter
@@ -406,21 +395,15 @@ async fn units_without_a_row_are_in_no_census(fixture: impl SqlFixture) -> TestR
     );
     let purge = runner.purge(std::time::Duration::ZERO).await;
     assert_eq!(purge.outcome, Outcome::Pass, "{purge:?}");
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(units_without_a_row_are_in_no_census:
-    units_a_deletion_left_without_a_row_are_in_no_census_on_sqlite on sqlite,
-    units_a_deletion_left_without_a_row_are_in_no_census_on_postgres on postgres,
-);
 
 /// `law/2` cut by `r1`, then deleted by the application with its records but not its units,
 /// then written again under the same id (so `r1`'s units are its rows again, with no record),
 /// then cut by `r2`: `r2` rolls back to exactly its backup, the units it found there counted
 /// as they were, never a mismatch that blocks the rollback for good.
-async fn a_rollback_over_units_left_without_a_record(fixture: impl SqlFixture) -> TestResult {
-    both_cut_by_r1(&fixture).await?;
+async fn a_rollback_over_units_left_without_a_record(fixture: &impl SqlFixture) -> TestResult {
+    both_cut_by_r1(fixture).await?;
     delete_law_2_but_not_its_units(fixture.options()).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -442,14 +425,8 @@ async fn a_rollback_over_units_left_without_a_record(fixture: impl SqlFixture) -
     let json = rolled.to_json();
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
     assert_eq!(adapter.census().await?, before, "{json}");
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_rollback_over_units_left_without_a_record:
-    a_rollback_over_units_left_without_a_record_restores_exactly_on_sqlite on sqlite,
-    a_rollback_over_units_left_without_a_record_restores_exactly_on_postgres on postgres,
-);
 
 /// Deletes `law/2`'s row alone over a connection that does not enforce foreign keys (SQLite's
 /// default outside iu-cutter, as the `sqlite3` shell): its generation records and units stay.
@@ -469,8 +446,8 @@ async fn delete_law_2_row_alone(options: &ConnectOptions) -> Result<(), sqlx::Er
 /// pointer, `r3`, whatever records are left from before; so purge keeps `r2` for `r3`'s
 /// rollback while `r3` may be rolled back, and never blocks at every attempt on a pointer it
 /// misread.
-async fn purge_reads_the_pointer(fixture: impl SqlFixture) -> TestResult {
-    both_cut_by_r1(&fixture).await?;
+async fn purge_reads_the_pointer(fixture: &impl SqlFixture) -> TestResult {
+    both_cut_by_r1(fixture).await?;
     delete_law_2_row_alone(fixture.options()).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -496,13 +473,8 @@ async fn purge_reads_the_pointer(fixture: impl SqlFixture) -> TestResult {
         },
         "{purge:?}"
     );
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(purge_reads_the_pointer:
-    purge_reads_a_documents_pointer_not_a_record_left_active_on_sqlite on sqlite,
-);
 
 /// Runs `statement` (`{prefix}` standing for the store's schema prefix) over a connection of
 /// its own, as an application's raw SQL would.
@@ -529,23 +501,23 @@ const RETIRE_R1_RECORD: &str = "UPDATE {prefix}generations SET state = 'retired'
 /// write-verify": nothing had, and every later run over the document would meet the same end.
 /// The backup, which reads the document's pointer and records, refuses it at once, naming the
 /// generation and what to do, with nothing saved or fenced: the store is exactly as before.
-async fn an_active_record_deleted_before_the_run(fixture: impl SqlFixture) -> TestResult {
+async fn an_active_record_deleted_before_the_run(fixture: &impl SqlFixture) -> TestResult {
     active_record_changed_before_the_run(fixture, DELETE_R1_RECORD).await
 }
 
 /// Found by adv32: as [`an_active_record_deleted_before_the_run`], `r1`'s record of `law/2` set
 /// `retired` instead of deleted: the enact was refused the same way, "a concurrent change".
-async fn an_active_record_retired_before_the_run(fixture: impl SqlFixture) -> TestResult {
+async fn an_active_record_retired_before_the_run(fixture: &impl SqlFixture) -> TestResult {
     active_record_changed_before_the_run(fixture, RETIRE_R1_RECORD).await
 }
 
 /// `law/2` cut by `r1`, then `statement` run on `r1`'s record of it, then `law/2` edited and
 /// run over by `r2`: BLOCKED in backup naming `r1`, nothing written.
 async fn active_record_changed_before_the_run(
-    fixture: impl SqlFixture,
+    fixture: &impl SqlFixture,
     statement: &str,
 ) -> TestResult {
-    both_cut_by_r1(&fixture).await?;
+    both_cut_by_r1(fixture).await?;
     raw_sql(fixture.options(), statement).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
@@ -578,27 +550,16 @@ async fn active_record_changed_before_the_run(
         "r2's scope is journaled: {json}"
     );
     assert_eq!(adapter.snapshot().await?, before, "nothing written: {json}");
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(an_active_record_deleted_before_the_run:
-    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
-    an_active_record_deleted_before_the_run_is_not_called_concurrent_on_postgres on postgres,
-);
-
-on_fixtures!(an_active_record_retired_before_the_run:
-    an_active_record_retired_before_the_run_is_not_called_concurrent_on_sqlite on sqlite,
-    an_active_record_retired_before_the_run_is_not_called_concurrent_on_postgres on postgres,
-);
 
 /// Adversarial (adv32): `law/2` cut by `r1`, then by `r2` alone (`r1` retired), then `r1`'s
 /// record of it deleted by raw SQL (as a hand-made purge that forgot the units): rolling `r2`
 /// back must make `r1` active again and leave `law/2` exactly as before `r2`, or refuse with a
 /// true message and nothing changed. Found sound: the rollback is BLOCKED on `law/2`, saying its
 /// pre-run generation `r1` is no longer there, having changed nothing.
-async fn a_retired_record_deleted_after_the_run(fixture: impl SqlFixture) -> TestResult {
-    both_cut_by_r1(&fixture).await?;
+async fn a_retired_record_deleted_after_the_run(fixture: &impl SqlFixture) -> TestResult {
+    both_cut_by_r1(fixture).await?;
     let adapter = fixture.shared();
     let law_2 = DocumentId::new("law/2");
     let runner = Runner::new(adapter.clone(), Arc::new(MemoryBackupStore::new()));
@@ -625,11 +586,5 @@ async fn a_retired_record_deleted_after_the_run(fixture: impl SqlFixture) -> Tes
             );
         }
     }
-    fixture.finish().await;
     Ok(())
 }
-
-on_fixtures!(a_retired_record_deleted_after_the_run:
-    a_retired_record_deleted_after_the_run_rolls_back_on_sqlite on sqlite,
-    a_retired_record_deleted_after_the_run_rolls_back_on_postgres on postgres,
-);

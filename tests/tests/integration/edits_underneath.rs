@@ -42,7 +42,7 @@ fn runner(adapter: Arc<dyn LiveExecutionAdapter>) -> Runner {
 /// Runs on the fixture's store (none: skipped) with the edit underneath and checks: BLOCKED
 /// naming law/2, no unit written, and every document as it was before the run except law/2's
 /// edit (which is not the run's).
-async fn blocked_and_untouched(fixture: impl Fixture) -> TestResult {
+async fn blocked_and_untouched(fixture: &impl Fixture) -> TestResult {
     let adapter = fixture.shared();
     for (id, body) in documents() {
         adapter.put_document(&id, &body).await?;

@@ -22,19 +22,24 @@
 //! The PostgreSQL tests need `IU_CUTTER_TEST_PG_URL`: without it they say they are skipped, and
 //! in CI they fail (`iu_cutter_test_env`).
 
-/// One `#[tokio::test]` per store, each handing `$check` the fixture that
-/// `iu_cutter_tests::fixture::$store` gives for the test's name (`None` skips the test).
+/// For each `$check`, one `#[tokio::test]` per store, each handing `$check` the fixture that
+/// `iu_cutter_tests::fixture::$store` gives for the test's name (`None` skips the test), and
+/// finishing the fixture once the check passed.
 macro_rules! on_fixtures {
-    ($check:ident: $($test:ident on $store:ident),+ $(,)?) => {$(
+    ($($check:ident: $($test:ident on $store:ident),+ $(,)?);+ $(;)?) => {$($(
         #[tokio::test]
         async fn $test() -> $crate::TestResult {
             // `None`: skipped, and the fixture said why (in CI it fails instead).
             match iu_cutter_tests::fixture::$store(stringify!($test)).await {
-                Some(fixture) => $check(fixture).await,
+                Some(fixture) => {
+                    $check(&fixture).await?;
+                    iu_cutter_tests::fixture::Fixture::finish(fixture).await;
+                    Ok(())
+                }
                 None => Ok(()),
             }
         }
-    )+};
+    )+)+};
 }
 
 mod attack_backup_reads;
@@ -56,6 +61,12 @@ mod out_of_scope;
 mod properties;
 mod runners;
 mod state_machine;
+
+/// Two laws in the words of the legal-en preset: `law/1` of two articles, `law/2` of one.
+const TWO_LAWS: [(&str, &str); 2] = [
+    ("law/1", "Article 1\nOne.\nArticle 2\nTwo.\n"),
+    ("law/2", "Article 1\nOnly.\n"),
+];
 
 /// What a test that can fail with an error returns.
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -62,9 +62,9 @@ async fn run_with_edit(
 }
 
 /// One unit of the document outside the scope edited: BLOCKED at write-verify naming it.
-async fn an_edit_outside_blocks(fixture: impl SqlFixture) -> TestResult {
+async fn an_edit_outside_blocks(fixture: &impl SqlFixture) -> TestResult {
     let outcome = run_with_edit(
-        &fixture,
+        fixture,
         &["UPDATE {t}units SET body = 'edited' WHERE document = 'law/2' AND ordinal = 1"],
     )
     .await?;
@@ -73,15 +73,14 @@ async fn an_edit_outside_blocks(fixture: impl SqlFixture) -> TestResult {
     };
     assert_eq!(gap.phase, "write-verify", "{gap}");
     assert_eq!(gap.document, Some(DocumentId::new("law/2")), "{gap}");
-    fixture.finish().await;
     Ok(())
 }
 
 /// Every unit and generation record saved as it was (an ORM's save, a maintenance script):
 /// nothing changed, so nothing blocks; the run passes, as with the whole census.
-async fn unchanged_rows_pass(fixture: impl SqlFixture) -> TestResult {
+async fn unchanged_rows_pass(fixture: &impl SqlFixture) -> TestResult {
     let outcome = run_with_edit(
-        &fixture,
+        fixture,
         &[
             "UPDATE {t}units SET body = body, sha256 = sha256",
             "UPDATE {t}generations SET state = state",
@@ -90,7 +89,6 @@ async fn unchanged_rows_pass(fixture: impl SqlFixture) -> TestResult {
     )
     .await?;
     assert!(outcome.is_success(), "{outcome:?}");
-    fixture.finish().await;
     Ok(())
 }
 

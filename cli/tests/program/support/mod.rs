@@ -267,6 +267,12 @@ impl Workdir {
         Ok(())
     }
 
+    /// The JSON report the invocation of `run` last wrote (`.iu-cutter/reports/{run}.json`).
+    pub(crate) fn report(&self, run: &str) -> Result<serde_json::Value, Error> {
+        let path = self.dir.join(format!(".iu-cutter/reports/{run}.json"));
+        Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+    }
+
     /// The census of the store, read through the live adapter behind a closed gate; the store
     /// is closed before this returns (a connection still closing in sqlx's worker thread removes
     /// SQLite's -wal and -shm files while a caller copies the directory).
