@@ -133,8 +133,10 @@ impl<'a> UnitBuilder<'a> {
             // Too large to keep: returned as it is, rather than copied into fresh pages again.
             return Ok(self.units);
         }
-        // Moved out into a vector of exactly their number (see `SCRATCH`).
-        let units = self.units.drain(..).collect();
+        // Moved out into a vector of exactly their number (see `SCRATCH`), in one copy of the
+        // whole buffer (`append`) rather than unit by unit.
+        let mut units = Vec::with_capacity(self.units.len());
+        units.append(&mut self.units);
         SCRATCH.set(self.units);
         Ok(units)
     }
