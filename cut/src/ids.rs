@@ -48,7 +48,7 @@ pub struct UnitIds {
 const SHA256_BLOCK: usize = 64;
 
 /// The hash state of a unit id's input up to the end of its first block inside the path, kept
-/// from one unit to the next ([`UnitIds::digest_after`]). The units of a document come in
+/// from one unit to the next ([`UnitIds::id_after`]). The units of a document come in
 /// order, so a unit's path most often starts like the previous one's (`Chương II/Mục 1/Điều 44/`
 /// before `Khoản 1`, `Khoản 2`, …): that block is then compressed once for all of them, where
 /// each id compressed it again. Ids stay exactly [`unit_id`]'s.
