@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use iu_cutter_live_execution::Sha256Digest;
 
-use crate::ids::{UnitIds, occurrences, path_key};
+use crate::ids::{PathBlock, UnitIds, occurrences, path_key};
 use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
@@ -38,6 +38,8 @@ pub(crate) struct UnitBuilder<'a> {
     limit: usize,
     /// The document's unit ids (its share of the id input hashed once).
     ids: UnitIds,
+    /// The first block of the last unit's id input, hashed ([`UnitIds::id_after`]).
+    block: PathBlock,
     units: Vec<CutUnit>,
     /// The unit being scanned: its start and path.
     open: Option<(usize, String)>,
@@ -70,6 +72,7 @@ impl<'a> UnitBuilder<'a> {
             max_unit_bytes,
             limit,
             ids: UnitIds::new(document_id),
+            block: PathBlock::default(),
             units,
             open: None,
             keys: Vec::new(),
@@ -133,8 +136,10 @@ impl<'a> UnitBuilder<'a> {
             // Too large to keep: returned as it is, rather than copied into fresh pages again.
             return Ok(self.units);
         }
-        // Moved out into a vector of exactly their number (see `SCRATCH`).
-        let units = self.units.drain(..).collect();
+        // Moved out into a vector of exactly their number (see `SCRATCH`), in one copy of the
+        // whole buffer (`append`) rather than unit by unit.
+        let mut units = Vec::with_capacity(self.units.len());
+        units.append(&mut self.units);
         SCRATCH.set(self.units);
         Ok(units)
     }
@@ -210,7 +215,7 @@ impl<'a> UnitBuilder<'a> {
         // Spans are made of line starts, the end and character boundaries, so `get` succeeds;
         // were it ever to fail, `check_lossless` reports the span.
         let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
-        let unit_id = self.ids.id(&path, 0, part);
+        let unit_id = self.ids.id_after(&mut self.block, &path, 0, part);
         self.units.push(CutUnit {
             ordinal,
             unit_id,

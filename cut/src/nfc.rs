@@ -52,6 +52,57 @@ fn is_ascii_whole(bytes: &[u8]) -> bool {
     bytes.iter().fold(0, |acc, &b| acc | b) < 0x80
 }
 
+/// The ASCII runs of a text, for asking of one line after another whether it is all ASCII
+/// (hence NFC) without reading each line again: the text is read once, in long stretches, up to
+/// each non-ASCII byte. (The English engine asked [`nfc_view`] of every line, which read each
+/// line's bytes once more to find it ASCII.)
+#[derive(Debug)]
+pub(crate) struct AsciiRuns<'t> {
+    bytes: &'t [u8],
+    /// Where the search last started: every byte from there up to `next` is ASCII.
+    from: usize,
+    /// The first non-ASCII byte at or after `from` (the length of the text if there is none).
+    next: usize,
+}
+
+/// How many bytes [`AsciiRuns`] tests at a time before looking for the byte itself.
+const ASCII_STRETCH: usize = 256;
+
+impl<'t> AsciiRuns<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        AsciiRuns {
+            bytes: text.as_bytes(),
+            from: 0,
+            next: first_non_ascii(text.as_bytes(), 0),
+        }
+    }
+
+    /// Whether bytes `[start, end)` of the text are all ASCII. Cheapest when `start` does not
+    /// decrease from one call to the next (the search then never goes back).
+    pub(crate) fn is_ascii(&mut self, start: usize, end: usize) -> bool {
+        if start < self.from || start > self.next {
+            self.from = start;
+            self.next = first_non_ascii(self.bytes, start);
+        }
+        end <= self.next
+    }
+}
+
+/// The first non-ASCII byte of `bytes` at or after `from` (`bytes.len()` if none).
+fn first_non_ascii(bytes: &[u8], from: usize) -> usize {
+    let mut at = from.min(bytes.len());
+    for stretch in bytes.get(at..).unwrap_or_default().chunks(ASCII_STRETCH) {
+        // The whole stretch first (word by word), the byte only in a stretch that has one.
+        if !stretch.is_ascii()
+            && let Some(i) = stretch.iter().position(|b| !b.is_ascii())
+        {
+            return at + i;
+        }
+        at += stretch.len();
+    }
+    bytes.len()
+}
+
 /// `s` as matched: itself when already NFC, else its NFC form (in `buf`).
 pub(crate) fn nfc_view<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
     if is_nfc_fast(s) {

@@ -79,3 +79,40 @@ fn unit_ids_are_pinned() {
     );
     assert_eq!(unit_id("", "", 0, None), "0821a71c823e71a51e0927d1c9802158");
 }
+
+/// Ids that go on from the kept first block of the previous path are [`unit_id`]'s, whatever
+/// the document id's length (where the block ends in the path), and whether the paths share
+/// that block, end inside it, end exactly at its end, or differ only after it.
+#[test]
+fn ids_after_a_kept_block_are_unit_ids() {
+    let paths = [
+        "Chương II/Mục 1/Điều 44",
+        "Chương II/Mục 1/Điều 44/Khoản 1",
+        "Chương II/Mục 1/Điều 44/Khoản 1/Điểm a",
+        "Chương II/Mục 1/Điều 44/Khoản 2",
+        "Chương II/Mục 1/Điều 45",
+        "Chương II/Mục 2",
+        "",
+        "(preamble)",
+        "Chương III/Mục 1/Điều 44/Khoản 1",
+        "Chương III/Mục 1/Điều 44/Khoản 1",
+    ];
+    for id_len in 0..=140 {
+        let document_id = "d".repeat(id_len);
+        let ids = UnitIds::new(&document_id);
+        let mut block = PathBlock::default();
+        // Every path also cut at each length: a path that ends before, at and after the block.
+        for path in paths {
+            for end in (0..=path.len()).filter(|&end| path.is_char_boundary(end)) {
+                let path = &path[..end];
+                for (occurrence, part) in [(0, None), (1, Some(2))] {
+                    assert_eq!(
+                        ids.id_after(&mut block, path, occurrence, part),
+                        unit_id(&document_id, path, occurrence, part),
+                        "{id_len} {path:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -54,7 +54,7 @@
 //! (`Part I` / `GENERAL PROVISIONS`).
 
 use crate::lines::{Line, Lines, bounded, trim, trim_start};
-use crate::nfc::nfc_view;
+use crate::nfc::{AsciiRuns, nfc_view};
 use crate::scan::{Label, Scan};
 
 use super::layout::{
@@ -325,6 +325,24 @@ impl Default for State {
     }
 }
 
+/// How lines are seen: their NFC views, normalised into `buf` when they need it; an ASCII line
+/// (most lines of an English text) is its own view, known from the text's ASCII runs.
+struct Views<'t> {
+    buf: String,
+    ascii: AsciiRuns<'t>,
+}
+
+impl Views<'_> {
+    /// The NFC view of `raw`, which starts at byte `start` of the text.
+    fn view<'a>(&'a mut self, start: usize, raw: &'a str) -> &'a str {
+        if self.ascii.is_ascii(start, start + raw.len()) {
+            raw
+        } else {
+            nfc_view(raw, &mut self.buf)
+        }
+    }
+}
+
 /// The line being decided, as the opening of a unit needs it: its undecorated NFC view, whether
 /// it ends a sentence, and where its unit would start (a boxed heading's unit takes in the box's
 /// top border).
@@ -342,11 +360,14 @@ pub(crate) struct EnglishEngine;
 impl EnglishEngine {
     pub(crate) fn scan(&self, text: &str, scan: &mut Scan<'_>) {
         let mut state = State::default();
-        let mut buf = String::new();
+        let mut views = Views {
+            buf: String::new(),
+            ascii: AsciiRuns::new(text),
+        };
         let mut lines = Lines::new(text).peekable();
         while let Some(line) = lines.next() {
             let next = lines.peek();
-            self.line(text, line, next, &mut buf, &mut state, scan);
+            self.line(text, line, next, &mut views, &mut state, scan);
         }
     }
 
@@ -357,7 +378,7 @@ impl EnglishEngine {
         text: &str,
         line: Line<'_>,
         next: Option<&Line<'_>>,
-        buf: &mut String,
+        views: &mut Views<'_>,
         state: &mut State,
         scan: &mut Scan<'_>,
     ) {
@@ -373,7 +394,7 @@ impl EnglishEngine {
             state.prev = Prev::Rule;
             return;
         }
-        let deco = undecorate(nfc_view(bounded(content, VIEW_BYTES), buf));
+        let deco = undecorate(views.view(line.content_start, bounded(content, VIEW_BYTES)));
         let ended = ends_sentence(content);
         let box_top = state.box_top.take();
         if is_rule(deco.text) {

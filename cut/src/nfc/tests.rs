@@ -82,3 +82,48 @@ fn plain_starters_read_from_bytes_as_from_chars() {
     }
     assert!(all_plain_starters(""));
 }
+
+/// The ASCII runs answer like testing each range on its own, whether the ranges come in order
+/// (as the engines ask) or not, across stretches and at the ends of the text.
+#[test]
+fn ascii_runs_answer_as_each_range_would() {
+    let mut text = String::new();
+    for i in 0..40 {
+        text.push_str(&"plain ascii text ".repeat(i % 7 * 5));
+        text.push_str(if i % 3 == 0 {
+            "Điều — ư\n"
+        } else {
+            "line\n"
+        });
+    }
+    let bytes = text.as_bytes();
+    let boundaries: Vec<usize> = (0..=text.len())
+        .filter(|&i| text.is_char_boundary(i))
+        .collect();
+    let expected = |start: usize, end: usize| bytes[start..end].is_ascii();
+    let mut runs = AsciiRuns::new(&text);
+    for pair in boundaries.windows(2).step_by(3) {
+        for end in [pair[1], (pair[0] + 300).min(text.len())] {
+            assert_eq!(
+                runs.is_ascii(pair[0], end),
+                expected(pair[0], end),
+                "{pair:?} {end}"
+            );
+        }
+    }
+    for &(start, end) in &[(0, text.len()), (5, 6), (0, 0), (text.len(), text.len())] {
+        let mut fresh = AsciiRuns::new(&text);
+        assert_eq!(
+            fresh.is_ascii(start, end),
+            expected(start, end),
+            "{start} {end}"
+        );
+        assert_eq!(
+            runs.is_ascii(start, end),
+            expected(start, end),
+            "{start} {end}"
+        );
+    }
+    assert!(AsciiRuns::new("").is_ascii(0, 0));
+    assert!(!AsciiRuns::new("ư").is_ascii(0, 2));
+}

@@ -2,10 +2,12 @@
 //! limit, a cut is lossless, deterministic, within the limit, with unique ids; and a set of
 //! documents is cut on several threads as on one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 
-use iu_cutter_cut::{CutUnit, Cutter, Parallelism, check_hashes, check_lossless, sha256_hex};
+use iu_cutter_cut::{
+    CutUnit, Cutter, Parallelism, check_hashes, check_lossless, sha256_hex, unit_id,
+};
 use iu_cutter_live_execution::{CutRules, LevelRule, MarkerSet, Preset};
 use proptest::prelude::*;
 use unicode_normalization::UnicodeNormalization;
@@ -156,6 +158,47 @@ proptest! {
             let ids = |units: &[CutUnit]| units.iter().map(|u| u.unit_id).collect::<Vec<_>>();
             prop_assert_eq!(ids(&a), ids(&b));
         }
+    }
+}
+
+/// Every unit's id is [`unit_id`] of its path, the occurrence of that path (counted per unit
+/// before splitting) and its part, however the engine computed it.
+fn assert_ids(document_id: &str, units: &[CutUnit]) -> Result<(), TestCaseError> {
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let mut occurrence = 0;
+    for unit in units {
+        if matches!(unit.part, None | Some(1)) {
+            let count = seen.entry(&unit.path).or_default();
+            occurrence = *count;
+            *count += 1;
+        }
+        prop_assert_eq!(
+            unit.unit_id,
+            unit_id(document_id, &unit.path, occurrence, unit.part),
+            "{:?}",
+            unit
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Document ids of every length up to two blocks of sha256, so that the id input's first
+    /// block ends anywhere in the paths (the engine reuses it from one unit to the next).
+    #[test]
+    fn ids_are_unit_ids_of_path_occurrence_and_part(
+        rules in rules(),
+        text in text(),
+        id_len in 0usize..130,
+    ) {
+        let document_id = "d".repeat(id_len);
+        let cutter = Cutter::new(&rules).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let units = cutter
+            .cut(&document_id, &text)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        assert_ids(&document_id, &units)?;
     }
 }
 
