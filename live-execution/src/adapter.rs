@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use crate::domain::{
     ActiveUnit, AdapterInfo, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId,
     ExpectedRevision, GenerationDigests, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan,
-    PurgeTarget, RunId, RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot,
-    StoredBackup, StoredPlanPart, Unit, UnitCursor,
+    PurgeTarget, RecentRuns, RunId, RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts,
+    StoreSnapshot, StoredBackup, StoredPlanPart, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::op::{LeaseClaim, Op, OpKind, Reply};
@@ -432,6 +432,11 @@ pub trait Journal: Send + Sync {
     /// Every journaled run, ordered by run id.
     async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>>;
 
+    /// The `limit` most recent journaled runs, and how many runs the journal holds: what a
+    /// listing of the latest runs reads, whatever the journal's size (only those runs' scopes
+    /// and phases are read). Ordered as [`RecentRuns`] says.
+    async fn recent_runs(&self, limit: u64) -> AdapterResult<RecentRuns>;
+
     /// The reports journaled for a run ([`LiveExecutionAdapter::save_report`]), oldest first;
     /// empty when there are none or the run is not journaled.
     async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>>;
@@ -499,6 +504,9 @@ impl<S: LiveExecutionAdapter + ?Sized> Journal for S {
     }
     async fn list_runs(&self) -> AdapterResult<Vec<RunRecord>> {
         call!(self, ListRuns => Runs)
+    }
+    async fn recent_runs(&self, limit: u64) -> AdapterResult<RecentRuns> {
+        call!(self, RecentRuns { limit } => RecentRuns)
     }
     async fn load_reports(&self, run: &RunId) -> AdapterResult<Vec<String>> {
         call!(self, LoadReports(run) => Reports)

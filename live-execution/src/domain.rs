@@ -1020,6 +1020,32 @@ pub struct PhaseRecord {
     pub finished_at: Option<String>,
 }
 
+/// The most recent runs of the journal ([`crate::Journal::recent_runs`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentRuns {
+    /// How many runs the journal holds.
+    pub total: u64,
+    /// The most recent runs, oldest first: ordered by when each first started a phase (the
+    /// earliest `started_at` of its phases), runs that never started one before the others,
+    /// and by run id among equals; the last `limit` of that order.
+    pub runs: Vec<RunRecord>,
+}
+
+impl RecentRuns {
+    /// The `limit` most recent of `runs` (every run of a journal), in that order.
+    pub fn of(mut runs: Vec<RunRecord>, limit: u64) -> Self {
+        runs.sort_by(|a, b| {
+            a.first_started()
+                .cmp(&b.first_started())
+                .then_with(|| a.run.cmp(&b.run))
+        });
+        let total = runs.len() as u64;
+        let shown = usize::try_from(limit).unwrap_or(usize::MAX);
+        runs.drain(..runs.len().saturating_sub(shown));
+        RecentRuns { total, runs }
+    }
+}
+
 /// A run in the journal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -1042,6 +1068,15 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// When the run first started a phase: the earliest `started_at` of its phases (UTC RFC
+    /// 3339, which orders as text); `None` before any.
+    pub fn first_started(&self) -> Option<&str> {
+        self.phases
+            .iter()
+            .filter_map(|p| p.started_at.as_deref())
+            .min()
+    }
+
     /// A fresh run record with no phases.
     pub fn new(run: RunId, scope: Scope, rules: CutRules) -> Self {
         RunRecord {

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use crate::domain::{
     ActiveUnit, Backup, Census, ChangeMark, Document, DocumentHead, DocumentId, ExpectedRevision,
-    GenerationDigests, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget, RunId,
-    RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot, StoredBackup,
-    StoredPlanPart, Unit, UnitCursor,
+    GenerationDigests, GenerationRecord, Lease, LeaseView, PhaseRecord, Plan, PurgeTarget,
+    RecentRuns, RunId, RunRecord, RunStatus, Scope, ScopeCensus, SourceFacts, StoreSnapshot,
+    StoredBackup, StoredPlanPart, Unit, UnitCursor,
 };
 use crate::error::AdapterError;
 use crate::ownership::Restoration;
@@ -90,6 +90,11 @@ pub enum Op<'a> {
     LoadRun(&'a RunId),
     /// Every journaled run.
     ListRuns,
+    /// The most recent journaled runs, at most `limit` ([`RecentRuns`]).
+    RecentRuns {
+        /// How many runs at most.
+        limit: u64,
+    },
     /// A run's journaled plan.
     LoadPlan(&'a RunId),
     /// One part of a run's sealed plan, by its index: 0 its head, then its documents' parts.
@@ -318,6 +323,7 @@ op_table! {
     Snapshot: "snapshot", Reads, Read;
     LoadRun: "load_run", Journal, Read;
     ListRuns: "list_runs", Journal, Read;
+    RecentRuns: "recent_runs", Journal, Read;
     LoadPlan: "load_plan", Plans, Read;
     LoadPlanPart: "load_plan_part", Plans, Read;
     LoadReports: "load_reports", Journal, Read;
@@ -463,6 +469,7 @@ impl Op<'_> {
             Op::Snapshot => OpKind::Snapshot,
             Op::LoadRun(_) => OpKind::LoadRun,
             Op::ListRuns => OpKind::ListRuns,
+            Op::RecentRuns { .. } => OpKind::RecentRuns,
             Op::LoadPlan(_) => OpKind::LoadPlan,
             Op::LoadPlanPart { .. } => OpKind::LoadPlanPart,
             Op::LoadReports(_) => OpKind::LoadReports,
@@ -535,6 +542,7 @@ pub enum Reply {
     Snapshot(StoreSnapshot),
     Run(Option<RunRecord>),
     Runs(Vec<RunRecord>),
+    RecentRuns(RecentRuns),
     Plan(Option<Plan>),
     PlanPart(Option<StoredPlanPart>),
     Reports(Vec<String>),
@@ -567,6 +575,7 @@ impl Reply {
                 Reply::Snapshot(_) => "a snapshot",
                 Reply::Run(_) => "a run",
                 Reply::Runs(_) => "runs",
+                Reply::RecentRuns(_) => "the most recent runs",
                 Reply::Plan(_) => "a plan",
                 Reply::PlanPart(_) => "a part of a plan",
                 Reply::Reports(_) => "reports",
@@ -609,6 +618,7 @@ reply_from! {
     StoreSnapshot => Snapshot,
     Option<RunRecord> => Run,
     Vec<RunRecord> => Runs,
+    RecentRuns => RecentRuns,
     Option<Plan> => Plan,
     Option<StoredPlanPart> => PlanPart,
     Vec<String> => Reports,

@@ -18,7 +18,7 @@ use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, AdapterResult, Backup, Census, CensusBuilder, ChangeMark, Document,
     DocumentDigester, DocumentHead, DocumentId, DocumentState, ExpectedRevision,
     GenerationDigester, GenerationDigests, GenerationRecord, GenerationState, Lease, LeaseClaim,
-    LeaseView, Op, PhaseRecord, Plan, PurgeTarget, Reply, RunId, RunRecord, RunStatus,
+    LeaseView, Op, PhaseRecord, Plan, PurgeTarget, RecentRuns, Reply, RunId, RunRecord, RunStatus,
     RunningCensus, Scope, ScopeCensus, Sha256Digest, SourceFacts, StoreSnapshot, StoredBackup,
     StoredPlanPart, Unit, UnitCursor, UnitFields, sha256_hex,
 };
@@ -1041,6 +1041,7 @@ impl Store {
             Op::Snapshot => Reply::Snapshot(self.snapshot()),
             Op::LoadRun(run) => Reply::Run(self.load_run(run)),
             Op::ListRuns => Reply::Runs(self.list_runs()),
+            Op::RecentRuns { limit } => Reply::RecentRuns(RecentRuns::of(self.list_runs(), limit)),
             Op::LoadPlan(run) => Reply::Plan(self.load_plan(run)),
             Op::LoadPlanPart { run, part } => Reply::PlanPart(self.load_plan_part(run, part)),
             Op::LoadReports(run) => Reply::Reports(self.load_reports(run)),

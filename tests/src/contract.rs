@@ -18,8 +18,8 @@ use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, AdapterResult, Backup, CensusBuilder, CutRules, Document,
     DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationDigests,
     GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan,
-    PlannedUnit, Preset, PurgeTarget, RunId, RunRecord, RunStatus, SCHEMA_VERSION, Scope,
-    Sha256Digest, SourceFacts, StoreSnapshot, Unit, UnitCursor, UnitId, sha256_hex,
+    PlannedUnit, Preset, PurgeTarget, RecentRuns, RunId, RunRecord, RunStatus, SCHEMA_VERSION,
+    Scope, Sha256Digest, SourceFacts, StoreSnapshot, Unit, UnitCursor, UnitId, sha256_hex,
     snapshot_census,
 };
 
@@ -63,6 +63,7 @@ macro_rules! contract_suite {
             census_is_canonical_and_ignores_the_journal,
             snapshot_is_ordered_and_complete,
             journal_keeps_phase_times_and_the_reviewed_plan,
+            recent_runs_are_the_last_of_the_journal_by_first_start,
             reports_are_journaled_in_order_once,
             purge_removes_only_retired_generations_all_or_nothing,
             load_scope_partitions_by_shard,
@@ -1668,6 +1669,72 @@ pub async fn journal_keeps_phase_times_and_the_reviewed_plan(store: &dyn LiveExe
     }];
     assert_eq!(ok(store.load_run(&r).await, "load"), Some(record.clone()));
     assert_eq!(ok(store.list_runs().await, "list"), vec![record]);
+}
+
+/// The most recent runs are the last `limit` of every run ordered by first start (runs that
+/// never started a phase first, ties by id), with their phases, and the journal's count.
+pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
+    store: &dyn LiveExecutionAdapter,
+) {
+    let empty = ok(store.recent_runs(5).await, "recent of none");
+    assert_eq!(empty, RecentRuns::default());
+    // (run, start of its first phase, of its second): `b` and `d` tie on their first start,
+    // `n` never started one, `c` started its second phase before `a`'s first.
+    let journal = [
+        ("a", Some("2025-01-31T12:00:02.000Z"), None),
+        (
+            "b",
+            Some("2025-01-31T12:00:05.000Z"),
+            Some("2025-01-31T12:00:09.000Z"),
+        ),
+        (
+            "c",
+            Some("2025-01-31T12:00:03.000Z"),
+            Some("2025-01-31T12:00:01.000Z"),
+        ),
+        ("d", Some("2025-01-31T12:00:05.000Z"), None),
+        ("n", None, None),
+    ];
+    for (name, first, second) in journal {
+        let r = run(name);
+        ok(
+            store
+                .begin_run(&RunRecord::new(r.clone(), Scope::All, rules()))
+                .await,
+            "begin",
+        );
+        for (phase_name, started) in [("backup", first), ("cut-leg-a", second)] {
+            if let Some(started) = started {
+                let entry = PhaseRecord {
+                    started_at: Some(started.into()),
+                    ..phase(phase_name, PhaseStatus::Done, &[])
+                };
+                ok(store.record_phase(&r, &entry).await, "phase");
+            }
+        }
+    }
+    let every = ok(store.list_runs().await, "list");
+    for limit in [0, 1, 2, 3, 5, 9] {
+        let recent = ok(store.recent_runs(limit).await, "recent");
+        assert_eq!(
+            recent,
+            RecentRuns::of(every.clone(), limit),
+            "limit {limit}"
+        );
+        assert_eq!(recent.total, 5);
+    }
+    let names = |recent: RecentRuns| -> Vec<String> {
+        recent
+            .runs
+            .iter()
+            .map(|r| r.run.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(ok(store.recent_runs(9).await, "recent")),
+        ["n", "c", "a", "b", "d"]
+    );
+    assert_eq!(names(ok(store.recent_runs(2).await, "recent")), ["b", "d"]);
 }
 
 /// Reports are journal data: kept verbatim per run, oldest first; the same text again changes

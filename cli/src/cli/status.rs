@@ -3,7 +3,7 @@
 
 use iu_cutter_live_execution::{
     DocumentHead, DocumentId, DocumentState, GenerationRecord, LeaseView, LiveExecutionAdapter,
-    PhaseRecord, PhaseStatus, RunId, RunRecord, Scope, Unit,
+    PhaseRecord, PhaseStatus, RecentRuns, RunId, RunRecord, Scope, Unit,
 };
 
 use iu_cutter_live_execution::prelude::*;
@@ -212,15 +212,13 @@ async fn store_status(
     } else {
         None
     };
-    let mut runs = adapter
-        .list_runs()
+    // Most recent last; only the runs shown are read whole, whatever the journal's size.
+    let limit = u64::try_from(view.limit).unwrap_or(u64::MAX);
+    let RecentRuns { total, runs } = adapter
+        .recent_runs(limit)
         .await
         .map_err(|e| CliError::from_adapter(e, "reading the journal", STATUS_RETRY))?;
-    // Most recent last: by when the run's first phase started (RFC 3339 UTC, which sorts as
-    // text); runs that never started a phase first, each group in id order.
-    runs.sort_by(|a, b| started(a).cmp(&started(b)).then_with(|| a.run.cmp(&b.run)));
-    let runs_total = runs.len();
-    runs.drain(..runs_total.saturating_sub(view.limit));
+    let runs_total = usize::try_from(total).unwrap_or(usize::MAX);
     let leases = load_leases(adapter).await?;
     let lives: Vec<Liveness> = runs.iter().filter_map(|r| liveness(r, &leases)).collect();
     if json {
@@ -261,14 +259,6 @@ async fn store_status(
         );
     }
     Ok(())
-}
-
-/// When `run` started: its earliest journaled phase start.
-fn started(run: &RunRecord) -> Option<&str> {
-    run.phases
-        .iter()
-        .filter_map(|p| p.started_at.as_deref())
-        .min()
 }
 
 /// A row of the run table: the run, its status (its liveness for a running one), scope, rules,

@@ -815,6 +815,7 @@ macro_rules! dispatch {
             Op::Snapshot => reply($ops::snapshot($pool).await),
             Op::LoadRun(run) => reply($ops::load_run($pool, run).await),
             Op::ListRuns => reply($ops::list_runs($pool).await),
+            Op::RecentRuns { limit } => reply($ops::recent_runs($pool, limit).await),
             Op::LoadPlan(run) => reply($ops::load_plan($pool, run).await),
             Op::LoadPlanPart { run, part } => reply($ops::load_plan_part($pool, run, part).await),
             Op::LoadReports(run) => reply($ops::load_reports($pool, run).await),

@@ -10,7 +10,8 @@ use crate::adapter::AdapterResult;
 use crate::census::sha256_hex;
 use crate::conflicts::{backup_conflict, plan_conflict, run_not_found};
 use crate::domain::{
-    DocumentPlan, PhaseRecord, Plan, RunId, RunRecord, RunStatus, StoredBackup, StoredPlanPart,
+    DocumentPlan, PhaseRecord, Plan, RecentRuns, RunId, RunRecord, RunStatus, StoredBackup,
+    StoredPlanPart,
 };
 use crate::error::AdapterError;
 use crate::op::LeaseClaim;
@@ -19,7 +20,7 @@ use crate::sql::dialect::{Dialect, ForUpdate, for_update};
 use crate::sql::error::sql;
 use crate::sql::ops::leases::begin_claimed;
 use crate::sql::ops::{row_by_key, rows_by_key};
-use crate::sql::query::Fields;
+use crate::sql::query::{Fields, Query};
 
 const WHAT: &str = "reading the journal";
 
@@ -126,6 +127,64 @@ pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<R
             Ok(record)
         })
         .collect()
+}
+
+/// The `limit` most recent runs ([`RecentRuns`]): the runs' order is read from the phases'
+/// start times alone, and only the runs shown are read whole (their scopes can be long lists).
+pub(crate) async fn recent_runs<D: Dialect>(
+    pool: &Pool<D>,
+    limit: u64,
+) -> AdapterResult<RecentRuns> {
+    let limit = codec::to_db(limit, "a number of runs")?;
+    let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
+    let total = D::query("SELECT CAST(count(*) AS BIGINT) FROM runs")
+        .fetch_one(&mut tx)
+        .await
+        .map_err(sql(WHAT))?
+        .int(0)
+        .map_err(sql(WHAT))?;
+    // Newest first, then reversed: runs that never started a phase are the oldest.
+    let began = format!(
+        "(SELECT MIN(p.started_at{}) FROM run_phases AS p WHERE p.run = r.run)",
+        D::KEY_COLLATE
+    );
+    let runs = Query::<D>::built(format!(
+        "SELECT r.run, r.schema_version, r.scope, r.rules, r.expected_plan_sha256, r.status \
+         FROM runs AS r ORDER BY {began} IS NULL, {began} DESC, r.run DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(WHAT))?;
+    let mut records = runs
+        .iter()
+        .rev()
+        .map(run_record)
+        .collect::<AdapterResult<Vec<_>>>()?;
+    let shown: Vec<&str> = records.iter().map(|r| r.run.as_str()).collect();
+    let shown = codec::to_json(&shown, "the runs shown")?;
+    let phases = Query::<D>::built(format!(
+        "SELECT run, name, status, evidence, detail, started_at, first_started_at, finished_at \
+         FROM run_phases WHERE run {} ORDER BY run, position",
+        D::BATCH_READS.in_ids
+    ))
+    .bind(shown)
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(WHAT))?;
+    tx.rollback().await.map_err(sql(WHAT))?;
+    let mut by_run: BTreeMap<String, Vec<PhaseRecord>> = BTreeMap::new();
+    for row in &phases {
+        let (run, phase) = phase_record(row)?;
+        by_run.entry(run).or_default().push(phase);
+    }
+    for record in &mut records {
+        record.phases = by_run.remove(record.run.as_str()).unwrap_or_default();
+    }
+    Ok(RecentRuns {
+        total: from_db(total, "a count of runs")?,
+        runs: records,
+    })
 }
 
 /// Begins the write transaction of a journal write to `run` (claimed as [`begin_claimed`]

@@ -41,8 +41,8 @@ pub(crate) use cuts::{enact, fence, purge_generations, restore, write_units};
 pub(crate) use documents::put_documents;
 pub(crate) use journal::{
     BACKUP_PARTS, PLAN_PARTS, begin_run, discard_parts, list_runs, load_backup, load_backup_part,
-    load_plan, load_plan_part, load_reports, load_run, record_phase, save_backup, save_part,
-    save_plan, save_report, seal_parts, set_run_status,
+    load_plan, load_plan_part, load_reports, load_run, recent_runs, record_phase, save_backup,
+    save_part, save_plan, save_report, seal_parts, set_run_status,
 };
 pub(crate) use leases::{
     acquire_lease, check_claim_alone, load_leases, release_lease, renew_lease,
