@@ -793,3 +793,48 @@ async fn phase_records_carry_times_in_order() -> TestResult {
     }
     Ok(())
 }
+
+/// A run `x` whose enact failed part-way (law/1 enacted in its first batch, law/2 not) is live
+/// in part: readers see its units of law/1. `verify` of it journaled it HELD and said "held
+/// after `verify`: verified, not enacted" (and the report "the run is held, not enacted"), which
+/// is false; `status` then shows a run live in part as held.
+#[tokio::test]
+async fn verify_of_a_run_enacted_in_part_never_says_it_is_not_enacted() -> TestResult {
+    use iu_cutter_simulator::FaultKind;
+    let h = r1_passed(RunOptions::default()).await?;
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    h.sim
+        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    // x's second enact batch (the store's second Enact call since r1's) fails.
+    h.sim
+        .inject_on(iu_cutter_live_execution::OpKind::Enact, 2, FaultKind::Error);
+    let one_at_a_time =
+        RunOptions::default().with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = h.runner.run(request("x", laws()), one_at_a_time).await?;
+    assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let heads = h
+        .sim
+        .load_heads(&Scope::Ids(vec![law_1.clone(), law_2.clone()]))
+        .await?;
+    assert_eq!(
+        heads[0].active_generation,
+        Some(RunId::new("x")),
+        "x enacted law/1: {}",
+        report.to_json()
+    );
+    let verified = h.verify("x").await?;
+    let md = verified.to_markdown();
+    assert!(
+        !md.contains("not enacted"),
+        "x is enacted in part (law/1 is live on it): {md}"
+    );
+    assert_ne!(
+        stored_run(&h.sim, "x").await?.status,
+        RunStatus::Held,
+        "x is enacted in part, not held: {md}"
+    );
+    Ok(())
+}
