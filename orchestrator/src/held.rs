@@ -102,6 +102,11 @@ impl JournalCheck<'_> {
         if first_open <= self.verify_index {
             return Err(not_verified(pipeline, run, first_open, verify, command));
         }
+        if command == Command::Verify
+            && let Some(outcome) = enact_began(pipeline, record)
+        {
+            return Err(outcome);
+        }
         if command == Command::Enact
             && let Some(max) = self.options.held_max_age
             && let Some(gap) = stale_verification(record, verify, max, self.options.clock.now())
@@ -191,6 +196,29 @@ fn not_verified(
         ],
         resume_from: Some(open),
     }
+}
+
+/// `REFUSED` for `verify` of a run whose enact began (stopped part-way, or its status never
+/// journaled): its documents are live in part, so verifying it again must not journal it held
+/// or say it is not enacted; finishing it (`enact` verifies again first) or undoing it is what
+/// is left. `None` when the enact never began.
+fn enact_began(pipeline: &Pipeline, record: &RunRecord) -> Option<Outcome> {
+    let run = &record.run;
+    let enact = pipeline.name_of(PhaseRole::Enact)?;
+    record.phase(enact)?;
+    Some(Outcome::Refused {
+        reason: format!(
+            "run {run} began phase `{enact}` (journaled, not finished as a passed run): its \
+             documents may be live in part, so it is past verifying as a held run; enact it to \
+             finish (it verifies again first), or roll it back"
+        ),
+        switch: Command::Verify.name().into(),
+        next: vec![
+            NextAction::Enact { run: run.clone() },
+            NextAction::rollback(run),
+        ],
+        resume_from: None,
+    })
 }
 
 /// The index of the verifying phase when `record` is held after it: continuing such a run
