@@ -4,7 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use iu_cutter_live_execution::{RunId, RunRecord, RunStatus};
+use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{DocumentId, GenerationState, RunId, RunRecord, RunStatus};
 use iu_cutter_phase_core::{Gap, NextAction, PhaseRole};
 use tracing::warn;
 
@@ -103,7 +104,7 @@ impl JournalCheck<'_> {
             return Err(not_verified(pipeline, run, first_open, verify, command));
         }
         if command == Command::Verify
-            && let Some(outcome) = enact_began(pipeline, record)
+            && let Some(outcome) = enacted_in_part(pipeline, record).await
         {
             return Err(outcome);
         }
@@ -198,19 +199,22 @@ fn not_verified(
     }
 }
 
-/// `REFUSED` for `verify` of a run whose enact began (stopped part-way, or its status never
-/// journaled): its documents are live in part, so verifying it again must not journal it held
-/// or say it is not enacted; finishing it (`enact` verifies again first) or undoing it is what
-/// is left. `None` when the enact never began.
-fn enact_began(pipeline: &Pipeline, record: &RunRecord) -> Option<Outcome> {
+/// `REFUSED` for `verify` of a run whose enact began and enacted some of its documents (it
+/// stopped part-way, or its status was never journaled): they are live, so verifying it again
+/// must not journal it held or say it is not enacted; finishing it (`enact` verifies again
+/// first) or undoing it is what is left. `None` when its enact never began or enacted nothing.
+async fn enacted_in_part(pipeline: &Pipeline, record: &RunRecord) -> Option<Outcome> {
     let run = &record.run;
     let enact = pipeline.name_of(PhaseRole::Enact)?;
     record.phase(enact)?;
+    if !enacted_any(pipeline, record).await {
+        return None;
+    }
     Some(Outcome::Refused {
         reason: format!(
-            "run {run} began phase `{enact}` (journaled, not finished as a passed run): its \
-             documents may be live in part, so it is past verifying as a held run; enact it to \
-             finish (it verifies again first), or roll it back"
+            "run {run} began phase `{enact}` and enacted some of its documents (readers see \
+             them): it is past verifying as a held run; enact it to finish (it verifies again \
+             first), or roll it back"
         ),
         switch: Command::Verify.name().into(),
         next: vec![
@@ -219,6 +223,21 @@ fn enact_began(pipeline: &Pipeline, record: &RunRecord) -> Option<Outcome> {
         ],
         resume_from: None,
     })
+}
+
+/// Whether `record`'s run has enacted a document of its scope: a generation of it active, or
+/// retired since by a later run. A store that cannot be read says it may have (`true`).
+pub(crate) async fn enacted_any(pipeline: &Pipeline, record: &RunRecord) -> bool {
+    let Ok(heads) = pipeline.store.load_heads(&record.scope).await else {
+        return true;
+    };
+    let ids: Vec<DocumentId> = heads.into_iter().map(|h| h.id).collect();
+    match pipeline.store.generations_of(&ids).await {
+        Ok(generations) => generations
+            .iter()
+            .any(|g| g.generation == record.run && g.state != GenerationState::Staged),
+        Err(_) => true,
+    }
 }
 
 /// The index of the verifying phase when `record` is held after it: continuing such a run

@@ -454,7 +454,7 @@ async fn continue_run(
     {
         return held::continue_held(pipeline, record, verify_index, inv).await;
     }
-    if let Some(outcome) = nothing_to_hold(pipeline, &record, until) {
+    if let Some(outcome) = nothing_to_hold(pipeline, &record, until).await {
         return (outcome, None);
     }
     if let Some(outcome) = reopen(pipeline, &record, inv).await {
@@ -463,10 +463,10 @@ async fn continue_run(
     drive(pipeline, record, None, until, inv).await
 }
 
-/// `REFUSED` when `until` would hold the run before its enact and the journal shows that enact
-/// begun and not done (stopped part-way: its documents may be live in part): holding it there
+/// `REFUSED` when `until` would hold the run before its enact and that enact began, did not
+/// finish and enacted some of its documents (stopped part-way: they are live): holding it there
 /// would journal it held and say it is not enacted. Finishing or undoing it is what is left.
-fn nothing_to_hold(
+async fn nothing_to_hold(
     pipeline: &Pipeline,
     record: &RunRecord,
     until: Option<usize>,
@@ -478,12 +478,15 @@ fn nothing_to_hold(
     record
         .phase(begun)
         .filter(|p| p.status != PhaseStatus::Done)?;
+    if !held::enacted_any(pipeline, record).await {
+        return None;
+    }
     let run = &record.run;
     Some(Outcome::Refused {
         reason: format!(
-            "run {run} already began phase `{begun}`, after `{held_after}`: there is nothing \
-             to hold it before (what it did may be live in part); resume it to the end, or \
-             roll it back"
+            "run {run} already began phase `{begun}`, after `{held_after}`, and enacted some \
+             of its documents (readers see them): there is nothing to hold it before; resume \
+             it to the end, or roll it back"
         ),
         switch: "until".into(),
         next: vec![NextAction::resume(run), NextAction::rollback(run)],
