@@ -5,7 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{DocumentState, RunId, RunRecord, RunStatus, Scope};
+use iu_cutter_live_execution::{
+    DocumentId, DocumentState, GenerationState, RunId, RunRecord, RunStatus, Scope,
+};
 use iu_cutter_phase_core::{Gap, NextAction, PhaseRole};
 use tracing::warn;
 
@@ -179,6 +181,11 @@ impl JournalCheck<'_> {
         if first_open <= self.verify_index {
             return Err(not_verified(pipeline, run, first_open, verify, command));
         }
+        if command == Command::Verify
+            && let Some(outcome) = enacted_in_part(pipeline, record).await
+        {
+            return Err(outcome);
+        }
         if command == Command::Enact
             && let Some(max) = self.options.held_max_age
             && let Some(gap) = stale_verification(record, verify, max, self.options.clock.now())
@@ -267,6 +274,47 @@ fn not_verified(
             command.again(run),
         ],
         resume_from: Some(open),
+    }
+}
+
+/// `REFUSED` for `verify` of a run whose enact began and enacted some of its documents (it
+/// stopped part-way, or its status was never journaled): they are live, so verifying it again
+/// must not journal it held or say it is not enacted; finishing it (`enact` verifies again
+/// first) or undoing it is what is left. `None` when its enact never began or enacted nothing.
+async fn enacted_in_part(pipeline: &Pipeline, record: &RunRecord) -> Option<Outcome> {
+    let run = &record.run;
+    let enact = pipeline.name_of(PhaseRole::Enact)?;
+    record.phase(enact)?;
+    if !enacted_any(pipeline, record).await {
+        return None;
+    }
+    Some(Outcome::Refused {
+        reason: format!(
+            "run {run} began phase `{enact}` and enacted some of its documents (readers see \
+             them): it is past verifying as a held run; enact it to finish (it verifies again \
+             first), or roll it back"
+        ),
+        switch: Command::Verify.name().into(),
+        next: vec![
+            NextAction::Enact { run: run.clone() },
+            NextAction::rollback(run),
+        ],
+        resume_from: None,
+    })
+}
+
+/// Whether `record`'s run has enacted a document of its scope: a generation of it active, or
+/// retired since by a later run. A store that cannot be read says it may have (`true`).
+pub(crate) async fn enacted_any(pipeline: &Pipeline, record: &RunRecord) -> bool {
+    let Ok(heads) = pipeline.store.load_heads(&record.scope).await else {
+        return true;
+    };
+    let ids: Vec<DocumentId> = heads.into_iter().map(|h| h.id).collect();
+    match pipeline.store.generations_of(&ids).await {
+        Ok(generations) => generations
+            .iter()
+            .any(|g| g.generation == record.run && g.state != GenerationState::Staged),
+        Err(_) => true,
     }
 }
 

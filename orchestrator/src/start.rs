@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, DocumentHead, DocumentId, DocumentState, Plan, RunId, RunRecord, Scope,
+    AdapterError, DocumentHead, DocumentId, DocumentState, PhaseStatus, Plan, RunId, RunRecord,
+    Scope,
 };
 use iu_cutter_phase_core::PhaseRole;
 use iu_cutter_phase_cut_leg_a::spawn_compute_plan;
@@ -453,10 +454,44 @@ async fn continue_run(
     {
         return held::continue_held(pipeline, record, verify_index, inv).await;
     }
+    if let Some(outcome) = nothing_to_hold(pipeline, &record, until).await {
+        return (outcome, None);
+    }
     if let Some(outcome) = reopen(pipeline, &record, inv).await {
         return (outcome, None);
     }
     drive(pipeline, record, None, until, inv).await
+}
+
+/// `REFUSED` when `until` would hold the run before its enact and that enact began, did not
+/// finish and enacted some of its documents (stopped part-way: they are live): holding it there
+/// would journal it held and say it is not enacted. Finishing or undoing it is what is left.
+async fn nothing_to_hold(
+    pipeline: &Pipeline,
+    record: &RunRecord,
+    until: Option<usize>,
+) -> Option<Outcome> {
+    let until = until?;
+    let held_after = pipeline.name(until)?;
+    let enact = pipeline.position(PhaseRole::Enact).filter(|i| *i > until)?;
+    let begun = pipeline.name(enact)?;
+    record
+        .phase(begun)
+        .filter(|p| p.status != PhaseStatus::Done)?;
+    if !held::enacted_any(pipeline, record).await {
+        return None;
+    }
+    let run = &record.run;
+    Some(Outcome::Refused {
+        reason: format!(
+            "run {run} already began phase `{begun}`, after `{held_after}`, and enacted some \
+             of its documents (readers see them): there is nothing to hold it before; resume \
+             it to the end, or roll it back"
+        ),
+        switch: "until".into(),
+        next: vec![NextAction::resume(run), NextAction::rollback(run)],
+        resume_from: Some(begun.to_owned()),
+    })
 }
 
 /// `REFUSED` (nothing read is written) when the plan computed now, the way cut-leg-a will

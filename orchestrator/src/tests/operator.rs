@@ -834,3 +834,72 @@ async fn a_rollback_after_a_later_run_cut_its_documents_does_not_say_they_match_
     assert!(units.iter().all(|u| u.generation.as_str() == "r2") && !units.is_empty());
     Ok(())
 }
+
+/// [`r1_passed`], then run `x` over both laws (amended), a document an enact batch, whose second
+/// enact batch fails: law/1 is live on x's generation, law/2 still on r1's.
+async fn x_enacted_in_part() -> Result<Harness, BoxError> {
+    use iu_cutter_simulator::FaultKind;
+    let h = r1_passed(RunOptions::default()).await?;
+    let law_1 = DocumentId::new("law/1");
+    let law_2 = DocumentId::new("law/2");
+    h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    h.sim
+        .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    // x's second enact batch (the store's second Enact call since r1's) fails.
+    h.sim
+        .inject_on(iu_cutter_live_execution::OpKind::Enact, 2, FaultKind::Error);
+    let one_at_a_time =
+        RunOptions::default().with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = h.runner.run(request("x", laws()), one_at_a_time).await?;
+    assert_ne!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let heads = h.sim.load_heads(&Scope::Ids(vec![law_1, law_2])).await?;
+    assert_eq!(
+        heads[0].active_generation,
+        Some(RunId::new("x")),
+        "x enacted law/1: {}",
+        report.to_json()
+    );
+    Ok(h)
+}
+
+/// A run `x` whose enact failed part-way (law/1 enacted in its first batch, law/2 not) is live
+/// in part: readers see its units of law/1. `verify` of it journaled it HELD and said "held
+/// after `verify`: verified, not enacted" (and the report "the run is held, not enacted"), which
+/// is false; `status` then shows a run live in part as held.
+#[tokio::test]
+async fn verify_of_a_run_enacted_in_part_never_says_it_is_not_enacted() -> TestResult {
+    let h = x_enacted_in_part().await?;
+    let verified = h.verify("x").await?;
+    let md = verified.to_markdown();
+    assert!(
+        !md.contains("not enacted"),
+        "x is enacted in part (law/1 is live on it): {md}"
+    );
+    assert_ne!(
+        stored_run(&h.sim, "x").await?.status,
+        RunStatus::Held,
+        "x is enacted in part, not held: {md}"
+    );
+    Ok(())
+}
+
+/// The same run resumed `until` write-verify: the phase after it already began (law/1 is live
+/// on x), so there is nothing to hold; it was journaled HELD, "verified, not enacted".
+#[tokio::test]
+async fn resume_until_before_an_enact_that_began_never_says_it_is_not_enacted() -> TestResult {
+    let h = x_enacted_in_part().await?;
+    let options = RunOptions::default().with_until(names::WRITE_VERIFY);
+    let resumed = h.runner.resume(&RunId::new("x"), options).await?;
+    let md = resumed.to_markdown();
+    assert!(
+        !md.contains("not enacted"),
+        "x is enacted in part (law/1 is live on it): {md}"
+    );
+    assert_ne!(
+        stored_run(&h.sim, "x").await?.status,
+        RunStatus::Held,
+        "x is enacted in part, not held: {md}"
+    );
+    Ok(())
+}

@@ -618,3 +618,117 @@ fn r1_over_all() -> iu_cutter_orchestrator::RunRequest {
         iu_cutter_live_execution::CutRules::preset(iu_cutter_live_execution::Preset::LegalEn);
     iu_cutter_orchestrator::RunRequest::new("r1", Scope::All, rules)
 }
+
+/// An import writes its documents in the order its files were found (a directory's entries in
+/// sorted order, recursively: `a/b.md` before `a-b.md`, though `a-b.md` < `a/b.md` by id), a
+/// row lock at a time; a run's fence locks the same documents in id order. Both queued behind an
+/// application holding `a-b.md`: the import holds `a/b.md` and waits for `a-b.md`, the fence
+/// gets `a-b.md` first and waits for `a/b.md`, and PostgreSQL cancels one of them as a
+/// deadlock. Concurrent writers must queue, not deadlock: the import is written whole, and the
+/// fence either fences both or is refused as a conflict (a document changed), never aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_out_of_id_order_and_a_fence_queue_instead_of_deadlocking() {
+    let name = "an_import_out_of_id_order_and_a_fence_queue_instead_of_deadlocking";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let store = fixture.shared();
+    let (dash, slash) = (DocumentId::new("a-b.md"), DocumentId::new("a/b.md"));
+    assert!(dash < slash, "the id order this attack needs");
+    let seeded = vec![
+        (dash.clone(), "Điều 1. Một.\n".to_owned()),
+        (slash.clone(), "Điều 1. Hai.\n".to_owned()),
+    ];
+    let documents = ok(store.put_documents(&seeded).await, "seed");
+    let fenced: Vec<ExpectedRevision> = documents.iter().map(expect).collect();
+    let mut app = fixture.connection().await;
+    lock_document(&mut app, "a-b.md").await;
+    let (fencing, run) = (store.clone(), RunId::new("F"));
+    let fence = tokio::spawn(async move { fencing.fence(&run, &fenced).await });
+    blocks(&mut app, 1, || fence.is_finished()).await;
+    let imported = vec![
+        (slash.clone(), "Điều 1. Hai, imported.\n".to_owned()),
+        (dash.clone(), "Điều 1. Một, imported.\n".to_owned()),
+    ];
+    let importing = store.clone();
+    let import = tokio::spawn(async move { importing.put_documents(&imported).await });
+    blocks(&mut app, 2, || fence.is_finished() && import.is_finished()).await;
+    must(&mut app, "ROLLBACK").await;
+    let (fence, import) = (joined(fence).await, joined(import).await);
+    assert!(import.is_ok(), "the import, queued: {import:?}");
+    assert!(
+        matches!(fence, Ok(()) | Err(AdapterError::Conflict { .. })),
+        "the fence, queued: {fence:?}"
+    );
+    let _ = app.close().await;
+    fixture.finish().await;
+}
+
+/// A store over an application's table `laws`: its rows are synced into tracking copies in the
+/// order the table is scanned (no `ORDER BY`: heap order, `b` before `a` here), a row lock at a
+/// time; a run's fence locks the same documents in id order. Both queued behind an application
+/// holding document `a`'s row: the sync holds `b` and waits for `a`, the fence gets `a` first and
+/// waits for `b`, and PostgreSQL cancels one of them as a deadlock. Concurrent writers must
+/// queue: the sync writes both copies, and the fence fences both or is refused as a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking() {
+    use iu_cutter_tests::fixture::{SqlFixture, open_gate};
+    let name = "a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let mut app = fixture.connection().await;
+    must(
+        &mut app,
+        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT NOT NULL)",
+    )
+    .await;
+    must(&mut app, "INSERT INTO laws VALUES ('b', 'Điều 1. Hai.\n')").await;
+    must(&mut app, "INSERT INTO laws VALUES ('a', 'Điều 1. Một.\n')").await;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut app)
+        .await
+        .unwrap_or_default();
+    let laws =
+        iu_cutter_live_execution::SourceMapping::new(format!("{schema}.laws"), "id", "content");
+    let options = fixture.options().clone().with_source(laws);
+    ok(
+        iu_cutter_live_execution::sql::init_with(&options).await,
+        "init",
+    );
+    let store: std::sync::Arc<dyn LiveExecutionAdapter> = std::sync::Arc::new(ok(
+        iu_cutter_live_execution::sql::connect_with(&options, open_gate()).await,
+        "connect",
+    ));
+    ok(store.sync_source(&Scope::All, true).await, "first sync");
+    let documents = ok(store.load_scope(&Scope::All).await, "load");
+    let scanned: Vec<String> = sqlx::query_scalar("SELECT id FROM laws")
+        .fetch_all(&mut app)
+        .await
+        .unwrap_or_default();
+    assert_eq!(scanned, ["b", "a"], "the scan order this attack needs");
+    must(&mut app, "UPDATE laws SET content = content || 'Sửa.\n'").await;
+    let scanned: Vec<String> = sqlx::query_scalar("SELECT id FROM laws")
+        .fetch_all(&mut app)
+        .await
+        .unwrap_or_default();
+    assert_eq!(scanned, ["b", "a"], "the scan order this attack needs");
+    let fenced: Vec<ExpectedRevision> = documents.iter().map(expect).collect();
+    lock_document(&mut app, "a").await;
+    let (fencing, run) = (store.clone(), RunId::new("F"));
+    let fence = tokio::spawn(async move { fencing.fence(&run, &fenced).await });
+    blocks(&mut app, 1, || fence.is_finished()).await;
+    let syncing = store.clone();
+    let sync = tokio::spawn(async move { syncing.sync_source(&Scope::All, true).await });
+    blocks(&mut app, 2, || fence.is_finished() && sync.is_finished()).await;
+    must(&mut app, "ROLLBACK").await;
+    let (fence, sync) = (joined(fence).await, joined(sync).await);
+    assert!(sync.is_ok(), "the sync, queued: {sync:?}");
+    assert!(
+        matches!(fence, Ok(()) | Err(AdapterError::Conflict { .. })),
+        "the fence, queued: {fence:?}"
+    );
+    let _ = app.close().await;
+    drop(store);
+    fixture.finish().await;
+}

@@ -74,12 +74,18 @@ pub(crate) async fn put_documents<D: Dialect>(
         D::check_text("a document body", body)?;
     }
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    let mut stored = Vec::with_capacity(documents.len());
-    for (id, body) in documents {
-        stored.push(put_one::<D>(&mut tx, id, body).await?);
+    // Written in id order (a repeated id in turn: the sort is stable), whatever order the caller
+    // gave: each write locks its row, and concurrent writers that lock in one order queue
+    // instead of deadlocking (a fence, an enact and a rollback lock in id order too).
+    let mut order: Vec<usize> = (0..documents.len()).collect();
+    order.sort_by(|a, b| documents[*a].0.cmp(&documents[*b].0));
+    let mut stored: Vec<Option<Document>> = documents.iter().map(|_| None).collect();
+    for index in order {
+        let (id, body) = &documents[index];
+        stored[index] = Some(put_one::<D>(&mut tx, id, body).await?);
     }
     tx.commit().await.map_err(sql(what))?;
-    Ok(stored)
+    Ok(stored.into_iter().flatten().collect())
 }
 
 /// Creates a document or replaces its body, inside the caller's transaction.

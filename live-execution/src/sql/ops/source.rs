@@ -768,8 +768,13 @@ async fn write_batch<D: Dialect>(
         return Ok(());
     }
     let what = "writing the tracking copies of source rows";
+    // In id order, not the scan's (the table's own order): each copy's row is locked as it is
+    // written, and writers that lock in one order queue instead of deadlocking (a fence, an
+    // enact and a rollback lock in id order too).
+    let mut in_order: Vec<&SourceRow> = batch.iter().collect();
+    in_order.sort_by(|a, b| a.id.cmp(&b.id));
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
-    for row in batch {
+    for row in in_order {
         report.read += 1;
         let tracked = D::query(D::locked(&TRACKED))
             .bind(row.id.as_str())
