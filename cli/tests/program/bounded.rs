@@ -94,12 +94,9 @@ fn an_enact_stopped_between_batches_rolls_back_to_the_exact_pre_run_state() -> T
     Ok(())
 }
 
-/// D1 of the fourth attack, on the real program: `enact` killed (SIGKILL) after its first
-/// one-document batch, then an `import` edits the document it had enacted. `resume` must pass
-/// (the edited document counts as enacted, its edit kept, shown stale), not block saying that
-/// nothing was enacted.
-#[test]
-fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> TestResult {
+/// [`held_run`] `b1`, its `enact` killed (SIGKILL) after its first one-document batch, and its
+/// lease expired (moved past on the store's clock).
+fn enact_killed_after_its_first_batch() -> Result<Workdir, Error> {
     let (wd, _) = held_run()?;
     let env = [
         ("IU_CUTTER_BATCH_DOCUMENTS", "1"),
@@ -118,6 +115,16 @@ fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> Te
         "UPDATE run_leases SET expires_at_ms = 0 WHERE run = $1",
         &["b1"],
     )?;
+    Ok(wd)
+}
+
+/// D1 of the fourth attack, on the real program: `enact` killed (SIGKILL) after its first
+/// one-document batch, then an `import` edits the document it had enacted. `resume` must pass
+/// (the edited document counts as enacted, its edit kept, shown stale), not block saying that
+/// nothing was enacted.
+#[test]
+fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> TestResult {
+    let wd = enact_killed_after_its_first_batch()?;
     let id = wd
         .column("SELECT id FROM documents WHERE active_generation = 'b1'")?
         .pop()
@@ -147,24 +154,7 @@ fn an_enact_killed_mid_batch_resumes_past_an_edit_of_an_enacted_document() -> Te
 /// journal's record: `"status": "running"`, forever, with nothing saying nobody runs it.
 #[test]
 fn status_of_a_killed_run_in_json_says_it_is_abandoned() -> TestResult {
-    let (wd, _) = held_run()?;
-    let env = [
-        ("IU_CUTTER_BATCH_DOCUMENTS", "1"),
-        ("IU_CUTTER_BATCH_PAUSE", "5s"),
-    ];
-    let (mut child, _) = wd.spawn(&["enact", "b1", "--execute"], &env)?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while enacted(&wd)? == 0 && Instant::now() < deadline && child.try_wait()?.is_none() {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill()?; // SIGKILL on Unix
-    child.wait()?;
-    assert_eq!(enacted(&wd)?, 1, "killed after its first batch");
-    // The killed runner's lease would expire on the store's clock; the test moves it past.
-    wd.execute(
-        "UPDATE run_leases SET expires_at_ms = 0 WHERE run = $1",
-        &["b1"],
-    )?;
+    let wd = enact_killed_after_its_first_batch()?;
     let text = wd.expect(&["status", "b1"], 0)?;
     assert!(text.stdout.contains("status: ABANDONED"), "{text:?}");
     let json = wd.json(&["status", "b1", "--json"])?;

@@ -1088,15 +1088,9 @@ fn ids_differing_only_in_case_are_enacted_on_sqlite() -> TestResult {
     Ok(())
 }
 
-/// Adversarial (adv43): `r1` is held after write-verify; the application then rewrites law 1
-/// (its revision moves with it); `verify r1`, the review step before `enact`, re-verified the
-/// tracking copies only and answered PASS, "verified, not enacted; after review, enact": the
-/// staged units no longer reproduce the application's row, and the enact it advises is refused.
-/// (`run` with `r1`'s id syncs first, and its verification names the edit.) The verification
-/// of a held run must see the source as it is.
-#[test]
-fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+/// `r1` over every law held after write-verify, then the application's `edit`, then `verify r1`:
+/// which must not pass.
+fn verify_r1_held_after(wd: &Workdir, edit: &str) -> Result<Run, Error> {
     let held = [
         "run",
         "--execute",
@@ -1106,10 +1100,26 @@ fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResul
         "write-verify",
     ];
     wd.expect(&held, 0)?;
-    wd.sql("UPDATE laws SET content = 'Article 1\nRewritten.\n', updated_at = 2 WHERE id = 1")?;
+    wd.sql(edit)?;
     let verified = wd.run(&["verify", "r1", "--execute"])?;
     lacks(&verified, "outcome: PASS");
     assert_ne!(verified.code, 0, "{verified:?}");
+    Ok(verified)
+}
+
+/// Adversarial (adv43): `r1` is held after write-verify; the application then rewrites law 1
+/// (its revision moves with it); `verify r1`, the review step before `enact`, re-verified the
+/// tracking copies only and answered PASS, "verified, not enacted; after review, enact": the
+/// staged units no longer reproduce the application's row, and the enact it advises is refused.
+/// (`run` with `r1`'s id syncs first, and its verification names the edit.) The verification
+/// of a held run must see the source as it is.
+#[test]
+fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResult {
+    let wd = sqlite_app(THREE_LAWS)?;
+    let verified = verify_r1_held_after(
+        &wd,
+        "UPDATE laws SET content = 'Article 1\nRewritten.\n', updated_at = 2 WHERE id = 1",
+    )?;
     assert!(verified.all().contains("document `1`"), "{verified:?}");
     // Rolled back as advised, the next run cuts the row as it is now.
     wd.expect(&["rollback", "r1", "--execute"], 0)?;
@@ -1127,19 +1137,7 @@ fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResul
 #[test]
 fn verifying_a_held_run_names_a_row_deleted_since_the_hold() -> TestResult {
     let wd = sqlite_app(THREE_LAWS)?;
-    let held = [
-        "run",
-        "--execute",
-        "--run-id",
-        "r1",
-        "--until",
-        "write-verify",
-    ];
-    wd.expect(&held, 0)?;
-    wd.sql("DELETE FROM laws WHERE id = 2")?;
-    let verified = wd.run(&["verify", "r1", "--execute"])?;
-    lacks(&verified, "outcome: PASS");
-    assert_ne!(verified.code, 0, "{verified:?}");
+    let verified = verify_r1_held_after(&wd, "DELETE FROM laws WHERE id = 2")?;
     let all = verified.all();
     assert!(all.contains("document `2`"), "{all}");
     assert!(all.contains("rollback r1"), "{all}");

@@ -115,18 +115,22 @@ pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<R
     .await
     .map_err(sql(WHAT))?;
     tx.rollback().await.map_err(sql(WHAT))?;
+    let mut records = runs.iter().map(run_record).collect::<AdapterResult<Vec<_>>>()?;
+    with_phases(&mut records, &phases)?;
+    Ok(records)
+}
+
+/// Hands each of `records` its phases among the `phases` rows (ordered by run and position).
+fn with_phases(records: &mut [RunRecord], phases: &[impl Fields]) -> AdapterResult<()> {
     let mut by_run: BTreeMap<String, Vec<PhaseRecord>> = BTreeMap::new();
-    for row in &phases {
+    for row in phases {
         let (run, phase) = phase_record(row)?;
         by_run.entry(run).or_default().push(phase);
     }
-    runs.iter()
-        .map(|row| {
-            let mut record = run_record(row)?;
-            record.phases = by_run.remove(record.run.as_str()).unwrap_or_default();
-            Ok(record)
-        })
-        .collect()
+    for record in records {
+        record.phases = by_run.remove(record.run.as_str()).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// The `limit` most recent runs ([`RecentRuns`]): the runs' order is read from the phases'
@@ -173,14 +177,7 @@ pub(crate) async fn recent_runs<D: Dialect>(
     .await
     .map_err(sql(WHAT))?;
     tx.rollback().await.map_err(sql(WHAT))?;
-    let mut by_run: BTreeMap<String, Vec<PhaseRecord>> = BTreeMap::new();
-    for row in &phases {
-        let (run, phase) = phase_record(row)?;
-        by_run.entry(run).or_default().push(phase);
-    }
-    for record in &mut records {
-        record.phases = by_run.remove(record.run.as_str()).unwrap_or_default();
-    }
+    with_phases(&mut records, &phases)?;
     Ok(RecentRuns {
         total: from_db(total, "a count of runs")?,
         runs: records,
