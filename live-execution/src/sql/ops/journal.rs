@@ -115,7 +115,10 @@ pub(crate) async fn list_runs<D: Dialect>(pool: &Pool<D>) -> AdapterResult<Vec<R
     .await
     .map_err(sql(WHAT))?;
     tx.rollback().await.map_err(sql(WHAT))?;
-    let mut records = runs.iter().map(run_record).collect::<AdapterResult<Vec<_>>>()?;
+    let mut records = runs
+        .iter()
+        .map(run_record)
+        .collect::<AdapterResult<Vec<_>>>()?;
     with_phases(&mut records, &phases)?;
     Ok(records)
 }
