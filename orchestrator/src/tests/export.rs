@@ -65,6 +65,20 @@ impl Timed {
         Ok(())
     }
 
+    /// Runs `run` over `scope` to PASS, held after write-verify.
+    async fn hold(&self, run: &str, scope: Scope) -> Result<(), BoxError> {
+        let request = RunRequest::new(run, scope, CutRules::preset(Preset::Markdown));
+        let options = self
+            .options()
+            .with_until(iu_cutter_phase_core::names::WRITE_VERIFY);
+        let report = self.h.runner.run(request, options).await?;
+        if report.outcome == Outcome::Pass && report.held_after.is_some() {
+            Ok(())
+        } else {
+            Err(format!("expected PASS, held: {}", report.to_json()).into())
+        }
+    }
+
     /// The application puts law/1 back to its first text, and `run` cuts it alone to PASS.
     async fn recut_law_1(&self, run: &str) -> Result<(), BoxError> {
         let law_1 = DocumentId::new("law/1");
@@ -392,14 +406,7 @@ async fn since_refuses_a_run_that_never_enacted_or_was_rolled_back() -> TestResu
     let t = Timed::new();
     assert!(t.since_refusal("r0").await.contains("no run `r0`"));
     t.pass("r1", laws()).await?;
-    let held = RunRequest::new("h", laws(), CutRules::preset(Preset::Markdown));
-    t.h.runner
-        .run(
-            held,
-            t.options()
-                .with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
-        )
-        .await?;
+    t.hold("h", laws()).await?;
     assert!(t.since_refusal("h").await.contains("never enacted"));
     t.roll_back("h").await?;
     t.pass("r2", Scope::Ids(vec![DocumentId::new("law/1")]))
@@ -938,21 +945,7 @@ async fn since_tells_a_held_run_enacted_after_the_run_and_retired_since() -> Tes
     let law_1 = DocumentId::new("law/1");
     t.pass("r1", laws()).await?;
     t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-    let held = RunRequest::new(
-        "h",
-        Scope::Ids(vec![law_1.clone()]),
-        CutRules::preset(Preset::Markdown),
-    );
-    let report =
-        t.h.runner
-            .run(
-                held,
-                t.options()
-                    .with_until(iu_cutter_phase_core::names::WRITE_VERIFY),
-            )
-            .await?;
-    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    assert!(report.held_after.is_some(), "{}", report.to_json());
+    t.hold("h", Scope::Ids(vec![law_1.clone()])).await?;
     let law_3 = DocumentId::new("law/3");
     t.h.sim.put_document(&law_3, LAW_2).await?;
     t.pass("r3", Scope::Ids(vec![law_3])).await?;
