@@ -3,6 +3,8 @@
 "use strict";
 
 const PHASES = ["backup", "cut-leg-a", "leg-b-record", "write-verify", "lifecycle-enact"];
+// The runs the table lists: the most recent, as `GET /runs?limit=` reads them.
+const RUNS_SHOWN = 100;
 const $ = (id) => document.getElementById(id);
 const state = { run: null, detail: null, source: null, document: null, switch: null };
 
@@ -21,10 +23,14 @@ function el(tag, attrs, ...children) {
 }
 
 async function getJson(path) {
+  return (await getJsonAndHeaders(path)).body;
+}
+
+async function getJsonAndHeaders(path) {
   const response = await fetch(path, { headers: { Accept: "application/json" } });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || response.statusText);
-  return body;
+  return { body, headers: response.headers };
 }
 
 function token() { return sessionStorage.getItem("iu-cutter-token") || ""; }
@@ -84,8 +90,11 @@ function phaseStrip(phases) {
 async function loadRuns() {
   const body = $("runs").tBodies[0];
   try {
-    const runs = await getJson("/runs");
+    const { body: runs, headers } = await getJsonAndHeaders("/runs?limit=" + RUNS_SHOWN);
     $("runs-error").hidden = true;
+    const total = Number(headers.get("X-Total-Count"));
+    $("runs-more").hidden = !(total > runs.length);
+    $("runs-more").textContent = "The " + runs.length + " most recent of " + total + " runs.";
     body.replaceChildren(...runs.map((row) => {
       const status = statusOf(row);
       const tr = el("tr", { "data-run": row.run, onclick: () => openRun(row.run) },

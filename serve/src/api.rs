@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::handler::Handler;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -286,12 +286,33 @@ fn row(
     }
 }
 
-/// `GET /runs`: the live store's journaled runs and this server's dry runs, newest first.
-async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError> {
-    let records = app
+/// `?limit=`: how many runs `GET /runs` lists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u64>,
+}
+
+/// How many runs `GET /runs` lists unless asked: what the page shows.
+const RUNS_LISTED: u64 = 100;
+/// The most `GET /runs` lists at once, so that one request reads a bounded part of the journal.
+const RUNS_LISTED_MOST: u64 = 1000;
+
+/// The header that tells how many runs there are in all, listed or not.
+const TOTAL_COUNT: &str = "x-total-count";
+
+/// `GET /runs?limit=N`: the `N` most recent runs (100 unless asked, at most 1,000) of the live
+/// store's journal and this server's dry runs, newest first; `X-Total-Count` says how many
+/// there are in all. Only the runs listed are read from the journal, whatever its size.
+async fn list_runs(
+    State(app): State<App>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let limit = listed(query)?;
+    let recent = app
         .backend()
         .store
-        .list_runs()
+        .recent_runs(limit)
         .await
         .map_err(|e| ApiError::store(e, "reading the journal"))?;
     // The journal says `running` for good after its runner was killed: the leases tell.
@@ -301,24 +322,49 @@ async fn list_runs(State(app): State<App>) -> Result<Json<Vec<RunRow>>, ApiError
         .load_leases()
         .await
         .map_err(|e| ApiError::store(e, "reading the leases"))?;
-    let mut rows: Vec<RunRow> = records
+    let mut rows: Vec<RunRow> = recent
+        .runs
         .into_iter()
         .map(|record| {
             let slot = app.slot(&record.run);
             row(record, "live", slot.as_deref(), Some(&leases))
         })
         .collect();
+    let mut total = recent.total;
     for (run, slot) in app.slots() {
         let simulated = slot.state().simulated.clone();
         if let Some(simulated) = simulated
             && let Ok(Some(record)) = simulated.store.load_run(&run).await
         {
             rows.push(row(record, "simulate", Some(&slot), None));
+            total += 1;
         }
     }
-    let started = |row: &RunRow| row.phases.first().and_then(|p| p.started_at.clone());
+    // Newest first, in the journal's order of recency (`RecentRuns`).
+    let started = |row: &RunRow| row.phases.iter().filter_map(|p| p.started_at.clone()).min();
     rows.sort_by(|a, b| started(b).cmp(&started(a)).then_with(|| b.run.cmp(&a.run)));
-    Ok(Json(rows))
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut response = Json(rows).into_response();
+    response
+        .headers_mut()
+        .insert(TOTAL_COUNT, HeaderValue::from(total));
+    Ok(response)
+}
+
+/// The `limit` a `GET /runs` asks for, or why it cannot be served.
+fn listed(query: Result<Query<ListQuery>, QueryRejection>) -> Result<u64, ApiError> {
+    let next = format!("ask for a limit from 1 to {RUNS_LISTED_MOST}, e.g. GET /runs?limit=50");
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::bad_request(format!("the query is not valid: {}", rejection.body_text()))
+            .with_next(next.clone())
+    })?;
+    match query.limit.unwrap_or(RUNS_LISTED) {
+        limit @ 1..=RUNS_LISTED_MOST => Ok(limit),
+        other => Err(ApiError::bad_request(format!(
+            "limit {other} is out of range: GET /runs lists from 1 to {RUNS_LISTED_MOST} runs"
+        ))
+        .with_next(next)),
+    }
 }
 
 /// `GET /runs/{id}`: the run's journal record, its last report, its documents (from its plan)

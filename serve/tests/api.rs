@@ -5,6 +5,9 @@ mod support;
 use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
+use iu_cutter_live_execution::{
+    CutRules, PhaseRecord, PhaseStatus, Preset, RunId, RunRecord, Scope,
+};
 use iu_cutter_orchestrator::RunOptions;
 use serde_json::Value;
 use support::{Events, Server, TOKEN, ok, request};
@@ -977,5 +980,63 @@ async fn a_run_rolled_back_in_part_is_shown_so() {
     assert_eq!(detail["rolled_back_in_part"], true, "{detail}");
     let actions = detail["next_actions"].to_string();
     assert!(!actions.contains("enact"), "enact offered: {actions}");
+    server.stop().await;
+}
+
+/// `GET /runs` read the whole journal, every run with its scope and phases, to list them all;
+/// the page polls it. It now reads the `limit` most recent runs, newest first, and tells how
+/// many there are in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_list_reads_the_most_recent_runs_and_tells_how_many_there_are() {
+    let server = Server::start(Some(TOKEN), true).await;
+    // Five runs another runner journaled a minute apart, their ids against that order.
+    for (minute, run) in ["old-e", "old-d", "old-c", "old-b", "old-a"]
+        .into_iter()
+        .enumerate()
+    {
+        let run = RunId::new(run);
+        let record = RunRecord::new(run.clone(), Scope::All, CutRules::preset(Preset::Markdown));
+        ok(server.store.begin_run(&record).await, "journal the run");
+        let backup = PhaseRecord {
+            name: "backup".to_owned(),
+            status: PhaseStatus::Done,
+            evidence: Default::default(),
+            detail: None,
+            started_at: Some(format!("2026-01-01T00:0{minute}:00.000Z")),
+            first_started_at: None,
+            finished_at: Some(format!("2026-01-01T00:0{minute}:30.000Z")),
+        };
+        ok(server.store.record_phase(&run, &backup).await, "its backup");
+    }
+    let runs = |response: &support::Response| -> Vec<String> {
+        let body = response.json();
+        let rows = body.as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .map(|r| r["run"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    let two = server.get("/runs?limit=2").await;
+    assert_eq!(two.status, 200, "{}", two.body);
+    assert_eq!(
+        runs(&two),
+        ["old-a", "old-b"],
+        "the newest two, newest first"
+    );
+    assert_eq!(two.header("x-total-count"), Some("5"));
+    let all = server.get("/runs").await;
+    assert_eq!(runs(&all), ["old-a", "old-b", "old-c", "old-d", "old-e"]);
+    assert_eq!(all.header("x-total-count"), Some("5"));
+
+    for query in ["limit=0", "limit=1001", "limit=two", "colour=red"] {
+        let refused = server.get(&format!("/runs?{query}")).await;
+        assert_eq!(refused.status, 400, "{query}: {}", refused.body);
+        let body = refused.json();
+        assert!(
+            body["next"]
+                .as_str()
+                .is_some_and(|n| n.contains("limit from 1 to 1000")),
+            "{query}: {body}"
+        );
+    }
     server.stop().await;
 }
