@@ -213,11 +213,27 @@ pub fn format_age(age: Duration) -> String {
     out
 }
 
-/// How long before `now` the journaled time `then` was; `None` when `then` cannot be read.
-/// A time in the future counts as zero.
-pub fn age_of(then: &str, now: SystemTime) -> Option<Duration> {
+/// How far a journaled time lies from a runner's `now` ([`age_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Age {
+    /// This long before `now`.
+    Ago(Duration),
+    /// This long after `now`: another clock stamped it (one running fast), or it was edited.
+    Ahead(Duration),
+}
+
+/// How far ahead of a runner's clock a journaled time may lie and still count as just now:
+/// the skew between the clocks of two well-kept machines.
+pub const SKEW_TOLERATED: Duration = Duration::from_secs(60);
+
+/// How long before (or after) `now` the journaled time `then` was; `None` when `then` cannot
+/// be read.
+pub fn age_of(then: &str, now: SystemTime) -> Option<Age> {
     let then = parse_rfc3339(then)?;
-    Some(now.duration_since(then).unwrap_or_default())
+    Some(match now.duration_since(then) {
+        Ok(ago) => Age::Ago(ago),
+        Err(ahead) => Age::Ahead(ahead.duration()),
+    })
 }
 
 #[cfg(test)]
@@ -277,9 +293,12 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(100);
         assert_eq!(
             age_of("1970-01-01T00:00:40.000Z", now),
-            Some(Duration::from_secs(60))
+            Some(Age::Ago(Duration::from_secs(60)))
         );
-        assert_eq!(age_of("1970-01-01T00:05:00Z", now), Some(Duration::ZERO));
+        assert_eq!(
+            age_of("1970-01-01T00:05:00Z", now),
+            Some(Age::Ahead(Duration::from_secs(200)))
+        );
         assert_eq!(age_of("garbage", now), None);
     }
 

@@ -12,7 +12,7 @@ use iu_cutter_phase_core::{Gap, NextAction, PhaseRole};
 use tracing::warn;
 
 use crate::audit;
-use crate::clock;
+use crate::clock::{self, Age};
 use crate::drive::{drive, reopen};
 use crate::error::RunnerError;
 use crate::invocation::{Admission, Invocation, Opened};
@@ -367,9 +367,14 @@ fn stale_verification(
     let finished = record.phase(verify).and_then(|p| p.finished_at.clone());
     let age = finished.as_deref().and_then(|at| clock::age_of(at, now));
     let found = match (&finished, age) {
-        (Some(at), Some(age)) if age > max => {
+        (Some(at), Some(Age::Ago(age))) if age > max => {
             format!("verified at {at}, {} ago", clock::format_age(age))
         }
+        (Some(at), Some(Age::Ahead(ahead))) if ahead > clock::SKEW_TOLERATED => format!(
+            "verified at {at}, {} ahead of this runner's clock: the runners' clocks disagree, \
+             so the verification's age is unknown",
+            clock::format_age(ahead)
+        ),
         (Some(_), Some(_)) => return None,
         (Some(at), None) => format!("a verification time that cannot be read (`{at}`)"),
         (None, _) => "no verification time in the journal".to_owned(),

@@ -101,7 +101,8 @@ impl Runner {
     ///
     /// The verification must still hold, so it is checked twice before anything moves:
     /// 1. its age: when [`RunOptions::held_max_age`] is set and write-verify's journaled
-    ///    completion is older than that (or was not journaled), the outcome is `BLOCKED` naming
+    ///    completion is older than that (or was not journaled, or lies more than
+    ///    [`crate::clock::SKEW_TOLERATED`] ahead of this runner's clock), the outcome is `BLOCKED` naming
     ///    `iu-cutter verify RUN`, and nothing is written;
     /// 2. its substance: write-verify runs again (it is read-only and idempotent): the staged
     ///    generation against the plan, every document still fenced by this run at its

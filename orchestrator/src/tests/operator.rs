@@ -207,6 +207,44 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
     Ok(())
 }
 
+/// A verification stamped ahead of the enacting runner's clock (another runner's clock runs
+/// fast, or the journal was edited) read as zero seconds old, so `held_max_age` passed a
+/// verification of unknown age. Beyond a minute of skew it blocks, as an undated one does.
+#[tokio::test]
+async fn a_verification_stamped_ahead_of_the_clock_blocks_enact() -> TestResult {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    // The holding runner's clock runs two hours ahead of the enacting runner's.
+    clock.advance(Duration::from_secs(2 * 3600));
+    h.pass(request("r1", laws()), on(held())).await?;
+    // The enacting runner's clock.
+    clock.set(UNIX_EPOCH + Duration::from_secs(1_738_324_800));
+
+    let mutations = changes(&h.sim);
+    let ahead = h.enact("r1", on(verified_within_the_hour())).await?;
+    let gap = blocked(&ahead)?;
+    assert_eq!(gap.phase, names::WRITE_VERIFY);
+    assert_eq!(
+        gap.found,
+        "verified at 2025-01-31T14:00:00.000Z, 2h ahead of this runner's clock: the runners' \
+         clocks disagree, so the verification's age is unknown",
+        "{gap}"
+    );
+    assert_eq!(
+        gap.next.first(),
+        Some(&NextAction::Verify {
+            run: RunId::new("r1")
+        }),
+        "{gap}"
+    );
+    assert_eq!(changes(&h.sim), mutations, "an enact of unknown age wrote");
+
+    // Within a minute of skew, the verification counts as fresh.
+    clock.set(UNIX_EPOCH + Duration::from_secs(1_738_324_800 + 2 * 3600 - 30));
+    expect_pass(&h.enact("r1", on(verified_within_the_hour())).await?)?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn enact_blocks_when_a_document_changed_since_verification() -> TestResult {
     let h = r1_passed(held()).await?;
