@@ -1,7 +1,7 @@
 //! `verify` of a run that is over: a read-only audit of an enacted run against its journal and
 //! its last report, or of a rolled-back run against the store. Nothing is written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,7 +75,7 @@ async fn audit_enacted(
     if let Err(gap) = check_plan_sha(pipeline, record, &plan_sha256, inv).await? {
         return Ok(Err(gap));
     }
-    let enacted_runs = enacted_runs(pipeline, store.as_ref()).await?;
+    let mut enacted_runs = EnactedRuns::new(pipeline);
     let mut counts = Counts::default();
     // A part of the plan at a time, with its documents: neither the scope's plan nor its
     // bodies are in memory together.
@@ -100,7 +100,7 @@ async fn audit_enacted(
                 run,
                 doc_plan,
                 document,
-                &enacted_runs,
+                &mut enacted_runs,
                 &mut counts,
             )
             .await?
@@ -208,18 +208,37 @@ async fn check_plan_sha(
     Ok(Ok(()))
 }
 
-/// The runs whose enacting phase is journaled done.
-async fn enacted_runs(
-    pipeline: &Pipeline,
-    store: &dyn LiveExecutionAdapter,
-) -> Result<BTreeSet<RunId>, AdapterError> {
-    Ok(store
-        .list_runs()
-        .await?
-        .into_iter()
-        .filter(|r| pipeline.done(r, PhaseRole::Enact))
-        .map(|r| r.run)
-        .collect())
+/// Which runs' enacting phase is journaled done, read run by run as the audit meets them: the
+/// runs of the active generations of the scope's documents, not the whole journal.
+struct EnactedRuns<'p> {
+    pipeline: &'p Pipeline,
+    known: BTreeMap<RunId, bool>,
+}
+
+impl<'p> EnactedRuns<'p> {
+    fn new(pipeline: &'p Pipeline) -> Self {
+        EnactedRuns {
+            pipeline,
+            known: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `run` is journaled enacted.
+    async fn contains(
+        &mut self,
+        store: &dyn LiveExecutionAdapter,
+        run: &RunId,
+    ) -> Result<bool, AdapterError> {
+        if let Some(enacted) = self.known.get(run) {
+            return Ok(*enacted);
+        }
+        let enacted = store
+            .load_run(run)
+            .await?
+            .is_some_and(|r| self.pipeline.done(&r, PhaseRole::Enact));
+        self.known.insert(run.clone(), enacted);
+        Ok(enacted)
+    }
 }
 
 /// The run's generation of the document is active (and its units still tile the body they
@@ -229,7 +248,7 @@ async fn check_generation(
     run: &RunId,
     doc_plan: &DocumentPlan,
     document: &Document,
-    enacted_runs: &BTreeSet<RunId>,
+    enacted_runs: &mut EnactedRuns<'_>,
     counts: &mut Counts,
 ) -> Result<Result<(), Gap>, AdapterError> {
     let id = &doc_plan.document;
@@ -239,6 +258,12 @@ async fn check_generation(
         .into_iter()
         .find(|g| &g.generation == run)
         .map(|g| g.state);
+    let retired_by_an_enacted_run = match (state, document.active_generation.as_ref()) {
+        (Some(GenerationState::Retired), Some(pointer)) if pointer != run => {
+            enacted_runs.contains(store, pointer).await?
+        }
+        _ => false,
+    };
     match (state, document.active_generation.as_ref()) {
         (Some(GenerationState::Active), Some(pointer)) if pointer == run => {
             let body_sha256 = sha256_hex(document.body.as_bytes());
@@ -257,9 +282,7 @@ async fn check_generation(
             }
             counts.active += 1;
         }
-        (Some(GenerationState::Retired), Some(pointer))
-            if pointer != run && enacted_runs.contains(pointer) =>
-        {
+        (Some(GenerationState::Retired), Some(_)) if retired_by_an_enacted_run => {
             counts.retired += 1;
         }
         (state, pointer) => {

@@ -1,7 +1,7 @@
 //! Generations over time: when each was enacted (from the journal), and what changed between
 //! two of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use iu_cutter_live_execution::prelude::*;
@@ -230,9 +230,14 @@ pub(crate) async fn generation_history(
     pipeline: &Pipeline,
     document: &DocumentId,
 ) -> Result<Vec<GenerationRecord>, AdapterError> {
-    let runs = pipeline.store.list_runs().await?;
-    let times = JournalTimes::new(&runs, pipeline.name_of(PhaseRole::Enact));
     let mut records = pipeline.store.generations(document).await?;
+    // Only the runs of these generations: the journal's other runs have no say in their order.
+    let mut runs = Vec::new();
+    let generations: BTreeSet<&RunId> = records.iter().map(|g| &g.generation).collect();
+    for run in generations {
+        runs.extend(pipeline.store.load_run(run).await?);
+    }
+    let times = JournalTimes::new(&runs, pipeline.name_of(PhaseRole::Enact));
     records.sort_by_key(|g| {
         (
             g.state == GenerationState::Staged,

@@ -343,8 +343,14 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
         RunOptions::default(),
     )
     .await?;
+    let before = h.sim.call_log().len();
     let audit = h.verify("r1").await?;
     expect_pass(&audit)?;
+    // Whether r2 is enacted is read from r2's record, not from the whole journal.
+    assert!(
+        !journal_reads(&h.sim, before).contains(&iu_cutter_live_execution::OpKind::ListRuns),
+        "the audit read every run of the journal"
+    );
     let evidence = &audit.phases[0].evidence;
     assert_eq!(
         evidence
@@ -462,6 +468,62 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
             .await,
         Err(crate::DiffError::Generations(why)) if why.contains("no generation `zz`")
     ));
+    Ok(())
+}
+
+/// The reads of journaled runs (every run, or one) in `sim`'s calls from the `before`th on.
+fn journal_reads(sim: &Simulator, before: usize) -> Vec<iu_cutter_live_execution::OpKind> {
+    sim.call_log()[before..]
+        .iter()
+        .map(|call| call.operation)
+        .filter(|op| {
+            matches!(
+                op,
+                iu_cutter_live_execution::OpKind::ListRuns
+                    | iu_cutter_live_execution::OpKind::LoadRun
+            )
+        })
+        .collect()
+}
+
+/// A document's diff (what `serve`'s review page asks for each document it shows) read the
+/// whole journal, every run with its scope, to order the document's generations: its cost grew
+/// with the journal. It reads the runs of the document's generations and no others.
+#[tokio::test]
+async fn a_diff_reads_the_runs_of_the_documents_generations_only() -> TestResult {
+    let h = r1_passed(RunOptions::default()).await?;
+    let (law_1, law_2) = (DocumentId::new("law/1"), DocumentId::new("law/2"));
+    h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    h.pass(
+        request("r2", Scope::Ids(vec![law_1.clone()])),
+        RunOptions::default(),
+    )
+    .await?;
+    // Runs that never cut law/1.
+    for run in ["r3", "r4"] {
+        h.sim
+            .put_document(&law_2, &format!("Intro of {run}.\n"))
+            .await?;
+        h.pass(
+            request(run, Scope::Ids(vec![law_2.clone()])),
+            RunOptions::default(),
+        )
+        .await?;
+    }
+    let before = h.sim.call_log().len();
+    let diff = h.runner.diff(&law_1, None).await?;
+    assert_eq!(
+        (
+            diff.generation_a.as_ref().map(RunId::as_str),
+            diff.generation_b.as_str()
+        ),
+        (Some("r1"), "r2")
+    );
+    assert_eq!(
+        journal_reads(&h.sim, before),
+        [iu_cutter_live_execution::OpKind::LoadRun; 2],
+        "one read for each of r1 and r2"
+    );
     Ok(())
 }
 
