@@ -128,6 +128,15 @@ async fn sync_and_narrow(
     if kept.is_empty() && !request.stale_only {
         refuse_all_gone(inv, &gone, &run).await?;
     }
+    // A run journaled under this id (another scope or rules) is refused as such further on.
+    if kept.is_empty() && journaled_record(inv, &run).await?.is_none() {
+        // Journaled, a run of no document would be a run with nothing in it: a `--stale` run
+        // on a schedule filled the journal with them.
+        inv.note(format!(
+            "--stale: no document is stale; run {run} was not journaled and nothing was cut"
+        ));
+        return Err(Outcome::Pass);
+    }
     request.scope = Scope::Ids(kept);
     Ok(())
 }

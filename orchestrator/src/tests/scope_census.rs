@@ -842,6 +842,45 @@ async fn a_stale_run_says_which_stale_documents_another_run_holds() -> TestResul
     Ok(())
 }
 
+/// `run --stale` with nothing stale journaled a run of no document, which `status` listed
+/// like any other: a stale run on a schedule filled the journal with empty runs. It passes,
+/// saying that nothing was stale, and journals nothing.
+#[tokio::test]
+async fn a_stale_run_with_nothing_stale_journals_no_run() -> TestResult {
+    let (sim, runner) = open_runner([("law/1", LAW_1), ("law/2", LAW_2)]);
+    let first = runner
+        .run(law_request("s1").only_stale(), RunOptions::default())
+        .await?;
+    assert_eq!(first.outcome, Outcome::Pass, "{}", first.to_json());
+    let writes = sim.call_log().iter().filter(|c| c.applied).count();
+    let again = runner
+        .run(law_request("s2").only_stale(), RunOptions::default())
+        .await?;
+    let json = again.to_json();
+    assert_eq!(again.outcome, Outcome::Pass, "{json}");
+    assert!(noted(&again, "no document is stale"), "{json}");
+    assert!(
+        again
+            .phases
+            .iter()
+            .all(|p| p.status == crate::PhaseEntryStatus::NotRun),
+        "{json}"
+    );
+    assert!(sim.load_run(&RunId::new("s2")).await?.is_none(), "{json}");
+    assert_eq!(
+        sim.call_log().iter().filter(|c| c.applied).count(),
+        writes,
+        "nothing written: {json}"
+    );
+    // The finished run's id again is still that run, reported as such.
+    let same = runner
+        .run(law_request("s1").only_stale(), RunOptions::default())
+        .await?;
+    assert_eq!(same.outcome, Outcome::Pass, "{}", same.to_json());
+    assert!(!noted(&same, "was not journaled"), "{}", same.to_json());
+    Ok(())
+}
+
 /// `law/1` and `law/2` on a simulator, `run --stale` as `s1` over them held after cut-leg-a:
 /// its runner.
 async fn stale_s1_held() -> Result<Runner, Box<dyn std::error::Error>> {
