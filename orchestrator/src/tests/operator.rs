@@ -436,13 +436,7 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
     )
     .await?;
     let diff = h.runner.diff(&law_1, None).await?;
-    assert_eq!(
-        (
-            diff.generation_a.as_ref().map(RunId::as_str),
-            diff.generation_b.as_str()
-        ),
-        (Some("r1"), "r2")
-    );
+    assert_eq!(compared(&diff), (Some("r1"), "r2"));
     assert!(
         diff.added >= 1 && diff.removed >= 1 && diff.changed >= 1,
         "{diff:?}"
@@ -469,6 +463,14 @@ async fn diff_compares_the_previous_generation_with_the_active_one() -> TestResu
         Err(crate::DiffError::Generations(why)) if why.contains("no generation `zz`")
     ));
     Ok(())
+}
+
+/// The generations a diff compares: the earlier (if any), then the later.
+fn compared(diff: &crate::GenerationDiff) -> (Option<&str>, &str) {
+    (
+        diff.generation_a.as_ref().map(RunId::as_str),
+        diff.generation_b.as_str(),
+    )
 }
 
 /// The reads of journaled runs (every run, or one) in `sim`'s calls from the `before`th on.
@@ -512,13 +514,7 @@ async fn a_diff_reads_the_runs_of_the_documents_generations_only() -> TestResult
     }
     let before = h.sim.call_log().len();
     let diff = h.runner.diff(&law_1, None).await?;
-    assert_eq!(
-        (
-            diff.generation_a.as_ref().map(RunId::as_str),
-            diff.generation_b.as_str()
-        ),
-        (Some("r1"), "r2")
-    );
+    assert_eq!(compared(&diff), (Some("r1"), "r2"));
     assert_eq!(
         journal_reads(&h.sim, before),
         [iu_cutter_live_execution::OpKind::LoadRun; 2],
