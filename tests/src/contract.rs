@@ -714,6 +714,42 @@ pub async fn load_scope_orders_by_id_and_honours_every_scope(store: &dyn LiveExe
     assert_eq!(chosen[1].body, "body of z");
     let none = ok(store.load_scope(&Scope::Ids(Vec::new())).await, "no ids");
     assert!(none.is_empty());
+    // A store may read a prefix as a range of ids (its index serves one): the edges of the
+    // range, the last character (U+10FFFF) and the one before the surrogates (U+D7FF).
+    for name in [
+        "q/\u{10FFFF}",
+        "q/\u{10FFFF}x",
+        "q0",
+        "q\u{D7FF}z",
+        "q\u{E000}",
+        "q.",
+    ] {
+        put(store, name, &format!("body of {name}")).await;
+    }
+    for (prefix, expected) in [
+        ("q/", vec!["q/\u{10FFFF}", "q/\u{10FFFF}x"]),
+        ("q/\u{10FFFF}", vec!["q/\u{10FFFF}", "q/\u{10FFFF}x"]),
+        ("q\u{D7FF}", vec!["q\u{D7FF}z"]),
+        ("q\u{E000}", vec!["q\u{E000}"]),
+        ("q0", vec!["q0"]),
+        (
+            "q",
+            vec![
+                "q.",
+                "q/\u{10FFFF}",
+                "q/\u{10FFFF}x",
+                "q0",
+                "q\u{D7FF}z",
+                "q\u{E000}",
+            ],
+        ),
+    ] {
+        let found = ok(
+            store.load_scope(&Scope::Prefix(prefix.into())).await,
+            prefix,
+        );
+        assert_eq!(ids(&found), expected, "prefix {prefix:?}");
+    }
 }
 
 /// `fence` moves every expected document to `Cutting(run)`; fencing again by the same run

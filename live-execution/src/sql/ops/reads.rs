@@ -213,16 +213,15 @@ async fn load_rows<D: Dialect, R: ScopeRow + Send>(
         }
         Scope::Prefix(prefix) => {
             let mut conn = pool.acquire().await.map_err(sql(what))?;
-            let rows = Query::<D>::built(format!(
-                "SELECT {columns} FROM documents WHERE substr(id, 1, length($1)) = $2 \
-                 ORDER BY id"
-            ))
-            .bind(prefix.as_str())
-            .bind(prefix.as_str())
-            .fetch_all(&mut conn)
-            .await
-            .map_err(sql(what))?;
-            // `substr` counts characters on both backends; a character prefix is a byte prefix.
+            let after = after_prefix(prefix);
+            let statement = prefix_range(columns, after.is_some());
+            let query = Query::<D>::built(statement).bind(prefix.as_str());
+            let query = match after {
+                Some(after) => query.bind(after),
+                None => query,
+            };
+            let rows = query.fetch_all(&mut conn).await.map_err(sql(what))?;
+            // The range is the prefix exactly; the check costs nothing and states the rule.
             rows.iter()
                 .map(R::decode)
                 .filter(|r| match r {
@@ -233,6 +232,31 @@ async fn load_rows<D: Dialect, R: ScopeRow + Send>(
         }
         Scope::Ids(ids) => load_ids(pool, ids).await,
     }
+}
+
+/// The least text after every text that starts with `prefix`, in the order of iu-cutter's ids
+/// (bytewise UTF-8, which is code point order: SQLite's default collation, PostgreSQL's `"C"`):
+/// the prefix with its last character moved on by one, past the surrogates (a prefix ending in
+/// U+10FFFF moves the character before it). `None` when no text is after them all.
+///
+/// A prefix scope is then a range of the primary key, which its index serves; `substr(id, …)`
+/// read every document of the store to find those of the scope.
+fn after_prefix(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The documents from `$1` on, before `$2` when `bounded`: the ids of a prefix `$1`
+/// ([`after_prefix`] gives `$2`).
+fn prefix_range(columns: &str, bounded: bool) -> String {
+    let before = if bounded { " AND id < $2" } else { "" };
+    format!("SELECT {columns} FROM documents WHERE id >= $1{before} ORDER BY id")
 }
 
 /// The documents named by `ids` (each once), ordered by id, read in one snapshot.
@@ -554,4 +578,52 @@ pub(crate) async fn snapshot<D: Dialect>(pool: &Pool<D>) -> AdapterResult<StoreS
             .collect::<Result<_, _>>()?,
         units: units.iter().map(unit).collect::<Result<_, _>>()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_after_a_prefix_bounds_exactly_its_ids() {
+        assert_eq!(after_prefix("vi/").as_deref(), Some("vi0"));
+        assert_eq!(after_prefix("Ä").as_deref(), Some("Å"));
+        assert_eq!(after_prefix("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(after_prefix("a/\u{10FFFF}").as_deref(), Some("a0"));
+        assert_eq!(after_prefix("\u{10FFFF}\u{10FFFF}"), None);
+        assert_eq!(after_prefix(""), None);
+    }
+
+    /// A prefix scope was read by `substr(id, 1, length($1)) = $2`, which no index serves:
+    /// every run of a prefix read every document row of the store. The range is an index seek.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_prefix_is_read_through_the_id_index_on_sqlite()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use sqlx::{Connection as _, Row as _};
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        crate::sql::init_with(&crate::sql::ConnectOptions::new(url.clone())).await?;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+        for bounded in [true, false] {
+            let explain = format!("EXPLAIN QUERY PLAN {}", prefix_range("id", bounded));
+            let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+                .bind("vi/")
+                .bind("vi0")
+                .fetch_all(&mut conn)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail"))
+                .collect::<Result<_, _>>()?;
+            assert!(
+                plan.iter().any(|step| step.starts_with("SEARCH documents")),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN documents")),
+                "{plan:?}"
+            );
+        }
+        Ok(())
+    }
 }
