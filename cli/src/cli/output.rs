@@ -291,22 +291,14 @@ pub(crate) struct ReportFiles {
     pub(crate) markdown: PathBuf,
 }
 
-/// `dir/<run>`, or, if `dir/<run>.json` exists, `dir/<run>.<command>-<stamp>` (then `-2`, `-3`
-/// … should that exist too): the stem of one invocation's report files.
-fn report_stem(dir: &Path, run: &str, command: &str) -> PathBuf {
+/// The stems one invocation's report files may take, in order: `dir/<run>`, then
+/// `dir/<run>.<command>-<stamp>`, then `-2`, `-3` … of that.
+fn report_stems<'a>(dir: &'a Path, run: &str, command: &str) -> impl Iterator<Item = PathBuf> + 'a {
     let stem = file_stem(run);
-    let first = dir.join(&stem);
-    if !with_suffix(&first, "json").exists() {
-        return first;
-    }
     let base = format!("{stem}.{command}-{}", crate::cli::timestamp());
-    let mut candidate = dir.join(&base);
-    let mut n = 2;
-    while with_suffix(&candidate, "json").exists() {
-        candidate = dir.join(format!("{base}-{n}"));
-        n += 1;
-    }
-    candidate
+    std::iter::once(dir.join(stem))
+        .chain(std::iter::once(dir.join(&base)))
+        .chain((2_u64..).map(move |n| dir.join(format!("{base}-{n}"))))
 }
 
 /// `stem` with `.ext` appended (run ids may hold dots, so never `with_extension`).
@@ -318,18 +310,79 @@ fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
 /// Reports are private to the owner, like backups: mode 0600 in a 0700 directory, whatever the
 /// umask (they name documents, the store's location and the operator).
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    let mut file = iu_cutter_phase_core::create_private_file(&tmp)?;
+    let tmp = own_temporary(path);
+    write_private(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A temporary name beside `path` that no other writer uses (this process, this call): two
+/// invocations writing reports of one run at once each write their own.
+fn own_temporary(path: &Path) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PathBuf::from(format!(
+        "{}.{}-{call}.tmp",
+        path.display(),
+        std::process::id()
+    ))
+}
+
+/// Writes `text`, and a final newline, to a new private file `path`, synced.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = iu_cutter_phase_core::create_private_file(path)?;
     file.write_all(text.as_bytes())?;
     if !text.ends_with('\n') {
         file.write_all(b"\n")?;
     }
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    file.sync_all()
 }
 
-/// Writes `json` to `dir/<run>.json`, or, if that exists, `dir/<run>.<command>-<stamp>.json`,
-/// atomically. Returns the path.
+/// Writes `text` to `path` whole, only if no file is there: `AlreadyExists` otherwise, and
+/// the file there is left as it is. A name checked free and then renamed over could be taken
+/// by another invocation in between, and its report replaced.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = own_temporary(path);
+    write_private(&tmp, text)?;
+    // A hard link is made only where nothing is: the whole file appears at once, or not at all.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            // A file system without hard links: take the name by creating it, then fill it.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path)?;
+            file.write_all(text.as_bytes())?;
+            if !text.ends_with('\n') {
+                file.write_all(b"\n")?;
+            }
+            file.sync_all()
+        }
+        other => other,
+    }
+}
+
+/// Writes `text` as `<stem>.json` under the first of `stems` whose JSON is free; the stem taken.
+fn write_first_free(
+    mut stems: impl Iterator<Item = PathBuf>,
+    text: &str,
+) -> std::io::Result<PathBuf> {
+    loop {
+        let Some(stem) = stems.next() else {
+            return Err(std::io::Error::other("no free name for the report"));
+        };
+        match write_new(&with_suffix(&stem, "json"), text) {
+            Ok(()) => return Ok(stem),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes `json` to `dir/<run>.json`, or, if that exists, `dir/<run>.<command>-<stamp>.json`:
+/// whole, and never over another file. Returns the path.
 pub(crate) fn write_report(
     dir: &Path,
     run: &str,
@@ -337,22 +390,64 @@ pub(crate) fn write_report(
     json: &str,
 ) -> std::io::Result<PathBuf> {
     iu_cutter_phase_core::create_private_dir(dir)?;
-    let path = with_suffix(&report_stem(dir, run, command), "json");
-    write_atomically(&path, json)?;
-    Ok(path)
+    let stem = write_first_free(report_stems(dir, run, command), json)?;
+    Ok(with_suffix(&stem, "json"))
 }
 
 /// Writes a run report as `<stem>.json` and `<stem>.md` in `dir` (the stem as
-/// [`write_report`] chooses it), each atomically.
+/// [`write_report`] chooses it), each whole and never over another invocation's.
 pub(crate) fn write_report_files(dir: &Path, report: &RunReport) -> std::io::Result<ReportFiles> {
     iu_cutter_phase_core::create_private_dir(dir)?;
-    let stem = report_stem(dir, report.run.as_str(), report.command.name());
+    let stems = report_stems(dir, report.run.as_str(), report.command.name());
+    // The JSON takes the stem; the Markdown follows under it.
+    let stem = write_first_free(stems, &report.to_json())?;
     let files = ReportFiles {
         json: with_suffix(&stem, "json"),
         markdown: with_suffix(&stem, "md"),
     };
-    // Markdown first: the JSON's presence is what marks the stem as taken.
     write_atomically(&files.markdown, &report.to_markdown())?;
-    write_atomically(&files.json, &report.to_json())?;
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+
+    /// Two invocations reporting on one run at once (two `verify`s, say) both found `RUN.json`
+    /// free and both wrote it through one temporary name: a report was lost, replaced by the
+    /// other or failed. Each now takes a name of its own, and every report stays whole.
+    #[test]
+    fn reports_written_at_once_each_keep_a_file_of_their_own()
+    -> Result<(), Box<dyn std::error::Error>> {
+        const WRITERS: usize = 6;
+        for _ in 0..20 {
+            let dir = tempfile::tempdir()?;
+            let start = Arc::new(Barrier::new(WRITERS));
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|writer| {
+                    let (dir, start) = (dir.path().to_owned(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let json = format!("{{\"writer\": {writer}}}");
+                        write_report(&dir, "r1", "verify", &json).map(|path| (path, json))
+                    })
+                })
+                .collect();
+            let mut paths = BTreeSet::new();
+            for writer in writers {
+                let (path, json) = writer.join().map_err(|_| "a writer panicked")??;
+                assert_eq!(std::fs::read_to_string(&path)?, format!("{json}\n"));
+                paths.insert(path);
+            }
+            assert_eq!(paths.len(), WRITERS, "{paths:?}");
+            let left: Vec<_> = std::fs::read_dir(dir.path())?
+                .map(|entry| entry.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()?;
+            assert_eq!(left.len(), WRITERS, "no temporary file left: {left:?}");
+        }
+        Ok(())
+    }
 }
