@@ -64,6 +64,7 @@ macro_rules! contract_suite {
             snapshot_is_ordered_and_complete,
             journal_keeps_phase_times_and_the_reviewed_plan,
             recent_runs_are_the_last_of_the_journal_by_first_start,
+            recent_runs_of_a_limit_beyond_the_journal_are_every_run,
             reports_are_journaled_in_order_once,
             purge_removes_only_retired_generations_all_or_nothing,
             load_scope_partitions_by_shard,
@@ -1771,6 +1772,28 @@ pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
         ["n", "c", "a", "b", "d"]
     );
     assert_eq!(names(ok(store.recent_runs(2).await, "recent")), ["b", "d"]);
+}
+
+/// Adversarial (adv45): a limit larger than any journal (`status --limit 18446744073709551615`,
+/// or any limit past `i64::MAX`) is every run, as it was when status read the whole journal;
+/// the SQL stores refused it ("does not fit the database") and status showed nothing.
+pub async fn recent_runs_of_a_limit_beyond_the_journal_are_every_run(
+    store: &dyn LiveExecutionAdapter,
+) {
+    for name in ["a", "b"] {
+        let record = RunRecord::new(run(name), Scope::All, rules());
+        ok(store.begin_run(&record).await, "begin");
+    }
+    let every = ok(store.list_runs().await, "list");
+    for limit in [u64::MAX, 1 << 63, (1 << 63) - 1] {
+        let recent = ok(store.recent_runs(limit).await, "recent");
+        assert_eq!(
+            recent,
+            RecentRuns::of(every.clone(), limit),
+            "limit {limit}"
+        );
+        assert_eq!(recent.runs.len(), 2, "limit {limit}");
+    }
 }
 
 /// Reports are journal data: kept verbatim per run, oldest first; the same text again changes
