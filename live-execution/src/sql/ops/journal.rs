@@ -142,7 +142,9 @@ pub(crate) async fn recent_runs<D: Dialect>(
     pool: &Pool<D>,
     limit: u64,
 ) -> AdapterResult<RecentRuns> {
-    let limit = codec::to_db(limit, "a number of runs")?;
+    // No journal holds more runs than `i64::MAX`: a larger limit is every run, as the database
+    // takes it.
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut tx = D::begin_read(pool).await.map_err(sql(WHAT))?;
     let total = D::query("SELECT CAST(count(*) AS BIGINT) FROM runs")
         .fetch_one(&mut tx)
