@@ -1123,6 +1123,71 @@ mod tests {
         Ok(())
     }
 
+    /// Adversarial (adv45): on SQLite a scope of named ids narrowed the source's rows by
+    /// `CAST(s.id AS TEXT) IN (…)` alone, which no index serves: every run of named ids (its sync
+    /// scan and its duplicate check) read the application's whole table, whatever the id
+    /// column's type (the SQLite twin of adv41's PostgreSQL finding). The rows must be found
+    /// through the id's index, and still be exactly the rows whose ids read as those asked for.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_scope_of_ids_is_read_through_the_id_index_on_sqlite()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use sqlx::{Connection as _, Row as _};
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+        sqlx::raw_sql(
+            "CREATE TABLE ints (id INTEGER PRIMARY KEY, content TEXT); \
+             INSERT INTO ints VALUES (0, 'zero'), (5, 'five'), (7, 'seven'); \
+             CREATE TABLE texts (id TEXT PRIMARY KEY, content TEXT); \
+             INSERT INTO texts VALUES ('0', 'zero'), ('5', 'five'), ('b', 'bee'), ('05', 'oh'); \
+             CREATE TABLE untyped (id PRIMARY KEY, content TEXT); \
+             INSERT INTO untyped VALUES (0, 'zero'), (5, 'five'), ('b', 'bee'), ('05', 'oh');",
+        )
+        .execute(&mut conn)
+        .await?;
+        let pool = sqlx::SqlitePool::connect(&url).await?;
+        let asked = ["5", "b", "05", "5.0", "x", "+5"];
+        let scope = Scope::Ids(asked.iter().map(|id| DocumentId::new(*id)).collect());
+        let part = serde_json::to_string(&asked)?;
+        for (table, expected) in [
+            ("ints", vec!["5"]),
+            ("texts", vec!["05", "5", "b"]),
+            ("untyped", vec!["05", "5", "b"]),
+        ] {
+            let mapping = SourceMapping::new(table, "id", "content");
+            let source = layout::scoped(
+                layout::Layout::Plain,
+                prepare::<sqlx::Sqlite>(&pool, &mapping),
+            )
+            .await?;
+            let scanned = scan::<sqlx::Sqlite>(&source, &scope, true, Some(&part));
+            let statement = scanned.text().to_owned();
+            let plan = sqlite_plan(&mut conn, &statement, &part).await?;
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN s")),
+                "{table}: {plan:?}"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(statement))
+                .bind(&part)
+                .fetch_all(&mut conn)
+                .await?;
+            let mut found: Vec<String> = rows
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+            found.sort();
+            assert_eq!(found, expected, "{table}");
+            let duplicate = format!("{} AND {}", source.duplicate, source.narrowing.ids);
+            let plan = sqlite_plan(&mut conn, &duplicate, &part).await?;
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN s")),
+                "{table}: {plan:?}"
+            );
+        }
+        Ok(())
+    }
+
     /// A scope of named ids narrowed the source's rows by `CAST(s.id AS TEXT) COLLATE "C"`: on
     /// PostgreSQL the explicit collation kept the planner off a text id column's index (`EXPLAIN`
     /// of the scan on 200,000 rows: a parallel sequential scan; without it, an index scan), so a
