@@ -507,25 +507,34 @@ impl Narrowing {
     }
 
     /// The source's rows, by the id column `id`: as text in the column's own collation (an
-    /// explicit collation stops PostgreSQL using a text id column's index), and, for an integer
-    /// column, first by its values among the ids (through its index; the ids that read as none
-    /// of them are left out, as the text comparison would) — compared as text alone, every run
-    /// of named ids read the whole table.
+    /// explicit collation stops PostgreSQL using a text id column's index), and first by the
+    /// column's values among the ids, through its index, where the text alone is served by none:
+    /// on PostgreSQL an integer column's values (the ids that read as none of them are left out,
+    /// as the text comparison would); on SQLite each id as text and as a number, which the
+    /// column's affinity compares as it stores them (an untyped column stores either). Compared
+    /// as text alone, every run of named ids read the whole table.
     fn of_source<D: Dialect>(id: &str, integer: Option<IntegerId>) -> Self {
         let text = Narrowing::by_text::<D>(as_text(id));
-        match integer {
-            Some(integer) => Narrowing {
-                ids: format!(
-                    "{} = ANY (ARRAY(SELECT {} FROM json_array_elements_text(CAST($1 AS json)) \
-                     AS x WHERE {})) AND {}",
-                    column(id),
-                    integer.cast("x"),
-                    integer.holds("x"),
-                    text.ids
-                ),
-                ..text
-            },
-            None => text,
+        let by_value = match (D::COLUMN_TYPE, integer) {
+            (Some(_), Some(integer)) => format!(
+                "{} = ANY (ARRAY(SELECT {} FROM json_array_elements_text(CAST($1 AS json)) AS x \
+                 WHERE {}))",
+                column(id),
+                integer.cast("x"),
+                integer.holds("x"),
+            ),
+            (Some(_), None) => return text,
+            // The list is wrapped in a subquery of its own: SQLite probes the index by a plain
+            // one, but scans the table for a compound one.
+            (None, _) => format!(
+                "{} IN (SELECT v FROM (SELECT value AS v FROM json_each($1) UNION ALL \
+                 SELECT CAST(value AS NUMERIC) FROM json_each($1)))",
+                column(id)
+            ),
+        };
+        Narrowing {
+            ids: format!("{by_value} AND {}", text.ids),
+            ..text
         }
     }
 }
