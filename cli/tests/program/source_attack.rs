@@ -857,6 +857,29 @@ fn a_run_of_many_named_ids_checks_only_their_rows_for_duplicates() -> TestResult
     Ok(())
 }
 
+/// Adversarial (adv45): a list of more than 1,000 ids was not narrowed in SQL (the ids were
+/// matched as text, which no index served, so one pass over the table was thought the cheapest),
+/// and every row of the table was read: a run of 1,001 laws was refused for a row it does not
+/// name (an id that is not UTF-8 text), where a run of 1,000 passed. Narrowed through the id's
+/// index now, a run of any number of ids reads only its own rows.
+#[test]
+fn a_run_of_many_named_ids_is_not_refused_for_a_row_it_does_not_name() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT, updated_at BIGINT, \
+         status TEXT NOT NULL, title TEXT, lang TEXT); \
+         INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 1010) SELECT i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n; \
+         INSERT INTO laws VALUES (x'ff', 'Article 1\nB.\n', 1, 'published', 'B', 'en');",
+    )?;
+    let ids: Vec<String> = (10..=1010).map(|i| i.to_string()).collect();
+    let fewer = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids[..1000])?;
+    assert_eq!(fewer.code, 0, "{fewer:?}");
+    let many = run_ids(&wd, &["run", "--execute", "--run-id", "r2"], &ids)?;
+    assert_eq!(many.code, 0, "{many:?}");
+    assert!(many.stdout.contains("1001 source rows read"), "{many:?}");
+    Ok(())
+}
+
 /// Adversarial (adv40): with a `[source]`, `run` skips the check that its scope names documents
 /// (they may not be tracked before the sync) and never makes it after: a mistyped id was
 /// dropped in silence (`--id nosuch --id 1` PASSED, cutting law 1), and a prefix naming no row
