@@ -1111,6 +1111,35 @@ fn ids_differing_only_in_case_are_enacted_on_sqlite() -> TestResult {
     Ok(())
 }
 
+/// Adversarial (adv45): [`ids_differing_only_in_case_are_enacted_on_sqlite`] with a short list,
+/// which the statements name: the duplicate check grouped the rows by `CAST(id AS TEXT)`, which
+/// keeps the column's `COLLATE NOCASE`, so `B` and `b`, two documents, were refused as "more
+/// than one row of laws has the id `B`", while the same ids in a list of 1,003 were enacted.
+#[test]
+fn ids_differing_only_in_case_are_not_duplicates_on_sqlite() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT COLLATE NOCASE, content TEXT, updated_at BIGINT, \
+         status TEXT NOT NULL, title TEXT, lang TEXT); \
+         INSERT INTO laws VALUES ('B', 'Article 1\nUpper B.\n', 1, 'published', 'B', 'en'); \
+         INSERT INTO laws VALUES ('b', 'Article 1\nLower b.\n', 1, 'published', 'b', 'en');",
+    )?;
+    let named = wd.run(&[
+        "run",
+        "--execute",
+        "--run-id",
+        "r1",
+        "--id",
+        "B",
+        "--id",
+        "b",
+    ])?;
+    lacks(&named, "duplicate ids");
+    assert_eq!(named.code, 0, "{named:?}");
+    let all = wd.run(&["run", "--execute", "--run-id", "r2"])?;
+    lacks(&all, "duplicate ids");
+    Ok(())
+}
+
 /// `r1` over every law held after write-verify, then the application's `edit`, then `verify r1`:
 /// which must not pass.
 fn verify_r1_held_after(wd: &Workdir, edit: &str) -> Result<Run, Error> {
