@@ -116,7 +116,9 @@ impl Dialect for Sqlite {
     /// One file: an application table is in the same database as iu-cutter's.
     const DEFAULT_SOURCE_SCHEMA: Option<&'static str> = None;
 
-    const KEY_COLLATE: &'static str = "";
+    /// A cast keeps the column's collation: in `COLLATE NOCASE`, `B` and `b` grouped as one id
+    /// and were refused as duplicates.
+    const KEY_COLLATE: &'static str = " COLLATE BINARY";
 
     const SQL_SHA256: Option<&'static str> = None;
 
