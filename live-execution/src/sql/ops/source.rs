@@ -398,11 +398,6 @@ struct SourceRow {
     metadata: Option<String>,
 }
 
-/// The most ids a scope may name for its statements to name them (and read only their rows);
-/// a longer list is looked up in one pass over the table, as a narrowed statement matches the
-/// ids as text (no index), and a statement per 1,000 would pass over the table once each.
-const IDS_PER_SCAN: usize = 1_000;
-
 /// What narrows a scan of a scope in SQL: its prefix, or the ids it names (a shard's, its
 /// base's), so that a run reads the source rows of its scope, never every row of the table.
 enum Narrow<'a> {
@@ -455,13 +450,15 @@ impl<'a> Members<'a> {
         }
     }
 
-    /// The ids the statements bind, as one JSON array: the scope's, each once, when it names at
-    /// most [`IDS_PER_SCAN`]; `None` otherwise (one pass over the whole table).
+    /// The ids the statements bind, as one JSON array: the scope's, each once, however many
+    /// (the statements find them through the id column's index, [`Narrowing::of_source`]: a
+    /// list left out of them, over 1,000 ids, read every row of the table and was refused by
+    /// rows it does not name); `None` for a scope that names none.
     fn listed(&self) -> AdapterResult<Option<String>> {
-        match &self.named {
-            Some(named) if named.len() <= IDS_PER_SCAN => ids_json(named.iter().copied()).map(Some),
-            _ => Ok(None),
-        }
+        self.named
+            .as_ref()
+            .map(|named| ids_json(named.iter().copied()))
+            .transpose()
     }
 }
 
@@ -677,7 +674,7 @@ pub(crate) async fn sync_source<D: Dialect>(
     let members = Members::of(scope);
     let listed = members.listed()?;
     let part = listed.as_deref();
-    refuse_duplicates::<D>(&mut reader, source, scope, &members, part).await?;
+    refuse_duplicates::<D>(&mut reader, source, scope, part).await?;
     let mut report = SyncReport::default();
     let mut batch = Vec::with_capacity(SYNC_BATCH);
     let mut rows = scan::<D>(source, scope, every_row, part).fetch(&mut reader);
@@ -717,45 +714,23 @@ pub(crate) async fn sync_source<D: Dialect>(
 /// Refuses a scope two of whose rows have one id: they would overwrite each other's copy, then
 /// look like an application edit at enact; refused by name, before anything is written. Among
 /// the scope's rows only: another id's duplicates are not this run's, and finding them cost the
-/// whole table. A list of more than [`IDS_PER_SCAN`] ids (`part` is `None`) is not narrowed in
-/// SQL, so its ids are counted here, in one pass over the table without a sort (grouped there,
-/// it checked every row of the table and was refused by another id's duplicates).
+/// whole table.
 async fn refuse_duplicates<D: Dialect>(
     reader: &mut D::Connection,
     source: &SourceSql,
     scope: &Scope,
-    members: &Members<'_>,
     part: Option<&str>,
 ) -> AdapterResult<()> {
     let what = "reading the source";
     let statement = source.duplicate.clone();
-    let duplicate = match (narrow(scope), part) {
-        (Narrow::Ids(_), None) => {
-            let mut seen = BTreeSet::new();
-            let mut ids = Query::<D>::built(statement).fetch(&mut *reader);
-            let mut twice = None;
-            while let Some(row) = ids.try_next().await.map_err(sql(what))? {
-                let Some(id) = row.opt_text(0).map_err(sql(what))?.map(DocumentId::new) else {
-                    continue;
-                };
-                if members.contains(&id) && !seen.insert(id.clone()) {
-                    twice = Some(id.as_str().to_owned());
-                    break;
-                }
-            }
-            twice
-        }
-        _ => {
-            let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
-            match narrowed::<D>(statement, &source.narrowing, scope, part, &grouped)
-                .fetch_optional(&mut *reader)
-                .await
-                .map_err(sql(what))?
-            {
-                Some(row) => Some(row.text(0).map_err(sql(what))?),
-                None => None,
-            }
-        }
+    let grouped = format!(" GROUP BY {} HAVING count(*) > 1 LIMIT 1", source.id_text);
+    let duplicate = match narrowed::<D>(statement, &source.narrowing, scope, part, &grouped)
+        .fetch_optional(&mut *reader)
+        .await
+        .map_err(sql(what))?
+    {
+        Some(row) => Some(row.text(0).map_err(sql(what))?),
+        None => None,
     };
     match duplicate {
         Some(id) => Err(AdapterError::Invalid(format!(
