@@ -245,6 +245,31 @@ async fn a_verification_stamped_ahead_of_the_clock_blocks_enact() -> TestResult 
     Ok(())
 }
 
+/// Adversarial (adv45) on [`a_verification_stamped_ahead_of_the_clock_blocks_enact`]: its next
+/// action, `verify` on the enacting runner's clock, must give a verification that this clock
+/// can date, so that the enact after it passes.
+#[tokio::test]
+async fn verify_clears_a_verification_stamped_ahead_of_the_clock() -> TestResult {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    clock.advance(Duration::from_secs(2 * 3600));
+    h.pass(request("r1", laws()), on(held())).await?;
+    clock.set(UNIX_EPOCH + Duration::from_secs(1_738_324_800));
+    blocked(&h.enact("r1", on(verified_within_the_hour())).await?)?;
+
+    expect_pass(&h.verify_with("r1", on(RunOptions::default())).await?)?;
+    let record = stored_run(&h.sim, "r1").await?;
+    assert_eq!(
+        record
+            .phase(names::WRITE_VERIFY)
+            .and_then(|p| p.finished_at.as_deref()),
+        Some(T0),
+        "verify journals its own clock's time"
+    );
+    expect_pass(&h.enact("r1", on(verified_within_the_hour())).await?)?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn enact_blocks_when_a_document_changed_since_verification() -> TestResult {
     let h = r1_passed(held()).await?;
