@@ -880,6 +880,29 @@ fn a_run_of_many_named_ids_is_not_refused_for_a_row_it_does_not_name() -> TestRe
     Ok(())
 }
 
+/// Adversarial (adv45): a row whose id is not UTF-8 text (SQLite stores any bytes) failed a
+/// run of the whole table with sqlx's words alone ("error occurred while decoding column 0:
+/// invalid utf-8 sequence"), naming neither the row's fault nor what to do, where a body that is
+/// not UTF-8 or a NULL id is named as the row's fault, to be excluded with `[source] where`.
+#[test]
+fn a_source_id_that_is_not_utf8_is_named_as_bad_input() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT, updated_at BIGINT, \
+         status TEXT NOT NULL, title TEXT, lang TEXT); \
+         INSERT INTO laws VALUES ('1', 'Article 1\nOne.\n', 1, 'published', 'A', 'en'); \
+         INSERT INTO laws VALUES (x'ff', 'Article 1\nB.\n', 1, 'published', 'B', 'en');",
+    )?;
+    let run = wd.run(&["run", "--execute", "--run-id", "r1"])?;
+    assert_ne!(run.code, 0, "{run:?}");
+    lacks(&run, "database error");
+    says(
+        &run,
+        &["an id that is not UTF-8 text", "[source] where"],
+        "the row's fault and the way out",
+    );
+    Ok(())
+}
+
 /// Adversarial (adv40): with a `[source]`, `run` skips the check that its scope names documents
 /// (they may not be tracked before the sync) and never makes it after: a mistyped id was
 /// dropped in silence (`--id nosuch --id 1` PASSED, cutting law 1), and a prefix naming no row
