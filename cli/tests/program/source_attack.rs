@@ -881,9 +881,10 @@ fn a_run_of_many_named_ids_is_not_refused_for_a_row_it_does_not_name() -> TestRe
 }
 
 /// Adversarial (adv45): a row whose id is not UTF-8 text (SQLite stores any bytes) failed a
-/// run of the whole table with sqlx's words alone ("error occurred while decoding column 0:
-/// invalid utf-8 sequence"), naming neither the row's fault nor what to do, where a body that is
-/// not UTF-8 or a NULL id is named as the row's fault, to be excluded with `[source] where`.
+/// run of the whole table as a "database error", in sqlx's words alone ("error occurred while
+/// decoding column 0: invalid utf-8 sequence"), naming neither the row's fault nor what to do,
+/// where a body that is not UTF-8 or a NULL id is named as the row's fault, to be excluded with
+/// `[source] where`.
 #[test]
 fn a_source_id_that_is_not_utf8_is_named_as_bad_input() -> TestResult {
     let wd = sqlite_app(

@@ -609,9 +609,21 @@ fn narrowed<'a, D: Dialect>(
     Query::built(query)
 }
 
+/// The id of a source row as text (`None` for NULL); one that is not UTF-8 text (SQLite stores
+/// any bytes) is the row's fault, named as such.
+fn source_id(row: &impl Fields, source: &SourceSql) -> AdapterResult<Option<String>> {
+    row.opt_text(0).map_err(|error| {
+        AdapterError::Invalid(format!(
+            "a row of {} has an id that is not UTF-8 text ({error}); fix it or exclude it with \
+             [source] where",
+            source.table
+        ))
+    })
+}
+
 fn source_row(row: &impl Fields, source: &SourceSql) -> AdapterResult<SourceRow> {
     let what = "reading a source row";
-    let id = row.opt_text(0).map_err(sql(what))?.ok_or_else(|| {
+    let id = source_id(row, source)?.ok_or_else(|| {
         AdapterError::Invalid(format!(
             "a row of {} has a NULL id; exclude it with [source] where",
             source.table
@@ -680,7 +692,7 @@ pub(crate) async fn sync_source<D: Dialect>(
     let mut rows = scan::<D>(source, scope, every_row, part).fetch(&mut reader);
     while let Some(row) = rows.try_next().await.map_err(sql(what))? {
         // A row outside the scope is not read further: its faults are not this run's.
-        let id = row.opt_text(0).map_err(sql(what))?;
+        let id = source_id(&row, source)?;
         if !members.all() && id.is_none_or(|id| !members.contains(&DocumentId::new(id))) {
             continue;
         }
