@@ -732,3 +732,58 @@ async fn a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking(
     drop(store);
     fixture.finish().await;
 }
+
+/// Adversarial (adv45): a store opened over `laws.id INTEGER` reads the id column's type once.
+/// The application then widens it (`ALTER … TYPE BIGINT`, the usual way out of 32-bit ids) and
+/// inserts law 3,000,000,000 while the store stays open (`serve`, or a run held then enacted in
+/// one process). A run naming it synced nothing ("no row": the ids outside `integer`'s range
+/// were left out of the narrowing), and enact's check cast the id to `integer` and failed with
+/// "out of range". Any integer column is found by its values as `bigint` (the same index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integer_id_column_widened_while_the_store_is_open_still_finds_its_rows() {
+    use iu_cutter_tests::fixture::open_gate;
+    let name = "an_integer_id_column_widened_while_the_store_is_open_still_finds_its_rows";
+    let Some(fixture) = postgres(name).await else {
+        return;
+    };
+    let mut app = fixture.connection().await;
+    must(
+        &mut app,
+        "CREATE TABLE laws (id INTEGER PRIMARY KEY, content TEXT NOT NULL)",
+    )
+    .await;
+    must(&mut app, "INSERT INTO laws VALUES (1, 'Điều 1. Một.\n')").await;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut app)
+        .await
+        .unwrap_or_default();
+    let laws =
+        iu_cutter_live_execution::SourceMapping::new(format!("{schema}.laws"), "id", "content");
+    let options = fixture.options().clone().with_source(laws);
+    ok(
+        iu_cutter_live_execution::sql::init_with(&options).await,
+        "init",
+    );
+    let store = ok(
+        iu_cutter_live_execution::sql::connect_with(&options, open_gate()).await,
+        "connect",
+    );
+    ok(store.sync_source(&Scope::All, true).await, "first sync");
+    must(&mut app, "ALTER TABLE laws ALTER COLUMN id TYPE BIGINT").await;
+    must(
+        &mut app,
+        "INSERT INTO laws VALUES (3000000000, 'Điều 1. Ba tỷ.\n')",
+    )
+    .await;
+    let big = Scope::Ids(vec![DocumentId::new("3000000000")]);
+    let synced = ok(store.sync_source(&big, true).await, "sync the new law");
+    assert_eq!((synced.read, synced.added), (1, 1), "{synced:?}");
+    assert!(synced.gone.is_empty(), "{synced:?}");
+    let documents = ok(store.load_scope(&big).await, "load");
+    let run = RunId::new("W");
+    let expectations = staged(&store, &run, &documents).await;
+    assert_eq!(ok(store.enact(&run, &expectations).await, "enact"), 1);
+    let _ = app.close().await;
+    drop(store);
+    fixture.finish().await;
+}
