@@ -343,12 +343,13 @@ async fn typed_key<D: Dialect>(
         }
         None => None,
     };
-    // Found through the column's index in its own type and collation, then kept only if its id
-    // reads exactly as the one asked for: in a case-insensitive (non-deterministic) collation,
-    // `id = $1` also finds the rows whose ids differ only in case, which the sync tracks as
-    // documents of their own.
+    // Found through the column's index in its own type (an integer one as `bigint`,
+    // [`IntegerId::of`]) and collation, then kept only if its id reads exactly as the one asked
+    // for: in a case-insensitive (non-deterministic) collation, `id = $1` also finds the rows
+    // whose ids differ only in case, which the sync tracks as documents of their own.
+    let compared = IntegerId::of(&id_type).map_or(id_type.as_str(), |integer| integer.name);
     let key = format!(
-        "({} = CAST($1 AS {id_type}) AND {} = $1)",
+        "({} = CAST($1 AS {compared}) AND {} = $1)",
         column(&mapping.id),
         names.id_text
     );
@@ -536,8 +537,9 @@ impl Narrowing {
     }
 }
 
-/// An integer type of a PostgreSQL id column, with its range: what an id (text) is cast to
-/// only when it reads as one of its values, since a cast of any other id would fail.
+/// The integer type a PostgreSQL id column of any integer type is compared in, with its range:
+/// what an id (text) is cast to only when it reads as one of its values, since a cast of any
+/// other id would fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct IntegerId {
     name: &'static str,
@@ -546,16 +548,19 @@ struct IntegerId {
 }
 
 impl IntegerId {
-    /// The integer type `declared` (as the catalog's `format_type` names it), if it is one.
+    /// `bigint`, when `declared` (as the catalog's `format_type` names it) is an integer type.
+    /// The column's index serves a comparison with a `bigint` whatever its own integer type,
+    /// and the statements are built once, when the store opens: compared in the declared type,
+    /// a column the application widened since (`ALTER … TYPE BIGINT`) lost the rows beyond the
+    /// old range, and enact's check failed casting their ids.
     fn of(declared: &str) -> Option<Self> {
-        let (name, min, max) = [
-            ("smallint", "-32768", "32767"),
-            ("integer", "-2147483648", "2147483647"),
-            ("bigint", "-9223372036854775808", "9223372036854775807"),
-        ]
-        .into_iter()
-        .find(|(name, _, _)| *name == declared)?;
-        Some(IntegerId { name, min, max })
+        ["smallint", "integer", "bigint"]
+            .contains(&declared)
+            .then_some(IntegerId {
+                name: "bigint",
+                min: "-9223372036854775808",
+                max: "9223372036854775807",
+            })
     }
 
     /// Whether the text `value` reads as a value of the type, written as PostgreSQL writes it
@@ -1220,17 +1225,20 @@ mod tests {
     fn a_scope_of_ids_narrows_an_integer_id_column_by_its_values() {
         let mapping = SourceMapping::new("app.laws", "id", "content");
         let names = Names::of::<sqlx::Postgres>(&mapping);
-        let key = "s.\"id\" = CAST($1 AS integer)".to_owned();
+        let key = "s.\"id\" = CAST($1 AS bigint)".to_owned();
         let integer = IntegerId::of("integer");
         let source = names.statements::<sqlx::Postgres>(&mapping, key, None, integer);
         let scope = Scope::Ids(vec![DocumentId::new("1"), DocumentId::new("x")]);
         let scanned = scan::<sqlx::Postgres>(&source, &scope, true, Some("[\"1\",\"x\"]"));
         let statement = scanned.text();
         assert!(
-            statement.contains("s.\"id\" = ANY (ARRAY(SELECT CAST(x AS integer)"),
+            statement.contains("s.\"id\" = ANY (ARRAY(SELECT CAST(x AS bigint)"),
             "{statement}"
         );
-        assert!(statement.contains("BETWEEN -2147483648 AND 2147483647"));
+        // In `bigint`, whatever the integer type, which a column widened since it was read
+        // still is.
+        assert!(statement.contains("BETWEEN -9223372036854775808 AND 9223372036854775807"));
+        assert_eq!(IntegerId::of("smallint"), IntegerId::of("bigint"));
         // Still exactly the ids as text: `007` reads as 7, whose row is not `007`'s.
         assert!(
             statement.contains("CAST(s.\"id\" AS TEXT) = ANY"),
