@@ -1027,12 +1027,15 @@ pub struct RecentRuns {
     pub total: u64,
     /// The most recent runs, oldest first: ordered by when each first started a phase (the
     /// earliest `started_at` of its phases), runs that never started one before the others,
-    /// and by run id among equals; the last `limit` of that order.
+    /// and by run id among equals; the last `limit` of that order, preceded (in that order) by
+    /// every [`RunStatus::Held`] run the limit leaves out: a held run awaits an operator's
+    /// enact, resume or rollback, and no listing of the latest runs may hide it.
     pub runs: Vec<RunRecord>,
 }
 
 impl RecentRuns {
-    /// The `limit` most recent of `runs` (every run of a journal), in that order.
+    /// The `limit` most recent of `runs` (every run of a journal), and the held runs before
+    /// them, in that order.
     pub fn of(mut runs: Vec<RunRecord>, limit: u64) -> Self {
         runs.sort_by(|a, b| {
             a.first_started()
@@ -1041,7 +1044,9 @@ impl RecentRuns {
         });
         let total = runs.len() as u64;
         let shown = usize::try_from(limit).unwrap_or(usize::MAX);
-        runs.drain(..runs.len().saturating_sub(shown));
+        let recent = runs.split_off(runs.len().saturating_sub(shown));
+        runs.retain(|r| r.status == RunStatus::Held);
+        runs.extend(recent);
         RecentRuns { total, runs }
     }
 }

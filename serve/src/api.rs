@@ -18,7 +18,7 @@ use futures_util::Stream;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, ExecutionGate, Guarded, LeaseView, LiveExecutionAdapter, ManualSwitch, Plan,
-    RunId, RunRecord, Scope,
+    RunId, RunRecord, RunStatus, Scope,
 };
 use iu_cutter_orchestrator::{
     NextAction, RunOptions, RunReport, RunRequest, Runner, RunnerError, ScopeError, liveness,
@@ -302,8 +302,9 @@ const RUNS_LISTED_MOST: u64 = 1000;
 const TOTAL_COUNT: &str = "x-total-count";
 
 /// `GET /runs?limit=N`: the `N` most recent runs (100 unless asked, at most 1,000) of the live
-/// store's journal and this server's dry runs, newest first; `X-Total-Count` says how many
-/// there are in all. Only the runs listed are read from the journal, whatever its size.
+/// store's journal and this server's dry runs, newest first, and every held run of the journal
+/// (it awaits an operator); `X-Total-Count` says how many there are in all. Only the runs
+/// listed are read from the journal, whatever its size.
 async fn list_runs(
     State(app): State<App>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -343,7 +344,14 @@ async fn list_runs(
     // Newest first, in the journal's order of recency (`RecentRuns`).
     let started = |row: &RunRow| row.phases.iter().filter_map(|p| p.started_at.clone()).min();
     rows.sort_by(|a, b| started(b).cmp(&started(a)).then_with(|| b.run.cmp(&a.run)));
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    // The `limit` newest, and every held run: it awaits an operator's enact or rollback.
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let held = serde_json::to_value(RunStatus::Held).unwrap_or(Value::Null);
+    let mut listed = 0;
+    rows.retain(|row| {
+        listed += 1;
+        listed <= limit || (row.mode == "live" && row.status == held)
+    });
     let mut response = Json(rows).into_response();
     response
         .headers_mut()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    CutRules, PhaseRecord, PhaseStatus, Preset, RunId, RunRecord, Scope,
+    CutRules, PhaseRecord, PhaseStatus, Preset, RunId, RunRecord, RunStatus, Scope,
 };
 use iu_cutter_orchestrator::RunOptions;
 use serde_json::Value;
@@ -1026,6 +1026,18 @@ async fn the_runs_list_reads_the_most_recent_runs_and_tells_how_many_there_are()
     let all = server.get("/runs").await;
     assert_eq!(runs(&all), ["old-a", "old-b", "old-c", "old-d", "old-e"]);
     assert_eq!(all.header("x-total-count"), Some("5"));
+
+    // A held run awaits an operator: newer runs never push it off the list.
+    ok(
+        server
+            .store
+            .set_run_status(&RunId::new("old-e"), RunStatus::Held)
+            .await,
+        "hold the oldest",
+    );
+    let held = server.get("/runs?limit=2").await;
+    assert_eq!(runs(&held), ["old-a", "old-b", "old-e"], "the held run too");
+    assert_eq!(held.header("x-total-count"), Some("5"));
 
     for query in ["limit=0", "limit=1001", "limit=two", "colour=red"] {
         let refused = server.get(&format!("/runs?{query}")).await;

@@ -1772,6 +1772,38 @@ pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
         ["n", "c", "a", "b", "d"]
     );
     assert_eq!(names(ok(store.recent_runs(2).await, "recent")), ["b", "d"]);
+
+    // A held run awaits an operator: no limit leaves it out. `recent_runs(2)` listed `b` and
+    // `d` only, and the review page (`GET /runs`) lost a held run to newer ones.
+    for held in ["n", "a"] {
+        ok(
+            store.set_run_status(&run(held), RunStatus::Held).await,
+            "hold",
+        );
+    }
+    let every = ok(store.list_runs().await, "list");
+    for limit in [0, 1, 2, 3, 5, 9] {
+        let recent = ok(store.recent_runs(limit).await, "recent");
+        assert_eq!(
+            recent,
+            RecentRuns::of(every.clone(), limit),
+            "held, limit {limit}"
+        );
+        assert_eq!(recent.total, 5);
+    }
+    assert_eq!(
+        names(ok(store.recent_runs(2).await, "recent")),
+        ["n", "a", "b", "d"]
+    );
+    assert_eq!(
+        names(ok(store.recent_runs(3).await, "recent")),
+        ["n", "a", "b", "d"]
+    );
+    assert_eq!(names(ok(store.recent_runs(0).await, "recent")), ["n", "a"]);
+    assert_eq!(
+        names(ok(store.recent_runs(9).await, "recent")),
+        ["n", "c", "a", "b", "d"]
+    );
 }
 
 /// Adversarial (adv45): a limit larger than any journal (`status --limit 18446744073709551615`,

@@ -253,8 +253,13 @@ async fn store_status(
         runs.iter().map(|r| run_row(r, &lives)),
     );
     if runs.len() < runs_total {
+        // Held runs await an operator: the journal lists them whatever the limit.
+        let which = match runs.len().saturating_sub(view.limit) {
+            0 => "the most recent".to_owned(),
+            held => format!("the {} most recent and {held} held before them", view.limit),
+        };
         out!(
-            "{} of {runs_total} runs shown, the most recent (status --limit N shows more)",
+            "{} of {runs_total} runs shown, {which} (status --limit N shows more)",
             runs.len()
         );
     }

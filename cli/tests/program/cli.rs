@@ -234,6 +234,22 @@ fn status_shows_the_most_recent_runs_and_the_census_only_when_asked() -> TestRes
         none.stdout.contains("2 runs journaled, none shown"),
         "{none:?}"
     );
+    // A held run awaits its enact or rollback: newer runs never hide it.
+    for (run, prefix, until) in [("h3", "md/", Some("write-verify")), ("b4", "vi/", None)] {
+        let mut args = vec!["run", "--execute", "--prefix", prefix, "--run-id", run];
+        args.extend(until.iter().flat_map(|phase| ["--until", *phase]));
+        wd.expect(&args, 0)?;
+    }
+    let held = wd.expect(&["status", "--limit", "1"], 0)?;
+    assert!(
+        held.stdout.contains("h3") && held.stdout.contains("b4") && !held.stdout.contains("a2"),
+        "{held:?}"
+    );
+    assert!(
+        held.stdout
+            .contains("2 of 4 runs shown, the 1 most recent and 1 held before them"),
+        "{held:?}"
+    );
 
     let census: serde_json::Value =
         serde_json::from_str(&wd.expect(&["status", "--census", "--json"], 0)?.stdout)?;

@@ -157,17 +157,34 @@ pub(crate) async fn recent_runs<D: Dialect>(
         "(SELECT MIN(p.started_at{}) FROM run_phases AS p WHERE p.run = r.run)",
         D::KEY_COLLATE
     );
+    let columns = "r.run, r.schema_version, r.scope, r.rules, r.expected_plan_sha256, r.status";
     let runs = Query::<D>::built(format!(
-        "SELECT r.run, r.schema_version, r.scope, r.rules, r.expected_plan_sha256, r.status \
-         FROM runs AS r ORDER BY {began} IS NULL, {began} DESC, r.run DESC LIMIT $1"
+        "SELECT {columns} FROM runs AS r \
+         ORDER BY {began} IS NULL, {began} DESC, r.run DESC LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(&mut tx)
     .await
     .map_err(sql(WHAT))?;
-    let mut records = runs
+    let recent: Vec<&str> = runs
         .iter()
-        .rev()
+        .map(|row| row.str("run"))
+        .collect::<Result<_, _>>()
+        .map_err(sql(WHAT))?;
+    // The held runs the limit leaves out, oldest first: they await an operator.
+    let held = Query::<D>::built(format!(
+        "SELECT {columns} FROM runs AS r WHERE r.status = $1 AND NOT (r.run {}) \
+         ORDER BY {began} IS NULL DESC, {began}, r.run",
+        D::BATCH_READS.in_ids.replace("$1", "$2")
+    ))
+    .bind(codec::run_status(RunStatus::Held)?)
+    .bind(codec::to_json(&recent, "the runs shown")?)
+    .fetch_all(&mut tx)
+    .await
+    .map_err(sql(WHAT))?;
+    let mut records = held
+        .iter()
+        .chain(runs.iter().rev())
         .map(run_record)
         .collect::<AdapterResult<Vec<_>>>()?;
     let shown: Vec<&str> = records.iter().map(|r| r.run.as_str()).collect();
