@@ -880,6 +880,36 @@ fn a_run_of_many_named_ids_is_not_refused_for_a_row_it_does_not_name() -> TestRe
     Ok(())
 }
 
+/// The search for documents gone from the source over a prefix scope read every document of
+/// the store (`substr(d.id, …)`); it now reads a range of the id index. The range must still
+/// find exactly the prefix's documents gone: not `v0`, just past it, nor `v/` ending in the last
+/// character.
+#[test]
+fn a_prefix_run_leaves_out_exactly_its_documents_gone_from_the_source() -> TestResult {
+    let wd = sqlite_app(
+        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT, updated_at BIGINT, \
+         status TEXT NOT NULL, title TEXT, lang TEXT); \
+         INSERT INTO laws VALUES ('v/1', 'Article 1\nOne.\n', 1, 'published', 'A', 'en'), \
+         ('v/2', 'Article 1\nTwo.\n', 1, 'published', 'B', 'en'), \
+         ('v/\u{10FFFF}', 'Article 1\nLast.\n', 1, 'published', 'C', 'en'), \
+         ('v0', 'Article 1\nNext.\n', 1, 'published', 'D', 'en'), \
+         ('u', 'Article 1\nBefore.\n', 1, 'published', 'E', 'en');",
+    )?;
+    let all = wd.run(&["run", "--execute", "--run-id", "r1"])?;
+    assert_eq!(all.code, 0, "{all:?}");
+    wd.sql("UPDATE laws SET status = 'archived' WHERE id IN ('v/2', 'v0', 'u')")?;
+    let prefix = wd.run(&["run", "--execute", "--run-id", "r2", "--prefix", "v/"])?;
+    assert_eq!(prefix.code, 0, "{prefix:?}");
+    says(
+        &prefix,
+        &["left out 1 document(s) no longer in laws", "`v/2`"],
+        "the prefix's document gone, and only it",
+    );
+    lacks(&prefix, "`v0`");
+    lacks(&prefix, "`u`");
+    Ok(())
+}
+
 /// Adversarial (adv45): a row whose id is not UTF-8 text (SQLite stores any bytes) failed a
 /// run of the whole table as a "database error", in sqlx's words alone ("error occurred while
 /// decoding column 0: invalid utf-8 sequence"), naming neither the row's fault nor what to do,

@@ -241,7 +241,7 @@ async fn load_rows<D: Dialect, R: ScopeRow + Send>(
 ///
 /// A prefix scope is then a range of the primary key, which its index serves; `substr(id, …)`
 /// read every document of the store to find those of the scope.
-fn after_prefix(prefix: &str) -> Option<String> {
+pub(crate) fn after_prefix(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {

@@ -21,6 +21,7 @@ use crate::sql::layout;
 use crate::sql::migrations::READER_VIEW_SELECT;
 use crate::sql::ops::census::ids_json;
 use crate::sql::ops::documents::{Current, current_from_row};
+use crate::sql::ops::reads::after_prefix;
 use crate::sql::query::{Fields, Query};
 
 /// The PostgreSQL types a body may have, as `format_type` names them.
@@ -487,11 +488,12 @@ fn scan<'a, D: Dialect>(
     narrowed(statement, &source.narrowing, scope, part, "")
 }
 
-/// How a statement is narrowed to a scope: by an id's text (`prefix`, for a prefix) and by a
-/// condition that holds for the ids of the JSON array `$1` (`ids`).
+/// How a statement is narrowed to a scope: by an id's text (`prefix`, for a prefix; a range of
+/// it when `bytewise`) and by a condition that holds for the ids of the JSON array `$1` (`ids`).
 #[derive(Clone, Debug)]
 struct Narrowing {
     prefix: String,
+    bytewise: bool,
     ids: String,
 }
 
@@ -501,6 +503,16 @@ impl Narrowing {
         Narrowing {
             ids: format!("{column} {}", D::BATCH_READS.in_ids),
             prefix: column,
+            bytewise: false,
+        }
+    }
+
+    /// By `column`, one of iu-cutter's document ids, which compare bytewise on both backends:
+    /// a prefix is a range of its index ([`after_prefix`]), where `substr` read every document.
+    fn by_key<D: Dialect>(column: String) -> Self {
+        Narrowing {
+            bytewise: true,
+            ..Narrowing::by_text::<D>(column)
         }
     }
 
@@ -599,6 +611,20 @@ fn narrowed<'a, D: Dialect>(
     tail: &str,
 ) -> Query<'a, D> {
     let query = match (narrow(scope), part) {
+        (Narrow::Prefix(prefix), _) if by.bytewise => {
+            let column = &by.prefix;
+            let after = after_prefix(prefix);
+            let before = match after {
+                Some(_) => format!(" AND {column} < $2"),
+                None => String::new(),
+            };
+            statement.push_str(&format!(" AND {column} >= $1{before}{tail}"));
+            let query = Query::built(statement).bind(prefix);
+            return match after {
+                Some(after) => query.bind(after),
+                None => query,
+            };
+        }
         (Narrow::Prefix(prefix), _) => {
             let length = prefix.chars().count();
             let column = &by.prefix;
@@ -714,7 +740,7 @@ pub(crate) async fn sync_source<D: Dialect>(
     write_batch::<D>(pool, &batch, &mut report).await?;
     let mut conn = pool.acquire().await.map_err(sql(what))?;
     let statement = source.gone.clone();
-    let by_document = Narrowing::by_text::<D>("d.id".to_owned());
+    let by_document = Narrowing::by_key::<D>("d.id".to_owned());
     let gone = narrowed::<D>(statement, &by_document, scope, part, " ORDER BY d.id")
         .fetch_all(&mut conn)
         .await
@@ -1213,6 +1239,28 @@ mod tests {
             source.id_text.ends_with("COLLATE \"C\""),
             "{}",
             source.id_text
+        );
+    }
+
+    /// The search for documents gone from the source narrowed a prefix scope by
+    /// `substr(d.id, …)`, which no index serves: every `--prefix` run read every document of the
+    /// store. iu-cutter's ids compare bytewise, so the prefix is a range of their index.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn a_prefix_narrows_the_documents_by_a_range_of_their_ids() {
+        let scope = Scope::Prefix("vi/".into());
+        let by_key = Narrowing::by_key::<sqlx::Sqlite>("d.id".into());
+        let query = narrowed::<sqlx::Sqlite>(
+            "SELECT d.id FROM documents AS d WHERE 1 = 1".into(),
+            &by_key,
+            &scope,
+            None,
+            " ORDER BY d.id",
+        );
+        assert_eq!(
+            query.text(),
+            "SELECT d.id FROM documents AS d WHERE 1 = 1 AND d.id >= $1 AND d.id < $2 \
+             ORDER BY d.id"
         );
     }
 
