@@ -5,9 +5,9 @@ use std::cell::Cell;
 
 use sha2::{Digest, Sha256};
 
-use iu_cutter_live_execution::Sha256Digest;
+use iu_cutter_live_execution::{Sha256Digest, UnitId};
 
-use crate::ids::{PathBlock, UnitIds, occurrences, path_key};
+use crate::ids::{PathBlock, UnitIds, any_repeated, occurrences, path_key};
 use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
@@ -23,8 +23,8 @@ struct Scratch {
     units: Vec<CutUnit>,
     /// The [`path_key`] of each unit before splitting.
     keys: Vec<u64>,
-    /// The keys sorted, to find whether any repeats.
-    sorted: Vec<u64>,
+    /// The table that finds whether a key repeats ([`any_repeated`]).
+    table: Vec<u64>,
     /// The parts of an oversize unit.
     parts: Vec<(usize, usize)>,
 }
@@ -70,8 +70,8 @@ pub(crate) struct UnitBuilder<'a> {
     /// The [`path_key`] of each unit before splitting, in order: the occurrence indexes are
     /// counted at the end ([`occurrences`]), then the ids computed.
     keys: Vec<u64>,
-    /// The keys sorted, to find whether any repeats.
-    sorted: Vec<u64>,
+    /// The table that finds whether a key repeats ([`any_repeated`]).
+    table: Vec<u64>,
     /// Scratch space for the parts of an oversize unit.
     parts: Vec<(usize, usize)>,
     /// Once the cut is past `limit` units: how many units the rules make in all (counted, not
@@ -94,7 +94,7 @@ impl<'a> UnitBuilder<'a> {
         let Scratch {
             units,
             keys,
-            sorted,
+            table,
             parts,
         } = SCRATCH.take();
         UnitBuilder {
@@ -107,7 +107,7 @@ impl<'a> UnitBuilder<'a> {
             units,
             open: None,
             keys,
-            sorted,
+            table,
             parts,
             counted: None,
             error: None,
@@ -139,9 +139,7 @@ impl<'a> UnitBuilder<'a> {
         if let Some(units) = self.counted {
             return Err(self.too_many(units));
         }
-        self.sorted.extend_from_slice(&self.keys);
-        self.sorted.sort_unstable();
-        if self.sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+        if any_repeated(&self.keys, &mut self.table) {
             self.repeated_ids();
         }
         let units = if self.units.capacity() > RETAINED_UNITS {
@@ -157,7 +155,7 @@ impl<'a> UnitBuilder<'a> {
         SCRATCH.set(Scratch {
             units: kept(self.units),
             keys: kept(self.keys),
-            sorted: kept(self.sorted),
+            table: kept(self.table),
             parts: kept(self.parts),
         });
         Ok(units)
@@ -210,14 +208,17 @@ impl<'a> UnitBuilder<'a> {
             self.units = Vec::new();
             self.keys = Vec::new();
         } else {
-            self.keys.push(path_key(&path));
             let result = if parts.len() < 2 {
                 self.push((start, end), path, None)
             } else {
-                self.push_parts(&parts, path)
+                // The key is the id the unit would have unsplit: one more id, for split units
+                // only.
+                let whole = self.ids.id_after(&mut self.block, &path, 0, None);
+                self.push_parts(&parts, path).map(|()| whole)
             };
-            if let Err(error) = result {
-                self.error = Some(error);
+            match result {
+                Ok(id) => self.keys.push(path_key(&id)),
+                Err(error) => self.error = Some(error),
             }
         }
         self.parts = parts;
@@ -247,13 +248,13 @@ impl<'a> UnitBuilder<'a> {
     }
 
     /// Hashes `[start, end)` and appends it as the next unit, with its id for the path's first
-    /// occurrence (`finish` corrects the ids of repeated paths).
+    /// occurrence (`finish` corrects the ids of repeated paths); returns that id.
     fn push(
         &mut self,
         (start, end): (usize, usize),
         path: String,
         part: Option<u32>,
-    ) -> Result<(), CutError> {
+    ) -> Result<UnitId, CutError> {
         // The cap keeps the count far below `u32::MAX`: the conversion cannot fail in practice.
         let ordinal =
             u32::try_from(self.units.len()).map_err(|_| self.too_many(self.units.len() as u64))?;
@@ -270,6 +271,6 @@ impl<'a> UnitBuilder<'a> {
             end: end as u64,
             sha256: Sha256Digest::from_bytes(Sha256::digest(bytes).into()),
         });
-        Ok(())
+        Ok(unit_id)
     }
 }
