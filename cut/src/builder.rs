@@ -29,6 +29,16 @@ struct Scratch {
     parts: Vec<(usize, usize)>,
 }
 
+impl Scratch {
+    /// No buffer allocated yet.
+    const EMPTY: Scratch = Scratch {
+        units: Vec::new(),
+        keys: Vec::new(),
+        table: Vec::new(),
+        parts: Vec::new(),
+    };
+}
+
 /// `buffer` emptied, to keep for the next cut; a new one if it holds room for more than
 /// [`RETAINED_UNITS`] entries (a thread keeps no more than that after a cut).
 fn kept<T>(mut buffer: Vec<T>) -> Vec<T> {
@@ -47,9 +57,10 @@ thread_local! {
     /// pages to the system at once (the program's `dirty_decay_ms:0`), so each larger buffer
     /// page-faults again and the smaller one is purged, a third of the cut's time outside
     /// sha256 in the profile. Units are built here instead, in pages that stay mapped, and
-    /// moved into a vector of exactly their number when the cut ends; the keys, their sorted
-    /// copy and the parts of oversize units likewise stay allocated from one cut to the next.
-    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+    /// moved into a vector of exactly their number when the cut ends; the keys, the table that
+    /// finds repeated ones and the parts of oversize units likewise stay allocated from one cut
+    /// to the next.
+    static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::EMPTY) };
 }
 
 /// Builds the units while the scan runs: a unit is split and hashed as soon as the next marker
