@@ -5,9 +5,9 @@ use std::cell::Cell;
 
 use sha2::{Digest, Sha256};
 
-use iu_cutter_live_execution::Sha256Digest;
+use iu_cutter_live_execution::{Sha256Digest, UnitId};
 
-use crate::ids::{PathBlock, UnitIds, occurrences, path_key};
+use crate::ids::{PathBlock, UnitIds, any_repeated, occurrences, path_key};
 use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
@@ -16,16 +16,51 @@ use crate::{CutError, CutUnit, PREAMBLE_PATH};
 /// vector as its cut, so a thread never holds more than this after a cut, whatever it cut.
 const RETAINED_UNITS: usize = 4096;
 
+/// The buffers a cut builds in, kept emptied on its thread for the next cut ([`SCRATCH`]).
+#[derive(Default)]
+struct Scratch {
+    /// The units, moved out into a vector of their exact number when the cut ends.
+    units: Vec<CutUnit>,
+    /// The [`path_key`] of each unit before splitting.
+    keys: Vec<u64>,
+    /// The table that finds whether a key repeats ([`any_repeated`]).
+    table: Vec<u64>,
+    /// The parts of an oversize unit.
+    parts: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    /// No buffer allocated yet.
+    const EMPTY: Scratch = Scratch {
+        units: Vec::new(),
+        keys: Vec::new(),
+        table: Vec::new(),
+        parts: Vec::new(),
+    };
+}
+
+/// `buffer` emptied, to keep for the next cut; a new one if it holds room for more than
+/// [`RETAINED_UNITS`] entries (a thread keeps no more than that after a cut).
+fn kept<T>(mut buffer: Vec<T>) -> Vec<T> {
+    if buffer.capacity() > RETAINED_UNITS {
+        return Vec::new();
+    }
+    buffer.clear();
+    buffer
+}
+
 thread_local! {
-    /// The vector the last cut on this thread built its units in, emptied, kept for the next.
+    /// The buffers the last cut on this thread built in, emptied, kept for the next.
     ///
     /// A cut cannot know how many units it makes before it has made them, and a vector grown
     /// by doubling writes every unit about twice into fresh pages: the allocator returns freed
     /// pages to the system at once (the program's `dirty_decay_ms:0`), so each larger buffer
     /// page-faults again and the smaller one is purged, a third of the cut's time outside
     /// sha256 in the profile. Units are built here instead, in pages that stay mapped, and
-    /// moved into a vector of exactly their number when the cut ends.
-    static SCRATCH: Cell<Vec<CutUnit>> = const { Cell::new(Vec::new()) };
+    /// moved into a vector of exactly their number when the cut ends; the keys, the table that
+    /// finds repeated ones and the parts of oversize units likewise stay allocated from one cut
+    /// to the next.
+    static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::EMPTY) };
 }
 
 /// Builds the units while the scan runs: a unit is split and hashed as soon as the next marker
@@ -46,6 +81,8 @@ pub(crate) struct UnitBuilder<'a> {
     /// The [`path_key`] of each unit before splitting, in order: the occurrence indexes are
     /// counted at the end ([`occurrences`]), then the ids computed.
     keys: Vec<u64>,
+    /// The table that finds whether a key repeats ([`any_repeated`]).
+    table: Vec<u64>,
     /// Scratch space for the parts of an oversize unit.
     parts: Vec<(usize, usize)>,
     /// Once the cut is past `limit` units: how many units the rules make in all (counted, not
@@ -64,8 +101,13 @@ impl<'a> UnitBuilder<'a> {
         max_unit_bytes: Option<usize>,
         limit: usize,
     ) -> Self {
-        // Empty: a cut leaves it so (`finish` drains it before putting it back).
-        let units = SCRATCH.take();
+        // Empty: a cut leaves them so (`finish` empties them before putting them back).
+        let Scratch {
+            units,
+            keys,
+            table,
+            parts,
+        } = SCRATCH.take();
         UnitBuilder {
             document_id,
             text,
@@ -75,8 +117,9 @@ impl<'a> UnitBuilder<'a> {
             block: PathBlock::default(),
             units,
             open: None,
-            keys: Vec::new(),
-            parts: Vec::new(),
+            keys,
+            table,
+            parts,
             counted: None,
             error: None,
         }
@@ -107,8 +150,31 @@ impl<'a> UnitBuilder<'a> {
         if let Some(units) = self.counted {
             return Err(self.too_many(units));
         }
-        // Every id was computed for occurrence 0 as its unit closed (while its path was in
-        // cache); only the units of a path seen before need theirs again.
+        if any_repeated(&self.keys, &mut self.table) {
+            self.repeated_ids();
+        }
+        let units = if self.units.capacity() > RETAINED_UNITS {
+            // Too large to keep: returned as it is, rather than copied into fresh pages again.
+            std::mem::take(&mut self.units)
+        } else {
+            // Moved out into a vector of exactly their number (see `SCRATCH`), in one copy of
+            // the whole buffer (`append`) rather than unit by unit.
+            let mut units = Vec::with_capacity(self.units.len());
+            units.append(&mut self.units);
+            units
+        };
+        SCRATCH.set(Scratch {
+            units: kept(self.units),
+            keys: kept(self.keys),
+            table: kept(self.table),
+            parts: kept(self.parts),
+        });
+        Ok(units)
+    }
+
+    /// Every id was computed for occurrence 0 as its unit closed (while its path was in cache);
+    /// corrects those of the units whose path came before (some key repeats).
+    fn repeated_ids(&mut self) {
         let occurrences = occurrences(
             &self.keys,
             self.units
@@ -116,32 +182,20 @@ impl<'a> UnitBuilder<'a> {
                 .filter(|unit| matches!(unit.part, None | Some(1)))
                 .map(|unit| unit.path.as_str()),
         );
-        if occurrences.iter().any(|&o| o > 0) {
-            let mut logical = None;
-            for unit in &mut self.units {
-                // A new unit before splitting starts at every unit that is not a later part.
-                if matches!(unit.part, None | Some(1)) {
-                    logical = Some(logical.map_or(0, |l: usize| l + 1));
-                }
-                let occurrence = logical
-                    .and_then(|l| occurrences.get(l))
-                    .copied()
-                    .unwrap_or_default();
-                if occurrence > 0 {
-                    unit.unit_id = self.ids.id(&unit.path, occurrence, unit.part);
-                }
+        let mut logical = None;
+        for unit in &mut self.units {
+            // A new unit before splitting starts at every unit that is not a later part.
+            if matches!(unit.part, None | Some(1)) {
+                logical = Some(logical.map_or(0, |l: usize| l + 1));
+            }
+            let occurrence = logical
+                .and_then(|l| occurrences.get(l))
+                .copied()
+                .unwrap_or_default();
+            if occurrence > 0 {
+                unit.unit_id = self.ids.id(&unit.path, occurrence, unit.part);
             }
         }
-        if self.units.capacity() > RETAINED_UNITS {
-            // Too large to keep: returned as it is, rather than copied into fresh pages again.
-            return Ok(self.units);
-        }
-        // Moved out into a vector of exactly their number (see `SCRATCH`), in one copy of the
-        // whole buffer (`append`) rather than unit by unit.
-        let mut units = Vec::with_capacity(self.units.len());
-        units.append(&mut self.units);
-        SCRATCH.set(self.units);
-        Ok(units)
     }
 
     fn close(&mut self, start: usize, end: usize, path: String) {
@@ -165,14 +219,17 @@ impl<'a> UnitBuilder<'a> {
             self.units = Vec::new();
             self.keys = Vec::new();
         } else {
-            self.keys.push(path_key(&path));
             let result = if parts.len() < 2 {
                 self.push((start, end), path, None)
             } else {
-                self.push_parts(&parts, path)
+                // The key is the id the unit would have unsplit: one more id, for split units
+                // only.
+                let whole = self.ids.id_after(&mut self.block, &path, 0, None);
+                self.push_parts(&parts, path).map(|()| whole)
             };
-            if let Err(error) = result {
-                self.error = Some(error);
+            match result {
+                Ok(id) => self.keys.push(path_key(&id)),
+                Err(error) => self.error = Some(error),
             }
         }
         self.parts = parts;
@@ -202,13 +259,13 @@ impl<'a> UnitBuilder<'a> {
     }
 
     /// Hashes `[start, end)` and appends it as the next unit, with its id for the path's first
-    /// occurrence (`finish` corrects the ids of repeated paths).
+    /// occurrence (`finish` corrects the ids of repeated paths); returns that id.
     fn push(
         &mut self,
         (start, end): (usize, usize),
         path: String,
         part: Option<u32>,
-    ) -> Result<(), CutError> {
+    ) -> Result<UnitId, CutError> {
         // The cap keeps the count far below `u32::MAX`: the conversion cannot fail in practice.
         let ordinal =
             u32::try_from(self.units.len()).map_err(|_| self.too_many(self.units.len() as u64))?;
@@ -225,6 +282,6 @@ impl<'a> UnitBuilder<'a> {
             end: end as u64,
             sha256: Sha256Digest::from_bytes(Sha256::digest(bytes).into()),
         });
-        Ok(())
+        Ok(unit_id)
     }
 }

@@ -144,46 +144,47 @@ fn id_from(
     id
 }
 
-/// A 64-bit hash of a path, for finding repeated paths without copying them: 16 bytes at a
-/// time, each pair of words folded into the hash with one widening multiply (the wyhash and
-/// foldhash step), then mixed once more at the end. A path of 40 bytes is three multiplies in a
-/// chain, where a multiply per 8 bytes and a separate finaliser took eight (the chain was most
-/// of the builder's own time in the profile). Its quality only decides how often
+/// A 64-bit key of a unit's path, for finding repeated paths without copying them: the first
+/// 8 bytes of `id`, the id of an unsplit unit at that path, its first occurrence. That id hashes
+/// the path (after the document's share), so equal paths give equal keys, and it is computed
+/// for every unit anyway: the key costs nothing more (a hash of its own over every path was 5 %
+/// of the cut with the sort that found the repeats). Its quality only decides how often
 /// [`occurrences`] compares two paths that differ; the counts themselves are exact.
-pub(crate) fn path_key(path: &str) -> u64 {
-    const K0: u64 = 0x243f_6a88_85a3_08d3;
-    const K1: u64 = 0x1319_8a2e_0370_7344;
-    /// The high and low halves of the 128-bit product, xored.
-    fn fold(a: u64, b: u64) -> u64 {
-        let product = u128::from(a) * u128::from(b);
-        (product as u64) ^ ((product >> 64) as u64)
+pub(crate) fn path_key(id: &UnitId) -> u64 {
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&id.as_bytes()[..8]);
+    u64::from_le_bytes(key)
+}
+
+/// Whether some key of `keys` occurs twice, found with an open-addressing table in `table`
+/// (emptied and sized here; kept by the caller for the next document). The keys are sha256
+/// bytes, so their low bits index the table as they are. One probe per key on average, where a
+/// sort of the keys cost a log factor more.
+pub(crate) fn any_repeated(keys: &[u64], table: &mut Vec<u64>) -> bool {
+    // At most half full. Zero marks an empty slot: keys are stored with their lowest bit set,
+    // which can make two keys that differ there look alike (then `occurrences`, exact, finds
+    // no repeat).
+    let size = keys.len().saturating_mul(2).next_power_of_two().max(16);
+    let mask = size - 1;
+    table.clear();
+    table.resize(size, 0);
+    for &key in keys {
+        let key = key | 1;
+        let mut slot = (key >> 1) as usize & mask;
+        loop {
+            match table.get_mut(slot) {
+                Some(free @ 0) => {
+                    *free = key;
+                    break;
+                }
+                Some(stored) if *stored == key => return true,
+                Some(_) => slot = (slot + 1) & mask,
+                // Unreachable: `slot` is masked to the table's size.
+                None => return true,
+            }
+        }
     }
-    /// Folds 16 bytes into `hash`.
-    fn step(hash: u64, block: &[u8; 16]) -> u64 {
-        let mut low = [0u8; 8];
-        let mut high = [0u8; 8];
-        low.copy_from_slice(&block[..8]);
-        high.copy_from_slice(&block[8..]);
-        fold(
-            u64::from_le_bytes(low) ^ hash ^ K0,
-            u64::from_le_bytes(high) ^ K1,
-        )
-    }
-    let bytes = path.as_bytes();
-    let mut hash = 0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(16);
-    for chunk in &mut chunks {
-        let mut block = [0u8; 16];
-        block.copy_from_slice(chunk);
-        hash = step(hash, &block);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut block = [0u8; 16];
-        block[..rest.len()].copy_from_slice(rest);
-        hash = step(hash, &block);
-    }
-    fold(hash ^ K1, K0)
+    false
 }
 
 /// For each unit before splitting, given its path's [`path_key`] in `keys` and its path in

@@ -57,8 +57,39 @@ fn occurrences_count_repeats_in_order() {
         occurrences(&[7, 7, 7, 7], ["x", "y", "x", "y"]),
         [0, 0, 1, 1]
     );
-    assert_ne!(path_key("Chương I/Điều 1"), path_key("Chương I/Điều 2"));
-    assert_ne!(path_key("abcdefgh"), path_key("abcdefgh\0"));
+    let key = |path| path_key(&unit_id("doc", path, 0, None));
+    assert_eq!(key("Chương I/Điều 1"), key("Chương I/Điều 1"));
+    assert_ne!(key("Chương I/Điều 1"), key("Chương I/Điều 2"));
+    assert_ne!(key("abcdefgh"), key("abcdefgh\0"));
+}
+
+/// The table finds a repeated key wherever it is, in a list of any length (the table grows with
+/// it), and finds none where none repeats, with a table kept from a longer list before; keys
+/// equal to 0 or differing only in their lowest bit (stored alike) may be reported repeated.
+#[test]
+fn any_repeated_finds_a_key_that_occurs_twice() {
+    let mut table = Vec::new();
+    for len in [0_u64, 1, 2, 7, 8, 9, 100, 1000, 5000] {
+        // Distinct keys that fill the table's low bits alike (multiples of 2^20) and unlike.
+        let keys: Vec<u64> = (1..=len).map(|i| i << 20).collect();
+        assert!(!any_repeated(&keys, &mut table), "{len}");
+        let spread: Vec<u64> = (1..=len)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        assert!(!any_repeated(&spread, &mut table), "{len}");
+        for repeated in [0, len / 2, len.saturating_sub(1)] {
+            if len < 2 {
+                continue;
+            }
+            let mut with_repeat = keys.clone();
+            with_repeat.push(repeated.wrapping_add(1) << 20);
+            assert!(any_repeated(&with_repeat, &mut table), "{len} {repeated}");
+            with_repeat.rotate_right(1);
+            assert!(any_repeated(&with_repeat, &mut table), "{len} {repeated}");
+        }
+    }
+    assert!(any_repeated(&[4, 5], &mut table));
+    assert!(!any_repeated(&[4, 6], &mut table));
 }
 
 /// Unit ids are stored in every generation and compared across generations (`diff`): these
