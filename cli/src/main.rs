@@ -3,8 +3,8 @@
 
 mod cli;
 
-/// jemalloc, returning freed pages at once (`dirty_decay_ms:0,muzzy_decay_ms:0`, built in by
-/// `.cargo/config.toml`): with glibc's malloc a run's resident set grew with its scope, each
+/// jemalloc, returning freed pages after a second (`dirty_decay_ms:1000,muzzy_decay_ms:0`,
+/// built in by `.cargo/config.toml`): with glibc's malloc a run's resident set grew with its scope, each
 /// thread's arena keeping what the batches freed, although the heap did not grow (README,
 /// *Memory at scale*). The library sets no allocator; a service embedding it chooses its own.
 #[global_allocator]

@@ -54,7 +54,7 @@ thread_local! {
     ///
     /// A cut cannot know how many units it makes before it has made them, and a vector grown
     /// by doubling writes every unit about twice into fresh pages: the allocator returns freed
-    /// pages to the system at once (the program's `dirty_decay_ms:0`), so each larger buffer
+    /// pages to the system soon (the program's `dirty_decay_ms`), so each larger buffer
     /// page-faults again and the smaller one is purged, a third of the cut's time outside
     /// sha256 in the profile. Units are built here instead, in pages that stay mapped, and
     /// moved into a vector of exactly their number when the cut ends; the keys, the table that
