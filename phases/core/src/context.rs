@@ -214,10 +214,30 @@ impl RunContext {
     /// phase that must not start on a plan that does not fit can refuse before it acts).
     pub async fn planned_sources(
         &mut self,
+        check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
+    ) -> Result<PlannedSources, PhaseError> {
+        self.planned_sources_with(check, true).await
+    }
+
+    /// [`planned_sources`](Self::planned_sources) with every check passing, the documents
+    /// decoded without their bodies (each body empty, [`BackupReader::without_bodies`]) in both
+    /// reads: for a phase that needs only what the run saw of each document (its revision,
+    /// sha256, state and active generation), the bodies being most of a backup's bytes.
+    pub async fn planned_heads(&mut self) -> Result<PlannedSources, PhaseError> {
+        self.planned_sources_with(crate::any_source, false).await
+    }
+
+    async fn planned_sources_with(
+        &mut self,
         mut check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
+        bodies: bool,
     ) -> Result<PlannedSources, PhaseError> {
         let batch = self.batch_documents.read_size();
-        let mut first = self.open_backup().await?;
+        let lean = |reader: BackupReader| match bodies {
+            true => reader,
+            false => reader.without_bodies(),
+        };
+        let mut first = lean(self.open_backup().await?);
         let mut merge = Merge::new(self.plan_reader().await?);
         let checked: Result<(u64, u64), PhaseError> = async {
             while let Some(snapshots) = first.next_batch(batch).await? {
@@ -237,7 +257,7 @@ impl RunContext {
                 return Err(e);
             }
         };
-        let reader = self.open_backup().await?;
+        let reader = lean(self.open_backup().await?);
         self.backup_head = Some(Arc::new(reader.head().clone()));
         Ok(PlannedSources {
             reader,
