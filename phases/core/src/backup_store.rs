@@ -421,6 +421,87 @@ struct Decoder {
     lines: usize,
     /// Census lines the header announced and that are still to come.
     census_left: u64,
+    /// Whether documents are decoded with their bodies and their active units' bodies
+    /// ([`BackupReader::without_bodies`](reader::BackupReader::without_bodies)).
+    bodies: bool,
+}
+
+/// A [`DocumentSnapshot`]'s line decoded without its bodies: serde passes over a skipped string
+/// without validating or copying it, which is most of a backup's bytes.
+#[derive(Deserialize)]
+struct BodilessSnapshot {
+    document: BodilessDocument,
+    generations: Vec<iu_cutter_live_execution::GenerationRecord>,
+    active_units: Vec<BodilessUnit>,
+}
+
+/// A [`iu_cutter_live_execution::Document`] without its body.
+#[derive(Deserialize)]
+struct BodilessDocument {
+    id: DocumentId,
+    revision: u64,
+    sha256: String,
+    state: iu_cutter_live_execution::DocumentState,
+    active_generation: Option<RunId>,
+    #[serde(rename = "body")]
+    _body: serde::de::IgnoredAny,
+}
+
+/// A [`iu_cutter_live_execution::Unit`] without its body.
+#[derive(Deserialize)]
+struct BodilessUnit {
+    document: DocumentId,
+    generation: RunId,
+    ordinal: u32,
+    unit_id: String,
+    path: String,
+    part: Option<u32>,
+    start: u64,
+    end: u64,
+    sha256: String,
+    #[serde(rename = "body")]
+    _body: serde::de::IgnoredAny,
+}
+
+impl From<BodilessSnapshot> for DocumentSnapshot {
+    /// The snapshot with empty bodies.
+    fn from(lean: BodilessSnapshot) -> Self {
+        let BodilessDocument {
+            id,
+            revision,
+            sha256,
+            state,
+            active_generation,
+            _body,
+        } = lean.document;
+        DocumentSnapshot {
+            document: iu_cutter_live_execution::Document {
+                id,
+                revision,
+                sha256,
+                state,
+                active_generation,
+                body: String::new(),
+            },
+            generations: lean.generations,
+            active_units: lean
+                .active_units
+                .into_iter()
+                .map(|u| iu_cutter_live_execution::Unit {
+                    document: u.document,
+                    generation: u.generation,
+                    ordinal: u.ordinal,
+                    unit_id: u.unit_id,
+                    path: u.path,
+                    part: u.part,
+                    start: u.start,
+                    end: u.end,
+                    sha256: u.sha256,
+                    body: String::new(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl Decoder {
@@ -431,6 +512,7 @@ impl Decoder {
             header: None,
             lines: 0,
             census_left: 0,
+            bodies: true,
         }
     }
 
@@ -476,7 +558,11 @@ impl Decoder {
             }
             return Ok(None);
         }
-        serde_json::from_slice::<DocumentSnapshot>(line)
+        let snapshot = match self.bodies {
+            true => serde_json::from_slice::<DocumentSnapshot>(line),
+            false => serde_json::from_slice::<BodilessSnapshot>(line).map(DocumentSnapshot::from),
+        };
+        snapshot
             .map(Some)
             .map_err(|e| self.malformed(format!("line {}: {e}", self.lines)))
     }

@@ -161,9 +161,10 @@ impl RunContext {
 
     /// The run's backup opened to be read by parts, after a first read through it that checked
     /// it against its manifest: a tampered backup is refused before a phase acts on any of it,
-    /// and no more than a batch of its documents is ever in memory.
+    /// and no more than a batch of its documents is ever in memory. The first read only hashes
+    /// the documents' lines: the reader returned decodes them.
     pub async fn backup_reader(&mut self) -> Result<BackupReader, PhaseError> {
-        self.open_backup().await?.check().await?;
+        self.open_backup().await?.check_rest().await?;
         let reader = self.open_backup().await?;
         self.backup_head = Some(Arc::new(reader.head().clone()));
         Ok(reader)
@@ -213,10 +214,30 @@ impl RunContext {
     /// phase that must not start on a plan that does not fit can refuse before it acts).
     pub async fn planned_sources(
         &mut self,
+        check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
+    ) -> Result<PlannedSources, PhaseError> {
+        self.planned_sources_with(check, true).await
+    }
+
+    /// [`planned_sources`](Self::planned_sources) with every check passing, the documents
+    /// decoded without their bodies (each body empty, [`BackupReader::without_bodies`]) in both
+    /// reads: for a phase that needs only what the run saw of each document (its revision,
+    /// sha256, state and active generation), the bodies being most of a backup's bytes.
+    pub async fn planned_heads(&mut self) -> Result<PlannedSources, PhaseError> {
+        self.planned_sources_with(crate::any_source, false).await
+    }
+
+    async fn planned_sources_with(
+        &mut self,
         mut check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
+        bodies: bool,
     ) -> Result<PlannedSources, PhaseError> {
         let batch = self.batch_documents.read_size();
-        let mut first = self.open_backup().await?;
+        let lean = |reader: BackupReader| match bodies {
+            true => reader,
+            false => reader.without_bodies(),
+        };
+        let mut first = lean(self.open_backup().await?);
         let mut merge = Merge::new(self.plan_reader().await?);
         let checked: Result<(u64, u64), PhaseError> = async {
             while let Some(snapshots) = first.next_batch(batch).await? {
@@ -236,13 +257,32 @@ impl RunContext {
                 return Err(e);
             }
         };
-        let reader = self.open_backup().await?;
+        let reader = lean(self.open_backup().await?);
         self.backup_head = Some(Arc::new(reader.head().clone()));
         Ok(PlannedSources {
             reader,
             merge: Merge::new(self.plan_reader().await?),
             batch,
-            totals,
+            totals: Some(totals),
+        })
+    }
+
+    /// The run's plan and backup read alongside each other in one pass, *not* read through
+    /// first: for a phase that mutates nothing, whose every finding waits for the end of the
+    /// read. The backup is checked against its manifest and the plan against its sha256 as the
+    /// read reaches their ends (the last [`PlannedSources::next_batch`] fails on a tampered
+    /// one); a phase that stops early on something it found calls
+    /// [`PlannedSources::check_rest`] first, so that a tampered artifact is named as such, as
+    /// when both were read through first. Each further pass over the backup and the plan costs
+    /// their whole read again (on a million units, seconds of the store's time).
+    pub async fn planned_sources_in_one_pass(&mut self) -> Result<PlannedSources, PhaseError> {
+        let reader = self.open_backup().await?;
+        self.backup_head = Some(Arc::new(reader.head().clone()));
+        Ok(PlannedSources {
+            reader,
+            merge: Merge::new(self.plan_reader().await?),
+            batch: self.batch_documents.read_size(),
+            totals: None,
         })
     }
 

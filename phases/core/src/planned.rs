@@ -235,8 +235,10 @@ pub struct PlannedSources {
     pub(crate) reader: BackupReader,
     pub(crate) merge: Merge,
     pub(crate) batch: usize,
-    /// The planned documents and units, counted by the first read through.
-    pub(crate) totals: (u64, u64),
+    /// The planned documents and units, counted by the first read through (`None` when read in
+    /// one pass: [`RunContext::planned_sources_in_one_pass`]
+    /// (crate::RunContext::planned_sources_in_one_pass)).
+    pub(crate) totals: Option<(u64, u64)>,
 }
 
 impl PlannedSources {
@@ -245,14 +247,28 @@ impl PlannedSources {
         self.reader.head()
     }
 
-    /// How many documents the plan names.
+    /// How many documents the plan names; read in one pass, how many of them were read so far
+    /// (all of them once [`next_batch`](Self::next_batch) gave `None`).
     pub fn documents(&self) -> u64 {
-        self.totals.0
+        self.totals
+            .map_or(self.merge.documents, |(documents, _)| documents)
     }
 
-    /// How many units the plan names.
+    /// How many units the plan names; read in one pass, how many of them were read so far.
     pub fn units(&self) -> u64 {
-        self.totals.1
+        self.totals.map_or(self.merge.units, |(_, units)| units)
+    }
+
+    /// Reads the rest of the backup and of the plan without acting on them, checking the backup
+    /// against its manifest and the plan against its sha256: what a phase that read them in one
+    /// pass ([`RunContext::planned_sources_in_one_pass`]
+    /// (crate::RunContext::planned_sources_in_one_pass)) calls before it reports what it found
+    /// part-way, so that a tampered artifact is refused as such, whatever else its bytes say.
+    #[allow(clippy::result_large_err)]
+    pub async fn check_rest(&mut self) -> Result<(), PhaseError> {
+        self.reader.check_rest().await?;
+        while self.merge.plan.next_part().await?.is_some() {}
+        Ok(())
     }
 
     /// The next planned documents' backed-up sources, with their plans; `None` after the last.

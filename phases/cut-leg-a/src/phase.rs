@@ -613,7 +613,8 @@ async fn fence(
         return Ok(fencing.times);
     };
     let size = size.max(1);
-    let mut reader = ctx.reopen_backup().await?;
+    // The expectations need no body: read without them.
+    let mut reader = ctx.reopen_backup().await?.without_bodies();
     let mut pending: Vec<ExpectedRevision> = Vec::with_capacity(size);
     let mut digests = expected.digests.iter();
     loop {

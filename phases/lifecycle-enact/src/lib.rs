@@ -29,8 +29,7 @@ use iu_cutter_live_execution::{
     AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
 };
 use iu_cutter_phase_core::{
-    BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext,
-    any_source, names,
+    BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -52,7 +51,8 @@ impl LifecycleEnact {
         // anything is enacted; then read a batch at a time, each batch's expectations enacted
         // and checked before the next is read, so that nothing the phase holds grows with the
         // scope (except with `batch_documents = 0`, whose one transaction needs them all).
-        let mut sources = ctx.planned_sources(any_source).await?;
+        // Only what the run saw of each document is enacted on: read without the bodies.
+        let mut sources = ctx.planned_heads().await?;
         let mut enacting = Enacting {
             total: sources.documents(),
             done: 0,

@@ -19,7 +19,7 @@ use iu_cutter_live_execution::{
     Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
     GenerationDigests, PlannedUnit, RunId, Scope, Sha256Digest, UnitDigest, sha256_hex,
 };
-use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, any_source, names};
+use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
 
 iu_cutter_phase_core::standard_phase! {
@@ -35,18 +35,31 @@ impl WriteVerify {
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
         let gate = Gate { run: &run };
-        // The backup and plan checked whole first, then read a batch of documents at a time
-        // beside each other: each batch's generations verified, then its documents read back
-        // whole to check the fences (the fence check re-hashes each stored body), before the
-        // next batch is read. Nothing kept grows with the scope.
-        let mut sources = ctx.planned_sources(any_source).await?;
+        // The backup and plan read in one pass, a batch of documents at a time beside each
+        // other: each batch's generations verified, then its documents read back whole to check
+        // the fences (the fence check re-hashes each stored body), before the next batch is
+        // read. Nothing kept grows with the scope. The phase mutates nothing, so it need not
+        // read both through first (a pass over them costs seconds on a large scope): the last
+        // batch checks them against their manifest and sha256, and a gap found before then is
+        // reported only after the rest of both has been checked.
+        let mut sources = ctx.planned_sources_in_one_pass().await?;
         let backup = ctx.backup_head().await?;
 
-        let total = sources.documents();
+        // For progress: the backed-up documents, which the plan names all of or fewer.
+        let total = backup.census.documents;
         let mut digest = DigestBuilder::default();
         let mut units_verified = 0u64;
         let mut done = 0u64;
-        while let Some(batch) = sources.next_batch().await? {
+        loop {
+            let batch = match sources.next_batch().await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(e) => {
+                    // A plan that does not fit the backup: unless either was tampered with.
+                    sources.check_rest().await?;
+                    return Err(e);
+                }
+            };
             let mut backed_up: BTreeMap<DocumentId, (u64, String)> = BTreeMap::new();
             for (doc_plan, source) in batch {
                 ctx.check_cancelled()?;
@@ -55,13 +68,15 @@ impl WriteVerify {
                     .store()
                     .generation_digests(&doc_plan.document, &run)
                     .await?;
-                gate.document(&doc_plan, &source, &stored)
-                    .map_err(|gap| PhaseError::Blocked(*gap))?;
+                if let Err(gap) = gate.document(&doc_plan, &source, &stored) {
+                    sources.check_rest().await?;
+                    return Err(PhaseError::Blocked(*gap));
+                }
                 digest.document(&doc_plan);
                 units_verified += stored.units.len() as u64;
                 backed_up.insert(source.id, (source.revision, source.sha256));
                 done += 1;
-                ctx.progress(names::WRITE_VERIFY, done, total);
+                ctx.progress(names::WRITE_VERIFY, done, total.max(done));
             }
             if backed_up.is_empty() {
                 continue;
@@ -69,9 +84,12 @@ impl WriteVerify {
             ctx.check_cancelled()?;
             let ids: Vec<DocumentId> = backed_up.keys().cloned().collect();
             let current = ctx.store().load_scope(&Scope::Ids(ids.clone())).await?;
-            gate.fences(&ids, &current, &backed_up, || ctx.source())
-                .map_err(|gap| PhaseError::Blocked(*gap))?;
+            if let Err(gap) = gate.fences(&ids, &current, &backed_up, || ctx.source()) {
+                sources.check_rest().await?;
+                return Err(PhaseError::Blocked(*gap));
+            }
         }
+        let total = sources.documents();
 
         ctx.check_cancelled()?;
         // Every planned document is in the run's scope (the backup listed the scope), so the

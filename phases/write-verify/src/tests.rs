@@ -5,6 +5,9 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_phase_core::testing::{self, RUN, backup_of, blocked, document, failure, spans};
 use iu_cutter_phase_core::{CancelFlag, Gap, Phase, PhaseError, RunContext};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use mockall::Sequence;
 
 use super::*;
@@ -130,6 +133,8 @@ struct Store {
     changed: Option<Vec<&'static str>>,
     /// The documents each read of the fence check asks for, in order.
     fence_reads: Vec<Vec<&'static str>>,
+    /// Counts the reads of the plan's parts, when set.
+    plan_reads: Option<Arc<AtomicUsize>>,
 }
 
 impl Store {
@@ -142,6 +147,7 @@ impl Store {
             outside: vec![source("out", DocumentState::Ready)],
             changed: None,
             fence_reads: vec![vec!["a", "b"]],
+            plan_reads: None,
         }
     }
 
@@ -176,8 +182,15 @@ impl Store {
                 source: None,
             });
         let mut seq = Sequence::new();
-        // Read through twice (checked, then used), around the other calls: not in sequence.
-        expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan()));
+        // Read through once, around the other calls: not in sequence.
+        let plan = testing::sealed_plan(&plan());
+        let plan_reads = self.plan_reads;
+        expect_op!(mock, LoadPlanPart).returning(move |op, claim| {
+            if let Some(reads) = &plan_reads {
+                reads.fetch_add(1, Ordering::SeqCst);
+            }
+            plan(op, claim)
+        });
         // A batch's generations are verified, then its documents read back for the fences:
         // each read's generations come right before it.
         let mut units = vec![("a", Some(self.a)), ("b", Some(self.b))];
@@ -587,6 +600,61 @@ async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
     let err = failure(&WriteVerify, &mut context(mock).await?, "mismatch accepted").await?;
     assert!(
         matches!(&err, PhaseError::Blocked(gap) if gap.document == Some(DocumentId::new("a"))),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// The phase mutates nothing, so it reads its plan (and backup) in one pass, not twice: a pass
+/// over them costs seconds of the store's time on a million units.
+#[tokio::test]
+async fn the_plan_is_read_in_one_pass() -> TestResult {
+    let reads = Arc::new(AtomicUsize::new(0));
+    let store = Store {
+        plan_reads: Some(Arc::clone(&reads)),
+        ..Store::good()
+    };
+    let evidence = verify(store).await?;
+    assert_eq!(evidence["documents_verified"].as_count(), Some(2));
+    // Its head, its one part (both documents) and the end of its parts: each read once.
+    assert_eq!(reads.load(Ordering::SeqCst), 3);
+    Ok(())
+}
+
+/// Read in one pass, a gap found part-way is reported only once the rest of the plan (and of
+/// the backup) was checked: a plan changed in the journal is refused as such, as when the plan
+/// was read through first, not taken for a gap in the generation.
+#[tokio::test]
+async fn a_plan_changed_in_the_journal_is_refused_before_a_gap_it_causes() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    let mut changed = plan();
+    changed.documents[0].revision = 3;
+    let journaled = plan().sha256();
+    let serve = testing::sealed_plan(&changed);
+    expect_op!(mock, LoadPlanPart).returning(move |op, claim| {
+        let reply = serve(op, claim)?;
+        Ok(match reply {
+            Reply::PlanPart(Some(mut part)) => {
+                part.sha256 = journaled.clone();
+                Reply::PlanPart(Some(part))
+            }
+            other => other,
+        })
+    });
+    expect_op!(mock, GenerationDigests)
+        .times(0..=1)
+        .returning(|_, _| Ok(GenerationDigests::of(&generation("a")).into()));
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, Census).times(0);
+    refuse_mutations_except(&mut mock, &[]);
+    let err = failure(
+        &WriteVerify,
+        &mut context(mock).await?,
+        "tampered plan accepted",
+    )
+    .await?;
+    assert!(
+        matches!(&err, PhaseError::Precondition(m) if m.contains("journal was changed")),
         "{err}"
     );
     Ok(())

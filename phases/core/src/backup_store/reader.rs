@@ -249,9 +249,20 @@ impl BackupReader {
         Ok(Some(batch))
     }
 
+    /// The same reader, decoding the documents it has not decoded yet without their bodies
+    /// (each document's body and its active units' bodies empty): for a phase that needs only
+    /// the documents' heads, the bodies being most of the bytes to decode. The bytes are still
+    /// hashed and checked against the manifest as before.
+    pub fn without_bodies(mut self) -> Self {
+        self.decoder.bodies = false;
+        self
+    }
+
     /// Reads the rest of the artifact without keeping its documents, and checks it against its
     /// manifest: its receipt, counting the documents and active units this reader read.
     pub async fn check(mut self) -> Result<BackupReceipt, BackupError> {
+        // The documents are dropped: their bodies need not be decoded.
+        self.decoder.bodies = false;
         while let Some(batch) = self.next_batch(256).await? {
             drop(batch);
         }
@@ -379,7 +390,7 @@ mod tests {
     use super::*;
     use crate::backup_store::encode_backup;
     use iu_cutter_live_execution::{
-        Census, Document, DocumentId, DocumentState, SCHEMA_VERSION, sha256_hex,
+        Census, Document, DocumentId, DocumentState, SCHEMA_VERSION, Unit, sha256_hex,
     };
 
     /// An artifact cut into parts of `size` bytes, ending anywhere (inside a line, a character).
@@ -535,6 +546,79 @@ mod tests {
         let result = read_all(&broken, 16, 2, sha256_hex(&broken)).await;
         assert!(
             matches!(result, Err(BackupError::Malformed { .. })),
+            "{result:?}"
+        );
+        Ok(())
+    }
+
+    /// Read without bodies, a backup gives the same documents with every body empty (the
+    /// document's and its active units'), counts the same, and is still checked against its
+    /// manifest: a body changed in place is refused as tampered.
+    #[tokio::test]
+    async fn read_without_bodies_gives_the_heads_and_still_checks_the_bytes()
+    -> Result<(), BackupError> {
+        let mut original = backup(4);
+        let active = Unit {
+            document: DocumentId::new("law/001"),
+            generation: RunId::new("r0"),
+            ordinal: 0,
+            unit_id: "id".into(),
+            path: "Điều 1".into(),
+            part: Some(2),
+            start: 0,
+            end: 3,
+            sha256: "ab".into(),
+            body: "Điều \"1\"\n".into(),
+        };
+        original.documents[1].document.state = DocumentState::Cut;
+        original.documents[1].document.active_generation = Some(RunId::new("r0"));
+        original.documents[1].active_units = vec![active.clone(), active];
+        let bytes = encode_backup(&original);
+        let sha = sha256_hex(&bytes);
+        let open = |bytes: Vec<u8>, part: usize| {
+            let sha = sha.clone();
+            async move {
+                BackupReader::open(
+                    &RunId::new("r"),
+                    sha,
+                    "test".into(),
+                    Chunks::of(&bytes, part),
+                )
+                .await
+                .map(BackupReader::without_bodies)
+            }
+        };
+        let mut heads = original.documents.clone();
+        for snapshot in &mut heads {
+            snapshot.document.body.clear();
+            for unit in &mut snapshot.active_units {
+                unit.body.clear();
+            }
+        }
+        for part in [3, 64, bytes.len()] {
+            let mut reader = open(bytes.clone(), part).await?;
+            let mut read = Vec::new();
+            while let Some(batch) = reader.next_batch(2).await? {
+                read.extend(batch);
+            }
+            assert_eq!(read, heads, "parts of {part}");
+            let receipt = open(bytes.clone(), part).await?.check().await?;
+            assert_eq!((receipt.documents, receipt.units), (4, 2));
+        }
+        let tampered = String::from_utf8_lossy(&bytes)
+            .replacen("Khoản một", "Khoản hai", 1)
+            .into_bytes();
+        assert_ne!(tampered, bytes);
+        let mut reader = open(tampered.clone(), 16).await?;
+        let mut result = Ok(None);
+        for _ in 0..10 {
+            result = reader.next_batch(1).await;
+            if !matches!(result, Ok(Some(_))) {
+                break;
+            }
+        }
+        assert!(
+            matches!(result, Err(BackupError::Tampered { .. })),
             "{result:?}"
         );
         Ok(())
