@@ -1708,6 +1708,21 @@ pub async fn journal_keeps_phase_times_and_the_reviewed_plan(store: &dyn LiveExe
     assert_eq!(ok(store.list_runs().await, "list"), vec![record]);
 }
 
+/// `recent_runs` of limits from none to more than the journal's five runs, against
+/// [`RecentRuns::of`] the whole journal (`when`: the journal's state).
+async fn recent_runs_agree_with_the_journal(store: &dyn LiveExecutionAdapter, when: &str) {
+    let every = ok(store.list_runs().await, "list");
+    for limit in [0, 1, 2, 3, 5, 9] {
+        let recent = ok(store.recent_runs(limit).await, "recent");
+        assert_eq!(
+            recent,
+            RecentRuns::of(every.clone(), limit),
+            "{when}, limit {limit}"
+        );
+        assert_eq!(recent.total, 5);
+    }
+}
+
 /// The most recent runs are the last `limit` of every run ordered by first start (runs that
 /// never started a phase first, ties by id), with their phases, and the journal's count.
 pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
@@ -1750,16 +1765,7 @@ pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
             }
         }
     }
-    let every = ok(store.list_runs().await, "list");
-    for limit in [0, 1, 2, 3, 5, 9] {
-        let recent = ok(store.recent_runs(limit).await, "recent");
-        assert_eq!(
-            recent,
-            RecentRuns::of(every.clone(), limit),
-            "limit {limit}"
-        );
-        assert_eq!(recent.total, 5);
-    }
+    recent_runs_agree_with_the_journal(store, "none held").await;
     let names = |recent: RecentRuns| -> Vec<String> {
         recent
             .runs
@@ -1781,16 +1787,7 @@ pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
             "hold",
         );
     }
-    let every = ok(store.list_runs().await, "list");
-    for limit in [0, 1, 2, 3, 5, 9] {
-        let recent = ok(store.recent_runs(limit).await, "recent");
-        assert_eq!(
-            recent,
-            RecentRuns::of(every.clone(), limit),
-            "held, limit {limit}"
-        );
-        assert_eq!(recent.total, 5);
-    }
+    recent_runs_agree_with_the_journal(store, "two held").await;
     assert_eq!(
         names(ok(store.recent_runs(2).await, "recent")),
         ["n", "a", "b", "d"]

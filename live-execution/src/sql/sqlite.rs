@@ -314,9 +314,27 @@ SELECT d.id, d.active_generation,
     }
 }
 
+/// The steps of SQLite's plan of `statement` (its `detail` column) with `$1`, `$2`, … bound to
+/// `values`: what the tests of a statement's use of an index read.
+#[cfg(test)]
+pub(crate) async fn query_plan(
+    conn: &mut SqliteConnection,
+    statement: &str,
+    values: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    use sqlx::Row as _;
+    let explain = format!("EXPLAIN QUERY PLAN {statement}");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(explain));
+    for value in values {
+        query = query.bind(*value);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter().map(|row| row.try_get("detail")).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use sqlx::{Connection as _, Row as _};
+    use sqlx::Connection as _;
 
     use super::*;
 
@@ -329,17 +347,8 @@ mod tests {
         let path = dir.path().join("store.db");
         crate::sql::init_with(&ConnectOptions::new(format!("sqlite://{}", path.display()))).await?;
         let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
-        let explain = format!(
-            "EXPLAIN QUERY PLAN {}",
-            Layout::Plain.own(Sqlite::CHANGED_SINCE)
-        );
-        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
-            .bind("0")
-            .fetch_all(&mut conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>("detail"))
-            .collect::<Result<_, _>>()?;
+        let statement = Layout::Plain.own(Sqlite::CHANGED_SINCE);
+        let plan = query_plan(&mut conn, statement, &["0"]).await?;
         assert!(
             plan.iter()
                 .any(|step| step.starts_with("SEARCH c USING INDEX document_changes_by_mark")),

@@ -664,6 +664,30 @@ async fn an_import_out_of_id_order_and_a_fence_queue_instead_of_deadlocking() {
     fixture.finish().await;
 }
 
+/// A store over the application's table `laws (id, content)` in the fixture's schema, which
+/// `app` has created: initialised, and connected with the kill switch open.
+async fn over_laws(
+    fixture: &PgFixture,
+    app: &mut sqlx::PgConnection,
+) -> iu_cutter_live_execution::Guarded<iu_cutter_live_execution::sql::SqlStore> {
+    use iu_cutter_tests::fixture::open_gate;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut *app)
+        .await
+        .unwrap_or_default();
+    let laws =
+        iu_cutter_live_execution::SourceMapping::new(format!("{schema}.laws"), "id", "content");
+    let options = fixture.options().clone().with_source(laws);
+    ok(
+        iu_cutter_live_execution::sql::init_with(&options).await,
+        "init",
+    );
+    ok(
+        iu_cutter_live_execution::sql::connect_with(&options, open_gate()).await,
+        "connect",
+    )
+}
+
 /// A store over an application's table `laws`: its rows are synced into tracking copies in the
 /// order the table is scanned (no `ORDER BY`: heap order, `b` before `a` here), a row lock at a
 /// time; a run's fence locks the same documents in id order. Both queued behind an application
@@ -672,7 +696,6 @@ async fn an_import_out_of_id_order_and_a_fence_queue_instead_of_deadlocking() {
 /// queue: the sync writes both copies, and the fence fences both or is refused as a conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking() {
-    use iu_cutter_tests::fixture::{SqlFixture, open_gate};
     let name = "a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking";
     let Some(fixture) = postgres(name).await else {
         return;
@@ -685,21 +708,8 @@ async fn a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking(
     .await;
     must(&mut app, "INSERT INTO laws VALUES ('b', 'Điều 1. Hai.\n')").await;
     must(&mut app, "INSERT INTO laws VALUES ('a', 'Điều 1. Một.\n')").await;
-    let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(&mut app)
-        .await
-        .unwrap_or_default();
-    let laws =
-        iu_cutter_live_execution::SourceMapping::new(format!("{schema}.laws"), "id", "content");
-    let options = fixture.options().clone().with_source(laws);
-    ok(
-        iu_cutter_live_execution::sql::init_with(&options).await,
-        "init",
-    );
-    let store: std::sync::Arc<dyn LiveExecutionAdapter> = std::sync::Arc::new(ok(
-        iu_cutter_live_execution::sql::connect_with(&options, open_gate()).await,
-        "connect",
-    ));
+    let store: std::sync::Arc<dyn LiveExecutionAdapter> =
+        std::sync::Arc::new(over_laws(&fixture, &mut app).await);
     ok(store.sync_source(&Scope::All, true).await, "first sync");
     let documents = ok(store.load_scope(&Scope::All).await, "load");
     let scanned: Vec<String> = sqlx::query_scalar("SELECT id FROM laws")
@@ -741,7 +751,6 @@ async fn a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking(
 /// "out of range". Any integer column is found by its values as `bigint` (the same index).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_integer_id_column_widened_while_the_store_is_open_still_finds_its_rows() {
-    use iu_cutter_tests::fixture::open_gate;
     let name = "an_integer_id_column_widened_while_the_store_is_open_still_finds_its_rows";
     let Some(fixture) = postgres(name).await else {
         return;
@@ -753,21 +762,7 @@ async fn an_integer_id_column_widened_while_the_store_is_open_still_finds_its_ro
     )
     .await;
     must(&mut app, "INSERT INTO laws VALUES (1, 'Điều 1. Một.\n')").await;
-    let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(&mut app)
-        .await
-        .unwrap_or_default();
-    let laws =
-        iu_cutter_live_execution::SourceMapping::new(format!("{schema}.laws"), "id", "content");
-    let options = fixture.options().clone().with_source(laws);
-    ok(
-        iu_cutter_live_execution::sql::init_with(&options).await,
-        "init",
-    );
-    let store = ok(
-        iu_cutter_live_execution::sql::connect_with(&options, open_gate()).await,
-        "connect",
-    );
+    let store = over_laws(&fixture, &mut app).await;
     ok(store.sync_source(&Scope::All, true).await, "first sync");
     must(&mut app, "ALTER TABLE laws ALTER COLUMN id TYPE BIGINT").await;
     must(

@@ -1075,8 +1075,6 @@ async fn first_text<D: Dialect>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(feature = "sqlite")]
-    use sqlx::Row as _;
 
     /// The function-reading view is migration 7's with two pieces replaced: a piece that no
     /// longer matched would leave the view reading the source itself, silently.
@@ -1093,12 +1091,7 @@ mod tests {
         statement: &str,
         id: &str,
     ) -> Result<Vec<String>, sqlx::Error> {
-        let explain = format!("EXPLAIN QUERY PLAN {statement}");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(explain))
-            .bind(id)
-            .fetch_all(conn)
-            .await?;
-        rows.iter().map(|row| row.try_get("detail")).collect()
+        crate::sql::sqlite::query_plan(conn, statement, &[id]).await
     }
 
     /// Adversarial (adv41): an id column declared without a type (which SQLite allows, and
