@@ -332,10 +332,37 @@ pub(crate) async fn query_plan(
     rows.iter().map(|row| row.try_get("detail")).collect()
 }
 
+/// A new store of iu-cutter's schema in a temporary directory (dropped with it), and a
+/// connection to it.
+#[cfg(test)]
+pub(crate) async fn scratch_store()
+-> Result<(tempfile::TempDir, SqliteConnection), Box<dyn std::error::Error>> {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    crate::sql::init_with(&ConnectOptions::new(url.clone())).await?;
+    let conn = SqliteConnection::connect(&url).await?;
+    Ok((dir, conn))
+}
+
+/// An application's file in a temporary directory (dropped with it), holding what `create`
+/// (raw SQL) makes: the directory, the file's URL and a connection to it.
+#[cfg(test)]
+pub(crate) async fn scratch_app(
+    create: &str,
+) -> Result<(tempfile::TempDir, String, SqliteConnection), Box<dyn std::error::Error>> {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
+    let mut conn = SqliteConnection::connect(&url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create.to_owned()))
+        .execute(&mut conn)
+        .await?;
+    Ok((dir, url, conn))
+}
+
 #[cfg(test)]
 mod tests {
-    use sqlx::Connection as _;
-
     use super::*;
 
     /// Cost follows the scope: what changed since a mark is found by seeking the log's mark
@@ -343,10 +370,7 @@ mod tests {
     /// the sort), in both layouts.
     #[tokio::test]
     async fn changes_since_a_mark_seek_the_mark_index() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("store.db");
-        crate::sql::init_with(&ConnectOptions::new(format!("sqlite://{}", path.display()))).await?;
-        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
+        let (_dir, mut conn) = scratch_store().await?;
         let statement = Layout::Plain.own(Sqlite::CHANGED_SINCE);
         let plan = query_plan(&mut conn, statement, &["0"]).await?;
         assert!(

@@ -207,19 +207,24 @@ async fn a_stale_verification_blocks_enact_until_verify_refreshes_it() -> TestRe
     Ok(())
 }
 
+/// Run `r1` held after write-verify by a runner whose clock ran two hours fast; the clock, now
+/// the enacting runner's, back at [`T0`], and what puts options on it.
+async fn held_by_a_clock_two_hours_fast()
+-> Result<(Harness, Arc<ManualClock>, impl Fn(RunOptions) -> RunOptions), BoxError> {
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    clock.advance(Duration::from_secs(2 * 3600));
+    h.pass(request("r1", laws()), on(held())).await?;
+    clock.set(UNIX_EPOCH + Duration::from_secs(1_738_324_800));
+    Ok((h, clock, on))
+}
+
 /// A verification stamped ahead of the enacting runner's clock (another runner's clock runs
 /// fast, or the journal was edited) read as zero seconds old, so `held_max_age` passed a
 /// verification of unknown age. Beyond a minute of skew it blocks, as an undated one does.
 #[tokio::test]
 async fn a_verification_stamped_ahead_of_the_clock_blocks_enact() -> TestResult {
-    let h = harness();
-    let (clock, on) = clock_at_t0();
-    // The holding runner's clock runs two hours ahead of the enacting runner's.
-    clock.advance(Duration::from_secs(2 * 3600));
-    h.pass(request("r1", laws()), on(held())).await?;
-    // The enacting runner's clock.
-    clock.set(UNIX_EPOCH + Duration::from_secs(1_738_324_800));
-
+    let (h, clock, on) = held_by_a_clock_two_hours_fast().await?;
     let mutations = changes(&h.sim);
     let ahead = h.enact("r1", on(verified_within_the_hour())).await?;
     let gap = blocked(&ahead)?;
@@ -250,11 +255,7 @@ async fn a_verification_stamped_ahead_of_the_clock_blocks_enact() -> TestResult 
 /// can date, so that the enact after it passes.
 #[tokio::test]
 async fn verify_clears_a_verification_stamped_ahead_of_the_clock() -> TestResult {
-    let h = harness();
-    let (clock, on) = clock_at_t0();
-    clock.advance(Duration::from_secs(2 * 3600));
-    h.pass(request("r1", laws()), on(held())).await?;
-    clock.set(UNIX_EPOCH + Duration::from_secs(1_738_324_800));
+    let (h, _clock, on) = held_by_a_clock_two_hours_fast().await?;
     blocked(&h.enact("r1", on(verified_within_the_hour())).await?)?;
 
     expect_pass(&h.verify_with("r1", on(RunOptions::default())).await?)?;

@@ -600,11 +600,7 @@ mod tests {
     #[tokio::test]
     async fn a_prefix_is_read_through_the_id_index_on_sqlite()
     -> Result<(), Box<dyn std::error::Error>> {
-        use sqlx::Connection as _;
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        crate::sql::init_with(&crate::sql::ConnectOptions::new(url.clone())).await?;
-        let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+        let (_dir, mut conn) = crate::sql::sqlite::scratch_store().await?;
         for bounded in [true, false] {
             let statement = prefix_range("id", bounded);
             let plan =

@@ -1104,15 +1104,11 @@ mod tests {
     #[tokio::test]
     async fn an_untyped_id_is_found_through_its_index_on_sqlite()
     -> Result<(), Box<dyn std::error::Error>> {
-        use sqlx::{Connection as _, Row as _};
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await?;
-        sqlx::raw_sql(
+        use sqlx::Row as _;
+        let (_dir, url, mut conn) = crate::sql::sqlite::scratch_app(
             "CREATE TABLE laws (id PRIMARY KEY, content TEXT); \
              INSERT INTO laws VALUES (1, 'one'), ('b', 'bee');",
         )
-        .execute(&mut conn)
         .await?;
         let pool = sqlx::SqlitePool::connect(&url).await?;
         let mapping = SourceMapping::new("laws", "id", "content");
@@ -1152,11 +1148,8 @@ mod tests {
     #[tokio::test]
     async fn a_scope_of_ids_is_read_through_the_id_index_on_sqlite()
     -> Result<(), Box<dyn std::error::Error>> {
-        use sqlx::{Connection as _, Row as _};
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await?;
-        sqlx::raw_sql(
+        use sqlx::Row as _;
+        let (_dir, url, mut conn) = crate::sql::sqlite::scratch_app(
             "CREATE TABLE ints (id INTEGER PRIMARY KEY, content TEXT); \
              INSERT INTO ints VALUES (0, 'zero'), (5, 'five'), (7, 'seven'); \
              CREATE TABLE texts (id TEXT PRIMARY KEY, content TEXT); \
@@ -1164,7 +1157,6 @@ mod tests {
              CREATE TABLE untyped (id PRIMARY KEY, content TEXT); \
              INSERT INTO untyped VALUES (0, 'zero'), (5, 'five'), ('b', 'bee'), ('05', 'oh');",
         )
-        .execute(&mut conn)
         .await?;
         let pool = sqlx::SqlitePool::connect(&url).await?;
         let asked = ["5", "b", "05", "5.0", "x", "+5"];
