@@ -450,4 +450,28 @@ mod tests {
         }
         Ok(())
     }
+
+    /// A `RUN.md` the run did not write (an operator's notes, a report whose JSON was moved
+    /// away) was renamed over once `RUN.json` was free: the report's Markdown must take a name
+    /// of its own, and the file there stays as it was.
+    #[test]
+    fn a_markdown_file_already_there_is_never_replaced() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let notes = dir.path().join("RUN.md");
+        std::fs::write(&notes, "the operator's notes\n")?;
+        let report = RunReport::from_json(
+            r#"{"schema_version": 5, "run": "RUN", "command": "run",
+                "adapter": {"kind": "sqlite", "live": true, "location": "x", "source": null},
+                "outcome": {"name": "PASS"}, "held_after": null, "phases": [],
+                "census_before": null, "census_after": null, "rollback": null,
+                "notes": [], "duration_ms": 1}"#,
+        )?;
+        let files = write_report_files(dir.path(), &report)?;
+        assert_eq!(std::fs::read_to_string(&notes)?, "the operator's notes\n");
+        assert_ne!(files.markdown, notes);
+        let markdown = std::fs::read_to_string(&files.markdown)?;
+        assert_eq!(markdown.trim_end(), report.to_markdown().trim_end());
+        assert_eq!(files.json.with_extension("md"), files.markdown);
+        Ok(())
+    }
 }
