@@ -306,15 +306,6 @@ fn with_suffix(stem: &Path, ext: &str) -> PathBuf {
     PathBuf::from(format!("{}.{ext}", stem.display()))
 }
 
-/// Writes `text` to `path` atomically (temporary file, then rename).
-/// Reports are private to the owner, like backups: mode 0600 in a 0700 directory, whatever the
-/// umask (they name documents, the store's location and the operator).
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = own_temporary(path);
-    write_private(&tmp, text)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// A temporary name beside `path` that no other writer uses (this process, this call): two
 /// invocations writing reports of one run at once each write their own.
 fn own_temporary(path: &Path) -> PathBuf {
@@ -328,6 +319,8 @@ fn own_temporary(path: &Path) -> PathBuf {
 }
 
 /// Writes `text`, and a final newline, to a new private file `path`, synced.
+/// Reports are private to the owner, like backups: mode 0600 in a 0700 directory, whatever the
+/// umask (they name documents, the store's location and the operator).
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = iu_cutter_phase_core::create_private_file(path)?;
     file.write_all(text.as_bytes())?;
@@ -364,20 +357,30 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
     }
 }
 
-/// Writes `text` as `<stem>.json` under the first of `stems` whose JSON is free; the stem taken.
+/// Writes each `(suffix, text)` of `files` as `<stem>.<suffix>` under the first of `stems`
+/// where every one of them is free; the stem taken. A stem where one is taken is left as it
+/// was: the files this call wrote under it (only ever where nothing was) are removed.
 fn write_first_free(
     mut stems: impl Iterator<Item = PathBuf>,
-    text: &str,
+    files: &[(&str, &str)],
 ) -> std::io::Result<PathBuf> {
-    loop {
+    'stems: loop {
         let Some(stem) = stems.next() else {
             return Err(std::io::Error::other("no free name for the report"));
         };
-        match write_new(&with_suffix(&stem, "json"), text) {
-            Ok(()) => return Ok(stem),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+        for (written, (suffix, text)) in files.iter().enumerate() {
+            match write_new(&with_suffix(&stem, suffix), text) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    for (suffix, _) in &files[..written] {
+                        std::fs::remove_file(with_suffix(&stem, suffix))?;
+                    }
+                    continue 'stems;
+                }
+                Err(e) => return Err(e),
+            }
         }
+        return Ok(stem);
     }
 }
 
@@ -390,23 +393,22 @@ pub(crate) fn write_report(
     json: &str,
 ) -> std::io::Result<PathBuf> {
     iu_cutter_phase_core::create_private_dir(dir)?;
-    let stem = write_first_free(report_stems(dir, run, command), json)?;
+    let stem = write_first_free(report_stems(dir, run, command), &[("json", json)])?;
     Ok(with_suffix(&stem, "json"))
 }
 
 /// Writes a run report as `<stem>.json` and `<stem>.md` in `dir` (the stem as
-/// [`write_report`] chooses it), each whole and never over another invocation's.
+/// [`write_report`] chooses it, and its Markdown free too), each whole and never over another
+/// file.
 pub(crate) fn write_report_files(dir: &Path, report: &RunReport) -> std::io::Result<ReportFiles> {
     iu_cutter_phase_core::create_private_dir(dir)?;
     let stems = report_stems(dir, report.run.as_str(), report.command.name());
-    // The JSON takes the stem; the Markdown follows under it.
-    let stem = write_first_free(stems, &report.to_json())?;
-    let files = ReportFiles {
+    let (json, markdown) = (report.to_json(), report.to_markdown());
+    let stem = write_first_free(stems, &[("json", &json), ("md", &markdown)])?;
+    Ok(ReportFiles {
         json: with_suffix(&stem, "json"),
         markdown: with_suffix(&stem, "md"),
-    };
-    write_atomically(&files.markdown, &report.to_markdown())?;
-    Ok(files)
+    })
 }
 
 #[cfg(test)]
