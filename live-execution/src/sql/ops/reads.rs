@@ -594,6 +594,38 @@ mod tests {
         assert_eq!(after_prefix(""), None);
     }
 
+    /// Adversarial (adv46): a prefix is read as the range of ids from it to [`after_prefix`],
+    /// which bounds exactly its ids where ids compare as UTF-8 bytes. A SQLite file shared with
+    /// an application may be UTF-16 (`PRAGMA encoding`), where SQLite's `BINARY` collation
+    /// compares the UTF-16 bytes: there `ÿ` (U+00FF) sorts after `Ā` (U+0100), and a prefix
+    /// ending in `ÿ` read none of its documents.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_prefix_reads_its_documents_in_a_utf16_sqlite_file()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use crate::prelude::*;
+        let (_dir, url, conn) = crate::sql::sqlite::scratch_app(
+            "PRAGMA encoding = 'UTF-16le'; CREATE TABLE app_notes (note TEXT);",
+        )
+        .await?;
+        drop(conn);
+        crate::sql::init(&url).await?;
+        let store = crate::sql::SqlStore::open(&crate::sql::ConnectOptions::new(url)).await?;
+        let ids = ["a", "ÿ", "ÿ1", "ÿz", "Ā"];
+        let documents: Vec<(DocumentId, String)> = ids
+            .iter()
+            .map(|id| (DocumentId::from(*id), format!("# {id}\n")))
+            .collect();
+        store.put_documents(&documents).await?;
+        for (prefix, expected) in [("ÿ", vec!["ÿ", "ÿ1", "ÿz"]), ("a", vec!["a"])] {
+            let scope = Scope::Prefix(prefix.into());
+            let found = store.load_scope(&scope).await?;
+            let found: Vec<&str> = found.iter().map(|d| d.id.as_str()).collect();
+            assert_eq!(found, expected, "prefix {prefix}");
+        }
+        Ok(())
+    }
+
     /// A prefix scope was read by `substr(id, 1, length($1)) = $2`, which no index serves:
     /// every run of a prefix read every document row of the store. The range is an index seek.
     #[cfg(feature = "sqlite")]
