@@ -324,6 +324,13 @@ pub(crate) trait Dialect: Engine {
         pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send;
 
+    /// Whether the store's ids compare as UTF-8 bytes, in code point order: a prefix is then a
+    /// range of the id index (`after_prefix` in `ops/reads.rs`). A SQLite
+    /// file may store its text as UTF-16, which its `BINARY` collation compares as UTF-16 bytes.
+    fn ids_compare_as_utf8(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
     /// Refuses, before anything is written, text this backend cannot store.
     fn check_text(what: &str, text: &str) -> Result<(), AdapterError>;
 

@@ -251,6 +251,11 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
             .await
     }
 
+    /// iu-cutter's ids are `COLLATE "C"`, and its databases UTF-8.
+    async fn ids_compare_as_utf8(_pool: &Pool) -> Result<bool, sqlx::Error> {
+        Ok(true)
+    }
+
     /// PostgreSQL text cannot hold NUL characters.
     fn check_text(what: &str, text: &str) -> Result<(), AdapterError> {
         if text.contains('\0') {

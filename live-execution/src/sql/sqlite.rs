@@ -260,6 +260,14 @@ SELECT d.id, d.active_generation,
         pool.begin().await
     }
 
+    /// A file's text encoding is set when it is created (an application's may be UTF-16).
+    async fn ids_compare_as_utf8(pool: &Pool) -> Result<bool, sqlx::Error> {
+        let encoding: String = sqlx::query_scalar("PRAGMA encoding")
+            .fetch_one(pool)
+            .await?;
+        Ok(encoding == "UTF-8")
+    }
+
     /// SQLite stores any text.
     fn check_text(_what: &str, _text: &str) -> Result<(), AdapterError> {
         Ok(())

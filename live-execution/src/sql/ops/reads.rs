@@ -212,9 +212,10 @@ async fn load_rows<D: Dialect, R: ScopeRow + Send>(
             rows.iter().map(R::decode).collect()
         }
         Scope::Prefix(prefix) => {
+            let ranged = D::ids_compare_as_utf8(pool).await.map_err(sql(what))?;
             let mut conn = pool.acquire().await.map_err(sql(what))?;
-            let after = after_prefix(prefix);
-            let statement = prefix_range(columns, after.is_some());
+            let after = after_prefix(prefix).filter(|_| ranged);
+            let statement = prefix_range(columns, after.is_some(), ranged);
             let query = Query::<D>::built(statement).bind(prefix.as_str());
             let query = match after {
                 Some(after) => query.bind(after),
@@ -253,8 +254,14 @@ pub(crate) fn after_prefix(prefix: &str) -> Option<String> {
 }
 
 /// The documents from `$1` on, before `$2` when `bounded`: the ids of a prefix `$1`
-/// ([`after_prefix`] gives `$2`).
-fn prefix_range(columns: &str, bounded: bool) -> String {
+/// ([`after_prefix`] gives `$2`). Where ids do not compare as UTF-8 bytes (`ranged` false),
+/// the ids that start with `$1`, which no index serves.
+fn prefix_range(columns: &str, bounded: bool, ranged: bool) -> String {
+    if !ranged {
+        return format!(
+            "SELECT {columns} FROM documents WHERE substr(id, 1, length($1)) = $1 ORDER BY id"
+        );
+    }
     let before = if bounded { " AND id < $2" } else { "" };
     format!("SELECT {columns} FROM documents WHERE id >= $1{before} ORDER BY id")
 }
@@ -634,7 +641,7 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let (_dir, mut conn) = crate::sql::sqlite::scratch_store().await?;
         for bounded in [true, false] {
-            let statement = prefix_range("id", bounded);
+            let statement = prefix_range("id", bounded, true);
             let plan =
                 crate::sql::sqlite::query_plan(&mut conn, &statement, &["vi/", "vi0"]).await?;
             assert!(

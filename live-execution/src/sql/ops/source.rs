@@ -740,7 +740,11 @@ pub(crate) async fn sync_source<D: Dialect>(
     write_batch::<D>(pool, &batch, &mut report).await?;
     let mut conn = pool.acquire().await.map_err(sql(what))?;
     let statement = source.gone.clone();
-    let by_document = Narrowing::by_key::<D>("d.id".to_owned());
+    let by_document = if D::ids_compare_as_utf8(pool).await.map_err(sql(what))? {
+        Narrowing::by_key::<D>("d.id".to_owned())
+    } else {
+        Narrowing::by_text::<D>("d.id".to_owned())
+    };
     let gone = narrowed::<D>(statement, &by_document, scope, part, " ORDER BY d.id")
         .fetch_all(&mut conn)
         .await
