@@ -251,9 +251,13 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
             .await
     }
 
-    /// iu-cutter's ids are `COLLATE "C"`, and its databases UTF-8.
-    async fn ids_compare_as_utf8(_pool: &Pool) -> Result<bool, sqlx::Error> {
-        Ok(true)
+    /// iu-cutter's ids are `COLLATE "C"`: bytewise in the database's encoding, which keeps code
+    /// point order in UTF-8 (and `SQL_ASCII`, which stores the client's UTF-8 as it is).
+    async fn ids_compare_as_utf8(pool: &Pool) -> Result<bool, sqlx::Error> {
+        let encoding: String = sqlx::query_scalar("SELECT current_setting('server_encoding')")
+            .fetch_one(pool)
+            .await?;
+        Ok(matches!(encoding.as_str(), "UTF8" | "SQL_ASCII"))
     }
 
     /// PostgreSQL text cannot hold NUL characters.
