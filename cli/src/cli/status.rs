@@ -254,9 +254,10 @@ async fn store_status(
     );
     if runs.len() < runs_total {
         // Held runs await an operator: the journal lists them whatever the limit.
-        let which = match runs.len().saturating_sub(view.limit) {
-            0 => "the most recent".to_owned(),
-            held => format!("the {} most recent and {held} held before them", view.limit),
+        let which = match (view.limit, runs.len().saturating_sub(view.limit)) {
+            (_, 0) => "the most recent".to_owned(),
+            (0, _) => "the held ones (--limit 0)".to_owned(),
+            (limit, held) => format!("the {limit} most recent and {held} held before them"),
         };
         out!(
             "{} of {runs_total} runs shown, {which} (status --limit N shows more)",

@@ -250,6 +250,13 @@ fn status_shows_the_most_recent_runs_and_the_census_only_when_asked() -> TestRes
             .contains("2 of 4 runs shown, the 1 most recent and 1 held before them"),
         "{held:?}"
     );
+    let only_held = wd.expect(&["status", "--limit", "0"], 0)?;
+    assert!(
+        only_held
+            .stdout
+            .contains("1 of 4 runs shown, the held ones (--limit 0)"),
+        "{only_held:?}"
+    );
 
     let census: serde_json::Value =
         serde_json::from_str(&wd.expect(&["status", "--census", "--json"], 0)?.stdout)?;
