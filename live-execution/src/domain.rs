@@ -1025,9 +1025,10 @@ pub struct PhaseRecord {
 pub struct RecentRuns {
     /// How many runs the journal holds.
     pub total: u64,
-    /// The most recent runs, oldest first: ordered by when each first started a phase (the
-    /// earliest `started_at` of its phases), runs that never started one before the others,
-    /// and by run id among equals; the last `limit` of that order, preceded (in that order) by
+    /// The most recent runs, oldest first: ordered by when each last started a phase (the
+    /// latest `started_at` of its phases, so that a run resumed, verified or enacted today is
+    /// among today's runs), runs that never started one before the others, and by run id among
+    /// equals; the last `limit` of that order, preceded (in that order) by
     /// every [`RunStatus::Held`] run the limit leaves out: a held run awaits an operator's
     /// enact, resume or rollback, and no listing of the latest runs may hide it.
     pub runs: Vec<RunRecord>,
@@ -1038,8 +1039,8 @@ impl RecentRuns {
     /// them, in that order.
     pub fn of(mut runs: Vec<RunRecord>, limit: u64) -> Self {
         runs.sort_by(|a, b| {
-            a.first_started()
-                .cmp(&b.first_started())
+            a.last_started()
+                .cmp(&b.last_started())
                 .then_with(|| a.run.cmp(&b.run))
         });
         let total = runs.len() as u64;
@@ -1073,13 +1074,13 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// When the run first started a phase: the earliest `started_at` of its phases (UTC RFC
-    /// 3339, which orders as text); `None` before any.
-    pub fn first_started(&self) -> Option<&str> {
+    /// When the run last started a phase: the latest `started_at` of its phases (UTC RFC 3339,
+    /// which orders as text); `None` before any.
+    pub fn last_started(&self) -> Option<&str> {
         self.phases
             .iter()
             .filter_map(|p| p.started_at.as_deref())
-            .min()
+            .max()
     }
 
     /// A fresh run record with no phases.

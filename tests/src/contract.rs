@@ -63,7 +63,7 @@ macro_rules! contract_suite {
             census_is_canonical_and_ignores_the_journal,
             snapshot_is_ordered_and_complete,
             journal_keeps_phase_times_and_the_reviewed_plan,
-            recent_runs_are_the_last_of_the_journal_by_first_start,
+            recent_runs_are_the_last_of_the_journal_by_latest_start,
             recent_runs_of_a_limit_beyond_the_journal_are_every_run,
             reports_are_journaled_in_order_once,
             purge_removes_only_retired_generations_all_or_nothing,
@@ -1723,20 +1723,23 @@ async fn recent_runs_agree_with_the_journal(store: &dyn LiveExecutionAdapter, wh
     }
 }
 
-/// The most recent runs are the last `limit` of every run ordered by first start (runs that
-/// never started a phase first, ties by id), with their phases, and the journal's count.
-pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
+/// The most recent runs are the last `limit` of every run ordered by its latest phase start
+/// (runs that never started a phase first, ties by id), with their phases, and the journal's
+/// count. A run resumed, verified or enacted later is among the latest: ordered by first start,
+/// a failed run resumed today stayed among the old ones, and `status` did not show it.
+pub async fn recent_runs_are_the_last_of_the_journal_by_latest_start(
     store: &dyn LiveExecutionAdapter,
 ) {
     let empty = ok(store.recent_runs(5).await, "recent of none");
     assert_eq!(empty, RecentRuns::default());
-    // (run, start of its first phase, of its second): `b` and `d` tie on their first start,
-    // `n` never started one, `c` started its second phase before `a`'s first.
+    // (run, start of its first phase, of its second): `b` started its second phase last, `a`
+    // and `d` tie on their latest start, `n` never started one, `c` started its second phase
+    // before its first.
     let journal = [
-        ("a", Some("2025-01-31T12:00:02.000Z"), None),
+        ("a", Some("2025-01-31T12:00:05.000Z"), None),
         (
             "b",
-            Some("2025-01-31T12:00:05.000Z"),
+            Some("2025-01-31T12:00:02.000Z"),
             Some("2025-01-31T12:00:09.000Z"),
         ),
         (
@@ -1757,11 +1760,7 @@ pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
         );
         for (phase_name, started) in [("backup", first), ("cut-leg-a", second)] {
             if let Some(started) = started {
-                let entry = PhaseRecord {
-                    started_at: Some(started.into()),
-                    ..phase(phase_name, PhaseStatus::Done, &[])
-                };
-                ok(store.record_phase(&r, &entry).await, "phase");
+                start_phase(store, &r, phase_name, started).await;
             }
         }
     }
@@ -1775,12 +1774,22 @@ pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
     };
     assert_eq!(
         names(ok(store.recent_runs(9).await, "recent")),
-        ["n", "c", "a", "b", "d"]
+        ["n", "c", "a", "d", "b"]
     );
-    assert_eq!(names(ok(store.recent_runs(2).await, "recent")), ["b", "d"]);
+    assert_eq!(names(ok(store.recent_runs(2).await, "recent")), ["d", "b"]);
 
-    // A held run awaits an operator: no limit leaves it out. `recent_runs(2)` listed `b` and
-    // `d` only, and the review page (`GET /runs`) lost a held run to newer ones.
+    // `c` resumed: its first phase journaled again, started after every other run's.
+    start_phase(store, &run("c"), "backup", "2025-01-31T12:00:10.000Z").await;
+    recent_runs_agree_with_the_journal(store, "c resumed").await;
+    assert_eq!(names(ok(store.recent_runs(2).await, "recent")), ["b", "c"]);
+    // A phase journaled again with an earlier start: the run's latest start is its phases' as
+    // they now stand.
+    start_phase(store, &run("c"), "backup", "2025-01-31T12:00:04.000Z").await;
+    recent_runs_agree_with_the_journal(store, "c moved back").await;
+    assert_eq!(names(ok(store.recent_runs(2).await, "recent")), ["d", "b"]);
+
+    // A held run awaits an operator: no limit leaves it out. `recent_runs(2)` listed the two
+    // latest only, and the review page (`GET /runs`) lost a held run to newer ones.
     for held in ["n", "a"] {
         ok(
             store.set_run_status(&run(held), RunStatus::Held).await,
@@ -1790,17 +1799,26 @@ pub async fn recent_runs_are_the_last_of_the_journal_by_first_start(
     recent_runs_agree_with_the_journal(store, "two held").await;
     assert_eq!(
         names(ok(store.recent_runs(2).await, "recent")),
-        ["n", "a", "b", "d"]
+        ["n", "a", "d", "b"]
     );
     assert_eq!(
         names(ok(store.recent_runs(3).await, "recent")),
-        ["n", "a", "b", "d"]
+        ["n", "a", "d", "b"]
     );
     assert_eq!(names(ok(store.recent_runs(0).await, "recent")), ["n", "a"]);
     assert_eq!(
         names(ok(store.recent_runs(9).await, "recent")),
-        ["n", "c", "a", "b", "d"]
+        ["n", "c", "a", "d", "b"]
     );
+}
+
+/// Journals phase `name` of `r` as started at `started` (and done).
+async fn start_phase(store: &dyn LiveExecutionAdapter, r: &RunId, name: &str, started: &str) {
+    let entry = PhaseRecord {
+        started_at: Some(started.into()),
+        ..phase(name, PhaseStatus::Done, &[])
+    };
+    ok(store.record_phase(r, &entry).await, "phase");
 }
 
 /// Adversarial (adv45): a limit larger than any journal (`status --limit 18446744073709551615`,
@@ -2730,6 +2748,7 @@ pub mod live {
                 concurrent_writers_create_one_document,
                 a_unit_beyond_bigint_is_refused_and_the_next_batch_is_written,
                 a_journaled_plan_with_malformed_hex_is_refused_on_load,
+                a_journal_from_before_the_latest_start_is_migrated_in_order,
             );
         };
     }
@@ -2893,6 +2912,59 @@ pub mod live {
         ok(
             connect_with(fixture.options(), open_gate()).await,
             "connect",
+        );
+    }
+
+    /// A store of schema 12, whose runs have no latest start of their own, takes migration 13
+    /// with each run's latest start read from its phases: the latest runs are listed as the
+    /// journal orders them, a run that never started a phase the oldest.
+    pub async fn a_journal_from_before_the_latest_start_is_migrated_in_order(
+        fixture: &impl RawSql,
+    ) {
+        let store = fixture.adapter();
+        for (name, started) in [
+            ("a", Some("2025-01-31T12:00:09.000Z")),
+            ("b", Some("2025-01-31T12:00:01.000Z")),
+            ("n", None),
+            ("c", Some("2025-01-31T12:00:05.000Z")),
+        ] {
+            let r = RunId::new(name);
+            let record =
+                iu_cutter_live_execution::RunRecord::new(r.clone(), Scope::All, super::rules());
+            ok(store.begin_run(&record).await, "begin");
+            if let Some(started) = started {
+                let phase = iu_cutter_live_execution::PhaseRecord {
+                    started_at: Some(started.into()),
+                    ..super::phase("backup", iu_cutter_live_execution::PhaseStatus::Done, &[])
+                };
+                ok(store.record_phase(&r, &phase).await, "phase");
+            }
+        }
+        let runs = fixture.table("runs");
+        for statement in [
+            format!("DROP INDEX {}", fixture.table("runs_by_last_start")),
+            format!("DROP INDEX {}", fixture.table("runs_by_status")),
+            format!("ALTER TABLE {runs} DROP COLUMN last_started_at"),
+            format!(
+                "DELETE FROM {} WHERE version = 13",
+                fixture.table("schema_migrations")
+            ),
+        ] {
+            fixture.execute_raw(&statement, &[]).await;
+        }
+        let report = ok(init_with(fixture.options()).await, "init");
+        assert_eq!(report.applied, vec![13]);
+        let store = ok(
+            connect_with(fixture.options(), open_gate()).await,
+            "connect after the upgrade",
+        );
+        let recent = ok(store.recent_runs(3).await, "recent");
+        let names: Vec<&str> = recent.runs.iter().map(|r| r.run.as_str()).collect();
+        assert_eq!(names, ["b", "c", "a"]);
+        let every = ok(store.list_runs().await, "list");
+        assert_eq!(
+            ok(store.recent_runs(9).await, "recent"),
+            iu_cutter_live_execution::RecentRuns::of(every, 9)
         );
     }
 

@@ -152,36 +152,25 @@ pub(crate) async fn recent_runs<D: Dialect>(
         .map_err(sql(WHAT))?
         .int(0)
         .map_err(sql(WHAT))?;
-    // Newest first, then reversed: runs that never started a phase are the oldest.
-    let began = format!(
-        "(SELECT MIN(p.started_at{}) FROM run_phases AS p WHERE p.run = r.run)",
-        D::KEY_COLLATE
-    );
-    let columns = "r.run, r.schema_version, r.scope, r.rules, r.expected_plan_sha256, r.status";
-    let runs = Query::<D>::built(format!(
-        "SELECT {columns} FROM runs AS r \
-         ORDER BY {began} IS NULL, {began} DESC, r.run DESC LIMIT $1"
-    ))
-    .bind(limit)
-    .fetch_all(&mut tx)
-    .await
-    .map_err(sql(WHAT))?;
+    // Newest first, then reversed: runs that never started a phase (`''`) are the oldest. Both
+    // reads walk an index of `last_started_at` (migration 13): the cost is the runs listed.
+    let runs = Query::<D>::built(latest_runs())
+        .bind(limit)
+        .fetch_all(&mut tx)
+        .await
+        .map_err(sql(WHAT))?;
     let recent: Vec<&str> = runs
         .iter()
         .map(|row| row.str("run"))
         .collect::<Result<_, _>>()
         .map_err(sql(WHAT))?;
     // The held runs the limit leaves out, oldest first: they await an operator.
-    let held = Query::<D>::built(format!(
-        "SELECT {columns} FROM runs AS r WHERE r.status = $1 AND NOT (r.run {}) \
-         ORDER BY {began} IS NULL DESC, {began}, r.run",
-        D::BATCH_READS.in_ids.replace("$1", "$2")
-    ))
-    .bind(codec::run_status(RunStatus::Held)?)
-    .bind(codec::to_json(&recent, "the runs shown")?)
-    .fetch_all(&mut tx)
-    .await
-    .map_err(sql(WHAT))?;
+    let held = Query::<D>::built(held_runs_but::<D>())
+        .bind(codec::run_status(RunStatus::Held)?)
+        .bind(codec::to_json(&recent, "the runs shown")?)
+        .fetch_all(&mut tx)
+        .await
+        .map_err(sql(WHAT))?;
     let mut records = held
         .iter()
         .chain(runs.iter().rev())
@@ -204,6 +193,27 @@ pub(crate) async fn recent_runs<D: Dialect>(
         total: from_db(total, "a count of runs")?,
         runs: records,
     })
+}
+
+/// The columns of a run's row that [`run_record`] reads.
+const RUN_COLUMNS: &str =
+    "r.run, r.schema_version, r.scope, r.rules, r.expected_plan_sha256, r.status";
+
+/// The latest `$1` runs, newest first.
+fn latest_runs() -> String {
+    format!(
+        "SELECT {RUN_COLUMNS} FROM runs AS r \
+         ORDER BY r.last_started_at DESC, r.run DESC LIMIT $1"
+    )
+}
+
+/// The runs of status `$1` but those of the JSON list `$2`, oldest first.
+fn held_runs_but<D: Dialect>() -> String {
+    format!(
+        "SELECT {RUN_COLUMNS} FROM runs AS r WHERE r.status = $1 AND NOT (r.run {}) \
+         ORDER BY r.last_started_at, r.run",
+        D::BATCH_READS.in_ids.replace("$1", "$2")
+    )
 }
 
 /// Begins the write transaction of a journal write to `run` (claimed as [`begin_claimed`]
@@ -257,6 +267,18 @@ async fn upsert_phase<D: Dialect>(
     .bind(phase.detail.as_deref())
     .bind(phase.started_at.as_deref())
     .bind(phase.finished_at.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(sql("journaling a phase"))?;
+    // The run's latest start, which orders `recent_runs` through an index: the latest of its
+    // phases' starts as they now stand (a phase journaled again may have changed its own).
+    Query::<D>::built(format!(
+        "UPDATE runs SET last_started_at = COALESCE(\
+         (SELECT MAX(p.started_at{}) FROM run_phases AS p WHERE p.run = $1), '') \
+         WHERE run = $1",
+        D::KEY_COLLATE
+    ))
+    .bind(run.as_str())
     .execute(conn)
     .await
     .map_err(sql("journaling a phase"))?;
@@ -880,6 +902,37 @@ async fn load_part<D: Dialect>(
 #[cfg(test)]
 mod tests {
     use super::line_parts;
+
+    /// `recent_runs` ordered every run by the earliest start among its phases, a subquery per
+    /// run and a sort of them all: `status` and `GET /runs` cost the whole journal. Both reads
+    /// now walk an index in its order and stop at what they list.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn the_latest_and_the_held_runs_are_read_through_indexes_on_sqlite()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use crate::sql::sqlite::query_plan;
+        use sqlx::Sqlite;
+        let (_dir, mut conn) = crate::sql::sqlite::scratch_store().await?;
+        let latest = query_plan(&mut conn, &super::latest_runs(), &["5"]).await?;
+        let held = super::held_runs_but::<Sqlite>();
+        let held = query_plan(&mut conn, &held, &["HELD", r#"["a"]"#]).await?;
+        for (plan, index) in [(latest, "runs_by_last_start"), (held, "runs_by_status")] {
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains(&format!("INDEX {index}"))),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.contains("run_phases")),
+                "{plan:?}"
+            );
+        }
+        Ok(())
+    }
 
     #[test]
     fn a_backup_is_cut_into_parts_of_whole_lines_that_give_it_back() {
