@@ -341,8 +341,8 @@ async fn list_runs(
             total += 1;
         }
     }
-    // Newest first, in the journal's order of recency (`RecentRuns`).
-    let started = |row: &RunRow| row.phases.iter().filter_map(|p| p.started_at.clone()).min();
+    // Newest first, in the journal's order of recency (`RecentRuns`: the latest phase start).
+    let started = |row: &RunRow| row.phases.iter().filter_map(|p| p.started_at.clone()).max();
     rows.sort_by(|a, b| started(b).cmp(&started(a)).then_with(|| b.run.cmp(&a.run)));
     // The `limit` newest, and every held run: it awaits an operator's enact or rollback.
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);

@@ -983,6 +983,19 @@ async fn a_run_rolled_back_in_part_is_shown_so() {
     server.stop().await;
 }
 
+/// A backup phase done at `minute` past midnight, 2026-01-01.
+fn backup_of_minute(minute: usize) -> PhaseRecord {
+    PhaseRecord {
+        name: "backup".to_owned(),
+        status: PhaseStatus::Done,
+        evidence: Default::default(),
+        detail: None,
+        started_at: Some(format!("2026-01-01T00:0{minute}:00.000Z")),
+        first_started_at: None,
+        finished_at: Some(format!("2026-01-01T00:0{minute}:30.000Z")),
+    }
+}
+
 /// `GET /runs` read the whole journal, every run with its scope and phases, to list them all;
 /// the page polls it. It now reads the `limit` most recent runs, newest first, and tells how
 /// many there are in all.
@@ -997,15 +1010,7 @@ async fn the_runs_list_reads_the_most_recent_runs_and_tells_how_many_there_are()
         let run = RunId::new(run);
         let record = RunRecord::new(run.clone(), Scope::All, CutRules::preset(Preset::Markdown));
         ok(server.store.begin_run(&record).await, "journal the run");
-        let backup = PhaseRecord {
-            name: "backup".to_owned(),
-            status: PhaseStatus::Done,
-            evidence: Default::default(),
-            detail: None,
-            started_at: Some(format!("2026-01-01T00:0{minute}:00.000Z")),
-            first_started_at: None,
-            finished_at: Some(format!("2026-01-01T00:0{minute}:30.000Z")),
-        };
+        let backup = backup_of_minute(minute);
         ok(server.store.record_phase(&run, &backup).await, "its backup");
     }
     let runs = |response: &support::Response| -> Vec<String> {
@@ -1038,6 +1043,28 @@ async fn the_runs_list_reads_the_most_recent_runs_and_tells_how_many_there_are()
     let held = server.get("/runs?limit=2").await;
     assert_eq!(runs(&held), ["old-a", "old-b", "old-e"], "the held run too");
     assert_eq!(held.header("x-total-count"), Some("5"));
+
+    // A run resumed later is among the latest, by its latest phase start.
+    let resumed = PhaseRecord {
+        name: "cut-leg-a".to_owned(),
+        started_at: Some("2026-01-01T00:09:00.000Z".to_owned()),
+        finished_at: None,
+        status: PhaseStatus::Running,
+        ..backup_of_minute(0)
+    };
+    ok(
+        server
+            .store
+            .record_phase(&RunId::new("old-d"), &resumed)
+            .await,
+        "resume old-d",
+    );
+    let latest = server.get("/runs?limit=2").await;
+    assert_eq!(
+        runs(&latest),
+        ["old-d", "old-a", "old-e"],
+        "resumed, newest"
+    );
 
     for query in ["limit=0", "limit=1001", "limit=two", "colour=red"] {
         let refused = server.get(&format!("/runs?{query}")).await;
