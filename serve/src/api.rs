@@ -230,8 +230,23 @@ struct RunRow {
     /// Its rollback began and did not finish (the journal's status may still say `PASS` or
     /// `HELD`): roll it back again; nothing else may continue it.
     rolled_back_in_part: bool,
-    scope: Scope,
+    /// Its scope, with a list of ids given by its length ([`scope_summary`]).
+    scope: Value,
     phases: Vec<PhaseRow>,
+}
+
+/// A scope as the runs list shows it: as journaled, but a list of ids by its count alone
+/// (`{"kind": "ids", "count": 5000}`): a list of 100 runs of 5,000 ids each was megabytes,
+/// polled every 15 s by the page, which never reads them (`GET /runs/{id}` gives the scope whole).
+fn scope_summary(scope: &Scope) -> Value {
+    match scope {
+        Scope::Ids(ids) => json!({ "kind": "ids", "count": ids.len() }),
+        Scope::Shard { base, index, count } => json!({
+            "kind": "shard",
+            "value": { "base": scope_summary(base), "index": index, "count": count },
+        }),
+        Scope::All | Scope::Prefix(_) => serde_json::to_value(scope).unwrap_or(Value::Null),
+    }
 }
 
 /// Whether the journal shows the run changed after `report` finished: another process (the
@@ -271,7 +286,7 @@ fn row(
         status: serde_json::to_value(record.status).unwrap_or(Value::Null),
         outcome,
         active,
-        scope: record.scope,
+        scope: scope_summary(&record.scope),
         phases: record
             .phases
             .into_iter()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    CutRules, PhaseRecord, PhaseStatus, Preset, RunId, RunRecord, RunStatus, Scope,
+    CutRules, DocumentId, PhaseRecord, PhaseStatus, Preset, RunId, RunRecord, RunStatus, Scope,
 };
 use iu_cutter_orchestrator::RunOptions;
 use serde_json::Value;
@@ -1064,6 +1064,49 @@ async fn the_runs_list_reads_the_most_recent_runs_and_tells_how_many_there_are()
         runs(&latest),
         ["old-d", "old-a", "old-e"],
         "resumed, newest"
+    );
+
+    // A run of many ids is listed with their count: the list is polled, and each row carried
+    // every id (GET /runs/{id} still gives them all).
+    let ids: Vec<DocumentId> = (0..5_000)
+        .map(|i| DocumentId::new(format!("laws/{i:05}")))
+        .collect();
+    for (run, scope) in [
+        ("wide", Scope::Ids(ids.clone())),
+        (
+            "wide-shard",
+            Scope::Shard {
+                base: Box::new(Scope::Ids(ids)),
+                index: 1,
+                count: 4,
+            },
+        ),
+    ] {
+        let record = RunRecord::new(RunId::new(run), scope, CutRules::preset(Preset::Markdown));
+        ok(server.store.begin_run(&record).await, "journal a wide run");
+    }
+    let listed = server.get("/runs").await;
+    let rows = listed.json();
+    let scope_of = |run: &str| {
+        rows.as_array()
+            .and_then(|rows| rows.iter().find(|r| r["run"] == run))
+            .map(|r| r["scope"].clone())
+    };
+    assert_eq!(
+        scope_of("wide"),
+        Some(serde_json::json!({"kind": "ids", "count": 5000}))
+    );
+    assert_eq!(
+        scope_of("wide-shard"),
+        Some(serde_json::json!({"kind": "shard", "value": {
+            "base": {"kind": "ids", "count": 5000}, "index": 1, "count": 4}}))
+    );
+    assert_eq!(scope_of("old-a"), Some(serde_json::json!({"kind": "all"})));
+    assert!(listed.body.len() < 10_000, "{} bytes", listed.body.len());
+    let detail = server.get("/runs/wide").await.json();
+    assert_eq!(
+        detail["record"]["scope"]["value"].as_array().map(Vec::len),
+        Some(5000)
     );
 
     for query in ["limit=0", "limit=1001", "limit=two", "colour=red"] {
