@@ -606,7 +606,9 @@ pub struct RollbackCheck {
     pub backup_sha256: String,
     /// Documents restored.
     pub restored_documents: u64,
-    /// Every backed-up document's digest equals the backup census's digest.
+    /// Every backed-up document's digest equals the backup census's digest: none differs
+    /// ([`mismatches`](Self::mismatches)), and none was left as someone else made it (kept
+    /// edits, documents left alone, documents changed by others).
     pub census_matches_backup: bool,
     /// The scope's fingerprint equals the pre-run one and nothing outside the scope changed
     /// since the backup (the store's change log lists nothing; a backup written before scope

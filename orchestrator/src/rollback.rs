@@ -550,7 +550,12 @@ async fn restore(
     let check = RollbackCheck {
         backup_sha256: plan.receipt.sha256.clone(),
         restored_documents: done_undone,
-        census_matches_backup: mismatches.is_empty(),
+        // Kept edits, documents left alone and those others changed are not as backed up
+        // either: each is noted, and none may read as matching the backup.
+        census_matches_backup: mismatches.is_empty()
+            && restoration.kept_edits.is_empty()
+            && restoration.left_alone.is_empty()
+            && changed_by_others == 0,
         fingerprint_matches_pre_run: census.fingerprint == plan.head.census.fingerprint
             && changed_outside.is_empty(),
         pre_run_fingerprint: plan.head.census.fingerprint.clone(),
@@ -998,7 +1003,7 @@ async fn census_after_restore(
 /// Why the scope's fingerprint differs from the pre-run one while every document compared
 /// matches the backup, unless the note of the documents others changed says it already.
 fn fingerprint_note(check: &RollbackCheck) -> Option<String> {
-    if check.fingerprint_matches_pre_run || !check.census_matches_backup {
+    if check.fingerprint_matches_pre_run || !check.mismatches.is_empty() {
         return None;
     }
     let outside = check

@@ -484,8 +484,52 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
     assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.notes);
     let check = report.rollback.as_ref().ok_or("no rollback check")?;
     assert_eq!(check.kept_edits.len(), 1);
+    assert!(
+        !check.census_matches_backup,
+        "an edit kept is not as backed up"
+    );
     assert!(noted(&report, "edit was kept"));
     assert!(report.to_markdown().contains("edit kept `law/1`"));
+    Ok(())
+}
+
+/// A document of the scope that the application edited, which the run holds no mark on: left
+/// as it is and said, and the evidence does not say that every document matches the backup
+/// (`census_matches_backup` said `true` beside the note saying "not as backed up").
+#[tokio::test]
+async fn a_document_others_changed_is_not_said_to_match_the_backup() -> TestResult {
+    let world = World::default();
+    world.passed_run().await?;
+    let body = "# Title\n\nText. Edited by the application.\n";
+    let edited = Document {
+        id: DocumentId::new("law/1"),
+        revision: 2,
+        sha256: sha256_hex(body.as_bytes()),
+        state: DocumentState::Ready,
+        active_generation: None,
+        body: body.into(),
+    };
+    let mut mock = world.restoring(census("edited", other("digest-9")), vec![edited.head()]);
+    answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
+
+    let report = world.rollback(mock).await?;
+
+    assert_eq!(report.outcome, Outcome::RolledBack, "{:?}", report.notes);
+    let check = report.rollback.as_ref().ok_or("no rollback check")?;
+    assert_eq!(check.changed_by_others, 1);
+    assert!(check.mismatches.is_empty());
+    assert!(!check.census_matches_backup, "law/1 is not as backed up");
+    assert!(
+        noted(&report, "not as backed up: `law/1`"),
+        "{:?}",
+        report.notes
+    );
+    let evidence = &report.phases[0].evidence;
+    assert_eq!(
+        evidence.get("census_matches_backup"),
+        Some(&false.into()),
+        "{evidence:?}"
+    );
     Ok(())
 }
 

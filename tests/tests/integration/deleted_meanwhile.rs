@@ -171,6 +171,7 @@ async fn a_rollback_keeps_the_deletion(fixture: &impl SqlFixture) -> TestResult 
     assert_eq!(check.kept_edits.len(), 1, "{json}");
     assert_eq!(check.kept_edits[0].document, DocumentId::new("law/2"));
     assert!(check.kept_edits[0].reason.contains("deleted"), "{json}");
+    assert!(!check.census_matches_backup, "law/2 is gone: {json}");
     assert!(!check.fingerprint_matches_pre_run, "law/2 is gone: {json}");
     // law/1 is as before the run.
     let heads = fixture.adapter().load_heads(&Scope::All).await?;
