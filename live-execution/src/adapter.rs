@@ -663,8 +663,12 @@ pub trait Admin: Send + Sync {
     /// document (expected `generation `G` retired`, found `generation `G` staged|active`), so
     /// does a document whose pointer moved since, and nothing is removed. A listed generation
     /// that does not exist passes (already purged: idempotent). A target listed twice counts
-    /// once. Returns the generations removed.
-    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64>;
+    /// once. Returns the generations removed, each once, in order (not those already gone): what
+    /// this call did, for a caller to tell apart from what another purge did meanwhile.
+    async fn purge_generations(
+        &self,
+        generations: &[PurgeTarget],
+    ) -> AdapterResult<Vec<PurgeTarget>>;
 }
 
 #[async_trait]
@@ -684,8 +688,11 @@ impl<S: LiveExecutionAdapter + ?Sized> Admin for S {
     async fn sync_source(&self, scope: &Scope, every_row: bool) -> AdapterResult<SyncReport> {
         call!(self, SyncSource { scope, every_row } => Synced)
     }
-    async fn purge_generations(&self, generations: &[PurgeTarget]) -> AdapterResult<u64> {
-        call!(self, PurgeGenerations(generations) => Count)
+    async fn purge_generations(
+        &self,
+        generations: &[PurgeTarget],
+    ) -> AdapterResult<Vec<PurgeTarget>> {
+        call!(self, PurgeGenerations(generations) => Purged)
     }
 }
 

@@ -551,6 +551,7 @@ pub enum Reply {
     Lease(Lease),
     Restoration(Restoration),
     Synced(SyncReport),
+    Purged(Vec<PurgeTarget>),
 }
 
 impl Reply {
@@ -584,6 +585,7 @@ impl Reply {
                 Reply::Lease(_) => "a lease",
                 Reply::Restoration(_) => "a restoration",
                 Reply::Synced(_) => "a sync report",
+                Reply::Purged(_) => "purged generations",
             }
         ))
     }
@@ -627,6 +629,7 @@ reply_from! {
     Lease => Lease,
     Restoration => Restoration,
     SyncReport => Synced,
+    Vec<PurgeTarget> => Purged,
 }
 
 impl From<()> for Reply {

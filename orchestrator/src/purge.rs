@@ -50,6 +50,10 @@ pub struct PurgeEntry {
     /// What purge does with it.
     #[serde(flatten)]
     pub decision: PurgeDecision,
+    /// Whether this purge removed it: false for every entry of a purge that removed nothing,
+    /// and for a selected one that another purge removed first.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// The account of one purge.
@@ -124,9 +128,16 @@ pub(crate) async fn purge(
         return report;
     }
     match pipeline.store.purge_generations(&selected).await {
-        Ok(purged) => {
-            info!(purged, "retired generations purged");
-            report.purged = purged;
+        Ok(removed) => {
+            info!(purged = removed.len(), "retired generations purged");
+            report.purged = removed.len() as u64;
+            let removed: BTreeSet<(&DocumentId, &RunId)> = removed
+                .iter()
+                .map(|t| (&t.document, &t.generation))
+                .collect();
+            for entry in &mut report.generations {
+                entry.removed = removed.contains(&(&entry.document, &entry.generation));
+            }
             note_already_gone(&mut report, selected.len() as u64);
         }
         Err(error) => {
@@ -199,6 +210,7 @@ async fn select(
                 generation: generation.clone(),
                 retired_at: retired_at.map(clock::rfc3339),
                 decision,
+                removed: false,
             });
         }
     }

@@ -929,32 +929,36 @@ impl Store {
         }
     }
 
-    pub(crate) fn purge_generations(&mut self, targets: &[PurgeTarget]) -> AdapterResult<u64> {
+    pub(crate) fn purge_generations(
+        &mut self,
+        targets: &[PurgeTarget],
+    ) -> AdapterResult<Vec<PurgeTarget>> {
         let listed: BTreeSet<&PurgeTarget> = targets.iter().collect();
         let mut present = Vec::new();
-        for target in &listed {
+        for target in listed {
             let key = (target.document.clone(), target.generation.clone());
             let active = self
                 .documents
                 .get(&target.document)
                 .map(|d| d.active_generation.as_ref());
             if purge_step(target, active, self.generations.get(&key).copied())? {
-                present.push(key);
+                present.push(target);
             }
         }
-        let mut removed = 0;
-        for (document, generation) in present {
+        let mut removed = Vec::new();
+        for target in present {
+            let (document, generation) = (&target.document, &target.generation);
             if self
                 .generations
                 .remove(&(document.clone(), generation.clone()))
                 .is_some()
             {
-                removed += 1;
+                removed.push(target.clone());
             }
-            for key in self.generation_unit_keys(&document, &generation) {
+            for key in self.generation_unit_keys(document, generation) {
                 self.units.remove(&key);
             }
-            self.touch(&document);
+            self.touch(document);
         }
         Ok(removed)
     }
@@ -1078,7 +1082,7 @@ impl Store {
             Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
             Op::Enact { run, expectations } => Reply::Count(self.enact(run, expectations)?),
             Op::Restore { run, backup } => Reply::Restoration(self.restore(run, backup)?),
-            Op::PurgeGenerations(targets) => Reply::Count(self.purge_generations(targets)?),
+            Op::PurgeGenerations(targets) => Reply::Purged(self.purge_generations(targets)?),
             Op::AcquireLease { run, holder, ttl } => {
                 Reply::Lease(self.grant_lease(run, holder, ttl, Self::check_free)?)
             }

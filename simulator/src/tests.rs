@@ -924,7 +924,7 @@ async fn changed_since_covers_every_digest_change_of_a_lifecycle() -> TestResult
             active: Some(run("r3")),
         }])
         .await?;
-    assert_eq!(purged, 1);
+    assert_eq!(purged.len(), 1);
     covered(&sim, &all, &mut seen, "purge").await?;
     Ok(())
 }

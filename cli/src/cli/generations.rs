@@ -158,7 +158,9 @@ fn purgeable_when(entry: &PurgeEntry, age: &str, older_than: Duration) -> String
 
 fn decision_name(entry: &PurgeEntry, purged: bool) -> String {
     match &entry.decision {
-        PurgeDecision::Purge if purged => "purged".to_owned(),
+        PurgeDecision::Purge if entry.removed => "purged".to_owned(),
+        // Selected, and gone when this purge removed the others: another purge's doing.
+        PurgeDecision::Purge if purged => "selected, already gone (another purge)".to_owned(),
         PurgeDecision::Purge => "selected (not purged)".to_owned(),
         PurgeDecision::KeptRecent => "kept: retired too recently".to_owned(),
         PurgeDecision::KeptUndated => "kept: retirement time not journaled".to_owned(),
@@ -314,4 +316,31 @@ fn print_kept_hints(report: &PurgeReport, counts: &DecisionCounts, args: &PurgeA
         "each generation, and what would make it purgeable: iu-cutter purge --older-than \
          {age} --verbose"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use iu_cutter_live_execution::{DocumentId, RunId};
+    use iu_cutter_orchestrator::{PurgeDecision, PurgeEntry};
+
+    use super::decision_name;
+
+    /// Of two purges at once, the one whose selection the other removed first labelled it
+    /// "purged" in its `--verbose` table: the store now says which generations each removed.
+    #[test]
+    fn a_selected_generation_is_purged_only_if_this_purge_removed_it() {
+        let entry = |removed| PurgeEntry {
+            document: DocumentId::new("law/1"),
+            generation: RunId::new("r1"),
+            retired_at: None,
+            decision: PurgeDecision::Purge,
+            removed,
+        };
+        assert_eq!(decision_name(&entry(true), true), "purged");
+        assert_eq!(
+            decision_name(&entry(false), true),
+            "selected, already gone (another purge)"
+        );
+        assert_eq!(decision_name(&entry(false), false), "selected (not purged)");
+    }
 }

@@ -757,6 +757,7 @@ async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> Test
     let first: Pending = Box::pin(async move {
         let report = other.purge_at(age, later).await;
         assert_eq!(report.purged, 1, "{report:?}");
+        assert_eq!(removed(&report), 1, "{report:?}");
     });
     let second = Runner::new(
         Arc::new(Meanwhile::new(
@@ -769,6 +770,8 @@ async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> Test
     let report = second.purge_at(age, later).await;
     assert_eq!(report.outcome, Outcome::Pass, "{report:?}");
     assert_eq!(report.purged, 0, "{report:?}");
+    // Selected, but removed by the other purge: no entry says this one removed it.
+    assert_eq!(removed(&report), 0, "{report:?}");
     assert!(
         report
             .notes
@@ -777,6 +780,11 @@ async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> Test
         "{report:?}"
     );
     Ok(())
+}
+
+/// How many entries of `report` say this purge removed them.
+fn removed(report: &crate::PurgeReport) -> usize {
+    report.generations.iter().filter(|e| e.removed).count()
 }
 
 /// The store applies the purge and the reply is lost (the process or the connection dies after

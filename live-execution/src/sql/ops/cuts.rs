@@ -618,7 +618,7 @@ async fn with_leftover_units<D: Dialect>(
 pub(crate) async fn purge_generations<D: Dialect>(
     pool: &Pool<D>,
     targets: &[PurgeTarget],
-) -> AdapterResult<u64> {
+) -> AdapterResult<Vec<PurgeTarget>> {
     let what = "purging generations";
     let listed: BTreeSet<&PurgeTarget> = targets.iter().collect();
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
@@ -644,7 +644,7 @@ pub(crate) async fn purge_generations<D: Dialect>(
         purge_one::<D>(&mut tx, &target.document, &target.generation).await?;
     }
     tx.commit().await.map_err(sql(what))?;
-    Ok(present.len() as u64)
+    Ok(present.into_iter().map(|&t| t.clone()).collect())
 }
 
 /// Removes one retired generation: its record, conditional on the state (so a generation made
