@@ -93,11 +93,21 @@ pub(crate) async fn scope_census<D: Dialect>(
 }
 
 /// [`scope_census`] without the digest of each document, folded as the rows come.
+///
+/// Folding needs the rows in code point order: where the store's ids compare otherwise (a
+/// UTF-16 SQLite file, a PostgreSQL database in another encoding), the digests are kept and
+/// sorted first, and dropped once the census is taken.
 pub(crate) async fn scope_census_summary<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
 ) -> AdapterResult<ScopeCensus> {
-    scope_census_into(pool, ids, Digests::Folded(RunningCensus::new())).await
+    let what = "taking the census of a scope";
+    if D::ids_compare_as_utf8(pool).await.map_err(sql(what))? {
+        return scope_census_into(pool, ids, Digests::Folded(RunningCensus::new())).await;
+    }
+    let mut census = scope_census_into(pool, ids, Digests::Kept(CensusBuilder::new())).await?;
+    census.census.per_document.clear();
+    Ok(census)
 }
 
 async fn scope_census_into<D: Dialect>(
