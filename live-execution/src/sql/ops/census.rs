@@ -376,8 +376,8 @@ fn census_unit(row: &impl Fields) -> AdapterResult<UnitFields<'_>> {
 
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
+    use crate::DocumentId;
     use crate::prelude::*;
-    use crate::{DocumentId, LiveExecutionAdapter};
 
     /// Adversarial (adv47): the closing census of a run is folded as the rows come, which needs
     /// them in code point order. A SQLite file shared with an application may be UTF-16, whose
