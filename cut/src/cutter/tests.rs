@@ -176,3 +176,75 @@ fn repeated_paths_get_the_ids_of_their_occurrences() -> Result<(), CutError> {
     assert!(repeated >= 4, "{repeated} units of repeated paths");
     Ok(())
 }
+
+/// A Markdown document of `sections`, each a heading of a few long names (so that paths share
+/// their first hash block, [`crate::ids::UnitIds::id_after`]) over a body of `words` words.
+fn sections_document(sections: &[(u8, u8, usize)]) -> String {
+    let long = "Section whose heading is long enough to pass the first sha256 block";
+    let mut text = String::from("preamble\n");
+    for &(level, name, words) in sections {
+        let hashes = "#".repeat(usize::from(level % 3) + 1);
+        text.push_str(&format!("{hashes} {long} {}\n", name % 4));
+        text.push_str(&"word ".repeat(words));
+        text.push('\n');
+    }
+    text
+}
+
+/// The units of `text` as a fresh reference computes them: lossless, each hashed, each id the
+/// `unit_id` of its path's occurrence (counted per unit before splitting) and part.
+fn assert_units_are_exact(document: &str, text: &str, units: &[CutUnit]) {
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let mut end = 0;
+    for unit in units {
+        assert_eq!(unit.start, end, "{unit:?}");
+        end = unit.end;
+        let span = text
+            .get(unit.start as usize..unit.end as usize)
+            .unwrap_or("");
+        assert_eq!(unit.sha256, crate::Sha256Digest::of(span.as_bytes()));
+        if matches!(unit.part, None | Some(1)) {
+            *seen.entry(unit.path.as_str()).or_default() += 1;
+        }
+        let occurrence = seen.get(unit.path.as_str()).map_or(0, |n| n - 1);
+        assert_eq!(
+            unit.unit_id,
+            crate::unit_id(document, &unit.path, occurrence, unit.part),
+            "{unit:?}"
+        );
+    }
+    assert_eq!(end, text.len() as u64);
+}
+
+proptest::proptest! {
+    /// Adversarial (adv47): the buffers a cut builds in stay on its thread from one cut to the
+    /// next. Cutting A, then B (larger, or failing past the unit limit), then A again on one
+    /// thread gives A's units exactly, as a fresh reference computes them, and the parallel cut
+    /// of many documents is the sequential one.
+    #[test]
+    fn scratch_kept_between_cuts_leaks_nothing(
+        a in proptest::collection::vec((0u8..3, 0u8..8, 0usize..40), 0..24),
+        b in proptest::collection::vec((0u8..3, 0u8..8, 0usize..40), 0..300),
+        split in proptest::bool::ANY,
+    ) {
+        let rules = CutRules::preset(Preset::Markdown);
+        let rules = if split { rules.with_max_unit_bytes(MIN_MAX_UNIT_BYTES) } else { rules };
+        let cutter = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}"));
+        let (text_a, text_b) = (sections_document(&a), sections_document(&b));
+        let first = cutter.cut("doc-a", &text_a).unwrap_or_else(|e| panic!("{e}"));
+        assert_units_are_exact("doc-a", &text_a, &first);
+        let second = cutter.cut("doc-b", &text_b).unwrap_or_else(|e| panic!("{e}"));
+        assert_units_are_exact("doc-b", &text_b, &second);
+        // A cut that fails part-way (past the unit limit) leaves the scratch too.
+        let capped = Cutter::new(&rules).unwrap_or_else(|e| panic!("{e}")).with_unit_limit(2);
+        let _ = capped.cut("doc-b", &text_b);
+        let again = cutter.cut("doc-a", &text_a).unwrap_or_else(|e| panic!("{e}"));
+        proptest::prop_assert_eq!(&first, &again);
+        let texts = [text_a.clone(), text_b.clone(), text_a, text_b];
+        let cut = |text: &String| cutter.cut("doc", text).unwrap_or_else(|e| panic!("{e}"));
+        let sequential: Vec<_> = texts.iter().map(cut).collect();
+        let parallel = crate::Parallelism::new(std::num::NonZeroUsize::MIN.saturating_add(2))
+            .map(&texts, cut);
+        proptest::prop_assert_eq!(sequential, parallel);
+    }
+}

@@ -456,4 +456,28 @@ mod tests {
         }
         Ok(())
     }
+
+    /// Adversarial (adv47, held): a journaled plan part that no longer parses is refused
+    /// naming the cause and the next action, as a part that still parses is (also where
+    /// write-verify reads the rest of the plan after a gap).
+    #[tokio::test]
+    async fn a_plan_part_that_does_not_parse_names_the_next_action()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let mut store = journaled(&["a", "b"]);
+        store.parts[1].push('{');
+        let mut reader = PlanReader::open(Arc::new(store), &RunId::new("r"))
+            .await?
+            .ok_or("no plan")?;
+        let read = async {
+            while reader.next_part().await?.is_some() {}
+            Ok::<_, PhaseError>(())
+        }
+        .await;
+        assert!(
+            matches!(&read, Err(PhaseError::Precondition(m))
+                if m.contains("changed outside iu-cutter") && m.contains("roll the run back")),
+            "{read:?}"
+        );
+        Ok(())
+    }
 }

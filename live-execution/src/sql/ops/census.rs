@@ -93,11 +93,21 @@ pub(crate) async fn scope_census<D: Dialect>(
 }
 
 /// [`scope_census`] without the digest of each document, folded as the rows come.
+///
+/// Folding needs the rows in code point order: where the store's ids compare otherwise (a
+/// UTF-16 SQLite file, a PostgreSQL database in another encoding), the digests are kept and
+/// sorted first, and dropped once the census is taken.
 pub(crate) async fn scope_census_summary<D: Dialect>(
     pool: &Pool<D>,
     ids: &[DocumentId],
 ) -> AdapterResult<ScopeCensus> {
-    scope_census_into(pool, ids, Digests::Folded(RunningCensus::new())).await
+    let what = "taking the census of a scope";
+    if D::ids_compare_as_utf8(pool).await.map_err(sql(what))? {
+        return scope_census_into(pool, ids, Digests::Folded(RunningCensus::new())).await;
+    }
+    let mut census = scope_census_into(pool, ids, Digests::Kept(CensusBuilder::new())).await?;
+    census.census.per_document.clear();
+    Ok(census)
 }
 
 async fn scope_census_into<D: Dialect>(
@@ -362,4 +372,40 @@ async fn census_from_rows<D: Dialect>(
 /// unit id, path, part, start, end, sha256), borrowed from the row.
 fn census_unit(row: &impl Fields) -> AdapterResult<UnitFields<'_>> {
     unit_fields_at(row, 2, row.str(1).map_err(sql(WHAT))?, WHAT)
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use crate::DocumentId;
+    use crate::prelude::*;
+
+    /// Adversarial (adv47): the closing census of a run is folded as the rows come, which needs
+    /// them in code point order. A SQLite file shared with an application may be UTF-16, whose
+    /// `BINARY` collation orders `𝔸` (a surrogate pair) before `ｚ` (U+FF5A): every run over such
+    /// a file noted "scope census after not taken: invalid request: … out of id order" and
+    /// reported no census after it.
+    #[tokio::test]
+    async fn the_census_summary_is_taken_in_a_utf16_sqlite_file()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, url, conn) = crate::sql::sqlite::scratch_app(
+            "PRAGMA encoding = 'UTF-16le'; CREATE TABLE app_notes (note TEXT);",
+        )
+        .await?;
+        drop(conn);
+        crate::sql::init(&url).await?;
+        let store = crate::sql::SqlStore::open(&crate::sql::ConnectOptions::new(url)).await?;
+        let ids = ["a", "ÿ", "Ā", "ｚ", "𝔸"];
+        let documents: Vec<(DocumentId, String)> = ids
+            .iter()
+            .map(|id| (DocumentId::from(*id), format!("# {id}\n")))
+            .collect();
+        store.put_documents(&documents).await?;
+        let ids: Vec<DocumentId> = ids.iter().map(|id| DocumentId::from(*id)).collect();
+        let whole = store.scope_census(&ids).await?;
+        let summary = store.scope_census_summary(&ids).await?;
+        assert_eq!(summary.census.documents, 5);
+        assert_eq!(summary.census.fingerprint, whole.census.fingerprint);
+        assert_eq!(summary.census.units, whole.census.units);
+        Ok(())
+    }
 }
