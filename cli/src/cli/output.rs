@@ -342,19 +342,33 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
     match linked {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             // A file system without hard links: take the name by creating it, then fill it.
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(path)?;
-            file.write_all(text.as_bytes())?;
-            if !text.ends_with('\n') {
-                file.write_all(b"\n")?;
-            }
-            file.sync_all()
+            fill_new(path, |file| {
+                file.write_all(text.as_bytes())?;
+                if !text.ends_with('\n') {
+                    file.write_all(b"\n")?;
+                }
+                file.sync_all()
+            })
         }
         other => other,
     }
+}
+
+/// Creates `path` where nothing is and fills it with `fill`; a fill that fails removes the
+/// file it created, so that no partial report stays under the name.
+fn fill_new(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    fill(&mut file).inspect_err(|_| {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    })
 }
 
 /// Writes each `(suffix, text)` of `files` as `<stem>.<suffix>` under the first of `stems`
@@ -369,16 +383,18 @@ fn write_first_free(
             return Err(std::io::Error::other("no free name for the report"));
         };
         for (written, (suffix, text)) in files.iter().enumerate() {
-            match write_new(&with_suffix(&stem, suffix), text) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    for (suffix, _) in &files[..written] {
-                        std::fs::remove_file(with_suffix(&stem, suffix))?;
-                    }
-                    continue 'stems;
-                }
-                Err(e) => return Err(e),
+            let Err(e) = write_new(&with_suffix(&stem, suffix), text) else {
+                continue;
+            };
+            // The files written under this stem are this call's: none stays beside a report
+            // said not to be written.
+            for (suffix, _) in &files[..written] {
+                std::fs::remove_file(with_suffix(&stem, suffix))?;
             }
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                continue 'stems;
+            }
+            return Err(e);
         }
         return Ok(stem);
     }
@@ -474,6 +490,42 @@ mod tests {
         let markdown = std::fs::read_to_string(&files.markdown)?;
         assert_eq!(markdown.trim_end(), report.to_markdown().trim_end());
         assert_eq!(files.json.with_extension("md"), files.markdown);
+        Ok(())
+    }
+
+    /// A report whose Markdown could not be written (here a name too long for the file
+    /// system) is said not to be written: its JSON, written first, stayed under its name
+    /// (adv47).
+    #[test]
+    fn a_report_that_fails_part_way_leaves_none_of_its_files()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let stem = dir.path().join("RUN");
+        let long = "m".repeat(300);
+        let failed = write_first_free(
+            std::iter::once(stem.clone()),
+            &[("json", "{}"), (long.as_str(), "# RUN")],
+        );
+        assert!(failed.is_err(), "{failed:?}");
+        assert!(!with_suffix(&stem, "json").exists(), "the JSON stayed");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+        Ok(())
+    }
+
+    /// Where hard links fail, a report takes its name by creating the file, then fills it: a
+    /// fill that failed left a partial report under the name (adv47).
+    #[test]
+    fn a_file_whose_fill_fails_is_removed() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("RUN.json");
+        let failed = fill_new(&path, |file| {
+            file.write_all(b"{\"half\":")?;
+            Err(std::io::Error::other("the disk is full"))
+        });
+        assert!(failed.is_err());
+        assert!(!path.exists(), "a partial report stayed");
+        fill_new(&path, |file| file.write_all(b"{}"))?;
+        assert_eq!(std::fs::read_to_string(&path)?, "{}");
         Ok(())
     }
 }
