@@ -369,6 +369,27 @@ pub(crate) async fn scratch_app(
     Ok((dir, url, conn))
 }
 
+/// A store of iu-cutter's schema in a UTF-16 (little-endian) file an application made, holding
+/// one document `# {id}` of each of `ids`: where SQLite's `BINARY` collation compares UTF-16
+/// bytes, not code points (`ÿ` U+00FF after `Ā` U+0100, `𝔸` before `ｚ`).
+#[cfg(test)]
+pub(crate) async fn utf16_store(
+    ids: &[&str],
+) -> Result<(tempfile::TempDir, crate::sql::SqlStore), Box<dyn std::error::Error>> {
+    use crate::prelude::*;
+    let (dir, url, conn) =
+        scratch_app("PRAGMA encoding = 'UTF-16le'; CREATE TABLE app_notes (note TEXT);").await?;
+    drop(conn);
+    crate::sql::init(&url).await?;
+    let store = crate::sql::SqlStore::open(&ConnectOptions::new(url)).await?;
+    let documents: Vec<(crate::DocumentId, String)> = ids
+        .iter()
+        .map(|id| (crate::DocumentId::from(*id), format!("# {id}\n")))
+        .collect();
+    store.put_documents(&documents).await?;
+    Ok((dir, store))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -455,11 +455,9 @@ async fn documents_the_run_never_touched_are_not_compared() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> TestResult {
-    let world = World::default();
-    world.passed_run().await?;
-    // No fence, no generation of r1, the pre-run pointer: what the rollback must leave.
+/// A store restoring `world`'s run over `law/1`, which someone edited since the backup: no
+/// fence, no generation of r1, the pre-run pointer, as the rollback must leave it.
+fn law_1_edited_since_the_backup(world: &World) -> MockLiveExecutionAdapter {
     let body = "# Title\n\nText. Edited.\n";
     let edited = Document {
         id: DocumentId::new("law/1"),
@@ -469,7 +467,14 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
         active_generation: None,
         body: body.into(),
     };
-    let mut mock = world.restoring(census("edited", other("digest-9")), vec![edited.head()]);
+    world.restoring(census("edited", other("digest-9")), vec![edited.head()])
+}
+
+#[tokio::test]
+async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> TestResult {
+    let world = World::default();
+    world.passed_run().await?;
+    let mut mock = law_1_edited_since_the_backup(&world);
     answer!(mock, Op::Restore { .. } => Ok(Restoration {
         kept_edits: vec![Kept {
             document: DocumentId::new("law/1"),
@@ -500,16 +505,7 @@ async fn an_edit_kept_by_the_store_is_reported_and_checked_by_its_marks() -> Tes
 async fn a_document_others_changed_is_not_said_to_match_the_backup() -> TestResult {
     let world = World::default();
     world.passed_run().await?;
-    let body = "# Title\n\nText. Edited by the application.\n";
-    let edited = Document {
-        id: DocumentId::new("law/1"),
-        revision: 2,
-        sha256: sha256_hex(body.as_bytes()),
-        state: DocumentState::Ready,
-        active_generation: None,
-        body: body.into(),
-    };
-    let mut mock = world.restoring(census("edited", other("digest-9")), vec![edited.head()]);
+    let mut mock = law_1_edited_since_the_backup(&world);
     answer!(mock, Op::Restore { .. } => Ok(undone())).times(1);
 
     let report = world.rollback(mock).await?;

@@ -387,19 +387,8 @@ mod tests {
     #[tokio::test]
     async fn the_census_summary_is_taken_in_a_utf16_sqlite_file()
     -> Result<(), Box<dyn std::error::Error>> {
-        let (_dir, url, conn) = crate::sql::sqlite::scratch_app(
-            "PRAGMA encoding = 'UTF-16le'; CREATE TABLE app_notes (note TEXT);",
-        )
-        .await?;
-        drop(conn);
-        crate::sql::init(&url).await?;
-        let store = crate::sql::SqlStore::open(&crate::sql::ConnectOptions::new(url)).await?;
         let ids = ["a", "ÿ", "Ā", "ｚ", "𝔸"];
-        let documents: Vec<(DocumentId, String)> = ids
-            .iter()
-            .map(|id| (DocumentId::from(*id), format!("# {id}\n")))
-            .collect();
-        store.put_documents(&documents).await?;
+        let (_dir, store) = crate::sql::sqlite::utf16_store(&ids).await?;
         let ids: Vec<DocumentId> = ids.iter().map(|id| DocumentId::from(*id)).collect();
         let whole = store.scope_census(&ids).await?;
         let summary = store.scope_census_summary(&ids).await?;

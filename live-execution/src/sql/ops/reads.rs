@@ -611,19 +611,8 @@ mod tests {
     async fn a_prefix_reads_its_documents_in_a_utf16_sqlite_file()
     -> Result<(), Box<dyn std::error::Error>> {
         use crate::prelude::*;
-        let (_dir, url, conn) = crate::sql::sqlite::scratch_app(
-            "PRAGMA encoding = 'UTF-16le'; CREATE TABLE app_notes (note TEXT);",
-        )
-        .await?;
-        drop(conn);
-        crate::sql::init(&url).await?;
-        let store = crate::sql::SqlStore::open(&crate::sql::ConnectOptions::new(url)).await?;
         let ids = ["a", "ÿ", "ÿ1", "ÿz", "Ā"];
-        let documents: Vec<(DocumentId, String)> = ids
-            .iter()
-            .map(|id| (DocumentId::from(*id), format!("# {id}\n")))
-            .collect();
-        store.put_documents(&documents).await?;
+        let (_dir, store) = crate::sql::sqlite::utf16_store(&ids).await?;
         for (prefix, expected) in [("ÿ", vec!["ÿ", "ÿ1", "ÿz"]), ("a", vec!["a"])] {
             let scope = Scope::Prefix(prefix.into());
             let found = store.load_scope(&scope).await?;
