@@ -853,6 +853,16 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         Ok(()) => {}
         // Created meanwhile by another process: fine, it is a directory.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        // "File exists" alone sends the reader looking for a directory that is there.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "{} exists and is not a directory: move it away or configure another path",
+                    dir.display()
+                ),
+            ));
+        }
         Err(e) => return Err(e),
     }
     set_mode(dir, 0o700)
@@ -1123,6 +1133,25 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let store = DirBackupStore::new(dir.path());
         Ok((dir, store))
+    }
+
+    /// A directory path where a file is (a reports or backup directory configured over a
+    /// file) said only "File exists (os error 17)" (adv47): the error names the path and what
+    /// it is.
+    #[test]
+    fn a_file_where_the_directory_goes_is_named() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("reports");
+        std::fs::write(&file, "not a directory")?;
+        for path in [file.clone(), file.join("run")] {
+            let Err(error) = create_private_dir(&path) else {
+                panic!("{} was created", path.display());
+            };
+            let text = error.to_string();
+            assert!(text.contains("is not a directory"), "{text}");
+            assert!(text.contains(&file.display().to_string()), "{text}");
+        }
+        Ok(())
     }
 
     fn backup(run: &str) -> Backup {
