@@ -574,6 +574,8 @@ fn an_application_table_is_cut_in_place_on_sqlite_while_the_application_writes()
         "run_plans",
         "run_reports",
         "runs",
+        "runs_by_last_start",
+        "runs_by_status",
         "schema_migrations",
         "units",
         "units_log_delete",
