@@ -2,25 +2,63 @@
 //! hashing each and computing its stable id as soon as the next marker closes it.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use iu_cutter_live_execution::{Sha256Digest, UnitId};
+use iu_cutter_live_execution::{Sha256Digest, UnitId, UnitPath};
 
 use crate::ids::{PathBlock, UnitIds, any_repeated, occurrences, path_key};
 use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
 /// The most units whose vector a thread keeps between cuts ([`SCRATCH`]): about 400 KB, the
-/// units of a document of a megabyte or so. A document that needs a larger vector gets that
-/// vector as its cut, so a thread never holds more than this after a cut, whatever it cut.
+/// units of a document of a megabyte or so. A thread never holds more than this after a cut,
+/// whatever it cut.
 const RETAINED_UNITS: usize = 4096;
+
+/// The most bytes of paths a thread keeps room for between cuts ([`SCRATCH`]): the paths of
+/// [`RETAINED_UNITS`] units of 64 bytes.
+const RETAINED_PATH_BYTES: usize = RETAINED_UNITS * 64;
+
+/// A unit as the scan builds it: a [`CutUnit`] whose path is still a range of the cut's path
+/// buffer ([`UnitBuilder::paths`]).
+struct Built {
+    ordinal: u32,
+    unit_id: UnitId,
+    /// The path's byte range in the path buffer.
+    path: (usize, usize),
+    part: Option<u32>,
+    start: u64,
+    end: u64,
+    sha256: Sha256Digest,
+}
+
+impl Built {
+    /// The unit, its path a share of `paths` (the cut's path buffer, frozen).
+    fn unit(&self, paths: &Arc<str>) -> CutUnit {
+        let (from, to) = self.path;
+        CutUnit {
+            ordinal: self.ordinal,
+            unit_id: self.unit_id,
+            // `shared` refuses only a range past 4 GiB of paths: that path gets its own copy.
+            path: UnitPath::shared(paths, from, to)
+                .unwrap_or_else(|| UnitPath::from(paths.get(from..to).unwrap_or_default())),
+            part: self.part,
+            start: self.start,
+            end: self.end,
+            sha256: self.sha256,
+        }
+    }
+}
 
 /// The buffers a cut builds in, kept emptied on its thread for the next cut ([`SCRATCH`]).
 #[derive(Default)]
 struct Scratch {
-    /// The units, moved out into a vector of their exact number when the cut ends.
-    units: Vec<CutUnit>,
+    /// The units, made into [`CutUnit`]s in a vector of their exact number when the cut ends.
+    units: Vec<Built>,
+    /// The units' paths, one after the other.
+    paths: String,
     /// The [`path_key`] of each unit before splitting.
     keys: Vec<u64>,
     /// The table that finds whether a key repeats ([`any_repeated`]).
@@ -33,6 +71,7 @@ impl Scratch {
     /// No buffer allocated yet.
     const EMPTY: Scratch = Scratch {
         units: Vec::new(),
+        paths: String::new(),
         keys: Vec::new(),
         table: Vec::new(),
         parts: Vec::new(),
@@ -57,9 +96,9 @@ thread_local! {
     /// pages to the system soon (the program's `dirty_decay_ms`), so each larger buffer
     /// page-faults again and the smaller one is purged, a third of the cut's time outside
     /// sha256 in the profile. Units are built here instead, in pages that stay mapped, and
-    /// moved into a vector of exactly their number when the cut ends; the keys, the table that
-    /// finds repeated ones and the parts of oversize units likewise stay allocated from one cut
-    /// to the next.
+    /// made into a vector of exactly their number when the cut ends; their paths, the keys, the
+    /// table that finds repeated ones and the parts of oversize units likewise stay allocated
+    /// from one cut to the next.
     static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::EMPTY) };
 }
 
@@ -75,9 +114,12 @@ pub(crate) struct UnitBuilder<'a> {
     ids: UnitIds,
     /// The first block of the last unit's id input, hashed ([`UnitIds::id_after`]).
     block: PathBlock,
-    units: Vec<CutUnit>,
-    /// The unit being scanned: its start and path.
-    open: Option<(usize, String)>,
+    units: Vec<Built>,
+    /// Every unit's path, one after the other: frozen into the one buffer the units' paths
+    /// share when the cut ends (one allocation per cut, not one per unit).
+    paths: String,
+    /// The unit being scanned: its start and its path's range in `paths`.
+    open: Option<(usize, (usize, usize))>,
     /// The [`path_key`] of each unit before splitting, in order: the occurrence indexes are
     /// counted at the end ([`occurrences`]), then the ids computed.
     keys: Vec<u64>,
@@ -104,6 +146,7 @@ impl<'a> UnitBuilder<'a> {
         // Empty: a cut leaves them so (`finish` empties them before putting them back).
         let Scratch {
             units,
+            paths,
             keys,
             table,
             parts,
@@ -116,6 +159,7 @@ impl<'a> UnitBuilder<'a> {
             ids: UnitIds::new(document_id),
             block: PathBlock::default(),
             units,
+            paths,
             open: None,
             keys,
             table,
@@ -127,13 +171,28 @@ impl<'a> UnitBuilder<'a> {
 
     /// A marker: a unit with `path` starts at byte `start`, closing the open one (or the
     /// preamble).
-    pub(crate) fn marker(&mut self, start: usize, path: String) {
+    pub(crate) fn marker(&mut self, start: usize, path: &str) {
         match self.open.take() {
             Some((open_start, open_path)) => self.close(open_start, start, open_path),
-            None if start > 0 => self.close(0, start, PREAMBLE_PATH.to_owned()),
+            None if start > 0 => {
+                let preamble = self.add_path(PREAMBLE_PATH);
+                self.close(0, start, preamble);
+            }
             None => {}
         }
+        let path = self.add_path(path);
         self.open = Some((start, path));
+    }
+
+    /// Appends `path` to the path buffer; returns its range there. Once no unit is built any
+    /// more (past the limit, or after an error), nothing is kept.
+    fn add_path(&mut self, path: &str) -> (usize, usize) {
+        if self.counted.is_some() || self.error.is_some() {
+            return (0, 0);
+        }
+        let from = self.paths.len();
+        self.paths.push_str(path);
+        (from, self.paths.len())
     }
 
     /// Closes the last unit at the end of the text and returns the units.
@@ -141,7 +200,10 @@ impl<'a> UnitBuilder<'a> {
         let len = self.text.len();
         match self.open.take() {
             Some((start, path)) => self.close(start, len, path),
-            None if len > 0 => self.close(0, len, PREAMBLE_PATH.to_owned()),
+            None if len > 0 => {
+                let preamble = self.add_path(PREAMBLE_PATH);
+                self.close(0, len, preamble);
+            }
             None => {}
         }
         if let Some(error) = self.error {
@@ -153,18 +215,22 @@ impl<'a> UnitBuilder<'a> {
         if any_repeated(&self.keys, &mut self.table) {
             self.repeated_ids();
         }
-        let units = if self.units.capacity() > RETAINED_UNITS {
-            // Too large to keep: returned as it is, rather than copied into fresh pages again.
-            std::mem::take(&mut self.units)
+        let units = if self.units.is_empty() {
+            Vec::new()
         } else {
-            // Moved out into a vector of exactly their number (see `SCRATCH`), in one copy of
-            // the whole buffer (`append`) rather than unit by unit.
-            let mut units = Vec::with_capacity(self.units.len());
-            units.append(&mut self.units);
-            units
+            // Every path in one buffer, shared by the units (see `paths`); the units in a
+            // vector of exactly their number (see `SCRATCH`).
+            let paths: Arc<str> = Arc::from(self.paths.as_str());
+            self.units.iter().map(|unit| unit.unit(&paths)).collect()
         };
+        let mut paths = self.paths;
+        if paths.capacity() > RETAINED_PATH_BYTES {
+            paths = String::new();
+        }
+        paths.clear();
         SCRATCH.set(Scratch {
             units: kept(self.units),
+            paths,
             keys: kept(self.keys),
             table: kept(self.table),
             parts: kept(self.parts),
@@ -175,12 +241,14 @@ impl<'a> UnitBuilder<'a> {
     /// Every id was computed for occurrence 0 as its unit closed (while its path was in cache);
     /// corrects those of the units whose path came before (some key repeats).
     fn repeated_ids(&mut self) {
+        let paths = self.paths.as_str();
+        let path = |(from, to): (usize, usize)| paths.get(from..to).unwrap_or_default();
         let occurrences = occurrences(
             &self.keys,
             self.units
                 .iter()
                 .filter(|unit| matches!(unit.part, None | Some(1)))
-                .map(|unit| unit.path.as_str()),
+                .map(|unit| path(unit.path)),
         );
         let mut logical = None;
         for unit in &mut self.units {
@@ -193,12 +261,12 @@ impl<'a> UnitBuilder<'a> {
                 .copied()
                 .unwrap_or_default();
             if occurrence > 0 {
-                unit.unit_id = self.ids.id(&unit.path, occurrence, unit.part);
+                unit.unit_id = self.ids.id(path(unit.path), occurrence, unit.part);
             }
         }
     }
 
-    fn close(&mut self, start: usize, end: usize, path: String) {
+    fn close(&mut self, start: usize, end: usize, path: (usize, usize)) {
         if self.error.is_some() {
             return;
         }
@@ -217,6 +285,7 @@ impl<'a> UnitBuilder<'a> {
             // can say how many units the rules would make without holding them.
             self.counted = Some(self.units.len() as u64 + count as u64);
             self.units = Vec::new();
+            self.paths = String::new();
             self.keys = Vec::new();
         } else {
             let result = if parts.len() < 2 {
@@ -224,7 +293,8 @@ impl<'a> UnitBuilder<'a> {
             } else {
                 // The key is the id the unit would have unsplit: one more id, for split units
                 // only.
-                let whole = self.ids.id_after(&mut self.block, &path, 0, None);
+                let text = self.paths.get(path.0..path.1).unwrap_or_default();
+                let whole = self.ids.id_after(&mut self.block, text, 0, None);
                 self.push_parts(&parts, path).map(|()| whole)
             };
             match result {
@@ -235,17 +305,15 @@ impl<'a> UnitBuilder<'a> {
         self.parts = parts;
     }
 
-    fn push_parts(&mut self, parts: &[(usize, usize)], path: String) -> Result<(), CutError> {
-        let mut path = Some(path);
+    /// The parts of one unit, each with its path (one range of the path buffer for all).
+    fn push_parts(
+        &mut self,
+        parts: &[(usize, usize)],
+        path: (usize, usize),
+    ) -> Result<(), CutError> {
         for (index, &span) in parts.iter().enumerate() {
             let part = u32::try_from(index + 1).map_err(|_| self.too_many(index as u64))?;
-            // The last part takes the path; the others clone it.
-            let part_path = if index + 1 == parts.len() {
-                path.take().unwrap_or_default()
-            } else {
-                path.clone().unwrap_or_default()
-            };
-            self.push(span, part_path, Some(part))?;
+            self.push(span, path, Some(part))?;
         }
         Ok(())
     }
@@ -263,7 +331,7 @@ impl<'a> UnitBuilder<'a> {
     fn push(
         &mut self,
         (start, end): (usize, usize),
-        path: String,
+        path: (usize, usize),
         part: Option<u32>,
     ) -> Result<UnitId, CutError> {
         // The cap keeps the count far below `u32::MAX`: the conversion cannot fail in practice.
@@ -272,8 +340,9 @@ impl<'a> UnitBuilder<'a> {
         // Spans are made of line starts, the end and character boundaries, so `get` succeeds;
         // were it ever to fail, `check_lossless` reports the span.
         let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
-        let unit_id = self.ids.id_after(&mut self.block, &path, 0, part);
-        self.units.push(CutUnit {
+        let text = self.paths.get(path.0..path.1).unwrap_or_default();
+        let unit_id = self.ids.id_after(&mut self.block, text, 0, part);
+        self.units.push(Built {
             ordinal,
             unit_id,
             path,

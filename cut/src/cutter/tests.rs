@@ -160,9 +160,9 @@ fn repeated_paths_get_the_ids_of_their_occurrences() -> Result<(), CutError> {
     let mut repeated = 0;
     for unit in &units {
         if matches!(unit.part, None | Some(1)) {
-            *seen.entry(unit.path.clone()).or_default() += 1;
+            *seen.entry(unit.path.to_string()).or_default() += 1;
         }
-        let occurrence = seen.get(&unit.path).map_or(0, |n| n - 1);
+        let occurrence = seen.get(unit.path.as_str()).map_or(0, |n| n - 1);
         if occurrence > 0 {
             repeated += 1;
         }
