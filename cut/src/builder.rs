@@ -13,52 +13,28 @@ use crate::split::split_span;
 use crate::{CutError, CutUnit, PREAMBLE_PATH};
 
 /// The most units whose vector a thread keeps between cuts ([`SCRATCH`]): about 400 KB, the
-/// units of a document of a megabyte or so. A thread never holds more than this after a cut,
-/// whatever it cut.
+/// units of a document of a megabyte or so. A document that needs a larger vector gets that
+/// vector as its cut, so a thread never holds more than this after a cut, whatever it cut.
 const RETAINED_UNITS: usize = 4096;
 
 /// The most bytes of paths a thread keeps room for between cuts ([`SCRATCH`]): the paths of
 /// [`RETAINED_UNITS`] units of 64 bytes.
 const RETAINED_PATH_BYTES: usize = RETAINED_UNITS * 64;
 
-/// A unit as the scan builds it: a [`CutUnit`] whose path is still a range of the cut's path
-/// buffer ([`UnitBuilder::paths`]).
-struct Built {
-    ordinal: u32,
-    unit_id: UnitId,
-    /// The path's byte range in the path buffer.
-    path: (usize, usize),
-    part: Option<u32>,
-    start: u64,
-    end: u64,
-    sha256: Sha256Digest,
-}
-
-impl Built {
-    /// The unit, its path a share of `paths` (the cut's path buffer, frozen).
-    fn unit(&self, paths: &Arc<str>) -> CutUnit {
-        let (from, to) = self.path;
-        CutUnit {
-            ordinal: self.ordinal,
-            unit_id: self.unit_id,
-            // `shared` refuses only a range past 4 GiB of paths: that path gets its own copy.
-            path: UnitPath::shared(paths, from, to)
-                .unwrap_or_else(|| UnitPath::from(paths.get(from..to).unwrap_or_default())),
-            part: self.part,
-            start: self.start,
-            end: self.end,
-            sha256: self.sha256,
-        }
-    }
-}
+/// How many bytes of paths the builder gathers before it gives their units their paths
+/// ([`UnitBuilder::set_paths`]): a few hundred units, whose bytes are still in cache, and one
+/// allocation for all of them; a large document's paths are never all in one growing buffer.
+pub(crate) const PATH_CHUNK_BYTES: usize = 16 * 1024;
 
 /// The buffers a cut builds in, kept emptied on its thread for the next cut ([`SCRATCH`]).
 #[derive(Default)]
 struct Scratch {
-    /// The units, made into [`CutUnit`]s in a vector of their exact number when the cut ends.
-    units: Vec<Built>,
+    /// The units, moved out into a vector of their exact number when the cut ends.
+    units: Vec<CutUnit>,
     /// The units' paths, one after the other.
     paths: String,
+    /// The path of each of the last units, a range of `paths`.
+    ranges: Vec<(usize, usize)>,
     /// The [`path_key`] of each unit before splitting.
     keys: Vec<u64>,
     /// The table that finds whether a key repeats ([`any_repeated`]).
@@ -72,6 +48,7 @@ impl Scratch {
     const EMPTY: Scratch = Scratch {
         units: Vec::new(),
         paths: String::new(),
+        ranges: Vec::new(),
         keys: Vec::new(),
         table: Vec::new(),
         parts: Vec::new(),
@@ -96,7 +73,7 @@ thread_local! {
     /// pages to the system soon (the program's `dirty_decay_ms`), so each larger buffer
     /// page-faults again and the smaller one is purged, a third of the cut's time outside
     /// sha256 in the profile. Units are built here instead, in pages that stay mapped, and
-    /// made into a vector of exactly their number when the cut ends; their paths, the keys, the
+    /// moved into a vector of exactly their number when the cut ends; their paths, the keys, the
     /// table that finds repeated ones and the parts of oversize units likewise stay allocated
     /// from one cut to the next.
     static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::EMPTY) };
@@ -114,10 +91,14 @@ pub(crate) struct UnitBuilder<'a> {
     ids: UnitIds,
     /// The first block of the last unit's id input, hashed ([`UnitIds::id_after`]).
     block: PathBlock,
-    units: Vec<Built>,
-    /// Every unit's path, one after the other: frozen into the one buffer the units' paths
-    /// share when the cut ends (one allocation per cut, not one per unit).
+    /// The units, each with the empty path (which allocates nothing) until the cut ends.
+    units: Vec<CutUnit>,
+    /// The paths of the last units without theirs, one after the other: frozen into one buffer
+    /// they share ([`UnitBuilder::set_paths`]), when the cut ends or past [`PATH_CHUNK_BYTES`]
+    /// (one allocation per cut or chunk, not one per unit).
     paths: String,
+    /// The path of each of the last `ranges.len()` units, a range of `paths`.
+    ranges: Vec<(usize, usize)>,
     /// The unit being scanned: its start and its path's range in `paths`.
     open: Option<(usize, (usize, usize))>,
     /// The [`path_key`] of each unit before splitting, in order: the occurrence indexes are
@@ -147,6 +128,7 @@ impl<'a> UnitBuilder<'a> {
         let Scratch {
             units,
             paths,
+            ranges,
             keys,
             table,
             parts,
@@ -160,6 +142,7 @@ impl<'a> UnitBuilder<'a> {
             block: PathBlock::default(),
             units,
             paths,
+            ranges,
             open: None,
             keys,
             table,
@@ -179,6 +162,9 @@ impl<'a> UnitBuilder<'a> {
                 self.close(0, start, preamble);
             }
             None => {}
+        }
+        if self.paths.len() >= PATH_CHUNK_BYTES {
+            self.set_paths();
         }
         let path = self.add_path(path);
         self.open = Some((start, path));
@@ -212,16 +198,19 @@ impl<'a> UnitBuilder<'a> {
         if let Some(units) = self.counted {
             return Err(self.too_many(units));
         }
+        self.set_paths();
         if any_repeated(&self.keys, &mut self.table) {
             self.repeated_ids();
         }
-        let units = if self.units.is_empty() {
-            Vec::new()
+        let units = if self.units.capacity() > RETAINED_UNITS {
+            // Too large to keep: returned as it is, rather than copied into fresh pages again.
+            std::mem::take(&mut self.units)
         } else {
-            // Every path in one buffer, shared by the units (see `paths`); the units in a
-            // vector of exactly their number (see `SCRATCH`).
-            let paths: Arc<str> = Arc::from(self.paths.as_str());
-            self.units.iter().map(|unit| unit.unit(&paths)).collect()
+            // Moved out into a vector of exactly their number (see `SCRATCH`), in one copy of
+            // the whole buffer (`append`) rather than unit by unit.
+            let mut units = Vec::with_capacity(self.units.len());
+            units.append(&mut self.units);
+            units
         };
         let mut paths = self.paths;
         if paths.capacity() > RETAINED_PATH_BYTES {
@@ -231,6 +220,7 @@ impl<'a> UnitBuilder<'a> {
         SCRATCH.set(Scratch {
             units: kept(self.units),
             paths,
+            ranges: kept(self.ranges),
             keys: kept(self.keys),
             table: kept(self.table),
             parts: kept(self.parts),
@@ -238,17 +228,32 @@ impl<'a> UnitBuilder<'a> {
         Ok(units)
     }
 
+    /// Gives the last units their paths, in one buffer they share (see `paths`), and empties
+    /// the path buffer.
+    fn set_paths(&mut self) {
+        if !self.ranges.is_empty() {
+            let paths: Arc<str> = Arc::from(self.paths.as_str());
+            let first = self.units.len().saturating_sub(self.ranges.len());
+            let units = self.units.get_mut(first..).unwrap_or_default();
+            for (unit, &(from, to)) in units.iter_mut().zip(&self.ranges) {
+                // `shared` refuses only a range past 4 GiB of paths: that one gets its own copy.
+                unit.path = UnitPath::shared(&paths, from, to)
+                    .unwrap_or_else(|| UnitPath::from(paths.get(from..to).unwrap_or_default()));
+            }
+        }
+        self.ranges.clear();
+        self.paths.clear();
+    }
+
     /// Every id was computed for occurrence 0 as its unit closed (while its path was in cache);
     /// corrects those of the units whose path came before (some key repeats).
     fn repeated_ids(&mut self) {
-        let paths = self.paths.as_str();
-        let path = |(from, to): (usize, usize)| paths.get(from..to).unwrap_or_default();
         let occurrences = occurrences(
             &self.keys,
             self.units
                 .iter()
                 .filter(|unit| matches!(unit.part, None | Some(1)))
-                .map(|unit| path(unit.path)),
+                .map(|unit| unit.path.as_str()),
         );
         let mut logical = None;
         for unit in &mut self.units {
@@ -261,7 +266,7 @@ impl<'a> UnitBuilder<'a> {
                 .copied()
                 .unwrap_or_default();
             if occurrence > 0 {
-                unit.unit_id = self.ids.id(path(unit.path), occurrence, unit.part);
+                unit.unit_id = self.ids.id(&unit.path, occurrence, unit.part);
             }
         }
     }
@@ -286,6 +291,7 @@ impl<'a> UnitBuilder<'a> {
             self.counted = Some(self.units.len() as u64 + count as u64);
             self.units = Vec::new();
             self.paths = String::new();
+            self.ranges = Vec::new();
             self.keys = Vec::new();
         } else {
             let result = if parts.len() < 2 {
@@ -342,15 +348,16 @@ impl<'a> UnitBuilder<'a> {
         let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
         let text = self.paths.get(path.0..path.1).unwrap_or_default();
         let unit_id = self.ids.id_after(&mut self.block, text, 0, part);
-        self.units.push(Built {
+        self.units.push(CutUnit {
             ordinal,
             unit_id,
-            path,
+            path: UnitPath::default(),
             part,
             start: start as u64,
             end: end as u64,
             sha256: Sha256Digest::from_bytes(Sha256::digest(bytes).into()),
         });
+        self.ranges.push(path);
         Ok(unit_id)
     }
 }

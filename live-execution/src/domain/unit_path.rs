@@ -17,8 +17,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// time). Cloning one is a reference count, not a copy.
 #[derive(Clone)]
 pub struct UnitPath {
-    /// The buffer holding the path (and, for a cut, its other units' paths).
-    text: Arc<str>,
+    /// The buffer holding the path (and, for a cut, its other units' paths); `None` for the
+    /// empty path, which so allocates nothing (the cutter builds its units with it, then sets
+    /// their paths when the cut ends).
+    text: Option<Arc<str>>,
     /// The path's byte range in `text` (`u32`, so that a path is no larger than a `String`).
     start: u32,
     end: u32,
@@ -31,7 +33,7 @@ impl UnitPath {
     pub fn shared(text: &Arc<str>, start: usize, end: usize) -> Option<UnitPath> {
         text.get(start..end)?;
         Some(UnitPath {
-            text: Arc::clone(text),
+            text: Some(Arc::clone(text)),
             start: u32::try_from(start).ok()?,
             end: u32::try_from(end).ok()?,
         })
@@ -42,7 +44,8 @@ impl UnitPath {
     pub fn as_str(&self) -> &str {
         // The range was checked when the path was made (`shared`, `From`): `get` succeeds.
         self.text
-            .get(self.start as usize..self.end as usize)
+            .as_deref()
+            .and_then(|text| text.get(self.start as usize..self.end as usize))
             .unwrap_or_default()
     }
 }
@@ -69,7 +72,7 @@ impl From<Arc<str>> for UnitPath {
         }
         UnitPath {
             end: u32::try_from(end).unwrap_or_default(),
-            text,
+            text: Some(text),
             start: 0,
         }
     }
@@ -82,8 +85,13 @@ impl From<UnitPath> for String {
 }
 
 impl Default for UnitPath {
+    /// The empty path, without an allocation.
     fn default() -> Self {
-        UnitPath::from("")
+        UnitPath {
+            text: None,
+            start: 0,
+            end: 0,
+        }
     }
 }
 
@@ -239,6 +247,11 @@ mod tests {
         assert_eq!(
             UnitPath::shared(&text, 0, 0).unwrap_or_else(|| panic!("empty")),
             ""
+        );
+        assert_eq!(UnitPath::default(), UnitPath::from(""));
+        assert_eq!(
+            std::mem::size_of::<UnitPath>(),
+            std::mem::size_of::<String>()
         );
     }
 }
