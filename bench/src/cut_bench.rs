@@ -369,7 +369,7 @@ impl<'a> CorpusUnits<'a> {
                     .zip(occurrences(units))
                     .map(|(u, occurrence)| {
                         let span = u.text(&doc.text).map(str::as_bytes).unwrap_or_default();
-                        (span, u.path.clone(), occurrence, u.part)
+                        (span, u.path.as_str().to_owned(), occurrence, u.part)
                     })
                     .collect(),
             })

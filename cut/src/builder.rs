@@ -2,10 +2,11 @@
 //! hashing each and computing its stable id as soon as the next marker closes it.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use iu_cutter_live_execution::{Sha256Digest, UnitId};
+use iu_cutter_live_execution::{Sha256Digest, UnitId, UnitPath};
 
 use crate::ids::{PathBlock, UnitIds, any_repeated, occurrences, path_key};
 use crate::split::split_span;
@@ -16,11 +17,24 @@ use crate::{CutError, CutUnit, PREAMBLE_PATH};
 /// vector as its cut, so a thread never holds more than this after a cut, whatever it cut.
 const RETAINED_UNITS: usize = 4096;
 
+/// The most bytes of paths a thread keeps room for between cuts ([`SCRATCH`]): the paths of
+/// [`RETAINED_UNITS`] units of 64 bytes.
+const RETAINED_PATH_BYTES: usize = RETAINED_UNITS * 64;
+
+/// How many bytes of paths the builder gathers before it gives their units their paths
+/// ([`UnitBuilder::set_paths`]): a few hundred units, whose bytes are still in cache, and one
+/// allocation for all of them; a large document's paths are never all in one growing buffer.
+pub(crate) const PATH_CHUNK_BYTES: usize = 16 * 1024;
+
 /// The buffers a cut builds in, kept emptied on its thread for the next cut ([`SCRATCH`]).
 #[derive(Default)]
 struct Scratch {
     /// The units, moved out into a vector of their exact number when the cut ends.
     units: Vec<CutUnit>,
+    /// The units' paths, one after the other.
+    paths: String,
+    /// The path of each of the last units, a range of `paths`.
+    ranges: Vec<(usize, usize)>,
     /// The [`path_key`] of each unit before splitting.
     keys: Vec<u64>,
     /// The table that finds whether a key repeats ([`any_repeated`]).
@@ -33,6 +47,8 @@ impl Scratch {
     /// No buffer allocated yet.
     const EMPTY: Scratch = Scratch {
         units: Vec::new(),
+        paths: String::new(),
+        ranges: Vec::new(),
         keys: Vec::new(),
         table: Vec::new(),
         parts: Vec::new(),
@@ -57,9 +73,9 @@ thread_local! {
     /// pages to the system soon (the program's `dirty_decay_ms`), so each larger buffer
     /// page-faults again and the smaller one is purged, a third of the cut's time outside
     /// sha256 in the profile. Units are built here instead, in pages that stay mapped, and
-    /// moved into a vector of exactly their number when the cut ends; the keys, the table that
-    /// finds repeated ones and the parts of oversize units likewise stay allocated from one cut
-    /// to the next.
+    /// moved into a vector of exactly their number when the cut ends; their paths, the keys, the
+    /// table that finds repeated ones and the parts of oversize units likewise stay allocated
+    /// from one cut to the next.
     static SCRATCH: Cell<Scratch> = const { Cell::new(Scratch::EMPTY) };
 }
 
@@ -75,9 +91,16 @@ pub(crate) struct UnitBuilder<'a> {
     ids: UnitIds,
     /// The first block of the last unit's id input, hashed ([`UnitIds::id_after`]).
     block: PathBlock,
+    /// The units, each with the empty path (which allocates nothing) until the cut ends.
     units: Vec<CutUnit>,
-    /// The unit being scanned: its start and path.
-    open: Option<(usize, String)>,
+    /// The paths of the last units without theirs, one after the other: frozen into one buffer
+    /// they share ([`UnitBuilder::set_paths`]), when the cut ends or past [`PATH_CHUNK_BYTES`]
+    /// (one allocation per cut or chunk, not one per unit).
+    paths: String,
+    /// The path of each of the last `ranges.len()` units, a range of `paths`.
+    ranges: Vec<(usize, usize)>,
+    /// The unit being scanned: its start and its path's range in `paths`.
+    open: Option<(usize, (usize, usize))>,
     /// The [`path_key`] of each unit before splitting, in order: the occurrence indexes are
     /// counted at the end ([`occurrences`]), then the ids computed.
     keys: Vec<u64>,
@@ -104,6 +127,8 @@ impl<'a> UnitBuilder<'a> {
         // Empty: a cut leaves them so (`finish` empties them before putting them back).
         let Scratch {
             units,
+            paths,
+            ranges,
             keys,
             table,
             parts,
@@ -116,6 +141,8 @@ impl<'a> UnitBuilder<'a> {
             ids: UnitIds::new(document_id),
             block: PathBlock::default(),
             units,
+            paths,
+            ranges,
             open: None,
             keys,
             table,
@@ -127,13 +154,31 @@ impl<'a> UnitBuilder<'a> {
 
     /// A marker: a unit with `path` starts at byte `start`, closing the open one (or the
     /// preamble).
-    pub(crate) fn marker(&mut self, start: usize, path: String) {
+    pub(crate) fn marker(&mut self, start: usize, path: &str) {
         match self.open.take() {
             Some((open_start, open_path)) => self.close(open_start, start, open_path),
-            None if start > 0 => self.close(0, start, PREAMBLE_PATH.to_owned()),
+            None if start > 0 => {
+                let preamble = self.add_path(PREAMBLE_PATH);
+                self.close(0, start, preamble);
+            }
             None => {}
         }
+        if self.paths.len() >= PATH_CHUNK_BYTES {
+            self.set_paths();
+        }
+        let path = self.add_path(path);
         self.open = Some((start, path));
+    }
+
+    /// Appends `path` to the path buffer; returns its range there. Once no unit is built any
+    /// more (past the limit, or after an error), nothing is kept.
+    fn add_path(&mut self, path: &str) -> (usize, usize) {
+        if self.counted.is_some() || self.error.is_some() {
+            return (0, 0);
+        }
+        let from = self.paths.len();
+        self.paths.push_str(path);
+        (from, self.paths.len())
     }
 
     /// Closes the last unit at the end of the text and returns the units.
@@ -141,7 +186,10 @@ impl<'a> UnitBuilder<'a> {
         let len = self.text.len();
         match self.open.take() {
             Some((start, path)) => self.close(start, len, path),
-            None if len > 0 => self.close(0, len, PREAMBLE_PATH.to_owned()),
+            None if len > 0 => {
+                let preamble = self.add_path(PREAMBLE_PATH);
+                self.close(0, len, preamble);
+            }
             None => {}
         }
         if let Some(error) = self.error {
@@ -150,6 +198,7 @@ impl<'a> UnitBuilder<'a> {
         if let Some(units) = self.counted {
             return Err(self.too_many(units));
         }
+        self.set_paths();
         if any_repeated(&self.keys, &mut self.table) {
             self.repeated_ids();
         }
@@ -163,13 +212,37 @@ impl<'a> UnitBuilder<'a> {
             units.append(&mut self.units);
             units
         };
+        let mut paths = self.paths;
+        if paths.capacity() > RETAINED_PATH_BYTES {
+            paths = String::new();
+        }
+        paths.clear();
         SCRATCH.set(Scratch {
             units: kept(self.units),
+            paths,
+            ranges: kept(self.ranges),
             keys: kept(self.keys),
             table: kept(self.table),
             parts: kept(self.parts),
         });
         Ok(units)
+    }
+
+    /// Gives the last units their paths, in one buffer they share (see `paths`), and empties
+    /// the path buffer.
+    fn set_paths(&mut self) {
+        if !self.ranges.is_empty() {
+            let paths: Arc<str> = Arc::from(self.paths.as_str());
+            let first = self.units.len().saturating_sub(self.ranges.len());
+            let units = self.units.get_mut(first..).unwrap_or_default();
+            for (unit, &(from, to)) in units.iter_mut().zip(&self.ranges) {
+                // `shared` refuses only a range past 4 GiB of paths: that one gets its own copy.
+                unit.path = UnitPath::shared(&paths, from, to)
+                    .unwrap_or_else(|| UnitPath::from(paths.get(from..to).unwrap_or_default()));
+            }
+        }
+        self.ranges.clear();
+        self.paths.clear();
     }
 
     /// Every id was computed for occurrence 0 as its unit closed (while its path was in cache);
@@ -198,7 +271,7 @@ impl<'a> UnitBuilder<'a> {
         }
     }
 
-    fn close(&mut self, start: usize, end: usize, path: String) {
+    fn close(&mut self, start: usize, end: usize, path: (usize, usize)) {
         if self.error.is_some() {
             return;
         }
@@ -217,6 +290,8 @@ impl<'a> UnitBuilder<'a> {
             // can say how many units the rules would make without holding them.
             self.counted = Some(self.units.len() as u64 + count as u64);
             self.units = Vec::new();
+            self.paths = String::new();
+            self.ranges = Vec::new();
             self.keys = Vec::new();
         } else {
             let result = if parts.len() < 2 {
@@ -224,7 +299,8 @@ impl<'a> UnitBuilder<'a> {
             } else {
                 // The key is the id the unit would have unsplit: one more id, for split units
                 // only.
-                let whole = self.ids.id_after(&mut self.block, &path, 0, None);
+                let text = self.paths.get(path.0..path.1).unwrap_or_default();
+                let whole = self.ids.id_after(&mut self.block, text, 0, None);
                 self.push_parts(&parts, path).map(|()| whole)
             };
             match result {
@@ -235,17 +311,15 @@ impl<'a> UnitBuilder<'a> {
         self.parts = parts;
     }
 
-    fn push_parts(&mut self, parts: &[(usize, usize)], path: String) -> Result<(), CutError> {
-        let mut path = Some(path);
+    /// The parts of one unit, each with its path (one range of the path buffer for all).
+    fn push_parts(
+        &mut self,
+        parts: &[(usize, usize)],
+        path: (usize, usize),
+    ) -> Result<(), CutError> {
         for (index, &span) in parts.iter().enumerate() {
             let part = u32::try_from(index + 1).map_err(|_| self.too_many(index as u64))?;
-            // The last part takes the path; the others clone it.
-            let part_path = if index + 1 == parts.len() {
-                path.take().unwrap_or_default()
-            } else {
-                path.clone().unwrap_or_default()
-            };
-            self.push(span, part_path, Some(part))?;
+            self.push(span, path, Some(part))?;
         }
         Ok(())
     }
@@ -263,7 +337,7 @@ impl<'a> UnitBuilder<'a> {
     fn push(
         &mut self,
         (start, end): (usize, usize),
-        path: String,
+        path: (usize, usize),
         part: Option<u32>,
     ) -> Result<UnitId, CutError> {
         // The cap keeps the count far below `u32::MAX`: the conversion cannot fail in practice.
@@ -272,16 +346,18 @@ impl<'a> UnitBuilder<'a> {
         // Spans are made of line starts, the end and character boundaries, so `get` succeeds;
         // were it ever to fail, `check_lossless` reports the span.
         let bytes = self.text.as_bytes().get(start..end).unwrap_or_default();
-        let unit_id = self.ids.id_after(&mut self.block, &path, 0, part);
+        let text = self.paths.get(path.0..path.1).unwrap_or_default();
+        let unit_id = self.ids.id_after(&mut self.block, text, 0, part);
         self.units.push(CutUnit {
             ordinal,
             unit_id,
-            path,
+            path: UnitPath::default(),
             part,
             start: start as u64,
             end: end as u64,
             sha256: Sha256Digest::from_bytes(Sha256::digest(bytes).into()),
         });
+        self.ranges.push(path);
         Ok(unit_id)
     }
 }

@@ -116,7 +116,7 @@ pub fn check_hashes(text: &str, units: &[CutUnit]) -> Result<(), CutError> {
             );
             return Err(CutError::HashMismatch {
                 ordinal: unit.ordinal,
-                path: unit.path.clone(),
+                path: unit.path.as_str().to_owned(),
                 recorded: unit.sha256.hex(),
                 computed,
             });

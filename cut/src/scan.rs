@@ -83,7 +83,7 @@ impl<'a> Scan<'a> {
         let label_start = self.path.len();
         label.write_to(&mut self.path);
         self.stack.push((level, label_start));
-        self.units.marker(start, self.path.clone());
+        self.units.marker(start, &self.path);
     }
 
     /// Like [`Scan::open`], for a marker that contains nothing: the next marker closes it,

@@ -11,11 +11,13 @@ use crate::rules::{CutRules, Preset};
 
 pub(crate) mod canonical;
 mod plan_parts;
+mod unit_path;
 
 pub use plan_parts::{
     PLAN_PART_BYTES, PlanPartError, PlanVerifier, PlanWriter, parse_plan_head, plan_head_text,
     plan_parts,
 };
+pub use unit_path::UnitPath;
 
 /// Version of every serialised boundary type (plans, backups, journal records, reports).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -516,8 +518,9 @@ pub struct PlannedUnit {
     /// Stable id, derived from the document id and the structural path, not from content: 16
     /// bytes, written as 32 lowercase hex characters.
     pub unit_id: crate::UnitId,
-    /// Hierarchical path, e.g. `Chương II/Điều 44`, `Section 1/1.1`, or the preamble's path.
-    pub path: String,
+    /// Hierarchical path, e.g. `Chương II/Điều 44`, `Section 1/1.1`, or the preamble's path
+    /// (a string the units of one cut share).
+    pub path: UnitPath,
     /// `Some(1..)` when an oversize unit was split; every part keeps the unit's path.
     pub part: Option<u32>,
     /// First byte of the span in the source.
@@ -549,7 +552,7 @@ impl PlannedUnit {
             generation: generation.clone(),
             ordinal: self.ordinal,
             unit_id: self.unit_id.hex(),
-            path: self.path.clone(),
+            path: self.path.as_str().to_owned(),
             part: self.part,
             start: self.start,
             end: self.end,
@@ -1199,7 +1202,7 @@ mod tests {
             ordinal,
             // The id whose hex is `{ordinal:032x}`, as these plans were pinned with.
             unit_id: crate::UnitId::from_bytes(u128::from(ordinal).to_be_bytes()),
-            path: format!("Chương I/Điều {ordinal}"),
+            path: format!("Chương I/Điều {ordinal}").into(),
             part,
             start,
             end,

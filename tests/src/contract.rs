@@ -575,7 +575,7 @@ fn plan_of(documents: &[Document], max_unit_bytes: Option<u64>) -> Plan {
                         ordinal: u.ordinal,
                         // A plan holds ids raw: this one is named by the stored unit's.
                         unit_id: UnitId::of_digest(&Sha256Digest::of(u.unit_id.as_bytes())),
-                        path: u.path,
+                        path: u.path.into(),
                         part: u.part,
                         start: u.start,
                         end: u.end,
@@ -1543,7 +1543,7 @@ pub async fn a_plan_of_many_megabytes_round_trips(store: &dyn LiveExecutionAdapt
                 .map(|u| PlannedUnit {
                     ordinal: u,
                     unit_id: UnitId::from_bytes(u128::from(i * 10 + u).to_be_bytes()),
-                    path: format!("Chương {u}/Điều {i} \"{}\"", "ư".repeat(100)),
+                    path: format!("Chương {u}/Điều {i} \"{}\"", "ư".repeat(100)).into(),
                     ..template.units[0].clone()
                 })
                 .collect();

@@ -126,7 +126,7 @@ pub fn expected_units(
         .cut(id.as_str(), body)
         .map_err(|e| fail(&e))?
         .into_iter()
-        .map(|u| (u.path, u.part, u.start, u.end, u.sha256.hex()))
+        .map(|u| (u.path.into(), u.part, u.start, u.end, u.sha256.hex()))
         .collect())
 }
 

@@ -7,7 +7,7 @@ fn unit(ordinal: u32, path: &str, part: Option<u32>, start: u64, end: u64) -> Cu
     CutUnit {
         ordinal,
         unit_id: UnitId::from_bytes([0; 16]),
-        path: path.to_owned(),
+        path: path.into(),
         part,
         start,
         end,

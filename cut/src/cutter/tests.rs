@@ -160,9 +160,9 @@ fn repeated_paths_get_the_ids_of_their_occurrences() -> Result<(), CutError> {
     let mut repeated = 0;
     for unit in &units {
         if matches!(unit.part, None | Some(1)) {
-            *seen.entry(unit.path.clone()).or_default() += 1;
+            *seen.entry(unit.path.to_string()).or_default() += 1;
         }
-        let occurrence = seen.get(&unit.path).map_or(0, |n| n - 1);
+        let occurrence = seen.get(unit.path.as_str()).map_or(0, |n| n - 1);
         if occurrence > 0 {
             repeated += 1;
         }
@@ -174,6 +174,59 @@ fn repeated_paths_get_the_ids_of_their_occurrences() -> Result<(), CutError> {
     }
     assert!(units.iter().any(|u| u.part == Some(2)), "a repeat is split");
     assert!(repeated >= 4, "{repeated} units of repeated paths");
+    Ok(())
+}
+
+/// The builder gives units their paths a chunk of paths at a time (`PATH_CHUNK_BYTES`): a
+/// document whose paths fill several chunks, with split units and repeated paths across the
+/// chunks' edges, must get every path and id as a document of one chunk does.
+#[test]
+fn paths_and_ids_hold_across_many_chunks_of_paths() -> Result<(), CutError> {
+    let rules = CutRules::preset(Preset::Markdown).with_max_unit_bytes(MIN_MAX_UNIT_BYTES);
+    let long = "word ".repeat(30);
+    let mut text = String::from("intro\n");
+    let mut expected = vec!["(preamble)".to_owned()];
+    for i in 0..3000 {
+        // Every fifth heading repeats one of the first ten; every seventh unit is split.
+        let heading = if i % 5 == 4 {
+            format!("Heading number {}", i % 10)
+        } else {
+            format!("Heading number {i}")
+        };
+        let body = if i % 7 == 0 {
+            format!("{long}\n\n{long}")
+        } else {
+            "text".to_owned()
+        };
+        text.push_str(&format!("# {heading}\n{body}\n"));
+        expected.push(heading);
+    }
+    let units = Cutter::new(&rules)?.cut("doc", &text)?;
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut logical = 0;
+    for unit in &units {
+        if matches!(unit.part, None | Some(1)) {
+            assert_eq!(unit.path, expected[logical], "{unit:?}");
+            logical += 1;
+            *seen.entry(unit.path.to_string()).or_default() += 1;
+        }
+        let occurrence = seen.get(unit.path.as_str()).map_or(0, |n| n - 1);
+        assert_eq!(
+            unit.unit_id,
+            crate::unit_id("doc", &unit.path, occurrence, unit.part),
+            "{unit:?}"
+        );
+    }
+    assert_eq!(logical, expected.len());
+    let path_bytes: usize = expected.iter().map(String::len).sum();
+    assert!(
+        path_bytes > 3 * crate::builder::PATH_CHUNK_BYTES,
+        "{path_bytes} bytes of paths"
+    );
+    assert!(
+        units.iter().any(|u| u.part == Some(2)),
+        "some units are split"
+    );
     Ok(())
 }
 

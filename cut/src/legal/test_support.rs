@@ -36,7 +36,7 @@ pub(crate) fn unit_lines(preset: Preset, text: &str) -> Vec<(usize, String)> {
         .iter()
         .map(|u| {
             let before = text.get(..u.start as usize).unwrap_or_default();
-            (1 + before.matches('\n').count(), u.path.clone())
+            (1 + before.matches('\n').count(), u.path.to_string())
         })
         .collect()
 }

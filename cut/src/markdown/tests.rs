@@ -58,7 +58,7 @@ fn markdown_fence_rules() {
             .cut("m", text)
             .unwrap_or_else(|e| panic!("{e}"))
             .into_iter()
-            .map(|u| u.path)
+            .map(|u| u.path.into())
             .collect()
     };
     // A longer fence is not closed by a shorter one; a different character does not close it.

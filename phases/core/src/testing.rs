@@ -81,7 +81,7 @@ pub fn spans(body: &str, ends: &[usize], unit_id: impl Fn(usize) -> String) -> V
             let unit = PlannedUnit {
                 ordinal: i as u32,
                 unit_id: named_unit_id(&unit_id(i)),
-                path: format!("p{i}"),
+                path: format!("p{i}").into(),
                 part: None,
                 start: start as u64,
                 end: end as u64,

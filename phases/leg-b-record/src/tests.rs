@@ -183,7 +183,7 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
             (
                 unit.ordinal,
                 &unit.unit_id,
-                &unit.path,
+                unit.path.as_str(),
                 unit.part,
                 unit.start,
                 unit.end
@@ -191,7 +191,7 @@ async fn units_carry_the_run_generation_and_the_exact_backed_up_spans() -> TestR
             (
                 planned.ordinal,
                 &planned.unit_id.hex(),
-                &planned.path,
+                planned.path.as_str(),
                 planned.part,
                 planned.start,
                 planned.end

@@ -3,6 +3,7 @@
 use super::*;
 use crate::legal::test_support::{DOTTED_SAMPLES, owned, unit_lines};
 use iu_cutter_live_execution::{CutRules, Preset};
+use proptest::strategy::Strategy as _;
 use unicode_normalization::is_nfc;
 
 use crate::Cutter;
@@ -12,13 +13,20 @@ fn preset_keywords_are_nfc() {
     {
         let engine = VietnameseEngine::vietnamese().unwrap_or_else(|e| panic!("{e}"));
         for rule in &engine.rules {
-            if let (Prefilter::Literals(literals), Matcher::Keyword(regex)) =
-                (rule.prefilter, &rule.matcher)
-            {
-                for literal in literals {
-                    assert!(is_nfc(literal), "{literal:?} is not NFC");
-                    assert!(regex.as_str().contains(literal));
+            match (rule.prefilter, &rule.matcher) {
+                (Prefilter::Literals(literals), Matcher::Keyword(regex)) => {
+                    for literal in literals {
+                        assert!(is_nfc(literal), "{literal:?} is not NFC");
+                        assert!(regex.as_str().contains(literal));
+                    }
                 }
+                (Prefilter::Literals(literals), Matcher::Heading(keywords, _)) => {
+                    assert_eq!(literals, *keywords);
+                    for literal in literals {
+                        assert!(is_nfc(literal), "{literal:?} is not NFC");
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -228,4 +236,114 @@ fn quoted_articles_and_annexes() {
         cut_lines(text),
         owned(&[(1, "Điều 1"), (4, "Phụ lục I"), (6, "PHỤ LỤC II")])
     );
+}
+
+/// Every hand-read keyword heading rule of the preset, with the regex it stands for.
+fn heading_rules() -> Vec<(&'static [&'static str], Number, Regex)> {
+    let engine = VietnameseEngine::vietnamese().unwrap_or_else(|e| panic!("{e}"));
+    let headings: Vec<_> = engine
+        .rules
+        .iter()
+        .filter_map(|rule| match rule.matcher {
+            Matcher::Heading(keywords, number) => {
+                let pattern = format!(r"\A({})\s+({})", keywords.join("|"), number.pattern());
+                let regex = Regex::new(&pattern).unwrap_or_else(|e| panic!("{e}"));
+                Some((keywords, number, regex))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(headings.len(), 6, "Phụ lục, Chương, Mục, Điều, Khoản, Điểm");
+    headings
+}
+
+/// What a label says, to compare two of them.
+fn label_text(label: Option<Label<'_>>) -> Option<String> {
+    label.map(|label| {
+        let mut out = String::new();
+        label.write_to(&mut out);
+        out
+    })
+}
+
+#[test]
+fn hand_read_headings_read_as_their_regexes_on_samples() {
+    let samples = [
+        "Điều 44. Hiệu lực",
+        "ĐIỀU 12a",
+        "Điều 12345",
+        "Điều 1234b x",
+        "Điều 1234",
+        "ĐIỀU 1234b.",
+        "Chương XIV",
+        "Chương 12",
+        "Điều\u{a0}\u{2003}7: x",
+        "Điều 5 của Luật",
+        "Điều5",
+        "Chương IV",
+        "Chương IVa",
+        "CHƯƠNG 3b",
+        "Chương  XI – QUY ĐỊNH",
+        "Mục 2 x",
+        "Phụ lục II",
+        "PHỤ LỤC 12",
+        "Khoản 12",
+        "Khoản 1234",
+        "Điểm đ)",
+        "Điểm a",
+        "Điểm A",
+        "Điểm ab",
+        "Điểm z.",
+        "ĐIỂM đ",
+        "Khoản",
+    ];
+    for (keywords, number, regex) in heading_rules() {
+        let mut locs = regex.capture_locations();
+        for sample in samples {
+            assert_eq!(
+                label_text(keyword_heading(keywords, number, sample)),
+                label_text(keyword_label(&regex, &mut locs, sample)),
+                "{sample:?} by {}",
+                regex.as_str()
+            );
+        }
+    }
+}
+
+/// Pieces of a line: `select`ed in turn for the keyword, the space after it, the number and
+/// what follows, so that most lines come close to a heading.
+fn pieces(of: &[&'static str]) -> impl proptest::strategy::Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(of.to_vec()), 0..4)
+        .prop_map(|parts| parts.concat())
+}
+
+proptest::proptest! {
+    #[test]
+    fn hand_read_headings_read_as_their_regexes(
+        head in proptest::sample::select(vec![
+            "Điều", "ĐIỀU", "Chương", "CHƯƠNG", "Mục", "MỤC", "Phụ lục", "PHỤ LỤC", "Khoản", "KHOẢN",
+            "Điểm", "ĐIỂM", "Điề", "x", "",
+        ]),
+        space in pieces(&[" ", "  ", "\t", "\u{a0}", "\u{2003}", "\u{85}", "x"]),
+        number in pieces(&[
+            "1", "23", "4567", "I", "V", "X", "L", "C", "D", "M", "IV", "a", "b", "z", "đ", "Đ",
+            "A",
+        ]),
+        tail in pieces(&[
+            " ", ".", ":", ")", "-", "–", "x", "X", "của", "é", "ư", "\u{301}", "1", "a", "đ",
+            "Điều",
+        ]),
+    ) {
+        let line = format!("{head}{space}{number}{tail}");
+        for (keywords, number, regex) in heading_rules() {
+            let mut locs = regex.capture_locations();
+            proptest::prop_assert_eq!(
+                label_text(keyword_heading(keywords, number, &line)),
+                label_text(keyword_label(&regex, &mut locs, &line)),
+                "{:?} by {}",
+                line,
+                regex.as_str()
+            );
+        }
+    }
 }
