@@ -119,13 +119,12 @@ impl PlanReader {
                 self.next += 1;
                 // The next part is read from the store while this one is parsed and hashed off
                 // the runtime's threads: on a large plan each costs about as much as the other.
-                let parse = off_the_runtime(move || {
+                let parsing = Parsing::begin(move || {
                     let documents = verifier.part(&part.text);
                     (verifier, documents)
                 });
-                let next = self.store.load_plan_part(&self.run, self.next);
-                let (next, parsed) = tokio::join!(next, parse);
-                let (verifier, documents) = parsed?;
+                let next = self.store.load_plan_part(&self.run, self.next).await;
+                let (verifier, documents) = parsing.finish().await?;
                 self.verifier = Some(verifier);
                 self.ahead = Some(next?);
                 documents
@@ -149,26 +148,38 @@ impl PlanReader {
     }
 }
 
-/// Runs `work` on tokio's blocking pool when called inside a tokio runtime, else right here. A
-/// panic in `work` is resumed in the caller, as if `work` had run in place.
-#[allow(clippy::result_large_err)]
-async fn off_the_runtime<T, F>(work: F) -> Result<T, PhaseError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return Ok(work());
-    };
-    match runtime.spawn_blocking(work).await {
-        Ok(value) => Ok(value),
-        Err(error) => match error.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // A blocking task is only cancelled when the runtime shuts down.
-            Err(_) => Err(PhaseError::Precondition(
-                "the process is shutting down: the plan's part was not read".to_owned(),
-            )),
-        },
+/// Work begun on tokio's blocking pool when called inside a tokio runtime (it runs while the
+/// caller awaits something else), else done right here.
+enum Parsing<T> {
+    Spawned(tokio::task::JoinHandle<T>),
+    Done(T),
+}
+
+impl<T: Send + 'static> Parsing<T> {
+    fn begin(work: impl FnOnce() -> T + Send + 'static) -> Self {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Parsing::Spawned(runtime.spawn_blocking(work)),
+            Err(_) => Parsing::Done(work()),
+        }
+    }
+
+    /// The work's result; a panic in it is resumed here, as if it had run in place.
+    #[allow(clippy::result_large_err)]
+    async fn finish(self) -> Result<T, PhaseError> {
+        let spawned = match self {
+            Parsing::Done(value) => return Ok(value),
+            Parsing::Spawned(spawned) => spawned,
+        };
+        match spawned.await {
+            Ok(value) => Ok(value),
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // A blocking task is only cancelled when the runtime shuts down.
+                Err(_) => Err(PhaseError::Precondition(
+                    "the process is shutting down: the plan's part was not read".to_owned(),
+                )),
+            },
+        }
     }
 }
 
