@@ -58,7 +58,7 @@ usage: iu-cutter-bench [--quick] [--only cut|store|sim|scale] [--out DIR] [--pyt
   --max-unit-bytes N iu-cutter's size limit per unit (2048)
   --chunk-chars N    the peers' chunk capacity in characters (default: iu-cutter's mean
                      unit size on the corpus, so that both cut it as finely)
-  --profile WHAT     no report: run one workload (cut, sim or sqlite) --reps times, for a
+  --profile WHAT     no report: run one workload (cut, sim, sqlite or postgres) --reps times, for a
                      profiler (valgrind --tool=callgrind, perf record); `digest` prints a
                      sha256 of the cut's whole output over the corpus by every preset at
                      several size limits (a speed-up must leave it unchanged)
@@ -189,9 +189,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--backups" => parsed.backups = Some(PathBuf::from(value()?)),
             "--profile" => {
                 let what = value()?;
-                if !matches!(what.as_str(), "cut" | "digest" | "sim" | "sqlite") {
+                if !matches!(
+                    what.as_str(),
+                    "cut" | "digest" | "sim" | "sqlite" | "postgres"
+                ) {
                     return Err(format!(
-                        "`--profile` takes cut, digest, sim or sqlite, not `{what}`"
+                        "`--profile` takes cut, digest, sim, sqlite or postgres, not `{what}`"
                     ));
                 }
                 parsed.profile = Some(what);
@@ -323,9 +326,14 @@ fn profile(args: &Args, what: &str) -> Result<(), String> {
             let settings = store_bench::StoreSettings {
                 reps: args.reps,
                 max_unit_bytes: args.max_unit_bytes,
-                pg_url: None,
+                pg_url: args.pg_url.clone(),
             };
-            store_bench::profile_sqlite(&docs, &settings, &args.out.join("tmp"))?;
+            let tmp = args.out.join("tmp");
+            if what == "postgres" {
+                store_bench::profile_postgres(&docs, &settings, &tmp)?;
+            } else {
+                store_bench::profile_sqlite(&docs, &settings, &tmp)?;
+            }
         }
     }
     eprintln!(

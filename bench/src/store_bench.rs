@@ -284,6 +284,40 @@ pub(crate) fn profile_sqlite(
     })
 }
 
+/// Only the PostgreSQL full runs (each in a schema of its own, dropped after), for a profiler.
+pub(crate) fn profile_postgres(
+    docs: &[Doc],
+    settings: &StoreSettings,
+    tmp: &Path,
+) -> Result<(), String> {
+    let Some(url) = settings.pg_url.as_deref() else {
+        return Err("profiling PostgreSQL needs --pg-url or IU_CUTTER_TEST_PG_URL".to_owned());
+    };
+    let runtime = runtime()?;
+    let rules = rules(settings.max_unit_bytes);
+    runtime.block_on(async {
+        for rep in 0..settings.reps {
+            let dir = fresh_dir(tmp)?;
+            let times = in_schema(url, &schema_name("profile", rep), async |options| {
+                let store = prepare(&options, docs).await?;
+                full_run(store, &dir.path().join("backups"), &rules, true).await
+            })
+            .await?;
+            eprintln!(
+                "profile postgres: full run {:.3} s: {:?}; {}",
+                times.secs,
+                times.phases,
+                times
+                    .operations
+                    .as_ref()
+                    .map(|o| describe_operations(o, times.secs))
+                    .unwrap_or_default()
+            );
+        }
+        Ok(())
+    })
+}
+
 pub(crate) fn run(
     docs: &[Doc],
     settings: &StoreSettings,

@@ -726,3 +726,96 @@ async fn a_run_never_takes_another_stores_backup_for_its_own() -> TestResult {
     assert_eq!(std::fs::read(&artifact)?, theirs, "the first store's file");
     Ok(())
 }
+
+/// The store, recording which parts of a journaled backup are read (`load_backup_part`).
+struct BackupPartsRead<A> {
+    inner: A,
+    parts: Mutex<Vec<u64>>,
+}
+
+impl<A> BackupPartsRead<A> {
+    fn new(inner: A) -> Self {
+        BackupPartsRead {
+            inner,
+            parts: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The parts read after the header's (part 0), in the order they were read.
+    fn after_the_first(&self) -> Vec<u64> {
+        lock(&self.parts)
+            .iter()
+            .copied()
+            .filter(|p| *p > 0)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<A: LiveExecutionAdapter> LiveExecutionAdapter for BackupPartsRead<A> {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(
+        &self,
+        op: Op<'a>,
+        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
+    ) -> AdapterResult<Reply> {
+        if let Op::LoadBackupPart { part, .. } = &op {
+            lock(&self.parts).push(*part);
+        }
+        self.inner.call(op, claim).await
+    }
+}
+
+/// Issue 15 (store47): every phase read the backup's rows from the journal again, about ten
+/// times a run, seconds each on a million units, though the export beside it held the very
+/// bytes. The journal's copy is now read through once, by cut-leg-a's check before the fence;
+/// every other read takes the export's file, which hashes to the sha256 the journal sealed.
+#[tokio::test]
+async fn the_journaled_backup_is_read_through_once_when_its_export_is_identical() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let files = Arc::new(iu_cutter_phase_core::DirBackupStore::new(dir.path()));
+    let sim = Simulator::with_documents([("law/1", LAW_1), ("law/2", LAW_2)]);
+    let store = Arc::new(BackupPartsRead::new(sim));
+    let report = Runner::new(store.clone(), files)
+        .run(law_request("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let read = store.after_the_first();
+    let mut once = read.clone();
+    once.sort_unstable();
+    once.dedup();
+    assert!(!read.is_empty(), "the journal's copy was never checked");
+    assert_eq!(read, once, "parts of the journal read more than once");
+    Ok(())
+}
+
+/// An export whose bytes are not those the journal sealed (changed after the backup, its
+/// manifest left as it was) is not read: the run goes on from the journal, as before exports
+/// were read at all.
+#[tokio::test]
+async fn an_export_changed_after_the_backup_is_not_read_in_place_of_the_journal() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let files = Arc::new(iu_cutter_phase_core::DirBackupStore::new(dir.path()));
+    let store = Arc::new(BackupPartsRead::new(Simulator::with_documents([
+        ("law/1", LAW_1),
+        ("law/2", LAW_2),
+    ])));
+    let runner = Runner::new(store.clone(), files);
+    held_law_run(&runner, "r1").await?;
+    let artifact = dir.path().join("r1.backup.jsonl");
+    let text = std::fs::read_to_string(&artifact)?;
+    std::fs::write(&artifact, text.replace("Second.", "Second!"))?;
+    let checked = store.after_the_first().len();
+    let report = runner
+        .enact(&RunId::new("r1"), RunOptions::default())
+        .await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    assert!(
+        store.after_the_first().len() > checked,
+        "the enact read no part of the journal"
+    );
+    Ok(())
+}

@@ -150,6 +150,32 @@ pub trait BackupStore: Send + Sync {
     async fn preflight(&self) -> Result<(), BackupError> {
         Ok(())
     }
+
+    /// [`open_with`](Self::open_with) the copy a rollback reads ([`load`](Self::load)), for the
+    /// check that the backup is intact before a run first acts on it: a store that reads an
+    /// identical copy elsewhere when it can ([`JournalBackupStore`]) must still prove its own.
+    /// The default is [`open_with`](Self::open_with).
+    async fn open_of_record(
+        &self,
+        run: &RunId,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
+        self.open_with(run, detail).await
+    }
+
+    /// The bytes of `run`'s artifact in this store, a part at a time, with where they are, if
+    /// they hash to `sha256` now (read through and hashed first); `None` when this store has
+    /// none, other bytes, or cannot read them. What a [`JournalBackupStore`] reads instead of its
+    /// journal when its export holds the very bytes the journal sealed (a local file costs far
+    /// less to read than rows of the store). The default (stores in memory) offers none.
+    async fn parts_hashing_to(
+        &self,
+        run: &RunId,
+        sha256: &str,
+    ) -> Option<(String, Box<dyn ArtifactParts>)> {
+        let _ = (run, sha256);
+        None
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -941,6 +967,41 @@ const PREFLIGHT_PROBE_BYTES: usize = 64 * 1024;
 
 #[async_trait]
 impl BackupStore for DirBackupStore {
+    /// The artifact file, when its manifest records `sha256` and its bytes, read through now,
+    /// hash to it. Any failure to read it is `None`: the caller has the bytes elsewhere.
+    async fn parts_hashing_to(
+        &self,
+        run: &RunId,
+        sha256: &str,
+    ) -> Option<(String, Box<dyn ArtifactParts>)> {
+        use std::io::{Read, Seek};
+        let (data_path, _) = self.paths(run).ok()?;
+        if self.manifest(run).ok()??.sha256 != sha256 {
+            return None;
+        }
+        let mut file = std::fs::File::open(&data_path).ok()?;
+        let mut hasher = Sha256Hasher::new();
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(read) => hasher.update(chunk.get(..read)?),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        if hasher.finish().hex() != sha256 {
+            return None;
+        }
+        file.rewind().ok()?;
+        let location = data_path.display().to_string();
+        let parts = reader::FileParts {
+            file,
+            path: data_path,
+        };
+        Some((location, Box::new(parts)))
+    }
+
     async fn preflight(&self) -> Result<(), BackupError> {
         create_private_dir(&self.dir).map_err(io_error("create the directory for", &self.dir))?;
         let probe = self
@@ -1106,7 +1167,30 @@ impl BackupStore for JournalBackupStore {
         Ok(loaded(backup, found, location))
     }
 
+    /// Reads the journal's backup, or the export's bytes when they hash to the sha256 the
+    /// journal sealed (checked before they are read, and again as they are: the proof is the
+    /// same, the journal's sha256, whichever copy gives the bytes); on a million units each read
+    /// of the journal cost seconds of the store's time.
     async fn open_with(
+        &self,
+        run: &RunId,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
+        let Some(first) = self.first_part(run).await? else {
+            let exported = self.export.open_with(run, detail).await?;
+            return Ok(exported.map(BackupReader::read_from_export));
+        };
+        if let Some((path, parts)) = self.export.parts_hashing_to(run, &first.sha256).await {
+            let location = format!("the store's journal (its identical export, {path})");
+            return BackupReader::open_with(run, first.sha256, location, parts, detail)
+                .await
+                .map(Some);
+        }
+        self.reader(run, first, detail).await.map(Some)
+    }
+
+    /// The journal's copy, never the export's: what [`load`](BackupStore::load) reads.
+    async fn open_of_record(
         &self,
         run: &RunId,
         detail: HeaderDetail,

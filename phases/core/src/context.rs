@@ -164,7 +164,19 @@ impl RunContext {
     /// and no more than a batch of its documents is ever in memory. The first read only hashes
     /// the documents' lines: the reader returned decodes them.
     pub async fn backup_reader(&mut self) -> Result<BackupReader, PhaseError> {
-        self.open_backup().await?.check_rest().await?;
+        // The copy a rollback reads, proven intact before the run first acts (later reads may
+        // take an identical copy, checked against the same sha256).
+        let run = &self.record.run;
+        let mut of_record = self
+            .backups
+            .open_of_record(run, HeaderDetail::Lean)
+            .await?
+            .ok_or_else(|| {
+                PhaseError::Precondition(format!(
+                    "run {run} has no backup; resume the run to take it first"
+                ))
+            })?;
+        of_record.check_rest().await?;
         let reader = self.open_backup().await?;
         self.backup_head = Some(Arc::new(reader.head().clone()));
         Ok(reader)
