@@ -577,6 +577,47 @@ fn behind<A: LiveExecutionAdapter>(adapter: A, switch: &ManualSwitch) -> Guarded
     Guarded::new(adapter, ExecutionGate::new().with_source(switch.clone()))
 }
 
+/// The store, recording in order what `note` makes of each call (nothing of those it gives
+/// `None` for): what a test counts of a run's calls, such as the parts of a backup it read.
+struct Recorded<A, T> {
+    inner: A,
+    note: fn(&Op<'_>) -> Option<T>,
+    seen: Arc<Mutex<Vec<T>>>,
+}
+
+impl<A, T> Recorded<A, T> {
+    fn new(inner: A, note: fn(&Op<'_>) -> Option<T>) -> Self {
+        Recorded {
+            inner,
+            note,
+            seen: Arc::default(),
+        }
+    }
+
+    /// What was recorded so far, shared with the store.
+    fn seen(&self) -> Arc<Mutex<Vec<T>>> {
+        Arc::clone(&self.seen)
+    }
+}
+
+#[async_trait]
+impl<A: LiveExecutionAdapter, T: Send + 'static> LiveExecutionAdapter for Recorded<A, T> {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn call<'a>(
+        &self,
+        op: Op<'a>,
+        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
+    ) -> AdapterResult<Reply> {
+        if let Some(noted) = (self.note)(&op) {
+            lock(&self.seen).push(noted);
+        }
+        self.inner.call(op, claim).await
+    }
+}
+
 /// Work another client does, run once by [`Meanwhile`].
 type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 

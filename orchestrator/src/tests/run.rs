@@ -728,45 +728,20 @@ async fn a_run_never_takes_another_stores_backup_for_its_own() -> TestResult {
 }
 
 /// The store, recording which parts of a journaled backup are read (`load_backup_part`).
-struct BackupPartsRead<A> {
-    inner: A,
-    parts: Mutex<Vec<u64>>,
+fn backup_parts_read<A>(inner: A) -> Recorded<A, u64> {
+    Recorded::new(inner, |op| match op {
+        Op::LoadBackupPart { part, .. } => Some(*part),
+        _ => None,
+    })
 }
 
-impl<A> BackupPartsRead<A> {
-    fn new(inner: A) -> Self {
-        BackupPartsRead {
-            inner,
-            parts: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The parts read after the header's (part 0), in the order they were read.
-    fn after_the_first(&self) -> Vec<u64> {
-        lock(&self.parts)
-            .iter()
-            .copied()
-            .filter(|p| *p > 0)
-            .collect()
-    }
-}
-
-#[async_trait]
-impl<A: LiveExecutionAdapter> LiveExecutionAdapter for BackupPartsRead<A> {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(
-        &self,
-        op: Op<'a>,
-        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
-    ) -> AdapterResult<Reply> {
-        if let Op::LoadBackupPart { part, .. } = &op {
-            lock(&self.parts).push(*part);
-        }
-        self.inner.call(op, claim).await
-    }
+/// The parts `store` read after the header's (part 0), in the order they were read.
+fn after_the_first<A>(store: &Recorded<A, u64>) -> Vec<u64> {
+    lock(&store.seen)
+        .iter()
+        .copied()
+        .filter(|p| *p > 0)
+        .collect()
 }
 
 /// Issue 15 (store47): every phase read the backup's rows from the journal again, about ten
@@ -778,12 +753,12 @@ async fn the_journaled_backup_is_read_through_once_when_its_export_is_identical(
     let dir = tempfile::tempdir()?;
     let files = Arc::new(iu_cutter_phase_core::DirBackupStore::new(dir.path()));
     let sim = Simulator::with_documents([("law/1", LAW_1), ("law/2", LAW_2)]);
-    let store = Arc::new(BackupPartsRead::new(sim));
+    let store = Arc::new(backup_parts_read(sim));
     let report = Runner::new(store.clone(), files)
         .run(law_request("r1"), RunOptions::default())
         .await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
-    let read = store.after_the_first();
+    let read = after_the_first(&store);
     let mut once = read.clone();
     once.sort_unstable();
     once.dedup();
@@ -799,7 +774,7 @@ async fn the_journaled_backup_is_read_through_once_when_its_export_is_identical(
 async fn an_export_changed_after_the_backup_is_not_read_in_place_of_the_journal() -> TestResult {
     let dir = tempfile::tempdir()?;
     let files = Arc::new(iu_cutter_phase_core::DirBackupStore::new(dir.path()));
-    let store = Arc::new(BackupPartsRead::new(Simulator::with_documents([
+    let store = Arc::new(backup_parts_read(Simulator::with_documents([
         ("law/1", LAW_1),
         ("law/2", LAW_2),
     ])));
@@ -808,13 +783,13 @@ async fn an_export_changed_after_the_backup_is_not_read_in_place_of_the_journal(
     let artifact = dir.path().join("r1.backup.jsonl");
     let text = std::fs::read_to_string(&artifact)?;
     std::fs::write(&artifact, text.replace("Second.", "Second!"))?;
-    let checked = store.after_the_first().len();
+    let checked = after_the_first(&store).len();
     let report = runner
         .enact(&RunId::new("r1"), RunOptions::default())
         .await?;
     assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
     assert!(
-        store.after_the_first().len() > checked,
+        after_the_first(&store).len() > checked,
         "the enact read no part of the journal"
     );
     Ok(())

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    DocumentHead, DocumentId, DocumentState, ExpectedRevision, LeaseClaim, OpKind, RunId,
+    DocumentHead, DocumentId, DocumentState, ExpectedRevision, OpKind, RunId,
 };
 use iu_cutter_phase_core::names;
 
@@ -15,26 +15,13 @@ use crate::{Attestation, Command};
 /// Every call's kind and, for a scope census, how many documents it asked for.
 type Calls = Arc<Mutex<Vec<(OpKind, usize)>>>;
 
-/// A layer that records [`Calls`].
-struct CensusProbe<A> {
-    inner: A,
-    calls: Calls,
-}
-
-#[async_trait]
-impl<A: LiveExecutionAdapter> LiveExecutionAdapter for CensusProbe<A> {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
-        let size = match op {
-            Op::ScopeCensus(ids) | Op::ScopeCensusSummary(ids) => ids.len(),
-            _ => 0,
-        };
-        lock(&self.calls).push((op.kind(), size));
-        self.inner.call(op, claim).await
-    }
+/// What [`Calls`] records of a call.
+fn census_call(op: &Op<'_>) -> Option<(OpKind, usize)> {
+    let size = match op {
+        Op::ScopeCensus(ids) | Op::ScopeCensusSummary(ids) => ids.len(),
+        _ => 0,
+    };
+    Some((op.kind(), size))
 }
 
 const OTHER: &str = "# Not in scope\n\nUntouched.\n";
@@ -83,11 +70,8 @@ fn one_law_among_many() -> (Arc<Simulator>, Runner, Calls) {
             .map(|(id, body)| (id.as_str(), body.as_str())),
     ));
     let switch = ManualSwitch::new("test", true, "open the test switch");
-    let calls = Arc::default();
-    let probe = CensusProbe {
-        inner: behind(sim.clone(), &switch),
-        calls: Arc::clone(&calls),
-    };
+    let probe = Recorded::new(behind(sim.clone(), &switch), census_call);
+    let calls = probe.seen();
     let runner = Runner::new(Arc::new(probe), Arc::new(MemoryBackupStore::new()));
     (sim, runner, calls)
 }
