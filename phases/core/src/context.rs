@@ -1,5 +1,6 @@
 //! The run context: what a phase may use, and the durable state it caches.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -251,9 +252,11 @@ impl RunContext {
         };
         let mut first = lean(self.open_backup().await?);
         let mut merge = Merge::new(self.plan_reader().await?);
+        let mut digests = VecDeque::new();
         let checked: Result<(u64, u64), PhaseError> = async {
             while let Some(snapshots) = first.next_batch(batch).await? {
                 self.check_cancelled()?;
+                digests.push_back(crate::planned::documents_digest(&snapshots));
                 for (planned, document) in merge.pair(snapshots).await? {
                     check(&planned, &document)?;
                 }
@@ -276,6 +279,7 @@ impl RunContext {
             merge: Merge::new(self.plan_reader().await?),
             batch,
             totals: Some(totals),
+            checked: Some(digests),
         })
     }
 
@@ -295,6 +299,7 @@ impl RunContext {
             merge: Merge::new(self.plan_reader().await?),
             batch: self.batch_documents.read_size(),
             totals: None,
+            checked: None,
         })
     }
 

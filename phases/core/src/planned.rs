@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     Backup, Document, DocumentId, DocumentPlan, DocumentSnapshot, LiveExecutionAdapter, Plan,
-    PlanVerifier, Plans, RunId, StoredPlanPart, parse_plan_head,
+    PlanVerifier, Plans, RunId, Sha256Digest, Sha256Hasher, StoredPlanPart, parse_plan_head,
 };
 
 use crate::backup_store::BackupReader;
@@ -294,6 +294,34 @@ pub struct PlannedSources {
     /// one pass: [`RunContext::planned_sources_in_one_pass`]
     /// (crate::RunContext::planned_sources_in_one_pass)).
     pub(crate) totals: Option<(u64, u64)>,
+    /// The digest ([`documents_digest`]) of each batch of the backup the first read through
+    /// checked, in order, for those not given yet (`None` when read in one pass): a batch read
+    /// now must be the one checked then, before a phase acts on it.
+    pub(crate) checked: Option<VecDeque<Sha256Digest>>,
+}
+
+/// The digest of a batch of backed-up documents, as a phase gets them (each document whole):
+/// what the read a phase acts on is compared with the first read through, which checked it.
+pub(crate) fn documents_digest(snapshots: &[DocumentSnapshot]) -> Sha256Digest {
+    let mut hasher = Sha256Hasher::new();
+    for snapshot in snapshots {
+        let d = &snapshot.document;
+        let generation = d.active_generation.as_ref().map(RunId::as_str);
+        let state = format!("{:?}", d.state);
+        // Each field prefixed with its length, so that no two batches hash alike.
+        for field in [
+            d.id.as_str(),
+            &d.revision.to_string(),
+            &d.sha256,
+            &state,
+            generation.unwrap_or("\0none"),
+            &d.body,
+        ] {
+            hasher.update(&(field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+    }
+    hasher.finish()
 }
 
 impl PlannedSources {
@@ -332,10 +360,32 @@ impl PlannedSources {
     pub async fn next_batch(
         &mut self,
     ) -> Result<Option<Vec<(DocumentPlan, Document)>>, PhaseError> {
-        match self.reader.next_batch(self.batch).await? {
+        let snapshots = self.reader.next_batch(self.batch).await?;
+        if let Some(checked) = &mut self.checked {
+            let now = snapshots.as_deref().map(documents_digest);
+            if now != checked.pop_front() {
+                return Err(self.changed_since_checked().await);
+            }
+        }
+        match snapshots {
             Some(snapshots) => self.merge.pair(snapshots).await.map(Some),
             None => self.merge.finish().await.map(|_| None),
         }
+    }
+
+    /// A batch of the backup that is not the one the first read through checked: the bytes
+    /// changed between the two reads (an export rewritten in place, the journal edited). The
+    /// rest is read first, so that bytes that do not match the manifest are named as such.
+    async fn changed_since_checked(&mut self) -> PhaseError {
+        if let Err(tampered) = self.reader.check_rest().await {
+            return tampered.into();
+        }
+        let run = &self.merge.run;
+        PhaseError::Precondition(format!(
+            "run {run}'s backup read again is not the one checked before this phase acted (it \
+             changed outside iu-cutter between the two reads); nothing of this batch was acted \
+             on; resume the run to read it again, or roll it back"
+        ))
     }
 }
 
