@@ -404,6 +404,8 @@ mod tests {
         sha256: String,
         /// The parts asked for, in order.
         asked: std::sync::Mutex<Vec<u64>>,
+        /// Parts whose next load fails (the store unreachable), each once.
+        failing: std::sync::Mutex<Vec<u64>>,
     }
 
     #[async_trait::async_trait]
@@ -426,6 +428,18 @@ mod tests {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(part);
+            let mut failing = self
+                .failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(at) = failing.iter().position(|p| *p == part) {
+                failing.remove(at);
+                return Err(iu_cutter_live_execution::AdapterError::InjectedFault {
+                    call: part,
+                    operation: "load_plan_part".into(),
+                });
+            }
+            drop(failing);
             let text = match part {
                 0 => Some(self.head.clone()),
                 n => usize::try_from(n - 1)
@@ -462,6 +476,7 @@ mod tests {
             parts: plan_parts(&plan, 1),
             sha256: plan.sha256(),
             asked: Default::default(),
+            failing: Default::default(),
         }
     }
 
@@ -619,6 +634,49 @@ mod tests {
             matches!(&read, Err(PhaseError::Precondition(m))
                 if m.contains("changed outside iu-cutter") && m.contains("roll the run back")),
             "{read:?}"
+        );
+        Ok(())
+    }
+
+    /// adv48: the next part is read ahead while a part is parsed, and the read-ahead's failure
+    /// was returned in place of the part just read: its documents were lost (read again after
+    /// the store came back, the plan went on at the next part, one part short, and still hashed
+    /// to its sha256, the verifier having seen the part), and a part that does not parse was
+    /// reported as the store's failure, not as a plan changed outside iu-cutter. A part read is
+    /// given (or refused) for what it is; the read-ahead's failure waits for its own part.
+    #[tokio::test]
+    async fn a_failed_read_ahead_loses_no_part_and_hides_no_error()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = journaled(&["a", "b", "c"]);
+        store.failing.lock().map_err(|e| e.to_string())?.push(2);
+        let mut reader = PlanReader::open(Arc::new(store), &RunId::new("r"))
+            .await?
+            .ok_or("no plan")?;
+        let mut read = Vec::new();
+        let mut failures = 0;
+        loop {
+            match reader.next_part().await {
+                Ok(Some(part)) => read.extend(part.into_iter().map(|d| d.document)),
+                Ok(None) => break,
+                // The store's failure: asked again, as a caller that retries would.
+                Err(PhaseError::Adapter(_)) if failures == 0 => failures += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let ids: Vec<&str> = read.iter().map(DocumentId::as_str).collect();
+        assert_eq!(ids, ["a", "b", "c"], "every part, once, in order");
+
+        let store = journaled(&["a", "b", "c"]);
+        store.failing.lock().map_err(|e| e.to_string())?.push(2);
+        let mut store = store;
+        store.parts[0].push('{');
+        let mut reader = PlanReader::open(Arc::new(store), &RunId::new("r"))
+            .await?
+            .ok_or("no plan")?;
+        let first = reader.next_part().await;
+        assert!(
+            matches!(&first, Err(PhaseError::Precondition(m)) if m.contains("changed outside iu-cutter")),
+            "{first:?}"
         );
         Ok(())
     }
