@@ -126,7 +126,9 @@ impl PlanReader {
                 let next = self.store.load_plan_part(&self.run, self.next).await;
                 let (verifier, documents) = parsing.finish().await?;
                 self.verifier = Some(verifier);
-                self.ahead = Some(next?);
+                // A failed read-ahead is left to the call that needs its part (read again
+                // then): the part just read is given, or refused, for what it is.
+                self.ahead = next.ok();
                 documents
                     .map(Some)
                     .map_err(|e| PhaseError::Precondition(e.to_string()))
