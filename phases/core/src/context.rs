@@ -224,7 +224,9 @@ impl RunContext {
     /// read through both that checked the backup against its manifest and the plan against its
     /// sha256, found every planned document in the backup, counted the plan's documents and
     /// units, and passed each planned document to `check` with its backed-up source (so that a
-    /// phase that must not start on a plan that does not fit can refuse before it acts).
+    /// phase that must not start on a plan that does not fit can refuse before it acts). Each
+    /// batch of the backup given is first compared with the one the first read checked: the
+    /// bytes may change between the two reads (an export rewritten in place).
     pub async fn planned_sources(
         &mut self,
         check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
