@@ -794,3 +794,119 @@ async fn an_export_changed_after_the_backup_is_not_read_in_place_of_the_journal(
     );
     Ok(())
 }
+
+/// The export's file, rewritten in place (same file, as `cp` over it does) by the third read
+/// that hashed it once armed (write-verify's, then the enact's check, then the enact's read it
+/// acts on): between the hash and the read, the race of the export read.
+struct RewrittenAfterTheHash {
+    inner: iu_cutter_phase_core::DirBackupStore,
+    path: std::path::PathBuf,
+    /// Reads of the export that hashed it since armed (`None`: not armed).
+    reads: Mutex<Option<u32>>,
+    from: &'static str,
+    to: &'static str,
+}
+
+#[async_trait]
+impl iu_cutter_phase_core::BackupStore for RewrittenAfterTheHash {
+    async fn save(
+        &self,
+        backup: &iu_cutter_live_execution::Backup,
+    ) -> Result<iu_cutter_phase_core::BackupReceipt, iu_cutter_phase_core::BackupError> {
+        self.inner.save(backup).await
+    }
+
+    async fn load(
+        &self,
+        run: &RunId,
+    ) -> Result<
+        Option<(
+            iu_cutter_live_execution::Backup,
+            iu_cutter_phase_core::BackupReceipt,
+        )>,
+        iu_cutter_phase_core::BackupError,
+    > {
+        self.inner.load(run).await
+    }
+
+    async fn open_with(
+        &self,
+        run: &RunId,
+        detail: iu_cutter_phase_core::HeaderDetail,
+    ) -> Result<Option<iu_cutter_phase_core::BackupReader>, iu_cutter_phase_core::BackupError> {
+        self.inner.open_with(run, detail).await
+    }
+
+    async fn create(
+        &self,
+        head: &iu_cutter_live_execution::Backup,
+    ) -> Result<Box<dyn iu_cutter_phase_core::BackupSink + '_>, iu_cutter_phase_core::BackupError>
+    {
+        self.inner.create(head).await
+    }
+
+    async fn preflight(&self) -> Result<(), iu_cutter_phase_core::BackupError> {
+        self.inner.preflight().await
+    }
+
+    async fn parts_hashing_to(
+        &self,
+        run: &RunId,
+        sha256: &str,
+    ) -> Option<(String, Box<dyn iu_cutter_phase_core::ArtifactParts>)> {
+        let parts = self.inner.parts_hashing_to(run, sha256).await;
+        let second = {
+            let mut reads = lock(&self.reads);
+            if let Some(n) = reads.as_mut() {
+                *n += 1;
+            }
+            *reads == Some(3)
+        };
+        if second && let Ok(text) = std::fs::read_to_string(&self.path) {
+            // Truncated and written again: the very file the reader holds open.
+            let _ = std::fs::write(&self.path, text.replace(self.from, self.to));
+        }
+        parts
+    }
+}
+
+/// adv48: the export's file is hashed, then read again to be acted on; rewritten in place
+/// between the two (an operator's `cp` over it, another host's sync), the enact acted on the
+/// first batches of bytes that do not hash to the journal's sha256 (it sent their revision as
+/// the expected one) and said the document had changed: the document had not, the file had. A
+/// backup is proven before it is acted on: the rewritten bytes are refused as not the backup's,
+/// before anything is enacted.
+#[tokio::test]
+async fn an_export_rewritten_between_its_hash_and_its_read_is_never_acted_on() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let files = Arc::new(RewrittenAfterTheHash {
+        inner: iu_cutter_phase_core::DirBackupStore::new(dir.path()),
+        path: dir.path().join("r1.backup.jsonl"),
+        reads: Mutex::new(None),
+        from: "\"revision\":1",
+        to: "\"revision\":9",
+    });
+    // More than a read of the file (a megabyte) after law/1: law/1 is handed out before the
+    // reader reaches the end, where the sha256 is settled.
+    let long = "## Article\n\nText of the article.\n\n".repeat(40_000);
+    let sim = Arc::new(Simulator::with_documents([
+        ("law/1", LAW_1.to_owned()),
+        ("law/2", LAW_2.to_owned()),
+        ("law/3", long),
+    ]));
+    let runner = Runner::new(sim.clone(), files.clone());
+    held_law_run(&runner, "r1").await?;
+    let before = sim.state_snapshot();
+    *lock(&files.reads) = Some(0);
+    let options =
+        RunOptions::default().with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+    let report = runner.enact(&RunId::new("r1"), options).await?;
+    let text = report.to_json().to_string();
+    assert_ne!(report.outcome, Outcome::Pass, "{text}");
+    assert!(
+        text.contains("does not match its manifest"),
+        "not named as tampered: {text}"
+    );
+    assert!(sim.state_snapshot() == before, "the store changed: {text}");
+    Ok(())
+}

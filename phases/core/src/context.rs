@@ -1,5 +1,6 @@
 //! The run context: what a phase may use, and the durable state it caches.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -223,7 +224,9 @@ impl RunContext {
     /// read through both that checked the backup against its manifest and the plan against its
     /// sha256, found every planned document in the backup, counted the plan's documents and
     /// units, and passed each planned document to `check` with its backed-up source (so that a
-    /// phase that must not start on a plan that does not fit can refuse before it acts).
+    /// phase that must not start on a plan that does not fit can refuse before it acts). Each
+    /// batch of the backup given is first compared with the one the first read checked: the
+    /// bytes may change between the two reads (an export rewritten in place).
     pub async fn planned_sources(
         &mut self,
         check: impl FnMut(&DocumentPlan, &Document) -> Result<(), PhaseError>,
@@ -251,9 +254,11 @@ impl RunContext {
         };
         let mut first = lean(self.open_backup().await?);
         let mut merge = Merge::new(self.plan_reader().await?);
+        let mut digests = VecDeque::new();
         let checked: Result<(u64, u64), PhaseError> = async {
             while let Some(snapshots) = first.next_batch(batch).await? {
                 self.check_cancelled()?;
+                digests.push_back(crate::planned::documents_digest(&snapshots));
                 for (planned, document) in merge.pair(snapshots).await? {
                     check(&planned, &document)?;
                 }
@@ -276,6 +281,7 @@ impl RunContext {
             merge: Merge::new(self.plan_reader().await?),
             batch,
             totals: Some(totals),
+            checked: Some(digests),
         })
     }
 
@@ -295,6 +301,7 @@ impl RunContext {
             merge: Merge::new(self.plan_reader().await?),
             batch: self.batch_documents.read_size(),
             totals: None,
+            checked: None,
         })
     }
 

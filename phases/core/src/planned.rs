@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     Backup, Document, DocumentId, DocumentPlan, DocumentSnapshot, LiveExecutionAdapter, Plan,
-    PlanVerifier, Plans, RunId, StoredPlanPart, parse_plan_head,
+    PlanVerifier, Plans, RunId, Sha256Digest, Sha256Hasher, StoredPlanPart, parse_plan_head,
 };
 
 use crate::backup_store::BackupReader;
@@ -126,7 +126,9 @@ impl PlanReader {
                 let next = self.store.load_plan_part(&self.run, self.next).await;
                 let (verifier, documents) = parsing.finish().await?;
                 self.verifier = Some(verifier);
-                self.ahead = Some(next?);
+                // A failed read-ahead is left to the call that needs its part (read again
+                // then): the part just read is given, or refused, for what it is.
+                self.ahead = next.ok();
                 documents
                     .map(Some)
                     .map_err(|e| PhaseError::Precondition(e.to_string()))
@@ -294,6 +296,34 @@ pub struct PlannedSources {
     /// one pass: [`RunContext::planned_sources_in_one_pass`]
     /// (crate::RunContext::planned_sources_in_one_pass)).
     pub(crate) totals: Option<(u64, u64)>,
+    /// The digest ([`documents_digest`]) of each batch of the backup the first read through
+    /// checked, in order, for those not given yet (`None` when read in one pass): a batch read
+    /// now must be the one checked then, before a phase acts on it.
+    pub(crate) checked: Option<VecDeque<Sha256Digest>>,
+}
+
+/// The digest of a batch of backed-up documents, as a phase gets them (each document whole):
+/// what the read a phase acts on is compared with the first read through, which checked it.
+pub(crate) fn documents_digest(snapshots: &[DocumentSnapshot]) -> Sha256Digest {
+    let mut hasher = Sha256Hasher::new();
+    for snapshot in snapshots {
+        let d = &snapshot.document;
+        let generation = d.active_generation.as_ref().map(RunId::as_str);
+        let state = format!("{:?}", d.state);
+        // Each field prefixed with its length, so that no two batches hash alike.
+        for field in [
+            d.id.as_str(),
+            &d.revision.to_string(),
+            &d.sha256,
+            &state,
+            generation.unwrap_or("\0none"),
+            &d.body,
+        ] {
+            hasher.update(&(field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+    }
+    hasher.finish()
 }
 
 impl PlannedSources {
@@ -332,10 +362,32 @@ impl PlannedSources {
     pub async fn next_batch(
         &mut self,
     ) -> Result<Option<Vec<(DocumentPlan, Document)>>, PhaseError> {
-        match self.reader.next_batch(self.batch).await? {
+        let snapshots = self.reader.next_batch(self.batch).await?;
+        if let Some(checked) = &mut self.checked {
+            let now = snapshots.as_deref().map(documents_digest);
+            if now != checked.pop_front() {
+                return Err(self.changed_since_checked().await);
+            }
+        }
+        match snapshots {
             Some(snapshots) => self.merge.pair(snapshots).await.map(Some),
             None => self.merge.finish().await.map(|_| None),
         }
+    }
+
+    /// A batch of the backup that is not the one the first read through checked: the bytes
+    /// changed between the two reads (an export rewritten in place, the journal edited). The
+    /// rest is read first, so that bytes that do not match the manifest are named as such.
+    async fn changed_since_checked(&mut self) -> PhaseError {
+        if let Err(tampered) = self.reader.check_rest().await {
+            return tampered.into();
+        }
+        let run = &self.merge.run;
+        PhaseError::Precondition(format!(
+            "run {run}'s backup read again is not the one checked before this phase acted (it \
+             changed outside iu-cutter between the two reads); nothing of this batch was acted \
+             on; resume the run to read it again, or roll it back"
+        ))
     }
 }
 
@@ -354,6 +406,8 @@ mod tests {
         sha256: String,
         /// The parts asked for, in order.
         asked: std::sync::Mutex<Vec<u64>>,
+        /// Parts whose next load fails (the store unreachable), each once.
+        failing: std::sync::Mutex<Vec<u64>>,
     }
 
     #[async_trait::async_trait]
@@ -376,6 +430,18 @@ mod tests {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(part);
+            let mut failing = self
+                .failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(at) = failing.iter().position(|p| *p == part) {
+                failing.remove(at);
+                return Err(iu_cutter_live_execution::AdapterError::InjectedFault {
+                    call: part,
+                    operation: "load_plan_part".into(),
+                });
+            }
+            drop(failing);
             let text = match part {
                 0 => Some(self.head.clone()),
                 n => usize::try_from(n - 1)
@@ -412,6 +478,7 @@ mod tests {
             parts: plan_parts(&plan, 1),
             sha256: plan.sha256(),
             asked: Default::default(),
+            failing: Default::default(),
         }
     }
 
@@ -569,6 +636,49 @@ mod tests {
             matches!(&read, Err(PhaseError::Precondition(m))
                 if m.contains("changed outside iu-cutter") && m.contains("roll the run back")),
             "{read:?}"
+        );
+        Ok(())
+    }
+
+    /// adv48: the next part is read ahead while a part is parsed, and the read-ahead's failure
+    /// was returned in place of the part just read: its documents were lost (read again after
+    /// the store came back, the plan went on at the next part, one part short, and still hashed
+    /// to its sha256, the verifier having seen the part), and a part that does not parse was
+    /// reported as the store's failure, not as a plan changed outside iu-cutter. A part read is
+    /// given (or refused) for what it is; the read-ahead's failure waits for its own part.
+    #[tokio::test]
+    async fn a_failed_read_ahead_loses_no_part_and_hides_no_error()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = journaled(&["a", "b", "c"]);
+        store.failing.lock().map_err(|e| e.to_string())?.push(2);
+        let mut reader = PlanReader::open(Arc::new(store), &RunId::new("r"))
+            .await?
+            .ok_or("no plan")?;
+        let mut read = Vec::new();
+        let mut failures = 0;
+        loop {
+            match reader.next_part().await {
+                Ok(Some(part)) => read.extend(part.into_iter().map(|d| d.document)),
+                Ok(None) => break,
+                // The store's failure: asked again, as a caller that retries would.
+                Err(PhaseError::Adapter(_)) if failures == 0 => failures += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let ids: Vec<&str> = read.iter().map(DocumentId::as_str).collect();
+        assert_eq!(ids, ["a", "b", "c"], "every part, once, in order");
+
+        let store = journaled(&["a", "b", "c"]);
+        store.failing.lock().map_err(|e| e.to_string())?.push(2);
+        let mut store = store;
+        store.parts[0].push('{');
+        let mut reader = PlanReader::open(Arc::new(store), &RunId::new("r"))
+            .await?
+            .ok_or("no plan")?;
+        let first = reader.next_part().await;
+        assert!(
+            matches!(&first, Err(PhaseError::Precondition(m)) if m.contains("changed outside iu-cutter")),
+            "{first:?}"
         );
         Ok(())
     }
