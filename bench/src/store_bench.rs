@@ -256,6 +256,20 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
+/// One profiled full run on `backend`, on stderr: its time, its phases' and its store calls'.
+fn print_profile(backend: &str, times: &RunTimes) {
+    eprintln!(
+        "profile {backend}: full run {:.3} s: {:?}; {}",
+        times.secs,
+        times.phases,
+        times
+            .operations
+            .as_ref()
+            .map(|o| describe_operations(o, times.secs))
+            .unwrap_or_default()
+    );
+}
+
 /// Only the SQLite full runs, for a profiler.
 pub(crate) fn profile_sqlite(
     docs: &[Doc],
@@ -269,16 +283,7 @@ pub(crate) fn profile_sqlite(
             let dir = fresh_dir(tmp)?;
             let store = prepare(&sqlite_options(dir.path()), docs).await?;
             let times = full_run(store, &dir.path().join("backups"), &rules, true).await?;
-            eprintln!(
-                "profile sqlite: full run {:.3} s: {:?}; {}",
-                times.secs,
-                times.phases,
-                times
-                    .operations
-                    .as_ref()
-                    .map(|o| describe_operations(o, times.secs))
-                    .unwrap_or_default()
-            );
+            print_profile("sqlite", &times);
         }
         Ok(())
     })
@@ -303,16 +308,7 @@ pub(crate) fn profile_postgres(
                 full_run(store, &dir.path().join("backups"), &rules, true).await
             })
             .await?;
-            eprintln!(
-                "profile postgres: full run {:.3} s: {:?}; {}",
-                times.secs,
-                times.phases,
-                times
-                    .operations
-                    .as_ref()
-                    .map(|o| describe_operations(o, times.secs))
-                    .unwrap_or_default()
-            );
+            print_profile("postgres", &times);
         }
         Ok(())
     })
