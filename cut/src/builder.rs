@@ -155,19 +155,24 @@ impl<'a> UnitBuilder<'a> {
     /// A marker: a unit with `path` starts at byte `start`, closing the open one (or the
     /// preamble).
     pub(crate) fn marker(&mut self, start: usize, path: &str) {
-        match self.open.take() {
-            Some((open_start, open_path)) => self.close(open_start, start, open_path),
-            None if start > 0 => {
-                let preamble = self.add_path(PREAMBLE_PATH);
-                self.close(0, start, preamble);
-            }
-            None => {}
-        }
+        self.close_open(start);
         if self.paths.len() >= PATH_CHUNK_BYTES {
             self.set_paths();
         }
         let path = self.add_path(path);
         self.open = Some((start, path));
+    }
+
+    /// Closes the open unit at `end`, or the preamble when text comes before the first marker.
+    fn close_open(&mut self, end: usize) {
+        match self.open.take() {
+            Some((start, path)) => self.close(start, end, path),
+            None if end > 0 => {
+                let preamble = self.add_path(PREAMBLE_PATH);
+                self.close(0, end, preamble);
+            }
+            None => {}
+        }
     }
 
     /// Appends `path` to the path buffer; returns its range there. Once no unit is built any
@@ -183,15 +188,7 @@ impl<'a> UnitBuilder<'a> {
 
     /// Closes the last unit at the end of the text and returns the units.
     pub(crate) fn finish(mut self) -> Result<Vec<CutUnit>, CutError> {
-        let len = self.text.len();
-        match self.open.take() {
-            Some((start, path)) => self.close(start, len, path),
-            None if len > 0 => {
-                let preamble = self.add_path(PREAMBLE_PATH);
-                self.close(0, len, preamble);
-            }
-            None => {}
-        }
+        self.close_open(self.text.len());
         if let Some(error) = self.error {
             return Err(error);
         }

@@ -1102,6 +1102,24 @@ impl JournalBackupStore {
 
     /// A reader of `run`'s journaled backup, whose part 0 is `first`: the store's rows are read
     /// one at a time as the reader needs them.
+    /// The journal's copy of `run`'s backup from its `first` part, or the export where the
+    /// journal has none (a run backed up before backups were journaled).
+    async fn journal_or_export(
+        &self,
+        run: &RunId,
+        first: Option<StoredBackup>,
+        detail: HeaderDetail,
+    ) -> Result<Option<BackupReader>, BackupError> {
+        match first {
+            Some(first) => self.reader(run, first, detail).await.map(Some),
+            None => Ok(self
+                .export
+                .open_with(run, detail)
+                .await?
+                .map(BackupReader::read_from_export)),
+        }
+    }
+
     async fn reader(
         &self,
         run: &RunId,
@@ -1176,17 +1194,16 @@ impl BackupStore for JournalBackupStore {
         run: &RunId,
         detail: HeaderDetail,
     ) -> Result<Option<BackupReader>, BackupError> {
-        let Some(first) = self.first_part(run).await? else {
-            let exported = self.export.open_with(run, detail).await?;
-            return Ok(exported.map(BackupReader::read_from_export));
-        };
-        if let Some((path, parts)) = self.export.parts_hashing_to(run, &first.sha256).await {
+        let first = self.first_part(run).await?;
+        if let Some(first) = &first
+            && let Some((path, parts)) = self.export.parts_hashing_to(run, &first.sha256).await
+        {
             let location = format!("the store's journal (its identical export, {path})");
-            return BackupReader::open_with(run, first.sha256, location, parts, detail)
+            return BackupReader::open_with(run, first.sha256.clone(), location, parts, detail)
                 .await
                 .map(Some);
         }
-        self.reader(run, first, detail).await.map(Some)
+        self.journal_or_export(run, first, detail).await
     }
 
     /// The journal's copy, never the export's: what [`load`](BackupStore::load) reads.
@@ -1195,11 +1212,8 @@ impl BackupStore for JournalBackupStore {
         run: &RunId,
         detail: HeaderDetail,
     ) -> Result<Option<BackupReader>, BackupError> {
-        let Some(first) = self.first_part(run).await? else {
-            let exported = self.export.open_with(run, detail).await?;
-            return Ok(exported.map(BackupReader::read_from_export));
-        };
-        self.reader(run, first, detail).await.map(Some)
+        let first = self.first_part(run).await?;
+        self.journal_or_export(run, first, detail).await
     }
 
     async fn preflight(&self) -> Result<(), BackupError> {
