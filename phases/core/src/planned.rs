@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Backup, Document, DocumentId, DocumentPlan, DocumentSnapshot, LiveExecutionAdapter, Plan,
-    PlanVerifier, Plans, RunId, Sha256Digest, Sha256Hasher, StoredPlanPart, parse_plan_head,
+    Backup, Document, DocumentDigester, DocumentId, DocumentPlan, DocumentSnapshot,
+    LiveExecutionAdapter, Plan, PlanVerifier, Plans, RunId, Sha256Digest, Sha256Hasher,
+    StoredPlanPart, parse_plan_head,
 };
 
 use crate::backup_store::BackupReader;
@@ -307,21 +308,12 @@ pub struct PlannedSources {
 pub(crate) fn documents_digest(snapshots: &[DocumentSnapshot]) -> Sha256Digest {
     let mut hasher = Sha256Hasher::new();
     for snapshot in snapshots {
-        let d = &snapshot.document;
-        let generation = d.active_generation.as_ref().map(RunId::as_str);
-        let state = format!("{:?}", d.state);
-        // Each field prefixed with its length, so that no two batches hash alike.
-        for field in [
-            d.id.as_str(),
-            &d.revision.to_string(),
-            &d.sha256,
-            &state,
-            generation.unwrap_or("\0none"),
-            &d.body,
-        ] {
-            hasher.update(&(field.len() as u64).to_le_bytes());
-            hasher.update(field.as_bytes());
-        }
+        // The row as the census encodes it (its body through the recorded sha256), then the
+        // body's own bytes, which leg-b-record acts on.
+        let row = DocumentDigester::new(&snapshot.document).finish();
+        hasher.update(row.as_bytes());
+        hasher.update(&(snapshot.document.body.len() as u64).to_le_bytes());
+        hasher.update(snapshot.document.body.as_bytes());
     }
     hasher.finish()
 }
