@@ -9,7 +9,7 @@ use iu_cutter_test_env::{pg_url, unique_name};
 use iu_cutter_tests::change_log::changed;
 use iu_cutter_tests::contract::error;
 use iu_cutter_tests::fixture::{
-    Fixture, PgFixture, RawSql, SqlFixture, open_gate, refused_connection,
+    Fixture, PgFixture, RawSql, SqlFixture, blocks, must, open_gate, refused_connection,
 };
 use iu_cutter_tests::ok;
 use sqlx::Connection;
@@ -26,6 +26,7 @@ mod on_postgres {
         a_writer_that_began_before_the_mark_and_commits_after_it_is_listed,
         a_truncate_lists_every_document,
         a_rolled_back_write_leaves_no_stamp,
+        a_renewal_that_waited_past_the_expiry_does_not_revive_the_lease,
     );
 }
 
@@ -353,6 +354,61 @@ pub(crate) async fn a_rolled_back_write_leaves_no_stamp(fixture: &PgFixture) {
         changed(store, &census.mark).await,
         vec![b],
         "only the savepoint released into a commit"
+    );
+}
+
+/// A renewal that found its lease live but could write only after the lease expired (here it
+/// waits for the lease row, which another session holds) must not revive it: the store refuses
+/// it as `LeaseLost`, and another runner may take the run over. It used to check on the clock
+/// of its first look and write an expiry from the clock of its write, so a runner paused in the
+/// middle of a renewal kept a lease that had expired (the no-clobber zombie test failed so,
+/// now and then, under load).
+pub(crate) async fn a_renewal_that_waited_past_the_expiry_does_not_revive_the_lease(
+    fixture: &PgFixture,
+) {
+    let run = RunId::new("r-renew");
+    let ttl = std::time::Duration::from_secs(1);
+    let store = fixture.shared();
+    ok(store.acquire_lease(&run, "first", ttl).await, "lease");
+    let mut holder = fixture.connection().await;
+    must(&mut holder, "BEGIN").await;
+    must(
+        &mut holder,
+        "SELECT 1 FROM run_leases WHERE run = 'r-renew' FOR UPDATE",
+    )
+    .await;
+    let renewing = tokio::spawn({
+        let (store, run) = (store.clone(), run.clone());
+        async move { store.renew_lease(&run, "first", ttl).await }
+    });
+    blocks(&mut holder, 1, || renewing.is_finished()).await;
+    // The renewal has looked at the lease, found it live, and waits for the row: let the lease
+    // expire on the database's clock meanwhile.
+    let expired = "SELECT expires_at_ms < CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) \
+                   * 1000) AS BIGINT) FROM run_leases WHERE run = 'r-renew'";
+    loop {
+        match sqlx::query_scalar::<_, bool>(expired)
+            .fetch_one(&mut holder)
+            .await
+        {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => panic!("reading the expiry: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    must(&mut holder, "COMMIT").await;
+    let renewed = match renewing.await {
+        Ok(renewed) => renewed,
+        Err(e) => panic!("the renewal task: {e}"),
+    };
+    assert!(
+        matches!(&renewed, Err(AdapterError::LeaseLost { found, .. }) if found.contains("expired")),
+        "a renewal written after the expiry must be refused, got {renewed:?}"
+    );
+    ok(
+        store.acquire_lease(&run, "second", ttl).await,
+        "the takeover of the expired lease",
     );
 }
 
