@@ -35,6 +35,18 @@ const INSUFFICIENT_PRIVILEGE: &str = "42501";
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 const QUERY_CANCELED: &str = "57014";
 
+/// PostgreSQL's SQLSTATEs for a character the database's encoding has no place for
+/// (`untranslatable_character`, `character_not_in_repertoire`): text sent to a LATIN1 or WIN1252
+/// database that holds characters outside it.
+const UNTRANSLATABLE_CHARACTER: &str = "22P05";
+const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+
+/// What to do when the database's encoding cannot hold a text.
+const ENCODING_HINT: &str = "the database's encoding has no place for a character of this text \
+     (the server's words above name both): iu-cutter's tables take the database's encoding, so \
+     document ids, bodies and scopes must keep to its characters; or move the store to a UTF8 \
+     database (CREATE DATABASE … ENCODING 'UTF8'); nothing of this call was changed";
+
 /// What to do when the database role lacks a privilege.
 pub(crate) const GRANTS_HINT: &str = "the database role lacks a privilege: `iu-cutter init` needs \
      the owner role (it creates and migrates the tables); every other command needs SELECT, \
@@ -51,7 +63,8 @@ pub(crate) fn is_permission_denied(error: &sqlx::Error) -> bool {
 }
 
 /// Maps a driver error met while doing `what`. Lost connections and missing privileges become
-/// [`AdapterError::Unavailable`] (the store cannot be used as configured); everything else is
+/// [`AdapterError::Unavailable`] (the store cannot be used as configured); a text the database's
+/// encoding cannot hold is [`AdapterError::Invalid`], saying so; everything else is
 /// [`AdapterError::Database`].
 pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
     if is_permission_denied(&error) {
@@ -61,6 +74,12 @@ pub(crate) fn db(what: &str, error: sqlx::Error) -> AdapterError {
         );
     }
     let code = error.as_database_error().and_then(|e| e.code());
+    if code
+        .as_deref()
+        .is_some_and(|c| c == UNTRANSLATABLE_CHARACTER || c == CHARACTER_NOT_IN_REPERTOIRE)
+    {
+        return AdapterError::Invalid(format!("{what}: {}; {ENCODING_HINT}", words(&error)));
+    }
     if let Some(code) = code.filter(|c| *c == LOCK_NOT_AVAILABLE || *c == QUERY_CANCELED) {
         let why = if code == LOCK_NOT_AVAILABLE {
             "another session held a lock longer than lock_timeout allows"

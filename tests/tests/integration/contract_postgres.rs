@@ -9,7 +9,7 @@ use iu_cutter_test_env::{pg_url, unique_name};
 use iu_cutter_tests::change_log::changed;
 use iu_cutter_tests::contract::error;
 use iu_cutter_tests::fixture::{
-    Fixture, PgFixture, RawSql, SqlFixture, blocks, must, open_gate, refused_connection,
+    Fixture, PgFixture, RawSql, SqlFixture, blocks, exec, must, open_gate, refused_connection,
 };
 use iu_cutter_tests::ok;
 use sqlx::Connection;
@@ -111,6 +111,59 @@ async fn wrong_password_is_unavailable_and_redacted() {
     let wrong = format!("{user}:Wr0ngSecret@{rest}");
     let err = refused_connection(&ConnectOptions::new(wrong), "wrong password").await;
     assert!(!err.contains("Wr0ngSecret"), "{err}");
+}
+
+/// A LATIN1 database cannot hold Vietnamese text: storing it is refused as invalid input whose
+/// message names the encodings and says what to do (keep to the database's characters, or a
+/// UTF8 database), not as a bare database error.
+#[tokio::test]
+async fn a_text_outside_the_databases_encoding_is_refused_naming_it() {
+    let Some(url) = pg_url("a_text_outside_the_databases_encoding_is_refused_naming_it") else {
+        return;
+    };
+    let database = unique_name("latin1");
+    let mut admin = ok_connect(&url).await;
+    must(
+        &mut admin,
+        &format!(
+            "CREATE DATABASE {database} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' \
+             TEMPLATE template0"
+        ),
+    )
+    .await;
+    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    let latin1 = format!("{server}/{database}?{query}");
+    let stored = async {
+        let options = ConnectOptions::new(latin1);
+        iu_cutter_live_execution::sql::init_with(&options).await?;
+        let store = connect_with(&options, open_gate()).await?;
+        store
+            .put_document(&DocumentId::new("luat/1"), "Điều 1. Phạm vi điều chỉnh")
+            .await
+    }
+    .await;
+    let dropped = exec(
+        &mut admin,
+        &format!("DROP DATABASE {database} WITH (FORCE)"),
+    )
+    .await;
+    let _ = admin.close().await;
+    let Err(AdapterError::Invalid(text)) = stored else {
+        panic!("expected an invalid-input refusal, got {stored:?}");
+    };
+    assert!(text.contains("LATIN1"), "{text}");
+    assert!(text.contains("UTF8 database"), "{text}");
+    assert!(text.contains("nothing of this call was changed"), "{text}");
+    assert!(dropped.is_ok(), "dropping the test database: {dropped:?}");
+}
+
+/// A connection to `url`, or a failed test.
+async fn ok_connect(url: &str) -> sqlx::PgConnection {
+    match sqlx::PgConnection::connect(url).await {
+        Ok(conn) => conn,
+        Err(e) => panic!("connect: {e}"),
+    }
 }
 
 /// A schema `init` never ran on is refused with the next action.
