@@ -299,12 +299,6 @@ pub(crate) trait Dialect: Engine {
     /// returns the expiry (`expires_at_ms`).
     const PUT_LEASE: &'static str;
 
-    /// Extends holder `$2`'s lease of run `$1` to `$3` ms after the database's now, only while
-    /// it is live at that same instant; returns the new expiry, or no row. The liveness check
-    /// and the write read one clock in one statement, so a renewal delayed after its first
-    /// look (a paused process, a wait for the row) never revives a lease that expired meanwhile.
-    const RENEW_LEASE: &'static str;
-
     /// The schema of a source table configured without one (`None`: the connection's own).
     const DEFAULT_SOURCE_SCHEMA: Option<&'static str>;
 

@@ -236,14 +236,6 @@ SELECT u.document, u.generation, u.ordinal, u.unit_id, u.path, u.part, u.start_b
          + $3) ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, \
          expires_at_ms = excluded.expires_at_ms RETURNING expires_at_ms";
 
-    // statement_timestamp(): one instant for the whole statement, so the expiry compared is the
-    // one extended from (clock_timestamp() moves between its two uses).
-    const RENEW_LEASE: &'static str = "UPDATE run_leases SET expires_at_ms = \
-         CAST(FLOOR(EXTRACT(EPOCH FROM statement_timestamp()) * 1000) AS BIGINT) + $3 \
-         WHERE run = $1 AND holder = $2 \
-         AND expires_at_ms > CAST(FLOOR(EXTRACT(EPOCH FROM statement_timestamp()) * 1000) AS BIGINT) \
-         RETURNING expires_at_ms";
-
     fn migration_text(migration: &Migration) -> &'static str {
         migration.postgres
     }

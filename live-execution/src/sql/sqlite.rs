@@ -245,13 +245,6 @@ SELECT d.id, d.active_generation,
          ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, \
          expires_at_ms = excluded.expires_at_ms RETURNING expires_at_ms";
 
-    // julianday('now') is one instant within a statement (SQLite fixes it per statement).
-    const RENEW_LEASE: &'static str = "UPDATE run_leases SET expires_at_ms = \
-         CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) + $3 \
-         WHERE run = $1 AND holder = $2 \
-         AND expires_at_ms > CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) \
-         RETURNING expires_at_ms";
-
     fn migration_text(migration: &Migration) -> &'static str {
         migration.sqlite
     }

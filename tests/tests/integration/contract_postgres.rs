@@ -26,7 +26,7 @@ mod on_postgres {
         a_writer_that_began_before_the_mark_and_commits_after_it_is_listed,
         a_truncate_lists_every_document,
         a_rolled_back_write_leaves_no_stamp,
-        a_renewal_that_waited_past_the_expiry_does_not_revive_the_lease,
+        a_renewal_queued_behind_its_holders_own_write_keeps_the_lease,
     );
 }
 
@@ -410,38 +410,71 @@ pub(crate) async fn a_rolled_back_write_leaves_no_stamp(fixture: &PgFixture) {
     );
 }
 
-/// A renewal that found its lease live but could write only after the lease expired (here it
-/// waits for the lease row, which another session holds) must not revive it: the store refuses
-/// it as `LeaseLost`, and another runner may take the run over. It used to check on the clock
-/// of its first look and write an expiry from the clock of its write, so a runner paused in the
-/// middle of a renewal kept a lease that had expired (the no-clobber zombie test failed so,
-/// now and then, under load).
-pub(crate) async fn a_renewal_that_waited_past_the_expiry_does_not_revive_the_lease(
+/// A live runner's renewal that queues behind the runner's own claimed write (a fence held up
+/// by the application's lock on a document, as on a live database) must still extend the lease:
+/// no other runner could take the run meanwhile (a takeover waits for that write too), so the
+/// lease was never free. The claimed write's shared lock on the lease row held the renewal up,
+/// and the renewal found the lease expired once it got the row, so the live runner lost its
+/// lease and stopped, FAILED, with nobody else about.
+pub(crate) async fn a_renewal_queued_behind_its_holders_own_write_keeps_the_lease(
     fixture: &PgFixture,
 ) {
-    let run = RunId::new("r-renew");
+    use iu_cutter_live_execution::{Claimed, ExpectedRevision, LeaseClaim, RunRecord, Scope};
+    use iu_cutter_live_execution::{CutRules, Preset};
+    let run = RunId::new("r-own");
     let ttl = std::time::Duration::from_secs(1);
     let store = fixture.shared();
-    ok(store.acquire_lease(&run, "first", ttl).await, "lease");
-    let mut holder = fixture.connection().await;
-    must(&mut holder, "BEGIN").await;
+    let a = ok(
+        store
+            .put_document(&DocumentId::new("a"), "Điều 1. A.")
+            .await,
+        "put",
+    );
+    ok(
+        store
+            .begin_run(&RunRecord::new(
+                run.clone(),
+                Scope::All,
+                CutRules::preset(Preset::LegalVi),
+            ))
+            .await,
+        "begin_run",
+    );
+    let first = ok(store.acquire_lease(&run, "live", ttl).await, "lease");
+    let mut application = fixture.connection().await;
+    must(&mut application, "BEGIN").await;
     must(
-        &mut holder,
-        "SELECT 1 FROM run_leases WHERE run = 'r-renew' FOR UPDATE",
+        &mut application,
+        "SELECT 1 FROM documents WHERE id = 'a' FOR UPDATE",
     )
     .await;
+    let fencing = tokio::spawn({
+        let claimed = Claimed::new(
+            store.clone(),
+            LeaseClaim {
+                run: run.clone(),
+                holder: "live".to_owned(),
+            },
+        );
+        let (run, expected) = (run.clone(), ExpectedRevision::of(&a));
+        async move { claimed.fence(&run, &[expected]).await }
+    });
+    blocks(&mut application, 1, || fencing.is_finished()).await;
     let renewing = tokio::spawn({
         let (store, run) = (store.clone(), run.clone());
-        async move { store.renew_lease(&run, "first", ttl).await }
+        // Renewed for long, so that a renewal that got through keeps the lease to the end.
+        async move { store.renew_lease(&run, "live", ttl * 60).await }
     });
-    blocks(&mut holder, 1, || renewing.is_finished()).await;
-    // The renewal has looked at the lease, found it live, and waits for the row: let the lease
-    // expire on the database's clock meanwhile.
-    let expired = "SELECT expires_at_ms < CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) \
-                   * 1000) AS BIGINT) FROM run_leases WHERE run = 'r-renew'";
+    blocks(&mut application, 2, || renewing.is_finished()).await;
+    // The fence waits (and the renewal behind it did, or got through): let the lease as taken
+    // expire on the database's clock.
+    let expired = format!(
+        "SELECT {} < CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)",
+        first.expires_at_ms
+    );
     loop {
-        match sqlx::query_scalar::<_, bool>(expired)
-            .fetch_one(&mut holder)
+        match sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(expired.clone()))
+            .fetch_one(&mut application)
             .await
         {
             Ok(true) => break,
@@ -450,19 +483,23 @@ pub(crate) async fn a_renewal_that_waited_past_the_expiry_does_not_revive_the_le
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    must(&mut holder, "COMMIT").await;
+    must(&mut application, "COMMIT").await;
+    match fencing.await {
+        Ok(fenced) => ok(fenced, "the holder's fence"),
+        Err(e) => panic!("the fence task: {e}"),
+    };
     let renewed = match renewing.await {
         Ok(renewed) => renewed,
         Err(e) => panic!("the renewal task: {e}"),
     };
     assert!(
-        matches!(&renewed, Err(AdapterError::LeaseLost { found, .. }) if found.contains("expired")),
-        "a renewal written after the expiry must be refused, got {renewed:?}"
+        renewed.is_ok(),
+        "the live holder's renewal behind its own write must keep the lease, got {renewed:?}"
     );
-    ok(
-        store.acquire_lease(&run, "second", ttl).await,
-        "the takeover of the expired lease",
-    );
+    match store.acquire_lease(&run, "other", ttl).await {
+        Err(AdapterError::LeaseHeld { holder, .. }) => assert_eq!(holder, "live"),
+        other => panic!("the live holder must keep the lease, got {other:?}"),
+    }
 }
 
 /// Puts the documents `a` and `b`, one article each, for the change-log cases: their ids.

@@ -237,34 +237,8 @@ pub(crate) async fn renew_lease<D: Dialect>(
     let ttl_ms = lease_request::<D>(holder, ttl)?;
     let mut tx = D::begin_write(pool).await.map_err(sql(what))?;
     let (row, now) = lease_row::<D>(&mut tx, run).await?;
-    held(run, holder, row.clone(), now)?;
-    // Checked live above, but the write may come later (a process paused, a wait for the row):
-    // it extends the lease only if it is still live at the write's own instant.
-    let extended = D::query(D::RENEW_LEASE)
-        .bind(run.as_str())
-        .bind(holder)
-        .bind(ttl_ms)
-        .fetch_optional(&mut tx)
-        .await
-        .map_err(sql("writing a lease"))?;
-    let Some(extended) = extended else {
-        let now = now_ms::<D>(&mut tx, what).await?;
-        held(run, holder, row, now)?;
-        // The row is locked and the clock only moves on: the lease that the write found expired
-        // is expired now too, so the check above has refused already.
-        return Err(AdapterError::LeaseLost {
-            run: run.clone(),
-            holder: holder.to_owned(),
-            found: "the lease expired while it was being renewed".to_owned(),
-        });
-    };
-    let expires = extended.int(0).map_err(sql(what))?;
-    tx.commit().await.map_err(sql(what))?;
-    Ok(Lease {
-        run: run.clone(),
-        holder: holder.to_owned(),
-        expires_at_ms: ms(expires),
-    })
+    held(run, holder, row, now)?;
+    put_lease(tx, run, holder, ttl_ms, what).await
 }
 
 /// Ends `holder`'s lease; anything else passes unchanged (see the trait).
