@@ -18,25 +18,21 @@ use crate::contract::{backup_of, conflict, expect, units_for};
 use crate::fixture::RawSql;
 use crate::{id, ok};
 
-/// Instantiates the checks every store runs as `#[tokio::test]`s over `$fixture`.
-#[macro_export]
-macro_rules! batch_attack_suite {
-    ($fixture:path) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::batch_attack, adapter;
+fixture_suite! {
+    /// Instantiates the checks every store runs as `#[tokio::test]`s over `$fixture`.
+    batch_attack_suite {
+        (batch_attack, adapter): [
             ids_of_any_characters_go_through_every_batch_write,
             a_call_naming_a_document_twice_writes_it_once,
-        );
-    };
+        ],
+    }
 }
 
-/// Instantiates the checks that need raw SQL as `#[tokio::test]`s over `$fixture`.
-#[macro_export]
-macro_rules! batch_attack_raw_suite {
-    ($fixture:path) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::batch_attack, fixture;
-            a_revision_beyond_a_json_double_is_compared_exactly,
-        );
-    };
+fixture_suite! {
+    /// Instantiates the checks that need raw SQL as `#[tokio::test]`s over `$fixture`.
+    batch_attack_raw_suite {
+        (batch_attack, fixture): [a_revision_beyond_a_json_double_is_compared_exactly],
+    }
 }
 
 /// [`crate::awkward_ids`], as document ids.

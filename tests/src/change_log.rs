@@ -14,11 +14,10 @@ use crate::contract::{cut, reread};
 use crate::fixture::{RawSql, Tamper};
 use crate::{id, ok, put};
 
-/// Instantiates the SQL-only checks of the change log as `#[tokio::test]`s over `$fixture`.
-#[macro_export]
-macro_rules! change_log_live_suite {
-    ($fixture:path) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
+fixture_suite! {
+    /// Instantiates the SQL-only checks of the change log as `#[tokio::test]`s over `$fixture`.
+    change_log_live_suite {
+        (change_log, fixture): [
             raw_sql_of_a_second_connection_is_listed,
             an_update_that_changes_no_row_is_not_a_change,
             a_store_from_before_the_change_log_is_migrated_with_its_documents,
@@ -26,8 +25,8 @@ macro_rules! change_log_live_suite {
             a_hold_removed_or_cleared_by_hand_opens_no_window,
             an_edit_of_a_generation_record_undone_while_held_stays_listed,
             a_rollback_refused_by_the_kill_switch_then_retried_hides_no_edit,
-        );
-    };
+        ],
+    }
 }
 
 fn ids(values: &[&str]) -> Vec<DocumentId> {

@@ -26,12 +26,11 @@ use iu_cutter_live_execution::{
 use crate::fixture::Fixture;
 use crate::{id, ok, put};
 
-/// Instantiates every contract check as a `#[tokio::test]` over `$fixture`, an
-/// `async fn(&str) -> Option<impl Fixture>` called with the check's name.
-#[macro_export]
-macro_rules! contract_suite {
-    ($fixture:path) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, adapter;
+fixture_suite! {
+    /// Instantiates every contract check as a `#[tokio::test]` over `$fixture`, an
+    /// `async fn(&str) -> Option<impl Fixture>` called with the check's name.
+    contract_suite {
+        (contract, adapter): [
             empty_store_reads_nothing,
             put_document_creates_and_revises,
             put_document_keeps_a_fence_and_readies_a_cut_document,
@@ -77,8 +76,8 @@ macro_rules! contract_suite {
             an_active_units_page_never_stitches_two_generations,
             heads_pages_read_every_document_once_in_order,
             batch_reads_are_the_reads_of_each_document,
-        );
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, adapter;
+        ],
+        (change_log, adapter): [
             a_scope_census_is_the_census_of_its_documents,
             a_scope_census_summary_folds_ids_in_bytewise_order,
             a_scope_census_over_many_pages_is_the_census_of_its_documents,
@@ -94,8 +93,8 @@ macro_rules! contract_suite {
             a_run_that_never_wrote_a_document_opens_no_window_for_it,
             a_hand_edited_entry_hides_no_edit,
             a_hand_removed_entry_hides_no_edit,
-        );
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::change_log, fixture;
+        ],
+        (change_log, fixture): [
             changed_since_lists_every_change_after_the_mark,
             an_edit_undone_while_the_run_held_it_stays_listed,
             an_edit_undone_between_the_runs_writes_stays_listed,
@@ -103,14 +102,14 @@ macro_rules! contract_suite {
             an_edit_of_an_earlier_generation_undone_while_held_stays_listed,
             an_edit_undone_before_a_resumed_fence_stays_listed,
             alternating_runs_hide_no_edit,
-        );
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::contract, fixture;
+        ],
+        (contract, fixture): [
             leases_admit_one_holder_at_a_time,
             leases_expire_on_the_store_clock,
             claimed_calls_need_the_callers_live_lease,
             generation_digests_hash_every_body_as_stored,
-        );
-    };
+        ],
+    }
 }
 
 // ---- helpers ---------------------------------------------------------------------------------

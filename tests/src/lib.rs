@@ -370,6 +370,27 @@ macro_rules! fixture_tests {
     };
 }
 
+/// Declares the exported macro `$name!($fixture)`, which instantiates each group of checks with
+/// [`fixture_tests!`] as `#[tokio::test]`s over `$fixture`: a group `($module, $given)` lists
+/// functions of the module `$module`, each given the fixture's adapter (`adapter`) or the fixture
+/// itself (`fixture`).
+macro_rules! fixture_suite {
+    (
+        $(#[$doc:meta])*
+        $name:ident { $(($module:ident, $given:ident): [$($check:ident),* $(,)?]),* $(,)? }
+    ) => {
+        $(#[$doc])*
+        #[macro_export]
+        macro_rules! $name {
+            ($fixture:path) => {
+                $($crate::fixture_tests!(#[tokio::test] $fixture => $crate::$module, $given;
+                    $($check),*
+                );)*
+            };
+        }
+    };
+}
+
 /// Instantiates the suites every SQL store runs over `$fixture`, a store sharing its database
 /// with an application included: the contract, the batch attacks (those needing raw SQL too) and
 /// the change log's SQL-only checks.

@@ -20,12 +20,11 @@ use iu_cutter_phase_core::{MemoryBackupStore, Phase, PhaseError, RunContext, nam
 use crate::fixture::{Fixture, Tamper};
 use crate::{id, markdown, ok, ok_report, run_as_zombie};
 
-/// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
-/// `async fn(&str) -> Option<impl Tamper>`.
-#[macro_export]
-macro_rules! no_clobber_suite {
-    ($fixture:path) => {
-        $crate::fixture_tests!(#[tokio::test] $fixture => $crate::no_clobber, fixture;
+fixture_suite! {
+    /// Instantiates every no-clobber check as a `#[tokio::test]` over `$fixture`, an
+    /// `async fn(&str) -> Option<impl Tamper>`.
+    no_clobber_suite {
+        (no_clobber, fixture): [
             a_run_whose_documents_another_run_cut_since_its_backup_blocks_and_writes_nothing,
             rollback_keeps_an_edit_made_after_the_backup,
             enact_and_verify_catch_a_body_edited_without_its_revision,
@@ -35,8 +34,8 @@ macro_rules! no_clobber_suite {
             units_changed_after_write_verify_are_never_enacted,
             a_unit_changed_before_write_verify_blocks_it_naming_the_unit,
             a_runner_that_lost_its_lease_cannot_write,
-        );
-    };
+        ],
+    }
 }
 
 const LAWS: [(&str, &str); 3] = [

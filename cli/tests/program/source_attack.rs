@@ -30,21 +30,46 @@ fn sqlite_app(create: &str) -> Result<Workdir, Error> {
     Ok(wd)
 }
 
-/// The application's file holding [`THREE_LAWS`], configured with `filter` as `[source] where`
+/// The application's file holding [`three_laws`], configured with `filter` as `[source] where`
 /// (not initialised).
 fn three_laws_where(filter: &str) -> Result<Workdir, Error> {
-    let wd = app_file(THREE_LAWS)?;
+    let wd = app_file(&three_laws())?;
     let config = CONFIG.replace("status = 'published'", filter);
     wd.write("cutter.toml", config.as_bytes())?;
     Ok(wd)
 }
 
+/// SQLite: the application's table `laws` as [`CONFIG`] maps it, its id column declared `id` (a
+/// type and constraints, or nothing), then `rows`: raw SQL filling it.
+fn laws(id: &str, rows: &str) -> String {
+    format!(
+        "CREATE TABLE laws (id {id}, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
+         title TEXT, lang TEXT); {rows}"
+    )
+}
+
+/// Raw SQL inserting 1,001 published laws into `laws`, one a number `i` from 10 to 1010, each
+/// with the id `id` (an SQL expression of `i`): more than one statement names.
+fn many_laws(id: &str) -> String {
+    format!(
+        "INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 1010) SELECT {id}, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n;"
+    )
+}
+
+/// Two published laws whose ids differ only in case, `B` and `b`.
+const UPPER_AND_LOWER_B: &str = "INSERT INTO laws VALUES ('B', 'Article 1\nUpper B.\n', 1, 'published', 'B', 'en'); \
+     INSERT INTO laws VALUES ('b', 'Article 1\nLower b.\n', 1, 'published', 'b', 'en');";
+
 /// Three published laws with an integer id and an integer revision.
-const THREE_LAWS: &str = "CREATE TABLE laws (id INTEGER PRIMARY KEY, content TEXT, \
-     updated_at BIGINT, status TEXT NOT NULL, title TEXT, lang TEXT); \
-     INSERT INTO laws VALUES (1, 'Article 1\nOne.\n\nArticle 2\nTwo.\n', 1, 'published', 'L1', 'en'); \
-     INSERT INTO laws VALUES (2, 'Article 1\nSecond law.\n', 1, 'published', 'L2', 'en'); \
-     INSERT INTO laws VALUES (3, 'Article 1\nThird law.\n', 1, 'published', 'L3', 'en');";
+fn three_laws() -> String {
+    laws(
+        "INTEGER PRIMARY KEY",
+        "INSERT INTO laws VALUES (1, 'Article 1\nOne.\n\nArticle 2\nTwo.\n', 1, 'published', 'L1', 'en'); \
+         INSERT INTO laws VALUES (2, 'Article 1\nSecond law.\n', 1, 'published', 'L2', 'en'); \
+         INSERT INTO laws VALUES (3, 'Article 1\nThird law.\n', 1, 'published', 'L3', 'en');",
+    )
+}
 
 #[track_caller]
 fn lacks(run: &Run, text: &str) {
@@ -67,7 +92,7 @@ fn says(run: &Run, texts: &[&str], what: &str) {
 /// run again, as advised, blocks again, forever; the deleted law's units stay active meanwhile.
 #[test]
 fn a_row_deleted_before_a_run_does_not_block_every_later_run() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     wd.sql("DELETE FROM laws WHERE id = 3")?;
     let second = wd.run(&["run", "--execute", "--run-id", "r2"])?;
@@ -86,7 +111,7 @@ fn a_row_deleted_before_a_run_does_not_block_every_later_run() -> TestResult {
 /// the real problem: the revision column did not move with the body.
 #[test]
 fn a_body_changed_without_its_revision_is_named_as_such() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     wd.sql("UPDATE laws SET content = content || 'Article 9\nSilent.\n' WHERE id = 2")?;
     let full = wd.run(&["run", "--execute", "--run-id", "r2"])?;
@@ -100,12 +125,11 @@ fn a_body_changed_without_its_revision_is_named_as_such() -> TestResult {
 /// changed the row during the run. Duplicate ids are bad input: refuse them by name.
 #[test]
 fn duplicate_source_ids_are_refused_by_name() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
-         title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES ('a', 'Article 1\nFirst a.\n', 1, 'published', 'A', 'en'); \
+    let wd = sqlite_app(&laws(
+        "TEXT",
+        "INSERT INTO laws VALUES ('a', 'Article 1\nFirst a.\n', 1, 'published', 'A', 'en'); \
          INSERT INTO laws VALUES ('a', 'Article 1\nSecond a.\n', 1, 'published', 'B', 'en');",
-    )?;
+    ))?;
     let run = wd.run(&["run", "--execute", "--run-id", "r1"])?;
     lacks(&run, "during the run");
     let all = run.all().to_lowercase();
@@ -122,11 +146,10 @@ fn duplicate_source_ids_are_refused_by_name() -> TestResult {
 /// for every document for the same reason.
 #[test]
 fn an_untyped_integer_id_column_is_enacted() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id PRIMARY KEY, content TEXT, updated_at BIGINT, \
-         status TEXT NOT NULL, title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES (1, 'Article 1\nOne.\n', 1, 'published', 'A', 'en');",
-    )?;
+    let wd = sqlite_app(&laws(
+        "PRIMARY KEY",
+        "INSERT INTO laws VALUES (1, 'Article 1\nOne.\n', 1, 'published', 'A', 'en');",
+    ))?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     let stale = wd.column("SELECT CAST(stale AS TEXT) FROM iu_cutter_active_units")?;
     assert!(
@@ -140,11 +163,10 @@ fn an_untyped_integer_id_column_is_enacted() -> TestResult {
 /// which is NULL, so the document read as stale right after its cut, forever.
 #[test]
 fn a_null_revision_is_not_stale_right_after_its_cut() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id INTEGER PRIMARY KEY, content TEXT, updated_at BIGINT, \
-         status TEXT NOT NULL, title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES (1, 'Article 1\nOne.\n', NULL, 'published', 'A', 'en');",
-    )?;
+    let wd = sqlite_app(&laws(
+        "INTEGER PRIMARY KEY",
+        "INSERT INTO laws VALUES (1, 'Article 1\nOne.\n', NULL, 'published', 'A', 'en');",
+    ))?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     let stale = wd.column("SELECT DISTINCT CAST(stale AS TEXT) FROM iu_cutter_active_units")?;
     assert_eq!(stale, ["0"], "just cut, not stale");
@@ -321,7 +343,7 @@ fn a_source_naming_iu_cutters_own_table_is_refused() -> TestResult {
 /// `init` refuses, naming it, and changes nothing.
 #[test]
 fn init_refuses_a_file_holding_a_prefixed_name_already() -> TestResult {
-    let wd = app_file(THREE_LAWS)?;
+    let wd = app_file(&three_laws())?;
     wd.sql("CREATE TABLE iu_cutter_units (id INTEGER)")?;
     wd.write("cutter.toml", CONFIG.as_bytes())?;
     let init = wd.run(&["init", "--execute"])?;
@@ -339,7 +361,7 @@ fn init_refuses_a_file_holding_a_prefixed_name_already() -> TestResult {
 /// be told, so every command refuses, saying what to do.
 #[test]
 fn a_file_with_both_layouts_is_refused() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.sql(
         "CREATE TABLE schema_migrations (version BIGINT, description TEXT, checksum TEXT, \
          applied_at TEXT)",
@@ -354,7 +376,7 @@ fn a_file_with_both_layouts_is_refused() -> TestResult {
 /// not taken for iu-cutter's store: `init` attaches with prefixed tables beside it.
 #[test]
 fn an_applications_own_schema_migrations_is_left_alone() -> TestResult {
-    let wd = app_file(THREE_LAWS)?;
+    let wd = app_file(&three_laws())?;
     wd.sql("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)")?;
     wd.sql("INSERT INTO schema_migrations VALUES ('20240101000000')")?;
     wd.write("cutter.toml", CONFIG.as_bytes())?;
@@ -402,7 +424,7 @@ fn a_filter_naming_id_syncs() -> TestResult {
 /// `iu-cutter init --execute`.
 #[test]
 fn a_run_says_when_the_reader_view_is_not_the_configurations() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     wd.write(
         "cutter.toml",
@@ -440,7 +462,7 @@ fn a_body_column_that_is_not_text_is_named_on_postgres() -> TestResult {
 /// systems and by SQLite before 3.7), before anything was executed.
 #[test]
 fn init_without_execute_leaves_the_applications_journal_mode_alone() -> TestResult {
-    let wd = app_file(THREE_LAWS)?;
+    let wd = app_file(&three_laws())?;
     assert_eq!(wd.column("PRAGMA journal_mode")?, ["delete"]);
     wd.write("cutter.toml", CONFIG.as_bytes())?;
     wd.run(&["init"])?;
@@ -532,7 +554,7 @@ fn pg_config(app: &Schema, store: &Schema) -> String {
 /// say so before doing any of that work, and say to roll it back.
 #[test]
 fn a_stale_run_continued_over_a_row_deleted_since_says_so() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
     wd.expect(&[&stale[..], &["--until", "cut-leg-a"]].concat(), 0)?;
     wd.sql("DELETE FROM laws WHERE id = 3")?;
@@ -551,7 +573,7 @@ fn a_stale_run_continued_over_a_row_deleted_since_says_so() -> TestResult {
 /// journaled as PASS, not advise rolling back an enacted run because a row went since.
 #[test]
 fn a_passed_stale_run_again_after_a_row_deleted_is_not_rolled_back() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     let stale = ["run", "--execute", "--stale", "--run-id", "s1"];
     wd.expect(&stale, 0)?;
     wd.sql("DELETE FROM laws WHERE id = 3")?;
@@ -574,7 +596,7 @@ fn a_passed_stale_run_again_after_a_row_deleted_is_not_rolled_back() -> TestResu
 /// it).
 #[test]
 fn a_revision_moved_while_held_is_cut_by_stale_after_the_rollback() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     let stale = |law: &str| match law {
         "1" => wd.column(
@@ -665,7 +687,7 @@ fn held_while_revision_moved<'a>(
 /// application publishes later) refuses it.
 #[test]
 fn a_run_of_named_ids_reads_only_their_rows() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.sql("INSERT INTO laws VALUES (4, NULL, 1, 'published', 'L4', 'en')")?;
     let one = wd.run(&["run", "--execute", "--id", "1", "--run-id", "r1"])?;
     lacks(&one, "`4`");
@@ -724,7 +746,7 @@ fn a_run_of_named_ids_syncs_only_their_rows_on_postgres() -> TestResult {
 /// from the older revision. The view shows law 1 stale, and `run --stale` never cuts it.
 #[test]
 fn a_rollback_keeps_the_requeue_of_a_revision_moved_after_its_enact() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     wd.expect(&["run", "--execute", "--run-id", "r2"], 0)?;
     wd.sql("UPDATE laws SET updated_at = 2 WHERE id = 1")?;
@@ -750,13 +772,12 @@ fn a_rollback_keeps_the_requeue_of_a_revision_moved_after_its_enact() -> TestRes
 /// Its checks cost its scope: the duplicates it names are its own.
 #[test]
 fn a_run_of_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
-         title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES ('a', 'Article 1\nA.\n', 1, 'published', 'A', 'en'); \
+    let wd = sqlite_app(&laws(
+        "TEXT",
+        "INSERT INTO laws VALUES ('a', 'Article 1\nA.\n', 1, 'published', 'A', 'en'); \
          INSERT INTO laws VALUES ('b', 'Article 1\nFirst b.\n', 1, 'published', 'B', 'en'); \
          INSERT INTO laws VALUES ('b', 'Article 1\nSecond b.\n', 1, 'published', 'B', 'en');",
-    )?;
+    ))?;
     let one = wd.run(&["run", "--execute", "--id", "a", "--run-id", "r1"])?;
     assert_eq!(one.code, 0, "{one:?}");
     let both = wd.run(&[
@@ -781,7 +802,7 @@ fn a_run_of_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
 /// and to roll back and run again.
 #[test]
 fn a_source_row_edited_before_write_verify_is_named_as_the_applications_edit() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.expect(
         &[
             "run",
@@ -811,12 +832,9 @@ fn a_source_row_edited_before_write_verify_is_named_as_the_applications_edit() -
 /// is skipped unread all the same.
 #[test]
 fn a_run_of_many_named_ids_reads_only_their_rows() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
-    wd.sql(
-        "INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
-         WHERE i < 1010) SELECT i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n; \
-         INSERT INTO laws VALUES (2000, NULL, 1, 'published', 'L', 'en');",
-    )?;
+    let wd = sqlite_app(&three_laws())?;
+    wd.sql(&many_laws("i"))?;
+    wd.sql("INSERT INTO laws VALUES (2000, NULL, 1, 'published', 'L', 'en')")?;
     let ids: Vec<String> = (10..=1010).map(|i| i.to_string()).collect();
     let many = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids)?;
     assert_eq!(many.code, 0, "{many:?}");
@@ -838,14 +856,10 @@ fn run_ids(wd: &Workdir, args: &[&str], ids: &[String]) -> std::io::Result<Run> 
 /// run of 1,001 laws was refused for two rows of a law it does not name.
 #[test]
 fn a_run_of_many_named_ids_checks_only_their_rows_for_duplicates() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT, content TEXT, updated_at BIGINT, status TEXT NOT NULL, \
-         title TEXT, lang TEXT); \
-         INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
-         WHERE i < 1010) SELECT 'x' || i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n; \
-         INSERT INTO laws VALUES ('b', 'Article 1\nFirst b.\n', 1, 'published', 'B', 'en'); \
-         INSERT INTO laws VALUES ('b', 'Article 1\nSecond b.\n', 1, 'published', 'B', 'en');",
-    )?;
+    let rows = many_laws("'x' || i")
+        + " INSERT INTO laws VALUES ('b', 'Article 1\nFirst b.\n', 1, 'published', 'B', 'en'); \
+           INSERT INTO laws VALUES ('b', 'Article 1\nSecond b.\n', 1, 'published', 'B', 'en');";
+    let wd = sqlite_app(&laws("TEXT", &rows))?;
     let ids: Vec<String> = (10..=1010).map(|i| format!("x{i}")).collect();
     let many = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids)?;
     assert_eq!(many.code, 0, "{many:?}");
@@ -864,13 +878,9 @@ fn a_run_of_many_named_ids_checks_only_their_rows_for_duplicates() -> TestResult
 /// index now, a run of any number of ids reads only its own rows.
 #[test]
 fn a_run_of_many_named_ids_is_not_refused_for_a_row_it_does_not_name() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT, updated_at BIGINT, \
-         status TEXT NOT NULL, title TEXT, lang TEXT); \
-         INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
-         WHERE i < 1010) SELECT i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n; \
-         INSERT INTO laws VALUES (x'ff', 'Article 1\nB.\n', 1, 'published', 'B', 'en');",
-    )?;
+    let rows = many_laws("i")
+        + " INSERT INTO laws VALUES (x'ff', 'Article 1\nB.\n', 1, 'published', 'B', 'en');";
+    let wd = sqlite_app(&laws("TEXT PRIMARY KEY", &rows))?;
     let ids: Vec<String> = (10..=1010).map(|i| i.to_string()).collect();
     let fewer = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids[..1000])?;
     assert_eq!(fewer.code, 0, "{fewer:?}");
@@ -886,15 +896,14 @@ fn a_run_of_many_named_ids_is_not_refused_for_a_row_it_does_not_name() -> TestRe
 /// character.
 #[test]
 fn a_prefix_run_leaves_out_exactly_its_documents_gone_from_the_source() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT, updated_at BIGINT, \
-         status TEXT NOT NULL, title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES ('v/1', 'Article 1\nOne.\n', 1, 'published', 'A', 'en'), \
+    let wd = sqlite_app(&laws(
+        "TEXT PRIMARY KEY",
+        "INSERT INTO laws VALUES ('v/1', 'Article 1\nOne.\n', 1, 'published', 'A', 'en'), \
          ('v/2', 'Article 1\nTwo.\n', 1, 'published', 'B', 'en'), \
          ('v/\u{10FFFF}', 'Article 1\nLast.\n', 1, 'published', 'C', 'en'), \
          ('v0', 'Article 1\nNext.\n', 1, 'published', 'D', 'en'), \
          ('u', 'Article 1\nBefore.\n', 1, 'published', 'E', 'en');",
-    )?;
+    ))?;
     let all = wd.run(&["run", "--execute", "--run-id", "r1"])?;
     assert_eq!(all.code, 0, "{all:?}");
     wd.sql("UPDATE laws SET status = 'archived' WHERE id IN ('v/2', 'v0', 'u')")?;
@@ -917,12 +926,11 @@ fn a_prefix_run_leaves_out_exactly_its_documents_gone_from_the_source() -> TestR
 /// `[source] where`.
 #[test]
 fn a_source_id_that_is_not_utf8_is_named_as_bad_input() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT, updated_at BIGINT, \
-         status TEXT NOT NULL, title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES ('1', 'Article 1\nOne.\n', 1, 'published', 'A', 'en'); \
+    let wd = sqlite_app(&laws(
+        "TEXT PRIMARY KEY",
+        "INSERT INTO laws VALUES ('1', 'Article 1\nOne.\n', 1, 'published', 'A', 'en'); \
          INSERT INTO laws VALUES (x'ff', 'Article 1\nB.\n', 1, 'published', 'B', 'en');",
-    )?;
+    ))?;
     let run = wd.run(&["run", "--execute", "--run-id", "r1"])?;
     assert_ne!(run.code, 0, "{run:?}");
     lacks(&run, "database error");
@@ -940,7 +948,7 @@ fn a_source_id_that_is_not_utf8_is_named_as_bad_input() -> TestResult {
 /// PASSED on nothing. On an imported store both are refused as bad input, naming what is wrong.
 #[test]
 fn a_scope_naming_no_row_of_the_source_is_refused_by_name() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     let typo = wd.run(&[
         "run",
         "--execute",
@@ -966,7 +974,7 @@ fn a_scope_naming_no_row_of_the_source_is_refused_by_name() -> TestResult {
 /// on nothing (a backup, a plan, an enact of no document), as a prefix naming no row did.
 #[test]
 fn a_scope_whose_every_row_is_gone_from_the_source_is_refused_by_name() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     wd.expect(&["run", "--execute", "--run-id", "r1"], 0)?;
     wd.sql("DELETE FROM laws WHERE id = 2")?;
     let gone = wd.run(&["run", "--execute", "--run-id", "r2", "--id", "2"])?;
@@ -1046,7 +1054,7 @@ fn named_ids_over_an_integer_id_column_are_matched_exactly_on_postgres() -> Test
 /// of its own runs.
 #[test]
 fn a_held_run_again_after_its_row_deleted_says_to_roll_it_back() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     let held = ["run", "--execute", "--run-id", "r1", "--id", "2"];
     let mut until = held.to_vec();
     until.extend(["--until", "leg-b-record"]);
@@ -1149,14 +1157,8 @@ fn ids_differing_only_in_case_are_enacted_on_postgres() -> TestResult {
 /// `b`, BLOCKING the run as "the application changed the row during the run".
 #[test]
 fn ids_differing_only_in_case_are_enacted_on_sqlite() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT COLLATE NOCASE, content TEXT, updated_at BIGINT, \
-         status TEXT NOT NULL, title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES ('B', 'Article 1\nUpper B.\n', 1, 'published', 'B', 'en'); \
-         INSERT INTO laws VALUES ('b', 'Article 1\nLower b.\n', 1, 'published', 'b', 'en'); \
-         INSERT INTO laws WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n \
-         WHERE i < 1010) SELECT 'x' || i, 'Article 1\nX.\n', 1, 'published', 'T', 'en' FROM n;",
-    )?;
+    let rows = format!("{UPPER_AND_LOWER_B} {}", many_laws("'x' || i"));
+    let wd = sqlite_app(&laws("TEXT COLLATE NOCASE", &rows))?;
     let mut ids: Vec<String> = (10..=1010).map(|i| format!("x{i}")).collect();
     ids.extend(["B".to_owned(), "b".to_owned()]);
     let many = run_ids(&wd, &["run", "--execute", "--run-id", "r1"], &ids)?;
@@ -1171,12 +1173,7 @@ fn ids_differing_only_in_case_are_enacted_on_sqlite() -> TestResult {
 /// than one row of laws has the id `B`", while the same ids in a list of 1,003 were enacted.
 #[test]
 fn ids_differing_only_in_case_are_not_duplicates_on_sqlite() -> TestResult {
-    let wd = sqlite_app(
-        "CREATE TABLE laws (id TEXT COLLATE NOCASE, content TEXT, updated_at BIGINT, \
-         status TEXT NOT NULL, title TEXT, lang TEXT); \
-         INSERT INTO laws VALUES ('B', 'Article 1\nUpper B.\n', 1, 'published', 'B', 'en'); \
-         INSERT INTO laws VALUES ('b', 'Article 1\nLower b.\n', 1, 'published', 'b', 'en');",
-    )?;
+    let wd = sqlite_app(&laws("TEXT COLLATE NOCASE", UPPER_AND_LOWER_B))?;
     let named = wd.run(&[
         "run",
         "--execute",
@@ -1221,7 +1218,7 @@ fn verify_r1_held_after(wd: &Workdir, edit: &str) -> Result<Run, Error> {
 /// of a held run must see the source as it is.
 #[test]
 fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     let verified = verify_r1_held_after(
         &wd,
         "UPDATE laws SET content = 'Article 1\nRewritten.\n', updated_at = 2 WHERE id = 1",
@@ -1242,7 +1239,7 @@ fn verifying_a_held_run_sees_the_applications_edit_since_the_hold() -> TestResul
 /// `verify` must say so, naming the document.
 #[test]
 fn verifying_a_held_run_names_a_row_deleted_since_the_hold() -> TestResult {
-    let wd = sqlite_app(THREE_LAWS)?;
+    let wd = sqlite_app(&three_laws())?;
     let verified = verify_r1_held_after(&wd, "DELETE FROM laws WHERE id = 2")?;
     let all = verified.all();
     assert!(all.contains("document `2`"), "{all}");

@@ -640,39 +640,69 @@ async fn an_import_out_of_id_order_and_a_fence_queue_instead_of_deadlocking() {
         (slash.clone(), "Điều 1. Hai.\n".to_owned()),
     ];
     let documents = ok(store.put_documents(&seeded).await, "seed");
-    let fenced: Vec<ExpectedRevision> = documents.iter().map(expect).collect();
     let mut app = fixture.connection().await;
-    lock_document(&mut app, "a-b.md").await;
-    let (fencing, run) = (store.clone(), RunId::new("F"));
-    let fence = tokio::spawn(async move { fencing.fence(&run, &fenced).await });
-    blocks(&mut app, 1, || fence.is_finished()).await;
     let imported = vec![
         (slash.clone(), "Điều 1. Hai, imported.\n".to_owned()),
         (dash.clone(), "Điều 1. Một, imported.\n".to_owned()),
     ];
     let importing = store.clone();
-    let import = tokio::spawn(async move { importing.put_documents(&imported).await });
-    blocks(&mut app, 2, || fence.is_finished() && import.is_finished()).await;
-    must(&mut app, "ROLLBACK").await;
-    let (fence, import) = (joined(fence).await, joined(import).await);
+    let import = async move { importing.put_documents(&imported).await };
+    let import = fenced_with(&mut app, &store, &documents, "a-b.md", import).await;
     assert!(import.is_ok(), "the import, queued: {import:?}");
-    assert!(
-        matches!(fence, Ok(()) | Err(AdapterError::Conflict { .. })),
-        "the fence, queued: {fence:?}"
-    );
     let _ = app.close().await;
     fixture.finish().await;
 }
 
-/// A store over the application's table `laws (id, content)` in the fixture's schema, which
-/// `app` has created: initialised, and connected with the kill switch open.
-async fn over_laws(
-    fixture: &PgFixture,
+/// Fences `documents` as run `F` while `app` holds document `locked`'s row, then starts `other`,
+/// a second writer of the same rows, once the fence waits; lets the row go once both wait (or
+/// are done). The two must queue, not deadlock: the fence fences every document or is refused
+/// as a conflict. Returns what `other` came to.
+async fn fenced_with<T: Send + 'static>(
     app: &mut sqlx::PgConnection,
-) -> iu_cutter_live_execution::Guarded<iu_cutter_live_execution::sql::SqlStore> {
+    store: &std::sync::Arc<dyn LiveExecutionAdapter>,
+    documents: &[Document],
+    locked: &str,
+    other: impl std::future::Future<Output = AdapterResult<T>> + Send + 'static,
+) -> AdapterResult<T> {
+    let fenced: Vec<ExpectedRevision> = documents.iter().map(expect).collect();
+    lock_document(app, locked).await;
+    let (fencing, run) = (store.clone(), RunId::new("F"));
+    let fence = tokio::spawn(async move { fencing.fence(&run, &fenced).await });
+    blocks(app, 1, || fence.is_finished()).await;
+    let other = tokio::spawn(other);
+    blocks(app, 2, || fence.is_finished() && other.is_finished()).await;
+    must(app, "ROLLBACK").await;
+    let (fence, other) = (joined(fence).await, joined(other).await);
+    assert!(
+        matches!(fence, Ok(()) | Err(AdapterError::Conflict { .. })),
+        "the fence, queued: {fence:?}"
+    );
+    other
+}
+
+/// The scene of a test named `name` over an application's table `laws (id, content)`: the
+/// fixture (`None`: skipped), the application's connection, which created the table in the
+/// fixture's schema with ids of SQL type `id_type` and the rows `rows` (each a SQL `VALUES`
+/// list), and a store over it: initialised, connected with the kill switch open, and synced once.
+async fn over_laws(
+    name: &str,
+    id_type: &str,
+    rows: &[&str],
+) -> Option<(
+    PgFixture,
+    sqlx::PgConnection,
+    iu_cutter_live_execution::Guarded<iu_cutter_live_execution::sql::SqlStore>,
+)> {
     use iu_cutter_tests::fixture::open_gate;
+    let fixture = postgres(name).await?;
+    let mut app = fixture.connection().await;
+    let create = format!("CREATE TABLE laws (id {id_type} PRIMARY KEY, content TEXT NOT NULL)");
+    must(&mut app, &create).await;
+    for row in rows {
+        must(&mut app, &format!("INSERT INTO laws VALUES {row}")).await;
+    }
     let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(&mut *app)
+        .fetch_one(&mut app)
         .await
         .unwrap_or_default();
     let laws =
@@ -682,10 +712,12 @@ async fn over_laws(
         iu_cutter_live_execution::sql::init_with(&options).await,
         "init",
     );
-    ok(
+    let store = ok(
         iu_cutter_live_execution::sql::connect_with(&options, open_gate()).await,
         "connect",
-    )
+    );
+    ok(store.sync_source(&Scope::All, true).await, "first sync");
+    Some((fixture, app, store))
 }
 
 /// A store over an application's table `laws`: its rows are synced into tracking copies in the
@@ -697,50 +729,31 @@ async fn over_laws(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking() {
     let name = "a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking";
-    let Some(fixture) = postgres(name).await else {
+    let rows = ["('b', 'Điều 1. Hai.\n')", "('a', 'Điều 1. Một.\n')"];
+    let Some((fixture, mut app, store)) = over_laws(name, "TEXT", &rows).await else {
         return;
     };
-    let mut app = fixture.connection().await;
-    must(
-        &mut app,
-        "CREATE TABLE laws (id TEXT PRIMARY KEY, content TEXT NOT NULL)",
-    )
-    .await;
-    must(&mut app, "INSERT INTO laws VALUES ('b', 'Điều 1. Hai.\n')").await;
-    must(&mut app, "INSERT INTO laws VALUES ('a', 'Điều 1. Một.\n')").await;
-    let store: std::sync::Arc<dyn LiveExecutionAdapter> =
-        std::sync::Arc::new(over_laws(&fixture, &mut app).await);
-    ok(store.sync_source(&Scope::All, true).await, "first sync");
+    let store: std::sync::Arc<dyn LiveExecutionAdapter> = std::sync::Arc::new(store);
     let documents = ok(store.load_scope(&Scope::All).await, "load");
-    let scanned: Vec<String> = sqlx::query_scalar("SELECT id FROM laws")
-        .fetch_all(&mut app)
-        .await
-        .unwrap_or_default();
-    assert_eq!(scanned, ["b", "a"], "the scan order this attack needs");
+    scanned_b_then_a(&mut app).await;
     must(&mut app, "UPDATE laws SET content = content || 'Sửa.\n'").await;
-    let scanned: Vec<String> = sqlx::query_scalar("SELECT id FROM laws")
-        .fetch_all(&mut app)
-        .await
-        .unwrap_or_default();
-    assert_eq!(scanned, ["b", "a"], "the scan order this attack needs");
-    let fenced: Vec<ExpectedRevision> = documents.iter().map(expect).collect();
-    lock_document(&mut app, "a").await;
-    let (fencing, run) = (store.clone(), RunId::new("F"));
-    let fence = tokio::spawn(async move { fencing.fence(&run, &fenced).await });
-    blocks(&mut app, 1, || fence.is_finished()).await;
+    scanned_b_then_a(&mut app).await;
     let syncing = store.clone();
-    let sync = tokio::spawn(async move { syncing.sync_source(&Scope::All, true).await });
-    blocks(&mut app, 2, || fence.is_finished() && sync.is_finished()).await;
-    must(&mut app, "ROLLBACK").await;
-    let (fence, sync) = (joined(fence).await, joined(sync).await);
+    let sync = async move { syncing.sync_source(&Scope::All, true).await };
+    let sync = fenced_with(&mut app, &store, &documents, "a", sync).await;
     assert!(sync.is_ok(), "the sync, queued: {sync:?}");
-    assert!(
-        matches!(fence, Ok(()) | Err(AdapterError::Conflict { .. })),
-        "the fence, queued: {fence:?}"
-    );
     let _ = app.close().await;
     drop(store);
     fixture.finish().await;
+}
+
+/// Asserts that PostgreSQL scans `laws` as `b` before `a`, the order the deadlock attack needs.
+async fn scanned_b_then_a(app: &mut sqlx::PgConnection) {
+    let scanned: Vec<String> = sqlx::query_scalar("SELECT id FROM laws")
+        .fetch_all(app)
+        .await
+        .unwrap_or_default();
+    assert_eq!(scanned, ["b", "a"], "the scan order this attack needs");
 }
 
 /// Adversarial (adv45): a store opened over `laws.id INTEGER` reads the id column's type once.
@@ -752,18 +765,10 @@ async fn a_source_sync_out_of_id_order_and_a_fence_queue_instead_of_deadlocking(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_integer_id_column_widened_while_the_store_is_open_still_finds_its_rows() {
     let name = "an_integer_id_column_widened_while_the_store_is_open_still_finds_its_rows";
-    let Some(fixture) = postgres(name).await else {
+    let row = "(1, 'Điều 1. Một.\n')";
+    let Some((fixture, mut app, store)) = over_laws(name, "INTEGER", &[row]).await else {
         return;
     };
-    let mut app = fixture.connection().await;
-    must(
-        &mut app,
-        "CREATE TABLE laws (id INTEGER PRIMARY KEY, content TEXT NOT NULL)",
-    )
-    .await;
-    must(&mut app, "INSERT INTO laws VALUES (1, 'Điều 1. Một.\n')").await;
-    let store = over_laws(&fixture, &mut app).await;
-    ok(store.sync_source(&Scope::All, true).await, "first sync");
     must(&mut app, "ALTER TABLE laws ALTER COLUMN id TYPE BIGINT").await;
     must(
         &mut app,
