@@ -173,6 +173,53 @@ async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
     Ok(())
 }
 
+/// Hands the lease to another holder, then stops at its next batch boundary once the heartbeat
+/// has noticed, as the real phases do (`PhaseError::Cancelled`).
+struct StealAndStop {
+    sim: Arc<Simulator>,
+}
+
+#[async_trait]
+impl Phase for StealAndStop {
+    fn name(&self) -> &str {
+        "steal"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
+        self.sim.advance_clock(Duration::from_secs(1));
+        self.sim
+            .acquire_lease(&ctx.record.run, "thief@h:3:z", Duration::from_secs(60))
+            .await?;
+        for _ in 0..200 {
+            if ctx.cancel.is_cancelled() {
+                return Err(PhaseError::Cancelled);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(evidence_of("steal"))
+    }
+}
+
+/// A run stopped because its lease was lost says so, never that an operator cancelled it: the
+/// heartbeat stops the run through the operator's cancel flag, and the phase's entry and the
+/// outcome said "cancelled by the operator" though nobody had.
+#[tokio::test(start_paused = true)]
+async fn a_run_stopped_by_a_lost_lease_does_not_blame_the_operator() -> TestResult {
+    let sim = simulator();
+    let phases: Vec<Box<dyn Phase>> = vec![Box::new(StealAndStop { sim: sim.clone() })];
+    let runner = Runner::with_phases(sim.clone(), Arc::new(MemoryBackupStore::new()), phases);
+    let options = leased_for("me@h:1:x", Duration::from_millis(30));
+    let report = runner.run(request("r9"), options).await?;
+    let failure = failed(&report)?;
+    assert!(failure.error.contains("lease lost"), "{}", failure.error);
+    assert!(!failure.error.contains("operator"), "{}", failure.error);
+    let entry = report.phases.iter().find(|p| p.name == "steal");
+    let detail = entry.and_then(|p| p.detail.clone()).unwrap_or_default();
+    assert!(detail.contains("lease"), "{detail}");
+    assert!(!detail.contains("operator"), "{detail}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
     let sim = simulator();
