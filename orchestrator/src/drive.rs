@@ -78,7 +78,7 @@ pub(crate) async fn drive(
                 inv.best_effort_status(RunStatus::Failed).await;
                 warn!(phase = name, "run cancelled");
                 let outcome = Outcome::Failed {
-                    error: format!("cancelled by the operator before phase `{name}`"),
+                    error: format!("{} before phase `{name}`", inv.cancelled_by()),
                     resume_from: Some(name.to_owned()),
                     next: resume_action(&run),
                 };
@@ -289,7 +289,9 @@ struct Settlement {
     outcome: Outcome,
 }
 
-fn settlement(ran: &Ran, run: &RunId, error: PhaseError) -> Settlement {
+/// `cancelled_by`: who stopped the run, should the phase say it was cancelled
+/// ([`Invocation::cancelled_by`]).
+fn settlement(ran: &Ran, run: &RunId, error: PhaseError, cancelled_by: &str) -> Settlement {
     let name = &ran.name;
     match error {
         PhaseError::Blocked(gap) => {
@@ -311,7 +313,7 @@ fn settlement(ran: &Ran, run: &RunId, error: PhaseError) -> Settlement {
         }
         PhaseError::Cancelled => {
             warn!(phase = %name, "phase cancelled");
-            let detail = format!("cancelled by the operator during phase `{name}`");
+            let detail = format!("{cancelled_by} during phase `{name}`");
             failed(
                 PhaseEntryStatus::Cancelled,
                 detail.clone(),
@@ -368,7 +370,7 @@ async fn settle_error(
     ctx: &mut RunContext,
     inv: &mut Invocation<'_>,
 ) -> Outcome {
-    let settled = settlement(ran, &inv.run, error);
+    let settled = settlement(ran, &inv.run, error, inv.cancelled_by());
     if let Some(status) = settled.journaled {
         let record = inv.journal.phase_record(
             &ran.name,

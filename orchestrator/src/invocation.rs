@@ -529,6 +529,16 @@ impl<'a> Invocation<'a> {
         Some(footprint)
     }
 
+    /// Who stopped the run through its cancel flag, in the report's words: the heartbeat once
+    /// the lease was lost, else the operator (SIGINT, SIGTERM, a server's cancel).
+    pub(crate) fn cancelled_by(&self) -> &'static str {
+        if self.heartbeat.as_ref().is_some_and(Heartbeat::is_lost) {
+            "stopped as its lease was lost"
+        } else {
+            "cancelled by the operator"
+        }
+    }
+
     /// Step 5 of the template: stops the heartbeat and releases the lease (an outcome the lost
     /// lease cut short becomes "lease lost"), takes the closing census (when the invocation got
     /// as far as the opening one), emits `RunFinished` and assembles the report.

@@ -203,6 +203,14 @@ impl Heartbeat {
         })
     }
 
+    /// Whether the lease was lost: the heartbeat, not the operator, set the cancel flag.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
     /// Stops the heartbeat, releases the lease (best effort: an unreleased lease expires) and
     /// turns an outcome the lost lease cut short into `FAILED` "lease lost".
     pub(crate) async fn finish(mut self, outcome: Outcome) -> Outcome {
