@@ -131,6 +131,24 @@ fn fence_refuses_another_runs_fence_an_edit_and_a_raw_body_edit() {
     ));
 }
 
+/// A body edited by raw SQL that moved the revision but left the sha256 column is named for what
+/// happened: the conflict said "revision 3 → revision 4 … (edited without updating its
+/// revision: raw SQL?)", contradicting itself (seen on a rollback's note after an application
+/// `UPDATE … SET body = …, revision = revision + 1`).
+#[test]
+fn a_raw_body_edit_that_moved_the_revision_is_not_said_to_have_kept_it() {
+    let (before, expected) = ready();
+    let raw = with(current(&before), |c| {
+        c.revision = 4;
+        c.body_sha256 = sha256_hex(b"edited");
+    });
+    let found = conflict_found(fence_step(&run("a"), &expected, Some(&raw)));
+    assert!(found.contains("revision 4"), "{found}");
+    assert!(found.contains("raw SQL"), "{found}");
+    assert!(!found.contains("without updating its revision"), "{found}");
+    assert!(found.contains("sha256"), "{found}");
+}
+
 /// D1 of the fourth attack: a run stopped part-way through a batched enact, one of whose enacted
 /// documents the application then edited (state `Ready`, a new revision), must resume: the
 /// document passes as enacted, untouched, and the edit is kept.
