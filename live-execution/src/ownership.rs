@@ -54,8 +54,8 @@ impl CurrentDocument {
             describe_revision(self.revision, &self.sha256)
         } else {
             format!(
-                "{}, but the stored body hashes to {} (edited without updating its revision: \
-                 raw SQL?)",
+                "{}, but the stored body hashes to {} (edited without updating its sha256 \
+                 column: raw SQL?)",
                 describe_revision(self.revision, &self.sha256),
                 self.body_sha256
             )
