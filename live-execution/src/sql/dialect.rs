@@ -371,6 +371,9 @@ pub(crate) enum BodyHashing {
         /// id, path, part, start, end, sha256, the sha256 of the body, its length in bytes,
         /// and (on every row) the sha256 of the generation's bodies concatenated by ordinal.
         generation_digests: &'static str,
+        /// `generation_digests` of the documents whose ids the JSON array `$1` holds, in
+        /// generation `$2`, by document and ordinal, each row with its document last.
+        generation_digests_of: &'static str,
     },
 }
 

@@ -16,8 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
-    Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
-    GenerationDigests, PlannedUnit, RunId, Scope, Sha256Digest, UnitDigest, sha256_hex,
+    AdapterError, Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence,
+    EvidenceValue, GenerationDigests, PlannedUnit, RunId, Scope, Sha256Digest, UnitDigest,
+    sha256_hex,
 };
 use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
@@ -60,14 +61,24 @@ impl WriteVerify {
                     return Err(e);
                 }
             };
+            if batch.is_empty() {
+                continue;
+            }
             let mut backed_up: BTreeMap<DocumentId, (u64, String)> = BTreeMap::new();
-            for (doc_plan, source) in batch {
-                ctx.check_cancelled()?;
-                // Digests, not bodies: a store that hashes in the server sends none back.
-                let stored = ctx
-                    .store()
-                    .generation_digests(&doc_plan.document, &run)
-                    .await?;
+            ctx.check_cancelled()?;
+            // Digests, not bodies: a store that hashes in the server sends none back. One call
+            // for the batch's documents (one per document cost a round trip each: at a million
+            // units, 1,080 calls and 9.5 s of PostgreSQL's time).
+            let ids: Vec<DocumentId> = batch.iter().map(|(p, _)| p.document.clone()).collect();
+            let digests = ctx.store().generation_digests_of(&ids, &run).await?;
+            if digests.len() != batch.len() {
+                return Err(PhaseError::Adapter(AdapterError::Invalid(format!(
+                    "the store answered the digests of {} document(s) for {} asked",
+                    digests.len(),
+                    batch.len()
+                ))));
+            }
+            for ((doc_plan, source), stored) in batch.into_iter().zip(digests) {
                 if let Err(gap) = gate.document(&doc_plan, &source, &stored) {
                     sources.check_rest().await?;
                     return Err(PhaseError::Blocked(*gap));
