@@ -91,12 +91,12 @@ $fn$"#,
 
     /// The body never crosses the wire.
     const BODY_HASHING: BodyHashing = BodyHashing::InServer {
-        staged_units: concat!(
-            "SELECT ordinal, unit_id, path, part, start_byte, end_byte, sha256, ",
-            body_sha256!(),
+        staged_units: crate::sql::dialect::for_update!(
+            "SELECT ordinal, unit_id, path, part, start_byte, end_byte, sha256, \
+             encode(sha256(convert_to(body, 'UTF8')), 'hex')",
             ", document FROM units WHERE generation = $2 AND document = ANY (ARRAY(\
              SELECT json_array_elements_text(CAST($1 AS json)))) \
-             ORDER BY document, ordinal FOR UPDATE"
+             ORDER BY document, ordinal"
         ),
         // The concatenation is an uncorrelated subquery, computed once per statement: the
         // document's bodies are joined and hashed in the server, and never sent.
