@@ -110,7 +110,9 @@ $fn$"#,
              FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal"
         ),
         // Each document's concatenation computed once, by a grouped subquery joined to its
-        // units: one statement for a batch of documents instead of one per document.
+        // units: one statement for a batch of documents instead of one per document. Both sides
+        // name the ids, so that each reads the batch's units by the primary key (the join alone
+        // let the outer side scan the whole generation: 15.5 s for 1 M units, three calls).
         generation_digests_of: concat!(
             "SELECT u.ordinal, u.unit_id, u.path, u.part, u.start_byte, u.end_byte, u.sha256, \
              encode(sha256(convert_to(u.body, 'UTF8')), 'hex'), \
@@ -122,7 +124,8 @@ $fn$"#,
                  FROM units WHERE generation = $2 AND document = ANY (ARRAY(\
                    SELECT json_array_elements_text(CAST($1 AS json)))) \
                 GROUP BY document) c ON c.document = u.document \
-             WHERE u.generation = $2 \
+             WHERE u.generation = $2 AND u.document = ANY (ARRAY(\
+               SELECT json_array_elements_text(CAST($1 AS json)))) \
              ORDER BY u.document, u.ordinal"
         ),
     };

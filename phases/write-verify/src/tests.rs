@@ -773,3 +773,29 @@ async fn digests_for_other_than_the_documents_asked_are_refused() -> TestResult 
     );
     Ok(())
 }
+
+/// store48: a batch's digests are asked for about `batch_units` planned units per call (at
+/// least one document each), so that no more than that many units' digests are held at once
+/// (three calls of a million units' batches held a third of them each).
+#[test]
+fn digests_are_asked_for_about_batch_units_units_per_call() {
+    let batch: Vec<(DocumentPlan, Document)> = plan()
+        .documents
+        .into_iter()
+        .map(|p| {
+            let source = source(p.document.as_str(), DocumentState::Ready);
+            (p, source)
+        })
+        .collect();
+    let calls = |units: usize| -> Vec<Vec<String>> {
+        StoredDigests::of(&batch, units)
+            .calls
+            .into_iter()
+            .map(|ids| ids.iter().map(|id| id.as_str().to_owned()).collect())
+            .collect()
+    };
+    // `a` has three units, `b` two.
+    assert_eq!(calls(5), [vec!["a", "b"]]);
+    assert_eq!(calls(4), [vec!["a"], vec!["b"]]);
+    assert_eq!(calls(1), [vec!["a"], vec!["b"]], "one document at least");
+}
