@@ -3095,7 +3095,7 @@ pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::
     );
     let other = ok(
         store
-            .generation_digests_of(&[a.id.clone()], &run("other"))
+            .generation_digests_of(std::slice::from_ref(&a.id), &run("other"))
             .await,
         "other generation",
     );
