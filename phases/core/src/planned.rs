@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     Backup, Document, DocumentDigester, DocumentId, DocumentPlan, DocumentSnapshot,
-    LiveExecutionAdapter, Plan, PlanVerifier, Plans, RunId, Sha256Digest, Sha256Hasher,
-    StoredPlanPart, parse_plan_head,
+    LiveExecutionAdapter, Plan, PlanPartError, PlanVerifier, Plans, RunId, Sha256Digest,
+    Sha256Hasher, StoredPlanPart, parse_plan_head,
 };
 
 use crate::backup_store::BackupReader;
@@ -36,7 +36,16 @@ pub struct PlanReader {
     copy: Option<Arc<PlanCopy>>,
     /// The copy this read of the journal writes, if it reads the journal.
     recording: Option<Recording>,
+    /// Part `next` of the copy, being read and parsed (with the verifier) while the caller
+    /// works on the part before it.
+    copied_ahead: Option<Parsing<CopiedPart>>,
 }
+
+/// The verifier, and part `index` of a copy as read and parsed by it.
+type CopiedPart = (
+    PlanVerifier,
+    Result<Option<Result<Vec<DocumentPlan>, PlanPartError>>, CopyError>,
+);
 
 impl std::fmt::Debug for PlanReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,6 +97,7 @@ impl PlanReader {
         Ok(Some(PlanReader {
             copy,
             recording,
+            copied_ahead: None,
             verifier: Some(PlanVerifier::new(&plan)),
             store,
             run: run.clone(),
@@ -134,11 +144,11 @@ impl PlanReader {
             self.verifier = None;
             return Ok(Some(documents));
         }
-        if self.verifier.is_none() {
-            return Ok(None);
-        }
         if let Some(copy) = &self.copy {
             return self.next_copied(Arc::clone(copy)).await;
+        }
+        if self.verifier.is_none() {
+            return Ok(None);
         }
         let loaded = match self.ahead.take() {
             Some(loaded) => loaded,
@@ -201,35 +211,57 @@ impl PlanReader {
         &mut self,
         copy: Arc<PlanCopy>,
     ) -> Result<Option<Vec<DocumentPlan>>, PhaseError> {
-        let Some(mut verifier) = self.verifier.take() else {
-            return Ok(None);
-        };
         let index = usize::try_from(self.next.saturating_sub(1)).unwrap_or(usize::MAX);
-        if index >= copy.parts() {
-            let found = verifier.finish();
-            if found != self.sha256 {
-                return Err(tampered(&self.run, &self.sha256, &found));
+        let parsing = match (self.copied_ahead.take(), self.verifier.take()) {
+            (Some(parsing), _) => parsing,
+            (None, None) => return Ok(None),
+            (None, Some(verifier)) if index >= copy.parts() => {
+                let found = verifier.finish();
+                if found != self.sha256 {
+                    return Err(tampered(&self.run, &self.sha256, &found));
+                }
+                return Ok(None);
             }
-            return Ok(None);
-        }
-        let parsing = Parsing::begin(move || {
-            let documents = copy
-                .part(index)
-                .map(|text| text.map(|text| verifier.part(&text)));
-            (verifier, documents)
-        });
+            (None, Some(verifier)) => parse_copied(Arc::clone(&copy), index, verifier),
+        };
         let (verifier, documents) = parsing.finish().await?;
-        self.verifier = Some(verifier);
         match documents {
             Ok(Some(Ok(documents))) => {
                 self.next += 1;
+                // The next part is read and parsed while the caller works on this one (the
+                // journal's read-ahead overlapped them so; a local read alone does not).
+                match index + 1 < copy.parts() {
+                    true => self.copied_ahead = Some(parse_copied(copy, index + 1, verifier)),
+                    false => self.verifier = Some(verifier),
+                }
                 Ok(Some(documents))
             }
-            Ok(Some(Err(e))) => Err(PhaseError::Precondition(e.to_string())),
-            Ok(None) => Ok(None),
-            Err(e) => Err(copy_refused(&self.run, self.next, &e)),
+            other => {
+                // Asked again, the same part is read again (and refused again).
+                self.verifier = Some(verifier);
+                match other {
+                    Ok(Some(Err(e))) => Err(PhaseError::Precondition(e.to_string())),
+                    Err(e) => Err(copy_refused(&self.run, self.next, &e)),
+                    _ => Ok(None),
+                }
+            }
         }
     }
+}
+
+/// Part `index + 1` of `copy` read, checked against its digest and parsed by `verifier`, off the
+/// runtime's threads.
+fn parse_copied(
+    copy: Arc<PlanCopy>,
+    index: usize,
+    mut verifier: PlanVerifier,
+) -> Parsing<CopiedPart> {
+    Parsing::begin(move || {
+        let documents = copy
+            .part(index)
+            .map(|text| text.map(|text| verifier.part(&text)));
+        (verifier, documents)
+    })
 }
 
 /// A part of the invocation's plan copy that is not the one its read of the journal gave.
