@@ -24,7 +24,7 @@ struct CopiedPart {
 pub(crate) struct PlanCopy {
     run: RunId,
     sha256: String,
-    /// An unnamed temporary file: removed by the system once the invocation drops it.
+    /// An unlinked temporary file ([`unnamed_file`]): removed by the system once dropped.
     file: Mutex<std::fs::File>,
     parts: Vec<CopiedPart>,
 }
@@ -86,7 +86,7 @@ impl Recording {
     /// A copy of `run`'s plan sealed with `sha256`, for `slot`; `None` when no temporary file
     /// can be made.
     fn begin(slot: &PlanCopySlot, run: &RunId, sha256: &str) -> Option<Self> {
-        let file = tempfile::tempfile().ok()?;
+        let file = unnamed_file().ok()?;
         Some(Recording {
             slot: slot.clone(),
             copy: PlanCopy {
@@ -133,6 +133,41 @@ impl Recording {
     }
 }
 
+/// A new file in the system's temporary directory, private to the owner (mode 0600), already
+/// unlinked where the system allows it (Unix: the system removes it once the invocation closes
+/// it). Not `tempfile`: the runner's dependency tree is kept small.
+fn unnamed_file() -> std::io::Result<std::fs::File> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut last = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+    for _ in 0..16 {
+        let name = format!(
+            ".iu-cutter-plan-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        let mut options = std::fs::OpenOptions::new();
+        // Exclusive: never through a link someone planted under the name.
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(file) => {
+                // Removed now on Unix; elsewhere an open file may not be (it is then left).
+                let _ = std::fs::remove_file(&path);
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
 /// Where one invocation keeps its copy of the run's sealed plan (none until a read of the journal
 /// made one).
 #[derive(Debug, Clone, Default)]
@@ -175,5 +210,32 @@ impl PlanCopySlot {
     /// A recording of a read of the journal of `run`'s plan sealed with `sha256`.
     pub(crate) fn record(&self, run: &RunId, sha256: &str) -> Option<Recording> {
         Recording::begin(self, run, sha256)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The copy's file reads back what was written, and leaves no name behind (Unix), so a
+    /// killed invocation leaves nothing in the temporary directory.
+    #[test]
+    fn the_unnamed_file_reads_back_and_leaves_no_name() -> std::io::Result<()> {
+        let mut file = unnamed_file()?;
+        file.write_all(b"part")?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut read = String::new();
+        file.read_to_string(&mut read)?;
+        assert_eq!(read, "part");
+        #[cfg(unix)]
+        {
+            let ours = format!(".iu-cutter-plan-{}-", std::process::id());
+            let left = std::fs::read_dir(std::env::temp_dir())?
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&ours))
+                .count();
+            assert_eq!(left, 0);
+        }
+        Ok(())
     }
 }
