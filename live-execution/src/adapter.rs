@@ -171,6 +171,16 @@ pub trait Reads: Send + Sync {
         generation: &RunId,
     ) -> AdapterResult<GenerationDigests>;
 
+    /// [`generation_digests`](Self::generation_digests) of each of `documents` in generation
+    /// `generation`, in one call (write-verify asks a batch of documents at a time): one answer
+    /// per id, in the order of `documents`, each exactly what
+    /// [`generation_digests`](Self::generation_digests) answers for it alone.
+    async fn generation_digests_of(
+        &self,
+        documents: &[DocumentId],
+        generation: &RunId,
+    ) -> AdapterResult<Vec<GenerationDigests>>;
+
     /// The units readers see for a document (its active generation), ordered by ordinal.
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>>;
 
@@ -275,6 +285,13 @@ impl<S: LiveExecutionAdapter + ?Sized> Reads for S {
         generation: &RunId,
     ) -> AdapterResult<GenerationDigests> {
         call!(self, GenerationDigests { document, generation } => Digests)
+    }
+    async fn generation_digests_of(
+        &self,
+        documents: &[DocumentId],
+        generation: &RunId,
+    ) -> AdapterResult<Vec<GenerationDigests>> {
+        call!(self, GenerationDigestsOf { documents, generation } => DigestsOf)
     }
     async fn active_units(&self, document: &DocumentId) -> AdapterResult<Vec<Unit>> {
         call!(self, ActiveUnits(document) => Units)

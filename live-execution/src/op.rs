@@ -55,6 +55,14 @@ pub enum Op<'a> {
         /// The generation.
         generation: &'a RunId,
     },
+    /// [`Op::GenerationDigests`] of each of some documents, in one call: one answer per id, in
+    /// the order given.
+    GenerationDigestsOf {
+        /// The documents.
+        documents: &'a [DocumentId],
+        /// The generation.
+        generation: &'a RunId,
+    },
     /// The units readers see for a document (its active generation).
     ActiveUnits(&'a DocumentId),
     /// The units readers see for each of some documents, by document id, then ordinal.
@@ -312,6 +320,7 @@ op_table! {
     GenerationsOf: "generations_of", Reads, Read;
     GenerationUnits: "generation_units", Reads, Read;
     GenerationDigests: "generation_digests", Reads, Read;
+    GenerationDigestsOf: "generation_digests_of", Reads, Read;
     ActiveUnits: "active_units", Reads, Read;
     ActiveUnitsOf: "active_units_of", Reads, Read;
     ActiveUnitsPage: "active_units_page", Reads, Read;
@@ -458,6 +467,7 @@ impl Op<'_> {
             Op::GenerationsOf(_) => OpKind::GenerationsOf,
             Op::GenerationUnits { .. } => OpKind::GenerationUnits,
             Op::GenerationDigests { .. } => OpKind::GenerationDigests,
+            Op::GenerationDigestsOf { .. } => OpKind::GenerationDigestsOf,
             Op::ActiveUnits(_) => OpKind::ActiveUnits,
             Op::ActiveUnitsOf(_) => OpKind::ActiveUnitsOf,
             Op::ActiveUnitsPage { .. } => OpKind::ActiveUnitsPage,
@@ -534,6 +544,7 @@ pub enum Reply {
     Generations(Vec<GenerationRecord>),
     Units(Vec<Unit>),
     Digests(GenerationDigests),
+    DigestsOf(Vec<GenerationDigests>),
     UnitPage(Vec<ActiveUnit>),
     Facts(SourceFacts),
     Census(Census),
@@ -568,6 +579,7 @@ impl Reply {
                 Reply::Generations(_) => "generation records",
                 Reply::Units(_) => "units",
                 Reply::Digests(_) => "unit digests",
+                Reply::DigestsOf(_) => "unit digests of documents",
                 Reply::UnitPage(_) => "a page of active units",
                 Reply::Facts(_) => "source facts",
                 Reply::Census(_) => "a census",
@@ -612,6 +624,7 @@ reply_from! {
     Vec<GenerationRecord> => Generations,
     Vec<Unit> => Units,
     GenerationDigests => Digests,
+    Vec<GenerationDigests> => DigestsOf,
     Vec<ActiveUnit> => UnitPage,
     SourceFacts => Facts,
     Census => Census,

@@ -1030,6 +1030,17 @@ impl Store {
             } => Reply::Digests(GenerationDigests::of(
                 &self.generation_units(document, generation),
             )),
+            Op::GenerationDigestsOf {
+                documents,
+                generation,
+            } => Reply::DigestsOf(
+                documents
+                    .iter()
+                    .map(|document| {
+                        GenerationDigests::of(&self.generation_units(document, generation))
+                    })
+                    .collect(),
+            ),
             Op::ActiveUnits(document) => Reply::Units(self.active_units(document)),
             Op::ActiveUnitsOf(documents) => Reply::Units(self.active_units_of(documents)),
             Op::ActiveUnitsPage { after, limit } => {

@@ -3045,7 +3045,7 @@ pub mod live {
 /// sha256 of the bodies concatenated by ordinal, which is the source's for a lossless cut. A
 /// unit's body rewritten by raw SQL (its recorded sha256 kept) shows in its `body_sha256` and
 /// in the concatenation; a generation without units, or of no document, has no units and the
-/// sha256 of no bytes.
+/// sha256 of no bytes. Asked for several documents at once, each is answered as alone.
 pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::fixture::Tamper) {
     let store = fixture.adapter();
     let body = "Điều 1. Phạm vi.\n\tĐiều 2. \\N đối tượng 😀\r\n";
@@ -3081,5 +3081,26 @@ pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::
     assert_eq!(
         ok(store.generation_digests(&id("ghost"), &r).await, "ghost"),
         none
+    );
+
+    // Asked together (store48), each document is answered as alone, in the order asked, an id
+    // asked twice twice; another generation of the same documents is not this one's.
+    let ghost = id("ghost");
+    let asked = [e.id.clone(), a.id.clone(), ghost.clone(), a.id.clone()];
+    let together = ok(store.generation_digests_of(&asked, &r).await, "together");
+    assert_eq!(
+        together,
+        [none.clone(), tampered.clone(), none.clone(), tampered]
+    );
+    let other = ok(
+        store
+            .generation_digests_of(std::slice::from_ref(&a.id), &run("other"))
+            .await,
+        "other generation",
+    );
+    assert_eq!(other, [none]);
+    assert_eq!(
+        ok(store.generation_digests_of(&[], &r).await, "no documents"),
+        Vec::<GenerationDigests>::new()
     );
 }

@@ -364,13 +364,18 @@ pub(crate) enum BodyHashing {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     InServer {
         /// The units in generation `$2` of the documents whose ids the JSON array `$1` holds,
-        /// for enact's digests, by document and ordinal, locked: ordinal, unit id, path, part,
-        /// start, end, sha256, the sha256 of the body, and the document.
-        staged_units: &'static str,
+        /// for enact's digests, by document and ordinal: ordinal, unit id, path, part, start,
+        /// end, sha256, the sha256 of the body, and the document. Read plain where enact holds
+        /// the documents' change-log rows (every write of their units waits for enact in its
+        /// change-log trigger), locked where a document has no such row.
+        staged_units: ForUpdate,
         /// The units of document `$1` in generation `$2` as digests, by ordinal: ordinal, unit
         /// id, path, part, start, end, sha256, the sha256 of the body, its length in bytes,
         /// and (on every row) the sha256 of the generation's bodies concatenated by ordinal.
         generation_digests: &'static str,
+        /// `generation_digests` of the documents whose ids the JSON array `$1` holds, in
+        /// generation `$2`, by document and ordinal, each row with its document last.
+        generation_digests_of: &'static str,
     },
 }
 

@@ -797,6 +797,10 @@ macro_rules! dispatch {
                 document,
                 generation,
             } => reply($ops::generation_digests($pool, document, generation).await),
+            Op::GenerationDigestsOf {
+                documents,
+                generation,
+            } => reply($ops::generation_digests_of($pool, documents, generation).await),
             Op::ActiveUnits(document) => reply($ops::active_units($pool, document).await),
             Op::ActiveUnitsOf(documents) => reply($ops::active_units_of($pool, documents).await),
             Op::ActiveUnitsPage { after, limit } => {

@@ -91,12 +91,12 @@ $fn$"#,
 
     /// The body never crosses the wire.
     const BODY_HASHING: BodyHashing = BodyHashing::InServer {
-        staged_units: concat!(
-            "SELECT ordinal, unit_id, path, part, start_byte, end_byte, sha256, ",
-            body_sha256!(),
+        staged_units: crate::sql::dialect::for_update!(
+            "SELECT ordinal, unit_id, path, part, start_byte, end_byte, sha256, \
+             encode(sha256(convert_to(body, 'UTF8')), 'hex')",
             ", document FROM units WHERE generation = $2 AND document = ANY (ARRAY(\
              SELECT json_array_elements_text(CAST($1 AS json)))) \
-             ORDER BY document, ordinal FOR UPDATE"
+             ORDER BY document, ordinal"
         ),
         // The concatenation is an uncorrelated subquery, computed once per statement: the
         // document's bodies are joined and hashed in the server, and never sent.
@@ -109,6 +109,25 @@ $fn$"#,
                 FROM units c WHERE c.document = $1 AND c.generation = $2) \
              FROM units WHERE document = $1 AND generation = $2 ORDER BY ordinal"
         ),
+        // Each document's concatenation computed once, by a grouped subquery joined to its
+        // units: one statement for a batch of documents instead of one per document. Both sides
+        // name the ids, so that each reads the batch's units by the primary key (the join alone
+        // let the outer side scan the whole generation: 15.5 s for 1 M units, three calls).
+        generation_digests_of: "\
+SELECT u.ordinal, u.unit_id, u.path, u.part, u.start_byte, u.end_byte, u.sha256,
+       encode(sha256(convert_to(u.body, 'UTF8')), 'hex'),
+       CAST(octet_length(convert_to(u.body, 'UTF8')) AS BIGINT), c.concatenated, u.document
+  FROM units u
+  JOIN (SELECT document,
+               encode(sha256(convert_to(string_agg(body, '' ORDER BY ordinal), 'UTF8')), 'hex')
+                 AS concatenated
+          FROM units
+         WHERE generation = $2
+           AND document = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+         GROUP BY document) c ON c.document = u.document
+ WHERE u.generation = $2
+   AND u.document = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+ ORDER BY u.document, u.ordinal",
     };
 
     /// Ordered rows: the census as three ordered queries in one snapshot (280-310 ms against

@@ -15,6 +15,7 @@ use crate::batches::DocumentBatches;
 use crate::error::{Gap, PhaseError};
 use crate::events::{EventSink, RunEvent};
 use crate::next::NextAction;
+use crate::plan_copy::PlanCopySlot;
 use crate::planned::{Merge, PlanReader, PlannedSources};
 use crate::throttle::{BackOff, Pacer, Throttle};
 
@@ -72,6 +73,9 @@ pub struct RunContext {
     backup_head: Option<Arc<Backup>>,
     bytes_cut: Option<u64>,
     opening_census: Option<ScopeCensus>,
+    /// This invocation's local copy of the run's sealed plan, once a read of the journal made
+    /// one: the later reads take it instead of the journal.
+    plan_copy: PlanCopySlot,
 }
 
 impl RunContext {
@@ -95,6 +99,7 @@ impl RunContext {
             backup_head: None,
             bytes_cut: None,
             opening_census: None,
+            plan_copy: PlanCopySlot::default(),
         }
     }
 
@@ -207,7 +212,12 @@ impl RunContext {
 
     /// The run's sealed plan, if any, opened to be read a part at a time ([`PlanReader`]).
     pub async fn sealed_plan(&self) -> Result<Option<PlanReader>, PhaseError> {
-        PlanReader::open(Arc::clone(&self.store), &self.record.run).await
+        PlanReader::open_with_copy(
+            Arc::clone(&self.store),
+            &self.record.run,
+            Some(&self.plan_copy),
+        )
+        .await
     }
 
     /// The run's journaled plan, opened to be read a part at a time ([`PlanReader`]).

@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod events;
 pub mod next;
+mod plan_copy;
 mod planned;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -7,16 +7,19 @@ use std::sync::Arc;
 
 use iu_cutter_live_execution::{
     Backup, Document, DocumentDigester, DocumentId, DocumentPlan, DocumentSnapshot,
-    LiveExecutionAdapter, Plan, PlanVerifier, Plans, RunId, Sha256Digest, Sha256Hasher,
-    StoredPlanPart, parse_plan_head,
+    LiveExecutionAdapter, Plan, PlanPartError, PlanVerifier, Plans, RunId, Sha256Digest,
+    Sha256Hasher, StoredPlanPart, parse_plan_head,
 };
 
 use crate::backup_store::BackupReader;
 use crate::error::PhaseError;
+use crate::plan_copy::{CopyError, PlanCopy, PlanCopySlot, Recording};
 
 /// A run's sealed plan read a part at a time ([`iu_cutter_live_execution::Plans::load_plan_part`]):
 /// each part is parsed and hashed as it is read, and once the last is read the plan's hash is
-/// compared with the journaled one, so a plan changed in the journal is refused.
+/// compared with the journaled one, so a plan changed in the journal is refused. Opened by a run's
+/// context, it reads the parts from the invocation's local copy of them once a read of the
+/// journal made one ([`crate::plan_copy`]), each part compared with its journal read first.
 pub struct PlanReader {
     store: Arc<dyn LiveExecutionAdapter>,
     run: RunId,
@@ -29,7 +32,20 @@ pub struct PlanReader {
     /// Part `next`, read from the store while the part before it was parsed (`Some(None)`:
     /// read, and there is none).
     ahead: Option<Option<StoredPlanPart>>,
+    /// The invocation's copy of this plan's parts, read instead of the journal.
+    copy: Option<Arc<PlanCopy>>,
+    /// The copy this read of the journal writes, if it reads the journal.
+    recording: Option<Recording>,
+    /// Part `next` of the copy, being read and parsed (with the verifier) while the caller
+    /// works on the part before it.
+    copied_ahead: Option<Parsing<CopiedPart>>,
 }
+
+/// The verifier, and part `index` of a copy as read and parsed by it.
+type CopiedPart = (
+    PlanVerifier,
+    Result<Option<Result<Vec<DocumentPlan>, PlanPartError>>, CopyError>,
+);
 
 impl std::fmt::Debug for PlanReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,6 +63,16 @@ impl PlanReader {
         store: Arc<dyn LiveExecutionAdapter>,
         run: &RunId,
     ) -> Result<Option<Self>, PhaseError> {
+        Self::open_with_copy(store, run, None).await
+    }
+
+    /// [`open`](Self::open), reading the parts from `slot`'s copy when it holds this sealed
+    /// plan's, else from the journal, writing a copy into `slot` as they are read.
+    pub(crate) async fn open_with_copy(
+        store: Arc<dyn LiveExecutionAdapter>,
+        run: &RunId,
+        slot: Option<&PlanCopySlot>,
+    ) -> Result<Option<Self>, PhaseError> {
         let Some(head) = store.load_plan_part(run, 0).await? else {
             return Ok(None);
         };
@@ -61,7 +87,17 @@ impl PlanReader {
             }
             Some(std::mem::take(&mut plan.documents))
         };
+        let copy = slot
+            .filter(|_| whole.is_none())
+            .and_then(|slot| slot.copy_of(run, &head.sha256));
+        let recording = match (slot, &copy, &whole) {
+            (Some(slot), None, None) => slot.record(run, &head.sha256),
+            _ => None,
+        };
         Ok(Some(PlanReader {
+            copy,
+            recording,
+            copied_ahead: None,
             verifier: Some(PlanVerifier::new(&plan)),
             store,
             run: run.clone(),
@@ -108,6 +144,9 @@ impl PlanReader {
             self.verifier = None;
             return Ok(Some(documents));
         }
+        if let Some(copy) = &self.copy {
+            return self.next_copied(Arc::clone(copy)).await;
+        }
         if self.verifier.is_none() {
             return Ok(None);
         }
@@ -120,13 +159,19 @@ impl PlanReader {
                 self.next += 1;
                 // The next part is read from the store while this one is parsed and hashed off
                 // the runtime's threads: on a large plan each costs about as much as the other.
+                let recording = self.recording.take();
                 let parsing = Parsing::begin(move || {
                     let documents = verifier.part(&part.text);
-                    (verifier, documents)
+                    let recording = match &documents {
+                        Ok(_) => recording.and_then(|copy| copy.append(&part.text)),
+                        Err(_) => None,
+                    };
+                    (verifier, documents, recording)
                 });
                 let next = self.store.load_plan_part(&self.run, self.next).await;
-                let (verifier, documents) = parsing.finish().await?;
+                let (verifier, documents, recording) = parsing.finish().await?;
                 self.verifier = Some(verifier);
+                self.recording = recording;
                 // A failed read-ahead is left to the call that needs its part (read again
                 // then): the part just read is given, or refused, for what it is.
                 self.ahead = next.ok();
@@ -136,19 +181,96 @@ impl PlanReader {
             }
             (Some(part), verifier) => {
                 self.verifier = verifier;
+                self.recording = None;
                 Err(tampered(&self.run, &self.sha256, &part.sha256))
             }
             (None, verifier) => {
                 let found = verifier.map(PlanVerifier::finish);
                 match found {
                     Some(found) if found != self.sha256 => {
+                        self.recording = None;
                         Err(tampered(&self.run, &self.sha256, &found))
                     }
+                    _ => {
+                        // Read through, hashed to the sealed sha256: the copy may stand for it.
+                        if let Some(copy) = self.recording.take() {
+                            copy.publish();
+                        }
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`next_part`](Self::next_part) from the invocation's copy: each part is compared with
+    /// the digest its read of the journal had before it is parsed, so that a copy changed since
+    /// is refused at the part that changed, before any of its documents is given.
+    #[allow(clippy::result_large_err)]
+    async fn next_copied(
+        &mut self,
+        copy: Arc<PlanCopy>,
+    ) -> Result<Option<Vec<DocumentPlan>>, PhaseError> {
+        let index = usize::try_from(self.next.saturating_sub(1)).unwrap_or(usize::MAX);
+        let parsing = match (self.copied_ahead.take(), self.verifier.take()) {
+            (Some(parsing), _) => parsing,
+            (None, None) => return Ok(None),
+            (None, Some(verifier)) if index >= copy.parts() => {
+                let found = verifier.finish();
+                if found != self.sha256 {
+                    return Err(tampered(&self.run, &self.sha256, &found));
+                }
+                return Ok(None);
+            }
+            (None, Some(verifier)) => parse_copied(Arc::clone(&copy), index, verifier),
+        };
+        let (verifier, documents) = parsing.finish().await?;
+        match documents {
+            Ok(Some(Ok(documents))) => {
+                self.next += 1;
+                // The next part is read and parsed while the caller works on this one (the
+                // journal's read-ahead overlapped them so; a local read alone does not).
+                match index + 1 < copy.parts() {
+                    true => self.copied_ahead = Some(parse_copied(copy, index + 1, verifier)),
+                    false => self.verifier = Some(verifier),
+                }
+                Ok(Some(documents))
+            }
+            other => {
+                // Asked again, the same part is read again (and refused again).
+                self.verifier = Some(verifier);
+                match other {
+                    Ok(Some(Err(e))) => Err(PhaseError::Precondition(e.to_string())),
+                    Err(e) => Err(copy_refused(&self.run, self.next, &e)),
                     _ => Ok(None),
                 }
             }
         }
     }
+}
+
+/// Part `index + 1` of `copy` read, checked against its digest and parsed by `verifier`, off the
+/// runtime's threads.
+fn parse_copied(
+    copy: Arc<PlanCopy>,
+    index: usize,
+    mut verifier: PlanVerifier,
+) -> Parsing<CopiedPart> {
+    Parsing::begin(move || {
+        let documents = copy
+            .part(index)
+            .map(|text| text.map(|text| verifier.part(&text)));
+        (verifier, documents)
+    })
+}
+
+/// A part of the invocation's plan copy that is not the one its read of the journal gave.
+fn copy_refused(run: &RunId, part: u64, error: &CopyError) -> PhaseError {
+    PhaseError::Precondition(format!(
+        "part {part} of this invocation's local copy of run {run}'s sealed plan was refused: \
+         {error}; nothing of that part was acted on; resume the run to read the plan from the \
+         journal again, or roll it back"
+    ))
 }
 
 /// Work begun on tokio's blocking pool when called inside a tokio runtime (it runs while the
@@ -501,6 +623,102 @@ mod tests {
         }
         assert_eq!(parts, 3);
         assert_eq!(asked(), [0, 1, 2, 3, 4], "each part asked for once");
+        Ok(())
+    }
+
+    /// Issue 15 (store48): the phases after the plan read it from the journal about five times
+    /// per run (at a million units 281 reads of parts, 12.6 s of PostgreSQL's time). Once a read
+    /// of the journal hashed to the sealed sha256, the invocation's later reads take its local
+    /// copy: only the head (with the sealed sha256) is asked of the store, and the documents are
+    /// the same, in the same order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn later_reads_take_the_copy_the_first_read_made()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = Arc::new(journaled(&["a", "b", "c"]));
+        let slot = PlanCopySlot::default();
+        let run = RunId::new("r");
+        let read = |store: Arc<Parts>| {
+            let slot = slot.clone();
+            let run = run.clone();
+            async move {
+                let mut reader = PlanReader::open_with_copy(store, &run, Some(&slot))
+                    .await?
+                    .ok_or_else(|| PhaseError::Precondition("no plan".into()))?;
+                let mut ids = Vec::new();
+                while let Some(part) = reader.next_part().await? {
+                    ids.extend(part.into_iter().map(|d| d.document.as_str().to_owned()));
+                }
+                Ok::<_, PhaseError>(ids)
+            }
+        };
+        let asked = |store: &Parts| {
+            std::mem::take(
+                &mut *store
+                    .asked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        };
+        assert_eq!(read(Arc::clone(&store)).await?, ["a", "b", "c"]);
+        assert_eq!(
+            asked(&store),
+            [0, 1, 2, 3, 4],
+            "the first read takes the journal"
+        );
+        assert!(slot.holds_a_copy());
+        for _ in 0..2 {
+            assert_eq!(read(Arc::clone(&store)).await?, ["a", "b", "c"]);
+            assert_eq!(asked(&store), [0], "later reads take the copy");
+        }
+        // Another sealed plan (another sha256) is not this copy's: read from its journal.
+        let other = Arc::new(journaled(&["a", "d"]));
+        assert_eq!(read(Arc::clone(&other)).await?, ["a", "d"]);
+        assert_eq!(asked(&other), [0, 1, 2, 3]);
+        Ok(())
+    }
+
+    /// A copy whose bytes changed after the journal's read is refused at the part that
+    /// changed, before any of that part's documents is given (the parts before it were given),
+    /// naming the next action; and a read of the journal that is refused makes no copy.
+    #[tokio::test]
+    async fn a_copy_changed_is_refused_at_its_part_and_a_refused_read_makes_none()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = Arc::new(journaled(&["a", "b", "c"]));
+        let slot = PlanCopySlot::default();
+        let run = RunId::new("r");
+        let mut reader = PlanReader::open_with_copy(Arc::clone(&store) as _, &run, Some(&slot))
+            .await?
+            .ok_or("no plan")?;
+        while reader.next_part().await?.is_some() {}
+        slot.tamper(1)?;
+        let mut reader = PlanReader::open_with_copy(Arc::clone(&store) as _, &run, Some(&slot))
+            .await?
+            .ok_or("no plan")?;
+        let first = reader.next_part().await?.ok_or("no first part")?;
+        assert_eq!(first.len(), 1);
+        for _ in 0..2 {
+            let second = reader.next_part().await;
+            assert!(
+                matches!(&second, Err(PhaseError::Precondition(m))
+                    if m.contains("part 2") && m.contains("changed outside iu-cutter")
+                        && m.contains("nothing of that part was acted on")),
+                "{second:?}"
+            );
+        }
+
+        let mut tampered = journaled(&["a", "b"]);
+        tampered.parts[1] = tampered.parts[1].replace(':', ": ");
+        let slot = PlanCopySlot::default();
+        let mut reader = PlanReader::open_with_copy(Arc::new(tampered), &run, Some(&slot))
+            .await?
+            .ok_or("no plan")?;
+        let read = async {
+            while reader.next_part().await?.is_some() {}
+            Ok::<_, PhaseError>(())
+        }
+        .await;
+        assert!(read.is_err());
+        assert!(!slot.holds_a_copy(), "a refused read makes no copy");
         Ok(())
     }
 

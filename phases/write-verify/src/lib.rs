@@ -16,8 +16,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use iu_cutter_live_execution::{
-    Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence, EvidenceValue,
-    GenerationDigests, PlannedUnit, RunId, Scope, Sha256Digest, UnitDigest, sha256_hex,
+    AdapterError, Census, ChangeMark, Document, DocumentId, DocumentPlan, DocumentState, Evidence,
+    EvidenceValue, GenerationDigests, PlannedUnit, RunId, Scope, Sha256Digest, UnitDigest,
+    sha256_hex,
 };
 use iu_cutter_phase_core::{Gap, NextAction, PhaseError, PhaseRole, RunContext, names};
 use sha2::{Digest, Sha256};
@@ -60,14 +61,14 @@ impl WriteVerify {
                     return Err(e);
                 }
             };
+            if batch.is_empty() {
+                continue;
+            }
             let mut backed_up: BTreeMap<DocumentId, (u64, String)> = BTreeMap::new();
+            ctx.check_cancelled()?;
+            let mut digests = StoredDigests::of(&batch, ctx.batch_units);
             for (doc_plan, source) in batch {
-                ctx.check_cancelled()?;
-                // Digests, not bodies: a store that hashes in the server sends none back.
-                let stored = ctx
-                    .store()
-                    .generation_digests(&doc_plan.document, &run)
-                    .await?;
+                let stored = digests.next(ctx, &run).await?;
                 if let Err(gap) = gate.document(&doc_plan, &source, &stored) {
                     sources.check_rest().await?;
                     return Err(PhaseError::Blocked(*gap));
@@ -130,6 +131,68 @@ impl WriteVerify {
                 EvidenceValue::from(units_verified),
             ),
         ]))
+    }
+}
+
+/// The stored digests of the generations of a batch's documents, in its order, asked for a few
+/// documents at a time as they are verified: about `batch_units` planned units per call (at
+/// least one document), so that no more than that many units' digests are held at once.
+/// Digests, not bodies: a store that hashes in the server sends none back; one call per
+/// document cost a round trip each (at a million units, 1,080 calls and 9.5 s of PostgreSQL's
+/// time).
+struct StoredDigests {
+    /// The ids of each call still to make, in order.
+    calls: std::collections::VecDeque<Vec<DocumentId>>,
+    /// What the last call answered, not yet given.
+    answered: std::collections::VecDeque<GenerationDigests>,
+}
+
+impl StoredDigests {
+    fn of(batch: &[(DocumentPlan, Document)], batch_units: usize) -> Self {
+        let mut calls = std::collections::VecDeque::new();
+        let (mut ids, mut units) = (Vec::new(), 0usize);
+        for (plan, _) in batch {
+            if !ids.is_empty() && units + plan.units.len() > batch_units {
+                calls.push_back(std::mem::take(&mut ids));
+                units = 0;
+            }
+            units += plan.units.len();
+            ids.push(plan.document.clone());
+        }
+        if !ids.is_empty() {
+            calls.push_back(ids);
+        }
+        StoredDigests {
+            calls,
+            answered: Default::default(),
+        }
+    }
+
+    /// The next document's digests (the store asked for the next call's when none is left).
+    #[allow(clippy::result_large_err)]
+    async fn next(
+        &mut self,
+        ctx: &RunContext,
+        run: &RunId,
+    ) -> Result<GenerationDigests, PhaseError> {
+        if self.answered.is_empty()
+            && let Some(ids) = self.calls.pop_front()
+        {
+            let answered = ctx.store().generation_digests_of(&ids, run).await?;
+            if answered.len() != ids.len() {
+                return Err(PhaseError::Adapter(AdapterError::Invalid(format!(
+                    "the store answered the digests of {} document(s) for {} asked",
+                    answered.len(),
+                    ids.len()
+                ))));
+            }
+            self.answered = answered.into();
+        }
+        self.answered.pop_front().ok_or_else(|| {
+            PhaseError::Adapter(AdapterError::Invalid(
+                "the store answered the digests of fewer documents than asked".to_owned(),
+            ))
+        })
     }
 }
 

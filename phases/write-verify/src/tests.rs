@@ -200,6 +200,8 @@ impl Store {
         reads.push(Vec::new());
         for read in reads {
             let last = read.is_empty();
+            // The batch's generations, asked for in one call.
+            let (mut asked, mut answers) = (Vec::new(), Vec::new());
             for (id, generation_units) in &mut units {
                 let ours = if last {
                     !covered.contains(id)
@@ -209,11 +211,15 @@ impl Store {
                 let Some(answer) = ours.then(|| generation_units.take()).flatten() else {
                     continue;
                 };
-                let id = id.to_owned();
-                let call = expect_op!(mock, GenerationDigests, Op::GenerationDigests { document, generation }
-                    if document.as_str() == id && generation.as_str() == RUN);
+                asked.push(DocumentId::new(*id));
+                answers.push(GenerationDigests::of(&answer));
+            }
+            if !asked.is_empty() {
+                let call = expect_op!(mock, GenerationDigestsOf,
+                    Op::GenerationDigestsOf { documents, generation }
+                        if *documents == asked.as_slice() && generation.as_str() == RUN);
                 call.times(times.clone())
-                    .returning(move |_, _| Ok(GenerationDigests::of(&answer).into()));
+                    .returning(move |_, _| Ok(answers.clone().into()));
                 if strict {
                     call.in_sequence(&mut seq);
                 }
@@ -591,9 +597,9 @@ async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
     let mut changed = plan();
     changed.documents[0].revision = 3;
     expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&changed));
-    expect_op!(mock, GenerationDigests)
+    expect_op!(mock, GenerationDigestsOf)
         .times(1)
-        .returning(|_, _| Ok(GenerationDigests::of(&generation("a")).into()));
+        .returning(|_, _| Ok(vec![GenerationDigests::of(&generation("a")); 2].into()));
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);
     refuse_mutations_except(&mut mock, &[]);
@@ -641,9 +647,9 @@ async fn a_plan_changed_in_the_journal_is_refused_before_a_gap_it_causes() -> Te
             other => other,
         })
     });
-    expect_op!(mock, GenerationDigests)
+    expect_op!(mock, GenerationDigestsOf)
         .times(0..=1)
-        .returning(|_, _| Ok(GenerationDigests::of(&generation("a")).into()));
+        .returning(|_, _| Ok(vec![GenerationDigests::of(&generation("a")); 2].into()));
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);
     refuse_mutations_except(&mut mock, &[]);
@@ -660,17 +666,23 @@ async fn a_plan_changed_in_the_journal_is_refused_before_a_gap_it_causes() -> Te
     Ok(())
 }
 
+/// Cancelled while a batch's generations are read, the phase stops before it reads the next
+/// thing (the batch's fences).
 #[tokio::test]
-async fn cancellation_is_honoured_between_documents() -> TestResult {
+async fn cancellation_is_honoured_between_reads() -> TestResult {
     let cancel = CancelFlag::new();
     let operator = cancel.clone();
     let mut mock = MockLiveExecutionAdapter::new();
     expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan()));
-    expect_op!(mock, GenerationDigests, Op::GenerationDigests { document, .. } if document.as_str() == "a")
+    expect_op!(mock, GenerationDigestsOf)
         .times(1)
         .returning(move |_, _| {
             operator.cancel();
-            Ok(GenerationDigests::of(&generation("a")).into())
+            Ok(vec![
+                GenerationDigests::of(&generation("a")),
+                GenerationDigests::of(&generation("b")),
+            ]
+            .into())
         });
     expect_op!(mock, LoadScope).times(0);
     expect_op!(mock, Census).times(0);
@@ -735,4 +747,55 @@ async fn with_a_change_mark_an_out_of_scope_document_another_run_holds_passes() 
         .await;
     assert!(result.is_ok(), "{result:?}");
     Ok(())
+}
+
+/// store48: the digests of a batch come in one call; a store that answers for fewer (or more)
+/// documents than asked is refused as broken, not taken for a verified batch.
+#[tokio::test]
+async fn digests_for_other_than_the_documents_asked_are_refused() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadPlanPart).returning(testing::sealed_plan(&plan()));
+    expect_op!(mock, GenerationDigestsOf)
+        .times(1)
+        .returning(|_, _| Ok(vec![GenerationDigests::of(&generation("a"))].into()));
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, Census).times(0);
+    refuse_mutations_except(&mut mock, &[]);
+    let err = failure(
+        &WriteVerify,
+        &mut context(mock).await?,
+        "short answer accepted",
+    )
+    .await?;
+    assert!(
+        matches!(&err, PhaseError::Adapter(e) if e.to_string().contains("1 document(s) for 2")),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// store48: a batch's digests are asked for about `batch_units` planned units per call (at
+/// least one document each), so that no more than that many units' digests are held at once
+/// (three calls of a million units' batches held a third of them each).
+#[test]
+fn digests_are_asked_for_about_batch_units_units_per_call() {
+    let batch: Vec<(DocumentPlan, Document)> = plan()
+        .documents
+        .into_iter()
+        .map(|p| {
+            let source = source(p.document.as_str(), DocumentState::Ready);
+            (p, source)
+        })
+        .collect();
+    let calls = |units: usize| -> Vec<Vec<String>> {
+        StoredDigests::of(&batch, units)
+            .calls
+            .into_iter()
+            .map(|ids| ids.iter().map(|id| id.as_str().to_owned()).collect())
+            .collect()
+    };
+    // `a` has three units, `b` two.
+    assert_eq!(calls(5), [vec!["a", "b"]]);
+    assert_eq!(calls(4), [vec!["a"], vec!["b"]]);
+    assert_eq!(calls(1), [vec!["a"], vec!["b"]], "one document at least");
 }

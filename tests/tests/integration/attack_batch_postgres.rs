@@ -26,6 +26,8 @@ mod on_postgres {
         a_staged_unit_rewritten_while_enact_waits_for_it_is_a_conflict_naming_it,
         a_deadlock_with_an_application_is_told_truthfully_and_enact_resumes,
         a_unit_inserted_while_enact_reads_the_units_is_never_enacted,
+        a_unit_rewritten_while_enact_waits_is_a_conflict_without_its_change_log_row,
+        enact_takes_no_row_lock_on_the_staged_units,
         a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole,
         an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed,
     );
@@ -327,24 +329,24 @@ pub(crate) async fn a_deadlock_with_an_application_is_told_truthfully_and_enact_
     let _ = app.close().await;
 }
 
-/// An application inserts a unit into a staged generation of a document early in enact's batch
-/// and commits while enact's one statement over the batch's units waits for a row late in it
-/// (the statement's snapshot was taken before the insert): enact must not make active a
-/// generation holding a unit the run never wrote nor verified. Refused naming the document, or
-/// the unit kept out: never enacted with it.
+/// An application inserts a unit into a staged generation of a document in enact's batch and
+/// commits while enact waits for it: enact must not make active a generation holding a unit the
+/// run never wrote nor verified. Refused naming the document, or the unit kept out: never
+/// enacted with it. (Enact holds the batch's change-log rows before it reads the units; the
+/// insert's change-log trigger holds the document's row until the application commits, so
+/// enact waits for the insert, then reads it. Before store48 enact locked every staged unit and
+/// this application waited on a unit row late in the batch; enact no longer waits on unit rows.)
 pub(crate) async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted(
     fixture: &PgFixture,
 ) {
     let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
-    let hold = "SELECT 1 FROM units \
-                WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1 FOR UPDATE";
-    must(&mut app, hold).await;
-    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
     let insert = "INSERT INTO units (document, generation, ordinal, unit_id, path, part, \
                   start_byte, end_byte, sha256, body) \
                   VALUES ('d/00005', 'A', 7, 'phantom', 'x', NULL, 0, 1, \
                   encode(sha256(convert_to('x', 'UTF8')), 'hex'), 'x')";
     assert_eq!(must(&mut app, insert).await, 1);
+    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
+    assert!(!enact.is_finished(), "enact waits for the insert");
     must(&mut app, "COMMIT").await;
     let enacted = joined(enact).await;
     let active = ok(store.active_units(&doc_id(5)).await, "active_units");
@@ -357,6 +359,59 @@ pub(crate) async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted
         Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(5)),
         other => panic!("enact over an inserted unit: {other:?}"),
     }
+    let _ = app.close().await;
+}
+
+/// store48: a document whose change-log row was removed by hand gives enact no row to hold, so
+/// its staged units are read locked, as before: an application's rewrite of one of them (its
+/// trigger's new log row invisible to enact until it commits), committed while enact waits for
+/// the unit's row, is read as committed; enact is refused naming the document.
+pub(crate) async fn a_unit_rewritten_while_enact_waits_is_a_conflict_without_its_change_log_row(
+    fixture: &PgFixture,
+) {
+    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
+    let mut owner = fixture.connection().await;
+    let removed = "DELETE FROM document_changes WHERE document = 'd/01999'";
+    assert_eq!(must(&mut owner, removed).await, 1);
+    let rewrite = "UPDATE units SET body = 'x' \
+                   WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1";
+    assert_eq!(must(&mut app, rewrite).await, 1);
+    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
+    assert!(!enact.is_finished(), "enact waits for the unit's row");
+    must(&mut app, "COMMIT").await;
+    match joined(enact).await {
+        Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_999)),
+        other => panic!("enact over a rewritten unit without its log row: {other:?}"),
+    }
+    let cutting = DocumentState::Cutting { run };
+    all_in_state(store.as_ref(), &cutting, "nothing enacted").await;
+    let _ = (app.close().await, owner.close().await);
+}
+
+/// store48: enact reads the staged units of documents whose change-log rows it holds without a
+/// row lock each (at a million units, writing a lock into every unit row cost seconds): a
+/// transaction holding a staged unit's row lock, writing nothing, does not hold enact up.
+pub(crate) async fn enact_takes_no_row_lock_on_the_staged_units(fixture: &PgFixture) {
+    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
+    let hold = "SELECT 1 FROM units \
+                WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1 FOR UPDATE";
+    must(&mut app, hold).await;
+    let enacted = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        store.enact(&run, &expectations),
+    )
+    .await;
+    assert!(
+        matches!(&enacted, Ok(Ok(n)) if *n == DOCUMENTS as u64),
+        "enact waited on a unit's row lock: {enacted:?}"
+    );
+    must(&mut app, "ROLLBACK").await;
+    all_in_state(
+        store.as_ref(),
+        &DocumentState::Cut,
+        "every document enacted",
+    )
+    .await;
     let _ = app.close().await;
 }
 

@@ -25,7 +25,9 @@ use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect};
 use crate::sql::error::sql;
 use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
-use crate::sql::ops::holds::{entries_before, open_windows, record_fences, record_writes};
+use crate::sql::ops::holds::{
+    EntriesBefore, entries_before, open_windows, record_fences, record_writes,
+};
 use crate::sql::ops::leases::begin_claimed;
 use crate::sql::ops::reads::{
     generation_units_in, generations_for_update, of_generation, unit_fields_at,
@@ -331,21 +333,20 @@ pub(crate) async fn write_units<D: Dialect>(
     Ok(units.len() as u64)
 }
 
-/// The [`GenerationDigester`] digest of `run`'s generation of each document of `records` that
-/// has a record of it, as stored now, inside the transaction, each body hashed as
-/// [`Dialect::BODY_HASHING`] says (in the server, the units locked, one statement for the batch;
-/// or read back and hashed here). A document without such a record has none.
+/// The [`GenerationDigester`] digest of `run`'s generation of each document of `held` (those
+/// with a record of it, and their change-log entries, read locked), as stored now, inside the
+/// transaction, each body hashed as [`Dialect::BODY_HASHING`] says (in the server, one statement
+/// for the batch; or read back and hashed here). The units of a document whose change-log row
+/// the transaction holds are read plain; those of a document the log has no row of (one removed
+/// by hand), locked, as no trigger would make their writers wait.
 async fn staged_digests<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
-    records: &BTreeMap<DocumentId, Vec<GenerationRecord>>,
+    held: &EntriesBefore,
 ) -> AdapterResult<BTreeMap<DocumentId, Staged>> {
     let what = "reading the staged units";
-    let staged = records
-        .iter()
-        .filter(|(_, records)| records.iter().any(|g| g.generation == *run))
-        .map(|(id, _)| id);
-    let mut digesters: BTreeMap<&DocumentId, (GenerationDigester, u64)> = staged
+    let mut digesters: BTreeMap<&DocumentId, (GenerationDigester, u64)> = held
+        .keys()
         .map(|id| (id, (GenerationDigester::new(), 0)))
         .collect();
     let BodyHashing::InServer { staged_units, .. } = D::BODY_HASHING else {
@@ -357,8 +358,15 @@ async fn staged_digests<D: Dialect>(
         }
         return Ok(finish(digesters));
     };
-    let ids = digesters.keys().copied();
-    let rows = batch_rows::<D>(conn, staged_units, ids, Some(run.as_str()), what).await?;
+    let (logged, unlogged): (Vec<_>, Vec<_>) = held.iter().partition(|(_, entry)| entry.is_some());
+    let mut rows = Vec::new();
+    for (ids, statement) in [
+        (logged, staged_units.plain()),
+        (unlogged, D::locked(&staged_units)),
+    ] {
+        let ids = ids.into_iter().map(|(id, _)| id);
+        rows.extend(batch_rows::<D>(conn, statement, ids, Some(run.as_str()), what).await?);
+    }
     // By document and ordinal: each digester is given its units in order.
     for row in &rows {
         let document = DocumentId::new(row.text(8).map_err(sql(what))?);
@@ -437,7 +445,17 @@ pub(crate) async fn enact<D: Dialect>(
     let ids = expectations.iter().map(|e| &e.document);
     let rows = read_for_cas::<D>(&mut tx, ids.clone()).await?;
     let records = generations_for_update::<D>(&mut tx, ids).await?;
-    let staged = staged_digests::<D>(&mut tx, run, &records).await?;
+    // The change-log rows of the documents with a staged generation, held (in id order, after
+    // the documents' and generations' rows, as every writer takes them) before their units are
+    // read: a write of their units that finished its statement first is waited for and seen; a
+    // later one waits for this transaction in its change-log trigger. So the units need no row
+    // lock each (at a million units, writing a lock into every unit row cost seconds).
+    let with_staged = records
+        .iter()
+        .filter(|(_, records)| records.iter().any(|g| g.generation == *run))
+        .map(|(id, _)| id);
+    let held = entries_before::<D>(&mut tx, with_staged).await?;
+    let staged = staged_digests::<D>(&mut tx, run, &held).await?;
     let mut to_move = BTreeMap::new();
     for expected in expectations {
         let current = rows.get(&expected.document).and_then(Option::as_ref);
@@ -453,7 +471,13 @@ pub(crate) async fn enact<D: Dialect>(
             check_unchanged::<D>(&mut tx, source, id, &current.sha256).await?;
         }
     }
-    let before = entries_before::<D>(&mut tx, to_move.keys().copied()).await?;
+    let unheld = to_move.keys().copied().filter(|id| !held.contains_key(*id));
+    let mut before = entries_before::<D>(&mut tx, unheld).await?;
+    for id in to_move.keys() {
+        if let Some(entry) = held.get(*id) {
+            before.insert((*id).clone(), entry.clone());
+        }
+    }
     let enacted: Vec<&DocumentId> = to_move.keys().copied().collect();
     check_staged_counts::<D>(&mut tx, run, &enacted, &staged).await?;
     // Retired before any is made active: at no point has a document two active generations.

@@ -49,8 +49,8 @@ pub(crate) use leases::{
 };
 pub(crate) use pages::{active_units_page, heads_page, source_facts};
 pub(crate) use reads::{
-    active_units, active_units_of, generation_digests, generation_units, generations,
-    generations_of, load_heads, load_scope, snapshot,
+    active_units, active_units_of, generation_digests, generation_digests_of, generation_units,
+    generations, generations_of, load_heads, load_scope, snapshot,
 };
 pub(crate) use schema::{check_schema, init_plan, migrate};
 pub(crate) use source::{

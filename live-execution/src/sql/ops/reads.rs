@@ -459,6 +459,72 @@ pub(crate) async fn generation_digests<D: Dialect>(
     })
 }
 
+/// [`generation_digests`] of each of `documents` in one call: on a server that hashes, one
+/// statement for each thousand ids; else each document's units
+/// read back and hashed here, on one connection.
+pub(crate) async fn generation_digests_of<D: Dialect>(
+    pool: &Pool<D>,
+    documents: &[DocumentId],
+    generation: &RunId,
+) -> AdapterResult<Vec<GenerationDigests>> {
+    let what = "reading unit digests";
+    let mut conn = pool.acquire().await.map_err(sql(what))?;
+    let BodyHashing::InServer {
+        generation_digests_of,
+        ..
+    } = D::BODY_HASHING
+    else {
+        let mut digests = Vec::with_capacity(documents.len());
+        for document in documents {
+            let units = generation_units_in::<D>(&mut conn, document, generation).await?;
+            digests.push(GenerationDigests::of(&units));
+        }
+        return Ok(digests);
+    };
+    let rows = batch_rows::<D>(
+        &mut conn,
+        generation_digests_of,
+        documents,
+        Some(generation.as_str()),
+        what,
+    )
+    .await?;
+    // By document and ordinal: each document's units arrive together, in order.
+    let mut found: BTreeMap<DocumentId, GenerationDigests> = BTreeMap::new();
+    for row in &rows {
+        let document = DocumentId::new(row.text(10).map_err(sql(what))?);
+        let unit = unit_digest(row, &document, generation, what)?;
+        let digests = found.entry(document).or_insert_with(|| GenerationDigests {
+            units: Vec::new(),
+            concatenated_sha256: String::new(),
+        });
+        if digests.units.is_empty() {
+            digests.concatenated_sha256 = row.text(9).map_err(sql(what))?;
+        }
+        digests.units.push(unit);
+    }
+    let none = || GenerationDigests {
+        units: Vec::new(),
+        concatenated_sha256: sha256_hex(b""),
+    };
+    // Each answer moved out at its id's last mention (an id given twice is answered twice).
+    let mut mentions: BTreeMap<&DocumentId, usize> = BTreeMap::new();
+    for document in documents {
+        *mentions.entry(document).or_default() += 1;
+    }
+    let mut answers = Vec::with_capacity(documents.len());
+    for document in documents {
+        let left = mentions.entry(document).or_default();
+        *left = left.saturating_sub(1);
+        let answer = match *left {
+            0 => found.remove(document),
+            _ => found.get(document).cloned(),
+        };
+        answers.push(answer.unwrap_or_else(none));
+    }
+    Ok(answers)
+}
+
 /// A unit digest from a row of [`BodyHashing::InServer`]'s `generation_digests`.
 fn unit_digest(
     row: &impl Fields,
