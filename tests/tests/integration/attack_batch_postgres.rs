@@ -30,6 +30,7 @@ mod on_postgres {
         enact_takes_no_row_lock_on_the_staged_units,
         a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole,
         an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed,
+        an_application_writing_staged_units_in_id_order_never_deadlocks_with_enact,
     );
 }
 
@@ -413,6 +414,52 @@ pub(crate) async fn enact_takes_no_row_lock_on_the_staged_units(fixture: &PgFixt
     )
     .await;
     let _ = app.close().await;
+}
+
+/// adv50: an application that rewrites staged units of two documents in id order, the first
+/// one's change-log row removed by hand, while enact runs. Enact reads that document's units
+/// locked, so it waits for the application's first rewrite; it must not hold anything the
+/// application's second rewrite (of a later document) needs meanwhile, or the two deadlock
+/// although the application took its rows in id order, the order every writer is promised
+/// queues. Before store48 enact locked the staged units in id order and this application went
+/// through; since fd8d115 enact holds every other document's change-log row before it reads
+/// the first one's units, and the second rewrite's trigger waits for it.
+pub(crate) async fn an_application_writing_staged_units_in_id_order_never_deadlocks_with_enact(
+    fixture: &PgFixture,
+) {
+    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
+    let mut owner = fixture.connection().await;
+    let removed = "DELETE FROM document_changes WHERE document = 'd/00000'";
+    assert_eq!(must(&mut owner, removed).await, 1);
+    let first = "UPDATE units SET body = 'x' \
+                 WHERE document = 'd/00000' AND generation = 'A' AND ordinal = 1";
+    assert_eq!(must(&mut app, first).await, 1);
+    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
+    assert!(!enact.is_finished(), "enact waits for the first rewrite");
+    let second = "UPDATE units SET body = 'y' \
+                  WHERE document = 'd/00001' AND generation = 'A' AND ordinal = 1";
+    let app_side = exec(&mut app, second).await;
+    let committed = match &app_side {
+        Ok(_) => exec(&mut app, "COMMIT").await,
+        Err(_) => exec(&mut app, "ROLLBACK").await,
+    };
+    let enacted = joined(enact).await;
+    assert!(
+        app_side.is_ok() && committed.is_ok(),
+        "the application, writing in id order, was aborted: {app_side:?}; enact: {enacted:?}"
+    );
+    match enacted {
+        Err(AdapterError::Conflict { document, .. }) => {
+            assert!(
+                [doc_id(0), doc_id(1)].contains(&document),
+                "names {document}"
+            )
+        }
+        other => panic!("enact over rewritten units: {other:?}"),
+    }
+    let cutting = DocumentState::Cutting { run };
+    all_in_state(store.as_ref(), &cutting, "nothing enacted").await;
+    let _ = (app.close().await, owner.close().await);
 }
 
 /// A rollback of B and a purge of the generation B retired, over the same 2,000 documents (two

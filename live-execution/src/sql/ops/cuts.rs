@@ -333,23 +333,61 @@ pub(crate) async fn write_units<D: Dialect>(
     Ok(units.len() as u64)
 }
 
+/// The change-log entries of `ids` (the documents with a staged generation of `run`, in id
+/// order), their rows held, and, where the server hashes the bodies, the rows of their staged
+/// units for [`staged_digests`]. Where every document has a log row, the rows are held, then the
+/// units read plain: a write of them waits for the hold in its change-log trigger. Where one has
+/// none (removed by hand), no trigger makes its writers wait, so its units must be read locked;
+/// locked after the other documents' log rows were held, that read deadlocked with an
+/// application rewriting that document's units then a later one's, in id order (adv50). So such
+/// a batch is held as before store48: every staged unit read locked, in id order, then the log
+/// rows. A log row removed between the two reads has its units read locked after the hold.
+async fn hold_staged<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    ids: &[&DocumentId],
+) -> AdapterResult<(EntriesBefore, Vec<D::Row>)> {
+    let what = "reading the staged units";
+    let ids = || ids.iter().copied();
+    let BodyHashing::InServer { staged_units, .. } = D::BODY_HASHING else {
+        return Ok((entries_before::<D>(conn, ids()).await?, Vec::new()));
+    };
+    let (locked, also) = (D::locked(&staged_units), Some(run.as_str()));
+    let entries = D::BATCH_READS.entries.plain();
+    let logged = batch_rows::<D>(conn, entries, ids(), None, what)
+        .await?
+        .len();
+    if logged < ids().count() {
+        let rows = batch_rows::<D>(conn, locked, ids(), also, what).await?;
+        return Ok((entries_before::<D>(conn, ids()).await?, rows));
+    }
+    let held = entries_before::<D>(conn, ids()).await?;
+    let (logged, removed): (Vec<_>, Vec<_>) = held.iter().partition(|(_, entry)| entry.is_some());
+    let plain = staged_units.plain();
+    let mut rows = Vec::new();
+    for (ids, statement) in [(logged, plain), (removed, locked)] {
+        let ids = ids.into_iter().map(|(id, _)| id);
+        rows.extend(batch_rows::<D>(conn, statement, ids, also, what).await?);
+    }
+    Ok((held, rows))
+}
+
 /// The [`GenerationDigester`] digest of `run`'s generation of each document of `held` (those
 /// with a record of it, and their change-log entries, read locked), as stored now, inside the
-/// transaction, each body hashed as [`Dialect::BODY_HASHING`] says (in the server, one statement
-/// for the batch; or read back and hashed here). The units of a document whose change-log row
-/// the transaction holds are read plain; those of a document the log has no row of (one removed
-/// by hand), locked, as no trigger would make their writers wait.
+/// transaction, each body hashed as [`Dialect::BODY_HASHING`] says: in the server (`rows`, the
+/// units [`hold_staged`] read); or read back and hashed here.
 async fn staged_digests<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
     held: &EntriesBefore,
+    rows: Vec<D::Row>,
 ) -> AdapterResult<BTreeMap<DocumentId, Staged>> {
     let what = "reading the staged units";
     let mut digesters: BTreeMap<&DocumentId, (GenerationDigester, u64)> = held
         .keys()
         .map(|id| (id, (GenerationDigester::new(), 0)))
         .collect();
-    let BodyHashing::InServer { staged_units, .. } = D::BODY_HASHING else {
+    if !matches!(D::BODY_HASHING, BodyHashing::InServer { .. }) {
         for (document, (digester, units)) in &mut digesters {
             for unit in generation_units_in::<D>(conn, document, run).await? {
                 digester.unit(&UnitFields::of(&unit), &sha256_hex(unit.body.as_bytes()));
@@ -357,15 +395,6 @@ async fn staged_digests<D: Dialect>(
             }
         }
         return Ok(finish(digesters));
-    };
-    let (logged, unlogged): (Vec<_>, Vec<_>) = held.iter().partition(|(_, entry)| entry.is_some());
-    let mut rows = Vec::new();
-    for (ids, statement) in [
-        (logged, staged_units.plain()),
-        (unlogged, D::locked(&staged_units)),
-    ] {
-        let ids = ids.into_iter().map(|(id, _)| id);
-        rows.extend(batch_rows::<D>(conn, statement, ids, Some(run.as_str()), what).await?);
     }
     // By document and ordinal: each digester is given its units in order.
     for row in &rows {
@@ -449,13 +478,15 @@ pub(crate) async fn enact<D: Dialect>(
     // the documents' and generations' rows, as every writer takes them) before their units are
     // read: a write of their units that finished its statement first is waited for and seen; a
     // later one waits for this transaction in its change-log trigger. So the units need no row
-    // lock each (at a million units, writing a lock into every unit row cost seconds).
-    let with_staged = records
+    // lock each (at a million units, writing a lock into every unit row cost seconds); a batch
+    // with a document the log has no row of is held as before (see `hold_staged`).
+    let with_staged: Vec<&DocumentId> = records
         .iter()
         .filter(|(_, records)| records.iter().any(|g| g.generation == *run))
-        .map(|(id, _)| id);
-    let held = entries_before::<D>(&mut tx, with_staged).await?;
-    let staged = staged_digests::<D>(&mut tx, run, &held).await?;
+        .map(|(id, _)| id)
+        .collect();
+    let (held, unit_rows) = hold_staged::<D>(&mut tx, run, &with_staged).await?;
+    let staged = staged_digests::<D>(&mut tx, run, &held, unit_rows).await?;
     let mut to_move = BTreeMap::new();
     for expected in expectations {
         let current = rows.get(&expected.document).and_then(Option::as_ref);
