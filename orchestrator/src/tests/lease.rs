@@ -116,9 +116,12 @@ async fn a_new_run_whose_lease_is_held_is_refused_before_it_is_journaled() -> Te
     Ok(())
 }
 
-/// Lets the lease expire and hands it to another holder, then waits for the heartbeat to notice.
+/// Lets the lease expire and hands it to another holder, then waits for the heartbeat to notice;
+/// with `stops`, it then stops as the real phases do at their next batch boundary
+/// (`PhaseError::Cancelled`), else it finishes.
 struct Steal {
     sim: Arc<Simulator>,
+    stops: bool,
 }
 
 #[async_trait]
@@ -136,6 +139,9 @@ impl Phase for Steal {
         // Time passes (paused in the test: the runtime jumps ahead) until the heartbeat notices.
         for _ in 0..200 {
             if ctx.cancel.is_cancelled() {
+                if self.stops {
+                    return Err(PhaseError::Cancelled);
+                }
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -148,7 +154,10 @@ impl Phase for Steal {
 async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
     let sim = simulator();
     let log = Log::default();
-    let mut phases: Vec<Box<dyn Phase>> = vec![Box::new(Steal { sim: sim.clone() })];
+    let mut phases: Vec<Box<dyn Phase>> = vec![Box::new(Steal {
+        sim: sim.clone(),
+        stops: false,
+    })];
     phases.extend(recording(&["after"], &log));
     let runner = Runner::with_phases(sim.clone(), Arc::new(MemoryBackupStore::new()), phases);
     let options = leased_for("me@h:1:x", Duration::from_millis(30));
@@ -173,40 +182,16 @@ async fn a_lost_lease_stops_the_run_at_the_next_boundary() -> TestResult {
     Ok(())
 }
 
-/// Hands the lease to another holder, then stops at its next batch boundary once the heartbeat
-/// has noticed, as the real phases do (`PhaseError::Cancelled`).
-struct StealAndStop {
-    sim: Arc<Simulator>,
-}
-
-#[async_trait]
-impl Phase for StealAndStop {
-    fn name(&self) -> &str {
-        "steal"
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.sim.advance_clock(Duration::from_secs(1));
-        self.sim
-            .acquire_lease(&ctx.record.run, "thief@h:3:z", Duration::from_secs(60))
-            .await?;
-        for _ in 0..200 {
-            if ctx.cancel.is_cancelled() {
-                return Err(PhaseError::Cancelled);
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(evidence_of("steal"))
-    }
-}
-
 /// A run stopped because its lease was lost says so, never that an operator cancelled it: the
 /// heartbeat stops the run through the operator's cancel flag, and the phase's entry and the
 /// outcome said "cancelled by the operator" though nobody had.
 #[tokio::test(start_paused = true)]
 async fn a_run_stopped_by_a_lost_lease_does_not_blame_the_operator() -> TestResult {
     let sim = simulator();
-    let phases: Vec<Box<dyn Phase>> = vec![Box::new(StealAndStop { sim: sim.clone() })];
+    let phases: Vec<Box<dyn Phase>> = vec![Box::new(Steal {
+        sim: sim.clone(),
+        stops: true,
+    })];
     let runner = Runner::with_phases(sim.clone(), Arc::new(MemoryBackupStore::new()), phases);
     let options = leased_for("me@h:1:x", Duration::from_millis(30));
     let report = runner.run(request("r9"), options).await?;
