@@ -581,6 +581,12 @@ mod tests {
     }
 
     /// A store holding the plan of `ids`, one document a part.
+    /// Reads every part of the plan, to the end or the first error.
+    async fn read_to_end(reader: &mut PlanReader) -> Result<(), PhaseError> {
+        while reader.next_part().await?.is_some() {}
+        Ok(())
+    }
+
     fn journaled(ids: &[&str]) -> Parts {
         let plan = Plan {
             schema_version: SCHEMA_VERSION,
@@ -689,7 +695,7 @@ mod tests {
         let mut reader = PlanReader::open_with_copy(Arc::clone(&store) as _, &run, Some(&slot))
             .await?
             .ok_or("no plan")?;
-        while reader.next_part().await?.is_some() {}
+        read_to_end(&mut reader).await?;
         slot.tamper(1)?;
         let mut reader = PlanReader::open_with_copy(Arc::clone(&store) as _, &run, Some(&slot))
             .await?
@@ -712,11 +718,7 @@ mod tests {
         let mut reader = PlanReader::open_with_copy(Arc::new(tampered), &run, Some(&slot))
             .await?
             .ok_or("no plan")?;
-        let read = async {
-            while reader.next_part().await?.is_some() {}
-            Ok::<_, PhaseError>(())
-        }
-        .await;
+        let read = read_to_end(&mut reader).await;
         assert!(read.is_err());
         assert!(!slot.holds_a_copy(), "a refused read makes no copy");
         Ok(())
@@ -837,11 +839,7 @@ mod tests {
         let mut reader = PlanReader::open(Arc::new(store), &RunId::new("r"))
             .await?
             .ok_or("no plan")?;
-        let read = async {
-            while reader.next_part().await?.is_some() {}
-            Ok::<_, PhaseError>(())
-        }
-        .await;
+        let read = read_to_end(&mut reader).await;
         assert!(
             matches!(&read, Err(PhaseError::Precondition(m))
                 if m.contains("changed outside iu-cutter") && m.contains("roll the run back")),
