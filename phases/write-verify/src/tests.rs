@@ -600,9 +600,7 @@ async fn a_backup_that_does_not_match_the_plan_is_a_gap() -> TestResult {
     expect_op!(mock, GenerationDigestsOf)
         .times(1)
         .returning(|_, _| Ok(vec![GenerationDigests::of(&generation("a")); 2].into()));
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, Census).times(0);
-    refuse_mutations_except(&mut mock, &[]);
+    reads_no_scope_and_changes_nothing(&mut mock);
     let err = failure(&WriteVerify, &mut context(mock).await?, "mismatch accepted").await?;
     assert!(
         matches!(&err, PhaseError::Blocked(gap) if gap.document == Some(DocumentId::new("a"))),
@@ -650,9 +648,7 @@ async fn a_plan_changed_in_the_journal_is_refused_before_a_gap_it_causes() -> Te
     expect_op!(mock, GenerationDigestsOf)
         .times(0..=1)
         .returning(|_, _| Ok(vec![GenerationDigests::of(&generation("a")); 2].into()));
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, Census).times(0);
-    refuse_mutations_except(&mut mock, &[]);
+    reads_no_scope_and_changes_nothing(&mut mock);
     let err = failure(
         &WriteVerify,
         &mut context(mock).await?,
@@ -684,9 +680,7 @@ async fn cancellation_is_honoured_between_reads() -> TestResult {
             ]
             .into())
         });
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, Census).times(0);
-    refuse_mutations_except(&mut mock, &[]);
+    reads_no_scope_and_changes_nothing(&mut mock);
     let mut ctx = context(mock).await?;
     ctx.cancel = cancel;
 
@@ -758,9 +752,7 @@ async fn digests_for_other_than_the_documents_asked_are_refused() -> TestResult 
     expect_op!(mock, GenerationDigestsOf)
         .times(1)
         .returning(|_, _| Ok(vec![GenerationDigests::of(&generation("a"))].into()));
-    expect_op!(mock, LoadScope).times(0);
-    expect_op!(mock, Census).times(0);
-    refuse_mutations_except(&mut mock, &[]);
+    reads_no_scope_and_changes_nothing(&mut mock);
     let err = failure(
         &WriteVerify,
         &mut context(mock).await?,
@@ -798,4 +790,12 @@ fn digests_are_asked_for_about_batch_units_units_per_call() {
     assert_eq!(calls(5), [vec!["a", "b"]]);
     assert_eq!(calls(4), [vec!["a"], vec!["b"]]);
     assert_eq!(calls(1), [vec!["a"], vec!["b"]], "one document at least");
+}
+
+/// Expects write-verify to stop on the plan and the digests alone: no read of the scope or the
+/// census, and no mutation.
+fn reads_no_scope_and_changes_nothing(mock: &mut MockLiveExecutionAdapter) {
+    expect_op!(mock, LoadScope).times(0);
+    expect_op!(mock, Census).times(0);
+    refuse_mutations_except(mock, &[]);
 }

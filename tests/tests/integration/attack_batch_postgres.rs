@@ -371,9 +371,7 @@ pub(crate) async fn a_unit_rewritten_while_enact_waits_is_a_conflict_without_its
     fixture: &PgFixture,
 ) {
     let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
-    let mut owner = fixture.connection().await;
-    let removed = "DELETE FROM document_changes WHERE document = 'd/01999'";
-    assert_eq!(must(&mut owner, removed).await, 1);
+    let owner = without_its_change_log_row(fixture, "d/01999").await;
     let rewrite = "UPDATE units SET body = 'x' \
                    WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1";
     assert_eq!(must(&mut app, rewrite).await, 1);
@@ -428,9 +426,7 @@ pub(crate) async fn an_application_writing_staged_units_in_id_order_never_deadlo
     fixture: &PgFixture,
 ) {
     let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
-    let mut owner = fixture.connection().await;
-    let removed = "DELETE FROM document_changes WHERE document = 'd/00000'";
-    assert_eq!(must(&mut owner, removed).await, 1);
+    let owner = without_its_change_log_row(fixture, "d/00000").await;
     let first = "UPDATE units SET body = 'x' \
                  WHERE document = 'd/00000' AND generation = 'A' AND ordinal = 1";
     assert_eq!(must(&mut app, first).await, 1);
@@ -888,4 +884,13 @@ async fn an_integer_id_column_widened_while_the_store_is_open_still_finds_its_ro
     let _ = app.close().await;
     drop(store);
     fixture.finish().await;
+}
+
+/// Removes `document`'s change-log row by hand, as an owner might: returns the owner's
+/// connection, to be closed by the test.
+async fn without_its_change_log_row(fixture: &PgFixture, document: &str) -> sqlx::PgConnection {
+    let mut owner = fixture.connection().await;
+    let removed = format!("DELETE FROM document_changes WHERE document = '{document}'");
+    assert_eq!(must(&mut owner, &removed).await, 1, "{removed}");
+    owner
 }
