@@ -100,29 +100,20 @@ macro_rules! role {
     (
         $(#[$attr:meta])*
         pub trait $role:ident {
-            $(
-                $(#[$doc:meta])*
-                async fn $name:ident(&$this:ident $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty
-                $body:block
-            )*
+            $($(#[$doc:meta])* async fn $name:ident $params:tt -> $ret:ty $body:block)*
         }
         $(provided { $($provided:tt)* })?
     ) => {
         $(#[$attr])*
         #[async_trait]
         pub trait $role: Send + Sync {
-            $(
-                $(#[$doc])*
-                async fn $name(&$this $(, $arg: $ty)*) -> $ret;
-            )*
+            $($(#[$doc])* async fn $name $params -> $ret;)*
             $($($provided)*)?
         }
 
         #[async_trait]
         impl<S: LiveExecutionAdapter + ?Sized> $role for S {
-            $(
-                async fn $name(&$this $(, $arg: $ty)*) -> $ret $body
-            )*
+            $(async fn $name $params -> $ret $body)*
         }
     };
 }
