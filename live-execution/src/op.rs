@@ -533,80 +533,29 @@ impl Op<'_> {
     }
 }
 
-/// A store's answer to an [`Op`]; each op has exactly one kind of reply.
-#[derive(Clone, Debug)]
-#[allow(missing_docs)] // Each variant carries what its ops return.
-pub enum Reply {
-    Done,
-    Count(u64),
-    Documents(Vec<Document>),
-    Heads(Vec<DocumentHead>),
-    Generations(Vec<GenerationRecord>),
-    Units(Vec<Unit>),
-    Digests(GenerationDigests),
-    DigestsOf(Vec<GenerationDigests>),
-    UnitPage(Vec<ActiveUnit>),
-    Facts(SourceFacts),
-    Census(Census),
-    ScopeCensus(ScopeCensus),
-    Changed(Vec<DocumentId>),
-    Snapshot(StoreSnapshot),
-    Run(Option<RunRecord>),
-    Runs(Vec<RunRecord>),
-    RecentRuns(RecentRuns),
-    Plan(Option<Plan>),
-    PlanPart(Option<StoredPlanPart>),
-    Reports(Vec<String>),
-    Backup(Option<StoredBackup>),
-    Leases(LeaseView),
-    Lease(Lease),
-    Restoration(Restoration),
-    Synced(SyncReport),
-    Purged(Vec<PurgeTarget>),
-}
+/// Declares [`Reply`] from one table of its kinds: each with its payload, which converts into
+/// it (so that a store, or a test double, answers with `Ok(value.into())`), and its words in
+/// [`Reply::unexpected`].
+macro_rules! replies {
+    ($($variant:ident($payload:ty) => $words:literal,)*) => {
+        /// A store's answer to an [`Op`]; each op has exactly one kind of reply.
+        #[derive(Clone, Debug)]
+        #[allow(missing_docs)] // Each variant carries what its ops return.
+        pub enum Reply {
+            Done,
+            $($variant($payload),)*
+        }
 
-impl Reply {
-    /// The error for a reply of the wrong kind: a store that answers an op with another op's
-    /// reply is broken, and says so instead of panicking.
-    pub(crate) fn unexpected(self, kind: OpKind) -> AdapterError {
-        AdapterError::Invalid(format!(
-            "the store answered `{kind}` with an unexpected reply ({})",
-            match self {
-                Reply::Done => "done",
-                Reply::Count(_) => "a count",
-                Reply::Documents(_) => "documents",
-                Reply::Heads(_) => "heads",
-                Reply::Generations(_) => "generation records",
-                Reply::Units(_) => "units",
-                Reply::Digests(_) => "unit digests",
-                Reply::DigestsOf(_) => "unit digests of documents",
-                Reply::UnitPage(_) => "a page of active units",
-                Reply::Facts(_) => "source facts",
-                Reply::Census(_) => "a census",
-                Reply::ScopeCensus(_) => "a scope census",
-                Reply::Changed(_) => "changed document ids",
-                Reply::Snapshot(_) => "a snapshot",
-                Reply::Run(_) => "a run",
-                Reply::Runs(_) => "runs",
-                Reply::RecentRuns(_) => "the most recent runs",
-                Reply::Plan(_) => "a plan",
-                Reply::PlanPart(_) => "a part of a plan",
-                Reply::Reports(_) => "reports",
-                Reply::Backup(_) => "a backup",
-                Reply::Leases(_) => "leases",
-                Reply::Lease(_) => "a lease",
-                Reply::Restoration(_) => "a restoration",
-                Reply::Synced(_) => "a sync report",
-                Reply::Purged(_) => "purged generations",
+        impl Reply {
+            /// What the reply is, in an error's words.
+            fn words(&self) -> &'static str {
+                match self {
+                    Reply::Done => "done",
+                    $(Reply::$variant(_) => $words,)*
+                }
             }
-        ))
-    }
-}
+        }
 
-/// Each reply's payload converts into its reply, so a store (or a test double) answers with
-/// `Ok(value.into())`.
-macro_rules! reply_from {
-    ($($payload:ty => $variant:ident),* $(,)?) => {
         $(
             impl From<$payload> for Reply {
                 fn from(value: $payload) -> Self {
@@ -617,32 +566,43 @@ macro_rules! reply_from {
     };
 }
 
-reply_from! {
-    u64 => Count,
-    Vec<Document> => Documents,
-    Vec<DocumentHead> => Heads,
-    Vec<GenerationRecord> => Generations,
-    Vec<Unit> => Units,
-    GenerationDigests => Digests,
-    Vec<GenerationDigests> => DigestsOf,
-    Vec<ActiveUnit> => UnitPage,
-    SourceFacts => Facts,
-    Census => Census,
-    ScopeCensus => ScopeCensus,
-    Vec<DocumentId> => Changed,
-    StoreSnapshot => Snapshot,
-    Option<RunRecord> => Run,
-    Vec<RunRecord> => Runs,
-    RecentRuns => RecentRuns,
-    Option<Plan> => Plan,
-    Option<StoredPlanPart> => PlanPart,
-    Vec<String> => Reports,
-    Option<StoredBackup> => Backup,
-    LeaseView => Leases,
-    Lease => Lease,
-    Restoration => Restoration,
-    SyncReport => Synced,
-    Vec<PurgeTarget> => Purged,
+replies! {
+    Count(u64) => "a count",
+    Documents(Vec<Document>) => "documents",
+    Heads(Vec<DocumentHead>) => "heads",
+    Generations(Vec<GenerationRecord>) => "generation records",
+    Units(Vec<Unit>) => "units",
+    Digests(GenerationDigests) => "unit digests",
+    DigestsOf(Vec<GenerationDigests>) => "unit digests of documents",
+    UnitPage(Vec<ActiveUnit>) => "a page of active units",
+    Facts(SourceFacts) => "source facts",
+    Census(Census) => "a census",
+    ScopeCensus(ScopeCensus) => "a scope census",
+    Changed(Vec<DocumentId>) => "changed document ids",
+    Snapshot(StoreSnapshot) => "a snapshot",
+    Run(Option<RunRecord>) => "a run",
+    Runs(Vec<RunRecord>) => "runs",
+    RecentRuns(RecentRuns) => "the most recent runs",
+    Plan(Option<Plan>) => "a plan",
+    PlanPart(Option<StoredPlanPart>) => "a part of a plan",
+    Reports(Vec<String>) => "reports",
+    Backup(Option<StoredBackup>) => "a backup",
+    Leases(LeaseView) => "leases",
+    Lease(Lease) => "a lease",
+    Restoration(Restoration) => "a restoration",
+    Synced(SyncReport) => "a sync report",
+    Purged(Vec<PurgeTarget>) => "purged generations",
+}
+
+impl Reply {
+    /// The error for a reply of the wrong kind: a store that answers an op with another op's
+    /// reply is broken, and says so instead of panicking.
+    pub(crate) fn unexpected(self, kind: OpKind) -> AdapterError {
+        AdapterError::Invalid(format!(
+            "the store answered `{kind}` with an unexpected reply ({})",
+            self.words()
+        ))
+    }
 }
 
 impl From<()> for Reply {

@@ -681,27 +681,6 @@ impl Store {
         Some(StoredPlanPart { text, sha256 })
     }
 
-    pub(crate) fn seal_plan(
-        &mut self,
-        run: &RunId,
-        head: &str,
-        parts: u64,
-        sha256: &str,
-    ) -> AdapterResult<()> {
-        let Some(journaled) = self.parts_to_seal(Artifact::Plan, run, parts, sha256)? else {
-            return Ok(());
-        };
-        // Kept parsed, as the rest of this store reads plans; the hash is the reader's to check.
-        let mut plan = iu_cutter_live_execution::parse_plan_head(head)?;
-        let mut parsed = iu_cutter_live_execution::PlanVerifier::new(&plan);
-        for part in journaled.values() {
-            plan.documents.extend(parsed.part(part)?);
-        }
-        self.plans.insert(run.clone(), plan);
-        self.plan_shas.insert(run.clone(), sha256.to_owned());
-        Ok(())
-    }
-
     pub(crate) fn save_report(&mut self, run: &RunId, report: &str) -> AdapterResult<()> {
         self.check_journaled(run)?;
         let reports = self.reports.entry(run.clone()).or_default();
@@ -732,26 +711,6 @@ impl Store {
                 Ok(())
             }
         }
-    }
-
-    pub(crate) fn seal_backup(
-        &mut self,
-        run: &RunId,
-        parts: u64,
-        sha256: &str,
-    ) -> AdapterResult<()> {
-        let Some(journaled) = self.parts_to_seal(Artifact::Backup, run, parts, sha256)? else {
-            return Ok(());
-        };
-        let artifact = journaled.values().map(String::as_str).collect::<String>();
-        self.backups.insert(
-            run.clone(),
-            StoredBackup {
-                artifact,
-                sha256: sha256.to_owned(),
-            },
-        );
-        Ok(())
     }
 
     /// Drops the parts of `run`'s backup unless it is sealed (then kept whole); how many.
@@ -1077,7 +1036,7 @@ impl Store {
                 head,
                 parts,
                 sha256,
-            } => self.seal_plan(run, head, parts, sha256)?.into(),
+            } => self.seal(Artifact::Plan, run, head, parts, sha256)?.into(),
             Op::SaveReport { run, report } => self.save_report(run, report)?.into(),
             Op::SaveBackup {
                 run,
@@ -1087,7 +1046,9 @@ impl Store {
             Op::SaveBackupPart { run, seq, part } => {
                 self.save_part(Artifact::Backup, run, seq, part)?.into()
             }
-            Op::SealBackup { run, parts, sha256 } => self.seal_backup(run, parts, sha256)?.into(),
+            Op::SealBackup { run, parts, sha256 } => {
+                self.seal(Artifact::Backup, run, "", parts, sha256)?.into()
+            }
             Op::DiscardBackupParts { run } => self.discard_backup_parts(run)?.into(),
             Op::Fence { run, expectations } => self.fence(run, expectations)?.into(),
             Op::WriteUnits { run, units } => Reply::Count(self.write_units(run, units)?),
@@ -1162,13 +1123,15 @@ impl Store {
         Ok(())
     }
 
-    /// `run`'s journaled parts of `artifact`, and the sha256 it was sealed with, if it was.
+    /// `run`'s journaled parts of `artifact`, and the sha256 it was sealed with, if it was; a
+    /// run not journaled is refused (it has no artifact to journal parts of).
     fn journaled(
         &mut self,
         artifact: Artifact,
         run: &RunId,
-    ) -> (&mut BTreeMap<u64, String>, Option<&str>) {
-        match artifact {
+    ) -> AdapterResult<(&mut BTreeMap<u64, String>, Option<&str>)> {
+        self.check_journaled(run)?;
+        Ok(match artifact {
             Artifact::Plan => (
                 self.plan_parts.entry(run.clone()).or_default(),
                 self.plan_shas.get(run).map(String::as_str),
@@ -1177,7 +1140,7 @@ impl Store {
                 self.backup_parts.entry(run.clone()).or_default(),
                 self.backups.get(run).map(|b| b.sha256.as_str()),
             ),
-        }
+        })
     }
 
     /// Journals part `seq` of `run`'s `artifact` (see [`journal_part`]).
@@ -1188,32 +1151,52 @@ impl Store {
         seq: u64,
         part: &str,
     ) -> AdapterResult<()> {
-        self.check_journaled(run)?;
-        let (parts, sealed) = self.journaled(artifact, run);
+        let (parts, sealed) = self.journaled(artifact, run)?;
         journal_part(parts, sealed, seq, part, |sealed, offered| {
             artifact.conflict(run, sealed, offered)
         })
     }
 
-    /// What sealing `run`'s `artifact` as `parts` parts under `sha256` seals: `None` when it is
-    /// sealed under that sha256 already (the seal is idempotent), a conflict when it is sealed
-    /// under another, else its journaled parts, checked to be exactly parts `0..parts`.
-    fn parts_to_seal(
+    /// Seals `run`'s `artifact` as its journaled parts `0..parts` (any beyond them dropped) under
+    /// `sha256`, and `head` (a plan's; a backup has none): the same seal again passes, another
+    /// is refused, and a missing part cannot be sealed.
+    fn seal(
         &mut self,
         artifact: Artifact,
         run: &RunId,
+        head: &str,
         parts: u64,
         sha256: &str,
-    ) -> AdapterResult<Option<&BTreeMap<u64, String>>> {
-        self.check_journaled(run)?;
-        let (journaled, sealed) = self.journaled(artifact, run);
+    ) -> AdapterResult<()> {
+        let (journaled, sealed) = self.journaled(artifact, run)?;
         match sealed {
-            Some(sealed) if sealed == sha256 => return Ok(None),
+            Some(sealed) if sealed == sha256 => return Ok(()),
             Some(sealed) => return Err(artifact.conflict(run, sealed, sha256)),
             None => {}
         }
         keep_sealed_parts(journaled, parts, artifact.noun(), run)?;
-        Ok(Some(journaled))
+        match artifact {
+            Artifact::Plan => {
+                // Kept parsed, as the rest of this store reads plans; the hash is the reader's to
+                // check.
+                let mut plan = iu_cutter_live_execution::parse_plan_head(head)?;
+                let mut parsed = iu_cutter_live_execution::PlanVerifier::new(&plan);
+                for part in journaled.values() {
+                    plan.documents.extend(parsed.part(part)?);
+                }
+                self.plans.insert(run.clone(), plan);
+                self.plan_shas.insert(run.clone(), sha256.to_owned());
+            }
+            Artifact::Backup => {
+                let artifact = journaled.values().map(String::as_str).collect::<String>();
+                let stored = StoredBackup {
+                    artifact,
+                    sha256: sha256.to_owned(),
+                };
+                self.backups.insert(run.clone(), stored);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -128,59 +128,44 @@ impl<'a, D: Engine> Query<'a, D> {
     }
 
     /// Runs the statement; the number of rows it changed.
-    pub(crate) fn execute<'c>(
+    pub(crate) fn execute(
         self,
-        conn: &'c mut D::Connection,
-    ) -> BoxFuture<'c, Result<u64, sqlx::Error>>
-    where
-        'a: 'c,
-    {
+        conn: &'a mut D::Connection,
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
         D::execute(conn, self)
     }
 
     /// Every row: the stream, collected (as sqlx's own `fetch_all` is).
-    pub(crate) fn fetch_all<'c>(
+    pub(crate) fn fetch_all(
         self,
-        conn: &'c mut D::Connection,
-    ) -> BoxFuture<'c, Result<Vec<D::Row>, sqlx::Error>>
-    where
-        'a: 'c,
-    {
+        conn: &'a mut D::Connection,
+    ) -> BoxFuture<'a, Result<Vec<D::Row>, sqlx::Error>> {
         Box::pin(D::fetch(conn, self).try_collect())
     }
 
     /// The first row, if any.
-    pub(crate) fn fetch_optional<'c>(
+    pub(crate) fn fetch_optional(
         self,
-        conn: &'c mut D::Connection,
-    ) -> BoxFuture<'c, Result<Option<D::Row>, sqlx::Error>>
-    where
-        'a: 'c,
-    {
+        conn: &'a mut D::Connection,
+    ) -> BoxFuture<'a, Result<Option<D::Row>, sqlx::Error>> {
         D::fetch_optional(conn, self)
     }
 
     /// The first row; none is an error ([`sqlx::Error::RowNotFound`]), as sqlx's own
     /// `fetch_one` has it.
-    pub(crate) fn fetch_one<'c>(
+    pub(crate) fn fetch_one(
         self,
-        conn: &'c mut D::Connection,
-    ) -> BoxFuture<'c, Result<D::Row, sqlx::Error>>
-    where
-        'a: 'c,
-    {
+        conn: &'a mut D::Connection,
+    ) -> BoxFuture<'a, Result<D::Row, sqlx::Error>> {
         let row = D::fetch_optional(conn, self);
         Box::pin(async move { row.await?.ok_or(sqlx::Error::RowNotFound) })
     }
 
     /// The rows as they arrive, for reads too large to hold at once.
-    pub(crate) fn fetch<'c>(
+    pub(crate) fn fetch(
         self,
-        conn: &'c mut D::Connection,
-    ) -> BoxStream<'c, Result<D::Row, sqlx::Error>>
-    where
-        'a: 'c,
-    {
+        conn: &'a mut D::Connection,
+    ) -> BoxStream<'a, Result<D::Row, sqlx::Error>> {
         D::fetch(conn, self)
     }
 }

@@ -1100,8 +1100,6 @@ impl JournalBackupStore {
             .map_err(|e| Self::journal_error(run, e))
     }
 
-    /// A reader of `run`'s journaled backup, whose part 0 is `first`: the store's rows are read
-    /// one at a time as the reader needs them.
     /// The journal's copy of `run`'s backup from its `first` part, or the export where the
     /// journal has none (a run backed up before backups were journaled).
     async fn journal_or_export(
@@ -1120,6 +1118,8 @@ impl JournalBackupStore {
         }
     }
 
+    /// A reader of `run`'s journaled backup, whose part 0 is `first`: the store's rows are read
+    /// one at a time as the reader needs them.
     async fn reader(
         &self,
         run: &RunId,
