@@ -319,7 +319,9 @@ fn fn_name(line: &str) -> Option<&str> {
     }
     let rest = rest.strip_prefix("fn ")?;
     let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
-    Some(&rest[..end])
+    // A macro's pattern or template (`fn $name(…)`) declares no function of its own: the
+    // functions it makes are as long as their bodies, not as the macro.
+    Some(&rest[..end]).filter(|name| !name.is_empty())
 }
 
 #[cfg(test)]
@@ -448,6 +450,9 @@ mod tests {
             long_functions(&longer),
             [("longer".to_owned(), MAX_FN_LINES + 2)]
         );
+        let rows = "            $(#[$doc:meta])*\n".repeat(MAX_FN_LINES);
+        let pattern = format!("        async fn $name:ident($($arg:tt)*) {{\n{rows}        }}\n");
+        assert!(long_functions(&pattern).is_empty(), "a macro's pattern");
         Ok(())
     }
 }
