@@ -13,10 +13,10 @@ use std::time::Instant;
 use iu_cutter_live_execution::ownership::{CurrentDocument, undo_step};
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CensusBuilder, DocumentHead, DocumentId, DocumentSnapshot,
-    DocumentState, Evidence, EvidenceValue, GenerationRecord, GenerationState,
-    LiveExecutionAdapter, PhaseStatus, Restoration, RunId, RunRecord, RunStatus, Scope,
-    Sha256Digest, document_digest, sha256_hex,
+    AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
+    Evidence, EvidenceValue, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus,
+    Restoration, RunId, RunRecord, RunStatus, RunningCensus, Scope, Sha256Digest, document_digest,
+    sha256_hex,
 };
 use iu_cutter_phase_core::evidence::BACKUP_SHA256;
 use iu_cutter_phase_core::{
@@ -188,14 +188,17 @@ struct RestorePlan {
     /// The backup's header: its census and change mark (its documents are read again, a batch
     /// at a time, to restore).
     head: Backup,
-    /// What the first pass learned of each backed-up document.
-    documents: BTreeMap<DocumentId, Planned>,
+    /// What the first pass learned of each backed-up document, in the backup's order: the
+    /// second pass reads the documents in that order again, and finds each one's by its place
+    /// (a snapshot's digest covers its document's id, so a document out of place reads as a
+    /// changed backup). No id is kept: the header's census has them.
+    documents: Vec<Planned>,
     /// The artifact read: its sha256 (the journaled one), where it is, what it holds.
     receipt: BackupReceipt,
 }
 
-/// What the first pass learned of one backed-up document: two digests, in one map entry (a
-/// rollback keeps them for every document of its scope).
+/// What the first pass learned of one backed-up document: two digests (a rollback keeps them for
+/// every document of its scope, 64 bytes a document).
 struct Planned {
     /// Its snapshot, digested as the first pass read and checked it: the second pass restores
     /// from a snapshot only if it reads back the same.
@@ -223,7 +226,7 @@ impl RestorePlan {
         mut reader: BackupReader,
         read_size: usize,
     ) -> Result<RestorePlan, Unusable> {
-        let mut documents = BTreeMap::new();
+        let mut documents = Vec::new();
         let mut receipt = BackupReceipt {
             sha256: reader.sha256().to_owned(),
             location: reader.location().to_owned(),
@@ -253,12 +256,13 @@ impl RestorePlan {
 }
 
 /// Plans the restore of the documents of `part`: refuses if a later run holds any (as the store
-/// would refuse, but before any batch changed anything), and records their digests in `planned`.
+/// would refuse, but before any batch changed anything), and appends their digests to `planned`,
+/// in the part's order.
 async fn plan_part(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
     part: &Backup,
-    planned: &mut BTreeMap<DocumentId, Planned>,
+    planned: &mut Vec<Planned>,
 ) -> Result<(), Unusable> {
     let heads = heads_of(store, part).await.map_err(Unusable::Store)?;
     for snapshot in &part.documents {
@@ -284,7 +288,7 @@ async fn plan_part(
             .await
             .map_err(Unusable::Store)?;
         let snapshot = snapshot_digest(snapshot);
-        planned.insert(id.clone(), Planned { snapshot, expected });
+        planned.push(Planned { snapshot, expected });
     }
     Ok(())
 }
@@ -492,7 +496,7 @@ async fn restore(
 ) -> Outcome {
     let run = &record.run;
     let store = inv.store().clone();
-    inv.take_census_before(&record.scope).await;
+    inv.take_census_summary_before(&record.scope).await;
     let started = Instant::now();
     let started_at = inv.journal.now();
     inv.phases[0].started_at = Some(started_at.clone());
@@ -511,6 +515,8 @@ async fn restore(
         DocumentBatches::Of(n) => n.max(1),
         DocumentBatches::WholeScope => usize::MAX,
     };
+    // Where the next part's documents are in the plan: the backup is read in the same order.
+    let mut at = 0;
     loop {
         if options.cancel.is_cancelled() {
             return cancelled(run, &done, &started_at, inv).await;
@@ -525,7 +531,10 @@ async fn restore(
                 return backup_changed(run, reason, &done, &started_at, inv).await;
             }
         };
-        if let Err(outcome) = restore_part(run, &part, plan, &mut done, &started_at, inv).await {
+        let planned = plan.documents.get(at..).unwrap_or_default();
+        let planned = &planned[..planned.len().min(part.documents.len())];
+        at += part.documents.len();
+        if let Err(outcome) = restore_part(run, &part, planned, &mut done, &started_at, inv).await {
             return outcome;
         }
     }
@@ -571,18 +580,19 @@ async fn restore(
     finish_rollback(run, check, &times, &started_at, started, inv).await
 }
 
-/// Restores and verifies one batch, `part`, into `done`; `Err` is the outcome that ends the
-/// rollback there.
+/// Restores and verifies one batch, `part`, into `done`; `planned` is what the first pass
+/// learned of its documents, in order (fewer than the part's where the backup grew since);
+/// `Err` is the outcome that ends the rollback there.
 async fn restore_part(
     run: &RunId,
     part: &Backup,
-    plan: &RestorePlan,
+    planned: &[Planned],
     done: &mut Restored,
     started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Result<(), Outcome> {
     let store = inv.store().clone();
-    if let Some(reason) = differs_from_plan(run, part, plan) {
+    if let Some(reason) = differs_from_plan(run, part, planned) {
         return Err(backup_changed(run, reason, done, started_at, inv).await);
     }
     let restoration = match done.times.time(store.restore(run, part)).await {
@@ -620,14 +630,7 @@ async fn restore_part(
             return Err(stopped_by_failure(run, why, done, started_at, inv).await);
         }
     };
-    let verified = verify_restored(
-        store.as_ref(),
-        run,
-        part,
-        &restoration,
-        &plan.documents,
-        &census,
-    );
+    let verified = verify_restored(store.as_ref(), run, part, &restoration, planned, &census);
     match verified.await {
         Ok(Verified {
             mismatches,
@@ -644,7 +647,10 @@ async fn restore_part(
             return Err(stopped_by_failure(run, why, done, started_at, inv).await);
         }
     }
-    done.census.extend(census);
+    if let Err(error) = done.census.extend(census) {
+        let why = format!("undone, but the census to verify it failed: {error}");
+        return Err(stopped_by_failure(run, why, done, started_at, inv).await);
+    }
     Ok(())
 }
 
@@ -657,8 +663,9 @@ struct Restored {
     /// left alone, not these).
     undone: u64,
     restoration: Restoration,
-    /// The census of the undone batches, each taken once it was undone.
-    census: CensusBuilder,
+    /// The census of the undone batches, each taken once it was undone, folded as it comes (its
+    /// digests were compared batch by batch; keeping them would grow with the scope).
+    census: RunningCensus,
     mismatches: Vec<DigestMismatch>,
     /// Backed-up documents the run never marked that another run or the application changed
     /// since the backup (left as they are, not compared): how many, and the first of them.
@@ -850,20 +857,23 @@ fn unfinished(run: &RunId, found: String) -> Gap {
 /// Why `part`, read again to restore from, is not what the first pass checked, if it is not:
 /// the artifact changed in between (its bytes are checked against the manifest only at its
 /// end, too late for the batches before).
-fn differs_from_plan(run: &RunId, part: &Backup, plan: &RestorePlan) -> Option<String> {
+fn differs_from_plan(run: &RunId, part: &Backup, planned: &[Planned]) -> Option<String> {
     if let Err(error) = part.check_for_run(run) {
         return Some(format!("the backup changed since it was checked: {error}"));
     }
-    part.documents.iter().find_map(|snapshot| {
-        let id = &snapshot.document.id;
-        let planned = plan.documents.get(id).map(|p| p.snapshot);
-        (planned != Some(snapshot_digest(snapshot))).then(|| {
-            format!(
-                "the backup changed since it was checked: document `{id}` reads differently \
+    part.documents
+        .iter()
+        .enumerate()
+        .find_map(|(at, snapshot)| {
+            let id = &snapshot.document.id;
+            let planned = planned.get(at).map(|p| p.snapshot);
+            (planned != Some(snapshot_digest(snapshot))).then(|| {
+                format!(
+                    "the backup changed since it was checked: document `{id}` reads differently \
                  than before the rollback began"
-            )
+                )
+            })
         })
-    })
 }
 
 /// The rollback stops because its backup changed between the check and the restore (`reason`).
@@ -994,10 +1004,17 @@ async fn census_after_restore(
         .changed_since(mark)
         .await?
         .into_iter()
-        .filter(|id| !plan.documents.contains_key(id))
+        .filter(|id| !in_backup(plan, id))
         .collect();
-    inv.census_after = Some(inv.closing_summary(&census).await);
+    let counted = |id: &DocumentId| in_backup(plan, id);
+    inv.census_after = Some(inv.closing_summary(&census, counted).await);
     Ok((census, changed_outside))
+}
+
+/// Whether the backup holds `id`: its census's documents are the backup's (the backup phase
+/// writes a snapshot of each, in the census's order).
+fn in_backup(plan: &RestorePlan, id: &DocumentId) -> bool {
+    plan.head.census.per_document.contains_key(id)
 }
 
 /// Why the scope's fingerprint differs from the pre-run one while every document compared
@@ -1197,13 +1214,13 @@ async fn verify_restored(
     run: &RunId,
     part: &Backup,
     restoration: &Restoration,
-    planned: &BTreeMap<DocumentId, Planned>,
+    planned: &[Planned],
     census: &Census,
 ) -> Result<Verified, AdapterError> {
     let heads = heads_of(store, part).await?;
     let mut mismatches = Vec::new();
     let mut changed = Vec::new();
-    for snapshot in &part.documents {
+    for (at, snapshot) in part.documents.iter().enumerate() {
         let id = &snapshot.document.id;
         if restoration.left_alone.iter().any(|k| k.document == *id) {
             continue; // reported on its own, with the reason
@@ -1238,7 +1255,7 @@ async fn verify_restored(
                 }
             }
             Standing::AsBackedUp => {
-                let expected = planned.get(id).map(|p| &p.expected);
+                let expected = planned.get(at).map(|p| &p.expected);
                 let found = census.per_document.get(id);
                 if expected.is_none() || expected != found {
                     mismatches.push(DigestMismatch {
