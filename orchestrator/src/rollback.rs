@@ -188,23 +188,61 @@ struct RestorePlan {
     /// The backup's header: its census and change mark (its documents are read again, a batch
     /// at a time, to restore).
     head: Backup,
-    /// What the first pass learned of each backed-up document, in the backup's order: the
-    /// second pass reads the documents in that order again, and finds each one's by its place
-    /// (a snapshot's digest covers its document's id, so a document out of place reads as a
-    /// changed backup). No id is kept: the header's census has them.
-    documents: Vec<Planned>,
+    /// What the first pass learned of the backed-up documents.
+    documents: Planned,
     /// The artifact read: its sha256 (the journaled one), where it is, what it holds.
     receipt: BackupReceipt,
 }
 
-/// What the first pass learned of one backed-up document: two digests (a rollback keeps them for
-/// every document of its scope, 64 bytes a document).
+/// What the first pass learned of the backed-up documents, in the backup's order: the second
+/// pass reads the documents in that order again, and finds each one's by its place (a
+/// snapshot's digest covers its document's id, so a document out of place reads as a changed
+/// backup). No id is kept (the header's census has them), and 32 bytes a document.
+#[derive(Default)]
 struct Planned {
-    /// Its snapshot, digested as the first pass read and checked it: the second pass restores
+    /// Each snapshot, digested as the first pass read and checked it: the second pass restores
     /// from a snapshot only if it reads back the same.
-    snapshot: Sha256Digest,
-    /// The digest its rollback must give back ([`expected_digest`]).
-    expected: Sha256Digest,
+    snapshots: Vec<Sha256Digest>,
+    /// The digest a document's rollback must give back ([`expected_digest`]), by its place,
+    /// where it is not the document's digest in the backup's census: that one is kept already,
+    /// and is the expected one unless the store dropped a retired generation since.
+    expected: BTreeMap<usize, Sha256Digest>,
+}
+
+/// What the first pass learned of one part of the backup, read again: its documents' places in
+/// [`Planned`] from `from`, `len` of them (fewer than the part's where the backup grew since).
+#[derive(Clone, Copy)]
+struct PlannedPart<'p> {
+    plan: &'p Planned,
+    from: usize,
+    len: usize,
+}
+
+impl<'p> PlannedPart<'p> {
+    /// The `len` documents of `plan` from `from` (fewer past its end).
+    fn of(plan: &'p Planned, from: usize, len: usize) -> Self {
+        let len = len.min(plan.snapshots.len().saturating_sub(from));
+        PlannedPart { plan, from, len }
+    }
+
+    /// The snapshot digest of the part's `at`-th document.
+    fn snapshot(&self, at: usize) -> Option<Sha256Digest> {
+        let at = (at < self.len).then_some(self.from + at)?;
+        self.plan.snapshots.get(at).copied()
+    }
+
+    /// The digest the part's `at`-th document's rollback must give back; `census` is its digest
+    /// in the backup's census.
+    fn expected<'a>(
+        &'a self,
+        at: usize,
+        census: Option<&'a Sha256Digest>,
+    ) -> Option<&'a Sha256Digest> {
+        if at >= self.len {
+            return None;
+        }
+        self.plan.expected.get(&(self.from + at)).or(census)
+    }
 }
 
 /// Why a rollback cannot start; nothing was changed.
@@ -226,7 +264,7 @@ impl RestorePlan {
         mut reader: BackupReader,
         read_size: usize,
     ) -> Result<RestorePlan, Unusable> {
-        let mut documents = Vec::new();
+        let mut documents = Planned::default();
         let mut receipt = BackupReceipt {
             sha256: reader.sha256().to_owned(),
             location: reader.location().to_owned(),
@@ -262,7 +300,7 @@ async fn plan_part(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
     part: &Backup,
-    planned: &mut Vec<Planned>,
+    planned: &mut Planned,
 ) -> Result<(), Unusable> {
     let heads = heads_of(store, part).await.map_err(Unusable::Store)?;
     for snapshot in &part.documents {
@@ -287,8 +325,10 @@ async fn plan_part(
         let expected = expected_digest(store, run, snapshot, &generations)
             .await
             .map_err(Unusable::Store)?;
-        let snapshot = snapshot_digest(snapshot);
-        planned.push(Planned { snapshot, expected });
+        if part.census.per_document.get(id) != Some(&expected) {
+            planned.expected.insert(planned.snapshots.len(), expected);
+        }
+        planned.snapshots.push(snapshot_digest(snapshot));
     }
     Ok(())
 }
@@ -531,8 +571,7 @@ async fn restore(
                 return backup_changed(run, reason, &done, &started_at, inv).await;
             }
         };
-        let planned = plan.documents.get(at..).unwrap_or_default();
-        let planned = &planned[..planned.len().min(part.documents.len())];
+        let planned = PlannedPart::of(&plan.documents, at, part.documents.len());
         at += part.documents.len();
         if let Err(outcome) = restore_part(run, &part, planned, &mut done, &started_at, inv).await {
             return outcome;
@@ -586,7 +625,7 @@ async fn restore(
 async fn restore_part(
     run: &RunId,
     part: &Backup,
-    planned: &[Planned],
+    planned: PlannedPart<'_>,
     done: &mut Restored,
     started_at: &str,
     inv: &mut Invocation<'_>,
@@ -857,7 +896,7 @@ fn unfinished(run: &RunId, found: String) -> Gap {
 /// Why `part`, read again to restore from, is not what the first pass checked, if it is not:
 /// the artifact changed in between (its bytes are checked against the manifest only at its
 /// end, too late for the batches before).
-fn differs_from_plan(run: &RunId, part: &Backup, planned: &[Planned]) -> Option<String> {
+fn differs_from_plan(run: &RunId, part: &Backup, planned: PlannedPart<'_>) -> Option<String> {
     if let Err(error) = part.check_for_run(run) {
         return Some(format!("the backup changed since it was checked: {error}"));
     }
@@ -866,7 +905,7 @@ fn differs_from_plan(run: &RunId, part: &Backup, planned: &[Planned]) -> Option<
         .enumerate()
         .find_map(|(at, snapshot)| {
             let id = &snapshot.document.id;
-            let planned = planned.get(at).map(|p| p.snapshot);
+            let planned = planned.snapshot(at);
             (planned != Some(snapshot_digest(snapshot))).then(|| {
                 format!(
                     "the backup changed since it was checked: document `{id}` reads differently \
@@ -1214,7 +1253,7 @@ async fn verify_restored(
     run: &RunId,
     part: &Backup,
     restoration: &Restoration,
-    planned: &[Planned],
+    planned: PlannedPart<'_>,
     census: &Census,
 ) -> Result<Verified, AdapterError> {
     let heads = heads_of(store, part).await?;
@@ -1255,7 +1294,7 @@ async fn verify_restored(
                 }
             }
             Standing::AsBackedUp => {
-                let expected = planned.get(at).map(|p| &p.expected);
+                let expected = planned.expected(at, part.census.per_document.get(id));
                 let found = census.per_document.get(id);
                 if expected.is_none() || expected != found {
                     mismatches.push(DigestMismatch {
