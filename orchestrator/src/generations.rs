@@ -324,13 +324,26 @@ async fn still_there(
     }
 }
 
+/// A held run's diff with the units it was computed from: a reviewer showing the texts of
+/// what changed takes them from here, not from a second read that a rollback or purge in
+/// between would answer with no units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDiff {
+    /// What changed.
+    pub diff: GenerationDiff,
+    /// The active generation's units, as the diff read them (none without one).
+    pub active_units: Vec<Unit>,
+    /// The run's units, as the diff read them.
+    pub run_units: Vec<Unit>,
+}
+
 /// Compares `document`'s active generation (none, for a document never enacted) with the
 /// generation run `run` wrote of it, whatever its state: what enacting a held run would change.
 pub(crate) async fn diff_run(
     pipeline: &Pipeline,
     document: &DocumentId,
     run: &RunId,
-) -> Result<GenerationDiff, DiffError> {
+) -> Result<RunDiff, DiffError> {
     let records = pipeline.store.generations(document).await?;
     if !records.iter().any(|g| &g.generation == run) {
         return Err(DiffError::Generations(missing_generation(
@@ -348,13 +361,11 @@ pub(crate) async fn diff_run(
     let units_b = pipeline.store.generation_units(document, run).await?;
     let read: Vec<&RunId> = active.iter().chain([run]).collect();
     still_there(pipeline, document, &read).await?;
-    Ok(diff_units(
-        document,
-        active.as_ref(),
-        &units_a,
-        run,
-        &units_b,
-    ))
+    Ok(RunDiff {
+        diff: diff_units(document, active.as_ref(), &units_a, run, &units_b),
+        active_units: units_a,
+        run_units: units_b,
+    })
 }
 
 /// Why `run` has no generation of `document`, and which generations it has.

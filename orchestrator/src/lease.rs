@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{AdapterError, LiveExecutionAdapter, RunId};
+use iu_cutter_live_execution::{AdapterError, LiveExecutionAdapter, RunId, RunStatus};
 use iu_cutter_phase_core::CancelFlag;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -228,6 +228,10 @@ impl Heartbeat {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let finished_by_another = match lost {
+            Some(_) => self.finished_by_another().await,
+            None => None,
+        };
         match (lost, outcome) {
             (
                 Some(reason),
@@ -237,6 +241,22 @@ impl Heartbeat {
                     next,
                 },
             ) => {
+                if let Some(status) = finished_by_another {
+                    // Nothing is left to resume or retry: advising it would send the operator
+                    // after a run that is already over.
+                    return Outcome::Failed {
+                        error: format!(
+                            "lease lost ({reason}); the run stopped at a phase or batch boundary \
+                             ({error}), and another runner has since finished it: its journal \
+                             says {status:?}"
+                        ),
+                        resume_from: None,
+                        next: vec![NextAction::fix(
+                            "nothing is left to do for this invocation: read the run's report \
+                             (the runs' status names what finished it)",
+                        )],
+                    };
+                }
                 // A rollback stopped by the loss is finished by rolling back again, never by a
                 // resume (which refuses a run whose rollback began); what it said it had done
                 // stays in the error.
@@ -268,6 +288,25 @@ impl Heartbeat {
     }
 }
 
+impl Heartbeat {
+    /// The run's journaled status, when another runner finished it (passed or rolled back)
+    /// after this one lost the lease; `None` when it is not over, or the journal cannot say.
+    async fn finished_by_another(&self) -> Option<RunStatus> {
+        match self.adapter.load_run(&self.run).await {
+            Ok(Some(record))
+                if matches!(record.status, RunStatus::Pass | RunStatus::RolledBack) =>
+            {
+                Some(record.status)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                warn!(%error, "could not read the run after losing its lease");
+                None
+            }
+        }
+    }
+}
+
 impl Drop for Heartbeat {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
@@ -279,11 +318,16 @@ impl Drop for Heartbeat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iu_cutter_live_execution::{CutRules, Preset, RunRecord, Scope};
 
     /// A heartbeat whose lease was lost (`stolen`), over a store that holds no lease.
     fn lost_heartbeat(run: &RunId) -> Heartbeat {
+        lost_heartbeat_over(Arc::new(iu_cutter_simulator::Simulator::new()), run)
+    }
+
+    fn lost_heartbeat_over(adapter: Arc<dyn LiveExecutionAdapter>, run: &RunId) -> Heartbeat {
         Heartbeat {
-            adapter: Arc::new(iu_cutter_simulator::Simulator::new()),
+            adapter,
             run: run.clone(),
             holder: "me@h:1:x".into(),
             stop: None,
@@ -320,5 +364,53 @@ mod tests {
             panic!("expected FAILED, got {run_again:?}");
         };
         assert_eq!(next.last(), Some(&NextAction::resume(&run)));
+    }
+
+    /// A runner that lost its lease to one that then finished the run says so, and advises
+    /// neither a resume nor a rollback of a run that is already over; one whose run is still
+    /// unfinished is told to resume.
+    #[tokio::test]
+    async fn a_run_another_runner_finished_is_not_advised_a_resume() -> Result<(), AdapterError> {
+        let run = RunId::new("r1");
+        let failed = || Outcome::Failed {
+            error: "cancelled during phase `write-verify`".into(),
+            resume_from: Some("write-verify".into()),
+            next: vec![NextAction::resume(&run)],
+        };
+        let store = Arc::new(iu_cutter_simulator::Simulator::new());
+        let record = RunRecord::new(run.clone(), Scope::All, CutRules::preset(Preset::Markdown));
+        store.begin_run(&record).await?;
+
+        let unfinished = lost_heartbeat_over(store.clone(), &run)
+            .finish(failed())
+            .await;
+        store.set_run_status(&run, RunStatus::Pass).await?;
+        let finished = lost_heartbeat_over(store.clone(), &run)
+            .finish(failed())
+            .await;
+
+        let Outcome::Failed { next, .. } = unfinished else {
+            panic!("expected FAILED, got {unfinished:?}");
+        };
+        assert_eq!(next.last(), Some(&NextAction::resume(&run)));
+        let Outcome::Failed {
+            error,
+            resume_from,
+            next,
+        } = finished
+        else {
+            panic!("expected FAILED, got {finished:?}");
+        };
+        assert!(
+            error.contains("another runner has since finished it"),
+            "{error}"
+        );
+        assert!(error.contains("Pass"), "{error}");
+        assert_eq!(resume_from, None);
+        assert!(
+            next.iter().all(|n| n.run().is_none()),
+            "no action on the finished run: {next:?}"
+        );
+        Ok(())
     }
 }

@@ -116,8 +116,8 @@ pub use export::{
     RemovedUnit, Sink,
 };
 pub use generations::{
-    DiffError, GenerationDiff, UnitChange, UnitDiffEntry, diff_units, keyed, missing_generation,
-    state_name,
+    DiffError, GenerationDiff, RunDiff, UnitChange, UnitDiffEntry, diff_units, keyed,
+    missing_generation, state_name,
 };
 pub use iu_cutter_phase_core::{
     BackupStore, CancelFlag, DirBackupStore, EventSink, Gap, MemoryBackupStore, NoEvents, Phase,

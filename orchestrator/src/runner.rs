@@ -16,7 +16,7 @@ use tracing::{Instrument, info_span};
 use crate::clock::{Clock, SystemClock};
 use crate::error::RunnerError;
 use crate::export::{self, ExportError, ExportRequest, ExportSummary, Sink};
-use crate::generations::{self, DiffError, GenerationDiff};
+use crate::generations::{self, DiffError, GenerationDiff, RunDiff};
 use crate::options::{RunOptions, RunRequest};
 use crate::pipeline::Pipeline;
 use crate::purge::{self, PurgeReport};
@@ -298,12 +298,8 @@ impl Runner {
     }
 
     /// Compares `document`'s active generation with the generation `run` wrote of it (staged,
-    /// for a held run): what enacting it would change.
-    pub async fn diff_run(
-        &self,
-        document: &DocumentId,
-        run: &RunId,
-    ) -> Result<GenerationDiff, DiffError> {
+    /// for a held run): what enacting it would change, with the units it compared.
+    pub async fn diff_run(&self, document: &DocumentId, run: &RunId) -> Result<RunDiff, DiffError> {
         generations::diff_run(&self.pipeline, document, run).await
     }
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{DocumentId, LiveExecutionAdapter, RunId, Unit};
-use iu_cutter_orchestrator::{DiffError, GenerationDiff, Runner, UnitChange};
+use iu_cutter_orchestrator::{DiffError, GenerationDiff, RunDiff, Runner, UnitChange};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, path_document, path_run};
@@ -124,26 +124,21 @@ pub(crate) async fn diff(
             .with_next("name the held run whose generation is compared with the active one"));
     };
     let mut keep = None;
-    let (store, runner) = store_of(&app, Some(&run), &mut keep);
-    let diff = runner
+    let (_, runner) = store_of(&app, Some(&run), &mut keep);
+    // The texts come from the units the diff was computed from: read again, a rollback or purge
+    // in between would leave the diff's changes without their texts.
+    let RunDiff {
+        diff,
+        active_units,
+        run_units,
+    } = runner
         .diff_run(&document, &run)
         .await
         .map_err(|error| match error {
             DiffError::Adapter(e) => ApiError::store(e, "reading the generations"),
             DiffError::Generations(why) => ApiError::not_found(why),
         })?;
-    let before = match &diff.generation_a {
-        Some(a) => store
-            .generation_units(&document, a)
-            .await
-            .map_err(|e| ApiError::store(e, "reading the active units"))?,
-        None => Vec::new(),
-    };
-    let after = store
-        .generation_units(&document, &run)
-        .await
-        .map_err(|e| ApiError::store(e, "reading the run's units"))?;
-    let texts = texts(&diff, &before, &after);
+    let texts = texts(&diff, &active_units, &run_units);
     Ok(Json(DiffView { diff, texts }))
 }
 

@@ -252,6 +252,68 @@ async fn a_held_run_shows_its_units_and_its_diff_against_the_active_generation()
     server.stop().await;
 }
 
+/// Adversarial (adv49): the diff's texts were read again after the diff, so a rollback landing
+/// between the two reads left the diff's changed units without their texts. They are now the
+/// units the diff compared: a read after the diff's own two parks here, and the rollback lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_after_the_diff_read_its_units_leaves_the_diff_its_texts() {
+    let pause = support::Pause::disarmed(iu_cutter_live_execution::OpKind::GenerationUnits);
+    let server = Server::start_pausing(&pause).await;
+    let edited = "# Guide\n\nIntro text.\n\n## Install\n\nRun the new installer.\n";
+    let held = server.held_after_an_edit("gen-1", edited, "gen-2").await;
+    assert_eq!(held["record"]["status"], "HELD", "{held}");
+
+    // The diff's reads of gen-1's and gen-2's units pass; a third read of units parks.
+    pause.arm_after(2);
+    let addr = server.addr;
+    let mut diff = tokio::spawn(async move {
+        let path = "/documents/docs%2Fa.md/diff?run=gen-2";
+        request(addr, "GET", path, None, "").await
+    });
+    let answered = tokio::select! {
+        () = pause.reached() => None,
+        answered = &mut diff => Some(answered),
+    };
+    let answered = match answered {
+        Some(answered) => answered,
+        None => {
+            let rollback = server.post("/runs/gen-2/rollback", "").await;
+            assert_eq!(rollback.status, 202, "{}", rollback.body);
+            let detail = server.settled("gen-2").await;
+            assert_eq!(
+                detail["report"]["outcome"]["name"], "ROLLED_BACK",
+                "{detail}"
+            );
+            pause.release();
+            diff.await
+        }
+    };
+    let answered = ok(answered, "the diff's request");
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    let diff = answered.json();
+    let changes: Vec<&Value> = diff["units"]
+        .as_array()
+        .map(|u| u.iter().filter(|u| u["change"] != "unchanged").collect())
+        .unwrap_or_default();
+    assert_eq!(changes.len(), 2, "Install changed, Use removed: {diff}");
+    for change in changes {
+        let key = change["unit_id"].as_str().unwrap_or_default();
+        let texts = &diff["texts"][key];
+        let side = |name: &str| texts[name].as_str().is_some();
+        let (before, after) = match change["change"].as_str() {
+            Some("changed") => (true, true),
+            Some("removed") => (true, false),
+            other => panic!("unexpected change {other:?}: {diff}"),
+        };
+        assert_eq!(
+            (side("before"), side("after")),
+            (before, after),
+            "{key}: {texts}"
+        );
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_answer_in_prometheus_text() {
     let server = Server::start(Some(TOKEN), true).await;

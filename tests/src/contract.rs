@@ -2733,7 +2733,7 @@ pub mod live {
 
     use super::{error, expect};
     use crate::fixture::{RawSql, SqlFixture, open_gate};
-    use crate::ok;
+    use crate::{ok, put};
 
     /// Instantiates every live check as a `#[tokio::test]` over `$fixture`.
     #[macro_export]
@@ -2758,10 +2758,7 @@ pub mod live {
     /// never read as another id or digest; put back, it reads as saved.
     pub async fn a_journaled_plan_with_malformed_hex_is_refused_on_load(fixture: &impl RawSql) {
         let store = fixture.adapter();
-        let a = ok(
-            store.put_document(&DocumentId::new("a"), super::LAW).await,
-            "put",
-        );
+        let a = put(store, "a", super::LAW).await;
         let r = super::begun(store, "r-hex").await;
         let plan = super::plan_of(std::slice::from_ref(&a), None);
         ok(store.save_plan(&r, &plan).await, "save");
@@ -2803,12 +2800,7 @@ pub mod live {
         fixture: &impl SqlFixture,
     ) {
         let store = fixture.adapter();
-        let a = ok(
-            store
-                .put_document(&DocumentId::new("a"), "Điều 1. một\nĐiều 2. hai\n")
-                .await,
-            "put",
-        );
+        let a = put(store, "a", "Điều 1. một\nĐiều 2. hai\n").await;
         let r = RunId::new("r");
         ok(store.fence(&r, &[expect(&a)]).await, "fence");
         let units = super::units_for(&a, &r, 4);
@@ -2840,10 +2832,7 @@ pub mod live {
     pub async fn control_row_closes_the_gate_for_every_runner(fixture: &impl SqlFixture) {
         let store = fixture.adapter();
         let other = fixture.another_process().await;
-        ok(
-            store.put_document(&DocumentId::new("a"), "Điều 1.").await,
-            "put",
-        );
+        put(store, "a", "Điều 1.").await;
         let state = ok(
             set_control(fixture.options(), false, "maintenance window").await,
             "disable",

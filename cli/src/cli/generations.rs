@@ -52,7 +52,7 @@ pub(crate) async fn diff(
     let diff = match &of {
         DiffOf::Latest => runner.diff(&document, None).await,
         DiffOf::Pair(a, b) => runner.diff(&document, Some((a.clone(), b.clone()))).await,
-        DiffOf::Run(run) => runner.diff_run(&document, run).await,
+        DiffOf::Run(run) => runner.diff_run(&document, run).await.map(|d| d.diff),
     };
     let diff = diff.map_err(|error| match error {
         DiffError::Adapter(e) => CliError::from_adapter(e, "reading the generations", &retry),

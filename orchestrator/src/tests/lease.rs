@@ -250,26 +250,6 @@ async fn enact_and_verify_of_a_held_run_wait_for_its_lease() -> TestResult {
     Ok(())
 }
 
-/// Closes the kill switch, lets several heartbeat periods pass, then tries a mutation.
-struct ClosesSwitchAndWaits {
-    switch: ManualSwitch,
-}
-
-#[async_trait]
-impl Phase for ClosesSwitchAndWaits {
-    fn name(&self) -> &str {
-        "closes"
-    }
-
-    async fn run(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
-        self.switch.set(false);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        ctx.check_cancelled()?;
-        ctx.store().fence(&ctx.record.run, &[]).await?;
-        Ok(evidence_of("closes"))
-    }
-}
-
 /// A switch closed mid-run is told apart from a lost lease: the heartbeat keeps the lease (its
 /// renewals do not pass the switch), the run's next mutation is refused naming the switch, and
 /// the lease is released at the end so that the run can be resumed at once.
@@ -278,9 +258,9 @@ async fn a_switch_closed_mid_run_is_a_refusal_not_a_lost_lease() -> TestResult {
     let sim = simulator();
     let switch = ManualSwitch::new("test switch", true, "open the test switch");
     let adapter: Arc<dyn LiveExecutionAdapter> = Arc::new(behind(sim.clone(), &switch));
-    let phases: Vec<Box<dyn Phase>> = vec![Box::new(ClosesSwitchAndWaits {
-        switch: switch.clone(),
-    })];
+    // Several heartbeat periods pass between closing the switch and the mutation.
+    let closes = Act::close_gate(&switch, Duration::from_millis(200));
+    let phases = vec![fake("closes", &Log::default(), closes)];
     let runner = Runner::with_phases(adapter, Arc::new(MemoryBackupStore::new()), phases);
     let options = leased_for("me@h:1:x", Duration::from_millis(30));
     let report = runner.run(request("r6"), options).await?;

@@ -36,6 +36,7 @@ mod scope_census;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use iu_cutter_live_execution::{
@@ -130,10 +131,12 @@ enum Act {
     Pass,
     /// Logs and finds a gap ([`test_gap`]).
     Block,
-    /// The first time, closes the kill switch and then tries a mutation, as an operator closing
-    /// the switch mid-run would make it fail; afterwards, logs and passes.
+    /// The first time, closes the kill switch, waits `wait` (a leased run's heartbeats go on
+    /// meanwhile) and then tries a mutation, as an operator closing the switch mid-run would
+    /// make it fail; afterwards, logs and passes. See [`Act::close_gate`].
     CloseGate {
         switch: ManualSwitch,
+        wait: Duration,
         fired: AtomicBool,
     },
     /// Returns a closed-gate adapter error without a guard in between (a raw adapter refusing).
@@ -145,6 +148,17 @@ enum Act {
     PassThenCancel(CancelFlag),
     /// Passes, unless cancellation was asked for: then stops as a phase does at a batch boundary.
     StopAtBoundary,
+}
+
+impl Act {
+    /// [`Act::CloseGate`] of `switch`, waiting `wait` between closing it and the mutation.
+    fn close_gate(switch: &ManualSwitch, wait: Duration) -> Act {
+        Act::CloseGate {
+            switch: switch.clone(),
+            wait,
+            fired: AtomicBool::new(false),
+        }
+    }
 }
 
 /// A fake phase: a name, a role (the runner finds the backup, plan, verify and enact phases by
@@ -173,9 +187,15 @@ impl Phase for Fake {
                 self.log.push(format!("ran {}", self.name));
                 return Err(PhaseError::Blocked(test_gap(&self.name)));
             }
-            Act::CloseGate { switch, fired } => {
+            Act::CloseGate {
+                switch,
+                wait,
+                fired,
+            } => {
                 if !fired.swap(true, Ordering::SeqCst) {
                     switch.set(false);
+                    tokio::time::sleep(*wait).await;
+                    ctx.check_cancelled()?;
                     ctx.store().fence(&ctx.record.run, &[]).await?;
                     return Err(PhaseError::Precondition(
                         "the guard let a mutation through a closed switch".into(),
@@ -577,31 +597,21 @@ fn behind<A: LiveExecutionAdapter>(adapter: A, switch: &ManualSwitch) -> Guarded
     Guarded::new(adapter, ExecutionGate::new().with_source(switch.clone()))
 }
 
-/// The store, recording in order what `note` makes of each call (nothing of those it gives
-/// `None` for): what a test counts of a run's calls, such as the parts of a backup it read.
-struct Recorded<A, T> {
-    inner: A,
-    note: fn(&Op<'_>) -> Option<T>,
-    seen: Arc<Mutex<Vec<T>>>,
+/// What a test's layer around the store does before it passes each call on.
+#[async_trait]
+trait BeforeCall: Send + Sync {
+    /// Runs before `op` reaches the store.
+    async fn before(&self, op: &Op<'_>);
 }
 
-impl<A, T> Recorded<A, T> {
-    fn new(inner: A, note: fn(&Op<'_>) -> Option<T>) -> Self {
-        Recorded {
-            inner,
-            note,
-            seen: Arc::default(),
-        }
-    }
-
-    /// What was recorded so far, shared with the store.
-    fn seen(&self) -> Arc<Mutex<Vec<T>>> {
-        Arc::clone(&self.seen)
-    }
+/// The store, with `hook` run before each call: [`Recorded`] and [`Meanwhile`].
+struct Hooked<A, H> {
+    inner: A,
+    hook: H,
 }
 
 #[async_trait]
-impl<A: LiveExecutionAdapter, T: Send + 'static> LiveExecutionAdapter for Recorded<A, T> {
+impl<A: LiveExecutionAdapter, H: BeforeCall> LiveExecutionAdapter for Hooked<A, H> {
     fn info(&self) -> AdapterInfo {
         self.inner.info()
     }
@@ -611,10 +621,44 @@ impl<A: LiveExecutionAdapter, T: Send + 'static> LiveExecutionAdapter for Record
         op: Op<'a>,
         claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
     ) -> AdapterResult<Reply> {
-        if let Some(noted) = (self.note)(&op) {
+        self.hook.before(&op).await;
+        self.inner.call(op, claim).await
+    }
+}
+
+/// The store, recording in order what `note` makes of each call (nothing of those it gives
+/// `None` for): what a test counts of a run's calls, such as the parts of a backup it read.
+type Recorded<A, T> = Hooked<A, Record<T>>;
+
+/// What [`Recorded`] records, and how.
+struct Record<T> {
+    note: fn(&Op<'_>) -> Option<T>,
+    seen: Arc<Mutex<Vec<T>>>,
+}
+
+impl<A, T> Recorded<A, T> {
+    fn new(inner: A, note: fn(&Op<'_>) -> Option<T>) -> Self {
+        Hooked {
+            inner,
+            hook: Record {
+                note,
+                seen: Arc::default(),
+            },
+        }
+    }
+
+    /// What was recorded so far, shared with the store.
+    fn seen(&self) -> Arc<Mutex<Vec<T>>> {
+        Arc::clone(&self.hook.seen)
+    }
+}
+
+#[async_trait]
+impl<T: Send + 'static> BeforeCall for Record<T> {
+    async fn before(&self, op: &Op<'_>) {
+        if let Some(noted) = (self.note)(op) {
             lock(&self.seen).push(noted);
         }
-        self.inner.call(op, claim).await
     }
 }
 
@@ -624,8 +668,10 @@ type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 /// The store, except that just before its `nth` call of `kind` (counted from 1), `meanwhile`
 /// (another client's whole invocation) runs to its end: a window between two reads of one
 /// invocation, made deterministic.
-struct Meanwhile<A> {
-    inner: A,
+type Meanwhile<A> = Hooked<A, BeforeNth>;
+
+/// When [`Meanwhile`] runs what.
+struct BeforeNth {
     kind: iu_cutter_live_execution::OpKind,
     nth: usize,
     seen: std::sync::atomic::AtomicUsize,
@@ -645,35 +691,27 @@ impl<A> Meanwhile<A> {
         nth: usize,
         meanwhile: Pending,
     ) -> Self {
-        Meanwhile {
+        Hooked {
             inner,
-            kind,
-            nth,
-            seen: std::sync::atomic::AtomicUsize::new(0),
-            meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
+            hook: BeforeNth {
+                kind,
+                nth,
+                seen: std::sync::atomic::AtomicUsize::new(0),
+                meanwhile: tokio::sync::Mutex::new(Some(meanwhile)),
+            },
         }
     }
 }
 
 #[async_trait]
-impl<A: LiveExecutionAdapter> LiveExecutionAdapter for Meanwhile<A> {
-    fn info(&self) -> AdapterInfo {
-        self.inner.info()
-    }
-
-    async fn call<'a>(
-        &self,
-        op: Op<'a>,
-        claim: Option<&'a iu_cutter_live_execution::LeaseClaim>,
-    ) -> AdapterResult<Reply> {
-        use std::sync::atomic::Ordering;
+impl BeforeCall for BeforeNth {
+    async fn before(&self, op: &Op<'_>) {
         if op.kind() == self.kind && self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.nth {
             let pending = self.meanwhile.lock().await.take();
             if let Some(pending) = pending {
                 pending.await;
             }
         }
-        self.inner.call(op, claim).await
     }
 }
 

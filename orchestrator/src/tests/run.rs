@@ -1,7 +1,5 @@
 //! Run and resume.
 
-use std::sync::atomic::AtomicBool;
-
 use iu_cutter_live_execution::{
     AdapterError, CutRules, LiveExecutionAdapter, ManualSwitch, MockLiveExecutionAdapter,
     PhaseStatus, Preset, RunId, RunStatus, Scope,
@@ -507,10 +505,7 @@ async fn a_closed_gate_mid_run_refuses_with_a_resume_point_and_resume_completes(
     let world = World::default();
     let switch = ManualSwitch::new("test switch", true, "flip the test switch back on");
     let guarded = behind(journaling_mock(&world.journal, &world.log), &switch);
-    let closes = Act::CloseGate {
-        switch: switch.clone(),
-        fired: AtomicBool::new(false),
-    };
+    let closes = Act::close_gate(&switch, Duration::ZERO);
     let phases = vec![
         recorder("a", &world.log),
         fake("b", &world.log, closes),
@@ -737,7 +732,7 @@ fn backup_parts_read<A>(inner: A) -> Recorded<A, u64> {
 
 /// The parts `store` read after the header's (part 0), in the order they were read.
 fn after_the_first<A>(store: &Recorded<A, u64>) -> Vec<u64> {
-    lock(&store.seen)
+    lock(&store.seen())
         .iter()
         .copied()
         .filter(|p| *p > 0)

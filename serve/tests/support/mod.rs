@@ -6,6 +6,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
 use iu_cutter_live_execution::prelude::*;
@@ -308,7 +310,9 @@ impl Drop for Server {
 #[derive(Clone)]
 pub struct Pause {
     kind: OpKind,
-    armed: Arc<std::sync::atomic::AtomicBool>,
+    armed: Arc<AtomicBool>,
+    /// Calls of `kind` to let through, once armed, before the one that parks.
+    skip: Arc<AtomicUsize>,
     arrived: Arc<Notify>,
     released: Arc<Notify>,
 }
@@ -316,12 +320,37 @@ pub struct Pause {
 impl Pause {
     /// A pause of the first call of `kind`.
     pub fn on(kind: OpKind) -> Pause {
+        let pause = Self::disarmed(kind);
+        pause.arm_after(0);
+        pause
+    }
+
+    /// A pause of `kind` that parks nothing until [`Pause::arm_after`].
+    pub fn disarmed(kind: OpKind) -> Pause {
         Pause {
             kind,
-            armed: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            armed: Arc::new(AtomicBool::new(false)),
+            skip: Arc::new(AtomicUsize::new(0)),
             arrived: Arc::new(Notify::new()),
             released: Arc::new(Notify::new()),
         }
+    }
+
+    /// Parks the call of the pause's kind that comes after the next `calls` of them.
+    pub fn arm_after(&self, calls: usize) {
+        self.skip.store(calls, SeqCst);
+        self.armed.store(true, SeqCst);
+    }
+
+    /// Whether this call is the one to park (and disarms the pause if so).
+    fn parks(&self, kind: OpKind) -> bool {
+        kind == self.kind
+            && self.armed.load(SeqCst)
+            && self
+                .skip
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_err()
+            && self.armed.swap(false, SeqCst)
     }
 
     /// Waits until the call is parked (30 s at most).
@@ -350,7 +379,7 @@ impl LiveExecutionAdapter for Paused {
 
     async fn call<'a>(&self, op: Op<'a>, claim: Option<&'a LeaseClaim>) -> AdapterResult<Reply> {
         let pause = &self.pause;
-        if op.kind() == pause.kind && pause.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        if pause.parks(op.kind()) {
             pause.arrived.notify_one();
             pause.released.notified().await;
         }

@@ -370,13 +370,8 @@ pub(crate) async fn a_unit_inserted_while_enact_reads_the_units_is_never_enacted
 pub(crate) async fn a_unit_rewritten_while_enact_waits_is_a_conflict_without_its_change_log_row(
     fixture: &PgFixture,
 ) {
-    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
-    let owner = without_its_change_log_row(fixture, "d/01999").await;
-    let rewrite = "UPDATE units SET body = 'x' \
-                   WHERE document = 'd/01999' AND generation = 'A' AND ordinal = 1";
-    assert_eq!(must(&mut app, rewrite).await, 1);
-    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
-    assert!(!enact.is_finished(), "enact waits for the unit's row");
+    let (store, run, mut app, owner, enact) =
+        enact_waiting_on_a_rewrite_without_its_change_log_row(fixture, "d/01999").await;
     must(&mut app, "COMMIT").await;
     match joined(enact).await {
         Err(AdapterError::Conflict { document, .. }) => assert_eq!(document, doc_id(1_999)),
@@ -425,13 +420,8 @@ pub(crate) async fn enact_takes_no_row_lock_on_the_staged_units(fixture: &PgFixt
 pub(crate) async fn an_application_writing_staged_units_in_id_order_never_deadlocks_with_enact(
     fixture: &PgFixture,
 ) {
-    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
-    let owner = without_its_change_log_row(fixture, "d/00000").await;
-    let first = "UPDATE units SET body = 'x' \
-                 WHERE document = 'd/00000' AND generation = 'A' AND ordinal = 1";
-    assert_eq!(must(&mut app, first).await, 1);
-    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
-    assert!(!enact.is_finished(), "enact waits for the first rewrite");
+    let (store, run, mut app, owner, enact) =
+        enact_waiting_on_a_rewrite_without_its_change_log_row(fixture, "d/00000").await;
     let second = "UPDATE units SET body = 'y' \
                   WHERE document = 'd/00001' AND generation = 'A' AND ordinal = 1";
     let app_side = exec(&mut app, second).await;
@@ -884,6 +874,35 @@ async fn an_integer_id_column_widened_while_the_store_is_open_still_finds_its_ro
     let _ = app.close().await;
     drop(store);
     fixture.finish().await;
+}
+
+/// The scene of the store48 attacks: [`staged_with_an_application`], `document`'s change-log row
+/// removed by hand ([`without_its_change_log_row`]), the application's rewrite of its first
+/// staged unit (not committed), and enact waiting for that unit's row, which it reads locked. The
+/// store, the run, the application's and the owner's connections, and the enact.
+async fn enact_waiting_on_a_rewrite_without_its_change_log_row(
+    fixture: &PgFixture,
+    document: &str,
+) -> (
+    std::sync::Arc<dyn LiveExecutionAdapter>,
+    RunId,
+    sqlx::PgConnection,
+    sqlx::PgConnection,
+    tokio::task::JoinHandle<AdapterResult<u64>>,
+) {
+    let (store, run, expectations, mut app) = staged_with_an_application(fixture).await;
+    let owner = without_its_change_log_row(fixture, document).await;
+    let rewrite = format!(
+        "UPDATE units SET body = 'x' \
+         WHERE document = '{document}' AND generation = 'A' AND ordinal = 1"
+    );
+    assert_eq!(must(&mut app, &rewrite).await, 1);
+    let enact = enact_waiting_on(&mut app, &store, &run, expectations).await;
+    assert!(
+        !enact.is_finished(),
+        "enact waits for the rewrite of {document}'s unit"
+    );
+    (store, run, app, owner, enact)
 }
 
 /// Removes `document`'s change-log row by hand, as an owner might: returns the owner's

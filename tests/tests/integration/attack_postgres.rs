@@ -81,13 +81,9 @@ pub(crate) async fn restore_never_points_a_document_at_a_generation_deleted_unde
     let backup = backup_of(store, &b, std::slice::from_ref(&id)).await;
     cut(store, &b, &[doc], 3).await;
 
-    let mut other = fixture.connection().await;
-    must(&mut other, "BEGIN").await;
-    must(
-        &mut other,
-        "SELECT 1 FROM generations WHERE document = 'd' AND generation = 'A' FOR UPDATE",
-    )
-    .await;
+    let mut other = fixture
+        .holding("SELECT 1 FROM generations WHERE document = 'd' AND generation = 'A' FOR UPDATE")
+        .await;
     let shared = fixture.shared();
     let rollback = tokio::spawn(async move { shared.restore(&RunId::new("B"), &backup).await });
     blocks(&mut other, 1, || rollback.is_finished()).await;

@@ -11,7 +11,7 @@ use iu_cutter_tests::contract::error;
 use iu_cutter_tests::fixture::{
     Fixture, PgFixture, RawSql, SqlFixture, blocks, exec, must, open_gate, refused_connection,
 };
-use iu_cutter_tests::ok;
+use iu_cutter_tests::{ok, put};
 use sqlx::Connection;
 
 iu_cutter_tests::sql_store_suites!(iu_cutter_tests::fixture::postgres);
@@ -424,12 +424,7 @@ pub(crate) async fn a_renewal_queued_behind_its_holders_own_write_keeps_the_leas
     let run = RunId::new("r-own");
     let ttl = std::time::Duration::from_secs(1);
     let store = fixture.shared();
-    let a = ok(
-        store
-            .put_document(&DocumentId::new("a"), "Điều 1. A.")
-            .await,
-        "put",
-    );
+    let a = put(store.as_ref(), "a", "Điều 1. A.").await;
     ok(
         store
             .begin_run(&RunRecord::new(
@@ -441,13 +436,9 @@ pub(crate) async fn a_renewal_queued_behind_its_holders_own_write_keeps_the_leas
         "begin_run",
     );
     let first = ok(store.acquire_lease(&run, "live", ttl).await, "lease");
-    let mut application = fixture.connection().await;
-    must(&mut application, "BEGIN").await;
-    must(
-        &mut application,
-        "SELECT 1 FROM documents WHERE id = 'a' FOR UPDATE",
-    )
-    .await;
+    let mut application = fixture
+        .holding("SELECT 1 FROM documents WHERE id = 'a' FOR UPDATE")
+        .await;
     let fencing = tokio::spawn({
         let claimed = Claimed::new(
             store.clone(),
