@@ -413,4 +413,49 @@ mod tests {
         );
         Ok(())
     }
+    /// Adversarial (adv51): a runner cutting the run lost its lease, and another runner then
+    /// began rolling the run back and stopped part-way (`BLOCKED`, rolled back in part). The
+    /// loser must not advise a resume, which refuses a run whose rollback began: the run is
+    /// finished by rolling it back again.
+    #[tokio::test]
+    async fn a_run_another_runner_began_rolling_back_is_not_advised_a_resume()
+    -> Result<(), AdapterError> {
+        let run = RunId::new("r1");
+        let store = Arc::new(iu_cutter_simulator::Simulator::new());
+        let record = RunRecord::new(run.clone(), Scope::All, CutRules::preset(Preset::Markdown));
+        store.begin_run(&record).await?;
+        let rollback = iu_cutter_live_execution::PhaseRecord {
+            name: crate::ROLLBACK_PHASE.into(),
+            status: iu_cutter_live_execution::PhaseStatus::Blocked,
+            evidence: Default::default(),
+            detail: Some("stopped part-way".into()),
+            started_at: None,
+            first_started_at: None,
+            finished_at: None,
+        };
+        store.record_phase(&run, &rollback).await?;
+        store.set_run_status(&run, RunStatus::Blocked).await?;
+
+        let outcome = lost_heartbeat_over(store, &run)
+            .finish(Outcome::Failed {
+                error: "cancelled during phase `write-verify`".into(),
+                resume_from: Some("write-verify".into()),
+                next: vec![NextAction::resume(&run)],
+            })
+            .await;
+
+        let Outcome::Failed {
+            resume_from, next, ..
+        } = outcome
+        else {
+            panic!("expected FAILED, got {outcome:?}");
+        };
+        assert!(
+            !next.contains(&NextAction::resume(&run)),
+            "a resume refuses a run whose rollback began: {next:?}"
+        );
+        assert_eq!(next.last(), Some(&NextAction::rollback(&run)));
+        assert_eq!(resume_from, None);
+        Ok(())
+    }
 }
