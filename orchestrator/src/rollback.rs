@@ -578,8 +578,8 @@ async fn restore(
         }
     }
     let stitched = std::mem::take(&mut done.census).finish();
-    let (census, changed_outside) =
-        match census_after_restore(store.as_ref(), plan, stitched, inv).await {
+    let (census, changed_outside, changed_in_scope) =
+        match census_after_restore(store.as_ref(), plan, &record.scope, stitched, inv).await {
             Ok(found) => found,
             Err(error) => {
                 let why = format!("undone, but the census to verify it failed: {error}");
@@ -605,7 +605,8 @@ async fn restore(
             && restoration.left_alone.is_empty()
             && changed_by_others == 0,
         fingerprint_matches_pre_run: census.fingerprint == plan.head.census.fingerprint
-            && changed_outside.is_empty(),
+            && changed_outside.is_empty()
+            && !changed_in_scope,
         pre_run_fingerprint: plan.head.census.fingerprint.clone(),
         fingerprint_after: census.fingerprint.clone(),
         changed_outside_scope: changed_outside.into_iter().take(CHANGED_SAMPLE).collect(),
@@ -1019,16 +1020,19 @@ async fn journal_blocked(
 }
 
 /// The census to verify a restore against the backup's (`census`, stitched from the undone
-/// batches' own), and the documents outside the scope changed since the backup: the store's
-/// change log since the backup's mark, outside the backed-up documents. A backup written before
-/// scope censuses holds the whole store's census and no mark: the whole store's census, as then
-/// (noted), whose fingerprint says whether anything outside the scope changed.
+/// batches' own), the documents outside the run's `scope` changed since the backup (the
+/// store's change log since the backup's mark, outside the backed-up documents), and whether
+/// documents of the scope outside the backup changed (added under a prefix since: noted, and
+/// the scope is not as before the run). A backup written before scope censuses holds the whole
+/// store's census and no mark: the whole store's census, as then (noted), whose fingerprint
+/// says whether anything outside the scope changed.
 async fn census_after_restore(
     store: &dyn LiveExecutionAdapter,
     plan: &RestorePlan,
+    scope: &Scope,
     census: Census,
     inv: &mut Invocation<'_>,
-) -> Result<(Census, Vec<DocumentId>), AdapterError> {
+) -> Result<(Census, Vec<DocumentId>, bool), AdapterError> {
     let Some(mark) = &plan.head.mark else {
         inv.note(
             "the backup predates scope censuses (no change mark): the whole store's census was \
@@ -1037,17 +1041,31 @@ async fn census_after_restore(
         );
         let census = store.census().await?;
         inv.census_after = Some(CensusSummary::from(&census));
-        return Ok((census, Vec::new()));
+        return Ok((census, Vec::new(), false));
     };
-    let changed_outside: Vec<DocumentId> = store
+    let (in_scope, changed_outside): (Vec<DocumentId>, Vec<DocumentId>) = store
         .changed_since(mark)
         .await?
         .into_iter()
         .filter(|id| !in_backup(plan, id))
-        .collect();
+        .partition(|id| scope.contains(id));
+    if !in_scope.is_empty() {
+        inv.note(format!(
+            "{} document(s) of the run's scope that it never backed up changed since its \
+             backup (added since by the application or another writer; not the run's, left as \
+             they are, so the scope is not as before the run): {}",
+            in_scope.len(),
+            in_scope
+                .iter()
+                .take(CHANGED_SAMPLE)
+                .map(|id| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let counted = |id: &DocumentId| in_backup(plan, id);
     inv.census_after = Some(inv.closing_summary(&census, counted).await);
-    Ok((census, changed_outside))
+    Ok((census, changed_outside, !in_scope.is_empty()))
 }
 
 /// Whether the backup holds `id`: its census's documents are the backup's (the backup phase
@@ -1060,6 +1078,13 @@ fn in_backup(plan: &RestorePlan, id: &DocumentId) -> bool {
 /// matches the backup, unless the note of the documents others changed says it already.
 fn fingerprint_note(check: &RollbackCheck) -> Option<String> {
     if check.fingerprint_matches_pre_run || !check.mismatches.is_empty() {
+        return None;
+    }
+    // Only documents added to the scope since the backup: noted on their own, and the
+    // fingerprint of the backed-up documents is the pre-run one.
+    if check.changed_outside_scope.is_empty()
+        && check.fingerprint_after == check.pre_run_fingerprint
+    {
         return None;
     }
     let outside = check
