@@ -1323,7 +1323,10 @@ async fn verify_restored(
                     .expected(at, part.census.per_document.get(id))
                     .copied();
                 let found = census.per_document.get(id);
-                if expected.is_some() && expected.as_ref() != found {
+                if expected.is_some()
+                    && expected.as_ref() != found
+                    && purged(run, snapshot, &generations)
+                {
                     // A purge may have dropped a retired generation since the plan: what the
                     // rollback must give back is then the backup less it, as for a purge before.
                     expected = Some(expected_digest(store, run, snapshot, &generations).await?);
@@ -1350,6 +1353,16 @@ async fn verify_restored(
     Ok(Verified {
         mismatches,
         changed,
+    })
+}
+
+/// Whether a retired generation `snapshot` holds (not `run`'s) is gone from `present`: purged
+/// since the backup.
+fn purged(run: &RunId, snapshot: &DocumentSnapshot, present: &[GenerationRecord]) -> bool {
+    snapshot.generations.iter().any(|g| {
+        g.state == GenerationState::Retired
+            && g.generation != *run
+            && !present.iter().any(|p| p.generation == g.generation)
     })
 }
 
