@@ -829,6 +829,34 @@ async fn a_purge_between_a_rollbacks_plan_and_its_restore_is_no_mismatch() -> Te
     Ok(())
 }
 
+/// Adversarial (adv51): the store commits a rollback's second batch and the process or the
+/// connection dies before the reply (the simulator's crash after the call). The rollback cannot
+/// know whether that batch committed, and it did: its report must not say the rest of the
+/// documents were not changed.
+#[tokio::test]
+async fn a_rollback_batch_committed_before_a_crash_is_not_called_unchanged() -> TestResult {
+    let h = harness();
+    h.pass(request("r1", laws()), RunOptions::default()).await?;
+    h.sim.inject_on(
+        iu_cutter_live_execution::OpKind::Restore,
+        1,
+        iu_cutter_simulator::FaultKind::CrashAfter,
+    );
+    let one =
+        RunOptions::default().with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+
+    let stopped = h.runner.rollback_with(&RunId::new("r1"), one).await?;
+
+    let gap = blocked(&stopped)?;
+    assert!(
+        !gap.found.contains("the rest were not changed"),
+        "the second batch committed: {}",
+        gap.found
+    );
+    assert!(gap.found.contains("is not known"), "{}", gap.found);
+    Ok(())
+}
+
 /// How many entries of `report` say this purge removed them.
 fn removed(report: &crate::PurgeReport) -> usize {
     report.generations.iter().filter(|e| e.removed).count()
