@@ -417,6 +417,17 @@ impl RunningCensus {
         Ok(())
     }
 
+    /// Adds every document of `census`, a census of other documents that all come after those
+    /// added so far (a census taken a batch of documents at a time, in id order, is the census
+    /// of them all); its digests are folded, not kept.
+    pub fn extend(&mut self, census: Census) -> Result<(), AdapterError> {
+        for (document, digest) in census.per_document {
+            self.add(document, &digest, 0)?;
+        }
+        self.units += census.units;
+        Ok(())
+    }
+
     /// The census, without its per-document digests.
     pub fn finish(self) -> Census {
         Census {
@@ -474,6 +485,39 @@ mod tests {
                 .add(DocumentId::new("b"), &Sha256Digest::of(b"b"), 0)
                 .is_err()
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_running_census_extended_by_batches_is_the_census_of_them_all() -> Result<(), AdapterError>
+    {
+        let batch = |ids: &[(&str, u8)], units: u64| {
+            let mut builder = CensusBuilder::new();
+            for (id, byte) in ids {
+                builder.add(DocumentId::new(*id), Sha256Digest::of(&[*byte]), 0);
+            }
+            let mut census = builder.finish();
+            census.units = units;
+            census
+        };
+        let (first, second) = (batch(&[("a", 1), ("b", 2)], 3), batch(&[("c", 3)], 4));
+        let mut whole = CensusBuilder::new();
+        whole.extend(first.clone());
+        whole.extend(second.clone());
+        let whole = whole.finish();
+        let mut running = RunningCensus::new();
+        running.extend(first.clone())?;
+        running.extend(second)?;
+        let running = running.finish();
+        assert_eq!(
+            (running.documents, running.units, &running.fingerprint),
+            (3, 7, &whole.fingerprint)
+        );
+        assert!(running.per_document.is_empty());
+        // A batch before those added already would fingerprint differently: refused.
+        let mut disordered = RunningCensus::new();
+        disordered.extend(batch(&[("c", 3)], 0))?;
+        assert!(disordered.extend(first).is_err());
         Ok(())
     }
 

@@ -284,19 +284,33 @@ impl<'a> Invocation<'a> {
     /// O(scope) whatever the store's size; the closing census reads the same documents and the
     /// store's change log since the mark.
     pub(crate) async fn take_census_before(&mut self, scope: &Scope) {
+        self.take_opening_census(scope, true).await;
+    }
+
+    /// [`take_census_before`](Self::take_census_before) for an invocation that runs no phase
+    /// (a rollback): the opening census's summary and mark alone, since nothing reads its digest
+    /// per document, and keeping them would make its memory grow with the scope.
+    pub(crate) async fn take_census_summary_before(&mut self, scope: &Scope) {
+        self.take_opening_census(scope, false).await;
+    }
+
+    /// The opening census of `scope`, with its digest per document kept for the phases
+    /// (`digests`) or not.
+    async fn take_opening_census(&mut self, scope: &Scope, digests: bool) {
         let census = match self.store.scope_ids(scope).await {
+            Ok(ids) if digests => self.store.scope_census(&ids).await.map(|c| (ids, c)),
             Ok(ids) => self
                 .store
-                .scope_census(&ids)
+                .scope_census_summary(&ids)
                 .await
-                .map(|census| (ids, census)),
+                .map(|c| (ids, c)),
             Err(error) => Err(error),
         };
         match census {
             Ok((ids, census)) => {
                 self.census_before = Some(CensusSummary::from(&census.census));
                 self.census_scope = Some((scope.clone(), ids, census.mark.clone()));
-                self.opening_census = Some(census);
+                self.opening_census = digests.then_some(census);
             }
             Err(error) => self.note(format!("scope census before not taken: {error}")),
         }
@@ -427,13 +441,18 @@ impl<'a> Invocation<'a> {
 
     /// The summary of `census`, a closing census of the invocation's scope, with the documents
     /// outside the scope changed since the opening census (left out when the change log cannot
-    /// be read, which is noted).
-    pub(crate) async fn closing_summary(&mut self, census: &Census) -> CensusSummary {
+    /// be read, which is noted); `counted` says whether `census` counted a document, as in
+    /// [`summarise`](Self::summarise) (a census folded as it was read keeps no digests to ask).
+    pub(crate) async fn closing_summary(
+        &mut self,
+        census: &Census,
+        counted: impl Fn(&DocumentId) -> bool,
+    ) -> CensusSummary {
         let Some((_, _, mark)) = &self.census_scope else {
             return CensusSummary::from(census);
         };
         let changed = self.store.changed_since(mark).await;
-        self.summarise(census, changed, |id| census.per_document.contains_key(id))
+        self.summarise(census, changed, counted)
     }
 
     /// The summary of the closing `census` given what the change log listed since the opening;

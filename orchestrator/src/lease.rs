@@ -228,9 +228,9 @@ impl Heartbeat {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let finished_by_another = match lost {
-            Some(_) => self.finished_by_another().await,
-            None => None,
+        let after_loss = match lost {
+            Some(_) => self.after_loss().await,
+            None => AfterLoss::Open,
         };
         match (lost, outcome) {
             (
@@ -241,7 +241,7 @@ impl Heartbeat {
                     next,
                 },
             ) => {
-                if let Some(status) = finished_by_another {
+                if let AfterLoss::Finished(status) = after_loss {
                     // Nothing is left to resume or retry: advising it would send the operator
                     // after a run that is already over.
                     return Outcome::Failed {
@@ -260,9 +260,12 @@ impl Heartbeat {
                 // A rollback stopped by the loss is finished by rolling back again, never by a
                 // resume (which refuses a run whose rollback began); what it said it had done
                 // stays in the error.
-                let rolling_back = next
-                    .iter()
-                    .any(|n| matches!(n, NextAction::Rollback { run } if *run == self.run));
+                // So is a run another runner began rolling back since, whatever this one did.
+                let rolling_back = after_loss == AfterLoss::RolledBackInPart
+                    || next
+                        .iter()
+                        .any(|n| matches!(n, NextAction::Rollback { run } if *run == self.run));
+                let resume_from = resume_from.filter(|_| !rolling_back);
                 let again = if rolling_back {
                     NextAction::rollback(&self.run)
                 } else {
@@ -288,20 +291,34 @@ impl Heartbeat {
     }
 }
 
+/// What the journal says of a run after its runner lost the lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterLoss {
+    /// Another runner finished it (passed or rolled back): its status.
+    Finished(RunStatus),
+    /// Another runner began rolling it back and has not finished: only rolling back again
+    /// continues it (a resume refuses it).
+    RolledBackInPart,
+    /// Neither, or the journal cannot say.
+    Open,
+}
+
 impl Heartbeat {
-    /// The run's journaled status, when another runner finished it (passed or rolled back)
-    /// after this one lost the lease; `None` when it is not over, or the journal cannot say.
-    async fn finished_by_another(&self) -> Option<RunStatus> {
+    /// What the journal says of the run now that this runner lost its lease.
+    async fn after_loss(&self) -> AfterLoss {
         match self.adapter.load_run(&self.run).await {
             Ok(Some(record))
                 if matches!(record.status, RunStatus::Pass | RunStatus::RolledBack) =>
             {
-                Some(record.status)
+                AfterLoss::Finished(record.status)
             }
-            Ok(_) => None,
+            Ok(Some(record)) if crate::journal::rolled_back_in_part(&record) => {
+                AfterLoss::RolledBackInPart
+            }
+            Ok(_) => AfterLoss::Open,
             Err(error) => {
                 warn!(%error, "could not read the run after losing its lease");
-                None
+                AfterLoss::Open
             }
         }
     }
@@ -411,6 +428,51 @@ mod tests {
             next.iter().all(|n| n.run().is_none()),
             "no action on the finished run: {next:?}"
         );
+        Ok(())
+    }
+    /// Adversarial (adv51): a runner cutting the run lost its lease, and another runner then
+    /// began rolling the run back and stopped part-way (`BLOCKED`, rolled back in part). The
+    /// loser must not advise a resume, which refuses a run whose rollback began: the run is
+    /// finished by rolling it back again.
+    #[tokio::test]
+    async fn a_run_another_runner_began_rolling_back_is_not_advised_a_resume()
+    -> Result<(), AdapterError> {
+        let run = RunId::new("r1");
+        let store = Arc::new(iu_cutter_simulator::Simulator::new());
+        let record = RunRecord::new(run.clone(), Scope::All, CutRules::preset(Preset::Markdown));
+        store.begin_run(&record).await?;
+        let rollback = iu_cutter_live_execution::PhaseRecord {
+            name: crate::ROLLBACK_PHASE.into(),
+            status: iu_cutter_live_execution::PhaseStatus::Blocked,
+            evidence: Default::default(),
+            detail: Some("stopped part-way".into()),
+            started_at: None,
+            first_started_at: None,
+            finished_at: None,
+        };
+        store.record_phase(&run, &rollback).await?;
+        store.set_run_status(&run, RunStatus::Blocked).await?;
+
+        let outcome = lost_heartbeat_over(store, &run)
+            .finish(Outcome::Failed {
+                error: "cancelled during phase `write-verify`".into(),
+                resume_from: Some("write-verify".into()),
+                next: vec![NextAction::resume(&run)],
+            })
+            .await;
+
+        let Outcome::Failed {
+            resume_from, next, ..
+        } = outcome
+        else {
+            panic!("expected FAILED, got {outcome:?}");
+        };
+        assert!(
+            !next.contains(&NextAction::resume(&run)),
+            "a resume refuses a run whose rollback began: {next:?}"
+        );
+        assert_eq!(next.last(), Some(&NextAction::rollback(&run)));
+        assert_eq!(resume_from, None);
         Ok(())
     }
 }

@@ -13,10 +13,10 @@ use std::time::Instant;
 use iu_cutter_live_execution::ownership::{CurrentDocument, undo_step};
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    AdapterError, Backup, Census, CensusBuilder, DocumentHead, DocumentId, DocumentSnapshot,
-    DocumentState, Evidence, EvidenceValue, GenerationRecord, GenerationState,
-    LiveExecutionAdapter, PhaseStatus, Restoration, RunId, RunRecord, RunStatus, Scope,
-    Sha256Digest, document_digest, sha256_hex,
+    AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
+    Evidence, EvidenceValue, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus,
+    Restoration, RunId, RunRecord, RunStatus, RunningCensus, Scope, Sha256Digest, document_digest,
+    sha256_hex,
 };
 use iu_cutter_phase_core::evidence::BACKUP_SHA256;
 use iu_cutter_phase_core::{
@@ -188,20 +188,61 @@ struct RestorePlan {
     /// The backup's header: its census and change mark (its documents are read again, a batch
     /// at a time, to restore).
     head: Backup,
-    /// What the first pass learned of each backed-up document.
-    documents: BTreeMap<DocumentId, Planned>,
+    /// What the first pass learned of the backed-up documents.
+    documents: Planned,
     /// The artifact read: its sha256 (the journaled one), where it is, what it holds.
     receipt: BackupReceipt,
 }
 
-/// What the first pass learned of one backed-up document: two digests, in one map entry (a
-/// rollback keeps them for every document of its scope).
+/// What the first pass learned of the backed-up documents, in the backup's order: the second
+/// pass reads the documents in that order again, and finds each one's by its place (a
+/// snapshot's digest covers its document's id, so a document out of place reads as a changed
+/// backup). No id is kept (the header's census has them), and 32 bytes a document.
+#[derive(Default)]
 struct Planned {
-    /// Its snapshot, digested as the first pass read and checked it: the second pass restores
+    /// Each snapshot, digested as the first pass read and checked it: the second pass restores
     /// from a snapshot only if it reads back the same.
-    snapshot: Sha256Digest,
-    /// The digest its rollback must give back ([`expected_digest`]).
-    expected: Sha256Digest,
+    snapshots: Vec<Sha256Digest>,
+    /// The digest a document's rollback must give back ([`expected_digest`]), by its place,
+    /// where it is not the document's digest in the backup's census: that one is kept already,
+    /// and is the expected one unless the store dropped a retired generation since.
+    expected: BTreeMap<usize, Sha256Digest>,
+}
+
+/// What the first pass learned of one part of the backup, read again: its documents' places in
+/// [`Planned`] from `from`, `len` of them (fewer than the part's where the backup grew since).
+#[derive(Clone, Copy)]
+struct PlannedPart<'p> {
+    plan: &'p Planned,
+    from: usize,
+    len: usize,
+}
+
+impl<'p> PlannedPart<'p> {
+    /// The `len` documents of `plan` from `from` (fewer past its end).
+    fn of(plan: &'p Planned, from: usize, len: usize) -> Self {
+        let len = len.min(plan.snapshots.len().saturating_sub(from));
+        PlannedPart { plan, from, len }
+    }
+
+    /// The snapshot digest of the part's `at`-th document.
+    fn snapshot(&self, at: usize) -> Option<Sha256Digest> {
+        let at = (at < self.len).then_some(self.from + at)?;
+        self.plan.snapshots.get(at).copied()
+    }
+
+    /// The digest the part's `at`-th document's rollback must give back; `census` is its digest
+    /// in the backup's census.
+    fn expected<'a>(
+        &'a self,
+        at: usize,
+        census: Option<&'a Sha256Digest>,
+    ) -> Option<&'a Sha256Digest> {
+        if at >= self.len {
+            return None;
+        }
+        self.plan.expected.get(&(self.from + at)).or(census)
+    }
 }
 
 /// Why a rollback cannot start; nothing was changed.
@@ -223,7 +264,7 @@ impl RestorePlan {
         mut reader: BackupReader,
         read_size: usize,
     ) -> Result<RestorePlan, Unusable> {
-        let mut documents = BTreeMap::new();
+        let mut documents = Planned::default();
         let mut receipt = BackupReceipt {
             sha256: reader.sha256().to_owned(),
             location: reader.location().to_owned(),
@@ -253,12 +294,13 @@ impl RestorePlan {
 }
 
 /// Plans the restore of the documents of `part`: refuses if a later run holds any (as the store
-/// would refuse, but before any batch changed anything), and records their digests in `planned`.
+/// would refuse, but before any batch changed anything), and appends their digests to `planned`,
+/// in the part's order.
 async fn plan_part(
     store: &dyn LiveExecutionAdapter,
     run: &RunId,
     part: &Backup,
-    planned: &mut BTreeMap<DocumentId, Planned>,
+    planned: &mut Planned,
 ) -> Result<(), Unusable> {
     let heads = heads_of(store, part).await.map_err(Unusable::Store)?;
     for snapshot in &part.documents {
@@ -283,8 +325,10 @@ async fn plan_part(
         let expected = expected_digest(store, run, snapshot, &generations)
             .await
             .map_err(Unusable::Store)?;
-        let snapshot = snapshot_digest(snapshot);
-        planned.insert(id.clone(), Planned { snapshot, expected });
+        if part.census.per_document.get(id) != Some(&expected) {
+            planned.expected.insert(planned.snapshots.len(), expected);
+        }
+        planned.snapshots.push(snapshot_digest(snapshot));
     }
     Ok(())
 }
@@ -492,7 +536,7 @@ async fn restore(
 ) -> Outcome {
     let run = &record.run;
     let store = inv.store().clone();
-    inv.take_census_before(&record.scope).await;
+    inv.take_census_summary_before(&record.scope).await;
     let started = Instant::now();
     let started_at = inv.journal.now();
     inv.phases[0].started_at = Some(started_at.clone());
@@ -511,6 +555,8 @@ async fn restore(
         DocumentBatches::Of(n) => n.max(1),
         DocumentBatches::WholeScope => usize::MAX,
     };
+    // Where the next part's documents are in the plan: the backup is read in the same order.
+    let mut at = 0;
     loop {
         if options.cancel.is_cancelled() {
             return cancelled(run, &done, &started_at, inv).await;
@@ -525,13 +571,15 @@ async fn restore(
                 return backup_changed(run, reason, &done, &started_at, inv).await;
             }
         };
-        if let Err(outcome) = restore_part(run, &part, plan, &mut done, &started_at, inv).await {
+        let planned = PlannedPart::of(&plan.documents, at, part.documents.len());
+        at += part.documents.len();
+        if let Err(outcome) = restore_part(run, &part, planned, &mut done, &started_at, inv).await {
             return outcome;
         }
     }
     let stitched = std::mem::take(&mut done.census).finish();
-    let (census, changed_outside) =
-        match census_after_restore(store.as_ref(), plan, stitched, inv).await {
+    let (census, changed_outside, changed_in_scope) =
+        match census_after_restore(store.as_ref(), plan, &record.scope, stitched, inv).await {
             Ok(found) => found,
             Err(error) => {
                 let why = format!("undone, but the census to verify it failed: {error}");
@@ -557,7 +605,8 @@ async fn restore(
             && restoration.left_alone.is_empty()
             && changed_by_others == 0,
         fingerprint_matches_pre_run: census.fingerprint == plan.head.census.fingerprint
-            && changed_outside.is_empty(),
+            && changed_outside.is_empty()
+            && !changed_in_scope,
         pre_run_fingerprint: plan.head.census.fingerprint.clone(),
         fingerprint_after: census.fingerprint.clone(),
         changed_outside_scope: changed_outside.into_iter().take(CHANGED_SAMPLE).collect(),
@@ -571,18 +620,19 @@ async fn restore(
     finish_rollback(run, check, &times, &started_at, started, inv).await
 }
 
-/// Restores and verifies one batch, `part`, into `done`; `Err` is the outcome that ends the
-/// rollback there.
+/// Restores and verifies one batch, `part`, into `done`; `planned` is what the first pass
+/// learned of its documents, in order (fewer than the part's where the backup grew since);
+/// `Err` is the outcome that ends the rollback there.
 async fn restore_part(
     run: &RunId,
     part: &Backup,
-    plan: &RestorePlan,
+    planned: PlannedPart<'_>,
     done: &mut Restored,
     started_at: &str,
     inv: &mut Invocation<'_>,
 ) -> Result<(), Outcome> {
     let store = inv.store().clone();
-    if let Some(reason) = differs_from_plan(run, part, plan) {
+    if let Some(reason) = differs_from_plan(run, part, planned) {
         return Err(backup_changed(run, reason, done, started_at, inv).await);
     }
     let restoration = match done.times.time(store.restore(run, part)).await {
@@ -620,14 +670,7 @@ async fn restore_part(
             return Err(stopped_by_failure(run, why, done, started_at, inv).await);
         }
     };
-    let verified = verify_restored(
-        store.as_ref(),
-        run,
-        part,
-        &restoration,
-        &plan.documents,
-        &census,
-    );
+    let verified = verify_restored(store.as_ref(), run, part, &restoration, planned, &census);
     match verified.await {
         Ok(Verified {
             mismatches,
@@ -644,7 +687,10 @@ async fn restore_part(
             return Err(stopped_by_failure(run, why, done, started_at, inv).await);
         }
     }
-    done.census.extend(census);
+    if let Err(error) = done.census.extend(census) {
+        let why = format!("undone, but the census to verify it failed: {error}");
+        return Err(stopped_by_failure(run, why, done, started_at, inv).await);
+    }
     Ok(())
 }
 
@@ -657,8 +703,9 @@ struct Restored {
     /// left alone, not these).
     undone: u64,
     restoration: Restoration,
-    /// The census of the undone batches, each taken once it was undone.
-    census: CensusBuilder,
+    /// The census of the undone batches, each taken once it was undone, folded as it comes (its
+    /// digests were compared batch by batch; keeping them would grow with the scope).
+    census: RunningCensus,
     mismatches: Vec<DigestMismatch>,
     /// Backed-up documents the run never marked that another run or the application changed
     /// since the backup (left as they are, not compared): how many, and the first of them.
@@ -850,20 +897,23 @@ fn unfinished(run: &RunId, found: String) -> Gap {
 /// Why `part`, read again to restore from, is not what the first pass checked, if it is not:
 /// the artifact changed in between (its bytes are checked against the manifest only at its
 /// end, too late for the batches before).
-fn differs_from_plan(run: &RunId, part: &Backup, plan: &RestorePlan) -> Option<String> {
+fn differs_from_plan(run: &RunId, part: &Backup, planned: PlannedPart<'_>) -> Option<String> {
     if let Err(error) = part.check_for_run(run) {
         return Some(format!("the backup changed since it was checked: {error}"));
     }
-    part.documents.iter().find_map(|snapshot| {
-        let id = &snapshot.document.id;
-        let planned = plan.documents.get(id).map(|p| p.snapshot);
-        (planned != Some(snapshot_digest(snapshot))).then(|| {
-            format!(
-                "the backup changed since it was checked: document `{id}` reads differently \
+    part.documents
+        .iter()
+        .enumerate()
+        .find_map(|(at, snapshot)| {
+            let id = &snapshot.document.id;
+            let planned = planned.snapshot(at);
+            (planned != Some(snapshot_digest(snapshot))).then(|| {
+                format!(
+                    "the backup changed since it was checked: document `{id}` reads differently \
                  than before the rollback began"
-            )
+                )
+            })
         })
-    })
 }
 
 /// The rollback stops because its backup changed between the check and the restore (`reason`).
@@ -970,16 +1020,19 @@ async fn journal_blocked(
 }
 
 /// The census to verify a restore against the backup's (`census`, stitched from the undone
-/// batches' own), and the documents outside the scope changed since the backup: the store's
-/// change log since the backup's mark, outside the backed-up documents. A backup written before
-/// scope censuses holds the whole store's census and no mark: the whole store's census, as then
-/// (noted), whose fingerprint says whether anything outside the scope changed.
+/// batches' own), the documents outside the run's `scope` changed since the backup (the
+/// store's change log since the backup's mark, outside the backed-up documents), and whether
+/// documents of the scope outside the backup changed (added under a prefix since: noted, and
+/// the scope is not as before the run). A backup written before scope censuses holds the whole
+/// store's census and no mark: the whole store's census, as then (noted), whose fingerprint
+/// says whether anything outside the scope changed.
 async fn census_after_restore(
     store: &dyn LiveExecutionAdapter,
     plan: &RestorePlan,
+    scope: &Scope,
     census: Census,
     inv: &mut Invocation<'_>,
-) -> Result<(Census, Vec<DocumentId>), AdapterError> {
+) -> Result<(Census, Vec<DocumentId>, bool), AdapterError> {
     let Some(mark) = &plan.head.mark else {
         inv.note(
             "the backup predates scope censuses (no change mark): the whole store's census was \
@@ -988,22 +1041,50 @@ async fn census_after_restore(
         );
         let census = store.census().await?;
         inv.census_after = Some(CensusSummary::from(&census));
-        return Ok((census, Vec::new()));
+        return Ok((census, Vec::new(), false));
     };
-    let changed_outside: Vec<DocumentId> = store
+    let (in_scope, changed_outside): (Vec<DocumentId>, Vec<DocumentId>) = store
         .changed_since(mark)
         .await?
         .into_iter()
-        .filter(|id| !plan.documents.contains_key(id))
-        .collect();
-    inv.census_after = Some(inv.closing_summary(&census).await);
-    Ok((census, changed_outside))
+        .filter(|id| !in_backup(plan, id))
+        .partition(|id| scope.contains(id));
+    if !in_scope.is_empty() {
+        inv.note(format!(
+            "{} document(s) of the run's scope that it never backed up changed since its \
+             backup (added since by the application or another writer; not the run's, left as \
+             they are, so the scope is not as before the run): {}",
+            in_scope.len(),
+            in_scope
+                .iter()
+                .take(CHANGED_SAMPLE)
+                .map(|id| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let counted = |id: &DocumentId| in_backup(plan, id);
+    inv.census_after = Some(inv.closing_summary(&census, counted).await);
+    Ok((census, changed_outside, !in_scope.is_empty()))
+}
+
+/// Whether the backup holds `id`: its census's documents are the backup's (the backup phase
+/// writes a snapshot of each, in the census's order).
+fn in_backup(plan: &RestorePlan, id: &DocumentId) -> bool {
+    plan.head.census.per_document.contains_key(id)
 }
 
 /// Why the scope's fingerprint differs from the pre-run one while every document compared
 /// matches the backup, unless the note of the documents others changed says it already.
 fn fingerprint_note(check: &RollbackCheck) -> Option<String> {
     if check.fingerprint_matches_pre_run || !check.mismatches.is_empty() {
+        return None;
+    }
+    // Only documents added to the scope since the backup: noted on their own, and the
+    // fingerprint of the backed-up documents is the pre-run one.
+    if check.changed_outside_scope.is_empty()
+        && check.fingerprint_after == check.pre_run_fingerprint
+    {
         return None;
     }
     let outside = check
@@ -1197,13 +1278,13 @@ async fn verify_restored(
     run: &RunId,
     part: &Backup,
     restoration: &Restoration,
-    planned: &BTreeMap<DocumentId, Planned>,
+    planned: PlannedPart<'_>,
     census: &Census,
 ) -> Result<Verified, AdapterError> {
     let heads = heads_of(store, part).await?;
     let mut mismatches = Vec::new();
     let mut changed = Vec::new();
-    for snapshot in &part.documents {
+    for (at, snapshot) in part.documents.iter().enumerate() {
         let id = &snapshot.document.id;
         if restoration.left_alone.iter().any(|k| k.document == *id) {
             continue; // reported on its own, with the reason
@@ -1238,8 +1319,19 @@ async fn verify_restored(
                 }
             }
             Standing::AsBackedUp => {
-                let expected = planned.get(id).map(|p| &p.expected);
+                let mut expected = planned
+                    .expected(at, part.census.per_document.get(id))
+                    .copied();
                 let found = census.per_document.get(id);
+                if expected.is_some()
+                    && expected.as_ref() != found
+                    && purged(run, snapshot, &generations)
+                {
+                    // A purge may have dropped a retired generation since the plan: what the
+                    // rollback must give back is then the backup less it, as for a purge before.
+                    expected = Some(expected_digest(store, run, snapshot, &generations).await?);
+                }
+                let expected = expected.as_ref();
                 if expected.is_none() || expected != found {
                     mismatches.push(DigestMismatch {
                         document: id.clone(),
@@ -1261,6 +1353,16 @@ async fn verify_restored(
     Ok(Verified {
         mismatches,
         changed,
+    })
+}
+
+/// Whether a retired generation `snapshot` holds (not `run`'s) is gone from `present`: purged
+/// since the backup.
+fn purged(run: &RunId, snapshot: &DocumentSnapshot, present: &[GenerationRecord]) -> bool {
+    snapshot.generations.iter().any(|g| {
+        g.state == GenerationState::Retired
+            && g.generation != *run
+            && !present.iter().any(|p| p.generation == g.generation)
     })
 }
 

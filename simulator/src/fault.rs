@@ -349,7 +349,12 @@ impl<S> Faulty<S> {
         }
         let result = if crash_after {
             let reason = format!("crashed after call {index} ({kind})");
-            let error = AdapterError::Unavailable(format!("simulated crash ({reason})").into());
+            // Applied, and the reply lost: what a real store's caller sees as a lost
+            // connection, which may have committed (`may_have_been_applied`).
+            let error = AdapterError::Unavailable(iu_cutter_live_execution::Unavailability::new(
+                iu_cutter_live_execution::UnavailableKind::Connection,
+                format!("simulated crash ({reason})"),
+            ));
             state.crashed = Some(reason);
             Err(error)
         } else {

@@ -782,6 +782,81 @@ async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> Test
     Ok(())
 }
 
+/// Adversarial (adv51): a purge removes r1, a retired generation that no rollback needs, while
+/// r3 is rolled back, after the rollback's first pass over the backup planned what each
+/// document must look like and before the rollback is journaled as begun. The rollback gives back
+/// exactly what a rollback started after the purge gives back (r2 active again, r1 gone, as the
+/// purge left it): it must say so, not report a mismatch with a plan the purge made stale and
+/// block the run.
+#[tokio::test]
+async fn a_purge_between_a_rollbacks_plan_and_its_restore_is_no_mismatch() -> TestResult {
+    let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
+    let later = clock.now();
+    let law_1 = DocumentId::new("law/1");
+    let purger = Runner::new(
+        Arc::new(behind(h.sim.clone(), &h.switch)),
+        Arc::new(MemoryBackupStore::new()),
+    );
+    let purge: Pending = Box::pin(async move {
+        let report = purger.purge_at(Duration::from_secs(3600), later).await;
+        assert_eq!(removed(&report), 1, "{report:?}");
+    });
+    let rolling = Runner::new(
+        Arc::new(Meanwhile::new(
+            behind(h.sim.clone(), &h.switch),
+            // The opening census of the restore: after the first pass, before the rollback
+            // is journaled as begun (from then on a purge keeps what it may need).
+            iu_cutter_live_execution::OpKind::ScopeCensusSummary,
+            purge,
+        )),
+        Arc::new(MemoryBackupStore::new()),
+    );
+
+    let rolled = rolling
+        .rollback_with(&RunId::new("r3"), RunOptions::default().with_clock(clock))
+        .await?;
+
+    let generations: Vec<(String, GenerationState)> = h
+        .sim
+        .state_snapshot()
+        .generations
+        .into_iter()
+        .filter(|g| g.document == law_1)
+        .map(|g| (g.generation.to_string(), g.state))
+        .collect();
+    assert_eq!(generations, [("r2".to_owned(), GenerationState::Active)]);
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    Ok(())
+}
+
+/// Adversarial (adv51): the store commits a rollback's second batch and the process or the
+/// connection dies before the reply (the simulator's crash after the call). The rollback cannot
+/// know whether that batch committed, and it did: its report must not say the rest of the
+/// documents were not changed.
+#[tokio::test]
+async fn a_rollback_batch_committed_before_a_crash_is_not_called_unchanged() -> TestResult {
+    let h = harness();
+    h.pass(request("r1", laws()), RunOptions::default()).await?;
+    h.sim.inject_on(
+        iu_cutter_live_execution::OpKind::Restore,
+        1,
+        iu_cutter_simulator::FaultKind::CrashAfter,
+    );
+    let one =
+        RunOptions::default().with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
+
+    let stopped = h.runner.rollback_with(&RunId::new("r1"), one).await?;
+
+    let gap = blocked(&stopped)?;
+    assert!(
+        !gap.found.contains("the rest were not changed"),
+        "the second batch committed: {}",
+        gap.found
+    );
+    assert!(gap.found.contains("is not known"), "{}", gap.found);
+    Ok(())
+}
+
 /// How many entries of `report` say this purge removed them.
 fn removed(report: &crate::PurgeReport) -> usize {
     report.generations.iter().filter(|e| e.removed).count()

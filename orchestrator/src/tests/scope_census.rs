@@ -375,6 +375,43 @@ async fn rollback_restores_the_scope_to_its_exact_pre_run_census() -> TestResult
     Ok(())
 }
 
+/// Adversarial (adv51): the application adds `law/3` under the run's prefix scope after the
+/// run, before its rollback. The rollback leaves it (not the run's), but must not call it a
+/// document outside the run's scope, nor say the scope is as before the run.
+#[tokio::test]
+async fn a_document_added_to_a_prefix_scope_since_the_backup_is_not_called_outside_it() -> TestResult
+{
+    let Harness { sim, runner, .. } = Harness::new([("law/1", LAW_1), ("law/2", LAW_2)], true);
+    let report = runner.run(law_request("r1"), RunOptions::default()).await?;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let added = DocumentId::new("law/3");
+    sim.put_document(&added, "# Law three\n").await?;
+
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    let check = rolled.rollback.as_ref().ok_or("no rollback check")?;
+    assert!(
+        !check.changed_outside_scope.contains(&added),
+        "`law/3` is under the run's prefix: {}",
+        rolled.to_json()
+    );
+    assert!(
+        !check.fingerprint_matches_pre_run,
+        "the scope holds a document it did not before the run"
+    );
+    assert!(noted(&rolled, "law/3"), "{:?}", rolled.notes);
+    assert!(
+        !rolled
+            .notes
+            .iter()
+            .any(|n| n.contains("law/3") && n.contains("outside the run's scope")),
+        "{:?}",
+        rolled.notes
+    );
+    Ok(())
+}
+
 /// The dry run's attestation ([`Attestation::of`]) over the simulator's change log: a change
 /// anywhere in the store fails it, inside the scope or not, even one undone since.
 #[tokio::test]
