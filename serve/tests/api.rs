@@ -242,13 +242,7 @@ async fn a_held_run_shows_its_units_and_its_diff_against_the_active_generation()
     assert_eq!(missing.status, 404, "{}", missing.body);
 
     // Rollback of the held run restores the pre-run state.
-    let rollback = server.post("/runs/gen-2/rollback", "").await;
-    assert_eq!(rollback.status, 202, "{}", rollback.body);
-    let detail = server.settled("gen-2").await;
-    assert_eq!(
-        detail["report"]["outcome"]["name"], "ROLLED_BACK",
-        "{detail}"
-    );
+    server.rolled_back("gen-2").await;
     server.stop().await;
 }
 
@@ -277,13 +271,7 @@ async fn a_rollback_after_the_diff_read_its_units_leaves_the_diff_its_texts() {
     let answered = match answered {
         Some(answered) => answered,
         None => {
-            let rollback = server.post("/runs/gen-2/rollback", "").await;
-            assert_eq!(rollback.status, 202, "{}", rollback.body);
-            let detail = server.settled("gen-2").await;
-            assert_eq!(
-                detail["report"]["outcome"]["name"], "ROLLED_BACK",
-                "{detail}"
-            );
+            server.rolled_back("gen-2").await;
             pause.release();
             diff.await
         }

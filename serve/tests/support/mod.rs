@@ -285,6 +285,19 @@ impl Server {
         panic!("run {run} did not settle within 30 s");
     }
 
+    /// Rolls back `run`, which must be accepted (202) and end ROLLED_BACK: its detail once
+    /// settled.
+    pub async fn rolled_back(&self, run: &str) -> Value {
+        let rollback = self.post(&format!("/runs/{run}/rollback"), "").await;
+        assert_eq!(rollback.status, 202, "{}", rollback.body);
+        let detail = self.settled(run).await;
+        assert_eq!(
+            detail["report"]["outcome"]["name"], "ROLLED_BACK",
+            "{detail}"
+        );
+        detail
+    }
+
     /// Starts the live run `request` (its JSON body, naming its `run`) held after write-verify,
     /// which must be accepted (202): the run's detail once settled.
     pub async fn hold(&self, request: Value) -> Value {
