@@ -1104,3 +1104,54 @@ async fn resume_until_before_an_enact_that_began_never_says_it_is_not_enacted() 
     let resumed = h.runner.resume(&RunId::new("x"), options).await?;
     says_x_is_enacted_in_part(&h, &resumed).await
 }
+
+/// [`harness`] with `r1` held after write-verify at [`T0`] and enacted, every phase journaled
+/// done, but its final status lost (the process died between the enact's journal entry and the
+/// status write, which reopening had set `running`); the clock, two hours on.
+async fn enacted_but_status_lost() -> Result<(Harness, impl Fn(RunOptions) -> RunOptions), BoxError>
+{
+    let h = harness();
+    let (clock, on) = clock_at_t0();
+    h.pass(request("r1", laws()), on(held())).await?;
+    expect_pass(&h.enact("r1", on(RunOptions::default())).await?)?;
+    h.sim
+        .set_run_status(&RunId::new("r1"), RunStatus::Running)
+        .await?;
+    clock.advance(Duration::from_secs(2 * 3600));
+    Ok((h, on))
+}
+
+/// A run whose enact finished every phase but whose status was never journaled `pass` is
+/// enacted: `enact` again says so and records the status, as `resume` does; it neither blocks on
+/// the age of a verification that no longer matters nor verifies the live units again as staged.
+#[tokio::test]
+async fn enact_of_a_run_enacted_but_not_journaled_pass_records_it() -> TestResult {
+    let (h, on) = enacted_but_status_lost().await?;
+    let report = h.enact("r1", on(verified_within_the_hour())).await?;
+    expect_pass(&report)?;
+    assert!(noted(&report, "already enacted"), "{}", report.to_json());
+    assert_eq!(stored_run(&h.sim, "r1").await?.status, RunStatus::Pass);
+
+    // `verify` audits it as the enacted run it is, rather than refusing it as enacted in part
+    // (whose advice, `enact`, the age check above blocked, whose advice was `verify`).
+    let (h, on) = enacted_but_status_lost().await?;
+    let audited = h.verify_with("r1", on(RunOptions::default())).await?;
+    expect_pass(&audited)?;
+    assert_eq!(audited.phases.len(), 1, "{}", audited.to_json());
+    assert_eq!(audited.phases[0].name, AUDIT_STEP);
+
+    // Without an age limit, enacting it again re-ran write-verify and lifecycle-enact on live
+    // units and journaled a new enact time, two hours after the real one: `export --since` and
+    // `purge` date generations by it.
+    let enact_before = stored_run(&h.sim, "r1")
+        .await?
+        .phase(names::LIFECYCLE_ENACT)
+        .cloned();
+    let report = h.enact("r1", on(RunOptions::default())).await?;
+    expect_pass(&report)?;
+    assert!(noted(&report, "already enacted"), "{}", report.to_json());
+    let record = stored_run(&h.sim, "r1").await?;
+    assert_eq!(record.status, RunStatus::Pass);
+    assert_eq!(record.phase(names::LIFECYCLE_ENACT).cloned(), enact_before);
+    Ok(())
+}
