@@ -82,7 +82,19 @@ pub(crate) async fn enact_or_verify(
             "phases after `{verify}` are journaled done; only `{verify}` ran again"
         ));
     }
-    let (outcome, held_after) = drive(pipeline, record, Some(verify_index), until, &mut inv).await;
+    // Every phase journaled done but the status not (the enacting process stopped before
+    // writing it): the run is enacted. Verifying its live units again as staged, and journaling
+    // a second enact time hours after the real one, is not finishing it; recording the status is.
+    let start = if first_open < pipeline.phases().len() {
+        Some(verify_index)
+    } else {
+        inv.note(format!(
+            "run {run} is already enacted (every phase is journaled done, its status was not); \
+             nothing was run, its status is recorded"
+        ));
+        None
+    };
+    let (outcome, held_after) = drive(pipeline, record, start, until, &mut inv).await;
     Ok(inv.finish(outcome, held_after).await)
 }
 
@@ -187,6 +199,7 @@ impl JournalCheck<'_> {
             return Err(outcome);
         }
         if command == Command::Enact
+            && first_open < pipeline.phases().len()
             && let Some(max) = self.options.held_max_age
             && let Some(gap) = stale_verification(record, verify, max, self.options.clock.now())
         {
@@ -228,7 +241,9 @@ async fn settled_already(
         RunStatus::RolledBack if command == Command::Verify => {
             Some(audit::rolled_back(record, inv).await)
         }
-        RunStatus::Pass if all_done && command == Command::Verify => {
+        // Enacted whatever the status says, once every phase is journaled done (a status write
+        // lost after the enact's entry leaves it `running` or `failed`).
+        _ if all_done && command == Command::Verify => {
             Some(audit::enacted(pipeline, record, inv).await)
         }
         RunStatus::Pass if all_done => {
