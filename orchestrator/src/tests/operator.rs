@@ -1155,3 +1155,35 @@ async fn enact_of_a_run_enacted_but_not_journaled_pass_records_it() -> TestResul
     assert_eq!(record.phase(names::LIFECYCLE_ENACT).cloned(), enact_before);
     Ok(())
 }
+
+/// Run `x`, enacted in part ([`x_enacted_in_part`]), enacted a day later under the default
+/// `held_max_age` (24h): its verification is a day old, so enact BLOCKED and advised `verify`
+/// first, which refuses a run enacted in part and advises `enact`: a loop, law/1 live on x and
+/// law/2 on r1 meanwhile. Finishing an enact that began is not held to the verification's age
+/// (enact verifies again first; `resume` finishes it as well).
+#[tokio::test]
+async fn enact_finishes_a_run_enacted_in_part_whatever_its_verification_age() -> TestResult {
+    let h = x_enacted_in_part().await?;
+    let verified_at = stored_run(&h.sim, "x")
+        .await?
+        .phase(names::WRITE_VERIFY)
+        .and_then(|p| p.finished_at.clone())
+        .ok_or("no verification time")?;
+    let (clock, on) = clock_at_t0();
+    clock.set(clock::parse_rfc3339(&verified_at).ok_or("bad time")? + Duration::from_secs(86_401));
+    let a_day = RunOptions::default().with_held_max_age(Duration::from_secs(86_400));
+    let report = h.enact("x", on(a_day)).await?;
+    if let Outcome::Blocked { gap } = &report.outcome {
+        let verify = NextAction::Verify {
+            run: RunId::new("x"),
+        };
+        assert!(
+            !gap.next.contains(&verify),
+            "advises verify, which refuses: {gap}"
+        );
+    }
+    expect_pass(&report)?;
+    let units = h.sim.active_units(&DocumentId::new("law/2")).await?;
+    assert!(units.iter().all(|u| u.generation.as_str() == "x") && !units.is_empty());
+    Ok(())
+}
