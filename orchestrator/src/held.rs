@@ -203,11 +203,30 @@ impl JournalCheck<'_> {
             && let Some(max) = self.options.held_max_age
             && let Some(gap) = stale_verification(record, verify, max, self.options.clock.now())
         {
-            warn!(gap = %gap, "held run's verification is too old");
-            return Err(Outcome::Blocked { gap });
+            if !began_enacting(pipeline, record).await {
+                warn!(gap = %gap, "held run's verification is too old");
+                return Err(Outcome::Blocked { gap });
+            }
+            // `verify` refuses a run enacted in part (it is live in part), so blocking here
+            // advised a refresh that cannot happen; finishing it still verifies again first.
+            let note = format!(
+                "run {run}'s enact began and enacted some of its documents: finishing it is not \
+                 held to held_max_age ({}), as its verification cannot be refreshed; `{verify}` \
+                 ran again first",
+                clock::format_age(max)
+            );
+            inv.note_once(note);
         }
         Ok(first_open)
     }
+}
+
+/// Whether `record`'s enact began and enacted some of its documents (see [`enacted_any`]).
+async fn began_enacting(pipeline: &Pipeline, record: &RunRecord) -> bool {
+    let began = pipeline
+        .name_of(PhaseRole::Enact)
+        .is_some_and(|enact| record.phase(enact).is_some());
+    began && enacted_any(pipeline, record).await
 }
 
 /// The outcome of a run that is enacted or rolled back already: `verify` audits it, `enact`

@@ -238,6 +238,14 @@ impl<'a> Invocation<'a> {
         self.notes.push(note);
     }
 
+    /// [`Invocation::note`], unless the same note is there already (a check made both before
+    /// and after taking the lease says it once).
+    pub(crate) fn note_once(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
     /// Shows the journal's view of each phase (done phases carry their evidence) until this
     /// invocation updates them.
     pub(crate) fn show_journal(&mut self, record: &RunRecord) {

@@ -1183,6 +1183,11 @@ async fn enact_finishes_a_run_enacted_in_part_whatever_its_verification_age() ->
         );
     }
     expect_pass(&report)?;
+    let said = report
+        .notes
+        .iter()
+        .filter(|n| n.contains("not held to held_max_age"));
+    assert_eq!(said.count(), 1, "{}", report.notes.join("\n"));
     let units = h.sim.active_units(&DocumentId::new("law/2")).await?;
     assert!(units.iter().all(|u| u.generation.as_str() == "x") && !units.is_empty());
     Ok(())
