@@ -24,6 +24,9 @@ on_fixtures! {
     since_over_a_rollback_stopped_part_way:
         since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
         since_over_a_rollback_stopped_part_way_on_postgres on postgres;
+    since_over_a_document_deleted_since:
+        since_over_a_document_deleted_since_on_sqlite on sqlite,
+        since_over_a_document_deleted_since_on_postgres on postgres;
 }
 
 /// What an index holds: per (document, unit id), the unit's sha256.
@@ -161,6 +164,35 @@ async fn since_over_a_rollback_stopped_part_way(fixture: &impl RawSql) -> TestRe
     match lines(&plain, Some("z")).await {
         Err(ExportError::Since(why)) => assert!(why.contains("rolled back"), "{why}"),
         other => panic!("since z, rolled back in part: {other:?}"),
+    }
+    Ok(())
+}
+
+/// (adv52) law/1 and law/2 cut by r1, an index fed after r1; then the application deletes law/2
+/// as iu-cutter asks (its generation records, then its row; its units left, as units have no
+/// foreign key). A full export now has no unit of law/2; the lines since r1 walked the heads
+/// only, so law/2's units stayed in the index with no tombstone and no refusal.
+async fn since_over_a_document_deleted_since(fixture: &impl RawSql) -> TestResult {
+    let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/1", "# One\n\n## A\n\nFirst.\n\n## B\n\nSecond.\n").await?;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(&runner, "r1", &["law/1", "law/2"]).await?;
+    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    assert!(index.keys().any(|(document, _)| document == "law/2"));
+    let generations = fixture.table("generations");
+    let documents = fixture.table("documents");
+    let delete_records = format!("DELETE FROM {generations} WHERE document = $1");
+    fixture.execute_raw(&delete_records, &["law/2"]).await;
+    let delete_row = format!("DELETE FROM {documents} WHERE id = $1");
+    assert_eq!(fixture.execute_raw(&delete_row, &["law/2"]).await, 1);
+    let now = applied(Index::new(), &lines(&runner, None).await?);
+    match lines(&runner, Some("r1")).await {
+        // Refused, naming the document, is honest too: the index must then be rebuilt.
+        Err(ExportError::Since(why)) => assert!(why.contains("law/2"), "{why}"),
+        Err(other) => return Err(other.into()),
+        Ok(since) => assert_eq!(applied(index, &since), now, "{since:?}"),
     }
     Ok(())
 }
