@@ -32,7 +32,7 @@ use std::time::SystemTime;
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState,
-    PhaseStatus, RunId, RunRecord, RunStatus, Scope, SourceFacts, Unit, UnitCursor,
+    PhaseStatus, RunId, RunRecord, RunStatus, SourceFacts, Unit, UnitCursor,
 };
 use iu_cutter_phase_core::{PhaseError, PhaseRole, PlanReader};
 use serde::Serialize;
@@ -280,7 +280,6 @@ async fn export_since(
 ) -> Result<ExportSummary, ExportError> {
     let runs = pipeline.store.list_runs().await?;
     let since = Since::new(run, &runs, pipeline.name_of(PhaseRole::Enact))?;
-    refuse_deleted(pipeline, &since, page_size).await?;
     let mut plans = PlannedDocuments::default();
     let mut summary = ExportSummary::default();
     // Every document's head (not only those with active units: a document whose units all
@@ -296,49 +295,6 @@ async fn export_since(
             return Ok(summary);
         }
         after = heads.last().map(|h| h.id.clone());
-    }
-}
-
-/// Refuses, before any line, when a document that may have held units when RUN finished (one
-/// that a run enacting by then planned) is no longer in the store: the application deleted it
-/// since (its records, then its row), and the walk of the heads would find nothing of it to
-/// remove, its units left in the index for good. Its units are gone with it, so no removal can
-/// be told; a full export rebuilds the index.
-async fn refuse_deleted(
-    pipeline: &Pipeline,
-    since: &Since<'_>,
-    page_size: u32,
-) -> Result<(), ExportError> {
-    for run in since.enacting_by_run() {
-        // One run's plan's ids at a time, as a suspect's are read.
-        let ids = PlanReader::document_ids(Arc::clone(&pipeline.store), run)
-            .await
-            .map_err(plan_error)?
-            .unwrap_or_default();
-        for chunk in ids.chunks(page_size.max(1) as usize) {
-            let heads = pipeline
-                .store
-                .load_heads(&Scope::Ids(chunk.to_vec()))
-                .await?;
-            let present: BTreeSet<&DocumentId> = heads.iter().map(|h| &h.id).collect();
-            if let Some(gone) = chunk.iter().find(|id| !present.contains(id)) {
-                return Err(ExportError::Since(format!(
-                    "document `{gone}`, cut by run `{run}` by the time run `{}` finished, is no \
-                     longer in the store (deleted since): the units it held, and so their \
-                     removals, can no longer be told; take a full export",
-                    since.run
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A plan that cannot be read, as the store's error.
-fn plan_error(error: PhaseError) -> AdapterError {
-    match error {
-        PhaseError::Adapter(e) => e,
-        other => AdapterError::Invalid(other.to_string()),
     }
 }
 
@@ -794,19 +750,6 @@ impl<'r> Since<'r> {
         Some((earliest, latest))
     }
 
-    /// The runs whose enact began no later than RUN finished and that were not rolled back by
-    /// then: what they planned may have held units when RUN finished.
-    fn enacting_by_run(&self) -> impl Iterator<Item = &RunId> {
-        self.runs
-            .iter()
-            .filter(|r| {
-                let rolled_back = r.status == RunStatus::RolledBack || rollback_began(r);
-                let undone_before = rolled_back && rolled_back_at(r).is_some_and(|t| t <= self.at);
-                !undone_before && self.enacting(r).is_some_and(|(began, _)| began <= self.at)
-            })
-            .map(|r| &r.run)
-    }
-
     /// Whether the journal the export read already showed `run`'s enact running.
     fn was_enacting(&self, run: &RunId) -> bool {
         self.runs
@@ -886,7 +829,10 @@ impl PlannedDocuments {
             // Read a part at a time: a large run's plan is never in memory whole.
             let documents = PlanReader::document_ids(Arc::clone(&pipeline.store), run)
                 .await
-                .map_err(plan_error)?
+                .map_err(|e| match e {
+                    PhaseError::Adapter(e) => e,
+                    other => AdapterError::Invalid(other.to_string()),
+                })?
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
