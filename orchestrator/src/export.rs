@@ -20,6 +20,10 @@
 //! come from (generation, revision, source revision, metadata), which keep the values last sent:
 //! an edit of the application's metadata columns alone changes no unit.
 //!
+//! A document deleted since RUN has no head and no generation records left to diff: the store's
+//! change log still names it ([`Reads::changed_since`] of the change mark RUN's backup
+//! journaled), and the export ends with one [`ExportLine::RemoveDocument`] per such document.
+//!
 //! The baseline must still be in the store: when the journal shows that a run enacted a
 //! document's generation that was active at RUN's end and has since been purged or rolled back,
 //! its units (and so the removals) can no longer be told, and the export fails naming that
@@ -31,8 +35,8 @@ use std::time::SystemTime;
 
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
-    ActiveUnit, AdapterError, DocumentHead, DocumentId, GenerationRecord, GenerationState,
-    PhaseStatus, RunId, RunRecord, RunStatus, SourceFacts, Unit, UnitCursor,
+    ActiveUnit, AdapterError, ChangeMark, DocumentHead, DocumentId, GenerationRecord,
+    GenerationState, PhaseStatus, RunId, RunRecord, RunStatus, SourceFacts, Unit, UnitCursor,
 };
 use iu_cutter_phase_core::{PhaseError, PhaseRole, PlanReader};
 use serde::Serialize;
@@ -72,6 +76,21 @@ pub enum ExportLine {
     Upsert(ExportedUnit),
     /// A unit to delete by (document, unit id): it is no longer active.
     Remove(RemovedUnit),
+    /// Every unit of a document to delete: the document was deleted since the run (`since`
+    /// only). Its generation records went with it, so which units it had can no longer be
+    /// told; an index drops whatever it holds of the document.
+    RemoveDocument(RemovedDocument),
+}
+
+impl ExportLine {
+    /// The document the line is about.
+    pub fn document(&self) -> &DocumentId {
+        match self {
+            ExportLine::Upsert(unit) => &unit.document,
+            ExportLine::Remove(unit) => &unit.document,
+            ExportLine::RemoveDocument(gone) => &gone.document,
+        }
+    }
 }
 
 /// An active unit as exported.
@@ -161,6 +180,13 @@ pub struct RemovedUnit {
     pub generation: RunId,
 }
 
+/// A document deleted since the run (a tombstone for all its units).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemovedDocument {
+    /// The document.
+    pub document: DocumentId,
+}
+
 /// What an export wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ExportSummary {
@@ -170,8 +196,21 @@ pub struct ExportSummary {
     pub upserts: u64,
     /// `remove` lines.
     pub removals: u64,
+    /// `remove_document` lines: documents deleted since the run.
+    pub documents_removed: u64,
     /// Pages read from the store (of units; with `since`, of document heads).
     pub pages: u64,
+}
+
+impl ExportSummary {
+    /// Counts `line` under its kind.
+    fn count(&mut self, line: &ExportLine) {
+        match line {
+            ExportLine::Upsert(_) => self.upserts += 1,
+            ExportLine::Remove(_) => self.removals += 1,
+            ExportLine::RemoveDocument(_) => self.documents_removed += 1,
+        }
+    }
 }
 
 /// Why an export stopped. Lines written before it stay written.
@@ -280,6 +319,9 @@ async fn export_since(
 ) -> Result<ExportSummary, ExportError> {
     let runs = pipeline.store.list_runs().await?;
     let since = Since::new(run, &runs, pipeline.name_of(PhaseRole::Enact))?;
+    // Read before the heads: a document deleted after this read is deleted after the export
+    // began, and the next export's to tell.
+    let mut headless = changed_since_run(pipeline, &runs, run).await?;
     let mut plans = PlannedDocuments::default();
     let mut summary = ExportSummary::default();
     // Every document's head (not only those with active units: a document whose units all
@@ -289,13 +331,55 @@ async fn export_since(
         let heads = pipeline.store.heads_page(after.as_ref(), page_size).await?;
         summary.pages += 1;
         for head in &heads {
+            headless.remove(&head.id);
             since_document(pipeline, &since, &mut plans, head, &mut summary, sink).await?;
         }
         if heads.len() < page_size as usize {
-            return Ok(summary);
+            break;
         }
         after = heads.last().map(|h| h.id.clone());
     }
+    // Changed since the run and without a row now: deleted (a document the index never held
+    // costs it a tombstone that removes nothing).
+    for document in headless {
+        sink(&ExportLine::RemoveDocument(RemovedDocument { document }))
+            .map_err(ExportError::Sink)?;
+        summary.documents += 1;
+        summary.documents_removed += 1;
+    }
+    Ok(summary)
+}
+
+/// The documents the change log lists as changed since `run`'s backup read the store (its
+/// journaled `change_mark`), in id order: a superset of those deleted since `run` ended. A
+/// deleted document's generation records go with it, so the change log is what still names it.
+async fn changed_since_run(
+    pipeline: &Pipeline,
+    runs: &[RunRecord],
+    run: &RunId,
+) -> Result<BTreeSet<DocumentId>, ExportError> {
+    let mark = runs
+        .iter()
+        .find(|r| &r.run == run)
+        .zip(pipeline.name_of(PhaseRole::Backup))
+        .and_then(|(record, backup)| record.phase(backup))
+        .and_then(|phase| phase.evidence.get("change_mark"))
+        .and_then(|value| value.as_text())
+        .and_then(|text| text.split_once(':'))
+        .map(|(backend, position)| ChangeMark::new(backend, position));
+    let Some(mark) = mark else {
+        return Err(ExportError::Since(format!(
+            "run `{run}` journaled no change mark (its backup was taken before the store kept a \
+             change log), so the documents deleted since it cannot be told: take a full export, \
+             then measure from a later run"
+        )));
+    };
+    Ok(pipeline
+        .store
+        .changed_since(&mark)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// The lines of one document since the run: refused when its baseline is gone.
@@ -342,10 +426,7 @@ async fn since_document(
         summary.documents += 1;
     }
     for line in &lines {
-        match line {
-            ExportLine::Upsert(_) => summary.upserts += 1,
-            ExportLine::Remove(_) => summary.removals += 1,
-        }
+        summary.count(line);
         sink(line).map_err(ExportError::Sink)?;
     }
     Ok(())

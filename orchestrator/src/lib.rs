@@ -113,7 +113,7 @@ pub use error::RunnerError;
 pub use events::{EventStream, StreamSink, event_stream};
 pub use export::{
     DEFAULT_PAGE_SIZE, ExportError, ExportLine, ExportRequest, ExportSummary, ExportedUnit,
-    RemovedUnit, Sink,
+    RemovedDocument, RemovedUnit, Sink,
 };
 pub use generations::{
     DiffError, GenerationDiff, RunDiff, UnitChange, UnitDiffEntry, diff_units, keyed,

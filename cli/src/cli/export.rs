@@ -125,8 +125,14 @@ fn cannot_write(path: &Path, error: &std::io::Error) -> CliError {
 fn summary_line(summary: &ExportSummary, request: &ExportRequest) -> String {
     match &request.since {
         Some(run) => format!(
-            "exported the changes since run {run}: {} upserts and {} removals in {} documents",
-            summary.upserts, summary.removals, summary.documents
+            "exported the changes since run {run}: {} upserts and {} removals in {} documents{}",
+            summary.upserts,
+            summary.removals,
+            summary.documents,
+            match summary.documents_removed {
+                0 => String::new(),
+                n => format!(", {n} of them deleted (remove_document)"),
+            }
         ),
         None => format!(
             "exported {} active units of {} documents ({} pages of at most {})",

@@ -208,7 +208,7 @@ fn upserts(lines: Vec<ExportLine>) -> Vec<ExportedUnit> {
         .into_iter()
         .filter_map(|line| match line {
             ExportLine::Upsert(unit) => Some(unit),
-            ExportLine::Remove(_) => None,
+            ExportLine::Remove(_) | ExportLine::RemoveDocument(_) => None,
         })
         .collect()
 }
@@ -239,6 +239,9 @@ fn apply(
                     "a tombstone for a unit never exported: {gone:?}"
                 );
             }
+            ExportLine::RemoveDocument(gone) => {
+                held.retain(|(document, _), _| *document != gone.document);
+            }
         }
     }
     held
@@ -257,6 +260,9 @@ fn assert_fed(index: &[ExportedUnit], lines: &[ExportLine], now: &[ExportedUnit]
             }
             ExportLine::Remove(gone) => {
                 held.remove(&(gone.document.clone(), gone.unit_id.clone()));
+            }
+            ExportLine::RemoveDocument(gone) => {
+                held.retain(|(document, _), _| *document != gone.document);
             }
         }
     }
@@ -339,6 +345,7 @@ async fn since_a_run_exports_only_what_changed_with_tombstones() -> TestResult {
         lines.iter().all(|line| match line {
             ExportLine::Upsert(u) => u.document != DocumentId::new("law/2"),
             ExportLine::Remove(gone) => gone.document == law_1,
+            ExportLine::RemoveDocument(_) => false,
         }),
         "law/2 is unchanged; only law/1 lost units: {lines:?}"
     );
@@ -346,7 +353,7 @@ async fn since_a_run_exports_only_what_changed_with_tombstones() -> TestResult {
         .iter()
         .filter_map(|line| match line {
             ExportLine::Remove(gone) => Some(gone.unit_id.as_str()),
-            ExportLine::Upsert(_) => None,
+            ExportLine::Upsert(_) | ExportLine::RemoveDocument(_) => None,
         })
         .collect();
     let article_2 = after_r1
@@ -401,6 +408,27 @@ async fn since_a_run_exports_only_what_changed_with_tombstones() -> TestResult {
     Ok(())
 }
 
+/// A run journaled without its backup's change mark (a backup taken before the store kept a
+/// change log) cannot say which documents were deleted since it: refused, not exported without
+/// their tombstones.
+#[tokio::test]
+async fn since_refuses_a_run_that_journaled_no_change_mark() -> TestResult {
+    let t = Timed::new();
+    t.pass("r1", laws()).await?;
+    assert!(t.since("r1").await?.is_empty(), "nothing changed since r1");
+    let r1 = RunId::new("r1");
+    let record = t.h.sim.load_run(&r1).await?.ok_or("r1 is journaled")?;
+    let mut backup = record
+        .phase(iu_cutter_phase_core::names::BACKUP)
+        .ok_or("r1 backed up")?
+        .clone();
+    assert!(backup.evidence.remove("change_mark").is_some());
+    t.h.sim.record_phase(&r1, &backup).await?;
+    let why = t.since_refusal("r1").await;
+    assert!(why.contains("no change mark"), "{why}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn since_refuses_a_run_that_never_enacted_or_was_rolled_back() -> TestResult {
     let t = Timed::new();
@@ -437,10 +465,7 @@ async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
     // Since r1, which law/1 is back to: only law/2 changed.
     let lines = t.since("r1").await?;
     assert!(!lines.is_empty());
-    assert!(lines.iter().all(|line| match line {
-        ExportLine::Upsert(u) => u.document == law_2,
-        ExportLine::Remove(gone) => gone.document == law_2,
-    }));
+    assert!(lines.iter().all(|line| line.document() == &law_2));
 
     // r1's generation of law/2, retired by r3 and purged: gone.
     t.clock.advance(Duration::from_secs(7 * 24 * 3600));
@@ -638,10 +663,7 @@ async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_sile
     match t.since("r3").await {
         Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
         Ok(lines) => {
-            let told = lines.iter().any(|line| match line {
-                ExportLine::Upsert(unit) => unit.document.as_str() == "law/1",
-                ExportLine::Remove(unit) => unit.document.as_str() == "law/1",
-            });
+            let told = lines.iter().any(|line| line.document().as_str() == "law/1");
             assert!(told, "law/1's return to r1 untold since r3: {lines:?}");
         }
         Err(other) => panic!("expected law/1 told or refused: {other:?}"),
