@@ -530,11 +530,7 @@ async fn events(
     let journaled = if app.simulated(&run).is_some() {
         None
     } else {
-        app.backend()
-            .store
-            .load_run(&run)
-            .await
-            .map_err(|e| ApiError::store(e, "reading the journal"))?
+        journal_record(&app, &run).await?
     };
     let Some(receiver) = app.subscribe(&run, journaled.is_some()) else {
         return Err(no_such_run(&app, &run));
@@ -735,13 +731,7 @@ async fn start_run(
         request = request.only_stale();
     }
     // One id names one run: a dry run never shadows a journaled live run, nor the reverse.
-    let journaled = app
-        .backend()
-        .store
-        .load_run(&run)
-        .await
-        .map_err(|e| ApiError::store(e, "reading the journal"))?
-        .is_some();
+    let journaled = journal_record(&app, &run).await?.is_some();
     // A generated id names a new run: never one the journal holds (another server's, the
     // command line's), which running under its id would continue.
     if generated && (journaled || app.slot(&run).is_some()) {
@@ -888,6 +878,15 @@ async fn on_run(
     Ok(accepted(&run, name, mode))
 }
 
+/// The live journal's record of `run`, `None` when it holds none.
+async fn journal_record(app: &App, run: &RunId) -> Result<Option<RunRecord>, ApiError> {
+    app.backend()
+        .store
+        .load_run(run)
+        .await
+        .map_err(|e| ApiError::store(e, "reading the journal"))
+}
+
 /// Refuses (404) an invocation of a live run the journal does not hold, unless one is in flight
 /// here (a run this server started, not journaled yet: `launch` answers that it is busy). It
 /// would only fail in its task, after a 202.
@@ -898,13 +897,7 @@ async fn require_journaled(app: &App, run: &RunId) -> Result<(), ApiError> {
     {
         return Ok(());
     }
-    let record = app
-        .backend()
-        .store
-        .load_run(run)
-        .await
-        .map_err(|e| ApiError::store(e, "reading the journal"))?;
-    match record {
+    match journal_record(app, run).await? {
         Some(_) => Ok(()),
         None => Err(no_such_run(app, run)
             .with_next("list the runs with GET /runs, or start one with POST /runs")),

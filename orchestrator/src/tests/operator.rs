@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use iu_cutter_live_execution::{
-    CutRules, DocumentId, GenerationState, PhaseStatus, Preset, RunId, RunStatus, Scope,
+    CutRules, DocumentId, GenerationState, OpKind, PhaseStatus, Preset, RunId, RunStatus, Scope,
 };
 
 use iu_cutter_live_execution::prelude::*;
@@ -62,6 +62,27 @@ impl Harness {
         options: RunOptions,
     ) -> Result<RunReport, RunnerError> {
         self.runner.rollback_with(&RunId::new(run), options).await
+    }
+
+    /// Another client's runner: over the same store, behind the same switch.
+    fn other_runner(&self) -> Runner {
+        Runner::new(
+            Arc::new(behind(self.sim.clone(), &self.switch)),
+            Arc::new(MemoryBackupStore::new()),
+        )
+    }
+
+    /// A runner over the same store, behind the same switch, in which `meanwhile` (another
+    /// client's invocation) runs to its end just before the first call of `kind`.
+    fn runner_meanwhile(&self, kind: OpKind, meanwhile: Pending) -> Runner {
+        Runner::new(
+            Arc::new(Meanwhile::new(
+                behind(self.sim.clone(), &self.switch),
+                kind,
+                meanwhile,
+            )),
+            Arc::new(MemoryBackupStore::new()),
+        )
     }
 }
 
@@ -374,7 +395,7 @@ async fn verify_audits_enacted_superseded_purged_and_rolled_back_runs() -> TestR
     expect_pass(&audit)?;
     // Whether r2 is enacted is read from r2's record, not from the whole journal.
     assert!(
-        !journal_reads(&h.sim, before).contains(&iu_cutter_live_execution::OpKind::ListRuns),
+        !journal_reads(&h.sim, before).contains(&OpKind::ListRuns),
         "the audit read every run of the journal"
     );
     let evidence = &audit.phases[0].evidence;
@@ -500,17 +521,11 @@ fn compared(diff: &crate::GenerationDiff) -> (Option<&str>, &str) {
 }
 
 /// The reads of journaled runs (every run, or one) in `sim`'s calls from the `before`th on.
-fn journal_reads(sim: &Simulator, before: usize) -> Vec<iu_cutter_live_execution::OpKind> {
+fn journal_reads(sim: &Simulator, before: usize) -> Vec<OpKind> {
     sim.call_log()[before..]
         .iter()
         .map(|call| call.operation)
-        .filter(|op| {
-            matches!(
-                op,
-                iu_cutter_live_execution::OpKind::ListRuns
-                    | iu_cutter_live_execution::OpKind::LoadRun
-            )
-        })
+        .filter(|op| matches!(op, OpKind::ListRuns | OpKind::LoadRun))
         .collect()
 }
 
@@ -543,7 +558,7 @@ async fn a_diff_reads_the_runs_of_the_documents_generations_only() -> TestResult
     assert_eq!(compared(&diff), (Some("r1"), "r2"));
     assert_eq!(
         journal_reads(&h.sim, before),
-        [iu_cutter_live_execution::OpKind::LoadRun; 2],
+        [OpKind::LoadRun; 2],
         "one read for each of r1 and r2"
     );
     Ok(())
@@ -560,10 +575,7 @@ async fn a_diff_of_a_run_rolled_back_while_it_is_read_says_so() -> TestResult {
     h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
     h.pass(request("r2", Scope::Ids(vec![law_1.clone()])), held())
         .await?;
-    let other = Runner::new(
-        Arc::new(behind(h.sim.clone(), &h.switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let other = h.other_runner();
     let rolled_back: Pending = Box::pin(async move {
         let report = other.rollback(&RunId::new("r2")).await;
         assert!(
@@ -573,14 +585,7 @@ async fn a_diff_of_a_run_rolled_back_while_it_is_read_says_so() -> TestResult {
             "{report:?}"
         );
     });
-    let reader = Runner::new(
-        Arc::new(Meanwhile::new(
-            h.sim.clone(),
-            iu_cutter_live_execution::OpKind::GenerationUnits,
-            rolled_back,
-        )),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let reader = h.runner_meanwhile(OpKind::GenerationUnits, rolled_back);
     let diff = reader.diff_run(&law_1, &RunId::new("r2")).await;
     assert!(
         matches!(&diff, Err(crate::DiffError::Generations(why)) if why.contains("`r2`")),
@@ -750,23 +755,13 @@ async fn a_purge_racing_another_does_not_report_what_the_other_removed() -> Test
     let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     let later = clock.now();
     let age = Duration::from_secs(3600);
-    let other = Runner::new(
-        Arc::new(behind(h.sim.clone(), &h.switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let other = h.other_runner();
     let first: Pending = Box::pin(async move {
         let report = other.purge_at(age, later).await;
         assert_eq!(report.purged, 1, "{report:?}");
         assert_eq!(removed(&report), 1, "{report:?}");
     });
-    let second = Runner::new(
-        Arc::new(Meanwhile::new(
-            behind(h.sim.clone(), &h.switch),
-            iu_cutter_live_execution::OpKind::PurgeGenerations,
-            first,
-        )),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let second = h.runner_meanwhile(OpKind::PurgeGenerations, first);
     let report = second.purge_at(age, later).await;
     assert_eq!(report.outcome, Outcome::Pass, "{report:?}");
     assert_eq!(report.purged, 0, "{report:?}");
@@ -793,24 +788,14 @@ async fn a_purge_between_a_rollbacks_plan_and_its_restore_is_no_mismatch() -> Te
     let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     let later = clock.now();
     let law_1 = DocumentId::new("law/1");
-    let purger = Runner::new(
-        Arc::new(behind(h.sim.clone(), &h.switch)),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    let purger = h.other_runner();
     let purge: Pending = Box::pin(async move {
         let report = purger.purge_at(Duration::from_secs(3600), later).await;
         assert_eq!(removed(&report), 1, "{report:?}");
     });
-    let rolling = Runner::new(
-        Arc::new(Meanwhile::new(
-            behind(h.sim.clone(), &h.switch),
-            // The opening census of the restore: after the first pass, before the rollback
-            // is journaled as begun (from then on a purge keeps what it may need).
-            iu_cutter_live_execution::OpKind::ScopeCensusSummary,
-            purge,
-        )),
-        Arc::new(MemoryBackupStore::new()),
-    );
+    // The opening census of the restore: after the first pass, before the rollback is journaled
+    // as begun (from then on a purge keeps what it may need).
+    let rolling = h.runner_meanwhile(OpKind::ScopeCensusSummary, purge);
 
     let rolled = rolling
         .rollback_with(&RunId::new("r3"), RunOptions::default().with_clock(clock))
@@ -838,7 +823,7 @@ async fn a_rollback_batch_committed_before_a_crash_is_not_called_unchanged() -> 
     let h = harness();
     h.pass(request("r1", laws()), RunOptions::default()).await?;
     h.sim.inject_on(
-        iu_cutter_live_execution::OpKind::Restore,
+        OpKind::Restore,
         1,
         iu_cutter_simulator::FaultKind::CrashAfter,
     );
@@ -868,7 +853,7 @@ fn removed(report: &crate::PurgeReport) -> usize {
 async fn a_purge_whose_reply_is_lost_does_not_claim_nothing_was_removed() -> TestResult {
     let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     h.sim.inject_on(
-        iu_cutter_live_execution::OpKind::PurgeGenerations,
+        OpKind::PurgeGenerations,
         0,
         iu_cutter_simulator::FaultKind::CrashAfter,
     );
@@ -916,8 +901,8 @@ async fn purge_reads_the_generation_records_a_batch_of_documents_a_call() -> Tes
             .filter(|call| call.operation == kind)
             .count()
     };
-    assert_eq!(reads(iu_cutter_live_execution::OpKind::Generations), 0);
-    assert_eq!(reads(iu_cutter_live_execution::OpKind::GenerationsOf), 1);
+    assert_eq!(reads(OpKind::Generations), 0);
+    assert_eq!(reads(OpKind::GenerationsOf), 1);
     Ok(())
 }
 
@@ -1052,8 +1037,7 @@ async fn x_enacted_in_part() -> Result<Harness, BoxError> {
         .put_document(&law_2, "Intro.\n\n# Part A\n\nText A, amended.\n")
         .await?;
     // x's second enact batch (the store's second Enact call since r1's) fails.
-    h.sim
-        .inject_on(iu_cutter_live_execution::OpKind::Enact, 2, FaultKind::Error);
+    h.sim.inject_on(OpKind::Enact, 2, FaultKind::Error);
     let one_at_a_time =
         RunOptions::default().with_batch_documents(iu_cutter_phase_core::DocumentBatches::Of(1));
     let report = h.runner.run(request("x", laws()), one_at_a_time).await?;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use iu_cutter_live_execution::prelude::*;
-use iu_cutter_live_execution::{CutRules, DocumentId, OpKind, Preset, RunId, Scope};
+use iu_cutter_live_execution::{
+    CutRules, DocumentId, LiveExecutionAdapter, OpKind, Preset, RunId, Scope,
+};
 use iu_cutter_orchestrator::{
     ExportError, ExportLine, ExportRequest, Outcome, RunOptions, RunRequest, Runner,
 };
@@ -24,6 +26,9 @@ on_fixtures! {
     since_over_a_rollback_stopped_part_way:
         since_over_a_rollback_stopped_part_way_on_sqlite on sqlite,
         since_over_a_rollback_stopped_part_way_on_postgres on postgres;
+    since_over_a_document_deleted_since:
+        since_over_a_document_deleted_since_on_sqlite on sqlite,
+        since_over_a_document_deleted_since_on_postgres on postgres;
 }
 
 /// What an index holds: per (document, unit id), the unit's sha256.
@@ -75,6 +80,20 @@ async fn pass(runner: &Runner, run: &str, ids: &[&str]) -> TestResult {
     Ok(())
 }
 
+/// Puts `documents` (id, body) into `store` and runs `run` over them to PASS.
+async fn put_and_pass(
+    runner: &Runner,
+    store: &Arc<dyn LiveExecutionAdapter>,
+    run: &str,
+    documents: &[(&str, &str)],
+) -> TestResult {
+    for (id, body) in documents {
+        store.put_document(&DocumentId::new(*id), body).await?;
+    }
+    let ids: Vec<&str> = documents.iter().map(|(id, _)| *id).collect();
+    pass(runner, run, &ids).await
+}
+
 /// x's enact fails on its second batch (law/2) after enacting law/1, journaled failed before r3
 /// (over law/3) begins; after r3, y cuts law/1 again. When r3 finished, readers saw x's
 /// generation of law/1: the lines since r3 take an index fed then to now. They were refused as
@@ -83,9 +102,11 @@ async fn since_over_an_enact_failed_before_the_run(fixture: &impl RawSql) -> Tes
     let store = fixture.shared();
     let plain = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
-    put("law/1", "# One\n\n## A\n\nFirst.\n\n## B\n\nSecond.\n").await?;
-    put("law/2", "# Two\n\n## A\n\nOnly.\n").await?;
-    pass(&plain, "r1", &["law/1", "law/2"]).await?;
+    let laws = [
+        ("law/1", "# One\n\n## A\n\nFirst.\n\n## B\n\nSecond.\n"),
+        ("law/2", "# Two\n\n## A\n\nOnly.\n"),
+    ];
+    put_and_pass(&plain, &store, "r1", &laws).await?;
     put(
         "law/1",
         "# One\n\n## A\n\nFirst, amended.\n\n## C\n\nThird.\n",
@@ -168,24 +189,6 @@ async fn since_over_a_rollback_stopped_part_way(fixture: &impl RawSql) -> TestRe
     Ok(())
 }
 
-#[tokio::test]
-async fn since_over_a_document_deleted_since_on_sqlite() -> TestResult {
-    if let Some(fixture) = iu_cutter_tests::fixture::sqlite("deleted_since_on_sqlite").await {
-        since_over_a_document_deleted_since(&fixture).await?;
-        iu_cutter_tests::fixture::Fixture::finish(fixture).await;
-    }
-    Ok(())
-}
-
-#[tokio::test]
-async fn since_over_a_document_deleted_since_on_postgres() -> TestResult {
-    if let Some(fixture) = iu_cutter_tests::fixture::postgres("deleted_since_on_postgres").await {
-        since_over_a_document_deleted_since(&fixture).await?;
-        iu_cutter_tests::fixture::Fixture::finish(fixture).await;
-    }
-    Ok(())
-}
-
 /// (adv52) law/1 and law/2 cut by r1, an index fed after r1; then the application deletes law/2
 /// as iu-cutter asks (its generation records, then its row; its units left, as units have no
 /// foreign key). A full export now has no unit of law/2; the lines since r1 walked the heads
@@ -194,10 +197,11 @@ async fn since_over_a_document_deleted_since_on_postgres() -> TestResult {
 async fn since_over_a_document_deleted_since(fixture: &impl RawSql) -> TestResult {
     let store = fixture.shared();
     let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
-    put("law/1", "# One\n\n## A\n\nFirst.\n\n## B\n\nSecond.\n").await?;
-    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
-    pass(&runner, "r1", &["law/1", "law/2"]).await?;
+    let laws = [
+        ("law/1", "# One\n\n## A\n\nFirst.\n\n## B\n\nSecond.\n"),
+        ("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n"),
+    ];
+    put_and_pass(&runner, &store, "r1", &laws).await?;
     let index: Index = applied(Index::new(), &lines(&runner, None).await?);
     assert!(index.keys().any(|(document, _)| document == "law/2"));
     let generations = fixture.table("generations");

@@ -24,9 +24,11 @@
 
 /// For each `$check`, one `#[tokio::test]` per store, each handing `$check` the fixture that
 /// `iu_cutter_tests::fixture::$store` gives for the test's name (`None` skips the test), and
-/// finishing the fixture once the check passed.
+/// finishing the fixture once the check passed. Attributes written before a test (such as
+/// `#[ignore = "…"]`) go on that test.
 macro_rules! on_fixtures {
-    ($($check:ident: $($test:ident on $store:ident),+ $(,)?);+ $(;)?) => {$($(
+    ($($check:ident: $($(#[$attr:meta])* $test:ident on $store:ident),+ $(,)?);+ $(;)?) => {$($(
+        $(#[$attr])*
         #[tokio::test]
         async fn $test() -> $crate::TestResult {
             // `None`: skipped, and the fixture said why (in CI it fails instead).
