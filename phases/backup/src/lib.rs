@@ -136,10 +136,8 @@ impl Backup {
                         gap.found.push_str(&undropped.unwrap_or_default());
                         return Err(PhaseError::Blocked(gap));
                     }
-                    let ids: Vec<DocumentId> = match streamed {
-                        Some(ids) => ids.to_vec(),
-                        None => head.census.per_document.into_keys().collect(),
-                    };
+                    let keys = || head.census.per_document.into_keys().collect();
+                    let ids: Vec<DocumentId> = streamed.map_or_else(keys, |ids| ids.to_vec());
                     taken = Taken::held(ctx.store().scope_census(&ids).await?);
                 }
             }
