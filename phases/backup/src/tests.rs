@@ -668,3 +668,74 @@ async fn a_document_another_run_fenced_while_the_backup_was_written_blocks_at_on
     assert!(store.load(&RunId::new(RUN)).await?.is_none());
     Ok(())
 }
+
+/// A document of the runner's opening census deleted before its census line is read: nothing
+/// is written of that attempt, and the backup is taken again, with a census of the documents
+/// left (its digests held: a census taken again is read whole).
+#[tokio::test]
+async fn a_document_deleted_before_its_census_line_is_backed_up_no_more() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadHeads)
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head(), cut("b", "Bee.\n").head()].into()));
+    nothing_changed_since(&mut mock, 2);
+    let only_b = || {
+        let census = Census {
+            documents: 1,
+            units: 1,
+            per_document: census().per_document.into_iter().skip(1).collect(),
+            ..census()
+        };
+        Ok(scope_census(census).into())
+    };
+    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
+    let both = [a.clone(), b.clone()];
+    let mut seq = Sequence::new();
+    expect_op!(mock, ScopeCensus, Op::ScopeCensus(ids) if **ids == both[..])
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| only_b());
+    expect_op!(mock, ScopeCensus, Op::ScopeCensus(ids) if **ids == [b.clone()][..])
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| only_b());
+    expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Ids(vec![DocumentId::new("b")]))
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("b", "Bee.\n")].into()));
+    expect_op!(mock, GenerationsOf)
+        .times(1)
+        .returning(|_, _| Ok(generations("b").into()));
+    expect_op!(mock, ActiveUnitsOf)
+        .times(1)
+        .returning(|_, _| Ok(active_units("b", "Bee.\n").into()));
+    refuse_mutations_except(&mut mock, &[]);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+    ctx.set_opening_census(Some(OpeningCensus {
+        ids: Arc::new(vec![DocumentId::new("a"), DocumentId::new("b")]),
+        census: scope_census(Census {
+            per_document: BTreeMap::new(),
+            ..census()
+        }),
+    }));
+
+    Backup.run(&mut ctx).await?;
+
+    let (saved, _) = store.load(&RunId::new(RUN)).await?.ok_or("no backup")?;
+    let ids: Vec<&str> = saved
+        .documents
+        .iter()
+        .map(|s| s.document.id.as_str())
+        .collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(
+        saved
+            .census
+            .per_document
+            .keys()
+            .map(DocumentId::as_str)
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    Ok(())
+}
