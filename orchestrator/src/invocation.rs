@@ -20,10 +20,10 @@ use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Census, ChangeMark, Claimed, DocumentId, DocumentState, Evidence,
     GenerationState, HEADS_PAGE, LeaseClaim, LiveExecutionAdapter, PhaseRecord, RunId, RunRecord,
-    RunStatus, Scope, ScopeCensus,
+    RunStatus, Scope,
 };
 use iu_cutter_phase_core::evidence::{BACKUP_SHA256, PLAN_SHA256};
-use iu_cutter_phase_core::{BackupStore, JournalBackupStore, RunEvent};
+use iu_cutter_phase_core::{BackupStore, JournalBackupStore, OpeningCensus, RunEvent};
 use tracing::{info, warn};
 
 use crate::error::RunnerError;
@@ -75,12 +75,12 @@ pub(crate) struct Invocation<'a> {
     pub(crate) phases: Vec<PhaseEntry>,
     notes: Vec<String>,
     census_before: Option<CensusSummary>,
-    /// The opening scope census in full, until the phases' context takes it (for the backup
-    /// phase).
-    pub(crate) opening_census: Option<ScopeCensus>,
-    /// What the opening census covered: the scope, its documents as resolved then, and the
-    /// store's change mark, for the closing census.
-    census_scope: Option<(Scope, Vec<DocumentId>, ChangeMark)>,
+    /// The opening scope census (its summary, and the ids it covered), until the phases'
+    /// context takes it (for the backup phase).
+    pub(crate) opening_census: Option<OpeningCensus>,
+    /// What the opening census covered: the scope, its documents as resolved then (shared with
+    /// the backup phase, never copied), and the store's change mark, for the closing census.
+    census_scope: Option<(Scope, Arc<Vec<DocumentId>>, ChangeMark)>,
     pub(crate) census_after: Option<CensusSummary>,
     pub(crate) rollback: Option<RollbackCheck>,
     /// The run's scope, once the journal showed it (to read what the run holds at the end).
@@ -296,29 +296,29 @@ impl<'a> Invocation<'a> {
     }
 
     /// [`take_census_before`](Self::take_census_before) for an invocation that runs no phase
-    /// (a rollback): the opening census's summary and mark alone, since nothing reads its digest
-    /// per document, and keeping them would make its memory grow with the scope.
+    /// (a rollback): the opening census alone, handed to no phase.
     pub(crate) async fn take_census_summary_before(&mut self, scope: &Scope) {
         self.take_opening_census(scope, false).await;
     }
 
-    /// The opening census of `scope`, with its digest per document kept for the phases
-    /// (`digests`) or not.
-    async fn take_opening_census(&mut self, scope: &Scope, digests: bool) {
+    /// The opening census of `scope`, kept for the phases (`for_phases`) or not. It is read as
+    /// a summary either way (no digest per document, which would grow with the scope): the
+    /// backup phase, which records the census's digests, reads them again a census line at a
+    /// time as it writes them, proven unchanged since this census's mark by the change log.
+    async fn take_opening_census(&mut self, scope: &Scope, for_phases: bool) {
         let census = match self.store.scope_ids(scope).await {
-            Ok(ids) if digests => self.store.scope_census(&ids).await.map(|c| (ids, c)),
             Ok(ids) => self
                 .store
                 .scope_census_summary(&ids)
                 .await
-                .map(|c| (ids, c)),
+                .map(|c| (Arc::new(ids), c)),
             Err(error) => Err(error),
         };
         match census {
             Ok((ids, census)) => {
                 self.census_before = Some(CensusSummary::from(&census.census));
-                self.census_scope = Some((scope.clone(), ids, census.mark.clone()));
-                self.opening_census = digests.then_some(census);
+                self.census_scope = Some((scope.clone(), Arc::clone(&ids), census.mark.clone()));
+                self.opening_census = for_phases.then_some(OpeningCensus { ids, census });
             }
             Err(error) => self.note(format!("scope census before not taken: {error}")),
         }
@@ -338,10 +338,10 @@ impl<'a> Invocation<'a> {
         taken.dedup();
         // The opening's ids as they are (a copy only when the run took documents beside them).
         let merged;
-        let ids = if taken.is_empty() {
+        let ids: &[DocumentId] = if taken.is_empty() {
             ids
         } else {
-            let mut all = ids.clone();
+            let mut all = ids.to_vec();
             all.extend(taken.iter().cloned());
             all.sort();
             all.dedup();

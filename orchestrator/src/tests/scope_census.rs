@@ -974,3 +974,56 @@ async fn a_stale_run_with_other_rules_under_a_journaled_id_says_no_continuation(
     assert!(!noted(&again, "continued"), "{json}");
     Ok(())
 }
+
+/// A full run over more documents than a census line holds reads no census with its digests of
+/// more documents than a line (issue 15: the opening census's digests, a map of the whole scope,
+/// were held through the backup phase, which wrote its census lines from it); its opening and
+/// closing censuses are summaries; and its backup's census is still the scope's as it was before
+/// the run, digest for digest.
+#[tokio::test]
+async fn a_full_run_reads_the_scopes_digests_a_census_line_at_a_time() -> TestResult {
+    use iu_cutter_phase_core::{BackupStore, CENSUS_LINE_DOCUMENTS};
+    let documents: Vec<(String, String)> = (0..=CENSUS_LINE_DOCUMENTS)
+        .map(|n| (format!("kb/{n:05}"), format!("# Doc {n}\n\nBody {n}.\n")))
+        .collect();
+    let sim = Arc::new(Simulator::with_documents(
+        documents
+            .iter()
+            .map(|(id, body)| (id.as_str(), body.as_str())),
+    ));
+    let switch = ManualSwitch::new("test", true, "open the test switch");
+    let probe = Recorded::new(behind(sim.clone(), &switch), census_call);
+    let calls = probe.seen();
+    let backups = Arc::new(MemoryBackupStore::new());
+    let runner = Runner::new(Arc::new(probe), backups.clone());
+    let pre_run = sim.census().await?;
+
+    let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));
+    let report = runner.run(request, RunOptions::default()).await?;
+
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.to_json());
+    let calls = std::mem::take(&mut *lock(&calls));
+    let sizes = |wanted: OpKind| -> Vec<usize> {
+        calls
+            .iter()
+            .filter(|(kind, _)| *kind == wanted)
+            .map(|(_, size)| *size)
+            .collect()
+    };
+    let with_digests = sizes(OpKind::ScopeCensus);
+    assert!(
+        !with_digests.is_empty() && with_digests.iter().all(|n| *n <= CENSUS_LINE_DOCUMENTS),
+        "censuses with digests of more than a census line: {with_digests:?}"
+    );
+    assert!(
+        sizes(OpKind::ScopeCensusSummary)
+            .iter()
+            .filter(|n| **n == documents.len())
+            .count()
+            >= 2,
+        "opening and closing summaries: {calls:?}"
+    );
+    let (backup, _) = backups.load(&RunId::new("r1")).await?.ok_or("no backup")?;
+    assert_eq!(backup.census, pre_run);
+    Ok(())
+}

@@ -23,14 +23,15 @@
 //! generation has no `active` record (no enact could retire it).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use iu_cutter_live_execution::{
-    Backup as BackupArtifact, Document, DocumentId, DocumentSnapshot, DocumentState, Evidence,
-    GenerationState, HEADS_PAGE, RunId, SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
+    Backup as BackupArtifact, ChangeMark, Document, DocumentId, DocumentSnapshot, DocumentState,
+    Evidence, GenerationState, HEADS_PAGE, RunId, SCHEMA_VERSION, Scope, ScopeCensus, sha256_hex,
 };
 use iu_cutter_phase_core::{
-    BackupReceipt, Gap, HeaderDetail, NextAction, PhaseError, PhaseRole, RunContext, evidence,
-    names,
+    BackupReceipt, CENSUS_LINE_DOCUMENTS, Gap, HeaderDetail, NextAction, OpeningCensus, PhaseError,
+    PhaseRole, RunContext, evidence, names,
 };
 
 iu_cutter_phase_core::standard_phase! {
@@ -76,18 +77,19 @@ impl Backup {
         // document entered or left the scope meanwhile, or a resumed backup) one of the scope's
         // documents now. Its documents are the backup's.
         let opening = ctx.take_opening_census();
-        let mut census = opening_or_fresh(ctx, opening).await?;
+        let mut taken = opening_or_fresh(ctx, opening).await?;
         let mut retakes = 0;
         loop {
+            let streamed = taken.streamed;
             let head = BackupArtifact {
                 schema_version: SCHEMA_VERSION,
                 run: run.clone(),
-                census: census.census,
-                mark: Some(census.mark),
+                census: taken.census.census,
+                mark: Some(taken.census.mark),
                 entries: None,
                 documents: Vec::new(),
             };
-            match write_snapshots(ctx, &head).await? {
+            match write_snapshots(ctx, &head, streamed.as_deref()).await? {
                 Written::All(receipt) => {
                     tracing::info!(
                         run = %run,
@@ -105,7 +107,9 @@ impl Backup {
                 // A document vanished between the census and its batch: the header (written
                 // first) holds the census, so the backup is taken again, of those left, with
                 // their census (each time one document fewer at least).
-                Written::Vanished(kept) => census = ctx.store().scope_census(&kept).await?,
+                Written::Vanished(kept) => {
+                    taken = Taken::held(ctx.store().scope_census(&kept).await?)
+                }
                 // A document was edited between the census and its batch's read: the backup
                 // would hold the edited row under the census's pre-edit digest. Taken again, a
                 // few times at most (a document edited without pause blocks the run instead).
@@ -132,8 +136,9 @@ impl Backup {
                         gap.found.push_str(&undropped.unwrap_or_default());
                         return Err(PhaseError::Blocked(gap));
                     }
-                    let ids: Vec<DocumentId> = head.census.per_document.into_keys().collect();
-                    census = ctx.store().scope_census(&ids).await?;
+                    let keys = || head.census.per_document.into_keys().collect();
+                    let ids: Vec<DocumentId> = streamed.map_or_else(keys, |ids| ids.to_vec());
+                    taken = Taken::held(ctx.store().scope_census(&ids).await?);
                 }
             }
         }
@@ -350,45 +355,90 @@ async fn scope_ids(ctx: &RunContext) -> Result<Vec<DocumentId>, PhaseError> {
     Ok(ctx.store().scope_ids(&ctx.record.scope).await?)
 }
 
-/// `opening` if it is the census of exactly the scope's documents now, else a census of them.
+/// The census a backup is taken with, and of which documents.
+struct Taken {
+    census: ScopeCensus,
+    /// `None`: the census holds every document's digest, its documents are its keys. `Some`:
+    /// the census is a summary (no digests) of these documents, each of them counted, in id
+    /// order; their digests are read again a census line at a time as the backup is written
+    /// ([`census_lines`]), so that the scope's digests are never all in memory.
+    streamed: Option<Arc<Vec<DocumentId>>>,
+}
+
+impl Taken {
+    fn held(census: ScopeCensus) -> Self {
+        Taken {
+            census,
+            streamed: None,
+        }
+    }
+}
+
+/// `opening` if it is the census of exactly the scope's documents now (a summary, whose digests
+/// the backup reads a census line at a time), else a census of them (with its digests).
 async fn opening_or_fresh(
     ctx: &RunContext,
-    opening: Option<ScopeCensus>,
-) -> Result<ScopeCensus, PhaseError> {
+    opening: Option<OpeningCensus>,
+) -> Result<Taken, PhaseError> {
     // A document edited since the opening census (by another writer) would leave the census
     // describing rows the backup does not hold: any change among its documents, or under the
     // scope, since its mark means a fresh census (found by an attack: a rollback then reported
-    // the restored store as differing from the pre-run census).
+    // the restored store as differing from the pre-run census). A document deleted between
+    // the runner's list of ids and its census (counted fewer than asked for) means one too:
+    // only a census with digests says which.
     let opening = match opening {
-        Some(census) if untouched_since(ctx, &census).await? => Some(census),
+        Some(OpeningCensus { ids, census }) if census.census.documents == ids.len() as u64 => {
+            let ids = in_id_order(ids);
+            untouched_since(ctx, &census.mark, &ids)
+                .await?
+                .then_some((ids, census))
+        }
         _ => None,
     };
-    if let Some(census) = opening {
+    if let Some((ids, census)) = opening {
         let exact = if ctx.record.scope == Scope::All {
-            whole_store_is(ctx, census.census.per_document.keys()).await?
+            whole_store_is(ctx, ids.iter()).await?
         } else {
             // A named or prefixed scope is read at once: its ids serve the fresh census too.
-            let ids = scope_ids(ctx).await?;
-            if !census.census.per_document.keys().eq(ids.iter()) {
-                return Ok(ctx.store().scope_census(&ids).await?);
+            let now = scope_ids(ctx).await?;
+            if now != *ids {
+                return Ok(Taken::held(ctx.store().scope_census(&now).await?));
             }
             true
         };
         if exact {
-            return Ok(census);
+            return Ok(Taken {
+                census,
+                streamed: Some(ids),
+            });
         }
     }
     let ids = scope_ids(ctx).await?;
-    Ok(ctx.store().scope_census(&ids).await?)
+    Ok(Taken::held(ctx.store().scope_census(&ids).await?))
 }
 
-/// Whether the change log lists no change since `census`'s mark to one of its documents or under
-/// the run's scope: then its digests are still the documents' own.
-async fn untouched_since(ctx: &RunContext, census: &ScopeCensus) -> Result<bool, PhaseError> {
-    let changed = ctx.store().changed_since(&census.mark).await?;
+/// `ids` in id order (bytewise, as the census lines and `RunningCensus` take them): as they are
+/// where the store's ids compare as UTF-8, sorted in a copy otherwise.
+fn in_id_order(ids: Arc<Vec<DocumentId>>) -> Arc<Vec<DocumentId>> {
+    if ids.is_sorted() {
+        return ids;
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort();
+    Arc::new(sorted)
+}
+
+/// Whether the change log lists no change since `mark` to one of `ids` (in id order) or under
+/// the run's scope: then a census taken at `mark` still holds the documents' own digests.
+async fn untouched_since(
+    ctx: &RunContext,
+    mark: &ChangeMark,
+    ids: &[DocumentId],
+) -> Result<bool, PhaseError> {
+    let changed = ctx.store().changed_since(mark).await?;
     Ok(!changed
         .iter()
-        .any(|id| census.census.per_document.contains_key(id) || ctx.record.scope.contains(id)))
+        .any(|id| ids.binary_search(id).is_ok() || ctx.record.scope.contains(id)))
 }
 
 /// Whether the store's documents now are exactly `ids` (in id order), walked a page of heads at
@@ -413,13 +463,31 @@ async fn whole_store_is<'a>(
 
 /// Writes the backup whose header is `head`, of the snapshot of each document of its census (in
 /// id order): its document read with those of its batch (`RunContext::batch_documents`), its
-/// generation records and its active units, a batch written before the next is read.
+/// generation records and its active units, a batch written before the next is read. With
+/// `streamed` documents (`head`'s census a summary of them), their census lines are read and
+/// written first, a line at a time ([`census_lines`]).
 #[allow(clippy::result_large_err)] // `PhaseError` carries its `Gap` inline on purpose.
-async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Written, PhaseError> {
-    let ids: Vec<&DocumentId> = head.census.per_document.keys().collect();
+async fn write_snapshots(
+    ctx: &RunContext,
+    head: &BackupArtifact,
+    streamed: Option<&Vec<DocumentId>>,
+) -> Result<Written, PhaseError> {
+    let ids: Vec<&DocumentId> = match streamed {
+        Some(ids) => ids.iter().collect(),
+        None => head.census.per_document.keys().collect(),
+    };
     let total = ids.len() as u64;
     let mut done = 0u64;
-    let mut sink = ctx.backups.create(head).await?;
+    let mut sink = match streamed {
+        Some(_) => ctx.backups.create_streamed(head).await?,
+        None => ctx.backups.create(head).await?,
+    };
+    if streamed.is_some()
+        && let Some(vanished) = census_lines(ctx, &ids, sink.as_mut()).await?
+    {
+        abandon(sink, &head.run).await;
+        return Ok(Written::Vanished(kept(&ids, &vanished)));
+    }
     // The documents no run of this scope could cut (see `Refusal`), told once the rows are known
     // to be as the census read them (a record read after a concurrent enact or rollback may
     // differ from the row read before it).
@@ -436,11 +504,10 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
                 .copied()
                 .filter(|id| !found.contains(id))
                 .collect();
-            let kept = ids.iter().filter(|id| !vanished.contains(*id));
             // Taken again: this attempt's journaled parts are dropped, as the attempt taken
             // again may be refused before it journals a part of its own (and drops none).
             abandon(sink, &head.run).await;
-            return Ok(Written::Vanished(kept.map(|id| (*id).clone()).collect()));
+            return Ok(Written::Vanished(kept(&ids, &vanished)));
         }
         ctx.check_cancelled()?;
         let snapshots = snapshots_of(ctx, &head.run, documents).await?;
@@ -464,7 +531,7 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         let changed = ctx.store().changed_since(mark).await?;
         if let Some(edited) = changed
             .into_iter()
-            .find(|id| head.census.per_document.contains_key(id))
+            .find(|id| ids.binary_search(&id).is_ok())
         {
             // Taken again, or blocked: either way this attempt's journaled parts are dropped.
             let undropped = abandon(sink, &head.run).await;
@@ -481,6 +548,50 @@ async fn write_snapshots(ctx: &RunContext, head: &BackupArtifact) -> Result<Writ
         return Err(PhaseError::Blocked(gap));
     }
     Ok(Written::All(sink.finish().await?))
+}
+
+/// `ids` but the `vanished` ones.
+fn kept(ids: &[&DocumentId], vanished: &BTreeSet<&DocumentId>) -> Vec<DocumentId> {
+    ids.iter()
+        .filter(|id| !vanished.contains(*id))
+        .map(|id| (*id).clone())
+        .collect()
+}
+
+/// Writes the census lines of `ids` (in id order) to `sink`, each read as the census of its
+/// documents ([`CENSUS_LINE_DOCUMENTS`] of them) just before it is written, so that no more than
+/// a line's digests are held. Each is read after the summary census the header holds, so it may
+/// differ from it only where the change log lists a change since that census's mark, which
+/// [`write_snapshots`] reads before the backup is saved (and takes the backup again if it lists
+/// one of `ids`), as for the documents' rows. The documents of the first line that counted
+/// fewer than asked for (deleted since), if one did: nothing more is written.
+async fn census_lines<'a>(
+    ctx: &RunContext,
+    ids: &[&'a DocumentId],
+    sink: &mut (dyn iu_cutter_phase_core::BackupSink + '_),
+) -> Result<Option<BTreeSet<&'a DocumentId>>, PhaseError> {
+    for line in ids.chunks(CENSUS_LINE_DOCUMENTS) {
+        ctx.check_cancelled()?;
+        let asked: Vec<DocumentId> = line.iter().map(|id| (*id).clone()).collect();
+        let census = ctx.store().scope_census(&asked).await?.census;
+        if census.per_document.len() != line.len() {
+            let vanished: BTreeSet<&DocumentId> = line
+                .iter()
+                .copied()
+                .filter(|id| !census.per_document.contains_key(*id))
+                .collect();
+            if vanished.is_empty() {
+                return Err(PhaseError::Precondition(format!(
+                    "the store's census of {} document(s) counted {} documents: a census counts                      only the documents asked for",
+                    line.len(),
+                    census.per_document.len()
+                )));
+            }
+            return Ok(Some(vanished));
+        }
+        sink.census_line(&census.per_document).await?;
+    }
+    Ok(None)
 }
 
 /// Gives up `run`'s unfinished backup `sink`, dropping what it journaled ahead of its seal. A

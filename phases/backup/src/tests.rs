@@ -174,12 +174,25 @@ fn context(
     (ctx, events)
 }
 
+/// The runner's opening census (a summary of the documents it names) is the backup's: its
+/// counts, fingerprint and mark are recorded, and its digests are read a census line at a time
+/// as they are written (never a census of the whole scope at once, nor a second summary).
 #[tokio::test]
 async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     let mut mock = scope_of_a();
     nothing_changed_since(&mut mock, 2);
     expect_op!(mock, Census).times(0);
-    expect_op!(mock, ScopeCensus).times(0);
+    expect_op!(mock, ScopeCensusSummary).times(0);
+    expect_op!(mock, ScopeCensus, Op::ScopeCensus(ids) if *ids == [DocumentId::new("a")])
+        .times(1)
+        .returning(|_, _| {
+            let census = Census {
+                documents: 1,
+                per_document: census().per_document.into_iter().take(1).collect(),
+                ..census()
+            };
+            Ok(scope_census(census).into())
+        });
     expect_op!(mock, LoadScope)
         .times(1)
         .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
@@ -193,11 +206,15 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
     let opening = Census {
+        documents: 1,
         fingerprint: "opening".into(),
-        per_document: census().per_document.into_iter().take(1).collect(),
+        per_document: BTreeMap::new(),
         ..census()
     };
-    ctx.set_opening_census(Some(scope_census(opening.clone())));
+    ctx.set_opening_census(Some(OpeningCensus {
+        ids: Arc::new(vec![DocumentId::new("a")]),
+        census: scope_census(opening.clone()),
+    }));
 
     let evidence = Backup.run(&mut ctx).await?;
 
@@ -205,7 +222,11 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
         .load(&RunId::new(RUN))
         .await?
         .ok_or("no backup saved")?;
-    assert_eq!(saved.census, opening);
+    let recorded = Census {
+        per_document: census().per_document.into_iter().take(1).collect(),
+        ..opening
+    };
+    assert_eq!(saved.census, recorded);
     assert_eq!(saved.mark, Some(ChangeMark::new("mock", 7)));
     assert_eq!(evidence["census_fingerprint"].as_text(), Some("opening"));
     assert_eq!(evidence["change_mark"].as_text(), Some("mock:7"));
@@ -221,12 +242,16 @@ async fn an_opening_census_of_other_documents_is_not_recorded() -> TestResult {
     let mock = backup_reading_adapter();
     let (mut ctx, _events) = context(mock, store.clone());
     let only_a = Census {
-        per_document: census().per_document.into_iter().take(1).collect(),
+        documents: 1,
+        per_document: BTreeMap::new(),
         ..census()
     };
-    ctx.set_opening_census(Some(ScopeCensus {
-        census: only_a,
-        mark: ChangeMark::new("mock", 1),
+    ctx.set_opening_census(Some(OpeningCensus {
+        ids: Arc::new(vec![DocumentId::new("a")]),
+        census: ScopeCensus {
+            census: only_a,
+            mark: ChangeMark::new("mock", 1),
+        },
     }));
 
     Backup.run(&mut ctx).await?;
@@ -641,5 +666,76 @@ async fn a_document_another_run_fenced_while_the_backup_was_written_blocks_at_on
         "{gap}"
     );
     assert!(store.load(&RunId::new(RUN)).await?.is_none());
+    Ok(())
+}
+
+/// A document of the runner's opening census deleted before its census line is read: nothing
+/// is written of that attempt, and the backup is taken again, with a census of the documents
+/// left (its digests held: a census taken again is read whole).
+#[tokio::test]
+async fn a_document_deleted_before_its_census_line_is_backed_up_no_more() -> TestResult {
+    let mut mock = MockLiveExecutionAdapter::new();
+    expect_op!(mock, LoadHeads)
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head(), cut("b", "Bee.\n").head()].into()));
+    nothing_changed_since(&mut mock, 2);
+    let only_b = || {
+        let census = Census {
+            documents: 1,
+            units: 1,
+            per_document: census().per_document.into_iter().skip(1).collect(),
+            ..census()
+        };
+        Ok(scope_census(census).into())
+    };
+    let (a, b) = (DocumentId::new("a"), DocumentId::new("b"));
+    let both = [a.clone(), b.clone()];
+    let mut seq = Sequence::new();
+    expect_op!(mock, ScopeCensus, Op::ScopeCensus(ids) if **ids == both[..])
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| only_b());
+    expect_op!(mock, ScopeCensus, Op::ScopeCensus(ids) if **ids == [b.clone()][..])
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| only_b());
+    expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Ids(vec![DocumentId::new("b")]))
+        .times(1)
+        .returning(|_, _| Ok(vec![cut("b", "Bee.\n")].into()));
+    expect_op!(mock, GenerationsOf)
+        .times(1)
+        .returning(|_, _| Ok(generations("b").into()));
+    expect_op!(mock, ActiveUnitsOf)
+        .times(1)
+        .returning(|_, _| Ok(active_units("b", "Bee.\n").into()));
+    refuse_mutations_except(&mut mock, &[]);
+    let store = Arc::new(MemoryBackupStore::new());
+    let (mut ctx, _events) = context(mock, store.clone());
+    ctx.set_opening_census(Some(OpeningCensus {
+        ids: Arc::new(vec![DocumentId::new("a"), DocumentId::new("b")]),
+        census: scope_census(Census {
+            per_document: BTreeMap::new(),
+            ..census()
+        }),
+    }));
+
+    Backup.run(&mut ctx).await?;
+
+    let (saved, _) = store.load(&RunId::new(RUN)).await?.ok_or("no backup")?;
+    let ids: Vec<&str> = saved
+        .documents
+        .iter()
+        .map(|s| s.document.id.as_str())
+        .collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(
+        saved
+            .census
+            .per_document
+            .keys()
+            .map(DocumentId::as_str)
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
     Ok(())
 }

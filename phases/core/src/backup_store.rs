@@ -144,6 +144,26 @@ pub trait BackupStore: Send + Sync {
         }))
     }
 
+    /// [`create`](Self::create) for a head without its census's digests: the header announces
+    /// the census lines of `head.census.documents` documents, and they follow, before the first
+    /// document, by [`BackupSink::census_line`] ([`CENSUS_LINE_DOCUMENTS`] documents a line, in
+    /// id order), so that the writer never holds the scope's digests; the artifact is the one
+    /// [`create`](Self::create) writes for the same census with them. The default collects them
+    /// with the documents and saves the backup whole ([`save`](Self::save)).
+    async fn create_streamed(
+        &self,
+        head: &Backup,
+    ) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut backup = head.clone();
+        backup.documents = Vec::new();
+        backup.census.per_document = BTreeMap::new();
+        backup.entries = None;
+        Ok(Box::new(writer::Collect {
+            store: self,
+            backup,
+        }))
+    }
+
     /// Checks that a backup can be written now, before a run's first mutation: a read-only or
     /// full backup directory must stop the run before it has touched the store. The default
     /// (stores in memory) has nothing to check.
@@ -196,7 +216,9 @@ struct Header {
 }
 
 /// Documents per census line: a line of about 100 bytes a document, so a few hundred kilobytes.
-pub(crate) const CENSUS_LINE_DOCUMENTS: usize = 2048;
+/// A writer that gives the census lines itself ([`BackupStore::create_streamed`]) gives this many
+/// documents a line, all but the last, so that its artifact is the one the whole census makes.
+pub const CENSUS_LINE_DOCUMENTS: usize = 2048;
 
 /// A census line as read: the digests and change-log entries of a range of documents.
 #[derive(Deserialize)]
@@ -283,6 +305,29 @@ enum HeadLine<'b> {
 fn head_lines(backup: &Backup) -> impl Iterator<Item = HeadLine<'_>> {
     std::iter::once(HeadLine::Header(HeaderOf::of(backup)))
         .chain(CensusLines::of(backup).map(HeadLine::Census))
+}
+
+/// The header line alone of a backup whose census lines are given after it, one
+/// [`BackupSink::census_line`] each ([`BackupStore::create_streamed`]): it announces the lines of
+/// `census.documents` documents, [`CENSUS_LINE_DOCUMENTS`] a line, as [`head_lines`] would for
+/// the same census with its digests.
+fn streamed_header(backup: &Backup) -> HeadLine<'_> {
+    let lines = usize::try_from(backup.census.documents)
+        .unwrap_or(usize::MAX)
+        .div_ceil(CENSUS_LINE_DOCUMENTS) as u64;
+    HeadLine::Header(HeaderOf {
+        entries: None,
+        census_lines: lines,
+        ..HeaderOf::of(backup)
+    })
+}
+
+/// One census line as [`CensusLines`] writes it, of `digests` (no change-log entries).
+fn census_line_of(digests: &BTreeMap<DocumentId, Sha256Digest>) -> HeadLine<'_> {
+    HeadLine::Census(CensusLineOf {
+        census_digests: digests.iter().collect(),
+        change_entries: BTreeMap::new(),
+    })
 }
 
 /// How much of a backup's header a [`BackupReader`] parses.
@@ -766,6 +811,19 @@ impl BackupStore for MemoryBackupStore {
         }))
     }
 
+    async fn create_streamed(
+        &self,
+        head: &Backup,
+    ) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let mut bytes = Vec::new();
+        let lines = writer::Lines::streamed_header(head, &mut bytes)?;
+        Ok(Box::new(writer::MemorySink {
+            artifacts: &self.artifacts,
+            bytes,
+            lines,
+        }))
+    }
+
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
         let bytes = encode_backup(backup);
         let sha = sha256_hex(&bytes);
@@ -1018,7 +1076,14 @@ impl BackupStore for DirBackupStore {
     }
 
     async fn create(&self, head: &Backup) -> Result<Box<dyn BackupSink + '_>, BackupError> {
-        Ok(Box::new(writer::DirSink::create(self, head)?))
+        Ok(Box::new(writer::DirSink::create(self, head, false)?))
+    }
+
+    async fn create_streamed(
+        &self,
+        head: &Backup,
+    ) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        Ok(Box::new(writer::DirSink::create(self, head, true)?))
     }
 
     async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
@@ -1173,6 +1238,22 @@ impl BackupStore for JournalBackupStore {
         };
         sink.header(head).await?;
         Ok(Box::new(sink))
+    }
+
+    async fn create_streamed(
+        &self,
+        head: &Backup,
+    ) -> Result<Box<dyn BackupSink + '_>, BackupError> {
+        let export = self.export.create_streamed(head).await?;
+        let mut part = Vec::new();
+        let lines = writer::Lines::streamed_header(head, &mut part)?;
+        Ok(Box::new(writer::JournalSink {
+            adapter: Arc::clone(&self.adapter),
+            export,
+            lines,
+            part,
+            seq: 0,
+        }))
     }
 
     async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
@@ -1402,6 +1483,135 @@ mod tests {
             .filter(|name| name.starts_with("run-q"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+        Ok(())
+    }
+
+    /// A store that implements only `save` and `load`: its sinks are the defaults.
+    struct SavedWhole(MemoryBackupStore);
+
+    #[async_trait]
+    impl BackupStore for SavedWhole {
+        async fn save(&self, backup: &Backup) -> Result<BackupReceipt, BackupError> {
+            self.0.save(backup).await
+        }
+
+        async fn load(&self, run: &RunId) -> Result<Option<(Backup, BackupReceipt)>, BackupError> {
+            self.0.load(run).await
+        }
+    }
+
+    /// A backup of `lines` census lines' worth of documents and more (the last line not full),
+    /// with its census's digests, and the census lines the backup phase would give of it.
+    fn backup_with_census(run: &str) -> (Backup, Vec<BTreeMap<DocumentId, Sha256Digest>>) {
+        let mut backup = backup(run);
+        let mut census = iu_cutter_live_execution::CensusBuilder::new();
+        for i in 0..(2 * CENSUS_LINE_DOCUMENTS + 3) {
+            let id = DocumentId::new(format!("law/{i:05}"));
+            census.add(id, Sha256Digest::of(&i.to_le_bytes()), 2);
+        }
+        backup.census = census.finish();
+        backup.mark = Some(ChangeMark::new("test", 9));
+        let digests: Vec<(DocumentId, Sha256Digest)> = backup
+            .census
+            .per_document
+            .iter()
+            .map(|(id, digest)| (id.clone(), *digest))
+            .collect();
+        let lines = digests
+            .chunks(CENSUS_LINE_DOCUMENTS)
+            .map(|line| line.iter().cloned().collect())
+            .collect();
+        (backup, lines)
+    }
+
+    /// `backup`'s head without its census's digests, as the backup phase holds it.
+    fn summary_head(backup: &Backup) -> Backup {
+        let mut head = backup.clone();
+        head.census.per_document = BTreeMap::new();
+        head.documents = Vec::new();
+        head
+    }
+
+    /// A backup whose census lines follow its header a line at a time (`create_streamed`, the
+    /// backup phase reading each line's digests just before it writes it, so that the scope's
+    /// digests are never all held) is the artifact its whole census makes, byte for byte, in a
+    /// file, in memory and through the default sink.
+    #[tokio::test]
+    async fn census_lines_given_a_line_at_a_time_make_the_artifact_of_the_whole_census()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (original, lines) = backup_with_census("run-c");
+        assert_eq!(lines.len(), 3);
+        let whole = encode_backup(&original);
+        let head = summary_head(&original);
+        let dir = tempfile::tempdir()?;
+        let memory = MemoryBackupStore::new();
+        let saved_whole = SavedWhole(MemoryBackupStore::new());
+        let stores: [&dyn BackupStore; 3] =
+            [&DirBackupStore::new(dir.path()), &memory, &saved_whole];
+        for store in stores {
+            let mut sink = store.create_streamed(&head).await?;
+            for line in &lines {
+                sink.census_line(line).await?;
+            }
+            sink.write(&original.documents).await?;
+            let receipt = sink.finish().await?;
+            assert_eq!(receipt.sha256, sha256_hex(&whole));
+            let (loaded, _) = store.load(&original.run).await?.ok_or("missing")?;
+            assert_eq!(loaded, original);
+        }
+        assert_eq!(std::fs::read(dir.path().join("run-c.backup.jsonl"))?, whole);
+        Ok(())
+    }
+
+    /// A streamed backup's census lines must be those its header announced, all of them, before
+    /// any document: a line of another size, out of order or more than announced, a document
+    /// before them, or a finish without them, is refused, and no backup is left.
+    #[tokio::test]
+    async fn census_lines_other_than_announced_are_refused()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (original, lines) = backup_with_census("run-r");
+        let head = summary_head(&original);
+        let dir = tempfile::tempdir()?;
+        let memory = MemoryBackupStore::new();
+        let stores: [&dyn BackupStore; 2] = [&DirBackupStore::new(dir.path()), &memory];
+        let short: BTreeMap<DocumentId, Sha256Digest> = lines[0]
+            .iter()
+            .take(5)
+            .map(|(id, d)| (id.clone(), *d))
+            .collect();
+        let malformed = |result: Result<(), BackupError>| {
+            assert!(
+                matches!(result, Err(BackupError::Malformed { .. })),
+                "{result:?}"
+            );
+        };
+        for store in stores {
+            let mut sink = store.create_streamed(&head).await?;
+            malformed(sink.write(&original.documents).await);
+            malformed(sink.census_line(&short).await);
+            drop(sink);
+
+            // Out of order: the second line's documents first, then the first's.
+            let mut sink = store.create_streamed(&head).await?;
+            sink.census_line(&lines[1]).await?;
+            malformed(sink.census_line(&lines[0]).await);
+            drop(sink);
+
+            let mut sink = store.create_streamed(&head).await?;
+            for line in &lines {
+                sink.census_line(line).await?;
+            }
+            malformed(sink.census_line(&lines[2]).await);
+            drop(sink);
+
+            let mut sink = store.create_streamed(&head).await?;
+            sink.census_line(&lines[0]).await?;
+            assert!(matches!(
+                sink.finish().await,
+                Err(BackupError::Malformed { .. })
+            ));
+            assert!(store.open(&original.run).await?.is_none());
+        }
         Ok(())
     }
 

@@ -46,6 +46,21 @@ impl CancelFlag {
 /// from 1,037 to 716 ms), small enough that a stop waits for one batch only.
 pub const DEFAULT_BATCH_UNITS: usize = 5000;
 
+/// The scope census the runner took as the invocation opened, handed to the backup phase: its
+/// summary (counts, fingerprint and change mark; [`Census::per_document`] empty, since the
+/// scope's digests would grow with it) and the ids of the documents it was taken of, in the
+/// store's id order (the runner's own list for its closing census, shared, not copied).
+///
+/// [`Census::per_document`]: iu_cutter_live_execution::Census::per_document
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpeningCensus {
+    /// The documents asked for (some may have been deleted before the census read them: then
+    /// the census counts fewer).
+    pub ids: Arc<Vec<DocumentId>>,
+    /// The census's summary and change mark.
+    pub census: ScopeCensus,
+}
+
 /// Everything a phase may use during one run.
 pub struct RunContext {
     /// The journaled run (id, scope, rules, phases so far).
@@ -72,7 +87,7 @@ pub struct RunContext {
     /// The backup's header (no documents): its census and change mark.
     backup_head: Option<Arc<Backup>>,
     bytes_cut: Option<u64>,
-    opening_census: Option<ScopeCensus>,
+    opening_census: Option<OpeningCensus>,
     /// This invocation's local copy of the run's sealed plan, once a read of the journal made
     /// one: the later reads take it instead of the journal.
     plan_copy: PlanCopySlot,
@@ -156,12 +171,12 @@ impl RunContext {
     /// Hands the phases the scope census the runner took as this invocation opened, after the
     /// run's lease and journal entry and before any phase: the backup phase records it (with its
     /// change mark) instead of taking a second one a moment later.
-    pub fn set_opening_census(&mut self, census: Option<ScopeCensus>) {
+    pub fn set_opening_census(&mut self, census: Option<OpeningCensus>) {
         self.opening_census = census;
     }
 
     /// The opening scope census, once: a later phase (or a second backup attempt) takes its own.
-    pub fn take_opening_census(&mut self) -> Option<ScopeCensus> {
+    pub fn take_opening_census(&mut self) -> Option<OpeningCensus> {
         self.opening_census.take()
     }
 

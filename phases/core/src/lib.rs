@@ -18,13 +18,14 @@ mod throttle;
 
 pub use backup_store::{
     ArtifactParts, BackupError, BackupReader, BackupReceipt, BackupSink, BackupStore,
-    DirBackupStore, HeaderDetail, JournalBackupStore, MemoryBackupStore, create_private_dir,
-    create_private_file, decode_backup, encode_backup, write_atomically, write_backup,
+    CENSUS_LINE_DOCUMENTS, DirBackupStore, HeaderDetail, JournalBackupStore, MemoryBackupStore,
+    create_private_dir, create_private_file, decode_backup, encode_backup, write_atomically,
+    write_backup,
 };
 pub use batches::{
     BATCHES, BatchTimes, DEFAULT_BATCH_DOCUMENTS, DocumentBatches, LONGEST_BATCH_MS,
 };
-pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, RunContext};
+pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, OpeningCensus, RunContext};
 pub use error::{Gap, PhaseError, typed_or_words};
 pub use events::{EventSink, NoEvents, RunEvent};
 pub use next::NextAction;

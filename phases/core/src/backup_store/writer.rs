@@ -7,13 +7,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use iu_cutter_live_execution::{
-    Backup, DocumentSnapshot, Journal, LiveExecutionAdapter, RunId, Sha256Hasher,
+    Backup, DocumentId, DocumentSnapshot, Journal, LiveExecutionAdapter, RunId, Sha256Digest,
+    Sha256Hasher,
 };
 
 use super::{
-    BackupError, BackupReceipt, BackupStore, DirBackupStore, Manifest, create_private_file,
-    head_lines, io_error, write_atomically,
+    BackupError, BackupReceipt, BackupStore, CENSUS_LINE_DOCUMENTS, DirBackupStore, Manifest,
+    census_line_of, create_private_file, head_lines, io_error, streamed_header, write_atomically,
 };
 
 /// Writes one backup by parts ([`BackupStore::create`]).
@@ -21,6 +24,15 @@ use super::{
 pub trait BackupSink: Send {
     /// Appends `documents`, the backup's next ones (in id order, as the backup phase reads them).
     async fn write(&mut self, documents: &[DocumentSnapshot]) -> Result<(), BackupError>;
+
+    /// Appends the next census line, the digests of the census's next documents in id order
+    /// ([`CENSUS_LINE_DOCUMENTS`] of them, fewer only on the last line), to a sink created by
+    /// [`BackupStore::create_streamed`], before any document. A line the header did not
+    /// announce, or of another size, is refused ([`BackupError::Malformed`]).
+    async fn census_line(
+        &mut self,
+        digests: &BTreeMap<DocumentId, Sha256Digest>,
+    ) -> Result<(), BackupError>;
 
     /// Ends the artifact and makes it the run's backup, all or nothing; its receipt. A sink
     /// dropped unfinished leaves no backup.
@@ -42,6 +54,11 @@ pub(crate) struct Lines {
     hasher: Sha256Hasher,
     documents: u64,
     units: u64,
+    /// Documents whose census digests the header announced and no census line gave yet (a
+    /// header written with its census lines owes none).
+    census_due: u64,
+    /// The last document a given census line ended with.
+    census_last: Option<DocumentId>,
 }
 
 impl Lines {
@@ -61,12 +78,65 @@ impl Lines {
         Ok(lines)
     }
 
+    /// Starts `head`'s artifact with its header line alone, announcing the census lines of
+    /// `head.census.documents` documents, which [`census_line`](Self::census_line) appends.
+    pub(crate) fn streamed_header(head: &Backup, out: &mut Vec<u8>) -> Result<Self, BackupError> {
+        let mut lines = Lines::empty(&head.run);
+        lines.line(&streamed_header(head), out)?;
+        lines.census_due = head.census.documents;
+        Ok(lines)
+    }
+
+    /// Appends one census line of `digests` to `out`: the next [`CENSUS_LINE_DOCUMENTS`] of the
+    /// documents announced (fewer only on the last), after the last line's, so that the lines
+    /// are those [`head_lines`] writes for the whole census.
+    pub(crate) fn census_line(
+        &mut self,
+        digests: &BTreeMap<DocumentId, Sha256Digest>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), BackupError> {
+        let due = usize::try_from(self.census_due).unwrap_or(usize::MAX);
+        let in_order = match (&self.census_last, digests.first_key_value()) {
+            (Some(last), Some((first, _))) => last < first,
+            _ => true,
+        };
+        if digests.is_empty() || digests.len() != due.min(CENSUS_LINE_DOCUMENTS) || !in_order {
+            return Err(BackupError::Malformed {
+                run: self.run.clone(),
+                detail: format!(
+                    "a census line of {} document(s) given where the header announced {} more                      (at most {CENSUS_LINE_DOCUMENTS} a line, all but the last full, in id                      order)",
+                    digests.len(),
+                    self.census_due
+                ),
+            });
+        }
+        self.line(&census_line_of(digests), out)?;
+        self.census_due -= digests.len() as u64;
+        self.census_last = digests.last_key_value().map(|(id, _)| id.clone());
+        Ok(())
+    }
+
+    /// Refuses to go past the census lines while the header announced more.
+    fn census_given(&self) -> Result<(), BackupError> {
+        if self.census_due == 0 {
+            return Ok(());
+        }
+        Err(BackupError::Malformed {
+            run: self.run.clone(),
+            detail: format!(
+                "the census lines of {} document(s) the header announced were not given",
+                self.census_due
+            ),
+        })
+    }
+
     /// Appends one line per document to `out`.
     pub(crate) fn documents(
         &mut self,
         documents: &[DocumentSnapshot],
         out: &mut Vec<u8>,
     ) -> Result<(), BackupError> {
+        self.census_given()?;
         for snapshot in documents {
             self.line(snapshot, out)?;
             self.documents += 1;
@@ -90,14 +160,16 @@ impl Lines {
         Ok(())
     }
 
-    /// The receipt of the artifact encoded so far, at `location`.
-    pub(crate) fn receipt(self, location: String) -> BackupReceipt {
-        BackupReceipt {
+    /// The receipt of the artifact encoded so far, at `location`; refused while census lines
+    /// the header announced are missing.
+    pub(crate) fn receipt(self, location: String) -> Result<BackupReceipt, BackupError> {
+        self.census_given()?;
+        Ok(BackupReceipt {
             sha256: self.hasher.finish().hex(),
             location,
             documents: self.documents,
             units: self.units,
-        }
+        })
     }
 }
 
@@ -111,6 +183,15 @@ pub(crate) struct Collect<'s, S: ?Sized> {
 impl<S: BackupStore + ?Sized> BackupSink for Collect<'_, S> {
     async fn write(&mut self, documents: &[DocumentSnapshot]) -> Result<(), BackupError> {
         self.backup.documents.extend_from_slice(documents);
+        Ok(())
+    }
+
+    async fn census_line(
+        &mut self,
+        digests: &BTreeMap<DocumentId, Sha256Digest>,
+    ) -> Result<(), BackupError> {
+        let digests = digests.iter().map(|(id, d)| (id.clone(), *d));
+        self.backup.census.per_document.extend(digests);
         Ok(())
     }
 
@@ -132,9 +213,16 @@ impl BackupSink for MemorySink<'_> {
         self.lines.documents(documents, &mut self.bytes)
     }
 
+    async fn census_line(
+        &mut self,
+        digests: &BTreeMap<DocumentId, Sha256Digest>,
+    ) -> Result<(), BackupError> {
+        self.lines.census_line(digests, &mut self.bytes)
+    }
+
     async fn finish(self: Box<Self>) -> Result<BackupReceipt, BackupError> {
         let run = self.lines.run.clone();
-        let receipt = self.lines.receipt("memory".into());
+        let receipt = self.lines.receipt("memory".into())?;
         self.artifacts
             .insert(run, self.bytes, receipt.sha256.clone())?;
         Ok(receipt)
@@ -155,8 +243,13 @@ pub(crate) struct DirSink {
 }
 
 impl DirSink {
-    /// Opens the temporary file of `head`'s backup in `store` and writes its header.
-    pub(crate) fn create(store: &DirBackupStore, head: &Backup) -> Result<Self, BackupError> {
+    /// Opens the temporary file of `head`'s backup in `store` and writes its header (with its
+    /// census lines, or announcing them where they are `streamed`).
+    pub(crate) fn create(
+        store: &DirBackupStore,
+        head: &Backup,
+        streamed: bool,
+    ) -> Result<Self, BackupError> {
         let (data_path, _) = store.paths(&head.run)?;
         super::create_private_dir(&store.dir)
             .map_err(io_error("create the directory for", &store.dir))?;
@@ -171,6 +264,11 @@ impl DirSink {
             lines: Lines::empty(&head.run),
             buffer: Vec::new(),
         };
+        if streamed {
+            sink.lines = Lines::streamed_header(head, &mut sink.buffer)?;
+            sink.flush_buffer()?;
+            return Ok(sink);
+        }
         let mut buffer = Vec::new();
         sink.lines = Lines::header(head, &mut buffer, |line| {
             sink.buffer = std::mem::take(line);
@@ -259,7 +357,17 @@ impl BackupSink for DirSink {
         self.flush_buffer()
     }
 
+    async fn census_line(
+        &mut self,
+        digests: &BTreeMap<DocumentId, Sha256Digest>,
+    ) -> Result<(), BackupError> {
+        self.lines.census_line(digests, &mut self.buffer)?;
+        self.flush_buffer()
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<BackupReceipt, BackupError> {
+        // Before the file is put in place (dropped, the sink removes it).
+        self.lines.census_given()?;
         if let Err(e) = self.commit() {
             let _ = std::fs::remove_file(&self.tmp);
             return Err(io_error("write", &self.data_path)(e));
@@ -268,7 +376,7 @@ impl BackupSink for DirSink {
         let (_, manifest_path) = self.store.paths(&run)?;
         let location = self.data_path.display().to_string();
         let lines = std::mem::replace(&mut self.lines, Lines::empty(&run));
-        let receipt = lines.receipt(location);
+        let receipt = lines.receipt(location)?;
         let manifest = Manifest {
             schema_version: self.schema_version,
             run: run.clone(),
@@ -292,6 +400,8 @@ impl Lines {
             hasher: Sha256Hasher::new(),
             documents: 0,
             units: 0,
+            census_due: 0,
+            census_last: None,
         }
     }
 }
@@ -352,6 +462,17 @@ impl BackupSink for JournalSink<'_> {
         self.export.write(documents).await
     }
 
+    async fn census_line(
+        &mut self,
+        digests: &BTreeMap<DocumentId, Sha256Digest>,
+    ) -> Result<(), BackupError> {
+        self.lines.census_line(digests, &mut self.part)?;
+        if self.part.len() >= JOURNAL_PART_BYTES {
+            self.journal_part().await?;
+        }
+        self.export.census_line(digests).await
+    }
+
     /// Drops every unsealed part of the run, not only this sink's: an attempt resumed after a
     /// crash and refused before journaling a part of its own would leave the crashed one's.
     async fn abandon(self: Box<Self>) -> Result<(), BackupError> {
@@ -369,7 +490,7 @@ impl BackupSink for JournalSink<'_> {
         }
         let run = self.lines.run.clone();
         let lines = std::mem::replace(&mut self.lines, Lines::empty(&run));
-        let receipt = lines.receipt("the store's journal".into());
+        let receipt = lines.receipt("the store's journal".into())?;
         self.adapter
             .seal_backup(&run, self.seq, &receipt.sha256)
             .await
