@@ -23,6 +23,10 @@
 //! A document deleted since RUN has no head and no generation records left to diff: the store's
 //! change log still names it ([`Reads::changed_since`] of the change mark RUN's backup
 //! journaled), and the export ends with one [`ExportLine::RemoveDocument`] per such document.
+//! A document deleted and written again under its id has a head, but its baseline went with its
+//! generation records: where the deleted generation's units are still in the store (a purge or
+//! a rollback drops them with the record; a deletion of records and row leaves them), its lines
+//! are a [`ExportLine::RemoveDocument`] followed by an upsert of every active unit.
 //!
 //! The baseline must still be in the store: when the journal shows that a run enacted a
 //! document's generation that was active at RUN's end and has since been purged or rolled back,
@@ -78,7 +82,8 @@ pub enum ExportLine {
     Remove(RemovedUnit),
     /// Every unit of a document to delete: the document was deleted since the run (`since`
     /// only). Its generation records went with it, so which units it had can no longer be
-    /// told; an index drops whatever it holds of the document.
+    /// told; an index drops whatever it holds of the document. A document written again under
+    /// its id since has its upserts after this line.
     RemoveDocument(RemovedDocument),
 }
 
@@ -404,28 +409,79 @@ async fn since_document(
     if let Some(resumed) = since.resumed_since(pipeline, &records).await? {
         return Err(since.undated(pipeline, &head.id, resumed).await);
     }
+    let mut lost = None;
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
-        if plans.lists(pipeline, &suspect.run, &head.id).await? {
-            // The journal was read when the export began: a rollback since is what took the
-            // generation, not a purge.
-            let rolled_back = suspect.rolled_back
-                || pipeline
-                    .store
-                    .load_run(&suspect.run)
-                    .await?
-                    .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
-            let suspect = Suspect {
-                rolled_back,
-                ..suspect
-            };
-            return Err(ExportError::Since(since.lost(&head.id, suspect)));
+        if !plans.lists(pipeline, &suspect.run, &head.id).await? {
+            continue;
         }
+        if deleted_under(pipeline, &head.id, &suspect.run).await? {
+            // Whatever else is gone, an index told to drop the document and given every active
+            // unit of it holds exactly what a full export would.
+            return since_recreated(pipeline, head, summary, sink).await;
+        }
+        lost.get_or_insert(suspect);
+    }
+    if let Some(suspect) = lost {
+        // The journal was read when the export began: a rollback since is what took the
+        // generation, not a purge.
+        let rolled_back = suspect.rolled_back
+            || pipeline
+                .store
+                .load_run(&suspect.run)
+                .await?
+                .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
+        let suspect = Suspect {
+            rolled_back,
+            ..suspect
+        };
+        return Err(ExportError::Since(since.lost(&head.id, suspect)));
     }
     let lines = document_changes(pipeline, head, baseline.as_ref()).await?;
+    emit(&lines, summary, sink)
+}
+
+/// Whether `run`'s units of `document` are still in the store while its generation record is
+/// gone: a purge and a rollback drop a generation's units with its record, an application
+/// deleting the document (its records, then its row) leaves them (units have no foreign key).
+/// The document was deleted, and what is under its id now was written again since.
+async fn deleted_under(
+    pipeline: &Pipeline,
+    document: &DocumentId,
+    run: &RunId,
+) -> Result<bool, AdapterError> {
+    Ok(!pipeline
+        .store
+        .generation_units(document, run)
+        .await?
+        .is_empty())
+}
+
+/// The lines of a document deleted and written again under its id (its baseline deleted with
+/// it): a `remove_document`, then every active unit, which together leave an index holding
+/// exactly what a full export would, whatever it held of the document.
+async fn since_recreated(
+    pipeline: &Pipeline,
+    head: &DocumentHead,
+    summary: &mut ExportSummary,
+    sink: &mut Sink<'_>,
+) -> Result<(), ExportError> {
+    let mut lines = vec![ExportLine::RemoveDocument(RemovedDocument {
+        document: head.id.clone(),
+    })];
+    lines.extend(document_changes(pipeline, head, None).await?);
+    emit(&lines, summary, sink)
+}
+
+/// Hands `lines` (one document's) to `sink`, counted.
+fn emit(
+    lines: &[ExportLine],
+    summary: &mut ExportSummary,
+    sink: &mut Sink<'_>,
+) -> Result<(), ExportError> {
     if !lines.is_empty() {
         summary.documents += 1;
     }
-    for line in &lines {
+    for line in lines {
         summary.count(line);
         sink(line).map_err(ExportError::Sink)?;
     }
@@ -873,7 +929,9 @@ impl<'r> Since<'r> {
             if suspect.rolled_back {
                 "rolled back"
             } else {
-                "purged"
+                // Without units left, a deletion of the document by the application (its
+                // units with it) looks the same.
+                "purged (or the document deleted, its units with it)"
             },
             self.run
         )
