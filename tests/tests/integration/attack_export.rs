@@ -30,6 +30,9 @@ on_fixtures! {
     since_over_a_document_deleted_and_written_again_before_the_run:
         since_over_a_document_deleted_and_written_again_before_the_run_on_sqlite on sqlite,
         since_over_a_document_deleted_and_written_again_before_the_run_on_postgres on postgres;
+    since_over_a_document_deleted_with_its_units_before_the_run:
+        since_over_a_document_deleted_with_its_units_before_the_run_on_sqlite on sqlite,
+        since_over_a_document_deleted_with_its_units_before_the_run_on_postgres on postgres;
 }
 
 /// What an index holds: per (document, unit id), the unit's sha256.
@@ -292,6 +295,36 @@ async fn since_over_a_document_deleted_and_written_again_before_the_run(
     pass(&runner, "y", &["law/2"]).await?;
     let now = applied(Index::new(), &lines(&runner, None).await?);
     let since = lines(&runner, Some("r3")).await?;
+    assert_eq!(applied(index, &since), now, "{since:?}");
+    Ok(())
+}
+
+/// (adv53) law/2 cut by r0, then deleted with its units too (its records, its units, its row)
+/// and written again before r1 (over law/1 alone) runs, and not touched since: the change log
+/// lists nothing of law/2 since r1's backup, so whatever r0 left of it was gone before r1 ran.
+/// The lines since r1 (none) were refused, saying r0's generation was "active (or possibly
+/// active) when run `r1` finished" and purged since, and so was every export since any later
+/// run until law/2 is cut again.
+async fn since_over_a_document_deleted_with_its_units_before_the_run(
+    fixture: &impl RawSql,
+) -> TestResult {
+    let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(&runner, "r0", &["law/2"]).await?;
+    let units = fixture.table("units");
+    let delete_units = format!("DELETE FROM {units} WHERE document = $1");
+    assert!(fixture.execute_raw(&delete_units, &["law/2"]).await > 0);
+    delete(fixture, "law/2").await;
+    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
+    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
+    pass(&runner, "r1", &["law/1"]).await?;
+    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    put("law/3", "# Three\n\nText.\n").await?;
+    pass(&runner, "r3", &["law/3"]).await?;
+    let now = applied(Index::new(), &lines(&runner, None).await?);
+    let since = lines(&runner, Some("r1")).await?;
     assert_eq!(applied(index, &since), now, "{since:?}");
     Ok(())
 }
