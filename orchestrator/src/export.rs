@@ -326,7 +326,8 @@ async fn export_since(
     let since = Since::new(run, &runs, pipeline.name_of(PhaseRole::Enact))?;
     // Read before the heads: a document deleted after this read is deleted after the export
     // began, and the next export's to tell.
-    let mut headless = changed_since_run(pipeline, &runs, run).await?;
+    let log = changed_since_run(pipeline, &runs, run).await?;
+    let mut headless = log.changed.clone();
     let mut plans = PlannedDocuments::default();
     let mut summary = ExportSummary::default();
     // Every document's head (not only those with active units: a document whose units all
@@ -337,7 +338,8 @@ async fn export_since(
         summary.pages += 1;
         for head in &heads {
             headless.remove(&head.id);
-            since_document(pipeline, &since, &mut plans, head, &mut summary, sink).await?;
+            let on = (&since, &log);
+            since_document(pipeline, on, &mut plans, head, &mut summary, sink).await?;
         }
         if heads.len() < page_size as usize {
             break;
@@ -355,6 +357,29 @@ async fn export_since(
     Ok(summary)
 }
 
+/// What the change log says since RUN's backup read the store.
+struct ChangeLog {
+    /// The documents changed since (a superset of those deleted since RUN ended), in id order.
+    changed: BTreeSet<DocumentId>,
+    /// When RUN's backup first began: before its census took the mark.
+    backup_began: Option<SystemTime>,
+}
+
+impl ChangeLog {
+    /// Whether `suspect`'s generation of `document`, gone now, was gone already when RUN's
+    /// backup read the store: the suspect's enact ended before that backup began, and the log
+    /// lists no change of the document since (a rollback that put it back as a run's backup saw
+    /// it, hidden by its window, is of a run whose writes came after the mark: it is another
+    /// suspect, enacted later). Readers then never saw it after RUN.
+    fn gone_before(&self, since: &Since<'_>, document: &DocumentId, suspect: &RunId) -> bool {
+        let ended = since.times.activated.get(suspect);
+        !self.changed.contains(document)
+            && ended
+                .zip(self.backup_began)
+                .is_some_and(|(end, began)| *end < began)
+    }
+}
+
 /// The documents the change log lists as changed since `run`'s backup read the store (its
 /// journaled `change_mark`), in id order: a superset of those deleted since `run` ended. A
 /// deleted document's generation records go with it, so the change log is what still names it.
@@ -362,12 +387,21 @@ async fn changed_since_run(
     pipeline: &Pipeline,
     runs: &[RunRecord],
     run: &RunId,
-) -> Result<BTreeSet<DocumentId>, ExportError> {
-    let mark = runs
+) -> Result<ChangeLog, ExportError> {
+    let backup = runs
         .iter()
         .find(|r| &r.run == run)
         .zip(pipeline.name_of(PhaseRole::Backup))
-        .and_then(|(record, backup)| record.phase(backup))
+        .and_then(|(record, backup)| record.phase(backup));
+    let backup_began = backup
+        .and_then(|phase| {
+            phase
+                .first_started_at
+                .as_deref()
+                .or(phase.started_at.as_deref())
+        })
+        .and_then(clock::parse_rfc3339);
+    let mark = backup
         .and_then(|phase| phase.evidence.get("change_mark"))
         .and_then(|value| value.as_text())
         .and_then(|text| text.split_once(':'))
@@ -379,18 +413,22 @@ async fn changed_since_run(
              then measure from a later run"
         )));
     };
-    Ok(pipeline
+    let changed = pipeline
         .store
         .changed_since(&mark)
         .await?
         .into_iter()
-        .collect())
+        .collect();
+    Ok(ChangeLog {
+        changed,
+        backup_began,
+    })
 }
 
 /// The lines of one document since the run: refused when its baseline is gone.
 async fn since_document(
     pipeline: &Pipeline,
-    since: &Since<'_>,
+    (since, log): (&Since<'_>, &ChangeLog),
     plans: &mut PlannedDocuments,
     head: &DocumentHead,
     summary: &mut ExportSummary,
@@ -412,6 +450,9 @@ async fn since_document(
     let mut lost = None;
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
         if !plans.lists(pipeline, &suspect.run, &head.id).await? {
+            continue;
+        }
+        if log.gone_before(since, &head.id, &suspect.run) {
             continue;
         }
         if deleted_under(pipeline, &head.id, &suspect.run).await? {
