@@ -33,6 +33,9 @@ on_fixtures! {
     since_over_a_document_deleted_with_its_units_before_the_run:
         since_over_a_document_deleted_with_its_units_before_the_run_on_sqlite on sqlite,
         since_over_a_document_deleted_with_its_units_before_the_run_on_postgres on postgres;
+    rollback_over_a_document_deleted_and_cut_again:
+        rollback_over_a_document_deleted_and_cut_again_on_sqlite on sqlite,
+        rollback_over_a_document_deleted_and_cut_again_on_postgres on postgres;
 }
 
 /// What an index holds: per (document, unit id), the unit's sha256.
@@ -326,5 +329,41 @@ async fn since_over_a_document_deleted_with_its_units_before_the_run(
     let now = applied(Index::new(), &lines(&runner, None).await?);
     let since = lines(&runner, Some("r1")).await?;
     assert_eq!(applied(index, &since), now, "{since:?}");
+    Ok(())
+}
+
+/// (adv53) law/1 and law/2 cut by r1; the application deletes law/2 (its records, then its row:
+/// r1's units of it stay) and writes it again; y cuts the new law/2. Rolling r1 back must put
+/// law/1 back as before r1, drop what is left of r1 (its units of the deleted law/2) and leave
+/// the new law/2 and y's generation of it alone: nothing of r1's is on it.
+async fn rollback_over_a_document_deleted_and_cut_again(fixture: &impl RawSql) -> TestResult {
+    let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(&runner, "r1", &["law/1", "law/2"]).await?;
+    delete(fixture, "law/2").await;
+    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
+    pass(&runner, "y", &["law/2"]).await?;
+    let before = store.snapshot().await?;
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    let after = store.snapshot().await?;
+    let r1 = RunId::new("r1");
+    assert!(!after.units.iter().any(|u| u.generation == r1), "{json}");
+    assert!(!after.generations.iter().any(|g| g.generation == r1), "{json}");
+    let law_2 = |s: &iu_cutter_live_execution::StoreSnapshot| {
+        let units: Vec<_> = s
+            .units
+            .iter()
+            .filter(|u| u.document.as_str() == "law/2" && u.generation != r1)
+            .cloned()
+            .collect();
+        let document = s.documents.iter().find(|d| d.id.as_str() == "law/2").cloned();
+        (document, units)
+    };
+    assert_eq!(law_2(&after), law_2(&before), "{json}");
     Ok(())
 }
