@@ -334,8 +334,9 @@ async fn since_over_a_document_deleted_with_its_units_before_the_run(
 
 /// (adv53) law/1 and law/2 cut by r1; the application deletes law/2 (its records, then its row:
 /// r1's units of it stay) and writes it again; y cuts the new law/2. Rolling r1 back must put
-/// law/1 back as before r1, drop what is left of r1 (its units of the deleted law/2) and leave
-/// the new law/2 and y's generation of it alone: nothing of r1's is on it.
+/// law/1 back as before r1 and leave the new law/2, y's generation of it and the units r1 left
+/// under it (y's backup counted them) alone, saying so: nothing of r1's is on it. It was
+/// refused, saying the rollback "would destroy y's work", next step: roll y back first.
 async fn rollback_over_a_document_deleted_and_cut_again(fixture: &impl RawSql) -> TestResult {
     let store = fixture.shared();
     let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
@@ -350,20 +351,43 @@ async fn rollback_over_a_document_deleted_and_cut_again(fixture: &impl RawSql) -
     let rolled = runner.rollback(&RunId::new("r1")).await?;
     let json = rolled.to_json();
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert!(json.contains("cut by run `y`"), "{json}");
     let after = store.snapshot().await?;
     let r1 = RunId::new("r1");
-    assert!(!after.units.iter().any(|u| u.generation == r1), "{json}");
-    assert!(!after.generations.iter().any(|g| g.generation == r1), "{json}");
+    assert!(
+        !after.generations.iter().any(|g| g.generation == r1),
+        "{json}"
+    );
+    assert!(
+        !after
+            .units
+            .iter()
+            .any(|u| u.generation == r1 && u.document.as_str() == "law/1"),
+        "{json}"
+    );
     let law_2 = |s: &iu_cutter_live_execution::StoreSnapshot| {
         let units: Vec<_> = s
             .units
             .iter()
-            .filter(|u| u.document.as_str() == "law/2" && u.generation != r1)
+            .filter(|u| u.document.as_str() == "law/2")
             .cloned()
             .collect();
-        let document = s.documents.iter().find(|d| d.id.as_str() == "law/2").cloned();
-        (document, units)
+        let records: Vec<_> = s
+            .generations
+            .iter()
+            .filter(|g| g.document.as_str() == "law/2")
+            .cloned()
+            .collect();
+        let document = s
+            .documents
+            .iter()
+            .find(|d| d.id.as_str() == "law/2")
+            .cloned();
+        (document, records, units)
     };
     assert_eq!(law_2(&after), law_2(&before), "{json}");
+    // y still rolls back to exactly its backup, r1's units under law/2 counted as they were.
+    let y = runner.rollback(&RunId::new("y")).await?;
+    assert_eq!(y.outcome, Outcome::RolledBack, "{}", y.to_json());
     Ok(())
 }
