@@ -452,33 +452,39 @@ async fn since_document(
         if !plans.lists(pipeline, &suspect.run, &head.id).await? {
             continue;
         }
-        if log.gone_before(since, &head.id, &suspect.run) {
-            continue;
-        }
         if deleted_under(pipeline, &head.id, &suspect.run).await? {
             // Whatever else is gone, an index told to drop the document and given every active
             // unit of it holds exactly what a full export would.
             return since_recreated(pipeline, head, summary, sink).await;
         }
+        let suspect = rolled_back_since(pipeline, suspect).await?;
+        // A rollback since the change log was read is not in it: only a suspect that the
+        // journal, read again after the records, shows not rolled back can be told gone before.
+        if !suspect.rolled_back && log.gone_before(since, &head.id, &suspect.run) {
+            continue;
+        }
         lost.get_or_insert(suspect);
     }
     if let Some(suspect) = lost {
-        // The journal was read when the export began: a rollback since is what took the
-        // generation, not a purge.
-        let rolled_back = suspect.rolled_back
-            || pipeline
-                .store
-                .load_run(&suspect.run)
-                .await?
-                .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
-        let suspect = Suspect {
-            rolled_back,
-            ..suspect
-        };
         return Err(ExportError::Since(since.lost(&head.id, suspect)));
     }
     let lines = document_changes(pipeline, head, baseline.as_ref()).await?;
     emit(&lines, summary, sink)
+}
+
+/// `suspect` as the journal, read again now, tells it: the journal was read when the export
+/// began, and a rollback since (not a purge) is what took its generation.
+async fn rolled_back_since(pipeline: &Pipeline, suspect: Suspect) -> Result<Suspect, AdapterError> {
+    let rolled_back = suspect.rolled_back
+        || pipeline
+            .store
+            .load_run(&suspect.run)
+            .await?
+            .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
+    Ok(Suspect {
+        rolled_back,
+        ..suspect
+    })
 }
 
 /// Whether `run`'s units of `document` are still in the store while its generation record is
