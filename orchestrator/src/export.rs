@@ -23,6 +23,10 @@
 //! A document deleted since RUN has no head and no generation records left to diff: the store's
 //! change log still names it ([`Reads::changed_since`] of the change mark RUN's backup
 //! journaled), and the export ends with one [`ExportLine::RemoveDocument`] per such document.
+//! A document deleted and written again under its id has a head, but its baseline went with its
+//! generation records: where the deleted generation's units are still in the store (a purge or
+//! a rollback drops them with the record; a deletion of records and row leaves them), its lines
+//! are a [`ExportLine::RemoveDocument`] followed by an upsert of every active unit.
 //!
 //! The baseline must still be in the store: when the journal shows that a run enacted a
 //! document's generation that was active at RUN's end and has since been purged or rolled back,
@@ -78,7 +82,8 @@ pub enum ExportLine {
     Remove(RemovedUnit),
     /// Every unit of a document to delete: the document was deleted since the run (`since`
     /// only). Its generation records went with it, so which units it had can no longer be
-    /// told; an index drops whatever it holds of the document.
+    /// told; an index drops whatever it holds of the document. A document written again under
+    /// its id since has its upserts after this line.
     RemoveDocument(RemovedDocument),
 }
 
@@ -321,7 +326,8 @@ async fn export_since(
     let since = Since::new(run, &runs, pipeline.name_of(PhaseRole::Enact))?;
     // Read before the heads: a document deleted after this read is deleted after the export
     // began, and the next export's to tell.
-    let mut headless = changed_since_run(pipeline, &runs, run).await?;
+    let log = changed_since_run(pipeline, &runs, run).await?;
+    let mut headless = log.changed.clone();
     let mut plans = PlannedDocuments::default();
     let mut summary = ExportSummary::default();
     // Every document's head (not only those with active units: a document whose units all
@@ -332,7 +338,8 @@ async fn export_since(
         summary.pages += 1;
         for head in &heads {
             headless.remove(&head.id);
-            since_document(pipeline, &since, &mut plans, head, &mut summary, sink).await?;
+            let on = (&since, &log);
+            since_document(pipeline, on, &mut plans, head, &mut summary, sink).await?;
         }
         if heads.len() < page_size as usize {
             break;
@@ -350,6 +357,29 @@ async fn export_since(
     Ok(summary)
 }
 
+/// What the change log says since RUN's backup read the store.
+struct ChangeLog {
+    /// The documents changed since (a superset of those deleted since RUN ended), in id order.
+    changed: BTreeSet<DocumentId>,
+    /// When RUN's backup first began: before its census took the mark.
+    backup_began: Option<SystemTime>,
+}
+
+impl ChangeLog {
+    /// Whether `suspect`'s generation of `document`, gone now, was gone already when RUN's
+    /// backup read the store: the suspect's enact ended before that backup began, and the log
+    /// lists no change of the document since (a rollback that put it back as a run's backup saw
+    /// it, hidden by its window, is of a run whose writes came after the mark: it is another
+    /// suspect, enacted later). Readers then never saw it after RUN.
+    fn gone_before(&self, since: &Since<'_>, document: &DocumentId, suspect: &RunId) -> bool {
+        let ended = since.times.activated.get(suspect);
+        !self.changed.contains(document)
+            && ended
+                .zip(self.backup_began)
+                .is_some_and(|(end, began)| *end < began)
+    }
+}
+
 /// The documents the change log lists as changed since `run`'s backup read the store (its
 /// journaled `change_mark`), in id order: a superset of those deleted since `run` ended. A
 /// deleted document's generation records go with it, so the change log is what still names it.
@@ -357,12 +387,21 @@ async fn changed_since_run(
     pipeline: &Pipeline,
     runs: &[RunRecord],
     run: &RunId,
-) -> Result<BTreeSet<DocumentId>, ExportError> {
-    let mark = runs
+) -> Result<ChangeLog, ExportError> {
+    let backup = runs
         .iter()
         .find(|r| &r.run == run)
         .zip(pipeline.name_of(PhaseRole::Backup))
-        .and_then(|(record, backup)| record.phase(backup))
+        .and_then(|(record, backup)| record.phase(backup));
+    let backup_began = backup
+        .and_then(|phase| {
+            phase
+                .first_started_at
+                .as_deref()
+                .or(phase.started_at.as_deref())
+        })
+        .and_then(clock::parse_rfc3339);
+    let mark = backup
         .and_then(|phase| phase.evidence.get("change_mark"))
         .and_then(|value| value.as_text())
         .and_then(|text| text.split_once(':'))
@@ -374,18 +413,22 @@ async fn changed_since_run(
              then measure from a later run"
         )));
     };
-    Ok(pipeline
+    let changed = pipeline
         .store
         .changed_since(&mark)
         .await?
         .into_iter()
-        .collect())
+        .collect();
+    Ok(ChangeLog {
+        changed,
+        backup_began,
+    })
 }
 
 /// The lines of one document since the run: refused when its baseline is gone.
 async fn since_document(
     pipeline: &Pipeline,
-    since: &Since<'_>,
+    (since, log): (&Since<'_>, &ChangeLog),
     plans: &mut PlannedDocuments,
     head: &DocumentHead,
     summary: &mut ExportSummary,
@@ -404,28 +447,88 @@ async fn since_document(
     if let Some(resumed) = since.resumed_since(pipeline, &records).await? {
         return Err(since.undated(pipeline, &head.id, resumed).await);
     }
+    let mut lost = None;
     for suspect in since.suspects(&head.id, &records, baseline.as_ref()) {
-        if plans.lists(pipeline, &suspect.run, &head.id).await? {
-            // The journal was read when the export began: a rollback since is what took the
-            // generation, not a purge.
-            let rolled_back = suspect.rolled_back
-                || pipeline
-                    .store
-                    .load_run(&suspect.run)
-                    .await?
-                    .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
-            let suspect = Suspect {
-                rolled_back,
-                ..suspect
-            };
-            return Err(ExportError::Since(since.lost(&head.id, suspect)));
+        if !plans.lists(pipeline, &suspect.run, &head.id).await? {
+            continue;
         }
+        if deleted_under(pipeline, &head.id, &suspect.run).await? {
+            // Whatever else is gone, an index told to drop the document and given every active
+            // unit of it holds exactly what a full export would.
+            return since_recreated(pipeline, head, summary, sink).await;
+        }
+        let suspect = rolled_back_since(pipeline, suspect).await?;
+        // A rollback since the change log was read is not in it: only a suspect that the
+        // journal, read again after the records, shows not rolled back can be told gone before.
+        if !suspect.rolled_back && log.gone_before(since, &head.id, &suspect.run) {
+            continue;
+        }
+        lost.get_or_insert(suspect);
+    }
+    if let Some(suspect) = lost {
+        return Err(ExportError::Since(since.lost(&head.id, suspect)));
     }
     let lines = document_changes(pipeline, head, baseline.as_ref()).await?;
+    emit(&lines, summary, sink)
+}
+
+/// `suspect` as the journal, read again now, tells it: the journal was read when the export
+/// began, and a rollback since (not a purge) is what took its generation.
+async fn rolled_back_since(pipeline: &Pipeline, suspect: Suspect) -> Result<Suspect, AdapterError> {
+    let rolled_back = suspect.rolled_back
+        || pipeline
+            .store
+            .load_run(&suspect.run)
+            .await?
+            .is_some_and(|r| r.status == RunStatus::RolledBack || rollback_began(&r));
+    Ok(Suspect {
+        rolled_back,
+        ..suspect
+    })
+}
+
+/// Whether `run`'s units of `document` are still in the store while its generation record is
+/// gone: a purge and a rollback drop a generation's units with its record, an application
+/// deleting the document (its records, then its row) leaves them (units have no foreign key).
+/// The document was deleted, and what is under its id now was written again since.
+async fn deleted_under(
+    pipeline: &Pipeline,
+    document: &DocumentId,
+    run: &RunId,
+) -> Result<bool, AdapterError> {
+    Ok(!pipeline
+        .store
+        .generation_units(document, run)
+        .await?
+        .is_empty())
+}
+
+/// The lines of a document deleted and written again under its id (its baseline deleted with
+/// it): a `remove_document`, then every active unit, which together leave an index holding
+/// exactly what a full export would, whatever it held of the document.
+async fn since_recreated(
+    pipeline: &Pipeline,
+    head: &DocumentHead,
+    summary: &mut ExportSummary,
+    sink: &mut Sink<'_>,
+) -> Result<(), ExportError> {
+    let mut lines = vec![ExportLine::RemoveDocument(RemovedDocument {
+        document: head.id.clone(),
+    })];
+    lines.extend(document_changes(pipeline, head, None).await?);
+    emit(&lines, summary, sink)
+}
+
+/// Hands `lines` (one document's) to `sink`, counted.
+fn emit(
+    lines: &[ExportLine],
+    summary: &mut ExportSummary,
+    sink: &mut Sink<'_>,
+) -> Result<(), ExportError> {
     if !lines.is_empty() {
         summary.documents += 1;
     }
-    for line in &lines {
+    for line in lines {
         summary.count(line);
         sink(line).map_err(ExportError::Sink)?;
     }
@@ -873,7 +976,9 @@ impl<'r> Since<'r> {
             if suspect.rolled_back {
                 "rolled back"
             } else {
-                "purged"
+                // Without units left, a deletion of the document by the application (its
+                // units with it) looks the same.
+                "purged (or the document deleted, its units with it)"
             },
             self.run
         )

@@ -983,3 +983,54 @@ async fn since_tells_a_held_run_enacted_after_the_run_and_retired_since() -> Tes
     );
     Ok(())
 }
+
+/// (adv53) As `since_says_a_baseline_rolled_back_while_it_exports_was_rolled_back`, a page of
+/// one head at a time, so that law/1's head is read after z's rollback: law/1 is on r1's
+/// generation again, and the change log, read as the export began, lists nothing of it since
+/// r3's backup. z's enact ended before that backup began, which made z's generation look gone
+/// before r3 ran (98b8389, this branch): no line for law/1, and an index fed after r3 kept z's
+/// units where r1's are active. The rollback, journaled, is told: refused as rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_never_takes_a_baseline_rolled_back_while_it_exports_as_gone_before() -> TestResult {
+    let t = Timed::new();
+    let (law_0, law_1, law_3) = (
+        DocumentId::new("law/0"),
+        DocumentId::new("law/1"),
+        DocumentId::new("law/3"),
+    );
+    t.h.sim.put_document(&law_0, LAW_2).await?;
+    t.pass("r1", Scope::All).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.pass("z", Scope::Ids(vec![law_1.clone()])).await?;
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    t.h.sim
+        .put_document(&law_0, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    t.pass("w", Scope::Ids(vec![law_0])).await?;
+    let request = ExportRequest {
+        page_size: 1,
+        ..since("r3")
+    };
+    let (mut meanwhile, mut undone) = (Some(t.roll_back("z")), None);
+    let exported =
+        t.h.runner
+            .export(&request, &mut |_: &ExportLine| {
+                if let Some(work) = meanwhile.take() {
+                    let handle = tokio::runtime::Handle::current();
+                    undone = Some(tokio::task::block_in_place(|| handle.block_on(work)).is_ok());
+                }
+                Ok(())
+            })
+            .await;
+    assert_eq!(undone, Some(true));
+    match exported {
+        Err(ExportError::Since(why)) => assert!(
+            why.contains("generation `z` of document `law/1`") && why.contains("rolled back"),
+            "{why}"
+        ),
+        Err(ExportError::Moved(why)) => assert!(why.contains("law/1"), "{why}"),
+        other => panic!("expected law/1 refused: {other:?}"),
+    }
+    Ok(())
+}

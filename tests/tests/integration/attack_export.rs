@@ -29,6 +29,18 @@ on_fixtures! {
     since_over_a_document_deleted_since:
         since_over_a_document_deleted_since_on_sqlite on sqlite,
         since_over_a_document_deleted_since_on_postgres on postgres;
+    since_over_a_document_deleted_and_written_again:
+        since_over_a_document_deleted_and_written_again_on_sqlite on sqlite,
+        since_over_a_document_deleted_and_written_again_on_postgres on postgres;
+    since_over_a_document_deleted_and_written_again_before_the_run:
+        since_over_a_document_deleted_and_written_again_before_the_run_on_sqlite on sqlite,
+        since_over_a_document_deleted_and_written_again_before_the_run_on_postgres on postgres;
+    since_over_a_document_deleted_with_its_units_before_the_run:
+        since_over_a_document_deleted_with_its_units_before_the_run_on_sqlite on sqlite,
+        since_over_a_document_deleted_with_its_units_before_the_run_on_postgres on postgres;
+    rollback_over_a_document_deleted_and_cut_again:
+        rollback_over_a_document_deleted_and_cut_again_on_sqlite on sqlite,
+        rollback_over_a_document_deleted_and_cut_again_on_postgres on postgres;
 }
 
 /// What an index holds: per (document, unit id), the unit's sha256.
@@ -221,5 +233,165 @@ async fn since_over_a_document_deleted_since(fixture: &impl RawSql) -> TestResul
         })
         .collect();
     assert_eq!(tombstones, [&DocumentId::new("law/2")], "{since:?}");
+    Ok(())
+}
+
+/// Deletes `id` as an application does (README): its generation records, then its row; its
+/// units stay (they have no foreign key).
+async fn delete(fixture: &impl RawSql, id: &str) {
+    let generations = fixture.table("generations");
+    let documents = fixture.table("documents");
+    let delete_records = format!("DELETE FROM {generations} WHERE document = $1");
+    fixture.execute_raw(&delete_records, &[id]).await;
+    let delete_row = format!("DELETE FROM {documents} WHERE id = $1");
+    assert_eq!(fixture.execute_raw(&delete_row, &[id]).await, 1);
+}
+
+/// (adv53) law/1 and law/2 cut by r1, an index fed after r1; then the application deletes law/2
+/// and writes it again under the same id with other sections. Not cut again, the lines since r1
+/// must drop law/2's units (a full export has none); cut again by y, they must leave exactly y's
+/// units. Both were refused, saying r1's generation of law/2 "was purged since", which no purge
+/// did: the document was deleted, and a `remove_document` line before its upserts says exactly
+/// that.
+async fn since_over_a_document_deleted_and_written_again(fixture: &impl RawSql) -> TestResult {
+    let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(&runner, "r1", &["law/1", "law/2"]).await?;
+    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    delete(fixture, "law/2").await;
+    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
+    let now = applied(Index::new(), &lines(&runner, None).await?);
+    assert!(!now.keys().any(|(document, _)| document == "law/2"));
+    let since = lines(&runner, Some("r1")).await?;
+    assert_eq!(applied(index.clone(), &since), now, "{since:?}");
+    pass(&runner, "y", &["law/2"]).await?;
+    let now = applied(Index::new(), &lines(&runner, None).await?);
+    assert!(now.keys().any(|(document, _)| document == "law/2"));
+    let since = lines(&runner, Some("r1")).await?;
+    assert_eq!(applied(index, &since), now, "{since:?}");
+    Ok(())
+}
+
+/// (adv53) law/2 cut by r0, then deleted and written again before r1 (over law/1 alone) runs:
+/// when r1 finished, law/2 had no active units. The lines since r1 were refused, saying r0's
+/// generation of law/2 was "active (or possibly active) when run `r1` finished" and "purged
+/// since" (neither is true), and so was every export since any later run, until law/2 was cut
+/// again: the refusal's own next step (a full export, then measure from a later run) met it
+/// again.
+async fn since_over_a_document_deleted_and_written_again_before_the_run(
+    fixture: &impl RawSql,
+) -> TestResult {
+    let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(&runner, "r0", &["law/2"]).await?;
+    delete(fixture, "law/2").await;
+    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
+    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
+    pass(&runner, "r1", &["law/1"]).await?;
+    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    let since = lines(&runner, Some("r1")).await?;
+    assert_eq!(applied(index.clone(), &since), index, "{since:?}");
+    put("law/3", "# Three\n\nText.\n").await?;
+    pass(&runner, "r3", &["law/3"]).await?;
+    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    pass(&runner, "y", &["law/2"]).await?;
+    let now = applied(Index::new(), &lines(&runner, None).await?);
+    let since = lines(&runner, Some("r3")).await?;
+    assert_eq!(applied(index, &since), now, "{since:?}");
+    Ok(())
+}
+
+/// (adv53) law/2 cut by r0, then deleted with its units too (its records, its units, its row)
+/// and written again before r1 (over law/1 alone) runs, and not touched since: the change log
+/// lists nothing of law/2 since r1's backup, so whatever r0 left of it was gone before r1 ran.
+/// The lines since r1 (none) were refused, saying r0's generation was "active (or possibly
+/// active) when run `r1` finished" and purged since, and so was every export since any later
+/// run until law/2 is cut again.
+async fn since_over_a_document_deleted_with_its_units_before_the_run(
+    fixture: &impl RawSql,
+) -> TestResult {
+    let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(&runner, "r0", &["law/2"]).await?;
+    let units = fixture.table("units");
+    let delete_units = format!("DELETE FROM {units} WHERE document = $1");
+    assert!(fixture.execute_raw(&delete_units, &["law/2"]).await > 0);
+    delete(fixture, "law/2").await;
+    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
+    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
+    pass(&runner, "r1", &["law/1"]).await?;
+    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    put("law/3", "# Three\n\nText.\n").await?;
+    pass(&runner, "r3", &["law/3"]).await?;
+    let now = applied(Index::new(), &lines(&runner, None).await?);
+    let since = lines(&runner, Some("r1")).await?;
+    assert_eq!(applied(index, &since), now, "{since:?}");
+    Ok(())
+}
+
+/// (adv53) law/1 and law/2 cut by r1; the application deletes law/2 (its records, then its row:
+/// r1's units of it stay) and writes it again; y cuts the new law/2. Rolling r1 back must put
+/// law/1 back as before r1 and leave the new law/2, y's generation of it and the units r1 left
+/// under it (y's backup counted them) alone, saying so: nothing of r1's is on it. It was
+/// refused, saying the rollback "would destroy y's work", next step: roll y back first.
+async fn rollback_over_a_document_deleted_and_cut_again(fixture: &impl RawSql) -> TestResult {
+    let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(&runner, "r1", &["law/1", "law/2"]).await?;
+    delete(fixture, "law/2").await;
+    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
+    pass(&runner, "y", &["law/2"]).await?;
+    let before = store.snapshot().await?;
+    let rolled = runner.rollback(&RunId::new("r1")).await?;
+    let json = rolled.to_json();
+    assert_eq!(rolled.outcome, Outcome::RolledBack, "{json}");
+    assert!(json.contains("cut by run `y`"), "{json}");
+    let after = store.snapshot().await?;
+    let r1 = RunId::new("r1");
+    assert!(
+        !after.generations.iter().any(|g| g.generation == r1),
+        "{json}"
+    );
+    assert!(
+        !after
+            .units
+            .iter()
+            .any(|u| u.generation == r1 && u.document.as_str() == "law/1"),
+        "{json}"
+    );
+    let law_2 = |s: &iu_cutter_live_execution::StoreSnapshot| {
+        let units: Vec<_> = s
+            .units
+            .iter()
+            .filter(|u| u.document.as_str() == "law/2")
+            .cloned()
+            .collect();
+        let records: Vec<_> = s
+            .generations
+            .iter()
+            .filter(|g| g.document.as_str() == "law/2")
+            .cloned()
+            .collect();
+        let document = s
+            .documents
+            .iter()
+            .find(|d| d.id.as_str() == "law/2")
+            .cloned();
+        (document, records, units)
+    };
+    assert_eq!(law_2(&after), law_2(&before), "{json}");
+    // y still rolls back to exactly its backup, r1's units under law/2 counted as they were.
+    let y = runner.rollback(&RunId::new("y")).await?;
+    assert_eq!(y.outcome, Outcome::RolledBack, "{}", y.to_json());
     Ok(())
 }

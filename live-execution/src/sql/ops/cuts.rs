@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::error::AdapterError;
 use crate::op::LeaseClaim;
 use crate::ownership::{
-    CurrentDocument, EnactStep, FenceStep, Restoration, UndoStep, enact_step, fence_step,
+    CurrentDocument, EnactStep, FenceStep, Restoration, Undo, UndoStep, enact_step, fence_step,
     purge_step, undo_step, write_step,
 };
 use crate::sql::codec::{self, to_db};
@@ -579,13 +579,23 @@ pub(crate) async fn restore<D: Dialect>(
     let ids = backup.documents.iter().map(|s| &s.document.id);
     let rows = read_for_cas::<D>(&mut tx, ids.clone()).await?;
     let records = generations_for_update::<D>(&mut tx, ids).await?;
+    let recorded: BTreeSet<DocumentId> = records
+        .iter()
+        .filter(|(_, gs)| gs.iter().any(|g| g.generation == *run))
+        .map(|(id, _)| id.clone())
+        .collect();
     let records = with_leftover_units::<D>(&mut tx, run, records).await?;
     let mut decisions = Vec::with_capacity(backup.documents.len());
     for snapshot in &backup.documents {
         let id = &snapshot.document.id;
         let current = rows.get(id).and_then(Option::as_ref);
         let records = records.get(id).map(Vec::as_slice).unwrap_or_default();
-        let undo = undo_step(run, snapshot, current, records)?;
+        let undo = match undo_step(run, snapshot, current, records) {
+            Err(AdapterError::HeldByLaterRun { run: later, .. }) if !recorded.contains(id) => {
+                leftovers_under(run, &later)
+            }
+            undo => undo?,
+        };
         decisions.push((id, current, undo));
     }
     let written: Vec<&DocumentId> = decisions
@@ -635,6 +645,21 @@ pub(crate) async fn restore<D: Dialect>(
     open_windows::<D>(&mut tx, run, backup, &written).await?;
     tx.commit().await.map_err(sql(what))?;
     Ok(restoration)
+}
+
+/// Only units of `run` are left of a document (the application deleted its records and row, not
+/// its units), and `later` has cut what is under its id since: nothing of `run`'s is on that
+/// document, and `later`'s backup counted those units as they are, so they stay. The deletion
+/// is the application's change, kept and reported as one is.
+fn leftovers_under(run: &RunId, later: &RunId) -> Undo {
+    Undo {
+        step: UndoStep::Untouched,
+        kept_edit: Some(format!(
+            "deleted since the backup (its generation records and row; run `{run}`'s units of \
+             it, which no reader sees, were left), then written again and cut by run `{later}`: \
+             the deletion was kept, and those units with it, as run `{later}` backed them up"
+        )),
+    }
 }
 
 /// `records` (each document's generation records, as read), with `run`'s generation counted as
