@@ -519,9 +519,40 @@ async fn check_staged_counts<D: Dialect>(
     Ok(())
 }
 
+/// The change-log entries of `with_staged` (see [`hold_staged`]) and each one's staged
+/// generation as enact read it: digested, or, where proven unchanged since write-verify
+/// ([`proven_unchanged`]), the digest its expectation's proof was given with.
+async fn read_staged<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+    with_staged: &[&DocumentId],
+) -> AdapterResult<(EntriesBefore, BTreeMap<DocumentId, Staged>)> {
+    // A proof stands only for the digest it was given with.
+    let proofs: BTreeMap<&DocumentId, &StagedProof> = expectations
+        .iter()
+        .filter(|e| e.staged_units.is_some())
+        .filter_map(|e| Some((&e.document, e.staged_proof.as_ref()?)))
+        .collect();
+    let (held, unit_rows, proven) = hold_staged::<D>(conn, run, with_staged, &proofs).await?;
+    let mut staged = staged_digests::<D>(conn, run, &held, unit_rows).await?;
+    // Proven unchanged since write-verify proved them the planned units: the digest they were
+    // proved to have, which is the one expected.
+    for expected in expectations {
+        if let (Some(&units), Some(digest)) =
+            (proven.get(&expected.document), &expected.staged_units)
+        {
+            let digest = digest.clone();
+            staged.insert(expected.document.clone(), Staged { digest, units });
+        }
+    }
+    Ok((held, staged))
+}
+
 /// Moves each expected document's active-generation pointer to `run` ([`enact_step`] on every
-/// row, the body hashed inside the transaction, and the staged units digested there too).
-/// O(documents): a few statements per document, never per unit.
+/// row, the body hashed inside the transaction, and the staged units digested there too, or
+/// proven unchanged since write-verify). O(documents): a few statements per document, never per
+/// unit.
 pub(crate) async fn enact<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
@@ -545,22 +576,7 @@ pub(crate) async fn enact<D: Dialect>(
         .filter(|(_, records)| records.iter().any(|g| g.generation == *run))
         .map(|(id, _)| id)
         .collect();
-    let proofs: BTreeMap<&DocumentId, &StagedProof> = expectations
-        .iter()
-        .filter_map(|e| Some((&e.document, e.staged_proof.as_ref()?)))
-        .collect();
-    let (held, unit_rows, proven) = hold_staged::<D>(&mut tx, run, &with_staged, &proofs).await?;
-    let mut staged = staged_digests::<D>(&mut tx, run, &held, unit_rows).await?;
-    // Proven unchanged since write-verify proved them the planned units: the digest they were
-    // proved to have, which is the one expected.
-    for expected in expectations {
-        if let (Some(&units), Some(digest)) =
-            (proven.get(&expected.document), &expected.staged_units)
-        {
-            let digest = digest.clone();
-            staged.insert(expected.document.clone(), Staged { digest, units });
-        }
-    }
+    let (held, staged) = read_staged::<D>(&mut tx, run, expectations, &with_staged).await?;
     let mut to_move = BTreeMap::new();
     for expected in expectations {
         let current = rows.get(&expected.document).and_then(Option::as_ref);
