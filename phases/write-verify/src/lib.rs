@@ -126,18 +126,23 @@ impl WriteVerify {
             verify_digest = %verify_digest,
             "generation verified"
         );
-        Ok(Evidence::from([
-            (
-                "verify_digest".to_owned(),
-                EvidenceValue::Text(verify_digest),
-            ),
-            ("documents_verified".to_owned(), EvidenceValue::from(total)),
-            (
-                "units_verified".to_owned(),
-                EvidenceValue::from(units_verified),
-            ),
-        ]))
+        Ok(evidence(verify_digest, total, units_verified))
     }
+}
+
+/// The phase's evidence (see [`WriteVerify`]).
+fn evidence(verify_digest: String, documents: u64, units: u64) -> Evidence {
+    Evidence::from([
+        (
+            "verify_digest".to_owned(),
+            EvidenceValue::Text(verify_digest),
+        ),
+        (
+            "documents_verified".to_owned(),
+            EvidenceValue::from(documents),
+        ),
+        ("units_verified".to_owned(), EvidenceValue::from(units)),
+    ])
 }
 
 /// The stored digests of the generations of a batch's documents, in its order, asked for a few
