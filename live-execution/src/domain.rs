@@ -262,6 +262,12 @@ pub struct GenerationDigests {
     /// sha256 (lowercase hex) of the units' bodies concatenated in ordinal order: the source's
     /// sha256 when the generation is a lossless cut of it (that of no bytes without units).
     pub concatenated_sha256: String,
+    /// A snapshot of the server's transactions taken before these rows were read (PostgreSQL's
+    /// `pg_snapshot` text), where the store's rows carry their writer's transaction: a unit row
+    /// whose writer that snapshot sees, and that is still there later, is one this answer read
+    /// ([`StagedProof`]). `None` where the store has none (SQLite, the simulator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_after: Option<String>,
 }
 
 impl GenerationDigests {
@@ -292,6 +298,7 @@ impl GenerationDigests {
             units,
             concatenated_sha256: crate::Sha256Digest::from_bytes(concatenated.finalize().into())
                 .hex(),
+            read_after: None,
         }
     }
 }
@@ -830,6 +837,26 @@ pub struct ExpectedRevision {
     /// `None` (fence) checks nothing more.
     #[serde(default)]
     pub staged_units: Option<String>,
+    /// For enact: what this invocation's write-verify proved of the staged generation, which
+    /// lets a store whose rows carry their writer's transaction skip hashing the bodies again
+    /// where no unit row changed since ([`StagedProof`]). `None`: the bodies are hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_proof: Option<StagedProof>,
+}
+
+/// What write-verify proved of a document's staged generation, as enact may use it: the units
+/// write-verify read after the server snapshot `read_after` ([`GenerationDigests::read_after`])
+/// were exactly the planned ones, `units` of them. So if every unit row of the generation now
+/// was written by a transaction that snapshot sees (it committed before), and there are still
+/// `units` of them, they are the rows write-verify proved: a row written or rewritten since, by
+/// anyone and by any path (triggers or not), carries a later transaction. A store that cannot
+/// tell (SQLite, the simulator) hashes the bodies, as it does without a proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedProof {
+    /// The snapshot write-verify read the generation after.
+    pub read_after: String,
+    /// How many units write-verify proved (the plan's).
+    pub units: u64,
 }
 
 impl ExpectedRevision {
@@ -842,12 +869,19 @@ impl ExpectedRevision {
             state: document.state.clone(),
             active_generation: document.active_generation.clone(),
             staged_units: None,
+            staged_proof: None,
         }
     }
 
     /// The same expectation, for enact: the staged generation must hash to `digest`.
     pub fn with_staged_units(mut self, digest: String) -> Self {
         self.staged_units = Some(digest);
+        self
+    }
+
+    /// The same expectation, with what write-verify proved of the staged generation.
+    pub fn with_staged_proof(mut self, proof: Option<StagedProof>) -> Self {
+        self.staged_proof = proof;
         self
     }
 }

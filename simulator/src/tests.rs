@@ -228,6 +228,7 @@ async fn fence_is_all_or_nothing() -> TestResult {
         state: DocumentState::Ready,
         active_generation: None,
         staged_units: None,
+        staged_proof: None,
     };
     let error = sim.fence(&run("r1"), &[expect(&a), missing]).await;
     assert!(matches!(error, Err(AdapterError::NotFound(_))), "{error:?}");

@@ -19,8 +19,8 @@ use iu_cutter_live_execution::{
     DocumentHead, DocumentId, DocumentSnapshot, DocumentState, ExpectedRevision, GenerationDigests,
     GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseRecord, PhaseStatus, Plan,
     PlannedUnit, Preset, PurgeTarget, RecentRuns, RunId, RunRecord, RunStatus, SCHEMA_VERSION,
-    Scope, Sha256Digest, SourceFacts, StoreSnapshot, Unit, UnitCursor, UnitId, sha256_hex,
-    snapshot_census,
+    Scope, Sha256Digest, SourceFacts, StagedProof, StoreSnapshot, Unit, UnitCursor, UnitId,
+    sha256_hex, snapshot_census,
 };
 
 use crate::fixture::Fixture;
@@ -108,6 +108,7 @@ fixture_suite! {
             leases_expire_on_the_store_clock,
             claimed_calls_need_the_callers_live_lease,
             generation_digests_hash_every_body_as_stored,
+            enact_with_write_verifys_proof_refuses_a_unit_rewritten_since,
         ],
     }
 }
@@ -855,6 +856,7 @@ fn ghost() -> ExpectedRevision {
         state: DocumentState::Ready,
         active_generation: None,
         staged_units: None,
+        staged_proof: None,
     }
 }
 
@@ -3045,7 +3047,8 @@ pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::
     let units = units_for(&a, &r, 3);
     ok(store.write_units(&r, &units).await, "write");
 
-    let digests = ok(store.generation_digests(&a.id, &r).await, "digests");
+    // The snapshot a store reads after is its own (PostgreSQL's): compared without it.
+    let digests = as_digests(ok(store.generation_digests(&a.id, &r).await, "digests"));
     assert_eq!(digests, GenerationDigests::of(&units));
     assert_eq!(digests.concatenated_sha256, a.sha256, "lossless");
     assert_eq!(digests.units.len(), units.len());
@@ -3053,7 +3056,7 @@ pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::
     assert_eq!(digests.units[1].body_sha256, units[1].sha256);
 
     fixture.edit_unit_raw("a", "r", 1, "sửa").await;
-    let tampered = ok(store.generation_digests(&a.id, &r).await, "tampered");
+    let tampered = as_digests(ok(store.generation_digests(&a.id, &r).await, "tampered"));
     let read = ok(store.generation_units(&a.id, &r).await, "read back");
     assert_eq!(tampered, GenerationDigests::of(&read));
     assert_eq!(tampered.units[1].body_sha256, sha256_hex("sửa".as_bytes()));
@@ -3065,18 +3068,21 @@ pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::
     let none = GenerationDigests {
         units: Vec::new(),
         concatenated_sha256: sha256_hex(b""),
+        read_after: None,
     };
-    assert_eq!(ok(store.generation_digests(&e.id, &r).await, "empty"), none);
-    assert_eq!(
-        ok(store.generation_digests(&id("ghost"), &r).await, "ghost"),
-        none
-    );
+    let empty = ok(store.generation_digests(&e.id, &r).await, "empty");
+    assert_eq!(as_digests(empty), none);
+    let ghost = ok(store.generation_digests(&id("ghost"), &r).await, "ghost");
+    assert_eq!(as_digests(ghost), none);
 
     // Asked together (store48), each document is answered as alone, in the order asked, an id
     // asked twice twice; another generation of the same documents is not this one's.
     let ghost = id("ghost");
     let asked = [e.id.clone(), a.id.clone(), ghost.clone(), a.id.clone()];
     let together = ok(store.generation_digests_of(&asked, &r).await, "together");
+    let snapshots: BTreeSet<_> = together.iter().map(|d| d.read_after.clone()).collect();
+    assert_eq!(snapshots.len(), 1, "one snapshot, before the call's reads");
+    let together: Vec<_> = together.into_iter().map(as_digests).collect();
     assert_eq!(
         together,
         [none.clone(), tampered.clone(), none.clone(), tampered]
@@ -3087,9 +3093,67 @@ pub async fn generation_digests_hash_every_body_as_stored(fixture: &impl crate::
             .await,
         "other generation",
     );
+    let other: Vec<_> = other.into_iter().map(as_digests).collect();
     assert_eq!(other, [none]);
     assert_eq!(
         ok(store.generation_digests_of(&[], &r).await, "no documents"),
         Vec::<GenerationDigests>::new()
     );
+}
+
+/// `digests` without the snapshot its store read them after (a store's own, where it has one).
+fn as_digests(digests: GenerationDigests) -> GenerationDigests {
+    GenerationDigests {
+        read_after: None,
+        ..digests
+    }
+}
+
+/// The digest enact expects of a staged generation of `units` (as write-verify approves it).
+fn staged_digest(units: &[Unit]) -> String {
+    let mut digester = iu_cutter_live_execution::GenerationDigester::new();
+    for unit in units {
+        let fields = iu_cutter_live_execution::UnitFields::of(unit);
+        digester.unit(&fields, &sha256_hex(unit.body.as_bytes()));
+    }
+    digester.finish()
+}
+
+/// Enact given write-verify's proof ([`StagedProof`]: the snapshot it read the staged units
+/// after, and how many it proved) still refuses a staged unit rewritten after that read, on
+/// every store, and enacts nothing: a store whose rows name their writer takes the proof only
+/// for rows written before the snapshot, the others hash every body. Without a rewrite, a
+/// document is enacted on the proof.
+pub async fn enact_with_write_verifys_proof_refuses_a_unit_rewritten_since(
+    fixture: &impl crate::fixture::Tamper,
+) {
+    let store = fixture.adapter();
+    let a = put(store, "a", "Điều 1. Một.\nĐiều 2. Hai.\nĐiều 3. Ba.\n").await;
+    let b = put(store, "b", "Điều 1. Bốn.\nĐiều 2. Năm.\nĐiều 3. Sáu.\n").await;
+    let r = run("r");
+    ok(store.fence(&r, &[expect(&a), expect(&b)]).await, "fence");
+    let (units_a, units_b) = (units_for(&a, &r, 3), units_for(&b, &r, 3));
+    let written = [units_a.clone(), units_b.clone()].concat();
+    ok(store.write_units(&r, &written).await, "write");
+    let ids = [a.id.clone(), b.id.clone()];
+    let read = ok(
+        store.generation_digests_of(&ids, &r).await,
+        "write-verify's read",
+    );
+    // A store without snapshots ignores the proof: any text stands for one.
+    let read_after = read[0].read_after.clone().unwrap_or_else(|| "none".into());
+    let proved = |document: &Document, units: &[Unit]| {
+        expect(document)
+            .with_staged_units(staged_digest(units))
+            .with_staged_proof(Some(StagedProof {
+                read_after: read_after.clone(),
+                units: units.len() as u64,
+            }))
+    };
+    fixture.edit_unit_raw("a", "r", 1, "sửa lén").await;
+    let before = ok(store.snapshot().await, "snapshot");
+    let both = [proved(&a, &units_a), proved(&b, &units_b)];
+    conflict(store.enact(&r, &both).await, "a", "rewritten since");
+    assert_all_or_nothing(store, &before).await;
+    assert_eq!(ok(store.enact(&r, &both[1..]).await, "b alone"), 1);
 }

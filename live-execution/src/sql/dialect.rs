@@ -215,6 +215,15 @@ pub(crate) trait Dialect: Engine {
     /// Where the sha256 of a stored body is computed, inside the compare-and-set's transaction.
     const BODY_HASHING: BodyHashing;
 
+    /// Where unit rows carry the transaction that wrote them (PostgreSQL's `xmin`), what lets
+    /// enact take write-verify's proof instead of hashing the bodies again
+    /// ([`crate::StagedProof`]): for the documents whose ids the JSON array `$1` holds, their
+    /// units in generation `$2`, one row per document with units: the document, its count of
+    /// units, and whether every one of them was written by a transaction that had ended before
+    /// the snapshot `$3` ([`Dialect::CHANGE_MARK`]'s text) was taken, older than every
+    /// transaction it saw running. `None` where rows do not tell (SQLite): enact hashes.
+    const STAGED_UNCHANGED: Option<&'static str>;
+
     /// The shape of the bulk reads: the census and the units of a generation.
     const BULK_READS: BulkReads;
 

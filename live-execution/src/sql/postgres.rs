@@ -130,6 +130,33 @@ SELECT u.ordinal, u.unit_id, u.path, u.part, u.start_byte, u.end_byte, u.sha256,
  ORDER BY u.document, u.ordinal",
     };
 
+    /// A unit row's `xmin` is the transaction (or subtransaction) that wrote that version of it:
+    /// an update or a re-insert, through triggers or not (`session_replication_role = replica`),
+    /// makes a new version with a later one. `xmin` is 32 bits: it is widened against the newest
+    /// transaction (`last`), which is exact for any transaction less than 2^31 old, and the
+    /// snapshot must be that recent and not ahead of the server, else nothing is proved. Compared
+    /// with the snapshot's `xmin` (every transaction below it had ended when it was taken), not
+    /// its list of running ones: a subtransaction's id is never in that list, but is above its
+    /// parent's, so it is below `xmin` only if its parent had ended. `xmin` below 3 (frozen or
+    /// bootstrap ids) proves nothing.
+    const STAGED_UNCHANGED: Option<&'static str> = Some(
+        "\
+SELECT u.document, CAST(count(*) AS BIGINT),
+       coalesce(bool_and(x.raw >= 3
+                         AND n.last - ((n.last - x.raw) & 4294967295) < s.xmin
+                         AND s.xmin <= n.last + 1
+                         AND s.xmin > n.last - 2147483648), FALSE)
+  FROM units u
+ CROSS JOIN LATERAL (SELECT CAST(CAST(u.xmin AS TEXT) AS BIGINT) AS raw) x
+ CROSS JOIN (SELECT CAST(CAST(pg_snapshot_xmax(pg_current_snapshot()) AS TEXT) AS BIGINT) - 1
+                    AS last) n
+ CROSS JOIN (SELECT CAST(CAST(pg_snapshot_xmin(CAST($3 AS pg_snapshot)) AS TEXT) AS BIGINT)
+                    AS xmin) s
+ WHERE u.generation = $2
+   AND u.document = ANY (ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))
+ GROUP BY u.document",
+    );
+
     /// Ordered rows: the census as three ordered queries in one snapshot (280-310 ms against
     /// 110-170 ms for the unit rows of the bench store as JSON, in psql), and unit reads one row
     /// per unit (encoding bodies as JSON only to decode them again made a read-back of 56,000

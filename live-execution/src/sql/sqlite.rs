@@ -141,6 +141,9 @@ impl Dialect for Sqlite {
     /// `IMMEDIATE` transaction.
     const BODY_HASHING: BodyHashing = BodyHashing::InRust;
 
+    /// A SQLite row keeps nothing of the transaction that wrote it.
+    const STAGED_UNCHANGED: Option<&'static str> = None;
+
     /// One row per document, its generation records and units as JSON arrays: every row costs a
     /// hop from sqlx's SQLite worker thread plus an allocation per column.
     const BULK_READS: BulkReads = BulkReads::Json {

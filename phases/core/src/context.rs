@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use iu_cutter_live_execution::{
     AdapterError, Backup, Document, DocumentId, DocumentPlan, ExpectedRevision,
-    LiveExecutionAdapter, PLAN_PART_BYTES, PhaseStore, RunRecord, Scope, ScopeCensus,
+    LiveExecutionAdapter, PLAN_PART_BYTES, PhaseStore, RunId, RunRecord, Scope, ScopeCensus,
 };
 
 use crate::backup_store::{BackupReader, BackupStore, HeaderDetail};
@@ -91,6 +91,10 @@ pub struct RunContext {
     /// This invocation's local copy of the run's sealed plan, once a read of the journal made
     /// one: the later reads take it instead of the journal.
     plan_copy: PlanCopySlot,
+    /// The snapshot this invocation's write-verify of a run read its staged units after, once
+    /// that write-verify passed ([`iu_cutter_live_execution::StagedProof`]): kept in memory
+    /// only, so that an enact in another invocation, or of a run journaled before, hashes.
+    staged_read_after: Option<(RunId, String)>,
 }
 
 impl RunContext {
@@ -115,6 +119,23 @@ impl RunContext {
             bytes_cut: None,
             opening_census: None,
             plan_copy: PlanCopySlot::default(),
+            staged_read_after: None,
+        }
+    }
+
+    /// Records that this invocation's write-verify of `run` passed, having read every staged
+    /// unit after the server snapshot `read_after` (`None`: the store gave none, or it has not
+    /// passed: forgets any recorded before).
+    pub fn note_staged_read_after(&mut self, run: &RunId, read_after: Option<String>) {
+        self.staged_read_after = read_after.map(|snapshot| (run.clone(), snapshot));
+    }
+
+    /// What [`note_staged_read_after`](Self::note_staged_read_after) recorded for `run`, if
+    /// this invocation's write-verify of it passed.
+    pub fn staged_read_after(&self, run: &RunId) -> Option<&str> {
+        match &self.staged_read_after {
+            Some((verified, snapshot)) if verified == run => Some(snapshot),
+            _ => None,
         }
     }
 

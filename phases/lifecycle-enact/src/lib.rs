@@ -26,7 +26,8 @@
 use std::collections::BTreeMap;
 
 use iu_cutter_live_execution::{
-    AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId, Scope,
+    AdapterError, DocumentHead, DocumentId, Evidence, EvidenceValue, ExpectedRevision, RunId,
+    Scope, StagedProof,
 };
 use iu_cutter_phase_core::{
     BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole, RunContext, names,
@@ -62,12 +63,19 @@ impl LifecycleEnact {
             pacer: Pacer::new(ctx.throttle.pause_only()),
         };
         let mut pending: Vec<ExpectedRevision> = Vec::new();
+        let read_after = ctx.staged_read_after(&run).map(str::to_owned);
         while let Some(batch) = sources.next_batch().await? {
             for (doc_plan, document) in batch {
                 // Exactly what the run saw at backup, and exactly the units write-verify
-                // approved.
+                // approved (and, when it passed in this invocation, what it read them after).
+                let proof = read_after.as_ref().map(|read_after| StagedProof {
+                    read_after: read_after.clone(),
+                    units: doc_plan.units.len() as u64,
+                });
                 pending.push(
-                    ExpectedRevision::of(&document).with_staged_units(doc_plan.units_digest(&run)),
+                    ExpectedRevision::of(&document)
+                        .with_staged_units(doc_plan.units_digest(&run))
+                        .with_staged_proof(proof),
                 );
             }
             if let DocumentBatches::Of(size) = ctx.batch_documents {

@@ -175,6 +175,36 @@ async fn enacts_every_document_in_one_call_then_reads_back() -> TestResult {
     Ok(())
 }
 
+#[tokio::test]
+async fn a_write_verify_passed_in_this_invocation_goes_with_each_expectation_as_its_proof()
+-> TestResult {
+    // Its snapshot and each document's planned count of units: what lets the store take it
+    // instead of hashing the staged bodies again. Another run's, or none, gives none.
+    let proved = |read_after: &str| -> Vec<ExpectedRevision> {
+        let proof = StagedProof {
+            read_after: read_after.to_owned(),
+            units: 0,
+        };
+        let with = |e: ExpectedRevision| e.with_staged_proof(Some(proof.clone()));
+        expectations().into_iter().map(with).collect()
+    };
+    for (noted_for, want) in [(RUN, proved("s1")), ("another run", expectations())] {
+        let (mut mock, mut seq) = reading_the_plan_of_a_and_b();
+        expect_op!(mock, Enact, Op::Enact { expectations: e, .. } if *e == want.as_slice())
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(2u64.into()));
+        expect_op!(mock, LoadHeads)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| heads(&[enacted("a"), enacted("b")]));
+        let mut ctx = context(mock).await?;
+        ctx.note_staged_read_after(&RunId::new(noted_for), Some("s1".into()));
+        LifecycleEnact.run(&mut ctx).await?;
+    }
+    Ok(())
+}
+
 /// An adapter planning a and b, answering the enact of a (alone) with `first` and of b (alone)
 /// with `second` (not called when `None`), then reading back `after`, if the phase gets there.
 fn enacting_one_by_one(

@@ -36,6 +36,9 @@ impl WriteVerify {
     async fn run_phase(&self, ctx: &mut RunContext) -> Result<Evidence, PhaseError> {
         let run = ctx.record.run.clone();
         let gate = Gate { run: &run };
+        // Noted again only once this pass has passed, for this invocation's enact.
+        ctx.note_staged_read_after(&run, None);
+        let mut read_after: Option<Option<String>> = None;
         // The backup and plan read in one pass, a batch of documents at a time beside each
         // other: each batch's generations verified, then its documents read back whole to check
         // the fences (the fence check re-hashes each stored body), before the next batch is
@@ -69,6 +72,8 @@ impl WriteVerify {
             let mut digests = StoredDigests::of(&batch, ctx.batch_units);
             for (doc_plan, source) in batch {
                 let stored = digests.next(ctx, &run).await?;
+                // The first answer's snapshot came before every read of every later one.
+                read_after.get_or_insert_with(|| stored.read_after.clone());
                 if let Err(gap) = gate.document(&doc_plan, &source, &stored) {
                     sources.check_rest().await?;
                     return Err(PhaseError::Blocked(*gap));
@@ -112,6 +117,7 @@ impl WriteVerify {
             }
         }
 
+        ctx.note_staged_read_after(&run, read_after.flatten());
         let verify_digest = digest.finish();
         tracing::info!(
             run = %run,
@@ -120,18 +126,23 @@ impl WriteVerify {
             verify_digest = %verify_digest,
             "generation verified"
         );
-        Ok(Evidence::from([
-            (
-                "verify_digest".to_owned(),
-                EvidenceValue::Text(verify_digest),
-            ),
-            ("documents_verified".to_owned(), EvidenceValue::from(total)),
-            (
-                "units_verified".to_owned(),
-                EvidenceValue::from(units_verified),
-            ),
-        ]))
+        Ok(evidence(verify_digest, total, units_verified))
     }
+}
+
+/// The phase's evidence (see [`WriteVerify`]).
+fn evidence(verify_digest: String, documents: u64, units: u64) -> Evidence {
+    Evidence::from([
+        (
+            "verify_digest".to_owned(),
+            EvidenceValue::Text(verify_digest),
+        ),
+        (
+            "documents_verified".to_owned(),
+            EvidenceValue::from(documents),
+        ),
+        ("units_verified".to_owned(), EvidenceValue::from(units)),
+    ])
 }
 
 /// The stored digests of the generations of a batch's documents, in its order, asked for a few

@@ -135,6 +135,8 @@ struct Store {
     fence_reads: Vec<Vec<&'static str>>,
     /// Counts the reads of the plan's parts, when set.
     plan_reads: Option<Arc<AtomicUsize>>,
+    /// The snapshot each call of the digests answers it read after, in order (none: `None`).
+    read_after: Vec<&'static str>,
 }
 
 impl Store {
@@ -148,6 +150,7 @@ impl Store {
             changed: None,
             fence_reads: vec![vec!["a", "b"]],
             plan_reads: None,
+            read_after: Vec::new(),
         }
     }
 
@@ -198,6 +201,7 @@ impl Store {
         let covered: Vec<&str> = reads.iter().flatten().copied().collect();
         // Generations no read covers (a test whose gate stops first) go last.
         reads.push(Vec::new());
+        let mut snapshots = self.read_after.into_iter();
         for read in reads {
             let last = read.is_empty();
             // The batch's generations, asked for in one call.
@@ -215,6 +219,10 @@ impl Store {
                 answers.push(GenerationDigests::of(&answer));
             }
             if !asked.is_empty() {
+                let read_after = snapshots.next().map(str::to_owned);
+                for answer in &mut answers {
+                    answer.read_after.clone_from(&read_after);
+                }
                 let call = expect_op!(mock, GenerationDigestsOf,
                     Op::GenerationDigestsOf { documents, generation }
                         if *documents == asked.as_slice() && generation.as_str() == RUN);
@@ -378,6 +386,37 @@ async fn the_fences_are_read_a_batch_of_documents_at_a_time() -> TestResult {
     let evidence = WriteVerify.run(&mut ctx).await?;
     assert_eq!(evidence["documents_verified"].as_count(), Some(2));
     assert_eq!(evidence, verify(Store::good()).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pass_notes_the_snapshot_its_first_read_came_after_for_this_invocations_enact()
+-> TestResult {
+    // Two calls (a batch per document), each read after a snapshot of its own: the first one,
+    // taken before every read, is what enact may compare the staged units' writers with.
+    let store = Store {
+        fence_reads: vec![vec!["a"], vec!["b"]],
+        read_after: vec!["s1", "s2"],
+        ..Store::good()
+    };
+    let mut ctx = context(store.mock()).await?;
+    ctx.batch_documents = iu_cutter_phase_core::DocumentBatches::Of(1);
+    WriteVerify.run(&mut ctx).await?;
+    assert_eq!(ctx.staged_read_after(&RunId::new(RUN)), Some("s1"));
+    assert_eq!(ctx.staged_read_after(&RunId::new("another run")), None);
+
+    // A pass that finds a gap notes nothing, and forgets what an earlier pass noted.
+    let mut b = generation("b");
+    b[1].body = b[1].body.replace('y', "z");
+    let store = Store {
+        b,
+        read_after: vec!["s3"],
+        ..Store::good()
+    };
+    let mut ctx = context(store.lenient()).await?;
+    ctx.note_staged_read_after(&RunId::new(RUN), Some("s0".into()));
+    failure(&WriteVerify, &mut ctx, "expected a gap").await?;
+    assert_eq!(ctx.staged_read_after(&RunId::new(RUN)), None);
     Ok(())
 }
 

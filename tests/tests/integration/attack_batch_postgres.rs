@@ -8,9 +8,10 @@
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, AdapterResult, Document, DocumentId, DocumentState, ExpectedRevision,
-    GenerationDigester, LiveExecutionAdapter, RunId, Scope, Unit, UnitFields, sha256_hex,
+    GenerationDigester, LiveExecutionAdapter, RunId, Scope, StagedProof, Unit, UnitFields,
+    sha256_hex,
 };
-use iu_cutter_tests::contract::{expect, units_for};
+use iu_cutter_tests::contract::{conflict, expect, units_for};
 use iu_cutter_tests::fixture::{Fixture, PgFixture, SqlFixture, blocks, exec, must, postgres};
 use iu_cutter_tests::ok;
 use sqlx::Connection;
@@ -31,6 +32,7 @@ mod on_postgres {
         a_rollback_and_a_purge_of_what_it_needs_at_once_go_one_after_the_other_whole,
         an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed,
         an_application_writing_staged_units_in_id_order_never_deadlocks_with_enact,
+        a_unit_rewritten_past_the_triggers_after_write_verify_is_refused_despite_its_proof,
     );
 }
 
@@ -912,4 +914,73 @@ async fn without_its_change_log_row(fixture: &PgFixture, document: &str) -> sqlx
     let removed = format!("DELETE FROM document_changes WHERE document = '{document}'");
     assert_eq!(must(&mut owner, &removed).await, 1, "{removed}");
     owner
+}
+
+/// Adversarial (store50): enact given write-verify's proof ([`StagedProof`]) hashes no body of a
+/// staged unit that no transaction wrote since the snapshot write-verify read it after. A unit
+/// rewritten after that read with the change-log triggers off (as a disabled trigger or
+/// `session_replication_role = replica` writes: the log never hears of it) names a later
+/// transaction, so it is hashed, and enact refuses it, enacting nothing. The control: the same
+/// proof with a snapshot taken after the rewrite vouches for it, and enact passes the rewritten
+/// unit unhashed: the proof, not the log, is what spares the hashing.
+pub(crate) async fn a_unit_rewritten_past_the_triggers_after_write_verify_is_refused_despite_its_proof(
+    fixture: &PgFixture,
+) {
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let expectations = staged(store.as_ref(), &run, &documents).await;
+    let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
+    let read = ok(
+        store.generation_digests_of(&ids, &run).await,
+        "write-verify's read",
+    );
+    let Some(read_after) = read.first().and_then(|d| d.read_after.clone()) else {
+        panic!("PostgreSQL names the snapshot write-verify read after");
+    };
+    let proved = |snapshot: &str| -> Vec<ExpectedRevision> {
+        let proof = StagedProof {
+            read_after: snapshot.to_owned(),
+            units: 2,
+        };
+        let with = |e: &ExpectedRevision| e.clone().with_staged_proof(Some(proof.clone()));
+        expectations.iter().map(with).collect()
+    };
+    let mut app = fixture.connection().await;
+    must(&mut app, "ALTER TABLE units DISABLE TRIGGER USER").await;
+    let rewrite = "UPDATE units SET body = 'rewritten' \
+                   WHERE document = 'd/01500' AND generation = 'A' AND ordinal = 1";
+    must(&mut app, rewrite).await;
+    must(&mut app, "ALTER TABLE units ENABLE TRIGGER USER").await;
+    let refused = store.enact(&run, &proved(&read_after)).await;
+    conflict(refused, "d/01500", "a unit rewritten past the triggers");
+    let fenced = DocumentState::Cutting { run: run.clone() };
+    all_in_state(store.as_ref(), &fenced, "nothing enacted").await;
+
+    // Every transaction running when the snapshot is taken (other tests') ended, so that it
+    // sees the rewrite's as ended.
+    let rewriter: i64 = sqlx::query_scalar(
+        "SELECT max(CAST(CAST(xmin AS TEXT) AS BIGINT)) FROM units WHERE document = 'd/01500'",
+    )
+    .fetch_one(&mut app)
+    .await
+    .unwrap_or_else(|e| panic!("the rewrite's transaction: {e}"));
+    let mut after = String::new();
+    for _ in 0..200 {
+        let (snapshot, oldest): (String, i64) = sqlx::query_as(
+            "SELECT CAST(pg_current_snapshot() AS TEXT), \
+             CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)",
+        )
+        .fetch_one(&mut app)
+        .await
+        .unwrap_or_else(|e| panic!("a snapshot: {e}"));
+        if oldest & 0xffff_ffff > rewriter {
+            after = snapshot;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!after.is_empty(), "no snapshot after the rewrite in 10 s");
+    let vouched = store.enact(&run, &proved(&after)).await;
+    assert_eq!(ok(vouched, "vouched for"), DOCUMENTS as u64);
 }

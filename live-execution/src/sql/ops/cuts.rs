@@ -13,7 +13,7 @@ use crate::census::{GenerationDigester, UnitFields, sha256_hex};
 use crate::conflicts::describe_revision;
 use crate::domain::{
     Backup, DocumentId, DocumentState, ExpectedRevision, GenerationRecord, GenerationState,
-    PurgeTarget, RunId, Unit,
+    PurgeTarget, RunId, StagedProof, Unit,
 };
 use crate::error::AdapterError;
 use crate::op::LeaseClaim;
@@ -24,6 +24,7 @@ use crate::ownership::{
 use crate::sql::codec::{self, to_db};
 use crate::sql::dialect::{BodyHashing, Dialect};
 use crate::sql::error::sql;
+use crate::sql::ops::census::ids_json;
 use crate::sql::ops::documents::{Current, READING_A_DOCUMENT, current_from_row, read_documents};
 use crate::sql::ops::holds::{
     EntriesBefore, entries_before, open_windows, record_fences, record_writes,
@@ -33,7 +34,7 @@ use crate::sql::ops::reads::{
     generation_units_in, generations_for_update, of_generation, unit_fields_at,
 };
 use crate::sql::ops::source::{SourceSql, check_unchanged};
-use crate::sql::ops::{batch_rows, batch_write};
+use crate::sql::ops::{IDS_PER_BATCH_READ, batch_rows, batch_write};
 use crate::sql::query::Fields;
 
 /// Each named document once as a compare-and-set sees it, read inside the transaction in id
@@ -342,15 +343,24 @@ pub(crate) async fn write_units<D: Dialect>(
 /// application rewriting that document's units then a later one's, in id order (adv50). So such
 /// a batch is held as before store48: every staged unit read locked, in id order, then the log
 /// rows. A log row removed between the two reads has its units read locked after the hold.
+///
+/// Of the logged documents, those whose staged units are provably the ones write-verify proved
+/// ([`proven_unchanged`]) are not read: they come back in the third value, with their count of
+/// units, for enact to take the proof's digest for them.
 async fn hold_staged<D: Dialect>(
     conn: &mut D::Connection,
     run: &RunId,
     ids: &[&DocumentId],
-) -> AdapterResult<(EntriesBefore, Vec<D::Row>)> {
+    proofs: &BTreeMap<&DocumentId, &StagedProof>,
+) -> AdapterResult<(EntriesBefore, Vec<D::Row>, BTreeMap<DocumentId, u64>)> {
     let what = "reading the staged units";
     let ids = || ids.iter().copied();
     let BodyHashing::InServer { staged_units, .. } = D::BODY_HASHING else {
-        return Ok((entries_before::<D>(conn, ids()).await?, Vec::new()));
+        return Ok((
+            entries_before::<D>(conn, ids()).await?,
+            Vec::new(),
+            BTreeMap::new(),
+        ));
     };
     let (locked, also) = (D::locked(&staged_units), Some(run.as_str()));
     let entries = D::BATCH_READS.entries.plain();
@@ -359,17 +369,67 @@ async fn hold_staged<D: Dialect>(
         .len();
     if logged < ids().count() {
         let rows = batch_rows::<D>(conn, locked, ids(), also, what).await?;
-        return Ok((entries_before::<D>(conn, ids()).await?, rows));
+        let held = entries_before::<D>(conn, ids()).await?;
+        return Ok((held, rows, BTreeMap::new()));
     }
     let held = entries_before::<D>(conn, ids()).await?;
     let (logged, removed): (Vec<_>, Vec<_>) = held.iter().partition(|(_, entry)| entry.is_some());
+    // Read plain once their log rows are held, as the units are: a unit written since waits.
+    let logged: Vec<&DocumentId> = logged.into_iter().map(|(id, _)| id).collect();
+    let proven = proven_unchanged::<D>(conn, run, &logged, proofs).await?;
+    let logged = logged.into_iter().filter(|id| !proven.contains_key(*id));
+    let removed = removed.into_iter().map(|(id, _)| id);
     let plain = staged_units.plain();
     let mut rows = Vec::new();
-    for (ids, statement) in [(logged, plain), (removed, locked)] {
-        let ids = ids.into_iter().map(|(id, _)| id);
-        rows.extend(batch_rows::<D>(conn, statement, ids, also, what).await?);
+    rows.extend(batch_rows::<D>(conn, plain, logged, also, what).await?);
+    rows.extend(batch_rows::<D>(conn, locked, removed, also, what).await?);
+    Ok((held, rows, proven))
+}
+
+/// Of `ids` (documents with a staged generation of `run`), those whose every staged unit row is
+/// one write-verify proved, by [`Dialect::STAGED_UNCHANGED`]: each unit row written by a
+/// transaction that had ended before the snapshot write-verify read them after, and as many of
+/// them as write-verify proved (a row removed since is not there to be seen). With their count
+/// of units. None where the store cannot tell, or no proof was given.
+async fn proven_unchanged<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    ids: &[&DocumentId],
+    proofs: &BTreeMap<&DocumentId, &StagedProof>,
+) -> AdapterResult<BTreeMap<DocumentId, u64>> {
+    let what = "reading what changed of the staged units";
+    let mut proven = BTreeMap::new();
+    let Some(statement) = D::STAGED_UNCHANGED else {
+        return Ok(proven);
+    };
+    // By the snapshot each proof names: one, as a rule (this invocation's write-verify).
+    let mut by_snapshot: BTreeMap<&str, Vec<&DocumentId>> = BTreeMap::new();
+    for id in ids {
+        if let Some(proof) = proofs.get(*id) {
+            by_snapshot.entry(&proof.read_after).or_default().push(id);
+        }
     }
-    Ok((held, rows))
+    for (snapshot, ids) in by_snapshot {
+        for chunk in ids.chunks(IDS_PER_BATCH_READ) {
+            let rows = D::query(statement)
+                .bind(ids_json(chunk.iter().copied())?)
+                .bind(run.as_str())
+                .bind(snapshot)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(sql(what))?;
+            for row in rows {
+                let document = DocumentId::new(row.text(0).map_err(sql(what))?);
+                let units: u64 = codec::from_db(row.int(1).map_err(sql(what))?, "a count")?;
+                let unchanged = row.flag(2).map_err(sql(what))?;
+                let expected = proofs.get(&document).map(|p| p.units);
+                if unchanged && expected == Some(units) {
+                    proven.insert(document, units);
+                }
+            }
+        }
+    }
+    Ok(proven)
 }
 
 /// The [`GenerationDigester`] digest of `run`'s generation of each document of `held` (those
@@ -459,9 +519,40 @@ async fn check_staged_counts<D: Dialect>(
     Ok(())
 }
 
+/// The change-log entries of `with_staged` (see [`hold_staged`]) and each one's staged
+/// generation as enact read it: digested, or, where proven unchanged since write-verify
+/// ([`proven_unchanged`]), the digest its expectation's proof was given with.
+async fn read_staged<D: Dialect>(
+    conn: &mut D::Connection,
+    run: &RunId,
+    expectations: &[ExpectedRevision],
+    with_staged: &[&DocumentId],
+) -> AdapterResult<(EntriesBefore, BTreeMap<DocumentId, Staged>)> {
+    // A proof stands only for the digest it was given with.
+    let proofs: BTreeMap<&DocumentId, &StagedProof> = expectations
+        .iter()
+        .filter(|e| e.staged_units.is_some())
+        .filter_map(|e| Some((&e.document, e.staged_proof.as_ref()?)))
+        .collect();
+    let (held, unit_rows, proven) = hold_staged::<D>(conn, run, with_staged, &proofs).await?;
+    let mut staged = staged_digests::<D>(conn, run, &held, unit_rows).await?;
+    // Proven unchanged since write-verify proved them the planned units: the digest they were
+    // proved to have, which is the one expected.
+    for expected in expectations {
+        if let (Some(&units), Some(digest)) =
+            (proven.get(&expected.document), &expected.staged_units)
+        {
+            let digest = digest.clone();
+            staged.insert(expected.document.clone(), Staged { digest, units });
+        }
+    }
+    Ok((held, staged))
+}
+
 /// Moves each expected document's active-generation pointer to `run` ([`enact_step`] on every
-/// row, the body hashed inside the transaction, and the staged units digested there too).
-/// O(documents): a few statements per document, never per unit.
+/// row, the body hashed inside the transaction, and the staged units digested there too, or
+/// proven unchanged since write-verify). O(documents): a few statements per document, never per
+/// unit.
 pub(crate) async fn enact<D: Dialect>(
     pool: &Pool<D>,
     run: &RunId,
@@ -485,8 +576,7 @@ pub(crate) async fn enact<D: Dialect>(
         .filter(|(_, records)| records.iter().any(|g| g.generation == *run))
         .map(|(id, _)| id)
         .collect();
-    let (held, unit_rows) = hold_staged::<D>(&mut tx, run, &with_staged).await?;
-    let staged = staged_digests::<D>(&mut tx, run, &held, unit_rows).await?;
+    let (held, staged) = read_staged::<D>(&mut tx, run, expectations, &with_staged).await?;
     let mut to_move = BTreeMap::new();
     for expected in expectations {
         let current = rows.get(&expected.document).and_then(Option::as_ref);

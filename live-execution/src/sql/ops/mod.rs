@@ -100,7 +100,7 @@ async fn rows_by_key<D: Dialect>(
 
 /// How many ids one statement of a batch read takes: its parameter stays small, whatever the
 /// batch.
-const IDS_PER_BATCH_READ: usize = 1_000;
+pub(crate) const IDS_PER_BATCH_READ: usize = 1_000;
 
 /// The rows `statement` (shaped as a [`crate::sql::dialect::BatchReads`] text: `$1` a JSON array
 /// of ids) selects for `ids`, each id once, [`IDS_PER_BATCH_READ`] ids at a time in id order (so

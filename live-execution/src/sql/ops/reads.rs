@@ -441,6 +441,7 @@ pub(crate) async fn generation_digests<D: Dialect>(
         let units = generation_units_in::<D>(&mut conn, document, generation).await?;
         return Ok(GenerationDigests::of(&units));
     };
+    let read_after = read_snapshot::<D>(&mut conn, what).await?;
     let rows = of_generation::<D>(generation_digests, document, generation)
         .fetch_all(&mut *conn)
         .await
@@ -456,7 +457,25 @@ pub(crate) async fn generation_digests<D: Dialect>(
     Ok(GenerationDigests {
         units,
         concatenated_sha256,
+        read_after,
     })
+}
+
+/// Where unit rows carry their writer's transaction ([`Dialect::STAGED_UNCHANGED`]): the
+/// server's snapshot now, taken before the reads that follow on `conn` (each statement of
+/// which takes a snapshot of its own, later), for [`GenerationDigests::read_after`].
+async fn read_snapshot<D: Dialect>(
+    conn: &mut D::Connection,
+    what: &'static str,
+) -> AdapterResult<Option<String>> {
+    if D::STAGED_UNCHANGED.is_none() {
+        return Ok(None);
+    }
+    let row = D::query(D::CHANGE_MARK)
+        .fetch_one(conn)
+        .await
+        .map_err(sql(what))?;
+    Ok(Some(row.text(0).map_err(sql(what))?))
 }
 
 /// [`generation_digests`] of each of `documents` in one call: on a server that hashes, one
@@ -481,6 +500,7 @@ pub(crate) async fn generation_digests_of<D: Dialect>(
         }
         return Ok(digests);
     };
+    let read_after = read_snapshot::<D>(&mut conn, what).await?;
     let rows = batch_rows::<D>(
         &mut conn,
         generation_digests_of,
@@ -497,6 +517,7 @@ pub(crate) async fn generation_digests_of<D: Dialect>(
         let digests = found.entry(document).or_insert_with(|| GenerationDigests {
             units: Vec::new(),
             concatenated_sha256: String::new(),
+            read_after: read_after.clone(),
         });
         if digests.units.is_empty() {
             digests.concatenated_sha256 = row.text(9).map_err(sql(what))?;
@@ -506,6 +527,7 @@ pub(crate) async fn generation_digests_of<D: Dialect>(
     let none = || GenerationDigests {
         units: Vec::new(),
         concatenated_sha256: sha256_hex(b""),
+        read_after: read_after.clone(),
     };
     // Each answer moved out at its id's last mention (an id given twice is answered twice).
     let mut mentions: BTreeMap<&DocumentId, usize> = BTreeMap::new();
