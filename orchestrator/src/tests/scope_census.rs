@@ -64,6 +64,15 @@ fn one_law_among_many() -> (Arc<Simulator>, Runner, Calls) {
         .map(|n| (format!("kb/{n:02}"), format!("# Doc {n}\n\nBody {n}.\n")))
         .collect();
     documents.push(("law/1".into(), LAW_1.into()));
+    probed(&documents, Arc::new(MemoryBackupStore::new()))
+}
+
+/// `documents` over a simulator behind an open switch, probed for census calls: the simulator,
+/// a runner over the probe keeping its backups in `backups`, and the calls it will see.
+fn probed(
+    documents: &[(String, String)],
+    backups: Arc<MemoryBackupStore>,
+) -> (Arc<Simulator>, Runner, Calls) {
     let sim = Arc::new(Simulator::with_documents(
         documents
             .iter()
@@ -72,7 +81,7 @@ fn one_law_among_many() -> (Arc<Simulator>, Runner, Calls) {
     let switch = ManualSwitch::new("test", true, "open the test switch");
     let probe = Recorded::new(behind(sim.clone(), &switch), census_call);
     let calls = probe.seen();
-    let runner = Runner::new(Arc::new(probe), Arc::new(MemoryBackupStore::new()));
+    let runner = Runner::new(Arc::new(probe), backups);
     (sim, runner, calls)
 }
 
@@ -986,16 +995,8 @@ async fn a_full_run_reads_the_scopes_digests_a_census_line_at_a_time() -> TestRe
     let documents: Vec<(String, String)> = (0..=CENSUS_LINE_DOCUMENTS)
         .map(|n| (format!("kb/{n:05}"), format!("# Doc {n}\n\nBody {n}.\n")))
         .collect();
-    let sim = Arc::new(Simulator::with_documents(
-        documents
-            .iter()
-            .map(|(id, body)| (id.as_str(), body.as_str())),
-    ));
-    let switch = ManualSwitch::new("test", true, "open the test switch");
-    let probe = Recorded::new(behind(sim.clone(), &switch), census_call);
-    let calls = probe.seen();
     let backups = Arc::new(MemoryBackupStore::new());
-    let runner = Runner::new(Arc::new(probe), backups.clone());
+    let (sim, runner, calls) = probed(&documents, backups.clone());
     let pre_run = sim.census().await?;
 
     let request = RunRequest::new("r1", Scope::All, CutRules::preset(Preset::Markdown));

@@ -247,6 +247,36 @@ async fn delete(fixture: &impl RawSql, id: &str) {
     assert_eq!(fixture.execute_raw(&delete_row, &[id]).await, 1);
 }
 
+/// What a deletion does with the document's units.
+enum Units {
+    /// Left in the store (the README's way: records, then row; units have no foreign key).
+    Left,
+    /// Deleted with the records and the row.
+    Deleted,
+}
+
+/// law/2 cut by r0; then deleted (its `units` as said) and written again with other sections;
+/// then r1 over law/1 alone, to PASS.
+async fn deleted_and_written_again_before_r1(
+    fixture: &impl RawSql,
+    runner: &Runner,
+    units: Units,
+) -> TestResult {
+    let store = fixture.shared();
+    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
+    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
+    pass(runner, "r0", &["law/2"]).await?;
+    if let Units::Deleted = units {
+        let units = fixture.table("units");
+        let delete_units = format!("DELETE FROM {units} WHERE document = $1");
+        assert!(fixture.execute_raw(&delete_units, &["law/2"]).await > 0);
+    }
+    delete(fixture, "law/2").await;
+    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
+    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
+    pass(runner, "r1", &["law/1"]).await
+}
+
 /// (adv53) law/1 and law/2 cut by r1, an index fed after r1; then the application deletes law/2
 /// and writes it again under the same id with other sections. Not cut again, the lines since r1
 /// must drop law/2's units (a full export has none); cut again by y, they must leave exactly y's
@@ -287,12 +317,7 @@ async fn since_over_a_document_deleted_and_written_again_before_the_run(
     let store = fixture.shared();
     let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
-    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
-    pass(&runner, "r0", &["law/2"]).await?;
-    delete(fixture, "law/2").await;
-    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
-    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
-    pass(&runner, "r1", &["law/1"]).await?;
+    deleted_and_written_again_before_r1(fixture, &runner, Units::Left).await?;
     let index: Index = applied(Index::new(), &lines(&runner, None).await?);
     let since = lines(&runner, Some("r1")).await?;
     assert_eq!(applied(index.clone(), &since), index, "{since:?}");
@@ -318,15 +343,7 @@ async fn since_over_a_document_deleted_with_its_units_before_the_run(
     let store = fixture.shared();
     let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
-    put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
-    pass(&runner, "r0", &["law/2"]).await?;
-    let units = fixture.table("units");
-    let delete_units = format!("DELETE FROM {units} WHERE document = $1");
-    assert!(fixture.execute_raw(&delete_units, &["law/2"]).await > 0);
-    delete(fixture, "law/2").await;
-    put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
-    put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
-    pass(&runner, "r1", &["law/1"]).await?;
+    deleted_and_written_again_before_r1(fixture, &runner, Units::Deleted).await?;
     let index: Index = applied(Index::new(), &lines(&runner, None).await?);
     put("law/3", "# Three\n\nText.\n").await?;
     pass(&runner, "r3", &["law/3"]).await?;
