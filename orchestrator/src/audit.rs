@@ -474,14 +474,10 @@ fn finish(run: &RunId, result: Audited, started: Instant, inv: &mut Invocation<'
         Err(error) => {
             entry.status = PhaseEntryStatus::Failed;
             entry.detail = Some(error.to_string());
-            Outcome::Failed {
-                error: format!("the audit could not read the store: {error}"),
-                resume_from: None,
-                next: vec![
-                    NextAction::fix("check that the store is reachable"),
-                    NextAction::Verify { run: run.clone() },
-                ],
-            }
+            Outcome::store_unreadable(
+                format!("the audit could not read the store: {error}"),
+                NextAction::Verify { run: run.clone() },
+            )
         }
     }
 }

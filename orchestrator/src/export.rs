@@ -349,10 +349,8 @@ async fn export_since(
     // Changed since the run and without a row now: deleted (a document the index never held
     // costs it a tombstone that removes nothing).
     for document in headless {
-        sink(&ExportLine::RemoveDocument(RemovedDocument { document }))
-            .map_err(ExportError::Sink)?;
-        summary.documents += 1;
-        summary.documents_removed += 1;
+        let line = ExportLine::RemoveDocument(RemovedDocument { document });
+        emit(std::slice::from_ref(&line), &mut summary, sink)?;
     }
     Ok(summary)
 }

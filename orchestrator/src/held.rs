@@ -142,15 +142,13 @@ async fn sync_held(
         .store()
         .load_heads(&Scope::Ids(report.gone))
         .await
-        .map_err(|error| Outcome::Failed {
-            error: format!("cannot read the documents gone from {source}: {error}"),
-            resume_from: None,
-            next: vec![
-                NextAction::fix("check that the store is reachable"),
+        .map_err(|error| {
+            Outcome::store_unreadable(
+                format!("cannot read the documents gone from {source}: {error}"),
                 NextAction::Verify {
                     run: record.run.clone(),
                 },
-            ],
+            )
         })?;
     let Some(gone) = heads.into_iter().find(|head| head.state == fenced) else {
         return Ok(());

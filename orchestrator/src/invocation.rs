@@ -145,14 +145,10 @@ impl<'a> Invocation<'a> {
             Ok(None) => return Err(RunnerError::UnknownRun(run.clone())),
             Err(error) => {
                 let inv = Invocation::new(pipeline, command, run.clone(), options);
-                let outcome = Outcome::Failed {
-                    error: format!("cannot read the journal: {error}"),
-                    resume_from: None,
-                    next: vec![
-                        NextAction::fix("check that the store is reachable"),
-                        command.again(run),
-                    ],
-                };
+                let outcome = Outcome::store_unreadable(
+                    format!("cannot read the journal: {error}"),
+                    command.again(run),
+                );
                 return Ok(Opened::Unreadable(inv.finish(outcome, None).await));
             }
         };

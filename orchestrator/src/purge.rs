@@ -109,11 +109,10 @@ pub(crate) async fn purge(
     let selected = match select(pipeline, older_than, now, &mut report).await {
         Ok(selected) => selected,
         Err(error) => {
-            report.outcome = Outcome::Failed {
-                error: format!("cannot read the store to select generations: {error}"),
-                resume_from: None,
-                next: vec![NextAction::fix("check that the store is reachable"), again],
-            };
+            report.outcome = Outcome::store_unreadable(
+                format!("cannot read the store to select generations: {error}"),
+                again,
+            );
             return report;
         }
     };

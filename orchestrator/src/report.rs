@@ -187,6 +187,16 @@ impl Outcome {
         }
     }
 
+    /// `FAILED` because the store could not be read (`error` says what): check that the store is
+    /// reachable, then `again`.
+    pub(crate) fn store_unreadable(error: String, again: NextAction) -> Self {
+        Outcome::Failed {
+            error,
+            resume_from: None,
+            next: vec![NextAction::fix("check that the store is reachable"), again],
+        }
+    }
+
     /// True for `PASS` and `ROLLED_BACK`: the invocation did what it was asked.
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Pass | Outcome::RolledBack)

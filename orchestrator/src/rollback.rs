@@ -499,11 +499,10 @@ async fn check_nothing_held(
                 again,
             ],
         }),
-        Err(error) => Err(Outcome::Failed {
-            error: format!("cannot read the run's scope: {error}"),
-            resume_from: None,
-            next: vec![NextAction::fix("check that the store is reachable"), again],
-        }),
+        Err(error) => Err(Outcome::store_unreadable(
+            format!("cannot read the run's scope: {error}"),
+            again,
+        )),
     }
 }
 
