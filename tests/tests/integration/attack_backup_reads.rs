@@ -79,6 +79,9 @@ on_fixtures! {
     a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit:
         a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_sqlite on sqlite,
         a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit_on_postgres on postgres;
+    adv54_edited_before_its_census_line:
+        adv54_a_document_edited_before_its_census_line_is_read_is_backed_up_as_its_census_says_on_sqlite on sqlite,
+        adv54_a_document_edited_before_its_census_line_is_read_is_backed_up_as_its_census_says_on_postgres on postgres;
 }
 
 /// 1,001 documents: plain ones, then the odd ones.
@@ -950,5 +953,61 @@ async fn a_scope_edited_while_a_dry_run_copies_it_is_copied_after_the_edit(
         adapter.scope_census(&laws).await?.census,
         "the copy's census is the store's"
     );
+    Ok(())
+}
+
+/// Adversarial (adv54, mem50's streamed census): `law/2` edited after the backup checked the
+/// change log since the runner's opening census (its first `changed_since`) and before the
+/// backup reads the census line of `law/2` (a summary's digests read again as each line is
+/// written). The backup must hold a census that is the state of the rows it holds (taken again
+/// once the change log lists the edit): its census is a census of the store as restored, and
+/// `r1` rolled back leaves the store exactly as it was after the edit.
+async fn adv54_edited_before_its_census_line(fixture: &impl SqlFixture) -> TestResult {
+    let adapter = fixture.shared();
+    for id in ["law/1", "law/2"] {
+        let body = "Article 1\nOne.\nArticle 2\nTwo.\n";
+        adapter.put_document(&DocumentId::new(id), body).await?;
+    }
+    let pre = adapter.snapshot().await?;
+    let store = adapter.clone();
+    let between = AfterFirst::new(&adapter, OpKind::ChangedSince, async move {
+        let edited = store
+            .put_document(&DocumentId::new("law/2"), "Article 1\nEdited.\n")
+            .await;
+        assert!(edited.is_ok(), "the edit: {edited:?}");
+    });
+    let backups = Arc::new(MemoryBackupStore::new());
+    let runner = Runner::new(between.clone(), backups.clone());
+    let report = runner
+        .run(
+            RunRequest::new("r1", Scope::All, CutRules::preset(Preset::LegalEn)),
+            RunOptions::default(),
+        )
+        .await?;
+    assert!(between.ran().await, "the edit ran before the census lines");
+    let json = report.to_json();
+    assert_eq!(report.outcome, Outcome::Pass, "{json}");
+    let (backup, _) = iu_cutter_phase_core::BackupStore::load(backups.as_ref(), &RunId::new("r1"))
+        .await?
+        .ok_or("no backup")?;
+    let json = rolled_back(&runner, "r1").await?.to_json();
+    let now = adapter.snapshot().await?;
+    let ids = [DocumentId::new("law/1"), DocumentId::new("law/2")];
+    let census = adapter.scope_census(&ids).await?.census;
+    assert_eq!(
+        backup.census, census,
+        "the backup's census is the restored store's: {json}"
+    );
+    assert_eq!(now.documents.len(), 2, "{json}");
+    assert!(
+        now.documents[0] == pre.documents[0],
+        "law/1 as before: {json}"
+    );
+    assert_eq!(
+        now.documents[1].body, "Article 1\nEdited.\n",
+        "law/2 as edited: {json}"
+    );
+    assert!(now.generations == pre.generations, "generations: {json}");
+    assert!(now.units == pre.units, "units: {json}");
     Ok(())
 }

@@ -33,6 +33,7 @@ mod on_postgres {
         an_edit_committed_while_a_rollback_waits_for_its_row_is_kept_and_listed,
         an_application_writing_staged_units_in_id_order_never_deadlocks_with_enact,
         a_unit_rewritten_past_the_triggers_after_write_verify_is_refused_despite_its_proof,
+        adv54_staged_units_changed_after_write_verify_in_other_ways_are_refused_despite_the_proof,
     );
 }
 
@@ -983,4 +984,143 @@ pub(crate) async fn a_unit_rewritten_past_the_triggers_after_write_verify_is_ref
     assert!(!after.is_empty(), "no snapshot after the rewrite in 10 s");
     let vouched = store.enact(&run, &proved(&after)).await;
     assert_eq!(ok(vouched, "vouched for"), DOCUMENTS as u64);
+}
+
+/// Adversarial (adv54): the other ways of changing a staged unit after write-verify's read
+/// that store50's proof ([`StagedProof`]) must see, each on its own document, each refused by
+/// enact (the proof given is the snapshot write-verify's read came after): a transaction that
+/// held a transaction id before that read and commits a rewrite after it; the same from a
+/// released savepoint; a unit deleted and another inserted in its place (same count); a unit
+/// moved in from another generation of the document (written before the read), replacing one.
+/// Each is undone before the next: the units are written back as they were (by a later
+/// transaction, so hashed, and matching).
+pub(crate) async fn adv54_staged_units_changed_after_write_verify_in_other_ways_are_refused_despite_the_proof(
+    fixture: &PgFixture,
+) {
+    let store = fixture.shared();
+    let documents = seed(store.as_ref()).await;
+    let run = RunId::new("A");
+    let expectations = staged(store.as_ref(), &run, &documents).await;
+    let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
+    let mut early = fixture.connection().await;
+    let mut saver = fixture.connection().await;
+    let mut app = fixture.connection().await;
+    // Units of another generation `B` of d/00700, committed before write-verify's read.
+    must(
+        &mut app,
+        "INSERT INTO units (document, generation, ordinal, unit_id, path, part, start_byte, \
+         end_byte, sha256, body) SELECT document, 'B', ordinal, unit_id, path, part, \
+         start_byte, end_byte, sha256, 'moved' FROM units \
+         WHERE document = 'd/00700' AND generation = 'A'",
+    )
+    .await;
+    // Transactions holding an id before the read.
+    must(&mut early, "BEGIN").await;
+    must(&mut early, "SELECT pg_current_xact_id()").await;
+    must(&mut saver, "BEGIN").await;
+    must(&mut saver, "SELECT pg_current_xact_id()").await;
+    let read = ok(
+        store.generation_digests_of(&ids, &run).await,
+        "write-verify's read",
+    );
+    let Some(read_after) = read.first().and_then(|d| d.read_after.clone()) else {
+        panic!("PostgreSQL names the snapshot write-verify read after");
+    };
+    let proved: Vec<ExpectedRevision> = expectations
+        .iter()
+        .map(|e| {
+            e.clone().with_staged_proof(Some(StagedProof {
+                read_after: read_after.clone(),
+                units: 2,
+            }))
+        })
+        .collect();
+    let saved = "CREATE TEMP TABLE saved AS SELECT * FROM units WHERE generation = 'A'";
+    must(&mut app, saved).await;
+    let restore = |doc: &str| {
+        format!(
+            "BEGIN; DELETE FROM units WHERE document = '{doc}' AND generation = 'A'; \
+             INSERT INTO units SELECT * FROM saved WHERE document = '{doc}'; COMMIT"
+        )
+    };
+    let fenced = DocumentState::Cutting { run: run.clone() };
+
+    // 1. A transaction that held an id before the read commits a rewrite after it.
+    let rewrite = |doc: &str| {
+        format!(
+            "UPDATE units SET body = 'rewritten' \
+             WHERE document = '{doc}' AND generation = 'A' AND ordinal = 1"
+        )
+    };
+    must(&mut early, &rewrite("d/00100")).await;
+    must(&mut early, "COMMIT").await;
+    conflict(
+        store.enact(&run, &proved).await,
+        "d/00100",
+        "a rewrite by a transaction older than the read",
+    );
+    all_in_state(store.as_ref(), &fenced, "nothing enacted (1)").await;
+    script(&mut app, &restore("d/00100")).await;
+
+    // 2. The same, from a released savepoint.
+    must(&mut saver, "SAVEPOINT s").await;
+    must(&mut saver, &rewrite("d/00200")).await;
+    must(&mut saver, "RELEASE SAVEPOINT s").await;
+    must(&mut saver, "COMMIT").await;
+    conflict(
+        store.enact(&run, &proved).await,
+        "d/00200",
+        "a rewrite from a savepoint",
+    );
+    all_in_state(store.as_ref(), &fenced, "nothing enacted (2)").await;
+    script(&mut app, &restore("d/00200")).await;
+
+    // 3. A unit deleted and another inserted in its place.
+    script(
+        &mut app,
+        "BEGIN; CREATE TEMP TABLE one AS SELECT * FROM units \
+         WHERE document = 'd/00300' AND generation = 'A' AND ordinal = 1; \
+         DELETE FROM units WHERE document = 'd/00300' AND generation = 'A' AND ordinal = 1; \
+         UPDATE one SET body = 'swapped'; INSERT INTO units SELECT * FROM one; \
+         DROP TABLE one; COMMIT",
+    )
+    .await;
+    conflict(
+        store.enact(&run, &proved).await,
+        "d/00300",
+        "a unit deleted and another inserted",
+    );
+    all_in_state(store.as_ref(), &fenced, "nothing enacted (3)").await;
+    script(&mut app, &restore("d/00300")).await;
+
+    // 4. A unit moved in from generation `B` (written before the read), replacing one.
+    script(
+        &mut app,
+        "BEGIN; DELETE FROM units WHERE document = 'd/00700' AND generation = 'A' \
+         AND ordinal = 1; UPDATE units SET generation = 'A' WHERE document = 'd/00700' \
+         AND generation = 'B' AND ordinal = 1; COMMIT",
+    )
+    .await;
+    conflict(
+        store.enact(&run, &proved).await,
+        "d/00700",
+        "a unit moved in from another generation",
+    );
+    all_in_state(store.as_ref(), &fenced, "nothing enacted (4)").await;
+    script(&mut app, &restore("d/00700")).await;
+
+    // The control: all undone, the proof vouches for nothing rewritten, and enact passes.
+    let enacted = store.enact(&run, &proved).await;
+    assert_eq!(ok(enacted, "all undone"), DOCUMENTS as u64);
+}
+
+/// Runs each statement of `statements` (separated by `;`, none inside a literal) on `conn`.
+async fn script(conn: &mut sqlx::PgConnection, statements: &str) {
+    for statement in statements
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        must(conn, statement).await;
+    }
 }
