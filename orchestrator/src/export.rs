@@ -28,10 +28,12 @@
 //! a rollback drops them with the record; a deletion of records and row leaves them), its lines
 //! are a [`ExportLine::RemoveDocument`] followed by an upsert of every active unit.
 //!
-//! The baseline must still be in the store: when the journal shows that a run enacted a
-//! document's generation that was active at RUN's end and has since been purged or rolled back,
-//! its units (and so the removals) can no longer be told, and the export fails naming that
-//! generation, before the first line of that document, rather than export something wrong.
+//! Where a document's baseline can no longer be told — the journal shows that a run enacted a
+//! generation of it that was (or may have been) active at RUN's end and has since been purged or
+//! rolled back, or a run's enact straddled RUN's end so that which generation readers saw cannot
+//! be told — its removals cannot be measured either: the document is exported whole, a
+//! [`ExportLine::RemoveDocument`] followed by an upsert of every active unit, which is exact
+//! whatever the index held of it, and counted in [`ExportSummary::documents_replaced`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -80,10 +82,11 @@ pub enum ExportLine {
     Upsert(ExportedUnit),
     /// A unit to delete by (document, unit id): it is no longer active.
     Remove(RemovedUnit),
-    /// Every unit of a document to delete: the document was deleted since the run (`since`
-    /// only). Its generation records went with it, so which units it had can no longer be
-    /// told; an index drops whatever it holds of the document. A document written again under
-    /// its id since has its upserts after this line.
+    /// Every unit of a document to delete (`since` only): the document was deleted since the
+    /// run, its generation records with it, so which units it had can no longer be told; an
+    /// index drops whatever it holds of the document. A document exported whole (written again
+    /// under its id since, or its baseline gone: see [`ExportSummary::documents_replaced`]) has
+    /// an upsert of every active unit after this line.
     RemoveDocument(RemovedDocument),
 }
 
@@ -201,8 +204,14 @@ pub struct ExportSummary {
     pub upserts: u64,
     /// `remove` lines.
     pub removals: u64,
-    /// `remove_document` lines: documents deleted since the run.
+    /// `remove_document` lines: documents deleted since the run, and documents exported whole
+    /// (a `remove_document`, then every active unit) because their baseline can no longer be
+    /// told.
     pub documents_removed: u64,
+    /// Of those, documents exported whole: deleted and written again since the run, or their
+    /// baseline (the generation readers saw when the run finished) rolled back or purged since,
+    /// or not to be told from the journal.
+    pub documents_replaced: u64,
     /// Pages read from the store (of units; with `since`, of document heads).
     pub pages: u64,
 }
@@ -439,7 +448,8 @@ async fn since_document(
             return Err(since.undated(pipeline, &head.id, undated).await);
         }
         Err(Unknowable::Straddled(straddled)) => {
-            return Err(ExportError::Since(since.straddled(&head.id, straddled)));
+            let why = since.straddled(&head.id, straddled);
+            return since_replaced(pipeline, head, &why, summary, sink).await;
         }
     };
     if let Some(resumed) = since.resumed_since(pipeline, &records).await? {
@@ -451,9 +461,11 @@ async fn since_document(
             continue;
         }
         if deleted_under(pipeline, &head.id, &suspect.run).await? {
-            // Whatever else is gone, an index told to drop the document and given every active
-            // unit of it holds exactly what a full export would.
-            return since_recreated(pipeline, head, summary, sink).await;
+            let why = format!(
+                "document `{}` was deleted and written again under its id since run `{}`",
+                head.id, since.run
+            );
+            return since_replaced(pipeline, head, &why, summary, sink).await;
         }
         let suspect = rolled_back_since(pipeline, suspect).await?;
         // A rollback since the change log was read is not in it: only a suspect that the
@@ -464,7 +476,8 @@ async fn since_document(
         lost.get_or_insert(suspect);
     }
     if let Some(suspect) = lost {
-        return Err(ExportError::Since(since.lost(&head.id, suspect)));
+        let why = since.lost(&head.id, suspect);
+        return since_replaced(pipeline, head, &why, summary, sink).await;
     }
     let lines = document_changes(pipeline, head, baseline.as_ref()).await?;
     emit(&lines, summary, sink)
@@ -501,15 +514,21 @@ async fn deleted_under(
         .is_empty())
 }
 
-/// The lines of a document deleted and written again under its id (its baseline deleted with
-/// it): a `remove_document`, then every active unit, which together leave an index holding
-/// exactly what a full export would, whatever it held of the document.
-async fn since_recreated(
+/// The lines of a document whose baseline can no longer be told (`why`: deleted and written
+/// again, its baseline rolled back or purged since, or which generation it was not to be told
+/// from the journal): a `remove_document`, then every active unit. Whatever the index held of
+/// the document, it then holds exactly what a full export would, which removals measured
+/// against a baseline could not say. (An export that refused here sent its user to export the
+/// whole store again.)
+async fn since_replaced(
     pipeline: &Pipeline,
     head: &DocumentHead,
+    why: &str,
     summary: &mut ExportSummary,
     sink: &mut Sink<'_>,
 ) -> Result<(), ExportError> {
+    tracing::info!(document = %head.id, "exported whole: {why}");
+    summary.documents_replaced += 1;
     let mut lines = vec![ExportLine::RemoveDocument(RemovedDocument {
         document: head.id.clone(),
     })];
@@ -951,7 +970,7 @@ impl<'r> Since<'r> {
             .is_some_and(|(earliest, _)| earliest <= self.at)
     }
 
-    /// The refusal for a baseline that `straddled`'s generation of `document` may have been.
+    /// Why `document` is exported whole: its baseline may have been `straddled`'s generation.
     pub(crate) fn straddled(&self, document: &DocumentId, straddled: &RunId) -> String {
         format!(
             "generation `{straddled}` of document `{document}` was enacted by a run that began \
@@ -963,7 +982,7 @@ impl<'r> Since<'r> {
         )
     }
 
-    /// The refusal for a baseline that `suspect` enacted and that is gone.
+    /// Why `document` is exported whole: its baseline, `suspect`'s generation, is gone.
     pub(crate) fn lost(&self, document: &DocumentId, suspect: Suspect) -> String {
         format!(
             "generation `{}` of document `{document}`, active (or possibly active) when run `{}` \

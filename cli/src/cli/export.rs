@@ -129,16 +129,31 @@ fn summary_line(summary: &ExportSummary, request: &ExportRequest) -> String {
             summary.upserts,
             summary.removals,
             summary.documents,
-            match summary.documents_removed {
-                0 => String::new(),
-                n => format!(", {n} of them deleted (remove_document)"),
-            }
+            removed_documents(summary)
         ),
         None => format!(
             "exported {} active units of {} documents ({} pages of at most {})",
             summary.upserts, summary.documents, summary.pages, request.page_size
         ),
     }
+}
+
+/// What the `remove_document` lines of `--since` were: documents deleted, and documents
+/// exported whole (their baseline gone, or deleted and written again).
+fn removed_documents(summary: &ExportSummary) -> String {
+    let replaced = summary.documents_replaced;
+    let deleted = summary.documents_removed.saturating_sub(replaced);
+    let mut said = String::new();
+    if deleted > 0 {
+        said.push_str(&format!(", {deleted} of them deleted (remove_document)"));
+    }
+    if replaced > 0 {
+        said.push_str(&format!(
+            ", {replaced} exported whole (remove_document, then every active unit: their \
+             state when the run finished can no longer be told)"
+        ));
+    }
+    said
 }
 
 fn export_error(error: ExportError, request: &ExportRequest, to: &str, retry: &str) -> CliError {

@@ -444,30 +444,45 @@ async fn since_refuses_a_run_that_never_enacted_or_was_rolled_back() -> TestResu
     Ok(())
 }
 
+/// A document whose baseline (the generation readers saw when the run finished) was rolled back
+/// or purged since: which units to remove can no longer be measured against it. The export
+/// refused (exit 8), sending its user to export the whole store again; the document is exported
+/// whole instead, a `remove_document` then every active unit, and an index fed after the run
+/// ends exactly on now.
 #[tokio::test]
-async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
+async fn since_exports_whole_a_document_whose_baseline_was_rolled_back_or_purged() -> TestResult {
     let t = Timed::new();
     let law_1 = DocumentId::new("law/1");
     let law_2 = DocumentId::new("law/2");
     t.pass("r1", laws()).await?;
+    let after_r1 = t.everything().await?;
     t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
     t.pass("r2", Scope::Ids(vec![law_1.clone()])).await?;
     t.h.sim.put_document(&law_2, "Intro.\n\n# Part C\n").await?;
     t.pass("r3", Scope::Ids(vec![law_2.clone()])).await?;
-    // When r3 finished, law/1 was r2's; r2 is rolled back since, so nobody can tell what to
-    // remove.
+    let after_r3 = t.everything().await?;
+    // When r3 finished, law/1 was r2's; r2 is rolled back since: law/1 goes whole.
     t.roll_back("r2").await?;
-    let why = t.since_refusal("r3").await;
+    let (lines, summary) = t.export(&since("r3")).await?;
+    assert_whole(&lines, &law_1, now_units(&t, &law_1).await?);
     assert!(
-        why.contains("generation `r2` of document `law/1`") && why.contains("rolled back"),
-        "{why}"
+        lines.iter().all(|line| line.document() == &law_1),
+        "{lines:?}"
     );
-    // Since r1, which law/1 is back to: only law/2 changed.
-    let lines = t.since("r1").await?;
+    assert_eq!(
+        (summary.documents_replaced, summary.removals),
+        (1, 0),
+        "{summary:?}"
+    );
+    assert_fed(&after_r3, &lines, &t.everything().await?);
+    // Since r1, which law/1 is back to: only law/2 changed, by a diff.
+    let (lines, summary) = t.export(&since("r1")).await?;
     assert!(!lines.is_empty());
     assert!(lines.iter().all(|line| line.document() == &law_2));
+    assert_eq!(summary.documents_replaced, 0, "{summary:?}");
+    assert_fed(&after_r1, &lines, &t.everything().await?);
 
-    // r1's generation of law/2, retired by r3 and purged: gone.
+    // r1's generation of law/2, retired by r3 and purged: law/2 goes whole since r1.
     t.clock.advance(Duration::from_secs(7 * 24 * 3600));
     t.pass("r4", Scope::Ids(vec![law_2.clone()])).await?;
     t.clock.advance(Duration::from_secs(7 * 24 * 3600));
@@ -481,12 +496,26 @@ async fn since_refuses_a_baseline_rolled_back_or_purged_since() -> TestResult {
             .any(|e| e.document == law_2 && e.generation.as_str() == "r1"),
         "{report:?}"
     );
-    let why = t.since_refusal("r1").await;
-    assert!(
-        why.contains("generation `r1` of document `law/2`") && why.contains("purged"),
-        "{why}"
-    );
+    let (lines, summary) = t.export(&since("r1")).await?;
+    assert_whole(&lines, &law_2, now_units(&t, &law_2).await?);
+    assert_eq!(summary.documents_replaced, 1, "{summary:?}");
+    assert_fed(&after_r1, &lines, &t.everything().await?);
     Ok(())
+}
+
+/// `document`'s lines in `lines` are those of a document exported whole: a `remove_document`,
+/// then an upsert of each of its `active` units, and nothing else.
+fn assert_whole(lines: &[ExportLine], document: &DocumentId, active: usize) {
+    let mine: Vec<&ExportLine> = lines.iter().filter(|l| l.document() == document).collect();
+    assert!(
+        matches!(mine.first(), Some(ExportLine::RemoveDocument(_))),
+        "{document} not exported whole: {mine:?}"
+    );
+    assert!(
+        mine[1..].iter().all(|l| matches!(l, ExportLine::Upsert(_))),
+        "{mine:?}"
+    );
+    assert_eq!(mine.len(), 1 + active, "{mine:?}");
 }
 
 /// A run rolled back while `since` walks a page of heads: the page said law/2's active
@@ -653,6 +682,7 @@ async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_sile
     let t = Timed::new();
     r2_stopped_part_way_before_r3(&t).await?;
     assert!(t.since("r3").await?.is_empty(), "law/1 is as r3 left it");
+    let after_r3 = t.everything().await?;
     t.roll_back("r2").await?;
     let law_1 = DocumentId::new("law/1");
     assert_eq!(
@@ -660,14 +690,10 @@ async fn since_after_rolling_back_a_run_whose_enact_stopped_part_way_is_not_sile
         Some(RunId::new("r1")),
         "law/1 is back on r1's generation"
     );
-    match t.since("r3").await {
-        Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
-        Ok(lines) => {
-            let told = lines.iter().any(|line| line.document().as_str() == "law/1");
-            assert!(told, "law/1's return to r1 untold since r3: {lines:?}");
-        }
-        Err(other) => panic!("expected law/1 told or refused: {other:?}"),
-    }
+    let lines = t.since("r3").await?;
+    let told = lines.iter().any(|line| line.document().as_str() == "law/1");
+    assert!(told, "law/1's return to r1 untold since r3: {lines:?}");
+    assert_fed(&after_r3, &lines, &t.everything().await?);
     Ok(())
 }
 
@@ -750,13 +776,8 @@ async fn since_is_not_silent_over_a_retired_generation_whose_enact_straddled_the
     let resumed = t.h.runner.resume(&RunId::new("x"), t.options()).await?;
     assert_eq!(resumed.outcome, Outcome::Pass, "{}", resumed.to_json());
     t.recut_law_1("y").await?;
-    match t.since("r3").await {
-        Ok(lines) => {
-            assert_fed(&after_r3, &lines, &t.everything().await?);
-        }
-        Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
-        Err(other) => panic!("expected law/1 told or refused: {other:?}"),
-    }
+    let lines = t.since("r3").await?;
+    assert_fed(&after_r3, &lines, &t.everything().await?);
     Ok(())
 }
 
@@ -830,16 +851,16 @@ async fn since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_ret
 
 /// z cut law/1 before r3 finished; after r3, w cut law/0; then, as the export since r3 writes
 /// law/0's first line, z is rolled back (law/1 back on r1's generation). law/1's baseline, z's
-/// generation, is gone: refused, rightly, but the refusal said it "was purged", from the journal
-/// read before the rollback. It was rolled back.
+/// generation, is gone: the export was refused, rightly then, but the refusal said it "was
+/// purged", from the journal read before the rollback. It was rolled back; law/1 is now
+/// exported whole, and an index fed after r3 ends on now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn since_says_a_baseline_rolled_back_while_it_exports_was_rolled_back() -> TestResult {
+async fn since_over_a_baseline_rolled_back_while_it_exports_ends_on_now() -> TestResult {
     let t = Timed::new();
-    t.z_before_r3_then_w().await?;
-    let (_, exported, undone) = t.since_racing("r3", t.roll_back("z")).await;
+    let after_r3 = t.z_before_r3_then_w().await?;
+    let (lines, exported, undone) = t.since_racing("r3", t.roll_back("z")).await;
     assert!(matches!(undone, Some(Ok(()))), "{undone:?}");
-    assert_law_1_refused_as_rolled_back(exported);
-    Ok(())
+    assert_law_1_whole_or_moved(&t, &after_r3, &lines, exported).await
 }
 
 /// x's enact failed part-way before r3 (law/1 enacted, law/2 not); after r3, w cut law/0. As the
@@ -929,8 +950,7 @@ async fn since_over_a_run_that_cannot_be_finished_names_a_full_export() -> TestR
                 rolled.outcome.name()
             );
         }
-        Err(ExportError::Since(why)) => assert!(why.contains("law/1"), "{why}"),
-        other => panic!("expected x named or a refusal: {other:?}"),
+        other => panic!("expected x named: {other:?}"),
     }
     Ok(())
 }
@@ -972,31 +992,32 @@ async fn since_tells_a_held_run_enacted_after_the_run_and_retired_since() -> Tes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn since_never_takes_a_baseline_rolled_back_while_it_exports_as_gone_before() -> TestResult {
     let t = Timed::new();
-    t.z_before_r3_then_w().await?;
+    let after_r3 = t.z_before_r3_then_w().await?;
     let request = ExportRequest {
         page_size: 1,
         ..since("r3")
     };
-    let (mut meanwhile, mut undone) = (Some(t.roll_back("z")), None);
+    let (mut meanwhile, mut undone, mut lines) = (Some(t.roll_back("z")), None, Vec::new());
     let exported =
         t.h.runner
-            .export(&request, &mut |_: &ExportLine| {
+            .export(&request, &mut |line: &ExportLine| {
                 if let Some(work) = meanwhile.take() {
                     let handle = tokio::runtime::Handle::current();
                     undone = Some(tokio::task::block_in_place(|| handle.block_on(work)).is_ok());
                 }
+                lines.push(line.clone());
                 Ok(())
             })
             .await;
     assert_eq!(undone, Some(true));
-    assert_law_1_refused_as_rolled_back(exported);
-    Ok(())
+    assert_law_1_whole_or_moved(&t, &after_r3, &lines, exported).await
 }
 
 impl Timed {
     /// r1 over law/0 and law/1; z cuts law/1 again; r3 cuts law/3 alone; after r3, w cuts law/0
-    /// again: z's generation of law/1 is its baseline since r3.
-    async fn z_before_r3_then_w(&self) -> Result<(), BoxError> {
+    /// again: z's generation of law/1 is its baseline since r3. Returns the full export taken
+    /// right after r3.
+    async fn z_before_r3_then_w(&self) -> Result<Vec<ExportedUnit>, BoxError> {
         let (law_0, law_1, law_3) = (
             DocumentId::new("law/0"),
             DocumentId::new("law/1"),
@@ -1008,24 +1029,35 @@ impl Timed {
         self.pass("z", Scope::Ids(vec![law_1])).await?;
         self.h.sim.put_document(&law_3, LAW_2).await?;
         self.pass("r3", Scope::Ids(vec![law_3])).await?;
+        let after_r3 = self.everything().await?;
         self.h
             .sim
             .put_document(&law_0, "Intro.\n\n# Part A\n\nText A, amended.\n")
             .await?;
-        self.pass("w", Scope::Ids(vec![law_0])).await
+        self.pass("w", Scope::Ids(vec![law_0])).await?;
+        Ok(after_r3)
     }
 }
 
-/// The export since r3 of [`Timed::z_before_r3_then_w`], z rolled back while it ran: refused
-/// for law/1, whose baseline (z's generation) is gone, saying it was rolled back (or that law/1
-/// moved under it).
-fn assert_law_1_refused_as_rolled_back(exported: Result<ExportSummary, ExportError>) {
+/// The export since r3 of [`Timed::z_before_r3_then_w`], z rolled back while it ran: law/1,
+/// whose baseline (z's generation) is gone, exported whole, and `after_r3` fed with the `lines`
+/// is now; or the export stopped, saying law/1 moved under it. It was refused (exit 8),
+/// sending its user to export the whole store again.
+async fn assert_law_1_whole_or_moved(
+    t: &Timed,
+    after_r3: &[ExportedUnit],
+    lines: &[ExportLine],
+    exported: Result<ExportSummary, ExportError>,
+) -> TestResult {
     match exported {
-        Err(ExportError::Since(why)) => assert!(
-            why.contains("generation `z` of document `law/1`") && why.contains("rolled back"),
-            "{why}"
-        ),
+        Ok(summary) => {
+            let law_1 = DocumentId::new("law/1");
+            assert_whole(lines, &law_1, now_units(t, &law_1).await?);
+            assert_eq!(summary.documents_replaced, 1, "{summary:?}");
+            assert_fed(after_r3, lines, &t.everything().await?);
+        }
         Err(ExportError::Moved(why)) => assert!(why.contains("law/1"), "{why}"),
-        other => panic!("expected law/1 refused: {other:?}"),
+        other => panic!("expected law/1 exported whole: {other:?}"),
     }
+    Ok(())
 }
