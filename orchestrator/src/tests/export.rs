@@ -856,8 +856,7 @@ async fn since_tells_a_generation_whose_enact_stopped_before_the_run_and_was_ret
 /// exported whole, and an index fed after r3 ends on now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn since_over_a_baseline_rolled_back_while_it_exports_ends_on_now() -> TestResult {
-    let t = Timed::new();
-    let after_r3 = t.z_before_r3_then_w().await?;
+    let (t, after_r3) = z_before_r3_then_w().await?;
     let (lines, exported, undone) = t.since_racing("r3", t.roll_back("z")).await;
     assert!(matches!(undone, Some(Ok(()))), "{undone:?}");
     assert_law_1_whole_or_moved(&t, &after_r3, &lines, exported).await
@@ -991,8 +990,7 @@ async fn since_tells_a_held_run_enacted_after_the_run_and_retired_since() -> Tes
 /// units where r1's are active. The rollback, journaled, is told: refused as rolled back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn since_never_takes_a_baseline_rolled_back_while_it_exports_as_gone_before() -> TestResult {
-    let t = Timed::new();
-    let after_r3 = t.z_before_r3_then_w().await?;
+    let (t, after_r3) = z_before_r3_then_w().await?;
     let request = ExportRequest {
         page_size: 1,
         ..since("r3")
@@ -1013,33 +1011,31 @@ async fn since_never_takes_a_baseline_rolled_back_while_it_exports_as_gone_befor
     assert_law_1_whole_or_moved(&t, &after_r3, &lines, exported).await
 }
 
-impl Timed {
-    /// r1 over law/0 and law/1; z cuts law/1 again; r3 cuts law/3 alone; after r3, w cuts law/0
-    /// again: z's generation of law/1 is its baseline since r3. Returns the full export taken
-    /// right after r3.
-    async fn z_before_r3_then_w(&self) -> Result<Vec<ExportedUnit>, BoxError> {
-        let (law_0, law_1, law_3) = (
-            DocumentId::new("law/0"),
-            DocumentId::new("law/1"),
-            DocumentId::new("law/3"),
-        );
-        self.h.sim.put_document(&law_0, LAW_2).await?;
-        self.pass("r1", Scope::All).await?;
-        self.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-        self.pass("z", Scope::Ids(vec![law_1])).await?;
-        self.h.sim.put_document(&law_3, LAW_2).await?;
-        self.pass("r3", Scope::Ids(vec![law_3])).await?;
-        let after_r3 = self.everything().await?;
-        self.h
-            .sim
-            .put_document(&law_0, "Intro.\n\n# Part A\n\nText A, amended.\n")
-            .await?;
-        self.pass("w", Scope::Ids(vec![law_0])).await?;
-        Ok(after_r3)
-    }
+/// A new harness where r1 is over law/0 and law/1; z cuts law/1 again; r3 cuts law/3 alone;
+/// after r3, w cuts law/0 again: z's generation of law/1 is its baseline since r3. Returns the
+/// harness and the full export taken right after r3.
+async fn z_before_r3_then_w() -> Result<(Timed, Vec<ExportedUnit>), BoxError> {
+    let t = Timed::new();
+    let (law_0, law_1, law_3) = (
+        DocumentId::new("law/0"),
+        DocumentId::new("law/1"),
+        DocumentId::new("law/3"),
+    );
+    t.h.sim.put_document(&law_0, LAW_2).await?;
+    t.pass("r1", Scope::All).await?;
+    t.h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
+    t.pass("z", Scope::Ids(vec![law_1])).await?;
+    t.h.sim.put_document(&law_3, LAW_2).await?;
+    t.pass("r3", Scope::Ids(vec![law_3])).await?;
+    let after_r3 = t.everything().await?;
+    t.h.sim
+        .put_document(&law_0, "Intro.\n\n# Part A\n\nText A, amended.\n")
+        .await?;
+    t.pass("w", Scope::Ids(vec![law_0])).await?;
+    Ok((t, after_r3))
 }
 
-/// The export since r3 of [`Timed::z_before_r3_then_w`], z rolled back while it ran: law/1,
+/// The export since r3 of [`z_before_r3_then_w`], z rolled back while it ran: law/1,
 /// whose baseline (z's generation) is gone, exported whole, and `after_r3` fed with the `lines`
 /// is now; or the export stopped, saying law/1 moved under it. It was refused (exit 8),
 /// sending its user to export the whole store again.

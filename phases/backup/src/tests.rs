@@ -137,12 +137,35 @@ fn nothing_changed_since(mock: &mut MockLiveExecutionAdapter, times: usize) {
         .returning(|_, _| Ok(Vec::<DocumentId>::new().into()));
 }
 
+/// The backup reads the one document `id` (cut, with `body`) once, in a batch of its own: its
+/// row, its generations and its active units.
+fn reads_one_document(mock: &mut MockLiveExecutionAdapter, id: &'static str, body: &'static str) {
+    expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Ids(vec![DocumentId::new(id)]))
+        .times(1)
+        .returning(move |_, _| Ok(vec![cut(id, body)].into()));
+    expect_op!(mock, GenerationsOf)
+        .times(1)
+        .returning(move |_, _| Ok(generations(id).into()));
+    expect_op!(mock, ActiveUnitsOf)
+        .times(1)
+        .returning(move |_, _| Ok(active_units(id, body).into()));
+}
+
 /// An adapter whose scope is `a` alone: its heads are read once.
 fn scope_of_a() -> MockLiveExecutionAdapter {
+    scope_of(&[("a", "Ay.\n")])
+}
+
+/// An adapter whose scope is `documents` (id and body, each cut): its heads are read once.
+fn scope_of(documents: &'static [(&'static str, &'static str)]) -> MockLiveExecutionAdapter {
     let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadHeads)
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head()].into()));
+    expect_op!(mock, LoadHeads).times(1).returning(move |_, _| {
+        let heads: Vec<_> = documents
+            .iter()
+            .map(|(id, body)| cut(id, body).head())
+            .collect();
+        Ok(heads.into())
+    });
     mock
 }
 
@@ -193,15 +216,7 @@ async fn records_the_opening_census_instead_of_taking_another() -> TestResult {
             };
             Ok(scope_census(census).into())
         });
-    expect_op!(mock, LoadScope)
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n")].into()));
-    expect_op!(mock, GenerationsOf)
-        .times(1)
-        .returning(|_, _| Ok(generations("a").into()));
-    expect_op!(mock, ActiveUnitsOf)
-        .times(1)
-        .returning(|_, _| Ok(active_units("a", "Ay.\n").into()));
+    reads_one_document(&mut mock, "a", "Ay.\n");
     refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
@@ -334,10 +349,7 @@ async fn the_bodies_are_read_a_batch_of_documents_at_a_time() -> TestResult {
 /// the documents that were.
 #[tokio::test]
 async fn a_document_gone_before_its_batch_is_left_out_of_the_backup_and_its_census() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadHeads)
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head(), cut("b", "Bee.\n").head()].into()));
+    let mut mock = scope_of(&[("a", "Ay.\n"), ("b", "Bee.\n")]);
     // Read twice: the batch that finds `b` gone, then again once the census of the documents
     // left is taken (the artifact's header, its first line, holds the census).
     expect_op!(mock, LoadScope)
@@ -674,10 +686,7 @@ async fn a_document_another_run_fenced_while_the_backup_was_written_blocks_at_on
 /// left (its digests held: a census taken again is read whole).
 #[tokio::test]
 async fn a_document_deleted_before_its_census_line_is_backed_up_no_more() -> TestResult {
-    let mut mock = MockLiveExecutionAdapter::new();
-    expect_op!(mock, LoadHeads)
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("a", "Ay.\n").head(), cut("b", "Bee.\n").head()].into()));
+    let mut mock = scope_of(&[("a", "Ay.\n"), ("b", "Bee.\n")]);
     nothing_changed_since(&mut mock, 2);
     let only_b = || {
         let census = Census {
@@ -699,15 +708,7 @@ async fn a_document_deleted_before_its_census_line_is_backed_up_no_more() -> Tes
         .times(1)
         .in_sequence(&mut seq)
         .returning(move |_, _| only_b());
-    expect_op!(mock, LoadScope, Op::LoadScope(scope) if **scope == Scope::Ids(vec![DocumentId::new("b")]))
-        .times(1)
-        .returning(|_, _| Ok(vec![cut("b", "Bee.\n")].into()));
-    expect_op!(mock, GenerationsOf)
-        .times(1)
-        .returning(|_, _| Ok(generations("b").into()));
-    expect_op!(mock, ActiveUnitsOf)
-        .times(1)
-        .returning(|_, _| Ok(active_units("b", "Bee.\n").into()));
+    reads_one_document(&mut mock, "b", "Bee.\n");
     refuse_mutations_except(&mut mock, &[]);
     let store = Arc::new(MemoryBackupStore::new());
     let (mut ctx, _events) = context(mock, store.clone());
