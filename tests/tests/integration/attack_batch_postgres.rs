@@ -927,26 +927,14 @@ async fn without_its_change_log_row(fixture: &PgFixture, document: &str) -> sqlx
 pub(crate) async fn a_unit_rewritten_past_the_triggers_after_write_verify_is_refused_despite_its_proof(
     fixture: &PgFixture,
 ) {
-    let store = fixture.shared();
-    let documents = seed(store.as_ref()).await;
-    let run = RunId::new("A");
-    let expectations = staged(store.as_ref(), &run, &documents).await;
-    let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
-    let read = ok(
-        store.generation_digests_of(&ids, &run).await,
-        "write-verify's read",
-    );
-    let Some(read_after) = read.first().and_then(|d| d.read_after.clone()) else {
-        panic!("PostgreSQL names the snapshot write-verify read after");
-    };
-    let proved = |snapshot: &str| -> Vec<ExpectedRevision> {
-        let proof = StagedProof {
-            read_after: snapshot.to_owned(),
-            units: 2,
-        };
-        let with = |e: &ExpectedRevision| e.clone().with_staged_proof(Some(proof.clone()));
-        expectations.iter().map(with).collect()
-    };
+    let Staged {
+        store,
+        run,
+        expectations,
+        ids,
+    } = Staged::new(fixture).await;
+    let read_after = read_after(store.as_ref(), &ids, &run).await;
+    let proved = |snapshot: &str| proved(&expectations, snapshot);
     let mut app = fixture.connection().await;
     must(&mut app, "ALTER TABLE units DISABLE TRIGGER USER").await;
     let rewrite = "UPDATE units SET body = 'rewritten' \
@@ -997,11 +985,12 @@ pub(crate) async fn a_unit_rewritten_past_the_triggers_after_write_verify_is_ref
 pub(crate) async fn adv54_staged_units_changed_after_write_verify_in_other_ways_are_refused_despite_the_proof(
     fixture: &PgFixture,
 ) {
-    let store = fixture.shared();
-    let documents = seed(store.as_ref()).await;
-    let run = RunId::new("A");
-    let expectations = staged(store.as_ref(), &run, &documents).await;
-    let ids: Vec<DocumentId> = documents.iter().map(|d| d.id.clone()).collect();
+    let Staged {
+        store,
+        run,
+        expectations,
+        ids,
+    } = Staged::new(fixture).await;
     let mut early = fixture.connection().await;
     let mut saver = fixture.connection().await;
     let mut app = fixture.connection().await;
@@ -1019,22 +1008,7 @@ pub(crate) async fn adv54_staged_units_changed_after_write_verify_in_other_ways_
     must(&mut early, "SELECT pg_current_xact_id()").await;
     must(&mut saver, "BEGIN").await;
     must(&mut saver, "SELECT pg_current_xact_id()").await;
-    let read = ok(
-        store.generation_digests_of(&ids, &run).await,
-        "write-verify's read",
-    );
-    let Some(read_after) = read.first().and_then(|d| d.read_after.clone()) else {
-        panic!("PostgreSQL names the snapshot write-verify read after");
-    };
-    let proved: Vec<ExpectedRevision> = expectations
-        .iter()
-        .map(|e| {
-            e.clone().with_staged_proof(Some(StagedProof {
-                read_after: read_after.clone(),
-                units: 2,
-            }))
-        })
-        .collect();
+    let proved = proved(&expectations, &read_after(store.as_ref(), &ids, &run).await);
     let saved = "CREATE TEMP TABLE saved AS SELECT * FROM units WHERE generation = 'A'";
     must(&mut app, saved).await;
     let restore = |doc: &str| {
@@ -1044,6 +1018,12 @@ pub(crate) async fn adv54_staged_units_changed_after_write_verify_in_other_ways_
         )
     };
     let fenced = DocumentState::Cutting { run: run.clone() };
+    // Enact refuses `doc`'s change (`what`), enacts nothing, and the change is undone.
+    let refused = async |app: &mut sqlx::PgConnection, doc: &str, what: &str| {
+        conflict(store.enact(&run, &proved).await, doc, what);
+        all_in_state(store.as_ref(), &fenced, &format!("nothing enacted: {what}")).await;
+        script(app, &restore(doc)).await;
+    };
 
     // 1. A transaction that held an id before the read commits a rewrite after it.
     let rewrite = |doc: &str| {
@@ -1054,26 +1034,19 @@ pub(crate) async fn adv54_staged_units_changed_after_write_verify_in_other_ways_
     };
     must(&mut early, &rewrite("d/00100")).await;
     must(&mut early, "COMMIT").await;
-    conflict(
-        store.enact(&run, &proved).await,
+    refused(
+        &mut app,
         "d/00100",
         "a rewrite by a transaction older than the read",
-    );
-    all_in_state(store.as_ref(), &fenced, "nothing enacted (1)").await;
-    script(&mut app, &restore("d/00100")).await;
+    )
+    .await;
 
     // 2. The same, from a released savepoint.
     must(&mut saver, "SAVEPOINT s").await;
     must(&mut saver, &rewrite("d/00200")).await;
     must(&mut saver, "RELEASE SAVEPOINT s").await;
     must(&mut saver, "COMMIT").await;
-    conflict(
-        store.enact(&run, &proved).await,
-        "d/00200",
-        "a rewrite from a savepoint",
-    );
-    all_in_state(store.as_ref(), &fenced, "nothing enacted (2)").await;
-    script(&mut app, &restore("d/00200")).await;
+    refused(&mut app, "d/00200", "a rewrite from a savepoint").await;
 
     // 3. A unit deleted and another inserted in its place.
     script(
@@ -1085,13 +1058,7 @@ pub(crate) async fn adv54_staged_units_changed_after_write_verify_in_other_ways_
          DROP TABLE one; COMMIT",
     )
     .await;
-    conflict(
-        store.enact(&run, &proved).await,
-        "d/00300",
-        "a unit deleted and another inserted",
-    );
-    all_in_state(store.as_ref(), &fenced, "nothing enacted (3)").await;
-    script(&mut app, &restore("d/00300")).await;
+    refused(&mut app, "d/00300", "a unit deleted and another inserted").await;
 
     // 4. A unit moved in from generation `B` (written before the read), replacing one.
     script(
@@ -1101,17 +1068,62 @@ pub(crate) async fn adv54_staged_units_changed_after_write_verify_in_other_ways_
          AND generation = 'B' AND ordinal = 1; COMMIT",
     )
     .await;
-    conflict(
-        store.enact(&run, &proved).await,
+    refused(
+        &mut app,
         "d/00700",
         "a unit moved in from another generation",
-    );
-    all_in_state(store.as_ref(), &fenced, "nothing enacted (4)").await;
-    script(&mut app, &restore("d/00700")).await;
+    )
+    .await;
 
     // The control: all undone, the proof vouches for nothing rewritten, and enact passes.
     let enacted = store.enact(&run, &proved).await;
     assert_eq!(ok(enacted, "all undone"), DOCUMENTS as u64);
+}
+
+/// 2,000 documents whose units run `A` staged and fenced, as write-verify finds them.
+struct Staged {
+    store: std::sync::Arc<dyn LiveExecutionAdapter>,
+    run: RunId,
+    expectations: Vec<ExpectedRevision>,
+    ids: Vec<DocumentId>,
+}
+
+impl Staged {
+    async fn new(fixture: &PgFixture) -> Self {
+        let store = fixture.shared();
+        let documents = seed(store.as_ref()).await;
+        let run = RunId::new("A");
+        let expectations = staged(store.as_ref(), &run, &documents).await;
+        let ids = documents.iter().map(|d| d.id.clone()).collect();
+        Staged {
+            store,
+            run,
+            expectations,
+            ids,
+        }
+    }
+}
+
+/// The snapshot write-verify's digest read of `ids` came after.
+async fn read_after(store: &dyn LiveExecutionAdapter, ids: &[DocumentId], run: &RunId) -> String {
+    let read = ok(
+        store.generation_digests_of(ids, run).await,
+        "write-verify's read",
+    );
+    let Some(read_after) = read.first().and_then(|d| d.read_after.clone()) else {
+        panic!("PostgreSQL names the snapshot write-verify read after");
+    };
+    read_after
+}
+
+/// `expectations` with write-verify's proof: the `snapshot` its read came after, 2 units each.
+fn proved(expectations: &[ExpectedRevision], snapshot: &str) -> Vec<ExpectedRevision> {
+    let proof = StagedProof {
+        read_after: snapshot.to_owned(),
+        units: 2,
+    };
+    let with = |e: &ExpectedRevision| e.clone().with_staged_proof(Some(proof.clone()));
+    expectations.iter().map(with).collect()
 }
 
 /// Runs each statement of `statements` (separated by `;`, none inside a literal) on `conn`.
