@@ -68,6 +68,30 @@ fn applied(mut index: Index, lines: &[ExportLine]) -> Index {
 }
 
 /// The lines of an export since `since` (every active unit when `None`).
+/// The application adds law/3, and r3 cuts it alone.
+async fn r3_over_a_new_law_3(store: &dyn LiveExecutionAdapter, runner: &Runner) -> TestResult {
+    let law_3 = DocumentId::new("law/3");
+    store.put_document(&law_3, "# Three\n\nText.\n").await?;
+    pass(runner, "r3", &["law/3"]).await
+}
+
+/// A full export, as an index holds it.
+async fn full(runner: &Runner) -> Result<Index, ExportError> {
+    Ok(applied(Index::new(), &lines(runner, None).await?))
+}
+
+/// The lines since `run`, which, applied to `index` (fed when `run` finished), give `now`.
+async fn assert_feeds(
+    runner: &Runner,
+    run: &str,
+    index: Index,
+    now: &Index,
+) -> Result<Vec<ExportLine>, ExportError> {
+    let since = lines(runner, Some(run)).await?;
+    assert_eq!(applied(index, &since), *now, "{since:?}");
+    Ok(since)
+}
+
 async fn lines(runner: &Runner, since: Option<&str>) -> Result<Vec<ExportLine>, ExportError> {
     let request = ExportRequest {
         since: since.map(RunId::new),
@@ -139,7 +163,7 @@ async fn since_over_an_enact_failed_before_the_run(fixture: &impl RawSql) -> Tes
     );
     put("law/3", "# Three\n\nText.\n").await?;
     pass(&plain, "r3", &["law/3"]).await?;
-    let index: Index = applied(Index::new(), &lines(&plain, None).await?);
+    let index = full(&plain).await?;
     assert!(
         lines(&plain, None)
             .await?
@@ -150,7 +174,7 @@ async fn since_over_an_enact_failed_before_the_run(fixture: &impl RawSql) -> Tes
     put("law/1", "# One\n\n## A\n\nFirst, again.\n").await?;
     pass(&plain, "y", &["law/1"]).await?;
     let since = lines(&plain, Some("r3")).await?;
-    let now = applied(Index::new(), &lines(&plain, None).await?);
+    let now = full(&plain).await?;
     assert_eq!(applied(index, &since), now, "{since:?}");
     Ok(())
 }
@@ -171,7 +195,7 @@ async fn since_over_a_rollback_stopped_part_way(fixture: &impl RawSql) -> TestRe
         .await?;
     }
     pass(&plain, "r1", &["a/0", "a/1", "a/2"]).await?;
-    let index: Index = applied(Index::new(), &lines(&plain, None).await?);
+    let index = full(&plain).await?;
     for n in 0..2 {
         put(
             &format!("a/{n}"),
@@ -191,7 +215,7 @@ async fn since_over_a_rollback_stopped_part_way(fixture: &impl RawSql) -> TestRe
         stopped.to_json()
     );
     let since = lines(&plain, Some("r1")).await?;
-    let now = applied(Index::new(), &lines(&plain, None).await?);
+    let now = full(&plain).await?;
     assert_ne!(index, now, "z's second document is still z's");
     assert_eq!(applied(index, &since), now, "{since:?}");
     match lines(&plain, Some("z")).await {
@@ -214,7 +238,7 @@ async fn since_over_a_document_deleted_since(fixture: &impl RawSql) -> TestResul
         ("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n"),
     ];
     put_and_pass(&runner, &store, "r1", &laws).await?;
-    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    let index = full(&runner).await?;
     assert!(index.keys().any(|(document, _)| document == "law/2"));
     let generations = fixture.table("generations");
     let documents = fixture.table("documents");
@@ -222,9 +246,8 @@ async fn since_over_a_document_deleted_since(fixture: &impl RawSql) -> TestResul
     fixture.execute_raw(&delete_records, &["law/2"]).await;
     let delete_row = format!("DELETE FROM {documents} WHERE id = $1");
     assert_eq!(fixture.execute_raw(&delete_row, &["law/2"]).await, 1);
-    let now = applied(Index::new(), &lines(&runner, None).await?);
-    let since = lines(&runner, Some("r1")).await?;
-    assert_eq!(applied(index, &since), now, "{since:?}");
+    let now = full(&runner).await?;
+    let since = assert_feeds(&runner, "r1", index, &now).await?;
     let tombstones: Vec<&DocumentId> = since
         .iter()
         .filter_map(|line| match line {
@@ -256,16 +279,16 @@ enum Units {
 }
 
 /// law/2 cut by r0; then deleted (its `units` as said) and written again with other sections;
-/// then r1 over law/1 alone, to PASS.
+/// then r1 over law/1 alone, to PASS. Returns the store and its runner.
 async fn deleted_and_written_again_before_r1(
     fixture: &impl RawSql,
-    runner: &Runner,
     units: Units,
-) -> TestResult {
+) -> Result<(Arc<dyn LiveExecutionAdapter>, Runner), Box<dyn std::error::Error>> {
     let store = fixture.shared();
+    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
     put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
-    pass(runner, "r0", &["law/2"]).await?;
+    pass(&runner, "r0", &["law/2"]).await?;
     if let Units::Deleted = units {
         let units = fixture.table("units");
         let delete_units = format!("DELETE FROM {units} WHERE document = $1");
@@ -274,7 +297,8 @@ async fn deleted_and_written_again_before_r1(
     delete(fixture, "law/2").await;
     put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
     put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
-    pass(runner, "r1", &["law/1"]).await
+    pass(&runner, "r1", &["law/1"]).await?;
+    Ok((store.clone(), runner))
 }
 
 /// (adv53) law/1 and law/2 cut by r1, an index fed after r1; then the application deletes law/2
@@ -290,18 +314,16 @@ async fn since_over_a_document_deleted_and_written_again(fixture: &impl RawSql) 
     put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
     put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
     pass(&runner, "r1", &["law/1", "law/2"]).await?;
-    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    let index = full(&runner).await?;
     delete(fixture, "law/2").await;
     put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
-    let now = applied(Index::new(), &lines(&runner, None).await?);
+    let now = full(&runner).await?;
     assert!(!now.keys().any(|(document, _)| document == "law/2"));
-    let since = lines(&runner, Some("r1")).await?;
-    assert_eq!(applied(index.clone(), &since), now, "{since:?}");
+    assert_feeds(&runner, "r1", index.clone(), &now).await?;
     pass(&runner, "y", &["law/2"]).await?;
-    let now = applied(Index::new(), &lines(&runner, None).await?);
+    let now = full(&runner).await?;
     assert!(now.keys().any(|(document, _)| document == "law/2"));
-    let since = lines(&runner, Some("r1")).await?;
-    assert_eq!(applied(index, &since), now, "{since:?}");
+    assert_feeds(&runner, "r1", index, &now).await?;
     Ok(())
 }
 
@@ -314,20 +336,14 @@ async fn since_over_a_document_deleted_and_written_again(fixture: &impl RawSql) 
 async fn since_over_a_document_deleted_and_written_again_before_the_run(
     fixture: &impl RawSql,
 ) -> TestResult {
-    let store = fixture.shared();
-    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
-    deleted_and_written_again_before_r1(fixture, &runner, Units::Left).await?;
-    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
-    let since = lines(&runner, Some("r1")).await?;
-    assert_eq!(applied(index.clone(), &since), index, "{since:?}");
-    put("law/3", "# Three\n\nText.\n").await?;
-    pass(&runner, "r3", &["law/3"]).await?;
-    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
+    let (store, runner) = deleted_and_written_again_before_r1(fixture, Units::Left).await?;
+    let index = full(&runner).await?;
+    assert_feeds(&runner, "r1", index.clone(), &index).await?;
+    r3_over_a_new_law_3(store.as_ref(), &runner).await?;
+    let index = full(&runner).await?;
     pass(&runner, "y", &["law/2"]).await?;
-    let now = applied(Index::new(), &lines(&runner, None).await?);
-    let since = lines(&runner, Some("r3")).await?;
-    assert_eq!(applied(index, &since), now, "{since:?}");
+    let now = full(&runner).await?;
+    assert_feeds(&runner, "r3", index, &now).await?;
     Ok(())
 }
 
@@ -340,16 +356,11 @@ async fn since_over_a_document_deleted_and_written_again_before_the_run(
 async fn since_over_a_document_deleted_with_its_units_before_the_run(
     fixture: &impl RawSql,
 ) -> TestResult {
-    let store = fixture.shared();
-    let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
-    let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
-    deleted_and_written_again_before_r1(fixture, &runner, Units::Deleted).await?;
-    let index: Index = applied(Index::new(), &lines(&runner, None).await?);
-    put("law/3", "# Three\n\nText.\n").await?;
-    pass(&runner, "r3", &["law/3"]).await?;
-    let now = applied(Index::new(), &lines(&runner, None).await?);
-    let since = lines(&runner, Some("r1")).await?;
-    assert_eq!(applied(index, &since), now, "{since:?}");
+    let (store, runner) = deleted_and_written_again_before_r1(fixture, Units::Deleted).await?;
+    let index = full(&runner).await?;
+    r3_over_a_new_law_3(store.as_ref(), &runner).await?;
+    let now = full(&runner).await?;
+    assert_feeds(&runner, "r1", index, &now).await?;
     Ok(())
 }
 
