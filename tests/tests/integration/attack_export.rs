@@ -32,6 +32,9 @@ on_fixtures! {
     since_over_a_document_deleted_and_written_again:
         since_over_a_document_deleted_and_written_again_on_sqlite on sqlite,
         since_over_a_document_deleted_and_written_again_on_postgres on postgres;
+    since_over_a_document_deleted_with_its_units_and_written_again:
+        since_over_a_document_deleted_with_its_units_and_written_again_on_sqlite on sqlite,
+        since_over_a_document_deleted_with_its_units_and_written_again_on_postgres on postgres;
     since_over_a_document_deleted_and_written_again_before_the_run:
         since_over_a_document_deleted_and_written_again_before_the_run_on_sqlite on sqlite,
         since_over_a_document_deleted_and_written_again_before_the_run_on_postgres on postgres;
@@ -270,6 +273,16 @@ async fn delete(fixture: &impl RawSql, id: &str) {
     assert_eq!(fixture.execute_raw(&delete_row, &[id]).await, 1);
 }
 
+/// The application deletes `id`, its units as `units` says.
+async fn delete_with(fixture: &impl RawSql, id: &str, units: Units) {
+    if let Units::Deleted = units {
+        let units = fixture.table("units");
+        let delete_units = format!("DELETE FROM {units} WHERE document = $1");
+        assert!(fixture.execute_raw(&delete_units, &[id]).await > 0);
+    }
+    delete(fixture, id).await;
+}
+
 /// What a deletion does with the document's units.
 enum Units {
     /// Left in the store (the README's way: records, then row; units have no foreign key).
@@ -289,12 +302,7 @@ async fn deleted_and_written_again_before_r1(
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
     put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
     pass(&runner, "r0", &["law/2"]).await?;
-    if let Units::Deleted = units {
-        let units = fixture.table("units");
-        let delete_units = format!("DELETE FROM {units} WHERE document = $1");
-        assert!(fixture.execute_raw(&delete_units, &["law/2"]).await > 0);
-    }
-    delete(fixture, "law/2").await;
+    delete_with(fixture, "law/2", units).await;
     put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
     put("law/1", "# One\n\n## A\n\nFirst.\n").await?;
     pass(&runner, "r1", &["law/1"]).await?;
@@ -308,6 +316,23 @@ async fn deleted_and_written_again_before_r1(
 /// did: the document was deleted, and a `remove_document` line before its upserts says exactly
 /// that.
 async fn since_over_a_document_deleted_and_written_again(fixture: &impl RawSql) -> TestResult {
+    deleted_after_r1_and_written_again(fixture, Units::Left).await
+}
+
+/// As [`since_over_a_document_deleted_and_written_again`], law/2 deleted with its units (its
+/// records, its units, its row). Nothing then says which units r1's generation of law/2 held:
+/// the lines since r1 were refused as if that generation "was purged (or the document deleted,
+/// its units with it)", and the next step was to export the whole store again. law/2 is
+/// exported whole instead, `remove_document` then every active unit: exact either way.
+async fn since_over_a_document_deleted_with_its_units_and_written_again(
+    fixture: &impl RawSql,
+) -> TestResult {
+    deleted_after_r1_and_written_again(fixture, Units::Deleted).await
+}
+
+/// law/1 and law/2 cut by r1, an index fed; law/2 deleted (its units as `units` says) and
+/// written again; the lines since r1 feed the index to now, and again once y cut law/2.
+async fn deleted_after_r1_and_written_again(fixture: &impl RawSql, units: Units) -> TestResult {
     let store = fixture.shared();
     let runner = Runner::new(store.clone(), Arc::new(MemoryBackupStore::new()));
     let put = async |id: &str, body: &str| store.put_document(&DocumentId::new(id), body).await;
@@ -315,7 +340,7 @@ async fn since_over_a_document_deleted_and_written_again(fixture: &impl RawSql) 
     put("law/2", "# Two\n\n## A\n\nOnly.\n\n## B\n\nMore.\n").await?;
     pass(&runner, "r1", &["law/1", "law/2"]).await?;
     let index = full(&runner).await?;
-    delete(fixture, "law/2").await;
+    delete_with(fixture, "law/2", units).await;
     put("law/2", "# Two again\n\n## C\n\nOther.\n").await?;
     let now = full(&runner).await?;
     assert!(!now.keys().any(|(document, _)| document == "law/2"));
