@@ -3110,7 +3110,7 @@ fn as_digests(digests: GenerationDigests) -> GenerationDigests {
 }
 
 /// The digest enact expects of a staged generation of `units` (as write-verify approves it).
-fn staged_digest(units: &[Unit]) -> String {
+pub fn staged_digest(units: &[Unit]) -> String {
     let mut digester = iu_cutter_live_execution::GenerationDigester::new();
     for unit in units {
         let fields = iu_cutter_live_execution::UnitFields::of(unit);

@@ -141,7 +141,9 @@ impl Dialect for Sqlite {
     /// `IMMEDIATE` transaction.
     const BODY_HASHING: BodyHashing = BodyHashing::InRust;
 
-    /// A SQLite row keeps nothing of the transaction that wrote it.
+    /// A SQLite row keeps nothing of the transaction that wrote it, and every other witness of
+    /// a write (the change log's marks, `PRAGMA schema_version`) is one a writer can set back
+    /// with plain SQL (see ARCHITECTURE.md, `StagedProof`): enact hashes the staged bodies.
     const STAGED_UNCHANGED: Option<&'static str> = None;
 
     /// One row per document, its generation records and units as JSON arrays: every row costs a

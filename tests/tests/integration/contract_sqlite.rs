@@ -133,3 +133,89 @@ async fn a_writer_that_attaches_the_store_stamps_its_log() {
         "the other store's log is left alone"
     );
 }
+
+/// Adversarial (store55): on SQLite, enact given write-verify's proof ([`StagedProof`]) still
+/// hashes the staged bodies, because no witness a proof could read survives a writer: a unit
+/// rewritten after write-verify's read, with the change log copied before and put back after
+/// (plain SQL on an ordinary table), leaves the log's high-water mark, the document's entry,
+/// the `schema_version` cookie and the count of staged units as write-verify saw them. Enact
+/// must refuse it, and enacts nothing.
+#[tokio::test]
+async fn a_unit_rewritten_with_the_change_log_put_back_is_refused_despite_a_proof() {
+    use iu_cutter_live_execution::prelude::*;
+    use iu_cutter_live_execution::{RunId, StagedProof};
+    use iu_cutter_tests::contract::{conflict, expect, staged_digest, units_for};
+    use iu_cutter_tests::fixture::{Fixture, SqlFixture};
+    use sqlx::Connection as _;
+
+    let Some(fixture) = iu_cutter_tests::fixture::sqlite("rewritten_log_put_back").await else {
+        return;
+    };
+    let store = fixture.adapter();
+    let a = iu_cutter_tests::put(store, "a", "Điều 1. Một.\nĐiều 2. Hai.\nĐiều 3. Ba.\n").await;
+    let r = RunId::new("r");
+    ok(store.fence(&r, &[expect(&a)]).await, "fence");
+    let units = units_for(&a, &r, 3);
+    ok(store.write_units(&r, &units).await, "write");
+    let read = ok(
+        store
+            .generation_digests_of(std::slice::from_ref(&a.id), &r)
+            .await,
+        "write-verify's read",
+    );
+    let read_after = read[0].read_after.clone().unwrap_or_else(|| "none".into());
+
+    let witnesses = "SELECT (SELECT max(mark) FROM document_changes), \
+         (SELECT mark FROM document_changes WHERE document = 'a'), \
+         (SELECT schema_version FROM pragma_schema_version), \
+         (SELECT count(*) FROM units WHERE document = 'a' AND generation = 'r')";
+    let mut app = sql_ok(
+        sqlx::SqliteConnection::connect(&fixture.options().url).await,
+        "the application's connection",
+    );
+    let before: (i64, i64, i64, i64) = sql_ok(
+        sqlx::query_as(witnesses).fetch_one(&mut app).await,
+        "the witnesses before",
+    );
+    for statement in [
+        "CREATE TEMP TABLE saved AS SELECT document, mark FROM document_changes",
+        "UPDATE units SET body = 'sửa lén' WHERE document = 'a' AND generation = 'r' \
+         AND ordinal = 1",
+        "DELETE FROM document_changes",
+        "INSERT INTO document_changes (document, mark) SELECT document, mark FROM temp.saved",
+    ] {
+        sql_ok(sqlx::query(statement).execute(&mut app).await, statement);
+    }
+    let after: (i64, i64, i64, i64) = sql_ok(
+        sqlx::query_as(witnesses).fetch_one(&mut app).await,
+        "the witnesses after",
+    );
+    assert_eq!(after, before, "a witness moved: the rewrite was not hidden");
+    sql_ok(app.close().await, "closing the application's connection");
+
+    let before = ok(store.snapshot().await, "snapshot");
+    let proved = expect(&a)
+        .with_staged_units(staged_digest(&units))
+        .with_staged_proof(Some(StagedProof {
+            read_after,
+            units: units.len() as u64,
+        }));
+    conflict(
+        store.enact(&r, &[proved]).await,
+        "a",
+        "rewritten, the log put back",
+    );
+    assert_eq!(
+        ok(store.snapshot().await, "snapshot"),
+        before,
+        "the refused enact changed the store"
+    );
+}
+
+/// `result`'s value, or a panic naming `what`.
+fn sql_ok<T>(result: Result<T, sqlx::Error>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what}: {error}"),
+    }
+}
