@@ -1235,7 +1235,6 @@ async fn a_run_held_between_a_purges_selection_and_its_removal_keeps_what_it_bac
 /// and goes on; its rollback can no longer give back the pre-run state it backed up. A run
 /// whose backup is under way may list any retired generation of its scope: keep them.
 #[tokio::test]
-#[ignore = "DEFECT adv55: purge keeps nothing for a run whose backup is under way"]
 async fn a_purge_while_a_runs_backup_is_under_way_keeps_its_scope() -> TestResult {
     let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     let later = clock.now();
