@@ -1302,16 +1302,23 @@ async fn a_purge_mid_rollback_of_a_document_the_run_never_touched_is_no_mismatch
         "the scene: r1 purged"
     );
     assert_eq!(rolled.outcome, Outcome::RolledBack, "{}", rolled.to_json());
+    assert!(
+        rolled
+            .notes
+            .iter()
+            .any(|n| n.contains("purged") && n.contains("`law/1`") && n.contains("`r1`")),
+        "{:?}",
+        rolled.notes
+    );
     Ok(())
 }
 
 /// Adversarial (adv55): purge removes r1 of law/1 (old, no rollback needs it), then r3 is
 /// rolled back. The rollback gives law/1 back less r1, as documented on `Runner::purge_at`,
-/// which also says that it names the purged generations in its notes; it named none: its
-/// note said "the run's documents match the backup" and blamed "something outside the run",
-/// so the report did not say that the pre-run state was given back less r1.
+/// which also says that it names the purged generations in its notes; it named none (its note
+/// said "the run's documents match the backup" and blamed "something outside the run"), so the
+/// report did not say that the pre-run state was given back less r1. It names them now.
 #[tokio::test]
-#[ignore = "DEFECT adv55: a rollback after a purge does not name the generations it could not give back"]
 async fn a_rollback_after_a_purge_names_the_generations_it_does_not_give_back() -> TestResult {
     let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     let later = clock.now();
