@@ -309,6 +309,16 @@ impl<'r> RollbackNeeds<'r> {
                              scope is kept"
                         ));
                         needs.keep_scope.push(record);
+                    } else if record.status == RunStatus::Running
+                        && pipeline.name_of(PhaseRole::Backup).is_some()
+                    {
+                        // Its backup may be reading the scope now: a generation removed after
+                        // that read is listed in the backup, and the run's rollback needs it.
+                        report.notes.push(format!(
+                            "run {run} is running and its backup is not finished: every \
+                             retired generation in its scope is kept"
+                        ));
+                        needs.keep_scope.push(record);
                     }
                 }
                 Err(error) => {

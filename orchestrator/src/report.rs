@@ -654,6 +654,14 @@ pub struct RollbackCheck {
     /// The first of them, in id order (at most [`CHANGED_SAMPLE`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_by_others_sample: Vec<DocumentId>,
+    /// Retired generations of backed-up documents that a purge removed since the backup: not
+    /// given back (a rollback never recreates a purged generation), each such document compared
+    /// with the backup less them. How many.
+    #[serde(default)]
+    pub purged_since_backup: u64,
+    /// The first of them (at most [`CHANGED_SAMPLE`]), each with the generation in its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purged_since_backup_sample: Vec<Kept>,
 }
 
 /// The account of one invocation of the runner.

@@ -14,9 +14,9 @@ use iu_cutter_live_execution::ownership::{CurrentDocument, undo_step};
 use iu_cutter_live_execution::prelude::*;
 use iu_cutter_live_execution::{
     AdapterError, Backup, Census, DocumentHead, DocumentId, DocumentSnapshot, DocumentState,
-    Evidence, EvidenceValue, GenerationRecord, GenerationState, LiveExecutionAdapter, PhaseStatus,
-    Restoration, RunId, RunRecord, RunStatus, RunningCensus, Scope, Sha256Digest, document_digest,
-    sha256_hex,
+    Evidence, EvidenceValue, GenerationRecord, GenerationState, Kept, LiveExecutionAdapter,
+    PhaseStatus, Restoration, RunId, RunRecord, RunStatus, RunningCensus, Scope, Sha256Digest,
+    document_digest, sha256_hex,
 };
 use iu_cutter_phase_core::evidence::BACKUP_SHA256;
 use iu_cutter_phase_core::{
@@ -592,6 +592,8 @@ async fn restore(
         undone: done_undone,
         changed_by_others,
         changed_by_others_sample,
+        purged_since_backup,
+        purged_since_backup_sample,
         ..
     } = done;
     let check = RollbackCheck {
@@ -615,6 +617,8 @@ async fn restore(
         left_alone: restoration.left_alone,
         changed_by_others,
         changed_by_others_sample,
+        purged_since_backup,
+        purged_since_backup_sample,
     };
     finish_rollback(run, check, &times, &started_at, started, inv).await
 }
@@ -674,7 +678,12 @@ async fn restore_part(
         Ok(Verified {
             mismatches,
             changed,
+            purged,
         }) => {
+            done.purged_since_backup += purged.len() as u64;
+            let room = CHANGED_SAMPLE.saturating_sub(done.purged_since_backup_sample.len());
+            done.purged_since_backup_sample
+                .extend(purged.into_iter().take(room));
             done.mismatches.extend(mismatches);
             done.changed_by_others += changed.len() as u64;
             let room = CHANGED_SAMPLE.saturating_sub(done.changed_by_others_sample.len());
@@ -710,6 +719,9 @@ struct Restored {
     /// since the backup (left as they are, not compared): how many, and the first of them.
     changed_by_others: u64,
     changed_by_others_sample: Vec<DocumentId>,
+    /// Retired generations purged since the backup, not given back: how many, and the first.
+    purged_since_backup: u64,
+    purged_since_backup_sample: Vec<Kept>,
     times: BatchTimes,
 }
 
@@ -1101,10 +1113,11 @@ fn fingerprint_note(check: &RollbackCheck) -> Option<String> {
         return (!check.changed_outside_scope.is_empty()).then_some(outside);
     }
     // An edit kept over the run's marks is not as backed up either (noted on its own).
-    let matched = if check.kept_edits.is_empty() {
-        "the run's documents match the backup"
-    } else {
-        "the run's other documents match the backup"
+    let matched = match (check.kept_edits.is_empty(), check.purged_since_backup == 0) {
+        (true, true) => "the run's documents match the backup",
+        (false, true) => "the run's other documents match the backup",
+        (true, false) => "the run's documents match the backup less the purged generations",
+        (false, false) => "the run's other documents match the backup less the purged generations",
     };
     Some(if check.changed_outside_scope.is_empty() {
         format!(
@@ -1114,6 +1127,29 @@ fn fingerprint_note(check: &RollbackCheck) -> Option<String> {
     } else {
         format!("{matched}; {outside}")
     })
+}
+
+/// The note naming the retired generations a purge removed since the backup, which the
+/// rollback did not give back.
+fn purged_note(check: &RollbackCheck) -> String {
+    let shown = check.purged_since_backup_sample.len() as u64;
+    format!(
+        "{} retired generation(s) of the run's documents were purged since its backup and were \
+         not given back (a rollback never recreates a purged generation; those documents were \
+         compared with the backup less them): {}{}",
+        check.purged_since_backup,
+        check
+            .purged_since_backup_sample
+            .iter()
+            .map(|k| format!("`{}`: {}", k.document, k.reason))
+            .collect::<Vec<_>>()
+            .join("; "),
+        if check.purged_since_backup > shown {
+            format!(" and {} more", check.purged_since_backup - shown)
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The note naming the documents of the scope that others changed since the backup.
@@ -1157,6 +1193,9 @@ async fn finish_rollback(
     }
     if check.changed_by_others > 0 {
         inv.note(changed_by_others_note(&check));
+    }
+    if check.purged_since_backup > 0 {
+        inv.note(purged_note(&check));
     }
     if let Some(note) = fingerprint_note(&check) {
         inv.note(note);
@@ -1283,6 +1322,7 @@ async fn verify_restored(
     let heads = heads_of(store, part).await?;
     let mut mismatches = Vec::new();
     let mut changed = Vec::new();
+    let mut purged_since = Vec::new();
     for (at, snapshot) in part.documents.iter().enumerate() {
         let id = &snapshot.document.id;
         if restoration.left_alone.iter().any(|k| k.document == *id) {
@@ -1318,6 +1358,7 @@ async fn verify_restored(
                 }
             }
             Standing::AsBackedUp => {
+                purged_since.extend(purged_generations(run, snapshot, &generations));
                 let mut expected = planned
                     .expected(at, part.census.per_document.get(id))
                     .copied();
@@ -1352,17 +1393,35 @@ async fn verify_restored(
     Ok(Verified {
         mismatches,
         changed,
+        purged: purged_since,
     })
+}
+
+/// The retired generations `snapshot` holds (not `run`'s) that are gone from `present`, each as
+/// the report names it.
+fn purged_generations<'a>(
+    run: &'a RunId,
+    snapshot: &'a DocumentSnapshot,
+    present: &'a [GenerationRecord],
+) -> impl Iterator<Item = Kept> + 'a {
+    snapshot
+        .generations
+        .iter()
+        .filter(move |g| {
+            g.state == GenerationState::Retired
+                && g.generation != *run
+                && !present.iter().any(|p| p.generation == g.generation)
+        })
+        .map(|g| Kept {
+            document: snapshot.document.id.clone(),
+            reason: format!("retired generation `{}`", g.generation),
+        })
 }
 
 /// Whether a retired generation `snapshot` holds (not `run`'s) is gone from `present`: purged
 /// since the backup.
 fn purged(run: &RunId, snapshot: &DocumentSnapshot, present: &[GenerationRecord]) -> bool {
-    snapshot.generations.iter().any(|g| {
-        g.state == GenerationState::Retired
-            && g.generation != *run
-            && !present.iter().any(|p| p.generation == g.generation)
-    })
+    purged_generations(run, snapshot, present).next().is_some()
 }
 
 /// What the verification of one restored batch found.
@@ -1371,6 +1430,8 @@ struct Verified {
     mismatches: Vec<DigestMismatch>,
     /// Documents the run never marked that others changed since the backup, in batch order.
     changed: Vec<DocumentId>,
+    /// Retired generations of the batch's documents purged since the backup, in batch order.
+    purged: Vec<Kept>,
 }
 
 /// How the document's active units differ from the backed-up ones (bodies hashed now), if

@@ -251,7 +251,8 @@ impl Runner {
     ///
     ///    A run whose backup phase is done but whose artifact is missing or unreadable keeps
     ///    every retired generation of every document in its scope (its backup cannot be read to
-    ///    tell which).
+    ///    tell which), and so does a run still `Running` whose backup phase is not done (its
+    ///    backup may be reading the scope now).
     ///
     /// A rollback after a purge still restores its documents exactly (the pre-run active
     /// generation and its units come from the backup), less the retired generations purged

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use iu_cutter_live_execution::{CutRules, DocumentId, Preset, RunId, Scope};
 use iu_cutter_orchestrator::{Outcome, RunOptions, RunRequest};
-use iu_cutter_phase_core::names;
+use iu_cutter_phase_core::{DocumentBatches, names};
 use iu_cutter_simulator::FaultKind;
 use iu_cutter_tests::{DocumentView, SimHarness, view};
 
@@ -51,6 +51,19 @@ fn documents() -> Vec<(DocumentId, String)> {
     ]
 }
 
+/// The runner's options: the defaults (one batch per phase for these few documents), or
+/// `small` batches (one document a transaction, two units a write) so that faults also land
+/// between two batches of one phase.
+fn options(small: bool) -> RunOptions {
+    if small {
+        RunOptions::default()
+            .with_batch_documents(DocumentBatches::Of(1))
+            .with_batch_units(2)
+    } else {
+        RunOptions::default()
+    }
+}
+
 fn rules(preset: Preset) -> CutRules {
     CutRules::preset(preset)
 }
@@ -79,14 +92,14 @@ fn faulted_rules(kind: Kind) -> CutRules {
 
 /// Runs the scenario's faulted part once (the fault, if any, already injected). Returns the
 /// outcome of its last step, or the error.
-async fn attempt(h: &SimHarness, kind: Kind) -> Result<Outcome, String> {
+async fn attempt(h: &SimHarness, kind: Kind, small: bool) -> Result<Outcome, String> {
     match kind {
         Kind::HeldThenEnact => {
             let held = h
                 .runner
                 .run(
                     request(kind),
-                    RunOptions::default().with_until(names::WRITE_VERIFY),
+                    options(small).with_until(names::WRITE_VERIFY),
                 )
                 .await
                 .map_err(|e| e.to_string())?;
@@ -95,14 +108,14 @@ async fn attempt(h: &SimHarness, kind: Kind) -> Result<Outcome, String> {
             }
             let enacted = h
                 .runner
-                .enact(&RunId::new(RUN), RunOptions::default())
+                .enact(&RunId::new(RUN), options(small))
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(enacted.outcome)
         }
         _ => h
             .runner
-            .run(request(kind), RunOptions::default())
+            .run(request(kind), options(small))
             .await
             .map(|r| r.outcome)
             .map_err(|e| e.to_string()),
@@ -114,7 +127,7 @@ fn request(kind: Kind) -> RunRequest {
 }
 
 /// Brings the run to its end after a fault, with one attempt per step.
-async fn recover(h: &SimHarness, kind: Kind) -> Result<Outcome, String> {
+async fn recover(h: &SimHarness, kind: Kind, small: bool) -> Result<Outcome, String> {
     let id = RunId::new(RUN);
     let journaled = matches!(h.adapter.load_run(&id).await, Ok(Some(_)));
     // A fault in the held run's enact: enacting again finishes it (it verifies again first).
@@ -127,14 +140,14 @@ async fn recover(h: &SimHarness, kind: Kind) -> Result<Outcome, String> {
     if matches!(kind, Kind::HeldThenEnact) && enact_began {
         return Ok(h
             .runner
-            .enact(&id, RunOptions::default())
+            .enact(&id, options(small))
             .await
             .map_err(|e| format!("enact: {e}"))?
             .outcome);
     }
     let until = match kind {
-        Kind::HeldThenEnact => RunOptions::default().with_until(names::WRITE_VERIFY),
-        _ => RunOptions::default(),
+        Kind::HeldThenEnact => options(small).with_until(names::WRITE_VERIFY),
+        _ => options(small),
     };
     let outcome = if journaled {
         h.runner
@@ -152,7 +165,7 @@ async fn recover(h: &SimHarness, kind: Kind) -> Result<Outcome, String> {
     match kind {
         Kind::HeldThenEnact if outcome == Outcome::Pass => Ok(h
             .runner
-            .enact(&id, RunOptions::default())
+            .enact(&id, options(small))
             .await
             .map_err(|e| format!("enact: {e}"))?
             .outcome),
@@ -161,10 +174,13 @@ async fn recover(h: &SimHarness, kind: Kind) -> Result<Outcome, String> {
 }
 
 /// The fault-free end state and the number of adapter calls the faulted part makes.
-async fn fault_free(kind: Kind) -> Result<(BTreeMap<DocumentId, DocumentView>, u64), String> {
+async fn fault_free(
+    kind: Kind,
+    small: bool,
+) -> Result<(BTreeMap<DocumentId, DocumentView>, u64), String> {
     let h = prepared(kind).await?;
     let start = h.sim.call_count();
-    let outcome = attempt(&h, kind).await?;
+    let outcome = attempt(&h, kind, small).await?;
     if outcome != Outcome::Pass {
         return Err(format!("{kind:?} fault-free: {outcome:?}"));
     }
@@ -174,13 +190,14 @@ async fn fault_free(kind: Kind) -> Result<(BTreeMap<DocumentId, DocumentView>, u
 /// One resume trial; `Err` describes the failure.
 async fn resume_trial(
     kind: Kind,
+    small: bool,
     k: u64,
     fault: FaultKind,
     expected: &BTreeMap<DocumentId, DocumentView>,
 ) -> Result<(), String> {
     let h = prepared(kind).await?;
     h.fault_at(k, fault);
-    let first = attempt(&h, kind).await;
+    let first = attempt(&h, kind, small).await;
     h.disarm_and_recover();
     let outcome = match first {
         Ok(Outcome::Pass) => {
@@ -192,12 +209,12 @@ async fn resume_trial(
                     Ok(Some(ref r)) if r.status == iu_cutter_live_execution::RunStatus::Pass
                 )
             {
-                recover(&h, kind).await?
+                recover(&h, kind, small).await?
             } else {
                 Outcome::Pass
             }
         }
-        _ => recover(&h, kind).await?,
+        _ => recover(&h, kind, small).await?,
     };
     if outcome != Outcome::Pass {
         return Err(format!("ended {outcome:?}"));
@@ -210,17 +227,17 @@ async fn resume_trial(
 }
 
 /// One rollback trial: crash after applying call k, then roll back: the pre-run census.
-async fn rollback_trial(kind: Kind, k: u64) -> Result<(), String> {
+async fn rollback_trial(kind: Kind, small: bool, k: u64) -> Result<(), String> {
     let h = prepared(kind).await?;
     let pre_run = h.sim.state_census();
     h.fault_at(k, FaultKind::CrashAfter);
-    let _ = attempt(&h, kind).await;
+    let _ = attempt(&h, kind, small).await;
     h.disarm_and_recover();
     let id = RunId::new(RUN);
     if matches!(h.adapter.load_run(&id).await, Ok(Some(_))) {
         let report = h
             .runner
-            .rollback(&id)
+            .rollback_with(&id, options(small))
             .await
             .map_err(|e| format!("rollback: {e}"))?;
         if report.outcome != Outcome::RolledBack {
@@ -239,11 +256,23 @@ fn full() -> bool {
 
 #[tokio::test]
 async fn fault_matrix_on_the_simulator() -> TestResult {
+    matrix(false).await
+}
+
+/// The matrix with one document a transaction and two units a write: faults between two
+/// batches of a phase (leg-b-record between two writes, lifecycle-enact and the rollback between
+/// two batches), which the default batches never reach with these few documents.
+#[tokio::test]
+async fn fault_matrix_on_the_simulator_in_small_batches() -> TestResult {
+    matrix(true).await
+}
+
+async fn matrix(small: bool) -> TestResult {
     let stride = if full() { 1 } else { 3 };
     let mut passed = 0u64;
     let mut failures = Vec::new();
     for kind in [Kind::FirstCut, Kind::Recut, Kind::HeldThenEnact] {
-        let (expected, calls) = fault_free(kind).await?;
+        let (expected, calls) = fault_free(kind, small).await?;
         let mut k = 0;
         while k < calls {
             for fault in [
@@ -251,7 +280,7 @@ async fn fault_matrix_on_the_simulator() -> TestResult {
                 FaultKind::CrashBefore,
                 FaultKind::CrashAfter,
             ] {
-                match resume_trial(kind, k, fault, &expected).await {
+                match resume_trial(kind, small, k, fault, &expected).await {
                     Ok(()) => passed += 1,
                     Err(e) => failures.push(format!("{kind:?} k={k} {fault:?}: {e}")),
                 }
@@ -260,7 +289,7 @@ async fn fault_matrix_on_the_simulator() -> TestResult {
         }
         let mut k = 0;
         while k <= calls {
-            match rollback_trial(kind, k).await {
+            match rollback_trial(kind, small, k).await {
                 Ok(()) => passed += 1,
                 Err(e) => failures.push(format!("{kind:?} rollback k={k}: {e}")),
             }
@@ -271,8 +300,9 @@ async fn fault_matrix_on_the_simulator() -> TestResult {
         eprintln!("FAIL {failure}");
     }
     println!(
-        "simulator matrix ({}):",
-        if full() { "full" } else { "every third call" }
+        "simulator matrix ({}{}):",
+        if full() { "full" } else { "every third call" },
+        if small { ", small batches" } else { "" }
     );
     println!("{passed} passed, {} failed", failures.len());
     assert!(failures.is_empty(), "{} trials failed", failures.len());
