@@ -29,7 +29,7 @@ pub use context::{CancelFlag, DEFAULT_BATCH_UNITS, OpeningCensus, RunContext};
 pub use error::{Gap, PhaseError, typed_or_words};
 pub use events::{EventSink, NoEvents, RunEvent};
 pub use next::NextAction;
-pub use planned::{PlanReader, PlannedSources, any_source};
+pub use planned::{IN_PLACE_BYTES, PlanReader, PlannedSources, any_source};
 pub use throttle::{BACK_OFF_FIRST, BACK_OFF_LONGEST, BackOff, Pacer, Throttle};
 
 use async_trait::async_trait;

@@ -49,6 +49,11 @@ impl PlanCopy {
         self.parts.len()
     }
 
+    /// The length in bytes of part `index + 1` of the copy (0 past the last).
+    pub(crate) fn part_len(&self, index: usize) -> usize {
+        self.parts.get(index).map_or(0, |part| part.len)
+    }
+
     /// The text of part `index + 1` (`index` from 0), once its bytes are proven the ones the
     /// journal gave.
     pub(crate) fn part(&self, index: usize) -> Result<Option<String>, CopyError> {

@@ -6,8 +6,8 @@ use iu_cutter_live_execution::{
 };
 use iu_cutter_phase_core::evidence::PLAN_SHA256;
 use iu_cutter_phase_core::{
-    BackupReader, BatchTimes, DocumentBatches, Gap, NextAction, Pacer, PhaseError, PhaseRole,
-    PlanReader, RunContext, names,
+    BackupReader, BatchTimes, DocumentBatches, Gap, IN_PLACE_BYTES, NextAction, Pacer, PhaseError,
+    PhaseRole, PlanReader, RunContext, names,
 };
 
 use iu_cutter_cut::{CutError, Cutter, PREAMBLE_PATH, Parallelism};
@@ -117,12 +117,14 @@ pub async fn spawn_compute_plan(
     documents: Vec<Document>,
     rules: CutRules,
 ) -> Result<Plan, PlanError> {
-    off_the_runtime(move || compute_plan(&documents, &rules)).await?
+    let bytes = documents.iter().map(|d| d.body.len()).sum();
+    off_the_runtime(bytes, move || compute_plan(&documents, &rules)).await?
 }
 
-/// Runs `work` on tokio's blocking pool when called inside a tokio runtime, else right here. A
-/// panic in `work` is resumed in the caller, as if `work` had run in place.
-async fn off_the_runtime<T, F>(work: F) -> Result<T, PlanError>
+/// Runs `work` (on `bytes` of documents) on tokio's blocking pool when called inside a tokio
+/// runtime, else, or when `bytes` is below [`IN_PLACE_BYTES`], right here. A panic in `work` is
+/// resumed in the caller, as if `work` had run in place.
+async fn off_the_runtime<T, F>(bytes: usize, work: F) -> Result<T, PlanError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -130,6 +132,9 @@ where
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return Ok(work());
     };
+    if bytes < IN_PLACE_BYTES {
+        return Ok(work());
+    }
     match runtime.spawn_blocking(work).await {
         Ok(value) => Ok(value),
         Err(error) => match error.try_into_panic() {
@@ -458,7 +463,8 @@ async fn plan_by_batches(
         in_order_after(fence.last.as_ref(), &batch).map_err(cannot_plan)?;
         fence.extend(&batch);
         let rules = rules.clone();
-        let planned = off_the_runtime(move || compute_plan(&batch, &rules));
+        let bytes = batch.iter().map(|d| d.body.len()).sum();
+        let planned = off_the_runtime(bytes, move || compute_plan(&batch, &rules));
         let planned = planned.await.and_then(|plan| plan).map_err(cannot_plan)?;
         for document in &planned.documents {
             summary.add(document);
