@@ -1132,45 +1132,48 @@ fn fingerprint_note(check: &RollbackCheck) -> Option<String> {
 /// The note naming the retired generations a purge removed since the backup, which the
 /// rollback did not give back.
 fn purged_note(check: &RollbackCheck) -> String {
-    let shown = check.purged_since_backup_sample.len() as u64;
     format!(
         "{} retired generation(s) of the run's documents were purged since its backup and were \
          not given back (a rollback never recreates a purged generation; those documents were \
-         compared with the backup less them): {}{}",
+         compared with the backup less them): {}",
         check.purged_since_backup,
-        check
-            .purged_since_backup_sample
-            .iter()
-            .map(|k| format!("`{}`: {}", k.document, k.reason))
-            .collect::<Vec<_>>()
-            .join("; "),
-        if check.purged_since_backup > shown {
-            format!(" and {} more", check.purged_since_backup - shown)
-        } else {
-            String::new()
-        }
+        sample(
+            check
+                .purged_since_backup_sample
+                .iter()
+                .map(|k| format!("`{}`: {}", k.document, k.reason)),
+            "; ",
+            check.purged_since_backup,
+        )
     )
 }
 
 /// The note naming the documents of the scope that others changed since the backup.
 fn changed_by_others_note(check: &RollbackCheck) -> String {
-    let shown = check.changed_by_others_sample.len() as u64;
     format!(
         "{} document(s) of the run's scope were changed since its backup by another run or the \
-         application, not by this run: left as they are, so not as backed up: {}{}",
+         application, not by this run: left as they are, so not as backed up: {}",
         check.changed_by_others,
-        check
-            .changed_by_others_sample
-            .iter()
-            .map(|id| format!("`{id}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        if check.changed_by_others > shown {
-            format!(" and {} more", check.changed_by_others - shown)
-        } else {
-            String::new()
-        }
+        sample(
+            check
+                .changed_by_others_sample
+                .iter()
+                .map(|id| format!("`{id}`")),
+            ", ",
+            check.changed_by_others,
+        )
     )
+}
+
+/// The `shown` items of a sample of `total`, joined by `separator`, and how many more there are.
+fn sample(shown: impl Iterator<Item = String>, separator: &str, total: u64) -> String {
+    let shown: Vec<String> = shown.collect();
+    let more = total.saturating_sub(shown.len() as u64);
+    let mut said = shown.join(separator);
+    if more > 0 {
+        said.push_str(&format!(" and {more} more"));
+    }
+    said
 }
 
 /// Journals the verified rollback: `ROLLED_BACK`, or `BLOCKED` on the first document that
