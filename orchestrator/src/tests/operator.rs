@@ -788,10 +788,8 @@ async fn a_purge_between_a_rollbacks_plan_and_its_restore_is_no_mismatch() -> Te
     let (h, clock) = three_runs_over_law_1_two_hours_ago().await?;
     let later = clock.now();
     let law_1 = DocumentId::new("law/1");
-    let purger = h.other_runner();
-    let purge: Pending = Box::pin(async move {
-        let report = purger.purge_at(Duration::from_secs(3600), later).await;
-        assert_eq!(removed(&report), 1, "{report:?}");
+    let purge = purge_by_another_client(&h, later, |report| {
+        assert_eq!(removed(report), 1, "{report:?}")
     });
     // The opening census of the restore: after the first pass, before the rollback is journaled
     // as begun (from then on a purge keeps what it may need).
@@ -1240,10 +1238,8 @@ async fn a_purge_while_a_runs_backup_is_under_way_keeps_its_scope() -> TestResul
     let later = clock.now();
     let law_1 = DocumentId::new("law/1");
     h.sim.put_document(&law_1, LAW_1_AMENDED).await?;
-    let purger = h.other_runner();
-    let purged: Pending = Box::pin(async move {
-        let report = purger.purge_at(Duration::from_secs(3600), later).await;
-        assert_eq!(report.outcome, Outcome::Pass, "{report:?}");
+    let purged = purge_by_another_client(&h, later, |report| {
+        assert_eq!(report.outcome, Outcome::Pass, "{report:?}")
     });
     let r4_runner = h.runner_meanwhile(OpKind::SealBackup, purged);
 
@@ -1283,10 +1279,8 @@ async fn a_purge_mid_rollback_of_a_document_the_run_never_touched_is_no_mismatch
     .await?;
     clock.advance(Duration::from_secs(7200));
     let later = clock.now();
-    let purger = h.other_runner();
-    let purge: Pending = Box::pin(async move {
-        let report = purger.purge_at(Duration::from_secs(3600), later).await;
-        assert_eq!(removed(&report), 1, "{report:?}");
+    let purge = purge_by_another_client(&h, later, |report| {
+        assert_eq!(removed(report), 1, "{report:?}")
     });
     let rolling = h.runner_meanwhile(OpKind::ScopeCensusSummary, purge);
 
@@ -1339,4 +1333,17 @@ async fn a_rollback_after_a_purge_names_the_generations_it_does_not_give_back() 
         rolled.notes
     );
     Ok(())
+}
+
+/// Another client's purge of what is older than an hour at `later`, its report checked by
+/// `check`: work to run meanwhile.
+fn purge_by_another_client(
+    h: &Harness,
+    later: std::time::SystemTime,
+    check: impl FnOnce(&crate::PurgeReport) + Send + 'static,
+) -> Pending {
+    let purger = h.other_runner();
+    Box::pin(async move {
+        check(&purger.purge_at(Duration::from_secs(3600), later).await);
+    })
 }
