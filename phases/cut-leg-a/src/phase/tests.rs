@@ -621,6 +621,18 @@ async fn spawn_compute_plan_gives_the_plan_compute_plan_gives() -> TestResult {
     Ok(())
 }
 
+/// A scope of at least [`IN_PLACE_BYTES`] goes to tokio's blocking pool (smaller ones are cut
+/// where called): the plan is the same either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_compute_plan_gives_the_same_plan_off_the_runtime() -> TestResult {
+    let big = LAW.repeat(IN_PLACE_BYTES / LAW.len() + 1);
+    assert!(big.len() >= IN_PLACE_BYTES);
+    let docs = vec![document("big", 1, &big), document("guide", 3, GUIDE)];
+    let spawned = spawn_compute_plan(docs.clone(), rules()).await?;
+    assert_eq!(spawned, compute_plan(docs.iter(), &rules())?);
+    Ok(())
+}
+
 mod parallel {
     //! The plan cut on several threads is the sequential plan, byte for byte.
 
